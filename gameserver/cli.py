@@ -1,0 +1,76 @@
+"""Command line: ``python -m gameserver [settings]`` runs the server.
+
+Settings come from defaults, then an optional TOML file (``--config``), then
+flags; ``python -m gameserver --help`` lists every one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import ssl
+import sys
+
+from . import __version__, config, registry
+from .server import GameServer
+
+log = logging.getLogger("gameserver")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m gameserver",
+        description="A server for turn-based multiplayer games. Clients connect with "
+                    "game_server_api.py (see the README).")
+    parser.add_argument("--version", action="version", version=f"gameserver {__version__}")
+    config.add_arguments(parser)
+    return parser
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level, stream=sys.stderr,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+
+async def serve(settings: config.Settings) -> None:
+    """Run the server until SIGINT or SIGTERM, then shut down cleanly."""
+    games = registry.select(
+        registry.discover(settings.games_dirs, bundled=settings.bundled_games),
+        settings.games)
+    server = GameServer(settings, games)
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+    await server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m gameserver`` and the ``gameserver`` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = config.load(args)
+    except config.ConfigError as err:
+        print(f"gameserver: {err}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level)
+    try:
+        asyncio.run(serve(settings))
+    except registry.GameLoadError as err:
+        log.error("%s", err)
+        return 2
+    except (ssl.SSLError, FileNotFoundError) as err:
+        log.error("cannot load the TLS certificate/key (%s, %s): %s",
+                  settings.tls_cert, settings.tls_key, err)
+        return 2
+    except OSError as err:
+        log.error("cannot start: %s (is another server already using port %d? "
+                  "pick another with --port)", err, settings.port)
+        return 1
+    return 0

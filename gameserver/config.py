@@ -1,0 +1,154 @@
+"""Server settings: defaults in code, overridden by a TOML file, overridden by flags.
+
+``Settings`` is the single source of truth: each field's default, type and
+help text generate both the keys accepted in the config file and the
+command-line flags (``game_timeout`` in the file is ``--game-timeout`` on the
+command line), so ``python -m gameserver --help`` documents every setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(Exception):
+    """A setting is wrong; the message says which and how to fix it."""
+
+
+def _setting(default: Any, help: str, **extra: Any) -> Any:
+    metadata = {"help": help, **extra}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass(slots=True)
+class Settings:
+    """Every setting of the server, with its default."""
+
+    host: str = _setting("127.0.0.1", "address to listen on (0.0.0.0 for every network)")
+    port: int = _setting(4711, "TCP port to listen on (0 picks a free one)")
+    game_timeout: float = _setting(
+        1000.0, "seconds without any request after which a session is removed")
+    join_timeout: float = _setting(
+        1000.0, "seconds a new session waits for all its players before it is removed")
+    request_size_max: int = _setting(1_000_000, "largest request accepted, in bytes")
+    connection_timeout: float = _setting(
+        60.0, "seconds a client has to send its whole request")
+    game_call_timeout: float = _setting(
+        5.0, "seconds one call into game code may run before it is interrupted")
+    tls_cert: str = _setting("", "TLS certificate file (PEM); with --tls-key, serve TLS only")
+    tls_key: str = _setting("", "TLS private key file (PEM)")
+    log_level: str = _setting(
+        "INFO", "DEBUG, INFO, WARNING or ERROR (DEBUG logs every request)",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    games: list[str] = _setting(
+        [], "offer only these games (by class name); default: every game found",
+        flag_name="--game")
+    games_dirs: list[str] = _setting(
+        [], "also load games from every .py file in this folder (repeatable)",
+        flag_name="--games-dir")
+    bundled_games: bool = _setting(True, "offer the games that ship with the server")
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_cert or self.tls_key)
+
+    def check(self) -> None:
+        """Raise ConfigError for values that cannot work."""
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port must be between 0 and 65535, not {self.port}")
+        for name in ("game_timeout", "join_timeout", "connection_timeout",
+                     "game_call_timeout"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be a positive number of seconds")
+        if self.request_size_max < 64:
+            raise ConfigError("request_size_max must be at least 64 bytes")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigError("TLS needs both tls_cert and tls_key (make a pair with the "
+                              "openssl command in the README)")
+        self.log_level = self.log_level.upper()
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "list[str]": list}
+
+
+def _flag(f: dataclasses.Field[Any]) -> str:
+    return f.metadata.get("flag_name", "--" + f.name.replace("_", "-"))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add one flag per setting (plus ``--config``) to ``parser``.
+
+    Every flag defaults to None so that ``load`` can tell which were given.
+    """
+    parser.add_argument("--config", metavar="FILE",
+                        help="read settings from this TOML file (flags override it)")
+    for f in _FIELDS.values():
+        kind = _TYPES[str(f.type)]
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        help_text = f"{f.metadata['help']} (default: {default!r})"
+        if kind is bool:
+            parser.add_argument(_flag(f), dest=f.name, default=None,
+                                action=argparse.BooleanOptionalAction, help=help_text)
+        elif kind is list:
+            parser.add_argument(_flag(f), dest=f.name, default=None, action="append",
+                                metavar=f.name.rstrip("s").upper(), help=help_text)
+        else:
+            parser.add_argument(_flag(f), dest=f.name, default=None, type=kind,
+                                choices=f.metadata.get("choices"), help=help_text)
+
+
+def load(args: argparse.Namespace) -> Settings:
+    """Build the settings from defaults, the ``--config`` file, then flags.
+
+    Raises:
+        ConfigError: unreadable file, unknown key, wrong type or bad value.
+    """
+    settings = Settings()
+    if getattr(args, "config", None):
+        apply_mapping(settings, read_toml(Path(args.config)), source=args.config)
+    for name in _FIELDS:
+        value = getattr(args, name, None)
+        if value is not None:
+            setattr(settings, name, value)
+    settings.check()
+    return settings
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as file:
+            return tomllib.load(file)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"config file {path} is not valid TOML: {err}") from None
+
+
+def apply_mapping(settings: Settings, values: dict[str, Any], source: str) -> None:
+    """Copy settings from a parsed config file into ``settings``, checking each."""
+    for name, value in values.items():
+        f = _FIELDS.get(name.replace("-", "_"))
+        if f is None:
+            raise ConfigError(f"{source}: unknown setting '{name}' (known: "
+                              + ", ".join(_FIELDS) + ")")
+        kind = _TYPES[str(f.type)]
+        if kind is float and type(value) is int:
+            value = float(value)
+        if kind is list:
+            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        else:
+            ok = type(value) is kind
+        if not ok:
+            expected = {str: "a string", int: "a whole number", float: "a number",
+                        bool: "true or false", list: "a list of strings"}[kind]
+            raise ConfigError(f"{source}: setting '{name}' must be {expected}, "
+                              f"not {value!r}")
+        setattr(settings, f.name, value)

@@ -1,0 +1,119 @@
+"""The contract every game implements: the base class ``AbstractGame``.
+
+To write a new game you make a class that *inherits* from ``AbstractGame``
+and fill in its methods. The server calls those methods for you: it creates
+your game when enough players have joined, asks it whose turn it is, hands it
+the moves players send, and asks it what each player may see.
+
+A game written for the classic "python-game-server" (its file starts with
+``from abstract_game import AbstractGame``) works here unchanged: the server
+makes that import point at this module.
+
+What the framework already does, so your game does not have to:
+
+* Only players whose id is in ``current_player()`` can send a move; everyone
+  else gets "not your turn" before your ``move`` is called.
+* Once ``game_over()`` returns ``True`` no more moves reach your game.
+* The framework adds ``"current"`` (whose turn) and ``"gameover"`` to every
+  state you return, so you do not need to put them in yourself.
+* If one of your methods raises an exception, runs for too long, or returns
+  something that cannot be sent as JSON, only the request that called it gets
+  an error (saying which method failed); your game and everybody else's keep
+  running. The full error is written to the server's log.
+
+See ``gameserver/games/template.py`` for a complete, commented example game.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AbstractGame:
+    """Base class for all games. Subclass it and fill in every method.
+
+    Example::
+
+        class CoinFlip(AbstractGame):
+            def __init__(self, players):
+                self.players = players
+                ...
+    """
+
+    def __init__(self, players: int) -> None:
+        """Set up a new game for ``players`` players.
+
+        The framework calls this once all players have joined, and again
+        whenever a player restarts the game. Players get the ids
+        ``0, 1, ..., players - 1`` in the order they joined.
+
+        Args:
+            players: how many players take part. The framework has already
+                checked that it lies between ``min_players()`` and
+                ``max_players()``, so you do not need to check it.
+        """
+        raise NotImplementedError
+
+    @staticmethod
+    def min_players() -> int:
+        """Return the smallest number of players this game can be played with.
+
+        Example::
+
+            @staticmethod
+            def min_players():
+                return 2
+        """
+        raise NotImplementedError
+
+    @staticmethod
+    def max_players() -> int:
+        """Return the largest number of players this game can be played with."""
+        raise NotImplementedError
+
+    def current_player(self) -> int | list[int]:
+        """Return the id of the player who may move now, or a list of ids.
+
+        Return a single id (``return 0``) when exactly one player moves,
+        a list (``return [0, 1]``) when several players may move at the same
+        time, and an empty list (``return []``) when nobody may move, for
+        example once the game is over. The framework always sends clients a
+        list.
+        """
+        raise NotImplementedError
+
+    def move(self, move: dict[str, Any], player_id: int) -> Any:
+        """Handle one move, sent by player ``player_id``.
+
+        ``move`` is a dictionary: a client that calls
+        ``api.move(position=4)`` sends ``{"position": 4}``. The framework
+        guarantees that ``move`` is a dict and that ``player_id`` is one of
+        the current players, but **everything inside the dict comes straight
+        from a client and must be checked** (missing keys, wrong types,
+        values out of range).
+
+        Returns:
+            ``None`` if the move was legal and has been carried out.
+            Otherwise an error that tells the player what was wrong, usually
+            a string such as ``"that cell is already taken"``. Any value that
+            can be sent as JSON works, for example ``["no such card", 3]``;
+            the client raises ``IllegalMove`` with it. Leave your game
+            unchanged when you reject a move.
+        """
+        raise NotImplementedError
+
+    def game_over(self) -> bool:
+        """Return ``True`` once the game has ended, otherwise ``False``."""
+        raise NotImplementedError
+
+    def state(self, player_id: int) -> dict[str, Any]:
+        """Return what player ``player_id`` may see of the game, as a dict.
+
+        Everything in it must be JSON: dicts with string keys, lists, strings,
+        numbers, ``True``/``False`` and ``None`` (no sets, no objects). Leave
+        out whatever this player must not know (other players' cards, hidden
+        ships, ...): the dict you return is exactly what that player receives.
+        Do not use the keys ``"current"`` and ``"gameover"``; the framework
+        adds them.
+        """
+        raise NotImplementedError

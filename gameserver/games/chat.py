@@ -1,0 +1,94 @@
+"""Chat: players pick names and exchange messages; it never ends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gameserver.game import AbstractGame
+
+
+class Chat(AbstractGame):
+    """A chat room for 1 to 100 players; everybody may send at any time.
+
+    Moves (a move may contain both keys; the name is set first, and if any
+    part is rejected nothing changes):
+        ``{"name": str}`` sets or changes the sender's name (client:
+        ``move(name="Ada")``). Surrounding spaces are removed. The name must
+        not be empty and not be used by another player. Messages already
+        sent keep the name they were sent under.
+
+        ``{"message": str}`` posts a message under the sender's name (client:
+        ``move(message="hi")``). Surrounding spaces are removed; a message
+        that is empty or only spaces is accepted but not posted.
+
+    State:
+        ``{"messages": [[name, message], ...]}``, oldest first, the same for
+        every player.
+
+    Errors: neither key present; a value that is not a str; an empty or
+    taken name; a message before the sender has a name.
+    """
+
+    def __init__(self, players: int) -> None:
+        """Start with no names and no messages.
+
+        Args:
+            players: how many players share the room.
+        """
+        self.players = players
+        self.names: dict[int, str] = {}
+        self.messages: list[list[str]] = []
+
+    @staticmethod
+    def min_players() -> int:
+        """Return 1: one person may chat alone (useful for testing)."""
+        return 1
+
+    @staticmethod
+    def max_players() -> int:
+        """Return 100."""
+        return 100
+
+    def current_player(self) -> list[int]:
+        """Return every player id: anyone may send at any time."""
+        return list(range(self.players))
+
+    def move(self, move: dict[str, Any], player_id: int) -> str | None:
+        """Set the sender's name and/or post a message.
+
+        Returns:
+            ``None`` if accepted, else an error message for the player.
+        """
+        if "name" not in move and "message" not in move:
+            return "send move(name='...') to choose your name or move(message='...') to chat"
+        # Validate everything before changing anything, so a rejected move
+        # leaves the chat as it was.
+        name = self.names.get(player_id)
+        if "name" in move:
+            if not isinstance(move["name"], str):
+                return "name must be text (a str), e.g. move(name='Ada')"
+            name = move["name"].strip()
+            if not name:
+                return "name must not be empty or only spaces: send e.g. move(name='Ada')"
+            if any(other == name for pid, other in self.names.items() if pid != player_id):
+                return "that name is already taken by another player: choose a different name"
+        text = None
+        if "message" in move:
+            if not isinstance(move["message"], str):
+                return "message must be text (a str), e.g. move(message='hello')"
+            if name is None:
+                return "set your name first with move(name='...'), then send messages"
+            text = move["message"].strip()
+        if name is not None:
+            self.names[player_id] = name
+        if text:
+            self.messages.append([name, text])
+        return None
+
+    def game_over(self) -> bool:
+        """Return ``False``: a chat never ends."""
+        return False
+
+    def state(self, player_id: int) -> dict[str, Any]:
+        """Return all messages as ``[name, message]`` pairs."""
+        return {"messages": [list(pair) for pair in self.messages]}

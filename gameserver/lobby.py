@@ -1,0 +1,236 @@
+"""The registry of sessions: join, auto-join, observe, restart, overwrite, timeouts.
+
+The lobby turns a decoded request into reply bytes, or into a ``Pending``
+when the request must wait (a join until the session is full, a state until
+it changes). It knows sessions, not sockets: the server adapter writes the
+bytes and cancels a ``Pending`` whose client went away.
+
+Sessions are keyed by (game name, token), so the same token may be used by
+different games. Auto-join sessions get tokens ``auto-<n>`` and are never
+replaced; every other token starting with ``auto`` is reserved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import protocol
+from .game import AbstractGame
+from .guard import GameCodeError, GameGuard
+from .protocol import (
+    Join,
+    Move,
+    Observe,
+    ProtocolError,
+    Request,
+    Restart,
+    State,
+    framework_error,
+    server_error,
+)
+from .session import Outcome, Session
+
+log = logging.getLogger("gameserver.lobby")
+
+AUTO = "auto"
+
+
+@dataclass(frozen=True, slots=True)
+class LobbyLimits:
+    """The lobby's time and size settings (seconds and bytes)."""
+
+    game_timeout: float = 1000.0
+    join_timeout: float = 1000.0
+    request_size_max: int = 1_000_000
+
+
+class Lobby:
+    """All sessions of one server.
+
+    Args:
+        games: game name -> game class, the games clients may start.
+        guard: the guard every call into game code goes through.
+        limits: timeouts and the request size limit announced to joiners.
+    """
+
+    def __init__(self, games: Mapping[str, type[AbstractGame]], guard: GameGuard,
+                 limits: LobbyLimits = LobbyLimits()) -> None:
+        self.games = dict(games)
+        self.guard = guard
+        self.limits = limits
+        self.sessions: dict[tuple[str, str], Session] = {}
+        self._open_auto: dict[str, Session] = {}  # game name -> auto session filling up
+        self._auto_numbers = itertools.count(1)
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._handlers = {Join: self._join, Move: self._move, State: self._state,
+                          Observe: self._observe, Restart: self._restart}
+
+    # ------------------------------------------------------------ dispatch
+
+    def handle(self, request: Request) -> Outcome:
+        """Serve one request: reply bytes, or a ``Pending`` to wait on.
+
+        Never raises: a bad request or a failing game becomes an error reply.
+        """
+        return self.call(self._handlers[type(request)], request)
+
+    def call(self, step: Callable[..., Outcome], *args: Any) -> Outcome:
+        """Run ``step(*args)`` (a handler or a ``Pending.resume``), turning errors into replies."""
+        try:
+            return step(*args)
+        except (ProtocolError, GameCodeError) as err:
+            return protocol.error(str(err))
+        except Exception:  # a bug of ours: answer, log, and keep serving
+            log.exception("internal error while serving %s", step)
+            return protocol.error("server: internal error (see the server log)")
+
+    def _join(self, request: Join) -> Outcome:
+        game_class = self._game_class(request.game)
+        token = request.session
+        if token == AUTO:
+            return self._auto_join(request, game_class)
+        if token.startswith(AUTO):
+            raise framework_error(
+                f"token must not start with reserved prefix '{AUTO}' "
+                f"(use exactly '{AUTO}' to auto-join, or pick another session name)")
+        session = self.sessions.get((request.game, token))
+        if session is not None and not session.full:
+            player_id = session.add_player(request.name)
+            return session.join_reply(player_id, self.limits.request_size_max)
+        if request.players is None:
+            if session is None:
+                raise framework_error(
+                    "no such game session; provide the number of players to start one")
+            raise framework_error("game session already full")
+        # Start a new session; it replaces a full one under the same token.
+        return self._start(request.game, game_class, token, request.players,
+                           request.name, auto=False)
+
+    def _auto_join(self, request: Join, game_class: type[AbstractGame]) -> Outcome:
+        session = self._open_auto.get(request.game)
+        if session is not None and not session.full and session.closed is None:
+            player_id = session.add_player("")
+            if session.full:
+                del self._open_auto[request.game]
+            return session.join_reply(player_id, self.limits.request_size_max)
+        if request.players is None:
+            raise framework_error(
+                "no open auto-join session; provide the number of players to start one")
+        token = f"{AUTO}-{next(self._auto_numbers)}"
+        return self._start(request.game, game_class, token, request.players, "", auto=True)
+
+    def _start(self, game_name: str, game_class: type[AbstractGame], token: str,
+               players: int, name: str, *, auto: bool) -> Outcome:
+        low, high = self._player_range(game_name, game_class)
+        if not low <= players <= high:
+            wanted = f"exactly {low}" if low == high else f"{low} to {high}"
+            raise framework_error(
+                f"invalid number of players: {game_name} is played by {wanted} "
+                f"players, not {players}")
+        session = Session(game_name, game_class, token, players, self.guard, auto=auto)
+        old = self.sessions.get((game_name, token))
+        if old is not None:
+            log.info("session %s/%s replaced by a new one", game_name, token)
+            self._end(old, framework_error("game session was overwritten"))
+        self.sessions[(game_name, token)] = session
+        if auto:
+            self._open_auto[game_name] = session
+        player_id = session.add_player(name)
+        if not session.full:
+            session.join_timer = asyncio.get_running_loop().call_later(
+                self.limits.join_timeout, self._join_expired, session)
+        log.info("session %s/%s started for %d players", game_name, token, players)
+        return session.join_reply(player_id, self.limits.request_size_max)
+
+    def _move(self, request: Move) -> Outcome:
+        session = self._session(request.game, request.session)
+        return session.move(request.player_id, request.key, request.move)
+
+    def _state(self, request: State) -> Outcome:
+        session = self._session(request.game, request.session)
+        return session.state(request.player_id, request.key, request.observer)
+
+    def _observe(self, request: Observe) -> Outcome:
+        if request.session == AUTO:
+            raise framework_error("observer mode not available for auto-join sessions")
+        session = self._session(request.game, request.session)
+        return session.observe(request.name)
+
+    def _restart(self, request: Restart) -> Outcome:
+        session = self._session(request.game, request.session)
+        return session.restart(request.player_id, request.key)
+
+    # ------------------------------------------------------------ lookups
+
+    def _game_class(self, game_name: str) -> type[AbstractGame]:
+        game_class = self.games.get(game_name)
+        if game_class is None:
+            raise framework_error(
+                f"no such game: '{game_name[:100]}' (available: "
+                + ", ".join(sorted(self.games)) + ")")
+        return game_class
+
+    def _session(self, game_name: str, token: str) -> Session:
+        self._game_class(game_name)
+        session = self.sessions.get((game_name, token))
+        if session is None:
+            raise framework_error("no such game session")
+        return session
+
+    def _player_range(self, game_name: str, game_class: type[AbstractGame]) -> tuple[int, int]:
+        low = self.guard.call(game_name, "min_players", game_class.min_players)
+        high = self.guard.call(game_name, "max_players", game_class.max_players)
+        if type(low) is not int or type(high) is not int:
+            raise GameCodeError(
+                f"framework: game {game_name}: min_players() and max_players() must "
+                "return whole numbers")
+        return low, high
+
+    # ------------------------------------------------------------ ending sessions
+
+    def _end(self, session: Session, reason: ProtocolError) -> None:
+        key = (session.game_name, session.token)
+        if self.sessions.get(key) is session:
+            del self.sessions[key]
+        if self._open_auto.get(session.game_name) is session:
+            del self._open_auto[session.game_name]
+        session.close(reason)
+
+    def _join_expired(self, session: Session) -> None:
+        if not session.full and session.closed is None:
+            log.info("session %s/%s removed: only %d of %d players joined in time",
+                     session.game_name, session.token, len(session.players), session.size)
+            self._end(session, framework_error("timeout while waiting for others to join"))
+
+    def start_sweeper(self) -> None:
+        """Begin removing sessions idle for longer than ``game_timeout``.
+
+        Must be called from the running event loop. Checks a few times per
+        timeout period, at most once a second.
+        """
+        interval = max(0.05, min(1.0, self.limits.game_timeout / 10))
+        loop = asyncio.get_running_loop()
+
+        def sweep() -> None:
+            deadline = time.monotonic() - self.limits.game_timeout
+            for session in [s for s in self.sessions.values() if s.last_activity < deadline]:
+                log.info("session %s/%s timed out after %g s without requests",
+                         session.game_name, session.token, self.limits.game_timeout)
+                self._end(session, framework_error("game session has timed out"))
+            self._sweeper = loop.call_later(interval, sweep)
+
+        self._sweeper = loop.call_later(interval, sweep)
+
+    def close(self) -> None:
+        """End every session with 'server is shutting down' (for a clean stop)."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        reason = server_error("server is shutting down")
+        for session in list(self.sessions.values()):
+            self._end(session, reason)

@@ -1,0 +1,273 @@
+"""Sans-I/O core of the wire protocol: bytes in, request objects and reply bytes out.
+
+Theory of operation
+-------------------
+A client sends one UTF-8 JSON object followed by the terminator ``EOT\\0``.
+``RequestReader`` collects bytes until it sees the terminator (or the size
+limit is passed) and ``decode_request`` turns the JSON into one of the small
+frozen request classes below, checking every key and its exact type. Replies
+are built with ``ok``, ``error`` and ``illegal_move`` and are encoded to bytes
+exactly once.
+
+Every problem is a ``ProtocolError`` whose message already carries the prefix
+saying whose fault it was: ``server:`` (transport: size, time, bytes, JSON),
+``framework:`` (request validation, sessions, keys, turns). A game's own
+rejection is an ``illegal_move`` reply, prefixed ``game:`` when it is a string.
+
+Nothing here imports asyncio or sockets, so it is tested with bytes alone.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+TERMINATOR = b"EOT\x00"
+
+# A game's move dict and state dict are arbitrary JSON objects.
+JSONObject = dict[str, Any]
+
+_encode = json.JSONEncoder(ensure_ascii=True, check_circular=True).encode
+
+
+class ProtocolError(Exception):
+    """A request that cannot be served; ``str(err)`` is the full prefixed message."""
+
+    def reply(self) -> bytes:
+        """Return the encoded error reply for this problem."""
+        return error(str(self))
+
+
+def server_error(message: str) -> ProtocolError:
+    """An error in the transport: size, time, undecodable bytes or JSON."""
+    return ProtocolError("server: " + message)
+
+
+def framework_error(message: str) -> ProtocolError:
+    """An error in what the request asks for: keys, types, sessions, turns."""
+    return ProtocolError("framework: " + message)
+
+
+# ---------------------------------------------------------------- replies
+
+
+def ok(data: Any) -> bytes:
+    """Encode a success reply. Raises TypeError/ValueError if ``data`` is not JSON."""
+    return _encode({"status": "ok", "data": data}).encode()
+
+
+def error(message: str) -> bytes:
+    """Encode an error reply; ``message`` must already carry its prefix."""
+    return _encode({"status": "error", "message": message}).encode()
+
+
+def illegal_move(value: Any) -> bytes:
+    """Encode a game's rejection of a move.
+
+    A string gets the ``game:`` prefix; any other JSON value (for example
+    ``["no such card", 3]``) is passed through unchanged, because the classic
+    client raises ``IllegalMove(*value)`` for a list.
+    """
+    message = "game: " + value if isinstance(value, str) else value
+    return _encode({"status": "illegalmove", "message": message}).encode()
+
+
+# ---------------------------------------------------------------- framing
+
+
+class RequestReader:
+    """Collects the bytes of one request until its terminator.
+
+    Feed every chunk to ``feed``. It returns ``None`` while the request is
+    incomplete and the request's JSON bytes (without terminator) once it is
+    complete; after that the reader keeps any bytes that followed, for the
+    next request on a kept-alive connection (``next_request``).
+
+    Raises ``ProtocolError`` when the request grows past ``size_max`` bytes,
+    terminator included (the classic client counts it too).
+    """
+
+    __slots__ = ("_buffer", "_size_max", "_scanned")
+
+    def __init__(self, size_max: int) -> None:
+        self._buffer = bytearray()
+        self._size_max = size_max
+        self._scanned = 0  # bytes already searched for the terminator
+
+    def feed(self, data: bytes) -> bytes | None:
+        self._buffer += data
+        return self.next_request()
+
+    def feed_later(self, data: bytes) -> None:
+        """Buffer bytes that arrived while a request is being served."""
+        self._buffer += data
+        if len(self._buffer) > self._size_max:
+            raise server_error("request size exceeded by client")
+
+    def next_request(self) -> bytes | None:
+        """Return the next complete request already buffered, or ``None``."""
+        buffer = self._buffer
+        end = buffer.find(TERMINATOR, max(0, self._scanned - len(TERMINATOR) + 1))
+        if end < 0:
+            self._scanned = len(buffer)
+            if len(buffer) > self._size_max:
+                raise server_error("request size exceeded by client")
+            return None
+        if end + len(TERMINATOR) > self._size_max:
+            raise server_error("request size exceeded by client")
+        request = bytes(buffer[:end])
+        del buffer[: end + len(TERMINATOR)]
+        self._scanned = 0
+        return request
+
+    @property
+    def pending(self) -> int:
+        """Number of buffered bytes that do not yet form a complete request."""
+        return len(self._buffer)
+
+
+# ---------------------------------------------------------------- requests
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    game: str
+    session: str
+    players: int | None
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    game: str
+    session: str
+    player_id: int
+    key: str
+    move: JSONObject
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    game: str
+    session: str
+    player_id: int
+    key: str
+    observer: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Observe:
+    game: str
+    session: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Restart:
+    game: str
+    session: str
+    player_id: int
+    key: str
+
+
+Request = Join | Move | State | Observe | Restart
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A decoded request plus the opt-in extension flags that came with it."""
+
+    request: Request
+    keep_alive: bool = False
+
+
+# What each request type needs: key -> (accepted Python types, human description).
+_STR = ((str,), "a string")
+_INT = ((int,), "an integer")
+_BOOL = ((bool,), "true or false")
+_OBJECT = ((dict,), "a JSON object")
+_INT_OR_NULL = ((int, type(None)), "an integer or null")
+
+_SCHEMAS: dict[str, tuple[type, dict[str, tuple[tuple[type, ...], str]]]] = {
+    "join": (Join, {"game": _STR, "session": _STR, "players": _INT_OR_NULL, "name": _STR}),
+    "move": (Move, {"game": _STR, "session": _STR, "player_id": _INT, "key": _STR,
+                    "move": _OBJECT}),
+    "state": (State, {"game": _STR, "session": _STR, "player_id": _INT, "key": _STR,
+                      "observer": _BOOL}),
+    "observe": (Observe, {"game": _STR, "session": _STR, "name": _STR}),
+    "restart": (Restart, {"game": _STR, "session": _STR, "player_id": _INT, "key": _STR}),
+}
+
+_JSON_TYPE_NAMES = {
+    dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+    int: "an integer", float: "a number with a fraction", type(None): "null",
+}
+
+
+def _json_type_name(value: Any) -> str:
+    return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def _reject_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON; Python's decoder accepts them by default.
+    raise ValueError(f"{name} is not valid JSON")
+
+
+_decoder = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def decode_request(raw: bytes) -> Envelope:
+    """Decode and validate the JSON bytes of one request (terminator removed).
+
+    Types are checked exactly: a bool is not an int and an int is not a str.
+    Keys that the request type does not use are ignored, so clients may send
+    extension keys.
+
+    Raises:
+        ProtocolError: with a ``server:`` message for bytes that are not UTF-8
+            or not JSON, and a ``framework:`` message naming the key for
+            anything else that is wrong.
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise server_error(
+            f"request is not valid UTF-8 (bad byte at position {err.start})") from None
+    try:
+        data = _decoder.decode(text)
+    except (ValueError, RecursionError) as err:
+        raise server_error(f"request is not valid JSON ({_short(err)})") from None
+    if not isinstance(data, dict):
+        raise framework_error(
+            f"a request must be a JSON object, not {_json_type_name(data)}")
+    if "type" not in data:
+        raise framework_error("request has no 'type' (one of: " + ", ".join(_SCHEMAS) + ")")
+    kind = data["type"]
+    schema = _SCHEMAS.get(kind) if isinstance(kind, str) else None
+    if schema is None:
+        raise framework_error(
+            f"unknown request type {_shorten(kind)} (expected one of: "
+            + ", ".join(_SCHEMAS) + ")")
+    cls, fields = schema
+    values = []
+    for key, (types, description) in fields.items():
+        if key not in data:
+            raise framework_error(f"{kind} request is missing the key '{key}'")
+        value = data[key]
+        # type() rather than isinstance(): bool is a subclass of int.
+        if type(value) not in types:
+            raise framework_error(
+                f"key '{key}' of a {kind} request must be {description}, "
+                f"not {_json_type_name(value)}")
+        values.append(value)
+    return Envelope(cls(*values), keep_alive=data.get("keep_alive") is True)
+
+
+def _short(err: Exception) -> str:
+    return str(err)[:200]
+
+
+def _shorten(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

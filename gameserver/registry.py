@@ -1,0 +1,150 @@
+"""Finding the games a server offers: the bundled ones and those in game folders.
+
+Every ``.py`` file in a games folder is imported and each ``AbstractGame``
+subclass defined in it is registered under its class name. A file that fails
+to import, a class that misses a required method, or a second game with a
+name already taken is reported in one log line (file, line, what to fix) and
+skipped; the server starts with the other games.
+
+Game files written for the classic server start with
+``from abstract_game import AbstractGame``; that import is pointed at
+``gameserver.game`` so those files load unchanged.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import logging
+import sys
+import traceback
+from collections.abc import Iterable
+from pathlib import Path
+
+from . import game as game_module
+from .game import AbstractGame
+
+log = logging.getLogger("gameserver.registry")
+
+REQUIRED_METHODS = ("__init__", "min_players", "max_players", "current_player",
+                    "move", "game_over", "state")
+
+# Classic game files import the base class from a top-level module of this name.
+sys.modules.setdefault("abstract_game", game_module)
+
+
+class GameLoadError(Exception):
+    """A game file or class cannot be used; the message says where and why."""
+
+
+def missing_methods(game_class: type) -> list[str]:
+    """Names of required methods that ``game_class`` does not implement itself."""
+    return [name for name in REQUIRED_METHODS
+            if getattr(game_class, name, None) is getattr(AbstractGame, name)]
+
+
+def load_module(path: Path) -> list[type[AbstractGame]]:
+    """Import one game file and return the game classes defined in it.
+
+    Raises:
+        GameLoadError: the file cannot be imported; the message names the
+            file, the line and the error.
+    """
+    # A unique, importable name: dataclasses and pickle look classes up by module.
+    module_name = f"_gameserver_games_{len(sys.modules)}_{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise GameLoadError(f"{path}: cannot be loaded as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as err:
+        del sys.modules[module_name]
+        raise GameLoadError(f"{path}:{err.lineno}: syntax error: {err.msg} "
+                            "(fix that line, then restart the server)") from None
+    except BaseException as err:  # noqa: BLE001 - any failure of student code
+        del sys.modules[module_name]
+        line = _line_in(path, err)
+        raise GameLoadError(f"{path}:{line}: importing the file raised "
+                            f"{type(err).__name__}: {err}") from None
+    return [obj for obj in vars(module).values()
+            if inspect.isclass(obj) and issubclass(obj, AbstractGame)
+            and obj is not AbstractGame and obj.__module__ == module_name]
+
+
+def _line_in(path: Path, err: BaseException) -> int | str:
+    for frame in reversed(traceback.extract_tb(err.__traceback__)):
+        if Path(frame.filename) == path:
+            return frame.lineno or "?"
+    return "?"
+
+
+def discover(games_dirs: Iterable[str], bundled: bool = True,
+             ) -> dict[str, type[AbstractGame]]:
+    """Collect the games to offer, logging and skipping every broken one."""
+    games: dict[str, type[AbstractGame]] = {}
+    if bundled:
+        from .games import BUNDLED_GAMES
+        for game_class in BUNDLED_GAMES:
+            games[game_class.__name__] = game_class
+    for folder in games_dirs:
+        directory = Path(folder)
+        if not directory.is_dir():
+            log.error("games folder %s does not exist; no games loaded from it", folder)
+            continue
+        for path in sorted(directory.glob("*.py")):
+            if path.name.startswith("_"):
+                continue
+            try:
+                classes = load_module(path.resolve())
+            except GameLoadError as err:
+                log.error("game file skipped: %s", err)
+                continue
+            for game_class in classes:
+                _register(games, game_class, path)
+    return games
+
+
+def _register(games: dict[str, type[AbstractGame]], game_class: type[AbstractGame],
+              path: Path) -> None:
+    name = game_class.__name__
+    line = inspect.getsourcelines(game_class)[1] if _has_source(game_class) else "?"
+    missing = missing_methods(game_class)
+    if missing:
+        log.error("game %s skipped: %s:%s: class %s does not define %s (every game must "
+                  "define %s)", name, path, line, name, ", ".join(missing),
+                  ", ".join(REQUIRED_METHODS))
+        return
+    if name in games:
+        other = inspect.getsourcefile(games[name]) or "?"
+        log.error("game %s skipped: %s:%s: a game called %s is already loaded from %s "
+                  "(rename one of the classes)", name, path, line, name, other)
+        return
+    games[name] = game_class
+    log.info("game %s loaded from %s", name, path)
+
+
+def _has_source(obj: type) -> bool:
+    try:
+        inspect.getsourcelines(obj)
+    except (OSError, TypeError):
+        return False
+    return True
+
+
+def select(games: dict[str, type[AbstractGame]], names: Iterable[str],
+           ) -> dict[str, type[AbstractGame]]:
+    """Keep only the games named in ``names`` (all of them when it is empty).
+
+    Raises:
+        GameLoadError: a name is not among the games found.
+    """
+    names = list(names)
+    if not names:
+        return games
+    unknown = [n for n in names if n not in games]
+    if unknown:
+        raise GameLoadError("unknown game(s) " + ", ".join(unknown) + " (found: "
+                            + ", ".join(sorted(games)) + ")")
+    return {n: games[n] for n in names}

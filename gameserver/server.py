@@ -1,0 +1,220 @@
+"""The I/O adapter: asyncio connections in, lobby replies out.
+
+One ``Connection`` (an ``asyncio.Protocol``) per TCP connection. It feeds
+bytes to a ``RequestReader``, hands the decoded request to the lobby and
+writes back what the lobby answers. A request that must wait (join until the
+session is full, state until it changes) leaves the connection holding a
+future and nothing else: no task, no thread, a few hundred bytes.
+
+Classic mode is one request per connection: reply, then close. A request
+with ``"keep_alive": true`` gets its reply followed by ``EOT\\0`` and the
+connection stays open for the next request.
+
+A client that closes its side (EOF) is gone: its waiting request is dropped
+at once. Classic clients never half-close, so this costs them nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Mapping
+
+from . import protocol
+from .config import Settings
+from .game import AbstractGame
+from .guard import GameGuard
+from .lobby import Lobby, LobbyLimits
+from .protocol import TERMINATOR, ProtocolError, RequestReader, server_error
+from .session import Outcome, Pending
+
+log = logging.getLogger("gameserver.server")
+
+LISTEN_BACKLOG = 4096  # the kernel caps this at net.core.somaxconn
+
+
+class Connection(asyncio.Protocol):
+    """One client connection, from connect to close."""
+
+    __slots__ = ("_server", "_transport", "_reader", "_timer", "_pending",
+                 "_keep_alive", "_busy", "_closed")
+
+    def __init__(self, server: GameServer) -> None:
+        self._server = server
+        self._transport: asyncio.Transport | None = None
+        self._reader = RequestReader(server.settings.request_size_max)
+        self._timer: asyncio.TimerHandle | None = None
+        self._pending: Pending | None = None
+        self._keep_alive = False
+        self._busy = False  # a request is being served; later bytes wait
+        self._closed = False
+
+    # ------------------------------------------------------------ asyncio callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._server.connections.add(self)
+        self._arm_timer()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            if self._busy:
+                if self._keep_alive:  # the next request; classic mode ignores extra bytes
+                    self._reader.feed_later(data)
+                return
+            raw = self._reader.feed(data)
+        except ProtocolError as err:
+            self._finish(err.reply(), keep_alive=False)
+            return
+        if raw is not None:
+            self._serve(raw)
+
+    def eof_received(self) -> bool:
+        return False  # the client is gone: close, which drops any waiting request
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self._cancel_timer()
+        if self._pending is not None:
+            self._pending.future.cancel()
+            self._pending = None
+        self._server.connections.discard(self)
+
+    # ------------------------------------------------------------ serving
+
+    def _serve(self, raw: bytes) -> None:
+        self._busy = True
+        self._cancel_timer()
+        try:
+            envelope = protocol.decode_request(raw)
+        except ProtocolError as err:
+            self._finish(err.reply(), keep_alive=False)
+            return
+        self._keep_alive = envelope.keep_alive
+        if self._server.log_requests:
+            log.debug("request %r", envelope.request)
+        self._deliver(self._server.lobby.handle(envelope.request))
+
+    def _deliver(self, outcome: Outcome) -> None:
+        while isinstance(outcome, Pending):
+            if not outcome.future.done():
+                self._pending = outcome
+                outcome.future.add_done_callback(self._resume)
+                return
+            outcome = self._server.lobby.call(outcome.resume)
+        self._finish(outcome, self._keep_alive)
+
+    def _resume(self, future: asyncio.Future[None]) -> None:
+        pending, self._pending = self._pending, None
+        if self._closed or pending is None or future.cancelled():
+            return
+        self._deliver(self._server.lobby.call(pending.resume))
+
+    def _finish(self, reply: bytes, keep_alive: bool) -> None:
+        """Write ``reply``; then close, or wait for the next kept-alive request."""
+        transport = self._transport
+        if self._closed or transport is None:
+            return
+        if self._server.log_requests:
+            log.debug("reply %s", reply[:500])
+        if not keep_alive:
+            transport.write(reply)
+            self._closed = True
+            transport.close()
+            # A client that never reads its reply must not pin the connection.
+            self._timer = asyncio.get_running_loop().call_later(
+                self._server.settings.connection_timeout, transport.abort)
+            return
+        transport.write(reply + TERMINATOR)
+        self._busy = False
+        self._arm_timer()
+        try:
+            raw = self._reader.next_request()
+        except ProtocolError as err:
+            self._finish(err.reply(), keep_alive=False)
+            return
+        if raw is not None:
+            self._serve(raw)
+
+    # ------------------------------------------------------------ timers
+
+    def _arm_timer(self) -> None:
+        self._cancel_timer()
+        self._timer = asyncio.get_running_loop().call_later(
+            self._server.settings.connection_timeout, self._timed_out)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _timed_out(self) -> None:
+        self._timer = None
+        if self._reader.pending or not self._keep_alive:
+            self._finish(server_error("connection timed out on server").reply(), False)
+        elif self._transport is not None:
+            self._transport.close()  # an idle kept-alive connection: just close
+
+    def shut_down(self, reply: bytes) -> None:
+        """Answer a connection that has no request in the lobby, then close it."""
+        if self._pending is None and not self._closed:
+            self._finish(reply, keep_alive=False)
+
+
+class GameServer:
+    """A running game server: listening socket, lobby and open connections.
+
+    Args:
+        settings: the server settings.
+        games: game name -> game class to offer.
+    """
+
+    def __init__(self, settings: Settings, games: Mapping[str, type[AbstractGame]]) -> None:
+        self.settings = settings
+        self.guard = GameGuard(settings.game_call_timeout)
+        self.lobby = Lobby(games, self.guard, LobbyLimits(
+            game_timeout=settings.game_timeout, join_timeout=settings.join_timeout,
+            request_size_max=settings.request_size_max))
+        self.connections: set[Connection] = set()
+        self.log_requests = log.isEnabledFor(logging.DEBUG)
+        self.port = settings.port
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        """Start listening; ``self.port`` is the real port afterwards."""
+        tls = self._tls_context() if self.settings.tls else None
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: Connection(self), self.settings.host, self.settings.port,
+            ssl=tls, backlog=LISTEN_BACKLOG, reuse_address=True,
+            ssl_handshake_timeout=self.settings.connection_timeout if tls else None)
+        self.port = self._server.sockets[0].getsockname()[1]
+        self.lobby.start_sweeper()
+        log.info("gameserver listening on %s:%d (TLS %s), games: %s",
+                 self.settings.host, self.port, "on" if tls else "off",
+                 ", ".join(sorted(self.lobby.games)) or "none")
+
+    async def stop(self, grace: float = 2.0) -> None:
+        """Stop accepting, answer every waiting client, close within ``grace`` seconds."""
+        if self._server is not None:
+            self._server.close()
+        self.lobby.close()  # waiting joins and states get "server is shutting down"
+        reply = server_error("server is shutting down").reply()
+        for connection in list(self.connections):
+            connection.shut_down(reply)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self.connections and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        for connection in list(self.connections):
+            if connection._transport is not None:
+                connection._transport.abort()
+        self.guard.close()
+        log.info("gameserver stopped")
+
+    def _tls_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.settings.tls_cert, self.settings.tls_key)
+        return context

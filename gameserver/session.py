@@ -1,0 +1,319 @@
+"""One game session: its players, keys, game instance and who has seen what.
+
+Theory of operation
+-------------------
+Every change to the session (a move that reached the game, accepted or
+rejected; a restart) bumps ``version``. Each *view* — a player ``(id, False)``
+or the observers of a player ``(id, True)`` — remembers the version its last
+``state`` reply showed. A ``state`` request returns at once when the two
+differ and otherwise waits for the next change, so whether to wait is one
+comparison and no wake-up can be lost between the check and the wait.
+
+Waiting is a future from ``wait()``; every change (and ``close``) resolves all
+pending futures and the caller simply asks again. A closed session (replaced,
+timed out, server shutting down) answers every question with the reason it
+was closed.
+
+On a restart of a finished game, every other view is owed the old game's final
+state once (the *hand-over*), so each client sees how the old game ended
+before it sees the new one.
+
+All calls into game code go through ``GameGuard``; their failures become
+``GameCodeError`` for the request at hand and never break the session object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import protocol
+from .game import AbstractGame
+from .guard import GameCodeError, GameGuard
+from .protocol import ProtocolError, framework_error
+
+log = logging.getLogger("gameserver.session")
+
+View = tuple[int, bool]  # (player id, observer?)
+
+
+def new_key() -> str:
+    """A fresh secret key: 128 random bits as 32 hex characters."""
+    return secrets.token_hex(16)
+
+
+def keys_match(given: str, expected: str) -> bool:
+    """Compare keys in constant time, so timing reveals nothing of the key."""
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+@dataclass(slots=True)
+class Player:
+    name: str
+    key: str = field(default_factory=new_key)
+    observer_key: str | None = None  # made on the first observe of this player
+
+
+@dataclass(slots=True)
+class Pending:
+    """A request that has to wait: once ``future`` is done, call ``resume()``.
+
+    ``resume`` returns the reply bytes or another ``Pending``. A caller that
+    loses interest (client disconnected) cancels ``future``; the session
+    forgets cancelled futures on its next change.
+    """
+
+    future: asyncio.Future[None]
+    resume: Callable[[], bytes | Pending]
+
+
+Outcome = bytes | Pending
+
+
+class Session:
+    """A running session of one game under one token.
+
+    Args:
+        game_name: the registered name of the game class.
+        game_class: the class; instantiated through ``guard``.
+        token: the session token (``auto-<n>`` for auto-join sessions).
+        size: the number of players the session waits for.
+        guard: the guard every game call goes through.
+        auto: whether this is an auto-join session (no observers, no names).
+
+    Raises:
+        GameCodeError: the game's constructor failed.
+    """
+
+    def __init__(self, game_name: str, game_class: type[AbstractGame], token: str,
+                 size: int, guard: GameGuard, *, auto: bool = False) -> None:
+        self.game_name = game_name
+        self.game_class = game_class
+        self.token = token
+        self.size = size
+        self.auto = auto
+        self._guard = guard
+        self.game: AbstractGame = self._new_game()
+        self.players: list[Player] = []
+        self.version = 0
+        self.moves = 0  # moves that reached the game, since the session started
+        self.games_played = 1
+        self.closed: ProtocolError | None = None
+        self.created = self.last_activity = time.monotonic()
+        self.join_timer: asyncio.TimerHandle | None = None
+        self._seen: dict[View, int] = {}
+        self._handover: dict[View, AbstractGame] = {}
+        self._waiters: set[asyncio.Future[None]] = set()
+
+    # ------------------------------------------------------------ joining
+
+    @property
+    def full(self) -> bool:
+        return len(self.players) >= self.size
+
+    def add_player(self, name: str) -> int:
+        """Seat a new player and return its id; wakes the joiners once full.
+
+        Raises:
+            ProtocolError: ``name`` is non-empty and already used here.
+        """
+        if name and any(p.name == name for p in self.players):
+            raise framework_error("name already in use")
+        self.players.append(Player(name))
+        player_id = len(self.players) - 1
+        if self.full:
+            if self.join_timer is not None:
+                self.join_timer.cancel()
+                self.join_timer = None
+            self._wake()
+        return player_id
+
+    def join_reply(self, player_id: int, request_size_max: int) -> Outcome:
+        """The join reply for ``player_id``, or a ``Pending`` until the session is full."""
+        if self.closed is not None:
+            return self.closed.reply()
+        if not self.full:
+            return Pending(self.wait(), lambda: self.join_reply(player_id, request_size_max))
+        return protocol.ok({"player_id": player_id, "key": self.players[player_id].key,
+                            "session": self.token, "request_size_max": request_size_max})
+
+    # ------------------------------------------------------------ requests
+
+    def move(self, player_id: int, key: str, move: dict[str, Any]) -> bytes:
+        """Pass one move to the game, after the checks in protocol order."""
+        self.touch()
+        if self._game_over(self.game):
+            raise framework_error("game has ended")
+        self._check_key(player_id, key, observer=False)
+        if player_id not in self._current(self.game):
+            raise framework_error("not your turn")
+        try:
+            result = self._guard.call(self.game_name, "move", self.game.move, move, player_id)
+        finally:
+            # Accepted or rejected, the game may have recorded something.
+            self.moves += 1
+            self._changed()
+        # The classic framework treats every falsy result as "accepted".
+        if not result:
+            return protocol.ok(None)
+        try:
+            return protocol.illegal_move(result)
+        except (TypeError, ValueError) as err:
+            raise GameCodeError(
+                f"framework: game {self.game_name}: move() rejected the move with a "
+                f"value that is not JSON ({err})") from None
+
+    def state(self, player_id: int, key: str, observer: bool) -> Outcome:
+        """The state for one view: at once if it changed, else a ``Pending``."""
+        self.touch()
+        self._check_key(player_id, key, observer)
+        return self._state_for((player_id, observer))
+
+    def _state_for(self, view: View) -> Outcome:
+        if self.closed is not None:
+            return self.closed.reply()
+        old_game = self._handover.pop(view, None)
+        if old_game is not None:
+            # Leave _seen alone: the new game's state is due right after this.
+            return self._state_reply(old_game, view[0])
+        if self._seen.get(view) == self.version:
+            return Pending(self.wait(), lambda: self._state_for(view))
+        reply = self._state_reply(self.game, view[0])
+        self._seen[view] = self.version  # only once the reply exists: errors can be retried
+        return reply
+
+    def observe(self, name: str) -> bytes:
+        """Hand out the read-only observer key of the player called ``name``."""
+        self.touch()
+        if self.auto:
+            raise framework_error("observer mode not available for auto-join sessions")
+        if not self.full:
+            raise framework_error("game has not yet started")
+        for player_id, player in enumerate(self.players):
+            if name and player.name == name:
+                if player.observer_key is None:
+                    player.observer_key = new_key()
+                return protocol.ok({"player_id": player_id, "key": player.observer_key})
+        raise framework_error("no such player")
+
+    def restart(self, player_id: int, key: str) -> bytes:
+        """Replace the game with a fresh one; ids, keys and names stay."""
+        self.touch()
+        self._check_key(player_id, key, observer=False)
+        new_game = self._new_game()
+        old_game = self.game
+        try:
+            old_over = self._game_over(old_game)
+        except GameCodeError:
+            old_over = False
+        self._handover.clear()
+        if old_over:
+            for other in range(self.size):
+                if other != player_id:
+                    self._handover[(other, False)] = old_game
+            for p_id, player in enumerate(self.players):
+                if player.observer_key is not None:
+                    self._handover[(p_id, True)] = old_game
+        self.game = new_game
+        self.games_played += 1
+        self._changed()
+        return protocol.ok(None)
+
+    # ------------------------------------------------------------ waiting
+
+    def wait(self) -> asyncio.Future[None]:
+        """A future resolved at the next change or when the session closes."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.add(future)
+        return future
+
+    def forget(self, future: asyncio.Future[None]) -> None:
+        """Drop a waiter whose client went away, freeing it at once."""
+        self._waiters.discard(future)
+
+    @property
+    def waiting(self) -> int:
+        """Requests currently blocked on this session."""
+        return len(self._waiters)
+
+    def close(self, reason: ProtocolError) -> None:
+        """End the session; everyone waiting, and every later request, gets ``reason``."""
+        if self.closed is None:
+            self.closed = reason
+            if self.join_timer is not None:
+                self.join_timer.cancel()
+                self.join_timer = None
+            self._wake()
+
+    def touch(self) -> None:
+        self.last_activity = time.monotonic()
+
+    def _changed(self) -> None:
+        self.version += 1
+        self._wake()
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, set()
+        for future in waiters:
+            if not future.done():
+                future.set_result(None)
+
+    # ------------------------------------------------------------ game calls
+
+    def _new_game(self) -> AbstractGame:
+        return self._guard.call(self.game_name, "__init__", self.game_class, self.size)
+
+    def _game_over(self, game: AbstractGame) -> bool:
+        return bool(self._guard.call(self.game_name, "game_over", game.game_over))
+
+    def _current(self, game: AbstractGame) -> list[int]:
+        current = self._guard.call(self.game_name, "current_player", game.current_player)
+        if type(current) is int:
+            return [current]
+        if isinstance(current, (list, tuple)) and all(type(c) is int for c in current):
+            return list(current)
+        raise self._bad_return("current_player", "a player id or a list of player ids",
+                               current)
+
+    def _state_reply(self, game: AbstractGame, player_id: int) -> bytes:
+        state = self._guard.call(self.game_name, "state", game.state, player_id)
+        if not isinstance(state, dict):
+            raise self._bad_return("state", "a dict", state)
+        data = dict(state)  # never add our keys to the game's own dict
+        data["current"] = self._current(game)
+        data["gameover"] = self._game_over(game)
+        try:
+            return protocol.ok(data)
+        except (TypeError, ValueError) as err:
+            log.error("game %s: state() returned data that is not JSON: %s",
+                      self.game_name, err)
+            raise GameCodeError(
+                f"framework: game {self.game_name}: state() returned something that "
+                f"cannot be sent as JSON ({err})") from None
+
+    def _bad_return(self, method: str, expected: str, value: Any) -> GameCodeError:
+        log.error("game %s: %s() returned %r, expected %s",
+                  self.game_name, method, value, expected)
+        return GameCodeError(
+            f"framework: game {self.game_name}: {method}() must return {expected}, "
+            f"not {type(value).__name__}")
+
+    def _check_key(self, player_id: int, key: str, observer: bool) -> None:
+        if not 0 <= player_id < len(self.players):
+            raise framework_error("invalid key")
+        player = self.players[player_id]
+        if observer:
+            if player.observer_key is None or not keys_match(key, player.observer_key):
+                raise framework_error("invalid key")
+        elif not keys_match(key, player.key):
+            if player.observer_key is not None and keys_match(key, player.observer_key):
+                raise framework_error(
+                    "invalid key: an observer key only works for state requests "
+                    "with observer=true")
+            raise framework_error("invalid key")

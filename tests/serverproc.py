@@ -1,0 +1,150 @@
+"""Run the real server for tests: in a background thread, or as a subprocess.
+
+``ServerThread`` starts ``GameServer`` on its own event loop in a daemon
+thread, on a free loopback port, with the real protocol, lobby and games.
+``ServerProcess`` runs ``python -m gameserver`` exactly as a user would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from gameserver import registry
+from gameserver.config import Settings
+from gameserver.server import GameServer
+
+ROOT = Path(__file__).resolve().parent.parent
+STARTUP_TIMEOUT = 20.0  # generous: only to avoid hanging forever
+
+
+class ServerThread:
+    """A real server in this process. Use as a context manager or call stop()."""
+
+    def __init__(self, **overrides: Any) -> None:
+        overrides.setdefault("port", 0)
+        self.settings = Settings(**overrides)
+        self.settings.check()
+        self.host = self.settings.host
+        self.port = 0
+        self.server: GameServer | None = None
+        self._loop = asyncio.new_event_loop()
+        self._started = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="test-server", daemon=True)
+
+    def start(self) -> ServerThread:
+        self._thread.start()
+        if not self._started.wait(STARTUP_TIMEOUT):
+            raise RuntimeError("test server did not start")
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            games = registry.select(
+                registry.discover(self.settings.games_dirs, self.settings.bundled_games),
+                self.settings.games)
+            self.server = GameServer(self.settings, games)
+            self._loop.run_until_complete(self.server.start())
+            self.port = self.server.port
+        except BaseException as err:  # noqa: BLE001 - reported to start()
+            self._error = err
+            self._started.set()
+            return
+        self._started.set()
+        self._loop.run_forever()
+        self._loop.run_until_complete(self.server.stop(grace=1.0))
+        self._loop.close()
+
+    def call(self, func: Any, *args: Any) -> Any:
+        """Run ``func(*args)`` on the server's loop and return its result."""
+        done = threading.Event()
+        box: list[Any] = []
+
+        def run() -> None:
+            try:
+                box.append(func(*args))
+            finally:
+                done.set()
+
+        self._loop.call_soon_threadsafe(run)
+        if not done.wait(STARTUP_TIMEOUT):
+            raise RuntimeError("server loop did not answer")
+        return box[0]
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(STARTUP_TIMEOUT)
+
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class ServerProcess:
+    """``python -m gameserver ARGS`` in a subprocess, on a free port by default."""
+
+    def __init__(self, *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None):
+        self.args = list(args)
+        if "--port" not in self.args:
+            self.args += ["--port", "0"]
+        self.host = "127.0.0.1"
+        self.port = 0
+        self.output: list[str] = []
+        self._cwd = cwd
+        self._env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.proc: subprocess.Popen[str] | None = None
+        self._listening = threading.Event()
+
+    def start(self) -> ServerProcess:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gameserver", *self.args], cwd=self._cwd, env=self._env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        threading.Thread(target=self._pump, daemon=True).start()
+        if not self._listening.wait(STARTUP_TIMEOUT):
+            self.stop()
+            raise RuntimeError("server did not start:\n" + "".join(self.output))
+        return self
+
+    def _pump(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line)
+            match = re.search(r"listening on (\S+):(\d+)", line)
+            if match:
+                self.port = int(match.group(2))
+                self._listening.set()
+        self._listening.set()  # exited: let start() report the output
+
+    @property
+    def log(self) -> str:
+        return "".join(self.output)
+
+    def stop(self) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            return self.proc.wait(STARTUP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,135 @@
+"""Untrusted game code: exceptions, endless loops and non-JSON states stay contained."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import pytest
+
+from gameserver.guard import GameCodeError, GameGuard
+from tests.wire import Player
+
+BROKEN_GAMES = str(Path(__file__).parent / "data" / "broken")
+
+
+@pytest.fixture
+def guard():
+    guard = GameGuard(time_limit=0.2)
+    yield guard
+    guard.close()
+
+
+def test_guard_returns_what_the_game_returned(guard: GameGuard) -> None:
+    assert guard.call("G", "f", len, "abc") == 3
+
+
+def test_guard_turns_an_exception_into_a_named_error(guard: GameGuard) -> None:
+    def move() -> None:
+        raise KeyError("position")
+
+    with pytest.raises(GameCodeError,
+                       match=r"^framework: game G: move\(\) raised KeyError: 'position'$"):
+        guard.call("G", "move", move)
+    assert guard.errors == 1
+
+
+def test_guard_catches_sys_exit_from_game_code(guard: GameGuard) -> None:
+    def leave() -> None:
+        raise SystemExit(1)
+
+    with pytest.raises(GameCodeError, match="SystemExit"):
+        guard.call("G", "move", leave)
+
+
+def test_guard_interrupts_an_endless_loop_even_if_the_game_catches_exception(
+        guard: GameGuard) -> None:
+    def stubborn() -> str:
+        while True:
+            try:
+                while True:
+                    pass
+            except Exception:  # a game cannot swallow the interruption
+                return "swallowed"
+
+    with pytest.raises(GameCodeError, match=r"state\(\) took longer than 0.2 s"):
+        guard.call("G", "state", stubborn)
+    # The next call is not hit by a late interruption.
+    assert guard.call("G", "f", sum, [1, 2]) == 3
+
+
+def test_guard_works_on_any_thread(guard: GameGuard) -> None:
+    errors: list[str] = []
+
+    def loop_forever() -> None:
+        while True:
+            pass
+
+    def run() -> None:
+        try:
+            guard.call("G", "move", loop_forever)
+        except GameCodeError as err:
+            errors.append(str(err))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert errors and "took longer" in errors[0]
+
+
+def test_broken_game_is_contained_while_another_session_plays(make_server, caplog) -> None:
+    caplog.set_level(logging.ERROR, logger="gameserver")
+    server = make_server(games_dirs=[BROKEN_GAMES], game_call_timeout=0.5)
+    broken = Player(server.port, "BrokenGame", "broken", 1)
+    assert broken.join()["status"] == "ok"
+
+    # Another session plays a whole game of tic-tac-toe meanwhile, in a thread.
+    results: list[dict] = []
+
+    def play_tictactoe() -> None:
+        a = Player(server.port, "TicTacToe", "fine", 2)
+        b = Player(server.port, "TicTacToe", "fine", 2)  # joins if "fine" already exists
+        joiner = threading.Thread(target=a.join)
+        joiner.start()
+        b.join()
+        joiner.join(30)
+        seats = {a.player_id: a, b.player_id: b}
+        for position in range(10):
+            state = a.state()
+            results.append(state)
+            if state["data"]["gameover"]:
+                break
+            results.append(seats[state["data"]["current"][0]].move(position=position))
+
+    other = threading.Thread(target=play_tictactoe)
+    other.start()
+
+    reply = broken.move(**{"break": "raise"})
+    assert reply == {"status": "error", "message":
+                     "framework: game BrokenGame: move() raised ZeroDivisionError: "
+                     "student bug in move"}
+    assert broken.move(**{"break": "loop"})["status"] == "ok"
+    reply = broken.state()
+    assert reply["status"] == "error"
+    assert "BrokenGame: state() took longer than 0.5 s" in reply["message"]
+    assert broken.move(**{"break": "set"})["status"] == "ok"
+    reply = broken.state()
+    assert reply["status"] == "error"
+    assert "BrokenGame: state() returned something that cannot be sent as JSON" in \
+        reply["message"]
+
+    other.join(60)
+    assert not other.is_alive()
+    assert all(r["status"] == "ok" for r in results), results
+    assert results[-1]["data"]["gameover"] is True
+
+    # The broken session itself recovers once the game behaves again.
+    assert broken.move(**{"break": "none"})["status"] == "ok"
+    assert broken.state()["data"] == {"mode": "none", "current": [0], "gameover": False}
+
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "game BrokenGame: move() raised ZeroDivisionError" in logged
+    assert any(r.exc_info for r in caplog.records), "traceback must be logged"
+    assert "state() ran longer than 0.5 s" in logged

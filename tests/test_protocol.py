@@ -1,0 +1,163 @@
+"""The sans-I/O protocol core, with bytes alone: framing, decoding, replies."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gameserver import protocol
+from gameserver.protocol import (
+    TERMINATOR,
+    Join,
+    Move,
+    Observe,
+    ProtocolError,
+    RequestReader,
+    Restart,
+    State,
+    decode_request,
+)
+
+
+def encode(data: object) -> bytes:
+    return json.dumps(data).encode()
+
+
+# ---------------------------------------------------------------- framing
+
+
+def test_reader_returns_request_once_terminator_arrives_in_pieces() -> None:
+    reader = RequestReader(1000)
+    assert reader.feed(b'{"type": "jo') is None
+    assert reader.feed(b'in"}EO') is None
+    assert reader.feed(b"T") is None
+    assert reader.feed(b"\x00") == b'{"type": "join"}'
+    assert reader.pending == 0
+
+
+def test_reader_keeps_bytes_after_the_terminator_for_the_next_request() -> None:
+    reader = RequestReader(1000)
+    assert reader.feed(b"{}EOT\x00[1]EOT\x00{") == b"{}"
+    assert reader.next_request() == b"[1]"
+    assert reader.next_request() is None
+    assert reader.pending == 1
+
+
+def test_reader_accepts_a_request_exactly_at_the_size_limit_terminator_included() -> None:
+    body = b"x" * 96
+    reader = RequestReader(100)
+    assert reader.feed(body + TERMINATOR) == body
+
+
+def test_reader_rejects_one_byte_over_the_limit() -> None:
+    reader = RequestReader(100)
+    with pytest.raises(ProtocolError, match="^server: request size exceeded by client$"):
+        reader.feed(b"x" * 97 + TERMINATOR)
+
+
+def test_reader_rejects_an_endless_request_without_terminator() -> None:
+    reader = RequestReader(100)
+    reader.feed(b"x" * 100)
+    with pytest.raises(ProtocolError, match="request size exceeded"):
+        reader.feed(b"x")
+
+
+# ---------------------------------------------------------------- decoding
+
+
+def test_decodes_every_request_type() -> None:
+    assert decode_request(encode({"type": "join", "game": "G", "session": "s",
+                                  "players": None, "name": ""})).request == Join("G", "s", None, "")
+    assert decode_request(encode({"type": "move", "game": "G", "session": "s", "player_id": 1,
+                                  "key": "k", "move": {"a": 1}})).request == \
+        Move("G", "s", 1, "k", {"a": 1})
+    assert decode_request(encode({"type": "state", "game": "G", "session": "s", "player_id": 0,
+                                  "key": "k", "observer": True})).request == \
+        State("G", "s", 0, "k", True)
+    assert decode_request(encode({"type": "observe", "game": "G", "session": "s",
+                                  "name": "n"})).request == Observe("G", "s", "n")
+    assert decode_request(encode({"type": "restart", "game": "G", "session": "s",
+                                  "player_id": 0, "key": "k"})).request == \
+        Restart("G", "s", 0, "k")
+
+
+def test_extra_keys_are_ignored_and_keep_alive_is_opt_in() -> None:
+    base = {"type": "observe", "game": "G", "session": "s", "name": "n", "extra": [1]}
+    assert decode_request(encode(base)).keep_alive is False
+    assert decode_request(encode({**base, "keep_alive": True})).keep_alive is True
+    assert decode_request(encode({**base, "keep_alive": 1})).keep_alive is False
+
+
+@pytest.mark.parametrize("raw, message", [
+    (b"\xff\xfe{}", "^server: request is not valid UTF-8"),
+    (b'{"type": "join"', "^server: request is not valid JSON"),
+    (b"", "^server: request is not valid JSON"),
+    (b'{"type": "join", "x": NaN}', "^server: request is not valid JSON"),
+    (b"[1, 2]", "^framework: a request must be a JSON object, not a list"),
+    (b"{}", "^framework: request has no 'type'"),
+    (b'{"type": "fly"}', "^framework: unknown request type 'fly'"),
+    (b'{"type": 3}', "^framework: unknown request type 3"),
+])
+def test_bad_bytes_and_json_get_prefixed_errors(raw: bytes, message: str) -> None:
+    with pytest.raises(ProtocolError, match=message):
+        decode_request(raw)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"player_id": True}, "key 'player_id' of a move request must be an integer, not a boolean"),
+    ({"player_id": 1.0}, "key 'player_id' of a move request must be an integer, not a number"),
+    ({"key": 5}, "key 'key' of a move request must be a string, not an integer"),
+    ({"move": [1]}, "key 'move' of a move request must be a JSON object, not a list"),
+    ({"game": None}, "key 'game' of a move request must be a string, not null"),
+])
+def test_types_are_checked_exactly_and_the_key_is_named(change: dict, message: str) -> None:
+    request = {"type": "move", "game": "G", "session": "s", "player_id": 0, "key": "k",
+               "move": {}, **change}
+    with pytest.raises(ProtocolError, match="^framework: " + message):
+        decode_request(encode(request))
+
+
+def test_missing_key_is_named() -> None:
+    with pytest.raises(ProtocolError, match="^framework: join request is missing the key 'name'"):
+        decode_request(encode({"type": "join", "game": "G", "session": "s", "players": 2}))
+
+
+def test_players_may_be_null_or_int_but_not_bool() -> None:
+    join = {"type": "join", "game": "G", "session": "s", "name": ""}
+    assert decode_request(encode({**join, "players": 2})).request.players == 2
+    with pytest.raises(ProtocolError, match="'players' .* must be an integer or null"):
+        decode_request(encode({**join, "players": False}))
+
+
+def test_observer_must_be_a_bool() -> None:
+    with pytest.raises(ProtocolError, match="'observer' .* must be true or false, not an integer"):
+        decode_request(encode({"type": "state", "game": "G", "session": "s", "player_id": 0,
+                               "key": "k", "observer": 0}))
+
+
+def test_deeply_nested_json_is_an_error_not_a_crash() -> None:
+    with pytest.raises(ProtocolError, match="^server: request is not valid JSON"):
+        decode_request(b"[" * 200_000 + b"]" * 200_000)
+
+
+# ---------------------------------------------------------------- replies
+
+
+def test_replies_have_the_classic_shapes() -> None:
+    assert json.loads(protocol.ok({"a": 1})) == {"status": "ok", "data": {"a": 1}}
+    assert json.loads(protocol.ok(None)) == {"status": "ok", "data": None}
+    assert json.loads(protocol.error("framework: x")) == {"status": "error",
+                                                          "message": "framework: x"}
+
+
+def test_string_rejections_get_the_game_prefix_other_values_pass_through() -> None:
+    assert json.loads(protocol.illegal_move("occupied")) == {
+        "status": "illegalmove", "message": "game: occupied"}
+    assert json.loads(protocol.illegal_move(["no such card", 3])) == {
+        "status": "illegalmove", "message": ["no such card", 3]}
+
+
+def test_non_json_data_cannot_be_encoded() -> None:
+    with pytest.raises(TypeError):
+        protocol.ok({"cards": {1, 2}})
