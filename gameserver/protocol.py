@@ -264,6 +264,13 @@ def decode_request(raw: bytes) -> Envelope:
     return Envelope(cls(*values), keep_alive=data.get("keep_alive") is True)
 
 
+def describe(request: Request) -> str:
+    """A one-line description of ``request`` for logs; keys are secrets and left out."""
+    fields = ", ".join(f"{name}={getattr(request, name)!r}"
+                       for name in request.__slots__ if name != "key")
+    return f"{type(request).__name__}({fields})"
+
+
 def _short(err: Exception) -> str:
     return str(err)[:200]
 

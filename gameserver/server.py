@@ -94,7 +94,7 @@ class Connection(asyncio.Protocol):
             return
         self._keep_alive = envelope.keep_alive
         if self._server.log_requests:
-            log.debug("request %r", envelope.request)
+            log.debug("request %s", protocol.describe(envelope.request))
         self._deliver(self._server.lobby.handle(envelope.request))
 
     def _deliver(self, outcome: Outcome) -> None:
@@ -118,7 +118,8 @@ class Connection(asyncio.Protocol):
         if self._closed or transport is None:
             return
         if self._server.log_requests:
-            log.debug("reply %s", reply[:500])
+            # Only the start: a join reply carries the player's secret key.
+            log.debug("reply of %d bytes: %s...", len(reply), reply[:24])
         if not keep_alive:
             transport.write(reply)
             self._closed = True

@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -107,12 +108,13 @@ class ServerProcess:
         self._env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc: subprocess.Popen[str] | None = None
         self._listening = threading.Event()
+        self._pump_thread = threading.Thread(target=self._pump, daemon=True)
 
     def start(self) -> ServerProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gameserver", *self.args], cwd=self._cwd, env=self._env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        threading.Thread(target=self._pump, daemon=True).start()
+        self._pump_thread.start()
         if not self._listening.wait(STARTUP_TIMEOUT):
             self.stop()
             raise RuntimeError("server did not start:\n" + "".join(self.output))
@@ -132,6 +134,15 @@ class ServerProcess:
     def log(self) -> str:
         return "".join(self.output)
 
+    def wait_for_log(self, text: str, count: int = 1) -> bool:
+        """Wait until ``text`` appears ``count`` times in the log (False on timeout)."""
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.log.count(text) >= count:
+                return True
+            time.sleep(0.02)  # polling a log file; nothing to await
+        return False
+
     def stop(self) -> int | None:
         if self.proc is None:
             return None
@@ -142,6 +153,10 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             return self.proc.wait()
+        finally:
+            self._pump_thread.join(STARTUP_TIMEOUT)
+            assert self.proc.stdout is not None
+            self.proc.stdout.close()
 
     def __enter__(self) -> ServerProcess:
         return self.start()

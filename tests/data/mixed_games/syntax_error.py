@@ -1,0 +1,5 @@
+from gameserver import AbstractGame
+
+
+class Oops(AbstractGame)
+    pass

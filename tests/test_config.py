@@ -1,0 +1,68 @@
+"""Settings: defaults, then the TOML file, then flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gameserver import cli, config
+
+
+def load(argv: list[str]) -> config.Settings:
+    return config.load(cli.build_parser().parse_args(argv))
+
+
+def test_defaults_match_the_protocol() -> None:
+    settings = load([])
+    assert (settings.host, settings.port) == ("127.0.0.1", 4711)
+    assert settings.game_timeout == 1000
+    assert settings.request_size_max == 1_000_000
+    assert settings.connection_timeout == 60
+    assert settings.bundled_games is True
+    assert not settings.tls
+
+
+def test_file_overrides_defaults_and_flags_override_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "server.toml"
+    path.write_text('port = 5000\ngame_timeout = 30\nlog_level = "debug"\n'
+                    'games_dirs = ["a", "b"]\nbundled_games = false\n')
+    settings = load(["--config", str(path), "--port", "6000", "--games-dir", "c"])
+    assert settings.port == 6000  # flag wins
+    assert settings.game_timeout == 30.0  # from the file, int accepted for a float
+    assert settings.log_level == "DEBUG"
+    assert settings.games_dirs == ["c"]  # a flag replaces the file's list
+    assert settings.bundled_games is False
+    assert load(["--config", str(path), "--bundled-games"]).bundled_games is True
+
+
+@pytest.mark.parametrize("text, message", [
+    ("prot = 1\n", "unknown setting 'prot'"),
+    ('port = "4711"\n', "setting 'port' must be a whole number"),
+    ("games = 3\n", "setting 'games' must be a list of strings"),
+    ("port = \n", "is not valid TOML"),
+    ("port = 70000\n", "port must be between 0 and 65535"),
+    ('tls_cert = "a.pem"\n', "TLS needs both tls_cert and tls_key"),
+    ("game_timeout = 0\n", "game_timeout must be a positive number"),
+])
+def test_bad_config_files_are_explained(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(config.ConfigError, match=message):
+        load(["--config", str(path)])
+
+
+def test_missing_config_file_is_explained() -> None:
+    with pytest.raises(config.ConfigError, match="config file /nope.toml does not exist"):
+        load(["--config", "/nope.toml"])
+
+
+def test_help_documents_every_setting(capsys) -> None:
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["--help"])
+    text = capsys.readouterr().out
+    for flag in ("--host", "--port", "--game-timeout", "--join-timeout",
+                 "--request-size-max", "--connection-timeout", "--game-call-timeout",
+                 "--tls-cert", "--tls-key", "--log-level", "--game", "--games-dir",
+                 "--bundled-games", "--config"):
+        assert flag in text

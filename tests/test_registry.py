@@ -1,0 +1,60 @@
+"""Loading games: bundled ones, game folders, classic game files, broken files."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from gameserver import registry
+from gameserver.games import BUNDLED_GAMES
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_bundled_games_are_registered_by_class_name() -> None:
+    games = registry.discover([])
+    assert {"Echo", "TicTacToe", "Chat", "Yahtzee"} <= set(games)
+    assert set(games) == {cls.__name__ for cls in BUNDLED_GAMES}
+
+
+def test_bundled_games_can_be_switched_off() -> None:
+    games = registry.discover([str(DATA / "classic_games")], bundled=False)
+    assert list(games) == ["CoinGuess"]
+
+
+def test_a_broken_folder_loads_the_good_games_and_logs_one_line_per_problem(caplog) -> None:
+    caplog.set_level(logging.INFO, logger="gameserver")
+    games = registry.discover([str(DATA / "mixed_games")])
+    assert "CoinGuess" in games and "Counter" in games
+    assert "NoMove" not in games and "Oops" not in games
+    assert games["Echo"] in BUNDLED_GAMES  # the duplicate did not replace the bundled one
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 3, errors
+    syntax = next(e for e in errors if "syntax_error.py" in e)
+    assert "syntax_error.py:4: syntax error" in syntax
+    missing = next(e for e in errors if "NoMove" in e)
+    assert "no_move.py:4: class NoMove does not define move" in missing
+    duplicate = next(e for e in errors if "duplicate.py" in e)
+    assert "a game called Echo is already loaded" in duplicate
+
+
+def test_import_errors_name_the_file_and_line(tmp_path: Path, caplog) -> None:
+    (tmp_path / "crash.py").write_text("x = 1\nraise RuntimeError('boom at import')\n")
+    games = registry.discover([str(tmp_path)], bundled=False)
+    assert games == {}
+    assert "crash.py:2: importing the file raised RuntimeError: boom at import" in caplog.text
+
+
+def test_a_missing_folder_is_reported(caplog) -> None:
+    registry.discover(["/no/such/folder"], bundled=False)
+    assert "games folder /no/such/folder does not exist" in caplog.text
+
+
+def test_select_keeps_named_games_and_rejects_unknown_names() -> None:
+    games = registry.discover([])
+    assert list(registry.select(games, ["TicTacToe"])) == ["TicTacToe"]
+    assert registry.select(games, []) == games
+    with pytest.raises(registry.GameLoadError, match="unknown game.*Nope.*found: Chat"):
+        registry.select(games, ["Nope"])
