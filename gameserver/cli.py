@@ -19,11 +19,21 @@ from .server import GameServer
 log = logging.getLogger("gameserver")
 
 
+def _check(argv: list[str]) -> int:
+    from . import check
+    return check.main(argv)
+
+
+COMMANDS = {"check": _check}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m gameserver",
         description="A server for turn-based multiplayer games. Clients connect with "
-                    "game_server_api.py (see the README).")
+                    "game_server_api.py (see the README).",
+        epilog="Other commands: 'python -m gameserver check GAME_FILE' plays many random "
+               "games of a game to find its bugs.")
     parser.add_argument("--version", action="version", version=f"gameserver {__version__}")
     config.add_arguments(parser)
     return parser
@@ -53,6 +63,9 @@ async def serve(settings: config.Settings) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m gameserver`` and the ``gameserver`` command."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in COMMANDS:
+        return COMMANDS[argv[0]](argv[1:])
     args = build_parser().parse_args(argv)
     try:
         settings = config.load(args)

@@ -22,10 +22,16 @@ What the framework already does, so your game does not have to:
   running. The full error is written to the server's log.
 
 See ``gameserver/games/template.py`` for a complete, commented example game.
+
+Optional extras (a game works without them): ``legal_moves`` lists the moves
+a player may make (bots, the ``check`` tool and clients use it);
+``description`` and ``documentation`` come from your class docstring; and
+``private_data`` tells ``check`` what no other player may see.
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 
@@ -117,3 +123,45 @@ class AbstractGame:
         adds them.
         """
         raise NotImplementedError
+
+    # ------------------------------------------------------------------
+    # Optional hooks. You may leave these out: the defaults work.
+
+    def legal_moves(self, player_id: int) -> list[dict[str, Any]] | None:
+        """Optional: list every move player ``player_id`` could make right now.
+
+        Each entry is a move dict exactly as a client would send it, for
+        example ``[{"position": 0}, {"position": 4}]``. Bots pick from this
+        list, ``python -m gameserver check`` tests that your ``move`` accepts
+        exactly these moves, and clients may ask for it with their state.
+
+        Returns:
+            The list of moves, or ``None`` (the default) when the game does
+            not list its moves (for example because there are too many).
+        """
+        return None
+
+    def private_data(self, player_id: int) -> list[Any]:
+        """Optional: values that only player ``player_id`` may see.
+
+        For example the cards in that player's hand, or where their ships
+        are. ``python -m gameserver check`` then makes sure none of these
+        values shows up in another player's state. The default, an empty
+        list, means the game has no hidden information.
+        """
+        return []
+
+    @classmethod
+    def description(cls) -> str:
+        """One paragraph about the game, for lobbies and the dashboard.
+
+        The default is the first paragraph of your class docstring, so a
+        good docstring is all you need.
+        """
+        return cls.documentation().split("\n\n")[0].replace("\n", " ").strip()
+
+    @classmethod
+    def documentation(cls) -> str:
+        """How to play: the moves and the state. The default is the class docstring."""
+        own_doc = cls.__dict__.get("__doc__")  # not the docstring inherited from here
+        return inspect.cleandoc(own_doc) if isinstance(own_doc, str) else ""

@@ -26,6 +26,7 @@ import ctypes
 import logging
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -46,7 +47,15 @@ class GameCallTimeout(BaseException):
 
 
 class GameCodeError(Exception):
-    """A game method failed; ``str(err)`` is a complete ``framework:`` message."""
+    """A game method failed; ``str(err)`` is a complete ``framework:`` message.
+
+    ``details`` holds the traceback of the game's exception, when there was
+    one, for tools that show it to the game's author.
+    """
+
+    def __init__(self, message: str, details: str = "") -> None:
+        super().__init__(message)
+        self.details = details
 
 
 class GameGuard:
@@ -109,7 +118,10 @@ class GameGuard:
                       type(err).__name__, exc_info=err)
             raise GameCodeError(
                 f"framework: game {game_name}: {method}() raised "
-                f"{type(err).__name__}: {_one_line(err)}") from None
+                f"{type(err).__name__}: {_one_line(err)}",
+                # Skip the guard's own frame: the author needs only their code.
+                details="".join(traceback.format_exception(
+                    type(err), err, err.__traceback__ and err.__traceback__.tb_next))) from None
 
     def _watch(self) -> None:
         while not self._stop.wait(max(0.01, self.time_limit / 4)):

@@ -24,6 +24,7 @@ from . import protocol
 from .game import AbstractGame
 from .guard import GameCodeError, GameGuard
 from .protocol import (
+    Discover,
     Join,
     Move,
     Observe,
@@ -31,6 +32,7 @@ from .protocol import (
     Request,
     Restart,
     State,
+    StateWithMoves,
     framework_error,
     server_error,
 )
@@ -69,7 +71,8 @@ class Lobby:
         self._auto_numbers = itertools.count(1)
         self._sweeper: asyncio.TimerHandle | None = None
         self._handlers = {Join: self._join, Move: self._move, State: self._state,
-                          Observe: self._observe, Restart: self._restart}
+                          StateWithMoves: self._state, Observe: self._observe,
+                          Restart: self._restart, Discover: self._discover}
 
     # ------------------------------------------------------------ dispatch
 
@@ -154,7 +157,8 @@ class Lobby:
 
     def _state(self, request: State) -> Outcome:
         session = self._session(request.game, request.session)
-        return session.state(request.player_id, request.key, request.observer)
+        return session.state(request.player_id, request.key, request.observer,
+                             legal_moves=type(request) is StateWithMoves)
 
     def _observe(self, request: Observe) -> Outcome:
         if request.session == AUTO:
@@ -165,6 +169,28 @@ class Lobby:
     def _restart(self, request: Restart) -> Outcome:
         session = self._session(request.game, request.session)
         return session.restart(request.player_id, request.key)
+
+    def _discover(self, request: Discover) -> Outcome:
+        return protocol.ok({"games": self.game_list(), "sessions": self.open_sessions()})
+
+    def game_list(self) -> list[dict[str, Any]]:
+        """Every game offered: name, player range, description and documentation."""
+        games = []
+        for name, game_class in sorted(self.games.items()):
+            low, high = self._player_range(name, game_class)
+            games.append({
+                "name": name, "min_players": low, "max_players": high,
+                "description": self.guard.call(name, "description", game_class.description),
+                "documentation": self.guard.call(name, "documentation",
+                                                 game_class.documentation)})
+        return games
+
+    def open_sessions(self) -> list[dict[str, Any]]:
+        """Sessions still waiting for players. Auto sessions are joined with token 'auto'."""
+        return [{"game": s.game_name, "session": AUTO if s.auto else s.token,
+                 "players": s.size, "joined": len(s.players),
+                 "names": [p.name for p in s.players if p.name]}
+                for s in self.sessions.values() if not s.full and s.closed is None]
 
     # ------------------------------------------------------------ lookups
 

@@ -19,6 +19,7 @@ Nothing here imports asyncio or sockets, so it is tested with bytes alone.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -157,6 +158,16 @@ class State:
 
 
 @dataclass(frozen=True, slots=True)
+class StateWithMoves(State):
+    """A state request that also asks for the player's legal moves (extension)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Discover:
+    """List the games and the sessions waiting for players (extension)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Observe:
     game: str
     session: str
@@ -171,7 +182,7 @@ class Restart:
     key: str
 
 
-Request = Join | Move | State | Observe | Restart
+Request = Join | Move | State | Observe | Restart | Discover
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +208,9 @@ _SCHEMAS: dict[str, tuple[type, dict[str, tuple[tuple[type, ...], str]]]] = {
                       "observer": _BOOL}),
     "observe": (Observe, {"game": _STR, "session": _STR, "name": _STR}),
     "restart": (Restart, {"game": _STR, "session": _STR, "player_id": _INT, "key": _STR}),
+    "discover": (Discover, {}),
 }
+_CLASSIC_TYPES = ("join", "move", "state", "observe", "restart")
 
 _JSON_TYPE_NAMES = {
     dict: "an object", list: "a list", str: "a string", bool: "a boolean",
@@ -242,13 +255,14 @@ def decode_request(raw: bytes) -> Envelope:
         raise framework_error(
             f"a request must be a JSON object, not {_json_type_name(data)}")
     if "type" not in data:
-        raise framework_error("request has no 'type' (one of: " + ", ".join(_SCHEMAS) + ")")
+        raise framework_error(
+            "request has no 'type' (one of: " + ", ".join(_CLASSIC_TYPES) + ")")
     kind = data["type"]
     schema = _SCHEMAS.get(kind) if isinstance(kind, str) else None
     if schema is None:
         raise framework_error(
             f"unknown request type {_shorten(kind)} (expected one of: "
-            + ", ".join(_SCHEMAS) + ")")
+            + ", ".join(_CLASSIC_TYPES) + ")")
     cls, fields = schema
     values = []
     for key, (types, description) in fields.items():
@@ -261,13 +275,15 @@ def decode_request(raw: bytes) -> Envelope:
                 f"key '{key}' of a {kind} request must be {description}, "
                 f"not {_json_type_name(value)}")
         values.append(value)
+    if cls is State and data.get("legal_moves") is True:
+        cls = StateWithMoves
     return Envelope(cls(*values), keep_alive=data.get("keep_alive") is True)
 
 
 def describe(request: Request) -> str:
     """A one-line description of ``request`` for logs; keys are secrets and left out."""
-    fields = ", ".join(f"{name}={getattr(request, name)!r}"
-                       for name in request.__slots__ if name != "key")
+    fields = ", ".join(f"{f.name}={getattr(request, f.name)!r}"
+                       for f in dataclasses.fields(request) if f.name != "key")
     return f"{type(request).__name__}({fields})"
 
 

@@ -123,6 +123,7 @@ class Session:
         Raises:
             ProtocolError: ``name`` is non-empty and already used here.
         """
+        self.touch()
         if name and any(p.name == name for p in self.players):
             raise framework_error("name already in use")
         self.players.append(Player(name))
@@ -169,22 +170,27 @@ class Session:
                 f"framework: game {self.game_name}: move() rejected the move with a "
                 f"value that is not JSON ({err})") from None
 
-    def state(self, player_id: int, key: str, observer: bool) -> Outcome:
-        """The state for one view: at once if it changed, else a ``Pending``."""
+    def state(self, player_id: int, key: str, observer: bool,
+              legal_moves: bool = False) -> Outcome:
+        """The state for one view: at once if it changed, else a ``Pending``.
+
+        With ``legal_moves`` (an extension) the reply also lists the moves
+        the player may make now, under ``"legal_moves"``.
+        """
         self.touch()
         self._check_key(player_id, key, observer)
-        return self._state_for((player_id, observer))
+        return self._state_for((player_id, observer), legal_moves)
 
-    def _state_for(self, view: View) -> Outcome:
+    def _state_for(self, view: View, legal_moves: bool) -> Outcome:
         if self.closed is not None:
             return self.closed.reply()
         old_game = self._handover.pop(view, None)
         if old_game is not None:
             # Leave _seen alone: the new game's state is due right after this.
-            return self._state_reply(old_game, view[0])
+            return self.state_reply(old_game, view[0], legal_moves)
         if self._seen.get(view) == self.version:
-            return Pending(self.wait(), lambda: self._state_for(view))
-        reply = self._state_reply(self.game, view[0])
+            return Pending(self.wait(), lambda: self._state_for(view, legal_moves))
+        reply = self.state_reply(self.game, view[0], legal_moves)
         self._seen[view] = self.version  # only once the reply exists: errors can be retried
         return reply
 
@@ -281,13 +287,31 @@ class Session:
         raise self._bad_return("current_player", "a player id or a list of player ids",
                                current)
 
-    def _state_reply(self, game: AbstractGame, player_id: int) -> bytes:
+    def state_data(self, game: AbstractGame, player_id: int,
+                   legal_moves: bool = False) -> dict[str, Any]:
+        """What ``state`` sends for ``player_id`` of ``game``: the game's dict plus our keys."""
         state = self._guard.call(self.game_name, "state", game.state, player_id)
         if not isinstance(state, dict):
             raise self._bad_return("state", "a dict", state)
         data = dict(state)  # never add our keys to the game's own dict
-        data["current"] = self._current(game)
+        data["current"] = current = self._current(game)
         data["gameover"] = self._game_over(game)
+        if legal_moves:
+            data["legal_moves"] = (self.legal_moves(game, player_id)
+                                   if player_id in current else [])
+        return data
+
+    def legal_moves(self, game: AbstractGame, player_id: int) -> list[Any] | None:
+        """The game's list of legal moves for ``player_id``, checked; None if it has none."""
+        moves = self._guard.call(self.game_name, "legal_moves", game.legal_moves, player_id)
+        if moves is not None and not (isinstance(moves, list)
+                                      and all(isinstance(m, dict) for m in moves)):
+            raise self._bad_return("legal_moves", "a list of move dicts or None", moves)
+        return moves
+
+    def state_reply(self, game: AbstractGame, player_id: int, legal_moves: bool) -> bytes:
+        """The encoded ok-reply of ``state_data``; raises GameCodeError if it is not JSON."""
+        data = self.state_data(game, player_id, legal_moves)
         try:
             return protocol.ok(data)
         except (TypeError, ValueError) as err:

@@ -1,0 +1,155 @@
+"""Test your game without a network: ``LocalSession`` runs it in-process.
+
+It uses the server's own session code, so moves go through the same checks
+in the same order (game over, whose turn, ...) and fail with the same
+messages as on the real server; only the sockets are missing. Use it in
+plain pytest tests::
+
+    from gameserver.testing import LocalSession, IllegalMove
+    from mygame import MyGame
+
+    def test_first_player_can_move():
+        session = LocalSession(MyGame, players=2)
+        session.move(0, position=4)
+        assert session.state(1)["board"][4] == 0
+
+    def test_occupied_cell_is_rejected():
+        session = LocalSession(MyGame, players=2)
+        session.move(0, position=4)
+        with pytest.raises(IllegalMove, match="taken"):
+            session.move(1, position=4)
+
+``state`` never waits (unlike the client's ``state()``): it always returns
+the state right now, including the framework's ``"current"`` and
+``"gameover"`` keys.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .game import AbstractGame
+from .guard import GameCodeError, GameGuard
+from .protocol import ProtocolError
+from .session import Session
+
+__all__ = ["GameServerError", "IllegalMove", "LocalSession"]
+
+
+class GameServerError(Exception):
+    """The framework refused the request (e.g. "framework: not your turn"),
+    or the game's code failed (the message names the method)."""
+
+
+class IllegalMove(Exception):
+    """The game rejected the move. ``args`` hold what ``move`` returned:
+    ``str(err)`` is ``"game: <your message>"`` for a string, and a list
+    rejection ``["no such card", 3]`` gives ``err.args == ("no such card", 3)``,
+    exactly as the client module raises it."""
+
+
+class LocalSession:
+    """One session of ``game_class`` with ``players`` players, all seated.
+
+    Args:
+        game_class: your game class (not an instance).
+        players: how many players; must be within the game's min/max.
+        names: optional player names, one per player.
+        time_limit: seconds one call into the game may run (as on the server).
+
+    Raises:
+        GameServerError: invalid number of players, or the constructor failed.
+    """
+
+    def __init__(self, game_class: type[AbstractGame], players: int,
+                 names: list[str] | None = None, time_limit: float = 5.0) -> None:
+        self._guard = GameGuard(time_limit)
+        name = game_class.__name__
+        try:
+            low = self._guard.call(name, "min_players", game_class.min_players)
+            high = self._guard.call(name, "max_players", game_class.max_players)
+        except GameCodeError as err:
+            raise GameServerError(str(err)) from None
+        if not low <= players <= high:
+            raise GameServerError(
+                f"framework: invalid number of players: {name} is played by "
+                f"{low} to {high} players, not {players}")
+        try:
+            self.session = Session(name, game_class, "local", players, self._guard)
+        except GameCodeError as err:
+            raise GameServerError(str(err)) from None
+        for player_name in names or [""] * players:
+            self.session.add_player(player_name)
+
+    @property
+    def game(self) -> AbstractGame:
+        """The game instance itself, to look at (or set up) its attributes in tests."""
+        return self.session.game
+
+    def move(self, player_id: int, move: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        """Submit a move as ``player_id``: ``move(0, position=4)`` or ``move(0, {...})``.
+
+        Raises:
+            IllegalMove: the game rejected the move.
+            GameServerError: the framework refused it (game over, not your
+                turn) or the game's code failed.
+        """
+        move = {**(move or {}), **kwargs}
+        key = self.session.players[self._check_id(player_id)].key
+        reply = self._run(self.session.move, player_id, key, json.loads(json.dumps(move)))
+        if reply["status"] == "illegalmove":
+            value = reply["message"]
+            raise IllegalMove(*value) if isinstance(value, list) else IllegalMove(value)
+
+    def state(self, player_id: int) -> dict[str, Any]:
+        """What ``player_id`` would receive from ``state()`` right now."""
+        return self._run(self._state_reply, player_id, False)["data"]
+
+    def legal_moves(self, player_id: int) -> list[dict[str, Any]] | None:
+        """The legal moves the server would send to ``player_id`` (``[]`` if not their turn)."""
+        return self._run(self._state_reply, player_id, True)["data"]["legal_moves"]
+
+    def restart(self, player_id: int = 0) -> None:
+        """Start a fresh game in this session, as ``player_id`` would."""
+        self._run(self.session.restart, player_id,
+                  self.session.players[self._check_id(player_id)].key)
+
+    @property
+    def players(self) -> int:
+        return self.session.size
+
+    @property
+    def current(self) -> list[int]:
+        """The ids who may move now."""
+        return self.state(0)["current"]
+
+    @property
+    def gameover(self) -> bool:
+        return self.state(0)["gameover"]
+
+    def close(self) -> None:
+        """Stop the time-limit watchdog (also done when the object is collected)."""
+        self._guard.close()
+
+    def __del__(self) -> None:
+        self._guard.close()
+
+    def _state_reply(self, player_id: int, legal_moves: bool) -> bytes:
+        return self.session.state_reply(self.session.game, self._check_id(player_id),
+                                        legal_moves)
+
+    def _check_id(self, player_id: int) -> int:
+        if type(player_id) is not int or not 0 <= player_id < self.players:
+            raise GameServerError(f"no player {player_id!r}: this session has the players "
+                                  f"0 to {self.players - 1}")
+        return player_id
+
+    def _run(self, step: Any, *args: Any) -> dict[str, Any]:
+        try:
+            reply = json.loads(step(*args))
+        except (ProtocolError, GameCodeError) as err:
+            raise GameServerError(str(err)) from None
+        if reply["status"] == "error":
+            raise GameServerError(reply["message"])
+        return reply
