@@ -233,8 +233,10 @@ class _Player:
             listed = {_canonical(m) for m in legal}
             known_keys = {k for m in legal for k in m}
             guess = self._guess(legal)
-            # Games may ignore keys they do not know; only judge moves in their own terms.
-            if _canonical(guess) not in listed and set(guess) <= known_keys:
+            # Games may ignore keys they do not know, and list one example of a free-text
+            # move (a name): only judge moves in their own terms.
+            if (_canonical(guess) not in listed and set(guess) <= known_keys
+                    and not _free_text_variant(guess, legal)):
                 if self._submit(session, player, guess) is None:
                     self.report.problem(
                         f"move({guess!r}) was accepted for player {player}, but "
@@ -345,6 +347,16 @@ def _mutate(value: Any, rng: random.Random, words: list[str]) -> Any:
         changed[rng.randrange(len(changed))] = _mutate(changed[0], rng, words)
         return changed
     return _random_value(rng, words)
+
+
+def _free_text_variant(move: dict[str, Any], legal: list[Any]) -> bool:
+    """Whether ``move`` is a listed move with only some string values changed."""
+    for listed in legal:
+        if set(listed) == set(move) and all(
+                listed[k] == move[k] or (type(listed[k]) is str and type(move[k]) is str)
+                for k in move):
+            return True
+    return False
 
 
 def _canonical(move: Any) -> str:

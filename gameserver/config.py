@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
 
 class ConfigError(Exception):
     """A setting is wrong; the message says which and how to fix it."""
@@ -54,6 +56,12 @@ class Settings:
         [], "also load games from every .py file in this folder (repeatable)",
         flag_name="--games-dir")
     bundled_games: bool = _setting(True, "offer the games that ship with the server")
+    web: bool = _setting(True, "serve the web dashboard (lobby, spectating, history)")
+    web_host: str = _setting(
+        "127.0.0.1", "address of the web dashboard; other than localhost needs --web-token")
+    web_port: int = _setting(8080, "TCP port of the web dashboard (0 picks a free one)")
+    web_token: str = _setting(
+        "", "access token the dashboard requires (needed to listen beyond localhost)")
 
     @property
     def tls(self) -> bool:
@@ -61,8 +69,15 @@ class Settings:
 
     def check(self) -> None:
         """Raise ConfigError for values that cannot work."""
-        if not 0 <= self.port <= 65535:
-            raise ConfigError(f"port must be between 0 and 65535, not {self.port}")
+        for name in ("port", "web_port"):
+            if not 0 <= getattr(self, name) <= 65535:
+                raise ConfigError(f"{name} must be between 0 and 65535, "
+                                  f"not {getattr(self, name)}")
+        if self.web and self.web_host not in LOCAL_HOSTS and not self.web_token:
+            raise ConfigError(
+                f"the dashboard would listen on {self.web_host}, beyond this machine, "
+                "without an access token: set --web-token SECRET (or keep "
+                "--web-host 127.0.0.1, or use --no-web)")
         for name in ("game_timeout", "join_timeout", "connection_timeout",
                      "game_call_timeout"):
             if getattr(self, name) <= 0:

@@ -131,7 +131,9 @@ class AbstractGame:
         """Optional: list every move player ``player_id`` could make right now.
 
         Each entry is a move dict exactly as a client would send it, for
-        example ``[{"position": 0}, {"position": 4}]``. Bots pick from this
+        example ``[{"position": 0}, {"position": 4}]``. For a move that takes
+        free text (a player's name), list one example such as
+        ``[{"name": "player 1"}]``. Bots pick from this
         list, ``python -m gameserver check`` tests that your ``move`` accepts
         exactly these moves, and clients may ask for it with their state.
 

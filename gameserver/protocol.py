@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 TERMINATOR = b"EOT\x00"
 
@@ -133,6 +133,8 @@ class RequestReader:
 
 @dataclass(frozen=True, slots=True)
 class Join:
+    kind: ClassVar[str] = "join"
+
     game: str
     session: str
     players: int | None
@@ -141,6 +143,8 @@ class Join:
 
 @dataclass(frozen=True, slots=True)
 class Move:
+    kind: ClassVar[str] = "move"
+
     game: str
     session: str
     player_id: int
@@ -150,6 +154,8 @@ class Move:
 
 @dataclass(frozen=True, slots=True)
 class State:
+    kind: ClassVar[str] = "state"
+
     game: str
     session: str
     player_id: int
@@ -166,9 +172,13 @@ class StateWithMoves(State):
 class Discover:
     """List the games and the sessions waiting for players (extension)."""
 
+    kind: ClassVar[str] = "discover"
+
 
 @dataclass(frozen=True, slots=True)
 class Observe:
+    kind: ClassVar[str] = "observe"
+
     game: str
     session: str
     name: str
@@ -176,6 +186,8 @@ class Observe:
 
 @dataclass(frozen=True, slots=True)
 class Restart:
+    kind: ClassVar[str] = "restart"
+
     game: str
     session: str
     player_id: int

@@ -17,19 +17,25 @@ at once. Classic clients never half-close, so this costs them nothing.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import ssl
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from . import protocol
 from .config import Settings
 from .game import AbstractGame
 from .guard import GameGuard
 from .lobby import Lobby, LobbyLimits
+from .metrics import Metrics
 from .protocol import TERMINATOR, ProtocolError, RequestReader, server_error
 from .session import Outcome, Pending
 
 log = logging.getLogger("gameserver.server")
+
+T = TypeVar("T")
 
 LISTEN_BACKLOG = 4096  # the kernel caps this at net.core.somaxconn
 
@@ -38,7 +44,7 @@ class Connection(asyncio.Protocol):
     """One client connection, from connect to close."""
 
     __slots__ = ("_server", "_transport", "_reader", "_timer", "_pending",
-                 "_keep_alive", "_busy", "_closed")
+                 "_keep_alive", "_busy", "_closed", "_kind", "_started")
 
     def __init__(self, server: GameServer) -> None:
         self._server = server
@@ -49,6 +55,8 @@ class Connection(asyncio.Protocol):
         self._keep_alive = False
         self._busy = False  # a request is being served; later bytes wait
         self._closed = False
+        self._kind = "invalid"  # request type, for metrics
+        self._started = 0.0  # when the request was complete
 
     # ------------------------------------------------------------ asyncio callbacks
 
@@ -56,6 +64,7 @@ class Connection(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
         self._server.connections.add(self)
+        self._server.metrics.connections_total += 1
         self._arm_timer()
 
     def data_received(self, data: bytes) -> None:
@@ -87,11 +96,14 @@ class Connection(asyncio.Protocol):
     def _serve(self, raw: bytes) -> None:
         self._busy = True
         self._cancel_timer()
+        self._started = time.perf_counter()
         try:
             envelope = protocol.decode_request(raw)
         except ProtocolError as err:
+            self._kind = "invalid"
             self._finish(err.reply(), keep_alive=False)
             return
+        self._kind = envelope.request.kind
         self._keep_alive = envelope.keep_alive
         if self._server.log_requests:
             log.debug("request %s", protocol.describe(envelope.request))
@@ -117,6 +129,9 @@ class Connection(asyncio.Protocol):
         transport = self._transport
         if self._closed or transport is None:
             return
+        if self._busy:
+            self._server.metrics.request_done(self._kind, reply,
+                                              time.perf_counter() - self._started)
         if self._server.log_requests:
             # Only the start: a join reply carries the player's secret key.
             log.debug("reply of %d bytes: %s...", len(reply), reply[:24])
@@ -179,9 +194,34 @@ class GameServer:
             game_timeout=settings.game_timeout, join_timeout=settings.join_timeout,
             request_size_max=settings.request_size_max))
         self.connections: set[Connection] = set()
+        self.metrics = Metrics()
         self.log_requests = log.isEnabledFor(logging.DEBUG)
         self.port = settings.port
+        self.dashboard: Any = None  # the web dashboard, when settings.web is on
+        self.loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None
+
+    def run_on_loop(self, func: Callable[..., T], *args: Any, timeout: float = 10.0) -> T:
+        """Run ``func(*args)`` on the server's event loop from another thread.
+
+        The lobby and its sessions belong to the event loop's thread; other
+        threads (the web dashboard) read them only through this.
+
+        Raises:
+            TimeoutError: the loop did not run it within ``timeout`` seconds.
+            Exception: whatever ``func`` raised.
+        """
+        assert self.loop is not None, "the server is not running"
+        result: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                result.set_result(func(*args))
+            except BaseException as err:  # noqa: BLE001 - handed to the caller
+                result.set_exception(err)
+
+        self.loop.call_soon_threadsafe(run)
+        return result.result(timeout)
 
     async def start(self) -> None:
         """Start listening; ``self.port`` is the real port afterwards."""
@@ -192,15 +232,29 @@ class GameServer:
             ssl=tls, backlog=LISTEN_BACKLOG, reuse_address=True,
             ssl_handshake_timeout=self.settings.connection_timeout if tls else None)
         self.port = self._server.sockets[0].getsockname()[1]
+        self.loop = loop
         self.lobby.start_sweeper()
         log.info("gameserver listening on %s:%d (TLS %s), games: %s",
                  self.settings.host, self.port, "on" if tls else "off",
                  ", ".join(sorted(self.lobby.games)) or "none")
+        if self.settings.web:
+            self._start_dashboard()
+
+    def _start_dashboard(self) -> None:
+        # The game server keeps running without its dashboard: it is a view, not a part.
+        from .web import start_dashboard
+        try:
+            self.dashboard = start_dashboard(self)
+        except OSError as err:
+            log.error("web dashboard not started on %s:%d: %s (pick another --web-port, "
+                      "or --no-web)", self.settings.web_host, self.settings.web_port, err)
 
     async def stop(self, grace: float = 2.0) -> None:
         """Stop accepting, answer every waiting client, close within ``grace`` seconds."""
         if self._server is not None:
             self._server.close()
+        if self.dashboard is not None:
+            self.dashboard.stop()
         self.lobby.close()  # waiting joins and states get "server is shutting down"
         reply = server_error("server is shutting down").reply()
         for connection in list(self.connections):

@@ -260,6 +260,42 @@ class Session:
     def touch(self) -> None:
         self.last_activity = time.monotonic()
 
+    # ------------------------------------------------------------ inspection
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready description for dashboards: who plays, whose turn, how busy.
+
+        Never contains keys. Game calls that fail show up as ``"error"``.
+        """
+        now_wall, now = time.time(), time.monotonic()
+        summary: dict[str, Any] = {
+            "game": self.game_name, "session": self.token, "auto": self.auto,
+            "players": [{"id": i, "name": p.name} for i, p in enumerate(self.players)],
+            "size": self.size, "full": self.full, "moves": self.moves,
+            "games_played": self.games_played,
+            "started": now_wall - (now - self.created),
+            "last_activity": now_wall - (now - self.last_activity),
+            "observed": [i for i, p in enumerate(self.players) if p.observer_key],
+            "waiting": len(self._waiters), "current": [], "gameover": False,
+        }
+        if self.full:
+            try:
+                summary["current"] = self._current(self.game)
+                summary["gameover"] = self._game_over(self.game)
+            except GameCodeError as err:
+                summary["error"] = str(err)
+        return summary
+
+    def views(self) -> list[dict[str, Any]]:
+        """Each player's state as that player would receive it (for spectators)."""
+        views = []
+        for player_id in range(len(self.players)):
+            try:
+                views.append(self.state_data(self.game, player_id))
+            except GameCodeError as err:
+                views.append({"error": str(err)})
+        return views
+
     def _changed(self) -> None:
         self.version += 1
         self._wake()

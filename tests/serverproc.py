@@ -30,6 +30,7 @@ class ServerThread:
 
     def __init__(self, **overrides: Any) -> None:
         overrides.setdefault("port", 0)
+        overrides.setdefault("web", False)  # tests that need the dashboard say so
         self.settings = Settings(**overrides)
         self.settings.check()
         self.host = self.settings.host
@@ -101,6 +102,8 @@ class ServerProcess:
         self.args = list(args)
         if "--port" not in self.args:
             self.args += ["--port", "0"]
+        if "--web-port" not in self.args:  # never the default 8080: tests run side by side
+            self.args += ["--web-port", "0"]
         self.host = "127.0.0.1"
         self.port = 0
         self.output: list[str] = []

@@ -24,7 +24,9 @@ def test_server_starts_with_defaults_logs_and_serves() -> None:
         assert player.move(msg="hello")["status"] == "ok"
         assert player.state()["data"]["echo"] == "hello"
     log = server.log
-    assert "(TLS off), games: Chat, Echo" in log
+    startup = next(line for line in log.splitlines() if "listening on" in line)
+    assert "(TLS off), games: " in startup
+    assert all(game in startup for game in ("Chat", "Echo", "TicTacToe", "Yahtzee"))
     assert "session Echo/cli started for 1 players" in log
     assert player.key not in log  # keys are secrets
 

@@ -1,0 +1,94 @@
+"""Counters for operators: requests, latencies, connections; Prometheus text format.
+
+Recording is a few dictionary updates per request, cheap enough to stay on
+at all times. ``prometheus_text`` renders the counters together with gauges
+read from the live server (sessions, waiting requests, game-code errors).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .server import GameServer
+
+# Upper bounds (seconds) of the latency histogram buckets.
+BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+           5.0, 10.0, 30.0, 60.0)
+
+_STATUSES = ((b'{"status": "ok"', "ok"), (b'{"status": "error"', "error"),
+             (b'{"status": "illegalmove"', "illegalmove"))
+
+
+class Metrics:
+    """What the server counts while it runs."""
+
+    def __init__(self) -> None:
+        self.connections_total = 0
+        self.requests: Counter[tuple[str, str]] = Counter()  # (type, status) -> count
+        self.latency_counts: dict[str, list[int]] = {}  # type -> count per bucket (+Inf)
+        self.latency_sum: Counter[str] = Counter()
+
+    def request_done(self, kind: str, reply: bytes, seconds: float) -> None:
+        """Count one answered request of type ``kind`` that took ``seconds``."""
+        status = next((name for prefix, name in _STATUSES if reply.startswith(prefix)),
+                      "other")
+        self.requests[kind, status] += 1
+        counts = self.latency_counts.get(kind)
+        if counts is None:
+            counts = self.latency_counts[kind] = [0] * (len(BUCKETS) + 1)
+        counts[bisect.bisect_left(BUCKETS, seconds)] += 1
+        self.latency_sum[kind] += seconds
+
+
+def prometheus_text(server: GameServer) -> str:
+    """The server's metrics in the Prometheus text exposition format (version 0.0.4)."""
+    metrics = server.metrics
+    lines = [
+        "# HELP gameserver_connections_open Client connections open now.",
+        "# TYPE gameserver_connections_open gauge",
+        f"gameserver_connections_open {len(server.connections)}",
+        "# HELP gameserver_connections_total Client connections accepted.",
+        "# TYPE gameserver_connections_total counter",
+        f"gameserver_connections_total {metrics.connections_total}",
+        "# HELP gameserver_requests_total Requests answered, by type and reply status.",
+        "# TYPE gameserver_requests_total counter",
+    ]
+    for (kind, status), count in sorted(metrics.requests.items()):
+        lines.append(f'gameserver_requests_total{{type="{kind}",status="{status}"}} {count}')
+    lines += [
+        "# HELP gameserver_request_seconds Time from a complete request to its reply "
+        "(join and state include the time spent waiting).",
+        "# TYPE gameserver_request_seconds histogram",
+    ]
+    for kind, counts in sorted(metrics.latency_counts.items()):
+        running = 0
+        for bound, count in zip(BUCKETS, counts, strict=False):
+            running += count
+            lines.append(f'gameserver_request_seconds_bucket{{type="{kind}",le="{bound}"}} '
+                         f"{running}")
+        running += counts[-1]
+        lines.append(f'gameserver_request_seconds_bucket{{type="{kind}",le="+Inf"}} {running}')
+        lines.append(f'gameserver_request_seconds_sum{{type="{kind}"}} '
+                     f"{metrics.latency_sum[kind]:.6f}")
+        lines.append(f'gameserver_request_seconds_count{{type="{kind}"}} {running}')
+    sessions: Counter[str] = Counter(s.game_name for s in server.lobby.sessions.values())
+    lines += [
+        "# HELP gameserver_sessions Sessions open now, by game.",
+        "# TYPE gameserver_sessions gauge",
+    ]
+    for game in sorted(server.lobby.games):
+        lines.append(f'gameserver_sessions{{game="{game}"}} {sessions[game]}')
+    waiting = sum(s.waiting for s in server.lobby.sessions.values())
+    lines += [
+        "# HELP gameserver_waiting_requests Requests blocked in join or state now.",
+        "# TYPE gameserver_waiting_requests gauge",
+        f"gameserver_waiting_requests {waiting}",
+        "# HELP gameserver_game_code_errors_total Calls into game code that raised or "
+        "timed out.",
+        "# TYPE gameserver_game_code_errors_total counter",
+        f"gameserver_game_code_errors_total {server.guard.errors}",
+    ]
+    return "\n".join(lines) + "\n"
