@@ -459,11 +459,20 @@ def main(argv: list[str] | None = None) -> int:
               (f" and is called {args.game}" if args.game else ""))
         return 1
     # The checker reports problems itself; the server's error log would repeat them.
-    logging.getLogger("gameserver").setLevel(logging.CRITICAL)
+    server_log = logging.getLogger("gameserver")
+    level = server_log.level
+    server_log.setLevel(logging.CRITICAL)
+    try:
+        return _report_all(classes, seed, args.games)
+    finally:
+        server_log.setLevel(level)
+
+
+def _report_all(classes: list[type[AbstractGame]], seed: int, games: int) -> int:
     failed = 0
     for game_class in classes:
         print(f"Checking {game_class.__name__} (seed {seed}) ...")
-        report = check_game(game_class, seed, games=args.games)
+        report = check_game(game_class, seed, games=games)
         for note in report.notes:
             print(f"  ok       {note}")
         for problem in report.problems:

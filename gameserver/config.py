@@ -56,6 +56,12 @@ class Settings:
         [], "also load games from every .py file in this folder (repeatable)",
         flag_name="--games-dir")
     bundled_games: bool = _setting(True, "offer the games that ship with the server")
+    store: bool = _setting(
+        True, "save sessions and finished games in an SQLite file (--no-store: memory only)")
+    store_path: str = _setting("gameserver.sqlite3", "the SQLite file of the store")
+    history: bool = _setting(True, "keep the move log of every game (for replays)")
+    history_max_games: int = _setting(
+        100_000, "finished games kept in the history; the oldest are deleted")
     web: bool = _setting(True, "serve the web dashboard (lobby, spectating, history)")
     web_host: str = _setting(
         "127.0.0.1", "address of the web dashboard; other than localhost needs --web-token")

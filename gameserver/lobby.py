@@ -37,6 +37,7 @@ from .protocol import (
     server_error,
 )
 from .session import Outcome, Session
+from .store import Store
 
 log = logging.getLogger("gameserver.lobby")
 
@@ -62,10 +63,11 @@ class Lobby:
     """
 
     def __init__(self, games: Mapping[str, type[AbstractGame]], guard: GameGuard,
-                 limits: LobbyLimits = LobbyLimits()) -> None:
+                 limits: LobbyLimits = LobbyLimits(), store: Store | None = None) -> None:
         self.games = dict(games)
         self.guard = guard
         self.limits = limits
+        self.store = store
         self.sessions: dict[tuple[str, str], Session] = {}
         self._open_auto: dict[str, Session] = {}  # game name -> auto session filling up
         self._auto_numbers = itertools.count(1)
@@ -136,7 +138,8 @@ class Lobby:
             raise framework_error(
                 f"invalid number of players: {game_name} is played by {wanted} "
                 f"players, not {players}")
-        session = Session(game_name, game_class, token, players, self.guard, auto=auto)
+        session = Session(game_name, game_class, token, players, self.guard, auto=auto,
+                          recorder=self.store)
         old = self.sessions.get((game_name, token))
         if old is not None:
             log.info("session %s/%s replaced by a new one", game_name, token)
@@ -220,13 +223,33 @@ class Lobby:
 
     # ------------------------------------------------------------ ending sessions
 
-    def _end(self, session: Session, reason: ProtocolError) -> None:
+    def _end(self, session: Session, reason: ProtocolError, *, forget: bool = True) -> None:
         key = (session.game_name, session.token)
         if self.sessions.get(key) is session:
             del self.sessions[key]
         if self._open_auto.get(session.game_name) is session:
             del self._open_auto[session.game_name]
+        if forget and self.store is not None and session.full:
+            self.store.forget(session)
         session.close(reason)
+
+    def restore(self, snapshots: list[dict[str, Any]]) -> None:
+        """Bring back the sessions saved before the server last stopped."""
+        for data in snapshots:
+            name, token = data["game_name"], data["token"]
+            game_class = self.games.get(name)
+            if game_class is None:
+                log.error("session %s/%s not restored: the game %s is not loaded",
+                          name, token, name)
+                continue
+            session = Session.restore(data, game_class, self.guard, recorder=self.store)
+            self.sessions[(name, token)] = session
+            if token.startswith(f"{AUTO}-") and token[len(AUTO) + 1:].isdigit():
+                number = int(token[len(AUTO) + 1:])
+                self._auto_numbers = itertools.count(
+                    max(number + 1, next(self._auto_numbers)))
+        if snapshots:
+            log.info("restored %d saved session(s)", len(self.sessions))
 
     def _join_expired(self, session: Session) -> None:
         if not session.full and session.closed is None:
@@ -259,4 +282,4 @@ class Lobby:
             self._sweeper.cancel()
         reason = server_error("server is shutting down")
         for session in list(self.sessions.values()):
-            self._end(session, reason)
+            self._end(session, reason, forget=False)  # saved sessions come back on start

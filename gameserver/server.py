@@ -32,6 +32,7 @@ from .lobby import Lobby, LobbyLimits
 from .metrics import Metrics
 from .protocol import TERMINATOR, ProtocolError, RequestReader, server_error
 from .session import Outcome, Pending
+from .store import Store
 
 log = logging.getLogger("gameserver.server")
 
@@ -75,7 +76,7 @@ class Connection(asyncio.Protocol):
                 return
             raw = self._reader.feed(data)
         except ProtocolError as err:
-            self._finish(err.reply(), keep_alive=False)
+            self._refuse(err.reply())
             return
         if raw is not None:
             self._serve(raw)
@@ -149,10 +150,32 @@ class Connection(asyncio.Protocol):
         try:
             raw = self._reader.next_request()
         except ProtocolError as err:
-            self._finish(err.reply(), keep_alive=False)
+            self._refuse(err.reply())
             return
         if raw is not None:
             self._serve(raw)
+
+    def _refuse(self, reply: bytes) -> None:
+        """Answer a request that is too large, without reading the rest of it.
+
+        Closing a socket with unread bytes makes the kernel send a reset, which
+        would destroy the reply before the client reads it. So the reply is
+        followed by our half of the close, and what the client still sends is
+        read and dropped until it closes (or ``connection_timeout`` passes).
+        """
+        transport = self._transport
+        if self._closed or transport is None:
+            return
+        if not transport.can_write_eof():  # TLS has no half-close
+            self._finish(reply, keep_alive=False)
+            return
+        self._busy, self._keep_alive = True, False  # from now on, bytes are dropped
+        self._reader = RequestReader(self._server.settings.request_size_max)
+        transport.write(reply)
+        transport.write_eof()
+        self._cancel_timer()
+        self._timer = asyncio.get_running_loop().call_later(
+            self._server.settings.connection_timeout, transport.abort)
 
     # ------------------------------------------------------------ timers
 
@@ -190,9 +213,12 @@ class GameServer:
     def __init__(self, settings: Settings, games: Mapping[str, type[AbstractGame]]) -> None:
         self.settings = settings
         self.guard = GameGuard(settings.game_call_timeout)
+        self.store = (Store(settings.store_path, self.guard, history=settings.history,
+                            history_max_games=settings.history_max_games)
+                      if settings.store else None)
         self.lobby = Lobby(games, self.guard, LobbyLimits(
             game_timeout=settings.game_timeout, join_timeout=settings.join_timeout,
-            request_size_max=settings.request_size_max))
+            request_size_max=settings.request_size_max), store=self.store)
         self.connections: set[Connection] = set()
         self.metrics = Metrics()
         self.log_requests = log.isEnabledFor(logging.DEBUG)
@@ -233,10 +259,15 @@ class GameServer:
             ssl_handshake_timeout=self.settings.connection_timeout if tls else None)
         self.port = self._server.sockets[0].getsockname()[1]
         self.loop = loop
+        if self.store is not None:
+            self.store.start(loop)
+            self.lobby.restore(self.store.load_sessions())
         self.lobby.start_sweeper()
         log.info("gameserver listening on %s:%d (TLS %s), games: %s",
                  self.settings.host, self.port, "on" if tls else "off",
                  ", ".join(sorted(self.lobby.games)) or "none")
+        log.info("store: %s", f"sessions and history saved in {self.settings.store_path}"
+                 if self.store else "off (sessions live in memory only)")
         if self.settings.web:
             self._start_dashboard()
 
@@ -266,6 +297,8 @@ class GameServer:
         for connection in list(self.connections):
             if connection._transport is not None:
                 connection._transport.abort()
+        if self.store is not None:
+            self.store.close()
         self.guard.close()
         log.info("gameserver stopped")
 

@@ -29,6 +29,7 @@ import hmac
 import logging
 import secrets
 import time
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,7 +51,8 @@ def new_key() -> str:
 
 def keys_match(given: str, expected: str) -> bool:
     """Compare keys in constant time, so timing reveals nothing of the key."""
-    return hmac.compare_digest(given.encode(), expected.encode())
+    # surrogatepass: a client may send any JSON string, even a lone surrogate.
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode())
 
 
 @dataclass(slots=True)
@@ -66,7 +68,7 @@ class Pending:
 
     ``resume`` returns the reply bytes or another ``Pending``. A caller that
     loses interest (client disconnected) cancels ``future``; the session
-    forgets cancelled futures on its next change.
+    forgets a cancelled future at once.
     """
 
     future: asyncio.Future[None]
@@ -74,6 +76,21 @@ class Pending:
 
 
 Outcome = bytes | Pending
+
+
+class SaveBatch(typing.Protocol):
+    """A group of changes being written to disk (see ``gameserver.store``)."""
+
+    done: bool
+    error: str | None
+    waiters: list[asyncio.Future[None]]
+
+
+class Recorder(typing.Protocol):
+    """Where a session reports its acknowledged changes (the durable store)."""
+
+    def changed(self, session: Session, event: str, **detail: Any) -> SaveBatch | None:
+        """Record ``event`` ("start", "move", "restart", "observe"); the batch to wait for."""
 
 
 class Session:
@@ -92,14 +109,18 @@ class Session:
     """
 
     def __init__(self, game_name: str, game_class: type[AbstractGame], token: str,
-                 size: int, guard: GameGuard, *, auto: bool = False) -> None:
+                 size: int, guard: GameGuard, *, auto: bool = False,
+                 recorder: Recorder | None = None, game: AbstractGame | None = None) -> None:
         self.game_name = game_name
         self.game_class = game_class
         self.token = token
         self.size = size
         self.auto = auto
+        self.recorder = recorder
+        self.history_id = 0  # the store's id of the current game, 0 if none
         self._guard = guard
-        self.game: AbstractGame = self._new_game()
+        self._unsaved: SaveBatch | None = None
+        self.game: AbstractGame = game if game is not None else self._new_game()
         self.players: list[Player] = []
         self.version = 0
         self.moves = 0  # moves that reached the game, since the session started
@@ -132,6 +153,7 @@ class Session:
             if self.join_timer is not None:
                 self.join_timer.cancel()
                 self.join_timer = None
+            self._record("start")  # joins are acknowledged once the session is full
             self._wake()
         return player_id
 
@@ -141,8 +163,9 @@ class Session:
             return self.closed.reply()
         if not self.full:
             return Pending(self.wait(), lambda: self.join_reply(player_id, request_size_max))
-        return protocol.ok({"player_id": player_id, "key": self.players[player_id].key,
-                            "session": self.token, "request_size_max": request_size_max})
+        return self._saved(protocol.ok({
+            "player_id": player_id, "key": self.players[player_id].key,
+            "session": self.token, "request_size_max": request_size_max}))
 
     # ------------------------------------------------------------ requests
 
@@ -154,17 +177,18 @@ class Session:
         self._check_key(player_id, key, observer=False)
         if player_id not in self._current(self.game):
             raise framework_error("not your turn")
+        # Accepted, rejected or failed, the game may have recorded something.
         try:
             result = self._guard.call(self.game_name, "move", self.game.move, move, player_id)
-        finally:
-            # Accepted or rejected, the game may have recorded something.
-            self.moves += 1
-            self._changed()
+        except GameCodeError as err:
+            self._moved(player_id, move, str(err))
+            raise
+        self._moved(player_id, move, result or None)
         # The classic framework treats every falsy result as "accepted".
         if not result:
-            return protocol.ok(None)
+            return self._saved(protocol.ok(None))
         try:
-            return protocol.illegal_move(result)
+            return self._saved(protocol.illegal_move(result))
         except (TypeError, ValueError) as err:
             raise GameCodeError(
                 f"framework: game {self.game_name}: move() rejected the move with a "
@@ -192,7 +216,7 @@ class Session:
             return Pending(self.wait(), lambda: self._state_for(view, legal_moves))
         reply = self.state_reply(self.game, view[0], legal_moves)
         self._seen[view] = self.version  # only once the reply exists: errors can be retried
-        return reply
+        return self._saved(reply)
 
     def observe(self, name: str) -> bytes:
         """Hand out the read-only observer key of the player called ``name``."""
@@ -205,7 +229,9 @@ class Session:
             if name and player.name == name:
                 if player.observer_key is None:
                     player.observer_key = new_key()
-                return protocol.ok({"player_id": player_id, "key": player.observer_key})
+                    self._record("observe")
+                return self._saved(protocol.ok({"player_id": player_id,
+                                                "key": player.observer_key}))
         raise framework_error("no such player")
 
     def restart(self, player_id: int, key: str) -> bytes:
@@ -218,7 +244,8 @@ class Session:
             old_over = self._game_over(old_game)
         except GameCodeError:
             old_over = False
-        self._handover.clear()
+        # Hand-overs not yet collected stay owed (a second restart must not hide how
+        # the finished game ended); a newly finished game replaces them.
         if old_over:
             for other in range(self.size):
                 if other != player_id:
@@ -229,19 +256,78 @@ class Session:
         self.game = new_game
         self.games_played += 1
         self._changed()
-        return protocol.ok(None)
+        self._record("restart")
+        return self._saved(protocol.ok(None))
 
     # ------------------------------------------------------------ waiting
 
     def wait(self) -> asyncio.Future[None]:
-        """A future resolved at the next change or when the session closes."""
+        """A future resolved at the next change or when the session closes.
+
+        Cancel it when the client goes away: the session then forgets it at once.
+        """
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.add(future)
+        future.add_done_callback(self._waiters.discard)
         return future
 
-    def forget(self, future: asyncio.Future[None]) -> None:
-        """Drop a waiter whose client went away, freeing it at once."""
-        self._waiters.discard(future)
+    # ------------------------------------------------------------ durability
+
+    def _moved(self, player_id: int, move: dict[str, Any], rejection: Any) -> None:
+        self.moves += 1
+        self._changed()
+        self._record("move", player_id=player_id, move=move, rejection=rejection)
+
+    def _record(self, event: str, **detail: Any) -> None:
+        if self.recorder is not None:
+            batch = self.recorder.changed(self, event, **detail)
+            if batch is not None:
+                self._unsaved = batch
+
+    def _saved(self, reply: bytes) -> Outcome:
+        """``reply``, held back until every change of this session it may show is on disk."""
+        batch = self._unsaved
+        if batch is None or batch.done:
+            if batch is not None and batch.error:
+                return protocol.error(batch.error)
+            return reply
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        batch.waiters.append(future)
+        return Pending(future, lambda: protocol.error(batch.error) if batch.error else reply)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything needed to bring this session back after a server restart.
+
+        What each view has seen is left out on purpose: after a restart every
+        client's next ``state`` returns at once, so no client can miss a change.
+        """
+        wall, now = time.time(), time.monotonic()
+        return {
+            "format": 1, "game_name": self.game_name, "token": self.token,
+            "size": self.size, "auto": self.auto, "moves": self.moves,
+            "games_played": self.games_played, "history_id": self.history_id,
+            "players": [(p.name, p.key, p.observer_key) for p in self.players],
+            "created": wall - (now - self.created),
+            "last_activity": wall - (now - self.last_activity),
+            "game": self.game, "handover": dict(self._handover),
+        }
+
+    @classmethod
+    def restore(cls, data: dict[str, Any], game_class: type[AbstractGame],
+                guard: GameGuard, recorder: Recorder | None = None) -> Session:
+        """Rebuild a session from ``snapshot()`` (the game instance included)."""
+        session = cls(data["game_name"], game_class, data["token"], data["size"], guard,
+                      auto=data["auto"], recorder=recorder, game=data["game"])
+        session.players = [Player(name, key, observer_key)
+                           for name, key, observer_key in data["players"]]
+        session.moves = data["moves"]
+        session.games_played = data["games_played"]
+        session.history_id = data["history_id"]
+        session._handover = data["handover"]
+        wall, now = time.time(), time.monotonic()
+        session.created = now - (wall - data["created"])
+        session.last_activity = now - max(0.0, wall - data["last_activity"])
+        return session
 
     @property
     def waiting(self) -> int:

@@ -31,6 +31,7 @@ class ServerThread:
     def __init__(self, **overrides: Any) -> None:
         overrides.setdefault("port", 0)
         overrides.setdefault("web", False)  # tests that need the dashboard say so
+        overrides.setdefault("store", False)  # ... and so do tests that need the store
         self.settings = Settings(**overrides)
         self.settings.check()
         self.host = self.settings.host
@@ -104,6 +105,8 @@ class ServerProcess:
             self.args += ["--port", "0"]
         if "--web-port" not in self.args:  # never the default 8080: tests run side by side
             self.args += ["--web-port", "0"]
+        if "--store-path" not in self.args and "--no-store" not in self.args:
+            self.args += ["--no-store"]  # no database files in the working tree
         self.host = "127.0.0.1"
         self.port = 0
         self.output: list[str] = []

@@ -41,6 +41,7 @@ def test_a_broken_folder_loads_the_good_games_and_logs_one_line_per_problem(capl
 
 
 def test_import_errors_name_the_file_and_line(tmp_path: Path, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="gameserver")
     (tmp_path / "crash.py").write_text("x = 1\nraise RuntimeError('boom at import')\n")
     games = registry.discover([str(tmp_path)], bundled=False)
     assert games == {}
@@ -48,6 +49,7 @@ def test_import_errors_name_the_file_and_line(tmp_path: Path, caplog) -> None:
 
 
 def test_a_missing_folder_is_reported(caplog) -> None:
+    caplog.set_level(logging.INFO, logger="gameserver")
     registry.discover(["/no/such/folder"], bundled=False)
     assert "games folder /no/such/folder does not exist" in caplog.text
 
@@ -56,5 +58,6 @@ def test_select_keeps_named_games_and_rejects_unknown_names() -> None:
     games = registry.discover([])
     assert list(registry.select(games, ["TicTacToe"])) == ["TicTacToe"]
     assert registry.select(games, []) == games
-    with pytest.raises(registry.GameLoadError, match="unknown game.*Nope.*found: Chat"):
+    with pytest.raises(registry.GameLoadError,
+                       match=r"unknown game\(s\) Nope \(found: .*Chat, .*Echo"):
         registry.select(games, ["Nope"])

@@ -16,13 +16,14 @@ def send_raw(port: int, payload: bytes, host: str = "127.0.0.1",
     """Send ``payload`` as is on a fresh connection and return every byte until EOF."""
     with socket.create_connection((host, port), timeout=timeout) as sock:
         conn = tls.wrap_socket(sock, server_hostname=host) if tls else sock
-        conn.sendall(payload)
-        chunks = []
-        while True:
-            chunk = conn.recv(65536)
-            if not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)
+        with conn:
+            conn.sendall(payload)
+            chunks = []
+            while True:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return b"".join(chunks)
+                chunks.append(chunk)
 
 
 def request(port: int, data: Any, **kwargs: Any) -> dict[str, Any]:

@@ -1,0 +1,348 @@
+"""The durable store: sessions survive a restart, finished games are kept.
+
+Theory of operation
+-------------------
+Sessions report each acknowledged change (a session becoming full, a move,
+a restart, a new observer) to ``Store.changed`` on the event-loop thread. The
+store marks the session dirty, notes history rows, and returns the *batch*
+the change belongs to. The session holds its reply back until that batch is
+on disk (``Session._saved``), so **no reply reveals a change that a crash
+could still lose**.
+
+All changes of one loop iteration form one batch. At the end of the
+iteration ``_flush`` pickles each dirty session once (through the guard: a
+game's pickling is game code) and hands the batch to the writer thread. The
+writer merges every batch waiting in its queue into one SQLite transaction
+(group commit: one fsync for many moves) and then releases the replies.
+
+SQLite runs in WAL mode with ``synchronous=FULL``: a committed transaction
+survives ``kill -9`` and power loss; only the death of the disk itself loses
+data (keep a copy of the database file for that).
+
+A session whose game cannot be pickled (it holds an open file, a lock, a
+lambda, ...) is logged once and kept in memory only.
+
+History: every game played in a persistent session gets a row in ``games``
+and one row per move in ``moves``, with the state each player saw after the
+move, so finished games can be listed, replayed and ranked. Unfinished games
+of a removed session are deleted; the oldest finished games are pruned
+beyond ``history_max_games``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import pickle
+import queue
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .guard import GameCodeError, GameGuard
+from .session import Session
+
+log = logging.getLogger("gameserver.store")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    game TEXT NOT NULL, token TEXT NOT NULL, snapshot BLOB NOT NULL,
+    PRIMARY KEY (game, token));
+CREATE TABLE IF NOT EXISTS games (
+    id INTEGER PRIMARY KEY, game TEXT NOT NULL, session TEXT NOT NULL,
+    players TEXT NOT NULL, started REAL NOT NULL, ended REAL, moves INTEGER NOT NULL DEFAULT 0,
+    initial_states TEXT NOT NULL, final_states TEXT);
+CREATE INDEX IF NOT EXISTS games_ended ON games (ended);
+CREATE TABLE IF NOT EXISTS moves (
+    game_id INTEGER NOT NULL, seq INTEGER NOT NULL, player_id INTEGER NOT NULL,
+    move TEXT NOT NULL, rejection TEXT, time REAL NOT NULL, states TEXT NOT NULL,
+    PRIMARY KEY (game_id, seq));
+"""
+
+SAVE_FAILED = "server: the server could not save this change (see its log); try again"
+
+
+@dataclass(eq=False)
+class Batch:
+    """Changes written together; replies in ``waiters`` are released once done."""
+
+    sessions: dict[int, Session] = field(default_factory=dict)  # id(session) -> session
+    ops: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+    waiters: list[asyncio.Future[None]] = field(default_factory=list)
+    done: bool = False
+    error: str | None = None
+
+
+class Store:
+    """SQLite persistence for one server.
+
+    Args:
+        path: the database file (created if missing).
+        guard: runs the pickling of game objects (game code) under guard.
+        history: whether to keep the move log of every game.
+        history_max_games: finished games to keep; the oldest are pruned.
+    """
+
+    def __init__(self, path: str, guard: GameGuard, history: bool = True,
+                 history_max_games: int = 100_000) -> None:
+        self.path = path
+        self.history = history
+        self.history_max_games = history_max_games
+        self._guard = guard
+        self._batch: Batch | None = None
+        self._memory_only: set[int] = set()  # id() of sessions that cannot be pickled
+        self._queue: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
+        self._local = threading.local()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.commits = 0  # transactions written, for benchmarks
+        self.batches = 0
+        writer = self._connect()
+        writer.executescript(SCHEMA)
+        self._next_game_id = (writer.execute("SELECT MAX(id) FROM games").fetchone()[0]
+                              or 0) + 1
+        self._finished_since_prune = 0
+        self._writer_db = writer
+        self._writer = threading.Thread(target=self._write_loop, name="gameserver-store",
+                                        daemon=True)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA busy_timeout=10000")
+        return db
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start the writer thread; changes are accepted from ``loop`` afterwards."""
+        self._loop = loop
+        self._writer.start()
+
+    def close(self) -> None:
+        """Write what is pending, then stop the writer thread."""
+        if self._batch is not None:
+            self._flush()
+        if self._writer.is_alive():
+            self._queue.put(None)
+            self._writer.join(30)
+        self._writer_db.close()
+
+    # ------------------------------------------------------------ startup
+
+    def load_sessions(self) -> list[dict[str, Any]]:
+        """Unpickle every saved session snapshot; broken ones are logged and deleted."""
+        snapshots = []
+        for game, token, blob in self._writer_db.execute(
+                "SELECT game, token, snapshot FROM sessions").fetchall():
+            try:
+                snapshots.append(pickle.loads(blob))
+            except Exception as err:  # noqa: BLE001 - class gone, file damaged, ...
+                log.error("session %s/%s cannot be restored (%s: %s); it is dropped",
+                          game, token, type(err).__name__, err)
+                self._writer_db.execute("DELETE FROM sessions WHERE game=? AND token=?",
+                                        (game, token))
+        return snapshots
+
+    # ------------------------------------------------------------ recording (loop thread)
+
+    def changed(self, session: Session, event: str, **detail: Any) -> Batch | None:
+        """Record one acknowledged change of ``session``; returns the batch to wait for."""
+        if id(session) in self._memory_only:
+            return None
+        batch = self._batch
+        if batch is None:
+            batch = self._batch = Batch()
+            assert self._loop is not None, "Store.start() was not called"
+            self._loop.call_soon(self._flush)
+        batch.sessions[id(session)] = session
+        if self.history:
+            self._history(batch, session, event, detail)
+        return batch
+
+    def forget(self, session: Session) -> None:
+        """The session ended: delete its snapshot and its unfinished game."""
+        if id(session) in self._memory_only:
+            self._memory_only.discard(id(session))
+            return
+        batch = self._batch
+        if batch is None:
+            batch = self._batch = Batch()
+            assert self._loop is not None
+            self._loop.call_soon(self._flush)
+        batch.sessions.pop(id(session), None)
+        batch.ops.append(("DELETE FROM sessions WHERE game=? AND token=?",
+                          (session.game_name, session.token)))
+        if session.history_id:
+            self._drop_unfinished(batch, session.history_id)
+
+    @staticmethod
+    def _drop_unfinished(batch: Batch, game_id: int) -> None:
+        batch.ops.append(("DELETE FROM moves WHERE game_id IN (SELECT id FROM games "
+                          "WHERE id=? AND ended IS NULL)", (game_id,)))
+        batch.ops.append(("DELETE FROM games WHERE id=? AND ended IS NULL", (game_id,)))
+
+    def _history(self, batch: Batch, session: Session, event: str,
+                 detail: dict[str, Any]) -> None:
+        now = time.time()
+        if event in ("start", "restart"):
+            if session.history_id:  # a game restarted before its end is not kept
+                self._drop_unfinished(batch, session.history_id)
+            session.history_id = self._next_game_id
+            self._next_game_id += 1
+            batch.ops.append((
+                "INSERT INTO games (id, game, session, players, started, initial_states) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (session.history_id, session.game_name, session.token,
+                 json.dumps([p.name for p in session.players]), now,
+                 json.dumps(self._states(session)))))
+        elif event == "move" and session.history_id:
+            states = self._states(session)
+            batch.ops.append((
+                "INSERT INTO moves (game_id, seq, player_id, move, rejection, time, states) "
+                "VALUES (?, (SELECT moves + 1 FROM games WHERE id = ?), ?, ?, ?, ?, ?)",
+                (session.history_id, session.history_id, detail["player_id"],
+                 json.dumps(detail["move"]), _json_or_none(detail["rejection"]), now,
+                 json.dumps(states))))
+            batch.ops.append(("UPDATE games SET moves = moves + 1 WHERE id = ?",
+                              (session.history_id,)))
+            if states and states[0].get("gameover") is True:
+                batch.ops.append(("UPDATE games SET ended = ?, final_states = ? WHERE id = ?",
+                                  (now, json.dumps(states), session.history_id)))
+                self._finished_since_prune += 1
+                if self._finished_since_prune >= 100:
+                    self._finished_since_prune = 0
+                    self._prune(batch)
+
+    def _states(self, session: Session) -> list[dict[str, Any]]:
+        states = []
+        for player_id in range(session.size):
+            try:
+                states.append(session.state_data(session.game, player_id))
+            except GameCodeError as err:
+                states.append({"error": str(err)})
+        return states
+
+    def _prune(self, batch: Batch) -> None:
+        keep = self.history_max_games
+        old = ("SELECT id FROM games WHERE ended IS NOT NULL ORDER BY id DESC "
+               f"LIMIT -1 OFFSET {int(keep)}")
+        batch.ops.append((f"DELETE FROM moves WHERE game_id IN ({old})", ()))
+        batch.ops.append((f"DELETE FROM games WHERE id IN ({old})", ()))
+
+    def _flush(self) -> None:
+        """End of a loop iteration: pickle dirty sessions, hand the batch to the writer."""
+        batch, self._batch = self._batch, None
+        if batch is None:
+            return
+        for session in batch.sessions.values():
+            if session.closed is not None:
+                continue
+            try:
+                blob = self._guard.call(session.game_name, "pickle", pickle.dumps,
+                                        session.snapshot(), pickle.HIGHEST_PROTOCOL)
+            except GameCodeError as err:
+                log.error("session %s/%s is kept in memory only: its game cannot be saved "
+                          "(%s)", session.game_name, session.token, err)
+                self._memory_only.add(id(session))
+                batch.ops.append(("DELETE FROM sessions WHERE game=? AND token=?",
+                                  (session.game_name, session.token)))
+                continue
+            batch.ops.append(("INSERT OR REPLACE INTO sessions (game, token, snapshot) "
+                              "VALUES (?, ?, ?)", (session.game_name, session.token, blob)))
+        self.batches += 1
+        self._queue.put(batch)
+
+    # ------------------------------------------------------------ writer thread
+
+    def _write_loop(self) -> None:
+        db = self._writer_db
+        while True:
+            first = self._queue.get()
+            batches = [first]
+            while not self._queue.empty():  # group commit: everything already waiting
+                batches.append(self._queue.get())
+            stop = None in batches
+            batches = [b for b in batches if b is not None]
+            error = None
+            if batches:
+                try:
+                    db.execute("BEGIN")
+                    for batch in batches:
+                        for sql, params in batch.ops:
+                            db.execute(sql, params)
+                    db.execute("COMMIT")
+                    self.commits += 1
+                except sqlite3.Error as err:
+                    log.exception("saving %d change batches failed", len(batches))
+                    error = SAVE_FAILED
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    del err
+                assert self._loop is not None
+                try:
+                    self._loop.call_soon_threadsafe(_release, batches, error)
+                except RuntimeError:  # the loop is closed: nobody waits any more
+                    pass
+            if stop:
+                return
+
+    # ------------------------------------------------------------ reading (any thread)
+
+    def _reader(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = self._connect()
+            db.row_factory = sqlite3.Row
+        return db
+
+    def finished_games(self, game: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """Finished games, newest first (see the module docstring for the keys)."""
+        where, params = ("AND game = ?", (game,)) if game else ("", ())
+        rows = self._reader().execute(
+            f"SELECT * FROM games WHERE ended IS NOT NULL {where} ORDER BY ended DESC, id DESC "
+            "LIMIT ?", (*params, limit)).fetchall()
+        return [_game_row(row) for row in rows]
+
+    def finished_game(self, game_id: int) -> dict[str, Any] | None:
+        """One finished game with its initial states and every move, or None."""
+        db = self._reader()
+        row = db.execute("SELECT * FROM games WHERE id = ? AND ended IS NOT NULL",
+                         (game_id,)).fetchone()
+        if row is None:
+            return None
+        record = _game_row(row)
+        record["initial_states"] = json.loads(row["initial_states"])
+        record["moves"] = [
+            {"seq": m["seq"], "player_id": m["player_id"], "move": json.loads(m["move"]),
+             "rejection": None if m["rejection"] is None else json.loads(m["rejection"]),
+             "time": m["time"], "states": json.loads(m["states"])}
+            for m in db.execute("SELECT * FROM moves WHERE game_id = ? ORDER BY seq",
+                                (game_id,))]
+        return record
+
+
+def _release(batches: list[Batch], error: str | None) -> None:
+    for batch in batches:
+        batch.done = True
+        batch.error = error
+        for waiter in batch.waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+def _game_row(row: sqlite3.Row) -> dict[str, Any]:
+    return {"id": row["id"], "game": row["game"], "session": row["session"],
+            "players": json.loads(row["players"]), "started": row["started"],
+            "ended": row["ended"], "moves": row["moves"],
+            "final_states": json.loads(row["final_states"] or "[]")}
+
+
+def _json_or_none(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return json.dumps(repr(value))

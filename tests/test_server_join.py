@@ -1,0 +1,347 @@
+"""End-to-end tests through real sockets: join, auto-join and observe."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.serverproc import ServerThread
+from tests.test_server import (
+    GAMES_DIR,
+    Call,
+    all_blocked,
+    ask,
+    close_leftover_calls,
+    error,
+    join_request,
+    observe_request,
+    observer_of,
+    ok,
+    run_games_server,
+    seat_all,
+    seat_from,
+    token,
+)
+
+JOIN_KEYS = {"player_id", "key", "session", "request_size_max"}
+
+
+@pytest.fixture(scope="module")
+def games_server() -> Iterator[ServerThread]:
+    yield from run_games_server()
+
+
+@pytest.fixture(autouse=True)
+def _close_calls() -> Iterator[None]:
+    yield
+    close_leftover_calls()
+
+
+def fresh_server(make_server: Callable[..., ServerThread], **overrides: Any) -> ServerThread:
+    """A server of its own, for tests that depend on lobby-wide state (auto-join)."""
+    return make_server(games_dirs=[str(GAMES_DIR)], **overrides)
+
+
+def join_in_order(port: int, game: str, session: str, players: int | None,
+                  names: list[str]) -> list[dict[str, Any]]:
+    """Join one client after the other, showing each earlier join still blocks.
+
+    The first joiner passes ``players``; the others pass null. Returns the
+    join data in join order.
+    """
+    calls: list[Call] = []
+    for index, name in enumerate(names):
+        assert all_blocked(calls), "a join returned before the session was full"
+        calls.append(Call(port, join_request(game, session, players if index == 0 else None,
+                                             name)))
+    return [ok(call.reply()) for call in calls]
+
+
+# ---------------------------------------------------------------- join
+
+
+def test_join_blocks_until_full_then_all_get_replies(games_server: ServerThread) -> None:
+    session = token()
+    first, second = join_in_order(games_server.port, "TicTacToe", session, 2, ["", ""])
+    for data in (first, second):
+        assert set(data) == JOIN_KEYS
+        assert data["session"] == session
+        assert data["request_size_max"] == 1_000_000
+        assert isinstance(data["key"], str) and len(data["key"]) >= 16
+    assert (first["player_id"], second["player_id"]) == (0, 1)
+    assert first["key"] != second["key"]
+
+
+def test_player_ids_follow_join_order(games_server: ServerThread) -> None:
+    joined = join_in_order(games_server.port, "Recorder", token(), 3, ["c", "a", "b"])
+    assert [data["player_id"] for data in joined] == [0, 1, 2]
+    assert len({data["key"] for data in joined}) == 3
+
+
+def test_joined_players_can_play_with_their_keys(games_server: ServerThread) -> None:
+    ann, bob = seat_all(games_server.port, "Recorder", 2)
+    assert ok(ann.move(step=1)) is None
+    assert ok(bob.move(step=2)) is None
+    assert ok(ann.state())["log"] == [[0, {"step": 1}], [1, {"step": 2}]]
+
+
+def test_name_already_in_use(games_server: ServerThread) -> None:
+    port, session = games_server.port, token()
+    ann = Call(port, join_request("Recorder", session, 2, "ann"))
+    assert ann.blocked()
+    message = error(ask(port, join_request("Recorder", session, None, "ann")))
+    assert message == "framework: name already in use"
+    bob = ok(ask(port, join_request("Recorder", session, None, "bob")))
+    assert bob["player_id"] == 1
+    assert ok(ann.reply())["player_id"] == 0
+
+
+def test_empty_names_may_repeat(games_server: ServerThread) -> None:
+    seats = seat_all(games_server.port, "Recorder", 3, names=["", "", ""])
+    assert [seat.player_id for seat in seats] == [0, 1, 2]
+
+
+def test_join_missing_session_without_players(games_server: ServerThread) -> None:
+    message = error(ask(games_server.port, join_request("Recorder", token(), None)))
+    assert message.startswith("framework: no such game session"), message
+    assert "players" in message
+
+
+def test_join_full_session_without_players(games_server: ServerThread) -> None:
+    (seat,) = seat_all(games_server.port, "Echo", 1)
+    reply = ask(games_server.port, join_request("Echo", seat.session, None, "late"))
+    assert error(reply) == "framework: game session already full"
+    assert ok(seat.state())["echo"] == ""  # the session is untouched
+
+
+def test_join_full_session_with_players_overwrites_it(games_server: ServerThread) -> None:
+    port = games_server.port
+    old = seat_all(port, "Recorder", 2)
+    session = old[0].session
+    ok(old[1].state())
+    waiting = old[1].state_call()
+    assert waiting.blocked()
+
+    new_first = Call(port, join_request("Recorder", session, 2, "new"))
+    assert error(waiting.reply()) == "framework: game session was overwritten"
+    assert new_first.blocked()
+    new_second = ok(ask(port, join_request("Recorder", session, None)))
+    new_first_data = ok(new_first.reply())
+    assert (new_first_data["player_id"], new_second["player_id"]) == (0, 1)
+    assert {new_first_data["key"], new_second["key"]}.isdisjoint({s.key for s in old})
+
+    # The old keys mean nothing in the new session; the new one starts afresh.
+    assert error(old[0].move(step=1)) == "framework: invalid key"
+    new = seat_from(port, "Recorder", new_first_data)
+    assert ok(new.state())["log"] == []
+
+
+def test_invalid_players_does_not_overwrite(games_server: ServerThread) -> None:
+    seats = seat_all(games_server.port, "TicTacToe", 2)
+    reply = ask(games_server.port, join_request("TicTacToe", seats[0].session, 3))
+    assert error(reply).startswith("framework: invalid number of players"), reply
+    assert ok(seats[1].state())["gameover"] is False
+
+
+@pytest.mark.parametrize("game, players", [
+    ("TicTacToe", 1), ("TicTacToe", 3), ("Echo", 0), ("Echo", 2), ("Recorder", -1),
+    ("Recorder", 5), ("Chat", 101), ("NumberRace", 1), ("NumberRace", 5),
+])
+@pytest.mark.parametrize("auto", [False, True], ids=["named", "auto"])
+def test_invalid_number_of_players(make_server: Callable[..., ServerThread], game: str,
+                                   players: int, auto: bool) -> None:
+    port = fresh_server(make_server).port
+    session = "auto" if auto else token()
+    message = error(ask(port, join_request(game, session, players)))
+    assert message.startswith("framework: invalid number of players"), message
+
+
+@pytest.mark.parametrize("request_data", [
+    join_request("NoSuchGame", "x", 2),
+    join_request("NoSuchGame", "auto", 2),
+    join_request("tictactoe", "x", 2),
+    {"type": "move", "game": "NoSuchGame", "session": "x", "player_id": 0, "key": "k",
+     "move": {}},
+    {"type": "state", "game": "NoSuchGame", "session": "x", "player_id": 0, "key": "k",
+     "observer": False},
+    observe_request("NoSuchGame", "x", "ann"),
+    {"type": "restart", "game": "NoSuchGame", "session": "x", "player_id": 0, "key": "k"},
+], ids=["join", "auto-join", "wrong-case", "move", "state", "observe", "restart"])
+def test_unknown_game(games_server: ServerThread, request_data: dict[str, Any]) -> None:
+    message = error(ask(games_server.port, request_data))
+    assert message.startswith("framework: no such game"), message
+    assert "session" not in message  # the game is checked before the session
+
+
+def test_join_timeout_removes_the_session(make_server: Callable[..., ServerThread]) -> None:
+    port = fresh_server(make_server, join_timeout=0.5).port
+    session = token()
+    calls = [Call(port, join_request("Recorder", session, 3, name)) for name in ("a", "b")]
+    for call in calls:
+        assert error(call.reply()) == "framework: timeout while waiting for others to join"
+    message = error(ask(port, join_request("Recorder", session, None, "c")))
+    assert message.startswith("framework: no such game session"), message
+
+
+def test_join_timeout_does_not_hit_a_full_session(
+        make_server: Callable[..., ServerThread]) -> None:
+    port = fresh_server(make_server, join_timeout=0.5).port
+    ann, bob = seat_all(port, "Recorder", 2)
+    ok(bob.state())
+    waiting = bob.state_call()
+    assert waiting.blocked(1.0)  # well past the join timeout
+    assert ok(ann.move(step=1)) is None
+    assert ok(waiting.reply())["log"] == [[0, {"step": 1}]]
+
+
+def test_join_timeout_closes_an_auto_session(
+        make_server: Callable[..., ServerThread]) -> None:
+    port = fresh_server(make_server, join_timeout=0.5).port
+    reply = ask(port, join_request("Recorder", "auto", 2))
+    assert error(reply) == "framework: timeout while waiting for others to join"
+    message = error(ask(port, join_request("Recorder", "auto", None)))
+    assert "players" in message, message  # no open auto session is left
+
+
+def test_same_token_for_different_games_are_separate_sessions(
+        games_server: ServerThread) -> None:
+    session = token()
+    (echo,) = seat_all(games_server.port, "Echo", 1, session=session)
+    (recorder,) = seat_all(games_server.port, "Recorder", 1, session=session)
+    assert echo.session == recorder.session == session
+    assert ok(echo.move(msg="hi")) is None
+    assert ok(recorder.move(step=1)) is None
+    assert ok(echo.state()) == {"echo": "hi", "current": [0], "gameover": False}
+    assert ok(recorder.state())["log"] == [[0, {"step": 1}]]
+    # Keys do not cross over either.
+    assert error(ask(echo.port, {**echo.request("state", observer=False),
+                                 "game": "Recorder"})) == "framework: invalid key"
+
+
+# ---------------------------------------------------------------- auto-join
+
+
+def test_auto_join_pairs_clients_into_auto_sessions(
+        make_server: Callable[..., ServerThread]) -> None:
+    port = fresh_server(make_server).port
+    first, second = join_in_order(port, "TicTacToe", "auto", 2, ["", ""])
+    session = first["session"]
+    assert session.startswith("auto-") and second["session"] == session
+    assert (first["player_id"], second["player_id"]) == (0, 1)
+    assert set(first) == JOIN_KEYS
+
+    # The token from data.session is the one to use from then on.
+    seats = [seat_from(port, "TicTacToe", data) for data in (first, second)]
+    states = [ok(seat.state()) for seat in seats]
+    assert states[0]["current"] == states[1]["current"]
+    assert len(states[0]["current"]) == 1
+
+    # A full auto session takes nobody else: the next two get a new one.
+    third, fourth = join_in_order(port, "TicTacToe", "auto", 2, ["", ""])
+    assert third["session"] == fourth["session"]
+    assert third["session"].startswith("auto-") and third["session"] != session
+    assert (third["player_id"], fourth["player_id"]) == (0, 1)
+
+
+def test_auto_sessions_are_per_game(make_server: Callable[..., ServerThread]) -> None:
+    port = fresh_server(make_server).port
+    recorder = Call(port, join_request("Recorder", "auto", 2))
+    assert recorder.blocked()
+    (echo,) = seat_all(port, "Echo", 1, session="auto")
+    assert echo.session.startswith("auto-")
+    assert recorder.blocked()
+    ok(ask(port, join_request("Recorder", "auto", None)))
+    assert ok(recorder.reply())["player_id"] == 0
+
+
+def test_auto_join_without_players_and_no_open_session(
+        make_server: Callable[..., ServerThread]) -> None:
+    port = fresh_server(make_server).port
+    message = error(ask(port, join_request("TicTacToe", "auto", None)))
+    assert message.startswith("framework: "), message
+    assert "players" in message
+
+
+@pytest.mark.parametrize("session", ["auto-1", "auto-2", "autox", "auto ", "automatic"])
+def test_tokens_with_reserved_auto_prefix_are_rejected(
+        make_server: Callable[..., ServerThread], session: str) -> None:
+    port = fresh_server(make_server).port
+    seat_all(port, "Echo", 1, session="auto")  # an auto-1 exists
+    for players in (None, 1):
+        message = error(ask(port, join_request("Echo", session, players)))
+        assert message.startswith("framework: ") and "auto" in message, message
+
+
+def test_auto_join_ignores_names(make_server: Callable[..., ServerThread]) -> None:
+    port = fresh_server(make_server).port
+    first = Call(port, join_request("Recorder", "auto", 2, "bob"))
+    assert first.blocked()
+    second = ok(ask(port, join_request("Recorder", "auto", None, "bob")))
+    assert ok(first.reply())["session"] == second["session"]
+    for session in ("auto", second["session"]):
+        message = error(ask(port, observe_request("Recorder", session, "bob")))
+        assert message == "framework: observer mode not available for auto-join sessions"
+
+
+# ---------------------------------------------------------------- observe
+
+
+def test_observe_only_after_the_session_is_full(games_server: ServerThread) -> None:
+    port, session = games_server.port, token()
+    ann = Call(port, join_request("Recorder", session, 2, "ann"))
+    assert ann.blocked()
+    message = error(ask(port, observe_request("Recorder", session, "ann")))
+    assert message == "framework: game has not yet started"
+    ok(ask(port, join_request("Recorder", session, None, "bob")))
+    ann_data = ok(ann.reply())
+    data = ok(ask(port, observe_request("Recorder", session, "ann")))
+    assert set(data) == {"player_id", "key"}
+    assert data["player_id"] == 0
+    assert data["key"] != ann_data["key"]
+
+
+@pytest.mark.parametrize("name", ["carl", "", "Ann", "ann "])
+def test_observe_needs_a_named_player(games_server: ServerThread, name: str) -> None:
+    ann, _ = seat_all(games_server.port, "Recorder", 2, names=["ann", ""])
+    reply = ask(games_server.port, observe_request("Recorder", ann.session, name))
+    assert error(reply) == "framework: no such player"
+
+
+def test_observe_missing_session(games_server: ServerThread) -> None:
+    message = error(ask(games_server.port, observe_request("Recorder", token(), "ann")))
+    assert message.startswith("framework: no such game session"), message
+
+
+def test_observer_gets_exactly_what_the_player_gets(games_server: ServerThread) -> None:
+    ann, bob = seat_all(games_server.port, "Recorder", 2, names=["ann", "bob"])
+    watchers = [observer_of(ann), observer_of(bob)]
+
+    def check_views() -> None:
+        states = [ok(player.state()) for player in (ann, bob)]
+        assert [ok(watcher.state()) for watcher in watchers] == states
+        assert states[0] != states[1]  # each player's view is its own
+
+    check_views()
+    assert ok(ann.move(step=1)) is None
+    assert bob.move(reject="no")["status"] == "illegalmove"
+    check_views()
+
+
+def test_observer_key_is_read_only(games_server: ServerThread) -> None:
+    ann, bob = seat_all(games_server.port, "Recorder", 2, names=["ann", "bob"])
+    watcher = observer_of(ann)
+    as_player = seat_from(ann.port, ann.game, {"session": ann.session, "player_id": 0,
+                                               "key": watcher.key})
+    for reply in (as_player.move(step=1), as_player.restart(), as_player.state()):
+        assert "invalid key" in error(reply), reply
+    # The player's own key is no observer key, nor is another player's observer key.
+    ann.observer = True
+    assert error(ann.state()) == "framework: invalid key"
+    wrong_player = seat_from(bob.port, bob.game, {"session": bob.session, "player_id": 1,
+                                                  "key": watcher.key})
+    wrong_player.observer = True
+    assert error(wrong_player.state()) == "framework: invalid key"
+    # Nothing reached the game, and the observer key works where it should.
+    assert ok(watcher.state())["log"] == []

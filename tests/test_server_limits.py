@@ -1,0 +1,308 @@
+"""End-to-end tests through real sockets: transport limits, TLS, disconnects and scale."""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from tests.serverproc import ServerThread
+from tests.test_server import (
+    GAMES_DIR,
+    HOST,
+    REPLY_TIMEOUT,
+    Call,
+    ask,
+    close_leftover_calls,
+    encode,
+    error,
+    join_request,
+    ok,
+    parse_reply,
+    run_games_server,
+    seat_all,
+    seat_from,
+    token,
+)
+from tests.wire import send_raw
+
+SIZE_MAX = 200
+
+
+@pytest.fixture(scope="module")
+def games_server() -> Iterator[ServerThread]:
+    yield from run_games_server()
+
+
+@pytest.fixture(scope="module")
+def small_server() -> Iterator[ServerThread]:
+    """A server with a tiny request size limit and a short connection timeout."""
+    yield from run_games_server(request_size_max=SIZE_MAX, connection_timeout=0.5)
+
+
+@pytest.fixture(autouse=True)
+def _close_calls() -> Iterator[None]:
+    yield
+    close_leftover_calls()
+
+
+def padded_join(size: int) -> bytes:
+    """A valid one-player join request of exactly ``size`` bytes, terminator included."""
+    request = {**join_request("Echo", token(), 1), "pad": ""}
+    missing = size - len(encode(request))
+    assert missing >= 0
+    request["pad"] = "x" * missing
+    payload = encode(request)
+    assert len(payload) == size
+    return payload
+
+
+# ---------------------------------------------------------------- request size
+
+
+def test_join_reply_announces_the_size_limit(small_server: ServerThread) -> None:
+    data = ok(parse_reply(send_raw(small_server.port, padded_join(100))))
+    assert data["request_size_max"] == SIZE_MAX
+
+
+def test_request_exactly_at_the_limit_is_accepted(small_server: ServerThread) -> None:
+    # The terminator counts toward the limit.
+    ok(parse_reply(send_raw(small_server.port, padded_join(SIZE_MAX))))
+
+
+@pytest.mark.parametrize("size", [SIZE_MAX + 1, SIZE_MAX + 2, 2 * SIZE_MAX, 10 * SIZE_MAX,
+                                  20_000 * SIZE_MAX])  # megabytes: far past socket buffers
+def test_oversized_request_is_refused(small_server: ServerThread, size: int) -> None:
+    reply = parse_reply(send_raw(small_server.port, padded_join(size)))
+    assert error(reply) == "server: request size exceeded by client"
+
+
+def test_oversized_request_is_refused_without_waiting_for_the_rest(
+        make_server: Callable[..., ServerThread]) -> None:
+    # A long connection timeout: a reply now can only be the size error.
+    port = make_server(request_size_max=SIZE_MAX, connection_timeout=60).port
+    call = Call(port, raw=b'{"type": "join", "pad": "' + b"x" * SIZE_MAX)
+    assert error(call.reply()) == "server: request size exceeded by client"
+
+
+def test_limit_counts_each_request_not_the_server_total(small_server: ServerThread) -> None:
+    for _ in range(5):
+        ok(parse_reply(send_raw(small_server.port, padded_join(SIZE_MAX))))
+
+
+# ---------------------------------------------------------------- slow, incomplete, truncated
+
+
+@pytest.mark.parametrize("payload", [b"", b'{"type": "join"', padded_join(100)[:-1]],
+                         ids=["nothing", "half", "all-but-last-byte"])
+def test_incomplete_request_times_out(small_server: ServerThread, payload: bytes) -> None:
+    call = Call(small_server.port, raw=payload)
+    assert error(call.reply()) == "server: connection timed out on server"
+
+
+def test_server_waits_for_the_terminator(games_server: ServerThread) -> None:
+    payload = encode(join_request("Echo", token(), 1))
+    for cut in (len(payload) - 4, len(payload) - 3, len(payload) - 1):  # in the terminator
+        call = Call(games_server.port, raw=payload[:cut])
+        assert call.blocked()
+        call.send(payload[cut:])
+        assert ok(call.reply())["player_id"] == 0
+        payload = encode(join_request("Echo", token(), 1))
+
+
+def test_slow_request_within_the_timeout_is_served(small_server: ServerThread) -> None:
+    payload = padded_join(120)
+    call = Call(small_server.port, raw=payload[:60])
+    assert call.blocked(0.2)
+    call.send(payload[60:])
+    assert ok(call.reply())["player_id"] == 0
+
+
+def test_long_poll_outlives_the_connection_timeout(small_server: ServerThread) -> None:
+    port = small_server.port
+    session = token()
+    first = Call(port, join_request("Recorder", session, 2))
+    assert first.blocked(1.0)  # twice the connection timeout
+    second = seat_from(port, "Recorder", ok(ask(port, join_request("Recorder", session, 2))))
+    first_seat = seat_from(port, "Recorder", ok(first.reply()))
+    ann, bob = sorted((first_seat, second), key=lambda seat: seat.player_id)
+    ok(bob.state())
+    waiting = bob.state_call()
+    assert waiting.blocked(1.0)
+    assert ok(ann.move(step=1)) is None
+    assert ok(waiting.reply())["log"] == [[0, {"step": 1}]]
+
+
+def test_truncated_request_costs_nothing(games_server: ServerThread) -> None:
+    payload = encode(join_request("Echo", token(), 1))
+    with socket.create_connection((HOST, games_server.port), timeout=REPLY_TIMEOUT) as sock:
+        sock.sendall(payload[: len(payload) // 2])
+    # Half-closed after half a request: the server answers nothing and closes.
+    with socket.create_connection((HOST, games_server.port), timeout=REPLY_TIMEOUT) as sock:
+        sock.sendall(payload[: len(payload) // 2])
+        sock.shutdown(socket.SHUT_WR)
+        assert sock.recv(100) == b""
+    # A whole request sent and abandoned before the reply: also harmless.
+    with socket.create_connection((HOST, games_server.port), timeout=REPLY_TIMEOUT) as sock:
+        sock.sendall(encode(join_request("Recorder", token(), 2)))
+    (seat,) = seat_all(games_server.port, "Echo", 1)
+    assert ok(seat.move(msg="still here")) is None
+
+
+def test_client_leaving_a_blocked_state_does_not_break_the_session(
+        games_server: ServerThread) -> None:
+    ann, bob = seat_all(games_server.port, "Recorder", 2)
+    ok(bob.state())
+    waiting = bob.state_call()
+    assert waiting.blocked()
+    waiting.close()  # bob's client goes away while waiting
+    assert ok(ann.move(step=1)) is None
+    assert ok(bob.state())["log"] == [[0, {"step": 1}]]  # bob comes back
+    assert ok(bob.move(step=2)) is None
+    ok(bob.state())
+    waiting = bob.state_call()
+    assert waiting.blocked()
+    assert ok(ann.move(step=3)) is None
+    assert ok(waiting.reply())["log"][-1] == [0, {"step": 3}]
+
+
+def test_idle_after_joining_is_measured_from_the_last_join(
+        make_server: Callable[..., ServerThread]) -> None:
+    port = make_server(games_dirs=[str(GAMES_DIR)], game_timeout=1).port
+    session = token()
+    first = Call(port, join_request("Recorder", session, 2))
+    assert first.blocked(0.8)
+    ok(ask(port, join_request("Recorder", session, None)))
+    seat = seat_from(port, "Recorder", ok(first.reply()))
+    # Idle on purpose, for less than game_timeout since the last (join) request.
+    threading.Event().wait(0.6)
+    assert ok(seat.state())["log"] == []
+
+
+# ---------------------------------------------------------------- TLS
+
+
+def unverified_context() -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def send_tls(port: int, payload: bytes, context: ssl.SSLContext) -> bytes:
+    """Send ``payload`` over TLS and return every byte until the server closes."""
+    with socket.create_connection((HOST, port), timeout=REPLY_TIMEOUT) as sock, \
+            context.wrap_socket(sock, server_hostname=HOST) as conn:
+        conn.sendall(payload)
+        chunks = []
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def tls_request(port: int, data: Any, context: ssl.SSLContext) -> dict[str, Any]:
+    return parse_reply(send_tls(port, encode(data), context))
+
+
+def plain_reply_or_none(port: int) -> Any:
+    """What a plain-TCP client gets from a TLS server: parsed JSON, or None."""
+    try:
+        raw = send_raw(port, encode(join_request("Echo", token(), 1)), timeout=10)
+        return json.loads(raw.decode())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+
+
+@pytest.fixture
+def tls_server(make_server: Callable[..., ServerThread],
+               tls_pair: tuple[str, str]) -> ServerThread:
+    cert, key = tls_pair
+    return make_server(tls_cert=cert, tls_key=key, connection_timeout=2)
+
+
+def test_tls_with_and_without_verification(tls_server: ServerThread,
+                                           tls_pair: tuple[str, str]) -> None:
+    verifying = ssl.create_default_context(cafile=tls_pair[0])
+    for context in (unverified_context(), verifying):
+        data = ok(tls_request(tls_server.port, join_request("Echo", token(), 1), context))
+        seat = seat_from(tls_server.port, "Echo", data)
+        assert ok(tls_request(seat.port, seat.request("move", move={"msg": 7}), context)) is None
+        state = ok(tls_request(seat.port, seat.request("state", observer=False), context))
+        assert state["echo"] == 7
+
+
+def test_plain_client_gets_no_reply_from_tls_server(tls_server: ServerThread) -> None:
+    reply = plain_reply_or_none(tls_server.port)
+    assert not (isinstance(reply, dict) and "status" in reply), reply
+    ok(tls_request(tls_server.port, join_request("Echo", token(), 1), unverified_context()))
+
+
+def test_tls_client_trusting_another_certificate_fails(
+        tls_server: ServerThread, other_tls_pair: tuple[str, str]) -> None:
+    wrong = ssl.create_default_context(cafile=other_tls_pair[0])
+    with pytest.raises(ssl.SSLCertVerificationError):
+        send_tls(tls_server.port, encode(join_request("Echo", token(), 1)), wrong)
+    ok(tls_request(tls_server.port, join_request("Echo", token(), 1), unverified_context()))
+
+
+# ---------------------------------------------------------------- scale
+
+
+def play_echo_session(port: int, number: int) -> list[dict[str, Any]]:
+    """Play one Echo session to its end; return every reply that was not as expected."""
+    session = f"load-{number}"
+    bad: list[dict[str, Any]] = []
+
+    def expect(reply: dict[str, Any], check: Callable[[Any], bool]) -> None:
+        if reply["status"] != "ok" or not check(reply["data"]):
+            bad.append(reply)
+
+    reply = ask(port, join_request("Echo", session, 1))
+    expect(reply, lambda data: data["session"] == session)
+    if bad:
+        return bad
+    seat = seat_from(port, "Echo", reply["data"])
+    expect(seat.state(), lambda data: data == {"echo": "", "current": [0], "gameover": False})
+    expect(seat.move(msg=session), lambda data: data is None)
+    expect(seat.state(), lambda data: data["echo"] == session)
+    expect(seat.move(msg="quit"), lambda data: data is None)
+    expect(seat.state(), lambda data: data["gameover"] is True and data["current"] == [])
+    return bad
+
+
+def test_thousand_parallel_sessions(make_server: Callable[..., ServerThread]) -> None:
+    running = make_server()
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        results = list(pool.map(lambda n: play_echo_session(running.port, n), range(1000)))
+    assert [reply for bad in results for reply in bad] == []
+    # All of them exist side by side: each token is still taken by its full session.
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        replies = list(pool.map(
+            lambda n: ask(running.port, join_request("Echo", f"load-{n}", None)), range(1000)))
+    assert {error(reply) for reply in replies} == {"framework: game session already full"}
+
+
+def test_many_sessions_blocked_at_once(games_server: ServerThread) -> None:
+    """200 players of 100 two-player sessions all blocked in join, then in state."""
+    port = games_server.port
+    sessions = [token("pair") for _ in range(100)]
+    joins = [Call(port, join_request("Recorder", session, 2))
+             for _ in range(2) for session in sessions]
+    seats = [seat_from(port, "Recorder", ok(call.reply())) for call in joins]
+    waiting = []
+    for seat in seats:
+        if seat.player_id == 1:
+            ok(seat.state())
+            waiting.append(seat.state_call())
+    for seat in seats:
+        if seat.player_id == 0:
+            assert ok(seat.move(step=seat.session)) is None
+    for call, session in zip(waiting, [s.session for s in seats if s.player_id == 1],
+                             strict=True):
+        assert ok(call.reply())["log"] == [[0, {"step": session}]]

@@ -1,0 +1,318 @@
+"""End-to-end tests through real sockets: move, state (long poll) and restart."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.serverproc import ServerThread
+from tests.test_server import (
+    GAMES_DIR,
+    Seat,
+    all_blocked,
+    ask,
+    close_leftover_calls,
+    error,
+    observer_of,
+    ok,
+    run_games_server,
+    seat_all,
+    token,
+)
+
+
+@pytest.fixture(scope="module")
+def games_server() -> Iterator[ServerThread]:
+    yield from run_games_server()
+
+
+@pytest.fixture(autouse=True)
+def _close_calls() -> Iterator[None]:
+    yield
+    close_leftover_calls()
+
+
+def two_players(server: ServerThread, names: tuple[str, str] = ("ann", "bob"),
+                ) -> tuple[Seat, Seat]:
+    """A full two-player Recorder session; ``ann`` (id 0) is on turn first."""
+    ann, bob = seat_all(server.port, "Recorder", 2, names=list(names))
+    return ann, bob
+
+
+def log_of(reply: dict[str, Any]) -> list[Any]:
+    return ok(reply)["log"]
+
+
+# ---------------------------------------------------------------- move
+
+
+def test_move_checks_session_before_anything_else(games_server: ServerThread) -> None:
+    ann, _ = two_players(games_server)
+    ghost = Seat(ann.port, "Recorder", token(), player_id=7, key="wrong")
+    assert error(ghost.move(step=1)) == "framework: no such game session"
+
+
+def test_move_checks_game_over_before_key(games_server: ServerThread) -> None:
+    (alone,) = seat_all(games_server.port, "Recorder", 1)
+    assert ok(alone.move(end=True)) is None
+    wrong_key = Seat(alone.port, alone.game, alone.session, player_id=0, key="wrong")
+    wrong_id = Seat(alone.port, alone.game, alone.session, player_id=5, key="wrong")
+    for seat in (alone, wrong_key, wrong_id):
+        assert error(seat.move(step=1)) == "framework: game has ended"
+
+
+def test_move_checks_key_before_turn(games_server: ServerThread) -> None:
+    ann, bob = two_players(games_server)
+    # bob is not on turn, and the key is wrong: the key is reported.
+    for player_id, key in ((1, "wrong"), (1, ann.key), (0, bob.key), (-1, ann.key),
+                           (2, ann.key), (10**20, ann.key)):
+        seat = Seat(ann.port, ann.game, ann.session, player_id, key)
+        assert error(seat.move(reject="never")) == "framework: invalid key"
+
+
+@pytest.mark.parametrize("kind, extra", [("move", {"move": {}}), ("state", {"observer": False}),
+                                         ("restart", {})])
+def test_unencodable_key_is_just_an_invalid_key(games_server: ServerThread, kind: str,
+                                                extra: dict[str, Any]) -> None:
+    ann, _ = two_players(games_server)
+    request = {**ann.request(kind, **extra), "key": "\ud800"}  # valid JSON: "\ud800"
+    assert error(ask(ann.port, request)) == "framework: invalid key"
+
+
+def test_move_checks_turn_before_the_game(games_server: ServerThread) -> None:
+    ann, bob = two_players(games_server)
+    assert error(bob.move(reject="never")) == "framework: not your turn"
+    assert error(bob.move()) == "framework: not your turn"
+    assert log_of(ann.state()) == []  # neither move reached the game
+
+
+@pytest.mark.parametrize("rejection, message", [
+    ("that cell is taken", "game: that cell is taken"),
+    (["no such card", 3], ["no such card", 3]),
+    (["one"], ["one"]),
+    ({"code": 7, "text": "no"}, {"code": 7, "text": "no"}),
+    (42, 42),
+    (True, True),
+])
+def test_rejected_move_is_an_illegalmove(games_server: ServerThread, rejection: Any,
+                                         message: Any) -> None:
+    ann, _ = two_players(games_server)
+    assert ann.move(reject=rejection) == {"status": "illegalmove", "message": message}
+    assert log_of(ann.state()) == [[0, {"reject": rejection}]]
+    assert ok(ann.move(step=1)) is None  # still ann's turn
+
+
+def test_bundled_game_rejection_gets_game_prefix(games_server: ServerThread) -> None:
+    seats = seat_all(games_server.port, "TicTacToe", 2)
+    current = ok(seats[0].state())["current"]
+    reply = seats[current[0]].move(position=9)
+    assert reply["status"] == "illegalmove"
+    assert reply["message"].startswith("game: "), reply
+
+
+def test_rejected_move_wakes_a_blocked_state(games_server: ServerThread) -> None:
+    ann, bob = two_players(games_server)
+    ok(bob.state())
+    waiting = bob.state_call()
+    assert waiting.blocked()
+    assert ann.move(reject="no")["status"] == "illegalmove"
+    state = ok(waiting.reply())
+    assert state["log"] == [[0, {"reject": "no"}]]
+    assert state["current"] == [0]  # still ann's turn
+
+
+def test_echo_stores_a_deliberately_rejected_message(games_server: ServerThread) -> None:
+    (seat,) = seat_all(games_server.port, "Echo", 1)
+    ok(seat.state())
+    waiting = seat.state_call()
+    assert waiting.blocked()
+    reply = seat.move(msg="error")
+    assert reply["status"] == "illegalmove" and reply["message"].startswith("game: ")
+    assert ok(waiting.reply())["echo"] == "error"
+
+
+# ---------------------------------------------------------------- state
+
+
+def test_first_state_returns_at_once_with_current_and_gameover(
+        games_server: ServerThread) -> None:
+    ann, bob = two_players(games_server)
+    # Recorder's current_player() returns a bare int; clients always get a list.
+    assert ok(ann.state()) == {"you": 0, "log": [], "current": [0], "gameover": False}
+    assert ok(bob.state()) == {"you": 1, "log": [], "current": [0], "gameover": False}
+
+
+def test_current_lists_every_simultaneous_player(games_server: ServerThread) -> None:
+    seats = seat_all(games_server.port, "Chat", 3)
+    for seat in seats:
+        state = ok(seat.state())
+        assert state["current"] == [0, 1, 2] and state["gameover"] is False
+
+
+def test_second_state_blocks_until_another_player_moves(games_server: ServerThread) -> None:
+    ann, bob = two_players(games_server)
+    first = ok(bob.state())
+    waiting = bob.state_call()
+    assert waiting.blocked()
+    assert ok(ann.move(step=1)) is None
+    state = ok(waiting.reply())
+    assert state != first
+    assert state["log"] == [[0, {"step": 1}]] and state["current"] == [1]
+
+
+def test_own_move_changes_own_view(games_server: ServerThread) -> None:
+    ann, _ = two_players(games_server)
+    ok(ann.state())
+    assert ok(ann.move(step=1)) is None
+    call = ann.state_call()
+    assert not call.blocked(10.0)  # returns at once: the state changed
+    assert ok(call.reply())["current"] == [1]
+
+
+def test_each_change_is_seen_once(games_server: ServerThread) -> None:
+    ann, bob = two_players(games_server)
+    for step in range(3):
+        mover, other = (ann, bob) if step % 2 == 0 else (bob, ann)
+        ok(other.state())
+        waiting = other.state_call()
+        assert waiting.blocked()
+        assert ok(mover.move(step=step)) is None
+        assert log_of(waiting.reply())[-1] == [mover.player_id, {"step": step}]
+
+
+def test_many_blocked_states_wake_on_one_move(games_server: ServerThread) -> None:
+    seats = seat_all(games_server.port, "Chat", 100)
+    for seat in seats:
+        ok(seat.state())
+    waiting = [seat.state_call() for seat in seats]
+    assert all_blocked(waiting)
+    assert ok(seats[0].move(name="ann")) is None
+    assert ok(seats[0].move(message="hello")) is None
+    for call in waiting:
+        assert ok(call.reply())["current"] == list(range(100))
+
+
+def test_game_played_to_the_end(games_server: ServerThread) -> None:
+    seats = seat_all(games_server.port, "TicTacToe", 2)
+    first = seats[ok(seats[0].state())["current"][0]]
+    second = seats[1 - first.player_id]
+    for mover, position in ((first, 0), (second, 3), (first, 1), (second, 4), (first, 2)):
+        assert ok(mover.move(position=position)) is None
+    for seat in seats:
+        state = ok(seat.state())
+        assert state["winner"] == first.player_id
+        assert state["current"] == [] and state["gameover"] is True
+    assert error(second.move(position=8)) == "framework: game has ended"
+
+
+def test_blocked_states_get_session_timeout(make_server: Callable[..., ServerThread]) -> None:
+    port = make_server(games_dirs=[str(GAMES_DIR)], game_timeout=1).port
+    (ann,) = seat_all(port, "Recorder", 1, names=["ann"])
+    watcher = observer_of(ann)
+    ok(ann.state())
+    ok(watcher.state())
+    waiting = [ann.state_call(), watcher.state_call()]
+    for call in waiting:
+        assert error(call.reply()) == "framework: game session has timed out"
+    assert error(ann.state()) == "framework: no such game session"
+
+
+def test_player_and_observer_views_are_independent(games_server: ServerThread) -> None:
+    ann, bob = two_players(games_server)
+    watcher = observer_of(ann)
+    ok(ann.state())
+    ann_waiting = ann.state_call()
+    assert ann_waiting.blocked()
+    # ann's view has seen the state; the observer view of ann has not.
+    call = watcher.state_call()
+    assert not call.blocked(10.0)
+    ok(call.reply())
+    watcher_waiting = watcher.state_call()
+    assert all_blocked([ann_waiting, watcher_waiting])
+    assert ok(ann.move(step=1)) is None
+    assert ok(ann_waiting.reply()) == ok(watcher_waiting.reply())
+    # Reading the player's view does not consume the observer's, either way round.
+    assert ok(bob.move(step=2)) is None
+    assert log_of(ann.state()) == [[0, {"step": 1}], [1, {"step": 2}]]
+    call = watcher.state_call()
+    assert not call.blocked(10.0)
+    assert log_of(call.reply()) == [[0, {"step": 1}], [1, {"step": 2}]]
+    assert all_blocked([ann.state_call(), watcher.state_call()])
+
+
+# ---------------------------------------------------------------- restart
+
+
+def test_restart_keeps_ids_keys_and_names(games_server: ServerThread) -> None:
+    ann, bob = two_players(games_server)
+    assert ok(ann.move(step=1)) is None
+    assert ok(bob.restart()) is None
+    for seat in (ann, bob):
+        assert ok(seat.state()) == {"you": seat.player_id, "log": [], "current": [0],
+                                    "gameover": False}
+    assert ok(ann.move(step=2)) is None
+    assert ok(bob.move(step=3)) is None
+    assert observer_of(bob).player_id == 1
+
+
+def test_restart_of_finished_game_hands_over_final_state(games_server: ServerThread) -> None:
+    ann, bob = two_players(games_server)
+    watchers = [observer_of(ann), observer_of(bob)]
+    assert ok(ann.move(end=True)) is None
+    final = {"log": [[0, {"end": True}]], "current": [], "gameover": True}
+    new = {"log": [], "current": [0], "gameover": False}
+    assert ok(bob.state()) == {"you": 1, **final}  # bob saw the end before the restart
+
+    assert ok(ann.restart()) is None
+    assert ok(ann.state()) == {"you": 0, **new}  # the restarting player: new game at once
+    for seat in (bob, *watchers):
+        assert ok(seat.state()) == {"you": seat.player_id, **final}
+        assert ok(seat.state()) == {"you": seat.player_id, **new}
+    waiting = [seat.state_call() for seat in (ann, bob, *watchers)]
+    assert all_blocked(waiting)  # each view got the hand-over once only
+
+
+def test_blocked_state_wakes_with_the_hand_over(games_server: ServerThread) -> None:
+    ann, bob = two_players(games_server)
+    assert ok(ann.move(end=True)) is None
+    assert ok(bob.state())["gameover"] is True
+    waiting = bob.state_call()
+    assert waiting.blocked()
+    assert ok(ann.restart()) is None
+    assert ok(waiting.reply())["gameover"] is True
+    assert ok(bob.state())["gameover"] is False
+
+
+def test_restart_of_running_game_has_no_hand_over(games_server: ServerThread) -> None:
+    ann, bob = two_players(games_server)
+    watcher = observer_of(bob)
+    assert ok(ann.move(step=1)) is None
+    ok(bob.state())
+    waiting = bob.state_call()
+    assert waiting.blocked()
+    assert ok(ann.restart()) is None
+    new = {"you": 1, "log": [], "current": [0], "gameover": False}
+    assert ok(waiting.reply()) == new
+    assert ok(watcher.state()) == new
+
+
+def test_hand_over_survives_a_second_restart(games_server: ServerThread) -> None:
+    ann, bob = two_players(games_server)
+    assert ok(ann.move(end=True)) is None
+    assert ok(ann.restart()) is None
+    assert ok(ann.restart()) is None  # e.g. a training loop restarting again at once
+    assert ok(bob.state())["gameover"] is True
+    assert ok(bob.state())["gameover"] is False
+
+
+def test_restart_needs_a_valid_key(games_server: ServerThread) -> None:
+    ann, bob = two_players(games_server)
+    assert ok(ann.move(step=1)) is None
+    for player_id, key in ((0, bob.key), (1, "wrong"), (2, ann.key)):
+        impostor = Seat(ann.port, ann.game, ann.session, player_id, key)
+        assert error(impostor.restart()) == "framework: invalid key"
+    ghost = Seat(ann.port, ann.game, token(), 0, ann.key)
+    assert error(ghost.restart()) == "framework: no such game session"
+    assert log_of(bob.state()) == [[0, {"step": 1}]]  # the game was not restarted
