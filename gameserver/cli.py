@@ -24,7 +24,12 @@ def _check(argv: list[str]) -> int:
     return check.main(argv)
 
 
-COMMANDS = {"check": _check}
+def _history(argv: list[str]) -> int:
+    from . import history
+    return history.main(argv)
+
+
+COMMANDS = {"check": _check, "history": _history}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="A server for turn-based multiplayer games. Clients connect with "
                     "game_server_api.py (see the README).",
         epilog="Other commands: 'python -m gameserver check GAME_FILE' plays many random "
-               "games of a game to find its bugs.")
+               "games of a game to find its bugs; 'python -m gameserver history [ID]' lists "
+               "finished games or shows one.")
     parser.add_argument("--version", action="version", version=f"gameserver {__version__}")
     config.add_arguments(parser)
     return parser

@@ -1,0 +1,102 @@
+"""``python -m gameserver history``: list finished games, or print one game's moves.
+
+    python -m gameserver history                  # the 20 most recent games
+    python -m gameserver history --game Nim       # only Nim
+    python -m gameserver history 42               # every move of game 42
+
+Reads the store file the server writes (``--store-path``, default
+``gameserver.sqlite3``); the server may keep running meanwhile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .config import Settings
+from .guard import GameGuard
+from .store import Store
+
+
+def _when(stamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
+
+
+def _players(record: dict[str, Any]) -> str:
+    return ", ".join(name or f"player {i}" for i, name in enumerate(record["players"]))
+
+
+def _result(record: dict[str, Any]) -> str:
+    """The outcome in words, from the final state every player saw."""
+    final = record["final_states"][0] if record["final_states"] else {}
+    if "winner" in final:
+        winner = final["winner"]
+        if winner is None:
+            return "draw"
+        names = record["players"]
+        name = names[winner] if isinstance(winner, int) and winner < len(names) else ""
+        return f"won by {name or f'player {winner}'}"
+    if "ranking" in final:
+        return "ranking " + json.dumps(final["ranking"])
+    return "over"
+
+
+def list_games(store: Store, game: str | None, limit: int) -> None:
+    records = store.finished_games(game, limit)
+    if not records:
+        print("no finished games yet" + (f" of {game}" if game else ""))
+        return
+    print(f"{'id':>6}  {'ended':19}  {'game':14} {'session':14} {'moves':>5}  "
+          "players / result")
+    for r in records:
+        print(f"{r['id']:>6}  {_when(r['ended'])}  {r['game'][:14]:14} "
+              f"{r['session'][:14]:14} {r['moves']:>5}  {_players(r)}: {_result(r)}")
+
+
+def show_game(store: Store, game_id: int) -> bool:
+    record = store.finished_game(game_id)
+    if record is None:
+        print(f"no finished game with id {game_id} (list them with: "
+              "python -m gameserver history)", file=sys.stderr)
+        return False
+    duration = record["ended"] - record["started"]
+    print(f"game {record['id']}: {record['game']} in session {record['session']}, "
+          f"{_players(record)}")
+    print(f"started {_when(record['started'])}, took {duration:.1f} s, "
+          f"{record['moves']} moves, {_result(record)}")
+    for move in record["moves"]:
+        verdict = ("" if move["rejection"] is None
+                   else f"   rejected: {json.dumps(move['rejection'])}")
+        print(f"{move['seq']:>4}. player {move['player_id']}: {json.dumps(move['move'])}"
+              f"{verdict}")
+    print("final state (player 0): " + json.dumps(record["final_states"][0]
+                                                   if record["final_states"] else None))
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gameserver history",
+                                     description="List finished games or show one of them.")
+    parser.add_argument("game_id", nargs="?", type=int, help="show the moves of this game")
+    parser.add_argument("--store-path", default=Settings().store_path,
+                        help="the server's store file (default: %(default)s)")
+    parser.add_argument("--game", help="list only games of this name")
+    parser.add_argument("--limit", type=int, default=20, help="games to list (default 20)")
+    args = parser.parse_args(argv)
+    if not Path(args.store_path).exists():
+        print(f"no store file {args.store_path}: start the server first (it creates the "
+              "file), or pass --store-path", file=sys.stderr)
+        return 1
+    guard = GameGuard()
+    try:
+        store = Store(args.store_path, guard)
+        if args.game_id is not None:
+            return 0 if show_game(store, args.game_id) else 1
+        list_games(store, args.game, args.limit)
+        return 0
+    finally:
+        guard.close()
