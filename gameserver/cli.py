@@ -51,8 +51,26 @@ def setup_logging(level: str) -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
 
 
+def raise_open_file_limit(connections: int) -> None:
+    """Let the process hold one file descriptor per allowed connection, and some spare."""
+    try:
+        import resource
+    except ImportError:  # not on Unix
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + 256
+    target = wanted if hard == resource.RLIM_INFINITY else min(hard, wanted)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < connections:
+        log.warning("the system allows only %d open files, fewer than max_connections "
+                    "(%d) needs; raise the limit (ulimit -n, LimitNOFILE=)", target,
+                    connections)
+
+
 async def serve(settings: config.Settings) -> None:
     """Run the server until SIGINT or SIGTERM, then shut down cleanly."""
+    raise_open_file_limit(settings.max_connections)
     games = registry.select(
         registry.discover(settings.games_dirs, bundled=settings.bundled_games),
         settings.games)

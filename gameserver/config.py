@@ -56,6 +56,15 @@ class Settings:
         [], "also load games from every .py file in this folder (repeatable)",
         flag_name="--games-dir")
     bundled_games: bool = _setting(True, "offer the games that ship with the server")
+    max_connections: int = _setting(20_000, "most client connections open at once")
+    max_connections_per_address: int = _setting(
+        2_000, "most connections open at once from one client address")
+    max_sessions: int = _setting(20_000, "most sessions at once")
+    new_sessions_per_minute: int = _setting(
+        1_200, "most new sessions one client address may start per minute")
+    max_name_length: int = _setting(
+        100, "longest game name, session name or player name, in characters")
+    max_json_depth: int = _setting(32, "deepest nesting of lists and objects in a request")
     store: bool = _setting(
         True, "save sessions and finished games in an SQLite file (--no-store: memory only)")
     store_path: str = _setting("gameserver.sqlite3", "the SQLite file of the store")
@@ -88,6 +97,10 @@ class Settings:
                      "game_call_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be a positive number of seconds")
+        for name in ("max_connections", "max_connections_per_address", "max_sessions",
+                     "new_sessions_per_minute", "max_name_length", "max_json_depth"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1")
         if self.request_size_max < 64:
             raise ConfigError("request_size_max must be at least 64 bytes")
         if bool(self.tls_cert) != bool(self.tls_key):

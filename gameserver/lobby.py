@@ -51,6 +51,33 @@ class LobbyLimits:
     game_timeout: float = 1000.0
     join_timeout: float = 1000.0
     request_size_max: int = 1_000_000
+    max_sessions: int = 20_000
+    new_sessions_per_minute: int = 1_200  # per client address
+    max_name_length: int = 100
+
+
+class RateLimit:
+    """A token bucket per client address: ``per_minute`` events, refilled steadily."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._buckets: dict[str, tuple[float, float]] = {}  # address -> (tokens, time)
+
+    def allow(self, address: str) -> bool:
+        now = time.monotonic()
+        tokens, then = self._buckets.get(address, (float(self.per_minute), now))
+        tokens = min(float(self.per_minute), tokens + (now - then) * self.per_minute / 60)
+        if tokens < 1:
+            self._buckets[address] = (tokens, now)
+            return False
+        self._buckets[address] = (tokens - 1, now)
+        return True
+
+    def forget_idle(self) -> None:
+        """Drop the buckets that are full again (they hold no information)."""
+        now = time.monotonic()
+        self._buckets = {a: (t, then) for a, (t, then) in self._buckets.items()
+                         if t + (now - then) * self.per_minute / 60 < self.per_minute}
 
 
 class Lobby:
@@ -72,17 +99,21 @@ class Lobby:
         self._open_auto: dict[str, Session] = {}  # game name -> auto session filling up
         self._auto_numbers = itertools.count(1)
         self._sweeper: asyncio.TimerHandle | None = None
+        self._new_sessions = RateLimit(limits.new_sessions_per_minute)
+        self._client = ""  # address of the client whose request is being handled
         self._handlers = {Join: self._join, Move: self._move, State: self._state,
                           StateWithMoves: self._state, Observe: self._observe,
                           Restart: self._restart, Discover: self._discover}
 
     # ------------------------------------------------------------ dispatch
 
-    def handle(self, request: Request) -> Outcome:
+    def handle(self, request: Request, client: str = "") -> Outcome:
         """Serve one request: reply bytes, or a ``Pending`` to wait on.
 
+        ``client`` is the client's address, for the per-address limits.
         Never raises: a bad request or a failing game becomes an error reply.
         """
+        self._client = client
         return self.call(self._handlers[type(request)], request)
 
     def call(self, step: Callable[..., Outcome], *args: Any) -> Outcome:
@@ -96,6 +127,12 @@ class Lobby:
             return protocol.error("server: internal error (see the server log)")
 
     def _join(self, request: Join) -> Outcome:
+        longest = self.limits.max_name_length
+        for what, value in (("game name", request.game), ("session name", request.session),
+                            ("player name", request.name)):
+            if len(value) > longest:
+                raise framework_error(f"{what} too long ({len(value)} characters; at most "
+                                      f"{longest})")
         game_class = self._game_class(request.game)
         token = request.session
         if token == AUTO:
@@ -132,12 +169,21 @@ class Lobby:
 
     def _start(self, game_name: str, game_class: type[AbstractGame], token: str,
                players: int, name: str, *, auto: bool) -> Outcome:
+        if len(self.sessions) >= self.limits.max_sessions:
+            raise framework_error(
+                f"the server has too many sessions ({self.limits.max_sessions}); "
+                "try again later")
         low, high = self._player_range(game_name, game_class)
         if not low <= players <= high:
             wanted = f"exactly {low}" if low == high else f"{low} to {high}"
             raise framework_error(
                 f"invalid number of players: {game_name} is played by {wanted} "
                 f"players, not {players}")
+        if not self._new_sessions.allow(self._client):
+            raise framework_error(
+                f"too many new sessions from your address (at most "
+                f"{self.limits.new_sessions_per_minute} a minute); wait a little, or join an "
+                "existing session")
         session = Session(game_name, game_class, token, players, self.guard, auto=auto,
                           recorder=self.store)
         old = self.sessions.get((game_name, token))
@@ -267,6 +313,7 @@ class Lobby:
         loop = asyncio.get_running_loop()
 
         def sweep() -> None:
+            self._new_sessions.forget_idle()
             deadline = time.monotonic() - self.limits.game_timeout
             for session in [s for s in self.sessions.values() if s.last_activity < deadline]:
                 log.info("session %s/%s timed out after %g s without requests",

@@ -242,7 +242,29 @@ def _reject_constant(name: str) -> Any:
 _decoder = json.JSONDecoder(parse_constant=_reject_constant)
 
 
-def decode_request(raw: bytes) -> Envelope:
+def check_depth(raw: bytes, data: Any, max_depth: int) -> None:
+    """Refuse JSON nested deeper than ``max_depth`` lists/objects.
+
+    Counting brackets is done in C; the walk runs only for requests with
+    more brackets than the limit, so ordinary requests pay almost nothing.
+    """
+    if raw.count(b"[") + raw.count(b"{") <= max_depth:
+        return
+    level = [(data, 1)]
+    while level:
+        value, depth = level.pop()
+        children = (value.values() if isinstance(value, dict)
+                    else value if isinstance(value, list) else ())
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth + 1 > max_depth:
+                    raise server_error(
+                        f"request is nested too deeply (more than {max_depth} levels of "
+                        "lists and objects)")
+                level.append((child, depth + 1))
+
+
+def decode_request(raw: bytes, max_depth: int = 32) -> Envelope:
     """Decode and validate the JSON bytes of one request (terminator removed).
 
     Types are checked exactly: a bool is not an int and an int is not a str.
@@ -263,6 +285,7 @@ def decode_request(raw: bytes) -> Envelope:
         data = _decoder.decode(text)
     except (ValueError, RecursionError) as err:
         raise server_error(f"request is not valid JSON ({_short(err)})") from None
+    check_depth(raw, data, max_depth)
     if not isinstance(data, dict):
         raise framework_error(
             f"a request must be a JSON object, not {_json_type_name(data)}")

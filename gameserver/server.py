@@ -21,6 +21,7 @@ import concurrent.futures
 import logging
 import ssl
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -45,7 +46,7 @@ class Connection(asyncio.Protocol):
     """One client connection, from connect to close."""
 
     __slots__ = ("_server", "_transport", "_reader", "_timer", "_pending",
-                 "_keep_alive", "_busy", "_closed", "_kind", "_started")
+                 "_keep_alive", "_busy", "_closed", "_kind", "_started", "_address")
 
     def __init__(self, server: GameServer) -> None:
         self._server = server
@@ -58,15 +59,28 @@ class Connection(asyncio.Protocol):
         self._closed = False
         self._kind = "invalid"  # request type, for metrics
         self._started = 0.0  # when the request was complete
+        self._address = ""  # the client's IP address
 
     # ------------------------------------------------------------ asyncio callbacks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
-        self._server.connections.add(self)
-        self._server.metrics.connections_total += 1
+        server = self._server
+        peer = transport.get_extra_info("peername")
+        self._address = peer[0] if isinstance(peer, tuple) else str(peer)
+        server.connections.add(self)
+        server.per_address[self._address] += 1
+        server.metrics.connections_total += 1
         self._arm_timer()
+        settings = server.settings
+        if len(server.connections) > settings.max_connections:
+            self._refuse(server_error(
+                f"too many connections ({settings.max_connections}); try again later").reply())
+        elif server.per_address[self._address] > settings.max_connections_per_address:
+            self._refuse(server_error(
+                "too many connections from your address (at most "
+                f"{settings.max_connections_per_address}); close some and try again").reply())
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -90,7 +104,11 @@ class Connection(asyncio.Protocol):
         if self._pending is not None:
             self._pending.future.cancel()
             self._pending = None
-        self._server.connections.discard(self)
+        server = self._server
+        server.connections.discard(self)
+        server.per_address[self._address] -= 1
+        if not server.per_address[self._address]:
+            del server.per_address[self._address]
 
     # ------------------------------------------------------------ serving
 
@@ -99,7 +117,7 @@ class Connection(asyncio.Protocol):
         self._cancel_timer()
         self._started = time.perf_counter()
         try:
-            envelope = protocol.decode_request(raw)
+            envelope = protocol.decode_request(raw, self._server.settings.max_json_depth)
         except ProtocolError as err:
             self._kind = "invalid"
             self._finish(err.reply(), keep_alive=False)
@@ -108,7 +126,7 @@ class Connection(asyncio.Protocol):
         self._keep_alive = envelope.keep_alive
         if self._server.log_requests:
             log.debug("request %s", protocol.describe(envelope.request))
-        self._deliver(self._server.lobby.handle(envelope.request))
+        self._deliver(self._server.lobby.handle(envelope.request, self._address))
 
     def _deliver(self, outcome: Outcome) -> None:
         while isinstance(outcome, Pending):
@@ -218,7 +236,10 @@ class GameServer:
                       if settings.store else None)
         self.lobby = Lobby(games, self.guard, LobbyLimits(
             game_timeout=settings.game_timeout, join_timeout=settings.join_timeout,
-            request_size_max=settings.request_size_max), store=self.store)
+            request_size_max=settings.request_size_max, max_sessions=settings.max_sessions,
+            new_sessions_per_minute=settings.new_sessions_per_minute,
+            max_name_length=settings.max_name_length), store=self.store)
+        self.per_address: Counter[str] = Counter()  # open connections by client address
         self.connections: set[Connection] = set()
         self.metrics = Metrics()
         self.log_requests = log.isEnabledFor(logging.DEBUG)

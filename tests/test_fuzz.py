@@ -1,0 +1,121 @@
+"""Property-based fuzzing of the protocol core and the lobby (hypothesis).
+
+Arbitrary bytes and arbitrary JSON must never raise out of the core, and
+must always produce a well-formed reply. CI runs a fixed budget with a fixed
+seed (derandomized); ``HYPOTHESIS_PROFILE=long`` runs many more examples.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gameserver import protocol, registry
+from gameserver.guard import GameGuard
+from gameserver.lobby import Lobby, LobbyLimits
+from gameserver.protocol import ProtocolError, RequestReader, decode_request
+from gameserver.session import Pending
+
+settings.register_profile("ci", max_examples=300, derandomize=True, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("long", max_examples=20_000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+    | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=20)
+
+KEYS = ["type", "game", "session", "players", "name", "player_id", "key", "move", "observer",
+        "keep_alive", "legal_moves"]
+TYPES = ["join", "move", "state", "observe", "restart", "discover", "other"]
+GAMES = ["Echo", "TicTacToe", "Chat", "Yahtzee", "Nope"]
+
+requests = st.fixed_dictionaries(
+    {"type": st.sampled_from(TYPES) | json_values},
+    optional={
+        "game": st.sampled_from(GAMES) | json_values,
+        "session": st.sampled_from(["s", "auto", "auto-1", "x" * 200]) | json_values,
+        "players": st.integers(-1, 5) | st.none() | json_values,
+        "name": st.text(max_size=5) | json_values,
+        "player_id": st.integers(-1, 3) | json_values,
+        "key": st.text(max_size=32) | json_values,
+        "move": st.dictionaries(st.sampled_from(["msg", "position", "name", "message"]),
+                                json_values, max_size=2) | json_values,
+        "observer": st.booleans() | json_values,
+        "keep_alive": st.booleans(),
+        "legal_moves": st.booleans(),
+    })
+
+
+def assert_well_formed(reply: bytes) -> dict[str, Any]:
+    data = json.loads(reply)
+    assert data["status"] in ("ok", "error", "illegalmove")
+    if data["status"] == "error":
+        assert data["message"].startswith(("server: ", "framework: ")), data
+    return data
+
+
+@given(st.binary(max_size=300))
+def test_arbitrary_bytes_give_a_request_or_a_well_formed_error(raw: bytes) -> None:
+    reader = RequestReader(200)
+    try:
+        complete = reader.feed(raw + protocol.TERMINATOR)
+        if complete is not None:
+            decode_request(complete)
+    except ProtocolError as err:
+        assert_well_formed(err.reply())
+
+
+@given(json_values)
+def test_arbitrary_json_gives_a_request_or_a_well_formed_error(value: Any) -> None:
+    try:
+        decode_request(json.dumps(value).encode())
+    except ProtocolError as err:
+        assert_well_formed(err.reply())
+
+
+@pytest.fixture(scope="module")
+def lobby_loop() -> Iterator[tuple[Lobby, asyncio.AbstractEventLoop]]:
+    loop = asyncio.new_event_loop()
+    guard = GameGuard(time_limit=2)
+    lobby = Lobby(registry.discover([]), guard,
+                  LobbyLimits(join_timeout=0.05, max_sessions=100_000,
+                              new_sessions_per_minute=10**9))
+    yield lobby, loop
+    loop.run_until_complete(asyncio.sleep(0.1))  # let join timers fire
+    lobby.close()
+    guard.close()
+    loop.close()
+
+
+@given(requests)
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+def test_the_lobby_answers_every_request(lobby_loop, request: dict[str, Any]) -> None:
+    lobby, loop = lobby_loop
+    raw = json.dumps(request).encode()
+
+    async def serve() -> bytes | None:
+        try:
+            envelope = decode_request(raw)
+        except ProtocolError as err:
+            return err.reply()
+        outcome = lobby.handle(envelope.request, "127.0.0.1")
+        if isinstance(outcome, Pending):
+            outcome.future.cancel()  # the client went away: must not break anything
+            return None
+        return outcome
+
+    reply = loop.run_until_complete(serve())
+    if reply is not None:
+        assert_well_formed(reply)
