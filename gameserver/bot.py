@@ -35,9 +35,10 @@ class Bot:
         restarter: whether this seat starts the next game after one ends.
     """
 
-    def __init__(self, api: GameServerAPI, games: int, rng: random.Random,
+    def __init__(self, api: GameServerAPI, game: str, games: int, rng: random.Random,
                  restarter: bool) -> None:
         self.api = api
+        self.game = game
         self.games = games
         self.rng = rng
         self.restarter = restarter
@@ -47,19 +48,23 @@ class Bot:
     def run(self) -> None:
         """Join, then play until ``games`` games have ended."""
         me = self.api.join()
+        seen_end = False  # after a restart the old final state may come once more
         while len(self.results) < self.games:
             state = self.api.state(legal_moves=True)
             if state["gameover"]:
-                self.results.append(state)
-                if self.restarter and len(self.results) < self.games:
-                    self.api.restart()
+                if not seen_end:
+                    seen_end = True
+                    self.results.append(state)
+                    if self.restarter and len(self.results) < self.games:
+                        self.api.restart()
                 continue
+            seen_end = False
             if me not in state["current"]:
                 continue
             moves = state.get("legal_moves")
             if moves is None:
                 raise GameServerError(
-                    f"{self.api.game} does not list its legal moves, so the bot cannot play "
+                    f"{self.game} does not list its legal moves, so the bot cannot play "
                     "it (the game needs a legal_moves method)")
             try:
                 self.api.move(**self.rng.choice(moves))
@@ -97,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                                 keep_alive=True)
             if args.tls:
                 api.enable_tls()
-            bots.append(Bot(api, args.games, random.Random(rng.random()),
+            bots.append(Bot(api, args.game, args.games, random.Random(rng.random()),
                             restarter=seat == 0))
         errors = _run_all(bots)
     except GameServerError as err:

@@ -188,6 +188,7 @@ class Connection(asyncio.Protocol):
             self._finish(reply, keep_alive=False)
             return
         self._busy, self._keep_alive = True, False  # from now on, bytes are dropped
+        self._closed = True  # nothing more may be written
         self._reader = RequestReader(self._server.settings.request_size_max)
         transport.write(reply)
         transport.write_eof()

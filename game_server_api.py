@@ -1,0 +1,796 @@
+"""Talk to a game server from your own Python program.
+
+This one file is everything a client needs: copy it next to your script and
+import it. It only uses Python's standard library and runs on Python 3.8 or
+newer. It is a drop-in replacement for the classic ``game_server_api`` module
+of the "python-game-server" project: programs written for that module work
+unchanged.
+
+How a game goes:
+
+1. Make a ``GameServerAPI`` object: which server, which game, which session.
+2. ``join()`` waits until enough players have joined, then gives you your
+   player id (0, 1, ...).
+3. Loop: ``state()`` gives you the game state (it waits until something has
+   changed); when your id is in ``state['current']`` it is your turn and you
+   send a move with ``move(...)``. Stop when ``state['gameover']`` is true.
+
+A complete tic-tac-toe client that plays the first free cell::
+
+    from game_server_api import GameServerAPI, IllegalMove
+
+    api = GameServerAPI('127.0.0.1', 4711, 'TicTacToe', players=2)
+    my_id = api.join()                      # waits for a second player
+    state = api.state()
+    while not state['gameover']:
+        if my_id in state['current']:       # my turn
+            api.move(position=state['board'].index(-1))
+        state = api.state()                 # waits for the next change
+    print('winner:', state['winner'])
+
+Every problem is reported with an exception: ``IllegalMove`` when the game
+rejects your move (try another one), ``GameServerError`` for everything else
+(its message says what went wrong; messages starting with ``api:`` come from
+this module, for example when the server cannot be reached).
+"""
+
+import json
+import os
+import select
+import socket
+import ssl
+import threading
+import time
+
+__all__ = ['GameServerAPI', 'GameServerError', 'IllegalMove']
+
+_TERMINATOR = b'EOT\x00'  # ends every request (and every reply in keep-alive mode)
+_CONNECT_TIMEOUT = 5  # seconds for connecting and the TLS handshake
+_BUFFER_SIZE = 4096
+_MAX_IDLE_SOCKETS = 4  # kept-alive connections held open for later requests
+
+# Requests that only read: in keep-alive mode these may be sent a second time
+# when a reused connection dies before the reply starts (see _exchange).
+_READ_ONLY = ('state', 'observe')
+
+
+class GameServerError(Exception):
+    """Something went wrong talking to the server, or the server said no.
+
+    The message (``str(error)``) says what happened. It starts with:
+
+    - ``api:`` when this module found the problem (for example the server
+      could not be reached); the message also says what you can do about it;
+    - ``server:`` or ``framework:`` when the server rejected your request
+      (for example ``framework: not your turn``).
+
+    Example::
+
+        try:
+            api.join()
+        except GameServerError as error:
+            print('could not join:', error)
+    """
+
+
+class IllegalMove(Exception):
+    """The game rejected your move. Nothing has changed: send another move.
+
+    The message usually starts with ``game:`` and says why, for example
+    ``game: position 4 is already taken``. Some games reject with several
+    values instead of one text; you find them in ``error.args``.
+
+    Example::
+
+        try:
+            api.move(position=4)
+        except IllegalMove as error:
+            print('not allowed:', error)
+    """
+
+
+class _Closed(Exception):
+    """Internal: the connection ended before a single reply byte arrived."""
+
+
+class _Dropped(GameServerError):
+    """Internal: a new connection ended before the server answered (it may be restarting)."""
+
+
+_RETRY_WINDOW = 10.0  # seconds state() waits for a restarting server before its one retry
+
+
+class GameServerAPI:
+    """Your connection to one game session on a game server.
+
+    Create one object per player (or observer). Creating it does not contact
+    the server yet; ``join()`` or ``observe()`` does.
+
+    Args:
+        server: the server's name or IP address, e.g. ``'127.0.0.1'`` (your
+            own computer) or ``'games.example.org'``.
+        port: the server's port number, usually ``4711``.
+        game: the game's name exactly as the server knows it, e.g.
+            ``'TicTacToe'``.
+        session: a name for the game session that all players agree on, e.g.
+            ``'lab3-team7'``; or ``'auto'`` (the default): the server puts you
+            into any open session of this game.
+        players: how many players the game should have. Needed only to *start*
+            a new session; leave it out to only join a session that someone
+            else started.
+        name: your player name (optional). Other programs can watch you play
+            with ``observe()`` if they know it.
+        keep_alive: ``True`` keeps one connection open for all requests instead
+            of opening a new one for each, which is faster when you send many
+            requests (e.g. training an AI). If the server closes the kept
+            connection, a new one is opened by itself; a server that does not
+            know keep-alive works too, just not faster. Call ``close()`` (or
+            use a ``with`` block) when you are done. Default ``False``:
+            exactly like the classic module.
+
+    One object may be used by several threads at once (for example one thread
+    waiting in ``state()`` while another sends moves).
+
+    Raises:
+        AssertionError: if an argument has the wrong type or value; the
+            message names the argument.
+
+    Example::
+
+        api = GameServerAPI('127.0.0.1', 4711, 'TicTacToe', session='duel', players=2)
+        my_id = api.join()
+    """
+
+    def __init__(self, server, port, game, session='auto', players=None, name='',
+                 keep_alive=False):
+        # Explicit raises instead of assert statements: those vanish with python -O.
+        _check(type(server) is str and len(server) > 0, 'server',
+               'a non-empty str such as "127.0.0.1"', server)
+        _check(type(port) is int and 0 <= port <= 65535, 'port',
+               'an int from 0 to 65535 such as 4711', port)
+        _check(type(game) is str and len(game) > 0, 'game',
+               'a non-empty str such as "TicTacToe"', game)
+        _check(type(session) is str and len(session) > 0, 'session',
+               'a non-empty str such as "auto" or "mygame"', session)
+        _check(players is None or (type(players) is int and players > 0), 'players',
+               'None or an int greater than 0', players)
+        _check(type(name) is str, 'name', 'a str', name)
+        _check(type(keep_alive) is bool, 'keep_alive', 'True or False', keep_alive)
+
+        self._server = server
+        self._port = port
+        self._game = game
+        self._session = session
+        self._players = players
+        self._name = name
+        self._player_id = None
+        self._key = None
+        self._observer = False
+
+        self._request_size_max = int(1e6)  # bytes; the server tells us its limit on join
+        self._tls_context = None
+        self._keep_alive = keep_alive
+        self._idle = []  # kept-alive connections not in use right now
+        self._lock = threading.Lock()  # guards _idle: threads may share this object
+
+    # ------------------------------------------------------------ public API
+
+    def join(self):
+        """Start or join a game session and wait until the game begins.
+
+        With a session name: if that session is waiting for players you join
+        it; otherwise a new session is started (this needs ``players``). A
+        full session with the same name is replaced by the new one. With
+        ``session='auto'`` the server puts you into an open session of this
+        game, or starts one (needs ``players``).
+
+        ``join()`` waits until all players have joined, so start the other
+        players' programs too. Players get the ids 0, 1, ... in the order
+        they joined.
+
+        Returns:
+            int: your player id.
+
+        Raises:
+            GameServerError: if the session could not be joined or started
+                (for example: unknown game, no ``players`` given to start a
+                session, nobody else joined in time), or the server could not
+                be reached.
+
+        Example::
+
+            my_id = api.join()
+            print('I am player', my_id)
+        """
+        data = self._exchange({
+            'type': 'join',
+            'game': self._game,
+            'session': self._session,
+            'players': self._players,
+            'name': self._name})
+        reply = self._need(data, 'join')
+        self._player_id = reply['player_id']
+        self._key = reply['key']
+        # An auto-join gets its session's real token here; use it from now on.
+        self._session = reply.get('session', self._session)
+        self._request_size_max = reply.get('request_size_max', self._request_size_max)
+        self._observer = False
+        return self._player_id
+
+    def move(self, **kwargs):
+        """Send a move to the game. Only works when it is your turn.
+
+        Write the move as keyword arguments; which ones depends on the game
+        (tic-tac-toe wants ``position``). They are sent to the game as a
+        dictionary, e.g. ``move(position=4)`` sends ``{"position": 4}``.
+
+        Returns:
+            None. Call ``state()`` to see the result.
+
+        Raises:
+            IllegalMove: the game rejected the move (the message says why);
+                nothing changed, so you may try another move.
+            GameServerError: you have not joined yet, you are an observer,
+                it is not your turn, the game is over, the move cannot be sent
+                as JSON (only str, int, float, bool, None, lists and dicts), or
+                the server could not be reached.
+
+        Example::
+
+            api.move(position=4)             # tic-tac-toe: mark the middle cell
+            api.move(roll_dice=[0, 2])       # Yahtzee: roll the 1st and 3rd die again
+        """
+        if self._player_id is None:
+            raise GameServerError('join a game first: call join() before move()')
+        if self._observer:
+            raise GameServerError('cannot submit moves as observer')
+        self._exchange({
+            'type': 'move',
+            'game': self._game,
+            'session': self._session,
+            'player_id': self._player_id,
+            'key': self._key,
+            'move': kwargs})
+
+    def state(self, legal_moves=False):
+        """Get the game state, waiting until it has changed.
+
+        The state is a dictionary; which keys it has depends on the game (for
+        tic-tac-toe: ``'board'`` and ``'winner'``). Two keys are always there:
+
+        - ``'current'``: a list with the ids of the players who may move now
+          (empty once the game is over);
+        - ``'gameover'``: ``True`` once the game has ended.
+
+        The first call returns at once. After that, ``state()`` waits until
+        the game has changed since your last call (a move by anyone, a
+        restart), so you never need to ask again and again in a loop.
+
+        If the connection drops while ``state()`` waits (for example because
+        the server is being restarted), it waits for the server to come back
+        (up to 10 seconds) and asks once more. ``move()`` never does that: a
+        move must not be sent twice.
+
+        Args:
+            legal_moves (bool): also ask for the moves you may make now; they
+                come under ``'legal_moves'`` (a list of dicts you can pass to
+                ``move(**m)``, ``[]`` when it is not your turn, ``None`` when
+                the game does not list its moves). Our server's extension:
+                leave it off with a classic server.
+
+        Returns:
+            dict: the game state as you (or the player you observe) may see it.
+
+        Raises:
+            GameServerError: if you have not joined (or started observing) yet,
+                the session has ended or was replaced, or the server could not
+                be reached.
+
+        Example::
+
+            state = api.state()
+            print(state['current'], state['gameover'])
+        """
+        if self._player_id is None:
+            raise GameServerError('join a game first: call join() or observe() before state()')
+        request = {
+            'type': 'state',
+            'game': self._game,
+            'session': self._session,
+            'player_id': self._player_id,
+            'key': self._key,
+            'observer': self._observer}
+        if legal_moves:
+            request['legal_moves'] = True  # after the classic keys: extension
+        try:
+            data = self._exchange(dict(request))
+        except _Dropped:
+            self._wait_for_server()
+            data = self._exchange(request)
+        return self._need(data, 'state')
+
+    def discover(self):
+        """List the server's games and the sessions waiting for players.
+
+        Works without joining. Our server's extension: a classic server does
+        not know it.
+
+        Returns:
+            dict: ``{'games': [{'name', 'min_players', 'max_players',
+            'description', 'documentation'}, ...], 'sessions': [{'game',
+            'session', 'players', 'joined', 'names'}, ...]}``. A waiting
+            auto-join session is listed with session ``'auto'``.
+
+        Raises:
+            GameServerError: if the server could not be reached or does not
+                support discovery.
+
+        Example::
+
+            for game in api.discover()['games']:
+                print(game['name'], game['description'])
+        """
+        return self._need(self._exchange({'type': 'discover'}), 'discover')
+
+    def _wait_for_server(self):
+        """Wait until the server accepts connections again (or the window ends)."""
+        deadline = time.monotonic() + _RETRY_WINDOW
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((self._server, self._port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.2)
+
+    def observe(self):
+        """Watch another player: from now on ``state()`` shows what they see.
+
+        Give the watched player's name as ``name`` when you create this
+        object, and the session's name as ``session`` (the watched player must
+        have joined with that name). Works only after the session has started
+        and not for ``session='auto'``. An observer cannot move or restart.
+
+        This is how you split a program in two: one program plays, another
+        one shows the game, without threads.
+
+        Returns:
+            int: the id of the player you now observe.
+
+        Raises:
+            GameServerError: if no name was given, the session is ``'auto'``,
+                the session does not exist or has not started yet, nobody with
+                that name plays in it, or the server could not be reached.
+
+        Example::
+
+            watcher = GameServerAPI('127.0.0.1', 4711, 'TicTacToe', session='duel', name='bob')
+            bobs_id = watcher.observe()
+        """
+        if type(self._name) is not str or len(self._name) == 0:
+            raise GameServerError('a valid name must be passed to the constructor')
+        if self._session == 'auto':
+            raise GameServerError('observer mode not available for auto-join sessions')
+        data = self._exchange({
+            'type': 'observe',
+            'game': self._game,
+            'session': self._session,
+            'name': self._name})
+        reply = self._need(data, 'observe')
+        self._player_id = reply['player_id']
+        self._key = reply['key']
+        self._observer = True
+        return self._player_id
+
+    def restart(self):
+        """Start a new game in the same session, with the same players and ids.
+
+        You do not need to join again. The other players first get the
+        finished game's final state from ``state()``, then the new game's.
+        Useful to play many games in a row, e.g. to train an AI.
+
+        Returns:
+            None.
+
+        Raises:
+            GameServerError: if you have not joined yet, you are an observer,
+                or the server refused or could not be reached.
+
+        Example::
+
+            if state['gameover']:
+                api.restart()
+        """
+        if self._player_id is None:
+            raise GameServerError('join a game first: call join() before restart()')
+        if self._observer:
+            raise GameServerError('cannot restart game as observer')
+        self._exchange({
+            'type': 'restart',
+            'game': self._game,
+            'session': self._session,
+            'player_id': self._player_id,
+            'key': self._key})
+
+    def enable_tls(self, cert=''):
+        """Encrypt the connection with TLS. Call it before ``join()``.
+
+        Only do this if the server uses TLS. Without ``cert`` the connection
+        is encrypted, but the server's identity is not checked. With ``cert``
+        (the file name of the server's certificate, which its operator gives
+        you) the module also checks that it really talks to that server. A
+        relative file name is looked up next to this module first (like the
+        classic module), then in the current directory.
+
+        Returns:
+            None.
+
+        Raises:
+            GameServerError: if the certificate file cannot be found or read.
+
+        Example::
+
+            api = GameServerAPI('games.example.org', 4711, 'TicTacToe', players=2)
+            api.enable_tls('server_cert.pem')
+        """
+        try:
+            context = ssl.create_default_context()
+            if cert:
+                context.load_verify_locations(_find_file(cert))
+            else:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+        except (FileNotFoundError, IsADirectoryError, TypeError):
+            raise GameServerError('the specified certificate file could not be found: '
+                                  + repr(cert)) from None
+        except (ssl.SSLError, OSError) as e:
+            raise GameServerError(f'TLS error while loading certificate {cert!r}: {e}') \
+                from None
+        self.close()  # connections kept so far are not encrypted
+        self._tls_context = context
+
+    def close(self):
+        """Close the connection kept open by ``keep_alive=True``.
+
+        Does nothing otherwise. You may go on using the object afterwards: it
+        opens a new connection when needed. A ``with`` block calls ``close()``
+        for you.
+
+        Returns:
+            None.
+
+        Example::
+
+            with GameServerAPI('127.0.0.1', 4711, 'Echo', players=1, keep_alive=True) as api:
+                api.join()
+        """
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for sock in idle:
+            _close(sock)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+        return False
+
+    def __del__(self):
+        # An object that is thrown away closes its kept connections quietly.
+        try:
+            self.close()
+        except Exception:  # e.g. while Python shuts down
+            pass
+
+    # ------------------------------------------------------------ internals
+
+    def _exchange(self, request):
+        """Send one request and return the reply's data, or raise.
+
+        Classic mode: a new connection per request; the reply ends when the
+        server closes the connection. Keep-alive mode: ``"keep_alive": true``
+        is added as the last key, the reply ends with the terminator, and the
+        connection is kept for the next request.
+
+        When a *reused* kept-alive connection turns out to be dead:
+
+        - if the server closed it while it was idle (noticed before sending),
+          or sending failed, the server cannot have acted on the request: the
+          request is sent again on a new connection;
+        - if it ended after the request was sent but before a single reply
+          byte, the server may or may not have acted on it: only read-only
+          requests (state, observe) are sent again; a move, join or restart
+          raises GameServerError rather than risk doing it twice.
+
+        A new connection is never retried, so a request is sent at most twice.
+        """
+        kind = request['type']
+        if self._keep_alive:
+            request['keep_alive'] = True  # last key: classic bytes stay untouched
+        try:
+            raw = json.dumps(request).encode() + _TERMINATOR
+        except (TypeError, ValueError) as e:
+            raise GameServerError(
+                f'api: data could not be converted to JSON ({e}); a move may only contain '
+                'str, int, float, bool, None, lists and dicts') from None
+        if len(raw) > self._request_size_max:
+            raise GameServerError(
+                f'api: request size limit exceeded: the request has {len(raw)} bytes, '
+                f'the server accepts at most {self._request_size_max}')
+
+        if not self._keep_alive:
+            reply, _ = self._round_trip(self._connect(), raw, kind, reused=False)
+            return self._decode(reply, kind)
+
+        sock, reused = self._checkout()
+        try:
+            reply, sock = self._round_trip(sock, raw, kind, reused)
+        except _Closed:  # a reused connection was dead, and sending again is safe
+            reply, sock = self._round_trip(self._connect(), raw, kind, reused=False)
+        if sock is not None:
+            self._checkin(sock)
+        return self._decode(reply, kind)
+
+    def _round_trip(self, sock, raw, kind, reused):
+        """Send ``raw`` on ``sock`` and read the reply; close ``sock`` unless kept.
+
+        Returns ``(reply_bytes, sock_or_None)``: the socket comes back only in
+        keep-alive mode, when the reply ended with the terminator (a server
+        that ignores keep_alive closes the connection after its reply).
+
+        Raises:
+            _Closed: ``reused`` was set and sending again is safe by the rule
+                in ``_exchange``.
+            GameServerError: for every other problem.
+        """
+        try:
+            try:
+                sock.sendall(raw)
+            except (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
+                # The server closed the connection. It may have answered first
+                # (e.g. an error about the request): read what it sent.
+                reply, ending = self._receive(sock)
+                if reply:
+                    return self._keep(sock, reply, ending)
+                if reused:
+                    raise _Closed from None
+                raise self._error(f'connection closed by server {self._address()} while '
+                                  'sending the request') from None
+            except socket.timeout:  # before Python 3.10 not the same as TimeoutError
+                raise self._error(f'connection timed out while sending to {self._address()}') \
+                    from None
+            except OSError as e:
+                raise self._os_error(e, 'could not send the request to') from None
+            reply, ending = self._receive(sock)
+            if reply:
+                return self._keep(sock, reply, ending)
+            if reused and kind in _READ_ONLY:
+                raise _Closed
+            if reused:
+                raise self._error(
+                    f'connection closed by server {self._address()} before it answered; the '
+                    f'{kind} may or may not have reached the server, call state() to find out')
+            if ending == 'reset':
+                what = f'connection reset by server {self._address()} before it answered'
+            else:
+                what = (f'empty or no response received from server {self._address()}: it '
+                        'closed the connection without answering')
+            raise self._error(what, 'if the server uses TLS, call enable_tls() before join(); '
+                                    'otherwise, is this really a game server?', _Dropped)
+        except BaseException:
+            _close(sock)
+            raise
+
+    def _keep(self, sock, reply, ending):
+        if self._keep_alive and ending == 'terminator':
+            return reply, sock
+        _close(sock)
+        return reply, None
+
+    def _receive(self, sock):
+        """Read one reply: until EOF, or in keep-alive mode until the terminator.
+
+        Returns ``(reply_bytes, ending)``: ``ending`` is ``'terminator'``,
+        ``'eof'`` (the server closed the connection) or ``'reset'`` (only when
+        ``reply_bytes`` is empty: the connection ended before a single byte).
+        """
+        reply = bytearray()
+        try:
+            while True:
+                chunk = sock.recv(_BUFFER_SIZE)
+                if not chunk:
+                    return reply, 'eof'
+                reply += chunk
+                if self._keep_alive:
+                    end = reply.find(_TERMINATOR, max(0, len(reply) - len(chunk) - 3))
+                    if end >= 0:
+                        if end + len(_TERMINATOR) != len(reply):
+                            raise self._error(f'corrupt json received from server '
+                                              f'{self._address()}: bytes after the reply')
+                        return reply[:end], 'terminator'
+        except (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
+            if not reply:
+                return reply, 'reset'
+            raise self._error(f'connection closed by server {self._address()} in the middle '
+                              'of the reply') from None
+        except socket.timeout:  # before Python 3.10 not the same as TimeoutError
+            raise self._error(f'connection timed out while waiting for {self._address()}') \
+                from None
+        except OSError as e:
+            raise self._os_error(e, 'connection failed while waiting for the reply from') \
+                from None
+
+    def _decode(self, reply, kind):
+        """Turn the reply's bytes into its data; raise for error replies."""
+        address = self._address()
+        what = f'could not decode binary data received from server {address}'
+        if reply[:2] in (b'\x15\x03', b'\x16\x03'):  # a TLS record: an alert or a handshake
+            raise self._error(what + ': it answered with TLS',
+                              'the server uses TLS: call enable_tls() before join()')
+        try:
+            text = bytes(reply).decode()
+        except UnicodeDecodeError:
+            raise self._error(what, 'is this really a game server, on the right port?') \
+                from None
+        try:
+            response = json.loads(text)
+        except ValueError:
+            raise self._error(f'corrupt json received from server {address}: the reply '
+                              f'began with {text[:60]!r}',
+                              'is this really a game server, on the right port?') from None
+        status = response.get('status') if isinstance(response, dict) else None
+        field = 'data' if status == 'ok' else 'message'
+        if status not in ('ok', 'error', 'illegalmove') or field not in response:
+            raise self._error(f'unexpected reply received from server {address}: {text[:200]}')
+        if status == 'ok':
+            return response['data']
+        message = response['message']
+        if status == 'illegalmove' and kind == 'move':
+            if type(message) is list:
+                raise IllegalMove(*message)
+            raise IllegalMove(message)
+        raise GameServerError(message)
+
+    def _need(self, data, request):
+        """Check that an ok reply carries what the request promises; return it."""
+        if not isinstance(data, dict) or (
+                request in ('join', 'observe') and not {'player_id', 'key'} <= set(data)):
+            raise self._error(f'unexpected reply received from server {self._address()} to '
+                              f'{request}: {data!r}')
+        return data
+
+    # -------------------------------------------------------- connections
+
+    def _connect(self):
+        """Open a new connection (with TLS if enabled) or raise GameServerError."""
+        address = self._address()
+        what = f'unable to connect to {address}'
+        try:
+            sock = socket.create_connection((self._server, self._port), _CONNECT_TIMEOUT)
+        except socket.gaierror as e:
+            raise self._error(f'{what}: unknown server name {self._server!r} ({_reason(e)})',
+                              'check the spelling, or use an IP address such as 127.0.0.1') \
+                from None
+        except ConnectionRefusedError:
+            if _is_local(self._server):
+                hint = ('is the server running? Start it first: python -m gameserver '
+                        '(and check the port number)')
+            else:
+                hint = 'is the server running on that computer, and is the port number right?'
+            raise self._error(f'{what}: connection refused', hint) from None
+        except socket.timeout:  # before Python 3.10 not the same as TimeoutError
+            raise self._error(f'{what}: connection timed out after {_CONNECT_TIMEOUT} s',
+                              'is the address right? Is a firewall blocking the port?') \
+                from None
+        except OSError as e:
+            raise self._os_error(e, 'unable to connect to', 'is the address right?') from None
+
+        if self._tls_context is not None:
+            try:
+                sock = self._tls_context.wrap_socket(sock, server_hostname=self._server)
+            except ssl.SSLCertVerificationError as e:
+                _close(sock)
+                raise self._error(
+                    f'TLS error: the certificate of {address} could not be verified '
+                    f'({e.verify_message or _reason(e)})',
+                    'is the file given to enable_tls() the certificate of this server, and '
+                    f'is it made out to {self._server!r}?') from None
+            except socket.timeout:  # before Python 3.10 not the same as TimeoutError
+                _close(sock)
+                raise self._error(f'TLS error: the TLS handshake with {address} timed out',
+                                  'does the server use TLS? If not, do not call enable_tls()') \
+                    from None
+            except OSError as e:  # ssl.SSLError is an OSError
+                _close(sock)
+                raise self._error(
+                    f'TLS error: the TLS handshake with {address} failed ({_reason(e)})',
+                    'does the server use TLS? If not, do not call enable_tls()') from None
+        sock.settimeout(None)  # the server handles timeouts; state() may wait long
+        return sock
+
+    def _checkout(self):
+        """Return ``(socket, reused)``: a kept connection if one is usable, else a new one."""
+        while True:
+            with self._lock:
+                sock = self._idle.pop() if self._idle else None
+            if sock is None:
+                return self._connect(), False
+            if _usable(sock):
+                return sock, True
+            _close(sock)  # the server closed it (or sent something) while it was idle
+
+    def _checkin(self, sock):
+        """Keep a connection for the next request (a few at most, for threads)."""
+        with self._lock:
+            if len(self._idle) < _MAX_IDLE_SOCKETS:
+                self._idle.append(sock)
+                return
+        _close(sock)
+
+    def _address(self):
+        if ':' in self._server:  # an IPv6 address
+            return f'[{self._server}]:{self._port}'
+        return f'{self._server}:{self._port}'
+
+    def _os_error(self, error, what, hint=None):
+        if isinstance(error, ssl.SSLError):
+            what, hint = 'TLS error: ' + what, None
+        return self._error(f'{what} {self._address()}: {_reason(error)}', hint)
+
+    @staticmethod
+    def _error(what, hint=None, kind=GameServerError):
+        """A GameServerError from this module: ``api: <what happened>; <what to do>``."""
+        return kind('api: ' + what + ('; ' + hint if hint else ''))
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _check(ok, argument, expected, value):
+    if not ok:
+        raise AssertionError(f'Invalid argument: {argument} (must be {expected}, got {value!r})')
+
+
+def _reason(error):
+    """A short readable reason for an OSError."""
+    if isinstance(error, ssl.SSLError) and getattr(error, 'reason', None):
+        return str(error.reason).lower().replace('_', ' ')
+    return getattr(error, 'strerror', None) or str(error) or type(error).__name__
+
+
+def _is_local(host):
+    return host in ('localhost', '::1', '0.0.0.0') or host.startswith('127.')
+
+
+def _usable(sock):
+    """Is an idle kept connection still usable?
+
+    An idle connection must have nothing to read: readable means the server
+    closed it (EOF), reset it, or sent something unasked; none can be used.
+    """
+    try:
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return False
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
+
+
+def _close(sock):
+    try:
+        sock.close()
+    except OSError:
+        pass
+
+
+def _find_file(file_name):
+    """Resolve a certificate file name the way the classic module did, with a fallback."""
+    if type(file_name) is not str:
+        raise TypeError(file_name)
+    if os.path.isabs(file_name):
+        return file_name
+    beside_module = os.path.join(os.path.dirname(os.path.abspath(__file__)), file_name)
+    if os.path.exists(beside_module):
+        return beside_module
+    return os.path.abspath(file_name)

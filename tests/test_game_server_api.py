@@ -1,0 +1,934 @@
+"""The client module game_server_api.py, against the real server over real sockets.
+
+Error paths that a correct server never produces (garbage, resets, a server
+that ignores keep-alive) use ``FakeServer``: a raw TCP listener in this
+process that answers exactly what a test tells it to. It also captures the
+bytes the module sends, to pin the classic wire format byte for byte.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import queue
+import select
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import game_server_api
+from game_server_api import GameServerAPI, GameServerError, IllegalMove
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).parent / "data"
+TERMINATOR = b"EOT\x00"
+TIMEOUT = 30.0  # generous: only to avoid hanging forever
+
+
+def unique(prefix: str) -> str:
+    """A session name no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def join_all(*apis: GameServerAPI) -> list[int]:
+    """Call join() on every api at the same time (join blocks until the session is full)."""
+    with ThreadPoolExecutor(len(apis)) as pool:
+        futures = [pool.submit(api.join) for api in apis]
+        return [future.result(timeout=TIMEOUT) for future in futures]
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def ok(data: Any) -> bytes:
+    return json.dumps({"status": "ok", "data": data}).encode()
+
+
+JOINED = {"player_id": 0, "key": "k1", "session": "auto-7", "request_size_max": 1_000_000}
+
+
+# ---------------------------------------------------------------- a fake server
+
+
+class FakeServer:
+    """A raw TCP listener on a free loopback port; ``handler(conn, fake)`` serves each connection.
+
+    Every request read with ``read_request`` is put on ``requests`` (raw bytes,
+    terminator included), so tests can wait for it.
+    """
+
+    def __init__(self, handler: Callable[[socket.socket, FakeServer], None]) -> None:
+        self.handler = handler
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.host, self.port = self.listener.getsockname()
+        self.requests: queue.Queue[bytes] = queue.Queue()
+        self.connections = 0
+        self.go = threading.Event()  # for handlers that wait for the test
+        self.done = threading.Event()  # set by handlers when they did their thing
+        self._conns: list[socket.socket] = []
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            readable, _, _ = select.select([self.listener], [], [], 0.05)
+            if not readable:
+                continue
+            conn, _ = self.listener.accept()
+            self.connections += 1
+            self._conns.append(conn)
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            self.handler(conn, self)
+        except OSError:
+            pass  # the client went away; tests check what they need elsewhere
+
+    def read_request(self, conn: socket.socket) -> bytes:
+        """Read one request up to its terminator (or EOF) and record it."""
+        data = b""
+        while not data.endswith(TERMINATOR):
+            chunk = conn.recv(1)
+            if not chunk:
+                break
+            data += chunk
+        if data:
+            self.requests.put(data)
+        return data
+
+    def next_request(self) -> bytes:
+        return self.requests.get(timeout=TIMEOUT)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(TIMEOUT)
+        self.go.set()
+        for conn in self._conns:
+            conn.close()
+        for thread in self._threads:
+            thread.join(TIMEOUT)
+        self.listener.close()
+
+
+@pytest.fixture
+def fake() -> Iterator[Callable[..., FakeServer]]:
+    """Factory: ``fake(handler)`` starts a FakeServer, closed at teardown."""
+    started: list[FakeServer] = []
+
+    def make(handler: Callable[[socket.socket, FakeServer], None]) -> FakeServer:
+        started.append(FakeServer(handler))
+        return started[-1]
+
+    yield make
+    for server in started:
+        server.close()
+
+
+def replies(*answers: bytes) -> Callable[[socket.socket, FakeServer], None]:
+    """A classic handler: the n-th connection gets ``answers[n]``, then it is closed."""
+    remaining = list(answers)
+
+    def handler(conn: socket.socket, fake: FakeServer) -> None:
+        fake.read_request(conn)
+        conn.sendall(remaining.pop(0))
+        conn.close()
+
+    return handler
+
+
+def kept_replies(*answers: bytes) -> Callable[[socket.socket, FakeServer], None]:
+    """A keep-alive handler: every request gets the next answer plus the terminator."""
+    remaining = list(answers)
+
+    def handler(conn: socket.socket, fake: FakeServer) -> None:
+        while remaining and fake.read_request(conn):
+            conn.sendall(remaining.pop(0) + TERMINATOR)
+
+    return handler
+
+
+def reset(conn: socket.socket) -> None:
+    """Close with a TCP reset instead of an orderly close."""
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()
+
+
+# ---------------------------------------------------------------- constructor
+
+
+@pytest.mark.parametrize(("argument", "value"), [
+    ("server", ""), ("server", None), ("server", 127),
+    ("port", -1), ("port", 65536), ("port", "4711"), ("port", True), ("port", 4711.0),
+    ("game", ""), ("game", None),
+    ("session", ""), ("session", 1), ("session", None),
+    ("players", 0), ("players", -2), ("players", True), ("players", 2.0), ("players", "2"),
+    ("name", None), ("name", 1),
+    ("keep_alive", 1), ("keep_alive", "yes"),
+])
+def test_invalid_constructor_argument_raises_assertion_naming_it(argument, value) -> None:
+    arguments = {"server": "127.0.0.1", "port": 4711, "game": "TicTacToe", argument: value}
+    with pytest.raises(AssertionError, match=f"^Invalid argument: {argument} "):
+        GameServerAPI(**arguments)
+
+
+def test_valid_constructor_arguments_do_not_contact_the_server(fake) -> None:
+    server = fake(replies())
+    GameServerAPI("127.0.0.1", server.port, "TicTacToe")
+    GameServerAPI("127.0.0.1", server.port, "TicTacToe", "s", 2, "ann", keep_alive=True)
+    GameServerAPI("127.0.0.1", 0, "G", players=None, name="")
+    GameServerAPI("127.0.0.1", 65535, "G", players=8)
+    assert server.connections == 0
+
+
+# ---------------------------------------------------------------- refused without contact
+
+
+@pytest.mark.parametrize("call", ["move", "state", "restart"])
+def test_calls_before_join_raise_without_contacting_the_server(fake, call) -> None:
+    server = fake(replies())
+    api = GameServerAPI("127.0.0.1", server.port, "TicTacToe")
+    with pytest.raises(GameServerError, match="join a game first"):
+        getattr(api, call)()
+    assert server.connections == 0
+
+
+def test_observe_needs_a_name_and_a_named_session_checked_locally(fake) -> None:
+    server = fake(replies())
+    with pytest.raises(GameServerError, match="a valid name must be passed"):
+        GameServerAPI("127.0.0.1", server.port, "TicTacToe", session="s").observe()
+    with pytest.raises(GameServerError, match="not available for auto-join"):
+        GameServerAPI("127.0.0.1", server.port, "TicTacToe", name="bob").observe()
+    assert server.connections == 0
+
+
+def test_observer_cannot_move_or_restart_checked_locally(fake) -> None:
+    server = fake(replies(ok({"player_id": 1, "key": "obs"})))
+    api = GameServerAPI("127.0.0.1", server.port, "TicTacToe", session="t", name="bob")
+    assert api.observe() == 1
+    with pytest.raises(GameServerError, match="cannot submit moves as observer"):
+        api.move(position=1)
+    with pytest.raises(GameServerError, match="cannot restart game as observer"):
+        api.restart()
+    assert server.connections == 1
+
+
+def test_request_over_the_servers_size_limit_is_refused_locally(fake) -> None:
+    server = fake(replies(ok({**JOINED, "request_size_max": 200})))
+    api = GameServerAPI("127.0.0.1", server.port, "Echo", players=1)
+    api.join()
+    with pytest.raises(GameServerError, match=r"^api: request size limit exceeded.* 200"):
+        api.move(msg="x" * 200)
+    assert server.connections == 1
+
+
+def test_move_that_is_not_json_is_refused_locally(fake) -> None:
+    server = fake(replies(ok(JOINED)))
+    api = GameServerAPI("127.0.0.1", server.port, "Echo", players=1)
+    api.join()
+    with pytest.raises(GameServerError, match="^api: data could not be converted to JSON"):
+        api.move(msg={1, 2})
+    assert server.connections == 1
+
+
+# ---------------------------------------------------------------- the wire format
+
+
+def test_requests_are_byte_identical_to_the_classic_module(fake) -> None:
+    server = fake(replies(ok(JOINED), ok(None), ok({"board": []}), ok(None),
+                          ok({"player_id": 1, "key": "k2"}), ok({"board": []})))
+    api = GameServerAPI("127.0.0.1", server.port, "TicTacToe", players=2)
+    assert api.join() == 0
+    api.move(position=4, note="é")
+    api.state()
+    api.restart()
+    watcher = GameServerAPI("127.0.0.1", server.port, "TicTacToe", session="table", name="bob")
+    watcher.observe()
+    watcher.state()
+    sent = [server.next_request() for _ in range(6)]
+    assert sent == [
+        b'{"type": "join", "game": "TicTacToe", "session": "auto", "players": 2, '
+        b'"name": ""}EOT\x00',
+        b'{"type": "move", "game": "TicTacToe", "session": "auto-7", "player_id": 0, '
+        b'"key": "k1", "move": {"position": 4, "note": "\\u00e9"}}EOT\x00',
+        b'{"type": "state", "game": "TicTacToe", "session": "auto-7", "player_id": 0, '
+        b'"key": "k1", "observer": false}EOT\x00',
+        b'{"type": "restart", "game": "TicTacToe", "session": "auto-7", "player_id": 0, '
+        b'"key": "k1"}EOT\x00',
+        b'{"type": "observe", "game": "TicTacToe", "session": "table", "name": "bob"}EOT\x00',
+        b'{"type": "state", "game": "TicTacToe", "session": "table", "player_id": 1, '
+        b'"key": "k2", "observer": true}EOT\x00',
+    ]
+    assert server.connections == 6  # classic: one connection per request
+
+
+def test_join_without_players_sends_null(fake) -> None:
+    server = fake(replies(ok(JOINED)))
+    GameServerAPI("127.0.0.1", server.port, "Chat", session="room", name="ann").join()
+    assert server.next_request() == (
+        b'{"type": "join", "game": "Chat", "session": "room", "players": null, '
+        b'"name": "ann"}EOT\x00')
+
+
+def test_keep_alive_adds_one_last_key_and_uses_one_connection(fake) -> None:
+    server = fake(kept_replies(ok(JOINED), ok(None), ok({"echo": 1})))
+    with GameServerAPI("127.0.0.1", server.port, "Echo", players=1, keep_alive=True) as api:
+        api.join()
+        api.move(msg=1)
+        assert api.state() == {"echo": 1}
+    assert [server.next_request() for _ in range(3)] == [
+        b'{"type": "join", "game": "Echo", "session": "auto", "players": 1, "name": "", '
+        b'"keep_alive": true}EOT\x00',
+        b'{"type": "move", "game": "Echo", "session": "auto-7", "player_id": 0, "key": "k1", '
+        b'"move": {"msg": 1}, "keep_alive": true}EOT\x00',
+        b'{"type": "state", "game": "Echo", "session": "auto-7", "player_id": 0, "key": "k1", '
+        b'"observer": false, "keep_alive": true}EOT\x00',
+    ]
+    assert server.connections == 1
+
+
+# ---------------------------------------------------------------- the real server
+
+
+def test_auto_join_pairs_players_and_uses_the_returned_token(server) -> None:
+    # A game of its own: auto sessions of TicTacToe may be shared with other tests.
+    a = GameServerAPI(server.host, server.port, "Yahtzee", players=2)
+    b = GameServerAPI(server.host, server.port, "Yahtzee", players=2)
+    assert sorted(join_all(a, b)) == [0, 1]
+    a.move(name="ann")  # only works with the session token the server returned
+    assert b.state()["current"] in ([0], [1])
+
+
+def play_first_mover_wins(apis: dict[int, GameServerAPI]) -> tuple[int, dict[str, Any]]:
+    """Drive a tic-tac-toe game in which each move takes the lowest free cell.
+
+    The first mover gets cells 0, 2, 4, 6 and wins on the diagonal 2-4-6.
+    Returns the first mover's id and the final state.
+    """
+    states = {pid: api.state() for pid, api in apis.items()}
+    first = states[0]["current"][0]
+    for cell in range(7):
+        mover = states[0]["current"][0]
+        apis[mover].move(position=cell)
+        states = {pid: api.state() for pid, api in apis.items()}  # every view changed
+    assert states[0] == states[1]
+    return first, states[0]
+
+
+@pytest.mark.parametrize("keep_alive", [False, True])
+def test_full_tictactoe_game_to_a_win(server, keep_alive) -> None:
+    session = unique("ttt")
+    a, b = (GameServerAPI(server.host, server.port, "TicTacToe", session=session, players=2,
+                          keep_alive=keep_alive) for _ in range(2))
+    with a, b:
+        ids = join_all(a, b)
+        first, final = play_first_mover_wins({ids[0]: a, ids[1]: b})
+    second = 1 - first
+    assert final == {"board": [first, second, first, second, first, second, first, -1, -1],
+                     "winner": first, "current": [], "gameover": True}
+
+
+def test_state_returns_when_another_player_moves(server) -> None:
+    session = unique("wait")
+    a, b = (GameServerAPI(server.host, server.port, "TicTacToe", session=session, players=2)
+            for _ in range(2))
+    ids = join_all(a, b)
+    apis = {ids[0]: a, ids[1]: b}
+    first = a.state()["current"][0]
+    b.state()
+    waiter = apis[1 - first]
+    result: queue.Queue[Any] = queue.Queue()
+    thread = threading.Thread(target=lambda: result.put(waiter.state()))
+    thread.start()
+    apis[first].move(position=4)
+    state = result.get(timeout=TIMEOUT)
+    thread.join(TIMEOUT)
+    assert state["board"][4] == first
+    assert state["current"] == [1 - first]
+
+
+def test_illegal_move_with_a_string_message(server) -> None:
+    session = unique("ill")
+    a, b = (GameServerAPI(server.host, server.port, "TicTacToe", session=session, players=2)
+            for _ in range(2))
+    ids = join_all(a, b)
+    apis = {ids[0]: a, ids[1]: b}
+    first = a.state()["current"][0]
+    with pytest.raises(IllegalMove) as caught:
+        apis[first].move(position=9)
+    assert len(caught.value.args) == 1
+    assert str(caught.value).startswith("game: position must be between 0")
+    with pytest.raises(IllegalMove, match="^game: position missing"):
+        apis[first].move()
+
+
+@pytest.fixture
+def recorder_server(make_server):
+    """A real server that also offers the test game Recorder (tests/data/games)."""
+    return make_server(games_dirs=[str(DATA / "games")])
+
+
+def test_illegal_move_with_a_list_raises_with_the_items_as_args(recorder_server) -> None:
+    api = GameServerAPI(recorder_server.host, recorder_server.port, "Recorder", players=1)
+    api.join()
+    with pytest.raises(IllegalMove) as caught:
+        api.move(reject=["no such card", 3])
+    assert caught.value.args == ("no such card", 3)
+    with pytest.raises(IllegalMove) as caught:
+        api.move(reject={"code": 7})
+    assert caught.value.args == ({"code": 7},)
+    with pytest.raises(IllegalMove) as caught:
+        api.move(reject="nope")
+    assert caught.value.args == ("game: nope",)
+
+
+def test_server_error_messages_are_passed_on_as_they_are(server) -> None:
+    with pytest.raises(GameServerError) as caught:
+        GameServerAPI(server.host, server.port, "NoSuchGame", players=1).join()
+    assert str(caught.value).startswith("framework: no such game")
+    with pytest.raises(GameServerError, match="^framework: .*players"):
+        GameServerAPI(server.host, server.port, "Echo", session=unique("none")).join()
+    session = unique("turn")
+    a, b = (GameServerAPI(server.host, server.port, "TicTacToe", session=session, players=2)
+            for _ in range(2))
+    ids = join_all(a, b)
+    apis = {ids[0]: a, ids[1]: b}
+    first = a.state()["current"][0]
+    with pytest.raises(GameServerError) as caught:
+        apis[1 - first].move(position=0)
+    assert str(caught.value) == "framework: not your turn"
+    assert not isinstance(caught.value, IllegalMove)
+
+
+def test_join_timeout_is_reported(make_server) -> None:
+    quick = make_server(join_timeout=0.5)
+    api = GameServerAPI(quick.host, quick.port, "TicTacToe", session="lonely", players=2)
+    with pytest.raises(GameServerError, match="timeout while waiting for others to join"):
+        api.join()
+
+
+def test_request_size_limit_comes_from_the_real_server(make_server) -> None:
+    small = make_server(request_size_max=300)
+    api = GameServerAPI(small.host, small.port, "Echo", players=1)
+    api.join()
+    api.move(msg="x" * 100)
+    with pytest.raises(GameServerError, match="^api: request size limit exceeded"):
+        api.move(msg="x" * 300)
+    assert api.state()["echo"] == "x" * 100
+
+
+def test_observer_sees_what_the_player_sees(server) -> None:
+    session = unique("obs")
+    a = GameServerAPI(server.host, server.port, "TicTacToe", session=session, players=2,
+                      name="ann")
+    b = GameServerAPI(server.host, server.port, "TicTacToe", session=session, players=2,
+                      name="bob")
+    watcher = GameServerAPI(server.host, server.port, "TicTacToe", session=session,
+                            name="ann")
+    with pytest.raises(GameServerError, match="^framework: no such game session"):
+        watcher.observe()
+    ids = join_all(a, b)
+    assert watcher.observe() == ids[0]
+    assert watcher.state() == a.state()
+    with pytest.raises(GameServerError, match="cannot submit moves as observer"):
+        watcher.move(position=0)
+    with pytest.raises(GameServerError, match="cannot restart game as observer"):
+        watcher.restart()
+    nobody = GameServerAPI(server.host, server.port, "TicTacToe", session=session, name="cy")
+    with pytest.raises(GameServerError, match="^framework: no such player"):
+        nobody.observe()
+
+
+def test_restart_hands_over_the_final_state_then_a_new_game(server) -> None:
+    session = unique("restart")
+    a, b = (GameServerAPI(server.host, server.port, "TicTacToe", session=session, players=2)
+            for _ in range(2))
+    ids = join_all(a, b)
+    play_first_mover_wins({ids[0]: a, ids[1]: b})
+    a.restart()
+    final = b.state()
+    assert final["gameover"] and final["winner"] is not None
+    fresh = b.state()
+    assert not fresh["gameover"] and fresh["board"] == [-1] * 9
+    assert a.state()["board"] == [-1] * 9
+
+
+# ---------------------------------------------------------------- TLS
+
+
+def test_tls_with_a_verified_certificate(make_server, tls_pair) -> None:
+    cert, key = tls_pair
+    secure = make_server(tls_cert=cert, tls_key=key)
+    for host in ("127.0.0.1", "localhost"):
+        api = GameServerAPI(host, secure.port, "Echo", players=1)
+        api.enable_tls(cert)
+        api.join()
+        api.move(msg="secret")
+        assert api.state()["echo"] == "secret"
+
+
+def test_tls_encryption_only_without_a_certificate(make_server, tls_pair) -> None:
+    secure = make_server(tls_cert=tls_pair[0], tls_key=tls_pair[1])
+    with GameServerAPI(secure.host, secure.port, "Echo", players=1, keep_alive=True) as api:
+        api.enable_tls()
+        api.join()
+        kept = api._idle[0]
+        api.move(msg=1)
+        assert api.state()["echo"] == 1
+        assert api._idle == [kept]  # one TLS connection for all three requests
+
+
+def test_tls_with_the_wrong_certificate_fails_verification(make_server, tls_pair,
+                                                           other_tls_pair) -> None:
+    secure = make_server(tls_cert=tls_pair[0], tls_key=tls_pair[1])
+    api = GameServerAPI(secure.host, secure.port, "Echo", players=1)
+    api.enable_tls(other_tls_pair[0])
+    with pytest.raises(GameServerError) as caught:
+        api.join()
+    message = str(caught.value)
+    assert message.startswith(f"api: TLS error: the certificate of 127.0.0.1:{secure.port} "
+                              "could not be verified")
+    assert "enable_tls()" in message
+
+
+def test_plain_client_against_a_tls_server_is_told_to_enable_tls(make_server,
+                                                                 tls_pair) -> None:
+    secure = make_server(tls_cert=tls_pair[0], tls_key=tls_pair[1])
+    api = GameServerAPI(secure.host, secure.port, "Echo", players=1)
+    with pytest.raises(GameServerError) as caught:
+        api.join()
+    message = str(caught.value)
+    assert message.startswith("api: ") and f"127.0.0.1:{secure.port}" in message
+    assert "call enable_tls() before join()" in message
+
+
+def test_tls_client_against_a_plain_server_is_told_the_server_may_not_use_tls(
+        make_server) -> None:
+    # The plain server answers the TLS greeting with a timeout error after 1 s.
+    plain = make_server(connection_timeout=1)
+    api = GameServerAPI(plain.host, plain.port, "Echo", players=1)
+    api.enable_tls()
+    with pytest.raises(GameServerError) as caught:
+        api.join()
+    message = str(caught.value)
+    assert message.startswith(f"api: TLS error: the TLS handshake with 127.0.0.1:{plain.port}")
+    assert "does the server use TLS?" in message
+
+
+def test_tls_handshake_that_gets_no_answer_times_out(fake, monkeypatch) -> None:
+    monkeypatch.setattr(game_server_api, "_CONNECT_TIMEOUT", 0.5)
+    silent = fake(lambda conn, fake: fake.go.wait(TIMEOUT))
+    api = GameServerAPI("127.0.0.1", silent.port, "Echo", players=1)
+    api.enable_tls()
+    with pytest.raises(GameServerError, match="^api: TLS error: .* timed out; does the server"):
+        api.join()
+
+
+def test_enable_tls_reports_missing_and_invalid_certificate_files(tmp_path) -> None:
+    api = GameServerAPI("127.0.0.1", 4711, "Echo")
+    with pytest.raises(GameServerError, match="could not be found"):
+        api.enable_tls(str(tmp_path / "missing.pem"))
+    bogus = tmp_path / "bogus.pem"
+    bogus.write_text("not a certificate\n")
+    with pytest.raises(GameServerError, match="TLS error while loading certificate"):
+        api.enable_tls(str(bogus))
+
+
+def test_relative_certificate_is_found_next_to_the_module(make_server, tls_pair, tmp_path,
+                                                          monkeypatch) -> None:
+    secure = make_server(tls_cert=tls_pair[0], tls_key=tls_pair[1])
+    monkeypatch.chdir(tmp_path)  # the classic module looks next to itself, not here
+    api = GameServerAPI(secure.host, secure.port, "Echo", players=1)
+    api.enable_tls(os.path.relpath(tls_pair[0], ROOT))
+    assert api.join() == 0
+
+
+def test_relative_certificate_is_also_found_in_the_current_directory(make_server, tls_pair,
+                                                                     tmp_path,
+                                                                     monkeypatch) -> None:
+    secure = make_server(tls_cert=tls_pair[0], tls_key=tls_pair[1])
+    shutil.copy(tls_pair[0], tmp_path / "my-server-cert.pem")
+    monkeypatch.chdir(tmp_path)
+    api = GameServerAPI(secure.host, secure.port, "Echo", players=1)
+    api.enable_tls("my-server-cert.pem")
+    assert api.join() == 0
+
+
+# ---------------------------------------------------------------- connection problems
+
+
+def test_server_not_running_is_refused_with_a_hint_to_start_it() -> None:
+    port = free_port()
+    api = GameServerAPI("127.0.0.1", port, "Echo", players=1)
+    with pytest.raises(GameServerError) as caught:
+        api.join()
+    message = str(caught.value)
+    assert message.startswith(f"api: unable to connect to 127.0.0.1:{port}: connection refused")
+    assert "python -m gameserver" in message
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback on this machine")
+def test_ipv6_address_is_shown_in_brackets() -> None:
+    port = free_port()
+    with pytest.raises(GameServerError, match=rf"^api: unable to connect to \[::1\]:{port}: "):
+        GameServerAPI("::1", port, "Echo", players=1).join()
+
+
+def test_unknown_server_name() -> None:
+    api = GameServerAPI("no-such-host.invalid", 4711, "Echo", players=1)
+    with pytest.raises(GameServerError, match="^api: unable to connect to no-such-host.invalid"
+                                              ":4711: unknown server name"):
+        api.join()
+
+
+@pytest.mark.parametrize(("reply", "expected"), [
+    pytest.param(b'{"status": "ok", "da', "^api: corrupt json received from server 127.0.0.1:",
+                 id="truncated-json"),
+    pytest.param(b"HTTP/1.1 400 Bad Request\r\n\r\n", "^api: corrupt json received .*right port",
+                 id="wrong-port-http"),
+    pytest.param(b"\xff\xfe\x00garbage", "^api: could not decode binary data received from",
+                 id="not-utf8"),
+    pytest.param(b"\x15\x03\x03\x00\x02\x02\x46", "it answered with TLS; the server uses TLS: "
+                 r"call enable_tls\(\)", id="tls-alert"),
+    pytest.param(b"[1, 2]", "^api: unexpected reply received from server", id="not-an-object"),
+    pytest.param(b'{"status": "maybe"}', "^api: unexpected reply received from server",
+                 id="unknown-status"),
+    pytest.param(b'{"status": "ok", "data": 5}',
+                 "^api: unexpected reply received from server .* to join", id="bad-join-data"),
+])
+def test_broken_replies_are_reported(fake, reply, expected) -> None:
+    broken = fake(replies(reply))
+    api = GameServerAPI("127.0.0.1", broken.port, "Echo", players=1)
+    with pytest.raises(GameServerError, match=expected):
+        api.join()
+
+
+@pytest.mark.parametrize("keep_alive", [False, True])
+def test_request_too_large_for_the_server_gets_the_servers_message(make_server,
+                                                                     keep_alive) -> None:
+    # Before join the module does not know the server's limit, so the server must say it.
+    small = make_server(request_size_max=100)
+    api = GameServerAPI(small.host, small.port, "Echo", players=1, name="x" * 900_000,
+                        keep_alive=keep_alive)
+    with pytest.raises(GameServerError) as caught:
+        api.join()
+    assert str(caught.value) == "server: request size exceeded by client"
+
+
+def test_bytes_after_a_kept_alive_reply_are_reported(fake) -> None:
+    chatty = fake(kept_replies(ok(JOINED) + TERMINATOR + b"surprise"))
+    api = GameServerAPI("127.0.0.1", chatty.port, "Echo", players=1, keep_alive=True)
+    with pytest.raises(GameServerError, match="^api: corrupt json .*: bytes after the reply"):
+        api.join()
+    assert api._idle == []
+
+
+@pytest.mark.parametrize("keep_alive", [False, True])
+def test_empty_reply_is_reported(fake, keep_alive) -> None:
+    def hang_up(conn: socket.socket, fake: FakeServer) -> None:
+        fake.read_request(conn)
+        conn.close()
+
+    mute = fake(hang_up)
+    api = GameServerAPI("127.0.0.1", mute.port, "Echo", players=1, keep_alive=keep_alive)
+    with pytest.raises(GameServerError, match="^api: empty or no response received from "
+                                              f"server 127.0.0.1:{mute.port}"):
+        api.join()
+    assert mute.connections == 1  # a new connection is never tried twice
+
+
+def test_reset_before_the_reply_is_reported(fake) -> None:
+    def hang_up_hard(conn: socket.socket, fake: FakeServer) -> None:
+        fake.read_request(conn)
+        reset(conn)
+
+    rude = fake(hang_up_hard)
+    api = GameServerAPI("127.0.0.1", rude.port, "Echo", players=1)
+    with pytest.raises(GameServerError, match="^api: connection reset by server "
+                                              f"127.0.0.1:{rude.port} before it answered"):
+        api.join()
+
+
+def wait_until_delivered(conn: socket.socket) -> None:
+    """Wait until the peer's kernel has acknowledged every byte sent on ``conn``."""
+    siocoutq = 0x5411  # Linux: bytes in the send queue not yet acknowledged
+    deadline = time.monotonic() + TIMEOUT
+    while struct.unpack("i", fcntl.ioctl(conn, siocoutq, b"\0" * 4))[0]:
+        assert time.monotonic() < deadline, "the client never received the bytes"
+        time.sleep(0.001)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses a Linux ioctl")
+def test_reset_in_the_middle_of_the_reply_is_reported(fake) -> None:
+    def cut_off(conn: socket.socket, fake: FakeServer) -> None:
+        fake.read_request(conn)
+        conn.sendall(b'{"status": "ok", ')
+        wait_until_delivered(conn)  # a reset would discard bytes still on their way
+        reset(conn)
+
+    rude = fake(cut_off)
+    api = GameServerAPI("127.0.0.1", rude.port, "Echo", players=1)
+    with pytest.raises(GameServerError, match="^api: connection closed by server "
+                                              f"127.0.0.1:{rude.port} in the middle of the reply"):
+        api.join()
+
+
+# ---------------------------------------------------------------- keep-alive
+
+
+def test_keep_alive_game_against_the_real_server_reuses_one_connection(server) -> None:
+    with GameServerAPI(server.host, server.port, "Echo", players=1, keep_alive=True) as api:
+        api.join()
+        kept = api._idle[0]
+        for n in range(20):
+            api.move(msg=n)
+            assert api.state()["echo"] == n
+        with pytest.raises(IllegalMove, match="^game: "):
+            api.move(msg="error")
+        assert api._idle == [kept]
+    assert api._idle == []
+    assert kept.fileno() == -1  # closed by the with block
+
+
+def test_idle_connection_closed_by_the_server_is_replaced_transparently(make_server) -> None:
+    quick = make_server(connection_timeout=0.3)
+    with GameServerAPI(quick.host, quick.port, "Echo", players=1, keep_alive=True) as api:
+        api.join()
+        kept = api._idle[0]
+        # Wait for the real event: the server closes the idle connection.
+        readable, _, _ = select.select([kept], [], [], TIMEOUT)
+        assert readable
+        api.move(msg="after the idle timeout")
+        assert api.state()["echo"] == "after the idle timeout"
+        assert api._idle != [kept]
+
+
+def test_server_that_ignores_keep_alive_still_works(fake) -> None:
+    classic = fake(replies(ok(JOINED), ok(None), ok({"echo": 2})))
+    with GameServerAPI("127.0.0.1", classic.port, "Echo", players=1, keep_alive=True) as api:
+        api.join()
+        api.move(msg=2)
+        assert api.state() == {"echo": 2}
+        assert api._idle == []
+    assert classic.connections == 3
+
+
+def serve_then(after_first: Callable[[socket.socket, FakeServer], None]):
+    """A keep-alive handler: the first connection answers a join, then runs ``after_first``.
+
+    Later connections answer every request with ``ok(None)``.
+    """
+
+    def handler(conn: socket.socket, fake: FakeServer) -> None:
+        if fake.connections == 1:
+            fake.read_request(conn)
+            conn.sendall(ok(JOINED) + TERMINATOR)
+            after_first(conn, fake)
+        else:
+            while fake.read_request(conn):
+                conn.sendall(ok({"echo": "again"}) + TERMINATOR)
+
+    return handler
+
+
+def test_connection_closed_while_idle_is_noticed_before_sending(fake) -> None:
+    def close_idle(conn: socket.socket, fake: FakeServer) -> None:
+        conn.close()
+        fake.done.set()
+
+    server = fake(serve_then(close_idle))
+    with GameServerAPI("127.0.0.1", server.port, "Echo", players=1, keep_alive=True) as api:
+        api.join()
+        assert server.done.wait(TIMEOUT)
+        api.move(msg="x")
+    server.next_request()  # the join
+    assert b'"move"' in server.next_request()
+    assert server.requests.empty()  # sent once, on the new connection
+    assert server.connections == 2
+
+
+def test_move_is_resent_when_sending_on_a_reused_connection_fails(fake, monkeypatch) -> None:
+    def reset_idle(conn: socket.socket, fake: FakeServer) -> None:
+        reset(conn)
+        fake.done.set()
+
+    server = fake(serve_then(reset_idle))
+    # Pretend the reset came in just after the idle check, so that sending fails.
+    monkeypatch.setattr(game_server_api, "_usable", lambda sock: True)
+    with GameServerAPI("127.0.0.1", server.port, "Echo", players=1, keep_alive=True) as api:
+        api.join()
+        assert server.done.wait(TIMEOUT)
+        api.move(msg="x")
+    server.next_request()  # the join
+    assert b'"move"' in server.next_request()
+    assert server.requests.empty()
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize(("call", "resent"), [("move", False), ("restart", False),
+                                              ("state", True)])
+def test_reused_connection_closed_after_the_request_resends_only_reads(fake, call,
+                                                                        resent) -> None:
+    def read_then_hang_up(conn: socket.socket, fake: FakeServer) -> None:
+        fake.read_request(conn)
+        conn.close()
+
+    server = fake(serve_then(read_then_hang_up))
+    with GameServerAPI("127.0.0.1", server.port, "Echo", players=1, keep_alive=True) as api:
+        api.join()
+        if resent:
+            assert getattr(api, call)() == {"echo": "again"}
+        else:
+            with pytest.raises(GameServerError, match=f"before it answered; the {call} may or "
+                                                      "may not have reached the server"):
+                getattr(api, call)()
+    server.next_request()  # the join
+    server.next_request()  # the request on the reused connection
+    if resent:
+        assert f'"{call}"'.encode() in server.next_request()
+    assert server.requests.empty()
+    assert server.connections == (2 if resent else 1)
+
+
+def test_close_without_keep_alive_is_a_no_op(server) -> None:
+    api = GameServerAPI(server.host, server.port, "Echo", players=1)
+    api.close()
+    with api as same:
+        assert same is api
+        api.join()
+    api.move(msg="still usable")
+    api.close()
+
+
+def test_close_closes_the_kept_connection_and_the_object_stays_usable(fake) -> None:
+    def serve_until_eof(conn: socket.socket, fake: FakeServer) -> None:
+        while fake.read_request(conn):
+            conn.sendall((ok(JOINED) if fake.connections == 1 else ok(None)) + TERMINATOR)
+        fake.done.set()  # the client closed its side
+
+    server = fake(serve_until_eof)
+    api = GameServerAPI("127.0.0.1", server.port, "Echo", players=1, keep_alive=True)
+    api.join()
+    api.close()
+    assert server.done.wait(TIMEOUT)
+    api.move(msg="again")
+    api.close()
+    assert server.connections == 2
+
+
+def test_threads_may_share_a_keep_alive_object(server) -> None:
+    session = unique("chat")
+    api = GameServerAPI(server.host, server.port, "Chat", session=session, players=1,
+                        keep_alive=True)
+    with api:
+        api.join()
+        api.move(name="ann")
+        api.state()
+        result: queue.Queue[Any] = queue.Queue()
+        thread = threading.Thread(target=lambda: result.put(api.state()))
+        thread.start()  # blocks in state() on one connection ...
+        api.move(message="hi")  # ... while this one uses another
+        assert result.get(timeout=TIMEOUT)["messages"] == [["ann", "hi"]]
+        thread.join(TIMEOUT)
+
+
+# ---------------------------------------------------------------- Python 3.8
+
+
+def python38() -> str | None:
+    """Path of a working Python 3.8 interpreter, if this machine has one.
+
+    ``$PYTHON38`` wins; then pyenv's 3.8.18, then ``python3.8`` on the PATH
+    (which may be a pyenv shim that does not run, hence the trial run).
+    """
+    candidates = [os.environ.get("PYTHON38"),
+                  os.path.expanduser("~/.pyenv/versions/3.8.18/bin/python"),
+                  shutil.which("python3.8")]
+    for candidate in candidates:
+        if not candidate or not os.path.exists(candidate):
+            continue
+        try:
+            probe = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2])"],
+                                   capture_output=True, text=True, timeout=TIMEOUT)
+        except OSError:
+            continue
+        if probe.stdout.strip() == "(3, 8)":
+            return candidate
+    return None
+
+
+SCRIPT_38 = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from game_server_api import GameServerAPI, GameServerError, IllegalMove
+port = int(sys.argv[2])
+assert sys.version_info[:2] == (3, 8), sys.version
+for keep_alive in (False, True):
+    with GameServerAPI('127.0.0.1', port, 'Echo', players=1, keep_alive=keep_alive) as api:
+        api.join()
+        api.move(msg=[1, 'two'])
+        assert api.state()['echo'] == [1, 'two']
+        try:
+            api.move(msg='error')
+        except IllegalMove as error:
+            print('illegal:', error)
+try:
+    GameServerAPI('127.0.0.1', int(sys.argv[3]), 'Echo', players=1).join()
+except GameServerError as error:
+    print('refused:', error)
+api = GameServerAPI('127.0.0.1', port, 'Echo', players=1)
+api.enable_tls()
+try:
+    api.join()
+except GameServerError as error:
+    print('tls:', error)
+print('done')
+"""
+
+
+def test_module_works_under_python_3_8(make_server) -> None:
+    interpreter = python38()
+    if interpreter is None:
+        pytest.skip("no working Python 3.8 found ($PYTHON38, pyenv 3.8.18, python3.8 on PATH)")
+    plain = make_server(connection_timeout=1)
+    done = subprocess.run([interpreter, "-W", "error", "-c", SCRIPT_38, str(ROOT),
+                           str(plain.port), str(free_port())],
+                          capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("illegal: game: ")
+    assert lines[1].startswith("illegal: game: ")
+    assert lines[2].startswith("refused: api: unable to connect to 127.0.0.1:")
+    assert lines[3].startswith("tls: api: TLS error: the TLS handshake")
+    assert lines[4] == "done"
