@@ -1,10 +1,13 @@
-"""The web dashboard (placeholder until the dashboard lands)."""
+"""The web dashboard: live sessions, spectating in the browser, history and replays.
 
-from __future__ import annotations
+``start_dashboard(server)`` serves it from a daemon thread next to the game
+server's event loop (the server calls it when ``settings.web`` is on). It is
+standard library only: ``http.server`` for HTTP, server-sent events for live
+pages, and plain HTML, CSS and JavaScript files from ``static/``.
+See docs/dashboard.md for the pages, the endpoints and how a game author
+adds a renderer of their own.
+"""
 
-from typing import Any
+from .dashboard import Dashboard, start_dashboard
 
-
-def start_dashboard(server: Any) -> Any:
-    """Start the dashboard for ``server``; returns an object with ``stop()`` and ``port``."""
-    raise OSError("the web dashboard is not built yet")
+__all__ = ["Dashboard", "start_dashboard"]

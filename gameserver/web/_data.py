@@ -1,0 +1,278 @@
+"""What the dashboard shows, as JSON-ready dicts; no HTTP here.
+
+Two kinds of functions:
+
+* ``*_snapshot`` read the lobby and its sessions. They must run on the
+  server's event loop (the handler calls them through
+  ``GameServer.run_on_loop``), because the lobby belongs to that thread.
+* ``history_*``, ``leaderboard`` and ``replay`` turn records of the store
+  (``gameserver/store.py``) into what the pages need. They are pure
+  functions of those records and run on the HTTP threads.
+
+Nothing here ever returns a key: session summaries and player views are
+built by ``Session`` without them, and the store records none.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..game import AbstractGame
+from ..guard import GameCodeError
+
+if TYPE_CHECKING:
+    from ..server import GameServer
+    from ..session import Session
+
+STUCK_AFTER_MAX = 60.0  # seconds without requests after which a running session is "stuck"
+
+
+def stuck_after(game_timeout: float) -> float:
+    """Seconds of silence after which a running session is flagged as stuck.
+
+    A minute, or a quarter of the game timeout when that is shorter, so a
+    session is flagged well before the server removes it.
+    """
+    return min(STUCK_AFTER_MAX, game_timeout / 4)
+
+
+def has_hidden_information(game_class: type[AbstractGame] | None) -> bool:
+    """Whether players of this game may see different things.
+
+    A game that overrides ``private_data`` says so; a game we do not know
+    (a finished game of a game no longer offered) is assumed to have hidden
+    information, which is the safe side.
+    """
+    if game_class is None:
+        return True
+    return getattr(game_class, "private_data", None) is not AbstractGame.private_data
+
+
+def renderer_file(game_class: type[AbstractGame]) -> Path | None:
+    """The author's renderer for a game: ``<ClassName>.js`` next to the game's file."""
+    try:
+        source = inspect.getsourcefile(game_class)
+    except (TypeError, OSError):
+        return None
+    if source is None:
+        return None
+    path = Path(source).with_name(f"{game_class.__name__}.js")
+    return path if path.is_file() else None
+
+
+# ---------------------------------------------------------------- live (on the loop)
+
+
+def games_snapshot(server: GameServer) -> list[dict[str, Any]]:
+    """Every game offered, with whether it has a renderer of its own. Runs on the loop."""
+    games = server.lobby.game_list()
+    for game in games:
+        game_class = server.lobby.games[game["name"]]
+        game["hidden_information"] = has_hidden_information(game_class)
+        game["renderer"] = (f"/renderers/{game['name']}.js"
+                            if renderer_file(game_class) is not None else None)
+    return games
+
+
+def _describe(session: Session, stuck_seconds: float, now: float) -> dict[str, Any]:
+    summary = session.summary()
+    running = summary["full"] and not summary["gameover"] and "error" not in summary
+    summary["stuck"] = running and now - summary["last_activity"] >= stuck_seconds
+    summary["waiting_for_players"] = not summary["full"]
+    return summary
+
+
+def sessions_snapshot(server: GameServer) -> dict[str, Any]:
+    """The lobby page's data: every live session, flagged. Runs on the loop."""
+    now = time.time()
+    stuck_seconds = stuck_after(server.settings.game_timeout)
+    sessions = [_describe(s, stuck_seconds, now) for s in server.lobby.sessions.values()
+                if s.closed is None]
+    sessions.sort(key=lambda s: (s["game"], s["started"]))
+    return {"now": now, "stuck_after": stuck_seconds, "sessions": sessions}
+
+
+def session_snapshot(server: GameServer, game: str, token: str,
+                     player: int | None) -> dict[str, Any] | None:
+    """One session: its summary and the views. Runs on the loop.
+
+    Args:
+        game: the game's name.
+        token: the session token.
+        player: only this player's view (what that player receives), or
+            None for every player's view.
+
+    Returns:
+        ``{"now", "summary", "views"}`` or, with ``player``, ``{"now",
+        "summary", "player", "view"}``; None when there is no such session.
+        ``view`` is None when that player has not joined yet.
+    """
+    session = server.lobby.sessions.get((game, token))
+    if session is None or session.closed is not None:
+        return None
+    now = time.time()
+    data: dict[str, Any] = {
+        "now": now,
+        "summary": _describe(session, stuck_after(server.settings.game_timeout), now)}
+    if player is None:
+        data["views"] = [_checked(game, view) for view in session.views()]
+        return data
+    data["player"] = player
+    data["view"] = None
+    if 0 <= player < len(session.players):
+        try:
+            data["view"] = _checked(game, session.state_data(session.game, player))
+        except GameCodeError as err:  # shown as an error box, like Session.views()
+            data["view"] = {"error": str(err)}
+    return data
+
+
+def _checked(game: str, view: dict[str, Any]) -> dict[str, Any]:
+    """The view, or an error if it cannot be sent as JSON (a set, NaN, ...)."""
+    try:
+        json.dumps(view, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        return {"error": f"framework: game {game}: state() returned something that "
+                         f"cannot be sent as JSON ({err})"}
+    return view
+
+
+def fingerprint(server: GameServer) -> dict[tuple[str, str], tuple[int, int, int, bool]]:
+    """What changes when any session changes in a way a page shows. Runs on the loop.
+
+    Cheap on purpose: it is computed a few times a second while a page is
+    open. ``last_activity`` is left out (it changes on every state request);
+    pages refresh it on their own slower timer.
+    """
+    return {key: (id(s), s.version, len(s.players), s.closed is None)
+            for key, s in server.lobby.sessions.items()}
+
+
+# ---------------------------------------------------------------- history (any thread)
+
+
+def _display(name: str, player_id: int) -> str:
+    return name or f"player {player_id}"
+
+
+def outcome(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The result of a finished game from its final states.
+
+    Returns:
+        ``{"kind": "win", "winners": [name], "text": ...}``, ``{"kind":
+        "draw", ...}`` or ``{"kind": "none", ...}`` when the states say
+        nothing about a winner (a chat, an echo). Names of unnamed players
+        are "" in ``winners``; ``text`` always reads well.
+    """
+    players: list[str] = list(record.get("players") or [])
+    for state in record.get("final_states") or []:
+        if not isinstance(state, dict):
+            continue
+        ranking = state.get("ranking")
+        if isinstance(ranking, dict) and ranking:
+            scores = [(str(name), points) for name, points in ranking.items()
+                      if isinstance(points, (int, float)) and not isinstance(points, bool)]
+            if scores:
+                best = max(points for _, points in scores)
+                top = [name for name, points in scores if points == best]
+                listing = ", ".join(f"{name} {points}" for name, points in scores)
+                if len(top) == 1:
+                    return {"kind": "win", "winners": top,
+                            "text": f"{top[0]} wins ({listing})"}
+                return {"kind": "draw", "winners": [], "text": f"draw ({listing})"}
+        if "winner" in state:
+            winner = state["winner"]
+            if type(winner) is int and 0 <= winner < len(players):
+                name = players[winner]
+                return {"kind": "win", "winners": [name],
+                        "text": f"{_display(name, winner)} wins"}
+            if winner is None and state.get("gameover"):
+                return {"kind": "draw", "winners": [], "text": "draw"}
+    return {"kind": "none", "winners": [], "text": "finished"}
+
+
+def history_entry(record: Mapping[str, Any]) -> dict[str, Any]:
+    """One finished game for the history list: who, how long, what result."""
+    started, ended = record.get("started"), record.get("ended")
+    duration = (ended - started) if isinstance(started, (int, float)) and isinstance(
+        ended, (int, float)) else None
+    moves = record.get("moves")
+    return {
+        "id": record.get("id"), "game": record.get("game"),
+        "session": record.get("session"), "players": list(record.get("players") or []),
+        "started": started, "ended": ended, "duration": duration,
+        "moves": moves if isinstance(moves, int) else len(moves or []),
+        "result": outcome(record),
+    }
+
+
+def leaderboard(records: Iterable[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Wins, draws and losses per game and player name, best first.
+
+    A ``winner`` id gives that player's name a win and the others a loss; a
+    ``ranking`` gives its top name the win. Unnamed players are left out:
+    an empty name says nothing about who played.
+    """
+    table: dict[str, dict[str, dict[str, Any]]] = {}
+    for record in records:
+        result = outcome(record)
+        if result["kind"] == "none":
+            continue
+        game = str(record.get("game"))
+        names = [n for n in record.get("players") or [] if n]
+        ranking_names = []
+        for state in record.get("final_states") or []:
+            if isinstance(state, dict) and isinstance(state.get("ranking"), dict):
+                ranking_names = [str(n) for n in state["ranking"] if n]
+                break
+        rows = table.setdefault(game, {})
+        for name in dict.fromkeys(ranking_names or names):
+            row = rows.setdefault(name, {"name": name, "games": 0, "wins": 0,
+                                         "draws": 0, "losses": 0})
+            row["games"] += 1
+            if result["kind"] == "draw":
+                row["draws"] += 1
+            elif name in result["winners"]:
+                row["wins"] += 1
+            else:
+                row["losses"] += 1
+    return {game: sorted(rows.values(),
+                         key=lambda r: (-r["wins"], -r["draws"], r["losses"], r["name"]))
+            for game, rows in sorted(table.items())}
+
+
+def replay(record: Mapping[str, Any], player: int, hide_others_moves: bool) -> dict[str, Any]:
+    """A finished game as one player saw it, move by move.
+
+    Args:
+        record: ``store.finished_game(id)``.
+        player: whose view to show; only this player's states are returned.
+        hide_others_moves: leave out the content of other players' moves (a
+            Battleship placement, a hidden choice); only that they moved.
+
+    Returns:
+        ``{"id", "game", "session", "players", "started", "ended", "result",
+        "player", "initial", "steps": [{"seq", "player_id", "move",
+        "rejection", "time", "state"}]}``; ``move`` is None when hidden.
+    """
+    def pick(states: Any) -> Any:
+        if isinstance(states, list) and 0 <= player < len(states):
+            return states[player]
+        return None
+
+    steps = []
+    for step in record.get("moves") or []:
+        mover = step.get("player_id")
+        hidden = hide_others_moves and mover != player
+        steps.append({"seq": step.get("seq"), "player_id": mover,
+                      "move": None if hidden else step.get("move"),
+                      "rejection": step.get("rejection"), "time": step.get("time"),
+                      "state": pick(step.get("states"))})
+    entry = history_entry({**record, "moves": len(steps)})
+    return {**entry, "player": player, "initial": pick(record.get("initial_states")),
+            "hidden_moves": hide_others_moves, "steps": steps}

@@ -1,0 +1,220 @@
+"""End to end: the real server, games played through the client module, Chromium watching.
+
+Runs Debian's Chromium (``apt-get install chromium``) through Playwright;
+never a downloaded browser. Skipped when either is missing; CI installs both
+(.ci/run).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.serverproc import ServerThread
+from tests.web import play
+from tests.web.screenshots import CHROMIUM, CHROMIUM_FLAGS
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)",
+                allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api",
+                               reason="browser tests need Playwright (pip install playwright)")
+expect = sync_api.expect
+
+GAMES = Path(__file__).with_name("games")
+TOKEN = "projector-7"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
+    store = tmp_path_factory.mktemp("store") / "store.sqlite3"
+    running = play.web_server(store=True, store_path=str(store), games_dirs=[str(GAMES)])
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh page; fails the test if the page logged a JavaScript error."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    yield page
+    context.close()
+    assert errors == []
+
+
+def url(server: ServerThread, path: str) -> str:
+    return f"http://127.0.0.1:{play.dashboard_port(server)}{path}"
+
+
+def mark_page(page: Any) -> None:
+    """Tag the document; if the page reloads, the tag is gone."""
+    page.evaluate("window.__notReloaded = true")
+
+
+def assert_not_reloaded(page: Any) -> None:
+    assert page.evaluate("window.__notReloaded") is True
+
+
+def row(page: Any, game: str, session: str) -> Any:
+    return page.locator(f'tr[data-session="{game}/{session}"]')
+
+
+# ---------------------------------------------------------------- lobby
+
+
+def test_lobby_lists_sessions_as_they_come_and_flags_them(server: ServerThread, page: Any) -> None:
+    page.goto(url(server, "/"))
+    expect(page.locator(".live")).to_have_attribute("data-state", "live")
+    mark_page(page)
+    play.seat(server, "TicTacToe", "lobby-1", ["ann", "bob"])
+    running = row(page, "TicTacToe", "lobby-1")
+    expect(running).to_contain_text("ann")
+    expect(running).to_contain_text("bob")
+    expect(running).to_contain_text("playing")
+    play.seat_partially(server, "ConnectFour", "lobby-2", "carl", players=2)
+    expect(row(page, "ConnectFour", "lobby-2")).to_have_class("status-waiting")
+    expect(row(page, "ConnectFour", "lobby-2")).to_contain_text("waiting for 1 more")
+    server.call(play.make_quiet, server, "TicTacToe", "lobby-1", 120.0)  # < game_timeout
+    expect(running).to_have_class("status-stuck")
+    expect(page.locator(".game-card h3", has_text="Battleship")).to_be_visible()
+    assert_not_reloaded(page)
+
+
+def test_keyboard_reaches_a_session_and_opens_it(server: ServerThread, page: Any) -> None:
+    play.seat(server, "Nim", "keys-1", ["ann", "bob"])
+    page.goto(url(server, "/"))
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    link = row(page, "Nim", "keys-1").locator("a")
+    link.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/session/Nim/keys-1$"))
+    expect(page.locator(".heap")).to_have_count(3)
+
+
+# ---------------------------------------------------------------- spectating
+
+
+def test_spectator_board_changes_after_each_move(server: ServerThread, page: Any) -> None:
+    clients = play.seat(server, "TicTacToe", "watch-1", ["ann", "bob"])
+    page.goto(url(server, "/session/TicTacToe/watch-1"))
+    expect(page.locator(".ttt-cell")).to_have_count(9)
+    expect(page.locator(".live")).to_have_attribute("data-state", "live")
+    mark_page(page)
+    for cell in (4, 0, 8, 2):
+        (mover,) = play.turn(server, "TicTacToe", "watch-1")
+        play.play_tictactoe(server, clients, "watch-1", [cell])
+        expect(page.locator(f'[data-cell="{cell}"] .mark')).to_have_text("XO"[mover])
+        (next_up,) = play.turn(server, "TicTacToe", "watch-1")
+        expect(page.locator(".status")).to_have_text(f"Turn: {['ann', 'bob'][next_up]}")
+    expect(page.locator(".ttt-cell .mark:not(:empty)")).to_have_count(4)
+    assert_not_reloaded(page)
+
+
+def test_other_players_hidden_information_is_not_in_the_page(
+        server: ServerThread, page: Any) -> None:
+    ships = play.seat(server, "Battleship", "secret-1", ["ann", "bob"])
+    play.place_fleets(ships)
+    page.goto(url(server, "/session/Battleship/secret-1?player=0"))
+    own, shots = page.locator(".sea").nth(0), page.locator(".sea").nth(1)
+    expect(own.locator(".sea-cell.ship")).to_have_count(17)
+    expect(shots.locator(".sea-cell.ship")).to_have_count(0)
+    html = page.content()
+    assert '[0, 0, 5, "h"]' in html  # ann's own fleet, in the JSON view
+    for ship in play.FLEET_B:  # bob's fleet: nowhere
+        assert str(ship).replace("'", '"') not in html
+
+    rps = play.seat(server, "RockPaperScissors", "secret-2", ["ann", "bob"])
+    rps[1].move(choice="scissors")
+    page.goto(url(server, "/session/RockPaperScissors/secret-2?player=0"))
+    expect(page.locator(".rps .round")).to_contain_text("bob has chosen")
+    assert "scissors" not in page.content()
+    page.get_by_role("radio", name="bob").check()  # the spectator picks bob's view
+    expect(page.locator(".rps .round")).to_contain_text("bob chose scissors")
+    assert "player=1" in page.url
+
+
+def test_game_errors_show_as_an_error_box_and_custom_renderers_draw(
+        server: ServerThread, page: Any) -> None:
+    (broken,) = play.seat(server, "BrokenView", "oops-1", ["ann"])
+    page.goto(url(server, "/session/BrokenView/oops-1"))
+    expect(page.locator("#board .json-tree")).to_be_visible()  # no renderer: the JSON tree
+    broken.move(anything=1)
+    expect(page.locator("#board .error-box")).to_contain_text("BrokenView")
+
+    (coin,) = play.seat(server, "CoinToss", "coin-1", ["ann"])
+    page.goto(url(server, "/session/CoinToss/coin-1"))
+    expect(page.locator(".coin")).to_have_text("Not tossed yet")
+    coin.move(call="heads", force="tails")
+    expect(page.locator('.coin[data-coin="tails"]')).to_be_visible()
+
+
+# ---------------------------------------------------------------- history and replay
+
+
+def test_finished_game_replays_move_by_move(server: ServerThread, page: Any) -> None:
+    clients = play.seat(server, "TicTacToe", "replay-1", ["ann", "bob"])
+    (first,) = play.turn(server, "TicTacToe", "replay-1")
+    play.play_tictactoe(server, clients, "replay-1", [0, 1, 3, 4, 6])  # first mover wins
+    winner = ["ann", "bob"][first]
+    page.goto(url(server, "/history?game=TicTacToe"))
+    entry = page.locator("#history tr", has=page.locator("td", has_text="replay-1"))
+    expect(entry).to_contain_text(f"{winner} wins")
+    expect(page.locator(".leaderboard[data-game=TicTacToe]")).to_contain_text(winner)
+    entry.get_by_role("link", name=re.compile("replay")).click()
+    page.wait_for_url(re.compile(r"/replay/\d+"))
+    marks = page.locator("#board .ttt-cell .mark:not(:empty)")
+    expect(marks).to_have_count(0)
+    page.locator("body").click()  # keys go to the page, not the address bar
+    for step, cell in enumerate((0, 1, 3, 4, 6), start=1):
+        page.keyboard.press("ArrowRight")
+        expect(marks).to_have_count(step)
+        expect(page.locator(f'#board [data-cell="{cell}"] .mark')).not_to_be_empty()
+        expect(page.locator("#position")).to_contain_text(f"Move {step} of 5")
+    expect(page.locator(".status")).to_have_text(f"Game over: {winner} wins")
+    page.keyboard.press("Home")
+    expect(marks).to_have_count(0)
+    page.locator('#moves button[data-step="3"]').click()
+    expect(marks).to_have_count(3)
+    expect(page.locator('#moves button[aria-current="step"]')).to_contain_text("3.")
+    page.get_by_role("radio", name="bob").check()  # the same game from bob's side, same move
+    page.wait_for_url(re.compile(r"player=1"))
+    expect(page.get_by_role("radio", name="bob")).to_be_checked()
+    expect(marks).to_have_count(3)
+
+
+# ---------------------------------------------------------------- access token
+
+
+def test_token_once_in_the_address_then_the_pages_work(browser: Any) -> None:
+    guarded = play.web_server(web_token=TOKEN)
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(url(guarded, "/"))
+        expect(page.locator("input[name=token]")).to_be_visible()  # no token: a form
+        page.goto(url(guarded, f"/?token={TOKEN}"))
+        page.wait_for_url(url(guarded, "/"))  # the token left the address bar
+        expect(page.locator(".live")).to_have_attribute("data-state", "live")
+        play.seat(guarded, "TicTacToe", "guarded-1", ["ann", "bob"])
+        expect(row(page, "TicTacToe", "guarded-1")).to_contain_text("ann")
+    finally:
+        context.close()
+        guarded.stop()

@@ -1,0 +1,420 @@
+"""The dashboard's HTTP endpoints against a real server, through urllib and raw sockets."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import types
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gameserver.config import Settings
+from gameserver.web import Dashboard
+from tests.serverproc import ServerThread
+from tests.web import play
+
+GAMES = Path(__file__).with_name("games")
+
+
+@pytest.fixture(scope="module")
+def web() -> Iterator[ServerThread]:
+    """A server with its dashboard, the bundled games and the test games of tests/web/games."""
+    server = play.web_server(games_dirs=[str(GAMES)], game_timeout=600.0)
+    yield server
+    server.stop()
+
+
+def fetch(server: ServerThread, path: str, headers: dict[str, str] | None = None,
+          method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+    """(status, headers, body) of one request; error statuses are returned, not raised."""
+    url = f"http://127.0.0.1:{play.dashboard_port(server)}{path}"
+    request = urllib.request.Request(url, headers=headers or {}, method=method)
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(request, timeout=play.WAIT) as reply:
+            return reply.status, dict(reply.headers), reply.read()
+    except urllib.error.HTTPError as err:
+        with err:
+            return err.code, dict(err.headers), err.read()
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def error_of(server: ServerThread, path: str, status: int, **kwargs: Any) -> str:
+    code, headers, body = fetch(server, path, **kwargs)
+    assert code == status, body
+    assert headers["Content-Type"] == "application/json"
+    return json.loads(body)["error"]
+
+
+def raw(server: ServerThread, data: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", play.dashboard_port(server)),
+                                  timeout=play.WAIT) as sock:
+        sock.sendall(data)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class EventStream:
+    """A server-sent event stream read line by line, with a timeout."""
+
+    def __init__(self, server: ServerThread, path: str) -> None:
+        url = f"http://127.0.0.1:{play.dashboard_port(server)}{path}"
+        self.reply = urllib.request.urlopen(url, timeout=play.WAIT)
+        assert self.reply.headers["Content-Type"].startswith("text/event-stream")
+
+    def next(self) -> tuple[str, Any]:
+        """The next event as (event name, decoded data); comments and retry are skipped."""
+        name, data = "message", None
+        while True:
+            line = self.reply.readline().decode()
+            assert line, "the stream ended"
+            line = line.rstrip("\n")
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                data = json.loads(line[6:])
+            elif line == "" and data is not None:
+                return name, data
+
+    def close(self) -> None:
+        self.reply.close()
+
+
+def session_keys(server: ServerThread, game: str, token: str) -> list[str]:
+    def keys() -> list[str]:
+        assert server.server is not None
+        session = server.server.lobby.sessions[(game, token)]
+        return [k for p in session.players for k in (p.key, p.observer_key) if k]
+    return server.call(keys)
+
+
+# ---------------------------------------------------------------- pages and files
+
+
+def test_healthz(web: ServerThread) -> None:
+    status, _, body = fetch(web, "/healthz")
+    assert status == 200 and json.loads(body)["status"] == "ok"
+
+
+def test_pages_are_one_html_shell_with_a_strict_policy(web: ServerThread) -> None:
+    for path in ("/", "/history", "/session/TicTacToe/some%2Fthing", "/replay/12"):
+        status, headers, body = fetch(web, path)
+        assert status == 200, path
+        assert headers["Content-Type"].startswith("text/html")
+        assert b'<script src="/static/app.js"' in body
+        assert "script-src 'self'" in headers["Content-Security-Policy"]
+        assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_static_files_are_served_with_their_types(web: ServerThread) -> None:
+    for name, kind in (("app.js", "text/javascript"), ("renderers.js", "text/javascript"),
+                       ("style.css", "text/css"), ("favicon.svg", "image/svg+xml")):
+        status, headers, _ = fetch(web, f"/static/{name}")
+        assert status == 200 and headers["Content-Type"].startswith(kind)
+
+
+def test_a_games_own_renderer_is_served_from_its_folder(web: ServerThread) -> None:
+    status, _, body = fetch(web, "/renderers/CoinToss.js")
+    assert status == 200 and b'GameDashboard.register("CoinToss"' in body
+    games = {g["name"]: g for g in play.get_json(web, "/api/games")}
+    assert games["CoinToss"]["renderer"] == "/renderers/CoinToss.js"
+    assert games["TicTacToe"]["renderer"] is None
+    assert error_of(web, "/renderers/TicTacToe.js", 404)
+    assert error_of(web, "/renderers/NoSuchGame.js", 404)
+
+
+@pytest.mark.parametrize("path", [
+    "/nope", "/api", "/api/nope", "/api/sessions/TicTacToe", "/static/", "/static/nope.js",
+    "/static/../_handler.py", "/static/%2e%2e%2f_handler.py", "/session/TicTacToe",
+    "/replay/1/2", "/api/sessions/TicTacToe/missing", "/api/history/abc", "/metrics/x",
+])
+def test_bad_paths_get_a_json_404(web: ServerThread, path: str) -> None:
+    assert error_of(web, path, 404)
+
+
+def test_bad_parameters_and_methods_get_json_errors(web: ServerThread) -> None:
+    assert "player" in error_of(web, "/api/sessions/TicTacToe/x?player=abc", 400)
+    assert error_of(web, "/api/games", 501, method="POST")
+    reply = raw(web, b"GET /api/games junk HTTP/1.1\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.0 400") and b'{"error":' in reply
+    reply = raw(web, b"GET /api/games HTTP/1.1\r\nX: " + b"y" * 70000 + b"\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.0 431") and b'{"error":' in reply
+    assert b'{"error":' in raw(web, b"NONSENSE\r\n\r\n")  # HTTP/0.9: a body only
+
+
+def test_requests_for_other_host_names_are_refused(web: ServerThread) -> None:
+    """Without a token only localhost is served (no DNS rebinding)."""
+    assert "localhost" in error_of(web, "/api/games", 403, headers={"Host": "evil.example"})
+    assert fetch(web, "/api/games", headers={"Host": "localhost:8080"})[0] == 200
+
+
+# ---------------------------------------------------------------- live data
+
+
+def test_games_lists_every_game_with_hidden_information_flag(web: ServerThread) -> None:
+    games = {g["name"]: g for g in play.get_json(web, "/api/games")}
+    assert {"TicTacToe", "ConnectFour", "Battleship", "CrazyEights", "Nim", "Yahtzee",
+            "Chat", "Echo", "NumberRace", "RockPaperScissors", "CoinToss"} <= set(games)
+    assert games["TicTacToe"]["min_players"] == games["TicTacToe"]["max_players"] == 2
+    assert games["TicTacToe"]["description"].startswith("Two players")
+    assert games["Battleship"]["hidden_information"] is True
+    assert games["TicTacToe"]["hidden_information"] is False
+
+
+def test_sessions_show_players_turn_and_flags(web: ServerThread) -> None:
+    clients = play.seat(web, "TicTacToe", "flags-1", ["ann", "bob"])
+    play.play_tictactoe(web, clients, "flags-1", [4])
+    waiting = play.seat_partially(web, "ConnectFour", "flags-2", "carl", players=2)
+    try:
+        data = play.get_json(web, "/api/sessions")
+        sessions = {(s["game"], s["session"]): s for s in data["sessions"]}
+        running = sessions[("TicTacToe", "flags-1")]
+        assert [p["name"] for p in running["players"]] == ["ann", "bob"]
+        assert running["moves"] == 1 and len(running["current"]) == 1
+        assert not running["stuck"] and not running["waiting_for_players"]
+        half = sessions[("ConnectFour", "flags-2")]
+        assert half["waiting_for_players"] and not half["stuck"]
+        web.call(play.make_quiet, web, "TicTacToe", "flags-1", data["stuck_after"] + 1)
+        again = {(s["game"], s["session"]): s for s in play.get_json(web, "/api/sessions")
+                 ["sessions"]}
+        assert again[("TicTacToe", "flags-1")]["stuck"]
+    finally:
+        waiting.stop()
+
+
+def test_session_views_all_or_one_player(web: ServerThread) -> None:
+    clients = play.seat(web, "Battleship", "views-1", ["ann", "bob"])
+    play.place_fleets(clients)
+    both = play.get_json(web, "/api/sessions/Battleship/views-1")
+    assert [v["ships"] for v in both["views"]] == [play.FLEET_A, play.FLEET_B]
+    one = play.get_json(web, "/api/sessions/Battleship/views-1?player=1")
+    assert one["player"] == 1 and one["view"]["ships"] == play.FLEET_B
+    assert "views" not in one and json.dumps(play.FLEET_A) not in json.dumps(one)
+    assert play.get_json(web, "/api/sessions/Battleship/views-1?player=5")["view"] is None
+
+
+def test_tokens_with_slashes_and_spaces_work(web: ServerThread) -> None:
+    play.seat(web, "Echo", "room 7/b", ["eve"])
+    data = play.get_json(web, "/api/sessions/Echo/room%207%2Fb?player=0")
+    assert data["summary"]["session"] == "room 7/b" and data["view"]["echo"] == ""
+
+
+def test_keys_never_appear(web: ServerThread) -> None:
+    clients = play.seat(web, "TicTacToe", "keys-1", ["ann", "bob"])
+    observer = play.observer(web, "TicTacToe", "keys-1", "ann")
+    play.play_tictactoe(web, clients, "keys-1", [0])
+    keys = session_keys(web, "TicTacToe", "keys-1")
+    assert len(keys) == 3 and observer._key in keys
+    bodies = [fetch(web, path)[2] for path in (
+        "/api/sessions", "/api/sessions/TicTacToe/keys-1",
+        "/api/sessions/TicTacToe/keys-1?player=0", "/metrics", "/api/games")]
+    stream = EventStream(web, "/api/sessions/TicTacToe/keys-1/events?player=0")
+    bodies.append(json.dumps(stream.next()[1]).encode())
+    stream.close()
+    for body in bodies:
+        for key in keys:
+            assert key.encode() not in body
+    summary = play.get_json(web, "/api/sessions/TicTacToe/keys-1")["summary"]
+    assert summary["observed"] == [0]
+
+
+def test_game_code_errors_are_reported_not_raised(web: ServerThread) -> None:
+    (client,) = play.seat(web, "BrokenView", "broken-1", ["ann"])
+    client.move(anything=1)
+    data = play.get_json(web, "/api/sessions/BrokenView/broken-1?player=0")
+    assert "state" in data["view"]["error"] and "BrokenView" in data["view"]["error"]
+    assert "state" in play.get_json(web, "/api/sessions/BrokenView/broken-1")["views"][0]["error"]
+
+
+# ---------------------------------------------------------------- server-sent events
+
+
+def test_session_stream_sends_each_change(web: ServerThread) -> None:
+    clients = play.seat(web, "TicTacToe", "stream-1", ["ann", "bob"])
+    stream = EventStream(web, "/api/sessions/TicTacToe/stream-1/events?player=1")
+    try:
+        _, first = stream.next()
+        assert first["player"] == 1 and first["view"]["board"] == [-1] * 9
+        for moves, cell in enumerate((4, 0), start=1):
+            play.play_tictactoe(web, clients, "stream-1", [cell])
+            _, data = stream.next()
+            while data["summary"]["moves"] < moves:  # an activity-only update came first
+                _, data = stream.next()
+            assert data["view"]["board"][cell] != -1
+    finally:
+        stream.close()
+
+
+def test_session_stream_ends_for_a_missing_session(web: ServerThread) -> None:
+    stream = EventStream(web, "/api/sessions/TicTacToe/never/events")
+    try:
+        assert stream.next()[0] == "end"
+    finally:
+        stream.close()
+
+
+def test_lobby_stream_sees_new_sessions(web: ServerThread) -> None:
+    stream = EventStream(web, "/api/events")
+    try:
+        _, first = stream.next()
+        assert "sessions" in first and "now" in first
+        play.seat(web, "Nim", "lobby-stream-1", ["ann", "bob"])
+        while True:
+            _, data = stream.next()
+            if any(s["session"] == "lobby-stream-1" for s in data["sessions"]):
+                break
+    finally:
+        stream.close()
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def test_metrics_parse_as_prometheus_text(web: ServerThread) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    play.seat(web, "Nim", "metrics-1", ["ann", "bob"])
+    status, headers, body = fetch(web, "/metrics")
+    assert status == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    families = {f.name: f for f in text_string_to_metric_families(body.decode())}
+    assert families["gameserver_connections_open"].type == "gauge"
+    assert families["gameserver_connections"].type == "counter"  # _total is the sample
+    assert families["gameserver_request_seconds"].type == "histogram"
+    assert families["gameserver_waiting_requests"].type == "gauge"
+    assert families["gameserver_game_code_errors"].type == "counter"
+    sessions = {s.labels["game"]: s.value for s in families["gameserver_sessions"].samples}
+    assert sessions["Nim"] >= 1
+    requests = {(s.labels["type"], s.labels["status"]): s.value
+                for s in families["gameserver_requests"].samples
+                if s.name == "gameserver_requests_total"}
+    assert requests[("join", "ok")] >= 2
+
+
+# ---------------------------------------------------------------- history
+
+
+def test_history_says_when_the_store_is_off(web: ServerThread) -> None:
+    data = play.get_json(web, "/api/history")
+    assert data["store"] is False and data["games"] == []
+    assert play.get_json(web, "/api/leaderboard")["store"] is False
+    assert play.get_json(web, "/api/history/1")["store"] is False
+
+
+def test_history_replay_and_leaderboard_from_the_real_store(tmp_path: Path) -> None:
+    server = play.web_server(store=True, store_path=str(tmp_path / "store.sqlite3"))
+    try:
+        clients = play.seat(server, "TicTacToe", "hist-1", ["ann", "bob"])
+        first = play.turn(server, "TicTacToe", "hist-1")[0]
+        # The first mover takes the left column: 0, 3, 6; the other plays 1, 4.
+        play.play_tictactoe(server, clients, "hist-1", [0, 1, 3, 4, 6])
+        ships = play.seat(server, "Battleship", "hist-2", ["cy", "di"])
+        play.place_fleets(ships)
+        games = play.get_json(server, "/api/history")["games"]
+        assert [g["session"] for g in games] == ["hist-1"]
+        (entry,) = games
+        winner = ["ann", "bob"][first]
+        assert entry["result"] == {"kind": "win", "winners": [winner], "text": f"{winner} wins"}
+        assert entry["moves"] == 5 and entry["players"] == ["ann", "bob"]
+        assert entry["duration"] >= 0
+        replay = play.get_json(server, f"/api/history/{entry['id']}?player=1")
+        assert [s["move"] for s in replay["steps"]] == [{"position": c} for c in (0, 1, 3, 4, 6)]
+        assert replay["initial"]["board"] == [-1] * 9
+        assert replay["steps"][-1]["state"]["gameover"] is True
+        assert "states" not in json.dumps(replay["steps"][0])
+        board = play.get_json(server, "/api/leaderboard?game=TicTacToe")["leaderboard"]
+        rows = {r["name"]: r for r in board["TicTacToe"]}
+        assert rows[winner]["wins"] == 1 and rows[["ann", "bob"][1 - first]]["losses"] == 1
+        assert error_of(server, "/api/history/999999", 404)
+        assert error_of(server, f"/api/history/{entry['id']}?player=7", 404)
+    finally:
+        server.stop()
+
+
+# ---------------------------------------------------------------- access token
+
+
+@pytest.fixture(scope="module")
+def guarded() -> Iterator[ServerThread]:
+    server = play.web_server(web_token="s3cret token")
+    yield server
+    server.stop()
+
+
+def test_token_is_required_everywhere_but_healthz(guarded: ServerThread) -> None:
+    for path in ("/api/games", "/api/sessions", "/metrics", "/static/app.js", "/api/events"):
+        assert "token" in error_of(guarded, path, 401)
+    status, headers, body = fetch(guarded, "/")
+    assert status == 401 and headers["Content-Type"].startswith("text/html")
+    assert b'name="token"' in body
+    assert fetch(guarded, "/healthz")[0] == 200
+    assert error_of(guarded, "/api/games?token=wrong", 401)
+    assert error_of(guarded, "/api/games", 401, headers={"Authorization": "Bearer wrong"})
+
+
+def test_the_token_is_not_logged(guarded: ServerThread, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, "gameserver.web"):
+        assert fetch(guarded, "/api/games?token=s3cret%20token")[0] == 200
+        assert fetch(guarded, "/?x=1&token=s3cret%20token")[0] == 303
+    assert "/api/games?token=***" in caplog.text and "s3cret" not in caplog.text
+
+
+def test_token_in_the_address_once_then_a_cookie(guarded: ServerThread) -> None:
+    status, headers, _ = fetch(guarded, "/session/TicTacToe/x?player=1&token=s3cret%20token")
+    assert status == 303 and headers["Location"] == "/session/TicTacToe/x?player=1"
+    cookie = headers["Set-Cookie"].split(";")[0]
+    assert "s3cret" not in cookie and "HttpOnly" in headers["Set-Cookie"]
+    for path in ("/", "/api/games", "/metrics", "/static/app.js"):
+        assert fetch(guarded, path, headers={"Cookie": cookie})[0] == 200, path
+    assert fetch(guarded, "/api/games?token=s3cret%20token")[0] == 200
+    assert fetch(guarded, "/api/games", headers={"Authorization": "Bearer s3cret token"})[0] == 200
+
+
+def test_with_a_token_any_host_name_may_be_used(guarded: ServerThread) -> None:
+    headers = {"Host": "games.example.org", "Authorization": "Bearer s3cret token"}
+    assert fetch(guarded, "/api/games", headers=headers)[0] == 200
+
+
+# ---------------------------------------------------------------- start and stop
+
+
+def test_refuses_to_listen_beyond_localhost_without_a_token() -> None:
+    server = types.SimpleNamespace(settings=Settings(web_host="0.0.0.0", web_port=0), loop=None)
+    with pytest.raises(OSError, match="without an access token"):
+        Dashboard(server)  # type: ignore[arg-type]
+
+
+def test_a_taken_port_is_logged_and_the_game_server_keeps_running(
+        caplog: pytest.LogCaptureFixture) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with caplog.at_level(logging.ERROR, "gameserver.server"):
+            server = play.web_server(web_port=taken.getsockname()[1])
+        try:
+            assert server.server is not None and server.server.dashboard is None
+            assert "web dashboard not started" in caplog.text
+            play.seat(server, "Echo", "still-1", ["eve"])
+        finally:
+            server.stop()
+
+
+def test_start_logs_the_address(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, "gameserver.web"):
+        server = play.web_server()
+    try:
+        port = play.dashboard_port(server)
+        assert f"dashboard on http://127.0.0.1:{port}/" in caplog.text
+    finally:
+        server.stop()
