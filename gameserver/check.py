@@ -350,13 +350,27 @@ def _mutate(value: Any, rng: random.Random, words: list[str]) -> Any:
 
 
 def _free_text_variant(move: dict[str, Any], legal: list[Any]) -> bool:
-    """Whether ``move`` is a listed move with only some string values changed."""
-    for listed in legal:
-        if set(listed) == set(move) and all(
-                listed[k] == move[k] or (type(listed[k]) is str and type(move[k]) is str)
-                for k in move):
-            return True
-    return False
+    """Whether ``move`` is a listed move with only free-form parts changed.
+
+    Free-form parts are those a game lists in one canonical or example form:
+    text (a name), a list of plain values in another order or repeated
+    (``[2, 0]`` for ``[0, 2]``), and lists of lists (one example of a
+    structured value, such as where the ships go).
+    """
+    return any(set(listed) == set(move) and all(_same_kind(listed[k], move[k]) for k in move)
+               for listed in legal)
+
+
+def _same_kind(listed: Any, given: Any) -> bool:
+    if listed == given or (type(listed) is str and type(given) is str):
+        return True
+    if _plain_list(listed) and _plain_list(given):
+        return {_canonical(x) for x in listed} == {_canonical(x) for x in given}
+    return isinstance(listed, list) and any(isinstance(x, list) for x in listed)
+
+
+def _plain_list(value: Any) -> bool:
+    return isinstance(value, list) and not any(isinstance(x, (list, dict)) for x in value)
 
 
 def _canonical(move: Any) -> str:

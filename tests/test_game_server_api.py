@@ -30,6 +30,7 @@ import pytest
 
 import game_server_api
 from game_server_api import GameServerAPI, GameServerError, IllegalMove
+from tests.serverproc import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).parent / "data"
@@ -932,3 +933,78 @@ def test_module_works_under_python_3_8(make_server) -> None:
     assert lines[2].startswith("refused: api: unable to connect to 127.0.0.1:")
     assert lines[3].startswith("tls: api: TLS error: the TLS handshake")
     assert lines[4] == "done"
+
+
+# ---------------------------------------------------------------- extensions and retries
+
+
+def test_discover_lists_games_without_joining(server) -> None:
+    games = {g["name"]: g for g in GameServerAPI(server.host, server.port, "Any").discover()
+             ["games"]}
+    assert games["TicTacToe"]["min_players"] == 2
+    assert "Yahtzee" in games
+
+
+def test_state_can_bring_the_legal_moves(server) -> None:
+    apis = {0: GameServerAPI(server.host, server.port, "NumberRace", unique("lm"), 2),
+            1: None}
+    apis[1] = GameServerAPI(server.host, server.port, "NumberRace", apis[0]._session, 2)
+    join_all(apis[0], apis[1])
+    by_id = {api._player_id: api for api in apis.values()}
+    assert by_id[0].state(legal_moves=True)["legal_moves"] == [{"add": 1}, {"add": 2},
+                                                                {"add": 3}]
+    assert by_id[1].state(legal_moves=True)["legal_moves"] == []  # not player 1's turn
+    by_id[0].move(add=3)
+    assert "legal_moves" not in by_id[0].state()  # a classic request gets no extra key
+
+
+def test_legal_moves_off_sends_the_classic_bytes(fake) -> None:
+    server = fake(replies(ok(JOINED), ok({"current": [0], "gameover": False})))
+    api = GameServerAPI(server.host, server.port, "TicTacToe")
+    api.join()
+    server.next_request()
+    api.state(legal_moves=False)
+    assert b"legal_moves" not in server.next_request()
+
+
+def test_state_waits_for_a_restarting_server_and_asks_once_more(tmp_path) -> None:
+    port = free_port()
+    # DEBUG logs each request: the test sees when the state has reached the server.
+    args = ("--port", str(port), "--store-path", str(tmp_path / "s.sqlite3"),
+            "--log-level", "DEBUG")
+    first = ServerProcess(*args)
+    first.port = port
+    first.start()
+    api = GameServerAPI("127.0.0.1", port, "Echo", unique("retry"), 1)
+    api.join()
+    api.state()  # the next state() blocks until something changes
+    result: list[Any] = []
+    waiter = threading.Thread(target=lambda: result.append(api.state()))
+    waiter.start()
+    assert first.wait_for_log("request State(", count=2)
+    assert first.proc is not None
+    first.proc.kill()  # the blocked state's connection drops
+    first.stop()
+    again = ServerProcess(*args)
+    again.port = port
+    again.start()
+    try:
+        waiter.join(TIMEOUT)
+        assert result == [{"echo": "", "current": [0], "gameover": False}]
+    finally:
+        again.stop()
+
+
+def test_a_move_is_never_sent_twice(fake) -> None:
+    def drop_moves(conn: socket.socket, fake: FakeServer) -> None:
+        request = fake.read_request(conn)
+        if b'"type": "join"' in request:
+            conn.sendall(ok(JOINED))
+        conn.close()  # a move gets no answer at all
+
+    server = fake(drop_moves)
+    api = GameServerAPI(server.host, server.port, "TicTacToe")
+    api.join()
+    with pytest.raises(GameServerError, match="api: empty or no response"):
+        api.move(position=1)
+    assert server.connections == 2  # join + one move, no retry

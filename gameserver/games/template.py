@@ -171,3 +171,16 @@ class NumberRace(AbstractGame):
             "winner": self.winner,
             "last_moves": [list(m) for m in self.last_moves],
         }
+
+    # Step 11 (optional): list the moves a player may make now.
+    #
+    # You may leave this method out: the game works without it. If you write
+    # it, return a list of move dicts, exactly as a client would send them.
+    # Bots pick their moves from this list, clients can show it, and
+    # "python -m gameserver check" tests that move() accepts every move in it.
+    # Keep it exact: list every allowed move, and nothing that move() rejects.
+    def legal_moves(self, player_id: int) -> list:
+        if self.game_over():
+            return []  # nobody may move any more
+        # 1, 2 and 3, but only as far as the counter may still go.
+        return [{"add": amount} for amount in ALLOWED if self.counter + amount <= TARGET]

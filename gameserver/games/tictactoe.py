@@ -112,3 +112,9 @@ class TicTacToe(AbstractGame):
     def state(self, player_id: int) -> dict[str, Any]:
         """Return the board and the winner; both players see everything."""
         return {"board": list(self.board), "winner": self.winner}
+
+    def legal_moves(self, player_id: int) -> list[dict[str, Any]]:
+        """Return ``{"position": p}`` for every empty cell, ``[]`` once the game is over."""
+        if self.game_over():
+            return []
+        return [{"position": p} for p in range(9) if self.board[p] == EMPTY]

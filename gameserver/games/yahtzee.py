@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Iterable
+from itertools import combinations
 from typing import Any
 
 from gameserver.game import AbstractGame
@@ -31,6 +32,8 @@ NEEDS = {
     "Large Straight": "five faces in a row: 1-2-3-4-5 or 2-3-4-5-6",
     "Yahtzee": "all five dice showing the same face",
 }
+# Every non-empty set of dice positions, as sorted lists: the 31 ways to re-roll.
+REROLLS = [list(c) for size in range(1, 6) for c in combinations(range(5), size)]
 HOW_TO_SCORE = "send score='add points' or score='cross out' together with category='...'"
 
 
@@ -118,9 +121,19 @@ class Yahtzee(AbstractGame):
 
     Errors: a turn move during phase 1, a name move during phase 2, empty /
     taken / repeated names, a fourth roll, a roll_dice that is not a non-empty
-    list of positions 0..4, an unknown score action, a missing or unknown
+    list of positions 0..4, roll_dice together with score or category in one
+    move, an unknown score action, a missing or unknown
     category, a used category, dice that do not fit the category, and a move
     with none of the keys above.
+
+    ``legal_moves``: in phase 1, one example name that nobody uses yet,
+    such as ``{"name": "player 0"}`` (any other valid name is accepted
+    too). In phase 2, every re-roll while rolls are left, as the 31
+    non-empty sorted position lists (``[0]``, ``[0, 1]``, ...,
+    ``[0, 1, 2, 3, 4]``; other spellings of the same re-roll, such as
+    ``[2, 0]`` or ``[0, 0, 2]``, are accepted but not listed), then every
+    "add points" whose category fits the dice (including a Yahtzee bonus),
+    then every "cross out" of an unused category.
 
     Attributes (tests may set ``dice`` and ``rolls``):
         dice: the five dice.
@@ -184,6 +197,28 @@ class Yahtzee(AbstractGame):
             state["current_name"] = self.names[self.turn]
         return state
 
+    def legal_moves(self, player_id: int) -> list[dict[str, Any]] | None:
+        """Return one example name in phase 1, the turn player's moves in phase 2."""
+        if player_id not in self.current_player():
+            return []
+        if self.turn is None:
+            # Names are free text: offer one example that nobody uses yet.
+            example, number = f"player {player_id}", 2
+            while example in self.names:
+                example, number = f"player {player_id} ({number})", number + 1
+            return [{"name": example}]
+        moves: list[dict[str, Any]] = []
+        if self.rolls < MAX_ROLLS:
+            moves.extend({"roll_dice": list(positions)} for positions in REROLLS)
+        card = self.cards[player_id]
+        for category in CATEGORIES:
+            bonus = category == "Yahtzee" and bool(card[category])
+            if (card[category] is None or bonus) and fits(category, self.dice):
+                moves.append({"score": "add points", "category": category})
+        moves.extend({"score": "cross out", "category": category}
+                     for category in CATEGORIES if card[category] is None)
+        return moves
+
     def move(self, move: dict[str, Any], player_id: int) -> str | None:
         """Route the move to the phase's handler.
 
@@ -197,6 +232,11 @@ class Yahtzee(AbstractGame):
                 return "the game has not started yet: first send your name with move(name='...')"
             return "unknown move: first send your name with move(name='...')"
         if "roll_dice" in move:
+            if "score" in move or "category" in move:
+                return (
+                    "a move either re-rolls or scores, not both: send roll_dice=[...] "
+                    f"alone, or {HOW_TO_SCORE}"
+                )
             return self._reroll(move["roll_dice"])
         if "score" in move:
             return self._score(move, player_id)

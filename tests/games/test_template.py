@@ -1,8 +1,11 @@
 """Rules of the tutorial game NumberRace, tested on the class directly."""
 
+import random
+
 import pytest
 
 from gameserver.games.template import NumberRace
+from gameserver.testing import LocalSession
 
 
 def play(game: NumberRace, *amounts: int) -> None:
@@ -80,3 +83,40 @@ def test_going_past_21_is_rejected() -> None:
     assert isinstance(error, str) and "add at most 2" in error
     assert game.state(0)["counter"] == 19
     assert not game.game_over()
+
+
+def test_legal_moves_are_the_amounts_that_stay_within_21() -> None:
+    game = NumberRace(2)
+    assert game.legal_moves(0) == [{"add": 1}, {"add": 2}, {"add": 3}]
+    play(game, *[3] * 6, 1)  # counter 19
+    assert game.legal_moves(1) == [{"add": 1}, {"add": 2}]
+    play(game, 1)  # 20
+    assert game.legal_moves(0) == [{"add": 1}]
+    play(game, 1)  # 21
+    assert game.legal_moves(0) == game.legal_moves(1) == []
+
+
+def test_legal_moves_through_the_harness() -> None:
+    session = LocalSession(NumberRace, 3)
+    assert session.legal_moves(0) == [{"add": 1}, {"add": 2}, {"add": 3}]
+    assert session.legal_moves(1) == session.legal_moves(2) == []  # not their turn
+
+
+@pytest.mark.parametrize("players", [2, 3, 4])
+def test_200_random_games_via_legal_moves(players: int) -> None:
+    rng = random.Random(players)
+    session = LocalSession(NumberRace, players)
+    for _ in range(200):
+        moves = 0
+        while not session.gameover:
+            [player] = session.current
+            legal = session.legal_moves(player)
+            counter = session.state(player)["counter"]
+            # Exactness: every amount that fits is listed, and only those.
+            assert legal == [{"add": a} for a in (1, 2, 3) if counter + a <= 21]
+            session.move(player, rng.choice(legal))  # raises if a listed move is rejected
+            moves += 1
+            assert moves <= 21
+        assert session.state(0)["counter"] == 21
+        session.restart()
+    session.close()

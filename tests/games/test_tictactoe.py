@@ -5,6 +5,7 @@ import random
 import pytest
 
 from gameserver.games.tictactoe import TicTacToe
+from gameserver.testing import LocalSession
 
 
 class FirstPlayer(random.Random):
@@ -160,3 +161,41 @@ def test_state_is_a_copy() -> None:
     game = new_game()
     game.state(0)["board"][0] = 1
     assert game.state(0)["board"][0] == -1
+
+
+def test_legal_moves_are_the_empty_cells() -> None:
+    session = LocalSession(TicTacToe, 2)
+    session.game.turn = 0
+    assert session.legal_moves(0) == [{"position": p} for p in range(9)]
+    assert session.legal_moves(1) == []  # not this player's turn
+    session.move(0, position=4)
+    session.move(1, position=0)
+    assert session.legal_moves(0) == [{"position": p} for p in (1, 2, 3, 5, 6, 7, 8)]
+
+
+def test_no_legal_moves_once_the_game_is_over() -> None:
+    game = new_game(first=0)
+    play(game, 0, 3, 1, 4, 2)
+    assert game.legal_moves(0) == game.legal_moves(1) == []
+
+
+def test_200_random_games_via_legal_moves() -> None:
+    rng = random.Random(5)
+    session = LocalSession(TicTacToe, 2)
+    results = set()
+    for _ in range(200):
+        moves = 0
+        while not session.gameover:
+            [player] = session.current
+            legal = session.legal_moves(player)
+            assert legal
+            # Exactness: every empty cell is listed, and only those.
+            board = session.state(player)["board"]
+            assert legal == [{"position": p} for p in range(9) if board[p] == -1]
+            session.move(player, rng.choice(legal))  # raises if a listed move is rejected
+            moves += 1
+            assert moves <= 9
+        results.add(session.state(0)["winner"])
+        session.restart()
+    assert results == {0, 1, None}
+    session.close()

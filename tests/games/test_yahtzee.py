@@ -4,11 +4,13 @@ The dice come from a scripted random source, or are set through the
 documented ``dice`` attribute, so every test knows exactly what was rolled.
 """
 
+import copy
 import random
 
 import pytest
 
 from gameserver.games.yahtzee import CATEGORIES, Yahtzee
+from gameserver.testing import LocalSession
 
 UPPER = ["Ones", "Twos", "Threes", "Fours", "Fives", "Sixes"]
 LOWER = ["Three of a Kind", "Four of a Kind", "Full House", "Small Straight",
@@ -151,6 +153,9 @@ def test_name_cannot_be_changed() -> None:
     ({"name": "Eve"}, "names cannot be changed once the game has started"),
     ({}, "unknown move"),
     ({"category": "Ones"}, "unknown move"),
+    ({"roll_dice": [0], "score": "cross out", "category": "Ones"}, "either re-rolls or scores"),
+    ({"roll_dice": [0], "score": 5}, "either re-rolls or scores"),
+    ({"roll_dice": [0], "category": "Ones"}, "either re-rolls or scores"),
 ])
 def test_turn_phase_rejects_names_and_unknown_moves(move: dict, expected: str) -> None:
     game = started(2)
@@ -482,3 +487,126 @@ def test_players_with_a_full_card_are_skipped() -> None:
     cross(game, "Chance")
     assert game.game_over()
     assert game.state(1)["ranking"] == {"P0": 250, "P1": 0}
+
+
+# --- legal moves -----------------------------------------------------------------
+
+ALL_REROLLS = [[0], [1], [2], [3], [4],
+               [0, 1], [0, 2], [0, 3], [0, 4], [1, 2], [1, 3], [1, 4], [2, 3], [2, 4], [3, 4],
+               [0, 1, 2], [0, 1, 3], [0, 1, 4], [0, 2, 3], [0, 2, 4], [0, 3, 4],
+               [1, 2, 3], [1, 2, 4], [1, 3, 4], [2, 3, 4],
+               [0, 1, 2, 3], [0, 1, 2, 4], [0, 1, 3, 4], [0, 2, 3, 4], [1, 2, 3, 4],
+               [0, 1, 2, 3, 4]]
+
+
+def scoring(moves: list[dict]) -> tuple[list[str], list[str]]:
+    """The categories of the "add points" and of the "cross out" moves in ``moves``."""
+    adds = [m["category"] for m in moves if m.get("score") == "add points"]
+    crosses = [m["category"] for m in moves if m.get("score") == "cross out"]
+    return adds, crosses
+
+
+def test_one_example_name_is_listed_while_names_are_chosen() -> None:
+    session = LocalSession(Yahtzee, 3)
+    assert session.legal_moves(0) == [{"name": "player 0"}]
+    session.move(0, name="player 1")  # names are free text: any valid name is fine
+    assert session.legal_moves(0) == []  # waiting for the others
+    assert session.legal_moves(1) == [{"name": "player 1 (2)"}]  # "player 1" is taken
+    session.game.names[2] = "player 1 (2)"  # while player 2 is still choosing
+    assert session.game.legal_moves(1) == [{"name": "player 1 (3)"}]
+    session.game.names[2] = None
+    session.move(1, session.legal_moves(1)[0])
+    assert session.state(0)["current"] == [2]
+    session.move(2, session.legal_moves(2)[0])
+    assert sorted(session.game.names) == ["player 1", "player 1 (2)", "player 2"]
+
+
+def test_legal_moves_of_a_fresh_turn() -> None:
+    game = started(2, first=0, faces=(1, 2, 3, 4, 5))
+    moves = game.legal_moves(0)
+    assert [m["roll_dice"] for m in moves if "roll_dice" in m] == ALL_REROLLS
+    adds, crosses = scoring(moves)
+    assert adds == ["Ones", "Twos", "Threes", "Fours", "Fives",
+                    "Small Straight", "Large Straight", "Chance"]
+    assert crosses == list(CATEGORIES)
+    assert len(moves) == 31 + len(adds) + len(crosses)
+    assert game.legal_moves(1) == []  # not this player's turn
+
+
+def test_no_rerolls_are_listed_after_the_third_roll() -> None:
+    game = started(1)
+    game.rolls = 3
+    assert not any("roll_dice" in m for m in game.legal_moves(0))
+
+
+def test_used_categories_are_not_listed() -> None:
+    game = started(1)
+    add(game, "Chance", [2, 2, 2, 3, 3])
+    cross(game, "Ones")
+    game.dice = [2, 2, 2, 3, 3]
+    adds, crosses = scoring(game.legal_moves(0))
+    assert adds == ["Twos", "Threes", "Three of a Kind", "Full House"]
+    assert crosses == [c for c in CATEGORIES if c not in ("Chance", "Ones")]
+
+
+def test_a_yahtzee_bonus_is_listed_but_not_into_a_crossed_out_box() -> None:
+    game = started(1)
+    add(game, "Yahtzee", [4] * 5)
+    game.dice = [6] * 5
+    adds, crosses = scoring(game.legal_moves(0))
+    assert "Yahtzee" in adds and "Yahtzee" not in crosses
+    crossed = started(1)
+    cross(crossed, "Yahtzee")
+    crossed.dice = [6] * 5
+    adds, crosses = scoring(crossed.legal_moves(0))
+    assert "Yahtzee" not in adds and "Yahtzee" not in crosses
+
+
+def test_no_legal_moves_once_the_game_is_over() -> None:
+    game = started(1)
+    for category in CATEGORIES:
+        cross(game, category)
+    assert game.game_over()
+    assert game.legal_moves(0) == []
+
+
+def candidate_moves() -> list[dict]:
+    """Every canonical move a client might try in phase 2."""
+    moves: list[dict] = [{"roll_dice": positions} for positions in ALL_REROLLS]
+    for category in CATEGORIES:
+        moves.append({"score": "add points", "category": category})
+        moves.append({"score": "cross out", "category": category})
+    return moves
+
+
+def test_200_random_games_via_legal_moves() -> None:
+    rng = random.Random(3)
+    stream = random.Random(33)
+
+    class Seeded(Yahtzee):  # repeatable dice, still played through the harness
+        def __init__(self, players: int) -> None:
+            super().__init__(players, rng=random.Random(stream.random()))
+
+    sessions = {n: LocalSession(Seeded, n) for n in (1, 2, 3)}
+    for number in range(200):
+        players = 1 + number % 3
+        session = sessions[players]
+        game = session.game
+        for pid in rng.sample(range(players), players):
+            session.move(pid, rng.choice(session.legal_moves(pid)))  # an example name
+        moves = 0
+        while not game.game_over():
+            [player] = game.current_player()
+            legal = session.legal_moves(player)
+            assert legal
+            if number < 5:  # exactness: a canonical move is accepted iff it is listed
+                for move in candidate_moves():
+                    accepted = copy.deepcopy(game).move(move, player) is None
+                    assert accepted == (move in legal), (move, game.dice, legal)
+            session.move(player, rng.choice(legal))  # raises if a listed move is rejected
+            moves += 1
+            assert moves <= players * 13 * 3 * 2  # 13+ turns of at most 3 moves each
+        assert len(session.state(0)["ranking"]) == players
+        session.restart()
+    for session in sessions.values():
+        session.close()
