@@ -11,6 +11,7 @@ import pytest
 
 from gameserver.games.battleship import Battleship
 from gameserver.testing import GameServerError, IllegalMove, LocalSession
+from tests.games.helpers import contains
 
 # Ships on the even rows, from the left edge: rows 1, 3, 5, 7 and 9 are water.
 FLEET_A = [[0, 0, 5, "h"], [2, 0, 4, "h"], [4, 0, 3, "h"], [6, 0, 3, "h"], [8, 0, 2, "h"]]
@@ -26,17 +27,6 @@ def cells(fleet: list[list[Any]]) -> list[list[int]]:
         for i in range(length):
             out.append([row + i * (direction == "v"), col + i * (direction == "h")])
     return out
-
-
-def contains(haystack: Any, needle: Any) -> bool:
-    """Whether ``needle`` equals ``haystack`` or any value nested in it (as ``check`` looks)."""
-    if haystack == needle and type(haystack) is type(needle):
-        return True
-    if isinstance(haystack, dict):
-        return any(contains(value, needle) for value in haystack.values())
-    if isinstance(haystack, list):
-        return any(contains(value, needle) for value in haystack)
-    return False
 
 
 def pairs(state: Any) -> set[tuple[Any, ...]]:

@@ -10,23 +10,11 @@ import pytest
 
 from gameserver.games.connect_four import ConnectFour
 from gameserver.testing import GameServerError, IllegalMove, LocalSession
+from tests.games.helpers import FirstPlayer
 
 EMPTY_BOARD = [[-1] * 7 for _ in range(6)]
 # A full grid without four in a row (each digit is a player id), row 0 on top.
 NO_FOUR = ["0101010", "0101010", "1010101", "1010101", "0101010", "0101010"]
-
-
-class FirstPlayer(random.Random):
-    """A random source whose randrange always picks ``first``."""
-
-    def __init__(self, first: int) -> None:
-        super().__init__(0)
-        self.first = first
-        self.asked: list[int] = []
-
-    def randrange(self, stop: int) -> int:  # type: ignore[override]
-        self.asked.append(stop)
-        return self.first
 
 
 def new_session(first: int = 0) -> LocalSession:

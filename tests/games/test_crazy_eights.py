@@ -13,21 +13,11 @@ import pytest
 
 from gameserver.games.crazy_eights import DECK, CrazyEights, sort_key
 from gameserver.testing import GameServerError, IllegalMove, LocalSession
+from tests.games.helpers import FirstPlayer, contains
 
 PASS = {"pass": True}
 DRAW = {"draw": True}
 SPECIAL_RANKS = ("8", "2", "Q", "A")
-
-
-def contains(haystack: Any, needle: Any) -> bool:
-    """Whether ``needle`` equals ``haystack`` or any value nested in it (as ``check`` looks)."""
-    if haystack == needle and type(haystack) is type(needle):
-        return True
-    if isinstance(haystack, dict):
-        return any(contains(value, needle) for value in haystack.values())
-    if isinstance(haystack, list):
-        return any(contains(value, needle) for value in haystack)
-    return False
 
 
 def strings(state: Any) -> set[str]:
@@ -62,19 +52,6 @@ def position(hands: list[list[str]], top: str = "7H", suit: str | None = None,
 
 def all_cards(game: CrazyEights) -> list[str]:
     return sorted([*(c for hand in game.hands for c in hand), *game.draw_pile, *game.discard])
-
-
-class FirstPlayer(random.Random):
-    """A random source whose randrange always picks ``first`` (shuffles stay random)."""
-
-    def __init__(self, first: int) -> None:
-        super().__init__(0)
-        self.first = first
-        self.asked: list[int] = []
-
-    def randrange(self, stop: int) -> int:  # type: ignore[override]
-        self.asked.append(stop)
-        return self.first
 
 
 # --- dealing -------------------------------------------------------------------------

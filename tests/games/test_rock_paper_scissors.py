@@ -1,25 +1,14 @@
 """Rules of RockPaperScissors, played through the in-process harness ``LocalSession``."""
 
 import random
-from typing import Any
 
 import pytest
 
 from gameserver.games.rock_paper_scissors import RockPaperScissors
 from gameserver.testing import GameServerError, IllegalMove, LocalSession
+from tests.games.helpers import contains
 
 CHOICES = ["rock", "paper", "scissors"]
-
-
-def contains(haystack: Any, needle: Any) -> bool:
-    """Whether ``needle`` equals ``haystack`` or any value nested in it (as ``check`` looks)."""
-    if haystack == needle and type(haystack) is type(needle):
-        return True
-    if isinstance(haystack, dict):
-        return any(contains(value, needle) for value in haystack.values())
-    if isinstance(haystack, list):
-        return any(contains(value, needle) for value in haystack)
-    return False
 
 
 def game_part(state: dict) -> dict:

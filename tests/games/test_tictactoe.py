@@ -6,19 +6,7 @@ import pytest
 
 from gameserver.games.tictactoe import TicTacToe
 from gameserver.testing import LocalSession
-
-
-class FirstPlayer(random.Random):
-    """A random source whose randrange always picks ``first``."""
-
-    def __init__(self, first: int) -> None:
-        super().__init__(0)
-        self.first = first
-        self.asked: list[int] = []
-
-    def randrange(self, stop: int) -> int:  # type: ignore[override]
-        self.asked.append(stop)
-        return self.first
+from tests.games.helpers import FirstPlayer
 
 
 def new_game(first: int = 0) -> TicTacToe:

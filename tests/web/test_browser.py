@@ -1,12 +1,13 @@
 """End to end: the real server, games played through the client module, Chromium watching.
 
 Runs Debian's Chromium (``apt-get install chromium``) through Playwright;
-never a downloaded browser. Skipped when either is missing; CI installs both
-(.ci/run).
+never a downloaded browser. Skipped when either is missing, except under CI
+(CI=true), where .ci/run installs both and a missing one is an error.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,8 @@ from tests.web import play
 from tests.web.screenshots import CHROMIUM, CHROMIUM_FLAGS
 
 if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):  # CI installs Chromium: a missing browser is a failure there
+        raise RuntimeError(f"browser tests need Chromium at {CHROMIUM}; .ci/run installs it")
     pytest.skip(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)",
                 allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api",
