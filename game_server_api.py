@@ -333,14 +333,20 @@ class GameServerAPI:
         return self._need(self._exchange({'type': 'discover'}), 'discover')
 
     def _wait_for_server(self):
-        """Wait until the server accepts connections again (or the window ends)."""
+        """Wait until the server answers requests again (or the window ends).
+
+        A bare connect is not proof: a server that is being killed may still
+        accept a connection and then reset it. So the probe is a real request
+        (discover; any answer will do, even a classic server's error).
+        """
+        probe = json.dumps({'type': 'discover'}).encode() + _TERMINATOR
         deadline = time.monotonic() + _RETRY_WINDOW
         while time.monotonic() < deadline:
             try:
-                socket.create_connection((self._server, self._port), timeout=1).close()
+                self._round_trip(self._connect(), probe, 'discover', reused=False)
                 return
-            except OSError:
-                time.sleep(0.2)
+            except GameServerError:
+                time.sleep(0.1)
 
     def observe(self):
         """Watch another player: from now on ``state()`` shows what they see.
