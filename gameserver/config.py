@@ -68,6 +68,10 @@ class Settings:
     store: bool = _setting(
         True, "save sessions and finished games in an SQLite file (--no-store: memory only)")
     store_path: str = _setting("gameserver.sqlite3", "the SQLite file of the store")
+    store_sync: str = _setting(
+        "normal", "full: a change is on the disk before its reply (survives power loss); "
+        "normal: in the operating system before its reply (survives kill -9 and server "
+        "crashes, not power loss; faster)", choices=("full", "normal"))
     history: bool = _setting(True, "keep the move log of every game (for replays)")
     history_max_games: int = _setting(
         100_000, "finished games kept in the history; the oldest are deleted")
@@ -107,6 +111,8 @@ class Settings:
             raise ConfigError("TLS needs both tls_cert and tls_key (make a pair with the "
                               "openssl command in the README)")
         self.log_level = self.log_level.upper()
+        if self.store_sync not in ("full", "normal"):
+            raise ConfigError(f"store_sync must be 'full' or 'normal', not {self.store_sync!r}")
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}

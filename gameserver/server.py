@@ -233,7 +233,8 @@ class GameServer:
         self.settings = settings
         self.guard = GameGuard(settings.game_call_timeout)
         self.store = (Store(settings.store_path, self.guard, history=settings.history,
-                            history_max_games=settings.history_max_games)
+                            history_max_games=settings.history_max_games,
+                            sync=settings.store_sync)
                       if settings.store else None)
         self.lobby = Lobby(games, self.guard, LobbyLimits(
             game_timeout=settings.game_timeout, join_timeout=settings.join_timeout,

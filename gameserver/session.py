@@ -92,6 +92,9 @@ class Recorder(typing.Protocol):
     def changed(self, session: Session, event: str, **detail: Any) -> SaveBatch | None:
         """Record ``event`` ("start", "move", "restart", "observe"); the batch to wait for."""
 
+    def settle(self, batch: SaveBatch) -> None:
+        """Save ``batch`` at once if that needs no waiting (else it is saved later)."""
+
 
 class Session:
     """A running session of one game under one token.
@@ -124,6 +127,7 @@ class Session:
         self.players: list[Player] = []
         self.version = 0
         self.moves = 0  # moves that reached the game, since the session started
+        self.game_moves = 0  # ... since the current game started
         self.games_played = 1
         self.closed: ProtocolError | None = None
         self.created = self.last_activity = time.monotonic()
@@ -255,6 +259,7 @@ class Session:
                     self._handover[(p_id, True)] = old_game
         self.game = new_game
         self.games_played += 1
+        self.game_moves = 0
         self._changed()
         self._record("restart")
         return self._saved(protocol.ok(None))
@@ -275,6 +280,7 @@ class Session:
 
     def _moved(self, player_id: int, move: dict[str, Any], rejection: Any) -> None:
         self.moves += 1
+        self.game_moves += 1
         self._changed()
         self._record("move", player_id=player_id, move=move, rejection=rejection)
 
@@ -287,6 +293,8 @@ class Session:
     def _saved(self, reply: bytes) -> Outcome:
         """``reply``, held back until every change of this session it may show is on disk."""
         batch = self._unsaved
+        if batch is not None and not batch.done and self.recorder is not None:
+            self.recorder.settle(batch)
         if batch is None or batch.done:
             if batch is not None and batch.error:
                 return protocol.error(batch.error)
@@ -306,6 +314,7 @@ class Session:
             "format": 1, "game_name": self.game_name, "token": self.token,
             "size": self.size, "auto": self.auto, "moves": self.moves,
             "games_played": self.games_played, "history_id": self.history_id,
+            "game_moves": self.game_moves,
             "players": [(p.name, p.key, p.observer_key) for p in self.players],
             "created": wall - (now - self.created),
             "last_activity": wall - (now - self.last_activity),
@@ -323,6 +332,7 @@ class Session:
         session.moves = data["moves"]
         session.games_played = data["games_played"]
         session.history_id = data["history_id"]
+        session.game_moves = data["game_moves"]
         session._handover = data["handover"]
         wall, now = time.time(), time.monotonic()
         session.created = now - (wall - data["created"])

@@ -9,15 +9,20 @@ the change belongs to. The session holds its reply back until that batch is
 on disk (``Session._saved``), so **no reply reveals a change that a crash
 could still lose**.
 
-All changes of one loop iteration form one batch. At the end of the
-iteration ``_flush`` pickles each dirty session once (through the guard: a
-game's pickling is game code) and hands the batch to the writer thread. The
-writer merges every batch waiting in its queue into one SQLite transaction
-(group commit: one fsync for many moves) and then releases the replies.
+Changes form a batch until ``_flush`` pickles each dirty session once
+(through the guard: a game's pickling is game code) and commits: at once
+when a reply is waiting for it (sync="normal"), else at the end of the loop
+pass, handing the batch to the writer thread, which merges every batch
+waiting in its queue into one SQLite transaction (group commit: one fsync
+for many moves) and then releases the replies.
 
-SQLite runs in WAL mode with ``synchronous=FULL``: a committed transaction
-survives ``kill -9`` and power loss; only the death of the disk itself loses
-data (keep a copy of the database file for that).
+SQLite runs in WAL mode. With ``sync="normal"`` (the default) a commit hands
+the change to the operating system, which survives ``kill -9``, a crash of
+the server and a clean reboot; commits then run right on the loop thread
+(``settle``), as they take microseconds. With ``sync="full"`` each commit
+also waits for the disk, which survives power loss too; those commits run in
+the writer thread, one disk flush for many changes. Only the death of the
+disk itself loses data (keep a copy of the database file for that).
 
 A session whose game cannot be pickled (it holds an open file, a lock, a
 lambda, ...) is logged once and kept in memory only.
@@ -87,8 +92,9 @@ class Store:
     """
 
     def __init__(self, path: str, guard: GameGuard, history: bool = True,
-                 history_max_games: int = 100_000) -> None:
+                 history_max_games: int = 100_000, sync: str = "normal") -> None:
         self.path = path
+        self.sync = "NORMAL" if sync == "normal" else "FULL"
         self.history = history
         self.history_max_games = history_max_games
         self._guard = guard
@@ -111,14 +117,15 @@ class Store:
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
+        db.execute(f"PRAGMA synchronous={self.sync}")
         db.execute("PRAGMA busy_timeout=10000")
         return db
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Start the writer thread; changes are accepted from ``loop`` afterwards."""
+        """Accept changes from ``loop`` from now on (and start the writer thread if needed)."""
         self._loop = loop
-        self._writer.start()
+        if self.sync == "FULL":
+            self._writer.start()
 
     def close(self) -> None:
         """Write what is pending, then stop the writer thread."""
@@ -161,6 +168,15 @@ class Store:
             self._history(batch, session, event, detail)
         return batch
 
+    def settle(self, batch: Batch) -> None:
+        """With synchronous=NORMAL, commit ``batch`` now: a reply need not wait a loop pass.
+
+        With FULL the batch waits for the writer thread, so that one disk
+        flush serves every change of the loop pass (group commit).
+        """
+        if self.sync == "NORMAL" and batch is self._batch:
+            self._flush()
+
     def forget(self, session: Session) -> None:
         """The session ended: delete its snapshot and its unfinished game."""
         if id(session) in self._memory_only:
@@ -201,15 +217,14 @@ class Store:
             states = self._states(session)
             batch.ops.append((
                 "INSERT INTO moves (game_id, seq, player_id, move, rejection, time, states) "
-                "VALUES (?, (SELECT moves + 1 FROM games WHERE id = ?), ?, ?, ?, ?, ?)",
-                (session.history_id, session.history_id, detail["player_id"],
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (session.history_id, session.game_moves, detail["player_id"],
                  json.dumps(detail["move"]), _json_or_none(detail["rejection"]), now,
                  json.dumps(states))))
-            batch.ops.append(("UPDATE games SET moves = moves + 1 WHERE id = ?",
-                              (session.history_id,)))
             if states and states[0].get("gameover") is True:
-                batch.ops.append(("UPDATE games SET ended = ?, final_states = ? WHERE id = ?",
-                                  (now, json.dumps(states), session.history_id)))
+                batch.ops.append((
+                    "UPDATE games SET ended = ?, final_states = ?, moves = ? WHERE id = ?",
+                    (now, json.dumps(states), session.game_moves, session.history_id)))
                 self._finished_since_prune += 1
                 if self._finished_since_prune >= 100:
                     self._finished_since_prune = 0
@@ -252,34 +267,42 @@ class Store:
             batch.ops.append(("INSERT OR REPLACE INTO sessions (game, token, snapshot) "
                               "VALUES (?, ?, ?)", (session.game_name, session.token, blob)))
         self.batches += 1
-        self._queue.put(batch)
+        if self.sync == "NORMAL":
+            # No disk flush to wait for: a commit takes microseconds, so it runs
+            # right here, without the cost of handing it to another thread.
+            _release([batch], self._commit([batch]))
+        else:
+            self._queue.put(batch)
+
+    def _commit(self, batches: list[Batch]) -> str | None:
+        """Write ``batches`` in one transaction; returns an error message or None."""
+        db = self._writer_db
+        try:
+            db.execute("BEGIN")
+            for batch in batches:
+                for sql, params in batch.ops:
+                    db.execute(sql, params)
+            db.execute("COMMIT")
+            self.commits += 1
+            return None
+        except sqlite3.Error:
+            log.exception("saving %d change batches failed", len(batches))
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            return SAVE_FAILED
 
     # ------------------------------------------------------------ writer thread
 
     def _write_loop(self) -> None:
-        db = self._writer_db
+        """With synchronous=FULL: commit (and wait for the disk) off the event loop."""
         while True:
-            first = self._queue.get()
-            batches = [first]
+            batches = [self._queue.get()]
             while not self._queue.empty():  # group commit: everything already waiting
                 batches.append(self._queue.get())
             stop = None in batches
             batches = [b for b in batches if b is not None]
-            error = None
             if batches:
-                try:
-                    db.execute("BEGIN")
-                    for batch in batches:
-                        for sql, params in batch.ops:
-                            db.execute(sql, params)
-                    db.execute("COMMIT")
-                    self.commits += 1
-                except sqlite3.Error as err:
-                    log.exception("saving %d change batches failed", len(batches))
-                    error = SAVE_FAILED
-                    if db.in_transaction:
-                        db.execute("ROLLBACK")
-                    del err
+                error = self._commit(batches)
                 assert self._loop is not None
                 try:
                     self._loop.call_soon_threadsafe(_release, batches, error)

@@ -128,10 +128,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def run_crash_scenario(tmp_path: Path, seed: int) -> None:
+def run_crash_scenario(tmp_path: Path, seed: int, sync: str) -> None:
     db = str(tmp_path / f"crash-{seed}.sqlite3")
     port = free_port()
-    args = ("--port", str(port), "--store-path", db)
+    args = ("--port", str(port), "--store-path", db, "--store-sync", sync)
     server = ServerProcess(*args)
     server.port = port
     server.start()
@@ -190,6 +190,7 @@ def run_crash_scenario(tmp_path: Path, seed: int) -> None:
 RUNS = int(os.environ.get("CRASH_RUNS", "1"))
 
 
+@pytest.mark.parametrize("sync", ["normal", "full"])
 @pytest.mark.parametrize("run", range(RUNS))
-def test_kill_9_mid_game_loses_and_doubles_nothing(tmp_path: Path, run: int) -> None:
-    run_crash_scenario(tmp_path, seed=run)
+def test_kill_9_mid_game_loses_and_doubles_nothing(tmp_path: Path, run: int, sync: str) -> None:
+    run_crash_scenario(tmp_path, seed=run, sync=sync)
