@@ -1,0 +1,85 @@
+"""The benchmarks in bench/ run and report (smoke mode; no timing assertions).
+
+Each benchmark runs as a user would run it, ``python bench/<name>.py
+--smoke``, against its own real server subprocess. These tests only check
+that it exits 0 and prints one parseable JSON record with the expected keys,
+followed by a one-line summary: the numbers of a smoke run mean nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+TIMEOUT = 120  # seconds; a smoke run takes a few
+
+COMMON = {"benchmark", "smoke", "date", "nproc", "cpu", "python", "commit"}
+PER_RUN = {"seconds", "requests", "server_cpu_us_per_request", "generator_cpu_s",
+           "generator_cpu_pct", "listen_overflows", "other_cpu_pct"}
+
+
+def run_smoke(script: str, *args: str) -> tuple[dict[str, Any], str]:
+    done = subprocess.run([sys.executable, str(BENCH / script), "--smoke", *args],
+                          capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2, done.stdout
+    record = json.loads(lines[0])
+    assert record["smoke"] is True
+    assert lines[1].startswith(record["benchmark"])
+    return record, lines[1]
+
+
+def test_roundtrip_reports_both_modes() -> None:
+    record, _ = run_smoke("roundtrip.py")
+    assert COMMON <= record.keys()
+    assert record["benchmark"] == "roundtrip"
+    assert [run["mode"] for run in record["runs"]] == ["classic", "keepalive"]
+    for run in record["runs"]:
+        assert PER_RUN | {"requests_per_s", "pairs_per_s", "latency_p50_ms",
+                          "latency_p99_ms", "errors"} <= run.keys()
+        assert run["requests"] > 0 and run["errors"] == 0
+    assert "keepalive_speedup" in record
+
+
+def test_tictactoe_load_reports_every_level() -> None:
+    record, _ = run_smoke("tictactoe_load.py")
+    assert COMMON <= record.keys()
+    assert record["benchmark"] == "tictactoe_load"
+    assert record["runs"]
+    for run in record["runs"]:
+        assert PER_RUN | {"sessions", "moves_per_s", "games_per_s", "move_p50_ms",
+                          "move_p99_ms", "notify_p50_ms", "notify_p99_ms", "errors",
+                          "stalls"} <= run.keys()
+        assert run["all_joined"] and run["moves"] > 0
+
+
+def test_tictactoe_load_runs_with_keep_alive() -> None:
+    record, _ = run_smoke("tictactoe_load.py", "--keep-alive")
+    assert {run["mode"] for run in record["runs"]} == {"keepalive"}
+    assert all(run["moves"] > 0 for run in record["runs"])
+
+
+def test_waiters_reports_memory_wakeups_and_disconnects() -> None:
+    record, _ = run_smoke("waiters.py")
+    assert COMMON <= record.keys()
+    assert record["benchmark"] == "waiters"
+    assert {"blocked_clients", "rss_kb", "fds", "rss_kb_per_client", "wake_p50_ms",
+            "wake_p99_ms", "fanout_p99_ms", "disconnect_freed_ms", "errors",
+            "spurious_wakeups", "wake_server_cpu_us_per_request"} <= record.keys()
+    assert record["all_blocked"] and record["errors"] == 0
+
+
+def test_run_all_runs_every_benchmark() -> None:
+    done = subprocess.run([sys.executable, str(BENCH / "run_all.py"), "--smoke",
+                           "--only", "roundtrip"],
+                          capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    combined = json.loads(lines[-2])
+    assert [r["benchmark"] for r in combined["records"]] == ["roundtrip"]
+    assert lines[-1].startswith("run_all: 1 of 1")
