@@ -143,8 +143,11 @@ def _run_all(bots: list[Bot]) -> list[BaseException]:
     for thread in threads:
         thread.start()
     # If one seat fails, the others may wait forever for its move: stop at once.
-    while any(t.is_alive() for t in threads) and not errors:
-        threads[0].join(0.1) if threads[0].is_alive() else threads[-1].join(0.1)
+    while not errors:
+        alive = next((t for t in threads if t.is_alive()), None)
+        if alive is None:
+            break
+        alive.join(0.1)
     return errors
 
 

@@ -102,7 +102,8 @@ class Settings:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be a positive number of seconds")
         for name in ("max_connections", "max_connections_per_address", "max_sessions",
-                     "new_sessions_per_minute", "max_name_length", "max_json_depth"):
+                     "new_sessions_per_minute", "max_name_length", "max_json_depth",
+                     "history_max_games"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
         if self.request_size_max < 64:

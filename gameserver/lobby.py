@@ -80,6 +80,38 @@ class RateLimit:
                          if t + (now - then) * self.per_minute / 60 < self.per_minute}
 
 
+def player_range(game_name: str, game_class: type[AbstractGame],
+                 guard: GameGuard) -> tuple[int, int]:
+    """``(min_players(), max_players())`` of a game, called under guard.
+
+    Raises:
+        GameCodeError: a method failed or did not return a whole number.
+    """
+    low = guard.call(game_name, "min_players", game_class.min_players)
+    high = guard.call(game_name, "max_players", game_class.max_players)
+    if type(low) is not int or type(high) is not int:
+        raise GameCodeError(
+            f"framework: game {game_name}: min_players() and max_players() must "
+            "return whole numbers")
+    return low, high
+
+
+def check_player_count(game_name: str, game_class: type[AbstractGame], players: int,
+                       guard: GameGuard) -> None:
+    """Refuse a session size outside the game's range, as every join does.
+
+    Raises:
+        ProtocolError: ``framework: invalid number of players: ...``.
+        GameCodeError: the game's player range cannot be read.
+    """
+    low, high = player_range(game_name, game_class, guard)
+    if not low <= players <= high:
+        wanted = f"exactly {low}" if low == high else f"{low} to {high}"
+        raise framework_error(
+            f"invalid number of players: {game_name} is played by {wanted} "
+            f"players, not {players}")
+
+
 class Lobby:
     """All sessions of one server.
 
@@ -173,12 +205,7 @@ class Lobby:
             raise framework_error(
                 f"the server has too many sessions ({self.limits.max_sessions}); "
                 "try again later")
-        low, high = self._player_range(game_name, game_class)
-        if not low <= players <= high:
-            wanted = f"exactly {low}" if low == high else f"{low} to {high}"
-            raise framework_error(
-                f"invalid number of players: {game_name} is played by {wanted} "
-                f"players, not {players}")
+        check_player_count(game_name, game_class, players, self.guard)
         if not self._new_sessions.allow(self._client):
             raise framework_error(
                 f"too many new sessions from your address (at most "
@@ -226,12 +253,16 @@ class Lobby:
         """Every game offered: name, player range, description and documentation."""
         games = []
         for name, game_class in sorted(self.games.items()):
-            low, high = self._player_range(name, game_class)
-            games.append({
-                "name": name, "min_players": low, "max_players": high,
-                "description": self.guard.call(name, "description", game_class.description),
-                "documentation": self.guard.call(name, "documentation",
-                                                 game_class.documentation)})
+            try:
+                low, high = player_range(name, game_class, self.guard)
+                games.append({
+                    "name": name, "min_players": low, "max_players": high,
+                    "description": self.guard.call(name, "description",
+                                                   game_class.description),
+                    "documentation": self.guard.call(name, "documentation",
+                                                     game_class.documentation)})
+            except GameCodeError as err:  # one broken game must not hide the others
+                games.append({"name": name, "error": str(err)})
         return games
 
     def open_sessions(self) -> list[dict[str, Any]]:
@@ -258,14 +289,6 @@ class Lobby:
             raise framework_error("no such game session")
         return session
 
-    def _player_range(self, game_name: str, game_class: type[AbstractGame]) -> tuple[int, int]:
-        low = self.guard.call(game_name, "min_players", game_class.min_players)
-        high = self.guard.call(game_name, "max_players", game_class.max_players)
-        if type(low) is not int or type(high) is not int:
-            raise GameCodeError(
-                f"framework: game {game_name}: min_players() and max_players() must "
-                "return whole numbers")
-        return low, high
 
     # ------------------------------------------------------------ ending sessions
 

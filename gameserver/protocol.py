@@ -29,7 +29,18 @@ TERMINATOR = b"EOT\x00"
 # A game's move dict and state dict are arbitrary JSON objects.
 JSONObject = dict[str, Any]
 
-_encode = json.JSONEncoder(ensure_ascii=True, check_circular=True).encode
+# allow_nan=False: NaN and Infinity are not JSON; clients in other languages reject them.
+_encode = json.JSONEncoder(ensure_ascii=True, check_circular=True, allow_nan=False).encode
+
+
+def encode_json(value: Any) -> str:
+    """``value`` as JSON text, exactly as replies encode it.
+
+    Raises:
+        TypeError: a value that JSON cannot express (a set, an object).
+        ValueError: NaN, Infinity, or a circular reference.
+    """
+    return _encode(value)
 
 
 class ProtocolError(Exception):

@@ -13,6 +13,7 @@ Game files written for the classic server start with
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import inspect
 import logging
@@ -50,8 +51,10 @@ def load_module(path: Path) -> list[type[AbstractGame]]:
         GameLoadError: the file cannot be imported; the message names the
             file, the line and the error.
     """
-    # A unique, importable name: dataclasses and pickle look classes up by module.
-    module_name = f"_gameserver_games_{len(sys.modules)}_{path.stem}"
+    # A unique, importable name that stays the same from one start to the next:
+    # the store pickles game objects, and pickle finds their classes by module name.
+    digest = hashlib.sha1(str(path).encode()).hexdigest()[:12]
+    module_name = f"_gameserver_games_{digest}_{path.stem}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise GameLoadError(f"{path}: cannot be loaded as a Python module")
@@ -116,6 +119,10 @@ def _register(games: dict[str, type[AbstractGame]], game_class: type[AbstractGam
                   "define %s)", name, path, line, name, ", ".join(missing),
                   ", ".join(REQUIRED_METHODS))
         return
+    problem = player_range_problem(game_class)
+    if problem:
+        log.error("game %s skipped: %s:%s: %s", name, path, line, problem)
+        return
     if name in games:
         other = inspect.getsourcefile(games[name]) or "?"
         log.error("game %s skipped: %s:%s: a game called %s is already loaded from %s "
@@ -123,6 +130,28 @@ def _register(games: dict[str, type[AbstractGame]], game_class: type[AbstractGam
         return
     games[name] = game_class
     log.info("game %s loaded from %s", name, path)
+
+
+def player_range_problem(game_class: type) -> str:
+    """What is wrong with ``min_players()``/``max_players()``, or "" when they work.
+
+    Checked when a game is loaded, because lobbies, discovery and bots ask
+    for them before any session exists.
+    """
+    values = []
+    for method in ("min_players", "max_players"):
+        try:
+            value = getattr(game_class, method)()
+        except Exception as err:  # noqa: BLE001 - any failure of student code
+            hint = (" (put @staticmethod on the line above it, and no 'self')"
+                    if isinstance(err, TypeError) and "argument" in str(err) else "")
+            return f"{method}() cannot be called on the class: {err}{hint}"
+        if type(value) is not int or value < 1:
+            return f"{method}() must return a whole number of at least 1, not {value!r}"
+        values.append(value)
+    if values[0] > values[1]:
+        return f"min_players() is {values[0]} but max_players() is {values[1]}"
+    return ""
 
 
 def _has_source(obj: type) -> bool:

@@ -212,15 +212,16 @@ class Session:
     def _state_for(self, view: View, legal_moves: bool) -> Outcome:
         if self.closed is not None:
             return self.closed.reply()
-        old_game = self._handover.pop(view, None)
+        old_game = self._handover.get(view)
         if old_game is not None:
+            reply = self.state_reply(old_game, view[0], legal_moves)
+            del self._handover[view]  # owed until a reply exists: errors can be retried
             # Leave _seen alone: the new game's state is due right after this.
-            return self.state_reply(old_game, view[0], legal_moves)
+            return self._saved(reply)
         if self._seen.get(view) == self.version:
             return Pending(self.wait(), lambda: self._state_for(view, legal_moves))
         reply = self.state_reply(self.game, view[0], legal_moves)
-        self._seen[view] = self.version  # only once the reply exists: errors can be retried
-        return self._saved(reply)
+        return self._saved(reply, view)
 
     def observe(self, name: str) -> bytes:
         """Hand out the read-only observer key of the player called ``name``."""
@@ -285,23 +286,46 @@ class Session:
         self._record("move", player_id=player_id, move=move, rejection=rejection)
 
     def _record(self, event: str, **detail: Any) -> None:
-        if self.recorder is not None:
+        if self.recorder is None:
+            return
+        try:
             batch = self.recorder.changed(self, event, **detail)
-            if batch is not None:
-                self._unsaved = batch
+        except Exception:  # saving must never break the request that made the change
+            log.exception("session %s/%s: recording %s failed", self.game_name, self.token,
+                          event)
+            return
+        if batch is not None:
+            self._unsaved = batch
 
-    def _saved(self, reply: bytes) -> Outcome:
-        """``reply``, held back until every change of this session it may show is on disk."""
+    def _saved(self, reply: bytes, view: View | None = None) -> Outcome:
+        """``reply``, held back until every change of this session it may show is saved.
+
+        ``view``, when given, is marked as having seen the current version once
+        the reply goes out, and not when it turns into an error (so the next
+        ``state`` of that view does not wait for a change it never saw).
+        """
         batch = self._unsaved
         if batch is not None and not batch.done and self.recorder is not None:
             self.recorder.settle(batch)
         if batch is None or batch.done:
+            self._unsaved = None
             if batch is not None and batch.error:
                 return protocol.error(batch.error)
+            if view is not None:
+                self._seen[view] = self.version
             return reply
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         batch.waiters.append(future)
-        return Pending(future, lambda: protocol.error(batch.error) if batch.error else reply)
+        version = self.version
+
+        def after_save() -> bytes:
+            if batch.error:
+                return protocol.error(batch.error)
+            if view is not None and self._seen.get(view, -1) < version:
+                self._seen[view] = version
+            return reply
+
+        return Pending(future, after_save)
 
     def snapshot(self) -> dict[str, Any]:
         """Everything needed to bring this session back after a server restart.
@@ -376,8 +400,8 @@ class Session:
         }
         if self.full:
             try:
-                summary["current"] = self._current(self.game)
-                summary["gameover"] = self._game_over(self.game)
+                over = summary["gameover"] = self._game_over(self.game)
+                summary["current"] = [] if over else self._current(self.game)
             except GameCodeError as err:
                 summary["error"] = str(err)
         return summary
@@ -426,8 +450,10 @@ class Session:
         if not isinstance(state, dict):
             raise self._bad_return("state", "a dict", state)
         data = dict(state)  # never add our keys to the game's own dict
-        data["current"] = current = self._current(game)
-        data["gameover"] = self._game_over(game)
+        over = self._game_over(game)
+        # PROTOCOL.md: "current" is empty once the game is over, whatever the game says.
+        data["current"] = current = [] if over else self._current(game)
+        data["gameover"] = over
         if legal_moves:
             data["legal_moves"] = (self.legal_moves(game, player_id)
                                    if player_id in current else [])

@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import pickle
 import queue
 import sqlite3
@@ -47,6 +48,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import protocol
 from .guard import GameCodeError, GameGuard
 from .session import Session
 
@@ -67,7 +69,9 @@ CREATE TABLE IF NOT EXISTS moves (
     PRIMARY KEY (game_id, seq));
 """
 
-SAVE_FAILED = "server: the server could not save this change (see its log); try again"
+SAVE_FAILED = ("server: the change was made, but the server could not save it to disk "
+               "(see the server log); it is saved again with the next change")
+HISTORY_MAX_MOVES = 1000  # moves recorded per game; a longer game is kept without the rest
 
 
 @dataclass(eq=False)
@@ -100,11 +104,13 @@ class Store:
         self._guard = guard
         self._batch: Batch | None = None
         self._memory_only: set[int] = set()  # id() of sessions that cannot be pickled
+        self._unsaved_sessions: dict[int, Session] = {}  # from batches whose commit failed
         self._queue: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
         self._local = threading.local()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.commits = 0  # transactions written, for benchmarks
         self.batches = 0
+        _create_private(path)
         writer = self._connect()
         writer.executescript(SCHEMA)
         self._next_game_id = (writer.execute("SELECT MAX(id) FROM games").fetchone()[0]
@@ -118,7 +124,8 @@ class Store:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={self.sync}")
-        db.execute("PRAGMA busy_timeout=10000")
+        # Commits may run on the event loop: never wait long for another process's lock.
+        db.execute("PRAGMA busy_timeout=500")
         return db
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -211,32 +218,36 @@ class Store:
                 "INSERT INTO games (id, game, session, players, started, initial_states) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (session.history_id, session.game_name, session.token,
-                 json.dumps([p.name for p in session.players]), now,
-                 json.dumps(self._states(session)))))
+                 _json([p.name for p in session.players]), now,
+                 _json(self._states(session)))))
         elif event == "move" and session.history_id:
             states = self._states(session)
-            batch.ops.append((
-                "INSERT INTO moves (game_id, seq, player_id, move, rejection, time, states) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (session.history_id, session.game_moves, detail["player_id"],
-                 json.dumps(detail["move"]), _json_or_none(detail["rejection"]), now,
-                 json.dumps(states))))
+            if session.game_moves <= HISTORY_MAX_MOVES:
+                batch.ops.append((
+                    "INSERT INTO moves (game_id, seq, player_id, move, rejection, time, states) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (session.history_id, session.game_moves, detail["player_id"],
+                     _json(detail["move"]), _json_or_none(detail["rejection"]), now,
+                     _json(_packed(states)))))
             if states and states[0].get("gameover") is True:
                 batch.ops.append((
                     "UPDATE games SET ended = ?, final_states = ?, moves = ? WHERE id = ?",
-                    (now, json.dumps(states), session.game_moves, session.history_id)))
+                    (now, _json(states), session.game_moves, session.history_id)))
                 self._finished_since_prune += 1
                 if self._finished_since_prune >= 100:
                     self._finished_since_prune = 0
                     self._prune(batch)
 
     def _states(self, session: Session) -> list[dict[str, Any]]:
+        """What each player sees now; a state that fails or is not JSON becomes an error."""
         states = []
         for player_id in range(session.size):
             try:
-                states.append(session.state_data(session.game, player_id))
-            except GameCodeError as err:
-                states.append({"error": str(err)})
+                state = session.state_data(session.game, player_id)
+                _json(state)
+            except (GameCodeError, TypeError, ValueError) as err:
+                state = {"error": str(err)}
+            states.append(state)
         return states
 
     def _prune(self, batch: Batch) -> None:
@@ -251,6 +262,9 @@ class Store:
         batch, self._batch = self._batch, None
         if batch is None:
             return
+        if self._unsaved_sessions:  # try again what a failed commit did not save
+            batch.sessions = {**self._unsaved_sessions, **batch.sessions}
+            self._unsaved_sessions = {}
         for session in batch.sessions.values():
             if session.closed is not None:
                 continue
@@ -289,6 +303,8 @@ class Store:
             log.exception("saving %d change batches failed", len(batches))
             if db.in_transaction:
                 db.execute("ROLLBACK")
+            for batch in batches:
+                self._unsaved_sessions.update(batch.sessions)
             return SAVE_FAILED
 
     # ------------------------------------------------------------ writer thread
@@ -340,7 +356,7 @@ class Store:
         record["moves"] = [
             {"seq": m["seq"], "player_id": m["player_id"], "move": json.loads(m["move"]),
              "rejection": None if m["rejection"] is None else json.loads(m["rejection"]),
-             "time": m["time"], "states": json.loads(m["states"])}
+             "time": m["time"], "states": _unpacked(json.loads(m["states"]))}
             for m in db.execute("SELECT * FROM moves WHERE game_id = ? ORDER BY seq",
                                 (game_id,))]
         return record
@@ -353,6 +369,8 @@ def _release(batches: list[Batch], error: str | None) -> None:
         for waiter in batch.waiters:
             if not waiter.done():
                 waiter.set_result(None)
+        # Sessions keep their last batch: let it hold nothing but its outcome.
+        batch.sessions, batch.ops, batch.waiters = {}, [], []
 
 
 def _game_row(row: sqlite3.Row) -> dict[str, Any]:
@@ -362,10 +380,37 @@ def _game_row(row: sqlite3.Row) -> dict[str, Any]:
             "final_states": json.loads(row["final_states"] or "[]")}
 
 
+def _json(value: Any) -> str:
+    """JSON text, as on the wire (no NaN); raises TypeError/ValueError otherwise."""
+    return protocol.encode_json(value)
+
+
 def _json_or_none(value: Any) -> str | None:
     if value is None:
         return None
     try:
-        return json.dumps(value)
+        return _json(value)
     except (TypeError, ValueError):
-        return json.dumps(repr(value))
+        return _json(repr(value))
+
+
+def _packed(states: list[Any]) -> Any:
+    """Player states as stored: once, when every player sees the same (a chat)."""
+    if len(states) > 1 and all(state == states[0] for state in states):
+        return {"all": states[0], "players": len(states)}
+    return states
+
+
+def _unpacked(stored: Any) -> list[Any]:
+    if isinstance(stored, dict):
+        return [stored["all"]] * stored["players"]
+    return stored
+
+
+def _create_private(path: str) -> None:
+    """Create the database file readable by its owner only: it holds the players' keys.
+
+    SQLite creates its -wal and -shm files with the same permissions.
+    """
+    if path != ":memory:" and not os.path.exists(path):
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))

@@ -31,6 +31,7 @@ from typing import Any
 
 from .game import AbstractGame
 from .guard import GameCodeError, GameGuard
+from .lobby import check_player_count
 from .protocol import ProtocolError
 from .session import Session
 
@@ -67,17 +68,9 @@ class LocalSession:
         self._guard = GameGuard(time_limit)
         name = game_class.__name__
         try:
-            low = self._guard.call(name, "min_players", game_class.min_players)
-            high = self._guard.call(name, "max_players", game_class.max_players)
-        except GameCodeError as err:
-            raise GameServerError(str(err)) from None
-        if not low <= players <= high:
-            raise GameServerError(
-                f"framework: invalid number of players: {name} is played by "
-                f"{low} to {high} players, not {players}")
-        try:
+            check_player_count(name, game_class, players, self._guard)
             self.session = Session(name, game_class, "local", players, self._guard)
-        except GameCodeError as err:
+        except (ProtocolError, GameCodeError) as err:
             raise GameServerError(str(err)) from None
         for player_name in names or [""] * players:
             self.session.add_player(player_name)

@@ -28,10 +28,13 @@ def test_a_broken_folder_loads_the_good_games_and_logs_one_line_per_problem(capl
     caplog.set_level(logging.INFO, logger="gameserver")
     games = registry.discover([str(DATA / "mixed_games")])
     assert "CoinGuess" in games and "Counter" in games
-    assert "NoMove" not in games and "Oops" not in games
+    assert "NoMove" not in games and "Oops" not in games and "NotStatic" not in games
     assert games["Echo"] in BUNDLED_GAMES  # the duplicate did not replace the bundled one
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
-    assert len(errors) == 3, errors
+    assert len(errors) == 4, errors
+    static = next(e for e in errors if "NotStatic" in e)
+    assert "not_static.py:4: min_players() cannot be called on the class" in static
+    assert "put @staticmethod on the line above it" in static
     syntax = next(e for e in errors if "syntax_error.py" in e)
     assert "syntax_error.py:4: syntax error" in syntax
     missing = next(e for e in errors if "NoMove" in e)
@@ -61,3 +64,19 @@ def test_select_keeps_named_games_and_rejects_unknown_names() -> None:
     with pytest.raises(registry.GameLoadError,
                        match=r"unknown game\(s\) Nope \(found: .*Chat, .*Echo"):
         registry.select(games, ["Nope"])
+
+
+def test_module_names_of_game_files_are_stable(tmp_path: Path) -> None:
+    """The store pickles game objects by module name: it must not change between starts."""
+    import sys
+
+    folder = tmp_path / "games"
+    folder.mkdir()
+    (folder / "coin.py").write_text((DATA / "classic_games" / "coin.py").read_text())
+    first = registry.discover([str(folder)], bundled=False)["CoinGuess"].__module__
+    sys.modules["unrelated_module_loaded_meanwhile"] = sys  # changes len(sys.modules)
+    try:
+        again = registry.discover([str(folder)], bundled=False)["CoinGuess"].__module__
+    finally:
+        del sys.modules["unrelated_module_loaded_meanwhile"]
+    assert first == again

@@ -162,3 +162,78 @@ def test_history_command_without_a_store_file_says_what_to_do(tmp_path: Path) ->
          str(tmp_path / "none.sqlite3")], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "start the server first" in result.stderr
+
+
+# ---------------------------------------------------------------- failures (review findings)
+
+
+def test_a_failed_save_is_reported_once_and_saved_with_the_next_change(tmp_path: Path) -> None:
+    import sqlite3
+
+    from tests.serverproc import ServerThread
+
+    db = str(tmp_path / "store.sqlite3")
+    with ServerThread(store=True, store_path=db) as server:
+        echo = Player(server.port, "Echo", "locked", 1)
+        assert echo.join()["status"] == "ok"
+        echo.state()
+        blocker = sqlite3.connect(db, isolation_level=None, timeout=5)
+        blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        try:
+            reply = echo.move(msg="while locked")
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert reply["status"] == "error"
+        assert reply["message"].startswith("server: the change was made, but the server "
+                                           "could not save it")
+        # The view did not see that version: its next state returns at once ...
+        assert echo.state()["data"]["echo"] == "while locked"
+        # ... and the next change saves the session again, the earlier change included.
+        assert echo.move(msg="after")["status"] == "ok"
+    with ServerThread(store=True, store_path=db) as again:
+        echo.port = again.port
+        assert echo.state()["data"]["echo"] == "after"
+
+
+def test_a_state_that_is_not_json_does_not_break_saving(tmp_path: Path) -> None:
+    from tests.serverproc import ServerThread
+
+    broken = str(DATA / "broken")
+    with ServerThread(store=True, store_path=str(tmp_path / "s.sqlite3"),
+                      games_dirs=[broken]) as server:
+        player = Player(server.port, "BrokenGame", "b", 1)
+        assert player.join()["status"] == "ok"
+        assert player.move(**{"break": "set"})["status"] == "ok"
+        assert "cannot be sent as JSON" in player.state()["message"]
+
+
+def test_the_store_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    db = tmp_path / "keys.sqlite3"
+    with ServerProcess("--store-path", str(db)) as server:
+        assert Player(server.port, "Echo", "p", 1).join()["status"] == "ok"
+        for path in (db, Path(f"{db}-wal")):
+            assert path.stat().st_mode & 0o077 == 0, oct(path.stat().st_mode)
+
+
+def test_identical_player_states_are_stored_once(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = str(tmp_path / "store.sqlite3")
+    with ServerProcess("--store-path", db) as server:
+        seats = seat_two(server.port, "Nim", "nim")  # every player sees the same heaps
+        state = seats[0].state()["data"]
+        seats[1].state()
+        while not state["gameover"]:
+            mover = seats[state["current"][0]]
+            heap = next(i for i, size in enumerate(state["heaps"]) if size)
+            assert mover.move(heap=heap, take=state["heaps"][heap])["status"] == "ok"
+            state = seats[0].state()["data"]
+            seats[1].state()
+    raw = sqlite3.connect(db).execute("SELECT states FROM moves LIMIT 1").fetchone()[0]
+    assert raw.startswith('{"all": ')
+    store = Store(db, GameGuard())
+    game = store.finished_game(store.finished_games()[0]["id"])
+    assert game is not None
+    first = game["moves"][0]["states"]
+    assert len(first) == 2 and first[0] == first[1]
