@@ -19,6 +19,7 @@ from typing import Any
 
 from .config import Settings
 from .guard import GameGuard
+from .results import display_name, outcome
 from .store import Store
 
 
@@ -27,22 +28,12 @@ def _when(stamp: float) -> str:
 
 
 def _players(record: dict[str, Any]) -> str:
-    return ", ".join(name or f"player {i}" for i, name in enumerate(record["players"]))
+    return ", ".join(display_name(name, i) for i, name in enumerate(record["players"]))
 
 
 def _result(record: dict[str, Any]) -> str:
-    """The outcome in words, from the final state every player saw."""
-    final = record["final_states"][0] if record["final_states"] else {}
-    if "winner" in final:
-        winner = final["winner"]
-        if winner is None:
-            return "draw"
-        names = record["players"]
-        name = names[winner] if isinstance(winner, int) and winner < len(names) else ""
-        return f"won by {name or f'player {winner}'}"
-    if "ranking" in final:
-        return "ranking " + json.dumps(final["ranking"])
-    return "over"
+    """The outcome in words, exactly as the dashboard's history says it."""
+    return str(outcome(record)["text"])
 
 
 def list_games(store: Store, game: str | None, limit: int) -> None:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..game import AbstractGame
 from ..guard import GameCodeError
+from ..results import outcome
 
 if TYPE_CHECKING:
     from ..server import GameServer
@@ -154,46 +155,6 @@ def fingerprint(server: GameServer) -> dict[tuple[str, str], tuple[int, int, int
 
 
 # ---------------------------------------------------------------- history (any thread)
-
-
-def _display(name: str, player_id: int) -> str:
-    return name or f"player {player_id}"
-
-
-def outcome(record: Mapping[str, Any]) -> dict[str, Any]:
-    """The result of a finished game from its final states.
-
-    Returns:
-        ``{"kind": "win", "winners": [name], "text": ...}``, ``{"kind":
-        "draw", ...}`` or ``{"kind": "none", ...}`` when the states say
-        nothing about a winner (a chat, an echo). Names of unnamed players
-        are "" in ``winners``; ``text`` always reads well.
-    """
-    players: list[str] = list(record.get("players") or [])
-    for state in record.get("final_states") or []:
-        if not isinstance(state, dict):
-            continue
-        ranking = state.get("ranking")
-        if isinstance(ranking, dict) and ranking:
-            scores = [(str(name), points) for name, points in ranking.items()
-                      if isinstance(points, (int, float)) and not isinstance(points, bool)]
-            if scores:
-                best = max(points for _, points in scores)
-                top = [name for name, points in scores if points == best]
-                listing = ", ".join(f"{name} {points}" for name, points in scores)
-                if len(top) == 1:
-                    return {"kind": "win", "winners": top,
-                            "text": f"{top[0]} wins ({listing})"}
-                return {"kind": "draw", "winners": [], "text": f"draw ({listing})"}
-        if "winner" in state:
-            winner = state["winner"]
-            if type(winner) is int and 0 <= winner < len(players):
-                name = players[winner]
-                return {"kind": "win", "winners": [name],
-                        "text": f"{_display(name, winner)} wins"}
-            if winner is None and state.get("gameover"):
-                return {"kind": "draw", "winners": [], "text": "draw"}
-    return {"kind": "none", "winners": [], "text": "finished"}
 
 
 def history_entry(record: Mapping[str, Any]) -> dict[str, Any]:

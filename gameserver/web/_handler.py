@@ -1,9 +1,12 @@
 """HTTP requests of the dashboard: routing, the access token, JSON, files and live streams.
 
-Every request runs in its own thread (``ThreadingHTTPServer``). Lobby data
-is read through ``GameServer.run_on_loop``; history through the store's
-thread-safe read API. Whatever goes wrong ends as a JSON error reply with a
-status code, never as a traceback sent to the client.
+Every request runs in its own thread (``ThreadingHTTPServer``; at most
+``dashboard.MAX_CONNECTIONS`` at once, each waiting at most ``TIMEOUT``
+seconds for its request). Lobby data is read through
+``GameServer.run_on_loop``; history through the store's thread-safe read
+API. Whatever goes wrong ends as a JSON error reply with a status code,
+never as a traceback sent to the client. Logs name a request by its path
+alone: the query may hold the access token.
 
 Routes (GET; every one but ``/healthz`` needs the token when one is set):
 
@@ -35,7 +38,8 @@ import logging
 import re
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -68,13 +72,42 @@ SECURITY_HEADERS = (
      "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
 )
 LOCAL_NAMES = ("localhost", "127.0.0.1", "[::1]", "::1", "")  # "": an HTTP/1.0 client
-TOKEN_IN_URL = re.compile(r"token=[^&\s]*")
+QUERY = re.compile(r"\?[^\s\"']*")  # a query string in a logged line: it may hold the token
 
+TIMEOUT = 30.0  # seconds a connection may take to send its request, and for each write
 STREAM_REFRESH = 2.0  # seconds: live pages also see slow changes (ages, "stuck")
 STREAM_PING = 15.0  # seconds between keep-alive comments on a quiet stream
 LOOP_TIMEOUT = 5.0  # seconds to wait for the event loop to answer
 HISTORY_LIMIT_MAX = 500
 LEADERBOARD_GAMES = 2000  # finished games the leaderboard counts, newest first
+
+
+@dataclass(frozen=True)
+class Event:
+    """One server-sent event, encoded once however many pages it goes to.
+
+    ``compared`` is the data without ``now``: a page sends the event only
+    when that differs from what it sent last.
+    """
+
+    ended: bool
+    compared: str
+    message: bytes
+
+
+END = Event(True, "", b"event: end\ndata: {}\n\n")
+
+
+def event(data: dict[str, Any] | None) -> Event:
+    """``data`` as a server-sent event (None: the ``end`` event)."""
+    if data is None:
+        return END
+    rest = {k: v for k, v in data.items() if k != "now"}
+    compared = json.dumps(rest, separators=(",", ":"))
+    body = compared
+    if "now" in data:  # {"now": ..., the rest}: encoded once, "now" spliced in
+        body = '{"now":' + json.dumps(data["now"]) + ("," + compared[1:] if rest else "}")
+    return Event(False, compared, f"data: {body}\n\n".encode())
 
 
 class HTTPError(Exception):
@@ -97,6 +130,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = f"gameserver-dashboard/{__version__}"
     sys_version = ""
     protocol_version = "HTTP/1.0"  # one request per connection; event streams end by closing
+    timeout = TIMEOUT  # an idle connection is closed; a stream only writes, so it stays
 
     # ------------------------------------------------------------ plumbing
 
@@ -104,9 +138,18 @@ class Handler(BaseHTTPRequestHandler):
     def dashboard(self) -> Dashboard:
         return self.server.dashboard
 
+    def _logged_path(self) -> str:
+        """The request's path for the log: never its query, which may hold the token."""
+        return urlsplit(getattr(self, "path", "") or "").path[:200]
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # DEBUG only: the method, the path without its query, the status.
+        log.debug("%s %s %s %s", self.address_string(), getattr(self, "command", None) or "-",
+                  self._logged_path(), getattr(code, "value", code))
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
-        # DEBUG only, and never with the access token of a ?token= address.
-        log.debug("%s %s", self.address_string(), TOKEN_IN_URL.sub("token=***", format % args))
+        # http.server's other messages (a timeout), DEBUG only, any query string cut out.
+        log.debug("%s %s", self.address_string(), QUERY.sub("?", format % args))
 
     def send_error(self, code: int, message: str | None = None,
                    explain: str | None = None) -> None:
@@ -126,7 +169,7 @@ class Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             self.close_connection = True  # the browser went away or the loop is busy
         except Exception:  # a bug of ours: log it, answer, keep serving
-            log.exception("dashboard: internal error on %s", self.path[:200])
+            log.exception("dashboard: internal error on %s", self._logged_path())
             try:
                 self._json({"error": "internal error (see the server log)"}, 500)
             except OSError:
@@ -199,11 +242,13 @@ class Handler(BaseHTTPRequestHandler):
         server = self.dashboard.server
         match parts:
             case ["games"]:
-                self._json(self.dashboard.games())
+                self._json(self.dashboard.games(self._on_loop))
             case ["sessions"]:
                 self._json(self._on_loop(_data.sessions_snapshot, server))
             case ["events"]:
-                self._stream(lambda: self._on_loop(_data.sessions_snapshot, server))
+                # Every lobby page shows the same: computed and encoded once per change.
+                self._stream(lambda: self.dashboard.lobby.get(
+                    lambda: event(self._on_loop(_data.sessions_snapshot, server))))
             case ["sessions", game, token]:
                 player = _int(query, "player", None)
                 data = self._on_loop(_data.session_snapshot, server, game, token, player)
@@ -212,8 +257,9 @@ class Handler(BaseHTTPRequestHandler):
                 self._json(data)
             case ["sessions", game, token, "events"]:
                 player = _int(query, "player", 0)
-                self._stream(lambda: self._on_loop(_data.session_snapshot, server, game,
-                                                   token, player))
+                self._stream(lambda: event(self._on_loop(_data.session_snapshot, server, game,
+                                                         token, player)),
+                             key=(game, token))
             case ["history"]:
                 self._history(query)
             case ["history", game_id]:
@@ -288,46 +334,61 @@ class Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------ live streams
 
-    def _stream(self, produce: Callable[[], dict[str, Any] | None]) -> None:
+    def _stream(self, produce: Callable[[], Event], key: Hashable | None = None) -> None:
         """Send ``produce()`` as a server-sent event now and whenever it changes.
 
-        Ends when ``produce`` returns None (the session is gone: an ``end``
-        event), when the dashboard stops, or when the browser goes away.
+        A change anywhere wakes the stream (the feed's generation moves); a
+        stream of one session (``key``: ``(game, token)``) fetches again
+        only if that session's part of the fingerprint moved. Every
+        ``STREAM_REFRESH`` seconds it fetches anyway, for what changes with
+        time alone. Ends when ``produce`` returns the ``end`` event (the
+        session is gone), when the dashboard stops, or when the browser goes
+        away.
         """
-        first = produce()  # errors before the stream starts are ordinary replies
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("X-Accel-Buffering", "no")
-        for name, value in SECURITY_HEADERS:
-            self.send_header(name, value)
-        self.end_headers()
         feed = self.dashboard.feed
-        feed.subscribe()
+        feed.subscribe()  # first: the generation read below then counts every change
         try:
+            generation = feed.generation
+            mark = feed.mark(key) if key is not None else None
+            current = produce()  # errors before the stream starts are ordinary replies
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Accel-Buffering", "no")
+            for name, value in SECURITY_HEADERS:
+                self.send_header(name, value)
+            self.end_headers()
             self.wfile.write(b"retry: 2000\n\n")
-            data, last, last_write = first, None, time.monotonic()
+            last: str | None = None
+            last_write = time.monotonic()
             while True:
-                generation = feed.generation
-                if data is None:
-                    self.wfile.write(b"event: end\ndata: {}\n\n")
+                if current.ended:
+                    self.wfile.write(current.message)
                     return
-                compared = json.dumps({k: v for k, v in data.items() if k != "now"},
-                                      sort_keys=True)
-                if compared != last:
-                    last = compared
-                    body = json.dumps(data, separators=(",", ":"))
-                    self.wfile.write(f"data: {body}\n\n".encode())
+                if current.compared != last:
+                    last = current.compared
+                    self.wfile.write(current.message)
                     last_write = time.monotonic()
                 elif time.monotonic() - last_write > STREAM_PING:
                     self.wfile.write(b": ping\n\n")
                     last_write = time.monotonic()
                 self.wfile.flush()
-                feed.wait(generation, STREAM_REFRESH)
+                refresh_at = time.monotonic() + STREAM_REFRESH
+                while (left := refresh_at - time.monotonic()) > 0:
+                    feed.wait(generation, left)
+                    if self.dashboard.stopping or feed.closed:
+                        return
+                    if feed.generation == generation:
+                        continue  # woken early for nothing
+                    generation = feed.generation
+                    if key is None or feed.mark(key) != mark:
+                        break  # a change this page shows
                 if self.dashboard.stopping:
                     return
+                generation = feed.generation
+                mark = feed.mark(key) if key is not None else None
                 try:
-                    data = produce()
+                    current = produce()
                 except HTTPError:
                     return  # the server is stopping: the browser reconnects later
         finally:

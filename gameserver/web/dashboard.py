@@ -11,14 +11,26 @@ Live pages use server-sent events. Rather than have every open page ask
 the loop again and again whether something changed, one ``ChangeFeed``
 compares a cheap fingerprint of all sessions on the loop a few times a
 second, only while at least one page is open, and wakes the waiting HTTP
-threads when it changed; they then fetch what their page shows.
+threads when it changed. A spectator page fetches its session again only
+when that session's fingerprint moved; the lobby's data (every session, the
+expensive one) is computed and encoded once per change in a
+``SharedSnapshot`` and sent to every open lobby page.
+
+Connections are bounded: each waits at most ``Handler.timeout`` seconds
+for its request (and for each write), and at most ``MAX_CONNECTIONS`` are
+served at once; beyond that the dashboard answers 503 at once rather than
+start another thread.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
+import sys
 import threading
+import time
+from collections.abc import Callable, Hashable
 from http.server import ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +43,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("gameserver.web")
 
 TICK = 0.1  # seconds between two fingerprint comparisons while a live page is open
+MAX_CONNECTIONS = 64  # requests served at once (each open live page holds one); 503 beyond
+BUSY_LOG_INTERVAL = 60.0  # seconds: "too many connections" is logged at most this often
+_BUSY_BODY = json.dumps({"error": "the dashboard is busy (too many connections); "
+                                  "try again"}).encode()
+BUSY_REPLY = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+              b"Content-Length: %d\r\nRetry-After: 5\r\nCache-Control: no-store\r\n"
+              b"X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n%s"
+              % (len(_BUSY_BODY), _BUSY_BODY))
 
 
 class ChangeFeed:
@@ -40,6 +60,9 @@ class ChangeFeed:
     its data, then ``wait``s for the generation to move on; a change between
     the fetch and the wait is not lost because the comparison is with the
     remembered number (the same idea as the sessions' versions).
+
+    ``mark(key)`` is one session's part of the latest fingerprint: a page
+    that shows one session compares it to skip changes of other sessions.
     """
 
     def __init__(self, server: GameServer, interval: float = TICK) -> None:
@@ -49,13 +72,21 @@ class ChangeFeed:
         self._subscribers = 0
         self._ticking = False  # touched only on the loop
         self._last: Any = None
+        self._marks: dict[Any, Any] = {}  # the latest fingerprint; replaced, never changed
         self.generation = 0
         self.closed = False
 
     def subscribe(self) -> None:
-        """Announce one more live page; starts the ticker on the first one."""
+        """Announce one more live page; starts the ticker on the first one.
+
+        The first page also moves the generation on: while nobody watched,
+        nothing counted the changes, so whatever was fetched before is stale.
+        """
         with self._cond:
             self._subscribers += 1
+            if self._subscribers == 1:
+                self.generation += 1
+                self._cond.notify_all()
         loop = self._server.loop
         if loop is not None:
             try:
@@ -66,6 +97,10 @@ class ChangeFeed:
     def unsubscribe(self) -> None:
         with self._cond:
             self._subscribers -= 1
+
+    def mark(self, key: Hashable) -> Any:
+        """Session ``key``'s part of the latest fingerprint (None when it is not there)."""
+        return self._marks.get(key)
 
     def wait(self, generation: int, timeout: float) -> None:
         """Return once ``generation`` is outdated, the feed closed, or after ``timeout``."""
@@ -93,6 +128,7 @@ class ChangeFeed:
         current = _data.fingerprint(self._server)
         if current != self._last:
             self._last = current
+            self._marks = current
             with self._cond:
                 self.generation += 1
                 self._cond.notify_all()
@@ -100,11 +136,92 @@ class ChangeFeed:
         self._server.loop.call_later(self._interval, self._tick)
 
 
+class SharedSnapshot:
+    """What many live pages show, computed once per change and shared by all of them.
+
+    ``get(compute)`` returns the value computed for the feed's current
+    generation; the first thread to ask after a change computes it (the
+    others wait for it), and a value older than ``max_age`` seconds is
+    computed again, for what changes with time alone (ages, "stuck").
+    ``computed`` counts the computations (for tests and curiosity).
+    """
+
+    def __init__(self, feed: ChangeFeed, max_age: float) -> None:
+        self._feed = feed
+        self._max_age = max_age
+        self._lock = threading.Lock()
+        self._made: tuple[int, float] | None = None  # (generation, time.monotonic())
+        self._value: Any = None
+        self.computed = 0
+
+    def get(self, compute: Callable[[], Any]) -> Any:
+        with self._lock:
+            generation = self._feed.generation  # before computing: a change meanwhile counts
+            now = time.monotonic()
+            made = self._made
+            if made is None or made[0] != generation or now - made[1] >= self._max_age:
+                self._value = compute()
+                self._made = (generation, now)
+                self.computed += 1
+            return self._value
+
+
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     request_queue_size = 64
+    max_connections = MAX_CONNECTIONS
     dashboard: Dashboard
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._slots = threading.BoundedSemaphore(self.max_connections)
+        self._busy_logged = -BUSY_LOG_INTERVAL
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """A thread for the request, or a 503 at once when ``max_connections`` are busy."""
+        if not self._slots.acquire(blocking=False):
+            self._refuse(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()  # no thread started: nobody else gives the slot back
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def _refuse(self, request: socket.socket) -> None:
+        """Answer 503 without blocking the thread that accepts connections."""
+        try:
+            request.setblocking(False)
+            try:  # read what the client sent: closing over unread data resets the connection
+                request.recv(65536)
+            except OSError:
+                pass
+            request.send(BUSY_REPLY)
+        except OSError:
+            pass
+        finally:
+            self.shutdown_request(request)
+        now = time.monotonic()
+        if now - self._busy_logged >= BUSY_LOG_INTERVAL:
+            self._busy_logged = now
+            log.warning("dashboard: %d connections are being served, the most it serves at "
+                        "once; answering 503 to more (each open live page holds one)",
+                        self.max_connections)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A failure outside the handler's own error handling: to the log, not stderr."""
+        if isinstance(sys.exc_info()[1], OSError):  # the client went away, reset, timed out
+            log.debug("dashboard: connection from %s failed", client_address[0],
+                      exc_info=True)
+        else:
+            log.exception("dashboard: connection from %s failed", client_address[0])
 
 
 class Dashboard:
@@ -119,7 +236,7 @@ class Dashboard:
     """
 
     def __init__(self, server: GameServer) -> None:
-        from ._handler import Handler  # the handler reads Dashboard's attributes
+        from ._handler import STREAM_REFRESH, Handler  # the handler reads Dashboard's
 
         settings = server.settings
         self.server = server
@@ -129,6 +246,7 @@ class Dashboard:
             raise OSError(f"refusing to serve the dashboard on {self.host}, beyond this "
                           "machine, without an access token (set --web-token)")
         self.feed = ChangeFeed(server)
+        self.lobby = SharedSnapshot(self.feed, STREAM_REFRESH)  # the lobby pages' event
         self.stopping = False
         self._games: list[dict[str, Any]] | None = None
         http_class = type("_DashboardHTTPServer", (_HTTPServer,), {
@@ -150,10 +268,15 @@ class Dashboard:
         """The history store of the server, or None when it is switched off."""
         return getattr(self.server, "store", None)
 
-    def games(self) -> list[dict[str, Any]]:
-        """The games offered (they never change while the server runs); cached."""
+    def games(self, on_loop: Callable[..., Any]) -> list[dict[str, Any]]:
+        """The games offered (they never change while the server runs); cached.
+
+        Args:
+            on_loop: how to run a function on the loop (the handler's
+                ``_on_loop``, which also answers 503 while stopping).
+        """
         if self._games is None:
-            self._games = self.server.run_on_loop(_data.games_snapshot, self.server)
+            self._games = on_loop(_data.games_snapshot, self.server)
         return self._games
 
     def game_class(self, name: str) -> Any:

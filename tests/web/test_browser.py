@@ -18,6 +18,7 @@ import pytest
 from tests.serverproc import ServerThread
 from tests.web import play
 from tests.web.screenshots import CHROMIUM, CHROMIUM_FLAGS
+from tests.web.test_limits import Unplayable
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI"):  # CI installs Chromium: a missing browser is a failure there
@@ -110,6 +111,45 @@ def test_keyboard_reaches_a_session_and_opens_it(server: ServerThread, page: Any
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/session/Nim/keys-1$"))
     expect(page.locator(".heap")).to_have_count(3)
+
+
+def test_a_game_that_cannot_be_played_shows_its_error(page: Any) -> None:
+    fresh = play.web_server()
+    try:
+        assert fresh.server is not None
+        fresh.call(fresh.server.lobby.games.__setitem__, "Unplayable", Unplayable)
+        page.goto(url(fresh, "/"))
+        card = page.locator(".game-card", has=page.locator("h3", has_text="Unplayable"))
+        expect(card.locator(".game-error")).to_contain_text("Cannot be played: ")
+        expect(card.locator(".game-error")).to_contain_text("min_players")
+        expect(card).not_to_contain_text("undefined")
+        tictactoe = page.locator(".game-card", has=page.locator("h3", has_text="TicTacToe"))
+        expect(tictactoe.locator(".players-range")).to_have_text("2 players")
+    finally:
+        fresh.stop()
+
+
+def test_a_live_page_comes_back_after_a_503(browser: Any) -> None:
+    """A 503 (the dashboard busy or stopping) once left the page "reconnecting" for good."""
+    fresh = play.web_server()
+    context = browser.new_context()  # not the page fixture: the 503 is a console error
+    try:
+        assert fresh.server is not None and fresh.server.dashboard is not None
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        page.goto(url(fresh, "/"))
+        badge = page.locator(".live")
+        expect(badge).to_have_attribute("data-state", "live")
+        fresh.server.dashboard.stopping = True  # the stream ends; reconnecting gets 503
+        expect(badge).to_have_attribute("data-state", "lost")
+        page.wait_for_timeout(3000)  # the browser has given up on its own by now
+        fresh.server.dashboard.stopping = False
+        play.seat(fresh, "Echo", "back-1", ["eve"])
+        expect(row(page, "Echo", "back-1")).to_contain_text("eve")
+        expect(badge).to_have_attribute("data-state", "live")
+    finally:
+        context.close()
+        fresh.stop()
 
 
 # ---------------------------------------------------------------- spectating

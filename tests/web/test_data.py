@@ -19,21 +19,6 @@ def over(**state: Any) -> dict[str, Any]:
     return {**state, "current": [], "gameover": True}
 
 
-def test_outcome_of_a_winner_a_draw_a_ranking_and_nothing() -> None:
-    assert _data.outcome(record(["ann", "bob"], [over(winner=1)] * 2)) == {
-        "kind": "win", "winners": ["bob"], "text": "bob wins"}
-    assert _data.outcome(record(["", ""], [over(winner=0)] * 2))["text"] == "player 0 wins"
-    assert _data.outcome(record(["ann", "bob"], [over(winner=None)] * 2))["kind"] == "draw"
-    ranking = over(ranking={"Ada": 200, "Bo": 150}, scorecard={})
-    assert _data.outcome(record(["", ""], [ranking])) == {
-        "kind": "win", "winners": ["Ada"], "text": "Ada wins (Ada 200, Bo 150)"}
-    tied = over(ranking={"Ada": 200, "Bo": 200})
-    assert _data.outcome(record(["", ""], [tied]))["kind"] == "draw"
-    assert _data.outcome(record(["ann"], [over(messages=[])]))["kind"] == "none"
-    assert _data.outcome(record(["ann"], []))["kind"] == "none"
-    assert _data.outcome(record(["ann", "bob"], [over(winner=7)]))["kind"] == "none"
-
-
 def test_history_entry_has_duration_and_result() -> None:
     entry = _data.history_entry(record(["ann", "bob"], [over(winner=0)]))
     assert entry["duration"] == 30.5 and entry["moves"] == 5

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from gameserver.config import Settings
-from gameserver.web import Dashboard
+from gameserver.web import Dashboard, _data
 from tests.serverproc import ServerThread
 from tests.web import play
 
@@ -367,7 +367,23 @@ def test_the_token_is_not_logged(guarded: ServerThread, caplog: pytest.LogCaptur
     with caplog.at_level(logging.DEBUG, "gameserver.web"):
         assert fetch(guarded, "/api/games?token=s3cret%20token")[0] == 200
         assert fetch(guarded, "/?x=1&token=s3cret%20token")[0] == 303
-    assert "/api/games?token=***" in caplog.text and "s3cret" not in caplog.text
+        assert fetch(guarded, "/api/games?tok%65n=s3cret%20token")[0] == 200  # decoded name
+        assert raw(guarded, b"GET /api/games?token=s3cret HTTP/1.0 junk\r\n\r\n")
+    assert "GET /api/games 200" in caplog.text and "GET / 303" in caplog.text
+    assert "s3cret" not in caplog.text and "token" not in caplog.text
+
+
+def test_the_token_is_not_logged_with_an_internal_error(
+        guarded: ServerThread, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(game_timeout: float) -> float:
+        raise ValueError("a bug of ours")
+
+    monkeypatch.setattr(_data, "stuck_after", broken)
+    with caplog.at_level(logging.DEBUG, "gameserver.web"):
+        assert "internal error" in error_of(guarded, "/api/config?token=s3cret%20token", 500)
+    assert "internal error on /api/config\n" in caplog.text and "a bug of ours" in caplog.text
+    assert "s3cret" not in caplog.text and "token=" not in caplog.text
 
 
 def test_token_in_the_address_once_then_a_cookie(guarded: ServerThread) -> None:

@@ -150,15 +150,22 @@
   function liveStream(url, badge, onData, onEnd) {
     let source = null;
     let ended = false;
+    let retry = null;
     function open() {
+      clearTimeout(retry);
       if (source || ended) return;
       source = new EventSource(url());
       source.onopen = () => setLive(badge, "live", "live");
       source.onmessage = (e) => { setLive(badge, "live", "live"); onData(JSON.parse(e.data)); };
-      source.onerror = () => setLive(badge, "lost", "reconnecting…");
+      source.onerror = () => {
+        setLive(badge, "lost", "reconnecting…");
+        // An error status (503: busy or stopping) makes the browser give up; we do not.
+        if (source && source.readyState === EventSource.CLOSED) { close(); retry = setTimeout(open, 2000); }
+      };
       source.addEventListener("end", () => { ended = true; close(); onEnd(); });
     }
     function close() {
+      clearTimeout(retry);
       if (source) source.close();
       source = null;
     }
@@ -210,7 +217,8 @@
         h("h2", { id: "games-title", text: "Games" }),
         h("ul", { class: "games" }, ...games.map((g) => h("li", { class: "game-card" },
           h("h3", { text: g.name }),
-          h("p", { class: "players-range", text: g.min_players === g.max_players ? `${g.min_players} player${g.min_players === 1 ? "" : "s"}` : `${g.min_players}–${g.max_players} players` }),
+          g.error ? h("p", { class: "status error game-error", text: `Cannot be played: ${g.error}` })
+            : h("p", { class: "players-range", text: g.min_players === g.max_players ? `${g.min_players} player${g.min_players === 1 ? "" : "s"}` : `${g.min_players}–${g.max_players} players` }),
           h("p", { text: g.description || "" }),
           g.documentation ? h("details", {}, h("summary", { text: "How to play" }), h("pre", { class: "doc", text: g.documentation })) : null)))));
 

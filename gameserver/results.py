@@ -1,0 +1,59 @@
+"""The result of a finished game, read from its final states; shared by every reader.
+
+The history command (``python -m gameserver history``) and the dashboard's
+history, replays and leaderboard all say who won through ``outcome``, so
+they always agree. Pure functions of a store record (``store.finished_game``
+or an entry of ``store.finished_games``); no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+def display_name(name: str, player_id: int) -> str:
+    """A player's name for people to read: ``player 2`` when the player gave none."""
+    return name or f"player {player_id}"
+
+
+def outcome(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The result of a finished game from its final states.
+
+    The first final state that says anything decides. In a state, a
+    ``"ranking"`` ``{name: points}`` (Yahtzee) comes before a ``"winner"``
+    id: the single best score wins, a shared best score is a draw. A
+    ``"winner"`` that is a player's id wins; ``null`` once the game is over
+    is a draw.
+
+    Returns:
+        ``{"kind": "win", "winners": [name], "text": ...}``, ``{"kind":
+        "draw", ...}`` or ``{"kind": "none", ...}`` when the states say
+        nothing about a winner (a chat, an echo). Names of unnamed players
+        are "" in ``winners``; ``text`` always reads well.
+    """
+    players: list[str] = list(record.get("players") or [])
+    for state in record.get("final_states") or []:
+        if not isinstance(state, dict):
+            continue
+        ranking = state.get("ranking")
+        if isinstance(ranking, dict) and ranking:
+            scores = [(str(name), points) for name, points in ranking.items()
+                      if isinstance(points, (int, float)) and not isinstance(points, bool)]
+            if scores:
+                best = max(points for _, points in scores)
+                top = [name for name, points in scores if points == best]
+                listing = ", ".join(f"{name} {points}" for name, points in scores)
+                if len(top) == 1:
+                    return {"kind": "win", "winners": top,
+                            "text": f"{top[0]} wins ({listing})"}
+                return {"kind": "draw", "winners": [], "text": f"draw ({listing})"}
+        if "winner" in state:
+            winner = state["winner"]
+            if type(winner) is int and 0 <= winner < len(players):
+                name = players[winner]
+                return {"kind": "win", "winners": [name],
+                        "text": f"{display_name(name, winner)} wins"}
+            if winner is None and state.get("gameover"):
+                return {"kind": "draw", "winners": [], "text": "draw"}
+    return {"kind": "none", "winners": [], "text": "finished"}
