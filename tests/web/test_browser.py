@@ -224,6 +224,9 @@ def test_finished_game_replays_move_by_move(server: ServerThread, page: Any) -> 
     entry.get_by_role("link", name=re.compile("replay")).click()
     page.wait_for_url(re.compile(r"/replay/\d+"))
     marks = page.locator("#board .ttt-cell .mark:not(:empty)")
+    # The replay is loaded (and listens for keys) once it shows its start position;
+    # "no marks" alone is also true before anything is drawn.
+    expect(page.locator("#position")).to_contain_text("Start (0 of 5 moves)")
     expect(marks).to_have_count(0)
     page.locator("body").click()  # keys go to the page, not the address bar
     for step, cell in enumerate((0, 1, 3, 4, 6), start=1):
