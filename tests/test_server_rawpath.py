@@ -1,0 +1,218 @@
+"""Plain TCP runs on raw sockets (``gameserver/_rawconn.py``): what only that path does.
+
+Accepting in bursts, running out of file descriptors, sweeping deadlines
+instead of timers, binding like asyncio, and falling back to asyncio's
+transports on a loop without ``add_reader``. Everything else a connection
+does is shared with the TLS path and tested through the other
+``test_server_*`` modules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.serverproc import ServerProcess, ServerThread
+from tests.test_server import token
+from tests.wire import TERMINATOR, TIMEOUT, request, send_raw
+
+BURST = 2_000  # more than one wake-up accepts (ACCEPTS_PER_WAKEUP)
+
+
+@pytest.fixture
+def many_files() -> Iterator[None]:
+    """Room for a burst of sockets in this process (both ends when the server is here)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 3 * BURST + 1_000
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        pytest.skip(f"the system allows only {hard} open files; this test needs {wanted}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_burst_of_connections_at_once_is_served(make_server, many_files) -> None:
+    """2,000 connects at once, more than one wake-up accepts; every one is answered."""
+    server = make_server(max_connections_per_address=BURST)
+    payload = json.dumps({"type": "discover"}).encode() + TERMINATOR
+    selector = selectors.DefaultSelector()
+    replies: dict[socket.socket, bytearray] = {}
+    try:
+        for _ in range(BURST):  # all connects first, as fast as they go
+            sock = socket.socket()
+            sock.setblocking(False)
+            sock.connect_ex((server.host, server.port))
+            replies[sock] = bytearray()
+            selector.register(sock, selectors.EVENT_WRITE)
+        waiting = set(replies)
+        deadline = time.monotonic() + TIMEOUT
+        while waiting and time.monotonic() < deadline:
+            for key, events in selector.select(1.0):
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                if events & selectors.EVENT_WRITE:  # connected: send the request
+                    sock.sendall(payload)
+                    selector.modify(sock, selectors.EVENT_READ)
+                    continue
+                chunk = sock.recv(65536)
+                replies[sock] += chunk
+                if not chunk:
+                    selector.unregister(sock)
+                    waiting.discard(sock)
+        assert not waiting, f"{len(waiting)} of {BURST} connections got no reply"
+        statuses = [json.loads(reply)["status"] for reply in replies.values()]
+        assert statuses == ["ok"] * BURST
+    finally:
+        selector.close()
+        for sock in replies:
+            sock.close()
+
+
+def connections(server: ServerThread) -> int:
+    return server.call(lambda: len(server.server.connections))
+
+
+def wait_until(condition: Callable[[], bool]) -> bool:
+    """Poll ``condition``: the server's connection count has no event to wait on."""
+    deadline = time.monotonic() + TIMEOUT
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_a_kept_alive_client_that_never_reads_is_dropped(make_server) -> None:
+    """Its replies fill the socket buffers; the idle deadline closes, then aborts."""
+    server = make_server(connection_timeout=0.5)
+    greedy = socket.create_connection((server.host, server.port), timeout=TIMEOUT)
+    greedy.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    try:  # 300 replies of ~18 kB each: more than the socket buffers hold
+        greedy.sendall((json.dumps({"type": "discover", "keep_alive": True}).encode()
+                        + TERMINATOR) * 300)
+        assert wait_until(lambda: connections(server) == 1)
+        assert wait_until(lambda: connections(server) == 0)
+    finally:
+        greedy.close()
+
+
+def test_thousands_of_requests_in_one_packet_are_all_answered(server) -> None:
+    """Kept-alive requests already received are served in a loop, not by recursion."""
+    session = token("pipelined")
+    with socket.create_connection((server.host, server.port), timeout=TIMEOUT) as sock:
+        sock.sendall(json.dumps({"type": "join", "game": "Echo", "session": session,
+                                 "players": 1, "name": "", "keep_alive": True}).encode()
+                     + TERMINATOR)
+        reply = b""
+        while TERMINATOR not in reply:
+            reply += sock.recv(65536)
+        key = json.loads(reply[: -len(TERMINATOR)])["data"]["key"]
+        move = json.dumps({"type": "move", "game": "Echo", "session": session,
+                           "player_id": 0, "key": key, "move": {"msg": 1},
+                           "keep_alive": True}).encode() + TERMINATOR
+        count = 5_000
+        sender = threading.Thread(target=sock.sendall, args=(move * count,))
+        sender.start()
+        replies = b""
+        while replies.count(TERMINATOR) < count:
+            chunk = sock.recv(1 << 20)
+            assert chunk, f"closed after {replies.count(TERMINATOR)} of {count} replies"
+            replies += chunk
+        sender.join(TIMEOUT)
+    assert replies == (b'{"status": "ok", "data": null}' + TERMINATOR) * count
+
+
+def test_deadlines_fire_late_by_at_most_a_tenth(make_server) -> None:
+    """The sweep runs every connection_timeout / 10: a silent client waits about that long."""
+    server = make_server(connection_timeout=1.0)
+    with socket.create_connection((server.host, server.port), timeout=TIMEOUT) as sock:
+        started = time.monotonic()
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+        waited = time.monotonic() - started
+    assert json.loads(reply)["message"] == "server: connection timed out on server"
+    assert 0.9 <= waited < 1.0 + 0.1 + 0.5  # 0.5: a busy test machine
+
+
+def test_ipv6_loopback_is_served(make_server) -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this system")
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    server = make_server(host="::1")
+    reply = request(server.port, {"type": "join", "game": "Echo", "session": "v6",
+                                  "players": 1, "name": ""}, host="::1")
+    assert reply["status"] == "ok"
+
+
+def open_files(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+@pytest.mark.skipif(not hasattr(resource, "prlimit") or not os.path.isdir("/proc/self/fd"),
+                    reason="needs Linux (prlimit, /proc)")
+def test_out_of_file_descriptors_pauses_accepting_then_recovers() -> None:
+    """EMFILE is logged once; connections wait in the queue and are served later."""
+    with ServerProcess("--no-web") as server:
+        assert server.proc is not None
+        pid = server.proc.pid
+        idle = []
+        try:
+            # Room for 5 more connections, then accept() fails with EMFILE.
+            _, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, (open_files(pid) + 5, hard))
+            for _ in range(10):  # 5 are accepted, 5 wait in the kernel's queue
+                idle.append(socket.create_connection((server.host, server.port),
+                                                     timeout=TIMEOUT))
+            assert server.wait_for_log("cannot accept connections")
+            late = socket.create_connection((server.host, server.port), timeout=TIMEOUT)
+            late.sendall(json.dumps({"type": "join", "game": "Echo", "session": "late",
+                                     "players": 1, "name": ""}).encode() + TERMINATOR)
+            time.sleep(0.5)  # not a wait for an event: retries (every 0.1 s) must not log
+            for sock in idle:
+                sock.close()
+            idle.clear()
+            with late:
+                reply = b""
+                while chunk := late.recv(65536):
+                    reply += chunk
+            assert json.loads(reply)["status"] == "ok"
+            assert server.wait_for_log("accepting connections again")
+            assert server.log.count("cannot accept connections") == 1
+        finally:
+            for sock in idle:
+                sock.close()
+
+
+class LoopWithoutReaders(asyncio.SelectorEventLoop):
+    """Like Windows' proactor loop: cannot watch sockets with add_reader."""
+
+    def add_reader(self, *args: Any) -> None:
+        raise NotImplementedError
+
+
+def test_a_loop_that_cannot_watch_sockets_serves_plain_tcp_on_transports(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(asyncio, "new_event_loop", LoopWithoutReaders)
+    with ServerThread(request_size_max=1_000) as server:
+        assert server.server is not None and server.server._listener is None
+        reply = request(server.port, {"type": "join", "game": "Echo", "session": "proactor",
+                                      "players": 1, "name": ""})
+        assert reply["status"] == "ok"
+        # A refusal half-closes on this path too, so the reply survives the unread rest.
+        refused = send_raw(server.port, b"x" * 100_000)
+        assert json.loads(refused)["message"] == "server: request size exceeded by client"
