@@ -4,13 +4,12 @@ Tests that need a known first player set the documented ``turn`` attribute
 through ``session.game``; positions are set up through ``board``.
 """
 
-import random
 
 import pytest
 
 from gameserver.games.connect_four import ConnectFour
 from gameserver.testing import GameServerError, IllegalMove, LocalSession
-from tests.games.helpers import FirstPlayer
+from tests.games.helpers import FirstPlayer, random_games
 
 EMPTY_BOARD = [[-1] * 7 for _ in range(6)]
 # A full grid without four in a row (each digit is a player id), row 0 on top.
@@ -226,22 +225,8 @@ def test_restart_starts_a_fresh_game() -> None:
 
 
 def test_200_random_games_via_legal_moves() -> None:
-    rng = random.Random(4)
-    session = LocalSession(ConnectFour, 2)
-    results = set()
-    for _ in range(200):
-        moves = 0
-        while not session.gameover:
-            [player] = session.current
-            legal = session.legal_moves(player)
-            assert legal
-            session.move(player, rng.choice(legal))  # raises if a listed move is rejected
-            moves += 1
-            assert moves <= 42
-        state = session.state(0)
-        results.add(state["winner"])
-        if state["winner"] is None:
+    finals = random_games(ConnectFour, 2, games=200, seed=4, max_moves=42)
+    for state in finals:
+        if state["winner"] is None:  # a draw only on a full board
             assert all(cell != -1 for row in state["board"] for cell in row)
-        session.restart()
-    assert {0, 1} <= results
-    session.close()
+    assert {0, 1} <= {state["winner"] for state in finals}

@@ -1,11 +1,11 @@
 """Rules of Nim, played through the in-process harness ``LocalSession``."""
 
-import random
 
 import pytest
 
 from gameserver.games.nim import Nim
 from gameserver.testing import GameServerError, IllegalMove, LocalSession
+from tests.games.helpers import random_games
 
 START = {"heaps": [3, 4, 5], "winner": None}
 
@@ -141,21 +141,7 @@ def test_state_is_a_copy() -> None:
 
 
 def test_200_random_games_via_legal_moves() -> None:
-    rng = random.Random(2024)
-    session = LocalSession(Nim, 2)
-    winners = set()
-    for _ in range(200):
-        moves = 0
-        while not session.gameover:
-            [player] = session.current
-            legal = session.legal_moves(player)
-            assert legal
-            session.move(player, rng.choice(legal))  # raises if a listed move is rejected
-            moves += 1
-            assert moves <= 12  # every move takes at least one of the 12 objects
-        state = session.state(0)
-        assert state["heaps"] == [0, 0, 0]
-        winners.add(state["winner"])
-        session.restart()
-    assert winners == {0, 1}
-    session.close()
+    # Every move takes at least one of the 12 objects: at most 12 moves.
+    finals = random_games(Nim, 2, games=200, seed=2024, max_moves=12)
+    assert all(state["heaps"] == [0, 0, 0] for state in finals)
+    assert {state["winner"] for state in finals} == {0, 1}

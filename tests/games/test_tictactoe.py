@@ -1,12 +1,11 @@
 """Rules of TicTacToe, tested on the class directly."""
 
-import random
 
 import pytest
 
 from gameserver.games.tictactoe import TicTacToe
 from gameserver.testing import LocalSession
-from tests.games.helpers import FirstPlayer
+from tests.games.helpers import FirstPlayer, random_games
 
 
 def new_game(first: int = 0) -> TicTacToe:
@@ -168,22 +167,10 @@ def test_no_legal_moves_once_the_game_is_over() -> None:
 
 
 def test_200_random_games_via_legal_moves() -> None:
-    rng = random.Random(5)
-    session = LocalSession(TicTacToe, 2)
-    results = set()
-    for _ in range(200):
-        moves = 0
-        while not session.gameover:
-            [player] = session.current
-            legal = session.legal_moves(player)
-            assert legal
-            # Exactness: every empty cell is listed, and only those.
-            board = session.state(player)["board"]
-            assert legal == [{"position": p} for p in range(9) if board[p] == -1]
-            session.move(player, rng.choice(legal))  # raises if a listed move is rejected
-            moves += 1
-            assert moves <= 9
-        results.add(session.state(0)["winner"])
-        session.restart()
-    assert results == {0, 1, None}
-    session.close()
+    def exactly_the_free_cells(session, player, legal) -> None:
+        board = session.state(player)["board"]
+        assert legal == [{"position": p} for p in range(9) if board[p] == -1]
+
+    finals = random_games(TicTacToe, 2, games=200, seed=5, max_moves=9,
+                          check_listed=exactly_the_free_cells)
+    assert {state["winner"] for state in finals} == {0, 1, None}
