@@ -13,7 +13,8 @@ and shutdown. Two subclasses carry the bytes:
 A subclass provides six small methods (``_write``, ``_close``,
 ``_can_half_close``, ``_half_close``, ``_abort``, ``_set_deadline``) and
 calls ``_opened`` (then ``_refusal``), ``_received`` and ``_gone`` as its
-connection opens, receives bytes and goes away.
+connection opens, receives bytes and goes away; it starts the read deadline
+once it is open.
 """
 
 from __future__ import annotations
@@ -90,16 +91,17 @@ class BaseConnection:
     # ------------------------------------------------------------ transport events
 
     def _opened(self, address: str) -> None:
-        """The connection is open: count it and start its read deadline.
+        """The connection is open: count it.
 
-        Then the subclass checks ``_refusal`` (when is its choice).
+        Then the subclass starts the read deadline and checks ``_refusal``
+        (when is its choice).
         """
         self._address = address
         server = self._server
         server.connections.add(self)
-        server.per_address[address] += 1
+        per_address = server.per_address
+        per_address[address] = per_address.get(address, 0) + 1
         server.metrics.connections_total += 1
-        self._set_deadline(server.settings.connection_timeout)
 
     def _refusal(self) -> bytes | None:
         """The reply that refuses this connection if it is beyond the limits, else None."""
@@ -138,9 +140,12 @@ class BaseConnection:
             self._pending = None
         server = self._server
         server.connections.discard(self)
-        server.per_address[self._address] -= 1
-        if not server.per_address[self._address]:
-            del server.per_address[self._address]
+        per_address = server.per_address
+        left = per_address.get(self._address, 0) - 1
+        if left > 0:
+            per_address[self._address] = left
+        else:
+            per_address.pop(self._address, None)
 
     # ------------------------------------------------------------ serving
 
@@ -273,6 +278,7 @@ class Connection(BaseConnection, asyncio.Protocol):
         self._transport = transport
         peer = transport.get_extra_info("peername")
         self._opened(peer[0] if isinstance(peer, tuple) else str(peer))
+        self._set_deadline(self._server.settings.connection_timeout)
         refusal = self._refusal()
         if refusal is not None:
             self._refuse(refusal)

@@ -18,9 +18,11 @@ tenth of ``connection_timeout`` late, never early.
 
 from __future__ import annotations
 
+import _socket
 import asyncio
 import errno
 import logging
+import os
 import socket
 from typing import TYPE_CHECKING
 
@@ -50,10 +52,10 @@ class RawConnection(BaseConnection):
     __slots__ = ("_listener", "_sock", "_fd", "_out", "_after_flush", "_reading")
 
     def __init__(self, server: GameServer, listener: RawListener,
-                 sock: socket.socket) -> None:
+                 sock: _socket.socket) -> None:
         super().__init__(server)
         self._listener = listener
-        self._sock: socket.socket | None = sock  # None once closed
+        self._sock: _socket.socket | None = sock  # None once closed
         self._fd = sock.fileno()
         self._out = bytearray()  # written, but not yet taken by the kernel
         self._after_flush = 0  # _HALF_CLOSE or _CLOSE once _out is sent
@@ -94,6 +96,8 @@ class RawConnection(BaseConnection):
         """
         self._on_readable()
         if self._sock is not None and self._after_flush != _CLOSE:
+            if not self._busy and not self._closed:  # the rest of the request is due
+                self._set_deadline(self._server.settings.connection_timeout)
             self._listener.loop.add_reader(self._fd, self._on_readable)
             self._reading = True
 
@@ -234,6 +238,7 @@ class RawListener:
         self._retry: asyncio.TimerHandle | None = None  # accepting again after EMFILE etc.
         self._accepting = False
         self._out_of_resources = False  # logged once per episode
+        self._nodelay_per_socket: bool | None = None  # None: not checked yet (see _wrap)
 
     async def start(self, host: str, port: int, backlog: int) -> int:
         """Bind and listen as ``loop.create_server`` would; return the port.
@@ -260,6 +265,7 @@ class RawListener:
                     raise OSError(err.errno, f"error while attempting to bind on address "
                                   f"{address!r}: {str(err.strerror).lower()}") from None
                 sock.setblocking(False)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # see _wrap
                 sock.listen(backlog)
             if not sockets:
                 raise OSError(f"no address to listen on for {host!r}")
@@ -308,7 +314,9 @@ class RawListener:
         self._retry = None
         if not self._accepting and self.sockets:
             for sock in self.sockets:
-                self.loop.add_reader(sock.fileno(), self._accept, sock)
+                # What accepted sockets are, as plain ints (see _wrap).
+                kind = (int(sock.family), int(sock.type), sock.proto)
+                self.loop.add_reader(sock.fileno(), self._accept, sock, kind)
             self._accepting = True
 
     def _pause_accepting(self) -> None:
@@ -320,12 +328,12 @@ class RawListener:
                 self.loop.remove_reader(sock.fileno())
             self._accepting = False
 
-    def _accept(self, listening: socket.socket) -> None:
+    def _accept(self, listening: socket.socket, kind: tuple[int, int, int]) -> None:
         """Accept what is waiting, at most ``ACCEPTS_PER_WAKEUP`` connections."""
         server = self._server
         for _ in range(ACCEPTS_PER_WAKEUP):
             try:
-                sock, peer = listening.accept()
+                fd, peer = listening._accept()  # the C-level accept: see _wrap
             except (BlockingIOError, InterruptedError):
                 return
             except ConnectionAbortedError:  # the client gave up while queued
@@ -347,14 +355,39 @@ class RawListener:
             if self._out_of_resources:
                 self._out_of_resources = False
                 log.info("accepting connections again")
-            try:
-                sock.setblocking(False)
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:  # the client is gone already
-                sock.close()
+            sock = self._wrap(fd, kind)
+            if sock is None:  # the client is gone already
                 continue
             RawConnection(server, self, sock).start(peer[0] if isinstance(peer, tuple)
                                                    else str(peer))
+
+    def _wrap(self, fd: int, kind: tuple[int, int, int]) -> _socket.socket | None:
+        """The accepted ``fd`` as a non-blocking socket object; None if it failed.
+
+        ``socket.socket.accept`` would wrap it in a ``socket.socket``, whose
+        Python-level constructor, properties (``family`` as an enum) and
+        ``close`` cost more than serving a small request does. The C-level
+        ``_socket.socket`` underneath has every method a connection uses.
+        ``TCP_NODELAY`` is set on the listening socket, which Linux passes
+        on to accepted sockets; where it is not passed on (checked once),
+        each accepted socket gets it.
+        """
+        try:
+            sock = _socket.socket(*kind, fd)
+        except OSError:
+            os.close(fd)
+            return None
+        try:
+            sock.setblocking(False)
+            if self._nodelay_per_socket is None:
+                self._nodelay_per_socket = not sock.getsockopt(socket.IPPROTO_TCP,
+                                                               socket.TCP_NODELAY)
+            if self._nodelay_per_socket:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            sock.close()
+            return None
+        return sock
 
     # ------------------------------------------------------------ deadlines
 

@@ -20,7 +20,9 @@ Nothing here imports asyncio or sockets, so it is tested with bytes alone.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -30,7 +32,42 @@ TERMINATOR = b"EOT\x00"
 JSONObject = dict[str, Any]
 
 # allow_nan=False: NaN and Infinity are not JSON; clients in other languages reject them.
-_encode = json.JSONEncoder(ensure_ascii=True, check_circular=True, allow_nan=False).encode
+_ENCODER = json.JSONEncoder(ensure_ascii=True, check_circular=True, allow_nan=False)
+
+
+def _make_encode() -> Callable[[Any], str]:
+    """``_ENCODER.encode``, without what it redoes on every call.
+
+    ``JSONEncoder.encode`` builds a new C encoder for every value it encodes;
+    every reply is encoded, so this builds that same C encoder once. Its
+    circular-reference markers are shared between calls: they are cleared
+    after a failed call (the C encoder leaves them behind), and a call that
+    finds them in use (another thread is encoding) takes the plain
+    ``encode``. Where the C encoder is missing (another Python
+    implementation) it is the plain ``encode`` throughout.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return _ENCODER.encode
+    markers: dict[int, Any] = {}
+    encoder = make(markers, _ENCODER.default, json.encoder.encode_basestring_ascii, None,
+                   _ENCODER.key_separator, _ENCODER.item_separator, _ENCODER.sort_keys,
+                   _ENCODER.skipkeys, _ENCODER.allow_nan)
+    join = "".join
+
+    def encode(value: Any) -> str:
+        if markers:
+            return _ENCODER.encode(value)
+        try:
+            return join(encoder(value, 0))
+        except BaseException:
+            markers.clear()
+            raise
+
+    return encode
+
+
+_encode = _make_encode()
 
 
 def encode_json(value: Any) -> str:
@@ -66,7 +103,12 @@ def framework_error(message: str) -> ProtocolError:
 
 def ok(data: Any) -> bytes:
     """Encode a success reply. Raises TypeError/ValueError if ``data`` is not JSON."""
+    if data is None:  # every accepted move: encoded once, here
+        return _OK_NULL
     return _encode({"status": "ok", "data": data}).encode()
+
+
+_OK_NULL = _encode({"status": "ok", "data": None}).encode()
 
 
 def error(message: str) -> bytes:
@@ -108,6 +150,10 @@ class RequestReader:
         self._scanned = 0  # bytes already searched for the terminator
 
     def feed(self, data: bytes) -> bytes | None:
+        if not self._buffer:  # a classic request usually comes in one piece
+            end = data.find(TERMINATOR)
+            if 0 <= end == len(data) - len(TERMINATOR) and len(data) <= self._size_max:
+                return data[:end]
         self._buffer += data
         return self.next_request()
 
@@ -142,7 +188,7 @@ class RequestReader:
 # ---------------------------------------------------------------- requests
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Join:
     kind: ClassVar[str] = "join"
 
@@ -152,7 +198,7 @@ class Join:
     name: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Move:
     kind: ClassVar[str] = "move"
 
@@ -163,7 +209,7 @@ class Move:
     move: JSONObject
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class State:
     kind: ClassVar[str] = "state"
 
@@ -174,19 +220,19 @@ class State:
     observer: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StateWithMoves(State):
     """A state request that also asks for the player's legal moves (extension)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Discover:
     """List the games and the sessions waiting for players (extension)."""
 
     kind: ClassVar[str] = "discover"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Observe:
     kind: ClassVar[str] = "observe"
 
@@ -195,7 +241,7 @@ class Observe:
     name: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Restart:
     kind: ClassVar[str] = "restart"
 
@@ -208,7 +254,7 @@ class Restart:
 Request = Join | Move | State | Observe | Restart | Discover
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Envelope:
     """A decoded request plus the opt-in extension flags that came with it."""
 
@@ -234,6 +280,11 @@ _SCHEMAS: dict[str, tuple[type, dict[str, tuple[tuple[type, ...], str]]]] = {
     "discover": (Discover, {}),
 }
 _CLASSIC_TYPES = ("join", "move", "state", "observe", "restart")
+# For the quick check of a valid request: its keys in order, and every allowed
+# tuple of the types of their values.
+_SIGNATURES = {
+    kind: (cls, tuple(fields), frozenset(itertools.product(*(t for t, _ in fields.values()))))
+    for kind, (cls, fields) in _SCHEMAS.items()}
 
 _JSON_TYPE_NAMES = {
     dict: "an object", list: "a list", str: "a string", bool: "a boolean",
@@ -293,10 +344,37 @@ def decode_request(raw: bytes, max_depth: int = 32) -> Envelope:
         raise server_error(
             f"request is not valid UTF-8 (bad byte at position {err.start})") from None
     try:
-        data = _decoder.decode(text)
+        data = _decode_json(text)
     except (ValueError, RecursionError) as err:
         raise server_error(f"request is not valid JSON ({_short(err)})") from None
     check_depth(raw, data, max_depth)
+    return _quick_envelope(data) or _checked_envelope(data)
+
+
+def _quick_envelope(data: Any) -> Envelope | None:
+    """The request in ``data`` if it is valid, found the quick way; else None.
+
+    None means "take ``_checked_envelope``", which finds the first problem
+    and names it (or, for anything this does not handle, the request).
+    """
+    if type(data) is not dict:
+        return None
+    kind = data.get("type")
+    signature = _SIGNATURES.get(kind) if type(kind) is str else None
+    if signature is None:
+        return None
+    cls, keys, allowed = signature
+    try:
+        values = [data[key] for key in keys]
+    except KeyError:
+        return None
+    if tuple(map(type, values)) not in allowed:
+        return None
+    return _envelope(cls, values, data)
+
+
+def _checked_envelope(data: Any) -> Envelope:
+    """The request in ``data``, checked step by step; raises ProtocolError naming the problem."""
     if not isinstance(data, dict):
         raise framework_error(
             f"a request must be a JSON object, not {_json_type_name(data)}")
@@ -321,9 +399,33 @@ def decode_request(raw: bytes, max_depth: int = 32) -> Envelope:
                 f"key '{key}' of a {kind} request must be {description}, "
                 f"not {_json_type_name(value)}")
         values.append(value)
+    return _envelope(cls, values, data)
+
+
+def _envelope(cls: type, values: list[Any], data: dict[str, Any]) -> Envelope:
     if cls is State and data.get("legal_moves") is True:
         cls = StateWithMoves
-    return Envelope(cls(*values), keep_alive=data.get("keep_alive") is True)
+    return Envelope(cls(*values), data.get("keep_alive") is True)
+
+
+_scan_once = _decoder.scan_once
+
+
+def _decode_json(text: str) -> Any:
+    """``_decoder.decode(text)``, straight to its C scanner when that is enough.
+
+    The scanner reads one value from position 0; ``decode`` adds Python work
+    for whitespace around it. A request with anything around its value,
+    or with an error, is decoded again by ``decode``, which skips the
+    whitespace or raises the usual error with its message.
+    """
+    try:
+        data, end = _scan_once(text, 0)
+    except (StopIteration, ValueError):
+        return _decoder.decode(text)
+    if end != len(text):
+        return _decoder.decode(text)
+    return data
 
 
 def describe(request: Request) -> str:

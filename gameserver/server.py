@@ -24,7 +24,6 @@ import asyncio
 import concurrent.futures
 import logging
 import ssl
-from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -67,7 +66,8 @@ class GameServer:
             request_size_max=settings.request_size_max, max_sessions=settings.max_sessions,
             new_sessions_per_minute=settings.new_sessions_per_minute,
             max_name_length=settings.max_name_length), store=self.store)
-        self.per_address: Counter[str] = Counter()  # open connections by client address
+        # Open connections by client address (a plain dict: Counter's deletion is Python code).
+        self.per_address: dict[str, int] = {}
         self.connections: set[BaseConnection] = set()
         self.metrics = Metrics()
         self.log_requests = log.isEnabledFor(logging.DEBUG)

@@ -122,3 +122,28 @@ def test_the_lobby_answers_every_request(lobby_loop, request: dict[str, Any]) ->
     reply = loop.run_until_complete(serve())
     if reply is not None:
         assert_well_formed(reply)
+
+
+# ---------------------------------------------------------------- the quick paths
+
+REFERENCE_ENCODER = json.JSONEncoder(ensure_ascii=True, check_circular=True, allow_nan=False)
+
+
+@given(json_values)
+def test_quick_json_encoding_and_decoding_agree_with_the_json_module(value: Any) -> None:
+    try:
+        text = REFERENCE_ENCODER.encode(value)
+    except ValueError:  # infinity
+        with pytest.raises(ValueError):
+            protocol.encode_json(value)
+        return
+    assert protocol.encode_json(value) == text
+    assert protocol._decode_json(text) == json.loads(text)
+    assert protocol._decode_json(" " + text + "\n") == json.loads(text)  # the slow way
+
+
+@given(requests | json_values)
+def test_the_quick_request_check_agrees_with_the_step_by_step_one(value: Any) -> None:
+    quick = protocol._quick_envelope(value)
+    if quick is not None:
+        assert quick == protocol._checked_envelope(value)

@@ -161,3 +161,38 @@ def test_string_rejections_get_the_game_prefix_other_values_pass_through() -> No
 def test_non_json_data_cannot_be_encoded() -> None:
     with pytest.raises(TypeError):
         protocol.ok({"cards": {1, 2}})
+
+
+def test_valid_requests_take_the_quick_way() -> None:
+    # A regression here costs speed, not correctness: every request would be checked
+    # key by key (see decode_request).
+    ids = {"game": "G", "session": "s", "player_id": 0, "key": "k"}
+    for request in ({"type": "join", "game": "G", "session": "s", "players": None, "name": ""},
+                    {"type": "move", **ids, "move": {}},
+                    {"type": "state", **ids, "observer": False, "legal_moves": True},
+                    {"type": "observe", "game": "G", "session": "s", "name": "n"},
+                    {"type": "restart", **ids}, {"type": "discover"}):
+        assert protocol._quick_envelope(request) == protocol._checked_envelope(request)
+
+
+def test_reader_takes_a_whole_request_in_one_piece_and_nothing_less() -> None:
+    assert RequestReader(100).feed(b"{}" + TERMINATOR) == b"{}"
+    assert RequestReader(100).feed(TERMINATOR) == b""
+    assert RequestReader(100).feed(b"EOT") is None  # shorter than the terminator
+    reader = RequestReader(100)
+    assert reader.feed(b"{}" + TERMINATOR + b"[]" + TERMINATOR) == b"{}"
+    assert reader.next_request() == b"[]"
+
+
+def test_encoding_works_again_after_a_failed_encoding() -> None:
+    # The encoder is built once; a failure must not leave anything behind in it.
+    state: dict[str, object] = {"board": [1, 2], "bad": {1}}
+    with pytest.raises(TypeError):
+        protocol.ok(state)
+    del state["bad"]  # the same dict again, fixed: no "circular reference" now
+    assert json.loads(protocol.ok(state)) == {"status": "ok", "data": state}
+    looped: list[object] = []
+    looped.append(looped)
+    with pytest.raises(ValueError, match="Circular"):
+        protocol.ok(looped)
+    assert json.loads(protocol.ok([state, state])) == {"status": "ok", "data": [state, state]}

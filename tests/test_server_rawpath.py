@@ -216,3 +216,16 @@ def test_a_loop_that_cannot_watch_sockets_serves_plain_tcp_on_transports(
         # A refusal half-closes on this path too, so the reply survives the unread rest.
         refused = send_raw(server.port, b"x" * 100_000)
         assert json.loads(refused)["message"] == "server: request size exceeded by client"
+
+
+def test_accepted_sockets_send_small_replies_at_once(make_server) -> None:
+    """TCP_NODELAY on every accepted socket: a kept-alive client must not wait for Nagle."""
+    server = make_server()
+    with socket.create_connection((server.host, server.port), timeout=TIMEOUT) as client:
+        client.sendall(b'{"type": "disc')  # the connection stays open, waiting for the rest
+        deadline = time.monotonic() + TIMEOUT
+        while not server.call(lambda: len(server.server.connections)):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        (connection,) = server.call(lambda: list(server.server.connections))
+        assert connection._sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
