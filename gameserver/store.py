@@ -11,10 +11,11 @@ could still lose**.
 
 Changes form a batch until ``_flush`` pickles each dirty session once
 (through the guard: a game's pickling is game code) and commits: at once
-when a reply is waiting for it (sync="normal"), else at the end of the loop
-pass, handing the batch to the writer thread, which merges every batch
-waiting in its queue into one SQLite transaction (group commit: one fsync
-for many moves) and then releases the replies.
+when a reply is waiting for it (sync="normal"; for a burst of connections
+accepted together, once at the end of the burst, see ``held``), else at the
+end of the loop pass, handing the batch to the writer thread, which merges
+every batch waiting in its queue into one SQLite transaction (group commit:
+one fsync for many moves) and then releases the replies.
 
 SQLite runs in WAL mode. With ``sync="normal"`` (the default) a commit hands
 the change to the operating system, which survives ``kill -9``, a crash of
@@ -37,6 +38,7 @@ beyond ``history_max_games``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -45,6 +47,7 @@ import queue
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,6 +106,7 @@ class Store:
         self.history_max_games = history_max_games
         self._guard = guard
         self._batch: Batch | None = None
+        self._held = 0  # depth of held() blocks
         self._memory_only: set[int] = set()  # id() of sessions that cannot be pickled
         self._unsaved_sessions: dict[int, Session] = {}  # from batches whose commit failed
         self._queue: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
@@ -179,10 +183,29 @@ class Store:
         """With synchronous=NORMAL, commit ``batch`` now: a reply need not wait a loop pass.
 
         With FULL the batch waits for the writer thread, so that one disk
-        flush serves every change of the loop pass (group commit).
+        flush serves every change of the loop pass (group commit). Within
+        ``held`` it waits for the end of the burst.
         """
-        if self.sync == "NORMAL" and batch is self._batch:
+        if self.sync == "NORMAL" and batch is self._batch and not self._held:
             self._flush()
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Serve a burst of requests: their changes are committed once, at the end.
+
+        Without it, ``settle`` commits each change as its reply is ready
+        (with synchronous=NORMAL): right for one request at a time, but a
+        burst of requests served in one go would pay a commit each.
+        Replies inside wait for that one commit, as they always wait for
+        theirs.
+        """
+        self._held += 1
+        try:
+            yield
+        finally:
+            self._held -= 1
+            if not self._held and self.sync == "NORMAL" and self._batch is not None:
+                self._flush()
 
     def forget(self, session: Session) -> None:
         """The session ended: delete its snapshot and its unfinished game."""

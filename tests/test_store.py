@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
+from gameserver import protocol
+from gameserver.games.echo import Echo
 from gameserver.guard import GameGuard
+from gameserver.session import Pending, Session
 from gameserver.store import Store
 from tests.serverproc import ROOT, ServerProcess
 from tests.wire import Player
@@ -237,3 +241,33 @@ def test_identical_player_states_are_stored_once(tmp_path: Path) -> None:
     assert game is not None
     first = game["moves"][0]["states"]
     assert len(first) == 2 and first[0] == first[1]
+
+
+def test_a_held_burst_is_saved_in_one_commit(tmp_path: Path) -> None:
+    """Moves served in one burst (Store.held) wait for one commit instead of one each."""
+    async def play() -> None:
+        guard = GameGuard()
+        store = Store(str(tmp_path / "held.db"), guard)
+        store.start(asyncio.get_running_loop())
+        sessions = [Session("Echo", Echo, f"s{i}", 1, guard, recorder=store)
+                    for i in range(3)]
+        for session in sessions:
+            session.add_player("")
+        store.settle(store._batch)  # the three starts
+        before = store.commits
+        for session in sessions:  # one at a time: a commit each, no waiting
+            assert session.move(0, session.players[0].key, {"msg": "a"}) == protocol.ok(None)
+        assert store.commits == before + 3
+        with store.held():
+            outcomes = [session.move(0, session.players[0].key, {"msg": "b"})
+                        for session in sessions]
+            assert all(isinstance(outcome, Pending) for outcome in outcomes)
+            assert store.commits == before + 3  # nothing written inside the burst
+        assert store.commits == before + 4
+        for outcome in outcomes:
+            assert isinstance(outcome, Pending) and outcome.future.done()
+            assert outcome.resume() == protocol.ok(None)
+        store.close()
+        guard.close()
+
+    asyncio.run(play())
