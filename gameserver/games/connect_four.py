@@ -57,7 +57,7 @@ class ConnectFour(AbstractGame):
                 out; tests pass one to make the first player predictable.
         """
         self.board = [[EMPTY] * COLUMNS for _ in range(ROWS)]
-        self.turn = (rng or random.Random()).randrange(2)
+        self.turn = (rng or random).randrange(2)  # the module: no new generator to seed
         self.winner: int | None = None
 
     @staticmethod
