@@ -72,6 +72,12 @@ CREATE TABLE IF NOT EXISTS moves (
     PRIMARY KEY (game_id, seq));
 """
 
+# An update in place where SQLite has upserts (3.24, 2018): a replace would delete
+# and insert the row, and touch the primary-key index as well.
+SAVE_SESSION = ("INSERT INTO sessions (game, token, snapshot) VALUES (?, ?, ?) "
+                "ON CONFLICT (game, token) DO UPDATE SET snapshot = excluded.snapshot"
+                if sqlite3.sqlite_version_info >= (3, 24) else
+                "INSERT OR REPLACE INTO sessions (game, token, snapshot) VALUES (?, ?, ?)")
 SAVE_FAILED = ("server: the change was made, but the server could not save it to disk "
                "(see the server log); it is saved again with the next change")
 HISTORY_MAX_MOVES = 1000  # moves recorded per game; a longer game is kept without the rest
@@ -242,36 +248,38 @@ class Store:
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (session.history_id, session.game_name, session.token,
                  _json([p.name for p in session.players]), now,
-                 _json(self._states(session)))))
+                 _json_list(self._states(session)[1]))))
         elif event == "move" and session.history_id:
-            states = self._states(session)
+            states, texts = self._states(session)
             if session.game_moves <= HISTORY_MAX_MOVES:
                 batch.ops.append((
                     "INSERT INTO moves (game_id, seq, player_id, move, rejection, time, states) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (session.history_id, session.game_moves, detail["player_id"],
                      _json(detail["move"]), _json_or_none(detail["rejection"]), now,
-                     _json(_packed(states)))))
+                     _packed(texts))))
             if states and states[0].get("gameover") is True:
                 batch.ops.append((
                     "UPDATE games SET ended = ?, final_states = ?, moves = ? WHERE id = ?",
-                    (now, _json(states), session.game_moves, session.history_id)))
+                    (now, _json_list(texts), session.game_moves, session.history_id)))
                 self._finished_since_prune += 1
                 if self._finished_since_prune >= 100:
                     self._finished_since_prune = 0
                     self._prune(batch)
 
-    def _states(self, session: Session) -> list[dict[str, Any]]:
-        """What each player sees now; a state that fails or is not JSON becomes an error."""
-        states = []
+    def _states(self, session: Session) -> tuple[list[dict[str, Any]], list[str]]:
+        """What each player sees now, and as JSON; a failing or non-JSON state becomes an error."""
+        states, texts = [], []
         for player_id in range(session.size):
             try:
                 state = session.state_data(session.game, player_id)
-                _json(state)
+                text = _json(state)
             except (GameCodeError, TypeError, ValueError) as err:
                 state = {"error": str(err)}
+                text = _json(state)
             states.append(state)
-        return states
+            texts.append(text)
+        return states, texts
 
     def _prune(self, batch: Batch) -> None:
         keep = self.history_max_games
@@ -301,8 +309,7 @@ class Store:
                 batch.ops.append(("DELETE FROM sessions WHERE game=? AND token=?",
                                   (session.game_name, session.token)))
                 continue
-            batch.ops.append(("INSERT OR REPLACE INTO sessions (game, token, snapshot) "
-                              "VALUES (?, ?, ?)", (session.game_name, session.token, blob)))
+            batch.ops.append((SAVE_SESSION, (session.game_name, session.token, blob)))
         self.batches += 1
         if self.sync == "NORMAL":
             # No disk flush to wait for: a commit takes microseconds, so it runs
@@ -417,11 +424,16 @@ def _json_or_none(value: Any) -> str | None:
         return _json(repr(value))
 
 
-def _packed(states: list[Any]) -> Any:
-    """Player states as stored: once, when every player sees the same (a chat)."""
-    if len(states) > 1 and all(state == states[0] for state in states):
-        return {"all": states[0], "players": len(states)}
-    return states
+def _json_list(texts: list[str]) -> str:
+    """The JSON list of values already encoded, as ``_json`` would write it."""
+    return "[" + ", ".join(texts) + "]"
+
+
+def _packed(texts: list[str]) -> str:
+    """Player states (as JSON) as stored: once, when every player sees the same (a chat)."""
+    if len(texts) > 1 and texts.count(texts[0]) == len(texts):
+        return '{"all": ' + texts[0] + ', "players": ' + str(len(texts)) + "}"
+    return _json_list(texts)
 
 
 def _unpacked(stored: Any) -> list[Any]:
