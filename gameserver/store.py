@@ -10,12 +10,14 @@ on disk (``Session._saved``), so **no reply reveals a change that a crash
 could still lose**.
 
 Changes form a batch until ``_flush`` pickles each dirty session once
-(through the guard: a game's pickling is game code) and commits: at once
-when a reply is waiting for it (sync="normal"; for a burst of connections
-accepted together, once at the end of the burst, see ``held``), else at the
-end of the loop pass, handing the batch to the writer thread, which merges
-every batch waiting in its queue into one SQLite transaction (group commit:
-one fsync for many moves) and then releases the replies.
+(through the guard: a game's pickling is game code) and commits. With
+sync="normal": at once when a reply is waiting for it (for a burst of
+connections accepted together, once at the end of the burst, see
+``held``), and within ``FLUSH_INTERVAL`` for changes no reply waits for.
+With sync="full": at the end of the loop pass, handing the batch to the
+writer thread, which merges every batch waiting in its queue into one
+SQLite transaction (group commit: one fsync for many moves) and then
+releases the replies.
 
 SQLite runs in WAL mode. With ``sync="normal"`` (the default) a commit hands
 the change to the operating system, which survives ``kill -9``, a crash of
@@ -80,6 +82,8 @@ SAVE_SESSION = ("INSERT INTO sessions (game, token, snapshot) VALUES (?, ?, ?) "
                 "INSERT OR REPLACE INTO sessions (game, token, snapshot) VALUES (?, ?, ?)")
 SAVE_FAILED = ("server: the change was made, but the server could not save it to disk "
                "(see the server log); it is saved again with the next change")
+# With synchronous=NORMAL: how soon a change that no reply waits for is written.
+FLUSH_INTERVAL = 0.1  # seconds
 HISTORY_MAX_MOVES = 1000  # moves recorded per game; a longer game is kept without the rest
 
 
@@ -113,6 +117,7 @@ class Store:
         self._guard = guard
         self._batch: Batch | None = None
         self._held = 0  # depth of held() blocks
+        self._ticker: asyncio.TimerHandle | None = None  # NORMAL: see _open_batch
         self._memory_only: set[int] = set()  # id() of sessions that cannot be pickled
         self._unsaved_sessions: dict[int, Session] = {}  # from batches whose commit failed
         self._queue: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
@@ -143,9 +148,14 @@ class Store:
         self._loop = loop
         if self.sync == "FULL":
             self._writer.start()
+        else:
+            self._ticker = loop.call_later(FLUSH_INTERVAL, self._tick)
 
     def close(self) -> None:
         """Write what is pending, then stop the writer thread."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
         if self._batch is not None:
             self._flush()
         if self._writer.is_alive():
@@ -175,15 +185,34 @@ class Store:
         """Record one acknowledged change of ``session``; returns the batch to wait for."""
         if id(session) in self._memory_only:
             return None
-        batch = self._batch
-        if batch is None:
-            batch = self._batch = Batch()
-            assert self._loop is not None, "Store.start() was not called"
-            self._loop.call_soon(self._flush)
+        batch = self._open_batch()
         batch.sessions[id(session)] = session
         if self.history:
             self._history(batch, session, event, detail)
         return batch
+
+    def _open_batch(self) -> Batch:
+        """The batch that changes go to now.
+
+        With FULL it is handed to the writer thread at the end of this loop
+        pass. With NORMAL the reply that waits for it commits it (``settle``)
+        without a loop pass in between, which a scheduled flush would cost;
+        changes that no reply waits for are written by ``_tick`` within
+        ``FLUSH_INTERVAL``.
+        """
+        batch = self._batch
+        if batch is None:
+            batch = self._batch = Batch()
+            assert self._loop is not None, "Store.start() was not called"
+            if self.sync == "FULL":
+                self._loop.call_soon(self._flush)
+        return batch
+
+    def _tick(self) -> None:
+        assert self._loop is not None
+        self._ticker = self._loop.call_later(FLUSH_INTERVAL, self._tick)
+        if self._batch is not None and not self._held:
+            self._flush()
 
     def settle(self, batch: Batch) -> None:
         """With synchronous=NORMAL, commit ``batch`` now: a reply need not wait a loop pass.
@@ -218,11 +247,7 @@ class Store:
         if id(session) in self._memory_only:
             self._memory_only.discard(id(session))
             return
-        batch = self._batch
-        if batch is None:
-            batch = self._batch = Batch()
-            assert self._loop is not None
-            self._loop.call_soon(self._flush)
+        batch = self._open_batch()
         batch.sessions.pop(id(session), None)
         batch.ops.append(("DELETE FROM sessions WHERE game=? AND token=?",
                           (session.game_name, session.token)))

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from gameserver import protocol
@@ -271,3 +274,31 @@ def test_a_held_burst_is_saved_in_one_commit(tmp_path: Path) -> None:
         guard.close()
 
     asyncio.run(play())
+
+
+def test_a_change_no_reply_waits_for_is_written_soon(tmp_path: Path) -> None:
+    """A session that ends without a reply (a timeout, say) leaves the file within moments."""
+    path = str(tmp_path / "quiet.db")
+
+    async def play() -> None:
+        guard = GameGuard()
+        store = Store(path, guard)
+        store.start(asyncio.get_running_loop())
+        session = Session("Echo", Echo, "quiet", 1, guard, recorder=store)
+        session.add_player("")
+        store.settle(store._batch)
+        assert saved_sessions(path) == 1
+        store.forget(session)  # no reply will settle this
+        deadline = time.monotonic() + 10
+        while saved_sessions(path) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert saved_sessions(path) == 0
+        store.close()
+        guard.close()
+
+    asyncio.run(play())
+
+
+def saved_sessions(path: str) -> int:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return db.execute("SELECT COUNT(*) FROM sessions").fetchone()[0]
