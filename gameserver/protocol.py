@@ -5,7 +5,7 @@ Theory of operation
 A client sends one UTF-8 JSON object followed by the terminator ``EOT\\0``.
 ``RequestReader`` collects bytes until it sees the terminator (or the size
 limit is passed) and ``decode_request`` turns the JSON into one of the small
-frozen request classes below, checking every key and its exact type. Replies
+request classes below, checking every key and its exact type. Replies
 are built with ``ok``, ``error`` and ``illegal_move`` and are encoded to bytes
 exactly once.
 

@@ -211,7 +211,7 @@ class Store:
     def _tick(self) -> None:
         assert self._loop is not None
         self._ticker = self._loop.call_later(FLUSH_INTERVAL, self._tick)
-        if self._batch is not None and not self._held:
+        if self._batch is not None:
             self._flush()
 
     def settle(self, batch: Batch) -> None:
