@@ -33,7 +33,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gameserver.server")
 
-RECV_SIZE = 256 * 1024  # as asyncio reads
+# Bytes asked for per read. Not asyncio's 256 KiB: a buffer that large is above
+# malloc's mmap threshold, so every read would map, shrink and unmap fresh memory
+# (three system calls and a page fault; 8.6 against 0.8 µs per small read here).
+RECV_SIZE = 64 * 1024
 ACCEPTS_PER_WAKEUP = 1000  # then other ready callbacks get their turn
 HELD_BURST = 32  # connections of a burst whose changes are committed together
 ACCEPT_RETRY_DELAY = 0.1  # seconds to wait when out of file descriptors or memory
