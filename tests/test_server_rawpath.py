@@ -10,6 +10,7 @@ does is shared with the TLS path and tested through the other
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import os
 import resource
@@ -229,3 +230,24 @@ def test_accepted_sockets_send_small_replies_at_once(make_server) -> None:
             time.sleep(0.01)
         (connection,) = server.call(lambda: list(server.server.connections))
         assert connection._sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+def test_a_burst_of_moves_with_the_store_is_answered_and_saved(make_server, tmp_path) -> None:
+    """Connections accepted together are served with the store's commits held (Store.held)."""
+    server = make_server(store=True, store_path=str(tmp_path / "burst.sqlite3"))
+    count = 100
+    keys = [request(server.port, {"type": "join", "game": "Echo", "session": f"b{i}",
+                                  "players": 1, "name": ""})["data"]["key"]
+            for i in range(count)]
+
+    def move(i: int) -> dict[str, Any]:
+        return request(server.port, {"type": "move", "game": "Echo", "session": f"b{i}",
+                                     "player_id": 0, "key": keys[i], "move": {"msg": i}})
+
+    with concurrent.futures.ThreadPoolExecutor(count) as pool:
+        replies = list(pool.map(move, range(count)))
+    assert all(reply == {"status": "ok", "data": None} for reply in replies)
+    store = server.server.store
+    assert store is not None
+    snapshots = server.call(store.load_sessions)  # what a restart would bring back
+    assert sorted(s["game"].message for s in snapshots) == list(range(count))
