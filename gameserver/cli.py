@@ -109,13 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = config.load(args)
-    except config.ConfigError as err:
+    except config.StartupError as err:
         print(f"gameserver: {err}", file=sys.stderr)
         return 2
     setup_logging(settings.log_level)
     try:
         asyncio.run(serve(settings))
-    except registry.GameLoadError as err:
+    except (registry.GameLoadError, config.StartupError) as err:
         log.error("%s", err)
         return 2
     except (ssl.SSLError, FileNotFoundError) as err:

@@ -18,7 +18,16 @@ from typing import Any
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
-class ConfigError(Exception):
+class StartupError(Exception):
+    """The server cannot start. ``str(err)`` is one line: the cause and the fix.
+
+    Every part that can stop the start (settings, the store, the listening
+    port, TLS files) raises a subclass; the command line prints the message
+    alone, without a traceback, and exits with status 2.
+    """
+
+
+class ConfigError(StartupError):
     """A setting is wrong; the message says which and how to fix it."""
 
 

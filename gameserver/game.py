@@ -32,7 +32,7 @@ a player may make (bots, the ``check`` tool and clients use it);
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, ClassVar
 
 
 class AbstractGame:
@@ -44,6 +44,14 @@ class AbstractGame:
             def __init__(self, players):
                 self.players = players
                 ...
+    """
+
+    hidden_information: ClassVar[bool] = False
+    """Set this to ``True`` if players may not see everything (cards, a secret).
+
+    A game that defines ``private_data`` counts as having hidden information
+    anyway. The framework then protects each player's view: nobody can watch
+    a player (observer mode, the dashboard) without that player's consent.
     """
 
     def __init__(self, players: int) -> None:
@@ -167,3 +175,16 @@ class AbstractGame:
         """How to play: the moves and the state. The default is the class docstring."""
         own_doc = cls.__dict__.get("__doc__")  # not the docstring inherited from here
         return inspect.cleandoc(own_doc) if isinstance(own_doc, str) else ""
+
+
+def has_hidden_information(game_class: type | None) -> bool:
+    """Whether players of ``game_class`` may not see everything.
+
+    True when the class sets ``hidden_information = True`` or defines its own
+    ``private_data``; also for ``None`` (a game we do not know), to be safe.
+    """
+    if game_class is None:
+        return True
+    if getattr(game_class, "hidden_information", False) is True:
+        return True
+    return getattr(game_class, "private_data", None) is not AbstractGame.private_data

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..game import AbstractGame
+from ..game import AbstractGame, has_hidden_information
 from ..guard import GameCodeError
 from ..results import outcome
 
@@ -40,18 +40,6 @@ def stuck_after(game_timeout: float) -> float:
     session is flagged well before the server removes it.
     """
     return min(STUCK_AFTER_MAX, game_timeout / 4)
-
-
-def has_hidden_information(game_class: type[AbstractGame] | None) -> bool:
-    """Whether players of this game may see different things.
-
-    A game that overrides ``private_data`` says so; a game we do not know
-    (a finished game of a game no longer offered) is assumed to have hidden
-    information, which is the safe side.
-    """
-    if game_class is None:
-        return True
-    return getattr(game_class, "private_data", None) is not AbstractGame.private_data
 
 
 def renderer_file(game_class: type[AbstractGame]) -> Path | None:

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from .. import __version__
+from ..game import has_hidden_information
 from ..metrics import prometheus_text
 from . import _data
 
@@ -424,7 +425,7 @@ class Handler(BaseHTTPRequestHandler):
         player = _int(query, "player", 0) or 0
         if not 0 <= player < max(1, len(record.get("players") or [])):
             raise HTTPError(404, f"game {game_id} has no player {player}")
-        hidden = _data.has_hidden_information(self.dashboard.game_class(record["game"]))
+        hidden = has_hidden_information(self.dashboard.game_class(record["game"]))
         self._json(_data.replay(record, player, hidden))
 
     def _leaderboard(self, query: dict[str, list[str]]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gameserver.games import Battleship, TicTacToe, Yahtzee
+from gameserver.games import TicTacToe
 from gameserver.web import _data
 from tests.web.games.coin_toss import CoinToss
 
@@ -60,11 +60,6 @@ def test_replay_shows_one_players_states_and_hides_the_others_moves() -> None:
     assert [s["move"] for s in theirs["steps"]] == [{"ships": "A"}, {"ships": "B"}]
 
 
-def test_hidden_information_comes_from_private_data() -> None:
-    assert _data.has_hidden_information(Battleship)
-    assert not _data.has_hidden_information(TicTacToe)
-    assert not _data.has_hidden_information(Yahtzee)
-    assert _data.has_hidden_information(None)  # a game no longer offered: play safe
 
 
 def test_a_renderer_is_the_js_file_named_after_the_class() -> None:
