@@ -21,12 +21,20 @@ What the framework already does, so your game does not have to:
   an error (saying which method failed); your game and everybody else's keep
   running. The full error is written to the server's log.
 
-See ``gameserver/games/template.py`` for a complete, commented example game.
+See ``gameserver/games/template.py`` for a complete, commented example game,
+and ``gameserver/games/secret_code.py`` for a short game with a secret.
 
-Optional extras (a game works without them): ``legal_moves`` lists the moves
-a player may make (bots, the ``check`` tool and clients use it);
-``description`` and ``documentation`` come from your class docstring; and
-``private_data`` tells ``check`` what no other player may see.
+You may also write these methods; your game works without them:
+
+* ``legal_moves(player_id)`` returns the list of moves a player may make
+  right now. The random bot picks its moves from it, the checker
+  (``python -m gameserver check``) tests your ``move`` with it, and the
+  terminal client shows it.
+* ``private_data(player_id)`` returns what only that player may see (their
+  cards, their secret code). The checker then makes sure no other player
+  ever sees it.
+* The text of your class's docstring is shown to players in the list of
+  games, so explain the moves and the state there.
 """
 
 from __future__ import annotations
@@ -49,9 +57,14 @@ class AbstractGame:
     hidden_information: ClassVar[bool] = False
     """Set this to ``True`` if players may not see everything (cards, a secret).
 
-    A game that defines ``private_data`` counts as having hidden information
-    anyway. The framework then protects each player's view: nobody can watch
-    a player (observer mode, the dashboard) without that player's consent.
+    A game that defines ``private_data`` has secrets anyway, so it does not
+    need this line. Declaring secrets also protects them from people
+    watching: nobody can watch a player of such a game (with ``observe()`` or
+    on the dashboard) unless that player agrees.
+
+    Set it to ``False`` yourself if players see different things but nothing
+    is secret (for example each player sees only their own score sheet):
+    that tells ``python -m gameserver check`` it is on purpose.
     """
 
     def __init__(self, players: int) -> None:
@@ -65,8 +78,9 @@ class AbstractGame:
             players: how many players take part. The framework has already
                 checked that it lies between ``min_players()`` and
                 ``max_players()``, so you do not need to check it.
+
+        Calling ``super().__init__(players)`` first is allowed; it does nothing.
         """
-        raise NotImplementedError
 
     @staticmethod
     def min_players() -> int:
@@ -78,12 +92,12 @@ class AbstractGame:
             def min_players():
                 return 2
         """
-        raise NotImplementedError
+        raise _not_written("min_players")
 
     @staticmethod
     def max_players() -> int:
         """Return the largest number of players this game can be played with."""
-        raise NotImplementedError
+        raise _not_written("max_players")
 
     def current_player(self) -> int | list[int]:
         """Return the id of the player who may move now, or a list of ids.
@@ -94,7 +108,7 @@ class AbstractGame:
         example once the game is over. The framework always sends clients a
         list.
         """
-        raise NotImplementedError
+        raise _not_written("current_player")
 
     def move(self, move: dict[str, Any], player_id: int) -> Any:
         """Handle one move, sent by player ``player_id``.
@@ -114,11 +128,11 @@ class AbstractGame:
             the client raises ``IllegalMove`` with it. Leave your game
             unchanged when you reject a move.
         """
-        raise NotImplementedError
+        raise _not_written("move")
 
     def game_over(self) -> bool:
         """Return ``True`` once the game has ended, otherwise ``False``."""
-        raise NotImplementedError
+        raise _not_written("game_over")
 
     def state(self, player_id: int) -> dict[str, Any]:
         """Return what player ``player_id`` may see of the game, as a dict.
@@ -130,10 +144,11 @@ class AbstractGame:
         Do not use the keys ``"current"`` and ``"gameover"``; the framework
         adds them.
         """
-        raise NotImplementedError
+        raise _not_written("state")
 
     # ------------------------------------------------------------------
-    # Optional hooks. You may leave these out: the defaults work.
+    # Optional methods. Your game works without them; write them when you
+    # want what they give you.
 
     def legal_moves(self, player_id: int) -> list[dict[str, Any]] | None:
         """Optional: list every move player ``player_id`` could make right now.
@@ -152,18 +167,25 @@ class AbstractGame:
         return None
 
     def private_data(self, player_id: int) -> list[Any]:
-        """Optional: values that only player ``player_id`` may see.
+        """Optional: the values that only player ``player_id`` may see.
 
-        For example the cards in that player's hand, or where their ships
-        are. ``python -m gameserver check`` then makes sure none of these
-        values shows up in another player's state. The default, an empty
-        list, means the game has no hidden information.
+        For example the cards in that player's hand, or their secret code.
+        ``python -m gameserver check`` then makes sure none of these values
+        ever shows up in another player's state. List each secret as it is,
+        as one value (``return [self.code]``, not ``return self.code``, which
+        would list the code's colours one by one, and anyone may know the
+        colours). Once a secret is no longer secret (the game is over and
+        shows it to everybody), stop listing it.
+
+        Writing this method also tells the server that your game has
+        secrets (see ``hidden_information``). The default, an empty list,
+        means nothing is secret.
         """
         return []
 
     @classmethod
     def description(cls) -> str:
-        """One paragraph about the game, for lobbies and the dashboard.
+        """One paragraph about the game, shown in the list of games.
 
         The default is the first paragraph of your class docstring, so a
         good docstring is all you need.
@@ -178,13 +200,21 @@ class AbstractGame:
 
 
 def has_hidden_information(game_class: type | None) -> bool:
-    """Whether players of ``game_class`` may not see everything.
+    """Whether ``game_class`` has secrets: players who may not see everything.
 
-    True when the class sets ``hidden_information = True`` or defines its own
-    ``private_data``; also for ``None`` (a game we do not know), to be safe.
+    True when the class says ``hidden_information = True`` or has its own
+    ``private_data`` method. Also True for ``None`` (the server no longer
+    knows the game), because then nobody can tell.
     """
     if game_class is None:
         return True
     if getattr(game_class, "hidden_information", False) is True:
         return True
     return getattr(game_class, "private_data", None) is not AbstractGame.private_data
+
+
+def _not_written(method: str) -> NotImplementedError:
+    """The error of a required method that the game did not write (or called from its own)."""
+    return NotImplementedError(
+        f"AbstractGame.{method}() only describes what {method}() must do: write your own "
+        f"{method}() in your game class, and do not call super().{method}() from it")
