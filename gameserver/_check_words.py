@@ -33,6 +33,8 @@ _FRAMEWORK = Path(__file__).resolve().parent  # gameserver/, but not its games/ 
 _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<name>\S+)$',
                     re.MULTILINE)
 _MAX_DEPTH = 40  # how deep unsendable() looks into nested values
+# Exceptions that a move with a missing key or a value of the wrong kind causes.
+_BAD_INPUT = ("KeyError", "TypeError", "IndexError", "ValueError", "AttributeError")
 
 
 # ---------------------------------------------------------------- where to look
@@ -121,10 +123,13 @@ def move_failed(move: dict[str, Any], exception: str, place: tuple[str, int] | N
         return (f"move({move!r}) raised {exception}. A bad move must not raise an exception: "
                 f"return the message instead of raising it: `{_as_return(line)}`. The player "
                 "then gets that message and may try again.")
-    return (f"move({move!r}) made your code fail with {exception}. A move comes from a "
-            "player and may be anything (a missing key, text instead of a number): check it "
-            "before you use it, and return a message that says what to send instead, for "
-            'example `if "x" not in move: return "send x=..."`.')
+    if exception.split(":")[0] in _BAD_INPUT:
+        return (f"move({move!r}) made your code fail with {exception}. A move comes from a "
+                "player and may be anything (a missing key, text instead of a number): check "
+                "it before you use it, and return a message that says what to send instead, "
+                'for example `if "x" not in move: return "send x=..."`.')
+    return (f"move({move!r}) made your code fail with {exception}. Fix that line; the "
+            "traceback below shows how your code got there.")
 
 
 def _as_return(line: str) -> str:

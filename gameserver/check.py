@@ -519,7 +519,7 @@ def _summarize(report: Report, player: _Player, played: int, counts: list[int]) 
         report.remarks.append(
             "Your game declares no secrets, and every player saw the same state, so "
             f"everybody may see all of it ({words.WATCHERS_IF_PUBLIC}). If a player must not "
-            "see something, see 'Secrets' in docs/first-game.md.")
+            "see something, read step 6, 'Secrets', in docs/first-game.md.")
     elif has_hidden_information(game_class) and (
             game_class.private_data is AbstractGame.private_data):
         report.remarks.append(

@@ -151,7 +151,7 @@ def test_1_a_game_where_everybody_sees_everything_gets_a_note(tmp_path: Path, ca
     assert code == 0  # nothing tells a secret from public data here: it passes ...
     # ... but the student reads what was not checked, and where to read on.
     assert "note Your game declares no secrets, and every player saw the same state" in out
-    assert "'Secrets' in docs/first-game.md" in out
+    assert "read step 6, 'Secrets', in docs/first-game.md" in out
 
 
 def test_1_a_game_may_say_that_different_states_are_no_secret(tmp_path: Path, capsys) -> None:

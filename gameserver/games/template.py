@@ -115,6 +115,8 @@ class NumberRace(AbstractGame):
     #   - A string when the move is not allowed. The player gets it as an
     #     error, so say what was wrong AND what to send instead. Return the
     #     error BEFORE you change anything, so a bad move changes nothing.
+    #     Return it, do not raise it: a bad move is part of the game, while an
+    #     exception means your program has a bug.
     def move(self, move: dict, player_id: int) -> str | None:
         # 6a: is the key there?
         if "add" not in move:
@@ -162,7 +164,8 @@ class NumberRace(AbstractGame):
     #
     # Return a dict with what player_id may see. Use only dicts, lists,
     # strings, numbers, True/False and None, because it is sent as JSON.
-    # In a card game you would leave out the other players' cards here.
+    # In a card game you would leave out the other players' cards here (and
+    # list them in private_data: gameserver/games/secret_code.py shows how).
     # The server adds "current" (whose turn) and "gameover" by itself.
     # Copy lists (list(...)) so nobody outside can change your game's state.
     def state(self, player_id: int) -> dict:
