@@ -4,8 +4,9 @@ The checker's readers are first-term students. Every problem it reports
 names a file and line (``mygames/my_game.py:42``) and says what to change
 there, in the student's own terms: the move that broke the game, the exact
 place in ``state()`` that cannot be sent, the ``return`` they forgot. This
-module finds those places and writes those sentences; ``check.py`` decides
-what is a problem.
+module holds the ``Report`` (each problem once, with the number of games it
+happened in), finds those places and writes those sentences; ``_check_play``
+decides what is a problem.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import linecache
 import re
 import textwrap
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +34,84 @@ WATCHERS_IF_PUBLIC = "anyone may watch any player"
 _FRAMEWORK = Path(__file__).resolve().parent  # gameserver/, but not its games/ folder
 _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<name>\S+)$',
                     re.MULTILINE)
+WIDTH = 100  # columns of the printed report
+INDENT = " " * 11  # under the text of "  PROBLEM  "
 _MAX_DEPTH = 40  # how deep unsendable() looks into nested values
 # Exceptions that a move with a missing key or a value of the wrong kind causes.
 _BAD_INPUT = ("KeyError", "TypeError", "IndexError", "ValueError", "AttributeError")
+
+
+# ---------------------------------------------------------------- the report
+
+
+@dataclass
+class Problem:
+    """One thing to fix: what, where (``file:line``), the traceback, how often."""
+
+    text: str
+    where: str = ""
+    details: str = ""
+    games: int = 1  # in how many games it happened
+
+    def __str__(self) -> str:
+        return self.render(width=0)
+
+    def render(self, width: int) -> str:
+        """The problem as printed after "  PROBLEM  ", its lines ``width`` wide at most
+        (0: no wrapping); the traceback as it is."""
+        text = f"{self.where}: {self.text}" if self.where else self.text
+        if self.games > 1:
+            text += f" (This happened in {self.games} games.)"
+        lines = []
+        for paragraph in text.split("\n"):
+            lines += wrap(paragraph, width - len(INDENT)) if width else [paragraph]
+        text = ("\n" + INDENT).join(lines)
+        return text + ("\n" + indent(self.details.rstrip()) if self.details else "")
+
+
+@dataclass
+class Report:
+    """What the checker found for one game class."""
+
+    name: str
+    found: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what was checked, and passed
+    remarks: list[str] = field(default_factory=list)  # what could not be checked
+    game: int = 0  # the number of the game being played, to count repeats
+    _kinds: dict[str, tuple[Problem, int]] = field(default_factory=dict)
+
+    def problem(self, text: str, details: str = "", kind: str = "", where: str = "") -> None:
+        """Record a problem once; ``kind`` groups repeats of one bug (other moves, values)."""
+        kind = kind or text
+        if kind in self._kinds:  # the same bug again: count the games it happened in
+            problem, last_game = self._kinds[kind]
+            if last_game != self.game:
+                problem.games += 1
+                self._kinds[kind] = problem, self.game
+            return
+        problem = Problem(text, where, details)
+        self._kinds[kind] = problem, self.game
+        self.found.append(problem)
+
+    @property
+    def problems(self) -> list[str]:
+        """Every problem as the student reads it."""
+        return [str(problem) for problem in self.found]
+
+    @property
+    def ok(self) -> bool:
+        return not self.found
+
+
+def wrap(text: str, width: int, **indents: str) -> list[str]:
+    """Lines of ``text`` at most ``width`` wide, never breaking a word, path or code."""
+    return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False,
+                         **indents)
+
+
+def indent(text: str) -> str:
+    """A traceback, indented under its problem."""
+    return "\n".join("      " + line for line in text.splitlines())
 
 
 # ---------------------------------------------------------------- where to look
