@@ -151,14 +151,14 @@ class AbstractGame:
     # want what they give you.
 
     def legal_moves(self, player_id: int) -> list[dict[str, Any]] | None:
-        """Optional: list every move player ``player_id`` could make right now.
+        """Optional: the moves player ``player_id`` may make right now, as a list.
 
         Each entry is a move dict exactly as a client would send it, for
         example ``[{"position": 0}, {"position": 4}]``. For a move that takes
         free text (a player's name), list one example such as
-        ``[{"name": "player 1"}]``. Bots pick from this
+        ``[{"name": "player 1"}]``. The random bot picks its moves from this
         list, ``python -m gameserver check`` tests that your ``move`` accepts
-        exactly these moves, and clients may ask for it with their state.
+        every move in it (and no others), and the terminal client shows it.
 
         Returns:
             The list of moves, or ``None`` (the default) when the game does
