@@ -21,6 +21,7 @@ from typing import Any
 
 from . import _check_words as words
 from ._check_words import Report
+from .checked import GameType
 from .game import AbstractGame, has_hidden_information
 from .guard import GameCodeError, GameGuard
 from .protocol import ProtocolError
@@ -38,33 +39,41 @@ class Table:
 
     The checker's only contact with ``Session``: how the server runs a game
     may change here without touching what the checker checks.
+
+    Args:
+        game_type: the game, behind the server's checked calls.
+        players: how many players sit at the table.
+        seed: the seed of the game's own randomness, so a checker run repeats.
     """
 
-    def __init__(self, game_class: type[AbstractGame], players: int, guard: GameGuard) -> None:
-        self.session = Session(game_class.__name__, game_class, "check", players, guard)
-        for _ in range(players):
-            self.session.add_player("")
+    def __init__(self, game_type: GameType, players: int, seed: int) -> None:
+        self.session = Session(game_type, "check", players,
+                               game=game_type.new_game(players, seed=seed))
+        self.keys = [self.session.add_player("").key for _ in range(players)]
 
     @property
     def game(self) -> AbstractGame:
-        return self.session.game
+        """The game object itself, to ask it directly (the checker judges raw answers)."""
+        return self.session.game.instance
 
     def current(self) -> list[int]:
-        return self.session._current(self.session.game)
+        return self.session.game.current()
 
     def legal_moves(self, player: int) -> list[Any] | None:
-        return self.session.legal_moves(self.session.game, player)
+        return self.session.game.legal_moves(player)
 
     def state(self, player: int) -> dict[str, Any]:
         """The data of ``player``'s state reply, as a client receives it."""
-        return json.loads(self.session.state_reply(self.session.game, player, False))["data"]
+        return json.loads(self.session.game.view_reply(player))["data"]
 
     def move(self, player: int, move: dict[str, Any]) -> dict[str, Any]:
         """The decoded reply to ``move`` by ``player``."""
-        return json.loads(self.session.move(player, self.session.players[player].key, move))
+        reply = self.session.move(player, self.keys[player], move)
+        assert isinstance(reply, bytes)  # nothing to wait for: no store
+        return json.loads(reply)
 
     def restart(self) -> None:
-        self.session.restart(0, self.session.players[0].key)
+        self.session.restart(0, self.keys[0])
 
 
 class Player:
@@ -74,6 +83,7 @@ class Player:
                  rng: random.Random) -> None:
         self.game_class = game_class
         self.name = game_class.__name__
+        self.game_type = GameType(self.name, game_class, guard)
         self.report = report
         self.guard = guard
         self.rng = rng
@@ -89,7 +99,8 @@ class Player:
 
     def play(self, players: int) -> None:
         """Play one whole game with ``players`` players, then restart once."""
-        table = self.table = self._call(Table, self.game_class, players, self.guard)
+        table = self.table = self._call(Table, self.game_type, players,
+                                        self.rng.getrandbits(64))
         moves_made = 0
         used_legal_moves = False
         while True:

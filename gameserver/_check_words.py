@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from . import registry
+from .checked import json_problem
 from .game import AbstractGame
-from .protocol import encode_json
 
 # What declaring secrets means for people watching a game (issue 12). One place,
 # so the wording follows the server's rules when they change.
@@ -226,7 +226,7 @@ def unsendable(value: Any, path: str = "state()", depth: int = 0,
     """Where in ``value`` the first thing is that JSON cannot send, and what to do.
 
     Returns ``None`` when all of ``value`` can be sent. The judge is the
-    server's own encoder (``protocol.encode_json``); this only finds the part
+    server's own rule (``checked.json_problem``); this only finds the part
     it refused, e.g. ``state()["guesses"][0]["pegs"] is a set``.
     """
     if _sendable(value):
@@ -252,10 +252,9 @@ def unsendable(value: Any, path: str = "state()", depth: int = 0,
 
 def _sendable(value: Any) -> bool:
     try:
-        encode_json(value)
-    except (TypeError, ValueError, RecursionError):
+        return not json_problem(value)
+    except RecursionError:  # nested too deep for the encoder: not sendable either
         return False
-    return True
 
 
 def _what_it_is(value: Any) -> str:
