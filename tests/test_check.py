@@ -50,6 +50,9 @@ def test_each_defect_is_reported_in_plain_words(name: str, expected: str) -> Non
     report = run_check(name)
     assert not report.ok
     assert any(expected in problem for problem in report.problems), report.problems
+    for problem in report.found:  # issue 17, point 10: the file (and line) to look at
+        line = r"" if name == "Misnamed" else r":\d+"  # built without a class statement
+        assert re.fullmatch(rf"\S*defective_games\.py{line}", problem.where), problem
 
 
 def test_an_exception_comes_with_the_traceback_of_the_game_code() -> None:
@@ -278,14 +281,18 @@ def test_super_init_is_harmless(capsys) -> None:
     assert code == 0, out
 
 
-@pytest.mark.parametrize("path", sorted(STUDENTS.glob("*.py")) + [
-    DATA / "defective_games.py"], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(STUDENTS.glob("*.py")), ids=lambda p: p.name)
 def test_10_every_problem_names_the_file_and_line(path: Path, capsys) -> None:
     check.main([str(path), "--seed", "3", "--games", "20"])
     problems = [line for line in capsys.readouterr().out.splitlines()
                 if line.startswith("  PROBLEM  ")]
     for problem in problems:
-        where = re.match(r"  PROBLEM  (\S+\.py)(:\d+)?: ", problem)
-        assert where, problem
-        if path.name != "defective_games.py":  # Misnamed has no class statement
-            assert where[1].endswith(path.name) and where[2], problem
+        where = re.match(r"  PROBLEM  (\S+\.py):(\d+): ", problem)
+        assert where and where[1].endswith(path.name), problem
+        assert int(where[2]) <= len(path.read_text().splitlines())
+
+
+def test_a_seed_repeats_a_run_of_a_game_that_draws_random_numbers(capsys) -> None:
+    """ColourCode deals random codes: the same --seed gives the same report."""
+    runs = [check_file(STUDENTS / "public_colours.py", capsys) for _ in range(2)]
+    assert runs[0] == runs[1] and "This happened in" in runs[0][1]
