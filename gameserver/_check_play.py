@@ -72,6 +72,9 @@ class Table:
         assert isinstance(reply, bytes)  # nothing to wait for: no store
         return json.loads(reply)
 
+    def private_data(self, player: int) -> list[Any]:
+        return self.session.game.private_data(player)
+
     def restart(self) -> None:
         self.session.restart(0, self.keys[0])
 
@@ -158,10 +161,10 @@ class Player:
                 kind="current ids", where=self._line("current_player"))
             raise Stop
         states = [self._state(table, p) for p in range(players)]
-        self._check_secrets(game, states)
+        self._check_secrets(table, states)
         return bool(over)
 
-    def _check_secrets(self, game: AbstractGame, states: list[dict[str, Any]]) -> None:
+    def _check_secrets(self, table: Table, states: list[dict[str, Any]]) -> None:
         """No player sees another's ``private_data``; different views need declared secrets."""
         if not has_hidden_information(self.game_class) and not self.says_public:
             for other in range(1, len(states)):
@@ -171,7 +174,7 @@ class Player:
                     self.report.problem(words.undeclared_secrets(difference, other),
                                         kind="undeclared secrets", where=self._line("state"))
                     break
-        everyone = [self._secrets(game, owner) for owner in range(len(states))]
+        everyone = [self._call(table.private_data, owner) for owner in range(len(states))]
         for owner, secrets in enumerate(everyone):
             for value in secrets:
                 for other, state in enumerate(states):
@@ -183,17 +186,6 @@ class Player:
                         text, blame = words.leaked(self.game_class, value, owner, other, where,
                                                    secrets, states[owner], self.words)
                         self.report.problem(text, kind=f"leak {blame}", where=self._line(blame))
-
-    def _secrets(self, game: AbstractGame, owner: int) -> list[Any]:
-        secrets = self._call(self.guard.call, self.name, "private_data", game.private_data,
-                             owner)
-        if not isinstance(secrets, list):
-            self.report.problem(
-                "private_data() must return a list of values, not "
-                f"{type(secrets).__name__}.{words.forgot_return(secrets)}",
-                where=self._line("private_data"))
-            raise Stop
-        return secrets
 
     def _play_listed(self, table: Table, player: int, legal: list[Any]) -> None:
         if not legal:
@@ -212,7 +204,7 @@ class Player:
                     and not free_text_variant(guess, legal)):
                 if self._submit(table, player, guess) is None:
                     self.report.problem(
-                        f"move({guess!r}) was accepted for player {player}, but "
+                        f"move({words.short(guess, 100)}) was accepted for player {player}, but "
                         f"legal_moves({player}) did not list it. Either reject that move in "
                         f"move() or add it to legal_moves ({self._line_no('legal_moves')}).",
                         kind="unlisted accepted", where=self._line("move"))
@@ -221,9 +213,9 @@ class Player:
         rejection = self._submit(table, player, move)
         if rejection is not None:
             self.report.problem(
-                f"legal_moves({player}) listed {move!r}, but move() rejected it with "
-                f"{rejection!r}. Every listed move must be accepted: list only moves that "
-                f"move() ({self._line_no('move')}) accepts.",
+                f"legal_moves({player}) listed {words.short(move, 100)}, but move() rejected "
+                f"it with {words.short(rejection, 100)}. Every listed move must be accepted: "
+                f"list only moves that move() ({self._line_no('move')}) accepts.",
                 kind="listed rejected", where=self._line("legal_moves"))
             raise Stop
 
@@ -241,7 +233,8 @@ class Player:
             return None
         if reply["status"] == "illegalmove":
             return reply["message"]
-        self.report.problem(f"The server refused move {move!r}: {reply['message']}",
+        self.report.problem(f"The server refused move {words.short(move, 100)}: "
+                            f"{reply['message']}",
                             where=self._line("move"))
         raise Stop
 
@@ -289,7 +282,8 @@ class Player:
             where = f"{words.shown_path(place[0])}:{place[1]}"
             kind = f"{text.split(':')[0]} at {where}"  # "move() raised ValueError" at a line
         if move is not None and text.startswith("move() "):
-            text = f"move({move!r})" + text.removeprefix("move()")  # which move did it
+            # Name the move that did it.
+            text = f"move({words.short(move, 100)})" + text.removeprefix("move()")
         if "took longer than" in text:
             text += ". Look for a loop that never stops."
         elif "cannot be sent as JSON" in text and player is not None:

@@ -192,20 +192,21 @@ def move_failed(move: dict[str, Any], exception: str, place: tuple[str, int] | N
     """What to do when ``move(move)`` raised ``exception`` (``"ValueError: ..."``).
 
     A ``raise`` the student wrote means they reject a move the wrong way: the
-    fix is to return the message. Any other exception means the move was used
-    before it was checked.
+    fix is to return the message. An exception that bad input causes means
+    the move was used before it was checked.
     """
+    failed = f"move({short(move, 100)})"
     line = linecache.getline(place[0], place[1]).strip() if place else ""
     if line.startswith("raise"):
-        return (f"move({move!r}) raised {exception}. A bad move must not raise an exception: "
+        return (f"{failed} raised {exception}. A bad move must not raise an exception: "
                 f"return the message instead of raising it: `{_as_return(line)}`. The player "
                 "then gets that message and may try again.")
     if exception.split(":")[0] in _BAD_INPUT:
-        return (f"move({move!r}) made your code fail with {exception}. A move comes from a "
+        return (f"{failed} made your code fail with {exception}. A move comes from a "
                 "player and may be anything (a missing key, text instead of a number): check "
                 "it before you use it, and return a message that says what to send instead, "
                 'for example `if "x" not in move: return "send x=..."`.')
-    return (f"move({move!r}) made your code fail with {exception}. Fix that line; the "
+    return (f"{failed} made your code fail with {exception}. Fix that line; the "
             "traceback below shows how your code got there.")
 
 
@@ -309,8 +310,8 @@ def undeclared_secrets(difference: tuple[str, Any, Any], other: int) -> str:
     """Players see different states, but the game declares no secrets."""
     path, mine, theirs = difference
     return (
-        f"Players see different states: {path} is {_short(mine)} for player 0 but "
-        f"{_short(theirs)} for player {other}. That is how a game with secrets looks, but "
+        f"Players see different states: {path} is {short(mine)} for player 0 but "
+        f"{short(theirs)} for player {other}. That is how a game with secrets looks, but "
         "your game declares none, so the checker could not check that the secrets stay "
         "secret.\n"
         "If something is secret, add private_data(self, player_id) to your class and return "
@@ -330,19 +331,19 @@ def leaked(game_class: type, value: Any, owner: int, other: int, where: str,
         leak, ``private_data`` when what it lists is public anyway.
     """
     whole = path_to(owner_state, secrets) if len(secrets) > 1 else None
-    shown = f"Player {other}'s {where} is {_short(value)}"
+    shown = f"Player {other}'s {where} is {short(value)}"
     if whole:
         expression = return_expression(game_class, "private_data")
         fix = f"`return [{expression}]`" if expression else "put it in a list: `return [...]`"
-        return (f"{shown}, one of the values private_data({owner}) returned: {_short(secrets)}. "
+        return (f"{shown}, one of the values private_data({owner}) returned: {short(secrets)}. "
                 f"That is player {owner}'s {whole} taken apart, and its parts are public "
                 "anyway. List the secret as it is, as one value: " + fix + ".", "private_data")
     if value in public_words or type(value) in (int, float, bool) or value is None:
         return (f"{shown}, which private_data({owner}) lists as a secret of player {owner}. "
-                f"But {_short(value)} is probably public anyway (it is a fixed value in your "
+                f"But {short(value)} is probably public anyway (it is a fixed value in your "
                 "code, or a bare number): private_data should list the secret as it is (the "
                 "whole code, the card), or something only that player can know. If "
-                f"{_short(value)} really is secret there, leave it out of player {other}'s "
+                f"{short(value)} really is secret there, leave it out of player {other}'s "
                 "state.", "private_data")
     return (f"{shown}, which private_data({owner}) says only player {owner} may see. Leave it "
             f"out of state() for other players (show it only if player_id == {owner}). If "
@@ -364,6 +365,7 @@ def return_expression(game_class: type, method: str) -> str | None:
     return ast.get_source_segment(source, returns[0].value) if len(returns) == 1 else None
 
 
-def _short(value: Any) -> str:
+def short(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters: a value inside a sentence."""
     text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -23,6 +23,10 @@ A problem found again in later games is reported once, with a count. Games
 without ``legal_moves`` are played with guessed moves built from the words in
 the game's source code, which checks robustness but not the end. The exit
 code is 0 only when no problem was found.
+
+This module is the command and the plan (which player counts, how many
+games); ``_check_play`` plays the games and decides what is a problem, and
+``_check_words`` says it to the student.
 """
 
 from __future__ import annotations
@@ -43,11 +47,6 @@ from .guard import GameCodeError, GameGuard
 
 GAMES = 100  # games to play in all, spread over the player counts
 TIME_BUDGET = 8.0  # seconds of play per game class, at most
-
-
-def load_games(target: str) -> list[type[AbstractGame]]:
-    """The game classes of a game file or module; raises ``registry.GameLoadError``."""
-    return registry.load_target(target)
 
 
 # ---------------------------------------------------------------- structure
@@ -177,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.randrange(10**6)
     try:
-        classes = load_games(args.target)
+        classes = registry.load_target(args.target)
     except registry.GameLoadError as err:
         print(f"PROBLEM  {err}")
         return 1

@@ -126,7 +126,8 @@ class AbstractGame:
             a string such as ``"that cell is already taken"``. Any value that
             can be sent as JSON works, for example ``["no such card", 3]``;
             the client raises ``IllegalMove`` with it. Leave your game
-            unchanged when you reject a move.
+            unchanged when you reject a move, and return the error rather
+            than raise it: an exception means your code has a bug.
         """
         raise _not_written("move")
 

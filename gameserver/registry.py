@@ -3,10 +3,13 @@
 Every ``.py`` file in a games folder is imported and each ``AbstractGame``
 subclass defined in it is registered under its class name. Test files
 (``test_*.py``, ``*_test.py``, ``conftest.py``) are skipped: students keep
-their tests next to their games, and a test file is never a game. A file that fails
-to import, a class that misses a required method, or a second game with a
-name already taken is reported in one log line (file, line, what to fix) and
-skipped; the server starts with the other games.
+their tests next to their games, and a test file is never a game. A file
+that fails to import, a class that misses a required method, or a second
+game with a name already taken is reported in one log line (file, line, what
+to fix) and skipped; the server starts with the other games.
+
+This module is also the one place that finds the game classes in a file or
+module, for the server and for ``python -m gameserver check`` alike.
 
 Game files written for the classic server start with
 ``from abstract_game import AbstractGame``; that import is pointed at
