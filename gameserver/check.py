@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import registry
+from . import registry, rlhooks
 from .game import AbstractGame
 from .guard import GameCodeError, GameGuard
 from .protocol import ProtocolError
@@ -428,6 +428,8 @@ def check_game(game_class: type[AbstractGame], seed: int, games: int = GAMES,
                 if player.listed == 0 and not report.problems:
                     break  # guessing got stuck; nothing more to learn by repeating
         _summarize(report, player, played, counts)
+        for problem in rlhooks.check_hooks(game_class, guard, seed, counts):
+            report.problem(problem)
     finally:
         guard.close()
     return report
