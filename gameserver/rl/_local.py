@@ -1,21 +1,25 @@
 """The in-process table: the game runs here, through the server's own session code.
 
 This module is the only place in ``gameserver.rl`` that touches the server's
-internals (``Session``, ``GameGuard``, ``check_player_count``). Every call
-into the game goes through the session, so it meets the same rules (game
-over, whose turn, key checks), the same guard (exceptions and endless loops
-become errors that name the method) and the same checks of what the game
-returns as on a real server; only the sockets and the JSON are left out.
+internals (``GameType``, ``Session``, ``GameGuard``). Every move goes through
+a ``Session``, so it meets the same rules (game over, whose turn, key checks)
+as on a real server, and every call into the game through the session's
+``CheckedGame``: the same guard (exceptions and endless loops become errors
+that name the method) and the same checks of what the game returns. Only the
+sockets and the JSON are left out.
+
+Each game gets a session of its own, made with ``GameType.new_game(players,
+seed)``: the seed gives the game its own random generator (see
+``gameserver.checked``), so a seeded game plays out the same way every time.
 """
 
 from __future__ import annotations
 
 import json
-import random
 from typing import Any
 
+from ..checked import GameType
 from ..guard import GameCodeError, GameGuard
-from ..lobby import check_player_count
 from ..protocol import ProtocolError, ok
 from ..session import Session
 from ._table import GameError, Step, View, run_ops
@@ -24,7 +28,7 @@ OK_REPLY = ok(None)
 
 
 class LocalTable:
-    """One session of ``game_class`` in this process, every seat driven by the env.
+    """Games of ``game_class`` in this process, every seat driven by the env.
 
     Args:
         game_class: the game.
@@ -38,13 +42,13 @@ class LocalTable:
 
     def __init__(self, game_class: type, players: int, names: list[str],
                  time_limit: float = 5.0) -> None:
-        self.game_class = game_class
         self.players = players
         self.names = names
         self.controlled = list(range(players))
         self._guard = GameGuard(time_limit)
+        self._type = GameType(game_class.__name__, game_class, self._guard)
         try:
-            check_player_count(game_class.__name__, game_class, players, self._guard)
+            self._type.check_player_count(players)
         except (ProtocolError, GameCodeError) as err:
             self._guard.close()
             raise GameError(str(err)) from None
@@ -54,22 +58,14 @@ class LocalTable:
 
     def start(self, seed: int | None, hint: int = 0) -> None:
         """A new game; with ``seed``, one that plays out the same way every time."""
-        if seed is not None:
-            # Games such as TicTacToe draw from the random module (who starts). Until
-            # sessions seed it themselves (the lead's session refactor), we do, here.
-            random.seed(seed)
         try:
-            if self._session is None:
-                session = Session(self.game_class.__name__, self.game_class, "rl",
-                                  self.players, self._guard)
-                for name in self.names:
-                    session.add_player(name)
-                self._session = session
-                self._keys = [player.key for player in session.players]
-            else:
-                self._session.restart(0, self._keys[0])
+            game = self._type.new_game(self.players, seed)
+            session = Session(self._type, "rl", self.players, game=game)
+            self._keys = [session.add_player(name).key for name in self.names]
         except (ProtocolError, GameCodeError) as err:
             raise GameError(str(err)) from None
+        self._session = session
+        self._views = [None] * self.players
 
     def view(self, seat: int) -> View:
         session = self._session
@@ -78,14 +74,12 @@ class LocalTable:
         cached = self._views[seat]
         if cached is not None and cached[0] == session.version:
             return cached[1]
-        game = session.game
         try:
-            state = session.state_data(game, seat)
             # As the server answers: legal moves only for a player who may move now.
-            legal = session.legal_moves(game, seat) if seat in state["current"] else []
+            state = session.game.view(seat, legal_moves=True)
         except GameCodeError as err:
             raise GameError(str(err)) from None
-        view = View(state, legal)
+        view = View(state, state.pop("legal_moves"))
         self._views[seat] = (session.version, view)
         return view
 
@@ -100,6 +94,8 @@ class LocalTable:
             raise GameError(str(err)) from None
         if reply == OK_REPLY:
             return None
+        if not isinstance(reply, bytes):  # only a session that saves its changes waits
+            raise GameError("the in-process session unexpectedly waited")
         return json.loads(reply)["message"]
 
     def wait(self, seat: int) -> View:
