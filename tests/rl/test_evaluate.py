@@ -7,6 +7,7 @@ import pytest
 
 from gameserver.rl import evaluate
 from gameserver.rl.evaluate import SeatResult, wilson_interval
+from gameserver.web._data import leaderboard
 
 
 def perfect_nim(observation: np.ndarray, action_mask: np.ndarray) -> int:
@@ -63,6 +64,10 @@ def test_over_a_server_the_games_go_into_history_and_leaderboard(make_server,
     assert sorted(tuple(r["players"]) for r in records) == [
         ("perfect", "randy"), ("perfect", "randy"), ("randy", "perfect"),
         ("randy", "perfect")]
+    # The dashboard's leaderboard counts them under the names, as the evaluation did.
+    board = {row["name"]: row for row in leaderboard(records)["Nim"]}
+    assert board["perfect"]["wins"] == result.overall.wins
+    assert board["perfect"]["games"] == board["randy"]["games"] == 4
 
 
 def test_seat_result_figures() -> None:
