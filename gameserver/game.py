@@ -177,7 +177,6 @@ class AbstractGame:
         own_doc = cls.__dict__.get("__doc__")  # not the docstring inherited from here
         return inspect.cleandoc(own_doc) if isinstance(own_doc, str) else ""
 
-
     # ------------------------------------------------------------------
     # Optional hooks for reinforcement learning. A game that has them can be
     # played by learning programs through ``gameserver.rl`` (see docs/rl.md).

@@ -50,11 +50,8 @@ Finish = Callable[[list[dict[str, Any]]], Any]
 
 
 class Plan:
-    """Requests to send and what to do with their replies (``finish(replies)``).
-
-    ``finish`` returns the op's result, or another ``Plan`` when it needs
-    more requests first.
-    """
+    """Requests to send and what to do with their replies: ``finish(replies)``
+    returns the op's result."""
 
     __slots__ = ("payloads", "finish")
 
@@ -110,6 +107,10 @@ class Link:
         try:
             sock.sendall(b"".join(payloads))
             return self._read(sock, len(payloads))
+        except TimeoutError:
+            self.close()
+            raise GameError(f"no reply from the server within {self.timeout:g} s (waiting "
+                            "for another client? see the timeout option)") from None
         except (OSError, GameError) as err:
             self.close()
             if isinstance(err, GameError):
@@ -136,12 +137,8 @@ class Link:
         return replies
 
     def execute(self, plan: Plan) -> Any:
-        """Carry out one plan, with any follow-up plans; the op's result."""
-        while True:
-            result = plan.finish(self.exchange(plan.payloads) if plan.payloads else [])
-            if not isinstance(result, Plan):
-                return result
-            plan = result
+        """Carry out one plan; the op's result."""
+        return plan.finish(self.exchange(plan.payloads) if plan.payloads else [])
 
     def run_many(self, jobs: list[tuple[RemoteTable, Step]]) -> list[Any]:
         """Drive several steps (one per table) at once; their return values.
@@ -155,8 +152,6 @@ class Link:
         active = set(range(len(jobs)))
         while active:
             for number in sorted(active):
-                if number in plans:
-                    continue
                 table, step = jobs[number]
                 try:
                     while True:
@@ -172,14 +167,11 @@ class Link:
                 break
             order = sorted(plans)
             replies = self.exchange([p for n in order for p in plans[n].payloads])
+            taken = 0
             for number in order:
                 plan = plans.pop(number)
-                mine, replies = replies[:len(plan.payloads)], replies[len(plan.payloads):]
-                result = plan.finish(mine)
-                if isinstance(result, Plan):
-                    plans[number] = result
-                else:
-                    values[number] = result
+                values[number] = plan.finish(replies[taken:taken + len(plan.payloads)])
+                taken += len(plan.payloads)
         return results
 
     def close(self) -> None:

@@ -64,16 +64,20 @@ def gym_env(game: type[AbstractGame] | str, seat: int | None = None,
             ``(observation, action_mask) -> action`` for every other seat, or
             ``"server"``: the other seats are clients joining the same named
             ``session`` on ``server`` (e.g. ``python -m gameserver.bot``).
+            After a finished game, ``reset`` then waits until another client
+            starts the next one (the bot does), unless ``restarts=True``: then
+            this env starts it (let only one client of a session do that).
         server: None (in-process) or ``("host", port)``.
         players: the number of players (default: the game's minimum).
-        **options: ``illegal_reward`` (default -1.0) and the options of
+        **options: ``illegal_reward`` (default -1.0), ``restarts`` (see
+            ``opponent``) and the options of
             ``aec_env`` (``names``, ``session``, ``tls``, ``timeout``, ``time_limit``,
             ``render_mode``).
     """
     spec = resolve_game(game)
     count = player_count(spec, players)
     external = isinstance(opponent, str) and opponent == "server"
-    env_options = {k: options.pop(k) for k in ("illegal_reward", "render_mode")
+    env_options = {k: options.pop(k) for k in ("illegal_reward", "render_mode", "restarts")
                    if k in options}
     if external:
         if server is None:
@@ -106,13 +110,15 @@ class GameGymEnv(gymnasium.Env):
     metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 1}  # text: fps unused
 
     def __init__(self, spec: RLSpec, table: Table, seat: int, opponent: Agent | None,
-                 illegal_reward: float = -1.0, render_mode: str | None = None) -> None:
+                 illegal_reward: float = -1.0, render_mode: str | None = None,
+                 restarts: bool = False) -> None:
         if render_mode not in (None, "ansi"):
             raise ValueError(f"render_mode must be None or 'ansi', not {render_mode!r}")
         self.hooks = spec
         self.table = table
         self.seat = seat
         self.opponent = opponent  # None: the other seats are played by other clients
+        self.restarts = restarts  # ... and after a finished game, this env starts the next
         self.illegal_reward = float(illegal_reward)
         self.render_mode = render_mode
         self.observation_space = observation_box(spec)
@@ -161,14 +167,17 @@ class GameGymEnv(gymnasium.Env):
         return self._rng.getrandbits(63)
 
     def _reset_ops(self, game_seed: int | None) -> Step:
-        probe = self.seat if self.opponent is None else (self.seat + 1) % self.table.players
-        yield ("start", game_seed, probe)
-        if self.opponent is None:
-            self.seat = self.table.controlled[0]
-            probe = self.seat
+        if self.opponent is not None:
+            probe = (self.seat + 1) % self.table.players
+            yield ("start", game_seed, probe)
+        else:  # the other seats are other clients of the server
+            ended = self._view is not None and self._view.gameover
+            if not ended or self.restarts:  # the first game, an abandoned one, or ours to start
+                yield ("start", game_seed, self.seat)
+            self.seat = probe = self.table.controlled[0]
             view = yield ("view", probe)
-            if view.gameover:  # an old game's final state, owed after another's restart
-                yield ("wait", probe)
+            while view.gameover:  # until another client starts the next game (the bot does)
+                view = yield ("wait", probe)
         view = yield from self._advance(probe)
         self._done = view.gameover
         return view.observation.copy(), {"action_mask": view.mask.copy()}

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 import threading
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,6 +17,8 @@ from gymnasium.utils.env_checker import check_env
 from game_server_api import GameServerAPI, GameServerError
 from gameserver.rl import GameError, RandomAgent, gym_env, vector_env
 from tests.rl.helpers import GAMES_WITH_HOOKS
+
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 # check_env can try other render modes only on envs made by gymnasium.make (registered).
 NO_SPEC = "Not able to test alternative render modes due to the environment not having a spec"
@@ -127,28 +132,70 @@ def bot_in_thread(host: str, port: int, session: str, moves: list[int],
     return thread
 
 
-def test_opponent_server_plays_against_another_client_of_the_server(make_server) -> None:
-    server = make_server()
-    moves: list[int] = []
-    errors: list[BaseException] = []
-    bot_in_thread(server.host, server.port, "versus", moves, errors)
-    env = gym_env("TicTacToe", opponent="server", server=(server.host, server.port),
-                  session="versus")
+def play_episodes(env: Any, episodes: int) -> list[float]:
     agent = RandomAgent(1)
     results = []
     observation, info = env.reset(seed=1)
-    for _ in range(6):
+    for _ in range(episodes):
         terminated = False
         while not terminated:
             observation, reward, terminated, _, info = env.step(
                 agent(observation, info["action_mask"]))
         results.append(reward)
         observation, info = env.reset()
-    assert env.seat in (0, 1) and moves and all(m == 1 - env.seat for m in moves)
-    assert set(results) <= {-1.0, 0.0, 1.0} and len(results) == 6
     assert info["action_mask"].sum() >= 8  # a fresh game, whoever opened it
+    return results
+
+
+def test_opponent_server_plays_the_bundled_bot(make_server) -> None:
+    """As docs/rl.md shows: the bot restarts finished games, the env waits for that."""
+    server = make_server()
+    bot = subprocess.Popen(
+        [sys.executable, "-m", "gameserver.bot", "TicTacToe", "--port", str(server.port),
+         "--session", "table1", "--players", "2", "--games", "1000", "--seed", "3"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        env = gym_env("TicTacToe", opponent="server", server=(server.host, server.port),
+                      session="table1", timeout=20.0)
+        results = play_episodes(env, 20)
+        assert len(results) == 20 and set(results) <= {-1.0, 0.0, 1.0}
+        env.close()
+        assert bot.poll() is None  # still playing: nothing went wrong on its side
+    finally:
+        bot.kill()
+        _, errors = bot.communicate(timeout=20)
+    assert "bot:" not in errors, errors
+
+
+def test_opponent_server_that_never_restarts_with_restarts_true(make_server) -> None:
+    server = make_server()
+    moves: list[int] = []
+    errors: list[BaseException] = []
+    bot_in_thread(server.host, server.port, "versus", moves, errors)
+    env = gym_env("TicTacToe", opponent="server", server=(server.host, server.port),
+                  session="versus", restarts=True, timeout=20.0)
+    results = play_episodes(env, 6)
+    assert set(results) <= {-1.0, 0.0, 1.0} and len(results) == 6
+    assert env.seat in (0, 1) and moves and all(m == 1 - env.seat for m in moves)
     env.close()
     assert not errors
+
+
+def test_waiting_for_a_restart_nobody_makes_ends_with_a_clear_error(make_server) -> None:
+    server = make_server()
+    bot_in_thread(server.host, server.port, "nobody", [], [])
+    env = gym_env("TicTacToe", opponent="server", server=(server.host, server.port),
+                  session="nobody", timeout=0.5)
+    agent = RandomAgent(2)
+    observation, info = env.reset()
+    terminated = False
+    while not terminated:
+        observation, _, terminated, _, info = env.step(
+            agent(observation, info["action_mask"]))
+    with pytest.raises(GameError, match=r"no reply from the server within 0.5 s \(waiting "
+                                        "for another client"):
+        env.reset()
+    env.close()
 
 
 def test_opponent_server_needs_a_server_and_a_session() -> None:
