@@ -45,6 +45,9 @@ from ._table import GameError, Step, View
 
 TERMINATOR = b"EOT\x00"
 RECV_SIZE = 256 * 1024
+OK_NONE_BYTES = b'{"status": "ok", "data": null}'  # as the server encodes it
+OK_NONE: dict[str, Any] = {"status": "ok", "data": None}  # shared: never change it
+MOVE_CACHE_MAX = 4096  # encoded moves kept per table
 
 Finish = Callable[[list[dict[str, Any]]], Any]
 
@@ -131,7 +134,9 @@ class Link:
                     raise GameError(_closed_message(text))
                 buffer += chunk
                 continue
-            replies.append(json.loads(buffer[:end]))
+            raw = buffer[:end]
+            # Most replies to moves and restarts are this one: no need to parse it.
+            replies.append(OK_NONE if raw == OK_NONE_BYTES else json.loads(raw))
             del buffer[:end + len(TERMINATOR)]
             start = 0
         return replies
@@ -280,6 +285,7 @@ class RemoteTable:
         self._keys: dict[int, str] = {}
         self._state_requests: dict[int, bytes] = {}
         self._move_prefix: dict[int, bytes] = {}
+        self._encoded: dict[int, tuple[dict[str, Any], bytes]] = {}
         self._views: dict[int, View] = {}
         self._owed: set[int] = set()  # seats owed the hand-over of a finished game
         self._over = False  # the last view we saw showed the game over
@@ -355,8 +361,15 @@ class RemoteTable:
 
     def _plan_move(self, seat: int, move: dict[str, Any], hint: int | None) -> Plan:
         self._views.clear()  # the move changes the game, accepted or rejected
-        payload = (self._move_prefix[seat] + json.dumps(move, separators=(",", ":")).encode()
-                   + b"}" + TERMINATOR)
+        # The env passes the same few move dicts (rl_moves) again and again: encode each
+        # once. The cache holds the dict itself, so its id cannot be reused meanwhile.
+        cached = self._encoded.get(id(move))
+        if cached is None or cached[0] is not move:
+            cached = (move, json.dumps(move, separators=(",", ":")).encode() + b"}"
+                      + TERMINATOR)
+            if len(self._encoded) < MOVE_CACHE_MAX:
+                self._encoded[id(move)] = cached
+        payload = self._move_prefix[seat] + cached[1]
 
         def moved(replies: list[dict[str, Any]]) -> Any:
             reply = replies[0]
