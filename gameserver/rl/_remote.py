@@ -48,6 +48,7 @@ RECV_SIZE = 256 * 1024
 OK_NONE_BYTES = b'{"status": "ok", "data": null}'  # as the server encodes it
 OK_NONE: dict[str, Any] = {"status": "ok", "data": None}  # shared: never change it
 MOVE_CACHE_MAX = 4096  # encoded moves kept per table
+REPLY_MAX = 64 * 1024 * 1024  # bytes of one reply, at most (a server could send forever)
 
 Finish = Callable[[list[dict[str, Any]]], Any]
 
@@ -128,6 +129,9 @@ class Link:
             end = buffer.find(TERMINATOR, start)
             if end < 0:
                 start = max(0, len(buffer) - len(TERMINATOR) + 1)
+                if len(buffer) > REPLY_MAX:
+                    raise GameError(f"the server sent a reply of more than {REPLY_MAX} "
+                                    "bytes: is that a game server?")
                 chunk = sock.recv(RECV_SIZE)
                 if not chunk:
                     text = bytes(buffer).decode(errors="replace")
@@ -136,7 +140,11 @@ class Link:
                 continue
             raw = buffer[:end]
             # Most replies to moves and restarts are this one: no need to parse it.
-            replies.append(OK_NONE if raw == OK_NONE_BYTES else json.loads(raw))
+            try:
+                replies.append(OK_NONE if raw == OK_NONE_BYTES else json.loads(raw))
+            except ValueError:
+                raise GameError(f"the server sent a reply that is not JSON: "
+                                f"{bytes(raw[:100])!r}") from None
             del buffer[:end + len(TERMINATOR)]
             start = 0
         return replies
@@ -229,8 +237,13 @@ class Link:
 
 def _read_to_end(sock: socket.socket) -> dict[str, Any]:
     chunks = []
+    size = 0
     while chunk := sock.recv(RECV_SIZE):
         chunks.append(chunk)
+        size += len(chunk)
+        if size > REPLY_MAX:
+            raise GameError(f"the server sent a reply of more than {REPLY_MAX} bytes: is "
+                            "that a game server?")
     text = b"".join(chunks).decode(errors="replace")
     try:
         reply = json.loads(text)

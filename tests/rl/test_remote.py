@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import socket
 import ssl
+import threading
 
 import pytest
 
-from gameserver.rl import GameError, RandomAgent, aec_env
+from gameserver.rl import GameError, RandomAgent, _remote, aec_env
 from tests.rl.helpers import play_randomly
 
 TIMEOUT = 20.0  # seconds for any reply: a request that blocks by mistake fails the test
@@ -119,3 +120,35 @@ def test_tls(make_server, tls_pair) -> None:
     finals = play_randomly(env, RandomAgent(1))
     assert set(finals) == {"player_0", "player_1"}
     env.close()
+
+
+def test_a_server_that_sends_garbage_or_never_ends_its_reply(monkeypatch) -> None:
+    """Not a game server: it answers with something that is not JSON, then with
+    endless bytes and no terminator."""
+    monkeypatch.setattr(_remote, "REPLY_MAX", 100_000)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def flood() -> None:
+        for reply in (b"no json hereEOT\x00", None):
+            conn, _ = listener.accept()
+            with conn:
+                try:
+                    while True:
+                        conn.sendall(reply or b"x" * 65536)
+                        if reply:
+                            conn.recv(100)  # until the client closes
+                except OSError:  # the client gave up and closed: done
+                    pass
+
+    thread = threading.Thread(target=flood, daemon=True)
+    thread.start()
+    link = _remote.Link(("127.0.0.1", port), timeout=TIMEOUT)
+    with pytest.raises(GameError, match="a reply that is not JSON: b'no json here'"):
+        link.exchange([b'{"type": "discover", "keep_alive": true}EOT\x00'])
+    with pytest.raises(GameError, match="a reply of more than 100000 bytes"):
+        link.exchange([b'{"type": "discover", "keep_alive": true}EOT\x00'])
+    link.close()
+    thread.join(TIMEOUT)
+    listener.close()
+    assert not thread.is_alive()
