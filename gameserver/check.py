@@ -39,7 +39,7 @@ import sys
 import time
 
 from . import _check_words as words
-from . import registry
+from . import registry, rlhooks
 from ._check_play import Player, Stop
 from ._check_words import Report
 from .game import AbstractGame, has_hidden_information
@@ -126,6 +126,8 @@ def check_game(game_class: type[AbstractGame], seed: int, games: int = GAMES,
                 if player.listed == 0 and not report.found:
                     break  # guessing got stuck; nothing more to learn by repeating
         _summarize(report, player, played, counts)
+        for problem in rlhooks.check_hooks(game_class, guard, seed, counts):
+            report.problem(problem)
     finally:
         guard.close()
     return report

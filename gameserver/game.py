@@ -35,6 +35,7 @@ You may also write these methods; your game works without them:
   ever sees it.
 * The text of your class's docstring is shown to players in the list of
   games, so explain the moves and the state there.
+* The ``rl_`` hooks let learning programs play your game (see ``docs/rl.md``).
 """
 
 from __future__ import annotations
@@ -198,6 +199,63 @@ class AbstractGame:
         """How to play: the moves and the state. The default is the class docstring."""
         own_doc = cls.__dict__.get("__doc__")  # not the docstring inherited from here
         return inspect.cleandoc(own_doc) if isinstance(own_doc, str) else ""
+
+    # ------------------------------------------------------------------
+    # Optional hooks for reinforcement learning. A game that has them can be
+    # played by learning programs through ``gameserver.rl`` (see docs/rl.md).
+    # Give all three of rl_moves, rl_observation_shape and rl_observation,
+    # and a legal_moves method too; rl_observation_range is optional.
+
+    rl_moves: ClassVar[list[dict[str, Any]] | None] = None
+    """Optional: every move any player could ever make, in a fixed order.
+
+    A learning program chooses a move by its number: number ``i`` means
+    ``rl_moves[i]``. Each entry is a move dict exactly as ``legal_moves``
+    lists it, and every move that ``legal_moves`` can ever list must be in
+    here (the moves that are legal right now are marked, the others not).
+    For tic-tac-toe::
+
+        rl_moves = [{"position": p} for p in range(9)]
+
+    ``None`` (the default) means the game has no reinforcement-learning hooks.
+    """
+
+    rl_observation_shape: ClassVar[tuple[int, ...]] = ()
+    """Optional: the shape of what ``rl_observation`` returns.
+
+    ``(9,)`` for a list of 9 numbers; ``(3, 3)`` for a list of 3 lists of
+    3 numbers each. It must be the same in every game and for every player.
+    """
+
+    rl_observation_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
+    """Optional: the smallest and the largest number an observation may hold."""
+
+    @staticmethod
+    def rl_observation(state: dict[str, Any], player_id: int) -> list[Any] | None:
+        """Optional: turn what player ``player_id`` sees into a list of numbers.
+
+        ``state`` is exactly what that player receives from ``state()``,
+        including ``"current"`` and ``"gameover"``. Since you only get this
+        player's own state, an observation can never show what the player
+        may not see (another player's cards). Return a list of numbers, or of
+        lists of numbers, in the shape of ``rl_observation_shape``, each
+        number within ``rl_observation_range``. ``True``/``False`` count as
+        1 and 0. Write it as a ``@staticmethod`` (no ``self``): it works on
+        the state alone, also in a program far away from the server.
+
+        Example for tic-tac-toe: 1 for my marks, 0.5 for the opponent's,
+        0 for empty cells, with ``rl_observation_shape = (9,)``::
+
+            @staticmethod
+            def rl_observation(state, player_id):
+                return [0 if cell == -1 else 1 if cell == player_id else 0.5
+                        for cell in state["board"]]
+
+        Returns:
+            The numbers, or ``None`` (the default) when the game has no
+            reinforcement-learning hooks.
+        """
+        return None
 
 
 def has_hidden_information(game_class: type | None) -> bool:

@@ -187,3 +187,15 @@ class NumberRace(AbstractGame):
             return []  # nobody may move any more
         # 1, 2 and 3, but only as far as the counter may still go.
         return [{"add": amount} for amount in ALLOWED if self.counter + amount <= TARGET]
+
+    # Optional, for reinforcement learning (see AbstractGame and docs/rl.md):
+    # every move there could ever be, and the state turned into numbers, so
+    # that learning programs can play the game. Leave these out in your game
+    # until you need them.
+    rl_moves = [{"add": amount} for amount in ALLOWED]
+    rl_observation_shape = (TARGET + 1,)
+
+    @staticmethod
+    def rl_observation(state: dict, player_id: int) -> list:
+        # A 1 at the position of the counter, 0 everywhere else.
+        return [int(state["counter"] == number) for number in range(TARGET + 1)]
