@@ -127,6 +127,7 @@ class Session:
         self.players: list[Player] = []
         self.version = 0
         self.moves = 0  # moves that reached the game, since the session started
+        self.accepted_moves = 0  # ... of which the game accepted (a count for dashboards)
         self.game_moves = 0  # ... since the current game started
         self.games_played = 1
         self.closed: ProtocolError | None = None
@@ -281,6 +282,7 @@ class Session:
 
     def _moved(self, player_id: int, move: dict[str, Any], rejection: Any) -> None:
         self.moves += 1
+        self.accepted_moves += rejection is None
         self.game_moves += 1
         self._changed()
         self._record("move", player_id=player_id, move=move, rejection=rejection)
@@ -392,7 +394,7 @@ class Session:
             "game": self.game_name, "session": self.token, "auto": self.auto,
             "players": [{"id": i, "name": p.name} for i, p in enumerate(self.players)],
             "size": self.size, "full": self.full, "moves": self.moves,
-            "games_played": self.games_played,
+            "accepted_moves": self.accepted_moves, "games_played": self.games_played,
             "started": now_wall - (now - self.created),
             "last_activity": now_wall - (now - self.last_activity),
             "observed": [i for i, p in enumerate(self.players) if p.observer_key],
