@@ -83,3 +83,16 @@ def test_run_all_runs_every_benchmark() -> None:
     combined = json.loads(lines[-2])
     assert [r["benchmark"] for r in combined["records"]] == ["roundtrip"]
     assert lines[-1].startswith("run_all: 1 of 1")
+
+
+def test_dashboard_reports_each_phase() -> None:
+    record, summary = run_smoke("dashboard.py")
+    assert COMMON <= record.keys()
+    assert record["benchmark"] == "dashboard" and record["sessions"] == 300
+    assert set(record["phases"]) == {"idle", "pollers", "streams"}
+    for run in record["runs"]:
+        assert PER_RUN | {"latency_p50_ms", "latency_p99_ms", "errors"} <= run.keys()
+        assert run["requests"] > 0 and run["errors"] == 0
+    assert record["phases"]["pollers"]["poll_replies"] > 0
+    assert record["phases"]["streams"]["stream_events"] > 0
+    assert "x idle" in summary

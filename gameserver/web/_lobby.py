@@ -17,8 +17,10 @@ shared:
   game request waits at most one slice behind it.
 * **Rarely.** Refreshes run only while someone wants the lobby (a request
   waits, or a live page is open), and the next one starts no sooner than
-  ``cost / LOOP_SHARE`` after the last (so the lobby takes at most ~5% of
-  the loop), and no sooner than ``STREAM_GAP`` when only live pages watch.
+  ``cost / LOOP_SHARE`` after the last (so the lobby takes at most ~2% of
+  the loop; but never later than ``MAX_GAP``: the first refresh, which
+  encodes every session, costs far more than the next), and no sooner than
+  ``STREAM_GAP`` when only live pages watch.
 * **Capped.** A reply holds at most ``limit`` sessions per list (live and
   finished), with totals; a filter (``q``) narrows them on the server.
 
@@ -39,9 +41,10 @@ from typing import Any
 
 from .source import DashboardSource, SessionKey
 
-SLICE = 0.0002  # seconds of work between two yields to the loop
-LOOP_SHARE = 0.05  # the share of the loop's time refreshes may take, at most
+SLICE = 0.00005  # seconds of work between two yields to the loop
+LOOP_SHARE = 0.02  # the share of the loop's time refreshes may take, at most
 STREAM_GAP = 0.1  # seconds between refreshes while only live pages watch
+MAX_GAP = 2.0  # seconds: the pause after one refresh is never longer
 IDLE = 10.0  # seconds without demand after which refreshing stops
 LIMIT_DEFAULT = 100  # sessions per list in a reply
 LIMIT_MAX = 500
@@ -143,7 +146,7 @@ class LobbyIndex:
             while True:
                 self._wanted.clear()
                 self.refresh_cost = await self._refresh()
-                await asyncio.sleep(self.refresh_cost / LOOP_SHARE)
+                await asyncio.sleep(min(MAX_GAP, self.refresh_cost / LOOP_SHARE))
                 if self._waiters:
                     continue
                 wait = STREAM_GAP if self.watchers else IDLE
@@ -165,43 +168,48 @@ class LobbyIndex:
         spent = 0.0
         begun = clock()
         source = self._source
+        mark_of, activity_of = source.mark, source.activity
         old = self._entries
         entries: dict[SessionKey, Entry] = {}
         live: dict[str, list[Entry]] = {}
         finished: dict[str, list[Entry]] = {}
-        counts = dict.fromkeys(("sessions", "live", "playing", "waiting_for_players",
-                                "stuck", "finished", "errors"), 0)
-        now = time.time()
-        stuck_seconds = self.stuck_seconds
+        waiting_for_players = playing = stuck = errors = 0
+        threshold = time.time() - self.stuck_seconds  # stuck: last request before this
         for n, (key, handle) in enumerate(source.sessions()):
-            if not n & 31 and clock() - begun > SLICE:
+            if not n & 15 and clock() - begun > SLICE:
                 spent += clock() - begun
                 await asyncio.sleep(0)
-                begun, now = clock(), time.time()
-            mark = source.mark(handle)
+                begun = clock()
+                threshold = time.time() - self.stuck_seconds
+            mark = mark_of(handle)
             if mark is None:
                 continue
             entry = old.get(key)
             if entry is None or entry.mark != mark:
                 entry = self._entry(handle, mark)
-            entry.last_activity, entry.waiting = source.activity(handle)
-            entry.stuck = entry.running and now - entry.last_activity >= stuck_seconds
+            entry.last_activity, entry.waiting = last, _ = activity_of(handle)
             entries[key] = entry
-            counts["sessions"] += 1
             if entry.finished:
-                counts["finished"] += 1
-                finished.setdefault(entry.game, []).append(entry)
+                group = finished.get(entry.game)
+                if group is None:
+                    group = finished[entry.game] = []
+                group.append(entry)
                 continue
-            counts["live"] += 1
-            counts["waiting_for_players"] += entry.waiting_for_players
-            counts["playing"] += entry.running
-            counts["stuck"] += entry.stuck
-            counts["errors"] += entry.error
-            live.setdefault(entry.game, []).append(entry)
+            entry.stuck = is_stuck = entry.running and last <= threshold
+            stuck += is_stuck
+            playing += entry.running
+            waiting_for_players += entry.waiting_for_players
+            errors += entry.error
+            group = live.get(entry.game)
+            if group is None:
+                group = live[entry.game] = []
+            group.append(entry)
         self._entries = entries
         self._live = _ordered(live)
         self._finished = _ordered(finished)
-        self._counts = counts
+        self._counts = {"sessions": len(entries), "live": len(self._live), "playing": playing,
+                        "waiting_for_players": waiting_for_players, "stuck": stuck,
+                        "finished": len(self._finished), "errors": errors}
         self._pages = {}
         self.generation += 1
         self.built = time.time()

@@ -89,22 +89,27 @@ class LobbySource:
         self._history = history
         self._metrics_text = metrics_text
         self._store_health = store_health
+        self._wall_offset = time.time() - time.monotonic()
 
     def sessions(self) -> Iterable[tuple[SessionKey, Any]]:
+        self._wall_offset = time.time() - time.monotonic()
         return list(self._lobby.sessions.items())
 
     def session(self, key: SessionKey) -> Any:
+        self._wall_offset = time.time() - time.monotonic()
         return self._lobby.sessions.get(key)
 
     def mark(self, handle: Any) -> Hashable:
         if handle.closed is not None:
             return None
-        observed = sum(1 for p in handle.players if p.observer_key)
-        return (id(handle), handle.version, len(handle.players), observed)
+        players = handle.players
+        observed = [p for p in players if p.observer_key] if players else players
+        return (id(handle), handle.version, len(players), len(observed))
 
     def activity(self, handle: Any) -> tuple[float, int]:
-        # last_activity is time.monotonic() of the session's last request
-        return time.time() - (time.monotonic() - handle.last_activity), handle.waiting
+        # last_activity is time.monotonic() of the session's last request; the offset
+        # between the two clocks is read once per call of sessions().
+        return handle.last_activity + self._wall_offset, handle.waiting
 
     def summary(self, handle: Any) -> dict[str, Any]:
         return dict(handle.summary())
