@@ -346,7 +346,7 @@ class HTTPServer:
 
     async def _write(self, writer: asyncio.StreamWriter, response: Response, method: str,
                      keep_alive: bool, request: Request | None = None) -> bool:
-        lines = [f"HTTP/1.1 {response.status} {_phrase(response.status)}",
+        lines = [f"HTTP/1.1 {response.status} {HTTPStatus(response.status).phrase}",
                  f"Server: {self._server_header}",
                  f"Content-Type: {response.content_type}",
                  f"Content-Length: {len(response.body)}",
@@ -444,10 +444,3 @@ def parse_head(head: bytes, client: str) -> Request | Response:
         parts.pop()  # a trailing slash
     return Request(method, target, version, headers, client, url.path, parts,
                    parse_qs(url.query, keep_blank_values=True))
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
