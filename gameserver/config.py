@@ -76,7 +76,7 @@ class Settings:
     new_sessions_per_minute: int = _setting(
         1_200, "most new sessions one client address may start per minute")
     max_sessions_per_address: int = _setting(
-        500, "most sessions started from one client address that exist at once")
+        200, "most sessions started from one client address that exist at once")
     max_waiting_joins_per_address: int = _setting(
         10, "most joins from one client address waiting at once for their session to fill")
     observer_consent: bool = _setting(

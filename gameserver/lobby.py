@@ -54,7 +54,7 @@ class LobbyLimits:
     request_size_max: int = 1_000_000
     max_sessions: int = 20_000
     new_sessions_per_minute: int = 1_200  # per client address
-    max_sessions_per_address: int = 500  # sessions started from one address, at once
+    max_sessions_per_address: int = 200  # sessions started from one address, at once
     max_waiting_joins_per_address: int = 10  # joins waiting for their session to fill
     observer_consent: bool = True  # hidden information: watching needs an observer code
     overwrite: str = "players"  # who may replace a running session: anyone, players, idle
