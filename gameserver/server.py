@@ -35,7 +35,7 @@ from .guard import GameGuard
 from .lobby import Lobby, LobbyLimits
 from .metrics import Metrics
 from .protocol import server_error
-from .store import Store
+from .store import GameReplayer, HistoryReader, Store
 
 __all__ = ["BaseConnection", "Connection", "GameServer", "LISTEN_BACKLOG"]
 
@@ -57,10 +57,12 @@ class GameServer:
     def __init__(self, settings: Settings, games: Mapping[str, type[AbstractGame]]) -> None:
         self.settings = settings
         self.guard = GameGuard(settings.game_call_timeout)
-        self.store = (Store(settings.store_path, self.guard, history=settings.history,
+        self.store = (Store(settings.store_path, self.guard, games, history=settings.history,
                             history_max_games=settings.history_max_games,
-                            sync=settings.store_sync)
+                            sync=settings.store_sync,
+                            snapshot_max=settings.store_snapshot_max)
                       if settings.store else None)
+        self.history: HistoryReader | None = None  # finished games, once the store is open
         self.lobby = Lobby(games, self.guard, LobbyLimits(
             game_timeout=settings.game_timeout, join_timeout=settings.join_timeout,
             request_size_max=settings.request_size_max, max_sessions=settings.max_sessions,
@@ -100,9 +102,39 @@ class GameServer:
         return result.result(timeout)
 
     async def start(self) -> None:
-        """Start listening; ``self.port`` is the real port afterwards."""
-        tls = self._tls_context() if self.settings.tls else None
+        """Start listening; ``self.port`` is the real port afterwards.
+
+        Raises:
+            StartupError: the store file cannot be used (before anything listens).
+            OSError, ssl.SSLError: listening failed; a store file this start
+                created is deleted again.
+        """
         loop = asyncio.get_running_loop()
+        if self.store is not None:
+            self.store.open()
+        try:
+            await self._listen(loop)
+        except BaseException:
+            if self.store is not None:
+                self.store.abandon()
+            raise
+        self.loop = loop
+        if self.store is not None:
+            self.store.start(loop)
+            self.lobby.restore(self.store.load_sessions())
+            self.history = HistoryReader(
+                self.store.path, GameReplayer(self.lobby.games, self.guard, self.run_on_loop))
+        self.lobby.start_sweeper()
+        log.info("gameserver listening on %s:%d (TLS %s), games: %s",
+                 self.settings.host, self.port, "on" if self.settings.tls else "off",
+                 ", ".join(sorted(self.lobby.games)) or "none")
+        log.info("store: %s", f"sessions and history saved in {self.settings.store_path}"
+                 if self.store else "off (sessions live in memory only)")
+        if self.settings.web:
+            self._start_dashboard()
+
+    async def _listen(self, loop: asyncio.AbstractEventLoop) -> None:
+        tls = self._tls_context() if self.settings.tls else None
         if tls is None:
             await self._listen_raw(loop)
         if self._listener is None:
@@ -111,18 +143,6 @@ class GameServer:
                 ssl=tls, backlog=LISTEN_BACKLOG, reuse_address=True,
                 ssl_handshake_timeout=self.settings.connection_timeout if tls else None)
             self.port = self._server.sockets[0].getsockname()[1]
-        self.loop = loop
-        if self.store is not None:
-            self.store.start(loop)
-            self.lobby.restore(self.store.load_sessions())
-        self.lobby.start_sweeper()
-        log.info("gameserver listening on %s:%d (TLS %s), games: %s",
-                 self.settings.host, self.port, "on" if tls else "off",
-                 ", ".join(sorted(self.lobby.games)) or "none")
-        log.info("store: %s", f"sessions and history saved in {self.settings.store_path}"
-                 if self.store else "off (sessions live in memory only)")
-        if self.settings.web:
-            self._start_dashboard()
 
     async def _listen_raw(self, loop: asyncio.AbstractEventLoop) -> None:
         """Serve plain TCP on raw sockets, if the loop can watch them.

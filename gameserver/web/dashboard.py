@@ -265,8 +265,8 @@ class Dashboard:
 
     @property
     def store(self) -> Any:
-        """The history store of the server, or None when it is switched off."""
-        return getattr(self.server, "store", None)
+        """The history reader of the server, or None when the store is switched off."""
+        return getattr(self.server, "history", None)
 
     def games(self, on_loop: Callable[..., Any]) -> list[dict[str, Any]]:
         """The games offered (they never change while the server runs); cached.
