@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from . import registry
+from .checked import GameType
 from .game import AbstractGame
 from .guard import GameCodeError, GameGuard
 from .protocol import ProtocolError
@@ -142,6 +143,7 @@ class _Player:
                  rng: random.Random) -> None:
         self.game_class = game_class
         self.name = game_class.__name__
+        self.game_type = GameType(self.name, game_class, guard)
         self.report = report
         self.guard = guard
         self.rng = rng
@@ -152,8 +154,7 @@ class _Player:
 
     def play(self, players: int) -> None:
         """Play one whole game with ``players`` players, then restart once."""
-        session = self._call(Session, self.name, self.game_class, "check", players,
-                             self.guard)
+        session = self._call(Session, self.game_type, "check", players)
         for _ in range(players):
             session.add_player("")
         moves = 0
@@ -162,7 +163,7 @@ class _Player:
             over = self._inspect(session, players)
             if over:
                 break
-            current = self._call(session._current, session.game)
+            current = self._call(session.game.current)
             if not current:
                 self.report.problem(
                     "The game is not over, but current_player() returned no player, so "
@@ -170,7 +171,7 @@ class _Player:
                     "whose turn it is.")
                 raise _Stop
             player = self.rng.choice(current)
-            legal = self._call(session.legal_moves, session.game, player)
+            legal = self._call(session.game.legal_moves, player)
             if legal is not None:
                 used_legal_moves = True
                 self._play_listed(session, player, legal)
@@ -187,13 +188,13 @@ class _Player:
         self.lengths.append(moves)
         self.listed += used_legal_moves
         self._call(session.restart, 0, session.players[0].key)
-        if self._call(session.state_data, session.game, 0)["gameover"]:
+        if self._call(session.game.view, 0)["gameover"]:
             self.report.problem("Right after a restart the new game is already over: does "
                                 "__init__ set up a fresh game every time?")
 
     def _inspect(self, session: Session, players: int) -> bool:
         """Check every player's state and the return types; True once the game is over."""
-        game = session.game
+        game = session.game.instance  # asked directly: the checker judges the raw answers
         over = self._call(self.guard.call, self.name, "game_over", game.game_over)
         if type(over) is not bool:
             self.report.problem(f"game_over() must return True or False, not {over!r} "
@@ -207,7 +208,7 @@ class _Player:
                 f"current_player() returned {raw_current!r}, but with {players} players "
                 f"the only ids are 0 to {players - 1}.", kind="current ids")
             raise _Stop
-        states = [self._call(session.state_reply, game, p, False) for p in range(players)]
+        states = [self._call(session.game.view_reply, p) for p in range(players)]
         for owner in range(players):
             secrets = self._call(self.guard.call, self.name, "private_data",
                                  game.private_data, owner)

@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 from ._connection import BaseConnection, Connection
 from ._rawconn import RawListener
+from .checked import game_types
 from .config import Settings
 from .game import AbstractGame
 from .guard import GameGuard
@@ -57,13 +58,14 @@ class GameServer:
     def __init__(self, settings: Settings, games: Mapping[str, type[AbstractGame]]) -> None:
         self.settings = settings
         self.guard = GameGuard(settings.game_call_timeout)
-        self.store = (Store(settings.store_path, self.guard, games, history=settings.history,
+        types = game_types(games, self.guard)
+        self.store = (Store(settings.store_path, types, history=settings.history,
                             history_max_games=settings.history_max_games,
                             sync=settings.store_sync,
                             snapshot_max=settings.store_snapshot_max)
                       if settings.store else None)
         self.history: HistoryReader | None = None  # finished games, once the store is open
-        self.lobby = Lobby(games, self.guard, LobbyLimits(
+        self.lobby = Lobby(types, LobbyLimits(
             game_timeout=settings.game_timeout, join_timeout=settings.join_timeout,
             request_size_max=settings.request_size_max, max_sessions=settings.max_sessions,
             new_sessions_per_minute=settings.new_sessions_per_minute,
@@ -78,6 +80,7 @@ class GameServer:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None  # TLS: asyncio's server
         self._listener: RawListener | None = None  # plain TCP: our own
+        self._ticker: asyncio.TimerHandle | None = None  # runs the lobby's tick
 
     def run_on_loop(self, func: Callable[..., T], *args: Any, timeout: float = 10.0) -> T:
         """Run ``func(*args)`` on the server's event loop from another thread.
@@ -123,8 +126,8 @@ class GameServer:
             self.store.start(loop)
             self.lobby.restore(self.store.load_sessions())
             self.history = HistoryReader(
-                self.store.path, GameReplayer(self.lobby.games, self.guard, self.run_on_loop))
-        self.lobby.start_sweeper()
+                self.store.path, GameReplayer(self.lobby.game_types, self.run_on_loop))
+        self._tick()
         log.info("gameserver listening on %s:%d (TLS %s), games: %s",
                  self.settings.host, self.port, "on" if self.settings.tls else "off",
                  ", ".join(sorted(self.lobby.games)) or "none")
@@ -143,6 +146,12 @@ class GameServer:
                 ssl=tls, backlog=LISTEN_BACKLOG, reuse_address=True,
                 ssl_handshake_timeout=self.settings.connection_timeout if tls else None)
             self.port = self._server.sockets[0].getsockname()[1]
+
+    def _tick(self) -> None:
+        """Let time pass in the lobby (timeouts), and again a tick interval later."""
+        assert self.loop is not None
+        self.lobby.tick()
+        self._ticker = self.loop.call_later(self.lobby.tick_interval(), self._tick)
 
     async def _listen_raw(self, loop: asyncio.AbstractEventLoop) -> None:
         """Serve plain TCP on raw sockets, if the loop can watch them.
@@ -176,6 +185,8 @@ class GameServer:
             self._listener.stop_accepting()
         if self.dashboard is not None:
             self.dashboard.stop()
+        if self._ticker is not None:
+            self._ticker.cancel()
         self.lobby.close()  # waiting joins and states get "server is shutting down"
         reply = server_error("server is shutting down").reply()
         for connection in list(self.connections):

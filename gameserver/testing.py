@@ -29,9 +29,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .checked import GameType
 from .game import AbstractGame
 from .guard import GameCodeError, GameGuard
-from .lobby import check_player_count
 from .protocol import ProtocolError
 from .session import Session
 
@@ -66,10 +66,10 @@ class LocalSession:
     def __init__(self, game_class: type[AbstractGame], players: int,
                  names: list[str] | None = None, time_limit: float = 5.0) -> None:
         self._guard = GameGuard(time_limit)
-        name = game_class.__name__
+        game_type = GameType(game_class.__name__, game_class, self._guard)
         try:
-            check_player_count(name, game_class, players, self._guard)
-            self.session = Session(name, game_class, "local", players, self._guard)
+            game_type.check_player_count(players)
+            self.session = Session(game_type, "local", players)
         except (ProtocolError, GameCodeError) as err:
             raise GameServerError(str(err)) from None
         for player_name in names or [""] * players:
@@ -78,7 +78,7 @@ class LocalSession:
     @property
     def game(self) -> AbstractGame:
         """The game instance itself, to look at (or set up) its attributes in tests."""
-        return self.session.game
+        return self.session.game.instance
 
     def move(self, player_id: int, move: dict[str, Any] | None = None, **kwargs: Any) -> None:
         """Submit a move as ``player_id``: ``move(0, position=4)`` or ``move(0, {...})``.
@@ -129,8 +129,7 @@ class LocalSession:
         self._guard.close()
 
     def _state_reply(self, player_id: int, legal_moves: bool) -> bytes:
-        return self.session.state_reply(self.session.game, self._check_id(player_id),
-                                        legal_moves)
+        return self.session.game.view_reply(self._check_id(player_id), legal_moves)
 
     def _check_id(self, player_id: int) -> int:
         if type(player_id) is not int or not 0 <= player_id < self.players:

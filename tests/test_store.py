@@ -12,12 +12,14 @@ from typing import Any
 import pytest
 
 from gameserver import protocol, registry
+from gameserver.checked import GameType, game_types
 from gameserver.games.echo import Echo
 from gameserver.guard import GameGuard
 from gameserver.metrics import prometheus_text
-from gameserver.session import Pending, Session
+from gameserver.session import Session
 from gameserver.store import GameReplayer, HistoryReader, Store
 from gameserver.store.writer import SAVE_FAILED
+from gameserver.waits import Wait
 from tests.serverproc import ROOT, ServerProcess, ServerThread
 from tests.wire import Player
 
@@ -149,7 +151,7 @@ def finish_tictactoe(seats: dict[int, Player]) -> list[int]:
 
 def replaying_reader(path: str) -> HistoryReader:
     """A reader that rebuilds each move's states, as the dashboard's does."""
-    return HistoryReader(path, GameReplayer(registry.discover([]), GameGuard()))
+    return HistoryReader(path, GameReplayer(game_types(registry.discover([]), GameGuard())))
 
 
 def test_finished_games_are_listed_with_their_moves(tmp_path: Path) -> None:
@@ -256,17 +258,30 @@ def test_the_store_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
 
 def open_store(path: Path, **options: Any) -> tuple[Store, GameGuard]:
     guard = GameGuard()
-    store = Store(str(path), guard, {"Echo": Echo}, **options)
+    store = Store(str(path), {"Echo": GameType("Echo", Echo, guard)}, **options)
     store.start(asyncio.get_running_loop())
     return store, guard
 
 
-def echo_sessions(store: Store, guard: GameGuard, count: int) -> list[Session]:
+def echo_sessions(store: Store, count: int) -> list[Session]:
     """``count`` one-player Echo sessions, started (saved in the next loop pass)."""
-    sessions = [Session("Echo", Echo, f"s{i}", 1, guard, recorder=store) for i in range(count)]
+    game_type = store.games["Echo"]
+    sessions = [Session(game_type, f"s{i}", 1, recorder=store) for i in range(count)]
     for session in sessions:
         session.add_player("")
     return sessions
+
+
+async def woken(*outcomes: Any) -> None:
+    """Wait (in the event loop) until every ``Wait`` among ``outcomes`` is woken."""
+    loop = asyncio.get_running_loop()
+    futures = []
+    for outcome in outcomes:
+        if isinstance(outcome, Wait):
+            future = loop.create_future()
+            outcome.on_wake(lambda f=future: f.done() or f.set_result(None))
+            futures.append(future)
+    await asyncio.wait_for(asyncio.gather(*futures), 10)
 
 
 async def next_pass() -> None:
@@ -279,19 +294,16 @@ async def next_pass() -> None:
 def test_changes_of_one_loop_pass_share_one_commit(tmp_path: Path, sync: str) -> None:
     async def play() -> None:
         store, guard = open_store(tmp_path / "pass.db", sync=sync)
-        sessions = echo_sessions(store, guard, 3)
-        joined = [s.join_reply(0, 1000) for s in sessions]
-        await asyncio.wait_for(asyncio.gather(*(o.future for o in joined
-                                                if isinstance(o, Pending))), 10)
+        sessions = echo_sessions(store, 3)
+        await woken(*(s.join_reply(s.players[0], 1000) for s in sessions))
         before = store.commits
         outcomes = [s.move(0, s.players[0].key, {"msg": "b"}) for s in sessions]
-        assert all(isinstance(o, Pending) and not o.future.done() for o in outcomes)
+        assert all(isinstance(o, Wait) and not o.woken for o in outcomes)
         assert store.commits == before  # the replies wait for the commit ...
-        await asyncio.wait_for(asyncio.gather(*(o.future for o in outcomes
-                                                if isinstance(o, Pending))), 10)
+        await woken(*outcomes)
         assert store.commits == before + 1  # ... which is one for all three
         for outcome in outcomes:
-            assert isinstance(outcome, Pending) and outcome.resume() == protocol.ok(None)
+            assert isinstance(outcome, Wait) and outcome.resume() == protocol.ok(None)
         store.close()
         guard.close()
 
@@ -304,7 +316,7 @@ def test_a_change_no_reply_waits_for_is_written_in_the_next_pass(tmp_path: Path)
 
     async def play() -> None:
         store, guard = open_store(path)
-        [session] = echo_sessions(store, guard, 1)
+        [session] = echo_sessions(store, 1)
         await next_pass()
         assert saved_sessions(path) == 1
         store.forget(session)  # no reply will wait for this
@@ -322,12 +334,10 @@ def test_moves_are_logged_without_states_and_games_are_pickled_now_and_then(
 
     async def play() -> None:
         store, guard = open_store(path)
-        [session] = echo_sessions(store, guard, 1)
+        [session] = echo_sessions(store, 1)
         key = session.players[0].key
         for n in range(200):
-            outcome = session.move(0, key, {"msg": f"message {n}"})
-            if isinstance(outcome, Pending):
-                await outcome.future
+            await woken(session.move(0, key, {"msg": f"message {n}"}))
         store.close()
         guard.close()
 

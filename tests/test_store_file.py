@@ -286,4 +286,4 @@ def test_a_crafted_row_of_the_older_format_runs_no_code(tmp_path: Path) -> None:
     with ServerProcess("--store-path", str(db)) as server:
         assert Player(server.port, "Echo", "x", 1).join()["status"] == "ok"
     assert not marker.exists()
-    assert "session Echo/e (older format) cannot be restored" in server.log
+    assert "session Echo/e (first format) cannot be restored" in server.log

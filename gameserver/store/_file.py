@@ -39,8 +39,7 @@ PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA busy_timeout=500")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS live_sessions (
-    game TEXT NOT NULL, token TEXT NOT NULL, game_id INTEGER NOT NULL,
-    info TEXT NOT NULL, handover BLOB,
+    game TEXT NOT NULL, token TEXT NOT NULL, game_id INTEGER NOT NULL, info TEXT NOT NULL,
     PRIMARY KEY (game, token));
 CREATE TABLE IF NOT EXISTS games (
     id INTEGER PRIMARY KEY, game TEXT NOT NULL, session TEXT NOT NULL,
@@ -52,8 +51,8 @@ CREATE TABLE IF NOT EXISTS game_moves (
     move TEXT NOT NULL, verdict TEXT, time REAL NOT NULL,
     PRIMARY KEY (game_id, seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS game_snapshots (
-    game_id INTEGER NOT NULL, seq INTEGER NOT NULL, blob BLOB NOT NULL,
-    PRIMARY KEY (game_id, seq));
+    game_id INTEGER NOT NULL, seq INTEGER NOT NULL, accepted INTEGER NOT NULL,
+    blob BLOB NOT NULL, PRIMARY KEY (game_id, seq));
 """
 
 

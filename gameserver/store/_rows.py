@@ -5,31 +5,31 @@ accepted, else the rejection or the error), keyed by the game's id and the
 move's number. Nothing else is encoded per move: no player's state, no
 pickle of the session.
 
-A game is pickled (a *snapshot*) when it starts, and later only when the
-moves logged since the last snapshot weigh at least as much as that
-snapshot (and at least ``SNAPSHOT_MIN_LOG``): the snapshots of a game never
-take more room than its moves, and restoring a session replays at most
-about that many bytes of moves after the newest snapshot. A snapshot
-larger than ``snapshot_max`` is not taken (see ``Rows.snapshot_due``): the
-game is then restored by replaying more moves; if even its first snapshot
-is too large, the session is kept in memory only.
+A game is pickled (a *snapshot*, ``CheckedGame.snapshot``: the game and its
+random generator) when it starts, and later only when the moves logged since
+the last snapshot weigh at least as much as that snapshot (and at least
+``SNAPSHOT_MIN_LOG``): a game's snapshots never take much more room than its
+moves, and restoring a session replays at most about that many bytes of
+moves after the newest snapshot. A snapshot larger than ``snapshot_max`` is
+not taken (``Rows.snapshot_due`` estimates the size from the last snapshot
+and the moves since, so such a game is not even pickled): the game is then
+restored by replaying more moves. If even its first snapshot is too large,
+the session is kept in memory only.
 
-The session row (players, keys, observer keys, counters, the hand-over
-owed after a restart) is written when the session becomes full, restarts,
-gets an observer, or a hand-over is collected; never per move.
+The session row (players, keys, observer keys, counters, the hand-over owed
+after a restart) is written when the session becomes full, restarts, gets an
+observer, or a player collects a hand-over; never per move.
 """
 
 from __future__ import annotations
 
 import logging
-import pickle
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from .. import protocol
-from ..guard import GameCodeError, GameGuard
-from ._unpickle import Unpickler
+from ..guard import GameCodeError
 
 log = logging.getLogger("gameserver.store")
 
@@ -38,11 +38,12 @@ ROW_OVERHEAD = 32  # bytes a move row costs besides its texts, roughly
 
 INSERT_MOVE = ("INSERT INTO game_moves (game_id, seq, player_id, move, verdict, time) "
                "VALUES (?, ?, ?, ?, ?, ?)")
-INSERT_SNAPSHOT = "INSERT OR REPLACE INTO game_snapshots (game_id, seq, blob) VALUES (?, ?, ?)"
+INSERT_SNAPSHOT = ("INSERT OR REPLACE INTO game_snapshots (game_id, seq, accepted, blob) "
+                   "VALUES (?, ?, ?, ?)")
 INSERT_GAME = ("INSERT INTO games (id, game, session, players, started, initial_states) "
                "VALUES (?, ?, ?, ?, ?, ?)")
-SAVE_SESSION = ("INSERT OR REPLACE INTO live_sessions (game, token, game_id, info, handover) "
-                "VALUES (?, ?, ?, ?, ?)")
+SAVE_SESSION = ("INSERT OR REPLACE INTO live_sessions (game, token, game_id, info) "
+                "VALUES (?, ?, ?, ?)")
 UPDATE_INFO = "UPDATE live_sessions SET info = ? WHERE game = ? AND token = ?"
 DELETE_SESSION = "DELETE FROM live_sessions WHERE game = ? AND token = ?"
 FINISH_GAME = "UPDATE games SET ended = ?, final_states = ?, moves = ? WHERE id = ?"
@@ -66,14 +67,20 @@ class Live:
     session: Any = None  # the Session; None until a restored session reports a change
     game_id: int = 0  # the current game's id in the history and the move log
     seq: int = 0  # moves logged in the current game
+    accepted: int = 0  # ... of them accepted by the game
     snap_seq: int = 0  # the newest snapshot's move number ...
     snap_bytes: int = 0  # ... and size
     logged_since: int = 0  # bytes of moves logged after the newest snapshot
-    snap_due: bool = False  # a snapshot is needed at the next flush, whatever its cost
+    snap_due: bool = False  # a snapshot is needed at the next commit, whatever its cost
     oversize: bool = False  # the game is larger than snapshot_max (logged once)
     ended: bool = False  # the current game's end is recorded
-    handover: tuple[tuple[int, bool], ...] = ()  # views owed a hand-over, as saved
+    owed: tuple[tuple[int, bool], ...] = ()  # views owed the hand-over, as saved
     memory_only: bool = False
+
+    @property
+    def owes_players(self) -> bool:
+        """Whether a player (not an observer) is owed the hand-over, as saved."""
+        return any(not observer for _, observer in self.owed)
 
 
 @dataclass(eq=False)
@@ -100,20 +107,15 @@ class Ops:
 
 
 class Rows:
-    """Turns session changes into SQL (``Ops``); pickles games, under guard.
+    """Turns session changes into SQL (``Ops``).
 
     Args:
-        guard: runs game code (pickling, game_over, state) under guard.
-        unpickler: checks that a snapshot can be loaded again.
         history: keep finished games (else the log is trimmed at each snapshot).
         snapshot_max: the largest snapshot taken, in bytes.
         next_game_id: the first free game id.
     """
 
-    def __init__(self, guard: GameGuard, unpickler: Unpickler, history: bool,
-                 snapshot_max: int, next_game_id: int) -> None:
-        self._guard = guard
-        self._unpickler = unpickler
+    def __init__(self, history: bool, snapshot_max: int, next_game_id: int) -> None:
         self.history = history
         self.snapshot_max = snapshot_max
         self.next_game_id = next_game_id
@@ -121,35 +123,42 @@ class Rows:
 
     # ------------------------------------------------------------ events
 
-    def start(self, ops: Ops, live: Live, session: Any, snapshot: dict[str, Any]) -> None:
+    def start(self, ops: Ops, live: Live, session: Any) -> None:
         """The session became full (or restarted): a new game, its first snapshot, its row.
 
         Raises:
-            NotSaved: the game cannot be pickled, or is too large.
+            NotSaved: the game cannot be pickled, restored, or is too large.
         """
-        old_game, old_ended = live.game_id, live.ended
-        blob = self._pickle(live.game_name, snapshot["game"], first=True)
-        handover = (self._pickle(live.game_name, snapshot["handover"])
-                    if snapshot["handover"] else None)
-        if old_game and (not old_ended or not self.history):
-            drop_game(ops, old_game)  # a game restarted before its end is not kept
+        snapshot = _snapshot(session, game=True)
+        blob = snapshot["game"]
+        _check(session.game_type, blob)
+        if len(blob) > self.snapshot_max:
+            raise NotSaved(f"its game is {len(blob)} bytes as saved, more than "
+                           f"store_snapshot_max ({self.snapshot_max})")
+        if live.game_id and (not live.ended or not self.history):
+            drop_game(ops, live.game_id)  # a game restarted before its end is not kept
         live.game_id, self.next_game_id = self.next_game_id, self.next_game_id + 1
-        live.seq = live.snap_seq = live.logged_since = 0
+        live.seq = live.accepted = live.snap_seq = live.logged_since = 0
         live.snap_bytes, live.ended, live.snap_due = len(blob), False, False
-        live.handover = tuple(snapshot["handover"])
         if self.history:
             ops.add(INSERT_GAME, (live.game_id, live.game_name, live.token,
                                   _json([name for name, _, _ in snapshot["players"]]),
-                                  time.time(), _json_list(self._states(session))))
-        ops.add(INSERT_SNAPSHOT, (live.game_id, 0, blob), len(blob))
+                                  time.time(), _json_list(_states(session))))
+        ops.add(INSERT_SNAPSHOT, (live.game_id, 0, 0, blob), len(blob))
         ops.add(SAVE_SESSION, (live.game_name, live.token, live.game_id,
-                               _info(snapshot, live), handover),
-                256 + len(handover or b""))
+                               self.info_json(live, snapshot)), 512)
 
-    def info(self, ops: Ops, live: Live, snapshot: dict[str, Any]) -> None:
+    def info(self, ops: Ops, live: Live, session: Any) -> None:
         """Players, keys or the hand-over changed: rewrite the session row's info."""
-        live.handover = tuple(snapshot["handover"])
-        ops.add(UPDATE_INFO, (_info(snapshot, live), live.game_name, live.token), 256)
+        ops.add(UPDATE_INFO, (self.info_json(live, _snapshot(session, game=False)),
+                              live.game_name, live.token), 512)
+
+    def collected(self, ops: Ops, live: Live, session: Any) -> None:
+        """If a player collected the hand-over since the row was written, rewrite it."""
+        snapshot = _snapshot(session, game=False)
+        if tuple(tuple(view) for view in snapshot["owed"]) != live.owed:
+            ops.add(UPDATE_INFO, (self.info_json(live, snapshot), live.game_name, live.token),
+                    512)
 
     def move(self, ops: Ops, live: Live, session: Any, player_id: int, move: Any,
              verdict: Any) -> None:
@@ -158,6 +167,8 @@ class Rows:
         text = _json_or_repr(move)
         verdict_text = None if verdict is None else _json_or_repr(verdict)
         live.seq += 1
+        if verdict is None:
+            live.accepted += 1
         size = len(text) + len(verdict_text or "") + ROW_OVERHEAD
         ops.add(INSERT_MOVE, (live.game_id, live.seq, player_id, text, verdict_text, now),
                 size)
@@ -165,11 +176,11 @@ class Rows:
         if isinstance(verdict, str) and verdict.startswith("framework: game "):
             # The game failed (or was interrupted) mid-move: never replay that.
             live.snap_due = True
-        if not live.ended and self._game_over(session):
+        if not live.ended and _game_over(session):
             live.ended = True
             self.finished += 1
             if self.history:
-                ops.add(FINISH_GAME, (now, _json_list(self._states(session)), live.seq,
+                ops.add(FINISH_GAME, (now, _json_list(_states(session)), live.seq,
                                       live.game_id), 256)
 
     def forget(self, ops: Ops, live: Live) -> None:
@@ -192,18 +203,23 @@ class Rows:
         return True
 
     def snapshot(self, ops: Ops, live: Live, game: Any = None) -> None:
-        """Pickle the game (default: the session's) as it is now, after move ``live.seq``.
+        """Save the game (default: the session's) as it is now, after move ``live.seq``.
 
         Raises:
-            NotSaved: the game cannot be pickled (any more).
+            NotSaved: the game cannot be pickled, or restored, any more.
         """
-        blob = self._pickle(live.game_name, live.session.game if game is None else game)
+        game = live.session.game if game is None else game
+        try:
+            blob = game.snapshot()
+        except GameCodeError as err:
+            raise NotSaved(f"its game cannot be saved ({err})") from None
+        _check(game.type, blob)
         live.snap_due = False
         if len(blob) > self.snapshot_max:
             live.snap_bytes = len(blob)  # later estimates start from the real size
             self._too_large(live)
             return
-        ops.add(INSERT_SNAPSHOT, (live.game_id, live.seq, blob), len(blob))
+        ops.add(INSERT_SNAPSHOT, (live.game_id, live.seq, live.accepted, blob), len(blob))
         if not self.history:
             ops.add(TRIM_GAME[0], (live.game_id, live.seq))
             ops.add(TRIM_GAME[1], (live.game_id, live.seq))
@@ -217,41 +233,17 @@ class Rows:
                         "from move %d", live.game_name, live.token, self.snapshot_max,
                         live.snap_seq)
 
-    def _pickle(self, name: str, value: Any, first: bool = False) -> bytes:
-        try:
-            blob: bytes = self._guard.call(name, "pickle", pickle.dumps, value,
-                                           pickle.HIGHEST_PROTOCOL)
-        except GameCodeError as err:
-            raise NotSaved(f"its game cannot be saved ({err})") from None
-        if first and len(blob) > self.snapshot_max:
-            raise NotSaved(f"its game is {len(blob)} bytes as saved, more than "
-                           f"store_snapshot_max ({self.snapshot_max})")
-        try:
-            problem = self._guard.call(name, "unpickle", self._unpickler.check, blob)
-        except GameCodeError as err:
-            problem = str(err)
-        if problem:
-            raise NotSaved(f"its game cannot be restored: {problem}")
-        return blob
-
-    # ------------------------------------------------------------ game calls
-
-    def _game_over(self, session: Any) -> bool:
-        try:
-            return bool(self._guard.call(session.game_name, "game_over",
-                                         session.game.game_over))
-        except GameCodeError:
-            return False
-
-    def _states(self, session: Any) -> list[str]:
-        """What each player sees now, as JSON; a failing or non-JSON state becomes an error."""
-        texts = []
-        for player_id in range(session.size):
-            try:
-                texts.append(_json(session.state_data(session.game, player_id)))
-            except (GameCodeError, TypeError, ValueError) as err:
-                texts.append(_json({"error": str(err)}))
-        return texts
+    def info_json(self, live: Live, snapshot: dict[str, Any]) -> str:
+        """The session row's JSON: everything but the game, as of now."""
+        live.owed = tuple(tuple(view) for view in snapshot["owed"])
+        return _json({
+            "size": snapshot["size"], "auto": snapshot["auto"],
+            "players": [list(p) for p in snapshot["players"]],
+            "moves_before": snapshot["moves"] - snapshot["game_moves"],
+            "accepted_before": snapshot["accepted_moves"] - live.accepted,
+            "games_played": snapshot["games_played"],
+            "created": snapshot["created"], "last_activity": snapshot["last_activity"],
+            "final": snapshot["final"], "owed": [list(view) for view in live.owed]})
 
 
 def drop_game(ops: Ops, game_id: int) -> None:
@@ -259,15 +251,39 @@ def drop_game(ops: Ops, game_id: int) -> None:
         ops.add(sql, (game_id,))
 
 
-def _info(snapshot: dict[str, Any], live: Live) -> str:
-    """The session row's JSON: everything but the game, as of now."""
-    return _json({
-        "size": snapshot["size"], "auto": snapshot["auto"],
-        "players": [list(p) for p in snapshot["players"]],
-        "moves_before": snapshot["moves"] - snapshot["game_moves"],
-        "games_played": snapshot["games_played"],
-        "created": snapshot["created"], "last_activity": snapshot["last_activity"],
-        "handover": [list(view) for view in live.handover]})
+def _snapshot(session: Any, game: bool) -> dict[str, Any]:
+    try:
+        return dict(session.snapshot(game=game))
+    except GameCodeError as err:
+        raise NotSaved(f"its game cannot be saved ({err})") from None
+
+
+def _check(game_type: Any, blob: bytes) -> None:
+    """Refuse a snapshot the next start could not load (see ``gameserver._unpickle``)."""
+    try:
+        problem = game_type.call("unpickle", game_type.unpickler.check, blob)
+    except GameCodeError as err:
+        problem = str(err)
+    if problem:
+        raise NotSaved(f"its game cannot be restored: {problem}")
+
+
+def _game_over(session: Any) -> bool:
+    try:
+        return session.game.game_over()
+    except GameCodeError:
+        return False
+
+
+def _states(session: Any) -> list[str]:
+    """What each player sees now, as JSON; a failing or non-JSON state becomes an error."""
+    texts = []
+    for player_id in range(session.size):
+        try:
+            texts.append(_json(session.game.view(player_id)))
+        except (GameCodeError, TypeError, ValueError) as err:
+            texts.append(_json({"error": str(err)}))
+    return texts
 
 
 def _json(value: Any) -> str:

@@ -28,8 +28,8 @@ class Replayer(Protocol):
     """Plays a recorded game again (see ``gameserver.store.replay``)."""
 
     def states(self, game_name: str, size: int, snapshot: bytes,
-               moves: list[tuple[int, Any, str | None]]) -> tuple[list[Any], str | None]:
-        """Each player's state after each move ``(player_id, move, verdict)``.
+               moves: list[tuple[int, int, Any, str | None]]) -> tuple[list[Any], str | None]:
+        """Each player's state after each move ``(seq, player_id, move, verdict)``.
 
         Returns the list of per-move state lists (None where unknown) and a
         note when the replay stopped early (it diverged or failed).
@@ -126,8 +126,8 @@ class HistoryReader:
             return moves
         states, note = self.replayer.states(
             record["game"], len(record["players"]), snapshot[0],
-            [(m["player_id"], m["move"], r["verdict"]) for m, r in zip(moves, rows,
-                                                                        strict=True)])
+            [(m["seq"], m["player_id"], m["move"], r["verdict"])
+             for m, r in zip(moves, rows, strict=True)])
         for move, after_move in zip(moves, states, strict=False):
             move["states"] = after_move
         if note:

@@ -18,10 +18,9 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..guard import GameCodeError, GameGuard
-from ..session import Session
+from ..checked import CheckedGame, GameType
+from ..guard import GameCodeError
 from ._restore import replay_move
-from ._unpickle import Unpickler
 
 log = logging.getLogger("gameserver.store")
 
@@ -32,59 +31,52 @@ class GameReplayer:
     """Rebuilds per-move states of recorded games (``reader.Replayer``).
 
     Args:
-        games: the games served; others cannot be replayed.
-        guard: runs the game code.
+        game_types: the games served; others cannot be replayed.
         run: runs ``func(*args)`` on the event loop and returns its result
             (``GameServer.run_on_loop``); None runs it in the calling thread.
     """
 
-    def __init__(self, games: Mapping[str, type], guard: GameGuard,
+    def __init__(self, game_types: Mapping[str, GameType],
                  run: Callable[..., Any] | None = None) -> None:
-        self.games = dict(games)
-        self.guard = guard
-        self.unpickler = Unpickler(self.games.values())
+        self.game_types = dict(game_types)
         self.run = run or (lambda func, *args: func(*args))
 
     def states(self, game_name: str, size: int, snapshot: bytes,
-               moves: list[tuple[int, Any, str | None]]) -> tuple[list[Any], str | None]:
-        """Each player's state after each of ``moves``, and a note if it stopped early."""
-        game_class = self.games.get(game_name)
-        if game_class is None:
+               moves: list[tuple[int, int, Any, str | None]]) -> tuple[list[Any], str | None]:
+        """Each player's state after each of ``moves`` (seq, player id, move, verdict as
+        logged), and a note if the replay stopped early."""
+        game_type = self.game_types.get(game_name)
+        if game_type is None:
             return [], f"the game {game_name} is not loaded on this server"
         try:
-            viewer = self.run(self._start, game_name, game_class, size, snapshot)
+            game = self.run(game_type.restore, snapshot)
         except GameCodeError as err:
             return [], f"the game could not be loaded again: {err}"
         states: list[Any] = []
         for start in range(0, len(moves), SLICE):
-            more, note = self.run(self._play, viewer, moves[start:start + SLICE],
-                                  len(states) + 1)
+            more, note = self.run(_play, game, size, moves[start:start + SLICE])
             states += more
             if note:
                 return states, note
         return states, None
 
-    def _start(self, game_name: str, game_class: type, size: int, snapshot: bytes) -> Session:
-        game = self.guard.call(game_name, "unpickle", self.unpickler.load, snapshot)
-        # A session of its own, never listed anywhere: only for its checked state calls.
-        return Session(game_name, game_class, "replay", size, self.guard, game=game)
 
-    def _play(self, viewer: Session, moves: list[tuple[int, Any, str | None]],
-              first_seq: int) -> tuple[list[Any], str | None]:
-        states = []
-        for seq, (player_id, move, verdict) in enumerate(moves, first_seq):
-            again = replay_move(self.guard, viewer.game_name, viewer.game, move, player_id)
-            if again != verdict:
-                log.warning("replay of a %s game stopped at move %d: it gave %s, not %s as "
-                            "logged", viewer.game_name, seq, again or "ok", verdict or "ok")
-                return states, (f"the game played differently from move {seq} on (it gave "
-                                f"{again or 'ok'}, not {verdict or 'ok'}): the states after "
-                                "it are unknown")
-            views = []
-            for player in range(viewer.size):
-                try:
-                    views.append(viewer.state_data(viewer.game, player))
-                except GameCodeError as err:
-                    views.append({"error": str(err)})
-            states.append(views)
-        return states, None
+def _play(game: CheckedGame, size: int, moves: list[tuple[int, int, Any, str | None]]
+          ) -> tuple[list[Any], str | None]:
+    states = []
+    for seq, player_id, move, verdict in moves:
+        again = replay_move(game, move, player_id)
+        if again != verdict:
+            log.warning("replay of a %s game stopped at move %d: it gave %s, not %s as "
+                        "logged", game.type.name, seq, again or "ok", verdict or "ok")
+            return states, (f"the game played differently from move {seq} on (it gave "
+                            f"{again or 'ok'}, not {verdict or 'ok'}): the states after it "
+                            "are unknown")
+        views = []
+        for player in range(size):
+            try:
+                views.append(game.view(player))
+            except GameCodeError as err:
+                views.append({"error": str(err)})
+        states.append(views)
+    return states, None

@@ -43,12 +43,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..guard import GameGuard
+from ..checked import GameType
 from ..protocol import ProtocolError
+from ..waits import Wait
 from ._file import StoreFile, open_store
 from ._restore import load_sessions
 from ._rows import Live, NotSaved, Ops, Rows
-from ._unpickle import Unpickler
 
 log = logging.getLogger("gameserver.store")
 
@@ -68,7 +68,7 @@ class Ticket:
 
     done: bool = False
     error: str | None = None
-    waiters: list[asyncio.Future[None]] = field(default_factory=list)
+    waiters: list[Wait] = field(default_factory=list)
 
 
 @dataclass(eq=False)
@@ -86,25 +86,21 @@ class Store:
 
     Args:
         path: the database file (created if missing).
-        guard: runs game code (pickling, game_over, state) under guard.
-        games: the games served: only their classes are unpickled.
+        games: the games served (their sessions are restored; others stay in the file).
         history: whether to keep finished games and their moves.
         history_max_games: finished games to keep; the oldest are pruned.
         sync: "normal" or "full" (see docs/reliability.md).
         snapshot_max: the largest game snapshot written, in bytes.
     """
 
-    def __init__(self, path: str, guard: GameGuard,
-                 games: Mapping[str, type] | None = None, history: bool = True,
+    def __init__(self, path: str, games: Mapping[str, GameType], history: bool = True,
                  history_max_games: int = 100_000, sync: str = "normal",
                  snapshot_max: int = DEFAULT_SNAPSHOT_MAX) -> None:
         self.path = path
         self.sync = "NORMAL" if sync == "normal" else "FULL"
         self.history = history
         self.history_max_games = history_max_games
-        self.games = dict(games or {})
-        self.unpickler = Unpickler(self.games.values())
-        self._guard = guard
+        self.games = dict(games)
         self._snapshot_max = snapshot_max
         self._file: StoreFile | None = None
         self.rows: Rows | None = None
@@ -135,8 +131,7 @@ class Store:
         self._file = open_store(self.path, self.sync)
         self.path = self._file.path
         next_id = (self._file.db.execute("SELECT MAX(id) FROM games").fetchone()[0] or 0) + 1
-        self.rows = Rows(self._guard, self.unpickler, self.history, self._snapshot_max,
-                         next_id)
+        self.rows = Rows(self.history, self._snapshot_max, next_id)
 
     def abandon(self) -> None:
         """The server did not start after ``open()``: close, and delete the files it made."""
@@ -147,8 +142,7 @@ class Store:
     def load_sessions(self) -> list[dict[str, Any]]:
         """The saved sessions, ready for ``Session.restore`` (see ``_restore``)."""
         assert self.rows is not None, "Store.open() was not called"
-        sessions, lives = load_sessions(self.db, self.rows, self.unpickler, self._guard,
-                                        self.games)
+        sessions, lives = load_sessions(self.db, self.rows, self.games)
         self._live.update(lives)
         return sessions
 
@@ -233,11 +227,11 @@ class Store:
                 self.rows.move(batch.ops, live, session, detail["player_id"], detail["move"],
                                detail["rejection"])
             elif event in ("start", "restart"):
-                self.rows.start(batch.ops, live, session, session.snapshot())
+                self.rows.start(batch.ops, live, session)
                 if event == "start":
                     batch.starts.append(live)
             else:
-                self.rows.info(batch.ops, live, session.snapshot())
+                self.rows.info(batch.ops, live, session)
         except NotSaved as err:
             self._memory_only(batch.ops, live, str(err))
             return None
@@ -302,10 +296,13 @@ class Store:
     def _take_snapshots(self, batch: Batch) -> None:
         assert self.rows is not None
         for live in batch.touched.values():
-            if live.memory_only or not self.rows.snapshot_due(live):
+            if live.memory_only:
                 continue
             try:
-                self.rows.snapshot(batch.ops, live)
+                if live.owes_players:
+                    self.rows.collected(batch.ops, live, live.session)
+                if self.rows.snapshot_due(live):
+                    self.rows.snapshot(batch.ops, live)
             except NotSaved as err:
                 self._memory_only(batch.ops, live, str(err))
 
@@ -347,10 +344,9 @@ class Store:
             ticket.done = True
             if error is not None:
                 ticket.error = JOIN_FAILED if key in started else SAVE_FAILED
-            for waiter in ticket.waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
-            ticket.waiters = []
+            waiters, ticket.waiters = ticket.waiters, []
+            for waiter in waiters:
+                waiter.wake()
 
     def _failed(self, batch: Batch, ops: Ops, error: str) -> None:
         self.failed_saves += 1
@@ -392,8 +388,7 @@ class Store:
             session = live.session
             live.ended = True  # keep nothing of the old game's rows beyond what is there
             try:
-                self.rows.start(batch.ops, live, session, session.snapshot())
-                self.rows.snapshot(batch.ops, live)
+                self.rows.start(batch.ops, live, session)
             except NotSaved as err:
                 self._memory_only(batch.ops, live, str(err))
         self._backlog_lives.clear()

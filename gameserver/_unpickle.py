@@ -1,4 +1,4 @@
-"""Unpickling game snapshots with an allow-list, so a crafted row cannot run code.
+"""Unpickling saved games with an allow-list, so a crafted store row cannot run code.
 
 ``pickle.loads`` calls whatever callable a pickle names: a row written by
 someone else (``os.system``, ``subprocess.Popen``, ``builtins.eval``) runs
@@ -72,7 +72,10 @@ class Unpickler:
     """Loads snapshots of the games given (by class), and nothing else."""
 
     def __init__(self, game_classes: Iterable[type]) -> None:
-        self.modules = FRAMEWORK_MODULES | {cls.__module__ for cls in game_classes}
+        # A game class's own module, and those of the game classes it builds on.
+        self.modules = FRAMEWORK_MODULES | {
+            base.__module__ for cls in game_classes for base in cls.__mro__
+            if base.__module__ != "builtins"}
 
     def load(self, data: bytes) -> Any:
         """Unpickle ``data``.
@@ -82,7 +85,7 @@ class Unpickler:
                 its dotted name).
             Exception: anything unpickling damaged data raises.
         """
-        return _Unpickler(data, frozenset(self.modules)).load()
+        return _Unpickler(data, self.modules).load()
 
     def check(self, data: bytes) -> str | None:
         """None if ``load`` can bring ``data`` back, else what stands in the way."""
