@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import pickle
 import random
+import secrets
 import sys
 import types
 from collections.abc import Callable, Mapping
@@ -129,13 +130,17 @@ class GameType:
     # ------------------------------------------------------------ instances
 
     def new_game(self, players: int, seed: int | None = None) -> CheckedGame:
-        """A new game for ``players`` players; ``seed`` fixes its randomness (None: any).
+        """A new game for ``players`` players; ``seed`` fixes its randomness (None: a
+        fresh secret one). ``new_game(players, game.seed)`` makes the same game again
+        (the store saves a new game as its seed).
 
         Raises:
             GameCodeError: the constructor failed.
         """
+        if seed is None:
+            seed = secrets.randbits(128)
         rng = random.Random(seed) if self._random_slots else None
-        game = CheckedGame(self, None, rng)
+        game = CheckedGame(self, None, rng, seed)
         game.instance = game._changing("__init__", self.game_class, players)
         return game
 
@@ -166,10 +171,12 @@ class CheckedGame:
     remembered about the game, in case the caller changes it.
     """
 
-    __slots__ = ("type", "_instance", "_rng", "_module", "_current", "_over")
+    __slots__ = ("type", "seed", "_instance", "_rng", "_module", "_current", "_over")
 
-    def __init__(self, game_type: GameType, instance: Any, rng: random.Random | None) -> None:
+    def __init__(self, game_type: GameType, instance: Any, rng: random.Random | None,
+                 seed: int | None = None) -> None:
         self.type = game_type
+        self.seed = seed  # what new_game made it from; None for a restored game
         self._instance = instance
         self._rng = rng
         self._module = None if rng is None else _module_for(rng)

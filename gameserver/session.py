@@ -394,10 +394,15 @@ class Session:
                 clock: Callable[[], float] = time.monotonic) -> Session:
         """Rebuild a session from ``snapshot()`` (the game included).
 
+        ``data["game"]`` may also be the ``CheckedGame`` itself (the store
+        brings games back by replaying their moves).
+
         Raises:
             GameCodeError: the saved game cannot be loaded.
         """
-        if data.get("format", 1) == 1:  # written before the game was saved as bytes
+        if isinstance(data["game"], CheckedGame):
+            game = data["game"]
+        elif data.get("format", 1) == 1:  # written before the game was saved as bytes
             game = CheckedGame(game_type, data["game"], None)
         else:
             game = game_type.restore(data["game"])

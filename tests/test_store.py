@@ -18,12 +18,15 @@ from gameserver.guard import GameGuard
 from gameserver.metrics import prometheus_text
 from gameserver.session import Session
 from gameserver.store import GameReplayer, HistoryReader, Store
+from gameserver.store._rows import ROW_OVERHEAD, SNAPSHOT_MIN_LOG
 from gameserver.store.writer import SAVE_FAILED
 from gameserver.waits import Wait
 from tests.serverproc import ROOT, ServerProcess, ServerThread
 from tests.wire import Player
 
 DATA = Path(__file__).parent / "data"
+# Empty moves ({}) that add up to a snapshot's worth of log.
+MOVES_TO_A_SNAPSHOT = SNAPSHOT_MIN_LOG // (ROW_OVERHEAD + len("{}")) + 1
 
 
 def seat_two(port: int, game: str, session: str) -> dict[int, Player]:
@@ -86,35 +89,39 @@ def test_a_pending_hand_over_survives_a_restart(tmp_path: Path) -> None:
         assert watcher.state()["data"] == {"echo": "", "current": [0], "gameover": False}
 
 
-def test_a_game_that_cannot_be_saved_is_kept_in_memory_only(tmp_path: Path) -> None:
+def test_a_game_that_cannot_be_pickled_is_saved_as_its_moves(tmp_path: Path) -> None:
+    """It holds a lock: it is made again from its seed and its moves are replayed."""
     db = str(tmp_path / "store.sqlite3")
     args = ("--store-path", db, "--games-dir", str(DATA / "store_games"))
-    with ServerProcess(*args) as server:
-        locked = Player(server.port, "Locked", "l", 1)
-        assert locked.join()["status"] == "ok"
-        for _ in range(3):
-            assert locked.move()["status"] == "ok"
-        assert locked.state()["data"]["count"] == 3
-    assert server.log.count("session Locked/l is kept in memory only") == 1
+    server = ServerProcess(*args).start()
+    locked = Player(server.port, "Locked", "l", 1)
+    assert locked.join()["status"] == "ok"
+    for _ in range(MOVES_TO_A_SNAPSHOT):  # enough for the store to try a snapshot
+        assert locked.move()["status"] == "ok"
+    assert server.wait_for_log("session Locked/l: its game cannot be saved (")
+    assert "it is saved as its moves only (a restart replays them from move 0)" in server.log
+    assert server.proc is not None
+    server.proc.kill()
+    server.stop()
     with ServerProcess(*args) as again:
         locked.port = again.port
-        assert locked.state()["message"] == "framework: no such game session"
+        assert locked.state()["data"]["count"] == MOVES_TO_A_SNAPSHOT
 
 
-def test_a_game_the_store_would_not_restore_is_kept_in_memory_only(tmp_path: Path) -> None:
+def test_a_game_the_store_would_not_unpickle_is_saved_as_its_moves(tmp_path: Path) -> None:
     """It pickles, but holds a function: found when saved, not at the next start."""
     db = str(tmp_path / "store.sqlite3")
     args = ("--store-path", db, "--games-dir", str(DATA / "store_games"))
     with ServerProcess(*args) as server:
         player = Player(server.port, "Strategist", "s", 1)
         assert player.join()["status"] == "ok"
-        assert player.move()["status"] == "ok"
-        assert player.state()["data"]["score"] == 2
-    assert ("session Strategist/s is kept in memory only: its game cannot be restored: it "
-            "holds double (from strategist.py), which the store does not restore") in server.log
+        for _ in range(MOVES_TO_A_SNAPSHOT):
+            assert player.move()["status"] == "ok"
+    assert ("session Strategist/s: its game cannot be restored: it holds double (from "
+            "strategist.py), which the store does not restore") in server.log
     with ServerProcess(*args) as again:
         player.port = again.port
-        assert player.state()["message"] == "framework: no such game session"
+        assert player.state()["data"]["score"] == 2 ** MOVES_TO_A_SNAPSHOT
 
 
 def test_a_game_that_plays_differently_when_replayed_is_not_restored(tmp_path: Path) -> None:
@@ -347,7 +354,10 @@ def test_moves_are_logged_without_states_and_games_are_pickled_now_and_then(
         assert "states" not in columns
         assert db.execute("SELECT COUNT(*) FROM game_moves").fetchone()[0] == 200
         snapshots = [seq for (seq,) in db.execute("SELECT seq FROM game_snapshots")]
-    assert snapshots[0] == 0 and 1 <= len(snapshots) <= 4, snapshots
+        [(seed,)] = db.execute("SELECT seed FROM live_sessions").fetchall()
+    assert int(seed) > 0  # the game as it started: made again from its seed
+    # Then a snapshot whenever the moves since the last one weigh SNAPSHOT_MIN_LOG.
+    assert len(snapshots) == 2 and 50 < snapshots[0] < 100, snapshots
 
 
 def saved_sessions(path: Path) -> int:

@@ -264,7 +264,8 @@ def test_a_crafted_snapshot_runs_no_code(tmp_path: Path) -> None:
         assert player.join()["status"] == "ok"
     marker = tmp_path / "PWNED"
     with contextlib.closing(sqlite3.connect(db)) as raw, raw:
-        assert raw.execute("UPDATE game_snapshots SET blob = ?",
+        assert raw.execute("INSERT INTO game_snapshots (game_id, seq, accepted, blob) "
+                           "SELECT game_id, 0, 0, ? FROM live_sessions",
                            (pickle.dumps(RunsAShellCommand(marker)),)).rowcount == 1
     with ServerProcess("--store-path", str(db)) as again:
         player.port = again.port

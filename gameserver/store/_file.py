@@ -39,20 +39,25 @@ PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA busy_timeout=500")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS live_sessions (
-    game TEXT NOT NULL, token TEXT NOT NULL, game_id INTEGER NOT NULL, info TEXT NOT NULL,
+    game TEXT NOT NULL, token TEXT NOT NULL,
+    game_id INTEGER NOT NULL,  -- the current game (games.id, game_moves.game_id)
+    info TEXT NOT NULL,  -- JSON: players, keys, counters, the hand-over owed
+    seed TEXT, views INTEGER,  -- the current game's seed, and crc32 of its first views
     PRIMARY KEY (game, token));
 CREATE TABLE IF NOT EXISTS games (
     id INTEGER PRIMARY KEY, game TEXT NOT NULL, session TEXT NOT NULL,
     players TEXT NOT NULL, started REAL NOT NULL, ended REAL, moves INTEGER NOT NULL DEFAULT 0,
-    initial_states TEXT NOT NULL, final_states TEXT);
+    initial_states TEXT NOT NULL, final_states TEXT, seed TEXT);
 CREATE INDEX IF NOT EXISTS games_ended ON games (ended);
 CREATE TABLE IF NOT EXISTS game_moves (
     game_id INTEGER NOT NULL, seq INTEGER NOT NULL, player_id INTEGER NOT NULL,
     move TEXT NOT NULL, verdict TEXT, time REAL NOT NULL,
     PRIMARY KEY (game_id, seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS game_snapshots (
-    game_id INTEGER NOT NULL, seq INTEGER NOT NULL, accepted INTEGER NOT NULL,
-    blob BLOB NOT NULL, PRIMARY KEY (game_id, seq));
+    game_id INTEGER NOT NULL, seq INTEGER NOT NULL,  -- the game after move seq
+    accepted INTEGER NOT NULL,  -- moves of the game accepted until then
+    blob BLOB NOT NULL,  -- CheckedGame.snapshot()
+    PRIMARY KEY (game_id, seq));
 """
 
 
@@ -118,6 +123,7 @@ def open_store(path: str, sync: str = "NORMAL") -> StoreFile:
         db = _connect(path, sync)
         _check_content(path, db)
         db.executescript(SCHEMA)
+        _add_new_columns(db)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     except BaseException:
         if db is not None:
@@ -129,6 +135,13 @@ def open_store(path: str, sync: str = "NORMAL") -> StoreFile:
         _unlock(path, lock_fd)
         raise
     return StoreFile(path, db, lock_fd, [name for name in ours if name not in before])
+
+
+def _add_new_columns(db: sqlite3.Connection) -> None:
+    """Columns a file of the first format lacks in tables it shares with this one."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(games)")}
+    if "seed" not in columns:
+        db.execute("ALTER TABLE games ADD COLUMN seed TEXT")
 
 
 def _connect(path: str, sync: str) -> sqlite3.Connection:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import zlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,10 +39,10 @@ from ._rows import (
     ROW_OVERHEAD,
     SAVE_SESSION,
     Live,
-    NotSaved,
     Ops,
     Rows,
     _json_or_repr,
+    first_views,
 )
 
 log = logging.getLogger("gameserver.store")
@@ -56,32 +57,28 @@ def load_sessions(db: sqlite3.Connection, rows: Rows, game_types: Mapping[str, G
     """Restore every saved session of a game in ``game_types``.
 
     Returns:
-        The sessions as ``Session.restore`` takes them, and the store's
+        The sessions as ``Session.restore`` takes them (``"game"`` is the
+        ``CheckedGame``, replayed), and the store's
         ``Live`` record of each, by (game name, token). Sessions of games not
         served now stay in the file for a later start.
     """
     _convert_first_format(db, rows, game_types)
     sessions, lives, ops = [], {}, Ops()
-    for name, token, game_id, info_text in db.execute(
-            "SELECT game, token, game_id, info FROM live_sessions").fetchall():
+    for name, token, game_id, info_text, seed, views in db.execute(
+            "SELECT game, token, game_id, info, seed, views FROM live_sessions").fetchall():
         if name not in game_types:
             log.error("session %s/%s not restored: the game %s is not loaded", name, token,
                       name)
             continue
         live = Live(name, token, game_id=game_id)
         try:
-            data = _restore_one(db, live, json.loads(info_text), game_types[name])
+            data = _restore_one(db, live, json.loads(info_text), game_types[name], seed, views)
         except Exception as err:  # noqa: BLE001 - diverged, refused, damaged: skip it
             log.error("session %s/%s cannot be restored (%s); it is dropped", name, token, err)
             rows.forget(ops, live)
             continue
         if live.snap_due:  # replayed: save the result, not to replay it again next time
-            try:
-                rows.snapshot(ops, live, data.pop("checked"))
-            except NotSaved as err:
-                log.warning("session %s/%s: %s (it is restored by replay again)", name,
-                            token, err)
-        data.pop("checked", None)
+            rows.snapshot(ops, live, data["game"])
         sessions.append(data)
         lives[(name, token)] = live
     _commit(db, ops)
@@ -89,14 +86,16 @@ def load_sessions(db: sqlite3.Connection, rows: Rows, game_types: Mapping[str, G
 
 
 def _restore_one(db: sqlite3.Connection, live: Live, info: dict[str, Any],
-                 game_type: GameType) -> dict[str, Any]:
+                 game_type: GameType, seed: str | None, views: int | None) -> dict[str, Any]:
     snap = db.execute("SELECT seq, accepted, blob FROM game_snapshots WHERE game_id = ? "
                       "ORDER BY seq DESC LIMIT 1", (live.game_id,)).fetchone()
-    if snap is None:
-        raise ValueError("its game has no snapshot")
-    live.snap_seq, live.accepted, blob = snap
-    live.seq, live.snap_bytes = live.snap_seq, len(blob)
-    game = game_type.restore(blob)
+    blob = None
+    if snap is not None:
+        live.snap_seq, live.accepted, blob = snap
+    elif seed is None:
+        raise ValueError("its game has neither a snapshot nor a seed")
+    live.seq, live.snap_bytes = live.snap_seq, len(blob or b"")
+    game = saved_game(game_type, info["size"], blob, seed, views)
     last_move = 0.0
     for seq, player_id, move, verdict, when in db.execute(
             "SELECT seq, player_id, move, verdict, time FROM game_moves "
@@ -122,8 +121,25 @@ def _restore_one(db: sqlite3.Connection, live: Live, info: dict[str, Any],
         "games_played": info["games_played"], "history_id": 0, "game_moves": live.seq,
         "players": [tuple(p) for p in info["players"]], "created": info["created"],
         "last_activity": max(info["last_activity"], last_move),
-        "game": game.snapshot() if live.snap_due else blob, "checked": game,
+        "game": game,
         "final": info["final"], "owed": info["owed"]}
+
+
+def saved_game(game_type: GameType, size: int, blob: bytes | None, seed: str | None,
+               views: int | None) -> CheckedGame:
+    """The game a snapshot row holds: unpickled, or made again from its seed.
+
+    Raises:
+        Diverged: made again, it does not show what it showed at first.
+        GameCodeError: it cannot be loaded or made.
+    """
+    if blob is not None:
+        return game_type.restore(blob)
+    game = game_type.new_game(size, int(seed or 0))
+    if zlib.crc32(first_views(game, size).encode()) != views:
+        raise Diverged("its game starts differently when made again from its seed (does "
+                       "its __init__ read the clock or use secrets?)")
+    return game
 
 
 def replay_move(game: CheckedGame, move: Any, player_id: int) -> str | None:
@@ -170,7 +186,8 @@ def _convert_first_format(db: sqlite3.Connection, rows: Rows,
                     snap_seq=snapshot["game_moves"])
         rows.next_game_id += 1
         ops.add(INSERT_SNAPSHOT, (live.game_id, live.seq, 0, snapshot["game"]))
-        ops.add(SAVE_SESSION, (name, token, live.game_id, rows.info_json(live, snapshot)))
+        ops.add(SAVE_SESSION, (name, token, live.game_id, rows.info_json(live, snapshot),
+                               None, None))
         converted += 1
     ops.add("DROP TABLE sessions", ())
     _commit(db, ops)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,10 +41,13 @@ INSERT_MOVE = ("INSERT INTO game_moves (game_id, seq, player_id, move, verdict, 
                "VALUES (?, ?, ?, ?, ?, ?)")
 INSERT_SNAPSHOT = ("INSERT OR REPLACE INTO game_snapshots (game_id, seq, accepted, blob) "
                    "VALUES (?, ?, ?, ?)")
-INSERT_GAME = ("INSERT INTO games (id, game, session, players, started, initial_states) "
-               "VALUES (?, ?, ?, ?, ?, ?)")
-SAVE_SESSION = ("INSERT OR REPLACE INTO live_sessions (game, token, game_id, info) "
-                "VALUES (?, ?, ?, ?)")
+INSERT_GAME = ("INSERT INTO games (id, game, session, players, started, initial_states, seed) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?)")
+# An update in place when the row is there (a restart): no delete and insert.
+SAVE_SESSION = ("INSERT INTO live_sessions (game, token, game_id, info, seed, views) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (game, token) DO UPDATE SET "
+                "game_id = excluded.game_id, info = excluded.info, seed = excluded.seed, "
+                "views = excluded.views")
 UPDATE_INFO = "UPDATE live_sessions SET info = ? WHERE game = ? AND token = ?"
 DELETE_SESSION = "DELETE FROM live_sessions WHERE game = ? AND token = ?"
 FINISH_GAME = "UPDATE games SET ended = ?, final_states = ?, moves = ? WHERE id = ?"
@@ -73,6 +77,7 @@ class Live:
     logged_since: int = 0  # bytes of moves logged after the newest snapshot
     snap_due: bool = False  # a snapshot is needed at the next commit, whatever its cost
     oversize: bool = False  # the game is larger than snapshot_max (logged once)
+    unpicklable: bool = False  # the game cannot be pickled: saved as its moves only
     ended: bool = False  # the current game's end is recorded
     owed: tuple[tuple[int, bool], ...] = ()  # views owed the hand-over, as saved
     memory_only: bool = False
@@ -126,27 +131,38 @@ class Rows:
     def start(self, ops: Ops, live: Live, session: Any) -> None:
         """The session became full (or restarted): a new game, its first snapshot, its row.
 
+        A game made by ``GameType.new_game`` is saved as its seed (it is made
+        again from it) and a checksum of what the players see at first (to
+        notice a game that starts differently when made again); others are
+        pickled.
+
         Raises:
             NotSaved: the game cannot be pickled, restored, or is too large.
         """
-        snapshot = _snapshot(session, game=True)
-        blob = snapshot["game"]
-        _check(session.game_type, blob)
-        if len(blob) > self.snapshot_max:
-            raise NotSaved(f"its game is {len(blob)} bytes as saved, more than "
-                           f"store_snapshot_max ({self.snapshot_max})")
+        game, snapshot = session.game, _snapshot(session, game=False)
+        if game.seed is None:
+            blob = _pickled(game)
+            if len(blob) > self.snapshot_max:
+                raise NotSaved(f"its game is {len(blob)} bytes as saved, more than "
+                               f"store_snapshot_max ({self.snapshot_max})")
         if live.game_id and (not live.ended or not self.history):
             drop_game(ops, live.game_id)  # a game restarted before its end is not kept
         live.game_id, self.next_game_id = self.next_game_id, self.next_game_id + 1
         live.seq = live.accepted = live.snap_seq = live.logged_since = 0
-        live.snap_bytes, live.ended, live.snap_due = len(blob), False, False
+        live.ended = live.snap_due = False
+        views = first_views(game, session.size)
+        seed = None if game.seed is None else str(game.seed)
         if self.history:
             ops.add(INSERT_GAME, (live.game_id, live.game_name, live.token,
                                   _json([name for name, _, _ in snapshot["players"]]),
-                                  time.time(), _json_list(_states(session))))
-        ops.add(INSERT_SNAPSHOT, (live.game_id, 0, 0, blob), len(blob))
+                                  time.time(), views, seed), 256 + len(views))
+        live.snap_bytes = 0
+        if seed is None:
+            live.snap_bytes = len(blob)
+            ops.add(INSERT_SNAPSHOT, (live.game_id, 0, 0, blob), len(blob))
         ops.add(SAVE_SESSION, (live.game_name, live.token, live.game_id,
-                               self.info_json(live, snapshot)), 512)
+                               self.info_json(live, snapshot), seed,
+                               zlib.crc32(views.encode())), 512)
 
     def info(self, ops: Ops, live: Live, session: Any) -> None:
         """Players, keys or the hand-over changed: rewrite the session row's info."""
@@ -180,7 +196,7 @@ class Rows:
             live.ended = True
             self.finished += 1
             if self.history:
-                ops.add(FINISH_GAME, (now, _json_list(_states(session)), live.seq,
+                ops.add(FINISH_GAME, (now, first_views(session.game, session.size), live.seq,
                                       live.game_id), 256)
 
     def forget(self, ops: Ops, live: Live) -> None:
@@ -193,7 +209,7 @@ class Rows:
 
     def snapshot_due(self, live: Live) -> bool:
         """Whether to pickle this session's game now (see the module docstring)."""
-        if live.memory_only or live.session is None:
+        if live.memory_only or live.unpicklable or live.session is None:
             return False
         if not (live.snap_due or live.logged_since >= max(live.snap_bytes, SNAPSHOT_MIN_LOG)):
             return False
@@ -205,16 +221,19 @@ class Rows:
     def snapshot(self, ops: Ops, live: Live, game: Any = None) -> None:
         """Save the game (default: the session's) as it is now, after move ``live.seq``.
 
-        Raises:
-            NotSaved: the game cannot be pickled, or restored, any more.
+        A game that cannot be pickled (or unpickled) is saved as its moves only
+        from then on: a restart makes it again from the snapshot it has and
+        replays every move since.
         """
-        game = live.session.game if game is None else game
-        try:
-            blob = game.snapshot()
-        except GameCodeError as err:
-            raise NotSaved(f"its game cannot be saved ({err})") from None
-        _check(game.type, blob)
         live.snap_due = False
+        try:
+            blob = _pickled(live.session.game if game is None else game)
+        except NotSaved as err:
+            live.unpicklable = True
+            log.warning("session %s/%s: %s; it is saved as its moves only (a restart "
+                        "replays them from move %d)", live.game_name, live.token, err,
+                        live.snap_seq)
+            return
         if len(blob) > self.snapshot_max:
             live.snap_bytes = len(blob)  # later estimates start from the real size
             self._too_large(live)
@@ -258,14 +277,35 @@ def _snapshot(session: Any, game: bool) -> dict[str, Any]:
         raise NotSaved(f"its game cannot be saved ({err})") from None
 
 
-def _check(game_type: Any, blob: bytes) -> None:
-    """Refuse a snapshot the next start could not load (see ``gameserver._unpickle``)."""
+def _pickled(game: Any) -> bytes:
+    """``game.snapshot()``, refused if the next start could not load it (``_unpickle``).
+
+    Raises:
+        NotSaved: it cannot be pickled, or not unpickled with the allow-list.
+    """
+    try:
+        blob: bytes = game.snapshot()
+    except GameCodeError as err:
+        raise NotSaved(f"its game cannot be saved ({err})") from None
+    game_type = game.type
     try:
         problem = game_type.call("unpickle", game_type.unpickler.check, blob)
     except GameCodeError as err:
         problem = str(err)
     if problem:
         raise NotSaved(f"its game cannot be restored: {problem}")
+    return blob
+
+
+def first_views(game: Any, size: int) -> str:
+    """What each player sees of ``game``, as one JSON list (failures become errors)."""
+    texts = []
+    for player_id in range(size):
+        try:
+            texts.append(_json(game.view(player_id)))
+        except (GameCodeError, TypeError, ValueError) as err:
+            texts.append(_json({"error": str(err)}))
+    return _json_list(texts)
 
 
 def _game_over(session: Any) -> bool:
@@ -273,17 +313,6 @@ def _game_over(session: Any) -> bool:
         return session.game.game_over()
     except GameCodeError:
         return False
-
-
-def _states(session: Any) -> list[str]:
-    """What each player sees now, as JSON; a failing or non-JSON state becomes an error."""
-    texts = []
-    for player_id in range(session.size):
-        try:
-            texts.append(_json(session.game.view(player_id)))
-        except (GameCodeError, TypeError, ValueError) as err:
-            texts.append(_json({"error": str(err)}))
-    return texts
 
 
 def _json(value: Any) -> str:

@@ -19,6 +19,7 @@ import json
 import sqlite3
 import threading
 import urllib.parse
+import zlib
 from typing import Any, Protocol
 
 HISTORY_SHOWN_MOVES = 1000  # moves of one game that finished_game returns
@@ -27,12 +28,13 @@ HISTORY_SHOWN_MOVES = 1000  # moves of one game that finished_game returns
 class Replayer(Protocol):
     """Plays a recorded game again (see ``gameserver.store.replay``)."""
 
-    def states(self, game_name: str, size: int, snapshot: bytes,
+    def states(self, game_name: str, size: int, start: tuple[Any, ...],
                moves: list[tuple[int, int, Any, str | None]]) -> tuple[list[Any], str | None]:
         """Each player's state after each move ``(seq, player_id, move, verdict)``.
 
-        Returns the list of per-move state lists (None where unknown) and a
-        note when the replay stopped early (it diverged or failed).
+        ``start`` is the game's snapshot row before the first of them: (blob,
+        seed, views). Returns the list of per-move state lists and a note when
+        the replay stopped early (it diverged or failed).
         """
 
 
@@ -94,11 +96,14 @@ class HistoryReader:
             return None
         record = _game_row(row)
         record["initial_states"] = json.loads(row["initial_states"])
+        record["seed"] = row["seed"] if "seed" in row.keys() else None  # first format: none
+        record["initial_text"] = row["initial_states"]
         moves = self._old_moves(db, game_id)
         if "game_moves" in self._local.tables and len(moves) < HISTORY_SHOWN_MOVES:
             moves += self._logged_moves(db, record, HISTORY_SHOWN_MOVES - len(moves),
                                         after=moves[-1]["seq"] if moves else 0)
         record["steps"] = moves
+        del record["seed"], record["initial_text"]
         return record
 
     def _old_moves(self, db: sqlite3.Connection, game_id: int) -> list[dict[str, Any]]:
@@ -119,13 +124,12 @@ class HistoryReader:
                  for m in rows]
         if not moves or self.replayer is None:
             return moves
-        snapshot = db.execute("SELECT blob FROM game_snapshots WHERE game_id = ? AND seq = ?",
-                              (record["id"], after)).fetchone()
-        if snapshot is None:
+        start = self._start(db, record, after)
+        if start is None:
             record["states_note"] = "the game's first snapshot is missing"
             return moves
         states, note = self.replayer.states(
-            record["game"], len(record["players"]), snapshot[0],
+            record["game"], len(record["players"]), start,
             [(m["seq"], m["player_id"], m["move"], r["verdict"])
              for m, r in zip(moves, rows, strict=True)])
         for move, after_move in zip(moves, states, strict=False):
@@ -133,6 +137,19 @@ class HistoryReader:
         if note:
             record["states_note"] = note
         return moves
+
+
+    @staticmethod
+    def _start(db: sqlite3.Connection, record: dict[str, Any],
+               after: int) -> tuple[Any, ...] | None:
+        """(blob, seed, views) the game after move ``after`` is made from, or None."""
+        row = db.execute("SELECT blob FROM game_snapshots WHERE game_id = ? AND seq = ?",
+                         (record["id"], after)).fetchone()
+        if row is not None:
+            return (row[0], None, None)
+        if after or record["seed"] is None:
+            return None
+        return (None, record["seed"], zlib.crc32(record["initial_text"].encode()))
 
 
 def _game_row(row: sqlite3.Row) -> dict[str, Any]:

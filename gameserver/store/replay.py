@@ -14,13 +14,14 @@ guesses).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..checked import CheckedGame, GameType
 from ..guard import GameCodeError
-from ._restore import replay_move
+from ._restore import Diverged, replay_move, saved_game
 
 log = logging.getLogger("gameserver.store")
 
@@ -41,17 +42,18 @@ class GameReplayer:
         self.game_types = dict(game_types)
         self.run = run or (lambda func, *args: func(*args))
 
-    def states(self, game_name: str, size: int, snapshot: bytes,
+    def states(self, game_name: str, size: int, start: tuple[Any, ...],
                moves: list[tuple[int, int, Any, str | None]]) -> tuple[list[Any], str | None]:
         """Each player's state after each of ``moves`` (seq, player id, move, verdict as
-        logged), and a note if the replay stopped early."""
+        logged) from the snapshot row ``start`` (blob, seed, views), and a note if the
+        replay stopped early."""
         game_type = self.game_types.get(game_name)
         if game_type is None:
             return [], f"the game {game_name} is not loaded on this server"
         try:
-            game = self.run(game_type.restore, snapshot)
-        except GameCodeError as err:
-            return [], f"the game could not be loaded again: {err}"
+            game = self.run(saved_game, game_type, size, *start)
+        except (GameCodeError, Diverged) as err:
+            return [], f"the game could not be made again: {err}"
         states: list[Any] = []
         for start in range(0, len(moves), SLICE):
             more, note = self.run(_play, game, size, moves[start:start + SLICE])
@@ -74,8 +76,8 @@ def _play(game: CheckedGame, size: int, moves: list[tuple[int, int, Any, str | N
                             "are unknown")
         views = []
         for player in range(size):
-            try:
-                views.append(game.view(player))
+            try:  # as sent: a copy, since the game changes its own lists in later moves
+                views.append(json.loads(game.reply_of(game.view(player)))["data"])
             except GameCodeError as err:
                 views.append({"error": str(err)})
         states.append(views)

@@ -116,6 +116,7 @@ class Store:
         # Counters, for benchmarks, metrics and health().
         self.commits = 0
         self.batches = 0
+        self.changes = 0
         self.failed_saves = 0
         self._failing_since: float | None = None
         self._last_error: str | None = None
@@ -185,6 +186,8 @@ class Store:
         if self._file is not None:
             self._file.close()
             self._file = None
+            log.info("store closed: %d changes saved in %d commits", self.changes,
+                     self.commits)
 
     def held(self) -> contextlib.AbstractContextManager[None]:
         """Kept for callers of old: every loop pass is one commit now."""
@@ -236,6 +239,7 @@ class Store:
             self._memory_only(batch.ops, live, str(err))
             return None
         batch.touched[key] = live
+        self.changes += 1
         ticket = batch.tickets.get(key)
         if ticket is None:
             ticket = batch.tickets[key] = Ticket()
@@ -298,13 +302,10 @@ class Store:
         for live in batch.touched.values():
             if live.memory_only:
                 continue
-            try:
-                if live.owes_players:
-                    self.rows.collected(batch.ops, live, live.session)
-                if self.rows.snapshot_due(live):
-                    self.rows.snapshot(batch.ops, live)
-            except NotSaved as err:
-                self._memory_only(batch.ops, live, str(err))
+            if live.owes_players:
+                self.rows.collected(batch.ops, live, live.session)
+            if self.rows.snapshot_due(live):
+                self.rows.snapshot(batch.ops, live)
 
     def _take_backlog(self) -> Ops:
         ops, self._backlog = self._backlog, Ops()
