@@ -354,7 +354,7 @@ def test_moves_are_logged_without_states_and_games_are_pickled_now_and_then(
         assert "states" not in columns
         assert db.execute("SELECT COUNT(*) FROM game_moves").fetchone()[0] == 200
         snapshots = [seq for (seq,) in db.execute("SELECT seq FROM game_snapshots")]
-        [(seed,)] = db.execute("SELECT seed FROM live_sessions").fetchall()
+        [(seed,)] = db.execute("SELECT seed FROM games WHERE current = 1").fetchall()
     assert int(seed) > 0  # the game as it started: made again from its seed
     # Then a snapshot whenever the moves since the last one weigh SNAPSHOT_MIN_LOG.
     assert len(snapshots) == 2 and 50 < snapshots[0] < 100, snapshots

@@ -265,7 +265,7 @@ def test_a_crafted_snapshot_runs_no_code(tmp_path: Path) -> None:
     marker = tmp_path / "PWNED"
     with contextlib.closing(sqlite3.connect(db)) as raw, raw:
         assert raw.execute("INSERT INTO game_snapshots (game_id, seq, accepted, blob) "
-                           "SELECT game_id, 0, 0, ? FROM live_sessions",
+                           "SELECT id, 0, 0, ? FROM games WHERE current = 1",
                            (pickle.dumps(RunsAShellCommand(marker)),)).rowcount == 1
     with ServerProcess("--store-path", str(db)) as again:
         player.port = again.port

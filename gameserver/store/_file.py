@@ -40,14 +40,15 @@ PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA busy_timeout=500")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS live_sessions (
     game TEXT NOT NULL, token TEXT NOT NULL,
-    game_id INTEGER NOT NULL,  -- the current game (games.id, game_moves.game_id)
-    info TEXT NOT NULL,  -- JSON: players, keys, counters, the hand-over owed
-    seed TEXT, views INTEGER,  -- the current game's seed, and crc32 of its first views
+    info TEXT NOT NULL,  -- JSON: size, players and their keys, when it was created
     PRIMARY KEY (game, token));
 CREATE TABLE IF NOT EXISTS games (
     id INTEGER PRIMARY KEY, game TEXT NOT NULL, session TEXT NOT NULL,
     players TEXT NOT NULL, started REAL NOT NULL, ended REAL, moves INTEGER NOT NULL DEFAULT 0,
-    initial_states TEXT NOT NULL, final_states TEXT, seed TEXT);
+    initial_states TEXT NOT NULL, final_states TEXT,
+    seed TEXT, views INTEGER,  -- made again from seed; crc32 of initial views
+    current INTEGER,  -- 1: the game its session plays now
+    info TEXT);  -- JSON: the session's counters and hand-over, during this game
 CREATE INDEX IF NOT EXISTS games_ended ON games (ended);
 CREATE TABLE IF NOT EXISTS game_moves (
     game_id INTEGER NOT NULL, seq INTEGER NOT NULL, player_id INTEGER NOT NULL,
@@ -140,8 +141,10 @@ def open_store(path: str, sync: str = "NORMAL") -> StoreFile:
 def _add_new_columns(db: sqlite3.Connection) -> None:
     """Columns a file of the first format lacks in tables it shares with this one."""
     columns = {row[1] for row in db.execute("PRAGMA table_info(games)")}
-    if "seed" not in columns:
-        db.execute("ALTER TABLE games ADD COLUMN seed TEXT")
+    for name, kind in (("seed", "TEXT"), ("views", "INTEGER"), ("current", "INTEGER"),
+                       ("info", "TEXT")):
+        if name not in columns:
+            db.execute(f"ALTER TABLE games ADD COLUMN {name} {kind}")
 
 
 def _connect(path: str, sync: str) -> sqlite3.Connection:

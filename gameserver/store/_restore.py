@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import time
 import zlib
 from collections.abc import Mapping
 from typing import Any
@@ -35,6 +36,7 @@ from ..checked import CheckedGame, GameType
 from ..guard import GameCodeError
 from ..session import Session
 from ._rows import (
+    INSERT_GAME,
     INSERT_SNAPSHOT,
     ROW_OVERHEAD,
     SAVE_SESSION,
@@ -43,6 +45,7 @@ from ._rows import (
     Rows,
     _json_or_repr,
     first_views,
+    session_info,
 )
 
 log = logging.getLogger("gameserver.store")
@@ -64,15 +67,21 @@ def load_sessions(db: sqlite3.Connection, rows: Rows, game_types: Mapping[str, G
     """
     _convert_first_format(db, rows, game_types)
     sessions, lives, ops = [], {}, Ops()
-    for name, token, game_id, info_text, seed, views in db.execute(
-            "SELECT game, token, game_id, info, seed, views FROM live_sessions").fetchall():
+    current = {(name, token): rest for name, token, *rest in db.execute(
+        "SELECT game, session, id, seed, views, info FROM games WHERE current = 1")}
+    for name, token, info_text in db.execute(
+            "SELECT game, token, info FROM live_sessions").fetchall():
         if name not in game_types:
             log.error("session %s/%s not restored: the game %s is not loaded", name, token,
                       name)
             continue
+        game_id, seed, views, game_info = current.get((name, token), (0, None, None, "{}"))
         live = Live(name, token, game_id=game_id)
         try:
-            data = _restore_one(db, live, json.loads(info_text), game_types[name], seed, views)
+            if not game_id:
+                raise ValueError("the row of its current game is missing")
+            info = {**json.loads(info_text), **json.loads(game_info)}
+            data = _restore_one(db, live, info, game_types[name], seed, views)
         except Exception as err:  # noqa: BLE001 - diverged, refused, damaged: skip it
             log.error("session %s/%s cannot be restored (%s); it is dropped", name, token, err)
             rows.forget(ops, live)
@@ -185,9 +194,11 @@ def _convert_first_format(db: sqlite3.Connection, rows: Rows,
         live = Live(name, token, game_id=rows.next_game_id, seq=snapshot["game_moves"],
                     snap_seq=snapshot["game_moves"])
         rows.next_game_id += 1
+        ops.add(SAVE_SESSION, (name, token, session_info(snapshot)))
+        ops.add(INSERT_GAME, (live.game_id, name, token,
+                              json.dumps([p[0] for p in snapshot["players"]]), time.time(),
+                              "[]", None, None, rows.game_info(live, snapshot)))
         ops.add(INSERT_SNAPSHOT, (live.game_id, live.seq, 0, snapshot["game"]))
-        ops.add(SAVE_SESSION, (name, token, live.game_id, rows.info_json(live, snapshot),
-                               None, None))
         converted += 1
     ops.add("DROP TABLE sessions", ())
     _commit(db, ops)

@@ -16,9 +16,12 @@ and the moves since, so such a game is not even pickled): the game is then
 restored by replaying more moves. If even its first snapshot is too large,
 the session is kept in memory only.
 
-The session row (players, keys, observer keys, counters, the hand-over owed
-after a restart) is written when the session becomes full, restarts, gets an
-observer, or a player collects a hand-over; never per move.
+The session row (``live_sessions``: players, keys, observer keys) is written
+when the session becomes full or gets an observer. What belongs to the
+current game (its seed, the session's counters, the hand-over owed after a
+restart) is in the game's row (``games``, flagged ``current``), written when
+the game starts and when a player collects the hand-over. So a restart
+writes one new row and touches the previous one, and a move one row.
 """
 
 from __future__ import annotations
@@ -41,14 +44,12 @@ INSERT_MOVE = ("INSERT INTO game_moves (game_id, seq, player_id, move, verdict, 
                "VALUES (?, ?, ?, ?, ?, ?)")
 INSERT_SNAPSHOT = ("INSERT OR REPLACE INTO game_snapshots (game_id, seq, accepted, blob) "
                    "VALUES (?, ?, ?, ?)")
-INSERT_GAME = ("INSERT INTO games (id, game, session, players, started, initial_states, seed) "
-               "VALUES (?, ?, ?, ?, ?, ?, ?)")
-# An update in place when the row is there (a restart): no delete and insert.
-SAVE_SESSION = ("INSERT INTO live_sessions (game, token, game_id, info, seed, views) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (game, token) DO UPDATE SET "
-                "game_id = excluded.game_id, info = excluded.info, seed = excluded.seed, "
-                "views = excluded.views")
-UPDATE_INFO = "UPDATE live_sessions SET info = ? WHERE game = ? AND token = ?"
+INSERT_GAME = ("INSERT INTO games (id, game, session, players, started, initial_states, seed, "
+               "views, current, info) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?)")
+NOT_CURRENT = "UPDATE games SET current = NULL WHERE id = ?"
+GAME_INFO = "UPDATE games SET info = ? WHERE id = ?"
+SAVE_SESSION = "INSERT OR REPLACE INTO live_sessions (game, token, info) VALUES (?, ?, ?)"
+SESSION_INFO = "UPDATE live_sessions SET info = ? WHERE game = ? AND token = ?"
 DELETE_SESSION = "DELETE FROM live_sessions WHERE game = ? AND token = ?"
 FINISH_GAME = "UPDATE games SET ended = ?, final_states = ?, moves = ? WHERE id = ?"
 DROP_GAME = ("DELETE FROM game_moves WHERE game_id = ?",
@@ -145,36 +146,37 @@ class Rows:
             if len(blob) > self.snapshot_max:
                 raise NotSaved(f"its game is {len(blob)} bytes as saved, more than "
                                f"store_snapshot_max ({self.snapshot_max})")
-        if live.game_id and (not live.ended or not self.history):
+        if not live.game_id:  # a new session: its row (a restart leaves it as it is)
+            ops.add(SAVE_SESSION, (live.game_name, live.token, session_info(snapshot)), 512)
+        elif not live.ended or not self.history:
             drop_game(ops, live.game_id)  # a game restarted before its end is not kept
+        else:
+            ops.add(NOT_CURRENT, (live.game_id,))
         live.game_id, self.next_game_id = self.next_game_id, self.next_game_id + 1
         live.seq = live.accepted = live.snap_seq = live.logged_since = 0
         live.ended = live.snap_due = False
         views = first_views(game, session.size)
         seed = None if game.seed is None else str(game.seed)
-        if self.history:
-            ops.add(INSERT_GAME, (live.game_id, live.game_name, live.token,
-                                  _json([name for name, _, _ in snapshot["players"]]),
-                                  time.time(), views, seed), 256 + len(views))
+        ops.add(INSERT_GAME, (live.game_id, live.game_name, live.token,
+                              _json([name for name, _, _ in snapshot["players"]]),
+                              time.time(), views if self.history else "[]", seed,
+                              zlib.crc32(views.encode()), self.game_info(live, snapshot)),
+                512 + len(views))
         live.snap_bytes = 0
         if seed is None:
             live.snap_bytes = len(blob)
             ops.add(INSERT_SNAPSHOT, (live.game_id, 0, 0, blob), len(blob))
-        ops.add(SAVE_SESSION, (live.game_name, live.token, live.game_id,
-                               self.info_json(live, snapshot), seed,
-                               zlib.crc32(views.encode())), 512)
 
-    def info(self, ops: Ops, live: Live, session: Any) -> None:
-        """Players, keys or the hand-over changed: rewrite the session row's info."""
-        ops.add(UPDATE_INFO, (self.info_json(live, _snapshot(session, game=False)),
-                              live.game_name, live.token), 512)
+    def observed(self, ops: Ops, live: Live, session: Any) -> None:
+        """A player got an observer key: rewrite the session row."""
+        ops.add(SESSION_INFO, (session_info(_snapshot(session, game=False)), live.game_name,
+                               live.token), 512)
 
     def collected(self, ops: Ops, live: Live, session: Any) -> None:
-        """If a player collected the hand-over since the row was written, rewrite it."""
+        """If a player collected the hand-over since the game's row was written, rewrite it."""
         snapshot = _snapshot(session, game=False)
         if tuple(tuple(view) for view in snapshot["owed"]) != live.owed:
-            ops.add(UPDATE_INFO, (self.info_json(live, snapshot), live.game_name, live.token),
-                    512)
+            ops.add(GAME_INFO, (self.game_info(live, snapshot), live.game_id), 512)
 
     def move(self, ops: Ops, live: Live, session: Any, player_id: int, move: Any,
              verdict: Any) -> None:
@@ -204,6 +206,8 @@ class Rows:
         ops.add(DELETE_SESSION, (live.game_name, live.token))
         if live.game_id and (not live.ended or not self.history):
             drop_game(ops, live.game_id)
+        elif live.game_id:
+            ops.add(NOT_CURRENT, (live.game_id,))
 
     # ------------------------------------------------------------ snapshots
 
@@ -252,17 +256,22 @@ class Rows:
                         "from move %d", live.game_name, live.token, self.snapshot_max,
                         live.snap_seq)
 
-    def info_json(self, live: Live, snapshot: dict[str, Any]) -> str:
-        """The session row's JSON: everything but the game, as of now."""
+    @staticmethod
+    def game_info(live: Live, snapshot: dict[str, Any]) -> str:
+        """The current game's part of the session (its ``games.info``), as JSON."""
         live.owed = tuple(tuple(view) for view in snapshot["owed"])
         return _json({
-            "size": snapshot["size"], "auto": snapshot["auto"],
-            "players": [list(p) for p in snapshot["players"]],
             "moves_before": snapshot["moves"] - snapshot["game_moves"],
             "accepted_before": snapshot["accepted_moves"] - live.accepted,
             "games_played": snapshot["games_played"],
-            "created": snapshot["created"], "last_activity": snapshot["last_activity"],
             "final": snapshot["final"], "owed": [list(view) for view in live.owed]})
+
+
+def session_info(snapshot: dict[str, Any]) -> str:
+    """The session row's JSON: what lasts from game to game (players and keys)."""
+    return _json({"size": snapshot["size"], "auto": snapshot["auto"],
+                  "players": [list(p) for p in snapshot["players"]],
+                  "created": snapshot["created"], "last_activity": snapshot["last_activity"]})
 
 
 def drop_game(ops: Ops, game_id: int) -> None:

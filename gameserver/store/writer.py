@@ -234,7 +234,7 @@ class Store:
                 if event == "start":
                     batch.starts.append(live)
             else:
-                self.rows.info(batch.ops, live, session)
+                self.rows.observed(batch.ops, live, session)
         except NotSaved as err:
             self._memory_only(batch.ops, live, str(err))
             return None
@@ -396,9 +396,8 @@ class Store:
 
     def _prune(self, ops: Ops) -> None:
         keep = int(self.history_max_games)
-        old = ("SELECT id FROM games WHERE ended IS NOT NULL AND id NOT IN "
-               "(SELECT game_id FROM live_sessions) ORDER BY id DESC "
-               f"LIMIT -1 OFFSET {keep}")
+        old = ("SELECT id FROM games WHERE ended IS NOT NULL AND current IS NULL "
+               f"ORDER BY id DESC LIMIT -1 OFFSET {keep}")
         for sql in (f"DELETE FROM game_moves WHERE game_id IN ({old})",
                     f"DELETE FROM game_snapshots WHERE game_id IN ({old})",
                     f"DELETE FROM games WHERE id IN ({old})"):
