@@ -29,6 +29,7 @@ import stat
 from dataclasses import dataclass, field
 
 from ..config import StartupError
+from ._checkpoint import WRITER_PRAGMAS
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 SIDE_FILES = ("-wal", "-shm", "-journal")
@@ -151,7 +152,7 @@ def _connect(path: str, sync: str) -> sqlite3.Connection:
     _create_private(path)
     try:
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        for pragma in PRAGMAS:
+        for pragma in (*PRAGMAS, *WRITER_PRAGMAS):
             db.execute(pragma)
         db.execute(f"PRAGMA synchronous={sync}")
     except sqlite3.DatabaseError as err:

@@ -123,6 +123,7 @@ def _restore_one(db: sqlite3.Connection, live: Live, info: dict[str, Any],
     live.snap_due = live.seq > live.snap_seq
     live.ended = game.game_over()
     live.owed = tuple((p, observer) for p, observer in info["owed"])
+    live.owes_players = any(not observer for _, observer in live.owed)
     return {
         "format": 2, "game_name": live.game_name, "token": live.token, "size": info["size"],
         "auto": info["auto"], "moves": info["moves_before"] + live.seq,

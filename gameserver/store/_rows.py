@@ -63,7 +63,7 @@ class NotSaved(Exception):
     """This session's game cannot be saved; ``str(err)`` says why (for the log)."""
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Live:
     """What the store knows of one saved session (keyed by game name and token)."""
 
@@ -81,12 +81,8 @@ class Live:
     unpicklable: bool = False  # the game cannot be pickled: saved as its moves only
     ended: bool = False  # the current game's end is recorded
     owed: tuple[tuple[int, bool], ...] = ()  # views owed the hand-over, as saved
+    owes_players: bool = False  # ... some of them players' (not observers')
     memory_only: bool = False
-
-    @property
-    def owes_players(self) -> bool:
-        """Whether a player (not an observer) is owed the hand-over, as saved."""
-        return any(not observer for _, observer in self.owed)
 
 
 @dataclass(eq=False)
@@ -260,6 +256,7 @@ class Rows:
     def game_info(live: Live, snapshot: dict[str, Any]) -> str:
         """The current game's part of the session (its ``games.info``), as JSON."""
         live.owed = tuple(tuple(view) for view in snapshot["owed"])
+        live.owes_players = any(not observer for _, observer in live.owed)
         return _json({
             "moves_before": snapshot["moves"] - snapshot["game_moves"],
             "accepted_before": snapshot["accepted_moves"] - live.accepted,

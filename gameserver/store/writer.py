@@ -46,6 +46,7 @@ from typing import Any
 from ..checked import GameType
 from ..protocol import ProtocolError
 from ..waits import Wait
+from ._checkpoint import Checkpointer
 from ._file import StoreFile, open_store
 from ._restore import load_sessions
 from ._rows import Live, NotSaved, Ops, Rows
@@ -60,6 +61,7 @@ RETRY_INTERVAL = 1.0  # seconds between attempts to write rows a failed commit l
 RETRY_MAX_BYTES = 32 * 2**20  # rows kept for a retry; beyond, sessions are rewritten afresh
 DEFAULT_SNAPSHOT_MAX = 2**20
 PRUNE_EVERY = 100  # finished games between two prunings of the history
+LARGE_COMMIT = 256 * 1024  # bytes: a commit this large is written by the writer thread
 
 
 @dataclass(eq=False)
@@ -106,12 +108,13 @@ class Store:
         self.rows: Rows | None = None
         self._live: dict[tuple[str, str], Live] = {}
         self._batch: Batch | None = None
-        self._in_flight: Batch | None = None  # FULL: the batch the writer thread commits
+        self._in_flight: Batch | None = None  # the batch the writer thread commits
         self._backlog = Ops()  # rows of failed commits, written first next time
         self._backlog_lives: dict[tuple[str, str], Live] = {}
         self._retry: asyncio.TimerHandle | None = None
         self._queue: queue.SimpleQueue[tuple[Batch, Ops] | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
+        self._checkpointer: Checkpointer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         # Counters, for benchmarks, metrics and health().
         self.commits = 0
@@ -157,15 +160,19 @@ class Store:
         if self._file is None:
             self.open()
         self._loop = loop
-        if self.sync == "FULL":
-            self._writer = threading.Thread(target=self._write_loop, name="gameserver-store",
-                                            daemon=True)
-            self._writer.start()
+        self._writer = threading.Thread(target=self._write_loop, name="gameserver-store",
+                                        daemon=True)
+        self._writer.start()
+        self._checkpointer = Checkpointer(self.path)
+        self._checkpointer.start()
 
     def close(self) -> None:
         """Write what is pending (once more, if it failed), stop the writer, unlock."""
         if self._retry is not None:
             self._retry.cancel()
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
         if self._writer is not None:
             self._queue.put(None)
             self._writer.join(30)
@@ -291,9 +298,9 @@ class Store:
         ops = self._take_backlog()
         ops.extend(batch.ops)
         self.batches += 1
-        if self.sync == "NORMAL":
+        if self.sync == "NORMAL" and ops.size < LARGE_COMMIT:
             self._release(batch, ops, self._commit(ops))
-        else:
+        else:  # wait for the disk, or write much: in the writer thread
             self._in_flight = batch
             self._queue.put((batch, ops))
 
@@ -323,6 +330,8 @@ class Store:
                     db.executemany(sql, many)
             db.execute("COMMIT")
             self.commits += 1
+            if self._checkpointer is not None:
+                self._checkpointer.written(ops.size)
             return None
         except sqlite3.Error as err:
             with contextlib.suppress(sqlite3.Error):
@@ -340,7 +349,7 @@ class Store:
             self._backlog_lives.clear()
         else:
             self._failed(batch, ops, error)
-        started = {(live.game_name, live.token) for live in batch.starts}
+        started = {(live.game_name, live.token) for live in batch.starts} if error else ()
         for key, ticket in batch.tickets.items():
             ticket.done = True
             if error is not None:
