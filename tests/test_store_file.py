@@ -78,7 +78,9 @@ def test_the_lock_dies_with_a_killed_server(tmp_path: Path) -> None:
     with ServerProcess("--store-path", db) as second:
         player.port = second.port
         assert player.state()["data"]["echo"] == "before"
-    assert not Path(db + ".lock").exists()  # a clean stop removes it
+        # The server handles SIGTERM once it has started its dashboard too.
+        assert second.wait_for_log("dashboard on")
+    assert not Path(db + ".lock").exists(), second.log  # a clean stop removes it
 
 
 def test_a_failed_start_leaves_no_new_store_file(tmp_path: Path) -> None:
