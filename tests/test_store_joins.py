@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import sqlite3
 import subprocess
 import threading
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,16 +41,20 @@ def join_two(port: int, session: str) -> list[dict[str, Any]]:
 
 
 def check_not_started(server: ServerThread, session: str) -> dict[str, Any]:
-    """Both joiners were told; nobody can play in it; the file does not hold it."""
+    """Nobody can play in it; /healthz and the metric say the store is failing."""
     observer = Player(server.port, "TicTacToe", session, name="ann")
     assert observer.observe()["message"] == JOIN_FAILED
-    assert server.server is not None and server.server.store is not None
-    store = server.server.store
-    health = server.call(store.health)
-    assert health["status"] == "degraded" and health["failed_saves"] >= 1
-    assert f"gameserver_store_failed_saves_total {health['failed_saves']}" in server.call(
+    assert server.server is not None and server.server.dashboard is not None
+    port = server.server.dashboard.port
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=30) as reply:
+        health = json.loads(reply.read())
+    assert health["status"] == "degraded"
+    store = health["store"]
+    assert store["status"] == "degraded" and store["failed_saves"] >= 1
+    assert store["unsaved_bytes"] > 0 and store["since"] is not None
+    assert f"gameserver_store_failed_saves_total {store['failed_saves']}" in server.call(
         prometheus_text, server.server)
-    return health
+    return store
 
 
 def saved_sessions(path: str) -> list[str]:
@@ -59,7 +65,7 @@ def saved_sessions(path: str) -> list[str]:
 def test_a_join_that_cannot_be_saved_gives_every_joiner_the_same_error(
         tmp_path: Path) -> None:
     db = str(tmp_path / "store.sqlite3")
-    with ServerThread(store=True, store_path=db) as server:
+    with ServerThread(store=True, store_path=db, web=True, web_port=0) as server:
         blocker = sqlite3.connect(db, isolation_level=None, timeout=5)
         blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
         try:
@@ -105,7 +111,7 @@ def test_a_full_disk_during_a_join_starts_no_session(tmp_path: Path) -> None:
     disk = tmp_path / "disk"
     with small_disk(disk):
         db = str(disk / "store.sqlite3")
-        with ServerThread(store=True, store_path=db) as server:
+        with ServerThread(store=True, store_path=db, web=True, web_port=0) as server:
             filler = disk / "filler"
             fill(filler)
             replies = join_two(server.port, "full")
