@@ -14,13 +14,18 @@ under 20 MB), 120 messages of 200 KB (1.5 GB and 344 ms per move; target:
 no move above 5 ms at p99 for any size below the request limit).
 
     python bench/store_growth.py            # the issue's cases, and 400 of 900 KB
+    python bench/store_growth.py --wire     # over sockets: store size, round trips
+    python bench/store_growth.py --wire --server-root /tmp/before   # an older tree
     python bench/store_growth.py --smoke    # small cases, a second or two
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import signal
+import socket
 import sys
 import tempfile
 import time
@@ -86,12 +91,67 @@ def run_case(messages: int, size: int, store_on: bool, history: bool) -> dict[st
             **_common.percentiles(loop_times, "loop_per_move_")}
 
 
+def wire_case(messages: int, size: int, server_args: list[str]) -> dict[str, Any]:
+    """The same chat through a real server subprocess (any tree: ``--server-root``).
+
+    Measures the round trip of each move and the server's store file (with its
+    WAL) after a clean stop: this also works with servers from before the
+    store kept moves instead of states.
+    """
+    server = _common.Server("--log-level", "WARNING", *server_args).start()
+    times: list[float] = []
+    try:
+        def send(request: dict[str, Any]) -> dict[str, Any]:
+            with socket.create_connection(server.addr, timeout=120) as sock:
+                sock.sendall(json.dumps(request).encode() + _common.TERMINATOR)
+                chunks = []
+                while chunk := sock.recv(1 << 20):
+                    chunks.append(chunk)
+            reply: dict[str, Any] = json.loads(b"".join(chunks))
+            return reply
+
+        joined = send({"type": "join", "game": "Chat", "session": "room", "players": 1,
+                       "name": ""})["data"]
+        ids = {"game": "Chat", "session": "room", "player_id": 0, "key": joined["key"]}
+        send({"type": "move", **ids, "move": {"name": "ann"}})
+        for n in range(messages):
+            started = time.perf_counter()
+            reply = send({"type": "move", **ids,
+                          "move": {"message": f"{n:05} " + "x" * (size - 6)}})
+            times.append(time.perf_counter() - started)
+            assert reply["status"] == "ok", reply
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGTERM)
+        server.proc.wait(60)
+        store = os.path.join(server._workdir, "gameserver.sqlite3")
+        stored = sum(os.path.getsize(store + s) for s in ("", "-wal")
+                     if os.path.exists(store + s))
+    finally:
+        server.stop()
+    return {"messages": messages, "message_bytes": size, "wire": True,
+            "sent_bytes": messages * size, "store_bytes": stored,
+            **_common.percentiles(times, "round_trip_")}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _common.make_parser(__doc__.split("\n\n")[0])
+    parser.add_argument("--wire", action="store_true",
+                        help="through a real server subprocess instead (store size and round "
+                             "trip per move; works with --server-root for older trees)")
     args = _common.parse(parser, argv)
     cases = [(40, 100_000), (120, 200_000), (400, 900_000)]
     if args.smoke:
         cases = [(20, 20_000), (30, 100_000)]
+    if args.wire:
+        runs = [wire_case(messages, size, args.server_arg) for messages, size in cases[:2]]
+        record = {"benchmark": "store_growth", "smoke": args.smoke, "wire": True,
+                  **_common.machine_info(), "runs": runs}
+        _common.emit(record, "store_growth (wire): " + " | ".join(
+            f"{r['messages']} x {r['message_bytes'] // 1000} KB: store "
+            f"{r['store_bytes'] / 1e6:.1f} MB, move round trip p50/p99/max "
+            f"{_common.fmt(r['round_trip_p50_ms'])}/{_common.fmt(r['round_trip_p99_ms'])}/"
+            f"{_common.fmt(r['round_trip_max_ms'])} ms" for r in runs))
+        return 0
     runs = []
     for messages, size in cases:
         for store_on, history in ((True, True), (True, False), (False, False)):
