@@ -17,7 +17,7 @@ from gameserver.games.echo import Echo
 from gameserver.guard import GameGuard
 from gameserver.metrics import prometheus_text
 from gameserver.session import Session
-from gameserver.store import GameReplayer, HistoryReader, Store
+from gameserver.store import GameReplayer, HistoryReader, Store, writer
 from gameserver.store._rows import ROW_OVERHEAD, SNAPSHOT_MIN_LOG
 from gameserver.store.writer import SAVE_FAILED
 from gameserver.waits import Wait
@@ -39,6 +39,19 @@ def seat_two(port: int, game: str, session: str) -> dict[int, Player]:
     joiner.join(30)
     assert ann.player_id is not None
     return {ann.player_id: ann, bob.player_id: bob}
+
+
+def with_store_games(tmp_path: Path) -> tuple[str, ...]:
+    """Server flags: a store file in ``tmp_path`` and the test games of the store."""
+    return ("--store-path", str(tmp_path / "store.sqlite3"),
+            "--games-dir", str(DATA / "store_games"))
+
+
+def killed(server: ServerProcess) -> None:
+    """SIGKILL: no chance to save anything more, nor to remove the lock file."""
+    assert server.proc is not None
+    server.proc.kill()
+    server.stop()
 
 
 def moved_to(players: list[Player], port: int) -> None:
@@ -91,8 +104,7 @@ def test_a_pending_hand_over_survives_a_restart(tmp_path: Path) -> None:
 
 def test_a_game_that_cannot_be_pickled_is_saved_as_its_moves(tmp_path: Path) -> None:
     """It holds a lock: it is made again from its seed and its moves are replayed."""
-    db = str(tmp_path / "store.sqlite3")
-    args = ("--store-path", db, "--games-dir", str(DATA / "store_games"))
+    args = with_store_games(tmp_path)
     server = ServerProcess(*args).start()
     locked = Player(server.port, "Locked", "l", 1)
     assert locked.join()["status"] == "ok"
@@ -100,9 +112,7 @@ def test_a_game_that_cannot_be_pickled_is_saved_as_its_moves(tmp_path: Path) -> 
         assert locked.move()["status"] == "ok"
     assert server.wait_for_log("session Locked/l: its game cannot be saved (")
     assert "it is saved as its moves only (a restart replays them from move 0)" in server.log
-    assert server.proc is not None
-    server.proc.kill()
-    server.stop()
+    killed(server)
     with ServerProcess(*args) as again:
         locked.port = again.port
         assert locked.state()["data"]["count"] == MOVES_TO_A_SNAPSHOT
@@ -110,8 +120,7 @@ def test_a_game_that_cannot_be_pickled_is_saved_as_its_moves(tmp_path: Path) -> 
 
 def test_a_game_the_store_would_not_unpickle_is_saved_as_its_moves(tmp_path: Path) -> None:
     """It pickles, but holds a function: found when saved, not at the next start."""
-    db = str(tmp_path / "store.sqlite3")
-    args = ("--store-path", db, "--games-dir", str(DATA / "store_games"))
+    args = with_store_games(tmp_path)
     with ServerProcess(*args) as server:
         player = Player(server.port, "Strategist", "s", 1)
         assert player.join()["status"] == "ok"
@@ -125,16 +134,13 @@ def test_a_game_the_store_would_not_unpickle_is_saved_as_its_moves(tmp_path: Pat
 
 
 def test_a_game_that_plays_differently_when_replayed_is_not_restored(tmp_path: Path) -> None:
-    db = str(tmp_path / "store.sqlite3")
-    args = ("--store-path", db, "--games-dir", str(DATA / "store_games"))
+    args = with_store_games(tmp_path)
     server = ServerProcess(*args).start()
     player = Player(server.port, "Clock", "c", 1)
     assert player.join()["status"] == "ok"
     for _ in range(3):
         assert player.move()["status"] == "illegalmove"
-    assert server.proc is not None
-    server.proc.kill()
-    server.stop()
+    killed(server)
     with ServerProcess(*args) as again:
         player.port = again.port
         assert player.state()["message"] == "framework: no such game session"
@@ -363,3 +369,36 @@ def test_moves_are_logged_without_states_and_games_are_pickled_now_and_then(
 def saved_sessions(path: Path) -> int:
     with contextlib.closing(sqlite3.connect(path)) as db:
         return db.execute("SELECT COUNT(*) FROM live_sessions").fetchone()[0]
+
+
+def test_after_a_long_outage_the_sessions_are_saved_afresh(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Rows waiting for a retry beyond RETRY_MAX_BYTES are dropped; nothing told is lost."""
+    monkeypatch.setattr(writer, "RETRY_MAX_BYTES", 2000)
+    db = str(tmp_path / "store.sqlite3")
+    with ServerThread(store=True, store_path=db) as server:
+        assert server.server is not None and server.server.store is not None
+        store = server.server.store
+        echo = Player(server.port, "Echo", "long", 1, name="ann")
+        assert echo.join()["status"] == "ok"
+        blocker = sqlite3.connect(db, isolation_level=None, timeout=5)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            for n in range(30):  # each failed commit adds its rows to what waits
+                assert echo.move(msg=f"{n:03} " + "x" * 100)["message"] == SAVE_FAILED
+            watcher = Player(server.port, "Echo", "long", name="ann")
+            assert watcher.observe()["message"] == SAVE_FAILED  # its key is not saved yet
+            assert server.call(store.health)["unsaved_bytes"] < 2000  # dropped, rewritten
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert echo.move(msg="after")["status"] == "ok"  # saved again, with the rest
+        key = watcher.observe()["data"]["key"]
+    assert "unsaved rows are dropped and the sessions they touched are saved afresh" in (
+        caplog.text)
+    with ServerThread(store=True, store_path=db) as again:
+        moved_to([echo, watcher], again.port)
+        assert echo.state()["data"]["echo"] == "after"
+        watcher.key, watcher.observer = key, True
+        assert watcher.state()["data"]["echo"] == "after"

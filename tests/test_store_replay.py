@@ -21,16 +21,11 @@ from gameserver.games.echo import Echo
 from gameserver.guard import GameGuard
 from gameserver.store import GameReplayer, HistoryReader
 from tests.serverproc import ServerProcess
+from tests.test_store import killed
 from tests.wire import Player
 
 DATA = Path(__file__).parent / "data"
 GAMES = ("--games-dir", str(DATA / "checked_games"), "--games-dir", str(DATA / "store_games"))
-
-
-def killed(server: ServerProcess) -> None:
-    assert server.proc is not None
-    server.proc.kill()
-    server.stop()
 
 
 def test_games_that_roll_dice_come_back_with_the_same_rolls(tmp_path: Path) -> None:

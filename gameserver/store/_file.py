@@ -34,9 +34,10 @@ from ._checkpoint import WRITER_PRAGMAS
 SQLITE_MAGIC = b"SQLite format 3\x00"
 SIDE_FILES = ("-wal", "-shm", "-journal")
 SCHEMA_VERSION = 2
-# Settings for every connection to the file. busy_timeout: commits run on the
-# event loop, so never wait long for another process's lock.
-PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA busy_timeout=500")
+# Settings of the writer's connection. busy_timeout: commits run on the event loop;
+# nothing of ours takes the write lock (WAL readers and checkpoints never do), so
+# another process holds it: fail fast (the commit is retried) instead of stalling.
+PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA busy_timeout=20")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS live_sessions (

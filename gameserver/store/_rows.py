@@ -163,6 +163,36 @@ class Rows:
             live.snap_bytes = len(blob)
             ops.add(INSERT_SNAPSHOT, (live.game_id, 0, 0, blob), len(blob))
 
+    def rewrite(self, ops: Ops, live: Live, session: Any) -> None:
+        """Write the session afresh, as if nothing of it had been written since its start.
+
+        For when rows of it were lost (see ``writer._rewrite_afresh``): its
+        row, and its game as it is now, pickled, as a new game that goes on
+        from the current move (its history is missing what was lost).
+
+        Raises:
+            NotSaved: the game cannot be pickled, restored, or is too large.
+        """
+        blob = _pickled(session.game)
+        if len(blob) > self.snapshot_max:
+            raise NotSaved(f"its game is {len(blob)} bytes as saved, more than "
+                           f"store_snapshot_max ({self.snapshot_max})")
+        snapshot = _snapshot(session, game=False)
+        ops.add(SAVE_SESSION, (live.game_name, live.token, session_info(snapshot)), 512)
+        if live.game_id and live.ended and self.history:
+            ops.add(NOT_CURRENT, (live.game_id,))
+        elif live.game_id:
+            drop_game(ops, live.game_id)
+        live.game_id, self.next_game_id = self.next_game_id, self.next_game_id + 1
+        live.snap_seq, live.snap_bytes, live.logged_since = live.seq, len(blob), 0
+        live.snap_due = False
+        views = first_views(session.game, session.size)
+        ops.add(INSERT_GAME, (live.game_id, live.game_name, live.token,
+                              _json([name for name, _, _ in snapshot["players"]]),
+                              time.time(), views if self.history else "[]", None, None,
+                              self.game_info(live, snapshot)), 512 + len(views))
+        ops.add(INSERT_SNAPSHOT, (live.game_id, live.seq, live.accepted, blob), len(blob))
+
     def observed(self, ops: Ops, live: Live, session: Any) -> None:
         """A player got an observer key: rewrite the session row."""
         ops.add(SESSION_INFO, (session_info(_snapshot(session, game=False)), live.game_name,

@@ -15,9 +15,11 @@ request is read, so every change made in one pass of the event loop,
 whatever connection it came from, shares one commit (group commit).
 ``_flush`` takes the snapshots that are due, then commits: with
 ``sync="normal"`` right there on the loop (a commit that only hands pages
-to the operating system takes microseconds); with ``sync="full"`` in the
-writer thread, which waits for the disk while the loop goes on collecting
-the next batch (one transaction in flight at a time, so they land in order).
+to the operating system takes microseconds), unless it is larger than
+``LARGE_COMMIT``; with ``sync="full"``, and for large commits, in the
+writer thread, which writes while the loop goes on collecting the next
+batch (one transaction in flight at a time, so they land in order).
+Checkpoints run in a thread of their own (``_checkpoint``).
 
 A failed commit (full disk, a locked file) fails every ticket of the batch;
 its rows are kept and written again, before anything newer, with the next
@@ -26,8 +28,8 @@ commit and at least every ``RETRY_INTERVAL`` seconds until one succeeds
 failed batch is closed instead: each of its joiners gets ``JOIN_FAILED``,
 nobody holds a key to it, and it is not written later. If the rows waiting
 for a retry grow beyond ``RETRY_MAX_BYTES``, they are dropped and each
-session they touched is written afresh (its row and a snapshot) at the next
-commit; the history of those games then misses moves.
+session they touched is written afresh (its row, and its game pickled as a
+new game row) at the next commit; the history of those games misses moves.
 """
 
 from __future__ import annotations
@@ -395,10 +397,8 @@ class Store:
         for key, live in self._backlog_lives.items():
             if self._live.get(key) is not live or live.memory_only or live.session is None:
                 continue
-            session = live.session
-            live.ended = True  # keep nothing of the old game's rows beyond what is there
             try:
-                self.rows.start(batch.ops, live, session)
+                self.rows.rewrite(batch.ops, live, live.session)
             except NotSaved as err:
                 self._memory_only(batch.ops, live, str(err))
         self._backlog_lives.clear()
