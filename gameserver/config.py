@@ -100,6 +100,9 @@ class Settings:
         "normal", "full: a change is on the disk before its reply (survives power loss); "
         "normal: in the operating system before its reply (survives kill -9 and server "
         "crashes, not power loss; faster)", choices=("full", "normal"))
+    store_snapshot_max: int = _setting(
+        1_048_576, "largest game snapshot the store writes, in bytes; a larger game is "
+        "saved as its moves only (restored by replaying them)")
     history: bool = _setting(True, "keep the move log of every game (for replays)")
     history_max_games: int = _setting(
         100_000, "finished games kept in the history; the oldest are deleted")
@@ -145,7 +148,7 @@ class Settings:
                      "web_max_connections", "web_max_connections_per_address",
                      "new_sessions_per_minute", "max_sessions_per_address",
                      "max_waiting_joins_per_address", "max_name_length", "max_json_depth",
-                     "history_max_games"):
+                     "history_max_games", "store_snapshot_max"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
         if self.request_size_max < 64:
