@@ -35,8 +35,13 @@ JSONObject = dict[str, Any]
 _ENCODER = json.JSONEncoder(ensure_ascii=True, check_circular=True, allow_nan=False)
 
 
-def _make_encode() -> Callable[[Any], str]:
-    """``_ENCODER.encode``, without what it redoes on every call.
+# A value with every kind of JSON, to check the private fast paths against the public API.
+_SAMPLE = {"status": "ok", "data": {"list": [1, -2, 2.5, True, False, None, "x\u00e9\n\"",
+                                             {}, []], "nested": {"a": {"b": [{"c": 1}]}}}}
+
+
+def _make_encode(make: Callable[..., Any] | None) -> tuple[Callable[[Any], str], str | None]:
+    """``_ENCODER.encode``, without what it redoes on every call; and why not, if not.
 
     ``JSONEncoder.encode`` builds a new C encoder for every value it encodes;
     every reply is encoded, so this builds that same C encoder once. Its
@@ -45,15 +50,26 @@ def _make_encode() -> Callable[[Any], str]:
     finds them in use (another thread is encoding) takes the plain
     ``encode``. Where the C encoder is missing (another Python
     implementation) it is the plain ``encode`` throughout.
+
+    ``c_make_encoder`` is private to CPython: it is checked against the
+    public ``encode`` here, once, and where a Python version changed it the
+    plain ``encode`` is used and the second value says so (the server logs it).
     """
-    make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:
-        return _ENCODER.encode
+        return _ENCODER.encode, None
     markers: dict[int, Any] = {}
-    encoder = make(markers, _ENCODER.default, json.encoder.encode_basestring_ascii, None,
-                   _ENCODER.key_separator, _ENCODER.item_separator, _ENCODER.sort_keys,
-                   _ENCODER.skipkeys, _ENCODER.allow_nan)
     join = "".join
+    try:
+        encoder = make(markers, _ENCODER.default, json.encoder.encode_basestring_ascii, None,
+                       _ENCODER.key_separator, _ENCODER.item_separator, _ENCODER.sort_keys,
+                       _ENCODER.skipkeys, _ENCODER.allow_nan)
+        works = join(encoder(_SAMPLE, 0)) == _ENCODER.encode(_SAMPLE) and not markers
+    except Exception:  # noqa: BLE001 - any failure means: do not use it
+        works = False
+    if not works:
+        return _ENCODER.encode, (
+            "json.encoder.c_make_encoder is not what this server expects in this Python "
+            "version: replies are encoded with the public json API (slower)")
 
     def encode(value: Any) -> str:
         if markers:
@@ -64,10 +80,10 @@ def _make_encode() -> Callable[[Any], str]:
             markers.clear()
             raise
 
-    return encode
+    return encode, None
 
 
-_encode = _make_encode()
+_encode, _ENCODE_FALLBACK = _make_encode(getattr(json.encoder, "c_make_encoder", None))
 
 
 def encode_json(value: Any) -> str:
@@ -158,10 +174,13 @@ class RequestReader:
         return self.next_request()
 
     def feed_later(self, data: bytes) -> None:
-        """Buffer bytes that arrived while a request is being served."""
+        """Buffer bytes that arrived while a request is being served (or reading is paused).
+
+        Nothing is checked here: the caller bounds the buffer by pausing its
+        reading once ``pending`` reaches ``size_max``, and ``next_request``
+        checks each request when its turn comes.
+        """
         self._buffer += data
-        if len(self._buffer) > self._size_max:
-            raise server_error("request size exceeded by client")
 
     def next_request(self) -> bytes | None:
         """Return the next complete request already buffered, or ``None``."""
@@ -181,8 +200,13 @@ class RequestReader:
 
     @property
     def pending(self) -> int:
-        """Number of buffered bytes that do not yet form a complete request."""
+        """Number of bytes buffered (requests not yet taken, complete or not)."""
         return len(self._buffer)
+
+    @property
+    def size_max(self) -> int:
+        """The largest request accepted, in bytes, terminator included."""
+        return self._size_max
 
 
 # ---------------------------------------------------------------- requests
@@ -408,24 +432,52 @@ def _envelope(cls: type, values: list[Any], data: dict[str, Any]) -> Envelope:
     return Envelope(cls(*values), data.get("keep_alive") is True)
 
 
-_scan_once = _decoder.scan_once
+def _make_decode_json(decoder: json.JSONDecoder, scan_once: Callable[[str, int], Any] | None,
+                      ) -> tuple[Callable[[str], Any], str | None]:
+    """``decoder.decode``, straight to its ``scan_once`` when that is enough; or why not.
 
+    The scanner (``scan_once``) reads one value from position 0; ``decode``
+    adds Python work for whitespace around it. A request with anything
+    around its value, or with an error, is decoded again by ``decode``,
+    which skips the whitespace or raises the usual error with its message.
 
-def _decode_json(text: str) -> Any:
-    """``_decoder.decode(text)``, straight to its C scanner when that is enough.
-
-    The scanner reads one value from position 0; ``decode`` adds Python work
-    for whitespace around it. A request with anything around its value,
-    or with an error, is decoded again by ``decode``, which skips the
-    whitespace or raises the usual error with its message.
+    ``scan_once`` is not public API: it is checked here, once, against
+    ``decode`` (a value, then errors that must raise StopIteration or
+    ValueError); where a Python version changed it, ``decode`` is used and
+    the second value says so (the server logs it).
     """
+    text = encode_json(_SAMPLE)
     try:
-        data, end = _scan_once(text, 0)
-    except (StopIteration, ValueError):
-        return _decoder.decode(text)
-    if end != len(text):
-        return _decoder.decode(text)
-    return data
+        works = scan_once is not None and scan_once(text, 0) == (decoder.decode(text), len(text))
+        for bad in ("", "[1,", "{", '"open'):
+            try:
+                scan_once(bad, 0)  # type: ignore[misc]
+                works = False
+            except (StopIteration, ValueError):
+                pass
+    except Exception:  # noqa: BLE001 - any other failure means: do not use it
+        works = False
+    if not works:
+        return decoder.decode, (
+            "json's scan_once is not what this server expects in this Python version: "
+            "requests are decoded with the public json API (slower)")
+
+    def decode_json(text: str) -> Any:
+        try:
+            data, end = scan_once(text, 0)
+        except (StopIteration, ValueError):
+            return decoder.decode(text)
+        if end != len(text):
+            return decoder.decode(text)
+        return data
+
+    return decode_json, None
+
+
+_decode_json, _DECODE_FALLBACK = _make_decode_json(_decoder, getattr(_decoder, "scan_once", None))
+
+# Why a private fast path of CPython is not used here (empty on the Pythons we know).
+FAST_PATH_FALLBACKS = [problem for problem in (_ENCODE_FALLBACK, _DECODE_FALLBACK) if problem]
 
 
 def describe(request: Request) -> str:

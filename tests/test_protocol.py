@@ -196,3 +196,56 @@ def test_encoding_works_again_after_a_failed_encoding() -> None:
     with pytest.raises(ValueError, match="Circular"):
         protocol.ok(looped)
     assert json.loads(protocol.ok([state, state])) == {"status": "ok", "data": [state, state]}
+
+
+def test_bytes_kept_for_later_are_checked_when_their_turn_comes() -> None:
+    # feed_later never refuses (the connection pauses its reading instead); the
+    # request that is too large is refused when it is taken.
+    reader = RequestReader(100)
+    reader.feed_later(b"{}" + TERMINATOR + b"x" * 300)
+    assert reader.pending == 306 and reader.size_max == 100
+    assert reader.next_request() == b"{}"
+    with pytest.raises(ProtocolError, match="request size exceeded"):
+        reader.next_request()
+
+
+# ---------------------------------------------------------------- private fast paths
+
+
+def test_the_private_json_fast_paths_work_on_this_python() -> None:
+    assert protocol.FAST_PATH_FALLBACKS == []
+
+
+def test_a_changed_c_encoder_falls_back_to_the_public_api() -> None:
+    def changed(*args: object) -> object:  # a signature this server does not know
+        raise TypeError("c_make_encoder() takes 10 arguments")
+
+    encode_json, problem = protocol._make_encode(changed)
+    assert problem is not None and "public json API" in problem
+    assert encode_json({"a": [1, "é"]}) == '{"a": [1, "\\u00e9"]}'
+
+    def wrong(*args: object) -> object:  # builds, but encodes differently
+        return lambda value, level: ["{}"]
+
+    encode_json, problem = protocol._make_encode(wrong)
+    assert problem is not None and encode_json([1]) == "[1]"
+    encode_json, problem = protocol._make_encode(json.encoder.c_make_encoder)
+    assert problem is None and encode_json([1]) == "[1]"
+
+
+def test_a_changed_scanner_falls_back_to_the_public_api() -> None:
+    decoder = json.JSONDecoder()
+
+    def changed(text: str) -> object:  # a signature this server does not know
+        return None
+
+    decode_json, problem = protocol._make_decode_json(decoder, changed)  # type: ignore[arg-type]
+    assert problem is not None and "public json API" in problem
+    assert decode_json(' {"a": 1} ') == {"a": 1}
+
+    def lenient(text: str, index: int) -> object:  # decodes, but takes what is not JSON
+        return decoder.raw_decode(text or "0", index)
+
+    assert protocol._make_decode_json(decoder, lenient)[1] is not None
+    decode_json, problem = protocol._make_decode_json(decoder, decoder.scan_once)
+    assert problem is None and decode_json('{"a": 1}') == {"a": 1}
