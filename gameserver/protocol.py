@@ -249,11 +249,22 @@ class StateWithMoves(State):
     """A state request that also asks for the player's legal moves (extension)."""
 
 
+# Most waiting sessions one discover reply lists (about 200 bytes each).
+DISCOVER_SESSIONS_MAX = 1_000
+
+
 @dataclass(slots=True)
 class Discover:
-    """List the games and the sessions waiting for players (extension)."""
+    """List the games and the sessions waiting for players (extension).
+
+    The sessions come sorted by (game, session token), at most ``limit`` of
+    them, those after ``after`` (the ``next`` of the previous reply).
+    """
 
     kind: ClassVar[str] = "discover"
+
+    limit: int = DISCOVER_SESSIONS_MAX
+    after: tuple[str, str] | None = None
 
 
 @dataclass(slots=True)
@@ -394,6 +405,8 @@ def _quick_envelope(data: Any) -> Envelope | None:
         return None
     if tuple(map(type, values)) not in allowed:
         return None
+    if cls is Discover and ("limit" in data or "after" in data):
+        return None  # paging keys: checked the other way
     return _envelope(cls, values, data)
 
 
@@ -429,7 +442,29 @@ def _checked_envelope(data: Any) -> Envelope:
 def _envelope(cls: type, values: list[Any], data: dict[str, Any]) -> Envelope:
     if cls is State and data.get("legal_moves") is True:
         cls = StateWithMoves
+    elif cls is Discover:
+        return Envelope(_discover(data), data.get("keep_alive") is True)
     return Envelope(cls(*values), data.get("keep_alive") is True)
+
+
+def _discover(data: dict[str, Any]) -> Discover:
+    """A discover request with its paging keys (extension; absent or null: the defaults)."""
+    limit = data.get("limit")
+    if limit is None:
+        limit = DISCOVER_SESSIONS_MAX
+    elif type(limit) is not int or limit < 1:
+        raise framework_error(
+            f"key 'limit' of a discover request must be a positive integer, not "
+            f"{_shorten(limit)}")
+    after = data.get("after")
+    if after is not None:
+        if type(after) is not list or len(after) != 2 or not all(
+                type(part) is str for part in after):
+            raise framework_error(
+                "key 'after' of a discover request must be the 'next' of an earlier "
+                f"discover reply (a list of two strings), not {_shorten(after)}")
+        after = (after[0], after[1])
+    return Discover(min(limit, DISCOVER_SESSIONS_MAX), after)
 
 
 def _make_decode_json(decoder: json.JSONDecoder, scan_once: Callable[[str, int], Any] | None,

@@ -40,7 +40,7 @@ json_values = st.recursive(
     max_leaves=20)
 
 KEYS = ["type", "game", "session", "players", "name", "player_id", "key", "move", "observer",
-        "keep_alive", "legal_moves"]
+        "keep_alive", "legal_moves", "limit", "after"]
 TYPES = ["join", "move", "state", "observe", "restart", "discover", "other"]
 GAMES = ["Echo", "TicTacToe", "Chat", "Yahtzee", "Nope"]
 
@@ -58,6 +58,8 @@ requests = st.fixed_dictionaries(
         "observer": st.booleans() | json_values,
         "keep_alive": st.booleans(),
         "legal_moves": st.booleans(),
+        "limit": st.integers(-1, 3) | json_values,
+        "after": st.lists(st.sampled_from(GAMES + ["s", "auto-1"]), max_size=3) | json_values,
     })
 
 
