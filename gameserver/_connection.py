@@ -21,7 +21,7 @@ CLOSED     -                            no         -
 =========  ===========================  =========  ==================================
 
 The life of a request: READING --REQUEST--> SERVING; the lobby answers at
-once, or hands back a ``Pending`` (SERVING --WAIT--> WAITING --WAKE-->
+once, or hands back a ``Wait`` (SERVING --WAIT--> WAITING --WAKE-->
 SERVING). A kept-alive reply goes back to READING (REPLIED), where requests
 that came meanwhile are served in turn; a classic reply is the last one
 (LAST_REPLY -> CLOSING). A request too large is refused with a reply and our
@@ -66,7 +66,7 @@ import time
 from . import protocol
 from ._connhost import ConnectionHost
 from .protocol import TERMINATOR, ProtocolError, RequestReader, server_error
-from .session import Outcome, Pending
+from .waits import Outcome, Wait
 
 log = logging.getLogger("gameserver.server")
 
@@ -147,7 +147,7 @@ class BaseConnection:
         self._host = host
         self._reader = RequestReader(host.settings.request_size_max)
         self._state = READING
-        self._wait: Pending | None = None  # what a WAITING connection waits for
+        self._wait: Wait | None = None  # what a WAITING connection waits for
         self._keep_alive = False  # the last request asked for keep-alive
         self._paused = 0  # OUTPUT_FULL | INPUT_FULL: why reading is paused
         self._kind = "invalid"  # request type, for metrics
@@ -307,7 +307,10 @@ class BaseConnection:
             if raw is None:
                 break
             self._serve(raw)
-        if self._paused & INPUT_FULL and reader.pending < reader.size_max:
+        state = self._state
+        if (state is WAITING or state is SERVING) and reader.pending >= reader.size_max:
+            self._pause(INPUT_FULL)  # a request's worth waits behind this one: read no more
+        elif self._paused & INPUT_FULL:  # (in READING the reader refuses what is too large)
             self._unpause(INPUT_FULL)
 
     def _answer(self, reply: bytes) -> None:
@@ -379,31 +382,35 @@ class BaseConnection:
         if not self._paused and self._state in READ:
             self._resume_reading()
 
-    # ------------------------------------------------------------ waiting (the lobby's Pending)
+    # ------------------------------------------------------------ waiting (the lobby's Wait)
 
     def _deliver(self, outcome: Outcome) -> None:
-        """Answer with ``outcome``, or wait for it while it is a ``Pending``."""
+        """Answer with ``outcome``, or wait for it while it is a ``Wait``."""
         host = self._host
-        while isinstance(outcome, Pending):
-            if not outcome.future.done():
+        while isinstance(outcome, Wait):
+            if not outcome.woken:
                 self._wait = outcome
-                outcome.future.add_done_callback(self._resume)
                 self._go(WAIT)
+                outcome.on_wake(self._wake_soon)
                 return
             outcome = host.resume(outcome.resume)
         self._answer(outcome)
 
-    def _resume(self, _: object) -> None:
-        """What the connection waited for happened (or the wait was dropped)."""
-        pending, self._wait = self._wait, None
-        if pending is None or self._state is not WAITING or pending.future.cancelled():
+    def _wake_soon(self) -> None:
+        # Never resume inside wake(): it runs in the middle of another request's change.
+        self._host.call_soon(self._resume)
+
+    def _resume(self) -> None:
+        """What the connection waited for happened (unless it was dropped meanwhile)."""
+        wait, self._wait = self._wait, None
+        if wait is None or self._state is not WAITING or wait.cancelled:
             return
         self._go(WAKE)
-        self._deliver(self._host.resume(pending.resume))
+        self._deliver(self._host.resume(wait.resume))
         self._serve_buffered()
 
     def _drop_wait(self) -> None:
-        """The client is gone: the lobby may forget its waiting request."""
-        pending, self._wait = self._wait, None
-        if pending is not None:
-            pending.future.cancel()
+        """The client is gone: the lobby forgets its waiting request (a joiner's seat too)."""
+        wait, self._wait = self._wait, None
+        if wait is not None:
+            wait.cancel()

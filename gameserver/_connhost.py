@@ -2,8 +2,9 @@
 
 ``ConnectionHost`` is everything a connection (``_connection.py``) needs
 from the server that runs it: the settings, the lobby's two entry points,
-the registry of open connections, the metrics, and a way to hold the
-store's commits for a burst of connections. ``server.py`` builds one; tests
+the registry of open connections, the metrics, the event loop's
+``call_soon``, and a way to hold the store's commits for a burst of
+connections. ``server.py`` builds one; tests
 may build their own to drive a connection without a server.
 """
 
@@ -16,7 +17,7 @@ from typing import Protocol
 from .config import Settings
 from .metrics import Metrics
 from .protocol import Request, server_error
-from .session import Outcome
+from .waits import Outcome
 
 
 class Connection(Protocol):
@@ -97,10 +98,13 @@ class ConnectionHost(Protocol):
         """Whether requests and replies are logged (DEBUG)."""
 
     def handle(self, request: Request, client: str) -> Outcome:
-        """Serve ``request`` from address ``client``: the reply, or a ``Pending``. Never raises."""
+        """Serve ``request`` from address ``client``: the reply, or a ``Wait``. Never raises."""
 
     def resume(self, step: Callable[[], Outcome]) -> Outcome:
-        """Run a ``Pending``'s ``resume`` step, turning errors into replies. Never raises."""
+        """Run a ``Wait``'s ``resume`` step, turning errors into replies. Never raises."""
+
+    def call_soon(self, callback: Callable[[], object]) -> object:
+        """Run ``callback`` on the event loop soon (not now: a woken wait resumes later)."""
 
     def held(self) -> AbstractContextManager[None]:
         """Serve a burst of connections inside this: their changes are saved together."""

@@ -38,6 +38,7 @@ from . import protocol
 from ._connhost import ConnectionRegistry
 from ._rawlisten import RawListener
 from ._transportconn import TransportConnection
+from .checked import game_types
 from .config import Settings
 from .game import AbstractGame
 from .guard import GameGuard
@@ -66,6 +67,7 @@ class _ConnectionHost:
     log_requests: bool
     handle: Callable[[Request, str], Outcome]
     resume: Callable[[Callable[[], Outcome]], Outcome]
+    call_soon: Callable[[Callable[[], object]], object]
     held: Callable[[], AbstractContextManager[None]]
 
 
@@ -84,7 +86,7 @@ class GameServer:
                             history_max_games=settings.history_max_games,
                             sync=settings.store_sync)
                       if settings.store else None)
-        self.lobby = Lobby(games, self.guard, LobbyLimits(
+        self.lobby = Lobby(game_types(games, self.guard), LobbyLimits(
             game_timeout=settings.game_timeout, join_timeout=settings.join_timeout,
             request_size_max=settings.request_size_max, max_sessions=settings.max_sessions,
             new_sessions_per_minute=settings.new_sessions_per_minute,
@@ -92,15 +94,12 @@ class GameServer:
         self.connections = ConnectionRegistry(settings.max_connections,
                                               settings.max_connections_per_address)
         self.metrics = Metrics()
-        self._host = _ConnectionHost(
-            settings=settings, registry=self.connections, metrics=self.metrics,
-            log_requests=log.isEnabledFor(logging.DEBUG), handle=self.lobby.handle,
-            resume=self.lobby.call, held=self._held_commits)
         self.port = settings.port
         self.dashboard: Any = None  # the web dashboard, when settings.web is on
         self.loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None  # TLS: asyncio's server
         self._listener: RawListener | None = None  # plain TCP: our own
+        self._ticker: asyncio.TimerHandle | None = None  # runs the lobby's tick
 
     def run_on_loop(self, func: Callable[..., T], *args: Any, timeout: float = 10.0) -> T:
         """Run ``func(*args)`` on the server's event loop from another thread.
@@ -128,11 +127,15 @@ class GameServer:
         """Start listening; ``self.port`` is the real port afterwards."""
         tls = self._tls_context() if self.settings.tls else None
         loop = asyncio.get_running_loop()
+        host = _ConnectionHost(
+            settings=self.settings, registry=self.connections, metrics=self.metrics,
+            log_requests=log.isEnabledFor(logging.DEBUG), handle=self.lobby.handle,
+            resume=self.lobby.call, call_soon=loop.call_soon, held=self._held_commits)
         if tls is None:
-            await self._listen_raw(loop)
+            await self._listen_raw(host, loop)
         if self._listener is None:
             self._server = await loop.create_server(
-                lambda: TransportConnection(self._host), self.settings.host, self.settings.port,
+                lambda: TransportConnection(host), self.settings.host, self.settings.port,
                 ssl=tls, backlog=LISTEN_BACKLOG, reuse_address=True,
                 ssl_handshake_timeout=self.settings.connection_timeout if tls else None)
             self.port = self._server.sockets[0].getsockname()[1]
@@ -140,7 +143,7 @@ class GameServer:
         if self.store is not None:
             self.store.start(loop)
             self.lobby.restore(self.store.load_sessions())
-        self.lobby.start_sweeper()
+        self._tick()
         for problem in protocol.FAST_PATH_FALLBACKS:
             log.warning("%s", problem)
         log.info("gameserver listening on %s:%d (TLS %s), games: %s",
@@ -151,13 +154,19 @@ class GameServer:
         if self.settings.web:
             self._start_dashboard()
 
-    async def _listen_raw(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _tick(self) -> None:
+        """Let time pass in the lobby (timeouts), and again a tick interval later."""
+        assert self.loop is not None
+        self.lobby.tick()
+        self._ticker = self.loop.call_later(self.lobby.tick_interval(), self._tick)
+
+    async def _listen_raw(self, host: _ConnectionHost, loop: asyncio.AbstractEventLoop) -> None:
         """Serve plain TCP on raw sockets, if the loop can watch them.
 
         Windows' default (proactor) loop cannot (no ``add_reader``): there,
         plain TCP stays on asyncio's transports, like TLS.
         """
-        listener = RawListener(self._host, loop)
+        listener = RawListener(host, loop)
         try:
             self.port = await listener.start(self.settings.host, self.settings.port,
                                              LISTEN_BACKLOG)
@@ -183,6 +192,8 @@ class GameServer:
             self._listener.stop_accepting()
         if self.dashboard is not None:
             self.dashboard.stop()
+        if self._ticker is not None:
+            self._ticker.cancel()
         self.lobby.close()  # waiting joins and states get "server is shutting down"
         reply = server_error("server is shutting down").reply()
         for connection in list(self.connections):

@@ -5,15 +5,16 @@ through an in-memory transport (``MemoryConnection``: written bytes wait in
 a list until the test's "client" takes them) in front of the real lobby
 with the bundled games, so every rule of ``_connection.py`` (keep-alive,
 waiting, refusals, deadlines, flow control) is shown with bytes and calls
-alone. The same rules across real sockets are in ``tests/test_server_*.py``.
+alone, without an event loop: what the loop would run "soon" (a woken
+wait's resume) waits in a list until the test runs it. The same rules
+across real sockets are in ``tests/test_server_*.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -28,6 +29,7 @@ from gameserver._connection import (
     next_state,
 )
 from gameserver._connhost import ConnectionRegistry
+from gameserver.checked import game_types
 from gameserver.config import Settings
 from gameserver.guard import GameGuard
 from gameserver.lobby import Lobby, LobbyLimits
@@ -81,10 +83,19 @@ class Host:
         self.metrics = Metrics()
         self.log_requests = False
         self.guard = GameGuard()
-        self.lobby = Lobby(BUNDLED, self.guard, LobbyLimits(
+        self.lobby = Lobby(game_types(BUNDLED, self.guard), LobbyLimits(
             request_size_max=self.settings.request_size_max))
         self.handle = self.lobby.handle
         self.resume = self.lobby.call
+        self.soon: list[Callable[[], object]] = []
+
+    def call_soon(self, callback: Callable[[], object]) -> None:
+        self.soon.append(callback)
+
+    def run_soon(self) -> None:
+        """Run what the event loop would run next (woken waits resume)."""
+        while self.soon:
+            self.soon.pop(0)()
 
     def held(self) -> contextlib.AbstractContextManager[None]:
         return contextlib.nullcontext()
@@ -167,19 +178,14 @@ class MemoryConnection(BaseConnection):
         self.reading = True
 
 
-def run(test: Callable[[Host], Awaitable[None]], **settings: Any) -> None:
-    """Run ``test`` on an event loop (the lobby's waits are futures), with a fresh host."""
+@contextlib.contextmanager
+def hosting(**settings: Any) -> Iterator[Host]:
+    """A fresh host with these settings (the guard's thread is stopped afterwards)."""
     host = Host(**settings)
     try:
-        asyncio.run(test(host))
+        yield host
     finally:
         host.guard.close()
-
-
-async def callbacks() -> None:
-    """Let the loop run the callbacks that are due (a woken wait's ``_resume``)."""
-    for _ in range(3):
-        await asyncio.sleep(0)
 
 
 def frame(data: dict[str, Any], keep_alive: bool = True) -> bytes:
@@ -208,12 +214,12 @@ def move(player: dict[str, Any], position: int) -> bytes:
 DISCOVER = frame({"type": "discover"})
 
 
-async def two_players(host: Host) -> tuple[MemoryConnection, dict[str, Any], dict[str, Any]]:
+def two_players(host: Host) -> tuple[MemoryConnection, dict[str, Any], dict[str, Any]]:
     """A kept-alive connection per player of TicTacToe session "t"; both have joined."""
     first, second = MemoryConnection(host), MemoryConnection(host)
     first.send(join("t", 2))
     second.send(join("t", 2))
-    await callbacks()
+    host.run_soon()
     first.take()
     second.take()
     return first, first.replies()[0]["data"], second.replies()[0]["data"]
@@ -223,7 +229,7 @@ async def two_players(host: Host) -> tuple[MemoryConnection, dict[str, Any], dic
 
 
 def test_a_classic_request_is_answered_then_the_connection_closes() -> None:
-    async def test(host: Host) -> None:
+    with hosting() as host:
         conn = MemoryConnection(host)
         assert conn.state is State.READING and conn.deadline == 60.0
         conn.send(join("e", 1, keep_alive=False))
@@ -231,11 +237,10 @@ def test_a_classic_request_is_answered_then_the_connection_closes() -> None:
         assert json.loads(conn.take())["data"]["player_id"] == 0
         assert conn.state is State.CLOSED and len(host.registry) == 0
         assert host.metrics.requests["join", "ok"] == 1
-    run(test)
 
 
 def test_kept_alive_requests_that_came_together_are_answered_in_turn() -> None:
-    async def test(host: Host) -> None:
+    with hosting() as host:
         conn = MemoryConnection(host)
         conn.send(DISCOVER + join("e", 1) + DISCOVER[:10])
         conn.take()
@@ -244,49 +249,43 @@ def test_kept_alive_requests_that_came_together_are_answered_in_turn() -> None:
         conn.send(DISCOVER[10:])
         conn.take()
         assert len(conn.replies()) == 3
-    run(test)
 
 
 def test_a_waiting_request_has_no_deadline_and_is_answered_when_woken() -> None:
-    async def test(host: Host) -> None:
+    with hosting() as host:
         first = MemoryConnection(host)
         first.send(join("t", 2))
         assert first.state is State.WAITING and first.deadline is None
         second = MemoryConnection(host)
         second.send(join("t", 2))
-        assert first.unsent == b""  # woken by a future: on the loop's next round
-        await callbacks()
+        assert first.unsent == b""  # resumed soon, never inside the other request
+        host.run_soon()
         assert first.state is State.READING and first.deadline == 60.0
         assert first.take().endswith(TERMINATOR)
-    run(test)
 
 
 def test_a_client_that_leaves_while_waiting_lets_go_of_its_wait() -> None:
-    async def test(host: Host) -> None:
-        first, me, _ = await two_players(host)
+    with hosting() as host:
+        first, me, _ = two_players(host)
         session = host.lobby.sessions["TicTacToe", "t"]
         first.send(state(me))  # the first state returns at once; the second waits
         first.take()
         first.send(state(me))
         assert first.state is State.WAITING and session.waiting == 1
         first._eof()
-        assert first.state is State.CLOSED
-        await callbacks()
-        assert session.waiting == 0
-    run(test)
+        assert first.state is State.CLOSED and session.waiting == 0
 
 
 def test_in_classic_mode_bytes_after_the_request_are_ignored() -> None:
-    async def test(host: Host) -> None:
+    with hosting() as host:
         conn = MemoryConnection(host)
         conn.send(join("t", 2, keep_alive=False))
         conn.send(b"x" * 5_000)
         assert conn.state is State.WAITING and conn._reader.pending == 0
-    run(test)
 
 
 def test_shutting_down_answers_connections_between_requests_only() -> None:
-    async def test(host: Host) -> None:
+    with hosting() as host:
         idle, waiting = MemoryConnection(host), MemoryConnection(host)
         waiting.send(join("t", 2))
         for conn in (idle, waiting):
@@ -294,46 +293,42 @@ def test_shutting_down_answers_connections_between_requests_only() -> None:
         assert idle.take() == b"bye" and idle.state is State.CLOSED
         assert waiting.state is State.WAITING  # the lobby answers it as it closes
         host.lobby.close()
-        await callbacks()
+        host.run_soon()
         assert "shutting down" in waiting.take().decode()
-    run(test)
 
 
 # ---------------------------------------------------------------- deadlines and refusals
 
 
 def test_an_incomplete_request_times_out_with_a_reply() -> None:
-    async def test(host: Host) -> None:
+    with hosting() as host:
         conn = MemoryConnection(host)
         conn.send(DISCOVER[:5])
         conn._timed_out()
         assert json.loads(conn.take())["message"] == "server: connection timed out on server"
         assert conn.state is State.CLOSED
-    run(test)
 
 
 def test_an_idle_kept_alive_connection_times_out_without_a_reply() -> None:
-    async def test(host: Host) -> None:
+    with hosting() as host:
         conn = MemoryConnection(host)
         conn.send(DISCOVER)
         conn.take()
         conn._timed_out()
         assert conn.state is State.CLOSED and conn.take() == b""
-    run(test)
 
 
 def test_a_reply_never_taken_is_abandoned_at_the_next_deadline() -> None:
-    async def test(host: Host) -> None:
+    with hosting() as host:
         conn = MemoryConnection(host)
         conn.send(frame({"type": "discover"}, keep_alive=False))
         assert conn.state is State.CLOSING and conn.deadline == 60.0
         conn._timed_out()
         assert conn.aborted and conn.state is State.CLOSED
-    run(test)
 
 
 def test_a_request_too_large_is_refused_and_what_follows_is_dropped() -> None:
-    async def test(host: Host) -> None:
+    with hosting(request_size_max=1_000) as host:
         conn = MemoryConnection(host)
         conn.send(b"x" * 2_000)
         assert conn.state is State.DRAINING and conn.half_closed and conn.reading
@@ -343,16 +338,14 @@ def test_a_request_too_large_is_refused_and_what_follows_is_dropped() -> None:
         assert conn.deadline == 60.0
         conn._eof()  # the client closes in turn
         assert conn.state is State.CLOSED
-    run(test, request_size_max=1_000)
 
 
 def test_a_refused_client_that_goes_on_sending_is_aborted_at_the_deadline() -> None:
-    async def test(host: Host) -> None:
+    with hosting(request_size_max=1_000) as host:
         conn = MemoryConnection(host)
         conn.send(b"x" * 2_000)
         conn._timed_out()
         assert conn.aborted and conn.state is State.CLOSED
-    run(test, request_size_max=1_000)
 
 
 # ---------------------------------------------------------------- flow control
@@ -362,7 +355,7 @@ def test_replies_not_taken_stop_reading_and_serving_until_the_client_reads() -> 
     """Pipelined discovers (~18 kB each), never read: at most one reply beyond the bound."""
     limit = 4096
 
-    async def test(host: Host) -> None:
+    with hosting(reply_buffer_max=limit) as host:
         conn = MemoryConnection(host)
         count = 50
         conn.send(DISCOVER * count)
@@ -378,13 +371,12 @@ def test_replies_not_taken_stop_reading_and_serving_until_the_client_reads() -> 
         conn.take()
         assert len(conn.replies()) == count and conn.reading
         assert conn.state is State.READING
-    run(test, reply_buffer_max=limit)
 
 
 def test_requests_sent_while_one_waits_are_held_back_by_pausing_not_refused() -> None:
     """A request's worth of pipelined requests behind a waiting one: reading pauses."""
-    async def test(host: Host) -> None:
-        _, ann, bob = await two_players(host)
+    with hosting(request_size_max=1_000) as host:
+        _, ann, bob = two_players(host)
         conn = MemoryConnection(host)
         conn.send(state(ann))  # at once: ann has not seen this game yet
         current = json.loads(conn.take()[: -len(TERMINATOR)])["data"]["current"]
@@ -394,9 +386,8 @@ def test_requests_sent_while_one_waits_are_held_back_by_pausing_not_refused() ->
         assert not conn.reading and conn.state is State.WAITING
         mover = ann if current == [ann["player_id"]] else bob
         MemoryConnection(host).send(move(mover, 4))
-        await callbacks()
+        host.run_soon()
         # Woken, answered; the next buffered state waits again, below the limit: reading.
         assert conn.reading and conn.state is State.WAITING
         conn.take()
         assert [reply["status"] for reply in conn.replies()] == ["ok", "ok"]
-    run(test, request_size_max=1_000)

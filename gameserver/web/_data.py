@@ -16,12 +16,12 @@ built by ``Session`` without them, and the store records none.
 from __future__ import annotations
 
 import inspect
-import json
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..checked import json_problem
 from ..game import AbstractGame, has_hidden_information
 from ..guard import GameCodeError
 from ..results import outcome
@@ -115,7 +115,7 @@ def session_snapshot(server: GameServer, game: str, token: str,
     data["view"] = None
     if 0 <= player < len(session.players):
         try:
-            data["view"] = _checked(game, session.state_data(session.game, player))
+            data["view"] = _checked(game, session.game.view(player))
         except GameCodeError as err:  # shown as an error box, like Session.views()
             data["view"] = {"error": str(err)}
     return data
@@ -123,11 +123,10 @@ def session_snapshot(server: GameServer, game: str, token: str,
 
 def _checked(game: str, view: dict[str, Any]) -> dict[str, Any]:
     """The view, or an error if it cannot be sent as JSON (a set, NaN, ...)."""
-    try:
-        json.dumps(view, allow_nan=False)
-    except (TypeError, ValueError) as err:
+    problem = json_problem(view)
+    if problem:
         return {"error": f"framework: game {game}: state() returned something that "
-                         f"cannot be sent as JSON ({err})"}
+                         f"cannot be sent as JSON ({problem})"}
     return view
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from gameserver.checked import GameType
 from tests.serverproc import ServerThread
 from tests.web import play
 from tests.web.screenshots import CHROMIUM, CHROMIUM_FLAGS
@@ -117,7 +118,8 @@ def test_a_game_that_cannot_be_played_shows_its_error(page: Any) -> None:
     fresh = play.web_server()
     try:
         assert fresh.server is not None
-        fresh.call(fresh.server.lobby.games.__setitem__, "Unplayable", Unplayable)
+        fresh.call(fresh.server.lobby.game_types.__setitem__, "Unplayable",
+                  GameType("Unplayable", Unplayable, fresh.server.guard))
         page.goto(url(fresh, "/"))
         card = page.locator(".game-card", has=page.locator("h3", has_text="Unplayable"))
         expect(card.locator(".game-error")).to_contain_text("Cannot be played: ")

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from gameserver.checked import GameType
 from gameserver.game import AbstractGame
 from gameserver.web import _data
 from gameserver.web._handler import STREAM_REFRESH, Handler
@@ -176,7 +177,8 @@ class Unplayable(AbstractGame):
 
 def test_a_game_whose_min_players_fails_is_listed_with_its_error(server: ServerThread) -> None:
     assert server.server is not None
-    server.call(server.server.lobby.games.__setitem__, "Unplayable", Unplayable)
+    server.call(server.server.lobby.game_types.__setitem__, "Unplayable",
+                  GameType("Unplayable", Unplayable, server.server.guard))
     status, _, body = fetch(server, "/api/games")
     assert status == 200
     games = {g["name"]: g for g in json.loads(body)}
