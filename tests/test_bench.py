@@ -99,3 +99,16 @@ def test_rl_envs_reports_in_process_network_and_vector() -> None:
     assert record["vector"]["sessions"] == 16 and record["vector"]["steps"] >= 16
     assert record["server_log_problems"] == 0
     assert "vector env of 16 sessions, one connection" in summary
+
+
+def test_dashboard_reports_each_phase() -> None:
+    record, summary = run_smoke("dashboard.py")
+    assert COMMON <= record.keys()
+    assert record["benchmark"] == "dashboard" and record["sessions"] == 300
+    assert set(record["phases"]) == {"idle", "pollers", "streams"}
+    for run in record["runs"]:
+        assert PER_RUN | {"latency_p50_ms", "latency_p99_ms", "errors"} <= run.keys()
+        assert run["requests"] > 0 and run["errors"] == 0
+    assert record["phases"]["pollers"]["poll_replies"] > 0
+    assert record["phases"]["streams"]["stream_events"] > 0
+    assert "x idle" in summary
