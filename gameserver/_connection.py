@@ -3,9 +3,10 @@
 Theory of operation
 -------------------
 A connection is always in exactly one ``State``; it moves only through the
-table ``TRANSITIONS`` (state, event -> next state), and the state alone
-decides what happens to bytes that arrive, whether a deadline runs and what
-a deadline does:
+table ``TRANSITIONS`` (state, event -> next state), and the state decides
+what happens to bytes that arrive, whether a deadline of
+``connection_timeout`` runs (set on entering the state; the transport sets
+the first one) and what it does:
 
 =========  ===========================  =========  ==================================
 state      bytes that arrive            deadline   when the deadline passes

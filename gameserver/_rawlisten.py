@@ -31,6 +31,7 @@ from typing import Any
 
 from ._connhost import ConnectionHost
 from ._rawconn import Deadlines, RawConnection
+from .protocol import private_api_problem
 
 log = logging.getLogger("gameserver.server")
 
@@ -265,20 +266,20 @@ def fast_accept() -> tuple[Accept, str | None]:
     Checked once per process, on a connection to a throwaway loopback listener.
     """
     private = getattr(_socket.socket, "_accept", None)
-    works = False
-    if private is not None:
-        try:
-            with socket.create_server(("127.0.0.1", 0)) as listener:
-                listener.settimeout(5.0)
-                with socket.create_connection(listener.getsockname(), timeout=5.0):
-                    fd, peer = private(listener)
-                    if type(fd) is int:
-                        os.close(fd)
-                        works = isinstance(peer, tuple)
-        except Exception:  # noqa: BLE001 - any failure means: do not use it
-            works = False
-    if works:
-        return private, None  # type: ignore[return-value]
-    return _public_accept, ("socket.socket._accept is not what this server expects in this "
-                            "Python version: connections are accepted with the public "
-                            "socket API (slower)")
+
+    def works() -> bool:
+        assert private is not None
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            listener.settimeout(5.0)
+            with socket.create_connection(listener.getsockname(), timeout=5.0):
+                fd, peer = private(listener)
+                if type(fd) is not int:
+                    return False
+                os.close(fd)
+                return isinstance(peer, tuple)
+
+    problem = private_api_problem("socket.socket._accept", "connections are accepted with "
+                                  "the public socket API", works)
+    if problem:
+        return _public_accept, problem
+    return private, None  # type: ignore[return-value]

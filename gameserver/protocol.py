@@ -40,6 +40,21 @@ _SAMPLE = {"status": "ok", "data": {"list": [1, -2, 2.5, True, False, None, "x\u
                                              {}, []], "nested": {"a": {"b": [{"c": 1}]}}}}
 
 
+def private_api_problem(name: str, instead: str, works: Callable[[], bool]) -> str | None:
+    """None if the private CPython API ``name`` passes its check ``works``; else why not.
+
+    The answer is the one log line for the server: ``name`` changed in this
+    Python version, and ``instead`` (what is done with the public API).
+    """
+    try:
+        if works():
+            return None
+    except Exception:  # noqa: BLE001 - any failure means: do not use it
+        pass
+    return (f"{name} is not what this server expects in this Python version: {instead} "
+            "(slower)")
+
+
 def _make_encode(make: Callable[..., Any] | None) -> tuple[Callable[[Any], str], str | None]:
     """``_ENCODER.encode``, without what it redoes on every call; and why not, if not.
 
@@ -59,17 +74,19 @@ def _make_encode(make: Callable[..., Any] | None) -> tuple[Callable[[Any], str],
         return _ENCODER.encode, None
     markers: dict[int, Any] = {}
     join = "".join
-    try:
-        encoder = make(markers, _ENCODER.default, json.encoder.encode_basestring_ascii, None,
-                       _ENCODER.key_separator, _ENCODER.item_separator, _ENCODER.sort_keys,
-                       _ENCODER.skipkeys, _ENCODER.allow_nan)
-        works = join(encoder(_SAMPLE, 0)) == _ENCODER.encode(_SAMPLE) and not markers
-    except Exception:  # noqa: BLE001 - any failure means: do not use it
-        works = False
-    if not works:
-        return _ENCODER.encode, (
-            "json.encoder.c_make_encoder is not what this server expects in this Python "
-            "version: replies are encoded with the public json API (slower)")
+    encoders = []
+
+    def works() -> bool:
+        encoders.append(make(markers, _ENCODER.default, json.encoder.encode_basestring_ascii,
+                             None, _ENCODER.key_separator, _ENCODER.item_separator,
+                             _ENCODER.sort_keys, _ENCODER.skipkeys, _ENCODER.allow_nan))
+        return join(encoders[0](_SAMPLE, 0)) == _ENCODER.encode(_SAMPLE) and not markers
+
+    problem = private_api_problem("json.encoder.c_make_encoder",
+                                  "replies are encoded with the public json API", works)
+    if problem:
+        return _ENCODER.encode, problem
+    encoder = encoders[0]
 
     def encode(value: Any) -> str:
         if markers:
@@ -481,21 +498,23 @@ def _make_decode_json(decoder: json.JSONDecoder, scan_once: Callable[[str, int],
     ValueError); where a Python version changed it, ``decode`` is used and
     the second value says so (the server logs it).
     """
-    text = encode_json(_SAMPLE)
-    try:
-        works = scan_once is not None and scan_once(text, 0) == (decoder.decode(text), len(text))
+    def works() -> bool:
+        assert scan_once is not None
+        text = encode_json(_SAMPLE)
+        if scan_once(text, 0) != (decoder.decode(text), len(text)):
+            return False
         for bad in ("", "[1,", "{", '"open'):
             try:
-                scan_once(bad, 0)  # type: ignore[misc]
-                works = False
+                scan_once(bad, 0)
+                return False
             except (StopIteration, ValueError):
                 pass
-    except Exception:  # noqa: BLE001 - any other failure means: do not use it
-        works = False
-    if not works:
-        return decoder.decode, (
-            "json's scan_once is not what this server expects in this Python version: "
-            "requests are decoded with the public json API (slower)")
+        return True
+
+    problem = private_api_problem("json's scan_once",
+                                  "requests are decoded with the public json API", works)
+    if problem or scan_once is None:
+        return decoder.decode, problem
 
     def decode_json(text: str) -> Any:
         try:
