@@ -135,7 +135,8 @@ def test_a_client_that_pipelines_discovers_and_never_reads_cannot_grow_the_serve
     bound = 1 << 20
     pipelined = 300
     with ServerProcess("--no-web", "--reply-buffer-max", str(bound),
-                       "--new-sessions-per-minute", "5000") as server:
+                       "--new-sessions-per-minute", "5000", "--max-sessions-per-address",
+                       "5000", "--max-waiting-joins-per-address", "5000") as server:
         assert server.proc is not None
         with waiting_sessions(server.port, SESSIONS), \
                 pipelining_client(server.port, 0) as greedy:
@@ -165,7 +166,8 @@ def test_tls_connections_stop_reading_while_their_replies_wait(
     """The same bound on asyncio's transports (pause_writing / pause_reading)."""
     bound = 256 * 1024
     cert, key = tls_pair
-    server = make_server(tls_cert=cert, tls_key=key, reply_buffer_max=bound)
+    server = make_server(tls_cert=cert, tls_key=key, reply_buffer_max=bound,
+                         max_sessions_per_address=1000, max_waiting_joins_per_address=1000)
     context = unverified_context()
     pipelined = 200
     with waiting_sessions(server.port, 200, context):
