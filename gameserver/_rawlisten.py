@@ -30,8 +30,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ._connhost import ConnectionHost
+from ._json import private_api_problem
 from ._rawconn import Deadlines, RawConnection
-from .protocol import private_api_problem
 
 log = logging.getLogger("gameserver.server")
 

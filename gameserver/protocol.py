@@ -22,96 +22,17 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
+
+from ._json import FAST_PATH_FALLBACKS as FAST_PATH_FALLBACKS  # for the server's log
+from ._json import decode_json
+from ._json import encode_json as encode_json  # replies' JSON, for the rest of the server
 
 TERMINATOR = b"EOT\x00"
 
 # A game's move dict and state dict are arbitrary JSON objects.
 JSONObject = dict[str, Any]
-
-# allow_nan=False: NaN and Infinity are not JSON; clients in other languages reject them.
-_ENCODER = json.JSONEncoder(ensure_ascii=True, check_circular=True, allow_nan=False)
-
-
-# A value with every kind of JSON, to check the private fast paths against the public API.
-_SAMPLE = {"status": "ok", "data": {"list": [1, -2, 2.5, True, False, None, "x\u00e9\n\"",
-                                             {}, []], "nested": {"a": {"b": [{"c": 1}]}}}}
-
-
-def private_api_problem(name: str, instead: str, works: Callable[[], bool]) -> str | None:
-    """None if the private CPython API ``name`` passes its check ``works``; else why not.
-
-    The answer is the one log line for the server: ``name`` changed in this
-    Python version, and ``instead`` (what is done with the public API).
-    """
-    try:
-        if works():
-            return None
-    except Exception:  # noqa: BLE001 - any failure means: do not use it
-        pass
-    return (f"{name} is not what this server expects in this Python version: {instead} "
-            "(slower)")
-
-
-def _make_encode(make: Callable[..., Any] | None) -> tuple[Callable[[Any], str], str | None]:
-    """``_ENCODER.encode``, without what it redoes on every call; and why not, if not.
-
-    ``JSONEncoder.encode`` builds a new C encoder for every value it encodes;
-    every reply is encoded, so this builds that same C encoder once. Its
-    circular-reference markers are shared between calls: they are cleared
-    after a failed call (the C encoder leaves them behind), and a call that
-    finds them in use (another thread is encoding) takes the plain
-    ``encode``. Where the C encoder is missing (another Python
-    implementation) it is the plain ``encode`` throughout.
-
-    ``c_make_encoder`` is private to CPython: it is checked against the
-    public ``encode`` here, once, and where a Python version changed it the
-    plain ``encode`` is used and the second value says so (the server logs it).
-    """
-    if make is None:
-        return _ENCODER.encode, None
-    markers: dict[int, Any] = {}
-    join = "".join
-    encoders = []
-
-    def works() -> bool:
-        encoders.append(make(markers, _ENCODER.default, json.encoder.encode_basestring_ascii,
-                             None, _ENCODER.key_separator, _ENCODER.item_separator,
-                             _ENCODER.sort_keys, _ENCODER.skipkeys, _ENCODER.allow_nan))
-        return join(encoders[0](_SAMPLE, 0)) == _ENCODER.encode(_SAMPLE) and not markers
-
-    problem = private_api_problem("json.encoder.c_make_encoder",
-                                  "replies are encoded with the public json API", works)
-    if problem:
-        return _ENCODER.encode, problem
-    encoder = encoders[0]
-
-    def encode(value: Any) -> str:
-        if markers:
-            return _ENCODER.encode(value)
-        try:
-            return join(encoder(value, 0))
-        except BaseException:
-            markers.clear()
-            raise
-
-    return encode, None
-
-
-_encode, _ENCODE_FALLBACK = _make_encode(getattr(json.encoder, "c_make_encoder", None))
-
-
-def encode_json(value: Any) -> str:
-    """``value`` as JSON text, exactly as replies encode it.
-
-    Raises:
-        TypeError: a value that JSON cannot express (a set, an object).
-        ValueError: NaN, Infinity, or a circular reference.
-    """
-    return _encode(value)
-
 
 class ProtocolError(Exception):
     """A request that cannot be served; ``str(err)`` is the full prefixed message."""
@@ -138,15 +59,15 @@ def ok(data: Any) -> bytes:
     """Encode a success reply. Raises TypeError/ValueError if ``data`` is not JSON."""
     if data is None:  # every accepted move: encoded once, here
         return _OK_NULL
-    return _encode({"status": "ok", "data": data}).encode()
+    return encode_json({"status": "ok", "data": data}).encode()
 
 
-_OK_NULL = _encode({"status": "ok", "data": None}).encode()
+_OK_NULL = encode_json({"status": "ok", "data": None}).encode()
 
 
 def error(message: str) -> bytes:
     """Encode an error reply; ``message`` must already carry its prefix."""
-    return _encode({"status": "error", "message": message}).encode()
+    return encode_json({"status": "error", "message": message}).encode()
 
 
 def illegal_move(value: Any) -> bytes:
@@ -157,7 +78,7 @@ def illegal_move(value: Any) -> bytes:
     client raises ``IllegalMove(*value)`` for a list.
     """
     message = "game: " + value if isinstance(value, str) else value
-    return _encode({"status": "illegalmove", "message": message}).encode()
+    return encode_json({"status": "illegalmove", "message": message}).encode()
 
 
 # ---------------------------------------------------------------- framing
@@ -363,14 +284,6 @@ def _json_type_name(value: Any) -> str:
     return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
 
 
-def _reject_constant(name: str) -> Any:
-    # NaN and Infinity are not JSON; Python's decoder accepts them by default.
-    raise ValueError(f"{name} is not valid JSON")
-
-
-_decoder = json.JSONDecoder(parse_constant=_reject_constant)
-
-
 def check_depth(raw: bytes, data: Any, max_depth: int) -> None:
     """Refuse JSON nested deeper than ``max_depth`` lists/objects.
 
@@ -411,7 +324,7 @@ def decode_request(raw: bytes, max_depth: int = 32) -> Envelope:
         raise server_error(
             f"request is not valid UTF-8 (bad byte at position {err.start})") from None
     try:
-        data = _decode_json(text)
+        data = decode_json(text)
     except (ValueError, RecursionError) as err:
         raise server_error(f"request is not valid JSON ({_short(err)})") from None
     check_depth(raw, data, max_depth)
@@ -504,56 +417,6 @@ def _discover(data: dict[str, Any]) -> Discover:
                 f"discover reply (a list of two strings), not {_shorten(after)}")
         after = (after[0], after[1])
     return Discover(min(limit, DISCOVER_SESSIONS_MAX), after)
-
-
-def _make_decode_json(decoder: json.JSONDecoder, scan_once: Callable[[str, int], Any] | None,
-                      ) -> tuple[Callable[[str], Any], str | None]:
-    """``decoder.decode``, straight to its ``scan_once`` when that is enough; or why not.
-
-    The scanner (``scan_once``) reads one value from position 0; ``decode``
-    adds Python work for whitespace around it. A request with anything
-    around its value, or with an error, is decoded again by ``decode``,
-    which skips the whitespace or raises the usual error with its message.
-
-    ``scan_once`` is not public API: it is checked here, once, against
-    ``decode`` (a value, then errors that must raise StopIteration or
-    ValueError); where a Python version changed it, ``decode`` is used and
-    the second value says so (the server logs it).
-    """
-    def works() -> bool:
-        assert scan_once is not None
-        text = encode_json(_SAMPLE)
-        if scan_once(text, 0) != (decoder.decode(text), len(text)):
-            return False
-        for bad in ("", "[1,", "{", '"open'):
-            try:
-                scan_once(bad, 0)
-                return False
-            except (StopIteration, ValueError):
-                pass
-        return True
-
-    problem = private_api_problem("json's scan_once",
-                                  "requests are decoded with the public json API", works)
-    if problem or scan_once is None:
-        return decoder.decode, problem
-
-    def decode_json(text: str) -> Any:
-        try:
-            data, end = scan_once(text, 0)
-        except (StopIteration, ValueError):
-            return decoder.decode(text)
-        if end != len(text):
-            return decoder.decode(text)
-        return data
-
-    return decode_json, None
-
-
-_decode_json, _DECODE_FALLBACK = _make_decode_json(_decoder, getattr(_decoder, "scan_once", None))
-
-# Why a private fast path of CPython is not used here (empty on the Pythons we know).
-FAST_PATH_FALLBACKS = [problem for problem in (_ENCODE_FALLBACK, _DECODE_FALLBACK) if problem]
 
 
 SECRET_FIELDS = ("key", "code")  # never logged
