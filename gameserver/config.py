@@ -93,6 +93,9 @@ class Settings:
     max_name_length: int = _setting(
         100, "longest game name, session name or player name, in characters")
     max_json_depth: int = _setting(32, "deepest nesting of lists and objects in a request")
+    reply_buffer_max: int = _setting(
+        4 * 1024 * 1024, "bytes of replies a client may leave unread before the server stops "
+        "reading its requests (until it reads)")
     store: bool = _setting(
         True, "save sessions and finished games in an SQLite file (--no-store: memory only)")
     store_path: str = _setting("gameserver.sqlite3", "the SQLite file of the store")
@@ -153,6 +156,8 @@ class Settings:
                 raise ConfigError(f"{name} must be at least 1")
         if self.request_size_max < 64:
             raise ConfigError("request_size_max must be at least 64 bytes")
+        if self.reply_buffer_max < 4096:
+            raise ConfigError("reply_buffer_max must be at least 4096 bytes")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("TLS needs both tls_cert and tls_key (make a pair with the "
                               "openssl command in the README)")
