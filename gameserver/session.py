@@ -204,7 +204,8 @@ class Session:
             raise framework_error("not your turn")
         # Accepted, rejected or failed, the game may have recorded something.
         try:
-            rejection = game.move(move, player_id)
+            # A copy: a game that changes the dict it gets must not change what is logged.
+            rejection = game.move(dict(move), player_id)
         except GameCodeError as err:
             self._moved(player_id, move, str(err))
             raise
