@@ -10,8 +10,16 @@ naming the game and the method) and checks what came back (``state`` must
 return a dict, ``current_player`` player ids, a rejection must be JSON), so
 the rest of the framework — sessions, the checker, the test harness, the
 dashboard — never calls a game directly and never sees a malformed result.
-Running a game in another process is another implementation of these two
-classes behind the same methods.
+
+Running a game in a worker process (``gameserver.isolated``) is another
+implementation of these two classes behind the same methods, with one
+difference a caller must handle: a call that has to reach the worker (a new
+or restored game, a move, a state not known in advance) returns a ``Call``
+instead of its answer, and the answer arrives later (``Call.then``). A
+game's ``pending`` is the ``Call`` that is still building it (None once
+built, and always None in-process). Everything else (whose turn, game over,
+each player's state) is answered at once. In-process games never return a
+``Call``.
 
 ``current()`` and ``game_over()`` can only change when the game does (a new
 game, a move), so each is asked once per change and remembered. Code that
@@ -33,6 +41,7 @@ not covered; docs/first-game.md says so.
 
 from __future__ import annotations
 
+import logging
 import pickle
 import random
 import sys
@@ -45,7 +54,9 @@ from .game import AbstractGame, has_hidden_information
 from .guard import GameCodeError, GameGuard
 from .protocol import framework_error
 
-__all__ = ["CheckedGame", "GameType", "game_types", "json_problem"]
+__all__ = ["Call", "CheckedGame", "GameType", "game_types", "json_problem"]
+
+log = logging.getLogger("gameserver.checked")
 
 _SHARED = random._inst  # type: ignore[attr-defined]  # what random.random() etc. are bound to
 
@@ -57,6 +68,48 @@ def json_problem(value: Any) -> str:
     except (TypeError, ValueError) as err:
         return str(err)
     return ""
+
+
+class Call:
+    """A game call running in a worker process: it ends later, with a value or an error.
+
+    ``then(callback)`` runs ``callback()`` once the call has ended (at once
+    if it has), in the order the callbacks were given; ``result()`` then
+    gives the value or raises the call's ``GameCodeError``. Every call ends:
+    the worker answers, or the server stops it (see ``gameserver.workers``).
+    """
+
+    __slots__ = ("done", "value", "error", "_callbacks")
+
+    def __init__(self) -> None:
+        self.done = False
+        self.value: Any = None
+        self.error: str | None = None  # a complete "framework: ..." message
+        self._callbacks: list[Callable[[], None]] = []
+
+    def then(self, callback: Callable[[], None]) -> None:
+        if self.done:
+            callback()
+        else:
+            self._callbacks.append(callback)
+
+    def result(self) -> Any:
+        """The call's value. Raises: GameCodeError: the call failed."""
+        if self.error is not None:
+            raise GameCodeError(self.error)
+        return self.value
+
+    def finish(self, value: Any = None, error: str | None = None) -> None:
+        """For the implementation: the call has ended; run the callbacks."""
+        if self.done:
+            return
+        self.done, self.value, self.error = True, value, error
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # a bug of ours: the other callbacks still run
+                log.exception("a callback of a game call failed")
 
 
 def game_types(classes: Mapping[str, type[AbstractGame]],
@@ -181,6 +234,14 @@ class CheckedGame:
     def instance(self, value: Any) -> None:
         self._instance = value
         self._current = self._over = None
+
+    @property
+    def pending(self) -> Call | None:
+        """The call still building this game (a game in a worker process), else None."""
+        return None
+
+    def when_lost(self, callback: Callable[[CheckedGame, str], None]) -> None:
+        """Call ``callback(game, reason)`` if the game is lost (only a game in a worker can be)."""
 
     # ------------------------------------------------------------ calls that change the game
 

@@ -27,16 +27,19 @@ import ssl
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from . import registry
 from ._connection import BaseConnection, Connection
 from ._rawconn import RawListener
 from .checked import game_types
 from .config import Settings
 from .game import AbstractGame
 from .guard import GameGuard
+from .isolated import Isolation, plan
 from .lobby import Lobby, LobbyLimits
 from .metrics import Metrics
 from .protocol import server_error
 from .store import Store
+from .workers import WorkerSettings
 
 __all__ = ["BaseConnection", "Connection", "GameServer", "LISTEN_BACKLOG"]
 
@@ -52,12 +55,23 @@ class GameServer:
 
     Args:
         settings: the server settings.
-        games: game name -> game class to offer.
+        games: game name -> game class to offer, all run in this process;
+            None: the games the settings name (bundled games, games folders,
+            ``isolate_games``; see ``gameserver.isolated.plan``).
     """
 
-    def __init__(self, settings: Settings, games: Mapping[str, type[AbstractGame]]) -> None:
+    def __init__(self, settings: Settings,
+                 games: Mapping[str, type[AbstractGame]] | None = None) -> None:
         self.settings = settings
         self.guard = GameGuard(settings.game_call_timeout)
+        self._select = games is None  # settings.games applies once the workers said theirs
+        games, self._sources = plan(settings) if games is None else (games, [])
+        self.isolation = Isolation(WorkerSettings(
+            time_limit=settings.game_call_timeout, memory_mb=settings.worker_memory_limit,
+            cpu_seconds=settings.worker_cpu_limit,
+            log_level=logging.getLevelName(settings.log_level),
+            secrets=tuple(path for path in (settings.store_path if settings.store else "",
+                                            settings.tls_key) if path)), self.guard)
         self.store = (Store(settings.store_path, self.guard, history=settings.history,
                             history_max_games=settings.history_max_games,
                             sync=settings.store_sync)
@@ -102,7 +116,16 @@ class GameServer:
         return result.result(timeout)
 
     async def start(self) -> None:
-        """Start listening; ``self.port`` is the real port afterwards."""
+        """Start the game workers, then listen; ``self.port`` is the real port afterwards.
+
+        Raises:
+            GameLoadError: ``settings.games`` names a game that was not found.
+        """
+        try:
+            await self._load_isolated_games()
+        except BaseException:
+            self.isolation.close()
+            raise
         tls = self._tls_context() if self.settings.tls else None
         loop = asyncio.get_running_loop()
         if tls is None:
@@ -125,6 +148,14 @@ class GameServer:
                  if self.store else "off (sessions live in memory only)")
         if self.settings.web:
             self._start_dashboard()
+
+    async def _load_isolated_games(self) -> None:
+        """Add the games of the worker processes; then keep only those the settings name."""
+        game_types = self.lobby.game_types
+        for game_type in await self.isolation.load(self._sources):
+            registry.add(game_types, game_type.name, game_type, game_type.source)
+        if self._select:
+            self.lobby.game_types = registry.select(game_types, self.settings.games)
 
     def _tick(self) -> None:
         """Let time pass in the lobby (timeouts), and again a tick interval later."""
@@ -180,6 +211,7 @@ class GameServer:
             self._listener.close()
         if self.store is not None:
             self.store.close()
+        self.isolation.close()
         self.guard.close()
         log.info("gameserver stopped")
 
