@@ -190,10 +190,12 @@ class GameType:
         game.instance = game._changing("__init__", self.game_class, players)
         return game
 
-    def restore(self, blob: bytes) -> CheckedGame:
+    def restore(self, blob: bytes, players: int | None = None) -> CheckedGame:
         """The game saved by ``CheckedGame.snapshot()``.
 
         Only for blobs this server wrote: unpickling runs code named in it.
+        ``players`` (how many play it, if known) lets a game in a worker
+        process send each player's state along from the start.
 
         Raises:
             GameCodeError: the blob cannot be loaded (the game's class changed, ...).

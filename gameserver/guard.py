@@ -142,8 +142,8 @@ class GameGuard:
     def __init__(self, time_limit: float = 5.0, watchdog: bool = True) -> None:
         self.time_limit = time_limit
         self.errors = 0  # game calls that failed, for metrics
-        # The call in progress: (generation, start time, thread id) or None.
-        self._current: tuple[int, float, int] | None = None
+        # The call in progress: (generation, start time, thread id, method) or None.
+        self._current: tuple[int, float, int, str] | None = None
         self._generation = 0
         self._interrupted = 0  # generation of the last call the watchdog interrupted
         self._lock = threading.Lock()
@@ -154,9 +154,10 @@ class GameGuard:
                              daemon=True).start()
 
     @property
-    def in_call(self) -> bool:
-        """Whether a game call is running now (for a worker's interrupt handler)."""
-        return self._current is not None
+    def method(self) -> str | None:
+        """The game method running now, if any (for a worker's interrupt handler)."""
+        current = self._current
+        return None if current is None else current[3]
 
     def close(self) -> None:
         """Stop the watchdog thread."""
@@ -177,7 +178,7 @@ class GameGuard:
                 with self._lock:
                     self._generation += 1
                     self._current = (self._generation, time.monotonic(),
-                                     threading.get_ident())
+                                     threading.get_ident(), method)
                 return func(*args)
             finally:
                 with self._lock:
@@ -210,7 +211,7 @@ class GameGuard:
                 current = self._current
                 if current is None:
                     continue
-                generation, started, thread_id = current
+                generation, started, thread_id, _ = current
                 if (generation != self._interrupted
                         and time.monotonic() - started > self.time_limit):
                     self._interrupted = generation

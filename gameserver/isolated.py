@@ -193,9 +193,9 @@ class RemoteGameType(GameType):
         game.build(("new", game.gid, self.name, players, seed), "__init__")
         return game
 
-    def restore(self, blob: bytes) -> RemoteGame:
+    def restore(self, blob: bytes, players: int | None = None) -> RemoteGame:
         """A game being restored in the worker from ``CheckedGame.snapshot()``."""
-        game = RemoteGame(self, [])
+        game = RemoteGame(self, [(p, False) for p in range(players or 0)])
         game.build(("restore", game.gid, self.name, blob), "unpickle")
         return game
 

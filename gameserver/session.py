@@ -39,8 +39,8 @@ until then every other move or restart waits and is then served as if it
 had just arrived. Questions (state, whose turn) are answered meanwhile from
 the game as it was before the change, which is consistent with
 ``version``. While the first game is being built, changes to record (the
-session becoming full) wait for it, and so do the replies that would reveal
-them; if the build fails, the session closes with the game's error. A game
+session becoming full) and every reply wait for it; if the build fails,
+the session closes with the game's error, which the waiting replies get. A game
 whose worker failed without a saved copy is lost: the session closes with
 the reason. In-process games never return a ``Call``, so none of this costs
 them more than a type check.
@@ -438,8 +438,8 @@ class Session:
         the reply goes out, and not when it turns into an error (so the next
         ``state`` of that view does not wait for a change it never saw).
         """
-        if self._unrecorded:  # waiting for the first game to be built (see the top)
-            assert self._change is not None
+        if self._change is not None and self.game.pending is not None:
+            # The first game is being built (see the top): no reply before it is.
             return self._after(self._change, lambda: self._saved(reply, view))
         batch = self._unsaved
         if batch is not None and not batch.done and self.recorder is not None:
@@ -499,7 +499,7 @@ class Session:
         if data.get("format", 1) == 1:  # written before the game was saved as bytes
             game = CheckedGame(game_type, data["game"], None)
         else:
-            game = game_type.restore(data["game"])
+            game = game_type.restore(data["game"], data["size"])
         session = cls(game_type, data["token"], data["size"], auto=data["auto"],
                       recorder=recorder, game=game, clock=clock)
         session.players = [Player(name, key, observer_key)

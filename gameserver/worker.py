@@ -44,13 +44,15 @@ from pathlib import Path
 from typing import Any
 
 from . import _channel, _sandbox, registry
-from .checked import CheckedGame, GameType, json_problem
+from .checked import CheckedGame, GameType
 from .game import AbstractGame, has_hidden_information
 from .guard import GameCallTimeout, GameCodeError, GameGuard
+from .protocol import encode_json
 
 log = logging.getLogger("gameserver.worker")
 
 View = tuple[int, bool]
+SNAPSHOT_RETRY = 15  # changes without a snapshot after one failed
 
 
 class ForwardingHandler(logging.Handler):
@@ -88,12 +90,14 @@ class Host:
         hello: the server's first message (see ``gameserver.workers``).
     """
 
-    def __init__(self, hello: dict[str, Any]) -> None:
+    def __init__(self, hello: dict[str, Any], channel_out: int) -> None:
+        self.channel_out = channel_out
         self.time_limit: float = hello["time_limit"]
         self.guard = GameGuard(self.time_limit, watchdog=False)
         self.types: dict[str, GameType] = {}
         self.games: dict[int, CheckedGame] = {}
-        self.unsaved: set[int] = set()  # games whose last snapshot was too large
+        self.unsaved: dict[int, int] = {}  # games whose snapshot failed: changes until a retry
+        self.big: dict[int, set[View]] = {}  # states too large to send along: sent when asked
         self.started = 0.0  # when the request being served arrived
         self.retire = False  # the CPU limit's warning came
         self.logs = ForwardingHandler()
@@ -126,10 +130,14 @@ class Host:
     def on_interrupt(self, signum: int, frame: Any) -> None:
         """SIGINT from the server: the request ran too long; stop the game call running now.
 
-        Ignored between game calls, and by a request that has not run half
-        the limit (an interrupt meant for the request before it).
+        First tells the server which method that is (in case the game
+        swallows the interruption and the server must kill us). Ignored
+        between game calls, and by a request that has not run half the
+        limit (an interrupt meant for the request before it).
         """
-        if self.guard.in_call and time.monotonic() - self.started >= self.time_limit / 2:
+        method = self.guard.method
+        if method is not None and time.monotonic() - self.started >= self.time_limit / 2:
+            _write(self.channel_out, _channel.encode(("note", method)))
             raise GameCallTimeout
 
     def on_cpu_limit(self, signum: int, frame: Any) -> None:
@@ -143,7 +151,8 @@ class Host:
         op, gid = message[0], message[1]
         if op == "drop":
             self.games.pop(gid, None)
-            self.unsaved.discard(gid)
+            self.unsaved.pop(gid, None)
+            self.big.pop(gid, None)
             return None
         try:
             reply = getattr(self, "_" + op)(gid, *message[2:])
@@ -182,16 +191,18 @@ class Host:
         game = self.games[gid]
         error = rejection = None
         try:
-            result = game.move(move, player_id)
-            rejection = None if result is None else _channel_json(result)
+            result = game.move(move, player_id)  # a rejection it returns is JSON (checked)
+            rejection = None if result is None else encode_json(result)
         except GameCodeError as err:
             error = str(err)
         return (error, rejection, *self._mirror(gid, game, wanted))
 
     def _view(self, gid: int, player_id: int, legal_moves: bool) -> tuple[Any, ...]:
         game = self.games[gid]
-        return (None, None, None, None,
-                [(player_id, legal_moves, self._view_of(game, player_id, legal_moves))], None)
+        view, size = self._view_of(game, player_id, legal_moves)
+        if size <= _channel.MIRROR_MAX // 2:
+            self.big.get(gid, set()).discard((player_id, legal_moves))
+        return (None, None, None, None, [(player_id, legal_moves, view)], None)
 
     # ------------------------------------------------------------ what the server keeps
 
@@ -208,48 +219,56 @@ class Host:
             current = str(err)
         views = []
         room = _channel.MIRROR_MAX
-        for player_id, legal_moves in wanted:
-            view = self._view_of(game, player_id, legal_moves)
-            if len(view) <= room:
-                views.append((player_id, legal_moves, view))
-                room -= len(view)
+        big = self.big.setdefault(gid, set())
+        for key in wanted:
+            if key in big:
+                continue
+            view, size = self._view_of(game, *key)
+            if size <= room:
+                views.append((*key, view))
+                room -= size
+            else:  # from now on computed only when a client asks for it
+                big.add(key)
         return current, over, views, self._snapshot(gid, game)
 
-    def _view_of(self, game: CheckedGame, player_id: int, legal_moves: bool) -> bytes | str:
-        """One state reply, or the error message that replaces it."""
+    def _view_of(self, game: CheckedGame, player_id: int, legal_moves: bool,
+                 ) -> tuple[bytes | str, int]:
+        """One state reply, or the error message that replaces it; and the reply's size."""
         try:
             reply = game.view_reply(player_id, legal_moves)
         except GameCodeError as err:
-            return str(err)
+            return str(err), 0
         except Exception as err:  # noqa: BLE001 - MemoryError, RecursionError in encoding
-            return game.type_error("state", f"could not be sent ({type(err).__name__})").args[0]
+            return game.type_error("state", f"could not be sent ({type(err).__name__})").args[0], 0
         if len(reply) > _channel.STATE_MAX:
             return game.type_error("state", f"returned {len(reply) / _channel.MB:.0f} MB, more "
                                    f"than the {_channel.STATE_MAX // _channel.MB} MB a game "
-                                   "may send from a worker process").args[0]
-        return reply
+                                   "may send from a worker process").args[0], len(reply)
+        return reply, len(reply)
 
     def _snapshot(self, gid: int, game: CheckedGame) -> bytes | None:
+        """The saved game, if it can be had and is small enough for the server to keep.
+
+        A game that could not be saved is tried again only every
+        ``SNAPSHOT_RETRY`` changes (its failure is logged each time).
+        """
+        skip = self.unsaved.get(gid, 0)
+        if skip:
+            self.unsaved[gid] = skip - 1
+            return None
         try:
             blob = game.snapshot()
         except GameCodeError:
+            self.unsaved[gid] = SNAPSHOT_RETRY
             return None
         if len(blob) > _channel.SNAPSHOT_MAX:
-            if gid not in self.unsaved:
-                self.unsaved.add(gid)
-                log.warning("game %s: a saved game takes %d KB, more than the %d KB the "
-                            "server keeps; if its worker process fails, the session ends",
-                            game.type.name, len(blob) // 1024, _channel.SNAPSHOT_MAX // 1024)
+            log.warning("game %s: a saved game takes %d KB, more than the %d KB the server "
+                        "keeps; if its worker process fails, the session ends",
+                        game.type.name, len(blob) // 1024, _channel.SNAPSHOT_MAX // 1024)
+            self.unsaved[gid] = SNAPSHOT_RETRY
             return None
-        self.unsaved.discard(gid)
+        self.unsaved.pop(gid, None)
         return blob
-
-
-def _channel_json(value: Any) -> str:
-    """A move's rejection as JSON text (checked by ``CheckedGame.move`` already)."""
-    from .protocol import encode_json
-    assert not json_problem(value)
-    return encode_json(value)
 
 
 def _module_classes(module_name: str) -> list[type[AbstractGame]]:
@@ -299,7 +318,7 @@ def main() -> None:
     if message is None:
         return
     hello = message[1]
-    host = Host(hello)
+    host = Host(hello, channel_out)
     logging.basicConfig(level=hello["log_level"], handlers=[host.logs], force=True)
     signal.signal(signal.SIGINT, host.on_interrupt)
     if hasattr(signal, "SIGXCPU"):

@@ -141,15 +141,22 @@ class Worker:
     _reader: _channel.FrameReader = field(default_factory=_channel.FrameReader)
     _head_started: float = 0.0
     _interrupted: tuple[Request, float] | None = None
+    _running: str | None = None  # the game method the head request was interrupted in
     _timer: asyncio.TimerHandle | None = None
     _failures: collections.deque[float] = field(default_factory=collections.deque)
     _drops: list[int] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _spawning: asyncio.TimerHandle | None = None
+    _dying: list[subprocess.Popen[bytes]] = field(default_factory=list)  # killed, not reaped
 
     @property
     def label(self) -> str:
         return self.source[1]
+
+    @property
+    def busy(self) -> bool:
+        """Whether requests are in flight (the first one is running)."""
+        return bool(self._queue)
 
     @property
     def pid(self) -> int | None:
@@ -298,7 +305,8 @@ class Worker:
                 if process is not self._process:
                     return  # the reply made us replace the worker
         except _channel.ChannelError as err:
-            self._replace(f"its worker process sent something malformed ({err})")
+            self._replace("the game's worker process sent something malformed during "
+                          f"{{method}}() ({err})")
             return
         if ended:
             self._ended(process)
@@ -306,6 +314,11 @@ class Worker:
     def _reply(self, reply: Any) -> None:
         if not self._queue:
             raise _channel.ChannelError("a reply nobody asked for")
+        if type(reply) is tuple and len(reply) == 2 and reply[0] == "note":
+            if type(reply[1]) is not str:
+                raise _channel.ChannelError("a malformed note")
+            self._running = reply[1][:100]  # the worker is being interrupted in this method
+            return
         request = self._queue[0]
         if request.hello:
             if not _catalog_shape(reply):
@@ -314,7 +327,7 @@ class Worker:
             raise _channel.ChannelError("a malformed reply")
         self._queue.popleft()
         self._head_started = self.loop.time()
-        self._interrupted = None
+        self._interrupted = self._running = None
         if self._queue:
             self._arm(self._head_started + self._limit(self._queue[0]))
         _log_forwarded(reply[-1], self.label)
@@ -371,8 +384,8 @@ class Worker:
         elif now < interrupted[1] + self.settings.grace:
             self._arm(interrupted[1] + self.settings.grace)
             return
-        self._replace(f"{head.method}() took longer than {self._limit(head):g} s and was "
-                      "stopped (endless loop?)")
+        self._replace(f"{self._running or head.method}() took longer than "
+                      f"{self._limit(head):g} s and was stopped (endless loop?)")
 
     # ------------------------------------------------------------ failure
 
@@ -395,7 +408,7 @@ class Worker:
             return
         self._kill(process)
         status = process.popen.poll()
-        self._replace(f"its worker process {_death(status)}")
+        self._replace("the game's worker process died during {method}(): " + _death(status))
 
     def _replace(self, why: str) -> None:
         """Replace the worker: fail the head request with ``why``, bring the rest back.
@@ -410,9 +423,10 @@ class Worker:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._interrupted = None
+        self._interrupted = self._running = None
         queue, self._queue = list(self._queue), collections.deque()
         head = queue.pop(0) if queue and why else None
+        why = why.replace("{method}", head.method if head is not None else "a call")
         self.guard.errors += 1 if why else 0
         if head is not None and head.hello:  # the file cannot be loaded
             self._fail_requests([head, *queue], why)
@@ -504,7 +518,14 @@ class Worker:
         for pipe in (process.popen.stdin, process.popen.stdout):
             if pipe is not None:
                 pipe.close()
-        _reap(process.popen, self.loop)
+        self._dying.append(process.popen)
+        self._reap()
+
+    def _reap(self, tries: int = 100) -> None:
+        """Collect the exit status of killed processes without blocking the loop."""
+        self._dying = [popen for popen in self._dying if popen.poll() is None]
+        if self._dying and tries and not self.loop.is_closed():
+            self.loop.call_later(0.05, self._reap, tries - 1)
 
     def close(self) -> None:
         """Stop the worker (the server is stopping); requests in flight are dropped."""
@@ -515,32 +536,27 @@ class Worker:
         process, self._process = self._process, None
         if process is not None:
             self._close_process(process)
+        for popen in self._dying:
             try:
-                process.popen.wait(1)  # killed: it ends at once
+                popen.wait(1)  # killed: it ends at once
             except subprocess.TimeoutExpired:
                 log.warning("game file %s: worker process %d did not end", self.label,
-                            process.popen.pid)
+                            popen.pid)
+        self._dying = []
         self.broken = self.broken or "the server is shutting down"
-
-
-def _reap(popen: subprocess.Popen[bytes], loop: asyncio.AbstractEventLoop,
-          tries: int = 50) -> None:
-    """Collect the killed process's exit status without blocking the loop."""
-    if popen.poll() is None and tries and not loop.is_closed():
-        loop.call_later(0.05, _reap, popen, loop, tries - 1)
 
 
 def _death(status: int | None) -> str:
     """How a worker process ended, in words."""
     if status is None:
-        return "stopped answering"
+        return "it stopped answering"
     if status < 0:
         name = signal.Signals(-status).name if -status in signal.valid_signals() else -status
         hint = {"SIGSEGV": " (a crash: a recursion too deep for the C stack?)",
                 "SIGKILL": " (out of memory, or killed)",
                 "SIGXCPU": " (it used up its CPU time)"}.get(str(name), "")
-        return f"died of signal {name}{hint}"
-    return f"exited with status {status} (os._exit() or sys.exit() in game code?)"
+        return f"it was killed by signal {name}{hint}"
+    return f"it exited with status {status} (os._exit() or sys.exit() in the game?)"
 
 
 def _catalog_shape(reply: Any) -> bool:

@@ -57,6 +57,7 @@ class ServerThread:
             self.port = self.server.port
         except BaseException as err:  # noqa: BLE001 - reported to start()
             self._error = err
+            self._loop.close()
             self._started.set()
             return
         self._started.set()
