@@ -147,7 +147,7 @@ class GameServer:
         log.info("store: %s", f"sessions and history saved in {self.settings.store_path}"
                  if self.store else "off (sessions live in memory only)")
         if self.settings.web:
-            self._start_dashboard()
+            await self._start_dashboard()
 
     async def _load_isolated_games(self) -> None:
         """Add the games of the worker processes; then keep only those the settings name."""
@@ -178,11 +178,18 @@ class GameServer:
             return
         self._listener = listener
 
-    def _start_dashboard(self) -> None:
+    async def _start_dashboard(self) -> None:
         # The game server keeps running without its dashboard: it is a view, not a part.
-        from .web import start_dashboard
+        # The dashboard sees the server only through this adapter (gameserver/web/source.py).
+        from .metrics import prometheus_text
+        from .web import LobbySource, WebSettings, start_dashboard
+        s = self.settings
+        source = LobbySource(self.lobby, self.store, lambda: prometheus_text(self),
+                             getattr(self.store, "health", None))
         try:
-            self.dashboard = start_dashboard(self)
+            self.dashboard = await start_dashboard(source, WebSettings(
+                s.web_host, s.web_port, s.web_token, s.game_timeout, s.web_max_connections,
+                s.web_max_connections_per_address))
         except OSError as err:
             log.error("web dashboard not started on %s:%d: %s (pick another --web-port, "
                       "or --no-web)", self.settings.web_host, self.settings.web_port, err)

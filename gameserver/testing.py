@@ -22,12 +22,20 @@ plain pytest tests::
 ``state`` never waits (unlike the client's ``state()``): it always returns
 the state right now, including the framework's ``"current"`` and
 ``"gameover"`` keys.
+
+``IllegalMove`` and ``GameServerError`` are the very classes of the client
+module ``game_server_api``, so ``except IllegalMove:`` catches a rejected
+move the same way in a test and in a client that plays on a real server.
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+# The client module's own exception classes (one standalone file, installed with
+# the server), so that students catch the same class in tests and in clients.
+from game_server_api import GameServerError, IllegalMove
 
 from .checked import GameType
 from .game import AbstractGame
@@ -36,18 +44,6 @@ from .protocol import ProtocolError
 from .session import Session
 
 __all__ = ["GameServerError", "IllegalMove", "LocalSession"]
-
-
-class GameServerError(Exception):
-    """The framework refused the request (e.g. "framework: not your turn"),
-    or the game's code failed (the message names the method)."""
-
-
-class IllegalMove(Exception):
-    """The game rejected the move. ``args`` hold what ``move`` returned:
-    ``str(err)`` is ``"game: <your message>"`` for a string, and a list
-    rejection ``["no such card", 3]`` gives ``err.args == ("no such card", 3)``,
-    exactly as the client module raises it."""
 
 
 class LocalSession:
@@ -84,9 +80,12 @@ class LocalSession:
         """Submit a move as ``player_id``: ``move(0, position=4)`` or ``move(0, {...})``.
 
         Raises:
-            IllegalMove: the game rejected the move.
+            IllegalMove: the game rejected the move. ``args`` hold what ``move``
+                returned: ``str(err)`` is ``"game: <your message>"`` for a string,
+                and a list rejection ``["no such card", 3]`` gives
+                ``err.args == ("no such card", 3)``, as on a real server.
             GameServerError: the framework refused it (game over, not your
-                turn) or the game's code failed.
+                turn) or the game's code failed (the message names the method).
         """
         move = {**(move or {}), **kwargs}
         key = self.session.players[self._check_id(player_id)].key

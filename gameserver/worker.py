@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import _thread
 import importlib
-import inspect
 import logging
 import os
 import signal
@@ -272,12 +271,10 @@ class Host:
 
 
 def _module_classes(module_name: str) -> list[type[AbstractGame]]:
-    """The game classes a bundled module defines (isolate_games = "all")."""
+    """The usable game classes a bundled module defines (isolate_games = "all")."""
     module = importlib.import_module(module_name)
-    return [obj for obj in vars(module).values()
-            if inspect.isclass(obj) and issubclass(obj, AbstractGame)
-            and obj.__module__ == module_name and not inspect.isabstract(obj)
-            and registry.usable(obj, module.__file__ or module_name)]
+    return [game_class for game_class in registry.game_classes(module)
+            if registry.usable(game_class, module.__file__ or module_name)]
 
 
 def _leftovers() -> str | None:
