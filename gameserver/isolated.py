@@ -141,6 +141,14 @@ class Isolation:
                         "key, the config) and write where that user can; run the server as "
                         "its own user (deploy/gameserver.service)")
 
+    def retain(self, game_types: list[GameType]) -> None:
+        """Stop the workers none of ``game_types`` runs in (games left out by the settings)."""
+        used = {id(t.worker) for t in game_types if isinstance(t, RemoteGameType)}
+        for worker in self.workers:
+            if id(worker) not in used:
+                worker.close()
+        self.workers = [worker for worker in self.workers if id(worker) in used]
+
     def close(self) -> None:
         for worker in self.workers:
             worker.close()

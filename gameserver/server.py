@@ -156,6 +156,7 @@ class GameServer:
             registry.add(game_types, game_type.name, game_type, game_type.source)
         if self._select:
             self.lobby.game_types = registry.select(game_types, self.settings.games)
+        self.isolation.retain(list(self.lobby.game_types.values()))
 
     def _tick(self) -> None:
         """Let time pass in the lobby (timeouts), and again a tick interval later."""
@@ -205,6 +206,7 @@ class GameServer:
         if self._ticker is not None:
             self._ticker.cancel()
         self.lobby.close()  # waiting joins and states get "server is shutting down"
+        self.isolation.close()  # ... and so do moves in flight to game workers
         reply = server_error("server is shutting down").reply()
         for connection in list(self.connections):
             connection.shut_down(reply)
@@ -218,7 +220,6 @@ class GameServer:
             self._listener.close()
         if self.store is not None:
             self.store.close()
-        self.isolation.close()
         self.guard.close()
         log.info("gameserver stopped")
 

@@ -71,6 +71,7 @@ STARTUP_LIMIT = 20.0  # seconds a worker may take to start and import its games
 _RESTARTS_FREE = 5  # failures within RESTART_WINDOW replaced at once; then spaced out
 RESTART_WINDOW = 60.0
 RESTART_DELAY_MAX = 30.0
+READ_SIZE = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -285,37 +286,32 @@ class Worker:
     # ------------------------------------------------------------ replies
 
     def _readable(self, process: _Process) -> None:
+        """Bytes from the worker: one read per turn of the loop, so a flood cannot stall it."""
         if process is not self._process:
             return
-        chunks, ended = [], False
-        while True:
-            try:
-                data = os.read(process.from_worker, 256 * 1024)
-            except BlockingIOError:
-                break
-            except OSError:
-                data = b""
-            if not data:
-                ended = True
-                break
-            chunks.append(data)
         try:
-            for payload in self._reader.feed(b"".join(chunks)) if chunks else ():
+            data = os.read(process.from_worker, READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._ended(process)
+            return
+        try:
+            for payload in self._reader.feed(data):
                 self._reply(_channel.decode_plain(payload))
                 if process is not self._process:
                     return  # the reply made us replace the worker
         except _channel.ChannelError as err:
             self._replace("the game's worker process sent something malformed during "
                           f"{{method}}() ({err})")
-            return
-        if ended:
-            self._ended(process)
 
     def _reply(self, reply: Any) -> None:
         if not self._queue:
             raise _channel.ChannelError("a reply nobody asked for")
         if type(reply) is tuple and len(reply) == 2 and reply[0] == "note":
-            if type(reply[1]) is not str:
+            if type(reply[1]) is not str or self._running is not None:
                 raise _channel.ChannelError("a malformed note")
             self._running = reply[1][:100]  # the worker is being interrupted in this method
             return
@@ -428,8 +424,10 @@ class Worker:
         head = queue.pop(0) if queue and why else None
         why = why.replace("{method}", head.method if head is not None else "a call")
         self.guard.errors += 1 if why else 0
-        if head is not None and head.hello:  # the file cannot be loaded
-            self._fail_requests([head, *queue], why)
+        if head is not None and head.hello:  # the file cannot be loaded (any more)
+            self._queue.extend(queue)
+            starting = self.catalog is not None and not self.catalog.done()
+            self._broken(why if starting else f"its file can no longer be loaded ({why})")
             return
         if why:
             log.error("game file %s: %s; its worker process is replaced", self.label, why)
@@ -479,21 +477,19 @@ class Worker:
         return 0.0 if extra <= 0 else min(RESTART_DELAY_MAX, 0.5 * 2 ** (extra - 1))
 
     def _broken(self, why: str) -> None:
+        """No process will be started any more: every game is lost, every request fails."""
         self.broken = why
+        if self.catalog is not None and not self.catalog.done():
+            self.catalog.set_exception(_channel.ChannelError(why))  # skipped at start-up
+            return
         log.error("game file %s: %s; its games fail from now on", self.label, why)
         for gid, game in list(self.games.items()):
-            game.lose(None)
             del self.games[gid]
-        if self.catalog is not None and not self.catalog.done():
-            self.catalog.set_exception(_channel.ChannelError(why))
-
-    def _fail_requests(self, requests: list[Request], why: str) -> None:
-        if self.catalog is not None and not self.catalog.done():
-            self.catalog.set_exception(_channel.ChannelError(why))
-            return
-        self._broken(f"its file can no longer be loaded ({why})")
-        for request in requests[1:]:
-            request.fail(self._message(request, self.broken or why))
+            game.lose(f"framework: game {game.type.name}: {why}")
+        queue, self._queue = list(self._queue), collections.deque()
+        for request in queue:
+            if not request.hello:
+                request.fail(self._message(request, why))
 
     def _message(self, request: Request, why: str) -> str:
         name = request.game.type.name if request.game is not None else self.label
@@ -528,7 +524,8 @@ class Worker:
             self.loop.call_later(0.05, self._reap, tries - 1)
 
     def close(self) -> None:
-        """Stop the worker (the server is stopping); requests in flight are dropped."""
+        """Stop the worker (the server is stopping); requests in flight fail saying so."""
+        self.broken = self.broken or "the server is shutting down"
         if self._spawning is not None:
             self._spawning.cancel()
         if self._timer is not None:
@@ -543,7 +540,10 @@ class Worker:
                 log.warning("game file %s: worker process %d did not end", self.label,
                             popen.pid)
         self._dying = []
-        self.broken = self.broken or "the server is shutting down"
+        queue, self._queue = list(self._queue), collections.deque()
+        for request in queue:
+            if not request.hello:
+                request.fail("server: server is shutting down")
 
 
 def _death(status: int | None) -> str:
@@ -574,19 +574,30 @@ def _entry_shape(entry: Any) -> bool:
 
 
 def _reply_shape(reply: Any) -> bool:
+    """Whether a reply has the types the server relies on (a hostile worker may send anything).
+
+    Plain loops, not ``all()`` over generators: this runs for every change.
+    """
     if type(reply) is not tuple or len(reply) != 9:
         return False
     error, result, current, over, views, snapshot, leftovers, retire, logs = reply
-    return ((error is None or type(error) is str) and (result is None or type(result) is str)
-            and (current is None or type(current) is str
-                 or (type(current) is list and all(type(c) is int for c in current)))
+    if not ((error is None or type(error) is str) and (result is None or type(result) is str)
             and (over is None or type(over) is bool or type(over) is str)
-            and type(views) is list and all(
-                type(v) is tuple and len(v) == 3 and type(v[0]) is int and type(v[1]) is bool
-                and type(v[2]) in (bytes, str) for v in views)
-            and (snapshot is None or type(snapshot) is bytes)
+            and (snapshot is None or type(snapshot) is bytes) and type(views) is list
             and (leftovers is None or type(leftovers) is str) and type(retire) is bool
-            and _logs_shape(logs))
+            and (logs == [] or _logs_shape(logs))):
+        return False
+    if type(current) is list:
+        for player in current:
+            if type(player) is not int:
+                return False
+    elif current is not None and type(current) is not str:
+        return False
+    for view in views:
+        if (type(view) is not tuple or len(view) != 3 or type(view[0]) is not int
+                or type(view[1]) is not bool or type(view[2]) not in (bytes, str)):
+            return False
+    return True
 
 
 def _logs_shape(logs: Any) -> bool:
