@@ -211,7 +211,7 @@ class GameGuard:
                 current = self._current
                 if current is None:
                     continue
-                generation, started, thread_id, _ = current
+                generation, started, thread_id, method = current
                 if (generation != self._interrupted
                         and time.monotonic() - started > self.time_limit):
                     self._interrupted = generation
@@ -219,8 +219,8 @@ class GameGuard:
                         assert _set_async_exc is not None
                         _set_async_exc(thread_id, id(GameCallTimeout))
                     else:
-                        log.error("a game call has run longer than %.3g s and cannot be "
-                                  "stopped on this Python (%s)", self.time_limit,
+                        log.error("a game call, %s(), has run longer than %.3g s and cannot "
+                                  "be stopped on this Python (%s)", method, self.time_limit,
                                   async_exception_problem())
 
 
