@@ -18,7 +18,8 @@ servers take turns (``--rounds``) so that a busy neighbour hurts both
 alike; figures are the medians over rounds. Memory: each worker's resident
 set after the run.
 
-    python bench/isolation.py              # 3 rounds of 300 games per phase
+    python bench/isolation.py              # 3 rounds of 300 games per phase, no store
+    python bench/isolation.py --store      # the same with the store on (the default)
     python bench/isolation.py --smoke      # a few seconds in all
 """
 
@@ -149,13 +150,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = _common.make_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--games", type=int, default=300, help="per phase (default 300)")
     parser.add_argument("--rounds", type=int, default=3, help="turns of each server (default 3)")
+    parser.add_argument("--store", action="store_true",
+                        help="keep the store on (the default server setting); without it the "
+                             "servers run with --no-store, so that only the game calls differ")
     args = _common.parse(parser, argv)
     games, rounds = (5, 1) if args.smoke else (args.games, args.rounds)
     runs: list[dict[str, Any]] = []
     idle_rss: dict[str, list[int]] = {}
     for round_number in range(rounds):
         for mode, flags in MODES.items():
-            with _common.Server("--log-level", "WARNING", "--no-store", "--no-web",
+            store = [] if args.store else ["--no-store"]
+            with _common.Server("--log-level", "WARNING", *store, "--no-web",
                                 "--game", "TicTacToe", *flags, *args.server_arg) as server:
                 if mode == "isolated":
                     idle_rss[mode] = [_common.rss_kb(w) for w in children(server.pid)]
@@ -173,10 +178,13 @@ def main(argv: list[str] | None = None) -> int:
     added = {key: round(medians["isolated"][key] - medians["in_process"][key], 3)
              for key in keys[:4]}
     record = {"benchmark": "isolation", "smoke": args.smoke, **_common.machine_info(),
-              "games_per_phase": games, "rounds": rounds, "runs": runs, "medians": medians,
+              "games_per_phase": games, "rounds": rounds, "store": args.store, "runs": runs,
+              "medians": medians,
               "added": added, "worker_idle_rss_kb": idle_rss.get("isolated", []),
               "errors": sum(r["errors"] for r in runs)}
     iso, local = medians["isolated"], medians["in_process"]
+    idle = idle_rss.get("isolated")
+    idle_mib = statistics.median(idle) / 1024 if idle else None
     others = max(r["other_cpu_pct"] for r in runs)
     summary = (f"isolation: added per change {added['server_cpu_us_per_change']:+.1f} µs server "
                f"CPU ({local['server_cpu_us_per_change']:.1f} -> "
@@ -185,8 +193,8 @@ def main(argv: list[str] | None = None) -> int:
                f"{added['server_cpu_us_per_state']:+.1f} µs CPU, "
                f"{added['state_p50_ms'] * 1000:+.0f} µs p50; worker "
                f"{iso['worker_cpu_us_per_change']:.0f} µs CPU per change, idle RSS "
-               f"{_common.fmt(statistics.median(idle_rss['isolated']) / 1024 if idle_rss.get('isolated') else None)} "
-               f"MiB per worker; errors {record['errors']}; others up to {others:.0f}%")
+               f"{_common.fmt(idle_mib)} MiB per worker; errors {record['errors']}; others up "
+               f"to {others:.0f}%")
     _common.emit(record, summary)
     return 1 if record["errors"] else 0
 

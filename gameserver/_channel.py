@@ -21,6 +21,7 @@ wants them); a saved game kept by the server at most ``SNAPSHOT_MAX``.
 from __future__ import annotations
 
 import io
+import logging
 import pickle
 import struct
 from typing import Any
@@ -119,3 +120,61 @@ def read_message(file: io.BufferedReader) -> Any | None:
     if len(payload) < length:
         raise ChannelError("the pipe ended inside a message")
     return pickle.loads(payload)  # from the server: trusted
+
+
+# ---------------------------------------------------------------- checking what a worker sent
+
+
+def valid_catalog(reply: Any) -> bool:
+    return (type(reply) is tuple and len(reply) == 5 and reply[0] == "catalog"
+            and type(reply[1]) is list and type(reply[2]) is int and type(reply[3]) is list
+            and all(type(p) is str for p in reply[3]) and _logs_shape(reply[4])
+            and all(_entry_shape(entry) for entry in reply[1]))
+
+
+def _entry_shape(entry: Any) -> bool:
+    return (type(entry) is tuple and len(entry) == 7 and type(entry[0]) is str
+            and type(entry[1]) is int and type(entry[2]) is int
+            and all(v is None or type(v) is str for v in entry[3:6])
+            and type(entry[6]) is bool)
+
+
+def valid_reply(reply: Any) -> bool:
+    """Whether a reply has the types the server relies on (a hostile worker may send anything).
+
+    Plain loops, not ``all()`` over generators: this runs for every change.
+    """
+    if type(reply) is not tuple or len(reply) != 9:
+        return False
+    error, result, current, over, views, snapshot, leftovers, retire, logs = reply
+    if not ((error is None or type(error) is str) and (result is None or type(result) is str)
+            and (over is None or type(over) is bool or type(over) is str)
+            and (snapshot is None or type(snapshot) is bytes) and type(views) is list
+            and (leftovers is None or type(leftovers) is str) and type(retire) is bool
+            and (logs == [] or _logs_shape(logs))):
+        return False
+    if type(current) is list:
+        for player in current:
+            if type(player) is not int:
+                return False
+    elif current is not None and type(current) is not str:
+        return False
+    for view in views:
+        if (type(view) is not tuple or len(view) != 3 or type(view[0]) is not int
+                or type(view[1]) is not bool or type(view[2]) not in (bytes, str)):
+            return False
+    return True
+
+
+def _logs_shape(logs: Any) -> bool:
+    return type(logs) is list and len(logs) <= LOG_RECORDS_MAX + 1 and all(
+        type(r) is tuple and len(r) == 3 and type(r[0]) is int and type(r[1]) is str
+        and type(r[2]) is str for r in logs)
+
+
+def log_forwarded(records: list[tuple[int, str, str]]) -> None:
+    """Log what the worker logged: under its own logger name if it is ours."""
+    for level, name, text in records:
+        logger = name if name.startswith("gameserver.") else "gameserver.game"
+        logging.getLogger(logger).log(max(logging.DEBUG, min(level, logging.CRITICAL)), "%s",
+                                      text[:LOG_TEXT_MAX])

@@ -34,23 +34,22 @@ generator's state is part of ``snapshot()``, so a saved game followed by the
 same moves gives the same game again — which lets the store save moves
 instead of whole games, and makes learning environments reproducible.
 Swapping a module global costs a dict store; seeding the shared generator
-before every call would cost ~4.5 µs. Randomness from elsewhere (``secrets``,
+before every call would cost ~4.5 µs. (How: ``gameserver._randomness``.)
+Randomness from elsewhere (``secrets``,
 the time, a ``random.Random()`` without a seed made in a helper module) is
 not covered; docs/first-game.md says so.
 """
 
 from __future__ import annotations
 
-import array
 import logging
 import pickle
 import random
-import sys
-import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import protocol
+from ._randomness import SavedRandom, module_for, random_slots
 from .game import AbstractGame, has_hidden_information
 from .guard import GameCodeError, GameGuard
 from .protocol import framework_error
@@ -58,8 +57,6 @@ from .protocol import framework_error
 __all__ = ["Call", "CheckedGame", "GameType", "game_types", "json_problem"]
 
 log = logging.getLogger("gameserver.checked")
-
-_SHARED = random._inst  # type: ignore[attr-defined]  # what random.random() etc. are bound to
 
 
 def json_problem(value: Any) -> str:
@@ -133,7 +130,7 @@ class GameType:
         self.game_class = game_class
         self.guard = guard
         self.hidden_information = has_hidden_information(game_class)
-        self._random_slots = _random_slots(game_class)
+        self._random_slots = random_slots(game_class)
 
     def __repr__(self) -> str:
         return f"GameType({self.name!r})"
@@ -225,8 +222,8 @@ class CheckedGame:
         self._instance = instance
         self._rng = rng
         # The generator's state as saved last, or None once the game drew from it since.
-        self._draws: list[_SavedRandom | None] = [None]
-        self._module = None if rng is None else _module_for(rng, self._draws)
+        self._draws: list[SavedRandom | None] = [None]
+        self._module = None if rng is None else module_for(rng, self._draws)
         self._current: list[int] | None = None
         self._over: bool | None = None
 
@@ -372,7 +369,7 @@ class CheckedGame:
         return self.type.call("pickle", pickle.dumps, (self._instance, self._saved_random()),
                               pickle.HIGHEST_PROTOCOL)
 
-    def _saved_random(self) -> _SavedRandom | None:
+    def _saved_random(self) -> SavedRandom | None:
         """The generator, ready to pickle; its state is read again only after draws.
 
         Reading and pickling a generator's state costs ~20-40 µs; most moves
@@ -383,9 +380,7 @@ class CheckedGame:
             return None
         saved = self._draws[0]
         if saved is None:
-            version, words, gauss = rng.getstate()
-            saved = self._draws[0] = _SavedRandom(version, array.array(_WORD, words).tobytes(),
-                                                  gauss)
+            saved = self._draws[0] = SavedRandom.of(rng)
         return saved
 
     # ------------------------------------------------------------ errors
@@ -395,90 +390,3 @@ class CheckedGame:
 
     def _bad_return(self, method: str, expected: str, value: Any) -> GameCodeError:
         return self.type_error(method, f"must return {expected}, not {type(value).__name__}")
-
-
-def _module_for(rng: random.Random, draws: list[Any]) -> types.ModuleType:
-    """A stand-in for the ``random`` module whose functions draw from ``rng``.
-
-    Each function notes that the generator changed (``draws[0] = None``:
-    its saved state is stale). ``random.Random()`` without a seed, inside
-    it, is seeded from ``rng`` too, so a game that makes its own generator
-    in ``__init__`` stays replayable.
-    """
-    module = types.ModuleType("random")
-    namespace = vars(module)
-    namespace.update(_RANDOM_NAMES)
-    for name in _RANDOM_FUNCTIONS:
-        namespace[name] = _noting(getattr(rng, name), draws)
-
-    def seeded_random(seed: Any = None) -> random.Random:
-        if seed is None:
-            draws[0] = None
-            seed = rng.getrandbits(64)
-        return random.Random(seed)
-
-    namespace["Random"] = seeded_random
-    return module
-
-
-def _noting(function: Callable[..., Any], draws: list[Any]) -> Callable[..., Any]:
-    def draw(*args: Any, **kwargs: Any) -> Any:
-        draws[0] = None
-        return function(*args, **kwargs)
-
-    draw.__name__ = draw.__qualname__ = function.__name__
-    draw.__doc__ = function.__doc__
-    return draw
-
-
-_WORD = "I" if array.array("I").itemsize >= 4 else "L"  # a Mersenne Twister word: 32 bits
-
-
-class _SavedRandom:
-    """A generator's state that pickles fast (bytes, not 625 ints) and loads as a Random."""
-
-    __slots__ = ("version", "words", "gauss")
-
-    def __init__(self, version: int, words: bytes, gauss: float | None) -> None:
-        self.version, self.words, self.gauss = version, words, gauss
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return _loaded_random, (self.version, _WORD, self.words, self.gauss)
-
-
-def _loaded_random(version: int, typecode: str, words: bytes, gauss: float | None,
-                   ) -> random.Random:
-    """The ``random.Random`` a ``_SavedRandom`` stands for (called by ``pickle``)."""
-    rng = random.Random()
-    rng.setstate((version, tuple(array.array(typecode, words)), gauss))
-    return rng
-
-
-_RANDOM_NAMES = {name: value for name, value in vars(random).items()
-                 if not name.startswith("__")}
-_RANDOM_FUNCTIONS = tuple(name for name, value in _RANDOM_NAMES.items()
-                          if getattr(value, "__self__", None) is _SHARED)
-
-
-def _random_slots(game_class: type) -> tuple[tuple[dict[str, Any], str, str | None, Any], ...]:
-    """Where the game's module refers to the shared ``random`` generator.
-
-    Each entry is (module globals, name, attribute, value): ``random`` itself
-    (attribute None, for ``import random``) or one of its functions (for
-    ``from random import choice``), in the module of the class and of each
-    of its game base classes; ``value`` is what to put back after a call.
-    """
-    slots = []
-    seen: set[int] = set()
-    for cls in game_class.__mro__:
-        module = sys.modules.get(cls.__module__)
-        if module is None or cls is AbstractGame or id(module) in seen:
-            continue
-        seen.add(id(module))
-        namespace = vars(module)
-        for name, value in list(namespace.items()):
-            if value is random:
-                slots.append((namespace, name, None, value))
-            elif getattr(value, "__self__", None) is _SHARED:
-                slots.append((namespace, name, value.__name__, value))
-    return tuple(slots)

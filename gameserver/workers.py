@@ -1,5 +1,9 @@
 """Worker processes, seen from the server: start, talk, time, kill, replace.
 
+(About 500 lines on purpose: the queue of requests, its timer and the
+replacement of a process are one state machine sharing every field; the
+operating-system side is in ``_process``, the messages in ``_channel``.)
+
 Theory of operation
 -------------------
 A ``Worker`` owns the process that runs the games of one source file
@@ -55,6 +59,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _channel
+from ._process import PACKAGE_PARENT, Process, death, spawn
 from .guard import GameGuard
 
 if TYPE_CHECKING:
@@ -64,9 +69,6 @@ log = logging.getLogger("gameserver.workers")
 
 Source = tuple[str, str]  # ("file", path) or ("module", name)
 
-_BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
-         "from gameserver.worker import main; main()")
-_PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
 STARTUP_LIMIT = 20.0  # seconds a worker may take to start and import its games
 _RESTARTS_FREE = 5  # failures within RESTART_WINDOW replaced at once; then spaced out
 RESTART_WINDOW = 60.0
@@ -109,15 +111,6 @@ class Request:
 
 
 @dataclass(eq=False)
-class _Process:
-    popen: subprocess.Popen[bytes]
-    to_worker: int
-    from_worker: int
-    pidfd: int | None
-    ended: bool = False  # the pipe from the worker reached its end
-
-
-@dataclass(eq=False)
 class Worker:
     """The worker process of one source and the requests in flight to it.
 
@@ -137,7 +130,7 @@ class Worker:
     broken: str | None = None  # why no new process will be started (requests fail at once)
     catalog: asyncio.Future[tuple[Any, ...]] | None = None
     _queue: collections.deque[Request] = field(default_factory=collections.deque)
-    _process: _Process | None = None
+    _process: Process | None = None
     _out: bytearray = field(default_factory=bytearray)
     _reader: _channel.FrameReader = field(default_factory=_channel.FrameReader)
     _head_started: float = 0.0
@@ -178,36 +171,20 @@ class Worker:
         """Start a process and queue its hello ahead of everything else."""
         self._spawning = None
         kind, where = self.source
-        folder = str(Path(where).parent) if kind == "file" else _PACKAGE_PARENT
+        folder = str(Path(where).parent) if kind == "file" else PACKAGE_PARENT
         hello = ("hello", {
             "source": self.source, "time_limit": self.settings.time_limit,
             "memory_mb": self.settings.memory_mb, "cpu_seconds": self.settings.cpu_seconds,
             "readable": [folder] if kind == "file" else [], "parent": os.getpid(),
             "log_level": self.settings.log_level})
-        env = {name: os.environ[name] for name in ("PATH", "LANG", "LC_ALL", "SYSTEMROOT")
-               if name in os.environ}
         try:
-            popen = subprocess.Popen(
-                [sys.executable, "-I", "-c", _BOOT, _PACKAGE_PARENT], cwd=folder, env=env,
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True,
-                start_new_session=True)
+            process = self._process = spawn(folder)
         except OSError as err:
             self._broken(f"its worker process could not be started ({err})")
             return
-        assert popen.stdin is not None and popen.stdout is not None
-        to_worker, from_worker = popen.stdin.fileno(), popen.stdout.fileno()
-        os.set_blocking(to_worker, False)
-        os.set_blocking(from_worker, False)
-        pidfd = None
-        if hasattr(os, "pidfd_open"):
-            try:
-                pidfd = os.pidfd_open(popen.pid)
-            except OSError:  # an old kernel: the end of the pipe tells instead
-                pidfd = None
-        process = self._process = _Process(popen, to_worker, from_worker, pidfd)
-        self.loop.add_reader(from_worker, self._readable, process)
-        if pidfd is not None:
-            self.loop.add_reader(pidfd, self._exited, process)
+        self.loop.add_reader(process.from_worker, self._readable, process)
+        if process.pidfd is not None:
+            self.loop.add_reader(process.pidfd, self._exited, process)
         self._reader = _channel.FrameReader()
         queued, self._queue = self._queue, collections.deque()
         self._send(Request(_channel.encode(hello), "import", self._catalogued, self._no_catalog,
@@ -269,7 +246,7 @@ class Worker:
             self._out += data[written:]
             self.loop.add_writer(process.to_worker, self._writable, process)
 
-    def _writable(self, process: _Process) -> None:
+    def _writable(self, process: Process) -> None:
         if process is not self._process:
             return
         try:
@@ -285,7 +262,7 @@ class Worker:
 
     # ------------------------------------------------------------ replies
 
-    def _readable(self, process: _Process) -> None:
+    def _readable(self, process: Process) -> None:
         """Bytes from the worker: one read per turn of the loop, so a flood cannot stall it."""
         if process is not self._process:
             return
@@ -304,8 +281,8 @@ class Worker:
                 if process is not self._process:
                     return  # the reply made us replace the worker
         except _channel.ChannelError as err:
-            self._replace("the game's worker process sent something malformed during "
-                          f"{{method}}() ({err})")
+            self._replace("the game's worker process sent something malformed{during} "
+                          f"({err})")
 
     def _reply(self, reply: Any) -> None:
         if not self._queue:
@@ -317,16 +294,16 @@ class Worker:
             return
         request = self._queue[0]
         if request.hello:
-            if not _catalog_shape(reply):
+            if not _channel.valid_catalog(reply):
                 raise _channel.ChannelError("a malformed catalog")
-        elif not _reply_shape(reply):
+        elif not _channel.valid_reply(reply):
             raise _channel.ChannelError("a malformed reply")
         self._queue.popleft()
         self._head_started = self.loop.time()
         self._interrupted = self._running = None
         if self._queue:
             self._arm(self._head_started + self._limit(self._queue[0]))
-        _log_forwarded(reply[-1], self.label)
+        _channel.log_forwarded(reply[-1])
         if request.hello:
             request.answer(reply)
             return
@@ -385,31 +362,32 @@ class Worker:
 
     # ------------------------------------------------------------ failure
 
-    def _ended(self, process: _Process) -> None:
+    def _ended(self, process: Process) -> None:
         """The pipe from the worker ended: it is exiting (or closed the pipe itself)."""
         self.loop.remove_reader(process.from_worker)
         process.ended = True
         if process.pidfd is None:
-            self._kill(process)
+            process.kill()
             try:
                 process.popen.wait(0.5)  # killed: it ends at once
             except subprocess.TimeoutExpired:
                 pass
             self._exited(process)
         else:  # the exit status comes with the pidfd; make sure it comes
-            self.loop.call_later(0.2, self._kill, process)
+            self.loop.call_later(0.2, process.kill)
 
-    def _exited(self, process: _Process) -> None:
+    def _exited(self, process: Process) -> None:
         if process is not self._process:
             return
-        self._kill(process)
+        process.kill()
         status = process.popen.poll()
-        self._replace("the game's worker process died during {method}(): " + _death(status))
+        self._replace("the game's worker process died{during}: " + death(status))
 
     def _replace(self, why: str) -> None:
         """Replace the worker: fail the head request with ``why``, bring the rest back.
 
-        ``why`` is empty when no request is to blame (the worker retires).
+        ``why`` is empty when no request is to blame (the worker retires);
+        ``{during}`` in it becomes " during move()" (the head request's method).
         """
         process = self._process
         if process is not None:
@@ -422,7 +400,7 @@ class Worker:
         self._interrupted = self._running = None
         queue, self._queue = list(self._queue), collections.deque()
         head = queue.pop(0) if queue and why else None
-        why = why.replace("{method}", head.method if head is not None else "a call")
+        why = why.replace("{during}", f" during {head.method}()" if head is not None else "")
         self.guard.errors += 1 if why else 0
         if head is not None and head.hello:  # the file cannot be loaded (any more)
             self._queue.extend(queue)
@@ -495,25 +473,13 @@ class Worker:
         name = request.game.type.name if request.game is not None else self.label
         return f"framework: game {name}: {why}"
 
-    def _kill(self, process: _Process) -> None:
-        """Kill the process and whatever it started (its process group), unless reaped."""
-        if process.popen.returncode is None:  # not reaped: its id still names its group
-            try:
-                os.killpg(process.popen.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-
-    def _close_process(self, process: _Process) -> None:
-        self._kill(process)
+    def _close_process(self, process: Process) -> None:
         if not process.ended:
             self.loop.remove_reader(process.from_worker)
         self.loop.remove_writer(process.to_worker)
         if process.pidfd is not None:
             self.loop.remove_reader(process.pidfd)
-            os.close(process.pidfd)
-        for pipe in (process.popen.stdin, process.popen.stdout):
-            if pipe is not None:
-                pipe.close()
+        process.close()
         self._dying.append(process.popen)
         self._reap()
 
@@ -544,71 +510,3 @@ class Worker:
         for request in queue:
             if not request.hello:
                 request.fail("server: server is shutting down")
-
-
-def _death(status: int | None) -> str:
-    """How a worker process ended, in words."""
-    if status is None:
-        return "it stopped answering"
-    if status < 0:
-        name = signal.Signals(-status).name if -status in signal.valid_signals() else -status
-        hint = {"SIGSEGV": " (a crash: a recursion too deep for the C stack?)",
-                "SIGKILL": " (out of memory, or killed)",
-                "SIGXCPU": " (it used up its CPU time)"}.get(str(name), "")
-        return f"it was killed by signal {name}{hint}"
-    return f"it exited with status {status} (os._exit() or sys.exit() in the game?)"
-
-
-def _catalog_shape(reply: Any) -> bool:
-    return (type(reply) is tuple and len(reply) == 5 and reply[0] == "catalog"
-            and type(reply[1]) is list and type(reply[2]) is int and type(reply[3]) is list
-            and all(type(p) is str for p in reply[3]) and _logs_shape(reply[4])
-            and all(_entry_shape(entry) for entry in reply[1]))
-
-
-def _entry_shape(entry: Any) -> bool:
-    return (type(entry) is tuple and len(entry) == 7 and type(entry[0]) is str
-            and type(entry[1]) is int and type(entry[2]) is int
-            and all(v is None or type(v) is str for v in entry[3:6])
-            and type(entry[6]) is bool)
-
-
-def _reply_shape(reply: Any) -> bool:
-    """Whether a reply has the types the server relies on (a hostile worker may send anything).
-
-    Plain loops, not ``all()`` over generators: this runs for every change.
-    """
-    if type(reply) is not tuple or len(reply) != 9:
-        return False
-    error, result, current, over, views, snapshot, leftovers, retire, logs = reply
-    if not ((error is None or type(error) is str) and (result is None or type(result) is str)
-            and (over is None or type(over) is bool or type(over) is str)
-            and (snapshot is None or type(snapshot) is bytes) and type(views) is list
-            and (leftovers is None or type(leftovers) is str) and type(retire) is bool
-            and (logs == [] or _logs_shape(logs))):
-        return False
-    if type(current) is list:
-        for player in current:
-            if type(player) is not int:
-                return False
-    elif current is not None and type(current) is not str:
-        return False
-    for view in views:
-        if (type(view) is not tuple or len(view) != 3 or type(view[0]) is not int
-                or type(view[1]) is not bool or type(view[2]) not in (bytes, str)):
-            return False
-    return True
-
-
-def _logs_shape(logs: Any) -> bool:
-    return type(logs) is list and len(logs) <= _channel.LOG_RECORDS_MAX + 1 and all(
-        type(r) is tuple and len(r) == 3 and type(r[0]) is int and type(r[1]) is str
-        and type(r[2]) is str for r in logs)
-
-
-def _log_forwarded(records: list[tuple[int, str, str]], label: str) -> None:
-    """Log what the worker logged: under its own logger name if it is ours."""
-    for level, name, text in records:
-        logger = name if name.startswith("gameserver.") else "gameserver.game"
-        logging.getLogger(logger).log(max(logging.DEBUG, min(level, logging.CRITICAL)), "%s",
-                                      text[:_channel.LOG_TEXT_MAX])
