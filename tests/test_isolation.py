@@ -16,13 +16,13 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gameserver import _channel
+from gameserver import _channel, _sandbox
 from gameserver.checked import Call, CheckedGame, GameType
 from gameserver.games.tictactoe import TicTacToe
 from gameserver.guard import GameCodeError, GameGuard
@@ -81,11 +81,21 @@ async def ended(call: Call) -> None:
     await future
 
 
-async def started(source: tuple[str, str], **limits: Any,
-                  ) -> tuple[Isolation, dict[str, RemoteGameType]]:
-    isolation = Isolation(WorkerSettings(**limits), GameGuard(watchdog=False))
-    game_types = await isolation.load([source])
-    return isolation, {game_type.name: game_type for game_type in game_types}
+BUSY = ("file", str(GAMES / "busy.py"))
+Check = Callable[[Isolation, dict[str, RemoteGameType]], Awaitable[None]]
+
+
+def with_workers(source: tuple[str, str], check: Check) -> None:
+    """Run ``check(isolation, game types by name)`` on an event loop, with real workers."""
+    async def main() -> None:
+        isolation = Isolation(WorkerSettings(), GameGuard(watchdog=False))
+        game_types = await isolation.load([source])
+        try:
+            await check(isolation, {game_type.name: game_type for game_type in game_types})
+        finally:
+            isolation.close()
+
+    asyncio.run(main())
 
 
 async def built(game: RemoteGame) -> RemoteGame:
@@ -119,65 +129,55 @@ def same_view(local: CheckedGame, remote: RemoteGame, players: int) -> None:
 
 
 def test_a_game_in_a_worker_answers_exactly_like_in_process() -> None:
-    async def main() -> None:
-        isolation, remote_types = await started(("module", "gameserver.games.tictactoe"))
-        try:
-            local_type = GameType("TicTacToe", TicTacToe, GameGuard(watchdog=False))
-            local = local_type.new_game(2, seed=7)  # the same seed: the same first player
-            remote = await built(remote_types["TicTacToe"].new_game(2, seed=7))
+    async def check(isolation: Isolation,
+                    remote_types: dict[str, RemoteGameType]) -> None:
+        local_type = GameType("TicTacToe", TicTacToe, GameGuard(watchdog=False))
+        local = local_type.new_game(2, seed=7)  # the same seed: the same first player
+        remote = await built(remote_types["TicTacToe"].new_game(2, seed=7))
+        same_view(local, remote, 2)
+        for position in (4, 4, 0, 8, 2, 6, 1):  # one occupied cell: a rejection
+            player = local.current()[0]
+            move = {"position": position}
+            assert await moved(remote, move, player) == local.move(move, player)
             same_view(local, remote, 2)
-            for position in (4, 4, 0, 8, 2, 6, 1):  # one occupied cell: a rejection
-                player = local.current()[0]
-                move = {"position": position}
-                assert await moved(remote, move, player) == local.move(move, player)
-                same_view(local, remote, 2)
-            assert remote.game_over()
-            # Its snapshot is the game itself: it loads in-process too.
-            again = local_type.restore(remote.snapshot())
-            same_view(again, remote, 2)
-        finally:
-            isolation.close()
+        assert remote.game_over()
+        # Its snapshot is the game itself: it loads in-process too.
+        again = local_type.restore(remote.snapshot())
+        same_view(again, remote, 2)
 
-    asyncio.run(main())
+    with_workers(("module", "gameserver.games.tictactoe"), check)
 
 
 def test_a_state_with_legal_moves_is_fetched_once_then_sent_along() -> None:
-    async def main() -> None:
-        isolation, remote_types = await started(("file", str(GAMES / "busy.py")))
-        try:
-            game = await built(remote_types["Busy"].new_game(1))
-            assert isinstance(game.view_reply(0, True), Call)  # not asked for before
-            reply = await answer(game, 0, legal=True)
-            assert b'"legal_moves": [{"end": true}, {"say": "hi"}]' in reply
-            assert await moved(game, {"say": "x"}, 0) is None
-            assert isinstance(game.view_reply(0, True), bytes)  # now sent with every change
-            assert await moved(game, {"bad": True}, 0) == ["bad move", 1]
-        finally:
-            isolation.close()
+    async def check(isolation: Isolation,
+                    remote_types: dict[str, RemoteGameType]) -> None:
+        game = await built(remote_types["Busy"].new_game(1))
+        assert isinstance(game.view_reply(0, True), Call)  # not asked for before
+        reply = await answer(game, 0, legal=True)
+        assert b'"legal_moves": [{"end": true}, {"say": "hi"}]' in reply
+        assert await moved(game, {"say": "x"}, 0) is None
+        assert isinstance(game.view_reply(0, True), bytes)  # now sent with every change
+        assert await moved(game, {"bad": True}, 0) == ["bad move", 1]
 
-    asyncio.run(main())
+    with_workers(BUSY, check)
 
 
 def test_a_constructor_error_ends_the_build_with_the_games_message() -> None:
-    async def main() -> None:
-        isolation, remote_types = await started(("file", str(GAMES / "busy.py")))
-        try:
-            game = remote_types["Broken"].new_game(1)
-            assert game.pending is not None
-            await ended(game.pending)
-            with pytest.raises(GameCodeError, match=r"^framework: game Broken: __init__\(\) "
-                               "raised ValueError: no board today$"):
-                game.current()
-        finally:
-            isolation.close()
+    async def check(isolation: Isolation,
+                    remote_types: dict[str, RemoteGameType]) -> None:
+        game = remote_types["Broken"].new_game(1)
+        assert game.pending is not None
+        await ended(game.pending)
+        with pytest.raises(GameCodeError, match=r"^framework: game Broken: __init__\(\) "
+                           "raised ValueError: no board today$"):
+            game.current()
 
-    asyncio.run(main())
+    with_workers(BUSY, check)
 
 
 def test_the_catalog_holds_ranges_texts_and_hidden_information() -> None:
-    async def main() -> None:
-        isolation, remote_types = await started(("file", str(GAMES / "busy.py")))
-        isolation.close()
+    async def check(isolation: Isolation,
+                    remote_types: dict[str, RemoteGameType]) -> None:
         busy = remote_types["Busy"]
         assert busy.player_range() == (1, 2)
         assert busy.description() == "A game that burns CPU, prints and records its moves, " \
@@ -186,24 +186,21 @@ def test_the_catalog_holds_ranges_texts_and_hidden_information() -> None:
         assert busy.game_class.__name__ == "Busy"
         assert busy.source == str(GAMES / "busy.py")
 
-    asyncio.run(main())
+    with_workers(BUSY, check)
 
 
 def test_games_dropped_by_the_server_are_dropped_by_the_worker() -> None:
-    async def main() -> None:
-        isolation, remote_types = await started(("file", str(GAMES / "busy.py")))
-        try:
-            worker = isolation.workers[0]
-            games = [await built(remote_types["Busy"].new_game(1)) for _ in range(5)]
-            assert len(worker.games) == 5
-            del games
-            assert len(worker.games) == 0 and len(worker._drops) == 5
-            kept = await built(remote_types["Busy"].new_game(1))  # the drops go with it
-            assert worker._drops == [] and list(worker.games.values()) == [kept]
-        finally:
-            isolation.close()
+    async def check(isolation: Isolation,
+                    remote_types: dict[str, RemoteGameType]) -> None:
+        worker = isolation.workers[0]
+        games = [await built(remote_types["Busy"].new_game(1)) for _ in range(5)]
+        assert len(worker.games) == 5
+        del games
+        assert len(worker.games) == 0 and len(worker._drops) == 5
+        kept = await built(remote_types["Busy"].new_game(1))  # the drops go with it
+        assert worker._drops == [] and list(worker.games.values()) == [kept]
 
-    asyncio.run(main())
+    with_workers(BUSY, check)
 
 
 # ---------------------------------------------------------------- servers
@@ -348,3 +345,12 @@ def test_sessions_of_a_folder_game_come_back_after_a_restart(tmp_path: Path) -> 
         reply = request(again.port, {"type": "discover"})
         assert "Busy" in [game["name"] for game in reply["data"]["games"]]
     assert "restored 1 saved session(s)" in again.log
+
+
+@pytest.mark.skipif(_sandbox.landlock_abi() == 0, reason="needs Landlock")
+def test_a_store_inside_a_games_folder_is_warned_about(make_server, tmp_path, caplog) -> None:
+    caplog.set_level(logging.WARNING, logger="gameserver")
+    (tmp_path / "busy.py").write_text((GAMES / "busy.py").read_text())
+    store = tmp_path / "store.sqlite3"
+    make_server(games_dirs=[str(tmp_path)], store=True, store_path=str(store))
+    assert f"game workers can read {store}, because it is inside {tmp_path}" in caplog.text
