@@ -6,5 +6,5 @@ through ``python -m gameserver`` and the client module ``game_server_api.py``.
 
 from .game import AbstractGame
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["AbstractGame", "__version__"]

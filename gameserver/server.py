@@ -80,6 +80,10 @@ class GameServer:
             game_timeout=settings.game_timeout, join_timeout=settings.join_timeout,
             request_size_max=settings.request_size_max, max_sessions=settings.max_sessions,
             new_sessions_per_minute=settings.new_sessions_per_minute,
+            max_sessions_per_address=settings.max_sessions_per_address,
+            max_waiting_joins_per_address=settings.max_waiting_joins_per_address,
+            observer_consent=settings.observer_consent, overwrite=settings.overwrite,
+            overwrite_idle=settings.overwrite_idle,
             max_name_length=settings.max_name_length), store=self.store)
         # Open connections by client address (a plain dict: Counter's deletion is Python code).
         self.per_address: dict[str, int] = {}
