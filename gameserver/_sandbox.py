@@ -6,7 +6,7 @@ module code, constructor and methods run with
 * a memory limit (``RLIMIT_AS``) and a CPU-time limit (``RLIMIT_CPU``: a
   soft limit that asks the worker to retire, a hard one 5 s later that
   kills it), no core dumps, a lower scheduling priority than the server
-  (``nice`` 10), and death with the server (``PR_SET_PDEATHSIG``);
+  (``nice`` 5), and death with the server (``PR_SET_PDEATHSIG``);
 * where the kernel has Landlock (Linux 5.13+; no root needed), a ruleset
   that lets it read only the game's folder, Python's own files and the
   system's shared libraries, and write nowhere; with Landlock ABI 4
@@ -41,7 +41,7 @@ _NET_BIND_TCP, _NET_CONNECT_TCP = 1, 2
 _SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1, 2
 _PR_SET_PDEATHSIG, _PR_SET_NO_NEW_PRIVS = 1, 38
 
-NICENESS = 10
+NICENESS = 5
 CPU_GRACE = 5  # seconds between the CPU limit's warning signal and the kill
 
 

@@ -138,8 +138,9 @@ class Isolation:
         else:
             log.warning("game workers are not sandboxed: a game can read every file the "
                         "server's user can read (the store with the players' keys, the TLS "
-                        "key, the config) and write where that user can; run the server as "
-                        "its own user (deploy/gameserver.service)")
+                        "key, the config), write where that user can, and signal the server; "
+                        "run untrusted games only on Linux 5.13+ with Landlock (6.12+ for "
+                        "signals), see docs/reliability.md")
 
     def retain(self, game_types: list[GameType]) -> None:
         """Stop the workers none of ``game_types`` runs in (games left out by the settings)."""

@@ -39,6 +39,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,8 @@ class Host:
         self.started = 0.0  # when the request being served arrived
         self.retire = False  # the CPU limit's warning came
         self.logs = ForwardingHandler()
+        self.operations: dict[str, Callable[..., tuple[Any, ...]]] = {
+            "new": self._new, "restore": self._restore, "move": self._move, "view": self._view}
 
     # ------------------------------------------------------------ start
 
@@ -111,6 +114,10 @@ class Host:
                        else _module_classes(where))
         except registry.GameLoadError as err:
             log.error("game file skipped: %s", err)
+            return []
+        leftovers = _leftovers()
+        if leftovers is not None:  # every request would fail: better not offer the file
+            log.error("game file skipped: %s: importing it %s", where, leftovers)
             return []
         entries = []
         for game_class in classes:
@@ -154,16 +161,14 @@ class Host:
             self.big.pop(gid, None)
             return None
         try:
-            reply = getattr(self, "_" + op)(gid, *message[2:])
+            reply = self.operations[op](gid, *message[2:])
         except Exception as err:  # noqa: BLE001 - out of memory outside a game call, ...
             log.exception("worker: %s failed", op)
-            reply = self._failed(gid, f"the game's worker process failed ({type(err).__name__})")
+            game = self.games.get(gid)
+            name = game.type.name if game is not None else message[2]  # new/restore: the class
+            reply = (f"framework: game {name}: the game's worker process failed "
+                     f"({type(err).__name__})", None, None, None, [], None)
         return (*reply, _leftovers(), self.retire, self.logs.take())
-
-    def _failed(self, gid: int, text: str) -> tuple[Any, ...]:
-        game = self.games.get(gid)
-        name = game.type.name if game is not None else "?"
-        return (f"framework: game {name}: {text}", None, None, None, [], None)
 
     def _new(self, gid: int, name: str, players: int, seed: int | None,
              wanted: list[View]) -> tuple[Any, ...]:
