@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import math
 import ssl
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -37,6 +38,7 @@ from .lobby import Lobby, LobbyLimits
 from .metrics import Metrics
 from .protocol import server_error
 from .store import Store
+from .timers import rules_from
 
 __all__ = ["BaseConnection", "Connection", "GameServer", "LISTEN_BACKLOG"]
 
@@ -70,7 +72,11 @@ class GameServer:
             max_waiting_joins_per_address=settings.max_waiting_joins_per_address,
             observer_consent=settings.observer_consent, overwrite=settings.overwrite,
             overwrite_idle=settings.overwrite_idle,
-            max_name_length=settings.max_name_length), store=self.store)
+            max_name_length=settings.max_name_length,
+            timers=rules_from(settings.turn_timeout, settings.game_clock,
+                              settings.turn_timeout_action, settings.turn_timeouts,
+                              settings.game_clocks)), store=self.store)
+        self.lobby.timers.on_earlier = self._wake_for_timers
         # Open connections by client address (a plain dict: Counter's deletion is Python code).
         self.per_address: dict[str, int] = {}
         self.connections: set[BaseConnection] = set()
@@ -82,6 +88,8 @@ class GameServer:
         self._server: asyncio.Server | None = None  # TLS: asyncio's server
         self._listener: RawListener | None = None  # plain TCP: our own
         self._ticker: asyncio.TimerHandle | None = None  # runs the lobby's tick
+        self._timer_wake: asyncio.TimerHandle | None = None  # at the next turn deadline
+        self._timer_wake_at = math.inf  # ... which is then (lobby clock)
 
     def run_on_loop(self, func: Callable[..., T], *args: Any, timeout: float = 10.0) -> T:
         """Run ``func(*args)`` on the server's event loop from another thread.
@@ -136,6 +144,23 @@ class GameServer:
         self.lobby.tick()
         self._ticker = self.loop.call_later(self.lobby.tick_interval(), self._tick)
 
+    def _wake_for_timers(self, deadline: float) -> None:
+        """A turn timer runs out at ``deadline`` (lobby clock): be awake then."""
+        if self.loop is None or deadline >= self._timer_wake_at:
+            return
+        if self._timer_wake is not None:
+            self._timer_wake.cancel()
+        self._timer_wake_at = deadline
+        self._timer_wake = self.loop.call_later(max(0.0, deadline - self.lobby.clock()),
+                                                self._run_timers)
+
+    def _run_timers(self) -> None:
+        self._timer_wake, self._timer_wake_at = None, math.inf
+        self.lobby.tick_timers()
+        deadline = self.lobby.timers.next()
+        if deadline is not None:
+            self._wake_for_timers(deadline)
+
     async def _listen_raw(self, loop: asyncio.AbstractEventLoop) -> None:
         """Serve plain TCP on raw sockets, if the loop can watch them.
 
@@ -177,6 +202,8 @@ class GameServer:
             self.dashboard.stop()
         if self._ticker is not None:
             self._ticker.cancel()
+        if self._timer_wake is not None:
+            self._timer_wake.cancel()
         self.lobby.close()  # waiting joins and states get "server is shutting down"
         reply = server_error("server is shutting down").reply()
         for connection in list(self.connections):

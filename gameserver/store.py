@@ -275,9 +275,9 @@ class Store:
                 (session.history_id, session.game_name, session.token,
                  _json([p.name for p in session.players]), now,
                  _json_list(self._states(session)[1]))))
-        elif event == "move" and session.history_id:
+        elif event in ("move", "forfeit") and session.history_id:  # forfeit: lost on time
             states, texts = self._states(session)
-            if session.game_moves <= HISTORY_MAX_MOVES:
+            if event == "move" and session.game_moves <= HISTORY_MAX_MOVES:
                 batch.ops.append((
                     "INSERT INTO moves (game_id, seq, player_id, move, rejection, time, states) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -1,0 +1,469 @@
+"""Turn timers: how long a player may take, and what happens when the time is up.
+
+Theory of operation
+-------------------
+A session with a timer has a ``TurnTimer`` (``session.timer``; None for
+every session when no timer is configured, and then nothing here runs).
+The timer knows, for each player who may move now, when that player's turn
+began; the session tells it after every change who moved and whether the
+move was accepted (``follow``). A player's turn begins when they become a
+current player, and again after each of their *accepted* moves; a rejected
+move changes nothing, so a client cannot keep its turn alive by sending
+moves the game refuses. A player who is no longer current (a simultaneous
+move made, the turn passed) has no deadline, so a timeout only ever hits
+the players who have not moved yet.
+
+Two limits, each optional (``TimerSpec``):
+
+* ``turn``: seconds per move. When it runs out the framework ends the turn
+  (``end_turns``): with the action ``"move"`` (the default) it makes a move
+  for the player, chosen by the game's ``timeout_move`` hook, else a random
+  move of the game's ``legal_moves``; when the game offers neither, or with
+  the action ``"forfeit"`` (tournaments), the player loses the game.
+* ``clock``: a chess clock, seconds per player for all of their turns of a
+  game together. A player whose clock runs out loses the game, whatever the
+  action (as in chess).
+
+A lost game is marked by wrapping the session's game in a ``ForfeitedGame``:
+it is over, nobody may move, and every view carries ``"forfeit":
+{"players": [...], "reason": ...}`` (``gameserver.results`` reads it). The
+game object itself is left as it was.
+
+Time passes only through the ``now`` the caller passes in (the lobby's
+clock), so the rules are tested with a fake clock. Which session's timer
+runs out next is the ``TimerSchedule``'s business: a heap with about one
+entry per timed session, so a move costs a comparison, not a heap push.
+Deadlines are saved with the session as wall-clock times; a turn whose time
+ran out while the server was down gets ``RESTORE_GRACE`` seconds after the
+restart, so that its player can reconnect.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import math
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .guard import GameCodeError
+from .protocol import ProtocolError, framework_error
+
+if TYPE_CHECKING:
+    from .session import Session
+
+log = logging.getLogger("gameserver.timers")
+
+ACTIONS = ("move", "forfeit")
+MIN_SECONDS = 0.1  # the shortest turn or clock a session may have
+RESTORE_GRACE = 5.0  # seconds after a restart for a turn that ran out while the server was down
+
+
+@dataclass(frozen=True, slots=True)
+class TimerSpec:
+    """The limits of one session; both 0 means no timer.
+
+    Args:
+        turn: seconds for each move (0: no limit).
+        clock: seconds per player for a whole game (0: no chess clock).
+        action: what a turn timeout does: ``"move"`` (the game's
+            ``timeout_move``, else a random legal move, else the player
+            loses) or ``"forfeit"`` (the player loses the game at once).
+    """
+
+    turn: float = 0.0
+    clock: float = 0.0
+    action: str = "move"
+
+    def __bool__(self) -> bool:
+        return self.turn > 0 or self.clock > 0
+
+    def describe(self) -> dict[str, Any]:
+        """The spec as clients see it (join reply and state extension)."""
+        return {"turn_timeout": self.turn or None, "game_clock": self.clock or None,
+                "action": self.action}
+
+
+def check_seconds(what: str, seconds: float, longest: float) -> None:
+    """Refuse a limit that is not 0 (off) or within [MIN_SECONDS, longest].
+
+    Raises:
+        ProtocolError: a framework error naming ``what``.
+    """
+    if seconds == 0 or MIN_SECONDS <= seconds <= longest:
+        return
+    raise framework_error(f"{what} must be 0 (no limit) or from {MIN_SECONDS:g} to "
+                          f"{longest:g} seconds, not {seconds:g}")
+
+
+@dataclass(frozen=True, slots=True)
+class TimerRules:
+    """The server's timers: one spec for every game, and specs per game name."""
+
+    default: TimerSpec = TimerSpec()
+    per_game: Mapping[str, TimerSpec] = field(default_factory=dict)
+
+    def spec_for(self, game: str, turn: float | None = None,
+                 clock: float | None = None) -> TimerSpec:
+        """The spec of a new session of ``game``; ``turn``/``clock`` are the starter's wish.
+
+        A starter's value replaces the configured one for that session only
+        (0 switches it off); the action is always the configured one.
+        """
+        spec = self.per_game.get(game, self.default)
+        if turn is None and clock is None:
+            return spec
+        return TimerSpec(spec.turn if turn is None else float(turn),
+                         spec.clock if clock is None else float(clock), spec.action)
+
+
+def rules_from(turn: float, clock: float, action: str, turns: Mapping[str, float],
+               clocks: Mapping[str, float]) -> TimerRules:
+    """``TimerRules`` from the settings: server-wide values, then per-game ones."""
+    default = TimerSpec(turn, clock, action)
+    per_game = {game: TimerSpec(turns.get(game, turn), clocks.get(game, clock), action)
+                for game in {*turns, *clocks}}
+    return TimerRules(default, per_game)
+
+
+class TurnTimer:
+    """The timer of one session's current game; see the module docstring.
+
+    Args:
+        spec: the limits (true, i.e. at least one of them set).
+        size: the number of players.
+    """
+
+    __slots__ = ("spec", "size", "started", "clock_left", "scheduled")
+
+    def __init__(self, spec: TimerSpec, size: int) -> None:
+        self.spec = spec
+        self.size = size
+        self.started: dict[int, float] = {}  # current player -> when their turn began
+        self.clock_left: list[float] | None = None  # chess clock, as of each turn's start
+        self.scheduled: float | None = None  # this timer's live entry in the TimerSchedule
+
+    def begin(self, now: float, current: list[int]) -> None:
+        """A new game begins (the session became full, or restarted)."""
+        self.clock_left = [self.spec.clock] * self.size if self.spec.clock else None
+        self.started = dict.fromkeys(current, now)
+
+    def follow(self, now: float, current: list[int], mover: int | None = None,
+               accepted: bool = False) -> None:
+        """After a change: ``current`` may move now; ``mover``'s move was ``accepted`` or not."""
+        started = self.started
+        if mover is not None and accepted and mover in started:
+            self._charge(mover, now)
+            started[mover] = now  # an accepted move begins the player's next turn
+        if len(started) != len(current) or any(p not in started for p in current):
+            for player in [p for p in started if p not in current]:
+                self._charge(player, now)
+                del started[player]
+            for player in current:
+                started.setdefault(player, now)
+
+    def stop(self) -> None:
+        """Nobody's time runs any more (the game is over, or cannot be asked)."""
+        self.started.clear()
+
+    def _charge(self, player: int, now: float) -> None:
+        if self.clock_left is not None:
+            self.clock_left[player] -= now - self.started[player]
+
+    def deadline_of(self, player: int) -> tuple[float, str] | None:
+        """When ``player``'s time runs out, and why ("turn" or "clock"); None if it does not run."""
+        began = self.started.get(player)
+        if began is None:
+            return None
+        turn = self.spec.turn or math.inf
+        clock = self.clock_left[player] if self.clock_left is not None else math.inf
+        if clock <= turn:
+            return began + clock, "clock"
+        return began + turn, "turn"
+
+    def next_deadline(self) -> float | None:
+        """The earliest deadline of any player, or None."""
+        deadlines = [self.deadline_of(p) for p in self.started]
+        return min((d[0] for d in deadlines if d is not None), default=None)
+
+    def due(self, now: float) -> list[tuple[int, str]]:
+        """The players whose time is up at ``now``, in id order, with the reason."""
+        due = []
+        for player in sorted(self.started):
+            deadline = self.deadline_of(player)
+            if deadline is not None and deadline[0] <= now:
+                due.append((player, deadline[1]))
+        return due
+
+    # ------------------------------------------------------------ what others see
+
+    def client_info(self, now: float) -> dict[str, Any]:
+        """The timer for a client's state (the ``timer`` extension): seconds left now."""
+        left: list[float | None] = [None] * self.size
+        for player in self.started:
+            deadline = self.deadline_of(player)
+            if deadline is not None:
+                left[player] = round(max(0.0, deadline[0] - now), 3)
+        info = {**self.spec.describe(), "seconds_left": left}
+        if self.clock_left is not None:
+            info["clock_left"] = [round(max(0.0, self._clock_now(p, now)), 3)
+                                  for p in range(self.size)]
+        return info
+
+    def summary(self, now: float, wall: float) -> dict[str, Any]:
+        """The timer for the dashboard: each current player's deadline in Unix seconds."""
+        deadlines: list[float | None] = [None] * self.size
+        for player in self.started:
+            deadline = self.deadline_of(player)
+            if deadline is not None:
+                deadlines[player] = wall + (deadline[0] - now)
+        return {**self.spec.describe(), "deadlines": deadlines}
+
+    def _clock_now(self, player: int, now: float) -> float:
+        assert self.clock_left is not None
+        left = self.clock_left[player]
+        began = self.started.get(player)
+        return left - (now - began) if began is not None else left
+
+    # ------------------------------------------------------------ saving
+
+    def snapshot(self, now: float, wall: float) -> dict[str, Any]:
+        """Plain data for ``Session.snapshot``: turn starts as Unix seconds."""
+        return {"turn": self.spec.turn, "clock": self.spec.clock, "action": self.spec.action,
+                "size": self.size,
+                "started": {player: wall - (now - began) for player, began in self.started.items()},
+                "clock_left": None if self.clock_left is None else list(self.clock_left)}
+
+    @classmethod
+    def restore(cls, data: dict[str, Any], now: float, wall: float) -> TurnTimer:
+        """The timer saved by ``snapshot``; a deadline passed meanwhile gets ``RESTORE_GRACE``."""
+        timer = cls(TimerSpec(data["turn"], data["clock"], data["action"]), data["size"])
+        timer.clock_left = None if data["clock_left"] is None else list(data["clock_left"])
+        timer.started = {int(p): now - (wall - began) for p, began in data["started"].items()}
+        grace = min(RESTORE_GRACE, timer.spec.turn) if timer.spec.turn else RESTORE_GRACE
+        for player in list(timer.started):
+            deadline = timer.deadline_of(player)
+            if deadline is None or deadline[0] >= now + grace:
+                continue
+            if deadline[1] == "turn":
+                timer.started[player] = now + grace - timer.spec.turn
+            else:
+                assert timer.clock_left is not None
+                timer.clock_left[player] += now + grace - deadline[0]
+        return timer
+
+
+class TimerSchedule:
+    """Which timed session runs out next, for the lobby; see the module docstring.
+
+    ``on_earlier(deadline)`` (set by whoever runs the lobby) is called when
+    a deadline comes up that is earlier than every one before, so the
+    server can move its wake-up forward.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Session]] = []
+        self._count = itertools.count()
+        self.on_earlier: Callable[[float], None] | None = None
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def update(self, session: Session) -> None:
+        """The session's timer changed: make sure its next deadline is in the heap."""
+        timer = session.timer
+        if timer is None or session.closed is not None:
+            return
+        deadline = timer.next_deadline()
+        if deadline is None or (timer.scheduled is not None and timer.scheduled <= deadline):
+            return  # an entry at or before it will look again then
+        timer.scheduled = deadline
+        earliest = self._heap[0][0] if self._heap else math.inf
+        heapq.heappush(self._heap, (deadline, next(self._count), session))
+        if deadline < earliest and self.on_earlier is not None:
+            self.on_earlier(deadline)
+
+    def due(self, now: float) -> list[Session]:
+        """Take out the sessions whose entry is due at ``now`` (stale entries are dropped)."""
+        sessions = []
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            deadline, _, session = heapq.heappop(heap)
+            timer = session.timer
+            if timer is not None and timer.scheduled == deadline:
+                timer.scheduled = None
+                if session.closed is None:
+                    sessions.append(session)
+        return sessions
+
+    def next(self) -> float | None:
+        """The earliest entry's time (it may turn out to be stale), or None."""
+        return self._heap[0][0] if self._heap else None
+
+
+# ---------------------------------------------------------------- a lost game
+
+
+class ForfeitedGame:
+    """A game the framework ended because players ran out of time; see the module docstring.
+
+    It stands in for the session's ``CheckedGame`` (any object with its
+    methods) and asks it only for the state.
+    """
+
+    __slots__ = ("inner", "forfeit")
+
+    def __init__(self, inner: Any, players: list[int], reason: str) -> None:
+        self.inner = inner
+        self.forfeit = {"players": sorted(players), "reason": reason}
+
+    @property
+    def type(self) -> Any:
+        return self.inner.type
+
+    @property
+    def instance(self) -> Any:
+        return self.inner.instance
+
+    def game_over(self) -> bool:
+        return True
+
+    def current(self) -> list[int]:
+        return []
+
+    def move(self, move: dict[str, Any], player_id: int) -> Any:
+        raise framework_error("game has ended")
+
+    def state(self, player_id: int) -> dict[str, Any]:
+        return self.inner.state(player_id)
+
+    def view(self, player_id: int, legal_moves: bool = False) -> dict[str, Any]:
+        data = dict(self.inner.state(player_id))
+        data["current"] = []
+        data["gameover"] = True
+        data["forfeit"] = self.forfeit
+        if legal_moves:
+            data["legal_moves"] = []
+        return data
+
+    def view_reply(self, player_id: int, legal_moves: bool = False) -> bytes:
+        return self.inner.reply_of(self.view(player_id, legal_moves))
+
+    def reply_of(self, view: dict[str, Any]) -> bytes:
+        return self.inner.reply_of(view)
+
+    def legal_moves(self, player_id: int) -> list[dict[str, Any]]:
+        return []
+
+    def timeout_move(self, player_id: int) -> None:
+        return None
+
+    def private_data(self, player_id: int) -> list[Any]:
+        return self.inner.private_data(player_id)
+
+    def snapshot(self) -> bytes:
+        return self.inner.snapshot()
+
+
+# ---------------------------------------------------------------- ending turns
+
+
+def follow(session: Session, mover: int | None = None, accepted: bool = False,
+           new_game: bool = False) -> None:
+    """After a change of ``session``: update its timer (call only when it has one).
+
+    Args:
+        mover: who made the move that changed it, if a move did.
+        accepted: whether the game accepted that move.
+        new_game: a game begins (the session became full, or restarted).
+    """
+    timer = session.timer
+    assert timer is not None
+    now = session.now()
+    try:
+        current = session.game.current()
+    except GameCodeError:
+        timer.stop()  # a game that cannot say whose turn it is cannot time anyone out
+        return
+    if new_game:
+        timer.begin(now, current)
+    else:
+        timer.follow(now, current, mover, accepted)
+
+
+def end_turns(session: Session, now: float) -> None:
+    """End the turn of every player of ``session`` whose time is up at ``now``."""
+    timer = session.timer
+    if timer is None or session.closed is not None:
+        return
+    due = timer.due(now)
+    if not due:
+        return
+    lost = [player for player, reason in due if reason == "clock"]
+    timed_out = [player for player, reason in due if reason == "turn"]
+    if timer.spec.action == "forfeit":
+        lost, timed_out = lost + timed_out, []
+    for player in timed_out:
+        if not _move_for(session, player):
+            lost.append(player)
+    if lost:
+        reason = "game clock" if all(r == "clock" for p, r in due if p in lost) else "turn timeout"
+        log.info("session %s/%s: player(s) %s ran out of time (%s) and lost the game",
+                 session.game_name, session.token, sorted(lost), reason)
+        session.forfeit(lost, reason)
+
+
+def _move_for(session: Session, player: int) -> bool:
+    """Make a move for ``player``, whose turn timed out; False if none could be made."""
+    game = session.game
+    if player not in _current(session):
+        return True  # an earlier timeout's move ended this player's turn already
+    candidates: list[dict[str, Any]] = []
+    try:
+        chosen = game.timeout_move(player)
+        if chosen is not None:
+            candidates.append(chosen)
+    except GameCodeError as err:
+        log.warning("session %s/%s: %s", session.game_name, session.token, err)
+    try:
+        legal = game.legal_moves(player) or []
+    except GameCodeError as err:
+        log.warning("session %s/%s: %s", session.game_name, session.token, err)
+        legal = []
+    if legal:
+        candidates.append(random_choice(session, player, legal))
+    for move in candidates:
+        if player not in _current(session):
+            return True
+        try:
+            accepted = session.timed_move(player, move)
+        except (ProtocolError, GameCodeError) as err:
+            log.warning("session %s/%s: the move made for player %d on timeout failed: %s",
+                        session.game_name, session.token, player, err)
+            continue
+        if accepted:
+            return True
+    return player not in _current(session)
+
+
+def _current(session: Session) -> list[int]:
+    try:
+        return session.game.current()
+    except GameCodeError:
+        return []
+
+
+def random_choice(session: Session, player: int, moves: list[dict[str, Any]]) -> dict[str, Any]:
+    """A random one of ``moves``, the same one whenever the same game reaches this point.
+
+    Not drawn from the game's own generator: the move is recorded like any
+    other, and a replay of the recorded moves must leave the game's random
+    numbers exactly as they were in the game played. The seed names the
+    session, the game in it, the move number and the player instead.
+    """
+    seed = (f"{session.game_name}/{session.token}/{session.games_played}/"
+            f"{session.game_moves}/{player}")
+    return random.Random(seed).choice(moves)
