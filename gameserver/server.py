@@ -39,6 +39,8 @@ from .metrics import Metrics
 from .protocol import server_error
 from .store import Store
 from .timers import rules_from
+from .tournament_hall import TournamentHall
+from .tournament_store import TournamentBook
 
 __all__ = ["BaseConnection", "Connection", "GameServer", "LISTEN_BACKLOG"]
 
@@ -77,6 +79,8 @@ class GameServer:
                               settings.turn_timeout_action, settings.turn_timeouts,
                               settings.game_clocks)), store=self.store)
         self.lobby.timers.on_earlier = self._wake_for_timers
+        self.hall = TournamentHall(self.lobby, TournamentBook(self.store, settings.store_path)
+                                   if self.store is not None else None)
         # Open connections by client address (a plain dict: Counter's deletion is Python code).
         self.per_address: dict[str, int] = {}
         self.connections: set[BaseConnection] = set()
@@ -129,6 +133,7 @@ class GameServer:
         if self.store is not None:
             self.store.start(loop)
             self.lobby.restore(self.store.load_sessions())
+            self.hall.restore()
         self._tick()
         log.info("gameserver listening on %s:%d (TLS %s), games: %s",
                  self.settings.host, self.port, "on" if tls else "off",
