@@ -469,7 +469,7 @@ class TournamentHall:
             lost = game.forfeit["players"]
             for player_id in lost:
                 name = names[player_id]
-                if entry.seen.get(name, -math.inf) < session.created:  # not a sign of it
+                if entry.seen.get(name, -math.inf) <= session.created:  # not a sign of it
                     entry.strikes[name] = entry.strikes.get(name, 0) + 1
                     if entry.strikes[name] >= ABSENT_GAMES:
                         self._withdraw(entry, name)
@@ -513,7 +513,7 @@ class TournamentHall:
 
     def _event(self, entry: Entry, kind: str, **data: Any) -> None:
         if self.book is not None:
-            self.book.event(entry.tournament.name, kind, self.wall(), **data)
+            self.book.event(entry.tournament.name, kind, self.wall(), data)
 
     # ------------------------------------------------------------ time
 

@@ -93,12 +93,12 @@ class TournamentBook:
                      tournament.created, salt))
         self._seq[tournament.name] = 0
 
-    def event(self, name: str, kind: str, when: float, **data: Any) -> None:
-        """Log one event of tournament ``name`` (see ``rebuild`` for the kinds)."""
-        seq = self._seq.get(name, 0) + 1
-        self._seq[name] = seq
+    def event(self, tournament: str, kind: str, when: float, data: dict[str, Any]) -> None:
+        """Log one event of ``tournament`` (see ``rebuild`` for the kinds)."""
+        seq = self._seq.get(tournament, 0) + 1
+        self._seq[tournament] = seq
         self._write("INSERT INTO tournament_events (tournament, seq, time, kind, data) "
-                    "VALUES (?, ?, ?, ?, ?)", (name, seq, when, kind, json.dumps(data)))
+                    "VALUES (?, ?, ?, ?, ?)", (tournament, seq, when, kind, json.dumps(data)))
 
     def deleted(self, name: str) -> None:
         self._write("DELETE FROM tournament_events WHERE tournament = ?", (name,))

@@ -38,9 +38,10 @@ class VanishingBot(Bot):
         return "gone"
 
 
-def player(server: ServerThread, name: str, kind: type[Bot] = Bot) -> Bot:
-    api = GameServerAPI("127.0.0.1", server.port, "TicTacToe", "tournament-final", name=name,
-                        keep_alive=True)
+def player(server: ServerThread, name: str, kind: type[Bot] = Bot,
+           tournament: str = "final") -> Bot:
+    api = GameServerAPI("127.0.0.1", server.port, "TicTacToe", f"tournament-{tournament}",
+                        name=name, keep_alive=True)
     return kind(api, "TicTacToe", 0, random.Random(name), restarter=False)
 
 
@@ -70,8 +71,9 @@ def on_loop(server: ServerThread, func: Callable[[Any], Any]) -> Any:
     return server.call(func, server.server.hall)
 
 
-def test_a_round_robin_of_six_goes_on_past_a_slow_and_a_vanished_participant() -> None:
-    with ServerThread() as server:
+def test_a_round_robin_of_six_goes_on_past_a_slow_and_a_vanished_participant(
+        tmp_path: Path) -> None:
+    with ServerThread(store=True, store_path=str(tmp_path / "store.sqlite3")) as server:
         on_loop(server, lambda hall: hall.create(TournamentSettings(
             "final", "TicTacToe", turn_timeout=TURN, start_with=6)))
         bots = [player(server, f"bot{i}") for i in range(4)]
@@ -98,9 +100,12 @@ def test_a_round_robin_of_six_goes_on_past_a_slow_and_a_vanished_participant() -
         assert csv_text.splitlines()[0].startswith("place,name,points,")
         assert len(csv_text.splitlines()) == 7
         assert len(on_loop(server, lambda hall: games_csv(tournament)).splitlines()) == 16
+        played = [g for r in tournament.rounds for m in r for g in m.games
+                  if g.reason != "absent"]
+        assert all(g.history_id > 0 for g in played)  # each in the history, for its replay
 
 
-def test_a_name_belongs_to_its_registrant(tmp_path: Path) -> None:
+def test_a_name_belongs_to_its_registrant() -> None:
     with ServerThread() as server:
         on_loop(server, lambda hall: hall.create(TournamentSettings(
             "cup", "Nim", turn_timeout=30)))
@@ -129,3 +134,37 @@ def test_a_name_belongs_to_its_registrant(tmp_path: Path) -> None:
             thread.join(WAIT)
         over = request(server.port, {**join, "name": "bob"})
         assert over["message"] == "framework: tournament cup was cancelled by the operator"
+
+
+class OneGameBot(Bot):
+    """Plays its first game, then its program ends (the server goes down meanwhile)."""
+
+    def play_tournament(self) -> str:
+        me = self.api.join()
+        state = self.api.state(legal_moves=True)
+        while not state["gameover"]:
+            self.turn(me, state)
+            state = self.api.state(legal_moves=True)
+        return "played one"
+
+
+def test_a_tournament_and_its_running_game_survive_a_server_restart(tmp_path: Path) -> None:
+    store = str(tmp_path / "store.sqlite3")
+    settings = TournamentSettings("cup", "TicTacToe", best_of=3, turn_timeout=60,
+                                  start_with=2)
+    with ServerThread(store=True, store_path=store) as server:
+        on_loop(server, lambda hall: hall.create(settings))
+        run_all([player(server, "ann", OneGameBot, "cup"),
+                 player(server, "bob", OneGameBot, "cup")])
+        first = on_loop(server, lambda hall: hall.tournament("cup").rounds[0][0].games[0])
+        running = on_loop(server, lambda hall: hall.tournament("cup").running_keys())
+        assert first.history_id > 0 and running == ["r1t1g2"]
+    with ServerThread(store=True, store_path=store) as server:
+        tournament = on_loop(server, lambda hall: hall.tournament("cup"))
+        assert on_loop(server, lambda hall: tournament.running_keys()) == ["r1t1g2"]
+        assert on_loop(server, lambda hall: tournament.rounds[0][0].games[0]) == first
+        told = run_all([player(server, "ann", Bot, "cup"), player(server, "bob", Bot, "cup")])
+        assert all(" is over: " in words for words in told.values())
+        games = on_loop(server, lambda hall: tournament.rounds[0][0].games)
+        assert 2 <= len(games) <= 3 and all(g.history_id > 0 for g in games)
+        assert on_loop(server, lambda hall: tournament.state) == "finished"
