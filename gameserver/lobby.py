@@ -18,6 +18,7 @@ A ``router`` (the tournaments) may serve the requests for tokens it owns.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import logging
 import time
@@ -70,6 +71,14 @@ class LobbyLimits:
     overwrite_idle: float = 60.0  # seconds without requests after which anyone may
     max_name_length: int = 100
     timers: TimerRules = TimerRules()  # turn timers: none unless configured
+
+
+class TimerSaver(typing.Protocol):
+    """Saves the turn timers of sessions (``gameserver._sidetables.TimerBook``)."""
+
+    def saved(self, session: Session) -> None: ...
+
+    def gone(self, session: Session) -> None: ...
 
 
 class Router(typing.Protocol):
@@ -140,6 +149,7 @@ class Lobby:
         self._sessions_of: dict[str, int] = {}  # client address -> sessions it started
         self._waiting_of: dict[str, set[Wait]] = {}  # client address -> its joins waiting
         self.timers = TimerSchedule()
+        self.timer_book: TimerSaver | None = None  # where timers are saved (the store's file)
         self.router: Router | None = None
         self.on_game_over: Callable[[Session], None] | None = None  # every session's games
         self._handlers: dict[type, Callable[[Any, str], Outcome]] = {
@@ -194,6 +204,9 @@ class Lobby:
                 f"(use exactly '{AUTO}' to auto-join, or pick another session name)")
         session = self.sessions.get((request.game, token))
         timed = request.turn_timeout is not None or request.game_clock is not None
+        if session is not None and session.closed is not None:
+            self._end(session, session.closed)  # e.g. its start could not be saved
+            session = None
         if session is not None and not session.full:
             return self._seat(session, request.name, client, timed)
         if request.players is None:
@@ -341,10 +354,15 @@ class Lobby:
     def _watch(self, session: Session) -> None:
         """Follow the session's turn timer, and the end of each of its games if asked to."""
         if session.timer is not None:
-            session.when_timer = self.timers.update
+            session.when_timer = self._timer_changed
             self.timers.update(session)
         if self.on_game_over is not None and session.when_over is None:
             session.when_over = self.on_game_over
+
+    def _timer_changed(self, session: Session) -> None:
+        self.timers.update(session)
+        if self.timer_book is not None and session.full:
+            self.timer_book.saved(session)
 
     def add_session(self, session: Session) -> None:
         """Serve a session made elsewhere (a tournament's game) under its token.
@@ -392,7 +410,8 @@ class Lobby:
         return session.restart(request.player_id, request.key)
 
     def _discover(self, request: Discover, client: str) -> Outcome:
-        return protocol.ok({"games": self.game_list(), "sessions": self.open_sessions()})
+        sessions, after = self.open_sessions_page(request.after, request.limit)
+        return protocol.ok({"games": self.game_list(), "sessions": sessions, "next": after})
 
     def game_list(self) -> list[dict[str, Any]]:
         """Every game offered: name, player range, description and documentation."""
@@ -410,10 +429,29 @@ class Lobby:
 
     def open_sessions(self) -> list[dict[str, Any]]:
         """Sessions still waiting for players. Auto sessions are joined with token 'auto'."""
+        return self.open_sessions_page()[0]
+
+    def open_sessions_page(self, after: tuple[str, str] | None = None,
+                           limit: int | None = None,
+                           ) -> tuple[list[dict[str, Any]], list[str] | None]:
+        """Sessions still waiting for players, by (game, token); and where the next page starts.
+
+        At most ``limit`` sessions, those after ``after``; the second value is
+        the (game, token) to pass as ``after`` for the rest, or None when
+        there is no rest. Auto sessions are joined with token 'auto'.
+        """
+        keys = [key for key, s in self.sessions.items() if not s.full and s.closed is None
+                and (after is None or key > after)]
+        if limit is not None and len(keys) > limit:
+            keys = heapq.nsmallest(limit, keys)
+            rest: list[str] | None = list(keys[-1])
+        else:
+            keys.sort()
+            rest = None
+        sessions = [self.sessions[key] for key in keys]
         return [{"game": s.game_name, "session": AUTO if s.auto else s.token,
                  "players": s.size, "joined": len(s.players),
-                 "names": [p.name for p in s.players if p.name]}
-                for s in self.sessions.values() if not s.full and s.closed is None]
+                 "names": [p.name for p in s.players if p.name]} for s in sessions], rest
 
     # ------------------------------------------------------------ lookups
 
@@ -448,6 +486,8 @@ class Lobby:
             del self._open_auto[session.game_name]
         if forget and self.store is not None and session.full:
             self.store.forget(session)
+            if self.timer_book is not None:
+                self.timer_book.gone(session)
         session.close(reason)
 
     def restore(self, snapshots: list[dict[str, Any]]) -> None:

@@ -367,6 +367,9 @@ class ForfeitedGame:
     def snapshot(self) -> bytes:
         return self.inner.snapshot()
 
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)  # what else the game object offers (its seed, ...)
+
 
 # ---------------------------------------------------------------- ending turns
 

@@ -7,12 +7,11 @@ reinstatement, the end or cancellation. ``rebuild`` replays that log into
 a ``Tournament``, which gives back exactly the tournament that was saved
 (its rules are deterministic: see ``gameserver.tournament``).
 
-Writing goes through ``append`` alone: it adds a statement to the store's
-current batch, so it commits together with the session changes of the
-same loop pass (a game's last move and the result it decides are saved
-together, or not at all). It is the one place to adapt when the store's
-writing side changes. Reading uses a read-only connection of our own, so
-the ``tournament`` command can read while the server runs.
+Writing goes through ``_sidetables.append``: it commits together with the
+session changes of the same loop pass (a game's last move and the result
+it decides are saved together, or not at all). Reading uses a read-only
+connection of our own, so the ``tournament`` command can read while the
+server runs.
 """
 
 from __future__ import annotations
@@ -23,9 +22,9 @@ import json
 import logging
 import sqlite3
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from ._sidetables import append, read_only
 from .tournament import GameResult, Tournament, TournamentError, TournamentSettings
 
 log = logging.getLogger("gameserver.tournament")
@@ -37,23 +36,6 @@ SCHEMA = (
     "seq INTEGER NOT NULL, time REAL NOT NULL, kind TEXT NOT NULL, data TEXT NOT NULL, "
     "PRIMARY KEY (tournament, seq))",
 )
-
-
-def append(store: Any, sql: str, params: tuple[Any, ...] = ()) -> None:
-    """Add one statement to the store's current batch (committed with the loop pass's changes)."""
-    store._open_batch().ops.append((sql, params))
-
-
-def read_only(path: str) -> sqlite3.Connection:
-    """A read-only connection to the store file (the server may be writing it).
-
-    Raises:
-        sqlite3.Error: the file cannot be opened.
-    """
-    db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True,
-                         check_same_thread=False)
-    db.execute("PRAGMA busy_timeout=2000")
-    return db
 
 
 @dataclass(slots=True)
@@ -70,13 +52,12 @@ class TournamentBook:
     """The tournaments' tables in the store file: ``append`` to write, ``load`` to read.
 
     Args:
-        store: the server's store (written through ``append``).
-        path: its file (read through a read-only connection).
+        store: the server's store (written through ``append``; its file, ``path``,
+            is read through a read-only connection).
     """
 
-    def __init__(self, store: Any, path: str) -> None:
+    def __init__(self, store: Any) -> None:
         self._store = store
-        self._path = path
         self._schema_written = False
         self._seq: dict[str, int] = {}
 
@@ -107,7 +88,7 @@ class TournamentBook:
 
     def load(self) -> list[Saved]:
         """Every saved tournament (none if the tables do not exist yet)."""
-        saved = load(self._path)
+        saved = load(self._store.path)
         for entry in saved:
             self._seq[entry.settings.name] = max((e[0] for e in entry.events), default=0)
         return saved

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from gameserver import results
 from tests.serverproc import ServerThread
 from tests.wire import Player, request
 
@@ -115,3 +116,18 @@ def test_the_deadline_survives_a_server_restart(tmp_path: Path) -> None:
         left = data["timer"]["seconds_left"][0]
         assert 0 < left <= turn - down  # not a fresh minute: the saved deadline
         assert data["timer"]["seconds_left"][1] is None
+
+
+def test_a_game_lost_on_time_is_in_the_history_and_stays_lost_after_a_restart(
+        tmp_path: Path) -> None:
+    store = str(tmp_path / "store.sqlite3")
+    with timed_server(0.3, store=True, store_path=store) as server:
+        ann, bob = seat(server.port, "Silent", "lost")
+        wait_for(ann, lambda s: s["gameover"])
+    with timed_server(0.3, store=True, store_path=store) as server:
+        ann.port = server.port
+        state = ann.state()["data"]
+        assert state["gameover"] and state["forfeit"]["players"] == [0]
+        assert server.server is not None and server.server.history is not None
+        (record,) = server.server.history.finished_games("Silent")
+        assert results.outcome(record)["text"] == "bob wins: ann ran out of time"

@@ -1,0 +1,99 @@
+"""Tables of our own in the store's SQLite file: one way in, one way out.
+
+Turn timers and tournaments keep what they must not lose in tables the
+store does not know. They write through ``append`` alone, which adds a
+statement to the store's current batch: it commits with the session
+changes of the same loop pass (a move and the timer it restarted are saved
+together, or not at all). It is the one place to adapt when the store's
+writing side changes. They read through ``read_only``, a connection of
+their own, so the command line can read while the server runs.
+
+``TimerBook`` keeps each timed session's timer (and the forfeit, if the
+framework ended its game): one row per session, rewritten when the timer
+changes, merged into the saved sessions before the lobby restores them.
+Without a timer nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("gameserver.store")
+
+TIMER_SCHEMA = ("CREATE TABLE IF NOT EXISTS session_timers (game TEXT NOT NULL, "
+                "token TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (game, token))")
+SAVE_TIMER = ("INSERT INTO session_timers (game, token, data) VALUES (?, ?, ?) "
+              "ON CONFLICT (game, token) DO UPDATE SET data = excluded.data")
+DROP_TIMER = "DELETE FROM session_timers WHERE game = ? AND token = ?"
+
+
+def append(store: Any, sql: str, params: tuple[Any, ...] = ()) -> None:
+    """Add one statement to the store's current batch (committed with the loop pass's changes)."""
+    store._open_batch().ops.add(sql, params)
+
+
+def read_only(path: str) -> sqlite3.Connection:
+    """A read-only connection to the store file (the server may be writing it).
+
+    Raises:
+        sqlite3.Error: the file cannot be opened.
+    """
+    db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True,
+                         check_same_thread=False)
+    db.execute("PRAGMA busy_timeout=2000")
+    return db
+
+
+class TimerBook:
+    """Each timed session's timer in the store file; see the module docstring.
+
+    Args:
+        store: the server's store (written through ``append``; its ``path`` is read).
+    """
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self._schema_written = False
+
+    def saved(self, session: Any) -> None:
+        """The session's timer changed (or its game was lost on time): save it."""
+        if session.timer is None:
+            return
+        if not self._schema_written:
+            append(self._store, TIMER_SCHEMA)
+            self._schema_written = True
+        data: dict[str, Any] = {"timer": session.timer.snapshot(session.now(), time.time())}
+        forfeit = getattr(session.game, "forfeit", None)
+        if forfeit is not None:
+            data["forfeit"] = forfeit
+        append(self._store, SAVE_TIMER, (session.game_name, session.token, json.dumps(data)))
+
+    def gone(self, session: Any) -> None:
+        """The session ended: its row goes."""
+        if session.timer is not None and self._schema_written:
+            append(self._store, DROP_TIMER, (session.game_name, session.token))
+
+    def merge(self, snapshots: list[dict[str, Any]]) -> None:
+        """Add each saved timer to its session's data (for ``Session.restore``)."""
+        try:
+            db = read_only(self._store.path)
+        except sqlite3.Error:
+            return
+        try:
+            rows = db.execute("SELECT game, token, data FROM session_timers").fetchall()
+        except sqlite3.OperationalError:  # the table was never written: no timers
+            return
+        finally:
+            db.close()
+        saved = {(game, token): json.loads(data) for game, token, data in rows}
+        for snapshot in snapshots:
+            data = saved.get((snapshot["game_name"], snapshot["token"]))
+            if data is not None:
+                snapshot["timer"] = data["timer"]
+                if "forfeit" in data:
+                    snapshot.setdefault("forfeit", data["forfeit"])
