@@ -111,6 +111,7 @@ class GameServer:
             self.lobby.timer_book = TimerBook(self.store)
         self.hall = TournamentHall(self.lobby, TournamentBook(self.store)
                                    if self.store is not None else None)
+        self.hall.rate_named_games = settings.rated_games == "named"
         self.connections = ConnectionRegistry(settings.max_connections,
                                               settings.max_connections_per_address)
         self.metrics = Metrics()
@@ -243,7 +244,8 @@ class GameServer:
         from .web import LobbySource, WebSettings, start_dashboard
         s = self.settings
         source = LobbySource(self.lobby, self.history, lambda: prometheus_text(self),
-                             self.store.health if self.store is not None else None)
+                             self.store.health if self.store is not None else None,
+                             self.hall)
         try:
             self.dashboard = await start_dashboard(source, WebSettings(
                 s.web_host, s.web_port, s.web_token, s.game_timeout, s.web_max_connections,

@@ -133,6 +133,7 @@ class TournamentHall:
         self.book = book
         self.wall = wall
         self.entries: dict[str, Entry] = {}
+        self.rate_named_games = False  # ratings count every game of named players too
 
     # ------------------------------------------------------------ the operator
 
