@@ -49,6 +49,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .checked import Call
 from .guard import GameCodeError
 from .protocol import ProtocolError, framework_error
 
@@ -137,7 +138,7 @@ class TurnTimer:
         size: the number of players.
     """
 
-    __slots__ = ("spec", "size", "started", "clock_left", "scheduled")
+    __slots__ = ("spec", "size", "started", "clock_left", "scheduled", "waiting")
 
     def __init__(self, spec: TimerSpec, size: int) -> None:
         self.spec = spec
@@ -145,6 +146,7 @@ class TurnTimer:
         self.started: dict[int, float] = {}  # current player -> when their turn began
         self.clock_left: list[float] | None = None  # chess clock, as of each turn's start
         self.scheduled: float | None = None  # this timer's live entry in the TimerSchedule
+        self.waiting = False  # for a game worker (a move on timeout, the legal moves)
 
     def begin(self, now: float, current: list[int]) -> None:
         """A new game begins (the session became full, or restarted)."""
@@ -275,8 +277,8 @@ class TimerSchedule:
     def update(self, session: Session) -> None:
         """The session's timer changed: make sure its next deadline is in the heap."""
         timer = session.timer
-        if timer is None or session.closed is not None:
-            return
+        if timer is None or session.closed is not None or timer.waiting:
+            return  # waiting for a game worker: its answer schedules the timer again
         deadline = timer.next_deadline()
         if deadline is None or (timer.scheduled is not None and timer.scheduled <= deadline):
             return  # an entry at or before it will look again then
@@ -385,6 +387,7 @@ def follow(session: Session, mover: int | None = None, accepted: bool = False,
     """
     timer = session.timer
     assert timer is not None
+    timer.waiting = False
     now = session.now()
     try:
         current = session.game.current()
@@ -400,7 +403,7 @@ def follow(session: Session, mover: int | None = None, accepted: bool = False,
 def end_turns(session: Session, now: float) -> None:
     """End the turn of every player of ``session`` whose time is up at ``now``."""
     timer = session.timer
-    if timer is None or session.closed is not None:
+    if timer is None or session.closed is not None or timer.waiting:
         return
     due = timer.due(now)
     if not due:
@@ -410,7 +413,11 @@ def end_turns(session: Session, now: float) -> None:
     if timer.spec.action == "forfeit":
         lost, timed_out = lost + timed_out, []
     for player in timed_out:
-        if not _move_for(session, player):
+        made = _move_for(session, player)
+        if made is None:  # a game worker is busy with it: the rest when it has answered
+            timer.waiting = True
+            return
+        if not made:
             lost.append(player)
     if lost:
         reason = "game clock" if all(r == "clock" for p, r in due if p in lost) else "turn timeout"
@@ -419,8 +426,12 @@ def end_turns(session: Session, now: float) -> None:
         session.forfeit(lost, reason)
 
 
-def _move_for(session: Session, player: int) -> bool:
-    """Make a move for ``player``, whose turn timed out; False if none could be made."""
+def _move_for(session: Session, player: int) -> bool | None:
+    """Make a move for ``player``, whose turn timed out.
+
+    Returns False if none could be made, None while a game in a worker
+    process is busy with it (``session.time_up`` runs again when it is done).
+    """
     game = session.game
     if player not in _current(session):
         return True  # an earlier timeout's move ended this player's turn already
@@ -431,11 +442,9 @@ def _move_for(session: Session, player: int) -> bool:
             candidates.append(chosen)
     except GameCodeError as err:
         log.warning("session %s/%s: %s", session.game_name, session.token, err)
-    try:
-        legal = game.legal_moves(player) or []
-    except GameCodeError as err:
-        log.warning("session %s/%s: %s", session.game_name, session.token, err)
-        legal = []
+    legal = _legal_moves(session, player)
+    if legal is None:
+        return None
     if legal:
         candidates.append(random_choice(session, player, legal))
     for move in candidates:
@@ -447,9 +456,38 @@ def _move_for(session: Session, player: int) -> bool:
             log.warning("session %s/%s: the move made for player %d on timeout failed: %s",
                         session.game_name, session.token, player, err)
             continue
-        if accepted:
-            return True
+        if accepted is None or accepted:
+            return accepted
     return player not in _current(session)
+
+
+def _legal_moves(session: Session, player: int) -> list[dict[str, Any]] | None:
+    """The player's legal moves ([] if none or unknown); None while a worker is asked for them.
+
+    A game in a worker process (``gameserver.isolated``) knows them only
+    once fetched; the fetch's end asks ``session.time_up`` again.
+    """
+    game = session.game
+    if getattr(game.type, "remote", False):
+        try:
+            reply = game.view_reply(player, True)
+        except GameCodeError:
+            return []
+        if isinstance(reply, Call):
+            reply.then(lambda: _fetched(session))
+            return None
+    try:
+        return game.legal_moves(player) or []
+    except GameCodeError as err:
+        log.warning("session %s/%s: %s", session.game_name, session.token, err)
+        return []
+
+
+def _fetched(session: Session) -> None:
+    """A game worker sent the legal moves asked for: end the turns that are still due."""
+    if session.timer is not None:
+        session.timer.waiting = False
+        session.time_up()
 
 
 def _current(session: Session) -> list[int]:

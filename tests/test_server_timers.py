@@ -22,7 +22,9 @@ WAIT = 20.0  # seconds: only so that a broken test fails instead of hanging
 
 
 def timed_server(turn: float, **overrides: Any) -> ServerThread:
+    """A server with a turn timer; its test games run in-process unless asked otherwise."""
     overrides.setdefault("max_waiting_joins_per_address", 100)
+    overrides.setdefault("isolate_games", "off")
     return ServerThread(turn_timeout=turn, games_dirs=[GAMES], **overrides)
 
 
@@ -72,6 +74,14 @@ def test_a_player_out_of_time_gets_the_move_the_game_hook_names() -> None:
         ann, bob = seat(server.port, "Talk", "hook")
         state = wait_for(bob, lambda s: bool(s["log"]))  # ann never moves
         assert state["log"][0] == [0, "pass"]
+
+
+def test_a_game_in_a_worker_process_gets_a_random_legal_move_fetched_from_it() -> None:
+    # The hook is not asked for games in worker processes (docs/protocol.md, turn timers).
+    with timed_server(0.3, isolate_games="folder") as server:
+        ann, bob = seat(server.port, "Talk", "worker")
+        state = wait_for(bob, lambda s: bool(s["log"]))
+        assert state["log"][0][0] == 0 and state["log"][0][1] in ("hello", "bye", "pass")
 
 
 def test_a_player_out_of_time_gets_a_random_legal_move() -> None:
