@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import protocol, results
-from .checked import GameType
+from .checked import Call, GameType
 from .guard import GameCodeError
 from .protocol import (
     Join,
@@ -456,6 +456,15 @@ class TournamentHall:
         """A game of the tournament ended: record it, and go on."""
         if entry.games.get(key) is not session:
             return
+        if not isinstance(session.game, ForfeitedGame):  # its result is in the final states
+            for player_id in range(2):
+                try:
+                    reply = session.game.view_reply(player_id)
+                except GameCodeError:
+                    break  # the result says "void"
+                if isinstance(reply, Call):  # a game in a worker process: ask for it first
+                    reply.then(lambda: self._game_over(entry, key, session))
+                    return
         try:
             self._record(entry, key, self._result(entry, session))
         except Exception:  # a bug of ours must not break the move that ended the game

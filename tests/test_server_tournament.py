@@ -168,3 +168,20 @@ def test_a_tournament_and_its_running_game_survive_a_server_restart(tmp_path: Pa
         games = on_loop(server, lambda hall: tournament.rounds[0][0].games)
         assert 2 <= len(games) <= 3 and all(g.history_id > 0 for g in games)
         assert on_loop(server, lambda hall: tournament.state) == "finished"
+
+
+def test_a_tournament_of_a_game_in_a_worker_process(tmp_path: Path) -> None:
+    games = str(Path(__file__).parent / "data" / "timer_games")
+    with ServerThread(games_dirs=[games], isolate_games="folder") as server:
+        on_loop(server, lambda hall: hall.create(TournamentSettings(
+            "talks", "Talk", turn_timeout=10, start_with=2, best_of=2)))
+        bots = []
+        for name in ("ann", "bob"):
+            api = GameServerAPI("127.0.0.1", server.port, "Talk", "tournament-talks",
+                                name=name, keep_alive=True)
+            bots.append(Bot(api, "Talk", 0, random.Random(name), restarter=False))
+        told = run_all(bots)
+        assert all(" is over: " in words for words in told.values())
+        games = on_loop(server, lambda hall: hall.tournament("talks").rounds[0][0].games)
+        assert [g.reason for g in games] == ["played", "played"]  # Talk: always a draw
+        assert [g.points for g in games] == [(0.5, 0.5), (0.5, 0.5)]

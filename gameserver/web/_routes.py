@@ -112,6 +112,8 @@ class App:
         level = self.gate.level(request, page=head in PAGES)
         if isinstance(level, Response):
             return level
+        if request.method == "POST" and parts[:2] != ["api", "tournaments"]:  # the operator's
+            raise HTTPError(501, "method POST is not supported here")
         if head in PAGES and _is_page(parts):
             return _static("index.html")
         if head == "static" and len(parts) == 2 and parts[1] in STATIC_FILES:
