@@ -23,7 +23,7 @@ import itertools
 import logging
 import time
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,7 +76,9 @@ class LobbyLimits:
 class TimerSaver(typing.Protocol):
     """Saves the turn timers of sessions (``gameserver._sidetables.TimerBook``)."""
 
-    def saved(self, session: Session) -> None: ...
+    def changed(self, session: Session) -> None: ...
+
+    def save_all(self, sessions: Iterable[Session]) -> None: ...
 
     def gone(self, session: Session) -> None: ...
 
@@ -362,7 +364,7 @@ class Lobby:
     def _timer_changed(self, session: Session) -> None:
         self.timers.update(session)
         if self.timer_book is not None and session.full:
-            self.timer_book.saved(session)
+            self.timer_book.changed(session)
 
     def add_session(self, session: Session) -> None:
         """Serve a session made elsewhere (a tournament's game) under its token.
@@ -563,5 +565,7 @@ class Lobby:
     def close(self) -> None:
         """End every session with 'server is shutting down' (for a clean stop)."""
         reason = server_error("server is shutting down")
+        if self.timer_book is not None:  # deadlines come back exactly after a clean stop
+            self.timer_book.save_all(self.sessions.values())
         for session in list(self.sessions.values()):
             self._end(session, reason, forget=False)  # saved sessions come back on start

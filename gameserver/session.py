@@ -236,7 +236,7 @@ class Session:
         self.touch()
         if self._change is not None:
             return self._after(self._change, lambda: self.move(player_id, key, move))
-        if self.timer is not None:
+        if self.timer is not None and self.timer.next_at <= self._clock():
             self.time_up()  # a deadline passed a moment ago ends that turn first
             if self._change is not None:  # ... with a move a game worker makes now
                 return self._after(self._change, lambda: self.move(player_id, key, move))
@@ -671,13 +671,17 @@ class Session:
         wall, now = time.time(), clock()
         session.created = now - (wall - data["created"])
         session.last_activity = now - max(0.0, wall - data["last_activity"])
-        if data.get("timer") is not None:
-            session.timer = timers.TurnTimer.restore(data["timer"], now, wall)
         if data.get("forfeit") is not None and not isinstance(session.game,
                                                               timers.ForfeitedGame):
             forfeit = data["forfeit"]
             session.game = timers.ForfeitedGame(session.game, forfeit["players"],
                                                 forfeit["reason"])
+        if data.get("timer") is not None:
+            try:
+                current = session.game.current()
+            except GameCodeError:
+                current = []
+            session.timer = timers.TurnTimer.restore(data["timer"], now, wall, current)
         return session
 
     # ------------------------------------------------------------ inspection

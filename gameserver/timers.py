@@ -138,7 +138,7 @@ class TurnTimer:
         size: the number of players.
     """
 
-    __slots__ = ("spec", "size", "started", "clock_left", "scheduled", "waiting")
+    __slots__ = ("spec", "size", "started", "clock_left", "scheduled", "waiting", "next_at")
 
     def __init__(self, spec: TimerSpec, size: int) -> None:
         self.spec = spec
@@ -147,11 +147,13 @@ class TurnTimer:
         self.clock_left: list[float] | None = None  # chess clock, as of each turn's start
         self.scheduled: float | None = None  # this timer's live entry in the TimerSchedule
         self.waiting = False  # for a game worker (a move on timeout, the legal moves)
+        self.next_at = math.inf  # the earliest deadline (kept up to date: asked every move)
 
     def begin(self, now: float, current: list[int]) -> None:
         """A new game begins (the session became full, or restarted)."""
         self.clock_left = [self.spec.clock] * self.size if self.spec.clock else None
         self.started = dict.fromkeys(current, now)
+        self._recompute()
 
     def follow(self, now: float, current: list[int], mover: int | None = None,
                accepted: bool = False) -> None:
@@ -166,10 +168,21 @@ class TurnTimer:
                 del started[player]
             for player in current:
                 started.setdefault(player, now)
+        self._recompute()
 
     def stop(self) -> None:
         """Nobody's time runs any more (the game is over, or cannot be asked)."""
         self.started.clear()
+        self.next_at = math.inf
+
+    def _recompute(self) -> None:
+        turn = self.spec.turn or math.inf
+        clock = self.clock_left
+        if clock is None:  # the usual case: each deadline is its turn's start plus the turn
+            self.next_at = min(self.started.values(), default=math.inf) + turn
+        else:
+            self.next_at = min((began + min(turn, clock[player])
+                                for player, began in self.started.items()), default=math.inf)
 
     def _charge(self, player: int, now: float) -> None:
         if self.clock_left is not None:
@@ -188,11 +201,12 @@ class TurnTimer:
 
     def next_deadline(self) -> float | None:
         """The earliest deadline of any player, or None."""
-        deadlines = [self.deadline_of(p) for p in self.started]
-        return min((d[0] for d in deadlines if d is not None), default=None)
+        return None if self.next_at == math.inf else self.next_at
 
     def due(self, now: float) -> list[tuple[int, str]]:
         """The players whose time is up at ``now``, in id order, with the reason."""
+        if now < self.next_at:
+            return []
         due = []
         for player in sorted(self.started):
             deadline = self.deadline_of(player)
@@ -240,11 +254,22 @@ class TurnTimer:
                 "clock_left": None if self.clock_left is None else list(self.clock_left)}
 
     @classmethod
-    def restore(cls, data: dict[str, Any], now: float, wall: float) -> TurnTimer:
-        """The timer saved by ``snapshot``; a deadline passed meanwhile gets ``RESTORE_GRACE``."""
+    def restore(cls, data: dict[str, Any], now: float, wall: float,
+                current: list[int] | None = None) -> TurnTimer:
+        """The timer saved by ``snapshot``; a deadline passed meanwhile gets ``RESTORE_GRACE``.
+
+        With ``"resume_at"`` (Unix seconds; the saved timer is older than the
+        game's last moves, see ``_sidetables.TimerBook``) the turns of the
+        ``current`` players are taken to run from then, and with
+        ``"new_game"`` their chess clocks are full again.
+        """
         timer = cls(TimerSpec(data["turn"], data["clock"], data["action"]), data["size"])
         timer.clock_left = None if data["clock_left"] is None else list(data["clock_left"])
         timer.started = {int(p): now - (wall - began) for p, began in data["started"].items()}
+        if "resume_at" in data:
+            timer.started = dict.fromkeys(current or [], now - (wall - data["resume_at"]))
+            if data.get("new_game") and timer.spec.clock:
+                timer.clock_left = [timer.spec.clock] * timer.size
         grace = min(RESTORE_GRACE, timer.spec.turn) if timer.spec.turn else RESTORE_GRACE
         for player in list(timer.started):
             deadline = timer.deadline_of(player)
@@ -255,6 +280,7 @@ class TurnTimer:
             else:
                 assert timer.clock_left is not None
                 timer.clock_left[player] += now + grace - deadline[0]
+        timer._recompute()
         return timer
 
 
@@ -405,6 +431,9 @@ def end_turns(session: Session, now: float) -> None:
     timer = session.timer
     if timer is None or session.closed is not None or timer.waiting:
         return
+    if now < timer.next_at:
+        return
+    follow(session)  # in step with whose turn it is now (a restore, a game changed behind us)
     due = timer.due(now)
     if not due:
         return

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gameserver import results
-from tests.serverproc import ServerThread
+from tests.serverproc import ServerProcess, ServerThread
 from tests.wire import Player, request
 
 GAMES = str(Path(__file__).parent / "data" / "timer_games")
@@ -141,3 +141,25 @@ def test_a_game_lost_on_time_is_in_the_history_and_stays_lost_after_a_restart(
         assert server.server is not None and server.server.history is not None
         (record,) = server.server.history.finished_games("Silent")
         assert results.outcome(record)["text"] == "bob wins: ann ran out of time"
+
+
+def test_after_a_crash_the_turn_runs_from_the_last_logged_move(tmp_path: Path) -> None:
+    store = str(tmp_path / "store.sqlite3")
+    flags = ("--store-path", store, "--turn-timeout", "60", "--games-dir", GAMES,
+             "--isolate-games", "off", "--max-waiting-joins-per-address", "100")
+    first = ServerProcess(*flags).start()
+    try:
+        ann, bob = seat(first.port, "Talk", "crash")
+        assert ann.move(say="hi")["status"] == "ok"  # bob's turn begins with this move
+        moved = time.monotonic()
+        assert first.proc is not None
+        first.proc.kill()  # no clean stop: the timer was last saved when the game began
+    finally:
+        first.stop()
+    with ServerProcess(*flags) as second:
+        since = time.monotonic() - moved  # at most the time since the move was logged
+        data = request(second.port, {"type": "state", "game": "Talk", "session": "crash",
+                                     "player_id": 1, "key": bob.key, "observer": False,
+                                     "timer": True})["data"]
+    left = data["timer"]["seconds_left"]
+    assert left[0] is None and 0 < left[1] <= 60 - since
