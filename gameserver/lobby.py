@@ -105,14 +105,16 @@ class RateLimit:
         self.per_minute = per_minute
         self._buckets: dict[str, tuple[float, float]] = {}  # address -> (tokens, time)
 
-    def allow(self, address: str) -> bool:
+    def allow(self, address: str, peek: bool = False) -> bool:
+        """Whether ``address`` may have one more event now; it is counted unless ``peek``."""
         now = time.monotonic()
         tokens, then = self._buckets.get(address, (float(self.per_minute), now))
         tokens = min(float(self.per_minute), tokens + (now - then) * self.per_minute / 60)
         if tokens < 1:
             self._buckets[address] = (tokens, now)
             return False
-        self._buckets[address] = (tokens - 1, now)
+        if not peek:
+            self._buckets[address] = (tokens - 1, now)
         return True
 
     def forget_idle(self) -> None:

@@ -54,6 +54,7 @@ from typing import Any
 from . import protocol, results
 from .checked import Call, GameType
 from .guard import GameCodeError
+from .lobby import RateLimit
 from .protocol import (
     Join,
     Move,
@@ -77,6 +78,7 @@ PREFIX = "tournament-"
 PASSWORD_MARK = "#"
 MAX_TOURNAMENTS = 100  # kept at once (finished ones included); the operator deletes old ones
 ABSENT_GAMES = 2  # games lost on time in a row, without a single request, that withdraw
+WRONG_PASSWORDS_PER_MINUTE = 20  # per client address: guessing a password takes long
 
 
 class SessionHost(typing.Protocol):
@@ -133,6 +135,7 @@ class TournamentHall:
         self.book = book
         self.wall = wall
         self.entries: dict[str, Entry] = {}
+        self._guesses = RateLimit(WRONG_PASSWORDS_PER_MINUTE)
         self.rate_named_games = False  # ratings count every game of named players too
 
     # ------------------------------------------------------------ the operator
@@ -320,8 +323,12 @@ class TournamentHall:
         participant = entry.tournament.participants[name]
         tournament = entry.tournament.name
         if participant.secret:
+            if not self._guesses.allow(client, peek=True):
+                raise framework_error("too many wrong passwords from your address; wait a "
+                                      "minute")
             given = self._hash(entry, password) if password else ""
             if not hmac.compare_digest(given.encode(), participant.secret.encode()):
+                self._guesses.allow(client)
                 raise framework_error(
                     f"the name {name} is registered in tournament {tournament} with a "
                     f"password: join as '{name}#<password>' with the password chosen at "
@@ -529,6 +536,7 @@ class TournamentHall:
 
     def tick(self, now: float) -> None:
         """A running game whose session ended without a result (idle, failed) counts as void."""
+        self._guesses.forget_idle()
         for entry in list(self.entries.values()):
             for key, session in list(entry.games.items()):
                 if session.closed is not None and not _over(session):

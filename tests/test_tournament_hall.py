@@ -14,7 +14,7 @@ from gameserver.guard import GameGuard
 from gameserver.lobby import Lobby, LobbyLimits
 from gameserver.protocol import Join, Move, Observe, Restart, State
 from gameserver.tournament import TournamentError, TournamentSettings
-from gameserver.tournament_hall import ABSENT_GAMES, TournamentHall
+from gameserver.tournament_hall import ABSENT_GAMES, WRONG_PASSWORDS_PER_MINUTE, TournamentHall
 from gameserver.waits import Wait
 from tests.data.timer_games.talk import Talk
 from tests.test_timers import Clock
@@ -198,3 +198,12 @@ def test_creating_a_tournament_checks_the_game(guard: GameGuard) -> None:
     hall.cancel("cup")
     hall.delete("cup")
     assert hall.host.router is None  # type: ignore[attr-defined]
+
+
+def test_guessing_a_password_is_slowed_down(guard: GameGuard) -> None:
+    hall = make_hall(guard, Clock())
+    leave(join(hall, "ann#right-one", "10.0.0.1"))
+    for n in range(WRONG_PASSWORDS_PER_MINUTE):
+        assert "with a password" in error(join(hall, f"ann#guess-{n}", "10.0.0.66"))
+    assert "too many wrong passwords" in error(join(hall, "ann#right-one", "10.0.0.66"))
+    assert isinstance(join(hall, "ann#right-one", "10.0.0.1"), Wait)  # the owner's address

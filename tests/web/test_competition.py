@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import re
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -134,3 +135,42 @@ def test_csv_cells_a_spreadsheet_would_run_are_quoted(server: ServerThread) -> N
         assert reply.headers["Content-Disposition"] == 'attachment; filename="sheet-games.csv"'
     assert "'=HYPERLINK(1)" in text and "'+bob" in text
     assert ",=" not in text and ",+" not in text
+
+
+def test_only_the_operator_creates_and_only_as_the_dashboard_does() -> None:
+    token = "operator-token-for-tests-123"
+    web = play.web_server(web_token=token)
+    try:
+        port = play.dashboard_port(web)
+
+        def post(path: str, body: bytes, **headers: str) -> tuple[int, str]:
+            request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", body, headers,
+                                             method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=WAIT) as reply:
+                    return reply.status, reply.read().decode()
+            except urllib.error.HTTPError as err:
+                return err.code, err.read().decode()
+
+        settings = b'{"name": "cup", "game": "TicTacToe"}'
+        json_type = {"Content-Type": "application/json"}
+        operator = {"Authorization": f"Bearer {token}", **json_type}
+        assert post("/api/tournaments", settings, **json_type)[0] == 401  # no token
+        assert post("/api/tournaments", settings, Authorization=f"Bearer {token}")[0] == 415
+        assert post("/api/tournaments", settings, Origin="http://evil.example",
+                    **operator)[0] == 403
+        status, text = post("/api/tournaments", b'{"name": "cup", "game": "Chess"}',
+                            **operator)
+        assert status == 400 and "no such game" in text
+        assert post("/api/tournaments", b'{"name": "c", "game": "X", "evil": 1}',
+                    **operator)[0] == 400
+        assert post("/api/tournaments", b"[1]", **operator)[0] == 400
+        assert post("/api/tournaments", b"x" * 70_000, **operator)[0] == 413
+        assert post("/api/tournaments", settings, **operator)[0] == 201
+        assert post("/api/tournaments/cup/start", b"{}", **operator)[0] == 400  # nobody yet
+        assert post("/api/tournaments/cup/explode", b"{}", **operator)[0] == 404
+        assert post("/api/sessions", b"{}", **operator)[0] == 501
+        assert post("/api/tournaments/cup/cancel", b"{}", **operator) == (
+            200, '{"name":"cup","state":"cancelled"}')
+    finally:
+        web.stop()
