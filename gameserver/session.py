@@ -61,7 +61,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import protocol, timers
+from . import _timeouts, protocol, timers
 from .checked import Call, CheckedGame, GameType
 from .guard import GameCodeError
 from .protocol import ProtocolError, framework_error
@@ -404,7 +404,7 @@ class Session:
             return
         self._ending_turns = True
         try:
-            timers.end_turns(self, self._clock())
+            _timeouts.end_turns(self, self._clock())
         finally:
             self._ending_turns = False
         if self.when_timer is not None:
@@ -434,7 +434,7 @@ class Session:
 
     def forfeit(self, players: list[int], reason: str) -> None:
         """End the current game: ``players`` lose it (they ran out of time)."""
-        self.game = timers.ForfeitedGame(self.game, players, reason)
+        self.game = _timeouts.ForfeitedGame(self.game, players, reason)
         self._record("forfeit", players=sorted(players), reason=reason)
         self._changed()
         self._followed()
@@ -443,7 +443,7 @@ class Session:
                   new_game: bool = False) -> None:
         """After a change: the turn timer and the game-over callback, where there are any."""
         if self.timer is not None:
-            timers.follow(self, mover, accepted, new_game)
+            _timeouts.follow(self, mover, accepted, new_game)
             if self.when_timer is not None:
                 self.when_timer(self)
         if self.when_over is not None and not self._over_told:
@@ -616,7 +616,7 @@ class Session:
         extra: dict[str, Any] = {}
         if self.timer is not None:
             extra["timer"] = self.timer.snapshot(now, wall)
-        if isinstance(self.game, timers.ForfeitedGame):
+        if isinstance(self.game, _timeouts.ForfeitedGame):
             extra["forfeit"] = dict(self.game.forfeit)
         return {
             **extra,
@@ -644,7 +644,7 @@ class Session:
         Raises:
             GameCodeError: the saved game cannot be loaded.
         """
-        if isinstance(data["game"], (CheckedGame, timers.ForfeitedGame)):
+        if isinstance(data["game"], (CheckedGame, _timeouts.ForfeitedGame)):
             game = data["game"]
         elif data.get("format", 1) == 1:  # written before the game was saved as bytes
             game = CheckedGame(game_type, data["game"], None)
@@ -672,9 +672,9 @@ class Session:
         session.created = now - (wall - data["created"])
         session.last_activity = now - max(0.0, wall - data["last_activity"])
         if data.get("forfeit") is not None and not isinstance(session.game,
-                                                              timers.ForfeitedGame):
+                                                              _timeouts.ForfeitedGame):
             forfeit = data["forfeit"]
-            session.game = timers.ForfeitedGame(session.game, forfeit["players"],
+            session.game = _timeouts.ForfeitedGame(session.game, forfeit["players"],
                                                 forfeit["reason"])
         if data.get("timer") is not None:
             try:

@@ -23,12 +23,7 @@ played because a participant was gone), so a tournament is rebuilt exactly
 by replaying its registrations, its start and its recorded results in
 order (``gameserver.tournament_store``).
 
-Points: a match won counts 1, drawn ½, lost 0. A bye counts 1 in a Swiss
-tournament (the usual rule) and nothing in a round robin (where everyone
-gets one). Ties are broken by Sonneborn-Berger (round robin: the points of
-the opponents one beat, plus half of those one drew) or Buchholz (Swiss:
-the points of all one's opponents), then by game points, then by who
-registered first.
+How points, byes and tiebreaks count is ``gameserver._standings``.
 
 A participant who misses a game (its program never joined it before its
 time ran out) is *withdrawn*: its later games are lost without being
@@ -43,6 +38,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from . import _standings
 from ._pairing import Pair, round_robin, swiss_round
 
 FORMATS = ("round-robin", "swiss")
@@ -393,127 +389,17 @@ class Tournament:
     # ------------------------------------------------------------ results
 
     def standings(self) -> list[dict[str, Any]]:
-        """Every participant, best first: place, points, tiebreak, games, wins, ..."""
-        rows = {name: {"name": name, "points": 0.0, "tiebreak": 0.0, "game_points": 0.0,
-                       "matches": 0, "wins": 0, "draws": 0, "losses": 0, "byes": 0,
-                       "games": 0, "lost_on_time": 0, "lost_absent": 0,
-                       "withdrawn": p.withdrawn}
-                for name, p in self.participants.items()}
-        swiss = self.settings.format == "swiss"
-        scored: list[tuple[str, str, float]] = []  # (name, opponent, match points)
-        for match in (m for r in self.rounds for m in r):
-            a, b = match.names
-            if b is None:
-                if match.done(self.settings.best_of):
-                    rows[a]["byes"] += 1
-                    rows[a]["points"] += 1.0 if swiss else 0.0
-                continue
-            for game in match.games:
-                for seat, name in enumerate(game.seats):
-                    row = rows[name]
-                    row["game_points"] += game.points[seat]
-                    row["games"] += game.reason != "absent"
-                    if game.points[seat] == 0 and game.points[1 - seat] == 1:
-                        if game.reason == "timeout":
-                            row["lost_on_time"] += 1
-                        elif game.reason == "absent":
-                            row["lost_absent"] += 1
-            if not match.done(self.settings.best_of):
-                continue
-            for name, points in match.match_points().items():
-                row = rows[name]
-                row["points"] += points
-                row["matches"] += 1
-                row["wins" if points == 1 else "draws" if points == 0.5 else "losses"] += 1
-                scored.append((name, b if name == a else a, points))
-        for name, opponent, points in scored:
-            opponent_points = rows[opponent]["points"]
-            rows[name]["tiebreak"] += opponent_points if swiss else opponent_points * points
-        order = sorted(rows.values(), key=lambda r: (
-            -r["points"], -r["tiebreak"], -r["game_points"], self.participants[r["name"]].number))
-        for place, row in enumerate(order, 1):
-            row["place"] = place
-        return order
+        """Every participant, best first (see ``_standings.standings``)."""
+        return _standings.standings(self)
 
     def crosstable(self) -> dict[str, Any]:
-        """Who did what against whom: rows in standings order, one cell per opponent.
-
-        A cell is None (never met) or ``{"points": match points, "score":
-        "2-1" (game points), "forfeit": any game lost without being played}``
-        from the row's side; several meetings (Swiss rematches) add up.
-        """
-        names = [row["name"] for row in self.standings()]
-        cells: dict[tuple[str, str], dict[str, Any]] = {}
-        for match in (m for r in self.rounds for m in r):
-            a, b = match.names
-            if b is None or not match.games:
-                continue
-            done = match.done(self.settings.best_of)
-            points = match.match_points() if done else {}
-            for me, other in ((a, b), (b, a)):
-                cell = cells.setdefault((me, other), {"points": 0.0, "mine": 0.0,
-                                                      "theirs": 0.0, "forfeit": False,
-                                                      "finished": True})
-                cell["points"] += points.get(me, 0.0)
-                cell["mine"] += match.game_points(me)
-                cell["theirs"] += match.game_points(other)
-                cell["forfeit"] |= any(g.reason == "absent" for g in match.games)
-                cell["finished"] &= done
-        rows = []
-        for me in names:
-            row = []
-            for other in names:
-                cell = cells.get((me, other))
-                if cell is not None:
-                    cell = {"points": cell["points"], "forfeit": cell["forfeit"],
-                            "finished": cell["finished"],
-                            "score": f"{_number(cell['mine'])}-{_number(cell['theirs'])}"}
-                row.append(cell)
-            rows.append({"name": me, "cells": row})
-        return {"names": names, "rows": rows}
+        """Who did what against whom (see ``_standings.crosstable``)."""
+        return _standings.crosstable(self)
 
     def final_words(self, name: str) -> str:
         """What a participant is told when it joins after the end."""
-        if self.state == "cancelled":
-            return f"tournament {self.name} was cancelled by the operator"
-        rows = self.standings()
-        row = next((r for r in rows if r["name"] == name), None)
-        if row is None:
-            return f"tournament {self.name} is over"
-        return (f"tournament {self.name} is over: {name} placed {_ordinal(row['place'])} of "
-                f"{len(rows)} with {_number(row['points'])} points (the standings are on "
-                "the dashboard)")
+        return _standings.final_words(self, name)
 
     def describe(self) -> dict[str, Any]:
         """Everything the dashboard shows of it, as JSON-ready data (no secrets)."""
-        return {
-            "settings": self.settings.as_dict(), "state": self.state,
-            "created": self.created, "started": self.started, "ended": self.ended,
-            "participants": [{"name": p.name, "withdrawn": p.withdrawn}
-                             for p in sorted(self.participants.values(),
-                                             key=lambda p: p.number)],
-            "planned_rounds": self.planned_rounds if self.state != "registering" else None,
-            "standings": self.standings(), "crosstable": self.crosstable(),
-            "rounds": [[_match_data(m, self.settings.best_of) for m in r] for r in self.rounds],
-        }
-
-
-def _match_data(match: Match, best_of: int) -> dict[str, Any]:
-    done = match.done(best_of)
-    return {"round": match.round, "table": match.table, "names": list(match.names),
-            "running": match.running, "done": done,
-            "points": match.match_points() if done and not match.bye else None,
-            "games": [{"key": match.key(n), "seats": list(g.seats), "points": list(g.points),
-                       "reason": g.reason, "history_id": g.history_id}
-                      for n, g in enumerate(match.games, 1)]}
-
-
-def _number(value: float) -> str:
-    """1.5 as "1½", 2.0 as "2"."""
-    whole = int(value)
-    return (str(whole) if whole or value == whole else "") + ("½" if value != whole else "")
-
-
-def _ordinal(n: int) -> str:
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
+        return _standings.describe(self)

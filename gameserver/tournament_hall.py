@@ -20,12 +20,10 @@ hall is the lobby's ``router`` while it has tournaments):
 Each game is a ``Session`` of its own (token ``tournament-<name>/r<round>
 t<table>g<game>``), served by the lobby like any other (history, dashboard,
 replays), with a turn timer whose action is ``forfeit``: a player out of
-time loses the game. A participant whose program sent no request at all
-during ``ABSENT_GAMES`` games in a row that it lost on time is gone
-(disconnected, crashed): it is *withdrawn*, its later games are lost
-without being played, and the tournament goes on. A program that is only
-slow (it moves, too late, in an earlier game) is never taken for gone.
-Joining again reinstates a withdrawn participant.
+time loses the game. Starting games and reading their results is the
+``Arbiter``'s (``gameserver._tournament_games``), which also withdraws a
+participant that is gone; the hall keeps track of who sent a request when
+(``Entry.seen``), and joining again reinstates a withdrawn participant.
 
 A name belongs to its registrant. A classic client can only send its name,
 so the name carries the proof: ``alice#tulip-42`` registers ``alice`` with
@@ -43,16 +41,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import math
 import secrets
 import time
-import typing
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from . import protocol, results
-from .checked import Call, GameType
+from . import protocol
+from ._tournament_games import PREFIX, Arbiter, Entry, SessionHost, is_over
 from .guard import GameCodeError
 from .lobby import RateLimit
 from .protocol import (
@@ -66,56 +61,16 @@ from .protocol import (
     StateWithMoves,
     framework_error,
 )
-from .session import Recorder, Session
-from .timers import ForfeitedGame, TimerSpec, TurnTimer
-from .tournament import GameResult, GameSlot, Tournament, TournamentError, TournamentSettings
+from .session import Session
+from .tournament import Tournament, TournamentError, TournamentSettings
 from .tournament_store import TournamentBook, rebuild
 from .waits import Outcome, Wait
 
 log = logging.getLogger("gameserver.tournament")
 
-PREFIX = "tournament-"
 PASSWORD_MARK = "#"
 MAX_TOURNAMENTS = 100  # kept at once (finished ones included); the operator deletes old ones
-ABSENT_GAMES = 2  # games lost on time in a row, without a single request, that withdraw
 WRONG_PASSWORDS_PER_MINUTE = 20  # per client address: guessing a password takes long
-
-
-class SessionHost(typing.Protocol):
-    """What the hall needs of the lobby: its games, its sessions, a way to add one."""
-
-    game_types: dict[str, GameType]
-    sessions: dict[tuple[str, str], Session]
-    store: Recorder | None
-    clock: Callable[[], float]
-    router: Any
-
-    @property
-    def limits(self) -> Any: ...
-
-    def add_session(self, session: Session) -> None: ...
-
-
-@dataclass(slots=True, eq=False)
-class Seat:
-    """A participant's place in one game."""
-
-    session: Session
-    player_id: int
-
-
-@dataclass(slots=True, eq=False)
-class Entry:
-    """One tournament at the hall: its rules and the live parts that go with them."""
-
-    tournament: Tournament
-    salt: str
-    waits: dict[str, Wait] = field(default_factory=dict)  # name -> its waiting join
-    seats: dict[str, Seat] = field(default_factory=dict)  # name -> its current game's seat
-    games: dict[str, Session] = field(default_factory=dict)  # game key -> running session
-    keys: dict[str, tuple[Session, int, bool]] = field(default_factory=dict)  # key -> seat
-    seen: dict[str, float] = field(default_factory=dict)  # name -> its last request (clock)
-    strikes: dict[str, int] = field(default_factory=dict)  # name -> games missed in a row
 
 
 class TournamentHall:
@@ -135,6 +90,7 @@ class TournamentHall:
         self.book = book
         self.wall = wall
         self.entries: dict[str, Entry] = {}
+        self.arbiter = Arbiter(host, book, wall)
         self._guesses = RateLimit(WRONG_PASSWORDS_PER_MINUTE)
         self.rate_named_games = False  # ratings count every game of named players too
 
@@ -178,18 +134,18 @@ class TournamentHall:
         """Close registration and play (raises TournamentError if it cannot start)."""
         entry = self._entry(name)
         entry.tournament.start(self.wall())
-        self._event(entry, "start")
+        self.arbiter.event(entry, "start")
         log.info("tournament %s started with %d participants", name,
                  len(entry.tournament.participants))
-        self._schedule(entry)
+        self.arbiter.schedule(entry)
 
     def cancel(self, name: str) -> None:
         """Stop it; running games play on, but count for nothing."""
         entry = self._entry(name)
         entry.tournament.cancel(self.wall())
-        self._event(entry, "cancel")
+        self.arbiter.event(entry, "cancel")
         log.info("tournament %s cancelled", name)
-        self._wake_all(entry)
+        self.arbiter.wake_all(entry)
 
     def delete(self, name: str) -> None:
         """Forget a finished or cancelled tournament (also on disk)."""
@@ -224,7 +180,7 @@ class TournamentHall:
             entry = Entry(tournament, saved.salt)
             self.entries[tournament.name] = entry
             if tournament.state == "running":
-                self._schedule(entry)
+                self.arbiter.schedule(entry)
         if self.entries:
             self.host.router = self
             log.info("restored %d tournament(s)", len(self.entries))
@@ -302,7 +258,7 @@ class TournamentHall:
                     "" if password else client)
             except TournamentError as err:
                 raise framework_error(str(err)) from None
-            self._event(entry, "register", name=name, secret=participant.secret,
+            self.arbiter.event(entry, "register", name=name, secret=participant.secret,
                         address=participant.address)
             self._saw(entry, name)
             log.info("tournament %s: %s registered (%d)", tournament.name, name,
@@ -314,9 +270,9 @@ class TournamentHall:
             self._saw(entry, name)
             if participant.withdrawn and not tournament.over:
                 tournament.reinstate(name)
-                self._event(entry, "reinstate", name=name)
+                self.arbiter.event(entry, "reinstate", name=name)
                 log.info("tournament %s: %s is back", tournament.name, name)
-                self._schedule(entry)
+                self.arbiter.schedule(entry)
         return self._seat_reply(entry, name)
 
     def _check_owner(self, entry: Entry, name: str, password: str, client: str) -> None:
@@ -347,7 +303,7 @@ class TournamentHall:
     def _seat_reply(self, entry: Entry, name: str) -> Outcome:
         """The participant's current game, or a ``Wait`` for its next one, or the end."""
         seat = entry.seats.get(name)
-        if seat is not None and seat.session.closed is None and not _over(seat.session):
+        if seat is not None and seat.session.closed is None and not is_over(seat.session):
             session = seat.session
             return protocol.ok({
                 "player_id": seat.player_id, "key": session.players[seat.player_id].key,
@@ -397,155 +353,6 @@ class TournamentHall:
         if key is not None:
             entry.keys[key] = (session, player_id, True)
 
-    # ------------------------------------------------------------ games
-
-    def _schedule(self, entry: Entry) -> None:
-        """Start every game that is due; record the ones lost for absence."""
-        tournament = entry.tournament
-        while True:
-            slots, forfeited = tournament.due_games()
-            for key, result in forfeited:
-                self._recorded(entry, key, result)
-            void = False
-            for slot in slots:
-                void |= not self._start_game(entry, slot)
-            if not void:
-                break
-        if tournament.over and tournament.ended is None:
-            tournament.ended = self.wall()
-            self._event(entry, "end")
-            log.info("tournament %s is over; winner: %s", tournament.name,
-                     tournament.standings()[0]["name"])
-            self._wake_all(entry)
-
-    def _start_game(self, entry: Entry, slot: GameSlot) -> bool:
-        """Open the session of one game; False if the game could not even be made."""
-        tournament = entry.tournament
-        settings = tournament.settings
-        token = f"{PREFIX}{tournament.name}/{slot.key}"
-        session = self.host.sessions.get((settings.game, token))  # restored after a restart
-        if session is None or session.closed is not None:
-            try:
-                session = self._new_session(entry, token, slot)
-            except GameCodeError as err:
-                log.error("tournament %s: game %s could not start: %s", tournament.name,
-                          slot.key, err)
-                void = GameResult(slot.seats, (0.5, 0.5), "void")
-                tournament.record(slot.key, void)
-                self._recorded(entry, slot.key, void)
-                return False
-        entry.games[slot.key] = session
-        for player_id, player in enumerate(session.players):
-            entry.seats[player.name] = Seat(session, player_id)
-            entry.keys[player.key] = (session, player_id, False)
-            if player.observer_key is not None:
-                entry.keys[player.observer_key] = (session, player_id, True)
-            wait = entry.waits.get(player.name)
-            if wait is not None:
-                wait.wake()
-        session.when_over = lambda over: self._game_over(entry, slot.key, over)
-        if _over(session):
-            self._game_over(entry, slot.key, session)
-        return True
-
-    def _new_session(self, entry: Entry, token: str, slot: GameSlot) -> Session:
-        settings = entry.tournament.settings
-        game_type = self.host.game_types[settings.game]
-        session = Session(game_type, token, 2, recorder=self.host.store, clock=self.host.clock)
-        session.timer = TurnTimer(TimerSpec(settings.turn_timeout, settings.game_clock,
-                                            "forfeit"), 2)
-        for name in slot.seats:
-            session.add_player(name, entry.tournament.participants[name].address)
-        self.host.add_session(session)
-        return session
-
-    def _game_over(self, entry: Entry, key: str, session: Session) -> None:
-        """A game of the tournament ended: record it, and go on."""
-        if entry.games.get(key) is not session:
-            return
-        if not isinstance(session.game, ForfeitedGame):  # its result is in the final states
-            for player_id in range(2):
-                try:
-                    reply = session.game.view_reply(player_id)
-                except GameCodeError:
-                    break  # the result says "void"
-                if isinstance(reply, Call):  # a game in a worker process: ask for it first
-                    reply.then(lambda: self._game_over(entry, key, session))
-                    return
-        try:
-            self._record(entry, key, self._result(entry, session))
-        except Exception:  # a bug of ours must not break the move that ended the game
-            log.exception("tournament %s: recording game %s failed", entry.tournament.name,
-                          key)
-
-    def _result(self, entry: Entry, session: Session) -> GameResult:
-        names = (session.players[0].name, session.players[1].name)
-        history_id = getattr(session, "history_id", 0) or 0
-        game = session.game
-        if isinstance(game, ForfeitedGame):
-            lost = game.forfeit["players"]
-            for player_id in lost:
-                name = names[player_id]
-                if entry.seen.get(name, -math.inf) <= session.created:  # not a sign of it
-                    entry.strikes[name] = entry.strikes.get(name, 0) + 1
-                    if entry.strikes[name] >= ABSENT_GAMES:
-                        self._withdraw(entry, name)
-            return GameResult(names, (0.0 if 0 in lost else 1.0, 0.0 if 1 in lost else 1.0),
-                              "timeout", history_id)
-        try:
-            finals = [game.view(player_id) for player_id in range(2)]
-        except GameCodeError as err:
-            log.error("tournament %s: the result of %s cannot be read: %s",
-                      entry.tournament.name, session.token, err)
-            return GameResult(names, (0.5, 0.5), "void", history_id)
-        outcome = results.outcome({"players": list(names), "final_states": finals})
-        if outcome["kind"] == "win" and len(outcome["winners"]) == 1:
-            winner = outcome["winners"][0]
-            return GameResult(names, (1.0 if winner == names[0] else 0.0,
-                                      1.0 if winner == names[1] else 0.0), "played", history_id)
-        return GameResult(names, (0.5, 0.5), "played", history_id)
-
-    def _withdraw(self, entry: Entry, name: str) -> None:
-        if entry.tournament.participants[name].withdrawn:
-            return
-        entry.tournament.withdraw(name)
-        self._event(entry, "withdraw", name=name)
-        log.info("tournament %s: %s missed %d games and is withdrawn (joining again brings "
-                 "it back)", entry.tournament.name, name, ABSENT_GAMES)
-
-    def _record(self, entry: Entry, key: str, result: GameResult) -> None:
-        entry.games.pop(key, None)
-        entry.tournament.record(key, result)
-        self._recorded(entry, key, result)
-        self._schedule(entry)
-
-    def _recorded(self, entry: Entry, key: str, result: GameResult) -> None:
-        self._event(entry, "result", key=key, seats=list(result.seats),
-                    points=list(result.points), reason=result.reason,
-                    history_id=result.history_id)
-
-    def _wake_all(self, entry: Entry) -> None:
-        for wait in list(entry.waits.values()):
-            wait.wake()
-
-    def _event(self, entry: Entry, kind: str, **data: Any) -> None:
-        if self.book is not None:
-            self.book.event(entry.tournament.name, kind, self.wall(), data)
-
-    # ------------------------------------------------------------ time
-
-    def tick(self, now: float) -> None:
-        """A running game whose session ended without a result (idle, failed) counts as void."""
-        self._guesses.forget_idle()
-        for entry in list(self.entries.values()):
-            for key, session in list(entry.games.items()):
-                if session.closed is not None and not _over(session):
-                    log.warning("tournament %s: game %s ended without a result (%s)",
-                                entry.tournament.name, key, session.closed)
-                    self._record(entry, key, GameResult(
-                        (session.players[0].name, session.players[1].name), (0.5, 0.5),
-                        "void", getattr(session, "history_id", 0) or 0))
-
     # ------------------------------------------------------------ reading
 
     def summaries(self) -> list[dict[str, Any]]:
@@ -571,9 +378,10 @@ class TournamentHall:
                 for matches in entry.tournament.rounds for match in matches
                 for game in match.games if game.history_id and game.reason != "absent"}
 
+    # ------------------------------------------------------------ time
 
-def _over(session: Session) -> bool:
-    try:
-        return bool(session.game.game_over())
-    except GameCodeError:
-        return False
+    def tick(self, now: float) -> None:
+        """Time passes (from ``Lobby.tick``): games that ended without a result count void."""
+        self._guesses.forget_idle()
+        for entry in list(self.entries.values()):
+            self.arbiter.tick(entry)

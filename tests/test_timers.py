@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from gameserver import results, timers
+from gameserver import _timeouts, results
 from gameserver.checked import game_types
 from gameserver.games import RockPaperScissors, TicTacToe
 from gameserver.games.echo import Echo
@@ -121,7 +121,7 @@ def test_a_turn_timeout_makes_a_random_legal_move_the_same_in_every_replay(
         seat_two(lobby, "TicTacToe")
         session = session_of(lobby, "TicTacToe")
         session.game.instance.turn = 1  # who starts is random: not in this test
-        timers.follow(session, new_game=True)
+        _timeouts.follow(session, new_game=True)
         clock.now += 5
         lobby.tick()
         board = session.game.state(1)["board"]

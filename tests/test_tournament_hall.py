@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 
+from gameserver._tournament_games import ABSENT_GAMES
 from gameserver.checked import game_types
 from gameserver.games import Nim, TicTacToe
 from gameserver.guard import GameGuard
 from gameserver.lobby import Lobby, LobbyLimits
 from gameserver.protocol import Join, Move, Observe, Restart, State
 from gameserver.tournament import TournamentError, TournamentSettings
-from gameserver.tournament_hall import ABSENT_GAMES, WRONG_PASSWORDS_PER_MINUTE, TournamentHall
+from gameserver.tournament_hall import WRONG_PASSWORDS_PER_MINUTE, TournamentHall
 from gameserver.waits import Wait
 from tests.data.timer_games.talk import Talk
 from tests.test_timers import Clock

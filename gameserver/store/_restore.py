@@ -31,11 +31,11 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
+from .._timeouts import ForfeitedGame
 from .._unpickle import Unpickler
 from ..checked import CheckedGame, GameType
 from ..guard import GameCodeError
 from ..session import Session
-from ..timers import ForfeitedGame
 from ._rows import (
     INSERT_GAME,
     INSERT_SNAPSHOT,
