@@ -155,7 +155,6 @@ class Lobby:
         self.timers = TimerSchedule()
         self.timer_book: TimerSaver | None = None  # where timers are saved (the store's file)
         self.router: Router | None = None
-        self.on_game_over: Callable[[Session], None] | None = None  # every session's games
         self._handlers: dict[type, Callable[[Any, str], Outcome]] = {
             Join: self._join, Move: self._move, State: self._state,
             StateWithMoves: self._state, Observe: self._observe, Restart: self._restart,
@@ -356,12 +355,10 @@ class Lobby:
         return self._seat(session, name, client, timed)
 
     def _watch(self, session: Session) -> None:
-        """Follow the session's turn timer, and the end of each of its games if asked to."""
+        """Follow the session's turn timer, if it has one."""
         if session.timer is not None:
             session.when_timer = self._timer_changed
             self.timers.update(session)
-        if self.on_game_over is not None and session.when_over is None:
-            session.when_over = self.on_game_over
 
     def _timer_changed(self, session: Session) -> None:
         self.timers.update(session)

@@ -675,7 +675,7 @@ class Session:
                                                               _timeouts.ForfeitedGame):
             forfeit = data["forfeit"]
             session.game = _timeouts.ForfeitedGame(session.game, forfeit["players"],
-                                                forfeit["reason"])
+                                                   forfeit["reason"])
         if data.get("timer") is not None:
             try:
                 current = session.game.current()
