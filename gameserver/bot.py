@@ -3,6 +3,7 @@
     python -m gameserver.bot TicTacToe                 # one opponent, auto-join
     python -m gameserver.bot ConnectFour --seats 2     # plays both sides itself
     python -m gameserver.bot Nim --session table1 --players 2 --games 10
+    python -m gameserver.bot TicTacToe --tournament final --name randy
 
 Instant opponents for a new game in class, and a baseline for learning
 agents. The bot talks to the server through ``game_server_api`` like any
@@ -59,19 +60,46 @@ class Bot:
                         self.api.restart()
                 continue
             seen_end = False
-            if me not in state["current"]:
-                continue
-            moves = state.get("legal_moves")
-            if moves is None:
-                raise GameServerError(
-                    f"{self.game} does not list its legal moves, so the bot cannot play "
-                    "it (the game needs a legal_moves method)")
+            self.turn(me, state)
+
+    def turn(self, me: int, state: dict[str, Any]) -> None:
+        """Make a random legal move if it is our turn in ``state``."""
+        if me not in state["current"]:
+            return
+        moves = state.get("legal_moves")
+        if moves is None:
+            raise GameServerError(
+                f"{self.game} does not list its legal moves, so the bot cannot play "
+                "it (the game needs a legal_moves method)")
+        try:
+            self.api.move(**self.rng.choice(moves))
+            self.moves += 1
+        except IllegalMove as err:  # the game's legal_moves was wrong: say so, go on
+            print(f"bot: the game rejected a move it listed as legal: {err}",
+                  file=sys.stderr)
+        except GameServerError as err:  # too late: the time for the move ran out
+            if "not your turn" not in str(err) and "game has ended" not in str(err):
+                raise
+
+    def play_tournament(self) -> str:
+        """Take part in a tournament: play every game we are seated in, until the end.
+
+        Only classic calls (and the legal moves with each state): join, play
+        the game to its end, join again. The tournament says it is over by
+        refusing the join; that message (our place) is returned.
+        """
+        while True:
             try:
-                self.api.move(**self.rng.choice(moves))
-                self.moves += 1
-            except IllegalMove as err:  # the game's legal_moves was wrong: say so, go on
-                print(f"bot: the game rejected a move it listed as legal: {err}",
-                      file=sys.stderr)
+                me = self.api.join()
+            except GameServerError as err:
+                if " is over" in str(err) or "was cancelled" in str(err):
+                    return str(err)
+                raise
+            state = self.api.state(legal_moves=True)
+            while not state["gameover"]:
+                self.turn(me, state)
+                state = self.api.state(legal_moves=True)
+            self.results.append(state)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,9 +118,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--games", type=int, default=1, help="games to play (default 1)")
     parser.add_argument("--seed", type=int, help="random seed")
     parser.add_argument("--tls", action="store_true", help="connect with TLS")
+    parser.add_argument("--tournament", metavar="NAME",
+                        help="take part in this tournament (joins tournament-NAME) until it ends")
+    parser.add_argument("--name", default="",
+                        help="player name (needed for --tournament; NAME#PASSWORD keeps it yours)")
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
     players = args.players
+    if args.tournament:
+        return _tournament(args, rng)
     try:
         if players is None:
             players = _min_players(args.host, args.port, args.game)
@@ -116,6 +150,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"game {number} over: {outcome or state}")
     print(f"played {len(bots[0].results)} game(s) of {args.game}, "
           f"{sum(b.moves for b in bots)} moves by {len(bots)} seat(s)")
+    return 0
+
+
+def _tournament(args: argparse.Namespace, rng: random.Random) -> int:
+    if not args.name:
+        print("bot: --tournament needs --name (the name to register and play under)",
+              file=sys.stderr)
+        return 1
+    api = GameServerAPI(args.host, args.port, args.game, f"tournament-{args.tournament}",
+                        name=args.name, keep_alive=True)
+    if args.tls:
+        api.enable_tls()
+    bot = Bot(api, args.game, 0, rng, restarter=False)
+    try:
+        print(bot.play_tournament())
+    except (GameServerError, IllegalMove) as err:
+        print(f"bot: {err}", file=sys.stderr)
+        return 1
+    finally:
+        api.close()
+    print(f"played {len(bot.results)} game(s), {bot.moves} moves")
     return 0
 
 

@@ -30,7 +30,18 @@ def _history(argv: list[str]) -> int:
     return history.main(argv)
 
 
-COMMANDS = {"check": _check, "history": _history}
+def _tournament(argv: list[str]) -> int:
+    from . import competition_cli
+    return competition_cli.main(argv)
+
+
+def _ratings(argv: list[str]) -> int:
+    from . import competition_cli
+    return competition_cli.ratings_main(argv)
+
+
+COMMANDS = {"check": _check, "history": _history, "tournament": _tournament,
+            "ratings": _ratings}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "game_server_api.py (see the README).",
         epilog="Other commands: 'python -m gameserver check GAME_FILE' plays many random "
                "games of a game to find its bugs; 'python -m gameserver history [ID]' lists "
-               "finished games or shows one.")
+               "finished games or shows one; 'python -m gameserver tournament ...' creates and "
+               "runs tournaments; 'python -m gameserver ratings' shows the Elo ratings.")
     parser.add_argument("--version", action="version", version=f"gameserver {__version__}")
     config.add_arguments(parser)
     return parser

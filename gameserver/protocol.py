@@ -158,6 +158,9 @@ class Join:
     session: str
     players: int | None
     name: str
+    # Extension: the turn timer of a session this join starts (seconds; 0: none).
+    turn_timeout: float | None = None
+    game_clock: float | None = None
 
 
 @dataclass(slots=True)
@@ -180,6 +183,7 @@ class State:
     player_id: int
     key: str
     observer: bool
+    timer: bool = False  # extension: add the turn timer to the reply
 
 
 @dataclass(slots=True)
@@ -396,7 +400,24 @@ def _envelope(cls: type, values: list[Any], data: dict[str, Any]) -> Envelope:
             raise framework_error(
                 f"key 'code' of an observe request must be a string, not {_json_type_name(code)}")
         request.code = code
+    elif cls is Join:
+        for key in _TIMER_KEYS:
+            if key in data:
+                setattr(request, key, _seconds(data[key], key))
+    elif data.get("timer") is True and isinstance(request, State):
+        request.timer = True
     return Envelope(request, data.get("keep_alive") is True)
+
+
+_TIMER_KEYS = ("turn_timeout", "game_clock")
+
+
+def _seconds(value: Any, key: str) -> float:
+    """A join's timer value: a number of seconds, 0 or more (the lobby checks the range)."""
+    if type(value) not in (int, float) or not 0 <= value < float("inf"):
+        raise framework_error(f"key '{key}' of a join request must be a number of seconds "
+                              f"(0 for no limit), not {_shorten(value)}")
+    return float(value)
 
 
 def _discover(data: dict[str, Any]) -> Discover:
