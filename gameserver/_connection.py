@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from . import protocol
 from .protocol import TERMINATOR, ProtocolError, RequestReader, server_error
-from .session import Outcome, Pending
+from .waits import Outcome, Wait
 
 if TYPE_CHECKING:
     from .server import GameServer
@@ -50,7 +50,7 @@ class BaseConnection:
     def __init__(self, server: GameServer) -> None:
         self._server = server
         self._reader = RequestReader(server.settings.request_size_max)
-        self._pending: Pending | None = None
+        self._pending: Wait | None = None
         self._keep_alive = False
         self._busy = False  # a request is being served; later bytes wait
         self._closed = False  # nothing more may be written
@@ -136,7 +136,7 @@ class BaseConnection:
         self._closed = True
         self._set_deadline(None)
         if self._pending is not None:
-            self._pending.future.cancel()
+            self._pending.cancel()
             self._pending = None
         server = self._server
         server.connections.discard(self)
@@ -166,17 +166,21 @@ class BaseConnection:
         self._deliver(self._server.lobby.handle(envelope.request, self._address))
 
     def _deliver(self, outcome: Outcome) -> None:
-        while isinstance(outcome, Pending):
-            if not outcome.future.done():
+        while isinstance(outcome, Wait):
+            if not outcome.woken:
                 self._pending = outcome
-                outcome.future.add_done_callback(self._resume)
+                outcome.on_wake(self._wake_soon)
                 return
             outcome = self._server.lobby.call(outcome.resume)
         self._finish(outcome, self._keep_alive)
 
-    def _resume(self, future: asyncio.Future[None]) -> None:
+    def _wake_soon(self) -> None:
+        # Never resume inside wake(): it runs in the middle of another request's change.
+        self._server.loop.call_soon(self._resume)
+
+    def _resume(self) -> None:
         pending, self._pending = self._pending, None
-        if self._closed or pending is None or future.cancelled():
+        if self._closed or pending is None or pending.cancelled:
             return
         self._deliver(self._server.lobby.call(pending.resume))
         self._serve_buffered()

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+WEB_TOKEN_ENV = "GAMESERVER_WEB_TOKEN"  # the dashboard's token, when no setting gives one
+WEB_TOKEN_MIN = 16  # characters
 
 
 class StartupError(Exception):
@@ -89,7 +93,14 @@ class Settings:
         "127.0.0.1", "address of the web dashboard; other than localhost needs --web-token")
     web_port: int = _setting(8080, "TCP port of the web dashboard (0 picks a free one)")
     web_token: str = _setting(
-        "", "access token the dashboard requires (needed to listen beyond localhost)")
+        "", "access token the dashboard requires, 16 characters or more (needed to listen "
+        "beyond localhost); better --web-token-file or the GAMESERVER_WEB_TOKEN environment "
+        "variable: a flag shows in the process list")
+    web_token_file: str = _setting(
+        "", "file whose first line is the dashboard's access token (keep it chmod 600)")
+    web_max_connections: int = _setting(512, "most dashboard connections open at once")
+    web_max_connections_per_address: int = _setting(
+        32, "most dashboard connections open at once from one client address")
 
     @property
     def tls(self) -> bool:
@@ -104,13 +115,19 @@ class Settings:
         if self.web and self.web_host not in LOCAL_HOSTS and not self.web_token:
             raise ConfigError(
                 f"the dashboard would listen on {self.web_host}, beyond this machine, "
-                "without an access token: set --web-token SECRET (or keep "
+                "without an access token: set --web-token-file FILE (or keep "
                 "--web-host 127.0.0.1, or use --no-web)")
+        if self.web_token and len(self.web_token) < WEB_TOKEN_MIN:
+            raise ConfigError(
+                f"the dashboard's access token is {len(self.web_token)} characters long; it "
+                f"must have at least {WEB_TOKEN_MIN} (make one with: python3 -c \"import "
+                "secrets; print(secrets.token_urlsafe(24))\")")
         for name in ("game_timeout", "join_timeout", "connection_timeout",
                      "game_call_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be a positive number of seconds")
         for name in ("max_connections", "max_connections_per_address", "max_sessions",
+                     "web_max_connections", "web_max_connections_per_address",
                      "new_sessions_per_minute", "max_name_length", "max_json_depth",
                      "history_max_games"):
             if getattr(self, name) < 1:
@@ -168,8 +185,39 @@ def load(args: argparse.Namespace) -> Settings:
         value = getattr(args, name, None)
         if value is not None:
             setattr(settings, name, value)
+    read_web_token(settings, os.environ)
     settings.check()
     return settings
+
+
+def read_web_token(settings: Settings, environ: Mapping[str, str]) -> None:
+    """Fill ``settings.web_token`` from ``web_token_file`` or the environment.
+
+    A token given on the command line shows in ``/proc/PID/cmdline`` and
+    ``ps`` to every local user; a file (``chmod 600``) or the environment
+    variable ``GAMESERVER_WEB_TOKEN`` does not. The environment counts only
+    when no setting gives a token.
+
+    Raises:
+        ConfigError: both a token and a token file are set, or the file
+            cannot be read or is empty.
+    """
+    path = settings.web_token_file
+    if path:
+        if settings.web_token:
+            raise ConfigError("set the dashboard's token once: web_token or web_token_file, "
+                              "not both")
+        try:
+            lines = Path(path).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as err:
+            raise ConfigError(f"cannot read the dashboard's token file {path}: "
+                              f"{getattr(err, 'strerror', None) or err}") from None
+        settings.web_token = lines[0].strip() if lines else ""
+        if not settings.web_token:
+            raise ConfigError(f"the dashboard's token file {path} is empty: put the token "
+                              "on its first line")
+    elif not settings.web_token:
+        settings.web_token = environ.get(WEB_TOKEN_ENV, "").strip()
 
 
 def read_toml(path: Path) -> dict[str, Any]:

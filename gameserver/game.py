@@ -21,12 +21,21 @@ What the framework already does, so your game does not have to:
   an error (saying which method failed); your game and everybody else's keep
   running. The full error is written to the server's log.
 
-See ``gameserver/games/template.py`` for a complete, commented example game.
+See ``gameserver/games/template.py`` for a complete, commented example game,
+and ``gameserver/games/secret_code.py`` for a short game with a secret.
 
-Optional extras (a game works without them): ``legal_moves`` lists the moves
-a player may make (bots, the ``check`` tool and clients use it);
-``description`` and ``documentation`` come from your class docstring; and
-``private_data`` tells ``check`` what no other player may see.
+You may also write these methods; your game works without them:
+
+* ``legal_moves(player_id)`` returns the list of moves a player may make
+  right now. The random bot picks its moves from it, the checker
+  (``python -m gameserver check``) tests your ``move`` with it, and the
+  terminal client shows it.
+* ``private_data(player_id)`` returns what only that player may see (their
+  cards, their secret code). The checker then makes sure no other player
+  ever sees it.
+* The text of your class's docstring is shown to players in the list of
+  games, so explain the moves and the state there.
+* The ``rl_`` hooks let learning programs play your game (see ``docs/rl.md``).
 """
 
 from __future__ import annotations
@@ -49,9 +58,14 @@ class AbstractGame:
     hidden_information: ClassVar[bool] = False
     """Set this to ``True`` if players may not see everything (cards, a secret).
 
-    A game that defines ``private_data`` counts as having hidden information
-    anyway. The framework then protects each player's view: nobody can watch
-    a player (observer mode, the dashboard) without that player's consent.
+    A game that defines ``private_data`` has secrets anyway, so it does not
+    need this line. Declaring secrets also protects them from people
+    watching: nobody can watch a player of such a game (with ``observe()`` or
+    on the dashboard) unless that player agrees.
+
+    Set it to ``False`` yourself if players see different things but nothing
+    is secret (for example each player sees only their own score sheet):
+    that tells ``python -m gameserver check`` it is on purpose.
     """
 
     def __init__(self, players: int) -> None:
@@ -65,8 +79,9 @@ class AbstractGame:
             players: how many players take part. The framework has already
                 checked that it lies between ``min_players()`` and
                 ``max_players()``, so you do not need to check it.
+
+        Calling ``super().__init__(players)`` first is allowed; it does nothing.
         """
-        raise NotImplementedError
 
     @staticmethod
     def min_players() -> int:
@@ -78,12 +93,12 @@ class AbstractGame:
             def min_players():
                 return 2
         """
-        raise NotImplementedError
+        raise _not_written("min_players")
 
     @staticmethod
     def max_players() -> int:
         """Return the largest number of players this game can be played with."""
-        raise NotImplementedError
+        raise _not_written("max_players")
 
     def current_player(self) -> int | list[int]:
         """Return the id of the player who may move now, or a list of ids.
@@ -94,7 +109,7 @@ class AbstractGame:
         example once the game is over. The framework always sends clients a
         list.
         """
-        raise NotImplementedError
+        raise _not_written("current_player")
 
     def move(self, move: dict[str, Any], player_id: int) -> Any:
         """Handle one move, sent by player ``player_id``.
@@ -112,13 +127,14 @@ class AbstractGame:
             a string such as ``"that cell is already taken"``. Any value that
             can be sent as JSON works, for example ``["no such card", 3]``;
             the client raises ``IllegalMove`` with it. Leave your game
-            unchanged when you reject a move.
+            unchanged when you reject a move, and return the error rather
+            than raise it: an exception means your code has a bug.
         """
-        raise NotImplementedError
+        raise _not_written("move")
 
     def game_over(self) -> bool:
         """Return ``True`` once the game has ended, otherwise ``False``."""
-        raise NotImplementedError
+        raise _not_written("game_over")
 
     def state(self, player_id: int) -> dict[str, Any]:
         """Return what player ``player_id`` may see of the game, as a dict.
@@ -130,20 +146,21 @@ class AbstractGame:
         Do not use the keys ``"current"`` and ``"gameover"``; the framework
         adds them.
         """
-        raise NotImplementedError
+        raise _not_written("state")
 
     # ------------------------------------------------------------------
-    # Optional hooks. You may leave these out: the defaults work.
+    # Optional methods. Your game works without them; write them when you
+    # want what they give you.
 
     def legal_moves(self, player_id: int) -> list[dict[str, Any]] | None:
-        """Optional: list every move player ``player_id`` could make right now.
+        """Optional: the moves player ``player_id`` may make right now, as a list.
 
         Each entry is a move dict exactly as a client would send it, for
         example ``[{"position": 0}, {"position": 4}]``. For a move that takes
         free text (a player's name), list one example such as
-        ``[{"name": "player 1"}]``. Bots pick from this
+        ``[{"name": "player 1"}]``. The random bot picks its moves from this
         list, ``python -m gameserver check`` tests that your ``move`` accepts
-        exactly these moves, and clients may ask for it with their state.
+        every move in it (and no others), and the terminal client shows it.
 
         Returns:
             The list of moves, or ``None`` (the default) when the game does
@@ -152,18 +169,25 @@ class AbstractGame:
         return None
 
     def private_data(self, player_id: int) -> list[Any]:
-        """Optional: values that only player ``player_id`` may see.
+        """Optional: the values that only player ``player_id`` may see.
 
-        For example the cards in that player's hand, or where their ships
-        are. ``python -m gameserver check`` then makes sure none of these
-        values shows up in another player's state. The default, an empty
-        list, means the game has no hidden information.
+        For example the cards in that player's hand, or their secret code.
+        ``python -m gameserver check`` then makes sure none of these values
+        ever shows up in another player's state. List each secret as it is,
+        as one value (``return [self.code]``, not ``return self.code``, which
+        would list the code's colours one by one, and anyone may know the
+        colours). Once a secret is no longer secret (the game is over and
+        shows it to everybody), stop listing it.
+
+        Writing this method also tells the server that your game has
+        secrets (see ``hidden_information``). The default, an empty list,
+        means nothing is secret.
         """
         return []
 
     @classmethod
     def description(cls) -> str:
-        """One paragraph about the game, for lobbies and the dashboard.
+        """One paragraph about the game, shown in the list of games.
 
         The default is the first paragraph of your class docstring, so a
         good docstring is all you need.
@@ -176,15 +200,80 @@ class AbstractGame:
         own_doc = cls.__dict__.get("__doc__")  # not the docstring inherited from here
         return inspect.cleandoc(own_doc) if isinstance(own_doc, str) else ""
 
+    # ------------------------------------------------------------------
+    # Optional hooks for reinforcement learning. A game that has them can be
+    # played by learning programs through ``gameserver.rl`` (see docs/rl.md).
+    # Give all three of rl_moves, rl_observation_shape and rl_observation,
+    # and a legal_moves method too; rl_observation_range is optional.
+
+    rl_moves: ClassVar[list[dict[str, Any]] | None] = None
+    """Optional: every move any player could ever make, in a fixed order.
+
+    A learning program chooses a move by its number: number ``i`` means
+    ``rl_moves[i]``. Each entry is a move dict exactly as ``legal_moves``
+    lists it, and every move that ``legal_moves`` can ever list must be in
+    here (the moves that are legal right now are marked, the others not).
+    For tic-tac-toe::
+
+        rl_moves = [{"position": p} for p in range(9)]
+
+    ``None`` (the default) means the game has no reinforcement-learning hooks.
+    """
+
+    rl_observation_shape: ClassVar[tuple[int, ...]] = ()
+    """Optional: the shape of what ``rl_observation`` returns.
+
+    ``(9,)`` for a list of 9 numbers; ``(3, 3)`` for a list of 3 lists of
+    3 numbers each. It must be the same in every game and for every player.
+    """
+
+    rl_observation_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
+    """Optional: the smallest and the largest number an observation may hold."""
+
+    @staticmethod
+    def rl_observation(state: dict[str, Any], player_id: int) -> list[Any] | None:
+        """Optional: turn what player ``player_id`` sees into a list of numbers.
+
+        ``state`` is exactly what that player receives from ``state()``,
+        including ``"current"`` and ``"gameover"``. Since you only get this
+        player's own state, an observation can never show what the player
+        may not see (another player's cards). Return a list of numbers, or of
+        lists of numbers, in the shape of ``rl_observation_shape``, each
+        number within ``rl_observation_range``. ``True``/``False`` count as
+        1 and 0. Write it as a ``@staticmethod`` (no ``self``): it works on
+        the state alone, also in a program far away from the server.
+
+        Example for tic-tac-toe: 1 for my marks, 0.5 for the opponent's,
+        0 for empty cells, with ``rl_observation_shape = (9,)``::
+
+            @staticmethod
+            def rl_observation(state, player_id):
+                return [0 if cell == -1 else 1 if cell == player_id else 0.5
+                        for cell in state["board"]]
+
+        Returns:
+            The numbers, or ``None`` (the default) when the game has no
+            reinforcement-learning hooks.
+        """
+        return None
+
 
 def has_hidden_information(game_class: type | None) -> bool:
-    """Whether players of ``game_class`` may not see everything.
+    """Whether ``game_class`` has secrets: players who may not see everything.
 
-    True when the class sets ``hidden_information = True`` or defines its own
-    ``private_data``; also for ``None`` (a game we do not know), to be safe.
+    True when the class says ``hidden_information = True`` or has its own
+    ``private_data`` method. Also True for ``None`` (the server no longer
+    knows the game), because then nobody can tell.
     """
     if game_class is None:
         return True
     if getattr(game_class, "hidden_information", False) is True:
         return True
     return getattr(game_class, "private_data", None) is not AbstractGame.private_data
+
+
+def _not_written(method: str) -> NotImplementedError:
+    """The error of a required method that the game did not write (or called from its own)."""
+    return NotImplementedError(
+        f"AbstractGame.{method}() only describes what {method}() must do: write your own "
+        f"{method}() in your game class, and do not call super().{method}() from it")

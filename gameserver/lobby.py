@@ -12,7 +12,6 @@ replaced; every other token starting with ``auto`` is reserved.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 import time
@@ -21,8 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import protocol
+from .checked import GameType
 from .game import AbstractGame
-from .guard import GameCodeError, GameGuard
+from .guard import GameCodeError
 from .protocol import (
     Discover,
     Join,
@@ -36,8 +36,7 @@ from .protocol import (
     framework_error,
     server_error,
 )
-from .session import Outcome, Session
-from .store import Store
+from .session import Outcome, Recorder, Session
 
 log = logging.getLogger("gameserver.lobby")
 
@@ -80,76 +79,54 @@ class RateLimit:
                          if t + (now - then) * self.per_minute / 60 < self.per_minute}
 
 
-def player_range(game_name: str, game_class: type[AbstractGame],
-                 guard: GameGuard) -> tuple[int, int]:
-    """``(min_players(), max_players())`` of a game, called under guard.
-
-    Raises:
-        GameCodeError: a method failed or did not return a whole number.
-    """
-    low = guard.call(game_name, "min_players", game_class.min_players)
-    high = guard.call(game_name, "max_players", game_class.max_players)
-    if type(low) is not int or type(high) is not int:
-        raise GameCodeError(
-            f"framework: game {game_name}: min_players() and max_players() must "
-            "return whole numbers")
-    return low, high
-
-
-def check_player_count(game_name: str, game_class: type[AbstractGame], players: int,
-                       guard: GameGuard) -> None:
-    """Refuse a session size outside the game's range, as every join does.
-
-    Raises:
-        ProtocolError: ``framework: invalid number of players: ...``.
-        GameCodeError: the game's player range cannot be read.
-    """
-    low, high = player_range(game_name, game_class, guard)
-    if not low <= players <= high:
-        wanted = f"exactly {low}" if low == high else f"{low} to {high}"
-        raise framework_error(
-            f"invalid number of players: {game_name} is played by {wanted} "
-            f"players, not {players}")
-
-
 class Lobby:
     """All sessions of one server.
 
     Args:
-        games: game name -> game class, the games clients may start.
-        guard: the guard every call into game code goes through.
+        games: game name -> the game behind checked calls; the games clients may start.
         limits: timeouts and the request size limit announced to joiners.
+        store: where sessions report their changes (None: nowhere).
+        clock: seconds, monotonic; tests may pass their own.
+
+    Time passes through ``tick``: whoever runs the lobby calls it at
+    ``next_tick()`` (the server with a timer, a test by hand). It removes
+    sessions idle for ``game_timeout`` and sessions not full by their join
+    deadline.
     """
 
-    def __init__(self, games: Mapping[str, type[AbstractGame]], guard: GameGuard,
-                 limits: LobbyLimits = LobbyLimits(), store: Store | None = None) -> None:
-        self.games = dict(games)
-        self.guard = guard
+    def __init__(self, games: Mapping[str, GameType], limits: LobbyLimits = LobbyLimits(),
+                 store: Recorder | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.game_types = dict(games)
         self.limits = limits
         self.store = store
+        self.clock = clock
         self.sessions: dict[tuple[str, str], Session] = {}
         self._open_auto: dict[str, Session] = {}  # game name -> auto session filling up
         self._auto_numbers = itertools.count(1)
-        self._sweeper: asyncio.TimerHandle | None = None
         self._new_sessions = RateLimit(limits.new_sessions_per_minute)
-        self._client = ""  # address of the client whose request is being handled
-        self._handlers = {Join: self._join, Move: self._move, State: self._state,
-                          StateWithMoves: self._state, Observe: self._observe,
-                          Restart: self._restart, Discover: self._discover}
+        self._handlers: dict[type, Callable[[Any, str], Outcome]] = {
+            Join: self._join, Move: self._move, State: self._state,
+            StateWithMoves: self._state, Observe: self._observe, Restart: self._restart,
+            Discover: self._discover}
+
+    @property
+    def games(self) -> dict[str, type[AbstractGame]]:
+        """Game name -> game class, of every game offered."""
+        return {name: game_type.game_class for name, game_type in self.game_types.items()}
 
     # ------------------------------------------------------------ dispatch
 
     def handle(self, request: Request, client: str = "") -> Outcome:
-        """Serve one request: reply bytes, or a ``Pending`` to wait on.
+        """Serve one request: reply bytes, or a ``Wait`` (see ``gameserver.waits``).
 
         ``client`` is the client's address, for the per-address limits.
         Never raises: a bad request or a failing game becomes an error reply.
         """
-        self._client = client
-        return self.call(self._handlers[type(request)], request)
+        return self.call(self._handlers[type(request)], request, client)
 
     def call(self, step: Callable[..., Outcome], *args: Any) -> Outcome:
-        """Run ``step(*args)`` (a handler or a ``Pending.resume``), turning errors into replies."""
+        """Run ``step(*args)`` (a handler or a ``Wait.resume``), turning errors into replies."""
         try:
             return step(*args)
         except (ProtocolError, GameCodeError) as err:
@@ -158,61 +135,62 @@ class Lobby:
             log.exception("internal error while serving %s", step)
             return protocol.error("server: internal error (see the server log)")
 
-    def _join(self, request: Join) -> Outcome:
+    def _join(self, request: Join, client: str) -> Outcome:
         longest = self.limits.max_name_length
         for what, value in (("game name", request.game), ("session name", request.session),
                             ("player name", request.name)):
             if len(value) > longest:
                 raise framework_error(f"{what} too long ({len(value)} characters; at most "
                                       f"{longest})")
-        game_class = self._game_class(request.game)
+        game_type = self._game_type(request.game)
         token = request.session
         if token == AUTO:
-            return self._auto_join(request, game_class)
+            return self._auto_join(request, game_type, client)
         if token.startswith(AUTO):
             raise framework_error(
                 f"token must not start with reserved prefix '{AUTO}' "
                 f"(use exactly '{AUTO}' to auto-join, or pick another session name)")
         session = self.sessions.get((request.game, token))
         if session is not None and not session.full:
-            player_id = session.add_player(request.name)
-            return session.join_reply(player_id, self.limits.request_size_max)
+            player = session.add_player(request.name)
+            return session.join_reply(player, self.limits.request_size_max)
         if request.players is None:
             if session is None:
                 raise framework_error(
                     "no such game session; provide the number of players to start one")
             raise framework_error("game session already full")
         # Start a new session; it replaces a full one under the same token.
-        return self._start(request.game, game_class, token, request.players,
-                           request.name, auto=False)
+        return self._start(game_type, token, request.players, request.name, client,
+                           auto=False)
 
-    def _auto_join(self, request: Join, game_class: type[AbstractGame]) -> Outcome:
+    def _auto_join(self, request: Join, game_type: GameType, client: str) -> Outcome:
         session = self._open_auto.get(request.game)
         if session is not None and not session.full and session.closed is None:
-            player_id = session.add_player("")
+            player = session.add_player("")
             if session.full:
                 del self._open_auto[request.game]
-            return session.join_reply(player_id, self.limits.request_size_max)
+            return session.join_reply(player, self.limits.request_size_max)
         if request.players is None:
             raise framework_error(
                 "no open auto-join session; provide the number of players to start one")
         token = f"{AUTO}-{next(self._auto_numbers)}"
-        return self._start(request.game, game_class, token, request.players, "", auto=True)
+        return self._start(game_type, token, request.players, "", client, auto=True)
 
-    def _start(self, game_name: str, game_class: type[AbstractGame], token: str,
-               players: int, name: str, *, auto: bool) -> Outcome:
+    def _start(self, game_type: GameType, token: str, players: int, name: str,
+               client: str, *, auto: bool) -> Outcome:
+        game_name = game_type.name
         if len(self.sessions) >= self.limits.max_sessions:
             raise framework_error(
                 f"the server has too many sessions ({self.limits.max_sessions}); "
                 "try again later")
-        check_player_count(game_name, game_class, players, self.guard)
-        if not self._new_sessions.allow(self._client):
+        game_type.check_player_count(players)
+        if not self._new_sessions.allow(client):
             raise framework_error(
                 f"too many new sessions from your address (at most "
                 f"{self.limits.new_sessions_per_minute} a minute); wait a little, or join an "
                 "existing session")
-        session = Session(game_name, game_class, token, players, self.guard, auto=auto,
-                          recorder=self.store)
+        session = Session(game_type, token, players, auto=auto, recorder=self.store,
+                          clock=self.clock)
         old = self.sessions.get((game_name, token))
         if old is not None:
             log.info("session %s/%s replaced by a new one", game_name, token)
@@ -220,47 +198,51 @@ class Lobby:
         self.sessions[(game_name, token)] = session
         if auto:
             self._open_auto[game_name] = session
-        player_id = session.add_player(name)
+        session.when_abandoned = self._abandoned
+        player = session.add_player(name)
         if not session.full:
-            session.join_timer = asyncio.get_running_loop().call_later(
-                self.limits.join_timeout, self._join_expired, session)
+            session.join_deadline = self.clock() + self.limits.join_timeout
         log.info("session %s/%s started for %d players", game_name, token, players)
-        return session.join_reply(player_id, self.limits.request_size_max)
+        return session.join_reply(player, self.limits.request_size_max)
 
-    def _move(self, request: Move) -> Outcome:
+    def _abandoned(self, session: Session) -> None:
+        """Every joiner of a session that was not full yet has gone: remove it."""
+        log.info("session %s/%s removed: every joiner left before it was full",
+                 session.game_name, session.token)
+        self._end(session, framework_error("every player left before the game started"))
+
+    def _move(self, request: Move, client: str) -> Outcome:
         session = self._session(request.game, request.session)
         return session.move(request.player_id, request.key, request.move)
 
-    def _state(self, request: State) -> Outcome:
+    def _state(self, request: State, client: str) -> Outcome:
         session = self._session(request.game, request.session)
         return session.state(request.player_id, request.key, request.observer,
                              legal_moves=type(request) is StateWithMoves)
 
-    def _observe(self, request: Observe) -> Outcome:
+    def _observe(self, request: Observe, client: str) -> Outcome:
         if request.session == AUTO:
             raise framework_error("observer mode not available for auto-join sessions")
         session = self._session(request.game, request.session)
         return session.observe(request.name)
 
-    def _restart(self, request: Restart) -> Outcome:
+    def _restart(self, request: Restart, client: str) -> Outcome:
         session = self._session(request.game, request.session)
         return session.restart(request.player_id, request.key)
 
-    def _discover(self, request: Discover) -> Outcome:
+    def _discover(self, request: Discover, client: str) -> Outcome:
         return protocol.ok({"games": self.game_list(), "sessions": self.open_sessions()})
 
     def game_list(self) -> list[dict[str, Any]]:
         """Every game offered: name, player range, description and documentation."""
         games = []
-        for name, game_class in sorted(self.games.items()):
+        for name, game_type in sorted(self.game_types.items()):
             try:
-                low, high = player_range(name, game_class, self.guard)
+                low, high = game_type.player_range()
                 games.append({
                     "name": name, "min_players": low, "max_players": high,
-                    "description": self.guard.call(name, "description",
-                                                   game_class.description),
-                    "documentation": self.guard.call(name, "documentation",
-                                                     game_class.documentation)})
+                    "description": game_type.description(),
+                    "documentation": game_type.documentation()})
             except GameCodeError as err:  # one broken game must not hide the others
                 games.append({"name": name, "error": str(err)})
         return games
@@ -274,21 +256,20 @@ class Lobby:
 
     # ------------------------------------------------------------ lookups
 
-    def _game_class(self, game_name: str) -> type[AbstractGame]:
-        game_class = self.games.get(game_name)
-        if game_class is None:
+    def _game_type(self, game_name: str) -> GameType:
+        game_type = self.game_types.get(game_name)
+        if game_type is None:
             raise framework_error(
                 f"no such game: '{game_name[:100]}' (available: "
-                + ", ".join(sorted(self.games)) + ")")
-        return game_class
+                + ", ".join(sorted(self.game_types)) + ")")
+        return game_type
 
     def _session(self, game_name: str, token: str) -> Session:
-        self._game_class(game_name)
+        self._game_type(game_name)
         session = self.sessions.get((game_name, token))
         if session is None:
             raise framework_error("no such game session")
         return session
-
 
     # ------------------------------------------------------------ ending sessions
 
@@ -306,12 +287,17 @@ class Lobby:
         """Bring back the sessions saved before the server last stopped."""
         for data in snapshots:
             name, token = data["game_name"], data["token"]
-            game_class = self.games.get(name)
-            if game_class is None:
+            game_type = self.game_types.get(name)
+            if game_type is None:
                 log.error("session %s/%s not restored: the game %s is not loaded",
                           name, token, name)
                 continue
-            session = Session.restore(data, game_class, self.guard, recorder=self.store)
+            try:
+                session = Session.restore(data, game_type, recorder=self.store,
+                                          clock=self.clock)
+            except GameCodeError as err:
+                log.error("session %s/%s not restored: %s", name, token, err)
+                continue
             self.sessions[(name, token)] = session
             if token.startswith(f"{AUTO}-") and token[len(AUTO) + 1:].isdigit():
                 number = int(token[len(AUTO) + 1:])
@@ -320,36 +306,34 @@ class Lobby:
         if snapshots:
             log.info("restored %d saved session(s)", len(self.sessions))
 
-    def _join_expired(self, session: Session) -> None:
-        if not session.full and session.closed is None:
-            log.info("session %s/%s removed: only %d of %d players joined in time",
-                     session.game_name, session.token, len(session.players), session.size)
-            self._end(session, framework_error("timeout while waiting for others to join"))
+    # ------------------------------------------------------------ time
 
-    def start_sweeper(self) -> None:
-        """Begin removing sessions idle for longer than ``game_timeout``.
+    def tick_interval(self) -> float:
+        """How often ``tick`` should run: a tenth of the shortest timeout, 0.05 to 1 s.
 
-        Must be called from the running event loop. Checks a few times per
-        timeout period, at most once a second.
+        Timeouts thus fire up to a tenth late (at most a second), never early.
         """
-        interval = max(0.05, min(1.0, self.limits.game_timeout / 10))
-        loop = asyncio.get_running_loop()
+        shortest = min(self.limits.game_timeout, self.limits.join_timeout)
+        return max(0.05, min(1.0, shortest / 10))
 
-        def sweep() -> None:
-            self._new_sessions.forget_idle()
-            deadline = time.monotonic() - self.limits.game_timeout
-            for session in [s for s in self.sessions.values() if s.last_activity < deadline]:
+    def tick(self) -> None:
+        """Remove the sessions whose time is up: idle too long, or not full in time."""
+        self._new_sessions.forget_idle()
+        now = self.clock()
+        idle_since = now - self.limits.game_timeout
+        for session in list(self.sessions.values()):
+            if session.join_deadline is not None and session.join_deadline <= now:
+                log.info("session %s/%s removed: only %d of %d players joined in time",
+                         session.game_name, session.token, len(session.players),
+                         session.size)
+                self._end(session, framework_error("timeout while waiting for others to join"))
+            elif session.last_activity < idle_since:
                 log.info("session %s/%s timed out after %g s without requests",
                          session.game_name, session.token, self.limits.game_timeout)
                 self._end(session, framework_error("game session has timed out"))
-            self._sweeper = loop.call_later(interval, sweep)
-
-        self._sweeper = loop.call_later(interval, sweep)
 
     def close(self) -> None:
         """End every session with 'server is shutting down' (for a clean stop)."""
-        if self._sweeper is not None:
-            self._sweeper.cancel()
         reason = server_error("server is shutting down")
         for session in list(self.sessions.values()):
             self._end(session, reason, forget=False)  # saved sessions come back on start

@@ -1,10 +1,15 @@
 """Finding the games a server offers: the bundled ones and those in game folders.
 
 Every ``.py`` file in a games folder is imported and each ``AbstractGame``
-subclass defined in it is registered under its class name. A file that fails
-to import, a class that misses a required method, or a second game with a
-name already taken is reported in one log line (file, line, what to fix) and
-skipped; the server starts with the other games.
+subclass defined in it is registered under its class name. Test files
+(``test_*.py``, ``*_test.py``, ``conftest.py``) are skipped: students keep
+their tests next to their games, and a test file is never a game. A file
+that fails to import, a class that misses a required method, or a second
+game with a name already taken is reported in one log line (file, line, what
+to fix) and skipped; the server starts with the other games.
+
+This module is also the one place that finds the game classes in a file or
+module, for the server and for ``python -m gameserver check`` alike.
 
 Game files written for the classic server start with
 ``from abstract_game import AbstractGame``; that import is pointed at
@@ -14,6 +19,7 @@ Game files written for the classic server start with
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.util
 import inspect
 import logging
@@ -21,6 +27,7 @@ import sys
 import traceback
 from collections.abc import Iterable
 from pathlib import Path
+from types import ModuleType
 
 from . import game as game_module
 from .game import AbstractGame
@@ -71,9 +78,39 @@ def load_module(path: Path) -> list[type[AbstractGame]]:
         line = _line_in(path, err)
         raise GameLoadError(f"{path}:{line}: importing the file raised "
                             f"{type(err).__name__}: {err}") from None
+    return game_classes(module)
+
+
+def load_target(target: str) -> list[type[AbstractGame]]:
+    """The game classes of a game file (``path/to/game.py``) or module (``games.mine``).
+
+    Raises:
+        GameLoadError: the file does not exist or cannot be imported.
+    """
+    path = Path(target)
+    if target.endswith(".py") or path.exists():
+        if not path.is_file():
+            raise GameLoadError(f"{target}: no such file")
+        return load_module(path.resolve())
+    try:
+        module = importlib.import_module(target)
+    except BaseException as err:  # noqa: BLE001 - any failure of student code
+        raise GameLoadError(
+            f"cannot import module {target}: {type(err).__name__}: {err}") from None
+    return game_classes(module)
+
+
+def game_classes(module: ModuleType) -> list[type[AbstractGame]]:
+    """The game classes defined in ``module`` itself, not those it imports."""
     return [obj for obj in vars(module).values()
             if inspect.isclass(obj) and issubclass(obj, AbstractGame)
-            and obj is not AbstractGame and obj.__module__ == module_name]
+            and obj is not AbstractGame and obj.__module__ == module.__name__]
+
+
+def is_test_file(path: Path) -> bool:
+    """Whether ``path`` is named like a pytest file (never loaded as a game)."""
+    name = path.name
+    return name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
 
 
 def _line_in(path: Path, err: BaseException) -> int | str:
@@ -99,6 +136,10 @@ def discover(games_dirs: Iterable[str], bundled: bool = True,
         for path in sorted(directory.glob("*.py")):
             if path.name.startswith("_"):
                 continue
+            if is_test_file(path):
+                log.debug("%s skipped: a test file, not a game (files named test_*.py, "
+                          "*_test.py and conftest.py are never loaded)", path)
+                continue
             try:
                 classes = load_module(path.resolve())
             except GameLoadError as err:
@@ -112,7 +153,7 @@ def discover(games_dirs: Iterable[str], bundled: bool = True,
 def _register(games: dict[str, type[AbstractGame]], game_class: type[AbstractGame],
               path: Path) -> None:
     name = game_class.__name__
-    line = inspect.getsourcelines(game_class)[1] if _has_source(game_class) else "?"
+    line = source_line(game_class)
     missing = missing_methods(game_class)
     if missing:
         log.error("game %s skipped: %s:%s: class %s does not define %s (every game must "
@@ -154,12 +195,12 @@ def player_range_problem(game_class: type) -> str:
     return ""
 
 
-def _has_source(obj: type) -> bool:
+def source_line(obj: type) -> int | str:
+    """The line where class ``obj`` starts in its file, or "?" if unknown."""
     try:
-        inspect.getsourcelines(obj)
+        return inspect.getsourcelines(obj)[1]
     except (OSError, TypeError):
-        return False
-    return True
+        return "?"
 
 
 def select(games: dict[str, type[AbstractGame]], names: Iterable[str],

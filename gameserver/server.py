@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 from ._connection import BaseConnection, Connection
 from ._rawconn import RawListener
+from .checked import game_types
 from .config import Settings
 from .game import AbstractGame
 from .guard import GameGuard
@@ -61,7 +62,7 @@ class GameServer:
                             history_max_games=settings.history_max_games,
                             sync=settings.store_sync)
                       if settings.store else None)
-        self.lobby = Lobby(games, self.guard, LobbyLimits(
+        self.lobby = Lobby(game_types(games, self.guard), LobbyLimits(
             game_timeout=settings.game_timeout, join_timeout=settings.join_timeout,
             request_size_max=settings.request_size_max, max_sessions=settings.max_sessions,
             new_sessions_per_minute=settings.new_sessions_per_minute,
@@ -76,6 +77,7 @@ class GameServer:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None  # TLS: asyncio's server
         self._listener: RawListener | None = None  # plain TCP: our own
+        self._ticker: asyncio.TimerHandle | None = None  # runs the lobby's tick
 
     def run_on_loop(self, func: Callable[..., T], *args: Any, timeout: float = 10.0) -> T:
         """Run ``func(*args)`` on the server's event loop from another thread.
@@ -115,14 +117,20 @@ class GameServer:
         if self.store is not None:
             self.store.start(loop)
             self.lobby.restore(self.store.load_sessions())
-        self.lobby.start_sweeper()
+        self._tick()
         log.info("gameserver listening on %s:%d (TLS %s), games: %s",
                  self.settings.host, self.port, "on" if tls else "off",
                  ", ".join(sorted(self.lobby.games)) or "none")
         log.info("store: %s", f"sessions and history saved in {self.settings.store_path}"
                  if self.store else "off (sessions live in memory only)")
         if self.settings.web:
-            self._start_dashboard()
+            await self._start_dashboard()
+
+    def _tick(self) -> None:
+        """Let time pass in the lobby (timeouts), and again a tick interval later."""
+        assert self.loop is not None
+        self.lobby.tick()
+        self._ticker = self.loop.call_later(self.lobby.tick_interval(), self._tick)
 
     async def _listen_raw(self, loop: asyncio.AbstractEventLoop) -> None:
         """Serve plain TCP on raw sockets, if the loop can watch them.
@@ -139,11 +147,18 @@ class GameServer:
             return
         self._listener = listener
 
-    def _start_dashboard(self) -> None:
+    async def _start_dashboard(self) -> None:
         # The game server keeps running without its dashboard: it is a view, not a part.
-        from .web import start_dashboard
+        # The dashboard sees the server only through this adapter (gameserver/web/source.py).
+        from .metrics import prometheus_text
+        from .web import LobbySource, WebSettings, start_dashboard
+        s = self.settings
+        source = LobbySource(self.lobby, self.store, lambda: prometheus_text(self),
+                             getattr(self.store, "health", None))
         try:
-            self.dashboard = start_dashboard(self)
+            self.dashboard = await start_dashboard(source, WebSettings(
+                s.web_host, s.web_port, s.web_token, s.game_timeout, s.web_max_connections,
+                s.web_max_connections_per_address))
         except OSError as err:
             log.error("web dashboard not started on %s:%d: %s (pick another --web-port, "
                       "or --no-web)", self.settings.web_host, self.settings.web_port, err)
@@ -156,6 +171,8 @@ class GameServer:
             self._listener.stop_accepting()
         if self.dashboard is not None:
             self.dashboard.stop()
+        if self._ticker is not None:
+            self._ticker.cancel()
         self.lobby.close()  # waiting joins and states get "server is shutting down"
         reply = server_error("server is shutting down").reply()
         for connection in list(self.connections):

@@ -1,4 +1,4 @@
-"""One game session: its players, keys, game instance and who has seen what.
+"""One game session: its players, keys, game and who has seen what.
 
 Theory of operation
 -------------------
@@ -9,22 +9,30 @@ or the observers of a player ``(id, True)`` — remembers the version its last
 differ and otherwise waits for the next change, so whether to wait is one
 comparison and no wake-up can be lost between the check and the wait.
 
-Waiting is a future from ``wait()``; every change (and ``close``) resolves all
-pending futures and the caller simply asks again. A closed session (replaced,
+Waiting is data (``gameserver.waits.Wait``): a request that must wait comes
+back as a ``Wait`` kept in ``_waits``; every change (and ``close``) wakes
+them all, and their carriers simply ask again. A closed session (replaced,
 timed out, server shutting down) answers every question with the reason it
-was closed.
+was closed. Nothing here touches sockets, futures or timers, so the rules
+are tested with plain calls.
 
-On a restart of a finished game, every other view is owed the old game's final
-state once (the *hand-over*), so each client sees how the old game ended
-before it sees the new one.
+Seats: until the session is full, a joiner whose client goes away gives its
+seat back (its ``Wait`` is cancelled); ids are handed out only once the
+session is full, in join order.
 
-All calls into game code go through ``GameGuard``; their failures become
-``GameCodeError`` for the request at hand and never break the session object.
+On a restart of a finished game, every other view is owed the old game's
+final state once (the *hand-over*), so each client sees how the old game
+ended before it sees the new one. "Every other view" includes the observer
+view of every player, even one nobody has opened yet (PROTOCOL.md, restart).
+The hand-over is kept as data: each player's final view of the old game.
+
+Every call into game code goes through the session's ``CheckedGame``; its
+failures become ``GameCodeError`` for the request at hand and never break
+the session object.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
 import secrets
@@ -35,13 +43,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import protocol
-from .game import AbstractGame
-from .guard import GameCodeError, GameGuard
+from .checked import CheckedGame, GameType
+from .guard import GameCodeError
 from .protocol import ProtocolError, framework_error
+from .waits import Outcome, Wait
+
+__all__ = ["Outcome", "Player", "Recorder", "SaveBatch", "Session", "View", "Wait"]
 
 log = logging.getLogger("gameserver.session")
 
 View = tuple[int, bool]  # (player id, observer?)
+SNAPSHOT_FORMAT = 2
 
 
 def new_key() -> str:
@@ -55,27 +67,11 @@ def keys_match(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode())
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Player:
     name: str
     key: str = field(default_factory=new_key)
     observer_key: str | None = None  # made on the first observe of this player
-
-
-@dataclass(slots=True)
-class Pending:
-    """A request that has to wait: once ``future`` is done, call ``resume()``.
-
-    ``resume`` returns the reply bytes or another ``Pending``. A caller that
-    loses interest (client disconnected) cancels ``future``; the session
-    forgets a cancelled future at once.
-    """
-
-    future: asyncio.Future[None]
-    resume: Callable[[], bytes | Pending]
-
-
-Outcome = bytes | Pending
 
 
 class SaveBatch(typing.Protocol):
@@ -83,7 +79,7 @@ class SaveBatch(typing.Protocol):
 
     done: bool
     error: str | None
-    waiters: list[asyncio.Future[None]]
+    waiters: list[Wait]
 
 
 class Recorder(typing.Protocol):
@@ -95,46 +91,53 @@ class Recorder(typing.Protocol):
     def settle(self, batch: SaveBatch) -> None:
         """Save ``batch`` at once if that needs no waiting (else it is saved later)."""
 
+    def forget(self, session: Session) -> None:
+        """The session ended: its saved state goes."""
+
 
 class Session:
     """A running session of one game under one token.
 
     Args:
-        game_name: the registered name of the game class.
-        game_class: the class; instantiated through ``guard``.
+        game_type: the game, behind checked calls.
         token: the session token (``auto-<n>`` for auto-join sessions).
         size: the number of players the session waits for.
-        guard: the guard every game call goes through.
         auto: whether this is an auto-join session (no observers, no names).
+        recorder: where acknowledged changes are saved (None: nowhere).
+        game: the game to play (None: a new one).
+        clock: seconds, monotonic; tests may pass their own.
 
     Raises:
         GameCodeError: the game's constructor failed.
     """
 
-    def __init__(self, game_name: str, game_class: type[AbstractGame], token: str,
-                 size: int, guard: GameGuard, *, auto: bool = False,
-                 recorder: Recorder | None = None, game: AbstractGame | None = None) -> None:
-        self.game_name = game_name
-        self.game_class = game_class
+    def __init__(self, game_type: GameType, token: str, size: int, *, auto: bool = False,
+                 recorder: Recorder | None = None, game: CheckedGame | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.game_type = game_type
+        self.game_name = game_type.name
         self.token = token
         self.size = size
         self.auto = auto
         self.recorder = recorder
         self.history_id = 0  # the store's id of the current game, 0 if none
-        self._guard = guard
+        self._clock = clock
         self._unsaved: SaveBatch | None = None
-        self.game: AbstractGame = game if game is not None else self._new_game()
+        self.game = game if game is not None else game_type.new_game(size)
         self.players: list[Player] = []
         self.version = 0
         self.moves = 0  # moves that reached the game, since the session started
-        self.game_moves = 0  # ... since the current game started
+        self.accepted_moves = 0  # ... of them accepted by the game
+        self.game_moves = 0  # moves that reached the game, since the current game started
         self.games_played = 1
         self.closed: ProtocolError | None = None
-        self.created = self.last_activity = time.monotonic()
-        self.join_timer: asyncio.TimerHandle | None = None
+        self.created = self.last_activity = clock()
+        self.join_deadline: float | None = None  # the lobby ends it then, unless full
+        self.when_abandoned: Callable[[Session], None] | None = None  # every joiner left
         self._seen: dict[View, int] = {}
-        self._handover: dict[View, AbstractGame] = {}
-        self._waiters: set[asyncio.Future[None]] = set()
+        self._final: list[dict[str, Any] | str] = []  # hand-over: final views (str: error)
+        self._owed: set[View] = set()  # views owed the hand-over
+        self._waits: set[Wait] = set()
 
     # ------------------------------------------------------------ joining
 
@@ -142,8 +145,8 @@ class Session:
     def full(self) -> bool:
         return len(self.players) >= self.size
 
-    def add_player(self, name: str) -> int:
-        """Seat a new player and return its id; wakes the joiners once full.
+    def add_player(self, name: str) -> Player:
+        """Seat a new player; once the session is full, wake the joiners.
 
         Raises:
             ProtocolError: ``name`` is non-empty and already used here.
@@ -151,56 +154,66 @@ class Session:
         self.touch()
         if name and any(p.name == name for p in self.players):
             raise framework_error("name already in use")
-        self.players.append(Player(name))
-        player_id = len(self.players) - 1
+        player = Player(name)
+        self.players.append(player)
         if self.full:
-            if self.join_timer is not None:
-                self.join_timer.cancel()
-                self.join_timer = None
+            self.join_deadline = None
             self._record("start")  # joins are acknowledged once the session is full
             self._wake()
-        return player_id
+        return player
 
-    def join_reply(self, player_id: int, request_size_max: int) -> Outcome:
-        """The join reply for ``player_id``, or a ``Pending`` until the session is full."""
+    def join_reply(self, player: Player, request_size_max: int) -> Outcome:
+        """The join reply for ``player``, or a ``Wait`` until the session is full.
+
+        Cancelling that ``Wait`` (the joiner's client went away) gives the
+        seat back; when no joiner is left, ``when_abandoned`` is called.
+        """
         if self.closed is not None:
             return self.closed.reply()
         if not self.full:
-            return Pending(self.wait(), lambda: self.join_reply(player_id, request_size_max))
+            def leave(wait: Wait) -> None:
+                self._waits.discard(wait)
+                self._leave(player)
+
+            return self._wait(lambda: self.join_reply(player, request_size_max), leave)
         return self._saved(protocol.ok({
-            "player_id": player_id, "key": self.players[player_id].key,
+            "player_id": self.players.index(player), "key": player.key,
             "session": self.token, "request_size_max": request_size_max}))
+
+    def _leave(self, player: Player) -> None:
+        if self.full or self.closed is not None or player not in self.players:
+            return
+        self.players.remove(player)
+        log.info("session %s/%s: a joiner left before the session was full (%d of %d "
+                 "seats taken)", self.game_name, self.token, len(self.players), self.size)
+        if not self.players and self.when_abandoned is not None:
+            self.when_abandoned(self)
 
     # ------------------------------------------------------------ requests
 
-    def move(self, player_id: int, key: str, move: dict[str, Any]) -> bytes:
+    def move(self, player_id: int, key: str, move: dict[str, Any]) -> Outcome:
         """Pass one move to the game, after the checks in protocol order."""
         self.touch()
-        if self._game_over(self.game):
+        game = self.game
+        if game.game_over():
             raise framework_error("game has ended")
         self._check_key(player_id, key, observer=False)
-        if player_id not in self._current(self.game):
+        if player_id not in game.current():
             raise framework_error("not your turn")
         # Accepted, rejected or failed, the game may have recorded something.
         try:
-            result = self._guard.call(self.game_name, "move", self.game.move, move, player_id)
+            rejection = game.move(move, player_id)
         except GameCodeError as err:
             self._moved(player_id, move, str(err))
             raise
-        self._moved(player_id, move, result or None)
-        # The classic framework treats every falsy result as "accepted".
-        if not result:
+        self._moved(player_id, move, rejection)
+        if rejection is None:
             return self._saved(protocol.ok(None))
-        try:
-            return self._saved(protocol.illegal_move(result))
-        except (TypeError, ValueError) as err:
-            raise GameCodeError(
-                f"framework: game {self.game_name}: move() rejected the move with a "
-                f"value that is not JSON ({err})") from None
+        return self._saved(protocol.illegal_move(rejection))
 
     def state(self, player_id: int, key: str, observer: bool,
               legal_moves: bool = False) -> Outcome:
-        """The state for one view: at once if it changed, else a ``Pending``.
+        """The state for one view: at once if it changed, else a ``Wait``.
 
         With ``legal_moves`` (an extension) the reply also lists the moves
         the player may make now, under ``"legal_moves"``.
@@ -212,18 +225,15 @@ class Session:
     def _state_for(self, view: View, legal_moves: bool) -> Outcome:
         if self.closed is not None:
             return self.closed.reply()
-        old_game = self._handover.get(view)
-        if old_game is not None:
-            reply = self.state_reply(old_game, view[0], legal_moves)
-            del self._handover[view]  # owed until a reply exists: errors can be retried
+        if view in self._owed:
+            self._owed.discard(view)
             # Leave _seen alone: the new game's state is due right after this.
-            return self._saved(reply)
+            return self._saved(self._handover_reply(view[0], legal_moves))
         if self._seen.get(view) == self.version:
-            return Pending(self.wait(), lambda: self._state_for(view, legal_moves))
-        reply = self.state_reply(self.game, view[0], legal_moves)
-        return self._saved(reply, view)
+            return self._wait(lambda: self._state_for(view, legal_moves))
+        return self._saved(self.game.view_reply(view[0], legal_moves), view)
 
-    def observe(self, name: str) -> bytes:
+    def observe(self, name: str) -> Outcome:
         """Hand out the read-only observer key of the player called ``name``."""
         self.touch()
         if self.auto:
@@ -239,51 +249,78 @@ class Session:
                                                 "key": player.observer_key}))
         raise framework_error("no such player")
 
-    def restart(self, player_id: int, key: str) -> bytes:
+    def restart(self, player_id: int, key: str) -> Outcome:
         """Replace the game with a fresh one; ids, keys and names stay."""
         self.touch()
         self._check_key(player_id, key, observer=False)
-        new_game = self._new_game()
+        new_game = self.game_type.new_game(self.size)
         old_game = self.game
         try:
-            old_over = self._game_over(old_game)
+            old_over = old_game.game_over()
         except GameCodeError:
             old_over = False
         # Hand-overs not yet collected stay owed (a second restart must not hide how
         # the finished game ended); a newly finished game replaces them.
         if old_over:
-            for other in range(self.size):
-                if other != player_id:
-                    self._handover[(other, False)] = old_game
-            for p_id, player in enumerate(self.players):
-                if player.observer_key is not None:
-                    self._handover[(p_id, True)] = old_game
+            self._final = [_final_view(old_game, p) for p in range(self.size)]
+            self._owed = ({(p, True) for p in range(self.size)}
+                          | {(p, False) for p in range(self.size) if p != player_id})
         self.game = new_game
         self.games_played += 1
         self.game_moves = 0
-        self._changed()
         self._record("restart")
+        self._changed()
         return self._saved(protocol.ok(None))
+
+    def _handover_reply(self, player_id: int, legal_moves: bool) -> bytes:
+        final = self._final[player_id]
+        if isinstance(final, str):
+            return protocol.error(final)
+        # The old game is over: nobody may move in it.
+        return self.game.reply_of({**final, "legal_moves": []} if legal_moves else final)
 
     # ------------------------------------------------------------ waiting
 
-    def wait(self) -> asyncio.Future[None]:
-        """A future resolved at the next change or when the session closes.
+    def _wait(self, resume: Callable[[], Outcome],
+              on_cancel: Callable[[Wait], None] | None = None) -> Wait:
+        """A ``Wait`` woken at the next change or when the session closes."""
+        wait = Wait(resume, on_cancel or self._waits.discard)
+        self._waits.add(wait)
+        return wait
 
-        Cancel it when the client goes away: the session then forgets it at once.
-        """
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.add(future)
-        future.add_done_callback(self._waiters.discard)
-        return future
+    @property
+    def waiting(self) -> int:
+        """Requests currently waiting on this session."""
+        return len(self._waits)
+
+    def _changed(self) -> None:
+        self.version += 1
+        self._wake()
+
+    def _wake(self) -> None:
+        waits, self._waits = self._waits, set()
+        for wait in waits:
+            wait.wake()
+
+    def close(self, reason: ProtocolError) -> None:
+        """End the session; everyone waiting, and every later request, gets ``reason``."""
+        if self.closed is None:
+            self.closed = reason
+            self.join_deadline = None
+            self._wake()
+
+    def touch(self) -> None:
+        self.last_activity = self._clock()
 
     # ------------------------------------------------------------ durability
 
     def _moved(self, player_id: int, move: dict[str, Any], rejection: Any) -> None:
         self.moves += 1
         self.game_moves += 1
-        self._changed()
+        if rejection is None:
+            self.accepted_moves += 1
         self._record("move", player_id=player_id, move=move, rejection=rejection)
+        self._changed()
 
     def _record(self, event: str, **detail: Any) -> None:
         if self.recorder is None:
@@ -314,8 +351,6 @@ class Session:
             if view is not None:
                 self._seen[view] = self.version
             return reply
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        batch.waiters.append(future)
         version = self.version
 
         def after_save() -> bytes:
@@ -325,60 +360,69 @@ class Session:
                 self._seen[view] = version
             return reply
 
-        return Pending(future, after_save)
+        wait = Wait(after_save)
+        batch.waiters.append(wait)
+        return wait
 
     def snapshot(self) -> dict[str, Any]:
         """Everything needed to bring this session back after a server restart.
 
         What each view has seen is left out on purpose: after a restart every
         client's next ``state`` returns at once, so no client can miss a change.
+
+        Raises:
+            GameCodeError: the game cannot be saved (see ``CheckedGame.snapshot``).
         """
-        wall, now = time.time(), time.monotonic()
+        wall, now = time.time(), self._clock()
         return {
-            "format": 1, "game_name": self.game_name, "token": self.token,
+            "format": SNAPSHOT_FORMAT, "game_name": self.game_name, "token": self.token,
             "size": self.size, "auto": self.auto, "moves": self.moves,
+            "accepted_moves": self.accepted_moves,
             "games_played": self.games_played, "history_id": self.history_id,
             "game_moves": self.game_moves,
             "players": [(p.name, p.key, p.observer_key) for p in self.players],
             "created": wall - (now - self.created),
             "last_activity": wall - (now - self.last_activity),
-            "game": self.game, "handover": dict(self._handover),
+            "game": self.game.snapshot(),
+            "final": list(self._final), "owed": sorted(self._owed),
         }
 
     @classmethod
-    def restore(cls, data: dict[str, Any], game_class: type[AbstractGame],
-                guard: GameGuard, recorder: Recorder | None = None) -> Session:
-        """Rebuild a session from ``snapshot()`` (the game instance included)."""
-        session = cls(data["game_name"], game_class, data["token"], data["size"], guard,
-                      auto=data["auto"], recorder=recorder, game=data["game"])
+    def restore(cls, data: dict[str, Any], game_type: GameType,
+                recorder: Recorder | None = None,
+                clock: Callable[[], float] = time.monotonic) -> Session:
+        """Rebuild a session from ``snapshot()`` (the game included).
+
+        Raises:
+            GameCodeError: the saved game cannot be loaded.
+        """
+        if data.get("format", 1) == 1:  # written before the game was saved as bytes
+            game = CheckedGame(game_type, data["game"], None)
+        else:
+            game = game_type.restore(data["game"])
+        session = cls(game_type, data["token"], data["size"], auto=data["auto"],
+                      recorder=recorder, game=game, clock=clock)
         session.players = [Player(name, key, observer_key)
                            for name, key, observer_key in data["players"]]
         session.moves = data["moves"]
+        session.accepted_moves = data.get("accepted_moves", data["moves"])
         session.games_played = data["games_played"]
         session.history_id = data["history_id"]
         session.game_moves = data["game_moves"]
-        session._handover = data["handover"]
-        wall, now = time.time(), time.monotonic()
+        if data.get("format", 1) == 1:  # the hand-over held the old game itself
+            handover: dict[View, Any] = data.get("handover", {})
+            old = next(iter(handover.values()), None)
+            if old is not None:
+                old_game = CheckedGame(game_type, old, None)
+                session._final = [_final_view(old_game, p) for p in range(session.size)]
+                session._owed = set(handover)
+        else:
+            session._final = list(data["final"])
+            session._owed = {(p, observer) for p, observer in data["owed"]}
+        wall, now = time.time(), clock()
         session.created = now - (wall - data["created"])
         session.last_activity = now - max(0.0, wall - data["last_activity"])
         return session
-
-    @property
-    def waiting(self) -> int:
-        """Requests currently blocked on this session."""
-        return len(self._waiters)
-
-    def close(self, reason: ProtocolError) -> None:
-        """End the session; everyone waiting, and every later request, gets ``reason``."""
-        if self.closed is None:
-            self.closed = reason
-            if self.join_timer is not None:
-                self.join_timer.cancel()
-                self.join_timer = None
-            self._wake()
-
-    def touch(self) -> None:
-        self.last_activity = time.monotonic()
 
     # ------------------------------------------------------------ inspection
 
@@ -387,21 +431,22 @@ class Session:
 
         Never contains keys. Game calls that fail show up as ``"error"``.
         """
-        now_wall, now = time.time(), time.monotonic()
+        now_wall, now = time.time(), self._clock()
         summary: dict[str, Any] = {
             "game": self.game_name, "session": self.token, "auto": self.auto,
             "players": [{"id": i, "name": p.name} for i, p in enumerate(self.players)],
             "size": self.size, "full": self.full, "moves": self.moves,
+            "accepted_moves": self.accepted_moves,
             "games_played": self.games_played,
             "started": now_wall - (now - self.created),
             "last_activity": now_wall - (now - self.last_activity),
             "observed": [i for i, p in enumerate(self.players) if p.observer_key],
-            "waiting": len(self._waiters), "current": [], "gameover": False,
+            "waiting": len(self._waits), "current": [], "gameover": False,
         }
         if self.full:
             try:
-                over = summary["gameover"] = self._game_over(self.game)
-                summary["current"] = [] if over else self._current(self.game)
+                summary["gameover"] = self.game.game_over()
+                summary["current"] = self.game.current()
             except GameCodeError as err:
                 summary["error"] = str(err)
         return summary
@@ -411,80 +456,12 @@ class Session:
         views = []
         for player_id in range(len(self.players)):
             try:
-                views.append(self.state_data(self.game, player_id))
+                views.append(self.game.view(player_id))
             except GameCodeError as err:
                 views.append({"error": str(err)})
         return views
 
-    def _changed(self) -> None:
-        self.version += 1
-        self._wake()
-
-    def _wake(self) -> None:
-        waiters, self._waiters = self._waiters, set()
-        for future in waiters:
-            if not future.done():
-                future.set_result(None)
-
-    # ------------------------------------------------------------ game calls
-
-    def _new_game(self) -> AbstractGame:
-        return self._guard.call(self.game_name, "__init__", self.game_class, self.size)
-
-    def _game_over(self, game: AbstractGame) -> bool:
-        return bool(self._guard.call(self.game_name, "game_over", game.game_over))
-
-    def _current(self, game: AbstractGame) -> list[int]:
-        current = self._guard.call(self.game_name, "current_player", game.current_player)
-        if type(current) is int:
-            return [current]
-        if isinstance(current, (list, tuple)) and all(type(c) is int for c in current):
-            return list(current)
-        raise self._bad_return("current_player", "a player id or a list of player ids",
-                               current)
-
-    def state_data(self, game: AbstractGame, player_id: int,
-                   legal_moves: bool = False) -> dict[str, Any]:
-        """What ``state`` sends for ``player_id`` of ``game``: the game's dict plus our keys."""
-        state = self._guard.call(self.game_name, "state", game.state, player_id)
-        if not isinstance(state, dict):
-            raise self._bad_return("state", "a dict", state)
-        data = dict(state)  # never add our keys to the game's own dict
-        over = self._game_over(game)
-        # PROTOCOL.md: "current" is empty once the game is over, whatever the game says.
-        data["current"] = current = [] if over else self._current(game)
-        data["gameover"] = over
-        if legal_moves:
-            data["legal_moves"] = (self.legal_moves(game, player_id)
-                                   if player_id in current else [])
-        return data
-
-    def legal_moves(self, game: AbstractGame, player_id: int) -> list[Any] | None:
-        """The game's list of legal moves for ``player_id``, checked; None if it has none."""
-        moves = self._guard.call(self.game_name, "legal_moves", game.legal_moves, player_id)
-        if moves is not None and not (isinstance(moves, list)
-                                      and all(isinstance(m, dict) for m in moves)):
-            raise self._bad_return("legal_moves", "a list of move dicts or None", moves)
-        return moves
-
-    def state_reply(self, game: AbstractGame, player_id: int, legal_moves: bool) -> bytes:
-        """The encoded ok-reply of ``state_data``; raises GameCodeError if it is not JSON."""
-        data = self.state_data(game, player_id, legal_moves)
-        try:
-            return protocol.ok(data)
-        except (TypeError, ValueError) as err:
-            log.error("game %s: state() returned data that is not JSON: %s",
-                      self.game_name, err)
-            raise GameCodeError(
-                f"framework: game {self.game_name}: state() returned something that "
-                f"cannot be sent as JSON ({err})") from None
-
-    def _bad_return(self, method: str, expected: str, value: Any) -> GameCodeError:
-        log.error("game %s: %s() returned %r, expected %s",
-                  self.game_name, method, value, expected)
-        return GameCodeError(
-            f"framework: game {self.game_name}: {method}() must return {expected}, "
-            f"not {type(value).__name__}")
+    # ------------------------------------------------------------ keys
 
     def _check_key(self, player_id: int, key: str, observer: bool) -> None:
         if not 0 <= player_id < len(self.players):
@@ -499,3 +476,13 @@ class Session:
                     "invalid key: an observer key only works for state requests "
                     "with observer=true")
             raise framework_error("invalid key")
+
+
+def _final_view(game: CheckedGame, player_id: int) -> dict[str, Any] | str:
+    """``player_id``'s view of a finished game, or the error message if it cannot be had."""
+    try:
+        view = game.view(player_id)
+        game.reply_of(view)  # is it JSON?
+    except GameCodeError as err:
+        return str(err)
+    return view

@@ -56,6 +56,7 @@ from typing import Any
 from . import protocol
 from .guard import GameCodeError, GameGuard
 from .session import Session
+from .waits import Wait
 
 log = logging.getLogger("gameserver.store")
 
@@ -93,7 +94,7 @@ class Batch:
 
     sessions: dict[int, Session] = field(default_factory=dict)  # id(session) -> session
     ops: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
-    waiters: list[asyncio.Future[None]] = field(default_factory=list)
+    waiters: list[Wait] = field(default_factory=list)
     done: bool = False
     error: str | None = None
 
@@ -297,7 +298,7 @@ class Store:
         states, texts = [], []
         for player_id in range(session.size):
             try:
-                state = session.state_data(session.game, player_id)
+                state = session.game.view(player_id)
                 text = _json(state)
             except (GameCodeError, TypeError, ValueError) as err:
                 state = {"error": str(err)}
@@ -422,8 +423,7 @@ def _release(batches: list[Batch], error: str | None) -> None:
         batch.done = True
         batch.error = error
         for waiter in batch.waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+            waiter.wake()
         # Sessions keep their last batch: let it hold nothing but its outcome.
         batch.sessions, batch.ops, batch.waiters = {}, [], []
 

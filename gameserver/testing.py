@@ -22,6 +22,10 @@ plain pytest tests::
 ``state`` never waits (unlike the client's ``state()``): it always returns
 the state right now, including the framework's ``"current"`` and
 ``"gameover"`` keys.
+
+``IllegalMove`` and ``GameServerError`` are the very classes of the client
+module ``game_server_api``, so ``except IllegalMove:`` catches a rejected
+move the same way in a test and in a client that plays on a real server.
 """
 
 from __future__ import annotations
@@ -29,25 +33,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
+# The client module's own exception classes (one standalone file, installed with
+# the server), so that students catch the same class in tests and in clients.
+from game_server_api import GameServerError, IllegalMove
+
+from .checked import GameType
 from .game import AbstractGame
 from .guard import GameCodeError, GameGuard
-from .lobby import check_player_count
 from .protocol import ProtocolError
 from .session import Session
 
 __all__ = ["GameServerError", "IllegalMove", "LocalSession"]
-
-
-class GameServerError(Exception):
-    """The framework refused the request (e.g. "framework: not your turn"),
-    or the game's code failed (the message names the method)."""
-
-
-class IllegalMove(Exception):
-    """The game rejected the move. ``args`` hold what ``move`` returned:
-    ``str(err)`` is ``"game: <your message>"`` for a string, and a list
-    rejection ``["no such card", 3]`` gives ``err.args == ("no such card", 3)``,
-    exactly as the client module raises it."""
 
 
 class LocalSession:
@@ -66,10 +62,10 @@ class LocalSession:
     def __init__(self, game_class: type[AbstractGame], players: int,
                  names: list[str] | None = None, time_limit: float = 5.0) -> None:
         self._guard = GameGuard(time_limit)
-        name = game_class.__name__
+        game_type = GameType(game_class.__name__, game_class, self._guard)
         try:
-            check_player_count(name, game_class, players, self._guard)
-            self.session = Session(name, game_class, "local", players, self._guard)
+            game_type.check_player_count(players)
+            self.session = Session(game_type, "local", players)
         except (ProtocolError, GameCodeError) as err:
             raise GameServerError(str(err)) from None
         for player_name in names or [""] * players:
@@ -78,15 +74,18 @@ class LocalSession:
     @property
     def game(self) -> AbstractGame:
         """The game instance itself, to look at (or set up) its attributes in tests."""
-        return self.session.game
+        return self.session.game.instance
 
     def move(self, player_id: int, move: dict[str, Any] | None = None, **kwargs: Any) -> None:
         """Submit a move as ``player_id``: ``move(0, position=4)`` or ``move(0, {...})``.
 
         Raises:
-            IllegalMove: the game rejected the move.
+            IllegalMove: the game rejected the move. ``args`` hold what ``move``
+                returned: ``str(err)`` is ``"game: <your message>"`` for a string,
+                and a list rejection ``["no such card", 3]`` gives
+                ``err.args == ("no such card", 3)``, as on a real server.
             GameServerError: the framework refused it (game over, not your
-                turn) or the game's code failed.
+                turn) or the game's code failed (the message names the method).
         """
         move = {**(move or {}), **kwargs}
         key = self.session.players[self._check_id(player_id)].key
@@ -129,8 +128,7 @@ class LocalSession:
         self._guard.close()
 
     def _state_reply(self, player_id: int, legal_moves: bool) -> bytes:
-        return self.session.state_reply(self.session.game, self._check_id(player_id),
-                                        legal_moves)
+        return self.session.game.view_reply(self._check_id(player_id), legal_moves)
 
     def _check_id(self, player_id: int) -> int:
         if type(player_id) is not int or not 0 <= player_id < self.players:

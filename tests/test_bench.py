@@ -83,3 +83,32 @@ def test_run_all_runs_every_benchmark() -> None:
     combined = json.loads(lines[-2])
     assert [r["benchmark"] for r in combined["records"]] == ["roundtrip"]
     assert lines[-1].startswith("run_all: 1 of 1")
+
+
+def test_rl_envs_reports_in_process_network_and_vector() -> None:
+    record, summary = run_smoke("rl_envs.py")
+    assert COMMON <= record.keys()
+    assert record["benchmark"] == "rl_envs"
+    inprocess = record["inprocess"]
+    assert inprocess["best_steps_per_s"] > 0 and inprocess["ours"][0]["games"] > 0
+    # PettingZoo's tictactoe_v3 ran in the same process, with the same policy.
+    assert inprocess["pettingzoo_missing"] is None, inprocess["pettingzoo_missing"]
+    assert inprocess["pettingzoo_best_steps_per_s"] > 0
+    assert record["network"]["steps"] > 0 and record["network"]["games"] > 0
+    assert "server_cpu_us_per_step" in record["network"]
+    assert record["vector"]["sessions"] == 16 and record["vector"]["steps"] >= 16
+    assert record["server_log_problems"] == 0
+    assert "vector env of 16 sessions, one connection" in summary
+
+
+def test_dashboard_reports_each_phase() -> None:
+    record, summary = run_smoke("dashboard.py")
+    assert COMMON <= record.keys()
+    assert record["benchmark"] == "dashboard" and record["sessions"] == 300
+    assert set(record["phases"]) == {"idle", "pollers", "streams"}
+    for run in record["runs"]:
+        assert PER_RUN | {"latency_p50_ms", "latency_p99_ms", "errors"} <= run.keys()
+        assert run["requests"] > 0 and run["errors"] == 0
+    assert record["phases"]["pollers"]["poll_replies"] > 0
+    assert record["phases"]["streams"]["stream_events"] > 0
+    assert "x idle" in summary

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from gameserver import _check_words as words
 from gameserver import check
 from gameserver.games import BUNDLED_GAMES
 from tests.data import defective_games
@@ -31,23 +33,26 @@ def test_the_reference_game_passes() -> None:
     ("Misnamed", "no method 'game_over', which every game needs. You wrote a method "
                  "called 'gameover': rename it to 'game_over'"),
     ("NotStatic", "Put @staticmethod on the line above 'def min_players'"),
-    ("BadCurrentId", "current_player() returned 1, but with 1 players the only ids are 0 to 0"),
+    ("BadCurrentId", "current_player() returned 1, but with 1 player the only id is 0"),
     ("NonBoolGameOver", "game_over() must return True or False, not 'no' (str)"),
-    ("SetInState", "state() returned something that cannot be sent as JSON"),
+    ("SetInState", 'state()["counter"] is a set'),
     ("ListState", "state() must return a dict, not list"),
-    ("RaisesInMove", "move() raised KeyError: 'missing key'"),
+    ("RaisesInMove", "made your code fail with KeyError: 'missing key'"),
     ("EndlessState", "state() took longer than 0.3 s"),
     ("ListsRejectedMove", "listed {'add': 3}, but move() rejected it"),
     ("AcceptsUnlistedMove", "was accepted for player 0, but legal_moves(0) did not list it"),
     ("NeverEnds", "still not over after 2000 moves"),
     ("Stuck", "nobody can move and the game is stuck"),
-    ("Leaky", "state shows 'secret of player"),
+    ("Leaky", "is 'secret of player"),
     ("EmptyLegalMoves", "returned an empty list although player 0 may move now"),
 ])
 def test_each_defect_is_reported_in_plain_words(name: str, expected: str) -> None:
     report = run_check(name)
     assert not report.ok
     assert any(expected in problem for problem in report.problems), report.problems
+    for problem in report.found:  # issue 17, point 10: the file (and line) to look at
+        line = r"" if name == "Misnamed" else r":\d+"  # built without a class statement
+        assert re.fullmatch(rf"\S*defective_games\.py{line}", problem.where), problem
 
 
 def test_an_exception_comes_with_the_traceback_of_the_game_code() -> None:
@@ -82,3 +87,212 @@ def test_runs_as_python_dash_m_gameserver_check() -> None:
         cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "CoinGuess passed every check." in result.stdout
+
+
+# ---------------------------------------------------------------- what students do (issue 17)
+
+STUDENTS = DATA / "students"
+
+
+def check_file(path: Path, capsys, games: int = 30) -> tuple[int, str]:
+    """Run the checker's command on ``path``; its exit code and output, spaces folded."""
+    code = check.main([str(path), "--seed", "1", "--games", str(games)])
+    return code, " ".join(capsys.readouterr().out.split())
+
+
+def line_of(path: Path, text: str) -> str:
+    """``students/file.py:N``: where ``text`` first stands in ``path``, as the checker says it."""
+    number = next(n for n, line in enumerate(path.read_text().splitlines(), 1) if text in line)
+    return f"{path.name}:{number}:"
+
+
+def variant(tmp_path: Path, name: str, *changes: tuple[str, str]) -> Path:
+    """A copy of a student game with some lines changed, as the student's next attempt."""
+    source = (STUDENTS / name).read_text()
+    for old, new in changes:
+        assert old in source, old
+        source = source.replace(old, new)
+    path = tmp_path / name
+    path.write_text(source)
+    return path
+
+
+def test_a_correct_student_game_with_a_secret_passes(capsys) -> None:
+    code, out = check_file(STUDENTS / "code_guess.py", capsys)
+    assert code == 0, out
+    assert "CodeGuess passed every check." in out and "note" not in out
+
+
+def test_1_players_who_see_different_states_need_declared_secrets(capsys) -> None:
+    path = STUDENTS / "leaked_code.py"
+    code, out = check_file(path, capsys)
+    assert code == 1
+    assert line_of(path, "def state") in out
+    assert "Players see different states: state()[\"you_are\"] is 'maker' for player 0" in out
+    assert "declares none, so the checker could not check that the secrets stay secret" in out
+    assert "add private_data(self, player_id) to your class" in out
+    assert " ".join(words.WATCHERS_IF_SECRET.split()) in out
+    assert "`hidden_information = False`" in out
+
+
+def test_1_then_private_data_finds_the_leak_itself(tmp_path: Path, capsys) -> None:
+    path = variant(tmp_path, "leaked_code.py", ("    def legal_moves(", (
+        "    def private_data(self, player_id):\n"
+        "        return [self.code] if player_id == 0 and self.code else []\n\n"
+        "    def legal_moves(")))
+    code, out = check_file(path, capsys)
+    assert code == 1
+    assert "Players see different states" not in out
+    assert line_of(path, "def state") in out
+    assert "Player 1's state()[\"code\"] is [" in out
+    assert "which private_data(0) says only player 0 may see. Leave it out of state()" in out
+
+
+def test_1_a_game_where_everybody_sees_everything_gets_a_note(tmp_path: Path, capsys) -> None:
+    path = variant(tmp_path, "leaked_code.py", ('"you_are": role, ', ""))
+    code, out = check_file(path, capsys)
+    assert code == 0  # nothing tells a secret from public data here: it passes ...
+    # ... but the student reads what was not checked, and where to read on.
+    assert "note Your game declares no secrets, and every player saw the same state" in out
+    assert "read step 6, 'Secrets', in docs/first-game.md" in out
+
+
+def test_1_a_game_may_say_that_different_states_are_no_secret(tmp_path: Path, capsys) -> None:
+    path = variant(tmp_path, "leaked_code.py", ("    def __init__(", (
+        "    hidden_information = False\n\n    def __init__(")))
+    code, out = check_file(path, capsys)
+    assert code == 0, out
+    assert "note" not in out
+
+
+def test_1_secrets_declared_without_private_data_cannot_be_checked(tmp_path: Path,
+                                                                   capsys) -> None:
+    path = variant(tmp_path, "leaked_code.py", ("    def __init__(", (
+        "    hidden_information = True\n\n    def __init__(")))
+    code, out = check_file(path, capsys)
+    assert code == 0
+    assert "says it has secrets (hidden_information = True) but has no private_data" in out
+    assert "could not check value by value" in out
+
+
+def test_2_private_data_that_takes_the_secret_apart(capsys) -> None:
+    path = STUDENTS / "public_colours.py"
+    code, out = check_file(path, capsys)
+    assert code == 1
+    assert line_of(path, "def private_data") in out
+    assert "state()[\"colours\"]" in out and "one of the values private_data(" in out
+    assert "taken apart, and its parts are public anyway" in out
+    assert "List the secret as it is, as one value: `return [self.codes[player_id]]`" in out
+    assert out.count("PROBLEM") == 1
+
+
+def test_2_private_data_that_lists_a_public_word(tmp_path: Path, capsys) -> None:
+    path = variant(tmp_path, "public_colours.py", (
+        "return self.codes[player_id]", "return [self.codes[player_id][0]]"))
+    code, out = check_file(path, capsys)
+    assert code == 1
+    assert line_of(path, "def private_data") in out
+    assert "is probably public anyway (it is a fixed value in your code" in out
+    assert "private_data should list the secret as it is" in out
+
+
+def test_2_listing_the_whole_code_passes(tmp_path: Path, capsys) -> None:
+    path = variant(tmp_path, "public_colours.py", (
+        "return self.codes[player_id]", "return [self.codes[player_id]]"))
+    assert check_file(path, capsys)[0] == 0
+
+
+def test_3_raising_instead_of_returning_is_one_problem_with_the_move(capsys) -> None:
+    path = STUDENTS / "raises_value_error.py"
+    code, out = check_file(path, capsys, games=100)
+    assert code == 1
+    assert out.count("PROBLEM") == 1 and out.count("Traceback") == 1
+    assert line_of(path, "raise ValueError") + " move({'steps': " in out
+    assert "}) raised ValueError: steps must be 1 to 6, not " in out
+    assert ("return the message instead of raising it: "
+            "`return f\"steps must be 1 to 6, not {steps}\"`") in out
+    happened = re.search(r"\(This happened in (\d+) games\.\)", out)
+    assert happened and int(happened[1]) > 1
+
+
+def test_3_a_crash_on_a_bad_move_says_to_check_the_move_first(tmp_path: Path,
+                                                              capsys) -> None:
+    path = variant(tmp_path, "raises_value_error.py", (
+        '        steps = move.get("steps")\n', '        steps = move["steps"]\n'))
+    code, out = check_file(path, capsys)
+    assert code == 1
+    assert line_of(path, 'move["steps"]') in out
+    assert "made your code fail with KeyError: 'steps'" in out
+    assert "check it before you use it, and return a message" in out
+
+
+def test_4_the_place_in_the_state_that_cannot_be_sent(capsys) -> None:
+    path = STUDENTS / "set_in_state.py"
+    code, out = check_file(path, capsys)
+    assert code == 1
+    assert line_of(path, "def state") in out
+    assert "Player 0's state()[\"guesses\"][0][\"pegs\"] is a set" in out
+    assert "make it a list, for example sorted(...) or list(...)" in out
+
+
+class _Board:
+    pass
+
+
+@pytest.mark.parametrize("value, expected", [
+    ({"a": [1, {"b": (1, {2})}]}, 'state()["a"][1]["b"][1] is a set'),
+    ({"score": float("nan")}, 'state()["score"] is nan, a number JSON cannot send'),
+    ({(1, 2): "x"}, "state() has the key (1, 2), a tuple: keys must be text"),
+    ({"board": _Board()}, 'state()["board"] is a _Board object'),
+    ({"raw": b"x"}, 'state()["raw"] is bytes'),
+    ({"fine": [1, "a", None, True, 2.5, {"k": (1, 2)}], "bad": {3}}, 'state()["bad"] is'),
+])
+def test_4_unsendable_names_the_first_bad_place(value, expected) -> None:
+    assert words.unsendable(value).startswith(expected)
+
+
+def test_4_a_state_that_contains_itself() -> None:
+    state: dict = {"me": []}
+    state["me"].append(state)
+    assert words.unsendable(state) == ('state()["me"][0] contains itself, which cannot be '
+                                       "sent: put a copy in the state.")
+    assert words.unsendable({"fine": [1, 2]}) is None
+
+
+def test_5_state_without_return(capsys) -> None:
+    path = STUDENTS / "forgot_return.py"
+    code, out = check_file(path, capsys)
+    assert code == 1
+    assert line_of(path, "def state") in out
+    assert "state() must return a dict, not None. Did you forget `return`?" in out
+
+
+def test_5_game_over_without_return(tmp_path: Path, capsys) -> None:
+    path = variant(tmp_path, "forgot_return.py", (
+        "        return self.left == 0\n", "        self.left == 0\n"))
+    code, out = check_file(path, capsys)
+    assert code == 1
+    assert line_of(path, "def game_over") in out
+    assert "game_over() must return True or False, not None (NoneType). Did you forget" in out
+
+
+def test_super_init_is_harmless(capsys) -> None:
+    code, out = check_file(STUDENTS / "super_init.py", capsys)
+    assert code == 0, out
+
+
+@pytest.mark.parametrize("path", sorted(STUDENTS.glob("*.py")), ids=lambda p: p.name)
+def test_10_every_problem_names_the_file_and_line(path: Path, capsys) -> None:
+    check.main([str(path), "--seed", "3", "--games", "20"])
+    problems = [line for line in capsys.readouterr().out.splitlines()
+                if line.startswith("  PROBLEM  ")]
+    for problem in problems:
+        where = re.match(r"  PROBLEM  (\S+\.py):(\d+): ", problem)
+        assert where and where[1].endswith(path.name), problem
+        assert int(where[2]) <= len(path.read_text().splitlines())
+
+
+def test_a_seed_repeats_a_run_of_a_game_that_draws_random_numbers(capsys) -> None:
+    """ColourCode deals random codes: the same --seed gives the same report."""
+    runs = [check_file(STUDENTS / "public_colours.py", capsys) for _ in range(2)]
+    assert runs[0] == runs[1] and "This happened in" in runs[0][1]

@@ -10,7 +10,6 @@ minutes; the per-test timeout must be off)::
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from collections.abc import Iterator
@@ -21,10 +20,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gameserver import protocol, registry
+from gameserver.checked import game_types
 from gameserver.guard import GameGuard
 from gameserver.lobby import Lobby, LobbyLimits
 from gameserver.protocol import ProtocolError, RequestReader, decode_request
-from gameserver.session import Pending
+from gameserver.waits import Wait
 
 settings.register_profile("ci", max_examples=300, derandomize=True, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -89,39 +89,31 @@ def test_arbitrary_json_gives_a_request_or_a_well_formed_error(value: Any) -> No
 
 
 @pytest.fixture(scope="module")
-def lobby_loop() -> Iterator[tuple[Lobby, asyncio.AbstractEventLoop]]:
-    loop = asyncio.new_event_loop()
+def lobby() -> Iterator[Lobby]:
     guard = GameGuard(time_limit=2)
-    lobby = Lobby(registry.discover([]), guard,
+    lobby = Lobby(game_types(registry.discover([]), guard),
                   LobbyLimits(join_timeout=0.05, max_sessions=100_000,
                               new_sessions_per_minute=10**9))
-    yield lobby, loop
-    loop.run_until_complete(asyncio.sleep(0.1))  # let join timers fire
+    yield lobby
     lobby.close()
     guard.close()
-    loop.close()
 
 
 @given(requests)
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-def test_the_lobby_answers_every_request(lobby_loop, request: dict[str, Any]) -> None:
-    lobby, loop = lobby_loop
+def test_the_lobby_answers_every_request(lobby, request: dict[str, Any]) -> None:
     raw = json.dumps(request).encode()
-
-    async def serve() -> bytes | None:
-        try:
-            envelope = decode_request(raw)
-        except ProtocolError as err:
-            return err.reply()
-        outcome = lobby.handle(envelope.request, "127.0.0.1")
-        if isinstance(outcome, Pending):
-            outcome.future.cancel()  # the client went away: must not break anything
-            return None
-        return outcome
-
-    reply = loop.run_until_complete(serve())
-    if reply is not None:
-        assert_well_formed(reply)
+    try:
+        envelope = decode_request(raw)
+    except ProtocolError as err:
+        assert_well_formed(err.reply())
+        return
+    outcome = lobby.handle(envelope.request, "127.0.0.1")
+    if isinstance(outcome, Wait):
+        outcome.cancel()  # the client went away: must not break anything
+        return
+    assert_well_formed(outcome)
+    lobby.tick()  # time passes: joins time out
 
 
 # ---------------------------------------------------------------- the quick paths

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,40 @@ def test_module_names_of_game_files_are_stable(tmp_path: Path) -> None:
     finally:
         del sys.modules["unrelated_module_loaded_meanwhile"]
     assert first == again
+
+
+def test_test_files_next_to_the_games_are_never_loaded(tmp_path: Path, caplog) -> None:
+    """The guide has students keep their tests in the games folder (issue 17, point 6)."""
+    caplog.set_level(logging.DEBUG, logger="gameserver")
+    shutil.copy(DATA / "students" / "code_guess.py", tmp_path)
+    student_test = ("import pytest\nfrom code_guess import CodeGuess\n\n\n"
+                    "def test_it():\n    assert CodeGuess.min_players() == 2\n")
+    for name in ("test_code_guess.py", "code_guess_test.py", "conftest.py"):
+        (tmp_path / name).write_text(student_test)
+    games = registry.discover([str(tmp_path)], bundled=False)
+    assert list(games) == ["CodeGuess"]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    skipped = [r.getMessage() for r in caplog.records if "a test file, not a game" in
+               r.getMessage()]
+    assert len(skipped) == 3 and all(r.levelno == logging.DEBUG for r in caplog.records
+                                     if "a test file" in r.getMessage())
+    assert any("test_code_guess.py skipped" in line for line in skipped)
+
+
+def test_a_game_file_that_only_looks_like_a_test_is_loaded(tmp_path: Path) -> None:
+    for name in ("testgame.py", "contest.py", "my_tests.py"):
+        source = (DATA / "classic_games" / "coin.py").read_text()
+        (tmp_path / name).write_text(source.replace("CoinGuess", name[:-3].title()))
+    assert sorted(registry.discover([str(tmp_path)], bundled=False)) == [
+        "Contest", "My_Tests", "Testgame"]
+
+
+def test_game_classes_of_a_file_and_of_a_module_are_found_alike() -> None:
+    by_file = registry.load_target(str(DATA / "review" / "games.py"))
+    by_module = registry.load_target("tests.data.review.games")
+    assert [c.__name__ for c in by_file] == [c.__name__ for c in by_module]
+    assert "AbstractGame" not in [c.__name__ for c in by_module]  # imported, not defined
+    with pytest.raises(registry.GameLoadError, match="no such file"):
+        registry.load_target("no/such/game.py")
+    with pytest.raises(registry.GameLoadError, match="cannot import module no.such.module"):
+        registry.load_target("no.such.module")

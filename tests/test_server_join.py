@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -345,3 +346,38 @@ def test_observer_key_is_read_only(games_server: ServerThread) -> None:
     assert error(wrong_player.state()) == "framework: invalid key"
     # Nothing reached the game, and the observer key works where it should.
     assert ok(watcher.state())["log"] == []
+
+
+def wait_for_open_sessions(port: int, game: str, count: int, within: float = 10.0) -> None:
+    """Ask discovery until ``count`` sessions of ``game`` wait for players (bounded)."""
+    deadline = time.monotonic() + within
+    while True:
+        sessions = ok(ask(port, {"type": "discover"}))["sessions"]
+        if len([s for s in sessions if s["game"] == game]) == count:
+            return
+        assert time.monotonic() < deadline, f"open sessions stayed {sessions}"
+        time.sleep(0.01)
+
+
+def play_tictactoe_to_the_end(port: int, joined: list[dict[str, Any]]) -> dict[str, Any]:
+    seats = {data["player_id"]: seat_from(port, "TicTacToe", data) for data in joined}
+    state = ok(seats[0].state())
+    ok(seats[1].state())
+    while not state["gameover"]:
+        mover = seats[state["current"][0]]
+        assert ok(mover.move(position=state["board"].index(-1))) is None
+        state = ok(mover.state())
+    return state
+
+
+@pytest.mark.parametrize("session", ["auto", "ghost-table"])
+def test_a_client_that_gives_up_while_joining_leaves_no_ghost_seat(
+        make_server: Callable[..., ServerThread], session: str) -> None:
+    port = fresh_server(make_server).port
+    ghost = Call(port, join_request("TicTacToe", session, 2))
+    wait_for_open_sessions(port, "TicTacToe", 1)
+    ghost.close()  # Ctrl-C at "waiting for an opponent"
+    wait_for_open_sessions(port, "TicTacToe", 0)
+    joined = join_in_order(port, "TicTacToe", session, 2, ["", ""])
+    assert sorted(data["player_id"] for data in joined) == [0, 1]
+    assert play_tictactoe_to_the_end(port, joined)["gameover"] is True

@@ -307,6 +307,34 @@ def test_hand_over_survives_a_second_restart(games_server: ServerThread) -> None
     assert ok(bob.state())["gameover"] is False
 
 
+def test_an_observer_who_first_watches_after_the_restart_gets_the_hand_over(
+        games_server: ServerThread) -> None:
+    """The classic project's own test (PROTOCOL.md, restart), as it runs it."""
+    (player,) = seat_all(games_server.port, "Echo", 1, names=["p"])
+    assert ok(player.move(msg="quit")) is None
+    assert ok(player.state())["gameover"] is True
+    assert ok(player.restart()) is None
+    assert ok(player.state()) == {"echo": "", "current": [0], "gameover": False}
+    watcher = observer_of(player)  # only now does anyone observe p
+    assert ok(player.move(msg="hello")) is None
+    assert ok(watcher.state()) == {"echo": "quit", "current": [], "gameover": True}
+    assert ok(watcher.state()) == {"echo": "hello", "current": [0], "gameover": False}
+
+
+def test_every_view_opened_after_the_restart_gets_the_hand_over_once(
+        games_server: ServerThread) -> None:
+    ann, bob = two_players(games_server)
+    assert ok(ann.move(end=True)) is None
+    assert ok(ann.restart()) is None
+    assert ok(ann.move(step=1)) is None
+    final = {"log": [[0, {"end": True}]], "current": [], "gameover": True}
+    new = {"log": [[0, {"step": 1}]], "current": [1], "gameover": False}
+    for seat in (observer_of(ann), observer_of(bob), bob):
+        assert ok(seat.state()) == {"you": seat.player_id, **final}
+        assert ok(seat.state()) == {"you": seat.player_id, **new}
+    assert ok(ann.state()) == {"you": 0, **new}  # the restarting player: no hand-over
+
+
 def test_restart_needs_a_valid_key(games_server: ServerThread) -> None:
     ann, bob = two_players(games_server)
     assert ok(ann.move(step=1)) is None

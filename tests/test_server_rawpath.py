@@ -13,6 +13,7 @@ import asyncio
 import concurrent.futures
 import json
 import os
+import pickle
 import resource
 import selectors
 import socket
@@ -250,4 +251,5 @@ def test_a_burst_of_moves_with_the_store_is_answered_and_saved(make_server, tmp_
     store = server.server.store
     assert store is not None
     snapshots = server.call(store.load_sessions)  # what a restart would bring back
-    assert sorted(s["game"].message for s in snapshots) == list(range(count))
+    games = [pickle.loads(s["game"])[0] for s in snapshots]  # (instance, generator)
+    assert sorted(game.message for game in games) == list(range(count))

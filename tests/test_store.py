@@ -12,10 +12,12 @@ import time
 from pathlib import Path
 
 from gameserver import protocol
+from gameserver.checked import GameType
 from gameserver.games.echo import Echo
 from gameserver.guard import GameGuard
-from gameserver.session import Pending, Session
+from gameserver.session import Session
 from gameserver.store import Store
+from gameserver.waits import Wait
 from tests.serverproc import ROOT, ServerProcess
 from tests.wire import Player
 
@@ -252,7 +254,7 @@ def test_a_held_burst_is_saved_in_one_commit(tmp_path: Path) -> None:
         guard = GameGuard()
         store = Store(str(tmp_path / "held.db"), guard)
         store.start(asyncio.get_running_loop())
-        sessions = [Session("Echo", Echo, f"s{i}", 1, guard, recorder=store)
+        sessions = [Session(GameType("Echo", Echo, guard), f"s{i}", 1, recorder=store)
                     for i in range(3)]
         for session in sessions:
             session.add_player("")
@@ -264,11 +266,11 @@ def test_a_held_burst_is_saved_in_one_commit(tmp_path: Path) -> None:
         with store.held():
             outcomes = [session.move(0, session.players[0].key, {"msg": "b"})
                         for session in sessions]
-            assert all(isinstance(outcome, Pending) for outcome in outcomes)
+            assert all(isinstance(outcome, Wait) for outcome in outcomes)
             assert store.commits == before + 3  # nothing written inside the burst
         assert store.commits == before + 4
         for outcome in outcomes:
-            assert isinstance(outcome, Pending) and outcome.future.done()
+            assert isinstance(outcome, Wait) and outcome.woken
             assert outcome.resume() == protocol.ok(None)
         store.close()
         guard.close()
@@ -284,7 +286,7 @@ def test_a_change_no_reply_waits_for_is_written_soon(tmp_path: Path) -> None:
         guard = GameGuard()
         store = Store(path, guard)
         store.start(asyncio.get_running_loop())
-        session = Session("Echo", Echo, "quiet", 1, guard, recorder=store)
+        session = Session(GameType("Echo", Echo, guard), "quiet", 1, recorder=store)
         session.add_player("")
         store.settle(store._batch)
         assert saved_sessions(path) == 1

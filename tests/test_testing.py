@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from gameserver.games.nim import Nim
 from gameserver.games.tictactoe import TicTacToe
-from gameserver.testing import GameServerError, LocalSession
+from gameserver.testing import GameServerError, IllegalMove, LocalSession
 from tests.data.review.games import NaNState, StaleCurrent
 
 
@@ -29,3 +30,20 @@ def test_nan_is_not_json() -> None:
     with pytest.raises(GameServerError, match=r"state\(\) returned something that cannot be "
                                               r"sent as JSON"):
         session.state(0)
+
+
+def test_except_illegal_move_works_alike_in_tests_and_in_clients() -> None:
+    """A student tests with LocalSession, then plays through game_server_api (issue 16)."""
+    import game_server_api
+
+    assert IllegalMove is game_server_api.IllegalMove
+    assert GameServerError is game_server_api.GameServerError
+    session = LocalSession(Nim, 2)
+    try:
+        session.move(0, heap=0, take=10)
+    except game_server_api.IllegalMove as err:  # what the student's client catches
+        assert str(err) == "game: heap 0 has only 3 objects left: take fewer"
+    else:
+        raise AssertionError("taking 10 of 3 was accepted")
+    with pytest.raises(game_server_api.GameServerError, match="not your turn"):
+        session.move(1, heap=0, take=1)

@@ -129,3 +129,14 @@ class ConnectFour(AbstractGame):
         if self.game_over():
             return []
         return [{"column": c} for c in range(COLUMNS) if self.board[0][c] == EMPTY]
+
+    # ---- Reinforcement-learning hooks (optional; see AbstractGame and docs/rl.md) ----
+
+    rl_moves = [{"column": c} for c in range(COLUMNS)]
+    rl_observation_shape = (ROWS, COLUMNS, 3)
+
+    @staticmethod
+    def rl_observation(state: dict[str, Any], player_id: int) -> list[Any]:
+        """The grid, each cell ``[mine, the opponent's, empty]`` (0 or 1); row 0 on top."""
+        return [[[int(cell == player_id), int(cell != player_id and cell != EMPTY),
+                  int(cell == EMPTY)] for cell in row] for row in state["board"]]

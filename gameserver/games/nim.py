@@ -86,3 +86,15 @@ class Nim(AbstractGame):
             for take in range(1, size + 1):
                 moves.append({"heap": heap, "take": take})
         return moves
+
+    # Optional: hooks for reinforcement learning (see AbstractGame and docs/rl.md).
+    # Every move there could ever be, and the state as numbers: for each heap,
+    # a row with a 1 at the number of objects left on it.
+    rl_moves = [{"heap": heap, "take": take} for heap in range(len(START_HEAPS))
+                for take in range(1, max(START_HEAPS) + 1)]
+    rl_observation_shape = (len(START_HEAPS), max(START_HEAPS) + 1)
+
+    @staticmethod
+    def rl_observation(state: dict, player_id: int) -> list:
+        return [[int(size == left) for size in range(max(START_HEAPS) + 1)]
+                for left in state["heaps"]]

@@ -150,3 +150,24 @@ class RockPaperScissors(AbstractGame):
         if choice is None or any(choice in entry for entry in self.history):
             return []
         return [choice]
+
+    # ---- Reinforcement-learning hooks (optional; see AbstractGame and docs/rl.md) ----
+
+    rl_moves = [{"choice": choice} for choice in CHOICES]
+    rl_observation_shape = (14,)
+
+    @staticmethod
+    def rl_observation(state: dict[str, Any], player_id: int) -> list[Any]:
+        """Numbers from the player's own state, so the opponent's pending choice is never in it.
+
+        My rounds won and the opponent's (as fractions of 2), my choice in this
+        round (one-hot), whether the opponent has chosen, and both choices of
+        the last finished round (one-hot, the fourth entry meaning "none yet").
+        """
+        mine, theirs = state["score"][player_id], state["score"][1 - player_id]
+        last = state["history"][-1] if state["history"] else [None, None, None]
+        return [mine / WINS_NEEDED, theirs / WINS_NEEDED,
+                *[int(state["you_chose"] == c) for c in CHOICES],
+                int(state["opponent_has_chosen"]),
+                *[int(last[player_id] == c) for c in (*CHOICES, None)],
+                *[int(last[1 - player_id] == c) for c in (*CHOICES, None)]]

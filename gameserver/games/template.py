@@ -115,6 +115,8 @@ class NumberRace(AbstractGame):
     #   - A string when the move is not allowed. The player gets it as an
     #     error, so say what was wrong AND what to send instead. Return the
     #     error BEFORE you change anything, so a bad move changes nothing.
+    #     Return it, do not raise it: a bad move is part of the game, while an
+    #     exception means your program has a bug.
     def move(self, move: dict, player_id: int) -> str | None:
         # 6a: is the key there?
         if "add" not in move:
@@ -162,7 +164,8 @@ class NumberRace(AbstractGame):
     #
     # Return a dict with what player_id may see. Use only dicts, lists,
     # strings, numbers, True/False and None, because it is sent as JSON.
-    # In a card game you would leave out the other players' cards here.
+    # In a card game you would leave out the other players' cards here (and
+    # list them in private_data: gameserver/games/secret_code.py shows how).
     # The server adds "current" (whose turn) and "gameover" by itself.
     # Copy lists (list(...)) so nobody outside can change your game's state.
     def state(self, player_id: int) -> dict:
@@ -184,3 +187,15 @@ class NumberRace(AbstractGame):
             return []  # nobody may move any more
         # 1, 2 and 3, but only as far as the counter may still go.
         return [{"add": amount} for amount in ALLOWED if self.counter + amount <= TARGET]
+
+    # Optional, for reinforcement learning (see AbstractGame and docs/rl.md):
+    # every move there could ever be, and the state turned into numbers, so
+    # that learning programs can play the game. Leave these out in your game
+    # until you need them.
+    rl_moves = [{"add": amount} for amount in ALLOWED]
+    rl_observation_shape = (TARGET + 1,)
+
+    @staticmethod
+    def rl_observation(state: dict, player_id: int) -> list:
+        # A 1 at the position of the counter, 0 everywhere else.
+        return [int(state["counter"] == number) for number in range(TARGET + 1)]

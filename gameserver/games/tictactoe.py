@@ -118,3 +118,16 @@ class TicTacToe(AbstractGame):
         if self.game_over():
             return []
         return [{"position": p} for p in range(9) if self.board[p] == EMPTY]
+
+    # ---- Reinforcement-learning hooks (optional; see AbstractGame and docs/rl.md) ----
+
+    rl_moves = [{"position": p} for p in range(9)]
+    rl_observation_shape = (3, 3, 3)
+
+    @staticmethod
+    def rl_observation(state: dict[str, Any], player_id: int) -> list[Any]:
+        """The board as rows of cells, each cell ``[mine, the opponent's, empty]`` (0 or 1)."""
+        board = state["board"]
+        return [[[int(cell == player_id), int(cell != player_id and cell != EMPTY),
+                  int(cell == EMPTY)] for cell in board[row:row + 3]]
+                for row in (0, 3, 6)]

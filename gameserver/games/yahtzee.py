@@ -143,6 +143,9 @@ class Yahtzee(AbstractGame):
         turn: id of the player whose turn it is; None during phase 1.
     """
 
+    # Each player is shown only their own scorecard, but scorecards are not secret.
+    hidden_information = False
+
     def __init__(self, players: int, rng: random.Random | None = None) -> None:
         """Set up empty scorecards and roll the dice for the first turn.
 

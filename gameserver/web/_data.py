@@ -2,12 +2,13 @@
 
 Two kinds of functions:
 
-* ``*_snapshot`` read the lobby and its sessions. They must run on the
-  server's event loop (the handler calls them through
-  ``GameServer.run_on_loop``), because the lobby belongs to that thread.
-* ``history_*``, ``leaderboard`` and ``replay`` turn records of the store
-  (``gameserver/store.py``) into what the pages need. They are pure
-  functions of those records and run on the HTTP threads.
+* ``games_list``, ``describe`` and ``session_data`` read the server through
+  its ``DashboardSource``. They run on the server's event loop, because the
+  lobby belongs to it; ``views_shown`` is the spectator rule for hidden
+  information.
+* ``history_entry``, ``leaderboard`` and ``replay`` turn records of the
+  store into what the pages need. They are pure functions of those records
+  and run in the history's worker threads.
 
 Nothing here ever returns a key: session summaries and player views are
 built by ``Session`` without them, and the store records none.
@@ -16,19 +17,15 @@ built by ``Session`` without them, and the store records none.
 from __future__ import annotations
 
 import inspect
-import json
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..checked import json_problem
 from ..game import AbstractGame, has_hidden_information
-from ..guard import GameCodeError
 from ..results import outcome
-
-if TYPE_CHECKING:
-    from ..server import GameServer
-    from ..session import Session
+from .source import DashboardSource, SessionKey
 
 STUCK_AFTER_MAX = 60.0  # seconds without requests after which a running session is "stuck"
 
@@ -57,89 +54,89 @@ def renderer_file(game_class: type[AbstractGame]) -> Path | None:
 # ---------------------------------------------------------------- live (on the loop)
 
 
-def games_snapshot(server: GameServer) -> list[dict[str, Any]]:
-    """Every game offered, with whether it has a renderer of its own. Runs on the loop."""
-    games = server.lobby.game_list()
+def games_list(source: DashboardSource) -> list[dict[str, Any]]:
+    """Every game offered, with its hidden-information flag and renderer. On the loop."""
+    classes = source.game_classes()
+    games = source.game_list()
     for game in games:
-        game_class = server.lobby.games[game["name"]]
+        game_class = classes[game["name"]]
         game["hidden_information"] = has_hidden_information(game_class)
         game["renderer"] = (f"/renderers/{game['name']}.js"
                             if renderer_file(game_class) is not None else None)
     return games
 
 
-def _describe(session: Session, stuck_seconds: float, now: float) -> dict[str, Any]:
-    summary = session.summary()
-    running = summary["full"] and not summary["gameover"] and "error" not in summary
+def views_shown(game_class: type[AbstractGame] | None, summary: Mapping[str, Any],
+                operator: bool) -> bool:
+    """Whether a visitor may see the players' views of a session now.
+
+    The operator always may. Anyone else may for games without hidden
+    information, and for a game with hidden information only once it is
+    over (then its replay shows every view anyway): while it runs, they get
+    the public view, which is the session's summary (players, whose turn,
+    moves) and nothing a player receives in ``state()``.
+    """
+    if operator or not has_hidden_information(game_class):  # None (unknown): hidden
+        return True
+    return bool(summary.get("full") and summary.get("gameover") and "error" not in summary)
+
+
+def describe(source: DashboardSource, handle: Any, stuck_seconds: float,
+             now: float) -> dict[str, Any]:
+    """A session's summary with the lobby's flags (waiting, stuck, finished)."""
+    summary = source.summary(handle)
+    summary["last_activity"], summary["waiting"] = source.activity(handle)
+    error = "error" in summary
+    full, over = bool(summary.get("full")), bool(summary.get("gameover"))
+    running = full and not over and not error
     summary["stuck"] = running and now - summary["last_activity"] >= stuck_seconds
-    summary["waiting_for_players"] = not summary["full"]
+    summary["waiting_for_players"] = not full
+    summary["finished"] = full and over and not error
     return summary
 
 
-def sessions_snapshot(server: GameServer) -> dict[str, Any]:
-    """The lobby page's data: every live session, flagged. Runs on the loop."""
-    now = time.time()
-    stuck_seconds = stuck_after(server.settings.game_timeout)
-    sessions = [_describe(s, stuck_seconds, now) for s in server.lobby.sessions.values()
-                if s.closed is None]
-    sessions.sort(key=lambda s: (s["game"], s["started"]))
-    return {"now": now, "stuck_after": stuck_seconds, "sessions": sessions}
-
-
-def session_snapshot(server: GameServer, game: str, token: str,
-                     player: int | None) -> dict[str, Any] | None:
-    """One session: its summary and the views. Runs on the loop.
+def session_data(source: DashboardSource, key: SessionKey, player: int | None,
+                 operator: bool, stuck_seconds: float) -> dict[str, Any] | None:
+    """One session: its summary and the views the visitor may see. On the loop.
 
     Args:
-        game: the game's name.
-        token: the session token.
+        key: ``(game, token)``.
         player: only this player's view (what that player receives), or
             None for every player's view.
+        operator: whether the visitor is the operator (``views_shown``).
 
     Returns:
         ``{"now", "summary", "views"}`` or, with ``player``, ``{"now",
         "summary", "player", "view"}``; None when there is no such session.
-        ``view`` is None when that player has not joined yet.
+        ``view`` is None when that player has not joined yet. When the views
+        are withheld (hidden information), ``"hidden": true`` and ``views``
+        is empty / ``view`` is None.
     """
-    session = server.lobby.sessions.get((game, token))
-    if session is None or session.closed is not None:
+    handle = source.session(key)
+    if handle is None or source.mark(handle) is None:
         return None
     now = time.time()
-    data: dict[str, Any] = {
-        "now": now,
-        "summary": _describe(session, stuck_after(server.settings.game_timeout), now)}
+    summary = describe(source, handle, stuck_seconds, now)
+    data: dict[str, Any] = {"now": now, "summary": summary}
+    shown = views_shown(source.game_classes().get(key[0]), summary, operator)
+    if not shown:
+        data["hidden"] = True
+    views = [_checked(key[0], v) for v in source.views(handle)] if shown else []
     if player is None:
-        data["views"] = [_checked(game, view) for view in session.views()]
+        data["views"] = views
         return data
     data["player"] = player
-    data["view"] = None
-    if 0 <= player < len(session.players):
-        try:
-            data["view"] = _checked(game, session.state_data(session.game, player))
-        except GameCodeError as err:  # shown as an error box, like Session.views()
-            data["view"] = {"error": str(err)}
+    data["view"] = views[player] if 0 <= player < len(views) else None
     return data
 
 
 def _checked(game: str, view: dict[str, Any]) -> dict[str, Any]:
     """The view, or an error if it cannot be sent as JSON (a set, NaN, ...)."""
-    try:
-        json.dumps(view, allow_nan=False)
-    except (TypeError, ValueError) as err:
+    problem = json_problem(view)
+    if problem:
         return {"error": f"framework: game {game}: state() returned something that "
-                         f"cannot be sent as JSON ({err})"}
+                         f"cannot be sent as JSON ({problem})"}
     return view
-
-
-def fingerprint(server: GameServer) -> dict[tuple[str, str], tuple[int, int, int, bool]]:
-    """What changes when any session changes in a way a page shows. Runs on the loop.
-
-    Cheap on purpose: it is computed a few times a second while a page is
-    open. ``last_activity`` is left out (it changes on every state request);
-    pages refresh it on their own slower timer.
-    """
-    return {key: (id(s), s.version, len(s.players), s.closed is None)
-            for key, s in server.lobby.sessions.items()}
 
 
 # ---------------------------------------------------------------- history (any thread)

@@ -1,227 +1,51 @@
-"""The dashboard's HTTP server: its life cycle and the feed that wakes live pages.
+"""The dashboard's life cycle: start it on the game server's event loop, stop it.
 
-The dashboard is a view of the game server, not a part of it. It runs a
-standard-library ``ThreadingHTTPServer`` in a daemon thread next to the
-event loop; each HTTP request gets a thread of its own and reads the lobby
-only through ``GameServer.run_on_loop``. If it cannot start (port taken,
-refused host), ``start_dashboard`` raises ``OSError`` and the game server
-logs that and keeps running.
+Why on the event loop, and not in threads as before (docs/dashboard.md,
+"How it works", has the measurements): the lobby and its sessions belong
+to the loop, and under the GIL a thread that builds a big reply holds the
+interpreter just as the loop would, so a thread protects nothing; it only
+adds hand-offs and a thread per open page. On the loop the dashboard's work
+is cut into small steps that interleave with the game's (``_lobby``), an
+open live page costs a few kilobytes instead of a thread, and a change can
+be pushed to hundreds of pages. Blocking work (reading the SQLite history)
+goes to a small pool of worker threads (``_history``).
 
-Live pages use server-sent events. Rather than have every open page ask
-the loop again and again whether something changed, one ``ChangeFeed``
-compares a cheap fingerprint of all sessions on the loop a few times a
-second, only while at least one page is open, and wakes the waiting HTTP
-threads when it changed. A spectator page fetches its session again only
-when that session's fingerprint moved; the lobby's data (every session, the
-expensive one) is computed and encoded once per change in a
-``SharedSnapshot`` and sent to every open lobby page.
-
-Connections are bounded: each waits at most ``Handler.timeout`` seconds
-for its request (and for each write), and at most ``MAX_CONNECTIONS`` are
-served at once; beyond that the dashboard answers 503 at once rather than
-start another thread.
+The pieces: ``_http`` (the HTTP/1.1 server and its bounds), ``_auth`` (who
+may see what), ``_routes`` (which request gets which reply), ``_lobby``
+(the lobby's data), ``_streams`` (live pages), ``_history`` (finished
+games), ``_data`` (what the pages show), ``source`` (what the dashboard
+reads from the server).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import socket
-import sys
-import threading
-import time
-from collections.abc import Callable, Hashable
-from http.server import ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
 
+from .. import __version__
 from ..config import LOCAL_HOSTS
 from . import _data
-
-if TYPE_CHECKING:
-    from ..server import GameServer
+from ._auth import Gate
+from ._history import History
+from ._http import HTTPServer
+from ._lobby import LobbyIndex
+from ._routes import App
+from ._streams import SessionFeed, Streams, ViewCache
+from .source import DashboardSource
 
 log = logging.getLogger("gameserver.web")
 
-TICK = 0.1  # seconds between two fingerprint comparisons while a live page is open
-MAX_CONNECTIONS = 64  # requests served at once (each open live page holds one); 503 beyond
-BUSY_LOG_INTERVAL = 60.0  # seconds: "too many connections" is logged at most this often
-_BUSY_BODY = json.dumps({"error": "the dashboard is busy (too many connections); "
-                                  "try again"}).encode()
-BUSY_REPLY = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-              b"Content-Length: %d\r\nRetry-After: 5\r\nCache-Control: no-store\r\n"
-              b"X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n%s"
-              % (len(_BUSY_BODY), _BUSY_BODY))
 
+@dataclass(frozen=True, slots=True)
+class WebSettings:
+    """The dashboard's settings (``config.Settings`` has them as ``web_*``)."""
 
-class ChangeFeed:
-    """Wakes HTTP threads soon after any session changed.
-
-    ``generation`` counts the changes seen. A thread remembers it, fetches
-    its data, then ``wait``s for the generation to move on; a change between
-    the fetch and the wait is not lost because the comparison is with the
-    remembered number (the same idea as the sessions' versions).
-
-    ``mark(key)`` is one session's part of the latest fingerprint: a page
-    that shows one session compares it to skip changes of other sessions.
-    """
-
-    def __init__(self, server: GameServer, interval: float = TICK) -> None:
-        self._server = server
-        self._interval = interval
-        self._cond = threading.Condition()
-        self._subscribers = 0
-        self._ticking = False  # touched only on the loop
-        self._last: Any = None
-        self._marks: dict[Any, Any] = {}  # the latest fingerprint; replaced, never changed
-        self.generation = 0
-        self.closed = False
-
-    def subscribe(self) -> None:
-        """Announce one more live page; starts the ticker on the first one.
-
-        The first page also moves the generation on: while nobody watched,
-        nothing counted the changes, so whatever was fetched before is stale.
-        """
-        with self._cond:
-            self._subscribers += 1
-            if self._subscribers == 1:
-                self.generation += 1
-                self._cond.notify_all()
-        loop = self._server.loop
-        if loop is not None:
-            try:
-                loop.call_soon_threadsafe(self._start)
-            except RuntimeError:  # the loop has closed: the server is stopping
-                pass
-
-    def unsubscribe(self) -> None:
-        with self._cond:
-            self._subscribers -= 1
-
-    def mark(self, key: Hashable) -> Any:
-        """Session ``key``'s part of the latest fingerprint (None when it is not there)."""
-        return self._marks.get(key)
-
-    def wait(self, generation: int, timeout: float) -> None:
-        """Return once ``generation`` is outdated, the feed closed, or after ``timeout``."""
-        with self._cond:
-            self._cond.wait_for(lambda: self.generation != generation or self.closed,
-                                timeout)
-
-    def close(self) -> None:
-        with self._cond:
-            self.closed = True
-            self._cond.notify_all()
-
-    def _start(self) -> None:  # on the loop
-        if not self._ticking:
-            self._ticking = True
-            self._last = None
-            self._tick()
-
-    def _tick(self) -> None:  # on the loop
-        with self._cond:
-            active = self._subscribers > 0 and not self.closed
-        if not active:
-            self._ticking = False
-            return
-        current = _data.fingerprint(self._server)
-        if current != self._last:
-            self._last = current
-            self._marks = current
-            with self._cond:
-                self.generation += 1
-                self._cond.notify_all()
-        assert self._server.loop is not None
-        self._server.loop.call_later(self._interval, self._tick)
-
-
-class SharedSnapshot:
-    """What many live pages show, computed once per change and shared by all of them.
-
-    ``get(compute)`` returns the value computed for the feed's current
-    generation; the first thread to ask after a change computes it (the
-    others wait for it), and a value older than ``max_age`` seconds is
-    computed again, for what changes with time alone (ages, "stuck").
-    ``computed`` counts the computations (for tests and curiosity).
-    """
-
-    def __init__(self, feed: ChangeFeed, max_age: float) -> None:
-        self._feed = feed
-        self._max_age = max_age
-        self._lock = threading.Lock()
-        self._made: tuple[int, float] | None = None  # (generation, time.monotonic())
-        self._value: Any = None
-        self.computed = 0
-
-    def get(self, compute: Callable[[], Any]) -> Any:
-        with self._lock:
-            generation = self._feed.generation  # before computing: a change meanwhile counts
-            now = time.monotonic()
-            made = self._made
-            if made is None or made[0] != generation or now - made[1] >= self._max_age:
-                self._value = compute()
-                self._made = (generation, now)
-                self.computed += 1
-            return self._value
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    request_queue_size = 64
-    max_connections = MAX_CONNECTIONS
-    dashboard: Dashboard
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._slots = threading.BoundedSemaphore(self.max_connections)
-        self._busy_logged = -BUSY_LOG_INTERVAL
-        super().__init__(*args, **kwargs)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        """A thread for the request, or a 503 at once when ``max_connections`` are busy."""
-        if not self._slots.acquire(blocking=False):
-            self._refuse(request)
-            return
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self._slots.release()  # no thread started: nobody else gives the slot back
-            raise
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
-
-    def _refuse(self, request: socket.socket) -> None:
-        """Answer 503 without blocking the thread that accepts connections."""
-        try:
-            request.setblocking(False)
-            try:  # read what the client sent: closing over unread data resets the connection
-                request.recv(65536)
-            except OSError:
-                pass
-            request.send(BUSY_REPLY)
-        except OSError:
-            pass
-        finally:
-            self.shutdown_request(request)
-        now = time.monotonic()
-        if now - self._busy_logged >= BUSY_LOG_INTERVAL:
-            self._busy_logged = now
-            log.warning("dashboard: %d connections are being served, the most it serves at "
-                        "once; answering 503 to more (each open live page holds one)",
-                        self.max_connections)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A failure outside the handler's own error handling: to the log, not stderr."""
-        if isinstance(sys.exc_info()[1], OSError):  # the client went away, reset, timed out
-            log.debug("dashboard: connection from %s failed", client_address[0],
-                      exc_info=True)
-        else:
-            log.exception("dashboard: connection from %s failed", client_address[0])
+    host: str = "127.0.0.1"
+    port: int = 8080
+    token: str = ""
+    game_timeout: float = 1000.0
+    max_connections: int = 512
+    max_connections_per_address: int = 32
 
 
 class Dashboard:
@@ -229,75 +53,61 @@ class Dashboard:
 
     Attributes:
         host: the address it listens on.
-        port: the real port (useful with ``web_port = 0``).
+        port: the real port (useful with ``port = 0``).
         token: the access token pages require, or "" for none.
-        feed: the change feed of the live pages.
-        stopping: set once ``stop()`` was called; live streams end.
+        index: the lobby's data.
+        streams: the live pages.
+        http: the HTTP server (connection counts, limits).
+        stopping: set once ``stop()`` was called.
     """
 
-    def __init__(self, server: GameServer) -> None:
-        from ._handler import STREAM_REFRESH, Handler  # the handler reads Dashboard's
-
-        settings = server.settings
-        self.server = server
-        self.host = settings.web_host
-        self.token = settings.web_token
-        if self.host not in LOCAL_HOSTS and not self.token:
-            raise OSError(f"refusing to serve the dashboard on {self.host}, beyond this "
-                          "machine, without an access token (set --web-token)")
-        self.feed = ChangeFeed(server)
-        self.lobby = SharedSnapshot(self.feed, STREAM_REFRESH)  # the lobby pages' event
+    def __init__(self, source: DashboardSource, settings: WebSettings) -> None:
+        if settings.host not in LOCAL_HOSTS and not settings.token:
+            raise OSError(f"refusing to serve the dashboard on {settings.host}, beyond this "
+                          "machine, without an access token (set --web-token-file)")
+        self.source = source
+        self.host = settings.host
+        self.token = settings.token
+        self.port = settings.port
+        self._settings = settings
         self.stopping = False
-        self._games: list[dict[str, Any]] | None = None
-        http_class = type("_DashboardHTTPServer", (_HTTPServer,), {
-            "address_family": socket.AF_INET6 if ":" in self.host else socket.AF_INET})
-        self.httpd: _HTTPServer = http_class((self.host, settings.web_port), Handler)
-        self.httpd.dashboard = self
-        self.port: int = self.httpd.server_address[1]
-        self._thread = threading.Thread(target=self.httpd.serve_forever,
-                                        kwargs={"poll_interval": 0.1},
-                                        name="gameserver-dashboard", daemon=True)
+        stuck = _data.stuck_after(settings.game_timeout)
+        self.index = LobbyIndex(source, stuck)
+        self.streams = Streams(
+            self.index, SessionFeed(source),
+            ViewCache(source, lambda key, player, operator: _data.session_data(
+                source, key, player, operator, stuck)),
+            lambda: self.stopping)
+        self.gate = Gate(settings.token, settings.host, LOGIN_PAGE)
+        self.app = App(source, self.gate, self.index, self.streams, History(
+            source.history(), self._hidden), stuck, lambda: self.stopping)
+        self.http = HTTPServer(self.app.handle, self.app.healthz, settings.max_connections,
+                               settings.max_connections_per_address,
+                               f"gameserver-dashboard/{__version__}")
+
+    def _hidden(self, game: str) -> bool:
+        return self.app.hidden(game)
 
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}/"
 
-    @property
-    def store(self) -> Any:
-        """The history store of the server, or None when it is switched off."""
-        return getattr(self.server, "store", None)
-
-    def games(self, on_loop: Callable[..., Any]) -> list[dict[str, Any]]:
-        """The games offered (they never change while the server runs); cached.
-
-        Args:
-            on_loop: how to run a function on the loop (the handler's
-                ``_on_loop``, which also answers 503 while stopping).
-        """
-        if self._games is None:
-            self._games = on_loop(_data.games_snapshot, self.server)
-        return self._games
-
-    def game_class(self, name: str) -> Any:
-        return self.server.lobby.games.get(name)  # a dict fixed at start-up
-
-    def start(self) -> None:
-        self._thread.start()
+    async def start(self) -> None:
+        self.port = await self.http.start(self.host, self._settings.port)
         log.info("dashboard on %s", self.url)
 
     def stop(self) -> None:
-        """Stop serving: end the live streams, close the listening socket."""
+        """Stop serving: close the port, end every connection and live page."""
         self.stopping = True
-        self.feed.close()
-        if self._thread.is_alive():  # shutdown() would wait forever for a loop never run
-            self.httpd.shutdown()
-            self._thread.join(5)
-        self.httpd.server_close()
+        self.http.close()
+        self.index.close()
+        self.streams.feed.close()
+        self.app.history.close()
 
 
-def start_dashboard(server: GameServer) -> Dashboard:
-    """Serve the dashboard of ``server`` from a daemon thread.
+async def start_dashboard(source: DashboardSource, settings: WebSettings) -> Dashboard:
+    """Serve the dashboard on the running event loop.
 
     Returns:
         The running ``Dashboard``; its ``port`` is the real port and
@@ -307,6 +117,18 @@ def start_dashboard(server: GameServer) -> Dashboard:
         OSError: the address cannot be bound, or it lies beyond this
             machine and no access token is configured.
     """
-    dashboard = Dashboard(server)
-    dashboard.start()
+    dashboard = Dashboard(source, settings)
+    await dashboard.start()
     return dashboard
+
+
+LOGIN_PAGE = b"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="color-scheme" content="light dark">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>gameserver dashboard: access token</title></head>
+<body><main><h1>gameserver dashboard</h1>
+<p>This dashboard needs its access token (the server's <code>--web-token-file</code>).</p>
+<form method="get"><label>Access token <input name="token" type="password"
+autocomplete="current-password" autofocus required></label>
+<button type="submit">Open</button></form></main></body></html>
+"""

@@ -2,7 +2,7 @@
 
 Players are ``GameServerAPI`` objects, exactly as students use them. To know
 whose turn it is without blocking in ``state()``, the helpers read the
-dashboard's own JSON endpoint (which never waits).
+session's views on the server's loop (which never waits).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import time
 import urllib.request
 from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import quote
 
 from game_server_api import GameServerAPI, GameServerError
 from tests.serverproc import ServerThread
@@ -140,10 +139,15 @@ def make_quiet(server: ServerThread, game: str, token: str, seconds: float) -> N
 
 
 def view(server: ServerThread, game: str, session: str, player: int) -> dict[str, Any]:
-    """What ``player`` would get from ``state()`` now, without waiting."""
-    data = get_json(server, f"/api/sessions/{quote(game, safe='')}/"
-                            f"{quote(session, safe='')}?player={player}")
-    return data["view"]
+    """What ``player`` would get from ``state()`` now, without waiting.
+
+    Read in the server's process, not through the dashboard: a spectator of
+    a game with hidden information does not get the players' views.
+    """
+    def read() -> dict[str, Any]:
+        assert server.server is not None
+        return server.server.lobby.sessions[(game, session)].views()[player]
+    return dict(server.call(read))
 
 
 def turn(server: ServerThread, game: str, session: str) -> list[int]:

@@ -75,8 +75,12 @@ def build_scene(server: ServerThread) -> dict[str, Any]:
     # One group still waiting for its second player, one gone quiet.
     play.seat_partially(server, "ConnectFour", "table-9", "niklaus", players=2)
     server.call(play.make_quiet, server, "TicTacToe", "lab1-team7", 150.0)
-    finished = play.get_json(server, "/api/history?game=TicTacToe")["games"]
+    finished = play.get_json(server, "/api/history?game=TicTacToe",
+                             {"Authorization": f"Bearer {TOKEN}"})["games"]
     return {"replay_id": finished[-1]["id"]}
+
+
+TOKEN = "screenshots-operator-token"
 
 
 def take(out: Path = OUT) -> list[Path]:
@@ -86,7 +90,10 @@ def take(out: Path = OUT) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     with tempfile.TemporaryDirectory() as tmp:
-        server = play.web_server(store=True, store_path=str(Path(tmp) / "store.sqlite3"))
+        # With a token the pages are the operator's: every view of the hidden-information
+        # games (a spectator without it sees the public view only).
+        server = play.web_server(store=True, store_path=str(Path(tmp) / "store.sqlite3"),
+                                 web_token=TOKEN)
         try:
             scene = build_scene(server)
             base = f"http://127.0.0.1:{play.dashboard_port(server)}"
@@ -112,7 +119,7 @@ def take(out: Path = OUT) -> list[Path]:
                     for name, path, scheme, ready in shots:
                         page = browser.new_page(viewport={"width": 1280, "height": 800},
                                                 color_scheme=scheme)
-                        page.goto(base + path)
+                        page.goto(base + path + ("&" if "?" in path else "?") + "token=" + TOKEN)
                         page.wait_for_selector(ready)
                         page.wait_for_timeout(300)  # let the live badge settle
                         target = out / name

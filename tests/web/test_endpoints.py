@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from gameserver.config import Settings
-from gameserver.web import Dashboard, _data
+from gameserver.web import Dashboard, WebSettings, _data
 from tests.serverproc import ServerThread
 from tests.web import play
 
@@ -100,6 +99,18 @@ def session_keys(server: ServerThread, game: str, token: str) -> list[str]:
     return server.call(keys)
 
 
+TOKEN = "s3cret token for tests"
+QTOKEN = TOKEN.replace(" ", "%20")  # in a query string
+OPERATOR = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+def guarded() -> Iterator[ServerThread]:
+    server = play.web_server(web_token=TOKEN)
+    yield server
+    server.stop()
+
+
 # ---------------------------------------------------------------- pages and files
 
 
@@ -148,9 +159,9 @@ def test_bad_parameters_and_methods_get_json_errors(web: ServerThread) -> None:
     assert "player" in error_of(web, "/api/sessions/TicTacToe/x?player=abc", 400)
     assert error_of(web, "/api/games", 501, method="POST")
     reply = raw(web, b"GET /api/games junk HTTP/1.1\r\n\r\n")
-    assert reply.startswith(b"HTTP/1.0 400") and b'{"error":' in reply
+    assert reply.startswith(b"HTTP/1.1 400") and b'{"error":' in reply
     reply = raw(web, b"GET /api/games HTTP/1.1\r\nX: " + b"y" * 70000 + b"\r\n\r\n")
-    assert reply.startswith(b"HTTP/1.0 431") and b'{"error":' in reply
+    assert reply.startswith(b"HTTP/1.1 431") and b'{"error":' in reply
     assert b'{"error":' in raw(web, b"NONSENSE\r\n\r\n")  # HTTP/0.9: a body only
 
 
@@ -195,14 +206,25 @@ def test_sessions_show_players_turn_and_flags(web: ServerThread) -> None:
 
 
 def test_session_views_all_or_one_player(web: ServerThread) -> None:
-    clients = play.seat(web, "Battleship", "views-1", ["ann", "bob"])
+    clients = play.seat(web, "ConnectFour", "views-1", ["ann", "bob"])
+    play.play_connect_four(web, clients, "views-1", [3])
+    both = play.get_json(web, "/api/sessions/ConnectFour/views-1")
+    assert len(both["views"]) == 2 and both["views"][0]["board"] == both["views"][1]["board"]
+    assert "hidden" not in both
+    one = play.get_json(web, "/api/sessions/ConnectFour/views-1?player=1")
+    assert one["player"] == 1 and one["view"] == both["views"][1]
+    assert "views" not in one
+    assert play.get_json(web, "/api/sessions/ConnectFour/views-1?player=5")["view"] is None
+
+
+def test_the_operator_sees_every_view_of_a_hidden_game(guarded: ServerThread) -> None:
+    clients = play.seat(guarded, "Battleship", "views-2", ["ann", "bob"])
     play.place_fleets(clients)
-    both = play.get_json(web, "/api/sessions/Battleship/views-1")
+    both = play.get_json(guarded, "/api/sessions/Battleship/views-2", OPERATOR)
     assert [v["ships"] for v in both["views"]] == [play.FLEET_A, play.FLEET_B]
-    one = play.get_json(web, "/api/sessions/Battleship/views-1?player=1")
+    one = play.get_json(guarded, "/api/sessions/Battleship/views-2?player=1", OPERATOR)
     assert one["player"] == 1 and one["view"]["ships"] == play.FLEET_B
     assert "views" not in one and json.dumps(play.FLEET_A) not in json.dumps(one)
-    assert play.get_json(web, "/api/sessions/Battleship/views-1?player=5")["view"] is None
 
 
 def test_tokens_with_slashes_and_spaces_work(web: ServerThread) -> None:
@@ -345,13 +367,6 @@ def test_history_replay_and_leaderboard_from_the_real_store(tmp_path: Path) -> N
 # ---------------------------------------------------------------- access token
 
 
-@pytest.fixture(scope="module")
-def guarded() -> Iterator[ServerThread]:
-    server = play.web_server(web_token="s3cret token")
-    yield server
-    server.stop()
-
-
 def test_token_is_required_everywhere_but_healthz(guarded: ServerThread) -> None:
     for path in ("/api/games", "/api/sessions", "/metrics", "/static/app.js", "/api/events"):
         assert "token" in error_of(guarded, path, 401)
@@ -365,9 +380,9 @@ def test_token_is_required_everywhere_but_healthz(guarded: ServerThread) -> None
 
 def test_the_token_is_not_logged(guarded: ServerThread, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.DEBUG, "gameserver.web"):
-        assert fetch(guarded, "/api/games?token=s3cret%20token")[0] == 200
-        assert fetch(guarded, "/?x=1&token=s3cret%20token")[0] == 303
-        assert fetch(guarded, "/api/games?tok%65n=s3cret%20token")[0] == 200  # decoded name
+        assert fetch(guarded, f"/api/games?token={QTOKEN}")[0] == 200
+        assert fetch(guarded, f"/?x=1&token={QTOKEN}")[0] == 303
+        assert fetch(guarded, f"/api/games?tok%65n={QTOKEN}")[0] == 200  # decoded name
         assert raw(guarded, b"GET /api/games?token=s3cret HTTP/1.0 junk\r\n\r\n")
     assert "GET /api/games 200" in caplog.text and "GET / 303" in caplog.text
     assert "s3cret" not in caplog.text and "token" not in caplog.text
@@ -376,29 +391,31 @@ def test_the_token_is_not_logged(guarded: ServerThread, caplog: pytest.LogCaptur
 def test_the_token_is_not_logged_with_an_internal_error(
         guarded: ServerThread, caplog: pytest.LogCaptureFixture,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(game_timeout: float) -> float:
+    def broken(*args: Any) -> None:
         raise ValueError("a bug of ours")
 
-    monkeypatch.setattr(_data, "stuck_after", broken)
+    monkeypatch.setattr(_data, "session_data", broken)
     with caplog.at_level(logging.DEBUG, "gameserver.web"):
-        assert "internal error" in error_of(guarded, "/api/config?token=s3cret%20token", 500)
-    assert "internal error on /api/config\n" in caplog.text and "a bug of ours" in caplog.text
+        assert "internal error" in error_of(
+            guarded, f"/api/sessions/Echo/x?token={QTOKEN}", 500)
+    assert "internal error on /api/sessions/Echo/x\n" in caplog.text
+    assert "a bug of ours" in caplog.text
     assert "s3cret" not in caplog.text and "token=" not in caplog.text
 
 
 def test_token_in_the_address_once_then_a_cookie(guarded: ServerThread) -> None:
-    status, headers, _ = fetch(guarded, "/session/TicTacToe/x?player=1&token=s3cret%20token")
+    status, headers, _ = fetch(guarded, f"/session/TicTacToe/x?player=1&token={QTOKEN}")
     assert status == 303 and headers["Location"] == "/session/TicTacToe/x?player=1"
     cookie = headers["Set-Cookie"].split(";")[0]
     assert "s3cret" not in cookie and "HttpOnly" in headers["Set-Cookie"]
     for path in ("/", "/api/games", "/metrics", "/static/app.js"):
         assert fetch(guarded, path, headers={"Cookie": cookie})[0] == 200, path
-    assert fetch(guarded, "/api/games?token=s3cret%20token")[0] == 200
-    assert fetch(guarded, "/api/games", headers={"Authorization": "Bearer s3cret token"})[0] == 200
+    assert fetch(guarded, f"/api/games?token={QTOKEN}")[0] == 200
+    assert fetch(guarded, "/api/games", headers=OPERATOR)[0] == 200
 
 
 def test_with_a_token_any_host_name_may_be_used(guarded: ServerThread) -> None:
-    headers = {"Host": "games.example.org", "Authorization": "Bearer s3cret token"}
+    headers = {"Host": "games.example.org", "Authorization": "Bearer s3cret token for tests"}
     assert fetch(guarded, "/api/games", headers=headers)[0] == 200
 
 
@@ -406,9 +423,8 @@ def test_with_a_token_any_host_name_may_be_used(guarded: ServerThread) -> None:
 
 
 def test_refuses_to_listen_beyond_localhost_without_a_token() -> None:
-    server = types.SimpleNamespace(settings=Settings(web_host="0.0.0.0", web_port=0), loop=None)
     with pytest.raises(OSError, match="without an access token"):
-        Dashboard(server)  # type: ignore[arg-type]
+        Dashboard(types.SimpleNamespace(), WebSettings(host="0.0.0.0", port=0))  # type: ignore[arg-type]
 
 
 def test_a_taken_port_is_logged_and_the_game_server_keeps_running(

@@ -1,25 +1,22 @@
-"""What the dashboard costs and bounds: connections, threads, timeouts and work per change.
+"""What the dashboard costs and bounds: connections, deadlines, streams and work per change.
 
 Each test runs its own server in this process (``ServerThread``), so it can
-count threads and calls and patch the handler's timeout.
+look at the dashboard's counters and shorten its deadlines.
 """
 
 from __future__ import annotations
 
 import json
-import select
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from gameserver.checked import GameType
 from gameserver.game import AbstractGame
-from gameserver.web import _data
-from gameserver.web._handler import STREAM_REFRESH, Handler
-from gameserver.web.dashboard import MAX_CONNECTIONS
+from gameserver.web import _http
 from tests.serverproc import ServerThread
 from tests.web import play
 from tests.web.test_endpoints import EventStream, error_of, fetch
@@ -39,71 +36,95 @@ def dashboard(server: ServerThread) -> Any:
     return server.server.dashboard
 
 
-class Counted:
-    """Wraps a function of ``_data`` to count its calls (they run on the loop)."""
+def connect(server: ServerThread, source: str = "127.0.0.1") -> socket.socket:
+    sock = socket.socket()
+    sock.settimeout(play.WAIT)
+    sock.bind((source, 0))
+    sock.connect(("127.0.0.1", play.dashboard_port(server)))
+    return sock
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
-        self.calls: list[tuple[Any, ...]] = []
-        self._real = getattr(_data, name)
-        monkeypatch.setattr(_data, name, self)
 
-    def __call__(self, *args: Any) -> Any:
-        self.calls.append(args)
-        return self._real(*args)
+def request(sock: socket.socket, path: str) -> bytes:
+    """Send one GET on ``sock`` and read until the server closes it."""
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+                 .encode())
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 # ---------------------------------------------------------------- connections
 
 
-def test_idle_connections_get_no_thread_beyond_the_limit_and_are_closed(
-        server: ServerThread, monkeypatch: pytest.MonkeyPatch) -> None:
-    """300 idle connections once made 300 threads that never ended."""
-    monkeypatch.setattr(Handler, "timeout", 2.0)  # the real one is 30 s
-    port = play.dashboard_port(server)
-    before = threading.active_count()
-    idle = [socket.create_connection(("127.0.0.1", port), timeout=play.WAIT)
-            for _ in range(MAX_CONNECTIONS + 60)]
+def test_one_address_cannot_starve_the_dashboard_and_healthz_is_always_answered(
+        server: ServerThread) -> None:
+    """64 idle sockets from one address once got every request a 503, /healthz too."""
+    per_address = dashboard(server).http.max_per_address
+    idle = [connect(server) for _ in range(64)]
     try:
-        replies: dict[socket.socket, bytes] = {}
-
-        def read() -> None:
-            waiting = [s for s in idle if s not in replies]
-            for sock in select.select(waiting, [], [], 0.05)[0]:
-                replies[sock] = sock.recv(65536)
-
-        def answered() -> int:
-            read()
-            return sum(reply.startswith(b"HTTP/1.0 503") for reply in replies.values())
-
-        def all_closed() -> bool:
-            read()
-            return len(replies) == len(idle)
-
-        # Beyond the limit: a 503 at once, no thread. The others wait for a request.
-        play.wait_until(lambda: answered() >= 60, "503 replies beyond the limit")
-        assert threading.active_count() - before <= MAX_CONNECTIONS
-        busy = next(r for r in replies.values() if r.startswith(b"HTTP/1.0 503"))
-        assert json.loads(busy.partition(b"\r\n\r\n")[2])["error"].startswith(
-            "the dashboard is busy")
-        # Then the timeout closes the idle ones, and the dashboard answers again.
-        play.wait_until(all_closed, "the idle connections to be closed")
-        assert sum(r == b"" for r in replies.values()) == MAX_CONNECTIONS
-        assert fetch(server, "/api/games")[0] == 200
-        play.wait_until(lambda: threading.active_count() <= before,
-                        "the dashboard's threads to end")
+        play.wait_until(lambda: dashboard(server).http.per_address.get("127.0.0.1", 0)
+                        == per_address, "the address to reach its cap")
+        with connect(server) as sock:  # the same address, beyond its cap: triaged
+            reply = request(sock, "/healthz")
+        assert reply.startswith(b"HTTP/1.1 200") and b'"status":"ok"' in reply
+        with connect(server) as sock:
+            reply = request(sock, "/api/games")
+        assert reply.startswith(b"HTTP/1.1 503") and b"Retry-After: 5" in reply
+        with connect(server, "127.0.0.2") as sock:  # everyone else is served as usual
+            reply = request(sock, "/api/games")
+        assert reply.startswith(b"HTTP/1.1 200") and b"TicTacToe" in reply
     finally:
         for sock in idle:
             sock.close()
 
 
-def test_a_live_page_outlives_the_timeout(server: ServerThread,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    """A stream only writes; the timeout is for a request that never comes."""
-    monkeypatch.setattr(Handler, "timeout", 0.5)
+def test_a_request_has_a_deadline_not_each_read(
+        server: ServerThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client sending one byte now and then once kept its connection for ever."""
+    monkeypatch.setattr(_http, "REQUEST_DEADLINE", 1.0)
+    with connect(server) as sock:
+        started = time.monotonic()
+        reply = b""
+        for byte in b"GET /api/games HTTP/1.1\r\nX-Slow: " + b"y" * 100:
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                break
+            time.sleep(0.05)  # this client is slow on purpose: one byte per 50 ms
+            if time.monotonic() - started > 5:
+                break
+        while chunk := sock.recv(65536):
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 408")
+    assert json.loads(reply.partition(b"\r\n\r\n")[2])["error"].startswith(
+        "the request took longer than 1 s")
+    assert time.monotonic() - started < 5
+
+
+def test_keep_alive_serves_many_requests_on_one_connection(server: ServerThread) -> None:
+    with connect(server) as sock:
+        for _ in range(3):
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += sock.recv(1)
+            assert head.startswith(b"HTTP/1.1 200") and b"Connection: keep-alive" in head
+            length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+            body = b""
+            while len(body) < length:
+                body += sock.recv(length - len(body))
+            assert json.loads(body)["status"] == "ok"
+
+
+def test_a_live_page_outlives_the_request_deadline(
+        server: ServerThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stream only writes; the deadline is for a request that never comes."""
+    monkeypatch.setattr(_http, "REQUEST_DEADLINE", 0.5)
     stream = EventStream(server, "/api/events")
     try:
         assert stream.next()[1]["sessions"] == []
-        time.sleep(3 * Handler.timeout)  # quiet, well beyond the timeout
+        time.sleep(3 * _http.REQUEST_DEADLINE)  # quiet, well beyond the deadline
         play.seat(server, "Echo", "late-1", ["eve"])
         while not any(s["session"] == "late-1" for s in stream.next()[1]["sessions"]):
             pass
@@ -111,51 +132,81 @@ def test_a_live_page_outlives_the_timeout(server: ServerThread,
         stream.close()
 
 
+def test_a_stream_whose_client_does_not_read_is_dropped(
+        server: ServerThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unread events once piled up in the server without bound."""
+    monkeypatch.setattr(_http, "STREAM_BUFFER_MAX", 64 * 1024)
+    sessions = [play.seat(server, "Echo", f"big-{n}", [f"player {n} " + "x" * 80])[0]
+                for n in range(150)]
+    index = dashboard(server).index
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window
+    sock.settimeout(play.WAIT)
+    sock.connect(("127.0.0.1", play.dashboard_port(server)))
+    try:
+        sock.sendall(b"GET /api/events?limit=500 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        play.wait_until(lambda: index.watchers == 1, "the stream to start")
+        deadline = time.monotonic() + 60
+        n = 0
+        while index.watchers and time.monotonic() < deadline:  # never reading
+            generation = index.generation
+            sessions[n % len(sessions)].move(msg=n)  # each change: a new page of ~40 KB
+            play.wait_until(lambda g=generation: index.generation > g or not index.watchers,
+                            "the lobby to refresh")
+            n += 1
+        assert index.watchers == 0, "the stream was never dropped"
+    finally:
+        sock.close()
+    assert fetch(server, "/api/sessions?limit=1")[0] == 200
+
+
 # ---------------------------------------------------------------- work per change
 
 
-def test_lobby_pages_share_one_snapshot_per_change(
-        server: ServerThread, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lobby_pages_share_the_work_of_each_change(server: ServerThread) -> None:
     """Every open lobby page once read all sessions on the loop, once per change."""
-    snapshots = Counted(monkeypatch, "sessions_snapshot")
-    feed = dashboard(server).feed
+    index = dashboard(server).index
+    for n in range(20):
+        play.seat(server, "Echo", f"shared-{n}", ["eve"])
     streams = [EventStream(server, "/api/events") for _ in range(PAGES)]
     try:
         for stream in streams:
             stream.next()
-        calls, generation, started = len(snapshots.calls), feed.generation, time.monotonic()
-        play.seat(server, "Echo", "shared-1", ["eve"])
+        summaries = index.summaries
+        play.seat(server, "Echo", "shared-new", ["eve"])
         for stream in streams:
-            while not any(s["session"] == "shared-1" for s in stream.next()[1]["sessions"]):
+            while not any(s["session"] == "shared-new" for s in stream.next()[1]["sessions"]):
                 pass
-        changes = feed.generation - generation
-        refreshes = 1 + int((time.monotonic() - started) / STREAM_REFRESH)
-        assert 1 <= len(snapshots.calls) - calls <= changes + refreshes < PAGES
+        # One new session: its summary is computed once, the 20 others not again.
+        assert index.summaries - summaries == 1
     finally:
         for stream in streams:
             stream.close()
 
 
-def test_a_spectator_page_ignores_changes_of_other_sessions(
-        server: ServerThread, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_lobby_reply_is_capped_and_counts_everything(server: ServerThread) -> None:
+    for n in range(12):
+        play.seat(server, "Echo", f"many-{n:02}", [f"eve{n}"])
+    page = play.get_json(server, "/api/sessions?limit=5&offset=5")
+    assert page["counts"]["sessions"] == page["counts"]["live"] == page["matched"] == 12
+    assert [s["session"] for s in page["sessions"]] == [f"many-{n:02}" for n in range(5, 10)]
+    found = play.get_json(server, "/api/sessions?q=EVE11")
+    assert [s["session"] for s in found["sessions"]] == ["many-11"] and found["matched"] == 1
+
+
+def test_a_spectator_page_ignores_changes_of_other_sessions(server: ServerThread) -> None:
     play.seat(server, "TicTacToe", "watched", ["ann", "bob"])
-    snapshots = Counted(monkeypatch, "session_snapshot")
-    feed = dashboard(server).feed
+    views = dashboard(server).streams.views
     stream = EventStream(server, "/api/sessions/TicTacToe/watched/events?player=0")
     try:
         stream.next()
-
-        def change_elsewhere(n: int) -> None:
-            generation = feed.generation
-            play.seat(server, "Echo", f"other-{n}", ["eve"])
-            play.wait_until(lambda: feed.generation > generation, "the feed to see it")
-
-        change_elsewhere(0)  # the feed has ticked since the stream started
-        calls, started = len(snapshots.calls), time.monotonic()
-        for n in range(1, 5):
-            change_elsewhere(n)
-        refreshes = 1 + int((time.monotonic() - started) / STREAM_REFRESH)
-        assert len(snapshots.calls) - calls <= refreshes < 4
+        built = views.built
+        others = [play.seat(server, "Echo", f"other-{n}", ["eve"])[0] for n in range(4)]
+        for n, other in enumerate(others):
+            other.move(msg=n)
+        clients = play.seat(server, "TicTacToe", "watched-2", ["cy", "di"])
+        play.play_tictactoe(server, clients, "watched-2", [4])
+        assert views.built == built  # woken for none of these
     finally:
         stream.close()
 
@@ -176,7 +227,8 @@ class Unplayable(AbstractGame):
 
 def test_a_game_whose_min_players_fails_is_listed_with_its_error(server: ServerThread) -> None:
     assert server.server is not None
-    server.call(server.server.lobby.games.__setitem__, "Unplayable", Unplayable)
+    server.call(server.server.lobby.game_types.__setitem__, "Unplayable",
+                  GameType("Unplayable", Unplayable, server.server.guard))
     status, _, body = fetch(server, "/api/games")
     assert status == 200
     games = {g["name"]: g for g in json.loads(body)}
@@ -186,6 +238,7 @@ def test_a_game_whose_min_players_fails_is_listed_with_its_error(server: ServerT
     assert games["TicTacToe"]["min_players"] == 2 and "error" not in games["TicTacToe"]
 
 
-def test_games_are_not_read_while_the_dashboard_stops(server: ServerThread) -> None:
+def test_nothing_but_healthz_is_served_while_the_dashboard_stops(server: ServerThread) -> None:
     dashboard(server).stopping = True
     assert "shutting down" in error_of(server, "/api/games", 503)
+    assert fetch(server, "/healthz")[0] == 200

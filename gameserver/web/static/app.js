@@ -193,34 +193,15 @@
 
   // ------------------------------------------------------------ lobby
 
-  function lobbyPage(games) {
-    setPage("Lobby", "lobby");
-    const badge = liveBadge();
-    const counts = h("p", { class: "counts" });
-    const filter = h("input", { type: "search", id: "filter", placeholder: "game, session or player", autocomplete: "off" });
-    const tbody = h("tbody", {});
-    const empty = h("p", { class: "empty", text: "No sessions right now. Start one, e.g. python examples/tictactoe_client.py (twice)." });
-    const table = h("table", { class: "sessions", id: "sessions" },
-      h("caption", { class: "visually-hidden", text: "Live sessions" }),
-      h("thead", {}, h("tr", {}, ...["Game", "Session", "Players", "Turn", "Moves", "Age", "Last activity", "Observers", "Status"]
-        .map((t) => h("th", { scope: "col", text: t })))), tbody);
-    const rows = new Map();
-    let latest = null;
+  const SESSION_COLUMNS = ["Game", "Session", "Players", "Turn", "Moves", "Age", "Last activity", "Observers", "Status"];
 
-    main.replaceChildren(
-      h("section", { "aria-labelledby": "sessions-title" },
-        h("div", { class: "section-head" }, h("h1", { id: "sessions-title", text: "Live sessions" }), badge),
-        counts,
-        h("p", { class: "filter" }, h("label", { for: "filter", text: "Filter " }), filter),
-        h("div", { class: "table-scroll" }, table), empty),
-      h("section", { "aria-labelledby": "games-title" },
-        h("h2", { id: "games-title", text: "Games" }),
-        h("ul", { class: "games" }, ...games.map((g) => h("li", { class: "game-card" },
-          h("h3", { text: g.name }),
-          g.error ? h("p", { class: "status error game-error", text: `Cannot be played: ${g.error}` })
-            : h("p", { class: "players-range", text: g.min_players === g.max_players ? `${g.min_players} player${g.min_players === 1 ? "" : "s"}` : `${g.min_players}–${g.max_players} players` }),
-          h("p", { text: g.description || "" }),
-          g.documentation ? h("details", {}, h("summary", { text: "How to play" }), h("pre", { class: "doc", text: g.documentation })) : null)))));
+  /** A table of session summaries whose rows are kept (and updated in place) across updates. */
+  function sessionTable(id, caption) {
+    const tbody = h("tbody", {});
+    const table = h("table", { class: "sessions", id },
+      h("caption", { class: "visually-hidden", text: caption }),
+      h("thead", {}, h("tr", {}, ...SESSION_COLUMNS.map((t) => h("th", { scope: "col", text: t })))), tbody);
+    const rows = new Map();
 
     function cells(s) {
       const ctx = context(s.game, s.players, 0);
@@ -235,6 +216,8 @@
       else if (s.waiting_for_players) status = ["waiting", `waiting for ${s.size - s.players.length} more`];
       else if (s.stuck) status = ["stuck", "stuck: no activity"];
       else if (s.gameover) status = ["over", "game over"];
+      const accepted = Number.isInteger(s.accepted_moves) ? s.accepted_moves : s.moves;
+      const rejected = s.moves - accepted;
       return {
         status: status[0],
         values: [
@@ -242,7 +225,7 @@
           h("a", { href, class: "session-link" }, s.auto ? `${s.session} (auto)` : s.session),
           h("span", {}, ...names.flatMap((n, i) => (i ? [", ", n] : [n])), ` (${s.players.length}/${s.size})`),
           turn,
-          String(s.moves) + (s.games_played > 1 ? ` (game ${s.games_played})` : ""),
+          String(accepted) + (rejected > 0 ? ` (+${rejected} rejected)` : "") + (s.games_played > 1 ? ` (game ${s.games_played})` : ""),
           { age: s.started },
           { ago: s.last_activity },
           s.observed.length ? s.observed.map((id) => ctx.name(id)).join(", ") : "–",
@@ -263,27 +246,19 @@
       }
     }
 
-    function applyFilter() {
-      const text = filter.value.trim().toLowerCase();
-      for (const row of rows.values()) row.hidden = Boolean(text) && !row.dataset.search.includes(text);
-    }
-
-    function update(data) {
-      latest = data;
-      syncClock(data.now);
+    function update(sessions) {
       const seen = new Set();
       const order = [];
-      for (const s of data.sessions) {
+      for (const s of sessions) {
         const key = `${s.game}/${s.session}`;
         seen.add(key);
         let row = rows.get(key);
         if (!row) {
-          row = h("tr", { "data-session": key }, ...Array.from({ length: 9 }, () => h("td", {})));
+          row = h("tr", { "data-session": key }, ...SESSION_COLUMNS.map(() => h("td", {})));
           rows.set(key, row);
         }
         const { status, values } = cells(s);
         row.className = "status-" + status;
-        row.dataset.search = [s.game, s.session, ...s.players.map((p) => p.name)].join(" ").toLowerCase();
         values.forEach((v, i) => fill(row.children[i], v));
         order.push(row);
       }
@@ -294,27 +269,76 @@
         tbody.append(...order);
         if (focused && focused !== document.activeElement && document.contains(focused)) focused.focus();
       }
-      applyFilter();
-      const n = data.sessions.length;
-      const waiting = data.sessions.filter((s) => s.waiting_for_players).length;
-      const stuck = data.sessions.filter((s) => s.stuck).length;
-      const errors = data.sessions.filter((s) => s.error).length;
-      counts.textContent = `${n} session${n === 1 ? "" : "s"} · ${waiting} waiting for players · ${stuck} stuck` +
-        (errors ? ` · ${errors} with errors` : "") + ` (stuck = no request for ${duration(data.stuck_after)})`;
-      empty.hidden = n > 0;
-      table.hidden = n === 0;
+      table.hidden = sessions.length === 0;
     }
 
-    filter.addEventListener("input", applyFilter);
+    return { table, update };
+  }
+
+  function lobbyPage(games) {
+    setPage("Lobby", "lobby");
+    const badge = liveBadge();
+    const counts = h("p", { class: "counts", id: "counts" });
+    const filter = h("input", { type: "search", id: "filter", placeholder: "game, session or player", autocomplete: "off", value: query("q") || "" });
+    const empty = h("p", { class: "empty", text: "No sessions right now. Start one, e.g. python examples/tictactoe_client.py (twice)." });
+    const more = h("p", { class: "hint", id: "more" });
+    const live = sessionTable("sessions", "Live sessions");
+    const finished = sessionTable("finished", "Finished sessions still open");
+    const finishedSummary = h("summary", {});
+    const finishedMore = h("p", { class: "hint" });
+    const finishedBox = h("details", { class: "finished", id: "finished-box" }, finishedSummary,
+      h("p", { class: "hint", text: "Their game is over; they stay open (for a restart) until nobody has sent a request for the game timeout. Finished games are kept in the history." }),
+      h("div", { class: "table-scroll" }, finished.table), finishedMore);
+
+    main.replaceChildren(
+      h("section", { "aria-labelledby": "sessions-title" },
+        h("div", { class: "section-head" }, h("h1", { id: "sessions-title", text: "Live sessions" }), badge),
+        counts,
+        h("p", { class: "filter" }, h("label", { for: "filter", text: "Filter " }), filter),
+        h("div", { class: "table-scroll" }, live.table), empty, more, finishedBox),
+      h("section", { "aria-labelledby": "games-title" },
+        h("h2", { id: "games-title", text: "Games" }),
+        h("ul", { class: "games" }, ...games.map((g) => h("li", { class: "game-card" },
+          h("h3", { text: g.name }),
+          g.error ? h("p", { class: "status error game-error", text: `Cannot be played: ${g.error}` })
+            : h("p", { class: "players-range", text: g.min_players === g.max_players ? `${g.min_players} player${g.min_players === 1 ? "" : "s"}` : `${g.min_players}–${g.max_players} players` }),
+          h("p", { text: g.description || "" }),
+          g.documentation ? h("details", {}, h("summary", { text: "How to play" }), h("pre", { class: "doc", text: g.documentation })) : null)))));
+
+    const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+    function update(data) {
+      syncClock(data.now);
+      live.update(data.sessions);
+      finished.update(data.finished);
+      const c = data.counts;
+      counts.textContent = `${plural(c.live, "live session")} · ${c.waiting_for_players} waiting for players · ${c.stuck} stuck` +
+        (c.errors ? ` · ${c.errors} with errors` : "") + ` · ${c.finished} finished (stuck = no request for ${duration(data.stuck_after)})`;
+      const filtered = data.q ? ` matching “${data.q}”` : "";
+      empty.hidden = data.sessions.length > 0;
+      empty.textContent = data.q ? `No live session matches “${data.q}”.`
+        : "No sessions right now. Start one, e.g. python examples/tictactoe_client.py (twice).";
+      more.hidden = data.matched <= data.sessions.length;
+      more.textContent = `Showing ${data.sessions.length} of ${data.matched} live sessions${filtered}; use the filter to find others.`;
+      finishedBox.hidden = data.finished_matched === 0;
+      finishedSummary.textContent = `${plural(data.finished_matched, "finished session")}${filtered} still open`;
+      finishedMore.hidden = data.finished_matched <= data.finished.length;
+      finishedMore.textContent = `Showing ${data.finished.length} of ${data.finished_matched}.`;
+    }
+
+    const url = () => "/api/events" + (filter.value.trim() ? "?q=" + enc(filter.value.trim()) : "");
+    const stream = liveStream(url, badge, update, () => {});
+    let typing = null;
+    filter.addEventListener("input", () => {
+      clearTimeout(typing);
+      typing = setTimeout(() => { setQuery({ q: filter.value.trim() }); stream.reopen(); }, 250);
+    });
     setInterval(() => {
-      for (const td of tbody.querySelectorAll("td[data-time]")) {
+      for (const td of main.querySelectorAll("td[data-time]")) {
         const t = Number(td.dataset.time);
         td.textContent = td.dataset.kind === "age" ? duration(nowServer() - t) : ago(t);
       }
     }, 1000);
-
-    liveStream(() => "/api/events", badge, update, () => {});
-    return latest;
   }
 
   // ------------------------------------------------------------ spectator
@@ -374,24 +398,33 @@
           : notice("info", "Nobody has joined yet."));
       }
       const view = data.view;
-      const viewText = JSON.stringify(view);
+      const viewText = JSON.stringify(view) + String(data.hidden);
       const line = s.waiting_for_players
         ? notice("waiting", `Waiting for players: ${s.players.length} of ${s.size} have joined.`)
-        : s.error ? GD.errorBox(s.error) : statusLine(view, ctx);
+        : s.error ? GD.errorBox(s.error) : statusLine(data.hidden ? { current: s.current, gameover: s.gameover } : view, ctx);
       if (line.textContent !== status.textContent || !status.firstChild) status.replaceChildren(line); // announced once
       if (viewText !== lastView) {
         lastView = viewText;
-        if (view === null) {
+        if (data.hidden) {
+          board.replaceChildren(notice("info", h("strong", { text: "Public view. " }),
+            `${game} has hidden information: while a game runs, spectators see only who plays, whose turn it is and how many moves were made, never what a player sees. `,
+            "The operator (with the dashboard's access token) sees every view; once the game is over, its replay in the history shows it move by move."));
+          board.dataset.hidden = "true";
+          raw.replaceChildren(GD.jsonTree(s));
+        } else if (view === null) {
+          delete board.dataset.hidden;
           board.replaceChildren(notice("info", `Player ${player} has not joined yet.`));
           raw.replaceChildren();
         } else {
+          delete board.dataset.hidden;
           board.replaceChildren(GD.render(game, view, ctx));
           raw.replaceChildren(GD.jsonTree(view));
         }
         board.dataset.version = String((Number(board.dataset.version) || 0) + 1);
       }
       const observers = s.observed.length ? s.observed.map((id) => ctx.name(id)).join(", ") : "none";
-      const pairs = [["Moves", String(s.moves)], ["Games played here", String(s.games_played)],
+      const accepted = Number.isInteger(s.accepted_moves) ? s.accepted_moves : s.moves;
+      const pairs = [["Moves", String(accepted) + (s.moves > accepted ? ` (+${s.moves - accepted} rejected)` : "")], ["Games played here", String(s.games_played)],
         ["Started", `${clock(s.started)} (${ago(s.started)})`], ["Last activity", ago(s.last_activity)],
         ["Observed players", observers], ["Requests waiting", String(s.waiting)]];
       if (s.stuck) pairs.push(["Stuck", "no request for a while"]);

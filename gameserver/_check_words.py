@@ -1,0 +1,371 @@
+"""What ``python -m gameserver check`` tells a student: where to look, and what to change.
+
+The checker's readers are first-term students. Every problem it reports
+names a file and line (``mygames/my_game.py:42``) and says what to change
+there, in the student's own terms: the move that broke the game, the exact
+place in ``state()`` that cannot be sent, the ``return`` they forgot. This
+module holds the ``Report`` (each problem once, with the number of games it
+happened in), finds those places and writes those sentences; ``_check_play``
+decides what is a problem.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import json
+import linecache
+import re
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import registry
+from .checked import json_problem
+from .game import AbstractGame
+
+# What declaring secrets means for people watching a game (issue 12). One place,
+# so the wording follows the server's rules when they change.
+WATCHERS_IF_SECRET = ("Declaring secrets also protects them from people watching: nobody "
+                      "can watch a player of such a game without that player's agreement.")
+WATCHERS_IF_PUBLIC = "anyone may watch any player"
+
+_FRAMEWORK = Path(__file__).resolve().parent  # gameserver/, but not its games/ folder
+_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<name>\S+)$',
+                    re.MULTILINE)
+WIDTH = 100  # columns of the printed report
+INDENT = " " * 11  # under the text of "  PROBLEM  "
+_MAX_DEPTH = 40  # how deep unsendable() looks into nested values
+# Exceptions that a move with a missing key or a value of the wrong kind causes.
+_BAD_INPUT = ("KeyError", "TypeError", "IndexError", "ValueError", "AttributeError")
+
+
+# ---------------------------------------------------------------- the report
+
+
+@dataclass
+class Problem:
+    """One thing to fix: what, where (``file:line``), the traceback, how often."""
+
+    text: str
+    where: str = ""
+    details: str = ""
+    games: int = 1  # in how many games it happened
+
+    def __str__(self) -> str:
+        return self.render(width=0)
+
+    def render(self, width: int) -> str:
+        """The problem as printed after "  PROBLEM  ", its lines ``width`` wide at most
+        (0: no wrapping); the traceback as it is."""
+        text = f"{self.where}: {self.text}" if self.where else self.text
+        if self.games > 1:
+            text += f" (This happened in {self.games} games.)"
+        lines = []
+        for paragraph in text.split("\n"):
+            lines += wrap(paragraph, width - len(INDENT)) if width else [paragraph]
+        text = ("\n" + INDENT).join(lines)
+        return text + ("\n" + indent(self.details.rstrip()) if self.details else "")
+
+
+@dataclass
+class Report:
+    """What the checker found for one game class."""
+
+    name: str
+    found: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what was checked, and passed
+    remarks: list[str] = field(default_factory=list)  # what could not be checked
+    game: int = 0  # the number of the game being played, to count repeats
+    _kinds: dict[str, tuple[Problem, int]] = field(default_factory=dict)
+
+    def problem(self, text: str, details: str = "", kind: str = "", where: str = "") -> None:
+        """Record a problem once; ``kind`` groups repeats of one bug (other moves, values)."""
+        kind = kind or text
+        if kind in self._kinds:  # the same bug again: count the games it happened in
+            problem, last_game = self._kinds[kind]
+            if last_game != self.game:
+                problem.games += 1
+                self._kinds[kind] = problem, self.game
+            return
+        problem = Problem(text, where, details)
+        self._kinds[kind] = problem, self.game
+        self.found.append(problem)
+
+    @property
+    def problems(self) -> list[str]:
+        """Every problem as the student reads it."""
+        return [str(problem) for problem in self.found]
+
+    @property
+    def ok(self) -> bool:
+        return not self.found
+
+
+def wrap(text: str, width: int, **indents: str) -> list[str]:
+    """Lines of ``text`` at most ``width`` wide, never breaking a word, path or code."""
+    return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False,
+                         **indents)
+
+
+def indent(text: str) -> str:
+    """A traceback, indented under its problem."""
+    return "\n".join("      " + line for line in text.splitlines())
+
+
+# ---------------------------------------------------------------- where to look
+
+
+def shown_path(filename: str) -> str:
+    """``filename`` relative to the current folder when it lies inside it (as typed)."""
+    path = Path(filename)
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except (ValueError, OSError):
+        return filename
+
+
+def class_line(game_class: type) -> str:
+    """``file:line`` of the ``class`` statement (just the file when the line is unknown)."""
+    try:
+        filename = inspect.getsourcefile(game_class) or ""
+    except TypeError:
+        filename = ""
+    line = registry.source_line(game_class)
+    return shown_path(filename) + (f":{line}" if line != "?" else "") if filename else ""
+
+
+def method_line(game_class: type, method: str) -> str:
+    """``file:line`` of the game's own ``def method``, or of its class when it has none."""
+    code = _code(game_class, method)
+    if code is None:
+        return class_line(game_class)
+    return f"{shown_path(code.co_filename)}:{code.co_firstlineno}"
+
+
+def line_of(game_class: type, method: str) -> str:
+    """``line N`` of the game's own ``def method`` (for a second place in a message)."""
+    code = _code(game_class, method)
+    return f"line {code.co_firstlineno}" if code is not None else "your class"
+
+
+def _code(game_class: type, method: str) -> Any:
+    found = inspect.getattr_static(game_class, method, None)
+    if found is None or found is vars(AbstractGame).get(method):
+        return None
+    return getattr(getattr(found, "__func__", found), "__code__", None)
+
+
+def failure_line(game_class: type, details: str) -> tuple[str, int] | None:
+    """The file and line of the game's own code where a traceback ends.
+
+    The deepest line in the game's file wins: a student's ``super().move(...)``
+    or ``json.loads(...)`` is where they must look, not the code it called.
+    Failing that, the deepest line outside the framework (``gameserver/``,
+    but not ``gameserver/games/``).
+    """
+    frames = [(m["file"], int(m["line"])) for m in _FRAME.finditer(details)]
+    own = inspect.getmodule(game_class)
+    own_file = getattr(own, "__file__", None)
+    for file, line in reversed(frames):
+        if own_file and Path(file) == Path(own_file):
+            return file, line
+    for file, line in reversed(frames):
+        if Path(file).resolve().parent != _FRAMEWORK:
+            return file, line
+    return None
+
+
+# ---------------------------------------------------------------- what to change
+
+
+def forgot_return(value: Any) -> str:
+    """A hint when a method gave ``None``: usually a missing ``return``."""
+    if value is not None:
+        return ""
+    return (" Did you forget `return`? A method without `return` gives None: end it with "
+            "`return ...` and the value.")
+
+
+def move_failed(move: dict[str, Any], exception: str, place: tuple[str, int] | None) -> str:
+    """What to do when ``move(move)`` raised ``exception`` (``"ValueError: ..."``).
+
+    A ``raise`` the student wrote means they reject a move the wrong way: the
+    fix is to return the message. An exception that bad input causes means
+    the move was used before it was checked.
+    """
+    failed = f"move({short(move, 100)})"
+    line = linecache.getline(place[0], place[1]).strip() if place else ""
+    if line.startswith("raise"):
+        return (f"{failed} raised {exception}. A bad move must not raise an exception: "
+                f"return the message instead of raising it: `{_as_return(line)}`. The player "
+                "then gets that message and may try again.")
+    if exception.split(":")[0] in _BAD_INPUT:
+        return (f"{failed} made your code fail with {exception}. A move comes from a "
+                "player and may be anything (a missing key, text instead of a number): check "
+                "it before you use it, and return a message that says what to send instead, "
+                'for example `if "x" not in move: return "send x=..."`.')
+    return (f"{failed} made your code fail with {exception}. Fix that line; the "
+            "traceback below shows how your code got there.")
+
+
+def _as_return(line: str) -> str:
+    """``raise ValueError(f"...")`` → ``return f"..."``: the same message, returned."""
+    try:
+        raised = ast.parse(line).body[0]
+    except (SyntaxError, IndexError):
+        raised = None
+    if (isinstance(raised, ast.Raise) and isinstance(raised.exc, ast.Call)
+            and len(raised.exc.args) == 1 and not raised.exc.keywords):
+        return "return " + (ast.get_source_segment(line, raised.exc.args[0]) or '"..."')
+    return 'return "what was wrong, and what to send instead"'
+
+
+def unsendable(value: Any, path: str = "state()", depth: int = 0,
+               inside: frozenset[int] = frozenset()) -> str | None:
+    """Where in ``value`` the first thing is that JSON cannot send, and what to do.
+
+    Returns ``None`` when all of ``value`` can be sent. The judge is the
+    server's own rule (``checked.json_problem``); this only finds the part
+    it refused, e.g. ``state()["guesses"][0]["pegs"] is a set``.
+    """
+    if _sendable(value):
+        return None
+    if id(value) in inside:
+        return f"{path} contains itself, which cannot be sent: put a copy in the state."
+    if depth < _MAX_DEPTH and isinstance(value, dict):
+        for key, item in value.items():
+            if not _sendable({key: None}):
+                return (f"{path} has the key {key!r}, a {type(key).__name__}: keys must be "
+                        "text (str), for example str(key).")
+            found = unsendable(item, f"{path}[{json.dumps(key)}]", depth + 1,
+                               inside | {id(value)})
+            if found:
+                return found
+    elif depth < _MAX_DEPTH and isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = unsendable(item, f"{path}[{index}]", depth + 1, inside | {id(value)})
+            if found:
+                return found
+    return f"{path} is {_what_it_is(value)}"
+
+
+def _sendable(value: Any) -> bool:
+    try:
+        return not json_problem(value)
+    except RecursionError:  # nested too deep for the encoder: not sendable either
+        return False
+
+
+def _what_it_is(value: Any) -> str:
+    if isinstance(value, (set, frozenset)):
+        return ("a set, and JSON has no sets: make it a list, for example sorted(...) or "
+                "list(...).")
+    if isinstance(value, float):
+        return f"{value}, a number JSON cannot send: use None, or a real number."
+    if isinstance(value, (bytes, bytearray)):
+        return "bytes: make it text, for example with .decode()."
+    return (f"a {type(value).__name__} object, which cannot be sent: send its data instead, "
+            "as a dict, a list, text or numbers.")
+
+
+# ---------------------------------------------------------------- secrets
+
+
+def path_to(haystack: Any, needle: Any, path: str = "state()") -> str | None:
+    """The first place (``state()["hand"][2]``) where ``needle`` is ``haystack`` or inside it."""
+    if haystack == needle and type(haystack) is type(needle):
+        return path
+    items: Any = ()
+    if isinstance(haystack, dict):
+        items = ((json.dumps(k), v) for k, v in haystack.items())
+    elif isinstance(haystack, list):
+        items = enumerate(haystack)
+    for key, value in items:
+        found = path_to(value, needle, f"{path}[{key}]")
+        if found:
+            return found
+    return None
+
+
+def first_difference(one: Any, other: Any, path: str = "state()") -> tuple[str, Any, Any] | None:
+    """The first place where two states differ, with both values; None if they are equal."""
+    if one == other and type(one) is type(other):
+        return None
+    if isinstance(one, dict) and isinstance(other, dict):
+        for key in [*one, *(k for k in other if k not in one)]:
+            found = first_difference(one.get(key), other.get(key), f"{path}[{json.dumps(key)}]")
+            if found:
+                return found
+    elif isinstance(one, list) and isinstance(other, list) and len(one) == len(other):
+        for index, (a, b) in enumerate(zip(one, other, strict=True)):
+            found = first_difference(a, b, f"{path}[{index}]")
+            if found:
+                return found
+    return path, one, other
+
+
+def undeclared_secrets(difference: tuple[str, Any, Any], other: int) -> str:
+    """Players see different states, but the game declares no secrets."""
+    path, mine, theirs = difference
+    return (
+        f"Players see different states: {path} is {short(mine)} for player 0 but "
+        f"{short(theirs)} for player {other}. That is how a game with secrets looks, but "
+        "your game declares none, so the checker could not check that the secrets stay "
+        "secret.\n"
+        "If something is secret, add private_data(self, player_id) to your class and return "
+        "that player's secrets (for example `return [self.code]`): the checker then makes "
+        f"sure no other player sees them. {WATCHERS_IF_SECRET}\n"
+        "If nothing is secret (each player just sees their own part), add the line "
+        "`hidden_information = False` to your class.")
+
+
+def leaked(game_class: type, value: Any, owner: int, other: int, where: str,
+           secrets: list[Any], owner_state: dict[str, Any], public_words: list[str],
+           ) -> tuple[str, str]:
+    """Player ``other`` sees ``value`` (at ``where``) that ``private_data(owner)`` listed.
+
+    Returns:
+        What to tell the student, and the method to fix: ``state`` for a real
+        leak, ``private_data`` when what it lists is public anyway.
+    """
+    whole = path_to(owner_state, secrets) if len(secrets) > 1 else None
+    shown = f"Player {other}'s {where} is {short(value)}"
+    if whole:
+        expression = return_expression(game_class, "private_data")
+        fix = f"`return [{expression}]`" if expression else "put it in a list: `return [...]`"
+        return (f"{shown}, one of the values private_data({owner}) returned: {short(secrets)}. "
+                f"That is player {owner}'s {whole} taken apart, and its parts are public "
+                "anyway. List the secret as it is, as one value: " + fix + ".", "private_data")
+    if value in public_words or type(value) in (int, float, bool) or value is None:
+        return (f"{shown}, which private_data({owner}) lists as a secret of player {owner}. "
+                f"But {short(value)} is probably public anyway (it is a fixed value in your "
+                "code, or a bare number): private_data should list the secret as it is (the "
+                "whole code, the card), or something only that player can know. If "
+                f"{short(value)} really is secret there, leave it out of player {other}'s "
+                "state.", "private_data")
+    return (f"{shown}, which private_data({owner}) says only player {owner} may see. Leave it "
+            f"out of state() for other players (show it only if player_id == {owner}). If "
+            "everybody may see it by now (for example once the game is over), stop listing "
+            "it in private_data.", "state")
+
+
+def return_expression(game_class: type, method: str) -> str | None:
+    """The source of ``X`` when the game's ``method`` has exactly one ``return X``."""
+    code = _code(game_class, method)
+    if code is None:
+        return None
+    try:
+        source = textwrap.dedent(inspect.getsource(getattr(game_class, method)))
+        returns = [node for node in ast.walk(ast.parse(source))
+                   if isinstance(node, ast.Return) and node.value is not None]
+    except (OSError, TypeError, SyntaxError):
+        return None
+    return ast.get_source_segment(source, returns[0].value) if len(returns) == 1 else None
+
+
+def short(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters: a value inside a sentence."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."

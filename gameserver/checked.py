@@ -1,0 +1,363 @@
+"""Every call into game code goes through here: guarded, checked, replayable.
+
+Theory of operation
+-------------------
+Game code is untrusted student code. ``GameType`` stands for one game class
+(its player range, its documentation, making new games) and ``CheckedGame``
+for one game instance. Each of their methods calls the game through the
+``GameGuard`` (an exception or an overlong call becomes a ``GameCodeError``
+naming the game and the method) and checks what came back (``state`` must
+return a dict, ``current_player`` player ids, a rejection must be JSON), so
+the rest of the framework — sessions, the checker, the test harness, the
+dashboard — never calls a game directly and never sees a malformed result.
+Running a game in another process is another implementation of these two
+classes behind the same methods.
+
+``current()`` and ``game_over()`` can only change when the game does (a new
+game, a move), so each is asked once per change and remembered. Code that
+changes the instance behind our back (a test setting up a position through
+``instance``) makes us forget what we remembered.
+
+Randomness is made replayable. A game that draws from the ``random`` module
+gets, during ``__init__`` and ``move`` (the calls that may change it), a
+generator of its own instead of the shared one: ``random`` in the game's
+module stands for a ``random.Random`` seeded from the game's ``seed``. That
+generator's state is part of ``snapshot()``, so a saved game followed by the
+same moves gives the same game again — which lets the store save moves
+instead of whole games, and makes learning environments reproducible.
+Swapping a module global costs a dict store; seeding the shared generator
+before every call would cost ~4.5 µs. Randomness from elsewhere (``secrets``,
+the time, a ``random.Random()`` without a seed made in a helper module) is
+not covered; docs/first-game.md says so.
+"""
+
+from __future__ import annotations
+
+import pickle
+import random
+import sys
+import types
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from . import protocol
+from .game import AbstractGame, has_hidden_information
+from .guard import GameCodeError, GameGuard
+from .protocol import framework_error
+
+__all__ = ["CheckedGame", "GameType", "game_types", "json_problem"]
+
+_SHARED = random._inst  # type: ignore[attr-defined]  # what random.random() etc. are bound to
+
+
+def json_problem(value: Any) -> str:
+    """Why ``value`` cannot be sent as JSON (as replies encode it), or "" if it can."""
+    try:
+        protocol.encode_json(value)
+    except (TypeError, ValueError) as err:
+        return str(err)
+    return ""
+
+
+def game_types(classes: Mapping[str, type[AbstractGame]],
+               guard: GameGuard) -> dict[str, GameType]:
+    """``{name: GameType}`` for game classes by name, all behind one guard."""
+    return {name: GameType(name, game_class, guard) for name, game_class in classes.items()}
+
+
+class GameType:
+    """One game class, every call into it guarded.
+
+    Args:
+        name: the name clients use for the game (the class name).
+        game_class: the class.
+        guard: the guard every call goes through.
+    """
+
+    def __init__(self, name: str, game_class: type[AbstractGame], guard: GameGuard) -> None:
+        self.name = name
+        self.game_class = game_class
+        self.guard = guard
+        self.hidden_information = has_hidden_information(game_class)
+        self._random_slots = _random_slots(game_class)
+
+    def __repr__(self) -> str:
+        return f"GameType({self.name!r})"
+
+    # ------------------------------------------------------------ the class
+
+    def call(self, method: str, func: Callable[..., Any], *args: Any) -> Any:
+        """``func(*args)``, a method of this game, under guard (see ``GameGuard.call``)."""
+        return self.guard.call(self.name, method, func, *args)
+
+    def player_range(self) -> tuple[int, int]:
+        """``(min_players(), max_players())``.
+
+        Raises:
+            GameCodeError: a method failed or did not return a whole number.
+        """
+        low = self.call("min_players", self.game_class.min_players)
+        high = self.call("max_players", self.game_class.max_players)
+        if type(low) is not int or type(high) is not int:
+            raise GameCodeError(
+                f"framework: game {self.name}: min_players() and max_players() must "
+                "return whole numbers")
+        return low, high
+
+    def check_player_count(self, players: int) -> None:
+        """Refuse a session size outside the game's range, as every join does.
+
+        Raises:
+            ProtocolError: ``framework: invalid number of players: ...``.
+            GameCodeError: the game's player range cannot be read.
+        """
+        low, high = self.player_range()
+        if not low <= players <= high:
+            wanted = f"exactly {low}" if low == high else f"{low} to {high}"
+            raise framework_error(
+                f"invalid number of players: {self.name} is played by {wanted} "
+                f"players, not {players}")
+
+    def description(self) -> str:
+        return self.call("description", self.game_class.description)
+
+    def documentation(self) -> str:
+        return self.call("documentation", self.game_class.documentation)
+
+    # ------------------------------------------------------------ instances
+
+    def new_game(self, players: int, seed: int | None = None) -> CheckedGame:
+        """A new game for ``players`` players; ``seed`` fixes its randomness (None: any).
+
+        Raises:
+            GameCodeError: the constructor failed.
+        """
+        rng = random.Random(seed) if self._random_slots else None
+        game = CheckedGame(self, None, rng)
+        game.instance = game._changing("__init__", self.game_class, players)
+        return game
+
+    def restore(self, blob: bytes) -> CheckedGame:
+        """The game saved by ``CheckedGame.snapshot()``.
+
+        Only for blobs this server wrote: unpickling runs code named in it.
+
+        Raises:
+            GameCodeError: the blob cannot be loaded (the game's class changed, ...).
+        """
+        instance, rng = self.call("unpickle", pickle.loads, blob)
+        if not isinstance(instance, self.game_class):
+            raise GameCodeError(f"framework: game {self.name}: the saved game is a "
+                                f"{type(instance).__name__}, not a {self.name}")
+        if rng is None and self._random_slots:
+            rng = random.Random()
+        return CheckedGame(self, instance, rng)
+
+
+class CheckedGame:
+    """One game instance behind guarded, checked calls (see the module docstring).
+
+    ``instance`` is the game object itself, for tools that look inside it
+    (tests, the checker); reading it makes this object forget what it
+    remembered about the game, in case the caller changes it.
+    """
+
+    __slots__ = ("type", "_instance", "_rng", "_module", "_current", "_over")
+
+    def __init__(self, game_type: GameType, instance: Any, rng: random.Random | None) -> None:
+        self.type = game_type
+        self._instance = instance
+        self._rng = rng
+        self._module = None if rng is None else _module_for(rng)
+        self._current: list[int] | None = None
+        self._over: bool | None = None
+
+    @property
+    def instance(self) -> Any:
+        self._current = self._over = None
+        return self._instance
+
+    @instance.setter
+    def instance(self, value: Any) -> None:
+        self._instance = value
+        self._current = self._over = None
+
+    # ------------------------------------------------------------ calls that change the game
+
+    def move(self, move: dict[str, Any], player_id: int) -> Any:
+        """Hand one move to the game: None if it was accepted, else the game's rejection.
+
+        The classic framework treats every falsy result as "accepted".
+
+        Raises:
+            GameCodeError: ``move`` failed, or rejected the move with a value
+                that is not JSON.
+        """
+        self._current = self._over = None
+        result = self._changing("move", self._instance.move, move, player_id)
+        if not result:
+            return None
+        problem = json_problem(result)
+        if problem:
+            raise GameCodeError(
+                f"framework: game {self.type.name}: move() rejected the move with a "
+                f"value that is not JSON ({problem})")
+        return result
+
+    def _changing(self, method: str, func: Callable[..., Any], *args: Any) -> Any:
+        """A call that may change the game: with the game's own ``random`` in place."""
+        rng = self._rng
+        if rng is None:
+            return self.type.call(method, func, *args)
+        slots = self.type._random_slots
+        for namespace, name, attribute, _ in slots:
+            namespace[name] = self._module if attribute is None else getattr(rng, attribute)
+        try:
+            return self.type.call(method, func, *args)
+        finally:
+            for namespace, name, _, original in slots:
+                namespace[name] = original
+
+    # ------------------------------------------------------------ questions
+
+    def game_over(self) -> bool:
+        over = self._over
+        if over is None:
+            over = self._over = bool(self.type.call("game_over", self._instance.game_over))
+        return over
+
+    def current(self) -> list[int]:
+        """Who may move now, always as a list of ids (empty once the game is over)."""
+        current = self._current
+        if current is None:
+            current = self._current = [] if self.game_over() else self._asked_current()
+        return current
+
+    def _asked_current(self) -> list[int]:
+        current = self.type.call("current_player", self._instance.current_player)
+        if type(current) is int:
+            return [current]
+        if isinstance(current, (list, tuple)) and all(type(c) is int for c in current):
+            return list(current)
+        raise self._bad_return("current_player", "a player id or a list of player ids",
+                               current)
+
+    def state(self, player_id: int) -> dict[str, Any]:
+        """The game's own state dict for ``player_id`` (not a copy: do not change it)."""
+        state = self.type.call("state", self._instance.state, player_id)
+        if not isinstance(state, dict):
+            raise self._bad_return("state", "a dict", state)
+        return state
+
+    def view(self, player_id: int, legal_moves: bool = False) -> dict[str, Any]:
+        """What ``state`` sends ``player_id``: the game's dict plus ``current`` and ``gameover``.
+
+        With ``legal_moves`` also the moves the player may make now (``[]``
+        when it is not their turn, None when the game does not list its moves).
+        """
+        data = dict(self.state(player_id))  # never add our keys to the game's own dict
+        # PROTOCOL.md: "current" is empty once the game is over, whatever the game says.
+        data["current"] = current = self.current()
+        data["gameover"] = self.game_over()
+        if legal_moves:
+            data["legal_moves"] = (self.legal_moves(player_id)
+                                   if player_id in current else [])
+        return data
+
+    def view_reply(self, player_id: int, legal_moves: bool = False) -> bytes:
+        """The encoded ok-reply of ``view``.
+
+        Raises:
+            GameCodeError: a game call failed, or the state is not JSON.
+        """
+        return self.reply_of(self.view(player_id, legal_moves))
+
+    def reply_of(self, view: dict[str, Any]) -> bytes:
+        """``view`` as an encoded ok-reply; GameCodeError naming ``state()`` if it is not JSON."""
+        try:
+            return protocol.ok(view)
+        except (TypeError, ValueError) as err:
+            raise self.type_error("state", f"returned something that cannot be sent as JSON "
+                                  f"({err})") from None
+
+    def legal_moves(self, player_id: int) -> list[dict[str, Any]] | None:
+        """The game's list of legal moves for ``player_id``, checked; None if it has none."""
+        moves = self.type.call("legal_moves", self._instance.legal_moves, player_id)
+        if moves is not None and not (isinstance(moves, list)
+                                      and all(isinstance(m, dict) for m in moves)):
+            raise self._bad_return("legal_moves", "a list of move dicts or None", moves)
+        return moves
+
+    def private_data(self, player_id: int) -> list[Any]:
+        values = self.type.call("private_data", self._instance.private_data, player_id)
+        if not isinstance(values, (list, tuple)):
+            raise self._bad_return("private_data", "a list", values)
+        return list(values)
+
+    # ------------------------------------------------------------ saving
+
+    def snapshot(self) -> bytes:
+        """The game and its random generator as bytes, for ``GameType.restore``.
+
+        Raises:
+            GameCodeError: the game cannot be pickled (it holds a file, a lock, ...).
+        """
+        return self.type.call("pickle", pickle.dumps, (self._instance, self._rng),
+                              pickle.HIGHEST_PROTOCOL)
+
+    # ------------------------------------------------------------ errors
+
+    def type_error(self, method: str, text: str) -> GameCodeError:
+        return GameCodeError(f"framework: game {self.type.name}: {method}() {text}")
+
+    def _bad_return(self, method: str, expected: str, value: Any) -> GameCodeError:
+        return self.type_error(method, f"must return {expected}, not {type(value).__name__}")
+
+
+def _module_for(rng: random.Random) -> types.ModuleType:
+    """A stand-in for the ``random`` module whose functions draw from ``rng``.
+
+    ``random.Random()`` without a seed, inside it, is seeded from ``rng`` too,
+    so a game that makes its own generator in ``__init__`` stays replayable.
+    """
+    module = types.ModuleType("random")
+    namespace = vars(module)
+    namespace.update(_RANDOM_NAMES)
+    for name in _RANDOM_FUNCTIONS:
+        namespace[name] = getattr(rng, name)
+
+    def seeded_random(seed: Any = None) -> random.Random:
+        return random.Random(rng.getrandbits(64) if seed is None else seed)
+
+    namespace["Random"] = seeded_random
+    return module
+
+
+_RANDOM_NAMES = {name: value for name, value in vars(random).items()
+                 if not name.startswith("__")}
+_RANDOM_FUNCTIONS = tuple(name for name, value in _RANDOM_NAMES.items()
+                          if getattr(value, "__self__", None) is _SHARED)
+
+
+def _random_slots(game_class: type) -> tuple[tuple[dict[str, Any], str, str | None, Any], ...]:
+    """Where the game's module refers to the shared ``random`` generator.
+
+    Each entry is (module globals, name, attribute, value): ``random`` itself
+    (attribute None, for ``import random``) or one of its functions (for
+    ``from random import choice``), in the module of the class and of each
+    of its game base classes; ``value`` is what to put back after a call.
+    """
+    slots = []
+    seen: set[int] = set()
+    for cls in game_class.__mro__:
+        module = sys.modules.get(cls.__module__)
+        if module is None or cls is AbstractGame or id(module) in seen:
+            continue
+        seen.add(id(module))
+        namespace = vars(module)
+        for name, value in list(namespace.items()):
+            if value is random:
+                slots.append((namespace, name, None, value))
+            elif getattr(value, "__self__", None) is _SHARED:
+                slots.append((namespace, name, value.__name__, value))
+    return tuple(slots)

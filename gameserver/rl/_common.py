@@ -1,0 +1,128 @@
+"""What every environment needs: the game's hooks, a table, spaces and encoded views."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from ..game import AbstractGame
+from ..rlhooks import HookError, RLSpec
+from ._local import LocalTable
+from ._remote import Link, RemoteTable
+from ._table import GameError, Table, View
+
+Address = tuple[str, int]
+
+
+def resolve_game(game: type[AbstractGame] | str) -> RLSpec:
+    """The RL hooks of ``game``: a game class, or the name of a bundled game.
+
+    Over the network, too, the env needs the class: its hooks turn the states
+    the server sends into numbers (the server plays the game itself).
+
+    Raises:
+        ValueError: no bundled game has that name, or the game has no (valid) hooks.
+    """
+    if isinstance(game, str):
+        from ..games import BUNDLED_GAMES
+
+        found = [g for g in BUNDLED_GAMES if g.__name__ == game]
+        if not found:
+            names = ", ".join(g.__name__ for g in BUNDLED_GAMES)
+            raise ValueError(f"no bundled game called {game!r} (there are: {names}); "
+                             "for a game of your own pass its class")
+        game = found[0]
+    try:
+        return RLSpec(game)
+    except HookError as err:
+        raise ValueError(str(err)) from None
+
+
+def make_table(spec: RLSpec, players: int, server: Address | None, *,
+               names: list[str] | None = None, session: str | None = None,
+               controlled: list[int] | None = None, link: Link | None = None,
+               tls: bool | ssl.SSLContext = False, timeout: float = 120.0,
+               time_limit: float = 5.0) -> Table:
+    """A table for ``players`` players: in-process (``server=None``) or on a server.
+
+    Args:
+        names: one name per seat (default ``player_0``, ...): the dashboard,
+            the history and the leaderboard show them.
+        session: the session's name on the server (default: a fresh one).
+        controlled: seats this env moves (server only; others join from elsewhere).
+        link: an existing connection to share (vector envs).
+        tls, timeout: see ``Link``.
+        time_limit: in-process: seconds one call into the game may run.
+    """
+    names = list(names) if names is not None else [f"player_{i}" for i in range(players)]
+    if len(names) != players:
+        raise ValueError(f"names: {len(names)} names for {players} players")
+    if server is None:
+        if session is not None or controlled is not None:
+            raise ValueError("session and seats played elsewhere need a server")
+        return LocalTable(spec.game_class, players, names, time_limit=time_limit)
+    if link is None:
+        link = Link(address(server), tls=tls, timeout=timeout)
+    return RemoteTable(link, spec.name, players, names, session=session,
+                       controlled=controlled)
+
+
+def address(server: Any) -> Address:
+    if (not isinstance(server, (tuple, list)) or len(server) != 2
+            or not isinstance(server[0], str) or type(server[1]) is not int):
+        raise ValueError(f"server must be (host, port), e.g. ('127.0.0.1', 4711), "
+                         f"not {server!r}")
+    return server[0], server[1]
+
+
+def player_count(spec: RLSpec, players: int | None) -> int:
+    """``players``, or the game's minimum when None.
+
+    Raises:
+        ValueError: outside the game's range of players.
+    """
+    low, high = spec.game_class.min_players(), spec.game_class.max_players()
+    if players is None:
+        return low
+    if type(players) is not int or not low <= players <= high:
+        wanted = f"exactly {low}" if low == high else f"{low} to {high}"
+        raise ValueError(f"invalid number of players: {spec.name} is played by {wanted} "
+                         f"players, not {players!r}")
+    return players
+
+
+def observation_box(spec: RLSpec) -> spaces.Box:
+    return spaces.Box(spec.low, spec.high, spec.shape, np.float32)
+
+
+def mask_box(spec: RLSpec) -> spaces.Box:
+    return spaces.Box(0, 1, (spec.size,), np.int8)
+
+
+def encode(spec: RLSpec, view: View, seat: int) -> View:
+    """Fill ``view.observation`` and ``view.mask`` (once per view); the view."""
+    if view.observation is None:
+        observation = np.asarray(spec.encode(view.state, seat), dtype=np.float32)
+        if observation.shape != spec.shape:
+            raise GameError(f"{spec.name}.rl_observation returned shape {observation.shape}, "
+                            f"but rl_observation_shape is {spec.shape}")
+        try:
+            mask = spec.mask(view.legal)
+        except HookError as err:
+            raise GameError(str(err)) from None
+        view.mask = np.asarray(mask, dtype=np.int8)
+        view.observation = observation
+    return view
+
+
+def next_seat(current: list[int], after: int, players: int) -> int | None:
+    """The first of ``current`` after seat ``after`` in turn order (wrapping), or None."""
+    best = None
+    for seat in current:
+        distance = (seat - after - 1) % players
+        if best is None or distance < best[0]:
+            best = (distance, seat)
+    return None if best is None else best[1]

@@ -1,0 +1,114 @@
+"""The in-process table: the game runs here, through the server's own session code.
+
+This module is the only place in ``gameserver.rl`` that touches the server's
+internals (``GameType``, ``Session``, ``GameGuard``). Every move goes through
+a ``Session``, so it meets the same rules (game over, whose turn, key checks)
+as on a real server, and every call into the game through the session's
+``CheckedGame``: the same guard (exceptions and endless loops become errors
+that name the method) and the same checks of what the game returns. Only the
+sockets and the JSON are left out.
+
+Each game gets a session of its own, made with ``GameType.new_game(players,
+seed)``: the seed gives the game its own random generator (see
+``gameserver.checked``), so a seeded game plays out the same way every time.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..checked import GameType
+from ..guard import GameCodeError, GameGuard
+from ..protocol import ProtocolError, ok
+from ..session import Session
+from ._table import GameError, Step, View, run_ops
+
+OK_REPLY = ok(None)
+
+
+class LocalTable:
+    """Games of ``game_class`` in this process, every seat driven by the env.
+
+    Args:
+        game_class: the game.
+        players: the number of players.
+        names: one name per seat (used for rewards from a ``ranking``).
+        time_limit: seconds one call into the game may run, as on the server.
+
+    Raises:
+        GameError: the number of players is outside the game's range.
+    """
+
+    def __init__(self, game_class: type, players: int, names: list[str],
+                 time_limit: float = 5.0) -> None:
+        self.players = players
+        self.names = names
+        self.controlled = list(range(players))
+        self._guard = GameGuard(time_limit)
+        self._type = GameType(game_class.__name__, game_class, self._guard)
+        try:
+            self._type.check_player_count(players)
+        except (ProtocolError, GameCodeError) as err:
+            self._guard.close()
+            raise GameError(str(err)) from None
+        self._session: Session | None = None
+        self._keys: list[str] = []
+        self._views: list[tuple[int, View] | None] = [None] * players
+
+    def start(self, seed: int | None, hint: int = 0) -> None:
+        """A new game; with ``seed``, one that plays out the same way every time."""
+        try:
+            game = self._type.new_game(self.players, seed)
+            session = Session(self._type, "rl", self.players, game=game)
+            self._keys = [session.add_player(name).key for name in self.names]
+        except (ProtocolError, GameCodeError) as err:
+            raise GameError(str(err)) from None
+        self._session = session
+        self._views = [None] * self.players
+
+    def view(self, seat: int) -> View:
+        session = self._session
+        if session is None:
+            raise GameError("call reset() before anything else")
+        cached = self._views[seat]
+        if cached is not None and cached[0] == session.version:
+            return cached[1]
+        try:
+            # As the server answers: legal moves only for a player who may move now.
+            state = session.game.view(seat, legal_moves=True)
+        except GameCodeError as err:
+            raise GameError(str(err)) from None
+        view = View(state, state.pop("legal_moves"))
+        self._views[seat] = (session.version, view)
+        return view
+
+    def move(self, seat: int, move: dict[str, Any], hint: int | None = None) -> Any:
+        session = self._session
+        if session is None:
+            raise GameError("call reset() before anything else")
+        try:
+            # A copy: a game that changes the dict it is given must not change rl_moves.
+            reply = session.move(seat, self._keys[seat], dict(move))
+        except (ProtocolError, GameCodeError) as err:
+            raise GameError(str(err)) from None
+        if reply == OK_REPLY:
+            return None
+        if not isinstance(reply, bytes):  # only a session that saves its changes waits
+            raise GameError("the in-process session unexpectedly waited")
+        return json.loads(reply)["message"]
+
+    def wait(self, seat: int) -> View:
+        raise GameError("in-process tables have no other clients to wait for")
+
+    def run(self, step: Step) -> Any:
+        return run_ops(self, step)
+
+    def close(self) -> None:
+        """Stop the guard's watchdog thread."""
+        self._guard.close()
+
+    def __del__(self) -> None:
+        guard = getattr(self, "_guard", None)  # None if __init__ failed early
+        if guard is not None:
+            guard.close()

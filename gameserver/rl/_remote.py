@@ -1,0 +1,424 @@
+"""The network table: a session on a real server, over one keep-alive connection.
+
+``Link`` is one keep-alive connection (``/work/shared/PROTOCOL.md`` plus the
+keep-alive and legal-moves extensions of ``docs/protocol.md``), spoken
+directly: requests are pre-encoded bytes, and the requests of one round go
+out in one write (the server answers kept-alive requests in order). Every
+table of an environment — one, or the N sessions of a vector env — shares it.
+
+``RemoteTable`` turns table ops into *plans*: the request bytes to send and
+a ``finish`` function for their replies (sans-I/O: plans do no I/O, the
+link does). A move is sent together with the state request of the seat
+that is likely to move next, so a step costs one round trip.
+
+Why nothing ever waits on a seat the env itself drives: a ``state`` request
+blocks until the view changed since its previous reply, so a table asks for
+a seat's state only after a change it made itself (a move, a restart) and
+otherwise answers from the view it already has. Only ``wait`` (for seats
+played by other clients) sends a request that may block.
+
+Joining: a ``join`` blocks until the session is full, so each seat joins on
+a short-lived connection of its own; seats join in order (the next join is
+sent once discovery shows the previous one seated), so seat ``i`` gets the
+name ``names[i]``, as the history and the leaderboard will show.
+
+Restart hand-over: after a restart of a finished game, every other player's
+next ``state`` returns the old game's final state once. The table knows
+when that is owed and asks twice in one write, keeping the second reply.
+
+The push extension (a subscription, a move reply carrying the mover's new
+state) slots in at ``_fetch``: a pushed state fills the view instead of a
+request.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ._table import GameError, Step, View
+
+TERMINATOR = b"EOT\x00"
+RECV_SIZE = 256 * 1024
+OK_NONE_BYTES = b'{"status": "ok", "data": null}'  # as the server encodes it
+OK_NONE: dict[str, Any] = {"status": "ok", "data": None}  # shared: never change it
+MOVE_CACHE_MAX = 4096  # encoded moves kept per table
+REPLY_MAX = 64 * 1024 * 1024  # bytes of one reply, at most (a server could send forever)
+
+Finish = Callable[[list[dict[str, Any]]], Any]
+
+
+class Plan:
+    """Requests to send and what to do with their replies: ``finish(replies)``
+    returns the op's result."""
+
+    __slots__ = ("payloads", "finish")
+
+    def __init__(self, payloads: list[bytes], finish: Finish) -> None:
+        self.payloads = payloads
+        self.finish = finish
+
+
+def _encode(request: dict[str, Any]) -> bytes:
+    return json.dumps(request, separators=(",", ":")).encode() + TERMINATOR
+
+
+class Link:
+    """One keep-alive connection to ``address``, for any number of tables.
+
+    Args:
+        address: ``(host, port)`` of the server.
+        tls: ``True`` for TLS with the system's certificates, an
+            ``ssl.SSLContext`` for your own (a self-signed certificate).
+        timeout: seconds to wait for any reply (a join or a ``wait`` waits for
+            other clients, so allow for them).
+    """
+
+    def __init__(self, address: tuple[str, int], tls: bool | ssl.SSLContext = False,
+                 timeout: float = 120.0) -> None:
+        self.address = address
+        self.timeout = timeout
+        self._context: ssl.SSLContext | None = (
+            tls if isinstance(tls, ssl.SSLContext)
+            else ssl.create_default_context() if tls else None)
+        self._sock: socket.socket | None = None
+        self._buffer = bytearray()
+
+    def connect(self) -> socket.socket:
+        """A new connection to the server."""
+        host, port = self.address
+        try:
+            sock = socket.create_connection((host, port), timeout=self.timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self._context is not None:
+                sock = self._context.wrap_socket(sock, server_hostname=host)
+        except OSError as err:
+            raise GameError(f"cannot connect to the server at {host}:{port}: {err}") from None
+        return sock
+
+    # ------------------------------------------------------------ requests
+
+    def exchange(self, payloads: list[bytes]) -> list[dict[str, Any]]:
+        """Send ``payloads`` in one write; their replies, decoded, in order."""
+        if self._sock is None:
+            self._sock = self.connect()
+        sock = self._sock
+        try:
+            sock.sendall(b"".join(payloads))
+            return self._read(sock, len(payloads))
+        except TimeoutError:
+            self.close()
+            raise GameError(f"no reply from the server within {self.timeout:g} s (waiting "
+                            "for another client? see the timeout option)") from None
+        except (OSError, GameError) as err:
+            self.close()
+            if isinstance(err, GameError):
+                raise
+            raise GameError(f"lost the connection to the server: {err}") from None
+
+    def _read(self, sock: socket.socket, count: int) -> list[dict[str, Any]]:
+        buffer = self._buffer
+        replies: list[dict[str, Any]] = []
+        start = 0
+        while len(replies) < count:
+            end = buffer.find(TERMINATOR, start)
+            if end < 0:
+                start = max(0, len(buffer) - len(TERMINATOR) + 1)
+                if len(buffer) > REPLY_MAX:
+                    raise GameError(f"the server sent a reply of more than {REPLY_MAX} "
+                                    "bytes: is that a game server?")
+                chunk = sock.recv(RECV_SIZE)
+                if not chunk:
+                    text = bytes(buffer).decode(errors="replace")
+                    raise GameError(_closed_message(text))
+                buffer += chunk
+                continue
+            raw = buffer[:end]
+            # Most replies to moves and restarts are this one: no need to parse it.
+            try:
+                replies.append(OK_NONE if raw == OK_NONE_BYTES else json.loads(raw))
+            except ValueError:
+                raise GameError(f"the server sent a reply that is not JSON: "
+                                f"{bytes(raw[:100])!r}") from None
+            del buffer[:end + len(TERMINATOR)]
+            start = 0
+        return replies
+
+    def execute(self, plan: Plan) -> Any:
+        """Carry out one plan; the op's result."""
+        return plan.finish(self.exchange(plan.payloads) if plan.payloads else [])
+
+    def run_many(self, jobs: list[tuple[RemoteTable, Step]]) -> list[Any]:
+        """Drive several steps (one per table) at once; their return values.
+
+        Each round, every step runs until it needs the server; the requests
+        of all of them go out in one write.
+        """
+        results: list[Any] = [None] * len(jobs)
+        values: list[Any] = [None] * len(jobs)
+        plans: dict[int, Plan] = {}
+        active = set(range(len(jobs)))
+        while active:
+            for number in sorted(active):
+                table, step = jobs[number]
+                try:
+                    while True:
+                        plan = table.plan(step.send(values[number]))
+                        if plan.payloads:
+                            plans[number] = plan
+                            break
+                        values[number] = plan.finish([])
+                except StopIteration as stop:
+                    results[number] = stop.value
+                    active.discard(number)
+            if not plans:
+                break
+            order = sorted(plans)
+            replies = self.exchange([p for n in order for p in plans[n].payloads])
+            taken = 0
+            for number in order:
+                plan = plans.pop(number)
+                values[number] = plan.finish(replies[taken:taken + len(plan.payloads)])
+                taken += len(plan.payloads)
+        return results
+
+    def close(self) -> None:
+        """Close the connection (the next request opens a new one)."""
+        sock, self._sock = self._sock, None
+        self._buffer.clear()
+        if sock is not None:
+            sock.close()
+
+    # ------------------------------------------------------------ joining
+
+    def join(self, tables: list[RemoteTable]) -> None:
+        """Seat every controlled seat of ``tables``, each table's seats in order.
+
+        Raises:
+            GameError: a join was refused or timed out.
+        """
+        waiting: list[tuple[RemoteTable, int, socket.socket]] = []
+        try:
+            for table in tables:
+                for number, seat in enumerate(table.controlled):
+                    sock = self.connect()
+                    waiting.append((table, seat, sock))
+                    sock.sendall(_encode({
+                        "type": "join", "game": table.game_name, "session": table.session,
+                        "players": table.players, "name": table.names[seat]}))
+                    if number + 1 < len(table.controlled):
+                        self._await_seated(table, number + 1)
+            for table, seat, sock in waiting:
+                reply = _read_to_end(sock)
+                data = _data(reply, "join")
+                table.seated(data["player_id"], data["key"], table.names[seat])
+        finally:
+            for _, _, sock in waiting:
+                sock.close()
+
+    def _await_seated(self, table: RemoteTable, count: int) -> None:
+        """Return once ``count`` players sit in ``table``'s session (asking discovery)."""
+        request = _encode({"type": "discover", "keep_alive": True})
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            data = _data(self.exchange([request])[0], "discover")
+            for entry in data["sessions"]:
+                if (entry["game"] == table.game_name and entry["session"] == table.session
+                        and entry["joined"] >= count):
+                    return
+        raise GameError(f"session {table.session}: the server did not seat player "
+                        f"{count - 1} within {self.timeout:g} s")
+
+
+def _read_to_end(sock: socket.socket) -> dict[str, Any]:
+    chunks = []
+    size = 0
+    while chunk := sock.recv(RECV_SIZE):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > REPLY_MAX:
+            raise GameError(f"the server sent a reply of more than {REPLY_MAX} bytes: is "
+                            "that a game server?")
+    text = b"".join(chunks).decode(errors="replace")
+    try:
+        reply = json.loads(text)
+    except ValueError:
+        raise GameError(_closed_message(text)) from None
+    return reply
+
+
+def _closed_message(text: str) -> str:
+    try:
+        reply = json.loads(text)
+        if isinstance(reply, dict) and "message" in reply:
+            return f"the server closed the connection: {reply['message']}"
+    except ValueError:
+        pass
+    return "the server closed the connection" + (f" after {text[:200]!r}" if text else "")
+
+
+def _data(reply: dict[str, Any], what: str, session: str = "") -> Any:
+    if reply.get("status") != "ok":
+        message = f"{what} failed: {reply.get('message')}"
+        if session and "invalid key" in message:
+            message += (f" (has another client started a new session {session!r}, "
+                        "replacing this one?)")
+        raise GameError(message)
+    return reply["data"]
+
+
+class RemoteTable:
+    """A session on the server; this process drives the seats in ``controlled``.
+
+    Args:
+        link: the connection (shared with other tables of the same env).
+        game_name: the game's class name on the server.
+        players: the session's size.
+        names: one name per seat, as the dashboard, history and leaderboard show them.
+        session: the session's name; a fresh unique one by default.
+        controlled: the seats this table moves (default: all). Other seats are
+            played by other clients that join the same named session.
+    """
+
+    def __init__(self, link: Link, game_name: str, players: int, names: list[str],
+                 session: str | None = None, controlled: list[int] | None = None) -> None:
+        self.link = link
+        self.game_name = game_name
+        self.players = players
+        self.names = names
+        self.session = session or f"rl-{game_name}-{secrets.token_hex(4)}"
+        self.controlled = list(range(players)) if controlled is None else list(controlled)
+        self.external = len(self.controlled) < players
+        self.joined = False
+        self._keys: dict[int, str] = {}
+        self._state_requests: dict[int, bytes] = {}
+        self._move_prefix: dict[int, bytes] = {}
+        self._encoded: dict[int, tuple[dict[str, Any], bytes]] = {}
+        self._views: dict[int, View] = {}
+        self._owed: set[int] = set()  # seats owed the hand-over of a finished game
+        self._over = False  # the last view we saw showed the game over
+
+    # ------------------------------------------------------------ the table interface
+
+    def start(self, seed: int | None, hint: int = 0) -> None:
+        self.link.execute(self.plan(("start", seed, hint)))
+
+    def view(self, seat: int) -> View:
+        return self.link.execute(self.plan(("view", seat)))
+
+    def move(self, seat: int, move: dict[str, Any], hint: int | None = None) -> Any:
+        return self.link.execute(self.plan(("move", seat, move, hint)))
+
+    def wait(self, seat: int) -> View:
+        return self.link.execute(self.plan(("wait", seat)))
+
+    def run(self, step: Step) -> Any:
+        return self.link.run_many([(self, step)])[0]
+
+    def close(self) -> None:
+        self.link.close()
+
+    # ------------------------------------------------------------ planning
+
+    def plan(self, op: tuple[Any, ...]) -> Plan:
+        """The plan that carries out one table op (see ``_table``)."""
+        kind = op[0]
+        if kind == "view":
+            view = self._views.get(op[1])
+            if view is not None:
+                return Plan([], lambda replies: view)
+            return self._fetch(op[1])
+        if kind == "move":
+            return self._plan_move(op[1], op[2], op[3])
+        if kind == "start":
+            return self._plan_start(op[2])
+        if kind == "wait":
+            self._views.clear()
+            return self._fetch(op[1])
+        raise ValueError(f"unknown table op {op!r}")
+
+    def seated(self, player_id: int, key: str, name: str) -> None:
+        """A join reply arrived: ``player_id`` is ours, with ``key``, joined as ``name``."""
+        self._keys[player_id] = key
+        self.names[player_id] = name
+        ids = {"game": self.game_name, "session": self.session, "player_id": player_id,
+               "key": key}
+        self._state_requests[player_id] = _encode({
+            "type": "state", **ids, "observer": False, "legal_moves": True,
+            "keep_alive": True})
+        self._move_prefix[player_id] = _encode(
+            {"type": "move", **ids, "keep_alive": True, "move": None})[:-len(b"null}EOT\x00")]
+        if len(self._keys) == len(self.controlled):
+            self.controlled = sorted(self._keys)  # the ids the server actually gave
+            self.joined = True
+
+    def _plan_start(self, hint: int) -> Plan:
+        self._views.clear()
+        if not self.joined:
+            self.link.join([self])  # the first game starts when everybody is seated
+            return self._fetch_hint(hint, [], lambda replies: None)
+        restarter = self.controlled[0]
+        if self._over:  # the others are owed the finished game's final state, once
+            self._owed = {seat for seat in self.controlled if seat != restarter}
+        self._over = False
+        payload = _encode({"type": "restart", "game": self.game_name,
+                           "session": self.session, "player_id": restarter,
+                           "key": self._keys[restarter], "keep_alive": True})
+        return self._fetch_hint(hint, [payload],
+                                lambda replies: _data(replies[0], "restart", self.session))
+
+    def _plan_move(self, seat: int, move: dict[str, Any], hint: int | None) -> Plan:
+        self._views.clear()  # the move changes the game, accepted or rejected
+        # The env passes the same few move dicts (rl_moves) again and again: encode each
+        # once. The cache holds the dict itself, so its id cannot be reused meanwhile.
+        cached = self._encoded.get(id(move))
+        if cached is None or cached[0] is not move:
+            cached = (move, json.dumps(move, separators=(",", ":")).encode() + b"}"
+                      + TERMINATOR)
+            if len(self._encoded) < MOVE_CACHE_MAX:
+                self._encoded[id(move)] = cached
+        payload = self._move_prefix[seat] + cached[1]
+
+        def moved(replies: list[dict[str, Any]]) -> Any:
+            reply = replies[0]
+            if reply.get("status") == "illegalmove":
+                return reply["message"]
+            return _data(reply, f"move {move!r} of player {seat}", self.session)
+
+        return self._fetch_hint(hint, [payload], moved)
+
+    def _fetch_hint(self, hint: int | None, payloads: list[bytes], first: Finish) -> Plan:
+        """``payloads`` (finished by ``first``), then the view of ``hint`` in the same write."""
+        if hint is None or hint not in self._keys:
+            return Plan(payloads, first)
+        fetch = self._fetch(hint)
+
+        def finish(replies: list[dict[str, Any]]) -> Any:
+            result = first(replies[:len(payloads)])
+            fetch.finish(replies[len(payloads):])
+            return result
+
+        return Plan(payloads + fetch.payloads, finish)
+
+    def _fetch(self, seat: int) -> Plan:
+        """Ask for ``seat``'s state (twice when a hand-over is owed: keep the second)."""
+        request = self._state_requests.get(seat)
+        if request is None:
+            raise GameError(f"seat {seat} is not played by this environment")
+        handover = seat in self._owed
+        self._owed.discard(seat)
+
+        def fetched(replies: list[dict[str, Any]]) -> View:
+            data = _data(replies[-1], f"state of player {seat}", self.session)
+            legal = data.pop("legal_moves", None)
+            view = View(data, legal)
+            self._views[seat] = view
+            self._over = data["gameover"]
+            return view
+
+        return Plan([request, request] if handover else [request], fetched)

@@ -1,0 +1,69 @@
+"""What a request that cannot be answered yet is: a ``Wait``, plain data.
+
+The rules (lobby, session, store) never create futures or timers. A request
+that must wait — a join until its session is full, a state until it
+changes, any reply until its change is saved — comes back as a ``Wait``
+that the rules keep in the list of what it waits for. When the awaited
+thing happens the rules call ``wake()``; whoever carries the request (a
+connection, a test) learns of it through the callback it gave ``on_wake``
+and then calls ``resume()``, which gives the next outcome: reply bytes or
+another ``Wait``.
+
+The carrier must not resume from inside the wake callback: ``wake`` runs in
+the middle of someone else's change (a move is being recorded), so the
+callback should only schedule the resume (``loop.call_soon``). A carrier
+that loses interest (its client disconnected) calls ``cancel()``: the rules
+then forget the wait at once, and a joiner waiting for its session to fill
+gives its seat back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+class Wait:
+    """A request waiting for something; see the module docstring.
+
+    Args:
+        resume: asks again; returns reply bytes or another ``Wait``.
+        on_cancel: what the rules do when the carrier gives up (optional).
+    """
+
+    __slots__ = ("resume", "on_cancel", "_callback", "woken", "cancelled")
+
+    def __init__(self, resume: Callable[[], Outcome],
+                 on_cancel: Callable[[Wait], None] | None = None) -> None:
+        self.resume = resume
+        self.on_cancel = on_cancel
+        self._callback: Callable[[], None] | None = None
+        self.woken = False
+        self.cancelled = False
+
+    def wake(self) -> None:
+        """For the rules: asking again may give an answer now (called at most once)."""
+        if self.woken or self.cancelled:
+            return
+        self.woken = True
+        callback = self._callback
+        if callback is not None:
+            callback()
+
+    def on_wake(self, callback: Callable[[], None]) -> None:
+        """For the carrier: call ``callback`` when woken (at once if that happened already)."""
+        self._callback = callback
+        if self.woken and not self.cancelled:
+            callback()
+
+    def cancel(self) -> None:
+        """For the carrier: nobody waits any more (the client went away)."""
+        if self.cancelled:
+            return
+        self.cancelled = True
+        self._callback = None
+        if self.on_cancel is not None:
+            self.on_cancel(self)
+
+
+Outcome = bytes | Wait
+"""What serving a request gives: the reply's bytes, or a ``Wait``."""

@@ -1,0 +1,157 @@
+"""Who may read what: the access token, its cookie, the host check and the guessing throttle.
+
+Two kinds of visitors (docs/dashboard.md, "Access"):
+
+* the **operator** presents the access token (``?token=``, the cookie the
+  dashboard sets for it, or ``Authorization: Bearer``). Only a server with a
+  token has an operator.
+* a **spectator** is anyone else the dashboard serves: with no token
+  configured, every visitor of the localhost-only dashboard. On a shared
+  lab machine that is every local user, so a spectator never sees what a
+  player of a running game with hidden information may not see.
+
+With a token, the dashboard serves operators only (and ``/healthz``).
+Failed token attempts are throttled per client address: ``GUESS_BURST`` at
+once, then one per ``GUESS_INTERVAL`` seconds; beyond that, every attempt
+(right or wrong, so the answer tells nothing) gets ``429``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections import OrderedDict
+from http.cookies import CookieError, SimpleCookie
+from urllib.parse import urlencode
+
+from ._http import HTTPError, Request, Response
+
+OPERATOR = "operator"
+SPECTATOR = "spectator"
+COOKIE = "gameserver_dashboard"
+LOCAL_NAMES = ("localhost", "127.0.0.1", "[::1]", "::1", "")  # "": an HTTP/1.0 client
+GUESS_BURST = 10  # failed token attempts an address may make at once
+GUESS_INTERVAL = 2.0  # seconds: one more failed attempt allowed per interval after that
+GUESS_ADDRESSES = 10_000  # addresses remembered at most (the oldest are forgotten)
+
+
+def cookie_value(token: str) -> str:
+    """The cookie that stands for the token: derived, so the token itself is never stored."""
+    return hmac.new(token.encode(), b"gameserver dashboard cookie", hashlib.sha256).hexdigest()
+
+
+class Throttle:
+    """A bucket of failed attempts per address, refilled over time; memory bounded."""
+
+    def __init__(self, burst: int = GUESS_BURST, interval: float = GUESS_INTERVAL,
+                 addresses: int = GUESS_ADDRESSES) -> None:
+        self.burst = burst
+        self.interval = interval
+        self.addresses = addresses
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # (left, when)
+
+    def _left(self, address: str, now: float) -> float:
+        left, when = self._buckets.get(address, (self.burst, now))
+        return min(self.burst, left + (now - when) / self.interval)
+
+    def wait(self, address: str) -> float:
+        """Seconds until ``address`` may try again; 0 when it may now."""
+        now = time.monotonic()
+        left = self._left(address, now)
+        return 0.0 if left >= 1 else (1 - left) * self.interval
+
+    def failed(self, address: str) -> None:
+        now = time.monotonic()
+        self._buckets[address] = (self._left(address, now) - 1, now)
+        self._buckets.move_to_end(address)
+        while len(self._buckets) > self.addresses:
+            self._buckets.popitem(last=False)
+
+
+class Gate:
+    """Decides each request's access level, or answers it (login form, 401, 429, 403).
+
+    Args:
+        token: the access token, or "" for none.
+        host: the address the dashboard listens on (also accepted as a Host name).
+        login_page: the HTML form shown to a browser without the token.
+    """
+
+    def __init__(self, token: str, host: str, login_page: bytes) -> None:
+        self.token = token
+        self.host = host
+        self.login_page = login_page
+        self.throttle = Throttle()
+        self._cookie = cookie_value(token) if token else ""
+
+    def level(self, request: Request, page: bool) -> str | Response:
+        """``OPERATOR`` or ``SPECTATOR``, or the reply that ends the request here."""
+        if not self.token:
+            self._check_host(request)
+            return SPECTATOR
+        given = self._credentials(request)
+        if not given:
+            if page:
+                return Response(401, self.login_page, "text/html; charset=utf-8")
+            raise HTTPError(401, "access token required: add ?token=... or send "
+                                 "'Authorization: Bearer ...'")
+        wait = self.throttle.wait(request.client)
+        if wait > 0:
+            raise HTTPError(429, f"too many wrong access tokens from your address; try again "
+                                 f"in {wait:.0f} s", (("Retry-After", f"{wait:.0f}"),))
+        if not any(self._matches(kind, value) for kind, value in given):
+            self.throttle.failed(request.client)
+            raise HTTPError(401, "wrong access token")
+        if page and any(kind == "query" for kind, _ in given):
+            return self._to_cookie(request)
+        return OPERATOR
+
+    def _credentials(self, request: Request) -> list[tuple[str, str]]:
+        given = []
+        if "token" in request.query:
+            given.append(("query", request.param("token")))
+        cookie = _cookie(request.headers.get("cookie", ""))
+        if cookie is not None:
+            given.append(("cookie", cookie))
+        bearer = request.headers.get("authorization", "")
+        if bearer.startswith("Bearer "):
+            given.append(("bearer", bearer[7:].strip()))
+        return given
+
+    def _matches(self, kind: str, value: str) -> bool:
+        expected = self._cookie if kind == "cookie" else self.token
+        return hmac.compare_digest(value.encode("utf-8", "surrogatepass"), expected.encode())
+
+    def _to_cookie(self, request: Request) -> Response:
+        """Take the token out of the address bar and the history: a cookie instead."""
+        rest = urlencode([(k, v) for k, values in request.query.items() if k != "token"
+                          for v in values])
+        location = (request.path if request.path.startswith("/") else "/") + (
+            "?" + rest if rest else "")
+        return Response(303, b"", "text/plain", (
+            ("Location", location),
+            ("Set-Cookie", f"{COOKIE}={self._cookie}; Path=/; HttpOnly; SameSite=Strict")))
+
+    def _check_host(self, request: Request) -> None:
+        """Without a token, answer only requests addressed to localhost.
+
+        Stops a web page elsewhere from reading the dashboard through DNS
+        rebinding (a name of theirs that resolves to 127.0.0.1).
+        """
+        host = request.headers.get("host", "").strip().lower()
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        if name not in LOCAL_NAMES and name != self.host:
+            raise HTTPError(403, "the dashboard answers only requests for localhost")
+
+
+def _cookie(header: str) -> str | None:
+    if COOKIE not in header:
+        return None
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(header)
+    except CookieError:
+        return None
+    morsel = jar.get(COOKIE)
+    return morsel.value if morsel is not None else None

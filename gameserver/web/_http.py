@@ -1,0 +1,446 @@
+"""A small HTTP/1.1 server on the game server's event loop: bounded in every way.
+
+Theory of operation
+-------------------
+Each accepted connection is one asyncio task that reads a request head,
+asks the application (``App``) for a ``Response`` or an ``EventStream``,
+writes it, and reads the next request (keep-alive) until the client or the
+server closes. Requests have no body (the dashboard only reads), so a
+request is its head: at most ``HEAD_MAX`` bytes.
+
+What keeps it from stalling or starving (issue 14):
+
+* **A deadline per request, not per read.** The whole head must arrive
+  within ``REQUEST_DEADLINE`` seconds of the moment the connection started
+  waiting for it (also the idle limit of a kept-alive connection); one byte
+  every few seconds does not keep a connection alive. Writing a reply has
+  its own deadline (``WRITE_DEADLINE``).
+* **Caps.** At most ``max_connections`` connections are served at once, and
+  at most ``max_per_address`` from one client address. A connection beyond
+  either cap is not refused blindly: it is *triaged*. It gets
+  ``TRIAGE_DEADLINE`` seconds to send a short head; ``/healthz`` is
+  answered, anything else gets ``503`` with ``Retry-After``. At most
+  ``TRIAGE_MAX`` connections are in triage; a new one pushes out the
+  oldest. So ``/healthz`` is answered even while one address holds its
+  whole share with idle sockets, and starving the dashboard takes more
+  sockets than one address may hold.
+* **Event streams are bounded.** An ``EventStream`` writes without waiting;
+  when the bytes its client has not read reach ``STREAM_BUFFER_MAX``, or
+  its buffer did not drain between two keep-alive pings, the stream is
+  dropped (the browser reconnects and gets the current state).
+
+Everything runs on the loop: nothing here blocks, and the application's
+handlers must not either (see ``dashboard.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+log = logging.getLogger("gameserver.web")
+
+HEAD_MAX = 16 * 1024  # bytes: request line and headers together
+TRIAGE_HEAD_MAX = 2048  # bytes a triaged connection may send
+REQUEST_DEADLINE = 10.0  # seconds to send a whole request head (and idle keep-alive limit)
+WRITE_DEADLINE = 30.0  # seconds a reply may take to be taken by the client
+TRIAGE_DEADLINE = 2.0  # seconds a connection beyond a cap has to send its head
+TRIAGE_MAX = 64  # connections in triage at once; the oldest is pushed out
+STREAM_BUFFER_MAX = 512 * 1024  # bytes a stream's client may leave unread
+STREAM_PING = 15.0  # seconds between keep-alive comments on a quiet stream
+BUSY_LOG_INTERVAL = 60.0  # seconds between two "busy" log lines
+LINGER_SECONDS = 2.0  # after our last reply: how long to wait for the client to close
+LINGER_MAX = 256 * 1024  # ... and how much of what it still sends to discard meanwhile
+
+SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Frame-Options", "DENY"),
+    ("Content-Security-Policy",
+     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+     "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
+)
+
+
+class HTTPError(Exception):
+    """Ends a request with ``status`` and a JSON ``{"error": message}``."""
+
+    def __init__(self, status: int, message: str,
+                 headers: tuple[tuple[str, str], ...] = ()) -> None:
+        super().__init__(message)
+        self.status = status
+        self.headers = headers
+
+
+@dataclass(slots=True)
+class Request:
+    """One parsed request head. ``parts`` is the path split at "/" and then decoded."""
+
+    method: str
+    target: str
+    version: str
+    headers: dict[str, str]  # lower-case names; a repeated header keeps its last value
+    client: str
+    path: str = ""
+    parts: list[str] = field(default_factory=list)
+    query: dict[str, list[str]] = field(default_factory=dict)
+
+    def param(self, name: str, default: str = "") -> str:
+        return self.query.get(name, [default])[-1]
+
+    def int_param(self, name: str, default: int | None) -> int | None:
+        value = self.param(name)
+        if value == "":
+            return default
+        try:
+            return int(value)
+        except ValueError:
+            raise HTTPError(400, f"{name} must be a whole number") from None
+
+    @property
+    def keep_alive(self) -> bool:
+        connection = self.headers.get("connection", "").lower()
+        if self.version == "HTTP/1.1":
+            return "close" not in connection
+        return "keep-alive" in connection
+
+
+@dataclass(slots=True)
+class Response:
+    status: int
+    body: bytes
+    content_type: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    body = json.dumps(data, allow_nan=False, separators=(",", ":")).encode()
+    return Response(status, body, "application/json")
+
+
+def error_response(status: int, message: str,
+                   headers: tuple[tuple[str, str], ...] = ()) -> Response:
+    response = json_response({"error": message}, status)
+    response.headers = headers
+    return response
+
+
+class EventStream:
+    """A server-sent event stream the application fills; see ``App``.
+
+    ``run(stream)`` is the application's coroutine: it calls ``send`` and
+    returns when the stream should end. ``send`` never waits: a client that
+    does not read is dropped (``dropped`` becomes True and ``send`` returns
+    False), so one slow browser holds at most ``STREAM_BUFFER_MAX`` bytes.
+    """
+
+    def __init__(self, run: Callable[[EventStream], Awaitable[None]]) -> None:
+        self.run = run
+        self.dropped = False
+        self._writer: asyncio.StreamWriter | None = None
+        self._last_write = 0.0
+        self._buffer_at_ping = 0
+
+    def attach(self, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer
+        self._last_write = time.monotonic()
+
+    def send(self, data: bytes) -> bool:
+        writer = self._writer
+        if self.dropped or writer is None or writer.is_closing():
+            self.dropped = True
+            return False
+        if writer.transport.get_write_buffer_size() + len(data) > STREAM_BUFFER_MAX:
+            log.info("dashboard: dropped an event stream whose client does not read")
+            self.dropped = True
+            writer.transport.abort()
+            return False
+        writer.write(data)
+        self._last_write = time.monotonic()
+        return True
+
+    def ping_due(self) -> bool:
+        """Send a keep-alive comment if the stream was quiet; drop it if it is stuck.
+
+        Returns False once the stream is gone.
+        """
+        writer = self._writer
+        if self.dropped or writer is None or writer.is_closing():
+            return False
+        if time.monotonic() - self._last_write < STREAM_PING:
+            return True
+        pending = writer.transport.get_write_buffer_size()
+        if pending and self._buffer_at_ping:  # nothing was read for a whole ping interval
+            log.info("dashboard: dropped an event stream whose client stopped reading")
+            self.dropped = True
+            writer.transport.abort()
+            return False
+        self._buffer_at_ping = pending
+        return self.send(b": ping\n\n")
+
+    @property
+    def open(self) -> bool:
+        writer = self._writer
+        return not self.dropped and writer is not None and not writer.is_closing()
+
+
+Handler = Callable[[Request], Awaitable["Response | EventStream"]]
+
+
+class HTTPServer:
+    """Serves ``handler`` on the running loop with the bounds described above.
+
+    Args:
+        handler: the application: a request in, a ``Response`` or an
+            ``EventStream`` out; ``HTTPError`` becomes a JSON error reply.
+        healthz: the ``/healthz`` reply, answered even in triage.
+        max_connections: connections served at once.
+        max_per_address: connections served at once from one address.
+        server_header: the ``Server`` header.
+    """
+
+    def __init__(self, handler: Handler, healthz: Callable[[], Response],
+                 max_connections: int, max_per_address: int, server_header: str) -> None:
+        self._handler = handler
+        self._healthz = healthz
+        self.max_connections = max_connections
+        self.max_per_address = max_per_address
+        self._server_header = server_header
+        self._server: asyncio.Server | None = None
+        self.per_address: dict[str, int] = {}
+        self.open = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._triage: OrderedDict[asyncio.StreamWriter, None] = OrderedDict()
+        self._busy_logged = -BUSY_LOG_INTERVAL
+        self.stopping = False
+
+    async def start(self, host: str, port: int) -> int:
+        """Listen on ``host``:``port``; return the real port."""
+        self._server = await asyncio.start_server(
+            self._accepted, host, port, limit=HEAD_MAX, backlog=256, reuse_address=True)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    def close(self) -> None:
+        """Stop listening and end every connection now."""
+        self.stopping = True
+        if self._server is not None:
+            self._server.close()
+        for writer in list(self._writers) + list(self._triage):
+            writer.transport.abort()
+        for task in list(self._tasks):
+            task.cancel()
+
+    # ------------------------------------------------------------ connections
+
+    async def _accepted(self, reader: asyncio.StreamReader,
+                        writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        peer = writer.get_extra_info("peername")
+        client = str(peer[0]) if peer else "?"
+        try:
+            if (self.open >= self.max_connections
+                    or self.per_address.get(client, 0) >= self.max_per_address):
+                await self._triaged(reader, writer, client)
+                return
+            self.open += 1
+            self.per_address[client] = self.per_address.get(client, 0) + 1
+            self._writers.add(writer)
+            try:
+                await self._serve(reader, writer, client)
+                await self._linger(reader, writer)
+            finally:
+                self._writers.discard(writer)
+                self.open -= 1
+                left = self.per_address[client] - 1
+                if left:
+                    self.per_address[client] = left
+                else:
+                    del self.per_address[client]
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        except Exception:  # a bug of ours: log it, keep serving the others
+            log.exception("dashboard: connection from %s failed", client)
+        finally:
+            self._tasks.discard(task)
+            writer.transport.abort()  # after _linger, nothing is left to send or read
+
+    async def _linger(self, reader: asyncio.StreamReader,
+                      writer: asyncio.StreamWriter) -> None:
+        """Close our side, then read what the client still sends until it closes too.
+
+        Closing a socket with unread data in it makes the kernel send a reset,
+        and a reset can destroy the reply before the client reads it (a
+        browser then reports ``net::ERR_CONNECTION_RESET``). So the server
+        half-closes, lets the reply go out, and discards at most
+        ``LINGER_MAX`` bytes for at most ``LINGER_SECONDS`` before closing.
+        """
+        if self.stopping or writer.is_closing():
+            return
+        try:
+            if writer.can_write_eof():
+                writer.write_eof()
+            async with asyncio.timeout(LINGER_SECONDS):
+                await writer.drain()
+                received = 0
+                while received < LINGER_MAX and (chunk := await reader.read(65536)):
+                    received += len(chunk)
+        except (TimeoutError, ConnectionError, RuntimeError):
+            pass
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     client: str) -> None:
+        while not self.stopping:
+            head = await self._read_head(reader, writer, REQUEST_DEADLINE)
+            if head is None:
+                return
+            request = parse_head(head, client)
+            if isinstance(request, Response):
+                await self._write(writer, request, "GET", keep_alive=False)
+                return
+            try:
+                reply = await self._handler(request)
+            except HTTPError as err:
+                reply = error_response(err.status, str(err), err.headers)
+            except Exception:  # a bug of ours: log it (never the query: it may hold the token)
+                log.exception("dashboard: internal error on %s", request.path[:200])
+                reply = error_response(500, "internal error (see the server log)")
+            if isinstance(reply, EventStream):
+                await self._stream(writer, reply)
+                return
+            keep_alive = request.keep_alive and not self.stopping
+            if not await self._write(writer, reply, request.method, keep_alive, request):
+                return
+            if not keep_alive:
+                return
+
+    async def _read_head(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                         deadline: float) -> bytes | None:
+        """The next request head, or None when the connection is done (replied to if due)."""
+        try:
+            async with asyncio.timeout(deadline):
+                return await reader.readuntil(b"\r\n\r\n")
+        except TimeoutError:
+            if reader._buffer:  # type: ignore[attr-defined]  # a request was under way
+                await self._write(writer, error_response(
+                    408, f"the request took longer than {deadline:g} s"), "GET", False)
+            return None
+        except asyncio.IncompleteReadError as err:
+            if err.partial.strip():  # HTTP/0.9 or a client that gave up: one line of text
+                await self._write(writer, error_response(400, "bad request"), "GET", False)
+            return None
+        except asyncio.LimitOverrunError:
+            await self._write(writer, error_response(
+                431, f"request head larger than {HEAD_MAX} bytes"), "GET", False)
+            return None
+
+    async def _write(self, writer: asyncio.StreamWriter, response: Response, method: str,
+                     keep_alive: bool, request: Request | None = None) -> bool:
+        lines = [f"HTTP/1.1 {response.status} {HTTPStatus(response.status).phrase}",
+                 f"Server: {self._server_header}",
+                 f"Content-Type: {response.content_type}",
+                 f"Content-Length: {len(response.body)}",
+                 "Cache-Control: no-store",
+                 "Connection: keep-alive" if keep_alive else "Connection: close"]
+        lines += [f"{name}: {value}" for name, value in SECURITY_HEADERS + response.headers]
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        writer.write(head if method == "HEAD" else head + response.body)
+        if request is not None and log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s %s %d", request.client, request.method, request.path[:200],
+                      response.status)
+        try:
+            async with asyncio.timeout(WRITE_DEADLINE):
+                await writer.drain()
+        except TimeoutError:
+            writer.transport.abort()
+            return False
+        return True
+
+    async def _stream(self, writer: asyncio.StreamWriter, stream: EventStream) -> None:
+        head = ["HTTP/1.1 200 OK", f"Server: {self._server_header}",
+                "Content-Type: text/event-stream; charset=utf-8", "Cache-Control: no-store",
+                "X-Accel-Buffering: no", "Connection: close"]
+        head += [f"{name}: {value}" for name, value in SECURITY_HEADERS]
+        writer.write(("\r\n".join(head) + "\r\n\r\nretry: 2000\n\n").encode("latin-1"))
+        stream.attach(writer)
+        await stream.run(stream)
+        if stream.open:
+            try:
+                async with asyncio.timeout(WRITE_DEADLINE):
+                    await writer.drain()
+            except TimeoutError:
+                writer.transport.abort()
+
+    async def _triaged(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                       client: str) -> None:
+        """Beyond a cap: answer ``/healthz`` quickly, ``503`` to anything else."""
+        self._log_busy(client)
+        if len(self._triage) >= TRIAGE_MAX:
+            oldest, _ = self._triage.popitem(last=False)
+            oldest.transport.abort()
+        self._triage[writer] = None
+        try:
+            try:
+                async with asyncio.timeout(TRIAGE_DEADLINE):
+                    head = await reader.readuntil(b"\r\n\r\n")
+            except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+                return
+            if len(head) > TRIAGE_HEAD_MAX:
+                return
+            request = parse_head(head, client)
+            if isinstance(request, Request) and request.path == "/healthz":
+                await self._write(writer, self._healthz(), request.method, False)
+                return
+            await self._write(writer, error_response(
+                503, "the dashboard is busy (too many connections); try again",
+                (("Retry-After", "5"),)), "GET", False)
+        finally:
+            self._triage.pop(writer, None)
+
+    def _log_busy(self, client: str) -> None:
+        now = time.monotonic()
+        if now - self._busy_logged >= BUSY_LOG_INTERVAL:
+            self._busy_logged = now
+            log.warning("dashboard: connection limit reached (%d open, %d from %s; at most "
+                        "%d, %d per address): answering /healthz and 503 to more",
+                        self.open, self.per_address.get(client, 0), client,
+                        self.max_connections, self.max_per_address)
+
+
+def parse_head(head: bytes, client: str) -> Request | Response:
+    """A request head as a ``Request``, or the error ``Response`` to send instead."""
+    try:
+        text = head.decode("latin-1")
+        request_line, *header_lines = text[:-4].split("\r\n")
+        method, target, version = request_line.split(" ")
+    except ValueError:
+        return error_response(400, "bad request line")
+    if not version.startswith("HTTP/1."):
+        return error_response(505, "only HTTP/1.0 and HTTP/1.1 are served")
+    headers: dict[str, str] = {}
+    for line in header_lines:
+        name, colon, value = line.partition(":")
+        if not colon or not name or name != name.strip():
+            return error_response(400, "bad header line")
+        headers[name.lower()] = value.strip()
+    if method not in ("GET", "HEAD"):
+        return error_response(501, f"method {method[:20]} is not supported")
+    if headers.get("transfer-encoding") or headers.get("content-length", "0") != "0":
+        return error_response(400, "requests to the dashboard have no body")
+    url = urlsplit(target)
+    # Split first, then decode: a session token may contain an encoded "/".
+    parts = [unquote(p) for p in url.path.split("/")[1:]]
+    if len(parts) > 1 and parts[-1] == "":
+        parts.pop()  # a trailing slash
+    return Request(method, target, version, headers, client, url.path, parts,
+                   parse_qs(url.query, keep_blank_values=True))

@@ -1,0 +1,134 @@
+"""What the dashboard needs from the game server, and the one adapter that provides it.
+
+The dashboard is a view of the server, not a part of it: it never sees the
+``GameServer``. It is handed a ``DashboardSource`` (a Protocol: anything
+with these methods will do) and reads everything through it. Every method
+runs on the server's event loop, where the lobby lives, and must be quick.
+
+``LobbySource`` is the adapter the server uses: it is the only code in
+``gameserver/web`` that touches sessions and the lobby, so when their
+insides change, this class is the one place to adapt.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from typing import Any, Protocol
+
+from ..game import AbstractGame
+
+SessionKey = tuple[str, str]  # (game name, session token)
+
+
+class HistoryReader(Protocol):
+    """The store's reading side. Its methods are called from worker threads."""
+
+    def finished_games(self, game: str | None = None,
+                       limit: int = 50) -> list[dict[str, Any]]: ...
+
+    def finished_game(self, game_id: int) -> dict[str, Any] | None: ...
+
+
+class DashboardSource(Protocol):
+    """Everything the dashboard reads from the game server (on the event loop)."""
+
+    def sessions(self) -> Iterable[tuple[SessionKey, Any]]:
+        """Every session as ``(key, handle)``; the handle is passed back to the methods below."""
+
+    def session(self, key: SessionKey) -> Any:
+        """The handle of one session, or None."""
+
+    def mark(self, handle: Any) -> Hashable:
+        """Changes whenever what ``summary`` or ``views`` show may have changed.
+
+        None when the session has ended (it is then shown nowhere). Must be
+        cheap: it is read for every session on each refresh of the lobby.
+        """
+
+    def activity(self, handle: Any) -> tuple[float, int]:
+        """``(last request, Unix seconds; requests waiting now)``: these change without the mark."""
+
+    def summary(self, handle: Any) -> dict[str, Any]:
+        """``Session.summary()``: players, whose turn, moves, no keys."""
+
+    def views(self, handle: Any) -> list[dict[str, Any]]:
+        """What each player would get from ``state()`` now (hidden information included)."""
+
+    def game_classes(self) -> Mapping[str, type[AbstractGame]]: ...
+
+    def game_list(self) -> list[dict[str, Any]]:
+        """The games offered, as ``discover`` lists them."""
+
+    def history(self) -> HistoryReader | None:
+        """The finished games' reader, or None when the store is off."""
+
+    def metrics_text(self) -> str:
+        """The Prometheus text of ``/metrics``."""
+
+    def store_health(self) -> dict[str, Any] | None:
+        """The store's health (``{"status": "ok" | "degraded", ...}``), or None."""
+
+
+class LobbySource:
+    """The ``DashboardSource`` of a running server: its lobby, store and metrics.
+
+    Args:
+        lobby: the server's lobby (its ``sessions`` by ``(game, token)``,
+            ``games`` and ``game_list()``).
+        history: the store's history reader, or None.
+        metrics_text: renders ``/metrics``.
+        store_health: returns the store's health dict, or None when the
+            store has no such report (or is off).
+    """
+
+    def __init__(self, lobby: Any, history: HistoryReader | None,
+                 metrics_text: Callable[[], str],
+                 store_health: Callable[[], dict[str, Any]] | None = None) -> None:
+        self._lobby = lobby
+        self._history = history
+        self._metrics_text = metrics_text
+        self._store_health = store_health
+        self._wall_offset = time.time() - time.monotonic()
+
+    def sessions(self) -> Iterable[tuple[SessionKey, Any]]:
+        self._wall_offset = time.time() - time.monotonic()
+        return list(self._lobby.sessions.items())
+
+    def session(self, key: SessionKey) -> Any:
+        self._wall_offset = time.time() - time.monotonic()
+        return self._lobby.sessions.get(key)
+
+    def mark(self, handle: Any) -> Hashable:
+        if handle.closed is not None:
+            return None
+        players = handle.players
+        observed = [p for p in players if p.observer_key] if players else players
+        return (id(handle), handle.version, len(players), len(observed))
+
+    def activity(self, handle: Any) -> tuple[float, int]:
+        # last_activity is time.monotonic() of the session's last request; the offset
+        # between the two clocks is read once per call of sessions().
+        return handle.last_activity + self._wall_offset, handle.waiting
+
+    def summary(self, handle: Any) -> dict[str, Any]:
+        return dict(handle.summary())
+
+    def views(self, handle: Any) -> list[dict[str, Any]]:
+        return list(handle.views())
+
+    def game_classes(self) -> Mapping[str, type[AbstractGame]]:
+        return dict(self._lobby.games)
+
+    def game_list(self) -> list[dict[str, Any]]:
+        return list(self._lobby.game_list())
+
+    def history(self) -> HistoryReader | None:
+        return self._history
+
+    def metrics_text(self) -> str:
+        return self._metrics_text()
+
+    def store_health(self) -> dict[str, Any] | None:
+        return self._store_health() if self._store_health is not None else None
+

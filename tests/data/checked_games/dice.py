@@ -1,0 +1,57 @@
+"""Dice games that draw randomness three ways, for tests/test_checked.py."""
+
+from __future__ import annotations
+
+import random
+from random import randint
+from typing import Any
+
+from gameserver.game import AbstractGame
+
+
+class Dice(AbstractGame):
+    """One player rolls a die with ``random.randint``, forever."""
+
+    def __init__(self, players: int) -> None:
+        self.rolls = [random.randint(1, 6)]
+
+    @staticmethod
+    def min_players() -> int:
+        return 1
+
+    @staticmethod
+    def max_players() -> int:
+        return 1
+
+    def current_player(self) -> int:
+        return 0
+
+    def move(self, move: dict[str, Any], player_id: int) -> None:
+        self.rolls.append(self.roll())
+
+    def roll(self) -> int:
+        return random.randint(1, 6)
+
+    def game_over(self) -> bool:
+        return False
+
+    def state(self, player_id: int) -> dict[str, Any]:
+        return {"rolls": self.rolls}
+
+
+class DiceFromImport(Dice):
+    """The same, with ``from random import randint``."""
+
+    def roll(self) -> int:
+        return randint(1, 1000)
+
+
+class DiceOwnGenerator(Dice):
+    """The same, with a ``random.Random()`` of its own made in ``__init__``."""
+
+    def __init__(self, players: int) -> None:
+        self.rng = random.Random()
+        super().__init__(players)
+
+    def roll(self) -> int:
+        return self.rng.randint(1, 1000)

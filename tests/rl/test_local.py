@@ -1,0 +1,60 @@
+"""The in-process table: the server's session rules and guarded game calls, no network."""
+
+from __future__ import annotations
+
+import pytest
+
+from gameserver.rl import GameError, aec_env
+from tests.rl.test_aec import Fragile
+
+
+class Endless(Fragile):
+    def move(self, move: dict, player_id: int) -> None:
+        while True:
+            pass
+
+
+class Grabby(Fragile):
+    """Changes the move dict it is given (the env must pass a copy)."""
+
+    def move(self, move: dict, player_id: int) -> None:
+        move["add"] = 99
+        self.counter += 1
+
+
+def test_an_endless_game_call_is_stopped_by_the_guard() -> None:
+    env = aec_env(Endless, time_limit=0.2)
+    env.reset()
+    with pytest.raises(GameError, match=r"game Endless: move\(\) took longer than 0.2 s"):
+        env.step(0)
+    env.close()
+
+
+def test_a_game_that_changes_its_move_dict_does_not_change_rl_moves() -> None:
+    env = aec_env(Grabby)
+    env.reset()
+    env.step(0)
+    env.step(0)
+    assert Grabby.rl_moves == [{"add": 1}]
+    assert env.table.view(0).state["counter"] == 2
+    env.close()
+
+
+def test_the_rules_of_the_server_apply() -> None:
+    env = aec_env("TicTacToe")
+    env.reset(seed=1)
+    other = 1 - int(env.agent_selection[-1])
+    with pytest.raises(GameError, match="framework: not your turn"):
+        env.table.move(other, {"position": 0}, None)
+    assert env.table.move(int(env.agent_selection[-1]), {"position": 9}, None) == (
+        "game: position must be between 0 (top left) and 8 (bottom right)")
+    with pytest.raises(GameError, match="no other clients to wait for"):
+        env.table.wait(0)
+    env.close()
+
+
+def test_nothing_works_before_reset() -> None:
+    env = aec_env("TicTacToe")
+    with pytest.raises(GameError, match="call reset"):
+        env.observe("player_0")
+    env.close()

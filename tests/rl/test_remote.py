@@ -1,0 +1,154 @@
+"""The network table: one keep-alive connection, ordered joins, hand-overs, failures."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+
+import pytest
+
+from gameserver.rl import GameError, RandomAgent, _remote, aec_env
+from tests.rl.helpers import play_randomly
+
+TIMEOUT = 20.0  # seconds for any reply: a request that blocks by mistake fails the test
+
+
+def test_games_show_in_the_history_with_the_player_names(make_server, tmp_path) -> None:
+    server = make_server(store=True, store_path=str(tmp_path / "rl.sqlite3"))
+    env = aec_env("TicTacToe", server=(server.host, server.port), names=["alice", "bob"],
+                  session="rl-history", timeout=TIMEOUT)
+    env.reset(seed=1)
+    policy = RandomAgent(1)
+    for _ in range(3):
+        play_randomly(env, policy)
+        env.reset()
+    # The session and its names are on the dashboard's list of sessions meanwhile.
+    summary = server.call(
+        lambda: server.server.lobby.sessions[("TicTacToe", "rl-history")].summary())
+    assert [p["name"] for p in summary["players"]] == ["alice", "bob"]
+    env.close()
+    records = server.call(lambda: server.server.store.finished_games("TicTacToe"))
+    assert len(records) == 3
+    assert all(r["session"] == "rl-history" and r["players"] == ["alice", "bob"]
+               for r in records)
+
+
+@pytest.mark.parametrize("players", [2, 4])
+def test_seats_are_joined_in_order_so_names_match_player_ids(make_server, players) -> None:
+    server = make_server()
+    names = [f"seat{n}" for n in range(players)]
+    env = aec_env("NumberRace", players, server=(server.host, server.port), names=names,
+                  session="order", timeout=TIMEOUT)
+    env.reset()
+    summary = server.call(
+        lambda: server.server.lobby.sessions[("NumberRace", "order")].summary())
+    assert [p["name"] for p in summary["players"]] == names
+    env.close()
+
+
+def test_after_a_finished_game_every_seat_sees_the_new_game(make_server) -> None:
+    """The restart hand-over (the old final state, once) is taken and dropped."""
+    server = make_server()
+    env = aec_env("TicTacToe", server=(server.host, server.port), timeout=TIMEOUT)
+    env.reset(seed=2)
+    policy = RandomAgent(2)
+    for _ in range(4):
+        play_randomly(env, policy)
+        env.reset()
+        assert not any(env.terminations.values())
+        for agent in env.agents:
+            observation = env.observe(agent)["observation"]
+            assert observation[:, :, 2].sum() == 9  # every cell empty
+    env.close()
+
+
+def test_a_reset_in_the_middle_of_a_game_owes_nobody_a_hand_over(make_server) -> None:
+    server = make_server()
+    env = aec_env("Nim", server=(server.host, server.port), timeout=TIMEOUT)
+    env.reset()
+    env.step(0)
+    env.reset()
+    assert env.observe("player_1")["observation"].argmax(axis=1).tolist() == [3, 4, 5]
+    env.step(0)
+    assert env.observe("player_0")["observation"].argmax(axis=1).tolist() == [2, 4, 5]
+    env.close()
+
+
+def test_no_server_at_the_address_is_a_clear_error() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nobody listens here
+    env = aec_env("TicTacToe", server=("127.0.0.1", port), timeout=TIMEOUT)
+    with pytest.raises(GameError, match=f"cannot connect to the server at 127.0.0.1:{port}"):
+        env.reset()
+    env.close()
+
+
+def test_a_session_taken_over_by_another_env_is_reported(make_server) -> None:
+    server = make_server()
+    first = aec_env("TicTacToe", server=(server.host, server.port), session="same",
+                    timeout=TIMEOUT)
+    first.reset()
+    second = aec_env("TicTacToe", server=(server.host, server.port), session="same",
+                     timeout=TIMEOUT)
+    second.reset()  # a full session of the same name is replaced, as for any client
+    with pytest.raises(GameError, match="invalid key .has another client started a new "
+                                        "session 'same', replacing this one"):
+        first.step(4)
+    first.close()
+    second.close()
+
+
+def test_a_server_that_goes_away_is_a_clear_error(make_server) -> None:
+    server = make_server()
+    env = aec_env("TicTacToe", server=(server.host, server.port), timeout=TIMEOUT)
+    env.reset()
+    server.stop()
+    with pytest.raises(GameError, match="connection|shutting down"):
+        env.step(4)
+    env.close()
+
+
+def test_tls(make_server, tls_pair) -> None:
+    cert, key = tls_pair
+    server = make_server(tls_cert=cert, tls_key=key)
+    context = ssl.create_default_context(cafile=cert)
+    env = aec_env("TicTacToe", server=("localhost", server.port), tls=context,
+                  timeout=TIMEOUT)
+    env.reset(seed=1)
+    finals = play_randomly(env, RandomAgent(1))
+    assert set(finals) == {"player_0", "player_1"}
+    env.close()
+
+
+def test_a_server_that_sends_garbage_or_never_ends_its_reply(monkeypatch) -> None:
+    """Not a game server: it answers with something that is not JSON, then with
+    endless bytes and no terminator."""
+    monkeypatch.setattr(_remote, "REPLY_MAX", 100_000)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def flood() -> None:
+        for reply in (b"no json hereEOT\x00", None):
+            conn, _ = listener.accept()
+            with conn:
+                try:
+                    while True:
+                        conn.sendall(reply or b"x" * 65536)
+                        if reply:
+                            conn.recv(100)  # until the client closes
+                except OSError:  # the client gave up and closed: done
+                    pass
+
+    thread = threading.Thread(target=flood, daemon=True)
+    thread.start()
+    link = _remote.Link(("127.0.0.1", port), timeout=TIMEOUT)
+    with pytest.raises(GameError, match="a reply that is not JSON: b'no json here'"):
+        link.exchange([b'{"type": "discover", "keep_alive": true}EOT\x00'])
+    with pytest.raises(GameError, match="a reply of more than 100000 bytes"):
+        link.exchange([b'{"type": "discover", "keep_alive": true}EOT\x00'])
+    link.close()
+    thread.join(TIMEOUT)
+    listener.close()
+    assert not thread.is_alive()

@@ -1,0 +1,139 @@
+"""Checked game calls without sockets: results checked, answers remembered, replayable."""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from gameserver.checked import CheckedGame, GameType, json_problem
+from gameserver.games import TicTacToe
+from gameserver.guard import GameCodeError, GameGuard
+from tests.data.checked_games import dice
+from tests.data.checked_games.dice import Dice, DiceFromImport, DiceOwnGenerator
+from tests.data.checked_games.plain import Plain
+
+
+@pytest.fixture
+def guard() -> Iterator[GameGuard]:
+    guard = GameGuard(time_limit=2)
+    yield guard
+    guard.close()
+
+
+def play(game: CheckedGame, moves: int) -> list[Any]:
+    """Roll ``moves`` times and return what the state said after each roll."""
+    seen = []
+    for _ in range(moves):
+        assert game.move({}, game.current()[0]) is None
+        seen.append(game.state(0)["rolls"][-1])
+    return seen
+
+
+@pytest.mark.parametrize("game_class", [Dice, DiceFromImport, DiceOwnGenerator])
+def test_the_same_seed_gives_the_same_game(guard: GameGuard, game_class: type) -> None:
+    game_type = GameType(game_class.__name__, game_class, guard)
+    first = play(game_type.new_game(1, seed=7), 20)
+    assert play(game_type.new_game(1, seed=7), 20) == first
+    assert play(game_type.new_game(1, seed=8), 20) != first
+
+
+@pytest.mark.parametrize("game_class", [Dice, DiceFromImport, DiceOwnGenerator])
+def test_a_restored_game_goes_on_as_the_original_would(guard: GameGuard,
+                                                       game_class: type) -> None:
+    game_type = GameType(game_class.__name__, game_class, guard)
+    original = game_type.new_game(1)
+    play(original, 5)
+    copy = game_type.restore(original.snapshot())
+    assert play(copy, 10) == play(original, 10)
+
+
+def test_games_do_not_disturb_each_others_randomness(guard: GameGuard) -> None:
+    game_type = GameType("Dice", Dice, guard)
+    alone = play(game_type.new_game(1, seed=3), 10)
+    mixed, other = game_type.new_game(1, seed=3), game_type.new_game(1, seed=4)
+    rolls = []
+    for _ in range(10):
+        rolls += play(mixed, 1)
+        play(other, 1)
+        random.random()  # the server's own use of the shared generator, in between
+    assert rolls == alone
+
+
+def test_the_module_gets_its_random_back_after_each_call(guard: GameGuard) -> None:
+    game = GameType("Dice", Dice, guard).new_game(1, seed=1)
+    play(game, 1)
+    assert dice.random is random
+    assert dice.randint is random.randint
+
+
+def test_a_game_that_uses_no_randomness_gets_no_generator(guard: GameGuard) -> None:
+    game_type = GameType("Plain", Plain, guard)
+    assert game_type.new_game(1)._rng is None
+
+
+def test_current_and_game_over_are_asked_once_per_change(guard: GameGuard) -> None:
+    game = GameType("Plain", Plain, guard).new_game(1)
+    calls = []
+    game._instance.current_player = lambda: calls.append("current") or 0  # type: ignore
+    for _ in range(3):
+        assert game.current() == [0]
+    assert calls == ["current"]
+    assert game.move({}, 0) is None
+    assert game.current() == [0] and calls == ["current", "current"]
+
+
+def test_reading_the_instance_forgets_remembered_answers(guard: GameGuard) -> None:
+    game = GameType("Plain", Plain, guard).new_game(1)
+    assert game.current() == [0]
+    game.instance.answer = [0, 0]  # a test setting up a position
+    assert game.current() == [0, 0]
+
+
+@pytest.mark.parametrize(("answer", "message"), [
+    ("0", "current_player() must return a player id or a list of player ids, not str"),
+    ([0, "1"], "current_player() must return a player id or a list of player ids, not list"),
+])
+def test_a_bad_current_player_is_named(guard: GameGuard, answer: Any, message: str) -> None:
+    game = GameType("Plain", Plain, guard).new_game(1)
+    game.instance.answer = answer
+    with pytest.raises(GameCodeError, match=re.escape("framework: game Plain: " + message)):
+        game.current()
+
+
+def test_current_is_empty_once_the_game_is_over(guard: GameGuard) -> None:
+    game = GameType("Plain", Plain, guard).new_game(1)
+    for _ in range(3):
+        game.move({}, 0)
+    assert game.view(0) == {"turns": 3, "current": [], "gameover": True}
+
+
+def test_a_rejection_that_is_not_json_is_the_games_error(guard: GameGuard) -> None:
+    game = GameType("Plain", Plain, guard).new_game(1)
+    assert game.move({"reject": "no"}, 0) == "no"
+    with pytest.raises(GameCodeError, match="move\\(\\) rejected the move with a value "
+                                            "that is not JSON"):
+        game.move({"reject": {1, 2}}, 0)
+
+
+def test_views_carry_legal_moves_only_for_players_on_turn(guard: GameGuard) -> None:
+    game = GameType("TicTacToe", TicTacToe, guard).new_game(2, seed=1)
+    mover = game.current()[0]
+    assert len(game.view(mover, legal_moves=True)["legal_moves"]) == 9
+    assert game.view(1 - mover, legal_moves=True)["legal_moves"] == []
+
+
+def test_the_player_count_check_names_the_range(guard: GameGuard) -> None:
+    game_type = GameType("TicTacToe", TicTacToe, guard)
+    game_type.check_player_count(2)
+    with pytest.raises(Exception, match="TicTacToe is played by exactly 2 players, not 3"):
+        game_type.check_player_count(3)
+
+
+def test_json_problem_says_what_is_wrong() -> None:
+    assert json_problem({"a": [1, "x", None]}) == ""
+    assert "set" in json_problem({"a": {1}})
+    assert "NaN" in json_problem(float("nan")) or "Out of range" in json_problem(float("nan"))

@@ -1,0 +1,201 @@
+"""The session's rules with plain calls: no sockets, no event loop, no sleeping."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from gameserver.checked import GameType
+from gameserver.games import Echo, TicTacToe
+from gameserver.guard import GameGuard
+from gameserver.protocol import ProtocolError, framework_error
+from gameserver.session import Session
+from gameserver.waits import Wait
+
+
+@pytest.fixture
+def guard() -> Iterator[GameGuard]:
+    guard = GameGuard(time_limit=2)
+    yield guard
+    guard.close()
+
+
+def reply(outcome: Any) -> dict[str, Any]:
+    assert isinstance(outcome, bytes), f"expected a reply, got {outcome!r}"
+    return json.loads(outcome)
+
+
+def data(outcome: Any) -> Any:
+    answer = reply(outcome)
+    assert answer["status"] == "ok", answer
+    return answer["data"]
+
+
+def full_session(guard: GameGuard, game: type = Echo, players: int = 1,
+                 names: tuple[str, ...] = ("p",)) -> Session:
+    session = Session(GameType(game.__name__, game, guard), "t", players)
+    for name in names[:players] + ("",) * (players - len(names)):
+        session.add_player(name)
+    return session
+
+
+def key(session: Session, player_id: int = 0) -> str:
+    return session.players[player_id].key
+
+
+# ---------------------------------------------------------------- joining
+
+
+def test_joiners_wait_until_the_session_is_full_and_get_ids_in_join_order(
+        guard: GameGuard) -> None:
+    session = Session(GameType("TicTacToe", TicTacToe, guard), "t", 2)
+    ann = session.add_player("ann")
+    waiting = session.join_reply(ann, 1000)
+    assert isinstance(waiting, Wait) and not waiting.woken
+    bob = session.add_player("bob")
+    assert waiting.woken  # the session is full
+    assert data(waiting.resume())["player_id"] == 0
+    assert data(session.join_reply(bob, 1000))["player_id"] == 1
+
+
+def test_a_joiner_who_leaves_gives_the_seat_back(guard: GameGuard) -> None:
+    session = Session(GameType("TicTacToe", TicTacToe, guard), "t", 3)
+    ghost, ann = session.add_player("ghost"), session.add_player("ann")
+    ghost_wait, ann_wait = session.join_reply(ghost, 1000), session.join_reply(ann, 1000)
+    assert isinstance(ghost_wait, Wait) and isinstance(ann_wait, Wait)
+    ghost_wait.cancel()  # the ghost's client hung up
+    assert [p.name for p in session.players] == ["ann"]
+    assert session.waiting == 1
+    bob = session.add_player("ghost")  # the name is free again, and so is the seat
+    cid = session.add_player("cid")
+    assert [data(session.join_reply(p, 1000))["player_id"] for p in (ann, bob, cid)] == [0, 1, 2]
+
+
+def test_when_every_joiner_left_the_session_says_so(guard: GameGuard) -> None:
+    session = Session(GameType("TicTacToe", TicTacToe, guard), "t", 2)
+    abandoned: list[Session] = []
+    session.when_abandoned = abandoned.append
+    wait = session.join_reply(session.add_player(""), 1000)
+    assert isinstance(wait, Wait)
+    wait.cancel()
+    assert abandoned == [session] and session.players == []
+
+
+def test_a_seat_is_kept_once_the_session_is_full(guard: GameGuard) -> None:
+    session = full_session(guard, TicTacToe, 2)
+    waits = [session._wait(lambda: b"") for _ in range(2)]
+    waits[0].cancel()
+    assert len(session.players) == 2
+
+
+def test_names_are_unique_within_a_session(guard: GameGuard) -> None:
+    session = Session(GameType("TicTacToe", TicTacToe, guard), "t", 2)
+    session.add_player("ann")
+    with pytest.raises(ProtocolError, match="name already in use"):
+        session.add_player("ann")
+
+
+# ---------------------------------------------------------------- state and move
+
+
+def test_state_answers_at_once_then_waits_for_a_change(guard: GameGuard) -> None:
+    session = full_session(guard)
+    assert data(session.state(0, key(session), False)) == {
+        "echo": "", "current": [0], "gameover": False}
+    waiting = session.state(0, key(session), False)
+    assert isinstance(waiting, Wait) and not waiting.woken
+    assert data(session.move(0, key(session), {"msg": "hi"})) is None
+    assert waiting.woken
+    assert data(waiting.resume())["echo"] == "hi"
+
+
+def test_each_view_sees_each_change_once(guard: GameGuard) -> None:
+    session = full_session(guard)
+    session.observe("p")
+    watcher = session.players[0].observer_key
+    assert watcher is not None
+    data(session.state(0, key(session), False))
+    data(session.state(0, watcher, True))  # the observer view counts apart
+    assert isinstance(session.state(0, watcher, True), Wait)
+
+
+def test_moves_are_checked_in_protocol_order(guard: GameGuard) -> None:
+    session = full_session(guard, TicTacToe, 2)
+    mover = session.game.current()[0]
+    other = 1 - mover
+    with pytest.raises(ProtocolError, match="invalid key"):
+        session.move(mover, "wrong", {"position": 0})
+    with pytest.raises(ProtocolError, match="not your turn"):
+        session.move(other, key(session, other), {"position": 0})
+    assert reply(session.move(mover, key(session, mover), {"position": 9}))["status"] == \
+        "illegalmove"
+    assert session.moves == 1 and session.accepted_moves == 0
+
+
+def test_an_observer_key_cannot_move(guard: GameGuard) -> None:
+    session = full_session(guard)
+    observer = data(session.observe("p"))["key"]
+    with pytest.raises(ProtocolError, match="observer key only works for state"):
+        session.move(0, observer, {"msg": "x"})
+
+
+def test_a_closed_session_answers_every_waiter_and_request_with_its_reason(
+        guard: GameGuard) -> None:
+    session = full_session(guard)
+    data(session.state(0, key(session), False))
+    waiting = session.state(0, key(session), False)
+    assert isinstance(waiting, Wait)
+    session.close(framework_error("game session was overwritten"))
+    assert waiting.woken
+    assert reply(waiting.resume())["message"] == "framework: game session was overwritten"
+
+
+def test_a_cancelled_wait_is_forgotten_at_once(guard: GameGuard) -> None:
+    session = full_session(guard)
+    data(session.state(0, key(session), False))
+    waiting = session.state(0, key(session), False)
+    assert isinstance(waiting, Wait) and session.waiting == 1
+    waiting.cancel()
+    assert session.waiting == 0
+
+
+# ---------------------------------------------------------------- restart hand-over
+
+
+def test_every_other_view_is_owed_the_final_state_once(guard: GameGuard) -> None:
+    session = full_session(guard)
+    assert data(session.move(0, key(session), {"msg": "quit"})) is None
+    assert data(session.restart(0, key(session))) is None
+    assert data(session.state(0, key(session), False))["gameover"] is False
+    watcher = data(session.observe("p"))["key"]  # opened after the restart
+    assert data(session.state(0, watcher, True)) == {
+        "echo": "quit", "current": [], "gameover": True}
+    assert data(session.state(0, watcher, True))["gameover"] is False
+    assert isinstance(session.state(0, watcher, True), Wait)
+
+
+def test_the_hand_over_lists_no_legal_moves(guard: GameGuard) -> None:
+    session = full_session(guard, TicTacToe, 2)
+    while not session.game.game_over():
+        mover = session.game.current()[0]
+        first_free = session.game.view(mover)["board"].index(-1)
+        data(session.move(mover, key(session, mover), {"position": first_free}))
+    data(session.restart(0, key(session)))
+    assert data(session.state(1, key(session, 1), False, legal_moves=True))[
+        "legal_moves"] == []
+
+
+def test_snapshot_and_restore_keep_players_game_and_hand_over(guard: GameGuard) -> None:
+    session = full_session(guard)
+    data(session.move(0, key(session), {"msg": "quit"}))
+    data(session.restart(0, key(session)))
+    data(session.move(0, key(session), {"msg": "again"}))
+    copy = Session.restore(session.snapshot(), session.game_type)
+    assert [(p.name, p.key) for p in copy.players] == [("p", key(session))]
+    watcher = data(copy.observe("p"))["key"]
+    assert data(copy.state(0, watcher, True))["echo"] == "quit"
+    assert data(copy.state(0, watcher, True))["echo"] == "again"
+    assert copy.moves == 2 and copy.games_played == 2

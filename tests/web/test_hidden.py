@@ -1,0 +1,139 @@
+"""An opponent without the operator's token reads nothing secret through the dashboard.
+
+For each bundled game with hidden information, one player's secret is put
+on the server (a Battleship fleet, a Rock-Paper-Scissors choice, a Crazy
+Eights hand); the opponent, a spectator without the token, then asks every
+dashboard endpoint (JSON, event streams, pages, files) for every player,
+and none of the answers contains the secret. With the token, the operator
+sees the views; after the game, the replay is as before.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from gameserver.game import has_hidden_information
+from gameserver.games import Battleship, CrazyEights, RockPaperScissors
+from tests.serverproc import ServerThread
+from tests.web import play
+from tests.web.test_endpoints import EventStream, fetch
+
+TOKEN = "operator token of the tests"
+OPERATOR = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+def open_server() -> Iterator[ServerThread]:
+    """No token configured: every visitor is a spectator."""
+    server = play.web_server()
+    yield server
+    server.stop()
+
+
+def every_answer(server: ServerThread, game: str, session: str, players: int) -> str:
+    """What a spectator gets from every endpoint that shows running sessions."""
+    base = f"/api/sessions/{game}/{session}"
+    paths = ["/api/sessions", f"/api/sessions?q={session}", base, "/metrics", "/api/games",
+             "/", f"/session/{game}/{session}", "/api/config"]
+    paths += [f"{base}?player={n}" for n in range(-1, players + 1)]
+    answers = [fetch(server, path)[2].decode() for path in paths]
+    for path in ["/api/events", f"/api/events?q={session}",
+                 *(f"{base}/events?player={n}" for n in range(players))]:
+        stream = EventStream(server, path)
+        try:
+            answers.append(json.dumps(stream.next()[1]))
+        finally:
+            stream.close()
+    return "\n".join(answers)
+
+
+def secret_battleship(server: ServerThread) -> tuple[str, list[str]]:
+    clients = play.seat(server, "Battleship", "hide-bs", ["ann", "bob"])
+    play.place_fleets(clients)
+    return "hide-bs", [json.dumps(ship) for ship in play.FLEET_A + play.FLEET_B]
+
+
+def secret_rps(server: ServerThread) -> tuple[str, list[str]]:
+    clients = play.seat(server, "RockPaperScissors", "hide-rps", ["ann", "bob"])
+    clients[1].move(choice="scissors")  # bob has chosen; ann has not
+    return "hide-rps", ['"you_chose":"scissors"']
+
+
+def secret_crazy_eights(server: ServerThread) -> tuple[str, list[str]]:
+    play.seat(server, "CrazyEights", "hide-c8", ["ann", "bob"])
+    hands = [play.view(server, "CrazyEights", "hide-c8", n)["hand"] for n in (0, 1)]
+    # A card in a hand is a secret; the same card as the top of the pile is not.
+    top = play.view(server, "CrazyEights", "hide-c8", 0)["top"]
+    return "hide-c8", [f'"{card}"' for hand in hands for card in hand if card != top]
+
+
+SECRETS: dict[str, Callable[[ServerThread], tuple[str, list[str]]]] = {
+    "Battleship": secret_battleship,
+    "RockPaperScissors": secret_rps,
+    "CrazyEights": secret_crazy_eights,
+}
+
+
+def test_the_bundled_games_with_secrets_declare_them() -> None:
+    for game in (Battleship, CrazyEights, RockPaperScissors):
+        assert has_hidden_information(game)
+
+
+@pytest.mark.parametrize("game", sorted(SECRETS))
+def test_a_spectator_reads_nothing_secret_anywhere(open_server: ServerThread,
+                                                   game: str) -> None:
+    session, secrets = SECRETS[game](open_server)
+    answers = every_answer(open_server, game, session, players=2).replace(" ", "")
+    assert session in answers  # the public view is there: the session, its players
+    assert '"hidden":true' in answers
+    for secret in secrets:
+        assert secret.replace(" ", "") not in answers, f"{game}: {secret} leaked"
+    summary = play.get_json(open_server, f"/api/sessions/{game}/{session}")["summary"]
+    assert [p["name"] for p in summary["players"]] == ["ann", "bob"]
+    assert summary["current"]  # whose turn it is: public
+
+
+@pytest.mark.parametrize("game", sorted(SECRETS))
+def test_the_operator_sees_every_view(game: str) -> None:
+    server = play.web_server(web_token=TOKEN)
+    try:
+        session, secrets = SECRETS[game](server)
+        data = play.get_json(server, f"/api/sessions/{game}/{session}", OPERATOR)
+        assert "hidden" not in data and len(data["views"]) == 2
+        text = json.dumps(data).replace(" ", "")
+        assert all(secret.replace(" ", "") in text for secret in secrets)
+        status, _, body = fetch(server, f"/api/sessions/{game}/{session}")
+        assert status == 401 and all(secret.replace(" ", "") not in body.decode()
+                                     for secret in secrets)
+    finally:
+        server.stop()
+
+
+def test_a_finished_hidden_game_shows_its_views_and_its_replay(tmp_path: Path) -> None:
+    server = play.web_server(store=True, store_path=str(tmp_path / "store.sqlite3"))
+    try:
+        clients = play.seat(server, "RockPaperScissors", "over-rps", ["ann", "bob"])
+        while not play.view(server, "RockPaperScissors", "over-rps", 0)["gameover"]:
+            clients[0].move(choice="rock")
+            clients[1].move(choice="scissors")
+        data = play.get_json(server, "/api/sessions/RockPaperScissors/over-rps?player=1")
+        assert "hidden" not in data and "scissors" in json.dumps(data["view"])
+        (entry,) = play.get_json(server, "/api/history?game=RockPaperScissors")["games"]
+        replay = play.get_json(server, f"/api/history/{entry['id']}?player=0")
+        moves = [step["move"] for step in replay["steps"]]
+        assert {"choice": "rock"} in moves and None in moves  # bob's moves: hidden
+    finally:
+        server.stop()
+
+
+def test_the_spectator_page_says_why_the_view_is_hidden(open_server: ServerThread) -> None:
+    play.seat(open_server, "Battleship", "hide-page", ["cy", "di"])
+    data = play.get_json(open_server, "/api/sessions/Battleship/hide-page?player=0")
+    assert data["hidden"] is True and data["view"] is None
+    app = (Path(play.__file__).parents[2] / "gameserver/web/static/app.js").read_text()
+    assert re.search(r"Public view\.", app)

@@ -1,0 +1,127 @@
+"""The dashboard's access token: its length, where it comes from, and guessing it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from gameserver import config
+from gameserver.config import ConfigError, Settings
+from gameserver.web import _auth
+from tests.serverproc import ROOT, ServerProcess
+from tests.web import play
+from tests.web.test_endpoints import fetch
+
+TOKEN = "a-long-enough-secret-for-tests"
+
+
+def load(*flags: str, environ: dict[str, str] | None = None) -> Settings:
+    parser = argparse.ArgumentParser()
+    config.add_arguments(parser)
+    settings = Settings()
+    for name, value in vars(parser.parse_args(list(flags))).items():
+        if value is not None and name != "config":
+            setattr(settings, name, value)
+    config.read_web_token(settings, environ or {})
+    settings.check()
+    return settings
+
+
+# ---------------------------------------------------------------- rules, no server
+
+
+def test_a_short_token_is_refused_with_how_to_make_one() -> None:
+    with pytest.raises(ConfigError, match="12 characters long; it must have at least 16") as err:
+        load("--web-token", "twelve-chars")
+    assert "secrets.token_urlsafe" in str(err.value)
+    assert load("--web-token", "x" * 16).web_token == "x" * 16
+
+
+def test_the_token_comes_from_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    path.write_text(TOKEN + "\n")
+    assert load("--web-token-file", str(path)).web_token == TOKEN
+    path.write_text("\n")
+    with pytest.raises(ConfigError, match="is empty"):
+        load("--web-token-file", str(path))
+    with pytest.raises(ConfigError, match="cannot read the dashboard's token file"):
+        load("--web-token-file", str(tmp_path / "missing"))
+    path.write_text(TOKEN)
+    with pytest.raises(ConfigError, match="not both"):
+        load("--web-token-file", str(path), "--web-token", TOKEN)
+
+
+def test_the_token_comes_from_the_environment_when_no_setting_gives_one() -> None:
+    assert load(environ={config.WEB_TOKEN_ENV: TOKEN}).web_token == TOKEN
+    assert load("--web-token", "y" * 20, environ={config.WEB_TOKEN_ENV: TOKEN}).web_token == (
+        "y" * 20)
+    with pytest.raises(ConfigError, match="at least 16"):
+        load(environ={config.WEB_TOKEN_ENV: "short"})
+
+
+def test_failed_attempts_empty_a_bucket_that_refills() -> None:
+    throttle = _auth.Throttle(burst=3, interval=60.0, addresses=2)
+    for _ in range(3):
+        assert throttle.wait("10.0.0.1") == 0
+        throttle.failed("10.0.0.1")
+    assert 0 < throttle.wait("10.0.0.1") <= 60.0
+    assert throttle.wait("10.0.0.2") == 0  # another address is not affected
+    throttle.failed("10.0.0.2")
+    throttle.failed("10.0.0.3")  # a third address: the oldest is forgotten (memory bound)
+    assert throttle.wait("10.0.0.1") == 0
+
+
+# ---------------------------------------------------------------- across the wire
+
+
+def test_guessing_is_throttled_per_address() -> None:
+    """Wrong guesses were once answered ~1,600 times a second, without end."""
+    server = play.web_server(web_token=TOKEN)
+    try:
+        wrong = {"Authorization": "Bearer " + "z" * len(TOKEN)}
+        codes = [fetch(server, "/api/games", headers=wrong)[0]
+                 for _ in range(_auth.GUESS_BURST + 3)]
+        assert codes[:_auth.GUESS_BURST] == [401] * _auth.GUESS_BURST
+        assert codes[_auth.GUESS_BURST:] == [429] * 3
+        # Throttled, even the right token is not tried (the answer must tell nothing) ...
+        status, headers, body = fetch(server, "/api/games",
+                                      headers={"Authorization": f"Bearer {TOKEN}"})
+        assert status == 429 and int(headers["Retry-After"]) >= 1
+        assert "too many wrong access tokens" in json.loads(body)["error"]
+        # ... and a request without any token still gets the form, not 429.
+        assert fetch(server, "/")[0] == 401
+        assert fetch(server, "/healthz")[0] == 200
+    finally:
+        server.stop()
+
+
+def test_a_token_from_a_file_stays_out_of_the_process_list(tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    path.write_text(TOKEN + "\n")
+    path.chmod(0o600)
+    with ServerProcess("--web", "--web-token-file", str(path), "--log-level", "INFO") as server:
+        assert server.proc is not None
+        cmdline = Path(f"/proc/{server.proc.pid}/cmdline").read_bytes()
+        assert TOKEN.encode() not in cmdline
+        assert server.wait_for_log("dashboard on ")
+        port = int(re.search(r"dashboard on http://127\.0\.0\.1:(\d+)/", server.log)[1])
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/games",
+                                         headers={"Authorization": f"Bearer {TOKEN}"})
+        with urllib.request.urlopen(request, timeout=play.WAIT) as reply:
+            assert reply.status == 200
+
+
+def test_a_short_token_stops_the_start_with_one_line() -> None:
+    done = subprocess.run([sys.executable, "-m", "gameserver", "--no-store", "--port", "0",
+                           "--web-port", "0", "--web-token", "short"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "at least 16" in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr
