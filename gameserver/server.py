@@ -23,10 +23,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import ssl
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from . import startup
 from ._connection import BaseConnection, Connection
 from ._rawconn import RawListener
 from .checked import game_types
@@ -103,16 +103,20 @@ class GameServer:
 
     async def start(self) -> None:
         """Start listening; ``self.port`` is the real port afterwards."""
-        tls = self._tls_context() if self.settings.tls else None
+        settings = self.settings
+        tls = startup.tls_context(settings.tls_cert, settings.tls_key) if settings.tls else None
         loop = asyncio.get_running_loop()
-        if tls is None:
-            await self._listen_raw(loop)
-        if self._listener is None:
-            self._server = await loop.create_server(
-                lambda: Connection(self), self.settings.host, self.settings.port,
-                ssl=tls, backlog=LISTEN_BACKLOG, reuse_address=True,
-                ssl_handshake_timeout=self.settings.connection_timeout if tls else None)
-            self.port = self._server.sockets[0].getsockname()[1]
+        try:
+            if tls is None:
+                await self._listen_raw(loop)
+            if self._listener is None:
+                self._server = await loop.create_server(
+                    lambda: Connection(self), settings.host, settings.port,
+                    ssl=tls, backlog=LISTEN_BACKLOG, reuse_address=True,
+                    ssl_handshake_timeout=settings.connection_timeout if tls else None)
+                self.port = self._server.sockets[0].getsockname()[1]
+        except OSError as err:
+            raise startup.listen_error(err, settings.host, settings.port) from None
         self.loop = loop
         if self.store is not None:
             self.store.start(loop)
@@ -189,8 +193,3 @@ class GameServer:
             self.store.close()
         self.guard.close()
         log.info("gameserver stopped")
-
-    def _tls_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self.settings.tls_cert, self.settings.tls_key)
-        return context
