@@ -90,12 +90,13 @@ async def serve(settings: config.Settings) -> None:
         registry.discover(settings.games_dirs, bundled=settings.bundled_games),
         settings.games)
     server = GameServer(settings, games)
-    await server.start()
-    tune_garbage_collector()
+    # Before the start: a SIGTERM that comes while the server starts stops it right after.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    await server.start()
+    tune_garbage_collector()
     await stop.wait()
     log.info("shutting down")
     await server.stop()

@@ -9,10 +9,13 @@ those ports are always free and nothing can reach or disturb them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]
@@ -42,10 +45,11 @@ def unprivileged() -> tuple[list[str], str]:
     return NOBODY, ""
 
 
-def python_for(prefix: list[str]) -> str | None:
+def python_for(prefix: list[str], candidates: tuple[str | None, ...] = (
+        sys.executable, "/usr/bin/python3", shutil.which("python3"))) -> str | None:
     """A Python 3.11+ that runs properly with ``prefix`` (nobody may not read pyenv's)."""
     probe = "import sys, tomllib, asyncio, ssl; assert sys.version_info >= (3, 11)"
-    for candidate in (sys.executable, "/usr/bin/python3", shutil.which("python3")):
+    for candidate in candidates:
         if not candidate or not Path(candidate).exists():
             continue
         done = subprocess.run([*prefix, candidate, "-I", "-c", probe], capture_output=True,
@@ -55,11 +59,19 @@ def python_for(prefix: list[str]) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def open_folder() -> Iterator[Path]:
+    """A temporary folder that every user may reach (pytest's tmp_path is root's alone)."""
+    folder = Path(tempfile.mkdtemp(prefix="gameserver-test-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def readable_copy(folder: Path) -> Path:
-    """A copy of the ``gameserver`` package in ``folder`` that every user may read."""
+    """Copy the ``gameserver`` package into ``folder`` so that every user may read it."""
     source = Path(__file__).resolve().parent.parent / "gameserver"
-    target = folder / "gameserver"
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(source, folder / "gameserver", ignore=shutil.ignore_patterns("__pycache__"))
     for path in [folder, *folder.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     return folder
@@ -85,3 +97,23 @@ def private_network() -> tuple[list[str], str]:
 def join_network(pid: int) -> list[str]:
     """A prefix that runs a command in the network namespace of process ``pid``."""
     return ["nsenter", f"--net=/proc/{pid}/ns/net"]
+
+
+_NO_WRITABLE_CODE = """
+import ctypes, os, sys
+PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN = 65, 1
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN, 0, 0, 0) != 0:
+    sys.exit("prctl(PR_SET_MDWE) failed: " + os.strerror(ctypes.get_errno()))
+os.execvp(sys.argv[1], sys.argv[1:])
+"""
+
+
+def memory_deny_write_execute() -> list[str]:
+    """A prefix that forbids writable code memory, as systemd's MemoryDenyWriteExecute=.
+
+    Empty where the kernel cannot do it (Linux before 6.3).
+    """
+    prefix = [sys.executable, "-c", _NO_WRITABLE_CODE]
+    probe = subprocess.run([*prefix, "true"], capture_output=True, timeout=60)
+    return prefix if probe.returncode == 0 else []

@@ -85,13 +85,15 @@ def test_only_selected_games_are_offered() -> None:
 
 
 def run_failing(*args: str, cwd: Path, prefix: tuple[str, ...] = (),
-                python: str = sys.executable) -> subprocess.CompletedProcess[str]:
+                python: str = sys.executable,
+                code: Path = ROOT) -> subprocess.CompletedProcess[str]:
     """``python -m gameserver ARGS`` that is expected to fail at start.
 
     It runs in ``cwd`` (a tmp_path: a server that gets far enough to open its
-    store must not leave a file in the checkout), importing this checkout.
+    store must not leave a file in the checkout), importing the package from
+    ``code`` (this checkout, or a copy that an unprivileged user may read).
     """
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(code)}
     return subprocess.run([*prefix, python, "-m", "gameserver", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=60)
 
@@ -128,7 +130,7 @@ def test_an_address_of_another_machine_is_named(tmp_path: Path) -> None:
                            "this machine")
 
 
-def test_a_low_port_without_permission_is_named(tmp_path: Path) -> None:
+def test_a_low_port_without_permission_is_named() -> None:
     """As a user without privileges (``nobody`` when the tests run as root)."""
     user, reason = isolation.unprivileged()
     network, no_network = isolation.private_network()
@@ -139,9 +141,10 @@ def test_a_low_port_without_permission_is_named(tmp_path: Path) -> None:
         pytest.skip("no Python 3.11 that an unprivileged user may run")
     # In a network namespace of its own, low ports are privileged whatever this
     # machine's net.ipv4.ip_unprivileged_port_start says.
-    result = run_failing("--port", "80", "--no-web", "--no-store",
-                         cwd=isolation.readable_copy(tmp_path), prefix=(*network, *user),
-                         python=python)
+    with isolation.open_folder() as folder:
+        code = isolation.readable_copy(folder)
+        result = run_failing("--port", "80", "--no-web", "--no-store", cwd=code, code=code,
+                             prefix=(*network, *user), python=python)
     assert one_line(result).startswith(
         "gameserver: no permission to listen on port 80: ports below 1024 are for the "
         "system administrator (user ")
@@ -155,22 +158,23 @@ def test_missing_tls_file_is_named(tmp_path: Path, tls_pair: tuple[str, str]) ->
                     "certificate and key with the openssl command in the README")
 
 
-def test_unreadable_tls_file_is_named(tmp_path: Path, tls_pair: tuple[str, str]) -> None:
+def test_unreadable_tls_file_is_named(tls_pair: tuple[str, str]) -> None:
     user, reason = isolation.unprivileged()
     if reason:
         pytest.skip(f"cannot run the server without privileges here: {reason}")
     python = isolation.python_for(user)
     if python is None:
         pytest.skip("no Python 3.11 that an unprivileged user may run")
-    folder = isolation.readable_copy(tmp_path)
-    key = folder / "key.pem"
-    key.write_bytes(Path(tls_pair[1]).read_bytes())
-    key.chmod(0o600)  # the owner's (root's, or ours) only
-    if os.getuid() != 0:
-        key.chmod(0o000)
-    line = one_line(run_failing("--port", "0", "--no-web", "--no-store", "--tls-cert",
-                                tls_pair[0], "--tls-key", str(key), cwd=folder,
-                                prefix=tuple(user), python=python))
+    with isolation.open_folder() as folder:
+        isolation.readable_copy(folder)
+        cert, key = folder / "cert.pem", folder / "key.pem"
+        cert.write_bytes(Path(tls_pair[0]).read_bytes())
+        cert.chmod(0o644)
+        key.write_bytes(Path(tls_pair[1]).read_bytes())
+        key.chmod(0o600 if os.getuid() == 0 else 0o000)  # root's alone, or nobody's
+        line = one_line(run_failing("--port", "0", "--no-web", "--no-store", "--tls-cert",
+                                    str(cert), "--tls-key", str(key), cwd=folder, code=folder,
+                                    prefix=tuple(user), python=python))
     assert line.startswith(f"gameserver: TLS key file {key} cannot be read by user ")
     assert line.endswith("that runs the server: give that user read access (e.g. chgrp and "
                          "chmod 640)")
