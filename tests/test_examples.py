@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -22,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.serverproc import ServerProcess
+from tests import isolation
 from tests.test_game_server_api import python38
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,10 +39,11 @@ class Example:
     """One example program running in a subprocess; its output is collected as it comes."""
 
     def __init__(self, name: str, *args: str, stdin: str | None = None,
-                 python: str = sys.executable, env: dict[str, str] | None = None) -> None:
+                 python: str = sys.executable, env: dict[str, str] | None = None,
+                 prefix: list[str] | None = None) -> None:
         self.name = name
         self.proc = subprocess.Popen(
-            [python, "-u", str(EXAMPLES / name), *args], cwd=ROOT, env=env,
+            [*(prefix or []), python, "-u", str(EXAMPLES / name), *args], cwd=ROOT, env=env,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.text = ""
         self._changed = threading.Condition()
@@ -343,28 +345,56 @@ def test_window_example_without_a_screen_says_so_before_joining(run, name) -> No
                                     "environment variable"), example.text
 
 
-def port_4711_is_free() -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", 4711))
-        except OSError:
-            return False
-    return True
+class DefaultServer:
+    """``python -m gameserver`` with its defaults (port 4711), as a newcomer starts it.
+
+    It runs in a network namespace of its own, where port 4711 (and the
+    dashboard's 8080) are free whatever else runs on this machine; programs
+    that talk to it get ``prefix`` to run in that namespace too. Where no
+    namespace can be made, it listens on a free port instead, and ``args``
+    (``--port N``) must be given to its clients: the test then checks the
+    same things, only not the default port.
+    """
+
+    def __init__(self, cwd: Path, python: str = sys.executable) -> None:
+        network, self.reason = isolation.private_network()
+        self.args: list[str] = [] if network else ["--port", str(free_port())]
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            [*network, python, "-m", "gameserver", *self.args,
+             *([] if network else ["--web-port", "0"])],
+            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.prefix = isolation.join_network(self.proc.pid) if network else []
+        self.log = ""
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:  # until it listens (or has ended)
+            self.log += line
+            if "listening on" in line:
+                break
+        assert "listening on" in self.log, self.log
+
+    def stop(self) -> str:
+        """Stop it as Ctrl-C does; return everything it printed."""
+        self.proc.send_signal(signal.SIGINT)
+        rest, _ = self.proc.communicate(timeout=TIMEOUT)
+        self.log += rest
+        assert self.proc.returncode == 0, self.log
+        return self.log
 
 
-def test_tictactoe_clients_without_arguments_on_the_default_port() -> None:
+def test_tictactoe_clients_without_arguments_on_the_default_port(tmp_path: Path) -> None:
     """Exactly as the README says: start the server, run the client twice."""
-    if not port_4711_is_free():
-        pytest.skip("port 4711 is in use on this machine")
-    try:
-        default = ServerProcess("--port", "4711").start()
-    except RuntimeError as err:
-        pytest.skip(f"could not start a server on port 4711: {err}")
+    default = DefaultServer(tmp_path)
     players: list[Example] = []
     try:
-        players = [Example("tictactoe_client.py", stdin=TICTACTOE_INPUT) for _ in range(2)]
+        players = [Example("tictactoe_client.py", *default.args, stdin=TICTACTOE_INPUT,
+                           prefix=default.prefix) for _ in range(2)]
         check_tictactoe_outputs([player.finish() for player in players])
     finally:
         for player in players:
             player.stop()
-        default.stop()
+        log = default.stop()
+    if not default.args:
+        assert "listening on 127.0.0.1:4711 (TLS off)" in log
+        assert "dashboard on http://127.0.0.1:8080/" in log
+    assert "session TicTacToe/auto-1 started for 2 players" in log
