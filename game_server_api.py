@@ -61,7 +61,7 @@ _MAX_IDLE_SOCKETS = 4  # kept-alive connections held open for later requests
 
 # Requests that only read: in keep-alive mode these may be sent a second time
 # when a reused connection dies before the reply starts (see _exchange).
-_READ_ONLY = ('state', 'observe')
+_READ_ONLY = ('state', 'observe', 'observer_code')  # safe to send again
 
 
 class GameServerError(Exception):
@@ -507,7 +507,7 @@ class GameServerAPI:
             except GameServerError:
                 time.sleep(0.1)
 
-    def observe(self):
+    def observe(self, code=None):
         """Watch another player: from now on ``state()`` shows what they see.
 
         Give the watched player's name as ``name`` when you create this
@@ -518,13 +518,24 @@ class GameServerAPI:
         This is how you split a program in two: one program plays, another
         one shows the game, without threads.
 
+        In a game with hidden information (cards, a secret choice) nobody
+        may watch a player without that player's consent: the player's own
+        program calls ``observer_code()`` and hands the code to the watching
+        program, which passes it here as ``code``. (Our server's extension;
+        for games without secrets no code is needed.)
+
+        Args:
+            code (str): the watched player's observer code, if the game needs one.
+
         Returns:
             int: the id of the player you now observe.
 
         Raises:
             GameServerError: if no name was given, the session is ``'auto'``,
                 the session does not exist or has not started yet, nobody with
-                that name plays in it, or the server could not be reached.
+                that name plays in it, the game needs the player's observer
+                code and it is missing or wrong, or the server could not be
+                reached.
 
         Example::
 
@@ -535,17 +546,57 @@ class GameServerAPI:
             raise GameServerError('a valid name must be passed to the constructor')
         if self._session == 'auto':
             raise GameServerError('observer mode not available for auto-join sessions')
-        data = self._exchange({
+        _check(code is None or type(code) is str, 'code', 'a string', code)
+        request = {
             'type': 'observe',
             'game': self._game,
             'session': self._session,
-            'name': self._name})
+            'name': self._name}
+        if code is not None:
+            request['code'] = code  # extension: the watched player's consent
+        data = self._exchange(request)
         reply = self._need(data, 'observe')
         self._stop_polling()
         self._player_id = reply['player_id']
         self._key = reply['key']
         self._observer = True
         return self._player_id
+
+    def observer_code(self):
+        """Return a code that lets another program of yours watch what you see.
+
+        In a game with hidden information, nobody may watch you without it.
+        Hand the code only to your own program (for example the output window
+        of a split client), which passes it to ``observe(code=...)``: whoever
+        has it sees exactly what you see, but cannot move for you. Our
+        server's extension: a classic server does not know it.
+
+        Returns:
+            str: the code.
+
+        Raises:
+            GameServerError: if you have not joined yet, you are an observer,
+                or the server refused or could not be reached.
+
+        Example::
+
+            code = api.observer_code()
+            print('watch me with: observe(code=%r)' % code)
+        """
+        if self._player_id is None:
+            raise GameServerError('join a game first: call join() before observer_code()')
+        if self._observer:
+            raise GameServerError('only the player can hand out an observer code')
+        data = self._exchange({
+            'type': 'observer_code',
+            'game': self._game,
+            'session': self._session,
+            'player_id': self._player_id,
+            'key': self._key})
+        if not isinstance(data, dict) or type(data.get('code')) is not str:
+            raise self._error('unexpected reply received from server %s to observer_code: %r'
+                              % (self._address(), data))
+        return data['code']
 
     def restart(self):
         """Start a new game in the same session, with the same players and ids.

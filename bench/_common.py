@@ -192,10 +192,11 @@ _help_cache: dict[Path, str] = {}
 
 
 def _isolation_flags(root: Path, flags: list[str]) -> list[str]:
-    """Flags that keep concurrent benchmark servers apart, if this server has them.
+    """Flags that keep concurrent benchmark servers apart and let the load in.
 
     The web dashboard listens on a fixed port by default; two servers at once
     would collide, so it gets a free port (it still runs: a default setting).
+    Flags a server does not have (an older commit) are left out.
     """
     if root not in _help_cache:
         done = subprocess.run([sys.executable, "-m", "gameserver", "--help"], cwd=root,
@@ -204,6 +205,11 @@ def _isolation_flags(root: Path, flags: list[str]) -> list[str]:
     extra = []
     if "--web-port" in _help_cache[root] and not any(f.startswith("--web-port") for f in flags):
         extra += ["--web-port", "0"]
+    # A load generator stands for thousands of clients from a few addresses: the
+    # per-address limits, which guard against floods, would refuse its load.
+    for limit in ("--max-sessions-per-address", "--max-waiting-joins-per-address"):
+        if limit in _help_cache[root] and not any(f.startswith(limit) for f in flags):
+            extra += [limit, "1000000"]
     return extra
 
 

@@ -20,5 +20,5 @@ if sys.version_info < (3, 11):  # noqa: UP036 - the point: older Pythons run thi
 
 from .game import AbstractGame  # noqa: E402
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["AbstractGame", "__version__"]

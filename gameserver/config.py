@@ -75,6 +75,21 @@ class Settings:
     max_sessions: int = _setting(20_000, "most sessions at once")
     new_sessions_per_minute: int = _setting(
         1_200, "most new sessions one client address may start per minute")
+    max_sessions_per_address: int = _setting(
+        200, "most sessions started from one client address that exist at once")
+    max_waiting_joins_per_address: int = _setting(
+        10, "most joins from one client address waiting at once for their session to fill")
+    observer_consent: bool = _setting(
+        True, "games with hidden information: watching a player needs that player's "
+        "observer code (--no-observer-consent: anyone may watch, the classic rule)")
+    overwrite: str = _setting(
+        "players", "when a join with players replaces a running session of the same name: "
+        "anyone (the classic rule), players (its game is over, it is idle for "
+        "overwrite_idle seconds, or the joiner comes from the address of one of its "
+        "players) or idle (only over or idle; for servers on the internet)",
+        choices=("anyone", "players", "idle"))
+    overwrite_idle: float = _setting(
+        60.0, "seconds without requests after which a running session may be replaced")
     max_name_length: int = _setting(
         100, "longest game name, session name or player name, in characters")
     max_json_depth: int = _setting(32, "deepest nesting of lists and objects in a request")
@@ -85,6 +100,9 @@ class Settings:
         "normal", "full: a change is on the disk before its reply (survives power loss); "
         "normal: in the operating system before its reply (survives kill -9 and server "
         "crashes, not power loss; faster)", choices=("full", "normal"))
+    store_snapshot_max: int = _setting(
+        1_048_576, "largest game snapshot the store writes, in bytes; a larger game is "
+        "saved as its moves only (restored by replaying them)")
     history: bool = _setting(True, "keep the move log of every game (for replays)")
     history_max_games: int = _setting(
         100_000, "finished games kept in the history; the oldest are deleted")
@@ -123,13 +141,14 @@ class Settings:
                 f"must have at least {WEB_TOKEN_MIN} (make one with: python3 -c \"import "
                 "secrets; print(secrets.token_urlsafe(24))\")")
         for name in ("game_timeout", "join_timeout", "connection_timeout",
-                     "game_call_timeout"):
+                     "game_call_timeout", "overwrite_idle"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be a positive number of seconds")
         for name in ("max_connections", "max_connections_per_address", "max_sessions",
                      "web_max_connections", "web_max_connections_per_address",
-                     "new_sessions_per_minute", "max_name_length", "max_json_depth",
-                     "history_max_games"):
+                     "new_sessions_per_minute", "max_sessions_per_address",
+                     "max_waiting_joins_per_address", "max_name_length", "max_json_depth",
+                     "history_max_games", "store_snapshot_max"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
         if self.request_size_max < 64:
@@ -138,6 +157,9 @@ class Settings:
             raise ConfigError("TLS needs both tls_cert and tls_key (make a pair with the "
                               "openssl command in the README)")
         self.log_level = self.log_level.upper()
+        if self.overwrite not in ("anyone", "players", "idle"):
+            raise ConfigError(f"overwrite must be 'anyone', 'players' or 'idle', not "
+                              f"{self.overwrite!r}")
         if self.store_sync not in ("full", "normal"):
             raise ConfigError(f"store_sync must be 'full' or 'normal', not {self.store_sync!r}")
 

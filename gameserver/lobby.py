@@ -28,6 +28,7 @@ from .protocol import (
     Join,
     Move,
     Observe,
+    ObserverCode,
     ProtocolError,
     Request,
     Restart,
@@ -37,6 +38,7 @@ from .protocol import (
     server_error,
 )
 from .session import Outcome, Recorder, Session
+from .waits import Wait
 
 log = logging.getLogger("gameserver.lobby")
 
@@ -52,6 +54,11 @@ class LobbyLimits:
     request_size_max: int = 1_000_000
     max_sessions: int = 20_000
     new_sessions_per_minute: int = 1_200  # per client address
+    max_sessions_per_address: int = 200  # sessions started from one address, at once
+    max_waiting_joins_per_address: int = 10  # joins waiting for their session to fill
+    observer_consent: bool = True  # hidden information: watching needs an observer code
+    overwrite: str = "players"  # who may replace a running session: anyone, players, idle
+    overwrite_idle: float = 60.0  # seconds without requests after which anyone may
     max_name_length: int = 100
 
 
@@ -105,10 +112,12 @@ class Lobby:
         self._open_auto: dict[str, Session] = {}  # game name -> auto session filling up
         self._auto_numbers = itertools.count(1)
         self._new_sessions = RateLimit(limits.new_sessions_per_minute)
+        self._sessions_of: dict[str, int] = {}  # client address -> sessions it started
+        self._waiting_of: dict[str, set[Wait]] = {}  # client address -> its joins waiting
         self._handlers: dict[type, Callable[[Any, str], Outcome]] = {
             Join: self._join, Move: self._move, State: self._state,
             StateWithMoves: self._state, Observe: self._observe, Restart: self._restart,
-            Discover: self._discover}
+            Discover: self._discover, ObserverCode: self._observer_code}
 
     @property
     def games(self) -> dict[str, type[AbstractGame]]:
@@ -152,24 +161,86 @@ class Lobby:
                 f"(use exactly '{AUTO}' to auto-join, or pick another session name)")
         session = self.sessions.get((request.game, token))
         if session is not None and not session.full:
-            player = session.add_player(request.name)
-            return session.join_reply(player, self.limits.request_size_max)
+            return self._seat(session, request.name, client)
         if request.players is None:
             if session is None:
                 raise framework_error(
                     "no such game session; provide the number of players to start one")
             raise framework_error("game session already full")
+        if session is not None:
+            self._check_replaceable(session, client)
         # Start a new session; it replaces a full one under the same token.
         return self._start(game_type, token, request.players, request.name, client,
                            auto=False)
 
+    def _seat(self, session: Session, name: str, client: str) -> Outcome:
+        """Seat a joiner from ``client``; its reply (a ``Wait`` until the session is full)."""
+        if len(session.players) + 1 < session.size:  # this joiner will wait
+            self._check_waiting_joins(client)
+        player = session.add_player(name, client)
+        outcome = session.join_reply(player, self.limits.request_size_max)
+        if isinstance(outcome, Wait):
+            self._count_waiting(client, outcome)
+        return outcome
+
+    def _check_waiting_joins(self, client: str) -> None:
+        cap = self.limits.max_waiting_joins_per_address
+        waits = self._waiting_of.get(client)
+        if waits is None or len(waits) < cap:
+            return
+        waits -= {wait for wait in waits if wait.woken or wait.cancelled}  # started or gone
+        if not waits:
+            del self._waiting_of[client]
+        elif len(waits) >= cap:
+            raise framework_error(
+                f"too many joins from your address are waiting for players (at most {cap}); "
+                "close clients that wait, or let their games start first")
+
+    def _count_waiting(self, client: str, wait: Wait) -> None:
+        """Count ``wait`` against ``client`` until it is woken or cancelled."""
+        self._waiting_of.setdefault(client, set()).add(wait)
+        on_cancel = wait.on_cancel
+
+        def cancelled(cancelled_wait: Wait) -> None:
+            waits = self._waiting_of.get(client)
+            if waits is not None:
+                waits.discard(cancelled_wait)
+                if not waits:
+                    del self._waiting_of[client]
+            if on_cancel is not None:
+                on_cancel(cancelled_wait)
+
+        wait.on_cancel = cancelled
+
+    def _check_replaceable(self, session: Session, client: str) -> None:
+        """Refuse to replace a running session, unless the overwrite setting allows it."""
+        rule = self.limits.overwrite
+        if rule == "anyone":
+            return
+        try:
+            if session.game.game_over():
+                return
+        except GameCodeError:
+            return  # a broken game is no game to protect
+        idle = self.clock() - session.last_activity
+        if idle >= self.limits.overwrite_idle:
+            return
+        if rule == "players" and any(p.address == client for p in session.players):
+            return
+        who = "" if rule == "idle" else ", or by a client on the machine of one of its players"
+        raise framework_error(
+            f"game session {session.token} is in use: a running game is replaced only once "
+            f"it is over or after {self.limits.overwrite_idle:g} s without requests{who} "
+            f"(the server's overwrite setting is '{rule}'); pick another session name, or "
+            "try again later")
+
     def _auto_join(self, request: Join, game_type: GameType, client: str) -> Outcome:
         session = self._open_auto.get(request.game)
         if session is not None and not session.full and session.closed is None:
-            player = session.add_player("")
+            outcome = self._seat(session, "", client)
             if session.full:
                 del self._open_auto[request.game]
-            return session.join_reply(player, self.limits.request_size_max)
+            return outcome
         if request.players is None:
             raise framework_error(
                 "no open auto-join session; provide the number of players to start one")
@@ -184,6 +255,13 @@ class Lobby:
                 f"the server has too many sessions ({self.limits.max_sessions}); "
                 "try again later")
         game_type.check_player_count(players)
+        most = self.limits.max_sessions_per_address
+        if self._sessions_of.get(client, 0) >= most:
+            raise framework_error(
+                f"too many sessions started from your address (at most {most} at once); "
+                "finish or leave some first")
+        if players > 1:
+            self._check_waiting_joins(client)
         if not self._new_sessions.allow(client):
             raise framework_error(
                 f"too many new sessions from your address (at most "
@@ -199,11 +277,12 @@ class Lobby:
         if auto:
             self._open_auto[game_name] = session
         session.when_abandoned = self._abandoned
-        player = session.add_player(name)
-        if not session.full:
+        session.owner = client
+        self._sessions_of[client] = self._sessions_of.get(client, 0) + 1
+        if players > 1:
             session.join_deadline = self.clock() + self.limits.join_timeout
         log.info("session %s/%s started for %d players", game_name, token, players)
-        return session.join_reply(player, self.limits.request_size_max)
+        return self._seat(session, name, client)
 
     def _abandoned(self, session: Session) -> None:
         """Every joiner of a session that was not full yet has gone: remove it."""
@@ -224,7 +303,13 @@ class Lobby:
         if request.session == AUTO:
             raise framework_error("observer mode not available for auto-join sessions")
         session = self._session(request.game, request.session)
-        return session.observe(request.name)
+        consent_needed = (self.limits.observer_consent
+                          and session.game_type.hidden_information)
+        return session.observe(request.name, request.code, consent_needed)
+
+    def _observer_code(self, request: ObserverCode, client: str) -> Outcome:
+        session = self._session(request.game, request.session)
+        return session.observer_code(request.player_id, request.key)
 
     def _restart(self, request: Restart, client: str) -> Outcome:
         session = self._session(request.game, request.session)
@@ -277,6 +362,12 @@ class Lobby:
         key = (session.game_name, session.token)
         if self.sessions.get(key) is session:
             del self.sessions[key]
+            owner = session.owner
+            left = self._sessions_of.get(owner, 0) - 1
+            if left > 0:
+                self._sessions_of[owner] = left
+            else:
+                self._sessions_of.pop(owner, None)
         if self._open_auto.get(session.game_name) is session:
             del self._open_auto[session.game_name]
         if forget and self.store is not None and session.full:
@@ -299,6 +390,9 @@ class Lobby:
                 log.error("session %s/%s not restored: %s", name, token, err)
                 continue
             self.sessions[(name, token)] = session
+            session.when_abandoned = self._abandoned
+            session.owner = session.players[0].address if session.players else ""
+            self._sessions_of[session.owner] = self._sessions_of.get(session.owner, 0) + 1
             if token.startswith(f"{AUTO}-") and token[len(AUTO) + 1:].isdigit():
                 number = int(token[len(AUTO) + 1:])
                 self._auto_numbers = itertools.count(

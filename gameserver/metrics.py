@@ -91,4 +91,11 @@ def prometheus_text(server: GameServer) -> str:
         "# TYPE gameserver_game_code_errors_total counter",
         f"gameserver_game_code_errors_total {server.guard.errors}",
     ]
+    if server.store is not None:
+        lines += [
+            "# HELP gameserver_store_failed_saves_total Commits to the store file that failed "
+            "(their changes are written again later).",
+            "# TYPE gameserver_store_failed_saves_total counter",
+            f"gameserver_store_failed_saves_total {server.store.failed_saves}",
+        ]
     return "\n".join(lines) + "\n"

@@ -239,6 +239,19 @@ class Observe:
     game: str
     session: str
     name: str
+    code: str | None = None  # extension: the player's observer code (their consent)
+
+
+@dataclass(slots=True)
+class ObserverCode:
+    """A player asks for the code that lets its own second program watch it (extension)."""
+
+    kind: ClassVar[str] = "observer_code"
+
+    game: str
+    session: str
+    player_id: int
+    key: str
 
 
 @dataclass(slots=True)
@@ -251,7 +264,7 @@ class Restart:
     key: str
 
 
-Request = Join | Move | State | Observe | Restart | Discover
+Request = Join | Move | State | Observe | Restart | Discover | ObserverCode
 
 
 @dataclass(slots=True)
@@ -278,6 +291,8 @@ _SCHEMAS: dict[str, tuple[type, dict[str, tuple[tuple[type, ...], str]]]] = {
     "observe": (Observe, {"game": _STR, "session": _STR, "name": _STR}),
     "restart": (Restart, {"game": _STR, "session": _STR, "player_id": _INT, "key": _STR}),
     "discover": (Discover, {}),
+    "observer_code": (ObserverCode, {"game": _STR, "session": _STR, "player_id": _INT,
+                                     "key": _STR}),
 }
 _CLASSIC_TYPES = ("join", "move", "state", "observe", "restart")
 # For the quick check of a valid request: its keys in order, and every allowed
@@ -405,7 +420,14 @@ def _checked_envelope(data: Any) -> Envelope:
 def _envelope(cls: type, values: list[Any], data: dict[str, Any]) -> Envelope:
     if cls is State and data.get("legal_moves") is True:
         cls = StateWithMoves
-    return Envelope(cls(*values), data.get("keep_alive") is True)
+    request = cls(*values)
+    if cls is Observe and "code" in data:
+        code = data["code"]
+        if type(code) is not str:
+            raise framework_error(
+                f"key 'code' of an observe request must be a string, not {_json_type_name(code)}")
+        request.code = code
+    return Envelope(request, data.get("keep_alive") is True)
 
 
 _scan_once = _decoder.scan_once
@@ -428,10 +450,13 @@ def _decode_json(text: str) -> Any:
     return data
 
 
+SECRET_FIELDS = ("key", "code")  # never logged
+
+
 def describe(request: Request) -> str:
     """A one-line description of ``request`` for logs; keys are secrets and left out."""
     fields = ", ".join(f"{f.name}={getattr(request, f.name)!r}"
-                       for f in dataclasses.fields(request) if f.name != "key")
+                       for f in dataclasses.fields(request) if f.name not in SECRET_FIELDS)
     return f"{type(request).__name__}({fields})"
 
 

@@ -36,7 +36,7 @@ from .guard import GameGuard
 from .lobby import Lobby, LobbyLimits
 from .metrics import Metrics
 from .protocol import server_error
-from .store import Store
+from .store import GameReplayer, HistoryReader, Store
 
 __all__ = ["BaseConnection", "Connection", "GameServer", "LISTEN_BACKLOG"]
 
@@ -58,14 +58,21 @@ class GameServer:
     def __init__(self, settings: Settings, games: Mapping[str, type[AbstractGame]]) -> None:
         self.settings = settings
         self.guard = GameGuard(settings.game_call_timeout)
-        self.store = (Store(settings.store_path, self.guard, history=settings.history,
+        types = game_types(games, self.guard)
+        self.store = (Store(settings.store_path, types, history=settings.history,
                             history_max_games=settings.history_max_games,
-                            sync=settings.store_sync)
+                            sync=settings.store_sync,
+                            snapshot_max=settings.store_snapshot_max)
                       if settings.store else None)
-        self.lobby = Lobby(game_types(games, self.guard), LobbyLimits(
+        self.history: HistoryReader | None = None  # finished games, once the store is open
+        self.lobby = Lobby(types, LobbyLimits(
             game_timeout=settings.game_timeout, join_timeout=settings.join_timeout,
             request_size_max=settings.request_size_max, max_sessions=settings.max_sessions,
             new_sessions_per_minute=settings.new_sessions_per_minute,
+            max_sessions_per_address=settings.max_sessions_per_address,
+            max_waiting_joins_per_address=settings.max_waiting_joins_per_address,
+            observer_consent=settings.observer_consent, overwrite=settings.overwrite,
+            overwrite_idle=settings.overwrite_idle,
             max_name_length=settings.max_name_length), store=self.store)
         # Open connections by client address (a plain dict: Counter's deletion is Python code).
         self.per_address: dict[str, int] = {}
@@ -102,10 +109,40 @@ class GameServer:
         return result.result(timeout)
 
     async def start(self) -> None:
-        """Start listening; ``self.port`` is the real port afterwards."""
+        """Start listening; ``self.port`` is the real port afterwards.
+
+        Raises:
+            StartupError: the store file cannot be used (before anything
+                listens), the TLS files are wrong, or listening failed (a store
+                file this start created is deleted again).
+        """
+        loop = asyncio.get_running_loop()
+        if self.store is not None:
+            self.store.open()
+        try:
+            await self._listen(loop)
+        except BaseException:
+            if self.store is not None:
+                self.store.abandon()
+            raise
+        self.loop = loop
+        if self.store is not None:
+            self.store.start(loop)
+            self.lobby.restore(self.store.load_sessions())
+            self.history = HistoryReader(
+                self.store.path, GameReplayer(self.lobby.game_types, self.run_on_loop))
+        self._tick()
+        log.info("gameserver listening on %s:%d (TLS %s), games: %s",
+                 self.settings.host, self.port, "on" if self.settings.tls else "off",
+                 ", ".join(sorted(self.lobby.games)) or "none")
+        log.info("store: %s", f"sessions and history saved in {self.settings.store_path}"
+                 if self.store else "off (sessions live in memory only)")
+        if self.settings.web:
+            await self._start_dashboard()
+
+    async def _listen(self, loop: asyncio.AbstractEventLoop) -> None:
         settings = self.settings
         tls = startup.tls_context(settings.tls_cert, settings.tls_key) if settings.tls else None
-        loop = asyncio.get_running_loop()
         try:
             if tls is None:
                 await self._listen_raw(loop)
@@ -117,18 +154,6 @@ class GameServer:
                 self.port = self._server.sockets[0].getsockname()[1]
         except OSError as err:
             raise startup.listen_error(err, settings.host, settings.port) from None
-        self.loop = loop
-        if self.store is not None:
-            self.store.start(loop)
-            self.lobby.restore(self.store.load_sessions())
-        self._tick()
-        log.info("gameserver listening on %s:%d (TLS %s), games: %s",
-                 self.settings.host, self.port, "on" if tls else "off",
-                 ", ".join(sorted(self.lobby.games)) or "none")
-        log.info("store: %s", f"sessions and history saved in {self.settings.store_path}"
-                 if self.store else "off (sessions live in memory only)")
-        if self.settings.web:
-            await self._start_dashboard()
 
     def _tick(self) -> None:
         """Let time pass in the lobby (timeouts), and again a tick interval later."""
@@ -157,8 +182,8 @@ class GameServer:
         from .metrics import prometheus_text
         from .web import LobbySource, WebSettings, start_dashboard
         s = self.settings
-        source = LobbySource(self.lobby, self.store, lambda: prometheus_text(self),
-                             getattr(self.store, "health", None))
+        source = LobbySource(self.lobby, self.history, lambda: prometheus_text(self),
+                             self.store.health if self.store is not None else None)
         try:
             self.dashboard = await start_dashboard(source, WebSettings(
                 s.web_host, s.web_port, s.web_token, s.game_timeout, s.web_max_connections,

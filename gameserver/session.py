@@ -71,7 +71,8 @@ def keys_match(given: str, expected: str) -> bool:
 class Player:
     name: str
     key: str = field(default_factory=new_key)
-    observer_key: str | None = None  # made on the first observe of this player
+    observer_key: str | None = None  # made on the first observe (or observer code) of it
+    address: str = ""  # where the player joined from (for the overwrite rule)
 
 
 class SaveBatch(typing.Protocol):
@@ -134,6 +135,7 @@ class Session:
         self.created = self.last_activity = clock()
         self.join_deadline: float | None = None  # the lobby ends it then, unless full
         self.when_abandoned: Callable[[Session], None] | None = None  # every joiner left
+        self.owner = ""  # the client address that started it (for per-address limits)
         self._seen: dict[View, int] = {}
         self._final: list[dict[str, Any] | str] = []  # hand-over: final views (str: error)
         self._owed: set[View] = set()  # views owed the hand-over
@@ -145,8 +147,8 @@ class Session:
     def full(self) -> bool:
         return len(self.players) >= self.size
 
-    def add_player(self, name: str) -> Player:
-        """Seat a new player; once the session is full, wake the joiners.
+    def add_player(self, name: str, address: str = "") -> Player:
+        """Seat a new player joining from ``address``; once full, wake the joiners.
 
         Raises:
             ProtocolError: ``name`` is non-empty and already used here.
@@ -154,7 +156,7 @@ class Session:
         self.touch()
         if name and any(p.name == name for p in self.players):
             raise framework_error("name already in use")
-        player = Player(name)
+        player = Player(name, address=address)
         self.players.append(player)
         if self.full:
             self.join_deadline = None
@@ -233,8 +235,15 @@ class Session:
             return self._wait(lambda: self._state_for(view, legal_moves))
         return self._saved(self.game.view_reply(view[0], legal_moves), view)
 
-    def observe(self, name: str) -> Outcome:
-        """Hand out the read-only observer key of the player called ``name``."""
+    def observe(self, name: str, code: str | None = None,
+                consent_needed: bool = False) -> Outcome:
+        """Hand out the read-only observer key of the player called ``name``.
+
+        ``code`` is the player's observer code (see ``observer_code``): with
+        it, the request is that player's consent. ``consent_needed`` (a game
+        with hidden information, under the default rules) refuses a request
+        without it.
+        """
         self.touch()
         if self.auto:
             raise framework_error("observer mode not available for auto-join sessions")
@@ -242,12 +251,39 @@ class Session:
             raise framework_error("game has not yet started")
         for player_id, player in enumerate(self.players):
             if name and player.name == name:
+                if code is not None:
+                    if player.observer_key is None or not keys_match(code, player.observer_key):
+                        raise framework_error(
+                            f"wrong observer code for {name}: ask {name}'s own program for "
+                            "it again (observer_code())")
+                elif consent_needed:
+                    raise framework_error(
+                        f"{self.game_name} has hidden information: only {name} may let a "
+                        f"program watch them. {name}'s program gets an observer code with "
+                        "observer_code() and hands it to the watching program, which passes "
+                        "it to observe(code=...)")
                 if player.observer_key is None:
                     player.observer_key = new_key()
                     self._record("observe")
                 return self._saved(protocol.ok({"player_id": player_id,
                                                 "key": player.observer_key}))
         raise framework_error("no such player")
+
+    def observer_code(self, player_id: int, key: str) -> Outcome:
+        """The code with which ``player_id`` lets its own second program watch it.
+
+        It is the player's observer key: whoever has it can read the
+        player's view (and nothing else), so the player hands it only to a
+        program of its own.
+        """
+        self.touch()
+        self._check_key(player_id, key, observer=False)
+        player = self.players[player_id]
+        if player.observer_key is None:
+            player.observer_key = new_key()
+            self._record("observe")
+        return self._saved(protocol.ok({"player_id": player_id,
+                                        "code": player.observer_key}))
 
     def restart(self, player_id: int, key: str) -> Outcome:
         """Replace the game with a fresh one; ids, keys and names stay."""
@@ -364,11 +400,12 @@ class Session:
         batch.waiters.append(wait)
         return wait
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, game: bool = True) -> dict[str, Any]:
         """Everything needed to bring this session back after a server restart.
 
         What each view has seen is left out on purpose: after a restart every
         client's next ``state`` returns at once, so no client can miss a change.
+        With ``game=False``, ``"game"`` is None: the store saves the game apart.
 
         Raises:
             GameCodeError: the game cannot be saved (see ``CheckedGame.snapshot``).
@@ -380,10 +417,10 @@ class Session:
             "accepted_moves": self.accepted_moves,
             "games_played": self.games_played, "history_id": self.history_id,
             "game_moves": self.game_moves,
-            "players": [(p.name, p.key, p.observer_key) for p in self.players],
+            "players": [(p.name, p.key, p.observer_key, p.address) for p in self.players],
             "created": wall - (now - self.created),
             "last_activity": wall - (now - self.last_activity),
-            "game": self.game.snapshot(),
+            "game": self.game.snapshot() if game else None,
             "final": list(self._final), "owed": sorted(self._owed),
         }
 
@@ -393,17 +430,21 @@ class Session:
                 clock: Callable[[], float] = time.monotonic) -> Session:
         """Rebuild a session from ``snapshot()`` (the game included).
 
+        ``data["game"]`` may also be the ``CheckedGame`` itself (the store
+        brings games back by replaying their moves).
+
         Raises:
             GameCodeError: the saved game cannot be loaded.
         """
-        if data.get("format", 1) == 1:  # written before the game was saved as bytes
+        if isinstance(data["game"], CheckedGame):
+            game = data["game"]
+        elif data.get("format", 1) == 1:  # written before the game was saved as bytes
             game = CheckedGame(game_type, data["game"], None)
         else:
             game = game_type.restore(data["game"])
         session = cls(game_type, data["token"], data["size"], auto=data["auto"],
                       recorder=recorder, game=game, clock=clock)
-        session.players = [Player(name, key, observer_key)
-                           for name, key, observer_key in data["players"]]
+        session.players = [Player(*player) for player in data["players"]]
         session.moves = data["moves"]
         session.accepted_moves = data.get("accepted_moves", data["moves"])
         session.games_played = data["games_played"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -96,13 +97,22 @@ class ServerThread:
         self.stop()
 
 
+def free_port() -> int:
+    """A TCP port nobody listens on right now (for servers that do not report theirs)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 class ServerProcess:
     """``python -m gameserver ARGS`` in a subprocess, on a free port by default."""
 
     def __init__(self, *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None):
         self.args = list(args)
+        # Below INFO the server prints no "listening on" line: give it a free port.
+        self.quiet = any(level in self.args for level in ("WARNING", "ERROR"))
         if "--port" not in self.args:
-            self.args += ["--port", "0"]
+            self.args += ["--port", str(free_port()) if self.quiet else "0"]
         if "--web-port" not in self.args:  # never the default 8080: tests run side by side
             self.args += ["--web-port", "0"]
         if "--store-path" not in self.args and "--no-store" not in self.args:
@@ -121,6 +131,9 @@ class ServerProcess:
             [sys.executable, "-m", "gameserver", *self.args], cwd=self._cwd, env=self._env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self._pump_thread.start()
+        if self.quiet:
+            self.port = int(self.args[self.args.index("--port") + 1])
+            self._wait_until_connectable()
         if not self._listening.wait(STARTUP_TIMEOUT):
             self.stop()
             raise RuntimeError("server did not start:\n" + "".join(self.output))
@@ -135,6 +148,17 @@ class ServerProcess:
                 self.port = int(match.group(2))
                 self._listening.set()
         self._listening.set()  # exited: let start() report the output
+
+    def _wait_until_connectable(self) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline and self.proc is not None and self.proc.poll() is None:
+            try:
+                socket.create_connection((self.host, self.port), timeout=1).close()
+            except OSError:
+                time.sleep(0.02)  # not listening yet; nothing to await but the port
+                continue
+            self._listening.set()
+            return
 
     @property
     def log(self) -> str:

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from gameserver.checked import game_types
-from gameserver.games import NumberRace, TicTacToe
+from gameserver.games import NumberRace, RockPaperScissors, TicTacToe
 from gameserver.games.echo import Echo
 from gameserver.guard import GameGuard
 from gameserver.lobby import Lobby, LobbyLimits
-from gameserver.protocol import Join, State
+from gameserver.protocol import Join, Move, Observe, ObserverCode, State
 from gameserver.waits import Wait
 from tests.data.review.games import BrokenRange
 
@@ -136,3 +136,119 @@ def test_a_full_session_is_replaced_only_by_a_join_with_players(guard: GameGuard
     json.loads(join(lobby, "s", 1, game="Echo"))  # the classic overwrite
     assert waiting.woken
     assert json.loads(waiting.resume())["message"] == "framework: game session was overwritten"
+
+
+# ---------------------------------------------------------------- observer consent
+
+
+def seated(lobby: Lobby, game: str, names: list[str], client: str = "127.0.0.1",
+           session: str = "t") -> list[dict[str, Any]]:
+    """Join every name into one named session; the join data in join order."""
+    outcomes = [lobby.handle(Join(game, session, len(names) if n == 0 else None, name),
+                             client) for n, name in enumerate(names)]
+    seats = []
+    for outcome in outcomes:
+        while isinstance(outcome, Wait):
+            outcome = outcome.resume()
+        seats.append(json.loads(outcome)["data"])
+    return seats
+
+
+def consent_lobby(guard: GameGuard, **limits: Any) -> Lobby:
+    return Lobby(game_types({"RockPaperScissors": RockPaperScissors, "Echo": Echo}, guard),
+                 LobbyLimits(**limits))
+
+
+def test_watching_a_player_of_a_game_with_secrets_needs_their_code(guard: GameGuard) -> None:
+    lobby = consent_lobby(guard)
+    ann, _ = seated(lobby, "RockPaperScissors", ["ann", "bob"])
+    refused = json.loads(lobby.handle(Observe("RockPaperScissors", "t", "ann"), "10.0.0.9"))
+    assert refused["status"] == "error"
+    assert "hidden information" in refused["message"] and "observer_code()" in \
+        refused["message"]
+    wrong = lobby.handle(Observe("RockPaperScissors", "t", "ann", code="guess"), "10.0.0.9")
+    assert "wrong observer code" in json.loads(wrong)["message"]
+    code = json.loads(lobby.handle(ObserverCode("RockPaperScissors", "t", 0, ann["key"]),
+                                   ""))["data"]["code"]
+    watcher = json.loads(lobby.handle(Observe("RockPaperScissors", "t", "ann", code=code),
+                                      ""))["data"]
+    assert watcher == {"player_id": 0, "key": code}
+    assert json.loads(lobby.handle(State("RockPaperScissors", "t", 0, code, True), ""))[
+        "status"] == "ok"
+
+
+def test_only_the_player_can_ask_for_its_code(guard: GameGuard) -> None:
+    lobby = consent_lobby(guard)
+    _, bob = seated(lobby, "RockPaperScissors", ["ann", "bob"])
+    for player_id, key in ((0, bob["key"]), (0, "x" * 32)):
+        reply = lobby.handle(ObserverCode("RockPaperScissors", "t", player_id, key), "")
+        assert json.loads(reply)["message"] == "framework: invalid key"
+
+
+def test_games_without_secrets_and_the_classic_setting_need_no_code(guard: GameGuard) -> None:
+    lobby = consent_lobby(guard)
+    seated(lobby, "Echo", ["solo"])
+    assert json.loads(lobby.handle(Observe("Echo", "t", "solo"), ""))["status"] == "ok"
+    classic = consent_lobby(guard, observer_consent=False)
+    seated(classic, "RockPaperScissors", ["ann", "bob"])
+    assert json.loads(classic.handle(Observe("RockPaperScissors", "t", "ann"), ""))[
+        "status"] == "ok"
+
+
+# ---------------------------------------------------------------- floods
+
+
+def test_waiting_joins_are_capped_per_address(guard: GameGuard) -> None:
+    lobby = make_lobby(guard, Clock(), max_waiting_joins_per_address=2)
+    waits = [join(lobby, f"s{n}") for n in range(2)]
+    assert all(isinstance(wait, Wait) for wait in waits)
+    refused = json.loads(join(lobby, "s2"))
+    assert "too many joins from your address are waiting" in refused["message"]
+    assert isinstance(lobby.handle(Join("TicTacToe", "s9", 2, ""), "10.0.0.2"), Wait)
+    filled = lobby.handle(Join("TicTacToe", "s0", None, ""), "127.0.0.1")
+    assert json.loads(filled)["status"] == "ok"  # a join that fills a session never waits
+    assert isinstance(join(lobby, "s3"), Wait)  # s0 started: one wait fewer
+    waits[1].cancel()
+    assert isinstance(join(lobby, "s4"), Wait)  # a joiner that left counts no more
+
+
+def test_sessions_are_capped_per_address(guard: GameGuard) -> None:
+    lobby = make_lobby(guard, Clock(), max_sessions_per_address=3)
+    for n in range(3):
+        assert json.loads(join(lobby, f"e{n}", 1, game="Echo"))["status"] == "ok"
+    refused = json.loads(join(lobby, "e3", 1, game="Echo"))
+    assert "too many sessions started from your address" in refused["message"]
+    assert json.loads(lobby.handle(Join("Echo", "e3", 1, ""), "10.0.0.2"))["status"] == "ok"
+    lobby.close()
+
+
+# ---------------------------------------------------------------- overwriting
+
+
+def echo_session(lobby: Lobby, client: str) -> dict[str, Any]:
+    return json.loads(lobby.handle(Join("Echo", "s", 1, ""), client))
+
+
+@pytest.mark.parametrize(("rule", "same_address", "allowed"), [
+    ("anyone", False, True), ("players", False, False), ("players", True, True),
+    ("idle", True, False)])
+def test_who_may_replace_a_running_session(guard: GameGuard, rule: str, same_address: bool,
+                                           allowed: bool) -> None:
+    lobby = make_lobby(guard, Clock(), overwrite=rule)
+    assert echo_session(lobby, "10.0.0.1")["status"] == "ok"
+    reply = echo_session(lobby, "10.0.0.1" if same_address else "10.0.0.2")
+    assert (reply["status"] == "ok") is allowed, reply
+    if not allowed:
+        assert f"the server's overwrite setting is '{rule}'" in reply["message"]
+
+
+def test_an_idle_or_finished_session_may_be_replaced_by_anyone(guard: GameGuard) -> None:
+    clock = Clock()
+    lobby = make_lobby(guard, clock, overwrite="idle", overwrite_idle=60)
+    seat = echo_session(lobby, "10.0.0.1")["data"]
+    clock.now += 59
+    assert echo_session(lobby, "10.0.0.2")["status"] == "error"
+    clock.now += 1
+    seat = echo_session(lobby, "10.0.0.2")["data"]  # idle for a minute: replaced
+    lobby.handle(Move("Echo", "s", 0, seat["key"], {"msg": "quit"}), "10.0.0.2")
+    assert echo_session(lobby, "10.0.0.3")["status"] == "ok"  # over: replaced at once

@@ -202,7 +202,12 @@ def observer_of(seat: Seat) -> Seat:
 
 
 def run_games_server(**overrides: Any) -> Iterator[ServerThread]:
-    """A real server offering the bundled games plus those in tests/data/games."""
+    """A real server offering the bundled games plus those in tests/data/games.
+
+    Every test client comes from 127.0.0.1, so the flood limit on waiting
+    joins per address is lifted (tests/test_server_flood.py tests it).
+    """
+    overrides.setdefault("max_waiting_joins_per_address", 10_000)
     with ServerThread(games_dirs=[str(GAMES_DIR)], **overrides) as running:
         yield running
 
