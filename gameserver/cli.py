@@ -106,8 +106,9 @@ def main(argv: list[str] | None = None, prog: str = "gameserver") -> int:
     """Entry point of the ``gameserver`` command and of ``python -m gameserver``.
 
     Every start-up failure with a known cause is a ``config.StartupError``
-    (or a ``GameLoadError``): printed as one line, without a traceback, exit
-    status 2.
+    (or a ``GameLoadError``): one line without a traceback, exit status 2. A
+    wrong setting is printed as ``gameserver: ...`` (there is no log yet); a
+    failure while the server starts is one line of the log.
     """
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in COMMANDS:
@@ -115,12 +116,16 @@ def main(argv: list[str] | None = None, prog: str = "gameserver") -> int:
     args = build_parser(prog).parse_args(argv)
     try:
         settings = config.load(args)
-        setup_logging(settings.log_level)
-        asyncio.run(serve(settings))
-    except (config.StartupError, registry.GameLoadError) as err:
+    except config.StartupError as err:
         print(f"gameserver: {err}", file=sys.stderr)
         return 2
+    setup_logging(settings.log_level)
+    try:
+        asyncio.run(serve(settings))
+    except (config.StartupError, registry.GameLoadError) as err:
+        log.error("%s", err)
+        return 2
     except OSError as err:  # a cause no part has named: say what the system said
-        print(f"gameserver: cannot start: {err}", file=sys.stderr)
+        log.error("cannot start: %s", err)
         return 1
     return 0
