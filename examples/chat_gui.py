@@ -50,7 +50,8 @@ class ChatWindow:
         self.entry.pack(fill='x')
         self.entry.bind('<Return>', self.send)
         self.entry.focus_set()
-        self.status = tk.Label(root, text='Type a message and press Enter.', anchor='w')
+        self.prompt = f'{name}, type a message and press Enter.'
+        self.status = tk.Label(root, text=self.prompt, anchor='w')
         self.status.pack(fill='x')
         self.check_for_news()
 
@@ -63,7 +64,7 @@ class ChatWindow:
             self.status.config(text=f'Not sent: {error}')
             return
         self.entry.delete(0, 'end')
-        self.status.config(text='Type a message and press Enter.')
+        self.status.config(text=self.prompt)
 
     def check_for_news(self):
         """Show new messages if the server has sent some; look again in a moment."""

@@ -354,24 +354,29 @@ class DefaultServer:
     namespace can be made, it listens on a free port instead, and ``args``
     (``--port N``) must be given to its clients: the test then checks the
     same things, only not the default port.
+
+    ``command`` replaces ``python -m gameserver`` (a README's command, say);
+    the start is over when a line contains ``until``.
     """
 
-    def __init__(self, cwd: Path, python: str = sys.executable) -> None:
+    def __init__(self, cwd: Path, command: list[str] | None = None,
+                 until: str = "listening on", env: dict[str, str] | None = None) -> None:
         network, self.reason = isolation.private_network()
         self.args: list[str] = [] if network else ["--port", str(free_port())]
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+        command = command or [sys.executable, "-m", "gameserver"]
+        env = env or {**os.environ, "PYTHONPATH": str(ROOT)}
         self.proc = subprocess.Popen(
-            [*network, python, "-m", "gameserver", *self.args,
-             *([] if network else ["--web-port", "0"])],
-            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            [*network, *command, *self.args, *([] if network else ["--web-port", "0"])],
+            cwd=cwd, env={**env, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True)
         self.prefix = isolation.join_network(self.proc.pid) if network else []
         self.log = ""
         assert self.proc.stdout is not None
-        for line in self.proc.stdout:  # until it listens (or has ended)
+        for line in self.proc.stdout:  # until it has started (or has ended)
             self.log += line
-            if "listening on" in line:
+            if until in line:
                 break
-        assert "listening on" in self.log, self.log
+        assert until in self.log, self.log
 
     def stop(self) -> str:
         """Stop it as Ctrl-C does; return everything it printed."""
