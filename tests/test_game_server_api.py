@@ -322,6 +322,14 @@ def test_auto_join_pairs_players_and_uses_the_returned_token(server) -> None:
     assert b.state()["current"] in ([0], [1])
 
 
+def tictactoe_players(server: Any, session: str) -> dict[int, GameServerAPI]:
+    """Two players joined to a new tic-tac-toe session, by player id."""
+    a, b = (GameServerAPI(server.host, server.port, "TicTacToe", session=session, players=2)
+            for _ in range(2))
+    ids = join_all(a, b)
+    return {ids[0]: a, ids[1]: b}
+
+
 def play_first_mover_wins(apis: dict[int, GameServerAPI]) -> tuple[int, dict[str, Any]]:
     """Drive a tic-tac-toe game in which each move takes the lowest free cell.
 
@@ -353,10 +361,8 @@ def test_full_tictactoe_game_to_a_win(server, keep_alive) -> None:
 
 def test_state_returns_when_another_player_moves(server) -> None:
     session = unique("wait")
-    a, b = (GameServerAPI(server.host, server.port, "TicTacToe", session=session, players=2)
-            for _ in range(2))
-    ids = join_all(a, b)
-    apis = {ids[0]: a, ids[1]: b}
+    apis = tictactoe_players(server, session)
+    a, b = apis[0], apis[1]
     first = a.state()["current"][0]
     b.state()
     waiter = apis[1 - first]
@@ -371,12 +377,8 @@ def test_state_returns_when_another_player_moves(server) -> None:
 
 
 def test_illegal_move_with_a_string_message(server) -> None:
-    session = unique("ill")
-    a, b = (GameServerAPI(server.host, server.port, "TicTacToe", session=session, players=2)
-            for _ in range(2))
-    ids = join_all(a, b)
-    apis = {ids[0]: a, ids[1]: b}
-    first = a.state()["current"][0]
+    apis = tictactoe_players(server, unique("ill"))
+    first = apis[0].state()["current"][0]
     with pytest.raises(IllegalMove) as caught:
         apis[first].move(position=9)
     assert len(caught.value.args) == 1
@@ -411,12 +413,8 @@ def test_server_error_messages_are_passed_on_as_they_are(server) -> None:
     assert str(caught.value).startswith("framework: no such game")
     with pytest.raises(GameServerError, match="^framework: .*players"):
         GameServerAPI(server.host, server.port, "Echo", session=unique("none")).join()
-    session = unique("turn")
-    a, b = (GameServerAPI(server.host, server.port, "TicTacToe", session=session, players=2)
-            for _ in range(2))
-    ids = join_all(a, b)
-    apis = {ids[0]: a, ids[1]: b}
-    first = a.state()["current"][0]
+    apis = tictactoe_players(server, unique("turn"))
+    first = apis[0].state()["current"][0]
     with pytest.raises(GameServerError) as caught:
         apis[1 - first].move(position=0)
     assert str(caught.value) == "framework: not your turn"
@@ -464,10 +462,9 @@ def test_observer_sees_what_the_player_sees(server) -> None:
 
 def test_restart_hands_over_the_final_state_then_a_new_game(server) -> None:
     session = unique("restart")
-    a, b = (GameServerAPI(server.host, server.port, "TicTacToe", session=session, players=2)
-            for _ in range(2))
-    ids = join_all(a, b)
-    play_first_mover_wins({ids[0]: a, ids[1]: b})
+    apis = tictactoe_players(server, session)
+    a, b = apis[0], apis[1]
+    play_first_mover_wins(apis)
     a.restart()
     final = b.state()
     assert final["gameover"] and final["winner"] is not None
@@ -1070,10 +1067,8 @@ def test_poll_returns_each_new_state_once_and_none_in_between(server, keep_alive
 
 def test_poll_sees_the_other_players_move(server) -> None:
     session = unique("pollttt")
-    a, b = (GameServerAPI(server.host, server.port, "TicTacToe", session=session, players=2)
-            for _ in range(2))
-    ids = join_all(a, b)
-    apis = {ids[0]: a, ids[1]: b}
+    apis = tictactoe_players(server, session)
+    a, b = apis[0], apis[1]
     first = next_poll(a)["current"][0]
     next_poll(b)
     apis[first].move(position=4)
