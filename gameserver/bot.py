@@ -109,7 +109,7 @@ def play(args: argparse.Namespace) -> int:
     """Join with every seat, play the games, report; the exit status."""
     rng = random.Random(args.seed)
 
-    def connect() -> GameServerAPI:
+    def connect(players: int | None) -> GameServerAPI:
         api = GameServerAPI(args.host, args.port, args.game, args.session, players,
                             keep_alive=True)
         if args.tls:
@@ -118,9 +118,9 @@ def play(args: argparse.Namespace) -> int:
 
     players = args.players
     try:
-        if players is None:  # (connect() leaves players out of a discovery: it is None)
-            players = max(args.seats, _min_players(connect(), args.game))
-        bots = [Bot(connect(), args.game, args.games, random.Random(rng.random()),
+        if players is None:
+            players = max(args.seats, _min_players(connect(None), args.game))
+        bots = [Bot(connect(players), args.game, args.games, random.Random(rng.random()),
                     restarter=seat == 0, say=say) for seat in range(args.seats)]
         others = players - args.seats
         say(f"{args.game} in session {args.session!r}, {players} players, {args.seats} of "
