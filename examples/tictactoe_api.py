@@ -106,8 +106,10 @@ class TicTacToeAPI:
         self._state = self._api.state()  # returns at once: our move changed the board
 
     def wait(self):
-        """Wait until the board changes (the opponent has moved)."""
-        self._state = self._api.state()
+        """Wait until the game changes (the opponent has moved, or the game ended)."""
+        old = self._state
+        while self._state == old:  # a rejected move counts as a change, but shows none
+            self._state = self._api.state()
 
     def winner(self):
         """'X' or 'O' once somebody has three in a row, else None."""

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from tests import isolation
-from tests.test_game_server_api import python38
+from tests.test_game_server_api import python38, wait_until_a_request_waits
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -290,6 +290,14 @@ def test_tictactoe_api_hides_the_dictionaries(server) -> None:
     with pytest.raises(ValueError, match="^position must be between 0"):
         waiter.place(9)
     assert waiter.result() is None and waiter.winner() is None
+
+    def move_once_mover_waits() -> None:
+        wait_until_a_request_waits(server, "TicTacToe", session)
+        waiter.place(0)
+
+    threading.Thread(target=move_once_mover_waits, daemon=True).start()
+    mover.wait()  # not fooled by the two rejected moves: returns once the board changed
+    assert mover.board()[0] == waiter.symbol() and mover.my_turn()
 
 
 @pytest.mark.parametrize("connection", ["--keep-alive", "--no-keep-alive"])
