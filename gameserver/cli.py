@@ -86,10 +86,7 @@ def tune_garbage_collector() -> None:
 async def serve(settings: config.Settings) -> None:
     """Run the server until SIGINT or SIGTERM, then shut down cleanly."""
     raise_open_file_limit(settings.max_connections)
-    games = registry.select(
-        registry.discover(settings.games_dirs, bundled=settings.bundled_games),
-        settings.games)
-    server = GameServer(settings, games)
+    server = GameServer(settings)
     # Before the start: a SIGTERM that comes while the server starts stops it right after.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -1,4 +1,4 @@
-"""The I/O adapter: connections in, lobby replies out.
+"""The I/O adapter: connections in, lobby replies out; and the assembly point of the server.
 
 One connection object per TCP connection. It feeds bytes to a
 ``RequestReader``, hands the decoded request to the lobby and writes back
@@ -6,9 +6,12 @@ what the lobby answers. A request that must wait (join until the session is
 full, state until it changes) leaves the connection holding a future and
 nothing else: no task, no thread, a few hundred bytes.
 
-Plain TCP is served on raw non-blocking sockets (``_rawconn.RawConnection``),
-TLS on asyncio transports (``_connection.Connection``); what a connection does
-with a request is shared (``_connection.BaseConnection``).
+Plain TCP is served on raw non-blocking sockets (``_rawconn``), TLS on
+asyncio transports (``_transportconn``); what a connection does with a
+request, and its states, are shared (``_connection``). Connections see the
+server only through ``ConnectionHost`` (settings, the lobby's two entry
+points, the connection registry, metrics, and a way to hold the store's
+commits for a burst), built here.
 
 Classic mode is one request per connection: reply, then close. A request
 with ``"keep_alive": true`` gets its reply followed by ``EOT\\0`` and the
@@ -22,23 +25,31 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
+from collections import Counter
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from . import startup
-from ._connection import BaseConnection, Connection
-from ._rawconn import RawListener
+from . import protocol, registry, startup
+from ._connhost import ConnectionRegistry
+from ._rawlisten import RawListener
+from ._transportconn import TransportConnection
 from .checked import game_types
 from .config import Settings
 from .game import AbstractGame
 from .guard import GameGuard
+from .isolated import Isolation, plan
 from .lobby import Lobby, LobbyLimits
-from .metrics import Metrics
-from .protocol import server_error
+from .metrics import Gauges, Metrics
+from .protocol import Request, server_error
+from .session import Outcome
 from .store import GameReplayer, HistoryReader, Store
+from .workers import WorkerSettings
 
-__all__ = ["BaseConnection", "Connection", "GameServer", "LISTEN_BACKLOG"]
+__all__ = ["GameServer", "LISTEN_BACKLOG"]
 
 log = logging.getLogger("gameserver.server")
 
@@ -47,17 +58,42 @@ T = TypeVar("T")
 LISTEN_BACKLOG = 4096  # the kernel caps this at net.core.somaxconn
 
 
+@dataclass(frozen=True, slots=True)
+class _ConnectionHost:
+    """The server as its connections see it (``_connection.ConnectionHost``)."""
+
+    settings: Settings
+    registry: ConnectionRegistry
+    metrics: Metrics
+    log_requests: bool
+    handle: Callable[[Request, str], Outcome]
+    resume: Callable[[Callable[[], Outcome]], Outcome]
+    call_soon: Callable[[Callable[[], object]], object]
+    held: Callable[[], AbstractContextManager[None]]
+
+
 class GameServer:
     """A running game server: listening socket, lobby and open connections.
 
     Args:
         settings: the server settings.
-        games: game name -> game class to offer.
+        games: game name -> game class to offer, all run in this process;
+            None: the games the settings name (bundled games, games folders,
+            ``isolate_games``; see ``gameserver.isolated.plan``).
     """
 
-    def __init__(self, settings: Settings, games: Mapping[str, type[AbstractGame]]) -> None:
+    def __init__(self, settings: Settings,
+                 games: Mapping[str, type[AbstractGame]] | None = None) -> None:
         self.settings = settings
         self.guard = GameGuard(settings.game_call_timeout)
+        self._select = games is None  # settings.games applies once the workers said theirs
+        games, self._sources = plan(settings) if games is None else (games, [])
+        self.isolation = Isolation(WorkerSettings(
+            time_limit=settings.game_call_timeout, memory_mb=settings.worker_memory_limit,
+            cpu_seconds=settings.worker_cpu_limit,
+            log_level=logging.getLevelName(settings.log_level),
+            secrets=tuple(path for path in (settings.store_path if settings.store else "",
+                                            settings.tls_key) if path)), self.guard)
         types = game_types(games, self.guard)
         self.store = (Store(settings.store_path, types, history=settings.history,
                             history_max_games=settings.history_max_games,
@@ -74,11 +110,9 @@ class GameServer:
             observer_consent=settings.observer_consent, overwrite=settings.overwrite,
             overwrite_idle=settings.overwrite_idle,
             max_name_length=settings.max_name_length), store=self.store)
-        # Open connections by client address (a plain dict: Counter's deletion is Python code).
-        self.per_address: dict[str, int] = {}
-        self.connections: set[BaseConnection] = set()
+        self.connections = ConnectionRegistry(settings.max_connections,
+                                              settings.max_connections_per_address)
         self.metrics = Metrics()
-        self.log_requests = log.isEnabledFor(logging.DEBUG)
         self.port = settings.port
         self.dashboard: Any = None  # the web dashboard, when settings.web is on
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -116,8 +150,14 @@ class GameServer:
                 listens), the TLS files are wrong, or listening failed (a store
                 file this start created is deleted again).
         """
+        try:
+            await self._load_isolated_games()
+        except BaseException:
+            self.isolation.close()
+            raise
         loop = asyncio.get_running_loop()
         if self.store is not None:
+            self.store.games = dict(self.lobby.game_types)  # isolated games included
             self.store.open()
         try:
             await self._listen(loop)
@@ -132,6 +172,8 @@ class GameServer:
             self.history = HistoryReader(
                 self.store.path, GameReplayer(self.lobby.game_types, self.run_on_loop))
         self._tick()
+        for problem in protocol.FAST_PATH_FALLBACKS:
+            log.warning("%s", problem)
         log.info("gameserver listening on %s:%d (TLS %s), games: %s",
                  self.settings.host, self.port, "on" if self.settings.tls else "off",
                  ", ".join(sorted(self.lobby.games)) or "none")
@@ -143,17 +185,30 @@ class GameServer:
     async def _listen(self, loop: asyncio.AbstractEventLoop) -> None:
         settings = self.settings
         tls = startup.tls_context(settings.tls_cert, settings.tls_key) if settings.tls else None
+        host = _ConnectionHost(
+            settings=settings, registry=self.connections, metrics=self.metrics,
+            log_requests=log.isEnabledFor(logging.DEBUG), handle=self.lobby.handle,
+            resume=self.lobby.call, call_soon=loop.call_soon, held=self._held_commits)
         try:
             if tls is None:
-                await self._listen_raw(loop)
+                await self._listen_raw(host, loop)
             if self._listener is None:
                 self._server = await loop.create_server(
-                    lambda: Connection(self), settings.host, settings.port,
+                    lambda: TransportConnection(host), settings.host, settings.port,
                     ssl=tls, backlog=LISTEN_BACKLOG, reuse_address=True,
                     ssl_handshake_timeout=settings.connection_timeout if tls else None)
                 self.port = self._server.sockets[0].getsockname()[1]
         except OSError as err:
             raise startup.listen_error(err, settings.host, settings.port) from None
+
+    async def _load_isolated_games(self) -> None:
+        """Add the games of the worker processes; then keep only those the settings name."""
+        game_types = self.lobby.game_types
+        for game_type in await self.isolation.load(self._sources):
+            registry.add(game_types, game_type.name, game_type, game_type.source)
+        if self._select:
+            self.lobby.game_types = registry.select(game_types, self.settings.games)
+        self.isolation.retain(list(self.lobby.game_types.values()))
 
     def _tick(self) -> None:
         """Let time pass in the lobby (timeouts), and again a tick interval later."""
@@ -161,13 +216,13 @@ class GameServer:
         self.lobby.tick()
         self._ticker = self.loop.call_later(self.lobby.tick_interval(), self._tick)
 
-    async def _listen_raw(self, loop: asyncio.AbstractEventLoop) -> None:
+    async def _listen_raw(self, host: _ConnectionHost, loop: asyncio.AbstractEventLoop) -> None:
         """Serve plain TCP on raw sockets, if the loop can watch them.
 
         Windows' default (proactor) loop cannot (no ``add_reader``): there,
         plain TCP stays on asyncio's transports, like TLS.
         """
-        listener = RawListener(self, loop)
+        listener = RawListener(host, loop)
         try:
             self.port = await listener.start(self.settings.host, self.settings.port,
                                              LISTEN_BACKLOG)
@@ -203,6 +258,7 @@ class GameServer:
         if self._ticker is not None:
             self._ticker.cancel()
         self.lobby.close()  # waiting joins and states get "server is shutting down"
+        self.isolation.close()  # ... and so do moves in flight to game workers
         reply = server_error("server is shutting down").reply()
         for connection in list(self.connections):
             connection.shut_down(reply)
@@ -211,10 +267,27 @@ class GameServer:
         while self.connections and loop.time() < deadline:
             await asyncio.sleep(0.01)
         for connection in list(self.connections):
-            connection._abort()
+            connection.abort()
         if self._listener is not None:
             self._listener.close()
         if self.store is not None:
             self.store.close()
         self.guard.close()
         log.info("gameserver stopped")
+
+    def _held_commits(self) -> AbstractContextManager[None]:
+        """Hold the store's commits for a burst of connections (one commit for all)."""
+        return self.store.held() if self.store is not None else contextlib.nullcontext()
+
+    def gauges(self) -> Gauges:
+        """What ``metrics.prometheus_text`` reports besides the counters (on the loop)."""
+        sessions = self.lobby.sessions.values()
+        by_game = Counter(session.game_name for session in sessions)
+        return Gauges(
+            connections_open=len(self.connections),
+            connections_total=self.connections.opened_total,
+            sessions={game: by_game[game] for game in self.lobby.games},
+            waiting_requests=sum(session.waiting for session in sessions),
+            game_code_errors=self.guard.errors,
+            store_failed_saves=None if self.store is None else self.store.failed_saves)
+

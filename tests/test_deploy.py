@@ -54,13 +54,15 @@ def test_unit_is_hardened() -> None:
         assert unit[key] == [value], key
 
 
-def test_unit_lets_game_workers_fork_and_set_limits() -> None:
-    # Student games will run in worker processes that set their own limits.
-    filters = unit_settings()["SystemCallFilter"]
-    assert "@system-service" in filters  # includes @process and @resources
-    denied = " ".join(f for f in filters if f.startswith("~"))
-    assert "@resources" not in denied and "@process" not in denied
-    assert "worker processes" in (DEPLOY / "gameserver.service").read_text()
+def test_unit_lets_game_workers_confine_themselves() -> None:
+    # Workers call setrlimit and setpriority (@resources) and Landlock; a denied call
+    # must fail with EPERM (logged by the server), never kill the worker with SIGSYS.
+    lines = unit_settings()["SystemCallFilter"]
+    denied = {name for line in lines if line.startswith("~") for name in line[1:].split()}
+    allowed = {name for line in lines if not line.startswith("~") for name in line.split()}
+    assert "@resources" not in denied and "@system-service" in allowed
+    assert {"landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self"} <= allowed
+    assert unit_settings()["SystemCallErrorNumber"] == ["EPERM"]
 
 
 def test_unit_comments_describe_the_present() -> None:

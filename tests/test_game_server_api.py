@@ -1205,7 +1205,7 @@ def drop_all_connections(server: Any) -> None:
     """Cut every client connection of ``server`` (a ServerThread) without a reply."""
     def drop() -> None:
         for connection in list(server.server.connections):
-            connection._abort()
+            connection.abort()
 
     server.call(drop)
 
