@@ -1032,6 +1032,15 @@ def wait_until_a_request_waits(server: Any, game: str, session: str) -> None:
         time.sleep(0.005)
 
 
+def polling_echo_player(server: Any) -> GameServerAPI:
+    """An Echo player whose poll() request waits at ``server`` (a ServerThread)."""
+    api = GameServerAPI(server.host, server.port, "Echo", players=1)
+    api.join()
+    next_poll(api)
+    wait_until_a_request_waits(server, "Echo", api._session)
+    return api
+
+
 def nothing_arrives(api: GameServerAPI, other: GameServerAPI) -> bool:
     """poll() has nothing, even after a later request of ``other`` was answered.
 
@@ -1129,10 +1138,7 @@ def test_poll_raises_the_servers_error_when_the_session_is_overwritten(server) -
 
 def test_poll_raises_the_shutdown_message_of_a_stopping_server(make_server) -> None:
     stopping = make_server()
-    api = GameServerAPI(stopping.host, stopping.port, "Echo", players=1)
-    api.join()
-    next_poll(api)
-    wait_until_a_request_waits(stopping, "Echo", api._session)
+    api = polling_echo_player(stopping)
     stopping.stop()
     with pytest.raises(GameServerError, match="^server: server is shutting down$"):
         next_poll(api)
@@ -1212,10 +1218,7 @@ def drop_all_connections(server: Any) -> None:
 
 def test_poll_asks_again_on_a_new_connection_when_its_connection_drops(make_server) -> None:
     running = make_server()
-    api = GameServerAPI(running.host, running.port, "Echo", players=1)
-    api.join()
-    next_poll(api)
-    wait_until_a_request_waits(running, "Echo", api._session)
+    api = polling_echo_player(running)
     dropped = api._poll_sock
     drop_all_connections(running)
     readable, _, _ = select.select([dropped], [], [], TIMEOUT)
