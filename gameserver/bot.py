@@ -8,7 +8,9 @@
 Instant opponents for a new game in class, and a baseline for learning
 agents. The bot talks to the server through ``game_server_api`` like any
 student client, asking for the legal moves with each state (an extension
-that classic servers do not have).
+that classic servers do not have). It says in a few lines what it does:
+which session it joined as which player, and how each game ended. Ctrl-C
+stops it with "Bye!".
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import argparse
 import random
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 try:
@@ -37,18 +40,20 @@ class Bot:
     """
 
     def __init__(self, api: GameServerAPI, game: str, games: int, rng: random.Random,
-                 restarter: bool) -> None:
+                 restarter: bool, say: Callable[[str], None] = print) -> None:
         self.api = api
         self.game = game
         self.games = games
         self.rng = rng
         self.restarter = restarter
+        self.say = say
         self.results: list[dict[str, Any]] = []
         self.moves = 0
 
     def run(self) -> None:
         """Join, then play until ``games`` games have ended."""
         me = self.api.join()
+        self.say(f"joined {self.game} session {self.api._session} as player {me}")
         seen_end = False  # after a restart the old final state may come once more
         while len(self.results) < self.games:
             state = self.api.state(legal_moves=True)
@@ -56,6 +61,8 @@ class Bot:
                 if not seen_end:
                     seen_end = True
                     self.results.append(state)
+                    if self.restarter:  # one seat reports, for everybody
+                        self.say(f"game {len(self.results)} over: {outcome(state)}")
                     if self.restarter and len(self.results) < self.games:
                         self.api.restart()
                 continue
@@ -75,8 +82,7 @@ class Bot:
             self.api.move(**self.rng.choice(moves))
             self.moves += 1
         except IllegalMove as err:  # the game's legal_moves was wrong: say so, go on
-            print(f"bot: the game rejected a move it listed as legal: {err}",
-                  file=sys.stderr)
+            self.say(f"the game rejected a move it listed as legal: {err}")
         except GameServerError as err:  # too late: the time for the move ran out
             if "not your turn" not in str(err) and "game has ended" not in str(err):
                 raise
@@ -112,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--session", default="auto",
                         help="session name, or 'auto' to be paired (default)")
     parser.add_argument("--players", type=int,
-                        help="players in a new session (default: the game's minimum)")
+                        help="players in a new session (default: the game's minimum, at "
+                             "least as many as --seats)")
     parser.add_argument("--seats", type=int, default=1,
                         help="how many of the players this bot plays itself (default 1)")
     parser.add_argument("--games", type=int, default=1, help="games to play (default 1)")
@@ -123,59 +130,90 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="",
                         help="player name (needed for --tournament; NAME#PASSWORD keeps it yours)")
     args = parser.parse_args(argv)
+    try:
+        return play(args)
+    except KeyboardInterrupt:
+        say("stopped (Ctrl-C). Bye!")
+        return 130
+
+
+def play(args: argparse.Namespace) -> int:
+    """Join with every seat, play the games, report; the exit status."""
     rng = random.Random(args.seed)
+
+    def connect(players: int | None) -> GameServerAPI:
+        api = GameServerAPI(args.host, args.port, args.game, args.session, players,
+                            keep_alive=True)
+        if args.tls:
+            api.enable_tls()
+        return api
+
     players = args.players
     if args.tournament:
         return _tournament(args, rng)
     try:
         if players is None:
-            players = _min_players(args.host, args.port, args.game)
-        bots = []
-        for seat in range(args.seats):
-            api = GameServerAPI(args.host, args.port, args.game, args.session, players,
-                                keep_alive=True)
-            if args.tls:
-                api.enable_tls()
-            bots.append(Bot(api, args.game, args.games, random.Random(rng.random()),
-                            restarter=seat == 0))
+            players = max(args.seats, _min_players(connect(None), args.game))
+        bots = [Bot(connect(players), args.game, args.games, random.Random(rng.random()),
+                    restarter=seat == 0, say=say) for seat in range(args.seats)]
+        others = players - args.seats
+        say(f"{args.game} in session {args.session!r}, {players} players, {args.seats} of "
+            "them played by this bot" + (f"; waiting for {others} more to join ..."
+                                         if others > 0 else ""))
         errors = _run_all(bots)
     except GameServerError as err:
-        print(f"bot: {err}", file=sys.stderr)
+        say(str(err), error=True)
         return 1
     if errors:
-        print(f"bot: {errors[0]}", file=sys.stderr)
+        say(str(errors[0]), error=True)
         return 1
-    for number, state in enumerate(bots[0].results, 1):
-        outcome = {k: v for k, v in state.items() if k in ("winner", "ranking", "score")}
-        print(f"game {number} over: {outcome or state}")
-    print(f"played {len(bots[0].results)} game(s) of {args.game}, "
-          f"{sum(b.moves for b in bots)} moves by {len(bots)} seat(s)")
+    say(f"played {len(bots[0].results)} game(s) of {args.game}, "
+        f"{sum(b.moves for b in bots)} moves by {len(bots)} seat(s)")
     return 0
 
 
 def _tournament(args: argparse.Namespace, rng: random.Random) -> int:
     if not args.name:
-        print("bot: --tournament needs --name (the name to register and play under)",
-              file=sys.stderr)
+        say("--tournament needs --name (the name to register and play under)", error=True)
         return 1
     api = GameServerAPI(args.host, args.port, args.game, f"tournament-{args.tournament}",
                         name=args.name, keep_alive=True)
     if args.tls:
         api.enable_tls()
-    bot = Bot(api, args.game, 0, rng, restarter=False)
+    bot = Bot(api, args.game, 0, rng, restarter=False, say=say)
     try:
-        print(bot.play_tournament())
+        say(bot.play_tournament())
     except (GameServerError, IllegalMove) as err:
-        print(f"bot: {err}", file=sys.stderr)
+        say(str(err), error=True)
         return 1
     finally:
         api.close()
-    print(f"played {len(bot.results)} game(s), {bot.moves} moves")
+    say(f"played {len(bot.results)} game(s), {bot.moves} moves")
     return 0
 
 
-def _min_players(host: str, port: int, game: str) -> int:
-    games = GameServerAPI(host, port, game).discover()["games"]
+_say_lock = threading.Lock()  # the seats' threads speak one whole line at a time
+
+
+def say(text: str, error: bool = False) -> None:
+    """One line of the bot's report (errors to stderr)."""
+    stream = sys.stderr if error else sys.stdout
+    with _say_lock:
+        stream.write(f"bot: {text}\n")
+        stream.flush()
+
+
+def outcome(state: dict[str, Any]) -> str:
+    """How a game ended, in words, from its final state."""
+    if "winner" in state:
+        return "a draw" if state["winner"] is None else f"player {state['winner']} won"
+    found = {key: state[key] for key in ("ranking", "score", "scores") if key in state}
+    return ", ".join(f"{key} {value}" for key, value in found.items()) or "the game ended"
+
+
+def _min_players(api: GameServerAPI, game: str) -> int:
+    games = api.discover()["games"]
+    api.close()
     for entry in games:
         if entry["name"] == game:
             return int(entry["min_players"])

@@ -316,8 +316,13 @@ def read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(file)
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as err:
+    except tomllib.TOMLDecodeError as err:  # the message names the line and column
         raise ConfigError(f"config file {path} is not valid TOML: {err}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text") from None
+    except OSError as err:  # a folder, no permission, ...
+        raise ConfigError(f"config file {path} cannot be read: "
+                          f"{str(err.strerror or err).lower()}") from None
 
 
 def apply_mapping(settings: Settings, values: dict[str, Any], source: str) -> None:

@@ -28,14 +28,13 @@ import concurrent.futures
 import contextlib
 import logging
 import math
-import ssl
 from collections import Counter
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from . import protocol, registry
+from . import protocol, registry, startup
 from ._connhost import ConnectionRegistry
 from ._rawlisten import RawListener
 from ._sidetables import TimerBook
@@ -163,9 +162,9 @@ class GameServer:
         """Start listening; ``self.port`` is the real port afterwards.
 
         Raises:
-            StartupError: the store file cannot be used (before anything listens).
-            OSError, ssl.SSLError: listening failed; a store file this start
-                created is deleted again.
+            StartupError: the store file cannot be used (before anything
+                listens), the TLS files are wrong, or listening failed (a store
+                file this start created is deleted again).
         """
         try:
             await self._load_isolated_games()
@@ -204,19 +203,23 @@ class GameServer:
             await self._start_dashboard()
 
     async def _listen(self, loop: asyncio.AbstractEventLoop) -> None:
-        tls = self._tls_context() if self.settings.tls else None
+        settings = self.settings
+        tls = startup.tls_context(settings.tls_cert, settings.tls_key) if settings.tls else None
         host = _ConnectionHost(
-            settings=self.settings, registry=self.connections, metrics=self.metrics,
+            settings=settings, registry=self.connections, metrics=self.metrics,
             log_requests=log.isEnabledFor(logging.DEBUG), handle=self.lobby.handle,
             resume=self.lobby.call, call_soon=loop.call_soon, held=self._held_commits)
-        if tls is None:
-            await self._listen_raw(host, loop)
-        if self._listener is None:
-            self._server = await loop.create_server(
-                lambda: TransportConnection(host), self.settings.host, self.settings.port,
-                ssl=tls, backlog=LISTEN_BACKLOG, reuse_address=True,
-                ssl_handshake_timeout=self.settings.connection_timeout if tls else None)
-            self.port = self._server.sockets[0].getsockname()[1]
+        try:
+            if tls is None:
+                await self._listen_raw(host, loop)
+            if self._listener is None:
+                self._server = await loop.create_server(
+                    lambda: TransportConnection(host), settings.host, settings.port,
+                    ssl=tls, backlog=LISTEN_BACKLOG, reuse_address=True,
+                    ssl_handshake_timeout=settings.connection_timeout if tls else None)
+                self.port = self._server.sockets[0].getsockname()[1]
+        except OSError as err:
+            raise startup.listen_error(err, settings.host, settings.port) from None
 
     async def _load_isolated_games(self) -> None:
         """Add the games of the worker processes; then keep only those the settings name."""
@@ -328,7 +331,3 @@ class GameServer:
             game_code_errors=self.guard.errors,
             store_failed_saves=None if self.store is None else self.store.failed_saves)
 
-    def _tls_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self.settings.tls_cert, self.settings.tls_key)
-        return context

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.checkout_guard import pytest_configure, pytest_sessionfinish  # noqa: F401 - hooks
 from tests.serverproc import ServerThread
 
 DATA = Path(__file__).parent / "data"
