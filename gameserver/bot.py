@@ -7,7 +7,9 @@
 Instant opponents for a new game in class, and a baseline for learning
 agents. The bot talks to the server through ``game_server_api`` like any
 student client, asking for the legal moves with each state (an extension
-that classic servers do not have).
+that classic servers do not have). The dashboard's "play against the bot"
+runs the same policy (``choose_move``) inside the server
+(``gameserver/web/_bots.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ try:
 except ImportError:  # pragma: no cover - only when run outside the repository
     sys.exit("gameserver.bot needs game_server_api.py: run it from the repository folder, "
              "or install the project with 'pip install .'")
+
+
+def choose_move(moves: list[dict[str, Any]], rng: random.Random) -> dict[str, Any]:
+    """The bot's policy: one of the legal moves, at random."""
+    return rng.choice(moves)
 
 
 class Bot:
@@ -67,7 +74,7 @@ class Bot:
                     f"{self.game} does not list its legal moves, so the bot cannot play "
                     "it (the game needs a legal_moves method)")
             try:
-                self.api.move(**self.rng.choice(moves))
+                self.api.move(**choose_move(moves, self.rng))
                 self.moves += 1
             except IllegalMove as err:  # the game's legal_moves was wrong: say so, go on
                 print(f"bot: the game rejected a move it listed as legal: {err}",

@@ -368,8 +368,12 @@ def test_history_replay_and_leaderboard_from_the_real_store(tmp_path: Path) -> N
 
 
 def test_token_is_required_everywhere_but_healthz(guarded: ServerThread) -> None:
-    for path in ("/api/games", "/api/sessions", "/metrics", "/static/app.js", "/api/events"):
-        assert "token" in error_of(guarded, path, 401)
+    for path in ("/api/sessions", "/metrics", "/api/events", "/api/sessions/Echo/x",
+                 "/api/history", "/api/leaderboard", "/session/Echo/x"):
+        assert fetch(guarded, path)[0] == 401
+    # ... and the few paths players reach without it (tests/web/test_play_access.py)
+    for path in ("/api/games", "/static/app.js", "/play"):
+        assert fetch(guarded, path)[0] == 200
     status, headers, body = fetch(guarded, "/")
     assert status == 401 and headers["Content-Type"].startswith("text/html")
     assert b'name="token"' in body
