@@ -32,18 +32,28 @@ def post(port: int, path: str, body: Any, headers: dict[str, str] | None = None,
         conn.close()
 
 
+OPEN: list[Stream] = []  # every stream not closed yet (close_all() ends a test cleanly)
+
+
+def close_all() -> None:
+    """Close every stream a test left open (an unclosed socket is a ResourceWarning)."""
+    while OPEN:
+        OPEN.pop().close()
+
+
 class Stream:
     """An event stream from a POST (what play.js reads with fetch), read event by event."""
 
     def __init__(self, port: int, path: str, body: Any,
                  headers: dict[str, str] | None = None) -> None:
+        OPEN.append(self)
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=WAIT)
         self.conn.request("POST", path, json.dumps(body), {**PLAY_HEADERS, **(headers or {})})
         self.reply = self.conn.getresponse()
         self.status = self.reply.status
         if self.status != 200:
             self.error = json.loads(self.reply.read())
-            self.conn.close()
+            self.close()
 
     def next(self) -> tuple[str, Any]:
         """The next event as (name, decoded data); pings and retry lines are skipped."""
@@ -65,7 +75,11 @@ class Stream:
             yield item
 
     def close(self) -> None:
+        """Close the connection (the response holds the socket too: close both)."""
+        self.reply.close()
         self.conn.close()
+        if self in OPEN:
+            OPEN.remove(self)
 
 
 class WebSeat:

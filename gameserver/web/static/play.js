@@ -537,7 +537,7 @@
             h("summary", { text: `Your legal moves (${legal.length})` }), h("div", { class: "move-buttons" }, ...buttons),
             legal.length > MOVE_BUTTONS_MAX ? h("p", { class: "hint", text: `and ${legal.length - MOVE_BUTTONS_MAX} more: type them below` }) : null));
         }
-        if (!view.gameover) parts.push(moveForm(legal === undefined && !clickable));
+        if (!view.gameover) parts.push(moveForm(!Array.isArray(legal) && !clickable));
         controls.replaceChildren(...parts);
       }
 
