@@ -1,62 +1,163 @@
-"""One client connection: what it does with a request, whatever carries its bytes.
+"""One client connection: its states, and what it does with requests, whatever carries its bytes.
 
-``BaseConnection`` holds everything a connection does that does not depend
-on how bytes travel: reading requests, handing them to the lobby, waiting
-on a ``Pending``, writing the reply, keep-alive, refusals, limits, metrics
-and shutdown. Two subclasses carry the bytes:
+Theory of operation
+-------------------
+A connection is always in exactly one ``State``; it moves only through the
+table ``TRANSITIONS`` (state, event -> next state), and the state decides
+what happens to bytes that arrive, whether a deadline of
+``connection_timeout`` runs (set on entering the state; the transport sets
+the first one) and what it does:
 
-* ``RawConnection`` (``_rawconn.py``): plain TCP on a non-blocking socket
-  the event loop watches directly. It serves every plain-TCP client.
-* ``Connection`` (here): an ``asyncio.Protocol`` on an asyncio transport.
-  It serves TLS, which needs asyncio's SSL machinery.
+=========  ===========================  =========  ==================================
+state      bytes that arrive            deadline   when the deadline passes
+=========  ===========================  =========  ==================================
+READING    read as the next request     yes        reply "timed out" and close, or
+                                                   (idle and kept alive) just close
+SERVING    buffered if kept alive,      no         -
+           dropped in classic mode
+WAITING    as SERVING                   no         -
+CLOSING    not read                     yes        abort (the client does not read)
+DRAINING   read and dropped             yes        abort (the client does not stop)
+CLOSED     -                            no         -
+=========  ===========================  =========  ==================================
 
-A subclass provides six small methods (``_write``, ``_close``,
-``_can_half_close``, ``_half_close``, ``_abort``, ``_set_deadline``) and
-calls ``_opened`` (then ``_refusal``), ``_received`` and ``_gone`` as its
-connection opens, receives bytes and goes away; it starts the read deadline
-once it is open.
+The life of a request: READING --REQUEST--> SERVING; the lobby answers at
+once, or hands back a ``Wait`` (SERVING --WAIT--> WAITING --WAKE-->
+SERVING). A kept-alive reply goes back to READING (REPLIED), where requests
+that came meanwhile are served in turn; a classic reply is the last one
+(LAST_REPLY -> CLOSING). A request too large is refused with a reply and our
+half of the close (REFUSE -> DRAINING), so that the client reads the reply
+before the kernel resets the connection. A client that closes its side is
+gone (HANG_UP -> CLOSING, its waiting request dropped); the transport
+reports the closed socket (GONE -> CLOSED) from any state.
+
+Flow control is not a state: it pauses reading in any state. Reading stops
+while the replies a client has not taken exceed ``reply_buffer_max``
+(the transport reports it: ``_writing_paused`` / ``_writing_resumed``), and
+while a request is being served and the next ones already buffered reach
+``request_size_max``. So a client that sends and never reads holds at most
+about ``reply_buffer_max`` of replies and ``request_size_max`` of requests.
+
+Replies are written in READING, SERVING and WAITING (and once more on the
+way into CLOSING or DRAINING). A standing subscription (pushed states, to
+come) is meant to live beside the state, not as one: data the connection
+holds, written whenever the state allows writing, and dropped with the wait
+on every transition into CLOSING, DRAINING or CLOSED.
+
+The parts
+---------
+``BaseConnection`` does everything that does not depend on how bytes
+travel; two subclasses carry them: ``RawConnection`` (``_rawconn.py``, plain
+TCP on non-blocking sockets) and ``TransportConnection``
+(``_transportconn.py``, asyncio transports: TLS). A subclass provides the
+transport methods (``_write``, ``_close``, ``_can_half_close``,
+``_half_close``, ``_abort``, ``_set_deadline``, ``_pause_reading``,
+``_resume_reading``) and reports what happens to it (``_opened``,
+``_received``, ``_eof``, ``_gone``, ``_writing_paused``, ``_writing_resumed``,
+``_timed_out``). What a connection needs from the server is the narrow
+``ConnectionHost`` (``_connhost.py``).
 """
 
 from __future__ import annotations
 
-import asyncio
+import enum
 import logging
 import time
-from typing import TYPE_CHECKING
 
 from . import protocol
+from ._connhost import ConnectionHost
 from .protocol import TERMINATOR, ProtocolError, RequestReader, server_error
 from .waits import Outcome, Wait
-
-if TYPE_CHECKING:
-    from .server import GameServer
 
 log = logging.getLogger("gameserver.server")
 
 
-class BaseConnection:
-    """One client connection, from connect to close, without its transport.
+class State(enum.IntEnum):
+    """Where a connection is in its life (see the table at the top of the module)."""
 
-    While a request is read, and while a kept-alive connection waits for its
-    next request, a deadline of ``connection_timeout`` runs. A request being
-    served has none: a join or state may wait far longer. A closing
-    connection has one again, so that a client that never reads its reply
-    cannot pin it.
+    READING = 1  # reading the next request (or idle between kept-alive requests)
+    SERVING = 2  # a complete request is being answered
+    WAITING = 3  # the request waits for an outcome (join until full, state until new, a save)
+    CLOSING = 4  # the last reply is written; the socket closes once it is sent
+    DRAINING = 5  # refused: reply and half-close written; what comes is dropped until EOF
+    CLOSED = 6
+
+
+class Event(enum.IntEnum):
+    """What moves a connection from one state to the next."""
+
+    REQUEST = 1  # a complete request was read
+    WAIT = 2  # the lobby's answer must wait
+    WAKE = 3  # what it waited for happened
+    REPLIED = 4  # a kept-alive reply was written
+    LAST_REPLY = 5  # a reply after which the connection closes was written
+    REFUSE = 6  # a refusal and our half of the close were written
+    HANG_UP = 7  # close without a reply (the client left, or an idle kept-alive connection)
+    GONE = 8  # the socket is closed
+
+
+# Module-level names: looking a member up on its enum class costs more than the transition.
+READING, SERVING, WAITING = State.READING, State.SERVING, State.WAITING
+CLOSING, DRAINING, CLOSED = State.CLOSING, State.DRAINING, State.CLOSED
+REQUEST, WAIT, WAKE, REPLIED = Event.REQUEST, Event.WAIT, Event.WAKE, Event.REPLIED
+LAST_REPLY, REFUSE, HANG_UP, GONE = Event.LAST_REPLY, Event.REFUSE, Event.HANG_UP, Event.GONE
+
+TRANSITIONS: dict[State, dict[Event, State]] = {
+    READING: {REQUEST: SERVING, LAST_REPLY: CLOSING, REFUSE: DRAINING, HANG_UP: CLOSING,
+              GONE: CLOSED},
+    SERVING: {WAIT: WAITING, REPLIED: READING, LAST_REPLY: CLOSING, GONE: CLOSED},
+    WAITING: {WAKE: SERVING, HANG_UP: CLOSING, GONE: CLOSED},
+    CLOSING: {GONE: CLOSED},
+    DRAINING: {HANG_UP: CLOSING, GONE: CLOSED},
+    CLOSED: {},
+}
+# States with a deadline of ``connection_timeout``, set on entering them.
+TIMED = frozenset({READING, CLOSING, DRAINING})
+# States in which the socket is read (flow control may pause it).
+READ = frozenset({READING, SERVING, WAITING, DRAINING})
+
+# Why reading is paused (bits of ``_paused``).
+OUTPUT_FULL = 1  # more than reply_buffer_max of replies unsent
+INPUT_FULL = 2  # request_size_max of later requests buffered while one is served
+
+
+class ConnectionStateError(Exception):
+    """A transition the table does not allow: a bug in the server, never the client's fault."""
+
+
+def next_state(state: State, event: Event) -> State:
+    """The state after ``event`` in ``state``.
+
+    Raises:
+        ConnectionStateError: the table has no such transition.
     """
+    try:
+        return TRANSITIONS[state][event]
+    except KeyError:
+        raise ConnectionStateError(
+            f"connection: no transition from {state.name} on {event.name}") from None
 
-    __slots__ = ("_server", "_reader", "_pending", "_keep_alive", "_busy", "_closed",
-                 "_kind", "_started", "_address")
 
-    def __init__(self, server: GameServer) -> None:
-        self._server = server
-        self._reader = RequestReader(server.settings.request_size_max)
-        self._pending: Wait | None = None
-        self._keep_alive = False
-        self._busy = False  # a request is being served; later bytes wait
-        self._closed = False  # nothing more may be written
+class BaseConnection:
+    """One client connection, from connect to close, without its transport."""
+
+    __slots__ = ("_host", "_reader", "_state", "_wait", "_keep_alive", "_paused", "_kind",
+                 "_started", "_address")
+
+    def __init__(self, host: ConnectionHost) -> None:
+        self._host = host
+        self._reader = RequestReader(host.settings.request_size_max)
+        self._state = READING
+        self._wait: Wait | None = None  # what a WAITING connection waits for
+        self._keep_alive = False  # the last request asked for keep-alive
+        self._paused = 0  # OUTPUT_FULL | INPUT_FULL: why reading is paused
         self._kind = "invalid"  # request type, for metrics
         self._started = 0.0  # when the request was complete
         self._address = ""  # the client's IP address
+
+    @property
+    def state(self) -> State:
+        return self._state
 
     # ------------------------------------------------------------ what a transport provides
 
@@ -65,11 +166,7 @@ class BaseConnection:
         raise NotImplementedError
 
     def _close(self) -> None:
-        """Close once everything written is sent; stop reading now.
-
-        A client that does not take the rest within ``connection_timeout``
-        is aborted: a reply it never reads must not pin the connection.
-        """
+        """Close once everything written is sent; stop reading now."""
         raise NotImplementedError
 
     def _can_half_close(self) -> bool:
@@ -88,102 +185,112 @@ class BaseConnection:
         """Call ``_timed_out`` after ``seconds`` (replacing any earlier deadline); None: never."""
         raise NotImplementedError
 
+    def _pause_reading(self) -> None:
+        """Stop reading from the socket until ``_resume_reading``."""
+        raise NotImplementedError
+
+    def _resume_reading(self) -> None:
+        """Read from the socket again."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ the state machine
+
+    def _go(self, event: Event) -> None:
+        """Take the transition ``event``; set or clear the deadline of the new state."""
+        try:  # next_state(), inline: two of these run for every request
+            state = self._state = TRANSITIONS[self._state][event]
+        except KeyError:
+            next_state(self._state, event)  # raises ConnectionStateError
+            raise
+        self._set_deadline(self._host.settings.connection_timeout if state in TIMED else None)
+
     # ------------------------------------------------------------ transport events
 
     def _opened(self, address: str) -> None:
         """The connection is open: count it.
 
-        Then the subclass starts the read deadline and checks ``_refusal``
-        (when is its choice).
+        Then the subclass checks ``_refusal``, starts reading and sets the
+        deadline of READING (when is its choice: the raw path reads first,
+        and most classic requests are served by that first read).
         """
         self._address = address
-        server = self._server
-        server.connections.add(self)
-        per_address = server.per_address
-        per_address[address] = per_address.get(address, 0) + 1
-        server.metrics.connections_total += 1
+        self._host.registry.add(self, address)
 
     def _refusal(self) -> bytes | None:
         """The reply that refuses this connection if it is beyond the limits, else None."""
-        server = self._server
-        settings = server.settings
-        if len(server.connections) > settings.max_connections:
-            return server_error(
-                f"too many connections ({settings.max_connections}); try again later").reply()
-        if server.per_address[self._address] > settings.max_connections_per_address:
-            return server_error(
-                "too many connections from your address (at most "
-                f"{settings.max_connections_per_address}); close some and try again").reply()
-        return None
+        return self._host.registry.refusal(self._address)
 
     def _received(self, data: bytes) -> None:
         """Bytes from the client."""
-        try:
-            if self._busy:
-                if self._keep_alive:  # the next request; classic mode ignores extra bytes
-                    self._reader.feed_later(data)
+        state = self._state
+        if state is READING and not self._paused:
+            try:
+                raw = self._reader.feed(data)
+            except ProtocolError as err:
+                self._refuse(err.reply())
                 return
-            raw = self._reader.feed(data)
-        except ProtocolError as err:
-            self._refuse(err.reply())
-            return
-        if raw is not None:
-            self._serve(raw)
-            self._serve_buffered()
+            if raw is not None:
+                self._serve(raw)
+                self._serve_buffered()
+        elif state is READING or (self._keep_alive and (state is SERVING or state is WAITING)):
+            # Kept for later; classic mode ignores what follows its request.
+            reader = self._reader
+            reader.feed_later(data)
+            if reader.pending >= reader.size_max:
+                self._pause(INPUT_FULL)
+
+    def _eof(self) -> None:
+        """The client closed its side: it is gone (its waiting request is dropped)."""
+        if self._state is not CLOSING and self._state is not CLOSED:
+            self._hang_up()
 
     def _gone(self) -> None:
-        """The connection is closed: drop its waiting request, stop counting it."""
-        self._closed = True
-        self._set_deadline(None)
-        if self._pending is not None:
-            self._pending.cancel()
-            self._pending = None
-        server = self._server
-        server.connections.discard(self)
-        per_address = server.per_address
-        left = per_address.get(self._address, 0) - 1
-        if left > 0:
-            per_address[self._address] = left
-        else:
-            per_address.pop(self._address, None)
+        """The socket is closed: drop the waiting request, stop counting the connection."""
+        if self._state is CLOSED:
+            return
+        self._drop_wait()
+        self._go(GONE)
+        self._host.registry.remove(self, self._address)
+
+    def _writing_paused(self) -> None:
+        """More than ``reply_buffer_max`` of replies are unsent: stop reading and serving."""
+        self._pause(OUTPUT_FULL)
+
+    def _writing_resumed(self) -> None:
+        """The client took most of its replies: serve what came meanwhile, read again."""
+        self._unpause(OUTPUT_FULL)
+        self._serve_buffered()
+
+    def _timed_out(self) -> None:
+        """The deadline of the current state passed (see the table at the top)."""
+        state = self._state
+        if state is READING:
+            if self._reader.pending or not self._keep_alive:  # a request not completed
+                self._last_reply(server_error("connection timed out on server").reply())
+            else:  # an idle kept-alive connection: just close
+                self._hang_up()
+        elif state is CLOSING or state is DRAINING:
+            self._abort()
 
     # ------------------------------------------------------------ serving
 
     def _serve(self, raw: bytes) -> None:
-        self._busy = True
-        self._set_deadline(None)
+        self._go(REQUEST)
         self._started = time.perf_counter()
+        host = self._host
         try:
-            envelope = protocol.decode_request(raw, self._server.settings.max_json_depth)
+            envelope = protocol.decode_request(raw, host.settings.max_json_depth)
         except ProtocolError as err:
             self._kind = "invalid"
-            self._finish(err.reply(), keep_alive=False)
+            self._keep_alive = False
+            self._answer(err.reply())
             return
-        self._kind = envelope.request.kind
+        request = envelope.request
+        self._kind = request.kind
         self._keep_alive = envelope.keep_alive
-        if self._server.log_requests:
-            log.debug("request %s", protocol.describe(envelope.request))
-        self._deliver(self._server.lobby.handle(envelope.request, self._address))
-
-    def _deliver(self, outcome: Outcome) -> None:
-        while isinstance(outcome, Wait):
-            if not outcome.woken:
-                self._pending = outcome
-                outcome.on_wake(self._wake_soon)
-                return
-            outcome = self._server.lobby.call(outcome.resume)
-        self._finish(outcome, self._keep_alive)
-
-    def _wake_soon(self) -> None:
-        # Never resume inside wake(): it runs in the middle of another request's change.
-        self._server.loop.call_soon(self._resume)
-
-    def _resume(self) -> None:
-        pending, self._pending = self._pending, None
-        if self._closed or pending is None or pending.cancelled:
-            return
-        self._deliver(self._server.lobby.call(pending.resume))
-        self._serve_buffered()
+        if host.log_requests:
+            log.debug("request %s", protocol.describe(request))
+        self._deliver(host.handle(request, self._address))
 
     def _serve_buffered(self) -> None:
         """Serve the kept-alive requests already received, in turn, until one must wait.
@@ -191,39 +298,41 @@ class BaseConnection:
         A loop, not recursion from one reply to the next request: a client may
         send thousands of requests in one packet.
         """
-        while not self._busy and not self._closed:
+        reader = self._reader
+        while self._state is READING and not self._paused & OUTPUT_FULL:
             try:
-                raw = self._reader.next_request()
+                raw = reader.next_request()
             except ProtocolError as err:
                 self._refuse(err.reply())
                 return
             if raw is None:
-                return
+                break
             self._serve(raw)
+        state = self._state
+        if (state is WAITING or state is SERVING) and reader.pending >= reader.size_max:
+            self._pause(INPUT_FULL)  # a request's worth waits behind this one: read no more
+        elif self._paused & INPUT_FULL:  # (in READING the reader refuses what is too large)
+            self._unpause(INPUT_FULL)
 
-    def _finish(self, reply: bytes, keep_alive: bool) -> None:
-        """Write ``reply``; then close, or wait for the next kept-alive request.
-
-        The caller goes on with ``_serve_buffered``, for requests that came already.
-        """
-        if self._closed:
-            return
-        if self._busy:
-            self._server.metrics.request_done(self._kind, reply,
-                                              time.perf_counter() - self._started)
-        if self._server.log_requests:
+    def _answer(self, reply: bytes) -> None:
+        """Write the reply of the request being served; then read on, or close."""
+        host = self._host
+        host.metrics.request_done(self._kind, reply, time.perf_counter() - self._started)
+        if host.log_requests:
             # Only the start: a join reply carries the player's secret key.
             log.debug("reply of %d bytes: %s...", len(reply), reply[:24])
-        if not keep_alive:
-            self._closed = True
-            self._write(reply)
-            self._close()
+        if not self._keep_alive:
+            self._last_reply(reply)
             return
         self._write(reply + TERMINATOR)
-        if self._closed:  # the client went away while we wrote
-            return
-        self._busy = False
-        self._set_deadline(self._server.settings.connection_timeout)
+        if self._state is SERVING:  # else the client went away while we wrote
+            self._go(REPLIED)
+
+    def _last_reply(self, reply: bytes) -> None:
+        """Write ``reply``, then close once it is sent."""
+        self._go(LAST_REPLY)
+        self._write(reply)
+        self._close()
 
     def _refuse(self, reply: bytes) -> None:
         """Answer a request that is too large, without reading the rest of it.
@@ -233,94 +342,76 @@ class BaseConnection:
         followed by our half of the close, and what the client still sends is
         read and dropped until it closes (or ``connection_timeout`` passes).
         """
-        if self._closed:
-            return
         if not self._can_half_close():
-            self._finish(reply, keep_alive=False)
+            self._last_reply(reply)
             return
-        self._busy, self._keep_alive = True, False  # from now on, bytes are dropped
-        self._closed = True  # nothing more may be written
-        self._reader = RequestReader(self._server.settings.request_size_max)
-        self._set_deadline(self._server.settings.connection_timeout)
+        self._go(REFUSE)
+        self._reader = RequestReader(self._reader.size_max)  # let go of what was buffered
+        self._unpause(INPUT_FULL)
         self._write(reply)
         self._half_close()
 
-    def _timed_out(self) -> None:
-        """The deadline passed: a request not completed, a client gone quiet or not reading."""
-        if self._closed:  # a reply or refusal never read, or a refused client still sending
-            self._abort()
-        elif self._reader.pending or not self._keep_alive:
-            self._finish(server_error("connection timed out on server").reply(), False)
-        else:  # an idle kept-alive connection: just close
-            self._closed = True
-            self._close()
+    def _hang_up(self) -> None:
+        """Close without a reply."""
+        self._drop_wait()
+        self._go(HANG_UP)
+        self._close()
 
     def shut_down(self, reply: bytes) -> None:
-        """Answer a connection that has no request in the lobby, then close it."""
-        if self._pending is None and not self._closed:
-            self._finish(reply, keep_alive=False)
+        """The server stops: answer a connection between requests with ``reply`` and close.
 
+        A waiting request is answered by the lobby as it closes its sessions.
+        """
+        if self._state is READING:
+            self._last_reply(reply)
 
-class Connection(BaseConnection, asyncio.Protocol):
-    """A connection on an asyncio transport: the TLS path.
+    def abort(self) -> None:
+        """Close now, whatever is unsent."""
+        self._abort()
 
-    Deadlines are ``TimerHandle``s: TLS connections are few and costly
-    anyway, so this path stays as simple as asyncio makes it.
-    """
+    # ------------------------------------------------------------ flow control
 
-    __slots__ = ("_transport", "_timer")
+    def _pause(self, reason: int) -> None:
+        if not self._paused:
+            self._pause_reading()
+        self._paused |= reason
 
-    def __init__(self, server: GameServer) -> None:
-        super().__init__(server)
-        self._transport: asyncio.Transport | None = None
-        self._timer: asyncio.TimerHandle | None = None
+    def _unpause(self, reason: int) -> None:
+        if not self._paused & reason:
+            return
+        self._paused &= ~reason
+        if not self._paused and self._state in READ:
+            self._resume_reading()
 
-    # ------------------------------------------------------------ asyncio callbacks
+    # ------------------------------------------------------------ waiting (the lobby's Wait)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        peer = transport.get_extra_info("peername")
-        self._opened(peer[0] if isinstance(peer, tuple) else str(peer))
-        self._set_deadline(self._server.settings.connection_timeout)
-        refusal = self._refusal()
-        if refusal is not None:
-            self._refuse(refusal)
+    def _deliver(self, outcome: Outcome) -> None:
+        """Answer with ``outcome``, or wait for it while it is a ``Wait``."""
+        host = self._host
+        while isinstance(outcome, Wait):
+            if not outcome.woken:
+                self._wait = outcome
+                self._go(WAIT)
+                outcome.on_wake(self._wake_soon)
+                return
+            outcome = host.resume(outcome.resume)
+        self._answer(outcome)
 
-    def data_received(self, data: bytes) -> None:
-        self._received(data)
+    def _wake_soon(self) -> None:
+        # Never resume inside wake(): it runs in the middle of another request's change.
+        self._host.call_soon(self._resume)
 
-    def eof_received(self) -> bool:
-        return False  # the client is gone: close, which drops any waiting request
+    def _resume(self) -> None:
+        """What the connection waited for happened (unless it was dropped meanwhile)."""
+        wait, self._wait = self._wait, None
+        if wait is None or self._state is not WAITING or wait.cancelled:
+            return
+        self._go(WAKE)
+        self._deliver(self._host.resume(wait.resume))
+        self._serve_buffered()
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._gone()
-
-    # ------------------------------------------------------------ the transport
-
-    def _write(self, data: bytes) -> None:
-        assert self._transport is not None
-        self._transport.write(data)
-
-    def _close(self) -> None:
-        assert self._transport is not None
-        self._transport.close()
-        self._set_deadline(self._server.settings.connection_timeout)
-
-    def _can_half_close(self) -> bool:
-        return self._transport is not None and self._transport.can_write_eof()
-
-    def _half_close(self) -> None:
-        assert self._transport is not None
-        self._transport.write_eof()
-
-    def _abort(self) -> None:
-        if self._transport is not None:
-            self._transport.abort()
-
-    def _set_deadline(self, seconds: float | None) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if seconds is not None:
-            self._timer = asyncio.get_running_loop().call_later(seconds, self._timed_out)
+    def _drop_wait(self) -> None:
+        """The client is gone: the lobby forgets its waiting request (a joiner's seat too)."""
+        wait, self._wait = self._wait, None
+        if wait is not None:
+            wait.cancel()

@@ -35,12 +35,14 @@ from __future__ import annotations
 
 import pickle
 import random
+import secrets
 import sys
 import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import protocol
+from ._unpickle import Unpickler
 from .game import AbstractGame, has_hidden_information
 from .guard import GameCodeError, GameGuard
 from .protocol import framework_error
@@ -80,6 +82,7 @@ class GameType:
         self.guard = guard
         self.hidden_information = has_hidden_information(game_class)
         self._random_slots = _random_slots(game_class)
+        self.unpickler = Unpickler([game_class])
 
     def __repr__(self) -> str:
         return f"GameType({self.name!r})"
@@ -127,25 +130,31 @@ class GameType:
     # ------------------------------------------------------------ instances
 
     def new_game(self, players: int, seed: int | None = None) -> CheckedGame:
-        """A new game for ``players`` players; ``seed`` fixes its randomness (None: any).
+        """A new game for ``players`` players; ``seed`` fixes its randomness (None: a
+        fresh secret one). ``new_game(players, game.seed)`` makes the same game again
+        (the store saves a new game as its seed).
 
         Raises:
             GameCodeError: the constructor failed.
         """
+        if seed is None:
+            seed = secrets.randbits(128)
         rng = random.Random(seed) if self._random_slots else None
-        game = CheckedGame(self, None, rng)
+        game = CheckedGame(self, None, rng, seed)
         game.instance = game._changing("__init__", self.game_class, players)
         return game
 
     def restore(self, blob: bytes) -> CheckedGame:
         """The game saved by ``CheckedGame.snapshot()``.
 
-        Only for blobs this server wrote: unpickling runs code named in it.
+        Unpickles only this game's own classes and plain data (``_unpickle``),
+        so a crafted blob cannot run code.
 
         Raises:
-            GameCodeError: the blob cannot be loaded (the game's class changed, ...).
+            GameCodeError: the blob cannot be loaded (the game's class changed, it
+                names something outside the allow-list, ...).
         """
-        instance, rng = self.call("unpickle", pickle.loads, blob)
+        instance, rng = self.call("unpickle", self.unpickler.load, blob)
         if not isinstance(instance, self.game_class):
             raise GameCodeError(f"framework: game {self.name}: the saved game is a "
                                 f"{type(instance).__name__}, not a {self.name}")
@@ -162,10 +171,12 @@ class CheckedGame:
     remembered about the game, in case the caller changes it.
     """
 
-    __slots__ = ("type", "_instance", "_rng", "_module", "_current", "_over")
+    __slots__ = ("type", "seed", "_instance", "_rng", "_module", "_current", "_over")
 
-    def __init__(self, game_type: GameType, instance: Any, rng: random.Random | None) -> None:
+    def __init__(self, game_type: GameType, instance: Any, rng: random.Random | None,
+                 seed: int | None = None) -> None:
         self.type = game_type
+        self.seed = seed  # what new_game made it from; None for a restored game
         self._instance = instance
         self._rng = rng
         self._module = None if rng is None else _module_for(rng)

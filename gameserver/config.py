@@ -93,6 +93,9 @@ class Settings:
     max_name_length: int = _setting(
         100, "longest game name, session name or player name, in characters")
     max_json_depth: int = _setting(32, "deepest nesting of lists and objects in a request")
+    reply_buffer_max: int = _setting(
+        4 * 1024 * 1024, "bytes of replies a client may leave unread before the server stops "
+        "reading its requests (until it reads)")
     store: bool = _setting(
         True, "save sessions and finished games in an SQLite file (--no-store: memory only)")
     store_path: str = _setting("gameserver.sqlite3", "the SQLite file of the store")
@@ -100,6 +103,9 @@ class Settings:
         "normal", "full: a change is on the disk before its reply (survives power loss); "
         "normal: in the operating system before its reply (survives kill -9 and server "
         "crashes, not power loss; faster)", choices=("full", "normal"))
+    store_snapshot_max: int = _setting(
+        1_048_576, "largest game snapshot the store writes, in bytes; a larger game is "
+        "saved as its moves only (restored by replaying them)")
     history: bool = _setting(True, "keep the move log of every game (for replays)")
     history_max_games: int = _setting(
         100_000, "finished games kept in the history; the oldest are deleted")
@@ -153,11 +159,13 @@ class Settings:
                      "web_max_connections", "web_max_connections_per_address",
                      "new_sessions_per_minute", "max_sessions_per_address",
                      "max_waiting_joins_per_address", "max_name_length", "max_json_depth",
-                     "history_max_games"):
+                     "history_max_games", "store_snapshot_max"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
         if self.request_size_max < 64:
             raise ConfigError("request_size_max must be at least 64 bytes")
+        if self.reply_buffer_max < 4096:
+            raise ConfigError("reply_buffer_max must be at least 4096 bytes")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("TLS needs both tls_cert and tls_key (make a pair with the "
                               "openssl command in the README)")

@@ -5,22 +5,22 @@
     python -m gameserver history 42               # every move of game 42
 
 Reads the store file the server writes (``--store-path``, default
-``gameserver.sqlite3``); the server may keep running meanwhile.
+``gameserver.sqlite3``), read-only; the server may keep running meanwhile.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from .config import Settings
-from .guard import GameGuard
 from .results import display_name, outcome
-from .store import Store
+from .store import HistoryReader
 
 
 def _when(stamp: float) -> str:
@@ -31,12 +31,20 @@ def _players(record: dict[str, Any]) -> str:
     return ", ".join(display_name(name, i) for i, name in enumerate(record["players"]))
 
 
+def _moves(record: dict[str, Any]) -> str:
+    """'1 move', '9 moves (2 rejected)': the count, never the moves themselves."""
+    count = record["moves"]
+    rejected = sum(1 for step in record["steps"] if step["rejection"] is not None)
+    text = f"{count} move" + ("" if count == 1 else "s")
+    return text + (f" ({rejected} rejected)" if rejected else "")
+
+
 def _result(record: dict[str, Any]) -> str:
     """The outcome in words, exactly as the dashboard's history says it."""
     return str(outcome(record)["text"])
 
 
-def list_games(store: Store, game: str | None, limit: int) -> None:
+def list_games(store: HistoryReader, game: str | None, limit: int) -> None:
     records = store.finished_games(game, limit)
     if not records:
         print("no finished games yet" + (f" of {game}" if game else ""))
@@ -48,7 +56,7 @@ def list_games(store: Store, game: str | None, limit: int) -> None:
               f"{r['session'][:14]:14} {r['moves']:>5}  {_players(r)}: {_result(r)}")
 
 
-def show_game(store: Store, game_id: int) -> bool:
+def show_game(store: HistoryReader, game_id: int) -> bool:
     record = store.finished_game(game_id)
     if record is None:
         print(f"no finished game with id {game_id} (list them with: "
@@ -58,8 +66,8 @@ def show_game(store: Store, game_id: int) -> bool:
     print(f"game {record['id']}: {record['game']} in session {record['session']}, "
           f"{_players(record)}")
     print(f"started {_when(record['started'])}, took {duration:.1f} s, "
-          f"{record['moves']} moves, {_result(record)}")
-    for move in record["moves"]:
+          f"{_moves(record)}, {_result(record)}")
+    for move in record["steps"]:
         verdict = ("" if move["rejection"] is None
                    else f"   rejected: {json.dumps(move['rejection'])}")
         print(f"{move['seq']:>4}. player {move['player_id']}: {json.dumps(move['move'])}"
@@ -82,12 +90,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no store file {args.store_path}: start the server first (it creates the "
               "file), or pass --store-path", file=sys.stderr)
         return 1
-    guard = GameGuard()
+    store = HistoryReader(args.store_path)
     try:
-        store = Store(args.store_path, guard)
         if args.game_id is not None:
             return 0 if show_game(store, args.game_id) else 1
         list_games(store, args.game, args.limit)
         return 0
+    except sqlite3.DatabaseError as err:
+        print(f"cannot read the store file {args.store_path} ({err}): is it a store file of "
+              "this server?", file=sys.stderr)
+        return 1
     finally:
-        guard.close()
+        store.close()

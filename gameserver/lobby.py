@@ -12,6 +12,7 @@ replaced; every other token starting with ``auto`` is reserved.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import logging
 import time
@@ -160,6 +161,9 @@ class Lobby:
                 f"token must not start with reserved prefix '{AUTO}' "
                 f"(use exactly '{AUTO}' to auto-join, or pick another session name)")
         session = self.sessions.get((request.game, token))
+        if session is not None and session.closed is not None:
+            self._end(session, session.closed)  # e.g. its start could not be saved
+            session = None
         if session is not None and not session.full:
             return self._seat(session, request.name, client)
         if request.players is None:
@@ -316,7 +320,8 @@ class Lobby:
         return session.restart(request.player_id, request.key)
 
     def _discover(self, request: Discover, client: str) -> Outcome:
-        return protocol.ok({"games": self.game_list(), "sessions": self.open_sessions()})
+        sessions, after = self.open_sessions_page(request.after, request.limit)
+        return protocol.ok({"games": self.game_list(), "sessions": sessions, "next": after})
 
     def game_list(self) -> list[dict[str, Any]]:
         """Every game offered: name, player range, description and documentation."""
@@ -334,10 +339,29 @@ class Lobby:
 
     def open_sessions(self) -> list[dict[str, Any]]:
         """Sessions still waiting for players. Auto sessions are joined with token 'auto'."""
+        return self.open_sessions_page()[0]
+
+    def open_sessions_page(self, after: tuple[str, str] | None = None,
+                           limit: int | None = None,
+                           ) -> tuple[list[dict[str, Any]], list[str] | None]:
+        """Sessions still waiting for players, by (game, token); and where the next page starts.
+
+        At most ``limit`` sessions, those after ``after``; the second value is
+        the (game, token) to pass as ``after`` for the rest, or None when
+        there is no rest. Auto sessions are joined with token 'auto'.
+        """
+        keys = [key for key, s in self.sessions.items() if not s.full and s.closed is None
+                and (after is None or key > after)]
+        if limit is not None and len(keys) > limit:
+            keys = heapq.nsmallest(limit, keys)
+            rest: list[str] | None = list(keys[-1])
+        else:
+            keys.sort()
+            rest = None
+        sessions = [self.sessions[key] for key in keys]
         return [{"game": s.game_name, "session": AUTO if s.auto else s.token,
                  "players": s.size, "joined": len(s.players),
-                 "names": [p.name for p in s.players if p.name]}
-                for s in self.sessions.values() if not s.full and s.closed is None]
+                 "names": [p.name for p in s.players if p.name]} for s in sessions], rest
 
     # ------------------------------------------------------------ lookups
 

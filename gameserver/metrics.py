@@ -2,17 +2,17 @@
 
 Recording is a few dictionary updates per request, cheap enough to stay on
 at all times. ``prometheus_text`` renders the counters together with gauges
-read from the live server (sessions, waiting requests, game-code errors).
+that its source reads from the live server (``Gauges``: sessions, waiting
+requests, connections, game-code errors); this module knows neither the
+server nor its lobby.
 """
 
 from __future__ import annotations
 
 import bisect
 from collections import Counter
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .server import GameServer
+from dataclasses import dataclass
+from typing import Protocol
 
 # Upper bounds (seconds) of the latency histogram buckets.
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -27,7 +27,6 @@ class Metrics:
     """What the server counts while it runs."""
 
     def __init__(self) -> None:
-        self.connections_total = 0
         self.requests: Counter[tuple[str, str]] = Counter()  # (type, status) -> count
         self.latency_counts: dict[str, list[int]] = {}  # type -> count per bucket (+Inf)
         self.latency_sum: Counter[str] = Counter()
@@ -43,16 +42,39 @@ class Metrics:
         self.latency_sum[kind] += seconds
 
 
-def prometheus_text(server: GameServer) -> str:
+@dataclass(frozen=True, slots=True)
+class Gauges:
+    """What the server holds now, read when the metrics are rendered."""
+
+    connections_open: int
+    connections_total: int  # accepted since the start (a counter)
+    sessions: dict[str, int]  # game -> sessions open, every game offered (0 included)
+    waiting_requests: int  # blocked in join or state
+    game_code_errors: int  # calls into game code that raised or timed out (a counter)
+    store_failed_saves: int | None = None  # commits that failed (a counter); None: no store
+
+
+class MetricsSource(Protocol):
+    """Where ``prometheus_text`` reads from (the game server)."""
+
+    @property
+    def metrics(self) -> Metrics: ...
+
+    def gauges(self) -> Gauges:
+        """The gauges as they are now (called on the server's event loop)."""
+
+
+def prometheus_text(source: MetricsSource) -> str:
     """The server's metrics in the Prometheus text exposition format (version 0.0.4)."""
-    metrics = server.metrics
+    metrics = source.metrics
+    gauges = source.gauges()
     lines = [
         "# HELP gameserver_connections_open Client connections open now.",
         "# TYPE gameserver_connections_open gauge",
-        f"gameserver_connections_open {len(server.connections)}",
+        f"gameserver_connections_open {gauges.connections_open}",
         "# HELP gameserver_connections_total Client connections accepted.",
         "# TYPE gameserver_connections_total counter",
-        f"gameserver_connections_total {metrics.connections_total}",
+        f"gameserver_connections_total {gauges.connections_total}",
         "# HELP gameserver_requests_total Requests answered, by type and reply status.",
         "# TYPE gameserver_requests_total counter",
     ]
@@ -74,21 +96,26 @@ def prometheus_text(server: GameServer) -> str:
         lines.append(f'gameserver_request_seconds_sum{{type="{kind}"}} '
                      f"{metrics.latency_sum[kind]:.6f}")
         lines.append(f'gameserver_request_seconds_count{{type="{kind}"}} {running}')
-    sessions: Counter[str] = Counter(s.game_name for s in server.lobby.sessions.values())
     lines += [
         "# HELP gameserver_sessions Sessions open now, by game.",
         "# TYPE gameserver_sessions gauge",
     ]
-    for game in sorted(server.lobby.games):
-        lines.append(f'gameserver_sessions{{game="{game}"}} {sessions[game]}')
-    waiting = sum(s.waiting for s in server.lobby.sessions.values())
+    for game, count in sorted(gauges.sessions.items()):
+        lines.append(f'gameserver_sessions{{game="{game}"}} {count}')
     lines += [
         "# HELP gameserver_waiting_requests Requests blocked in join or state now.",
         "# TYPE gameserver_waiting_requests gauge",
-        f"gameserver_waiting_requests {waiting}",
+        f"gameserver_waiting_requests {gauges.waiting_requests}",
         "# HELP gameserver_game_code_errors_total Calls into game code that raised or "
         "timed out.",
         "# TYPE gameserver_game_code_errors_total counter",
-        f"gameserver_game_code_errors_total {server.guard.errors}",
+        f"gameserver_game_code_errors_total {gauges.game_code_errors}",
     ]
+    if gauges.store_failed_saves is not None:
+        lines += [
+            "# HELP gameserver_store_failed_saves_total Commits to the store file that failed "
+            "(their changes are written again later).",
+            "# TYPE gameserver_store_failed_saves_total counter",
+            f"gameserver_store_failed_saves_total {gauges.store_failed_saves}",
+        ]
     return "\n".join(lines) + "\n"

@@ -22,63 +22,17 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
+
+from ._json import FAST_PATH_FALLBACKS as FAST_PATH_FALLBACKS  # for the server's log
+from ._json import decode_json
+from ._json import encode_json as encode_json  # replies' JSON, for the rest of the server
 
 TERMINATOR = b"EOT\x00"
 
 # A game's move dict and state dict are arbitrary JSON objects.
 JSONObject = dict[str, Any]
-
-# allow_nan=False: NaN and Infinity are not JSON; clients in other languages reject them.
-_ENCODER = json.JSONEncoder(ensure_ascii=True, check_circular=True, allow_nan=False)
-
-
-def _make_encode() -> Callable[[Any], str]:
-    """``_ENCODER.encode``, without what it redoes on every call.
-
-    ``JSONEncoder.encode`` builds a new C encoder for every value it encodes;
-    every reply is encoded, so this builds that same C encoder once. Its
-    circular-reference markers are shared between calls: they are cleared
-    after a failed call (the C encoder leaves them behind), and a call that
-    finds them in use (another thread is encoding) takes the plain
-    ``encode``. Where the C encoder is missing (another Python
-    implementation) it is the plain ``encode`` throughout.
-    """
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:
-        return _ENCODER.encode
-    markers: dict[int, Any] = {}
-    encoder = make(markers, _ENCODER.default, json.encoder.encode_basestring_ascii, None,
-                   _ENCODER.key_separator, _ENCODER.item_separator, _ENCODER.sort_keys,
-                   _ENCODER.skipkeys, _ENCODER.allow_nan)
-    join = "".join
-
-    def encode(value: Any) -> str:
-        if markers:
-            return _ENCODER.encode(value)
-        try:
-            return join(encoder(value, 0))
-        except BaseException:
-            markers.clear()
-            raise
-
-    return encode
-
-
-_encode = _make_encode()
-
-
-def encode_json(value: Any) -> str:
-    """``value`` as JSON text, exactly as replies encode it.
-
-    Raises:
-        TypeError: a value that JSON cannot express (a set, an object).
-        ValueError: NaN, Infinity, or a circular reference.
-    """
-    return _encode(value)
-
 
 class ProtocolError(Exception):
     """A request that cannot be served; ``str(err)`` is the full prefixed message."""
@@ -105,15 +59,15 @@ def ok(data: Any) -> bytes:
     """Encode a success reply. Raises TypeError/ValueError if ``data`` is not JSON."""
     if data is None:  # every accepted move: encoded once, here
         return _OK_NULL
-    return _encode({"status": "ok", "data": data}).encode()
+    return encode_json({"status": "ok", "data": data}).encode()
 
 
-_OK_NULL = _encode({"status": "ok", "data": None}).encode()
+_OK_NULL = encode_json({"status": "ok", "data": None}).encode()
 
 
 def error(message: str) -> bytes:
     """Encode an error reply; ``message`` must already carry its prefix."""
-    return _encode({"status": "error", "message": message}).encode()
+    return encode_json({"status": "error", "message": message}).encode()
 
 
 def illegal_move(value: Any) -> bytes:
@@ -124,7 +78,7 @@ def illegal_move(value: Any) -> bytes:
     client raises ``IllegalMove(*value)`` for a list.
     """
     message = "game: " + value if isinstance(value, str) else value
-    return _encode({"status": "illegalmove", "message": message}).encode()
+    return encode_json({"status": "illegalmove", "message": message}).encode()
 
 
 # ---------------------------------------------------------------- framing
@@ -158,10 +112,13 @@ class RequestReader:
         return self.next_request()
 
     def feed_later(self, data: bytes) -> None:
-        """Buffer bytes that arrived while a request is being served."""
+        """Buffer bytes that arrived while a request is being served (or reading is paused).
+
+        Nothing is checked here: the caller bounds the buffer by pausing its
+        reading once ``pending`` reaches ``size_max``, and ``next_request``
+        checks each request when its turn comes.
+        """
         self._buffer += data
-        if len(self._buffer) > self._size_max:
-            raise server_error("request size exceeded by client")
 
     def next_request(self) -> bytes | None:
         """Return the next complete request already buffered, or ``None``."""
@@ -181,8 +138,13 @@ class RequestReader:
 
     @property
     def pending(self) -> int:
-        """Number of buffered bytes that do not yet form a complete request."""
+        """Number of bytes buffered (requests not yet taken, complete or not)."""
         return len(self._buffer)
+
+    @property
+    def size_max(self) -> int:
+        """The largest request accepted, in bytes, terminator included."""
+        return self._size_max
 
 
 # ---------------------------------------------------------------- requests
@@ -225,11 +187,22 @@ class StateWithMoves(State):
     """A state request that also asks for the player's legal moves (extension)."""
 
 
+# Most waiting sessions one discover reply lists (about 200 bytes each).
+DISCOVER_SESSIONS_MAX = 1_000
+
+
 @dataclass(slots=True)
 class Discover:
-    """List the games and the sessions waiting for players (extension)."""
+    """List the games and the sessions waiting for players (extension).
+
+    The sessions come sorted by (game, session token), at most ``limit`` of
+    them, those after ``after`` (the ``next`` of the previous reply).
+    """
 
     kind: ClassVar[str] = "discover"
+
+    limit: int = DISCOVER_SESSIONS_MAX
+    after: tuple[str, str] | None = None
 
 
 @dataclass(slots=True)
@@ -311,14 +284,6 @@ def _json_type_name(value: Any) -> str:
     return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
 
 
-def _reject_constant(name: str) -> Any:
-    # NaN and Infinity are not JSON; Python's decoder accepts them by default.
-    raise ValueError(f"{name} is not valid JSON")
-
-
-_decoder = json.JSONDecoder(parse_constant=_reject_constant)
-
-
 def check_depth(raw: bytes, data: Any, max_depth: int) -> None:
     """Refuse JSON nested deeper than ``max_depth`` lists/objects.
 
@@ -359,7 +324,7 @@ def decode_request(raw: bytes, max_depth: int = 32) -> Envelope:
         raise server_error(
             f"request is not valid UTF-8 (bad byte at position {err.start})") from None
     try:
-        data = _decode_json(text)
+        data = decode_json(text)
     except (ValueError, RecursionError) as err:
         raise server_error(f"request is not valid JSON ({_short(err)})") from None
     check_depth(raw, data, max_depth)
@@ -385,6 +350,8 @@ def _quick_envelope(data: Any) -> Envelope | None:
         return None
     if tuple(map(type, values)) not in allowed:
         return None
+    if cls is Discover and ("limit" in data or "after" in data):
+        return None  # paging keys: checked the other way
     return _envelope(cls, values, data)
 
 
@@ -420,6 +387,8 @@ def _checked_envelope(data: Any) -> Envelope:
 def _envelope(cls: type, values: list[Any], data: dict[str, Any]) -> Envelope:
     if cls is State and data.get("legal_moves") is True:
         cls = StateWithMoves
+    elif cls is Discover:
+        return Envelope(_discover(data), data.get("keep_alive") is True)
     request = cls(*values)
     if cls is Observe and "code" in data:
         code = data["code"]
@@ -430,24 +399,24 @@ def _envelope(cls: type, values: list[Any], data: dict[str, Any]) -> Envelope:
     return Envelope(request, data.get("keep_alive") is True)
 
 
-_scan_once = _decoder.scan_once
-
-
-def _decode_json(text: str) -> Any:
-    """``_decoder.decode(text)``, straight to its C scanner when that is enough.
-
-    The scanner reads one value from position 0; ``decode`` adds Python work
-    for whitespace around it. A request with anything around its value,
-    or with an error, is decoded again by ``decode``, which skips the
-    whitespace or raises the usual error with its message.
-    """
-    try:
-        data, end = _scan_once(text, 0)
-    except (StopIteration, ValueError):
-        return _decoder.decode(text)
-    if end != len(text):
-        return _decoder.decode(text)
-    return data
+def _discover(data: dict[str, Any]) -> Discover:
+    """A discover request with its paging keys (extension; absent or null: the defaults)."""
+    limit = data.get("limit")
+    if limit is None:
+        limit = DISCOVER_SESSIONS_MAX
+    elif type(limit) is not int or limit < 1:
+        raise framework_error(
+            f"key 'limit' of a discover request must be a positive integer, not "
+            f"{_shorten(limit)}")
+    after = data.get("after")
+    if after is not None:
+        if type(after) is not list or len(after) != 2 or not all(
+                type(part) is str for part in after):
+            raise framework_error(
+                "key 'after' of a discover request must be the 'next' of an earlier "
+                f"discover reply (a list of two strings), not {_shorten(after)}")
+        after = (after[0], after[1])
+    return Discover(min(limit, DISCOVER_SESSIONS_MAX), after)
 
 
 SECRET_FIELDS = ("key", "code")  # never logged

@@ -1,4 +1,4 @@
-"""The I/O adapter: connections in, lobby replies out.
+"""The I/O adapter: connections in, lobby replies out; and the assembly point of the server.
 
 One connection object per TCP connection. It feeds bytes to a
 ``RequestReader``, hands the decoded request to the lobby and writes back
@@ -6,9 +6,12 @@ what the lobby answers. A request that must wait (join until the session is
 full, state until it changes) leaves the connection holding a future and
 nothing else: no task, no thread, a few hundred bytes.
 
-Plain TCP is served on raw non-blocking sockets (``_rawconn.RawConnection``),
-TLS on asyncio transports (``_connection.Connection``); what a connection does
-with a request is shared (``_connection.BaseConnection``).
+Plain TCP is served on raw non-blocking sockets (``_rawconn``), TLS on
+asyncio transports (``_transportconn``); what a connection does with a
+request, and its states, are shared (``_connection``). Connections see the
+server only through ``ConnectionHost`` (settings, the lobby's two entry
+points, the connection registry, metrics, and a way to hold the store's
+commits for a burst), built here.
 
 Classic mode is one request per connection: reply, then close. A request
 with ``"keep_alive": true`` gets its reply followed by ``EOT\\0`` and the
@@ -22,29 +25,50 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import ssl
+from collections import Counter
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ._connection import BaseConnection, Connection
-from ._rawconn import RawListener
+from . import protocol
+from ._connhost import ConnectionRegistry
+from ._rawlisten import RawListener
+from ._transportconn import TransportConnection
 from .checked import game_types
 from .config import Settings
 from .game import AbstractGame
 from .guard import GameGuard
 from .lobby import Lobby, LobbyLimits
-from .metrics import Metrics
-from .protocol import server_error
-from .store import Store
+from .metrics import Gauges, Metrics
+from .protocol import Request, server_error
+from .session import Outcome
+from .store import GameReplayer, HistoryReader, Store
 
-__all__ = ["BaseConnection", "Connection", "GameServer", "LISTEN_BACKLOG"]
+__all__ = ["GameServer", "LISTEN_BACKLOG"]
 
 log = logging.getLogger("gameserver.server")
 
 T = TypeVar("T")
 
 LISTEN_BACKLOG = 4096  # the kernel caps this at net.core.somaxconn
+
+
+@dataclass(frozen=True, slots=True)
+class _ConnectionHost:
+    """The server as its connections see it (``_connection.ConnectionHost``)."""
+
+    settings: Settings
+    registry: ConnectionRegistry
+    metrics: Metrics
+    log_requests: bool
+    handle: Callable[[Request, str], Outcome]
+    resume: Callable[[Callable[[], Outcome]], Outcome]
+    call_soon: Callable[[Callable[[], object]], object]
+    held: Callable[[], AbstractContextManager[None]]
 
 
 class GameServer:
@@ -58,11 +82,14 @@ class GameServer:
     def __init__(self, settings: Settings, games: Mapping[str, type[AbstractGame]]) -> None:
         self.settings = settings
         self.guard = GameGuard(settings.game_call_timeout)
-        self.store = (Store(settings.store_path, self.guard, history=settings.history,
+        types = game_types(games, self.guard)
+        self.store = (Store(settings.store_path, types, history=settings.history,
                             history_max_games=settings.history_max_games,
-                            sync=settings.store_sync)
+                            sync=settings.store_sync,
+                            snapshot_max=settings.store_snapshot_max)
                       if settings.store else None)
-        self.lobby = Lobby(game_types(games, self.guard), LobbyLimits(
+        self.history: HistoryReader | None = None  # finished games, once the store is open
+        self.lobby = Lobby(types, LobbyLimits(
             game_timeout=settings.game_timeout, join_timeout=settings.join_timeout,
             request_size_max=settings.request_size_max, max_sessions=settings.max_sessions,
             new_sessions_per_minute=settings.new_sessions_per_minute,
@@ -71,11 +98,9 @@ class GameServer:
             observer_consent=settings.observer_consent, overwrite=settings.overwrite,
             overwrite_idle=settings.overwrite_idle,
             max_name_length=settings.max_name_length), store=self.store)
-        # Open connections by client address (a plain dict: Counter's deletion is Python code).
-        self.per_address: dict[str, int] = {}
-        self.connections: set[BaseConnection] = set()
+        self.connections = ConnectionRegistry(settings.max_connections,
+                                              settings.max_connections_per_address)
         self.metrics = Metrics()
-        self.log_requests = log.isEnabledFor(logging.DEBUG)
         self.port = settings.port
         self.dashboard: Any = None  # the web dashboard, when settings.web is on
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -106,29 +131,53 @@ class GameServer:
         return result.result(timeout)
 
     async def start(self) -> None:
-        """Start listening; ``self.port`` is the real port afterwards."""
-        tls = self._tls_context() if self.settings.tls else None
+        """Start listening; ``self.port`` is the real port afterwards.
+
+        Raises:
+            StartupError: the store file cannot be used (before anything listens).
+            OSError, ssl.SSLError: listening failed; a store file this start
+                created is deleted again.
+        """
         loop = asyncio.get_running_loop()
-        if tls is None:
-            await self._listen_raw(loop)
-        if self._listener is None:
-            self._server = await loop.create_server(
-                lambda: Connection(self), self.settings.host, self.settings.port,
-                ssl=tls, backlog=LISTEN_BACKLOG, reuse_address=True,
-                ssl_handshake_timeout=self.settings.connection_timeout if tls else None)
-            self.port = self._server.sockets[0].getsockname()[1]
+        if self.store is not None:
+            self.store.open()
+        try:
+            await self._listen(loop)
+        except BaseException:
+            if self.store is not None:
+                self.store.abandon()
+            raise
         self.loop = loop
         if self.store is not None:
             self.store.start(loop)
             self.lobby.restore(self.store.load_sessions())
+            self.history = HistoryReader(
+                self.store.path, GameReplayer(self.lobby.game_types, self.run_on_loop))
         self._tick()
+        for problem in protocol.FAST_PATH_FALLBACKS:
+            log.warning("%s", problem)
         log.info("gameserver listening on %s:%d (TLS %s), games: %s",
-                 self.settings.host, self.port, "on" if tls else "off",
+                 self.settings.host, self.port, "on" if self.settings.tls else "off",
                  ", ".join(sorted(self.lobby.games)) or "none")
         log.info("store: %s", f"sessions and history saved in {self.settings.store_path}"
                  if self.store else "off (sessions live in memory only)")
         if self.settings.web:
             await self._start_dashboard()
+
+    async def _listen(self, loop: asyncio.AbstractEventLoop) -> None:
+        tls = self._tls_context() if self.settings.tls else None
+        host = _ConnectionHost(
+            settings=self.settings, registry=self.connections, metrics=self.metrics,
+            log_requests=log.isEnabledFor(logging.DEBUG), handle=self.lobby.handle,
+            resume=self.lobby.call, call_soon=loop.call_soon, held=self._held_commits)
+        if tls is None:
+            await self._listen_raw(host, loop)
+        if self._listener is None:
+            self._server = await loop.create_server(
+                lambda: TransportConnection(host), self.settings.host, self.settings.port,
+                ssl=tls, backlog=LISTEN_BACKLOG, reuse_address=True,
+                ssl_handshake_timeout=self.settings.connection_timeout if tls else None)
+            self.port = self._server.sockets[0].getsockname()[1]
 
     def _tick(self) -> None:
         """Let time pass in the lobby (timeouts), and again a tick interval later."""
@@ -136,13 +185,13 @@ class GameServer:
         self.lobby.tick()
         self._ticker = self.loop.call_later(self.lobby.tick_interval(), self._tick)
 
-    async def _listen_raw(self, loop: asyncio.AbstractEventLoop) -> None:
+    async def _listen_raw(self, host: _ConnectionHost, loop: asyncio.AbstractEventLoop) -> None:
         """Serve plain TCP on raw sockets, if the loop can watch them.
 
         Windows' default (proactor) loop cannot (no ``add_reader``): there,
         plain TCP stays on asyncio's transports, like TLS.
         """
-        listener = RawListener(self, loop)
+        listener = RawListener(host, loop)
         try:
             self.port = await listener.start(self.settings.host, self.settings.port,
                                              LISTEN_BACKLOG)
@@ -157,8 +206,8 @@ class GameServer:
         from .metrics import prometheus_text
         from .web import LobbySource, WebSettings, start_dashboard
         s = self.settings
-        source = LobbySource(self.lobby, self.store, lambda: prometheus_text(self),
-                             getattr(self.store, "health", None))
+        source = LobbySource(self.lobby, self.history, lambda: prometheus_text(self),
+                             self.store.health if self.store is not None else None)
         try:
             self.dashboard = await start_dashboard(source, WebSettings(
                 s.web_host, s.web_port, s.web_token, s.game_timeout, s.web_max_connections,
@@ -188,13 +237,29 @@ class GameServer:
         while self.connections and loop.time() < deadline:
             await asyncio.sleep(0.01)
         for connection in list(self.connections):
-            connection._abort()
+            connection.abort()
         if self._listener is not None:
             self._listener.close()
         if self.store is not None:
             self.store.close()
         self.guard.close()
         log.info("gameserver stopped")
+
+    def _held_commits(self) -> AbstractContextManager[None]:
+        """Hold the store's commits for a burst of connections (one commit for all)."""
+        return self.store.held() if self.store is not None else contextlib.nullcontext()
+
+    def gauges(self) -> Gauges:
+        """What ``metrics.prometheus_text`` reports besides the counters (on the loop)."""
+        sessions = self.lobby.sessions.values()
+        by_game = Counter(session.game_name for session in sessions)
+        return Gauges(
+            connections_open=len(self.connections),
+            connections_total=self.connections.opened_total,
+            sessions={game: by_game[game] for game in self.lobby.games},
+            waiting_requests=sum(session.waiting for session in sessions),
+            game_code_errors=self.guard.errors,
+            store_failed_saves=None if self.store is None else self.store.failed_saves)
 
     def _tls_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -204,7 +204,8 @@ class Session:
             raise framework_error("not your turn")
         # Accepted, rejected or failed, the game may have recorded something.
         try:
-            rejection = game.move(move, player_id)
+            # A copy: a game that changes the dict it gets must not change what is logged.
+            rejection = game.move(dict(move), player_id)
         except GameCodeError as err:
             self._moved(player_id, move, str(err))
             raise
@@ -400,11 +401,12 @@ class Session:
         batch.waiters.append(wait)
         return wait
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, game: bool = True) -> dict[str, Any]:
         """Everything needed to bring this session back after a server restart.
 
         What each view has seen is left out on purpose: after a restart every
         client's next ``state`` returns at once, so no client can miss a change.
+        With ``game=False``, ``"game"`` is None: the store saves the game apart.
 
         Raises:
             GameCodeError: the game cannot be saved (see ``CheckedGame.snapshot``).
@@ -419,7 +421,7 @@ class Session:
             "players": [(p.name, p.key, p.observer_key, p.address) for p in self.players],
             "created": wall - (now - self.created),
             "last_activity": wall - (now - self.last_activity),
-            "game": self.game.snapshot(),
+            "game": self.game.snapshot() if game else None,
             "final": list(self._final), "owed": sorted(self._owed),
         }
 
@@ -429,10 +431,15 @@ class Session:
                 clock: Callable[[], float] = time.monotonic) -> Session:
         """Rebuild a session from ``snapshot()`` (the game included).
 
+        ``data["game"]`` may also be the ``CheckedGame`` itself (the store
+        brings games back by replaying their moves).
+
         Raises:
             GameCodeError: the saved game cannot be loaded.
         """
-        if data.get("format", 1) == 1:  # written before the game was saved as bytes
+        if isinstance(data["game"], CheckedGame):
+            game = data["game"]
+        elif data.get("format", 1) == 1:  # written before the game was saved as bytes
             game = CheckedGame(game_type, data["game"], None)
         else:
             game = game_type.restore(data["game"])

@@ -112,3 +112,15 @@ def test_dashboard_reports_each_phase() -> None:
     assert record["phases"]["pollers"]["poll_replies"] > 0
     assert record["phases"]["streams"]["stream_events"] > 0
     assert "x idle" in summary
+
+
+def test_store_growth_reports_size_and_loop_time() -> None:
+    record, _ = run_smoke("store_growth.py")
+    assert COMMON <= record.keys()
+    assert record["benchmark"] == "store_growth"
+    for run in record["runs"]:
+        assert {"messages", "message_bytes", "sent_bytes", "store_bytes", "largest_snapshot",
+                "loop_per_move_p50_ms", "loop_per_move_p99_ms"} <= run.keys()
+        assert run["loop_per_move_n"] == run["messages"]
+        if run["store"]:
+            assert 0 < run["store_bytes"]

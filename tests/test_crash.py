@@ -25,8 +25,7 @@ from typing import Any
 
 import pytest
 
-from gameserver.guard import GameGuard
-from gameserver.store import Store
+from gameserver.store import HistoryReader
 from tests.serverproc import ServerProcess
 from tests.wire import TERMINATOR
 
@@ -172,13 +171,13 @@ def run_crash_scenario(tmp_path: Path, seed: int, sync: str) -> None:
     finally:
         restarted.stop()
 
-    store = Store(db, GameGuard())
+    store = HistoryReader(db)
     records = {r["session"]: r for r in store.finished_games(limit=1000)}
     for n in range(SESSIONS + LATE_SESSIONS):
         pair = clients[2 * n: 2 * n + 2]
         record = store.finished_game(records[f"crash-{n}"]["id"])
         assert record is not None
-        accepted = [m["move"]["position"] for m in record["moves"] if m["rejection"] is None]
+        accepted = [m["move"]["position"] for m in record["steps"] if m["rejection"] is None]
         assert len(accepted) == len(set(accepted)), f"a move was doubled: {accepted}"
         acknowledged = sorted(pair[0].acknowledged + pair[1].acknowledged)
         assert sorted(accepted) == acknowledged, f"session {n}: log {accepted}"

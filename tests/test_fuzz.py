@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gameserver import protocol, registry
+from gameserver import _json, protocol, registry
 from gameserver.checked import game_types
 from gameserver.guard import GameGuard
 from gameserver.lobby import Lobby, LobbyLimits
@@ -40,8 +40,8 @@ json_values = st.recursive(
     max_leaves=20)
 
 KEYS = ["type", "game", "session", "players", "name", "player_id", "key", "move", "observer",
-        "keep_alive", "legal_moves"]
-TYPES = ["join", "move", "state", "observe", "restart", "discover", "other"]
+        "keep_alive", "legal_moves", "limit", "after", "code"]
+TYPES = ["join", "move", "state", "observe", "restart", "discover", "observer_code", "other"]
 GAMES = ["Echo", "TicTacToe", "Chat", "Yahtzee", "Nope"]
 
 requests = st.fixed_dictionaries(
@@ -58,6 +58,9 @@ requests = st.fixed_dictionaries(
         "observer": st.booleans() | json_values,
         "keep_alive": st.booleans(),
         "legal_moves": st.booleans(),
+        "limit": st.integers(-1, 3) | json_values,
+        "after": st.lists(st.sampled_from(GAMES + ["s", "auto-1"]), max_size=3) | json_values,
+        "code": st.text(max_size=32) | json_values,
     })
 
 
@@ -130,8 +133,8 @@ def test_quick_json_encoding_and_decoding_agree_with_the_json_module(value: Any)
             protocol.encode_json(value)
         return
     assert protocol.encode_json(value) == text
-    assert protocol._decode_json(text) == json.loads(text)
-    assert protocol._decode_json(" " + text + "\n") == json.loads(text)  # the slow way
+    assert _json.decode_json(text) == json.loads(text)
+    assert _json.decode_json(" " + text + "\n") == json.loads(text)  # the slow way
 
 
 @given(requests | json_values)

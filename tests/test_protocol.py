@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from gameserver import protocol
 from gameserver.protocol import (
     TERMINATOR,
+    Discover,
     Join,
     Move,
     Observe,
@@ -196,3 +198,43 @@ def test_encoding_works_again_after_a_failed_encoding() -> None:
     with pytest.raises(ValueError, match="Circular"):
         protocol.ok(looped)
     assert json.loads(protocol.ok([state, state])) == {"status": "ok", "data": [state, state]}
+
+
+def test_bytes_kept_for_later_are_checked_when_their_turn_comes() -> None:
+    # feed_later never refuses (the connection pauses its reading instead); the
+    # request that is too large is refused when it is taken.
+    reader = RequestReader(100)
+    reader.feed_later(b"{}" + TERMINATOR + b"x" * 300)
+    assert reader.pending == 306 and reader.size_max == 100
+    assert reader.next_request() == b"{}"
+    with pytest.raises(ProtocolError, match="request size exceeded"):
+        reader.next_request()
+
+
+# ---------------------------------------------------------------- discover paging (extension)
+
+
+def test_discover_lists_at_most_a_page_after_a_cursor() -> None:
+    assert decode_request(encode({"type": "discover"})).request == \
+        Discover(protocol.DISCOVER_SESSIONS_MAX, None)
+    assert decode_request(encode({"type": "discover", "limit": None, "after": None})).request \
+        == Discover(protocol.DISCOVER_SESSIONS_MAX, None)
+    assert decode_request(encode({"type": "discover", "limit": 5,
+                                  "after": ["Chat", "s"]})).request == Discover(5, ("Chat", "s"))
+    # More than the server lists at once is not an error: the reply's "next" says there is more.
+    assert decode_request(encode({"type": "discover", "limit": 10**9})).request.limit == \
+        protocol.DISCOVER_SESSIONS_MAX
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"limit": 0}, "key 'limit' of a discover request must be a positive integer, not 0"),
+    ({"limit": True}, "must be a positive integer, not true"),
+    ({"limit": "5"}, "must be a positive integer, not '5'"),
+    ({"after": "Chat"}, "key 'after' of a discover request must be the 'next' of an earlier"),
+    ({"after": ["Chat"]}, "must be the 'next' of an earlier discover reply"),
+    ({"after": ["Chat", 1]}, "(a list of two strings), not"),
+])
+def test_discover_paging_keys_are_checked(extra: dict, message: str) -> None:
+    with pytest.raises(ProtocolError, match=re.escape(message)) as raised:
+        decode_request(encode({"type": "discover", **extra}))
+    assert str(raised.value).startswith("framework: ")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+from gameserver import protocol
+from tests.test_server_flow import waiting_sessions
 from tests.wire import Player, request
 
 
@@ -79,3 +81,49 @@ def test_games_without_the_hook_report_null(server) -> None:
     echo = Player(server.port, "Echo", "no-hook", 1)
     echo.join()
     assert state_with_moves(echo)["data"]["legal_moves"] is None
+
+
+def test_discover_pages_through_the_waiting_sessions_in_order(make_server) -> None:
+    server = make_server()
+
+    def discover(**paging: object) -> dict:
+        reply = request(server.port, {"type": "discover", **paging})
+        assert reply["status"] == "ok", reply
+        return reply["data"]
+
+    with waiting_sessions(server.port, 5):
+        for _ in range(100):  # every join has reached the server
+            if len(discover()["sessions"]) == 5:
+                break
+        everything = discover()
+        assert [s["session"] for s in everything["sessions"]] == [
+            f"waiting-{n:05}" for n in range(5)]
+        assert everything["next"] is None
+        pages, after = [], None
+        while True:
+            page = discover(limit=2, after=after)
+            pages.append([s["session"] for s in page["sessions"]])
+            after = page["next"]
+            if after is None:
+                break
+            assert after == ["TicTacToe", pages[-1][-1]]
+        assert pages == [["waiting-00000", "waiting-00001"], ["waiting-00002", "waiting-00003"],
+                         ["waiting-00004"]]
+        assert discover(limit=2)["games"] == everything["games"]  # the games, on every page
+
+
+def test_one_discover_reply_lists_at_most_the_cap(make_server, monkeypatch) -> None:
+    monkeypatch.setattr(protocol, "DISCOVER_SESSIONS_MAX", 3)
+    server = make_server()
+    with waiting_sessions(server.port, 4):
+        for _ in range(100):
+            data = request(server.port, {"type": "discover", "limit": 100})["data"]
+            if data["next"] is not None:
+                break
+    assert len(data["sessions"]) == 3 and data["next"] == ["TicTacToe", "waiting-00002"]
+
+
+def test_discover_paging_errors_name_the_key(server) -> None:
+    reply = request(server.port, {"type": "discover", "limit": -1})
+    assert reply == {"status": "error", "message": "framework: key 'limit' of a discover "
+                     "request must be a positive integer, not -1"}

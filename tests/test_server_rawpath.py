@@ -1,4 +1,4 @@
-"""Plain TCP runs on raw sockets (``gameserver/_rawconn.py``): what only that path does.
+"""Plain TCP runs on raw sockets (``_rawconn.py``, ``_rawlisten.py``): what only that path does.
 
 Accepting in bursts, running out of file descriptors, sweeping deadlines
 instead of timers, binding like asyncio, and falling back to asyncio's
@@ -12,18 +12,20 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import logging
 import os
-import pickle
 import resource
 import selectors
 import socket
 import threading
 import time
+import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
+from gameserver import _rawlisten, protocol
 from tests.serverproc import ServerProcess, ServerThread
 from tests.test_server import token
 from tests.wire import TERMINATOR, TIMEOUT, request, send_raw
@@ -251,5 +253,34 @@ def test_a_burst_of_moves_with_the_store_is_answered_and_saved(make_server, tmp_
     store = server.server.store
     assert store is not None
     snapshots = server.call(store.load_sessions)  # what a restart would bring back
-    games = [pickle.loads(s["game"])[0] for s in snapshots]  # (instance, generator)
+    games = [s["game"].instance for s in snapshots]  # checked games, replayed
     assert sorted(game.message for game in games) == list(range(count))
+
+
+def test_the_c_level_accept_works_on_this_python() -> None:
+    accept, problem = _rawlisten.fast_accept()
+    assert problem is None and accept is not _rawlisten._public_accept
+
+
+def test_without_the_c_level_accept_the_public_one_is_used(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """As on a Python whose socket module no longer has ``_accept``."""
+    monkeypatch.setattr(_rawlisten, "_socket", types.SimpleNamespace(socket=object))
+    accept, problem = _rawlisten.fast_accept.__wrapped__()
+    assert accept is _rawlisten._public_accept and "public socket API" in problem
+
+
+def test_fallbacks_from_private_fast_paths_are_logged_once_and_the_server_serves(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(_rawlisten, "fast_accept",
+                        lambda: (_rawlisten._public_accept, "accept: the public one"))
+    monkeypatch.setattr(protocol, "FAST_PATH_FALLBACKS", ["json: the public one"])
+    with caplog.at_level(logging.WARNING, logger="gameserver.server"), \
+            ServerThread(max_connections_per_address=BURST) as server:
+        replies = [request(server.port, {"type": "join", "game": "Echo", "session": f"p{n}",
+                                         "players": 1, "name": ""}) for n in range(3)]
+        assert all(reply["status"] == "ok" for reply in replies)
+    warnings = [record.getMessage() for record in caplog.records
+                if record.levelno == logging.WARNING]
+    assert warnings.count("accept: the public one") == 1
+    assert warnings.count("json: the public one") == 1

@@ -14,6 +14,7 @@ from gameserver.guard import GameGuard
 from gameserver.protocol import ProtocolError, framework_error
 from gameserver.session import Session
 from gameserver.waits import Wait
+from tests.data.checked_games.plain import Greedy
 
 
 @pytest.fixture
@@ -199,3 +200,29 @@ def test_snapshot_and_restore_keep_players_game_and_hand_over(guard: GameGuard) 
     assert data(copy.state(0, watcher, True))["echo"] == "quit"
     assert data(copy.state(0, watcher, True))["echo"] == "again"
     assert copy.moves == 2 and copy.games_played == 2
+
+
+class Recorded:
+    """A recorder that keeps what it is told and saves at once."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def changed(self, session: Session, event: str, **detail: Any) -> None:
+        self.events.append((event, dict(detail)))
+
+    def settle(self, batch: Any) -> None:
+        pass
+
+    def forget(self, session: Session) -> None:
+        pass
+
+
+def test_the_move_is_recorded_as_sent_even_if_the_game_changes_its_dict(
+        guard: GameGuard) -> None:
+    recorder = Recorded()
+    session = Session(GameType("Greedy", Greedy, guard), "t", 1, recorder=recorder)
+    session.add_player("")
+    data(session.move(0, key(session), {"position": 4}))
+    assert recorder.events[-1] == ("move", {"player_id": 0, "move": {"position": 4},
+                                            "rejection": None})

@@ -5,23 +5,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
+from typing import Any
 
-from gameserver import protocol
-from gameserver.checked import GameType
+import pytest
+
+from gameserver import protocol, registry
+from gameserver.checked import GameType, game_types
 from gameserver.games.echo import Echo
 from gameserver.guard import GameGuard
+from gameserver.metrics import prometheus_text
 from gameserver.session import Session
-from gameserver.store import Store
+from gameserver.store import GameReplayer, HistoryReader, Store, writer
+from gameserver.store._rows import ROW_OVERHEAD, SNAPSHOT_MIN_LOG
+from gameserver.store.writer import SAVE_FAILED
 from gameserver.waits import Wait
-from tests.serverproc import ROOT, ServerProcess
+from tests.serverproc import ROOT, ServerProcess, ServerThread
 from tests.wire import Player
 
 DATA = Path(__file__).parent / "data"
+# Empty moves ({}) that add up to a snapshot's worth of log.
+MOVES_TO_A_SNAPSHOT = SNAPSHOT_MIN_LOG // (ROW_OVERHEAD + len("{}")) + 1
 
 
 def seat_two(port: int, game: str, session: str) -> dict[int, Player]:
@@ -34,6 +39,19 @@ def seat_two(port: int, game: str, session: str) -> dict[int, Player]:
     joiner.join(30)
     assert ann.player_id is not None
     return {ann.player_id: ann, bob.player_id: bob}
+
+
+def with_store_games(tmp_path: Path) -> tuple[str, ...]:
+    """Server flags: a store file in ``tmp_path`` and the test games of the store."""
+    return ("--store-path", str(tmp_path / "store.sqlite3"),
+            "--games-dir", str(DATA / "store_games"))
+
+
+def killed(server: ServerProcess) -> None:
+    """SIGKILL: no chance to save anything more, nor to remove the lock file."""
+    assert server.proc is not None
+    server.proc.kill()
+    server.stop()
 
 
 def moved_to(players: list[Player], port: int) -> None:
@@ -84,19 +102,50 @@ def test_a_pending_hand_over_survives_a_restart(tmp_path: Path) -> None:
         assert watcher.state()["data"] == {"echo": "", "current": [0], "gameover": False}
 
 
-def test_a_game_that_cannot_be_saved_is_kept_in_memory_only(tmp_path: Path) -> None:
-    db = str(tmp_path / "store.sqlite3")
-    args = ("--store-path", db, "--games-dir", str(DATA / "store_games"))
-    with ServerProcess(*args) as server:
-        locked = Player(server.port, "Locked", "l", 1)
-        assert locked.join()["status"] == "ok"
-        for _ in range(3):
-            assert locked.move()["status"] == "ok"
-        assert locked.state()["data"]["count"] == 3
-    assert server.log.count("session Locked/l is kept in memory only") == 1
+def test_a_game_that_cannot_be_pickled_is_saved_as_its_moves(tmp_path: Path) -> None:
+    """It holds a lock: it is made again from its seed and its moves are replayed."""
+    args = with_store_games(tmp_path)
+    server = ServerProcess(*args).start()
+    locked = Player(server.port, "Locked", "l", 1)
+    assert locked.join()["status"] == "ok"
+    for _ in range(MOVES_TO_A_SNAPSHOT):  # enough for the store to try a snapshot
+        assert locked.move()["status"] == "ok"
+    assert server.wait_for_log("session Locked/l: its game cannot be saved (")
+    assert "it is saved as its moves only (a restart replays them from move 0)" in server.log
+    killed(server)
     with ServerProcess(*args) as again:
         locked.port = again.port
-        assert locked.state()["message"] == "framework: no such game session"
+        assert locked.state()["data"]["count"] == MOVES_TO_A_SNAPSHOT
+
+
+def test_a_game_the_store_would_not_unpickle_is_saved_as_its_moves(tmp_path: Path) -> None:
+    """It pickles, but holds a function: found when saved, not at the next start."""
+    args = with_store_games(tmp_path)
+    with ServerProcess(*args) as server:
+        player = Player(server.port, "Strategist", "s", 1)
+        assert player.join()["status"] == "ok"
+        for _ in range(MOVES_TO_A_SNAPSHOT):
+            assert player.move()["status"] == "ok"
+    assert ("session Strategist/s: its game cannot be restored: it holds double (from "
+            "strategist.py), which the store does not restore") in server.log
+    with ServerProcess(*args) as again:
+        player.port = again.port
+        assert player.state()["data"]["score"] == 2 ** MOVES_TO_A_SNAPSHOT
+
+
+def test_a_game_that_plays_differently_when_replayed_is_not_restored(tmp_path: Path) -> None:
+    args = with_store_games(tmp_path)
+    server = ServerProcess(*args).start()
+    player = Player(server.port, "Clock", "c", 1)
+    assert player.join()["status"] == "ok"
+    for _ in range(3):
+        assert player.move()["status"] == "illegalmove"
+    killed(server)
+    with ServerProcess(*args) as again:
+        player.port = again.port
+        assert player.state()["message"] == "framework: no such game session"
+    assert ('session Clock/c cannot be restored (move 1 gave "rejected at ' in again.log
+            and "the game does not play the same twice" in again.log)
 
 
 def finish_tictactoe(seats: dict[int, Player]) -> list[int]:
@@ -113,36 +162,34 @@ def finish_tictactoe(seats: dict[int, Player]) -> list[int]:
     return played
 
 
+def replaying_reader(path: str) -> HistoryReader:
+    """A reader that rebuilds each move's states, as the dashboard's does."""
+    return HistoryReader(path, GameReplayer(game_types(registry.discover([]), GameGuard())))
+
+
 def test_finished_games_are_listed_with_their_moves(tmp_path: Path) -> None:
     db = str(tmp_path / "store.sqlite3")
     with ServerProcess("--store-path", db) as server:
         seats = seat_two(server.port, "TicTacToe", "h")
         played = finish_tictactoe(seats)
         assert seats[0].move(position=9)["message"] == "framework: game has ended"
-    store = Store(db, GameGuard())
+    store = replaying_reader(db)
     [record] = store.finished_games()
     assert record["game"] == "TicTacToe" and record["session"] == "h"
     assert sorted(record["players"]) == ["ann", "bob"]
     assert record["moves"] == len(played)
     assert record["final_states"][0]["gameover"] is True
     game = store.finished_game(record["id"])
-    assert game is not None
-    assert [m["move"] for m in game["moves"]] == [{"position": p} for p in played]
-    assert [m["seq"] for m in game["moves"]] == list(range(1, len(played) + 1))
+    assert game is not None and game["moves"] == len(played)
+    assert [m["move"] for m in game["steps"]] == [{"position": p} for p in played]
+    assert [m["seq"] for m in game["steps"]] == list(range(1, len(played) + 1))
     assert game["initial_states"][0]["board"] == [-1] * 9
-    assert game["moves"][0]["states"][1]["board"].count(-1) == 8
+    # The states after each move are not stored: the replay rebuilds them exactly.
+    assert game["steps"][0]["states"][1]["board"].count(-1) == 8
+    assert game["steps"][-1]["states"] == game["final_states"]
+    assert "states_note" not in game
     assert store.finished_game(record["id"] + 1) is None
-
-    history = subprocess.run(
-        [sys.executable, "-m", "gameserver", "history", "--store-path", db],
-        cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert history.returncode == 0
-    assert "TicTacToe" in history.stdout and "ann" in history.stdout
-    one = subprocess.run(
-        [sys.executable, "-m", "gameserver", "history", str(record["id"]), "--store-path", db],
-        cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert one.returncode == 0
-    assert f'1. player {game["moves"][0]["player_id"]}: {{"position": {played[0]}}}' in one.stdout
+    assert HistoryReader(db).finished_game(record["id"])["steps"][0]["states"] is None
 
 
 def test_rejected_moves_are_in_the_move_log(tmp_path: Path) -> None:
@@ -152,11 +199,12 @@ def test_rejected_moves_are_in_the_move_log(tmp_path: Path) -> None:
         solo.join()
         assert solo.move(msg="error")["status"] == "illegalmove"
         assert solo.move(msg="quit")["status"] == "ok"
-    store = Store(db, GameGuard())
+    store = replaying_reader(db)
     game = store.finished_game(store.finished_games()[0]["id"])
     assert game is not None
-    assert [m["rejection"] is None for m in game["moves"]] == [False, True]
-    assert game["moves"][0]["rejection"].startswith("you sent msg='error'")
+    assert [m["rejection"] is None for m in game["steps"]] == [False, True]
+    assert game["steps"][0]["rejection"].startswith("you sent msg='error'")
+    assert [m["states"][0]["echo"] for m in game["steps"]] == ["error", "quit"]
 
 
 def test_no_store_keeps_nothing(tmp_path: Path) -> None:
@@ -165,24 +213,14 @@ def test_no_store_keeps_nothing(tmp_path: Path) -> None:
     assert "store: off" in server.log
 
 
-def test_history_command_without_a_store_file_says_what_to_do(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "gameserver", "history", "--store-path",
-         str(tmp_path / "none.sqlite3")], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 1
-    assert "start the server first" in result.stderr
+# ---------------------------------------------------------------- failures
 
 
-# ---------------------------------------------------------------- failures (review findings)
-
-
-def test_a_failed_save_is_reported_once_and_saved_with_the_next_change(tmp_path: Path) -> None:
-    import sqlite3
-
-    from tests.serverproc import ServerThread
-
+def test_a_failed_save_is_reported_and_saved_again_later(tmp_path: Path) -> None:
     db = str(tmp_path / "store.sqlite3")
     with ServerThread(store=True, store_path=db) as server:
+        assert server.server is not None and server.server.store is not None
+        store = server.server.store
         echo = Player(server.port, "Echo", "locked", 1)
         assert echo.join()["status"] == "ok"
         echo.state()
@@ -190,24 +228,27 @@ def test_a_failed_save_is_reported_once_and_saved_with_the_next_change(tmp_path:
         blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
         try:
             reply = echo.move(msg="while locked")
+            assert server.call(store.health)["status"] == "degraded"
         finally:
             blocker.execute("ROLLBACK")
             blocker.close()
         assert reply["status"] == "error"
-        assert reply["message"].startswith("server: the change was made, but the server "
-                                           "could not save it")
-        # The view did not see that version: its next state returns at once ...
+        assert reply["message"] == SAVE_FAILED
+        # The next reply that shows the change says so too; the one after shows it.
+        assert echo.state()["message"] == SAVE_FAILED
         assert echo.state()["data"]["echo"] == "while locked"
-        # ... and the next change saves the session again, the earlier change included.
+        # The next commit writes the failed one's rows first.
         assert echo.move(msg="after")["status"] == "ok"
+        health = server.call(store.health)
+        assert health["status"] == "ok" and health["failed_saves"] == 1
+        metrics = server.call(prometheus_text, server.server)
+        assert "gameserver_store_failed_saves_total 1" in metrics
     with ServerThread(store=True, store_path=db) as again:
         echo.port = again.port
         assert echo.state()["data"]["echo"] == "after"
 
 
 def test_a_state_that_is_not_json_does_not_break_saving(tmp_path: Path) -> None:
-    from tests.serverproc import ServerThread
-
     broken = str(DATA / "broken")
     with ServerThread(store=True, store_path=str(tmp_path / "s.sqlite3"),
                       games_dirs=[broken]) as server:
@@ -225,75 +266,74 @@ def test_the_store_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
             assert path.stat().st_mode & 0o077 == 0, oct(path.stat().st_mode)
 
 
-def test_identical_player_states_are_stored_once(tmp_path: Path) -> None:
-    import sqlite3
-
-    db = str(tmp_path / "store.sqlite3")
-    with ServerProcess("--store-path", db) as server:
-        seats = seat_two(server.port, "Nim", "nim")  # every player sees the same heaps
-        state = seats[0].state()["data"]
-        seats[1].state()
-        while not state["gameover"]:
-            mover = seats[state["current"][0]]
-            heap = next(i for i, size in enumerate(state["heaps"]) if size)
-            assert mover.move(heap=heap, take=state["heaps"][heap])["status"] == "ok"
-            state = seats[0].state()["data"]
-            seats[1].state()
-    raw = sqlite3.connect(db).execute("SELECT states FROM moves LIMIT 1").fetchone()[0]
-    assert raw.startswith('{"all": ')
-    store = Store(db, GameGuard())
-    game = store.finished_game(store.finished_games()[0]["id"])
-    assert game is not None
-    first = game["moves"][0]["states"]
-    assert len(first) == 2 and first[0] == first[1]
+# ---------------------------------------------------------------- commits (no sockets)
 
 
-def test_a_held_burst_is_saved_in_one_commit(tmp_path: Path) -> None:
-    """Moves served in one burst (Store.held) wait for one commit instead of one each."""
+def open_store(path: Path, **options: Any) -> tuple[Store, GameGuard]:
+    guard = GameGuard()
+    store = Store(str(path), {"Echo": GameType("Echo", Echo, guard)}, **options)
+    store.start(asyncio.get_running_loop())
+    return store, guard
+
+
+def echo_sessions(store: Store, count: int) -> list[Session]:
+    """``count`` one-player Echo sessions, started (saved in the next loop pass)."""
+    game_type = store.games["Echo"]
+    sessions = [Session(game_type, f"s{i}", 1, recorder=store) for i in range(count)]
+    for session in sessions:
+        session.add_player("")
+    return sessions
+
+
+async def woken(*outcomes: Any) -> None:
+    """Wait (in the event loop) until every ``Wait`` among ``outcomes`` is woken."""
+    loop = asyncio.get_running_loop()
+    futures = []
+    for outcome in outcomes:
+        if isinstance(outcome, Wait):
+            future = loop.create_future()
+            outcome.on_wake(lambda f=future: f.done() or f.set_result(None))
+            futures.append(future)
+    await asyncio.wait_for(asyncio.gather(*futures), 10)
+
+
+async def next_pass() -> None:
+    """Let the event loop run its next pass (where a batch commits) and the one after."""
+    for _ in range(2):
+        await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("sync", ["normal", "full"])
+def test_changes_of_one_loop_pass_share_one_commit(tmp_path: Path, sync: str) -> None:
     async def play() -> None:
-        guard = GameGuard()
-        store = Store(str(tmp_path / "held.db"), guard)
-        store.start(asyncio.get_running_loop())
-        sessions = [Session(GameType("Echo", Echo, guard), f"s{i}", 1, recorder=store)
-                    for i in range(3)]
-        for session in sessions:
-            session.add_player("")
-        store.settle(store._batch)  # the three starts
+        store, guard = open_store(tmp_path / "pass.db", sync=sync)
+        sessions = echo_sessions(store, 3)
+        await woken(*(s.join_reply(s.players[0], 1000) for s in sessions))
         before = store.commits
-        for session in sessions:  # one at a time: a commit each, no waiting
-            assert session.move(0, session.players[0].key, {"msg": "a"}) == protocol.ok(None)
-        assert store.commits == before + 3
-        with store.held():
-            outcomes = [session.move(0, session.players[0].key, {"msg": "b"})
-                        for session in sessions]
-            assert all(isinstance(outcome, Wait) for outcome in outcomes)
-            assert store.commits == before + 3  # nothing written inside the burst
-        assert store.commits == before + 4
+        outcomes = [s.move(0, s.players[0].key, {"msg": "b"}) for s in sessions]
+        assert all(isinstance(o, Wait) and not o.woken for o in outcomes)
+        assert store.commits == before  # the replies wait for the commit ...
+        await woken(*outcomes)
+        assert store.commits == before + 1  # ... which is one for all three
         for outcome in outcomes:
-            assert isinstance(outcome, Wait) and outcome.woken
-            assert outcome.resume() == protocol.ok(None)
+            assert isinstance(outcome, Wait) and outcome.resume() == protocol.ok(None)
         store.close()
         guard.close()
 
     asyncio.run(play())
 
 
-def test_a_change_no_reply_waits_for_is_written_soon(tmp_path: Path) -> None:
-    """A session that ends without a reply (a timeout, say) leaves the file within moments."""
-    path = str(tmp_path / "quiet.db")
+def test_a_change_no_reply_waits_for_is_written_in_the_next_pass(tmp_path: Path) -> None:
+    """A session that ends without a reply (a timeout, say) leaves the file at once."""
+    path = tmp_path / "quiet.db"
 
     async def play() -> None:
-        guard = GameGuard()
-        store = Store(path, guard)
-        store.start(asyncio.get_running_loop())
-        session = Session(GameType("Echo", Echo, guard), "quiet", 1, recorder=store)
-        session.add_player("")
-        store.settle(store._batch)
+        store, guard = open_store(path)
+        [session] = echo_sessions(store, 1)
+        await next_pass()
         assert saved_sessions(path) == 1
-        store.forget(session)  # no reply will settle this
-        deadline = time.monotonic() + 10
-        while saved_sessions(path) and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
+        store.forget(session)  # no reply will wait for this
+        await next_pass()
         assert saved_sessions(path) == 0
         store.close()
         guard.close()
@@ -301,6 +341,64 @@ def test_a_change_no_reply_waits_for_is_written_soon(tmp_path: Path) -> None:
     asyncio.run(play())
 
 
-def saved_sessions(path: str) -> int:
+def test_moves_are_logged_without_states_and_games_are_pickled_now_and_then(
+        tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+
+    async def play() -> None:
+        store, guard = open_store(path)
+        [session] = echo_sessions(store, 1)
+        key = session.players[0].key
+        for n in range(200):
+            await woken(session.move(0, key, {"msg": f"message {n}"}))
+        store.close()
+        guard.close()
+
+    asyncio.run(play())
     with contextlib.closing(sqlite3.connect(path)) as db:
-        return db.execute("SELECT COUNT(*) FROM sessions").fetchone()[0]
+        columns = [row[1] for row in db.execute("PRAGMA table_info(game_moves)")]
+        assert "states" not in columns
+        assert db.execute("SELECT COUNT(*) FROM game_moves").fetchone()[0] == 200
+        snapshots = [seq for (seq,) in db.execute("SELECT seq FROM game_snapshots")]
+        [(seed,)] = db.execute("SELECT seed FROM games WHERE current = 1").fetchall()
+    assert int(seed) > 0  # the game as it started: made again from its seed
+    # Then a snapshot whenever the moves since the last one weigh SNAPSHOT_MIN_LOG.
+    assert len(snapshots) == 2 and 50 < snapshots[0] < 100, snapshots
+
+
+def saved_sessions(path: Path) -> int:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return db.execute("SELECT COUNT(*) FROM live_sessions").fetchone()[0]
+
+
+def test_after_a_long_outage_the_sessions_are_saved_afresh(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Rows waiting for a retry beyond RETRY_MAX_BYTES are dropped; nothing told is lost."""
+    monkeypatch.setattr(writer, "RETRY_MAX_BYTES", 2000)
+    db = str(tmp_path / "store.sqlite3")
+    with ServerThread(store=True, store_path=db) as server:
+        assert server.server is not None and server.server.store is not None
+        store = server.server.store
+        echo = Player(server.port, "Echo", "long", 1, name="ann")
+        assert echo.join()["status"] == "ok"
+        blocker = sqlite3.connect(db, isolation_level=None, timeout=5)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            for n in range(30):  # each failed commit adds its rows to what waits
+                assert echo.move(msg=f"{n:03} " + "x" * 100)["message"] == SAVE_FAILED
+            watcher = Player(server.port, "Echo", "long", name="ann")
+            assert watcher.observe()["message"] == SAVE_FAILED  # its key is not saved yet
+            assert server.call(store.health)["unsaved_bytes"] < 2000  # dropped, rewritten
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert echo.move(msg="after")["status"] == "ok"  # saved again, with the rest
+        key = watcher.observe()["data"]["key"]
+    assert "unsaved rows are dropped and the sessions they touched are saved afresh" in (
+        caplog.text)
+    with ServerThread(store=True, store_path=db) as again:
+        moved_to([echo, watcher], again.port)
+        assert echo.state()["data"]["echo"] == "after"
+        watcher.key, watcher.observer = key, True
+        assert watcher.state()["data"]["echo"] == "after"

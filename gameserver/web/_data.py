@@ -219,7 +219,7 @@ def replay(record: Mapping[str, Any], player: int, hide_others_moves: bool) -> d
         return None
 
     steps = []
-    for step in record.get("moves") or []:
+    for step in record.get("steps") or []:
         mover = step.get("player_id")
         hidden = hide_others_moves and mover != player
         steps.append({"seq": step.get("seq"), "player_id": mover,

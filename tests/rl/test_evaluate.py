@@ -60,7 +60,7 @@ def test_over_a_server_the_games_go_into_history_and_leaderboard(make_server,
                       server=(server.host, server.port), names=("perfect", "randy"),
                       timeout=20.0)
     assert result.seats[0].wins == 2
-    records = server.call(lambda: server.server.store.finished_games("Nim"))
+    records = server.call(lambda: server.server.history.finished_games("Nim"))
     assert sorted(tuple(r["players"]) for r in records) == [
         ("perfect", "randy"), ("perfect", "randy"), ("randy", "perfect"),
         ("randy", "perfect")]

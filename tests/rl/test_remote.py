@@ -28,7 +28,7 @@ def test_games_show_in_the_history_with_the_player_names(make_server, tmp_path) 
         lambda: server.server.lobby.sessions[("TicTacToe", "rl-history")].summary())
     assert [p["name"] for p in summary["players"]] == ["alice", "bob"]
     env.close()
-    records = server.call(lambda: server.server.store.finished_games("TicTacToe"))
+    records = server.call(lambda: server.server.history.finished_games("TicTacToe"))
     assert len(records) == 3
     assert all(r["session"] == "rl-history" and r["players"] == ["alice", "bob"]
                for r in records)

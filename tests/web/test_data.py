@@ -45,7 +45,7 @@ def test_leaderboard_counts_wins_draws_and_losses_by_name() -> None:
 def test_replay_shows_one_players_states_and_hides_the_others_moves() -> None:
     game = record(["ann", "bob"], [over(winner=0), over(winner=0)], game="Battleship",
                   initial_states=[{"mine": "A0"}, {"mine": "B0"}],
-                  moves=[{"seq": 1, "player_id": 0, "move": {"ships": "A"}, "rejection": None,
+                  steps=[{"seq": 1, "player_id": 0, "move": {"ships": "A"}, "rejection": None,
                           "time": 101.0, "states": [{"mine": "A1"}, {"mine": "B1"}]},
                          {"seq": 2, "player_id": 1, "move": {"ships": "B"}, "rejection": "no",
                           "time": 102.0, "states": [{"mine": "A2"}, {"mine": "B2"}]}])

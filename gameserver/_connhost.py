@@ -1,0 +1,110 @@
+"""The seam between connections and the server: what a connection may use, and nothing more.
+
+``ConnectionHost`` is everything a connection (``_connection.py``) needs
+from the server that runs it: the settings, the lobby's two entry points,
+the registry of open connections, the metrics, the event loop's
+``call_soon``, and a way to hold the store's commits for a burst of
+connections. ``server.py`` builds one; tests
+may build their own to drive a connection without a server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from .config import Settings
+from .metrics import Metrics
+from .protocol import Request, server_error
+from .waits import Outcome
+
+
+class Connection(Protocol):
+    """A connection as the server sees it when it stops."""
+
+    def shut_down(self, reply: bytes) -> None:
+        """Answer with ``reply`` and close, if no request is being served."""
+
+    def abort(self) -> None:
+        """Close now, whatever is unsent."""
+
+
+class ConnectionRegistry:
+    """The open connections, counted per client address, and the limits on them.
+
+    Args:
+        max_total: most connections open at once.
+        max_per_address: most connections open at once from one address.
+    """
+
+    __slots__ = ("_open", "_per_address", "_max_total", "_max_per_address", "opened_total")
+
+    def __init__(self, max_total: int, max_per_address: int) -> None:
+        self._open: set[Connection] = set()
+        # A plain dict: Counter's deletion is Python code.
+        self._per_address: dict[str, int] = {}
+        self._max_total = max_total
+        self._max_per_address = max_per_address
+        self.opened_total = 0  # connections accepted since the start
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def __iter__(self) -> Iterator[Connection]:
+        return iter(self._open)
+
+    def add(self, connection: Connection, address: str) -> None:
+        self._open.add(connection)
+        per_address = self._per_address
+        per_address[address] = per_address.get(address, 0) + 1
+        self.opened_total += 1
+
+    def remove(self, connection: Connection, address: str) -> None:
+        self._open.discard(connection)
+        per_address = self._per_address
+        left = per_address.get(address, 0) - 1
+        if left > 0:
+            per_address[address] = left
+        else:
+            per_address.pop(address, None)
+
+    def refusal(self, address: str) -> bytes | None:
+        """The reply that refuses a connection from ``address`` beyond the limits, else None."""
+        if len(self._open) > self._max_total:
+            return server_error(
+                f"too many connections ({self._max_total}); try again later").reply()
+        if self._per_address.get(address, 0) > self._max_per_address:
+            return server_error(
+                "too many connections from your address (at most "
+                f"{self._max_per_address}); close some and try again").reply()
+        return None
+
+
+class ConnectionHost(Protocol):
+    """What a connection needs from the server that runs it, and nothing more."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def registry(self) -> ConnectionRegistry: ...
+
+    @property
+    def metrics(self) -> Metrics: ...
+
+    @property
+    def log_requests(self) -> bool:
+        """Whether requests and replies are logged (DEBUG)."""
+
+    def handle(self, request: Request, client: str) -> Outcome:
+        """Serve ``request`` from address ``client``: the reply, or a ``Wait``. Never raises."""
+
+    def resume(self, step: Callable[[], Outcome]) -> Outcome:
+        """Run a ``Wait``'s ``resume`` step, turning errors into replies. Never raises."""
+
+    def call_soon(self, callback: Callable[[], object]) -> object:
+        """Run ``callback`` on the event loop soon (not now: a woken wait resumes later)."""
+
+    def held(self) -> AbstractContextManager[None]:
+        """Serve a burst of connections inside this: their changes are saved together."""

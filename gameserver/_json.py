@@ -1,0 +1,156 @@
+"""JSON as the wire carries it: one encoder, one decoder, fast where CPython allows.
+
+Every reply is encoded and every request decoded, so both skip work the
+``json`` module redoes on every call: the encoder is CPython's C encoder,
+built once (``json.encoder.c_make_encoder``), and the decoder calls the C
+scanner directly (``scan_once``). Both are private to CPython. Each is
+checked once, at import, against the public ``json`` API on a sample of
+every kind of value; where a Python version changed one, the public API is
+used instead and ``FAST_PATH_FALLBACKS`` says why (the server logs it at
+start). ``private_api_problem`` is that check, for the socket layer's use
+of a private accept too.
+
+NaN and Infinity are refused both ways: they are not JSON, and clients in
+other languages reject them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+# allow_nan=False: NaN and Infinity are not JSON; clients in other languages reject them.
+_ENCODER = json.JSONEncoder(ensure_ascii=True, check_circular=True, allow_nan=False)
+
+
+# A value with every kind of JSON, to check the private fast paths against the public API.
+_SAMPLE = {"status": "ok", "data": {"list": [1, -2, 2.5, True, False, None, "x\u00e9\n\"",
+                                             {}, []], "nested": {"a": {"b": [{"c": 1}]}}}}
+
+
+def private_api_problem(name: str, instead: str, works: Callable[[], bool]) -> str | None:
+    """None if the private CPython API ``name`` passes its check ``works``; else why not.
+
+    The answer is the one log line for the server: ``name`` changed in this
+    Python version, and ``instead`` (what is done with the public API).
+    """
+    try:
+        if works():
+            return None
+    except Exception:  # noqa: BLE001 - any failure means: do not use it
+        pass
+    return (f"{name} is not what this server expects in this Python version: {instead} "
+            "(slower)")
+
+
+def _make_encode(make: Callable[..., Any] | None) -> tuple[Callable[[Any], str], str | None]:
+    """``_ENCODER.encode``, without what it redoes on every call; and why not, if not.
+
+    ``JSONEncoder.encode`` builds a new C encoder for every value it encodes;
+    every reply is encoded, so this builds that same C encoder once. Its
+    circular-reference markers are shared between calls: they are cleared
+    after a failed call (the C encoder leaves them behind), and a call that
+    finds them in use (another thread is encoding) takes the plain
+    ``encode``. Where the C encoder is missing (another Python
+    implementation) it is the plain ``encode`` throughout.
+
+    ``c_make_encoder`` is private to CPython: it is checked against the
+    public ``encode`` here, once, and where a Python version changed it the
+    plain ``encode`` is used and the second value says so (the server logs it).
+    """
+    if make is None:
+        return _ENCODER.encode, None
+    markers: dict[int, Any] = {}
+    join = "".join
+    encoders = []
+
+    def works() -> bool:
+        encoders.append(make(markers, _ENCODER.default, json.encoder.encode_basestring_ascii,
+                             None, _ENCODER.key_separator, _ENCODER.item_separator,
+                             _ENCODER.sort_keys, _ENCODER.skipkeys, _ENCODER.allow_nan))
+        return join(encoders[0](_SAMPLE, 0)) == _ENCODER.encode(_SAMPLE) and not markers
+
+    problem = private_api_problem("json.encoder.c_make_encoder",
+                                  "replies are encoded with the public json API", works)
+    if problem:
+        return _ENCODER.encode, problem
+    encoder = encoders[0]
+
+    def encode(value: Any) -> str:
+        if markers:
+            return _ENCODER.encode(value)
+        try:
+            return join(encoder(value, 0))
+        except BaseException:
+            markers.clear()
+            raise
+
+    return encode, None
+
+
+# ``encode_json(value)``: ``value`` as JSON text, exactly as replies encode it. Raises
+# TypeError for a value that JSON cannot express (a set, an object), ValueError for
+# NaN, Infinity or a circular reference.
+encode_json, _ENCODE_FALLBACK = _make_encode(getattr(json.encoder, "c_make_encoder", None))
+
+
+def _reject_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON; Python's decoder accepts them by default.
+    raise ValueError(f"{name} is not valid JSON")
+
+
+_decoder = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def _make_decode_json(decoder: json.JSONDecoder, scan_once: Callable[[str, int], Any] | None,
+                      ) -> tuple[Callable[[str], Any], str | None]:
+    """``decoder.decode``, straight to its ``scan_once`` when that is enough; or why not.
+
+    The scanner (``scan_once``) reads one value from position 0; ``decode``
+    adds Python work for whitespace around it. A request with anything
+    around its value, or with an error, is decoded again by ``decode``,
+    which skips the whitespace or raises the usual error with its message.
+
+    ``scan_once`` is not public API: it is checked here, once, against
+    ``decode`` (a value, then errors that must raise StopIteration or
+    ValueError); where a Python version changed it, ``decode`` is used and
+    the second value says so (the server logs it).
+    """
+    def works() -> bool:
+        assert scan_once is not None
+        text = encode_json(_SAMPLE)
+        if scan_once(text, 0) != (decoder.decode(text), len(text)):
+            return False
+        for bad in ("", "[1,", "{", '"open'):
+            try:
+                scan_once(bad, 0)
+                return False
+            except (StopIteration, ValueError):
+                pass
+        return True
+
+    problem = private_api_problem("json's scan_once",
+                                  "requests are decoded with the public json API", works)
+    if problem or scan_once is None:
+        return decoder.decode, problem
+
+    def decode_json(text: str) -> Any:
+        try:
+            data, end = scan_once(text, 0)
+        except (StopIteration, ValueError):
+            return decoder.decode(text)
+        if end != len(text):
+            return decoder.decode(text)
+        return data
+
+    return decode_json, None
+
+
+# ``decode_json(text)``: the JSON value in ``text``; raises ValueError (JSONDecodeError)
+# for what is not JSON, NaN and Infinity included, or RecursionError when nested too deeply.
+decode_json, _DECODE_FALLBACK = _make_decode_json(_decoder,
+                                                  getattr(_decoder, "scan_once", None))
+
+# Why a private fast path of CPython is not used here (empty on the Pythons we know).
+FAST_PATH_FALLBACKS = [problem for problem in (_ENCODE_FALLBACK, _DECODE_FALLBACK) if problem]

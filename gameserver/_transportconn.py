@@ -1,0 +1,96 @@
+"""Connections on asyncio transports: TLS, and plain TCP where the loop cannot watch sockets.
+
+TLS needs asyncio's SSL machinery; Windows' default (proactor) loop has no
+``add_reader``, so plain TCP runs here too on it. Everything a connection
+does with requests is ``BaseConnection``'s; this module only carries bytes.
+Deadlines are ``TimerHandle``s: these connections are few and costly
+anyway, so this path stays as simple as asyncio makes it.
+
+Flow control is asyncio's own: the transport calls ``pause_writing`` once
+more than ``reply_buffer_max`` bytes wait to be sent, and ``resume_writing``
+once they are down to a quarter of that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from ._connection import BaseConnection
+from ._connhost import ConnectionHost
+
+
+class TransportConnection(BaseConnection, asyncio.Protocol):
+    """A connection on an asyncio transport."""
+
+    __slots__ = ("_transport", "_timer")
+
+    def __init__(self, host: ConnectionHost) -> None:
+        super().__init__(host)
+        self._transport: asyncio.Transport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    # ------------------------------------------------------------ asyncio callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        limit = self._host.settings.reply_buffer_max
+        transport.set_write_buffer_limits(high=limit, low=limit // 4)
+        peer = transport.get_extra_info("peername")
+        self._opened(peer[0] if isinstance(peer, tuple) else str(peer))
+        self._set_deadline(self._host.settings.connection_timeout)
+        refusal = self._refusal()
+        if refusal is not None:
+            self._refuse(refusal)
+
+    def data_received(self, data: bytes) -> None:
+        self._received(data)
+
+    def eof_received(self) -> bool:
+        self._eof()
+        return False  # the transport closes itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._gone()
+
+    def pause_writing(self) -> None:
+        self._writing_paused()
+
+    def resume_writing(self) -> None:
+        self._writing_resumed()
+
+    # ------------------------------------------------------------ the transport
+
+    def _write(self, data: bytes) -> None:
+        assert self._transport is not None
+        self._transport.write(data)
+
+    def _close(self) -> None:
+        assert self._transport is not None
+        self._transport.close()
+
+    def _can_half_close(self) -> bool:
+        return self._transport is not None and self._transport.can_write_eof()
+
+    def _half_close(self) -> None:
+        assert self._transport is not None
+        self._transport.write_eof()
+
+    def _abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+    def _pause_reading(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.resume_reading()
+
+    def _set_deadline(self, seconds: float | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if seconds is not None:
+            self._timer = asyncio.get_running_loop().call_later(seconds, self._timed_out)

@@ -1,0 +1,28 @@
+"""The durable store: sessions survive a restart, finished games are kept.
+
+One SQLite file per server (``--store-path``), in three parts, each a module
+of one job:
+
+* ``writer.Store``: the server's writer. Every acknowledged change is
+  committed before its reply, all changes of one event-loop pass in one
+  commit (``writer``); per move it writes one row, the move and its
+  verdict, and it pickles a game only now and then (``_rows``). At start-up
+  it brings the saved sessions back: newest snapshot, then replay of the
+  moves logged after it (``_restore``).
+* ``reader.HistoryReader``: finished games for the ``history`` command and
+  the dashboard, read-only, from any thread, while the server writes.
+* ``replay.GameReplayer``: rebuilds what each player saw after each move of
+  a recorded game, for the dashboard's replays.
+
+``_file`` checks, locks and opens the file (one server per file; no file
+another user can write; a damaged file stops the start with one line), and
+``_unpickle`` loads snapshots with an allow-list, so a crafted row cannot
+run code. docs/reliability.md states the guarantees and bounds.
+"""
+
+from ._file import StoreFileError
+from .reader import HistoryReader
+from .replay import GameReplayer
+from .writer import Store
+
+__all__ = ["GameReplayer", "HistoryReader", "Store", "StoreFileError"]

@@ -1,0 +1,297 @@
+"""Opening the store file: checked, locked, and with the current schema.
+
+Everything that can stop a server from using its store file is found here,
+before the server listens, and reported as one ``StoreFileError`` line that
+names the file, what is wrong and what to do:
+
+* the folder is missing, read-only, or not writable by this user;
+* the file, its folder or SQLite's side files (``-wal``, ``-shm``) are
+  writable by other users or owned by another user: anyone who can write
+  them can make the server load what they like (the file holds pickled
+  game objects) or read the players' keys;
+* another running server uses the file: the lock file beside it
+  (``<file>.lock``) is held with ``flock``, which the kernel releases when
+  the holding process dies, ``kill -9`` included, so a lock is never stale;
+* the file is damaged (not an SQLite file, truncated, malformed pages).
+
+A failed open removes every file it created, so a start that fails leaves
+the folder as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import sqlite3
+import stat
+from dataclasses import dataclass, field
+
+from ..config import StartupError
+from ._checkpoint import WRITER_PRAGMAS
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+SIDE_FILES = ("-wal", "-shm", "-journal")
+SCHEMA_VERSION = 2
+# Settings of the writer's connection. busy_timeout: commits run on the event loop;
+# nothing of ours takes the write lock (WAL readers and checkpoints never do), so
+# another process holds it: fail fast (the commit is retried) instead of stalling.
+PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA busy_timeout=20")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS live_sessions (
+    game TEXT NOT NULL, token TEXT NOT NULL,
+    info TEXT NOT NULL,  -- JSON: size, players and their keys, when it was created
+    PRIMARY KEY (game, token));
+CREATE TABLE IF NOT EXISTS games (
+    id INTEGER PRIMARY KEY, game TEXT NOT NULL, session TEXT NOT NULL,
+    players TEXT NOT NULL, started REAL NOT NULL, ended REAL, moves INTEGER NOT NULL DEFAULT 0,
+    initial_states TEXT NOT NULL, final_states TEXT,
+    seed TEXT, views INTEGER,  -- made again from seed; crc32 of initial views
+    current INTEGER,  -- 1: the game its session plays now
+    info TEXT);  -- JSON: the session's counters and hand-over, during this game
+CREATE INDEX IF NOT EXISTS games_ended ON games (ended);
+CREATE TABLE IF NOT EXISTS game_moves (
+    game_id INTEGER NOT NULL, seq INTEGER NOT NULL, player_id INTEGER NOT NULL,
+    move TEXT NOT NULL, verdict TEXT, time REAL NOT NULL,
+    PRIMARY KEY (game_id, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS game_snapshots (
+    game_id INTEGER NOT NULL, seq INTEGER NOT NULL,  -- the game after move seq
+    accepted INTEGER NOT NULL,  -- moves of the game accepted until then
+    blob BLOB NOT NULL,  -- CheckedGame.snapshot()
+    PRIMARY KEY (game_id, seq));
+"""
+
+
+class StoreFileError(StartupError):
+    """The store file cannot be used; ``str(err)`` says why and what to do."""
+
+
+FIX = "pick another file with --store-path, or run without saving with --no-store"
+
+
+@dataclass
+class StoreFile:
+    """An open, checked and locked store file.
+
+    ``db`` is the writer's connection; ``close()`` closes it and releases
+    the lock.
+    """
+
+    path: str
+    db: sqlite3.Connection
+    lock_fd: int
+    created: list[str] = field(default_factory=list)  # files this open created
+
+    def close(self, remove_created: bool = False) -> None:
+        """Close the connection and release the lock; delete what the open created, if asked."""
+        with contextlib.suppress(sqlite3.Error):
+            self.db.close()
+        if remove_created:
+            for name in self.created:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(name)
+        _unlock(self.path, self.lock_fd)
+
+
+def _unlock(path: str, lock_fd: int) -> None:
+    # Remove the lock file while holding the lock: a server waiting for it sees
+    # that the file it locked is gone and tries again (see _lock).
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(lock_path(path))
+    os.close(lock_fd)
+
+
+def lock_path(path: str) -> str:
+    return path + ".lock"
+
+
+def open_store(path: str, sync: str = "NORMAL") -> StoreFile:
+    """Check, lock and open the store file ``path`` (created if missing).
+
+    Raises:
+        StoreFileError: one line naming the file, the problem and the fix.
+    """
+    path = os.path.realpath(path)  # a symlink must not dodge the lock
+    _check_folder(path, os.path.dirname(path))
+    ours = (path, *(path + suffix for suffix in SIDE_FILES))
+    before = {name for name in (*ours, lock_path(path)) if os.path.lexists(name)}
+    for name in sorted(before):
+        _check_owned(name, "file")
+    lock_fd = _lock(path)
+    db: sqlite3.Connection | None = None
+    try:
+        _check_header(path)
+        db = _connect(path, sync)
+        _check_content(path, db)
+        db.executescript(SCHEMA)
+        _add_new_columns(db)
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        if db is not None:
+            db.close()
+        for name in ours:
+            if name not in before:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(name)
+        _unlock(path, lock_fd)
+        raise
+    return StoreFile(path, db, lock_fd, [name for name in ours if name not in before])
+
+
+def _add_new_columns(db: sqlite3.Connection) -> None:
+    """Columns a file of the first format lacks in tables it shares with this one."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(games)")}
+    for name, kind in (("seed", "TEXT"), ("views", "INTEGER"), ("current", "INTEGER"),
+                       ("info", "TEXT")):
+        if name not in columns:
+            db.execute(f"ALTER TABLE games ADD COLUMN {name} {kind}")
+
+
+def _connect(path: str, sync: str) -> sqlite3.Connection:
+    _create_private(path)
+    try:
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        for pragma in (*PRAGMAS, *WRITER_PRAGMAS):
+            db.execute(pragma)
+        db.execute(f"PRAGMA synchronous={sync}")
+    except sqlite3.DatabaseError as err:
+        raise _damaged(path, str(err)) from None
+    return db
+
+
+def _create_private(path: str) -> None:
+    """Create the file readable by its owner only: it holds the players' keys.
+
+    SQLite creates its -wal and -shm files with the same permissions.
+    """
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW, 0o600))
+    except OSError as err:
+        raise StoreFileError(f"cannot create the store file {path}: {err.strerror}; "
+                             f"{FIX}") from None
+
+
+def _check_folder(path: str, folder: str) -> None:
+    try:
+        is_folder = stat.S_ISDIR(os.stat(folder).st_mode)
+    except FileNotFoundError:
+        raise StoreFileError(f"the folder of the store file {path} does not exist: create it "
+                             f"(mkdir -p {folder}), or {FIX}") from None
+    except PermissionError:
+        raise StoreFileError(f"the folder of the store file {path} cannot be reached by this "
+                             f"user (uid {os.geteuid()}): permission denied on a folder "
+                             f"above it; {FIX}") from None
+    if not is_folder:
+        raise StoreFileError(f"the folder of the store file {path} is not a folder; {FIX}")
+    if os.path.isdir(path):
+        raise StoreFileError(f"the store file {path} is a folder; {FIX}")
+    if os.statvfs(folder).f_flag & os.ST_RDONLY:
+        raise StoreFileError(f"the store file {path} is on a read-only file system; "
+                             f"{FIX}")
+    if not os.access(folder, os.W_OK | os.X_OK,
+                     effective_ids=os.access in os.supports_effective_ids):
+        raise StoreFileError(f"the folder of the store file {path} is not writable by this "
+                             f"user (uid {os.geteuid()}): let it write there (chown/chmod "
+                             f"{folder}), or {FIX}")
+    _check_owned(folder, "folder")
+
+
+def _check_owned(name: str, what: str) -> None:
+    """Refuse a file or folder that another user owns or may write to."""
+    info = os.lstat(name)
+    if what == "file" and not stat.S_ISREG(info.st_mode):
+        raise StoreFileError(f"the store file {name} is not a regular file (a link, a "
+                             "device?); remove it, or " + FIX)
+    me = os.geteuid()
+    # The folder may belong to root (a system folder this user may write to);
+    # the files must be this user's own.
+    owners = (me, 0) if what == "folder" else (me,)
+    if info.st_uid not in owners:
+        raise StoreFileError(
+            f"the store {what} {name} belongs to another user (uid {info.st_uid}, this "
+            f"server runs as uid {me}): anyone who can change it can make the server run "
+            f"their code; use a {what} of your own, or {FIX}")
+    if info.st_mode & 0o022:
+        mode = stat.filemode(info.st_mode)
+        raise StoreFileError(
+            f"the store {what} {name} is writable by other users ({mode}): anyone who can "
+            f"change it can make the server run their code; chmod go-w {name}, or "
+            + FIX)
+
+
+def _lock(path: str) -> int:
+    """Take the store's lock, or raise naming the server that holds it."""
+    name = lock_path(path)
+    while True:
+        try:
+            fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except OSError as err:
+            raise StoreFileError(f"cannot create the lock file {name}: {err.strerror}; "
+                                 + FIX) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            holder = _read_pid(fd)
+            os.close(fd)
+            if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise StoreFileError(f"cannot lock {name}: {err.strerror}; "
+                                     + FIX) from None
+            who = f"(pid {holder})" if holder else "(pid unknown)"
+            raise StoreFileError(
+                f"the store file {path} is in use by another running server {who}: stop "
+                f"that server, or {FIX}") from None
+        # The holder before us may have removed the file while we waited for it.
+        try:
+            same = os.stat(name).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        _check_owned(name, "file")
+    except StoreFileError:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii").strip()
+        return int(text) if text else None
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def _damaged(path: str, problem: str) -> StoreFileError:
+    return StoreFileError(
+        f"the store file {path} is damaged ({problem}): move it aside (mv {path} "
+        f"{path}.damaged) and start again with a new one, or {FIX}")
+
+
+def _check_header(path: str) -> None:
+    try:
+        with open(path, "rb") as file:
+            head = file.read(len(SQLITE_MAGIC))
+    except FileNotFoundError:
+        return
+    except OSError as err:
+        raise StoreFileError(f"cannot read the store file {path}: {err.strerror}; "
+                             + FIX) from None
+    if head and head != SQLITE_MAGIC:
+        raise _damaged(path, "it does not start like an SQLite file")
+
+
+def _check_content(path: str, db: sqlite3.Connection) -> None:
+    """Read every page once (a quick check, ~0.1 s per 100 MB): a damaged file stops here."""
+    try:
+        problems = [row[0] for row in db.execute("PRAGMA quick_check(3)")]
+    except sqlite3.DatabaseError as err:
+        raise _damaged(path, str(err)) from None
+    if problems != ["ok"]:
+        raise _damaged(path, "; ".join(problems)[:200])

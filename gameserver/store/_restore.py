@@ -1,0 +1,206 @@
+"""Bringing saved sessions back at start-up: newest snapshot, then replay of the logged moves.
+
+Each saved session's game is loaded from its newest snapshot
+(``GameType.restore``: allow-listed unpickling, the game's own random
+generator included) and the moves logged after it are played again through
+the game's checked calls. Every replayed move's verdict (accepted, the
+rejection, or the error) must equal the logged one. If one differs, the game
+does not play the same twice (it reads the clock, ``secrets`` or some other
+outside state), the session cannot be brought back faithfully, and it is
+not restored: the log names the session, the move and both verdicts, and
+its clients get ``no such game session`` and start a new one. (Restoring it
+as of its last snapshot would show the players a game that went back in
+time without a word.)
+
+A session restored by replay gets a fresh snapshot in the same start, so
+the next start does not replay the same moves again.
+
+Files of the first format (one pickle of the whole session per row, in the
+table ``sessions``) are converted at the first start: each row is loaded
+with the allow-list, brought back by ``Session.restore`` (which still reads
+that format) and written as a session row and a snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
+from .._unpickle import Unpickler
+from ..checked import CheckedGame, GameType
+from ..guard import GameCodeError
+from ..session import Session
+from ._rows import (
+    INSERT_GAME,
+    INSERT_SNAPSHOT,
+    ROW_OVERHEAD,
+    SAVE_SESSION,
+    Live,
+    Ops,
+    Rows,
+    _json_or_repr,
+    first_views,
+    session_info,
+)
+
+log = logging.getLogger("gameserver.store")
+
+
+class Diverged(Exception):
+    """A replayed move did not get the verdict that was logged."""
+
+
+def load_sessions(db: sqlite3.Connection, rows: Rows, game_types: Mapping[str, GameType]
+                  ) -> tuple[list[dict[str, Any]], dict[tuple[str, str], Live]]:
+    """Restore every saved session of a game in ``game_types``.
+
+    Returns:
+        The sessions as ``Session.restore`` takes them (``"game"`` is the
+        ``CheckedGame``, replayed), and the store's
+        ``Live`` record of each, by (game name, token). Sessions of games not
+        served now stay in the file for a later start.
+    """
+    _convert_first_format(db, rows, game_types)
+    sessions, lives, ops = [], {}, Ops()
+    current = {(name, token): rest for name, token, *rest in db.execute(
+        "SELECT game, session, id, seed, views, info FROM games WHERE current = 1")}
+    for name, token, info_text in db.execute(
+            "SELECT game, token, info FROM live_sessions").fetchall():
+        if name not in game_types:
+            log.error("session %s/%s not restored: the game %s is not loaded", name, token,
+                      name)
+            continue
+        game_id, seed, views, game_info = current.get((name, token), (0, None, None, "{}"))
+        live = Live(name, token, game_id=game_id)
+        try:
+            if not game_id:
+                raise ValueError("the row of its current game is missing")
+            info = {**json.loads(info_text), **json.loads(game_info)}
+            data = _restore_one(db, live, info, game_types[name], seed, views)
+        except Exception as err:  # noqa: BLE001 - diverged, refused, damaged: skip it
+            log.error("session %s/%s cannot be restored (%s); it is dropped", name, token, err)
+            rows.forget(ops, live)
+            continue
+        if live.snap_due:  # replayed: save the result, not to replay it again next time
+            rows.snapshot(ops, live, data["game"])
+        sessions.append(data)
+        lives[(name, token)] = live
+    _commit(db, ops)
+    return sessions, lives
+
+
+def _restore_one(db: sqlite3.Connection, live: Live, info: dict[str, Any],
+                 game_type: GameType, seed: str | None, views: int | None) -> dict[str, Any]:
+    snap = db.execute("SELECT seq, accepted, blob FROM game_snapshots WHERE game_id = ? "
+                      "ORDER BY seq DESC LIMIT 1", (live.game_id,)).fetchone()
+    blob = None
+    if snap is not None:
+        live.snap_seq, live.accepted, blob = snap
+    elif seed is None:
+        raise ValueError("its game has neither a snapshot nor a seed")
+    live.seq, live.snap_bytes = live.snap_seq, len(blob or b"")
+    game = saved_game(game_type, info["size"], blob, seed, views)
+    last_move = 0.0
+    for seq, player_id, move, verdict, when in db.execute(
+            "SELECT seq, player_id, move, verdict, time FROM game_moves "
+            "WHERE game_id = ? AND seq > ? ORDER BY seq", (live.game_id, live.snap_seq)):
+        if seq != live.seq + 1:
+            raise ValueError(f"move {live.seq + 1} of its game is missing from the log")
+        again = replay_move(game, json.loads(move), player_id)
+        if again != verdict:
+            raise Diverged(
+                f"move {seq} gave {again or 'ok'} when played again, not {verdict or 'ok'} "
+                "as logged: the game does not play the same twice (does it read the clock "
+                "or use secrets?)")
+        live.seq, last_move = seq, when
+        live.accepted += verdict is None
+        live.logged_since += len(move) + len(verdict or "") + ROW_OVERHEAD
+    live.snap_due = live.seq > live.snap_seq
+    live.ended = game.game_over()
+    live.owed = tuple((p, observer) for p, observer in info["owed"])
+    live.owes_players = any(not observer for _, observer in live.owed)
+    return {
+        "format": 2, "game_name": live.game_name, "token": live.token, "size": info["size"],
+        "auto": info["auto"], "moves": info["moves_before"] + live.seq,
+        "accepted_moves": info["accepted_before"] + live.accepted,
+        "games_played": info["games_played"], "history_id": 0, "game_moves": live.seq,
+        "players": [tuple(p) for p in info["players"]], "created": info["created"],
+        "last_activity": max(info["last_activity"], last_move),
+        "game": game,
+        "final": info["final"], "owed": info["owed"]}
+
+
+def saved_game(game_type: GameType, size: int, blob: bytes | None, seed: str | None,
+               views: int | None) -> CheckedGame:
+    """The game a snapshot row holds: unpickled, or made again from its seed.
+
+    Raises:
+        Diverged: made again, it does not show what it showed at first.
+        GameCodeError: it cannot be loaded or made.
+    """
+    if blob is not None:
+        return game_type.restore(blob)
+    game = game_type.new_game(size, int(seed or 0))
+    if zlib.crc32(first_views(game, size).encode()) != views:
+        raise Diverged("its game starts differently when made again from its seed (does "
+                       "its __init__ read the clock or use secrets?)")
+    return game
+
+
+def replay_move(game: CheckedGame, move: Any, player_id: int) -> str | None:
+    """Play ``move`` again; its verdict as logged (None: accepted; JSON text otherwise)."""
+    try:
+        rejection = game.move(move, player_id)
+    except GameCodeError as err:
+        return _json_or_repr(str(err))
+    return None if rejection is None else _json_or_repr(rejection)
+
+
+def _commit(db: sqlite3.Connection, ops: Ops) -> None:
+    if not ops.items:
+        return
+    db.execute("BEGIN")
+    for sql, many in ops.items:
+        db.executemany(sql, many)
+    db.execute("COMMIT")
+
+
+def _convert_first_format(db: sqlite3.Connection, rows: Rows,
+                          game_types: Mapping[str, GameType]) -> None:
+    """Rows of the first format (a pickled session each) become session rows and snapshots."""
+    if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sessions'"
+                  ).fetchone() is None:
+        return
+    ops = Ops()
+    converted = 0
+    for name, token, blob in db.execute("SELECT game, token, snapshot FROM sessions"):
+        game_type = game_types.get(name)
+        if game_type is None:
+            log.error("session %s/%s (first format) is dropped: the game %s is not loaded",
+                      name, token, name)
+            continue
+        try:
+            data = game_type.call("unpickle", Unpickler([game_type.game_class]).load, blob)
+            snapshot = Session.restore(data, game_type).snapshot()
+        except Exception as err:  # noqa: BLE001 - class gone, refused, damaged, ...
+            log.error("session %s/%s (first format) cannot be restored (%s); it is dropped",
+                      name, token, err)
+            continue
+        # Its game goes on from here; its earlier moves stay in the old history tables.
+        live = Live(name, token, game_id=rows.next_game_id, seq=snapshot["game_moves"],
+                    snap_seq=snapshot["game_moves"])
+        rows.next_game_id += 1
+        ops.add(SAVE_SESSION, (name, token, session_info(snapshot)))
+        ops.add(INSERT_GAME, (live.game_id, name, token,
+                              json.dumps([p[0] for p in snapshot["players"]]), time.time(),
+                              "[]", None, None, rows.game_info(live, snapshot)))
+        ops.add(INSERT_SNAPSHOT, (live.game_id, live.seq, 0, snapshot["game"]))
+        converted += 1
+    ops.add("DROP TABLE sessions", ())
+    _commit(db, ops)
+    log.info("converted %d saved session(s) from the first store format", converted)

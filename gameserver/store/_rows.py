@@ -1,0 +1,368 @@
+"""What each change of a session writes: the move log, snapshots, session rows, history.
+
+Per move, one row: the move as JSON and the game's verdict (``None`` for
+accepted, else the rejection or the error), keyed by the game's id and the
+move's number. Nothing else is encoded per move: no player's state, no
+pickle of the session.
+
+A game is pickled (a *snapshot*, ``CheckedGame.snapshot``: the game and its
+random generator) when it starts, and later only when the moves logged since
+the last snapshot weigh at least as much as that snapshot (and at least
+``SNAPSHOT_MIN_LOG``): a game's snapshots never take much more room than its
+moves, and restoring a session replays at most about that many bytes of
+moves after the newest snapshot. A snapshot larger than ``snapshot_max`` is
+not taken (``Rows.snapshot_due`` estimates the size from the last snapshot
+and the moves since, so such a game is not even pickled): the game is then
+restored by replaying more moves. If even its first snapshot is too large,
+the session is kept in memory only.
+
+The session row (``live_sessions``: players, keys, observer keys) is written
+when the session becomes full or gets an observer. What belongs to the
+current game (its seed, the session's counters, the hand-over owed after a
+restart) is in the game's row (``games``, flagged ``current``), written when
+the game starts and when a player collects the hand-over. So a restart
+writes one new row and touches the previous one, and a move one row.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import protocol
+from ..guard import GameCodeError
+
+log = logging.getLogger("gameserver.store")
+
+SNAPSHOT_MIN_LOG = 4096  # bytes of moves logged before a snapshot is worth taking
+ROW_OVERHEAD = 32  # bytes a move row costs besides its texts, roughly
+
+INSERT_MOVE = ("INSERT INTO game_moves (game_id, seq, player_id, move, verdict, time) "
+               "VALUES (?, ?, ?, ?, ?, ?)")
+INSERT_SNAPSHOT = ("INSERT OR REPLACE INTO game_snapshots (game_id, seq, accepted, blob) "
+                   "VALUES (?, ?, ?, ?)")
+INSERT_GAME = ("INSERT INTO games (id, game, session, players, started, initial_states, seed, "
+               "views, current, info) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?)")
+NOT_CURRENT = "UPDATE games SET current = NULL WHERE id = ?"
+GAME_INFO = "UPDATE games SET info = ? WHERE id = ?"
+SAVE_SESSION = "INSERT OR REPLACE INTO live_sessions (game, token, info) VALUES (?, ?, ?)"
+SESSION_INFO = "UPDATE live_sessions SET info = ? WHERE game = ? AND token = ?"
+DELETE_SESSION = "DELETE FROM live_sessions WHERE game = ? AND token = ?"
+FINISH_GAME = "UPDATE games SET ended = ?, final_states = ?, moves = ? WHERE id = ?"
+DROP_GAME = ("DELETE FROM game_moves WHERE game_id = ?",
+             "DELETE FROM game_snapshots WHERE game_id = ?",
+             "DELETE FROM games WHERE id = ?")
+TRIM_GAME = ("DELETE FROM game_moves WHERE game_id = ? AND seq <= ?",
+             "DELETE FROM game_snapshots WHERE game_id = ? AND seq < ?")
+
+
+class NotSaved(Exception):
+    """This session's game cannot be saved; ``str(err)`` says why (for the log)."""
+
+
+@dataclass(eq=False, slots=True)
+class Live:
+    """What the store knows of one saved session (keyed by game name and token)."""
+
+    game_name: str
+    token: str
+    session: Any = None  # the Session; None until a restored session reports a change
+    game_id: int = 0  # the current game's id in the history and the move log
+    seq: int = 0  # moves logged in the current game
+    accepted: int = 0  # ... of them accepted by the game
+    snap_seq: int = 0  # the newest snapshot's move number ...
+    snap_bytes: int = 0  # ... and size
+    logged_since: int = 0  # bytes of moves logged after the newest snapshot
+    snap_due: bool = False  # a snapshot is needed at the next commit, whatever its cost
+    oversize: bool = False  # the game is larger than snapshot_max (logged once)
+    unpicklable: bool = False  # the game cannot be pickled: saved as its moves only
+    ended: bool = False  # the current game's end is recorded
+    owed: tuple[tuple[int, bool], ...] = ()  # views owed the hand-over, as saved
+    owes_players: bool = False  # ... some of them players' (not observers')
+    memory_only: bool = False
+
+
+@dataclass(eq=False)
+class Ops:
+    """SQL statements in order; consecutive runs of one statement become one executemany."""
+
+    items: list[tuple[str, list[tuple[Any, ...]]]] = field(default_factory=list)
+    size: int = 0  # rough bytes, for the retry bound
+
+    def add(self, sql: str, params: tuple[Any, ...], size: int = 64) -> None:
+        if self.items and self.items[-1][0] is sql:
+            self.items[-1][1].append(params)
+        else:
+            self.items.append((sql, [params]))
+        self.size += size
+
+    def extend(self, other: Ops) -> None:
+        for sql, many in other.items:
+            if self.items and self.items[-1][0] is sql:
+                self.items[-1][1].extend(many)
+            else:
+                self.items.append((sql, list(many)))
+        self.size += other.size
+
+
+class Rows:
+    """Turns session changes into SQL (``Ops``).
+
+    Args:
+        history: keep finished games (else the log is trimmed at each snapshot).
+        snapshot_max: the largest snapshot taken, in bytes.
+        next_game_id: the first free game id.
+    """
+
+    def __init__(self, history: bool, snapshot_max: int, next_game_id: int) -> None:
+        self.history = history
+        self.snapshot_max = snapshot_max
+        self.next_game_id = next_game_id
+        self.finished = 0  # games finished since the writer last pruned the history
+
+    # ------------------------------------------------------------ events
+
+    def start(self, ops: Ops, live: Live, session: Any) -> None:
+        """The session became full (or restarted): a new game, its first snapshot, its row.
+
+        A game made by ``GameType.new_game`` is saved as its seed (it is made
+        again from it) and a checksum of what the players see at first (to
+        notice a game that starts differently when made again); others are
+        pickled.
+
+        Raises:
+            NotSaved: the game cannot be pickled, restored, or is too large.
+        """
+        game, snapshot = session.game, _snapshot(session, game=False)
+        if game.seed is None:
+            blob = _pickled(game)
+            if len(blob) > self.snapshot_max:
+                raise NotSaved(f"its game is {len(blob)} bytes as saved, more than "
+                               f"store_snapshot_max ({self.snapshot_max})")
+        if not live.game_id:  # a new session: its row (a restart leaves it as it is)
+            ops.add(SAVE_SESSION, (live.game_name, live.token, session_info(snapshot)), 512)
+        elif not live.ended or not self.history:
+            drop_game(ops, live.game_id)  # a game restarted before its end is not kept
+        else:
+            ops.add(NOT_CURRENT, (live.game_id,))
+        live.game_id, self.next_game_id = self.next_game_id, self.next_game_id + 1
+        live.seq = live.accepted = live.snap_seq = live.logged_since = 0
+        live.ended = live.snap_due = False
+        views = first_views(game, session.size)
+        seed = None if game.seed is None else str(game.seed)
+        ops.add(INSERT_GAME, (live.game_id, live.game_name, live.token,
+                              _json([player[0] for player in snapshot["players"]]),
+                              time.time(), views if self.history else "[]", seed,
+                              zlib.crc32(views.encode()), self.game_info(live, snapshot)),
+                512 + len(views))
+        live.snap_bytes = 0
+        if seed is None:
+            live.snap_bytes = len(blob)
+            ops.add(INSERT_SNAPSHOT, (live.game_id, 0, 0, blob), len(blob))
+
+    def rewrite(self, ops: Ops, live: Live, session: Any) -> None:
+        """Write the session afresh, as if nothing of it had been written since its start.
+
+        For when rows of it were lost (see ``writer._rewrite_afresh``): its
+        row, and its game as it is now, pickled, as a new game that goes on
+        from the current move (its history is missing what was lost).
+
+        Raises:
+            NotSaved: the game cannot be pickled, restored, or is too large.
+        """
+        blob = _pickled(session.game)
+        if len(blob) > self.snapshot_max:
+            raise NotSaved(f"its game is {len(blob)} bytes as saved, more than "
+                           f"store_snapshot_max ({self.snapshot_max})")
+        snapshot = _snapshot(session, game=False)
+        ops.add(SAVE_SESSION, (live.game_name, live.token, session_info(snapshot)), 512)
+        if live.game_id and live.ended and self.history:
+            ops.add(NOT_CURRENT, (live.game_id,))
+        elif live.game_id:
+            drop_game(ops, live.game_id)
+        live.game_id, self.next_game_id = self.next_game_id, self.next_game_id + 1
+        live.snap_seq, live.snap_bytes, live.logged_since = live.seq, len(blob), 0
+        live.snap_due = False
+        views = first_views(session.game, session.size)
+        ops.add(INSERT_GAME, (live.game_id, live.game_name, live.token,
+                              _json([player[0] for player in snapshot["players"]]),
+                              time.time(), views if self.history else "[]", None, None,
+                              self.game_info(live, snapshot)), 512 + len(views))
+        ops.add(INSERT_SNAPSHOT, (live.game_id, live.seq, live.accepted, blob), len(blob))
+
+    def observed(self, ops: Ops, live: Live, session: Any) -> None:
+        """A player got an observer key: rewrite the session row."""
+        ops.add(SESSION_INFO, (session_info(_snapshot(session, game=False)), live.game_name,
+                               live.token), 512)
+
+    def collected(self, ops: Ops, live: Live, session: Any) -> None:
+        """If a player collected the hand-over since the game's row was written, rewrite it."""
+        snapshot = _snapshot(session, game=False)
+        if tuple(tuple(view) for view in snapshot["owed"]) != live.owed:
+            ops.add(GAME_INFO, (self.game_info(live, snapshot), live.game_id), 512)
+
+    def move(self, ops: Ops, live: Live, session: Any, player_id: int, move: Any,
+             verdict: Any) -> None:
+        """One move reached the game: log it; record the game's end if it ended."""
+        now = time.time()
+        text = _json_or_repr(move)
+        verdict_text = None if verdict is None else _json_or_repr(verdict)
+        live.seq += 1
+        if verdict is None:
+            live.accepted += 1
+        size = len(text) + len(verdict_text or "") + ROW_OVERHEAD
+        ops.add(INSERT_MOVE, (live.game_id, live.seq, player_id, text, verdict_text, now),
+                size)
+        live.logged_since += size
+        if isinstance(verdict, str) and verdict.startswith("framework: game "):
+            # The game failed (or was interrupted) mid-move: never replay that.
+            live.snap_due = True
+        if not live.ended and _game_over(session):
+            live.ended = True
+            self.finished += 1
+            if self.history:
+                ops.add(FINISH_GAME, (now, first_views(session.game, session.size), live.seq,
+                                      live.game_id), 256)
+
+    def forget(self, ops: Ops, live: Live) -> None:
+        """The session ended: its row goes, and its game unless finished and kept."""
+        ops.add(DELETE_SESSION, (live.game_name, live.token))
+        if live.game_id and (not live.ended or not self.history):
+            drop_game(ops, live.game_id)
+        elif live.game_id:
+            ops.add(NOT_CURRENT, (live.game_id,))
+
+    # ------------------------------------------------------------ snapshots
+
+    def snapshot_due(self, live: Live) -> bool:
+        """Whether to pickle this session's game now (see the module docstring)."""
+        if live.memory_only or live.unpicklable or live.session is None:
+            return False
+        if not (live.snap_due or live.logged_since >= max(live.snap_bytes, SNAPSHOT_MIN_LOG)):
+            return False
+        if live.snap_bytes + live.logged_since > self.snapshot_max:
+            self._too_large(live)
+            return False
+        return True
+
+    def snapshot(self, ops: Ops, live: Live, game: Any = None) -> None:
+        """Save the game (default: the session's) as it is now, after move ``live.seq``.
+
+        A game that cannot be pickled (or unpickled) is saved as its moves only
+        from then on: a restart makes it again from the snapshot it has and
+        replays every move since.
+        """
+        live.snap_due = False
+        try:
+            blob = _pickled(live.session.game if game is None else game)
+        except NotSaved as err:
+            live.unpicklable = True
+            log.warning("session %s/%s: %s; it is saved as its moves only (a restart "
+                        "replays them from move %d)", live.game_name, live.token, err,
+                        live.snap_seq)
+            return
+        if len(blob) > self.snapshot_max:
+            live.snap_bytes = len(blob)  # later estimates start from the real size
+            self._too_large(live)
+            return
+        ops.add(INSERT_SNAPSHOT, (live.game_id, live.seq, live.accepted, blob), len(blob))
+        if not self.history:
+            ops.add(TRIM_GAME[0], (live.game_id, live.seq))
+            ops.add(TRIM_GAME[1], (live.game_id, live.seq))
+        live.snap_seq, live.snap_bytes, live.logged_since = live.seq, len(blob), 0
+
+    def _too_large(self, live: Live) -> None:
+        if not live.oversize:
+            live.oversize = True
+            log.warning("session %s/%s: its game is larger than store_snapshot_max (%d "
+                        "bytes), so it is saved as its moves only; a restart replays them "
+                        "from move %d", live.game_name, live.token, self.snapshot_max,
+                        live.snap_seq)
+
+    @staticmethod
+    def game_info(live: Live, snapshot: dict[str, Any]) -> str:
+        """The current game's part of the session (its ``games.info``), as JSON."""
+        live.owed = tuple(tuple(view) for view in snapshot["owed"])
+        live.owes_players = any(not observer for _, observer in live.owed)
+        return _json({
+            "moves_before": snapshot["moves"] - snapshot["game_moves"],
+            "accepted_before": snapshot["accepted_moves"] - live.accepted,
+            "games_played": snapshot["games_played"],
+            "final": snapshot["final"], "owed": [list(view) for view in live.owed]})
+
+
+def session_info(snapshot: dict[str, Any]) -> str:
+    """The session row's JSON: what lasts from game to game (players and keys)."""
+    return _json({"size": snapshot["size"], "auto": snapshot["auto"],
+                  "players": [list(p) for p in snapshot["players"]],
+                  "created": snapshot["created"], "last_activity": snapshot["last_activity"]})
+
+
+def drop_game(ops: Ops, game_id: int) -> None:
+    for sql in DROP_GAME:
+        ops.add(sql, (game_id,))
+
+
+def _snapshot(session: Any, game: bool) -> dict[str, Any]:
+    try:
+        return dict(session.snapshot(game=game))
+    except GameCodeError as err:
+        raise NotSaved(f"its game cannot be saved ({err})") from None
+
+
+def _pickled(game: Any) -> bytes:
+    """``game.snapshot()``, refused if the next start could not load it (``_unpickle``).
+
+    Raises:
+        NotSaved: it cannot be pickled, or not unpickled with the allow-list.
+    """
+    try:
+        blob: bytes = game.snapshot()
+    except GameCodeError as err:
+        raise NotSaved(f"its game cannot be saved ({err})") from None
+    game_type = game.type
+    try:
+        problem = game_type.call("unpickle", game_type.unpickler.check, blob)
+    except GameCodeError as err:
+        problem = str(err)
+    if problem:
+        raise NotSaved(f"its game cannot be restored: {problem}")
+    return blob
+
+
+def first_views(game: Any, size: int) -> str:
+    """What each player sees of ``game``, as one JSON list (failures become errors)."""
+    texts = []
+    for player_id in range(size):
+        try:
+            texts.append(_json(game.view(player_id)))
+        except (GameCodeError, TypeError, ValueError) as err:
+            texts.append(_json({"error": str(err)}))
+    return _json_list(texts)
+
+
+def _game_over(session: Any) -> bool:
+    try:
+        return session.game.game_over()
+    except GameCodeError:
+        return False
+
+
+def _json(value: Any) -> str:
+    """JSON text, as on the wire (no NaN); raises TypeError/ValueError otherwise."""
+    return protocol.encode_json(value)
+
+
+def _json_or_repr(value: Any) -> str:
+    try:
+        return _json(value)
+    except (TypeError, ValueError):
+        return _json(repr(value))
+
+
+def _json_list(texts: list[str]) -> str:
+    """The JSON list of values already encoded, as ``_json`` would write it."""
+    return "[" + ", ".join(texts) + "]"

@@ -1,0 +1,170 @@
+"""Reading finished games back, for the ``history`` command and the dashboard.
+
+Read-only: the connection is opened with ``mode=ro``, takes no lock and
+starts no thread, so it can read the file while a server writes it (SQLite
+WAL readers never wait for the writer), from any thread (one connection
+per thread).
+
+The history stores each move and its verdict, not what the players saw
+after it. ``finished_game`` rebuilds those states by replaying the game
+from its first snapshot, when the reader was given a ``Replayer`` (the
+server gives the dashboard one); without (the command line), each move's
+``states`` is None. Games recorded by the previous store format have their
+states stored, and get them either way.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import urllib.parse
+import zlib
+from typing import Any, Protocol
+
+HISTORY_SHOWN_MOVES = 1000  # moves of one game that finished_game returns
+
+
+class Replayer(Protocol):
+    """Plays a recorded game again (see ``gameserver.store.replay``)."""
+
+    def states(self, game_name: str, size: int, start: tuple[Any, ...],
+               moves: list[tuple[int, int, Any, str | None]]) -> tuple[list[Any], str | None]:
+        """Each player's state after each move ``(seq, player_id, move, verdict)``.
+
+        ``start`` is the game's snapshot row before the first of them: (blob,
+        seed, views). Returns the list of per-move state lists and a note when
+        the replay stopped early (it diverged or failed).
+        """
+
+
+class HistoryReader:
+    """Finished games from the store file ``path``.
+
+    Args:
+        path: the store file (it must exist).
+        replayer: rebuilds the states of each move; None leaves them out.
+    """
+
+    def __init__(self, path: str, replayer: Replayer | None = None) -> None:
+        self.path = path
+        self.replayer = replayer
+        self._local = threading.local()
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            uri = "file:" + urllib.parse.quote(self.path) + "?mode=ro"
+            db = self._local.db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA busy_timeout=500")
+            self._local.tables = {row[0] for row in db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        return db
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their thread ends)."""
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    def finished_games(self, game: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """Finished games, newest first: id, game, session, players, started, ended, moves,
+        final_states."""
+        db = self._db()
+        if "games" not in self._local.tables:
+            return []
+        where, params = ("AND game = ?", (game,)) if game else ("", ())
+        rows = db.execute(
+            f"SELECT * FROM games WHERE ended IS NOT NULL {where} ORDER BY ended DESC, id DESC "
+            "LIMIT ?", (*params, limit)).fetchall()
+        return [_game_row(row) for row in rows]
+
+    def finished_game(self, game_id: int) -> dict[str, Any] | None:
+        """One finished game, or None: ``finished_games``' keys, plus ``initial_states``
+        and ``steps``, its moves (the first 1,000), each a dict of seq, player_id,
+        move, rejection (None if accepted), time and states (each player's state
+        after it, or None where unknown; ``states_note`` says why).
+        """
+        db = self._db()
+        if "games" not in self._local.tables:
+            return None
+        row = db.execute("SELECT * FROM games WHERE id = ? AND ended IS NOT NULL",
+                         (game_id,)).fetchone()
+        if row is None:
+            return None
+        record = _game_row(row)
+        record["initial_states"] = json.loads(row["initial_states"])
+        record["seed"] = row["seed"] if "seed" in row.keys() else None  # first format: none
+        record["initial_text"] = row["initial_states"]
+        moves = self._old_moves(db, game_id)
+        if "game_moves" in self._local.tables and len(moves) < HISTORY_SHOWN_MOVES:
+            moves += self._logged_moves(db, record, HISTORY_SHOWN_MOVES - len(moves),
+                                        after=moves[-1]["seq"] if moves else 0)
+        record["steps"] = moves
+        del record["seed"], record["initial_text"]
+        return record
+
+    def _old_moves(self, db: sqlite3.Connection, game_id: int) -> list[dict[str, Any]]:
+        if "moves" not in self._local.tables:
+            return []
+        return [{"seq": m["seq"], "player_id": m["player_id"], "move": json.loads(m["move"]),
+                 "rejection": _loads(m["rejection"]), "time": m["time"],
+                 "states": _unpacked(json.loads(m["states"]))}
+                for m in db.execute("SELECT * FROM moves WHERE game_id = ? ORDER BY seq "
+                                    "LIMIT ?", (game_id, HISTORY_SHOWN_MOVES))]
+
+    def _logged_moves(self, db: sqlite3.Connection, record: dict[str, Any], limit: int,
+                      after: int) -> list[dict[str, Any]]:
+        rows = db.execute("SELECT * FROM game_moves WHERE game_id = ? AND seq > ? "
+                          "ORDER BY seq LIMIT ?", (record["id"], after, limit)).fetchall()
+        moves = [{"seq": m["seq"], "player_id": m["player_id"], "move": json.loads(m["move"]),
+                  "rejection": _loads(m["verdict"]), "time": m["time"], "states": None}
+                 for m in rows]
+        if not moves or self.replayer is None:
+            return moves
+        start = self._start(db, record, after)
+        if start is None:
+            record["states_note"] = "the game's first snapshot is missing"
+            return moves
+        states, note = self.replayer.states(
+            record["game"], len(record["players"]), start,
+            [(m["seq"], m["player_id"], m["move"], r["verdict"])
+             for m, r in zip(moves, rows, strict=True)])
+        for move, after_move in zip(moves, states, strict=False):
+            move["states"] = after_move
+        if note:
+            record["states_note"] = note
+        return moves
+
+
+    @staticmethod
+    def _start(db: sqlite3.Connection, record: dict[str, Any],
+               after: int) -> tuple[Any, ...] | None:
+        """(blob, seed, views) the game after move ``after`` is made from, or None."""
+        row = db.execute("SELECT blob FROM game_snapshots WHERE game_id = ? AND seq = ?",
+                         (record["id"], after)).fetchone()
+        if row is not None:
+            return (row[0], None, None)
+        if after or record["seed"] is None:
+            return None
+        return (None, record["seed"], zlib.crc32(record["initial_text"].encode()))
+
+
+def _game_row(row: sqlite3.Row) -> dict[str, Any]:
+    return {"id": row["id"], "game": row["game"], "session": row["session"],
+            "players": json.loads(row["players"]), "started": row["started"],
+            "ended": row["ended"], "moves": row["moves"],
+            "final_states": json.loads(row["final_states"] or "[]")}
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _unpacked(stored: Any) -> list[Any]:
+    """Player states of the older format: stored once when every player saw the same."""
+    if isinstance(stored, dict):
+        return [stored["all"]] * stored["players"]
+    return stored

@@ -1,0 +1,436 @@
+"""The store's writer: every change of a loop pass in one commit, replies after it.
+
+Theory of operation
+-------------------
+Sessions report each acknowledged change (a session becoming full, a move,
+a restart, a new observer) to ``Store.changed`` on the event-loop thread.
+The store turns it into rows (``_rows``) and returns the session's
+*ticket* in the open batch; the session holds its reply back until the
+ticket is done (``Session._saved``), so **no reply reveals a change that a
+crash could still lose**.
+
+The first change of a loop pass opens a batch and schedules ``_flush`` with
+``call_soon``: it runs at the start of the next pass, before any new
+request is read, so every change made in one pass of the event loop,
+whatever connection it came from, shares one commit (group commit).
+``_flush`` takes the snapshots that are due, then commits: with
+``sync="normal"`` right there on the loop (a commit that only hands pages
+to the operating system takes microseconds), unless it is larger than
+``LARGE_COMMIT``; with ``sync="full"``, and for large commits, in the
+writer thread, which writes while the loop goes on collecting the next
+batch (one transaction in flight at a time, so they land in order).
+Checkpoints run in a thread of their own (``_checkpoint``).
+
+A failed commit (full disk, a locked file) fails every ticket of the batch;
+its rows are kept and written again, before anything newer, with the next
+commit and at least every ``RETRY_INTERVAL`` seconds until one succeeds
+(``health()`` says "degraded" meanwhile). A session whose start was in the
+failed batch is closed instead: each of its joiners gets ``JOIN_FAILED``,
+nobody holds a key to it, and it is not written later. If the rows waiting
+for a retry grow beyond ``RETRY_MAX_BYTES``, they are dropped and each
+session they touched is written afresh (its row, and its game pickled as a
+new game row) at the next commit; the history of those games misses moves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..checked import GameType
+from ..protocol import ProtocolError
+from ..waits import Wait
+from ._checkpoint import Checkpointer
+from ._file import StoreFile, open_store
+from ._restore import load_sessions
+from ._rows import Live, NotSaved, Ops, Rows
+
+log = logging.getLogger("gameserver.store")
+
+SAVE_FAILED = ("server: the change was made, but the server could not save it to disk "
+               "(see the server log); it is saved again with the next change")
+JOIN_FAILED = ("server: the new session could not be saved to disk (see the server log), "
+               "so it was not started; join again later")
+RETRY_INTERVAL = 1.0  # seconds between attempts to write rows a failed commit left
+RETRY_MAX_BYTES = 32 * 2**20  # rows kept for a retry; beyond, sessions are rewritten afresh
+DEFAULT_SNAPSHOT_MAX = 2**20
+PRUNE_EVERY = 100  # finished games between two prunings of the history
+LARGE_COMMIT = 256 * 1024  # bytes: a commit this large is written by the writer thread
+
+
+@dataclass(eq=False)
+class Ticket:
+    """One session's part of a batch; its replies wait until ``done``."""
+
+    done: bool = False
+    error: str | None = None
+    waiters: list[Wait] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class Batch:
+    ops: Ops = field(default_factory=Ops)
+    tickets: dict[tuple[str, str], Ticket] = field(default_factory=dict)
+    touched: dict[tuple[str, str], Live] = field(default_factory=dict)  # for snapshots
+    starts: list[Live] = field(default_factory=list)  # sessions that became full
+
+
+class Store:
+    """SQLite persistence for one server; see the module docstring.
+
+    Nothing touches the disk until ``open()``.
+
+    Args:
+        path: the database file (created if missing).
+        games: the games served (their sessions are restored; others stay in the file).
+        history: whether to keep finished games and their moves.
+        history_max_games: finished games to keep; the oldest are pruned.
+        sync: "normal" or "full" (see docs/reliability.md).
+        snapshot_max: the largest game snapshot written, in bytes.
+    """
+
+    def __init__(self, path: str, games: Mapping[str, GameType], history: bool = True,
+                 history_max_games: int = 100_000, sync: str = "normal",
+                 snapshot_max: int = DEFAULT_SNAPSHOT_MAX) -> None:
+        self.path = path
+        self.sync = "NORMAL" if sync == "normal" else "FULL"
+        self.history = history
+        self.history_max_games = history_max_games
+        self.games = dict(games)
+        self._snapshot_max = snapshot_max
+        self._file: StoreFile | None = None
+        self.rows: Rows | None = None
+        self._live: dict[tuple[str, str], Live] = {}
+        self._batch: Batch | None = None
+        self._in_flight: Batch | None = None  # the batch the writer thread commits
+        self._backlog = Ops()  # rows of failed commits, written first next time
+        self._backlog_lives: dict[tuple[str, str], Live] = {}
+        self._retry: asyncio.TimerHandle | None = None
+        self._queue: queue.SimpleQueue[tuple[Batch, Ops] | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._checkpointer: Checkpointer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # Counters, for benchmarks, metrics and health().
+        self.commits = 0
+        self.batches = 0
+        self.changes = 0
+        self.failed_saves = 0
+        self._failing_since: float | None = None
+        self._last_error: str | None = None
+
+    # ------------------------------------------------------------ life cycle
+
+    def open(self) -> None:
+        """Check, lock and open the file (see ``_file``).
+
+        Raises:
+            StoreFileError: one line saying what is wrong and what to do.
+        """
+        self._file = open_store(self.path, self.sync)
+        self.path = self._file.path
+        next_id = (self._file.db.execute("SELECT MAX(id) FROM games").fetchone()[0] or 0) + 1
+        self.rows = Rows(self.history, self._snapshot_max, next_id)
+
+    def abandon(self) -> None:
+        """The server did not start after ``open()``: close, and delete the files it made."""
+        if self._file is not None:
+            self._file.close(remove_created=True)
+            self._file = None
+
+    def load_sessions(self) -> list[dict[str, Any]]:
+        """The saved sessions, ready for ``Session.restore`` (see ``_restore``)."""
+        assert self.rows is not None, "Store.open() was not called"
+        sessions, lives = load_sessions(self.db, self.rows, self.games)
+        self._live.update(lives)
+        return sessions
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        assert self._file is not None, "Store.open() was not called"
+        return self._file.db
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Accept changes from ``loop`` from now on."""
+        if self._file is None:
+            self.open()
+        self._loop = loop
+        self._writer = threading.Thread(target=self._write_loop, name="gameserver-store",
+                                        daemon=True)
+        self._writer.start()
+        self._checkpointer = Checkpointer(self.path)
+        self._checkpointer.start()
+
+    def close(self) -> None:
+        """Write what is pending (once more, if it failed), stop the writer, unlock."""
+        if self._retry is not None:
+            self._retry.cancel()
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
+        if self._writer is not None:
+            self._queue.put(None)
+            self._writer.join(30)
+            self._writer = None
+            if self._in_flight is not None:  # its release never ran: the loop is stopping
+                self._in_flight = None
+        batch, self._batch = self._batch, None
+        ops = self._take_backlog()
+        if batch is not None:
+            self._take_snapshots(batch)
+            ops.extend(batch.ops)
+        error = self._commit(ops) if ops.items else None
+        if error is not None:
+            log.error("changes made just before the server stopped could not be saved (%s)",
+                      error)
+        for ticket in batch.tickets.values() if batch is not None else ():
+            ticket.done, ticket.error = True, error and SAVE_FAILED
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+            log.info("store closed: %d changes saved in %d commits", self.changes,
+                     self.commits)
+
+    def held(self) -> contextlib.AbstractContextManager[None]:
+        """Kept for callers of old: every loop pass is one commit now."""
+        return contextlib.nullcontext()
+
+    def settle(self, batch: Any) -> None:
+        """Kept for the session's Recorder protocol: batches commit at the end of the pass."""
+
+    def health(self) -> dict[str, Any]:
+        """``{"status": "ok" | "degraded", "failed_saves", "unsaved_bytes", "since", "error"}``.
+
+        "degraded" while changes wait for a retry after a failed commit;
+        ``since`` is when the failures began (Unix time), ``error`` the last one.
+        """
+        return {"status": "degraded" if self._failing_since is not None else "ok",
+                "failed_saves": self.failed_saves, "unsaved_bytes": self._backlog.size,
+                "since": self._failing_since, "error": self._last_error}
+
+    # ------------------------------------------------------------ recording (loop thread)
+
+    def changed(self, session: Any, event: str, **detail: Any) -> Ticket | None:
+        """Record one acknowledged change of ``session``; returns the ticket to wait for."""
+        key = (session.game_name, session.token)
+        live = self._live.get(key)
+        if live is None or (live.session is not session and live.session is not None):
+            if event != "start":
+                return None  # not saved: a session that was never full, or memory-only
+            if live is not None and not live.memory_only:  # replaced, never forgotten
+                assert self.rows is not None
+                self.rows.forget(self._open_batch().ops, live)
+            live = self._live[key] = Live(session.game_name, session.token, session)
+        elif live.session is None:
+            live.session = session  # restored: its first change since the restart
+        if live.memory_only:
+            return None
+        batch = self._open_batch()
+        assert self.rows is not None
+        try:
+            if event == "move":
+                self.rows.move(batch.ops, live, session, detail["player_id"], detail["move"],
+                               detail["rejection"])
+            elif event in ("start", "restart"):
+                self.rows.start(batch.ops, live, session)
+                if event == "start":
+                    batch.starts.append(live)
+            else:
+                self.rows.observed(batch.ops, live, session)
+        except NotSaved as err:
+            self._memory_only(batch.ops, live, str(err))
+            return None
+        batch.touched[key] = live
+        self.changes += 1
+        ticket = batch.tickets.get(key)
+        if ticket is None:
+            ticket = batch.tickets[key] = Ticket()
+        return ticket
+
+    def forget(self, session: Any) -> None:
+        """The session ended: delete its row, and its game unless finished and kept."""
+        key = (session.game_name, session.token)
+        live = self._live.get(key)
+        if live is None or live.session not in (session, None):
+            return
+        del self._live[key]
+        if live.memory_only:
+            return
+        batch = self._open_batch()
+        batch.touched.pop(key, None)
+        assert self.rows is not None
+        self.rows.forget(batch.ops, live)
+
+    def _memory_only(self, ops: Ops, live: Live, why: str) -> None:
+        log.error("session %s/%s is kept in memory only: %s", live.game_name, live.token, why)
+        live.memory_only = True
+        assert self.rows is not None
+        self.rows.forget(ops, live)
+
+    def _open_batch(self) -> Batch:
+        batch = self._batch
+        if batch is None:
+            batch = self._batch = Batch()
+            assert self._loop is not None, "Store.start() was not called"
+            if self._in_flight is None:
+                self._loop.call_soon(self._flush)
+        return batch
+
+    # ------------------------------------------------------------ committing
+
+    def _flush(self) -> None:
+        """Start of the next loop pass: snapshots, then commit (or hand to the writer)."""
+        if self._in_flight is not None:
+            return  # FULL: sent when the batch in flight is released
+        batch, self._batch = self._batch, None
+        if batch is None:
+            batch = Batch()  # a retry with nothing new
+        self._take_snapshots(batch)
+        assert self.rows is not None
+        if self.rows.finished >= PRUNE_EVERY:
+            self.rows.finished = 0
+            self._prune(batch.ops)
+        ops = self._take_backlog()
+        ops.extend(batch.ops)
+        self.batches += 1
+        if self.sync == "NORMAL" and ops.size < LARGE_COMMIT:
+            self._release(batch, ops, self._commit(ops))
+        else:  # wait for the disk, or write much: in the writer thread
+            self._in_flight = batch
+            self._queue.put((batch, ops))
+
+    def _take_snapshots(self, batch: Batch) -> None:
+        assert self.rows is not None
+        for live in batch.touched.values():
+            if live.memory_only:
+                continue
+            if live.owes_players:
+                self.rows.collected(batch.ops, live, live.session)
+            if self.rows.snapshot_due(live):
+                self.rows.snapshot(batch.ops, live)
+
+    def _take_backlog(self) -> Ops:
+        ops, self._backlog = self._backlog, Ops()
+        return ops
+
+    def _commit(self, ops: Ops) -> str | None:
+        """Write ``ops`` in one transaction; returns an error message or None."""
+        db = self.db
+        try:
+            db.execute("BEGIN")
+            for sql, many in ops.items:
+                if len(many) == 1:
+                    db.execute(sql, many[0])
+                else:
+                    db.executemany(sql, many)
+            db.execute("COMMIT")
+            self.commits += 1
+            if self._checkpointer is not None:
+                self._checkpointer.written(ops.size)
+            return None
+        except sqlite3.Error as err:
+            with contextlib.suppress(sqlite3.Error):
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+            return f"{type(err).__name__}: {err}"
+
+    def _release(self, batch: Batch, ops: Ops, error: str | None) -> None:
+        """The commit of ``batch`` (and the backlog before it) ended: answer its tickets."""
+        if error is None:
+            if self._failing_since is not None:
+                log.warning("the store saves again (after %.1f s of failures)",
+                            time.time() - self._failing_since)
+            self._failing_since = self._last_error = None
+            self._backlog_lives.clear()
+        else:
+            self._failed(batch, ops, error)
+        started = {(live.game_name, live.token) for live in batch.starts} if error else ()
+        for key, ticket in batch.tickets.items():
+            ticket.done = True
+            if error is not None:
+                ticket.error = JOIN_FAILED if key in started else SAVE_FAILED
+            waiters, ticket.waiters = ticket.waiters, []
+            for waiter in waiters:
+                waiter.wake()
+
+    def _failed(self, batch: Batch, ops: Ops, error: str) -> None:
+        self.failed_saves += 1
+        if self._failing_since is None:
+            self._failing_since = time.time()
+            log.error("saving to %s failed (%s); the changes are kept in memory and written "
+                      "again with the next change and every %g s", self.path, error,
+                      RETRY_INTERVAL)
+        self._last_error = error
+        for live in batch.starts:  # nobody gets a key to a session that was not saved
+            if self._live.get((live.game_name, live.token)) is live:
+                del self._live[(live.game_name, live.token)]
+            assert self.rows is not None
+            self.rows.forget(ops, live)
+            live.session.close(ProtocolError(JOIN_FAILED))
+        self._backlog = ops
+        self._backlog_lives.update(batch.touched)
+        if ops.size > RETRY_MAX_BYTES:
+            self._rewrite_afresh()
+        if self._retry is None and self._loop is not None:
+            self._retry = self._loop.call_later(RETRY_INTERVAL, self._retry_now)
+
+    def _retry_now(self) -> None:
+        self._retry = None
+        if self._batch is None and self._in_flight is None and self._backlog.items:
+            self._flush()  # else the batch on its way carries the backlog
+
+    def _rewrite_afresh(self) -> None:
+        """The backlog is too large to keep: drop it, rewrite each session it touched."""
+        log.error("the store has failed for a while; %d bytes of unsaved rows are dropped and "
+                  "the sessions they touched are saved afresh (their games' history will miss "
+                  "moves)", self._backlog.size)
+        self._backlog = Ops()
+        assert self.rows is not None
+        batch = self._open_batch()
+        for key, live in self._backlog_lives.items():
+            if self._live.get(key) is not live or live.memory_only or live.session is None:
+                continue
+            try:
+                self.rows.rewrite(batch.ops, live, live.session)
+            except NotSaved as err:
+                self._memory_only(batch.ops, live, str(err))
+        self._backlog_lives.clear()
+
+    def _prune(self, ops: Ops) -> None:
+        keep = int(self.history_max_games)
+        old = ("SELECT id FROM games WHERE ended IS NOT NULL AND current IS NULL "
+               f"ORDER BY id DESC LIMIT -1 OFFSET {keep}")
+        for sql in (f"DELETE FROM game_moves WHERE game_id IN ({old})",
+                    f"DELETE FROM game_snapshots WHERE game_id IN ({old})",
+                    f"DELETE FROM games WHERE id IN ({old})"):
+            ops.add(sql, ())
+
+    # ------------------------------------------------------------ writer thread
+
+    def _write_loop(self) -> None:
+        """With synchronous=FULL: commit (and wait for the disk) off the event loop."""
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch, ops = item
+            error = self._commit(ops)
+            assert self._loop is not None
+            try:
+                self._loop.call_soon_threadsafe(self._landed, batch, ops, error)
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                return
+
+    def _landed(self, batch: Batch, ops: Ops, error: str | None) -> None:
+        self._in_flight = None
+        self._release(batch, ops, error)
+        if self._batch is not None or self._backlog.items:
+            self._flush()
+

@@ -1,0 +1,392 @@
+"""A connection's states and rules, without sockets.
+
+The state machine is checked as a table; then ``BaseConnection`` is driven
+through an in-memory transport (``MemoryConnection``: written bytes wait in
+a list until the test's "client" takes them) in front of the real lobby
+with the bundled games, so every rule of ``_connection.py`` (keep-alive,
+waiting, refusals, deadlines, flow control) is shown with bytes and calls
+alone, without an event loop: what the loop would run "soon" (a woken
+wait's resume) waits in a list until the test runs it. The same rules
+across real sockets are in ``tests/test_server_*.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from gameserver import registry
+from gameserver._connection import (
+    TRANSITIONS,
+    BaseConnection,
+    ConnectionStateError,
+    Event,
+    State,
+    next_state,
+)
+from gameserver._connhost import ConnectionRegistry
+from gameserver.checked import game_types
+from gameserver.config import Settings
+from gameserver.guard import GameGuard
+from gameserver.lobby import Lobby, LobbyLimits
+from gameserver.metrics import Metrics
+from gameserver.protocol import TERMINATOR
+
+BUNDLED = registry.discover([])
+
+# ---------------------------------------------------------------- the table
+
+
+def test_every_state_is_in_the_table_and_closed_is_final() -> None:
+    assert set(TRANSITIONS) == set(State)
+    assert TRANSITIONS[State.CLOSED] == {}
+    for state in set(State) - {State.CLOSED}:
+        assert next_state(state, Event.GONE) is State.CLOSED  # the socket may close anytime
+
+
+def test_the_life_of_a_request_is_a_path_through_the_table() -> None:
+    state = State.READING
+    for event, expected in [(Event.REQUEST, State.SERVING), (Event.WAIT, State.WAITING),
+                            (Event.WAKE, State.SERVING), (Event.REPLIED, State.READING),
+                            (Event.REQUEST, State.SERVING), (Event.LAST_REPLY, State.CLOSING),
+                            (Event.GONE, State.CLOSED)]:
+        state = next_state(state, event)
+        assert state is expected
+
+
+@pytest.mark.parametrize(("state", "event"), [
+    (State.SERVING, Event.REQUEST),  # one request at a time
+    (State.WAITING, Event.REPLIED),  # no reply before the wait is over
+    (State.CLOSING, Event.REQUEST),  # nothing is read any more
+    (State.DRAINING, Event.REQUEST),  # what a refused client sends is dropped
+    (State.CLOSED, Event.GONE),
+])
+def test_a_transition_not_in_the_table_is_a_bug_reported_by_name(state: State,
+                                                                 event: Event) -> None:
+    with pytest.raises(ConnectionStateError, match=f"from {state.name} on {event.name}"):
+        next_state(state, event)
+
+
+# ---------------------------------------------------------------- a connection in memory
+
+
+class Host:
+    """What a connection needs (``ConnectionHost``), around a real lobby."""
+
+    def __init__(self, **settings: Any) -> None:
+        self.settings = Settings(**settings)
+        self.registry = ConnectionRegistry(100, 100)
+        self.metrics = Metrics()
+        self.log_requests = False
+        self.guard = GameGuard()
+        self.lobby = Lobby(game_types(BUNDLED, self.guard), LobbyLimits(
+            request_size_max=self.settings.request_size_max))
+        self.handle = self.lobby.handle
+        self.resume = self.lobby.call
+        self.soon: list[Callable[[], object]] = []
+
+    def call_soon(self, callback: Callable[[], object]) -> None:
+        self.soon.append(callback)
+
+    def run_soon(self) -> None:
+        """Run what the event loop would run next (woken waits resume)."""
+        while self.soon:
+            self.soon.pop(0)()
+
+    def held(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+
+class MemoryConnection(BaseConnection):
+    """A connection whose transport is memory: the test plays the client and the kernel."""
+
+    __slots__ = ("unsent", "received", "reading", "half_closed", "closing", "aborted",
+                 "deadline")
+
+    def __init__(self, host: Host) -> None:
+        super().__init__(host)  # type: ignore[arg-type]
+        self.unsent = bytearray()  # written, not yet taken by the client
+        self.received = bytearray()  # taken by the client
+        self.reading = True
+        self.half_closed = self.closing = self.aborted = False
+        self.deadline: float | None = None
+        self._opened("192.0.2.1")
+        self._set_deadline(host.settings.connection_timeout)
+
+    # the client's side
+    def send(self, data: bytes) -> None:
+        assert self.reading, "the client sends while the server does not read"
+        self._received(data)
+
+    def take(self, size: int | None = None) -> bytes:
+        """The client reads ``size`` bytes (all if None) of what the server wrote."""
+        size = len(self.unsent) if size is None else size
+        data = bytes(self.unsent[:size])
+        del self.unsent[:size]
+        self.received += data
+        limit = self._host.settings.reply_buffer_max
+        if self.closing and not self.unsent:
+            self._gone()
+        elif self.paused_for_output and len(self.unsent) <= limit // 4:
+            self._writing_resumed()
+        return data
+
+    def replies(self) -> list[Any]:
+        """Every kept-alive reply the client has taken so far, decoded."""
+        return [json.loads(part) for part in bytes(self.received).split(TERMINATOR)[:-1]]
+
+    @property
+    def paused_for_output(self) -> bool:
+        return bool(self._paused & 1)
+
+    # the transport
+    def _write(self, data: bytes) -> None:
+        assert not self.closing and not self.aborted, "written after the close"
+        self.unsent += data
+        limit = self._host.settings.reply_buffer_max
+        if len(self.unsent) > limit and not self.paused_for_output:
+            self._writing_paused()
+
+    def _close(self) -> None:
+        self.closing = True
+        self.reading = False
+        if not self.unsent:
+            self._gone()
+
+    def _can_half_close(self) -> bool:
+        return True
+
+    def _half_close(self) -> None:
+        self.half_closed = True
+
+    def _abort(self) -> None:
+        self.aborted = True
+        self.unsent.clear()
+        self._gone()
+
+    def _set_deadline(self, seconds: float | None) -> None:
+        self.deadline = seconds
+
+    def _pause_reading(self) -> None:
+        self.reading = False
+
+    def _resume_reading(self) -> None:
+        self.reading = True
+
+
+@contextlib.contextmanager
+def hosting(**settings: Any) -> Iterator[Host]:
+    """A fresh host with these settings (the guard's thread is stopped afterwards)."""
+    host = Host(**settings)
+    try:
+        yield host
+    finally:
+        host.guard.close()
+
+
+def frame(data: dict[str, Any], keep_alive: bool = True) -> bytes:
+    if keep_alive:
+        data = {**data, "keep_alive": True}
+    return json.dumps(data).encode() + TERMINATOR
+
+
+def join(session: str, players: int, keep_alive: bool = True, name: str = "") -> bytes:
+    return frame({"type": "join", "game": "TicTacToe" if players == 2 else "Echo",
+                  "session": session, "players": players, "name": name}, keep_alive)
+
+
+def state(player: dict[str, Any], keep_alive: bool = True) -> bytes:
+    return frame({"type": "state", "game": "TicTacToe", "session": "t",
+                  "player_id": player["player_id"], "key": player["key"],
+                  "observer": False}, keep_alive)
+
+
+def move(player: dict[str, Any], position: int) -> bytes:
+    return frame({"type": "move", "game": "TicTacToe", "session": "t",
+                  "player_id": player["player_id"], "key": player["key"],
+                  "move": {"position": position}})
+
+
+DISCOVER = frame({"type": "discover"})
+
+
+def two_players(host: Host) -> tuple[MemoryConnection, dict[str, Any], dict[str, Any]]:
+    """A kept-alive connection per player of TicTacToe session "t"; both have joined."""
+    first, second = MemoryConnection(host), MemoryConnection(host)
+    first.send(join("t", 2))
+    second.send(join("t", 2))
+    host.run_soon()
+    first.take()
+    second.take()
+    return first, first.replies()[0]["data"], second.replies()[0]["data"]
+
+
+# ---------------------------------------------------------------- requests and replies
+
+
+def test_a_classic_request_is_answered_then_the_connection_closes() -> None:
+    with hosting() as host:
+        conn = MemoryConnection(host)
+        assert conn.state is State.READING and conn.deadline == 60.0
+        conn.send(join("e", 1, keep_alive=False))
+        assert conn.state is State.CLOSING  # the reply waits for the client
+        assert json.loads(conn.take())["data"]["player_id"] == 0
+        assert conn.state is State.CLOSED and len(host.registry) == 0
+        assert host.metrics.requests["join", "ok"] == 1
+
+
+def test_kept_alive_requests_that_came_together_are_answered_in_turn() -> None:
+    with hosting() as host:
+        conn = MemoryConnection(host)
+        conn.send(DISCOVER + join("e", 1) + DISCOVER[:10])
+        conn.take()
+        assert [r["status"] for r in conn.replies()] == ["ok", "ok"]
+        assert conn.state is State.READING and conn.deadline == 60.0
+        conn.send(DISCOVER[10:])
+        conn.take()
+        assert len(conn.replies()) == 3
+
+
+def test_a_waiting_request_has_no_deadline_and_is_answered_when_woken() -> None:
+    with hosting() as host:
+        first = MemoryConnection(host)
+        first.send(join("t", 2))
+        assert first.state is State.WAITING and first.deadline is None
+        second = MemoryConnection(host)
+        second.send(join("t", 2))
+        assert first.unsent == b""  # resumed soon, never inside the other request
+        host.run_soon()
+        assert first.state is State.READING and first.deadline == 60.0
+        assert first.take().endswith(TERMINATOR)
+
+
+def test_a_client_that_leaves_while_waiting_lets_go_of_its_wait() -> None:
+    with hosting() as host:
+        first, me, _ = two_players(host)
+        session = host.lobby.sessions["TicTacToe", "t"]
+        first.send(state(me))  # the first state returns at once; the second waits
+        first.take()
+        first.send(state(me))
+        assert first.state is State.WAITING and session.waiting == 1
+        first._eof()
+        assert first.state is State.CLOSED and session.waiting == 0
+
+
+def test_in_classic_mode_bytes_after_the_request_are_ignored() -> None:
+    with hosting() as host:
+        conn = MemoryConnection(host)
+        conn.send(join("t", 2, keep_alive=False))
+        conn.send(b"x" * 5_000)
+        assert conn.state is State.WAITING and conn._reader.pending == 0
+
+
+def test_shutting_down_answers_connections_between_requests_only() -> None:
+    with hosting() as host:
+        idle, waiting = MemoryConnection(host), MemoryConnection(host)
+        waiting.send(join("t", 2))
+        for conn in (idle, waiting):
+            conn.shut_down(b"bye")
+        assert idle.take() == b"bye" and idle.state is State.CLOSED
+        assert waiting.state is State.WAITING  # the lobby answers it as it closes
+        host.lobby.close()
+        host.run_soon()
+        assert "shutting down" in waiting.take().decode()
+
+
+# ---------------------------------------------------------------- deadlines and refusals
+
+
+def test_an_incomplete_request_times_out_with_a_reply() -> None:
+    with hosting() as host:
+        conn = MemoryConnection(host)
+        conn.send(DISCOVER[:5])
+        conn._timed_out()
+        assert json.loads(conn.take())["message"] == "server: connection timed out on server"
+        assert conn.state is State.CLOSED
+
+
+def test_an_idle_kept_alive_connection_times_out_without_a_reply() -> None:
+    with hosting() as host:
+        conn = MemoryConnection(host)
+        conn.send(DISCOVER)
+        conn.take()
+        conn._timed_out()
+        assert conn.state is State.CLOSED and conn.take() == b""
+
+
+def test_a_reply_never_taken_is_abandoned_at_the_next_deadline() -> None:
+    with hosting() as host:
+        conn = MemoryConnection(host)
+        conn.send(frame({"type": "discover"}, keep_alive=False))
+        assert conn.state is State.CLOSING and conn.deadline == 60.0
+        conn._timed_out()
+        assert conn.aborted and conn.state is State.CLOSED
+
+
+def test_a_request_too_large_is_refused_and_what_follows_is_dropped() -> None:
+    with hosting(request_size_max=1_000) as host:
+        conn = MemoryConnection(host)
+        conn.send(b"x" * 2_000)
+        assert conn.state is State.DRAINING and conn.half_closed and conn.reading
+        assert json.loads(conn.take())["message"] == "server: request size exceeded by client"
+        conn.send(b"y" * 2_000)
+        assert conn._reader.pending == 0 and conn.take() == b""
+        assert conn.deadline == 60.0
+        conn._eof()  # the client closes in turn
+        assert conn.state is State.CLOSED
+
+
+def test_a_refused_client_that_goes_on_sending_is_aborted_at_the_deadline() -> None:
+    with hosting(request_size_max=1_000) as host:
+        conn = MemoryConnection(host)
+        conn.send(b"x" * 2_000)
+        conn._timed_out()
+        assert conn.aborted and conn.state is State.CLOSED
+
+
+# ---------------------------------------------------------------- flow control
+
+
+def test_replies_not_taken_stop_reading_and_serving_until_the_client_reads() -> None:
+    """Pipelined discovers (~18 kB each), never read: at most one reply beyond the bound."""
+    limit = 4096
+
+    with hosting(reply_buffer_max=limit) as host:
+        conn = MemoryConnection(host)
+        count = 50
+        conn.send(DISCOVER * count)
+        assert not conn.reading and conn.paused_for_output
+        one_reply = len(conn.unsent)
+        assert one_reply > limit  # so the first reply alone paused it
+        assert host.metrics.requests["discover", "ok"] == 1  # the rest wait, unserved
+        while host.metrics.requests["discover", "ok"] < count:
+            assert conn.unsent, "nothing left to read, and the server does not go on"
+            assert len(conn.unsent) <= limit + one_reply
+            conn.take(1000)  # a slow reader
+        conn.take()
+        assert len(conn.replies()) == count and conn.reading
+        assert conn.state is State.READING
+
+
+def test_requests_sent_while_one_waits_are_held_back_by_pausing_not_refused() -> None:
+    """A request's worth of pipelined requests behind a waiting one: reading pauses."""
+    with hosting(request_size_max=1_000) as host:
+        _, ann, bob = two_players(host)
+        conn = MemoryConnection(host)
+        conn.send(state(ann))  # at once: ann has not seen this game yet
+        current = json.loads(conn.take()[: -len(TERMINATOR)])["data"]["current"]
+        conn.send(state(ann))  # waits for a move
+        assert conn.state is State.WAITING
+        conn.send(state(ann) * (1_000 // len(state(ann)) + 1))  # more than request_size_max
+        assert not conn.reading and conn.state is State.WAITING
+        mover = ann if current == [ann["player_id"]] else bob
+        MemoryConnection(host).send(move(mover, 4))
+        host.run_soon()
+        # Woken, answered; the next buffered state waits again, below the limit: reading.
+        assert conn.reading and conn.state is State.WAITING
+        conn.take()
+        assert [reply["status"] for reply in conn.replies()] == ["ok", "ok"]

@@ -1,0 +1,61 @@
+"""``python -m gameserver history``: finished games listed and shown, read-only."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.serverproc import ROOT, ServerProcess
+from tests.test_store import finish_tictactoe, seat_two
+from tests.wire import Player
+
+
+def history(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gameserver", "history", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_games_are_listed_and_shown_while_the_server_runs(tmp_path: Path) -> None:
+    db = str(tmp_path / "store.sqlite3")
+    with ServerProcess("--store-path", db) as server:
+        seats = seat_two(server.port, "TicTacToe", "h")
+        played = finish_tictactoe(seats)
+        solo = Player(server.port, "Echo", "e", 1)
+        solo.join()
+        assert solo.move(msg="error")["status"] == "illegalmove"
+        assert solo.move(msg="quit")["status"] == "ok"
+        # The server keeps running (and holds the store's lock) while we read.
+        listed = history("--store-path", db)
+        assert listed.returncode == 0, listed.stderr
+        lines = listed.stdout.splitlines()
+        assert "TicTacToe" in lines[2] and "ann" in lines[2] and "Echo" in lines[1]
+        shown = history("1", "--store-path", db)
+        echo = history("2", "--store-path", db)
+        assert solo.state()["status"] == "ok"  # the server did not notice
+    assert shown.returncode == 0, shown.stderr
+    first, second, *moves = shown.stdout.splitlines()
+    assert first.startswith("game 1: TicTacToe in session h, ")
+    assert f", {len(played)} moves, " in second and "{" not in second and "[" not in second
+    assert moves[0].endswith(f'1. player {moves[0].split("player ")[1][0]}: '
+                             f'{{"position": {played[0]}}}')
+    assert moves[-1].startswith("final state (player 0): ")
+    second = echo.stdout.splitlines()[1]
+    assert ", 2 moves (1 rejected), " in second, second
+    assert "rejected: " in echo.stdout
+
+
+def test_without_a_store_file_it_says_what_to_do(tmp_path: Path) -> None:
+    result = history("--store-path", str(tmp_path / "none.sqlite3"))
+    assert result.returncode == 1
+    assert "start the server first" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_that_is_not_a_store_is_one_line(tmp_path: Path) -> None:
+    other = tmp_path / "notes.txt"
+    other.write_text("hello\n" * 100)
+    result = history("--store-path", str(other))
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert f"cannot read the store file {other}" in result.stderr

@@ -1,0 +1,292 @@
+"""The store file: one server per file, no file others can write, damage stops the start.
+
+Across the wire: real server processes on the same file, ``kill -9``, a
+port already taken. Without sockets: ``open_store`` on folders and files
+set up to be wrong (as root here, so other owners and a read-only mount can
+be made; what needs a mount is skipped where mounting is not allowed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import socket
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gameserver.store._file import StoreFileError, open_store
+from tests.serverproc import ROOT, ServerProcess
+from tests.wire import Player
+
+NOBODY = 65534
+
+
+def start_fails(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m gameserver ARGS`` that must exit without starting."""
+    return subprocess.run([sys.executable, "-m", "gameserver", "--port", "0", "--no-web",
+                           *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def one_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The single log line a failed start prints, without its time stamp."""
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    [line] = result.stderr.splitlines()
+    return line.split(" ERROR   gameserver: ", 1)[1]
+
+
+# ---------------------------------------------------------------- one server per file
+
+
+def test_a_second_server_on_the_same_file_refuses_to_start(tmp_path: Path) -> None:
+    db = tmp_path / "shared.sqlite3"
+    with ServerProcess("--store-path", str(db)) as first:
+        player = Player(first.port, "Echo", "mine", 1)
+        assert player.join()["status"] == "ok"
+        files = sorted(tmp_path.iterdir())
+        assert first.proc is not None
+        line = one_line(start_fails("--store-path", str(db)))
+        assert line == (f"the store file {db} is in use by another running server (pid "
+                        f"{first.proc.pid}): stop that server, or pick another file with "
+                        "--store-path, or run without saving with --no-store")
+        # Through another path to the same file, too.
+        link = tmp_path / "link.sqlite3"
+        link.symlink_to(db)
+        assert "is in use by another running server" in one_line(
+            start_fails("--store-path", str(link)))
+        link.unlink()
+        assert sorted(tmp_path.iterdir()) == files
+        assert player.move(msg="still mine")["status"] == "ok"  # the first saves as before
+
+
+def test_the_lock_dies_with_a_killed_server(tmp_path: Path) -> None:
+    db = str(tmp_path / "store.sqlite3")
+    first = ServerProcess("--store-path", db).start()
+    player = Player(first.port, "Echo", "e", 1)
+    assert player.join()["status"] == "ok"
+    assert player.move(msg="before")["status"] == "ok"
+    assert first.proc is not None
+    first.proc.kill()  # no chance to remove its lock file
+    first.stop()
+    assert Path(db + ".lock").exists()
+    with ServerProcess("--store-path", db) as second:
+        player.port = second.port
+        assert player.state()["data"]["echo"] == "before"
+        # The server handles SIGTERM once it has started its dashboard too.
+        assert second.wait_for_log("dashboard on")
+    assert not Path(db + ".lock").exists(), second.log  # a clean stop removes it
+
+
+def test_a_failed_start_leaves_no_new_store_file(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "gameserver", "--port", str(port), "--no-web",
+             "--store-path", str(tmp_path / "new.sqlite3")],
+            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------- folders
+
+
+def test_a_missing_folder_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "missing" / "store.sqlite3"
+    assert one_line(start_fails("--store-path", str(path))) == (
+        f"the folder of the store file {path} does not exist: create it (mkdir -p "
+        f"{path.parent}), or pick another file with --store-path, or run without saving "
+        "with --no-store")
+    assert list(tmp_path.iterdir()) == []
+
+
+@contextlib.contextmanager
+def mounted_read_only(folder: Path) -> Iterator[None]:
+    folder.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here: {done.stderr.strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_read_only_folder_is_named(tmp_path: Path) -> None:
+    folder = tmp_path / "ro"
+    with mounted_read_only(folder):
+        path = folder / "store.sqlite3"
+        assert one_line(start_fails("--store-path", str(path))) == (
+            f"the store file {path} is on a read-only file system; pick another file with "
+            "--store-path, or run without saving with --no-store")
+
+
+@contextlib.contextmanager
+def as_user(uid: int) -> Iterator[None]:
+    """Run this thread's file checks as another user (the tests run as root)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to act as another user")
+    os.seteuid(uid)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+
+
+@contextlib.contextmanager
+def reachable(folder: Path) -> Iterator[None]:
+    """Let other users pass through ``folder`` and the folders above it, for a while."""
+    modes = {p: p.stat().st_mode & 0o7777 for p in (folder, *folder.parents)}
+    for path, mode in modes.items():
+        path.chmod(mode | 0o011)
+    try:
+        yield
+    finally:
+        for path, mode in modes.items():
+            path.chmod(mode)
+
+
+def test_a_folder_this_user_cannot_reach_or_write_is_named(tmp_path: Path) -> None:
+    folder = tmp_path / "theirs"
+    folder.mkdir(mode=0o755)  # root's; "nobody" may look, not write
+    with as_user(NOBODY), pytest.raises(StoreFileError) as refused:
+        open_store(str(folder / "store.sqlite3"))
+    assert str(refused.value).startswith(
+        f"the folder of the store file {folder}/store.sqlite3 cannot be reached by this user "
+        f"(uid {NOBODY}): permission denied on a folder above it; pick another file")
+    with reachable(tmp_path), as_user(NOBODY), pytest.raises(StoreFileError) as refused:
+        open_store(str(folder / "store.sqlite3"))
+    assert str(refused.value) == (
+        f"the folder of the store file {folder}/store.sqlite3 is not writable by this user "
+        f"(uid {NOBODY}): let it write there (chown/chmod {folder}), or pick another file "
+        "with --store-path, or run without saving with --no-store")
+
+
+# ---------------------------------------------------------------- other users
+
+
+def test_a_file_others_may_write_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite3"
+    open_store(str(path)).close()
+    path.chmod(0o666)
+    line = one_line(start_fails("--store-path", str(path)))
+    assert line.startswith(f"the store file {path} is writable by other users (-rw-rw-rw-): "
+                           "anyone who can change it can make the server run their code; "
+                           f"chmod go-w {path}, or pick another file")
+
+
+def test_a_folder_others_may_write_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    folder.chmod(0o1777)  # like /tmp: others could plant the -wal file
+    with pytest.raises(StoreFileError, match=r"the store folder .*/shared is writable by "
+                                             r"other users \(drwxrwxrwt\)"):
+        open_store(str(folder / "store.sqlite3"))
+    assert list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["store.sqlite3", "store.sqlite3-wal", "store.sqlite3.lock"])
+def test_a_file_of_another_user_is_refused(tmp_path: Path, name: str) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give a file to another user")
+    planted = tmp_path / name
+    planted.write_bytes(b"")
+    planted.chmod(0o600)
+    os.chown(planted, NOBODY, NOBODY)
+    with pytest.raises(StoreFileError) as refused:
+        open_store(str(tmp_path / "store.sqlite3"))
+    assert str(refused.value).startswith(
+        f"the store file {planted} belongs to another user (uid {NOBODY}, this server runs "
+        "as uid 0): anyone who can change it can make the server run their code")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+# ---------------------------------------------------------------- damage
+
+
+def saved_store(tmp_path: Path) -> Path:
+    """A store file with a saved session and a few hundred KB of history."""
+    path = tmp_path / "store.sqlite3"
+    with ServerProcess("--store-path", str(path)) as server:
+        chat = Player(server.port, "Chat", "room", 1)
+        assert chat.join()["status"] == "ok"
+        assert chat.move(name="ann")["status"] == "ok"
+        for n in range(40):
+            assert chat.move(message=f"{n} " + "x" * 10_000)["status"] == "ok"
+    return path
+
+
+def test_a_clobbered_header_stops_the_start_in_one_line(tmp_path: Path) -> None:
+    path = saved_store(tmp_path)
+    with path.open("r+b") as file:
+        file.write(b"this is not what it was")
+    assert one_line(start_fails("--store-path", str(path))) == (
+        f"the store file {path} is damaged (it does not start like an SQLite file): move it "
+        f"aside (mv {path} {path}.damaged) and start again with a new one, or pick another "
+        "file with --store-path, or run without saving with --no-store")
+
+
+def test_a_truncated_file_stops_the_start_in_one_line(tmp_path: Path) -> None:
+    path = saved_store(tmp_path)
+    size = path.stat().st_size
+    assert size > 100_000
+    os.truncate(path, size // 2)
+    line = one_line(start_fails("--store-path", str(path)))
+    assert line.startswith(f"the store file {path} is damaged (")
+    assert f"move it aside (mv {path} {path}.damaged)" in line
+    assert not Path(f"{path}.lock").exists()
+
+
+# ---------------------------------------------------------------- crafted rows
+
+
+class RunsAShellCommand:
+    """What an attacker writes into the file: unpickling it runs ``touch``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_crafted_snapshot_runs_no_code(tmp_path: Path) -> None:
+    db = tmp_path / "store.sqlite3"
+    with ServerProcess("--store-path", str(db)) as server:
+        player = Player(server.port, "Echo", "e", 1)
+        assert player.join()["status"] == "ok"
+    marker = tmp_path / "PWNED"
+    with contextlib.closing(sqlite3.connect(db)) as raw, raw:
+        assert raw.execute("INSERT INTO game_snapshots (game_id, seq, accepted, blob) "
+                           "SELECT id, 0, 0, ? FROM games WHERE current = 1",
+                           (pickle.dumps(RunsAShellCommand(marker)),)).rowcount == 1
+    with ServerProcess("--store-path", str(db)) as again:
+        player.port = again.port
+        assert player.state()["message"] == "framework: no such game session"
+    assert not marker.exists()
+    assert "session Echo/e cannot be restored" in again.log
+    assert "Refused: posix.system" in again.log
+
+
+def test_a_crafted_row_of_the_older_format_runs_no_code(tmp_path: Path) -> None:
+    db = tmp_path / "store.sqlite3"
+    marker = tmp_path / "PWNED"
+    with contextlib.closing(sqlite3.connect(db)) as raw, raw:
+        raw.execute("CREATE TABLE sessions (game TEXT NOT NULL, token TEXT NOT NULL, "
+                    "snapshot BLOB NOT NULL, PRIMARY KEY (game, token))")
+        raw.execute("INSERT INTO sessions VALUES ('Echo', 'e', ?)",
+                    (pickle.dumps(RunsAShellCommand(marker)),))
+    db.chmod(0o600)
+    with ServerProcess("--store-path", str(db)) as server:
+        assert Player(server.port, "Echo", "x", 1).join()["status"] == "ok"
+    assert not marker.exists()
+    assert "session Echo/e (first format) cannot be restored" in server.log
