@@ -326,9 +326,8 @@ class Play:
             case ["open"]:
                 if not self.may_create(level):
                     raise HTTPError(403, "only the dashboard's operator may list sessions here")
-                sessions = self.source.open_sessions()
-                return json_response({"sessions": sessions[:OPEN_MAX],
-                                      "more": max(0, len(sessions) - OPEN_MAX)})
+                sessions, more = self.source.open_sessions(OPEN_MAX)
+                return json_response({"sessions": sessions, "more": more})
         raise HTTPError(404, "no such play endpoint")
 
     async def _one(self, kind: str, body: dict[str, Any], client: str,

@@ -14,7 +14,7 @@ client sends (``protocol.Join``, ``Move``, ``StateWithMoves``, ``Restart``)
 with the browser's address, so every rule of the game port (turns, keys,
 consent, per-address caps, the overwrite rule, durability) applies
 unchanged. A request that must wait comes back as a ``Wait``
-(``gameserver.waits``); its carrier (``_play.settle``) resumes it with
+(``gameserver.waits``); its carrier (``_carrier.settle``) resumes it with
 ``resume``.
 """
 
@@ -89,8 +89,9 @@ class DashboardSource(Protocol):
     def resume(self, wait: Wait) -> Outcome:
         """Ask again for a ``Wait`` that was woken: the reply, or another ``Wait``."""
 
-    def open_sessions(self) -> list[dict[str, Any]]:
-        """The sessions waiting for players, as ``discover`` lists them."""
+    def open_sessions(self, limit: int) -> tuple[list[dict[str, Any]], bool]:
+        """The first ``limit`` sessions waiting for players, as ``discover`` lists them,
+        and whether there are more."""
 
 
 class LobbySource:
@@ -161,6 +162,7 @@ class LobbySource:
     def resume(self, wait: Wait) -> Outcome:
         return self._lobby.call(wait.resume)  # type: ignore[no-any-return]
 
-    def open_sessions(self) -> list[dict[str, Any]]:
-        return list(self._lobby.open_sessions())
+    def open_sessions(self, limit: int) -> tuple[list[dict[str, Any]], bool]:
+        sessions, rest = self._lobby.open_sessions_page(limit=limit)
+        return list(sessions), rest is not None
 

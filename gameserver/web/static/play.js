@@ -262,7 +262,7 @@
         return h("li", {}, b, ` ${s.game} `, h("span", { class: "token", text: s.session }),
           ` (${s.joined} of ${s.players}${s.names.length ? ": " + s.names.join(", ") : ""})`);
       })) : h("p", { class: "empty", text: "No session is waiting for players." }),
-      data.more ? h("p", { class: "hint", text: `and ${data.more} more` }) : null);
+      data.more ? h("p", { class: "hint", text: "and more: ask the player who started yours for its name" }) : null);
     }
     refresh.addEventListener("click", loadWaiting);
     sections.push(h("section", { "aria-labelledby": "waiting-title" },
