@@ -306,7 +306,7 @@ class HTTPServer:
                 received = 0
                 while received < LINGER_MAX and (chunk := await reader.read(65536)):
                     received += len(chunk)
-        except (TimeoutError, ConnectionError, RuntimeError):
+        except (TimeoutError, OSError, RuntimeError):  # OSError: ENOTCONN after a reset
             pass
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
