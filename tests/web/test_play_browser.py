@@ -59,9 +59,11 @@ def browser() -> Iterator[Any]:
 class Player:
     """One person: a browser context of its own (its own localStorage) with one page."""
 
-    def __init__(self, browser: Any, base: str, width: int = 1280, height: int = 900) -> None:
+    def __init__(self, browser: Any, base: str, width: int = 1280, height: int = 900,
+                 color_scheme: str = "light") -> None:
         self.base = base
-        self.context = browser.new_context(viewport={"width": width, "height": height})
+        self.context = browser.new_context(viewport={"width": width, "height": height},
+                                           color_scheme=color_scheme)
         self.page = self.context.new_page()
         self.page.set_default_timeout(10_000)
         self.errors: list[str] = []
@@ -574,19 +576,29 @@ def test_a_browser_cannot_play_another_seat_by_changing_its_storage(
     assert "forged-1" not in json.loads(seats)  # forgotten
 
 
-def test_phone_width_no_sideways_scrolling_and_no_layout_jumps(
+def test_phone_width_dark_no_sideways_scrolling_and_no_layout_jumps(
         people: Callable[..., Player]) -> None:
-    ann = people(width=390, height=844)
+    ann = people(width=390, height=844, color_scheme="dark")
     ann.against_the_bot("ConnectFour")
     page = ann.page
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(17, 19, 24)"  # the dark theme's --bg
     board = page.locator("#board")
-    box = board.bounding_box()
+
+    def top() -> float:  # in the page, not the window (clicks scroll the window)
+        return float(board.evaluate("el => el.getBoundingClientRect().top + window.scrollY"))
+
+    first = top()
+    for column in (3, 2, 4):  # the status line changes with every turn: the board stays
+        assert ann.wait_turn() == "mine"
+        ann.act(page.locator(f'[data-drop="{column}"]'))
+        assert top() == first
     ann.wait_turn()
-    ann.act(page.locator("[data-drop]").first)
-    page.locator("#play-message").evaluate("el => el.textContent = 'a long message ' "
-                                           "+ 'x'.repeat(20)")
-    assert board.bounding_box()["y"] == box["y"]  # status and message lines keep their place
+    page.locator("#move-form-box summary").click()
+    page.fill("#move-text", "column = 99")  # a long rejection from the game
+    ann.act(page.locator(".move-form button"))
+    expect(page.locator("#play-message")).to_contain_text("Not allowed: ")
+    assert top() == first
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
 
 

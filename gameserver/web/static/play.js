@@ -142,6 +142,11 @@
     return "web-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
   }
 
+  /** Replace el's children; null, undefined and false are left out (not shown as text). */
+  function fill(el, ...children) {
+    el.replaceChildren(...children.filter((c) => c !== null && c !== undefined && c !== false));
+  }
+
   function field(label, input) {
     return h("label", { class: "field" }, h("span", { text: label }), input);
   }
@@ -256,7 +261,7 @@
       let data;
       try { data = await post("/api/play/open", {}); } catch (err) { waitingList.replaceChildren(notice("error", err.message)); return; }
       const shown = data.sessions.filter((s) => playable.some((g) => g.name === s.game));
-      waitingList.replaceChildren(shown.length ? h("ul", { class: "waiting-list" }, ...shown.map((s) => {
+      fill(waitingList, shown.length ? h("ul", { class: "waiting-list" }, ...shown.map((s) => {
         const b = h("button", { type: "button", text: "Join", "aria-label": `join ${s.game} ${s.session}` });
         b.addEventListener("click", () => start({ game: s.game, session: s.session, players: null, name: name.value.trim() }));
         return h("li", {}, b, ` ${s.game} `, h("span", { class: "token", text: s.session }),
@@ -284,6 +289,7 @@
     const info = games.find((g) => g.name === game) || null;
     const badge = h("span", { class: "live", role: "status", text: "connecting…" });
     const you = h("p", { class: "you", id: "you" });
+    const pre = h("div", { class: "play-pre", id: "play-pre" }); // joining: forms, who has come
     const status = h("p", { class: "status play-status", id: "play-status", "aria-live": "polite" });
     const message = h("p", { class: "play-message", id: "play-message", role: "alert" });
     const board = h("div", { class: "board play-board", id: "board", tabindex: "-1" });
@@ -294,7 +300,8 @@
     main.replaceChildren(
       h("p", { class: "crumbs" }, h("a", { href: "/play", text: "← Play" }), spectate ? " · " : null, spectate),
       h("div", { class: "section-head" }, h("h1", {}, h("span", { class: "game-name", text: game }), " ", h("span", { class: "token", id: "session-name", text: token })), badge),
-      you, status, message, board, controls, side);
+      you, pre, status, message, board, controls, side);
+    status.hidden = board.hidden = true; // until seated
     arrowKeys(board);
     const setBadge = (state, text) => { badge.dataset.state = state; badge.textContent = text; };
     const say = (text, kind) => { message.textContent = text || ""; message.dataset.kind = kind || ""; };
@@ -315,7 +322,7 @@
       joinForm("Join this session", { game, session: token, players: null });
     } else {
       setBadge("ended", "no seat");
-      status.replaceChildren(notice("info", "You have no seat in this session. To play, ask the player who started it for an invite link."));
+      pre.replaceChildren(notice("info", "You have no seat in this session. To play, ask the player who started it for an invite link."));
     }
 
     function joinForm(label, body) {
@@ -327,7 +334,7 @@
         localStorage.setItem(NAME, name.value.trim());
         join({ ...body, name: name.value.trim() });
       });
-      status.replaceChildren(form);
+      pre.replaceChildren(form);
     }
 
     async function join(body) {
@@ -336,7 +343,7 @@
       setBadge("waiting", "joining…");
       const waiting = h("div", { class: "waiting", id: "waiting" });
       const invites = h("div", { class: "invites", id: "invites" });
-      status.replaceChildren(waiting);
+      pre.replaceChildren(waiting);
       side.replaceChildren(invites);
       let joined = null;
       let size = info ? "?" : "?";
@@ -361,7 +368,7 @@
       if (!joined) {
         setBadge("ended", "not seated");
         if (!message.textContent) say("The connection was lost while waiting for players.", "bad");
-        status.replaceChildren(h("p", {}, h("a", { href: "/play", text: "Back to Play" })));
+        pre.replaceChildren(h("p", {}, h("a", { href: "/play", text: "Back to Play" })));
         return;
       }
       saveSeat(joined);
@@ -385,7 +392,7 @@
         });
         return h("li", {}, input, copy);
       });
-      box.replaceChildren(h("h2", { text: "Invite" }),
+      fill(box, h("h2", { text: "Invite" }),
         links.length ? h("p", { class: "hint", text: "Send each friend one link: it gives one seat, once. It works for this session only, until the game starts." }) : null,
         links.length ? h("ol", { class: "invite-list" }, ...items) : null,
         bots ? h("p", { class: "hint", text: `${bots} bot${bots === 1 ? "" : "s"} joining.` }) : null);
@@ -401,6 +408,8 @@
       let stopped = false;
       let delay = 1000;
       const memory = {};
+      pre.replaceChildren();
+      status.hidden = board.hidden = false;
       you.replaceChildren("You are ", h("span", { class: "player-tag " + colorClass(me), text: current.name || `player ${me}` }), ` (player ${me}).`);
 
       function nameOf(id) {
