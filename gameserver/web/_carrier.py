@@ -64,6 +64,23 @@ def decode(fields: dict[str, Any]) -> Request:
     return protocol.decode_request(raw).request
 
 
+def _start(reply: bytes) -> bytes:
+    return reply[:reply.index(b'", ') + 3]
+
+
+OK = _start(protocol.ok(0))  # how the protocol's replies begin: ok, ...
+NOT_OK = (_start(protocol.error("x")), _start(protocol.illegal_move("x")))  # ... or not
+
+
+def is_ok(raw: bytes) -> bool:
+    """Whether a lobby reply says ok, without decoding it (a state can be large)."""
+    if raw.startswith(OK):
+        return True
+    if raw.startswith(NOT_OK):
+        return False
+    return reply_of(raw).get("status") == "ok"  # encoded some other way: look inside
+
+
 def reply_of(raw: bytes) -> dict[str, Any]:
     """A lobby reply as a dict: ``{"status": ..., "data" | "message": ...}``."""
     value = json.loads(raw)

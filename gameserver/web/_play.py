@@ -51,7 +51,7 @@ from ..protocol import ProtocolError
 from ..waits import Wait
 from ._auth import OPERATOR, PLAYER, Throttle
 from ._bots import Bots
-from ._carrier import ask, decode, reply_of, settle
+from ._carrier import ask, decode, is_ok, reply_of, settle
 from ._http import STREAM_PING, EventStream, HTTPError, Request, Response, json_response
 from ._streams import SessionFeed
 from .source import DashboardSource
@@ -498,7 +498,7 @@ class Play:
                         asking.cancel()
                     if reply is None:
                         return
-                    ok = reply_of(reply)["status"] == "ok"
+                    ok = is_ok(reply)
                     if ok:
                         self.seats.remember(seat, reply)
                         if not introduced and not introduce():

@@ -229,3 +229,17 @@ def test_event_data_is_one_line_of_json() -> None:
     from gameserver.web._play import event
     data = json.dumps({"text": "two\nlines"}).encode()
     assert event("state", data).count(b"\n") == 3
+
+
+def test_the_status_of_a_reply_is_read_without_decoding_it(source: Any) -> None:
+    """The seat's stream checks each state reply so: it must agree with decoding it."""
+    from gameserver import protocol
+    from gameserver.web._carrier import is_ok
+    outcome = source.handle(decode(join("Nim", "s", 2, "ann")), "1.2.3.4")
+    assert isinstance(outcome, Wait)
+    second = asyncio.run(ask(source, join("Nim", "s", None, "bob"), "1.2.3.5"))
+    assert is_ok(second) and is_ok(protocol.ok(None))  # the lobby's own replies
+    assert not is_ok(protocol.error("framework: invalid key"))
+    assert not is_ok(protocol.illegal_move(["no", 3]))
+    assert is_ok(b'{"status":"ok","data":1}')  # encoded another way: decoded
+    assert not is_ok(b'{"status":"error","message":"x"}')

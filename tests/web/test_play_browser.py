@@ -638,3 +638,26 @@ def test_a_seat_survives_a_server_restart(browser: Any, tmp_path: Path) -> None:
         server.stop()
         for person in (ann, bob):
             person.close()
+
+
+def test_the_renderer_of_first_game_md_moves_by_clicking(browser: Any, tmp_path: Path) -> None:
+    """The "Click to move" example of docs/first-game.md, as a student would add it."""
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "first-game.md").read_text()
+    section = guide.split("### Click to move in the browser", 1)[1]
+    renderer = section.split("```js\n", 1)[1].split("```", 1)[0]
+    template = Path(__file__).resolve().parents[2] / "gameserver" / "games" / "template.py"
+    (tmp_path / "my_race.py").write_text(
+        template.read_text().replace("class NumberRace(", "class MyRace("))
+    (tmp_path / "MyRace.js").write_text(renderer)
+    server = play.web_server(games_dirs=[str(tmp_path)])
+    assert server.server is not None
+    server.server.dashboard.bots.pause = 0.0
+    ann = Player(browser, f"http://127.0.0.1:{play.dashboard_port(server)}")
+    try:
+        ann.against_the_bot("MyRace")
+        expect(ann.page.locator("#board")).to_contain_text("Counter: 0 of 21")
+        ann.play_alone(lambda page: page.locator("#board button.clickable").last)
+        expect(ann.status()).to_contain_text("Game over")
+    finally:
+        ann.close()
+        server.stop()
