@@ -11,7 +11,10 @@ phases against the same server:
   then one standing state stream each, and a move POSTed on a keep-alive
   connection ``--think`` seconds after their turn comes; the first player
   restarts each finished game), while ``--spectators`` spectator pages
-  stream those sessions (server-sent events).
+  stream those sessions (server-sent events). After the probe, the server's
+  CPU is measured for ``--crowd-seconds`` with the browsers alone: what they
+  cost, per browser move (a figure that others on the machine disturb far
+  less than a latency).
 
 The browsers run in a separate process (asyncio, raw HTTP/1.1): what they
 cost does not land in the probe's process. Each browser phase first joins
@@ -33,8 +36,10 @@ import asyncio
 import json
 import multiprocessing
 import random
+import socket
 import statistics
 import sys
+import time
 from typing import Any
 
 import _common
@@ -153,7 +158,9 @@ class Browser:
             started = perf_counter()
             self.moves.post(path, {**self.seat, **extra})
             reply = await self.moves.reply()
-            self.counts["move_latencies"].append(perf_counter() - started)
+            done = perf_counter()
+            self.counts["move_latencies"].append(done - started)
+            self.counts["move_times"].append(done)
             self.counts["moves"] += 1
             if reply["status"] == "error":
                 self.counts["errors"] += 1
@@ -200,7 +207,7 @@ async def spectate(port: int, session: str, counts: dict[str, Any],
 async def crowd(port: int, players: int, spectators: int, think: float, prefix: str,
                 ready: Any, stop: Any) -> dict[str, Any]:
     counts: dict[str, Any] = {"moves": 0, "states": 0, "spectator_events": 0, "errors": 0,
-                              "move_latencies": []}
+                              "move_latencies": [], "move_times": []}
     rng = random.Random(1)
     sessions = [f"{prefix}-{n}" for n in range(players // 2)]
     started = perf_counter()
@@ -225,6 +232,7 @@ async def crowd(port: int, players: int, spectators: int, think: float, prefix: 
     for key in ("moves", "states", "spectator_events"):
         counts[key] = 0
     counts["move_latencies"].clear()
+    counts["move_times"].clear()
     ready.set()
     while not stop.is_set():
         await asyncio.sleep(0.05)  # the parent says when; nothing on this loop to await
@@ -233,7 +241,7 @@ async def crowd(port: int, players: int, spectators: int, think: float, prefix: 
     failed = [t for t in tasks if t.done() and not t.cancelled() and t.exception()]
     return {"setup_seconds": round(setup, 2), "moves": counts["moves"],
             "states": counts["states"], "spectator_events": counts["spectator_events"],
-            "errors": counts["errors"] + len(failed),
+            "errors": counts["errors"] + len(failed), "move_times": counts["move_times"],
             **_common.percentiles(counts["move_latencies"], "browser_move_")}
 
 
@@ -251,6 +259,19 @@ def crowd_process(port: int, players: int, spectators: int, think: float, prefix
 # ---------------------------------------------------------------- the phases
 
 
+def wait_for_dashboard(port: int) -> None:
+    """The dashboard starts after the game port: wait until it accepts connections."""
+    deadline = time.monotonic() + _common.STARTUP_TIMEOUT
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)  # a server starting: nothing to await
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _common.make_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--players", type=int, default=200, help="browsers (default 200)")
@@ -260,9 +281,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="per phase (default 5)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="times each phase runs, interleaved (default 3)")
+    parser.add_argument("--crowd-seconds", type=float, default=3.0,
+                        help="the browsers' own cost is measured this long (default 3)")
     args = _common.parse(parser, argv)
     if args.smoke:
         args.players, args.spectators, args.seconds, args.rounds, args.think = 10, 4, 0.6, 1, 0.1
+        args.crowd_seconds = 0.5
     web_port = free_port()
     connections = str(4 * (args.players + args.spectators) + 100)
     flags = ["--log-level", "WARNING", "--web-port", str(web_port),
@@ -273,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
              *args.server_arg]
     runs = []
     with _common.Server(*flags, nofile=4 * (args.players + args.spectators) + 1000) as server:
+        wait_for_dashboard(web_port)
         joined = KeptAlive(server.addr)
         reply = json.loads(joined.request(_common.encode({
             "type": "join", "game": "Echo", "session": "measured", "players": 1,
@@ -299,8 +324,19 @@ def main(argv: list[str] | None = None) -> int:
             run.update(probe(server.addr, server.pid, key, "measured", args.seconds))
             run["rss_kb"] = _common.rss_kb(server.pid)
             if child is not None:
+                meter = _common.Meter(server.pid)
+                started = perf_counter()
+                time.sleep(args.crowd_seconds)  # the browsers play on their own meanwhile
+                ended = perf_counter()
+                alone = meter.read(0)
                 stop.set()
                 run.update(results.get(timeout=60))
+                moves = sum(started <= t <= ended for t in run.pop("move_times", []))
+                run.update({"crowd_moves": moves,
+                            "crowd_server_cpu_pct": alone["server_cpu_pct"],
+                            "crowd_other_cpu_pct": alone["other_cpu_pct"],
+                            "server_cpu_us_per_browser_move": round(
+                                alone["server_cpu_s"] * 1e6 / max(moves, 1), 1)})
                 child.join(30)
                 if round_number < args.rounds:
                     _common.wait_idle(server.pid)  # the sessions of this round time out later
@@ -323,7 +359,11 @@ def main(argv: list[str] | None = None) -> int:
         "spectator_events": sum(r.get("spectator_events", 0) for r in crowd_runs),
         "browser_move_p99_ms_median": statistics.median(
             r.get("browser_move_p99_ms") or 0 for r in crowd_runs),
-        "rss_kb_connected_max": max(r.get("rss_kb_connected", 0) for r in crowd_runs)})
+        "rss_kb_connected_max": max(r.get("rss_kb_connected", 0) for r in crowd_runs),
+        "crowd_server_cpu_pct_median": statistics.median(
+            r.get("crowd_server_cpu_pct", 0) for r in crowd_runs),
+        "server_cpu_us_per_browser_move_median": statistics.median(
+            r.get("server_cpu_us_per_browser_move", 0) for r in crowd_runs)})
     idle_p99 = summary["idle"]["p99_ms_median"]
     for phase in summary.values():
         phase["p99_vs_idle"] = round(phase["p99_ms_median"] / idle_p99, 2) if idle_p99 else None
@@ -341,7 +381,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{_common.fmt(crowd_phase['p99_ms_median'], 3)} ms ({crowd_phase['p99_vs_idle']}x "
         f"idle) | {crowd_phase['moves']} browser moves (p99 "
         f"{_common.fmt(crowd_phase['browser_move_p99_ms_median'], 1)} ms), "
-        f"{crowd_phase['states']} states pushed | server RSS {rss_start // 1024} MB idle, "
+        f"{crowd_phase['states']} states pushed | the browsers alone: server "
+        f"{crowd_phase['crowd_server_cpu_pct_median']:.0f}% CPU, "
+        f"{crowd_phase['server_cpu_us_per_browser_move_median']:.0f} us per move | server RSS "
+        f"{rss_start // 1024} MB idle, "
         f"{crowd_phase['rss_kb_connected_max'] // 1024} MB connected | others used "
         f"{crowd_phase['other_cpu_pct_median']:.0f}% CPU"))
     return 1 if errors or problems else 0
