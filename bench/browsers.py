@@ -44,9 +44,8 @@ from typing import Any
 
 import _common
 from _common import perf_counter
-from dashboard import free_port
+from dashboard import free_port, measured_seat
 from dashboard import play as probe
-from roundtrip import KeptAlive
 
 HEADERS = "Content-Type: application/json\r\nX-Gameserver-Play: 1\r\n"
 
@@ -298,12 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     with _common.Server(*flags, nofile=4 * (args.players + args.spectators) + 1000) as server:
         wait_for_dashboard(web_port)
-        joined = KeptAlive(server.addr)
-        reply = json.loads(joined.request(_common.encode({
-            "type": "join", "game": "Echo", "session": "measured", "players": 1,
-            "name": "measured"}, keep_alive=True)))
-        joined.close()
-        key = reply["data"]["key"]
+        key = measured_seat(server.addr)
         _common.wait_idle(server.pid)
         rss_start = _common.rss_kb(server.pid)
         context = multiprocessing.get_context("fork")

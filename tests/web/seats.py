@@ -11,7 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 WAIT = 10.0  # seconds: only so a broken test fails instead of hanging
@@ -30,6 +30,26 @@ def post(port: int, path: str, body: Any, headers: dict[str, str] | None = None,
         return reply.status, json.loads(data) if data else None
     finally:
         conn.close()
+
+
+def next_event(readline: Callable[[], bytes]) -> tuple[str, Any]:
+    """The next server-sent event read with ``readline``, as (name, decoded data).
+
+    Comments (pings) and ``retry`` lines are skipped; ("eof", None) when the
+    stream has ended.
+    """
+    name, data = "message", None
+    while True:
+        line = readline().decode()
+        if line == "":
+            return "eof", None
+        line = line.rstrip("\n")
+        if line.startswith("event: "):
+            name = line[7:]
+        elif line.startswith("data: "):
+            data = json.loads(line[6:])
+        elif line == "" and data is not None:
+            return name, data
 
 
 OPEN: list[Stream] = []  # every stream not closed yet (close_all() ends a test cleanly)
@@ -56,19 +76,8 @@ class Stream:
             self.close()
 
     def next(self) -> tuple[str, Any]:
-        """The next event as (name, decoded data); pings and retry lines are skipped."""
-        name, data = "message", None
-        while True:
-            line = self.reply.fp.readline().decode()
-            if line == "":
-                return "eof", None
-            line = line.rstrip("\n")
-            if line.startswith("event: "):
-                name = line[7:]
-            elif line.startswith("data: "):
-                data = json.loads(line[6:])
-            elif line == "" and data is not None:
-                return name, data
+        """The next event as (name, decoded data); ("eof", None) once the stream ends."""
+        return next_event(self.reply.fp.readline)
 
     def events(self) -> Iterator[tuple[str, Any]]:
         while (item := self.next())[0] != "eof":

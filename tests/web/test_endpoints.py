@@ -17,6 +17,7 @@ import pytest
 from gameserver.web import Dashboard, WebSettings, _data
 from tests.serverproc import ServerThread
 from tests.web import play
+from tests.web.seats import next_event
 
 GAMES = Path(__file__).with_name("games")
 
@@ -75,17 +76,9 @@ class EventStream:
 
     def next(self) -> tuple[str, Any]:
         """The next event as (event name, decoded data); comments and retry are skipped."""
-        name, data = "message", None
-        while True:
-            line = self.reply.readline().decode()
-            assert line, "the stream ended"
-            line = line.rstrip("\n")
-            if line.startswith("event: "):
-                name = line[7:]
-            elif line.startswith("data: "):
-                data = json.loads(line[6:])
-            elif line == "" and data is not None:
-                return name, data
+        name, data = next_event(self.reply.readline)
+        assert name != "eof", "the stream ended"
+        return name, data
 
     def close(self) -> None:
         self.reply.close()

@@ -22,7 +22,8 @@ from gameserver.waits import Wait
 from gameserver.web import LobbySource
 from gameserver.web._carrier import ask, decode, reply_of
 from gameserver.web._http import EventStream, HTTPError, Request
-from gameserver.web._play import REPLACED, Invites, Seats, check_same_origin
+from gameserver.web._play import check_same_origin
+from gameserver.web._seats import REPLACED, Invites, Seats
 
 
 @pytest.fixture

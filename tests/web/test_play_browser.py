@@ -14,7 +14,6 @@ skipped when either is missing, except under CI (see test_browser.py).
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,15 +24,9 @@ import pytest
 from game_server_api import GameServerAPI
 from tests.serverproc import ServerProcess, ServerThread, free_port
 from tests.web import play
-from tests.web.screenshots import CHROMIUM, CHROMIUM_FLAGS
+from tests.web.chromium import require
 
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI"):
-        raise RuntimeError(f"browser tests need Chromium at {CHROMIUM}; .ci/run installs it")
-    pytest.skip(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api",
-                               reason="browser tests need Playwright (pip install playwright)")
+sync_api = require()  # skips this module without Chromium or Playwright (not under CI)
 expect = sync_api.expect
 
 MOVES_MAX = 400  # actions in one game at most: only so a broken test ends
@@ -46,14 +39,6 @@ def server() -> Iterator[ServerThread]:
     running.server.dashboard.bots.pause = 0.0  # the pause is for people watching
     yield running
     running.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
 
 
 class Player:
