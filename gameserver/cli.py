@@ -86,16 +86,14 @@ def tune_garbage_collector() -> None:
 async def serve(settings: config.Settings) -> None:
     """Run the server until SIGINT or SIGTERM, then shut down cleanly."""
     raise_open_file_limit(settings.max_connections)
-    games = registry.select(
-        registry.discover(settings.games_dirs, bundled=settings.bundled_games),
-        settings.games)
-    server = GameServer(settings, games)
-    await server.start()
-    tune_garbage_collector()
+    server = GameServer(settings)
+    # Before the start: a SIGTERM that comes while the server starts stops it right after.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    await server.start()
+    tune_garbage_collector()
     await stop.wait()
     log.info("shutting down")
     await server.stop()

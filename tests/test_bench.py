@@ -136,3 +136,17 @@ def test_browsers_reports_both_phases() -> None:
     assert record["errors"] == 0 and record["server_log_problems"] == 0
     assert record["rss_kb_start"] > 0 and crowd["rss_kb_connected_max"] > 0
     assert "x idle" in summary
+
+
+def test_isolation_reports_both_servers_and_worker_memory() -> None:
+    record, summary = run_smoke("isolation.py")
+    assert COMMON <= record.keys()
+    assert record["benchmark"] == "isolation" and record["errors"] == 0
+    assert {run["mode"] for run in record["runs"]} == {"in_process", "isolated"}
+    for run in record["runs"]:
+        assert {"server_cpu_us_per_change", "server_cpu_us_per_state", "move_p50_ms",
+                "state_p50_ms", "worker_cpu_us_per_change", "worker_rss_kb"} <= run.keys()
+        assert run["move_n"] > 0 and run["state_n"] > 0 and run["problems"] == 0
+    isolated = next(run for run in record["runs"] if run["mode"] == "isolated")
+    assert len(isolated["worker_rss_kb"]) == 1  # TicTacToe's worker, and no other
+    assert record["worker_idle_rss_kb"] and "added per change" in summary
