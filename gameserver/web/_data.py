@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..checked import json_problem
-from ..game import AbstractGame, has_hidden_information
+from ..game import AbstractGame, has_hidden_information, lists_legal_moves
 from ..results import outcome
 from .source import DashboardSource, SessionKey
 
@@ -54,12 +54,6 @@ def renderer_file(game_class: type[AbstractGame]) -> Path | None:
 # ---------------------------------------------------------------- live (on the loop)
 
 
-def lists_moves(game_class: type[AbstractGame]) -> bool:
-    """Whether a game defines ``legal_moves`` (so a bot can play it, and buttons can list them)."""
-    method = getattr(game_class, "legal_moves", None)
-    return method is not None and method is not AbstractGame.legal_moves
-
-
 def games_list(source: DashboardSource) -> list[dict[str, Any]]:
     """Every game offered, with its hidden-information flag and renderer. On the loop."""
     classes = source.game_classes()
@@ -67,7 +61,7 @@ def games_list(source: DashboardSource) -> list[dict[str, Any]]:
     for game in games:
         game_class = classes[game["name"]]
         game["hidden_information"] = has_hidden_information(game_class)
-        game["legal_moves"] = lists_moves(game_class)
+        game["legal_moves"] = lists_legal_moves(game_class)
         game["renderer"] = (f"/renderers/{game['name']}.js"
                             if renderer_file(game_class) is not None else None)
     return games

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from tests.serverproc import ServerThread
 from tests.web import play
 from tests.web.seats import PlayRefused, Stream, WebSeat, close_all, post
 
+GAMES = Path(__file__).with_name("games")
 TOKEN = "operator token of the play tests"
 OPERATOR = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -449,3 +451,21 @@ def test_a_join_that_waits_for_a_python_client_gets_its_seat_in_a_thread(
     client_id = client.join()
     done.join(play.WAIT)
     assert seat.session.startswith("auto-") and {seat.player_id, client_id} == {0, 1}
+
+
+def test_the_games_say_whether_a_bot_can_play_them_also_from_a_worker_process(
+        tmp_path: Path) -> None:
+    """Games from a games folder run in worker processes; the list still knows."""
+    (tmp_path / "listed.py").write_text(
+        "from gameserver.games.nim import Nim\n\n\nclass Listed(Nim):\n    pass\n")
+    folder = started(games_dirs=[str(tmp_path), str(GAMES)])
+    try:
+        games = {g["name"]: g for g in play.get_json(folder, "/api/games")}
+        assert games["Listed"]["legal_moves"] is True  # in a worker process
+        assert games["CoinToss"]["legal_moves"] is False
+        assert games["Nim"]["legal_moves"] is True and games["Chat"]["legal_moves"] is False
+        seat = WebSeat(port_of(folder), "Listed").join(session="l", players=2, name="ann",
+                                                       bots=1)
+        assert finish_nim(seat)["gameover"]  # against the bot, through the worker
+    finally:
+        folder.stop()
