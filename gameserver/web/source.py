@@ -8,6 +8,14 @@ runs on the server's event loop, where the lobby lives, and must be quick.
 ``LobbySource`` is the adapter the server uses: it is the only code in
 ``gameserver/web`` that touches sessions and the lobby, so when their
 insides change, this class is the one place to adapt.
+
+Playing in the browser goes through ``handle``: the very requests a game
+client sends (``protocol.Join``, ``Move``, ``StateWithMoves``, ``Restart``)
+with the browser's address, so every rule of the game port (turns, keys,
+consent, per-address caps, the overwrite rule, durability) applies
+unchanged. A request that must wait comes back as a ``Wait``
+(``gameserver.waits``); its carrier (``_carrier.settle``) resumes it with
+``resume``.
 """
 
 from __future__ import annotations
@@ -17,6 +25,8 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, Protocol
 
 from ..game import AbstractGame
+from ..protocol import Request
+from ..waits import Outcome, Wait
 
 SessionKey = tuple[str, str]  # (game name, session token)
 
@@ -71,6 +81,20 @@ class DashboardSource(Protocol):
 
     def competition(self) -> Any:
         """The tournaments (``gameserver.tournament_hall.TournamentHall``), or None."""
+
+    def handle(self, request: Request, client: str) -> Outcome:
+        """Serve a game request from ``client`` (an address) exactly as the game port does.
+
+        Returns the reply's bytes (the wire protocol's JSON) or a ``Wait``.
+        Never raises: errors are error replies.
+        """
+
+    def resume(self, wait: Wait) -> Outcome:
+        """Ask again for a ``Wait`` that was woken: the reply, or another ``Wait``."""
+
+    def open_sessions(self, limit: int) -> tuple[list[dict[str, Any]], bool]:
+        """The first ``limit`` sessions waiting for players, as ``discover`` lists them,
+        and whether there are more."""
 
 
 class LobbySource:
@@ -140,3 +164,14 @@ class LobbySource:
 
     def competition(self) -> Any:
         return self._competition
+
+    def handle(self, request: Request, client: str) -> Outcome:
+        return self._lobby.handle(request, client)  # type: ignore[no-any-return]
+
+    def resume(self, wait: Wait) -> Outcome:
+        return self._lobby.call(wait.resume)  # type: ignore[no-any-return]
+
+    def open_sessions(self, limit: int) -> tuple[list[dict[str, Any]], bool]:
+        sessions, rest = self._lobby.open_sessions_page(limit=limit)
+        return list(sessions), rest is not None
+
