@@ -25,6 +25,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, Protocol
 
 from ..game import AbstractGame
+from ..guard import GameCodeError
 from ..protocol import Request
 from ..waits import Outcome, Wait
 
@@ -60,7 +61,7 @@ class DashboardSource(Protocol):
         """``(last request, Unix seconds; requests waiting now)``: these change without the mark."""
 
     def summary(self, handle: Any) -> dict[str, Any]:
-        """``Session.summary()``: players, whose turn, moves, no keys."""
+        """``session_summary(handle)``: players, whose turn, moves, no keys."""
 
     def views(self, handle: Any) -> list[dict[str, Any]]:
         """What each player would get from ``state()`` now (hidden information included)."""
@@ -142,10 +143,16 @@ class LobbySource:
         return handle.last_activity + self._wall_offset, handle.waiting
 
     def summary(self, handle: Any) -> dict[str, Any]:
-        return dict(handle.summary())
+        return session_summary(handle)
 
     def views(self, handle: Any) -> list[dict[str, Any]]:
-        return list(handle.views())
+        views = []
+        for player_id in range(len(handle.players)):
+            try:
+                views.append(handle.game.view(player_id))
+            except GameCodeError as err:  # shown as an error box
+                views.append({"error": str(err)})
+        return views
 
     def game_classes(self) -> Mapping[str, type[AbstractGame]]:
         return dict(self._lobby.games)
@@ -174,4 +181,32 @@ class LobbySource:
     def open_sessions(self, limit: int) -> tuple[list[dict[str, Any]], bool]:
         sessions, rest = self._lobby.open_sessions_page(limit=limit)
         return list(sessions), rest is not None
+
+
+def session_summary(session: Any) -> dict[str, Any]:
+    """A session for dashboards: who plays, whose turn, how busy; never a key.
+
+    Game calls that fail show up as ``"error"``.
+    """
+    now_wall, now = time.time(), session.now()
+    summary: dict[str, Any] = {
+        "game": session.game_name, "session": session.token, "auto": session.auto,
+        "players": [{"id": i, "name": p.name} for i, p in enumerate(session.players)],
+        "size": session.size, "full": session.full, "moves": session.moves,
+        "accepted_moves": session.accepted_moves,
+        "games_played": session.games_played,
+        "started": now_wall - (now - session.created),
+        "last_activity": now_wall - (now - session.last_activity),
+        "observed": [i for i, p in enumerate(session.players) if p.observer_key],
+        "waiting": session.waiting, "current": [], "gameover": False,
+    }
+    if session.full:
+        try:
+            summary["gameover"] = session.game.game_over()
+            summary["current"] = session.game.current()
+        except GameCodeError as err:
+            summary["error"] = str(err)
+    if session.timer is not None:
+        summary["timer"] = session.timer.summary(now, now_wall)
+    return summary
 

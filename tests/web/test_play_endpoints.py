@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from game_server_api import GameServerAPI
+from gameserver.web.source import session_summary
 from tests.serverproc import ServerThread
 from tests.web import play
 from tests.web.seats import PlayRefused, Stream, WebSeat, close_all, post
@@ -336,8 +337,8 @@ def test_bad_play_requests_are_refused_with_a_reason(server: ServerThread) -> No
 def test_a_browser_plays_nim_against_the_bot_to_the_end(server: ServerThread) -> None:
     seat = WebSeat(port_of(server), "Nim").join(session="web-bot", players=2, name="ann",
                                                 bots=1)
-    assert [p["name"] for p in session_of(server, "Nim", "web-bot").summary()["players"]] == [
-        "ann", "bot"]
+    summary = session_summary(session_of(server, "Nim", "web-bot"))
+    assert [p["name"] for p in summary["players"]] == ["ann", "bot"]
     assert finish_nim(seat)["winner"] in (0, 1)
 
 
