@@ -66,7 +66,8 @@ import time
 
 from . import protocol
 from ._connhost import ConnectionHost
-from .protocol import TERMINATOR, ProtocolError, RequestReader, server_error
+from .framing import TERMINATOR, RequestReader
+from .protocol import ProtocolError, server_error
 from .waits import Outcome, Wait
 
 log = logging.getLogger("gameserver.server")

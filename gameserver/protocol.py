@@ -3,11 +3,11 @@
 Theory of operation
 -------------------
 A client sends one UTF-8 JSON object followed by the terminator ``EOT\\0``.
-``RequestReader`` collects bytes until it sees the terminator (or the size
-limit is passed) and ``decode_request`` turns the JSON into one of the small
-request classes below, checking every key and its exact type. Replies
-are built with ``ok``, ``error`` and ``illegal_move`` and are encoded to bytes
-exactly once.
+``gameserver.framing.RequestReader`` collects bytes until it sees the
+terminator (or the size limit is passed) and ``decode_request`` turns the
+JSON into one of the small request classes below, checking every key and
+its exact type. Replies are built with ``ok``, ``error`` and
+``illegal_move`` and are encoded to bytes exactly once.
 
 Every problem is a ``ProtocolError`` whose message already carries the prefix
 saying whose fault it was: ``server:`` (transport: size, time, bytes, JSON),
@@ -28,8 +28,6 @@ from typing import Any, ClassVar
 from ._json import FAST_PATH_FALLBACKS as FAST_PATH_FALLBACKS  # for the server's log
 from ._json import decode_json
 from ._json import encode_json as encode_json  # replies' JSON, for the rest of the server
-
-TERMINATOR = b"EOT\x00"
 
 # A game's move dict and state dict are arbitrary JSON objects.
 JSONObject = dict[str, Any]
@@ -79,72 +77,6 @@ def illegal_move(value: Any) -> bytes:
     """
     message = "game: " + value if isinstance(value, str) else value
     return encode_json({"status": "illegalmove", "message": message}).encode()
-
-
-# ---------------------------------------------------------------- framing
-
-
-class RequestReader:
-    """Collects the bytes of one request until its terminator.
-
-    Feed every chunk to ``feed``. It returns ``None`` while the request is
-    incomplete and the request's JSON bytes (without terminator) once it is
-    complete; after that the reader keeps any bytes that followed, for the
-    next request on a kept-alive connection (``next_request``).
-
-    Raises ``ProtocolError`` when the request grows past ``size_max`` bytes,
-    terminator included (the classic client counts it too).
-    """
-
-    __slots__ = ("_buffer", "_size_max", "_scanned")
-
-    def __init__(self, size_max: int) -> None:
-        self._buffer = bytearray()
-        self._size_max = size_max
-        self._scanned = 0  # bytes already searched for the terminator
-
-    def feed(self, data: bytes) -> bytes | None:
-        if not self._buffer:  # a classic request usually comes in one piece
-            end = data.find(TERMINATOR)
-            if 0 <= end == len(data) - len(TERMINATOR) and len(data) <= self._size_max:
-                return data[:end]
-        self._buffer += data
-        return self.next_request()
-
-    def feed_later(self, data: bytes) -> None:
-        """Buffer bytes that arrived while a request is being served (or reading is paused).
-
-        Nothing is checked here: the caller bounds the buffer by pausing its
-        reading once ``pending`` reaches ``size_max``, and ``next_request``
-        checks each request when its turn comes.
-        """
-        self._buffer += data
-
-    def next_request(self) -> bytes | None:
-        """Return the next complete request already buffered, or ``None``."""
-        buffer = self._buffer
-        end = buffer.find(TERMINATOR, max(0, self._scanned - len(TERMINATOR) + 1))
-        if end < 0:
-            self._scanned = len(buffer)
-            if len(buffer) > self._size_max:
-                raise server_error("request size exceeded by client")
-            return None
-        if end + len(TERMINATOR) > self._size_max:
-            raise server_error("request size exceeded by client")
-        request = bytes(buffer[:end])
-        del buffer[: end + len(TERMINATOR)]
-        self._scanned = 0
-        return request
-
-    @property
-    def pending(self) -> int:
-        """Number of bytes buffered (requests not yet taken, complete or not)."""
-        return len(self._buffer)
-
-    @property
-    def size_max(self) -> int:
-        """The largest request accepted, in bytes, terminator included."""
-        return self._size_max
 
 
 # ---------------------------------------------------------------- requests
