@@ -32,7 +32,6 @@ class SavedSession(Protocol):
     moves: int
     accepted_moves: int
     games_played: int
-    history_id: int
     game_moves: int
     players: list[Player]
     created: float  # monotonic seconds, as the session's clock counts
@@ -63,7 +62,7 @@ def snapshot(session: SavedSession, game: bool = True) -> dict[str, Any]:
         "format": FORMAT, "game_name": session.game_name, "token": session.token,
         "size": session.size, "auto": session.auto, "moves": session.moves,
         "accepted_moves": session.accepted_moves,
-        "games_played": session.games_played, "history_id": session.history_id,
+        "games_played": session.games_played,
         "game_moves": session.game_moves,
         "players": [(p.name, p.key, p.observer_key, p.address) for p in session.players],
         "created": wall - (now - session.created),
@@ -97,7 +96,6 @@ def restore(cls: Callable[..., SavedSession], data: dict[str, Any], game_type: G
     session.moves = data["moves"]
     session.accepted_moves = data.get("accepted_moves", data["moves"])
     session.games_played = data["games_played"]
-    session.history_id = data["history_id"]
     session.game_moves = data["game_moves"]
     if data.get("format", 1) == 1:  # the hand-over held the old game itself
         handover: dict[View, Any] = data.get("handover", {})

@@ -171,9 +171,14 @@ class Arbiter:
             log.exception("tournament %s: recording game %s failed", entry.tournament.name,
                           key)
 
+    def _game_id(self, session: Session) -> int:
+        """The history's id of the session's game (its replay), 0 without a store."""
+        store = self.host.store
+        return store.game_id(session) if store is not None else 0
+
     def _result(self, entry: Entry, session: Session) -> GameResult:
         names = (session.players[0].name, session.players[1].name)
-        history_id = getattr(session, "history_id", 0) or 0
+        history_id = self._game_id(session)
         game = session.game
         if isinstance(game, ForfeitedGame):
             lost = game.forfeit["players"]
@@ -233,7 +238,7 @@ class Arbiter:
                             entry.tournament.name, key, session.closed)
                 self._record(entry, key, GameResult(
                     (session.players[0].name, session.players[1].name), (0.5, 0.5),
-                    "void", getattr(session, "history_id", 0) or 0))
+                    "void", self._game_id(session)))
 
 
 def is_over(session: Session) -> bool:

@@ -42,6 +42,7 @@ from . import _check_words as words
 from . import registry, rlhooks
 from ._check_play import Player, Stop
 from ._check_words import Report
+from .checked import range_problem
 from .game import AbstractGame, has_hidden_information
 from .guard import GameCodeError, GameGuard
 
@@ -66,25 +67,21 @@ def check_structure(game_class: type[AbstractGame], report: Report,
         return None
     counts = []
     for method in ("min_players", "max_players"):
-        where = words.method_line(game_class, method)
         try:
-            value = guard.call(game_class.__name__, method, getattr(game_class, method))
+            counts.append(guard.call(game_class.__name__, method, getattr(game_class, method)))
         except GameCodeError as err:
             hint = (" Put @staticmethod on the line above 'def " + method + "' (and no 'self')."
                     if "positional argument" in str(err) else "")
             report.problem(f"{method}() cannot be called on the class.{hint}", err.details,
-                           where=where)
+                           where=words.method_line(game_class, method))
             return None
-        if type(value) is not int or value < 1:
-            report.problem(f"{method}() must return a whole number of at least 1, "
-                           f"not {value!r}.{words.forgot_return(value)}", where=where)
-            return None
-        counts.append(value)
     low, high = counts
-    if low > high:
-        report.problem(f"min_players() returns {low} but max_players() returns {high}: "
-                       "the minimum must not be larger than the maximum.",
-                       where=words.method_line(game_class, "min_players"))
+    problem = range_problem(low, high)
+    if problem:
+        method = problem.split("(")[0]  # the method the rule names first
+        value = low if method == "min_players" else high
+        report.problem(f"{problem}.{words.forgot_return(value)}",
+                       where=words.method_line(game_class, method))
         return None
     return low, high
 

@@ -56,7 +56,7 @@ from .game import AbstractGame, has_hidden_information
 from .guard import GameCodeError, GameGuard
 from .protocol import framework_error
 
-__all__ = ["Call", "CheckedGame", "GameType", "game_types", "json_problem"]
+__all__ = ["Call", "CheckedGame", "GameType", "game_types", "json_problem", "range_problem"]
 
 log = logging.getLogger("gameserver.checked")
 
@@ -112,6 +112,21 @@ class Call:
                 log.exception("a callback of a game call failed")
 
 
+def range_problem(low: Any, high: Any) -> str:
+    """What is wrong with a player range (``min_players()``, ``max_players()``), or "".
+
+    The one rule, for loading a game, checking it and every join: whole
+    numbers of at least 1, the minimum not above the maximum.
+    """
+    for method, value in (("min_players", low), ("max_players", high)):
+        if type(value) is not int or value < 1:
+            return f"{method}() must return a whole number of at least 1, not {value!r}"
+    if low > high:
+        return (f"min_players() returns {low} but max_players() returns {high}: the minimum "
+                "must not be larger than the maximum")
+    return ""
+
+
 def game_types(classes: Mapping[str, type[AbstractGame]],
                guard: GameGuard) -> dict[str, GameType]:
     """``{name: GameType}`` for game classes by name, all behind one guard."""
@@ -154,10 +169,9 @@ class GameType:
         """
         low = self.call("min_players", self.game_class.min_players)
         high = self.call("max_players", self.game_class.max_players)
-        if type(low) is not int or type(high) is not int:
-            raise GameCodeError(
-                f"framework: game {self.name}: min_players() and max_players() must "
-                "return whole numbers")
+        problem = range_problem(low, high)
+        if problem:
+            raise GameCodeError(f"framework: game {self.name}: {problem}")
         return low, high
 
     def check_player_count(self, players: int) -> None:

@@ -33,6 +33,7 @@ from types import ModuleType
 from typing import TypeVar
 
 from . import game as game_module
+from .checked import range_problem
 from .game import AbstractGame
 
 log = logging.getLogger("gameserver.registry")
@@ -224,17 +225,12 @@ def player_range_problem(game_class: type) -> str:
     values = []
     for method in ("min_players", "max_players"):
         try:
-            value = getattr(game_class, method)()
+            values.append(getattr(game_class, method)())
         except Exception as err:  # noqa: BLE001 - any failure of student code
             hint = (" (put @staticmethod on the line above it, and no 'self')"
                     if isinstance(err, TypeError) and "argument" in str(err) else "")
             return f"{method}() cannot be called on the class: {err}{hint}"
-        if type(value) is not int or value < 1:
-            return f"{method}() must return a whole number of at least 1, not {value!r}"
-        values.append(value)
-    if values[0] > values[1]:
-        return f"min_players() is {values[0]} but max_players() is {values[1]}"
-    return ""
+    return range_problem(*values)
 
 
 def source_line(obj: type) -> int | str:

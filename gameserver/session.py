@@ -101,6 +101,9 @@ class Recorder(typing.Protocol):
     def forget(self, session: Session) -> None:
         """The session ended: its saved state goes."""
 
+    def game_id(self, session: Session) -> int:
+        """The history's id of the session's current game (for replay links), 0 if none."""
+
 
 class Session:
     """A running session of one game under one token.
@@ -127,7 +130,6 @@ class Session:
         self.size = size
         self.auto = auto
         self.recorder = recorder
-        self.history_id = 0  # the store's id of the current game, 0 if none
         self._clock = clock
         self._unsaved: SaveBatch | None = None
         self.game = game if game is not None else game_type.new_game(size)

@@ -149,7 +149,6 @@ class Rows:
         else:
             ops.add(NOT_CURRENT, (live.game_id,))
         live.game_id, self.next_game_id = self.next_game_id, self.next_game_id + 1
-        session.history_id = live.game_id  # for whoever links to the game's replay
         live.seq = live.accepted = live.snap_seq = live.logged_since = 0
         live.ended = live.snap_due = False
         views = first_views(game, session.size)

@@ -256,6 +256,11 @@ class Store:
             ticket = batch.tickets[key] = Ticket()
         return ticket
 
+    def game_id(self, session: Any) -> int:
+        """The history's id of ``session``'s current game, 0 if none (a replay link)."""
+        live = self._live.get((session.game_name, session.token))
+        return live.game_id if live is not None else 0
+
     def forget(self, session: Any) -> None:
         """The session ended: delete its row, and its game unless finished and kept."""
         key = (session.game_name, session.token)
