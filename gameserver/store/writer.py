@@ -63,7 +63,7 @@ RETRY_INTERVAL = 1.0  # seconds between attempts to write rows a failed commit l
 RETRY_MAX_BYTES = 32 * 2**20  # rows kept for a retry; beyond, sessions are rewritten afresh
 DEFAULT_SNAPSHOT_MAX = 2**20
 PRUNE_EVERY = 100  # finished games between two prunings of the history
-LARGE_COMMIT = 256 * 1024  # bytes: a commit this large is written by the writer thread
+LARGE_COMMIT = 64 * 1024  # bytes: a commit this large is written by the writer thread
 
 
 @dataclass(eq=False)
