@@ -168,6 +168,9 @@ def _move_for(session: TimedSession, player: int) -> bool | None:
     candidates: list[dict[str, Any]] = []
     try:
         chosen = game.timeout_move(player)
+        if isinstance(chosen, Call):  # a game worker is asked; time_up runs again then
+            chosen.then(lambda: _fetched(session))
+            return None
         if chosen is not None:
             candidates.append(chosen)
     except GameCodeError as err:

@@ -219,7 +219,8 @@ class RemoteGame(CheckedGame):
     """
 
     __slots__ = ("gid", "_worker", "_build", "_turn", "_ended", "_views", "_decoded",
-                 "_fetches", "_wanted", "_blob", "_lost", "_on_lost", "__weakref__")
+                 "_fetches", "_wanted", "_blob", "_lost", "_on_lost", "_timeout_moves",
+                 "__weakref__")
 
     type: RemoteGameType
 
@@ -235,6 +236,7 @@ class RemoteGame(CheckedGame):
         self._fetches: dict[View, Call] = {}
         self._wanted = wanted  # the states sent along with every change
         self._blob: bytes | None = None
+        self._timeout_moves: dict[int, dict[str, Any] | None | str] = {}  # str: its error
         self._lost: str | None = None
         self._on_lost: Callable[[], Callable[[CheckedGame, str], None] | None] | None = None
         weakref.finalize(self, worker.forget, self.gid)
@@ -336,6 +338,7 @@ class RemoteGame(CheckedGame):
         self._views = {(player_id, legal): self._checked(view)
                        for player_id, legal, view in views}
         self._decoded = {}
+        self._timeout_moves = {}
         self._blob = snapshot
 
     def _checked(self, view: bytes | str) -> bytes | str:
@@ -393,6 +396,37 @@ class RemoteGame(CheckedGame):
 
     def legal_moves(self, player_id: int) -> list[dict[str, Any]] | None:
         return self.view(player_id, legal_moves=True).get("legal_moves")  # type: ignore[no-any-return]
+
+    def timeout_move(self, player_id: int) -> dict[str, Any] | None | Call:  # type: ignore[override]
+        """The game's move for ``player_id``, out of time; a ``Call`` while the worker is asked.
+
+        Asked once per player and change: the answer is kept until the game
+        changes again (``_mirror``), when the timer asks again.
+        """
+        if self._lost is not None:
+            raise GameCodeError(self._lost)
+        answer = self._timeout_moves.get(player_id)
+        if isinstance(answer, str):
+            raise GameCodeError(answer)
+        if player_id in self._timeout_moves:
+            return answer
+        call = Call()
+
+        def answered(reply: tuple[Any, ...]) -> None:
+            error, text = reply[0], reply[1]
+            try:
+                move = None if text is None else json.loads(text)
+            except ValueError:
+                move = None
+            if error is None and move is not None and not isinstance(move, dict):
+                error = self.type_error("timeout_move", "must return a move dict or None").args[0]
+            self._timeout_moves[player_id] = error if error is not None else move
+            call.finish()
+
+        message = ("timeout_move", self.gid, player_id)
+        self._worker.send(Request(_channel.encode(message), "timeout_move", answered,
+                                  lambda error: answered((error, None)), game=self))
+        return call
 
     def private_data(self, player_id: int) -> list[Any]:
         raise self.type_error("private_data", "is not available for games in worker processes")

@@ -102,7 +102,8 @@ class Host:
         self.retire = False  # the CPU limit's warning came
         self.logs = ForwardingHandler()
         self.operations: dict[str, Callable[..., tuple[Any, ...]]] = {
-            "new": self._new, "restore": self._restore, "move": self._move, "view": self._view}
+            "new": self._new, "restore": self._restore, "move": self._move, "view": self._view,
+            "timeout_move": self._timeout_move}
 
     # ------------------------------------------------------------ start
 
@@ -207,6 +208,14 @@ class Host:
         if size <= _channel.MIRROR_MAX // 2:
             self.big.get(gid, set()).discard((player_id, legal_moves))
         return (None, None, None, None, [(player_id, legal_moves, view)], None)
+
+    def _timeout_move(self, gid: int, player_id: int) -> tuple[Any, ...]:
+        """The game's move for a player out of time (its hook), as JSON; None if it has none."""
+        try:
+            move = self.games[gid].timeout_move(player_id)
+        except GameCodeError as err:
+            return (str(err), None, None, None, [], None)
+        return (None, None if move is None else encode_json(move), None, None, [], None)
 
     # ------------------------------------------------------------ what the server keeps
 

@@ -76,12 +76,13 @@ def test_a_player_out_of_time_gets_the_move_the_game_hook_names() -> None:
         assert state["log"][0] == [0, "pass"]
 
 
-def test_a_game_in_a_worker_process_gets_a_random_legal_move_fetched_from_it() -> None:
-    # The hook is not asked for games in worker processes (docs/protocol.md, turn timers).
+def test_a_game_in_a_worker_process_is_asked_for_its_hook_move_too() -> None:
     with timed_server(0.3, isolate_games="folder") as server:
         ann, bob = seat(server.port, "Talk", "worker")
-        state = wait_for(bob, lambda s: bool(s["log"]))
-        assert state["log"][0][0] == 0 and state["log"][0][1] in ("hello", "bye", "pass")
+        state = wait_for(bob, lambda s: bool(s["log"]))  # ann never moves
+        assert state["log"][0] == [0, "pass"]  # the hook's move, fetched from the worker
+        state = wait_for(ann, lambda s: len(s["log"]) >= 2)  # bob never moves either
+        assert state["log"][1] == [1, "pass"]  # asked again after the change
 
 
 def test_a_player_out_of_time_gets_a_random_legal_move() -> None:
