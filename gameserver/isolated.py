@@ -12,7 +12,7 @@ no round trip; a state that was not sent along (too large, or a variant
 nobody asked for before, such as with ``legal_moves``) is fetched once and
 sent along with every later change.
 
-``plan`` decides, from the settings, which games the server imports itself
+``placement.plan`` decides, from the settings, which games the server imports itself
 (trusted: the bundled ones) and which sources run in workers;
 ``Isolation`` starts the workers and makes their game types.
 """
@@ -22,17 +22,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sys
 import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import _channel, _sandbox, protocol, registry
+from . import _channel, _sandbox, protocol
 from ._stand_in import stand_in
 from .checked import Call, CheckedGame, GameType
-from .config import Settings
-from .game import AbstractGame
 from .guard import GameCodeError, GameGuard
 from .workers import Request, Source, Worker, WorkerSettings
 
@@ -40,43 +37,6 @@ log = logging.getLogger("gameserver.isolated")
 
 View = tuple[int, bool]
 _OK_PREFIX = protocol.ok({}).split(b"{}")[0] + b"{"  # b'{"status": "ok", "data": {'
-
-
-def isolation_problem() -> str:
-    """Why worker processes cannot run here, or "" if they can."""
-    if sys.platform == "win32":
-        return ("Windows' event loop cannot watch a worker's pipes (no add_reader on "
-                "pipes)")
-    return ""
-
-
-def plan(settings: Settings) -> tuple[dict[str, type[AbstractGame]], list[Source]]:
-    """The games the server imports itself, and the sources that run in worker processes.
-
-    ``isolate_games``: "folder" runs the games from ``games_dirs`` in
-    workers, "all" the bundled ones too, "off" none. Where workers cannot
-    run, everything runs in the server, with a warning saying so.
-    """
-    mode = settings.isolate_games
-    problem = isolation_problem()
-    if mode != "off" and problem:
-        log.warning("isolate_games=%s is not possible here: %s. Every game runs inside the "
-                    "server process, where a broken or hostile game can stall or crash the "
-                    "server and read its memory (players' keys)", mode, problem)
-        mode = "off"
-    if mode == "off":
-        return registry.discover(settings.games_dirs, settings.bundled_games), []
-    files: list[Source] = [("file", str(path))
-                           for path in registry.game_files(settings.games_dirs)]
-    if mode == "folder":
-        return registry.discover([], settings.bundled_games), files
-    modules: list[Source] = []
-    if settings.bundled_games:
-        from .games import BUNDLED_GAMES
-        for game_class in BUNDLED_GAMES:
-            if ("module", game_class.__module__) not in modules:
-                modules.append(("module", game_class.__module__))
-    return {}, modules + files
 
 
 class Isolation:

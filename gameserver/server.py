@@ -43,9 +43,10 @@ from .checked import game_types
 from .config import Settings
 from .game import AbstractGame
 from .guard import GameGuard
-from .isolated import Isolation, plan
+from .isolated import Isolation
 from .lobby import Lobby, LobbyLimits
 from .metrics import Gauges, Metrics
+from .placement import plan
 from .protocol import Request, server_error
 from .session import Outcome
 from .store import GameReplayer, HistoryReader, Store
@@ -84,7 +85,7 @@ class GameServer:
         settings: the server settings.
         games: game name -> game class to offer, all run in this process;
             None: the games the settings name (bundled games, games folders,
-            ``isolate_games``; see ``gameserver.isolated.plan``).
+            ``isolate_games``; see ``gameserver.placement.plan``).
     """
 
     def __init__(self, settings: Settings,

@@ -1,0 +1,57 @@
+"""Where each game runs: in the server process, or in a worker process of its own.
+
+``plan`` reads the settings (``isolate_games``: "folder" runs the games of
+``games_dirs`` in workers, "all" the bundled ones too, "off" none) and
+returns the game classes the server imports itself and the sources that run
+in workers. Where workers cannot run (``isolation_problem``), everything
+runs in the server, with a warning that says what that means.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from . import registry
+from .config import Settings
+from .game import AbstractGame
+from .workers import Source
+
+log = logging.getLogger("gameserver.isolated")
+
+
+def isolation_problem() -> str:
+    """Why worker processes cannot run here, or "" if they can."""
+    if sys.platform == "win32":
+        return ("Windows' event loop cannot watch a worker's pipes (no add_reader on "
+                "pipes)")
+    return ""
+
+
+def plan(settings: Settings) -> tuple[dict[str, type[AbstractGame]], list[Source]]:
+    """The games the server imports itself, and the sources that run in worker processes.
+
+    ``isolate_games``: "folder" runs the games from ``games_dirs`` in
+    workers, "all" the bundled ones too, "off" none. Where workers cannot
+    run, everything runs in the server, with a warning saying so.
+    """
+    mode = settings.isolate_games
+    problem = isolation_problem()
+    if mode != "off" and problem:
+        log.warning("isolate_games=%s is not possible here: %s. Every game runs inside the "
+                    "server process, where a broken or hostile game can stall or crash the "
+                    "server and read its memory (players' keys)", mode, problem)
+        mode = "off"
+    if mode == "off":
+        return registry.discover(settings.games_dirs, settings.bundled_games), []
+    files: list[Source] = [("file", str(path))
+                           for path in registry.game_files(settings.games_dirs)]
+    if mode == "folder":
+        return registry.discover([], settings.bundled_games), files
+    modules: list[Source] = []
+    if settings.bundled_games:
+        from .games import BUNDLED_GAMES
+        for game_class in BUNDLED_GAMES:
+            if ("module", game_class.__module__) not in modules:
+                modules.append(("module", game_class.__module__))
+    return {}, modules + files
