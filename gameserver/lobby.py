@@ -1,9 +1,11 @@
 """The registry of sessions: join, auto-join, observe, restart, overwrite, timeouts.
 
-The lobby turns a decoded request into reply bytes, or into a ``Pending``
+The lobby turns a decoded request into reply bytes, or into a ``Wait``
 when the request must wait (a join until the session is full, a state until
 it changes). It knows sessions, not sockets: the server adapter writes the
-bytes and cancels a ``Pending`` whose client went away.
+bytes and cancels a ``Wait`` whose client went away. A subscription
+(``subscribe``) is handed out as a ``Feed``: the carrier asks it for each
+next state of the view.
 
 Sessions are keyed by (game name, token), so the same token may be used by
 different games. Auto-join sessions get tokens ``auto-<n>`` and are never
@@ -35,10 +37,11 @@ from .protocol import (
     Restart,
     State,
     StateWithMoves,
+    Subscribe,
     framework_error,
     server_error,
 )
-from .session import Outcome, Recorder, Session
+from .session import Feed, Outcome, Recorder, Session
 from .waits import Wait
 
 log = logging.getLogger("gameserver.lobby")
@@ -293,12 +296,25 @@ class Lobby:
 
     def _move(self, request: Move, client: str) -> Outcome:
         session = self._session(request.game, request.session)
-        return session.move(request.player_id, request.key, request.move)
+        return session.move(request.player_id, request.key, request.move, request.with_state,
+                            request.legal_moves)
 
     def _state(self, request: State, client: str) -> Outcome:
         session = self._session(request.game, request.session)
         return session.state(request.player_id, request.key, request.observer,
                              legal_moves=type(request) is StateWithMoves)
+
+    def subscribe(self, request: Subscribe, client: str = "") -> Feed | bytes:
+        """A subscription to the view ``request`` names (``Session.feed``), or the error reply.
+
+        Never raises. The carrier calls the feed for each next state of the view.
+        """
+        return self.call(self._subscribe, request)  # type: ignore[return-value]
+
+    def _subscribe(self, request: Subscribe) -> Feed:
+        session = self._session(request.game, request.session)
+        return session.feed(request.player_id, request.key, request.observer,
+                            request.legal_moves)
 
     def _observe(self, request: Observe, client: str) -> Outcome:
         if request.session == AUTO:

@@ -22,17 +22,29 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from ._json import FAST_PATH_FALLBACKS as FAST_PATH_FALLBACKS  # for the server's log
 from ._json import decode_json
 from ._json import encode_json as encode_json  # replies' JSON, for the rest of the server
 
-TERMINATOR = b"EOT\x00"
+# The request types live in _requests; they are the protocol's, so they are named here too.
+from ._requests import DISCOVER_SESSIONS_MAX as DISCOVER_SESSIONS_MAX
+from ._requests import Discover as Discover
+from ._requests import Envelope as Envelope
+from ._requests import Join as Join
+from ._requests import JSONObject as JSONObject
+from ._requests import Move as Move
+from ._requests import Observe as Observe
+from ._requests import ObserverCode as ObserverCode
+from ._requests import Request as Request
+from ._requests import Restart as Restart
+from ._requests import State as State
+from ._requests import StateWithMoves as StateWithMoves
+from ._requests import Subscribe as Subscribe
+from ._requests import Unsubscribe as Unsubscribe
 
-# A game's move dict and state dict are arbitrary JSON objects.
-JSONObject = dict[str, Any]
+TERMINATOR = b"EOT\x00"
 
 class ProtocolError(Exception):
     """A request that cannot be served; ``str(err)`` is the full prefixed message."""
@@ -63,6 +75,17 @@ def ok(data: Any) -> bytes:
 
 
 _OK_NULL = encode_json({"status": "ok", "data": None}).encode()
+
+
+_OK_DATA = b'{"status": "ok", "data": '  # how every ok-reply starts
+
+
+def with_state(reply: bytes, state_reply: bytes) -> bytes:
+    """A move's ``reply`` with the mover's state (the ok-reply ``state_reply``) under "state".
+
+    Spliced, not encoded again: ``{"status": "ok", "data": null, "state": {...}}``.
+    """
+    return b"".join((reply[:-1], b', "state": ', state_reply[len(_OK_DATA):]))
 
 
 def error(message: str) -> bytes:
@@ -147,107 +170,6 @@ class RequestReader:
         return self._size_max
 
 
-# ---------------------------------------------------------------- requests
-
-
-@dataclass(slots=True)
-class Join:
-    kind: ClassVar[str] = "join"
-
-    game: str
-    session: str
-    players: int | None
-    name: str
-
-
-@dataclass(slots=True)
-class Move:
-    kind: ClassVar[str] = "move"
-
-    game: str
-    session: str
-    player_id: int
-    key: str
-    move: JSONObject
-
-
-@dataclass(slots=True)
-class State:
-    kind: ClassVar[str] = "state"
-
-    game: str
-    session: str
-    player_id: int
-    key: str
-    observer: bool
-
-
-@dataclass(slots=True)
-class StateWithMoves(State):
-    """A state request that also asks for the player's legal moves (extension)."""
-
-
-# Most waiting sessions one discover reply lists (about 200 bytes each).
-DISCOVER_SESSIONS_MAX = 1_000
-
-
-@dataclass(slots=True)
-class Discover:
-    """List the games and the sessions waiting for players (extension).
-
-    The sessions come sorted by (game, session token), at most ``limit`` of
-    them, those after ``after`` (the ``next`` of the previous reply).
-    """
-
-    kind: ClassVar[str] = "discover"
-
-    limit: int = DISCOVER_SESSIONS_MAX
-    after: tuple[str, str] | None = None
-
-
-@dataclass(slots=True)
-class Observe:
-    kind: ClassVar[str] = "observe"
-
-    game: str
-    session: str
-    name: str
-    code: str | None = None  # extension: the player's observer code (their consent)
-
-
-@dataclass(slots=True)
-class ObserverCode:
-    """A player asks for the code that lets its own second program watch it (extension)."""
-
-    kind: ClassVar[str] = "observer_code"
-
-    game: str
-    session: str
-    player_id: int
-    key: str
-
-
-@dataclass(slots=True)
-class Restart:
-    kind: ClassVar[str] = "restart"
-
-    game: str
-    session: str
-    player_id: int
-    key: str
-
-
-Request = Join | Move | State | Observe | Restart | Discover | ObserverCode
-
-
-@dataclass(slots=True)
-class Envelope:
-    """A decoded request plus the opt-in extension flags that came with it."""
-
-    request: Request
-    keep_alive: bool = False
-
-
 # What each request type needs: key -> (accepted Python types, human description).
 _STR = ((str,), "a string")
 _INT = ((int,), "an integer")
@@ -266,6 +188,9 @@ _SCHEMAS: dict[str, tuple[type, dict[str, tuple[tuple[type, ...], str]]]] = {
     "discover": (Discover, {}),
     "observer_code": (ObserverCode, {"game": _STR, "session": _STR, "player_id": _INT,
                                      "key": _STR}),
+    "subscribe": (Subscribe, {"game": _STR, "session": _STR, "player_id": _INT, "key": _STR,
+                              "observer": _BOOL}),
+    "unsubscribe": (Unsubscribe, {"subscription": _INT}),
 }
 _CLASSIC_TYPES = ("join", "move", "state", "observe", "restart")
 # For the quick check of a valid request: its keys in order, and every allowed
@@ -390,6 +315,12 @@ def _envelope(cls: type, values: list[Any], data: dict[str, Any]) -> Envelope:
     elif cls is Discover:
         return Envelope(_discover(data), data.get("keep_alive") is True)
     request = cls(*values)
+    if cls is Move:
+        if data.get("with_state") is True:  # extensions: flags, true or left out
+            request.with_state = True
+            request.legal_moves = data.get("legal_moves") is True
+    elif cls is Subscribe:
+        request.legal_moves = data.get("legal_moves") is True
     if cls is Observe and "code" in data:
         code = data["code"]
         if type(code) is not str:

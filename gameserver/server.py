@@ -44,9 +44,9 @@ from .game import AbstractGame
 from .guard import GameGuard
 from .lobby import Lobby, LobbyLimits
 from .metrics import Gauges, Metrics
-from .protocol import Request, server_error
-from .session import Outcome
+from .protocol import Request, Subscribe, server_error
 from .store import GameReplayer, HistoryReader, Store
+from .waits import Feed, Outcome
 
 __all__ = ["GameServer", "LISTEN_BACKLOG"]
 
@@ -66,6 +66,7 @@ class _ConnectionHost:
     metrics: Metrics
     log_requests: bool
     handle: Callable[[Request, str], Outcome]
+    subscribe: Callable[[Subscribe, str], Feed | bytes]
     resume: Callable[[Callable[[], Outcome]], Outcome]
     call_soon: Callable[[Callable[[], object]], object]
     held: Callable[[], AbstractContextManager[None]]
@@ -169,6 +170,7 @@ class GameServer:
         host = _ConnectionHost(
             settings=self.settings, registry=self.connections, metrics=self.metrics,
             log_requests=log.isEnabledFor(logging.DEBUG), handle=self.lobby.handle,
+            subscribe=self.lobby.subscribe,
             resume=self.lobby.call, call_soon=loop.call_soon, held=self._held_commits)
         if tls is None:
             await self._listen_raw(host, loop)

@@ -46,9 +46,9 @@ from . import protocol
 from .checked import CheckedGame, GameType
 from .guard import GameCodeError
 from .protocol import ProtocolError, framework_error
-from .waits import Outcome, Wait
+from .waits import Feed, Outcome, Wait
 
-__all__ = ["Outcome", "Player", "Recorder", "SaveBatch", "Session", "View", "Wait"]
+__all__ = ["Feed", "Outcome", "Player", "Recorder", "SaveBatch", "Session", "View", "Wait"]
 
 log = logging.getLogger("gameserver.session")
 
@@ -140,6 +140,7 @@ class Session:
         self._final: list[dict[str, Any] | str] = []  # hand-over: final views (str: error)
         self._owed: set[View] = set()  # views owed the hand-over
         self._waits: set[Wait] = set()
+        self._replies: dict[tuple[int, bool], bytes] = {}  # (player, legal moves) -> state
 
     # ------------------------------------------------------------ joining
 
@@ -193,8 +194,14 @@ class Session:
 
     # ------------------------------------------------------------ requests
 
-    def move(self, player_id: int, key: str, move: dict[str, Any]) -> Outcome:
-        """Pass one move to the game, after the checks in protocol order."""
+    def move(self, player_id: int, key: str, move: dict[str, Any], with_state: bool = False,
+             legal_moves: bool = False) -> Outcome:
+        """Pass one move to the game, after the checks in protocol order.
+
+        With ``with_state`` (an extension) the reply also carries the mover's
+        new state under ``"state"`` (with its legal moves if ``legal_moves``),
+        and the mover's view counts as having seen it, as after a ``state``.
+        """
         self.touch()
         game = self.game
         if game.game_over():
@@ -209,9 +216,14 @@ class Session:
             self._moved(player_id, move, str(err))
             raise
         self._moved(player_id, move, rejection)
-        if rejection is None:
-            return self._saved(protocol.ok(None))
-        return self._saved(protocol.illegal_move(rejection))
+        reply = protocol.ok(None) if rejection is None else protocol.illegal_move(rejection)
+        if not with_state:
+            return self._saved(reply)
+        try:
+            state = self._view_reply(player_id, legal_moves)
+        except GameCodeError:  # the move stands; the state's error comes with the next state
+            return self._saved(reply)
+        return self._saved(protocol.with_state(reply, state), (player_id, False))
 
     def state(self, player_id: int, key: str, observer: bool,
               legal_moves: bool = False) -> Outcome:
@@ -233,7 +245,35 @@ class Session:
             return self._saved(self._handover_reply(view[0], legal_moves))
         if self._seen.get(view) == self.version:
             return self._wait(lambda: self._state_for(view, legal_moves))
-        return self._saved(self.game.view_reply(view[0], legal_moves), view)
+        return self._saved(self._view_reply(view[0], legal_moves), view)
+
+    def _view_reply(self, player_id: int, legal_moves: bool) -> bytes:
+        """``player_id``'s state as an ok-reply: encoded once per version, whoever asks.
+
+        A player and its observers, a ``state`` and a push, a move's reply
+        and the opponent's ``state`` all share one encoding per change.
+        """
+        replies = self._replies
+        reply = replies.get((player_id, legal_moves))
+        if reply is None:
+            reply = replies[player_id, legal_moves] = self.game.view_reply(player_id,
+                                                                           legal_moves)
+        return reply
+
+    def feed(self, player_id: int, key: str, observer: bool,
+             legal_moves: bool = False) -> Feed:
+        """A subscription to one view: a call that gives its next state, as ``state`` would.
+
+        The key is checked once, here. Each call of the returned function is a
+        ``state`` request of the view without the key check (and without
+        counting as activity): the state at once if the view has not seen
+        it, else a ``Wait`` for the next change; the session's error once it
+        is closed. The carrier (a connection) calls it again after each state.
+        """
+        self.touch()
+        self._check_key(player_id, key, observer)
+        view = (player_id, observer)
+        return lambda: self._state_for(view, legal_moves)
 
     def observe(self, name: str, code: str | None = None,
                 consent_needed: bool = False) -> Outcome:
@@ -331,6 +371,7 @@ class Session:
 
     def _changed(self) -> None:
         self.version += 1
+        self._replies = {}
         self._wake()
 
     def _wake(self) -> None:
@@ -373,9 +414,12 @@ class Session:
     def _saved(self, reply: bytes, view: View | None = None) -> Outcome:
         """``reply``, held back until every change of this session it may show is saved.
 
-        ``view``, when given, is marked as having seen the current version once
-        the reply goes out, and not when it turns into an error (so the next
-        ``state`` of that view does not wait for a change it never saw).
+        ``view``, when given, is the view whose state ``reply`` shows: it is
+        marked as having seen the current version at once, so that no other
+        request of the view (an observer's, a subscription's) is given the
+        same version while this reply waits for the save. If the save fails,
+        the reply turns into an error and the mark is taken back (the next
+        ``state`` of that view must not wait for a change it never saw).
         """
         batch = self._unsaved
         if batch is not None and not batch.done and self.recorder is not None:
@@ -388,12 +432,19 @@ class Session:
                 self._seen[view] = self.version
             return reply
         version = self.version
+        if view is not None:
+            before = self._seen.get(view)
+            self._seen[view] = version
 
         def after_save() -> bytes:
             if batch.error:
+                if view is not None and self._seen.get(view) == version:
+                    if before is None:
+                        del self._seen[view]
+                    else:
+                        self._seen[view] = before
+                    self._wake()  # whoever waits on that view may have it now
                 return protocol.error(batch.error)
-            if view is not None and self._seen.get(view, -1) < version:
-                self._seen[view] = version
             return reply
 
         wait = Wait(after_save)
