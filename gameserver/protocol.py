@@ -303,7 +303,8 @@ def _checked_envelope(data: Any) -> Envelope:
         # type() rather than isinstance(): bool is a subclass of int.
         if type(value) not in types:
             raise framework_error(
-                f"key '{key}' of a {kind} request must be {description}, "
+                f"key '{key}' of {'an' if kind[0] in 'aeiou' else 'a'} {kind} request must be "
+                f"{description}, "
                 f"not {_json_type_name(value)}")
         values.append(value)
     return _envelope(cls, values, data)

@@ -10,8 +10,11 @@ differ and otherwise waits for the next change, so whether to wait is one
 comparison and no wake-up can be lost between the check and the wait.
 
 Waiting is data (``gameserver.waits.Wait``): a request that must wait comes
-back as a ``Wait`` kept in ``_waits``; every change (and ``close``) wakes
-them all, and their carriers simply ask again. A closed session (replaced,
+back as a ``Wait`` kept in ``_waits`` (joins) or ``_view_waits`` (states,
+by view); every change wakes the joins and the views that have not seen it
+(``close`` wakes everything), and their carriers simply ask again. A
+subscription (``feed``, the push extension) is such a ``state`` asked
+again and again by its connection, with the key checked once. A closed session (replaced,
 timed out, server shutting down) answers every question with the reason it
 was closed. Nothing here touches sockets, futures or timers, so the rules
 are tested with plain calls.
@@ -139,7 +142,8 @@ class Session:
         self._seen: dict[View, int] = {}
         self._final: list[dict[str, Any] | str] = []  # hand-over: final views (str: error)
         self._owed: set[View] = set()  # views owed the hand-over
-        self._waits: set[Wait] = set()
+        self._waits: set[Wait] = set()  # joins: woken at every change
+        self._view_waits: dict[View, set[Wait]] = {}  # states: woken when their view changed
         self._replies: dict[tuple[int, bool], bytes] = {}  # (player, legal moves) -> state
 
     # ------------------------------------------------------------ joining
@@ -214,16 +218,23 @@ class Session:
             rejection = game.move(move, player_id)
         except GameCodeError as err:
             self._moved(player_id, move, str(err))
+            self._wake()
             raise
         self._moved(player_id, move, rejection)
         reply = protocol.ok(None) if rejection is None else protocol.illegal_move(rejection)
-        if not with_state:
-            return self._saved(reply)
-        try:
-            state = self._view_reply(player_id, legal_moves)
-        except GameCodeError:  # the move stands; the state's error comes with the next state
-            return self._saved(reply)
-        return self._saved(protocol.with_state(reply, state), (player_id, False))
+        outcome: Outcome | None = None
+        if with_state:
+            try:
+                state = self._view_reply(player_id, legal_moves)
+            except GameCodeError:  # the move stands; the state's error comes with the next state
+                pass
+            else:
+                outcome = self._saved(protocol.with_state(reply, state), (player_id, False))
+        if outcome is None:
+            outcome = self._saved(reply)
+        # Only now: the mover's view, shown in the reply, is not woken for its own move.
+        self._wake()
+        return outcome
 
     def state(self, player_id: int, key: str, observer: bool,
               legal_moves: bool = False) -> Outcome:
@@ -244,7 +255,12 @@ class Session:
             # Leave _seen alone: the new game's state is due right after this.
             return self._saved(self._handover_reply(view[0], legal_moves))
         if self._seen.get(view) == self.version:
-            return self._wait(lambda: self._state_for(view, legal_moves))
+            waits = self._view_waits.get(view)
+            if waits is None:
+                waits = self._view_waits[view] = set()
+            wait = Wait(lambda: self._state_for(view, legal_moves), waits.discard)
+            waits.add(wait)
+            return wait
         return self._saved(self._view_reply(view[0], legal_moves), view)
 
     def _view_reply(self, player_id: int, legal_moves: bool) -> bytes:
@@ -367,17 +383,33 @@ class Session:
     @property
     def waiting(self) -> int:
         """Requests currently waiting on this session."""
-        return len(self._waits)
+        return len(self._waits) + sum(map(len, self._view_waits.values()))
 
     def _changed(self) -> None:
-        self.version += 1
-        self._replies = {}
+        self._bump()
         self._wake()
 
+    def _bump(self) -> None:
+        self.version += 1
+        self._replies = {}
+
     def _wake(self) -> None:
+        """Wake what waits: joins and saves, and the states of every view with news.
+
+        A view that has seen the current version (a mover whose reply shows
+        its own move) stays asleep: waking it would only make it wait again.
+        """
         waits, self._waits = self._waits, set()
         for wait in waits:
             wait.wake()
+        if self._view_waits:
+            seen, version, owed = self._seen, self.version, self._owed
+            everyone = self.closed is not None
+            for view, view_waits in list(self._view_waits.items()):
+                if everyone or seen.get(view) != version or view in owed:
+                    del self._view_waits[view]
+                    for wait in view_waits:
+                        wait.wake()
 
     def close(self, reason: ProtocolError) -> None:
         """End the session; everyone waiting, and every later request, gets ``reason``."""
@@ -397,7 +429,7 @@ class Session:
         if rejection is None:
             self.accepted_moves += 1
         self._record("move", player_id=player_id, move=move, rejection=rejection)
-        self._changed()
+        self._bump()  # the caller wakes the waiting once its reply is made
 
     def _record(self, event: str, **detail: Any) -> None:
         if self.recorder is None:
@@ -533,7 +565,7 @@ class Session:
             "started": now_wall - (now - self.created),
             "last_activity": now_wall - (now - self.last_activity),
             "observed": [i for i, p in enumerate(self.players) if p.observer_key],
-            "waiting": len(self._waits), "current": [], "gameover": False,
+            "waiting": self.waiting, "current": [], "gameover": False,
         }
         if self.full:
             try:
