@@ -35,6 +35,8 @@ SAFE_GLOBALS = frozenset({
     ("copyreg", "_reconstructor"),  # objects pickled with protocols 0 and 1
     ("decimal", "Decimal"), ("fractions", "Fraction"),
     ("random", "Random"), ("types", "SimpleNamespace"),
+    # A game's saved random generator (CheckedGame.snapshot): it only calls setstate.
+    ("gameserver._randomness", "_loaded_random"),
 })
 FRAMEWORK_MODULES = frozenset({"gameserver.game"})
 

@@ -10,8 +10,16 @@ naming the game and the method) and checks what came back (``state`` must
 return a dict, ``current_player`` player ids, a rejection must be JSON), so
 the rest of the framework — sessions, the checker, the test harness, the
 dashboard — never calls a game directly and never sees a malformed result.
-Running a game in another process is another implementation of these two
-classes behind the same methods.
+
+Running a game in a worker process (``gameserver.isolated``) is another
+implementation of these two classes behind the same methods, with one
+difference a caller must handle: a call that has to reach the worker (a new
+or restored game, a move, a state not known in advance) returns a ``Call``
+instead of its answer, and the answer arrives later (``Call.then``). A
+game's ``pending`` is the ``Call`` that is still building it (None once
+built, and always None in-process). Everything else (whose turn, game over,
+each player's state) is answered at once. In-process games never return a
+``Call``.
 
 ``current()`` and ``game_over()`` can only change when the game does (a new
 game, a move), so each is asked once per change and remembered. Code that
@@ -26,30 +34,31 @@ generator's state is part of ``snapshot()``, so a saved game followed by the
 same moves gives the same game again — which lets the store save moves
 instead of whole games, and makes learning environments reproducible.
 Swapping a module global costs a dict store; seeding the shared generator
-before every call would cost ~4.5 µs. Randomness from elsewhere (``secrets``,
+before every call would cost ~4.5 µs. (How: ``gameserver._randomness``.)
+Randomness from elsewhere (``secrets``,
 the time, a ``random.Random()`` without a seed made in a helper module) is
 not covered; docs/first-game.md says so.
 """
 
 from __future__ import annotations
 
+import logging
 import pickle
 import random
 import secrets
-import sys
-import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import protocol
+from ._randomness import SavedRandom, module_for, random_slots
 from ._unpickle import Unpickler
 from .game import AbstractGame, has_hidden_information
 from .guard import GameCodeError, GameGuard
 from .protocol import framework_error
 
-__all__ = ["CheckedGame", "GameType", "game_types", "json_problem"]
+__all__ = ["Call", "CheckedGame", "GameType", "game_types", "json_problem"]
 
-_SHARED = random._inst  # type: ignore[attr-defined]  # what random.random() etc. are bound to
+log = logging.getLogger("gameserver.checked")
 
 
 def json_problem(value: Any) -> str:
@@ -59,6 +68,48 @@ def json_problem(value: Any) -> str:
     except (TypeError, ValueError) as err:
         return str(err)
     return ""
+
+
+class Call:
+    """A game call running in a worker process: it ends later, with a value or an error.
+
+    ``then(callback)`` runs ``callback()`` once the call has ended (at once
+    if it has), in the order the callbacks were given; ``result()`` then
+    gives the value or raises the call's ``GameCodeError``. Every call ends:
+    the worker answers, or the server stops it (see ``gameserver.workers``).
+    """
+
+    __slots__ = ("done", "value", "error", "_callbacks")
+
+    def __init__(self) -> None:
+        self.done = False
+        self.value: Any = None
+        self.error: str | None = None  # a complete "framework: ..." message
+        self._callbacks: list[Callable[[], None]] = []
+
+    def then(self, callback: Callable[[], None]) -> None:
+        if self.done:
+            callback()
+        else:
+            self._callbacks.append(callback)
+
+    def result(self) -> Any:
+        """The call's value. Raises: GameCodeError: the call failed."""
+        if self.error is not None:
+            raise GameCodeError(self.error)
+        return self.value
+
+    def finish(self, value: Any = None, error: str | None = None) -> None:
+        """For the implementation: the call has ended; run the callbacks."""
+        if self.done:
+            return
+        self.done, self.value, self.error = True, value, error
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # a bug of ours: the other callbacks still run
+                log.exception("a callback of a game call failed")
 
 
 def game_types(classes: Mapping[str, type[AbstractGame]],
@@ -76,12 +127,14 @@ class GameType:
         guard: the guard every call goes through.
     """
 
+    remote = False  # the game runs in this process (see gameserver.isolated)
+
     def __init__(self, name: str, game_class: type[AbstractGame], guard: GameGuard) -> None:
         self.name = name
         self.game_class = game_class
         self.guard = guard
         self.hidden_information = has_hidden_information(game_class)
-        self._random_slots = _random_slots(game_class)
+        self._random_slots = random_slots(game_class)
         self.unpickler = Unpickler([game_class])
 
     def __repr__(self) -> str:
@@ -144,11 +197,13 @@ class GameType:
         game.instance = game._changing("__init__", self.game_class, players)
         return game
 
-    def restore(self, blob: bytes) -> CheckedGame:
+    def restore(self, blob: bytes, players: int | None = None) -> CheckedGame:
         """The game saved by ``CheckedGame.snapshot()``.
 
         Unpickles only this game's own classes and plain data (``_unpickle``),
-        so a crafted blob cannot run code.
+        so a crafted blob cannot run code. ``players`` (how many play it, if
+        known) lets a game in a worker process send each player's state along
+        from the start.
 
         Raises:
             GameCodeError: the blob cannot be loaded (the game's class changed, it
@@ -171,7 +226,8 @@ class CheckedGame:
     remembered about the game, in case the caller changes it.
     """
 
-    __slots__ = ("type", "seed", "_instance", "_rng", "_module", "_current", "_over")
+    __slots__ = ("type", "seed", "_instance", "_rng", "_module", "_current", "_over",
+                 "_draws")
 
     def __init__(self, game_type: GameType, instance: Any, rng: random.Random | None,
                  seed: int | None = None) -> None:
@@ -179,7 +235,9 @@ class CheckedGame:
         self.seed = seed  # what new_game made it from; None for a restored game
         self._instance = instance
         self._rng = rng
-        self._module = None if rng is None else _module_for(rng)
+        # The generator's state as saved last, or None once the game drew from it since.
+        self._draws: list[SavedRandom | None] = [None]
+        self._module = None if rng is None else module_for(rng, self._draws)
         self._current: list[int] | None = None
         self._over: bool | None = None
 
@@ -192,6 +250,14 @@ class CheckedGame:
     def instance(self, value: Any) -> None:
         self._instance = value
         self._current = self._over = None
+
+    @property
+    def pending(self) -> Call | None:
+        """The call still building this game (a game in a worker process), else None."""
+        return None
+
+    def when_lost(self, callback: Callable[[CheckedGame, str], None]) -> None:
+        """Call ``callback(game, reason)`` if the game is lost (only a game in a worker can be)."""
 
     # ------------------------------------------------------------ calls that change the game
 
@@ -222,7 +288,8 @@ class CheckedGame:
             return self.type.call(method, func, *args)
         slots = self.type._random_slots
         for namespace, name, attribute, _ in slots:
-            namespace[name] = self._module if attribute is None else getattr(rng, attribute)
+            namespace[name] = (self._module if attribute is None
+                               else getattr(self._module, attribute))
         try:
             return self.type.call(method, func, *args)
         finally:
@@ -313,8 +380,22 @@ class CheckedGame:
         Raises:
             GameCodeError: the game cannot be pickled (it holds a file, a lock, ...).
         """
-        return self.type.call("pickle", pickle.dumps, (self._instance, self._rng),
+        return self.type.call("pickle", pickle.dumps, (self._instance, self._saved_random()),
                               pickle.HIGHEST_PROTOCOL)
+
+    def _saved_random(self) -> SavedRandom | None:
+        """The generator, ready to pickle; its state is read again only after draws.
+
+        Reading and pickling a generator's state costs ~20-40 µs; most moves
+        draw nothing, and a game is saved after every change.
+        """
+        rng = self._rng
+        if rng is None:
+            return None
+        saved = self._draws[0]
+        if saved is None:
+            saved = self._draws[0] = SavedRandom.of(rng)
+        return saved
 
     # ------------------------------------------------------------ errors
 
@@ -323,52 +404,3 @@ class CheckedGame:
 
     def _bad_return(self, method: str, expected: str, value: Any) -> GameCodeError:
         return self.type_error(method, f"must return {expected}, not {type(value).__name__}")
-
-
-def _module_for(rng: random.Random) -> types.ModuleType:
-    """A stand-in for the ``random`` module whose functions draw from ``rng``.
-
-    ``random.Random()`` without a seed, inside it, is seeded from ``rng`` too,
-    so a game that makes its own generator in ``__init__`` stays replayable.
-    """
-    module = types.ModuleType("random")
-    namespace = vars(module)
-    namespace.update(_RANDOM_NAMES)
-    for name in _RANDOM_FUNCTIONS:
-        namespace[name] = getattr(rng, name)
-
-    def seeded_random(seed: Any = None) -> random.Random:
-        return random.Random(rng.getrandbits(64) if seed is None else seed)
-
-    namespace["Random"] = seeded_random
-    return module
-
-
-_RANDOM_NAMES = {name: value for name, value in vars(random).items()
-                 if not name.startswith("__")}
-_RANDOM_FUNCTIONS = tuple(name for name, value in _RANDOM_NAMES.items()
-                          if getattr(value, "__self__", None) is _SHARED)
-
-
-def _random_slots(game_class: type) -> tuple[tuple[dict[str, Any], str, str | None, Any], ...]:
-    """Where the game's module refers to the shared ``random`` generator.
-
-    Each entry is (module globals, name, attribute, value): ``random`` itself
-    (attribute None, for ``import random``) or one of its functions (for
-    ``from random import choice``), in the module of the class and of each
-    of its game base classes; ``value`` is what to put back after a call.
-    """
-    slots = []
-    seen: set[int] = set()
-    for cls in game_class.__mro__:
-        module = sys.modules.get(cls.__module__)
-        if module is None or cls is AbstractGame or id(module) in seen:
-            continue
-        seen.add(id(module))
-        namespace = vars(module)
-        for name, value in list(namespace.items()):
-            if value is random:
-                slots.append((namespace, name, None, value))
-            elif getattr(value, "__self__", None) is _SHARED:
-                slots.append((namespace, name, value.__name__, value))
-    return tuple(slots)

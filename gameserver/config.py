@@ -57,6 +57,15 @@ class Settings:
         60.0, "seconds a client has to send its whole request")
     game_call_timeout: float = _setting(
         5.0, "seconds one call into game code may run before it is interrupted")
+    isolate_games: str = _setting(
+        "folder", "run game code in worker processes the server can kill: folder (the games "
+        "from --games-dir), all (bundled games too) or off (all in the server process)",
+        choices=("folder", "all", "off"))
+    worker_memory_limit: int = _setting(
+        512, "MiB of memory (address space) each game worker process may use")
+    worker_cpu_limit: int = _setting(
+        3600, "CPU seconds a game worker process may use; then it is replaced (its sessions "
+        "move to a new one)")
     tls_cert: str = _setting("", "TLS certificate file (PEM); with --tls-key, serve TLS only")
     tls_key: str = _setting("", "TLS private key file (PEM)")
     log_level: str = _setting(
@@ -96,6 +105,9 @@ class Settings:
     reply_buffer_max: int = _setting(
         4 * 1024 * 1024, "bytes of replies a client may leave unread before the server stops "
         "reading its requests (until it reads)")
+    accelerate: bool = _setting(
+        True, "run the event loop on uvloop where installed (pip install 'gameserver[fast]'); "
+        "--no-accelerate: the standard library only")
     store: bool = _setting(
         True, "save sessions and finished games in an SQLite file (--no-store: memory only)")
     store_path: str = _setting("gameserver.sqlite3", "the SQLite file of the store")
@@ -162,6 +174,14 @@ class Settings:
             raise ConfigError("TLS needs both tls_cert and tls_key (make a pair with the "
                               "openssl command in the README)")
         self.log_level = self.log_level.upper()
+        if self.isolate_games not in ("folder", "all", "off"):
+            raise ConfigError("isolate_games must be 'folder', 'all' or 'off', not "
+                              f"{self.isolate_games!r}")
+        if self.worker_memory_limit < 128:
+            raise ConfigError("worker_memory_limit must be at least 128 (MiB): Python itself "
+                              "needs some")
+        if self.worker_cpu_limit < 1:
+            raise ConfigError("worker_cpu_limit must be at least 1 (second)")
         if self.overwrite not in ("anyone", "players", "idle"):
             raise ConfigError(f"overwrite must be 'anyone', 'players' or 'idle', not "
                               f"{self.overwrite!r}")

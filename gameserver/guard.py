@@ -7,14 +7,24 @@ request that triggered it:
 * an exception (anything, including ``SystemExit``) → logged with traceback;
 * a call that runs longer than ``time_limit`` seconds → interrupted.
 
-Why interruption works the way it does: the server runs game code on its
-event-loop thread (a game call is short, and running it inline keeps the hot
-path free of thread hand-offs). A watchdog thread wakes every
-``time_limit / 4`` seconds and, if the same game call has been running for
-longer than the limit, raises ``GameCallTimeout`` inside the event-loop
-thread with ``PyThreadState_SetAsyncExc``. That stops any game stuck in a
-Python-level loop. A call blocked inside C code (``time.sleep``, reading a
+Why interruption works the way it does: the server runs trusted game code
+(the bundled games) on its event-loop thread (a game call is short, and
+running it inline keeps the hot path free of thread hand-offs). A watchdog
+thread wakes every ``time_limit / 4`` seconds and, if the same game call has
+been running for longer than the limit, raises ``GameCallTimeout`` inside
+the event-loop thread with ``PyThreadState_SetAsyncExc``. That stops any
+game stuck in a Python-level loop, unless the game catches
+``BaseException``. A call blocked inside C code (``time.sleep``, reading a
 file) is interrupted only when it returns to Python code; the docs say so.
+Untrusted games run in worker processes (``gameserver.workers``), which the
+server interrupts with a signal and kills if need be; their guard has no
+watchdog (``watchdog=False``).
+
+``PyThreadState_SetAsyncExc`` is a CPython function outside the stable
+public API, called through ctypes. ``async_exception_problem()`` checks
+once per process that it still interrupts a thread; where it does not (a
+Python that changed or dropped it), the watchdog only logs overlong calls,
+and one log line at start-up says so.
 
 The guard never lets a ``GameCallTimeout`` escape: one that arrives just
 after the game call returned is still caught here and reported as a timeout.
@@ -32,10 +42,20 @@ from typing import Any
 
 log = logging.getLogger("gameserver.guard")
 
-_set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
-# c_void_p, not py_object: clearing a pending exception needs a real NULL.
-_set_async_exc.argtypes = (ctypes.c_ulong, ctypes.c_void_p)
-_set_async_exc.restype = ctypes.c_int
+
+def _async_exc_function() -> Callable[[int, int | None], int] | None:
+    try:
+        func = ctypes.pythonapi.PyThreadState_SetAsyncExc
+    except (AttributeError, ValueError):  # not CPython, or the symbol is gone
+        return None
+    # c_void_p, not py_object: clearing a pending exception needs a real NULL.
+    func.argtypes = (ctypes.c_ulong, ctypes.c_void_p)
+    func.restype = ctypes.c_int
+    return func  # type: ignore[no-any-return]
+
+
+_set_async_exc = _async_exc_function()
+_self_check: str | None = None  # async_exception_problem()'s answer, once known
 
 
 class GameCallTimeout(BaseException):
@@ -58,25 +78,86 @@ class GameCodeError(Exception):
         self.details = details
 
 
+class _Probe(BaseException):
+    """Raised in a thread by the self-check of ``PyThreadState_SetAsyncExc``."""
+
+
+def async_exception_problem() -> str:
+    """Why overlong calls cannot be interrupted on this Python, or "" if they can.
+
+    Checked once per process: a thread spins until ``PyThreadState_SetAsyncExc``
+    raises an exception in it (a few milliseconds).
+    """
+    global _self_check
+    if _self_check is None:
+        _self_check = _probe_async_exc()
+        if _self_check:
+            log.warning("game calls running in the server process cannot be interrupted on "
+                        "this Python (%s): a bundled game stuck in a loop would stall the "
+                        "server; games in worker processes (isolate_games) are still "
+                        "stopped", _self_check)
+    return _self_check
+
+
+def _probe_async_exc() -> str:
+    if _set_async_exc is None:
+        return "ctypes.pythonapi has no PyThreadState_SetAsyncExc"
+    started, interrupted, stop = threading.Event(), threading.Event(), threading.Event()
+
+    def spin() -> None:
+        try:
+            started.set()
+            while not stop.is_set():
+                pass
+        except _Probe:
+            interrupted.set()
+
+    thread = threading.Thread(target=spin, name="gameserver-guard-check", daemon=True)
+    thread.start()
+    started.wait(5)
+    assert thread.ident is not None
+    try:
+        count = _set_async_exc(thread.ident, id(_Probe))
+    except Exception as err:  # noqa: BLE001 - a changed signature
+        count = -1
+        log.debug("PyThreadState_SetAsyncExc failed: %s", err)
+    works = count == 1 and interrupted.wait(5)
+    stop.set()
+    thread.join(5)
+    if works:
+        return ""
+    return f"PyThreadState_SetAsyncExc did not interrupt a thread (it returned {count})"
+
+
 class GameGuard:
     """Runs game methods with exception capture and a time limit.
 
     Args:
         time_limit: seconds one game call may run before it is interrupted.
+        watchdog: interrupt overlong calls with a watchdog thread (see the
+            module docstring); False where something else enforces the
+            limit (a worker process, which the server interrupts).
     """
 
-    def __init__(self, time_limit: float = 5.0) -> None:
+    def __init__(self, time_limit: float = 5.0, watchdog: bool = True) -> None:
         self.time_limit = time_limit
         self.errors = 0  # game calls that failed, for metrics
-        # The call in progress: (generation, start time, thread id) or None.
-        self._current: tuple[int, float, int] | None = None
+        # The call in progress: (generation, start time, thread id, method) or None.
+        self._current: tuple[int, float, int, str] | None = None
         self._generation = 0
         self._interrupted = 0  # generation of the last call the watchdog interrupted
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._watchdog = threading.Thread(
-            target=self._watch, name="gameserver-watchdog", daemon=True)
-        self._watchdog.start()
+        self.can_interrupt = watchdog and not async_exception_problem()
+        if watchdog:
+            threading.Thread(target=self._watch, name="gameserver-watchdog",
+                             daemon=True).start()
+
+    @property
+    def method(self) -> str | None:
+        """The game method running now, if any (for a worker's interrupt handler)."""
+        current = self._current
+        return None if current is None else current[3]
 
     def close(self) -> None:
         """Stop the watchdog thread."""
@@ -97,13 +178,14 @@ class GameGuard:
                 with self._lock:
                     self._generation += 1
                     self._current = (self._generation, time.monotonic(),
-                                     threading.get_ident())
+                                     threading.get_ident(), method)
                 return func(*args)
             finally:
                 with self._lock:
                     self._current = None
-                    if self._interrupted == self._generation:
+                    if self._interrupted == self._generation and self.can_interrupt:
                         # Cancel a timeout raised too late to be delivered.
+                        assert _set_async_exc is not None
                         _set_async_exc(threading.get_ident(), None)
         except GameCallTimeout:
             self.errors += 1
@@ -129,11 +211,17 @@ class GameGuard:
                 current = self._current
                 if current is None:
                     continue
-                generation, started, thread_id = current
+                generation, started, thread_id, method = current
                 if (generation != self._interrupted
                         and time.monotonic() - started > self.time_limit):
                     self._interrupted = generation
-                    _set_async_exc(thread_id, id(GameCallTimeout))
+                    if self.can_interrupt:
+                        assert _set_async_exc is not None
+                        _set_async_exc(thread_id, id(GameCallTimeout))
+                    else:
+                        log.error("a game call, %s(), has run longer than %.3g s and cannot "
+                                  "be stopped on this Python (%s)", method, self.time_limit,
+                                  async_exception_problem())
 
 
 def _one_line(err: BaseException) -> str:

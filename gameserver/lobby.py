@@ -164,6 +164,9 @@ class Lobby:
                 f"token must not start with reserved prefix '{AUTO}' "
                 f"(use exactly '{AUTO}' to auto-join, or pick another session name)")
         session = self.sessions.get((request.game, token))
+        if session is not None and session.closed is not None:
+            self._end(session, session.closed)  # e.g. its start could not be saved
+            session = None
         if session is not None and not session.full:
             return self._seat(session, request.name, client)
         if request.players is None:

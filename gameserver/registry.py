@@ -1,7 +1,9 @@
 """Finding the games a server offers: the bundled ones and those in game folders.
 
-Every ``.py`` file in a games folder is imported and each ``AbstractGame``
-subclass defined in it is registered under its class name. Test files
+Every ``.py`` file in a games folder is imported (by default in a worker
+process of its own, see ``gameserver.isolated``; ``discover`` imports into
+this process) and each ``AbstractGame`` subclass defined in it is
+registered under its class name. Test files
 (``test_*.py``, ``*_test.py``, ``conftest.py``) are skipped: students keep
 their tests next to their games, and a test file is never a game. A file
 that fails to import, a class that misses a required method, or a second
@@ -28,11 +30,14 @@ import traceback
 from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
+from typing import TypeVar
 
 from . import game as game_module
 from .game import AbstractGame
 
 log = logging.getLogger("gameserver.registry")
+
+T = TypeVar("T")
 
 REQUIRED_METHODS = ("__init__", "min_players", "max_players", "current_player",
                     "move", "game_over", "state")
@@ -120,14 +125,9 @@ def _line_in(path: Path, err: BaseException) -> int | str:
     return "?"
 
 
-def discover(games_dirs: Iterable[str], bundled: bool = True,
-             ) -> dict[str, type[AbstractGame]]:
-    """Collect the games to offer, logging and skipping every broken one."""
-    games: dict[str, type[AbstractGame]] = {}
-    if bundled:
-        from .games import BUNDLED_GAMES
-        for game_class in BUNDLED_GAMES:
-            games[game_class.__name__] = game_class
+def game_files(games_dirs: Iterable[str]) -> list[Path]:
+    """The game files in ``games_dirs`` in loading order (a missing folder is logged)."""
+    files = []
     for folder in games_dirs:
         directory = Path(folder)
         if not directory.is_dir():
@@ -140,18 +140,44 @@ def discover(games_dirs: Iterable[str], bundled: bool = True,
                 log.debug("%s skipped: a test file, not a game (files named test_*.py, "
                           "*_test.py and conftest.py are never loaded)", path)
                 continue
-            try:
-                classes = load_module(path.resolve())
-            except GameLoadError as err:
-                log.error("game file skipped: %s", err)
-                continue
-            for game_class in classes:
-                _register(games, game_class, path)
+            files.append(path.resolve())
+    return files
+
+
+def discover(games_dirs: Iterable[str], bundled: bool = True,
+             ) -> dict[str, type[AbstractGame]]:
+    """Import the games to offer into this process, logging and skipping every broken one.
+
+    The server imports only trusted games this way; games from folders run in
+    worker processes (``gameserver.workers``), which call ``load_file``.
+    """
+    games: dict[str, type[AbstractGame]] = {}
+    if bundled:
+        from .games import BUNDLED_GAMES
+        for game_class in BUNDLED_GAMES:
+            games[game_class.__name__] = game_class
+    for path in game_files(games_dirs):
+        try:
+            classes = load_file(path)
+        except GameLoadError as err:
+            log.error("game file skipped: %s", err)
+            continue
+        for game_class in classes:
+            add(games, game_class.__name__, game_class, path)
     return games
 
 
-def _register(games: dict[str, type[AbstractGame]], game_class: type[AbstractGame],
-              path: Path) -> None:
+def load_file(path: Path) -> list[type[AbstractGame]]:
+    """Import one game file: its usable game classes; each unusable one is logged and skipped.
+
+    Raises:
+        GameLoadError: the file cannot be imported.
+    """
+    return [game_class for game_class in load_module(path) if usable(game_class, path)]
+
+
+def usable(game_class: type[AbstractGame], path: Path | str) -> bool:
+    """Whether ``game_class`` can be offered; if not, one log line says why and where."""
     name = game_class.__name__
     line = source_line(game_class)
     missing = missing_methods(game_class)
@@ -159,18 +185,34 @@ def _register(games: dict[str, type[AbstractGame]], game_class: type[AbstractGam
         log.error("game %s skipped: %s:%s: class %s does not define %s (every game must "
                   "define %s)", name, path, line, name, ", ".join(missing),
                   ", ".join(REQUIRED_METHODS))
-        return
+        return False
     problem = player_range_problem(game_class)
     if problem:
         log.error("game %s skipped: %s:%s: %s", name, path, line, problem)
-        return
+        return False
+    return True
+
+
+def add(games: dict[str, T], name: str, game: T, path: Path | str) -> None:
+    """Offer ``game`` (a class, or what stands for one) as ``name``, unless that name is taken.
+
+    ``path`` is the file it comes from. A second game of a name already
+    offered is logged and skipped.
+    """
     if name in games:
-        other = inspect.getsourcefile(games[name]) or "?"
-        log.error("game %s skipped: %s:%s: a game called %s is already loaded from %s "
-                  "(rename one of the classes)", name, path, line, name, other)
+        other = getattr(games[name], "source", None) or _source_file(games[name])
+        log.error("game %s skipped: %s: a game called %s is already loaded from %s "
+                  "(rename one of the classes)", name, path, name, other)
         return
-    games[name] = game_class
+    games[name] = game
     log.info("game %s loaded from %s", name, path)
+
+
+def _source_file(game: object) -> str:
+    try:
+        return inspect.getsourcefile(game) or "?"  # type: ignore[arg-type]
+    except TypeError:
+        return "?"
 
 
 def player_range_problem(game_class: type) -> str:

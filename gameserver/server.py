@@ -34,7 +34,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from . import protocol
+from . import protocol, registry
 from ._connhost import ConnectionRegistry
 from ._rawlisten import RawListener
 from ._transportconn import TransportConnection
@@ -42,11 +42,13 @@ from .checked import game_types
 from .config import Settings
 from .game import AbstractGame
 from .guard import GameGuard
+from .isolated import Isolation, plan
 from .lobby import Lobby, LobbyLimits
 from .metrics import Gauges, Metrics
 from .protocol import Request, Subscribe, server_error
 from .store import GameReplayer, HistoryReader, Store
 from .waits import Feed, Outcome
+from .workers import WorkerSettings
 
 __all__ = ["GameServer", "LISTEN_BACKLOG"]
 
@@ -77,12 +79,23 @@ class GameServer:
 
     Args:
         settings: the server settings.
-        games: game name -> game class to offer.
+        games: game name -> game class to offer, all run in this process;
+            None: the games the settings name (bundled games, games folders,
+            ``isolate_games``; see ``gameserver.isolated.plan``).
     """
 
-    def __init__(self, settings: Settings, games: Mapping[str, type[AbstractGame]]) -> None:
+    def __init__(self, settings: Settings,
+                 games: Mapping[str, type[AbstractGame]] | None = None) -> None:
         self.settings = settings
         self.guard = GameGuard(settings.game_call_timeout)
+        self._select = games is None  # settings.games applies once the workers said theirs
+        games, self._sources = plan(settings) if games is None else (games, [])
+        self.isolation = Isolation(WorkerSettings(
+            time_limit=settings.game_call_timeout, memory_mb=settings.worker_memory_limit,
+            cpu_seconds=settings.worker_cpu_limit,
+            log_level=logging.getLevelName(settings.log_level),
+            secrets=tuple(path for path in (settings.store_path if settings.store else "",
+                                            settings.tls_key) if path)), self.guard)
         types = game_types(games, self.guard)
         self.store = (Store(settings.store_path, types, history=settings.history,
                             history_max_games=settings.history_max_games,
@@ -139,8 +152,14 @@ class GameServer:
             OSError, ssl.SSLError: listening failed; a store file this start
                 created is deleted again.
         """
+        try:
+            await self._load_isolated_games()
+        except BaseException:
+            self.isolation.close()
+            raise
         loop = asyncio.get_running_loop()
         if self.store is not None:
+            self.store.games = dict(self.lobby.game_types)  # isolated games included
             self.store.open()
         try:
             await self._listen(loop)
@@ -180,6 +199,15 @@ class GameServer:
                 ssl=tls, backlog=LISTEN_BACKLOG, reuse_address=True,
                 ssl_handshake_timeout=self.settings.connection_timeout if tls else None)
             self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _load_isolated_games(self) -> None:
+        """Add the games of the worker processes; then keep only those the settings name."""
+        game_types = self.lobby.game_types
+        for game_type in await self.isolation.load(self._sources):
+            registry.add(game_types, game_type.name, game_type, game_type.source)
+        if self._select:
+            self.lobby.game_types = registry.select(game_types, self.settings.games)
+        self.isolation.retain(list(self.lobby.game_types.values()))
 
     def _tick(self) -> None:
         """Let time pass in the lobby (timeouts), and again a tick interval later."""
@@ -229,6 +257,7 @@ class GameServer:
         if self._ticker is not None:
             self._ticker.cancel()
         self.lobby.close()  # waiting joins and states get "server is shutting down"
+        self.isolation.close()  # ... and so do moves in flight to game workers
         reply = server_error("server is shutting down").reply()
         for connection in list(self.connections):
             connection.shut_down(reply)

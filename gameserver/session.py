@@ -32,6 +32,21 @@ The hand-over is kept as data: each player's final view of the old game.
 Every call into game code goes through the session's ``CheckedGame``; its
 failures become ``GameCodeError`` for the request at hand and never break
 the session object.
+
+Games in worker processes (``gameserver.isolated``): building the game, a
+move and a restart's new game answer with a ``Call`` that ends later. The
+session then keeps that call as ``_change``: the requester gets a ``Wait``;
+whatever the call's end brings (the move's bookkeeping, the new game) is
+done when it ends, even if the requester has gone (``_changing``); and
+until then every other move or restart waits and is then served as if it
+had just arrived. Questions (state, whose turn) are answered meanwhile from
+the game as it was before the change, which is consistent with
+``version``. While the first game is being built, changes to record (the
+session becoming full) and every reply wait for it; if the build fails,
+the session closes with the game's error, which the waiting replies get. A game
+whose worker failed without a saved copy is lost: the session closes with
+the reason. In-process games never return a ``Call``, so none of this costs
+them more than a type check.
 """
 
 from __future__ import annotations
@@ -46,7 +61,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import protocol
-from .checked import CheckedGame, GameType
+from .checked import Call, CheckedGame, GameType
 from .guard import GameCodeError
 from .protocol import ProtocolError, framework_error
 from .waits import Feed, Outcome, Wait
@@ -145,6 +160,13 @@ class Session:
         self._waits: set[Wait] = set()  # joins: woken at every change
         self._view_waits: dict[View, set[Wait]] = {}  # states: woken when their view changed
         self._replies: dict[tuple[int, bool], bytes] = {}  # (player, legal moves) -> state
+        self._change: Call | None = None  # a game in a worker process changing (see top)
+        self._unrecorded: list[tuple[str, dict[str, Any]]] = []  # waiting for the first game
+        self.game.when_lost(self._lost)
+        build = self.game.pending
+        if build is not None:
+            self._change = build
+            build.then(self._built)
 
     # ------------------------------------------------------------ joining
 
@@ -207,6 +229,9 @@ class Session:
         and the mover's view counts as having seen it, as after a ``state``.
         """
         self.touch()
+        if self._change is not None:
+            return self._after(self._change, lambda: self.move(player_id, key, move, with_state,
+                                                               legal_moves))
         game = self.game
         if game.game_over():
             raise framework_error("game has ended")
@@ -215,20 +240,23 @@ class Session:
             raise framework_error("not your turn")
         # Accepted, rejected or failed, the game may have recorded something.
         try:
-            rejection = game.move(move, player_id)
+            # A copy: a game that changes the dict it gets must not change what is logged.
+            rejection = game.move(dict(move), player_id)
         except GameCodeError as err:
             self._moved(player_id, move, str(err))
-            self._wake()
             raise
-        self._moved(player_id, move, rejection)
+        if isinstance(rejection, Call):  # a game in a worker process: the answer comes later
+            call = rejection
+            return self._changing(call, lambda: self._remote_move_done(player_id, move, call))
+        self._moved(player_id, move, rejection, wake=False)
         reply = protocol.ok(None) if rejection is None else protocol.illegal_move(rejection)
         outcome: Outcome | None = None
         if with_state:
             try:
                 state = self._view_reply(player_id, legal_moves)
             except GameCodeError:  # the move stands; the state's error comes with the next state
-                pass
-            else:
+                state = None
+            if isinstance(state, bytes):  # (a game in a worker process: no state at once)
                 outcome = self._saved(protocol.with_state(reply, state), (player_id, False))
         if outcome is None:
             outcome = self._saved(reply)
@@ -261,19 +289,25 @@ class Session:
             wait = Wait(lambda: self._state_for(view, legal_moves), waits.discard)
             waits.add(wait)
             return wait
-        return self._saved(self._view_reply(view[0], legal_moves), view)
+        reply = self._view_reply(view[0], legal_moves)
+        if isinstance(reply, Call):  # a game in a worker process: the state comes later
+            return self._after(reply, lambda: self._state_for(view, legal_moves))
+        return self._saved(reply, view)
 
-    def _view_reply(self, player_id: int, legal_moves: bool) -> bytes:
+    def _view_reply(self, player_id: int, legal_moves: bool) -> bytes | Call:
         """``player_id``'s state as an ok-reply: encoded once per version, whoever asks.
 
         A player and its observers, a ``state`` and a push, a move's reply
-        and the opponent's ``state`` all share one encoding per change.
+        and the opponent's ``state`` all share one encoding per change. A
+        game in a worker process may answer with a ``Call`` (not kept).
         """
         replies = self._replies
         reply = replies.get((player_id, legal_moves))
         if reply is None:
-            reply = replies[player_id, legal_moves] = self.game.view_reply(player_id,
-                                                                           legal_moves)
+            reply = self.game.view_reply(player_id, legal_moves)
+            if isinstance(reply, Call):
+                return reply
+            replies[player_id, legal_moves] = reply
         return reply
 
     def feed(self, player_id: int, key: str, observer: bool,
@@ -344,8 +378,22 @@ class Session:
     def restart(self, player_id: int, key: str) -> Outcome:
         """Replace the game with a fresh one; ids, keys and names stay."""
         self.touch()
+        if self._change is not None:
+            return self._after(self._change, lambda: self.restart(player_id, key))
         self._check_key(player_id, key, observer=False)
         new_game = self.game_type.new_game(self.size)
+        build = new_game.pending
+        if build is not None:  # a game in a worker process: ready later
+            return self._changing(build, lambda: self._restarted(player_id, new_game, build))
+        return self._saved(self._restarted(player_id, new_game))
+
+    def _restarted(self, player_id: int, new_game: CheckedGame,
+                   build: Call | None = None) -> bytes:
+        """Put ``new_game`` in place of the old one; the restart's reply."""
+        if self.closed is not None:
+            return self.closed.reply()
+        if build is not None and build.error is not None:
+            return protocol.error(build.error)
         old_game = self.game
         try:
             old_over = old_game.game_over()
@@ -358,11 +406,12 @@ class Session:
             self._owed = ({(p, True) for p in range(self.size)}
                           | {(p, False) for p in range(self.size) if p != player_id})
         self.game = new_game
+        new_game.when_lost(self._lost)
         self.games_played += 1
         self.game_moves = 0
         self._record("restart")
         self._changed()
-        return self._saved(protocol.ok(None))
+        return protocol.ok(None)
 
     def _handover_reply(self, player_id: int, legal_moves: bool) -> bytes:
         final = self._final[player_id]
@@ -370,6 +419,55 @@ class Session:
             return protocol.error(final)
         # The old game is over: nobody may move in it.
         return self.game.reply_of({**final, "legal_moves": []} if legal_moves else final)
+
+    # ------------------------------------------------------------ games in worker processes
+
+    def _after(self, call: Call, resume: Callable[[], Outcome]) -> Wait:
+        """A ``Wait`` woken when ``call`` ends; then ``resume()``, unless the session closed."""
+        wait = Wait(lambda: self.closed.reply() if self.closed is not None else resume())
+        call.then(wait.wake)
+        return wait
+
+    def _changing(self, call: Call, finish: Callable[[], bytes]) -> Wait:
+        """Hold other changes until ``call`` ends; then ``finish()`` does the bookkeeping.
+
+        ``finish`` runs when the call ends, even if the requester has gone,
+        and makes the reply the requester gets (once saved).
+        """
+        self._change = call
+        replies: list[bytes] = []
+
+        def done() -> None:
+            self._change = None
+            replies.append(finish())
+
+        call.then(done)
+        return self._after(call, lambda: self._saved(replies[0]))
+
+    def _remote_move_done(self, player_id: int, move: dict[str, Any], call: Call) -> bytes:
+        if self.closed is not None:  # replaced or timed out meanwhile: nothing to record
+            return self.closed.reply()
+        try:
+            rejection = call.result()
+        except GameCodeError as err:
+            self._moved(player_id, move, str(err))
+            return protocol.error(str(err))
+        self._moved(player_id, move, rejection)
+        return protocol.ok(None) if rejection is None else protocol.illegal_move(rejection)
+
+    def _built(self) -> None:
+        """The first game is ready (or failed): record what waited for it."""
+        build, self._change = self._change, None
+        records, self._unrecorded = self._unrecorded, []
+        if build is not None and build.error is not None:
+            self.close(ProtocolError(build.error))
+            return
+        for event, detail in records:
+            self._record(event, **detail)
+
+    def _lost(self, game: CheckedGame, reason: str) -> None:
+        if game is self.game:
+            self.close(ProtocolError(reason))
 
     # ------------------------------------------------------------ waiting
 
@@ -423,16 +521,27 @@ class Session:
 
     # ------------------------------------------------------------ durability
 
-    def _moved(self, player_id: int, move: dict[str, Any], rejection: Any) -> None:
+    def _moved(self, player_id: int, move: dict[str, Any], rejection: Any,
+               wake: bool = True) -> None:
+        """Count and record a move that reached the game; a new version.
+
+        ``wake=False``: the caller wakes the waiting views once its reply has
+        marked what the mover saw (a move with state).
+        """
         self.moves += 1
         self.game_moves += 1
         if rejection is None:
             self.accepted_moves += 1
         self._record("move", player_id=player_id, move=move, rejection=rejection)
-        self._bump()  # the caller wakes the waiting once its reply is made
+        self._bump()
+        if wake:
+            self._wake()
 
     def _record(self, event: str, **detail: Any) -> None:
         if self.recorder is None:
+            return
+        if self.game.pending is not None:  # the store reads the game: record once it is built
+            self._unrecorded.append((event, detail))
             return
         try:
             batch = self.recorder.changed(self, event, **detail)
@@ -453,6 +562,9 @@ class Session:
         the reply turns into an error and the mark is taken back (the next
         ``state`` of that view must not wait for a change it never saw).
         """
+        if self._change is not None and self.game.pending is not None:
+            # The first game is being built (see the top): no reply before it is.
+            return self._after(self._change, lambda: self._saved(reply, view))
         batch = self._unsaved
         if batch is not None and not batch.done and self.recorder is not None:
             self.recorder.settle(batch)
@@ -524,7 +636,7 @@ class Session:
         elif data.get("format", 1) == 1:  # written before the game was saved as bytes
             game = CheckedGame(game_type, data["game"], None)
         else:
-            game = game_type.restore(data["game"])
+            game = game_type.restore(data["game"], data["size"])
         session = cls(game_type, data["token"], data["size"], auto=data["auto"],
                       recorder=recorder, game=game, clock=clock)
         session.players = [Player(*player) for player in data["players"]]

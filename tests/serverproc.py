@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gameserver import registry
 from gameserver.config import Settings
 from gameserver.server import GameServer
 
@@ -54,14 +53,12 @@ class ServerThread:
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         try:
-            games = registry.select(
-                registry.discover(self.settings.games_dirs, self.settings.bundled_games),
-                self.settings.games)
-            self.server = GameServer(self.settings, games)
+            self.server = GameServer(self.settings)
             self._loop.run_until_complete(self.server.start())
             self.port = self.server.port
         except BaseException as err:  # noqa: BLE001 - reported to start()
             self._error = err
+            self._loop.close()
             self._started.set()
             return
         self._started.set()

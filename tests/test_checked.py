@@ -51,6 +51,18 @@ def test_a_restored_game_goes_on_as_the_original_would(guard: GameGuard,
     assert play(copy, 10) == play(original, 10)
 
 
+@pytest.mark.parametrize("game_class", [Dice, DiceFromImport, DiceOwnGenerator])
+def test_every_snapshot_holds_the_generator_as_it_is_then(guard: GameGuard,
+                                                          game_class: type) -> None:
+    # The generator's saved state is reused until the game draws again: never stale.
+    game_type = GameType(game_class.__name__, game_class, guard)
+    original = game_type.new_game(1, seed=5)
+    for _ in range(4):
+        blob = original.snapshot()
+        assert original.snapshot() == blob  # nothing drawn in between
+        assert play(game_type.restore(blob), 3) == play(original, 3)
+
+
 def test_games_do_not_disturb_each_others_randomness(guard: GameGuard) -> None:
     game_type = GameType("Dice", Dice, guard)
     alone = play(game_type.new_game(1, seed=3), 10)

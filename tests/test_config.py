@@ -44,6 +44,9 @@ def test_file_overrides_defaults_and_flags_override_the_file(tmp_path: Path) -> 
     ("port = 70000\n", "port must be between 0 and 65535"),
     ('tls_cert = "a.pem"\n', "TLS needs both tls_cert and tls_key"),
     ("game_timeout = 0\n", "game_timeout must be a positive number"),
+    ('isolate_games = "some"\n', "isolate_games must be 'folder', 'all' or 'off'"),
+    ("worker_memory_limit = 64\n", "worker_memory_limit must be at least 128"),
+    ("worker_cpu_limit = 0\n", "worker_cpu_limit must be at least 1"),
 ])
 def test_bad_config_files_are_explained(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "bad.toml"
@@ -64,5 +67,6 @@ def test_help_documents_every_setting(capsys) -> None:
     for flag in ("--host", "--port", "--game-timeout", "--join-timeout",
                  "--request-size-max", "--connection-timeout", "--game-call-timeout",
                  "--tls-cert", "--tls-key", "--log-level", "--game", "--games-dir",
-                 "--bundled-games", "--config"):
+                 "--bundled-games", "--config", "--isolate-games", "--worker-memory-limit",
+                 "--worker-cpu-limit"):
         assert flag in text

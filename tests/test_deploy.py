@@ -40,3 +40,14 @@ def test_example_config_is_valid() -> None:
                          source="server.toml.example")
     settings.check()
     assert settings.host == "0.0.0.0"
+
+
+def test_unit_lets_game_workers_confine_themselves() -> None:
+    # Workers call setrlimit and setpriority (@resources) and Landlock; a denied call
+    # must fail with EPERM (logged by the server), never kill the worker with SIGSYS.
+    lines = unit_settings()["SystemCallFilter"]
+    denied = {name for line in lines if line.startswith("~") for name in line[1:].split()}
+    allowed = {name for line in lines if not line.startswith("~") for name in line.split()}
+    assert "@resources" not in denied and "@system-service" in allowed
+    assert {"landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self"} <= allowed
+    assert unit_settings()["SystemCallErrorNumber"] == ["EPERM"]

@@ -40,8 +40,8 @@ json_values = st.recursive(
     max_leaves=20)
 
 KEYS = ["type", "game", "session", "players", "name", "player_id", "key", "move", "observer",
-        "keep_alive", "legal_moves", "limit", "after"]
-TYPES = ["join", "move", "state", "observe", "restart", "discover", "other"]
+        "keep_alive", "legal_moves", "limit", "after", "code"]
+TYPES = ["join", "move", "state", "observe", "restart", "discover", "observer_code", "other"]
 GAMES = ["Echo", "TicTacToe", "Chat", "Yahtzee", "Nope"]
 
 requests = st.fixed_dictionaries(
@@ -60,6 +60,7 @@ requests = st.fixed_dictionaries(
         "legal_moves": st.booleans(),
         "limit": st.integers(-1, 3) | json_values,
         "after": st.lists(st.sampled_from(GAMES + ["s", "auto-1"]), max_size=3) | json_values,
+        "code": st.text(max_size=32) | json_values,
     })
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from gameserver import guard as guard_module
 from gameserver.guard import GameCodeError, GameGuard
 from tests.wire import Player
 
@@ -131,5 +132,47 @@ def test_broken_game_is_contained_while_another_session_plays(make_server, caplo
 
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "game BrokenGame: move() raised ZeroDivisionError" in logged
-    assert any(r.exc_info for r in caplog.records), "traceback must be logged"
+    assert "Traceback" in logged and "broken_game.py" in logged, "traceback must be logged"
     assert "state() ran longer than 0.5 s" in logged
+
+
+def test_the_self_check_finds_that_calls_can_be_interrupted_on_this_python() -> None:
+    assert guard_module.async_exception_problem() == ""
+    guard = GameGuard(time_limit=1)
+    assert guard.can_interrupt
+    guard.close()
+
+
+def test_without_the_private_api_the_guard_says_so_once_and_only_logs_overruns(
+        monkeypatch, caplog) -> None:
+    caplog.set_level(logging.WARNING, logger="gameserver")
+    monkeypatch.setattr(guard_module, "_set_async_exc", None)
+    monkeypatch.setattr(guard_module, "_self_check", None)
+    assert "no PyThreadState_SetAsyncExc" in guard_module.async_exception_problem()
+    guard = GameGuard(time_limit=0.05)
+    assert not guard.can_interrupt
+    overrun = threading.Event()
+
+    class Watch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "cannot be stopped on this Python" in record.getMessage():
+                overrun.set()
+
+    watch = Watch()
+    logging.getLogger("gameserver.guard").addHandler(watch)
+    try:
+        # Not interrupted: the call ends by itself once the watchdog has logged it.
+        assert guard.call("G", "move", lambda: overrun.wait(10) and "ended") == "ended"
+    finally:
+        logging.getLogger("gameserver.guard").removeHandler(watch)
+        guard.close()
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("cannot be interrupted on this Python" in m for m in messages) == 1
+
+
+def test_a_guard_without_watchdog_starts_no_thread_and_never_interrupts() -> None:
+    before = threading.active_count()
+    guard = GameGuard(time_limit=0.01, watchdog=False)
+    assert threading.active_count() == before
+    assert guard.call("G", "move", sum, [1, 2]) == 3
+    assert guard.method is None

@@ -13,7 +13,7 @@ from gameserver.games import NumberRace, RockPaperScissors, TicTacToe
 from gameserver.games.echo import Echo
 from gameserver.guard import GameGuard
 from gameserver.lobby import Lobby, LobbyLimits
-from gameserver.protocol import Join, Move, Observe, ObserverCode, State
+from gameserver.protocol import Join, Move, Observe, ObserverCode, State, framework_error
 from gameserver.waits import Wait
 from tests.data.review.games import BrokenRange
 
@@ -252,3 +252,14 @@ def test_an_idle_or_finished_session_may_be_replaced_by_anyone(guard: GameGuard)
     seat = echo_session(lobby, "10.0.0.2")["data"]  # idle for a minute: replaced
     lobby.handle(Move("Echo", "s", 0, seat["key"], {"msg": "quit"}), "10.0.0.2")
     assert echo_session(lobby, "10.0.0.3")["status"] == "ok"  # over: replaced at once
+
+
+def test_a_closed_session_left_in_the_lobby_counts_as_gone(guard: GameGuard) -> None:
+    lobby = make_lobby(guard, Clock())
+    waiting = join(lobby, "s", 2)
+    assert isinstance(waiting, Wait)
+    lobby.sessions[("TicTacToe", "s")].close(framework_error("its start was not saved"))
+    reply = json.loads(join(lobby, "s", None))
+    assert reply["message"] == \
+        "framework: no such game session; provide the number of players to start one"
+    assert ("TicTacToe", "s") not in lobby.sessions

@@ -14,6 +14,7 @@ from gameserver.guard import GameCodeError, GameGuard
 from gameserver.protocol import ProtocolError, framework_error
 from gameserver.session import Session
 from gameserver.waits import Wait
+from tests.data.checked_games.plain import Greedy
 
 
 @pytest.fixture
@@ -316,6 +317,22 @@ class Recorder:
         pass
 
 
+class Recorded:
+    """A recorder that keeps what it is told and saves at once."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def changed(self, session: Session, event: str, **detail: Any) -> None:
+        self.events.append((event, dict(detail)))
+
+    def settle(self, batch: Any) -> None:
+        pass
+
+    def forget(self, session: Session) -> None:
+        pass
+
+
 def test_a_reply_waiting_for_its_save_keeps_its_version_from_the_views_other_requests(
         guard: GameGuard) -> None:
     recorder = Recorder()
@@ -350,3 +367,11 @@ def test_a_failed_save_gives_the_version_back_to_the_view(guard: GameGuard) -> N
     # after it, the view gets "b" at once instead of waiting for a change it never saw.
     assert reply(waiting.resume())["message"] == "server: could not save"
     assert data(session.state(0, key(session), False))["echo"] == "b"
+def test_the_move_is_recorded_as_sent_even_if_the_game_changes_its_dict(
+        guard: GameGuard) -> None:
+    recorder = Recorded()
+    session = Session(GameType("Greedy", Greedy, guard), "t", 1, recorder=recorder)
+    session.add_player("")
+    data(session.move(0, key(session), {"position": 4}))
+    assert recorder.events[-1] == ("move", {"player_id": 0, "move": {"position": 4},
+                                            "rejection": None})

@@ -42,9 +42,15 @@ def seat_two(port: int, game: str, session: str) -> dict[int, Player]:
 
 
 def with_store_games(tmp_path: Path) -> tuple[str, ...]:
-    """Server flags: a store file in ``tmp_path`` and the test games of the store."""
+    """Server flags: a store file in ``tmp_path`` and the test games of the store.
+
+    The games run in the server process (``--isolate-games off``): these tests
+    are about saving and replaying a game the server holds itself; games in
+    worker processes are saved as the copy the worker sends along
+    (tests/test_isolation.py).
+    """
     return ("--store-path", str(tmp_path / "store.sqlite3"),
-            "--games-dir", str(DATA / "store_games"))
+            "--games-dir", str(DATA / "store_games"), "--isolate-games", "off")
 
 
 def killed(server: ServerProcess) -> None:

@@ -25,7 +25,9 @@ from tests.test_store import killed
 from tests.wire import Player
 
 DATA = Path(__file__).parent / "data"
-GAMES = ("--games-dir", str(DATA / "checked_games"), "--games-dir", str(DATA / "store_games"))
+# In the server process: replaying is for games the server holds (see test_store.py).
+GAMES = ("--games-dir", str(DATA / "checked_games"), "--games-dir", str(DATA / "store_games"),
+         "--isolate-games", "off")
 
 
 def test_games_that_roll_dice_come_back_with_the_same_rolls(tmp_path: Path) -> None:
@@ -126,3 +128,12 @@ def test_a_store_file_of_the_first_format_is_converted(tmp_path: Path) -> None:
     game = HistoryReader(str(db)).finished_game(old["id"])
     assert game is not None and game["steps"][0]["states"] == [
         {"echo": "quit", "gameover": True}]
+
+
+def test_a_game_in_a_worker_process_is_never_replayed_in_the_server() -> None:
+    class InAWorker:
+        remote = True  # like gameserver.isolated.RemoteGameType
+
+    replayer = GameReplayer({"Student": InAWorker()})  # type: ignore[dict-item]
+    states, note = replayer.states("Student", 2, (b"blob", None, None), [(1, 0, {}, None)])
+    assert states == [] and note is not None and "worker process" in note

@@ -109,6 +109,10 @@ def _restore_one(db: sqlite3.Connection, live: Live, info: dict[str, Any],
     for seq, player_id, move, verdict, when in db.execute(
             "SELECT seq, player_id, move, verdict, time FROM game_moves "
             "WHERE game_id = ? AND seq > ? ORDER BY seq", (live.game_id, live.snap_seq)):
+        if game_type.remote:
+            raise ValueError(f"its game runs in a worker process and was saved only up to "
+                             f"move {live.snap_seq} (too large or not picklable); moves "
+                             "of such a game are not replayed")
         if seq != live.seq + 1:
             raise ValueError(f"move {live.seq + 1} of its game is missing from the log")
         again = replay_move(game, json.loads(move), player_id)
@@ -144,7 +148,9 @@ def saved_game(game_type: GameType, size: int, blob: bytes | None, seed: str | N
         GameCodeError: it cannot be loaded or made.
     """
     if blob is not None:
-        return game_type.restore(blob)
+        return game_type.restore(blob, size)
+    if game_type.remote:
+        raise ValueError("its game runs in a worker process and has no saved copy")
     game = game_type.new_game(size, int(seed or 0))
     if zlib.crc32(first_views(game, size).encode()) != views:
         raise Diverged("its game starts differently when made again from its seed (does "

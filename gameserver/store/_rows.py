@@ -137,7 +137,7 @@ class Rows:
             NotSaved: the game cannot be pickled, restored, or is too large.
         """
         game, snapshot = session.game, _snapshot(session, game=False)
-        if game.seed is None:
+        if game.seed is None or game.type.remote:  # see _restore.saved_game
             blob = _pickled(game)
             if len(blob) > self.snapshot_max:
                 raise NotSaved(f"its game is {len(blob)} bytes as saved, more than "
@@ -152,7 +152,7 @@ class Rows:
         live.seq = live.accepted = live.snap_seq = live.logged_since = 0
         live.ended = live.snap_due = False
         views = first_views(game, session.size)
-        seed = None if game.seed is None else str(game.seed)
+        seed = None if game.seed is None or game.type.remote else str(game.seed)
         ops.add(INSERT_GAME, (live.game_id, live.game_name, live.token,
                               _json([player[0] for player in snapshot["players"]]),
                               time.time(), views if self.history else "[]", seed,
@@ -219,6 +219,10 @@ class Rows:
         live.logged_since += size
         if isinstance(verdict, str) and verdict.startswith("framework: game "):
             # The game failed (or was interrupted) mid-move: never replay that.
+            live.snap_due = True
+        if session.game.type.remote:
+            # The worker sent the saved game along with the change: keep it, since the
+            # server cannot replay moves of a game in a worker at start-up.
             live.snap_due = True
         if not live.ended and _game_over(session):
             live.ended = True
@@ -324,6 +328,8 @@ def _pickled(game: Any) -> bytes:
     except GameCodeError as err:
         raise NotSaved(f"its game cannot be saved ({err})") from None
     game_type = game.type
+    if game_type.remote:  # made in a worker process, loaded only by one: never checked here
+        return blob
     try:
         problem = game_type.call("unpickle", game_type.unpickler.check, blob)
     except GameCodeError as err:

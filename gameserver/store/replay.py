@@ -50,6 +50,9 @@ class GameReplayer:
         game_type = self.game_types.get(game_name)
         if game_type is None:
             return [], f"the game {game_name} is not loaded on this server"
+        if game_type.remote:  # never run a student's game in the server to replay it
+            return [], (f"the game {game_name} runs in a worker process: its moves are "
+                        "shown, the states after each move are not")
         try:
             game = self.run(saved_game, game_type, size, *start)
         except (GameCodeError, Diverged) as err:

@@ -33,3 +33,11 @@ class Plain(AbstractGame):
 
     def state(self, player_id: int) -> Any:
         return {"turns": self.turns}
+
+
+class Greedy(Plain):
+    """Takes what it is given: empties the move dict it receives."""
+
+    def move(self, move: dict[str, Any], player_id: int) -> Any:
+        move.clear()
+        return super().move(move, player_id)

@@ -1,0 +1,180 @@
+"""The pipe between the server and a worker process: framing, encoding, bounds.
+
+A message is a 4-byte little-endian length followed by a pickle of plain
+data: tuples, lists, dicts, strings, bytes, numbers, booleans and None.
+
+Pickle is compact and fast (a TicTacToe move's reply, with both players'
+states and the saved game, decodes in a few microseconds), but unpickling
+can call any function the data names. The server therefore decodes what a
+worker sends with ``decode_plain``, which refuses every class and function
+name: a hostile game controls its worker and everything it sends. Only the
+worker unpickles the server's messages (the server is trusted) and the
+games' own saved blobs (its own game's code, inside its own sandbox).
+
+Bounds (both sides enforce them; the server treats a worker that breaks
+them as broken): a message holds at most ``MESSAGE_MAX`` bytes; a state
+passed on to a client at most ``STATE_MAX``; the states sent along with a
+change at most ``MIRROR_MAX`` in all (others are asked for when a client
+wants them); a saved game kept by the server at most ``SNAPSHOT_MAX``.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import pickle
+import struct
+from typing import Any
+
+HEADER = struct.Struct("<I")
+MB = 1024 * 1024
+MESSAGE_MAX = 24 * MB
+STATE_MAX = 16 * MB
+MIRROR_MAX = 64 * 1024
+SNAPSHOT_MAX = 256 * 1024
+LOG_RECORDS_MAX = 20  # log records sent with one reply; more are counted, not sent
+LOG_TEXT_MAX = 8000  # characters of one log record (with its traceback)
+
+
+class ChannelError(Exception):
+    """The other side broke the framing or sent something that is not plain data."""
+
+
+def encode(message: Any) -> bytes:
+    """``message`` (plain data) as one framed message."""
+    payload = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
+    if len(payload) > MESSAGE_MAX:
+        raise ChannelError(f"message of {len(payload)} bytes, more than {MESSAGE_MAX}")
+    return HEADER.pack(len(payload)) + payload
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"refused to load {module}.{name}: not plain data")
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise pickle.UnpicklingError("refused a persistent id: not plain data")
+
+
+def decode_plain(payload: bytes) -> Any:
+    """Unpickle ``payload`` if it holds plain data only.
+
+    Raises:
+        ChannelError: it names a class or function, or is not a pickle.
+    """
+    try:
+        return _PlainUnpickler(io.BytesIO(payload)).load()
+    except Exception as err:  # noqa: BLE001 - every way a hostile payload can fail
+        raise ChannelError(f"undecodable message ({type(err).__name__}: {err})"[:300]) from None
+
+
+class FrameReader:
+    """Collects bytes from a pipe and cuts them into message payloads."""
+
+    __slots__ = ("_buffer",)
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """The payloads completed by ``data``.
+
+        Raises:
+            ChannelError: a message announces more than ``MESSAGE_MAX`` bytes.
+        """
+        buffer = self._buffer
+        buffer += data
+        payloads = []
+        start = 0
+        size = HEADER.size
+        while len(buffer) - start >= size:
+            (length,) = HEADER.unpack_from(buffer, start)
+            if length > MESSAGE_MAX:
+                raise ChannelError(f"a message of {length} bytes announced, more than "
+                                   f"{MESSAGE_MAX}")
+            end = start + size + length
+            if len(buffer) < end:
+                break
+            payloads.append(bytes(buffer[start + size:end]))
+            start = end
+        if start:
+            del buffer[:start]
+        return payloads
+
+
+def read_message(file: io.BufferedReader) -> Any | None:
+    """The next message from a blocking pipe (the worker's side); None at the end.
+
+    Raises:
+        ChannelError: the pipe ended inside a message, or the message is too large.
+    """
+    header = file.read(HEADER.size)
+    if not header:
+        return None
+    if len(header) < HEADER.size:
+        raise ChannelError("the pipe ended inside a message")
+    (length,) = HEADER.unpack(header)
+    if length > MESSAGE_MAX:
+        raise ChannelError(f"a message of {length} bytes announced")
+    payload = file.read(length)
+    if len(payload) < length:
+        raise ChannelError("the pipe ended inside a message")
+    return pickle.loads(payload)  # from the server: trusted
+
+
+# ---------------------------------------------------------------- checking what a worker sent
+
+
+def valid_catalog(reply: Any) -> bool:
+    return (type(reply) is tuple and len(reply) == 5 and reply[0] == "catalog"
+            and type(reply[1]) is list and type(reply[2]) is int and type(reply[3]) is list
+            and all(type(p) is str for p in reply[3]) and _logs_shape(reply[4])
+            and all(_entry_shape(entry) for entry in reply[1]))
+
+
+def _entry_shape(entry: Any) -> bool:
+    return (type(entry) is tuple and len(entry) == 7 and type(entry[0]) is str
+            and type(entry[1]) is int and type(entry[2]) is int
+            and all(v is None or type(v) is str for v in entry[3:6])
+            and type(entry[6]) is bool)
+
+
+def valid_reply(reply: Any) -> bool:
+    """Whether a reply has the types the server relies on (a hostile worker may send anything).
+
+    Plain loops, not ``all()`` over generators: this runs for every change.
+    """
+    if type(reply) is not tuple or len(reply) != 9:
+        return False
+    error, result, current, over, views, snapshot, leftovers, retire, logs = reply
+    if not ((error is None or type(error) is str) and (result is None or type(result) is str)
+            and (over is None or type(over) is bool or type(over) is str)
+            and (snapshot is None or type(snapshot) is bytes) and type(views) is list
+            and (leftovers is None or type(leftovers) is str) and type(retire) is bool
+            and (logs == [] or _logs_shape(logs))):
+        return False
+    if type(current) is list:
+        for player in current:
+            if type(player) is not int:
+                return False
+    elif current is not None and type(current) is not str:
+        return False
+    for view in views:
+        if (type(view) is not tuple or len(view) != 3 or type(view[0]) is not int
+                or type(view[1]) is not bool or type(view[2]) not in (bytes, str)):
+            return False
+    return True
+
+
+def _logs_shape(logs: Any) -> bool:
+    return type(logs) is list and len(logs) <= LOG_RECORDS_MAX + 1 and all(
+        type(r) is tuple and len(r) == 3 and type(r[0]) is int and type(r[1]) is str
+        and type(r[2]) is str for r in logs)
+
+
+def log_forwarded(records: list[tuple[int, str, str]]) -> None:
+    """Log what the worker logged: under its own logger name if it is ours."""
+    for level, name, text in records:
+        logger = name if name.startswith("gameserver.") else "gameserver.game"
+        logging.getLogger(logger).log(max(logging.DEBUG, min(level, logging.CRITICAL)), "%s",
+                                      text[:LOG_TEXT_MAX])

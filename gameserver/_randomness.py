@@ -1,0 +1,117 @@
+"""Replayable randomness: a game's own generator in place of the shared ``random``.
+
+Used by ``gameserver.checked`` (see its docstring): during a game's
+``__init__`` and ``move``, the names through which the game's module
+reaches the shared generator (``random``, or functions imported from it,
+found by ``random_slots``) stand for a ``random.Random`` of the game's own
+(``module_for``). Each of its functions notes that the generator changed,
+so that a saved game (``SavedRandom``) reads the generator's 625 words only
+after a draw: reading and pickling them costs 20-40 µs, and a game is saved
+after every change (by the store, and by a worker process for the server).
+A ``SavedRandom`` pickles as bytes and loads as a plain ``random.Random``.
+"""
+
+from __future__ import annotations
+
+import array
+import random
+import sys
+import types
+from collections.abc import Callable
+from typing import Any
+
+from .game import AbstractGame
+
+_SHARED = random._inst  # type: ignore[attr-defined]  # what random.random() etc. are bound to
+
+
+def module_for(rng: random.Random, draws: list[Any]) -> types.ModuleType:
+    """A stand-in for the ``random`` module whose functions draw from ``rng``.
+
+    Each function notes that the generator changed (``draws[0] = None``:
+    its saved state is stale). ``random.Random()`` without a seed, inside
+    it, is seeded from ``rng`` too, so a game that makes its own generator
+    in ``__init__`` stays replayable.
+    """
+    module = types.ModuleType("random")
+    namespace = vars(module)
+    namespace.update(_RANDOM_NAMES)
+    for name in _RANDOM_FUNCTIONS:
+        namespace[name] = _noting(getattr(rng, name), draws)
+
+    def seeded_random(seed: Any = None) -> random.Random:
+        if seed is None:
+            draws[0] = None
+            seed = rng.getrandbits(64)
+        return random.Random(seed)
+
+    namespace["Random"] = seeded_random
+    return module
+
+
+def _noting(function: Callable[..., Any], draws: list[Any]) -> Callable[..., Any]:
+    def draw(*args: Any, **kwargs: Any) -> Any:
+        draws[0] = None
+        return function(*args, **kwargs)
+
+    draw.__name__ = draw.__qualname__ = function.__name__
+    draw.__doc__ = function.__doc__
+    return draw
+
+
+_WORD = "I" if array.array("I").itemsize >= 4 else "L"  # a Mersenne Twister word: 32 bits
+
+
+class SavedRandom:
+    """A generator's state that pickles fast (bytes, not 625 ints) and loads as a Random."""
+
+    __slots__ = ("version", "words", "gauss")
+
+    def __init__(self, version: int, words: bytes, gauss: float | None) -> None:
+        self.version, self.words, self.gauss = version, words, gauss
+
+    @classmethod
+    def of(cls, rng: random.Random) -> SavedRandom:
+        version, words, gauss = rng.getstate()
+        return cls(version, array.array(_WORD, words).tobytes(), gauss)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _loaded_random, (self.version, _WORD, self.words, self.gauss)
+
+
+def _loaded_random(version: int, typecode: str, words: bytes, gauss: float | None,
+                   ) -> random.Random:
+    """The ``random.Random`` a ``SavedRandom`` stands for (called by ``pickle``)."""
+    rng = random.Random()
+    rng.setstate((version, tuple(array.array(typecode, words)), gauss))
+    return rng
+
+
+_RANDOM_NAMES = {name: value for name, value in vars(random).items()
+                 if not name.startswith("__")}
+_RANDOM_FUNCTIONS = tuple(name for name, value in _RANDOM_NAMES.items()
+                          if getattr(value, "__self__", None) is _SHARED)
+
+
+def random_slots(game_class: type) -> tuple[tuple[dict[str, Any], str, str | None, Any], ...]:
+    """Where the game's module refers to the shared ``random`` generator.
+
+    Each entry is (module globals, name, attribute, value): ``random`` itself
+    (attribute None, for ``import random``) or one of its functions (for
+    ``from random import choice``), in the module of the class and of each
+    of its game base classes; ``value`` is what to put back after a call.
+    """
+    slots = []
+    seen: set[int] = set()
+    for cls in game_class.__mro__:
+        module = sys.modules.get(cls.__module__)
+        if module is None or cls is AbstractGame or id(module) in seen:
+            continue
+        seen.add(id(module))
+        namespace = vars(module)
+        for name, value in list(namespace.items()):
+            if value is random:
+                slots.append((namespace, name, None, value))
+            elif getattr(value, "__self__", None) is _SHARED:
+                slots.append((namespace, name, value.__name__, value))
+    return tuple(slots)

@@ -1,0 +1,457 @@
+"""Games in worker processes, behind the same methods as in-process games.
+
+``RemoteGameType`` and ``RemoteGame`` implement ``GameType`` and
+``CheckedGame`` (``gameserver.checked``) for a game that runs in a worker
+process (``gameserver.workers``). Only what changes the game goes to the
+worker — a new game, a restored one, a move — and returns a ``Call`` whose
+answer comes later. The reply brings along what the server needs until the
+next change (the *mirror*): whose turn it is, whether the game is over,
+each player's state reply as ready-made bytes (within a size budget), and
+the saved game. A ``state`` request is then answered from the mirror with
+no round trip; a state that was not sent along (too large, or a variant
+nobody asked for before, such as with ``legal_moves``) is fetched once and
+sent along with every later change.
+
+``plan`` decides, from the settings, which games the server imports itself
+(trusted: the bundled ones) and which sources run in workers;
+``Isolation`` starts the workers and makes their game types.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import sys
+import types
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import _channel, _sandbox, protocol, registry
+from .checked import Call, CheckedGame, GameType
+from .config import Settings
+from .game import AbstractGame
+from .guard import GameCodeError, GameGuard
+from .workers import Request, Source, Worker, WorkerSettings
+
+log = logging.getLogger("gameserver.isolated")
+
+View = tuple[int, bool]
+_OK_PREFIX = protocol.ok({}).split(b"{}")[0] + b"{"  # b'{"status": "ok", "data": {'
+
+
+def isolation_problem() -> str:
+    """Why worker processes cannot run here, or "" if they can."""
+    if sys.platform == "win32":
+        return ("Windows' event loop cannot watch a worker's pipes (no add_reader on "
+                "pipes)")
+    return ""
+
+
+def plan(settings: Settings) -> tuple[dict[str, type[AbstractGame]], list[Source]]:
+    """The games the server imports itself, and the sources that run in worker processes.
+
+    ``isolate_games``: "folder" runs the games from ``games_dirs`` in
+    workers, "all" the bundled ones too, "off" none. Where workers cannot
+    run, everything runs in the server, with a warning saying so.
+    """
+    mode = settings.isolate_games
+    problem = isolation_problem()
+    if mode != "off" and problem:
+        log.warning("isolate_games=%s is not possible here: %s. Every game runs inside the "
+                    "server process, where a broken or hostile game can stall or crash the "
+                    "server and read its memory (players' keys)", mode, problem)
+        mode = "off"
+    if mode == "off":
+        return registry.discover(settings.games_dirs, settings.bundled_games), []
+    files: list[Source] = [("file", str(path))
+                           for path in registry.game_files(settings.games_dirs)]
+    if mode == "folder":
+        return registry.discover([], settings.bundled_games), files
+    modules: list[Source] = []
+    if settings.bundled_games:
+        from .games import BUNDLED_GAMES
+        for game_class in BUNDLED_GAMES:
+            if ("module", game_class.__module__) not in modules:
+                modules.append(("module", game_class.__module__))
+    return {}, modules + files
+
+
+class Isolation:
+    """The worker processes of one server, one per source.
+
+    Args:
+        settings: the limits every worker gets.
+        guard: the server's guard (its error count includes worker failures).
+    """
+
+    def __init__(self, settings: WorkerSettings, guard: GameGuard) -> None:
+        self.settings = settings
+        self.guard = guard
+        self.workers: list[Worker] = []
+
+    async def load(self, sources: list[Source]) -> list[RemoteGameType]:
+        """Start a worker per source; the game types they offer, in source order.
+
+        A source that cannot be loaded is logged and skipped, like a broken
+        game file in-process.
+        """
+        loop = asyncio.get_running_loop()
+        workers = [Worker(source, self.settings, loop, self.guard) for source in sources]
+        catalogs = await asyncio.gather(*(worker.start() for worker in workers),
+                                        return_exceptions=True)
+        game_types: list[RemoteGameType] = []
+        reported = False
+        for worker, catalog in zip(workers, catalogs, strict=True):
+            if isinstance(catalog, BaseException):
+                log.error("game file skipped: %s: %s", worker.label, catalog)
+                worker.close()
+                continue
+            _, entries, abi, problems, _ = catalog
+            if not reported:
+                reported = True
+                self._report(abi, problems, sources)
+            if not entries:
+                worker.close()
+                continue
+            self.workers.append(worker)
+            game_types += [RemoteGameType(worker, entry) for entry in entries]
+        return game_types
+
+    def _report(self, abi: int, problems: list[str], sources: list[Source]) -> None:
+        """Say once, at start-up, how far games are confined (never silently unsafe)."""
+        for problem in problems:
+            log.warning("game workers: %s", problem)
+        if abi:
+            log.info("game workers: sandboxed with Landlock ABI %d: games may read only "
+                     "their own folder and Python's files, and write nowhere", abi)
+            folders = {str(Path(where).parent) for kind, where in sources if kind == "file"}
+            readable = [*folders, *_sandbox.python_paths()]
+            for secret in self.settings.secrets:
+                inside = [p for p in readable if _within(secret, p)]
+                if inside:
+                    log.warning("game workers can read %s, because it is inside %s; move it "
+                                "elsewhere", secret, inside[0])
+        else:
+            log.warning("game workers are not sandboxed: a game can read every file the "
+                        "server's user can read (the store with the players' keys, the TLS "
+                        "key, the config), write where that user can, and signal the server; "
+                        "run untrusted games only on Linux 5.13+ with Landlock (6.12+ for "
+                        "signals), see docs/reliability.md")
+
+    def retain(self, game_types: list[GameType]) -> None:
+        """Stop the workers none of ``game_types`` runs in (games left out by the settings)."""
+        used = {id(t.worker) for t in game_types if isinstance(t, RemoteGameType)}
+        for worker in self.workers:
+            if id(worker) not in used:
+                worker.close()
+        self.workers = [worker for worker in self.workers if id(worker) in used]
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.close()
+
+
+def _within(path: str, folder: str) -> bool:
+    try:
+        return Path(path).resolve().is_relative_to(Path(folder).resolve())
+    except OSError:
+        return False
+
+
+class RemoteGameType(GameType):
+    """A game class that lives in a worker process (see ``GameType``).
+
+    Its player range and texts come from the worker's catalog, so asking
+    for them costs nothing. ``game_class`` stands in for the real class for
+    code that looks at classes (the dashboard: hidden information, a
+    renderer next to the game's file); it has no game methods.
+    """
+
+    remote = True  # its snapshots are opaque here: only a worker may unpickle them
+
+    def __init__(self, worker: Worker, entry: tuple[Any, ...]) -> None:
+        name, low, high, description, documentation, error, hidden = entry
+        self.name = name
+        self.guard = worker.guard
+        self.hidden_information = hidden
+        self.worker = worker
+        self.source = worker.label
+        self.game_class = _stand_in(worker.source, name, hidden, documentation)
+        self._random_slots = ()
+        self._range = (low, high)
+        self._texts = (description or "", documentation or "", error)
+
+    def player_range(self) -> tuple[int, int]:
+        return self._range
+
+    def description(self) -> str:
+        if self._texts[2] is not None:
+            raise GameCodeError(self._texts[2])
+        return self._texts[0]
+
+    def documentation(self) -> str:
+        if self._texts[2] is not None:
+            raise GameCodeError(self._texts[2])
+        return self._texts[1]
+
+    def new_game(self, players: int, seed: int | None = None) -> RemoteGame:
+        """A game being built in the worker: its ``pending`` call ends when it is ready."""
+        game = RemoteGame(self, [(p, False) for p in range(players)])
+        game.build(("new", game.gid, self.name, players, seed), "__init__")
+        return game
+
+    def restore(self, blob: bytes, players: int | None = None) -> RemoteGame:
+        """A game being restored in the worker from ``CheckedGame.snapshot()``."""
+        game = RemoteGame(self, [(p, False) for p in range(players or 0)])
+        game.build(("restore", game.gid, self.name, blob), "unpickle")
+        return game
+
+
+class RemoteGame(CheckedGame):
+    """A game in a worker process: questions answered from the mirror, changes by ``Call``.
+
+    ``move`` returns a ``Call``; ``view_reply`` returns one for a state not
+    in the mirror. A game whose worker failed without a saved copy of it is
+    *lost*: every method raises the reason, and ``when_lost`` callbacks hear it.
+    """
+
+    __slots__ = ("gid", "_worker", "_build", "_turn", "_ended", "_views", "_decoded",
+                 "_fetches", "_wanted", "_blob", "_lost", "_on_lost", "__weakref__")
+
+    type: RemoteGameType
+
+    def __init__(self, game_type: RemoteGameType, wanted: list[View]) -> None:
+        super().__init__(game_type, None, None)
+        self._worker = worker = game_type.worker
+        self.gid = worker.new_id()
+        self._build: Call | None = Call()
+        self._turn: list[int] | str = []
+        self._ended: bool | str = False
+        self._views: dict[View, bytes | str] = {}
+        self._decoded: dict[View, dict[str, Any]] = {}
+        self._fetches: dict[View, Call] = {}
+        self._wanted = wanted  # the states sent along with every change
+        self._blob: bytes | None = None
+        self._lost: str | None = None
+        self._on_lost: Callable[[], Callable[[CheckedGame, str], None] | None] | None = None
+        weakref.finalize(self, worker.forget, self.gid)
+
+    @property
+    def instance(self) -> Any:
+        raise GameCodeError(f"framework: game {self.type.name} runs in a worker process: "
+                            "its object is not in the server")
+
+    @property
+    def pending(self) -> Call | None:
+        return self._build
+
+    def when_lost(self, callback: Callable[[CheckedGame, str], None]) -> None:
+        """``callback(game, reason)`` if the game is lost; held weakly if a bound method."""
+        try:
+            self._on_lost = weakref.WeakMethod(callback)  # type: ignore[arg-type]
+        except TypeError:
+            self._on_lost = lambda: callback
+
+    # ------------------------------------------------------------ building
+
+    def build(self, message: tuple[Any, ...], method: str) -> None:
+        """Send a new game's or a restored game's request (for ``RemoteGameType``)."""
+        self._worker.send(Request(_channel.encode((*message, self._wanted)), method,
+                                  self._built, self._not_built, game=self, builds=True))
+
+    def restore_request(self) -> Request | None:
+        """The request that brings the game back in a new worker; None without a saved copy."""
+        if self._blob is None or self._lost is not None:
+            return None
+        message = ("restore", self.gid, self.type.name, self._blob, self._wanted)
+        return Request(_channel.encode(message), "unpickle", self._built, self._not_built,
+                       game=self, builds=True)
+
+    def _built(self, reply: tuple[Any, ...]) -> None:
+        error = reply[0]
+        if error is not None:
+            self._not_built(error)
+            return
+        self._mirror(reply)
+        self._worker.games[self.gid] = self
+        build, self._build = self._build, None
+        if build is not None:
+            build.finish()
+
+    def _not_built(self, message: str) -> None:
+        build, self._build = self._build, None
+        if build is None:  # a restore in a new worker after a failure
+            self.lose(message)
+        else:
+            self._lost = self._turn = self._ended = message
+            build.finish(error=message)
+
+    def lose(self, reason: str | None = None) -> str:
+        """The game is gone (its worker failed and it had no saved copy); tell who listens."""
+        if self._lost is None:
+            self._lost = reason or (
+                f"framework: game {self.type.name}: the game was lost when its worker process "
+                "failed: it had no saved copy to come back from (it is too large or cannot "
+                "be pickled); start a new session")
+            self._turn = self._ended = self._lost
+            self._views, self._decoded = {}, {}
+            fetches, self._fetches = self._fetches, {}
+            for call in fetches.values():
+                call.finish(error=self._lost)
+            callback = self._on_lost() if self._on_lost is not None else None
+            if callback is not None:
+                callback(self, self._lost)
+        return self._lost
+
+    # ------------------------------------------------------------ changes
+
+    def move(self, move: dict[str, Any], player_id: int) -> Call:
+        """Send the move: the ``Call`` ends with the rejection (None: accepted) or the error."""
+        if self._lost is not None:
+            raise GameCodeError(self._lost)
+        call = Call()
+        message = ("move", self.gid, move, player_id, self._wanted)
+        self._worker.send(Request(_channel.encode(message), "move",
+                                  lambda reply: self._moved(call, reply),
+                                  lambda error: call.finish(error=error), game=self))
+        return call
+
+    def _moved(self, call: Call, reply: tuple[Any, ...]) -> None:
+        error, rejection = reply[0], reply[1]
+        self._mirror(reply)  # accepted, rejected or failed, the game may have changed
+        if rejection is not None:
+            try:
+                rejection = json.loads(rejection)
+            except ValueError:
+                error = self.type_error("move", "sent a rejection that is not JSON").args[0]
+        call.finish(rejection, error)
+
+    def _mirror(self, reply: tuple[Any, ...]) -> None:
+        current, over, views, snapshot = reply[2:6]
+        self._turn = [] if current is None else current
+        self._ended = False if over is None else over
+        self._views = {(player_id, legal): self._checked(view)
+                       for player_id, legal, view in views}
+        self._decoded = {}
+        self._blob = snapshot
+
+    def _checked(self, view: bytes | str) -> bytes | str:
+        """A state reply from the worker, if it is one: nothing that could break the framing."""
+        if type(view) is str or (view.startswith(_OK_PREFIX) and view.endswith(b"}}")
+                                 and b"\0" not in view):
+            return view
+        return self.type_error("state", "came back malformed from the worker").args[0]
+
+    # ------------------------------------------------------------ questions
+
+    def game_over(self) -> bool:
+        ended = self._ended
+        if type(ended) is str:
+            raise GameCodeError(ended)
+        return ended  # type: ignore[return-value]
+
+    def current(self) -> list[int]:
+        turn = self._turn
+        if type(turn) is str:
+            raise GameCodeError(turn)
+        return turn  # type: ignore[return-value]
+
+    def view_reply(self, player_id: int, legal_moves: bool = False) -> bytes | Call:  # type: ignore[override]
+        """The state reply from the mirror; a ``Call`` if it must be fetched first."""
+        view = self._views.get((player_id, legal_moves))
+        if view is None:
+            if self._lost is not None:
+                raise GameCodeError(self._lost)
+            return self._build or self._fetch((player_id, legal_moves))
+        if type(view) is str:
+            raise GameCodeError(view)
+        return view  # type: ignore[return-value]
+
+    def view(self, player_id: int, legal_moves: bool = False) -> dict[str, Any]:
+        """The state as a dict (for the store's history and the dashboard)."""
+        key = (player_id, legal_moves)
+        decoded = self._decoded.get(key)
+        if decoded is None:
+            reply = self.view_reply(player_id, legal_moves)
+            if isinstance(reply, Call):
+                raise self.type_error("state", f"of player {player_id} is not known yet (it is "
+                                      "being fetched from the worker process)")
+            try:
+                decoded = json.loads(reply)["data"]
+            except (ValueError, KeyError, TypeError):
+                raise self.type_error("state", "came back malformed from the worker") from None
+            self._decoded[key] = decoded
+        return dict(decoded)  # type: ignore[arg-type]
+
+    def state(self, player_id: int) -> dict[str, Any]:
+        data = self.view(player_id)
+        del data["current"], data["gameover"]
+        return data
+
+    def legal_moves(self, player_id: int) -> list[dict[str, Any]] | None:
+        return self.view(player_id, legal_moves=True).get("legal_moves")  # type: ignore[no-any-return]
+
+    def private_data(self, player_id: int) -> list[Any]:
+        raise self.type_error("private_data", "is not available for games in worker processes")
+
+    def snapshot(self) -> bytes:
+        """The saved game sent along with the last change."""
+        if self._blob is None:
+            raise self.type_error("pickle", "failed, or made more than "
+                                  f"{_channel.SNAPSHOT_MAX // 1024} KB (see the server log)")
+        return self._blob
+
+    # ------------------------------------------------------------ fetching
+
+    def _fetch(self, key: View) -> Call:
+        call = self._fetches.get(key)
+        if call is None:
+            call = self._fetches[key] = Call()
+            message = ("view", self.gid, key[0], key[1])
+            self._worker.send(Request(_channel.encode(message), "state",
+                                      lambda reply: self._fetched(key, call, reply[4]),
+                                      lambda error: self._fetched(key, call, [(*key, error)]),
+                                      game=self))
+        return call
+
+    def _fetched(self, key: View, call: Call, views: list[tuple[int, bool, bytes | str]],
+                 ) -> None:
+        if self._fetches.get(key) is call:
+            del self._fetches[key]
+        view = next((v for p, legal, v in views if (p, legal) == key), None)
+        self._views[key] = (self.type_error("state", "did not come back from the worker").args[0]
+                            if view is None else self._checked(view))
+        if len(self._views[key]) <= _channel.MIRROR_MAX // 2 and key not in self._wanted:
+            self._wanted.append(key)  # asked for once: sent along with every change
+        call.finish()
+
+
+def _stand_in(source: Source, name: str, hidden: bool, documentation: str | None,
+              ) -> type[AbstractGame]:
+    """A class named like the game, for code that looks at classes (see RemoteGameType).
+
+    A bundled game (isolate_games = "all") is trusted: its real class is
+    used. For a game file, the class lives in a module of its own whose
+    ``__file__`` is the game's file, so ``inspect.getsourcefile`` finds the
+    file (and the renderer next to it); the game's own code is never
+    imported into the server.
+    """
+    kind, where = source
+    if kind == "module":
+        from .games import BUNDLED_GAMES
+        return next(c for c in BUNDLED_GAMES if c.__name__ == name)
+    path = Path(where)
+    digest = hashlib.sha1(str(path).encode()).hexdigest()[:12]
+    module_name = f"_gameserver_isolated_{digest}_{path.stem}"
+    module = sys.modules.get(module_name)
+    if module is None:
+        module = sys.modules[module_name] = types.ModuleType(module_name)
+        module.__file__ = str(path)
+    stand_in = type(name, (AbstractGame,), {
+        "__module__": module_name, "__doc__": documentation, "hidden_information": hidden})
+    setattr(module, name, stand_in)
+    return stand_in

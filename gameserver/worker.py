@@ -1,0 +1,342 @@
+"""A worker process: runs the games of one source file for the server (the child side).
+
+The server (``gameserver.workers``) starts it as a fresh interpreter
+(``python -I -c ...``): it shares none of the server's memory (no keys) and
+inherits no file descriptor but its standard streams (not the listening
+socket, not the store). It moves its stdin and stdout, the pipes to the
+server, to private descriptors at once; fd 0 then reads nothing and fd 1
+writes to the server's stderr, so a game's ``print`` shows in the server's
+log.
+
+Its life: read the hello (what to load, the limits); confine itself
+(``_sandbox.confine``: limits, Landlock); only then import the game file,
+so that even the file's module code runs confined; send the catalog (each
+game class with its player range and documentation); then serve one
+request at a time until the pipe closes. The messages are described in
+``gameserver.workers``.
+
+A change (a new game, a restored one, a move) is answered together with
+what the server needs until the next change: whose turn it is, whether the
+game is over, the states clients are expected to ask for (``wanted``), and
+the saved game (``CheckedGame.snapshot()``), so that a state request costs
+the server no round trip and the game survives the loss of this process.
+
+Every game method runs under a ``GameGuard`` without watchdog: the server
+enforces the time limit by sending SIGINT, which raises ``GameCallTimeout``
+inside the game call running at the time (and is ignored when it arrives
+between calls), and kills the worker if that does not help. After each
+request the worker checks that the game left no thread or child process
+behind; if it did, it says so and the server replaces it.
+"""
+
+from __future__ import annotations
+
+import _thread
+import importlib
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import _channel, _sandbox, registry
+from .checked import CheckedGame, GameType
+from .game import AbstractGame, has_hidden_information
+from .guard import GameCallTimeout, GameCodeError, GameGuard
+from .protocol import encode_json
+
+log = logging.getLogger("gameserver.worker")
+
+View = tuple[int, bool]
+SNAPSHOT_RETRY = 15  # changes without a snapshot after one failed
+
+
+class ForwardingHandler(logging.Handler):
+    """Keeps log records until the next reply carries them to the server (bounded)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[tuple[int, str, str]] = []
+        self.dropped = 0
+        self.setFormatter(logging.Formatter("%(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if len(self.records) >= _channel.LOG_RECORDS_MAX:
+            self.dropped += 1
+            return
+        try:
+            text = self.format(record)
+        except Exception:  # noqa: BLE001 - a game's broken log call
+            text = str(record.msg)
+        self.records.append((record.levelno, record.name, text[:_channel.LOG_TEXT_MAX]))
+
+    def take(self) -> list[tuple[int, str, str]]:
+        records, self.records = self.records, []
+        if self.dropped:
+            records.append((logging.WARNING, "gameserver.worker",
+                            f"{self.dropped} more log records of the game were dropped"))
+            self.dropped = 0
+        return records
+
+
+class Host:
+    """The games of one source, served one request at a time.
+
+    Args:
+        hello: the server's first message (see ``gameserver.workers``).
+    """
+
+    def __init__(self, hello: dict[str, Any], channel_out: int) -> None:
+        self.channel_out = channel_out
+        self.time_limit: float = hello["time_limit"]
+        self.guard = GameGuard(self.time_limit, watchdog=False)
+        self.types: dict[str, GameType] = {}
+        self.games: dict[int, CheckedGame] = {}
+        self.unsaved: dict[int, int] = {}  # games whose snapshot failed: changes until a retry
+        self.big: dict[int, set[View]] = {}  # states too large to send along: sent when asked
+        self.started = 0.0  # when the request being served arrived
+        self.retire = False  # the CPU limit's warning came
+        self.logs = ForwardingHandler()
+        self.operations: dict[str, Callable[..., tuple[Any, ...]]] = {
+            "new": self._new, "restore": self._restore, "move": self._move, "view": self._view}
+
+    # ------------------------------------------------------------ start
+
+    def load(self, source: tuple[str, str]) -> list[tuple[Any, ...]]:
+        """Import the source; one catalog entry per usable game class."""
+        kind, where = source
+        try:
+            classes = (registry.load_file(Path(where)) if kind == "file"
+                       else _module_classes(where))
+        except registry.GameLoadError as err:
+            log.error("game file skipped: %s", err)
+            return []
+        leftovers = _leftovers()
+        if leftovers is not None:  # every request would fail: better not offer the file
+            log.error("game file skipped: %s: importing it %s", where, leftovers)
+            return []
+        entries = []
+        for game_class in classes:
+            game_type = GameType(game_class.__name__, game_class, self.guard)
+            self.types[game_type.name] = game_type
+            low, high = game_type.player_range()
+            try:
+                texts: tuple[str | None, ...] = (game_type.description(),
+                                                 game_type.documentation(), None)
+            except GameCodeError as err:
+                texts = (None, None, str(err))
+            entries.append((game_type.name, low, high, *texts,
+                            has_hidden_information(game_class)))
+        return entries
+
+    def on_interrupt(self, signum: int, frame: Any) -> None:
+        """SIGINT from the server: the request ran too long; stop the game call running now.
+
+        First tells the server which method that is (in case the game
+        swallows the interruption and the server must kill us). Ignored
+        between game calls, and by a request that has not run half the
+        limit (an interrupt meant for the request before it).
+        """
+        method = self.guard.method
+        if method is not None and time.monotonic() - self.started >= self.time_limit / 2:
+            _write(self.channel_out, _channel.encode(("note", method)))
+            raise GameCallTimeout
+
+    def on_cpu_limit(self, signum: int, frame: Any) -> None:
+        self.retire = True
+
+    # ------------------------------------------------------------ requests
+
+    def handle(self, message: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """Serve one request; its reply (None: no reply is due)."""
+        self.started = time.monotonic()
+        op, gid = message[0], message[1]
+        if op == "drop":
+            self.games.pop(gid, None)
+            self.unsaved.pop(gid, None)
+            self.big.pop(gid, None)
+            return None
+        try:
+            reply = self.operations[op](gid, *message[2:])
+        except Exception as err:  # noqa: BLE001 - out of memory outside a game call, ...
+            log.exception("worker: %s failed", op)
+            game = self.games.get(gid)
+            name = game.type.name if game is not None else message[2]  # new/restore: the class
+            reply = (f"framework: game {name}: the game's worker process failed "
+                     f"({type(err).__name__})", None, None, None, [], None)
+        return (*reply, _leftovers(), self.retire, self.logs.take())
+
+    def _new(self, gid: int, name: str, players: int, seed: int | None,
+             wanted: list[View]) -> tuple[Any, ...]:
+        return self._built(gid, name, lambda game_type: game_type.new_game(players, seed),
+                           wanted)
+
+    def _restore(self, gid: int, name: str, blob: bytes, wanted: list[View]) -> tuple[Any, ...]:
+        return self._built(gid, name, lambda game_type: game_type.restore(blob), wanted)
+
+    def _built(self, gid: int, name: str, build: Any, wanted: list[View]) -> tuple[Any, ...]:
+        game_type = self.types.get(name)
+        if game_type is None:
+            return (f"framework: game {name}: the game's file no longer defines it", None,
+                    None, None, [], None)
+        try:
+            game = build(game_type)
+        except GameCodeError as err:
+            return (str(err), None, None, None, [], None)
+        self.games[gid] = game
+        return (None, None, *self._mirror(gid, game, wanted))
+
+    def _move(self, gid: int, move: dict[str, Any], player_id: int,
+              wanted: list[View]) -> tuple[Any, ...]:
+        game = self.games[gid]
+        error = rejection = None
+        try:
+            result = game.move(move, player_id)  # a rejection it returns is JSON (checked)
+            rejection = None if result is None else encode_json(result)
+        except GameCodeError as err:
+            error = str(err)
+        return (error, rejection, *self._mirror(gid, game, wanted))
+
+    def _view(self, gid: int, player_id: int, legal_moves: bool) -> tuple[Any, ...]:
+        game = self.games[gid]
+        view, size = self._view_of(game, player_id, legal_moves)
+        if size <= _channel.MIRROR_MAX // 2:
+            self.big.get(gid, set()).discard((player_id, legal_moves))
+        return (None, None, None, None, [(player_id, legal_moves, view)], None)
+
+    # ------------------------------------------------------------ what the server keeps
+
+    def _mirror(self, gid: int, game: CheckedGame, wanted: list[View],
+                ) -> tuple[Any, Any, list[tuple[int, bool, bytes | str]], bytes | None]:
+        """Whose turn, game over, the wanted states (within MIRROR_MAX) and the saved game."""
+        try:
+            over: bool | str = game.game_over()
+        except GameCodeError as err:
+            over = str(err)
+        try:
+            current: list[int] | str = game.current()
+        except GameCodeError as err:
+            current = str(err)
+        views = []
+        room = _channel.MIRROR_MAX
+        big = self.big.setdefault(gid, set())
+        for key in wanted:
+            if key in big:
+                continue
+            view, size = self._view_of(game, *key)
+            if size <= room:
+                views.append((*key, view))
+                room -= size
+            else:  # from now on computed only when a client asks for it
+                big.add(key)
+        return current, over, views, self._snapshot(gid, game)
+
+    def _view_of(self, game: CheckedGame, player_id: int, legal_moves: bool,
+                 ) -> tuple[bytes | str, int]:
+        """One state reply, or the error message that replaces it; and the reply's size."""
+        try:
+            reply = game.view_reply(player_id, legal_moves)
+        except GameCodeError as err:
+            return str(err), 0
+        except Exception as err:  # noqa: BLE001 - MemoryError, RecursionError in encoding
+            return game.type_error("state", f"could not be sent ({type(err).__name__})").args[0], 0
+        if len(reply) > _channel.STATE_MAX:
+            return game.type_error("state", f"returned {len(reply) / _channel.MB:.0f} MB, more "
+                                   f"than the {_channel.STATE_MAX // _channel.MB} MB a game "
+                                   "may send from a worker process").args[0], len(reply)
+        return reply, len(reply)
+
+    def _snapshot(self, gid: int, game: CheckedGame) -> bytes | None:
+        """The saved game, if it can be had and is small enough for the server to keep.
+
+        A game that could not be saved is tried again only every
+        ``SNAPSHOT_RETRY`` changes (its failure is logged each time).
+        """
+        skip = self.unsaved.get(gid, 0)
+        if skip:
+            self.unsaved[gid] = skip - 1
+            return None
+        try:
+            blob = game.snapshot()
+        except GameCodeError:
+            self.unsaved[gid] = SNAPSHOT_RETRY
+            return None
+        if len(blob) > _channel.SNAPSHOT_MAX:
+            log.warning("game %s: a saved game takes %d KB, more than the %d KB the server "
+                        "keeps; if its worker process fails, the session ends",
+                        game.type.name, len(blob) // 1024, _channel.SNAPSHOT_MAX // 1024)
+            self.unsaved[gid] = SNAPSHOT_RETRY
+            return None
+        self.unsaved.pop(gid, None)
+        return blob
+
+
+def _module_classes(module_name: str) -> list[type[AbstractGame]]:
+    """The usable game classes a bundled module defines (isolate_games = "all")."""
+    module = importlib.import_module(module_name)
+    return [game_class for game_class in registry.game_classes(module)
+            if registry.usable(game_class, module.__file__ or module_name)]
+
+
+def _leftovers() -> str | None:
+    """What the game left running after its call: a thread or a child process."""
+    count = getattr(_thread, "_count", None)
+    if (count() if count is not None else threading.active_count() - 1) > 0:
+        return "started a thread, which games must not do (it would keep running)"
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return None
+    return "started a child process, which games must not do"
+
+
+def _private_streams() -> tuple[int, int]:
+    """Move the pipes off fds 0 and 1; a game's prints go to stderr, its input is empty."""
+    channel_in, channel_out = os.dup(0), os.dup(1)  # not inherited by child processes
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    os.dup2(2, 1)
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)
+    return channel_in, channel_out
+
+
+def _write(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def main() -> None:
+    """Serve the server on stdin/stdout until it closes the pipe."""
+    channel_in, channel_out = _private_streams()
+    reader = open(channel_in, "rb", buffering=64 * 1024)  # noqa: SIM115 - lives as long as we do
+    message = _channel.read_message(reader)
+    if message is None:
+        return
+    hello = message[1]
+    host = Host(hello, channel_out)
+    logging.basicConfig(level=hello["log_level"], handlers=[host.logs], force=True)
+    signal.signal(signal.SIGINT, host.on_interrupt)
+    if hasattr(signal, "SIGXCPU"):
+        signal.signal(signal.SIGXCPU, host.on_cpu_limit)
+    abi, problems = _sandbox.confine(hello["memory_mb"], hello["cpu_seconds"],
+                                     hello["readable"], hello["parent"])
+    catalog = host.load(hello["source"])
+    _write(channel_out, _channel.encode(("catalog", catalog, abi, problems, host.logs.take())))
+    while True:
+        message = _channel.read_message(reader)
+        if message is None:
+            return
+        reply = host.handle(message)
+        if reply is not None:
+            _write(channel_out, _channel.encode(reply))
+
+
+if __name__ == "__main__":
+    main()

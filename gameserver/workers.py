@@ -1,0 +1,512 @@
+"""Worker processes, seen from the server: start, talk, time, kill, replace.
+
+(About 500 lines on purpose: the queue of requests, its timer and the
+replacement of a process are one state machine sharing every field; the
+operating-system side is in ``_process``, the messages in ``_channel``.)
+
+Theory of operation
+-------------------
+A ``Worker`` owns the process that runs the games of one source file
+(``gameserver.worker`` is the other end). The server writes requests to
+the process's stdin and reads replies from its stdout, both non-blocking,
+on the event loop (``add_reader``): nothing here ever waits for a worker.
+Requests are answered in the order they were sent, so the requests in
+flight are a queue whose head is the one running now.
+
+Messages (plain data, ``gameserver._channel``), server → worker, and the reply:
+
+* ``("hello", settings)`` → ``("catalog", entries, landlock_abi, problems, logs)``;
+* ``("new", gid, class, players, seed, wanted)``,
+  ``("restore", gid, class, blob, wanted)``,
+  ``("move", gid, move, player, wanted)``, ``("view", gid, player, legal)``
+  → ``(error, result, current, over, views, snapshot, leftovers, retire,
+  logs)``, where ``result`` is a move's rejection as JSON text;
+* ``("drop", gid)``: no reply.
+
+Time: the head request may run ``time_limit`` seconds (the hello, which
+imports the game file, longer). Then the worker gets one polite interrupt
+(SIGINT: the game call running gets ``GameCallTimeout``, as in-process)
+and ``grace`` seconds to answer; after that it is killed.
+
+Failure: a worker that dies (``pidfd`` or end of the pipe: at once), is
+killed for overrunning, sends something malformed, or left a thread or
+child process behind, is *replaced*. The head request fails with a
+``framework:`` error naming the game, the method and the reason; every
+other game it hosted comes back in the new process from its last snapshot
+(taken after each change, so nothing is lost), or is *lost* (its session
+ends with a clear error) where it had none; the requests queued behind the
+head are sent again. A game whose restore kills the new worker too is
+lost, so every failure makes progress; repeated failures are spaced out
+(``restart_delay``) so that a hostile client cannot make the server spend
+its time starting processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import _channel
+from ._process import PACKAGE_PARENT, Process, death, spawn
+from .guard import GameGuard
+
+if TYPE_CHECKING:
+    from .isolated import RemoteGame
+
+log = logging.getLogger("gameserver.workers")
+
+Source = tuple[str, str]  # ("file", path) or ("module", name)
+
+STARTUP_LIMIT = 20.0  # seconds a worker may take to start and import its games
+_RESTARTS_FREE = 5  # failures within RESTART_WINDOW replaced at once; then spaced out
+RESTART_WINDOW = 60.0
+RESTART_DELAY_MAX = 30.0
+READ_SIZE = 256 * 1024
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """What every worker is told in its hello (see ``config.Settings``)."""
+
+    time_limit: float = 5.0
+    memory_mb: int = 512
+    cpu_seconds: int = 3600
+    log_level: int = logging.INFO
+    secrets: tuple[str, ...] = ()  # files no game should read (the store, the TLS key)
+
+    @property
+    def grace(self) -> float:
+        """Seconds between the polite interrupt and the kill."""
+        return max(0.5, min(2.0, self.time_limit / 2))
+
+
+@dataclass(eq=False)
+class Request:
+    """One request to a worker, kept until its reply comes (and sent again after a failure).
+
+    ``answer(reply)`` takes the reply's fields; ``fail(message)`` ends it
+    with an error instead. ``game`` is the game it concerns (None for the hello).
+    """
+
+    frame: bytes
+    method: str  # the game method it stands for, in error messages
+    answer: Callable[[tuple[Any, ...]], None]
+    fail: Callable[[str], None]
+    game: RemoteGame | None = None
+    builds: bool = False  # a new or restored game: nothing to restore if it fails
+    hello: bool = False  # the first request: its reply is the catalog
+    limit: float = 0.0  # seconds it may run (0: the worker's time limit)
+
+
+@dataclass(eq=False)
+class Worker:
+    """The worker process of one source and the requests in flight to it.
+
+    Args:
+        source: what it runs: ``("file", path)`` or ``("module", name)``.
+        settings: limits for the process.
+        loop: the server's event loop.
+        guard: the server's guard (its ``errors`` count worker failures too).
+    """
+
+    source: Source
+    settings: WorkerSettings
+    loop: asyncio.AbstractEventLoop
+    guard: GameGuard
+    games: weakref.WeakValueDictionary[int, RemoteGame] = field(
+        default_factory=weakref.WeakValueDictionary)
+    broken: str | None = None  # why no new process will be started (requests fail at once)
+    catalog: asyncio.Future[tuple[Any, ...]] | None = None
+    _queue: collections.deque[Request] = field(default_factory=collections.deque)
+    _process: Process | None = None
+    _out: bytearray = field(default_factory=bytearray)
+    _reader: _channel.FrameReader = field(default_factory=_channel.FrameReader)
+    _head_started: float = 0.0
+    _interrupted: tuple[Request, float] | None = None
+    _running: str | None = None  # the game method the head request was interrupted in
+    _timer: asyncio.TimerHandle | None = None
+    _failures: collections.deque[float] = field(default_factory=collections.deque)
+    _drops: list[int] = field(default_factory=list)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _spawning: asyncio.TimerHandle | None = None
+    _dying: list[subprocess.Popen[bytes]] = field(default_factory=list)  # killed, not reaped
+
+    @property
+    def label(self) -> str:
+        return self.source[1]
+
+    @property
+    def busy(self) -> bool:
+        """Whether requests are in flight (the first one is running)."""
+        return bool(self._queue)
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.popen.pid if self._process is not None else None
+
+    def new_id(self) -> int:
+        return next(self._ids)
+
+    # ------------------------------------------------------------ starting
+
+    def start(self) -> asyncio.Future[tuple[Any, ...]]:
+        """Start the process; the future gets its catalog (see ``gameserver.isolated``)."""
+        self.catalog = self.loop.create_future()
+        self._spawn()
+        return self.catalog
+
+    def _spawn(self) -> None:
+        """Start a process and queue its hello ahead of everything else."""
+        self._spawning = None
+        kind, where = self.source
+        folder = str(Path(where).parent) if kind == "file" else PACKAGE_PARENT
+        hello = ("hello", {
+            "source": self.source, "time_limit": self.settings.time_limit,
+            "memory_mb": self.settings.memory_mb, "cpu_seconds": self.settings.cpu_seconds,
+            "readable": [folder] if kind == "file" else [], "parent": os.getpid(),
+            "log_level": self.settings.log_level})
+        try:
+            process = self._process = spawn(folder)
+        except OSError as err:
+            self._broken(f"its worker process could not be started ({err})")
+            return
+        self.loop.add_reader(process.from_worker, self._readable, process)
+        if process.pidfd is not None:
+            self.loop.add_reader(process.pidfd, self._exited, process)
+        self._reader = _channel.FrameReader()
+        queued, self._queue = self._queue, collections.deque()
+        self._send(Request(_channel.encode(hello), "import", self._catalogued, self._no_catalog,
+                           hello=True, limit=max(STARTUP_LIMIT, 2 * self.settings.time_limit)))
+        for request in queued:
+            self._send(request)
+
+    def _catalogued(self, reply: tuple[Any, ...]) -> None:
+        if self.catalog is not None and not self.catalog.done():
+            self.catalog.set_result(reply)
+
+    def _no_catalog(self, message: str) -> None:
+        if self.catalog is not None and not self.catalog.done():
+            self.catalog.set_exception(_channel.ChannelError(message))
+        elif self.broken is None:  # a replacement that cannot load the file any more
+            self._broken(f"its file can no longer be loaded ({message})")
+
+    # ------------------------------------------------------------ requests
+
+    def send(self, request: Request) -> None:
+        """Send ``request``; its ``answer`` or ``fail`` is called later, never now."""
+        if self.broken is not None:
+            self.loop.call_soon(request.fail, self._message(request, self.broken))
+            return
+        if self._drops and self._process is not None:
+            drops, self._drops = self._drops, []
+            for gid in drops:
+                self._write(_channel.encode(("drop", gid)))
+        self._send(request)
+
+    def _send(self, request: Request) -> None:
+        if not self._queue:
+            self._head_started = self.loop.time()
+        self._queue.append(request)
+        if self._process is not None:
+            self._write(request.frame)
+            self._arm(self._head_started + self._limit(self._queue[0]))
+
+    def forget(self, gid: int) -> None:
+        """The game is gone on the server: let the worker drop it (with the next request).
+
+        Runs from a finalizer, at any moment: it only notes the id.
+        """
+        self._drops.append(gid)
+
+    def _write(self, data: bytes) -> None:
+        process = self._process
+        assert process is not None
+        if self._out:
+            self._out += data
+            return
+        try:
+            written = os.write(process.to_worker, data)
+        except BlockingIOError:
+            written = 0
+        except OSError:  # the worker is gone; its end of the pipe will say so
+            return
+        if written < len(data):
+            self._out += data[written:]
+            self.loop.add_writer(process.to_worker, self._writable, process)
+
+    def _writable(self, process: Process) -> None:
+        if process is not self._process:
+            return
+        try:
+            written = os.write(process.to_worker, self._out)
+        except BlockingIOError:
+            return
+        except OSError:
+            self.loop.remove_writer(process.to_worker)
+            return
+        del self._out[:written]
+        if not self._out:
+            self.loop.remove_writer(process.to_worker)
+
+    # ------------------------------------------------------------ replies
+
+    def _readable(self, process: Process) -> None:
+        """Bytes from the worker: one read per turn of the loop, so a flood cannot stall it."""
+        if process is not self._process:
+            return
+        try:
+            data = os.read(process.from_worker, READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._ended(process)
+            return
+        try:
+            for payload in self._reader.feed(data):
+                self._reply(_channel.decode_plain(payload))
+                if process is not self._process:
+                    return  # the reply made us replace the worker
+        except _channel.ChannelError as err:
+            self._replace("the game's worker process sent something malformed{during} "
+                          f"({err})")
+
+    def _reply(self, reply: Any) -> None:
+        if not self._queue:
+            raise _channel.ChannelError("a reply nobody asked for")
+        if type(reply) is tuple and len(reply) == 2 and reply[0] == "note":
+            if type(reply[1]) is not str or self._running is not None:
+                raise _channel.ChannelError("a malformed note")
+            self._running = reply[1][:100]  # the worker is being interrupted in this method
+            return
+        request = self._queue[0]
+        if request.hello:
+            if not _channel.valid_catalog(reply):
+                raise _channel.ChannelError("a malformed catalog")
+        elif not _channel.valid_reply(reply):
+            raise _channel.ChannelError("a malformed reply")
+        self._queue.popleft()
+        self._head_started = self.loop.time()
+        self._interrupted = self._running = None
+        if self._queue:
+            self._arm(self._head_started + self._limit(self._queue[0]))
+        _channel.log_forwarded(reply[-1])
+        if request.hello:
+            request.answer(reply)
+            return
+        leftovers, retire = reply[6], reply[7]
+        if reply[0] is not None:
+            self.guard.errors += 1
+        if leftovers is not None:
+            self._queue.appendleft(request)  # it fails with the process
+            self._replace(f"{request.method}() {leftovers}")
+            return
+        request.answer(reply[:6])
+        if retire:
+            log.info("game file %s: its worker process used its CPU time; replacing it",
+                     self.label)
+            self._replace("")
+
+    # ------------------------------------------------------------ time
+
+    def _limit(self, request: Request) -> float:
+        return request.limit or self.settings.time_limit
+
+    def _arm(self, when: float) -> None:
+        """Check the time at ``when``, unless a check comes sooner anyway."""
+        timer = self._timer
+        if timer is not None:
+            if timer.when() <= when:
+                return
+            timer.cancel()
+        self._timer = self.loop.call_at(when, self._check_time)
+
+    def _check_time(self) -> None:
+        """The head request's time may be up: interrupt it, then kill the worker."""
+        self._timer = None
+        if not self._queue or self._process is None:
+            return
+        head, now = self._queue[0], self.loop.time()
+        due = self._head_started + self._limit(head)
+        if now < due:
+            self._arm(due)
+            return
+        interrupted = self._interrupted
+        if interrupted is None or interrupted[0] is not head:
+            self._interrupted = (head, now)
+            if hasattr(signal, "SIGINT") and sys.platform != "win32":
+                try:
+                    os.kill(self._process.popen.pid, signal.SIGINT)
+                except ProcessLookupError:
+                    pass
+                self._arm(now + self.settings.grace)
+                return
+        elif now < interrupted[1] + self.settings.grace:
+            self._arm(interrupted[1] + self.settings.grace)
+            return
+        self._replace(f"{self._running or head.method}() took longer than "
+                      f"{self._limit(head):g} s and was stopped (endless loop?)")
+
+    # ------------------------------------------------------------ failure
+
+    def _ended(self, process: Process) -> None:
+        """The pipe from the worker ended: it is exiting (or closed the pipe itself)."""
+        self.loop.remove_reader(process.from_worker)
+        process.ended = True
+        if process.pidfd is None:
+            process.kill()
+            try:
+                process.popen.wait(0.5)  # killed: it ends at once
+            except subprocess.TimeoutExpired:
+                pass
+            self._exited(process)
+        else:  # the exit status comes with the pidfd; make sure it comes
+            self.loop.call_later(0.2, process.kill)
+
+    def _exited(self, process: Process) -> None:
+        if process is not self._process:
+            return
+        process.kill()
+        status = process.popen.poll()
+        self._replace("the game's worker process died{during}: " + death(status))
+
+    def _replace(self, why: str) -> None:
+        """Replace the worker: fail the head request with ``why``, bring the rest back.
+
+        ``why`` is empty when no request is to blame (the worker retires);
+        ``{during}`` in it becomes " during move()" (the head request's method).
+        """
+        process = self._process
+        if process is not None:
+            self._close_process(process)
+        self._process = None
+        self._out.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._interrupted = self._running = None
+        queue, self._queue = list(self._queue), collections.deque()
+        head = queue.pop(0) if queue and why else None
+        why = why.replace("{during}", f" during {head.method}()" if head is not None else "")
+        self.guard.errors += 1 if why else 0
+        if head is not None and head.hello:  # the file cannot be loaded (any more)
+            self._queue.extend(queue)
+            starting = self.catalog is not None and not self.catalog.done()
+            self._broken(why if starting else f"its file can no longer be loaded ({why})")
+            return
+        if why:
+            log.error("game file %s: %s; its worker process is replaced", self.label, why)
+        lost = self._restore_later(head)
+        if head is not None:
+            head.fail(self._message(head, why))
+        delay = self._restart_delay()
+        for request in queue:
+            if request.game is not None and request.game.gid in lost:
+                request.fail(lost[request.game.gid])
+            else:
+                self._queue.append(request)
+        if delay:
+            log.warning("game file %s: its worker failed %d times within %g s; the next "
+                        "one starts in %.1f s", self.label, len(self._failures),
+                        RESTART_WINDOW, delay)
+            self._spawning = self.loop.call_later(delay, self._spawn)
+        else:
+            self._spawn()
+
+    def _restore_later(self, head: Request | None) -> dict[int, str]:
+        """Queue the restore of every game with a snapshot; lose the others (returned).
+
+        The head request's game comes back as it was before that request,
+        unless the head was building it: then the head's failure is its end.
+        """
+        lost = {}
+        for gid, game in list(self.games.items()):
+            if head is not None and head.game is game and head.builds:
+                del self.games[gid]
+                continue
+            request = game.restore_request()
+            if request is None:
+                del self.games[gid]
+                lost[gid] = game.lose()
+            else:
+                self._queue.append(request)
+        return lost
+
+    def _restart_delay(self) -> float:
+        now = time.monotonic()
+        failures = self._failures
+        failures.append(now)
+        while failures and failures[0] < now - RESTART_WINDOW:
+            failures.popleft()
+        extra = len(failures) - _RESTARTS_FREE
+        return 0.0 if extra <= 0 else min(RESTART_DELAY_MAX, 0.5 * 2 ** (extra - 1))
+
+    def _broken(self, why: str) -> None:
+        """No process will be started any more: every game is lost, every request fails."""
+        self.broken = why
+        if self.catalog is not None and not self.catalog.done():
+            self.catalog.set_exception(_channel.ChannelError(why))  # skipped at start-up
+            return
+        log.error("game file %s: %s; its games fail from now on", self.label, why)
+        for gid, game in list(self.games.items()):
+            del self.games[gid]
+            game.lose(f"framework: game {game.type.name}: {why}")
+        queue, self._queue = list(self._queue), collections.deque()
+        for request in queue:
+            if not request.hello:
+                request.fail(self._message(request, why))
+
+    def _message(self, request: Request, why: str) -> str:
+        name = request.game.type.name if request.game is not None else self.label
+        return f"framework: game {name}: {why}"
+
+    def _close_process(self, process: Process) -> None:
+        if not process.ended:
+            self.loop.remove_reader(process.from_worker)
+        self.loop.remove_writer(process.to_worker)
+        if process.pidfd is not None:
+            self.loop.remove_reader(process.pidfd)
+        process.close()
+        self._dying.append(process.popen)
+        self._reap()
+
+    def _reap(self, tries: int = 100) -> None:
+        """Collect the exit status of killed processes without blocking the loop."""
+        self._dying = [popen for popen in self._dying if popen.poll() is None]
+        if self._dying and tries and not self.loop.is_closed():
+            self.loop.call_later(0.05, self._reap, tries - 1)
+
+    def close(self) -> None:
+        """Stop the worker (the server is stopping); requests in flight fail saying so."""
+        self.broken = self.broken or "the server is shutting down"
+        if self._spawning is not None:
+            self._spawning.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
+        process, self._process = self._process, None
+        if process is not None:
+            self._close_process(process)
+        for popen in self._dying:
+            try:
+                popen.wait(1)  # killed: it ends at once
+            except subprocess.TimeoutExpired:
+                log.warning("game file %s: worker process %d did not end", self.label,
+                            popen.pid)
+        self._dying = []
+        queue, self._queue = list(self._queue), collections.deque()
+        for request in queue:
+            if not request.hello:
+                request.fail("server: server is shutting down")

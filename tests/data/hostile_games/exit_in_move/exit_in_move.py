@@ -1,0 +1,41 @@
+"""Hostile: a move that ends the process with os._exit(3).
+
+A one-player counter game: every move adds one to ``count``, except the
+attack, ``{"attack": true}``, and ``{"lock": true}``, which
+makes the game impossible to save (it holds a lock). Loaded from its own folder by
+tests/test_isolation_hostile.py (issue 13's suite of hostile games).
+"""
+
+import os
+import threading
+
+from abstract_game import AbstractGame
+
+
+class ExitInMove(AbstractGame):
+    def __init__(self, players):
+        self.count = 0
+
+    @staticmethod
+    def min_players():
+        return 1
+
+    @staticmethod
+    def max_players():
+        return 1
+
+    def current_player(self):
+        return 0
+
+    def game_over(self):
+        return False
+
+    def state(self, player_id):
+        return {"count": self.count}
+
+    def move(self, move, player_id):
+        if move.get("attack"):
+            os._exit(3)
+        if move.get("lock"):
+            self.lock = threading.Lock()
+        self.count += 1

@@ -1,0 +1,36 @@
+"""Hostile: after the attack, the game and its state hold 100 MB.
+
+A one-player counter game: every move adds one to ``count``, except the
+attack, ``{"attack": true}``. Loaded from its own folder by
+tests/test_isolation_hostile.py (issue 13's suite of hostile games).
+"""
+
+from abstract_game import AbstractGame
+
+
+class HugeState(AbstractGame):
+    def __init__(self, players):
+        self.count = 0
+        self.blob = ""
+
+    @staticmethod
+    def min_players():
+        return 1
+
+    @staticmethod
+    def max_players():
+        return 1
+
+    def current_player(self):
+        return 0
+
+    def game_over(self):
+        return False
+
+    def state(self, player_id):
+        return {"count": self.count, "blob": self.blob}
+
+    def move(self, move, player_id):
+        if move.get("attack"):
+            self.blob = "x" * 100_000_000
+        self.count += 1

@@ -1,0 +1,43 @@
+"""Hostile: a move that starts threads which spin forever.
+
+A one-player counter game: every move adds one to ``count``, except the
+attack, ``{"attack": true}``. Loaded from its own folder by
+tests/test_isolation_hostile.py (issue 13's suite of hostile games).
+"""
+
+import threading
+
+from abstract_game import AbstractGame
+
+
+def spin():
+    while True:
+        pass
+
+
+class Threads(AbstractGame):
+    def __init__(self, players):
+        self.count = 0
+
+    @staticmethod
+    def min_players():
+        return 1
+
+    @staticmethod
+    def max_players():
+        return 1
+
+    def current_player(self):
+        return 0
+
+    def game_over(self):
+        return False
+
+    def state(self, player_id):
+        return {"count": self.count}
+
+    def move(self, move, player_id):
+        if move.get("attack"):
+            for _ in range(4):
+                threading.Thread(target=spin, daemon=True).start()
+        self.count += 1

@@ -1,0 +1,83 @@
+"""Busy: a well-behaved test game for games in worker processes.
+
+Players: 1 or 2, taking turns in id order. Move ``{"burn": seconds}`` keeps
+the CPU busy that long; ``{"say": text}`` prints the text (a game's prints
+go to the server's log); ``{"end": true}`` ends the game; ``{"bad": true}``
+is rejected with ``["bad move", 1]``. Every move is recorded. ``legal_moves``
+lists ``{"end": true}`` and ``{"say": "hi"}``.
+"""
+
+import time
+
+from abstract_game import AbstractGame
+
+
+class Busy(AbstractGame):
+    """A game that burns CPU, prints and records its moves, for tests."""
+
+    def __init__(self, players):
+        self.players = players
+        self.turn = 0
+        self.log = []
+        self.over = False
+
+    @staticmethod
+    def min_players():
+        return 1
+
+    @staticmethod
+    def max_players():
+        return 2
+
+    def current_player(self):
+        return self.turn
+
+    def game_over(self):
+        return self.over
+
+    def state(self, player_id):
+        return {"you": player_id, "log": self.log}
+
+    def legal_moves(self, player_id):
+        return [{"end": True}, {"say": "hi"}]
+
+    def move(self, move, player_id):
+        if move.get("bad"):
+            return ["bad move", 1]
+        if "burn" in move:
+            deadline = time.process_time() + move["burn"]
+            while time.process_time() < deadline:
+                pass
+        if "say" in move:
+            print("Busy says", move["say"])
+        self.log.append(move)
+        self.over = bool(move.get("end"))
+        self.turn = (self.turn + 1) % self.players
+        return None
+
+
+class Broken(AbstractGame):
+    """A game whose constructor fails."""
+
+    def __init__(self, players):
+        raise ValueError("no board today")
+
+    @staticmethod
+    def min_players():
+        return 1
+
+    @staticmethod
+    def max_players():
+        return 1
+
+    def current_player(self):
+        return 0
+
+    def game_over(self):
+        return False
+
+    def state(self, player_id):
+        return {}
+
+    def move(self, move, player_id):
+        return None

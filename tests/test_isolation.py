@@ -1,0 +1,356 @@
+"""Games in worker processes behave like games in the server, and the server stays in charge.
+
+Three layers: the pipe's framing and decoding (plain calls); a game in a
+worker compared call for call with the same game in-process (an event loop
+and real workers, no sockets); and servers whose games come from folders
+(real sockets). The hostile games are in tests/test_isolation_hostile.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import pickle
+import signal
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gameserver import _channel, _sandbox
+from gameserver.checked import Call, CheckedGame, GameType
+from gameserver.games.tictactoe import TicTacToe
+from gameserver.guard import GameCodeError, GameGuard
+from gameserver.isolated import Isolation, RemoteGame, RemoteGameType
+from gameserver.workers import WorkerSettings
+from tests.serverproc import ServerProcess, ServerThread
+from tests.wire import Player, request
+
+DATA = Path(__file__).parent / "data"
+GAMES = DATA / "isolated_games"
+
+
+# ---------------------------------------------------------------- the pipe
+
+
+def test_plain_data_passes_the_restricted_decoder() -> None:
+    data = (None, "x", 1, 2.5, True, b"\x00", [1, (2, 3)], {"a": [None]})
+    assert _channel.decode_plain(pickle.dumps(data, 5)) == data
+
+
+class Payload:
+    def __reduce__(self) -> Any:
+        return (os.system, ("echo should never run",))
+
+
+@pytest.mark.parametrize("thing", [Payload(), TicTacToe(2), len, {1: object}])
+def test_anything_that_names_a_class_or_function_is_refused(thing: Any) -> None:
+    with pytest.raises(_channel.ChannelError, match="refused to load"):
+        _channel.decode_plain(pickle.dumps(thing))
+
+
+def test_garbage_is_refused() -> None:
+    with pytest.raises(_channel.ChannelError, match="undecodable message"):
+        _channel.decode_plain(b"\x80\x05garbage")
+
+
+def test_frames_are_cut_from_any_chunks() -> None:
+    frames = _channel.encode(("a", 1)) + _channel.encode(b"x" * 70_000)
+    reader = _channel.FrameReader()
+    payloads = [p for i in range(0, len(frames), 1000) for p in reader.feed(frames[i:i + 1000])]
+    assert [_channel.decode_plain(p) for p in payloads] == [("a", 1), b"x" * 70_000]
+
+
+def test_a_frame_larger_than_the_bound_is_refused_before_it_is_read() -> None:
+    with pytest.raises(_channel.ChannelError, match="announced"):
+        _channel.FrameReader().feed(_channel.HEADER.pack(_channel.MESSAGE_MAX + 1))
+
+
+# ---------------------------------------------------------------- the same game, two ways
+
+
+async def ended(call: Call) -> None:
+    """Wait (on the event loop) until ``call`` ends."""
+    future = asyncio.get_running_loop().create_future()
+    call.then(lambda: future.set_result(None))
+    await future
+
+
+BUSY = ("file", str(GAMES / "busy.py"))
+Check = Callable[[Isolation, dict[str, RemoteGameType]], Awaitable[None]]
+
+
+def with_workers(source: tuple[str, str], check: Check) -> None:
+    """Run ``check(isolation, game types by name)`` on an event loop, with real workers."""
+    async def main() -> None:
+        isolation = Isolation(WorkerSettings(), GameGuard(watchdog=False))
+        game_types = await isolation.load([source])
+        try:
+            await check(isolation, {game_type.name: game_type for game_type in game_types})
+        finally:
+            isolation.close()
+
+    asyncio.run(main())
+
+
+async def built(game: RemoteGame) -> RemoteGame:
+    assert game.pending is not None
+    await ended(game.pending)
+    assert game.pending is None
+    return game
+
+
+async def moved(game: RemoteGame, move: dict[str, Any], player_id: int) -> Any:
+    call = game.move(move, player_id)
+    await ended(call)
+    return call.result()
+
+
+async def answer(game: RemoteGame, player_id: int, legal: bool = False) -> bytes:
+    reply = game.view_reply(player_id, legal)
+    if isinstance(reply, Call):
+        await ended(reply)
+        reply = game.view_reply(player_id, legal)
+    assert isinstance(reply, bytes)
+    return reply
+
+
+def same_view(local: CheckedGame, remote: RemoteGame, players: int) -> None:
+    assert remote.current() == local.current()
+    assert remote.game_over() == local.game_over()
+    for player_id in range(players):
+        assert remote.view_reply(player_id) == local.view_reply(player_id)
+        assert remote.view(player_id) == local.view(player_id)
+
+
+def test_a_game_in_a_worker_answers_exactly_like_in_process() -> None:
+    async def check(isolation: Isolation,
+                    remote_types: dict[str, RemoteGameType]) -> None:
+        local_type = GameType("TicTacToe", TicTacToe, GameGuard(watchdog=False))
+        local = local_type.new_game(2, seed=7)  # the same seed: the same first player
+        remote = await built(remote_types["TicTacToe"].new_game(2, seed=7))
+        same_view(local, remote, 2)
+        for position in (4, 4, 0, 8, 2, 6, 1):  # one occupied cell: a rejection
+            player = local.current()[0]
+            move = {"position": position}
+            assert await moved(remote, move, player) == local.move(move, player)
+            same_view(local, remote, 2)
+        assert remote.game_over()
+        # Its snapshot is the game itself: it loads in-process too.
+        again = local_type.restore(remote.snapshot())
+        same_view(again, remote, 2)
+
+    with_workers(("module", "gameserver.games.tictactoe"), check)
+
+
+def test_a_state_with_legal_moves_is_fetched_once_then_sent_along() -> None:
+    async def check(isolation: Isolation,
+                    remote_types: dict[str, RemoteGameType]) -> None:
+        game = await built(remote_types["Busy"].new_game(1))
+        assert isinstance(game.view_reply(0, True), Call)  # not asked for before
+        reply = await answer(game, 0, legal=True)
+        assert b'"legal_moves": [{"end": true}, {"say": "hi"}]' in reply
+        assert await moved(game, {"say": "x"}, 0) is None
+        assert isinstance(game.view_reply(0, True), bytes)  # now sent with every change
+        assert await moved(game, {"bad": True}, 0) == ["bad move", 1]
+
+    with_workers(BUSY, check)
+
+
+def test_a_constructor_error_ends_the_build_with_the_games_message() -> None:
+    async def check(isolation: Isolation,
+                    remote_types: dict[str, RemoteGameType]) -> None:
+        game = remote_types["Broken"].new_game(1)
+        assert game.pending is not None
+        await ended(game.pending)
+        with pytest.raises(GameCodeError, match=r"^framework: game Broken: __init__\(\) "
+                           "raised ValueError: no board today$"):
+            game.current()
+
+    with_workers(BUSY, check)
+
+
+def test_the_catalog_holds_ranges_texts_and_hidden_information() -> None:
+    async def check(isolation: Isolation,
+                    remote_types: dict[str, RemoteGameType]) -> None:
+        busy = remote_types["Busy"]
+        assert busy.player_range() == (1, 2)
+        assert busy.description() == "A game that burns CPU, prints and records its moves, " \
+            "for tests."
+        assert busy.hidden_information is False
+        assert busy.game_class.__name__ == "Busy"
+        assert busy.source == str(GAMES / "busy.py")
+
+    with_workers(BUSY, check)
+
+
+def test_games_dropped_by_the_server_are_dropped_by_the_worker() -> None:
+    async def check(isolation: Isolation,
+                    remote_types: dict[str, RemoteGameType]) -> None:
+        worker = isolation.workers[0]
+        games = [await built(remote_types["Busy"].new_game(1)) for _ in range(5)]
+        assert len(worker.games) == 5
+        del games
+        assert len(worker.games) == 0 and len(worker._drops) == 5
+        kept = await built(remote_types["Busy"].new_game(1))  # the drops go with it
+        assert worker._drops == [] and list(worker.games.values()) == [kept]
+
+    with_workers(BUSY, check)
+
+
+# ---------------------------------------------------------------- servers
+
+
+def folder_server(make_server: Callable[..., ServerThread], **overrides: Any) -> ServerThread:
+    return make_server(games_dirs=[str(GAMES)], **overrides)
+
+
+def test_folder_games_are_never_imported_into_the_server(make_server) -> None:
+    server = folder_server(make_server)
+    assert server.server is not None
+    assert not [name for name in sys.modules if name.endswith("_busy")
+                and not name.startswith("_gameserver_isolated_")]
+    assert isinstance(server.server.lobby.game_types["Busy"], RemoteGameType)
+    assert not isinstance(server.server.lobby.game_types["TicTacToe"], RemoteGameType)
+
+
+def test_isolate_off_runs_folder_games_in_the_server(make_server) -> None:
+    server = folder_server(make_server, isolate_games="off")
+    assert server.server is not None and not server.server.isolation.workers
+    assert not isinstance(server.server.lobby.game_types["Busy"], RemoteGameType)
+
+
+def test_isolate_all_runs_bundled_games_in_workers_too(make_server) -> None:
+    server = make_server(isolate_games="all", games=["TicTacToe", "Echo"])
+    assert server.server is not None
+    assert {type(t) for t in server.server.lobby.game_types.values()} == {RemoteGameType}
+    x, o = Player(server.port, "TicTacToe", "t", 2), Player(server.port, "TicTacToe", "t", 2)
+    joiner = threading.Thread(target=x.join)
+    joiner.start()
+    o.join()
+    joiner.join(30)
+    seats = {x.player_id: x, o.player_id: o}
+    for position in (0, 3, 1, 4, 2):
+        current = x.state()["data"]["current"][0]
+        assert seats[current].move(position=position) == {"status": "ok", "data": None}
+    assert o.state()["data"]["gameover"] is True
+
+
+def test_a_session_plays_restarts_and_hands_over_like_in_process(make_server) -> None:
+    server = folder_server(make_server)
+    solo = Player(server.port, "Busy", "b", 1, name="solo")
+    assert solo.join()["status"] == "ok"
+    watcher = Player(server.port, "Busy", "b", name="solo")
+    assert watcher.observe()["status"] == "ok"
+    assert solo.move(say="hello")["status"] == "ok"
+    assert solo.move(bad=True) == {"status": "illegalmove", "message": ["bad move", 1]}
+    assert solo.move(end=True)["status"] == "ok"
+    assert solo.move(say="late")["message"] == "framework: game has ended"
+    final = {"you": 0, "log": [{"say": "hello"}, {"end": True}], "current": [],
+             "gameover": True}
+    assert solo.state()["data"] == final
+    assert solo.restart()["status"] == "ok"
+    assert watcher.state()["data"] == final  # the hand-over
+    assert watcher.state()["data"] == {"you": 0, "log": [], "current": [0], "gameover": False}
+
+
+def test_a_broken_constructor_fails_the_join_with_its_message(make_server) -> None:
+    server = folder_server(make_server)
+    reply = Player(server.port, "Broken", "x", 1).join()
+    assert reply == {"status": "error", "message": (
+        "framework: game Broken: __init__() raised ValueError: no board today")}
+
+
+def test_a_games_prints_go_to_the_log_and_not_into_the_pipe(make_server, capfd) -> None:
+    server = folder_server(make_server)
+    solo = Player(server.port, "Busy", "p", 1)
+    solo.join()
+    assert solo.move(say="hi there")["status"] == "ok"
+    assert solo.state()["data"]["log"] == [{"say": "hi there"}]
+    assert "Busy says hi there" in capfd.readouterr().err
+
+
+def test_a_worker_killed_from_outside_is_replaced_at_once(make_server) -> None:
+    server = folder_server(make_server)
+    solo = Player(server.port, "Busy", "k", 1)
+    solo.join()
+    assert solo.move(say="before")["status"] == "ok"
+    worker = server.call(lambda: server.server.isolation.workers[0])  # type: ignore[union-attr]
+    pid = server.call(lambda: worker.pid)
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while server.call(lambda: worker.pid) in (pid, None):  # no request needed to notice
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert solo.state()["data"]["log"] == [{"say": "before"}]
+    assert solo.move(say="after")["status"] == "ok"
+
+
+def test_a_worker_that_used_its_cpu_time_is_replaced_without_an_error(make_server) -> None:
+    server = folder_server(make_server, worker_cpu_limit=1)
+    solo = Player(server.port, "Busy", "c", 1)
+    solo.join()
+    worker = server.call(lambda: server.server.isolation.workers[0])  # type: ignore[union-attr]
+    pid = server.call(lambda: worker.pid)
+    for _ in range(6):
+        assert solo.move(burn=0.3)["status"] == "ok"
+    assert server.call(lambda: worker.pid) != pid
+    assert len(solo.state()["data"]["log"]) == 6
+
+
+def test_the_broken_games_of_a_folder_are_logged_as_in_process(make_server, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="gameserver")
+    server = make_server(games_dirs=[str(DATA / "mixed_games")])
+    assert server.server is not None
+    games = server.server.lobby.game_types
+    assert "CoinGuess" in games and "Counter" in games
+    assert "NoMove" not in games and "Oops" not in games and "NotStatic" not in games
+    assert not isinstance(games["Echo"], RemoteGameType)  # the duplicate lost
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 4, errors
+    assert any("not_static.py:4: min_players() cannot be called" in e for e in errors)
+    assert any("syntax_error.py:4: syntax error" in e for e in errors)
+    assert any("no_move.py:4: class NoMove does not define move" in e for e in errors)
+    assert any("a game called Echo is already loaded" in e for e in errors)
+
+
+def test_an_unknown_game_name_stops_the_start_after_the_workers_reported() -> None:
+    with pytest.raises(Exception, match=r"unknown game\(s\) Nope"):
+        ServerThread(games_dirs=[str(GAMES)], games=["Busy", "Nope"]).start()
+
+
+def test_the_start_up_log_says_how_far_games_are_confined(make_server, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="gameserver")
+    folder_server(make_server)
+    text = caplog.text
+    assert ("sandboxed with Landlock" in text) != ("are not sandboxed" in text)
+
+
+def test_sessions_of_a_folder_game_come_back_after_a_restart(tmp_path: Path) -> None:
+    args = ("--store-path", str(tmp_path / "store.sqlite3"), "--games-dir", str(GAMES),
+            "--no-web")
+    with ServerProcess(*args) as server:
+        solo = Player(server.port, "Busy", "s", 1)
+        solo.join()
+        assert solo.move(say="kept")["status"] == "ok"
+    with ServerProcess(*args) as again:
+        solo.port = again.port
+        assert solo.state()["data"]["log"] == [{"say": "kept"}]
+        assert solo.move(say="more")["status"] == "ok"
+        reply = request(again.port, {"type": "discover"})
+        assert "Busy" in [game["name"] for game in reply["data"]["games"]]
+    assert "restored 1 saved session(s)" in again.log
+
+
+@pytest.mark.skipif(_sandbox.landlock_abi() == 0, reason="needs Landlock")
+def test_a_store_inside_a_games_folder_is_warned_about(make_server, tmp_path, caplog) -> None:
+    caplog.set_level(logging.WARNING, logger="gameserver")
+    (tmp_path / "busy.py").write_text((GAMES / "busy.py").read_text())
+    store = tmp_path / "store.sqlite3"
+    make_server(games_dirs=[str(tmp_path)], store=True, store_path=str(store))
+    assert f"game workers can read {store}, because it is inside {tmp_path}" in caplog.text
