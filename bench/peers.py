@@ -81,17 +81,32 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def start_peer(script: str) -> tuple[subprocess.Popen[str], int]:
+    """A peer's server on a free port; a few tries, in case another program took the port."""
+    node = shutil.which("node") or "node"
+    for attempt in range(3):
+        port = free_port()
+        server = subprocess.Popen([node, script, str(port)], cwd=PEERS_DIR,
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+        try:
+            _wait_for_line(server, "listening on", STARTUP_TIMEOUT)
+            return server, port
+        except RuntimeError:
+            server.kill()
+            server.wait()
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 def run_peer(name: str, sessions: int, seconds: float, warmup: float) -> dict[str, Any]:
     """One peer server and its load generator, for one K; the figures."""
     server_script, load_script = PEERS[name]
-    port = free_port()
     node = shutil.which("node") or "node"
-    server = subprocess.Popen([node, server_script, str(port)], cwd=PEERS_DIR,
-                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+    server, port = start_peer(server_script)
     generator: subprocess.Popen[str] | None = None
     try:
-        _wait_for_line(server, "listening on", STARTUP_TIMEOUT)
         generator = subprocess.Popen(
             [node, load_script, str(port), str(sessions), str(warmup), str(seconds)],
             cwd=PEERS_DIR, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -118,14 +133,17 @@ def _wait_for_line(process: subprocess.Popen[str], prefix: str, timeout: float) 
     """Read ``process``'s output until a line starting with ``prefix``; that line."""
     assert process.stdout is not None
     deadline = time.monotonic() + timeout
+    seen = []
     while time.monotonic() < deadline:
         line = process.stdout.readline()
         if not line:
             break
         if line.startswith(prefix):
             return line.strip()
+        seen.append(line.rstrip())
     raise RuntimeError(f"{' '.join(map(str, process.args))}: no {prefix!r} line within "
-                       f"{timeout:g} s (exit code {process.poll()})")
+                       f"{timeout:g} s (exit code {process.poll()}); it said: "
+                       + " / ".join(seen[-5:]))
 
 
 def _figures(server: str, sessions: int, moves: int, games: int, figures: dict[str, Any],

@@ -84,27 +84,29 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(10_000, 20, 20)
 
 
-def accelerate(enabled: bool) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """The event loop to run: uvloop's where installed (unless not ``enabled``), else None.
+def accelerate(enabled: bool) -> tuple[Callable[[], asyncio.AbstractEventLoop] | None, str]:
+    """The event loop to run, and a line for the log once the server runs.
 
-    None means asyncio's own loop. uvloop runs the same server with less
-    work per loop pass; without it the server is the same, a little slower
+    uvloop's loop where installed (unless not ``enabled``), else None:
+    asyncio's own. uvloop runs the same server with less work per loop
+    pass; without it the server is the same, a little slower
     (docs/performance.md has the figures).
     """
     if not enabled:
-        return None
+        return None, "accelerator: off (--no-accelerate): asyncio's own event loop"
     try:
         import uvloop
     except ImportError:
-        log.info("accelerator: none (pip install 'gameserver[fast]' adds uvloop)")
-        return None
-    log.info("accelerator: uvloop %s runs the event loop (--no-accelerate to run without)",
-             uvloop.__version__)
-    return uvloop.new_event_loop
+        return None, "accelerator: none (pip install 'gameserver[fast]' adds uvloop)"
+    return uvloop.new_event_loop, (f"accelerator: uvloop {uvloop.__version__} runs the event "
+                                   "loop (--no-accelerate to run without)")
 
 
-async def serve(settings: config.Settings) -> None:
-    """Run the server until SIGINT or SIGTERM, then shut down cleanly."""
+async def serve(settings: config.Settings, accelerator: str = "") -> None:
+    """Run the server until SIGINT or SIGTERM, then shut down cleanly.
+
+    ``accelerator`` is logged once the server runs (a failed start prints one line).
+    """
     raise_open_file_limit(settings.max_connections)
     server = GameServer(settings)
     # Before the start: a SIGTERM that comes while the server starts stops it right after.
@@ -113,6 +115,8 @@ async def serve(settings: config.Settings) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     await server.start()
+    if accelerator:
+        log.info("%s", accelerator)
     tune_garbage_collector()
     await stop.wait()
     log.info("shutting down")
@@ -131,9 +135,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gameserver: {err}", file=sys.stderr)
         return 2
     setup_logging(settings.log_level)
+    loop_factory, accelerator = accelerate(settings.accelerate)
     try:
-        with asyncio.Runner(loop_factory=accelerate(settings.accelerate)) as runner:
-            runner.run(serve(settings))
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(serve(settings, accelerator))
     except (registry.GameLoadError, config.StartupError) as err:
         log.error("%s", err)
         return 2

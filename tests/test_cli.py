@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from gameserver import cli
 from tests.serverproc import ROOT, ServerProcess
 from tests.wire import Player, request
 
@@ -105,3 +106,15 @@ def test_port_in_use_exits_with_a_clear_message() -> None:
         result = run_failing("--port", str(port))
     assert result.returncode == 1
     assert f"is another server already using port {port}?" in result.stderr
+
+
+def test_the_accelerator_runs_where_installed_and_can_be_turned_off() -> None:
+    factory, line = cli.accelerate(False)
+    assert factory is None and "--no-accelerate" in line
+    factory, line = cli.accelerate(True)
+    try:
+        import uvloop
+    except ImportError:
+        assert factory is None and "pip install 'gameserver[fast]'" in line
+    else:
+        assert factory is uvloop.new_event_loop and "uvloop" in line
