@@ -492,7 +492,7 @@ class Session:
         self._replies = {}
 
     def _wake(self) -> None:
-        """Wake what waits: joins and saves, and the states of every view with news.
+        """Wake what waits: the joins, and the states of every view with news.
 
         A view that has seen the current version (a mover whose reply shows
         its own move) stays asleep: waking it would only make it wait again.
@@ -508,6 +508,9 @@ class Session:
                     del self._view_waits[view]
                     for wait in view_waits:
                         wait.wake()
+                    # A wait's on_cancel is this set's discard: emptied, the set and its
+                    # waits are freed at once instead of by the garbage collector.
+                    view_waits.clear()
 
     def close(self, reason: ProtocolError) -> None:
         """End the session; everyone waiting, and every later request, gets ``reason``."""
