@@ -32,6 +32,16 @@ Every problem is reported with an exception: ``IllegalMove`` when the game
 rejects your move (try another one), ``GameServerError`` for everything else
 (its message says what went wrong; messages starting with ``api:`` come from
 this module, for example when the server cannot be reached).
+
+Programs with a window (tkinter, pygame) must not wait in ``state()``: the
+window would freeze. They call ``poll()`` from the window's timer instead; it
+returns the new state if one has arrived, else ``None``, and never waits::
+
+    def check_for_news():
+        state = api.poll()
+        if state is not None:
+            show(state)
+        root.after(100, check_for_news)     # tkinter: again in 100 ms
 """
 
 import json
@@ -172,6 +182,11 @@ class GameServerAPI:
         self._keep_alive = keep_alive
         self._idle = []  # kept-alive connections not in use right now
         self._lock = threading.Lock()  # guards _idle: threads may share this object
+        # poll(): one state request kept waiting at the server on a connection of its own.
+        self._poll_sock = None
+        self._poll_sent = False  # is a state request waiting for its reply?
+        self._poll_reply = bytearray()  # what has arrived of that reply
+        self._poll_lock = threading.Lock()  # poll() and state() share the waiting request
 
     # ------------------------------------------------------------ public API
 
@@ -209,6 +224,7 @@ class GameServerAPI:
             'players': self._players,
             'name': self._name})
         reply = self._need(data, 'join')
+        self._stop_polling()
         self._player_id = reply['player_id']
         self._key = reply['key']
         # An auto-join gets its session's real token here; use it from now on.
@@ -271,6 +287,9 @@ class GameServerAPI:
         (up to 10 seconds) and asks once more. ``move()`` never does that: a
         move must not be sent twice.
 
+        If you also use ``poll()``, ``state()`` waits for the answer to the
+        request that ``poll()`` keeps waiting, instead of asking again.
+
         Args:
             legal_moves (bool): also ask for the moves you may make now; they
                 come under ``'legal_moves'`` (a list of dicts you can pass to
@@ -293,6 +312,82 @@ class GameServerAPI:
         """
         if self._player_id is None:
             raise GameServerError('join a game first: call join() or observe() before state()')
+        with self._poll_lock:
+            if self._poll_sent:  # poll() has a request waiting: wait for its answer
+                reply = self._poll_receive(wait=True)
+                if reply is not None:
+                    return self._need(self._decode(reply, 'state'), 'state')
+                self._wait_for_server()  # its connection dropped: ask once more, below
+        request = self._state_request(legal_moves)
+        try:
+            data = self._exchange(dict(request))
+        except _Dropped:
+            self._wait_for_server()
+            data = self._exchange(request)
+        return self._need(data, 'state')
+
+    def poll(self, legal_moves=False):
+        """Return the new state if one has arrived, else ``None``. Never waits.
+
+        This is ``state()`` for programs with a window (tkinter, pygame): they
+        must not wait in ``state()``, or the window freezes. Call ``poll()``
+        again and again from the window's timer, e.g. every 100 ms; it gives
+        you each state you have not seen yet, like ``state()`` does, and
+        ``None`` while nothing has changed. The first call usually returns
+        ``None``: the answer is on its way.
+
+        How it works: ``poll()`` keeps one ``state`` request waiting at the
+        server, on a connection of its own that stays open, and only looks
+        whether the answer is there. So it works the same with or without
+        ``keep_alive``, and ``move()`` and ``restart()`` work as usual in
+        between. Call ``poll()`` from one thread only; ``close()`` (or the end
+        of a ``with`` block) closes its connection.
+
+        Only opening a connection takes a moment: on the first call, and when
+        the server has closed it (``poll()`` then asks again on a new one).
+
+        Args:
+            legal_moves (bool): as in ``state()``; our server's extension.
+                Pass the same value on every call: it applies to the request
+                that ``poll()`` leaves waiting for the next change.
+
+        Returns:
+            dict or None: the new state, as ``state()`` returns it, or
+            ``None`` if nothing has changed since the last state you got.
+
+        Raises:
+            GameServerError: as ``state()`` (for example: the session has
+                ended or was replaced, or the server cannot be reached).
+                After an error the next ``poll()`` asks the server again.
+
+        Example::
+
+            state = api.poll()
+            if state is not None and my_id in state['current']:
+                print('your turn')
+        """
+        if self._player_id is None:
+            raise GameServerError('join a game first: call join() or observe() before poll()')
+        if not self._poll_lock.acquire(blocking=False):
+            return None  # another thread waits in state() for the same answer
+        try:
+            if not self._poll_sent:
+                self._poll_send(legal_moves)
+            reply = self._poll_receive(wait=False)
+            if reply is None:
+                if not self._poll_sent:  # the connection dropped: ask on a new one
+                    self._poll_send(legal_moves)
+                return None
+            data = self._need(self._decode(reply, 'state'), 'state')
+            try:
+                self._poll_send(legal_moves)  # keep a request waiting for the next change
+            except GameServerError:
+                self._stop_polling()  # the next poll() asks again and reports the problem
+            return data
+        finally:
+            self._poll_lock.release()
+
+    def _state_request(self, legal_moves):
         request = {
             'type': 'state',
             'game': self._game,
@@ -302,12 +397,76 @@ class GameServerAPI:
             'observer': self._observer}
         if legal_moves:
             request['legal_moves'] = True  # after the classic keys: extension
-        try:
-            data = self._exchange(dict(request))
-        except _Dropped:
-            self._wait_for_server()
-            data = self._exchange(request)
-        return self._need(data, 'state')
+        return request
+
+    def _poll_send(self, legal_moves):
+        """Send a state request on the poll connection and leave it waiting there.
+
+        A dead connection is replaced and the request sent again: a state
+        request changes nothing at the server, so sending it twice is safe.
+        """
+        request = self._state_request(legal_moves)
+        request['keep_alive'] = True  # last key, as in _exchange
+        raw = self._encode(request)
+        for attempt in (1, 2):
+            sock = self._poll_sock
+            if sock is not None and not _usable(sock):
+                self._stop_polling()  # closed by the server while idle
+                sock = None
+            if sock is None:
+                sock = self._poll_sock = self._connect()
+            try:
+                sock.setblocking(True)
+                sock.sendall(raw)
+                break
+            except OSError as e:
+                self._stop_polling()
+                if attempt == 2:
+                    raise self._os_error(e, 'could not send the request to') from None
+        self._poll_sent = True
+
+    def _poll_receive(self, wait):
+        """Read what has arrived of the waiting reply; return the whole reply, or None.
+
+        ``None`` means: not all there yet (and ``wait`` is false), or the
+        connection ended before the first byte of the reply (then no request
+        is waiting any more). A server without keep-alive ends its reply by
+        closing the connection; that reply is returned too.
+        """
+        sock, reply = self._poll_sock, self._poll_reply
+        while True:
+            end = reply.find(_TERMINATOR)
+            if end >= 0:
+                if end + len(_TERMINATOR) != len(reply):
+                    self._stop_polling()
+                    raise self._error(f'corrupt json received from server '
+                                      f'{self._address()}: bytes after the reply')
+                self._poll_sent = False
+                self._poll_reply = bytearray()
+                return bytes(reply[:end])
+            try:
+                sock.setblocking(wait)
+                chunk = sock.recv(_BUFFER_SIZE)
+            except (BlockingIOError, ssl.SSLWantReadError):
+                return None  # nothing (more) has arrived yet
+            except (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
+                chunk = b''
+            except OSError as e:
+                self._stop_polling()
+                raise self._os_error(e, 'connection failed while waiting for the reply from') \
+                    from None
+            if not chunk:  # the server closed the connection
+                self._stop_polling()
+                return bytes(reply) if reply else None
+            reply += chunk
+
+    def _stop_polling(self):
+        """Forget the waiting poll request and close its connection."""
+        sock, self._poll_sock = self._poll_sock, None
+        self._poll_sent = False
+        self._poll_reply = bytearray()
+        if sock is not None:
+            _close(sock)
 
     def discover(self):
         """List the server's games and the sessions waiting for players.
@@ -397,6 +556,7 @@ class GameServerAPI:
             request['code'] = code  # extension: the watched player's consent
         data = self._exchange(request)
         reply = self._need(data, 'observe')
+        self._stop_polling()
         self._player_id = reply['player_id']
         self._key = reply['key']
         self._observer = True
@@ -524,6 +684,7 @@ class GameServerAPI:
             idle, self._idle = self._idle, []
         for sock in idle:
             _close(sock)
+        self._stop_polling()
 
     def __enter__(self):
         return self
@@ -564,17 +725,7 @@ class GameServerAPI:
         kind = request['type']
         if self._keep_alive:
             request['keep_alive'] = True  # last key: classic bytes stay untouched
-        try:
-            raw = json.dumps(request).encode() + _TERMINATOR
-        except (TypeError, ValueError) as e:
-            raise GameServerError(
-                f'api: data could not be converted to JSON ({e}); a move may only contain '
-                'str, int, float, bool, None, lists and dicts') from None
-        if len(raw) > self._request_size_max:
-            raise GameServerError(
-                f'api: request size limit exceeded: the request has {len(raw)} bytes, '
-                f'the server accepts at most {self._request_size_max}')
-
+        raw = self._encode(request)
         if not self._keep_alive:
             reply, _ = self._round_trip(self._connect(), raw, kind, reused=False)
             return self._decode(reply, kind)
@@ -587,6 +738,20 @@ class GameServerAPI:
         if sock is not None:
             self._checkin(sock)
         return self._decode(reply, kind)
+
+    def _encode(self, request):
+        """The request's bytes on the wire, terminator included; checked against the limit."""
+        try:
+            raw = json.dumps(request).encode() + _TERMINATOR
+        except (TypeError, ValueError) as e:
+            raise GameServerError(
+                f'api: data could not be converted to JSON ({e}); a move may only contain '
+                'str, int, float, bool, None, lists and dicts') from None
+        if len(raw) > self._request_size_max:
+            raise GameServerError(
+                f'api: request size limit exceeded: the request has {len(raw)} bytes, '
+                f'the server accepts at most {self._request_size_max}')
+        return raw
 
     def _round_trip(self, sock, raw, kind, reused):
         """Send ``raw`` on ``sock`` and read the reply; close ``sock`` unless kept.

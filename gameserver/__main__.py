@@ -1,7 +1,10 @@
-"""Allows ``python -m gameserver``."""
+"""Allows ``python -m gameserver`` (``gameserver/__init__.py`` checks the Python version first)."""
 
+import os
 import sys
 
 from .cli import main
 
-sys.exit(main())
+# How the user started us, for --help: "python3 -m gameserver" on Debian.
+python = os.path.basename(sys.executable).removesuffix(".exe") or "python"
+sys.exit(main(prog=f"{python} -m gameserver"))

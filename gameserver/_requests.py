@@ -23,6 +23,9 @@ class Join:
     session: str
     players: int | None
     name: str
+    # Extension: the turn timer of a session this join starts (seconds; 0: none).
+    turn_timeout: float | None = None
+    game_clock: float | None = None
 
 
 @dataclass(slots=True)
@@ -47,6 +50,7 @@ class State:
     player_id: int
     key: str
     observer: bool
+    timer: bool = False  # extension: add the turn timer to the reply
 
 
 @dataclass(slots=True)
@@ -66,6 +70,7 @@ class Subscribe:
     key: str
     observer: bool
     legal_moves: bool = False
+    timer: bool = False  # add the turn timer to every state
 
 
 @dataclass(slots=True)

@@ -366,6 +366,16 @@ class CheckedGame:
             raise self._bad_return("legal_moves", "a list of move dicts or None", moves)
         return moves
 
+    def timeout_move(self, player_id: int) -> dict[str, Any] | None:
+        """The game's move for ``player_id``, whose time ran out; None if it names none."""
+        hook = getattr(self._instance, "timeout_move", None)
+        if hook is None:  # not an AbstractGame (a duck-typed game)
+            return None
+        move = self.type.call("timeout_move", hook, player_id)
+        if move is not None and not isinstance(move, dict):
+            raise self._bad_return("timeout_move", "a move dict or None", move)
+        return move
+
     def private_data(self, player_id: int) -> list[Any]:
         values = self.type.call("private_data", self._instance.private_data, player_id)
         if not isinstance(values, (list, tuple)):

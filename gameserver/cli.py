@@ -11,7 +11,6 @@ import asyncio
 import gc
 import logging
 import signal
-import ssl
 import sys
 from collections.abc import Callable
 
@@ -31,17 +30,30 @@ def _history(argv: list[str]) -> int:
     return history.main(argv)
 
 
-COMMANDS = {"check": _check, "history": _history}
+def _tournament(argv: list[str]) -> int:
+    from . import competition_cli
+    return competition_cli.main(argv)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _ratings(argv: list[str]) -> int:
+    from . import competition_cli
+    return competition_cli.ratings_main(argv)
+
+
+COMMANDS = {"check": _check, "history": _history, "tournament": _tournament,
+            "ratings": _ratings}
+
+
+def build_parser(prog: str = "gameserver") -> argparse.ArgumentParser:
+    """The command line's parser; ``prog`` is how the user started it (for --help)."""
     parser = argparse.ArgumentParser(
-        prog="python -m gameserver",
+        prog=prog,
         description="A server for turn-based multiplayer games. Clients connect with "
                     "game_server_api.py (see the README).",
-        epilog="Other commands: 'python -m gameserver check GAME_FILE' plays many random "
-               "games of a game to find its bugs; 'python -m gameserver history [ID]' lists "
-               "finished games or shows one.")
+        epilog=f"Other commands: '{prog} check GAME_FILE' plays many random games of a "
+               f"game to find its bugs; '{prog} history [ID]' lists finished games or "
+               f"shows one; '{prog} tournament ...' creates and runs tournaments; "
+               f"'{prog} ratings' shows the Elo ratings.")
     parser.add_argument("--version", action="version", version=f"gameserver {__version__}")
     config.add_arguments(parser)
     return parser
@@ -123,12 +135,18 @@ async def serve(settings: config.Settings, accelerator: str = "") -> None:
     await server.stop()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m gameserver`` and the ``gameserver`` command."""
+def main(argv: list[str] | None = None, prog: str = "gameserver") -> int:
+    """Entry point of the ``gameserver`` command and of ``python -m gameserver``.
+
+    Every start-up failure with a known cause is a ``config.StartupError``
+    (or a ``GameLoadError``): one line without a traceback, exit status 2. A
+    wrong setting is printed as ``gameserver: ...`` (there is no log yet); a
+    failure while the server starts is one line of the log.
+    """
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in COMMANDS:
         return COMMANDS[argv[0]](argv[1:])
-    args = build_parser().parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
     try:
         settings = config.load(args)
     except config.StartupError as err:
@@ -139,15 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with asyncio.Runner(loop_factory=loop_factory) as runner:
             runner.run(serve(settings, accelerator))
-    except (registry.GameLoadError, config.StartupError) as err:
+    except (config.StartupError, registry.GameLoadError) as err:
         log.error("%s", err)
         return 2
-    except (ssl.SSLError, FileNotFoundError) as err:
-        log.error("cannot load the TLS certificate/key (%s, %s): %s",
-                  settings.tls_cert, settings.tls_key, err)
-        return 2
-    except OSError as err:
-        log.error("cannot start: %s (is another server already using port %d? "
-                  "pick another with --port)", err, settings.port)
+    except OSError as err:  # a cause no part has named: say what the system said
+        log.error("cannot start: %s", err)
         return 1
     return 0

@@ -39,6 +39,8 @@ def _setting(default: Any, help: str, **extra: Any) -> Any:
     metadata = {"help": help, **extra}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=metadata)
+    if isinstance(default, dict):
+        return field(default_factory=lambda: dict(default), metadata=metadata)
     return field(default=default, metadata=metadata)
 
 
@@ -102,6 +104,27 @@ class Settings:
     max_name_length: int = _setting(
         100, "longest game name, session name or player name, in characters")
     max_json_depth: int = _setting(32, "deepest nesting of lists and objects in a request")
+    turn_timeout: float = _setting(
+        0.0, "seconds each player has for a move; when they run out the server ends the turn "
+        "(see turn_timeout_action). 0: no limit")
+    game_clock: float = _setting(
+        0.0, "chess clock: seconds each player has for all their moves of one game together; "
+        "a player whose clock runs out loses the game. 0: no clock")
+    turn_timeout_action: str = _setting(
+        "move", "what a turn timeout does: move (the game's timeout_move, else a random legal "
+        "move, else the player loses the game) or forfeit (the player loses the game)",
+        choices=("move", "forfeit"))
+    turn_timeouts: dict[str, float] = _setting(
+        {}, "per game, instead of turn_timeout: GAME=SECONDS, repeatable (in the config file "
+        "a [turn_timeouts] table); 0 switches the timer off for that game",
+        flag_name="--turn-timeout-for")
+    game_clocks: dict[str, float] = _setting(
+        {}, "per game, instead of game_clock: GAME=SECONDS, repeatable (in the config file a "
+        "[game_clocks] table)", flag_name="--game-clock-for")
+    rated_games: str = _setting(
+        "tournament", "which finished games change the players' Elo ratings: tournament "
+        "(tournament games only) or named (also every other game whose players all have "
+        "names)", choices=("tournament", "named"))
     reply_buffer_max: int = _setting(
         4 * 1024 * 1024, "bytes of replies a client may leave unread before the server stops "
         "reading its requests (until it reads)")
@@ -159,6 +182,7 @@ class Settings:
                      "game_call_timeout", "overwrite_idle"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be a positive number of seconds")
+        self._check_timers()
         for name in ("max_connections", "max_connections_per_address", "max_sessions",
                      "web_max_connections", "web_max_connections_per_address",
                      "new_sessions_per_minute", "max_sessions_per_address",
@@ -188,9 +212,26 @@ class Settings:
         if self.store_sync not in ("full", "normal"):
             raise ConfigError(f"store_sync must be 'full' or 'normal', not {self.store_sync!r}")
 
+    def _check_timers(self) -> None:
+        from .timers import ACTIONS, MIN_SECONDS
+        values = [("turn_timeout", self.turn_timeout), ("game_clock", self.game_clock)]
+        values += [(f"turn_timeouts.{game}", v) for game, v in self.turn_timeouts.items()]
+        values += [(f"game_clocks.{game}", v) for game, v in self.game_clocks.items()]
+        for name, value in values:
+            if value != 0 and not MIN_SECONDS <= value <= self.game_timeout:
+                raise ConfigError(f"{name} must be 0 (no limit) or from {MIN_SECONDS:g} to "
+                                  f"game_timeout ({self.game_timeout:g}) seconds, not {value:g}")
+        if self.turn_timeout_action not in ACTIONS:
+            raise ConfigError(f"turn_timeout_action must be 'move' or 'forfeit', not "
+                              f"{self.turn_timeout_action!r}")
+        if self.rated_games not in ("tournament", "named"):
+            raise ConfigError(f"rated_games must be 'tournament' or 'named', not "
+                              f"{self.rated_games!r}")
+
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
-_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "list[str]": list}
+_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "list[str]": list,
+          "dict[str, float]": dict}
 
 
 def _flag(f: dataclasses.Field[Any]) -> str:
@@ -214,6 +255,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         elif kind is list:
             parser.add_argument(_flag(f), dest=f.name, default=None, action="append",
                                 metavar=f.name.rstrip("s").upper(), help=help_text)
+        elif kind is dict:
+            parser.add_argument(_flag(f), dest=f.name, default=None, action="append",
+                                type=_name_and_seconds, metavar="GAME=SECONDS", help=help_text)
         else:
             parser.add_argument(_flag(f), dest=f.name, default=None, type=kind,
                                 choices=f.metadata.get("choices"), help=help_text)
@@ -231,6 +275,8 @@ def load(args: argparse.Namespace) -> Settings:
     for name in _FIELDS:
         value = getattr(args, name, None)
         if value is not None:
+            if _TYPES[str(_FIELDS[name].type)] is dict:  # pairs from the command line
+                value = {**getattr(settings, name), **dict(value)}
             setattr(settings, name, value)
     read_web_token(settings, os.environ)
     settings.check()
@@ -273,8 +319,13 @@ def read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(file)
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as err:
+    except tomllib.TOMLDecodeError as err:  # the message names the line and column
         raise ConfigError(f"config file {path} is not valid TOML: {err}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text") from None
+    except OSError as err:  # a folder, no permission, ...
+        raise ConfigError(f"config file {path} cannot be read: "
+                          f"{str(err.strerror or err).lower()}") from None
 
 
 def apply_mapping(settings: Settings, values: dict[str, Any], source: str) -> None:
@@ -289,11 +340,28 @@ def apply_mapping(settings: Settings, values: dict[str, Any], source: str) -> No
             value = float(value)
         if kind is list:
             ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        elif kind is dict:
+            ok = isinstance(value, dict) and all(
+                type(v) in (int, float) for v in value.values())
+            value = {str(k): float(v) for k, v in value.items()} if ok else value
         else:
             ok = type(value) is kind
         if not ok:
             expected = {str: "a string", int: "a whole number", float: "a number",
-                        bool: "true or false", list: "a list of strings"}[kind]
+                        bool: "true or false", list: "a list of strings",
+                        dict: "a table of game names and seconds"}[kind]
             raise ConfigError(f"{source}: setting '{name}' must be {expected}, "
                               f"not {value!r}")
         setattr(settings, f.name, value)
+
+
+def _name_and_seconds(text: str) -> tuple[str, float]:
+    """``GAME=SECONDS`` from the command line."""
+    name, sep, seconds = text.partition("=")
+    try:
+        value = float(seconds)
+    except ValueError:
+        value = -1.0
+    if not sep or not name or not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected GAME=SECONDS (e.g. Yahtzee=30), not {text!r}")
+    return name, value

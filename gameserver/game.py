@@ -33,6 +33,8 @@ You may also write these methods; your game works without them:
 * ``private_data(player_id)`` returns what only that player may see (their
   cards, their secret code). The checker then makes sure no other player
   ever sees it.
+* ``timeout_move(player_id)`` chooses the move the server makes for a
+  player whose time for a move ran out (when the server has a turn timer).
 * The text of your class's docstring is shown to players in the list of
   games, so explain the moves and the state there.
 * The ``rl_`` hooks let learning programs play your game (see ``docs/rl.md``).
@@ -165,6 +167,40 @@ class AbstractGame:
         Returns:
             The list of moves, or ``None`` (the default) when the game does
             not list its moves (for example because there are too many).
+        """
+        return None
+
+    def timeout_move(self, player_id: int) -> dict[str, Any] | None:
+        """Optional: the move to make for player ``player_id``, whose time ran out.
+
+        This matters only on a server with a turn timer (``--turn-timeout``):
+        there every player has a limited time for each move. When a
+        player's time runs out, the server ends their turn like this:
+
+        1. It calls this method. If you return a move dict (exactly as a
+           client would send it, for example ``{"pass": True}`` or
+           ``{"position": 4}``), the server makes that move for the player,
+           through your ``move`` method, as if the player had sent it.
+        2. If you return ``None`` (the default), or your ``move`` rejects
+           what you returned, the server picks a random move from your
+           ``legal_moves`` list instead.
+        3. If your game lists no legal moves either, the player who ran out
+           of time loses the game: the game ends at once, and every player's
+           state gets ``"forfeit": {"players": [their id], "reason": ...}``.
+
+        So a game that has a natural "do nothing" move (pass, stand, fold)
+        should return it here; a game whose moves are all listed by
+        ``legal_moves`` needs nothing. Only choose the move here: do not
+        change your game in this method, the server makes the move for you
+        through ``move``. Players who are not current never time out, so in
+        a game where everyone moves at once (rock, paper, scissors) only
+        those who have not chosen yet are affected.
+
+        Tournaments use their own rule: a player who runs out of time
+        there loses the game, and this method is not asked.
+
+        Returns:
+            A move dict, or ``None`` to leave the choice to the server.
         """
         return None
 

@@ -10,6 +10,12 @@ next state of the view.
 Sessions are keyed by (game name, token), so the same token may be used by
 different games. Auto-join sessions get tokens ``auto-<n>`` and are never
 replaced; every other token starting with ``auto`` is reserved.
+
+Turn timers (``gameserver.timers``): a session started with a timer spec
+gets a ``TurnTimer``, and ``timers`` (a ``TimerSchedule``) knows which
+session runs out next; whoever runs the lobby calls ``tick_timers`` at
+``timers.next()`` (``timers.on_earlier`` tells it when that moves forward).
+A ``router`` (the tournaments) may serve the requests for tokens it owns.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ import heapq
 import itertools
 import logging
 import time
-from collections.abc import Callable, Mapping
+import typing
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,11 +49,13 @@ from .protocol import (
     server_error,
 )
 from .session import Feed, Outcome, Recorder, Session
+from .timers import TimerRules, TimerSchedule, TimerSpec, TurnTimer, check_seconds
 from .waits import Wait
 
 log = logging.getLogger("gameserver.lobby")
 
 AUTO = "auto"
+NO_TIMER = TimerSpec()
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +73,32 @@ class LobbyLimits:
     overwrite: str = "players"  # who may replace a running session: anyone, players, idle
     overwrite_idle: float = 60.0  # seconds without requests after which anyone may
     max_name_length: int = 100
+    timers: TimerRules = TimerRules()  # turn timers: none unless configured
+
+
+class TimerSaver(typing.Protocol):
+    """Saves the turn timers of sessions (``gameserver._sidetables.TimerBook``)."""
+
+    def changed(self, session: Session) -> None: ...
+
+    def save_all(self, sessions: Iterable[Session]) -> None: ...
+
+    def gone(self, session: Session) -> None: ...
+
+
+class Router(typing.Protocol):
+    """Serves the requests whose session token it owns, instead of the lobby (tournaments)."""
+
+    prefix: str  # every token it owns starts with this
+
+    def owns(self, token: str) -> bool:
+        """Whether requests for ``token`` are its to serve."""
+
+    def handle(self, request: Request, client: str) -> Outcome:
+        """Serve the request (errors may be raised as ProtocolError)."""
+
+    def tick(self, now: float) -> None:
+        """Time passes (called from ``Lobby.tick``)."""
 
 
 class RateLimit:
@@ -73,14 +108,16 @@ class RateLimit:
         self.per_minute = per_minute
         self._buckets: dict[str, tuple[float, float]] = {}  # address -> (tokens, time)
 
-    def allow(self, address: str) -> bool:
+    def allow(self, address: str, peek: bool = False) -> bool:
+        """Whether ``address`` may have one more event now; it is counted unless ``peek``."""
         now = time.monotonic()
         tokens, then = self._buckets.get(address, (float(self.per_minute), now))
         tokens = min(float(self.per_minute), tokens + (now - then) * self.per_minute / 60)
         if tokens < 1:
             self._buckets[address] = (tokens, now)
             return False
-        self._buckets[address] = (tokens - 1, now)
+        if not peek:
+            self._buckets[address] = (tokens - 1, now)
         return True
 
     def forget_idle(self) -> None:
@@ -118,6 +155,9 @@ class Lobby:
         self._new_sessions = RateLimit(limits.new_sessions_per_minute)
         self._sessions_of: dict[str, int] = {}  # client address -> sessions it started
         self._waiting_of: dict[str, set[Wait]] = {}  # client address -> its joins waiting
+        self.timers = TimerSchedule()
+        self.timer_book: TimerSaver | None = None  # where timers are saved (the store's file)
+        self.router: Router | None = None
         self._handlers: dict[type, Callable[[Any, str], Outcome]] = {
             Join: self._join, Move: self._move, State: self._state,
             StateWithMoves: self._state, Observe: self._observe, Restart: self._restart,
@@ -136,6 +176,11 @@ class Lobby:
         ``client`` is the client's address, for the per-address limits.
         Never raises: a bad request or a failing game becomes an error reply.
         """
+        router = self.router
+        if router is not None:
+            token = getattr(request, "session", "")
+            if token.startswith(router.prefix) and router.owns(token):
+                return self.call(router.handle, request, client)
         return self.call(self._handlers[type(request)], request, client)
 
     def call(self, step: Callable[..., Outcome], *args: Any) -> Outcome:
@@ -164,11 +209,12 @@ class Lobby:
                 f"token must not start with reserved prefix '{AUTO}' "
                 f"(use exactly '{AUTO}' to auto-join, or pick another session name)")
         session = self.sessions.get((request.game, token))
+        timed = request.turn_timeout is not None or request.game_clock is not None
         if session is not None and session.closed is not None:
             self._end(session, session.closed)  # e.g. its start could not be saved
             session = None
         if session is not None and not session.full:
-            return self._seat(session, request.name, client)
+            return self._seat(session, request.name, client, timed)
         if request.players is None:
             if session is None:
                 raise framework_error(
@@ -178,14 +224,27 @@ class Lobby:
             self._check_replaceable(session, client)
         # Start a new session; it replaces a full one under the same token.
         return self._start(game_type, token, request.players, request.name, client,
-                           auto=False)
+                           auto=False, timer=self._timer_for(request), timed=timed)
 
-    def _seat(self, session: Session, name: str, client: str) -> Outcome:
-        """Seat a joiner from ``client``; its reply (a ``Wait`` until the session is full)."""
+    def _timer_for(self, request: Join) -> TimerSpec:
+        """The timer of a session ``request`` starts: configured, or the starter's (extension)."""
+        longest = self.limits.game_timeout
+        if request.turn_timeout is not None:
+            check_seconds("turn_timeout", request.turn_timeout, longest)
+        if request.game_clock is not None:
+            check_seconds("game_clock", request.game_clock, longest)
+        return self.limits.timers.spec_for(request.game, request.turn_timeout,
+                                           request.game_clock)
+
+    def _seat(self, session: Session, name: str, client: str, timed: bool = False) -> Outcome:
+        """Seat a joiner from ``client``; its reply (a ``Wait`` until the session is full).
+
+        ``timed``: the joiner asked about timers (extension): its reply says the session's.
+        """
         if len(session.players) + 1 < session.size:  # this joiner will wait
             self._check_waiting_joins(client)
         player = session.add_player(name, client)
-        outcome = session.join_reply(player, self.limits.request_size_max)
+        outcome = session.join_reply(player, self.limits.request_size_max, timed)
         if isinstance(outcome, Wait):
             self._count_waiting(client, outcome)
         return outcome
@@ -243,19 +302,23 @@ class Lobby:
 
     def _auto_join(self, request: Join, game_type: GameType, client: str) -> Outcome:
         session = self._open_auto.get(request.game)
+        timed = request.turn_timeout is not None or request.game_clock is not None
         if session is not None and not session.full and session.closed is None:
-            outcome = self._seat(session, "", client)
+            outcome = self._seat(session, "", client, timed)
             if session.full:
                 del self._open_auto[request.game]
             return outcome
         if request.players is None:
             raise framework_error(
                 "no open auto-join session; provide the number of players to start one")
+        timer = self._timer_for(request)
         token = f"{AUTO}-{next(self._auto_numbers)}"
-        return self._start(game_type, token, request.players, "", client, auto=True)
+        return self._start(game_type, token, request.players, "", client, auto=True,
+                           timer=timer, timed=timed)
 
     def _start(self, game_type: GameType, token: str, players: int, name: str,
-               client: str, *, auto: bool) -> Outcome:
+               client: str, *, auto: bool, timer: TimerSpec = NO_TIMER,
+               timed: bool = False) -> Outcome:
         game_name = game_type.name
         if len(self.sessions) >= self.limits.max_sessions:
             raise framework_error(
@@ -276,6 +339,8 @@ class Lobby:
                 "existing session")
         session = Session(game_type, token, players, auto=auto, recorder=self.store,
                           clock=self.clock)
+        if timer:
+            session.timer = TurnTimer(timer, players)
         old = self.sessions.get((game_name, token))
         if old is not None:
             log.info("session %s/%s replaced by a new one", game_name, token)
@@ -288,8 +353,34 @@ class Lobby:
         self._sessions_of[client] = self._sessions_of.get(client, 0) + 1
         if players > 1:
             session.join_deadline = self.clock() + self.limits.join_timeout
+        self._watch(session)
         log.info("session %s/%s started for %d players", game_name, token, players)
-        return self._seat(session, name, client)
+        return self._seat(session, name, client, timed)
+
+    def _watch(self, session: Session) -> None:
+        """Follow the session's turn timer, if it has one."""
+        if session.timer is not None:
+            session.when_timer = self._timer_changed
+            self.timers.update(session)
+
+    def _timer_changed(self, session: Session) -> None:
+        self.timers.update(session)
+        if self.timer_book is not None and session.full:
+            self.timer_book.changed(session)
+
+    def add_session(self, session: Session) -> None:
+        """Serve a session made elsewhere (a tournament's game) under its token.
+
+        Raises:
+            ValueError: a session of that game already has that token.
+        """
+        key = (session.game_name, session.token)
+        if key in self.sessions:
+            raise ValueError(f"session {key} exists already")
+        self.sessions[key] = session
+        session.when_abandoned = self._abandoned
+        self._sessions_of[session.owner] = self._sessions_of.get(session.owner, 0) + 1
+        self._watch(session)
 
     def _abandoned(self, session: Session) -> None:
         """Every joiner of a session that was not full yet has gone: remove it."""
@@ -305,7 +396,7 @@ class Lobby:
     def _state(self, request: State, client: str) -> Outcome:
         session = self._session(request.game, request.session)
         return session.state(request.player_id, request.key, request.observer,
-                             legal_moves=type(request) is StateWithMoves)
+                             legal_moves=type(request) is StateWithMoves, timer=request.timer)
 
     def subscribe(self, request: Subscribe, client: str = "") -> Feed | bytes:
         """A subscription to the view ``request`` names (``Session.feed``), or the error reply.
@@ -317,7 +408,7 @@ class Lobby:
     def _subscribe(self, request: Subscribe) -> Feed:
         session = self._session(request.game, request.session)
         return session.feed(request.player_id, request.key, request.observer,
-                            request.legal_moves)
+                            request.legal_moves, request.timer)
 
     def _observe(self, request: Observe, client: str) -> Outcome:
         if request.session == AUTO:
@@ -412,6 +503,8 @@ class Lobby:
             del self._open_auto[session.game_name]
         if forget and self.store is not None and session.full:
             self.store.forget(session)
+            if self.timer_book is not None:
+                self.timer_book.gone(session)
         session.close(reason)
 
     def restore(self, snapshots: list[dict[str, Any]]) -> None:
@@ -433,6 +526,7 @@ class Lobby:
             session.when_abandoned = self._abandoned
             session.owner = session.players[0].address if session.players else ""
             self._sessions_of[session.owner] = self._sessions_of.get(session.owner, 0) + 1
+            self._watch(session)
             if token.startswith(f"{AUTO}-") and token[len(AUTO) + 1:].isdigit():
                 number = int(token[len(AUTO) + 1:])
                 self._auto_numbers = itertools.count(
@@ -450,8 +544,23 @@ class Lobby:
         shortest = min(self.limits.game_timeout, self.limits.join_timeout)
         return max(0.05, min(1.0, shortest / 10))
 
+    def tick_timers(self) -> None:
+        """End the turns whose time is up (the server calls this at ``timers.next()``)."""
+        for session in self.timers.due(self.clock()):
+            try:
+                session.time_up()
+            except Exception:  # a bug of ours: log it, and keep the other timers going
+                log.exception("session %s/%s: ending a turn on time failed",
+                              session.game_name, session.token)
+            self.timers.update(session)
+
     def tick(self) -> None:
-        """Remove the sessions whose time is up: idle too long, or not full in time."""
+        """Remove the sessions whose time is up: idle too long, or not full in time.
+
+        Turn timers that are due run out here too (if the server's wake-up
+        for them came late), and the router's time passes.
+        """
+        self.tick_timers()
         self._new_sessions.forget_idle()
         now = self.clock()
         idle_since = now - self.limits.game_timeout
@@ -465,9 +574,13 @@ class Lobby:
                 log.info("session %s/%s timed out after %g s without requests",
                          session.game_name, session.token, self.limits.game_timeout)
                 self._end(session, framework_error("game session has timed out"))
+        if self.router is not None:
+            self.router.tick(now)
 
     def close(self) -> None:
         """End every session with 'server is shutting down' (for a clean stop)."""
         reason = server_error("server is shutting down")
+        if self.timer_book is not None:  # deadlines come back exactly after a clean stop
+            self.timer_book.save_all(self.sessions.values())
         for session in list(self.sessions.values()):
             self._end(session, reason, forget=False)  # saved sessions come back on start

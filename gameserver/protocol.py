@@ -322,13 +322,32 @@ def _envelope(cls: type, values: list[Any], data: dict[str, Any]) -> Envelope:
             request.legal_moves = data.get("legal_moves") is True
     elif cls is Subscribe:
         request.legal_moves = data.get("legal_moves") is True
-    if cls is Observe and "code" in data:
-        code = data["code"]
-        if type(code) is not str:
-            raise framework_error(
-                f"key 'code' of an observe request must be a string, not {_json_type_name(code)}")
-        request.code = code
+        request.timer = data.get("timer") is True
+    elif cls is Observe:
+        if "code" in data:
+            code = data["code"]
+            if type(code) is not str:
+                raise framework_error(f"key 'code' of an observe request must be a string, "
+                                      f"not {_json_type_name(code)}")
+            request.code = code
+    elif cls is Join:
+        for key in _TIMER_KEYS:
+            if key in data:
+                setattr(request, key, _seconds(data[key], key))
+    elif data.get("timer") is True and isinstance(request, State):
+        request.timer = True
     return Envelope(request, data.get("keep_alive") is True)
+
+
+_TIMER_KEYS = ("turn_timeout", "game_clock")
+
+
+def _seconds(value: Any, key: str) -> float:
+    """A join's timer value: a number of seconds, 0 or more (the lobby checks the range)."""
+    if type(value) not in (int, float) or not 0 <= value < float("inf"):
+        raise framework_error(f"key '{key}' of a join request must be a number of seconds "
+                              f"(0 for no limit), not {_shorten(value)}")
+    return float(value)
 
 
 def _discover(data: dict[str, Any]) -> Discover:

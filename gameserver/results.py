@@ -20,11 +20,13 @@ def display_name(name: str, player_id: int) -> str:
 def outcome(record: Mapping[str, Any]) -> dict[str, Any]:
     """The result of a finished game from its final states.
 
-    The first final state that says anything decides. In a state, a
-    ``"ranking"`` ``{name: points}`` (Yahtzee) comes before a ``"winner"``
-    id: the single best score wins, a shared best score is a draw. A
-    ``"winner"`` that is a player's id wins; ``null`` once the game is over
-    is a draw.
+    The first final state that says anything decides. A ``"forfeit"``
+    (players who ran out of time, added by the framework, see
+    ``gameserver.timers``) comes first: those players lost, everyone else
+    wins (nobody, when all of them lost). Then a ``"ranking"``
+    ``{name: points}`` (Yahtzee) comes before a ``"winner"`` id: the
+    single best score wins, a shared best score is a draw. A ``"winner"``
+    that is a player's id wins; ``null`` once the game is over is a draw.
 
     Returns:
         ``{"kind": "win", "winners": [name], "text": ...}``, ``{"kind":
@@ -36,6 +38,9 @@ def outcome(record: Mapping[str, Any]) -> dict[str, Any]:
     for state in record.get("final_states") or []:
         if not isinstance(state, dict):
             continue
+        forfeit = state.get("forfeit")
+        if isinstance(forfeit, dict) and isinstance(forfeit.get("players"), list):
+            return _forfeit_outcome(players, forfeit["players"])
         ranking = state.get("ranking")
         if isinstance(ranking, dict) and ranking:
             scores = [(str(name), points) for name, points in ranking.items()
@@ -57,3 +62,16 @@ def outcome(record: Mapping[str, Any]) -> dict[str, Any]:
             if winner is None and state.get("gameover"):
                 return {"kind": "draw", "winners": [], "text": "draw"}
     return {"kind": "none", "winners": [], "text": "finished"}
+
+
+def _forfeit_outcome(players: list[str], lost: list[Any]) -> dict[str, Any]:
+    """The result of a game the framework ended: the players in ``lost`` ran out of time."""
+    losers = [p for p in range(len(players)) if p in lost]
+    others = [p for p in range(len(players)) if p not in lost]
+    late = " and ".join(display_name(players[p], p) for p in losers)
+    if not others:
+        return {"kind": "none", "winners": [],
+                "text": ("both" if len(losers) == 2 else "all") + " ran out of time"}
+    names = " and ".join(display_name(players[p], p) for p in others)
+    return {"kind": "win", "winners": [players[p] for p in others],
+            "text": f"{names} win{'s' if len(others) == 1 else ''}: {late} ran out of time"}

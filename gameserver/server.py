@@ -27,16 +27,17 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
-import ssl
+import math
 from collections import Counter
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from . import protocol, registry
+from . import protocol, registry, startup
 from ._connhost import ConnectionRegistry
 from ._rawlisten import RawListener
+from ._sidetables import TimerBook
 from ._transportconn import TransportConnection
 from .checked import game_types
 from .config import Settings
@@ -47,6 +48,9 @@ from .lobby import Lobby, LobbyLimits
 from .metrics import Gauges, Metrics
 from .protocol import Request, Subscribe, server_error
 from .store import GameReplayer, HistoryReader, Store
+from .timers import rules_from
+from .tournament_hall import TournamentHall
+from .tournament_store import TournamentBook
 from .waits import Feed, Outcome
 from .workers import WorkerSettings
 
@@ -111,7 +115,16 @@ class GameServer:
             max_waiting_joins_per_address=settings.max_waiting_joins_per_address,
             observer_consent=settings.observer_consent, overwrite=settings.overwrite,
             overwrite_idle=settings.overwrite_idle,
-            max_name_length=settings.max_name_length), store=self.store)
+            max_name_length=settings.max_name_length,
+            timers=rules_from(settings.turn_timeout, settings.game_clock,
+                              settings.turn_timeout_action, settings.turn_timeouts,
+                              settings.game_clocks)), store=self.store)
+        self.lobby.timers.on_earlier = self._wake_for_timers
+        if self.store is not None:
+            self.lobby.timer_book = TimerBook(self.store)
+        self.hall = TournamentHall(self.lobby, TournamentBook(self.store)
+                                   if self.store is not None else None)
+        self.hall.rate_named_games = settings.rated_games == "named"
         self.connections = ConnectionRegistry(settings.max_connections,
                                               settings.max_connections_per_address)
         self.metrics = Metrics()
@@ -121,6 +134,8 @@ class GameServer:
         self._server: asyncio.Server | None = None  # TLS: asyncio's server
         self._listener: RawListener | None = None  # plain TCP: our own
         self._ticker: asyncio.TimerHandle | None = None  # runs the lobby's tick
+        self._timer_wake: asyncio.TimerHandle | None = None  # at the next turn deadline
+        self._timer_wake_at = math.inf  # ... which is then (lobby clock)
 
     def run_on_loop(self, func: Callable[..., T], *args: Any, timeout: float = 10.0) -> T:
         """Run ``func(*args)`` on the server's event loop from another thread.
@@ -148,9 +163,9 @@ class GameServer:
         """Start listening; ``self.port`` is the real port afterwards.
 
         Raises:
-            StartupError: the store file cannot be used (before anything listens).
-            OSError, ssl.SSLError: listening failed; a store file this start
-                created is deleted again.
+            StartupError: the store file cannot be used (before anything
+                listens), the TLS files are wrong, or listening failed (a store
+                file this start created is deleted again).
         """
         try:
             await self._load_isolated_games()
@@ -170,7 +185,11 @@ class GameServer:
         self.loop = loop
         if self.store is not None:
             self.store.start(loop)
-            self.lobby.restore(self.store.load_sessions())
+            sessions = self.store.load_sessions()
+            if self.lobby.timer_book is not None:
+                self.lobby.timer_book.merge(sessions)  # type: ignore[attr-defined]
+            self.lobby.restore(sessions)
+            self.hall.restore()
             self.history = HistoryReader(
                 self.store.path, GameReplayer(self.lobby.game_types, self.run_on_loop))
         self._tick()
@@ -185,20 +204,24 @@ class GameServer:
             await self._start_dashboard()
 
     async def _listen(self, loop: asyncio.AbstractEventLoop) -> None:
-        tls = self._tls_context() if self.settings.tls else None
+        settings = self.settings
+        tls = startup.tls_context(settings.tls_cert, settings.tls_key) if settings.tls else None
         host = _ConnectionHost(
-            settings=self.settings, registry=self.connections, metrics=self.metrics,
+            settings=settings, registry=self.connections, metrics=self.metrics,
             log_requests=log.isEnabledFor(logging.DEBUG), handle=self.lobby.handle,
             subscribe=self.lobby.subscribe,
             resume=self.lobby.call, call_soon=loop.call_soon, held=self._held_commits)
-        if tls is None:
-            await self._listen_raw(host, loop)
-        if self._listener is None:
-            self._server = await loop.create_server(
-                lambda: TransportConnection(host), self.settings.host, self.settings.port,
-                ssl=tls, backlog=LISTEN_BACKLOG, reuse_address=True,
-                ssl_handshake_timeout=self.settings.connection_timeout if tls else None)
-            self.port = self._server.sockets[0].getsockname()[1]
+        try:
+            if tls is None:
+                await self._listen_raw(host, loop)
+            if self._listener is None:
+                self._server = await loop.create_server(
+                    lambda: TransportConnection(host), settings.host, settings.port,
+                    ssl=tls, backlog=LISTEN_BACKLOG, reuse_address=True,
+                    ssl_handshake_timeout=settings.connection_timeout if tls else None)
+                self.port = self._server.sockets[0].getsockname()[1]
+        except OSError as err:
+            raise startup.listen_error(err, settings.host, settings.port) from None
 
     async def _load_isolated_games(self) -> None:
         """Add the games of the worker processes; then keep only those the settings name."""
@@ -214,6 +237,23 @@ class GameServer:
         assert self.loop is not None
         self.lobby.tick()
         self._ticker = self.loop.call_later(self.lobby.tick_interval(), self._tick)
+
+    def _wake_for_timers(self, deadline: float) -> None:
+        """A turn timer runs out at ``deadline`` (lobby clock): be awake then."""
+        if self.loop is None or deadline >= self._timer_wake_at:
+            return
+        if self._timer_wake is not None:
+            self._timer_wake.cancel()
+        self._timer_wake_at = deadline
+        self._timer_wake = self.loop.call_later(max(0.0, deadline - self.lobby.clock()),
+                                                self._run_timers)
+
+    def _run_timers(self) -> None:
+        self._timer_wake, self._timer_wake_at = None, math.inf
+        self.lobby.tick_timers()
+        deadline = self.lobby.timers.next()
+        if deadline is not None:
+            self._wake_for_timers(deadline)
 
     async def _listen_raw(self, host: _ConnectionHost, loop: asyncio.AbstractEventLoop) -> None:
         """Serve plain TCP on raw sockets, if the loop can watch them.
@@ -237,7 +277,8 @@ class GameServer:
         from .web import LobbySource, WebSettings, start_dashboard
         s = self.settings
         source = LobbySource(self.lobby, self.history, lambda: prometheus_text(self),
-                             self.store.health if self.store is not None else None)
+                             self.store.health if self.store is not None else None,
+                             self.hall)
         try:
             self.dashboard = await start_dashboard(source, WebSettings(
                 s.web_host, s.web_port, s.web_token, s.game_timeout, s.web_max_connections,
@@ -256,6 +297,8 @@ class GameServer:
             self.dashboard.stop()
         if self._ticker is not None:
             self._ticker.cancel()
+        if self._timer_wake is not None:
+            self._timer_wake.cancel()
         self.lobby.close()  # waiting joins and states get "server is shutting down"
         self.isolation.close()  # ... and so do moves in flight to game workers
         reply = server_error("server is shutting down").reply()
@@ -290,7 +333,3 @@ class GameServer:
             game_code_errors=self.guard.errors,
             store_failed_saves=None if self.store is None else self.store.failed_saves)
 
-    def _tls_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self.settings.tls_cert, self.settings.tls_key)
-        return context

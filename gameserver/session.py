@@ -47,6 +47,10 @@ the session closes with the game's error, which the waiting replies get. A game
 whose worker failed without a saved copy is lost: the session closes with
 the reason. In-process games never return a ``Call``, so none of this costs
 them more than a type check.
+
+A session may have a turn timer (``timer``, see ``gameserver.timers``):
+after every change the session tells it who moved, and the lobby calls
+``time_up`` when a deadline passes. Without a timer none of that runs.
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import protocol
+from . import _timeouts, protocol, timers
 from .checked import Call, CheckedGame, GameType
 from .guard import GameCodeError
 from .protocol import ProtocolError, framework_error
@@ -154,6 +158,12 @@ class Session:
         self.join_deadline: float | None = None  # the lobby ends it then, unless full
         self.when_abandoned: Callable[[Session], None] | None = None  # every joiner left
         self.owner = ""  # the client address that started it (for per-address limits)
+        self.timer: timers.TurnTimer | None = None  # the turn timer; None: no time limit
+        self.when_timer: Callable[[Session], None] | None = None  # its deadlines changed
+        self.when_over: Callable[[Session], None] | None = None  # a game ended (once per game)
+        self._over_told = False  # when_over was called for the current game
+        self._timed_move = False  # the move being made is made for a player out of time
+        self._ending_turns = False
         self._seen: dict[View, int] = {}
         self._final: list[dict[str, Any] | str] = []  # hand-over: final views (str: error)
         self._owed: set[View] = set()  # views owed the hand-over
@@ -189,13 +199,17 @@ class Session:
             self.join_deadline = None
             self._record("start")  # joins are acknowledged once the session is full
             self._wake()
+            self._followed(new_game=True)
         return player
 
-    def join_reply(self, player: Player, request_size_max: int) -> Outcome:
+    def join_reply(self, player: Player, request_size_max: int,
+                   timer: bool = False) -> Outcome:
         """The join reply for ``player``, or a ``Wait`` until the session is full.
 
         Cancelling that ``Wait`` (the joiner's client went away) gives the
         seat back; when no joiner is left, ``when_abandoned`` is called.
+        With ``timer`` (the joiner used the timer extension) the reply also
+        says the session's turn timer, under ``"timer"``.
         """
         if self.closed is not None:
             return self.closed.reply()
@@ -204,10 +218,12 @@ class Session:
                 self._waits.discard(wait)
                 self._leave(player)
 
-            return self._wait(lambda: self.join_reply(player, request_size_max), leave)
-        return self._saved(protocol.ok({
-            "player_id": self.players.index(player), "key": player.key,
-            "session": self.token, "request_size_max": request_size_max}))
+            return self._wait(lambda: self.join_reply(player, request_size_max, timer), leave)
+        data = {"player_id": self.players.index(player), "key": player.key,
+                "session": self.token, "request_size_max": request_size_max}
+        if timer:
+            data["timer"] = self.timer.spec.describe() if self.timer is not None else None
+        return self._saved(protocol.ok(data))
 
     def _leave(self, player: Player) -> None:
         if self.full or self.closed is not None or player not in self.players:
@@ -232,6 +248,11 @@ class Session:
         if self._change is not None:
             return self._after(self._change, lambda: self.move(player_id, key, move, with_state,
                                                                legal_moves))
+        if self.timer is not None and self.timer.next_at <= self._clock():
+            self.time_up()  # a deadline passed a moment ago ends that turn first
+            if self._change is not None:  # ... with a move a game worker makes now
+                return self._after(self._change, lambda: self.move(
+                    player_id, key, move, with_state, legal_moves))
         game = self.game
         if game.game_over():
             raise framework_error("game has ended")
@@ -265,33 +286,39 @@ class Session:
         return outcome
 
     def state(self, player_id: int, key: str, observer: bool,
-              legal_moves: bool = False) -> Outcome:
+              legal_moves: bool = False, timer: bool = False) -> Outcome:
         """The state for one view: at once if it changed, else a ``Wait``.
 
         With ``legal_moves`` (an extension) the reply also lists the moves
-        the player may make now, under ``"legal_moves"``.
+        the player may make now, under ``"legal_moves"``; with ``timer``
+        (an extension) the turn timer, under ``"timer"``.
         """
         self.touch()
         self._check_key(player_id, key, observer)
-        return self._state_for((player_id, observer), legal_moves)
+        return self._state_for((player_id, observer), legal_moves, timer)
 
-    def _state_for(self, view: View, legal_moves: bool) -> Outcome:
+    def _state_for(self, view: View, legal_moves: bool, timer: bool = False) -> Outcome:
         if self.closed is not None:
             return self.closed.reply()
         if view in self._owed:
             self._owed.discard(view)
             # Leave _seen alone: the new game's state is due right after this.
-            return self._saved(self._handover_reply(view[0], legal_moves))
+            return self._saved(self._handover_reply(view[0], legal_moves, timer))
         if self._seen.get(view) == self.version:
             waits = self._view_waits.get(view)
             if waits is None:
                 waits = self._view_waits[view] = set()
-            wait = Wait(lambda: self._state_for(view, legal_moves), waits.discard)
+            wait = Wait(lambda: self._state_for(view, legal_moves, timer), waits.discard)
             waits.add(wait)
             return wait
         reply = self._view_reply(view[0], legal_moves)
         if isinstance(reply, Call):  # a game in a worker process: the state comes later
-            return self._after(reply, lambda: self._state_for(view, legal_moves))
+            return self._after(reply, lambda: self._state_for(view, legal_moves, timer))
+        if timer:  # the view as a dict (now known), with the timer added
+            data = self.game.view(view[0], legal_moves)
+            data["timer"] = (self.timer.client_info(self._clock())
+                             if self.timer is not None else None)
+            reply = self.game.reply_of(data)
         return self._saved(reply, view)
 
     def _view_reply(self, player_id: int, legal_moves: bool) -> bytes | Call:
@@ -310,8 +337,8 @@ class Session:
             replies[player_id, legal_moves] = reply
         return reply
 
-    def feed(self, player_id: int, key: str, observer: bool,
-             legal_moves: bool = False) -> Feed:
+    def feed(self, player_id: int, key: str, observer: bool, legal_moves: bool = False,
+             timer: bool = False) -> Feed:
         """A subscription to one view: a call that gives its next state, as ``state`` would.
 
         The key is checked once, here. Each call of the returned function is a
@@ -323,7 +350,7 @@ class Session:
         self.touch()
         self._check_key(player_id, key, observer)
         view = (player_id, observer)
-        return lambda: self._state_for(view, legal_moves)
+        return lambda: self._state_for(view, legal_moves, timer)
 
     def observe(self, name: str, code: str | None = None,
                 consent_needed: bool = False) -> Outcome:
@@ -411,14 +438,82 @@ class Session:
         self.game_moves = 0
         self._record("restart")
         self._changed()
+        self._over_told = False
+        self._followed(new_game=True)
         return protocol.ok(None)
 
-    def _handover_reply(self, player_id: int, legal_moves: bool) -> bytes:
+    def _handover_reply(self, player_id: int, legal_moves: bool, timer: bool = False) -> bytes:
         final = self._final[player_id]
         if isinstance(final, str):
             return protocol.error(final)
-        # The old game is over: nobody may move in it.
-        return self.game.reply_of({**final, "legal_moves": []} if legal_moves else final)
+        # The old game is over: nobody may move in it, and no time runs in it.
+        if legal_moves or timer:
+            final = {**final, **({"legal_moves": []} if legal_moves else {}),
+                     **({"timer": None} if timer else {})}
+        return self.game.reply_of(final)
+
+    # ------------------------------------------------------------ turn timers
+
+    def now(self) -> float:
+        """The session's clock (monotonic seconds)."""
+        return self._clock()
+
+    def time_up(self) -> None:
+        """End the turns whose time is up (the lobby calls this at the timer's deadline)."""
+        if self.timer is None or self._ending_turns:
+            return
+        self._ending_turns = True
+        try:
+            _timeouts.end_turns(self, self._clock())
+        finally:
+            self._ending_turns = False
+        if self.when_timer is not None:
+            self.when_timer(self)
+
+    def timed_move(self, player_id: int, move: dict[str, Any]) -> bool | None:
+        """Make ``move`` for ``player_id``, whose time ran out; whether the game accepted it.
+
+        It goes the way of the player's own moves (recorded, replayed,
+        waking everyone), marked as made on timeout. None: a game in a
+        worker process is making it (its end updates the timer, as any
+        move's does).
+
+        Raises:
+            ProtocolError: the move could not be made (the game has ended, ...).
+            GameCodeError: the game's ``move`` failed.
+        """
+        accepted = self.accepted_moves
+        self._timed_move = True
+        try:
+            self.move(player_id, self.players[player_id].key, move)
+        finally:
+            self._timed_move = False
+        if self._change is not None:
+            return None
+        return self.accepted_moves > accepted
+
+    def forfeit(self, players: list[int], reason: str) -> None:
+        """End the current game: ``players`` lose it (they ran out of time)."""
+        self.game = _timeouts.ForfeitedGame(self.game, players, reason)
+        self._record("forfeit", players=sorted(players), reason=reason)
+        self._changed()
+        self._followed()
+
+    def _followed(self, mover: int | None = None, accepted: bool = False,
+                  new_game: bool = False) -> None:
+        """After a change: the turn timer and the game-over callback, where there are any."""
+        if self.timer is not None:
+            _timeouts.follow(self, mover, accepted, new_game)
+            if self.when_timer is not None:
+                self.when_timer(self)
+        if self.when_over is not None and not self._over_told:
+            try:
+                over = self.game.game_over()
+            except GameCodeError:
+                return
+            if over:
+                self._over_told = True
+                self.when_over(self)
 
     # ------------------------------------------------------------ games in worker processes
 
@@ -464,6 +559,8 @@ class Session:
             return
         for event, detail in records:
             self._record(event, **detail)
+        if self.full:  # whose turn it is is known only now
+            self._followed(new_game=True)
 
     def _lost(self, game: CheckedGame, reason: str) -> None:
         if game is self.game:
@@ -535,10 +632,15 @@ class Session:
         self.game_moves += 1
         if rejection is None:
             self.accepted_moves += 1
-        self._record("move", player_id=player_id, move=move, rejection=rejection)
+        if self._timed_move:
+            self._record("move", player_id=player_id, move=move, rejection=rejection,
+                         timeout=True)
+        else:
+            self._record("move", player_id=player_id, move=move, rejection=rejection)
         self._bump()
         if wake:
             self._wake()
+        self._followed(player_id, rejection is None)
 
     def _record(self, event: str, **detail: Any) -> None:
         if self.recorder is None:
@@ -609,7 +711,13 @@ class Session:
             GameCodeError: the game cannot be saved (see ``CheckedGame.snapshot``).
         """
         wall, now = time.time(), self._clock()
+        extra: dict[str, Any] = {}
+        if self.timer is not None:
+            extra["timer"] = self.timer.snapshot(now, wall)
+        if isinstance(self.game, _timeouts.ForfeitedGame):
+            extra["forfeit"] = dict(self.game.forfeit)
         return {
+            **extra,
             "format": SNAPSHOT_FORMAT, "game_name": self.game_name, "token": self.token,
             "size": self.size, "auto": self.auto, "moves": self.moves,
             "accepted_moves": self.accepted_moves,
@@ -634,7 +742,7 @@ class Session:
         Raises:
             GameCodeError: the saved game cannot be loaded.
         """
-        if isinstance(data["game"], CheckedGame):
+        if isinstance(data["game"], (CheckedGame, _timeouts.ForfeitedGame)):
             game = data["game"]
         elif data.get("format", 1) == 1:  # written before the game was saved as bytes
             game = CheckedGame(game_type, data["game"], None)
@@ -661,6 +769,17 @@ class Session:
         wall, now = time.time(), clock()
         session.created = now - (wall - data["created"])
         session.last_activity = now - max(0.0, wall - data["last_activity"])
+        if data.get("forfeit") is not None and not isinstance(session.game,
+                                                              _timeouts.ForfeitedGame):
+            forfeit = data["forfeit"]
+            session.game = _timeouts.ForfeitedGame(session.game, forfeit["players"],
+                                                   forfeit["reason"])
+        if data.get("timer") is not None:
+            try:
+                current = session.game.current()
+            except GameCodeError:
+                current = []
+            session.timer = timers.TurnTimer.restore(data["timer"], now, wall, current)
         return session
 
     # ------------------------------------------------------------ inspection
@@ -688,6 +807,8 @@ class Session:
                 summary["current"] = self.game.current()
             except GameCodeError as err:
                 summary["error"] = str(err)
+        if self.timer is not None:
+            summary["timer"] = self.timer.summary(now, now_wall)
         return summary
 
     def views(self) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.checkout_guard import pytest_configure, pytest_sessionfinish  # noqa: F401 - hooks
 from tests.serverproc import ServerThread
 
 DATA = Path(__file__).parent / "data"
@@ -45,3 +46,21 @@ def tls_pair() -> tuple[str, str]:
 def other_tls_pair() -> tuple[str, str]:
     """A second, unrelated self-signed pair, to test verification failures."""
     return str(DATA / "other-cert.pem"), str(DATA / "other-key.pem")
+
+
+@pytest.fixture(scope="module")
+def games_server() -> Iterator[ServerThread]:
+    """A real server offering the bundled games and tests/data/games, one per test module."""
+    from tests.test_server import run_games_server
+
+    yield from run_games_server()
+
+
+@pytest.fixture(autouse=True)
+def _close_calls() -> Iterator[None]:
+    """Close the connections of requests a test left unread (after a failure, say)."""
+    yield
+    from tests.test_server import close_leftover_calls
+
+    close_leftover_calls()
+

@@ -8,6 +8,7 @@ thread, on a free loopback port, with the real protocol, lobby and games.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import re
 import socket
@@ -68,19 +69,19 @@ class ServerThread:
 
     def call(self, func: Any, *args: Any) -> Any:
         """Run ``func(*args)`` on the server's loop and return its result."""
-        done = threading.Event()
-        box: list[Any] = []
+        result: concurrent.futures.Future[Any] = concurrent.futures.Future()
 
         def run() -> None:
             try:
-                box.append(func(*args))
-            finally:
-                done.set()
+                result.set_result(func(*args))
+            except BaseException as err:  # noqa: BLE001 - raised again in the caller
+                result.set_exception(err)
 
         self._loop.call_soon_threadsafe(run)
-        if not done.wait(STARTUP_TIMEOUT):
-            raise RuntimeError("server loop did not answer")
-        return box[0]
+        try:
+            return result.result(STARTUP_TIMEOUT)  # the real exception, if func raised
+        except concurrent.futures.TimeoutError:
+            raise RuntimeError("server loop did not answer") from None
 
     def stop(self) -> None:
         if self._thread.is_alive():

@@ -164,3 +164,16 @@ def test_isolation_reports_both_servers_and_worker_memory() -> None:
     isolated = next(run for run in record["runs"] if run["mode"] == "isolated")
     assert len(isolated["worker_rss_kb"]) == 1  # TicTacToe's worker, and no other
     assert record["worker_idle_rss_kb"] and "added per change" in summary
+
+
+def test_timers_reports_both_modes_and_the_cost_per_move() -> None:
+    record, summary = run_smoke("timers.py")
+    assert COMMON <= record.keys()
+    assert record["benchmark"] == "timers"
+    assert [run["mode"] for run in record["runs"]] == ["none", "timers"]
+    for run in record["runs"]:
+        assert PER_RUN <= run.keys()
+        assert run["all_joined"] and run["moves"] > 0 and run["errors"] == 0
+        assert run["server_log_problems"] == 0
+    assert isinstance(record["timer_cost_us_per_move"], float)
+    assert "timers cost" in summary

@@ -3,6 +3,8 @@ against itself, through the real server (as ``python -m gameserver.bot``)."""
 
 from __future__ import annotations
 
+import re
+import signal
 import subprocess
 import sys
 
@@ -11,6 +13,7 @@ import pytest
 from gameserver.game import AbstractGame
 from gameserver.games import BUNDLED_GAMES
 from tests.serverproc import ROOT
+from tests.test_game_server_api import free_port
 
 LISTING = [g for g in BUNDLED_GAMES if g.legal_moves is not AbstractGame.legal_moves]
 
@@ -48,6 +51,44 @@ def test_bot_names_the_games_of_the_server_when_the_game_is_unknown(server) -> N
 
 
 def test_bot_says_when_the_server_is_not_running() -> None:
-    result = run_bot(1, "TicTacToe", "--players", "2")
+    result = run_bot(free_port(), "TicTacToe", "--players", "2")
     assert result.returncode == 1
     assert "unable to connect" in result.stderr
+
+
+def test_bot_says_what_it_does_in_a_few_lines(server) -> None:
+    result = run_bot(server.port, "TicTacToe", "--seats", "2", "--games", "2", "--seed", "3",
+                     "--session", "bot-calm")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == ("bot: TicTacToe in session 'bot-calm', 2 players, 2 of them played "
+                        "by this bot")
+    assert sorted(lines[1:3]) == ["bot: joined TicTacToe session bot-calm as player 0",
+                                  "bot: joined TicTacToe session bot-calm as player 1"]
+    for number, line in enumerate(lines[3:5], 1):
+        assert re.fullmatch(rf"bot: game {number} over: (a draw|player [01] won)", line), line
+    assert re.fullmatch(r"bot: played 2 game\(s\) of TicTacToe, \d+ moves by 2 seat\(s\)",
+                        lines[5])
+    assert len(lines) == 6 and result.stderr == ""
+
+
+def test_bot_with_tls_and_two_seats_needs_no_player_count(make_server, tls_pair) -> None:
+    secure = make_server(tls_cert=tls_pair[0], tls_key=tls_pair[1])
+    result = run_bot(secure.port, "TicTacToe", "--tls", "--seats", "2")
+    assert result.returncode == 0, result.stderr
+    assert "2 players, 2 of them played by this bot" in result.stdout
+    assert "bot: game 1 over: " in result.stdout
+
+
+def test_ctrl_c_while_waiting_says_bye_without_a_traceback(server) -> None:
+    bot = subprocess.Popen([sys.executable, "-m", "gameserver.bot", "TicTacToe", "--port",
+                            str(server.port), "--session", "bot-alone"], cwd=ROOT,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert bot.stdout is not None
+    first = bot.stdout.readline()  # said before it waits for the other player
+    assert first == ("bot: TicTacToe in session 'bot-alone', 2 players, 1 of them played by "
+                     "this bot; waiting for 1 more to join ...\n")
+    bot.send_signal(signal.SIGINT)
+    out, err = bot.communicate(timeout=60)
+    assert bot.returncode == 130
+    assert out == "bot: stopped (Ctrl-C). Bye!\n" and err == ""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -12,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from gameserver import cli
+from tests import isolation
 from tests.serverproc import ROOT, ServerProcess
+from tests.test_game_server_api import python38
 from tests.wire import Player, request
 
 DATA = Path(__file__).parent / "data"
@@ -81,31 +86,178 @@ def test_only_selected_games_are_offered() -> None:
     assert reply["message"] == "framework: no such game: 'Echo' (available: TicTacToe)"
 
 
-def run_failing(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gameserver", *args], cwd=ROOT,
+def run_failing(*args: str, cwd: Path, prefix: tuple[str, ...] = (),
+                python: str = sys.executable,
+                code: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """``python -m gameserver ARGS`` that is expected to fail at start.
+
+    It runs in ``cwd`` (a tmp_path: a server that gets far enough to open its
+    store must not leave a file in the checkout), importing the package from
+    ``code`` (this checkout, or a copy that an unprivileged user may read).
+    """
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    return subprocess.run([*prefix, python, "-m", "gameserver", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=60)
 
 
-def test_bad_settings_exit_with_a_clear_message() -> None:
-    result = run_failing("--port", "99999")
-    assert result.returncode == 2
-    assert "port must be between 0 and 65535" in result.stderr
+def one_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The single line a failed start printed (and nothing else: no traceback).
+
+    A wrong setting is printed before there is a log; a failure while the
+    server starts is a line of the log: its time stamp and level are cut off.
+    """
+    assert result.returncode == 2, result
+    assert result.stdout == "", result.stdout
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    line = re.sub(r"^\d{4}-\d\d-\d\d [\d:,]+ ERROR +", "", lines[0])
+    assert line.startswith("gameserver: "), result.stderr
+    return line
 
 
-def test_missing_tls_files_exit_with_a_clear_message() -> None:
-    result = run_failing("--port", "0", "--tls-cert", "/nope.pem", "--tls-key", "/nope.key")
-    assert result.returncode == 2
-    assert "cannot load the TLS certificate/key (/nope.pem, /nope.key)" in result.stderr
+def test_bad_settings_exit_with_a_clear_message(tmp_path: Path) -> None:
+    assert "port must be between 0 and 65535" in one_line(
+        run_failing("--port", "99999", cwd=tmp_path))
 
 
-def test_port_in_use_exits_with_a_clear_message() -> None:
+def test_port_in_use_is_named(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = run_failing("--port", str(port))
-    assert result.returncode == 1
-    assert f"is another server already using port {port}?" in result.stderr
+        line = one_line(run_failing("--port", str(port), "--no-web", cwd=tmp_path))
+    assert line == (f"gameserver: port {port} is already in use on 127.0.0.1: is another "
+                    "gameserver (or another program) running? Stop it, or pick another port "
+                    "with --port")
+
+
+def test_an_address_of_another_machine_is_named(tmp_path: Path) -> None:
+    line = one_line(run_failing("--host", "192.0.2.1", "--port", "0", "--no-web",
+                                cwd=tmp_path))  # TEST-NET-1: never an address of ours
+    assert line.startswith("gameserver: cannot listen on 192.0.2.1: it is not an address of "
+                           "this machine")
+
+
+def test_a_low_port_without_permission_is_named() -> None:
+    """As a user without privileges (``nobody`` when the tests run as root)."""
+    user, reason = isolation.unprivileged()
+    network, no_network = isolation.private_network()
+    if reason or (no_network and os.getuid() == 0):
+        pytest.skip(f"cannot run the server without privileges here: {reason or no_network}")
+    python = isolation.python_for(user)
+    if python is None:
+        pytest.skip("no Python 3.11 that an unprivileged user may run")
+    # In a network namespace of its own, low ports are privileged whatever this
+    # machine's net.ipv4.ip_unprivileged_port_start says.
+    with isolation.open_folder() as folder:
+        code = isolation.readable_copy(folder)
+        result = run_failing("--port", "80", "--no-web", "--no-store", cwd=code, code=code,
+                             prefix=(*network, *user), python=python)
+    assert one_line(result).startswith(
+        "gameserver: no permission to listen on port 80: ports below 1024 are for the "
+        "system administrator (user ")
+    assert "pick a port from 1024 up with --port (the default is 4711)" in result.stderr
+
+
+def test_missing_tls_file_is_named(tmp_path: Path, tls_pair: tuple[str, str]) -> None:
+    line = one_line(run_failing("--port", "0", "--no-web", "--tls-cert", tls_pair[0],
+                                "--tls-key", "/nope.key", cwd=tmp_path))
+    assert line == ("gameserver: TLS key file /nope.key does not exist (--tls-key); make a "
+                    "certificate and key with the openssl command in the README")
+
+
+def test_unreadable_tls_file_is_named(tls_pair: tuple[str, str]) -> None:
+    user, reason = isolation.unprivileged()
+    if reason:
+        pytest.skip(f"cannot run the server without privileges here: {reason}")
+    python = isolation.python_for(user)
+    if python is None:
+        pytest.skip("no Python 3.11 that an unprivileged user may run")
+    with isolation.open_folder() as folder:
+        isolation.readable_copy(folder)
+        cert, key = folder / "cert.pem", folder / "key.pem"
+        cert.write_bytes(Path(tls_pair[0]).read_bytes())
+        cert.chmod(0o644)
+        key.write_bytes(Path(tls_pair[1]).read_bytes())
+        key.chmod(0o600 if os.getuid() == 0 else 0o000)  # root's alone, or nobody's
+        line = one_line(run_failing("--port", "0", "--no-web", "--no-store", "--tls-cert",
+                                    str(cert), "--tls-key", str(key), cwd=folder, code=folder,
+                                    prefix=tuple(user), python=python))
+    assert line.startswith(f"gameserver: TLS key file {key} cannot be read by user ")
+    assert line.endswith("that runs the server: give that user read access (e.g. chgrp and "
+                         "chmod 640)")
+
+
+@pytest.mark.parametrize(("pair", "expected"), [
+    (("localhost-key.pem", "localhost-key.pem"),
+     "TLS certificate file {cert} is not a PEM certificate"),
+    (("localhost-cert.pem", "other-key.pem"),
+     "TLS key {key} does not belong to the certificate {cert}: give the key that was made "
+     "with this certificate"),
+])
+def test_wrong_tls_files_are_named(tmp_path: Path, pair: tuple[str, str], expected: str) -> None:
+    cert, key = (str(DATA / name) for name in pair)
+    line = one_line(run_failing("--port", "0", "--no-web", "--tls-cert", cert, "--tls-key",
+                                key, cwd=tmp_path))
+    assert line.startswith("gameserver: " + expected.format(cert=cert, key=key)), line
+
+
+def test_config_file_errors_are_named_with_the_line(tmp_path: Path) -> None:
+    config = tmp_path / "server.toml"
+    config.write_text('port = 4711\nhost = 0.0.0.0\n')  # the address needs quotes
+    assert one_line(run_failing("--config", str(config), cwd=tmp_path)) == (
+        f"gameserver: config file {config} is not valid TOML: Expected newline or end of "
+        "document after a statement (at line 2, column 11)")
+    assert one_line(run_failing("--config", str(tmp_path / "nope.toml"), cwd=tmp_path)) == (
+        f"gameserver: config file {tmp_path / 'nope.toml'} does not exist")
+    assert one_line(run_failing("--config", str(tmp_path), cwd=tmp_path)) == (
+        f"gameserver: config file {tmp_path} cannot be read: is a directory")
+    config.write_text('port = "4711"\n')
+    assert one_line(run_failing("--config", str(config), cwd=tmp_path)) == (
+        f"gameserver: {config}: setting 'port' must be a whole number, not '4711'")
+
+
+def old_pythons() -> list[str]:
+    """Interpreters older than 3.11 on this machine (pyenv's, Debian's, PATH)."""
+    candidates = {python38()}
+    candidates.update(str(path) for path in
+                      Path.home().glob(".pyenv/versions/[23].*/bin/python"))
+    candidates.update(shutil.which(f"python3.{minor}") for minor in range(6, 11))
+    found = []
+    for candidate in sorted(c for c in candidates if c):
+        probe = subprocess.run([candidate, "-c", "import sys; print(sys.version_info < (3, 11))"],
+                               capture_output=True, text=True, timeout=60)
+        if probe.stdout.strip() == "True":
+            found.append(candidate)
+    return found
+
+
+def test_a_python_older_than_3_11_gets_one_line(tmp_path: Path) -> None:
+    pythons = old_pythons()
+    if not pythons:
+        pytest.skip("no Python older than 3.11 on this machine ($PYTHON38, pyenv, PATH)")
+    for python in pythons:
+        line = one_line(run_failing("--port", "0", cwd=tmp_path, python=python))
+        assert line.startswith("gameserver: needs Python 3.11 or newer; this is Python "), line
+        assert line.endswith("Install a newer Python and start the server with it, e.g. "
+                             "python3.11 -m gameserver")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_help_names_the_command_as_it_was_typed(tmp_path: Path) -> None:
+    console = subprocess.run(  # what pip's generated `gameserver` script does
+        [sys.executable, "-c", "import sys; from gameserver.cli import main; sys.exit(main())",
+         "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert console.stdout.startswith("usage: gameserver [-h]"), console.stdout
+    assert "'gameserver check GAME_FILE'" in console.stdout
+    module = run_failing("--help", cwd=tmp_path)
+    python = Path(sys.executable).name
+    assert module.stdout.startswith(f"usage: {python} -m gameserver [-h]"), module.stdout
+    installed = Path(sys.executable).parent / "gameserver"
+    if installed.exists():  # pip install -e . made the real command
+        real = subprocess.run([str(installed), "--help"], capture_output=True, text=True,
+                              timeout=60, cwd=tmp_path)
+        assert real.stdout.startswith("usage: gameserver [-h]"), real.stdout
 
 
 def test_the_accelerator_runs_where_installed_and_can_be_turned_off() -> None:

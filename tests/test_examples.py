@@ -7,19 +7,24 @@ generous timeout that only guards against hanging.
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.serverproc import ServerProcess
-from tests.test_game_server_api import python38
+from tests import isolation
+from tests.test_game_server_api import python38, wait_until_a_request_waits
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -34,10 +39,11 @@ class Example:
     """One example program running in a subprocess; its output is collected as it comes."""
 
     def __init__(self, name: str, *args: str, stdin: str | None = None,
-                 python: str = sys.executable) -> None:
+                 python: str = sys.executable, env: dict[str, str] | None = None,
+                 prefix: list[str] | None = None) -> None:
         self.name = name
         self.proc = subprocess.Popen(
-            [python, "-u", str(EXAMPLES / name), *args], cwd=ROOT,
+            [*(prefix or []), python, "-u", str(EXAMPLES / name), *args], cwd=ROOT, env=env,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.text = ""
         self._changed = threading.Condition()
@@ -231,6 +237,69 @@ def test_chat_input_alone_with_one_player_and_its_name_asked(run) -> None:
     me.finish()
 
 
+def test_echo_client_sends_each_line_and_shows_what_the_server_has(run) -> None:
+    out = run("echo_client.py", stdin="hello\nerror\nquit\n").finish()
+    assert re.findall(r"The server has: (.*)$", out, re.MULTILINE) == [
+        "hello", "error", "quit"]
+    assert "> Rejected: game: you sent msg='error', so Echo rejected" in out
+    assert out.rstrip().endswith("Game over.")
+
+
+def load_example(name: str) -> Any:
+    """Import an example file as a module (examples/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(name.removesuffix(".py"), EXAMPLES / name)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tictactoe_api_programs_play_each_other_to_the_end(run) -> None:
+    session = unique("wrapped")
+    outs = [player.finish() for player in
+            [run("tictactoe_api.py", "--session", session) for _ in range(2)]]
+    # Both play the same rules, so the game always goes the same way: whoever
+    # starts (the game picks at random) wins on the diagonal 0-4-8.
+    results = {out.rstrip().splitlines()[-1]: out for out in outs}
+    assert set(results) == {"I win!", "I lose!"}, outs
+    cells = {result: re.findall(r"^I take cell (\d)$", out, re.MULTILINE)
+             for result, out in results.items()}
+    assert cells == {"I win!": ["0", "2", "4", "8"], "I lose!": ["1", "3", "6"]}
+    winner = re.search(r"^I play ([XO])$", results["I win!"], re.MULTILINE).group(1)
+    assert re.search(rf"^ {winner} \| [XO] \| {winner}$", results["I lose!"], re.MULTILINE)
+
+
+def test_tictactoe_api_hides_the_dictionaries(server) -> None:
+    TicTacToeAPI = load_example("tictactoe_api.py").TicTacToeAPI
+    session = unique("wrapper")
+    games = [TicTacToeAPI(server.host, server.port, session) for _ in range(2)]
+    with ThreadPoolExecutor(2) as pool:
+        symbols = sorted(pool.map(lambda game: game.join(), games))
+    assert symbols == ["O", "X"]
+    mover = next(game for game in games if game.my_turn())
+    waiter = next(game for game in games if not game.my_turn())
+    assert mover.board() == [" "] * 9 and mover.free_cells() == list(range(9))
+    with pytest.raises(ValueError, match="^it is not your turn$"):
+        waiter.place(0)
+    mover.place(4)
+    assert mover.board()[4] == mover.symbol() and not mover.my_turn()
+    waiter.wait()
+    assert waiter.my_turn() and 4 not in waiter.free_cells()
+    with pytest.raises(ValueError, match="^position 4 is already taken"):
+        waiter.place(4)
+    with pytest.raises(ValueError, match="^position must be between 0"):
+        waiter.place(9)
+    assert waiter.result() is None and waiter.winner() is None
+
+    def move_once_mover_waits() -> None:
+        wait_until_a_request_waits(server, "TicTacToe", session)
+        waiter.place(0)
+
+    threading.Thread(target=move_once_mover_waits, daemon=True).start()
+    mover.wait()  # not fooled by the two rejected moves: returns once the board changed
+    assert mover.board()[0] == waiter.symbol() and mover.my_turn()
+
+
 @pytest.mark.parametrize("connection", ["--keep-alive", "--no-keep-alive"])
 def test_rl_agent_finishes_its_batches(run, connection) -> None:
     agent = run("rl_tictactoe.py", "--batches", "3", "--batch-size", "20", "--seed", "7",
@@ -259,7 +328,7 @@ def free_port() -> int:
 
 @pytest.mark.parametrize("name", ["tictactoe_client.py", "yahtzee_client.py", "chat_input.py",
                                   "chat_output.py", "tictactoe_observer.py",
-                                  "rl_tictactoe.py"])
+                                  "rl_tictactoe.py", "echo_client.py", "tictactoe_api.py"])
 def test_example_without_a_server_says_how_to_start_one(run, name) -> None:
     example = run(name, "--name", "ann", port=free_port()) if name.startswith("chat") else \
         run(name, port=free_port())
@@ -271,28 +340,74 @@ def test_example_without_a_server_says_how_to_start_one(run, name) -> None:
                      example.text, re.MULTILINE), example.text
 
 
-def port_4711_is_free() -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", 4711))
-        except OSError:
-            return False
-    return True
-
-
-def test_tictactoe_clients_without_arguments_on_the_default_port() -> None:
-    """Exactly as the README says: start the server, run the client twice."""
-    if not port_4711_is_free():
-        pytest.skip("port 4711 is in use on this machine")
+@pytest.mark.parametrize("name", ["tictactoe_gui.py", "chat_gui.py"])
+def test_window_example_without_a_screen_says_so_before_joining(run, name) -> None:
+    pytest.importorskip("tkinter", reason="the window examples need tkinter (python3-tk)")
+    env = {key: value for key, value in os.environ.items() if key != "DISPLAY"}
+    example = Example(name, "--port", str(free_port()), "--name", "ann", env=env)
     try:
-        default = ServerProcess("--port", "4711").start()
-    except RuntimeError as err:
-        pytest.skip(f"could not start a server on port 4711: {err}")
+        assert example.proc.wait(TIMEOUT) == 1
+    finally:
+        example.stop()
+    assert example.text.strip() == ("Cannot open a window: no display name and no $DISPLAY "
+                                    "environment variable"), example.text
+
+
+class DefaultServer:
+    """``python -m gameserver`` with its defaults (port 4711), as a newcomer starts it.
+
+    It runs in a network namespace of its own, where port 4711 (and the
+    dashboard's 8080) are free whatever else runs on this machine; programs
+    that talk to it get ``prefix`` to run in that namespace too. Where no
+    namespace can be made, it listens on a free port instead, and ``args``
+    (``--port N``) must be given to its clients: the test then checks the
+    same things, only not the default port.
+
+    ``command`` replaces ``python -m gameserver`` (a README's command, say);
+    the start is over when a line contains ``until``.
+    """
+
+    def __init__(self, cwd: Path, command: list[str] | None = None,
+                 until: str = "listening on", env: dict[str, str] | None = None) -> None:
+        network, self.reason = isolation.private_network()
+        self.args: list[str] = [] if network else ["--port", str(free_port())]
+        command = command or [sys.executable, "-m", "gameserver"]
+        env = env or {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.proc = subprocess.Popen(
+            [*network, *command, *self.args, *([] if network else ["--web-port", "0"])],
+            cwd=cwd, env={**env, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True)
+        self.prefix = isolation.join_network(self.proc.pid) if network else []
+        self.log = ""
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:  # until it has started (or has ended)
+            self.log += line
+            if until in line:
+                break
+        assert until in self.log, self.log
+
+    def stop(self) -> str:
+        """Stop it as Ctrl-C does; return everything it printed."""
+        self.proc.send_signal(signal.SIGINT)
+        rest, _ = self.proc.communicate(timeout=TIMEOUT)
+        self.log += rest
+        assert self.proc.returncode == 0, self.log
+        return self.log
+
+
+def test_tictactoe_clients_without_arguments_on_the_default_port(tmp_path: Path) -> None:
+    """Exactly as the README says: start the server, run the client twice."""
+    default = DefaultServer(tmp_path)
     players: list[Example] = []
     try:
-        players = [Example("tictactoe_client.py", stdin=TICTACTOE_INPUT) for _ in range(2)]
+        players = [Example("tictactoe_client.py", *default.args, stdin=TICTACTOE_INPUT,
+                           prefix=default.prefix) for _ in range(2)]
         check_tictactoe_outputs([player.finish() for player in players])
     finally:
         for player in players:
             player.stop()
-        default.stop()
+        log = default.stop()
+    if not default.args:
+        assert "listening on 127.0.0.1:4711 (TLS off)" in log
+        assert "dashboard on http://127.0.0.1:8080/" in log
+    assert "session TicTacToe/auto-1 started for 2 players" in log

@@ -322,6 +322,14 @@ def test_auto_join_pairs_players_and_uses_the_returned_token(server) -> None:
     assert b.state()["current"] in ([0], [1])
 
 
+def tictactoe_players(server: Any, session: str) -> dict[int, GameServerAPI]:
+    """Two players joined to a new tic-tac-toe session, by player id."""
+    a, b = (GameServerAPI(server.host, server.port, "TicTacToe", session=session, players=2)
+            for _ in range(2))
+    ids = join_all(a, b)
+    return {ids[0]: a, ids[1]: b}
+
+
 def play_first_mover_wins(apis: dict[int, GameServerAPI]) -> tuple[int, dict[str, Any]]:
     """Drive a tic-tac-toe game in which each move takes the lowest free cell.
 
@@ -353,10 +361,8 @@ def test_full_tictactoe_game_to_a_win(server, keep_alive) -> None:
 
 def test_state_returns_when_another_player_moves(server) -> None:
     session = unique("wait")
-    a, b = (GameServerAPI(server.host, server.port, "TicTacToe", session=session, players=2)
-            for _ in range(2))
-    ids = join_all(a, b)
-    apis = {ids[0]: a, ids[1]: b}
+    apis = tictactoe_players(server, session)
+    a, b = apis[0], apis[1]
     first = a.state()["current"][0]
     b.state()
     waiter = apis[1 - first]
@@ -371,12 +377,8 @@ def test_state_returns_when_another_player_moves(server) -> None:
 
 
 def test_illegal_move_with_a_string_message(server) -> None:
-    session = unique("ill")
-    a, b = (GameServerAPI(server.host, server.port, "TicTacToe", session=session, players=2)
-            for _ in range(2))
-    ids = join_all(a, b)
-    apis = {ids[0]: a, ids[1]: b}
-    first = a.state()["current"][0]
+    apis = tictactoe_players(server, unique("ill"))
+    first = apis[0].state()["current"][0]
     with pytest.raises(IllegalMove) as caught:
         apis[first].move(position=9)
     assert len(caught.value.args) == 1
@@ -411,12 +413,8 @@ def test_server_error_messages_are_passed_on_as_they_are(server) -> None:
     assert str(caught.value).startswith("framework: no such game")
     with pytest.raises(GameServerError, match="^framework: .*players"):
         GameServerAPI(server.host, server.port, "Echo", session=unique("none")).join()
-    session = unique("turn")
-    a, b = (GameServerAPI(server.host, server.port, "TicTacToe", session=session, players=2)
-            for _ in range(2))
-    ids = join_all(a, b)
-    apis = {ids[0]: a, ids[1]: b}
-    first = a.state()["current"][0]
+    apis = tictactoe_players(server, unique("turn"))
+    first = apis[0].state()["current"][0]
     with pytest.raises(GameServerError) as caught:
         apis[1 - first].move(position=0)
     assert str(caught.value) == "framework: not your turn"
@@ -464,10 +462,9 @@ def test_observer_sees_what_the_player_sees(server) -> None:
 
 def test_restart_hands_over_the_final_state_then_a_new_game(server) -> None:
     session = unique("restart")
-    a, b = (GameServerAPI(server.host, server.port, "TicTacToe", session=session, players=2)
-            for _ in range(2))
-    ids = join_all(a, b)
-    play_first_mover_wins({ids[0]: a, ids[1]: b})
+    apis = tictactoe_players(server, session)
+    a, b = apis[0], apis[1]
+    play_first_mover_wins(apis)
     a.restart()
     final = b.state()
     assert final["gameover"] and final["winner"] is not None
@@ -1008,3 +1005,306 @@ def test_a_move_is_never_sent_twice(fake) -> None:
     with pytest.raises(GameServerError, match="api: empty or no response"):
         api.move(position=1)
     assert server.connections == 2  # join + one move, no retry
+
+
+# ---------------------------------------------------------------- poll (never waits)
+
+
+def next_poll(api: GameServerAPI, legal_moves: bool = False) -> dict[str, Any]:
+    """Call poll() until it returns a state, waiting for the poll connection in between."""
+    while True:
+        state = api.poll(legal_moves=legal_moves)
+        if state is not None:
+            return state
+        readable, _, _ = select.select([api._poll_sock], [], [], TIMEOUT)
+        assert readable, "no reply arrived on the poll connection"
+
+
+def wait_until_a_request_waits(server: Any, game: str, session: str) -> None:
+    """Wait until a state request (poll's) waits at ``server`` (a ServerThread) in a session."""
+    def waiting() -> int:
+        found = server.server.lobby.sessions.get((game, session))
+        return found.summary()["waiting"] if found is not None else 0
+
+    deadline = time.monotonic() + TIMEOUT
+    while server.call(waiting) < 1:
+        assert time.monotonic() < deadline, "the request never reached the server"
+        time.sleep(0.005)
+
+
+def polling_echo_player(server: Any) -> GameServerAPI:
+    """An Echo player whose poll() request waits at ``server`` (a ServerThread)."""
+    api = GameServerAPI(server.host, server.port, "Echo", players=1)
+    api.join()
+    next_poll(api)
+    wait_until_a_request_waits(server, "Echo", api._session)
+    return api
+
+
+def nothing_arrives(api: GameServerAPI, other: GameServerAPI) -> bool:
+    """poll() has nothing, even after a later request of ``other`` was answered.
+
+    The server handles the requests in order, so a state reply caused by
+    anything before ``other``'s discover would be there first.
+    """
+    other.discover()
+    readable, _, _ = select.select([api._poll_sock], [], [], 0)
+    return not readable and api.poll() is None
+
+
+@pytest.mark.parametrize("keep_alive", [False, True])
+def test_poll_returns_each_new_state_once_and_none_in_between(server, keep_alive) -> None:
+    with GameServerAPI(server.host, server.port, "Echo", unique("poll"), 1,
+                       keep_alive=keep_alive) as api:
+        api.join()
+        assert next_poll(api) == {"echo": "", "current": [0], "gameover": False}
+        assert nothing_arrives(api, api)
+        api.move(msg="hello")  # move() works while poll's request waits at the server
+        assert next_poll(api)["echo"] == "hello"
+        assert nothing_arrives(api, api)
+        with pytest.raises(IllegalMove):
+            api.move(msg="error")  # a rejected move changes the state too (the contract)
+        assert next_poll(api)["echo"] == "error"
+        api.move(msg="quit")
+        assert next_poll(api) == {"echo": "quit", "current": [], "gameover": True}
+        kept = api._poll_sock
+        api.restart()
+        assert next_poll(api) == {"echo": "", "current": [0], "gameover": False}
+        assert api._poll_sock is kept  # one connection for every poll
+    assert kept.fileno() == -1  # closed by the with block
+
+
+def test_poll_sees_the_other_players_move(server) -> None:
+    session = unique("pollttt")
+    apis = tictactoe_players(server, session)
+    a, b = apis[0], apis[1]
+    first = next_poll(a)["current"][0]
+    next_poll(b)
+    apis[first].move(position=4)
+    for api in (a, b):
+        state = next_poll(api)
+        assert state["board"][4] == first and state["current"] == [1 - first]
+    a.close()
+    b.close()
+
+
+def test_poll_for_an_observer_and_with_legal_moves(server) -> None:
+    session = unique("pollobs")
+    ann, bob = (GameServerAPI(server.host, server.port, "NumberRace", session, 2, name=name)
+                for name in ("ann", "bob"))
+    join_all(ann, bob)
+    watchers = [GameServerAPI(server.host, server.port, "NumberRace", session, name=name)
+                for name in ("ann", "bob")]
+    for watcher in watchers:
+        watcher.observe()
+    seen = next_poll(watchers[0])
+    assert seen == ann.state() and "legal_moves" not in seen
+    with_moves = next_poll(watchers[1], legal_moves=True)
+    assert with_moves["legal_moves"] in ([], [{"add": 1}, {"add": 2}, {"add": 3}])
+    for watcher in watchers:
+        watcher.close()
+
+
+def test_state_takes_the_answer_to_the_waiting_poll_request(server) -> None:
+    # The server answers one request per change and view: had state() asked
+    # again, poll's waiting request would get the change and state() would wait.
+    session = unique("pollstate")
+    api = GameServerAPI(server.host, server.port, "Echo", session, 1)
+    api.join()
+    next_poll(api)
+    wait_until_a_request_waits(server, "Echo", session)
+    api.move(msg="next")
+    result: queue.Queue[Any] = queue.Queue()
+    threading.Thread(target=lambda: result.put(api.state()), daemon=True).start()
+    assert result.get(timeout=TIMEOUT)["echo"] == "next"
+    api.move(msg="after")
+    assert next_poll(api)["echo"] == "after"  # poll() goes on after state() took its answer
+    api.close()
+
+
+def test_poll_raises_the_servers_error_when_the_session_is_overwritten(server) -> None:
+    session = unique("pollover")
+    api = GameServerAPI(server.host, server.port, "Echo", session, 1)
+    api.join()
+    next_poll(api)  # a request now waits for the next change ...
+    wait_until_a_request_waits(server, "Echo", session)  # ... once the server has it
+    GameServerAPI(server.host, server.port, "Echo", session, 1).join()  # replaces the session
+    with pytest.raises(GameServerError, match="^framework: game session was overwritten$"):
+        next_poll(api)
+    with pytest.raises(GameServerError, match="^framework: invalid key"):
+        next_poll(api)  # the next poll() asks again: our key is not in the new session
+    api.close()
+
+
+def test_poll_raises_the_shutdown_message_of_a_stopping_server(make_server) -> None:
+    stopping = make_server()
+    api = polling_echo_player(stopping)
+    stopping.stop()
+    with pytest.raises(GameServerError, match="^server: server is shutting down$"):
+        next_poll(api)
+    with pytest.raises(GameServerError, match="connection refused"):
+        api.poll()  # asks again: nobody listens any more
+    api.close()
+
+
+def test_poll_after_the_connection_dropped_reconnects_once_the_server_is_back(tmp_path) -> None:
+    port = free_port()
+    args = ("--port", str(port), "--store-path", str(tmp_path / "s.sqlite3"))
+    first = ServerProcess(*args)
+    first.port = port
+    first.start()
+    api = GameServerAPI("127.0.0.1", port, "Echo", unique("polldrop"), 1)
+    api.join()
+    api.move(msg="saved")
+    assert next_poll(api)["echo"] == "saved"
+    assert first.proc is not None
+    first.proc.kill()  # the waiting request's connection drops without a reply
+    first.stop()
+    readable, _, _ = select.select([api._poll_sock], [], [], TIMEOUT)
+    assert readable
+    with pytest.raises(GameServerError, match=f"^api: unable to connect to 127.0.0.1:{port}: "
+                                              "connection refused"):
+        api.poll()
+    again = ServerProcess(*args)
+    again.port = port
+    again.start()
+    try:
+        assert next_poll(api) == {"echo": "saved", "current": [0], "gameover": False}
+    finally:
+        api.close()
+        again.stop()
+
+
+def test_poll_works_with_a_server_that_ignores_keep_alive(fake) -> None:
+    # The third state answer is for the request poll() leaves waiting after the second.
+    classic = fake(replies(ok(JOINED), ok({"n": 1}), ok({"n": 2}), ok({"n": 3})))
+    api = GameServerAPI("127.0.0.1", classic.port, "Echo", players=1)
+    api.join()
+    assert next_poll(api) == {"n": 1}  # the reply ended with the connection
+    assert next_poll(api) == {"n": 2}  # asked again at once, on a new connection
+    classic.next_request()  # the join
+    assert classic.next_request() == (
+        b'{"type": "state", "game": "Echo", "session": "auto-7", "player_id": 0, "key": "k1", '
+        b'"observer": false, "keep_alive": true}EOT\x00')
+    api.close()
+
+
+def test_poll_before_join_raises_without_contacting_the_server(fake) -> None:
+    server = fake(replies())
+    with pytest.raises(GameServerError, match="join a game first"):
+        GameServerAPI("127.0.0.1", server.port, "Echo").poll()
+    assert server.connections == 0
+
+
+def test_poll_over_tls(make_server, tls_pair) -> None:
+    secure = make_server(tls_cert=tls_pair[0], tls_key=tls_pair[1])
+    with GameServerAPI(secure.host, secure.port, "Echo", players=1) as api:
+        api.enable_tls(tls_pair[0])
+        api.join()
+        assert next_poll(api)["echo"] == ""
+        assert api.poll() is None
+        api.move(msg="secret")
+        assert next_poll(api)["echo"] == "secret"
+
+
+def drop_all_connections(server: Any) -> None:
+    """Cut every client connection of ``server`` (a ServerThread) without a reply."""
+    def drop() -> None:
+        for connection in list(server.server.connections):
+            connection.abort()
+
+    server.call(drop)
+
+
+def test_poll_asks_again_on_a_new_connection_when_its_connection_drops(make_server) -> None:
+    running = make_server()
+    api = polling_echo_player(running)
+    dropped = api._poll_sock
+    drop_all_connections(running)
+    readable, _, _ = select.select([dropped], [], [], TIMEOUT)
+    assert readable
+    assert api.poll() is None  # nothing new: the request waits again, on a new connection
+    assert api._poll_sock is not dropped
+    wait_until_a_request_waits(running, "Echo", api._session)
+    api.move(msg="still here")
+    assert next_poll(api)["echo"] == "still here"
+    api.close()
+
+
+POLL_SCRIPT_38 = """
+import select, sys
+sys.path.insert(0, sys.argv[1])
+from game_server_api import GameServerAPI, GameServerError
+assert sys.version_info[:2] == (3, 8), sys.version
+
+def next_poll(api):
+    while True:
+        state = api.poll()
+        if state is not None:
+            return state
+        select.select([api._poll_sock], [], [], 30)
+
+def step(text):  # tell the test, wait until it has done its part
+    print(text, flush=True)
+    sys.stdin.readline()
+
+api = GameServerAPI('127.0.0.1', int(sys.argv[2]), 'Echo', sys.argv[3], 1)
+api.join()
+print('first:', repr(next_poll(api)['echo']))
+api.move(msg='polled')
+print('moved:', next_poll(api)['echo'])
+step('drop me')
+dropped = api._poll_sock
+select.select([dropped], [], [], 30)
+print('after drop:', api.poll(), api._poll_sock is not dropped)
+step('waiting again')
+api.move(msg='again')
+print('again:', next_poll(api)['echo'])
+step('overwrite me')
+try:
+    next_poll(api)
+except GameServerError as error:
+    print('error:', error)
+api.close()
+print('done')
+"""
+
+
+def test_poll_works_under_python_3_8(make_server) -> None:
+    interpreter = python38()
+    if interpreter is None:
+        pytest.skip("no working Python 3.8 found ($PYTHON38, pyenv 3.8.18, python3.8 on PATH)")
+    running = make_server()
+    session = unique("poll38")
+    script = subprocess.Popen([interpreter, "-W", "error", "-c", POLL_SCRIPT_38, str(ROOT),
+                               str(running.port), session], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert script.stdin is not None and script.stdout is not None
+    try:
+        assert script.stdout.readline() == "first: ''\n"
+        assert script.stdout.readline() == "moved: polled\n"
+        assert script.stdout.readline() == "drop me\n"
+        wait_until_a_request_waits(running, "Echo", session)
+        drop_all_connections(running)
+        script.stdin.write("go\n")
+        script.stdin.flush()
+        assert script.stdout.readline() == "after drop: None True\n"
+        assert script.stdout.readline() == "waiting again\n"
+        wait_until_a_request_waits(running, "Echo", session)
+        script.stdin.write("go\n")
+        script.stdin.flush()
+        assert script.stdout.readline() == "again: again\n"
+        assert script.stdout.readline() == "overwrite me\n"
+        wait_until_a_request_waits(running, "Echo", session)
+        GameServerAPI(running.host, running.port, "Echo", session, 1).join()
+        script.stdin.write("go\n")
+        script.stdin.flush()
+        assert script.stdout.readline() == "error: framework: game session was overwritten\n"
+        assert script.stdout.readline() == "done\n"
+        assert script.wait(TIMEOUT) == 0
+    finally:
+        if script.poll() is None:
+            script.kill()
+        script.wait(TIMEOUT)
+        script.stdin.close()
+        script.stdout.close()

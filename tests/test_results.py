@@ -10,6 +10,7 @@ import pytest
 
 from gameserver import history
 from gameserver.results import display_name, outcome
+from gameserver.web import _data
 
 
 def record(players: list[str], final: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
@@ -46,17 +47,18 @@ def test_unnamed_players_read_as_player_n() -> None:
     assert display_name("", 2) == "player 2" and display_name("ann", 0) == "ann"
 
 
-@pytest.mark.parametrize("final", [
-    [over(ranking={"Ada": 200, "Bo": 200}, scorecard={})],  # a Yahtzee tie
-    [over(ranking={"Ada": 200, "Bo": 150}, winner=1)],
-    [over(winner=1)], [over(winner=None)], [over(messages=[])], [],
+@pytest.mark.parametrize(("final", "text"), [
+    ([over(ranking={"Ada": 200, "Bo": 200}, scorecard={})], "draw (Ada 200, Bo 200)"),  # Yahtzee
+    ([over(ranking={"Ada": 200, "Bo": 150}, winner=1)], "Ada wins (Ada 200, Bo 150)"),
+    ([over(winner=1)], "Bo wins"), ([over(winner=None)], "draw"),
+    ([over(messages=[])], "finished"), ([], "finished"),
 ])
-def test_the_history_command_says_what_the_dashboard_says(final: list[dict[str, Any]]) -> None:
+def test_the_history_command_says_what_the_dashboard_says(final: list[dict[str, Any]],
+                                                         text: str) -> None:
     """The command and the dashboard once read the final state differently (a tie was
-    ``ranking {...}`` in one and a draw in the other)."""
+    ``ranking {...}`` in one and a draw in the other): both must say ``text``."""
     game = record(["Ada", "Bo"], final)
-    text = outcome(game)["text"]
-    assert history._result(game) == text
+    assert _data.history_entry(game)["result"]["text"] == text  # the dashboard's history
 
     class OneGame:
         def finished_games(self, game: str | None, limit: int) -> list[dict[str, Any]]:
@@ -65,4 +67,4 @@ def test_the_history_command_says_what_the_dashboard_says(final: list[dict[str, 
     out = io.StringIO()
     with redirect_stdout(out):
         history.list_games(OneGame(), None, 20)  # type: ignore[arg-type]
-    assert out.getvalue().rstrip().endswith(f"Ada, Bo: {text}")
+    assert out.getvalue().rstrip().endswith(f"Ada, Bo: {text}")  # the command's

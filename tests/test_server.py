@@ -6,9 +6,13 @@ classic client does: one connection per request, read until EOF.
 
 A request that is expected to block (a join until the session is full, a
 state until it changes) is sent as a ``Call``: the bytes are on their way
-when the constructor returns, and ``blocked()`` shows that no reply arrived
-within a short bounded wait. Every other wait is for a reply, with a generous
-timeout, never a sleep.
+when the constructor returns, and ``blocked()`` proves that no reply came
+without sleeping: it sends a later request and waits for that one's reply.
+The server reads and answers requests in the order they arrive, on one event
+loop, so once the later request is answered the earlier one has been served
+too: if it has no reply by then, it waits. (This holds for servers without
+the store, where no reply waits for a save, as in every test here.) Every
+other wait is for a reply, with a generous timeout, never a sleep.
 """
 
 from __future__ import annotations
@@ -29,7 +33,6 @@ from tests.serverproc import ServerThread
 from tests.wire import TERMINATOR, send_raw
 
 GAMES_DIR = Path(__file__).parent / "data" / "games"
-BLOCK_WAIT = 0.3  # a request unanswered for this long counts as blocked
 REPLY_TIMEOUT = 20.0  # generous: only to avoid hanging forever
 HOST = "127.0.0.1"
 
@@ -72,6 +75,7 @@ class Call:
     """One request on its own connection, sent at once; its reply is read later."""
 
     def __init__(self, port: int, data: Any = None, *, raw: bytes | None = None) -> None:
+        self.port = port
         self.sock = socket.create_connection((HOST, port), timeout=REPLY_TIMEOUT)
         _open_calls.add(self)
         self.sock.sendall(encode(data) if raw is None else raw)
@@ -80,10 +84,13 @@ class Call:
         """Send more bytes of the request."""
         self.sock.sendall(raw)
 
-    def blocked(self, wait: float = BLOCK_WAIT) -> bool:
-        """Whether no reply (not even EOF) arrived within ``wait`` seconds."""
-        readable, _, _ = select.select([self.sock], [], [], wait)
-        return not readable
+    def blocked(self, wait: float | None = None) -> bool:
+        """Whether no reply (not even EOF) came: proven by a later request's reply.
+
+        With ``wait``, for tests about time itself (a timeout that must not
+        fire): whether none came within ``wait`` seconds.
+        """
+        return all_blocked([self], wait)
 
     def raw_reply(self) -> bytes:
         """Every byte until the server closes the connection."""
@@ -103,10 +110,14 @@ class Call:
         _open_calls.discard(self)
 
 
-def all_blocked(calls: list[Call], wait: float = BLOCK_WAIT) -> bool:
-    """Whether none of ``calls`` got a reply (or EOF) within ``wait`` seconds."""
+def all_blocked(calls: list[Call], wait: float | None = None) -> bool:
+    """Whether none of ``calls`` got a reply (or EOF); see ``Call.blocked``."""
     if not calls:
         return True
+    if wait is None:
+        for port in {call.port for call in calls}:
+            ask(port, {"type": "discover"})  # answered: everything sent before was served
+        wait = 0.0
     readable, _, _ = select.select([call.sock for call in calls], [], [], wait)
     return not readable
 
@@ -213,17 +224,6 @@ def run_games_server(**overrides: Any) -> Iterator[ServerThread]:
 
 
 # ---------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def games_server() -> Iterator[ServerThread]:
-    yield from run_games_server()
-
-
-@pytest.fixture(autouse=True)
-def _close_calls() -> Iterator[None]:
-    yield
-    close_leftover_calls()
 
 
 # ---------------------------------------------------------------- reply format
@@ -353,3 +353,19 @@ def test_unknown_keys_are_ignored(games_server: ServerThread) -> None:
     assert ok(reply) is None
     reply = ask(games_server.port, {**seat.request("state", observer=False), "y": {}})
     assert ok(reply)["echo"] == 1
+
+
+def test_a_call_on_the_servers_loop_raises_what_the_function_raised(
+        games_server: ServerThread) -> None:
+    with pytest.raises(ZeroDivisionError):
+        games_server.call(lambda: 1 / 0)
+
+
+def test_blocked_is_proven_by_a_later_reply(games_server: ServerThread) -> None:
+    (seat,) = seat_all(games_server.port, "Echo", 1)
+    ok(seat.state())
+    waiting = seat.state_call()
+    assert waiting.blocked()  # a discover sent after it was answered first
+    assert ok(seat.move(msg="wake")) is None
+    assert not waiting.blocked()
+    assert ok(waiting.reply())["echo"] == "wake"

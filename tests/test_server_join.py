@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,30 +14,17 @@ from tests.test_server import (
     Call,
     all_blocked,
     ask,
-    close_leftover_calls,
     error,
     join_request,
     observe_request,
     observer_of,
     ok,
-    run_games_server,
     seat_all,
     seat_from,
     token,
 )
 
 JOIN_KEYS = {"player_id", "key", "session", "request_size_max"}
-
-
-@pytest.fixture(scope="module")
-def games_server() -> Iterator[ServerThread]:
-    yield from run_games_server()
-
-
-@pytest.fixture(autouse=True)
-def _close_calls() -> Iterator[None]:
-    yield
-    close_leftover_calls()
 
 
 def fresh_server(make_server: Callable[..., ServerThread], **overrides: Any) -> ServerThread:

@@ -19,7 +19,6 @@ from tests.test_server import (
     REPLY_TIMEOUT,
     Call,
     ask,
-    close_leftover_calls,
     encode,
     error,
     join_request,
@@ -36,20 +35,9 @@ SIZE_MAX = 200
 
 
 @pytest.fixture(scope="module")
-def games_server() -> Iterator[ServerThread]:
-    yield from run_games_server()
-
-
-@pytest.fixture(scope="module")
 def small_server() -> Iterator[ServerThread]:
     """A server with a tiny request size limit and a short connection timeout."""
     yield from run_games_server(request_size_max=SIZE_MAX, connection_timeout=0.5)
-
-
-@pytest.fixture(autouse=True)
-def _close_calls() -> Iterator[None]:
-    yield
-    close_leftover_calls()
 
 
 def padded_join(size: int) -> bytes:

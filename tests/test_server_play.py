@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,25 +13,12 @@ from tests.test_server import (
     Seat,
     all_blocked,
     ask,
-    close_leftover_calls,
     error,
     observer_of,
     ok,
-    run_games_server,
     seat_all,
     token,
 )
-
-
-@pytest.fixture(scope="module")
-def games_server() -> Iterator[ServerThread]:
-    yield from run_games_server()
-
-
-@pytest.fixture(autouse=True)
-def _close_calls() -> Iterator[None]:
-    yield
-    close_leftover_calls()
 
 
 def two_players(server: ServerThread, names: tuple[str, str] = ("ann", "bob"),

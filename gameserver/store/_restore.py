@@ -31,6 +31,7 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
+from .._timeouts import ForfeitedGame
 from .._unpickle import Unpickler
 from ..checked import CheckedGame, GameType
 from ..guard import GameCodeError
@@ -125,6 +126,8 @@ def _restore_one(db: sqlite3.Connection, live: Live, info: dict[str, Any],
         live.accepted += verdict is None
         live.logged_since += len(move) + len(verdict or "") + ROW_OVERHEAD
     live.snap_due = live.seq > live.snap_seq
+    if info.get("forfeit"):  # the framework ended it: players ran out of time (timers.py)
+        game = ForfeitedGame(game, info["forfeit"]["players"], info["forfeit"]["reason"])
     live.ended = game.game_over()
     live.owed = tuple((p, observer) for p, observer in info["owed"])
     live.owes_players = any(not observer for _, observer in live.owed)
@@ -132,7 +135,8 @@ def _restore_one(db: sqlite3.Connection, live: Live, info: dict[str, Any],
         "format": 2, "game_name": live.game_name, "token": live.token, "size": info["size"],
         "auto": info["auto"], "moves": info["moves_before"] + live.seq,
         "accepted_moves": info["accepted_before"] + live.accepted,
-        "games_played": info["games_played"], "history_id": 0, "game_moves": live.seq,
+        "games_played": info["games_played"], "history_id": live.game_id,
+        "game_moves": live.seq,
         "players": [tuple(p) for p in info["players"]], "created": info["created"],
         "last_activity": max(info["last_activity"], last_move),
         "game": game,

@@ -149,6 +149,7 @@ class Rows:
         else:
             ops.add(NOT_CURRENT, (live.game_id,))
         live.game_id, self.next_game_id = self.next_game_id, self.next_game_id + 1
+        session.history_id = live.game_id  # for whoever links to the game's replay
         live.seq = live.accepted = live.snap_seq = live.logged_since = 0
         live.ended = live.snap_due = False
         views = first_views(game, session.size)
@@ -225,11 +226,25 @@ class Rows:
             # server cannot replay moves of a game in a worker at start-up.
             live.snap_due = True
         if not live.ended and _game_over(session):
-            live.ended = True
-            self.finished += 1
-            if self.history:
-                ops.add(FINISH_GAME, (now, first_views(session.game, session.size), live.seq,
-                                      live.game_id), 256)
+            self._finish(ops, live, session, now)
+
+    def forfeit(self, ops: Ops, live: Live, session: Any) -> None:
+        """The framework ended the game (players ran out of time): record how, and the end.
+
+        The forfeit is kept in the game's row (``info``), so that a restore
+        ends the replayed game the same way.
+        """
+        ops.add(GAME_INFO, (self.game_info(live, _snapshot(session, game=False)),
+                            live.game_id), 512)
+        if not live.ended:
+            self._finish(ops, live, session, time.time())
+
+    def _finish(self, ops: Ops, live: Live, session: Any, now: float) -> None:
+        live.ended = True
+        self.finished += 1
+        if self.history:
+            ops.add(FINISH_GAME, (now, first_views(session.game, session.size), live.seq,
+                                  live.game_id), 256)
 
     def forget(self, ops: Ops, live: Live) -> None:
         """The session ended: its row goes, and its game unless finished and kept."""
@@ -295,7 +310,8 @@ class Rows:
             "moves_before": snapshot["moves"] - snapshot["game_moves"],
             "accepted_before": snapshot["accepted_moves"] - live.accepted,
             "games_played": snapshot["games_played"],
-            "final": snapshot["final"], "owed": [list(view) for view in live.owed]})
+            "final": snapshot["final"], "owed": [list(view) for view in live.owed],
+            **({"forfeit": snapshot["forfeit"]} if "forfeit" in snapshot else {})})
 
 
 def session_info(snapshot: dict[str, Any]) -> str:

@@ -242,6 +242,8 @@ class Store:
                 self.rows.start(batch.ops, live, session)
                 if event == "start":
                     batch.starts.append(live)
+            elif event == "forfeit":  # players ran out of time: the game ends (timers.py)
+                self.rows.forfeit(batch.ops, live, session)
             else:
                 self.rows.observed(batch.ops, live, session)
         except NotSaved as err:

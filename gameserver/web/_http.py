@@ -5,12 +5,13 @@ Theory of operation
 Each accepted connection is one asyncio task that reads a request head,
 asks the application (``App``) for a ``Response`` or an ``EventStream``,
 writes it, and reads the next request (keep-alive) until the client or the
-server closes. Requests have no body (the dashboard only reads), so a
-request is its head: at most ``HEAD_MAX`` bytes.
+server closes. A request is its head (at most ``HEAD_MAX`` bytes) and, for
+``POST`` only (the play endpoints), a body of at most ``BODY_MAX`` bytes
+announced by ``Content-Length``.
 
 What keeps it from stalling or starving (issue 14):
 
-* **A deadline per request, not per read.** The whole head must arrive
+* **A deadline per request, not per read.** The whole head (and body) must arrive
   within ``REQUEST_DEADLINE`` seconds of the moment the connection started
   waiting for it (also the idle limit of a kept-alive connection); one byte
   every few seconds does not keep a connection alive. Writing a reply has
@@ -49,6 +50,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 log = logging.getLogger("gameserver.web")
 
 HEAD_MAX = 16 * 1024  # bytes: request line and headers together
+BODY_MAX = 64 * 1024  # bytes: the body of a POST (a move, a join)
 TRIAGE_HEAD_MAX = 2048  # bytes a triaged connection may send
 REQUEST_DEADLINE = 10.0  # seconds to send a whole request head (and idle keep-alive limit)
 WRITE_DEADLINE = 30.0  # seconds a reply may take to be taken by the client
@@ -92,6 +94,7 @@ class Request:
     path: str = ""
     parts: list[str] = field(default_factory=list)
     query: dict[str, list[str]] = field(default_factory=dict)
+    body: bytes = b""
 
     def param(self, name: str, default: str = "") -> str:
         return self.query.get(name, [default])[-1]
@@ -308,6 +311,8 @@ class HTTPServer:
             if isinstance(request, Response):
                 await self._write(writer, request, "GET", keep_alive=False)
                 return
+            if request.method == "POST" and not await self._read_body(reader, writer, request):
+                return
             try:
                 reply = await self._handler(request)
             except HTTPError as err:
@@ -343,6 +348,25 @@ class HTTPServer:
             await self._write(writer, error_response(
                 431, f"request head larger than {HEAD_MAX} bytes"), "GET", False)
             return None
+
+    async def _read_body(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                         request: Request) -> bool:
+        """Read a POST's body into ``request.body``; False (replied if due) when it fails.
+
+        The body has its own ``REQUEST_DEADLINE``: together with the head's,
+        a request may take at most twice that, never more.
+        """
+        length = int(request.headers.get("content-length", "0"))
+        try:
+            async with asyncio.timeout(REQUEST_DEADLINE):
+                request.body = await reader.readexactly(length)
+        except TimeoutError:
+            await self._write(writer, error_response(
+                408, f"the request took longer than {REQUEST_DEADLINE:g} s"), "GET", False)
+            return False
+        except asyncio.IncompleteReadError:
+            return False
+        return True
 
     async def _write(self, writer: asyncio.StreamWriter, response: Response, method: str,
                      keep_alive: bool, request: Request | None = None) -> bool:
@@ -433,10 +457,18 @@ def parse_head(head: bytes, client: str) -> Request | Response:
         if not colon or not name or name != name.strip():
             return error_response(400, "bad header line")
         headers[name.lower()] = value.strip()
-    if method not in ("GET", "HEAD"):
+    if method not in ("GET", "HEAD", "POST"):
         return error_response(501, f"method {method[:20]} is not supported")
-    if headers.get("transfer-encoding") or headers.get("content-length", "0") != "0":
-        return error_response(400, "requests to the dashboard have no body")
+    if headers.get("transfer-encoding"):
+        return error_response(501, "a request body must come with Content-Length")
+    length = headers.get("content-length", "0")
+    if method == "POST":
+        if not length.isdigit():
+            return error_response(411, "a POST needs a Content-Length")
+        if int(length) > BODY_MAX:
+            return error_response(413, f"request body larger than {BODY_MAX} bytes")
+    elif length != "0":
+        return error_response(400, "GET and HEAD requests to the dashboard have no body")
     url = urlsplit(target)
     # Split first, then decode: a session token may contain an encoded "/".
     parts = [unquote(p) for p in url.path.split("/")[1:]]

@@ -17,6 +17,8 @@ Routes (GET and HEAD; every one but ``/healthz`` needs the token when one is set
 ``/api/history[?game=G&limit=N]``       finished games, newest first
 ``/api/history/ID?player=N``            one finished game as player N saw it
 ``/api/leaderboard[?game=G]``           wins, draws, losses per player name
+``/tournaments``, ``/tournament/NAME``  the tournament pages (competition.js)
+``/api/tournaments/...``, ``/api/ratings`` tournaments and ratings (``_tournaments``)
 ``/healthz``                            liveness and the store's health, no token
 ``/metrics``                            Prometheus text format
 ====================================== ==========================================
@@ -43,6 +45,7 @@ from ._history import History
 from ._http import EventStream, HTTPError, Request, Response, json_response
 from ._lobby import LIMIT_DEFAULT, LobbyIndex, with_now
 from ._streams import Streams
+from ._tournaments import Tournaments
 from .source import DashboardSource
 
 log = logging.getLogger("gameserver.web")
@@ -52,7 +55,8 @@ CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css; charset
                  ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml",
                  ".png": "image/png", ".json": "application/json"}
 STATIC_FILES = {p.name: p for p in STATIC.iterdir() if p.suffix in CONTENT_TYPES}
-PAGES = ("", "session", "history", "replay")  # first path segments served the HTML shell
+PAGES = ("", "session", "history", "replay",
+         "tournaments", "tournament")  # first path segments served the HTML shell
 METRICS_MAX_AGE = 2.0  # seconds a rendered /metrics may be reused, at most ...
 METRICS_REUSE = 50  # ... and at most this many times as long as rendering it took
 
@@ -78,6 +82,7 @@ class App:
         self.index = index
         self.streams = streams
         self.history = history
+        self.tournaments = Tournaments(source, history)
         self.stuck_seconds = stuck_seconds
         self._stopping = stopping
         self._games: bytes | None = None
@@ -107,6 +112,8 @@ class App:
         level = self.gate.level(request, page=head in PAGES)
         if isinstance(level, Response):
             return level
+        if request.method == "POST" and parts[:2] != ["api", "tournaments"]:  # the operator's
+            raise HTTPError(501, "method POST is not supported here")
         if head in PAGES and _is_page(parts):
             return _static("index.html")
         if head == "static" and len(parts) == 2 and parts[1] in STATIC_FILES:
@@ -161,6 +168,8 @@ class App:
                 return await self.history.replay(game_id, player)
             case ["leaderboard"]:
                 return await self.history.leaderboard(request.param("game") or None)
+            case ["tournaments", *_] | ["ratings"]:
+                return await self.tournaments.handle(parts, request, operator)
         raise HTTPError(404, "no such endpoint")
 
     def _renderer(self, game: str) -> Response:
@@ -200,7 +209,9 @@ def _is_page(parts: list[str]) -> bool:
     head = parts[0] if parts else ""
     return ((head == "" and len(parts) <= 1) or (head == "history" and len(parts) == 1)
             or (head == "session" and len(parts) == 3)
-            or (head == "replay" and len(parts) == 2))
+            or (head == "replay" and len(parts) == 2)
+            or (head == "tournaments" and len(parts) == 1)
+            or (head == "tournament" and len(parts) == 2))
 
 
 def _file(path: Path) -> Response:

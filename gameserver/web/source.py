@@ -69,6 +69,9 @@ class DashboardSource(Protocol):
     def store_health(self) -> dict[str, Any] | None:
         """The store's health (``{"status": "ok" | "degraded", ...}``), or None."""
 
+    def competition(self) -> Any:
+        """The tournaments (``gameserver.tournament_hall.TournamentHall``), or None."""
+
 
 class LobbySource:
     """The ``DashboardSource`` of a running server: its lobby, store and metrics.
@@ -80,11 +83,14 @@ class LobbySource:
         metrics_text: renders ``/metrics``.
         store_health: returns the store's health dict, or None when the
             store has no such report (or is off).
+        competition: the server's tournaments, or None.
     """
 
     def __init__(self, lobby: Any, history: HistoryReader | None,
                  metrics_text: Callable[[], str],
-                 store_health: Callable[[], dict[str, Any]] | None = None) -> None:
+                 store_health: Callable[[], dict[str, Any]] | None = None,
+                 competition: Any = None) -> None:
+        self._competition = competition
         self._lobby = lobby
         self._history = history
         self._metrics_text = metrics_text
@@ -132,3 +138,5 @@ class LobbySource:
     def store_health(self) -> dict[str, Any] | None:
         return self._store_health() if self._store_health is not None else None
 
+    def competition(self) -> Any:
+        return self._competition

@@ -428,7 +428,8 @@
         ["Started", `${clock(s.started)} (${ago(s.started)})`], ["Last activity", ago(s.last_activity)],
         ["Observed players", observers], ["Requests waiting", String(s.waiting)]];
       if (s.stuck) pairs.push(["Stuck", "no request for a while"]);
-      meta.replaceChildren(...pairs.flatMap(([k, v]) => [h("dt", { text: k }), h("dd", { text: v })]));
+      if (s.timer) pairs.push(["Time left", window.GameCompetition.countdown(s.timer, data.now, ctx)]); // turn timer
+      meta.replaceChildren(...pairs.flatMap(([k, v]) => [h("dt", { text: k }), h("dd", {}, v)]));
     }
 
     stream = liveStream(() => `/api/sessions/${enc(game)}/${enc(token)}/events?player=${player}`, badge, show, sessionEnded);
@@ -444,11 +445,14 @@
     select.addEventListener("change", () => { setQuery({ game: select.value }); historyPage(games); });
     const listSlot = h("div", {});
     const boardSlot = h("div", {});
+    const ratingsSlot = h("div", { id: "ratings" });
     main.replaceChildren(
       h("h1", { text: "Finished games" }),
       h("p", { class: "filter" }, h("label", { for: "game-filter", text: "Game " }), select),
       listSlot,
-      h("h2", { text: "Leaderboard" }), boardSlot);
+      h("h2", { text: "Leaderboard" }), boardSlot,
+      h("h2", { text: "Ratings" }), ratingsSlot);
+    window.GameCompetition.ratings(ratingsSlot, game); // Elo, from the history (competition.js)
     let history, leaders;
     try {
       const q = game ? `?game=${enc(game)}` : "";
@@ -598,6 +602,7 @@
     else if ((m = path.match(/^\/session\/([^/]+)\/([^/]+)$/))) spectatorPage(decodeURIComponent(m[1]), decodeURIComponent(m[2]));
     else if (path === "/history") await historyPage(games);
     else if ((m = path.match(/^\/replay\/(\d+)$/))) await replayPage(m[1]);
+    else if (/^\/tournaments?(\/[^/]+)?$/.test(path)) { setPage("Tournaments", "tournaments"); await window.GameCompetition.page(main, path); }
     else main.replaceChildren(notice("error", "No such page. ", h("a", { href: "/", text: "Go to the lobby." })));
   }
 

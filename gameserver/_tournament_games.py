@@ -1,0 +1,243 @@
+"""The games of a tournament: started as sessions, their results read, the gone withdrawn.
+
+``Arbiter`` does for ``TournamentHall`` what happens between requests: it
+starts every game the tournament asks for (a ``Session`` of its own, added
+to the lobby, with a turn timer whose action is ``forfeit``), wakes the
+participants waiting for it, reads each game's result when it ends (from
+the final states through ``gameserver.results``, or who ran out of time),
+records it, and saves every event through the ``TournamentBook``.
+
+A participant whose program sent no request at all during ``ABSENT_GAMES``
+games in a row that it lost on time is gone (disconnected, crashed): it is
+*withdrawn*, its later games are lost without being played, and the
+tournament goes on. A program that is only slow (it moves, too late, in an
+earlier game) is never taken for gone. The hall reinstates a withdrawn
+participant that joins again.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import results
+from ._timeouts import ForfeitedGame
+from .checked import Call, GameType
+from .guard import GameCodeError
+from .session import Recorder, Session
+from .timers import TimerSpec, TurnTimer
+from .tournament import GameResult, GameSlot, Tournament
+from .tournament_store import TournamentBook
+from .waits import Wait
+
+log = logging.getLogger("gameserver.tournament")
+
+PREFIX = "tournament-"
+ABSENT_GAMES = 2  # games lost on time in a row, without a single request, that withdraw
+
+
+class SessionHost(typing.Protocol):
+    """What the tournaments need of the lobby: its games, its sessions, a way to add one."""
+
+    game_types: dict[str, GameType]
+    sessions: dict[tuple[str, str], Session]
+    store: Recorder | None
+    clock: Callable[[], float]
+    router: Any
+
+    @property
+    def limits(self) -> Any: ...
+
+    def add_session(self, session: Session) -> None: ...
+
+
+@dataclass(slots=True, eq=False)
+class Seat:
+    """A participant's place in one game."""
+
+    session: Session
+    player_id: int
+
+
+@dataclass(slots=True, eq=False)
+class Entry:
+    """One tournament at the hall: its rules and the live parts that go with them."""
+
+    tournament: Tournament
+    salt: str
+    waits: dict[str, Wait] = field(default_factory=dict)  # name -> its waiting join
+    seats: dict[str, Seat] = field(default_factory=dict)  # name -> its current game's seat
+    games: dict[str, Session] = field(default_factory=dict)  # game key -> running session
+    keys: dict[str, tuple[Session, int, bool]] = field(default_factory=dict)  # key -> seat
+    seen: dict[str, float] = field(default_factory=dict)  # name -> its last request (clock)
+    strikes: dict[str, int] = field(default_factory=dict)  # name -> games missed in a row
+
+
+class Arbiter:
+    """Runs the games of every tournament; see the module docstring.
+
+    Args:
+        host: the lobby.
+        book: where events are saved (None: nowhere).
+        wall: Unix seconds.
+    """
+
+    def __init__(self, host: SessionHost, book: TournamentBook | None,
+                 wall: Callable[[], float]) -> None:
+        self.host = host
+        self.book = book
+        self.wall = wall
+
+    def schedule(self, entry: Entry) -> None:
+        """Start every game that is due; record the ones lost for absence."""
+        tournament = entry.tournament
+        while True:
+            slots, forfeited = tournament.due_games()
+            for key, result in forfeited:
+                self._recorded(entry, key, result)
+            void = False
+            for slot in slots:
+                void |= not self._start_game(entry, slot)
+            if not void:
+                break
+        if tournament.over and tournament.ended is None:
+            tournament.ended = self.wall()
+            self.event(entry, "end")
+            log.info("tournament %s is over; winner: %s", tournament.name,
+                     tournament.standings()[0]["name"])
+            self.wake_all(entry)
+
+    def _start_game(self, entry: Entry, slot: GameSlot) -> bool:
+        """Open the session of one game; False if the game could not even be made."""
+        tournament = entry.tournament
+        settings = tournament.settings
+        token = f"{PREFIX}{tournament.name}/{slot.key}"
+        session = self.host.sessions.get((settings.game, token))  # restored after a restart
+        if session is None or session.closed is not None:
+            try:
+                session = self._new_session(entry, token, slot)
+            except GameCodeError as err:
+                log.error("tournament %s: game %s could not start: %s", tournament.name,
+                          slot.key, err)
+                void = GameResult(slot.seats, (0.5, 0.5), "void")
+                tournament.record(slot.key, void)
+                self._recorded(entry, slot.key, void)
+                return False
+        entry.games[slot.key] = session
+        for player_id, player in enumerate(session.players):
+            entry.seats[player.name] = Seat(session, player_id)
+            entry.keys[player.key] = (session, player_id, False)
+            if player.observer_key is not None:
+                entry.keys[player.observer_key] = (session, player_id, True)
+            wait = entry.waits.get(player.name)
+            if wait is not None:
+                wait.wake()
+        session.when_over = lambda over: self._game_over(entry, slot.key, over)
+        if is_over(session):
+            self._game_over(entry, slot.key, session)
+        return True
+
+    def _new_session(self, entry: Entry, token: str, slot: GameSlot) -> Session:
+        settings = entry.tournament.settings
+        game_type = self.host.game_types[settings.game]
+        session = Session(game_type, token, 2, recorder=self.host.store, clock=self.host.clock)
+        session.timer = TurnTimer(TimerSpec(settings.turn_timeout, settings.game_clock,
+                                            "forfeit"), 2)
+        for name in slot.seats:
+            session.add_player(name, entry.tournament.participants[name].address)
+        self.host.add_session(session)
+        return session
+
+    def _game_over(self, entry: Entry, key: str, session: Session) -> None:
+        """A game of the tournament ended: record it, and go on."""
+        if entry.games.get(key) is not session:
+            return
+        if not isinstance(session.game, ForfeitedGame):  # its result is in the final states
+            for player_id in range(2):
+                try:
+                    reply = session.game.view_reply(player_id)
+                except GameCodeError:
+                    break  # the result says "void"
+                if isinstance(reply, Call):  # a game in a worker process: ask for it first
+                    reply.then(lambda: self._game_over(entry, key, session))
+                    return
+        try:
+            self._record(entry, key, self._result(entry, session))
+        except Exception:  # a bug of ours must not break the move that ended the game
+            log.exception("tournament %s: recording game %s failed", entry.tournament.name,
+                          key)
+
+    def _result(self, entry: Entry, session: Session) -> GameResult:
+        names = (session.players[0].name, session.players[1].name)
+        history_id = getattr(session, "history_id", 0) or 0
+        game = session.game
+        if isinstance(game, ForfeitedGame):
+            lost = game.forfeit["players"]
+            for player_id in lost:
+                name = names[player_id]
+                if entry.seen.get(name, -math.inf) <= session.created:  # not a sign of it
+                    entry.strikes[name] = entry.strikes.get(name, 0) + 1
+                    if entry.strikes[name] >= ABSENT_GAMES:
+                        self._withdraw(entry, name)
+            return GameResult(names, (0.0 if 0 in lost else 1.0, 0.0 if 1 in lost else 1.0),
+                              "timeout", history_id)
+        try:
+            finals = [game.view(player_id) for player_id in range(2)]
+        except GameCodeError as err:
+            log.error("tournament %s: the result of %s cannot be read: %s",
+                      entry.tournament.name, session.token, err)
+            return GameResult(names, (0.5, 0.5), "void", history_id)
+        outcome = results.outcome({"players": list(names), "final_states": finals})
+        if outcome["kind"] == "win" and len(outcome["winners"]) == 1:
+            winner = outcome["winners"][0]
+            return GameResult(names, (1.0 if winner == names[0] else 0.0,
+                                      1.0 if winner == names[1] else 0.0), "played", history_id)
+        return GameResult(names, (0.5, 0.5), "played", history_id)
+
+    def _withdraw(self, entry: Entry, name: str) -> None:
+        if entry.tournament.participants[name].withdrawn:
+            return
+        entry.tournament.withdraw(name)
+        self.event(entry, "withdraw", name=name)
+        log.info("tournament %s: %s missed %d games and is withdrawn (joining again brings "
+                 "it back)", entry.tournament.name, name, ABSENT_GAMES)
+
+    def _record(self, entry: Entry, key: str, result: GameResult) -> None:
+        entry.games.pop(key, None)
+        entry.tournament.record(key, result)
+        self._recorded(entry, key, result)
+        self.schedule(entry)
+
+    def _recorded(self, entry: Entry, key: str, result: GameResult) -> None:
+        self.event(entry, "result", key=key, seats=list(result.seats),
+                    points=list(result.points), reason=result.reason,
+                    history_id=result.history_id)
+
+    def wake_all(self, entry: Entry) -> None:
+        for wait in list(entry.waits.values()):
+            wait.wake()
+
+    def event(self, entry: Entry, kind: str, **data: Any) -> None:
+        if self.book is not None:
+            self.book.event(entry.tournament.name, kind, self.wall(), data)
+
+    def tick(self, entry: Entry) -> None:
+        """A running game whose session ended without a result (idle, failed) counts as void."""
+        for key, session in list(entry.games.items()):
+            if session.closed is not None and not is_over(session):
+                log.warning("tournament %s: game %s ended without a result (%s)",
+                            entry.tournament.name, key, session.closed)
+                self._record(entry, key, GameResult(
+                    (session.players[0].name, session.players[1].name), (0.5, 0.5),
+                    "void", getattr(session, "history_id", 0) or 0))
+
+
+def is_over(session: Session) -> bool:
+    try:
+        return bool(session.game.game_over())
+    except GameCodeError:
+        return False

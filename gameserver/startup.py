@@ -1,0 +1,95 @@
+"""Start-up failures that name their real cause: the listening port and the TLS files.
+
+Each function turns what the operating system or OpenSSL reports into a
+``StartupError`` whose message is one line: what went wrong, with the file or
+port, and what to do. The command line prints it without a traceback.
+"""
+
+from __future__ import annotations
+
+import errno
+import getpass
+import os
+import socket
+import ssl
+
+from .config import StartupError
+
+__all__ = ["listen_error", "tls_context"]
+
+
+def listen_error(err: OSError, host: str, port: int) -> StartupError:
+    """The reason the server cannot listen on ``host``:``port``, as a StartupError."""
+    where = f"{host}:{port}"
+    if isinstance(err, socket.gaierror):
+        return StartupError(f"cannot listen on {host!r}: no such host name or address "
+                            f"({err.strerror}); use an address of this machine, 0.0.0.0 for "
+                            "every network or 127.0.0.1 for this machine only (--host)")
+    if err.errno == errno.EADDRINUSE:
+        return StartupError(f"port {port} is already in use on {host}: is another gameserver "
+                            "(or another program) running? Stop it, or pick another port "
+                            "with --port")
+    if err.errno == errno.EACCES:
+        if 0 < port < 1024:
+            return StartupError(
+                f"no permission to listen on port {port}: ports below 1024 are for the "
+                f"system administrator (user {_user()} may not use them); pick a port from "
+                "1024 up with --port (the default is 4711)")
+        return StartupError(f"no permission to listen on {where} (user {_user()}); is a "
+                            "security policy or firewall rule in the way?")
+    if err.errno == errno.EADDRNOTAVAIL:
+        return StartupError(f"cannot listen on {host}: it is not an address of this machine; "
+                            "use 0.0.0.0 for every network or 127.0.0.1 for this machine "
+                            "only (--host)")
+    return StartupError(f"cannot listen on {where}: {_reason(err)}")
+
+
+def tls_context(cert: str, key: str) -> ssl.SSLContext:
+    """The server's TLS context, or a StartupError naming the file that is wrong and why."""
+    for what, flag, path in (("certificate", "--tls-cert", cert), ("key", "--tls-key", key)):
+        try:
+            with open(path, "rb") as file:
+                head = file.read(100_000)
+        except FileNotFoundError:
+            raise StartupError(f"TLS {what} file {path} does not exist ({flag}); make a "
+                               "certificate and key with the openssl command in the "
+                               "README") from None
+        except PermissionError:
+            raise StartupError(f"TLS {what} file {path} cannot be read by user {_user()} "
+                               "that runs the server: give that user read access "
+                               f"(e.g. chgrp and chmod 640)") from None
+        except OSError as err:
+            raise StartupError(f"TLS {what} file {path} cannot be read: "
+                               f"{_reason(err)}") from None
+        marker = b"CERTIFICATE-----" if what == "certificate" else b"PRIVATE KEY-----"
+        if marker not in head:
+            raise StartupError(f"TLS {what} file {path} is not a PEM {what} (it has no "
+                               f"'-----BEGIN ...{marker.decode()}' line); {flag} needs the "
+                               f"{what} in PEM format")
+    def no_passphrase() -> str:  # OpenSSL would otherwise ask for it on the terminal
+        raise StartupError(f"TLS key {key} is protected by a passphrase; the server needs a "
+                           "key without one (openssl pkey -in KEY -out NEW_KEY writes one)")
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key, password=no_passphrase)
+    except ssl.SSLError as err:
+        if err.reason == "KEY_VALUES_MISMATCH":
+            raise StartupError(f"TLS key {key} does not belong to the certificate {cert}: "
+                               "give the key that was made with this certificate") from None
+        raise StartupError(f"TLS certificate {cert} and key {key} cannot be used: "
+                           f"{_reason(err)}") from None
+    return context
+
+
+def _reason(err: OSError) -> str:
+    if isinstance(err, ssl.SSLError) and err.reason:
+        return str(err.reason).lower().replace("_", " ")
+    return str(err.strerror).lower() if err.strerror else str(err)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a user id without a name (in some containers)
+        return f"with id {os.getuid()}"

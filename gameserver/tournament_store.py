@@ -1,0 +1,197 @@
+"""Tournaments on disk: our own two tables in the store's SQLite file, and the CSV export.
+
+A tournament is saved as its settings (table ``tournaments``) and the log
+of everything that happened to it (table ``tournament_events``): each
+registration, the start, each game's result, each withdrawal and
+reinstatement, the end or cancellation. ``rebuild`` replays that log into
+a ``Tournament``, which gives back exactly the tournament that was saved
+(its rules are deterministic: see ``gameserver.tournament``).
+
+Writing goes through ``_sidetables.append``: it commits together with the
+session changes of the same loop pass (a game's last move and the result
+it decides are saved together, or not at all). Reading uses a read-only
+connection of our own, so the ``tournament`` command can read while the
+server runs.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from ._sidetables import append, read_only
+from .tournament import GameResult, Tournament, TournamentError, TournamentSettings
+
+log = logging.getLogger("gameserver.tournament")
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS tournaments (name TEXT PRIMARY KEY, settings TEXT NOT NULL, "
+    "created REAL NOT NULL, salt TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS tournament_events (tournament TEXT NOT NULL, "
+    "seq INTEGER NOT NULL, time REAL NOT NULL, kind TEXT NOT NULL, data TEXT NOT NULL, "
+    "PRIMARY KEY (tournament, seq))",
+)
+
+
+@dataclass(slots=True)
+class Saved:
+    """One tournament as read from disk."""
+
+    settings: TournamentSettings
+    created: float
+    salt: str
+    events: list[tuple[int, float, str, dict[str, Any]]]  # (seq, time, kind, data)
+
+
+class TournamentBook:
+    """The tournaments' tables in the store file: ``append`` to write, ``load`` to read.
+
+    Args:
+        store: the server's store (written through ``append``; its file, ``path``,
+            is read through a read-only connection).
+    """
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self._schema_written = False
+        self._seq: dict[str, int] = {}
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> None:
+        if not self._schema_written:
+            for statement in SCHEMA:
+                append(self._store, statement)
+            self._schema_written = True
+        append(self._store, sql, params)
+
+    def created(self, tournament: Tournament, salt: str) -> None:
+        self._write("INSERT INTO tournaments (name, settings, created, salt) VALUES (?, ?, ?, ?)",
+                    (tournament.name, json.dumps(tournament.settings.as_dict()),
+                     tournament.created, salt))
+        self._seq[tournament.name] = 0
+
+    def event(self, tournament: str, kind: str, when: float, data: dict[str, Any]) -> None:
+        """Log one event of ``tournament`` (see ``rebuild`` for the kinds)."""
+        seq = self._seq.get(tournament, 0) + 1
+        self._seq[tournament] = seq
+        self._write("INSERT INTO tournament_events (tournament, seq, time, kind, data) "
+                    "VALUES (?, ?, ?, ?, ?)", (tournament, seq, when, kind, json.dumps(data)))
+
+    def deleted(self, name: str) -> None:
+        self._write("DELETE FROM tournament_events WHERE tournament = ?", (name,))
+        self._write("DELETE FROM tournaments WHERE name = ?", (name,))
+        self._seq.pop(name, None)
+
+    def load(self) -> list[Saved]:
+        """Every saved tournament (none if the tables do not exist yet)."""
+        saved = load(self._store.path)
+        for entry in saved:
+            self._seq[entry.settings.name] = max((e[0] for e in entry.events), default=0)
+        return saved
+
+
+def load(path: str) -> list[Saved]:
+    """Every tournament saved in the store file at ``path``, oldest first."""
+    try:
+        db = read_only(path)
+    except sqlite3.Error:
+        return []
+    try:
+        rows = db.execute("SELECT name, settings, created, salt FROM tournaments "
+                          "ORDER BY created").fetchall()
+        saved = []
+        for name, settings, created, salt in rows:
+            events = [(seq, when, kind, json.loads(data)) for seq, when, kind, data in db.execute(
+                "SELECT seq, time, kind, data FROM tournament_events WHERE tournament = ? "
+                "ORDER BY seq", (name,))]
+            saved.append(Saved(TournamentSettings(**json.loads(settings)), created, salt,
+                               events))
+        return saved
+    except sqlite3.OperationalError as err:
+        if "no such table" in str(err):
+            return []
+        raise
+    finally:
+        db.close()
+
+
+def rebuild(saved: Saved) -> Tournament:
+    """The tournament whose log ``saved`` holds.
+
+    Events: ``register`` {name, secret, address}, ``start``, ``result``
+    {key, seats, points, reason, history_id}, ``withdraw`` / ``reinstate``
+    {name}, ``end``, ``cancel``. An event that no longer fits (a log
+    damaged by hand) is logged and skipped.
+    """
+    tournament = Tournament(saved.settings, saved.created)
+    for seq, when, kind, data in saved.events:
+        try:
+            if kind == "register":
+                tournament.register(data["name"], data.get("secret", ""), data.get("address", ""))
+            elif kind == "start":
+                tournament.start(when)
+            elif kind == "result":
+                tournament.record(data["key"], GameResult(
+                    tuple(data["seats"]), tuple(data["points"]), data["reason"],  # type: ignore[arg-type]
+                    data.get("history_id", 0)))
+            elif kind == "withdraw":
+                tournament.withdraw(data["name"])
+            elif kind == "reinstate":
+                tournament.reinstate(data["name"])
+            elif kind == "cancel":
+                tournament.cancel(when)
+            elif kind == "end":
+                tournament.ended = when
+        except (TournamentError, KeyError, TypeError, ValueError) as err:
+            log.error("tournament %s: saved event %d (%s) skipped: %s", saved.settings.name,
+                      seq, kind, err)
+    return tournament
+
+
+# ---------------------------------------------------------------- CSV
+
+
+def standings_csv(tournament: Tournament) -> str:
+    """The standings as CSV: one row per participant, best first."""
+    columns = ["place", "name", "points", "tiebreak", "game_points", "matches", "wins", "draws",
+               "losses", "byes", "games", "lost_on_time", "lost_absent", "withdrawn"]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for row in tournament.standings():
+        writer.writerow([_cell(row[c]) for c in columns])
+    return out.getvalue()
+
+
+def games_csv(tournament: Tournament) -> str:
+    """Every game as CSV: round, table, game, who sat where, the points and why."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["round", "table", "game", "player_0", "player_1", "points_0", "points_1",
+                     "result", "history_id"])
+    for matches in tournament.rounds:
+        for match in matches:
+            if match.bye:
+                writer.writerow([match.round, match.table, "", _cell(match.names[0]), "", "", "",
+                                 "bye", ""])
+            for number, game in enumerate(match.games, 1):
+                writer.writerow([match.round, match.table, number,
+                                 *(_cell(name) for name in game.seats),
+                                 *(_cell(p) for p in game.points), game.reason,
+                                 game.history_id or ""])
+    return out.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    """A value as a CSV cell; text that a spreadsheet would run as a formula is quoted."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value

@@ -1,0 +1,208 @@
+"""The README's and docs/protocol.md's commands, run as written.
+
+A newcomer types the README's commands on a fresh machine: ``python3``
+(stock Debian has no ``python``), port 4711, the repository folder as the
+working directory. These tests do the same, in a copy of the repository's
+code (the server writes its store into the working directory) and in a
+network namespace of its own (``tests.test_examples.DefaultServer``), so the
+default ports are free. The second command (a virtual environment, the test
+tools, the tests) is what ``.ci/run`` runs: checked by comparing the two.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.test_examples import TICTACTOE_INPUT, DefaultServer, check_tictactoe_outputs
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+TIMEOUT = 120.0
+
+
+def code_blocks(text: str, language: str = "") -> list[str]:
+    """The fenced code blocks of a Markdown text (of one language, if given)."""
+    return [block for lang, block in re.findall(r"^ *```(\w*)\n(.*?)^ *```", text,
+                                                re.MULTILINE | re.DOTALL)
+            if not language or lang == language]
+
+
+def commands(block: str) -> list[str]:
+    """The commands of a shell block, without their comments."""
+    return [line.split("  #")[0].strip() for line in block.splitlines()
+            if line.strip() and not line.startswith("#")]
+
+
+def python3() -> str:
+    """``python3`` as the README says it, if it is a Python 3.11+ here."""
+    found = shutil.which("python3")
+    if found is None:
+        pytest.skip("no python3 on the PATH")
+    probe = subprocess.run([found, "-c", "import sys; print(sys.version_info >= (3, 11))"],
+                           capture_output=True, text=True, timeout=TIMEOUT)
+    if probe.stdout.strip() != "True":
+        pytest.skip(f"python3 on the PATH ({found}) is older than 3.11")
+    return found
+
+
+def fresh_copy(folder: Path) -> Path:
+    """The repository's code, as a clone has it (without caches)."""
+    for name in ("gameserver", "examples"):
+        shutil.copytree(ROOT / name, folder / name,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "game_server_api.py", folder)
+    return folder
+
+
+class Newcomer:
+    """The README's first command, running in a fresh copy of the code."""
+
+    def __init__(self, copy: Path) -> None:
+        first = commands(code_blocks(README)[0])[0]
+        assert first == "python3 -m gameserver"
+        self.copy = copy
+        self.server = DefaultServer(copy, [python3(), *shlex.split(first)[1:]],
+                                    until="dashboard on", env={"PATH": "/usr/bin:/bin"})
+
+    def run(self, command: str, stdin: str | None = None) -> subprocess.Popen[str]:
+        """A README command (``python3 ...``) next to the server, as a newcomer types it."""
+        argv = shlex.split(command)
+        assert argv[0] == "python3", command
+        return subprocess.Popen([*self.server.prefix, python3(), *argv[1:],
+                                 *self.server.args], cwd=self.copy, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.fixture(scope="module")
+def newcomer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Newcomer]:
+    running = Newcomer(fresh_copy(tmp_path_factory.mktemp("fresh")))
+    yield running
+    running.server.stop()
+
+
+def test_the_first_command_starts_the_server_as_the_quick_start_shows(newcomer) -> None:
+    shown = code_blocks(README[README.index("## Quick start"):])[0].splitlines()
+    server = newcomer.server
+    log = [re.sub(r"^\S+ \S+ INFO +\S+: ", "", line) for line in server.log.splitlines()]
+    for line in shown:
+        if server.args and ("4711" in line or "8080" in line):
+            continue  # no network namespace here: a free port instead
+        assert line.strip() in log, f"{line!r} not in the server's output:\n{server.log}"
+    assert (newcomer.copy / "gameserver.sqlite3").exists()
+
+
+def test_the_quick_start_clients_play_as_written(newcomer) -> None:
+    quick_start = README[README.index("## Quick start"):README.index("## Writing a client")]
+    client = commands(code_blocks(quick_start, "sh")[0])[0]
+    assert client == "python3 examples/tictactoe_client.py"
+    players = [newcomer.run(client) for _ in range(2)]
+    for player in players:  # both type at once: each waits for the other's moves
+        assert player.stdin is not None
+        player.stdin.write(TICTACTOE_INPUT)
+        player.stdin.close()
+    outputs = []
+    for player in players:
+        assert player.stdout is not None
+        outputs.append(player.stdout.read())  # until it ends
+        player.stdout.close()
+        assert player.wait(TIMEOUT) == 0, outputs[-1]
+    check_tictactoe_outputs(outputs)
+
+    bot_command = re.search(r"`(python3 -m gameserver\.bot TicTacToe)`", quick_start).group(1)
+    bot = newcomer.run(bot_command)
+    me = newcomer.run(client)
+    out = me.communicate(TICTACTOE_INPUT, timeout=TIMEOUT)[0]
+    bot_out = bot.communicate(timeout=TIMEOUT)[0]
+    assert out.rstrip().splitlines()[-1] in ("You win!", "You lose!", "Draw!"), out
+    assert "bot: game 1 over: " in bot_out and bot.returncode == 0, bot_out
+
+
+def test_the_protocol_example_prints_what_the_page_says(newcomer) -> None:
+    page = (ROOT / "docs" / "protocol.md").read_text()
+    blocks = code_blocks(page)
+    example = code_blocks(page, "python")[0]
+    printed = blocks[blocks.index(example) + 1]  # the block after "prints"
+    if newcomer.server.args:
+        example = example.replace("4711", newcomer.server.args[1])
+    done = subprocess.run([*newcomer.server.prefix, python3(), "-c", example],
+                          cwd=newcomer.copy, capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == printed
+
+
+def test_the_second_command_is_what_ci_runs() -> None:
+    second = commands(code_blocks(README)[0])[1]
+    assert second == ('python3 -m venv .venv && .venv/bin/pip install -e ".[dev]" && '
+                      ".venv/bin/python -m pytest")
+    ci = [shlex.split(line) for line in (ROOT / ".ci" / "run").read_text().splitlines()
+          if line.startswith(("python3", ".venv/"))]
+    quiet = {"--quiet", "--disable-pip-version-check", "-q"}
+    ci_commands = [[word for word in line if word not in quiet] for line in ci]
+    for part in second.split(" && "):
+        assert shlex.split(part) in ci_commands, (part, ci_commands)
+
+
+def test_the_lan_recipe_serves_students_and_a_dashboard_with_a_token(tmp_path: Path) -> None:
+    section = README[README.index("### Running it for a class on a LAN"):]
+    lines = commands(code_blocks(section, "sh")[0])
+    assert lines[-1].startswith("python3 -m gameserver --host 0.0.0.0 --web-host 0.0.0.0 ")
+    home = tmp_path / "home"
+    home.mkdir()
+    copy = fresh_copy(tmp_path / "fresh")
+    env = {"PATH": str(Path(python3()).parent) + ":/usr/bin:/bin", "HOME": str(home)}
+    for line in lines[:-1]:  # make the token file
+        subprocess.run(["sh", "-c", line], cwd=copy, env=env, check=True, timeout=TIMEOUT)
+    token = (home / ".gameserver-token").read_text().strip()
+    assert len(token) >= 16 and (home / ".gameserver-token").stat().st_mode & 0o777 == 0o600
+    argv = [word.replace("~", str(home)) for word in shlex.split(lines[-1])]
+    server = DefaultServer(copy, [python3(), *argv[1:]], until="dashboard on", env=env)
+    try:
+        if not server.args:  # in its own network: the default ports, every address
+            assert "listening on 0.0.0.0:4711 (TLS off)" in server.log
+            assert "dashboard on http://0.0.0.0:8080/" in server.log
+        port = server.args[1] if server.args else "4711"
+        web_port = (re.search(r"dashboard on http://[\d.]+:(\d+)/", server.log).group(1))
+        student = ("import sys; sys.path.insert(0, '.'); from game_server_api import "
+                   f"GameServerAPI; api = GameServerAPI('127.0.0.1', {port}, 'Echo', "
+                   "players=1); api.join(); api.move(msg='hi'); print(api.state()['echo'])")
+        teacher = ("import sys, urllib.request, urllib.error\n"
+                   f"url = 'http://127.0.0.1:{web_port}/'\n"
+                   "try:\n    urllib.request.urlopen(url)\n"
+                   "except urllib.error.HTTPError as err:\n    print(err.code)\n"
+                   "request = urllib.request.Request(url, headers={'Authorization': "
+                   "'Bearer ' + sys.argv[1]})\n"
+                   "print(urllib.request.urlopen(request).status)\n")
+        for code, args, expected in ((student, [], "hi\n"), (teacher, [token], "401\n200\n")):
+            done = subprocess.run([*server.prefix, python3(), "-c", code, *args], cwd=copy,
+                                  capture_output=True, text=True, timeout=TIMEOUT)
+            assert done.stdout == expected, done.stdout + done.stderr
+    finally:
+        server.stop()
+
+
+def test_links_stay_inside_the_repository() -> None:
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if re.match(r"[a-z]+:|#", target):
+                continue  # a web address or an anchor
+            path = (page.parent / target.split("#")[0]).resolve()
+            assert path.is_relative_to(ROOT), f"{page.name} links outside: {target}"
+            assert path.exists(), f"{page.name} links to a missing file: {target}"
+
+
+def test_every_example_is_in_the_readme() -> None:
+    for example in sorted((ROOT / "examples").glob("*.py")):
+        assert f"`{example.name}" in README, f"{example.name} is not in the README's list"
+
+
+def test_python_is_spelt_python3_in_the_readmes_commands() -> None:
+    for block in code_blocks(README, "sh"):
+        for line in commands(block):
+            assert not re.match(r"python\b(?!3)", line), line  # stock Debian has no python

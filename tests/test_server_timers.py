@@ -1,0 +1,165 @@
+"""Turn timers across the wire: the real server, raw sockets, real time.
+
+Deadlines here are short (a fraction of a second); the tests never measure
+them. They wait for what a timeout causes: a blocked ``state`` request that
+returns because the server ended a turn.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gameserver import results
+from tests.serverproc import ServerProcess, ServerThread
+from tests.wire import Player, request
+
+GAMES = str(Path(__file__).parent / "data" / "timer_games")
+WAIT = 20.0  # seconds: only so that a broken test fails instead of hanging
+
+
+def timed_server(turn: float, **overrides: Any) -> ServerThread:
+    """A server with a turn timer; its test games run in-process unless asked otherwise."""
+    overrides.setdefault("max_waiting_joins_per_address", 100)
+    overrides.setdefault("isolate_games", "off")
+    return ServerThread(turn_timeout=turn, games_dirs=[GAMES], **overrides)
+
+
+def seat(port: int, game: str, session: str) -> list[Player]:
+    """Two players in a new session, ids 0 and 1."""
+    players = [Player(port, game, session, players=2, name="ann"),
+               Player(port, game, session, name="bob")]
+    first = threading.Thread(target=players[0].join)
+    first.start()
+    while not _joined(port, game, session):
+        time.sleep(0.01)  # polling the server's open sessions: nothing to await
+    assert players[1].join()["status"] == "ok"
+    first.join(WAIT)
+    assert players[0].player_id == 0 and players[1].player_id == 1
+    return players
+
+
+def _joined(port: int, game: str, session: str) -> bool:
+    sessions = request(port, {"type": "discover"})["data"]["sessions"]
+    return any(s["game"] == game and s["session"] == session for s in sessions)
+
+
+def wait_for(player: Player, condition: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """The player's first state that meets ``condition``.
+
+    Each ``state`` after the first waits for the next change, so this
+    returns as soon as the timeout that makes ``condition`` true has come.
+    """
+    box: list[dict[str, Any]] = []
+
+    def ask() -> None:
+        while True:
+            data = player.state()["data"]
+            if condition(data):
+                box.append(data)
+                return
+
+    waiter = threading.Thread(target=ask, daemon=True)
+    waiter.start()
+    waiter.join(WAIT)
+    assert box, "the awaited change never came"
+    return box[0]
+
+
+def test_a_player_out_of_time_gets_the_move_the_game_hook_names() -> None:
+    with timed_server(0.3) as server:
+        ann, bob = seat(server.port, "Talk", "hook")
+        state = wait_for(bob, lambda s: bool(s["log"]))  # ann never moves
+        assert state["log"][0] == [0, "pass"]
+
+
+def test_a_game_in_a_worker_process_gets_a_random_legal_move_fetched_from_it() -> None:
+    # The hook is not asked for games in worker processes (docs/protocol.md, turn timers).
+    with timed_server(0.3, isolate_games="folder") as server:
+        ann, bob = seat(server.port, "Talk", "worker")
+        state = wait_for(bob, lambda s: bool(s["log"]))
+        assert state["log"][0][0] == 0 and state["log"][0][1] in ("hello", "bye", "pass")
+
+
+def test_a_player_out_of_time_gets_a_random_legal_move() -> None:
+    with timed_server(0.3) as server:
+        ann, bob = seat(server.port, "TicTacToe", "random")
+        # Nobody moves: whoever starts gets a random move, then the other one.
+        state = wait_for(ann, lambda s: s["board"].count(-1) <= 7)
+        assert sorted(state["board"]).count(0) == 1 and state["board"].count(1) == 1
+
+
+def test_a_player_out_of_time_loses_a_game_that_lists_no_moves() -> None:
+    with timed_server(0.3) as server:
+        ann, bob = seat(server.port, "Silent", "forfeit")
+        state = wait_for(ann, lambda s: s["gameover"])
+        assert state["current"] == [] and state["log"] == []
+        assert state["forfeit"] == {"players": [0], "reason": "turn timeout"}
+        assert bob.state()["data"]["forfeit"]["players"] == [0]
+
+
+def test_only_the_player_who_has_not_chosen_times_out_in_a_simultaneous_game() -> None:
+    with timed_server(1.5) as server:  # long enough for ann's move to come first
+        ann, bob = seat(server.port, "RockPaperScissors", "rps")
+        assert ann.move(choice="rock")["status"] == "ok"
+        # Bob never chooses: his choice is made for him, ann's stays hers.
+        state = wait_for(ann, lambda s: bool(s["history"]))
+        assert state["history"][0][0] == "rock"
+
+
+def test_the_deadline_survives_a_server_restart(tmp_path: Path) -> None:
+    store = str(tmp_path / "store.sqlite3")
+    turn = 60.0
+    with timed_server(turn, store=True, store_path=store) as server:
+        ann, bob = seat(server.port, "Talk", "restart")
+        began = time.monotonic()  # ann's turn began before this
+        ann.state()
+    down = time.monotonic() - began  # a lower bound of the time that passed
+    with timed_server(turn, store=True, store_path=store) as server:
+        ann.port = bob.port = server.port
+        data = request(server.port, {"type": "state", "game": "Talk", "session": "restart",
+                                     "player_id": 0, "key": ann.key, "observer": False,
+                                     "timer": True})["data"]
+        left = data["timer"]["seconds_left"][0]
+        assert 0 < left <= turn - down  # not a fresh minute: the saved deadline
+        assert data["timer"]["seconds_left"][1] is None
+
+
+def test_a_game_lost_on_time_is_in_the_history_and_stays_lost_after_a_restart(
+        tmp_path: Path) -> None:
+    store = str(tmp_path / "store.sqlite3")
+    with timed_server(0.3, store=True, store_path=store) as server:
+        ann, bob = seat(server.port, "Silent", "lost")
+        wait_for(ann, lambda s: s["gameover"])
+    with timed_server(0.3, store=True, store_path=store) as server:
+        ann.port = server.port
+        state = ann.state()["data"]
+        assert state["gameover"] and state["forfeit"]["players"] == [0]
+        assert server.server is not None and server.server.history is not None
+        (record,) = server.server.history.finished_games("Silent")
+        assert results.outcome(record)["text"] == "bob wins: ann ran out of time"
+
+
+def test_after_a_crash_the_turn_runs_from_the_last_logged_move(tmp_path: Path) -> None:
+    store = str(tmp_path / "store.sqlite3")
+    flags = ("--store-path", store, "--turn-timeout", "60", "--games-dir", GAMES,
+             "--isolate-games", "off", "--max-waiting-joins-per-address", "100")
+    first = ServerProcess(*flags).start()
+    try:
+        ann, bob = seat(first.port, "Talk", "crash")
+        assert ann.move(say="hi")["status"] == "ok"  # bob's turn begins with this move
+        moved = time.monotonic()
+        assert first.proc is not None
+        first.proc.kill()  # no clean stop: the timer was last saved when the game began
+    finally:
+        first.stop()
+    with ServerProcess(*flags) as second:
+        since = time.monotonic() - moved  # at most the time since the move was logged
+        data = request(second.port, {"type": "state", "game": "Talk", "session": "crash",
+                                     "player_id": 1, "key": bob.key, "observer": False,
+                                     "timer": True})["data"]
+    left = data["timer"]["seconds_left"]
+    assert left[0] is None and 0 < left[1] <= 60 - since

@@ -1,0 +1,187 @@
+"""Tournaments through the real server: classic clients join tournament-NAME and play."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from game_server_api import GameServerAPI, GameServerError
+from gameserver.bot import Bot
+from gameserver.tournament import TournamentSettings
+from gameserver.tournament_store import games_csv, standings_csv
+from tests.serverproc import ServerThread
+from tests.web.play import wait_until
+from tests.wire import request
+
+TURN = 1.5  # seconds per move: plenty for a bot, and what the slow one exceeds
+WAIT = 120.0  # seconds: only so that a broken test fails instead of hanging
+
+
+class SlowBot(Bot):
+    """Thinks longer than the turn timeout before every move: loses every game on time."""
+
+    def turn(self, me: int, state: dict[str, Any]) -> None:
+        if me in state["current"]:
+            threading.Event().wait(2 * TURN)  # thinking, far too long
+            super().turn(me, state)  # the game has ended meanwhile: the bot carries on
+
+
+class VanishingBot(Bot):
+    """Takes its seat in its first game, then its program stops: it never comes back."""
+
+    def play_tournament(self) -> str:
+        self.api.join()
+        self.api.state()
+        return "gone"
+
+
+def player(server: ServerThread, name: str, kind: type[Bot] = Bot,
+           tournament: str = "final") -> Bot:
+    api = GameServerAPI("127.0.0.1", server.port, "TicTacToe", f"tournament-{tournament}",
+                        name=name, keep_alive=True)
+    return kind(api, "TicTacToe", 0, random.Random(name), restarter=False)
+
+
+def run_all(bots: list[Bot]) -> dict[str, str]:
+    """Let every bot take part; what each was told at the end (or its error)."""
+    told: dict[str, str] = {}
+
+    def run(bot: Bot) -> None:
+        try:
+            told[bot.api._name] = bot.play_tournament()
+        except GameServerError as err:
+            told[bot.api._name] = f"error: {err}"
+        finally:
+            bot.api.close()
+
+    threads = [threading.Thread(target=run, args=(bot,), daemon=True) for bot in bots]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT)
+    assert not any(t.is_alive() for t in threads), "the tournament did not end"
+    return told
+
+
+def on_loop(server: ServerThread, func: Callable[[Any], Any]) -> Any:
+    assert server.server is not None
+    return server.call(func, server.server.hall)
+
+
+def test_a_round_robin_of_six_goes_on_past_a_slow_and_a_vanished_participant(
+        tmp_path: Path) -> None:
+    with ServerThread(store=True, store_path=str(tmp_path / "store.sqlite3")) as server:
+        on_loop(server, lambda hall: hall.create(TournamentSettings(
+            "final", "TicTacToe", turn_timeout=TURN, start_with=6)))
+        bots = [player(server, f"bot{i}") for i in range(4)]
+        bots += [player(server, "slow", SlowBot), player(server, "gone", VanishingBot)]
+        told = run_all(bots)
+        tournament = on_loop(server, lambda hall: hall.tournament("final"))
+        standings = on_loop(server, lambda hall: tournament.standings())
+        assert on_loop(server, lambda hall: tournament.state) == "finished"
+        assert len(tournament.rounds) == 5
+        assert all(m.done(1) for r in tournament.rounds for m in r)
+        rows = {row["name"]: row for row in standings}
+        # The four bots beat the slow one (on time) and the vanished one.
+        assert {row["name"] for row in standings[:4]} == {f"bot{i}" for i in range(4)}
+        assert all(rows[f"bot{i}"]["points"] >= 2 for i in range(4))
+        slow, gone = rows["slow"], rows["gone"]
+        assert slow["lost_on_time"] >= 4 and not slow["withdrawn"] and slow["points"] <= 1
+        assert gone["withdrawn"] and gone["lost_absent"] >= 1 and gone["points"] <= 1
+        assert gone["lost_on_time"] >= 1  # the game it left in the middle
+        for i in range(4):  # every client was told the end, and its place
+            assert told[f"bot{i}"].startswith("framework: tournament final is over: "
+                                              f"bot{i} placed ")
+        assert "slow placed " in told["slow"]
+        csv_text = on_loop(server, lambda hall: standings_csv(tournament))
+        assert csv_text.splitlines()[0].startswith("place,name,points,")
+        assert len(csv_text.splitlines()) == 7
+        assert len(on_loop(server, lambda hall: games_csv(tournament)).splitlines()) == 16
+        played = [g for r in tournament.rounds for m in r for g in m.games
+                  if g.reason != "absent"]
+        assert all(g.history_id > 0 for g in played)  # each in the history, for its replay
+
+
+def test_a_name_belongs_to_its_registrant() -> None:
+    with ServerThread() as server:
+        on_loop(server, lambda hall: hall.create(TournamentSettings(
+            "cup", "Nim", turn_timeout=30)))
+        join = {"type": "join", "game": "Nim", "session": "tournament-cup", "players": None}
+        waits = []
+        for name in ("alice#tulip-42", "bob"):
+            thread = threading.Thread(target=request, args=(server.port, {**join, "name": name}),
+                                      daemon=True)
+            thread.start()
+            waits.append(thread)
+        wait_until(lambda: on_loop(server, lambda hall: len(
+            hall.tournament("cup").participants) == 2), "both registered")
+        wrong = request(server.port, {**join, "name": "alice#guess"})
+        assert "registered in tournament cup with a password" in wrong["message"]
+        bare = request(server.port, {**join, "name": "alice"})
+        assert "with a password" in bare["message"]
+        other_game = request(server.port, {**join, "game": "TicTacToe", "name": "carl"})
+        assert other_game["message"] == "framework: tournament cup plays Nim, not TicTacToe"
+        no_name = request(server.port, {**join, "name": ""})
+        assert "join with your name" in no_name["message"]
+        reserved = request(server.port, {**join, "session": "tournament-cup/r1t1g1",
+                                         "name": "x", "players": 2})
+        assert "belong to the games of tournament cup" in reserved["message"]
+        on_loop(server, lambda hall: hall.cancel("cup"))
+        for thread in waits:
+            thread.join(WAIT)
+        over = request(server.port, {**join, "name": "bob"})
+        assert over["message"] == "framework: tournament cup was cancelled by the operator"
+
+
+class OneGameBot(Bot):
+    """Plays its first game, then its program ends (the server goes down meanwhile)."""
+
+    def play_tournament(self) -> str:
+        me = self.api.join()
+        state = self.api.state(legal_moves=True)
+        while not state["gameover"]:
+            self.turn(me, state)
+            state = self.api.state(legal_moves=True)
+        return "played one"
+
+
+def test_a_tournament_and_its_running_game_survive_a_server_restart(tmp_path: Path) -> None:
+    store = str(tmp_path / "store.sqlite3")
+    settings = TournamentSettings("cup", "TicTacToe", best_of=3, turn_timeout=60,
+                                  start_with=2)
+    with ServerThread(store=True, store_path=store) as server:
+        on_loop(server, lambda hall: hall.create(settings))
+        run_all([player(server, "ann", OneGameBot, "cup"),
+                 player(server, "bob", OneGameBot, "cup")])
+        first = on_loop(server, lambda hall: hall.tournament("cup").rounds[0][0].games[0])
+        running = on_loop(server, lambda hall: hall.tournament("cup").running_keys())
+        assert first.history_id > 0 and running == ["r1t1g2"]
+    with ServerThread(store=True, store_path=store) as server:
+        tournament = on_loop(server, lambda hall: hall.tournament("cup"))
+        assert on_loop(server, lambda hall: tournament.running_keys()) == ["r1t1g2"]
+        assert on_loop(server, lambda hall: tournament.rounds[0][0].games[0]) == first
+        told = run_all([player(server, "ann", Bot, "cup"), player(server, "bob", Bot, "cup")])
+        assert all(" is over: " in words for words in told.values())
+        games = on_loop(server, lambda hall: tournament.rounds[0][0].games)
+        assert 2 <= len(games) <= 3 and all(g.history_id > 0 for g in games)
+        assert on_loop(server, lambda hall: tournament.state) == "finished"
+
+
+def test_a_tournament_of_a_game_in_a_worker_process(tmp_path: Path) -> None:
+    games = str(Path(__file__).parent / "data" / "timer_games")
+    with ServerThread(games_dirs=[games], isolate_games="folder") as server:
+        on_loop(server, lambda hall: hall.create(TournamentSettings(
+            "talks", "Talk", turn_timeout=10, start_with=2, best_of=2)))
+        bots = []
+        for name in ("ann", "bob"):
+            api = GameServerAPI("127.0.0.1", server.port, "Talk", "tournament-talks",
+                                name=name, keep_alive=True)
+            bots.append(Bot(api, "Talk", 0, random.Random(name), restarter=False))
+        told = run_all(bots)
+        assert all(" is over: " in words for words in told.values())
+        games = on_loop(server, lambda hall: hall.tournament("talks").rounds[0][0].games)
+        assert [g.reason for g in games] == ["played", "played"]  # Talk: always a draw
+        assert [g.points for g in games] == [(0.5, 0.5), (0.5, 0.5)]

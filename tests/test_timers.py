@@ -1,0 +1,407 @@
+"""Turn timers without sockets: the lobby and its sessions on a fake clock."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from gameserver import _timeouts, results
+from gameserver.checked import game_types
+from gameserver.games import RockPaperScissors, TicTacToe
+from gameserver.games.echo import Echo
+from gameserver.guard import GameGuard
+from gameserver.lobby import Lobby, LobbyLimits
+from gameserver.protocol import Join, Move, State, decode_request
+from gameserver.session import Session
+from gameserver.timers import (
+    RESTORE_GRACE,
+    TimerRules,
+    TimerSchedule,
+    TimerSpec,
+    TurnTimer,
+    rules_from,
+)
+from gameserver.waits import Wait
+from tests.data.timer_games.talk import BadHook, Silent, Talk, WrongHook
+
+
+class Clock:
+    """Time that passes only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+GAMES = {"TicTacToe": TicTacToe, "RockPaperScissors": RockPaperScissors, "Echo": Echo,
+         "Talk": Talk, "Silent": Silent, "BadHook": BadHook, "WrongHook": WrongHook}
+
+
+@pytest.fixture
+def guard() -> Iterator[GameGuard]:
+    guard = GameGuard(time_limit=2)
+    yield guard
+    guard.close()
+
+
+def make_lobby(guard: GameGuard, clock: Clock, spec: TimerSpec | None = None,
+               **limits: Any) -> Lobby:
+    limits.setdefault("new_sessions_per_minute", 10**6)
+    if spec is not None:
+        limits["timers"] = TimerRules(spec)
+    return Lobby(game_types(GAMES, guard), LobbyLimits(**limits), clock=clock)
+
+
+class Seat:
+    """One player of a session started through the lobby."""
+
+    def __init__(self, lobby: Lobby, game: str, token: str, data: dict[str, Any]) -> None:
+        self.lobby, self.game, self.token = lobby, game, token
+        self.id, self.key = data["player_id"], data["key"]
+
+    def move(self, **move: Any) -> dict[str, Any]:
+        return reply(self.lobby.handle(Move(self.game, self.token, self.id, self.key, move)))
+
+    def state(self, timer: bool = False) -> Any:
+        return self.lobby.handle(State(self.game, self.token, self.id, self.key, False,
+                                       timer=timer))
+
+
+def reply(outcome: Any) -> dict[str, Any]:
+    assert isinstance(outcome, bytes), outcome
+    return json.loads(outcome)
+
+
+def seat_two(lobby: Lobby, game: str, token: str = "t", **extension: Any) -> list[Seat]:
+    first = lobby.handle(Join(game, token, 2, "ann", **extension), "10.0.0.1")
+    second = reply(lobby.handle(Join(game, token, None, "bob"), "10.0.0.2"))
+    assert isinstance(first, Wait) and first.woken
+    return [Seat(lobby, game, token, reply(first.resume())["data"]),
+            Seat(lobby, game, token, second["data"])]
+
+
+def session_of(lobby: Lobby, game: str, token: str = "t") -> Session:
+    return lobby.sessions[(game, token)]
+
+
+# ---------------------------------------------------------------- the three actions
+
+
+def test_a_turn_timeout_makes_the_move_the_game_hook_names(guard: GameGuard) -> None:
+    clock = Clock()
+    lobby = make_lobby(guard, clock, TimerSpec(turn=10))
+    ann, bob = seat_two(lobby, "Talk")
+    ann.state(), bob.state()
+    waiting = bob.state()  # bob waits for ann's move
+    assert isinstance(waiting, Wait) and not waiting.woken
+    clock.now += 9.9
+    lobby.tick()
+    assert not waiting.woken
+    clock.now += 0.1
+    lobby.tick()
+    assert waiting.woken  # woken as for any change
+    state = reply(waiting.resume())["data"]
+    assert state["log"] == [[0, "pass"]] and state["current"] == [1]
+    session = session_of(lobby, "Talk")
+    assert session.accepted_moves == 1 and session.timer is not None
+    assert session.timer.next_deadline() == clock.now + 10  # bob's turn began now
+
+
+def test_a_turn_timeout_makes_a_random_legal_move_the_same_in_every_replay(
+        guard: GameGuard) -> None:
+    chosen = []
+    for _ in range(2):
+        clock = Clock()
+        lobby = make_lobby(guard, clock, TimerSpec(turn=5))
+        seat_two(lobby, "TicTacToe")
+        session = session_of(lobby, "TicTacToe")
+        session.game.instance.turn = 1  # who starts is random: not in this test
+        _timeouts.follow(session, new_game=True)
+        clock.now += 5
+        lobby.tick()
+        board = session.game.state(1)["board"]
+        assert board.count(-1) == 8 and session.game.current() == [0]
+        chosen.append(board)
+    assert chosen[0] == chosen[1]
+
+
+def test_a_game_without_legal_moves_or_hook_is_lost_by_whoever_ran_out_of_time(
+        guard: GameGuard) -> None:
+    clock = Clock()
+    lobby = make_lobby(guard, clock, TimerSpec(turn=3))
+    ann, bob = seat_two(lobby, "Silent")
+    ann.move(say="hi")  # bob's turn; bob never moves
+    clock.now += 3
+    lobby.tick()
+    state = reply(ann.state())["data"]
+    assert state["gameover"] is True and state["current"] == []
+    assert state["forfeit"] == {"players": [1], "reason": "turn timeout"}
+    assert bob.move(say="late")["message"] == "framework: game has ended"
+    record = {"players": ["ann", "bob"], "final_states": [state]}
+    assert results.outcome(record) == {
+        "kind": "win", "winners": ["ann"], "text": "ann wins: bob ran out of time"}
+
+
+def test_the_forfeit_action_loses_the_game_even_when_moves_are_listed(guard: GameGuard) -> None:
+    clock = Clock()
+    lobby = make_lobby(guard, clock, TimerSpec(turn=3, action="forfeit"))
+    seat_two(lobby, "Talk")
+    clock.now += 3
+    lobby.tick()
+    game = session_of(lobby, "Talk").game
+    assert game.game_over() and game.view(1)["forfeit"]["players"] == [0]
+
+
+@pytest.mark.parametrize("game", ["BadHook", "WrongHook"])
+def test_a_hook_that_fails_or_is_refused_falls_back_to_a_random_legal_move(
+        guard: GameGuard, game: str) -> None:
+    clock = Clock()
+    lobby = make_lobby(guard, clock, TimerSpec(turn=3))
+    seat_two(lobby, game)
+    clock.now += 3
+    lobby.tick()
+    session = session_of(lobby, game)
+    assert session.accepted_moves == 1 and not session.game.game_over()
+    assert session.game.current() == [1]
+
+
+# ---------------------------------------------------------------- who times out, and when
+
+
+def test_in_a_simultaneous_game_only_the_players_who_have_not_moved_time_out(
+        guard: GameGuard) -> None:
+    clock = Clock()
+    lobby = make_lobby(guard, clock, TimerSpec(turn=10))
+    ann, bob = seat_two(lobby, "RockPaperScissors")
+    clock.now += 4
+    assert ann.move(choice="rock")["status"] == "ok"
+    session = session_of(lobby, "RockPaperScissors")
+    assert session.game.current() == [1]
+    clock.now += 6  # bob's 10 s are over; ann is not current and is not timed out
+    lobby.tick()
+    history = session.game.state(0)["history"]
+    assert len(history) == 1 and history[0][0] == "rock"  # bob's choice was made for him
+    assert session.moves == 2
+    assert session.game.current() == [0, 1]  # the next round: both have 10 s again
+    assert session.timer is not None and session.timer.due(clock.now + 9.9) == []
+
+
+def test_both_players_of_a_simultaneous_game_who_never_move_lose_together(
+        guard: GameGuard) -> None:
+    clock = Clock()
+    lobby = make_lobby(guard, clock, TimerSpec(turn=10, action="forfeit"))
+    ann, _ = seat_two(lobby, "RockPaperScissors")
+    clock.now += 10
+    lobby.tick()
+    state = reply(ann.state())["data"]
+    assert state["forfeit"] == {"players": [0, 1], "reason": "turn timeout"}
+    outcome = results.outcome({"players": ["ann", "bob"], "final_states": [state]})
+    assert outcome["kind"] == "none" and outcome["text"] == "both ran out of time"
+
+
+def test_rejected_moves_do_not_buy_time_and_accepted_ones_start_the_next_turn(
+        guard: GameGuard) -> None:
+    clock = Clock()
+    lobby = make_lobby(guard, clock, TimerSpec(turn=10))
+    ann, bob = seat_two(lobby, "Talk")
+    for _ in range(5):
+        clock.now += 1.9
+        assert ann.move(shout="!")["status"] == "illegalmove"
+    timer = session_of(lobby, "Talk").timer
+    assert timer is not None and timer.next_deadline() == 1010.0  # unchanged
+    assert ann.move(say="hi")["status"] == "ok"
+    assert timer.next_deadline() == clock.now + 10  # bob's turn, from now
+
+
+def test_a_late_move_arriving_before_the_tick_finds_the_turn_already_ended(
+        guard: GameGuard) -> None:
+    clock = Clock()
+    lobby = make_lobby(guard, clock, TimerSpec(turn=10))
+    ann, _ = seat_two(lobby, "Talk")
+    clock.now += 10.5  # the server's wake-up has not come yet
+    assert ann.move(say="late")["message"] == "framework: not your turn"
+    assert session_of(lobby, "Talk").game.state(0)["log"] == [[0, "pass"]]
+
+
+def test_a_chess_clock_runs_only_on_the_players_turns_and_running_out_loses(
+        guard: GameGuard) -> None:
+    clock = Clock()
+    lobby = make_lobby(guard, clock, TimerSpec(clock=10))
+    ann, bob = seat_two(lobby, "Talk")
+    clock.now += 4
+    ann.move(say="a")  # ann: 6 s left
+    clock.now += 9
+    bob.move(say="b")  # bob: 1 s left
+    info = reply(ann.state(timer=True))["data"]["timer"]
+    assert info["clock_left"] == [6.0, 1.0] and info["seconds_left"] == [6.0, None]
+    clock.now += 5.9
+    ann.move(say="c")  # ann: 0.1 s left
+    clock.now += 1
+    lobby.tick()
+    game = session_of(lobby, "Talk").game
+    assert game.view(0)["forfeit"] == {"players": [1], "reason": "game clock"}
+
+
+def test_the_timer_starts_again_with_a_restart_and_stops_at_the_end(guard: GameGuard) -> None:
+    clock = Clock()
+    lobby = make_lobby(guard, clock, TimerSpec(turn=10))
+    ann, bob = seat_two(lobby, "Talk")
+    for n in range(3):
+        ann.move(say=str(n))
+        bob.move(say=str(n))
+    session = session_of(lobby, "Talk")
+    assert session.game.game_over() and session.timer is not None
+    assert session.timer.next_deadline() is None
+    clock.now += 50
+    lobby.handle(decode_request(json.dumps({
+        "type": "restart", "game": "Talk", "session": "t", "player_id": 0,
+        "key": ann.key}).encode()).request)
+    assert session.timer.next_deadline() == clock.now + 10
+
+
+# ---------------------------------------------------------------- who sees it
+
+
+def test_the_timer_extension_shows_seconds_left_and_the_classic_state_does_not(
+        guard: GameGuard) -> None:
+    clock = Clock()
+    lobby = make_lobby(guard, clock, TimerSpec(turn=10))
+    ann, bob = seat_two(lobby, "Talk")
+    clock.now += 2.5
+    data = reply(ann.state(timer=True))["data"]
+    assert data["timer"] == {"turn_timeout": 10.0, "game_clock": None, "action": "move",
+                             "seconds_left": [7.5, None]}
+    assert "timer" not in reply(bob.state())["data"]
+    summary = session_of(lobby, "Talk").summary()
+    deadline = summary["timer"]["deadlines"][0]
+    assert summary["timer"]["deadlines"][1] is None
+    assert deadline == pytest.approx(summary["last_activity"] + 7.5, abs=0.01)
+
+
+def test_without_a_timer_nothing_changes(guard: GameGuard) -> None:
+    clock = Clock()
+    lobby = make_lobby(guard, clock)
+    ann, bob = seat_two(lobby, "Talk")
+    session = session_of(lobby, "Talk")
+    assert session.timer is None and len(lobby.timers) == 0
+    assert "timer" not in session.summary() and "timer" not in session.snapshot()
+    assert reply(ann.state(timer=True))["data"]["timer"] is None  # asked for: says "none"
+    plain = reply(bob.state())
+    assert set(plain["data"]) == {"log", "current", "gameover"}
+    clock.now += 10**6 / 2
+    lobby.tick()
+    assert session.game.current() == [0]
+
+
+def test_a_starter_sets_the_timer_of_its_session_with_the_join_extension(
+        guard: GameGuard) -> None:
+    clock = Clock()
+    lobby = make_lobby(guard, clock, game_timeout=100)
+    first = lobby.handle(Join("Talk", "t", 2, "ann", turn_timeout=4), "10.0.0.1")
+    second = reply(lobby.handle(Join("Talk", "t", None, "bob"), "10.0.0.2"))
+    assert "timer" not in second["data"]  # a classic join reply stays classic
+    assert isinstance(first, Wait)
+    data = reply(first.resume())["data"]
+    assert data["timer"] == {"turn_timeout": 4.0, "game_clock": None, "action": "move"}
+    for bad in (0.01, 101):
+        refused = reply(lobby.handle(Join("Talk", "u", 2, "x", turn_timeout=bad), "10.0.0.3"))
+        assert "turn_timeout must be 0 (no limit) or from 0.1 to 100 seconds" in \
+            refused["message"]
+
+
+@pytest.mark.parametrize("value", ['"10"', "true", "-1", "[1]", "1e999"])
+def test_a_join_with_a_timer_that_is_not_a_number_of_seconds_is_refused(value: str) -> None:
+    raw = ('{"type": "join", "game": "Talk", "session": "t", "players": 2, "name": "",'
+           f' "turn_timeout": {value}}}').encode()
+    with pytest.raises(Exception, match="must be a number of seconds"):
+        decode_request(raw)
+
+
+def test_per_game_settings_override_the_server_wide_ones() -> None:
+    rules = rules_from(10.0, 0.0, "move", {"Chat": 0.0, "Yahtzee": 30.0}, {"Yahtzee": 300.0})
+    assert not rules.spec_for("Chat")
+    assert rules.spec_for("Yahtzee") == TimerSpec(30.0, 300.0, "move")
+    assert rules.spec_for("TicTacToe") == TimerSpec(10.0, 0.0, "move")
+    assert rules.spec_for("TicTacToe", turn=0) == TimerSpec(0.0, 0.0, "move")
+
+
+# ---------------------------------------------------------------- saving
+
+
+def test_a_saved_session_keeps_its_deadline_and_a_passed_one_gets_a_grace(
+        guard: GameGuard, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = Clock()
+    lobby = make_lobby(guard, clock, TimerSpec(turn=30))
+    seat_two(lobby, "Talk")
+    session = session_of(lobby, "Talk")
+    wall = [5000.0]
+    monkeypatch.setattr("gameserver.session.time.time", lambda: wall[0])
+    clock.now += 12
+    wall[0] += 12
+    saved = session.snapshot()
+    wall[0] += 3  # the server is down for 3 s
+    later = Clock()
+    later.now = 50.0
+    restored = Session.restore(saved, session.game_type, clock=later)
+    assert restored.timer is not None
+    assert restored.timer.next_deadline() == pytest.approx(50.0 + 30 - 15)
+    wall[0] += 60  # down for another minute: the deadline passed meanwhile
+    restored = Session.restore(saved, session.game_type, clock=later)
+    assert restored.timer is not None
+    assert restored.timer.next_deadline() == pytest.approx(50.0 + RESTORE_GRACE)
+
+
+def test_a_forfeited_game_stays_lost_after_a_restore(guard: GameGuard) -> None:
+    clock = Clock()
+    lobby = make_lobby(guard, clock, TimerSpec(turn=3))
+    seat_two(lobby, "Silent")
+    clock.now += 3
+    lobby.tick()
+    session = session_of(lobby, "Silent")
+    restored = Session.restore(session.snapshot(), session.game_type, clock=clock)
+    assert restored.game.game_over() and restored.game.current() == []
+    assert restored.game.view(1)["forfeit"]["players"] == [0]
+
+
+# ---------------------------------------------------------------- the schedule
+
+
+def test_the_schedule_keeps_about_one_entry_per_session_and_reports_earlier_deadlines(
+        guard: GameGuard) -> None:
+    clock = Clock()
+    lobby = make_lobby(guard, clock, TimerSpec(turn=10))
+    earlier: list[float] = []
+    lobby.timers.on_earlier = earlier.append
+    ann, bob = seat_two(lobby, "Talk")
+    assert earlier == [1010.0] and len(lobby.timers) == 1
+    for n in range(3):  # moves push the deadline later: no new entries
+        clock.now += 1
+        (ann if n % 2 == 0 else bob).move(say="x")
+    assert len(lobby.timers) == 1 and earlier == [1010.0]
+    clock.now = 1010.0  # the entry comes due; the real deadline is later: put back
+    lobby.tick_timers()
+    assert len(lobby.timers) == 1 and lobby.timers.next() == 1013.0
+
+
+def test_a_schedule_drops_the_entries_of_closed_sessions(guard: GameGuard) -> None:
+    clock = Clock()
+    lobby = make_lobby(guard, clock, TimerSpec(turn=10), game_timeout=5)
+    seat_two(lobby, "Talk")
+    clock.now += 6
+    lobby.tick()  # idle for longer than the game timeout: removed
+    assert lobby.sessions == {}
+    assert TimerSchedule.due(lobby.timers, clock.now + 100) == []
+
+
+def test_a_timer_follows_only_the_players_current_now() -> None:
+    timer = TurnTimer(TimerSpec(turn=5), 3)
+    timer.begin(0.0, [0, 1, 2])
+    timer.follow(1.0, [1, 2], mover=0, accepted=True)
+    assert timer.due(5.0) == [(1, "turn"), (2, "turn")]
+    timer.follow(2.0, [0, 1, 2])
+    assert timer.deadline_of(0) == (7.0, "turn")

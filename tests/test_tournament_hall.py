@@ -1,0 +1,210 @@
+"""The tournament hall without sockets: the lobby on a fake clock, requests as objects."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from gameserver._tournament_games import ABSENT_GAMES
+from gameserver.checked import game_types
+from gameserver.games import Nim, TicTacToe
+from gameserver.guard import GameGuard
+from gameserver.lobby import Lobby, LobbyLimits
+from gameserver.protocol import Join, Move, Observe, Restart, State
+from gameserver.tournament import TournamentError, TournamentSettings
+from gameserver.tournament_hall import WRONG_PASSWORDS_PER_MINUTE, TournamentHall
+from gameserver.waits import Wait
+from tests.data.timer_games.talk import Talk
+from tests.test_timers import Clock
+
+TOKEN = "tournament-cup"
+
+
+@pytest.fixture
+def guard() -> Iterator[GameGuard]:
+    guard = GameGuard(time_limit=2)
+    yield guard
+    guard.close()
+
+
+def make_hall(guard: GameGuard, clock: Clock, **settings: Any) -> TournamentHall:
+    lobby = Lobby(game_types({"Talk": Talk, "TicTacToe": TicTacToe, "Nim": Nim}, guard),
+                  LobbyLimits(new_sessions_per_minute=10**6), clock=clock)
+    hall = TournamentHall(lobby, wall=clock)
+    settings.setdefault("turn_timeout", 10)
+    hall.create(TournamentSettings("cup", "Talk", **settings))
+    return hall
+
+
+def join(hall: TournamentHall, name: str, address: str = "10.0.0.1") -> Any:
+    return hall.host.handle(Join("Talk", TOKEN, None, name), address)  # type: ignore[attr-defined]
+
+
+def resumed(outcome: Any) -> Any:
+    """What the server's connection would send: a woken ``Wait`` is asked again."""
+    if isinstance(outcome, Wait) and outcome.woken:
+        return Lobby.call(None, outcome.resume)  # type: ignore[arg-type]  # errors as replies
+    return outcome
+
+
+def data(outcome: Any) -> Any:
+    outcome = resumed(outcome)
+    assert isinstance(outcome, bytes), "still waiting"
+    reply = json.loads(outcome)
+    assert reply["status"] == "ok", reply
+    return reply["data"]
+
+
+def error(outcome: Any) -> str:
+    reply = json.loads(resumed(outcome))
+    assert reply["status"] == "error", reply
+    return str(reply["message"])
+
+
+class Client:
+    """A classic client in the tournament: its seat in the current game."""
+
+    def __init__(self, hall: TournamentHall, name: str, seat: dict[str, Any]) -> None:
+        self.hall, self.name = hall, name
+        self.id, self.key = seat["player_id"], seat["key"]
+        assert seat["session"] == TOKEN
+
+    def request(self, request: Any) -> Any:
+        return self.hall.host.handle(request, "10.0.0.1")  # type: ignore[attr-defined]
+
+    def move(self, **move: Any) -> Any:
+        return self.request(Move("Talk", TOKEN, self.id, self.key, move))
+
+    def state(self) -> Any:
+        return self.request(State("Talk", TOKEN, self.id, self.key, False))
+
+
+def test_two_participants_play_every_game_through_the_tournament_token(
+        guard: GameGuard) -> None:
+    clock = Clock()
+    hall = make_hall(guard, clock, best_of=2, start_with=2)
+    ann_wait = join(hall, "ann")
+    assert isinstance(ann_wait, Wait) and not ann_wait.woken  # registered, waiting
+    ann_again = join(hall, "ann")  # a second join replaces the first
+    assert "another program joined tournament cup as ann" in error(ann_wait)
+    bob = Client(hall, "bob", data(join(hall, "bob")))  # the second registration starts it
+    ann = Client(hall, "ann", data(ann_again))
+    for game in range(2):
+        first, second = (ann, bob) if ann.id == 0 else (bob, ann)  # Talk: player 0 begins
+        for _ in range(3):
+            assert data(first.move(say="hi")) is None
+            assert data(second.move(say="ho")) is None
+        assert data(ann.state())["gameover"] is True
+        if game == 0:
+            ann = Client(hall, "ann", data(join(hall, "ann")))
+            bob = Client(hall, "bob", data(join(hall, "bob")))
+    tournament = hall.tournament("cup")
+    assert tournament is not None and tournament.state == "finished"
+    assert [g.seats for g in tournament.rounds[0][0].games] == [("ann", "bob"), ("bob", "ann")]
+    assert error(join(hall, "ann")).startswith("framework: tournament cup is over: ann placed ")
+
+
+def test_requests_a_tournament_refuses(guard: GameGuard) -> None:
+    clock = Clock()
+    hall = make_hall(guard, clock, start_with=2)
+    join(hall, "ann")
+    bob = Client(hall, "bob", data(join(hall, "bob", "10.0.0.2")))
+    assert "cannot be restarted" in error(bob.request(Restart("Talk", TOKEN, bob.id, bob.key)))
+    assert error(bob.request(Move("Talk", TOKEN, 1 - bob.id, bob.key, {}))) == \
+        "framework: invalid key"
+    assert "registration for tournament cup is closed" in error(join(hall, "carl"))
+    assert "registered in tournament cup from another computer" in error(
+        join(hall, "bob", "10.0.0.9"))
+    watcher = data(bob.request(Observe("Talk", TOKEN, "bob")))
+    state = bob.request(State("Talk", TOKEN, watcher["player_id"], watcher["key"], True))
+    assert "log" in data(state)
+
+
+def leave(outcome: Any) -> None:
+    """The program that made this join goes away."""
+    if isinstance(outcome, Wait):
+        outcome.cancel()
+
+
+def play_present(hall: TournamentHall, names: list[str]) -> None:
+    """The programs of ``names`` join and pass whenever it is their turn, until stuck."""
+    moved = True
+    while moved:
+        moved = False
+        for name in names:
+            seat = resumed(join(hall, name))
+            if isinstance(seat, Wait):  # no game for it right now
+                seat.cancel()
+                continue
+            if json.loads(seat)["status"] == "error":  # the end
+                return
+            client = Client(hall, name, data(seat))
+            while json.loads(client.move(**{"pass": True}))["status"] == "ok":
+                moved = True
+
+
+def test_a_participant_that_never_shows_up_is_withdrawn_and_loses_the_rest_unplayed(
+        guard: GameGuard) -> None:
+    clock = Clock()
+    hall = make_hall(guard, clock, start_with=4)
+    for name in ("ann", "bob", "cat", "dan"):
+        leave(join(hall, name))  # registered; then cat's program stops for good
+    tournament = hall.tournament("cup")
+    assert tournament is not None and tournament.state == "running"
+    while tournament.state == "running":
+        play_present(hall, ["ann", "bob", "dan"])
+        clock.now += 10  # only cat's turns are left: they time out
+        hall.host.tick()  # type: ignore[attr-defined]
+    reasons = [g.reason for r in tournament.rounds for m in r for g in m.games
+               if "cat" in g.seats]
+    assert reasons == ["timeout"] * ABSENT_GAMES + ["absent"] * (3 - ABSENT_GAMES)
+    cat = next(row for row in tournament.standings() if row["name"] == "cat")
+    assert cat["withdrawn"] and cat["points"] == 0 and cat["place"] == 4
+
+
+def test_a_withdrawn_participant_that_joins_again_plays_its_remaining_games(
+        guard: GameGuard) -> None:
+    clock = Clock()
+    hall = make_hall(guard, clock, start_with=4, best_of=3)
+    for name in ("ann", "bob", "cat", "dan"):
+        leave(join(hall, name))
+    tournament = hall.tournament("cup")
+    assert tournament is not None
+    while not tournament.participants["cat"].withdrawn:
+        play_present(hall, ["ann", "bob", "dan"])
+        clock.now += 10
+        hall.host.tick()  # type: ignore[attr-defined]
+    leave(join(hall, "cat"))  # back
+    assert not tournament.participants["cat"].withdrawn
+    while tournament.state == "running":
+        play_present(hall, ["ann", "bob", "cat", "dan"])
+        clock.now += 10
+        hall.host.tick()  # type: ignore[attr-defined]
+    reasons = [g.reason for r in tournament.rounds for m in r for g in m.games
+               if "cat" in g.seats]
+    assert reasons[-1] == "played"
+
+
+def test_creating_a_tournament_checks_the_game(guard: GameGuard) -> None:
+    hall = make_hall(guard, Clock())
+    with pytest.raises(TournamentError, match="there is a tournament cup already"):
+        hall.create(TournamentSettings("cup", "Talk"))
+    with pytest.raises(TournamentError, match="no such game: 'Chess'"):
+        hall.create(TournamentSettings("other", "Chess"))
+    with pytest.raises(TournamentError, match="cancel it before deleting it"):
+        hall.delete("cup")
+    hall.cancel("cup")
+    hall.delete("cup")
+    assert hall.host.router is None  # type: ignore[attr-defined]
+
+
+def test_guessing_a_password_is_slowed_down(guard: GameGuard) -> None:
+    hall = make_hall(guard, Clock())
+    leave(join(hall, "ann#right-one", "10.0.0.1"))
+    for n in range(WRONG_PASSWORDS_PER_MINUTE):
+        assert "with a password" in error(join(hall, f"ann#guess-{n}", "10.0.0.66"))
+    assert "too many wrong passwords" in error(join(hall, "ann#right-one", "10.0.0.66"))
+    assert isinstance(join(hall, "ann#right-one", "10.0.0.1"), Wait)  # the owner's address
