@@ -299,8 +299,10 @@ class GameServerAPI:
         (up to 10 seconds) and asks once more. ``move()`` never does that: a
         move must not be sent twice.
 
-        If you also use ``poll()``, ``state()`` waits for the answer to the
-        request that ``poll()`` keeps waiting, instead of asking again.
+        If you also use ``poll()`` or ``states()``, ``state()`` gives you the
+        next of the states the server sends for them (or waits for the
+        answer to the request ``poll()`` keeps waiting), instead of asking
+        again.
 
         Args:
             legal_moves (bool): also ask for the moves you may make now; they
