@@ -520,7 +520,7 @@ class GameServerAPI:
         states() asks again. A pushed error (the session ended or was
         replaced) ends the subscription and is raised.
         """
-        sock, pushed = self._poll_sock, self._poll_reply
+        pushed = self._poll_reply
         while True:
             end = pushed.find(_TERMINATOR)
             if end >= 0:
@@ -532,17 +532,9 @@ class GameServerAPI:
                     self._stop_polling()
                     raise
                 return self._need(data, 'state')
-            try:
-                sock.setblocking(wait)
-                chunk = sock.recv(_BUFFER_SIZE)
-            except (BlockingIOError, ssl.SSLWantReadError):
+            chunk = self._poll_read(wait, 'connection failed while waiting for a state from')
+            if chunk is None:
                 return None  # nothing (more) has arrived yet
-            except (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
-                chunk = b''
-            except OSError as e:
-                self._stop_polling()
-                raise self._os_error(e, 'connection failed while waiting for a state from') \
-                    from None
             if not chunk:  # the server closed the connection
                 self._stop_polling()
                 return None
@@ -594,7 +586,7 @@ class GameServerAPI:
         is waiting any more). A server without keep-alive ends its reply by
         closing the connection; that reply is returned too.
         """
-        sock, reply = self._poll_sock, self._poll_reply
+        reply = self._poll_reply
         while True:
             end = reply.find(_TERMINATOR)
             if end >= 0:
@@ -605,21 +597,27 @@ class GameServerAPI:
                 self._poll_sent = False
                 self._poll_reply = bytearray()
                 return bytes(reply[:end])
-            try:
-                sock.setblocking(wait)
-                chunk = sock.recv(_BUFFER_SIZE)
-            except (BlockingIOError, ssl.SSLWantReadError):
+            chunk = self._poll_read(wait, 'connection failed while waiting for the reply from')
+            if chunk is None:
                 return None  # nothing (more) has arrived yet
-            except (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
-                chunk = b''
-            except OSError as e:
-                self._stop_polling()
-                raise self._os_error(e, 'connection failed while waiting for the reply from') \
-                    from None
             if not chunk:  # the server closed the connection
                 self._stop_polling()
                 return bytes(reply) if reply else None
             reply += chunk
+
+    def _poll_read(self, wait, what):
+        """One read on the poll connection: bytes; ``b''`` once it is closed; None if
+        nothing has arrived (only when ``wait`` is false). Other failures raise."""
+        try:
+            self._poll_sock.setblocking(wait)
+            return self._poll_sock.recv(_BUFFER_SIZE)
+        except (BlockingIOError, ssl.SSLWantReadError):
+            return None
+        except (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
+            return b''
+        except OSError as e:
+            self._stop_polling()
+            raise self._os_error(e, what) from None
 
     def _stop_polling(self):
         """Forget the waiting poll request (or the subscription) and close its connection."""

@@ -333,8 +333,8 @@ class Recorded:
         pass
 
 
-def test_a_reply_waiting_for_its_save_keeps_its_version_from_the_views_other_requests(
-        guard: GameGuard) -> None:
+def moved_while_saving(guard: GameGuard) -> tuple[Session, Batch, Any]:
+    """An Echo session whose move with state ("b") waits for its batch to be saved."""
     recorder = Recorder()
     session = Session(GameType("Echo", Echo, guard), "t", 1, recorder=recorder)
     session.add_player("p")
@@ -342,6 +342,12 @@ def test_a_reply_waiting_for_its_save_keeps_its_version_from_the_views_other_req
     recorder.batch = saving = Batch()
     moved = session.move(0, key(session), {"msg": "b"}, with_state=True)
     assert isinstance(moved, Wait)
+    return session, saving, moved
+
+
+def test_a_reply_waiting_for_its_save_keeps_its_version_from_the_views_other_requests(
+        guard: GameGuard) -> None:
+    session, saving, moved = moved_while_saving(guard)
     # A subscription of the same view asks meanwhile: the version is taken, it waits.
     feed = session.feed(0, key(session), False)
     waiting = feed()
@@ -352,14 +358,9 @@ def test_a_reply_waiting_for_its_save_keeps_its_version_from_the_views_other_req
 
 
 def test_a_failed_save_gives_the_version_back_to_the_view(guard: GameGuard) -> None:
-    recorder = Recorder()
-    session = Session(GameType("Echo", Echo, guard), "t", 1, recorder=recorder)
-    session.add_player("p")
-    recorder.batch.finish()
-    recorder.batch = saving = Batch()
-    moved = session.move(0, key(session), {"msg": "b"}, with_state=True)
+    session, saving, moved = moved_while_saving(guard)
     waiting = session.feed(0, key(session), False)()
-    assert isinstance(moved, Wait) and isinstance(waiting, Wait)
+    assert isinstance(waiting, Wait)
     saving.finish("server: could not save")
     assert reply(moved.resume())["message"] == "server: could not save"
     assert waiting.woken  # the view never saw "b"

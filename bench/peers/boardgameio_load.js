@@ -7,13 +7,10 @@
 const { Client, LobbyClient } = require("boardgame.io/client");
 const { SocketIO } = require("boardgame.io/multiplayer");
 const { TicTacToe } = require("./boardgameio_game.js");
-const { randomEmpty } = require("./tictactoe.js");
+const { randomEmpty, counts, measure } = require("./tictactoe.js");
 
 const [port, sessions, warmup, seconds] = process.argv.slice(2).map(Number);
 const server = `http://127.0.0.1:${port}`;
-let measuring = false;
-let moves = 0;
-let games = 0;
 
 function bot(matchID, playerID, credentials) {
   const client = Client({ game: TicTacToe, multiplayer: SocketIO({ server }), matchID,
@@ -26,10 +23,10 @@ function bot(matchID, playerID, credentials) {
     // Outside the update callback: a move made from inside boardgame.io's own state
     // notification re-enters its client.
     if (state.G.over) {
-      if (measuring) games++;
+      if (counts.measuring) counts.games++;
       setImmediate(() => client.moves.restart());
     } else {
-      if (measuring) moves++;
+      if (counts.measuring) counts.moves++;
       const position = randomEmpty(state.G.board);
       setImmediate(() => client.moves.mark(position));
     }
@@ -47,16 +44,7 @@ async function main() {
       bot(matchID, playerID, playerCredentials);
     }
   }
-  console.log("ready");
-  setTimeout(() => {
-    measuring = true;
-    console.log("start");
-    setTimeout(() => {
-      measuring = false;
-      console.log(`end ${moves} ${games}`);
-      process.exit(0);
-    }, seconds * 1000);
-  }, warmup * 1000);
+  measure(warmup, seconds);
 }
 
 main().catch((err) => { console.error(err); process.exit(1); });

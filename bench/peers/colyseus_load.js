@@ -4,12 +4,9 @@
 // "start" after the warm-up and "end <moves> <games>" after the measured window.
 // Usage: node colyseus_load.js PORT K WARMUP_S SECONDS
 const { Client } = require("colyseus.js");
-const { randomEmpty } = require("./tictactoe.js");
+const { randomEmpty, counts, measure } = require("./tictactoe.js");
 
 const [port, sessions, warmup, seconds] = process.argv.slice(2).map(Number);
-let measuring = false;
-let moves = 0;
-let games = 0;
 
 function bot(room, seat) {
   // Seats are given in join order (the server's onJoin).
@@ -22,12 +19,12 @@ function bot(room, seat) {
     if (state.gameover) {
       if (seat === 0) {
         acted = patches;
-        if (measuring) games++;
+        if (counts.measuring) counts.games++;
         room.send("restart");
       }
     } else if (state.current === seat) {
       acted = patches;
-      if (measuring) moves++;
+      if (counts.measuring) counts.moves++;
       room.send("move", randomEmpty(state.board));
     }
   });
@@ -40,16 +37,7 @@ async function main() {
     bot(first, 0);
     bot(await client.joinById(first.roomId), 1);
   }
-  console.log("ready");
-  setTimeout(() => {
-    measuring = true;
-    console.log("start");
-    setTimeout(() => {
-      measuring = false;
-      console.log(`end ${moves} ${games}`);
-      process.exit(0);
-    }, seconds * 1000);
-  }, warmup * 1000);
+  measure(warmup, seconds);
 }
 
 main().catch((err) => { console.error(err); process.exit(1); });

@@ -23,4 +23,21 @@ function randomEmpty(board) {
   return empty[Math.floor(Math.random() * empty.length)];
 }
 
-module.exports = { winner, full, randomEmpty };
+// The load generators' counts and their measured window: print "ready" (all seated),
+// "start" after the warm-up and "end <moves> <games>" after the window, then exit.
+const counts = { measuring: false, moves: 0, games: 0 };
+
+function measure(warmup, seconds) {
+  console.log("ready");
+  setTimeout(() => {
+    counts.measuring = true;
+    console.log("start");
+    setTimeout(() => {
+      counts.measuring = false;
+      console.log(`end ${counts.moves} ${counts.games}`);
+      process.exit(0);
+    }, seconds * 1000);
+  }, warmup * 1000);
+}
+
+module.exports = { winner, full, randomEmpty, counts, measure };
