@@ -163,6 +163,16 @@ def play(addr: tuple[str, int], pid: int, key: str, session: str,
             **meter.read(len(latencies))}
 
 
+def measured_seat(addr: tuple[str, int]) -> str:
+    """Join the one-player Echo session "measured" that ``play`` plays; its key."""
+    joined = KeptAlive(addr)
+    reply = json.loads(joined.request(_common.encode({
+        "type": "join", "game": "Echo", "session": "measured", "players": 1,
+        "name": "measured"}, keep_alive=True)))
+    joined.close()
+    return str(reply["data"]["key"])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _common.make_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=20_000, help="default 20000")
@@ -186,12 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         started = perf_counter()
         made = fill(server.addr, args.sessions)
         fill_seconds = perf_counter() - started
-        joined = KeptAlive(server.addr)
-        reply = json.loads(joined.request(_common.encode({
-            "type": "join", "game": "Echo", "session": "measured", "players": 1,
-            "name": "measured"}, keep_alive=True)))
-        joined.close()
-        key = reply["data"]["key"]
+        key = measured_seat(server.addr)
         _common.wait_idle(server.pid)
         rss_idle = _common.rss_kb(server.pid)
         context = multiprocessing.get_context("fork")

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from .checked import Call
 from .guard import GameCodeError
+from .policy import choose_move
 from .protocol import ProtocolError, framework_error
 
 if TYPE_CHECKING:
@@ -236,4 +237,4 @@ def random_choice(session: Session, player: int, moves: list[dict[str, Any]]) ->
     """
     seed = (f"{session.game_name}/{session.token}/{session.games_played}/"
             f"{session.game_moves}/{player}")
-    return random.Random(seed).choice(moves)
+    return choose_move(moves, random.Random(seed))

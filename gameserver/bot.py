@@ -10,7 +10,8 @@ agents. The bot talks to the server through ``game_server_api`` like any
 student client, asking for the legal moves with each state (an extension
 that classic servers do not have). It says in a few lines what it does:
 which session it joined as which player, and how each game ended. Ctrl-C
-stops it with "Bye!".
+stops it with "Bye!". The dashboard's "play against the bot" runs the same
+policy (``choose_move``) inside the server (``gameserver/web/_bots.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import sys
 import threading
 from collections.abc import Callable
 from typing import Any
+
+from .policy import choose_move
 
 try:
     from game_server_api import GameServerAPI, GameServerError, IllegalMove
@@ -79,7 +82,7 @@ class Bot:
                 f"{self.game} does not list its legal moves, so the bot cannot play "
                 "it (the game needs a legal_moves method)")
         try:
-            self.api.move(**self.rng.choice(moves))
+            self.api.move(**choose_move(moves, self.rng))
             self.moves += 1
         except IllegalMove as err:  # the game's legal_moves was wrong: say so, go on
             self.say(f"the game rejected a move it listed as legal: {err}")

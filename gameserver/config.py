@@ -157,6 +157,14 @@ class Settings:
     web_max_connections: int = _setting(512, "most dashboard connections open at once")
     web_max_connections_per_address: int = _setting(
         32, "most dashboard connections open at once from one client address")
+    web_play: str = _setting(
+        "invite", "playing in the browser: off; invite (sessions are started by the "
+        "dashboard's operator, or by anyone when the dashboard has no token; others join "
+        "with an invite link); open (anyone who reaches the dashboard may start and join "
+        "sessions)", choices=("off", "invite", "open"))
+    web_bots: int = _setting(50, "most bots playing in the server at once (0: no bots)")
+    web_bots_per_address: int = _setting(
+        5, "most bots playing at once for the browsers of one client address")
 
     @property
     def tls(self) -> bool:
@@ -211,6 +219,12 @@ class Settings:
                               f"{self.overwrite!r}")
         if self.store_sync not in ("full", "normal"):
             raise ConfigError(f"store_sync must be 'full' or 'normal', not {self.store_sync!r}")
+        if self.web_play not in ("off", "invite", "open"):
+            raise ConfigError(f"web_play must be 'off', 'invite' or 'open', not "
+                              f"{self.web_play!r}")
+        for name in ("web_bots", "web_bots_per_address"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be 0 or more")
 
     def _check_timers(self) -> None:
         from .timers import ACTIONS, MIN_SECONDS

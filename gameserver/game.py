@@ -308,6 +308,12 @@ def has_hidden_information(game_class: type | None) -> bool:
     return getattr(game_class, "private_data", None) is not AbstractGame.private_data
 
 
+def lists_legal_moves(game_class: type | None) -> bool:
+    """Whether ``game_class`` has its own ``legal_moves`` (so a bot can play it)."""
+    method = getattr(game_class, "legal_moves", None)
+    return method is not None and method is not AbstractGame.legal_moves
+
+
 def _not_written(method: str) -> NotImplementedError:
     """The error of a required method that the game did not write (or called from its own)."""
     return NotImplementedError(

@@ -174,13 +174,13 @@ class RemoteGameType(GameType):
     remote = True  # its snapshots are opaque here: only a worker may unpickle them
 
     def __init__(self, worker: Worker, entry: tuple[Any, ...]) -> None:
-        name, low, high, description, documentation, error, hidden = entry
+        name, low, high, description, documentation, error, hidden, moves = entry
         self.name = name
         self.guard = worker.guard
         self.hidden_information = hidden
         self.worker = worker
         self.source = worker.label
-        self.game_class = _stand_in(worker.source, name, hidden, documentation)
+        self.game_class = _stand_in(worker.source, name, hidden, documentation, moves)
         self._random_slots = ()
         self._range = (low, high)
         self._texts = (description or "", documentation or "", error)
@@ -431,7 +431,7 @@ class RemoteGame(CheckedGame):
 
 
 def _stand_in(source: Source, name: str, hidden: bool, documentation: str | None,
-              ) -> type[AbstractGame]:
+              moves: bool = False) -> type[AbstractGame]:
     """A class named like the game, for code that looks at classes (see RemoteGameType).
 
     A bundled game (isolate_games = "all") is trusted: its real class is
@@ -451,7 +451,14 @@ def _stand_in(source: Source, name: str, hidden: bool, documentation: str | None
     if module is None:
         module = sys.modules[module_name] = types.ModuleType(module_name)
         module.__file__ = str(path)
-    stand_in = type(name, (AbstractGame,), {
-        "__module__": module_name, "__doc__": documentation, "hidden_information": hidden})
+    attributes: dict[str, Any] = {
+        "__module__": module_name, "__doc__": documentation, "hidden_information": hidden}
+    if moves:  # lists_legal_moves() tells by the method; the worker has the real one
+        attributes["legal_moves"] = _in_the_worker
+    stand_in = type(name, (AbstractGame,), attributes)
     setattr(module, name, stand_in)
     return stand_in
+
+
+def _in_the_worker(self: Any, player_id: int) -> list[dict[str, Any]] | None:
+    raise NotImplementedError("the game's legal_moves runs in its worker process")

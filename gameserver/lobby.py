@@ -2,10 +2,11 @@
 
 The lobby turns a decoded request into reply bytes, or into a ``Wait``
 when the request must wait (a join until the session is full, a state until
-it changes). It knows sessions, not sockets: the server adapter writes the
-bytes and cancels a ``Wait`` whose client went away. A subscription
-(``subscribe``) is handed out as a ``Feed``: the carrier asks it for each
-next state of the view.
+it changes; see ``gameserver.waits``). It knows sessions, not sockets: the
+server adapter writes the bytes and cancels a ``Wait`` whose client went
+away. A subscription (``subscribe``) is handed out as a ``Feed``: the
+carrier asks it for each next state of the view. Floods and overwriting are
+``Admission``'s (``gameserver.admission``).
 
 Sessions are keyed by (game name, token), so the same token may be used by
 different games. Auto-join sessions get tokens ``auto-<n>`` and are never
@@ -20,7 +21,6 @@ A ``router`` (the tournaments) may serve the requests for tokens it owns.
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import logging
 import time
@@ -29,7 +29,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import protocol
+from . import discovery, protocol
+from .admission import Admission
 from .checked import GameType
 from .game import AbstractGame
 from .guard import GameCodeError
@@ -54,7 +55,7 @@ from .waits import Wait
 
 log = logging.getLogger("gameserver.lobby")
 
-AUTO = "auto"
+AUTO = discovery.AUTO  # the token that auto-joins; "auto-<n>" are its sessions
 NO_TIMER = TimerSpec()
 
 
@@ -101,32 +102,6 @@ class Router(typing.Protocol):
         """Time passes (called from ``Lobby.tick``)."""
 
 
-class RateLimit:
-    """A token bucket per client address: ``per_minute`` events, refilled steadily."""
-
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self._buckets: dict[str, tuple[float, float]] = {}  # address -> (tokens, time)
-
-    def allow(self, address: str, peek: bool = False) -> bool:
-        """Whether ``address`` may have one more event now; it is counted unless ``peek``."""
-        now = time.monotonic()
-        tokens, then = self._buckets.get(address, (float(self.per_minute), now))
-        tokens = min(float(self.per_minute), tokens + (now - then) * self.per_minute / 60)
-        if tokens < 1:
-            self._buckets[address] = (tokens, now)
-            return False
-        if not peek:
-            self._buckets[address] = (tokens - 1, now)
-        return True
-
-    def forget_idle(self) -> None:
-        """Drop the buckets that are full again (they hold no information)."""
-        now = time.monotonic()
-        self._buckets = {a: (t, then) for a, (t, then) in self._buckets.items()
-                         if t + (now - then) * self.per_minute / 60 < self.per_minute}
-
-
 class Lobby:
     """All sessions of one server.
 
@@ -152,9 +127,7 @@ class Lobby:
         self.sessions: dict[tuple[str, str], Session] = {}
         self._open_auto: dict[str, Session] = {}  # game name -> auto session filling up
         self._auto_numbers = itertools.count(1)
-        self._new_sessions = RateLimit(limits.new_sessions_per_minute)
-        self._sessions_of: dict[str, int] = {}  # client address -> sessions it started
-        self._waiting_of: dict[str, set[Wait]] = {}  # client address -> its joins waiting
+        self.admission = Admission(limits, clock)
         self.timers = TimerSchedule()
         self.timer_book: TimerSaver | None = None  # where timers are saved (the store's file)
         self.router: Router | None = None
@@ -221,7 +194,7 @@ class Lobby:
                     "no such game session; provide the number of players to start one")
             raise framework_error("game session already full")
         if session is not None:
-            self._check_replaceable(session, client)
+            self.admission.check_replaceable(session, client)
         # Start a new session; it replaces a full one under the same token.
         return self._start(game_type, token, request.players, request.name, client,
                            auto=False, timer=self._timer_for(request), timed=timed)
@@ -242,63 +215,12 @@ class Lobby:
         ``timed``: the joiner asked about timers (extension): its reply says the session's.
         """
         if len(session.players) + 1 < session.size:  # this joiner will wait
-            self._check_waiting_joins(client)
+            self.admission.check_waiting(client)
         player = session.add_player(name, client)
         outcome = session.join_reply(player, self.limits.request_size_max, timed)
         if isinstance(outcome, Wait):
-            self._count_waiting(client, outcome)
+            self.admission.count_waiting(client, outcome)
         return outcome
-
-    def _check_waiting_joins(self, client: str) -> None:
-        cap = self.limits.max_waiting_joins_per_address
-        waits = self._waiting_of.get(client)
-        if waits is None or len(waits) < cap:
-            return
-        waits -= {wait for wait in waits if wait.woken or wait.cancelled}  # started or gone
-        if not waits:
-            del self._waiting_of[client]
-        elif len(waits) >= cap:
-            raise framework_error(
-                f"too many joins from your address are waiting for players (at most {cap}); "
-                "close clients that wait, or let their games start first")
-
-    def _count_waiting(self, client: str, wait: Wait) -> None:
-        """Count ``wait`` against ``client`` until it is woken or cancelled."""
-        self._waiting_of.setdefault(client, set()).add(wait)
-        on_cancel = wait.on_cancel
-
-        def cancelled(cancelled_wait: Wait) -> None:
-            waits = self._waiting_of.get(client)
-            if waits is not None:
-                waits.discard(cancelled_wait)
-                if not waits:
-                    del self._waiting_of[client]
-            if on_cancel is not None:
-                on_cancel(cancelled_wait)
-
-        wait.on_cancel = cancelled
-
-    def _check_replaceable(self, session: Session, client: str) -> None:
-        """Refuse to replace a running session, unless the overwrite setting allows it."""
-        rule = self.limits.overwrite
-        if rule == "anyone":
-            return
-        try:
-            if session.game.game_over():
-                return
-        except GameCodeError:
-            return  # a broken game is no game to protect
-        idle = self.clock() - session.last_activity
-        if idle >= self.limits.overwrite_idle:
-            return
-        if rule == "players" and any(p.address == client for p in session.players):
-            return
-        who = "" if rule == "idle" else ", or by a client on the machine of one of its players"
-        raise framework_error(
-            f"game session {session.token} is in use: a running game is replaced only once "
-            f"it is over or after {self.limits.overwrite_idle:g} s without requests{who} "
-            f"(the server's overwrite setting is '{rule}'); pick another session name, or "
-            "try again later")
 
     def _auto_join(self, request: Join, game_type: GameType, client: str) -> Outcome:
         session = self._open_auto.get(request.game)
@@ -325,18 +247,7 @@ class Lobby:
                 f"the server has too many sessions ({self.limits.max_sessions}); "
                 "try again later")
         game_type.check_player_count(players)
-        most = self.limits.max_sessions_per_address
-        if self._sessions_of.get(client, 0) >= most:
-            raise framework_error(
-                f"too many sessions started from your address (at most {most} at once); "
-                "finish or leave some first")
-        if players > 1:
-            self._check_waiting_joins(client)
-        if not self._new_sessions.allow(client):
-            raise framework_error(
-                f"too many new sessions from your address (at most "
-                f"{self.limits.new_sessions_per_minute} a minute); wait a little, or join an "
-                "existing session")
+        self.admission.check_start(client, players)
         session = Session(game_type, token, players, auto=auto, recorder=self.store,
                           clock=self.clock)
         if timer:
@@ -350,7 +261,7 @@ class Lobby:
             self._open_auto[game_name] = session
         session.when_abandoned = self._abandoned
         session.owner = client
-        self._sessions_of[client] = self._sessions_of.get(client, 0) + 1
+        self.admission.started(session)
         if players > 1:
             session.join_deadline = self.clock() + self.limits.join_timeout
         self._watch(session)
@@ -379,7 +290,7 @@ class Lobby:
             raise ValueError(f"session {key} exists already")
         self.sessions[key] = session
         session.when_abandoned = self._abandoned
-        self._sessions_of[session.owner] = self._sessions_of.get(session.owner, 0) + 1
+        self.admission.started(session)
         self._watch(session)
 
     def _abandoned(self, session: Session) -> None:
@@ -431,18 +342,8 @@ class Lobby:
         return protocol.ok({"games": self.game_list(), "sessions": sessions, "next": after})
 
     def game_list(self) -> list[dict[str, Any]]:
-        """Every game offered: name, player range, description and documentation."""
-        games = []
-        for name, game_type in sorted(self.game_types.items()):
-            try:
-                low, high = game_type.player_range()
-                games.append({
-                    "name": name, "min_players": low, "max_players": high,
-                    "description": game_type.description(),
-                    "documentation": game_type.documentation()})
-            except GameCodeError as err:  # one broken game must not hide the others
-                games.append({"name": name, "error": str(err)})
-        return games
+        """Every game offered (``discovery.game_list``)."""
+        return discovery.game_list(self.game_types)
 
     def open_sessions(self) -> list[dict[str, Any]]:
         """Sessions still waiting for players. Auto sessions are joined with token 'auto'."""
@@ -451,24 +352,8 @@ class Lobby:
     def open_sessions_page(self, after: tuple[str, str] | None = None,
                            limit: int | None = None,
                            ) -> tuple[list[dict[str, Any]], list[str] | None]:
-        """Sessions still waiting for players, by (game, token); and where the next page starts.
-
-        At most ``limit`` sessions, those after ``after``; the second value is
-        the (game, token) to pass as ``after`` for the rest, or None when
-        there is no rest. Auto sessions are joined with token 'auto'.
-        """
-        keys = [key for key, s in self.sessions.items() if not s.full and s.closed is None
-                and (after is None or key > after)]
-        if limit is not None and len(keys) > limit:
-            keys = heapq.nsmallest(limit, keys)
-            rest: list[str] | None = list(keys[-1])
-        else:
-            keys.sort()
-            rest = None
-        sessions = [self.sessions[key] for key in keys]
-        return [{"game": s.game_name, "session": AUTO if s.auto else s.token,
-                 "players": s.size, "joined": len(s.players),
-                 "names": [p.name for p in s.players if p.name]} for s in sessions], rest
+        """A page of the sessions waiting for players (``discovery.open_sessions_page``)."""
+        return discovery.open_sessions_page(self.sessions, after, limit)
 
     # ------------------------------------------------------------ lookups
 
@@ -493,12 +378,7 @@ class Lobby:
         key = (session.game_name, session.token)
         if self.sessions.get(key) is session:
             del self.sessions[key]
-            owner = session.owner
-            left = self._sessions_of.get(owner, 0) - 1
-            if left > 0:
-                self._sessions_of[owner] = left
-            else:
-                self._sessions_of.pop(owner, None)
+            self.admission.ended(session)
         if self._open_auto.get(session.game_name) is session:
             del self._open_auto[session.game_name]
         if forget and self.store is not None and session.full:
@@ -525,7 +405,7 @@ class Lobby:
             self.sessions[(name, token)] = session
             session.when_abandoned = self._abandoned
             session.owner = session.players[0].address if session.players else ""
-            self._sessions_of[session.owner] = self._sessions_of.get(session.owner, 0) + 1
+            self.admission.started(session)
             self._watch(session)
             if token.startswith(f"{AUTO}-") and token[len(AUTO) + 1:].isdigit():
                 number = int(token[len(AUTO) + 1:])
@@ -561,7 +441,7 @@ class Lobby:
         for them came late), and the router's time passes.
         """
         self.tick_timers()
-        self._new_sessions.forget_idle()
+        self.admission.forget_idle()
         now = self.clock()
         idle_since = now - self.limits.game_timeout
         for session in list(self.sessions.values()):

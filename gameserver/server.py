@@ -282,7 +282,8 @@ class GameServer:
         try:
             self.dashboard = await start_dashboard(source, WebSettings(
                 s.web_host, s.web_port, s.web_token, s.game_timeout, s.web_max_connections,
-                s.web_max_connections_per_address))
+                s.web_max_connections_per_address, s.web_play, s.web_bots,
+                s.web_bots_per_address))
         except OSError as err:
             log.error("web dashboard not started on %s:%d: %s (pick another --web-port, "
                       "or --no-web)", self.settings.web_host, self.settings.web_port, err)
@@ -295,6 +296,7 @@ class GameServer:
             self._listener.stop_accepting()
         if self.dashboard is not None:
             self.dashboard.stop()
+            await self.dashboard.wait_stopped()
         if self._ticker is not None:
             self._ticker.cancel()
         if self._timer_wake is not None:

@@ -1,5 +1,15 @@
 """One game session: its players, keys, game and who has seen what.
 
+Why this module is longer than our ~450 lines: every rule here (joining,
+moves, waiting, subscriptions, the hand-over, calls into worker processes,
+turn timers) reads and changes the same few fields — ``version``,
+``_waits``, ``_view_waits``, ``_seen``,
+the game in flight — and the promise that no change is lost or shown twice
+can only be checked by reading them together. What does not touch them
+lives elsewhere: keys (``players.py``), the session as data
+(``_session_disk.py``), game calls (``checked.py``), timers (``timers.py``,
+``_timeouts.py``), the dashboard's summaries (``web/source.py``).
+
 Theory of operation
 -------------------
 Every change to the session (a move that reached the game, accepted or
@@ -55,18 +65,16 @@ after every change the session tells it who moved, and the lobby calls
 
 from __future__ import annotations
 
-import hmac
 import logging
-import secrets
 import time
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from . import _timeouts, protocol, timers
+from . import _session_disk, _timeouts, protocol, timers
 from .checked import Call, CheckedGame, GameType
 from .guard import GameCodeError
+from .players import Player, check_key, keys_match, new_key
 from .protocol import ProtocolError, framework_error
 from .waits import Feed, Outcome, Wait
 
@@ -75,26 +83,6 @@ __all__ = ["Feed", "Outcome", "Player", "Recorder", "SaveBatch", "Session", "Vie
 log = logging.getLogger("gameserver.session")
 
 View = tuple[int, bool]  # (player id, observer?)
-SNAPSHOT_FORMAT = 2
-
-
-def new_key() -> str:
-    """A fresh secret key: 128 random bits as 32 hex characters."""
-    return secrets.token_hex(16)
-
-
-def keys_match(given: str, expected: str) -> bool:
-    """Compare keys in constant time, so timing reveals nothing of the key."""
-    # surrogatepass: a client may send any JSON string, even a lone surrogate.
-    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode())
-
-
-@dataclass(slots=True, eq=False)
-class Player:
-    name: str
-    key: str = field(default_factory=new_key)
-    observer_key: str | None = None  # made on the first observe (or observer code) of it
-    address: str = ""  # where the player joined from (for the overwrite rule)
 
 
 class SaveBatch(typing.Protocol):
@@ -256,7 +244,7 @@ class Session:
         game = self.game
         if game.game_over():
             raise framework_error("game has ended")
-        self._check_key(player_id, key, observer=False)
+        check_key(self.players, player_id, key, observer=False)
         if player_id not in game.current():
             raise framework_error("not your turn")
         # Accepted, rejected or failed, the game may have recorded something.
@@ -294,7 +282,7 @@ class Session:
         (an extension) the turn timer, under ``"timer"``.
         """
         self.touch()
-        self._check_key(player_id, key, observer)
+        check_key(self.players, player_id, key, observer)
         return self._state_for((player_id, observer), legal_moves, timer)
 
     def _state_for(self, view: View, legal_moves: bool, timer: bool = False) -> Outcome:
@@ -348,7 +336,7 @@ class Session:
         is closed. The carrier (a connection) calls it again after each state.
         """
         self.touch()
-        self._check_key(player_id, key, observer)
+        check_key(self.players, player_id, key, observer)
         view = (player_id, observer)
         return lambda: self._state_for(view, legal_moves, timer)
 
@@ -394,7 +382,7 @@ class Session:
         program of its own.
         """
         self.touch()
-        self._check_key(player_id, key, observer=False)
+        check_key(self.players, player_id, key, observer=False)
         player = self.players[player_id]
         if player.observer_key is None:
             player.observer_key = new_key()
@@ -407,7 +395,7 @@ class Session:
         self.touch()
         if self._change is not None:
             return self._after(self._change, lambda: self.restart(player_id, key))
-        self._check_key(player_id, key, observer=False)
+        check_key(self.players, player_id, key, observer=False)
         new_game = self.game_type.new_game(self.size)
         build = new_game.pending
         if build is not None:  # a game in a worker process: ready later
@@ -701,148 +689,34 @@ class Session:
         return wait
 
     def snapshot(self, game: bool = True) -> dict[str, Any]:
-        """Everything needed to bring this session back after a server restart.
+        """Everything needed to bring this session back (``gameserver._session_disk``).
 
-        What each view has seen is left out on purpose: after a restart every
-        client's next ``state`` returns at once, so no client can miss a change.
         With ``game=False``, ``"game"`` is None: the store saves the game apart.
 
         Raises:
             GameCodeError: the game cannot be saved (see ``CheckedGame.snapshot``).
         """
-        wall, now = time.time(), self._clock()
-        extra: dict[str, Any] = {}
-        if self.timer is not None:
-            extra["timer"] = self.timer.snapshot(now, wall)
-        if isinstance(self.game, _timeouts.ForfeitedGame):
-            extra["forfeit"] = dict(self.game.forfeit)
-        return {
-            **extra,
-            "format": SNAPSHOT_FORMAT, "game_name": self.game_name, "token": self.token,
-            "size": self.size, "auto": self.auto, "moves": self.moves,
-            "accepted_moves": self.accepted_moves,
-            "games_played": self.games_played, "history_id": self.history_id,
-            "game_moves": self.game_moves,
-            "players": [(p.name, p.key, p.observer_key, p.address) for p in self.players],
-            "created": wall - (now - self.created),
-            "last_activity": wall - (now - self.last_activity),
-            "game": self.game.snapshot() if game else None,
-            "final": list(self._final), "owed": sorted(self._owed),
-        }
+        return _session_disk.snapshot(self, game)
 
     @classmethod
     def restore(cls, data: dict[str, Any], game_type: GameType,
                 recorder: Recorder | None = None,
                 clock: Callable[[], float] = time.monotonic) -> Session:
-        """Rebuild a session from ``snapshot()`` (the game included).
-
-        ``data["game"]`` may also be the ``CheckedGame`` itself (the store
-        brings games back by replaying their moves).
+        """Rebuild a session from ``snapshot()`` (see ``gameserver._session_disk``).
 
         Raises:
             GameCodeError: the saved game cannot be loaded.
         """
-        if isinstance(data["game"], (CheckedGame, _timeouts.ForfeitedGame)):
-            game = data["game"]
-        elif data.get("format", 1) == 1:  # written before the game was saved as bytes
-            game = CheckedGame(game_type, data["game"], None)
-        else:
-            game = game_type.restore(data["game"], data["size"])
-        session = cls(game_type, data["token"], data["size"], auto=data["auto"],
-                      recorder=recorder, game=game, clock=clock)
-        session.players = [Player(*player) for player in data["players"]]
-        session.moves = data["moves"]
-        session.accepted_moves = data.get("accepted_moves", data["moves"])
-        session.games_played = data["games_played"]
-        session.history_id = data["history_id"]
-        session.game_moves = data["game_moves"]
-        if data.get("format", 1) == 1:  # the hand-over held the old game itself
-            handover: dict[View, Any] = data.get("handover", {})
-            old = next(iter(handover.values()), None)
-            if old is not None:
-                old_game = CheckedGame(game_type, old, None)
-                session._final = [_final_view(old_game, p) for p in range(session.size)]
-                session._owed = set(handover)
-        else:
-            session._final = list(data["final"])
-            session._owed = {(p, observer) for p, observer in data["owed"]}
-        wall, now = time.time(), clock()
-        session.created = now - (wall - data["created"])
-        session.last_activity = now - max(0.0, wall - data["last_activity"])
-        if data.get("forfeit") is not None and not isinstance(session.game,
-                                                              _timeouts.ForfeitedGame):
-            forfeit = data["forfeit"]
-            session.game = _timeouts.ForfeitedGame(session.game, forfeit["players"],
-                                                   forfeit["reason"])
-        if data.get("timer") is not None:
-            try:
-                current = session.game.current()
-            except GameCodeError:
-                current = []
-            session.timer = timers.TurnTimer.restore(data["timer"], now, wall, current)
-        return session
+        return _session_disk.restore(cls, data, game_type, recorder, clock)
 
-    # ------------------------------------------------------------ inspection
+    @property
+    def handover(self) -> tuple[list[dict[str, Any] | str], set[View]]:
+        """The hand-over: each player's final view of the last finished game (a str:
+        the error it gave) and the views still owed it."""
+        return self._final, self._owed
 
-    def summary(self) -> dict[str, Any]:
-        """A JSON-ready description for dashboards: who plays, whose turn, how busy.
+    @handover.setter
+    def handover(self, value: tuple[list[dict[str, Any] | str], set[View]]) -> None:
+        self._final, self._owed = value
 
-        Never contains keys. Game calls that fail show up as ``"error"``.
-        """
-        now_wall, now = time.time(), self._clock()
-        summary: dict[str, Any] = {
-            "game": self.game_name, "session": self.token, "auto": self.auto,
-            "players": [{"id": i, "name": p.name} for i, p in enumerate(self.players)],
-            "size": self.size, "full": self.full, "moves": self.moves,
-            "accepted_moves": self.accepted_moves,
-            "games_played": self.games_played,
-            "started": now_wall - (now - self.created),
-            "last_activity": now_wall - (now - self.last_activity),
-            "observed": [i for i, p in enumerate(self.players) if p.observer_key],
-            "waiting": self.waiting, "current": [], "gameover": False,
-        }
-        if self.full:
-            try:
-                summary["gameover"] = self.game.game_over()
-                summary["current"] = self.game.current()
-            except GameCodeError as err:
-                summary["error"] = str(err)
-        if self.timer is not None:
-            summary["timer"] = self.timer.summary(now, now_wall)
-        return summary
-
-    def views(self) -> list[dict[str, Any]]:
-        """Each player's state as that player would receive it (for spectators)."""
-        views = []
-        for player_id in range(len(self.players)):
-            try:
-                views.append(self.game.view(player_id))
-            except GameCodeError as err:
-                views.append({"error": str(err)})
-        return views
-
-    # ------------------------------------------------------------ keys
-
-    def _check_key(self, player_id: int, key: str, observer: bool) -> None:
-        if not 0 <= player_id < len(self.players):
-            raise framework_error("invalid key")
-        player = self.players[player_id]
-        if observer:
-            if player.observer_key is None or not keys_match(key, player.observer_key):
-                raise framework_error("invalid key")
-        elif not keys_match(key, player.key):
-            if player.observer_key is not None and keys_match(key, player.observer_key):
-                raise framework_error(
-                    "invalid key: an observer key only works for state requests "
-                    "with observer=true")
-            raise framework_error("invalid key")
-
-
-def _final_view(game: CheckedGame, player_id: int) -> dict[str, Any] | str:
-    """``player_id``'s view of a finished game, or the error message if it cannot be had."""
-    try:
-        view = game.view(player_id)
-        game.reply_of(view)  # is it JSON?
-    except GameCodeError as err:
-        return str(err)
-    return view
+_final_view = _session_disk.final_view

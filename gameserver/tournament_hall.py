@@ -48,8 +48,8 @@ from typing import Any
 
 from . import protocol
 from ._tournament_games import PREFIX, Arbiter, Entry, SessionHost, is_over
+from .admission import RateLimit
 from .guard import GameCodeError
-from .lobby import RateLimit
 from .protocol import (
     Join,
     Move,

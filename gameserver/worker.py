@@ -45,7 +45,7 @@ from typing import Any
 
 from . import _channel, _sandbox, registry
 from .checked import CheckedGame, GameType
-from .game import AbstractGame, has_hidden_information
+from .game import AbstractGame, has_hidden_information, lists_legal_moves
 from .guard import GameCallTimeout, GameCodeError, GameGuard
 from .protocol import encode_json
 
@@ -130,7 +130,7 @@ class Host:
             except GameCodeError as err:
                 texts = (None, None, str(err))
             entries.append((game_type.name, low, high, *texts,
-                            has_hidden_information(game_class)))
+                            has_hidden_information(game_class), lists_legal_moves(game_class)))
         return entries
 
     def on_interrupt(self, signum: int, frame: Any) -> None:

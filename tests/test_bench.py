@@ -152,6 +152,18 @@ def test_store_growth_reports_size_and_loop_time() -> None:
             assert 0 < run["store_bytes"]
 
 
+def test_browsers_reports_both_phases() -> None:
+    record, summary = run_smoke("browsers.py")
+    assert COMMON <= record.keys()
+    assert record["benchmark"] == "browsers" and record["players"] == 10
+    assert [run["phase"] for run in record["runs"]] == ["idle", "browsers"]
+    crowd = record["phases"]["browsers"]
+    assert crowd["moves"] > 0 and crowd["states"] > 0 and crowd["spectator_events"] > 0
+    assert record["errors"] == 0 and record["server_log_problems"] == 0
+    assert record["rss_kb_start"] > 0 and crowd["rss_kb_connected_max"] > 0
+    assert "x idle" in summary
+
+
 def test_isolation_reports_both_servers_and_worker_memory() -> None:
     record, summary = run_smoke("isolation.py")
     assert COMMON <= record.keys()

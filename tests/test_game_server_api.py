@@ -1024,7 +1024,7 @@ def wait_until_a_request_waits(server: Any, game: str, session: str) -> None:
     """Wait until a state request (poll's) waits at ``server`` (a ServerThread) in a session."""
     def waiting() -> int:
         found = server.server.lobby.sessions.get((game, session))
-        return found.summary()["waiting"] if found is not None else 0
+        return found.waiting if found is not None else 0
 
     deadline = time.monotonic() + TIMEOUT
     while server.call(waiting) < 1:

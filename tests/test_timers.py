@@ -25,6 +25,7 @@ from gameserver.timers import (
     rules_from,
 )
 from gameserver.waits import Wait
+from gameserver.web.source import session_summary
 from tests.data.timer_games.talk import BadHook, Silent, Talk, WrongHook
 
 
@@ -277,7 +278,7 @@ def test_the_timer_extension_shows_seconds_left_and_the_classic_state_does_not(
     assert data["timer"] == {"turn_timeout": 10.0, "game_clock": None, "action": "move",
                              "seconds_left": [7.5, None]}
     assert "timer" not in reply(bob.state())["data"]
-    summary = session_of(lobby, "Talk").summary()
+    summary = session_summary(session_of(lobby, "Talk"))
     deadline = summary["timer"]["deadlines"][0]
     assert summary["timer"]["deadlines"][1] is None
     assert deadline == pytest.approx(summary["last_activity"] + 7.5, abs=0.01)
@@ -289,7 +290,7 @@ def test_without_a_timer_nothing_changes(guard: GameGuard) -> None:
     ann, bob = seat_two(lobby, "Talk")
     session = session_of(lobby, "Talk")
     assert session.timer is None and len(lobby.timers) == 0
-    assert "timer" not in session.summary() and "timer" not in session.snapshot()
+    assert "timer" not in session_summary(session) and "timer" not in session.snapshot()
     assert reply(ann.state(timer=True))["data"]["timer"] is None  # asked for: says "none"
     plain = reply(bob.state())
     assert set(plain["data"]) == {"log", "current", "gameover"}

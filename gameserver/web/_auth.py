@@ -1,6 +1,7 @@
 """Who may read what: the access token, its cookie, the host check and the guessing throttle.
 
-Two kinds of visitors (docs/dashboard.md, "Access"):
+Three kinds of visitors (docs/dashboard.md, "Access token" and "Playing in
+the browser"):
 
 * the **operator** presents the access token (``?token=``, the cookie the
   dashboard sets for it, or ``Authorization: Bearer``). Only a server with a
@@ -9,8 +10,14 @@ Two kinds of visitors (docs/dashboard.md, "Access"):
   configured, every visitor of the localhost-only dashboard. On a shared
   lab machine that is every local user, so a spectator never sees what a
   player of a running game with hidden information may not see.
+* a **player** is a visitor without the token of a dashboard that has
+  one, on the few paths that playing needs (``player_path``): the play
+  pages, the shipped files, the list of games and ``/api/play/...``. What
+  a player may do there is decided by what it holds (an invite link, its
+  seat's key), not by this gate.
 
-With a token, the dashboard serves operators only (and ``/healthz``).
+With a token, the dashboard serves operators only (and ``/healthz``), and
+players on the play paths.
 Failed token attempts are throttled per client address: ``GUESS_BURST`` at
 once, then one per ``GUESS_INTERVAL`` seconds; beyond that, every attempt
 (right or wrong, so the answer tells nothing) gets ``429``.
@@ -29,6 +36,7 @@ from ._http import HTTPError, Request, Response
 
 OPERATOR = "operator"
 SPECTATOR = "spectator"
+PLAYER = "player"
 COOKIE = "gameserver_dashboard"
 LOCAL_NAMES = ("localhost", "127.0.0.1", "[::1]", "::1", "")  # "": an HTTP/1.0 client
 GUESS_BURST = 10  # failed token attempts an address may make at once
@@ -85,13 +93,18 @@ class Gate:
         self.throttle = Throttle()
         self._cookie = cookie_value(token) if token else ""
 
-    def level(self, request: Request, page: bool) -> str | Response:
-        """``OPERATOR`` or ``SPECTATOR``, or the reply that ends the request here."""
+    def level(self, request: Request, page: bool, player_path: bool = False) -> str | Response:
+        """``OPERATOR``, ``SPECTATOR`` or ``PLAYER``, or the reply that ends the request here.
+
+        ``player_path``: the path is one that players reach without the token.
+        """
         if not self.token:
             self._check_host(request)
             return SPECTATOR
         given = self._credentials(request)
         if not given:
+            if player_path:
+                return PLAYER
             if page:
                 return Response(401, self.login_page, "text/html; charset=utf-8")
             raise HTTPError(401, "access token required: add ?token=... or send "

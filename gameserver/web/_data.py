@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..checked import json_problem
-from ..game import AbstractGame, has_hidden_information
+from ..game import AbstractGame, has_hidden_information, lists_legal_moves
 from ..results import outcome
 from .source import DashboardSource, SessionKey
 
@@ -61,6 +61,7 @@ def games_list(source: DashboardSource) -> list[dict[str, Any]]:
     for game in games:
         game_class = classes[game["name"]]
         game["hidden_information"] = has_hidden_information(game_class)
+        game["legal_moves"] = lists_legal_moves(game_class)
         game["renderer"] = (f"/renderers/{game['name']}.js"
                             if renderer_file(game_class) is not None else None)
     return games

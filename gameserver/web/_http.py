@@ -28,15 +28,21 @@ What keeps it from stalling or starving (issue 14):
 * **Event streams are bounded.** An ``EventStream`` writes without waiting;
   when the bytes its client has not read reach ``STREAM_BUFFER_MAX``, or
   its buffer did not drain between two keep-alive pings, the stream is
-  dropped (the browser reconnects and gets the current state).
+  dropped (the browser reconnects and gets the current state). A stream
+  whose client closes its side is ended at once (its ``run`` is
+  cancelled), so a waiting request it carries is given up without delay.
 
 Everything runs on the loop: nothing here blocks, and the application's
 handlers must not either (see ``dashboard.py``).
+
+(About 500 lines, on purpose: every bound of a connection, from its first
+byte to its stream's last event, is here to be read and reviewed together.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -242,6 +248,11 @@ class HTTPServer:
         for task in list(self._tasks):
             task.cancel()
 
+    async def wait_closed(self, timeout: float) -> None:
+        """After ``close()``: give the connections' tasks ``timeout`` seconds to end."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
+
     # ------------------------------------------------------------ connections
 
     async def _accepted(self, reader: asyncio.StreamReader,
@@ -298,7 +309,7 @@ class HTTPServer:
                 received = 0
                 while received < LINGER_MAX and (chunk := await reader.read(65536)):
                     received += len(chunk)
-        except (TimeoutError, ConnectionError, RuntimeError):
+        except (TimeoutError, OSError, RuntimeError):  # OSError: ENOTCONN after a reset
             pass
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
@@ -321,7 +332,7 @@ class HTTPServer:
                 log.exception("dashboard: internal error on %s", request.path[:200])
                 reply = error_response(500, "internal error (see the server log)")
             if isinstance(reply, EventStream):
-                await self._stream(writer, reply)
+                await self._stream(reader, writer, reply)
                 return
             keep_alive = request.keep_alive and not self.stopping
             if not await self._write(writer, reply, request.method, keep_alive, request):
@@ -390,14 +401,30 @@ class HTTPServer:
             return False
         return True
 
-    async def _stream(self, writer: asyncio.StreamWriter, stream: EventStream) -> None:
+    async def _stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                      stream: EventStream) -> None:
         head = ["HTTP/1.1 200 OK", f"Server: {self._server_header}",
                 "Content-Type: text/event-stream; charset=utf-8", "Cache-Control: no-store",
                 "X-Accel-Buffering: no", "Connection: close"]
         head += [f"{name}: {value}" for name, value in SECURITY_HEADERS]
         writer.write(("\r\n".join(head) + "\r\n\r\nretry: 2000\n\n").encode("latin-1"))
         stream.attach(writer)
-        await stream.run(stream)
+        # The client sends nothing more on a stream: its end of file (or a reset) means
+        # it went away, and the stream's work (a waiting join, say) is cancelled at once.
+        run = asyncio.ensure_future(stream.run(stream))
+        gone = asyncio.ensure_future(_until_closed(reader))
+        try:
+            await asyncio.wait((run, gone), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+            if not run.done():
+                stream.dropped = True
+                run.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await run
+        if run.cancelled():
+            return
+        run.result()  # a bug in the stream's work: raised here, logged by the connection
         if stream.open:
             try:
                 async with asyncio.timeout(WRITE_DEADLINE):
@@ -439,6 +466,15 @@ class HTTPServer:
                         "%d, %d per address): answering /healthz and 503 to more",
                         self.open, self.per_address.get(client, 0), client,
                         self.max_connections, self.max_per_address)
+
+
+async def _until_closed(reader: asyncio.StreamReader) -> None:
+    """Return once the client has closed its side (what it still sends is discarded)."""
+    try:
+        while await reader.read(4096):
+            pass
+    except ConnectionError:
+        pass
 
 
 def parse_head(head: bytes, client: str) -> Request | Response:

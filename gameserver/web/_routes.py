@@ -1,15 +1,19 @@
 """The dashboard's routes: which request gets which reply.
 
-Routes (GET and HEAD; every one but ``/healthz`` needs the token when one is set):
+Routes (GET and HEAD, and POST for ``/api/play``; every one but ``/healthz`` needs the
+token when one is set, except those marked *player*, which players reach without it):
 
 ====================================== ==========================================
 ``/``, ``/session/G/T``, ``/history``,  the pages (one HTML shell; app.js draws them)
 ``/replay/ID``
-``/static/FILE``, ``/favicon.ico``      the shipped HTML, CSS, JavaScript and icon
+``/play``, ``/play/G/T``                the play pages (*player*; play.js draws them)
+``/static/FILE``, ``/favicon.ico``      the shipped HTML, CSS, JavaScript and icon (*player*)
 ``/renderers/GAME.js``                  a game author's renderer (``GAME.js`` next to
-                                        the game's ``.py`` file)
-``/api/games``                          games offered
-``/api/config``                         version, store on/off, the visitor's access
+                                        the game's ``.py`` file) (*player*)
+``/api/games``                          games offered (*player*)
+``/api/config``                         version, store on/off, the visitor's access (*player*)
+``/api/play/...``                       POST: join, state, move, restart, open (*player*;
+                                        ``_play``)
 ``/api/sessions[?q=&offset=&limit=]``   the lobby: counts, live and finished sessions
 ``/api/events[?q=&offset=&limit=]``     server-sent events: the lobby, on change
 ``/api/sessions/G/T[?player=N]``        one session: summary and every view (or one)
@@ -44,6 +48,7 @@ from ._auth import OPERATOR, Gate
 from ._history import History
 from ._http import EventStream, HTTPError, Request, Response, json_response
 from ._lobby import LIMIT_DEFAULT, LobbyIndex, with_now
+from ._play import OFF, Play
 from ._streams import Streams
 from ._tournaments import Tournaments
 from .source import DashboardSource
@@ -55,8 +60,10 @@ CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css; charset
                  ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml",
                  ".png": "image/png", ".json": "application/json"}
 STATIC_FILES = {p.name: p for p in STATIC.iterdir() if p.suffix in CONTENT_TYPES}
-PAGES = ("", "session", "history", "replay",
+PAGES = ("", "session", "history", "replay", "play",
          "tournaments", "tournament")  # first path segments served the HTML shell
+PLAYER_PATHS = ("play", "static", "favicon.ico", "renderers")  # first segments players reach
+PLAYER_APIS = ("games", "config", "play")  # ... and these under /api
 METRICS_MAX_AGE = 2.0  # seconds a rendered /metrics may be reused, at most ...
 METRICS_REUSE = 50  # ... and at most this many times as long as rendering it took
 
@@ -70,12 +77,13 @@ class App:
         index: the lobby's data.
         streams: the live pages.
         history: the history endpoints' work.
+        play: the play endpoints.
         stuck_seconds: silence after which a running session is "stuck".
         stopping: whether the dashboard is shutting down.
     """
 
     def __init__(self, source: DashboardSource, gate: Gate, index: LobbyIndex,
-                 streams: Streams, history: History, stuck_seconds: float,
+                 streams: Streams, history: History, play: Play, stuck_seconds: float,
                  stopping: Callable[[], bool]) -> None:
         self.source = source
         self.gate = gate
@@ -83,6 +91,7 @@ class App:
         self.streams = streams
         self.history = history
         self.tournaments = Tournaments(source, history)
+        self.play = play
         self.stuck_seconds = stuck_seconds
         self._stopping = stopping
         self._games: bytes | None = None
@@ -109,9 +118,13 @@ class App:
             return self.healthz()
         if self._stopping():
             raise HTTPError(503, "the server is shutting down")
-        level = self.gate.level(request, page=head in PAGES)
+        player_path = self.play.mode != OFF and (
+            head in PLAYER_PATHS or (head == "api" and len(parts) > 1 and parts[1] in PLAYER_APIS))
+        level = self.gate.level(request, page=head in PAGES, player_path=player_path)
         if isinstance(level, Response):
             return level
+        if head == "api" and parts[1:2] == ["play"]:
+            return await self.play.handle(parts[2:], request, level)
         if request.method == "POST" and parts[:2] != ["api", "tournaments"]:  # the operator's
             raise HTTPError(501, "method POST is not supported here")
         if head in PAGES and _is_page(parts):
@@ -126,11 +139,12 @@ class App:
             return Response(200, self._metrics_text(),
                             "text/plain; version=0.0.4; charset=utf-8")
         if head == "api" and len(parts) >= 2:
-            return await self._api(parts[1:], request, level == OPERATOR)
+            return await self._api(parts[1:], request, level)
         raise HTTPError(404, f"no such page: {request.path[:200]}")
 
     async def _api(self, parts: list[str], request: Request,
-                   operator: bool) -> Response | EventStream:
+                   level: str) -> Response | EventStream:
+        operator = level == OPERATOR
         match parts:
             case ["games"]:
                 if self._games is None:  # the games never change while the server runs
@@ -140,9 +154,8 @@ class App:
             case ["config"]:
                 return json_response({
                     "version": __version__, "store": self.source.history() is not None,
-                    "stuck_after": self.stuck_seconds,
-                    "access": OPERATOR if operator else "spectator",
-                    "token": bool(self.gate.token)})
+                    "stuck_after": self.stuck_seconds, "access": level,
+                    "token": bool(self.gate.token), "play": self.play.config(level)})
             case ["sessions"]:
                 q, offset, limit = _lobby_query(request)
                 await self.index.fresh()
@@ -211,7 +224,8 @@ def _is_page(parts: list[str]) -> bool:
             or (head == "session" and len(parts) == 3)
             or (head == "replay" and len(parts) == 2)
             or (head == "tournaments" and len(parts) == 1)
-            or (head == "tournament" and len(parts) == 2))
+            or (head == "tournament" and len(parts) == 2)
+            or (head == "play" and len(parts) in (1, 3)))
 
 
 def _file(path: Path) -> Response:

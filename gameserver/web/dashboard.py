@@ -13,8 +13,10 @@ goes to a small pool of worker threads (``_history``).
 The pieces: ``_http`` (the HTTP/1.1 server and its bounds), ``_auth`` (who
 may see what), ``_routes`` (which request gets which reply), ``_lobby``
 (the lobby's data), ``_streams`` (live pages), ``_history`` (finished
-games), ``_data`` (what the pages show), ``source`` (what the dashboard
-reads from the server).
+games), ``_data`` (what the pages show), ``_play`` (playing in the
+browser), ``_carrier`` (a game request carried through the lobby),
+``_bots`` (the bots), ``source`` (what the dashboard reads from the
+server, and how it sends game requests).
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ from .. import __version__
 from ..config import LOCAL_HOSTS
 from . import _data
 from ._auth import Gate
+from ._bots import Bots
 from ._history import History
 from ._http import HTTPServer
 from ._lobby import LobbyIndex
+from ._play import INVITE, Play
 from ._routes import App
 from ._streams import SessionFeed, Streams, ViewCache
 from .source import DashboardSource
@@ -46,6 +50,9 @@ class WebSettings:
     game_timeout: float = 1000.0
     max_connections: int = 512
     max_connections_per_address: int = 32
+    play: str = INVITE  # who may start sessions in the browser: off, invite, open
+    bots: int = 50  # bots playing at once, at most
+    bots_per_address: int = 5  # ... for the browsers of one address
 
 
 class Dashboard:
@@ -58,6 +65,8 @@ class Dashboard:
         index: the lobby's data.
         streams: the live pages.
         http: the HTTP server (connection counts, limits).
+        play: playing in the browser (seats, invite links).
+        bots: the bots playing now.
         stopping: set once ``stop()`` was called.
     """
 
@@ -79,8 +88,11 @@ class Dashboard:
                 source, key, player, operator, stuck)),
             lambda: self.stopping)
         self.gate = Gate(settings.token, settings.host, LOGIN_PAGE)
+        self.bots = Bots(source, settings.bots, settings.bots_per_address)
+        self.play = Play(source, self.streams.feed, settings.play, self.bots,
+                         bool(settings.token), lambda: self.stopping)
         self.app = App(source, self.gate, self.index, self.streams, History(
-            source.history(), self._hidden), stuck, lambda: self.stopping)
+            source.history(), self._hidden), self.play, stuck, lambda: self.stopping)
         self.http = HTTPServer(self.app.handle, self.app.healthz, settings.max_connections,
                                settings.max_connections_per_address,
                                f"gameserver-dashboard/{__version__}")
@@ -103,7 +115,13 @@ class Dashboard:
         self.http.close()
         self.index.close()
         self.streams.feed.close()
+        self.bots.close()
         self.app.history.close()
+
+    async def wait_stopped(self, timeout: float = 1.0) -> None:
+        """After ``stop()``: let the connections and bots end (at most ``timeout`` s each)."""
+        await self.http.wait_closed(timeout)
+        await self.bots.wait_closed(timeout)
 
 
 async def start_dashboard(source: DashboardSource, settings: WebSettings) -> Dashboard:

@@ -8,6 +8,14 @@ runs on the server's event loop, where the lobby lives, and must be quick.
 ``LobbySource`` is the adapter the server uses: it is the only code in
 ``gameserver/web`` that touches sessions and the lobby, so when their
 insides change, this class is the one place to adapt.
+
+Playing in the browser goes through ``handle``: the very requests a game
+client sends (``protocol.Join``, ``Move``, ``StateWithMoves``, ``Restart``)
+with the browser's address, so every rule of the game port (turns, keys,
+consent, per-address caps, the overwrite rule, durability) applies
+unchanged. A request that must wait comes back as a ``Wait``
+(``gameserver.waits``); its carrier (``_carrier.settle``) resumes it with
+``resume``.
 """
 
 from __future__ import annotations
@@ -17,6 +25,9 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, Protocol
 
 from ..game import AbstractGame
+from ..guard import GameCodeError
+from ..protocol import Request
+from ..waits import Outcome, Wait
 
 SessionKey = tuple[str, str]  # (game name, session token)
 
@@ -50,7 +61,7 @@ class DashboardSource(Protocol):
         """``(last request, Unix seconds; requests waiting now)``: these change without the mark."""
 
     def summary(self, handle: Any) -> dict[str, Any]:
-        """``Session.summary()``: players, whose turn, moves, no keys."""
+        """``session_summary(handle)``: players, whose turn, moves, no keys."""
 
     def views(self, handle: Any) -> list[dict[str, Any]]:
         """What each player would get from ``state()`` now (hidden information included)."""
@@ -71,6 +82,20 @@ class DashboardSource(Protocol):
 
     def competition(self) -> Any:
         """The tournaments (``gameserver.tournament_hall.TournamentHall``), or None."""
+
+    def handle(self, request: Request, client: str) -> Outcome:
+        """Serve a game request from ``client`` (an address) exactly as the game port does.
+
+        Returns the reply's bytes (the wire protocol's JSON) or a ``Wait``.
+        Never raises: errors are error replies.
+        """
+
+    def resume(self, wait: Wait) -> Outcome:
+        """Ask again for a ``Wait`` that was woken: the reply, or another ``Wait``."""
+
+    def open_sessions(self, limit: int) -> tuple[list[dict[str, Any]], bool]:
+        """The first ``limit`` sessions waiting for players, as ``discover`` lists them,
+        and whether there are more."""
 
 
 class LobbySource:
@@ -118,10 +143,16 @@ class LobbySource:
         return handle.last_activity + self._wall_offset, handle.waiting
 
     def summary(self, handle: Any) -> dict[str, Any]:
-        return dict(handle.summary())
+        return session_summary(handle)
 
     def views(self, handle: Any) -> list[dict[str, Any]]:
-        return list(handle.views())
+        views = []
+        for player_id in range(len(handle.players)):
+            try:
+                views.append(handle.game.view(player_id))
+            except GameCodeError as err:  # shown as an error box
+                views.append({"error": str(err)})
+        return views
 
     def game_classes(self) -> Mapping[str, type[AbstractGame]]:
         return dict(self._lobby.games)
@@ -140,3 +171,42 @@ class LobbySource:
 
     def competition(self) -> Any:
         return self._competition
+
+    def handle(self, request: Request, client: str) -> Outcome:
+        return self._lobby.handle(request, client)  # type: ignore[no-any-return]
+
+    def resume(self, wait: Wait) -> Outcome:
+        return self._lobby.call(wait.resume)  # type: ignore[no-any-return]
+
+    def open_sessions(self, limit: int) -> tuple[list[dict[str, Any]], bool]:
+        sessions, rest = self._lobby.open_sessions_page(limit=limit)
+        return list(sessions), rest is not None
+
+
+def session_summary(session: Any) -> dict[str, Any]:
+    """A session for dashboards: who plays, whose turn, how busy; never a key.
+
+    Game calls that fail show up as ``"error"``.
+    """
+    now_wall, now = time.time(), session.now()
+    summary: dict[str, Any] = {
+        "game": session.game_name, "session": session.token, "auto": session.auto,
+        "players": [{"id": i, "name": p.name} for i, p in enumerate(session.players)],
+        "size": session.size, "full": session.full, "moves": session.moves,
+        "accepted_moves": session.accepted_moves,
+        "games_played": session.games_played,
+        "started": now_wall - (now - session.created),
+        "last_activity": now_wall - (now - session.last_activity),
+        "observed": [i for i, p in enumerate(session.players) if p.observer_key],
+        "waiting": session.waiting, "current": [], "gameover": False,
+    }
+    if session.full:
+        try:
+            summary["gameover"] = session.game.game_over()
+            summary["current"] = session.game.current()
+        except GameCodeError as err:
+            summary["error"] = str(err)
+    if session.timer is not None:
+        summary["timer"] = session.timer.summary(now, now_wall)
+    return summary
+

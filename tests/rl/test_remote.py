@@ -10,6 +10,7 @@ import threading
 import pytest
 
 from gameserver.rl import GameError, RandomAgent, _remote, aec_env
+from gameserver.web.source import session_summary
 from tests.rl.helpers import play_randomly
 
 TIMEOUT = 20.0  # seconds for any reply: a request that blocks by mistake fails the test
@@ -26,7 +27,7 @@ def test_games_show_in_the_history_with_the_player_names(make_server, tmp_path) 
         env.reset()
     # The session and its names are on the dashboard's list of sessions meanwhile.
     summary = server.call(
-        lambda: server.server.lobby.sessions[("TicTacToe", "rl-history")].summary())
+        lambda: session_summary(server.server.lobby.sessions[("TicTacToe", "rl-history")]))
     assert [p["name"] for p in summary["players"]] == ["alice", "bob"]
     env.close()
     records = server.call(lambda: server.server.history.finished_games("TicTacToe"))
@@ -43,7 +44,7 @@ def test_seats_are_joined_in_order_so_names_match_player_ids(make_server, player
                   session="order", timeout=TIMEOUT)
     env.reset()
     summary = server.call(
-        lambda: server.server.lobby.sessions[("NumberRace", "order")].summary())
+        lambda: session_summary(server.server.lobby.sessions[("NumberRace", "order")]))
     assert [p["name"] for p in summary["players"]] == names
     env.close()
 

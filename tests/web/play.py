@@ -146,7 +146,7 @@ def view(server: ServerThread, game: str, session: str, player: int) -> dict[str
     """
     def read() -> dict[str, Any]:
         assert server.server is not None
-        return server.server.lobby.sessions[(game, session)].views()[player]
+        return server.server.lobby.sessions[(game, session)].game.view(player)
     return dict(server.call(read))
 
 

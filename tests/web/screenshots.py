@@ -4,6 +4,8 @@ Starts a real server with its store in a temporary folder, plays a set of
 games through the client module (one finished tic-tac-toe game for the
 history, several running ones, one waiting for a player, one gone quiet),
 and photographs the pages with Debian's Chromium driven by Playwright.
+Then ``take_play`` plays in the browser itself, against the bot, and
+photographs the play pages at desktop and phone width (``play-*.png``).
 """
 
 from __future__ import annotations
@@ -133,11 +135,101 @@ def take(out: Path = OUT) -> list[Path]:
     return written
 
 
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+
+
+def _turns(page: Any, target: str, turns: int) -> None:
+    """On each of ``turns`` turns click the first ``target``, waiting for the update.
+
+    ``target`` may hold ``{n}``: the number of the turn (from 0).
+    """
+    for turn in range(turns):
+        page.wait_for_function("() => ['mine', 'over'].includes("
+                               "document.getElementById('play-status').dataset.turn)")
+        if page.locator("#play-status").get_attribute("data-turn") == "over":
+            return
+        version = page.locator("#board").get_attribute("data-version")
+        page.locator(target.format(n=turn)).first.click()
+        page.wait_for_function("v => document.getElementById('board').dataset.version !== v",
+                               arg=version)
+    page.wait_for_function("() => document.getElementById('play-status').dataset.turn "
+                           "!== 'other'")
+
+
+def _against_the_bot(browser: Any, base: str, game: str, viewport: dict[str, int],
+                     scheme: str) -> Any:
+    page = browser.new_page(viewport=viewport, color_scheme=scheme)
+    page.goto(base + "/play")
+    page.fill("#play-name", "ada")
+    page.locator(f"[data-bot-game={game}]").click()
+    page.wait_for_selector("#play-status[data-turn]")
+    return page
+
+
+def take_play(out: Path = OUT) -> list[Path]:
+    """Play in the browser against the bot and photograph it; returns the files."""
+    from playwright.sync_api import sync_playwright
+
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    server = play.web_server()
+    assert server.server is not None
+    server.server.dashboard.bots.pause = 0.0
+    base = f"http://127.0.0.1:{play.dashboard_port(server)}"
+
+    def shoot(page: Any, name: str) -> None:
+        page.wait_for_timeout(300)  # let the live badge settle
+        page.screenshot(path=str(out / name), full_page=True)
+        written.append(out / name)
+        page.close()
+
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+            try:
+                page = browser.new_page(viewport=DESKTOP)
+                page.goto(base + "/play?game=Nim")
+                page.fill("#play-name", "ada")
+                page.wait_for_selector(".quick-buttons button")
+                shoot(page, "play-home.png")
+
+                page = browser.new_page(viewport=DESKTOP)
+                page.goto(base + "/play?game=CrazyEights")
+                page.fill("#play-players", "3")
+                page.fill("#play-name", "ada")
+                page.locator("#new-game button[type=submit]").click()
+                page.wait_for_selector(".invite-link")
+                shoot(page, "play-invite.png")
+
+                page = _against_the_bot(browser, base, "Battleship", DESKTOP, "light")
+                page.locator("#fleet-random").click()
+                page.locator("#fleet-send").click()
+                _turns(page, ".seas figure:nth-child(2) .sea-cell.clickable", 14)
+                shoot(page, "play-battleship.png")
+
+                page = _against_the_bot(browser, base, "CrazyEights", PHONE, "dark")
+                _turns(page, ".hand .clickable, #draw-pile.clickable, #pass.clickable", 3)
+                shoot(page, "play-crazyeights-phone.png")
+
+                page = _against_the_bot(browser, base, "ConnectFour", PHONE, "light")
+                _turns(page, '[data-drop="{n}"].clickable', 3)
+                page.locator('[data-drop="3"]').focus()
+                shoot(page, "play-connectfour-phone.png")
+            finally:
+                browser.close()
+    finally:
+        server.stop()
+    return written
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT, help="folder for the PNG files")
+    parser.add_argument("--play-only", action="store_true",
+                        help="only the play pages (play-*.png)")
     args = parser.parse_args()
-    for path in take(args.out):
+    for path in ([] if args.play_only else take(args.out)) + take_play(args.out):
         print(path)
 
 

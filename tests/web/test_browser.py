@@ -7,7 +7,6 @@ never a downloaded browser. Skipped when either is missing, except under CI
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,16 +17,10 @@ import pytest
 from gameserver.checked import GameType
 from tests.serverproc import ServerThread
 from tests.web import play
-from tests.web.screenshots import CHROMIUM, CHROMIUM_FLAGS
+from tests.web.chromium import require
 from tests.web.test_limits import Unplayable
 
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI"):  # CI installs Chromium: a missing browser is a failure there
-        raise RuntimeError(f"browser tests need Chromium at {CHROMIUM}; .ci/run installs it")
-    pytest.skip(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api",
-                               reason="browser tests need Playwright (pip install playwright)")
+sync_api = require()  # skips this module without Chromium or Playwright (not under CI)
 expect = sync_api.expect
 
 GAMES = Path(__file__).with_name("games")
@@ -40,14 +33,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
     running = play.web_server(store=True, store_path=str(store), games_dirs=[str(GAMES)])
     yield running
     running.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from gameserver.bot import Bot
 from gameserver.tournament import TournamentSettings
 from tests.serverproc import ServerThread
 from tests.web import play
-from tests.web.test_browser import browser, expect, page, url  # noqa: F401 - fixtures
+from tests.web.test_browser import expect, page, url  # noqa: F401 - fixtures
 
 WAIT = 60.0  # seconds: only so that a broken test fails instead of hanging
 

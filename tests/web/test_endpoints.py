@@ -17,6 +17,7 @@ import pytest
 from gameserver.web import Dashboard, WebSettings, _data
 from tests.serverproc import ServerThread
 from tests.web import play
+from tests.web.seats import next_event
 
 GAMES = Path(__file__).with_name("games")
 
@@ -75,17 +76,9 @@ class EventStream:
 
     def next(self) -> tuple[str, Any]:
         """The next event as (event name, decoded data); comments and retry are skipped."""
-        name, data = "message", None
-        while True:
-            line = self.reply.readline().decode()
-            assert line, "the stream ended"
-            line = line.rstrip("\n")
-            if line.startswith("event: "):
-                name = line[7:]
-            elif line.startswith("data: "):
-                data = json.loads(line[6:])
-            elif line == "" and data is not None:
-                return name, data
+        name, data = next_event(self.reply.readline)
+        assert name != "eof", "the stream ended"
+        return name, data
 
     def close(self) -> None:
         self.reply.close()
@@ -368,8 +361,12 @@ def test_history_replay_and_leaderboard_from_the_real_store(tmp_path: Path) -> N
 
 
 def test_token_is_required_everywhere_but_healthz(guarded: ServerThread) -> None:
-    for path in ("/api/games", "/api/sessions", "/metrics", "/static/app.js", "/api/events"):
-        assert "token" in error_of(guarded, path, 401)
+    for path in ("/api/sessions", "/metrics", "/api/events", "/api/sessions/Echo/x",
+                 "/api/history", "/api/leaderboard", "/session/Echo/x"):
+        assert fetch(guarded, path)[0] == 401
+    # ... and the few paths players reach without it (tests/web/test_play_access.py)
+    for path in ("/api/games", "/static/app.js", "/play"):
+        assert fetch(guarded, path)[0] == 200
     status, headers, body = fetch(guarded, "/")
     assert status == 401 and headers["Content-Type"].startswith("text/html")
     assert b'name="token"' in body

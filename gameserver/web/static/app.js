@@ -303,7 +303,8 @@
           g.error ? h("p", { class: "status error game-error", text: `Cannot be played: ${g.error}` })
             : h("p", { class: "players-range", text: g.min_players === g.max_players ? `${g.min_players} player${g.min_players === 1 ? "" : "s"}` : `${g.min_players}–${g.max_players} players` }),
           h("p", { text: g.description || "" }),
-          g.documentation ? h("details", {}, h("summary", { text: "How to play" }), h("pre", { class: "doc", text: g.documentation })) : null)))));
+          g.documentation ? h("details", {}, h("summary", { text: "How to play" }), h("pre", { class: "doc", text: g.documentation })) : null,
+          g.error ? null : h("p", {}, h("a", { href: `/play?game=${enc(g.name)}`, class: "play-link", text: `Play ${g.name} in the browser` })))))));
 
     const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
@@ -603,6 +604,7 @@
     else if (path === "/history") await historyPage(games);
     else if ((m = path.match(/^\/replay\/(\d+)$/))) await replayPage(m[1]);
     else if (/^\/tournaments?(\/[^/]+)?$/.test(path)) { setPage("Tournaments", "tournaments"); await window.GameCompetition.page(main, path); }
+    else if (path === "/play" || /^\/play\/[^/]+\/[^/]+$/.test(path)) await window.GamePlay.page(path, games); // play.js
     else main.replaceChildren(notice("error", "No such page. ", h("a", { href: "/", text: "Go to the lobby." })));
   }
 

@@ -1,0 +1,113 @@
+"""A session as plain data and back: what the store saves and a restart brings back.
+
+``snapshot`` writes everything a session needs to come back after a server
+restart except what each view has seen: after a restart every client's next
+``state`` returns at once, so no client can miss a change. ``restore`` reads
+it back, the first format (the game and the hand-over's old game pickled
+whole) included.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from . import _timeouts, timers
+from .checked import CheckedGame, GameType
+from .guard import GameCodeError
+from .players import Player
+
+if TYPE_CHECKING:
+    from .session import Recorder, Session, View
+
+FORMAT = 2
+
+
+def snapshot(session: Session, game: bool = True) -> dict[str, Any]:
+    """``session`` as plain data; ``game=False`` leaves ``"game"`` None (saved apart).
+
+    Raises:
+        GameCodeError: the game cannot be saved (see ``CheckedGame.snapshot``).
+    """
+    wall, now = time.time(), session.now()
+    final, owed = session.handover
+    extra: dict[str, Any] = {}
+    if session.timer is not None:
+        extra["timer"] = session.timer.snapshot(now, wall)
+    if isinstance(session.game, _timeouts.ForfeitedGame):
+        extra["forfeit"] = dict(session.game.forfeit)
+    return {
+        **extra,
+        "format": FORMAT, "game_name": session.game_name, "token": session.token,
+        "size": session.size, "auto": session.auto, "moves": session.moves,
+        "accepted_moves": session.accepted_moves,
+        "games_played": session.games_played, "history_id": session.history_id,
+        "game_moves": session.game_moves,
+        "players": [(p.name, p.key, p.observer_key, p.address) for p in session.players],
+        "created": wall - (now - session.created),
+        "last_activity": wall - (now - session.last_activity),
+        "game": session.game.snapshot() if game else None,
+        "final": list(final), "owed": sorted(owed),
+    }
+
+
+def restore(cls: type[Session], data: dict[str, Any], game_type: GameType,
+            recorder: Recorder | None, clock: Callable[[], float]) -> Session:
+    """A session of class ``cls`` from ``snapshot()``'s data.
+
+    ``data["game"]`` may also be the ``CheckedGame`` itself (the store brings
+    games back by replaying their moves).
+
+    Raises:
+        GameCodeError: the saved game cannot be loaded.
+    """
+    if isinstance(data["game"], (CheckedGame, _timeouts.ForfeitedGame)):
+        game = data["game"]
+    elif data.get("format", 1) == 1:  # written before the game was saved as bytes
+        game = CheckedGame(game_type, data["game"], None)
+    else:
+        game = game_type.restore(data["game"], data["size"])
+    session = cls(game_type, data["token"], data["size"], auto=data["auto"],
+                  recorder=recorder, game=game, clock=clock)
+    session.players = [Player(*player) for player in data["players"]]
+    session.moves = data["moves"]
+    session.accepted_moves = data.get("accepted_moves", data["moves"])
+    session.games_played = data["games_played"]
+    session.history_id = data["history_id"]
+    session.game_moves = data["game_moves"]
+    if data.get("format", 1) == 1:  # the hand-over held the old game itself
+        handover: dict[View, Any] = data.get("handover", {})
+        old = next(iter(handover.values()), None)
+        if old is not None:
+            old_game = CheckedGame(game_type, old, None)
+            session.handover = ([final_view(old_game, p) for p in range(session.size)],
+                                set(handover))
+    else:
+        session.handover = (list(data["final"]),
+                            {(p, observer) for p, observer in data["owed"]})
+    wall, now = time.time(), clock()
+    session.created = now - (wall - data["created"])
+    session.last_activity = now - max(0.0, wall - data["last_activity"])
+    if data.get("forfeit") is not None and not isinstance(session.game,
+                                                          _timeouts.ForfeitedGame):
+        forfeit = data["forfeit"]
+        session.game = _timeouts.ForfeitedGame(session.game, forfeit["players"],
+                                               forfeit["reason"])
+    if data.get("timer") is not None:
+        try:
+            current = session.game.current()
+        except GameCodeError:
+            current = []
+        session.timer = timers.TurnTimer.restore(data["timer"], now, wall, current)
+    return session
+
+
+def final_view(game: CheckedGame, player_id: int) -> dict[str, Any] | str:
+    """``player_id``'s view of a finished game, or the error message if it cannot be had."""
+    try:
+        view = game.view(player_id)
+        game.reply_of(view)  # is it JSON?
+    except GameCodeError as err:
+        return str(err)
+    return view

@@ -1,0 +1,178 @@
+"""Who may start, wait in and replace sessions: the lobby's guard against floods.
+
+A flood must not fill the server for everyone else (docs/reliability.md,
+"Floods: the arithmetic"), and a stranger must not end someone's running
+game by reusing its public name. The lobby asks ``Admission`` before it
+starts a session, seats a joiner who will wait, or replaces a running
+session; ``Admission`` keeps the per-address counts that answer it:
+
+* new sessions per minute per address (a token bucket, ``RateLimit``);
+* sessions started from one address that exist at once;
+* joins from one address that wait for their session to fill (only those
+  still connected: a cancelled or woken wait no longer counts);
+* who may replace a running session (the ``overwrite`` setting).
+
+No I/O, no timers: counts change with the calls below, and time comes from
+the clock the lobby passes in.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from .guard import GameCodeError
+from .protocol import framework_error
+from .waits import Wait
+
+if TYPE_CHECKING:
+    from .lobby import LobbyLimits
+    from .session import Session
+
+__all__ = ["Admission", "RateLimit"]
+
+
+class RateLimit:
+    """A token bucket per client address: ``per_minute`` events, refilled steadily."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._buckets: dict[str, tuple[float, float]] = {}  # address -> (tokens, time)
+
+    def allow(self, address: str, peek: bool = False) -> bool:
+        """Whether ``address`` may have one more event now; it is counted unless ``peek``."""
+        now = time.monotonic()
+        tokens, then = self._buckets.get(address, (float(self.per_minute), now))
+        tokens = min(float(self.per_minute), tokens + (now - then) * self.per_minute / 60)
+        if tokens < 1:
+            self._buckets[address] = (tokens, now)
+            return False
+        if not peek:
+            self._buckets[address] = (tokens - 1, now)
+        return True
+
+    def forget_idle(self) -> None:
+        """Drop the buckets that are full again (they hold no information)."""
+        now = time.monotonic()
+        self._buckets = {a: (t, then) for a, (t, then) in self._buckets.items()
+                         if t + (now - then) * self.per_minute / 60 < self.per_minute}
+
+
+class Admission:
+    """The per-address limits and the overwrite rule of one lobby.
+
+    Args:
+        limits: the lobby's settings (the per-address caps, ``overwrite``).
+        clock: seconds, monotonic (the lobby's).
+    """
+
+    def __init__(self, limits: LobbyLimits, clock: Callable[[], float]) -> None:
+        self.limits = limits
+        self.clock = clock
+        self._new_sessions = RateLimit(limits.new_sessions_per_minute)
+        self._sessions_of: dict[str, int] = {}  # client address -> sessions it started
+        self._waiting_of: dict[str, set[Wait]] = {}  # client address -> its joins waiting
+
+    # ------------------------------------------------------------ sessions
+
+    def check_start(self, client: str, players: int) -> None:
+        """Refuse a new session of ``players`` from ``client`` beyond the limits.
+
+        Counts it against the per-minute rate when it passes.
+
+        Raises:
+            ProtocolError: a ``framework:`` error saying which limit and what to do.
+        """
+        most = self.limits.max_sessions_per_address
+        if self._sessions_of.get(client, 0) >= most:
+            raise framework_error(
+                f"too many sessions started from your address (at most {most} at once); "
+                "finish or leave some first")
+        if players > 1:  # its first joiner will wait
+            self.check_waiting(client)
+        if not self._new_sessions.allow(client):
+            raise framework_error(
+                f"too many new sessions from your address (at most "
+                f"{self.limits.new_sessions_per_minute} a minute); wait a little, or join an "
+                "existing session")
+
+    def started(self, session: Session) -> None:
+        """``session`` now counts against its ``owner``'s address."""
+        self._sessions_of[session.owner] = self._sessions_of.get(session.owner, 0) + 1
+
+    def ended(self, session: Session) -> None:
+        """``session`` is gone: it counts no more."""
+        left = self._sessions_of.get(session.owner, 0) - 1
+        if left > 0:
+            self._sessions_of[session.owner] = left
+        else:
+            self._sessions_of.pop(session.owner, None)
+
+    def forget_idle(self) -> None:
+        """Drop what no longer limits anybody (called by the lobby's tick)."""
+        self._new_sessions.forget_idle()
+
+    # ------------------------------------------------------------ waiting joins
+
+    def check_waiting(self, client: str) -> None:
+        """Refuse one more waiting join from ``client`` beyond the cap.
+
+        Raises:
+            ProtocolError: ``framework: too many joins from your address ...``.
+        """
+        cap = self.limits.max_waiting_joins_per_address
+        waits = self._waiting_of.get(client)
+        if waits is None or len(waits) < cap:
+            return
+        waits -= {wait for wait in waits if wait.woken or wait.cancelled}  # started or gone
+        if not waits:
+            del self._waiting_of[client]
+        elif len(waits) >= cap:
+            raise framework_error(
+                f"too many joins from your address are waiting for players (at most {cap}); "
+                "close clients that wait, or let their games start first")
+
+    def count_waiting(self, client: str, wait: Wait) -> None:
+        """Count ``wait`` against ``client`` until it is woken or cancelled."""
+        self._waiting_of.setdefault(client, set()).add(wait)
+        on_cancel = wait.on_cancel
+
+        def cancelled(cancelled_wait: Wait) -> None:
+            waits = self._waiting_of.get(client)
+            if waits is not None:
+                waits.discard(cancelled_wait)
+                if not waits:
+                    del self._waiting_of[client]
+            if on_cancel is not None:
+                on_cancel(cancelled_wait)
+
+        wait.on_cancel = cancelled
+
+    # ------------------------------------------------------------ overwriting
+
+    def check_replaceable(self, session: Session, client: str) -> None:
+        """Refuse to replace a running session, unless the overwrite setting allows it.
+
+        Raises:
+            ProtocolError: ``framework: game session S is in use: ...``.
+        """
+        rule = self.limits.overwrite
+        if rule == "anyone":
+            return
+        try:
+            if session.game.game_over():
+                return
+        except GameCodeError:
+            return  # a broken game is no game to protect
+        idle = self.clock() - session.last_activity
+        if idle >= self.limits.overwrite_idle:
+            return
+        if rule == "players" and any(p.address == client for p in session.players):
+            return
+        who = "" if rule == "idle" else ", or by a client on the machine of one of its players"
+        raise framework_error(
+            f"game session {session.token} is in use: a running game is replaced only once "
+            f"it is over or after {self.limits.overwrite_idle:g} s without requests{who} "
+            f"(the server's overwrite setting is '{rule}'); pick another session name, or "
+            "try again later")

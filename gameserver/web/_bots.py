@@ -1,0 +1,202 @@
+"""Bots for "play against the bot": the bundled random bot, inside the server, on the loop.
+
+Why in the server and not as a subprocess (``python -m gameserver.bot``)?
+A bot's whole work is one ``state`` (with legal moves) and one ``move`` per
+turn: microseconds of the loop, the same as any client's requests. A
+subprocess per bot would cost a Python interpreter (~20 MB and a quarter
+of a second to start) for that, and a TCP connection. In the server a bot
+is one asyncio task holding a ``Wait``: a few kilobytes. It still plays
+through the lobby's own requests (``join``, ``state`` with legal moves,
+``move``) with the address of the browser that asked for it, so every rule
+and every per-address cap of the game port applies to it, and it uses the
+random bot's policy (``gameserver.policy.choose_move``). A bot moves only
+when its turn comes, so bots never make more requests than the people
+they play against give them turns.
+
+Bounds. A bot *plays* while its game runs: at most ``limit`` bots play at
+once, and ``per_address`` for the browsers of one address (settings
+``web_bots`` and ``web_bots_per_address``); beyond that a new one is
+refused. A bot whose game is over *waits* for a restart (and then plays
+again) for ``IDLE`` seconds; at most ``limit`` bots wait like that, the
+oldest leaving first. A bot ends when its session ends (timeout, replaced,
+server stopping), when the browser that started it leaves before the
+session is full, or after ``REJECTIONS_MAX`` rejected moves in a row (a
+game whose ``legal_moves`` lists moves its ``move`` refuses).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import OrderedDict
+from collections.abc import Collection
+
+from ..policy import choose_move
+from ._carrier import ask, reply_of
+from ._http import HTTPError
+from .source import DashboardSource
+
+log = logging.getLogger("gameserver.web")
+
+PAUSE = 0.2  # seconds a bot waits before it moves, so that people see each move
+IDLE = 300.0  # seconds a bot whose game is over waits for a restart
+REJECTIONS_MAX = 20  # rejected moves in a row after which a bot gives up
+
+Bot = asyncio.Task[None]
+
+
+class Bots:
+    """The bots in the server, playing or waiting for a restart.
+
+    Args:
+        source: the server, through which the bots send their requests.
+        limit: bots playing at once, at most (0: no bots); as many may wait.
+        per_address: bots playing at once for the browsers of one address.
+    """
+
+    def __init__(self, source: DashboardSource, limit: int, per_address: int) -> None:
+        self._source = source
+        self.limit = limit
+        self.per_address = per_address
+        self.pause = PAUSE
+        self.idle_seconds = IDLE
+        self._playing: dict[Bot, str] = {}  # bot -> the address it plays for
+        self._waiting: OrderedDict[Bot, str] = OrderedDict()  # game over: oldest first
+        self._of_address: dict[str, int] = {}  # bots playing, per address
+
+    @property
+    def playing(self) -> int:
+        return len(self._playing)
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    def check(self, client: str, count: int) -> None:
+        """Raise ``HTTPError`` unless ``count`` more bots may play for ``client``."""
+        if count <= 0:
+            return
+        if self.limit <= 0:
+            raise HTTPError(403, "bots are switched off on this server (setting web_bots)")
+        if len(self._playing) + count > self.limit:
+            raise HTTPError(503, f"too many bots are playing right now (at most {self.limit}); "
+                                 "try again later", (("Retry-After", "30"),))
+        if self._of_address.get(client, 0) + count > self.per_address:
+            raise HTTPError(429, f"too many bots are playing for your address (at most "
+                                 f"{self.per_address}); finish a game first")
+
+    def start(self, game: str, token: str, client: str, names: Collection[str],
+              count: int) -> list[Bot]:
+        """Seat ``count`` bots in ``game``/``token`` for ``client``; call ``check`` first.
+
+        ``names`` are the names already taken in the session; the bots pick
+        others ("bot", "bot 2", ...).
+        """
+        bots = []
+        taken = set(names)
+        for _ in range(count):
+            number = 1
+            while (name := "bot" if number == 1 else f"bot {number}") in taken:
+                number += 1
+            taken.add(name)
+            bot = asyncio.get_running_loop().create_task(
+                self._play(game, token, client, name, random.Random()))
+            self._plays(bot, client)
+            bot.add_done_callback(self._ended)
+            bots.append(bot)
+        return bots
+
+    # ------------------------------------------------------------ playing or waiting
+
+    def _plays(self, bot: Bot, client: str) -> None:
+        if bot in self._playing:
+            return
+        self._waiting.pop(bot, None)
+        self._playing[bot] = client
+        self._of_address[client] = self._of_address.get(client, 0) + 1
+
+    def _stops_playing(self, bot: Bot) -> str | None:
+        client = self._playing.pop(bot, None)
+        if client is not None:
+            left = self._of_address[client] - 1
+            if left:
+                self._of_address[client] = left
+            else:
+                del self._of_address[client]
+        return client
+
+    def _waits(self, bot: Bot) -> None:
+        """The bot's game is over: it waits for a restart, the oldest waiting bot may go."""
+        client = self._stops_playing(bot)
+        if client is None:
+            return
+        self._waiting[bot] = client
+        while len(self._waiting) > max(1, self.limit):
+            oldest, _ = self._waiting.popitem(last=False)
+            oldest.cancel()
+
+    def _ended(self, bot: Bot) -> None:
+        self._stops_playing(bot)
+        self._waiting.pop(bot, None)
+        if not bot.cancelled() and bot.exception() is not None:
+            log.error("a bot failed", exc_info=bot.exception())
+
+    def close(self) -> None:
+        for bot in [*self._playing, *self._waiting]:
+            bot.cancel()
+
+    async def wait_closed(self, timeout: float) -> None:
+        """After ``close()``: give the bots ``timeout`` seconds to end."""
+        bots = [*self._playing, *self._waiting]
+        if bots:
+            await asyncio.wait(bots, timeout=timeout)
+
+    # ------------------------------------------------------------ one bot
+
+    async def _play(self, game: str, token: str, client: str, name: str,
+                    rng: random.Random) -> None:
+        source = self._source
+        bot = asyncio.current_task()
+        assert bot is not None
+        joined = reply_of(await ask(source, {"type": "join", "game": game, "session": token,
+                                             "players": None, "name": name}, client))
+        if joined["status"] != "ok":
+            log.info("a bot could not join %s/%s: %s", game, token, joined.get("message"))
+            return
+        me, key = joined["data"]["player_id"], joined["data"]["key"]
+        seat = {"game": game, "session": token, "player_id": me, "key": key}
+        state_request = {"type": "state", **seat, "observer": False, "legal_moves": True}
+        rejections = 0
+        over = False
+        while True:
+            try:
+                async with asyncio.timeout(self.idle_seconds if over else None):
+                    reply = reply_of(await ask(source, state_request, client))
+            except TimeoutError:
+                log.info("a bot left %s/%s: nobody restarted the game", game, token)
+                return
+            if reply["status"] != "ok":  # the session ended
+                return
+            state = reply["data"]
+            over = bool(state.get("gameover"))
+            if over:
+                self._waits(bot)
+                continue
+            self._plays(bot, client)
+            moves = state.get("legal_moves")
+            if me not in state.get("current", ()) or not moves:
+                if moves is None:
+                    log.info("a bot left %s/%s: the game does not list its moves", game, token)
+                    return
+                continue  # the next state request waits for a change
+            await asyncio.sleep(self.pause)
+            moved = reply_of(await ask(source, {"type": "move", **seat,
+                                                "move": choose_move(moves, rng)}, client))
+            # An error (the game ended meanwhile, a failed save) changes nothing: the next
+            # state request tells what to do.
+            rejections = rejections + 1 if moved["status"] == "illegalmove" else 0
+            if rejections >= REJECTIONS_MAX:
+                log.warning("a bot left %s/%s: %d of the moves %s listed as legal were "
+                            "rejected in a row", game, token, rejections, game)
+                return

@@ -1,0 +1,174 @@
+"""What the play endpoints remember: invite links, and each browser seat's last state.
+
+Both are in memory only and bounded. ``Invites``: a link seats one player
+once, in the session it was made for. ``Seats``: one stream per seat, and
+the last reply each seat was sent, so that its next stream (a reload, a
+reconnect) shows the current state at once. ``_play`` explains why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from ._http import EventStream, HTTPError
+from .source import DashboardSource
+
+INVITES_MAX = 10_000  # invite links kept at most (the oldest go first)
+SEATS_MAX = 10_000  # seats whose last reply is remembered, at most ...
+SEATS_BYTES_MAX = 32 * 1024 * 1024  # ... and the bytes of those replies
+REPLACED = b"event: replaced\ndata: {}\n\n"  # to a seat's stream when another takes over
+
+
+# ---------------------------------------------------------------- invite links
+
+
+@dataclass(slots=True)
+class Invite:
+    """One seat in one session, for whoever holds the link."""
+
+    game: str
+    token: str
+    handle: Any  # the session it was made for: a new session of the same name is another
+    state: str = "open"  # open -> held (its holder waits to be seated) -> spent
+
+
+class Invites:
+    """The invite links of sessions started in the browser (in memory only).
+
+    A link holds 128 random bits; only their SHA-256 is kept, so the links
+    cannot be read back from the server's memory. A link seats one player
+    once: while its holder waits for the session to fill it is *held* (a
+    second use is refused), once its holder is seated it is *spent*, and if
+    the holder leaves before that it is *open* again.
+    """
+
+    def __init__(self, source: DashboardSource, limit: int = INVITES_MAX) -> None:
+        self._source = source
+        self.limit = limit
+        self._invites: OrderedDict[bytes, Invite] = OrderedDict()
+
+    @staticmethod
+    def _digest(secret: str) -> bytes:
+        return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
+
+    def make(self, game: str, token: str, handle: Any, count: int) -> list[str]:
+        """``count`` new links' secrets for ``game``/``token``."""
+        made = []
+        for _ in range(count):
+            secret = secrets.token_urlsafe(16)  # 128 bits
+            self._invites[self._digest(secret)] = Invite(game, token, handle)
+            made.append(secret)
+        if len(self._invites) > self.limit:
+            self._forget_ended()
+        while len(self._invites) > self.limit:
+            self._invites.popitem(last=False)
+        return made
+
+    def _live(self, invite: Invite) -> bool:
+        handle = self._source.session((invite.game, invite.token))
+        return handle is invite.handle and self._source.mark(handle) is not None
+
+    def _forget_ended(self) -> None:
+        for digest, invite in list(self._invites.items()):
+            if invite.state == "spent" or not self._live(invite):
+                del self._invites[digest]
+
+    def take(self, secret: str) -> Invite:
+        """Hold the invite ``secret`` for a join; ``release`` or ``spend`` it after.
+
+        Raises:
+            HTTPError: the link is unknown (404), used up or its session
+                over (410), or being used right now (409).
+        """
+        invite = self._invites.get(self._digest(secret))
+        if invite is None:
+            raise HTTPError(404, "this invite link is not valid: check that it was copied "
+                                 "whole, or ask for a new one")
+        if invite.state == "spent":
+            raise HTTPError(410, "this invite link was used already: each link seats one "
+                                 "player, once. Ask for a new one")
+        if not self._live(invite):
+            raise HTTPError(410, "the session of this invite link has ended")
+        if invite.state == "held":
+            raise HTTPError(409, "someone is joining with this invite link right now")
+        invite.state = "held"
+        return invite
+
+    @staticmethod
+    def release(invite: Invite) -> None:
+        if invite.state == "held":
+            invite.state = "open"
+
+    @staticmethod
+    def spend(invite: Invite) -> None:
+        invite.state = "spent"
+
+
+# ---------------------------------------------------------------- seats
+
+
+@dataclass(slots=True, eq=False)
+class Seat:
+    """A player's view as the browser sees it: its last reply and the stream showing it."""
+
+    last: bytes | None = None
+    task: asyncio.Task[Any] | None = None  # the stream showing the seat now
+    stream: EventStream | None = None
+
+
+SeatId = tuple[str, str, int, bytes]  # game, session, player id, SHA-256 of the key
+
+
+class Seats:
+    """The browser seats, bounded: ``limit`` seats and ``bytes_limit`` bytes of replies.
+
+    A seat with an open stream is never forgotten (streams are bounded by
+    the connection caps); the others go oldest first. A forgotten seat only
+    loses its last reply: its next stream shows the next change.
+    """
+
+    def __init__(self, limit: int = SEATS_MAX, bytes_limit: int = SEATS_BYTES_MAX) -> None:
+        self.limit = limit
+        self.bytes_limit = bytes_limit
+        self._seats: OrderedDict[SeatId, Seat] = OrderedDict()
+        self.bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._seats)
+
+    def take(self, seat_id: SeatId, stream: EventStream) -> Seat:
+        """Show the seat on ``stream``; the stream that showed it before is told and ended."""
+        seat = self._seats.get(seat_id)
+        if seat is None:
+            seat = self._seats[seat_id] = Seat()
+        self._seats.move_to_end(seat_id)
+        if seat.task is not None and seat.stream is not None:
+            seat.stream.send(REPLACED)
+            seat.task.cancel()
+        seat.task, seat.stream = asyncio.current_task(), stream
+        self._trim()
+        return seat
+
+    def release(self, seat: Seat, stream: EventStream) -> None:
+        if seat.stream is stream:
+            seat.task = seat.stream = None
+
+    def remember(self, seat: Seat, reply: bytes) -> None:
+        self.bytes += len(reply) - len(seat.last or b"")
+        seat.last = reply
+        self._trim()
+
+    def _trim(self) -> None:
+        if len(self._seats) <= self.limit and self.bytes <= self.bytes_limit:
+            return
+        for seat_id, seat in list(self._seats.items()):
+            if len(self._seats) <= self.limit and self.bytes <= self.bytes_limit:
+                return
+            if seat.task is None:
+                self.bytes -= len(seat.last or b"")
+                del self._seats[seat_id]

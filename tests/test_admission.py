@@ -1,0 +1,52 @@
+"""The lobby's guard against floods, without a lobby: counts, caps and the overwrite rule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gameserver.admission import Admission, RateLimit
+from gameserver.lobby import LobbyLimits
+from gameserver.protocol import ProtocolError
+from gameserver.waits import Wait
+
+
+class Owned:
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+
+
+def test_sessions_per_address_count_until_they_end() -> None:
+    admission = Admission(LobbyLimits(max_sessions_per_address=2,
+                                      new_sessions_per_minute=10**6), lambda: 0.0)
+    sessions: list[Any] = [Owned("10.0.0.1"), Owned("10.0.0.1")]
+    for session in sessions:
+        admission.check_start("10.0.0.1", 1)
+        admission.started(session)
+    with pytest.raises(ProtocolError, match="too many sessions started from your address"):
+        admission.check_start("10.0.0.1", 1)
+    admission.check_start("10.0.0.2", 1)  # another address is not affected
+    admission.ended(sessions[0])
+    admission.check_start("10.0.0.1", 1)
+
+
+def test_only_waits_still_waiting_count_against_the_cap() -> None:
+    admission = Admission(LobbyLimits(max_waiting_joins_per_address=2), lambda: 0.0)
+    waits = [Wait(lambda: b""), Wait(lambda: b"")]
+    for wait in waits:
+        admission.check_waiting("a")
+        admission.count_waiting("a", wait)
+    with pytest.raises(ProtocolError, match="too many joins from your address are waiting"):
+        admission.check_waiting("a")
+    waits[0].wake()  # its session filled
+    admission.check_waiting("a")
+    waits[1].cancel()  # its client went away
+    assert admission._waiting_of.get("a", set()) <= {waits[0]}
+
+
+def test_the_rate_limit_refills_and_peeking_costs_nothing() -> None:
+    limit = RateLimit(per_minute=2)
+    assert limit.allow("a", peek=True) and limit.allow("a", peek=True)
+    assert limit.allow("a") and limit.allow("a")
+    assert not limit.allow("a") and limit.allow("b")

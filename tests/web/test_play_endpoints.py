@@ -1,0 +1,472 @@
+"""Playing through /api/play against a real server: the rules across the wire.
+
+A "browser" here is ``tests.web.seats.WebSeat``, which sends exactly what
+play.js sends. Who may join (invite links, the operator, the setting
+web_play), whose key moves, what a seat sees, the seat's stream (pushed
+changes, one stream per seat, the last state after a reconnect), the bots,
+a Python client in the same session, and the refusals of requests another
+site could make.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from game_server_api import GameServerAPI
+from gameserver.web.source import session_summary
+from tests.serverproc import ServerThread
+from tests.web import play
+from tests.web.seats import PlayRefused, Stream, WebSeat, close_all, post
+
+GAMES = Path(__file__).with_name("games")
+TOKEN = "operator token of the play tests"
+OPERATOR = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def started(**overrides: Any) -> ServerThread:
+    server = play.web_server(**overrides)
+    assert server.server is not None
+    server.server.dashboard.bots.pause = 0.0  # the bots' pause is for people watching
+    return server
+
+
+@pytest.fixture(autouse=True)
+def _close_streams() -> Iterator[None]:
+    yield
+    close_all()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ServerThread]:
+    running = started()
+    yield running
+    running.stop()
+
+
+def port_of(server: ServerThread) -> int:
+    return play.dashboard_port(server)
+
+
+def invite_secret(link: str) -> str:
+    return link.split("#invite=", 1)[1]
+
+
+def pair(server: ServerThread, game: str, session: str) -> tuple[WebSeat, WebSeat]:
+    """Two browsers in a new two-player session: the creator and a friend with its invite."""
+    creator = WebSeat(port_of(server), game)
+    creator.start_join(session=session, players=2, name="ann")
+    (link,) = creator.first_waiting()["invites"]
+    friend = WebSeat(port_of(server), game).join(invite=invite_secret(link), name="bob")
+    creator.finish_join()
+    return creator, friend
+
+
+def session_of(server: ServerThread, game: str, session: str) -> Any:
+    assert server.server is not None
+    return server.call(lambda: server.server.lobby.sessions.get((game, session)))
+
+
+def whose_turn(seats: list[WebSeat], state: dict[str, Any]) -> WebSeat:
+    (current,) = state["current"]
+    return next(s for s in seats if s.player_id == current)
+
+
+# ---------------------------------------------------------------- a whole game
+
+
+def test_two_browsers_play_a_game_each_change_pushed_once(server: ServerThread) -> None:
+    ann, bob = pair(server, "TicTacToe", "web-1")
+    assert {ann.player_id, bob.player_id} == {0, 1} and ann.session == "web-1"
+    seats = [ann, bob]
+    first = ann.state()
+    assert first["board"] == [-1] * 9 and ann.players == [{"id": 0, "name": "ann"},
+                                                            {"id": 1, "name": "bob"}]
+    assert bob.state()["board"] == first["board"]
+    state = first
+    for cell in (4, 0, 8, 2, 6, 1):  # the player moving first wins on the 4-2-6 diagonal
+        mover = whose_turn(seats, state)
+        assert mover.move(position=cell) == {"status": "ok", "data": None}
+        state = ann.state()  # the next push is this move: none lost, none repeated
+        assert state["board"][cell] == mover.player_id
+        assert bob.state()["board"] == state["board"]
+        if state["gameover"]:
+            break
+    assert state["gameover"] and state["winner"] is not None and state["legal_moves"] == []
+
+    loser = next(s for s in seats if s.player_id != state["winner"])
+    assert loser.restart() == {"status": "ok", "data": None}
+    winner = next(s for s in seats if s is not loser)
+    handover = winner.state()  # how the old game ended, once more (the restart hand-over)
+    assert handover["gameover"] and handover["board"] == state["board"]
+    fresh = winner.state()
+    assert fresh["board"] == [-1] * 9 and not fresh["gameover"]
+
+
+def test_a_rejected_move_comes_back_with_the_games_message(server: ServerThread) -> None:
+    ann, bob = pair(server, "TicTacToe", "web-2")
+    state = ann.state()
+    mover = whose_turn([ann, bob], state)
+    other = bob if mover is ann else ann
+    assert mover.move(position=4)["status"] == "ok"
+    rejected = other.move(position=4)
+    assert rejected["status"] == "illegalmove"
+    assert rejected["message"].startswith("game: position 4 is already taken")
+    assert mover.move(position=5) == {"status": "error", "message": "framework: not your turn"}
+    assert other.move(place=4)["status"] == "illegalmove"
+
+
+# ---------------------------------------------------------------- seats and secrets
+
+
+def test_a_browser_cannot_act_or_look_for_another_seat(server: ServerThread) -> None:
+    ann, bob = pair(server, "Battleship", "web-secret")
+    forged = {**ann.ids, "player_id": bob.player_id}  # bob's seat with ann's key
+    for path, extra in (("/api/play/move", {"move": {"shot": [0, 0]}}),
+                        ("/api/play/restart", {})):
+        status, reply = post(port_of(server), path, {**forged, **extra})
+        assert status == 200 and reply == {"status": "error", "message": "framework: invalid key"}
+    spy = Stream(port_of(server), "/api/play/state", forged)
+    assert spy.next() == ("refused", {"status": "error", "message": "framework: invalid key"})
+    assert spy.next() == ("eof", None)
+    guessed = Stream(port_of(server), "/api/play/state", {**bob.ids, "key": "0" * 32})
+    assert guessed.next()[0] == "refused"
+
+
+def test_a_seat_sees_its_own_view_and_never_the_opponents_fleet(server: ServerThread) -> None:
+    ann, bob = pair(server, "Battleship", "web-fleet")
+    fleets = {ann.player_id: play.FLEET_A, bob.player_id: play.FLEET_B}
+    for seat in (ann, bob):
+        assert seat.move(ships=fleets[seat.player_id])["status"] == "ok"
+    seen = []
+    for seat in (ann, bob):
+        seen.append((seat, seat.state()))
+        state = seen[-1][1]
+        while state["phase"] != "shooting":
+            state = seat.state()
+            seen.append((seat, state))
+    for seat, state in seen:
+        own = play.view(server, "Battleship", "web-fleet", seat.player_id)
+        text = json.dumps(state)
+        for ship in fleets[1 - seat.player_id]:
+            assert json.dumps(ship) not in text
+        if state["phase"] == "shooting":
+            assert {k: v for k, v in state.items() if k != "legal_moves"} == own
+
+
+# ---------------------------------------------------------------- invite links
+
+
+def test_an_invite_link_seats_one_player_once_and_nobody_else_without_one(
+        server: ServerThread) -> None:
+    port = port_of(server)
+    creator = WebSeat(port, "CrazyEights")
+    creator.start_join(session="web-inv", players=3, name="ann")
+    waiting = creator.first_waiting()
+    assert waiting["size"] == 3 and waiting["joined"] == 1 and len(waiting["invites"]) == 2
+    first, second = (invite_secret(link) for link in waiting["invites"])
+    assert first != second and len(first) >= 22
+    bob = WebSeat(port, "CrazyEights")
+    bob.start_join(invite=first, name="bob")
+    assert bob.first_waiting()["joined"] == 2
+    with pytest.raises(PlayRefused) as again:  # bob's link, while bob waits with it
+        WebSeat(port, "CrazyEights").join(invite=first, name="eve")
+    assert again.value.status == 409
+    carl = WebSeat(port, "CrazyEights").join(invite=second, name="carl")
+    bob.finish_join()
+    creator.finish_join()
+    assert sorted(s.player_id for s in (creator, bob, carl)) == [0, 1, 2]
+    for secret in (first, second):
+        with pytest.raises(PlayRefused) as used:
+            WebSeat(port, "CrazyEights").join(invite=secret, name="eve")
+        assert used.value.status == 410 and "used already" in used.value.message
+
+
+def test_a_friend_who_leaves_while_waiting_gives_back_the_seat_and_the_link(
+        server: ServerThread) -> None:
+    port = port_of(server)
+    creator = WebSeat(port, "CrazyEights")
+    creator.start_join(session="web-leave", players=3, name="ann")
+    first, _ = (invite_secret(link) for link in creator.first_waiting()["invites"])
+    bob = WebSeat(port, "CrazyEights")
+    bob.start_join(invite=first, name="bob")
+    bob.first_waiting()
+    assert creator.join_stream.next() == ("waiting", {"joined": 2, "names": ["ann", "bob"]})
+    bob.close()  # the browser is closed while it waits
+    assert creator.join_stream.next() == ("waiting", {"joined": 1, "names": ["ann"]})
+    dora = WebSeat(port, "CrazyEights")
+    dora.start_join(invite=first, name="dora")  # the link works again
+    assert dora.first_waiting()["names"] == ["ann", "dora"]
+    creator.close()
+    dora.close()
+
+
+def test_the_creator_leaving_ends_a_session_nobody_else_waits_for(server: ServerThread) -> None:
+    creator = WebSeat(port_of(server), "TicTacToe")
+    creator.start_join(session="web-gone", players=2, name="ann")
+    (link,) = creator.first_waiting()["invites"]
+    assert session_of(server, "TicTacToe", "web-gone") is not None
+    creator.close()
+    play.wait_until(lambda: session_of(server, "TicTacToe", "web-gone") is None,
+                    "the abandoned session to go")
+    with pytest.raises(PlayRefused) as ended:
+        WebSeat(port_of(server), "TicTacToe").join(invite=invite_secret(link), name="bob")
+    assert ended.value.status == 410
+
+
+def test_wrong_invite_links_are_throttled() -> None:
+    fresh = started()
+    try:
+        statuses = []
+        for n in range(12):
+            try:
+                WebSeat(port_of(fresh), "TicTacToe").join(invite=f"guess-{n}", name="eve")
+            except PlayRefused as err:
+                statuses.append(err.status)
+        assert statuses[:10] == [404] * 10 and statuses[10:] == [429, 429]
+    finally:
+        fresh.stop()
+
+
+# ---------------------------------------------------------------- who may start sessions
+
+
+def test_with_a_token_only_the_operator_starts_sessions_and_invites_still_work() -> None:
+    guarded = started(web_token=TOKEN)
+    port = port_of(guarded)
+    try:
+        with pytest.raises(PlayRefused) as refused:
+            WebSeat(port, "TicTacToe").join(session="t1", players=2, name="eve")
+        assert refused.value.status == 403 and "invite link" in refused.value.message
+        assert post(port, "/api/play/open", {})[0] == 403
+        assert play.get_json(guarded, "/api/config")["play"] == {
+            "mode": "invite", "create": False, "bots": False}
+        creator = WebSeat(port, "TicTacToe")
+        stream = Stream(port, "/api/play/join", {"game": "TicTacToe", "session": "t1",
+                                                "players": 2, "name": "op"}, OPERATOR)
+        creator.join_stream = stream
+        (link,) = creator.first_waiting()["invites"]
+        friend = WebSeat(port, "TicTacToe").join(invite=invite_secret(link), name="bob")
+        creator.finish_join()
+        mover = whose_turn([creator, friend], friend.state())
+        assert mover.move(position=0)["status"] == "ok"  # no token needed to play
+    finally:
+        guarded.stop()
+
+
+def test_web_play_open_lets_anyone_start_and_off_lets_nobody_play() -> None:
+    open_server = started(web_token=TOKEN, web_play="open")
+    try:
+        port = port_of(open_server)
+        assert play.get_json(open_server, "/api/config")["play"]["create"] is True
+        seat = WebSeat(port, "Echo").join(session="solo", players=1, name="eve")
+        assert seat.move(msg="hi")["status"] == "ok"
+        assert post(port, "/api/play/open", {})[0] == 200
+    finally:
+        open_server.stop()
+    off = started(web_play="off")
+    try:
+        status, reply = post(port_of(off), "/api/play/join", {"game": "Echo", "players": 1})
+        assert status == 404 and "switched off" in reply["error"]
+    finally:
+        off.stop()
+
+
+def test_the_open_sessions_are_those_waiting_for_players(server: ServerThread) -> None:
+    creator = WebSeat(port_of(server), "ConnectFour")
+    creator.start_join(session="web-open", players=2, name="ann")
+    creator.first_waiting()
+    status, reply = post(port_of(server), "/api/play/open", {})
+    assert status == 200
+    assert {"game": "ConnectFour", "session": "web-open", "players": 2, "joined": 1,
+            "names": ["ann"]} in reply["sessions"]
+    joiner = WebSeat(port_of(server), "ConnectFour").join(session="web-open", name="bob")
+    creator.finish_join()
+    assert joiner.player_id != creator.player_id
+
+
+# ---------------------------------------------------------------- the seat's stream
+
+
+def test_one_stream_per_seat_and_a_new_one_shows_the_last_state_at_once(
+        server: ServerThread) -> None:
+    ann, bob = pair(server, "Nim", "web-tabs")
+    first = ann.state()
+    tab = Stream(port_of(server), "/api/play/state", ann.ids)  # a second tab, or a reload
+    assert tab.next()[0] == "session"
+    assert tab.next() == ("state", {"status": "ok", "data": first})  # at once
+    assert ann.states().next() == ("replaced", {})  # the first tab is told ...
+    assert ann.states().next() == ("eof", None)  # ... and its stream ends
+    mover = whose_turn([ann, bob], first)
+    mover.move(heap=0, take=1)
+    name, reply = tab.next()
+    assert name == "state" and reply["data"]["heaps"] == [2, 4, 5]
+    tab.close()
+    again = Stream(port_of(server), "/api/play/state", ann.ids)  # after a broken connection
+    assert again.next()[0] == "session"
+    assert again.next()[1]["data"]["heaps"] == [2, 4, 5]
+    again.close()
+
+
+def test_bad_play_requests_are_refused_with_a_reason(server: ServerThread) -> None:
+    port = port_of(server)
+    assert post(port, "/api/play/move", {}, headers={"X-Gameserver-Play": ""})[0] == 403
+    assert post(port, "/api/play/move", {}, headers={"Content-Type": "text/plain"})[0] == 415
+    assert post(port, "/api/play/move", {}, headers={"Origin": "http://evil.example"})[0] == 403
+    assert post(port, "/api/play/move", {}, headers={"Sec-Fetch-Site": "cross-site"})[0] == 403
+    status, reply = post(port, "/api/play/move", None, raw=b"[1, 2")
+    assert status == 400 and "not JSON" in reply["error"]
+    status, reply = post(port, "/api/play/move", None, raw=b"x" * (64 * 1024 + 1))
+    assert status == 413
+    assert post(port, "/api/play/nope", {})[0] == 404
+    status, reply = post(port, "/api/play/move", {"game": "TicTacToe"})
+    assert status == 200 and "missing the key 'session'" in reply["message"]
+    status, reply = post(port, "/api/play/join", {"game": "TicTacToe", "players": "two"})
+    assert status == 400 and "players" in reply["error"]
+    assert post(port, "/api/games", {})[0] == 501  # nothing else takes a POST
+
+
+# ---------------------------------------------------------------- bots, mixed sessions, caps
+
+
+def test_a_browser_plays_nim_against_the_bot_to_the_end(server: ServerThread) -> None:
+    seat = WebSeat(port_of(server), "Nim").join(session="web-bot", players=2, name="ann",
+                                                bots=1)
+    summary = session_summary(session_of(server, "Nim", "web-bot"))
+    assert [p["name"] for p in summary["players"]] == ["ann", "bot"]
+    assert finish_nim(seat)["winner"] in (0, 1)
+
+
+def finish_nim(seat: WebSeat) -> dict[str, Any]:
+    """Play ``seat`` (against the bot) to the end of its game; the final state."""
+    state = seat.state()
+    while not state["gameover"]:
+        if seat.player_id in state["current"]:
+            seat.move(**state["legal_moves"][0])
+        state = seat.state()
+    return state
+
+
+def test_a_bot_whose_game_is_over_waits_for_a_restart_and_then_leaves() -> None:
+    capped = started(web_bots=2, web_bots_per_address=1)
+    assert capped.server is not None
+    bots = capped.server.dashboard.bots
+    try:
+        seat = WebSeat(port_of(capped), "Nim").join(session="n-1", players=2, name="ann",
+                                                    bots=1)
+        finish_nim(seat)
+        play.wait_until(lambda: capped.call(lambda: (bots.playing, bots.waiting)) == (0, 1),
+                        "the bot to wait for a restart")
+        other = WebSeat(port_of(capped), "Nim").join(session="n-2", players=2, name="ann",
+                                                     bots=1)  # it no longer counts
+        seat.restart()  # (the restarting player gets no hand-over: the new game comes next)
+        assert finish_nim(seat)["gameover"]  # the bot played the new game too
+        bots.idle_seconds = 0.05
+        finish_nim(other)
+        play.wait_until(lambda: capped.call(lambda: bots.playing + bots.waiting) == 1,
+                        "the second bot to leave when nobody restarts")
+    finally:
+        capped.stop()
+
+
+def test_bots_are_capped_and_leave_with_the_browser_that_asked_for_them() -> None:
+    capped = started(web_bots=2, web_bots_per_address=1)
+    port = port_of(capped)
+    try:
+        creator = WebSeat(port, "CrazyEights")
+        creator.start_join(session="c-bots", players=3, name="ann", bots=1)
+        waiting = creator.first_waiting()
+        assert waiting["bots"] == 1 and len(waiting["invites"]) == 1
+        play.wait_until(lambda: len(session_of(capped, "CrazyEights", "c-bots").players) == 2,
+                        "the bot to join")
+        with pytest.raises(PlayRefused) as busy:
+            WebSeat(port, "Nim").join(session="c-2", players=2, name="ann", bots=1)
+        assert busy.value.status == 429 and "your address" in busy.value.message
+        creator.close()  # leaves before the session is full: its bot goes too
+        play.wait_until(lambda: session_of(capped, "CrazyEights", "c-bots") is None,
+                        "the session to go with its bot")
+        assert capped.call(lambda: capped.server.dashboard.bots.playing) == 0
+    finally:
+        capped.stop()
+    none = started(web_bots=0)
+    try:
+        with pytest.raises(PlayRefused) as off:
+            WebSeat(port_of(none), "Nim").join(session="n", players=2, name="ann", bots=1)
+        assert off.value.status == 403
+    finally:
+        none.stop()
+
+
+def test_a_browser_and_a_python_client_play_in_one_session(server: ServerThread) -> None:
+    seat = WebSeat(port_of(server), "ConnectFour")
+    seat.start_join(session="web-mixed", players=2, name="ann")
+    seat.first_waiting()
+    client = GameServerAPI("127.0.0.1", server.port, "ConnectFour", session="web-mixed",
+                           name="py")
+    python_id = client.join()
+    seat.finish_join()
+    assert {seat.player_id, python_id} == {0, 1}
+    column = {seat.player_id: 0, python_id: 1}
+    state = seat.state()
+    while not state["gameover"]:
+        (current,) = state["current"]
+        if current == seat.player_id:
+            seat.move(column=column[current])
+        else:
+            client.move(column=column[current])
+        state = seat.state()
+    assert state["winner"] in (0, 1)
+    assert client.state()["gameover"]
+
+
+def test_the_lobbys_per_address_caps_apply_to_browsers() -> None:
+    strict = started(max_waiting_joins_per_address=2)
+    try:
+        waiting = []
+        for n in range(2):
+            seat = WebSeat(port_of(strict), "TicTacToe")
+            seat.start_join(session=f"cap-{n}", players=2, name="ann")
+            seat.first_waiting()
+            waiting.append(seat)
+        with pytest.raises(PlayRefused) as refused:
+            WebSeat(port_of(strict), "TicTacToe").join(session="cap-3", players=2, name="ann")
+        assert "too many joins from your address" in refused.value.message
+        for seat in waiting:
+            seat.close()
+    finally:
+        strict.stop()
+
+
+def test_a_join_that_waits_for_a_python_client_gets_its_seat_in_a_thread(
+        server: ServerThread) -> None:
+    """The auto-join: the session's token comes with the seat."""
+    seat = WebSeat(port_of(server), "NumberRace")
+    done = threading.Thread(target=lambda: seat.join(session="auto", players=2, name="ann"))
+    done.start()
+    client = GameServerAPI("127.0.0.1", server.port, "NumberRace", session="auto", players=2)
+    client_id = client.join()
+    done.join(play.WAIT)
+    assert seat.session.startswith("auto-") and {seat.player_id, client_id} == {0, 1}
+
+
+def test_the_games_say_whether_a_bot_can_play_them_also_from_a_worker_process(
+        tmp_path: Path) -> None:
+    """Games from a games folder run in worker processes; the list still knows."""
+    (tmp_path / "listed.py").write_text(
+        "from gameserver.games.nim import Nim\n\n\nclass Listed(Nim):\n    pass\n")
+    folder = started(games_dirs=[str(tmp_path), str(GAMES)])
+    try:
+        games = {g["name"]: g for g in play.get_json(folder, "/api/games")}
+        assert games["Listed"]["legal_moves"] is True  # in a worker process
+        assert games["CoinToss"]["legal_moves"] is False
+        assert games["Nim"]["legal_moves"] is True and games["Chat"]["legal_moves"] is False
+        seat = WebSeat(port_of(folder), "Listed").join(session="l", players=2, name="ann",
+                                                       bots=1)
+        assert finish_nim(seat)["gameover"]  # against the bot, through the worker
+    finally:
+        folder.stop()
