@@ -70,7 +70,7 @@ import time
 from . import protocol
 from ._connhost import ConnectionHost
 from ._push import Subscriptions
-from .protocol import TERMINATOR, ProtocolError, RequestReader, framework_error, server_error
+from .protocol import TERMINATOR, ProtocolError, RequestReader, server_error
 from .waits import Outcome, Wait
 
 log = logging.getLogger("gameserver.server")
@@ -307,25 +307,16 @@ class BaseConnection:
         self._keep_alive = envelope.keep_alive
         if host.log_requests:
             log.debug("request %s", protocol.describe(request))
-        if kind in PUSH_REQUESTS:
-            self._subscription_request(request)  # type: ignore[arg-type]
+        if kind in PUSH_REQUESTS:  # answered here; a new subscription pushes after its reply
+            subs = self._subs
+            if subs is None:
+                subs = self._subs = Subscriptions(host, self._write, self._output_full)
+            reply, sub = subs.request(request, self._address, self._keep_alive)  # type: ignore
+            self._answer(reply)
+            if sub is not None:
+                subs.start(sub)
             return
         self._deliver(host.handle(request, self._address))
-
-    def _subscription_request(self, request: protocol.Subscribe | protocol.Unsubscribe) -> None:
-        """Subscribe or unsubscribe; a new subscription pushes only after its reply."""
-        if not self._keep_alive:
-            self._answer(framework_error(
-                f"{request.kind} needs a kept-alive connection: send it with "
-                '"keep_alive": true').reply())
-            return
-        subs = self._subs
-        if subs is None:
-            subs = self._subs = Subscriptions(self._host, self._write, self._output_full)
-        reply, sub = subs.request(request, self._address)
-        self._answer(reply)
-        if sub is not None:
-            subs.start(sub)
 
     def _output_full(self) -> bool:
         return bool(self._paused & OUTPUT_FULL)

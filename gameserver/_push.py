@@ -103,9 +103,17 @@ class Subscriptions:
 
     # ------------------------------------------------------------ requests
 
-    def request(self, request: Subscribe | Unsubscribe,
-                client: str) -> tuple[bytes, Subscription | None]:
-        """The reply to a subscribe or unsubscribe; and the new subscription, to ``start``."""
+    def request(self, request: Subscribe | Unsubscribe, client: str,
+                keep_alive: bool) -> tuple[bytes, Subscription | None]:
+        """The reply to a subscribe or unsubscribe; and the new subscription, to ``start``.
+
+        ``keep_alive``: the request asked to keep the connection (else it is
+        refused: the connection closes after its reply).
+        """
+        if not keep_alive:
+            return framework_error(
+                f"{request.kind} needs a kept-alive connection: send it with "
+                '"keep_alive": true').reply(), None
         if isinstance(request, Unsubscribe):
             sub = self._by_number.get(request.subscription)
             if sub is None:
