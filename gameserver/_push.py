@@ -43,7 +43,7 @@ from .waits import Feed, Wait
 
 __all__ = ["SUBSCRIPTIONS_MAX", "Subscriptions"]
 
-SUBSCRIPTIONS_MAX = 64  # per connection
+SUBSCRIPTIONS_MAX = 16  # per connection: a client needs one per view it shows
 
 TERMINATOR = b"EOT\x00"
 _STATUS_AT = len(b'{"status": "')  # where a reply's status starts
