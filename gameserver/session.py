@@ -24,9 +24,9 @@ back as a ``Wait`` kept in ``_waits`` (joins) or ``_view_waits`` (states,
 by view); every change wakes the joins and the views that have not seen it
 (``close`` wakes everything), and their carriers simply ask again. A
 subscription (``feed``, the push extension) is such a ``state`` asked
-again and again by its connection, with the key checked once. A closed session (replaced,
-timed out, server shutting down) answers every question with the reason it
-was closed. Nothing here touches sockets, futures or timers, so the rules
+again and again by its connection, with the key checked once. A closed
+session (replaced, timed out, server shutting down) answers every question
+with the reason it was closed. Nothing here touches sockets, futures or timers, so the rules
 are tested with plain calls.
 
 Seats: until the session is full, a joiner whose client goes away gives its
