@@ -70,7 +70,8 @@ import time
 from . import protocol
 from ._connhost import ConnectionHost
 from ._push import Subscriptions
-from .protocol import TERMINATOR, ProtocolError, RequestReader, server_error
+from .framing import TERMINATOR, RequestReader
+from .protocol import ProtocolError, server_error
 from .waits import Outcome, Wait
 
 log = logging.getLogger("gameserver.server")
@@ -120,8 +121,7 @@ TIMED = frozenset({READING, CLOSING, DRAINING})
 # States in which the socket is read (flow control may pause it).
 READ = frozenset({READING, SERVING, WAITING, DRAINING})
 
-# The requests a connection answers itself (its subscriptions), not the lobby.
-PUSH_REQUESTS = frozenset({"subscribe", "unsubscribe"})
+PUSH_REQUESTS = frozenset({"subscribe", "unsubscribe"})  # answered here, not by the lobby
 
 # Why reading is paused (bits of ``_paused``).
 OUTPUT_FULL = 1  # more than reply_buffer_max of replies unsent

@@ -38,6 +38,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ._connhost import ConnectionHost
+from .framing import TERMINATOR
 from .protocol import Subscribe, Unsubscribe, framework_error, ok
 from .waits import Feed, Wait
 
@@ -45,7 +46,6 @@ __all__ = ["SUBSCRIPTIONS_MAX", "Subscriptions"]
 
 SUBSCRIPTIONS_MAX = 16  # per connection: a client needs one per view it shows
 
-TERMINATOR = b"EOT\x00"
 _STATUS_AT = len(b'{"status": "')  # where a reply's status starts
 _OK = ord("o")
 

@@ -11,20 +11,41 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from . import _timeouts, timers
 from .checked import CheckedGame, GameType
 from .guard import GameCodeError
 from .players import Player
 
-if TYPE_CHECKING:
-    from .session import Recorder, Session, View
-
 FORMAT = 2
+View = tuple[int, bool]  # (player id, observer?)
 
 
-def snapshot(session: Session, game: bool = True) -> dict[str, Any]:
+class SavedSession(Protocol):
+    """What is saved of a session (``gameserver.session.Session`` has it all)."""
+
+    game_name: str
+    token: str
+    size: int
+    auto: bool
+    moves: int
+    accepted_moves: int
+    games_played: int
+    history_id: int
+    game_moves: int
+    players: list[Player]
+    created: float  # monotonic seconds, as the session's clock counts
+    last_activity: float
+    game: Any  # its CheckedGame (or a forfeited one)
+    timer: timers.TurnTimer | None
+    handover: tuple[list[dict[str, Any] | str], set[View]]
+
+    def now(self) -> float:
+        """The session's clock (monotonic seconds)."""
+
+
+def snapshot(session: SavedSession, game: bool = True) -> dict[str, Any]:
     """``session`` as plain data; ``game=False`` leaves ``"game"`` None (saved apart).
 
     Raises:
@@ -52,9 +73,11 @@ def snapshot(session: Session, game: bool = True) -> dict[str, Any]:
     }
 
 
-def restore(cls: type[Session], data: dict[str, Any], game_type: GameType,
-            recorder: Recorder | None, clock: Callable[[], float]) -> Session:
-    """A session of class ``cls`` from ``snapshot()``'s data.
+def restore(cls: Callable[..., SavedSession], data: dict[str, Any], game_type: GameType,
+            recorder: Any, clock: Callable[[], float]) -> SavedSession:
+    """A session made by ``cls`` (the ``Session`` class) from ``snapshot()``'s data.
+
+    ``recorder`` is handed to ``cls`` (a ``gameserver.session.Recorder``).
 
     ``data["game"]`` may also be the ``CheckedGame`` itself (the store brings
     games back by replaying their moves).

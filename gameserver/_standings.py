@@ -12,10 +12,44 @@ registered first.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from .tournament import Match, Tournament
+
+class Match(Protocol):
+    """What the standings read of a match (``gameserver.tournament.Match``)."""
+
+    round: int
+    table: int
+    names: tuple[str, str | None]  # names[1] None: a bye for names[0]
+    games: list[Any]  # GameResult: seats, points, ...
+    running: str  # the key of the game being played now, "" if none
+
+    @property
+    def bye(self) -> bool: ...
+
+    def game_points(self, name: str) -> float: ...
+
+    def done(self, best_of: int) -> bool: ...
+
+    def key(self, number: int) -> str: ...
+
+    def match_points(self) -> dict[str, float]: ...
+
+
+class Tournament(Protocol):
+    """What the standings read of a tournament (``gameserver.tournament.Tournament``)."""
+
+    name: str
+    settings: Any  # TournamentSettings
+    participants: dict[str, Any]  # name -> Participant
+    rounds: list[list[Any]]  # of Match
+    state: str
+    created: float
+    started: float | None
+    ended: float | None
+
+    @property
+    def planned_rounds(self) -> int: ...
 
 
 def standings(tournament: Tournament) -> list[dict[str, Any]]:

@@ -31,7 +31,7 @@ from .policy import choose_move
 from .protocol import ProtocolError, framework_error
 
 if TYPE_CHECKING:
-    from .session import Session
+    from .timers import TimedSession
 
 log = logging.getLogger("gameserver.timers")
 
@@ -103,7 +103,7 @@ class ForfeitedGame:
 # ---------------------------------------------------------------- ending turns
 
 
-def follow(session: Session, mover: int | None = None, accepted: bool = False,
+def follow(session: TimedSession, mover: int | None = None, accepted: bool = False,
            new_game: bool = False) -> None:
     """After a change of ``session``: update its timer (call only when it has one).
 
@@ -127,7 +127,7 @@ def follow(session: Session, mover: int | None = None, accepted: bool = False,
         timer.follow(now, current, mover, accepted)
 
 
-def end_turns(session: Session, now: float) -> None:
+def end_turns(session: TimedSession, now: float) -> None:
     """End the turn of every player of ``session`` whose time is up at ``now``."""
     timer = session.timer
     if timer is None or session.closed is not None or timer.waiting:
@@ -156,7 +156,7 @@ def end_turns(session: Session, now: float) -> None:
         session.forfeit(lost, reason)
 
 
-def _move_for(session: Session, player: int) -> bool | None:
+def _move_for(session: TimedSession, player: int) -> bool | None:
     """Make a move for ``player``, whose turn timed out.
 
     Returns False if none could be made, None while a game in a worker
@@ -191,7 +191,7 @@ def _move_for(session: Session, player: int) -> bool | None:
     return player not in _current(session)
 
 
-def _legal_moves(session: Session, player: int) -> list[dict[str, Any]] | None:
+def _legal_moves(session: TimedSession, player: int) -> list[dict[str, Any]] | None:
     """The player's legal moves ([] if none or unknown); None while a worker is asked for them.
 
     A game in a worker process (``gameserver.isolated``) knows them only
@@ -213,21 +213,22 @@ def _legal_moves(session: Session, player: int) -> list[dict[str, Any]] | None:
         return []
 
 
-def _fetched(session: Session) -> None:
+def _fetched(session: TimedSession) -> None:
     """A game worker sent the legal moves asked for: end the turns that are still due."""
     if session.timer is not None:
         session.timer.waiting = False
         session.time_up()
 
 
-def _current(session: Session) -> list[int]:
+def _current(session: TimedSession) -> list[int]:
     try:
         return session.game.current()
     except GameCodeError:
         return []
 
 
-def random_choice(session: Session, player: int, moves: list[dict[str, Any]]) -> dict[str, Any]:
+def random_choice(session: TimedSession, player: int,
+                  moves: list[dict[str, Any]]) -> dict[str, Any]:
     """A random one of ``moves``, the same one whenever the same game reaches this point.
 
     Not drawn from the game's own generator: the move is recorded like any

@@ -20,17 +20,31 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from .guard import GameCodeError
 from .protocol import framework_error
 from .waits import Wait
 
 if TYPE_CHECKING:
-    from .lobby import LobbyLimits
     from .session import Session
 
-__all__ = ["Admission", "RateLimit"]
+__all__ = ["Admission", "AdmissionLimits", "RateLimit"]
+
+
+class AdmissionLimits(Protocol):
+    """The settings ``Admission`` applies (``gameserver.lobby.LobbyLimits`` has them)."""
+
+    @property
+    def new_sessions_per_minute(self) -> int: ...
+    @property
+    def max_sessions_per_address(self) -> int: ...
+    @property
+    def max_waiting_joins_per_address(self) -> int: ...
+    @property
+    def overwrite(self) -> str: ...  # anyone, players or idle
+    @property
+    def overwrite_idle(self) -> float: ...
 
 
 class RateLimit:
@@ -67,7 +81,7 @@ class Admission:
         clock: seconds, monotonic (the lobby's).
     """
 
-    def __init__(self, limits: LobbyLimits, clock: Callable[[], float]) -> None:
+    def __init__(self, limits: AdmissionLimits, clock: Callable[[], float]) -> None:
         self.limits = limits
         self.clock = clock
         self._new_sessions = RateLimit(limits.new_sessions_per_minute)

@@ -20,17 +20,16 @@ sent along with every later change.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import sys
-import types
 import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from . import _channel, _sandbox, protocol, registry
+from ._stand_in import stand_in
 from .checked import Call, CheckedGame, GameType
 from .config import Settings
 from .game import AbstractGame
@@ -180,7 +179,7 @@ class RemoteGameType(GameType):
         self.hidden_information = hidden
         self.worker = worker
         self.source = worker.label
-        self.game_class = _stand_in(worker.source, name, hidden, documentation, moves)
+        self.game_class = stand_in(worker.source, name, hidden, documentation, moves)
         self._random_slots = ()
         self._range = (low, high)
         self._texts = (description or "", documentation or "", error)
@@ -428,37 +427,3 @@ class RemoteGame(CheckedGame):
         if len(self._views[key]) <= _channel.MIRROR_MAX // 2 and key not in self._wanted:
             self._wanted.append(key)  # asked for once: sent along with every change
         call.finish()
-
-
-def _stand_in(source: Source, name: str, hidden: bool, documentation: str | None,
-              moves: bool = False) -> type[AbstractGame]:
-    """A class named like the game, for code that looks at classes (see RemoteGameType).
-
-    A bundled game (isolate_games = "all") is trusted: its real class is
-    used. For a game file, the class lives in a module of its own whose
-    ``__file__`` is the game's file, so ``inspect.getsourcefile`` finds the
-    file (and the renderer next to it); the game's own code is never
-    imported into the server.
-    """
-    kind, where = source
-    if kind == "module":
-        from .games import BUNDLED_GAMES
-        return next(c for c in BUNDLED_GAMES if c.__name__ == name)
-    path = Path(where)
-    digest = hashlib.sha1(str(path).encode()).hexdigest()[:12]
-    module_name = f"_gameserver_isolated_{digest}_{path.stem}"
-    module = sys.modules.get(module_name)
-    if module is None:
-        module = sys.modules[module_name] = types.ModuleType(module_name)
-        module.__file__ = str(path)
-    attributes: dict[str, Any] = {
-        "__module__": module_name, "__doc__": documentation, "hidden_information": hidden}
-    if moves:  # lists_legal_moves() tells by the method; the worker has the real one
-        attributes["legal_moves"] = _in_the_worker
-    stand_in = type(name, (AbstractGame,), attributes)
-    setattr(module, name, stand_in)
-    return stand_in
-
-
-def _in_the_worker(self: Any, player_id: int) -> list[dict[str, Any]] | None:
-    raise NotImplementedError("the game's legal_moves runs in its worker process")

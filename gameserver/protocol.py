@@ -3,11 +3,11 @@
 Theory of operation
 -------------------
 A client sends one UTF-8 JSON object followed by the terminator ``EOT\\0``.
-``RequestReader`` collects bytes until it sees the terminator (or the size
-limit is passed) and ``decode_request`` turns the JSON into one of the small
-request classes below, checking every key and its exact type. Replies
-are built with ``ok``, ``error`` and ``illegal_move`` and are encoded to bytes
-exactly once.
+``gameserver.framing.RequestReader`` collects bytes until it sees the
+terminator (or the size limit is passed) and ``decode_request`` turns the
+JSON into one of the small request classes below, checking every key and
+its exact type. Replies are built with ``ok``, ``error`` and
+``illegal_move`` and are encoded to bytes exactly once.
 
 Every problem is a ``ProtocolError`` whose message already carries the prefix
 saying whose fault it was: ``server:`` (transport: size, time, bytes, JSON),
@@ -22,29 +22,15 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from ._json import FAST_PATH_FALLBACKS as FAST_PATH_FALLBACKS  # for the server's log
 from ._json import decode_json
 from ._json import encode_json as encode_json  # replies' JSON, for the rest of the server
 
-# The request types live in _requests; they are the protocol's, so they are named here too.
-from ._requests import DISCOVER_SESSIONS_MAX as DISCOVER_SESSIONS_MAX
-from ._requests import Discover as Discover
-from ._requests import Envelope as Envelope
-from ._requests import Join as Join
-from ._requests import JSONObject as JSONObject
-from ._requests import Move as Move
-from ._requests import Observe as Observe
-from ._requests import ObserverCode as ObserverCode
-from ._requests import Request as Request
-from ._requests import Restart as Restart
-from ._requests import State as State
-from ._requests import StateWithMoves as StateWithMoves
-from ._requests import Subscribe as Subscribe
-from ._requests import Unsubscribe as Unsubscribe
-
-TERMINATOR = b"EOT\x00"
+# A game's move dict and state dict are arbitrary JSON objects.
+JSONObject = dict[str, Any]
 
 class ProtocolError(Exception):
     """A request that cannot be served; ``str(err)`` is the full prefixed message."""
@@ -104,70 +90,136 @@ def illegal_move(value: Any) -> bytes:
     return encode_json({"status": "illegalmove", "message": message}).encode()
 
 
-# ---------------------------------------------------------------- framing
+# ---------------------------------------------------------------- requests
 
 
-class RequestReader:
-    """Collects the bytes of one request until its terminator.
+@dataclass(slots=True)
+class Join:
+    kind: ClassVar[str] = "join"
 
-    Feed every chunk to ``feed``. It returns ``None`` while the request is
-    incomplete and the request's JSON bytes (without terminator) once it is
-    complete; after that the reader keeps any bytes that followed, for the
-    next request on a kept-alive connection (``next_request``).
+    game: str
+    session: str
+    players: int | None
+    name: str
+    # Extension: the turn timer of a session this join starts (seconds; 0: none).
+    turn_timeout: float | None = None
+    game_clock: float | None = None
 
-    Raises ``ProtocolError`` when the request grows past ``size_max`` bytes,
-    terminator included (the classic client counts it too).
+
+@dataclass(slots=True)
+class Move:
+    kind: ClassVar[str] = "move"
+
+    game: str
+    session: str
+    player_id: int
+    key: str
+    move: JSONObject
+    with_state: bool = False  # extension: the reply carries the mover's new state
+    legal_moves: bool = False  # ... and in it the mover's legal moves
+
+
+@dataclass(slots=True)
+class State:
+    kind: ClassVar[str] = "state"
+
+    game: str
+    session: str
+    player_id: int
+    key: str
+    observer: bool
+    timer: bool = False  # extension: add the turn timer to the reply
+
+
+@dataclass(slots=True)
+class StateWithMoves(State):
+    """A state request that also asks for the player's legal moves (extension)."""
+
+
+@dataclass(slots=True)
+class Subscribe:
+    """Have each new state of a view pushed, on a kept-alive connection (extension)."""
+
+    kind: ClassVar[str] = "subscribe"
+
+    game: str
+    session: str
+    player_id: int
+    key: str
+    observer: bool
+    legal_moves: bool = False
+    timer: bool = False  # add the turn timer to every state
+
+
+@dataclass(slots=True)
+class Unsubscribe:
+    """End a subscription of this connection (extension)."""
+
+    kind: ClassVar[str] = "unsubscribe"
+
+    subscription: int
+
+
+# Most waiting sessions one discover reply lists (about 200 bytes each).
+DISCOVER_SESSIONS_MAX = 1_000
+
+
+@dataclass(slots=True)
+class Discover:
+    """List the games and the sessions waiting for players (extension).
+
+    The sessions come sorted by (game, session token), at most ``limit`` of
+    them, those after ``after`` (the ``next`` of the previous reply).
     """
 
-    __slots__ = ("_buffer", "_size_max", "_scanned")
+    kind: ClassVar[str] = "discover"
 
-    def __init__(self, size_max: int) -> None:
-        self._buffer = bytearray()
-        self._size_max = size_max
-        self._scanned = 0  # bytes already searched for the terminator
+    limit: int = DISCOVER_SESSIONS_MAX
+    after: tuple[str, str] | None = None
 
-    def feed(self, data: bytes) -> bytes | None:
-        if not self._buffer:  # a classic request usually comes in one piece
-            end = data.find(TERMINATOR)
-            if 0 <= end == len(data) - len(TERMINATOR) and len(data) <= self._size_max:
-                return data[:end]
-        self._buffer += data
-        return self.next_request()
 
-    def feed_later(self, data: bytes) -> None:
-        """Buffer bytes that arrived while a request is being served (or reading is paused).
+@dataclass(slots=True)
+class Observe:
+    kind: ClassVar[str] = "observe"
 
-        Nothing is checked here: the caller bounds the buffer by pausing its
-        reading once ``pending`` reaches ``size_max``, and ``next_request``
-        checks each request when its turn comes.
-        """
-        self._buffer += data
+    game: str
+    session: str
+    name: str
+    code: str | None = None  # extension: the player's observer code (their consent)
 
-    def next_request(self) -> bytes | None:
-        """Return the next complete request already buffered, or ``None``."""
-        buffer = self._buffer
-        end = buffer.find(TERMINATOR, max(0, self._scanned - len(TERMINATOR) + 1))
-        if end < 0:
-            self._scanned = len(buffer)
-            if len(buffer) > self._size_max:
-                raise server_error("request size exceeded by client")
-            return None
-        if end + len(TERMINATOR) > self._size_max:
-            raise server_error("request size exceeded by client")
-        request = bytes(buffer[:end])
-        del buffer[: end + len(TERMINATOR)]
-        self._scanned = 0
-        return request
 
-    @property
-    def pending(self) -> int:
-        """Number of bytes buffered (requests not yet taken, complete or not)."""
-        return len(self._buffer)
+@dataclass(slots=True)
+class ObserverCode:
+    """A player asks for the code that lets its own second program watch it (extension)."""
 
-    @property
-    def size_max(self) -> int:
-        """The largest request accepted, in bytes, terminator included."""
-        return self._size_max
+    kind: ClassVar[str] = "observer_code"
+
+    game: str
+    session: str
+    player_id: int
+    key: str
+
+
+@dataclass(slots=True)
+class Restart:
+    kind: ClassVar[str] = "restart"
+
+    game: str
+    session: str
+    player_id: int
+    key: str
+
+
+Request = (Join | Move | State | Observe | Restart | Discover | ObserverCode | Subscribe
+           | Unsubscribe)
+
+
+@dataclass(slots=True)
+class Envelope:
+    """A decoded request plus the opt-in extension flags that came with it."""
+
+    request: Request
+    keep_alive: bool = False
 
 
 # What each request type needs: key -> (accepted Python types, human description).

@@ -82,7 +82,7 @@ __all__ = ["Feed", "Outcome", "Player", "Recorder", "SaveBatch", "Session", "Vie
 
 log = logging.getLogger("gameserver.session")
 
-View = tuple[int, bool]  # (player id, observer?)
+View = _session_disk.View  # (player id, observer?)
 
 
 class SaveBatch(typing.Protocol):
@@ -707,7 +707,7 @@ class Session:
         Raises:
             GameCodeError: the saved game cannot be loaded.
         """
-        return _session_disk.restore(cls, data, game_type, recorder, clock)
+        return typing.cast(Session, _session_disk.restore(cls, data, game_type, recorder, clock))
 
     @property
     def handover(self) -> tuple[list[dict[str, Any] | str], set[View]]:

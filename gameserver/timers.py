@@ -41,12 +41,33 @@ import itertools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .protocol import framework_error
 
-if TYPE_CHECKING:
-    from .session import Session
+
+class TimedSession(Protocol):
+    """What turn timers need of a session (``gameserver.session.Session`` has it)."""
+
+    timer: TurnTimer | None
+    closed: Any  # the reason it ended (a ProtocolError), or None while it runs
+    game: Any  # its CheckedGame
+    game_name: str
+    token: str
+    games_played: int
+    game_moves: int
+
+    def now(self) -> float:
+        """The session's clock (monotonic seconds)."""
+
+    def time_up(self) -> None:
+        """End the turns whose time is up."""
+
+    def timed_move(self, player_id: int, move: dict[str, Any]) -> bool | None:
+        """Make ``move`` for a player out of time; whether the game accepted it."""
+
+    def forfeit(self, players: list[int], reason: str) -> None:
+        """End the current game: ``players`` lose it."""
 
 ACTIONS = ("move", "forfeit")
 MIN_SECONDS = 0.1  # the shortest turn or clock a session may have
@@ -237,7 +258,7 @@ class TurnTimer:
     # ------------------------------------------------------------ saving
 
     def snapshot(self, now: float, wall: float) -> dict[str, Any]:
-        """Plain data for ``Session.snapshot``: turn starts as Unix seconds."""
+        """Plain data for ``TimedSession.snapshot``: turn starts as Unix seconds."""
         return {"turn": self.spec.turn, "clock": self.spec.clock, "action": self.spec.action,
                 "size": self.size,
                 "started": {player: wall - (now - began) for player, began in self.started.items()},
@@ -283,14 +304,14 @@ class TimerSchedule:
     """
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, Session]] = []
+        self._heap: list[tuple[float, int, TimedSession]] = []
         self._count = itertools.count()
         self.on_earlier: Callable[[float], None] | None = None
 
     def __len__(self) -> int:
         return len(self._heap)
 
-    def update(self, session: Session) -> None:
+    def update(self, session: TimedSession) -> None:
         """The session's timer changed: make sure its next deadline is in the heap."""
         timer = session.timer
         if timer is None or session.closed is not None or timer.waiting:
@@ -304,7 +325,7 @@ class TimerSchedule:
         if deadline < earliest and self.on_earlier is not None:
             self.on_earlier(deadline)
 
-    def due(self, now: float) -> list[Session]:
+    def due(self, now: float) -> list[TimedSession]:
         """Take out the sessions whose entry is due at ``now`` (stale entries are dropped)."""
         sessions = []
         heap = self._heap

@@ -56,18 +56,28 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from . import _channel
 from ._process import PACKAGE_PARENT, Process, death, spawn
 from .guard import GameGuard
 
-if TYPE_CHECKING:
-    from .isolated import RemoteGame
-
 log = logging.getLogger("gameserver.workers")
 
 Source = tuple[str, str]  # ("file", path) or ("module", name)
+
+
+class GameInWorker(Protocol):
+    """What a worker needs of a game it hosts (``gameserver.isolated.RemoteGame``)."""
+
+    gid: int
+    type: Any  # its GameType: ``type.name`` names it in messages
+
+    def restore_request(self) -> Request | None:
+        """The request that brings the game back in a new worker; None without a copy."""
+
+    def lose(self, reason: str | None = None) -> str:
+        """The game is gone; returns the message its players get."""
 
 STARTUP_LIMIT = 20.0  # seconds a worker may take to start and import its games
 _RESTARTS_FREE = 5  # failures within RESTART_WINDOW replaced at once; then spaced out
@@ -104,7 +114,7 @@ class Request:
     method: str  # the game method it stands for, in error messages
     answer: Callable[[tuple[Any, ...]], None]
     fail: Callable[[str], None]
-    game: RemoteGame | None = None
+    game: GameInWorker | None = None
     builds: bool = False  # a new or restored game: nothing to restore if it fails
     hello: bool = False  # the first request: its reply is the catalog
     limit: float = 0.0  # seconds it may run (0: the worker's time limit)
@@ -125,7 +135,7 @@ class Worker:
     settings: WorkerSettings
     loop: asyncio.AbstractEventLoop
     guard: GameGuard
-    games: weakref.WeakValueDictionary[int, RemoteGame] = field(
+    games: weakref.WeakValueDictionary[int, GameInWorker] = field(
         default_factory=weakref.WeakValueDictionary)
     broken: str | None = None  # why no new process will be started (requests fail at once)
     catalog: asyncio.Future[tuple[Any, ...]] | None = None

@@ -31,10 +31,10 @@ from gameserver._connection import (
 from gameserver._connhost import ConnectionRegistry
 from gameserver.checked import game_types
 from gameserver.config import Settings
+from gameserver.framing import TERMINATOR
 from gameserver.guard import GameGuard
 from gameserver.lobby import Lobby, LobbyLimits
 from gameserver.metrics import Metrics
-from gameserver.protocol import TERMINATOR
 
 BUNDLED = registry.discover([])
 

@@ -21,9 +21,10 @@ from hypothesis import strategies as st
 
 from gameserver import _json, protocol, registry
 from gameserver.checked import game_types
+from gameserver.framing import TERMINATOR, RequestReader
 from gameserver.guard import GameGuard
 from gameserver.lobby import Lobby, LobbyLimits
-from gameserver.protocol import ProtocolError, RequestReader, decode_request
+from gameserver.protocol import ProtocolError, decode_request
 from gameserver.waits import Wait
 
 settings.register_profile("ci", max_examples=300, derandomize=True, deadline=None,
@@ -76,7 +77,7 @@ def assert_well_formed(reply: bytes) -> dict[str, Any]:
 def test_arbitrary_bytes_give_a_request_or_a_well_formed_error(raw: bytes) -> None:
     reader = RequestReader(200)
     try:
-        complete = reader.feed(raw + protocol.TERMINATOR)
+        complete = reader.feed(raw + TERMINATOR)
         if complete is not None:
             decode_request(complete)
     except ProtocolError as err:

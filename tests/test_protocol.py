@@ -9,13 +9,11 @@ import pytest
 
 from gameserver import protocol
 from gameserver.protocol import (
-    TERMINATOR,
     Discover,
     Join,
     Move,
     Observe,
     ProtocolError,
-    RequestReader,
     Restart,
     State,
     Subscribe,
@@ -26,45 +24,6 @@ from gameserver.protocol import (
 
 def encode(data: object) -> bytes:
     return json.dumps(data).encode()
-
-
-# ---------------------------------------------------------------- framing
-
-
-def test_reader_returns_request_once_terminator_arrives_in_pieces() -> None:
-    reader = RequestReader(1000)
-    assert reader.feed(b'{"type": "jo') is None
-    assert reader.feed(b'in"}EO') is None
-    assert reader.feed(b"T") is None
-    assert reader.feed(b"\x00") == b'{"type": "join"}'
-    assert reader.pending == 0
-
-
-def test_reader_keeps_bytes_after_the_terminator_for_the_next_request() -> None:
-    reader = RequestReader(1000)
-    assert reader.feed(b"{}EOT\x00[1]EOT\x00{") == b"{}"
-    assert reader.next_request() == b"[1]"
-    assert reader.next_request() is None
-    assert reader.pending == 1
-
-
-def test_reader_accepts_a_request_exactly_at_the_size_limit_terminator_included() -> None:
-    body = b"x" * 96
-    reader = RequestReader(100)
-    assert reader.feed(body + TERMINATOR) == body
-
-
-def test_reader_rejects_one_byte_over_the_limit() -> None:
-    reader = RequestReader(100)
-    with pytest.raises(ProtocolError, match="^server: request size exceeded by client$"):
-        reader.feed(b"x" * 97 + TERMINATOR)
-
-
-def test_reader_rejects_an_endless_request_without_terminator() -> None:
-    reader = RequestReader(100)
-    reader.feed(b"x" * 100)
-    with pytest.raises(ProtocolError, match="request size exceeded"):
-        reader.feed(b"x")
 
 
 # ---------------------------------------------------------------- decoding
@@ -182,15 +141,6 @@ def test_valid_requests_take_the_quick_way() -> None:
         assert protocol._quick_envelope(request) == protocol._checked_envelope(request)
 
 
-def test_reader_takes_a_whole_request_in_one_piece_and_nothing_less() -> None:
-    assert RequestReader(100).feed(b"{}" + TERMINATOR) == b"{}"
-    assert RequestReader(100).feed(TERMINATOR) == b""
-    assert RequestReader(100).feed(b"EOT") is None  # shorter than the terminator
-    reader = RequestReader(100)
-    assert reader.feed(b"{}" + TERMINATOR + b"[]" + TERMINATOR) == b"{}"
-    assert reader.next_request() == b"[]"
-
-
 def test_encoding_works_again_after_a_failed_encoding() -> None:
     # The encoder is built once; a failure must not leave anything behind in it.
     state: dict[str, object] = {"board": [1, 2], "bad": {1}}
@@ -203,17 +153,6 @@ def test_encoding_works_again_after_a_failed_encoding() -> None:
     with pytest.raises(ValueError, match="Circular"):
         protocol.ok(looped)
     assert json.loads(protocol.ok([state, state])) == {"status": "ok", "data": [state, state]}
-
-
-def test_bytes_kept_for_later_are_checked_when_their_turn_comes() -> None:
-    # feed_later never refuses (the connection pauses its reading instead); the
-    # request that is too large is refused when it is taken.
-    reader = RequestReader(100)
-    reader.feed_later(b"{}" + TERMINATOR + b"x" * 300)
-    assert reader.pending == 306 and reader.size_max == 100
-    assert reader.next_request() == b"{}"
-    with pytest.raises(ProtocolError, match="request size exceeded"):
-        reader.next_request()
 
 
 # ---------------------------------------------------------------- discover paging (extension)

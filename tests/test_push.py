@@ -14,7 +14,7 @@ from typing import Any
 
 from gameserver._connection import State
 from gameserver._push import SUBSCRIPTIONS_MAX
-from gameserver.protocol import TERMINATOR
+from gameserver.framing import TERMINATOR
 from tests.test_connection import Host, MemoryConnection, frame, hosting, join, two_players
 
 TTT = {"game": "TicTacToe", "session": "t"}

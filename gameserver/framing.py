@@ -1,0 +1,79 @@
+"""Framing: where one request ends in a stream of bytes.
+
+A client sends one UTF-8 JSON object followed by the terminator ``EOT\\0``
+(valid JSON never holds a raw NUL byte, so it cannot appear inside).
+``RequestReader`` collects the bytes of a connection until the terminator,
+enforcing the size limit, and keeps what follows for the next request of a
+kept-alive connection. Sans-I/O: bytes in, request bytes out.
+"""
+
+from __future__ import annotations
+
+from .protocol import server_error
+
+__all__ = ["TERMINATOR", "RequestReader"]
+
+TERMINATOR = b"EOT\x00"
+
+
+class RequestReader:
+    """Collects the bytes of one request until its terminator.
+
+    Feed every chunk to ``feed``. It returns ``None`` while the request is
+    incomplete and the request's JSON bytes (without terminator) once it is
+    complete; after that the reader keeps any bytes that followed, for the
+    next request on a kept-alive connection (``next_request``).
+
+    Raises ``ProtocolError`` when the request grows past ``size_max`` bytes,
+    terminator included (the classic client counts it too).
+    """
+
+    __slots__ = ("_buffer", "_size_max", "_scanned")
+
+    def __init__(self, size_max: int) -> None:
+        self._buffer = bytearray()
+        self._size_max = size_max
+        self._scanned = 0  # bytes already searched for the terminator
+
+    def feed(self, data: bytes) -> bytes | None:
+        if not self._buffer:  # a classic request usually comes in one piece
+            end = data.find(TERMINATOR)
+            if 0 <= end == len(data) - len(TERMINATOR) and len(data) <= self._size_max:
+                return data[:end]
+        self._buffer += data
+        return self.next_request()
+
+    def feed_later(self, data: bytes) -> None:
+        """Buffer bytes that arrived while a request is being served (or reading is paused).
+
+        Nothing is checked here: the caller bounds the buffer by pausing its
+        reading once ``pending`` reaches ``size_max``, and ``next_request``
+        checks each request when its turn comes.
+        """
+        self._buffer += data
+
+    def next_request(self) -> bytes | None:
+        """Return the next complete request already buffered, or ``None``."""
+        buffer = self._buffer
+        end = buffer.find(TERMINATOR, max(0, self._scanned - len(TERMINATOR) + 1))
+        if end < 0:
+            self._scanned = len(buffer)
+            if len(buffer) > self._size_max:
+                raise server_error("request size exceeded by client")
+            return None
+        if end + len(TERMINATOR) > self._size_max:
+            raise server_error("request size exceeded by client")
+        request = bytes(buffer[:end])
+        del buffer[: end + len(TERMINATOR)]
+        self._scanned = 0
+        return request
+
+    @property
+    def pending(self) -> int:
+        """Number of bytes buffered (requests not yet taken, complete or not)."""
+        return len(self._buffer)
+
+    @property
+    def size_max(self) -> int:
+        """The largest request accepted, in bytes, terminator included."""
+        return self._size_max
