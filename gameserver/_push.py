@@ -40,7 +40,7 @@ from collections.abc import Callable
 from ._connhost import ConnectionHost
 from .framing import TERMINATOR
 from .protocol import Subscribe, Unsubscribe, framework_error, ok
-from .waits import Feed, Wait
+from .waits import Feed, Outcome, Wait
 
 __all__ = ["SUBSCRIPTIONS_MAX", "Subscriptions"]
 
@@ -62,7 +62,7 @@ class Subscription:
         self.view = view  # (game, session, player id, observer?)
         self.prefix = b'{"push": %d, ' % number
         self.feed = feed
-        self.step: Callable[[], object] = feed  # what to run next: the feed, or a woken wait
+        self.step: Callable[[], Outcome] = feed  # what to run next: the feed, or a woken wait
         self.wait: Wait | None = None  # what it waits for
         self.due = False  # to go on once output resumes
         self.ended = False
@@ -152,7 +152,7 @@ class Subscriptions:
             return
         host = self.host
         while True:
-            outcome = host.resume(sub.step)  # type: ignore[arg-type]
+            outcome = host.resume(sub.step)
             while isinstance(outcome, Wait):
                 if not outcome.woken:
                     sub.wait = outcome
