@@ -33,6 +33,15 @@ rejects your move (try another one), ``GameServerError`` for everything else
 (its message says what went wrong; messages starting with ``api:`` come from
 this module, for example when the server cannot be reached).
 
+The same loop can be written with ``states()``, which gives you each new
+state as it comes (the server sends it; your program does not ask)::
+
+    for state in api.states():
+        if state['gameover']:
+            break
+        if my_id in state['current']:
+            api.move(position=state['board'].index(-1))
+
 Programs with a window (tkinter, pygame) must not wait in ``state()``: the
 window would freeze. They call ``poll()`` from the window's timer instead; it
 returns the new state if one has arrived, else ``None``, and never waits::
@@ -182,11 +191,14 @@ class GameServerAPI:
         self._keep_alive = keep_alive
         self._idle = []  # kept-alive connections not in use right now
         self._lock = threading.Lock()  # guards _idle: threads may share this object
-        # poll(): one state request kept waiting at the server on a connection of its own.
+        # poll() and states(): the server pushes each new state on a connection of their
+        # own (a subscription); a server without push gets a state request kept waiting there.
         self._poll_sock = None
         self._poll_sent = False  # is a state request waiting for its reply?
-        self._poll_reply = bytearray()  # what has arrived of that reply
+        self._poll_reply = bytearray()  # what has arrived of that reply (or of the pushes)
         self._poll_lock = threading.Lock()  # poll() and state() share the waiting request
+        self._pushing = False  # is this view subscribed on the poll connection?
+        self._push_known = None  # does the server push? (None: not asked yet)
 
     # ------------------------------------------------------------ public API
 
@@ -287,8 +299,10 @@ class GameServerAPI:
         (up to 10 seconds) and asks once more. ``move()`` never does that: a
         move must not be sent twice.
 
-        If you also use ``poll()``, ``state()`` waits for the answer to the
-        request that ``poll()`` keeps waiting, instead of asking again.
+        If you also use ``poll()`` or ``states()``, ``state()`` gives you the
+        next of the states the server sends for them (or waits for the
+        answer to the request ``poll()`` keeps waiting), instead of asking
+        again.
 
         Args:
             legal_moves (bool): also ask for the moves you may make now; they
@@ -313,7 +327,12 @@ class GameServerAPI:
         if self._player_id is None:
             raise GameServerError('join a game first: call join() or observe() before state()')
         with self._poll_lock:
-            if self._poll_sent:  # poll() has a request waiting: wait for its answer
+            if self._pushing:  # poll() or states() subscribed: the next state is pushed
+                data = self._next_push(wait=True)
+                if data is not None:
+                    return data
+                self._wait_for_server()  # its connection dropped: ask once more, below
+            elif self._poll_sent:  # poll() has a request waiting: wait for its answer
                 reply = self._poll_receive(wait=True)
                 if reply is not None:
                     return self._need(self._decode(reply, 'state'), 'state')
@@ -336,12 +355,15 @@ class GameServerAPI:
         ``None`` while nothing has changed. The first call usually returns
         ``None``: the answer is on its way.
 
-        How it works: ``poll()`` keeps one ``state`` request waiting at the
-        server, on a connection of its own that stays open, and only looks
-        whether the answer is there. So it works the same with or without
-        ``keep_alive``, and ``move()`` and ``restart()`` work as usual in
-        between. Call ``poll()`` from one thread only; ``close()`` (or the end
-        of a ``with`` block) closes its connection.
+        How it works: on a connection of its own that stays open,
+        ``poll()`` asks the server once to send each new state as it comes
+        (our server's push extension; with a server that cannot, it keeps one
+        ``state`` request waiting there instead) and only looks whether one
+        has arrived. So it works the same with or without ``keep_alive``, and
+        ``move()`` and ``restart()`` work as usual in between. States that
+        arrive while you do not call ``poll()`` wait for you, oldest first.
+        Call ``poll()`` from one thread only; ``close()`` (or the end of a
+        ``with`` block) closes its connection.
 
         Only opening a connection takes a moment: on the first call, and when
         the server has closed it (``poll()`` then asks again on a new one).
@@ -371,6 +393,11 @@ class GameServerAPI:
         if not self._poll_lock.acquire(blocking=False):
             return None  # another thread waits in state() for the same answer
         try:
+            if self._pushing or self._subscribe(legal_moves):
+                data = self._next_push(wait=False)
+                if data is None and not self._pushing:  # the connection dropped:
+                    self._subscribe(legal_moves)  # subscribe again, on a new one
+                return data
             if not self._poll_sent:
                 self._poll_send(legal_moves)
             reply = self._poll_receive(wait=False)
@@ -386,6 +413,132 @@ class GameServerAPI:
             return data
         finally:
             self._poll_lock.release()
+
+    def states(self, legal_moves=False):
+        """Give each new state of the game, one after the other, as the server sends it.
+
+        Use it in a ``for`` loop instead of calling ``state()`` again and
+        again. The first state comes at once; after that the loop waits until
+        the game changes (a move by anyone, a restart) and then gives you the
+        new state. The loop never ends by itself: leave it with ``break``
+        (for example once ``state['gameover']`` is true).
+
+        Each state comes once and none is left out, exactly as with
+        ``state()``. After a restart you first get the end of the old game,
+        then the new game. The server sends the states on a connection of
+        their own (our server's push extension); with a server that cannot,
+        this asks with ``state()``. You may call ``move()`` and ``restart()``
+        inside the loop.
+
+        Args:
+            legal_moves (bool): as in ``state()``; our server's extension.
+
+        Yields:
+            dict: each new state, as ``state()`` returns it.
+
+        Raises:
+            GameServerError: as ``state()`` (for example: the session has
+                ended or was replaced).
+
+        Example::
+
+            for state in api.states():
+                if state['gameover']:
+                    break
+                if my_id in state['current']:
+                    api.move(position=state['board'].index(-1))
+        """
+        if self._player_id is None:
+            raise GameServerError('join a game first: call join() or observe() before states()')
+        with self._poll_lock:
+            if not self._pushing:
+                self._subscribe(legal_moves)
+        while True:
+            yield self.state(legal_moves)
+
+    def _subscribe(self, legal_moves):
+        """Ask the server to push this view's states on the poll connection; whether it does.
+
+        Our server (0.2.0 and later) answers a subscribe request; an older or
+        classic server does not know it, and then poll() and states() keep a
+        state request waiting instead (asked once per object).
+        """
+        if self._push_known is False:
+            return False
+        if self._poll_sent:  # a state request waits there already: no subscription now
+            return False
+        request = self._state_request(legal_moves)
+        request['type'] = 'subscribe'
+        request['keep_alive'] = True  # last key, as in _exchange
+        raw = self._encode(request)
+        self._stop_polling()
+        sock = self._poll_sock = self._connect()
+        try:
+            sock.setblocking(True)
+            sock.sendall(raw)
+            reply, ending = self._receive_one(sock)
+        except OSError as e:
+            self._stop_polling()
+            raise self._os_error(e, 'could not subscribe at') from None
+        if ending != 'terminator':  # a classic server answers and closes: no push there
+            self._stop_polling()
+            self._push_known = False
+            return False
+        try:
+            self._decode(reply, 'subscribe')
+        except GameServerError as error:
+            self._stop_polling()
+            if 'unknown request type' in str(error):  # a server without push
+                self._push_known = False
+                return False
+            raise
+        self._push_known = self._pushing = True
+        return True
+
+    def _receive_one(self, sock):
+        """Read until the first terminator; the bytes before it and the ending.
+
+        What follows the terminator (the first pushes) is kept for ``_next_push``.
+        """
+        reply = self._poll_reply
+        while True:
+            end = reply.find(_TERMINATOR)
+            if end >= 0:
+                first = bytes(reply[:end])
+                del reply[:end + len(_TERMINATOR)]
+                return first, 'terminator'
+            chunk = sock.recv(_BUFFER_SIZE)
+            if not chunk:
+                return bytes(reply), 'eof'
+            reply += chunk
+
+    def _next_push(self, wait):
+        """The next pushed state (oldest first); None if none has come and ``wait`` is false.
+
+        None with ``wait`` means: the connection ended (the server stopped,
+        or closed it); the subscription is gone, and the next poll() or
+        states() asks again. A pushed error (the session ended or was
+        replaced) ends the subscription and is raised.
+        """
+        pushed = self._poll_reply
+        while True:
+            end = pushed.find(_TERMINATOR)
+            if end >= 0:
+                message = bytes(pushed[:end])
+                del pushed[:end + len(_TERMINATOR)]
+                try:
+                    data = self._decode(message, 'state')
+                except GameServerError:
+                    self._stop_polling()
+                    raise
+                return self._need(data, 'state')
+            chunk = self._poll_read(wait, 'connection failed while waiting for a state from')
+            if chunk is None:
+                return None  # nothing (more) has arrived yet
+            if not chunk:  # the server closed the connection
+                self._stop_polling()
+                return None
+            pushed += chunk
 
     def _state_request(self, legal_moves):
         request = {
@@ -433,7 +586,7 @@ class GameServerAPI:
         is waiting any more). A server without keep-alive ends its reply by
         closing the connection; that reply is returned too.
         """
-        sock, reply = self._poll_sock, self._poll_reply
+        reply = self._poll_reply
         while True:
             end = reply.find(_TERMINATOR)
             if end >= 0:
@@ -444,26 +597,33 @@ class GameServerAPI:
                 self._poll_sent = False
                 self._poll_reply = bytearray()
                 return bytes(reply[:end])
-            try:
-                sock.setblocking(wait)
-                chunk = sock.recv(_BUFFER_SIZE)
-            except (BlockingIOError, ssl.SSLWantReadError):
+            chunk = self._poll_read(wait, 'connection failed while waiting for the reply from')
+            if chunk is None:
                 return None  # nothing (more) has arrived yet
-            except (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
-                chunk = b''
-            except OSError as e:
-                self._stop_polling()
-                raise self._os_error(e, 'connection failed while waiting for the reply from') \
-                    from None
             if not chunk:  # the server closed the connection
                 self._stop_polling()
                 return bytes(reply) if reply else None
             reply += chunk
 
+    def _poll_read(self, wait, what):
+        """One read on the poll connection: bytes; ``b''`` once it is closed; None if
+        nothing has arrived (only when ``wait`` is false). Other failures raise."""
+        try:
+            self._poll_sock.setblocking(wait)
+            return self._poll_sock.recv(_BUFFER_SIZE)
+        except (BlockingIOError, ssl.SSLWantReadError):
+            return None
+        except (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
+            return b''
+        except OSError as e:
+            self._stop_polling()
+            raise self._os_error(e, what) from None
+
     def _stop_polling(self):
-        """Forget the waiting poll request and close its connection."""
+        """Forget the waiting poll request (or the subscription) and close its connection."""
         sock, self._poll_sock = self._poll_sock, None
         self._poll_sent = False
+        self._pushing = False
         self._poll_reply = bytearray()
         if sock is not None:
             _close(sock)

@@ -52,6 +52,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 TERMINATOR = b"EOT\x00"
+PUSH = b'{"push": '  # how a pushed state starts (the push extension)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 STARTUP_TIMEOUT = 20.0
 IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
@@ -353,6 +354,13 @@ class Meter:
         }
 
 
+def per_move(figures: dict[str, Any], moves: int) -> dict[str, Any]:
+    """Server and generator CPU per completed move, from a ``Meter`` reading."""
+    per = max(moves, 1)
+    return {"server_cpu_us_per_move": round(figures["server_cpu_s"] * 1e6 / per, 1),
+            "generator_cpu_us_per_move": round(figures["generator_cpu_s"] * 1e6 / per, 1)}
+
+
 def wait_idle(pid: int, limit: float = 10.0) -> float:
     """Wait until process ``pid`` uses (almost) no CPU for 0.2 s; return seconds waited."""
     start = perf_counter()
@@ -588,9 +596,13 @@ class Conn:
 
     The callback gets ``(reply, None)`` or ``(None, error)``; ``loop.now`` is
     the time the reply was noticed.
+
+    Pushed states (the push extension: messages that start with
+    ``{"push": ``) go to ``on_push`` instead, whenever they come; replies
+    still come one per request.
     """
 
-    __slots__ = ("loop", "sock", "fd", "buf", "cb", "keep", "out", "t_connect")
+    __slots__ = ("loop", "sock", "fd", "buf", "cb", "keep", "out", "t_connect", "on_push")
 
     def __init__(self, loop: Loop) -> None:
         self.loop = loop
@@ -601,6 +613,7 @@ class Conn:
         self.keep = False
         self.out: bytes | None = None  # payload waiting for the connect to finish
         self.t_connect = 0.0
+        self.on_push: Callable[[bytes], None] | None = None
 
     def send(self, payload: bytes, cb: Callback, keep_alive: bool = False) -> None:
         self.cb = cb
@@ -690,6 +703,9 @@ class Conn:
                 return
             buf += data
             if self.keep:
+                if self.on_push is not None:
+                    self._messages()
+                    return
                 end = buf.find(TERMINATOR)
                 if end >= 0:  # one request at a time, so nothing follows it
                     reply = bytes(buf[:end])
@@ -700,6 +716,22 @@ class Conn:
                     return
             # Classic: the FIN usually arrives with the reply, so reading again
             # now saves a round through epoll.
+
+    def _messages(self) -> None:
+        """Hand every complete message in the buffer to ``on_push`` or the reply callback."""
+        buf = self.buf
+        start = 0
+        while self.sock is not None:
+            end = buf.find(TERMINATOR, start)
+            if end < 0:
+                break
+            message = bytes(buf[start:end])
+            start = end + len(TERMINATOR)
+            if message.startswith(PUSH):
+                self.on_push(message)  # type: ignore[misc]
+            elif self.cb is not None:
+                self.cb(message, None)
+        del buf[:start]
 
     def _fail(self, message: str) -> None:
         cb = self.cb

@@ -6,10 +6,13 @@ move changed it), again and again, each request waiting for its reply.
 Measured twice against the same server:
 
 * ``classic``: one TCP connection per request, as the classic client does;
-* ``keepalive``: one connection for everything (``"keep_alive": true``).
+* ``keepalive``: one connection for everything (``"keep_alive": true``);
+* ``withstate``: one connection, and one request per step: the move's reply
+  carries the mover's new state (``"with_state": true``, the push extension).
 
-For each mode: requests/s, move+state pairs/s, p50/p99 request latency,
-server CPU µs per request (from /proc) and the client's own CPU.
+For each mode: requests/s, steps/s (a step: a move and the state after it),
+p50/p99 request latency, server CPU µs per request and per step (from
+/proc) and the client's own CPU.
 
     python bench/roundtrip.py            # 5 s per mode
     python bench/roundtrip.py --smoke    # a few seconds in all
@@ -63,9 +66,11 @@ class KeptAlive:
 
 def run_mode(server: _common.Server, key: str, mode: str, seconds: float) -> dict[str, Any]:
     """Loop move + state for ``seconds`` in ``mode``; return the figures."""
-    keep = mode == "keepalive"
+    keep = mode != "classic"
+    with_state = mode == "withstate"
     ids = {"game": "Echo", "session": "rt", "player_id": 0, "key": key}
-    move_head = _common.encode({"type": "move", **ids, "move": {"msg": 0}}, keep)
+    extra = {"with_state": True} if with_state else {}
+    move_head = _common.encode({"type": "move", **ids, "move": {"msg": 0}, **extra}, keep)
     # The move's payload with a changing number: the part before the 0 and after it.
     cut = move_head.index(b'"msg":0') + len(b'"msg":')
     before, after = move_head[:cut], move_head[cut + 1:]
@@ -83,24 +88,31 @@ def run_mode(server: _common.Server, key: str, mode: str, seconds: float) -> dic
             t0 = perf_counter()
             reply = request(before + str(pairs).encode() + after)
             t1 = perf_counter()
+            latencies.append(t1 - t0)
+            if with_state:  # the state came with the move
+                if json.loads(reply).get("state", {}).get("echo") != pairs:
+                    errors += 1
+                pairs += 1
+                continue
             if reply != b'{"status": "ok", "data": null}':
                 errors += 1
             reply = request(state)
             t2 = perf_counter()
             if json.loads(reply).get("data", {}).get("echo") != pairs:
                 errors += 1
-            latencies.append(t1 - t0)
             latencies.append(t2 - t1)
             pairs += 1
     finally:
         if conn is not None:
             conn.close()
-    figures = meter.read(2 * pairs)
+    requests = pairs if with_state else 2 * pairs
+    figures = meter.read(requests)
     wall = figures["seconds"]
     return {
         "mode": mode,
-        "requests_per_s": round(2 * pairs / wall, 1),
+        "requests_per_s": round(requests / wall, 1),
         "pairs_per_s": round(pairs / wall, 1),
+        "server_cpu_us_per_step": round(figures["server_cpu_s"] * 1e6 / max(pairs, 1), 1),
         **_common.percentiles(latencies, "latency_"),
         "errors": errors,
         **figures,
@@ -110,13 +122,13 @@ def run_mode(server: _common.Server, key: str, mode: str, seconds: float) -> dic
 def main(argv: list[str] | None = None) -> int:
     parser = _common.make_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="per mode (default 5)")
-    parser.add_argument("--modes", default="classic,keepalive",
-                        help="comma-separated: classic, keepalive (default both)")
+    parser.add_argument("--modes", default="classic,keepalive,withstate",
+                        help="comma-separated: classic, keepalive, withstate (default all)")
     args = _common.parse(parser, argv)
     seconds = 0.5 if args.smoke else args.seconds
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     for mode in modes:
-        if mode not in ("classic", "keepalive"):
+        if mode not in ("classic", "keepalive", "withstate"):
             parser.error(f"unknown mode {mode!r}")
     runs = []
     with _common.Server("--log-level", "WARNING", *args.server_arg) as server:
@@ -127,16 +139,21 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(run_mode(server, key, mode, seconds))
         problems = server.log_problems()
         problem_lines = server.problem_lines()
-    ratio = None
+    ratio = step_ratio = None
     by_mode = {r["mode"]: r for r in runs}
     if "classic" in by_mode and "keepalive" in by_mode:
         ratio = round(by_mode["keepalive"]["requests_per_s"]
                       / by_mode["classic"]["requests_per_s"], 2)
+    if "keepalive" in by_mode and "withstate" in by_mode:
+        step_ratio = round(by_mode["withstate"]["pairs_per_s"]
+                           / by_mode["keepalive"]["pairs_per_s"], 2)
     record = {"benchmark": "roundtrip", "smoke": args.smoke, **_common.machine_info(),
               **_common.fsync_ms(5 if args.smoke else 20),
               "seconds_per_mode": seconds, "runs": runs, "keepalive_speedup": ratio,
+              "withstate_steps_speedup": step_ratio,
               "server_log_problems": problems, "server_log_excerpt": problem_lines}
-    parts = [f"{r['mode']}: {r['requests_per_s']:.0f} req/s, p50 "
+    parts = [f"{r['mode']}: {r['requests_per_s']:.0f} req/s, {r['pairs_per_s']:.0f} steps/s, "
+             f"{r['server_cpu_us_per_step']:.0f} µs/step, p50 "
              f"{_common.fmt(r['latency_p50_ms'], 3)} ms, server "
              f"{r['server_cpu_us_per_request']:.0f} µs/req, client "
              f"{r['generator_cpu_us_per_request']:.0f} µs/req, errors {r['errors']}, "
@@ -145,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = "roundtrip: " + " | ".join(parts)
     if ratio is not None:
         summary += f" | keep-alive {ratio}x classic"
+    if step_ratio is not None:
+        summary += f" | with state {step_ratio}x the steps of keep-alive"
     _common.emit(record, summary)
     return 1 if any(r["errors"] for r in runs) else 0
 

@@ -4,9 +4,14 @@ Each of the 2K players loops: ``state`` (long poll) → if it is its turn, a
 random ``move`` on an empty cell → ``state`` ...; when the game is over,
 player 0 restarts it. All players live in one process on one epoll loop
 (``_common.Loop``): no thread or task per player, so the generator costs
-little CPU next to the server. By default every request opens its own TCP
-connection, as classic clients do (``--keep-alive``: one connection per
-player).
+little CPU next to the server. Modes (``--mode``):
+
+* ``classic`` (default): every request opens its own TCP connection, as
+  classic clients do;
+* ``keepalive``: one kept-alive connection per player (``--keep-alive``);
+* ``push``: one kept-alive connection per player, which subscribes the
+  player's view once; each new state is pushed, and a move's reply carries
+  the mover's new state (``"with_state": true``). No ``state`` requests.
 
 Measured for each K after a warm-up, over a fixed window, on a fresh server:
 
@@ -37,6 +42,7 @@ import _common
 from _common import Conn, Loop, perf_counter
 
 OK_NULL = b'{"status": "ok", "data": null}'
+OK_NULL_WITH_STATE = b'{"status": "ok", "data": null, "state": '
 STALL = 1.0  # seconds
 
 
@@ -50,6 +56,7 @@ class Stats:
         self.notify_latency: list[float] = []
         self.errors: Counter[str] = Counter()
         self.stalls = 0
+        self.pushes = 0
 
 
 class Session:
@@ -68,7 +75,7 @@ class Player:
     """One random player: a little state machine driven by reply callbacks."""
 
     __slots__ = ("bench", "session", "pid", "conn", "t0", "keep", "state_req",
-                 "move_head", "move_tail", "restart_req", "kind")
+                 "move_head", "move_tail", "restart_req", "kind", "pushed")
 
     def __init__(self, bench: Bench, session: Session) -> None:
         self.bench = bench
@@ -78,6 +85,9 @@ class Player:
         self.conn = Conn(bench.loop)
         self.t0 = 0.0
         self.kind = ""
+        self.pushed: dict[str, Any] | None = None  # a push that came while a request was out
+        if bench.push:
+            self.conn.on_push = self.on_push
 
     def send(self, kind: str, payload: bytes) -> None:
         self.kind = kind
@@ -101,21 +111,20 @@ class Player:
             self.failed(err or "no reply")
             return
         kind = self.kind
+        if kind == "move" and bench.push:
+            if not reply.startswith(OK_NULL_WITH_STATE):
+                self.failed(reply.decode(errors="replace"))
+                return
+            self.kind = ""
+            self.pushed = None  # older than the state this reply carries
+            self.moved(now)
+            self.on_state(json.loads(reply)["state"], now)
+            return
         if kind == "move":
             if reply != OK_NULL:
                 self.failed(reply.decode(errors="replace"))
                 return
-            session = self.session
-            session.reply_t = now
-            if stats.on:
-                stats.moves += 1
-                latency = now - self.t0
-                stats.move_latency.append(latency)
-                if latency >= STALL:
-                    stats.stalls += 1
-                if session.seen_t is not None:  # the opponent saw it in this batch
-                    stats.notify_latency.append(0.0)
-            session.seen_t = None
+            self.moved(now)
             self.ask_state()
             return
         if kind == "restart":
@@ -126,7 +135,11 @@ class Player:
                 stats.games += 1
                 if now - self.t0 >= STALL:
                     stats.stalls += 1
+            self.kind = ""
             self.ask_state()
+            pushed, self.pushed = self.pushed, None
+            if pushed is not None:  # the new game's state came before the reply
+                self.on_state(pushed, now)
             return
         answer = json.loads(reply)
         if answer.get("status") != "ok":
@@ -135,8 +148,36 @@ class Player:
         data = answer["data"]
         if kind == "join":
             self.joined(data)
+        elif kind == "subscribe":
+            self.kind = ""  # the states come as pushes
         else:
             self.on_state(data, now)
+
+    def moved(self, now: float) -> None:
+        """The reply to our move came."""
+        stats = self.bench.stats
+        session = self.session
+        session.reply_t = now
+        if stats.on:
+            stats.moves += 1
+            latency = now - self.t0
+            stats.move_latency.append(latency)
+            if latency >= STALL:
+                stats.stalls += 1
+            if session.seen_t is not None:  # the opponent saw it in this batch
+                stats.notify_latency.append(0.0)
+        session.seen_t = None
+
+    def on_push(self, message: bytes) -> None:
+        """A pushed state of our view (push mode)."""
+        bench = self.bench
+        if bench.stats.on:
+            bench.stats.pushes += 1
+        answer = json.loads(message)
+        if answer.get("status") != "ok":
+            self.failed(str(answer.get("message")))
+            return
+        self.on_state(answer["data"], bench.loop.now)
 
     def failed(self, message: str) -> None:
         bench = self.bench
@@ -155,14 +196,19 @@ class Player:
                "key": data["key"]}
         self.state_req = _common.encode({"type": "state", **ids, "observer": False}, keep)
         self.restart_req = _common.encode({"type": "restart", **ids}, keep)
-        move = _common.encode({"type": "move", **ids, "move": {"position": 0}}, keep)
+        extra = {"with_state": True} if self.bench.push else {}
+        move = _common.encode({"type": "move", **ids, "move": {"position": 0}, **extra}, keep)
         cut = move.index(b'"position":') + len(b'"position":')
         self.move_head, self.move_tail = move[:cut], move[cut + 1:]
+        if self.bench.push:
+            self.send("subscribe", _common.encode({"type": "subscribe", **ids,
+                                                   "observer": False}, keep))
         self.bench.joined += 1
-        self.ask_state()
+        if not self.bench.push:
+            self.ask_state()
 
     def ask_state(self) -> None:
-        if not self.bench.stopping:
+        if not self.bench.stopping and not self.bench.push:
             self.send("state", self.state_req)
 
     def on_state(self, data: dict[str, Any], now: float) -> None:
@@ -183,6 +229,10 @@ class Player:
                         session.seen_t = now  # counted when the move reply comes
         if self.bench.stopping:
             return
+        if self.bench.push and self.kind:  # a request in flight: act once its reply came
+            # (a reply waits until its change is saved; a push may come before it).
+            self.pushed = data
+            return
         if data["gameover"]:
             if self.pid == 0:
                 self.send("restart", self.restart_req)
@@ -202,10 +252,11 @@ class Player:
 
 
 class Bench:
-    def __init__(self, server: _common.Server, sessions: int, keep_alive: bool,
+    def __init__(self, server: _common.Server, sessions: int, mode: str,
                  seed: int, sources: int) -> None:
         self.loop = Loop(server.addr, sources)
-        self.keep_alive = keep_alive
+        self.keep_alive = mode != "classic"
+        self.push = mode == "push"
         self.rng = random.Random(seed)
         self.stats = Stats()
         self.stopping = False
@@ -214,10 +265,10 @@ class Bench:
         self.players = [Player(self, s) for s in self.sessions for _ in range(2)]
 
 
-def run_level(sessions: int, seconds: float, warmup: float, keep_alive: bool,
+def run_level(sessions: int, seconds: float, warmup: float, mode: str,
               server_args: list[str], seed: int, sources: int) -> dict[str, Any]:
     with _common.Server(*server_args) as server:
-        bench = Bench(server, sessions, keep_alive, seed, sources)
+        bench = Bench(server, sessions, mode, seed, sources)
         loop = bench.loop
         everyone = len(bench.players)
         for player in bench.players:
@@ -232,6 +283,7 @@ def run_level(sessions: int, seconds: float, warmup: float, keep_alive: bool,
         loop.run(seconds)
         stats.on = False
         figures = meter.read(stats.requests)
+        per_move = _common.per_move(figures, stats.moves)
         bench.stopping = True
         # Requests in flight for longer than STALL right now are stalled too.
         now = perf_counter()
@@ -248,8 +300,10 @@ def run_level(sessions: int, seconds: float, warmup: float, keep_alive: bool,
     return {
         "sessions": sessions,
         "all_joined": joined,
-        "mode": "keepalive" if keep_alive else "classic",
+        "mode": mode,
         "moves_per_s": round(stats.moves / wall, 1),
+        "pushes": stats.pushes,
+        **per_move,
         "games_per_s": round(stats.games / wall, 1),
         "moves": stats.moves,
         "games": stats.games,
@@ -277,8 +331,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=8.0,
                         help="measured window per K (default 8)")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds (default 1)")
-    parser.add_argument("--keep-alive", action="store_true",
-                        help="one kept-alive connection per player instead of one per request")
+    parser.add_argument("--mode", choices=("classic", "keepalive", "push"), default=None,
+                        help="classic: a connection per request (default); keepalive: one "
+                             "kept-alive connection per player; push: one per player, "
+                             "subscribed, moves with the mover's state")
+    parser.add_argument("--keep-alive", action="store_true", help="the same as --mode keepalive")
     parser.add_argument("--sources", type=int, default=1,
                         help="spread connections over 127.0.0.1..N (default 1)")
     parser.add_argument("--seed", type=int, default=1)
@@ -289,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
         levels, seconds, warmup = [2, 20], 0.6, 0.2
     _common.raise_nofile(4 * max(levels) + 1000)
     server_args = ["--log-level", "WARNING", *args.server_arg]
-    runs = [run_level(k, seconds, warmup, args.keep_alive, server_args, args.seed, args.sources)
+    mode = args.mode or ("keepalive" if args.keep_alive else "classic")
+    runs = [run_level(k, seconds, warmup, mode, server_args, args.seed, args.sources)
             for k in levels]
     record = {"benchmark": "tictactoe_load", "smoke": args.smoke, **_common.machine_info(),
               **_common.fsync_ms(5 if args.smoke else 20),
@@ -299,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
              f" notify p50/p99 {_common.fmt(r['notify_p50_ms'])}/"
              f"{_common.fmt(r['notify_p99_ms'])} ms, errors {r['errors']},"
              f" stalls {r['stalls']}, overflows {r['listen_overflows']},"
-             f" server {r['server_cpu_us_per_request']:.0f} µs/req,"
+             f" server {r['server_cpu_us_per_move']:.0f} µs/move,"
              f" generator {r['generator_cpu_pct']:.0f}% CPU, others {r['other_cpu_pct']:.0f}%"
              f" + steal {r['steal_pct']:.0f}%"
              for r in runs]

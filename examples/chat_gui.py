@@ -15,8 +15,9 @@ others' messages. The terminal version needs two programs for that
 (chat_input.py and chat_output.py); the classic version uses a thread. A
 window does it more simply: tkinter calls ``send`` when you press Enter, and
 a timer calls ``check_for_news`` ten times a second, which asks
-``api.poll()`` for news. poll() returns the new state if one has arrived,
-else None, and never waits, so the window keeps reacting while you type.
+``api.poll()`` for news. The server sends each new state as it happens;
+poll() returns one that has arrived, else None, and never waits, so the
+window keeps reacting while you type.
 """
 
 import argparse
@@ -70,13 +71,14 @@ class ChatWindow:
         """Show new messages if the server has sent some; look again in a moment."""
         try:
             state = self.api.poll()
+            while state is not None:  # every state that came since the last look
+                self.show(state['messages'][self.shown:])
+                self.shown = len(state['messages'])
+                state = self.api.poll()
         except GameServerError as error:
             self.status.config(text=f'Error: {error}')
             self.root.after(10 * CHECK_EVERY, self.check_for_news)  # try again, calmly
             return
-        if state is not None:
-            self.show(state['messages'][self.shown:])
-            self.shown = len(state['messages'])
         self.root.after(CHECK_EVERY, self.check_for_news)
 
     def show(self, messages):

@@ -9,8 +9,9 @@ of a random bead. After a won game it adds beads of the colours it played
 Here the matchboxes are a dictionary, and MENACE plays through the server
 against an opponent that moves at random. The opponent runs in a thread with
 its own GameServerAPI in the same session. After each game MENACE calls
-restart(), so both keep their seats. Every batch of games it prints how often
-it won; watch the win rate climb:
+restart(), so both keep their seats. Both loop over ``api.states()``: the
+server sends each new state as it comes, so neither asks for it. Every batch
+of games it prints how often it won; watch the win rate climb:
 
     python examples/rl_tictactoe.py
     python examples/rl_tictactoe.py --batches 20 --batch-size 500
@@ -86,8 +87,7 @@ def random_opponent(api, rng):
     except GameServerError:
         return  # MENACE's join fails as well and reports the problem
     try:
-        while True:
-            state = api.state()  # waits for MENACE's move or its restart
+        for state in api.states():  # each new state: MENACE moved, or restarted
             if not state['gameover'] and my_id in state['current']:
                 free = [i for i, cell in enumerate(state['board']) if cell == -1]
                 api.move(position=rng.choice(free))
@@ -95,13 +95,16 @@ def random_opponent(api, rng):
         print(f'Opponent stopped: {error}', flush=True)
 
 
-def play_one_game(api, menace, my_id):
-    """Play a game to the end and return 'win', 'draw' or 'loss'."""
-    state = api.state()
-    while not state['gameover']:
+def play_one_game(states, api, menace, my_id):
+    """Play a game to the end and return 'win', 'draw' or 'loss'.
+
+    ``states`` is ``api.states()``: each new state, as the server sends it.
+    """
+    for state in states:
+        if state['gameover']:
+            break
         if my_id in state['current']:
             api.move(position=menace.choose(state['board'], my_id))
-        state = api.state()
     if state['winner'] is None:
         return 'draw'
     return 'win' if state['winner'] == my_id else 'loss'
@@ -135,10 +138,11 @@ def main():
     menace = Menace(rng)
     print(f'MENACE against a random player, {args.batches} batches of {args.batch_size} games')
     print('games   win  draw  loss  win rate')
+    states = learner.states()
     for batch in range(1, args.batches + 1):
         counts = {'win': 0, 'draw': 0, 'loss': 0}
         for _ in range(args.batch_size):
-            outcome = play_one_game(learner, menace, my_id)
+            outcome = play_one_game(states, learner, menace, my_id)
             menace.learn(outcome)
             counts[outcome] += 1
             learner.restart()  # a new game, same players

@@ -17,9 +17,9 @@ for games with movement; a board game needs a canvas, a click and a timer.
 
 A window must never wait: while a program waits in ``api.state()``, its
 window cannot redraw or react to clicks. So this program asks
-``api.poll()`` ten times a second, from a tkinter timer (``after``): poll()
-returns the new state if one has arrived, else None, and never waits. No
-threads needed.
+``api.poll()`` ten times a second, from a tkinter timer (``after``): the
+server sends each new state as it happens, and poll() returns one that has
+arrived, else None, and never waits. No threads needed.
 """
 
 import argparse

@@ -39,10 +39,13 @@ while a request is being served and the next ones already buffered reach
 about ``reply_buffer_max`` of replies and ``request_size_max`` of requests.
 
 Replies are written in READING, SERVING and WAITING (and once more on the
-way into CLOSING or DRAINING). A standing subscription (pushed states, to
-come) is meant to live beside the state, not as one: data the connection
-holds, written whenever the state allows writing, and dropped with the wait
-on every transition into CLOSING, DRAINING or CLOSED.
+way into CLOSING or DRAINING). Subscriptions (``subscribe``: the states of a
+view pushed as they change, ``_push.py``) live beside the state, not as
+one: data the connection holds, pushing in READING and WAITING (never in
+the middle of serving a request), paused with the output, and dropped on
+every transition into CLOSING, DRAINING or CLOSED. A subscribed connection
+is not idle: its READING deadline closes it only while the client does not
+take its pushes.
 
 The parts
 ---------
@@ -66,6 +69,7 @@ import time
 
 from . import protocol
 from ._connhost import ConnectionHost
+from ._push import Subscriptions
 from .framing import TERMINATOR, RequestReader
 from .protocol import ProtocolError, server_error
 from .waits import Outcome, Wait
@@ -117,6 +121,8 @@ TIMED = frozenset({READING, CLOSING, DRAINING})
 # States in which the socket is read (flow control may pause it).
 READ = frozenset({READING, SERVING, WAITING, DRAINING})
 
+PUSH_REQUESTS = frozenset({"subscribe", "unsubscribe"})  # answered here, not by the lobby
+
 # Why reading is paused (bits of ``_paused``).
 OUTPUT_FULL = 1  # more than reply_buffer_max of replies unsent
 INPUT_FULL = 2  # request_size_max of later requests buffered while one is served
@@ -143,7 +149,7 @@ class BaseConnection:
     """One client connection, from connect to close, without its transport."""
 
     __slots__ = ("_host", "_reader", "_state", "_wait", "_keep_alive", "_paused", "_kind",
-                 "_started", "_address")
+                 "_started", "_address", "_subs")
 
     def __init__(self, host: ConnectionHost) -> None:
         self._host = host
@@ -155,6 +161,7 @@ class BaseConnection:
         self._kind = "invalid"  # request type, for metrics
         self._started = 0.0  # when the request was complete
         self._address = ""  # the client's IP address
+        self._subs: Subscriptions | None = None  # made by the first subscribe
 
     @property
     def state(self) -> State:
@@ -204,6 +211,9 @@ class BaseConnection:
             next_state(self._state, event)  # raises ConnectionStateError
             raise
         self._set_deadline(self._host.settings.connection_timeout if state in TIMED else None)
+        if self._subs is not None and state >= CLOSING:
+            subs, self._subs = self._subs, None
+            subs.drop()
 
     # ------------------------------------------------------------ transport events
 
@@ -258,8 +268,12 @@ class BaseConnection:
         self._pause(OUTPUT_FULL)
 
     def _writing_resumed(self) -> None:
-        """The client took most of its replies: serve what came meanwhile, read again."""
+        """The client took most of its replies: push, serve what came meanwhile, read again."""
         self._unpause(OUTPUT_FULL)
+        if self._subs is not None:
+            if self._state is READING:  # taking pushes is what a subscriber does
+                self._set_deadline(self._host.settings.connection_timeout)
+            self._subs.resume_due()
         self._serve_buffered()
 
     def _timed_out(self) -> None:
@@ -268,7 +282,9 @@ class BaseConnection:
         if state is READING:
             if self._reader.pending or not self._keep_alive:  # a request not completed
                 self._last_reply(server_error("connection timed out on server").reply())
-            else:  # an idle kept-alive connection: just close
+            elif self._subs and not self._paused & OUTPUT_FULL:  # waiting for pushes
+                self._set_deadline(self._host.settings.connection_timeout)
+            else:  # an idle kept-alive connection, or a subscriber that takes nothing
                 self._hang_up()
         elif state is CLOSING or state is DRAINING:
             self._abort()
@@ -287,11 +303,23 @@ class BaseConnection:
             self._answer(err.reply())
             return
         request = envelope.request
-        self._kind = request.kind
+        kind = self._kind = request.kind
         self._keep_alive = envelope.keep_alive
         if host.log_requests:
             log.debug("request %s", protocol.describe(request))
+        if kind in PUSH_REQUESTS:  # answered here; a new subscription pushes after its reply
+            subs = self._subs
+            if subs is None:
+                subs = self._subs = Subscriptions(host, self._write, self._output_full)
+            reply, sub = subs.request(request, self._address, self._keep_alive)  # type: ignore
+            self._answer(reply)
+            if sub is not None:
+                subs.start(sub)
+            return
         self._deliver(host.handle(request, self._address))
+
+    def _output_full(self) -> bool:
+        return bool(self._paused & OUTPUT_FULL)
 
     def _serve_buffered(self) -> None:
         """Serve the kept-alive requests already received, in turn, until one must wait.
@@ -361,9 +389,13 @@ class BaseConnection:
     def shut_down(self, reply: bytes) -> None:
         """The server stops: answer a connection between requests with ``reply`` and close.
 
-        A waiting request is answered by the lobby as it closes its sessions.
+        Its subscriptions get ``reply`` pushed first. A waiting request (and
+        the subscriptions beside it) is answered by the lobby as it closes
+        its sessions.
         """
         if self._state is READING:
+            if self._subs is not None:
+                self._subs.shut_down(reply)
             self._last_reply(reply)
 
     def abort(self) -> None:

@@ -1,7 +1,8 @@
 """The seam between connections and the server: what a connection may use, and nothing more.
 
 ``ConnectionHost`` is everything a connection (``_connection.py``) needs
-from the server that runs it: the settings, the lobby's two entry points,
+from the server that runs it: the settings, the lobby's entry points
+(a request, a woken wait's next step, a subscription),
 the registry of open connections, the metrics, the event loop's
 ``call_soon``, and a way to hold the store's commits for a burst of
 connections. ``server.py`` builds one; tests
@@ -16,8 +17,8 @@ from typing import Protocol
 
 from .config import Settings
 from .metrics import Metrics
-from .protocol import Request, server_error
-from .waits import Outcome
+from .protocol import Request, Subscribe, server_error
+from .waits import Feed, Outcome
 
 
 class Connection(Protocol):
@@ -99,6 +100,12 @@ class ConnectionHost(Protocol):
 
     def handle(self, request: Request, client: str) -> Outcome:
         """Serve ``request`` from address ``client``: the reply, or a ``Wait``. Never raises."""
+
+    def subscribe(self, request: Subscribe, client: str) -> Feed | bytes:
+        """The feed of the view ``request`` subscribes (checked once), or the error reply.
+
+        Never raises. See ``Session.feed``.
+        """
 
     def resume(self, step: Callable[[], Outcome]) -> Outcome:
         """Run a ``Wait``'s ``resume`` step, turning errors into replies. Never raises."""

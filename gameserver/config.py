@@ -128,6 +128,9 @@ class Settings:
     reply_buffer_max: int = _setting(
         4 * 1024 * 1024, "bytes of replies a client may leave unread before the server stops "
         "reading its requests (until it reads)")
+    accelerate: bool = _setting(
+        True, "run the event loop on uvloop where installed (pip install 'gameserver[fast]'); "
+        "--no-accelerate: the standard library only")
     store: bool = _setting(
         True, "save sessions and finished games in an SQLite file (--no-store: memory only)")
     store_path: str = _setting("gameserver.sqlite3", "the SQLite file of the store")

@@ -4,7 +4,13 @@ The lobby turns a decoded request into reply bytes, or into a ``Wait``
 when the request must wait (a join until the session is full, a state until
 it changes; see ``gameserver.waits``). It knows sessions, not sockets: the
 server adapter writes the bytes and cancels a ``Wait`` whose client went
-away. Floods and overwriting are ``Admission``'s (``gameserver.admission``).
+away. A subscription (``subscribe``) is handed out as a ``Feed``: the
+carrier asks it for each next state of the view. Floods and overwriting are
+``Admission``'s (``gameserver.admission``).
+
+Why a few lines over our ~450: every request type has its entry point here
+(the push extension's ``subscribe`` was the last to come); what is not the
+registry's own lives apart already (``admission``, ``discovery``, ``timers``).
 
 Sessions are keyed by (game name, token), so the same token may be used by
 different games. Auto-join sessions get tokens ``auto-<n>`` and are never
@@ -43,10 +49,11 @@ from .protocol import (
     Restart,
     State,
     StateWithMoves,
+    Subscribe,
     framework_error,
     server_error,
 )
-from .session import Outcome, Recorder, Session
+from .session import Feed, Outcome, Recorder, Session
 from .timers import TimerRules, TimerSchedule, TimerSpec, TurnTimer, check_seconds
 from .waits import Wait
 
@@ -298,12 +305,19 @@ class Lobby:
 
     def _move(self, request: Move, client: str) -> Outcome:
         session = self._session(request.game, request.session)
-        return session.move(request.player_id, request.key, request.move)
+        return session.move(request.player_id, request.key, request.move, request.with_state,
+                            request.legal_moves)
 
     def _state(self, request: State, client: str) -> Outcome:
         session = self._session(request.game, request.session)
         return session.state(request.player_id, request.key, request.observer,
                              legal_moves=type(request) is StateWithMoves, timer=request.timer)
+
+    def subscribe(self, request: Subscribe, client: str = "") -> Feed | bytes:
+        """``Session.feed`` of the view ``request`` names, or the error reply; never raises."""
+        return self.call(lambda: self._session(request.game, request.session).feed(
+            request.player_id, request.key, request.observer, request.legal_moves,
+            request.timer))  # type: ignore[return-value]
 
     def _observe(self, request: Observe, client: str) -> Outcome:
         if request.session == AUTO:

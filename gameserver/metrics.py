@@ -30,6 +30,7 @@ class Metrics:
         self.requests: Counter[tuple[str, str]] = Counter()  # (type, status) -> count
         self.latency_counts: dict[str, list[int]] = {}  # type -> count per bucket (+Inf)
         self.latency_sum: Counter[str] = Counter()
+        self.pushes: Counter[str] = Counter()  # status -> states pushed to subscriptions
 
     def request_done(self, kind: str, reply: bytes, seconds: float) -> None:
         """Count one answered request of type ``kind`` that took ``seconds``."""
@@ -40,6 +41,10 @@ class Metrics:
             counts = self.latency_counts[kind] = [0] * (len(BUCKETS) + 1)
         counts[bisect.bisect_left(BUCKETS, seconds)] += 1
         self.latency_sum[kind] += seconds
+
+    def pushed(self, reply: bytes) -> None:
+        """Count one state (or error) pushed to a subscription."""
+        self.pushes[_STATUSES.get(reply[_STATUS_AT], "other")] += 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +101,13 @@ def prometheus_text(source: MetricsSource) -> str:
         lines.append(f'gameserver_request_seconds_sum{{type="{kind}"}} '
                      f"{metrics.latency_sum[kind]:.6f}")
         lines.append(f'gameserver_request_seconds_count{{type="{kind}"}} {running}')
+    if metrics.pushes:
+        lines += [
+            "# HELP gameserver_pushes_total States pushed to subscriptions, by status.",
+            "# TYPE gameserver_pushes_total counter",
+        ]
+        for status, count in sorted(metrics.pushes.items()):
+            lines.append(f'gameserver_pushes_total{{status="{status}"}} {count}')
     lines += [
         "# HELP gameserver_sessions Sessions open now, by game.",
         "# TYPE gameserver_sessions gauge",

@@ -63,6 +63,17 @@ def ok(data: Any) -> bytes:
 _OK_NULL = encode_json({"status": "ok", "data": None}).encode()
 
 
+_OK_DATA = b'{"status": "ok", "data": '  # how every ok-reply starts
+
+
+def with_state(reply: bytes, state_reply: bytes) -> bytes:
+    """A move's ``reply`` with the mover's state (the ok-reply ``state_reply``) under "state".
+
+    Spliced, not encoded again: ``{"status": "ok", "data": null, "state": {...}}``.
+    """
+    return b"".join((reply[:-1], b', "state": ', state_reply[len(_OK_DATA):]))
+
+
 def error(message: str) -> bytes:
     """Encode an error reply; ``message`` must already carry its prefix."""
     return encode_json({"status": "error", "message": message}).encode()
@@ -104,6 +115,8 @@ class Move:
     player_id: int
     key: str
     move: JSONObject
+    with_state: bool = False  # extension: the reply carries the mover's new state
+    legal_moves: bool = False  # ... and in it the mover's legal moves
 
 
 @dataclass(slots=True)
@@ -121,6 +134,30 @@ class State:
 @dataclass(slots=True)
 class StateWithMoves(State):
     """A state request that also asks for the player's legal moves (extension)."""
+
+
+@dataclass(slots=True)
+class Subscribe:
+    """Have each new state of a view pushed, on a kept-alive connection (extension)."""
+
+    kind: ClassVar[str] = "subscribe"
+
+    game: str
+    session: str
+    player_id: int
+    key: str
+    observer: bool
+    legal_moves: bool = False
+    timer: bool = False  # add the turn timer to every state
+
+
+@dataclass(slots=True)
+class Unsubscribe:
+    """End a subscription of this connection (extension)."""
+
+    kind: ClassVar[str] = "unsubscribe"
+
+    subscription: int
 
 
 # Most waiting sessions one discover reply lists (about 200 bytes each).
@@ -173,7 +210,8 @@ class Restart:
     key: str
 
 
-Request = Join | Move | State | Observe | Restart | Discover | ObserverCode
+Request = (Join | Move | State | Observe | Restart | Discover | ObserverCode | Subscribe
+           | Unsubscribe)
 
 
 @dataclass(slots=True)
@@ -202,6 +240,9 @@ _SCHEMAS: dict[str, tuple[type, dict[str, tuple[tuple[type, ...], str]]]] = {
     "discover": (Discover, {}),
     "observer_code": (ObserverCode, {"game": _STR, "session": _STR, "player_id": _INT,
                                      "key": _STR}),
+    "subscribe": (Subscribe, {"game": _STR, "session": _STR, "player_id": _INT, "key": _STR,
+                              "observer": _BOOL}),
+    "unsubscribe": (Unsubscribe, {"subscription": _INT}),
 }
 _CLASSIC_TYPES = ("join", "move", "state", "observe", "restart")
 # For the quick check of a valid request: its keys in order, and every allowed
@@ -314,7 +355,8 @@ def _checked_envelope(data: Any) -> Envelope:
         # type() rather than isinstance(): bool is a subclass of int.
         if type(value) not in types:
             raise framework_error(
-                f"key '{key}' of a {kind} request must be {description}, "
+                f"key '{key}' of {'an' if kind[0] in 'aeiou' else 'a'} {kind} request must be "
+                f"{description}, "
                 f"not {_json_type_name(value)}")
         values.append(value)
     return _envelope(cls, values, data)
@@ -326,12 +368,20 @@ def _envelope(cls: type, values: list[Any], data: dict[str, Any]) -> Envelope:
     elif cls is Discover:
         return Envelope(_discover(data), data.get("keep_alive") is True)
     request = cls(*values)
-    if cls is Observe and "code" in data:
-        code = data["code"]
-        if type(code) is not str:
-            raise framework_error(
-                f"key 'code' of an observe request must be a string, not {_json_type_name(code)}")
-        request.code = code
+    if cls is Move:
+        if data.get("with_state") is True:  # extensions: flags, true or left out
+            request.with_state = True
+            request.legal_moves = data.get("legal_moves") is True
+    elif cls is Subscribe:
+        request.legal_moves = data.get("legal_moves") is True
+        request.timer = data.get("timer") is True
+    elif cls is Observe:
+        if "code" in data:
+            code = data["code"]
+            if type(code) is not str:
+                raise framework_error(f"key 'code' of an observe request must be a string, "
+                                      f"not {_json_type_name(code)}")
+            request.code = code
     elif cls is Join:
         for key in _TIMER_KEYS:
             if key in data:

@@ -47,12 +47,12 @@ from .isolated import Isolation
 from .lobby import Lobby, LobbyLimits
 from .metrics import Gauges, Metrics
 from .placement import plan
-from .protocol import Request, server_error
-from .session import Outcome
+from .protocol import Request, Subscribe, server_error
 from .store import GameReplayer, HistoryReader, Store
 from .timers import rules_from
 from .tournament_hall import TournamentHall
 from .tournament_store import TournamentBook
+from .waits import Feed, Outcome
 from .workers import WorkerSettings
 
 __all__ = ["GameServer", "LISTEN_BACKLOG"]
@@ -73,6 +73,7 @@ class _ConnectionHost:
     metrics: Metrics
     log_requests: bool
     handle: Callable[[Request, str], Outcome]
+    subscribe: Callable[[Subscribe, str], Feed | bytes]
     resume: Callable[[Callable[[], Outcome]], Outcome]
     call_soon: Callable[[Callable[[], object]], object]
     held: Callable[[], AbstractContextManager[None]]
@@ -209,6 +210,7 @@ class GameServer:
         host = _ConnectionHost(
             settings=settings, registry=self.connections, metrics=self.metrics,
             log_requests=log.isEnabledFor(logging.DEBUG), handle=self.lobby.handle,
+            subscribe=self.lobby.subscribe,
             resume=self.lobby.call, call_soon=loop.call_soon, held=self._held_commits)
         try:
             if tls is None:

@@ -1,8 +1,9 @@
 """One game session: its players, keys, game and who has seen what.
 
 Why this module is longer than our ~450 lines: every rule here (joining,
-moves, waiting, the hand-over, calls into worker processes, turn timers)
-reads and changes the same few fields — ``version``, ``_waits``, ``_seen``,
+moves, waiting, subscriptions, the hand-over, calls into worker processes,
+turn timers) reads and changes the same few fields — ``version``,
+``_waits``, ``_view_waits``, ``_seen``,
 the game in flight — and the promise that no change is lost or shown twice
 can only be checked by reading them together. What does not touch them
 lives elsewhere: keys (``players.py``), the session as data
@@ -19,10 +20,13 @@ differ and otherwise waits for the next change, so whether to wait is one
 comparison and no wake-up can be lost between the check and the wait.
 
 Waiting is data (``gameserver.waits.Wait``): a request that must wait comes
-back as a ``Wait`` kept in ``_waits``; every change (and ``close``) wakes
-them all, and their carriers simply ask again. A closed session (replaced,
-timed out, server shutting down) answers every question with the reason it
-was closed. Nothing here touches sockets, futures or timers, so the rules
+back as a ``Wait`` kept in ``_waits`` (joins) or ``_view_waits`` (states,
+by view); every change wakes the joins and the views that have not seen it
+(``close`` wakes everything), and their carriers simply ask again. A
+subscription (``feed``, the push extension) is such a ``state`` asked
+again and again by its connection, with the key checked once. A closed
+session (replaced, timed out, server shutting down) answers every question
+with the reason it was closed. Nothing here touches sockets, futures or timers, so the rules
 are tested with plain calls.
 
 Seats: until the session is full, a joiner whose client goes away gives its
@@ -72,9 +76,9 @@ from .checked import Call, CheckedGame, GameType
 from .guard import GameCodeError
 from .players import Player, check_key, keys_match, new_key
 from .protocol import ProtocolError, framework_error
-from .waits import Outcome, Wait
+from .waits import Feed, Outcome, Wait
 
-__all__ = ["Outcome", "Player", "Recorder", "SaveBatch", "Session", "View", "Wait"]
+__all__ = ["Feed", "Outcome", "Player", "Recorder", "SaveBatch", "Session", "View", "Wait"]
 
 log = logging.getLogger("gameserver.session")
 
@@ -153,7 +157,9 @@ class Session:
         self._seen: dict[View, int] = {}
         self._final: list[dict[str, Any] | str] = []  # hand-over: final views (str: error)
         self._owed: set[View] = set()  # views owed the hand-over
-        self._waits: set[Wait] = set()
+        self._waits: set[Wait] = set()  # joins: woken at every change
+        self._view_waits: dict[View, set[Wait]] = {}  # states: woken when their view changed
+        self._replies: dict[tuple[int, bool], bytes] = {}  # (player, legal moves) -> state
         self._change: Call | None = None  # a game in a worker process changing (see top)
         self._unrecorded: list[tuple[str, dict[str, Any]]] = []  # waiting for the first game
         self.game.when_lost(self._lost)
@@ -220,15 +226,23 @@ class Session:
 
     # ------------------------------------------------------------ requests
 
-    def move(self, player_id: int, key: str, move: dict[str, Any]) -> Outcome:
-        """Pass one move to the game, after the checks in protocol order."""
+    def move(self, player_id: int, key: str, move: dict[str, Any], with_state: bool = False,
+             legal_moves: bool = False) -> Outcome:
+        """Pass one move to the game, after the checks in protocol order.
+
+        With ``with_state`` (an extension) the reply also carries the mover's
+        new state under ``"state"`` (with its legal moves if ``legal_moves``),
+        and the mover's view counts as having seen it, as after a ``state``.
+        """
         self.touch()
         if self._change is not None:
-            return self._after(self._change, lambda: self.move(player_id, key, move))
+            return self._after(self._change, lambda: self.move(player_id, key, move, with_state,
+                                                               legal_moves))
         if self.timer is not None and self.timer.next_at <= self._clock():
             self.time_up()  # a deadline passed a moment ago ends that turn first
             if self._change is not None:  # ... with a move a game worker makes now
-                return self._after(self._change, lambda: self.move(player_id, key, move))
+                return self._after(self._change, lambda: self.move(
+                    player_id, key, move, with_state, legal_moves))
         game = self.game
         if game.game_over():
             raise framework_error("game has ended")
@@ -245,10 +259,21 @@ class Session:
         if isinstance(rejection, Call):  # a game in a worker process: the answer comes later
             call = rejection
             return self._changing(call, lambda: self._remote_move_done(player_id, move, call))
-        self._moved(player_id, move, rejection)
-        if rejection is None:
-            return self._saved(protocol.ok(None))
-        return self._saved(protocol.illegal_move(rejection))
+        self._moved(player_id, move, rejection, wake=False)
+        reply = protocol.ok(None) if rejection is None else protocol.illegal_move(rejection)
+        outcome: Outcome | None = None
+        if with_state:
+            try:
+                state = self._view_reply(player_id, legal_moves)
+            except GameCodeError:  # the move stands; the state's error comes with the next state
+                state = None
+            if isinstance(state, bytes):  # (a game in a worker process: no state at once)
+                outcome = self._saved(protocol.with_state(reply, state), (player_id, False))
+        if outcome is None:
+            outcome = self._saved(reply)
+        # Only now: the mover's view, shown in the reply, is not woken for its own move.
+        self._wake()
+        return outcome
 
     def state(self, player_id: int, key: str, observer: bool,
               legal_moves: bool = False, timer: bool = False) -> Outcome:
@@ -270,8 +295,13 @@ class Session:
             # Leave _seen alone: the new game's state is due right after this.
             return self._saved(self._handover_reply(view[0], legal_moves, timer))
         if self._seen.get(view) == self.version:
-            return self._wait(lambda: self._state_for(view, legal_moves, timer))
-        reply = self.game.view_reply(view[0], legal_moves)
+            waits = self._view_waits.get(view)
+            if waits is None:
+                waits = self._view_waits[view] = set()
+            wait = Wait(lambda: self._state_for(view, legal_moves, timer), waits.discard)
+            waits.add(wait)
+            return wait
+        reply = self._view_reply(view[0], legal_moves)
         if isinstance(reply, Call):  # a game in a worker process: the state comes later
             return self._after(reply, lambda: self._state_for(view, legal_moves, timer))
         if timer:  # the view as a dict (now known), with the timer added
@@ -280,6 +310,37 @@ class Session:
                              if self.timer is not None else None)
             reply = self.game.reply_of(data)
         return self._saved(reply, view)
+
+    def _view_reply(self, player_id: int, legal_moves: bool) -> bytes | Call:
+        """``player_id``'s state as an ok-reply: encoded once per version, whoever asks.
+
+        A player and its observers, a ``state`` and a push, a move's reply
+        and the opponent's ``state`` all share one encoding per change. A
+        game in a worker process may answer with a ``Call`` (not kept).
+        """
+        replies = self._replies
+        reply = replies.get((player_id, legal_moves))
+        if reply is None:
+            reply = self.game.view_reply(player_id, legal_moves)
+            if isinstance(reply, Call):
+                return reply
+            replies[player_id, legal_moves] = reply
+        return reply
+
+    def feed(self, player_id: int, key: str, observer: bool, legal_moves: bool = False,
+             timer: bool = False) -> Feed:
+        """A subscription to one view: a call that gives its next state, as ``state`` would.
+
+        The key is checked once, here. Each call of the returned function is a
+        ``state`` request of the view without the key check (and without
+        counting as activity): the state at once if the view has not seen
+        it, else a ``Wait`` for the next change; the session's error once it
+        is closed. The carrier (a connection) calls it again after each state.
+        """
+        self.touch()
+        check_key(self.players, player_id, key, observer)
+        view = (player_id, observer)
+        return lambda: self._state_for(view, legal_moves, timer)
 
     def observe(self, name: str, code: str | None = None,
                 consent_needed: bool = False) -> Outcome:
@@ -507,16 +568,36 @@ class Session:
     @property
     def waiting(self) -> int:
         """Requests currently waiting on this session."""
-        return len(self._waits)
+        return len(self._waits) + sum(map(len, self._view_waits.values()))
 
     def _changed(self) -> None:
-        self.version += 1
+        self._bump()
         self._wake()
 
+    def _bump(self) -> None:
+        self.version += 1
+        self._replies = {}
+
     def _wake(self) -> None:
+        """Wake what waits: the joins, and the states of every view with news.
+
+        A view that has seen the current version (a mover whose reply shows
+        its own move) stays asleep: waking it would only make it wait again.
+        """
         waits, self._waits = self._waits, set()
         for wait in waits:
             wait.wake()
+        if self._view_waits:
+            seen, version, owed = self._seen, self.version, self._owed
+            everyone = self.closed is not None
+            for view, view_waits in list(self._view_waits.items()):
+                if everyone or seen.get(view) != version or view in owed:
+                    del self._view_waits[view]
+                    for wait in view_waits:
+                        wait.wake()
+                    # A wait's on_cancel is this set's discard: emptied, the set and its
+                    # waits are freed at once instead of by the garbage collector.
+                    view_waits.clear()
 
     def close(self, reason: ProtocolError) -> None:
         """End the session; everyone waiting, and every later request, gets ``reason``."""
@@ -530,7 +611,13 @@ class Session:
 
     # ------------------------------------------------------------ durability
 
-    def _moved(self, player_id: int, move: dict[str, Any], rejection: Any) -> None:
+    def _moved(self, player_id: int, move: dict[str, Any], rejection: Any,
+               wake: bool = True) -> None:
+        """Count and record a move that reached the game; a new version.
+
+        ``wake=False``: the caller wakes the waiting views once its reply has
+        marked what the mover saw (a move with state).
+        """
         self.moves += 1
         self.game_moves += 1
         if rejection is None:
@@ -540,7 +627,9 @@ class Session:
                          timeout=True)
         else:
             self._record("move", player_id=player_id, move=move, rejection=rejection)
-        self._changed()
+        self._bump()
+        if wake:
+            self._wake()
         self._followed(player_id, rejection is None)
 
     def _record(self, event: str, **detail: Any) -> None:
@@ -561,9 +650,12 @@ class Session:
     def _saved(self, reply: bytes, view: View | None = None) -> Outcome:
         """``reply``, held back until every change of this session it may show is saved.
 
-        ``view``, when given, is marked as having seen the current version once
-        the reply goes out, and not when it turns into an error (so the next
-        ``state`` of that view does not wait for a change it never saw).
+        ``view``, when given, is the view whose state ``reply`` shows: it is
+        marked as having seen the current version at once, so that no other
+        request of the view (an observer's, a subscription's) is given the
+        same version while this reply waits for the save. If the save fails,
+        the reply turns into an error and the mark is taken back (the next
+        ``state`` of that view must not wait for a change it never saw).
         """
         if self._change is not None and self.game.pending is not None:
             # The first game is being built (see the top): no reply before it is.
@@ -579,12 +671,19 @@ class Session:
                 self._seen[view] = self.version
             return reply
         version = self.version
+        if view is not None:
+            before = self._seen.get(view)
+            self._seen[view] = version
 
         def after_save() -> bytes:
             if batch.error:
+                if view is not None and self._seen.get(view) == version:
+                    if before is None:
+                        del self._seen[view]
+                    else:
+                        self._seen[view] = before
+                    self._wake()  # whoever waits on that view may have it now
                 return protocol.error(batch.error)
-            if view is not None and self._seen.get(view, -1) < version:
-                self._seen[view] = version
             return reply
 
         wait = Wait(after_save)

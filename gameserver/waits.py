@@ -67,3 +67,6 @@ class Wait:
 
 Outcome = bytes | Wait
 """What serving a request gives: the reply's bytes, or a ``Wait``."""
+
+Feed = Callable[[], Outcome]
+"""A subscription to one view: each call gives the view's next state, or a ``Wait`` for it."""

@@ -38,12 +38,12 @@ def test_roundtrip_reports_both_modes() -> None:
     record, _ = run_smoke("roundtrip.py")
     assert COMMON <= record.keys()
     assert record["benchmark"] == "roundtrip"
-    assert [run["mode"] for run in record["runs"]] == ["classic", "keepalive"]
+    assert [run["mode"] for run in record["runs"]] == ["classic", "keepalive", "withstate"]
     for run in record["runs"]:
         assert PER_RUN | {"requests_per_s", "pairs_per_s", "latency_p50_ms",
                           "latency_p99_ms", "errors"} <= run.keys()
         assert run["requests"] > 0 and run["errors"] == 0
-    assert "keepalive_speedup" in record
+    assert "keepalive_speedup" in record and "withstate_steps_speedup" in record
 
 
 def test_tictactoe_load_reports_every_level() -> None:
@@ -62,6 +62,32 @@ def test_tictactoe_load_runs_with_keep_alive() -> None:
     record, _ = run_smoke("tictactoe_load.py", "--keep-alive")
     assert {run["mode"] for run in record["runs"]} == {"keepalive"}
     assert all(run["moves"] > 0 for run in record["runs"])
+
+
+def test_tictactoe_load_runs_in_push_mode() -> None:
+    record, _ = run_smoke("tictactoe_load.py", "--mode", "push")
+    for run in record["runs"]:
+        assert run["mode"] == "push" and run["moves"] > 0 and run["pushes"] > 0
+        assert run["errors"] == 0 and run["server_cpu_us_per_move"] > 0
+
+
+def test_peers_runs_ours_and_never_installs_in_smoke_mode() -> None:
+    """The peers (Node) run only where already installed: CI installs no Node package."""
+    installed = (BENCH / "peers" / "node_modules" / ".package-lock.json").exists()
+    record, summary = run_smoke("peers.py")
+    assert COMMON <= record.keys() and record["benchmark"] == "peers"
+    servers = [run["server"] for run in record["runs"]]
+    assert servers[:2] == ["ours push no-store", "ours push"]
+    for run in record["runs"]:
+        assert {"moves_per_s", "server_cpu_us_per_move", "generator_cpu_us_per_move",
+                "server_rss_kb", "other_cpu_pct"} <= run.keys()
+        assert run["moves"] > 0
+    if record["peers_skipped"]:
+        assert servers == ["ours push no-store", "ours push"]
+        assert "peers skipped" in summary
+    else:
+        assert installed and set(servers[2:]) == {"colyseus", "boardgameio"}
+    assert (BENCH / "peers" / "node_modules").exists() == installed  # nothing installed
 
 
 def test_waiters_reports_memory_wakeups_and_disconnects() -> None:

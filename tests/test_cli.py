@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from gameserver import cli
 from tests import isolation
 from tests.serverproc import ROOT, ServerProcess
 from tests.test_game_server_api import python38
@@ -257,3 +258,15 @@ def test_help_names_the_command_as_it_was_typed(tmp_path: Path) -> None:
         real = subprocess.run([str(installed), "--help"], capture_output=True, text=True,
                               timeout=60, cwd=tmp_path)
         assert real.stdout.startswith("usage: gameserver [-h]"), real.stdout
+
+
+def test_the_accelerator_runs_where_installed_and_can_be_turned_off() -> None:
+    factory, line = cli.accelerate(False)
+    assert factory is None and "--no-accelerate" in line
+    factory, line = cli.accelerate(True)
+    try:
+        import uvloop
+    except ImportError:
+        assert factory is None and "pip install 'gameserver[fast]'" in line
+    else:
+        assert factory is uvloop.new_event_loop and "uvloop" in line

@@ -86,6 +86,7 @@ class Host:
         self.lobby = Lobby(game_types(BUNDLED, self.guard), LobbyLimits(
             request_size_max=self.settings.request_size_max))
         self.handle = self.lobby.handle
+        self.subscribe = self.lobby.subscribe
         self.resume = self.lobby.call
         self.soon: list[Callable[[], object]] = []
 

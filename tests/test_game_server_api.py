@@ -1176,13 +1176,20 @@ def test_poll_after_the_connection_dropped_reconnects_once_the_server_is_back(tm
 
 
 def test_poll_works_with_a_server_that_ignores_keep_alive(fake) -> None:
-    # The third state answer is for the request poll() leaves waiting after the second.
-    classic = fake(replies(ok(JOINED), ok({"n": 1}), ok({"n": 2}), ok({"n": 3})))
+    # A classic server does not push: it refuses the subscription (and closes), and
+    # poll() keeps a state request waiting instead. The third state answer is for the
+    # request poll() leaves waiting after the second.
+    unknown = json.dumps({"status": "error", "message": "framework: unknown request type "
+                                                        "'subscribe'"}).encode()
+    classic = fake(replies(ok(JOINED), unknown, ok({"n": 1}), ok({"n": 2}), ok({"n": 3})))
     api = GameServerAPI("127.0.0.1", classic.port, "Echo", players=1)
     api.join()
     assert next_poll(api) == {"n": 1}  # the reply ended with the connection
     assert next_poll(api) == {"n": 2}  # asked again at once, on a new connection
     classic.next_request()  # the join
+    assert classic.next_request() == (
+        b'{"type": "subscribe", "game": "Echo", "session": "auto-7", "player_id": 0, '
+        b'"key": "k1", "observer": false, "keep_alive": true}EOT\x00')  # asked once only
     assert classic.next_request() == (
         b'{"type": "state", "game": "Echo", "session": "auto-7", "player_id": 0, "key": "k1", '
         b'"observer": false, "keep_alive": true}EOT\x00')
@@ -1308,3 +1315,67 @@ def test_poll_works_under_python_3_8(make_server) -> None:
         script.wait(TIMEOUT)
         script.stdin.close()
         script.stdout.close()
+
+
+# ---------------------------------------------------------------- push: states(), poll()
+
+
+def test_states_gives_each_state_once_and_the_end_of_a_game_before_the_next(server) -> None:
+    apis = tictactoe_players(server, unique("states"))
+    results: queue.Queue[Any] = queue.Queue()
+
+    def second_player() -> None:  # plays first free cells on the states it is sent
+        try:
+            seen = []
+            for state in apis[1].states():
+                seen.append(state)
+                if len([s for s in seen if s["gameover"]]) == 2:  # the end, handed over
+                    break
+                if not state["gameover"] and 1 in state["current"]:
+                    apis[1].move(position=state["board"].index(-1))
+            results.put(seen)
+        except Exception as error:  # noqa: BLE001 - handed to the test
+            results.put(error)
+
+    threading.Thread(target=second_player, daemon=True).start()
+    boards = []
+    for state in apis[0].states():
+        boards.append(state["board"])
+        if state["gameover"]:
+            break
+        if 0 in state["current"]:
+            apis[0].move(position=state["board"].index(-1))
+    assert boards == [b for i, b in enumerate(boards) if b not in boards[:i]]  # none twice
+    apis[0].restart()  # the other player is handed the end of this game once more
+    seen = results.get(timeout=TIMEOUT)
+    assert not isinstance(seen, Exception), seen
+    assert [s["gameover"] for s in seen][-2:] == [True, True]
+    assert seen[-1]["board"] == seen[-2]["board"] == boards[-1]
+    for api in apis.values():
+        api.close()
+
+
+def test_poll_gives_pushed_states_oldest_first(server) -> None:
+    with GameServerAPI(server.host, server.port, "Echo", unique("pushed"), 1) as api:
+        api.join()
+        assert next_poll(api)["echo"] == ""
+        assert api._pushing  # our server pushes
+        for message in ("a", "b", "c"):
+            api.move(msg=message)
+        assert [next_poll(api)["echo"] for _ in range(3)] == ["a", "b", "c"]
+        assert nothing_arrives(api, api)
+        api.move(msg="d")
+        assert api.state()["echo"] == "d"  # state() reads the same pushes
+        assert nothing_arrives(api, api)
+
+
+def test_states_with_a_server_that_does_not_push_asks_with_state(fake) -> None:
+    unknown = json.dumps({"status": "error", "message": "framework: unknown request type "
+                                                        "'subscribe'"}).encode()
+    classic = fake(replies(ok(JOINED), unknown, ok({"n": 1}), ok({"n": 2})))
+    api = GameServerAPI("127.0.0.1", classic.port, "Echo", players=1)
+    api.join()
+    states = api.states()
+    assert [next(states), next(states)] == [{"n": 1}, {"n": 2}]
+    assert [json.loads(classic.next_request()[:-4])["type"] for _ in range(4)] == [
+        "join", "subscribe", "state", "state"]

@@ -48,3 +48,4 @@ def test_a_changed_scanner_falls_back_to_the_public_api() -> None:
     assert _json._make_decode_json(decoder, lenient)[1] is not None
     decode_json, problem = _json._make_decode_json(decoder, decoder.scan_once)
     assert problem is None and decode_json('{"a": 1}') == {"a": 1}
+

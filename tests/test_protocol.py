@@ -16,6 +16,8 @@ from gameserver.protocol import (
     ProtocolError,
     Restart,
     State,
+    Subscribe,
+    Unsubscribe,
     decode_request,
 )
 
@@ -132,7 +134,10 @@ def test_valid_requests_take_the_quick_way() -> None:
                     {"type": "move", **ids, "move": {}},
                     {"type": "state", **ids, "observer": False, "legal_moves": True},
                     {"type": "observe", "game": "G", "session": "s", "name": "n"},
-                    {"type": "restart", **ids}, {"type": "discover"}):
+                    {"type": "restart", **ids}, {"type": "discover"},
+                    {"type": "move", **ids, "move": {}, "with_state": True, "legal_moves": True},
+                    {"type": "subscribe", **ids, "observer": True, "legal_moves": True},
+                    {"type": "unsubscribe", "subscription": 3}):
         assert protocol._quick_envelope(request) == protocol._checked_envelope(request)
 
 
@@ -177,3 +182,43 @@ def test_discover_paging_keys_are_checked(extra: dict, message: str) -> None:
     with pytest.raises(ProtocolError, match=re.escape(message)) as raised:
         decode_request(encode({"type": "discover", **extra}))
     assert str(raised.value).startswith("framework: ")
+
+
+# ---------------------------------------------------------------- push (0.2.0)
+
+
+def test_push_requests_and_flags_decode_and_default_to_off() -> None:
+    ids = {"game": "G", "session": "s", "player_id": 1, "key": "k"}
+    assert decode_request(encode({"type": "subscribe", **ids, "observer": False})).request == \
+        Subscribe("G", "s", 1, "k", False, False)
+    assert decode_request(encode({"type": "subscribe", **ids, "observer": True,
+                                  "legal_moves": True})).request.legal_moves is True
+    assert decode_request(encode({"type": "unsubscribe", "subscription": 2})).request == \
+        Unsubscribe(2)
+    move = {"type": "move", **ids, "move": {}}
+    plain = decode_request(encode(move)).request
+    assert (plain.with_state, plain.legal_moves) == (False, False)
+    asked = decode_request(encode({**move, "with_state": True, "legal_moves": True})).request
+    assert (asked.with_state, asked.legal_moves) == (True, True)
+    # Flags are true or left out: anything else is "not asked for", as for keep_alive.
+    odd = decode_request(encode({**move, "with_state": 1, "legal_moves": True})).request
+    assert (odd.with_state, odd.legal_moves) == (False, False)
+
+
+@pytest.mark.parametrize("request_, message", [
+    ({"type": "subscribe", "game": "G", "session": "s", "player_id": 0, "key": "k"},
+     "subscribe request is missing the key 'observer'"),
+    ({"type": "unsubscribe", "subscription": "1"},
+     "key 'subscription' of an unsubscribe request must be an integer, not a string"),
+])
+def test_push_requests_are_checked_like_the_others(request_: dict, message: str) -> None:
+    with pytest.raises(ProtocolError, match="^framework: " + message):
+        decode_request(encode(request_))
+
+
+def test_a_move_reply_with_state_is_the_reply_with_one_key_more() -> None:
+    state = protocol.ok({"board": [1, -1], "current": [0], "gameover": False})
+    for reply in (protocol.ok(None), protocol.illegal_move("taken"),
+                  protocol.illegal_move(["no", 3])):
+        joined = json.loads(protocol.with_state(reply, state))
+        assert joined == {**json.loads(reply), "state": json.loads(state)["data"]}

@@ -10,7 +10,7 @@ import pytest
 
 from gameserver.checked import GameType
 from gameserver.games import Echo, TicTacToe
-from gameserver.guard import GameGuard
+from gameserver.guard import GameCodeError, GameGuard
 from gameserver.protocol import ProtocolError, framework_error
 from gameserver.session import Session
 from gameserver.waits import Wait
@@ -202,6 +202,121 @@ def test_snapshot_and_restore_keep_players_game_and_hand_over(guard: GameGuard) 
     assert copy.moves == 2 and copy.games_played == 2
 
 
+# ---------------------------------------------------------------- push: feeds, moves with state
+
+
+def test_a_feed_checks_the_key_once_then_is_a_state_request_of_its_view(
+        guard: GameGuard) -> None:
+    session = full_session(guard)
+    with pytest.raises(ProtocolError, match="invalid key"):
+        session.feed(0, "wrong", False)
+    feed = session.feed(0, key(session), False)
+    assert data(feed())["echo"] == ""
+    waiting = feed()
+    assert isinstance(waiting, Wait) and session.waiting == 1
+    data(session.move(0, key(session), {"msg": "hi"}))
+    assert waiting.woken
+    assert data(waiting.resume())["echo"] == "hi"
+    # The feed and a state request share the view: one reply per change between them.
+    assert isinstance(session.state(0, key(session), False), Wait)
+
+
+def test_a_feed_ends_with_the_reason_its_session_was_closed(guard: GameGuard) -> None:
+    session = full_session(guard)
+    feed = session.feed(0, key(session), False)
+    data(feed())
+    waiting = feed()
+    assert isinstance(waiting, Wait)
+    session.close(framework_error("game session has timed out"))
+    assert waiting.woken
+    assert reply(waiting.resume())["message"] == "framework: game session has timed out"
+    assert reply(feed())["message"] == "framework: game session has timed out"
+
+
+def test_a_feed_gets_the_hand_over_then_the_new_game(guard: GameGuard) -> None:
+    session = full_session(guard)
+    data(session.observe("p"))
+    watcher = session.feed(0, session.players[0].observer_key or "", True)
+    data(watcher())
+    waiting = watcher()
+    data(session.move(0, key(session), {"msg": "quit"}))
+    assert waiting.woken and data(waiting.resume())["gameover"] is True
+    waiting = watcher()
+    data(session.restart(0, key(session)))
+    assert waiting.woken
+    assert data(waiting.resume()) == {"echo": "quit", "current": [], "gameover": True}
+    assert data(watcher()) == {"echo": "", "current": [0], "gameover": False}
+    assert isinstance(watcher(), Wait)
+
+
+def test_a_move_with_state_shows_the_movers_view_which_is_not_woken_by_it(
+        guard: GameGuard) -> None:
+    session = full_session(guard, TicTacToe, 2)
+    mover = session.game.current()[0]
+    other = 1 - mover
+    feeds = {pid: session.feed(pid, key(session, pid), False) for pid in (0, 1)}
+    for feed in feeds.values():
+        data(feed())
+    waits = {pid: feed() for pid, feed in feeds.items()}
+    answer = reply(session.move(mover, key(session, mover), {"position": 4}, with_state=True,
+                                legal_moves=True))
+    assert answer["status"] == "ok" and answer["data"] is None
+    assert answer["state"]["board"][4] == mover and answer["state"]["legal_moves"] == []
+    assert waits[other].woken and not waits[mover].woken  # the mover has seen it
+    assert data(waits[other].resume())["board"][4] == mover
+    # The other player's move wakes the mover, whose wait was kept.
+    rejected = reply(session.move(other, key(session, other), {"position": 4}, with_state=True))
+    assert rejected["status"] == "illegalmove" and rejected["state"]["board"][4] == mover
+    assert waits[mover].woken
+
+
+class FailsToShowBoom(Echo):
+    def state(self, player_id: int) -> dict[str, Any]:
+        if self.message == "boom":
+            raise ValueError("cannot show boom")
+        return super().state(player_id)
+
+
+def test_a_move_whose_state_fails_is_still_answered_and_the_view_stays_unseen(
+        guard: GameGuard) -> None:
+    session = full_session(guard, FailsToShowBoom)
+    data(session.state(0, key(session), False))
+    assert reply(session.move(0, key(session), {"msg": "boom"}, with_state=True)) == {
+        "status": "ok", "data": None}  # the move stands, without "state"
+    with pytest.raises(GameCodeError, match="state\\(\\) raised ValueError"):
+        session.state(0, key(session), False)  # unseen: asked at once, and it fails
+
+
+class Batch:
+    """A group of changes being saved (the store's ``Ticket``), finished by the test."""
+
+    def __init__(self) -> None:
+        self.done = False
+        self.error: str | None = None
+        self.waiters: list[Wait] = []
+
+    def finish(self, error: str | None = None) -> None:
+        self.done, self.error = True, error
+        for waiter in self.waiters:
+            waiter.wake()
+
+
+class Recorder:
+    """Where the session reports changes: every change joins the test's open batch."""
+
+    def __init__(self) -> None:
+        self.batch = Batch()
+
+    def changed(self, session: Session, event: str, **detail: Any) -> Batch:
+        return self.batch
+
+    def settle(self, batch: Batch) -> None:
+        pass
+
+    def forget(self, session: Session) -> None:
+        pass
+
+
 class Recorded:
     """A recorder that keeps what it is told and saves at once."""
 
@@ -218,6 +333,41 @@ class Recorded:
         pass
 
 
+def moved_while_saving(guard: GameGuard) -> tuple[Session, Batch, Any]:
+    """An Echo session whose move with state ("b") waits for its batch to be saved."""
+    recorder = Recorder()
+    session = Session(GameType("Echo", Echo, guard), "t", 1, recorder=recorder)
+    session.add_player("p")
+    recorder.batch.finish()
+    recorder.batch = saving = Batch()
+    moved = session.move(0, key(session), {"msg": "b"}, with_state=True)
+    assert isinstance(moved, Wait)
+    return session, saving, moved
+
+
+def test_a_reply_waiting_for_its_save_keeps_its_version_from_the_views_other_requests(
+        guard: GameGuard) -> None:
+    session, saving, moved = moved_while_saving(guard)
+    # A subscription of the same view asks meanwhile: the version is taken, it waits.
+    feed = session.feed(0, key(session), False)
+    waiting = feed()
+    assert isinstance(waiting, Wait) and not waiting.woken
+    saving.finish()
+    assert reply(moved.resume())["state"]["echo"] == "b"
+    assert not waiting.woken
+
+
+def test_a_failed_save_gives_the_version_back_to_the_view(guard: GameGuard) -> None:
+    session, saving, moved = moved_while_saving(guard)
+    waiting = session.feed(0, key(session), False)()
+    assert isinstance(waiting, Wait)
+    saving.finish("server: could not save")
+    assert reply(moved.resume())["message"] == "server: could not save"
+    assert waiting.woken  # the view never saw "b"
+    # The next reply of the session reports the failure too (as after any failed save);
+    # after it, the view gets "b" at once instead of waiting for a change it never saw.
+    assert reply(waiting.resume())["message"] == "server: could not save"
+    assert data(session.state(0, key(session), False))["echo"] == "b"
 def test_the_move_is_recorded_as_sent_even_if_the_game_changes_its_dict(
         guard: GameGuard) -> None:
     recorder = Recorded()

@@ -26,9 +26,12 @@ Restart hand-over: after a restart of a finished game, every other player's
 next ``state`` returns the old game's final state once. The table knows
 when that is owed and asks twice in one write, keeping the second reply.
 
-The push extension (a subscription, a move reply carrying the mover's new
-state) slots in at ``_fetch``: a pushed state fills the view instead of a
-request.
+A move whose next wanted view is the mover's own (a one-player game, a gym
+env whose other seats are other clients) asks for it in the move itself
+(``"with_state": true``, the push extension of gameserver 0.2.0): one
+request instead of two, and the server encodes that state once, with no
+second key check. An older server ignores the key; the reply then has no
+``"state"`` and the view is fetched as before.
 """
 
 from __future__ import annotations
@@ -298,6 +301,7 @@ class RemoteTable:
         self._keys: dict[int, str] = {}
         self._state_requests: dict[int, bytes] = {}
         self._move_prefix: dict[int, bytes] = {}
+        self._move_with_state_prefix: dict[int, bytes] = {}
         self._encoded: dict[int, tuple[dict[str, Any], bytes]] = {}
         self._views: dict[int, View] = {}
         self._owed: set[int] = set()  # seats owed the hand-over of a finished game
@@ -353,6 +357,9 @@ class RemoteTable:
             "keep_alive": True})
         self._move_prefix[player_id] = _encode(
             {"type": "move", **ids, "keep_alive": True, "move": None})[:-len(b"null}EOT\x00")]
+        self._move_with_state_prefix[player_id] = _encode(
+            {"type": "move", **ids, "keep_alive": True, "with_state": True, "legal_moves": True,
+             "move": None})[:-len(b"null}EOT\x00")]
         if len(self._keys) == len(self.controlled):
             self.controlled = sorted(self._keys)  # the ids the server actually gave
             self.joined = True
@@ -382,10 +389,17 @@ class RemoteTable:
                       + TERMINATOR)
             if len(self._encoded) < MOVE_CACHE_MAX:
                 self._encoded[id(move)] = cached
-        payload = self._move_prefix[seat] + cached[1]
+        if hint == seat and seat not in self._owed:  # the mover's own view next: in the reply
+            payload = self._move_with_state_prefix[seat] + cached[1]
+            hint = None
+        else:
+            payload = self._move_prefix[seat] + cached[1]
 
         def moved(replies: list[dict[str, Any]]) -> Any:
             reply = replies[0]
+            state = reply.get("state")
+            if state is not None:
+                self._keep_view(seat, state)
             if reply.get("status") == "illegalmove":
                 return reply["message"]
             return _data(reply, f"move {move!r} of player {seat}", self.session)
@@ -414,11 +428,14 @@ class RemoteTable:
         self._owed.discard(seat)
 
         def fetched(replies: list[dict[str, Any]]) -> View:
-            data = _data(replies[-1], f"state of player {seat}", self.session)
-            legal = data.pop("legal_moves", None)
-            view = View(data, legal)
-            self._views[seat] = view
-            self._over = data["gameover"]
-            return view
+            return self._keep_view(seat, _data(replies[-1], f"state of player {seat}",
+                                               self.session))
 
         return Plan([request, request] if handover else [request], fetched)
+
+    def _keep_view(self, seat: int, data: dict[str, Any]) -> View:
+        """``seat``'s state (with its legal moves) as the view the table has of it."""
+        legal = data.pop("legal_moves", None)
+        view = self._views[seat] = View(data, legal)
+        self._over = data["gameover"]
+        return view

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import ssl
 import threading
@@ -153,3 +154,22 @@ def test_a_server_that_sends_garbage_or_never_ends_its_reply(monkeypatch) -> Non
     thread.join(TIMEOUT)
     listener.close()
     assert not thread.is_alive()
+
+
+def test_a_move_whose_next_view_is_the_movers_own_carries_it_in_its_reply() -> None:
+    """Plans do no I/O: the request bytes and what the reply does, checked without a server."""
+    table = _remote.RemoteTable(_remote.Link(("127.0.0.1", 1)), "Echo", 1, ["solo"],
+                                session="s")
+    table.seated(0, "k" * 32, "solo")
+    plan = table.plan(("move", 0, {"msg": "hi"}, 0))
+    [payload] = plan.payloads  # one request: no state request behind it
+    request = json.loads(payload[:-len(b"EOT\x00")])
+    assert request["with_state"] is True and request["legal_moves"] is True
+    state = {"echo": "hi", "current": [0], "gameover": False, "legal_moves": None}
+    assert plan.finish([{"status": "ok", "data": None, "state": state}]) is None
+    assert table.plan(("view", 0)).payloads == []  # known from the move's reply
+    assert table.plan(("view", 0)).finish([]).state["echo"] == "hi"
+    # A server without the extension answers without "state": the view is fetched.
+    plan = table.plan(("move", 0, {"msg": "again"}, 0))
+    plan.finish([{"status": "ok", "data": None}])
+    assert table.plan(("view", 0)).payloads  # a state request

@@ -1,0 +1,249 @@
+"""Benchmark (f): the tic-tac-toe workload against our server and its peers, side by side.
+
+The same workload on each server, one after the other in one run: K
+two-player tic-tac-toe sessions of random bots; each bot waits for its turn
+through the server's own notification, moves on a random empty cell, and a
+finished game is restarted in the same session. Measured per server and K,
+over a window after a warm-up: moves/s, server CPU per completed move (utime
++ stime from /proc, all threads), the server's resident memory, and the load
+generator's own CPU per move (it shares the two cores with the server).
+
+* ours: ``bench/tictactoe_load.py`` in push mode (a subscription per player,
+  moves with the mover's state), with and without the store; ``--ours``
+  adds other modes (``keepalive``, ``classic``) for the same table.
+* Colyseus 0.16 (``bench/peers/colyseus_*.js``): a room per session, the
+  state patch broadcast after each message (``patchRate = null`` and
+  ``broadcastPatch()``), clients of ``colyseus.js``.
+* boardgame.io 0.50 (``bench/peers/boardgameio_*.js``): socket.io transport,
+  in-memory storage, matches made through its lobby API, moves run by the
+  server only (no optimistic updates), its own client.
+
+The peers are Node programs written for this benchmark. Their packages are
+pinned in ``bench/peers/package.json`` and ``package-lock.json`` and
+installed by this script (``npm ci``) into ``bench/peers/node_modules``,
+which git ignores: never a dependency of the server or its tests. Without
+Node and npm the peers are skipped with a message and ours still runs.
+``--smoke`` never installs anything: it runs the peers only if they are
+installed already.
+
+    python bench/peers.py                        # K = 10, 50; 5 s windows
+    python bench/peers.py --repeat 3             # three runs of everything
+    python bench/peers.py --sessions 200 --ours push:--no-store
+    python bench/peers.py --smoke
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import _common
+import tictactoe_load
+
+PEERS_DIR = Path(__file__).resolve().parent / "peers"
+PEERS = {  # name -> (server script, load generator script)
+    "colyseus": ("colyseus_server.js", "colyseus_load.js"),
+    "boardgameio": ("boardgameio_server.js", "boardgameio_load.js"),
+}
+INSTALL_TIMEOUT = 600.0
+STARTUP_TIMEOUT = 30.0
+
+
+def node_problem(install: bool) -> str | None:
+    """Why the peers cannot run here (None: they can), installing them first if asked."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        return "Node.js and npm are not installed: the peers are skipped (ours still runs)"
+    if (PEERS_DIR / "node_modules" / ".package-lock.json").exists():
+        return None
+    if not install:
+        return ("the peers' Node packages are not installed (smoke mode installs nothing); "
+                "run `python bench/peers.py` once to install them")
+    print(f"installing the peers' pinned packages into {PEERS_DIR / 'node_modules'} (npm ci)",
+          file=sys.stderr, flush=True)
+    done = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                          cwd=PEERS_DIR, capture_output=True, text=True,
+                          timeout=INSTALL_TIMEOUT)
+    if done.returncode != 0:
+        return f"npm ci failed in {PEERS_DIR}: {(done.stderr or done.stdout).strip()[-500:]}"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_peer(script: str) -> tuple[subprocess.Popen[str], int]:
+    """A peer's server on a free port; a few tries, in case another program took the port."""
+    node = shutil.which("node") or "node"
+    for attempt in range(3):
+        port = free_port()
+        server = subprocess.Popen([node, script, str(port)], cwd=PEERS_DIR,
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+        try:
+            _wait_for_line(server, "listening on", STARTUP_TIMEOUT)
+            return server, port
+        except RuntimeError:
+            server.kill()
+            server.wait()
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def run_peer(name: str, sessions: int, seconds: float, warmup: float) -> dict[str, Any]:
+    """One peer server and its load generator, for one K; the figures."""
+    server_script, load_script = PEERS[name]
+    node = shutil.which("node") or "node"
+    server, port = start_peer(server_script)
+    generator: subprocess.Popen[str] | None = None
+    try:
+        generator = subprocess.Popen(
+            [node, load_script, str(port), str(sessions), str(warmup), str(seconds)],
+            cwd=PEERS_DIR, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        _wait_for_line(generator, "start", STARTUP_TIMEOUT + 10 * sessions + warmup)
+        meter = _common.Meter(server.pid)
+        generator_before = _common.cpu_us(generator.pid)
+        end = _wait_for_line(generator, "end", seconds + STARTUP_TIMEOUT)
+        generator_cpu = _common.cpu_us(generator.pid) - generator_before
+        figures = meter.read(0)
+        rss = _common.rss_kb(server.pid)
+    finally:
+        for process in (generator, server):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+        errors = generator.stderr.read() if generator is not None and generator.stderr else ""
+    _, moves, games = end.split()
+    return _figures(name, sessions, int(moves), int(games), figures, generator_cpu, rss,
+                    errors.strip().splitlines()[:3])
+
+
+def _wait_for_line(process: subprocess.Popen[str], prefix: str, timeout: float) -> str:
+    """Read ``process``'s output until a line starting with ``prefix``; that line."""
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        if line.startswith(prefix):
+            return line.strip()
+        seen.append(line.rstrip())
+    raise RuntimeError(f"{' '.join(map(str, process.args))}: no {prefix!r} line within "
+                       f"{timeout:g} s (exit code {process.poll()}); it said: "
+                       + " / ".join(seen[-5:]))
+
+
+def _figures(server: str, sessions: int, moves: int, games: int, figures: dict[str, Any],
+             generator_cpu_us: float, rss_kb: int, problems: list[str]) -> dict[str, Any]:
+    wall = figures["seconds"]
+    per = max(moves, 1)
+    return {
+        "server": server, "sessions": sessions, "moves": moves, "games": games,
+        "moves_per_s": round(moves / wall, 1),
+        "server_cpu_us_per_move": round(figures["server_cpu_s"] * 1e6 / per, 1),
+        "server_cpu_pct": figures["server_cpu_pct"],
+        "generator_cpu_us_per_move": round(generator_cpu_us / per, 1),
+        "generator_cpu_pct": round(100 * generator_cpu_us / 1e6 / wall, 1),
+        "server_rss_kb": rss_kb, "other_cpu_pct": figures["other_cpu_pct"],
+        "steal_pct": figures["steal_pct"], "seconds": wall, "problems": problems,
+    }
+
+
+def run_ours(mode: str, flags: list[str], sessions: int, seconds: float,
+             warmup: float) -> dict[str, Any]:
+    """Our server in ``mode`` with ``flags``, through ``tictactoe_load``; the same figures."""
+    run = tictactoe_load.run_level(sessions, seconds, warmup, mode,
+                                   ["--log-level", "WARNING", *flags], seed=1, sources=1)
+    figures = {"seconds": run["seconds"], "server_cpu_s": run["server_cpu_s"],
+               "server_cpu_pct": run["server_cpu_pct"], "other_cpu_pct": run["other_cpu_pct"],
+               "steal_pct": run["steal_pct"]}
+    name = "ours " + mode + "".join(" " + flag.lstrip("-") for flag in flags)
+    result = _figures(name, sessions, run["moves"], run["games"], figures,
+                      run["generator_cpu_s"] * 1e6, run["server_rss_kb"],
+                      run["server_log_excerpt"])
+    result["errors"] = run["errors"]
+    return result
+
+
+def parse_ours(text: str) -> list[tuple[str, list[str]]]:
+    """``push:--no-store,push`` -> [("push", ["--no-store"]), ("push", [])]."""
+    modes = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        mode, _, flags = part.partition(":")
+        modes.append((mode, flags.split() if flags else []))
+    return modes
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _common.make_parser(__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", default="10,50", help="comma-separated K (default 10,50)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="window (default 5)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds (default 1)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of everything (default 1)")
+    parser.add_argument("--ours", default="push:--no-store,push",
+                        help="our modes, comma-separated MODE[:FLAGS] (default "
+                             "push:--no-store,push; modes: push, keepalive, classic)")
+    parser.add_argument("--peers", default="colyseus,boardgameio",
+                        help="peers to run, comma-separated (default colyseus,boardgameio; "
+                             "empty: none)")
+    args = _common.parse(parser, argv)
+    levels = [int(k) for k in args.sessions.split(",") if k.strip()]
+    seconds, warmup, repeat = args.seconds, args.warmup, args.repeat
+    if args.smoke:
+        levels, seconds, warmup, repeat = [2], 0.6, 0.2, 1
+    ours = parse_ours(args.ours)
+    peers = [p.strip() for p in args.peers.split(",") if p.strip()]
+    unknown = [p for p in peers if p not in PEERS]
+    if unknown:
+        parser.error(f"unknown peers: {', '.join(unknown)}")
+    skipped = node_problem(install=not args.smoke) if peers else None
+    if skipped:
+        print(f"peers: {skipped}", file=sys.stderr, flush=True)
+        peers = []
+    _common.raise_nofile(4 * max(levels) + 1000)
+    runs = []
+    for number in range(repeat):
+        for sessions in levels:
+            for mode, flags in ours:
+                runs.append({"run": number + 1, **run_ours(mode, flags, sessions, seconds,
+                                                              warmup)})
+            for peer in peers:
+                runs.append({"run": number + 1, **run_peer(peer, sessions, seconds, warmup)})
+    record = {"benchmark": "peers", "smoke": args.smoke, **_common.machine_info(),
+              "node": _node_version(), "peers_skipped": skipped,
+              "seconds_per_run": seconds, "runs": runs}
+    parts = [f"{r['server']} K={r['sessions']}: {r['moves_per_s']:.0f} moves/s, "
+             f"{r['server_cpu_us_per_move']:.0f} µs/move, {r['server_rss_kb'] / 1024:.0f} MiB, "
+             f"generator {r['generator_cpu_us_per_move']:.0f} µs/move, others "
+             f"{r['other_cpu_pct']:.0f}%" for r in runs]
+    summary = "peers: " + " | ".join(parts)
+    if skipped:
+        summary += f" | peers skipped: {skipped}"
+    _common.emit(record, summary)
+    return 0 if all(r["moves"] > 0 for r in runs) else 1
+
+
+def _node_version() -> str | None:
+    node = shutil.which("node")
+    if node is None:
+        return None
+    done = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30,
+                          env={**os.environ})
+    return done.stdout.strip() or None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

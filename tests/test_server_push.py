@@ -1,0 +1,278 @@
+"""The push extension across real sockets: subscriptions, moves with state, errors, bounds.
+
+A ``Subscriber`` is a raw keep-alive connection that sorts what comes into
+replies (one per request, in order) and pushes (``{"push": N, ...}``). The
+rules without sockets are in ``test_push.py`` and ``test_session.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from tests.serverproc import ServerThread
+from tests.wire import TERMINATOR, TIMEOUT, Player, send_raw
+
+
+class Subscriber:
+    """One kept-alive connection that may carry subscriptions."""
+
+    def __init__(self, port: int, tls: ssl.SSLContext | None = None) -> None:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        self.sock = tls.wrap_socket(sock, server_hostname="127.0.0.1") if tls else sock
+        self.buffer = b""
+        self.replies: list[dict[str, Any]] = []
+        self.pushes: list[dict[str, Any]] = []
+        self.raw_pushes: list[bytes] = []
+
+    def send(self, data: dict[str, Any]) -> None:
+        self.sock.sendall(json.dumps({**data, "keep_alive": True}).encode() + TERMINATOR)
+
+    def _read_one(self) -> None:
+        while TERMINATOR not in self.buffer:
+            chunk = self.sock.recv(65536)
+            assert chunk, f"closed by the server; unread: {self.buffer!r}"
+            self.buffer += chunk
+        raw, _, self.buffer = self.buffer.partition(TERMINATOR)
+        message = json.loads(raw)
+        if "push" in message:
+            self.pushes.append(message)
+            self.raw_pushes.append(raw)
+        else:
+            self.replies.append(message)
+
+    def reply(self) -> dict[str, Any]:
+        """The next reply (pushes that come first are kept in ``pushes``)."""
+        while not self.replies:
+            self._read_one()
+        return self.replies.pop(0)
+
+    def push(self) -> dict[str, Any]:
+        """The next push (replies that come first are kept in ``replies``)."""
+        while not self.pushes:
+            self._read_one()
+        return self.pushes.pop(0)
+
+    def request(self, data: dict[str, Any]) -> dict[str, Any]:
+        self.send(data)
+        return self.reply()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def ids(player: Player) -> dict[str, Any]:
+    return {"game": player.game, "session": player.session, "player_id": player.player_id,
+            "key": player.key}
+
+
+def seat_two(port: int, session: str, game: str = "TicTacToe") -> list[Player]:
+    """Both players of a new two-player session, in player-id order."""
+    first = Player(port, game, session, 2)
+    thread = threading.Thread(target=first.join)
+    thread.start()
+    second = Player(port, game, session, 2)
+    second.join()
+    thread.join(TIMEOUT)
+    return sorted([first, second], key=lambda player: player.player_id or 0)
+
+
+def subscribed(port: int, player: Player, tls: ssl.SSLContext | None = None,
+               **extra: Any) -> Subscriber:
+    conn = Subscriber(port, tls)
+    assert conn.request({"type": "subscribe", **ids(player), "observer": player.observer,
+                         **extra}) == {"status": "ok", "data": {"subscription": 1}}
+    return conn
+
+
+def play_until_over(players: list[Player], conns: list[Subscriber]) -> None:
+    """Both sides move on the pushes they get (moves with state), until the game ends."""
+    states = [conn.push()["data"] for conn in conns]
+    while not states[0]["gameover"]:
+        mover = states[0]["current"][0]
+        position = states[mover]["board"].index(-1)
+        reply = conns[mover].request({"type": "move", **ids(players[mover]),
+                                      "move": {"position": position}, "with_state": True})
+        assert reply["status"] == "ok", reply
+        states[mover] = reply["state"]
+        states[1 - mover] = conns[1 - mover].push()["data"]
+        assert states[0] == states[1]
+
+
+def test_two_players_play_on_pushes_and_moves_with_state(server: ServerThread) -> None:
+    players = seat_two(server.port, "push-play")
+    conns = [subscribed(server.port, player) for player in players]
+    play_until_over(players, conns)
+    # A push is the reply to a state request with one key in front.
+    for conn in conns:
+        assert all(raw.startswith(b'{"push": 1, "status": "ok", "data": {"board": ')
+                   for raw in conn.raw_pushes)
+    for conn in conns:
+        conn.close()
+
+
+def test_a_restart_hands_the_old_game_over_on_the_subscription(server: ServerThread) -> None:
+    players = seat_two(server.port, "push-restart")
+    conns = [subscribed(server.port, player) for player in players]
+    play_until_over(players, conns)
+    assert conns[0].request({"type": "restart", **ids(players[0])})["status"] == "ok"
+    handed_over, new_game = conns[1].push()["data"], conns[1].push()["data"]
+    assert handed_over["gameover"] is True and new_game["gameover"] is False
+    assert new_game["board"] == [-1] * 9
+    assert conns[0].push()["data"] == new_game  # the restarter is owed no hand-over
+    for conn in conns:
+        conn.close()
+
+
+def test_an_observer_subscribes_with_its_key_and_sees_what_the_player_sees(
+        server: ServerThread) -> None:
+    player = Player(server.port, "Echo", "push-watched", 1, name="p")
+    player.join()
+    watcher = Player(server.port, "Echo", "push-watched", name="p")
+    watcher.observe()
+    conn = subscribed(server.port, watcher, legal_moves=True)
+    assert conn.push()["data"] == {"echo": "", "current": [0], "gameover": False,
+                                   "legal_moves": None}  # Echo does not list its moves
+    player.move(msg="hello")
+    assert conn.push()["data"]["echo"] == "hello"
+    conn.close()
+
+
+def test_errors_arrive_on_the_subscription_and_end_it(make_server: Callable[...,
+                                                                             ServerThread]) -> None:
+    server = make_server(game_timeout=0.5)
+    players = seat_two(server.port, "push-errors")
+    conn = subscribed(server.port, players[0])
+    conn.push()
+    # Overwritten: a new session under the same name.
+    seat_two(server.port, "push-errors")
+    assert conn.push() == {"push": 1, "status": "error",
+                           "message": "framework: game session was overwritten"}
+    assert "no subscription 1" in conn.request({"type": "unsubscribe",
+                                                "subscription": 1})["message"]
+    # Timed out: nobody touches the session; the subscriber is no activity.
+    player = Player(server.port, "Echo", "push-idle", 1)
+    player.join()
+    assert conn.request({"type": "subscribe", **ids(player), "observer": False})[
+        "data"] == {"subscription": 2}
+    conn.push()
+    assert conn.push() == {"push": 2, "status": "error",
+                           "message": "framework: game session has timed out"}
+    conn.close()
+
+
+def test_a_server_that_stops_pushes_the_reason_then_closes() -> None:
+    running = ServerThread().start()
+    player = Player(running.port, "Echo", "push-stop", 1)
+    player.join()
+    conn = subscribed(running.port, player)
+    conn.push()
+    running.stop()
+    assert conn.push() == {"push": 1, "status": "error",
+                           "message": "server: server is shutting down"}
+    conn.close()
+
+
+def test_subscriptions_work_over_tls(make_server: Callable[..., ServerThread],
+                                     tls_pair: tuple[str, str]) -> None:
+    cert, key = tls_pair
+    server = make_server(tls_cert=cert, tls_key=key)
+    context = ssl.create_default_context(cafile=cert)
+    player = Player(server.port, "Echo", "push-tls", 1)
+    join = Subscriber(server.port, context)
+    joined = join.request({"type": "join", "game": "Echo", "session": "push-tls",
+                           "players": 1, "name": ""})["data"]
+    player.player_id, player.key = joined["player_id"], joined["key"]
+    conn = subscribed(server.port, player, context)
+    assert conn.push()["data"]["echo"] == ""
+    assert join.request({"type": "move", **ids(player), "move": {"msg": "over tls"}})[
+        "status"] == "ok"
+    assert conn.push()["data"]["echo"] == "over tls"
+    conn.close()
+    join.close()
+
+
+def test_a_subscriber_that_does_not_read_holds_a_bounded_buffer(
+        make_server: Callable[..., ServerThread]) -> None:
+    """Pushes coalesce in the server while the client reads nothing; nothing is lost.
+
+    Without coalescing, the 300 states of a growing chat (~45 MB in all) would
+    pile up in the server once the kernel's buffers are full.
+    """
+    bound = 64 * 1024
+    server = make_server(reply_buffer_max=bound)
+    chatter = Player(server.port, "Chat", "push-slow", 1)
+    chatter.join()
+    chatter.move(name="me")
+    slow = subscribed(server.port, chatter)
+    sender = Subscriber(server.port)
+    moves, size = 300, 1000
+    largest = 0
+    for n in range(moves):
+        assert sender.request({"type": "move", **ids(chatter), "move": {
+            "message": f"{n:04} " + "x" * size}})["status"] == "ok"
+        largest = max(largest, server.call(unsent_bytes, server))
+    assert 0 < largest <= bound + 2 * moves * (size + 20)  # the bound, and one push beyond
+    counts = []
+    while not counts or counts[-1] < moves:
+        counts.append(len(slow.push()["data"]["messages"]))
+    assert counts == sorted(set(counts)) and len(counts) < moves
+    slow.close()
+    sender.close()
+
+
+def unsent_bytes(server: ServerThread) -> int:
+    """The most bytes any connection of the server holds unsent."""
+    assert server.server is not None
+    return max((len(getattr(conn, "_out", b"")) for conn in server.server.connections),
+               default=0)
+
+
+def test_classic_clients_see_the_same_bytes_whether_or_not_someone_subscribes(
+        server: ServerThread) -> None:
+    """The same classic exchange twice; the second time a watcher subscribes beside it."""
+    def classic_run(session: str, subscribe: bool) -> list[bytes]:
+        def send(data: dict[str, Any]) -> bytes:
+            return send_raw(server.port, json.dumps(data).encode() + TERMINATOR)
+
+        joined = json.loads(send({"type": "join", "game": "Echo", "session": session,
+                                  "players": 1, "name": "p"}))["data"]
+        who = {"game": "Echo", "session": session, "player_id": 0, "key": joined["key"]}
+        transcript = [send({"type": "observe", "game": "Echo", "session": session,
+                            "name": "p"})]
+        watcher_key = json.loads(transcript[0])["data"]["key"]
+        conn = None
+        if subscribe:
+            watcher = Player(server.port, "Echo", session)
+            watcher.player_id, watcher.key, watcher.observer = 0, watcher_key, True
+            conn = subscribed(server.port, watcher)
+        transcript += [
+            send({"type": "state", **who, "observer": False}),
+            send({"type": "move", **who, "move": {"msg": "hi"}}),
+            send({"type": "state", **who, "observer": False}),
+            send({"type": "move", **who, "move": {"msg": "error"}}),
+            send({"type": "move", **who, "move": {"msg": "quit"}}),
+            send({"type": "restart", **who}),
+            send({"type": "state", **who, "observer": False}),
+            send({"type": "move", "game": "Echo", "session": session, "player_id": 0,
+                  "key": "bad", "move": {}}),
+        ]
+        if conn is not None:
+            pushed = [conn.push()["data"] for _ in range(6)]
+            assert [(p["echo"], p["gameover"]) for p in pushed] == [
+                ("", False), ("hi", False), ("error", False), ("quit", True),
+                ("quit", True), ("", False)]  # the last game's end, handed over
+            conn.close()
+        return [part.replace(joined["key"].encode(), b"KEY").replace(
+            watcher_key.encode(), b"WATCHER") for part in transcript]
+
+    plain = classic_run("classic-plain", subscribe=False)
+    beside = classic_run("classic-beside", subscribe=True)
+    assert plain == beside
+    assert plain[2] == b'{"status": "ok", "data": null}'
+    assert plain[3] == (b'{"status": "ok", "data": {"echo": "hi", "current": [0], '
+                        b'"gameover": false}}')
