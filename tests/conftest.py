@@ -58,9 +58,12 @@ def games_server() -> Iterator[ServerThread]:
 
 @pytest.fixture(autouse=True)
 def _close_calls() -> Iterator[None]:
-    """Close the connections of requests a test left unread (after a failure, say)."""
+    """Close the connections of requests a test left unread, and stop the server
+    processes it left running (after a failure, say)."""
     yield
+    from tests.serverproc import stop_leftover_processes
     from tests.test_server import close_leftover_calls
 
     close_leftover_calls()
+    stop_leftover_processes()
 

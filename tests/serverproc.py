@@ -102,6 +102,15 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+_running: set[ServerProcess] = set()  # started and not stopped: stopped after each test
+
+
+def stop_leftover_processes() -> None:
+    """Stop servers a test started and left running (it failed before stopping them)."""
+    for server in list(_running):
+        server.stop()
+
+
 class ServerProcess:
     """``python -m gameserver ARGS`` in a subprocess, on a free port by default."""
 
@@ -128,6 +137,7 @@ class ServerProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gameserver", *self.args], cwd=self._cwd, env=self._env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        _running.add(self)
         self._pump_thread.start()
         if self.quiet:
             self.port = int(self.args[self.args.index("--port") + 1])
@@ -172,6 +182,7 @@ class ServerProcess:
         return False
 
     def stop(self) -> int | None:
+        _running.discard(self)
         if self.proc is None:
             return None
         if self.proc.poll() is None:
