@@ -32,6 +32,7 @@ MESSAGE_MAX = 24 * MB
 STATE_MAX = 16 * MB
 MIRROR_MAX = 64 * 1024
 SNAPSHOT_MAX = 256 * 1024
+VIEWS_MAX = 2048  # states one reply may carry (two per player: with and without legal moves)
 LOG_RECORDS_MAX = 20  # log records sent with one reply; more are counted, not sent
 LOG_TEXT_MAX = 8000  # characters of one log record (with its traceback)
 
@@ -125,9 +126,14 @@ def read_message(file: io.BufferedReader) -> Any | None:
 # ---------------------------------------------------------------- checking what a worker sent
 
 
+CATALOG_MAX = 1000  # game classes (and paths) one worker's catalog may list
+
+
 def valid_catalog(reply: Any) -> bool:
     return (type(reply) is tuple and len(reply) == 5 and reply[0] == "catalog"
-            and type(reply[1]) is list and type(reply[2]) is int and type(reply[3]) is list
+            and type(reply[1]) is list and len(reply[1]) <= CATALOG_MAX
+            and type(reply[2]) is int and type(reply[3]) is list
+            and len(reply[3]) <= CATALOG_MAX
             and all(type(p) is str for p in reply[3]) and _logs_shape(reply[4])
             and all(_entry_shape(entry) for entry in reply[1]))
 
@@ -140,28 +146,40 @@ def _entry_shape(entry: Any) -> bool:
 
 
 def valid_reply(reply: Any) -> bool:
-    """Whether a reply has the types the server relies on (a hostile worker may send anything).
+    """Whether a reply has the types and sizes the server relies on.
 
-    Plain loops, not ``all()`` over generators: this runs for every change.
+    A hostile game controls its worker and may send anything, with the
+    worker's own checks of the bounds patched away: the bounds are checked
+    again here, lengths first, so that a reply made to cost the server time
+    (millions of views) is refused before anything walks it. Plain loops,
+    not ``all()`` over generators: this runs for every change.
     """
     if type(reply) is not tuple or len(reply) != 9:
         return False
     error, result, current, over, views, snapshot, leftovers, retire, logs = reply
     if not ((error is None or type(error) is str) and (result is None or type(result) is str)
             and (over is None or type(over) is bool or type(over) is str)
-            and (snapshot is None or type(snapshot) is bytes) and type(views) is list
+            and (snapshot is None or (type(snapshot) is bytes
+                                      and len(snapshot) <= SNAPSHOT_MAX))
+            and type(views) is list and len(views) <= VIEWS_MAX
             and (leftovers is None or type(leftovers) is str) and type(retire) is bool
             and (logs == [] or _logs_shape(logs))):
         return False
     if type(current) is list:
+        if len(current) > VIEWS_MAX:
+            return False
         for player in current:
             if type(player) is not int:
                 return False
     elif current is not None and type(current) is not str:
         return False
+    room = MIRROR_MAX + STATE_MAX  # the states sent along, or one state asked for
     for view in views:
         if (type(view) is not tuple or len(view) != 3 or type(view[0]) is not int
                 or type(view[1]) is not bool or type(view[2]) not in (bytes, str)):
+            return False
+        room -= len(view[2])
+        if room < 0:
             return False
     return True
 

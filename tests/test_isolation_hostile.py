@@ -300,3 +300,24 @@ def test_a_forged_reply_is_never_unpickled(make_server, tmp_path) -> None:
         "plain data))")}
     assert not marker.exists()
     assert_restored(calm)
+
+
+@pytest.mark.parametrize(("folder", "game"), [("bloater", "Bloater"), ("flooder", "Flooder")])
+def test_a_worker_whose_own_bounds_were_lifted_is_refused_by_the_server(
+        make_server, folder: str, game: str) -> None:
+    """The bounds are checked again by the server: a game can patch its worker's checks.
+
+    Bloater lifts the limit on saved copies and grows to 4 MB (the server
+    would keep 4 MB per session); Flooder sends one state five million times
+    (a server walking it would stall for seconds). Either reply is refused as
+    malformed, before it is walked or kept, and the worker replaced.
+    """
+    server = hostile_server(make_server, folder)
+    calm = calm_session(server, game)
+    pid = worker_pid(server)
+    reply = attack_alongside(server, joined(server.port, game, "attack"))
+    assert reply == {"status": "error", "message": (
+        f"framework: game {game}: the game's worker process sent something malformed during "
+        "move() (a malformed reply)")}
+    assert worker_pid(server) != pid
+    assert_restored(calm)
