@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import results
+from . import discovery, results
 from ._timeouts import ForfeitedGame
 from .checked import Call, GameType
 from .guard import GameCodeError
@@ -36,7 +36,7 @@ from .waits import Wait
 
 log = logging.getLogger("gameserver.tournament")
 
-PREFIX = "tournament-"
+PREFIX = discovery.TOURNAMENT
 ABSENT_GAMES = 2  # games lost on time in a row, without a single request, that withdraw
 
 

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from .checked import GameType
     from .session import Session
 
-AUTO = "auto"
+AUTO = "auto"  # the token that auto-joins; "auto-<n>" are its sessions
+TOURNAMENT = "tournament-"  # "tournament-NAME" a tournament, "tournament-NAME/<game>" its games
 
 
 def game_list(game_types: Mapping[str, GameType]) -> list[dict[str, Any]]:

@@ -59,7 +59,7 @@ from .waits import Wait
 
 log = logging.getLogger("gameserver.lobby")
 
-AUTO = discovery.AUTO  # the token that auto-joins; "auto-<n>" are its sessions
+AUTO = discovery.AUTO
 NO_TIMER = TimerSpec()
 
 
@@ -101,6 +101,9 @@ class Router(typing.Protocol):
 
     def handle(self, request: Request, client: str) -> Outcome:
         """Serve the request (errors may be raised as ProtocolError)."""
+
+    def subscribe(self, request: Subscribe, client: str) -> Feed:
+        """A subscription to a view of a token it owns (errors raised as ProtocolError)."""
 
     def tick(self, now: float) -> None:
         """Time passes (called from ``Lobby.tick``)."""
@@ -185,6 +188,12 @@ class Lobby:
             raise framework_error(
                 f"token must not start with reserved prefix '{AUTO}' "
                 f"(use exactly '{AUTO}' to auto-join, or pick another session name)")
+        if token.startswith(discovery.TOURNAMENT) and "/" in token:
+            # Only the tournaments make these (their games): a session made under such a
+            # name beforehand would be taken for one of them, with its maker's keys.
+            raise framework_error(
+                f"session names '{discovery.TOURNAMENT}NAME/...' are reserved for the games "
+                "of tournaments; pick another session name")
         session = self.sessions.get((request.game, token))
         timed = request.turn_timeout is not None or request.game_clock is not None
         if session is not None and session.closed is not None:
@@ -315,6 +324,10 @@ class Lobby:
 
     def subscribe(self, request: Subscribe, client: str = "") -> Feed | bytes:
         """``Session.feed`` of the view ``request`` names, or the error reply; never raises."""
+        router = self.router
+        if router is not None and request.session.startswith(router.prefix) and router.owns(
+                request.session):
+            return self.call(router.subscribe, request, client)  # type: ignore[return-value]
         return self.call(lambda: self._session(request.game, request.session).feed(
             request.player_id, request.key, request.observer, request.legal_moves,
             request.timer))  # type: ignore[return-value]

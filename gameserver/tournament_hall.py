@@ -59,12 +59,13 @@ from .protocol import (
     Restart,
     State,
     StateWithMoves,
+    Subscribe,
     framework_error,
 )
 from .session import Session
 from .tournament import Tournament, TournamentError, TournamentSettings
 from .tournament_store import TournamentBook, rebuild
-from .waits import Outcome, Wait
+from .waits import Feed, Outcome, Wait
 
 log = logging.getLogger("gameserver.tournament")
 
@@ -213,7 +214,8 @@ class TournamentHall:
             session, player_id = self._seat_of(entry, request.key, request.player_id,
                                                isinstance(request, State) and request.observer)
             if isinstance(request, Move):
-                return session.move(player_id, request.key, request.move)
+                return session.move(player_id, request.key, request.move, request.with_state,
+                                    request.legal_moves)
             if isinstance(request, ObserverCode):
                 outcome = session.observer_code(player_id, request.key)
                 self._know_observer_key(entry, session, player_id)
@@ -222,6 +224,25 @@ class TournamentHall:
                                  legal_moves=type(request) is StateWithMoves,
                                  timer=request.timer)
         raise framework_error("this request is not served for tournaments")
+
+    def subscribe(self, request: Subscribe, client: str) -> Feed:
+        """A participant's subscription to its current game's view (push, an extension).
+
+        The key names the game, as for ``state``; a later game needs a new
+        subscription (the client joins again for it anyway).
+
+        Raises:
+            ProtocolError: an invalid key, or the tournament plays another game.
+        """
+        name = request.session[len(PREFIX):].partition("/")[0]
+        entry = self.entries[name]
+        if request.game != entry.tournament.settings.game:
+            raise framework_error(f"tournament {name} plays {entry.tournament.settings.game}, "
+                                  f"not {request.game[:100]}")
+        session, player_id = self._seat_of(entry, request.key, request.player_id,
+                                           request.observer)
+        return session.feed(player_id, request.key, request.observer, request.legal_moves,
+                            request.timer)
 
     def _seat_of(self, entry: Entry, key: str, player_id: int,
                  observer: bool) -> tuple[Session, int]:

@@ -185,3 +185,46 @@ def test_a_tournament_of_a_game_in_a_worker_process(tmp_path: Path) -> None:
         games = on_loop(server, lambda hall: hall.tournament("talks").rounds[0][0].games)
         assert [g.reason for g in games] == ["played", "played"]  # Talk: always a draw
         assert [g.points for g in games] == [(0.5, 0.5), (0.5, 0.5)]
+
+
+def test_nobody_can_make_a_tournament_game_before_the_tournament_exists() -> None:
+    """A session made as 'tournament-final/r1t1g1' beforehand would be taken for that game,
+    with the keys of its maker: such names are the tournaments' only."""
+    with ServerThread() as server:
+        for name in ("tournament-final/r1t1g1", "tournament-x/anything"):
+            made = request(server.port, {"type": "join", "game": "TicTacToe", "session": name,
+                                         "players": 2, "name": "alice"})
+            assert made["status"] == "error"
+            assert "reserved for the games of tournaments" in made["message"]
+        ordinary = {"type": "join", "game": "Echo", "session": "tournament-final",
+                    "players": 1, "name": "solo"}
+        assert request(server.port, ordinary)["status"] == "ok"  # no tournament: a name
+
+
+class PushBot(Bot):
+    """Plays its games through push (``states()``) and moves with state, not ``state()``."""
+
+    def play_tournament(self) -> str:
+        while True:
+            try:
+                me = self.api.join()
+            except GameServerError as err:
+                if " is over" in str(err):
+                    return str(err)
+                raise
+            for state in self.api.states(legal_moves=True):
+                if state["gameover"]:
+                    self.results.append(state)
+                    break
+                self.turn(me, state)
+
+
+def test_participants_may_play_through_push() -> None:
+    with ServerThread() as server:
+        on_loop(server, lambda hall: hall.create(TournamentSettings(
+            "pushed", "TicTacToe", turn_timeout=30, start_with=2)))
+        bots = [player(server, name, PushBot, tournament="pushed") for name in ("ann", "bob")]
+        told = run_all(bots)
+        assert all(text.startswith("framework: tournament pushed is over") for text in
+                   told.values()), told
+        assert all(len(bot.results) >= 1 for bot in bots)
