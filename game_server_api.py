@@ -198,6 +198,7 @@ class GameServerAPI:
         self._poll_reply = bytearray()  # what has arrived of that reply (or of the pushes)
         self._poll_lock = threading.Lock()  # poll() and state() share the waiting request
         self._pushing = False  # is this view subscribed on the poll connection?
+        self._handed = None  # the last state state() or poll() gave: states() starts with it
         self._push_known = None  # does the server push? (None: not asked yet)
 
     # ------------------------------------------------------------ public API
@@ -243,6 +244,7 @@ class GameServerAPI:
         self._session = reply.get('session', self._session)
         self._request_size_max = reply.get('request_size_max', self._request_size_max)
         self._observer = False
+        self._handed = None  # a new seat: nothing of it was given yet
         return self._player_id
 
     def move(self, **kwargs):
@@ -330,12 +332,12 @@ class GameServerAPI:
             if self._pushing:  # poll() or states() subscribed: the next state is pushed
                 data = self._next_push(wait=True)
                 if data is not None:
-                    return data
+                    return self._hand(data)
                 self._wait_for_server()  # its connection dropped: ask once more, below
             elif self._poll_sent:  # poll() has a request waiting: wait for its answer
                 reply = self._poll_receive(wait=True)
                 if reply is not None:
-                    return self._need(self._decode(reply, 'state'), 'state')
+                    return self._hand(self._need(self._decode(reply, 'state'), 'state'))
                 self._wait_for_server()  # its connection dropped: ask once more, below
         request = self._state_request(legal_moves)
         try:
@@ -343,7 +345,12 @@ class GameServerAPI:
         except _Dropped:
             self._wait_for_server()
             data = self._exchange(request)
-        return self._need(data, 'state')
+        return self._hand(self._need(data, 'state'))
+
+    def _hand(self, state):
+        """Give ``state`` to the user; ``states()`` starts with the last one given."""
+        self._handed = state
+        return state
 
     def poll(self, legal_moves=False):
         """Return the new state if one has arrived, else ``None``. Never waits.
@@ -397,7 +404,7 @@ class GameServerAPI:
                 data = self._next_push(wait=False)
                 if data is None and not self._pushing:  # the connection dropped:
                     self._subscribe(legal_moves)  # subscribe again, on a new one
-                return data
+                return data if data is None else self._hand(data)
             if not self._poll_sent:
                 self._poll_send(legal_moves)
             reply = self._poll_receive(wait=False)
@@ -410,7 +417,7 @@ class GameServerAPI:
                 self._poll_send(legal_moves)  # keep a request waiting for the next change
             except GameServerError:
                 self._stop_polling()  # the next poll() asks again and reports the problem
-            return data
+            return self._hand(data)
         finally:
             self._poll_lock.release()
 
@@ -418,10 +425,12 @@ class GameServerAPI:
         """Give each new state of the game, one after the other, as the server sends it.
 
         Use it in a ``for`` loop instead of calling ``state()`` again and
-        again. The first state comes at once; after that the loop waits until
-        the game changes (a move by anyone, a restart) and then gives you the
-        new state. The loop never ends by itself: leave it with ``break``
-        (for example once ``state['gameover']`` is true).
+        again. The first state comes at once: the state ``state()`` or
+        ``poll()`` gave you last, if you called one of them before, else the
+        game as it is now. After that the loop waits until the game changes
+        (a move by anyone, a restart) and then gives you the new state. The
+        loop never ends by itself: leave it with ``break`` (for example once
+        ``state['gameover']`` is true).
 
         Each state comes once and none is left out, exactly as with
         ``state()``. After a restart you first get the end of the old game,
@@ -453,8 +462,13 @@ class GameServerAPI:
         with self._poll_lock:
             if not self._pushing:
                 self._subscribe(legal_moves)
+        handed, self._handed = self._handed, None
+        if handed is not None:  # already seen: the server would not send it again
+            yield handed
         while True:
-            yield self.state(legal_moves)
+            state = self.state(legal_moves)
+            self._handed = None  # given by this loop: a later loop does not repeat it
+            yield state
 
     def _subscribe(self, legal_moves):
         """Ask the server to push this view's states on the poll connection; whether it does.
@@ -720,6 +734,7 @@ class GameServerAPI:
         self._player_id = reply['player_id']
         self._key = reply['key']
         self._observer = True
+        self._handed = None
         return self._player_id
 
     def observer_code(self):

@@ -18,6 +18,8 @@ the clock the lobby passes in.
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
@@ -45,6 +47,25 @@ class AdmissionLimits(Protocol):
     def overwrite(self) -> str: ...  # anyone, players or idle
     @property
     def overwrite_idle(self) -> float: ...
+
+
+@functools.lru_cache(maxsize=4096)
+def address_key(address: str) -> str:
+    """The address as the per-address limits count it.
+
+    An IPv6 host usually has a whole /64 network to itself, and could take a
+    new address for every request: IPv6 addresses count by their /64. An
+    IPv4 address (also written as IPv6, ``::ffff:1.2.3.4``) counts as itself.
+    """
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address  # not an IP address (a test's name, a Unix socket): as it is
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network(f"{parsed}/64", strict=False))
+    return address
 
 
 class RateLimit:
@@ -98,6 +119,7 @@ class Admission:
         Raises:
             ProtocolError: a ``framework:`` error saying which limit and what to do.
         """
+        client = address_key(client)
         most = self.limits.max_sessions_per_address
         if self._sessions_of.get(client, 0) >= most:
             raise framework_error(
@@ -113,19 +135,30 @@ class Admission:
 
     def started(self, session: Session) -> None:
         """``session`` now counts against its ``owner``'s address."""
-        self._sessions_of[session.owner] = self._sessions_of.get(session.owner, 0) + 1
+        owner = address_key(session.owner)
+        self._sessions_of[owner] = self._sessions_of.get(owner, 0) + 1
 
     def ended(self, session: Session) -> None:
         """``session`` is gone: it counts no more."""
-        left = self._sessions_of.get(session.owner, 0) - 1
+        owner = address_key(session.owner)
+        left = self._sessions_of.get(owner, 0) - 1
         if left > 0:
-            self._sessions_of[session.owner] = left
+            self._sessions_of[owner] = left
         else:
-            self._sessions_of.pop(session.owner, None)
+            self._sessions_of.pop(owner, None)
 
     def forget_idle(self) -> None:
-        """Drop what no longer limits anybody (called by the lobby's tick)."""
+        """Drop what no longer limits anybody (called by the lobby's tick).
+
+        A waiting join that was woken (its session filled or ended) counts no
+        more; it is dropped here, so that neither it nor its session stays
+        in memory for an address that never joins again.
+        """
         self._new_sessions.forget_idle()
+        for client, waits in list(self._waiting_of.items()):
+            waits -= {wait for wait in waits if wait.woken or wait.cancelled}
+            if not waits:
+                del self._waiting_of[client]
 
     # ------------------------------------------------------------ waiting joins
 
@@ -136,6 +169,7 @@ class Admission:
             ProtocolError: ``framework: too many joins from your address ...``.
         """
         cap = self.limits.max_waiting_joins_per_address
+        client = address_key(client)
         waits = self._waiting_of.get(client)
         if waits is None or len(waits) < cap:
             return
@@ -149,6 +183,7 @@ class Admission:
 
     def count_waiting(self, client: str, wait: Wait) -> None:
         """Count ``wait`` against ``client`` until it is woken or cancelled."""
+        client = address_key(client)
         self._waiting_of.setdefault(client, set()).add(wait)
         on_cancel = wait.on_cancel
 

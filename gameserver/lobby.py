@@ -246,7 +246,9 @@ class Lobby:
         if request.players is None:
             raise framework_error(
                 "no open auto-join session; provide the number of players to start one")
-        timer = self._timer_for(request)
+        # Strangers are paired into auto sessions: only the configured timer applies there,
+        # not one the starter chose (the others never asked for it).
+        timer = self.limits.timers.spec_for(request.game, None, None)
         token = f"{AUTO}-{next(self._auto_numbers)}"
         return self._start(game_type, token, request.players, "", client, auto=True,
                            timer=timer, timed=timed)

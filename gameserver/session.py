@@ -473,11 +473,13 @@ class Session:
             GameCodeError: the game's ``move`` failed.
         """
         accepted = self.accepted_moves
+        active = self.last_activity  # a move made for nobody is no sign of life
         self._timed_move = True
         try:
             self.move(player_id, self.players[player_id].key, move)
         finally:
             self._timed_move = False
+            self.last_activity = active
         if self._change is not None:
             return None
         return self.accepted_moves > accepted
@@ -646,6 +648,14 @@ class Session:
             return
         if batch is not None:
             self._unsaved = batch
+
+    def saved(self, reply: bytes) -> Outcome:
+        """``reply`` (made elsewhere, e.g. a tournament's seat) once this session is saved.
+
+        Nothing that could show a change may leave before the change is on
+        disk; a reply that hands out a key to the session is such a reply.
+        """
+        return self._saved(reply)
 
     def _saved(self, reply: bytes, view: View | None = None) -> Outcome:
         """``reply``, held back until every change of this session it may show is saved.

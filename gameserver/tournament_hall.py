@@ -326,10 +326,10 @@ class TournamentHall:
         seat = entry.seats.get(name)
         if seat is not None and seat.session.closed is None and not is_over(seat.session):
             session = seat.session
-            return protocol.ok({
+            return session.saved(protocol.ok({  # a key to a session that is on disk
                 "player_id": seat.player_id, "key": session.players[seat.player_id].key,
                 "session": PREFIX + entry.tournament.name,
-                "request_size_max": self.host.limits.request_size_max})
+                "request_size_max": self.host.limits.request_size_max}))
         if entry.tournament.over:
             raise framework_error(entry.tournament.final_words(name))
         old = entry.waits.get(name)

@@ -50,3 +50,27 @@ def test_the_rate_limit_refills_and_peeking_costs_nothing() -> None:
     assert limit.allow("a", peek=True) and limit.allow("a", peek=True)
     assert limit.allow("a") and limit.allow("a")
     assert not limit.allow("a") and limit.allow("b")
+
+
+def test_woken_waits_are_forgotten_with_time() -> None:
+    """A woken wait holds its session: it must not stay for an address never seen again."""
+    admission = Admission(LobbyLimits(), lambda: 0.0)
+    for n in range(50):
+        wait = Wait(lambda: b"")
+        admission.count_waiting(f"10.0.0.{n}", wait)
+        wait.wake()  # the session filled, or ended
+    admission.forget_idle()
+    assert admission._waiting_of == {}
+
+
+def test_ipv6_addresses_count_by_their_network() -> None:
+    """One IPv6 host may take a new address per request: its /64 counts as one address."""
+    admission = Admission(LobbyLimits(max_sessions_per_address=2,
+                                      new_sessions_per_minute=10**6), lambda: 0.0)
+    for host in ("2001:db8::1", "2001:db8::2"):
+        admission.check_start(host, 1)
+        admission.started(Owned(host))  # type: ignore[arg-type]
+    with pytest.raises(ProtocolError, match="too many sessions started from your address"):
+        admission.check_start("2001:db8::ffff:3", 1)
+    admission.check_start("2001:db8:0:1::1", 1)  # another network
+    admission.check_start("::ffff:10.0.0.1", 1)  # IPv4, written as IPv6

@@ -1355,6 +1355,24 @@ def test_states_gives_each_state_once_and_the_end_of_a_game_before_the_next(serv
         api.close()
 
 
+def test_states_starts_with_what_state_gave_when_nothing_changed_since(server) -> None:
+    """print(api.state()), then a for loop over api.states(): a student's first program.
+
+    The server does not send a state twice, so without this the loop would wait
+    for a change that only this player can make: on its own turn, for ever.
+    """
+    with GameServerAPI(server.host, server.port, "Echo", unique("after-state"), 1) as api:
+        api.join()
+        first = api.state()
+        loop = api.states()
+        assert next(loop) == first  # at once: it is this player's turn
+        api.move(msg="hi")
+        assert next(loop)["echo"] == "hi"
+        again = api.states()  # a second loop does not repeat what the first one gave
+        api.move(msg="there")
+        assert next(again)["echo"] == "there"
+
+
 def test_poll_gives_pushed_states_oldest_first(server) -> None:
     with GameServerAPI(server.host, server.port, "Echo", unique("pushed"), 1) as api:
         api.join()

@@ -77,19 +77,28 @@ def test_the_opponent_cannot_watch_a_player_of_a_game_with_secrets(
     ann_id = ann._player_id
     live = server.server.lobby.sessions[(game, session)]  # to know ann's secrets
     rng = random.Random(5)
-    leaked = []
+    leaked, checked = [], 0
+
+    def play(player: GameServerAPI) -> None:
+        state = player.state(legal_moves=True)
+        if player._player_id in state["current"] and state["legal_moves"]:
+            player.move(**rng.choice(state["legal_moves"]))
+
     for _ in range(40):
+        play(ann)  # ann moves first: her choice is pending (RockPaperScissors) as bob spies
         secrets = live.game.private_data(ann_id)
+        checked += len(secrets)
         attempts = spy_attempts(server, game, session, ann_id)
         assert attempts[0].count("hidden information") == 1  # the refusal says why
         text = json.dumps(attempts)
         leaked += [value for value in secrets if json.dumps(value) in text]
+        # Nothing but refusals: no view of ann's at all (her board, her hand, ...).
+        leaked += [attempt for attempt in attempts
+                   if isinstance(attempt, dict) and attempt.get("status") != "error"]
         if live.game.game_over():
             break
-        for player in (ann, bob):
-            state = player.state(legal_moves=True)
-            if player._player_id in state["current"] and state["legal_moves"]:
-                player.move(**rng.choice(state["legal_moves"]))
+        play(bob)
+    assert checked > 0  # there were secrets to find
     assert leaked == []
 
 

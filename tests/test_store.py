@@ -17,10 +17,11 @@ from gameserver.games.echo import Echo
 from gameserver.guard import GameGuard
 from gameserver.metrics import prometheus_text
 from gameserver.session import Session
-from gameserver.store import GameReplayer, HistoryReader, Store, writer
+from gameserver.store import GameReplayer, HistoryReader, Store, _rows, writer
 from gameserver.store._rows import ROW_OVERHEAD, SNAPSHOT_MIN_LOG
 from gameserver.store.writer import SAVE_FAILED
 from gameserver.waits import Wait
+from tests.data.games.recorder import Recorder
 from tests.serverproc import ROOT, ServerProcess, ServerThread
 from tests.wire import Player
 
@@ -370,6 +371,39 @@ def test_moves_are_logged_without_states_and_games_are_pickled_now_and_then(
     assert int(seed) > 0  # the game as it started: made again from its seed
     # Then a snapshot whenever the moves since the last one weigh SNAPSHOT_MIN_LOG.
     assert len(snapshots) == 2 and 50 < snapshots[0] < 100, snapshots
+
+
+def test_a_game_that_goes_on_for_ever_keeps_only_its_recent_moves(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chat that runs for weeks must not grow the file without bound; its replay
+    starts from the snapshot its kept moves follow, and shows the right states."""
+    monkeypatch.setattr(_rows, "HISTORY_MAX_MOVES", 100)
+    path = tmp_path / "long.db"
+    games = {"Recorder": GameType("Recorder", Recorder, GameGuard())}  # keeps every move
+
+    async def play() -> None:
+        store = Store(str(path), games)
+        store.open()
+        store.start(asyncio.get_running_loop())
+        session = Session(games["Recorder"], "long", 1, recorder=store)
+        session.add_player("")
+        key = session.players[0].key
+        for n in range(1000):
+            await woken(session.move(0, key, {"n": n}))
+        await woken(session.move(0, key, {"end": True}))  # the game ends: in the history
+        store.close()
+
+    asyncio.run(play())
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        kept = db.execute("SELECT COUNT(*) FROM game_moves").fetchone()[0]
+    assert kept < 200  # the moves since the latest snapshot, not all 1,001
+    reader = HistoryReader(str(path), GameReplayer(games))
+    [entry] = reader.finished_games()
+    game = reader.finished_game(entry["id"])
+    assert game is not None and game["steps"][-1]["move"] == {"end": True}
+    first = game["steps"][0]
+    assert first["states"] is not None  # replayed from the snapshot before it, so:
+    assert len(first["states"][0]["log"]) == first["seq"]  # every move before it is there
 
 
 def saved_sessions(path: Path) -> int:

@@ -1,6 +1,7 @@
 """The store grows with what players send, not with the square of a game's state.
 
-A chat keeps every message, so its state grows with each one; the store
+A scrapbook (tests/data/store_games/scrapbook.py: the bundled Chat once
+behaved so) keeps every message, so its state grows with each one; the store
 keeps each message once (in the move log) plus snapshots whose total is
 bounded by the moves (and none beyond ``store_snapshot_max``). The targets
 of issue 14: 40 messages of 100 KB make a store under 20 MB (it was 106 MB),
@@ -18,6 +19,8 @@ from tests.serverproc import ServerProcess
 from tests.wire import Player
 
 KB = 1000
+GAMES = ("--games-dir", str(Path(__file__).parent / "data" / "store_games"),
+         "--isolate-games", "off")  # in the server: the store's own saving is tested here
 
 
 def store_bytes(path: Path) -> int:
@@ -27,9 +30,8 @@ def store_bytes(path: Path) -> int:
 
 def chat(port: int, messages: int, size: int) -> tuple[Player, int]:
     """One player sends ``messages`` messages of ``size`` bytes; returns it and bytes sent."""
-    player = Player(port, "Chat", "room", 1)
+    player = Player(port, "Scrapbook", "room", 1)
     assert player.join()["status"] == "ok"
-    assert player.move(name="ann")["status"] == "ok"
     for n in range(messages):
         assert player.move(message=f"{n:04} " + "x" * (size - 5))["status"] == "ok"
     return player, messages * size
@@ -43,11 +45,11 @@ def snapshots(path: Path) -> list[int]:
 
 def test_forty_messages_of_100_kb_make_a_store_under_20_mb(tmp_path: Path) -> None:
     path = tmp_path / "chat.sqlite3"
-    with ServerProcess("--store-path", str(path), "--no-history") as server:
+    with ServerProcess("--store-path", str(path), "--no-history", *GAMES) as server:
         chat(server.port, 40, 100 * KB)
     assert store_bytes(path) < 20_000_000, store_bytes(path)
     path = tmp_path / "history.sqlite3"
-    with ServerProcess("--store-path", str(path)) as server:
+    with ServerProcess("--store-path", str(path), *GAMES) as server:
         _, sent = chat(server.port, 40, 100 * KB)
     assert store_bytes(path) < 20_000_000, store_bytes(path)
     assert sum(snapshots(path)) < sent  # snapshots never outweigh the moves
@@ -55,19 +57,19 @@ def test_forty_messages_of_100_kb_make_a_store_under_20_mb(tmp_path: Path) -> No
 
 def test_a_chat_beyond_the_snapshot_limit_is_kept_as_its_moves(tmp_path: Path) -> None:
     path = tmp_path / "chat.sqlite3"
-    args = ("--store-path", str(path), "--store-snapshot-max", "500000")
+    args = ("--store-path", str(path), "--store-snapshot-max", "500000", *GAMES)
     server = ServerProcess(*args).start()
     player, sent = chat(server.port, 120, 200 * KB)
-    assert player.state()["data"]["messages"][-1][1].startswith("0119 ")
+    assert player.state()["data"]["messages"][-1].startswith("0119 ")
     assert server.proc is not None
     server.proc.kill()  # no clean close: the log is all there is
     server.stop()
     assert max(snapshots(path)) <= 500_000
-    assert ("session Chat/room: its game is larger than store_snapshot_max (500000 bytes), "
+    assert ("session Scrapbook/room: its game is larger than store_snapshot_max (500000 bytes), "
             "so it is saved as its moves only") in server.log
     with ServerProcess(*args) as again:
         player.port = again.port
         messages = player.state()["data"]["messages"]
-        assert [text[:5] for _, text in messages] == [f"{n:04} " for n in range(120)]
+        assert [text[:5] for text in messages] == [f"{n:04} " for n in range(120)]
         assert player.move(message="still here")["status"] == "ok"
     assert store_bytes(path) < 1.2 * sent, (store_bytes(path), sent)

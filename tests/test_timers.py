@@ -406,3 +406,26 @@ def test_a_timer_follows_only_the_players_current_now() -> None:
     assert timer.due(5.0) == [(1, "turn"), (2, "turn")]
     timer.follow(2.0, [0, 1, 2])
     assert timer.deadline_of(0) == (7.0, "turn")
+
+
+def test_the_starter_of_an_auto_session_cannot_set_a_timer_for_strangers(
+        guard: GameGuard) -> None:
+    lobby = make_lobby(guard, Clock())
+    first = lobby.handle(Join("TicTacToe", "auto", 2, "", turn_timeout=0.1), "10.0.0.1")
+    second = reply(lobby.handle(Join("TicTacToe", "auto", None, ""), "10.0.0.2"))
+    assert isinstance(first, Wait) and second["status"] == "ok"
+    assert session_of(lobby, "TicTacToe", second["data"]["session"]).timer is None
+
+
+def test_moves_made_on_timeout_do_not_keep_an_abandoned_session_alive(
+        guard: GameGuard) -> None:
+    clock = Clock()
+    lobby = make_lobby(guard, clock, TimerSpec(turn=10), game_timeout=100)
+    seat_two(lobby, "Talk")  # then nobody ever sends a request again
+    for _ in range(9):
+        clock.now += 10
+        lobby.tick()  # a move is made for whoever is on turn
+    assert ("Talk", "t") in lobby.sessions
+    clock.now += 15
+    lobby.tick()
+    assert ("Talk", "t") not in lobby.sessions  # idle for 100 s: removed, as any session

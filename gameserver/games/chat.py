@@ -6,6 +6,9 @@ from typing import Any
 
 from gameserver.game import AbstractGame
 
+KEPT_MESSAGES = 1000  # messages a chat keeps, at most: the oldest go first
+KEPT_CHARACTERS = 250_000  # ... and characters of them in all (a snapshot stays small)
+
 
 class Chat(AbstractGame):
     """A chat room for 1 to 100 players; everybody may send at any time.
@@ -23,7 +26,9 @@ class Chat(AbstractGame):
 
     State:
         ``{"messages": [[name, message], ...]}``, oldest first, the same for
-        every player.
+        every player: the newest messages, at most ``KEPT_MESSAGES`` of them
+        and ``KEPT_CHARACTERS`` characters in all (older ones are dropped, so
+        a chat that goes on for days stays small).
 
     Errors: neither key present; a value that is not a str; an empty or
     taken name; a message before the sender has a name.
@@ -38,6 +43,7 @@ class Chat(AbstractGame):
         self.players = players
         self.names: dict[int, str] = {}
         self.messages: list[list[str]] = []
+        self.characters = 0  # in the messages kept
 
     @staticmethod
     def min_players() -> int:
@@ -83,6 +89,10 @@ class Chat(AbstractGame):
             self.names[player_id] = name
         if text:
             self.messages.append([name, text])
+            self.characters += len(text)
+            while len(self.messages) > 1 and (len(self.messages) > KEPT_MESSAGES
+                                              or self.characters > KEPT_CHARACTERS):
+                self.characters -= len(self.messages.pop(0)[1])
         return None
 
     def game_over(self) -> bool:

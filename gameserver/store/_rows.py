@@ -38,6 +38,9 @@ from ..guard import GameCodeError
 log = logging.getLogger("gameserver.store")
 
 SNAPSHOT_MIN_LOG = 4096  # bytes of moves logged before a snapshot is worth taking
+# A game longer than this (a chat that goes on for weeks) keeps only its moves since its
+# latest snapshot in the history, so that no game grows the file without bound.
+HISTORY_MAX_MOVES = 10_000
 ROW_OVERHEAD = 32  # bytes a move row costs besides its texts, roughly
 
 INSERT_MOVE = ("INSERT INTO game_moves (game_id, seq, player_id, move, verdict, time) "
@@ -287,7 +290,7 @@ class Rows:
             self._too_large(live)
             return
         ops.add(INSERT_SNAPSHOT, (live.game_id, live.seq, live.accepted, blob), len(blob))
-        if not self.history:
+        if not self.history or live.seq > HISTORY_MAX_MOVES:
             ops.add(TRIM_GAME[0], (live.game_id, live.seq))
             ops.add(TRIM_GAME[1], (live.game_id, live.seq))
         live.snap_seq, live.snap_bytes, live.logged_since = live.seq, len(blob), 0

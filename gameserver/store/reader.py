@@ -124,6 +124,8 @@ class HistoryReader:
                  for m in rows]
         if not moves or self.replayer is None:
             return moves
+        if moves[0]["seq"] != after + 1:  # a long game keeps only its moves since a snapshot
+            after = moves[0]["seq"] - 1
         start = self._start(db, record, after)
         if start is None:
             record["states_note"] = "the game's first snapshot is missing"

@@ -2,6 +2,7 @@
 
 import pytest
 
+from gameserver.games import chat
 from gameserver.games.chat import Chat
 
 
@@ -133,3 +134,16 @@ def test_state_is_a_copy() -> None:
     game.move({"message": "hi"}, 0)
     game.state(0)["messages"][0][1] = "changed"
     assert game.state(0) == {"messages": [["Ada", "hi"]]}
+
+
+def test_a_chat_keeps_only_its_newest_messages() -> None:
+    """A chat that goes on for days must not grow the server without bound."""
+    game = named_chat("ann")
+    for n in range(chat.KEPT_MESSAGES + 5):
+        assert game.move({"message": f"m{n}"}, 0) is None
+    messages = game.state(0)["messages"]
+    assert len(messages) == chat.KEPT_MESSAGES and messages[-1] == ["ann", f"m{n}"]
+    big = "x" * (chat.KEPT_CHARACTERS // 2 + 1)
+    game.move({"message": big}, 0)
+    game.move({"message": big}, 0)
+    assert [m for _, m in game.state(0)["messages"]] == [big]  # the newest still shown
