@@ -341,6 +341,11 @@ class Play:
                         reply = await self._answer(stream, asking)
                     finally:
                         asking.cancel()
+                        if asking.done() and not asking.cancelled() and (
+                                asking.exception() is None and is_ok(asking.result())):
+                            # Answered as this stream was replaced (a reload): the view
+                            # counts it as seen, so the next stream starts with it.
+                            self.seats.remember(seat, asking.result())
                     if reply is None:
                         return
                     ok = is_ok(reply)
