@@ -163,9 +163,9 @@ def _summarize(report: Report, player: Player, played: int, counts: list[int]) -
             "have that checked.")
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "gameserver check") -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m gameserver check",
+        prog=prog,
         description="Play many random games of a game to find bugs before players do.")
     parser.add_argument("target", help="a game file (mygame.py) or module (games.mygame)")
     parser.add_argument("--game", help="check only this class (default: every game found)")

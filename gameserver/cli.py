@@ -20,24 +20,24 @@ from .server import GameServer
 log = logging.getLogger("gameserver")
 
 
-def _check(argv: list[str]) -> int:
+def _check(argv: list[str], prog: str) -> int:
     from . import check
-    return check.main(argv)
+    return check.main(argv, prog)
 
 
-def _history(argv: list[str]) -> int:
+def _history(argv: list[str], prog: str) -> int:
     from . import history
-    return history.main(argv)
+    return history.main(argv, prog)
 
 
-def _tournament(argv: list[str]) -> int:
+def _tournament(argv: list[str], prog: str) -> int:
     from . import competition_cli
-    return competition_cli.main(argv)
+    return competition_cli.main(argv, prog)
 
 
-def _ratings(argv: list[str]) -> int:
+def _ratings(argv: list[str], prog: str) -> int:
     from . import competition_cli
-    return competition_cli.ratings_main(argv)
+    return competition_cli.ratings_main(argv, prog)
 
 
 COMMANDS = {"check": _check, "history": _history, "tournament": _tournament,
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None, prog: str = "gameserver") -> int:
     """
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in COMMANDS:
-        return COMMANDS[argv[0]](argv[1:])
+        return COMMANDS[argv[0]](argv[1:], f"{prog} {argv[0]}")
     args = build_parser(prog).parse_args(argv)
     try:
         settings = config.load(args)

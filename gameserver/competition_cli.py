@@ -41,9 +41,9 @@ class CommandError(Exception):
     """Ends the command with this one-line message (exit status 1)."""
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m gameserver tournament ...``."""
-    args = _tournament_parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "gameserver tournament") -> int:
+    """``python -m gameserver tournament ...``; ``prog`` is how the user started it."""
+    args = _tournament_parser(prog).parse_args(argv)
     try:
         return int(args.run(args) or 0)
     except CommandError as err:
@@ -51,10 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def ratings_main(argv: list[str] | None = None) -> int:
+def ratings_main(argv: list[str] | None = None, prog: str = "gameserver ratings") -> int:
     """``python -m gameserver ratings``: Elo ratings computed from a store file's history."""
     parser = argparse.ArgumentParser(
-        prog="python -m gameserver ratings",
+        prog=prog,
         description="Compute the Elo ratings from the finished games in the store file, as "
                     "the dashboard shows them (tournament games count; with --named, also "
                     "every game whose players all have names).")
@@ -87,9 +87,9 @@ def ratings_main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _tournament_parser() -> argparse.ArgumentParser:
+def _tournament_parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m gameserver tournament",
+        prog=prog,
         description="Create and run tournaments on a running server (see docs/tournaments.md).")
     parser.add_argument("--config", metavar="FILE",
                         help="the server's config file (for its dashboard address and token)")

@@ -77,8 +77,8 @@ def show_game(store: HistoryReader, game_id: int) -> bool:
     return True
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gameserver history",
+def main(argv: list[str] | None = None, prog: str = "gameserver history") -> int:
+    parser = argparse.ArgumentParser(prog=prog,
                                      description="List finished games or show one of them.")
     parser.add_argument("game_id", nargs="?", type=int, help="show the moves of this game")
     parser.add_argument("--store-path", default=Settings().store_path,

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from gameserver.games import chat
 from tests.serverproc import ServerThread
 from tests.wire import TERMINATOR, TIMEOUT, Player, send_raw
 
@@ -200,8 +201,10 @@ def test_a_subscriber_that_does_not_read_holds_a_bounded_buffer(
         make_server: Callable[..., ServerThread]) -> None:
     """Pushes coalesce in the server while the client reads nothing; nothing is lost.
 
-    Without coalescing, the 300 states of a growing chat (~45 MB in all) would
-    pile up in the server once the kernel's buffers are full.
+    Without coalescing, the 300 states of a growing chat (~23 MB in all) would
+    pile up in the server once the kernel's buffers are full. The messages
+    (300 of ~500 characters) stay within what Chat keeps, so every push counts
+    all messages sent so far.
     """
     bound = 64 * 1024
     server = make_server(reply_buffer_max=bound)
@@ -210,7 +213,8 @@ def test_a_subscriber_that_does_not_read_holds_a_bounded_buffer(
     chatter.move(name="me")
     slow = subscribed(server.port, chatter)
     sender = Subscriber(server.port)
-    moves, size = 300, 1000
+    moves, size = 300, 500
+    assert moves * (size + 5) < chat.KEPT_CHARACTERS
     largest = 0
     for n in range(moves):
         assert sender.request({"type": "move", **ids(chatter), "move": {
