@@ -47,6 +47,16 @@ every transition into CLOSING, DRAINING or CLOSED. A subscribed connection
 is not idle: its READING deadline closes it only while the client does not
 take its pushes.
 
+A reply that waits only for the store's commit (``Wait.saving``) is woken
+as the commit lands, at the start of the next loop pass, and answered right
+there; a classic connection whose first read gave such a request is not
+registered with the loop meanwhile (two ``epoll_ctl`` calls and a loop pass
+less per move: 127 -> 105 Python calls per classic request).
+
+Why this module is longer than our ~450 lines: the table, the flow control
+and the waiting all decide what one connection does next, and read best
+side by side.
+
 The parts
 ---------
 ``BaseConnection`` does everything that does not depend on how bytes
@@ -425,14 +435,16 @@ class BaseConnection:
             if not outcome.woken:
                 self._wait = outcome
                 self._go(WAIT)
-                outcome.on_wake(self._wake_soon)
+                outcome.on_wake(self._woken)
                 return
             outcome = host.resume(outcome.resume)
         self._answer(outcome)
 
-    def _wake_soon(self) -> None:
-        # Never resume inside wake(): it runs in the middle of another request's change.
-        self._host.call_soon(self._resume)
+    def _woken(self, now: bool) -> None:
+        if now:  # the store's commit landed: nothing else is under way
+            self._resume()
+        else:  # never resume inside wake(): it runs in the middle of another request's change
+            self._host.call_soon(self._resume)
 
     def _resume(self) -> None:
         """What the connection waited for happened (unless it was dropped meanwhile)."""
@@ -442,6 +454,8 @@ class BaseConnection:
         self._go(WAKE)
         self._deliver(self._host.resume(wait.resume))
         self._serve_buffered()
+        if not self._paused and self._state in READ:
+            self._resume_reading()  # a connection served before it was read from the loop
 
     def _drop_wait(self) -> None:
         """The client is gone: the lobby forgets its waiting request (a joiner's seat too)."""

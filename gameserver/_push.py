@@ -67,9 +67,11 @@ class Subscription:
         self.due = False  # to go on once output resumes
         self.ended = False
 
-    def woken(self) -> None:
-        # Never go on inside wake(): it runs in the middle of another request's change.
-        self.owner.host.call_soon(self.resume)
+    def woken(self, now: bool) -> None:
+        if now:  # the store's commit landed: nothing else is under way
+            self.resume()
+        else:  # never go on inside wake(): it runs in the middle of another request's change
+            self.owner.host.call_soon(self.resume)
 
     def resume(self) -> None:
         wait, self.wait = self.wait, None

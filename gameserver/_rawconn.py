@@ -22,7 +22,7 @@ import _socket
 import asyncio
 import socket
 
-from ._connection import CLOSING, DRAINING, OUTPUT_FULL, READ, READING, BaseConnection
+from ._connection import CLOSING, DRAINING, OUTPUT_FULL, READ, READING, WAITING, BaseConnection
 from ._connhost import ConnectionHost
 
 # Bytes asked for per read. Not asyncio's 256 KiB: a buffer that large is above
@@ -89,9 +89,12 @@ class RawConnection(BaseConnection):
         self._on_readable()
         if self._sock is None:
             return
-        if self._state is READING:  # the rest of a request is due (or the next one)
+        state = self._state
+        if state is READING:  # the rest of a request is due (or the next one)
             self._set_deadline(self._host.settings.connection_timeout)
-        if not self._paused and self._state in READ:
+        if state is WAITING and self._wait is not None and self._wait.saving:
+            return  # answered after the commit (``_resume`` reads on if it stays open)
+        if not self._paused and state in READ:
             self._resume_reading()
 
     # ------------------------------------------------------------ loop callbacks

@@ -11,7 +11,11 @@ another ``Wait``.
 
 The carrier must not resume from inside the wake callback: ``wake`` runs in
 the middle of someone else's change (a move is being recorded), so the
-callback should only schedule the resume (``loop.call_soon``). A carrier
+callback should only schedule the resume (``loop.call_soon``). The one
+exception is ``wake(now=True)``: the store calls it when a commit has landed,
+at the start of a loop pass where no change is under way, and a carrier may
+resume right there (a reply that waited for its save goes out a pass
+sooner). A carrier
 that loses interest (its client disconnected) calls ``cancel()``: the rules
 then forget the wait at once, and a joiner waiting for its session to fill
 gives its seat back.
@@ -28,32 +32,40 @@ class Wait:
     Args:
         resume: asks again; returns reply bytes or another ``Wait``.
         on_cancel: what the rules do when the carrier gives up (optional).
+        saving: it waits only for the store's commit (a loop pass, unless the
+            disk is slow), and its resume gives bytes: a carrier need not watch
+            the client meanwhile.
     """
 
-    __slots__ = ("resume", "on_cancel", "_callback", "woken", "cancelled")
+    __slots__ = ("resume", "on_cancel", "saving", "_callback", "woken", "cancelled")
 
     def __init__(self, resume: Callable[[], Outcome],
-                 on_cancel: Callable[[Wait], None] | None = None) -> None:
+                 on_cancel: Callable[[Wait], None] | None = None, saving: bool = False) -> None:
         self.resume = resume
         self.on_cancel = on_cancel
-        self._callback: Callable[[], None] | None = None
+        self.saving = saving
+        self._callback: Callable[[bool], None] | None = None
         self.woken = False
         self.cancelled = False
 
-    def wake(self) -> None:
-        """For the rules: asking again may give an answer now (called at most once)."""
+    def wake(self, now: bool = False) -> None:
+        """For the rules: asking again may give an answer now (called at most once).
+
+        ``now``: no change is under way, the carrier may resume at once.
+        """
         if self.woken or self.cancelled:
             return
         self.woken = True
         callback = self._callback
         if callback is not None:
-            callback()
+            callback(now)
 
-    def on_wake(self, callback: Callable[[], None]) -> None:
-        """For the carrier: call ``callback`` when woken (at once if that happened already)."""
+    def on_wake(self, callback: Callable[[bool], None]) -> None:
+        """For the carrier: call ``callback(now)`` when woken (at once if that happened
+        already, with ``now`` False)."""
         self._callback = callback
         if self.woken and not self.cancelled:
-            callback()
+            callback(False)
 
     def cancel(self) -> None:
         """For the carrier: nobody waits any more (the client went away)."""

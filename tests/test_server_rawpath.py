@@ -284,3 +284,45 @@ def test_fallbacks_from_private_fast_paths_are_logged_once_and_the_server_serves
                 if record.levelno == logging.WARNING]
     assert warnings.count("accept: the public one") == 1
     assert warnings.count("json: the public one") == 1
+
+
+def test_a_kept_alive_connection_reads_on_after_a_reply_that_waited_for_its_save(
+        make_server, tmp_path) -> None:
+    """A first request whose reply waits for the store is not watched meanwhile; after it
+    the connection is read from the loop like any other (the next requests are answered).
+    """
+    server = make_server(store=True, store_path=str(tmp_path / "store.db"))
+    stalled, go = threading.Event(), threading.Event()
+
+    def stall() -> None:  # the loop waits here: the join is in the socket when it accepts
+        stalled.set()
+        go.wait(TIMEOUT)
+
+    staller = threading.Thread(target=server.call, args=(stall,))
+    staller.start()
+    assert stalled.wait(TIMEOUT)
+    with socket.create_connection((server.host, server.port), timeout=TIMEOUT) as sock:
+        def send(data: dict[str, Any]) -> None:
+            sock.sendall(json.dumps({**data, "keep_alive": True}).encode() + TERMINATOR)
+
+        def ask(data: dict[str, Any]) -> dict[str, Any]:
+            if data:
+                send(data)
+            reply = b""
+            while TERMINATOR not in reply:
+                chunk = sock.recv(65536)
+                assert chunk, "the server closed the kept-alive connection"
+                reply += chunk
+            return json.loads(reply[:-len(TERMINATOR)])
+
+        session = token()
+        send({"type": "join", "game": "Echo", "session": session, "players": 1, "name": "p"})
+        go.set()
+        staller.join(TIMEOUT)
+        joined = ask({})  # served by the first read; waited for the new session's save
+        assert joined["status"] == "ok", joined
+        ids = {"game": "Echo", "session": session, "player_id": joined["data"]["player_id"],
+               "key": joined["data"]["key"]}
+        assert ask({"type": "move", **ids, "move": {"msg": "saved"}})["status"] == "ok"
+        state = ask({"type": "state", **ids, "observer": False})
+        assert state["data"]["echo"] == "saved"

@@ -299,7 +299,7 @@ async def woken(*outcomes: Any) -> None:
     for outcome in outcomes:
         if isinstance(outcome, Wait):
             future = loop.create_future()
-            outcome.on_wake(lambda f=future: f.done() or f.set_result(None))
+            outcome.on_wake(lambda now, f=future: f.done() or f.set_result(None))
             futures.append(future)
     await asyncio.wait_for(asyncio.gather(*futures), 10)
 
@@ -473,3 +473,33 @@ def test_the_history_keeps_the_newest_finished_games_and_prunes_the_oldest(
     assert kept_game_ids(path) == played[-5:]  # the newest
     asyncio.run(play(2, keep=2))  # a lower limit: the count found at open prunes at once
     assert kept_game_ids(path) == played[-2:]
+
+
+@pytest.mark.parametrize("sync", ["normal", "full"])
+def test_a_reply_held_for_its_save_may_go_out_as_the_commit_lands(
+        tmp_path: Path, sync: str) -> None:
+    """The commit wakes the replies it held with ``now``: their carrier need not wait a pass.
+
+    The store wakes them where no change is under way (the start of a loop
+    pass), so a connection answers right there instead of a loop pass later.
+    """
+    async def play() -> list[tuple[bool, bool]]:
+        store, guard = open_store(tmp_path / "now.db", sync=sync)
+        [session] = echo_sessions(store, 1)
+        await woken(session.join_reply(session.players[0], 1000))
+        outcome = session.move(0, session.players[0].key, {"msg": "held"})
+        assert isinstance(outcome, Wait) and outcome.saving
+        seen: list[tuple[bool, bool]] = []  # (now, the reply given then is the move's)
+        answered = asyncio.get_running_loop().create_future()
+
+        def carrier(now: bool) -> None:
+            seen.append((now, outcome.resume() == protocol.ok(None)))
+            answered.set_result(None)
+
+        outcome.on_wake(carrier)
+        await asyncio.wait_for(answered, 10)
+        store.close()
+        guard.close()
+        return seen
+
+    assert asyncio.run(play()) == [(True, True)]

@@ -367,8 +367,11 @@ class Store:
             if error is not None:
                 ticket.error = JOIN_FAILED if key in started else SAVE_FAILED
             waiters, ticket.waiters = ticket.waiters, []
-            for waiter in waiters:
-                waiter.wake()
+            for waiter in waiters:  # a reply that waited for this commit may go out now
+                try:
+                    waiter.wake(now=True)
+                except Exception:  # a carrier's bug: the other tickets are answered still
+                    log.exception("answering a saved change failed")
 
     def _failed(self, batch: Batch, ops: Ops, error: str) -> None:
         self.failed_saves += 1
@@ -414,9 +417,8 @@ class Store:
         self._backlog_lives.clear()
 
     def _prune(self, ops: Ops, count: int) -> None:
-        """Delete the ``count`` oldest finished games, found from the oldest id up: an
-        ``OFFSET`` of ``history_max_games`` from the newest read the whole history
-        every time: 15 ms on the loop, against 0.4 ms, per 100 games at the default 100,000."""
+        """Delete the ``count`` oldest finished games, from the oldest id up (``OFFSET``
+        from the newest read the whole history: 15 ms against 0.4 ms per 100 at 100,000)."""
         oldest = ("SELECT id FROM games WHERE ended IS NOT NULL AND current IS NULL "
                   f"ORDER BY id LIMIT {int(count)}")
         for sql in (f"DELETE FROM game_moves WHERE game_id IN ({oldest})",

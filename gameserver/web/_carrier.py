@@ -43,7 +43,7 @@ async def settle(source: DashboardSource, outcome: Outcome) -> bytes:
     while isinstance(outcome, Wait):
         if not outcome.woken:
             woken: asyncio.Future[None] = loop.create_future()
-            outcome.on_wake(lambda future=woken: loop.call_soon(_set, future))
+            outcome.on_wake(lambda now, future=woken: loop.call_soon(_set, future))
             try:
                 await woken
             except asyncio.CancelledError:
