@@ -80,8 +80,16 @@ def test_bot_with_tls_and_two_seats_needs_no_player_count(make_server, tls_pair)
     assert "bot: game 1 over: " in result.stdout
 
 
+# ``python -m gameserver.bot`` with Ctrl-C delivered as in a terminal, however the tests were
+# started: a test run started in the background (``pytest &`` in a script) ignores SIGINT,
+# its children inherit that, and Python then never raises KeyboardInterrupt.
+BOT_WITH_CTRL_C = ("import runpy, signal; "
+                   "signal.signal(signal.SIGINT, signal.default_int_handler); "
+                   "runpy.run_module('gameserver.bot', run_name='__main__', alter_sys=True)")
+
+
 def test_ctrl_c_while_waiting_says_bye_without_a_traceback(server) -> None:
-    bot = subprocess.Popen([sys.executable, "-m", "gameserver.bot", "TicTacToe", "--port",
+    bot = subprocess.Popen([sys.executable, "-c", BOT_WITH_CTRL_C, "TicTacToe", "--port",
                             str(server.port), "--session", "bot-alone"], cwd=ROOT,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert bot.stdout is not None
@@ -89,6 +97,11 @@ def test_ctrl_c_while_waiting_says_bye_without_a_traceback(server) -> None:
     assert first == ("bot: TicTacToe in session 'bot-alone', 2 players, 1 of them played by "
                      "this bot; waiting for 1 more to join ...\n")
     bot.send_signal(signal.SIGINT)
-    out, err = bot.communicate(timeout=60)
+    try:
+        out, err = bot.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        bot.kill()
+        out, err = bot.communicate()
+        pytest.fail(f"the bot did not stop on Ctrl-C; it printed {out!r} and {err!r}")
     assert bot.returncode == 130
     assert out == "bot: stopped (Ctrl-C). Bye!\n" and err == ""
