@@ -503,3 +503,34 @@ def test_a_reply_held_for_its_save_may_go_out_as_the_commit_lands(
         return seen
 
     assert asyncio.run(play()) == [(True, True)]
+
+
+def test_changes_made_as_a_large_commit_lands_are_committed_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reply woken as the writer thread's commit lands may make a change at once.
+
+    That change's batch is flushed right after the landing; the flush its batch
+    scheduled then finds nothing, and commits nothing (no empty transaction).
+    """
+    monkeypatch.setattr(writer, "LARGE_COMMIT", 4096)  # the first move goes to the thread
+
+    async def play() -> int:
+        store, guard = open_store(tmp_path / "landed.db")
+        first, second = echo_sessions(store, 2)
+        await woken(*(s.join_reply(s.players[0], 1000) for s in (first, second)))
+        before = store.batches
+        outcome = first.move(0, first.players[0].key, {"msg": "x" * 20_000})
+        answered = asyncio.get_running_loop().create_future()
+
+        def carrier(now: bool) -> None:  # as a connection serving its next request
+            answered.set_result(second.move(0, second.players[0].key, {"msg": "small"}))
+
+        outcome.on_wake(carrier)
+        await woken(await asyncio.wait_for(answered, 10))
+        await next_pass()
+        batches = store.batches - before
+        store.close()
+        guard.close()
+        return batches
+
+    assert asyncio.run(play()) == 2  # the large move's, and the small one's: no empty third

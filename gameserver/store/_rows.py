@@ -118,15 +118,17 @@ class Rows:
         history: keep finished games (else the log is trimmed at each snapshot).
         snapshot_max: the largest snapshot taken, in bytes.
         next_game_id: the first free game id.
+        kept: finished games the history holds already (counted at open).
     """
 
-    def __init__(self, history: bool, snapshot_max: int, next_game_id: int) -> None:
+    def __init__(self, history: bool, snapshot_max: int, next_game_id: int,
+                 kept: int = 0) -> None:
         self.history = history
         self.snapshot_max = snapshot_max
         self.next_game_id = next_game_id
-        # Finished games kept in the history (ended, no longer current), as the writer
-        # counted them at open and since: the writer prunes the oldest beyond its limit.
-        self.kept = 0
+        # Finished games kept in the history (ended, no longer current), from ``kept``
+        # on: the writer prunes the oldest beyond its limit.
+        self.kept = kept
 
     # ------------------------------------------------------------ events
 
