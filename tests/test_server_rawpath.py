@@ -17,6 +17,7 @@ import os
 import resource
 import selectors
 import socket
+import struct
 import threading
 import time
 import types
@@ -326,3 +327,44 @@ def test_a_kept_alive_connection_reads_on_after_a_reply_that_waited_for_its_save
         assert ask({"type": "move", **ids, "move": {"msg": "saved"}})["status"] == "ok"
         state = ask({"type": "state", **ids, "observer": False})
         assert state["data"]["echo"] == "saved"
+
+
+def test_clients_that_reset_while_their_reply_waits_for_its_save_leave_nothing_behind(
+        make_server, tmp_path) -> None:
+    """Moves read on the first read wait for the commit unwatched; their clients reset
+    the connection meanwhile. Each reply then meets a dead socket: the connections are
+    gone, and the server serves the next client.
+    """
+    server = make_server(store=True, store_path=str(tmp_path / "store.db"),
+                         max_connections_per_address=1_000)
+    session = token()
+    joined = request(server.port, {"type": "join", "game": "Echo", "session": session,
+                                   "players": 1, "name": "p"})["data"]
+    ids = {"game": "Echo", "session": session, "player_id": joined["player_id"],
+           "key": joined["key"]}
+    stalled, go = threading.Event(), threading.Event()
+
+    def stall() -> None:  # the moves are all in their sockets when the loop accepts
+        stalled.set()
+        go.wait(TIMEOUT)
+
+    staller = threading.Thread(target=server.call, args=(stall,))
+    staller.start()
+    assert stalled.wait(TIMEOUT)
+    hostile = []
+    for n in range(200):
+        sock = socket.create_connection((server.host, server.port), timeout=TIMEOUT)
+        sock.sendall(json.dumps({"type": "move", **ids, "move": {"msg": f"m{n}"}}).encode()
+                     + TERMINATOR)
+        hostile.append(sock)
+    go.set()
+    staller.join(TIMEOUT)
+    for sock in hostile:  # reset (no FIN), most before their reply is written
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+    state = request(server.port, {"type": "state", **ids, "observer": False})
+    assert state["status"] == "ok" and state["data"]["echo"].startswith("m")
+    deadline = time.monotonic() + TIMEOUT
+    while server.call(lambda: len(server.server.connections)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.call(lambda: len(server.server.connections)) == 0
