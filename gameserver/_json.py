@@ -95,6 +95,17 @@ def _make_encode(make: Callable[..., Any] | None) -> tuple[Callable[[Any], str],
 encode_json, _ENCODE_FALLBACK = _make_encode(getattr(json.encoder, "c_make_encoder", None))
 
 
+def json_or_repr(value: Any) -> str:
+    """``value`` as JSON text, or its ``repr`` as a JSON string where it is not JSON.
+
+    How the store logs a move and its verdict, so that a replay compares texts.
+    """
+    try:
+        return encode_json(value)
+    except (TypeError, ValueError):
+        return encode_json(repr(value))
+
+
 def _reject_constant(name: str) -> Any:
     # NaN and Infinity are not JSON; Python's decoder accepts them by default.
     raise ValueError(f"{name} is not valid JSON")

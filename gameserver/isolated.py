@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import _channel, _sandbox, protocol
+from . import _channel, _sandbox, protocol, replaying
 from ._stand_in import stand_in
 from .checked import Call, CheckedGame, GameType
 from .guard import GameCodeError, GameGuard
@@ -163,10 +163,16 @@ class RemoteGameType(GameType):
         game.build(("new", game.gid, self.name, players, seed), "__init__")
         return game
 
-    def restore(self, blob: bytes, players: int | None = None) -> RemoteGame:
-        """A game being restored in the worker from ``CheckedGame.snapshot()``."""
+    def restore(self, blob: bytes, players: int | None = None,
+                moves: list[replaying.LoggedMove] | None = None) -> RemoteGame:
+        """A game being restored in the worker from ``CheckedGame.snapshot()``.
+
+        ``moves`` (number, player id, move, verdict as the store logged it)
+        are then played again there, in slices; the first that gets another
+        verdict ends the build with an error saying so (``store._restore``).
+        """
         game = RemoteGame(self, [(p, False) for p in range(players or 0)])
-        game.build(("restore", game.gid, self.name, blob), "unpickle")
+        game.build(("restore", game.gid, self.name, blob), "unpickle", moves or [])
         return game
 
 
@@ -219,10 +225,29 @@ class RemoteGame(CheckedGame):
 
     # ------------------------------------------------------------ building
 
-    def build(self, message: tuple[Any, ...], method: str) -> None:
-        """Send a new game's or a restored game's request (for ``RemoteGameType``)."""
-        self._worker.send(Request(_channel.encode((*message, self._wanted)), method,
-                                  self._built, self._not_built, game=self, builds=True))
+    def build(self, message: tuple[Any, ...], method: str,
+              moves: list[replaying.LoggedMove] | None = None) -> None:
+        """Send a new or restored game's request, then its ``moves`` to replay in slices
+        (requests of their own, each with the time limit); a failure in any ends the build."""
+        slices = replaying.slices(moves or [])
+        replies = len(slices) + 1
+
+        def answered(reply: tuple[Any, ...]) -> None:
+            nonlocal replies
+            replies -= 1
+            if self._build is None:  # an earlier part failed: the build has ended
+                return
+            if reply[0] is not None or not replies:
+                self._built(reply)
+            else:  # a failure of the worker from now on restores the game as replayed so far
+                self._mirror(reply)
+                self._worker.games[self.gid] = self
+
+        requests = [(*message, self._wanted)]
+        requests += [("replay", self.gid, part, self._wanted) for part in slices]
+        for i, request in enumerate(requests):
+            self._worker.send(Request(_channel.encode(request), method if not i else "move",
+                                      answered, self._not_built, game=self, builds=True))
 
     def restore_request(self) -> Request | None:
         """The request that brings the game back in a new worker; None without a saved copy."""
@@ -249,6 +274,7 @@ class RemoteGame(CheckedGame):
             self.lose(message)
         else:
             self._lost = self._turn = self._ended = message
+            self._worker.games.pop(self.gid, None)  # registered once part of it was replayed
             build.finish(error=message)
 
     def lose(self, reason: str | None = None) -> str:

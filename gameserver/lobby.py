@@ -25,6 +25,7 @@ A ``router`` (the tournaments) may serve the requests for tokens it owns.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import time
@@ -35,7 +36,7 @@ from typing import Any
 
 from . import discovery, protocol
 from .admission import Admission
-from .checked import GameType
+from .checked import Call, GameType
 from .game import AbstractGame
 from .guard import GameCodeError
 from .protocol import (
@@ -416,6 +417,9 @@ class Lobby:
                 log.error("session %s/%s not restored: %s", name, token, err)
                 continue
             self.sessions[(name, token)] = session
+            build = session.game.pending
+            if build is not None:  # a game replayed in its worker process (store._restore)
+                build.then(functools.partial(self._replayed, session, build))
             session.when_abandoned = self._abandoned
             session.owner = session.players[0].address if session.players else ""
             self.admission.started(session)
@@ -426,6 +430,16 @@ class Lobby:
                     max(number + 1, next(self._auto_numbers)))
         if snapshots:
             log.info("restored %d saved session(s)", len(self.sessions))
+
+    def _replayed(self, session: Session, build: Call) -> None:
+        """A restored game's replay in its worker ended: if it failed, drop the session.
+
+        As for a game replayed in the server, whose session is never restored.
+        """
+        if build.error is not None:
+            log.error("session %s/%s cannot be restored (%s); it is dropped",
+                      session.game_name, session.token, build.error)
+            self._end(session, ProtocolError(build.error))
 
     # ------------------------------------------------------------ time
 

@@ -43,7 +43,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import _channel, _sandbox, registry
+from . import _channel, _sandbox, registry, replaying
 from .checked import CheckedGame, GameType
 from .game import AbstractGame, has_hidden_information, lists_legal_moves
 from .guard import GameCallTimeout, GameCodeError, GameGuard
@@ -103,7 +103,7 @@ class Host:
         self.logs = ForwardingHandler()
         self.operations: dict[str, Callable[..., tuple[Any, ...]]] = {
             "new": self._new, "restore": self._restore, "move": self._move, "view": self._view,
-            "timeout_move": self._timeout_move}
+            "timeout_move": self._timeout_move, "replay": self._replay}
 
     # ------------------------------------------------------------ start
 
@@ -201,6 +201,16 @@ class Host:
         except GameCodeError as err:
             error = str(err)
         return (error, rejection, *self._mirror(gid, game, wanted))
+
+    def _replay(self, gid: int, moves: list[replaying.LoggedMove],
+                wanted: list[View]) -> tuple[Any, ...]:
+        """Play logged moves again (a restore); each must get the verdict logged."""
+        game = self.games[gid]
+        problem = replaying.replay(game, moves)
+        if problem:
+            del self.games[gid]
+            return (f"framework: game {game.type.name}: {problem}", None, None, None, [], None)
+        return (None, None, *self._mirror(gid, game, wanted))
 
     def _view(self, gid: int, player_id: int, legal_moves: bool) -> tuple[Any, ...]:
         game = self.games[gid]

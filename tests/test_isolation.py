@@ -13,6 +13,7 @@ import logging
 import os
 import pickle
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -171,6 +172,41 @@ def test_a_constructor_error_ends_the_build_with_the_games_message() -> None:
         with pytest.raises(GameCodeError, match=r"^framework: game Broken: __init__\(\) "
                            "raised ValueError: no board today$"):
             game.current()
+
+    with_workers(BUSY, check)
+
+
+def test_a_restored_game_replays_its_logged_moves_in_the_worker() -> None:
+    async def check(isolation: Isolation,
+                    remote_types: dict[str, RemoteGameType]) -> None:
+        start = await built(remote_types["Busy"].new_game(1))
+        blob = start.snapshot()
+        # 150 moves: three requests of at most 64 (replaying.SLICE_MOVES).
+        moves = [(seq, 0, {"say": str(seq)}, None) for seq in range(1, 150)]
+        moves.append((150, 0, {"bad": True}, '["bad move", 1]'))
+        game = await built(remote_types["Busy"].restore(blob, 1, moves))
+        assert game.view(0)["log"] == [{"say": str(seq)} for seq in range(1, 150)]
+        assert game.snapshot() != blob  # the copy sent along is the replayed game's
+        assert await moved(game, {"say": "next"}, 0) is None
+        assert game.view(0)["log"][-1] == {"say": "next"}
+
+    with_workers(BUSY, check)
+
+
+def test_a_replay_that_gets_another_verdict_ends_the_build_saying_so() -> None:
+    async def check(isolation: Isolation,
+                    remote_types: dict[str, RemoteGameType]) -> None:
+        blob = (await built(remote_types["Busy"].new_game(1))).snapshot()
+        moves = [(1, 0, {"say": "a"}, None), (2, 0, {"say": "b"}, '"it was rejected"'),
+                 (3, 0, {"say": "c"}, None)]
+        game = remote_types["Busy"].restore(blob, 1, moves)
+        assert game.pending is not None
+        await ended(game.pending)
+        with pytest.raises(GameCodeError, match=r"^framework: game Busy: move 2 gave ok when "
+                           r"played again, not \"it was rejected\" as logged: the game does "
+                           "not play the same twice"):
+            game.current()
+        assert isolation.workers[0].games.get(game.gid) is None
 
     with_workers(BUSY, check)
 
@@ -345,6 +381,46 @@ def test_sessions_of_a_folder_game_come_back_after_a_restart(tmp_path: Path) -> 
         reply = request(again.port, {"type": "discover"})
         assert "Busy" in [game["name"] for game in reply["data"]["games"]]
     assert "restored 1 saved session(s)" in again.log
+
+
+def test_a_folder_games_moves_are_saved_as_moves_and_replayed_in_its_worker(
+        tmp_path: Path) -> None:
+    store = tmp_path / "store.sqlite3"
+    args = ("--store-path", str(store), "--games-dir", str(GAMES), "--no-web")
+    with ServerProcess(*args) as server:
+        solo = Player(server.port, "Busy", "s", 1)
+        solo.join()
+        for i in range(40):
+            assert solo.move(say=str(i))["status"] == "ok"
+    with sqlite3.connect(store) as db:
+        moves, snapshots = db.execute("SELECT (SELECT count(*) FROM game_moves), "
+                                      "(SELECT count(*) FROM game_snapshots)").fetchone()
+    assert (moves, snapshots) == (40, 1)  # its first snapshot: 40 moves weigh < 4 KB
+    with ServerProcess(*args) as again:
+        solo.port = again.port
+        assert solo.state()["data"]["log"] == [{"say": str(i)} for i in range(40)]
+        assert solo.move(bad=True)["status"] == "illegalmove"
+    assert "restored 1 saved session(s)" in again.log
+
+
+def test_a_folder_game_that_does_not_replay_the_same_ends_its_session_saying_why(
+        tmp_path: Path) -> None:
+    args = ("--store-path", str(tmp_path / "store.sqlite3"), "--games-dir",
+            str(DATA / "diverging_games"), "--no-web")
+    with ServerProcess(*args) as server:
+        solo = Player(server.port, "Dice", "s", 1)
+        solo.join()
+        verdicts = {solo.move()["status"] for _ in range(60)}
+        assert verdicts == {"ok", "illegalmove"}  # 2**-59: a chance of a false failure
+    with ServerProcess(*args) as again:
+        solo.port = again.port
+        # Replayed in its worker after the start: dropped once that fails, as in-process.
+        assert again.wait_for_log("session Dice/s cannot be restored (framework: game Dice: "
+                                  "move ")
+        assert "when played again" in again.log
+        assert solo.state()["message"] == "framework: no such game session"
+    with sqlite3.connect(tmp_path / "store.sqlite3") as db:  # not restored again next time
+        assert db.execute("SELECT count(*) FROM live_sessions").fetchone() == (0,)
 
 
 @pytest.mark.skipif(_sandbox.landlock_abi() == 0, reason="needs Landlock")

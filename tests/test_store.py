@@ -47,8 +47,7 @@ def with_store_games(tmp_path: Path) -> tuple[str, ...]:
 
     The games run in the server process (``--isolate-games off``): these tests
     are about saving and replaying a game the server holds itself; games in
-    worker processes are saved as the copy the worker sends along
-    (tests/test_isolation.py).
+    worker processes are replayed there (tests/test_isolation.py).
     """
     return ("--store-path", str(tmp_path / "store.sqlite3"),
             "--games-dir", str(DATA / "store_games"), "--isolate-games", "off")

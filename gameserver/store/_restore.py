@@ -15,6 +15,12 @@ time without a word.)
 A session restored by replay gets a fresh snapshot in the same start, so
 the next start does not replay the same moves again.
 
+A game that runs in a worker process is restored and replayed there, never
+in the server (``RemoteGameType.restore``); the load returns while that
+runs. If a move diverges there, the lobby drops the session, the log says
+why as above, and a client already waiting on it gets that reason. Its
+fresh snapshot is taken at its next change.
+
 Files of the first format (one pickle of the whole session per row, in the
 table ``sessions``) are converted at the first start: each row is loaded
 with the allow-list, brought back by ``Session.restore`` (which still reads
@@ -28,13 +34,13 @@ import logging
 import sqlite3
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from .. import replaying
 from .._timeouts import ForfeitedGame
 from .._unpickle import Unpickler
 from ..checked import CheckedGame, GameType
-from ..guard import GameCodeError
 from ..session import Session
 from ._rows import (
     INSERT_GAME,
@@ -44,7 +50,6 @@ from ._rows import (
     Live,
     Ops,
     Rows,
-    _json_or_repr,
     first_views,
     session_info,
 )
@@ -87,7 +92,9 @@ def load_sessions(db: sqlite3.Connection, rows: Rows, game_types: Mapping[str, G
             log.error("session %s/%s cannot be restored (%s); it is dropped", name, token, err)
             rows.forget(ops, live)
             continue
-        if live.snap_due:  # replayed: save the result, not to replay it again next time
+        if live.snap_due and not game_types[name].remote:
+            # Replayed: save the result, not to replay it again next time. (A game in a
+            # worker is still being replayed there: it is saved at its next change.)
             rows.snapshot(ops, live, data["game"])
         sessions.append(data)
         lives[(name, token)] = live
@@ -105,26 +112,8 @@ def _restore_one(db: sqlite3.Connection, live: Live, info: dict[str, Any],
     elif seed is None:
         raise ValueError("its game has neither a snapshot nor a seed")
     live.seq, live.snap_bytes = live.snap_seq, len(blob or b"")
-    game = saved_game(game_type, info["size"], blob, seed, views)
-    last_move = 0.0
-    for seq, player_id, move, verdict, when in db.execute(
-            "SELECT seq, player_id, move, verdict, time FROM game_moves "
-            "WHERE game_id = ? AND seq > ? ORDER BY seq", (live.game_id, live.snap_seq)):
-        if game_type.remote:
-            raise ValueError(f"its game runs in a worker process and was saved only up to "
-                             f"move {live.snap_seq} (too large or not picklable); moves "
-                             "of such a game are not replayed")
-        if seq != live.seq + 1:
-            raise ValueError(f"move {live.seq + 1} of its game is missing from the log")
-        again = replay_move(game, json.loads(move), player_id)
-        if again != verdict:
-            raise Diverged(
-                f"move {seq} gave {again or 'ok'} when played again, not {verdict or 'ok'} "
-                "as logged: the game does not play the same twice (does it read the clock "
-                "or use secrets?)")
-        live.seq, last_move = seq, when
-        live.accepted += verdict is None
-        live.logged_since += len(move) + len(verdict or "") + ROW_OVERHEAD
+    moves = _LoggedMoves(db, live)
+    game = saved_game(game_type, info["size"], blob, seed, views, moves)
     live.snap_due = live.seq > live.snap_seq
     if info.get("forfeit"):  # the framework ended it: players ran out of time (timers.py)
         game = ForfeitedGame(game, info["forfeit"]["players"], info["forfeit"]["reason"])
@@ -138,37 +127,66 @@ def _restore_one(db: sqlite3.Connection, live: Live, info: dict[str, Any],
         "games_played": info["games_played"], "history_id": live.game_id,
         "game_moves": live.seq,
         "players": [tuple(p) for p in info["players"]], "created": info["created"],
-        "last_activity": max(info["last_activity"], last_move),
+        "last_activity": max(info["last_activity"], moves.last_time),
         "game": game,
         "final": info["final"], "owed": info["owed"]}
 
 
+class _LoggedMoves:
+    """The moves logged after the newest snapshot, read as they are replayed.
+
+    Each one read advances ``live`` (its count, accepted moves, bytes
+    logged since the snapshot); ``last_time`` is when the last one read was made.
+    """
+
+    def __init__(self, db: sqlite3.Connection, live: Live) -> None:
+        self.live = live
+        self.last_time = 0.0
+        self._rows = db.execute("SELECT seq, player_id, move, verdict, time FROM game_moves "
+                                "WHERE game_id = ? AND seq > ? ORDER BY seq",
+                                (live.game_id, live.snap_seq))
+
+    def __iter__(self) -> Iterator[replaying.LoggedMove]:
+        live = self.live
+        for seq, player_id, move, verdict, when in self._rows:
+            if seq != live.seq + 1:
+                raise ValueError(f"move {live.seq + 1} of its game is missing from the log")
+            live.seq, self.last_time = seq, when
+            live.accepted += verdict is None
+            live.logged_since += len(move) + len(verdict or "") + ROW_OVERHEAD
+            yield seq, player_id, json.loads(move), verdict
+
+
 def saved_game(game_type: GameType, size: int, blob: bytes | None, seed: str | None,
-               views: int | None) -> CheckedGame:
-    """The game a snapshot row holds: unpickled, or made again from its seed.
+               views: int | None,
+               moves: Iterable[replaying.LoggedMove] = ()) -> CheckedGame:
+    """The game a snapshot row holds (unpickled, or made again from its seed), then ``moves``.
+
+    ``moves`` (number, player id, move, verdict as logged) are played again
+    and each must get its logged verdict. A game in a worker process is
+    restored and replayed there: the returned game is still being built
+    (``pending``), and a divergence fails that build with the same message.
 
     Raises:
-        Diverged: made again, it does not show what it showed at first.
+        Diverged: made again, it does not show what it showed at first, or a
+            move got another verdict.
         GameCodeError: it cannot be loaded or made.
     """
-    if blob is not None:
-        return game_type.restore(blob, size)
-    if game_type.remote:
+    if blob is None and game_type.remote:
         raise ValueError("its game runs in a worker process and has no saved copy")
-    game = game_type.new_game(size, int(seed or 0))
-    if zlib.crc32(first_views(game, size).encode()) != views:
-        raise Diverged("its game starts differently when made again from its seed (does "
-                       "its __init__ read the clock or use secrets?)")
+    if game_type.remote:  # replayed in the worker: a divergence fails the game's build
+        return game_type.restore(blob, size, list(moves))
+    if blob is not None:
+        game = game_type.restore(blob, size)
+    else:
+        game = game_type.new_game(size, int(seed or 0))
+        if zlib.crc32(first_views(game, size).encode()) != views:
+            raise Diverged("its game starts differently when made again from its seed (does "
+                           "its __init__ read the clock or use secrets?)")
+    problem = replaying.replay(game, moves)
+    if problem:
+        raise Diverged(problem)
     return game
-
-
-def replay_move(game: CheckedGame, move: Any, player_id: int) -> str | None:
-    """Play ``move`` again; its verdict as logged (None: accepted; JSON text otherwise)."""
-    try:
-        rejection = game.move(move, player_id)
-    except GameCodeError as err:
-        return _json_or_repr(str(err))
-    return None if rejection is None else _json_or_repr(rejection)
 
 
 def _commit(db: sqlite3.Connection, ops: Ops) -> None:

@@ -14,7 +14,9 @@ moves after the newest snapshot. A snapshot larger than ``snapshot_max`` is
 not taken (``Rows.snapshot_due`` estimates the size from the last snapshot
 and the moves since, so such a game is not even pickled): the game is then
 restored by replaying more moves. If even its first snapshot is too large,
-the session is kept in memory only.
+the session is kept in memory only. A game in a worker process is saved
+the same way: its snapshot is the copy the worker sent along with its last
+change, and a restart replays its moves in a worker (``_restore``).
 
 The session row (``live_sessions``: players, keys, observer keys) is written
 when the session becomes full or gets an observer. What belongs to the
@@ -33,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import protocol
+from .._json import json_or_repr
 from ..guard import GameCodeError
 
 log = logging.getLogger("gameserver.store")
@@ -215,8 +218,8 @@ class Rows:
              verdict: Any) -> None:
         """One move reached the game: log it; record the game's end if it ended."""
         now = time.time()
-        text = _json_or_repr(move)
-        verdict_text = None if verdict is None else _json_or_repr(verdict)
+        text = json_or_repr(move)
+        verdict_text = None if verdict is None else json_or_repr(verdict)
         live.seq += 1
         if verdict is None:
             live.accepted += 1
@@ -226,10 +229,6 @@ class Rows:
         live.logged_since += size
         if isinstance(verdict, str) and verdict.startswith("framework: game "):
             # The game failed (or was interrupted) mid-move: never replay that.
-            live.snap_due = True
-        if session.game.type.remote:
-            # The worker sent the saved game along with the change: keep it, since the
-            # server cannot replay moves of a game in a worker at start-up.
             live.snap_due = True
         if not live.ended and _game_over(session):
             self._finish(ops, live, session, now)
@@ -386,13 +385,6 @@ def _game_over(session: Any) -> bool:
 def _json(value: Any) -> str:
     """JSON text, as on the wire (no NaN); raises TypeError/ValueError otherwise."""
     return protocol.encode_json(value)
-
-
-def _json_or_repr(value: Any) -> str:
-    try:
-        return _json(value)
-    except (TypeError, ValueError):
-        return _json(repr(value))
 
 
 def _json_list(texts: list[str]) -> str:

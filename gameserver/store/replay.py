@@ -19,9 +19,10 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .. import replaying
 from ..checked import CheckedGame, GameType
 from ..guard import GameCodeError
-from ._restore import Diverged, replay_move, saved_game
+from ._restore import Diverged, saved_game
 
 log = logging.getLogger("gameserver.store")
 
@@ -70,7 +71,7 @@ def _play(game: CheckedGame, size: int, moves: list[tuple[int, int, Any, str | N
           ) -> tuple[list[Any], str | None]:
     states = []
     for seq, player_id, move, verdict in moves:
-        again = replay_move(game, move, player_id)
+        again = replaying.verdict(game, move, player_id)
         if again != verdict:
             log.warning("replay of a %s game stopped at move %d: it gave %s, not %s as "
                         "logged", game.type.name, seq, again or "ok", verdict or "ok")
