@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from typing import Any, Protocol
 
 from . import _timeouts, timers
@@ -38,7 +39,7 @@ class SavedSession(Protocol):
     last_activity: float
     game: Any  # its CheckedGame (or a forfeited one)
     timer: timers.TurnTimer | None
-    handover: tuple[list[dict[str, Any] | str], set[View]]
+    handover: tuple[list[dict[str, Any] | str], AbstractSet[View]]
 
     def now(self) -> float:
         """The session's clock (monotonic seconds)."""

@@ -65,10 +65,12 @@ after every change the session tells it who moved, and the lobby calls
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import typing
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from . import _session_disk, _timeouts, protocol, timers
@@ -83,6 +85,9 @@ __all__ = ["Feed", "Outcome", "Player", "Recorder", "SaveBatch", "Session", "Vie
 log = logging.getLogger("gameserver.session")
 
 View = _session_disk.View  # (player id, observer?)
+# An empty set that costs no memory (CPython's empty frozenset is one object): what a
+# session holds where nothing waits or nothing is owed, most of the time.
+_NONE: frozenset[Any] = frozenset()
 
 
 class SaveBatch(typing.Protocol):
@@ -167,8 +172,8 @@ class Session:
         self._ending_turns = False
         self._seen: dict[View, int] = {}
         self._final: list[dict[str, Any] | str] = []  # hand-over: final views (str: error)
-        self._owed: set[View] = set()  # views owed the hand-over
-        self._waits: set[Wait] = set()  # joins: woken at every change
+        self._owed: set[View] | frozenset[View] = _NONE  # views owed the hand-over
+        self._waits: set[Wait] | frozenset[Wait] = _NONE  # joins: woken at every change
         self._view_waits: dict[View, set[Wait]] = {}  # states: woken when their view changed
         self._replies: dict[tuple[int, bool], bytes] = {}  # (player, legal moves) -> state
         self._change: Call | None = None  # a game in a worker process changing (see top)
@@ -216,7 +221,8 @@ class Session:
             return self.closed.reply()
         if not self.full:
             def leave(wait: Wait) -> None:
-                self._waits.discard(wait)
+                if wait in self._waits:
+                    self._waits.remove(wait)  # type: ignore[union-attr]
                 self._leave(player)
 
             return self._wait(lambda: self.join_reply(player, request_size_max, timer), leave)
@@ -302,19 +308,23 @@ class Session:
         if self.closed is not None:
             return self.closed.reply()
         if view in self._owed:
-            self._owed.discard(view)
+            self._owed.remove(view)  # type: ignore[union-attr]
             # Leave _seen alone: the new game's state is due right after this.
             return self._saved(self._handover_reply(view[0], legal_moves, timer))
         if self._seen.get(view) == self.version:
             waits = self._view_waits.get(view)
             if waits is None:
                 waits = self._view_waits[view] = set()
-            wait = Wait(lambda: self._state_for(view, legal_moves, timer), waits.discard)
+            # partial, not a lambda: a closure would make every call of this method
+            # allocate cells for its arguments, waiting or not.
+            wait = Wait(functools.partial(self._state_for, view, legal_moves, timer),
+                        waits.discard)
             waits.add(wait)
             return wait
         reply = self._view_reply(view[0], legal_moves)
         if isinstance(reply, Call):  # a game in a worker process: the state comes later
-            return self._after(reply, lambda: self._state_for(view, legal_moves, timer))
+            return self._after(reply, functools.partial(self._state_for, view, legal_moves,
+                                                        timer))
         if timer:  # the view as a dict (now known), with the timer added
             data = self.game.view(view[0], legal_moves)
             data["timer"] = (self.timer.client_info(self._clock())
@@ -574,8 +584,11 @@ class Session:
     def _wait(self, resume: Callable[[], Outcome],
               on_cancel: Callable[[Wait], None] | None = None) -> Wait:
         """A ``Wait`` woken at the next change or when the session closes."""
-        wait = Wait(resume, on_cancel or self._waits.discard)
-        self._waits.add(wait)
+        waits = self._waits
+        if waits is _NONE:
+            waits = self._waits = set()
+        wait = Wait(resume, on_cancel or waits.discard)
+        waits.add(wait)
         return wait
 
     @property
@@ -597,7 +610,7 @@ class Session:
         A view that has seen the current version (a mover whose reply shows
         its own move) stays asleep: waking it would only make it wait again.
         """
-        waits, self._waits = self._waits, set()
+        waits, self._waits = self._waits, _NONE
         for wait in waits:
             wait.wake()
         if self._view_waits:
@@ -733,13 +746,14 @@ class Session:
         return typing.cast(Session, _session_disk.restore(cls, data, game_type, recorder, clock))
 
     @property
-    def handover(self) -> tuple[list[dict[str, Any] | str], set[View]]:
+    def handover(self) -> tuple[list[dict[str, Any] | str], AbstractSet[View]]:
         """The hand-over: each player's final view of the last finished game (a str:
         the error it gave) and the views still owed it."""
         return self._final, self._owed
 
     @handover.setter
-    def handover(self, value: tuple[list[dict[str, Any] | str], set[View]]) -> None:
-        self._final, self._owed = value
+    def handover(self, value: tuple[list[dict[str, Any] | str], AbstractSet[View]]) -> None:
+        self._final, owed = value
+        self._owed = set(owed) if owed else _NONE
 
 _final_view = _session_disk.final_view
