@@ -227,8 +227,8 @@ class RemoteGame(CheckedGame):
 
     def build(self, message: tuple[Any, ...], method: str,
               moves: list[replaying.LoggedMove] | None = None) -> None:
-        """Send a new or restored game's request, then its ``moves`` to replay in slices
-        (requests of their own, each with the time limit); a failure in any ends the build."""
+        """Send a new or restored game's request, then its ``moves`` to replay in slices;
+        a slice may take the time limit per move in it. A failure in any ends the build."""
         slices = replaying.slices(moves or [])
         replies = len(slices) + 1
 
@@ -243,11 +243,12 @@ class RemoteGame(CheckedGame):
                 self._mirror(reply)
                 self._worker.games[self.gid] = self
 
-        requests = [(*message, self._wanted)]
-        requests += [("replay", self.gid, part, self._wanted) for part in slices]
-        for i, request in enumerate(requests):
-            self._worker.send(Request(_channel.encode(request), method if not i else "move",
-                                      answered, self._not_built, game=self, builds=True))
+        requests = [((*message, self._wanted), method, 0.0)] + [
+            (("replay", self.gid, part, self._wanted), "move",
+             self._worker.settings.time_limit * len(part)) for part in slices]
+        for request, name, limit in requests:
+            self._worker.send(Request(_channel.encode(request), name, answered,
+                                      self._not_built, game=self, builds=True, limit=limit))
 
     def restore_request(self) -> Request | None:
         """The request that brings the game back in a new worker; None without a saved copy."""

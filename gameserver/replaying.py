@@ -9,7 +9,9 @@ not, the game does not play the same twice (it reads the clock, uses
 faithfully. The server does this for games in its own process
 (``store._restore``, ``store.replay``); a worker process does it for its
 games (``gameserver.worker``), in slices of moves (``slices``) that are
-requests of their own, each with the usual time limit.
+requests of their own: a slice may take the time limit once per move in
+it, as each move could when it was first played (a game that plays the
+same twice takes as long again).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from .guard import GameCodeError
 
 LoggedMove = tuple[int, int, Any, "str | None"]  # number, player id, move, verdict as logged
 
-SLICE_MOVES = 64  # moves replayed per request to a worker ...
+SLICE_MOVES = 16  # moves replayed per request to a worker ...
 SLICE_BYTES = 256 * 1024  # ... and at most about this many bytes of them (one move more)
 
 

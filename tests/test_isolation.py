@@ -181,7 +181,7 @@ def test_a_restored_game_replays_its_logged_moves_in_the_worker() -> None:
                     remote_types: dict[str, RemoteGameType]) -> None:
         start = await built(remote_types["Busy"].new_game(1))
         blob = start.snapshot()
-        # 150 moves: three requests of at most 64 (replaying.SLICE_MOVES).
+        # 150 moves: ten requests of at most 16 (replaying.SLICE_MOVES).
         moves = [(seq, 0, {"say": str(seq)}, None) for seq in range(1, 150)]
         moves.append((150, 0, {"bad": True}, '["bad move", 1]'))
         game = await built(remote_types["Busy"].restore(blob, 1, moves))
@@ -191,6 +191,27 @@ def test_a_restored_game_replays_its_logged_moves_in_the_worker() -> None:
         assert game.view(0)["log"][-1] == {"say": "next"}
 
     with_workers(BUSY, check)
+
+
+def test_a_replay_slice_may_take_the_time_limit_once_per_move() -> None:
+    async def check(isolation: Isolation,
+                    remote_types: dict[str, RemoteGameType]) -> None:
+        blob = (await built(remote_types["Busy"].new_game(1))).snapshot()
+        # 12 moves of 0.1 s CPU each (one slice): 1.2 s in all, more than the 1 s limit
+        # of one call, as each took when it was played.
+        moves = [(seq, 0, {"burn": 0.1}, None) for seq in range(1, 13)]
+        game = await built(remote_types["Busy"].restore(blob, 1, moves))
+        assert len(game.view(0)["log"]) == 12
+
+    async def main() -> None:
+        isolation = Isolation(WorkerSettings(time_limit=1.0), GameGuard(watchdog=False))
+        game_types = await isolation.load([BUSY])
+        try:
+            await check(isolation, {game_type.name: game_type for game_type in game_types})
+        finally:
+            isolation.close()
+
+    asyncio.run(main())
 
 
 def test_a_replay_that_gets_another_verdict_ends_the_build_saying_so() -> None:
