@@ -22,6 +22,7 @@ no move above 5 ms at p99 for any size below the request limit).
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import signal
@@ -87,6 +88,9 @@ def run_case(messages: int, size: int, store_on: bool, history: bool) -> dict[st
     folder = tempfile.mkdtemp(prefix="gameserver-bench-store-")
     path = os.path.join(folder, "store.sqlite3")
     loop_times: list[float] = []
+    # The previous case's session (up to 360 MB of chat) may still be in a reference
+    # cycle: freed by a collection during this case's moves, it would be timed here.
+    gc.collect()
 
     async def play() -> Any:
         guard = GameGuard()
