@@ -12,9 +12,18 @@ no round trip; a state that was not sent along (too large, or a variant
 nobody asked for before, such as with ``legal_moves``) is fetched once and
 sent along with every later change.
 
+A restored game is *built* by its restore and the replay of the moves
+logged since (``gameserver.replaying``, in slices): until the last slice
+answers, the mirror stays empty (no turn, no states: a client waits), and
+only the saved copy after each slice is kept, to come back from if the
+worker is replaced in between.
+
 ``placement.plan`` decides, from the settings, which games the server imports itself
 (trusted: the bundled ones) and which sources run in workers;
 ``Isolation`` starts the workers and makes their game types.
+
+(About 470 lines on purpose: ``RemoteGame``'s building, mirror, fetches and
+loss share every field of one object.)
 """
 
 from __future__ import annotations
@@ -229,36 +238,49 @@ class RemoteGame(CheckedGame):
               moves: list[replaying.LoggedMove] | None = None) -> None:
         """Send a new or restored game's request, then its ``moves`` to replay in slices;
         a slice may take the time limit per move in it. A failure in any ends the build."""
-        slices = replaying.slices(moves or [])
-        replies = len(slices) + 1
-
-        def answered(reply: tuple[Any, ...]) -> None:
-            nonlocal replies
-            replies -= 1
-            if self._build is None:  # an earlier part failed: the build has ended
-                return
-            if reply[0] is not None or not replies:
-                self._built(reply)
-            else:  # a failure of the worker from now on restores the game as replayed so far
-                self._mirror(reply)
-                self._worker.games[self.gid] = self
-
-        requests = [((*message, self._wanted), method, 0.0)] + [
-            (("replay", self.gid, part, self._wanted), "move",
-             self._worker.settings.time_limit * len(part)) for part in slices]
-        for request, name, limit in requests:
-            self._worker.send(Request(_channel.encode(request), name, answered,
-                                      self._not_built, game=self, builds=True, limit=limit))
+        parts = [(message, method, 0.0)] + [
+            (("replay", self.gid, part), "move", self._worker.settings.time_limit * len(part))
+            for part in replaying.slices(moves or [])]
+        for i, (request, name, limit) in enumerate(parts):
+            last = i == len(parts) - 1  # only its reply shows the game: states, turn, end
+            self._worker.send(Request(
+                _channel.encode((*request, self._wanted if last else [])), name,
+                self._built if last else self._part_built, self._not_built, game=self,
+                builds=True, limit=limit))
 
     def restore_request(self) -> Request | None:
-        """The request that brings the game back in a new worker; None without a saved copy."""
+        """The request that brings the game back in a new worker; None without a saved copy.
+
+        During a replay, from the copy after the last slice answered: the
+        slices not answered yet are sent again after it, the last one ends the build.
+        """
         if self._blob is None or self._lost is not None:
             return None
-        message = ("restore", self.gid, self.type.name, self._blob, self._wanted)
-        return Request(_channel.encode(message), "unpickle", self._built, self._not_built,
+        building = self._build is not None
+        message = ("restore", self.gid, self.type.name, self._blob,
+                   [] if building else self._wanted)
+        return Request(_channel.encode(message), "unpickle",
+                       self._part_built if building else self._built, self._not_built,
                        game=self, builds=True)
 
+    def _part_built(self, reply: tuple[Any, ...]) -> None:
+        """A part of a replay but the last ended: keep only the saved copy.
+
+        Whose turn it is and the states wait for the last part, so that
+        nobody sees, or times, a game replayed halfway; a failure of the
+        worker meanwhile brings the game back from this copy.
+        """
+        if self._build is None:  # an earlier part failed: the build has ended
+            return
+        if reply[0] is not None:
+            self._not_built(reply[0])
+            return
+        self._blob = reply[5]
+        self._worker.games[self.gid] = self
+
     def _built(self, reply: tuple[Any, ...]) -> None:
+        if self._lost is not None:  # the build failed in an earlier part
+            return
         error = reply[0]
         if error is not None:
             self._not_built(error)

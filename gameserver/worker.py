@@ -205,7 +205,9 @@ class Host:
     def _replay(self, gid: int, moves: list[replaying.LoggedMove],
                 wanted: list[View]) -> tuple[Any, ...]:
         """Play logged moves again (a restore); each must get the verdict logged."""
-        game = self.games[gid]
+        game = self.games.get(gid)
+        if game is None:  # its replay failed in an earlier slice: nothing to do
+            return (None, None, None, None, [], None)
         problem = replaying.replay(game, moves)
         if problem:
             del self.games[gid]

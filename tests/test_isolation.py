@@ -9,6 +9,7 @@ and real workers, no sockets); and servers whose games come from folders
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import pickle
@@ -30,7 +31,7 @@ from gameserver.guard import GameCodeError, GameGuard
 from gameserver.isolated import Isolation, RemoteGame, RemoteGameType
 from gameserver.workers import WorkerSettings
 from tests.serverproc import ServerProcess, ServerThread
-from tests.wire import Player, request
+from tests.wire import TERMINATOR, Player, request, send_raw
 
 DATA = Path(__file__).parent / "data"
 GAMES = DATA / "isolated_games"
@@ -214,6 +215,45 @@ def test_a_replay_slice_may_take_the_time_limit_once_per_move() -> None:
     asyncio.run(main())
 
 
+def test_nothing_of_a_game_halfway_replayed_shows_before_its_last_slice() -> None:
+    async def check(isolation: Isolation,
+                    remote_types: dict[str, RemoteGameType]) -> None:
+        blob = (await built(remote_types["Busy"].new_game(2))).snapshot()
+        moves = [(seq, (seq - 1) % 2, {"burn": 0.02}, None) for seq in range(1, 50)]
+        game = remote_types["Busy"].restore(blob, 2, moves)
+        while game._blob is None or game._blob == blob:  # a slice or more replayed
+            await asyncio.sleep(0.01)
+        assert game.pending is not None
+        assert isinstance(game.view_reply(0), Call)  # a state waits for the whole replay
+        assert game.current() == [] and game.game_over() is False  # no turn to time
+        await built(game)
+        assert len(game.view(0)["log"]) == 49 and game.current() == [1]
+
+    with_workers(BUSY, check)
+
+
+def test_a_worker_replaced_between_slices_goes_on_with_the_rest_of_the_replay() -> None:
+    async def main() -> None:
+        # A worker may use 1 s of CPU, then it is replaced between two requests: the
+        # replay of 41 moves of 0.05 s crosses that line.
+        isolation = Isolation(WorkerSettings(cpu_seconds=1), GameGuard(watchdog=False))
+        busy = {t.name: t for t in await isolation.load([BUSY])}["Busy"]
+        try:
+            worker = isolation.workers[0]
+            blob = (await built(busy.new_game(2))).snapshot()
+            first = worker._process
+            moves = [(seq, (seq - 1) % 2, {"burn": 0.05}, None) for seq in range(1, 42)]
+            game = await built(busy.restore(blob, 2, moves))
+            assert worker._process is not first  # replaced during the replay
+            assert len(game.view(0)["log"]) == 41 and game.current() == [1]
+            assert await moved(game, {"say": "next"}, 1) is None
+            assert game.view(0)["log"][-1] == {"say": "next"}
+        finally:
+            isolation.close()
+
+    asyncio.run(main())
+
+
 def test_a_replay_that_gets_another_verdict_ends_the_build_saying_so() -> None:
     async def check(isolation: Isolation,
                     remote_types: dict[str, RemoteGameType]) -> None:
@@ -228,6 +268,15 @@ def test_a_replay_that_gets_another_verdict_ends_the_build_saying_so() -> None:
                            "not play the same twice"):
             game.current()
         assert isolation.workers[0].games.get(game.gid) is None
+        # The slices after the failed one find no game: that is no further error.
+        errors = isolation.guard.errors
+        more = [(seq, 0, {"say": str(seq)}, None) for seq in range(1, 40)]
+        more[1] = (2, 0, {"say": "2"}, '"it was rejected"')
+        again = remote_types["Busy"].restore(blob, 1, more)  # 3 slices, the first fails
+        assert again.pending is not None
+        await ended(again.pending)
+        await built(remote_types["Busy"].new_game(1))  # after the other slices
+        assert isolation.guard.errors == errors + 1
 
     with_workers(BUSY, check)
 
@@ -442,6 +491,26 @@ def test_a_folder_game_that_does_not_replay_the_same_ends_its_session_saying_why
         assert solo.state()["message"] == "framework: no such game session"
     with sqlite3.connect(tmp_path / "store.sqlite3") as db:  # not restored again next time
         assert db.execute("SELECT count(*) FROM live_sessions").fetchone() == (0,)
+
+
+@pytest.mark.parametrize("isolate", ["folder", "off"])
+def test_a_move_that_json_reads_as_infinity_does_not_stop_the_session_coming_back(
+        tmp_path: Path, isolate: str) -> None:
+    args = ("--store-path", str(tmp_path / "store.sqlite3"), "--games-dir", str(GAMES),
+            "--no-web", "--isolate-games", isolate)
+    with ServerProcess(*args) as server:
+        solo = Player(server.port, "Busy", "inf", 1)
+        solo.join()
+        assert solo.move(say="one")["status"] == "ok"
+        raw = (b'{"type": "move", "game": "Busy", "session": "inf", "player_id": 0, '
+               b'"key": "' + solo.key.encode() + b'", "move": {"bad": true, "x": 1e400}}')
+        reply = json.loads(send_raw(server.port, raw + TERMINATOR))
+        assert reply["status"] == "illegalmove"  # 1e400 is read as inf: not JSON again
+        assert solo.move(say="two")["status"] == "ok"
+    with ServerProcess(*args) as again:
+        solo.port = again.port
+        assert solo.state()["data"]["log"] == [{"say": "one"}, {"say": "two"}]
+    assert "cannot be restored" not in again.log
 
 
 @pytest.mark.skipif(_sandbox.landlock_abi() == 0, reason="needs Landlock")

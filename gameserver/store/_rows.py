@@ -218,7 +218,11 @@ class Rows:
              verdict: Any) -> None:
         """One move reached the game: log it; record the game's end if it ended."""
         now = time.time()
-        text = json_or_repr(move)
+        try:
+            text = _json(move)
+        except (TypeError, ValueError):  # a number too large for JSON (1e400 read as inf)
+            text = _json(repr(move))
+            live.snap_due = True  # logged as its repr: it could not be played again
         verdict_text = None if verdict is None else json_or_repr(verdict)
         live.seq += 1
         if verdict is None:
