@@ -219,7 +219,8 @@ def test_nothing_of_a_game_halfway_replayed_shows_before_its_last_slice() -> Non
     async def check(isolation: Isolation,
                     remote_types: dict[str, RemoteGameType]) -> None:
         blob = (await built(remote_types["Busy"].new_game(2))).snapshot()
-        moves = [(seq, (seq - 1) % 2, {"burn": 0.02}, None) for seq in range(1, 50)]
+        # 49 moves of 0.03 s: the first slice (16) answers after ~0.5 s, the last ~1 s later.
+        moves = [(seq, (seq - 1) % 2, {"burn": 0.03}, None) for seq in range(1, 50)]
         game = remote_types["Busy"].restore(blob, 2, moves)
         while game._blob is None or game._blob == blob:  # a slice or more replayed
             await asyncio.sleep(0.01)
