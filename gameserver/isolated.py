@@ -246,7 +246,7 @@ class RemoteGame(CheckedGame):
             self._worker.send(Request(
                 _channel.encode((*request, self._wanted if last else [])), name,
                 self._built if last else self._part_built, self._not_built, game=self,
-                builds=True, limit=limit))
+                builds=True, limit=limit, retries=1 if i else 0))
 
     def restore_request(self) -> Request | None:
         """The request that brings the game back in a new worker; None without a saved copy.

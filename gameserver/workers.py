@@ -36,9 +36,11 @@ other game it hosted comes back in the new process from its last snapshot
 (taken after each change, so nothing is lost), or is *lost* (its session
 ends with a clear error) where it had none; the requests queued behind the
 head are sent again. A game whose restore kills the new worker too is
-lost, so every failure makes progress; repeated failures are spaced out
-(``restart_delay``) so that a hostile client cannot make the server spend
-its time starting processes.
+lost, so every failure makes progress. (One exception: a slice of moves
+replayed at start-up whose worker died is sent once more, after its game
+came back; a second death ends that game's build.) Repeated failures are
+spaced out (``restart_delay``) so that a hostile client cannot make the
+server spend its time starting processes.
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ class GameInWorker(Protocol):
     def lose(self, reason: str | None = None) -> str:
         """The game is gone; returns the message its players get."""
 
+DIED = "the game's worker process died{during}: "
 STARTUP_LIMIT = 20.0  # seconds a worker may take to start and import its games
 _RESTARTS_FREE = 5  # failures within RESTART_WINDOW replaced at once; then spaced out
 RESTART_WINDOW = 60.0
@@ -116,6 +119,7 @@ class Request:
     fail: Callable[[str], None]
     game: GameInWorker | None = None
     builds: bool = False  # a new or restored game: nothing to restore if it fails
+    retries: int = 0  # times it is sent again if its worker dies during it (a replay slice)
     hello: bool = False  # the first request: its reply is the catalog
     limit: float = 0.0  # seconds it may run (0: the worker's time limit)
 
@@ -391,7 +395,7 @@ class Worker:
             return
         process.kill()
         status = process.popen.poll()
-        self._replace("the game's worker process died{during}: " + death(status))
+        self._replace(DIED + death(status))
 
     def _replace(self, why: str) -> None:
         """Replace the worker: fail the head request with ``why``, bring the rest back.
@@ -419,6 +423,12 @@ class Worker:
             return
         if why:
             log.error("game file %s: %s; its worker process is replaced", self.label, why)
+        if head is not None and head.retries and why.startswith(DIED.split("{")[0]):
+            # A replay slice: the death may have come from outside (an OOM kill). Its game
+            # comes back from its copy and the slice is sent once more after it.
+            head.retries -= 1
+            queue.insert(0, head)
+            head = None
         lost = self._restore_later(head)
         if head is not None:
             head.fail(self._message(head, why))

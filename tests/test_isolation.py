@@ -215,15 +215,24 @@ def test_a_replay_slice_may_take_the_time_limit_once_per_move() -> None:
     asyncio.run(main())
 
 
+async def halfway_replayed(busy: RemoteGameType) -> RemoteGame:
+    """A two-player Busy game being restored with 49 moves, once a slice is replayed.
+
+    Each move burns 0.03 s: the first slice (16) answers after ~0.5 s, the
+    last ~1 s later.
+    """
+    blob = (await built(busy.new_game(2))).snapshot()
+    moves = [(seq, (seq - 1) % 2, {"burn": 0.03}, None) for seq in range(1, 50)]
+    game = busy.restore(blob, 2, moves)
+    while game._blob is None or game._blob == blob:
+        await asyncio.sleep(0.01)
+    return game
+
+
 def test_nothing_of_a_game_halfway_replayed_shows_before_its_last_slice() -> None:
     async def check(isolation: Isolation,
                     remote_types: dict[str, RemoteGameType]) -> None:
-        blob = (await built(remote_types["Busy"].new_game(2))).snapshot()
-        # 49 moves of 0.03 s: the first slice (16) answers after ~0.5 s, the last ~1 s later.
-        moves = [(seq, (seq - 1) % 2, {"burn": 0.03}, None) for seq in range(1, 50)]
-        game = remote_types["Busy"].restore(blob, 2, moves)
-        while game._blob is None or game._blob == blob:  # a slice or more replayed
-            await asyncio.sleep(0.01)
+        game = await halfway_replayed(remote_types["Busy"])
         assert game.pending is not None
         assert isinstance(game.view_reply(0), Call)  # a state waits for the whole replay
         assert game.current() == [] and game.game_over() is False  # no turn to time
@@ -253,6 +262,39 @@ def test_a_worker_replaced_between_slices_goes_on_with_the_rest_of_the_replay() 
             isolation.close()
 
     asyncio.run(main())
+
+
+def test_a_worker_killed_during_a_replay_slice_is_replaced_and_the_slice_sent_again() -> None:
+    async def check(isolation: Isolation,
+                    remote_types: dict[str, RemoteGameType]) -> None:
+        worker = isolation.workers[0]
+        game = await halfway_replayed(remote_types["Busy"])
+        assert worker._process is not None
+        os.kill(worker._process.popen.pid, signal.SIGKILL)  # from outside, as an OOM kill
+        await built(game)
+        assert len(game.view(0)["log"]) == 49 and game.current() == [1]
+
+    with_workers(BUSY, check)
+
+
+def test_a_replay_that_kills_its_worker_twice_ends_the_build() -> None:
+    async def check(isolation: Isolation,
+                    remote_types: dict[str, RemoteGameType]) -> None:
+        exits = remote_types["ExitInMove"]
+        blob = (await built(exits.new_game(1))).snapshot()
+        moves = [(1, 0, {}, None), (2, 0, {"attack": True}, None)]
+        errors = isolation.guard.errors
+        game = exits.restore(blob, 1, moves)
+        assert game.pending is not None
+        await ended(game.pending)
+        with pytest.raises(GameCodeError, match="worker process died during move"):
+            game.current()
+        assert isolation.guard.errors == errors + 2  # the slice was tried once more
+        again = await built(exits.new_game(1))  # the file's worker serves on
+        assert await moved(again, {}, 0) is None
+
+    with_workers(("file", str(DATA / "hostile_games" / "exit_in_move" / "exit_in_move.py")),
+                 check)
 
 
 def test_a_replay_that_gets_another_verdict_ends_the_build_saying_so() -> None:
