@@ -143,6 +143,9 @@ class GameType:
     """
 
     remote = False  # the game runs in this process (see gameserver.isolated)
+    # Why the game cannot be played at all now (its worker process cannot be started, or
+    # the server is stopping); None: it can. Always None in-process.
+    unavailable: str | None = None
 
     def __init__(self, name: str, game_class: type[AbstractGame], guard: GameGuard) -> None:
         self.name = name

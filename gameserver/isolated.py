@@ -153,6 +153,10 @@ class RemoteGameType(GameType):
         self._range = (low, high)
         self._texts = (description or "", documentation or "", error)
 
+    @property
+    def unavailable(self) -> str | None:  # type: ignore[override]
+        return self.worker.broken
+
     def player_range(self) -> tuple[int, int]:
         return self._range
 

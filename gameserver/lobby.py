@@ -435,11 +435,21 @@ class Lobby:
         """A restored game's replay in its worker ended: if it failed, drop the session.
 
         As for a game replayed in the server, whose session is never restored.
+        But if the game cannot be played now at all (the server is stopping,
+        or its file no longer loads), the session stays saved for a later
+        start, as one whose game is not loaded does.
         """
-        if build.error is not None:
-            log.error("session %s/%s cannot be restored (%s); it is dropped",
-                      session.game_name, session.token, build.error)
-            self._end(session, ProtocolError(build.error))
+        if build.error is None:
+            return
+        why = session.game_type.unavailable
+        if why is not None:
+            log.warning("session %s/%s: its restore did not finish (%s); it stays saved "
+                        "for the next start", session.game_name, session.token, why)
+            self._end(session, ProtocolError(build.error), forget=False)
+            return
+        log.error("session %s/%s cannot be restored (%s); it is dropped",
+                  session.game_name, session.token, build.error)
+        self._end(session, ProtocolError(build.error))
 
     # ------------------------------------------------------------ time
 

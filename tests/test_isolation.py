@@ -516,6 +516,24 @@ def test_a_folder_games_moves_are_saved_as_moves_and_replayed_in_its_worker(
     assert "restored 1 saved session(s)" in again.log
 
 
+def test_a_server_stopped_during_a_replay_keeps_the_session_for_the_next_start(
+        tmp_path: Path) -> None:
+    args = ("--store-path", str(tmp_path / "store.sqlite3"), "--games-dir", str(GAMES),
+            "--no-web")
+    with ServerProcess(*args) as server:
+        solo = Player(server.port, "Busy", "s", 1)
+        solo.join()
+        for _ in range(30):  # 3 s of CPU to replay
+            assert solo.move(burn=0.1)["status"] == "ok"
+    with ServerProcess(*args) as interrupted:
+        assert interrupted.wait_for_log("restored 1 saved session(s)")
+    # Stopped (SIGTERM) while the worker replays: nothing was lost or dropped.
+    assert "cannot be restored" not in interrupted.log
+    with ServerProcess(*args) as again:
+        solo.port = again.port
+        assert len(solo.state()["data"]["log"]) == 30
+
+
 def test_a_folder_game_that_does_not_replay_the_same_ends_its_session_saying_why(
         tmp_path: Path) -> None:
     args = ("--store-path", str(tmp_path / "store.sqlite3"), "--games-dir",
