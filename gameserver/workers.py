@@ -81,7 +81,6 @@ class GameInWorker(Protocol):
     def lose(self, reason: str | None = None) -> str:
         """The game is gone; returns the message its players get."""
 
-DIED = "the game's worker process died{during}: "
 STARTUP_LIMIT = 20.0  # seconds a worker may take to start and import its games
 _RESTARTS_FREE = 5  # failures within RESTART_WINDOW replaced at once; then spaced out
 RESTART_WINDOW = 60.0
@@ -395,13 +394,14 @@ class Worker:
             return
         process.kill()
         status = process.popen.poll()
-        self._replace(DIED + death(status))
+        self._replace("the game's worker process died{during}: " + death(status), died=True)
 
-    def _replace(self, why: str) -> None:
+    def _replace(self, why: str, died: bool = False) -> None:
         """Replace the worker: fail the head request with ``why``, bring the rest back.
 
         ``why`` is empty when no request is to blame (the worker retires);
         ``{during}`` in it becomes " during move()" (the head request's method).
+        ``died``: the process ended by itself or was killed from outside.
         """
         process = self._process
         if process is not None:
@@ -423,7 +423,7 @@ class Worker:
             return
         if why:
             log.error("game file %s: %s; its worker process is replaced", self.label, why)
-        if head is not None and head.retries and why.startswith(DIED.split("{")[0]):
+        if head is not None and head.retries and died:
             # A replay slice: the death may have come from outside (an OOM kill). Its game
             # comes back from its copy and the slice is sent once more after it.
             head.retries -= 1
