@@ -12,7 +12,6 @@ may build their own to drive a connection without a server.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from typing import Protocol
 
 from .config import Settings
@@ -112,6 +111,3 @@ class ConnectionHost(Protocol):
 
     def call_soon(self, callback: Callable[[], object]) -> object:
         """Run ``callback`` on the event loop soon (not now: a woken wait resumes later)."""
-
-    def held(self) -> AbstractContextManager[None]:
-        """Serve a burst of connections inside this: their changes are saved together."""

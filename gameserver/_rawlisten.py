@@ -1,9 +1,9 @@
 """Listening for plain TCP: sockets, the accept loop and the deadline sweep of raw connections.
 
 Accepting reads every connection waiting in the kernel's queue at once
-(up to ``ACCEPTS_PER_WAKEUP``), so that a burst can be served with the
-store's commits held (one commit for the burst). Running out of file
-descriptors pauses accepting (logged once) instead of spinning.
+(up to ``ACCEPTS_PER_WAKEUP``) and serves them in the same pass of the event
+loop, so that a burst's changes share one commit of the store. Running out
+of file descriptors pauses accepting (logged once) instead of spinning.
 
 Accepting uses ``socket.socket._accept``, CPython's C-level accept, which
 hands back a file descriptor without building a Python socket object. It is
@@ -36,7 +36,6 @@ from ._rawconn import Deadlines, RawConnection
 log = logging.getLogger("gameserver.server")
 
 ACCEPTS_PER_WAKEUP = 1000  # then other ready callbacks get their turn
-HELD_BURST = 32  # connections of a burst whose changes are committed together
 ACCEPT_RETRY_DELAY = 0.1  # seconds to wait when out of file descriptors or memory
 # accept() errors that mean "out of resources": pause accepting instead of spinning.
 OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
@@ -151,20 +150,8 @@ class RawListener:
             self._accepting = False
 
     def _accept(self, listening: socket.socket, kind: tuple[int, int, int]) -> None:
-        """Accept what is waiting (at most ``ACCEPTS_PER_WAKEUP``), then serve it.
-
-        Accepting everything first tells a burst from a single connection:
-        a burst is served inside ``held``, so that its changes are saved
-        together instead of one commit each.
-        """
-        accepted = self._accept_waiting(listening, kind)
-        if len(accepted) <= 1:
-            self._start_all(accepted)
-            return
-        # In parts: the first reply of a part waits for the part's last request.
-        for start in range(0, len(accepted), HELD_BURST):
-            with self._host.held():
-                self._start_all(accepted[start:start + HELD_BURST])
+        """Accept what is waiting (at most ``ACCEPTS_PER_WAKEUP``), then serve it."""
+        self._start_all(self._accept_waiting(listening, kind))
 
     def _start_all(self, accepted: list[tuple[_socket.socket, str]]) -> None:
         host, loop, deadlines = self._host, self.loop, self.deadlines

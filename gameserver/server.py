@@ -25,12 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import logging
 import math
 from collections import Counter
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -76,7 +74,6 @@ class _ConnectionHost:
     subscribe: Callable[[Subscribe, str], Feed | bytes]
     resume: Callable[[Callable[[], Outcome]], Outcome]
     call_soon: Callable[[Callable[[], object]], object]
-    held: Callable[[], AbstractContextManager[None]]
 
 
 class GameServer:
@@ -211,7 +208,7 @@ class GameServer:
             settings=settings, registry=self.connections, metrics=self.metrics,
             log_requests=log.isEnabledFor(logging.DEBUG), handle=self.lobby.handle,
             subscribe=self.lobby.subscribe,
-            resume=self.lobby.call, call_soon=loop.call_soon, held=self._held_commits)
+            resume=self.lobby.call, call_soon=loop.call_soon)
         try:
             if tls is None:
                 await self._listen_raw(host, loop)
@@ -319,10 +316,6 @@ class GameServer:
             self.store.close()
         self.guard.close()
         log.info("gameserver stopped")
-
-    def _held_commits(self) -> AbstractContextManager[None]:
-        """Hold the store's commits for a burst of connections (one commit for all)."""
-        return self.store.held() if self.store is not None else contextlib.nullcontext()
 
     def gauges(self) -> Gauges:
         """What ``metrics.prometheus_text`` reports besides the counters (on the loop)."""

@@ -104,9 +104,6 @@ class Recorder(typing.Protocol):
     def changed(self, session: Session, event: str, **detail: Any) -> SaveBatch | None:
         """Record ``event`` ("start", "move", "restart", "observe"); the batch to wait for."""
 
-    def settle(self, batch: SaveBatch) -> None:
-        """Save ``batch`` at once if that needs no waiting (else it is saved later)."""
-
     def forget(self, session: Session) -> None:
         """The session ended: its saved state goes."""
 
@@ -695,8 +692,6 @@ class Session:
             # The first game is being built (see the top): no reply before it is.
             return self._after(self._change, lambda: self._saved(reply, view))
         batch = self._unsaved
-        if batch is not None and not batch.done and self.recorder is not None:
-            self.recorder.settle(batch)
         if batch is None or batch.done:
             self._unsaved = None
             if batch is not None and batch.error:

@@ -98,9 +98,6 @@ class Host:
         while self.soon:
             self.soon.pop(0)()
 
-    def held(self) -> contextlib.AbstractContextManager[None]:
-        return contextlib.nullcontext()
-
 
 class MemoryConnection(BaseConnection):
     """A connection whose transport is memory: the test plays the client and the kernel."""

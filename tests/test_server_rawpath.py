@@ -237,7 +237,7 @@ def test_accepted_sockets_send_small_replies_at_once(make_server) -> None:
 
 
 def test_a_burst_of_moves_with_the_store_is_answered_and_saved(make_server, tmp_path) -> None:
-    """Connections accepted together are served with the store's commits held (Store.held)."""
+    """Connections accepted together are served in one pass: their changes share commits."""
     server = make_server(store=True, store_path=str(tmp_path / "burst.sqlite3"))
     count = 100
     keys = [request(server.port, {"type": "join", "game": "Echo", "session": f"b{i}",

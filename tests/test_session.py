@@ -310,9 +310,6 @@ class Recorder:
     def changed(self, session: Session, event: str, **detail: Any) -> Batch:
         return self.batch
 
-    def settle(self, batch: Batch) -> None:
-        pass
-
     def forget(self, session: Session) -> None:
         pass
 
@@ -325,9 +322,6 @@ class Recorded:
 
     def changed(self, session: Session, event: str, **detail: Any) -> None:
         self.events.append((event, dict(detail)))
-
-    def settle(self, batch: Any) -> None:
-        pass
 
     def forget(self, session: Session) -> None:
         pass

@@ -19,7 +19,9 @@ to the operating system takes microseconds), unless it is larger than
 ``LARGE_COMMIT``; with ``sync="full"``, and for large commits, in the
 writer thread, which writes while the loop goes on collecting the next
 batch (one transaction in flight at a time, so they land in order).
-Checkpoints run in a thread of their own (``_checkpoint``).
+Checkpoints run in a thread of their own (``_checkpoint``); when the log has
+grown past its limit, one commit goes to the writer thread, which checkpoints
+right after it so that the log can start over.
 
 A failed commit (full disk, a locked file) fails every ticket of the batch;
 its rows are kept and written again, before anything newer, with the next
@@ -115,7 +117,7 @@ class Store:
         self._backlog = Ops()  # rows of failed commits, written first next time
         self._backlog_lives: dict[tuple[str, str], Live] = {}
         self._retry: asyncio.TimerHandle | None = None
-        self._queue: queue.SimpleQueue[tuple[Batch, Ops] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[Batch, Ops, bool] | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._checkpointer: Checkpointer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -199,13 +201,6 @@ class Store:
             self._file = None
             log.info("store closed: %d changes saved in %d commits", self.changes,
                      self.commits)
-
-    def held(self) -> contextlib.AbstractContextManager[None]:
-        """Kept for callers of old: every loop pass is one commit now."""
-        return contextlib.nullcontext()
-
-    def settle(self, batch: Any) -> None:
-        """Kept for the session's Recorder protocol: batches commit at the end of the pass."""
 
     def health(self) -> dict[str, Any]:
         """``{"status": "ok" | "degraded", "failed_saves", "unsaved_bytes", "since", "error"}``.
@@ -311,11 +306,12 @@ class Store:
         ops = self._take_backlog()
         ops.extend(batch.ops)
         self.batches += 1
-        if self.sync == "NORMAL" and ops.size < LARGE_COMMIT:
+        catch_up = self._checkpointer is not None and self._checkpointer.catch_up_due
+        if self.sync == "NORMAL" and ops.size < LARGE_COMMIT and not catch_up:
             self._release(batch, ops, self._commit(ops))
-        else:  # wait for the disk, or write much: in the writer thread
+        else:  # wait for the disk, write much, or let the log start over: in the writer thread
             self._in_flight = batch
-            self._queue.put((batch, ops))
+            self._queue.put((batch, ops, catch_up))
 
     def _take_snapshots(self, batch: Batch) -> None:
         assert self.rows is not None
@@ -429,13 +425,16 @@ class Store:
     # ------------------------------------------------------------ writer thread
 
     def _write_loop(self) -> None:
-        """With synchronous=FULL: commit (and wait for the disk) off the event loop."""
+        """Commits off the event loop: with synchronous=FULL (waiting for the disk), large
+        ones, and those followed by a checkpoint that lets the log start over."""
         while True:
             item = self._queue.get()
             if item is None:
                 return
-            batch, ops = item
+            batch, ops, catch_up = item
             error = self._commit(ops)
+            if catch_up and self._checkpointer is not None:
+                self._checkpointer.catch_up(self.db)
             assert self._loop is not None
             try:
                 self._loop.call_soon_threadsafe(self._landed, batch, ops, error)
