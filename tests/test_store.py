@@ -452,7 +452,7 @@ def kept_game_ids(path: Path) -> list[int]:
 
 def test_the_history_keeps_the_newest_finished_games_and_prunes_the_oldest(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(writer, "PRUNE_EVERY", 2)  # at most 2 games beyond the limit
+    monkeypatch.setattr(_rows, "PRUNE_EVERY", 2)  # at most 2 games beyond the limit
     path = tmp_path / "history.db"
     played: list[int] = []  # ids of the finished games, in order
 
