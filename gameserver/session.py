@@ -171,8 +171,10 @@ class Session:
         self._final: list[dict[str, Any] | str] = []  # hand-over: final views (str: error)
         self._owed: set[View] | frozenset[View] = _NONE  # views owed the hand-over
         self._waits: set[Wait] | frozenset[Wait] = _NONE  # joins: woken at every change
-        self._view_waits: dict[View, set[Wait]] = {}  # states: woken when their view changed
-        self._replies: dict[tuple[int, bool], bytes] = {}  # (player, legal moves) -> state
+        # States, woken when their view changed: one Wait, or a set of them (a view rarely
+        # has two: a set for each waiting client would be 216 bytes more of each).
+        self._view_waits: dict[View, Wait | set[Wait]] = {}
+        self._replies: dict[int, bytes] = {}  # player * 2 + legal moves -> state
         self._change: Call | None = None  # a game in a worker process changing (see top)
         self._unrecorded: list[tuple[str, dict[str, Any]]] = []  # waiting for the first game
         self.game.when_lost(self._lost)
@@ -309,14 +311,17 @@ class Session:
             # Leave _seen alone: the new game's state is due right after this.
             return self._saved(self._handover_reply(view[0], legal_moves, timer))
         if self._seen.get(view) == self.version:
-            waits = self._view_waits.get(view)
-            if waits is None:
-                waits = self._view_waits[view] = set()
             # partial, not a lambda: a closure would make every call of this method
             # allocate cells for its arguments, waiting or not.
             wait = Wait(functools.partial(self._state_for, view, legal_moves, timer),
-                        waits.discard)
-            waits.add(wait)
+                        self._view_wait_cancelled)
+            waiting = self._view_waits.get(view)
+            if waiting is None:
+                self._view_waits[view] = wait
+            elif isinstance(waiting, set):
+                waiting.add(wait)
+            else:
+                self._view_waits[view] = {waiting, wait}
             return wait
         reply = self._view_reply(view[0], legal_moves)
         if isinstance(reply, Call):  # a game in a worker process: the state comes later
@@ -337,12 +342,13 @@ class Session:
         game in a worker process may answer with a ``Call`` (not kept).
         """
         replies = self._replies
-        reply = replies.get((player_id, legal_moves))
+        key = player_id * 2 + legal_moves  # an int, not a tuple: nothing to allocate
+        reply = replies.get(key)
         if reply is None:
             reply = self.game.view_reply(player_id, legal_moves)
             if isinstance(reply, Call):
                 return reply
-            replies[player_id, legal_moves] = reply
+            replies[key] = reply
         return reply
 
     def feed(self, player_id: int, key: str, observer: bool, legal_moves: bool = False,
@@ -588,10 +594,21 @@ class Session:
         waits.add(wait)
         return wait
 
+    def _view_wait_cancelled(self, wait: Wait) -> None:
+        """Its client went away: forget it (a session has a few views: a short search)."""
+        for view, waiting in self._view_waits.items():
+            if waiting is wait:
+                del self._view_waits[view]
+                return
+            if isinstance(waiting, set) and wait in waiting:
+                waiting.discard(wait)
+                return
+
     @property
     def waiting(self) -> int:
         """Requests currently waiting on this session."""
-        return len(self._waits) + sum(map(len, self._view_waits.values()))
+        return len(self._waits) + sum(len(waiting) if isinstance(waiting, set) else 1
+                                      for waiting in self._view_waits.values())
 
     def _changed(self) -> None:
         self._bump()
@@ -613,14 +630,14 @@ class Session:
         if self._view_waits:
             seen, version, owed = self._seen, self.version, self._owed
             everyone = self.closed is not None
-            for view, view_waits in list(self._view_waits.items()):
+            for view, waiting in list(self._view_waits.items()):
                 if everyone or seen.get(view) != version or view in owed:
                     del self._view_waits[view]
-                    for wait in view_waits:
-                        wait.wake()
-                    # A wait's on_cancel is this set's discard: emptied, the set and its
-                    # waits are freed at once instead of by the garbage collector.
-                    view_waits.clear()
+                    if isinstance(waiting, set):
+                        for wait in waiting:
+                            wait.wake()
+                    else:
+                        waiting.wake()
 
     def close(self, reason: ProtocolError) -> None:
         """End the session; everyone waiting, and every later request, gets ``reason``."""

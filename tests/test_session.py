@@ -163,6 +163,27 @@ def test_a_cancelled_wait_is_forgotten_at_once(guard: GameGuard) -> None:
     assert session.waiting == 0
 
 
+def test_two_waits_on_one_view_are_each_woken_and_cancelled_alone(guard: GameGuard) -> None:
+    """A view usually has one wait (kept alone); a second one (a state and a push of the
+    same player, an observer in two tabs) makes them a set."""
+    session = full_session(guard)
+    watcher = data(session.observe("p"))["key"]
+    data(session.state(0, watcher, True))
+    first, second, third = (session.state(0, watcher, True) for _ in range(3))
+    assert all(isinstance(wait, Wait) for wait in (first, second, third))
+    assert session.waiting == 3
+    second.cancel()
+    assert session.waiting == 2
+    assert data(session.move(0, key(session), {"msg": "hi"})) is None
+    assert first.woken and third.woken and not second.woken
+    assert session.waiting == 0
+    assert data(first.resume())["echo"] == "hi"
+    again = third.resume()  # the view has seen this change: the next one, alone
+    assert isinstance(again, Wait) and session.waiting == 1
+    again.cancel()
+    assert session.waiting == 0
+
+
 # ---------------------------------------------------------------- restart hand-over
 
 
