@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import types
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -230,10 +231,15 @@ class RemoteGame(CheckedGame):
         return self._build
 
     def when_lost(self, callback: Callable[[CheckedGame, str], None]) -> None:
-        """``callback(game, reason)`` if the game is lost; held weakly if a bound method."""
-        try:
-            self._on_lost = weakref.WeakMethod(callback)  # type: ignore[arg-type]
-        except TypeError:
+        """``callback(game, reason)`` if the game is lost; held weakly if a bound method.
+
+        Its object must allow weak references (a Session does): held strongly, it
+        would keep its owner alive in a cycle with this game, and the worker's copy
+        with it, until the garbage collector, which the server runs rarely, broke it.
+        """
+        if isinstance(callback, types.MethodType):
+            self._on_lost = weakref.WeakMethod(callback)  # TypeError: see above
+        else:
             self._on_lost = lambda: callback
 
     # ------------------------------------------------------------ building

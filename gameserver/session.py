@@ -130,10 +130,11 @@ class Session:
     # Slots: a server holds one Session per session (10,000 and more). With over 30
     # attributes, CPython 3.11 stops sharing an instance dict's keys, and each
     # session's dict cost ~1.8 KB more (bench/waiters.py: 10,100 blocked clients
-    # went from 66.9 to 97.6-103 MiB as attributes were added).
+    # went from 66.9 to 97.6-103 MiB as attributes were added). ``__weakref__``: a game
+    # in a worker process holds ``_lost`` weakly (``RemoteGame.when_lost``).
     __slots__ = ("_change", "_clock", "_ending_turns", "_final", "_over_told", "_owed",
                  "_replies", "_seen", "_timed_move", "_unrecorded", "_unsaved", "_view_waits",
-                 "_waits", "accepted_moves", "auto", "closed", "created", "game",
+                 "_waits", "__weakref__", "accepted_moves", "auto", "closed", "created", "game",
                  "game_moves", "game_name", "game_type", "games_played", "join_deadline",
                  "last_activity", "moves", "owner", "players", "recorder", "size", "timer",
                  "token", "version", "when_abandoned", "when_over", "when_timer")

@@ -9,6 +9,7 @@ and real workers, no sockets); and servers whose games come from folders
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -29,6 +30,7 @@ from gameserver.checked import Call, CheckedGame, GameType
 from gameserver.games.tictactoe import TicTacToe
 from gameserver.guard import GameCodeError, GameGuard
 from gameserver.isolated import Isolation, RemoteGame, RemoteGameType
+from gameserver.session import Session
 from gameserver.workers import WorkerSettings
 from tests.serverproc import ServerProcess, ServerThread
 from tests.wire import TERMINATOR, Player, request, send_raw
@@ -406,6 +408,29 @@ def test_a_session_plays_restarts_and_hands_over_like_in_process(make_server) ->
     assert solo.restart()["status"] == "ok"
     assert watcher.state()["data"] == final  # the hand-over
     assert watcher.state()["data"] == {"you": 0, "log": [], "current": [0], "gameover": False}
+
+
+def test_an_ended_session_of_a_folder_game_is_freed_at_once(make_server) -> None:
+    """Found by a soak test: the game held its session through a strong reference (a
+    Session could not be weakly referenced), a cycle that only the garbage collector
+    breaks, and the server runs it rarely; the worker kept each such game meanwhile."""
+    server = folder_server(make_server)
+    assert server.server is not None
+    worker = server.server.lobby.game_types["Busy"].worker  # type: ignore[attr-defined]
+
+    def alive() -> list[int]:  # the ids of the games of the sessions named "gone"
+        return [o.game.gid for o in gc.get_objects() if type(o) is Session and o.token == "gone"]
+
+    assert Player(server.port, "Busy", "gone", 1).join()["status"] == "ok"
+    (first,) = server.call(alive)
+    gc.disable()  # what is freed now is freed by its last reference going
+    try:
+        assert Player(server.port, "Busy", "gone", 1).join()["status"] == "ok"  # replaces it
+        server.call(server.server.lobby.admission.forget_idle)  # the lobby's tick (<= 1 s)
+        (second,) = server.call(alive)
+        assert second != first and first not in server.call(lambda: list(worker.games))
+    finally:
+        gc.enable()
 
 
 def test_a_broken_constructor_fails_the_join_with_its_message(make_server) -> None:
