@@ -16,7 +16,6 @@ from __future__ import annotations
 import array
 import random
 import sys
-import types
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +24,7 @@ from .game import AbstractGame
 _SHARED = random._inst  # type: ignore[attr-defined]  # what random.random() etc. are bound to
 
 
-def module_for(rng: random.Random, draws: list[Any]) -> types.ModuleType:
+def module_for(rng: random.Random, draws: list[Any]) -> Any:
     """A stand-in for the ``random`` module whose functions draw from ``rng``.
 
     Each function notes that the generator changed (``draws[0] = None``:
@@ -33,20 +32,37 @@ def module_for(rng: random.Random, draws: list[Any]) -> types.ModuleType:
     it, is seeded from ``rng`` too, so a game that makes its own generator
     in ``__init__`` stays replayable.
     """
-    module = types.ModuleType("random")
-    namespace = vars(module)
-    namespace.update(_RANDOM_NAMES)
-    for name in _RANDOM_FUNCTIONS:
-        namespace[name] = _noting(getattr(rng, name), draws)
+    return _StandIn(rng, draws)
 
-    def seeded_random(seed: Any = None) -> random.Random:
+
+class _StandIn:
+    """The ``random`` of one game: its functions are made when the game first uses them.
+
+    A module holding all 46 of them up front took 13 KB per game, most of
+    a tic-tac-toe session's memory; a game uses one or two.
+    """
+
+    def __init__(self, rng: random.Random, draws: list[Any]) -> None:
+        self._rng = rng
+        self._draws = draws
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _RANDOM_FUNCTIONS:
+            value = _noting(getattr(self._rng, name), self._draws)
+        elif name == "Random":
+            value = self._seeded_random
+        elif name in _RANDOM_NAMES:
+            value = _RANDOM_NAMES[name]
+        else:
+            raise AttributeError(f"module 'random' has no attribute {name!r}")
+        setattr(self, name, value)  # made once
+        return value
+
+    def _seeded_random(self, seed: Any = None) -> random.Random:
         if seed is None:
-            draws[0] = None
-            seed = rng.getrandbits(64)
+            self._draws[0] = None
+            seed = self._rng.getrandbits(64)
         return random.Random(seed)
-
-    namespace["Random"] = seeded_random
-    return module
 
 
 def _noting(function: Callable[..., Any], draws: list[Any]) -> Callable[..., Any]:
