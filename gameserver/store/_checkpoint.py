@@ -35,7 +35,12 @@ INTERVAL = 1.0  # seconds between checkpoints while the server runs
 NUDGE_BYTES = 4 * 2**20  # written since the last checkpoint (estimated): run one now
 WAL_LIMIT = 8 * 2**20  # a longer log is made to start over; it is cut back to this size
 FRAME_HEADER = 24  # bytes before each page in the log
-WRITER_PRAGMAS = ("PRAGMA wal_autocheckpoint=0", f"PRAGMA journal_size_limit={WAL_LIMIT}")
+# The writer's page cache: 256 KB, not SQLite's 2 MB. A commit touches the tail pages of
+# a few tables; other pages come back from the operating system's cache. Measured at
+# K = 500 sessions: the same CPU per move, and 2 MB less memory.
+WRITER_CACHE_KB = 256
+WRITER_PRAGMAS = ("PRAGMA wal_autocheckpoint=0", f"PRAGMA journal_size_limit={WAL_LIMIT}",
+                  f"PRAGMA cache_size=-{WRITER_CACHE_KB}")
 # What a small commit adds to the log besides its rows: its pages (a move's commit
 # rewrites two to five 4 KB pages, each with a frame header). Counted for the nudge.
 COMMIT_BYTES = 3 * 4096
