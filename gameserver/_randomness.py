@@ -58,6 +58,12 @@ class _StandIn:
         setattr(self, name, value)  # made once
         return value
 
+    def __reduce__(self) -> Any:
+        # Like the module it stands for: a game that keeps it (``self.rnd = random``)
+        # cannot be pickled, before a draw as after, so the store never keeps a copy
+        # that the next start would refuse.
+        raise TypeError("cannot pickle 'module' object (the game keeps the random module)")
+
     def _seeded_random(self, seed: Any = None) -> random.Random:
         if seed is None:
             self._draws[0] = None

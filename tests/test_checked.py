@@ -13,7 +13,7 @@ from gameserver.checked import CheckedGame, GameType, json_problem
 from gameserver.games import TicTacToe
 from gameserver.guard import GameCodeError, GameGuard
 from tests.data.checked_games import dice
-from tests.data.checked_games.dice import Dice, DiceFromImport, DiceOwnGenerator
+from tests.data.checked_games.dice import Dice, DiceFromImport, DiceKeepsRandom, DiceOwnGenerator
 from tests.data.checked_games.plain import Plain
 
 
@@ -90,6 +90,17 @@ def test_a_games_own_random_makes_only_the_functions_the_game_uses(guard: GameGu
         game = GameType(game_class.__name__, game_class, guard).new_game(1, seed=5)
         play(game, 3)
         assert set(vars(game._module)) - {"_rng", "_draws"} == used
+
+
+def test_a_game_that_keeps_the_random_module_cannot_be_saved(guard: GameGuard) -> None:
+    """As when the stand-in was a module: found by an attack on the lazy stand-in, which
+    pickled until the game drew once, so a game in a worker was saved as a copy that
+    the next start refused (its session then dropped)."""
+    game = GameType("DiceKeepsRandom", DiceKeepsRandom, guard).new_game(1, seed=5)
+    for _ in range(2):  # before the game's first draw in a move, and after
+        with pytest.raises(GameCodeError, match="pickle.*cannot pickle 'module' object"):
+            game.snapshot()
+        play(game, 1)
 
 
 def test_a_game_that_uses_no_randomness_gets_no_generator(guard: GameGuard) -> None:

@@ -55,3 +55,14 @@ class DiceOwnGenerator(Dice):
 
     def roll(self) -> int:
         return self.rng.randint(1, 1000)
+
+
+class DiceKeepsRandom(Dice):
+    """The same, keeping the ``random`` module as an attribute (it cannot be pickled)."""
+
+    def __init__(self, players: int) -> None:
+        self.rnd = random
+        super().__init__(players)
+
+    def roll(self) -> int:
+        return self.rnd.randint(1, 6)
