@@ -480,6 +480,7 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "commit": _commit(),
         "server_root": str(server_root()),
+        "cpus": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
     }
 
 
@@ -490,11 +491,19 @@ def emit(record: dict[str, Any], summary: str) -> None:
 
 
 def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
-    """Parse the command line and apply the shared flags (``--server-root``)."""
+    """Parse the command line and apply the shared flags (``--server-root``, ``--cpus``)."""
     global _server_root
     args = parser.parse_args(argv)
     if args.server_root:
         _server_root = Path(args.server_root).resolve()
+    if args.cpus:
+        if not hasattr(os, "sched_setaffinity"):
+            parser.error("--cpus needs Linux (os.sched_setaffinity)")
+        try:
+            cpus = {int(cpu) for cpu in args.cpus.split(",")}
+            os.sched_setaffinity(0, cpus)  # the server and its workers inherit it
+        except (ValueError, OSError) as err:
+            parser.error(f"--cpus {args.cpus}: {err}")
     return args
 
 
@@ -509,6 +518,11 @@ def make_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--server-arg", action="append", default=[], metavar="FLAG",
                         help="extra flag for the server, e.g. --server-arg=--game-timeout=60 "
                              "(repeatable)")
+    parser.add_argument("--cpus", metavar="LIST",
+                        help="run the benchmark, the server and its workers on these CPUs "
+                             "only, e.g. --cpus 1: in a VM a wake-up on another CPU costs "
+                             "tens of µs, so unpinned figures depend on where the scheduler "
+                             "puts each process (Linux)")
     return parser
 
 

@@ -165,7 +165,8 @@ def test_browsers_reports_both_phases() -> None:
 
 
 def test_isolation_reports_both_servers_and_worker_memory() -> None:
-    record, summary = run_smoke("isolation.py")
+    record, summary = run_smoke("isolation.py", "--cpus", "0")
+    assert record["cpus"] == [0]  # pinned: see docs/performance.md, "what placement does"
     assert COMMON <= record.keys()
     assert record["benchmark"] == "isolation" and record["errors"] == 0
     assert {run["mode"] for run in record["runs"]} == {"in_process", "isolated"}
