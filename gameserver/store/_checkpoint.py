@@ -86,16 +86,9 @@ class Checkpointer:
                 self._wake.clear()
                 if self._stopping:
                     return
-                try:
-                    _, frames, _ = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                    self.checkpoints += 1
-                    self._failed = False
-                    if frames * frame_bytes > WAL_LIMIT:
-                        self.catch_up_due = True
-                except sqlite3.Error as err:
-                    if not self._failed:  # once per run of failures: the writer says more
-                        log.warning("checkpoint of %s failed: %s", self.path, err)
-                    self._failed = True
+                frames = self._passive(db)
+                if frames is not None and frames * frame_bytes > WAL_LIMIT:
+                    self.catch_up_due = True
         finally:
             with contextlib.suppress(sqlite3.Error):
                 db.close()
@@ -110,7 +103,17 @@ class Checkpointer:
         a time), nothing happens: it asks again after its pass.
         """
         self.catch_up_due = False
+        self._passive(db)
+
+    def _passive(self, db: sqlite3.Connection) -> int | None:
+        """A PASSIVE checkpoint on ``db``; the frames the log holds, None if it failed."""
         try:
-            db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            _, frames, _ = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error as err:
-            log.warning("checkpoint of %s failed: %s", self.path, err)
+            if not self._failed:  # once per run of failures: the writer says more
+                log.warning("checkpoint of %s failed: %s", self.path, err)
+            self._failed = True
+            return None
+        self.checkpoints += 1
+        self._failed = False
+        return int(frames)
