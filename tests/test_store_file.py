@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from gameserver.store._file import StoreFileError, open_store
+from gameserver.store._file import ENDED_INDEX, StoreFileError, open_store
+from gameserver.store.reader import HistoryReader
 from tests.serverproc import ROOT, ServerProcess
 from tests.wire import Player
 
@@ -290,3 +291,29 @@ def test_a_crafted_row_of_the_older_format_runs_no_code(tmp_path: Path) -> None:
         assert Player(server.port, "Echo", "x", 1).join()["status"] == "ok"
     assert not marker.exists()
     assert "session Echo/e (first format) cannot be restored" in server.log
+
+
+# ---------------------------------------------------------------- schema
+
+
+def test_an_older_file_gets_the_partial_index_of_ended_games(tmp_path: Path) -> None:
+    """Files made before 2026-11 index every game's end, NULL included: each game's end
+    then wrote two index pages. Opening one makes the index partial; the history
+    still lists the newest first, through the index."""
+    path = tmp_path / "store.sqlite3"
+    open_store(str(path)).close()
+    with contextlib.closing(sqlite3.connect(path)) as raw, raw:
+        raw.execute("DROP INDEX games_ended")
+        raw.execute("CREATE INDEX games_ended ON games (ended)")  # as older files have it
+        for game_id, ended in ((1, 30.0), (2, 10.0), (3, None), (4, 20.0)):
+            raw.execute("INSERT INTO games (id, game, session, players, started, ended, "
+                        "initial_states) VALUES (?, 'Echo', 's', '[]', 0, ?, '[]')",
+                        (game_id, ended))
+    open_store(str(path)).close()
+    with contextlib.closing(sqlite3.connect(path)) as raw:
+        assert raw.execute("SELECT sql FROM sqlite_master WHERE name = 'games_ended'"
+                           ).fetchall() == [(ENDED_INDEX,)]
+        plan = raw.execute("EXPLAIN QUERY PLAN SELECT * FROM games WHERE ended IS NOT NULL "
+                           "ORDER BY ended DESC, id DESC LIMIT 50").fetchall()
+        assert "USING INDEX games_ended" in str(plan)
+    assert [game["id"] for game in HistoryReader(str(path)).finished_games()] == [1, 4, 2]

@@ -51,7 +51,6 @@ CREATE TABLE IF NOT EXISTS games (
     seed TEXT, views INTEGER,  -- made again from seed; crc32 of initial views
     current INTEGER,  -- 1: the game its session plays now
     info TEXT);  -- JSON: the session's counters and hand-over, during this game
-CREATE INDEX IF NOT EXISTS games_ended ON games (ended);
 CREATE TABLE IF NOT EXISTS game_moves (
     game_id INTEGER NOT NULL, seq INTEGER NOT NULL, player_id INTEGER NOT NULL,
     move TEXT NOT NULL, verdict TEXT, time REAL NOT NULL,
@@ -62,6 +61,12 @@ CREATE TABLE IF NOT EXISTS game_snapshots (
     blob BLOB NOT NULL,  -- CheckedGame.snapshot()
     PRIMARY KEY (game_id, seq));
 """
+
+
+# Finished games by end time (the history's newest first). Partial: a game's row enters
+# it once, when it ends; a full index would also move its entry out of the NULLs, a
+# second page written by most commits that end a game (files before 2026-11 had that).
+ENDED_INDEX = "CREATE INDEX games_ended ON games (ended) WHERE ended IS NOT NULL"
 
 
 class StoreFileError(StartupError):
@@ -127,6 +132,7 @@ def open_store(path: str, sync: str = "NORMAL") -> StoreFile:
         _check_content(path, db)
         db.executescript(SCHEMA)
         _add_new_columns(db)
+        _index_ended_games(db)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     except BaseException:
         if db is not None:
@@ -147,6 +153,19 @@ def _add_new_columns(db: sqlite3.Connection) -> None:
                        ("info", "TEXT")):
         if name not in columns:
             db.execute(f"ALTER TABLE games ADD COLUMN {name} {kind}")
+
+
+def _index_ended_games(db: sqlite3.Connection) -> None:
+    """Create the ended-games index, or make a full one of an older file partial."""
+    row = db.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = "
+                     "'games_ended'").fetchone()
+    if row is not None and row[0] == ENDED_INDEX:
+        return
+    db.execute("BEGIN")
+    if row is not None:
+        db.execute("DROP INDEX games_ended")
+    db.execute(ENDED_INDEX)
+    db.execute("COMMIT")
 
 
 def _connect(path: str, sync: str) -> sqlite3.Connection:
