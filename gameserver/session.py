@@ -102,7 +102,8 @@ class Recorder(typing.Protocol):
     """Where a session reports its acknowledged changes (the durable store)."""
 
     def changed(self, session: Session, event: str, **detail: Any) -> SaveBatch | None:
-        """Record ``event`` ("start", "move", "restart", "observe"); the batch to wait for."""
+        """Record ``event`` ("start", "move", "restart", "observe", "collected", "forfeit");
+        the batch to wait for."""
 
     def forget(self, session: Session) -> None:
         """The session ended: its saved state goes."""
@@ -309,6 +310,8 @@ class Session:
             return self.closed.reply()
         if view in self._owed:
             self._owed.remove(view)  # type: ignore[union-attr]
+            if not view[1]:  # a player's (an observer may be shown it again after a crash)
+                self._record("collected")
             # Leave _seen alone: the new game's state is due right after this.
             return self._saved(self._handover_reply(view[0], legal_moves, timer))
         if self._seen.get(view) == self.version:

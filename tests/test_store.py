@@ -108,6 +108,45 @@ def test_a_pending_hand_over_survives_a_restart(tmp_path: Path) -> None:
         assert watcher.state()["data"] == {"echo": "", "current": [0], "gameover": False}
 
 
+def won(seats: dict[int, Player], winner_cells: tuple[int, ...],
+        loser_cells: tuple[int, ...]) -> list[int]:
+    """Whoever starts plays ``winner_cells`` (a line) and wins; the board at the end."""
+    mover = seats[seats[0].state()["data"]["current"][0]]
+    other = seats[1 - mover.player_id]
+    board = [-1] * 9
+    for n, cell in enumerate(winner_cells):
+        assert mover.move(position=cell)["status"] == "ok"
+        board[cell] = mover.player_id
+        if n < len(loser_cells):
+            assert other.move(position=loser_cells[n])["status"] == "ok"
+            board[loser_cells[n]] = other.player_id
+    return board
+
+
+def test_a_hand_over_a_player_collected_stays_collected_after_a_kill(tmp_path: Path) -> None:
+    """Collecting the last game's end is saved before its reply, and the pending
+    hand-over after a kill is the newest game's end (the store encodes it once a game)."""
+    db = str(tmp_path / "store.sqlite3")
+    server = ServerProcess("--store-path", db).start()
+    seats = seat_two(server.port, "TicTacToe", "table")
+    watcher = Player(server.port, "TicTacToe", "table", name="ann")
+    assert watcher.observe()["status"] == "ok"
+    first_end = won(seats, (0, 1, 2), (3, 4))
+    assert seats[0].restart()["status"] == "ok"
+    assert seats[1].state()["data"]["board"] == first_end  # collected
+    second_end = won(seats, (6, 7, 8), (3, 4))
+    assert second_end != first_end
+    assert seats[0].restart()["status"] == "ok"
+    assert seats[1].state()["data"]["board"] == second_end  # collected; the watcher has not
+    killed(server)
+
+    with ServerProcess("--store-path", db) as again:
+        moved_to([*seats.values(), watcher], again.port)
+        assert seats[1].state()["data"]["board"] == [-1] * 9
+        assert watcher.state()["data"]["board"] == second_end
+        assert watcher.state()["data"]["board"] == [-1] * 9
+
+
 def test_a_game_that_cannot_be_pickled_is_saved_as_its_moves(tmp_path: Path) -> None:
     """It holds a lock: it is made again from its seed and its moves are replayed."""
     args = with_store_games(tmp_path)

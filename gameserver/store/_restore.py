@@ -119,7 +119,6 @@ def _restore_one(db: sqlite3.Connection, live: Live, info: dict[str, Any],
         game = ForfeitedGame(game, info["forfeit"]["players"], info["forfeit"]["reason"])
     live.ended = game.game_over()
     live.owed = tuple((p, observer) for p, observer in info["owed"])
-    live.owes_players = any(not observer for _, observer in live.owed)
     return {
         "format": 2, "game_name": live.game_name, "token": live.token, "size": info["size"],
         "auto": info["auto"], "moves": info["moves_before"] + live.seq,
@@ -214,7 +213,8 @@ def _convert_first_format(db: sqlite3.Connection, rows: Rows,
             continue
         try:
             data = game_type.call("unpickle", Unpickler([game_type.game_class]).load, blob)
-            snapshot = Session.restore(data, game_type).snapshot()
+            session = Session.restore(data, game_type)
+            snapshot = session.snapshot()
         except Exception as err:  # noqa: BLE001 - class gone, refused, damaged, ...
             log.error("session %s/%s (first format) cannot be restored (%s); it is dropped",
                       name, token, err)
@@ -226,7 +226,7 @@ def _convert_first_format(db: sqlite3.Connection, rows: Rows,
         ops.add(SAVE_SESSION, (name, token, session_info(snapshot)))
         ops.add(INSERT_GAME, (live.game_id, name, token,
                               json.dumps([p[0] for p in snapshot["players"]]), time.time(),
-                              "[]", None, None, rows.game_info(live, snapshot)))
+                              "[]", None, None, rows.game_info(live, session)))
         ops.add(INSERT_SNAPSHOT, (live.game_id, live.seq, 0, snapshot["game"]))
         converted += 1
     ops.add("DROP TABLE sessions", ())

@@ -36,6 +36,7 @@ from typing import Any
 
 from .. import protocol
 from .._json import json_or_repr
+from .._timeouts import ForfeitedGame
 from ..guard import GameCodeError
 
 log = logging.getLogger("gameserver.store")
@@ -89,7 +90,7 @@ class Live:
     unpicklable: bool = False  # the game cannot be pickled: saved as its moves only
     ended: bool = False  # the current game's end is recorded
     owed: tuple[tuple[int, bool], ...] = ()  # views owed the hand-over, as saved
-    owes_players: bool = False  # ... some of them players' (not observers')
+    final_text: str | None = None  # the hand-over's final views as JSON, once per game
     memory_only: bool = False
 
 
@@ -148,14 +149,15 @@ class Rows:
         Raises:
             NotSaved: the game cannot be pickled, restored, or is too large.
         """
-        game, snapshot = session.game, _snapshot(session, game=False)
+        game = session.game
         if game.seed is None or game.type.remote:  # see _restore.saved_game
             blob = _pickled(game)
             if len(blob) > self.snapshot_max:
                 raise NotSaved(f"its game is {len(blob)} bytes as saved, more than "
                                f"store_snapshot_max ({self.snapshot_max})")
         if not live.game_id:  # a new session: its row (a restart leaves it as it is)
-            ops.add(SAVE_SESSION, (live.game_name, live.token, session_info(snapshot)), 512)
+            ops.add(SAVE_SESSION, (live.game_name, live.token,
+                                   session_info(_snapshot(session, game=False))), 512)
         elif not live.ended or not self.history:
             drop_game(ops, live.game_id)  # a game restarted before its end is not kept
         else:
@@ -163,12 +165,13 @@ class Rows:
         live.game_id, self.next_game_id = self.next_game_id, self.next_game_id + 1
         live.seq = live.accepted = live.snap_seq = live.logged_since = 0
         live.ended = live.snap_due = False
+        live.final_text = None
         views = first_views(game, session.size)
         seed = None if game.seed is None or game.type.remote else str(game.seed)
         ops.add(INSERT_GAME, (live.game_id, live.game_name, live.token,
-                              _json([player[0] for player in snapshot["players"]]),
+                              _json([player.name for player in session.players]),
                               time.time(), views if self.history else "[]", seed,
-                              zlib.crc32(views.encode()), self.game_info(live, snapshot)),
+                              zlib.crc32(views.encode()), self.game_info(live, session)),
                 512 + len(views))
         live.snap_bytes = 0
         if seed is None:
@@ -189,8 +192,8 @@ class Rows:
         if len(blob) > self.snapshot_max:
             raise NotSaved(f"its game is {len(blob)} bytes as saved, more than "
                            f"store_snapshot_max ({self.snapshot_max})")
-        snapshot = _snapshot(session, game=False)
-        ops.add(SAVE_SESSION, (live.game_name, live.token, session_info(snapshot)), 512)
+        ops.add(SAVE_SESSION, (live.game_name, live.token,
+                               session_info(_snapshot(session, game=False))), 512)
         if live.game_id and live.ended and self.history:
             self._keep(ops, live.game_id)
         elif live.game_id:
@@ -198,11 +201,12 @@ class Rows:
         live.game_id, self.next_game_id = self.next_game_id, self.next_game_id + 1
         live.snap_seq, live.snap_bytes, live.logged_since = live.seq, len(blob), 0
         live.snap_due = False
+        live.final_text = None
         views = first_views(session.game, session.size)
         ops.add(INSERT_GAME, (live.game_id, live.game_name, live.token,
-                              _json([player[0] for player in snapshot["players"]]),
+                              _json([player.name for player in session.players]),
                               time.time(), views if self.history else "[]", None, None,
-                              self.game_info(live, snapshot)), 512 + len(views))
+                              self.game_info(live, session)), 512 + len(views))
         ops.add(INSERT_SNAPSHOT, (live.game_id, live.seq, live.accepted, blob), len(blob))
 
     def observed(self, ops: Ops, live: Live, session: Any) -> None:
@@ -211,10 +215,14 @@ class Rows:
                                live.token), 512)
 
     def collected(self, ops: Ops, live: Live, session: Any) -> None:
-        """If a player collected the hand-over since the game's row was written, rewrite it."""
+        """A player collected the hand-over: rewrite the game's row, unless it says so already.
+
+        Observers' collections are not written on their own (they come along
+        with the next rewrite): after a crash an observer may be shown the last
+        game's end once more.
+        """
         if tuple(sorted(session.handover[1])) != live.owed:
-            ops.add(GAME_INFO, (self.game_info(live, _snapshot(session, game=False)),
-                                live.game_id), 512)
+            ops.add(GAME_INFO, (self.game_info(live, session), live.game_id), 512)
 
     def move(self, ops: Ops, live: Live, session: Any, player_id: int, move: Any,
              verdict: Any) -> None:
@@ -245,8 +253,7 @@ class Rows:
         The forfeit is kept in the game's row (``info``), so that a restore
         ends the replayed game the same way.
         """
-        ops.add(GAME_INFO, (self.game_info(live, _snapshot(session, game=False)),
-                            live.game_id), 512)
+        ops.add(GAME_INFO, (self.game_info(live, session), live.game_id), 512)
         if not live.ended:
             self._finish(ops, live, session, time.time())
 
@@ -333,16 +340,24 @@ class Rows:
                         live.snap_seq)
 
     @staticmethod
-    def game_info(live: Live, snapshot: dict[str, Any]) -> str:
-        """The current game's part of the session (its ``games.info``), as JSON."""
-        live.owed = tuple(tuple(view) for view in snapshot["owed"])
-        live.owes_players = any(not observer for _, observer in live.owed)
-        return _json({
-            "moves_before": snapshot["moves"] - snapshot["game_moves"],
-            "accepted_before": snapshot["accepted_moves"] - live.accepted,
-            "games_played": snapshot["games_played"],
-            "final": snapshot["final"], "owed": [list(view) for view in live.owed],
-            **({"forfeit": snapshot["forfeit"]} if "forfeit" in snapshot else {})})
+    def game_info(live: Live, session: Any) -> str:
+        """The current game's part of ``session`` (its ``games.info``), as JSON.
+
+        Written when the game starts and again as players collect the
+        hand-over (two or three times a game): its final views, the largest
+        part, are encoded once a game (``live.final_text``).
+        """
+        final, owed = session.handover
+        live.owed = tuple(sorted(tuple(view) for view in owed))
+        if live.final_text is None:
+            live.final_text = _json(list(final))
+        info = {"moves_before": session.moves - session.game_moves,
+                "accepted_before": session.accepted_moves - live.accepted,
+                "games_played": session.games_played,
+                "owed": [list(view) for view in live.owed]}
+        if isinstance(session.game, ForfeitedGame):
+            info["forfeit"] = dict(session.game.forfeit)
+        return f'{_json(info)[:-1]}, "final": {live.final_text}}}'
 
 
 def session_info(snapshot: dict[str, Any]) -> str:

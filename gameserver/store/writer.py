@@ -3,7 +3,8 @@
 Theory of operation
 -------------------
 Sessions report each acknowledged change (a session becoming full, a move,
-a restart, a new observer) to ``Store.changed`` on the event-loop thread.
+a restart, a new observer, a player collecting the last game's end) to
+``Store.changed`` on the event-loop thread.
 The store turns it into rows (``_rows``) and returns the session's
 *ticket* in the open batch; the session holds its reply back until the
 ticket is done (``Session._saved``), so **no reply reveals a change that a
@@ -239,6 +240,8 @@ class Store:
                     batch.starts.append(live)
             elif event == "forfeit":  # players ran out of time: the game ends (timers.py)
                 self.rows.forfeit(batch.ops, live, session)
+            elif event == "collected":  # a player was handed the last game's end
+                self.rows.collected(batch.ops, live, session)
             else:
                 self.rows.observed(batch.ops, live, session)
         except NotSaved as err:
@@ -313,11 +316,7 @@ class Store:
     def _take_snapshots(self, batch: Batch) -> None:
         assert self.rows is not None
         for live in batch.touched.values():
-            if live.memory_only:
-                continue
-            if live.owes_players:
-                self.rows.collected(batch.ops, live, live.session)
-            if self.rows.snapshot_due(live):
+            if not live.memory_only and self.rows.snapshot_due(live):
                 self.rows.snapshot(batch.ops, live)
 
     def _take_backlog(self) -> Ops:
