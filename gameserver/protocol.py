@@ -60,6 +60,14 @@ def ok(data: Any) -> bytes:
     return encode_json({"status": "ok", "data": data}).encode()
 
 
+_OK_HEAD = len(ok(0)) - len(b"0}")  # where the data starts in what ``ok`` makes
+
+
+def ok_data(reply: bytes) -> str:
+    """The JSON text of the data in ``reply``, a reply made by ``ok`` (not decoded)."""
+    return reply[_OK_HEAD:-1].decode()
+
+
 _OK_NULL = encode_json({"status": "ok", "data": None}).encode()
 
 

@@ -338,6 +338,23 @@ class Session:
             reply = self.game.reply_of(data)
         return self._saved(reply, view)
 
+    def view_text(self, player_id: int) -> str | None:
+        """``player_id``'s view as JSON, as its ``state`` reply carries it; None if not at hand.
+
+        For the store, which logs what the players see when a game starts and
+        ends: from the reply encoded once per version, so that the players'
+        ``state`` requests that follow find it encoded. None for a game in a
+        worker process (its replies come from another process: the store reads
+        them decoded) and where the state fails (the store words the error).
+        """
+        if self.game_type.remote:
+            return None
+        try:
+            reply = self._view_reply(player_id, False)
+        except GameCodeError:
+            return None
+        return protocol.ok_data(reply) if isinstance(reply, bytes) else None
+
     def _view_reply(self, player_id: int, legal_moves: bool) -> bytes | Call:
         """``player_id``'s state as an ok-reply: encoded once per version, whoever asks.
 
@@ -454,8 +471,9 @@ class Session:
         new_game.when_lost(self._lost)
         self.games_played += 1
         self.game_moves = 0
+        self._bump()  # first: the store logs the new game's state from the replies' encoding
         self._record("restart")
-        self._changed()
+        self._wake()
         self._over_told = False
         self._followed(new_game=True)
         return protocol.ok(None)
@@ -515,8 +533,9 @@ class Session:
     def forfeit(self, players: list[int], reason: str) -> None:
         """End the current game: ``players`` lose it (they ran out of time)."""
         self.game = _timeouts.ForfeitedGame(self.game, players, reason)
+        self._bump()  # first: the store logs the end from the replies' encoding
         self._record("forfeit", players=sorted(players), reason=reason)
-        self._changed()
+        self._wake()
         self._followed()
 
     def _followed(self, mover: int | None = None, accepted: bool = False,
@@ -614,10 +633,6 @@ class Session:
         return len(self._waits) + sum(len(waiting) if isinstance(waiting, set) else 1
                                       for waiting in self._view_waits.values())
 
-    def _changed(self) -> None:
-        self._bump()
-        self._wake()
-
     def _bump(self) -> None:
         self.version += 1
         self._replies = {}
@@ -666,12 +681,12 @@ class Session:
         self.game_moves += 1
         if rejection is None:
             self.accepted_moves += 1
+        self._bump()  # first: the store logs the new state from the replies' encoding
         if self._timed_move:
             self._record("move", player_id=player_id, move=move, rejection=rejection,
                          timeout=True)
         else:
             self._record("move", player_id=player_id, move=move, rejection=rejection)
-        self._bump()
         if wake:
             self._wake()
         self._followed(player_id, rejection is None)

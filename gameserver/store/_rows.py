@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -166,7 +167,7 @@ class Rows:
         live.seq = live.accepted = live.snap_seq = live.logged_since = 0
         live.ended = live.snap_due = False
         live.final_text = None
-        views = first_views(game, session.size)
+        views = first_views(game, session.size, session.view_text)
         seed = None if game.seed is None or game.type.remote else str(game.seed)
         ops.add(INSERT_GAME, (live.game_id, live.game_name, live.token,
                               _json([player.name for player in session.players]),
@@ -202,7 +203,7 @@ class Rows:
         live.snap_seq, live.snap_bytes, live.logged_since = live.seq, len(blob), 0
         live.snap_due = False
         live.final_text = None
-        views = first_views(session.game, session.size)
+        views = first_views(session.game, session.size, session.view_text)
         ops.add(INSERT_GAME, (live.game_id, live.game_name, live.token,
                               _json([player.name for player in session.players]),
                               time.time(), views if self.history else "[]", None, None,
@@ -260,7 +261,8 @@ class Rows:
     def _finish(self, ops: Ops, live: Live, session: Any, now: float) -> None:
         live.ended = True
         if self.history:
-            ops.add(FINISH_GAME, (now, first_views(session.game, session.size), live.seq,
+            ops.add(FINISH_GAME, (now, first_views(session.game, session.size,
+                                                   session.view_text), live.seq,
                                   live.game_id), 256)
 
     def forget(self, ops: Ops, live: Live) -> None:
@@ -401,14 +403,24 @@ def _pickled(game: Any) -> bytes:
     return blob
 
 
-def first_views(game: Any, size: int) -> str:
-    """What each player sees of ``game``, as one JSON list (failures become errors)."""
+def first_views(game: Any, size: int,
+                view_text: Callable[[int], str | None] | None = None) -> str:
+    """What each player sees of ``game``, as one JSON list (failures become errors).
+
+    ``view_text`` (``Session.view_text``) gives a view as its ``state`` reply
+    carries it, so that it is encoded once per change; where it gives None,
+    the view is asked for here (the same text either way: the checksum of a
+    game's first views must not depend on the path).
+    """
     texts = []
     for player_id in range(size):
-        try:
-            texts.append(_json(game.view(player_id)))
-        except (GameCodeError, TypeError, ValueError) as err:
-            texts.append(_json({"error": str(err)}))
+        text = view_text(player_id) if view_text is not None else None
+        if text is None:
+            try:
+                text = _json(game.view(player_id))
+            except (GameCodeError, TypeError, ValueError) as err:
+                text = _json({"error": str(err)})
+        texts.append(text)
     return _json_list(texts)
 
 
