@@ -313,7 +313,7 @@ class Session:
             if not view[1]:  # a player's (an observer may be shown it again after a crash)
                 self._record("collected")
             # Leave _seen alone: the new game's state is due right after this.
-            return self._saved(self._handover_reply(view[0], legal_moves, timer))
+            return self._saved(self._handover_reply(view[0], legal_moves, timer), owed=view)
         if self._seen.get(view) == self.version:
             # partial, not a lambda: a closure would make every call of this method
             # allocate cells for its arguments, waiting or not.
@@ -339,21 +339,31 @@ class Session:
         return self._saved(reply, view)
 
     def view_text(self, player_id: int) -> str | None:
-        """``player_id``'s view as JSON, as its ``state`` reply carries it; None if not at hand.
+        """``player_id``'s view as JSON, as its ``state`` reply carries it.
 
         For the store, which logs what the players see when a game starts and
-        ends: from the reply encoded once per version, so that the players'
-        ``state`` requests that follow find it encoded. None for a game in a
-        worker process (its replies come from another process: the store reads
-        them decoded) and where the state fails (the store words the error).
+        ends: the reply is encoded once per version, and the players' ``state``
+        requests that follow find it ready. The game is asked once, whatever
+        happens. None for a game in a worker process (its replies come from
+        another process: the store reads them decoded).
+
+        Raises:
+            GameCodeError: the game's ``state()`` failed.
+            TypeError, ValueError: the view is not JSON (in the json module's
+                words, as the store logs such a view whichever way it got it).
         """
         if self.game_type.remote:
             return None
-        try:
-            reply = self._view_reply(player_id, False)
-        except GameCodeError:
-            return None
-        return protocol.ok_data(reply) if isinstance(reply, bytes) else None
+        key = player_id * 2  # the reply without legal moves (see _view_reply)
+        reply = self._replies.get(key)
+        if reply is None:
+            view = self.game.view(player_id)
+            try:
+                reply = self.game.reply_of(view)
+            except GameCodeError:
+                return protocol.encode_json(view)  # raises, in the json module's words
+            self._replies[key] = reply
+        return protocol.ok_data(reply)
 
     def _view_reply(self, player_id: int, legal_moves: bool) -> bytes | Call:
         """``player_id``'s state as an ok-reply: encoded once per version, whoever asks.
@@ -714,7 +724,8 @@ class Session:
         """
         return self._saved(reply)
 
-    def _saved(self, reply: bytes, view: View | None = None) -> Outcome:
+    def _saved(self, reply: bytes, view: View | None = None,
+               owed: View | None = None) -> Outcome:
         """``reply``, held back until every change of this session it may show is saved.
 
         ``view``, when given, is the view whose state ``reply`` shows: it is
@@ -723,14 +734,18 @@ class Session:
         same version while this reply waits for the save. If the save fails,
         the reply turns into an error and the mark is taken back (the next
         ``state`` of that view must not wait for a change it never saw).
+        ``owed``, when given, is the view whose hand-over ``reply`` is: if the
+        save fails, the view is owed it again.
         """
         if self._change is not None and self.game.pending is not None:
             # The first game is being built (see the top): no reply before it is.
-            return self._after(self._change, lambda: self._saved(reply, view))
+            return self._after(self._change, lambda: self._saved(reply, view, owed))
         batch = self._unsaved
         if batch is None or batch.done:
             self._unsaved = None
             if batch is not None and batch.error:
+                if owed is not None:
+                    self._owe_again(owed)
                 return protocol.error(batch.error)
             if view is not None:
                 self._seen[view] = self.version
@@ -748,12 +763,24 @@ class Session:
                     else:
                         self._seen[view] = before
                     self._wake()  # whoever waits on that view may have it now
+                if owed is not None:
+                    self._owe_again(owed)
                 return protocol.error(batch.error)
             return reply
 
         wait = Wait(after_save, saving=True)
         batch.waiters.append(wait)
         return wait
+
+    def _owe_again(self, view: View) -> None:
+        """The reply that handed ``view`` the last game's end failed (its save did):
+        the view is owed it again, and a player's is saved so (with the next commit)."""
+        if self._owed is _NONE:
+            self._owed = set()
+        self._owed.add(view)  # type: ignore[union-attr]
+        if not view[1]:
+            self._record("collected")  # the owed views changed (back)
+        self._wake()  # whoever waits on that view may have it now
 
     def snapshot(self, game: bool = True) -> dict[str, Any]:
         """Everything needed to bring this session back (``gameserver._session_disk``).

@@ -147,6 +147,59 @@ def test_a_hand_over_a_player_collected_stays_collected_after_a_kill(tmp_path: P
         assert watcher.state()["data"]["board"] == [-1] * 9
 
 
+def states_until_the_new_game(view: Player) -> list[Any]:
+    """What ``view``'s states show, up to the new game's empty board (at most three)."""
+    shown: list[Any] = []
+    while len(shown) < 3 and shown[-1:] != [[-1] * 9]:
+        reply = view.state()
+        shown.append(reply["data"]["board"] if reply["status"] == "ok" else reply["message"])
+    return shown
+
+
+def test_a_hand_over_whose_save_failed_is_owed_again(tmp_path: Path) -> None:
+    """A player's collection is saved before its reply; if that save fails, the reply is
+    the save's error and the player (and an observer asking next) is shown the end later."""
+    db = str(tmp_path / "store.sqlite3")
+    with ServerProcess("--store-path", db) as server:
+        seats = seat_two(server.port, "TicTacToe", "table")
+        watcher = Player(server.port, "TicTacToe", "table", name=seats[0].name)
+        assert watcher.observe()["status"] == "ok"
+        end = won(seats, (0, 1, 2), (3, 4))
+        assert seats[0].restart()["status"] == "ok"  # seat 1 and the watcher are owed the end
+        blocker = sqlite3.connect(db, isolation_level=None, timeout=5)
+        blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        try:
+            during = seats[1].state()
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert during["message"] == SAVE_FAILED
+        assert states_until_the_new_game(watcher) == [end, [-1] * 9]
+        assert states_until_the_new_game(seats[1]) == [end, [-1] * 9]
+
+
+def test_the_views_logged_at_a_games_start_and_end_ask_the_game_once(tmp_path: Path) -> None:
+    """Once per player: a state() that fails only on its first call is logged (and checked
+    at restore) as it failed, and a game asked twice would show it in its final views."""
+    args = ("--store-path", str(tmp_path / "store.sqlite3"), "--games-dir",
+            str(DATA / "view_games"), "--isolate-games", "off")
+    server = ServerProcess(*args).start()
+    flaky = Player(server.port, "FlakyStart", "f", 1)
+    assert flaky.join()["status"] == "ok"
+    assert flaky.state()["data"] == {"over": False, "current": [0], "gameover": False}
+    ending = seat_two(server.port, "FailingEnd", "e")
+    assert ending[0].move()["status"] == "ok"
+    killed(server)
+    with ServerProcess(*args) as again:
+        moved_to([flaky], again.port)
+        assert flaky.state()["data"]["current"] == [0]  # made again: the same first views
+    (record,) = HistoryReader(args[1]).finished_games("FailingEnd")
+    errors = [view["error"] for view in record["final_states"]]
+    assert len(errors) == 2
+    assert errors[0].endswith("state call 1 after the end"), errors
+    assert errors[1].endswith("state call 2 after the end"), errors
+
+
 def test_a_game_that_cannot_be_pickled_is_saved_as_its_moves(tmp_path: Path) -> None:
     """It holds a lock: it is made again from its seed and its moves are replayed."""
     args = with_store_games(tmp_path)

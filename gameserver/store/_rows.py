@@ -345,9 +345,9 @@ class Rows:
     def game_info(live: Live, session: Any) -> str:
         """The current game's part of ``session`` (its ``games.info``), as JSON.
 
-        Written when the game starts and again as players collect the
-        hand-over (two or three times a game): its final views, the largest
-        part, are encoded once a game (``live.final_text``).
+        Written when the game starts, again each time a player collects the
+        hand-over, and at a forfeit: its final views, the largest part, are
+        encoded once a game (``live.final_text``).
         """
         final, owed = session.handover
         live.owed = tuple(sorted(tuple(view) for view in owed))
@@ -408,18 +408,19 @@ def first_views(game: Any, size: int,
     """What each player sees of ``game``, as one JSON list (failures become errors).
 
     ``view_text`` (``Session.view_text``) gives a view as its ``state`` reply
-    carries it, so that it is encoded once per change; where it gives None,
-    the view is asked for here (the same text either way: the checksum of a
-    game's first views must not depend on the path).
+    carries it, so that it is encoded once per change; where it gives None
+    (a game in a worker process), the view is asked for here. Either way the
+    game is asked once per player and the text is the same, errors included:
+    the checksum of a game's first views must not depend on the path.
     """
     texts = []
     for player_id in range(size):
-        text = view_text(player_id) if view_text is not None else None
-        if text is None:
-            try:
+        try:
+            text = view_text(player_id) if view_text is not None else None
+            if text is None:
                 text = _json(game.view(player_id))
-            except (GameCodeError, TypeError, ValueError) as err:
-                text = _json({"error": str(err)})
+        except (GameCodeError, TypeError, ValueError) as err:
+            text = _json({"error": str(err)})
         texts.append(text)
     return _json_list(texts)
 
