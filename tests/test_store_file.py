@@ -317,3 +317,26 @@ def test_an_older_file_gets_the_partial_index_of_ended_games(tmp_path: Path) -> 
                            "ORDER BY ended DESC, id DESC LIMIT 50").fetchall()
         assert "USING INDEX games_ended" in str(plan)
     assert [game["id"] for game in HistoryReader(str(path)).finished_games()] == [1, 4, 2]
+
+
+def test_a_file_another_program_holds_locked_stops_a_conversion_in_one_line(
+        tmp_path: Path) -> None:
+    """An older file needs its index converted; an sqlite3 shell holds the write lock."""
+    path = tmp_path / "store.sqlite3"
+    open_store(str(path)).close()
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as raw:
+        raw.execute("DROP INDEX games_ended")
+        raw.execute("CREATE INDEX games_ended ON games (ended)")  # as older files have it
+        raw.execute("BEGIN IMMEDIATE")
+        assert one_line(start_fails("--store-path", str(path))) == (
+            f"the store file {path} is locked by another program (an sqlite3 shell with a "
+            "transaction open?): let it finish, then start again; or pick another file with "
+            "--store-path, or run without saving with --no-store")
+        raw.execute("ROLLBACK")
+    open_store(str(path)).close()  # once it is free: converted
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as raw:
+        assert raw.execute("SELECT sql FROM sqlite_master WHERE name = 'games_ended'"
+                           ).fetchall() == [(ENDED_INDEX,)]
+        raw.execute("BEGIN IMMEDIATE")
+        open_store(str(path)).close()  # nothing to convert: opening writes nothing
+        raw.execute("ROLLBACK")

@@ -130,10 +130,7 @@ def open_store(path: str, sync: str = "NORMAL") -> StoreFile:
         _check_header(path)
         db = _connect(path, sync)
         _check_content(path, db)
-        db.executescript(SCHEMA)
-        _add_new_columns(db)
-        _index_ended_games(db)
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        _update_schema(path, db)
     except BaseException:
         if db is not None:
             db.close()
@@ -144,6 +141,30 @@ def open_store(path: str, sync: str = "NORMAL") -> StoreFile:
         _unlock(path, lock_fd)
         raise
     return StoreFile(path, db, lock_fd, [name for name in ours if name not in before])
+
+
+def _update_schema(path: str, db: sqlite3.Connection) -> None:
+    """Bring the file to the current schema (nothing is written if it has it).
+
+    Raises:
+        StoreFileError: another program holds the file's write lock (an
+            ``sqlite3`` shell in a transaction, say): one line, not a traceback.
+    """
+    try:
+        db.executescript(SCHEMA)
+        _add_new_columns(db)
+        _index_ended_games(db)
+        if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except sqlite3.OperationalError as err:
+        if "locked" not in str(err) and "busy" not in str(err):
+            raise
+        with contextlib.suppress(sqlite3.Error):
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+        raise StoreFileError(
+            f"the store file {path} is locked by another program (an sqlite3 shell with a "
+            f"transaction open?): let it finish, then start again; or {FIX}") from None
 
 
 def _add_new_columns(db: sqlite3.Connection) -> None:
