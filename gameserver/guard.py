@@ -142,8 +142,10 @@ class GameGuard:
     def __init__(self, time_limit: float = 5.0, watchdog: bool = True) -> None:
         self.time_limit = time_limit
         self.errors = 0  # game calls that failed, for metrics
+        self.watchdog = watchdog
         # The call in progress: (generation, start time, thread id, method) or None.
         self._current: tuple[int, float, int, str] | None = None
+        self._method: str | None = None  # ... its method, without a watchdog
         self._generation = 0
         self._interrupted = 0  # generation of the last call the watchdog interrupted
         self._lock = threading.Lock()
@@ -157,7 +159,7 @@ class GameGuard:
     def method(self) -> str | None:
         """The game method running now, if any (for a worker's interrupt handler)."""
         current = self._current
-        return None if current is None else current[3]
+        return self._method if current is None else current[3]
 
     def close(self) -> None:
         """Stop the watchdog thread."""
@@ -174,6 +176,12 @@ class GameGuard:
                 names the game and the method.
         """
         try:
+            if not self.watchdog:  # no other thread reads what runs: no lock, no clock
+                self._method = method
+                try:
+                    return func(*args)
+                finally:
+                    self._method = None
             try:
                 with self._lock:
                     self._generation += 1

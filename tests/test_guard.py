@@ -176,3 +176,9 @@ def test_a_guard_without_watchdog_starts_no_thread_and_never_interrupts() -> Non
     assert threading.active_count() == before
     assert guard.call("G", "move", sum, [1, 2]) == 3
     assert guard.method is None
+    # What a worker's interrupt handler reads: the method running, then nothing.
+    assert guard.call("G", "state", lambda: guard.method) == "state"
+    assert guard.method is None
+    with pytest.raises(GameCodeError, match=r"^framework: game G: move\(\) raised "):
+        guard.call("G", "move", lambda: 1 / 0)
+    assert guard.method is None and guard.errors == 1
