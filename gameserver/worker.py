@@ -304,7 +304,15 @@ def _module_classes(module_name: str) -> list[type[AbstractGame]]:
 
 
 def _leftovers() -> str | None:
-    """What the game left running after its call: a thread or a child process."""
+    """What the game left running after its call: a thread or a child process.
+
+    ``waitpid`` sees the children of every thread, even one that has just
+    ended (the kernel hands its children to a live thread only as it exits).
+    Reading ``/proc/self/task/<tid>/children`` from a kept descriptor costs
+    less (0.4 µs, against 0.9 µs, most of it making the ``ChildProcessError``
+    that says there is none) but lists one thread's children: it missed the
+    child of a thread that had ended just before.
+    """
     count = getattr(_thread, "_count", None)
     if (count() if count is not None else threading.active_count() - 1) > 0:
         return "started a thread, which games must not do (it would keep running)"

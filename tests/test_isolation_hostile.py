@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -260,6 +262,41 @@ def test_child_processes_are_killed_with_their_worker(make_server) -> None:
     while alive_in_group(pid):  # SIGKILL is sent to the group; the kernel ends them
         assert time.monotonic() < deadline, f"processes of group {pid} still alive"
         time.sleep(0.01)
+
+
+_CHILDREN_SEEN = """
+import os, subprocess, sys, threading, time
+from gameserver.worker import _leftovers
+seen = [_leftovers()]
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.3)"])
+seen.append(_leftovers())
+time.sleep(0.6)  # ended, not reaped: a zombie
+seen.append(_leftovers())
+child.wait()
+spawned = os.posix_spawn(sys.executable, [sys.executable, "-c", "pass"], os.environ)
+seen.append(_leftovers())
+os.waitpid(spawned, 0)
+children_of_thread = []
+thread = threading.Thread(target=lambda: children_of_thread.append(subprocess.Popen(
+    [sys.executable, "-c", "import time; time.sleep(0.3)"])))
+thread.start()
+thread.join()  # it has ended: only its child is left
+seen.append(_leftovers())
+children_of_thread[0].wait()
+seen.append(_leftovers())
+print(seen)
+"""
+
+
+def test_a_child_is_seen_however_it_was_started_and_until_it_is_reaped() -> None:
+    """A cheaper check (one thread's ``/proc/.../children``) missed the child of a thread
+    that had just ended; ``waitpid`` sees every thread's."""
+    root = str(Path(__file__).parent.parent)  # this checkout's gameserver, not an installed one
+    done = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {root!r})"
+                           + _CHILDREN_SEEN], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    child = "started a child process, which games must not do"
+    assert done.stdout.strip() == repr([None, child, child, child, child, None])
 
 
 def alive_in_group(group: int) -> list[int]:
