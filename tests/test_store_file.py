@@ -296,6 +296,11 @@ def test_a_crafted_row_of_the_older_format_runs_no_code(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- schema
 
 
+LOCKED = ("is locked by another program (an sqlite3 shell with a transaction open?): let "
+          "it finish, then start again; or pick another file with --store-path, or run "
+          "without saving with --no-store")
+
+
 def test_an_older_file_gets_the_partial_index_of_ended_games(tmp_path: Path) -> None:
     """Files made before 2026-11 index every game's end, NULL included: each game's end
     then wrote two index pages. Opening one makes the index partial; the history
@@ -328,10 +333,7 @@ def test_a_file_another_program_holds_locked_stops_a_conversion_in_one_line(
         raw.execute("DROP INDEX games_ended")
         raw.execute("CREATE INDEX games_ended ON games (ended)")  # as older files have it
         raw.execute("BEGIN IMMEDIATE")
-        assert one_line(start_fails("--store-path", str(path))) == (
-            f"the store file {path} is locked by another program (an sqlite3 shell with a "
-            "transaction open?): let it finish, then start again; or pick another file with "
-            "--store-path, or run without saving with --no-store")
+        assert one_line(start_fails("--store-path", str(path))) == f"the store file {path} {LOCKED}"
         raw.execute("ROLLBACK")
     open_store(str(path)).close()  # once it is free: converted
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as raw:
@@ -339,4 +341,32 @@ def test_a_file_another_program_holds_locked_stops_a_conversion_in_one_line(
                            ).fetchall() == [(ENDED_INDEX,)]
         raw.execute("BEGIN IMMEDIATE")
         open_store(str(path)).close()  # nothing to convert: opening writes nothing
+        raw.execute("ROLLBACK")
+
+
+def test_a_locked_file_with_a_game_in_progress_stops_the_start_in_one_line(
+        tmp_path: Path) -> None:
+    """Restoring snapshots a game with moves since its last snapshot: that needs the lock."""
+    path = tmp_path / "store.sqlite3"
+    with ServerProcess("--store-path", str(path)) as server:
+        echo = Player(server.port, "Echo", "e", 1)
+        assert echo.join()["status"] == "ok"
+        assert echo.move(msg="hello")["status"] == "ok"
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as raw:
+        raw.execute("BEGIN IMMEDIATE")
+        assert one_line(start_fails("--store-path", str(path))) == f"the store file {path} {LOCKED}"
+        raw.execute("ROLLBACK")
+    with ServerProcess("--store-path", str(path)) as again:  # free again: nothing was lost
+        echo.port = again.port
+        assert echo.state()["data"]["echo"] == "hello"
+
+
+def test_a_healthy_file_in_use_is_not_called_damaged(tmp_path: Path) -> None:
+    """Another program switched it to a rollback journal and holds a transaction."""
+    path = tmp_path / "store.sqlite3"
+    open_store(str(path)).close()
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as raw:
+        raw.execute("PRAGMA journal_mode=DELETE")
+        raw.execute("BEGIN IMMEDIATE")
+        assert one_line(start_fails("--store-path", str(path))) == f"the store file {path} {LOCKED}"
         raw.execute("ROLLBACK")

@@ -26,6 +26,7 @@ import fcntl
 import os
 import sqlite3
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ..config import StartupError
@@ -144,27 +145,43 @@ def open_store(path: str, sync: str = "NORMAL") -> StoreFile:
 
 
 def _update_schema(path: str, db: sqlite3.Connection) -> None:
-    """Bring the file to the current schema (nothing is written if it has it).
-
-    Raises:
-        StoreFileError: another program holds the file's write lock (an
-            ``sqlite3`` shell in a transaction, say): one line, not a traceback.
-    """
-    try:
+    """Bring the file to the current schema (nothing is written if it has it)."""
+    with writes_at_start(path, db):
         db.executescript(SCHEMA)
         _add_new_columns(db)
         _index_ended_games(db)
         if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+@contextlib.contextmanager
+def writes_at_start(path: str, db: sqlite3.Connection) -> Iterator[None]:
+    """Writes the start makes (the schema, restored sessions' snapshots): a write lock
+    another program holds is one line, not a traceback.
+
+    Raises:
+        StoreFileError: another program holds the file's write lock (an
+            ``sqlite3`` shell in a transaction, say).
+    """
+    try:
+        yield
     except sqlite3.OperationalError as err:
-        if "locked" not in str(err) and "busy" not in str(err):
+        if not _locked(err):
             raise
         with contextlib.suppress(sqlite3.Error):
             if db.in_transaction:
                 db.execute("ROLLBACK")
-        raise StoreFileError(
-            f"the store file {path} is locked by another program (an sqlite3 shell with a "
-            f"transaction open?): let it finish, then start again; or {FIX}") from None
+        raise _locked_by_another_program(path) from None
+
+
+def _locked(err: sqlite3.Error) -> bool:
+    return "locked" in str(err) or "busy" in str(err)
+
+
+def _locked_by_another_program(path: str) -> StoreFileError:
+    return StoreFileError(
+        f"the store file {path} is locked by another program (an sqlite3 shell with a "
+        f"transaction open?): let it finish, then start again; or {FIX}")
 
 
 def _add_new_columns(db: sqlite3.Connection) -> None:
@@ -197,6 +214,8 @@ def _connect(path: str, sync: str) -> sqlite3.Connection:
             db.execute(pragma)
         db.execute(f"PRAGMA synchronous={sync}")
     except sqlite3.DatabaseError as err:
+        if _locked(err):  # healthy, but in use: moving it aside would lose its sessions
+            raise _locked_by_another_program(path) from None
         raise _damaged(path, str(err)) from None
     return db
 

@@ -52,7 +52,7 @@ from ..checked import GameType
 from ..protocol import ProtocolError
 from ..waits import Wait
 from ._checkpoint import Checkpointer
-from ._file import StoreFile, open_store
+from ._file import StoreFile, open_store, writes_at_start
 from ._restore import load_sessions
 from ._rows import KEPT_GAMES, Live, NotSaved, Ops, Rows
 
@@ -149,9 +149,15 @@ class Store:
             self._file = None
 
     def load_sessions(self) -> list[dict[str, Any]]:
-        """The saved sessions, ready for ``Session.restore`` (see ``_restore``)."""
+        """The saved sessions, ready for ``Session.restore`` (see ``_restore``).
+
+        Raises:
+            StoreFileError: another program holds the write lock the restore
+                needs (to snapshot games with moves since their last snapshot).
+        """
         assert self.rows is not None, "Store.open() was not called"
-        sessions, lives = load_sessions(self.db, self.rows, self.games)
+        with writes_at_start(self.path, self.db):  # snapshots of games with moves since
+            sessions, lives = load_sessions(self.db, self.rows, self.games)
         self._live.update(lives)
         return sessions
 
