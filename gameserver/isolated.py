@@ -46,7 +46,7 @@ from .workers import Request, Source, Worker, WorkerSettings
 log = logging.getLogger("gameserver.isolated")
 
 View = tuple[int, bool]
-_OK_PREFIX = protocol.ok({}).split(b"{}")[0] + b"{"  # b'{"status": "ok", "data": {'
+_OK_PREFIX = protocol.OK_HEAD + b"{"  # a state reply: its data is a dict
 
 
 class Isolation:

@@ -60,12 +60,12 @@ def ok(data: Any) -> bytes:
     return encode_json({"status": "ok", "data": data}).encode()
 
 
-_OK_HEAD = len(ok(0)) - len(b"0}")  # where the data starts in what ``ok`` makes
+OK_HEAD = ok(0)[:-len(b"0}")]  # what ``ok`` puts before the data: b'{"status": "ok", "data": '
 
 
 def ok_data(reply: bytes) -> str:
     """The JSON text of the data in ``reply``, a reply made by ``ok`` (not decoded)."""
-    return reply[_OK_HEAD:-1].decode()
+    return reply[len(OK_HEAD):-1].decode()
 
 
 _OK_NULL = encode_json({"status": "ok", "data": None}).encode()
