@@ -7,7 +7,7 @@ found by ``random_slots``) stand for a ``random.Random`` of the game's own
 (``module_for``). Each of its functions notes that the generator changed,
 so that a saved game (``SavedRandom``) reads the generator's 625 words only
 after a draw: reading and pickling them costs 20-40 µs, and a game is saved
-after every change (by the store, and by a worker process for the server).
+often (by the store, and every few moves by a worker process for the server).
 A ``SavedRandom`` pickles as bytes and loads as a plain ``random.Random``.
 """
 

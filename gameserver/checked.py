@@ -414,7 +414,7 @@ class CheckedGame:
         """The generator, ready to pickle; its state is read again only after draws.
 
         Reading and pickling a generator's state costs ~20-40 µs; most moves
-        draw nothing, and a game is saved after every change.
+        draw nothing, and a game is saved often.
         """
         rng = self._rng
         if rng is None:

@@ -12,6 +12,16 @@ no round trip; a state that was not sent along (too large, or a variant
 nobody asked for before, such as with ``legal_moves``) is fetched once and
 sent along with every later change.
 
+The worker sends a saved copy of the game (``CheckedGame.snapshot()``)
+with a new game and then every ``SAVE_EVERY`` moves, not with every move:
+pickling the game and carrying the copy cost a TicTacToe move about a
+quarter of its time in the worker. The server keeps the moves played since
+the copy (``_since``); a game whose worker is replaced comes back from the
+copy with those moves played again (the same rule as the store's, in
+``gameserver.replaying``). A move that fails in the game always comes with
+a copy, so a move that broke halfway is never played again; the store asks
+for a copy with the next move when it wants one (``save_soon``).
+
 A restored game is *built* by its restore and the replay of the moves
 logged since (``gameserver.replaying``, in slices): until the last slice
 answers, the mirror stays empty (no turn, no states: a client waits), and
@@ -22,8 +32,8 @@ worker is replaced in between.
 (trusted: the bundled ones) and which sources run in workers;
 ``Isolation`` starts the workers and makes their game types.
 
-(About 470 lines on purpose: ``RemoteGame``'s building, mirror, fetches and
-loss share every field of one object.)
+(About 550 lines on purpose: ``RemoteGame``'s building, mirror, saved copy,
+fetches and loss share every field of one object.)
 """
 
 from __future__ import annotations
@@ -46,6 +56,8 @@ from .workers import Request, Source, Worker, WorkerSettings
 log = logging.getLogger("gameserver.isolated")
 
 View = tuple[int, bool]
+SAVE_EVERY = 16  # moves between two saved copies sent along by the worker ...
+SINCE_BYTES_MAX = 256 * 1024  # ... and about this many bytes of moves kept since the last
 _OK_PREFIX = protocol.OK_HEAD + b"{"  # a state reply: its data is a dict
 
 
@@ -199,8 +211,8 @@ class RemoteGame(CheckedGame):
     """
 
     __slots__ = ("gid", "_worker", "_build", "_turn", "_ended", "_views", "_decoded",
-                 "_fetches", "_wanted", "_blob", "_lost", "_on_lost", "_timeout_moves",
-                 "__weakref__")
+                 "_fetches", "_wanted", "_blob", "_since", "_since_bytes", "_save_next",
+                 "_moves", "_lost", "_on_lost", "_timeout_moves", "__weakref__")
 
     type: RemoteGameType
 
@@ -215,7 +227,12 @@ class RemoteGame(CheckedGame):
         self._decoded: dict[View, dict[str, Any]] = {}
         self._fetches: dict[View, Call] = {}
         self._wanted = wanted  # the states sent along with every change
-        self._blob: bytes | None = None
+        self._blob: bytes | None = None  # the last saved copy ...
+        # ... and the moves played since (None: they cannot be played again, no copy)
+        self._since: list[replaying.LoggedMove] | None = None
+        self._since_bytes = 0
+        self._save_next = False  # the next move brings a copy (the store wants one)
+        self._moves = 0  # moves played, to number the ones kept
         self._timeout_moves: dict[int, dict[str, Any] | None | str] = {}  # str: its error
         self._lost: str | None = None
         self._on_lost: Callable[[], Callable[[CheckedGame, str], None] | None] | None = None
@@ -261,17 +278,21 @@ class RemoteGame(CheckedGame):
     def restore_request(self) -> Request | None:
         """The request that brings the game back in a new worker; None without a saved copy.
 
-        During a replay, from the copy after the last slice answered: the
-        slices not answered yet are sent again after it, the last one ends the build.
+        From the last copy, with the moves since played again in the same
+        request (which may take the time limit once per move). During a
+        replay, from the copy after the last slice answered: the slices not
+        answered yet are sent again after it, the last one ends the build.
         """
         if self._blob is None or self._lost is not None:
             return None
         building = self._build is not None
+        moves = [] if building or self._since is None else self._since
         message = ("restore", self.gid, self.type.name, self._blob,
-                   [] if building else self._wanted)
+                   [] if building else self._wanted, moves)
         return Request(_channel.encode(message), "unpickle",
                        self._part_built if building else self._built, self._not_built,
-                       game=self, builds=True)
+                       game=self, builds=True,
+                       limit=self._worker.settings.time_limit * (1 + len(moves)))
 
     def _part_built(self, reply: tuple[Any, ...]) -> None:
         """A part of a replay but the last ended: keep only the saved copy.
@@ -285,7 +306,7 @@ class RemoteGame(CheckedGame):
         if reply[0] is not None:
             self._not_built(reply[0])
             return
-        self._blob = reply[5]
+        self._kept(reply[5], asked=True)
         self._worker.games[self.gid] = self
 
     def _built(self, reply: tuple[Any, ...]) -> None:
@@ -296,6 +317,7 @@ class RemoteGame(CheckedGame):
             self._not_built(error)
             return
         self._mirror(reply)
+        self._kept(reply[5], asked=True)
         self._worker.games[self.gid] = self
         build, self._build = self._build, None
         if build is not None:
@@ -334,31 +356,72 @@ class RemoteGame(CheckedGame):
         if self._lost is not None:
             raise GameCodeError(self._lost)
         call = Call()
-        message = ("move", self.gid, move, player_id, self._wanted)
-        self._worker.send(Request(_channel.encode(message), "move",
-                                  lambda reply: self._moved(call, reply),
+        since = self._since
+        save = (self._save_next or since is None or len(since) >= SAVE_EVERY - 1
+                or self._since_bytes >= SINCE_BYTES_MAX)
+        frame = _channel.encode(("move", self.gid, move, player_id, self._wanted, save))
+        self._worker.send(Request(frame, "move",
+                                  lambda reply: self._moved(call, reply, (player_id, move),
+                                                            save, len(frame)),
                                   lambda error: call.finish(error=error), game=self))
         return call
 
-    def _moved(self, call: Call, reply: tuple[Any, ...]) -> None:
-        error, rejection = reply[0], reply[1]
+    def _moved(self, call: Call, reply: tuple[Any, ...], played: tuple[int, Any], save: bool,
+               size: int) -> None:
+        error, text = reply[0], reply[1]
+        rejection = None
         self._mirror(reply)  # accepted, rejected or failed, the game may have changed
-        if rejection is not None:
+        if text is not None:
             try:
-                rejection = json.loads(rejection)
+                rejection = json.loads(text)
             except ValueError:
                 error = self.type_error("move", "sent a rejection that is not JSON").args[0]
+        self._moves += 1
+        logged = (self._moves, *played, text)
+        self._kept(reply[5], asked=save or error is not None, logged=logged, size=size)
         call.finish(rejection, error)
 
     def _mirror(self, reply: tuple[Any, ...]) -> None:
-        current, over, views, snapshot = reply[2:6]
+        current, over, views = reply[2:5]
         self._turn = [] if current is None else current
         self._ended = False if over is None else over
         self._views = {(player_id, legal): self._checked(view)
                        for player_id, legal, view in views}
         self._decoded = {}
         self._timeout_moves = {}
-        self._blob = snapshot
+
+    def _kept(self, snapshot: bytes | None, asked: bool,
+              logged: replaying.LoggedMove | None = None, size: int = 0) -> None:
+        """Keep the copy a change brought, or the move to play again after the last copy.
+
+        A change that was to bring a copy and did not (the game cannot be
+        pickled, or is too large) leaves the game without one until a later
+        copy: lost if its worker fails meanwhile.
+        """
+        if snapshot is not None:
+            self._blob, self._since, self._since_bytes = snapshot, [], 0
+            self._save_next = False
+        elif asked or self._since is None or logged is None:
+            self._blob = self._since = None
+        else:
+            self._since.append(logged)
+            self._since_bytes += size
+
+    # ------------------------------------------------------------ the saved copy
+
+    def save_soon(self) -> None:
+        """Have the next move bring a saved copy (the store wants one; see ``snapshot``)."""
+        self._save_next = True
+
+    def saved_copy(self) -> tuple[bytes, list[replaying.LoggedMove]]:
+        """The last saved copy and the moves played since; only where ``copy_is_behind``."""
+        assert self._blob is not None and self._since is not None
+        return self._blob, list(self._since)
+
+    @property
+    def copy_is_behind(self) -> bool:
+        """Whether moves were played since the last saved copy (``snapshot`` would fail)."""
+        return bool(self._since)
 
     def _checked(self, view: bytes | str) -> bytes | str:
         """A state reply from the worker, if it is one: nothing that could break the framing."""
@@ -451,10 +514,17 @@ class RemoteGame(CheckedGame):
         raise self.type_error("private_data", "is not available for games in worker processes")
 
     def snapshot(self) -> bytes:
-        """The saved game sent along with the last change."""
+        """The saved game sent along with the last change.
+
+        Raises:
+            GameCodeError: there is none (see the server log), or moves were
+                played since it was taken (``copy_is_behind``: ask with ``save_soon``).
+        """
         if self._blob is None:
             raise self.type_error("pickle", "failed, or made more than "
                                   f"{_channel.SNAPSHOT_MAX // 1024} KB (see the server log)")
+        if self._since:
+            raise self.type_error("pickle", f"was last sent {len(self._since)} moves ago")
         return self._blob
 
     # ------------------------------------------------------------ fetching

@@ -17,9 +17,12 @@ request at a time until the pipe closes. The messages are described in
 
 A change (a new game, a restored one, a move) is answered together with
 what the server needs until the next change: whose turn it is, whether the
-game is over, the states clients are expected to ask for (``wanted``), and
-the saved game (``CheckedGame.snapshot()``), so that a state request costs
-the server no round trip and the game survives the loss of this process.
+game is over, the states clients are expected to ask for (``wanted``), and,
+where the server asks for it, the saved game (``CheckedGame.snapshot()``),
+so that a state request costs the server no round trip and the game
+survives the loss of this process. The server asks for a saved copy every
+few moves (``isolated.SAVE_EVERY``) and keeps the moves since, which a
+restore plays again; a move that fails is always answered with a copy.
 
 Every game method runs under a ``GameGuard`` without watchdog: the server
 enforces the time limit by sending SIGINT, which raises ``GameCallTimeout``
@@ -176,8 +179,14 @@ class Host:
         return self._built(gid, name, lambda game_type: game_type.new_game(players, seed),
                            wanted)
 
-    def _restore(self, gid: int, name: str, blob: bytes, wanted: list[View]) -> tuple[Any, ...]:
-        return self._built(gid, name, lambda game_type: game_type.restore(blob), wanted)
+    def _restore(self, gid: int, name: str, blob: bytes, wanted: list[View],
+                 moves: list[replaying.LoggedMove] | None = None) -> tuple[Any, ...]:
+        """Load a saved copy, then play again the ``moves`` made since it was taken."""
+        reply = self._built(gid, name, lambda game_type: game_type.restore(blob),
+                            wanted if not moves else [])
+        if reply[0] is not None or not moves:
+            return reply
+        return self._replay(gid, moves, wanted)
 
     def _built(self, gid: int, name: str, build: Any, wanted: list[View]) -> tuple[Any, ...]:
         game_type = self.types.get(name)
@@ -192,7 +201,9 @@ class Host:
         return (None, None, *self._mirror(gid, game, wanted))
 
     def _move(self, gid: int, move: dict[str, Any], player_id: int,
-              wanted: list[View]) -> tuple[Any, ...]:
+              wanted: list[View], save: bool = True) -> tuple[Any, ...]:
+        """Play a move; a saved copy comes along if ``save`` or if the move failed
+        (a move that failed halfway could not be played again faithfully)."""
         game = self.games[gid]
         error = rejection = None
         try:
@@ -200,7 +211,8 @@ class Host:
             rejection = None if result is None else encode_json(result)
         except GameCodeError as err:
             error = str(err)
-        return (error, rejection, *self._mirror(gid, game, wanted))
+        return (error, rejection,
+                *self._mirror(gid, game, wanted, save=save or error is not None))
 
     def _replay(self, gid: int, moves: list[replaying.LoggedMove],
                 wanted: list[View]) -> tuple[Any, ...]:
@@ -231,9 +243,10 @@ class Host:
 
     # ------------------------------------------------------------ what the server keeps
 
-    def _mirror(self, gid: int, game: CheckedGame, wanted: list[View],
+    def _mirror(self, gid: int, game: CheckedGame, wanted: list[View], save: bool = True,
                 ) -> tuple[Any, Any, list[tuple[int, bool, bytes | str]], bytes | None]:
-        """Whose turn, game over, the wanted states (within MIRROR_MAX) and the saved game."""
+        """Whose turn, game over, the wanted states (within MIRROR_MAX) and, if ``save``,
+        the saved game."""
         try:
             over: bool | str = game.game_over()
         except GameCodeError as err:
@@ -254,7 +267,7 @@ class Host:
                 room -= size
             else:  # from now on computed only when a client asks for it
                 big.add(key)
-        return current, over, views, self._snapshot(gid, game)
+        return current, over, views, self._snapshot(gid, game) if save else None
 
     def _view_of(self, game: CheckedGame, player_id: int, legal_moves: bool,
                  ) -> tuple[bytes | str, int]:

@@ -32,9 +32,9 @@ Failure: a worker that dies (``pidfd`` or end of the pipe: at once), is
 killed for overrunning, sends something malformed, or left a thread or
 child process behind, is *replaced*. The head request fails with a
 ``framework:`` error naming the game, the method and the reason; every
-other game it hosted comes back in the new process from its last snapshot
-(taken after each change, so nothing is lost), or is *lost* (its session
-ends with a clear error) where it had none; the requests queued behind the
+other game it hosted comes back in the new process from its last saved
+copy and the moves since (``gameserver.isolated``: nothing is lost), or is
+*lost* (its session ends with a clear error) where it had no copy; the requests queued behind the
 head are sent again. A game whose restore kills the new worker too is
 lost, so every failure makes progress. (One exception: a slice of moves
 replayed at start-up whose worker died is sent once more, after its game

@@ -25,12 +25,14 @@ from typing import Any
 
 import pytest
 
-from gameserver import _channel, _sandbox
+from gameserver import _channel, _sandbox, isolated, replaying
 from gameserver.checked import Call, CheckedGame, GameType
 from gameserver.games.tictactoe import TicTacToe
 from gameserver.guard import GameCodeError, GameGuard
-from gameserver.isolated import Isolation, RemoteGame, RemoteGameType
+from gameserver.isolated import SAVE_EVERY, Isolation, RemoteGame, RemoteGameType
 from gameserver.session import Session
+from gameserver.store import writer
+from gameserver.store.writer import SAVE_FAILED
 from gameserver.workers import WorkerSettings
 from tests.serverproc import ServerProcess, ServerThread
 from tests.wire import TERMINATOR, Player, request, send_raw
@@ -139,14 +141,23 @@ def test_a_game_in_a_worker_answers_exactly_like_in_process() -> None:
         local = local_type.new_game(2, seed=7)  # the same seed: the same first player
         remote = await built(remote_types["TicTacToe"].new_game(2, seed=7))
         same_view(local, remote, 2)
-        for position in (4, 4, 0, 8, 2, 6, 1):  # one occupied cell: a rejection
+        played = (4, 4, 0, 8, 2, 6, 1)  # one occupied cell: a rejection
+        for position in played:
             player = local.current()[0]
             move = {"position": position}
             assert await moved(remote, move, player) == local.move(move, player)
             same_view(local, remote, 2)
         assert remote.game_over()
-        # Its snapshot is the game itself: it loads in-process too.
-        again = local_type.restore(remote.snapshot())
+        # Its saved copy is the game itself (it loads in-process too) as of the new game:
+        # the moves since are kept to be played again, and snapshot() refuses a stale copy.
+        assert remote.copy_is_behind
+        with pytest.raises(GameCodeError, match="last sent 7 moves ago"):
+            remote.snapshot()
+        blob, since = remote.saved_copy()
+        assert [move for _, _, move, _ in since] == [{"position": p} for p in played]
+        assert [verdict for *_, verdict in since].count(None) == 6  # one rejection
+        again = local_type.restore(blob)
+        assert replaying.replay(again, since) is None
         same_view(again, remote, 2)
 
     with_workers(("module", "gameserver.games.tictactoe"), check)
@@ -192,6 +203,35 @@ def test_a_restored_game_replays_its_logged_moves_in_the_worker() -> None:
         assert game.snapshot() != blob  # the copy sent along is the replayed game's
         assert await moved(game, {"say": "next"}, 0) is None
         assert game.view(0)["log"][-1] == {"say": "next"}
+
+    with_workers(BUSY, check)
+
+
+def test_a_copy_comes_every_few_moves_when_asked_and_after_a_failing_move(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(isolated, "SINCE_BYTES_MAX", 3000)
+
+    async def check(isolation: Isolation,
+                    remote_types: dict[str, RemoteGameType]) -> None:
+        game = await built(remote_types["Busy"].new_game(1))
+        assert not game.copy_is_behind  # a new game comes with its copy
+        for n in range(1, SAVE_EVERY + 1):
+            assert await moved(game, {"n": n}, 0) is None
+            assert game.copy_is_behind == (n < SAVE_EVERY)
+        assert await moved(game, {"n": 0}, 0) is None
+        assert game.copy_is_behind
+        game.save_soon()  # what the store does when it wants a snapshot
+        assert await moved(game, {"n": 0}, 0) is None
+        assert not game.copy_is_behind
+        assert await moved(game, {"n": 0}, 0) is None
+        with pytest.raises(GameCodeError, match="TypeError"):  # it failed halfway
+            await moved(game, {"burn": "x"}, 0)
+        assert not game.copy_is_behind
+        for _ in range(2):  # the moves kept since weigh about SINCE_BYTES_MAX at most
+            assert await moved(game, {"pad": "x" * 1500}, 0) is None
+            assert game.copy_is_behind
+        assert await moved(game, {"n": 0}, 0) is None
+        assert not game.copy_is_behind
 
     with_workers(BUSY, check)
 
@@ -606,3 +646,56 @@ def test_a_store_inside_a_games_folder_is_warned_about(make_server, tmp_path, ca
     store = tmp_path / "store.sqlite3"
     make_server(games_dirs=[str(tmp_path)], store=True, store_path=str(store))
     assert f"game workers can read {store}, because it is inside {tmp_path}" in caplog.text
+
+
+def test_the_store_saves_a_folder_game_from_a_fresh_copy_at_the_right_move(
+        tmp_path: Path) -> None:
+    """The worker sends a copy every few moves; the store, when a snapshot is due, asks
+    for one with the next move and saves that under its own move: after kill -9 every
+    move is there once."""
+    store = tmp_path / "store.sqlite3"
+    args = ("--store-path", str(store), "--games-dir", str(GAMES), "--no-web")
+    says = [f"{i:02} " + "x" * 600 for i in range(SAVE_EVERY + 5)]  # a snapshot is due
+    server = ServerProcess(*args).start()
+    try:
+        solo = Player(server.port, "Busy", "s", 1)
+        solo.join()
+        for say in says:
+            assert solo.move(say=say)["status"] == "ok"
+    finally:
+        assert server.proc is not None
+        server.proc.kill()
+        server.stop()
+    with sqlite3.connect(store) as db:
+        seqs = [seq for (seq,) in db.execute("SELECT seq FROM game_snapshots ORDER BY seq")]
+    assert seqs[0] == 0 and len(seqs) > 1  # the first, and later ones
+    with ServerProcess(*args) as again:
+        solo.port = again.port
+        assert solo.state()["data"]["log"] == [{"say": say} for say in says]
+    assert "restored 1 saved session(s)" in again.log
+
+
+def test_after_a_long_outage_a_folder_game_is_saved_afresh_as_its_copy_and_the_moves_since(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows lost to an outage: the game is written again from the worker's last copy,
+    with the moves played since logged after it (see ``_rows.Rows.rewrite``)."""
+    monkeypatch.setattr(writer, "RETRY_MAX_BYTES", 2000)
+    store = str(tmp_path / "store.sqlite3")
+    options = {"store": True, "store_path": store, "games_dirs": [str(GAMES)]}
+    says = [f"{i:02} " + "x" * 100 for i in range(SAVE_EVERY + 5)]
+    with ServerThread(**options) as server:
+        solo = Player(server.port, "Busy", "s", 1)
+        solo.join()
+        assert solo.move(say="first")["status"] == "ok"
+        blocker = sqlite3.connect(store, isolation_level=None, timeout=5)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            for say in says:  # each failed commit adds its rows to what waits
+                assert solo.move(say=say)["message"] == SAVE_FAILED
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert solo.move(say="after")["status"] == "ok"
+    with ServerThread(**options) as again:
+        solo.port = again.port
+        assert solo.state()["data"]["log"] == [{"say": say} for say in ["first", *says, "after"]]

@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 
 from gameserver import _sandbox
+from gameserver.isolated import SAVE_EVERY
 from tests.serverproc import ServerProcess, ServerThread
 from tests.wire import Player
 
@@ -182,13 +183,20 @@ def test_os_exit_in_move_is_detected_at_once(make_server) -> None:
     # within the client's 30 s.
     server = hostile_server(make_server, "exit_in_move", game_call_timeout=120)
     calm = calm_session(server, "ExitInMove")
+    # Its game cannot be pickled now, but its copy from before the move is kept, and
+    # the move is played again on it.
+    replayed = joined(server.port, "ExitInMove", "replayed")
+    assert replayed.move(lock=True)["status"] == "ok"
+    # Its game cannot be pickled when a copy is due: it has none from then on.
     unsaved = joined(server.port, "ExitInMove", "unsaved")
-    assert unsaved.move(lock=True)["status"] == "ok"  # its game cannot be pickled now
+    for _ in range(SAVE_EVERY):
+        assert unsaved.move(lock=True)["status"] == "ok"
     reply = attack_alongside(server, joined(server.port, "ExitInMove", "attack"))
     assert reply == {"status": "error", "message": (
         "framework: game ExitInMove: the game's worker process died during move(): it exited "
         "with status 3 (os._exit() or sys.exit() in the game?)")}
     assert_restored(calm)
+    assert replayed.state()["data"]["count"] == 1
     # Nothing to restore that session from: it ends, saying why.
     reply = unsaved.state()
     assert reply["status"] == "error"

@@ -74,7 +74,8 @@ def load_sessions(db: sqlite3.Connection, rows: Rows, game_types: Mapping[str, G
     _convert_first_format(db, rows, game_types)
     sessions, lives, ops = [], {}, Ops()
     current = {(name, token): rest for name, token, *rest in db.execute(
-        "SELECT game, session, id, seed, views, info FROM games WHERE current = 1")}
+        # The newest wins: a rewrite after a long outage may leave an older row flagged.
+        "SELECT game, session, id, seed, views, info FROM games WHERE current = 1 ORDER BY id")}
     for name, token, info_text in db.execute(
             "SELECT game, token, info FROM live_sessions").fetchall():
         if name not in game_types:

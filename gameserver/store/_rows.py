@@ -24,6 +24,10 @@ current game (its seed, the session's counters, the hand-over owed after a
 restart) is in the game's row (``games``, flagged ``current``), written when
 the game starts and when a player collects the hand-over. So a restart
 writes one new row and touches the previous one, and a move one row.
+
+(About 470 lines on purpose: the statements of every table and the rows
+each event writes are kept together, so that a change of the schema is
+made in one place.)
 """
 
 from __future__ import annotations
@@ -189,7 +193,7 @@ class Rows:
         Raises:
             NotSaved: the game cannot be pickled, restored, or is too large.
         """
-        blob = _pickled(session.game)
+        blob, since = _copy_and_moves(session.game)
         if len(blob) > self.snapshot_max:
             raise NotSaved(f"its game is {len(blob)} bytes as saved, more than "
                            f"store_snapshot_max ({self.snapshot_max})")
@@ -200,15 +204,23 @@ class Rows:
         elif live.game_id:
             drop_game(ops, live.game_id)
         live.game_id, self.next_game_id = self.next_game_id, self.next_game_id + 1
-        live.snap_seq, live.snap_bytes, live.logged_since = live.seq, len(blob), 0
+        base = live.seq - len(since)  # the copy's move; the moves since are logged after it
+        live.snap_seq, live.snap_bytes, live.logged_since = base, len(blob), 0
         live.snap_due = False
         live.final_text = None
         views = first_views(session.game, session.size, session.view_text)
+        now = time.time()
         ops.add(INSERT_GAME, (live.game_id, live.game_name, live.token,
                               _json([player.name for player in session.players]),
-                              time.time(), views if self.history else "[]", None, None,
+                              now, views if self.history else "[]", None, None,
                               self.game_info(live, session)), 512 + len(views))
-        ops.add(INSERT_SNAPSHOT, (live.game_id, live.seq, live.accepted, blob), len(blob))
+        accepted = live.accepted - sum(verdict is None for *_, verdict in since)
+        ops.add(INSERT_SNAPSHOT, (live.game_id, base, accepted, blob), len(blob))
+        for seq, (_, player_id, move, verdict) in enumerate(since, base + 1):
+            text = json_or_repr(move)
+            ops.add(INSERT_MOVE, (live.game_id, seq, player_id, text, verdict, now),
+                    len(text) + len(verdict or "") + ROW_OVERHEAD)
+            live.logged_since += len(text) + len(verdict or "") + ROW_OVERHEAD
 
     def observed(self, ops: Ops, live: Live, session: Any) -> None:
         """A player got an observer key: rewrite the session row."""
@@ -314,9 +326,16 @@ class Rows:
         from then on: a restart makes it again from the snapshot it has and
         replays every move since.
         """
+        game = live.session.game if game is None else game
+        if getattr(game, "copy_is_behind", False):
+            # A game in a worker process sends a copy every few moves: ask for one with
+            # its next move, and save that (the moves since are logged meanwhile).
+            game.save_soon()
+            live.snap_due = True
+            return
         live.snap_due = False
         try:
-            blob = _pickled(live.session.game if game is None else game)
+            blob = _pickled(game)
         except NotSaved as err:
             live.unpicklable = True
             log.warning("session %s/%s: %s; it is saved as its moves only (a restart "
@@ -401,6 +420,18 @@ def _pickled(game: Any) -> bytes:
     if problem:
         raise NotSaved(f"its game cannot be restored: {problem}")
     return blob
+
+
+def _copy_and_moves(game: Any) -> tuple[bytes, list[Any]]:
+    """The game's saved copy and the moves played since it (none but in a worker process).
+
+    Raises:
+        NotSaved: see ``_pickled``.
+    """
+    saved_copy = getattr(game, "saved_copy", None)
+    if saved_copy is None or not game.copy_is_behind:
+        return _pickled(game), []
+    return saved_copy()
 
 
 def first_views(game: Any, size: int,

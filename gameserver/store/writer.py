@@ -417,6 +417,8 @@ class Store:
                 self.rows.rewrite(batch.ops, live, live.session)
             except NotSaved as err:
                 self._memory_only(batch.ops, live, str(err))
+                continue
+            batch.touched[key] = live  # if this batch fails too, it is rewritten again
         self._backlog_lives.clear()
 
     # ------------------------------------------------------------ writer thread

@@ -15,8 +15,8 @@ from gameserver import worker
 _original = worker.Host._mirror
 
 
-def _flooding(self, gid, game, wanted):
-    current, over, views, snapshot = _original(self, gid, game, wanted)
+def _flooding(self, gid, game, wanted, save=True):
+    current, over, views, snapshot = _original(self, gid, game, wanted, save)
     if getattr(game.instance, "attacked", False) and views:
         views = views[:1] * 5_000_000
     return current, over, views, snapshot
