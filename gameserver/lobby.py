@@ -228,11 +228,16 @@ class Lobby:
 
         ``timed``: the joiner asked about timers (extension): its reply says the session's.
         """
-        if len(session.players) + 1 < session.size:  # this joiner will wait
+        waits = len(session.players) + 1 < session.size  # for players: counted per address
+        if waits:
             self.admission.check_waiting(client)
         player = session.add_player(name, client)
         outcome = session.join_reply(player, self.limits.request_size_max, timed)
-        if isinstance(outcome, Wait):
+        # Only a join that waits for players counts: the joiner who fills the session
+        # waits for its save at most (one loop pass), and counting that Wait would keep
+        # it, its reply and its session's batch until the next tick (bench/waiters.py:
+        # thousands of them at once, freed memory that stayed fragmented).
+        if waits and isinstance(outcome, Wait):
             self.admission.count_waiting(client, outcome)
         return outcome
 
