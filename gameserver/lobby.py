@@ -143,6 +143,8 @@ class Lobby:
             Join: self._join, Move: self._move, State: self._state,
             StateWithMoves: self._state, Observe: self._observe, Restart: self._restart,
             Discover: self._discover, ObserverCode: self._observer_code}
+        # Every session is handed this one bound method: 64 bytes a session otherwise.
+        self._when_abandoned = self._abandoned
 
     @property
     def games(self) -> dict[str, type[AbstractGame]]:
@@ -280,7 +282,7 @@ class Lobby:
         self.sessions[(game_name, token)] = session
         if auto:
             self._open_auto[game_name] = session
-        session.when_abandoned = self._abandoned
+        session.when_abandoned = self._when_abandoned
         session.owner = client
         self.admission.started(session)
         if players > 1:
@@ -310,7 +312,7 @@ class Lobby:
         if key in self.sessions:
             raise ValueError(f"session {key} exists already")
         self.sessions[key] = session
-        session.when_abandoned = self._abandoned
+        session.when_abandoned = self._when_abandoned
         self.admission.started(session)
         self._watch(session)
 
@@ -425,7 +427,7 @@ class Lobby:
             build = session.game.pending
             if build is not None:  # a game replayed in its worker process (store._restore)
                 build.then(functools.partial(self._replayed, session, build))
-            session.when_abandoned = self._abandoned
+            session.when_abandoned = self._when_abandoned
             session.owner = session.players[0].address if session.players else ""
             self.admission.started(session)
             self._watch(session)
