@@ -252,9 +252,13 @@ class CheckedGame:
         self.seed = seed  # what new_game made it from; None for a restored game
         self._instance = instance
         self._rng = rng
-        # The generator's state as saved last, or None once the game drew from it since.
-        self._draws: list[SavedRandom | None] = [None]
-        self._module = None if rng is None else module_for(rng, self._draws)
+        # The generator's state as saved last, or None once the game drew from it since
+        # (shared with the game's random module; None for a game that uses no randomness).
+        self._draws: list[SavedRandom | None] | None = None
+        self._module = None
+        if rng is not None:
+            self._draws = [None]
+            self._module = module_for(rng, self._draws)
         self._current: list[int] | None = None
         self._over: bool | None = None
 
@@ -416,12 +420,12 @@ class CheckedGame:
         Reading and pickling a generator's state costs ~20-40 µs; most moves
         draw nothing, and a game is saved often.
         """
-        rng = self._rng
-        if rng is None:
+        rng, draws = self._rng, self._draws
+        if rng is None or draws is None:
             return None
-        saved = self._draws[0]
+        saved = draws[0]
         if saved is None:
-            saved = self._draws[0] = SavedRandom.of(rng)
+            saved = draws[0] = SavedRandom.of(rng)
         return saved
 
     # ------------------------------------------------------------ errors

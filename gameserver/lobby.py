@@ -143,6 +143,8 @@ class Lobby:
             Join: self._join, Move: self._move, State: self._state,
             StateWithMoves: self._state, Observe: self._observe, Restart: self._restart,
             Discover: self._discover, ObserverCode: self._observer_code}
+        # Every session is handed this one bound method: 64 bytes a session otherwise.
+        self._when_abandoned = self._abandoned
 
     @property
     def games(self) -> dict[str, type[AbstractGame]]:
@@ -228,11 +230,16 @@ class Lobby:
 
         ``timed``: the joiner asked about timers (extension): its reply says the session's.
         """
-        if len(session.players) + 1 < session.size:  # this joiner will wait
+        waits = len(session.players) + 1 < session.size  # for players: counted per address
+        if waits:
             self.admission.check_waiting(client)
         player = session.add_player(name, client)
         outcome = session.join_reply(player, self.limits.request_size_max, timed)
-        if isinstance(outcome, Wait):
+        # Only a join that waits for players counts: the joiner who fills the session
+        # waits for its save at most (one loop pass), and counting that Wait would keep
+        # it, its reply and its session's batch until the next tick (bench/waiters.py:
+        # thousands of them at once, freed memory that stayed fragmented).
+        if waits and isinstance(outcome, Wait):
             self.admission.count_waiting(client, outcome)
         return outcome
 
@@ -275,7 +282,7 @@ class Lobby:
         self.sessions[(game_name, token)] = session
         if auto:
             self._open_auto[game_name] = session
-        session.when_abandoned = self._abandoned
+        session.when_abandoned = self._when_abandoned
         session.owner = client
         self.admission.started(session)
         if players > 1:
@@ -305,7 +312,7 @@ class Lobby:
         if key in self.sessions:
             raise ValueError(f"session {key} exists already")
         self.sessions[key] = session
-        session.when_abandoned = self._abandoned
+        session.when_abandoned = self._when_abandoned
         self.admission.started(session)
         self._watch(session)
 
@@ -420,7 +427,7 @@ class Lobby:
             build = session.game.pending
             if build is not None:  # a game replayed in its worker process (store._restore)
                 build.then(functools.partial(self._replayed, session, build))
-            session.when_abandoned = self._abandoned
+            session.when_abandoned = self._when_abandoned
             session.owner = session.players[0].address if session.players else ""
             self.admission.started(session)
             self._watch(session)

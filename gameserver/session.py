@@ -69,7 +69,7 @@ import functools
 import logging
 import time
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Any
 
@@ -88,6 +88,16 @@ View = _session_disk.View  # (player id, observer?)
 # An empty set that costs no memory (CPython's empty frozenset is one object): what a
 # session holds where nothing waits or nothing is owed, most of the time.
 _NONE: frozenset[Any] = frozenset()
+
+
+def _view_index(view: View) -> int:
+    """Where a view is in a session's per-view lists: player * 2 + observer.
+
+    Lists, not dicts keyed by view: a session holds three such tables, and a
+    dict with one entry costs 224 bytes where a list for a one-player
+    session costs 72 (bench/waiters.py: 10,000 sessions, one view each).
+    """
+    return view[0] * 2 + view[1]
 
 
 class SaveBatch(typing.Protocol):
@@ -169,16 +179,22 @@ class Session:
         self._over_told = False  # when_over was called for the current game
         self._timed_move = False  # the move being made is made for a player out of time
         self._ending_turns = False
-        self._seen: dict[View, int] = {}
-        self._final: list[dict[str, Any] | str] = []  # hand-over: final views (str: error)
+        # By view (_view_index): the version its last state reply showed; -1: none yet.
+        self._seen = [-1] * (2 * size)
+        # Hand-over: final views (str: error); an empty tuple until a finished game restarts.
+        self._final: Sequence[dict[str, Any] | str] = ()
         self._owed: set[View] | frozenset[View] = _NONE  # views owed the hand-over
         self._waits: set[Wait] | frozenset[Wait] = _NONE  # joins: woken at every change
-        # States, woken when their view changed: one Wait, or a set of them (a view rarely
-        # has two: a set for each waiting client would be 216 bytes more of each).
-        self._view_waits: dict[View, Wait | set[Wait]] = {}
-        self._replies: dict[int, bytes] = {}  # player * 2 + legal moves -> state
+        # States, woken when their view changed, by view (_view_index): None, one Wait, or
+        # a set of them (a view rarely has two: a set for each waiting client would be 216
+        # bytes more of each). An empty tuple until a state first waits.
+        self._view_waits: list[_StateWait | set[_StateWait] | None] | tuple[()] = ()
+        # Encoded states of this version, at player * 2 + legal moves (see _view_reply);
+        # an empty tuple until one is encoded.
+        self._replies: list[bytes | None] | tuple[()] = ()
         self._change: Call | None = None  # a game in a worker process changing (see top)
-        self._unrecorded: list[tuple[str, dict[str, Any]]] = []  # waiting for the first game
+        # Changes waiting for the first game to be built (see the top); mostly none.
+        self._unrecorded: Sequence[tuple[str, dict[str, Any]]] = ()
         self.game.when_lost(self._lost)
         build = self.game.pending
         if build is not None:
@@ -314,18 +330,19 @@ class Session:
                 self._record("collected")
             # Leave _seen alone: the new game's state is due right after this.
             return self._saved(self._handover_reply(view[0], legal_moves, timer), owed=view)
-        if self._seen.get(view) == self.version:
-            # partial, not a lambda: a closure would make every call of this method
-            # allocate cells for its arguments, waiting or not.
-            wait = Wait(functools.partial(self._state_for, view, legal_moves, timer),
-                        self._view_wait_cancelled)
-            waiting = self._view_waits.get(view)
+        index = _view_index(view)
+        if self._seen[index] == self.version:
+            wait = _StateWait(self, view, legal_moves, timer)
+            view_waits = self._view_waits
+            if not view_waits:
+                view_waits = self._view_waits = [None] * (2 * self.size)
+            waiting = view_waits[index]
             if waiting is None:
-                self._view_waits[view] = wait
+                view_waits[index] = wait
             elif isinstance(waiting, set):
                 waiting.add(wait)
             else:
-                self._view_waits[view] = {waiting, wait}
+                view_waits[index] = {waiting, wait}
             return wait
         reply = self._view_reply(view[0], legal_moves)
         if isinstance(reply, Call):  # a game in a worker process: the state comes later
@@ -355,14 +372,14 @@ class Session:
         if self.game_type.remote:
             return None
         key = player_id * 2  # the reply without legal moves (see _view_reply)
-        reply = self._replies.get(key)
+        reply = self._replies[key] if self._replies else None
         if reply is None:
             view = self.game.view(player_id)
             try:
                 reply = self.game.reply_of(view)
             except GameCodeError:
                 return protocol.encode_json(view)  # raises, in the json module's words
-            self._replies[key] = reply
+            self._keep_reply(key, reply)
         return protocol.ok_data(reply)
 
     def _view_reply(self, player_id: int, legal_moves: bool) -> bytes | Call:
@@ -372,15 +389,21 @@ class Session:
         and the opponent's ``state`` all share one encoding per change. A
         game in a worker process may answer with a ``Call`` (not kept).
         """
-        replies = self._replies
         key = player_id * 2 + legal_moves  # an int, not a tuple: nothing to allocate
-        reply = replies.get(key)
+        reply = self._replies[key] if self._replies else None
         if reply is None:
             reply = self.game.view_reply(player_id, legal_moves)
             if isinstance(reply, Call):
                 return reply
-            replies[key] = reply
+            self._keep_reply(key, reply)
         return reply
+
+    def _keep_reply(self, key: int, reply: bytes) -> None:
+        """Keep an encoded state until the next version (see ``_view_reply``)."""
+        replies = self._replies
+        if not replies:
+            replies = self._replies = [None] * (2 * self.size)
+        replies[key] = reply
 
     def feed(self, player_id: int, key: str, observer: bool, legal_moves: bool = False,
              timer: bool = False) -> Feed:
@@ -602,7 +625,7 @@ class Session:
     def _built(self) -> None:
         """The first game is ready (or failed): record what waited for it."""
         build, self._change = self._change, None
-        records, self._unrecorded = self._unrecorded, []
+        records, self._unrecorded = self._unrecorded, ()
         if build is not None and build.error is not None:
             self.close(ProtocolError(build.error))
             return
@@ -627,25 +650,27 @@ class Session:
         waits.add(wait)
         return wait
 
-    def _view_wait_cancelled(self, wait: Wait) -> None:
-        """Its client went away: forget it (a session has a few views: a short search)."""
-        for view, waiting in self._view_waits.items():
-            if waiting is wait:
-                del self._view_waits[view]
-                return
-            if isinstance(waiting, set) and wait in waiting:
-                waiting.discard(wait)
-                return
+    def _forget_state_wait(self, wait: _StateWait, view: View) -> None:
+        """Its client went away: the state ``wait`` of ``view`` is woken no more."""
+        view_waits = self._view_waits
+        if not view_waits:
+            return
+        index = _view_index(view)
+        waiting = view_waits[index]
+        if waiting is wait:
+            view_waits[index] = None
+        elif isinstance(waiting, set):
+            waiting.discard(wait)
 
     @property
     def waiting(self) -> int:
         """Requests currently waiting on this session."""
         return len(self._waits) + sum(len(waiting) if isinstance(waiting, set) else 1
-                                      for waiting in self._view_waits.values())
+                                      for waiting in self._view_waits if waiting is not None)
 
     def _bump(self) -> None:
         self.version += 1
-        self._replies = {}
+        self._replies = ()
 
     def _wake(self) -> None:
         """Wake what waits: the joins, and the states of every view with news.
@@ -656,12 +681,16 @@ class Session:
         waits, self._waits = self._waits, _NONE
         for wait in waits:
             wait.wake()
-        if self._view_waits:
+        view_waits = self._view_waits
+        if view_waits:
             seen, version, owed = self._seen, self.version, self._owed
             everyone = self.closed is not None
-            for view, waiting in list(self._view_waits.items()):
-                if everyone or seen.get(view) != version or view in owed:
-                    del self._view_waits[view]
+            for index, waiting in enumerate(view_waits):
+                if waiting is None:
+                    continue
+                if (everyone or seen[index] != version
+                        or (owed and (index // 2, bool(index % 2)) in owed)):
+                    view_waits[index] = None
                     if isinstance(waiting, set):
                         for wait in waiting:
                             wait.wake()
@@ -705,7 +734,7 @@ class Session:
         if self.recorder is None:
             return
         if self.game.pending is not None:  # the store reads the game: record once it is built
-            self._unrecorded.append((event, detail))
+            self._unrecorded = [*self._unrecorded, (event, detail)]  # a few, at most
             return
         try:
             batch = self.recorder.changed(self, event, **detail)
@@ -748,20 +777,18 @@ class Session:
                     self._owe_again(owed)
                 return protocol.error(batch.error)
             if view is not None:
-                self._seen[view] = self.version
+                self._seen[_view_index(view)] = self.version
             return reply
         version = self.version
         if view is not None:
-            before = self._seen.get(view)
-            self._seen[view] = version
+            index = _view_index(view)
+            before = self._seen[index]
+            self._seen[index] = version
 
         def after_save() -> bytes:
             if batch.error:
-                if view is not None and self._seen.get(view) == version:
-                    if before is None:
-                        del self._seen[view]
-                    else:
-                        self._seen[view] = before
+                if view is not None and self._seen[index] == version:
+                    self._seen[index] = before
                     self._wake()  # whoever waits on that view may have it now
                 if owed is not None:
                     self._owe_again(owed)
@@ -804,14 +831,45 @@ class Session:
         return typing.cast(Session, _session_disk.restore(cls, data, game_type, recorder, clock))
 
     @property
-    def handover(self) -> tuple[list[dict[str, Any] | str], AbstractSet[View]]:
+    def handover(self) -> tuple[Sequence[dict[str, Any] | str], AbstractSet[View]]:
         """The hand-over: each player's final view of the last finished game (a str:
         the error it gave) and the views still owed it."""
         return self._final, self._owed
 
     @handover.setter
-    def handover(self, value: tuple[list[dict[str, Any] | str], AbstractSet[View]]) -> None:
-        self._final, owed = value
+    def handover(self, value: tuple[Sequence[dict[str, Any] | str], AbstractSet[View]]) -> None:
+        final, owed = value
+        self._final = list(final) if final else ()
         self._owed = set(owed) if owed else _NONE
 
 _final_view = _session_disk.final_view
+
+
+class _StateWait(Wait):
+    """A ``state`` (or a subscription's next state) waiting for its view to change.
+
+    There is one for every blocked client, so it is one slotted object: a
+    ``Wait`` around ``functools.partial(session._state_for, ...)`` and the
+    session's bound cancel method were five objects, about 300 bytes more
+    a client (bench/waiters.py).
+    """
+
+    __slots__ = ("_session", "_player_id", "_observer", "_legal_moves", "_timer")
+
+    def __init__(self, session: Session, view: View, legal_moves: bool, timer: bool) -> None:
+        super().__init__(None)
+        self._session = session
+        self._player_id, self._observer = view
+        self._legal_moves = legal_moves
+        self._timer = timer
+
+    def resume(self) -> Outcome:
+        """The view's state, asked again (as ``Session.state`` would, without the key)."""
+        return self._session._state_for((self._player_id, self._observer), self._legal_moves,
+                                        self._timer)
+
+    def cancel(self) -> None:
+        """The client went away: the session forgets this wait at once."""
+        if not self.cancelled:
+            super().cancel()
+            self._session._forget_state_wait(self, (self._player_id, self._observer))

@@ -19,6 +19,11 @@ sooner). A carrier
 that loses interest (its client disconnected) calls ``cancel()``: the rules
 then forget the wait at once, and a joiner waiting for its session to fill
 gives its seat back.
+
+Most waits are this class around a callable; one that exists by the
+thousand (a blocked ``state``: one per waiting client) is a slotted subclass
+that overrides ``resume()`` and ``cancel()`` instead (``session._StateWait``),
+so that it is one object rather than five.
 """
 
 from __future__ import annotations
@@ -30,23 +35,29 @@ class Wait:
     """A request waiting for something; see the module docstring.
 
     Args:
-        resume: asks again; returns reply bytes or another ``Wait``.
+        resume: what ``resume()`` calls (None only in a subclass that overrides it).
         on_cancel: what the rules do when the carrier gives up (optional).
         saving: it waits only for the store's commit (a loop pass, unless the
             disk is slow), and its resume gives bytes: a carrier need not watch
             the client meanwhile.
     """
 
-    __slots__ = ("resume", "on_cancel", "saving", "_callback", "woken", "cancelled")
+    __slots__ = ("_resume", "on_cancel", "saving", "_callback", "woken", "cancelled")
 
-    def __init__(self, resume: Callable[[], Outcome],
+    def __init__(self, resume: Callable[[], Outcome] | None,
                  on_cancel: Callable[[Wait], None] | None = None, saving: bool = False) -> None:
-        self.resume = resume
+        self._resume = resume
         self.on_cancel = on_cancel
         self.saving = saving
         self._callback: Callable[[bool], None] | None = None
         self.woken = False
         self.cancelled = False
+
+    def resume(self) -> Outcome:
+        """For the carrier, once woken: ask again; reply bytes or another ``Wait``."""
+        resume = self._resume
+        assert resume is not None, "a Wait made without resume must override resume()"
+        return resume()
 
     def wake(self, now: bool = False) -> None:
         """For the rules: asking again may give an answer now (called at most once).

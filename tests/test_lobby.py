@@ -16,6 +16,7 @@ from gameserver.lobby import Lobby, LobbyLimits
 from gameserver.protocol import Join, Move, Observe, ObserverCode, State, framework_error
 from gameserver.waits import Wait
 from tests.data.review.games import BrokenRange
+from tests.test_session import Recorder
 
 
 def test_one_broken_game_does_not_hide_the_others_from_discovery() -> None:
@@ -210,6 +211,27 @@ def test_waiting_joins_are_capped_per_address(guard: GameGuard) -> None:
     assert isinstance(join(lobby, "s3"), Wait)  # s0 started: one wait fewer
     waits[1].cancel()
     assert isinstance(join(lobby, "s4"), Wait)  # a joiner that left counts no more
+
+
+def test_a_join_waiting_only_for_its_save_is_no_waiting_join(guard: GameGuard) -> None:
+    """The cap counts joins waiting for players, not joiners of full sessions being saved.
+
+    Counted, such a join (every one-player session's) would refuse the address's next
+    real waiting join until the lobby's tick, and hold its reply until then.
+    """
+    recorder = Recorder()
+    lobby = Lobby(game_types({"TicTacToe": TicTacToe, "Echo": Echo}, guard),
+                  LobbyLimits(max_waiting_joins_per_address=1, new_sessions_per_minute=10**6),
+                  store=recorder)
+    saving = [join(lobby, f"e{n}", 1, game="Echo") for n in range(3)]
+    assert all(isinstance(wait, Wait) and wait.saving for wait in saving)
+    assert lobby.admission._waiting_of == {}
+    waiting = join(lobby, "t")
+    assert isinstance(waiting, Wait) and not waiting.saving  # the address's one waiting join
+    refused = json.loads(join(lobby, "t2"))
+    assert "too many joins from your address are waiting" in refused["message"]
+    recorder.batch.finish()
+    assert json.loads(saving[0].resume())["status"] == "ok"
 
 
 def test_sessions_are_capped_per_address(guard: GameGuard) -> None:

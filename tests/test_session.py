@@ -184,6 +184,65 @@ def test_two_waits_on_one_view_are_each_woken_and_cancelled_alone(guard: GameGua
     assert session.waiting == 0
 
 
+def test_the_four_views_of_two_players_wait_and_wake_apart(guard: GameGuard) -> None:
+    """Each player and each player's observers are a view of their own: a move wakes the
+    views that have not seen it, and cancelling one view's wait leaves the others."""
+    session = full_session(guard, TicTacToe, 2)
+    mover = session.game.current()[0]
+    other = 1 - mover
+    observers = [session.observer_code(p, key(session, p)) for p in (0, 1)]
+    keys = {(p, False): key(session, p) for p in (0, 1)}
+    keys.update({(p, True): data(observers[p])["code"] for p in (0, 1)})
+    for (p, observer), view_key in keys.items():
+        data(session.state(p, view_key, observer))
+    waits = {view: session.state(view[0], view_key, view[1])
+             for view, view_key in keys.items()}
+    assert all(isinstance(wait, Wait) for wait in waits.values()) and session.waiting == 4
+    waits[(other, True)].cancel()
+    assert session.waiting == 3
+    moved = session.move(mover, key(session, mover), {"position": 4}, with_state=True)
+    assert reply(moved)["state"]["board"][4] == mover
+    assert not waits[(mover, False)].woken  # the mover's reply showed it the move
+    assert waits[(mover, True)].woken and waits[(other, False)].woken
+    assert not waits[(other, True)].woken  # cancelled: nobody waits there
+    assert session.waiting == 1
+    assert data(waits[(other, False)].resume())["board"][4] == mover
+    assert data(waits[(mover, True)].resume())["board"][4] == mover
+
+
+def test_a_waiting_view_owed_the_hand_over_again_is_woken(guard: GameGuard) -> None:
+    """The hand-over's save failed: its view is owed it again, and a state of that view
+    waiting meanwhile is woken to collect it."""
+    recorder = Recorder()
+    session = Session(GameType("TicTacToe", TicTacToe, guard), "t", 2, recorder=recorder)
+    session.add_player("")
+    session.add_player("")
+    recorder.batch.finish()
+    play_to_the_end(session)
+    data(session.restart(0, key(session)))
+    recorder.batch = saving = Batch()
+    handed_over = session.state(1, key(session, 1), False)  # the end, once saved
+    new_game = session.state(1, key(session, 1), False)  # the new game, once saved
+    waiting = session.state(1, key(session, 1), False)  # nothing new: waits
+    assert all(isinstance(wait, Wait) for wait in (handed_over, new_game, waiting))
+    assert not waiting.woken
+    saving.finish("server: could not save")
+    recorder.batch = Batch()  # the next one, which saves that the view is owed again
+    assert reply(handed_over.resume())["message"] == "server: could not save"
+    assert waiting.woken  # owed the hand-over again
+    assert reply(new_game.resume())["message"] == "server: could not save"
+    recorder.batch.finish()
+    assert data(waiting.resume())["gameover"] is True
+
+
+def play_to_the_end(session: Session) -> None:
+    """Play a TicTacToe session until its game is over (each mover takes the first cell)."""
+    while not session.game.game_over():
+        mover = session.game.current()[0]
+        first_free = session.game.view(mover)["board"].index(-1)
+        data(session.move(mover, key(session, mover), {"position": first_free}))
+
+
 # ---------------------------------------------------------------- restart hand-over
 
 
@@ -201,10 +260,7 @@ def test_every_other_view_is_owed_the_final_state_once(guard: GameGuard) -> None
 
 def test_the_hand_over_lists_no_legal_moves(guard: GameGuard) -> None:
     session = full_session(guard, TicTacToe, 2)
-    while not session.game.game_over():
-        mover = session.game.current()[0]
-        first_free = session.game.view(mover)["board"].index(-1)
-        data(session.move(mover, key(session, mover), {"position": first_free}))
+    play_to_the_end(session)
     data(session.restart(0, key(session)))
     assert data(session.state(1, key(session, 1), False, legal_moves=True))[
         "legal_moves"] == []
