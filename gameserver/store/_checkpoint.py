@@ -57,6 +57,7 @@ class Checkpointer:
         self._wake = threading.Event()
         self._stopping = False
         self._failed = False
+        self._one_at_a_time = threading.Lock()  # this thread's pass, or the writer's catch-up
         self._thread = threading.Thread(target=self._run, name="gameserver-checkpoint",
                                         daemon=True)
 
@@ -86,7 +87,8 @@ class Checkpointer:
                 self._wake.clear()
                 if self._stopping:
                     return
-                frames = self._passive(db)
+                with self._one_at_a_time:
+                    frames = self._passive(db)
                 if frames is not None and frames * frame_bytes > WAL_LIMIT:
                     self.catch_up_due = True
         finally:
@@ -99,11 +101,14 @@ class Checkpointer:
         For the store's writer thread, while no other commit can start: the
         checkpoint copies what was written since the last one, so the next
         commit finds the whole log copied and starts it over. If this
-        thread's own checkpoint is running just then (SQLite lets one run at
-        a time), nothing happens: it asks again after its pass.
+        thread's own checkpoint is running just then, it waits for it to end
+        (SQLite runs one at a time). It used to do nothing then and ask again
+        after that pass; on a loaded machine the next catch-up collided again,
+        and the log grew to 38 MB in one of six runs (14 MB in the others).
         """
         self.catch_up_due = False
-        self._passive(db)
+        with self._one_at_a_time:
+            self._passive(db)
 
     def _passive(self, db: sqlite3.Connection) -> int | None:
         """A PASSIVE checkpoint on ``db``; the frames the log holds, None if it failed."""
