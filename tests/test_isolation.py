@@ -696,6 +696,10 @@ def test_after_a_long_outage_a_folder_game_is_saved_afresh_as_its_copy_and_the_m
             blocker.execute("ROLLBACK")
             blocker.close()
         assert solo.move(say="after")["status"] == "ok"
+    with sqlite3.connect(store) as db:  # the game written last, and nothing of earlier tries
+        current = db.execute("SELECT id FROM games WHERE current = 1").fetchall()
+        games = {game_id for (game_id,) in db.execute("SELECT game_id FROM game_moves")}
+    assert len(current) == 1 and games == {current[0][0]}
     with ServerThread(**options) as again:
         solo.port = again.port
         assert solo.state()["data"]["log"] == [{"say": say} for say in ["first", *says, "after"]]

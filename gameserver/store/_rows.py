@@ -25,7 +25,7 @@ restart) is in the game's row (``games``, flagged ``current``), written when
 the game starts and when a player collects the hand-over. So a restart
 writes one new row and touches the previous one, and a move one row.
 
-(About 470 lines on purpose: the statements of every table and the rows
+(About 480 lines on purpose: the statements of every table and the rows
 each event writes are kept together, so that a change of the schema is
 made in one place.)
 """
@@ -69,6 +69,12 @@ FINISH_GAME = "UPDATE games SET ended = ?, final_states = ?, moves = ? WHERE id 
 DROP_GAME = ("DELETE FROM game_moves WHERE game_id = ?",
              "DELETE FROM game_snapshots WHERE game_id = ?",
              "DELETE FROM games WHERE id = ?")
+# A session's unfinished games flagged current: one, unless a rewrite of it was lost.
+_UNFINISHED = ("SELECT id FROM games WHERE game = ? AND session = ? AND current = 1 "
+               "AND ended IS NULL")
+DROP_UNFINISHED = (f"DELETE FROM game_moves WHERE game_id IN ({_UNFINISHED})",
+                   f"DELETE FROM game_snapshots WHERE game_id IN ({_UNFINISHED})",
+                   _UNFINISHED.replace("SELECT id", "DELETE"))
 TRIM_GAME = ("DELETE FROM game_moves WHERE game_id = ? AND seq <= ?",
              "DELETE FROM game_snapshots WHERE game_id = ? AND seq < ?")
 
@@ -203,6 +209,8 @@ class Rows:
             self._keep(ops, live.game_id)
         elif live.game_id:
             drop_game(ops, live.game_id)
+        for sql in DROP_UNFINISHED:  # left by an earlier rewrite whose rows were lost too
+            ops.add(sql, (live.game_name, live.token))
         live.game_id, self.next_game_id = self.next_game_id, self.next_game_id + 1
         base = live.seq - len(since)  # the copy's move; the moves since are logged after it
         live.snap_seq, live.snap_bytes, live.logged_since = base, len(blob), 0
