@@ -204,7 +204,6 @@ def test_os_exit_in_move_is_detected_at_once(make_server) -> None:
                                        "its worker process failed")
 
 
-@pytest.mark.xfail(strict=True, reason="the failed move is replayed at the next start")
 @pytest.mark.parametrize("before", [1, SAVE_EVERY + 1])
 def test_a_move_that_killed_its_worker_is_not_played_again_after_a_restart(
         tmp_path: Path, before: int) -> None:
