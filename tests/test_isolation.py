@@ -639,7 +639,6 @@ def test_a_move_that_json_reads_as_infinity_does_not_stop_the_session_coming_bac
     assert "cannot be restored" not in again.log
 
 
-@pytest.mark.xfail(strict=True, reason="the move is replayed from its repr at the next start")
 def test_a_move_that_json_reads_as_infinity_as_the_last_before_a_restart_is_not_replayed(
         tmp_path: Path) -> None:
     """The store logs such a move as its repr, which cannot be played again: it needs the
