@@ -19,8 +19,9 @@ quarter of its time in the worker. The server keeps the moves played since
 the copy (``_since``); a game whose worker is replaced comes back from the
 copy with those moves played again (the same rule as the store's, in
 ``gameserver.replaying``). A move that fails in the game always comes with
-a copy, so a move that broke halfway is never played again; the store asks
-for a copy with the next move when it wants one (``save_soon``).
+a copy, so a move that broke halfway is never played again, and so does a
+move the store cannot log as JSON; the store asks for a copy with the next
+move when it wants one (``save_soon``).
 
 A restored game is *built* by its restore and the replay of the moves
 logged since (``gameserver.replaying``, in slices): until the last slice

@@ -22,7 +22,8 @@ where the server asks for it, the saved game (``CheckedGame.snapshot()``),
 so that a state request costs the server no round trip and the game
 survives the loss of this process. The server asks for a saved copy every
 few moves (``isolated.SAVE_EVERY``) and keeps the moves since, which a
-restore plays again; a move that fails is always answered with a copy.
+restore plays again; a move that fails, or that is not JSON, is always
+answered with a copy.
 
 Every game method runs under a ``GameGuard`` without watchdog: the server
 enforces the time limit by sending SIGINT, which raises ``GameCallTimeout``
@@ -202,10 +203,17 @@ class Host:
 
     def _move(self, gid: int, move: dict[str, Any], player_id: int,
               wanted: list[View], save: bool = True) -> tuple[Any, ...]:
-        """Play a move; a saved copy comes along if ``save`` or if the move failed
-        (a move that failed halfway could not be played again faithfully)."""
+        """Play a move; a saved copy comes along if ``save``, if the move failed (a move
+        that failed halfway could not be played again faithfully), or if the store
+        cannot log it as JSON (a number too large, read as infinity: it logs the
+        move's repr, which cannot be played again either)."""
         game = self.games[gid]
         error = rejection = None
+        if not save:
+            try:
+                encode_json(move)  # before the game can change it
+            except (TypeError, ValueError):
+                save = True
         try:
             result = game.move(move, player_id)  # a rejection it returns is JSON (checked)
             rejection = None if result is None else encode_json(result)

@@ -1,6 +1,6 @@
 """Worker processes, seen from the server: start, talk, time, kill, replace.
 
-(About 500 lines on purpose: the queue of requests, its timer and the
+(About 550 lines on purpose: the queue of requests, its timer and the
 replacement of a process are one state machine sharing every field; the
 operating-system side is in ``_process``, the messages in ``_channel``.)
 
@@ -31,7 +31,8 @@ and ``grace`` seconds to answer; after that it is killed.
 Failure: a worker that dies (``pidfd`` or end of the pipe: at once), is
 killed for overrunning, sends something malformed, or left a thread or
 child process behind, is *replaced*. The head request fails with a
-``framework:`` error naming the game, the method and the reason; every
+``framework:`` error naming the game, the method and the reason (a move
+once its game is back: ``_restore_later``); every
 other game it hosted comes back in the new process from its last saved
 copy and the moves since (``gameserver.isolated``: nothing is lost), or is
 *lost* (its session ends with a clear error) where it had no copy; the requests queued behind the
@@ -47,6 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import itertools
 import logging
 import os
@@ -121,6 +123,21 @@ class Request:
     retries: int = 0  # times it is sent again if its worker dies during it (a replay slice)
     hello: bool = False  # the first request: its reply is the catalog
     limit: float = 0.0  # seconds it may run (0: the worker's time limit)
+
+
+def _then(request: Request, after: Callable[[], None]) -> None:
+    """Have ``after()`` run once ``request`` is answered or has failed."""
+    answer, fail = request.answer, request.fail
+
+    def answered(reply: tuple[Any, ...]) -> None:
+        answer(reply)
+        after()
+
+    def failed(message: str) -> None:
+        fail(message)
+        after()
+
+    request.answer, request.fail = answered, failed
 
 
 @dataclass(eq=False)
@@ -429,8 +446,8 @@ class Worker:
             head.retries -= 1
             queue.insert(0, head)
             head = None
-        lost = self._restore_later(head)
-        if head is not None:
+        lost, waits = self._restore_later(head, why)
+        if head is not None and not waits:
             head.fail(self._message(head, why))
         delay = self._restart_delay()
         for request in queue:
@@ -446,13 +463,18 @@ class Worker:
         else:
             self._spawn()
 
-    def _restore_later(self, head: Request | None) -> dict[int, str]:
+    def _restore_later(self, head: Request | None, why: str) -> tuple[dict[int, str], bool]:
         """Queue the restore of every game with a snapshot; lose the others (returned).
 
         The head request's game comes back as it was before that request,
         unless the head was building it: then the head's failure is its end.
+        A move that failed fails once its game is back (then True is
+        returned: the caller does not fail it): the session logs that move
+        in the store, which must save the game with it, from the fresh copy
+        the restore brings; the copy before may be older than moves logged
+        since, which the next start would play again, the failed move too.
         """
-        lost = {}
+        lost, waits = {}, False
         for gid, game in list(self.games.items()):
             if head is not None and head.game is game and head.builds:
                 del self.games[gid]
@@ -461,9 +483,12 @@ class Worker:
             if request is None:
                 del self.games[gid]
                 lost[gid] = game.lose()
-            else:
-                self._queue.append(request)
-        return lost
+                continue
+            if head is not None and head.game is game and head.method == "move":
+                _then(request, functools.partial(head.fail, self._message(head, why)))
+                waits = True
+            self._queue.append(request)
+        return lost, waits
 
     def _restart_delay(self) -> float:
         now = time.monotonic()

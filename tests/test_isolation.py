@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from gameserver import _channel, _sandbox, isolated, replaying
+from gameserver import _channel, _sandbox, isolated, registry, replaying
 from gameserver.checked import Call, CheckedGame, GameType
 from gameserver.games.tictactoe import TicTacToe
 from gameserver.guard import GameCodeError, GameGuard
@@ -366,6 +366,93 @@ def test_a_replay_that_gets_another_verdict_ends_the_build_saying_so() -> None:
     with_workers(BUSY, check)
 
 
+LUCKY = '''
+import random
+import time
+
+from abstract_game import AbstractGame
+
+
+class Lucky(AbstractGame):
+    def __init__(self, players):
+        self.players, self.turn, self.draws = players, 0, [random.random()]
+
+    @staticmethod
+    def min_players():
+        return 1
+
+    @staticmethod
+    def max_players():
+        return 2
+
+    def current_player(self):
+        return self.turn
+
+    def game_over(self):
+        return False
+
+    def state(self, player_id):
+        return {"draws": self.draws, "turn": self.turn}
+
+    def move(self, move, player_id):
+        time.sleep(move.get("sleep", 0))
+        if move.get("bad"):
+            return ["no", random.randint(1, 6)]
+        self.draws.append(random.randint(1, 1000))
+        if move.get("boom"):
+            raise ValueError("halfway")
+        self.turn = (self.turn + 1) % self.players
+'''
+
+
+def test_games_come_back_from_their_copies_and_the_moves_since_as_if_never_gone(
+        tmp_path: Path) -> None:
+    """Games k = 0 .. 40 moves in (rejected ones and ones that failed halfway among them,
+    drawing from ``random``) share a worker that is killed during a move of one of them:
+    each then plays on exactly like the same game in-process, the killed move undone."""
+    path = tmp_path / "lucky.py"
+    path.write_text(LUCKY)
+    local_type = GameType("Lucky", registry.load_file(path)[0], GameGuard(watchdog=False))
+
+    def script(i: int) -> dict[str, Any]:
+        return {"bad": True} if i % 7 == 3 else {"boom": True} if i % 11 == 5 else {"n": i}
+
+    async def both(local: CheckedGame, remote: RemoteGame, move: dict[str, Any]) -> None:
+        player = local.current()[0]
+        try:
+            expected = local.move(dict(move), player)
+        except GameCodeError as err:
+            expected = str(err)
+        call = remote.move(dict(move), player)
+        await ended(call)
+        assert (call.error or call.value) == expected
+        same_view(local, remote, 2)
+
+    async def check(isolation: Isolation, remote_types: dict[str, RemoteGameType]) -> None:
+        pairs = []
+        for k in (0, 1, SAVE_EVERY - 1, SAVE_EVERY, SAVE_EVERY + 1, 40):
+            pair = local_type.new_game(2, seed=k), await built(remote_types["Lucky"].new_game(
+                2, seed=k))
+            for i in range(k):
+                await both(*pair, script(i))
+            pairs.append((k, *pair))
+        local, remote = pairs[3][1:]
+        worker = isolation.workers[0]
+        pid = worker.pid
+        assert pid is not None
+        killed = remote.move({"sleep": 30}, local.current()[0])
+        while not worker.busy:
+            await asyncio.sleep(0.01)
+        os.kill(pid, signal.SIGKILL)
+        await ended(killed)
+        assert killed.error is not None and "died during move()" in killed.error
+        for k, local, remote in pairs:
+            for i in range(k, k + 20):
+                await both(local, remote, script(i))
+
+    with_workers(("file", str(path)), check)
+
+
 def test_the_catalog_holds_ranges_texts_and_hidden_information() -> None:
     async def check(isolation: Isolation,
                     remote_types: dict[str, RemoteGameType]) -> None:
@@ -637,6 +724,25 @@ def test_a_move_that_json_reads_as_infinity_does_not_stop_the_session_coming_bac
         solo.port = again.port
         assert solo.state()["data"]["log"] == [{"say": "one"}, {"say": "two"}]
     assert "cannot be restored" not in again.log
+
+
+def test_a_move_that_json_reads_as_infinity_as_the_last_before_a_restart_is_not_replayed(
+        tmp_path: Path) -> None:
+    """The store logs such a move as its repr, which cannot be played again: it needs the
+    game saved after it. A game in a worker sends a copy only every few moves, so that
+    move must bring one."""
+    options = {"store": True, "store_path": str(tmp_path / "store.sqlite3"),
+               "games_dirs": [str(GAMES)]}
+    with ServerThread(**options) as server:
+        solo = Player(server.port, "Busy", "inf", 1)
+        solo.join()
+        raw = (b'{"type": "move", "game": "Busy", "session": "inf", "player_id": 0, '
+               b'"key": "' + solo.key.encode() + b'", "move": {"bad": true, "x": 1e400}}')
+        assert json.loads(send_raw(server.port, raw + TERMINATOR))["status"] == "illegalmove"
+    with ServerThread(**options) as again:
+        solo.port = again.port
+        assert solo.state()["data"]["log"] == []
+        assert solo.move(say="after")["status"] == "ok"
 
 
 @pytest.mark.skipif(_sandbox.landlock_abi() == 0, reason="needs Landlock")

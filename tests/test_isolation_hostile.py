@@ -204,6 +204,28 @@ def test_os_exit_in_move_is_detected_at_once(make_server) -> None:
                                        "its worker process failed")
 
 
+@pytest.mark.parametrize("before", [1, SAVE_EVERY + 1])
+def test_a_move_that_killed_its_worker_is_not_played_again_after_a_restart(
+        tmp_path: Path, before: int) -> None:
+    """The failed move is logged with its error, and the game is as before it: the store
+    must save the game with that move, or the next start plays it again (and the game's
+    worker dies again, and the session is dropped). Found with moves since the last copy
+    the worker sent, which the store cannot save before the next move brings a copy."""
+    options = {"store": True, "store_path": str(tmp_path / "store.sqlite3"),
+               "games_dirs": [str(HOSTILE / "exit_in_move")], "game_call_timeout": ROOMY}
+    with ServerThread(**options) as server:
+        player = joined(server.port, "ExitInMove", "restarted")
+        for _ in range(before):
+            assert player.move()["status"] == "ok"
+        assert player.move(attack=True)["message"].startswith(
+            "framework: game ExitInMove: the game's worker process died during move()")
+        assert count(player) == before
+    with ServerThread(**options) as again:
+        player.port = again.port
+        assert count(player) == before
+        assert player.move()["status"] == "ok"
+
+
 def test_gc_finds_no_key_and_no_server_descriptor(make_server, tmp_path) -> None:
     server = hostile_server(make_server, "snoop", store=True,
                             store_path=str(tmp_path / "store.sqlite3"))
