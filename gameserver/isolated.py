@@ -58,7 +58,7 @@ log = logging.getLogger("gameserver.isolated")
 
 View = tuple[int, bool]
 SAVE_EVERY = 16  # moves between two saved copies sent along by the worker ...
-SINCE_BYTES_MAX = 256 * 1024  # ... and about this many bytes of moves kept since the last
+SINCE_BYTES_MAX = 256 * 1024  # ... and at most this many bytes of moves kept since the last
 _OK_PREFIX = protocol.OK_HEAD + b"{"  # a state reply: its data is a dict
 
 
@@ -358,9 +358,13 @@ class RemoteGame(CheckedGame):
             raise GameCodeError(self._lost)
         call = Call()
         since = self._since
-        save = (self._save_next or since is None or len(since) >= SAVE_EVERY - 1
-                or self._since_bytes >= SINCE_BYTES_MAX)
+        save = self._save_next or since is None or len(since) >= SAVE_EVERY - 1
         frame = _channel.encode(("move", self.gid, move, player_id, self._wanted, save))
+        if not save and self._since_bytes + len(frame) > SINCE_BYTES_MAX:
+            # Kept, it would take the moves since the copy past their bound (and a
+            # restore's message, copy and moves, towards the channel's).
+            save = True
+            frame = _channel.encode(("move", self.gid, move, player_id, self._wanted, save))
         self._worker.send(Request(frame, "move",
                                   lambda reply: self._moved(call, reply, (player_id, move),
                                                             save, len(frame)),
