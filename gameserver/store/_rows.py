@@ -194,7 +194,8 @@ class Rows:
 
         For when rows of it were lost (see ``writer._rewrite_afresh``): its
         row, and its game as it is now, pickled, as a new game that goes on
-        from the current move (its history is missing what was lost).
+        from the current move (its history is missing what was lost). A game
+        in a worker process is written as its last copy and the moves since.
 
         Raises:
             NotSaved: the game cannot be pickled, restored, or is too large.
