@@ -234,6 +234,33 @@ def test_a_join_waiting_only_for_its_save_is_no_waiting_join(guard: GameGuard) -
     assert json.loads(saving[0].resume())["status"] == "ok"
 
 
+def test_an_auto_join_counts_until_filled_even_while_its_failing_save_is_pending(
+        guard: GameGuard) -> None:
+    """An address's auto-join waiting for a partner counts; once another address fills
+    the session it counts no more (no tick needed), although the replies still wait
+    for the save, and that save failing leaves nothing counted."""
+    recorder = Recorder()
+    lobby = Lobby(game_types({"TicTacToe": TicTacToe}, guard),
+                  LobbyLimits(max_waiting_joins_per_address=1, new_sessions_per_minute=10**6),
+                  store=recorder)
+    first = join(lobby)
+    assert isinstance(first, Wait) and not first.saving
+    assert "too many joins" in json.loads(join(lobby, "named"))["message"]
+    filler = lobby.handle(Join("TicTacToe", "auto", 2, ""), "10.0.0.2")
+    assert isinstance(filler, Wait) and filler.saving and first.woken
+    assert "10.0.0.2" not in lobby.admission._waiting_of
+    waiting = join(lobby, "named")  # the address's one waiting join again
+    assert isinstance(waiting, Wait) and not waiting.saving
+    assert "too many joins" in json.loads(join(lobby, "named2"))["message"]
+    saved = first.resume()
+    assert isinstance(saved, Wait) and saved.saving
+    recorder.batch.finish("server: could not save")
+    assert json.loads(saved.resume())["message"] == "server: could not save"
+    assert json.loads(filler.resume())["message"] == "server: could not save"
+    waiting.cancel()
+    assert lobby.admission._waiting_of == {}
+
+
 def test_sessions_are_capped_per_address(guard: GameGuard) -> None:
     lobby = make_lobby(guard, Clock(), max_sessions_per_address=3)
     for n in range(3):

@@ -136,6 +136,42 @@ def test_moves_are_checked_in_protocol_order(guard: GameGuard) -> None:
     assert session.moves == 1 and session.accepted_moves == 0
 
 
+def test_an_id_outside_the_seats_is_an_invalid_key_never_another_views_state(
+        guard: GameGuard) -> None:
+    """The per-view tables are lists at ``player * 2 + observer``: there an id of -1 is
+    the last player's observer view, and 2 is past the end. Every request refuses such
+    an id before it reads them, even with the last player's real keys, and marks no
+    view as having seen anything."""
+    session = full_session(guard, TicTacToe, 2)
+    last = 1
+    data(session.observer_code(last, key(session, last)))
+    keys = (key(session, last), session.players[last].observer_key or "")
+    requests = (
+        lambda p, k: session.state(p, k, False),
+        lambda p, k: session.state(p, k, True),
+        lambda p, k: session.state(p, k, True, legal_moves=True, timer=True),
+        lambda p, k: session.feed(p, k, True),
+        lambda p, k: session.move(p, k, {"position": 0}, with_state=True, legal_moves=True),
+        lambda p, k: session.restart(p, k),
+        lambda p, k: session.observer_code(p, k))
+    for player_id in (-1, -2, -3, 2, 3, 10**20, -10**20):
+        for request in requests:
+            for view_key in keys:
+                with pytest.raises(ProtocolError, match="^framework: invalid key"):
+                    request(player_id, view_key)
+    assert session.waiting == 0 and session.moves == 0 and session.version == 0
+    # Nothing was shown to any view: each one's first state still answers at once.
+    observer_key = keys[1]
+    assert data(session.state(last, key(session, last), False))["current"]
+    assert data(session.state(last, observer_key, True))["board"] == [-1] * 9
+    # A session still filling has fewer players than seats: an empty seat is no view.
+    filling = Session(GameType("TicTacToe", TicTacToe, guard), "f", 2)
+    filling.add_player("")
+    for player_id in (1, -1):
+        with pytest.raises(ProtocolError, match="^framework: invalid key"):
+            filling.state(player_id, key(filling), False)
+
+
 def test_an_observer_key_cannot_move(guard: GameGuard) -> None:
     session = full_session(guard)
     observer = data(session.observe("p"))["key"]
