@@ -236,9 +236,10 @@ class Lobby:
         player = session.add_player(name, client)
         outcome = session.join_reply(player, self.limits.request_size_max, timed)
         # Only a join that waits for players counts: the joiner who fills the session
-        # waits for its save at most (one loop pass), and counting that Wait would keep
-        # it, its reply and its session's batch until the next tick (bench/waiters.py:
-        # thousands of them at once, freed memory that stayed fragmented).
+        # waits for its save at most (one loop pass; for a game in a worker process,
+        # also for the game's build, within the time limit), and counting that Wait
+        # would keep it, its reply and its session's batch until the next tick
+        # (bench/waiters.py: thousands at once, freed memory that stayed fragmented).
         if waits and isinstance(outcome, Wait):
             self.admission.count_waiting(client, outcome)
         return outcome
