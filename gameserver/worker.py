@@ -168,11 +168,12 @@ class Host:
         try:
             reply = self.operations[op](gid, *message[2:])
         except Exception as err:  # noqa: BLE001 - out of memory outside a game call, ...
+            # This process can no longer vouch for the game: it asks to be replaced, and
+            # the server brings the game back from its copy, as it was before the request.
             log.exception("worker: %s failed", op)
-            game = self.games.get(gid)
-            name = game.type.name if game is not None else message[2]  # new/restore: the class
-            reply = (f"framework: game {name}: the game's worker process failed "
-                     f"({type(err).__name__})", None, None, None, [], None)
+            return (None, None, None, None, [], None,
+                    f"failed in its worker process, outside the game's code "
+                    f"({type(err).__name__})", self.retire, self.logs.take())
         return (*reply, _leftovers(), self.retire, self.logs.take())
 
     def _new(self, gid: int, name: str, players: int, seed: int | None,

@@ -17,10 +17,13 @@ Messages (plain data, ``gameserver._channel``), server → worker, and the reply
 
 * ``("hello", settings)`` → ``("catalog", entries, landlock_abi, problems, logs)``;
 * ``("new", gid, class, players, seed, wanted)``,
-  ``("restore", gid, class, blob, wanted)``,
-  ``("move", gid, move, player, wanted)``, ``("view", gid, player, legal)``
+  ``("restore", gid, class, blob, wanted, moves)``,
+  ``("move", gid, move, player, wanted, save)``, ``("view", gid, player, legal)``
   → ``(error, result, current, over, views, snapshot, leftovers, retire,
-  logs)``, where ``result`` is a move's rejection as JSON text;
+  logs)``, where ``result`` is a move's rejection as JSON text and
+  ``leftovers``, if not None, why the worker must be replaced (the game
+  left a thread or child process running, or the worker failed outside a
+  game call);
 * ``("drop", gid)``: no reply.
 
 Time: the head request may run ``time_limit`` seconds (the hello, which

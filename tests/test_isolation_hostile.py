@@ -369,6 +369,27 @@ def test_a_forged_reply_is_never_unpickled(make_server, tmp_path) -> None:
     assert_restored(calm)
 
 
+def test_a_worker_that_fails_outside_a_game_call_is_replaced_and_the_game_undone(
+        make_server) -> None:
+    """Breaker's worker raises after the game's own move returned. It used to reply
+    with nobody's turn (the session was stuck) and no copy; now it asks to be
+    replaced, and the attacked game comes back as before the attack."""
+    server = hostile_server(make_server, "breaker")
+    calm = calm_session(server, "Breaker")
+    pid = worker_pid(server)
+    attacker = joined(server.port, "Breaker", "attack")
+    assert attacker.move()["status"] == "ok"
+    reply = attack_alongside(server, attacker)
+    assert reply == {"status": "error", "message": (
+        "framework: game Breaker: move() failed in its worker process, outside the game's "
+        "code (RuntimeError)")}
+    assert worker_pid(server) != pid
+    assert_restored(calm)
+    assert count(attacker) == 1  # the attack was undone: its game plays on
+    assert attacker.move()["status"] == "ok"
+    assert count(attacker) == 2
+
+
 @pytest.mark.parametrize(("folder", "game"), [("bloater", "Bloater"), ("flooder", "Flooder")])
 def test_a_worker_whose_own_bounds_were_lifted_is_refused_by_the_server(
         make_server, folder: str, game: str) -> None:
