@@ -226,10 +226,7 @@ class Rows:
         accepted = live.accepted - sum(verdict is None for *_, verdict in since)
         ops.add(INSERT_SNAPSHOT, (live.game_id, base, accepted, blob), len(blob))
         for seq, (_, player_id, move, verdict) in enumerate(since, base + 1):
-            text = json_or_repr(move)
-            ops.add(INSERT_MOVE, (live.game_id, seq, player_id, text, verdict, now),
-                    len(text) + len(verdict or "") + ROW_OVERHEAD)
-            live.logged_since += len(text) + len(verdict or "") + ROW_OVERHEAD
+            _log_move(ops, live, seq, player_id, json_or_repr(move), verdict, now)
 
     def observed(self, ops: Ops, live: Live, session: Any) -> None:
         """A player got an observer key: rewrite the session row."""
@@ -259,10 +256,7 @@ class Rows:
         live.seq += 1
         if verdict is None:
             live.accepted += 1
-        size = len(text) + len(verdict_text or "") + ROW_OVERHEAD
-        ops.add(INSERT_MOVE, (live.game_id, live.seq, player_id, text, verdict_text, now),
-                size)
-        live.logged_since += size
+        _log_move(ops, live, live.seq, player_id, text, verdict_text, now)
         if isinstance(verdict, str) and verdict.startswith("framework: game "):
             # The game failed (or was interrupted) mid-move: never replay that.
             live.snap_due = True
@@ -429,6 +423,14 @@ def _pickled(game: Any) -> bytes:
     if problem:
         raise NotSaved(f"its game cannot be restored: {problem}")
     return blob
+
+
+def _log_move(ops: Ops, live: Live, seq: int, player_id: int, text: str,
+              verdict_text: str | None, now: float) -> None:
+    """A move's row (its text and verdict as JSON), counted towards the next snapshot."""
+    size = len(text) + len(verdict_text or "") + ROW_OVERHEAD
+    ops.add(INSERT_MOVE, (live.game_id, seq, player_id, text, verdict_text, now), size)
+    live.logged_since += size
 
 
 def _copy_and_moves(game: Any) -> tuple[bytes, list[Any]]:
