@@ -12,13 +12,16 @@ no round trip; a state that was not sent along (too large, or a variant
 nobody asked for before, such as with ``legal_moves``) is fetched once and
 sent along with every later change.
 
-The worker sends a saved copy of the game (``CheckedGame.snapshot()``)
-with a new game and then every ``SAVE_EVERY`` moves, not with every move:
-pickling the game and carrying the copy cost a TicTacToe move about a
+A new game is made from a seed the server chooses and is saved as that
+seed, as a game in the server's process is: made again from it, it must
+show its players what it showed at first (the worker checks a checksum of
+its start). The worker sends a saved copy of the game
+(``CheckedGame.snapshot()``) every ``SAVE_EVERY`` moves, not with every
+move: pickling the game and carrying the copy cost a TicTacToe move about a
 quarter of its time in the worker. The server keeps the moves played since
-the copy (``_since``); a game whose worker is replaced comes back from the
-copy with those moves played again (the same rule as the store's, in
-``gameserver.replaying``). A move that fails in the game always comes with
+the seed or the copy (``_since``); a game whose worker is replaced comes
+back from them with those moves played again (the same rule as the
+store's, in ``gameserver.replaying``). A move that fails in the game always comes with
 a copy, so a move that broke halfway is never played again, and so does a
 move the store cannot log as JSON; the store asks for a copy with the next
 move when it wants one (``save_soon``).
@@ -42,6 +45,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 import types
 import weakref
 from collections.abc import Callable
@@ -185,9 +189,29 @@ class RemoteGameType(GameType):
         return self._texts[1]
 
     def new_game(self, players: int, seed: int | None = None) -> RemoteGame:
-        """A game being built in the worker: its ``pending`` call ends when it is ready."""
-        game = RemoteGame(self, [(p, False) for p in range(players)])
+        """A game being built in the worker: its ``pending`` call ends when it is ready.
+
+        It is made from a seed chosen here (unless given) and saved as that
+        seed, as a game in the server's process is: the worker sends no copy
+        of it until its ``SAVE_EVERY``-th move.
+        """
+        if seed is None:
+            seed = secrets.randbits(128)
+        game = RemoteGame(self, players, seed)
         game.build(("new", game.gid, self.name, players, seed), "__init__")
+        return game
+
+    def remake(self, players: int, seed: int, start: int,
+               moves: list[replaying.LoggedMove] | None = None) -> RemoteGame:
+        """A game being made again in the worker from its seed, then ``moves`` replayed.
+
+        ``start`` is the checksum of its start the worker sent when it first
+        made it (``RemoteGame.saved_start``); a game that starts differently
+        fails its build, as one whose moves get other verdicts does.
+        """
+        game = RemoteGame(self, players, seed, start)
+        game.build(("remake", game.gid, self.name, players, seed, start), "__init__",
+                   moves or [])
         return game
 
     def restore(self, blob: bytes, players: int | None = None,
@@ -198,7 +222,7 @@ class RemoteGameType(GameType):
         are then played again there, in slices; the first that gets another
         verdict ends the build with an error saying so (``store._restore``).
         """
-        game = RemoteGame(self, [(p, False) for p in range(players or 0)])
+        game = RemoteGame(self, players or 0)
         game.build(("restore", game.gid, self.name, blob), "unpickle", moves or [])
         return game
 
@@ -212,13 +236,15 @@ class RemoteGame(CheckedGame):
     """
 
     __slots__ = ("gid", "_worker", "_build", "_turn", "_ended", "_views", "_decoded",
-                 "_fetches", "_wanted", "_blob", "_since", "_since_bytes", "_save_next",
-                 "_moves", "_lost", "_on_lost", "_timeout_moves", "__weakref__")
+                 "_fetches", "_wanted", "_players", "_start", "_blob", "_since",
+                 "_since_bytes", "_save_next", "_moves", "_lost", "_on_lost", "_timeout_moves",
+                 "__weakref__")
 
     type: RemoteGameType
 
-    def __init__(self, game_type: RemoteGameType, wanted: list[View]) -> None:
-        super().__init__(game_type, None, None)
+    def __init__(self, game_type: RemoteGameType, players: int, seed: int | None = None,
+                 start: int | None = None) -> None:
+        super().__init__(game_type, None, None, seed)
         self._worker = worker = game_type.worker
         self.gid = worker.new_id()
         self._build: Call | None = Call()
@@ -227,9 +253,14 @@ class RemoteGame(CheckedGame):
         self._views: dict[View, bytes | str] = {}
         self._decoded: dict[View, dict[str, Any]] = {}
         self._fetches: dict[View, Call] = {}
-        self._wanted = wanted  # the states sent along with every change
+        self._wanted = [(p, False) for p in range(players)]  # states sent along with changes
+        self._players = players
+        # Made from ``seed``: the checksum of its start, which a remake must match (the
+        # worker sends it with the new game), and then the game is saved as its seed.
+        self._start = start
         self._blob: bytes | None = None  # the last saved copy ...
-        # ... and the moves played since (None: they cannot be played again, no copy)
+        # ... (or None: the seed) and the moves played since (None: they cannot be
+        # played again, nothing to come back from)
         self._since: list[replaying.LoggedMove] | None = None
         self._since_bytes = 0
         self._save_next = False  # the next move brings a copy (the store wants one)
@@ -284,13 +315,20 @@ class RemoteGame(CheckedGame):
         replay, from the copy after the last slice answered: the slices not
         answered yet are sent again after it, the last one ends the build.
         """
-        if self._blob is None or self._lost is not None:
+        if self._lost is not None or self._since is None:
             return None
         building = self._build is not None
-        moves = [] if building or self._since is None else self._since
-        message = ("restore", self.gid, self.type.name, self._blob,
-                   [] if building else self._wanted, moves)
-        return Request(_channel.encode(message), "unpickle",
+        moves = [] if building else self._since
+        wanted = [] if building else self._wanted
+        if self._blob is not None:
+            message: tuple[Any, ...] = ("restore", self.gid, self.type.name, self._blob,
+                                        wanted, moves)
+        elif self.seed is not None and self._start is not None:
+            message = ("remake", self.gid, self.type.name, self._players, self.seed,
+                       self._start, wanted, moves)
+        else:
+            return None
+        return Request(_channel.encode(message), "unpickle" if self._blob else "__init__",
                        self._part_built if building else self._built, self._not_built,
                        game=self, builds=True,
                        limit=self._worker.settings.time_limit * (1 + len(moves)))
@@ -307,7 +345,7 @@ class RemoteGame(CheckedGame):
         if reply[0] is not None:
             self._not_built(reply[0])
             return
-        self._kept(reply[5], asked=True)
+        self._built_copy(reply)
         self._worker.games[self.gid] = self
 
     def _built(self, reply: tuple[Any, ...]) -> None:
@@ -318,11 +356,31 @@ class RemoteGame(CheckedGame):
             self._not_built(error)
             return
         self._mirror(reply)
-        self._kept(reply[5], asked=True)
+        self._built_copy(reply)
         self._worker.games[self.gid] = self
         build, self._build = self._build, None
         if build is not None:
             build.finish()
+
+    def _built_copy(self, reply: tuple[Any, ...]) -> None:
+        """Keep what a build's reply brings to come back from.
+
+        A saved copy if it brings one; else, for a game made from a seed,
+        that seed: a new game's first reply brings the checksum of its start,
+        a remake's keeps the moves since (none, or those it could not save
+        after playing them again).
+        """
+        if reply[5] is not None or self.seed is None:
+            self._kept(reply[5], asked=True)
+        elif self._start is None:  # a new game
+            start = reply[1]
+            if type(start) is str and start.isdigit() and len(start) <= 10:
+                self._start = int(start)
+                self._blob, self._since, self._since_bytes = None, [], 0
+            else:
+                self._kept(None, asked=True)
+        elif self._since is None:  # a remake's first reply
+            self._blob, self._since, self._since_bytes = None, [], 0
 
     def _not_built(self, message: str) -> None:
         build, self._build = self._build, None
@@ -419,14 +477,25 @@ class RemoteGame(CheckedGame):
         self._save_next = True
 
     def saved_copy(self) -> tuple[bytes, list[replaying.LoggedMove]]:
-        """The last saved copy and the moves played since; only where ``copy_is_behind``."""
+        """The last saved copy and the moves played since; only where ``copy_is_behind``
+        and the game is not saved as its seed (``saved_start``)."""
         assert self._blob is not None and self._since is not None
         return self._blob, list(self._since)
 
+    def saved_start(self) -> tuple[int, int, list[replaying.LoggedMove]] | None:
+        """The game as saved by its seed: the seed, the checksum of its start (see
+        ``RemoteGameType.remake``) and the moves played since; None if it has a copy
+        (or nothing to come back from)."""
+        if (self._blob is not None or self._since is None or self.seed is None
+                or self._start is None):
+            return None
+        return self.seed, self._start, list(self._since)
+
     @property
     def copy_is_behind(self) -> bool:
-        """Whether moves were played since the last saved copy (``snapshot`` would fail)."""
-        return bool(self._since)
+        """Whether ``snapshot`` would fail for want of a fresh copy: moves were played
+        since the last, or the game has none yet (it is saved as its seed)."""
+        return bool(self._since) or (self._blob is None and self._since is not None)
 
     def _checked(self, view: bytes | str) -> bytes | str:
         """A state reply from the worker, if it is one: nothing that could break the framing."""
@@ -522,14 +591,19 @@ class RemoteGame(CheckedGame):
         """The saved game sent along with the last change.
 
         Raises:
-            GameCodeError: there is none (see the server log), or moves were
-                played since it was taken (``copy_is_behind``: ask with ``save_soon``).
+            GameCodeError: there is none (see the server log), none yet (a
+                new game is saved as its seed), or moves were played since it
+                was taken (``copy_is_behind``: ask with ``save_soon``).
         """
+        since = self._since
+        if self._blob is None and since is not None:
+            raise self.type_error("pickle", "was not asked for yet: the game is saved as its "
+                                  f"seed and the {len(since)} moves since")
         if self._blob is None:
             raise self.type_error("pickle", "failed, or made more than "
                                   f"{_channel.SNAPSHOT_MAX // 1024} KB (see the server log)")
-        if self._since:
-            raise self.type_error("pickle", f"was last sent {len(self._since)} moves ago")
+        if since:
+            raise self.type_error("pickle", f"was last sent {len(since)} moves ago")
         return self._blob
 
     # ------------------------------------------------------------ fetching

@@ -25,6 +25,10 @@ from .guard import GameCodeError
 
 LoggedMove = tuple[int, int, Any, "str | None"]  # number, player id, move, verdict as logged
 
+# Why a game saved as its seed cannot be brought back (store._restore, worker._remake).
+STARTS_DIFFERENTLY = ("its game starts differently when made again from its seed (does its "
+                      "__init__ read the clock or use secrets?)")
+
 SLICE_MOVES = 16  # moves replayed per request to a worker ...
 SLICE_BYTES = 256 * 1024  # ... and at most about this many bytes of them (one move more)
 

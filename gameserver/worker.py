@@ -20,10 +20,12 @@ what the server needs until the next change: whose turn it is, whether the
 game is over, the states clients are expected to ask for (``wanted``), and,
 where the server asks for it, the saved game (``CheckedGame.snapshot()``),
 so that a state request costs the server no round trip and the game
-survives the loss of this process. The server asks for a saved copy every
-few moves (``isolated.SAVE_EVERY``) and keeps the moves since, which a
-restore plays again; a move that fails, or that is not JSON, is always
-answered with a copy.
+survives the loss of this process. A new game is made from a seed the
+server chose and comes with a checksum of its start instead of a copy
+(``remake`` makes it again and checks that checksum); the server asks for a
+saved copy every few moves (``isolated.SAVE_EVERY``) and keeps the moves
+since, which a restore or remake plays again; a move that fails, or that is
+not JSON, is always answered with a copy.
 
 Every game method runs under a ``GameGuard`` without watchdog: the server
 enforces the time limit by sending SIGINT, which raises ``GameCallTimeout``
@@ -43,6 +45,7 @@ import signal
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -106,8 +109,9 @@ class Host:
         self.retire = False  # the CPU limit's warning came
         self.logs = ForwardingHandler()
         self.operations: dict[str, Callable[..., tuple[Any, ...]]] = {
-            "new": self._new, "restore": self._restore, "move": self._move, "view": self._view,
-            "timeout_move": self._timeout_move, "replay": self._replay}
+            "new": self._new, "remake": self._remake, "restore": self._restore,
+            "move": self._move, "view": self._view, "timeout_move": self._timeout_move,
+            "replay": self._replay}
 
     # ------------------------------------------------------------ start
 
@@ -178,8 +182,49 @@ class Host:
 
     def _new(self, gid: int, name: str, players: int, seed: int | None,
              wanted: list[View]) -> tuple[Any, ...]:
-        return self._built(gid, name, lambda game_type: game_type.new_game(players, seed),
-                           wanted)
+        """A new game. Made from a ``seed`` the server chose, it comes with no saved copy:
+        it is saved as that seed, and the reply's result is the checksum of its start
+        (``_start_checksum``), which a ``remake`` checks."""
+        reply = self._built(gid, name, lambda game_type: game_type.new_game(players, seed),
+                            wanted, save=seed is None)
+        if reply[0] is not None or seed is None:
+            return reply
+        checksum = self._start_checksum(self.games[gid], players, reply[4])
+        return (None, str(checksum), *reply[2:])
+
+    def _remake(self, gid: int, name: str, players: int, seed: int, checksum: int,
+                wanted: list[View], moves: list[replaying.LoggedMove] | None = None,
+                ) -> tuple[Any, ...]:
+        """Make a game again from its seed, check that it starts as it did, then play
+        again the ``moves`` made since (a copy of the game comes with the reply then)."""
+        reply = self._built(gid, name, lambda game_type: game_type.new_game(players, seed),
+                            wanted if not moves else [], save=False)
+        if reply[0] is not None:
+            return reply
+        if self._start_checksum(self.games[gid], players, reply[4]) != checksum:
+            del self.games[gid]
+            return (f"framework: game {name}: {replaying.STARTS_DIFFERENTLY}", None, None,
+                    None, [], None)
+        if not moves:
+            return (None, str(checksum), *reply[2:])
+        return self._replay(gid, moves, wanted)
+
+    def _start_checksum(self, game: CheckedGame, players: int,
+                        views: list[tuple[int, bool, bytes | str]]) -> int:
+        """A checksum of what each player sees of a new game (errors included).
+
+        Computed here both when the game is first made and when it is made
+        again, from the same state replies, so that it says whether the game
+        starts the same twice; ``views``: the replies the mirror made already.
+        """
+        made = {player_id: view for player_id, legal, view in views if not legal}
+        checksum = 0
+        for player_id in range(players):
+            view = made.get(player_id)
+            if view is None:
+                view = self._view_of(game, player_id, False)[0]
+            checksum = zlib.crc32(view if type(view) is bytes else view.encode(), checksum)
+        return checksum
 
     def _restore(self, gid: int, name: str, blob: bytes, wanted: list[View],
                  moves: list[replaying.LoggedMove] | None = None) -> tuple[Any, ...]:
@@ -190,7 +235,8 @@ class Host:
             return reply
         return self._replay(gid, moves, wanted)
 
-    def _built(self, gid: int, name: str, build: Any, wanted: list[View]) -> tuple[Any, ...]:
+    def _built(self, gid: int, name: str, build: Any, wanted: list[View], save: bool = True,
+               ) -> tuple[Any, ...]:
         game_type = self.types.get(name)
         if game_type is None:
             return (f"framework: game {name}: the game's file no longer defines it", None,
@@ -200,7 +246,7 @@ class Host:
         except GameCodeError as err:
             return (str(err), None, None, None, [], None)
         self.games[gid] = game
-        return (None, None, *self._mirror(gid, game, wanted))
+        return (None, None, *self._mirror(gid, game, wanted, save=save))
 
     def _move(self, gid: int, move: dict[str, Any], player_id: int,
               wanted: list[View], save: bool = True) -> tuple[Any, ...]:

@@ -91,6 +91,10 @@ _RESTARTS_FREE = 5  # failures within RESTART_WINDOW replaced at once; then spac
 RESTART_WINDOW = 60.0
 RESTART_DELAY_MAX = 30.0
 READ_SIZE = 256 * 1024
+# One buffer every worker's replies are read into (the loop reads one pipe at a time):
+# ``os.read`` would allocate READ_SIZE bytes per read, which the C library serves with
+# mmap, mremap and munmap, three system calls and a page fault per reply.
+_read_buffer = memoryview(bytearray(READ_SIZE))
 
 
 @dataclass(frozen=True)
@@ -300,16 +304,16 @@ class Worker:
         if process is not self._process:
             return
         try:
-            data = os.read(process.from_worker, READ_SIZE)
+            size = os.readv(process.from_worker, [_read_buffer])
         except BlockingIOError:
             return
         except OSError:
-            data = b""
-        if not data:
+            size = 0
+        if not size:
             self._ended(process)
             return
         try:
-            for payload in self._reader.feed(data):
+            for payload in self._reader.feed(_read_buffer[:size]):
                 self._reply(_channel.decode_plain(payload))
                 if process is not self._process:
                     return  # the reply made us replace the worker

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import pickle
+import re
 import signal
 import sqlite3
 import sys
@@ -126,6 +127,17 @@ async def answer(game: RemoteGame, player_id: int, legal: bool = False) -> bytes
     return reply
 
 
+async def made_again(game_type: RemoteGameType, players: int,
+                     ) -> Callable[[list[replaying.LoggedMove]], RemoteGame]:
+    """A new game's way back: made again from its seed with the moves given (as the
+    store brings back a game saved as its seed)."""
+    start = (await built(game_type.new_game(players))).saved_start()
+    assert start is not None
+    seed, checksum, since = start
+    assert since == []
+    return lambda moves: game_type.remake(players, seed, checksum, moves)
+
+
 def same_view(local: CheckedGame, remote: RemoteGame, players: int) -> None:
     assert remote.current() == local.current()
     assert remote.game_over() == local.game_over()
@@ -148,18 +160,20 @@ def test_a_game_in_a_worker_answers_exactly_like_in_process() -> None:
             assert await moved(remote, move, player) == local.move(move, player)
             same_view(local, remote, 2)
         assert remote.game_over()
-        # Its saved copy is the game itself (it loads in-process too) as of the new game:
-        # the moves since are kept to be played again, and snapshot() refuses a stale copy.
+        # It is saved as its seed, as a game in the server's process is: the moves since
+        # are kept to be played again, and snapshot() has no copy to give yet.
         assert remote.copy_is_behind
-        with pytest.raises(GameCodeError, match="last sent 7 moves ago"):
+        with pytest.raises(GameCodeError, match="saved as its seed and the 7 moves since"):
             remote.snapshot()
-        blob, since = remote.saved_copy()
+        start = remote.saved_start()
+        assert start is not None
+        seed, _, since = start
+        assert seed == 7
         assert [move for _, _, move, _ in since] == [{"position": p} for p in played]
         assert [verdict for *_, verdict in since].count(None) == 6  # one rejection
-        again = local_type.restore(blob)
+        again = local_type.new_game(2, seed)
         assert replaying.replay(again, since) is None
         same_view(again, remote, 2)
-
     with_workers(("module", "gameserver.games.tictactoe"), check)
 
 
@@ -194,12 +208,14 @@ def test_a_restored_game_replays_its_logged_moves_in_the_worker() -> None:
     async def check(isolation: Isolation,
                     remote_types: dict[str, RemoteGameType]) -> None:
         start = await built(remote_types["Busy"].new_game(1))
+        start.save_soon()  # a copy comes with the next move
+        assert await moved(start, {"say": "0"}, 0) is None
         blob = start.snapshot()
         # 150 moves: ten requests of at most 16 (replaying.SLICE_MOVES).
         moves = [(seq, 0, {"say": str(seq)}, None) for seq in range(1, 150)]
         moves.append((150, 0, {"bad": True}, '["bad move", 1]'))
         game = await built(remote_types["Busy"].restore(blob, 1, moves))
-        assert game.view(0)["log"] == [{"say": str(seq)} for seq in range(1, 150)]
+        assert game.view(0)["log"] == [{"say": str(seq)} for seq in range(150)]
         assert game.snapshot() != blob  # the copy sent along is the replayed game's
         assert await moved(game, {"say": "next"}, 0) is None
         assert game.view(0)["log"][-1] == {"say": "next"}
@@ -214,7 +230,8 @@ def test_a_copy_comes_every_few_moves_when_asked_and_after_a_failing_move(
     async def check(isolation: Isolation,
                     remote_types: dict[str, RemoteGameType]) -> None:
         game = await built(remote_types["Busy"].new_game(1))
-        assert not game.copy_is_behind  # a new game comes with its copy
+        assert game.copy_is_behind  # a new game is saved as its seed: no copy yet
+        assert game.saved_start() is not None
         for n in range(1, SAVE_EVERY + 1):
             assert await moved(game, {"n": n}, 0) is None
             assert game.copy_is_behind == (n < SAVE_EVERY)
@@ -239,11 +256,11 @@ def test_a_copy_comes_every_few_moves_when_asked_and_after_a_failing_move(
 def test_a_replay_slice_may_take_the_time_limit_once_per_move() -> None:
     async def check(isolation: Isolation,
                     remote_types: dict[str, RemoteGameType]) -> None:
-        blob = (await built(remote_types["Busy"].new_game(1))).snapshot()
+        again = await made_again(remote_types["Busy"], 1)
         # 12 moves of 0.1 s CPU each (one slice): 1.2 s in all, more than the 1 s limit
         # of one call, as each took when it was played.
         moves = [(seq, 0, {"burn": 0.1}, None) for seq in range(1, 13)]
-        game = await built(remote_types["Busy"].restore(blob, 1, moves))
+        game = await built(again(moves))
         assert len(game.view(0)["log"]) == 12
 
     async def main() -> None:
@@ -263,10 +280,10 @@ async def halfway_replayed(busy: RemoteGameType) -> RemoteGame:
     Each move burns 0.03 s: the first slice (16) answers after ~0.5 s, the
     last ~1 s later.
     """
-    blob = (await built(busy.new_game(2))).snapshot()
+    again = await made_again(busy, 2)
     moves = [(seq, (seq - 1) % 2, {"burn": 0.03}, None) for seq in range(1, 50)]
-    game = busy.restore(blob, 2, moves)
-    while game._blob is None or game._blob == blob:
+    game = again(moves)
+    while game._blob is None:  # each slice's reply brings a copy
         await asyncio.sleep(0.01)
     return game
 
@@ -292,10 +309,10 @@ def test_a_worker_replaced_between_slices_goes_on_with_the_rest_of_the_replay() 
         busy = {t.name: t for t in await isolation.load([BUSY])}["Busy"]
         try:
             worker = isolation.workers[0]
-            blob = (await built(busy.new_game(2))).snapshot()
+            again = await made_again(busy, 2)
             first = worker._process
             moves = [(seq, (seq - 1) % 2, {"burn": 0.05}, None) for seq in range(1, 42)]
-            game = await built(busy.restore(blob, 2, moves))
+            game = await built(again(moves))
             assert worker._process is not first  # replaced during the replay
             assert len(game.view(0)["log"]) == 41 and game.current() == [1]
             assert await moved(game, {"say": "next"}, 1) is None
@@ -323,10 +340,10 @@ def test_a_replay_that_kills_its_worker_twice_ends_the_build() -> None:
     async def check(isolation: Isolation,
                     remote_types: dict[str, RemoteGameType]) -> None:
         exits = remote_types["ExitInMove"]
-        blob = (await built(exits.new_game(1))).snapshot()
+        again = await made_again(exits, 1)
         moves = [(1, 0, {}, None), (2, 0, {"attack": True}, None)]
         errors = isolation.guard.errors
-        game = exits.restore(blob, 1, moves)
+        game = again(moves)
         assert game.pending is not None
         await ended(game.pending)
         with pytest.raises(GameCodeError, match="worker process died during move"):
@@ -342,10 +359,10 @@ def test_a_replay_that_kills_its_worker_twice_ends_the_build() -> None:
 def test_a_replay_that_gets_another_verdict_ends_the_build_saying_so() -> None:
     async def check(isolation: Isolation,
                     remote_types: dict[str, RemoteGameType]) -> None:
-        blob = (await built(remote_types["Busy"].new_game(1))).snapshot()
+        again = await made_again(remote_types["Busy"], 1)
         moves = [(1, 0, {"say": "a"}, None), (2, 0, {"say": "b"}, '"it was rejected"'),
                  (3, 0, {"say": "c"}, None)]
-        game = remote_types["Busy"].restore(blob, 1, moves)
+        game = again(moves)
         assert game.pending is not None
         await ended(game.pending)
         with pytest.raises(GameCodeError, match=r"^framework: game Busy: move 2 gave ok when "
@@ -357,13 +374,114 @@ def test_a_replay_that_gets_another_verdict_ends_the_build_saying_so() -> None:
         errors = isolation.guard.errors
         more = [(seq, 0, {"say": str(seq)}, None) for seq in range(1, 40)]
         more[1] = (2, 0, {"say": "2"}, '"it was rejected"')
-        again = remote_types["Busy"].restore(blob, 1, more)  # 3 slices, the first fails
-        assert again.pending is not None
-        await ended(again.pending)
+        failing = again(more)  # 3 slices, the first fails
+        assert failing.pending is not None
+        await ended(failing.pending)
         await built(remote_types["Busy"].new_game(1))  # after the other slices
         assert isolation.guard.errors == errors + 1
 
     with_workers(BUSY, check)
+
+
+UNSEEDED = '''
+import secrets
+
+from abstract_game import AbstractGame
+
+
+class Unseeded(AbstractGame):
+    """Shows a token from ``secrets``: made again from its seed, it starts differently."""
+
+    def __init__(self, players):
+        self.token, self.moves = secrets.token_hex(8), 0
+
+    @staticmethod
+    def min_players():
+        return 1
+
+    @staticmethod
+    def max_players():
+        return 1
+
+    def current_player(self):
+        return 0
+
+    def game_over(self):
+        return False
+
+    def state(self, player_id):
+        return {"token": self.token, "moves": self.moves}
+
+    def move(self, move, player_id):
+        self.moves += 1
+'''
+
+
+def test_a_new_game_made_again_from_its_seed_must_start_as_it_did() -> None:
+    async def check(isolation: Isolation,
+                    remote_types: dict[str, RemoteGameType]) -> None:
+        busy = remote_types["Busy"]
+        first = await built(busy.new_game(2))
+        assert await moved(first, {"say": "hi"}, 0) is None
+        start = first.saved_start()
+        assert start is not None
+        seed, checksum, since = start
+        again = await built(busy.remake(2, seed, checksum, since))
+        assert again.view_reply(0) == first.view_reply(0)
+        assert again.view_reply(1) == first.view_reply(1)
+        wrong = busy.remake(2, seed, (checksum + 1) % 2**32, since)
+        assert wrong.pending is not None
+        await ended(wrong.pending)
+        with pytest.raises(GameCodeError, match="^framework: game Busy: "
+                           + re.escape(replaying.STARTS_DIFFERENTLY)):
+            wrong.current()
+
+    with_workers(BUSY, check)
+
+
+def test_a_game_that_starts_differently_when_made_again_is_lost_with_its_worker(
+        tmp_path: Path) -> None:
+    """Its worker dies: the game, saved as its seed, cannot come back as it was."""
+    path = tmp_path / "unseeded.py"
+    path.write_text(UNSEEDED)
+
+    async def check(isolation: Isolation,
+                    remote_types: dict[str, RemoteGameType]) -> None:
+        game = await built(remote_types["Unseeded"].new_game(1))
+        assert await moved(game, {}, 0) is None
+        reasons: list[str] = []
+        game.when_lost(lambda _, reason: reasons.append(reason))
+        process = isolation.workers[0]._process
+        assert process is not None
+        os.kill(process.popen.pid, signal.SIGKILL)
+        while isolation.workers[0]._process is process:  # until the death is seen
+            await asyncio.sleep(0.01)
+        # Sent once the restore is queued, answered after it: the worker serves on.
+        again = await built(remote_types["Unseeded"].new_game(1))
+        assert reasons == [f"framework: game Unseeded: {replaying.STARTS_DIFFERENTLY}"]
+        with pytest.raises(GameCodeError, match="starts differently"):
+            game.current()
+        assert await moved(again, {}, 0) is None
+
+    with_workers(("file", str(path)), check)
+
+
+def test_a_folder_game_that_starts_differently_is_not_restored_and_the_log_says_why(
+        tmp_path: Path) -> None:
+    games = tmp_path / "games"
+    games.mkdir()
+    (games / "unseeded.py").write_text(UNSEEDED)
+    args = ("--store-path", str(tmp_path / "store.sqlite3"), "--games-dir", str(games),
+            "--no-web")
+    with ServerProcess(*args) as server:
+        solo = Player(server.port, "Unseeded", "s", 1)
+        solo.join()
+        assert solo.move()["status"] == "ok"
+    with ServerProcess(*args) as again:
+        solo.port = again.port
+        assert again.wait_for_log("session Unseeded/s cannot be restored (framework: game "
+                                  f"Unseeded: {replaying.STARTS_DIFFERENTLY})")
+        assert solo.state()["message"] == "framework: no such game session"
 
 
 LUCKY = '''
@@ -660,7 +778,7 @@ def test_a_folder_games_moves_are_saved_as_moves_and_replayed_in_its_worker(
     with sqlite3.connect(store) as db:
         moves, snapshots = db.execute("SELECT (SELECT count(*) FROM game_moves), "
                                       "(SELECT count(*) FROM game_snapshots)").fetchone()
-    assert (moves, snapshots) == (40, 1)  # its first snapshot: 40 moves weigh < 4 KB
+    assert (moves, snapshots) == (40, 0)  # saved as its seed: 40 moves weigh < 4 KB
     with ServerProcess(*args) as again:
         solo.port = again.port
         assert solo.state()["data"]["log"] == [{"say": str(i)} for i in range(40)]
@@ -774,7 +892,8 @@ def test_the_store_saves_a_folder_game_from_a_fresh_copy_at_the_right_move(
         server.stop()
     with sqlite3.connect(store) as db:
         seqs = [seq for (seq,) in db.execute("SELECT seq FROM game_snapshots ORDER BY seq")]
-    assert seqs[0] == 0 and len(seqs) > 1  # the first, and later ones
+    # None at the start (a new game is saved as its seed): the first when one fell due.
+    assert 0 < seqs[0] < SAVE_EVERY and len(seqs) > 1
     with ServerProcess(*args) as again:
         solo.port = again.port
         assert solo.state()["data"]["log"] == [{"say": say} for say in says]

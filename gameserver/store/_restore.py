@@ -164,25 +164,28 @@ def saved_game(game_type: GameType, size: int, blob: bytes | None, seed: str | N
 
     ``moves`` (number, player id, move, verdict as logged) are played again
     and each must get its logged verdict. A game in a worker process is
-    restored and replayed there: the returned game is still being built
-    (``pending``), and a divergence fails that build with the same message.
+    restored (or made again from its seed; ``views`` is then the worker's
+    checksum of its start) and replayed there: the returned game is still
+    being built (``pending``), and a divergence fails that build with the
+    same message.
 
     Raises:
         Diverged: made again, it does not show what it showed at first, or a
             move got another verdict.
         GameCodeError: it cannot be loaded or made.
     """
-    if blob is None and game_type.remote:
-        raise ValueError("its game runs in a worker process and has no saved copy")
-    if game_type.remote:  # replayed in the worker: a divergence fails the game's build
-        return game_type.restore(blob, size, list(moves))
+    if game_type.remote:  # made or replayed in the worker: a divergence fails the build
+        if blob is not None:
+            return game_type.restore(blob, size, list(moves))
+        if seed is None or views is None:
+            raise ValueError("its game runs in a worker process and has no saved copy")
+        return game_type.remake(size, int(seed), views, list(moves))  # type: ignore[attr-defined]
     if blob is not None:
         game = game_type.restore(blob, size)
     else:
         game = game_type.new_game(size, int(seed or 0))
         if zlib.crc32(first_views(game, size).encode()) != views:
-            raise Diverged("its game starts differently when made again from its seed (does "
-                           "its __init__ read the clock or use secrets?)")
+            raise Diverged(replaying.STARTS_DIFFERENTLY)
     problem = replaying.replay(game, moves)
     if problem:
         raise Diverged(problem)

@@ -155,13 +155,15 @@ class Rows:
         A game made by ``GameType.new_game`` is saved as its seed (it is made
         again from it) and a checksum of what the players see at first (to
         notice a game that starts differently when made again); others are
-        pickled.
+        pickled. For a game in a worker process, the worker made that
+        checksum (``RemoteGame.saved_start``).
 
         Raises:
             NotSaved: the game cannot be pickled, restored, or is too large.
         """
         game = session.game
-        if game.seed is None or game.type.remote:  # see _restore.saved_game
+        made = _made_from_seed(game)
+        if made is None or made[2]:  # see _restore.saved_game
             blob = _pickled(game)
             if len(blob) > self.snapshot_max:
                 raise NotSaved(f"its game is {len(blob)} bytes as saved, more than "
@@ -178,12 +180,12 @@ class Rows:
         live.ended = live.snap_due = False
         live.final_text = None
         views = first_views(game, session.size, session.view_text)
-        seed = None if game.seed is None or game.type.remote else str(game.seed)
+        seed = None if made is None or made[2] else str(made[0])
+        checksum = zlib.crc32(views.encode()) if made is None or made[1] is None else made[1]
         ops.add(INSERT_GAME, (live.game_id, live.game_name, live.token,
                               _json([player.name for player in session.players]),
                               time.time(), views if self.history else "[]", seed,
-                              zlib.crc32(views.encode()), self.game_info(live, session)),
-                512 + len(views))
+                              checksum, self.game_info(live, session)), 512 + len(views))
         live.snap_bytes = 0
         if seed is None:
             live.snap_bytes = len(blob)
@@ -195,12 +197,15 @@ class Rows:
         For when rows of it were lost (see ``writer._rewrite_afresh``): its
         row, and its game as it is now, pickled, as a new game that goes on
         from the current move (its history is missing what was lost). A game
-        in a worker process is written as its last copy and the moves since.
+        in a worker process is written as its last copy, or its seed, and the
+        moves since.
 
         Raises:
             NotSaved: the game cannot be pickled, restored, or is too large.
         """
-        blob, since = _copy_and_moves(session.game)
+        made = _made_from_seed(session.game)
+        blob, since = (_copy_and_moves(session.game) if made is None or made[1] is None
+                       else (b"", made[2]))
         if len(blob) > self.snapshot_max:
             raise NotSaved(f"its game is {len(blob)} bytes as saved, more than "
                            f"store_snapshot_max ({self.snapshot_max})")
@@ -213,18 +218,20 @@ class Rows:
         for sql in DROP_UNFINISHED:  # left by an earlier rewrite whose rows were lost too
             ops.add(sql, (live.game_name, live.token))
         live.game_id, self.next_game_id = self.next_game_id, self.next_game_id + 1
-        base = live.seq - len(since)  # the copy's move; the moves since are logged after it
+        base = live.seq - len(since)  # the copy's move (0: the seed's); the moves since follow
         live.snap_seq, live.snap_bytes, live.logged_since = base, len(blob), 0
         live.snap_due = False
         live.final_text = None
         views = first_views(session.game, session.size, session.view_text)
         now = time.time()
+        seed, checksum = (None, None) if blob else (str(made[0]), made[1])  # type: ignore[index]
         ops.add(INSERT_GAME, (live.game_id, live.game_name, live.token,
                               _json([player.name for player in session.players]),
-                              now, views if self.history else "[]", None, None,
+                              now, views if self.history else "[]", seed, checksum,
                               self.game_info(live, session)), 512 + len(views))
         accepted = live.accepted - sum(verdict is None for *_, verdict in since)
-        ops.add(INSERT_SNAPSHOT, (live.game_id, base, accepted, blob), len(blob))
+        if blob:
+            ops.add(INSERT_SNAPSHOT, (live.game_id, base, accepted, blob), len(blob))
         for seq, (_, player_id, move, verdict) in enumerate(since, base + 1):
             _log_move(ops, live, seq, player_id, json_or_repr(move), verdict, now)
 
@@ -431,6 +438,20 @@ def _log_move(ops: Ops, live: Live, seq: int, player_id: int, text: str,
     size = len(text) + len(verdict_text or "") + ROW_OVERHEAD
     ops.add(INSERT_MOVE, (live.game_id, seq, player_id, text, verdict_text, now), size)
     live.logged_since += size
+
+
+def _made_from_seed(game: Any) -> tuple[int, int | None, list[Any]] | None:
+    """How ``game`` can be made again from its seed: (seed, checksum of its start, moves
+    since); None if it cannot (it was restored, or has a newer copy).
+
+    In the server's process the store makes the checksum, and moves are logged
+    after it. A game in a worker process has the worker's checksum, until the
+    worker sends a copy (``RemoteGame.saved_start``).
+    """
+    if not game.type.remote:
+        return None if game.seed is None else (game.seed, None, [])
+    saved_start = getattr(game, "saved_start", None)
+    return saved_start() if saved_start is not None else None
 
 
 def _copy_and_moves(game: Any) -> tuple[bytes, list[Any]]:
