@@ -15,6 +15,9 @@ saying whose fault it was: ``server:`` (transport: size, time, bytes, JSON),
 rejection is an ``illegal_move`` reply, prefixed ``game:`` when it is a string.
 
 Nothing here imports asyncio or sockets, so it is tested with bytes alone.
+
+(About 460 lines on purpose: every request type and its checks, and every
+reply's bytes, in one place, so that the wire format is read in one file.)
 """
 
 from __future__ import annotations
@@ -123,8 +126,10 @@ class Move:
     player_id: int
     key: str
     move: JSONObject
-    with_state: bool = False  # extension: the reply carries the mover's new state
+    with_state: bool = False  # extension: the reply carries the mover's new state ...
     legal_moves: bool = False  # ... and in it the mover's legal moves
+    # ... or, with_state naming another player of the session (id, key), that player's
+    state_of: tuple[int, str] | None = None
 
 
 @dataclass(slots=True)
@@ -370,6 +375,16 @@ def _checked_envelope(data: Any) -> Envelope:
     return _envelope(cls, values, data)
 
 
+def _state_of(named: dict[str, Any]) -> tuple[int, str]:
+    """The player a move's ``"with_state": {"player_id": P, "key": K}`` names."""
+    player_id, key = named.get("player_id"), named.get("key")
+    if type(player_id) is not int or type(key) is not str or len(named) != 2:
+        raise framework_error('key \'with_state\' of a move request must be true, or name '
+                              'the player whose state the reply carries: {"player_id": '
+                              'an integer, "key": a string}')
+    return player_id, key
+
+
 def _envelope(cls: type, values: list[Any], data: dict[str, Any]) -> Envelope:
     if cls is State and data.get("legal_moves") is True:
         cls = StateWithMoves
@@ -377,9 +392,12 @@ def _envelope(cls: type, values: list[Any], data: dict[str, Any]) -> Envelope:
         return Envelope(_discover(data), data.get("keep_alive") is True)
     request = cls(*values)
     if cls is Move:
-        if data.get("with_state") is True:  # extensions: flags, true or left out
+        with_state = data.get("with_state")
+        if with_state is True or type(with_state) is dict:  # extensions: true or left out
             request.with_state = True
             request.legal_moves = data.get("legal_moves") is True
+            if with_state is not True:
+                request.state_of = _state_of(with_state)
     elif cls is Subscribe:
         request.legal_moves = data.get("legal_moves") is True
         request.timer = data.get("timer") is True

@@ -261,26 +261,33 @@ class Session:
     # ------------------------------------------------------------ requests
 
     def move(self, player_id: int, key: str, move: dict[str, Any], with_state: bool = False,
-             legal_moves: bool = False) -> Outcome:
+             legal_moves: bool = False, state_of: tuple[int, str] | None = None) -> Outcome:
         """Pass one move to the game, after the checks in protocol order.
 
         With ``with_state`` (an extension) the reply also carries the mover's
         new state under ``"state"`` (with its legal moves if ``legal_moves``),
         and the mover's view counts as having seen it, as after a ``state``.
+        ``state_of`` (player id, key) shows that player's state instead: a
+        client that holds several seats (a learning loop playing itself)
+        gets the state of the seat it moves next; its key is checked first.
         """
         self.touch()
         if self._change is not None:
             return self._after(self._change, lambda: self.move(player_id, key, move, with_state,
-                                                               legal_moves))
+                                                               legal_moves, state_of))
         if self.timer is not None and self.timer.next_at <= self._clock():
             self.time_up()  # a deadline passed a moment ago ends that turn first
             if self._change is not None:  # ... with a move a game worker makes now
                 return self._after(self._change, lambda: self.move(
-                    player_id, key, move, with_state, legal_moves))
+                    player_id, key, move, with_state, legal_moves, state_of))
         game = self.game
         if game.game_over():
             raise framework_error("game has ended")
         check_key(self.players, player_id, key, observer=False)
+        shown = player_id  # whose state a move with state shows
+        if state_of is not None:
+            shown = state_of[0]
+            check_key(self.players, shown, state_of[1], observer=False)
         if player_id not in game.current():
             raise framework_error("not your turn")
         # Accepted, rejected or failed, the game may have recorded something.
@@ -298,14 +305,14 @@ class Session:
         outcome: Outcome | None = None
         if with_state:
             try:
-                state = self._view_reply(player_id, legal_moves)
+                state = self._view_reply(shown, legal_moves)
             except GameCodeError:  # the move stands; the state's error comes with the next state
                 state = None
             if isinstance(state, bytes):  # (a game in a worker process: no state at once)
-                outcome = self._saved(protocol.with_state(reply, state), (player_id, False))
+                outcome = self._saved(protocol.with_state(reply, state), (shown, False))
         if outcome is None:
             outcome = self._saved(reply)
-        # Only now: the mover's view, shown in the reply, is not woken for its own move.
+        # Only now: the view shown in the reply is not woken for this move.
         self._wake()
         return outcome
 

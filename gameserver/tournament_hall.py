@@ -215,7 +215,7 @@ class TournamentHall:
                                                isinstance(request, State) and request.observer)
             if isinstance(request, Move):
                 return session.move(player_id, request.key, request.move, request.with_state,
-                                    request.legal_moves)
+                                    request.legal_moves, request.state_of)
             if isinstance(request, ObserverCode):
                 outcome = session.observer_code(player_id, request.key)
                 self._know_observer_key(entry, session, player_id)

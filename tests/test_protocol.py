@@ -203,6 +203,21 @@ def test_push_requests_and_flags_decode_and_default_to_off() -> None:
     # Flags are true or left out: anything else is "not asked for", as for keep_alive.
     odd = decode_request(encode({**move, "with_state": 1, "legal_moves": True})).request
     assert (odd.with_state, odd.legal_moves) == (False, False)
+    # ... or the player whose state the reply carries (a client holding several seats).
+    other = decode_request(encode({**move, "with_state": {"player_id": 0, "key": "k0"},
+                                   "legal_moves": True})).request
+    assert (other.with_state, other.legal_moves, other.state_of) == (True, True, (0, "k0"))
+    assert asked.state_of is None
+
+
+@pytest.mark.parametrize("named", [{}, {"player_id": "0", "key": "k"}, {"player_id": 0},
+                                   {"player_id": True, "key": "k"},
+                                   {"player_id": 0, "key": "k", "observer": True}])
+def test_a_move_naming_whose_state_it_wants_must_name_a_player_and_key(named: dict) -> None:
+    ids = {"game": "G", "session": "s", "player_id": 1, "key": "k"}
+    with pytest.raises(ProtocolError, match="^framework: key 'with_state' of a move request "
+                       "must be true, or name the player whose state"):
+        decode_request(encode({"type": "move", **ids, "move": {}, "with_state": named}))
 
 
 @pytest.mark.parametrize("request_, message", [

@@ -116,6 +116,28 @@ def test_two_players_play_on_pushes_and_moves_with_state(server: ServerThread) -
         conn.close()
 
 
+def test_one_client_plays_both_seats_with_the_next_seats_state_in_each_reply(
+        server: ServerThread) -> None:
+    players = seat_two(server.port, "both-seats")
+    conn = Subscriber(server.port, None)  # one kept-alive connection for both seats
+    state = conn.request({"type": "state", **ids(players[0]), "observer": False})["data"]
+    mover = state["current"][0]
+    wrong = conn.request({"type": "move", **ids(players[mover]), "move": {"position": 0},
+                          "with_state": {"player_id": 1 - mover, "key": players[mover].key}})
+    # Refused before the game saw it: the loop below plays cell 0 first, and it is free.
+    assert wrong == {"status": "error", "message": "framework: invalid key"}
+    while not state["gameover"]:
+        mover = state["current"][0]
+        nxt = players[1 - mover]
+        reply = conn.request({"type": "move", **ids(players[mover]),
+                              "move": {"position": state["board"].index(-1)},
+                              "with_state": {"player_id": nxt.player_id, "key": nxt.key}})
+        assert reply["status"] == "ok", reply
+        assert reply["state"]["current"] in ([nxt.player_id], [])
+        state = reply["state"]
+    conn.close()
+
+
 def test_a_restart_hands_the_old_game_over_on_the_subscription(server: ServerThread) -> None:
     players = seat_two(server.port, "push-restart")
     conns = [subscribed(server.port, player) for player in players]

@@ -383,6 +383,32 @@ def test_a_move_with_state_shows_the_movers_view_which_is_not_woken_by_it(
     assert waits[mover].woken
 
 
+def test_a_move_with_the_state_of_another_seat_shows_that_view_which_is_not_woken(
+        guard: GameGuard) -> None:
+    session = full_session(guard, TicTacToe, 2)
+    mover = session.game.current()[0]
+    other = 1 - mover
+    feeds = {pid: session.feed(pid, key(session, pid), False) for pid in (0, 1)}
+    for feed in feeds.values():
+        data(feed())
+    waits = {pid: feed() for pid, feed in feeds.items()}
+    answer = reply(session.move(mover, key(session, mover), {"position": 4}, with_state=True,
+                                legal_moves=True, state_of=(other, key(session, other))))
+    assert answer["status"] == "ok" and answer["data"] is None
+    assert answer["state"]["board"][4] == mover and answer["state"]["current"] == [other]
+    assert answer["state"]["legal_moves"] == [{"position": p} for p in range(9) if p != 4]
+    assert waits[mover].woken and not waits[other].woken  # the other seat has seen it
+    assert data(waits[mover].resume())["board"][4] == mover
+    # A wrong key for the state refuses the whole move, before it reaches the game.
+    with pytest.raises(ProtocolError, match="^framework: invalid key$"):
+        session.move(other, key(session, other), {"position": 0}, with_state=True,
+                     state_of=(mover, "not-the-key"))
+    with pytest.raises(ProtocolError, match="^framework: invalid key$"):
+        session.move(other, key(session, other), {"position": 0}, with_state=True,
+                     state_of=(5, key(session, mover)))
+    assert session.game.view(0)["board"][0] == -1 and session.moves == 1
+
+
 class FailsToShowBoom(Echo):
     def state(self, player_id: int) -> dict[str, Any]:
         if self.message == "boom":

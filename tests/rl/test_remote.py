@@ -173,3 +173,31 @@ def test_a_move_whose_next_view_is_the_movers_own_carries_it_in_its_reply() -> N
     plan = table.plan(("move", 0, {"msg": "again"}, 0))
     plan.finish([{"status": "ok", "data": None}])
     assert table.plan(("view", 0)).payloads  # a state request
+
+
+def test_a_move_whose_next_view_is_another_seat_of_the_table_carries_that_view() -> None:
+    """Self-play: the move names the seat that moves next and gets its view in the reply;
+    a server that does not know this (no "state") makes the table ask beside the move."""
+    table = _remote.RemoteTable(_remote.Link(("127.0.0.1", 1)), "TicTacToe", 2, ["a", "b"],
+                                session="s")
+    table.seated(0, "0" * 32, "a")
+    table.seated(1, "1" * 32, "b")
+    plan = table.plan(("move", 0, {"position": 4}, 1))
+    [payload] = plan.payloads
+    request = json.loads(payload[:-len(b"EOT\x00")])
+    assert request["player_id"] == 0 and request["key"] == "0" * 32
+    assert request["with_state"] == {"player_id": 1, "key": "1" * 32}
+    assert request["legal_moves"] is True
+    state = {"board": [-1] * 4 + [0] + [-1] * 4, "current": [1], "gameover": False,
+             "legal_moves": [{"position": 0}]}
+    assert plan.finish([{"status": "ok", "data": None, "state": state}]) is None
+    assert table.plan(("view", 1)).payloads == []  # known from the move's reply
+    assert table.plan(("view", 1)).finish([]).state["current"] == [1]
+    # An older server ignores the object: no "state" comes, the view is fetched ...
+    plan = table.plan(("move", 1, {"position": 0}, 0))
+    plan.finish([{"status": "ok", "data": None}])
+    assert table.plan(("view", 0)).payloads
+    # ... and later moves send the state request beside the move, in the same write.
+    plan = table.plan(("move", 0, {"position": 1}, 1))
+    assert len(plan.payloads) == 2
+    assert "with_state" not in json.loads(plan.payloads[0][:-len(b"EOT\x00")])
