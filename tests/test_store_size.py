@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 
 from game_server_api import GameServerAPI
+from gameserver.store import _checkpoint
 from gameserver.store._checkpoint import WAL_LIMIT
-from tests.serverproc import ServerProcess
+from tests.serverproc import ServerProcess, ServerThread
 from tests.wire import Player
 
 KB = 1000
@@ -99,3 +100,24 @@ def test_the_log_starts_over_under_steady_load(tmp_path: Path, sync: str) -> Non
                     sizes.append(log_file.stat().st_size)
             assert api.state()["messages"][-1][1].startswith("2999 ")
     assert max(sizes) < 3 * WAL_LIMIT, sizes
+
+
+def test_the_log_starts_over_even_when_the_checkpoint_thread_never_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A busy machine may keep the checkpoint thread from running: the store looks at the
+    log's file itself (``Checkpointer.log_too_long``) and has it start over."""
+    monkeypatch.setattr(_checkpoint.Checkpointer, "_run", lambda self: None)  # never passes
+    path = tmp_path / "starved.sqlite3"
+    log_file = Path(f"{path}-wal")
+    sizes = []
+    with ServerThread(store=True, store_path=str(path), history=False) as server:
+        with GameServerAPI(server.host, server.port, "Chat", players=1,
+                           keep_alive=True) as api:
+            api.join()
+            api.move(name="starved")
+            for n in range(1500):  # 30 MB of messages, each in a commit of its own
+                api.move(message=f"{n:04} " + "x" * 20 * KB)
+                if n % 50 == 49:
+                    sizes.append(log_file.stat().st_size)
+    assert max(sizes) < 3 * WAL_LIMIT, sizes
+    assert min(sizes[len(sizes) // 2:]) <= WAL_LIMIT  # it started over, and was cut back

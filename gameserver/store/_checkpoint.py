@@ -20,12 +20,22 @@ next commit to its writer thread, which commits and checkpoints the little
 written since, with no commit in between (``catch_up``); the commit after
 that starts the log over. Replies wait for that commit about one disk
 flush longer; the loop never waits.
+
+That pass may come late: this thread competes for the CPU with the loop it
+protects, and a busy machine kept it from running for a quarter of a second
+while the log grew by 70 MB (a chat's large messages write four times their
+size to the log). So the store also looks at the log's file itself, every
+``STAT_EVERY`` bytes it commits (``log_too_long``): once the file is longer
+than ``2 * WAL_LIMIT``, the next commit catches up, whether or not this
+thread has run. The file is cut back to ``WAL_LIMIT`` whenever the log
+starts over, so its size tells how far the current log has grown.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 import threading
 
@@ -44,6 +54,7 @@ WRITER_PRAGMAS = ("PRAGMA wal_autocheckpoint=0", f"PRAGMA journal_size_limit={WA
 # What a small commit adds to the log besides its rows: its pages (a move's commit
 # rewrites two to five 4 KB pages, each with a frame header). Counted for the nudge.
 COMMIT_BYTES = 3 * 4096
+STAT_EVERY = 256 * 1024  # bytes committed between two looks at the log file's size
 
 
 class Checkpointer:
@@ -54,6 +65,7 @@ class Checkpointer:
         self.checkpoints = 0
         self.catch_up_due = False  # set here, read by the store on the loop thread
         self._written = 0
+        self._since_stat = 0  # bytes committed since the log file's size was looked at
         self._wake = threading.Event()
         self._stopping = False
         self._failed = False
@@ -70,6 +82,18 @@ class Checkpointer:
         if self._written >= NUDGE_BYTES:
             self._written = 0
             self._wake.set()
+
+    def log_too_long(self, size: int) -> bool:
+        """For the loop, before committing about ``size`` bytes: whether the log's file
+        has grown past twice its limit (looked at every ``STAT_EVERY`` bytes)."""
+        self._since_stat += size + COMMIT_BYTES
+        if self._since_stat < STAT_EVERY:
+            return False
+        self._since_stat = 0
+        try:
+            return os.stat(self.path + "-wal").st_size > 2 * WAL_LIMIT
+        except OSError:
+            return False
 
     def close(self) -> None:
         self._stopping = True

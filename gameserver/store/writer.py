@@ -312,7 +312,9 @@ class Store:
             ops = self._take_backlog()
             ops.extend(batch.ops)
         self.batches += 1
-        catch_up = self._checkpointer is not None and self._checkpointer.catch_up_due
+        checkpointer = self._checkpointer
+        catch_up = checkpointer is not None and (checkpointer.catch_up_due
+                                                 or checkpointer.log_too_long(ops.size))
         if self.sync == "NORMAL" and ops.size < LARGE_COMMIT and not catch_up:
             self._release(batch, ops, self._commit(ops))
         else:  # wait for the disk, write much, or let the log start over: in the writer thread
