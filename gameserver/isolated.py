@@ -324,8 +324,10 @@ class RemoteGame(CheckedGame):
             message: tuple[Any, ...] = ("restore", self.gid, self.type.name, self._blob,
                                         wanted, moves)
         elif self.seed is not None and self._start is not None:
+            # With a copy even without moves: a move that failed with the worker is logged
+            # by the store, which must save the game with it (see ``workers._restore_later``).
             message = ("remake", self.gid, self.type.name, self._players, self.seed,
-                       self._start, wanted, moves)
+                       self._start, wanted, moves, True)
         else:
             return None
         return Request(_channel.encode(message), "unpickle" if self._blob else "__init__",

@@ -194,11 +194,13 @@ class Host:
 
     def _remake(self, gid: int, name: str, players: int, seed: int, checksum: int,
                 wanted: list[View], moves: list[replaying.LoggedMove] | None = None,
-                ) -> tuple[Any, ...]:
+                save: bool = False) -> tuple[Any, ...]:
         """Make a game again from its seed, check that it starts as it did, then play
-        again the ``moves`` made since (a copy of the game comes with the reply then)."""
+        again the ``moves`` made since (a copy of the game comes with the reply then,
+        and without moves if ``save``: the server brings the game back after a
+        failure, and the store may need a copy to save a failed move with)."""
         reply = self._built(gid, name, lambda game_type: game_type.new_game(players, seed),
-                            wanted if not moves else [], save=False)
+                            wanted if not moves else [], save=save and not moves)
         if reply[0] is not None:
             return reply
         if self._start_checksum(self.games[gid], players, reply[4]) != checksum:

@@ -18,6 +18,7 @@ Messages (plain data, ``gameserver._channel``), server → worker, and the reply
 * ``("hello", settings)`` → ``("catalog", entries, landlock_abi, problems, logs)``;
 * ``("new", gid, class, players, seed, wanted)``,
   ``("restore", gid, class, blob, wanted, moves)``,
+  ``("remake", gid, class, players, seed, checksum, wanted, moves, save)``,
   ``("move", gid, move, player, wanted, save)``, ``("view", gid, player, legal)``
   → ``(error, result, current, over, views, snapshot, leftovers, retire,
   logs)``, where ``result`` is a move's rejection as JSON text and

@@ -204,13 +204,15 @@ def test_os_exit_in_move_is_detected_at_once(make_server) -> None:
                                        "its worker process failed")
 
 
-@pytest.mark.parametrize("before", [1, SAVE_EVERY + 1])
+@pytest.mark.parametrize("before", [0, 1, SAVE_EVERY + 1])
 def test_a_move_that_killed_its_worker_is_not_played_again_after_a_restart(
         tmp_path: Path, before: int) -> None:
     """The failed move is logged with its error, and the game is as before it: the store
     must save the game with that move, or the next start plays it again (and the game's
     worker dies again, and the session is dropped). Found with moves since the last copy
-    the worker sent, which the store cannot save before the next move brings a copy."""
+    the worker sent, which the store cannot save before the next move brings a copy; and
+    with none (0): a new game is saved as its seed, so the worker must send a copy when it
+    makes the game again after the failure."""
     options = {"store": True, "store_path": str(tmp_path / "store.sqlite3"),
                "games_dirs": [str(HOSTILE / "exit_in_move")], "game_call_timeout": ROOMY}
     with ServerThread(**options) as server:
