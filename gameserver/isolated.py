@@ -381,7 +381,8 @@ class RemoteGame(CheckedGame):
             self._kept(reply[5], asked=True)
         elif self._start is None:  # a new game
             start = reply[1]
-            if type(start) is str and start.isdigit() and len(start) <= 10:
+            # From a worker a hostile game may control: "²" is a digit to isdigit(), not to int().
+            if type(start) is str and len(start) <= 10 and start.isascii() and start.isdigit():
                 self._start = int(start)
                 self._blob, self._since, self._since_bytes = None, [], 0
             else:
