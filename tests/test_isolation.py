@@ -627,6 +627,42 @@ def test_games_come_back_from_their_copies_and_the_moves_since_as_if_never_gone(
     with_workers(("file", str(path)), check)
 
 
+def test_workers_on_two_event_loops_of_one_process_read_their_own_replies() -> None:
+    """Two servers in one process (tests run servers in threads), each with its event
+    loop and workers. Replies used to be read into one buffer of the module: one
+    thread's read overwrote the reply the other was cutting into messages ("a message
+    of 2021161080 bytes announced", a worker replaced, a move lost)."""
+    problems: list[str] = []
+
+    def play(tag: str) -> None:
+        async def check(isolation: Isolation,
+                        remote_types: dict[str, RemoteGameType]) -> None:
+            games: list[RemoteGame] = []
+            for i in range(150):  # it failed within a few dozen
+                if i % 2 == 0:  # the states stay within the mirror
+                    games = [await built(remote_types["Busy"].new_game(1)) for _ in range(4)]
+                pad = f"{tag}{i}" + "x" * 20_000
+                calls = [game.move({"pad": pad}, 0) for game in games]
+                for call in calls:
+                    await ended(call)
+                    if call.error is not None:
+                        problems.append(call.error)
+                problems.extend(f"{tag}{i}: another state" for game in games
+                                if game.view(0)["log"][-1:] != [{"pad": pad}])
+
+        try:
+            with_workers(BUSY, check)
+        except Exception as err:  # noqa: BLE001 - reported by the test, not the thread
+            problems.append(repr(err))
+
+    threads = [threading.Thread(target=play, args=(tag,)) for tag in "AB"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert problems == []
+
+
 def test_the_catalog_holds_ranges_texts_and_hidden_information() -> None:
     async def check(isolation: Isolation,
                     remote_types: dict[str, RemoteGameType]) -> None:
