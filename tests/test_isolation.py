@@ -916,6 +916,28 @@ def test_a_folder_game_that_does_not_replay_the_same_ends_its_session_saying_why
         assert db.execute("SELECT count(*) FROM live_sessions").fetchone() == (0,)
 
 
+@pytest.mark.parametrize(("before", "after"), [("folder", "off"), ("off", "folder")])
+def test_a_game_saved_as_its_seed_comes_back_whether_or_not_it_runs_in_a_worker(
+        tmp_path: Path, before: str, after: str) -> None:
+    """The checksum of a new game's start is the same in a worker and in the server, so
+    a session saved by one comes back in the other (a server restarted with another
+    --isolate-games, or on Windows, where every game runs in the server)."""
+    options = {"store": True, "store_path": str(tmp_path / "store.sqlite3"),
+               "games_dirs": [str(GAMES)]}
+    with ServerThread(**options, isolate_games=before) as server:
+        solo = Player(server.port, "Busy", "s", 2)
+        other = Player(server.port, "Busy", "s", 2)
+        joiner = threading.Thread(target=solo.join)
+        joiner.start()
+        assert other.join()["status"] == "ok"
+        joiner.join(30)
+        first = solo if solo.player_id == 0 else other
+        assert first.move(say="kept")["status"] == "ok"
+    with ServerThread(**options, isolate_games=after) as again:
+        first.port = again.port
+        assert first.state()["data"]["log"] == [{"say": "kept"}]
+
+
 @pytest.mark.parametrize("isolate", ["folder", "off"])
 def test_a_move_that_json_reads_as_infinity_does_not_stop_the_session_coming_back(
         tmp_path: Path, isolate: str) -> None:
