@@ -484,39 +484,12 @@ def test_a_folder_game_that_starts_differently_is_not_restored_and_the_log_says_
         assert solo.state()["message"] == "framework: no such game session"
 
 
+# Hostile: its worker sends "²" as the checksum of a new game's start: a digit to
+# str.isdigit(), not to int(). (Put before the file of Busy.)
 SUPERSCRIPT = '''
-from abstract_game import AbstractGame
-
 from gameserver import worker
 
-# Hostile: its worker sends "²" as the checksum of a new game's start: a digit to
-# str.isdigit(), not to int().
 worker.Host._start_checksum = lambda self, game, players, views: "\\u00b2"
-
-
-class Superscript(AbstractGame):
-    def __init__(self, players):
-        self.moves = 0
-
-    @staticmethod
-    def min_players():
-        return 1
-
-    @staticmethod
-    def max_players():
-        return 1
-
-    def current_player(self):
-        return 0
-
-    def game_over(self):
-        return False
-
-    def state(self, player_id):
-        return {"moves": self.moves}
-
-    def move(self, move, player_id):
-        self.moves += 1
 '''
 
 
@@ -526,16 +499,16 @@ def test_a_checksum_that_is_not_a_number_leaves_a_new_game_without_a_way_back(
     game unbuilt and the replies read with it unanswered), and the game has nothing to
     come back from, as a game whose copy failed."""
     path = tmp_path / "superscript.py"
-    path.write_text(SUPERSCRIPT)
+    path.write_text(SUPERSCRIPT + (GAMES / "busy.py").read_text())
 
     async def check(isolation: Isolation,
                     remote_types: dict[str, RemoteGameType]) -> None:
-        game = remote_types["Superscript"].new_game(1)
+        game = remote_types["Busy"].new_game(1)
         assert game.pending is not None
         await asyncio.wait_for(ended(game.pending), 30)
         assert game.saved_start() is None and not game.copy_is_behind
-        assert await moved(game, {}, 0) is None
-        assert game.view(0)["moves"] == 1
+        assert await moved(game, {"say": "hi"}, 0) is None
+        assert game.view(0)["log"] == [{"say": "hi"}]
 
     with_workers(("file", str(path)), check)
 
