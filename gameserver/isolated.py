@@ -43,6 +43,7 @@ fetches and loss share every field of one object.)
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import secrets
@@ -297,15 +298,16 @@ class RemoteGame(CheckedGame):
               moves: list[replaying.LoggedMove] | None = None) -> None:
         """Send a new or restored game's request, then its ``moves`` to replay in slices;
         a slice may take the time limit per move in it. A failure in any ends the build."""
-        parts = [(message, method, 0.0)] + [
-            (("replay", self.gid, part), "move", self._worker.settings.time_limit * len(part))
-            for part in replaying.slices(moves or [])]
-        for i, (request, name, limit) in enumerate(parts):
+        parts = [(message, method, 0.0, [])] + [
+            (("replay", self.gid, part), "move", self._worker.settings.time_limit * len(part),
+             part) for part in replaying.slices(moves or [])]
+        for i, (request, name, limit, replayed) in enumerate(parts):
             last = i == len(parts) - 1  # only its reply shows the game: states, turn, end
+            answer = self._built if last else self._part_built
             self._worker.send(Request(
                 _channel.encode((*request, self._wanted if last else [])), name,
-                self._built if last else self._part_built, self._not_built, game=self,
-                builds=True, limit=limit, retries=1 if i else 0))
+                functools.partial(answer, replayed=replayed) if replayed else answer,
+                self._not_built, game=self, builds=True, limit=limit, retries=1 if i else 0))
 
     def restore_request(self) -> Request | None:
         """The request that brings the game back in a new worker; None without a saved copy.
@@ -318,14 +320,16 @@ class RemoteGame(CheckedGame):
         if self._lost is not None or self._since is None:
             return None
         building = self._build is not None
-        moves = [] if building else self._since
+        moves = self._since  # during a build: those replayed that brought no copy
         wanted = [] if building else self._wanted
         if self._blob is not None:
             message: tuple[Any, ...] = ("restore", self.gid, self.type.name, self._blob,
                                         wanted, moves)
         elif self.seed is not None and self._start is not None:
+            # With a copy even without moves: a move that failed with the worker is logged
+            # by the store, which must save the game with it (see ``workers._restore_later``).
             message = ("remake", self.gid, self.type.name, self._players, self.seed,
-                       self._start, wanted, moves)
+                       self._start, wanted, moves, True)
         else:
             return None
         return Request(_channel.encode(message), "unpickle" if self._blob else "__init__",
@@ -333,7 +337,8 @@ class RemoteGame(CheckedGame):
                        game=self, builds=True,
                        limit=self._worker.settings.time_limit * (1 + len(moves)))
 
-    def _part_built(self, reply: tuple[Any, ...]) -> None:
+    def _part_built(self, reply: tuple[Any, ...],
+                    replayed: list[replaying.LoggedMove] | None = None) -> None:
         """A part of a replay but the last ended: keep only the saved copy.
 
         Whose turn it is and the states wait for the last part, so that
@@ -345,10 +350,11 @@ class RemoteGame(CheckedGame):
         if reply[0] is not None:
             self._not_built(reply[0])
             return
-        self._built_copy(reply)
+        self._built_copy(reply, replayed)
         self._worker.games[self.gid] = self
 
-    def _built(self, reply: tuple[Any, ...]) -> None:
+    def _built(self, reply: tuple[Any, ...],
+               replayed: list[replaying.LoggedMove] | None = None) -> None:
         if self._lost is not None:  # the build failed in an earlier part
             return
         error = reply[0]
@@ -356,31 +362,40 @@ class RemoteGame(CheckedGame):
             self._not_built(error)
             return
         self._mirror(reply)
-        self._built_copy(reply)
+        self._built_copy(reply, replayed)
         self._worker.games[self.gid] = self
         build, self._build = self._build, None
         if build is not None:
             build.finish()
 
-    def _built_copy(self, reply: tuple[Any, ...]) -> None:
+    def _built_copy(self, reply: tuple[Any, ...],
+                    replayed: list[replaying.LoggedMove] | None = None) -> None:
         """Keep what a build's reply brings to come back from.
 
         A saved copy if it brings one; else, for a game made from a seed,
         that seed: a new game's first reply brings the checksum of its start,
         a remake's keeps the moves since (none, or those it could not save
-        after playing them again).
+        after playing them again: ``replayed``, a slice of them, is added).
         """
         if reply[5] is not None or self.seed is None:
             self._kept(reply[5], asked=True)
         elif self._start is None:  # a new game
             start = reply[1]
-            if type(start) is str and start.isdigit() and len(start) <= 10:
+            # From a worker a hostile game may control: "²" is a digit to isdigit(), not to int().
+            if type(start) is str and len(start) <= 10 and start.isascii() and start.isdigit():
                 self._start = int(start)
                 self._blob, self._since, self._since_bytes = None, [], 0
             else:
                 self._kept(None, asked=True)
         elif self._since is None:  # a remake's first reply
             self._blob, self._since, self._since_bytes = None, [], 0
+        elif replayed:  # a slice replayed after it, with no copy (it cannot be pickled)
+            size = sum(len(repr(move)) for move in replayed)
+            if self._since_bytes + size > SINCE_BYTES_MAX:
+                self._kept(None, asked=True)
+            else:
+                self._since += replayed
+                self._since_bytes += size
 
     def _not_built(self, message: str) -> None:
         build, self._build = self._build, None

@@ -54,7 +54,7 @@ from . import _channel, _sandbox, registry, replaying
 from .checked import CheckedGame, GameType
 from .game import AbstractGame, has_hidden_information, lists_legal_moves
 from .guard import GameCallTimeout, GameCodeError, GameGuard
-from .protocol import encode_json
+from .protocol import encode_json, ok_data
 
 log = logging.getLogger("gameserver.worker")
 
@@ -194,11 +194,13 @@ class Host:
 
     def _remake(self, gid: int, name: str, players: int, seed: int, checksum: int,
                 wanted: list[View], moves: list[replaying.LoggedMove] | None = None,
-                ) -> tuple[Any, ...]:
+                save: bool = False) -> tuple[Any, ...]:
         """Make a game again from its seed, check that it starts as it did, then play
-        again the ``moves`` made since (a copy of the game comes with the reply then)."""
+        again the ``moves`` made since (a copy of the game comes with the reply then,
+        and without moves if ``save``: the server brings the game back after a
+        failure, and the store may need a copy to save a failed move with)."""
         reply = self._built(gid, name, lambda game_type: game_type.new_game(players, seed),
-                            wanted if not moves else [], save=False)
+                            wanted if not moves else [], save=save and not moves)
         if reply[0] is not None:
             return reply
         if self._start_checksum(self.games[gid], players, reply[4]) != checksum:
@@ -216,15 +218,19 @@ class Host:
         Computed here both when the game is first made and when it is made
         again, from the same state replies, so that it says whether the game
         starts the same twice; ``views``: the replies the mirror made already.
+        It is the store's for a game in the server's process (the CRC-32 of
+        ``store._rows.first_views``), so that a game saved by one comes back
+        in the other (a server restarted with another ``isolate_games``).
         """
         made = {player_id: view for player_id, legal, view in views if not legal}
-        checksum = 0
+        texts = []
         for player_id in range(players):
             view = made.get(player_id)
             if view is None:
                 view = self._view_of(game, player_id, False)[0]
-            checksum = zlib.crc32(view if type(view) is bytes else view.encode(), checksum)
-        return checksum
+            texts.append(ok_data(view) if type(view) is bytes
+                         else encode_json({"error": view}))
+        return zlib.crc32(f"[{', '.join(texts)}]".encode())
 
     def _restore(self, gid: int, name: str, blob: bytes, wanted: list[View],
                  moves: list[replaying.LoggedMove] | None = None) -> tuple[Any, ...]:

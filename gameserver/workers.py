@@ -18,6 +18,7 @@ Messages (plain data, ``gameserver._channel``), server → worker, and the reply
 * ``("hello", settings)`` → ``("catalog", entries, landlock_abi, problems, logs)``;
 * ``("new", gid, class, players, seed, wanted)``,
   ``("restore", gid, class, blob, wanted, moves)``,
+  ``("remake", gid, class, players, seed, checksum, wanted, moves, save)``,
   ``("move", gid, move, player, wanted, save)``, ``("view", gid, player, legal)``
   → ``(error, result, current, over, views, snapshot, leftovers, retire,
   logs)``, where ``result`` is a move's rejection as JSON text and
@@ -58,6 +59,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import weakref
 from collections.abc import Callable
@@ -91,10 +93,11 @@ _RESTARTS_FREE = 5  # failures within RESTART_WINDOW replaced at once; then spac
 RESTART_WINDOW = 60.0
 RESTART_DELAY_MAX = 30.0
 READ_SIZE = 256 * 1024
-# One buffer every worker's replies are read into (the loop reads one pipe at a time):
+# One buffer per thread that every worker's replies are read into (an event loop reads
+# one pipe at a time; a process may run loops in several threads, as tests run servers):
 # ``os.read`` would allocate READ_SIZE bytes per read, which the C library serves with
 # mmap, mremap and munmap, three system calls and a page fault per reply.
-_read_buffer = memoryview(bytearray(READ_SIZE))
+_read_buffers = threading.local()
 
 
 @dataclass(frozen=True)
@@ -303,8 +306,11 @@ class Worker:
         """Bytes from the worker: one read per turn of the loop, so a flood cannot stall it."""
         if process is not self._process:
             return
+        buffer: memoryview | None = getattr(_read_buffers, "buffer", None)
+        if buffer is None:
+            buffer = _read_buffers.buffer = memoryview(bytearray(READ_SIZE))
         try:
-            size = os.readv(process.from_worker, [_read_buffer])
+            size = os.readv(process.from_worker, [buffer])
         except BlockingIOError:
             return
         except OSError:
@@ -313,7 +319,7 @@ class Worker:
             self._ended(process)
             return
         try:
-            for payload in self._reader.feed(_read_buffer[:size]):
+            for payload in self._reader.feed(buffer[:size]):
                 self._reply(_channel.decode_plain(payload))
                 if process is not self._process:
                     return  # the reply made us replace the worker

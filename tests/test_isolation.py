@@ -484,6 +484,35 @@ def test_a_folder_game_that_starts_differently_is_not_restored_and_the_log_says_
         assert solo.state()["message"] == "framework: no such game session"
 
 
+# Hostile: its worker sends "²" as the checksum of a new game's start: a digit to
+# str.isdigit(), not to int(). (Put before the file of Busy.)
+SUPERSCRIPT = '''
+from gameserver import worker
+
+worker.Host._start_checksum = lambda self, game, players, views: "\\u00b2"
+'''
+
+
+def test_a_checksum_that_is_not_a_number_leaves_a_new_game_without_a_way_back(
+        tmp_path: Path) -> None:
+    """The build ends (it used to raise ValueError in the reply's handler, leaving the
+    game unbuilt and the replies read with it unanswered), and the game has nothing to
+    come back from, as a game whose copy failed."""
+    path = tmp_path / "superscript.py"
+    path.write_text(SUPERSCRIPT + (GAMES / "busy.py").read_text())
+
+    async def check(isolation: Isolation,
+                    remote_types: dict[str, RemoteGameType]) -> None:
+        game = remote_types["Busy"].new_game(1)
+        assert game.pending is not None
+        await asyncio.wait_for(ended(game.pending), 30)
+        assert game.saved_start() is None and not game.copy_is_behind
+        assert await moved(game, {"say": "hi"}, 0) is None
+        assert game.view(0)["log"] == [{"say": "hi"}]
+
+    with_workers(("file", str(path)), check)
+
+
 LUCKY = '''
 import random
 import time
@@ -569,6 +598,42 @@ def test_games_come_back_from_their_copies_and_the_moves_since_as_if_never_gone(
                 await both(local, remote, script(i))
 
     with_workers(("file", str(path)), check)
+
+
+def test_workers_on_two_event_loops_of_one_process_read_their_own_replies() -> None:
+    """Two servers in one process (tests run servers in threads), each with its event
+    loop and workers. Replies used to be read into one buffer of the module: one
+    thread's read overwrote the reply the other was cutting into messages ("a message
+    of 2021161080 bytes announced", a worker replaced, a move lost)."""
+    problems: list[str] = []
+
+    def play(tag: str) -> None:
+        async def check(isolation: Isolation,
+                        remote_types: dict[str, RemoteGameType]) -> None:
+            games: list[RemoteGame] = []
+            for i in range(150):  # it failed within a few dozen
+                if i % 2 == 0:  # the states stay within the mirror
+                    games = [await built(remote_types["Busy"].new_game(1)) for _ in range(4)]
+                pad = f"{tag}{i}" + "x" * 20_000
+                calls = [game.move({"pad": pad}, 0) for game in games]
+                for call in calls:
+                    await ended(call)
+                    if call.error is not None:
+                        problems.append(call.error)
+                problems.extend(f"{tag}{i}: another state" for game in games
+                                if game.view(0)["log"][-1:] != [{"pad": pad}])
+
+        try:
+            with_workers(BUSY, check)
+        except Exception as err:  # noqa: BLE001 - reported by the test, not the thread
+            problems.append(repr(err))
+
+    threads = [threading.Thread(target=play, args=(tag,)) for tag in "AB"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert problems == []
 
 
 def test_the_catalog_holds_ranges_texts_and_hidden_information() -> None:
@@ -822,6 +887,28 @@ def test_a_folder_game_that_does_not_replay_the_same_ends_its_session_saying_why
         assert solo.state()["message"] == "framework: no such game session"
     with sqlite3.connect(tmp_path / "store.sqlite3") as db:  # not restored again next time
         assert db.execute("SELECT count(*) FROM live_sessions").fetchone() == (0,)
+
+
+@pytest.mark.parametrize(("before", "after"), [("folder", "off"), ("off", "folder")])
+def test_a_game_saved_as_its_seed_comes_back_whether_or_not_it_runs_in_a_worker(
+        tmp_path: Path, before: str, after: str) -> None:
+    """The checksum of a new game's start is the same in a worker and in the server, so
+    a session saved by one comes back in the other (a server restarted with another
+    --isolate-games, or on Windows, where every game runs in the server)."""
+    options = {"store": True, "store_path": str(tmp_path / "store.sqlite3"),
+               "games_dirs": [str(GAMES)]}
+    with ServerThread(**options, isolate_games=before) as server:
+        solo = Player(server.port, "Busy", "s", 2)
+        other = Player(server.port, "Busy", "s", 2)
+        joiner = threading.Thread(target=solo.join)
+        joiner.start()
+        assert other.join()["status"] == "ok"
+        joiner.join(30)
+        first = solo if solo.player_id == 0 else other
+        assert first.move(say="kept")["status"] == "ok"
+    with ServerThread(**options, isolate_games=after) as again:
+        first.port = again.port
+        assert first.state()["data"]["log"] == [{"say": "kept"}]
 
 
 @pytest.mark.parametrize("isolate", ["folder", "off"])

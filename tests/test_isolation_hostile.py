@@ -204,13 +204,15 @@ def test_os_exit_in_move_is_detected_at_once(make_server) -> None:
                                        "its worker process failed")
 
 
-@pytest.mark.parametrize("before", [1, SAVE_EVERY + 1])
+@pytest.mark.parametrize("before", [0, 1, SAVE_EVERY + 1])
 def test_a_move_that_killed_its_worker_is_not_played_again_after_a_restart(
         tmp_path: Path, before: int) -> None:
     """The failed move is logged with its error, and the game is as before it: the store
     must save the game with that move, or the next start plays it again (and the game's
     worker dies again, and the session is dropped). Found with moves since the last copy
-    the worker sent, which the store cannot save before the next move brings a copy."""
+    the worker sent, which the store cannot save before the next move brings a copy; and
+    with none (0): a new game is saved as its seed, so the worker must send a copy when it
+    makes the game again after the failure."""
     options = {"store": True, "store_path": str(tmp_path / "store.sqlite3"),
                "games_dirs": [str(HOSTILE / "exit_in_move")], "game_call_timeout": ROOMY}
     with ServerThread(**options) as server:
@@ -224,6 +226,33 @@ def test_a_move_that_killed_its_worker_is_not_played_again_after_a_restart(
         player.port = again.port
         assert count(player) == before
         assert player.move()["status"] == "ok"
+
+
+def test_a_game_made_again_at_a_restart_that_cannot_be_pickled_keeps_its_moves(
+        tmp_path: Path) -> None:
+    """A game saved as its seed and replayed at a restart sends no copy after the replay
+    when it cannot be pickled: the moves replayed are then what it comes back from when
+    its worker dies. It used to come back as made, with no move (count 0; its players
+    waited for a change they were never told of)."""
+    options = {"store": True, "store_path": str(tmp_path / "store.sqlite3"),
+               "games_dirs": [str(HOSTILE / "exit_in_move")], "game_call_timeout": ROOMY}
+    with ServerThread(**options) as server:
+        locked = joined(server.port, "ExitInMove", "locked")
+        for _ in range(3):
+            assert locked.move(lock=True)["status"] == "ok"
+    with ServerThread(**options) as again:
+        locked.port = again.port
+        game = again.call(lambda: again.server.lobby.sessions[("ExitInMove", "locked")].game)
+        while again.call(lambda: game.pending) is not None:  # replayed in its worker
+            time.sleep(0.01)
+        start = again.call(game.saved_start)
+        assert start is not None and len(start[2]) == 3  # the seed and the moves since
+        attacker = joined(again.port, "ExitInMove", "attack")
+        assert attacker.move(attack=True)["message"].startswith(
+            "framework: game ExitInMove: the game's worker process died during move()")
+        assert count(locked) == 3
+        assert locked.move()["status"] == "ok"
+        assert count(locked) == 4
 
 
 def test_gc_finds_no_key_and_no_server_descriptor(make_server, tmp_path) -> None:
