@@ -43,8 +43,8 @@ not covered; docs/first-game.md says so.
 from __future__ import annotations
 
 import logging
-import pickle
 import os
+import pickle
 import random
 from collections.abc import Callable, Mapping
 from typing import Any
