@@ -375,7 +375,7 @@ class Rows:
         info = {"moves_before": session.moves - session.game_moves,
                 "accepted_before": session.accepted_moves - live.accepted,
                 "games_played": session.games_played,
-                "owed": [list(view) for view in live.owed]}
+                "owed": [list(view) for view in live.owed] if live.owed else []}
         if isinstance(session.game, ForfeitedGame):
             info["forfeit"] = dict(session.game.forfeit)
         return f'{_json(info)[:-1]}, "final": {live.final_text}}}'
@@ -469,9 +469,8 @@ def _game_over(session: Any) -> bool:
         return False
 
 
-def _json(value: Any) -> str:
-    """JSON text, as on the wire (no NaN); raises TypeError/ValueError otherwise."""
-    return protocol.encode_json(value)
+# ``_json(value)``: JSON text, as on the wire (no NaN); raises TypeError/ValueError otherwise.
+_json = protocol.encode_json
 
 
 def _json_list(texts: list[str]) -> str:
