@@ -61,16 +61,33 @@ def snapshot(session: SavedSession, game: bool = True) -> dict[str, Any]:
     return {
         **extra,
         "format": FORMAT, "game_name": session.game_name, "token": session.token,
-        "size": session.size, "auto": session.auto, "moves": session.moves,
-        "accepted_moves": session.accepted_moves,
+        "moves": session.moves, "accepted_moves": session.accepted_moves,
         "games_played": session.games_played,
         "game_moves": session.game_moves,
-        "players": [(p.name, p.key, p.observer_key, p.address) for p in session.players],
-        "created": wall - (now - session.created),
-        "last_activity": wall - (now - session.last_activity),
+        **lasting(session, wall, now),
         "game": session.game.snapshot() if game else None,
         "final": list(final), "owed": sorted(owed),
     }
+
+
+LASTING = ("size", "auto", "players", "created", "last_activity")  # the keys of ``lasting``
+
+
+def lasting(session: SavedSession, wall: float | None = None,
+            now: float | None = None) -> dict[str, Any]:
+    """What of ``session`` lasts from game to game: its size, players and keys, and times.
+
+    The part of ``snapshot`` the store keeps in the session's row (keys
+    ``LASTING``). Nothing in it asks the game, so it cannot fail. Times are
+    wall-clock (``wall``, ``now``: the moment, as ``time.time()`` and the
+    session's clock; default: now).
+    """
+    if wall is None or now is None:
+        wall, now = time.time(), session.now()
+    return {"size": session.size, "auto": session.auto,
+            "players": [(p.name, p.key, p.observer_key, p.address) for p in session.players],
+            "created": wall - (now - session.created),
+            "last_activity": wall - (now - session.last_activity)}
 
 
 def restore(cls: Callable[..., SavedSession], data: dict[str, Any], game_type: GameType,

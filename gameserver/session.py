@@ -195,11 +195,12 @@ class Session:
         self._change: Call | None = None  # a game in a worker process changing (see top)
         # Changes waiting for the first game to be built (see the top); mostly none.
         self._unrecorded: Sequence[tuple[str, dict[str, Any]]] = ()
-        self.game.when_lost(self._lost)
-        build = self.game.pending
-        if build is not None:
-            self._change = build
-            build.then(self._built)
+        if game_type.remote:  # only a game in a worker process can be lost, or unbuilt yet
+            self.game.when_lost(self._lost)
+            build = self.game.pending
+            if build is not None:
+                self._change = build
+                build.then(self._built)
 
     # ------------------------------------------------------------ joining
 

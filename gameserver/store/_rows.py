@@ -39,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import protocol
+from .. import _session_disk, protocol
 from .._json import json_or_repr
 from .._timeouts import ForfeitedGame
 from ..guard import GameCodeError
@@ -169,8 +169,7 @@ class Rows:
                 raise NotSaved(f"its game is {len(blob)} bytes as saved, more than "
                                f"store_snapshot_max ({self.snapshot_max})")
         if not live.game_id:  # a new session: its row (a restart leaves it as it is)
-            ops.add(SAVE_SESSION, (live.game_name, live.token,
-                                   session_info(_snapshot(session, game=False))), 512)
+            ops.add(SAVE_SESSION, (live.game_name, live.token, _session_row(session)), 512)
         elif not live.ended or not self.history:
             drop_game(ops, live.game_id)  # a game restarted before its end is not kept
         else:
@@ -209,8 +208,7 @@ class Rows:
         if len(blob) > self.snapshot_max:
             raise NotSaved(f"its game is {len(blob)} bytes as saved, more than "
                            f"store_snapshot_max ({self.snapshot_max})")
-        ops.add(SAVE_SESSION, (live.game_name, live.token,
-                               session_info(_snapshot(session, game=False))), 512)
+        ops.add(SAVE_SESSION, (live.game_name, live.token, _session_row(session)), 512)
         if live.game_id and live.ended and self.history:
             self._keep(ops, live.game_id)
         elif live.game_id:
@@ -237,8 +235,7 @@ class Rows:
 
     def observed(self, ops: Ops, live: Live, session: Any) -> None:
         """A player got an observer key: rewrite the session row."""
-        ops.add(SESSION_INFO, (session_info(_snapshot(session, game=False)), live.game_name,
-                               live.token), 512)
+        ops.add(SESSION_INFO, (_session_row(session), live.game_name, live.token), 512)
 
     def collected(self, ops: Ops, live: Live, session: Any) -> None:
         """A player collected the hand-over: rewrite the game's row, unless it says so already.
@@ -379,35 +376,33 @@ class Rows:
         encoded once a game (``live.final_text``).
         """
         final, owed = session.handover
-        live.owed = tuple(sorted(tuple(view) for view in owed))
+        live.owed = tuple(sorted(tuple(view) for view in owed)) if owed else ()
         if live.final_text is None:
-            live.final_text = _json(list(final))
+            live.final_text = _json(list(final)) if final else "[]"
         info = {"moves_before": session.moves - session.game_moves,
                 "accepted_before": session.accepted_moves - live.accepted,
                 "games_played": session.games_played,
-                "owed": [list(view) for view in live.owed]}
+                "owed": [list(view) for view in live.owed] if live.owed else []}
         if isinstance(session.game, ForfeitedGame):
             info["forfeit"] = dict(session.game.forfeit)
         return f'{_json(info)[:-1]}, "final": {live.final_text}}}'
 
 
 def session_info(snapshot: dict[str, Any]) -> str:
-    """The session row's JSON: what lasts from game to game (players and keys)."""
-    return _json({"size": snapshot["size"], "auto": snapshot["auto"],
-                  "players": [list(p) for p in snapshot["players"]],
-                  "created": snapshot["created"], "last_activity": snapshot["last_activity"]})
+    """The session row's JSON: what lasts from game to game (players and keys), taken
+    from a whole ``Session.snapshot()``."""
+    return _json({key: snapshot[key] for key in _session_disk.LASTING})
+
+
+def _session_row(session: Any) -> str:
+    """The session row's JSON, as ``session_info`` writes it, made from ``session`` directly
+    (not from a whole snapshot: every new session writes one)."""
+    return _json(_session_disk.lasting(session))
 
 
 def drop_game(ops: Ops, game_id: int) -> None:
     for sql in DROP_GAME:
         ops.add(sql, (game_id,))
-
-
-def _snapshot(session: Any, game: bool) -> dict[str, Any]:
-    try:
-        return dict(session.snapshot(game=game))
-    except GameCodeError as err:
-        raise NotSaved(f"its game cannot be saved ({err})") from None
 
 
 def _pickled(game: Any) -> bytes:
@@ -495,9 +490,8 @@ def _game_over(session: Any) -> bool:
         return False
 
 
-def _json(value: Any) -> str:
-    """JSON text, as on the wire (no NaN); raises TypeError/ValueError otherwise."""
-    return protocol.encode_json(value)
+# ``_json(value)``: JSON text, as on the wire (no NaN); raises TypeError/ValueError otherwise.
+_json = protocol.encode_json
 
 
 def _json_list(texts: list[str]) -> str:
