@@ -15,7 +15,9 @@ Replies are corked while one read is served: a client that sends several
 kept-alive requests in one packet (a learning loop sends a move and the
 next state together) gets their replies in one ``send``, not one each;
 the cork opens at the end of the read, before a close, and once it holds
-``CORK_MAX`` bytes.
+``CORK_MAX`` bytes (or ``reply_buffer_max``, if less). It holds nothing while
+earlier replies wait unsent: what it held would only wait behind them, beyond
+the bound of flow control.
 
 Flow control: once more than ``reply_buffer_max`` bytes of replies wait in a
 connection's own buffer (the kernel's is full), the connection stops reading
@@ -50,7 +52,7 @@ class RawConnection(BaseConnection):
     """A plain-TCP connection on a non-blocking socket."""
 
     __slots__ = ("_loop", "_deadlines", "_sock", "_fd", "_out", "_reading", "_corked",
-                 "_corked_bytes")
+                 "_corked_bytes", "_cork_max")
 
     def __init__(self, host: ConnectionHost, loop: asyncio.AbstractEventLoop,
                  deadlines: Deadlines, sock: _socket.socket) -> None:
@@ -63,6 +65,8 @@ class RawConnection(BaseConnection):
         self._reading = False  # registered with the loop's add_reader
         self._corked: list[bytes] | None = None  # replies held back while a read is served
         self._corked_bytes = 0
+        # Flow control bounds the cork and _out together (see the top).
+        self._cork_max = min(CORK_MAX, host.settings.reply_buffer_max)
 
     def start(self, address: str) -> None:
         """Serve the connection, just accepted from ``address``.
@@ -159,12 +163,12 @@ class RawConnection(BaseConnection):
 
     def _write(self, data: bytes) -> None:
         corked = self._corked
-        if corked is None:
+        if corked is None or self._out:  # (the cork is empty while _out is not)
             self._send(data)
             return
         corked.append(data)
         self._corked_bytes += len(data)
-        if self._corked_bytes > CORK_MAX:
+        if self._corked_bytes > self._cork_max:
             self._uncork()
 
     def _uncork(self) -> None:

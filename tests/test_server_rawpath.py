@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from gameserver import _rawlisten, protocol
+from gameserver._connection import OUTPUT_FULL, READING
 from tests.serverproc import ServerProcess, ServerThread
 from tests.test_server import token
 from tests.wire import TERMINATOR, TIMEOUT, request, send_raw
@@ -109,6 +110,45 @@ def test_a_kept_alive_client_that_never_reads_is_dropped(make_server) -> None:
         assert wait_until(lambda: connections(server) == 0)
     finally:
         greedy.close()
+
+
+@pytest.mark.parametrize("bound", [4096, 100_000])  # below and above the cork's 64 KB
+def test_replies_held_back_during_a_read_count_toward_reply_buffer_max(
+        make_server, bound: int) -> None:
+    """The replies of one read go out together (the cork), yet a client that pipelines
+    and never reads leaves at most reply_buffer_max and one reply unsent, as before
+    (a discover reply is ~20 kB: the games list)."""
+    server = make_server(reply_buffer_max=bound)
+    payload = json.dumps({"type": "discover", "keep_alive": True}).encode() + TERMINATOR
+    with socket.create_connection((server.host, server.port), timeout=TIMEOUT) as probe:
+        probe.sendall(payload)
+        reply_size = len(one_reply(probe))
+    pipelined = 600  # 12 MB of replies: more than the socket buffers hold (~4 MB here)
+    with socket.create_connection((server.host, server.port), timeout=TIMEOUT) as greedy:
+        greedy.sendall(payload * pipelined)
+        for _ in range(2):  # two round trips of another client: the loop handled the rest
+            request(server.port, {"type": "discover", "limit": 1})
+        (connection,) = server.call(lambda: [c for c in server.server.connections
+                                             if c.state is READING and c._keep_alive])
+        paused, unsent = server.call(lambda: (connection._paused, len(connection._out)))
+        assert paused & OUTPUT_FULL  # the socket buffers are full: the bound is reached
+        assert unsent <= bound + reply_size, unsent
+        replies = b""
+        while replies.count(TERMINATOR) < pipelined:  # reading lets it go on
+            chunk = greedy.recv(1 << 20)
+            assert chunk, f"closed after {replies.count(TERMINATOR)} replies"
+            replies += chunk
+        assert replies.count(TERMINATOR) == pipelined
+
+
+def one_reply(sock: socket.socket) -> bytes:
+    """One kept-alive reply read from ``sock`` (terminator included)."""
+    reply = b""
+    while TERMINATOR not in reply:
+        chunk = sock.recv(65536)
+        assert chunk, "closed before the reply"
+        reply += chunk
+    return reply
 
 
 def test_thousands_of_requests_in_one_packet_are_all_answered(server) -> None:
