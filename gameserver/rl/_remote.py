@@ -33,8 +33,9 @@ request instead of two, and the server encodes that state once, with no
 second key check. A move whose next wanted view is another seat of the
 table (self-play) names that seat instead (``"with_state": {"player_id":
 P, "key": K}``, the same extension). An older server ignores what it does
-not know; the reply then has no ``"state"``, the view is fetched as before,
-and the table goes back to sending the state request beside the move.
+not know, and a game in a worker process has no state at hand when its
+move is answered; the reply then has no ``"state"``, the view is fetched,
+and from then on the table sends the state request beside the move.
 
 (About 460 lines: the link and the table's plans share one request format
 and one reading of replies.)
@@ -309,7 +310,7 @@ class RemoteTable:
         self._move_prefix: dict[int, bytes] = {}
         self._move_with_state_prefix: dict[int, bytes] = {}
         self._move_showing_prefix: dict[tuple[int, int], bytes] = {}  # (mover, shown seat)
-        self._shows_others = True  # the server shows another seat in a move's reply
+        self._states_in_replies = True  # the server shows a seat's state in a move's reply
         self._encoded: dict[int, tuple[dict[str, Any], bytes]] = {}
         self._views: dict[int, View] = {}
         self._owed: set[int] = set()  # seats owed the hand-over of a finished game
@@ -404,11 +405,12 @@ class RemoteTable:
             if len(self._encoded) < MOVE_CACHE_MAX:
                 self._encoded[id(move)] = cached
         shown = None  # the seat whose view comes in the move's reply
-        if hint == seat and seat not in self._owed:  # the mover's own view next: in the reply
+        if not self._states_in_replies or hint is None or hint in self._owed:
+            payload = self._move_prefix[seat] + cached[1]
+        elif hint == seat:  # the mover's own view next: in the reply
             payload = self._move_with_state_prefix[seat] + cached[1]
             shown, hint = seat, None
-        elif (self._shows_others and hint is not None and hint not in self._owed
-              and (seat, hint) in self._move_showing_prefix):  # another seat of ours next
+        elif (seat, hint) in self._move_showing_prefix:  # another seat of ours next
             payload = self._move_showing_prefix[(seat, hint)] + cached[1]
             shown, hint = hint, None
         else:
@@ -419,8 +421,10 @@ class RemoteTable:
             state = reply.get("state")
             if state is not None and shown is not None:
                 self._keep_view(shown, state)
-            elif shown is not None and shown != seat and reply.get("status") == "ok":
-                self._shows_others = False  # an older server: ask beside the move again
+            elif shown is not None and reply.get("status") == "ok":
+                # An older server, or a game in a worker process (whose state is not at
+                # hand when the move is answered): ask beside the move from now on.
+                self._states_in_replies = False
             if reply.get("status") == "illegalmove":
                 return reply["message"]
             return _data(reply, f"move {move!r} of player {seat}", self.session)

@@ -169,10 +169,14 @@ def test_a_move_whose_next_view_is_the_movers_own_carries_it_in_its_reply() -> N
     assert plan.finish([{"status": "ok", "data": None, "state": state}]) is None
     assert table.plan(("view", 0)).payloads == []  # known from the move's reply
     assert table.plan(("view", 0)).finish([]).state["echo"] == "hi"
-    # A server without the extension answers without "state": the view is fetched.
+    # A server without the extension answers without "state": the view is fetched ...
     plan = table.plan(("move", 0, {"msg": "again"}, 0))
     plan.finish([{"status": "ok", "data": None}])
     assert table.plan(("view", 0)).payloads  # a state request
+    # ... and from then on the state request goes beside the move, in the same write.
+    plan = table.plan(("move", 0, {"msg": "third"}, 0))
+    assert len(plan.payloads) == 2
+    assert "with_state" not in json.loads(plan.payloads[0][:-len(b"EOT\x00")])
 
 
 def test_a_move_whose_next_view_is_another_seat_of_the_table_carries_that_view() -> None:
@@ -201,3 +205,22 @@ def test_a_move_whose_next_view_is_another_seat_of_the_table_carries_that_view()
     plan = table.plan(("move", 0, {"position": 1}, 1))
     assert len(plan.payloads) == 2
     assert "with_state" not in json.loads(plan.payloads[0][:-len(b"EOT\x00")])
+
+
+def test_a_game_in_a_worker_process_is_played_with_the_state_asked_beside_the_move(
+        make_server) -> None:
+    """A worker game's state is not at hand when its move is answered: the table
+    notices the first reply without "state" and asks beside each move from then on."""
+    server = make_server(isolate_games="all")
+    env = aec_env("TicTacToe", server=(server.host, server.port), timeout=TIMEOUT)
+    env.reset(seed=3)
+    table = env.unwrapped.table
+    assert isinstance(table, _remote.RemoteTable)
+    policy = RandomAgent(3)
+    for _ in range(3):
+        finals = play_randomly(env, policy)
+        assert set(finals) == {"player_0", "player_1"}
+        assert sum(finals.values()) == 0  # a win and a loss, or a draw
+        env.reset()
+    assert table._states_in_replies is False
+    env.close()
