@@ -362,15 +362,21 @@ def test_a_feed_gets_the_hand_over_then_the_new_game(guard: GameGuard) -> None:
     assert isinstance(watcher(), Wait)
 
 
-def test_a_move_with_state_shows_the_movers_view_which_is_not_woken_by_it(
-        guard: GameGuard) -> None:
+def both_subscribed(guard: GameGuard) -> tuple[Session, int, int, dict[int, Wait]]:
+    """A TicTacToe session whose two views wait on subscriptions: (session, the player
+    to move, the other, each view's wait)."""
     session = full_session(guard, TicTacToe, 2)
     mover = session.game.current()[0]
-    other = 1 - mover
     feeds = {pid: session.feed(pid, key(session, pid), False) for pid in (0, 1)}
     for feed in feeds.values():
         data(feed())
     waits = {pid: feed() for pid, feed in feeds.items()}
+    return session, mover, 1 - mover, waits  # type: ignore[return-value]
+
+
+def test_a_move_with_state_shows_the_movers_view_which_is_not_woken_by_it(
+        guard: GameGuard) -> None:
+    session, mover, other, waits = both_subscribed(guard)
     answer = reply(session.move(mover, key(session, mover), {"position": 4}, with_state=True,
                                 legal_moves=True))
     assert answer["status"] == "ok" and answer["data"] is None
@@ -385,13 +391,7 @@ def test_a_move_with_state_shows_the_movers_view_which_is_not_woken_by_it(
 
 def test_a_move_with_the_state_of_another_seat_shows_that_view_which_is_not_woken(
         guard: GameGuard) -> None:
-    session = full_session(guard, TicTacToe, 2)
-    mover = session.game.current()[0]
-    other = 1 - mover
-    feeds = {pid: session.feed(pid, key(session, pid), False) for pid in (0, 1)}
-    for feed in feeds.values():
-        data(feed())
-    waits = {pid: feed() for pid, feed in feeds.items()}
+    session, mover, other, waits = both_subscribed(guard)
     answer = reply(session.move(mover, key(session, mover), {"position": 4}, with_state=True,
                                 legal_moves=True, state_of=(other, key(session, other))))
     assert answer["status"] == "ok" and answer["data"] is None

@@ -15,6 +15,7 @@ import contextlib
 import os
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,24 +82,30 @@ def test_a_chat_beyond_the_snapshot_limit_is_kept_as_its_moves(tmp_path: Path) -
     assert store_bytes(path) < 1.2 * sent, (store_bytes(path), sent)
 
 
+def log_sizes(server: Any, path: Path, messages: int, every: int) -> list[int]:
+    """Send ``messages`` chat messages of 20 KB, each in a commit of its own; the size of
+    the store's write-ahead log after every ``every``."""
+    log_file = Path(f"{path}-wal")
+    sizes = []
+    with GameServerAPI(server.host, server.port, "Chat", players=1, keep_alive=True) as api:
+        api.join()
+        api.move(name="steady")
+        for n in range(messages):
+            api.move(message=f"{n:04} " + "x" * 20 * KB)
+            if n % every == every - 1:
+                sizes.append(log_file.stat().st_size)
+        assert api.state()["messages"][-1][1].startswith(f"{messages - 1:04} ")
+    return sizes
+
+
 @pytest.mark.parametrize("sync", ["normal", "full"])
 def test_the_log_starts_over_under_steady_load(tmp_path: Path, sync: str) -> None:
     """Commits that never pause (a training loop, a busy class) made the write-ahead
     log grow by every commit: a checkpoint copies it while commits go on, so it was
     never all copied, and SQLite starts it over only then (280 MB after 8 s)."""
     path = tmp_path / "steady.sqlite3"
-    log_file = Path(f"{path}-wal")
-    sizes = []
     with ServerProcess("--store-path", str(path), "--no-history", "--store-sync", sync) as server:
-        with GameServerAPI(server.host, server.port, "Chat", players=1,
-                           keep_alive=True) as api:
-            api.join()
-            api.move(name="steady")
-            for n in range(3000):  # 60 MB of messages, each in a commit of its own
-                api.move(message=f"{n:04} " + "x" * 20 * KB)
-                if n % 100 == 99:
-                    sizes.append(log_file.stat().st_size)
-            assert api.state()["messages"][-1][1].startswith("2999 ")
+        sizes = log_sizes(server, path, 3000, 100)  # 60 MB of messages
     assert max(sizes) < 3 * WAL_LIMIT, sizes
 
 
@@ -108,16 +115,7 @@ def test_the_log_starts_over_even_when_the_checkpoint_thread_never_runs(
     log's file itself (``Checkpointer.log_too_long``) and has it start over."""
     monkeypatch.setattr(_checkpoint.Checkpointer, "_run", lambda self: None)  # never passes
     path = tmp_path / "starved.sqlite3"
-    log_file = Path(f"{path}-wal")
-    sizes = []
     with ServerThread(store=True, store_path=str(path), history=False) as server:
-        with GameServerAPI(server.host, server.port, "Chat", players=1,
-                           keep_alive=True) as api:
-            api.join()
-            api.move(name="starved")
-            for n in range(1500):  # 30 MB of messages, each in a commit of its own
-                api.move(message=f"{n:04} " + "x" * 20 * KB)
-                if n % 50 == 49:
-                    sizes.append(log_file.stat().st_size)
+        sizes = log_sizes(server, path, 1500, 50)  # 30 MB of messages
     assert max(sizes) < 3 * WAL_LIMIT, sizes
     assert min(sizes[len(sizes) // 2:]) <= WAL_LIMIT  # it started over, and was cut back
