@@ -9,6 +9,7 @@ be made; what needs a mount is skipped where mounting is not allowed).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pickle
 import socket
@@ -276,6 +277,27 @@ def test_a_crafted_snapshot_runs_no_code(tmp_path: Path) -> None:
     assert not marker.exists()
     assert "session Echo/e cannot be restored" in again.log
     assert "Refused: posix.system" in again.log
+
+
+def test_a_session_row_with_more_players_than_seats_is_not_restored(tmp_path: Path) -> None:
+    """Only a damaged (or edited) file has one: the session is dropped, saying why, and the
+    server serves the others. (It was restored with a player beyond its seats, whose
+    per-view lists are sized by the seats.)"""
+    db = tmp_path / "store.sqlite3"
+    with ServerProcess("--store-path", str(db)) as server:
+        damaged, kept = Player(server.port, "Echo", "e", 1), Player(server.port, "Echo", "k", 1)
+        assert damaged.join()["status"] == "ok" and kept.join()["status"] == "ok"
+    with contextlib.closing(sqlite3.connect(db)) as raw, raw:
+        info = json.loads(raw.execute("SELECT info FROM live_sessions WHERE token = 'e'"
+                                      ).fetchone()[0])
+        info["players"] = info["players"] * 2
+        raw.execute("UPDATE live_sessions SET info = ? WHERE token = 'e'", (json.dumps(info),))
+    with ServerProcess("--store-path", str(db)) as again:
+        damaged.port = kept.port = again.port
+        assert damaged.state()["message"] == "framework: no such game session"
+        assert kept.state()["status"] == "ok"
+    assert ("session Echo/e cannot be restored (its row is damaged: 2 players for 1 seats)"
+            in again.log)
 
 
 def test_a_crafted_row_of_the_older_format_runs_no_code(tmp_path: Path) -> None:

@@ -105,6 +105,10 @@ def load_sessions(db: sqlite3.Connection, rows: Rows, game_types: Mapping[str, G
 
 def _restore_one(db: sqlite3.Connection, live: Live, info: dict[str, Any],
                  game_type: GameType, seed: str | None, views: int | None) -> dict[str, Any]:
+    size, players = info["size"], info["players"]
+    if type(size) is not int or type(players) is not list or not 1 <= len(players) <= size:
+        raise ValueError(f"its row is damaged: {len(players) if type(players) is list else '?'} "
+                         f"players for {size!r} seats")
     snap = db.execute("SELECT seq, accepted, blob FROM game_snapshots WHERE game_id = ? "
                       "ORDER BY seq DESC LIMIT 1", (live.game_id,)).fetchone()
     blob = None
