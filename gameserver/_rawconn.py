@@ -14,10 +14,10 @@ setting one is a dict insert, clearing one a dict pop.
 Replies are corked while one read is served: a client that sends several
 kept-alive requests in one packet (a learning loop sends a move and the
 next state together) gets their replies in one ``send``, not one each;
-the cork opens at the end of the read, before a close, and once it holds
-``CORK_MAX`` bytes (or ``reply_buffer_max``, if less). It holds nothing while
-earlier replies wait unsent: what it held would only wait behind them, beyond
-the bound of flow control.
+the cork opens at the end of the read, before a close or half-close, and
+once it holds more than ``CORK_MAX`` bytes (or ``reply_buffer_max``, if
+less). It holds nothing while earlier replies wait unsent: what it held
+would only wait behind them, beyond the bound of flow control.
 
 Flow control: once more than ``reply_buffer_max`` bytes of replies wait in a
 connection's own buffer (the kernel's is full), the connection stops reading
@@ -162,6 +162,7 @@ class RawConnection(BaseConnection):
     # ------------------------------------------------------------ the transport
 
     def _write(self, data: bytes) -> None:
+        """Send ``data``, or hold it back while a read is served (the cork, see the top)."""
         corked = self._corked
         if corked is None or self._out:  # (the cork is empty while _out is not)
             self._send(data)
@@ -181,6 +182,8 @@ class RawConnection(BaseConnection):
             self._send(data)
 
     def _send(self, data: bytes) -> None:
+        """Send ``data`` now, keeping what the kernel does not take; past
+        ``reply_buffer_max`` kept, stop reading and serving (flow control)."""
         sock = self._sock
         if sock is None:
             return

@@ -296,8 +296,9 @@ class RemoteGame(CheckedGame):
 
     def build(self, message: tuple[Any, ...], method: str,
               moves: list[replaying.LoggedMove] | None = None) -> None:
-        """Send a new or restored game's request, then its ``moves`` to replay in slices;
-        a slice may take the time limit per move in it. A failure in any ends the build."""
+        """Send a new, remade or restored game's request, then its ``moves`` to replay in
+        slices; a slice may take the time limit per move in it. A failure in any ends the
+        build."""
         parts = [(message, method, 0.0, [])] + [
             (("replay", self.gid, part), "move", self._worker.settings.time_limit * len(part),
              part) for part in replaying.slices(moves or [])]
@@ -310,12 +311,15 @@ class RemoteGame(CheckedGame):
                 self._not_built, game=self, builds=True, limit=limit, retries=1 if i else 0))
 
     def restore_request(self) -> Request | None:
-        """The request that brings the game back in a new worker; None without a saved copy.
+        """The request that brings the game back in a new worker; None with nothing to
+        come back from (no copy, and no seed with the checksum of its start).
 
-        From the last copy, with the moves since played again in the same
+        From the last copy, or made again from its seed (``remake``, which
+        then sends a copy), with the moves since played again in the same
         request (which may take the time limit once per move). During a
-        replay, from the copy after the last slice answered: the slices not
-        answered yet are sent again after it, the last one ends the build.
+        replay, from the copy or seed after the last slice answered, with the
+        moves replayed since that brought no copy: the slices not answered
+        yet are sent again after it, the last one ends the build.
         """
         if self._lost is not None or self._since is None:
             return None
@@ -339,7 +343,8 @@ class RemoteGame(CheckedGame):
 
     def _part_built(self, reply: tuple[Any, ...],
                     replayed: list[replaying.LoggedMove] | None = None) -> None:
-        """A part of a replay but the last ended: keep only the saved copy.
+        """A part of a replay but the last ended: keep only what it brings to come back
+        from (``_built_copy``).
 
         Whose turn it is and the states wait for the last part, so that
         nobody sees, or times, a game replayed halfway; a failure of the
@@ -372,10 +377,14 @@ class RemoteGame(CheckedGame):
                     replayed: list[replaying.LoggedMove] | None = None) -> None:
         """Keep what a build's reply brings to come back from.
 
-        A saved copy if it brings one; else, for a game made from a seed,
-        that seed: a new game's first reply brings the checksum of its start,
-        a remake's keeps the moves since (none, or those it could not save
-        after playing them again: ``replayed``, a slice of them, is added).
+        A saved copy if it brings one. Else, for a game made from a seed: a
+        new game's reply brings the checksum of its start (kept, with no
+        moves since; a checksum that is not one leaves the game nothing to
+        come back from), a remake's first reply starts the moves since
+        afresh, and a later slice of moves replayed without a copy (the game
+        cannot be pickled: ``replayed``) is added to the moves since the seed
+        or last copy, within ``SINCE_BYTES_MAX``. A restored game (no seed)
+        without a copy has nothing to come back from.
         """
         if reply[5] is not None or self.seed is None:
             self._kept(reply[5], asked=True)

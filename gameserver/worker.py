@@ -277,7 +277,7 @@ class Host:
 
     def _replay(self, gid: int, moves: list[replaying.LoggedMove],
                 wanted: list[View]) -> tuple[Any, ...]:
-        """Play logged moves again (a restore); each must get the verdict logged."""
+        """Play logged moves again (a restore or remake); each must get the verdict logged."""
         game = self.games.get(gid)
         if game is None:  # its replay failed in an earlier slice: nothing to do
             return (None, None, None, None, [], None)

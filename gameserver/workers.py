@@ -21,7 +21,9 @@ Messages (plain data, ``gameserver._channel``), server → worker, and the reply
   ``("remake", gid, class, players, seed, checksum, wanted, moves, save)``,
   ``("move", gid, move, player, wanted, save)``, ``("view", gid, player, legal)``
   → ``(error, result, current, over, views, snapshot, leftovers, retire,
-  logs)``, where ``result`` is a move's rejection as JSON text and
+  logs)``, where ``result`` is a move's rejection as JSON text (for a
+  ``new`` game made from a seed, and a ``remake``, the checksum of its
+  start, in ASCII digits) and
   ``leftovers``, if not None, why the worker must be replaced (the game
   left a thread or child process running, or the worker failed outside a
   game call);
@@ -38,8 +40,9 @@ child process behind, is *replaced*. The head request fails with a
 ``framework:`` error naming the game, the method and the reason (a move
 once its game is back: ``_restore_later``); every
 other game it hosted comes back in the new process from its last saved
-copy and the moves since (``gameserver.isolated``: nothing is lost), or is
-*lost* (its session ends with a clear error) where it had no copy; the requests queued behind the
+copy, or made again from its seed, and the moves since
+(``gameserver.isolated``: nothing is lost), or is *lost* (its session ends
+with a clear error) where it had neither; the requests queued behind the
 head are sent again. A game whose restore kills the new worker too is
 lost, so every failure makes progress. (One exception: a slice of moves
 replayed at start-up whose worker died is sent once more, after its game
@@ -83,7 +86,8 @@ class GameInWorker(Protocol):
     type: Any  # its GameType: ``type.name`` names it in messages
 
     def restore_request(self) -> Request | None:
-        """The request that brings the game back in a new worker; None without a copy."""
+        """The request that brings the game back in a new worker; None without a copy or
+        a seed to come back from."""
 
     def lose(self, reason: str | None = None) -> str:
         """The game is gone; returns the message its players get."""
@@ -477,7 +481,7 @@ class Worker:
             self._spawn()
 
     def _restore_later(self, head: Request | None, why: str) -> tuple[dict[int, str], bool]:
-        """Queue the restore of every game with a snapshot; lose the others (returned).
+        """Queue the restore of every game with a copy or seed; lose the others (returned).
 
         The head request's game comes back as it was before that request,
         unless the head was building it: then the head's failure is its end.
