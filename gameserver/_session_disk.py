@@ -45,8 +45,8 @@ class SavedSession(Protocol):
         """The session's clock (monotonic seconds)."""
 
 
-def snapshot(session: SavedSession, game: bool = True) -> dict[str, Any]:
-    """``session`` as plain data; ``game=False`` leaves ``"game"`` None (saved apart).
+def snapshot(session: SavedSession) -> dict[str, Any]:
+    """``session`` as plain data.
 
     Raises:
         GameCodeError: the game cannot be saved (see ``CheckedGame.snapshot``).
@@ -65,22 +65,19 @@ def snapshot(session: SavedSession, game: bool = True) -> dict[str, Any]:
         "games_played": session.games_played,
         "game_moves": session.game_moves,
         **lasting(session, wall, now),
-        "game": session.game.snapshot() if game else None,
+        "game": session.game.snapshot(),
         "final": list(final), "owed": sorted(owed),
     }
-
-
-LASTING = ("size", "auto", "players", "created", "last_activity")  # the keys of ``lasting``
 
 
 def lasting(session: SavedSession, wall: float | None = None,
             now: float | None = None) -> dict[str, Any]:
     """What of ``session`` lasts from game to game: its size, players and keys, and times.
 
-    The part of ``snapshot`` the store keeps in the session's row (keys
-    ``LASTING``). Nothing in it asks the game, so it cannot fail. Times are
-    wall-clock (``wall``, ``now``: the moment, as ``time.time()`` and the
-    session's clock; default: now).
+    The part of ``snapshot`` the store keeps in the session's row
+    (``store._rows.session_row``). Nothing in it asks the game, so it cannot
+    fail. Times are wall-clock (``wall``, ``now``: the moment, as
+    ``time.time()`` and the session's clock; default: now).
     """
     if wall is None or now is None:
         wall, now = time.time(), session.now()

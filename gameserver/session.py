@@ -817,15 +817,13 @@ class Session:
             self._record("collected")  # the owed views changed (back)
         self._wake()  # whoever waits on that view may have it now
 
-    def snapshot(self, game: bool = True) -> dict[str, Any]:
+    def snapshot(self) -> dict[str, Any]:
         """Everything needed to bring this session back (``gameserver._session_disk``).
-
-        With ``game=False``, ``"game"`` is None: the store saves the game apart.
 
         Raises:
             GameCodeError: the game cannot be saved (see ``CheckedGame.snapshot``).
         """
-        return _session_disk.snapshot(self, game)
+        return _session_disk.snapshot(self)
 
     @classmethod
     def restore(cls, data: dict[str, Any], game_type: GameType,

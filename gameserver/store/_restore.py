@@ -51,7 +51,7 @@ from ._rows import (
     Ops,
     Rows,
     first_views,
-    session_info,
+    session_row,
 )
 
 log = logging.getLogger("gameserver.store")
@@ -118,14 +118,14 @@ def _restore_one(db: sqlite3.Connection, live: Live, info: dict[str, Any],
         raise ValueError("its game has neither a snapshot nor a seed")
     live.seq, live.snap_bytes = live.snap_seq, len(blob or b"")
     moves = _LoggedMoves(db, live)
-    game = saved_game(game_type, info["size"], blob, seed, views, moves)
+    game = saved_game(game_type, size, blob, seed, views, moves)
     live.snap_due = live.seq > live.snap_seq
     if info.get("forfeit"):  # the framework ended it: players ran out of time (timers.py)
         game = ForfeitedGame(game, info["forfeit"]["players"], info["forfeit"]["reason"])
     live.ended = game.game_over()
     live.owed = tuple((p, observer) for p, observer in info["owed"])
     return {
-        "format": 2, "game_name": live.game_name, "token": live.token, "size": info["size"],
+        "format": 2, "game_name": live.game_name, "token": live.token, "size": size,
         "auto": info["auto"], "moves": info["moves_before"] + live.seq,
         "accepted_moves": info["accepted_before"] + live.accepted,
         "games_played": info["games_played"], "history_id": live.game_id,
@@ -231,7 +231,7 @@ def _convert_first_format(db: sqlite3.Connection, rows: Rows,
         live = Live(name, token, game_id=rows.next_game_id, seq=snapshot["game_moves"],
                     snap_seq=snapshot["game_moves"])
         rows.next_game_id += 1
-        ops.add(SAVE_SESSION, (name, token, session_info(snapshot)))
+        ops.add(SAVE_SESSION, (name, token, session_row(session)))
         ops.add(INSERT_GAME, (live.game_id, name, token,
                               json.dumps([p[0] for p in snapshot["players"]]), time.time(),
                               "[]", None, None, rows.game_info(live, session)))

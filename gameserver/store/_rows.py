@@ -25,7 +25,7 @@ restart) is in the game's row (``games``, flagged ``current``), written when
 the game starts and when a player collects the hand-over. So a restart
 writes one new row and touches the previous one, and a move one row.
 
-(About 480 lines on purpose: the statements of every table and the rows
+(About 500 lines on purpose: the statements of every table and the rows
 each event writes are kept together, so that a change of the schema is
 made in one place.)
 """
@@ -169,7 +169,7 @@ class Rows:
                 raise NotSaved(f"its game is {len(blob)} bytes as saved, more than "
                                f"store_snapshot_max ({self.snapshot_max})")
         if not live.game_id:  # a new session: its row (a restart leaves it as it is)
-            ops.add(SAVE_SESSION, (live.game_name, live.token, _session_row(session)), 512)
+            ops.add(SAVE_SESSION, (live.game_name, live.token, session_row(session)), 512)
         elif not live.ended or not self.history:
             drop_game(ops, live.game_id)  # a game restarted before its end is not kept
         else:
@@ -203,12 +203,16 @@ class Rows:
             NotSaved: the game cannot be pickled, restored, or is too large.
         """
         made = _made_from_seed(session.game)
-        blob, since = (_copy_and_moves(session.game) if made is None or made[1] is None
-                       else (b"", made[2]))
+        seed: str | None = None
+        checksum: int | None = None
+        if made is None or made[1] is None:  # pickled (in a worker: its copy)
+            blob, since = _copy_and_moves(session.game)
+        else:  # in a worker, saved as its seed
+            blob, since, seed, checksum = b"", made[2], str(made[0]), made[1]
         if len(blob) > self.snapshot_max:
             raise NotSaved(f"its game is {len(blob)} bytes as saved, more than "
                            f"store_snapshot_max ({self.snapshot_max})")
-        ops.add(SAVE_SESSION, (live.game_name, live.token, _session_row(session)), 512)
+        ops.add(SAVE_SESSION, (live.game_name, live.token, session_row(session)), 512)
         if live.game_id and live.ended and self.history:
             self._keep(ops, live.game_id)
         elif live.game_id:
@@ -222,7 +226,6 @@ class Rows:
         live.final_text = None
         views = first_views(session.game, session.size, session.view_text)
         now = time.time()
-        seed, checksum = (None, None) if blob else (str(made[0]), made[1])  # type: ignore[index]
         ops.add(INSERT_GAME, (live.game_id, live.game_name, live.token,
                               _json([player.name for player in session.players]),
                               now, views if self.history else "[]", seed, checksum,
@@ -235,7 +238,7 @@ class Rows:
 
     def observed(self, ops: Ops, live: Live, session: Any) -> None:
         """A player got an observer key: rewrite the session row."""
-        ops.add(SESSION_INFO, (_session_row(session), live.game_name, live.token), 512)
+        ops.add(SESSION_INFO, (session_row(session), live.game_name, live.token), 512)
 
     def collected(self, ops: Ops, live: Live, session: Any) -> None:
         """A player collected the hand-over: rewrite the game's row, unless it says so already.
@@ -388,15 +391,10 @@ class Rows:
         return f'{_json(info)[:-1]}, "final": {live.final_text}}}'
 
 
-def session_info(snapshot: dict[str, Any]) -> str:
-    """The session row's JSON: what lasts from game to game (players and keys), taken
-    from a whole ``Session.snapshot()``."""
-    return _json({key: snapshot[key] for key in _session_disk.LASTING})
-
-
-def _session_row(session: Any) -> str:
-    """The session row's JSON, as ``session_info`` writes it, made from ``session`` directly
-    (not from a whole snapshot: every new session writes one)."""
+def session_row(session: Any) -> str:
+    """The session row's JSON: what lasts from game to game (size, players and keys,
+    times), made from ``session`` directly (not from a whole snapshot, which asks the
+    game: every new session writes one)."""
     return _json(_session_disk.lasting(session))
 
 
@@ -437,7 +435,8 @@ def _log_move(ops: Ops, live: Live, seq: int, player_id: int, text: str,
 
 def _made_from_seed(game: Any) -> tuple[int, int | None, list[Any]] | None:
     """How ``game`` can be made again from its seed: (seed, checksum of its start, moves
-    since); None if it cannot (it was restored, or has a newer copy).
+    since); None if it cannot (it was restored, has a newer copy, or has nothing to
+    come back from).
 
     In the server's process the store makes the checksum, and moves are logged
     after it. A game in a worker process has the worker's checksum, until the
