@@ -36,7 +36,7 @@ worker is replaced in between.
 (trusted: the bundled ones) and which sources run in workers;
 ``Isolation`` starts the workers and makes their game types.
 
-(About 550 lines on purpose: ``RemoteGame``'s building, mirror, saved copy,
+(About 650 lines on purpose: ``RemoteGame``'s building, mirror, saved copy or seed,
 fetches and loss share every field of one object.)
 """
 
