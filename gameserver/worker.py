@@ -180,14 +180,14 @@ class Host:
                     f"({type(err).__name__})", self.retire, self.logs.take())
         return (*reply, _leftovers(), self.retire, self.logs.take())
 
-    def _new(self, gid: int, name: str, players: int, seed: int | None,
-             wanted: list[View]) -> tuple[Any, ...]:
-        """A new game. Made from a ``seed`` the server chose, it comes with no saved copy:
-        it is saved as that seed, and the reply's result is the checksum of its start
-        (``_start_checksum``), which a ``remake`` checks."""
+    def _new(self, gid: int, name: str, players: int, seed: int, wanted: list[View],
+             save: bool = False) -> tuple[Any, ...]:
+        """A new game, made from the ``seed`` the server chose. It comes with no saved copy
+        (unless ``save``): it is saved as that seed, and the reply's result is the
+        checksum of its start (``_start_checksum``), which a ``remake`` checks."""
         reply = self._built(gid, name, lambda game_type: game_type.new_game(players, seed),
-                            wanted, save=seed is None)
-        if reply[0] is not None or seed is None:
+                            wanted, save=save)
+        if reply[0] is not None:
             return reply
         checksum = self._start_checksum(self.games[gid], players, reply[4])
         return (None, str(checksum), *reply[2:])
@@ -199,16 +199,16 @@ class Host:
         again the ``moves`` made since (a copy of the game comes with the reply then,
         and without moves if ``save``: the server brings the game back after a
         failure, and the store may need a copy to save a failed move with)."""
-        reply = self._built(gid, name, lambda game_type: game_type.new_game(players, seed),
-                            wanted if not moves else [], save=save and not moves)
+        reply = self._new(gid, name, players, seed, wanted if not moves else [],
+                          save=save and not moves)
         if reply[0] is not None:
             return reply
-        if self._start_checksum(self.games[gid], players, reply[4]) != checksum:
+        if reply[1] != str(checksum):
             del self.games[gid]
             return (f"framework: game {name}: {replaying.STARTS_DIFFERENTLY}", None, None,
                     None, [], None)
         if not moves:
-            return (None, str(checksum), *reply[2:])
+            return reply
         return self._replay(gid, moves, wanted)
 
     def _start_checksum(self, game: CheckedGame, players: int,
