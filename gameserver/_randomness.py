@@ -14,12 +14,20 @@ A ``SavedRandom`` pickles as bytes and loads as a plain ``random.Random``.
 from __future__ import annotations
 
 import array
+import os
 import random
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from .game import AbstractGame
+
+
+def new_seed() -> int:
+    """A fresh secret 128-bit seed for a new game (``secrets.randbits(128)``, without
+    its Python-level call: every game start draws one)."""
+    return int.from_bytes(os.urandom(16))
+
 
 _SHARED = random._inst  # type: ignore[attr-defined]  # what random.random() etc. are bound to
 

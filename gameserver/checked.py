@@ -43,14 +43,13 @@ not covered; docs/first-game.md says so.
 from __future__ import annotations
 
 import logging
-import os
 import pickle
 import random
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import protocol
-from ._randomness import SavedRandom, module_for, random_slots
+from ._randomness import SavedRandom, module_for, new_seed, random_slots
 from ._unpickle import Unpickler
 from .game import AbstractGame, has_hidden_information
 from .guard import GameCodeError, GameGuard
@@ -213,8 +212,8 @@ class GameType:
         Raises:
             GameCodeError: the constructor failed.
         """
-        if seed is None:  # secrets.randbits(128), without its Python-level call
-            seed = int.from_bytes(os.urandom(16))
+        if seed is None:
+            seed = new_seed()
         rng = random.Random(seed) if self._random_slots else None
         game = CheckedGame(self, None, rng, seed)
         game.instance = game._changing("__init__", self.game_class, players)

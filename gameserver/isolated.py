@@ -46,7 +46,6 @@ import asyncio
 import functools
 import json
 import logging
-import secrets
 import types
 import weakref
 from collections.abc import Callable
@@ -54,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _channel, _sandbox, protocol, replaying
+from ._randomness import new_seed
 from ._stand_in import stand_in
 from .checked import Call, CheckedGame, GameType
 from .guard import GameCodeError, GameGuard
@@ -197,7 +197,7 @@ class RemoteGameType(GameType):
         of it until its ``SAVE_EVERY``-th move.
         """
         if seed is None:
-            seed = secrets.randbits(128)
+            seed = new_seed()
         game = RemoteGame(self, players, seed)
         game.build(("new", game.gid, self.name, players, seed), "__init__")
         return game

@@ -89,6 +89,7 @@ async def ended(call: Call) -> None:
 
 
 BUSY = ("file", str(GAMES / "busy.py"))
+HANG = 60.0  # seconds after which a wait for an event fails instead of hanging
 Check = Callable[[Isolation, dict[str, RemoteGameType]], Awaitable[None]]
 
 
@@ -103,6 +104,15 @@ def with_workers(source: tuple[str, str], check: Check) -> None:
             isolation.close()
 
     asyncio.run(main())
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    """Wait (on the event loop) until ``condition()``: an event, not a time; the bound only
+    turns a hang into a failure."""
+    deadline = time.monotonic() + HANG
+    while not condition():
+        assert time.monotonic() < deadline, f"not {what} after {HANG} s"
+        await asyncio.sleep(0.01)
 
 
 async def built(game: RemoteGame) -> RemoteGame:
@@ -283,8 +293,7 @@ async def halfway_replayed(busy: RemoteGameType) -> RemoteGame:
     again = await made_again(busy, 2)
     moves = [(seq, (seq - 1) % 2, {"burn": 0.03}, None) for seq in range(1, 50)]
     game = again(moves)
-    while game._blob is None:  # each slice's reply brings a copy
-        await asyncio.sleep(0.01)
+    await until(lambda: game._blob is not None, "a slice replayed")  # each brings a copy
     return game
 
 
@@ -454,8 +463,7 @@ def test_a_game_that_starts_differently_when_made_again_is_lost_with_its_worker(
         process = isolation.workers[0]._process
         assert process is not None
         os.kill(process.popen.pid, signal.SIGKILL)
-        while isolation.workers[0]._process is process:  # until the death is seen
-            await asyncio.sleep(0.01)
+        await until(lambda: isolation.workers[0]._process is not process, "replaced")
         # Sent once the restore is queued, answered after it: the worker serves on.
         again = await built(remote_types["Unseeded"].new_game(1))
         assert reasons == [f"framework: game Unseeded: {replaying.STARTS_DIFFERENTLY}"]

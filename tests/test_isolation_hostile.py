@@ -243,7 +243,9 @@ def test_a_game_made_again_at_a_restart_that_cannot_be_pickled_keeps_its_moves(
     with ServerThread(**options) as again:
         locked.port = again.port
         game = again.call(lambda: again.server.lobby.sessions[("ExitInMove", "locked")].game)
+        deadline = time.monotonic() + 60  # a bound that turns a hang into a failure
         while again.call(lambda: game.pending) is not None:  # replayed in its worker
+            assert time.monotonic() < deadline, "the replay never ended"
             time.sleep(0.01)
         start = again.call(game.saved_start)
         assert start is not None and len(start[2]) == 3  # the seed and the moves since
