@@ -163,7 +163,11 @@ class Rows:
         """
         game = session.game
         made = _made_from_seed(game)
-        if made is None or made[2]:  # see _restore.saved_game
+        seed: str | None = None
+        checksum: int | None = None  # the worker's; the store makes one in its process
+        if made is not None and not made[2]:  # made again from its seed: no moves yet
+            seed, checksum = str(made[0]), made[1]
+        else:  # see _restore.saved_game
             blob = _pickled(game)
             if len(blob) > self.snapshot_max:
                 raise NotSaved(f"its game is {len(blob)} bytes as saved, more than "
@@ -179,8 +183,8 @@ class Rows:
         live.ended = live.snap_due = False
         live.final_text = None
         views = first_views(game, session.size, session.view_text)
-        seed = None if made is None or made[2] else str(made[0])
-        checksum = zlib.crc32(views.encode()) if made is None or made[1] is None else made[1]
+        if checksum is None:
+            checksum = zlib.crc32(views.encode())
         ops.add(INSERT_GAME, (live.game_id, live.game_name, live.token,
                               _json([player.name for player in session.players]),
                               time.time(), views if self.history else "[]", seed,
