@@ -406,6 +406,12 @@ def test_a_move_with_the_state_of_another_seat_shows_that_view_which_is_not_woke
     with pytest.raises(ProtocolError, match="^framework: invalid key$"):
         session.move(other, key(session, other), {"position": 0}, with_state=True,
                      state_of=(5, key(session, mover)))
+    # Whoever holds only an observer key reads that view through state requests alone.
+    data(session.observer_code(mover, key(session, mover)))
+    watcher = session.players[mover].observer_key or ""
+    with pytest.raises(ProtocolError, match="^framework: invalid key: an observer key"):
+        session.move(other, key(session, other), {"position": 0}, with_state=True,
+                     state_of=(mover, watcher))
     assert session.game.view(0)["board"][0] == -1 and session.moves == 1
 
 
