@@ -53,9 +53,23 @@ there; a classic connection whose first read gave such a request is not
 registered with the loop meanwhile (two ``epoll_ctl`` calls and a loop pass
 less per move: 127 -> 105 Python calls per classic request).
 
-Why this module is longer than our ~450 lines: the table, the flow control
-and the waiting all decide what one connection does next, and read best
-side by side.
+On a kept-alive connection such a reply does not stop the connection: it
+is *held* (``_held``, in request order) and the connection goes back to
+READING (REPLIED), so the requests a client sent together (a vector of
+learning environments moves in 16 sessions with one write) are served in
+the same loop pass and saved by one commit, not one commit each. Nothing
+leaves out of order: while a reply is held, every later reply queues
+behind it, and a close or half-close waits until the queue is empty. As
+the commit lands the held replies go out together, in one write. Held
+replies count towards ``reply_buffer_max`` (``HELD_FULL`` pauses reading
+and serving, as unsent replies do); a client that hangs up drops them, as
+it drops a waiting request. Pushes of subscriptions do not queue: they
+never waited for a reply before either.
+
+Why this module is longer than our ~450 lines: the table, the flow control,
+the waiting and the replies held for their save all decide what one
+connection does next (what it reads, serves and writes, and when it
+closes), and read best side by side.
 
 The parts
 ---------
@@ -76,6 +90,7 @@ from __future__ import annotations
 import enum
 import logging
 import time
+from collections import deque
 
 from . import protocol
 from ._connhost import ConnectionHost
@@ -136,6 +151,24 @@ PUSH_REQUESTS = frozenset({"subscribe", "unsubscribe"})  # answered here, not by
 # Why reading is paused (bits of ``_paused``).
 OUTPUT_FULL = 1  # more than reply_buffer_max of replies unsent
 INPUT_FULL = 2  # request_size_max of later requests buffered while one is served
+HELD_FULL = 4  # more than reply_buffer_max of replies held until their save
+NOT_SERVING = OUTPUT_FULL | HELD_FULL  # no next request is served while one of these holds
+
+# What a held reply counts towards reply_buffer_max besides its bytes: the wait, its
+# closure and the entry (about 400 bytes), so that many tiny replies are bounded too.
+HELD_COST = 512
+
+
+class _Held:
+    """A reply held until its save (``Wait.saving``), with what metrics need of its request."""
+
+    __slots__ = ("wait", "kind", "started", "cost")
+
+    def __init__(self, wait: Wait, kind: str, started: float) -> None:
+        self.wait = wait
+        self.kind = kind
+        self.started = started
+        self.cost = wait.size + HELD_COST
 
 
 class ConnectionStateError(Exception):
@@ -159,7 +192,8 @@ class BaseConnection:
     """One client connection, from connect to close, without its transport."""
 
     __slots__ = ("_host", "_reader", "_state", "_wait", "_keep_alive", "_paused", "_kind",
-                 "_started", "_address", "_subs")
+                 "_started", "_address", "_subs", "_held", "_held_bytes", "_held_unsaved",
+                 "_flush_due", "_after_held")
 
     def __init__(self, host: ConnectionHost) -> None:
         self._host = host
@@ -172,6 +206,13 @@ class BaseConnection:
         self._started = 0.0  # when the request was complete
         self._address = ""  # the client's IP address
         self._subs: Subscriptions | None = None  # made by the first subscribe
+        # Replies held in order until their save (see the top): a _Held, or bytes that
+        # queue behind one. None while nothing is held (most of the time).
+        self._held: deque[_Held | bytes] | None = None
+        self._held_bytes = 0  # what they count towards reply_buffer_max
+        self._held_unsaved = 0  # how many of them still wait for their commit
+        self._flush_due = False  # a flush of the held replies is scheduled
+        self._after_held: bool | None = None  # close (True) or half-close (False) once sent
 
     @property
     def state(self) -> State:
@@ -270,6 +311,7 @@ class BaseConnection:
         if self._state is CLOSED:
             return
         self._drop_wait()
+        self._drop_held()
         self._go(GONE)
         self._host.registry.remove(self, self._address)
 
@@ -280,9 +322,17 @@ class BaseConnection:
     def _writing_resumed(self) -> None:
         """The client took most of its replies: push, serve what came meanwhile, read again."""
         self._unpause(OUTPUT_FULL)
+        if self._subs is not None and self._state is READING:
+            self._set_deadline(self._host.settings.connection_timeout)  # a subscriber's life
+        if self._held is not None:
+            self._flush_held()
+        self._go_on()
+
+    def _go_on(self) -> None:
+        """Output may be written again: push what is due, serve what came meanwhile."""
+        if self._paused & NOT_SERVING:
+            return
         if self._subs is not None:
-            if self._state is READING:  # taking pushes is what a subscriber does
-                self._set_deadline(self._host.settings.connection_timeout)
             self._subs.resume_due()
         self._serve_buffered()
 
@@ -292,7 +342,8 @@ class BaseConnection:
         if state is READING:
             if self._reader.pending or not self._keep_alive:  # a request not completed
                 self._last_reply(server_error("connection timed out on server").reply())
-            elif self._subs and not self._paused & OUTPUT_FULL:  # waiting for pushes
+            elif self._held is not None or (self._subs and not self._paused & OUTPUT_FULL):
+                # replies wait for their save (a slow disk), or a subscriber waits for pushes
                 self._set_deadline(self._host.settings.connection_timeout)
             else:  # an idle kept-alive connection, or a subscriber that takes nothing
                 self._hang_up()
@@ -320,7 +371,7 @@ class BaseConnection:
         if kind in PUSH_REQUESTS:  # answered here; a new subscription pushes after its reply
             subs = self._subs
             if subs is None:
-                subs = self._subs = Subscriptions(host, self._write, self._output_full)
+                subs = self._subs = Subscriptions(host, self._emit, self._output_full)
             reply, sub = subs.request(request, self._address, self._keep_alive)  # type: ignore
             self._answer(reply)
             if sub is not None:
@@ -329,7 +380,7 @@ class BaseConnection:
         self._deliver(host.handle(request, self._address))
 
     def _output_full(self) -> bool:
-        return bool(self._paused & OUTPUT_FULL)
+        return bool(self._paused & NOT_SERVING)
 
     def _serve_buffered(self) -> None:
         """Serve the kept-alive requests already received, in turn, until one must wait.
@@ -338,7 +389,7 @@ class BaseConnection:
         send thousands of requests in one packet.
         """
         reader = self._reader
-        while self._state is READING and not self._paused & OUTPUT_FULL:
+        while self._state is READING and not self._paused & NOT_SERVING:
             try:
                 raw = reader.next_request()
             except ProtocolError as err:
@@ -355,23 +406,27 @@ class BaseConnection:
 
     def _answer(self, reply: bytes) -> None:
         """Write the reply of the request being served; then read on, or close."""
-        host = self._host
-        host.metrics.request_done(self._kind, reply, time.perf_counter() - self._started)
-        if host.log_requests:
-            # Only the start: a join reply carries the player's secret key.
-            log.debug("reply of %d bytes: %s...", len(reply), reply[:24])
+        self._replied(self._kind, reply, self._started)
         if not self._keep_alive:
             self._last_reply(reply)
             return
-        self._write(reply + TERMINATOR)
+        self._emit(reply + TERMINATOR)
         if self._state is SERVING:  # else the client went away while we wrote
             self._go(REPLIED)
+
+    def _replied(self, kind: str, reply: bytes, started: float) -> None:
+        """Count the reply of a request of type ``kind`` complete since ``started``."""
+        host = self._host
+        host.metrics.request_done(kind, reply, time.perf_counter() - started)
+        if host.log_requests:
+            # Only the start: a join reply carries the player's secret key.
+            log.debug("reply of %d bytes: %s...", len(reply), reply[:24])
 
     def _last_reply(self, reply: bytes) -> None:
         """Write ``reply``, then close once it is sent."""
         self._go(LAST_REPLY)
-        self._write(reply)
-        self._close()
+        self._emit(reply)
+        self._finish(close=True)
 
     def _refuse(self, reply: bytes) -> None:
         """Answer a request that is too large, without reading the rest of it.
@@ -387,14 +442,23 @@ class BaseConnection:
         self._go(REFUSE)
         self._reader = RequestReader(self._reader.size_max)  # let go of what was buffered
         self._unpause(INPUT_FULL)
-        self._write(reply)
-        self._half_close()
+        self._emit(reply)
+        self._finish(close=False)
 
     def _hang_up(self) -> None:
-        """Close without a reply."""
+        """Close without a reply (replies held for their save go out first)."""
         self._drop_wait()
         self._go(HANG_UP)
-        self._close()
+        self._finish(close=True)
+
+    def _finish(self, close: bool) -> None:
+        """Close (or half-close) once everything written is sent, held replies included."""
+        if self._held is not None:
+            self._after_held = close
+        elif close:
+            self._close()
+        else:
+            self._half_close()
 
     def shut_down(self, reply: bytes) -> None:
         """The server stops: answer a connection between requests with ``reply`` and close.
@@ -433,6 +497,9 @@ class BaseConnection:
         host = self._host
         while isinstance(outcome, Wait):
             if not outcome.woken:
+                if outcome.saving and self._keep_alive:
+                    self._hold(outcome)
+                    return
                 self._wait = outcome
                 self._go(WAIT)
                 outcome.on_wake(self._woken)
@@ -462,3 +529,90 @@ class BaseConnection:
         wait, self._wait = self._wait, None
         if wait is not None:
             wait.cancel()
+
+    # ------------------------------------------------------------ replies held for their save
+
+    def _emit(self, data: bytes) -> None:
+        """Write ``data`` (a reply, a push), behind the replies held for their save if any."""
+        held = self._held
+        if held is None:
+            self._write(data)
+            return
+        held.append(data)
+        self._held_bytes += len(data)
+        if self._held_bytes > self._host.settings.reply_buffer_max:
+            self._pause(HELD_FULL)
+
+    def _hold(self, wait: Wait) -> None:
+        """Hold the reply of the request being served until its save; serve the next one."""
+        entry = _Held(wait, self._kind, self._started)
+        held = self._held
+        if held is None:
+            held = self._held = deque()
+        held.append(entry)
+        self._held_bytes += entry.cost
+        self._held_unsaved += 1
+        wait.on_wake(self._held_woken)
+        self._go(REPLIED)
+        if self._held_bytes > self._host.settings.reply_buffer_max:
+            self._pause(HELD_FULL)
+
+    def _held_woken(self, now: bool) -> None:
+        self._held_unsaved -= 1
+        if now and not self._held_unsaved:  # the commit landed, and the last of them was in it
+            self._flush_held()
+        elif not self._flush_due:  # in a moment (the others may be in the same commit)
+            self._flush_due = True
+            self._host.call_soon(self._flush_held)
+
+    def _flush_held(self) -> None:
+        """Write the held replies whose save landed, in order, in one piece; go on."""
+        self._flush_due = False
+        held = self._held
+        if held is None:
+            return
+        host = self._host
+        parts = []
+        while held and not self._paused & OUTPUT_FULL:
+            entry = held[0]
+            if isinstance(entry, bytes):
+                parts.append(entry)
+                self._held_bytes -= len(entry)
+            else:
+                if not entry.wait.woken:
+                    break
+                reply = host.resume(entry.wait.resume)
+                if isinstance(reply, Wait):  # (a saving wait's resume gives bytes)
+                    entry.wait = reply
+                    self._held_unsaved += 1
+                    reply.on_wake(self._held_woken)
+                    break
+                self._replied(entry.kind, reply, entry.started)
+                parts.append(reply + TERMINATOR)
+                self._held_bytes -= entry.cost
+            held.popleft()
+        if parts:
+            self._write(parts[0] if len(parts) == 1 else b"".join(parts))
+        if held:
+            if (self._paused & HELD_FULL
+                    and self._held_bytes <= host.settings.reply_buffer_max // 4):
+                self._unpause(HELD_FULL)
+                self._go_on()
+            return
+        self._held = None
+        self._held_bytes = 0
+        if self._paused & HELD_FULL:
+            self._unpause(HELD_FULL)
+            self._go_on()
+        after, self._after_held = self._after_held, None
+        if after is not None:
+            self._finish(after)
+
+    def _drop_held(self) -> None:
+        """The socket is closed: the held replies go nowhere."""
+        held, self._held = self._held, None
+        self._held_bytes = self._held_unsaved = 0
+        self._after_held = None
+        for entry in held or ():
+            if isinstance(entry, _Held):
+                entry.wait.cancel()

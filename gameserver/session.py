@@ -803,7 +803,7 @@ class Session:
                 return protocol.error(batch.error)
             return reply
 
-        wait = Wait(after_save, saving=True)
+        wait = Wait(after_save, saving=True, size=len(reply))
         batch.waiters.append(wait)
         return wait
 

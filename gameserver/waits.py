@@ -39,16 +39,21 @@ class Wait:
         on_cancel: what the rules do when the carrier gives up (optional).
         saving: it waits only for the store's commit (a loop pass, unless the
             disk is slow), and its resume gives bytes: a carrier need not watch
-            the client meanwhile.
+            the client meanwhile, and may serve the client's next requests
+            while it holds this reply back (``_connection.py``).
+        size: for a saving wait, the size of the reply it holds: what a
+            carrier that holds it back counts towards its output bound.
     """
 
-    __slots__ = ("_resume", "on_cancel", "saving", "_callback", "woken", "cancelled")
+    __slots__ = ("_resume", "on_cancel", "saving", "size", "_callback", "woken", "cancelled")
 
     def __init__(self, resume: Callable[[], Outcome] | None,
-                 on_cancel: Callable[[Wait], None] | None = None, saving: bool = False) -> None:
+                 on_cancel: Callable[[Wait], None] | None = None, saving: bool = False,
+                 size: int = 0) -> None:
         self._resume = resume
         self.on_cancel = on_cancel
         self.saving = saving
+        self.size = size
         self._callback: Callable[[bool], None] | None = None
         self.woken = False
         self.cancelled = False

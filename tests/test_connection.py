@@ -35,6 +35,7 @@ from gameserver.framing import TERMINATOR
 from gameserver.guard import GameGuard
 from gameserver.lobby import Lobby, LobbyLimits
 from gameserver.metrics import Metrics
+from gameserver.waits import Wait
 
 BUNDLED = registry.discover([])
 
@@ -388,3 +389,189 @@ def test_requests_sent_while_one_waits_are_held_back_by_pausing_not_refused() ->
         assert conn.reading and conn.state is State.WAITING
         conn.take()
         assert [reply["status"] for reply in conn.replies()] == ["ok", "ok"]
+
+
+# ---------------------------------------------------------------- replies held for their save
+
+
+class SavingHost(Host):
+    """A host whose Echo moves wait for a commit, as the store makes them wait.
+
+    Only the waiting is the store's stand-in (``Wait(saving=True)``, woken
+    with ``now=True`` by ``commit``); the replies are the real lobby's.
+    """
+
+    def __init__(self, **settings: Any) -> None:
+        super().__init__(**settings)
+        self.unsaved: list[Wait] = []
+        self.handle = self.saving_handle
+
+    def saving_handle(self, request: Any, client: str) -> Any:
+        reply = self.lobby.handle(request, client)
+        if request.kind != "move" or not isinstance(reply, bytes):
+            return reply
+        wait = Wait(lambda: reply, saving=True, size=len(reply))
+        self.unsaved.append(wait)
+        return wait
+
+    def commit(self) -> None:
+        """The commit lands: wake every reply that waited for it, in order."""
+        unsaved, self.unsaved = self.unsaved, []
+        for wait in unsaved:
+            wait.wake(now=True)
+
+
+@contextlib.contextmanager
+def saving_host(**settings: Any) -> Iterator[SavingHost]:
+    host = SavingHost(**settings)
+    try:
+        yield host
+    finally:
+        host.guard.close()
+
+
+class CountingConnection(MemoryConnection):
+    """Counts the transport's writes: held replies go out together, in one."""
+
+    __slots__ = ("writes",)
+
+    def __init__(self, host: Host) -> None:
+        self.writes = 0
+        super().__init__(host)
+
+    def _write(self, data: bytes) -> None:
+        self.writes += 1
+        super()._write(data)
+
+
+def echo(session: str, key: str, msg: Any) -> bytes:
+    return frame({"type": "move", "game": "Echo", "session": session, "player_id": 0,
+                  "key": key, "move": {"msg": msg}})
+
+
+def echo_state(session: str, key: str) -> bytes:
+    return frame({"type": "state", "game": "Echo", "session": session, "player_id": 0,
+                  "key": key, "observer": False})
+
+
+def echo_players(host: Host, conn: MemoryConnection, count: int) -> list[str]:
+    """``count`` one-player Echo sessions e0, e1, ... joined on ``conn``; their keys."""
+    conn.send(b"".join(join(f"e{i}", 1) for i in range(count)))
+    host.run_soon()
+    conn.take()
+    keys = [reply["data"]["key"] for reply in conn.replies()[-count:]]
+    conn.received.clear()
+    return keys
+
+
+def test_requests_sent_together_are_all_served_before_their_save_lands() -> None:
+    """Sixteen moves in one packet: all played in this pass, all saved by one commit."""
+    with saving_host() as host:
+        conn = CountingConnection(host)
+        keys = echo_players(host, conn, 16)
+        writes = conn.writes
+        conn.send(b"".join(echo(f"e{i}", key, i) for i, key in enumerate(keys)))
+        assert len(host.unsaved) == 16  # every move was played in this pass ...
+        assert conn.unsent == b"" and conn.state is State.READING  # ... none answered yet
+        host.commit()
+        assert conn.writes == writes + 1  # one write for the sixteen
+        conn.take()
+        assert conn.replies() == [{"status": "ok", "data": None}] * 16
+
+
+def test_a_reply_that_needs_no_save_waits_behind_one_that_does() -> None:
+    with saving_host() as host:
+        conn = MemoryConnection(host)
+        [key] = echo_players(host, conn, 1)
+        conn.send(echo("e0", key, "a") + DISCOVER + echo_state("e0", key))
+        assert conn.unsent == b""  # the discover's reply is ready, but behind the move's
+        host.commit()
+        conn.take()
+        move_reply, discover, state_reply = conn.replies()
+        assert move_reply == {"status": "ok", "data": None}
+        assert "TicTacToe" in json.dumps(discover)
+        assert state_reply["data"]["echo"] == "a"
+
+
+def test_replies_held_for_their_save_are_bounded_like_unsent_ones() -> None:
+    """A client that pipelines moves faster than they are saved holds at most
+    ``reply_buffer_max`` (and one reply) of held replies; then reading stops."""
+    limit = 4096
+    with saving_host(reply_buffer_max=limit) as host:
+        conn = MemoryConnection(host)
+        [key] = echo_players(host, conn, 1)
+        conn.send(echo("e0", key, "x" * 400) * 100)
+        served = len(host.unsaved)
+        assert 0 < served < 100 and not conn.reading
+        assert conn._held_bytes <= limit + 400 + 600  # the bound, and one reply
+        while host.unsaved:  # each commit lets the next ones be served
+            host.commit()
+            assert conn._held_bytes <= limit + 1000
+            conn.take()
+        assert len(conn.replies()) == 100 and conn.reading
+
+
+def test_a_classic_request_behind_held_replies_closes_after_them() -> None:
+    with saving_host() as host:
+        conn = MemoryConnection(host)
+        [key] = echo_players(host, conn, 1)
+        conn.send(echo("e0", key, 1) + frame({"type": "discover"}, keep_alive=False))
+        assert conn.state is State.CLOSING and not conn.closing and conn.unsent == b""
+        host.commit()
+        data = conn.take()
+        first, _, last = data.partition(TERMINATOR)
+        assert json.loads(first) == {"status": "ok", "data": None}
+        assert "TicTacToe" in last.decode() and conn.state is State.CLOSED
+
+
+def test_a_client_that_hangs_up_still_gets_its_held_replies_then_the_close() -> None:
+    with saving_host() as host:
+        conn = MemoryConnection(host)
+        [key] = echo_players(host, conn, 1)
+        conn.send(echo("e0", key, 1) + echo("e0", key, 2))
+        conn._eof()
+        assert conn.state is State.CLOSING and not conn.closing
+        host.commit()
+        conn.take()
+        assert len(conn.replies()) == 2 and conn.state is State.CLOSED
+
+
+def test_a_connection_gone_drops_its_held_replies() -> None:
+    with saving_host() as host:
+        conn = MemoryConnection(host)
+        [key] = echo_players(host, conn, 1)
+        conn.send(echo("e0", key, 1))
+        [wait] = host.unsaved
+        conn._abort()
+        assert conn.state is State.CLOSED and conn._held is None and wait.cancelled
+        host.commit()  # nothing is written after the close
+        assert conn.unsent == b""
+
+
+def test_a_slow_save_does_not_time_a_connection_out() -> None:
+    with saving_host() as host:
+        conn = MemoryConnection(host)
+        [key] = echo_players(host, conn, 1)
+        conn.send(echo("e0", key, 1))
+        conn._timed_out()  # the disk takes longer than connection_timeout
+        assert conn.state is State.READING and conn.deadline == 60.0
+        host.commit()
+        conn.take()
+        assert conn.replies() == [{"status": "ok", "data": None}]
+
+
+def test_a_reply_saved_in_a_later_commit_does_not_hold_back_an_earlier_one() -> None:
+    """Two moves in two reads: the first reply goes out one loop pass after its commit."""
+    with saving_host() as host:
+        conn = MemoryConnection(host)
+        [key] = echo_players(host, conn, 1)
+        conn.send(echo("e0", key, 1))
+        first = host.unsaved.pop()
+        conn.send(echo("e0", key, 2))
+        first.wake(now=True)  # the first commit; the second move waits for the next
+        host.run_soon()
+        conn.take()
+        assert conn.replies() == [{"status": "ok", "data": None}]
+        host.commit()
+        conn.take()
+        assert len(conn.replies()) == 2

@@ -78,3 +78,33 @@ def test_idle_kept_alive_connection_is_closed_without_a_reply(make_server) -> No
                     "name": "", "keep_alive": True})
         read_until_terminator(sock)
         assert sock.recv(65536) == b""  # closed by the server, nothing sent
+
+
+def test_moves_sent_together_are_saved_by_one_commit_and_answered_in_order(
+        make_server, tmp_path) -> None:
+    """A vector of environments moves in 16 sessions with one write (store on):
+    the moves share a commit instead of taking one each, and the replies keep
+    the order of the requests."""
+    server = make_server(store=True, store_path=str(tmp_path / "s.db"))
+    count = 16
+    with socket.create_connection((server.host, server.port), timeout=TIMEOUT) as sock:
+        keys = []
+        for i in range(count):
+            send(sock, {"type": "join", "game": "Echo", "session": f"v{i}", "players": 1,
+                        "name": "", "keep_alive": True})
+            keys.append(json.loads(read_until_terminator(sock))["data"]["key"])
+        store = server.server.store
+        before = server.call(lambda: store.commits)
+        moves = [{"type": "move", "game": "Echo", "session": f"v{i}", "player_id": 0,
+                  "key": key, "move": {"msg": i}, "keep_alive": True}
+                 for i, key in enumerate(keys)]
+        states = [{"type": "state", "game": "Echo", "session": f"v{i}", "player_id": 0,
+                   "key": key, "observer": False, "keep_alive": True}
+                  for i, key in enumerate(keys)]
+        sock.sendall(b"".join(json.dumps(r).encode() + TERMINATOR for r in moves + states))
+        replies = [json.loads(read_until_terminator(sock)) for _ in range(2 * count)]
+        commits = server.call(lambda: store.commits) - before
+    assert replies[:count] == [{"status": "ok", "data": None}] * count
+    assert [reply["data"]["echo"] for reply in replies[count:]] == list(range(count))
+    # One read serves them all (one commit); two if the kernel split the write.
+    assert 1 <= commits <= 2, f"{commits} commits for {count} moves sent together"
