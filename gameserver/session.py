@@ -300,17 +300,29 @@ class Session:
             raise
         if isinstance(rejection, Call):  # a game in a worker process: the answer comes later
             call = rejection
-            return self._changing(call, lambda: self._remote_move_done(player_id, move, call))
+            return self._changing(call, lambda: self._remote_move_done(
+                player_id, move, call, (shown, legal_moves) if with_state else None))
         self._moved(player_id, move, rejection, wake=False)
+        return self._move_reply(rejection, (shown, legal_moves) if with_state else None)
+
+    def _move_reply(self, rejection: Any, shown: tuple[int, bool] | None) -> Outcome:
+        """The reply to a move just recorded (``_moved(wake=False)``), once saved.
+
+        ``shown``: the (player id, legal moves) whose state the reply
+        carries, or None. Without it at hand (the game's ``state`` fails,
+        or a game in a worker process has not sent that view along with
+        its move yet) the reply comes without it.
+        """
         reply = protocol.ok(None) if rejection is None else protocol.illegal_move(rejection)
         outcome: Outcome | None = None
-        if with_state:
+        if shown is not None:
+            player_id, legal_moves = shown
             try:
-                state = self._view_reply(shown, legal_moves)
+                state = self._view_reply(player_id, legal_moves)
             except GameCodeError:  # the move stands; the state's error comes with the next state
                 state = None
-            if isinstance(state, bytes):  # (a game in a worker process: no state at once)
-                outcome = self._saved(protocol.with_state(reply, state), (shown, False))
+            if isinstance(state, bytes):  # (a Call: a worker fetches the view, for next time)
+                outcome = self._saved(protocol.with_state(reply, state), (player_id, False))
         if outcome is None:
             outcome = self._saved(reply)
         # Only now: the view shown in the reply is not woken for this move.
@@ -487,7 +499,8 @@ class Session:
         new_game = self.game_type.new_game(self.size)
         build = new_game.pending
         if build is not None:  # a game in a worker process: ready later
-            return self._changing(build, lambda: self._restarted(player_id, new_game, build))
+            return self._changing(build, lambda: self._saved(
+                self._restarted(player_id, new_game, build)))
         return self._saved(self._restarted(player_id, new_game))
 
     def _restarted(self, player_id: int, new_game: CheckedGame,
@@ -603,32 +616,34 @@ class Session:
         call.then(wait.wake)
         return wait
 
-    def _changing(self, call: Call, finish: Callable[[], bytes]) -> Wait:
+    def _changing(self, call: Call, finish: Callable[[], Outcome]) -> Wait:
         """Hold other changes until ``call`` ends; then ``finish()`` does the bookkeeping.
 
         ``finish`` runs when the call ends, even if the requester has gone,
-        and makes the reply the requester gets (once saved).
+        and gives what the requester gets (a reply held until saved:
+        ``_saved``).
         """
         self._change = call
-        replies: list[bytes] = []
+        outcomes: list[Outcome] = []
 
         def done() -> None:
             self._change = None
-            replies.append(finish())
+            outcomes.append(finish())
 
         call.then(done)
-        return self._after(call, lambda: self._saved(replies[0]))
+        return self._after(call, lambda: outcomes[0])
 
-    def _remote_move_done(self, player_id: int, move: dict[str, Any], call: Call) -> bytes:
+    def _remote_move_done(self, player_id: int, move: dict[str, Any], call: Call,
+                          shown: tuple[int, bool] | None) -> Outcome:
         if self.closed is not None:  # replaced or timed out meanwhile: nothing to record
             return self.closed.reply()
         try:
             rejection = call.result()
         except GameCodeError as err:
             self._moved(player_id, move, str(err))
-            return protocol.error(str(err))
-        self._moved(player_id, move, rejection)
-        return protocol.ok(None) if rejection is None else protocol.illegal_move(rejection)
+            return self._saved(protocol.error(str(err)))
+        self._moved(player_id, move, rejection, wake=False)
+        return self._move_reply(rejection, shown)
 
     def _built(self) -> None:
         """The first game is ready (or failed): record what waited for it."""

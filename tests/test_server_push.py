@@ -11,8 +11,10 @@ import json
 import socket
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
+
+import pytest
 
 from gameserver.games import chat
 from tests.serverproc import ServerThread
@@ -302,3 +304,52 @@ def test_classic_clients_see_the_same_bytes_whether_or_not_someone_subscribes(
     assert plain[2] == b'{"status": "ok", "data": null}'
     assert plain[3] == (b'{"status": "ok", "data": {"echo": "hi", "current": [0], '
                         b'"gameover": false}}')
+
+
+@pytest.fixture(scope="module")
+def worker_server() -> Iterator[ServerThread]:
+    """A server that runs TicTacToe in a worker process."""
+    with ServerThread(isolate_games="all", games=["TicTacToe"]) as running:
+        yield running
+
+
+def test_moves_with_state_carry_the_state_for_a_game_in_a_worker_process(
+        worker_server: ServerThread) -> None:
+    players = seat_two(worker_server.port, "worker-push")
+    conns = [subscribed(worker_server.port, player) for player in players]
+    play_until_over(players, conns)  # every move's reply has its state: one request a turn
+    for conn in conns:
+        conn.close()
+
+
+def test_a_worker_games_state_shown_in_a_moves_reply_is_not_sent_again(
+        worker_server: ServerThread) -> None:
+    """The mover's next ``state`` waits for the next change, as for a game in the server."""
+    players = seat_two(worker_server.port, "worker-seen")
+    conn = Subscriber(worker_server.port, None)
+    state = conn.request({"type": "state", **ids(players[0]), "observer": False})["data"]
+    mover = state["current"][0]
+    other = players[1 - mover]
+    reply = conn.request({"type": "move", **ids(players[mover]), "move": {"position": 4},
+                          "with_state": True})
+    assert reply["state"]["board"][4] == mover
+    conn.send({"type": "state", **ids(players[mover]), "observer": False})  # waits ...
+    assert other.move(position=0)["status"] == "ok"  # ... until the other player's move
+    assert conn.reply()["data"]["board"][0] == 1 - mover  # not the state it had already
+    conn.close()
+
+
+def test_one_client_plays_both_seats_of_a_worker_game_with_states_in_replies(
+        worker_server: ServerThread) -> None:
+    players = seat_two(worker_server.port, "worker-both")
+    conn = Subscriber(worker_server.port, None)
+    state = conn.request({"type": "state", **ids(players[0]), "observer": False})["data"]
+    while not state["gameover"]:
+        mover = state["current"][0]
+        nxt = players[1 - mover]
+        reply = conn.request({"type": "move", **ids(players[mover]),
+                              "move": {"position": state["board"].index(-1)},
+                              "with_state": {"player_id": nxt.player_id, "key": nxt.key}})
+        assert reply["status"] == "ok", reply
+        state = reply["state"]
+    conn.close()

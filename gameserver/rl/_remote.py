@@ -58,6 +58,9 @@ RECV_SIZE = 256 * 1024
 OK_NONE_BYTES = b'{"status": "ok", "data": null}'  # as the server encodes it
 OK_NONE: dict[str, Any] = {"status": "ok", "data": None}  # shared: never change it
 MOVE_CACHE_MAX = 4096  # encoded moves kept per table
+# Replies in a row without the state a move asked for, after which the table asks for
+# states beside its moves instead (an older server, or states too large to come along).
+STATE_MISSES_MAX = 4
 REPLY_MAX = 64 * 1024 * 1024  # bytes of one reply, at most (a server could send forever)
 
 Finish = Callable[[list[dict[str, Any]]], Any]
@@ -311,6 +314,7 @@ class RemoteTable:
         self._move_with_state_prefix: dict[int, bytes] = {}
         self._move_showing_prefix: dict[tuple[int, int], bytes] = {}  # (mover, shown seat)
         self._states_in_replies = True  # the server shows a seat's state in a move's reply
+        self._state_misses = 0  # replies in a row that came without the state asked for
         self._encoded: dict[int, tuple[dict[str, Any], bytes]] = {}
         self._views: dict[int, View] = {}
         self._owed: set[int] = set()  # seats owed the hand-over of a finished game
@@ -421,10 +425,14 @@ class RemoteTable:
             state = reply.get("state")
             if state is not None and shown is not None:
                 self._keep_view(shown, state)
+                self._state_misses = 0
             elif shown is not None and reply.get("status") == "ok":
-                # An older server, or a game in a worker process (whose state is not at
-                # hand when the move is answered): ask beside the move from now on.
-                self._states_in_replies = False
+                # A game in a worker process sends a view along with its moves once it
+                # was asked for (the first few moves miss); an older server never does:
+                # after a few misses in a row, ask beside the move from now on.
+                self._state_misses += 1
+                if self._state_misses >= STATE_MISSES_MAX:
+                    self._states_in_replies = False
             if reply.get("status") == "illegalmove":
                 return reply["message"]
             return _data(reply, f"move {move!r} of player {seat}", self.session)

@@ -170,10 +170,12 @@ def test_a_move_whose_next_view_is_the_movers_own_carries_it_in_its_reply() -> N
     assert table.plan(("view", 0)).payloads == []  # known from the move's reply
     assert table.plan(("view", 0)).finish([]).state["echo"] == "hi"
     # A server without the extension answers without "state": the view is fetched ...
-    plan = table.plan(("move", 0, {"msg": "again"}, 0))
-    plan.finish([{"status": "ok", "data": None}])
-    assert table.plan(("view", 0)).payloads  # a state request
-    # ... and from then on the state request goes beside the move, in the same write.
+    for n in range(_remote.STATE_MISSES_MAX):
+        plan = table.plan(("move", 0, {"msg": n}, 0))
+        plan.finish([{"status": "ok", "data": None}])
+        assert table.plan(("view", 0)).payloads  # a state request
+    # ... and after a few such replies in a row, the state request goes beside the
+    # move, in the same write.
     plan = table.plan(("move", 0, {"msg": "third"}, 0))
     assert len(plan.payloads) == 2
     assert "with_state" not in json.loads(plan.payloads[0][:-len(b"EOT\x00")])
@@ -198,19 +200,23 @@ def test_a_move_whose_next_view_is_another_seat_of_the_table_carries_that_view()
     assert table.plan(("view", 1)).payloads == []  # known from the move's reply
     assert table.plan(("view", 1)).finish([]).state["current"] == [1]
     # An older server ignores the object: no "state" comes, the view is fetched ...
-    plan = table.plan(("move", 1, {"position": 0}, 0))
-    plan.finish([{"status": "ok", "data": None}])
-    assert table.plan(("view", 0)).payloads
-    # ... and later moves send the state request beside the move, in the same write.
-    plan = table.plan(("move", 0, {"position": 1}, 1))
+    for position in range(_remote.STATE_MISSES_MAX):
+        seat = position % 2
+        plan = table.plan(("move", seat, {"position": position}, 1 - seat))
+        assert "with_state" in json.loads(plan.payloads[0][:-len(b"EOT\x00")])
+        plan.finish([{"status": "ok", "data": None}])
+        assert table.plan(("view", 1 - seat)).payloads
+    # ... and after a few such replies in a row, later moves send the state request
+    # beside the move, in the same write.
+    plan = table.plan(("move", 0, {"position": 8}, 1))
     assert len(plan.payloads) == 2
     assert "with_state" not in json.loads(plan.payloads[0][:-len(b"EOT\x00")])
 
 
-def test_a_game_in_a_worker_process_is_played_with_the_state_asked_beside_the_move(
+def test_a_game_in_a_worker_process_is_played_with_the_states_in_the_move_replies(
         make_server) -> None:
-    """A worker game's state is not at hand when its move is answered: the table
-    notices the first reply without "state" and asks beside each move from then on."""
+    """A worker sends a view along with each move once it was asked for: the first
+    replies of each seat's view with legal moves come without it, the rest with it."""
     server = make_server(isolate_games="all")
     env = aec_env("TicTacToe", server=(server.host, server.port), timeout=TIMEOUT)
     env.reset(seed=3)
@@ -222,5 +228,5 @@ def test_a_game_in_a_worker_process_is_played_with_the_state_asked_beside_the_mo
         assert set(finals) == {"player_0", "player_1"}
         assert sum(finals.values()) == 0  # a win and a loss, or a draw
         env.reset()
-    assert table._states_in_replies is False
+    assert table._states_in_replies is True and table._state_misses == 0
     env.close()
