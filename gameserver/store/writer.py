@@ -77,12 +77,16 @@ class Ticket:
     waiters: list[Wait] = field(default_factory=list)
 
 
-@dataclass(eq=False)
 class Batch:
-    ops: Ops = field(default_factory=Ops)
-    tickets: dict[tuple[str, str], Ticket] = field(default_factory=dict)
-    touched: dict[tuple[str, str], Live] = field(default_factory=dict)  # for snapshots
-    starts: list[Live] = field(default_factory=list)  # sessions that became full
+    """The changes of one loop pass: their rows, and each session's ticket."""
+
+    __slots__ = ("ops", "tickets", "touched", "starts")
+
+    def __init__(self) -> None:  # (a dataclass's default factories cost twice as much)
+        self.ops = Ops()
+        self.tickets: dict[tuple[str, str], Ticket] = {}
+        self.touched: dict[tuple[str, str], Live] = {}  # for snapshots
+        self.starts: list[Live] = []  # sessions that became full
 
 
 class Store:
@@ -324,7 +328,7 @@ class Store:
     def _take_snapshots(self, batch: Batch) -> None:
         assert self.rows is not None
         for live in batch.touched.values():
-            if not live.memory_only and self.rows.snapshot_due(live):
+            if self.rows.snapshot_due(live):
                 self.rows.snapshot(batch.ops, live)
 
     def _take_backlog(self) -> Ops:
@@ -359,11 +363,11 @@ class Store:
     def _release(self, batch: Batch, ops: Ops, error: str | None) -> None:
         """The commit of ``batch`` (and the backlog before it) ended: answer its tickets."""
         if error is None:
-            if self._failing_since is not None:
+            if self._failing_since is not None:  # (set by every failure, with the rest)
                 log.warning("the store saves again (after %.1f s of failures)",
                             time.time() - self._failing_since)
-            self._failing_since = self._last_error = None
-            self._backlog_lives.clear()
+                self._failing_since = self._last_error = None
+                self._backlog_lives.clear()
         else:
             self._failed(batch, ops, error)
         started = {(live.game_name, live.token) for live in batch.starts} if error else ()
