@@ -59,8 +59,6 @@ __all__ = ["Call", "CheckedGame", "GameType", "game_types", "json_problem", "ran
 
 log = logging.getLogger("gameserver.checked")
 
-_INT = frozenset({int})  # ``_INT.issuperset(map(type, values))``: every value an int, in C
-
 
 def json_problem(value: Any) -> str:
     """Why ``value`` cannot be sent as JSON (as replies encode it), or "" if it can."""
@@ -349,7 +347,7 @@ class CheckedGame:
                                        self._instance.current_player)
         if type(current) is int:
             return [current]
-        if isinstance(current, (list, tuple)) and _INT.issuperset(map(type, current)):
+        if isinstance(current, (list, tuple)) and {int}.issuperset(map(type, current)):
             return list(current)
         raise self._bad_return("current_player", "a player id or a list of player ids",
                                current)

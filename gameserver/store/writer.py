@@ -78,11 +78,9 @@ class Ticket:
 
 
 class Batch:
-    """The changes of one loop pass: their rows, and each session's ticket."""
+    """The changes of one loop pass (not a dataclass: its default factories cost twice)."""
 
-    __slots__ = ("ops", "tickets", "touched", "starts")
-
-    def __init__(self) -> None:  # (a dataclass's default factories cost twice as much)
+    def __init__(self) -> None:
         self.ops = Ops()
         self.tickets: dict[tuple[str, str], Ticket] = {}
         self.touched: dict[tuple[str, str], Live] = {}  # for snapshots
@@ -192,8 +190,7 @@ class Store:
             self._queue.put(None)
             self._writer.join(30)
             self._writer = None
-            if self._in_flight is not None:  # its release never ran: the loop is stopping
-                self._in_flight = None
+            self._in_flight = None  # if its release never ran, the loop is stopping
         batch, self._batch = self._batch, None
         ops = self._take_backlog()
         if batch is not None:
@@ -208,8 +205,7 @@ class Store:
         if self._file is not None:
             self._file.close()
             self._file = None
-            log.info("store closed: %d changes saved in %d commits", self.changes,
-                     self.commits)
+            log.info("store closed: %d changes saved in %d commits", self.changes, self.commits)
 
     def health(self) -> dict[str, Any]:
         """``{"status": "ok" | "degraded", "failed_saves", "unsaved_bytes", "since", "error"}``.
