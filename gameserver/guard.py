@@ -185,7 +185,7 @@ class GameGuard:
             try:
                 # No lock here: only the calling thread writes these, and the watchdog
                 # reads ``_current`` whole (one store). The lock after the call is the
-                # one that matters: no interruption may reach the code that follows.
+                # one that matters: under it, an interruption that came too late is undone.
                 self._generation += 1
                 self._current = (self._generation, time.monotonic(), threading.get_ident(),
                                  method)
