@@ -105,7 +105,8 @@ class RawConnection(BaseConnection):
         if self._sock is None:
             return
         state = self._state
-        if state is READING:  # the rest of a request is due (or the next one)
+        if state is READING and self not in self._deadlines:
+            # The rest of a request is due (a kept-alive reply set READING's deadline).
             self._set_deadline(self._host.settings.connection_timeout)
         if state is WAITING and self._wait is not None and self._wait.saving:
             return  # answered after the commit (``_resume`` reads on if it stays open)

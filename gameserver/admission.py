@@ -80,13 +80,18 @@ class RateLimit:
 
     def __init__(self, per_minute: int) -> None:
         self.per_minute = per_minute
+        self._full = float(per_minute)  # tokens in a full bucket
         self._buckets: dict[str, tuple[float, float]] = {}  # address -> (tokens, time)
 
     def allow(self, address: str, peek: bool = False) -> bool:
         """Whether ``address`` may have one more event now; it is counted unless ``peek``."""
         now = time.monotonic()
-        tokens, then = self._buckets.get(address, (float(self.per_minute), now))
-        tokens = min(float(self.per_minute), tokens + (now - then) * self.per_minute / 60)
+        bucket = self._buckets.get(address)
+        if bucket is None:  # none, or dropped when it was full again
+            tokens = self._full
+        else:
+            tokens, then = bucket
+            tokens = min(self._full, tokens + (now - then) * self.per_minute / 60)
         if tokens < 1:
             self._buckets[address] = (tokens, now)
             return False

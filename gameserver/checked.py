@@ -175,8 +175,9 @@ class GameType:
         Raises:
             GameCodeError: a method failed or did not return a whole number.
         """
-        low = self.call("min_players", self.game_class.min_players)
-        high = self.call("max_players", self.game_class.max_players)
+        guard, name = self.guard, self.name  # every join asks: the guard directly
+        low = guard.call(name, "min_players", self.game_class.min_players)
+        high = guard.call(name, "max_players", self.game_class.max_players)
         problem = range_problem(low, high)
         if problem:
             raise GameCodeError(f"framework: game {self.name}: {problem}")
@@ -216,7 +217,8 @@ class GameType:
             seed = new_seed()
         rng = random.Random(seed) if self._random_slots else None
         game = CheckedGame(self, None, rng, seed)
-        game.instance = game._changing("__init__", self.game_class, players)
+        # (Not the ``instance`` setter: a new game has nothing remembered to forget.)
+        game._instance = game._changing("__init__", self.game_class, players)
         return game
 
     def restore(self, blob: bytes, players: int | None = None) -> CheckedGame:
@@ -345,7 +347,7 @@ class CheckedGame:
                                        self._instance.current_player)
         if type(current) is int:
             return [current]
-        if isinstance(current, (list, tuple)) and all(type(c) is int for c in current):
+        if isinstance(current, (list, tuple)) and {int}.issuperset(map(type, current)):
             return list(current)
         raise self._bad_return("current_player", "a player id or a list of player ids",
                                current)

@@ -55,6 +55,8 @@ class RequestReader:
     def next_request(self) -> bytes | None:
         """Return the next complete request already buffered, or ``None``."""
         buffer = self._buffer
+        if not buffer:  # the usual case after a request: nothing more came with it
+            return None
         end = buffer.find(TERMINATOR, max(0, self._scanned - len(TERMINATOR) + 1))
         if end < 0:
             self._scanned = len(buffer)

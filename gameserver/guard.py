@@ -183,10 +183,12 @@ class GameGuard:
                 finally:
                     self._method = None
             try:
-                with self._lock:
-                    self._generation += 1
-                    self._current = (self._generation, time.monotonic(),
-                                     threading.get_ident(), method)
+                # No lock here: only the calling thread writes these, and the watchdog
+                # reads ``_current`` whole (one store). The lock after the call is the
+                # one that matters: under it, an interruption that came too late is undone.
+                self._generation += 1
+                self._current = (self._generation, time.monotonic(), threading.get_ident(),
+                                 method)
                 return func(*args)
             finally:
                 with self._lock:

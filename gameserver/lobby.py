@@ -178,11 +178,12 @@ class Lobby:
 
     def _join(self, request: Join, client: str) -> Outcome:
         longest = self.limits.max_name_length
-        for what, value in (("game name", request.game), ("session name", request.session),
-                            ("player name", request.name)):
-            if len(value) > longest:
-                raise framework_error(f"{what} too long ({len(value)} characters; at most "
-                                      f"{longest})")
+        if max(len(request.game), len(request.session), len(request.name)) > longest:
+            for what, value in (("game name", request.game), ("session name", request.session),
+                                ("player name", request.name)):
+                if len(value) > longest:
+                    raise framework_error(f"{what} too long ({len(value)} characters; at most "
+                                          f"{longest})")
         game_type = self._game_type(request.game)
         token = request.session
         if token == AUTO:

@@ -25,6 +25,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import operator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -258,10 +260,21 @@ _SCHEMAS: dict[str, tuple[type, dict[str, tuple[tuple[type, ...], str]]]] = {
     "unsubscribe": (Unsubscribe, {"subscription": _INT}),
 }
 _CLASSIC_TYPES = ("join", "move", "state", "observe", "restart")
-# For the quick check of a valid request: its keys in order, and every allowed
-# tuple of the types of their values.
+
+
+def _values_of(keys: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """A function giving the values of ``keys`` in a dict as a tuple (KeyError if one is
+    missing): ``operator.itemgetter``, which does it in C, where it gives a tuple."""
+    if len(keys) >= 2:
+        return operator.itemgetter(*keys)
+    return lambda data: tuple(data[key] for key in keys)
+
+
+# For the quick check of a valid request: the values of its keys in order, and every
+# allowed tuple of the types of those values.
 _SIGNATURES = {
-    kind: (cls, tuple(fields), frozenset(itertools.product(*(t for t, _ in fields.values()))))
+    kind: (cls, _values_of(tuple(fields)),
+           frozenset(itertools.product(*(t for t, _ in fields.values()))))
     for kind, (cls, fields) in _SCHEMAS.items()}
 
 _JSON_TYPE_NAMES = {
@@ -333,9 +346,9 @@ def _quick_envelope(data: Any) -> Envelope | None:
     signature = _SIGNATURES.get(kind) if type(kind) is str else None
     if signature is None:
         return None
-    cls, keys, allowed = signature
+    cls, values_of, allowed = signature
     try:
-        values = [data[key] for key in keys]
+        values = values_of(data)
     except KeyError:
         return None
     if tuple(map(type, values)) not in allowed:
@@ -385,7 +398,7 @@ def _state_of(named: dict[str, Any]) -> tuple[int, str]:
     return player_id, key
 
 
-def _envelope(cls: type, values: list[Any], data: dict[str, Any]) -> Envelope:
+def _envelope(cls: type, values: Sequence[Any], data: dict[str, Any]) -> Envelope:
     if cls is State and data.get("legal_moves") is True:
         cls = StateWithMoves
     elif cls is Discover:

@@ -113,10 +113,11 @@ class Ops:
     size: int = 0  # rough bytes, for the retry bound
 
     def add(self, sql: str, params: tuple[Any, ...], size: int = 64) -> None:
-        if self.items and self.items[-1][0] is sql:
-            self.items[-1][1].append(params)
+        items = self.items
+        if items and items[-1][0] is sql:
+            items[-1][1].append(params)
         else:
-            self.items.append((sql, [params]))
+            items.append((sql, [params]))
         self.size += size
 
     def extend(self, other: Ops) -> None:
@@ -324,9 +325,9 @@ class Rows:
 
     def snapshot_due(self, live: Live) -> bool:
         """Whether to pickle this session's game now (see the module docstring)."""
-        if live.memory_only or live.unpicklable or live.session is None:
-            return False
         if not (live.snap_due or live.logged_since >= max(live.snap_bytes, SNAPSHOT_MIN_LOG)):
+            return False  # (first: what most changes find, a commit of each change)
+        if live.memory_only or live.unpicklable or live.session is None:
             return False
         if live.snap_bytes + live.logged_since > self.snapshot_max:
             self._too_large(live)

@@ -77,12 +77,14 @@ class Ticket:
     waiters: list[Wait] = field(default_factory=list)
 
 
-@dataclass(eq=False)
 class Batch:
-    ops: Ops = field(default_factory=Ops)
-    tickets: dict[tuple[str, str], Ticket] = field(default_factory=dict)
-    touched: dict[tuple[str, str], Live] = field(default_factory=dict)  # for snapshots
-    starts: list[Live] = field(default_factory=list)  # sessions that became full
+    """The changes of one loop pass (not a dataclass: its default factories cost twice)."""
+
+    def __init__(self) -> None:
+        self.ops = Ops()
+        self.tickets: dict[tuple[str, str], Ticket] = {}
+        self.touched: dict[tuple[str, str], Live] = {}  # for snapshots
+        self.starts: list[Live] = []  # sessions that became full
 
 
 class Store:
@@ -188,8 +190,7 @@ class Store:
             self._queue.put(None)
             self._writer.join(30)
             self._writer = None
-            if self._in_flight is not None:  # its release never ran: the loop is stopping
-                self._in_flight = None
+            self._in_flight = None  # if its release never ran, the loop is stopping
         batch, self._batch = self._batch, None
         ops = self._take_backlog()
         if batch is not None:
@@ -204,8 +205,7 @@ class Store:
         if self._file is not None:
             self._file.close()
             self._file = None
-            log.info("store closed: %d changes saved in %d commits", self.changes,
-                     self.commits)
+            log.info("store closed: %d changes saved in %d commits", self.changes, self.commits)
 
     def health(self) -> dict[str, Any]:
         """``{"status": "ok" | "degraded", "failed_saves", "unsaved_bytes", "since", "error"}``.
@@ -324,7 +324,7 @@ class Store:
     def _take_snapshots(self, batch: Batch) -> None:
         assert self.rows is not None
         for live in batch.touched.values():
-            if not live.memory_only and self.rows.snapshot_due(live):
+            if self.rows.snapshot_due(live):
                 self.rows.snapshot(batch.ops, live)
 
     def _take_backlog(self) -> Ops:
@@ -359,11 +359,11 @@ class Store:
     def _release(self, batch: Batch, ops: Ops, error: str | None) -> None:
         """The commit of ``batch`` (and the backlog before it) ended: answer its tickets."""
         if error is None:
-            if self._failing_since is not None:
+            if self._failing_since is not None:  # (set by every failure, with the rest)
                 log.warning("the store saves again (after %.1f s of failures)",
                             time.time() - self._failing_since)
-            self._failing_since = self._last_error = None
-            self._backlog_lives.clear()
+                self._failing_since = self._last_error = None
+                self._backlog_lives.clear()
         else:
             self._failed(batch, ops, error)
         started = {(live.game_name, live.token) for live in batch.starts} if error else ()
