@@ -35,6 +35,7 @@ GATED = '''"""Gated: a game that may wait, or die, while it is imported or made.
 Next to it, a FIFO ``import.gate`` or ``init.gate`` holds the import or the
 constructor until the FIFO's writer closes it; a file ``import.die`` or
 ``init.die`` kills the process there. Move ``{"die": true}`` kills it too.
+Its constructor prints when it is through.
 """
 
 import os
@@ -61,6 +62,7 @@ class Gated(AbstractGame):
     def __init__(self, players):
         gate("init")
         self.log = []
+        print("Gated made")
 
     @staticmethod
     def min_players():
@@ -270,11 +272,20 @@ def test_a_file_that_kills_every_worker_importing_it_is_given_up_after_a_few(
 
 
 def test_a_game_whose_new_worker_is_killed_while_restoring_it_comes_back_in_the_next(
-        gated: Gated) -> None:
+        capfd: pytest.CaptureFixture[str], gated: Gated) -> None:
+    """Each game comes back once: the one whose restore was under way, and the one whose
+    restore was waiting behind it (it used to be queued twice)."""
     server, folder, solo = gated
-    killed_twice(server, folder / "init.gate")  # as it makes the game again from its seed
+    other = Player(server.port, "Gated", "other", 1)
+    assert other.join()["status"] == "ok"
+    assert other.move(n=10) == {"status": "ok", "data": None}
+    capfd.readouterr()
+    killed_twice(server, folder / "init.gate")  # as it makes a game again from its seed
     assert solo.move(n=2) == {"status": "ok", "data": None}
     assert solo.state()["data"]["log"] == [{"n": 1}, {"n": 2}]
+    assert other.move(n=20) == {"status": "ok", "data": None}
+    assert other.state()["data"]["log"] == [{"n": 10}, {"n": 20}]
+    assert capfd.readouterr().err.count("Gated made") == 2  # in the worker after the kills
 
 
 def test_a_game_whose_restore_kills_every_new_worker_is_given_up_after_a_few(
