@@ -20,6 +20,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+try:
+    import fcntl
+    import termios
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
+
 _BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
          "from gameserver.worker import main; main()")
 PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)  # where ``gameserver`` is
@@ -47,6 +53,17 @@ class Process:
                 os.killpg(self.popen.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+
+    def unread(self) -> int | None:
+        """How many bytes written to the worker are still in the pipe, unread (also once it
+        has died); None where the system cannot tell."""
+        if fcntl is None:
+            return None
+        try:
+            return int.from_bytes(fcntl.ioctl(self.to_worker, termios.FIONREAD, bytes(4)),
+                                  sys.byteorder, signed=True)
+        except OSError:
+            return None
 
     def close(self) -> None:
         """Kill it and close our ends of its pipes and its pidfd (stop watching them first)."""

@@ -1,6 +1,6 @@
 """Worker processes, seen from the server: start, talk, time, kill, replace.
 
-(About 550 lines on purpose: the queue of requests, its timer and the
+(About 620 lines on purpose: the queue of requests, its timer and the
 replacement of a process are one state machine sharing every field; the
 operating-system side is in ``_process``, the messages in ``_channel``.)
 
@@ -43,12 +43,22 @@ other game it hosted comes back in the new process from its last saved
 copy, or made again from its seed, and the moves since
 (``gameserver.isolated``: nothing is lost), or is *lost* (its session ends
 with a clear error) where it had neither; the requests queued behind the
-head are sent again. A game whose restore kills the new worker too is
-lost, so every failure makes progress. (One exception: a slice of moves
-replayed at start-up whose worker died is sent once more, after its game
-came back; a second death ends that game's build.) Repeated failures are
-spaced out (``restart_delay``) so that a hostile client cannot make the
-server spend its time starting processes.
+head are sent again.
+
+Deaths from outside: a worker may die of something no game did (the
+kernel's OOM killer, an operator's kill), which looks the same as a game
+that kills its own process. A head request the worker had not read a byte
+of (still in the pipe: ``Process.unread``; or written after it died,
+before the loop noticed) cannot have killed it: it is sent again after its
+game came back, once (then it fails saying the worker died *before*
+running it). One it had read is blamed. A restore whose new worker died is
+sent again ``RESTORE_RETRIES`` times, a slice of moves replayed at start-up
+once; then that game is lost, so every failure makes progress. A new
+worker that dies importing the file is followed by another
+``IMPORT_RETRIES`` times in a row, spaced out (``IMPORT_RETRY_DELAY``,
+doubling), the requests waiting; then the file is broken until the server
+restarts. Repeated failures are spaced out (``restart_delay``) so that a
+hostile client cannot make the server spend its time starting processes.
 """
 
 from __future__ import annotations
@@ -96,6 +106,9 @@ STARTUP_LIMIT = 20.0  # seconds a worker may take to start and import its games
 _RESTARTS_FREE = 5  # failures within RESTART_WINDOW replaced at once; then spaced out
 RESTART_WINDOW = 60.0
 RESTART_DELAY_MAX = 30.0
+RESTORE_RETRIES = 2  # times a game's restore is sent again after its new worker died in it
+IMPORT_RETRIES = 3  # replacements in a row that may die importing the file; then it is broken
+IMPORT_RETRY_DELAY = 0.5  # seconds before the first of them, doubling
 READ_SIZE = 256 * 1024
 # One buffer per thread that every worker's replies are read into (an event loop reads
 # one pipe at a time; a process may run loops in several threads, as tests run servers):
@@ -134,9 +147,12 @@ class Request:
     fail: Callable[[str], None]
     game: GameInWorker | None = None
     builds: bool = False  # a new or restored game: nothing to restore if it fails
-    retries: int = 0  # times it is sent again if its worker dies during it (a replay slice)
+    retries: int = 0  # times it is sent again if its worker dies in it (a replay slice, restore)
     hello: bool = False  # the first request: its reply is the catalog
     limit: float = 0.0  # seconds it may run (0: the worker's time limit)
+    restores: bool = False  # brings its game back in a new worker (``_restore_later``)
+    offset: int = 0  # where its frame starts in the bytes written to the process
+    resent: bool = False  # sent again once: its worker died before reading it
 
 
 def _then(request: Request, after: Callable[[], None]) -> None:
@@ -186,6 +202,8 @@ class Worker:
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _spawning: asyncio.TimerHandle | None = None
     _dying: list[subprocess.Popen[bytes]] = field(default_factory=list)  # killed, not reaped
+    _sent: int = 0  # bytes written (or buffered in ``_out``) to the process
+    _import_deaths: int = 0  # replacements in a row that died importing the file
 
     @property
     def label(self) -> str:
@@ -230,6 +248,7 @@ class Worker:
         if process.pidfd is not None:
             self.loop.add_reader(process.pidfd, self._exited, process)
         self._reader = _channel.FrameReader()
+        self._sent = 0
         queued, self._queue = self._queue, collections.deque()
         self._send(Request(_channel.encode(hello), "import", self._catalogued, self._no_catalog,
                            hello=True, limit=max(STARTUP_LIMIT, 2 * self.settings.time_limit)))
@@ -263,6 +282,7 @@ class Worker:
         if not self._queue:
             self._head_started = self.loop.time()
         self._queue.append(request)
+        request.offset = self._sent
         if self._process is not None:
             self._write(request.frame)
             self._arm(self._head_started + self._limit(self._queue[0]))
@@ -277,6 +297,7 @@ class Worker:
     def _write(self, data: bytes) -> None:
         process = self._process
         assert process is not None
+        self._sent += len(data)
         if self._out:
             self._out += data
             return
@@ -285,6 +306,7 @@ class Worker:
         except BlockingIOError:
             written = 0
         except OSError:  # the worker is gone; its end of the pipe will say so
+            self._sent -= len(data)  # never written: never read
             return
         if written < len(data):
             self._out += data[written:]
@@ -352,6 +374,7 @@ class Worker:
             self._arm(self._head_started + self._limit(self._queue[0]))
         _channel.log_forwarded(reply[-1])
         if request.hello:
+            self._import_deaths = 0
             request.answer(reply)
             return
         leftovers, retire = reply[6], reply[7]
@@ -428,14 +451,18 @@ class Worker:
             return
         process.kill()
         status = process.popen.poll()
-        self._replace("the game's worker process died{during}: " + death(status), died=True)
+        unread = process.unread()
+        read = None if unread is None else self._sent - len(self._out) - unread
+        self._replace("the game's worker process died{during}: " + death(status), died=True,
+                      read=read)
 
-    def _replace(self, why: str, died: bool = False) -> None:
+    def _replace(self, why: str, died: bool = False, read: int | None = None) -> None:
         """Replace the worker: fail the head request with ``why``, bring the rest back.
 
         ``why`` is empty when no request is to blame (the worker retires);
         ``{during}`` in it becomes " during move()" (the head request's method).
-        ``died``: the process ended by itself or was killed from outside.
+        ``died``: the process ended by itself or was killed from outside;
+        ``read``: how many of the bytes written to it it had read (None: unknown).
         """
         process = self._process
         if process is not None:
@@ -448,22 +475,28 @@ class Worker:
         self._interrupted = self._running = None
         queue, self._queue = list(self._queue), collections.deque()
         head = queue.pop(0) if queue and why else None
-        why = why.replace("{during}", f" during {head.method}()" if head is not None else "")
+        # A request the dead worker never read (it died idle, from outside) did not kill it.
+        unread = head is not None and died and read is not None and read <= head.offset
+        if head is not None:
+            why = why.replace("{during}", f" {'before running' if unread else 'during'} "
+                                          f"{head.method}()")
         self.guard.errors += 1 if why else 0
-        if head is not None and head.hello:  # the file cannot be loaded (any more)
+        if head is not None and head.hello:
             self._queue.extend(queue)
-            starting = self.catalog is not None and not self.catalog.done()
-            self._broken(why if starting else f"its file can no longer be loaded ({why})")
+            self._import_failed(why, died)
             return
         if why:
             log.error("game file %s: %s; its worker process is replaced", self.label, why)
-        if head is not None and head.retries and died:
-            # A replay slice: the death may have come from outside (an OOM kill). Its game
-            # comes back from its copy and the slice is sent once more after it.
-            head.retries -= 1
+        if head is not None and ((unread and not head.resent) or (died and head.retries)):
+            # Sent again after its game is back: it was not read (once), or it is a replay
+            # slice or a restore, whose death may have come from outside (an OOM kill).
+            if unread and not head.resent:
+                head.resent = True
+            else:
+                head.retries -= 1
             queue.insert(0, head)
             head = None
-        lost, waits = self._restore_later(head, why)
+        lost, waits = self._restore_later(head, why, queue)
         if head is not None and not waits:
             head.fail(self._message(head, why))
         delay = self._restart_delay()
@@ -480,11 +513,14 @@ class Worker:
         else:
             self._spawn()
 
-    def _restore_later(self, head: Request | None, why: str) -> tuple[dict[int, str], bool]:
+    def _restore_later(self, head: Request | None, why: str, queued: list[Request],
+                       ) -> tuple[dict[int, str], bool]:
         """Queue the restore of every game with a copy or seed; lose the others (returned).
 
         The head request's game comes back as it was before that request,
         unless the head was building it: then the head's failure is its end.
+        A game whose restore is ``queued`` already (the worker died before
+        answering it) comes back from that one alone.
         A move that failed fails once its game is back (then True is
         returned: the caller does not fail it): the session logs that move
         in the store, which must save the game with it, from the fresh copy
@@ -492,20 +528,38 @@ class Worker:
         since, which the next start would play again, the failed move too.
         """
         lost, waits = {}, False
+        restoring = {id(request.game) for request in queued if request.restores}
         for gid, game in list(self.games.items()):
             if head is not None and head.game is game and head.builds:
                 del self.games[gid]
+                continue
+            if id(game) in restoring:
                 continue
             request = game.restore_request()
             if request is None:
                 del self.games[gid]
                 lost[gid] = game.lose()
                 continue
+            request.restores, request.retries = True, RESTORE_RETRIES
             if head is not None and head.game is game and head.method == "move":
                 _then(request, functools.partial(head.fail, self._message(head, why)))
                 waits = True
             self._queue.append(request)
         return lost, waits
+
+    def _import_failed(self, why: str, died: bool) -> None:
+        """The hello failed: the file cannot be loaded (any more), unless the worker of a
+        running file died (from outside?): then a new one tries again, a few times, spaced
+        out, its requests waiting meanwhile."""
+        starting = self.catalog is not None and not self.catalog.done()
+        if starting or not died or self._import_deaths >= IMPORT_RETRIES:
+            self._broken(why if starting else f"its file can no longer be loaded ({why})")
+            return
+        self._import_deaths += 1
+        delay = max(self._restart_delay(), IMPORT_RETRY_DELAY * 2 ** (self._import_deaths - 1))
+        log.error("game file %s: %s; a new worker process tries again in %.1f s", self.label,
+                  why, delay)
+        self._spawning = self.loop.call_later(delay, self._spawn)
 
     def _restart_delay(self) -> float:
         now = time.monotonic()
