@@ -632,6 +632,12 @@ class RemoteGame(CheckedGame):
 
     # ------------------------------------------------------------ fetching
 
+    def want(self, player_id: int, legal_moves: bool) -> None:
+        """Have the worker send this view along with every change from now on, starting
+        with the next (a move with state shows it: ``Session.move``)."""
+        if (player_id, legal_moves) not in self._wanted:
+            self._wanted.append((player_id, legal_moves))
+
     def _fetch(self, key: View) -> Call:
         call = self._fetches.get(key)
         if call is None:

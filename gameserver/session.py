@@ -291,6 +291,8 @@ class Session:
             check_key(self.players, shown, state_of[1], observer=False)
         if player_id not in game.current():
             raise framework_error("not your turn")
+        if with_state and self.game_type.remote:  # the worker sends that view with the move
+            game.want(shown, legal_moves)  # type: ignore[attr-defined] # (a RemoteGame)
         # Accepted, rejected or failed, the game may have recorded something.
         try:
             # A copy: a game that changes the dict it gets must not change what is logged.
@@ -310,8 +312,8 @@ class Session:
 
         ``shown``: the (player id, legal moves) whose state the reply
         carries, or None. Without it at hand (the game's ``state`` fails,
-        or a game in a worker process has not sent that view along with
-        its move yet) the reply comes without it.
+        or a game in a worker process did not send that view along with
+        its move: it is too large) the reply comes without it.
         """
         reply = protocol.ok(None) if rejection is None else protocol.illegal_move(rejection)
         outcome: Outcome | None = None

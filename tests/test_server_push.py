@@ -313,6 +313,14 @@ def worker_server() -> Iterator[ServerThread]:
         yield running
 
 
+def seated_with_mover(port: int, session: str) -> tuple[list[Player], Subscriber, int]:
+    """Both players of a new session, one kept-alive connection, and who moves first."""
+    players = seat_two(port, session)
+    conn = Subscriber(port, None)
+    state = conn.request({"type": "state", **ids(players[0]), "observer": False})["data"]
+    return players, conn, state["current"][0]
+
+
 def test_moves_with_state_carry_the_state_for_a_game_in_a_worker_process(
         worker_server: ServerThread) -> None:
     players = seat_two(worker_server.port, "worker-push")
@@ -325,10 +333,7 @@ def test_moves_with_state_carry_the_state_for_a_game_in_a_worker_process(
 def test_a_worker_games_state_shown_in_a_moves_reply_is_not_sent_again(
         worker_server: ServerThread) -> None:
     """The mover's next ``state`` waits for the next change, as for a game in the server."""
-    players = seat_two(worker_server.port, "worker-seen")
-    conn = Subscriber(worker_server.port, None)
-    state = conn.request({"type": "state", **ids(players[0]), "observer": False})["data"]
-    mover = state["current"][0]
+    players, conn, mover = seated_with_mover(worker_server.port, "worker-seen")
     other = players[1 - mover]
     reply = conn.request({"type": "move", **ids(players[mover]), "move": {"position": 4},
                           "with_state": True})
@@ -352,4 +357,19 @@ def test_one_client_plays_both_seats_of_a_worker_game_with_states_in_replies(
                               "with_state": {"player_id": nxt.player_id, "key": nxt.key}})
         assert reply["status"] == "ok", reply
         state = reply["state"]
+    conn.close()
+
+
+def test_a_worker_games_first_move_with_state_and_legal_moves_carries_them(
+        worker_server: ServerThread) -> None:
+    """The view a move with state shows comes along with that move, even the first time
+    its legal moves are asked for: a learning loop with many seats (each seat's first
+    move) is not taken for an older server that never sends states in move replies."""
+    players, conn, mover = seated_with_mover(worker_server.port, "worker-legal")
+    other = players[1 - mover]
+    reply = conn.request({"type": "move", **ids(players[mover]), "move": {"position": 4},
+                          "with_state": {"player_id": other.player_id, "key": other.key},
+                          "legal_moves": True})
+    assert reply["state"]["current"] == [other.player_id]
+    assert {"position": 4} not in reply["state"]["legal_moves"]
     conn.close()

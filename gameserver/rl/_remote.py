@@ -427,9 +427,9 @@ class RemoteTable:
                 self._keep_view(shown, state)
                 self._state_misses = 0
             elif shown is not None and reply.get("status") == "ok":
-                # A game in a worker process sends a view along with its moves once it
-                # was asked for (the first few moves miss); an older server never does:
-                # after a few misses in a row, ask beside the move from now on.
+                # A state too large to come along from a worker process misses now and
+                # then; an older server always does: after a few misses in a row, ask
+                # beside the move from now on.
                 self._state_misses += 1
                 if self._state_misses >= STATE_MISSES_MAX:
                     self._states_in_replies = False

@@ -215,8 +215,7 @@ def test_a_move_whose_next_view_is_another_seat_of_the_table_carries_that_view()
 
 def test_a_game_in_a_worker_process_is_played_with_the_states_in_the_move_replies(
         make_server) -> None:
-    """A worker sends a view along with each move once it was asked for: the first
-    replies of each seat's view with legal moves come without it, the rest with it."""
+    """A worker sends the view a move with state asks for along with that move."""
     server = make_server(isolate_games="all")
     env = aec_env("TicTacToe", server=(server.host, server.port), timeout=TIMEOUT)
     env.reset(seed=3)
