@@ -554,6 +554,11 @@ class Session:
         """End the turns whose time is up (the lobby calls this at the timer's deadline)."""
         if self.timer is None or self._ending_turns:
             return
+        change = self._change
+        if change is not None:  # a move made in time is in a game worker: its end decides
+            self.timer.waiting = True
+            change.then(self._time_up_after_change)
+            return
         self._ending_turns = True
         try:
             _timeouts.end_turns(self, self._clock())
@@ -561,6 +566,11 @@ class Session:
             self._ending_turns = False
         if self.when_timer is not None:
             self.when_timer(self)
+
+    def _time_up_after_change(self) -> None:
+        if self.timer is not None:
+            self.timer.waiting = False
+            self.time_up()
 
     def timed_move(self, player_id: int, move: dict[str, Any]) -> bool | None:
         """Make ``move`` for ``player_id``, whose time ran out; whether the game accepted it.

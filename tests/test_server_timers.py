@@ -85,6 +85,15 @@ def test_a_game_in_a_worker_process_is_asked_for_its_hook_move_too() -> None:
         assert state["log"][1] == [1, "pass"]  # asked again after the change
 
 
+def test_a_move_made_in_time_counts_though_its_worker_takes_longer_than_the_turn() -> None:
+    with timed_server(0.3, isolate_games="folder", turn_timeout_action="forfeit") as server:
+        ann, bob = seat(server.port, "Talk", "slow")
+        assert ann.move(say="slowly")["status"] == "ok"  # in the worker past ann's deadline
+        state = ann.state()["data"]
+        assert state["log"][0] == [0, "slowly"]
+        assert 0 not in state.get("forfeit", {}).get("players", [])  # (bob may be, by now)
+
+
 def test_a_player_out_of_time_gets_a_random_legal_move() -> None:
     with timed_server(0.3) as server:
         ann, bob = seat(server.port, "TicTacToe", "random")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from gameserver.game import AbstractGame
@@ -11,6 +12,7 @@ class Talk(AbstractGame):
     """Two players take turns saying a word, or passing; the game ends after 6 turns.
 
     Moves: ``{"say": word}`` or ``{"pass": true}``. Its ``timeout_move`` passes.
+    Saying "slowly" takes 0.8 s.
     """
 
     def __init__(self, players: int) -> None:
@@ -29,6 +31,8 @@ class Talk(AbstractGame):
         return [] if self.game_over() else self.turn
 
     def move(self, move: dict[str, Any], player_id: int) -> str | None:
+        if move.get("say") == "slowly":  # longer than the tests' turns
+            time.sleep(0.8)
         if move.get("pass") is True:
             self.log.append([player_id, "pass"])
         elif isinstance(move.get("say"), str):
