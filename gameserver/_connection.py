@@ -340,12 +340,15 @@ class BaseConnection:
         """The deadline of the current state passed (see the table at the top)."""
         state = self._state
         if state is READING:
-            if self._reader.pending or not self._keep_alive:  # a request not completed
-                self._last_reply(server_error("connection timed out on server").reply())
-            elif self._held is not None or (self._subs and not self._paused & OUTPUT_FULL):
-                # replies wait for their save (a slow disk), or a subscriber waits for pushes
+            if self._held_unsaved and not self._paused & OUTPUT_FULL:
+                # replies wait for their save (a slow disk), and what the client sent
+                # after them with it: the client is not late
                 self._set_deadline(self._host.settings.connection_timeout)
-            else:  # an idle kept-alive connection, or a subscriber that takes nothing
+            elif self._reader.pending or not self._keep_alive:  # a request not completed
+                self._last_reply(server_error("connection timed out on server").reply())
+            elif self._subs and not self._paused & OUTPUT_FULL:  # waiting for pushes
+                self._set_deadline(self._host.settings.connection_timeout)
+            else:  # an idle kept-alive connection, or a client that takes nothing
                 self._hang_up()
         elif state is CLOSING or state is DRAINING:
             self._abort()

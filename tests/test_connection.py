@@ -575,3 +575,42 @@ def test_a_reply_saved_in_a_later_commit_does_not_hold_back_an_earlier_one() -> 
         host.commit()
         conn.take()
         assert len(conn.replies()) == 2
+
+
+def test_a_slow_save_does_not_time_out_requests_that_wait_behind_held_replies() -> None:
+    """Held replies filled the bound (HELD_FULL): the client's next requests wait in
+    the reader, unread through no fault of its own, while the disk is slow."""
+    with saving_host(reply_buffer_max=4096) as host:
+        conn = MemoryConnection(host)
+        [key] = echo_players(host, conn, 1)
+        conn.send(echo("e0", key, "x" * 400) * 30)
+        assert not conn.reading and conn._reader.pending  # the rest waits for the save
+        conn._timed_out()  # the disk takes longer than connection_timeout
+        assert conn.state is State.READING and not conn.closing
+        while host.unsaved:
+            host.commit()
+            conn.take()
+        assert conn.replies() == [{"status": "ok", "data": None}] * 30
+
+
+def test_a_client_that_reads_nothing_is_timed_out_though_replies_are_held() -> None:
+    """Replies saved but not sent (the client reads nothing) are not a slow disk:
+    the deadline closes the connection as it closes any client that does not read."""
+    with saving_host(reply_buffer_max=4096) as host:
+        conn = MemoryConnection(host)
+        [key] = echo_players(host, conn, 1)
+        conn.send(echo("e0", key, "x" * 2500))
+        host.commit()
+        conn.send(echo_state("e0", key))  # 2.5 kB unread
+        conn.send(echo("e0", key, "y" * 2500) + echo_state("e0", key) + echo("e0", key, 2))
+        first, second = host.unsaved
+        first.wake(now=True)  # the first commit: its replies fill the client's buffer
+        host.run_soon()
+        assert conn.paused_for_output
+        second.wake(now=True)  # the second commit: its reply stays held (output is full)
+        assert conn._held is not None and not conn._reader.pending
+        conn._timed_out()
+        assert conn.state is State.CLOSING  # not kept open forever
+        conn._timed_out()  # the client still does not read
+        assert conn.state is State.CLOSED and conn.aborted
+
