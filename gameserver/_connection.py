@@ -458,6 +458,8 @@ class BaseConnection:
         """Close (or half-close) once everything written is sent, held replies included."""
         if self._held is not None:
             self._after_held = close
+            if close:  # CLOSING reads nothing (a socket at its end would stay readable)
+                self._pause_reading()
         elif close:
             self._close()
         else:

@@ -614,3 +614,16 @@ def test_a_client_that_reads_nothing_is_timed_out_though_replies_are_held() -> N
         conn._timed_out()  # the client still does not read
         assert conn.state is State.CLOSED and conn.aborted
 
+
+def test_a_hang_up_behind_held_replies_stops_reading() -> None:
+    """CLOSING reads nothing (the table at the top of ``_connection.py``), held replies
+    or not: a socket at its end stays readable, and reading it would spin the loop."""
+    with saving_host() as host:
+        conn = MemoryConnection(host)
+        [key] = echo_players(host, conn, 1)
+        conn.send(echo("e0", key, 1))
+        conn._eof()
+        assert conn.state is State.CLOSING and not conn.reading
+        host.commit()
+        conn.take()
+        assert conn.replies() == [{"status": "ok", "data": None}] and conn.state is State.CLOSED

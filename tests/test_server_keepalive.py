@@ -141,6 +141,12 @@ class SlowDisk:
     def go(self) -> None:
         self._open.set()
 
+    def __enter__(self) -> SlowDisk:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.go()  # whatever failed: the server must be able to stop
+
 
 def poll(check, what: str) -> None:
     """Until ``check()`` is true; a failure after TIMEOUT seconds, not a hang."""
@@ -159,7 +165,7 @@ def test_held_replies_and_the_last_one_are_sent_after_earlier_unsent_replies(
     server = make_server(store=True, store_path=str(tmp_path / "s.db"), store_sync="full",
                          request_size_max=200_000)
     disk = SlowDisk(server)
-    with socket.socket() as sock:
+    with socket.socket() as sock, disk:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.settimeout(TIMEOUT)
         sock.connect((server.host, server.port))
@@ -186,6 +192,8 @@ def test_held_replies_and_the_last_one_are_sent_after_earlier_unsent_replies(
             sock.sendall(b"x" * 200_001)
         poll(lambda: server.call(lambda: conn.state.name in ("CLOSING", "DRAINING")), "ending")
         assert disk.holding.wait(TIMEOUT)
+        if ending != "refused":  # CLOSING reads nothing (a hung-up socket stays readable)
+            assert not server.call(lambda: conn._reading)
         for _ in range(sent):  # the client takes what was unsent
             assert json.loads(read_until_terminator(sock))["data"] is None
         poll(lambda: server.call(lambda: not conn._out), "sent")
