@@ -60,7 +60,9 @@ learning environments moves in 16 sessions with one write) are served in
 the same loop pass and saved by one commit, not one commit each. Nothing
 leaves out of order: while a reply is held, every later reply queues
 behind it, and a close or half-close waits until the queue is empty. As
-the commit lands the held replies go out together, in one write. Held
+the commit lands the held replies go out together, in one write. While a
+held reply waits for its commit, no deadline ends the connection (a slow
+disk is not the client's fault; one that does not read is). Held
 replies count towards ``reply_buffer_max`` (``HELD_FULL`` pauses reading
 and serving, as unsent replies do); a client that hangs up drops them, as
 it drops a waiting request. Pushes of subscriptions do not queue: they
@@ -339,12 +341,12 @@ class BaseConnection:
     def _timed_out(self) -> None:
         """The deadline of the current state passed (see the table at the top)."""
         state = self._state
-        if state is READING:
-            if self._held_unsaved and not self._paused & OUTPUT_FULL:
-                # replies wait for their save (a slow disk), and what the client sent
-                # after them with it: the client is not late
-                self._set_deadline(self._host.settings.connection_timeout)
-            elif self._reader.pending or not self._keep_alive:  # a request not completed
+        if self._held_unsaved and not self._paused & OUTPUT_FULL:
+            # replies wait for their save (a slow disk), and what the client sent after
+            # them (its next requests, its last one, a close) with them: it is not late
+            self._set_deadline(self._host.settings.connection_timeout)
+        elif state is READING:
+            if self._reader.pending or not self._keep_alive:  # a request not completed
                 self._last_reply(server_error("connection timed out on server").reply())
             elif self._subs and not self._paused & OUTPUT_FULL:  # waiting for pushes
                 self._set_deadline(self._host.settings.connection_timeout)

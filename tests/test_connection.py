@@ -627,3 +627,23 @@ def test_a_hang_up_behind_held_replies_stops_reading() -> None:
         host.commit()
         conn.take()
         assert conn.replies() == [{"status": "ok", "data": None}] and conn.state is State.CLOSED
+
+
+@pytest.mark.parametrize("ending", ["classic", "refused"])
+def test_a_slow_save_does_not_abort_the_last_reply_behind_held_ones(ending: str) -> None:
+    """A classic request (or one too large) behind a held reply: the connection is
+    CLOSING (DRAINING) before anything of it is written; a save slower than
+    connection_timeout must not abort it, as it does not time out READING."""
+    with saving_host(request_size_max=1000) as host:
+        conn = MemoryConnection(host)
+        [key] = echo_players(host, conn, 1)
+        last = frame({"type": "discover"}, keep_alive=False) if ending == "classic" else (
+            b"x" * 1001)
+        conn.send(echo("e0", key, 1) + last)
+        assert conn.state in (State.CLOSING, State.DRAINING) and conn.unsent == b""
+        conn._timed_out()  # the disk takes longer than connection_timeout
+        assert not conn.aborted
+        host.commit()
+        first, _, rest = conn.take().partition(TERMINATOR)
+        assert json.loads(first) == {"status": "ok", "data": None}
+        assert json.loads(rest)["status"] == ("ok" if ending == "classic" else "error")
