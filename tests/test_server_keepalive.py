@@ -166,7 +166,7 @@ def test_held_replies_and_the_last_one_are_sent_after_earlier_unsent_replies(
                          request_size_max=200_000)
     disk = SlowDisk(server)
     with socket.socket() as sock, disk:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # above a segment
         sock.settimeout(TIMEOUT)
         sock.connect((server.host, server.port))
         send(sock, {"type": "join", "game": "Echo", "session": "slow", "players": 1,
@@ -174,14 +174,16 @@ def test_held_replies_and_the_last_one_are_sent_after_earlier_unsent_replies(
         ids = {"game": "Echo", "session": "slow", "player_id": 0,
                "key": json.loads(read_until_terminator(sock))["data"]["key"]}
         [conn] = server.call(lambda: list(server.server.connections))
+        session = server.call(lambda: server.server.lobby.sessions[("Echo", "slow")])
         big = {"type": "move", **ids, "move": {"msg": "x" * 60_000}, "with_state": True,
                "keep_alive": True}
         sent = 0
         while not server.call(lambda: bool(conn._out)):  # replies wait in the server
-            assert sent < 60, "the kernel took every reply"
+            assert sent < 400, "the kernel took every reply"
             send(sock, big)
             sent += 1
-            poll(lambda: server.call(lambda: conn._held is None), "answered")
+            poll(lambda moves=sent: server.call(
+                lambda: session.moves == moves and conn._held is None), "answered")
         disk.stop()
         send(sock, {"type": "move", **ids, "move": {"msg": "last"}, "keep_alive": True})
         if ending == "classic":
