@@ -60,11 +60,16 @@ learning environments moves in 16 sessions with one write) are served in
 the same loop pass and saved by one commit, not one commit each. Nothing
 leaves out of order: while a reply is held, every later reply queues
 behind it, and a close or half-close waits until the queue is empty. As
-the commit lands the held replies go out together, in one write. Held
+the commit lands the held replies go out together, in one write. While a
+held reply waits for its commit, no deadline ends the connection (a slow
+disk is not the client's fault; one that does not read is). Held
 replies count towards ``reply_buffer_max`` (``HELD_FULL`` pauses reading
-and serving, as unsent replies do); a client that hangs up drops them, as
-it drops a waiting request. Pushes of subscriptions do not queue: they
-never waited for a reply before either.
+and serving, as unsent replies do); a client that half-closes (plain TCP:
+TLS has no half-close, its transport closes on EOF) still gets
+them, then the close; a closed socket drops them. Pushes queue behind held
+replies too, and a push whose state waits for its save is held in its place
+like a reply: a view's states reach the client in the order they were
+taken (a push of an older state never follows a reply showing a newer one).
 
 Why this module is longer than our ~450 lines: the table, the flow control,
 the waiting and the replies held for their save all decide what one
@@ -91,6 +96,7 @@ import enum
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 
 from . import protocol
 from ._connhost import ConnectionHost
@@ -160,15 +166,18 @@ HELD_COST = 512
 
 
 class _Held:
-    """A reply held until its save (``Wait.saving``), with what metrics need of its request."""
+    """A reply held until its save (``Wait.saving``), with what metrics need of its
+    request; or a subscription's push (``push`` makes its bytes from the reply)."""
 
-    __slots__ = ("wait", "kind", "started", "cost")
+    __slots__ = ("wait", "kind", "started", "cost", "push")
 
-    def __init__(self, wait: Wait, kind: str, started: float) -> None:
+    def __init__(self, wait: Wait, kind: str, started: float,
+                 push: Callable[[bytes], bytes] | None = None) -> None:
         self.wait = wait
         self.kind = kind
         self.started = started
         self.cost = wait.size + HELD_COST
+        self.push = push
 
 
 class ConnectionStateError(Exception):
@@ -339,13 +348,16 @@ class BaseConnection:
     def _timed_out(self) -> None:
         """The deadline of the current state passed (see the table at the top)."""
         state = self._state
-        if state is READING:
+        if self._held_unsaved and not self._paused & OUTPUT_FULL:
+            # replies wait for their save (a slow disk), and what the client sent after
+            # them (its next requests, its last one, a close) with them: it is not late
+            self._set_deadline(self._host.settings.connection_timeout)
+        elif state is READING:
             if self._reader.pending or not self._keep_alive:  # a request not completed
                 self._last_reply(server_error("connection timed out on server").reply())
-            elif self._held is not None or (self._subs and not self._paused & OUTPUT_FULL):
-                # replies wait for their save (a slow disk), or a subscriber waits for pushes
+            elif self._subs and not self._paused & OUTPUT_FULL:  # waiting for pushes
                 self._set_deadline(self._host.settings.connection_timeout)
-            else:  # an idle kept-alive connection, or a subscriber that takes nothing
+            else:  # an idle kept-alive connection, or a client that takes nothing
                 self._hang_up()
         elif state is CLOSING or state is DRAINING:
             self._abort()
@@ -371,7 +383,8 @@ class BaseConnection:
         if kind in PUSH_REQUESTS:  # answered here; a new subscription pushes after its reply
             subs = self._subs
             if subs is None:
-                subs = self._subs = Subscriptions(host, self._emit, self._output_full)
+                subs = self._subs = Subscriptions(host, self._emit, self._output_full,
+                                                  self._hold_push)
             reply, sub = subs.request(request, self._address, self._keep_alive)  # type: ignore
             self._answer(reply)
             if sub is not None:
@@ -455,6 +468,8 @@ class BaseConnection:
         """Close (or half-close) once everything written is sent, held replies included."""
         if self._held is not None:
             self._after_held = close
+            if close:  # CLOSING reads nothing (a socket at its end would stay readable)
+                self._pause_reading()
         elif close:
             self._close()
         else:
@@ -545,15 +560,22 @@ class BaseConnection:
 
     def _hold(self, wait: Wait) -> None:
         """Hold the reply of the request being served until its save; serve the next one."""
-        entry = _Held(wait, self._kind, self._started)
+        self._queue_held(_Held(wait, self._kind, self._started))
+        self._go(REPLIED)
+
+    def _hold_push(self, wait: Wait, push: Callable[[bytes], bytes]) -> None:
+        """Hold a subscription's push until its save, behind the replies served before it
+        (the state it shows is newer than theirs) and before those served after it."""
+        self._queue_held(_Held(wait, "push", 0.0, push))
+
+    def _queue_held(self, entry: _Held) -> None:
         held = self._held
         if held is None:
             held = self._held = deque()
         held.append(entry)
         self._held_bytes += entry.cost
         self._held_unsaved += 1
-        wait.on_wake(self._held_woken)
-        self._go(REPLIED)
+        entry.wait.on_wake(self._held_woken)
         if self._held_bytes > self._host.settings.reply_buffer_max:
             self._pause(HELD_FULL)
 
@@ -587,8 +609,11 @@ class BaseConnection:
                     self._held_unsaved += 1
                     reply.on_wake(self._held_woken)
                     break
-                self._replied(entry.kind, reply, entry.started)
-                parts.append(reply + TERMINATOR)
+                if entry.push is None:
+                    self._replied(entry.kind, reply, entry.started)
+                    parts.append(reply + TERMINATOR)
+                else:
+                    parts.append(entry.push(reply))
                 self._held_bytes -= entry.cost
             held.popleft()
         if parts:

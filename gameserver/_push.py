@@ -12,7 +12,10 @@ seen it, else a ``Wait`` for the next change. So pushes follow the per-view
 version rule of ``state`` exactly: no change lost, none sent twice, the
 restart hand-over included. A subscription asks, pushes what it gets, asks
 again; when it must wait, the wake only schedules the next ask
-(``call_soon``), as for a waiting request.
+(``call_soon``), as for a waiting request. A state that waits only for its
+save is not waited for here: the connection holds it in its place among
+its replies (``hold``) and the subscription asks on at once, so that a
+push never follows a reply (a move with state) that shows a newer state.
 
 A push is the state's reply with one key more in front, ``{"push": N,
 "status": "ok", "data": ...}``, ended by the terminator; N is the
@@ -35,6 +38,7 @@ it missed.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from ._connhost import ConnectionHost
@@ -86,17 +90,23 @@ class Subscriptions:
 
     Args:
         host: the server, as connections see it.
-        write: writes bytes to the client (the connection's transport).
+        write: writes bytes to the client, in order with the connection's replies.
         output_full: whether the client has more than ``reply_buffer_max`` unread.
+        hold: holds a push that waits for its save in its place among the
+            connection's replies (a ``Wait.saving``, and what makes the push of
+            its reply): it goes out once saved, after the replies of requests
+            served before it and before those served after it.
     """
 
-    __slots__ = ("host", "_write", "_output_full", "_by_number", "_numbers")
+    __slots__ = ("host", "_write", "_output_full", "_hold", "_by_number", "_numbers")
 
     def __init__(self, host: ConnectionHost, write: Callable[[bytes], None],
-                 output_full: Callable[[], bool]) -> None:
+                 output_full: Callable[[], bool],
+                 hold: Callable[[Wait, Callable[[bytes], bytes]], None]) -> None:
         self.host = host
         self._write = write
         self._output_full = output_full
+        self._hold = hold
         self._by_number: dict[int, Subscription] = {}
         self._numbers = 0  # numbers handed out on this connection
 
@@ -155,23 +165,29 @@ class Subscriptions:
         host = self.host
         while True:
             outcome = host.resume(sub.step)
-            while isinstance(outcome, Wait):
-                if not outcome.woken:
-                    sub.wait = outcome
-                    outcome.on_wake(sub.woken)
-                    return
+            while isinstance(outcome, Wait) and outcome.woken:
                 outcome = host.resume(outcome.resume)
             sub.step = sub.feed
-            self._write(b"".join((sub.prefix, memoryview(outcome)[1:], TERMINATOR)))
-            host.metrics.pushed(outcome)
-            if outcome[_STATUS_AT] != _OK:  # an error ends the subscription
-                self._end(sub)
-                return
-            if sub.ended:  # the write found the client gone
+            if not isinstance(outcome, Wait):
+                self._write(self._pushed(sub, outcome))
+                if sub.ended:  # an error, or the write found the client gone
+                    return
+            elif outcome.saving:  # the state waits for its save, in its place: ask on
+                self._hold(outcome, functools.partial(self._pushed, sub))
+            else:  # the view's next change
+                sub.wait = outcome
+                outcome.on_wake(sub.woken)
                 return
             if self._output_full():
                 sub.due = True
                 return
+
+    def _pushed(self, sub: Subscription, reply: bytes) -> bytes:
+        """``reply`` (a state, or an error that ends ``sub``) as a push of ``sub``."""
+        self.host.metrics.pushed(reply)
+        if reply[_STATUS_AT] != _OK:  # an error ends the subscription
+            self._end(sub)
+        return b"".join((sub.prefix, memoryview(reply)[1:], TERMINATOR))
 
     def resume_due(self) -> None:
         """Output resumed: every subscription that paused goes on (with the newest state)."""

@@ -30,7 +30,7 @@ import _socket
 import asyncio
 import socket
 
-from ._connection import CLOSING, DRAINING, OUTPUT_FULL, READ, READING, WAITING, BaseConnection
+from ._connection import OUTPUT_FULL, READ, READING, WAITING, BaseConnection
 from ._connhost import ConnectionHost
 
 # Bytes asked for per read. Not asyncio's 256 KiB: a buffer that large is above
@@ -52,7 +52,7 @@ class RawConnection(BaseConnection):
     """A plain-TCP connection on a non-blocking socket."""
 
     __slots__ = ("_loop", "_deadlines", "_sock", "_fd", "_out", "_reading", "_corked",
-                 "_corked_bytes", "_cork_max")
+                 "_corked_bytes", "_cork_max", "_when_sent")
 
     def __init__(self, host: ConnectionHost, loop: asyncio.AbstractEventLoop,
                  deadlines: Deadlines, sock: _socket.socket) -> None:
@@ -67,6 +67,10 @@ class RawConnection(BaseConnection):
         self._corked_bytes = 0
         # Flow control bounds the cork and _out together (see the top).
         self._cork_max = min(CORK_MAX, host.settings.reply_buffer_max)
+        # What _close (True) or _half_close (False) left to do once _out is sent. Not
+        # the state: a connection may be CLOSING or DRAINING while replies held for
+        # their save are still to be written behind _out.
+        self._when_sent: bool | None = None
 
     def start(self, address: str) -> None:
         """Serve the connection, just accepted from ``address``.
@@ -151,11 +155,12 @@ class RawConnection(BaseConnection):
         del out[:sent]
         if not out:
             self._loop.remove_writer(self._fd)
-            if self._state is CLOSING:
-                self._shut()
-                return
-            if self._state is DRAINING:
-                self._shutdown_write()
+            when_sent, self._when_sent = self._when_sent, None
+            if when_sent is not None:
+                if when_sent:
+                    self._shut()
+                else:
+                    self._shutdown_write()
                 return
         if self._paused & OUTPUT_FULL and len(out) <= self._host.settings.reply_buffer_max // 4:
             self._writing_resumed()
@@ -213,6 +218,7 @@ class RawConnection(BaseConnection):
         if not self._out:
             self._shut()
         else:  # _on_writable shuts once the rest is sent
+            self._when_sent = True
             self._pause_reading()
 
     def _can_half_close(self) -> bool:
@@ -220,7 +226,11 @@ class RawConnection(BaseConnection):
 
     def _half_close(self) -> None:
         self._uncork()
-        if self._sock is not None and not self._out:  # else _on_writable does it
+        if self._sock is None:
+            return
+        if self._out:  # _on_writable does it once the rest is sent
+            self._when_sent = False
+        else:
             self._shutdown_write()
 
     def _abort(self) -> None:

@@ -575,3 +575,75 @@ def test_a_reply_saved_in_a_later_commit_does_not_hold_back_an_earlier_one() -> 
         host.commit()
         conn.take()
         assert len(conn.replies()) == 2
+
+
+def test_a_slow_save_does_not_time_out_requests_that_wait_behind_held_replies() -> None:
+    """Held replies filled the bound (HELD_FULL): the client's next requests wait in
+    the reader, unread through no fault of its own, while the disk is slow."""
+    with saving_host(reply_buffer_max=4096) as host:
+        conn = MemoryConnection(host)
+        [key] = echo_players(host, conn, 1)
+        conn.send(echo("e0", key, "x" * 400) * 30)
+        assert not conn.reading and conn._reader.pending  # the rest waits for the save
+        conn._timed_out()  # the disk takes longer than connection_timeout
+        assert conn.state is State.READING and not conn.closing
+        while host.unsaved:
+            host.commit()
+            conn.take()
+        assert conn.replies() == [{"status": "ok", "data": None}] * 30
+
+
+def test_a_client_that_reads_nothing_is_timed_out_though_replies_are_held() -> None:
+    """Replies saved but not sent (the client reads nothing) are not a slow disk:
+    the deadline closes the connection as it closes any client that does not read."""
+    with saving_host(reply_buffer_max=4096) as host:
+        conn = MemoryConnection(host)
+        [key] = echo_players(host, conn, 1)
+        conn.send(echo("e0", key, "x" * 2500))
+        host.commit()
+        conn.send(echo_state("e0", key))  # 2.5 kB unread
+        conn.send(echo("e0", key, "y" * 2500) + echo_state("e0", key) + echo("e0", key, 2))
+        first, second = host.unsaved
+        first.wake(now=True)  # the first commit: its replies fill the client's buffer
+        host.run_soon()
+        assert conn.paused_for_output
+        second.wake(now=True)  # the second commit: its reply stays held (output is full)
+        assert conn._held is not None and not conn._reader.pending
+        conn._timed_out()
+        assert conn.state is State.CLOSING  # not kept open forever
+        conn._timed_out()  # the client still does not read
+        assert conn.state is State.CLOSED and conn.aborted
+
+
+def test_a_hang_up_behind_held_replies_stops_reading() -> None:
+    """CLOSING reads nothing (the table at the top of ``_connection.py``), held replies
+    or not: a socket at its end stays readable, and reading it would spin the loop."""
+    with saving_host() as host:
+        conn = MemoryConnection(host)
+        [key] = echo_players(host, conn, 1)
+        conn.send(echo("e0", key, 1))
+        conn._eof()
+        assert conn.state is State.CLOSING and not conn.reading
+        host.commit()
+        conn.take()
+        assert conn.replies() == [{"status": "ok", "data": None}] and conn.state is State.CLOSED
+
+
+@pytest.mark.parametrize("ending", ["classic", "refused"])
+def test_a_slow_save_does_not_abort_the_last_reply_behind_held_ones(ending: str) -> None:
+    """A classic request (or one too large) behind a held reply: the connection is
+    CLOSING (DRAINING) before anything of it is written; a save slower than
+    connection_timeout must not abort it, as it does not time out READING."""
+    with saving_host(request_size_max=1000) as host:
+        conn = MemoryConnection(host)
+        [key] = echo_players(host, conn, 1)
+        last = frame({"type": "discover"}, keep_alive=False) if ending == "classic" else (
+            b"x" * 1001)
+        conn.send(echo("e0", key, 1) + last)
+        assert conn.state in (State.CLOSING, State.DRAINING) and conn.unsent == b""
+        conn._timed_out()  # the disk takes longer than connection_timeout
+        assert not conn.aborted
+        host.commit()
+        first, _, rest = conn.take().partition(TERMINATOR)
+        assert json.loads(first) == {"status": "ok", "data": None}
+        assert json.loads(rest)["status"] == ("ok" if ending == "classic" else "error")

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
+import time
+
+import pytest
 
 from tests.wire import TERMINATOR, TIMEOUT
 
@@ -108,3 +112,102 @@ def test_moves_sent_together_are_saved_by_one_commit_and_answered_in_order(
     assert [reply["data"]["echo"] for reply in replies[count:]] == list(range(count))
     # One read serves them all (one commit); two if the kernel split the write.
     assert 1 <= commits <= 2, f"{commits} commits for {count} moves sent together"
+
+
+class SlowDisk:
+    """Holds the store's writer thread inside its next commit until ``go()``: a disk
+    that takes its time. SQLite's own progress callback on the writer's connection
+    (``store_sync="full"``: every commit is the writer thread's) does the holding."""
+
+    def __init__(self, server) -> None:
+        self._open = threading.Event()
+        self._open.set()
+        self.holding = threading.Event()  # a commit is held right now
+
+        def progress() -> int:
+            if threading.current_thread().name == "gameserver-store":
+                while not self._open.is_set():
+                    self.holding.set()
+                    self._open.wait(TIMEOUT)
+            return 0
+
+        store = server.server.store
+        server.call(store.db.set_progress_handler, progress, 1)
+
+    def stop(self) -> None:
+        self.holding.clear()
+        self._open.clear()
+
+    def go(self) -> None:
+        self._open.set()
+
+    def __enter__(self) -> SlowDisk:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.go()  # whatever failed: the server must be able to stop
+
+
+def poll(check, what: str) -> None:
+    """Until ``check()`` is true; a failure after TIMEOUT seconds, not a hang."""
+    deadline = time.monotonic() + TIMEOUT
+    while not check():
+        assert time.monotonic() < deadline, f"still not {what}"
+        time.sleep(0.005)
+
+
+@pytest.mark.parametrize("ending", ["classic", "hang-up", "refused"])
+def test_held_replies_and_the_last_one_are_sent_after_earlier_unsent_replies(
+        make_server, tmp_path, ending) -> None:
+    """The client has replies still unsent (it reads slowly) when it ends the connection
+    behind a reply held for a slow save: the close waits for the held replies, not only
+    for what was unsent when it came."""
+    server = make_server(store=True, store_path=str(tmp_path / "s.db"), store_sync="full",
+                         request_size_max=200_000)
+    disk = SlowDisk(server)
+    with socket.socket() as sock, disk:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # above a segment
+        sock.settimeout(TIMEOUT)
+        sock.connect((server.host, server.port))
+        send(sock, {"type": "join", "game": "Echo", "session": "slow", "players": 1,
+                    "name": "", "keep_alive": True})
+        ids = {"game": "Echo", "session": "slow", "player_id": 0,
+               "key": json.loads(read_until_terminator(sock))["data"]["key"]}
+        [conn] = server.call(lambda: list(server.server.connections))
+        session = server.call(lambda: server.server.lobby.sessions[("Echo", "slow")])
+        big = {"type": "move", **ids, "move": {"msg": "x" * 60_000}, "with_state": True,
+               "keep_alive": True}
+        sent = 0
+        while not server.call(lambda: bool(conn._out)):  # replies wait in the server
+            assert sent < 400, "the kernel took every reply"
+            send(sock, big)
+            sent += 1
+            poll(lambda moves=sent: server.call(
+                lambda: session.moves == moves and conn._held is None), "answered")
+        disk.stop()
+        send(sock, {"type": "move", **ids, "move": {"msg": "last"}, "keep_alive": True})
+        if ending == "classic":
+            send(sock, {"type": "discover"})
+        elif ending == "hang-up":
+            sock.shutdown(socket.SHUT_WR)
+        else:
+            sock.sendall(b"x" * 200_001)
+        poll(lambda: server.call(lambda: conn.state.name in ("CLOSING", "DRAINING")), "ending")
+        assert disk.holding.wait(TIMEOUT)
+        if ending != "refused":  # CLOSING reads nothing (a hung-up socket stays readable)
+            assert not server.call(lambda: conn._reading)
+        for _ in range(sent):  # the client takes what was unsent
+            assert json.loads(read_until_terminator(sock))["data"] is None
+        poll(lambda: server.call(lambda: not conn._out), "sent")
+        disk.go()
+        rest = _buffers.pop(sock.fileno(), b"")
+        while chunk := sock.recv(65536):
+            rest += chunk
+    held, _, last = rest.partition(TERMINATOR)
+    assert json.loads(held) == {"status": "ok", "data": None}
+    if ending == "classic":  # the classic reply, without terminator
+        assert "Echo" in json.dumps(json.loads(last))
+    elif ending == "refused":
+        assert json.loads(last)["message"] == "server: request size exceeded by client"
+    else:
+        assert last == b""

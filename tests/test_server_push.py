@@ -373,3 +373,53 @@ def test_a_worker_games_first_move_with_state_and_legal_moves_carries_them(
     assert reply["state"]["current"] == [other.player_id]
     assert {"position": 4} not in reply["state"]["legal_moves"]
     conn.close()
+
+
+def test_a_view_never_goes_back_when_pushes_wait_for_a_slow_save_beside_held_replies(
+        tmp_path) -> None:
+    """A push waits for the save of the state it shows while the connection serves a
+    move with state of the same view (its reply held for a later save): the push, of
+    the older state, must come before the reply of the newer one, not after it."""
+    from tests.test_server_keepalive import SlowDisk, poll
+
+    with ServerThread(store=True, store_path=str(tmp_path / "s.db"),
+                      store_sync="full") as server, SlowDisk(server) as disk:
+        other = Subscriber(server.port)
+        client = Subscriber(server.port)
+        base = {"game": "Chat", "session": "slow", "players": 2}
+        other.send({"type": "join", **base, "name": ""})
+        client.send({"type": "join", **base, "name": ""})
+        seats = {r["data"]["player_id"]: r["data"]["key"] for r in (other.reply(), client.reply())}
+        ids = {"game": "Chat", "session": "slow"}
+        for seat, key in seats.items():
+            client.send({"type": "move", **ids, "player_id": seat, "key": key,
+                         "move": {"name": f"P{seat}"}})
+            assert client.reply()["status"] == "ok"
+        client.send({"type": "subscribe", **ids, "player_id": 1, "key": seats[1],
+                     "observer": False})
+        assert client.reply()["data"] == {"subscription": 1}
+        assert client.push()["data"]["messages"] == []
+        session = server.call(lambda: server.server.lobby.sessions[("Chat", "slow")])
+        disk.stop()
+        client.send({"type": "move", **ids, "player_id": 0, "key": seats[0],
+                     "move": {"message": "first"}})
+        assert disk.holding.wait(TIMEOUT)  # its commit is on its way to a slow disk
+        # ... and the push of the state it made waits for that commit
+        poll(lambda: server.call(lambda: session._seen[2] == session.version), "pushing")
+        client.send({"type": "move", **ids, "player_id": 1, "key": seats[1],
+                     "move": {"message": "second"}, "with_state": True})
+        poll(lambda: server.call(lambda: session.moves) == 4, "served")
+        disk.go()
+        shown = []  # the number of messages player 1's view shows, in the order it came
+        while len(shown) < 2:
+            client._read_one()
+            for push in client.pushes:
+                shown.append(len(push["data"]["messages"]))
+            client.pushes.clear()
+            for reply in client.replies:
+                if "state" in reply:
+                    shown.append(len(reply["state"]["messages"]))
+            client.replies.clear()
+        assert shown == [1, 2]
+        other.sock.close()
+        client.sock.close()
