@@ -35,8 +35,10 @@ Flow control is not a state: it pauses reading in any state. Reading stops
 while the replies a client has not taken exceed ``reply_buffer_max``
 (the transport reports it: ``_writing_paused`` / ``_writing_resumed``), and
 while a request is being served and the next ones already buffered reach
-``request_size_max``. So a client that sends and never reads holds at most
-about ``reply_buffer_max`` of replies and ``request_size_max`` of requests.
+``request_size_max``; and while replies held for their save (below) reach
+``reply_buffer_max``. So a client that sends and never reads holds at most
+about twice ``reply_buffer_max`` of replies (unsent, and held) and
+``request_size_max`` of requests.
 
 Replies are written in READING, SERVING and WAITING (and once more on the
 way into CLOSING or DRAINING). Subscriptions (``subscribe``: the states of a
@@ -618,19 +620,15 @@ class BaseConnection:
             held.popleft()
         if parts:
             self._write(parts[0] if len(parts) == 1 else b"".join(parts))
-        if held:
-            if (self._paused & HELD_FULL
-                    and self._held_bytes <= host.settings.reply_buffer_max // 4):
-                self._unpause(HELD_FULL)
-                self._go_on()
-            return
-        self._held = None
-        self._held_bytes = 0
-        if self._paused & HELD_FULL:
+        emptied = not held
+        if emptied:
+            self._held = None
+            self._held_bytes = 0
+        if self._paused & HELD_FULL and self._held_bytes <= host.settings.reply_buffer_max // 4:
             self._unpause(HELD_FULL)
             self._go_on()
-        after, self._after_held = self._after_held, None
-        if after is not None:
+        if emptied and self._after_held is not None:
+            after, self._after_held = self._after_held, None
             self._finish(after)
 
     def _drop_held(self) -> None:

@@ -647,3 +647,20 @@ def test_a_slow_save_does_not_abort_the_last_reply_behind_held_ones(ending: str)
         first, _, rest = conn.take().partition(TERMINATOR)
         assert json.loads(first) == {"status": "ok", "data": None}
         assert json.loads(rest)["status"] == ("ok" if ending == "classic" else "error")
+
+
+def test_a_held_reply_whose_save_gives_another_wait_waits_for_that_one_too() -> None:
+    """Not what the store does (a save's resume gives bytes), but the queue holds on."""
+    with saving_host() as host:
+        conn = MemoryConnection(host)
+        [key] = echo_players(host, conn, 1)
+        conn.send(echo("e0", key, 1) + DISCOVER)
+        [first] = host.unsaved
+        second = Wait(lambda: b'{"status": "ok", "data": "second"}', saving=True)
+        first._resume = lambda: second
+        host.commit()
+        assert conn.unsent == b""  # the move's reply is a second wait now; the discover waits
+        second.wake(now=True)
+        conn.take()
+        assert [reply["data"] for reply in conn.replies()][0] == "second"
+        assert len(conn.replies()) == 2
