@@ -511,6 +511,26 @@ def test_replies_held_for_their_save_are_bounded_like_unsent_ones() -> None:
         assert len(conn.replies()) == 100 and conn.reading
 
 
+def test_a_large_held_reply_counts_its_size_towards_the_bound() -> None:
+    """A move with state whose reply alone is above ``reply_buffer_max``: reading stops
+    behind it, as it would behind as many bytes unsent; its save lets the next one on."""
+    limit = 4096
+    with saving_host(reply_buffer_max=limit) as host:
+        conn = MemoryConnection(host)
+        [key] = echo_players(host, conn, 1)
+        big = frame({"type": "move", "game": "Echo", "session": "e0", "player_id": 0,
+                     "key": key, "move": {"msg": "x" * limit}, "with_state": True})
+        conn.send(big + big)
+        assert len(host.unsaved) == 1 and not conn.reading  # the second one waits
+        host.commit()
+        conn.take()  # (the first reply is above the bound of unsent replies too)
+        assert len(host.unsaved) == 1  # served once the first went out
+        host.commit()
+        conn.take()
+        assert [len(reply["state"]["echo"]) for reply in conn.replies()] == [limit, limit]
+        assert conn.reading
+
+
 def test_a_classic_request_behind_held_replies_closes_after_them() -> None:
     with saving_host() as host:
         conn = MemoryConnection(host)
