@@ -181,6 +181,23 @@ def test_a_move_whose_next_view_is_the_movers_own_carries_it_in_its_reply() -> N
     assert "with_state" not in json.loads(plan.payloads[0][:-len(b"EOT\x00")])
 
 
+def test_a_state_that_misses_now_and_then_keeps_states_in_the_move_replies() -> None:
+    """Only misses in a row count: a worker game's state too large to come along once
+    does not make the table ask beside every later move."""
+    table = _remote.RemoteTable(_remote.Link(("127.0.0.1", 1)), "Echo", 1, ["solo"],
+                                session="s")
+    table.seated(0, "k" * 32, "solo")
+    for n in range(3 * _remote.STATE_MISSES_MAX):
+        plan = table.plan(("move", 0, {"msg": n}, 0))
+        [payload] = plan.payloads  # the state still comes in the move's reply
+        assert json.loads(payload[:-len(b"EOT\x00")])["with_state"] is True
+        if n % _remote.STATE_MISSES_MAX:  # a miss, but never STATE_MISSES_MAX in a row
+            plan.finish([{"status": "ok", "data": None}])
+        else:
+            state = {"echo": n, "current": [0], "gameover": False, "legal_moves": None}
+            plan.finish([{"status": "ok", "data": None, "state": state}])
+
+
 def test_a_move_whose_next_view_is_another_seat_of_the_table_carries_that_view() -> None:
     """Self-play: the move names the seat that moves next and gets its view in the reply;
     a server that does not know this (no "state") makes the table ask beside the move."""
