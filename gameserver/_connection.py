@@ -41,7 +41,8 @@ about twice ``reply_buffer_max`` of replies (unsent, and held) and
 ``request_size_max`` of requests.
 
 Replies are written in READING, SERVING and WAITING (and once more on the
-way into CLOSING or DRAINING). Subscriptions (``subscribe``: the states of a
+way into CLOSING or DRAINING; replies held for their save, below, also
+while CLOSING or DRAINING, before the close). Subscriptions (``subscribe``: the states of a
 view pushed as they change, ``_push.py``) live beside the state, not as
 one: data the connection holds, pushing in READING and WAITING (never in
 the middle of serving a request), paused with the output, and dropped on
