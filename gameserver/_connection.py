@@ -607,7 +607,7 @@ class BaseConnection:
                 if not entry.wait.woken:
                     break
                 reply = host.resume(entry.wait.resume)
-                if isinstance(reply, Wait):  # (a saving wait's resume gives bytes)
+                if isinstance(reply, Wait):  # (not from the store, whose saves give bytes)
                     entry.wait = reply
                     self._held_unsaved += 1
                     reply.on_wake(self._held_woken)

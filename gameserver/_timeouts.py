@@ -169,7 +169,7 @@ def _move_for(session: TimedSession, player: int) -> bool | None:
     try:
         chosen = game.timeout_move(player)
         if isinstance(chosen, Call):  # a game worker is asked; time_up runs again then
-            chosen.then(lambda: _fetched(session))
+            chosen.then(lambda: time_up_again(session))
             return None
         if chosen is not None:
             candidates.append(chosen)
@@ -207,7 +207,7 @@ def _legal_moves(session: TimedSession, player: int) -> list[dict[str, Any]] | N
         except GameCodeError:
             return []
         if isinstance(reply, Call):
-            reply.then(lambda: _fetched(session))
+            reply.then(lambda: time_up_again(session))
             return None
     try:
         return game.legal_moves(player) or []
@@ -216,8 +216,9 @@ def _legal_moves(session: TimedSession, player: int) -> list[dict[str, Any]] | N
         return []
 
 
-def _fetched(session: TimedSession) -> None:
-    """A game worker sent the legal moves asked for: end the turns that are still due."""
+def time_up_again(session: TimedSession) -> None:
+    """A game worker answered what the timer waited for (the legal moves asked for, a
+    move in flight): end the turns that are still due."""
     if session.timer is not None:
         session.timer.waiting = False
         session.time_up()

@@ -323,7 +323,7 @@ class Session:
                 state = self._view_reply(player_id, legal_moves)
             except GameCodeError:  # the move stands; the state's error comes with the next state
                 state = None
-            if isinstance(state, bytes):  # (a Call: a worker fetches the view, for next time)
+            if isinstance(state, bytes):  # (else a Call: the worker sends the view later)
                 outcome = self._saved(protocol.with_state(reply, state), (player_id, False))
         if outcome is None:
             outcome = self._saved(reply)
@@ -557,7 +557,7 @@ class Session:
         change = self._change
         if change is not None:  # a move made in time is in a game worker: its end decides
             self.timer.waiting = True
-            change.then(self._time_up_after_change)
+            change.then(lambda: _timeouts.time_up_again(self))
             return
         self._ending_turns = True
         try:
@@ -566,11 +566,6 @@ class Session:
             self._ending_turns = False
         if self.when_timer is not None:
             self.when_timer(self)
-
-    def _time_up_after_change(self) -> None:
-        if self.timer is not None:
-            self.timer.waiting = False
-            self.time_up()
 
     def timed_move(self, player_id: int, move: dict[str, Any]) -> bool | None:
         """Make ``move`` for ``player_id``, whose time ran out; whether the game accepted it.
