@@ -684,3 +684,25 @@ def test_a_held_reply_whose_save_gives_another_wait_waits_for_that_one_too() -> 
         conn.take()
         assert [reply["data"] for reply in conn.replies()][0] == "second"
         assert len(conn.replies()) == 2
+
+
+def test_serving_goes_on_once_held_replies_are_down_to_a_quarter_of_the_bound() -> None:
+    """Not only when the queue is empty: a few replies still held do not stop the client."""
+    limit = 4096
+    with saving_host(reply_buffer_max=limit) as host:
+        conn = MemoryConnection(host)
+        [key] = echo_players(host, conn, 1)
+        conn.send(echo("e0", key, 1) * 40)
+        held = host.unsaved
+        assert not conn.reading and len(held) < 40
+        host.unsaved = []
+        for wait in held[:-1]:  # every save lands but the last one's
+            wait.wake(now=True)
+        host.run_soon()
+        assert not held[-1].woken and conn._held is not None  # one reply still held ...
+        assert host.unsaved  # ... and the next moves were served meanwhile
+        held[-1].wake(now=True)
+        while host.unsaved:
+            host.commit()
+            conn.take()
+        assert len(conn.replies()) == 40
