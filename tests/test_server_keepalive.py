@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 
 import pytest
 
-from tests.wire import TERMINATOR, TIMEOUT
+from tests.wire import TERMINATOR, TIMEOUT, until
 
 _buffers: dict[int, bytes] = {}
 
@@ -148,14 +147,6 @@ class SlowDisk:
         self.go()  # whatever failed: the server must be able to stop
 
 
-def poll(check, what: str) -> None:
-    """Until ``check()`` is true; a failure after TIMEOUT seconds, not a hang."""
-    deadline = time.monotonic() + TIMEOUT
-    while not check():
-        assert time.monotonic() < deadline, f"still not {what}"
-        time.sleep(0.005)
-
-
 @pytest.mark.parametrize("ending", ["classic", "hang-up", "refused"])
 def test_held_replies_and_the_last_one_are_sent_after_earlier_unsent_replies(
         make_server, tmp_path, ending) -> None:
@@ -182,7 +173,7 @@ def test_held_replies_and_the_last_one_are_sent_after_earlier_unsent_replies(
             assert sent < 400, "the kernel took every reply"
             send(sock, big)
             sent += 1
-            poll(lambda moves=sent: server.call(
+            until(lambda moves=sent: server.call(
                 lambda: session.moves == moves and conn._held is None), "answered")
         disk.stop()
         send(sock, {"type": "move", **ids, "move": {"msg": "last"}, "keep_alive": True})
@@ -192,13 +183,13 @@ def test_held_replies_and_the_last_one_are_sent_after_earlier_unsent_replies(
             sock.shutdown(socket.SHUT_WR)
         else:
             sock.sendall(b"x" * 200_001)
-        poll(lambda: server.call(lambda: conn.state.name in ("CLOSING", "DRAINING")), "ending")
+        until(lambda: server.call(lambda: conn.state.name in ("CLOSING", "DRAINING")), "ending")
         assert disk.holding.wait(TIMEOUT)
         if ending != "refused":  # CLOSING reads nothing (a hung-up socket stays readable)
             assert not server.call(lambda: conn._reading)
         for _ in range(sent):  # the client takes what was unsent
             assert json.loads(read_until_terminator(sock))["data"] is None
-        poll(lambda: server.call(lambda: not conn._out), "sent")
+        until(lambda: server.call(lambda: not conn._out), "sent")
         disk.go()
         rest = _buffers.pop(sock.fileno(), b"")
         while chunk := sock.recv(65536):

@@ -18,7 +18,6 @@ import socket
 import struct
 import termios
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ import pytest
 
 from gameserver import workers
 from tests.serverproc import ServerThread
-from tests.wire import TERMINATOR, TIMEOUT, Player
+from tests.wire import TERMINATOR, TIMEOUT, Player, until
 
 DATA = Path(__file__).parent / "data"
 GATED = '''"""Gated: a game that may wait, or die, while it is imported or made.
@@ -89,16 +88,6 @@ class Gated(AbstractGame):
 HANG = 60.0  # seconds after which a wait for an event fails instead of hanging
 
 
-def until(condition: Callable[[], Any], what: str) -> Any:
-    """Poll ``condition()`` until it is true (an event, not a time; the bound only turns a
-    hang into a failure); returns its value."""
-    deadline = time.monotonic() + HANG
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"not {what} after {HANG} s"
-        time.sleep(0.01)
-    return value
-
-
 def worker_pid(server: ServerThread) -> int | None:
     return server.call(lambda: server.server.isolation.workers[0].pid)  # type: ignore[union-attr]
 
@@ -114,7 +103,7 @@ def killed(pid: int) -> None:
 
 def replaced(server: ServerThread, pid: int) -> int:
     """Wait until the server runs a new worker instead of ``pid``; its pid."""
-    return until(lambda: (new := worker_pid(server)) not in (pid, None) and new, "replaced")
+    return until(lambda: (new := worker_pid(server)) not in (pid, None) and new, "replaced", HANG)
 
 
 def delivered(sock: socket.socket) -> bool:
@@ -149,7 +138,7 @@ def killed_twice(server: ServerThread, gate: Path) -> None:
         except OSError:  # ENXIO: nobody reads it yet
             return None
 
-    writer = until(opened, f"a new worker at {gate.name}")  # it waits there until closed
+    writer = until(opened, f"a new worker at {gate.name}", HANG)  # it waits there until closed
     gate.unlink()
     killed(replaced(server, pid))
     os.close(writer)
@@ -197,7 +186,7 @@ def test_a_request_written_to_a_worker_already_dead_is_not_blamed_for_its_death(
         assert holding.wait(HANG)
         sock.sendall(json.dumps({"type": "move", **ids, "move": {"say": "after"}}).encode()
                      + TERMINATOR)
-        until(lambda: delivered(sock), "the move delivered")
+        until(lambda: delivered(sock), "the move delivered", HANG)
         sent.set()
         assert read_reply(sock) == {"status": "ok", "data": None}
     replaced(server, pid)
@@ -223,7 +212,7 @@ def test_a_request_the_worker_had_not_read_when_it_was_killed_is_played_in_the_n
     mover = threading.Thread(target=lambda: replies.append(solo.move(say="after")))
     mover.start()
     try:
-        until(lambda: server.call(lambda: worker.busy), "the move written to the worker")
+        until(lambda: server.call(lambda: worker.busy), "the move written to the worker", HANG)
     finally:
         killed(pid)
     mover.join(HANG)
@@ -261,7 +250,7 @@ def test_a_file_that_kills_every_worker_importing_it_is_given_up_after_a_few(
     assert pid is not None
     (folder / "import.die").touch()
     killed(pid)
-    until(lambda: server.call(lambda: worker.broken), "the file given up")
+    until(lambda: server.call(lambda: worker.broken), "the file given up", HANG)
     assert caplog.text.count("a new worker process tries again") == workers.IMPORT_RETRIES
     message = ("framework: game Gated: its file can no longer be loaded (the game's worker "
                "process died during import(): it was killed by signal SIGKILL (out of memory, "
@@ -295,7 +284,7 @@ def test_a_game_whose_restore_kills_every_new_worker_is_given_up_after_a_few(
     assert pid is not None
     (folder / "init.die").touch()
     killed(pid)
-    reply = until(lambda: (r := solo.state())["status"] == "error" and r, "the game lost")
+    reply = until(lambda: (r := solo.state())["status"] == "error" and r, "the game lost", HANG)
     assert reply["message"] == (
         "framework: game Gated: the game's worker process died during __init__(): it was "
         "killed by signal SIGKILL (out of memory, or killed)")

@@ -5,10 +5,22 @@ from __future__ import annotations
 import json
 import socket
 import ssl
+import time
+from collections.abc import Callable
 from typing import Any
 
 TERMINATOR = b"EOT\x00"
 TIMEOUT = 30.0  # generous: only to avoid hanging forever
+
+
+def until(condition: Callable[[], Any], what: str, within: float = TIMEOUT) -> Any:
+    """Poll ``condition()`` until it is true and return its value: an event, not a time
+    (``within`` seconds only turn a hang into a failure naming ``what``)."""
+    deadline = time.monotonic() + within
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"not {what} after {within:g} s"
+        time.sleep(0.005)
+    return value
 
 
 def send_raw(port: int, payload: bytes, host: str = "127.0.0.1",
