@@ -18,7 +18,7 @@ import pytest
 
 from gameserver.games import chat
 from tests.serverproc import ServerThread
-from tests.wire import TERMINATOR, TIMEOUT, Player, send_raw
+from tests.wire import TERMINATOR, TIMEOUT, Player, send_raw, until
 
 
 class Subscriber:
@@ -380,7 +380,7 @@ def test_a_view_never_goes_back_when_pushes_wait_for_a_slow_save_beside_held_rep
     """A push waits for the save of the state it shows while the connection serves a
     move with state of the same view (its reply held for a later save): the push, of
     the older state, must come before the reply of the newer one, not after it."""
-    from tests.test_server_keepalive import SlowDisk, poll
+    from tests.test_server_keepalive import SlowDisk
 
     with ServerThread(store=True, store_path=str(tmp_path / "s.db"),
                       store_sync="full") as server, SlowDisk(server) as disk:
@@ -405,10 +405,10 @@ def test_a_view_never_goes_back_when_pushes_wait_for_a_slow_save_beside_held_rep
                      "move": {"message": "first"}})
         assert disk.holding.wait(TIMEOUT)  # its commit is on its way to a slow disk
         # ... and the push of the state it made waits for that commit
-        poll(lambda: server.call(lambda: session._seen[2] == session.version), "pushing")
+        until(lambda: server.call(lambda: session._seen[2] == session.version), "pushing")
         client.send({"type": "move", **ids, "player_id": 1, "key": seats[1],
                      "move": {"message": "second"}, "with_state": True})
-        poll(lambda: server.call(lambda: session.moves) == 4, "served")
+        until(lambda: server.call(lambda: session.moves) == 4, "served")
         disk.go()
         shown = []  # the number of messages player 1's view shows, in the order it came
         while len(shown) < 2:
