@@ -62,6 +62,8 @@ MOVE_CACHE_MAX = 4096  # encoded moves kept per table
 # states beside its moves instead (an older server, or states too large to come along).
 STATE_MISSES_MAX = 4
 REPLY_MAX = 64 * 1024 * 1024  # bytes of one reply, at most (a server could send forever)
+# json.loads without its checks of the input's type and encoding: replies are UTF-8 bytes.
+_decode = json.JSONDecoder().decode
 
 Finish = Callable[[list[dict[str, Any]]], Any]
 
@@ -154,7 +156,7 @@ class Link:
             raw = buffer[:end]
             # Most replies to moves and restarts are this one: no need to parse it.
             try:
-                replies.append(OK_NONE if raw == OK_NONE_BYTES else json.loads(raw))
+                replies.append(OK_NONE if raw == OK_NONE_BYTES else _decode(raw.decode()))
             except ValueError:
                 raise GameError(f"the server sent a reply that is not JSON: "
                                 f"{bytes(raw[:100])!r}") from None
@@ -326,7 +328,8 @@ class RemoteTable:
         self.link.execute(self.plan(("start", seed, hint)))
 
     def view(self, seat: int) -> View:
-        return self.link.execute(self.plan(("view", seat)))
+        view = self._views.get(seat)  # (the common case, without planning)
+        return view if view is not None else self.link.execute(self._fetch(seat))
 
     def move(self, seat: int, move: dict[str, Any], hint: int | None = None) -> Any:
         return self.link.execute(self.plan(("move", seat, move, hint)))
