@@ -9,6 +9,7 @@ followed by a one-line summary: the numbers of a smoke run mean nothing.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -190,3 +191,15 @@ def test_timers_reports_both_modes_and_the_cost_per_move() -> None:
         assert run["server_log_problems"] == 0
     assert isinstance(record["timer_cost_us_per_move"], float)
     assert "timers cost" in summary
+
+
+def test_wakeups_reports_each_placement() -> None:
+    record, summary = run_smoke("wakeups.py")
+    assert COMMON <= record.keys()
+    placements = ["same_cpu", "unpinned"] + (["two_cpus"] if len(os.sched_getaffinity(0)) > 1
+                                             else [])
+    for name in placements:
+        run = record[name]
+        assert run["round_trips"] == 3000 and run["us_per_round_trip"] > 0
+        assert run["sender_cpu_us"] > 0 and run["echo_cpu_us"] > 0
+    assert summary.startswith("wakeups: same cpu:")
