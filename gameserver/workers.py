@@ -272,19 +272,22 @@ class Worker:
         if self.broken is not None:
             self.loop.call_soon(request.fail, self._message(request, self.broken))
             return
+        drops = b""
         if self._drops and self._process is not None:
-            drops, self._drops = self._drops, []
-            for gid in drops:
-                self._write(_channel.encode(("drop", gid)))
-        self._send(request)
+            # In the request's write: a write of their own would wake the worker for
+            # them alone, a switch to it and back more per game ended (on one CPU).
+            gids, self._drops = self._drops, []
+            drops = b"".join(_channel.encode(("drop", gid)) for gid in gids)
+        self._send(request, drops)
 
-    def _send(self, request: Request) -> None:
+    def _send(self, request: Request, drops: bytes = b"") -> None:
+        """Queue ``request`` and write it (after ``drops``, messages that get no reply)."""
         if not self._queue:
             self._head_started = self.loop.time()
         self._queue.append(request)
-        request.offset = self._sent
+        request.offset = self._sent + len(drops)
         if self._process is not None:
-            self._write(request.frame)
+            self._write(drops + request.frame if drops else request.frame)
             self._arm(self._head_started + self._limit(self._queue[0]))
 
     def forget(self, gid: int) -> None:

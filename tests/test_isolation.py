@@ -658,16 +658,36 @@ def test_the_catalog_holds_ranges_texts_and_hidden_information() -> None:
     with_workers(BUSY, check)
 
 
-def test_games_dropped_by_the_server_are_dropped_by_the_worker() -> None:
+def test_games_dropped_by_the_server_are_dropped_by_the_worker(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    writes: list[tuple[int, bytes]] = []
+    real_write = os.write
+
+    def recording_write(fd: int, data: Any) -> int:
+        writes.append((fd, bytes(data)))
+        return real_write(fd, data)
+
     async def check(isolation: Isolation,
                     remote_types: dict[str, RemoteGameType]) -> None:
         worker = isolation.workers[0]
         games = [await built(remote_types["Busy"].new_game(1)) for _ in range(5)]
         assert len(worker.games) == 5
+        gids = sorted(game.gid for game in games)
         del games
         assert len(worker.games) == 0 and len(worker._drops) == 5
-        kept = await built(remote_types["Busy"].new_game(1))  # the drops go with it
+        assert worker._process is not None
+        monkeypatch.setattr(os, "write", recording_write)
+        kept = remote_types["Busy"].new_game(1)  # the drops go with it, in the same write
+        monkeypatch.undo()
+        await built(kept)
         assert worker._drops == [] and list(worker.games.values()) == [kept]
+        # One write, so that the worker wakes once: the drops, then the request.
+        to_worker = [data for fd, data in writes if fd == worker._process.to_worker]
+        assert len(to_worker) == 1
+        frames = [_channel.decode_plain(payload)
+                  for payload in _channel.FrameReader().feed(to_worker[0])]
+        assert sorted(frame[1] for frame in frames[:5]) == gids
+        assert [frame[0] for frame in frames] == ["drop"] * 5 + ["new"]
 
     with_workers(BUSY, check)
 
