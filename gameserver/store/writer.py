@@ -27,7 +27,11 @@ right after it so that the log can start over.
 A failed commit (full disk, a locked file) fails every ticket of the batch;
 its rows are kept and written again, before anything newer, with the next
 commit and at least every ``RETRY_INTERVAL`` seconds until one succeeds
-(``health()`` says "degraded" meanwhile). A session whose start was in the
+(``health()`` says "degraded" meanwhile). Each failed ticket points to the
+ticket of that retry (``Ticket.again``), which is answered with the commit
+that writes its rows at last: a session whose change failed to save keeps
+every later reply that could show it waiting for that commit (see
+``Session._saved``). A session whose start was in the
 failed batch is closed instead: each of its joiners gets ``JOIN_FAILED``,
 nobody holds a key to it, and it is not written later. If the rows waiting
 for a retry grow beyond ``RETRY_MAX_BYTES``, they are dropped and each
@@ -75,6 +79,8 @@ class Ticket:
     done: bool = False
     error: str | None = None
     waiters: list[Wait] = field(default_factory=list)
+    # Failed: the ticket of the commit that writes this one's rows again (None: never).
+    again: Ticket | None = None
 
 
 class Batch:
@@ -85,6 +91,8 @@ class Batch:
         self.tickets: dict[tuple[str, str], Ticket] = {}
         self.touched: dict[tuple[str, str], Live] = {}  # for snapshots
         self.starts: list[Live] = []  # sessions that became full
+        # Tickets of earlier failed commits whose rows this one writes again (see the top).
+        self.retries: dict[tuple[str, str], Ticket] | None = None
 
 
 class Store:
@@ -117,6 +125,7 @@ class Store:
         self._in_flight: Batch | None = None  # the batch the writer thread commits
         self._backlog = Ops()  # rows of failed commits, written first next time
         self._backlog_lives: dict[tuple[str, str], Live] = {}
+        self._retry_tickets: dict[tuple[str, str], Ticket] = {}  # for the next commit
         self._retry: asyncio.TimerHandle | None = None
         self._queue: queue.SimpleQueue[tuple[Batch, Ops, bool] | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
@@ -200,7 +209,10 @@ class Store:
         if error is not None:
             log.error("changes made just before the server stopped could not be saved (%s)",
                       error)
-        for ticket in batch.tickets.values() if batch is not None else ():
+        tickets = [*batch.tickets.values()] if batch is not None else []
+        tickets += self._retry_tickets.values()
+        self._retry_tickets = {}
+        for ticket in tickets:  # (if this failed, nothing writes them again: no ``again``)
             ticket.done, ticket.error = True, error and SAVE_FAILED
         if self._file is not None:
             self._file.close()
@@ -301,9 +313,11 @@ class Store:
         if self._in_flight is not None:
             return  # FULL: sent when the batch in flight is released
         batch, self._batch = self._batch, None
-        if batch is None and not self._backlog.items:
+        if batch is None and not self._backlog.items and not self._retry_tickets:
             return  # taken already: a commit that landed flushed this pass's changes
         batch = Batch() if batch is None else batch  # None: a retry with nothing new
+        if self._retry_tickets:  # this commit writes the failed ones' rows (or afresh)
+            batch.retries, self._retry_tickets = self._retry_tickets, {}
         self._take_snapshots(batch)
         assert self.rows is not None
         self.rows.prune(batch.ops, self.history_max_games)
@@ -367,10 +381,19 @@ class Store:
         else:
             self._failed(batch, ops, error)
         started = {(live.game_name, live.token) for live in batch.starts} if error else ()
-        for key, ticket in batch.tickets.items():
+        tickets = batch.tickets.items()
+        if batch.retries is not None:
+            tickets = [*tickets, *batch.retries.items()]
+        for key, ticket in tickets:
             ticket.done = True
             if error is not None:
-                ticket.error = JOIN_FAILED if key in started else SAVE_FAILED
+                if key in started:  # the session is closed: nothing is written again
+                    ticket.error = JOIN_FAILED
+                else:  # its rows wait for the retry: so do the session's next replies
+                    ticket.error = SAVE_FAILED
+                    ticket.again = self._retry_tickets.get(key)
+                    if ticket.again is None:
+                        ticket.again = self._retry_tickets[key] = Ticket()
             waiters, ticket.waiters = ticket.waiters, []
             for waiter in waiters:  # a reply that waited for this commit may go out now
                 try:
@@ -401,7 +424,8 @@ class Store:
 
     def _retry_now(self) -> None:
         self._retry = None
-        if self._batch is None and self._in_flight is None and self._backlog.items:
+        if self._batch is None and self._in_flight is None and (self._backlog.items
+                                                                or self._retry_tickets):
             self._flush()  # else the batch on its way carries the backlog
 
     def _rewrite_afresh(self) -> None:
