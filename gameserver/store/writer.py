@@ -27,11 +27,9 @@ right after it so that the log can start over.
 A failed commit (full disk, a locked file) fails every ticket of the batch;
 its rows are kept and written again, before anything newer, with the next
 commit and at least every ``RETRY_INTERVAL`` seconds until one succeeds
-(``health()`` says "degraded" meanwhile). Each failed ticket points to the
-ticket of that retry (``Ticket.again``), which is answered with the commit
-that writes its rows at last: a session whose change failed to save keeps
-every later reply that could show it waiting for that commit (see
-``Session._saved``). A session whose start was in the
+(``health()`` says "degraded" meanwhile). A failed ticket points to the
+ticket of that retry (``Ticket.again``): the session's later replies wait
+for it (``Session._saved``). A session whose start was in the
 failed batch is closed instead: each of its joiners gets ``JOIN_FAILED``,
 nobody holds a key to it, and it is not written later. If the rows waiting
 for a retry grow beyond ``RETRY_MAX_BYTES``, they are dropped and each
@@ -49,12 +47,11 @@ import sqlite3
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..checked import GameType
 from ..protocol import ProtocolError
-from ..waits import Wait
+from ._batch import Batch, Ticket
 from ._checkpoint import Checkpointer
 from ._file import StoreFile, open_store, writes_at_start
 from ._restore import load_sessions
@@ -70,29 +67,6 @@ RETRY_INTERVAL = 1.0  # seconds between attempts to write rows a failed commit l
 RETRY_MAX_BYTES = 32 * 2**20  # rows kept for a retry; beyond, sessions are rewritten afresh
 DEFAULT_SNAPSHOT_MAX = 2**20
 LARGE_COMMIT = 64 * 1024  # bytes: a commit this large is written by the writer thread
-
-
-@dataclass(eq=False)
-class Ticket:
-    """One session's part of a batch; its replies wait until ``done``."""
-
-    done: bool = False
-    error: str | None = None
-    waiters: list[Wait] = field(default_factory=list)
-    # Failed: the ticket of the commit that writes this one's rows again (None: never).
-    again: Ticket | None = None
-
-
-class Batch:
-    """The changes of one loop pass (not a dataclass: its default factories cost twice)."""
-
-    def __init__(self) -> None:
-        self.ops = Ops()
-        self.tickets: dict[tuple[str, str], Ticket] = {}
-        self.touched: dict[tuple[str, str], Live] = {}  # for snapshots
-        self.starts: list[Live] = []  # sessions that became full
-        # Tickets of earlier failed commits whose rows this one writes again (see the top).
-        self.retries: dict[tuple[str, str], Ticket] | None = None
 
 
 class Store:
@@ -209,9 +183,7 @@ class Store:
         if error is not None:
             log.error("changes made just before the server stopped could not be saved (%s)",
                       error)
-        tickets = [*batch.tickets.values()] if batch is not None else []
-        tickets += self._retry_tickets.values()
-        self._retry_tickets = {}
+        tickets = [*(batch.tickets.values() if batch else ()), *self._retry_tickets.values()]
         for ticket in tickets:  # (if this failed, nothing writes them again: no ``again``)
             ticket.done, ticket.error = True, error and SAVE_FAILED
         if self._file is not None:
@@ -386,14 +358,11 @@ class Store:
             tickets = [*tickets, *batch.retries.items()]
         for key, ticket in tickets:
             ticket.done = True
-            if error is not None:
-                if key in started:  # the session is closed: nothing is written again
-                    ticket.error = JOIN_FAILED
-                else:  # its rows wait for the retry: so do the session's next replies
-                    ticket.error = SAVE_FAILED
-                    ticket.again = self._retry_tickets.get(key)
-                    if ticket.again is None:
-                        ticket.again = self._retry_tickets[key] = Ticket()
+            if error is not None and key in started:  # closed: nothing is written again
+                ticket.error = JOIN_FAILED
+            elif error is not None:  # written again later: the session's replies wait for it
+                ticket.error = SAVE_FAILED
+                ticket.again = self._retry_tickets.setdefault(key, Ticket())
             waiters, ticket.waiters = ticket.waiters, []
             for waiter in waiters:  # a reply that waited for this commit may go out now
                 try:
