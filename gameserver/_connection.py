@@ -21,6 +21,11 @@ DRAINING   read and dropped             yes        abort (the client does not st
 CLOSED     -                            no         -
 =========  ===========================  =========  ==================================
 
+A client that takes some of the replies waiting for it is alive, however
+slowly it reads: the transport reports it (``_output_taken``), and the
+deadline of READING or CLOSING starts again. One that takes nothing is
+ended by the deadline as the table says.
+
 The life of a request: READING --REQUEST--> SERVING; the lobby answers at
 once, or hands back a ``Wait`` (SERVING --WAIT--> WAITING --WAKE-->
 SERVING). A kept-alive reply goes back to READING (REPLIED), where requests
@@ -88,9 +93,9 @@ TCP on non-blocking sockets) and ``TransportConnection``
 transport methods (``_write``, ``_close``, ``_can_half_close``,
 ``_half_close``, ``_abort``, ``_set_deadline``, ``_pause_reading``,
 ``_resume_reading``) and reports what happens to it (``_opened``,
-``_received``, ``_eof``, ``_gone``, ``_writing_paused``, ``_writing_resumed``,
-``_timed_out``). What a connection needs from the server is the narrow
-``ConnectionHost`` (``_connhost.py``).
+``_received``, ``_eof``, ``_gone``, ``_output_taken``, ``_writing_paused``,
+``_writing_resumed``, ``_timed_out``). What a connection needs from the
+server is the narrow ``ConnectionHost`` (``_connhost.py``).
 """
 
 from __future__ import annotations
@@ -330,6 +335,13 @@ class BaseConnection:
     def _writing_paused(self) -> None:
         """More than ``reply_buffer_max`` of replies are unsent: stop reading and serving."""
         self._pause(OUTPUT_FULL)
+
+    def _output_taken(self) -> None:
+        """The client took some of the replies waiting for it: it is alive, and reading
+        (a slow reader of a large reply); the deadline of READING or CLOSING starts again."""
+        state = self._state
+        if state is READING or state is CLOSING:
+            self._set_deadline(self._host.settings.connection_timeout)
 
     def _writing_resumed(self) -> None:
         """The client took most of its replies: push, serve what came meanwhile, read again."""

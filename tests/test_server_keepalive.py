@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import threading
+import time
 
 import pytest
 
@@ -202,3 +204,61 @@ def test_held_replies_and_the_last_one_are_sent_after_earlier_unsent_replies(
         assert json.loads(last)["message"] == "server: request size exceeded by client"
     else:
         assert last == b""
+
+
+def slow_client(server, tls_pair, tls: bool) -> socket.socket:
+    """A connected client with a tiny receive buffer, and the server's side of it with a
+    tiny send buffer: on loopback the kernel would otherwise take megabytes of replies
+    at once, where a client far away reading slowly leaves them in the server."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(TIMEOUT)
+    sock.connect((server.host, server.port))
+    if tls:
+        sock = ssl.create_default_context(cafile=tls_pair[0]).wrap_socket(
+            sock, server_hostname="localhost")
+    send(sock, {"type": "discover", "keep_alive": True})
+    read_until_terminator(sock)  # (the connection is known to the server now)
+    [conn] = server.call(lambda: list(server.server.connections))
+    ours = conn._sock if not tls else conn._transport.get_extra_info("socket")
+    server.call(ours.setsockopt, socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    return sock
+
+
+@pytest.mark.parametrize("tls", [False], ids=["plain"])
+def test_a_client_that_reads_slowly_is_alive_and_gets_every_reply(
+        make_server, tls_pair, tls: bool) -> None:
+    """Taking its replies, however slowly, keeps a kept-alive client alive: it is not
+    hung up at connection_timeout, nor aborted mid-reply a timeout later. (It was: only
+    a request or a subscription's push counted.) Its pace here, ~200 KB/s at most,
+    takes ~1.5 s for the replies and would have been cut off at 0.5 + 0.5 s."""
+    cert, key = tls_pair
+    server = make_server(connection_timeout=0.5, **({"tls_cert": cert, "tls_key": key}
+                                                    if tls else {}))
+    with slow_client(server, tls_pair, tls) as sock:
+        count = 15  # discover replies of ~20 KB each
+        sock.sendall((json.dumps({"type": "discover", "keep_alive": True}).encode()
+                      + TERMINATOR) * count)
+        replies = _buffers.pop(sock.fileno(), b"")
+        while replies.count(TERMINATOR) < count:
+            chunk = sock.recv(4096)
+            assert chunk, f"closed after {replies.count(TERMINATOR)} of {count} replies"
+            replies += chunk
+            time.sleep(0.02)  # the slow reader's pace (no timing is asserted)
+        send(sock, {"type": "discover", "keep_alive": True, "limit": 1})  # still open
+        assert json.loads(read_until_terminator(sock))["status"] == "ok"
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+def test_a_kept_alive_client_that_reads_nothing_is_still_dropped(
+        make_server, tls_pair, tls: bool) -> None:
+    """Only what a client takes counts: one that takes nothing of its replies is hung
+    up at connection_timeout and its replies dropped a timeout later, as before."""
+    cert, key = tls_pair
+    server = make_server(connection_timeout=0.3, **({"tls_cert": cert, "tls_key": key}
+                                                    if tls else {}))
+    with slow_client(server, tls_pair, tls) as greedy:
+        greedy.sendall((json.dumps({"type": "discover", "keep_alive": True}).encode()
+                        + TERMINATOR) * 30)
+        until(lambda: server.call(lambda: len(server.server.connections)) == 0, "dropped")
+
