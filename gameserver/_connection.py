@@ -72,9 +72,9 @@ the commit lands the held replies go out together, in one write. While a
 held reply waits for its commit, no deadline ends the connection (a slow
 disk is not the client's fault; one that does not read is). Held
 replies count towards ``reply_buffer_max`` (``HELD_FULL`` pauses reading
-and serving, as unsent replies do); a client that half-closes (plain TCP:
-TLS has no half-close, its transport closes on EOF) still gets
-them, then the close; a closed socket drops them. Pushes queue behind held
+and serving, as unsent replies do); a client that closes its side (a
+FIN, or TLS's close_notify: ``_tlsconn.py``) still gets them, then the
+close; a closed socket drops them. Pushes queue behind held
 replies too, and a push whose state waits for its save is held in its place
 like a reply: a view's states reach the client in the order they were
 taken (a push of an older state never follows a reply showing a newer one).
@@ -89,7 +89,7 @@ The parts
 ``BaseConnection`` does everything that does not depend on how bytes
 travel; two subclasses carry them: ``RawConnection`` (``_rawconn.py``, plain
 TCP on non-blocking sockets) and ``TransportConnection``
-(``_transportconn.py``, asyncio transports: TLS). A subclass provides the
+(``_transportconn.py``, asyncio transports; TLS in ``_tlsconn.py``). A subclass provides the
 transport methods (``_write``, ``_close``, ``_can_half_close``,
 ``_half_close``, ``_abort``, ``_set_deadline``, ``_pause_reading``,
 ``_resume_reading``) and reports what happens to it (``_opened``,

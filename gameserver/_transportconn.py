@@ -1,7 +1,8 @@
 """Connections on asyncio transports: TLS, and plain TCP where the loop cannot watch sockets.
 
-TLS needs asyncio's SSL machinery; Windows' default (proactor) loop has no
-``add_reader``, so plain TCP runs here too on it. Everything a connection does with requests is
+TLS runs here (``_tlsconn.TLSConnection`` encrypts, on a plain transport);
+Windows' default (proactor) loop has no ``add_reader``, so plain TCP runs
+here too on it. Everything a connection does with requests is
 ``BaseConnection``'s; this module only carries bytes.
 Deadlines are ``TimerHandle``s: these connections are few and costly
 anyway, so this path stays as simple as asyncio makes it.
