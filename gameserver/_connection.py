@@ -89,10 +89,10 @@ The parts
 ``BaseConnection`` does everything that does not depend on how bytes
 travel; two subclasses carry them: ``RawConnection`` (``_rawconn.py``, plain
 TCP on non-blocking sockets) and ``TransportConnection``
-(``_transportconn.py``, asyncio transports; TLS in ``_tlsconn.py``). A subclass provides the
-transport methods (``_write``, ``_close``, ``_can_half_close``,
-``_half_close``, ``_abort``, ``_set_deadline``, ``_pause_reading``,
-``_resume_reading``) and reports what happens to it (``_opened``,
+(``_transportconn.py``, asyncio transports; TLS in ``_tlsconn.py``). A
+subclass provides the transport methods (``_write``, ``_close``,
+``_can_half_close``, ``_half_close``, ``_abort``, ``_set_deadline``,
+``_pause_reading``, ``_resume_reading``) and reports what happens to it (``_opened``,
 ``_received``, ``_eof``, ``_gone``, ``_output_taken``, ``_writing_paused``,
 ``_writing_resumed``, ``_timed_out``). What a connection needs from the
 server is the narrow ``ConnectionHost`` (``_connhost.py``).
