@@ -21,6 +21,11 @@ DRAINING   read and dropped             yes        abort (the client does not st
 CLOSED     -                            no         -
 =========  ===========================  =========  ==================================
 
+A client that takes some of the replies waiting for it is alive, however
+slowly it reads: the transport reports it (``_output_taken``), and the
+deadline of READING or CLOSING starts again. One that takes nothing is
+ended by the deadline as the table says.
+
 The life of a request: READING --REQUEST--> SERVING; the lobby answers at
 once, or hands back a ``Wait`` (SERVING --WAIT--> WAITING --WAKE-->
 SERVING). A kept-alive reply goes back to READING (REPLIED), where requests
@@ -67,9 +72,9 @@ the commit lands the held replies go out together, in one write. While a
 held reply waits for its commit, no deadline ends the connection (a slow
 disk is not the client's fault; one that does not read is). Held
 replies count towards ``reply_buffer_max`` (``HELD_FULL`` pauses reading
-and serving, as unsent replies do); a client that half-closes (plain TCP:
-TLS has no half-close, its transport closes on EOF) still gets
-them, then the close; a closed socket drops them. Pushes queue behind held
+and serving, as unsent replies do); a client that closes its side (a
+FIN, or TLS's close_notify: ``_tlsconn.py``) still gets them, then the
+close; a closed socket drops them. Pushes queue behind held
 replies too, and a push whose state waits for its save is held in its place
 like a reply: a view's states reach the client in the order they were
 taken (a push of an older state never follows a reply showing a newer one).
@@ -84,13 +89,13 @@ The parts
 ``BaseConnection`` does everything that does not depend on how bytes
 travel; two subclasses carry them: ``RawConnection`` (``_rawconn.py``, plain
 TCP on non-blocking sockets) and ``TransportConnection``
-(``_transportconn.py``, asyncio transports: TLS). A subclass provides the
-transport methods (``_write``, ``_close``, ``_can_half_close``,
-``_half_close``, ``_abort``, ``_set_deadline``, ``_pause_reading``,
-``_resume_reading``) and reports what happens to it (``_opened``,
-``_received``, ``_eof``, ``_gone``, ``_writing_paused``, ``_writing_resumed``,
-``_timed_out``). What a connection needs from the server is the narrow
-``ConnectionHost`` (``_connhost.py``).
+(``_transportconn.py``, asyncio transports; TLS in ``_tlsconn.py``). A
+subclass provides the transport methods (``_write``, ``_close``,
+``_can_half_close``, ``_half_close``, ``_abort``, ``_set_deadline``,
+``_pause_reading``, ``_resume_reading``) and reports what happens to it (``_opened``,
+``_received``, ``_eof``, ``_gone``, ``_output_taken``, ``_writing_paused``,
+``_writing_resumed``, ``_timed_out``). What a connection needs from the
+server is the narrow ``ConnectionHost`` (``_connhost.py``).
 """
 
 from __future__ import annotations
@@ -330,6 +335,13 @@ class BaseConnection:
     def _writing_paused(self) -> None:
         """More than ``reply_buffer_max`` of replies are unsent: stop reading and serving."""
         self._pause(OUTPUT_FULL)
+
+    def _output_taken(self) -> None:
+        """The client took some of the replies waiting for it: it is alive, and reading
+        (a slow reader of a large reply); the deadline of READING or CLOSING starts again."""
+        state = self._state
+        if state is READING or state is CLOSING:
+            self._set_deadline(self._host.settings.connection_timeout)
 
     def _writing_resumed(self) -> None:
         """The client took most of its replies: push, serve what came meanwhile, read again."""

@@ -153,6 +153,8 @@ class RawConnection(BaseConnection):
             self._abort()
             return
         del out[:sent]
+        if sent:  # (a deadline of the READING or CLOSING it may be in starts again)
+            self._output_taken()
         if not out:
             self._loop.remove_writer(self._fd)
             when_sent, self._when_sent = self._when_sent, None

@@ -1,14 +1,17 @@
 """Connections on asyncio transports: TLS, and plain TCP where the loop cannot watch sockets.
 
-TLS needs asyncio's SSL machinery; Windows' default (proactor) loop has no
-``add_reader``, so plain TCP runs here too on it. Everything a connection
-does with requests is ``BaseConnection``'s; this module only carries bytes.
+TLS runs here (``_tlsconn.TLSConnection`` encrypts, on a plain transport);
+Windows' default (proactor) loop has no ``add_reader``, so plain TCP runs
+here too on it. Everything a connection does with requests is
+``BaseConnection``'s; this module only carries bytes.
 Deadlines are ``TimerHandle``s: these connections are few and costly
 anyway, so this path stays as simple as asyncio makes it.
 
 Flow control is asyncio's own: the transport calls ``pause_writing`` once
 more than ``reply_buffer_max`` bytes wait to be sent, and ``resume_writing``
-once they are down to a quarter of that.
+once they are down to a quarter of that. Whether the client took any of them
+(it is alive, see ``BaseConnection._output_taken``) is asked when a deadline
+passes: the bytes written, less those still in the transport's buffer, grew.
 """
 
 from __future__ import annotations
@@ -22,12 +25,14 @@ from ._connhost import ConnectionHost
 class TransportConnection(BaseConnection, asyncio.Protocol):
     """A connection on an asyncio transport."""
 
-    __slots__ = ("_transport", "_timer")
+    __slots__ = ("_transport", "_timer", "_written", "_taken")
 
     def __init__(self, host: ConnectionHost) -> None:
         super().__init__(host)
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._written = 0  # bytes handed to the transport
+        self._taken = 0  # ... of them gone from its buffer when the deadline was set
 
     # ------------------------------------------------------------ asyncio callbacks
 
@@ -63,6 +68,7 @@ class TransportConnection(BaseConnection, asyncio.Protocol):
 
     def _write(self, data: bytes) -> None:
         assert self._transport is not None
+        self._written += len(data)
         self._transport.write(data)
 
     def _close(self) -> None:
@@ -93,4 +99,20 @@ class TransportConnection(BaseConnection, asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
         if seconds is not None:
-            self._timer = asyncio.get_running_loop().call_later(seconds, self._timed_out)
+            self._taken = self._taken_now()
+            self._timer = asyncio.get_running_loop().call_later(seconds, self._deadline_passed)
+
+    def _taken_now(self) -> int:
+        """The bytes written that left the transport's buffer (the client took them)."""
+        transport = self._transport
+        if transport is None:
+            return self._taken
+        return self._written - transport.get_write_buffer_size()
+
+    def _deadline_passed(self) -> None:
+        self._timer = None
+        if self._taken_now() > self._taken:  # the client read something meanwhile
+            self._output_taken()
+            if self._timer is not None:  # (a deadline of READING or CLOSING started again)
+                return
+        self._timed_out()

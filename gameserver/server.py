@@ -7,8 +7,8 @@ full, state until it changes) leaves the connection holding a future and
 nothing else: no task, no thread, a few hundred bytes.
 
 Plain TCP is served on raw non-blocking sockets (``_rawconn``), TLS on
-asyncio transports (``_transportconn``); what a connection does with a
-request, and its states, are shared (``_connection``). Connections see the
+asyncio transports, encrypted by ``_tlsconn``; what a connection does with
+a request, and its states, are shared (``_connection``). Connections see the
 server only through ``ConnectionHost`` (settings, the lobby's two entry
 points, the connection registry, metrics, and a way to hold the store's
 commits for a burst), built here.
@@ -36,6 +36,7 @@ from . import protocol, registry, startup
 from ._connhost import ConnectionRegistry
 from ._rawlisten import RawListener
 from ._sidetables import TimerBook
+from ._tlsconn import TLSConnection
 from ._transportconn import TransportConnection
 from .checked import game_types
 from .config import Settings
@@ -214,9 +215,9 @@ class GameServer:
                 await self._listen_raw(host, loop)
             if self._listener is None:
                 self._server = await loop.create_server(
-                    lambda: TransportConnection(host), settings.host, settings.port,
-                    ssl=tls, backlog=LISTEN_BACKLOG, reuse_address=True,
-                    ssl_handshake_timeout=settings.connection_timeout if tls else None)
+                    (lambda: TransportConnection(host)) if tls is None
+                    else lambda: TLSConnection(host, tls),
+                    settings.host, settings.port, backlog=LISTEN_BACKLOG, reuse_address=True)
                 self.port = self._server.sockets[0].getsockname()[1]
         except OSError as err:
             raise startup.listen_error(err, settings.host, settings.port) from None

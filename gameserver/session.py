@@ -106,6 +106,7 @@ class SaveBatch(typing.Protocol):
     done: bool
     error: str | None
     waiters: list[Wait]
+    again: SaveBatch | None  # failed: the batch that writes its changes again (None: never)
 
 
 class Recorder(typing.Protocol):
@@ -795,11 +796,20 @@ class Session:
         ``state`` of that view must not wait for a change it never saw).
         ``owed``, when given, is the view whose hand-over ``reply`` is: if the
         save fails, the view is owed it again.
+
+        After a failed save the changes are written again with a later
+        commit (``SaveBatch.again``): until it lands, every reply waits for it
+        (and gets the error if it fails too), so that no reply shows a change
+        a crash could still lose.
         """
         if self._change is not None and self.game.pending is not None:
             # The first game is being built (see the top): no reply before it is.
             return self._after(self._change, lambda: self._saved(reply, view, owed))
         batch = self._unsaved
+        if batch is not None and batch.done and batch.error:
+            while batch.again is not None and batch.error:  # the retries, to the latest
+                batch = batch.again
+            self._unsaved = batch
         if batch is None or batch.done:
             self._unsaved = None
             if batch is not None and batch.error:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
+import ssl
 import threading
+import time
 
 import pytest
 
@@ -202,3 +205,154 @@ def test_held_replies_and_the_last_one_are_sent_after_earlier_unsent_replies(
         assert json.loads(last)["message"] == "server: request size exceeded by client"
     else:
         assert last == b""
+
+
+def slow_client(server, tls_pair, tls: bool) -> socket.socket:
+    """A connected client with a tiny receive buffer, and the server's side of it with a
+    tiny send buffer: on loopback the kernel would otherwise take megabytes of replies
+    at once, where a client far away reading slowly leaves them in the server."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(TIMEOUT)
+    sock.connect((server.host, server.port))
+    if tls:
+        sock = ssl.create_default_context(cafile=tls_pair[0]).wrap_socket(
+            sock, server_hostname="localhost")
+    send(sock, {"type": "discover", "keep_alive": True})
+    read_until_terminator(sock)  # (the connection is known to the server now)
+    [conn] = server.call(lambda: list(server.server.connections))
+    ours = conn._sock if not tls else conn._transport.get_extra_info("socket")
+    server.call(ours.setsockopt, socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    return sock
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+def test_a_client_that_reads_slowly_is_alive_and_gets_every_reply(
+        make_server, tls_pair, tls: bool) -> None:
+    """Taking its replies, however slowly, keeps a kept-alive client alive: it is not
+    hung up at connection_timeout, nor aborted mid-reply a timeout later. (It was: only
+    a request or a subscription's push counted.) Its pace here, ~200 KB/s at most,
+    takes ~1.5 s for the replies and would have been cut off at 0.5 + 0.5 s."""
+    cert, key = tls_pair
+    server = make_server(connection_timeout=0.5, **({"tls_cert": cert, "tls_key": key}
+                                                    if tls else {}))
+    with slow_client(server, tls_pair, tls) as sock:
+        count = 15  # discover replies of ~20 KB each
+        sock.sendall((json.dumps({"type": "discover", "keep_alive": True}).encode()
+                      + TERMINATOR) * count)
+        replies = _buffers.pop(sock.fileno(), b"")
+        while replies.count(TERMINATOR) < count:
+            chunk = sock.recv(4096)
+            assert chunk, f"closed after {replies.count(TERMINATOR)} of {count} replies"
+            replies += chunk
+            time.sleep(0.02)  # the slow reader's pace (no timing is asserted)
+        send(sock, {"type": "discover", "keep_alive": True, "limit": 1})  # still open
+        assert json.loads(read_until_terminator(sock))["status"] == "ok"
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+def test_a_kept_alive_client_that_reads_nothing_is_still_dropped(
+        make_server, tls_pair, tls: bool) -> None:
+    """Only what a client takes counts: one that takes nothing of its replies is hung
+    up at connection_timeout and its replies dropped a timeout later, as before."""
+    cert, key = tls_pair
+    server = make_server(connection_timeout=0.3, **({"tls_cert": cert, "tls_key": key}
+                                                    if tls else {}))
+    with slow_client(server, tls_pair, tls) as greedy:
+        greedy.sendall((json.dumps({"type": "discover", "keep_alive": True}).encode()
+                        + TERMINATOR) * 30)
+        until(lambda: server.call(lambda: len(server.server.connections)) == 0, "dropped")
+
+
+class TLSClient:
+    """TLS by hand (``ssl.SSLObject``) over a socket: unlike ``SSLSocket`` it can send its
+    close_notify, or a bare FIN, and still read what the server sends after it."""
+
+    def __init__(self, sock: socket.socket, cafile: str) -> None:
+        self.sock = sock
+        self._in, self._out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        context = ssl.create_default_context(cafile=cafile)
+        self.tls = context.wrap_bio(self._in, self._out, server_hostname="localhost")
+        while True:
+            try:
+                self.tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self._pump()
+        self._flush()
+
+    def _flush(self) -> None:
+        records = self._out.read()
+        if records:
+            self.sock.sendall(records)
+
+    def _pump(self) -> None:
+        self._flush()
+        data = self.sock.recv(65536)
+        if data:
+            self._in.write(data)
+        else:
+            self._in.write_eof()
+
+    def send(self, data: bytes) -> None:
+        self.tls.write(data)
+        self._flush()
+
+    def close_notify(self) -> None:
+        with contextlib.suppress(ssl.SSLWantReadError):
+            self.tls.unwrap()  # ours is sent; the server's comes after its replies
+        self._flush()
+
+    def read_to_the_end(self) -> bytes:
+        """Everything the server sends until its close_notify (or its FIN)."""
+        data = b""
+        while True:
+            try:
+                chunk = self.tls.read(65536)
+            except ssl.SSLWantReadError:
+                self._pump()
+                continue
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                return data
+            if not chunk:
+                return data
+            data += chunk
+
+
+@pytest.mark.parametrize("ending", ["close_notify", "fin"])
+def test_tls_replies_held_for_their_save_are_sent_after_the_client_closes_its_side(
+        make_server, tmp_path, tls_pair, ending) -> None:
+    """As on plain TCP: a TLS client that sends its moves and then closes its side
+    (a close_notify, or a bare FIN) gets the replies held for the commit, then the
+    server's close_notify. (asyncio's TLS closed at once and dropped them.)"""
+    cert, key = tls_pair
+    server = make_server(store=True, store_path=str(tmp_path / "s.db"), store_sync="full",
+                         tls_cert=cert, tls_key=key)
+    disk = SlowDisk(server)
+    with socket.create_connection((server.host, server.port), timeout=TIMEOUT) as sock, disk:
+        client = TLSClient(sock, cert)
+        client.send(json.dumps({"type": "join", "game": "Echo", "session": "tls", "players": 1,
+                                "name": "", "keep_alive": True}).encode() + TERMINATOR)
+        joined = b""
+        while TERMINATOR not in joined:
+            try:
+                joined += client.tls.read(65536)
+            except ssl.SSLWantReadError:
+                client._pump()
+        ids = {"game": "Echo", "session": "tls", "player_id": 0,
+               "key": json.loads(joined.partition(TERMINATOR)[0])["data"]["key"]}
+        [conn] = server.call(lambda: list(server.server.connections))
+        disk.stop()
+        client.send(b"".join(json.dumps({"type": "move", **ids, "move": {"msg": n},
+                                         "keep_alive": True}).encode() + TERMINATOR
+                             for n in range(3)))
+        assert disk.holding.wait(TIMEOUT)  # the moves' commit is under way
+        if ending == "close_notify":
+            client.close_notify()
+        else:
+            sock.shutdown(socket.SHUT_WR)
+        until(lambda: server.call(lambda: conn.state.name == "CLOSING"), "the client's end seen")
+        disk.go()
+        replies = client.read_to_the_end()
+    assert replies.split(TERMINATOR) == [b'{"status": "ok", "data": null}'] * 3 + [b""]
+    assert server.call(lambda: server.server.lobby.sessions[("Echo", "tls")].moves) == 3

@@ -29,7 +29,7 @@ from tests.test_server import (
     seat_from,
     token,
 )
-from tests.wire import send_raw
+from tests.wire import TIMEOUT, send_raw, until
 
 SIZE_MAX = 200
 
@@ -237,6 +237,23 @@ def test_tls_client_trusting_another_certificate_fails(
     with pytest.raises(ssl.SSLCertVerificationError):
         send_tls(tls_server.port, encode(join_request("Echo", token(), 1)), wrong)
     ok(tls_request(tls_server.port, join_request("Echo", token(), 1), unverified_context()))
+
+
+def test_a_tls_client_that_never_ends_its_handshake_is_counted_and_dropped(
+        make_server: Callable[..., ServerThread], tls_pair: tuple[str, str]) -> None:
+    """Counted from its connect (the limits apply before any handshake), and aborted at
+    connection_timeout if the handshake has not ended; a refusal waits for it."""
+    cert, key = tls_pair
+    server = make_server(tls_cert=cert, tls_key=key, connection_timeout=1,
+                         max_connections_per_address=1)
+    with socket.create_connection((server.host, server.port), timeout=TIMEOUT) as mute:
+        until(lambda: server.call(lambda: len(server.server.connections)) == 1, "counted")
+        refused = send_tls(server.port, encode(join_request("Echo", token(), 1)),
+                           unverified_context())
+        assert b"too many connections from your address" in refused
+        assert mute.recv(1024) == b""  # dropped, without a word
+    assert ok(tls_request(server.port, join_request("Echo", token(), 1),
+                          unverified_context()))["player_id"] == 0
 
 
 # ---------------------------------------------------------------- scale

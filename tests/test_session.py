@@ -439,6 +439,7 @@ class Batch:
         self.done = False
         self.error: str | None = None
         self.waiters: list[Wait] = []
+        self.again: Batch | None = None
 
     def finish(self, error: str | None = None) -> None:
         self.done, self.error = True, error
@@ -503,10 +504,30 @@ def test_a_failed_save_gives_the_version_back_to_the_view(guard: GameGuard) -> N
     saving.finish("server: could not save")
     assert reply(moved.resume())["message"] == "server: could not save"
     assert waiting.woken  # the view never saw "b"
-    # The next reply of the session reports the failure too (as after any failed save);
-    # after it, the view gets "b" at once instead of waiting for a change it never saw.
+    # The next reply of the session reports the failure too (nothing writes it again:
+    # ``again`` is None); after it, the view gets "b" at once instead of waiting for a
+    # change it never saw.
     assert reply(waiting.resume())["message"] == "server: could not save"
     assert data(session.state(0, key(session), False))["echo"] == "b"
+
+
+def test_after_a_failed_save_every_reply_waits_for_the_commit_that_writes_it_again(
+        guard: GameGuard) -> None:
+    session, saving, moved = moved_while_saving(guard)
+    saving.again = retry = Batch()
+    saving.finish("server: could not save")
+    assert reply(moved.resume())["message"] == "server: could not save"
+    # "b" is not on disk yet: a state waits for the retry ...
+    later = session.state(0, key(session), False)
+    assert isinstance(later, Wait) and not later.woken
+    # ... which fails too: it says so, and the next waits for the retry after that.
+    retry.again = last = Batch()
+    retry.finish("server: could not save")
+    assert reply(later.resume())["message"] == "server: could not save"
+    after = session.state(0, key(session), False)
+    assert isinstance(after, Wait) and not after.woken
+    last.finish()
+    assert reply(after.resume())["data"]["echo"] == "b"
 def test_the_move_is_recorded_as_sent_even_if_the_game_changes_its_dict(
         guard: GameGuard) -> None:
     recorder = Recorded()

@@ -27,7 +27,9 @@ right after it so that the log can start over.
 A failed commit (full disk, a locked file) fails every ticket of the batch;
 its rows are kept and written again, before anything newer, with the next
 commit and at least every ``RETRY_INTERVAL`` seconds until one succeeds
-(``health()`` says "degraded" meanwhile). A session whose start was in the
+(``health()`` says "degraded" meanwhile). A failed ticket points to the
+ticket of that retry (``Ticket.again``): the session's later replies wait
+for it (``Session._saved``). A session whose start was in the
 failed batch is closed instead: each of its joiners gets ``JOIN_FAILED``,
 nobody holds a key to it, and it is not written later. If the rows waiting
 for a retry grow beyond ``RETRY_MAX_BYTES``, they are dropped and each
@@ -45,12 +47,11 @@ import sqlite3
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..checked import GameType
 from ..protocol import ProtocolError
-from ..waits import Wait
+from ._batch import Batch, Ticket
 from ._checkpoint import Checkpointer
 from ._file import StoreFile, open_store, writes_at_start
 from ._restore import load_sessions
@@ -66,25 +67,6 @@ RETRY_INTERVAL = 1.0  # seconds between attempts to write rows a failed commit l
 RETRY_MAX_BYTES = 32 * 2**20  # rows kept for a retry; beyond, sessions are rewritten afresh
 DEFAULT_SNAPSHOT_MAX = 2**20
 LARGE_COMMIT = 64 * 1024  # bytes: a commit this large is written by the writer thread
-
-
-@dataclass(eq=False)
-class Ticket:
-    """One session's part of a batch; its replies wait until ``done``."""
-
-    done: bool = False
-    error: str | None = None
-    waiters: list[Wait] = field(default_factory=list)
-
-
-class Batch:
-    """The changes of one loop pass (not a dataclass: its default factories cost twice)."""
-
-    def __init__(self) -> None:
-        self.ops = Ops()
-        self.tickets: dict[tuple[str, str], Ticket] = {}
-        self.touched: dict[tuple[str, str], Live] = {}  # for snapshots
-        self.starts: list[Live] = []  # sessions that became full
 
 
 class Store:
@@ -117,6 +99,7 @@ class Store:
         self._in_flight: Batch | None = None  # the batch the writer thread commits
         self._backlog = Ops()  # rows of failed commits, written first next time
         self._backlog_lives: dict[tuple[str, str], Live] = {}
+        self._retry_tickets: dict[tuple[str, str], Ticket] = {}  # for the next commit
         self._retry: asyncio.TimerHandle | None = None
         self._queue: queue.SimpleQueue[tuple[Batch, Ops, bool] | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
@@ -200,7 +183,8 @@ class Store:
         if error is not None:
             log.error("changes made just before the server stopped could not be saved (%s)",
                       error)
-        for ticket in batch.tickets.values() if batch is not None else ():
+        tickets = [*(batch.tickets.values() if batch else ()), *self._retry_tickets.values()]
+        for ticket in tickets:  # (if this failed, nothing writes them again: no ``again``)
             ticket.done, ticket.error = True, error and SAVE_FAILED
         if self._file is not None:
             self._file.close()
@@ -301,9 +285,11 @@ class Store:
         if self._in_flight is not None:
             return  # FULL: sent when the batch in flight is released
         batch, self._batch = self._batch, None
-        if batch is None and not self._backlog.items:
+        if batch is None and not self._backlog.items and not self._retry_tickets:
             return  # taken already: a commit that landed flushed this pass's changes
         batch = Batch() if batch is None else batch  # None: a retry with nothing new
+        if self._retry_tickets:  # this commit writes the failed ones' rows (or afresh)
+            batch.retries, self._retry_tickets = self._retry_tickets, {}
         self._take_snapshots(batch)
         assert self.rows is not None
         self.rows.prune(batch.ops, self.history_max_games)
@@ -367,10 +353,16 @@ class Store:
         else:
             self._failed(batch, ops, error)
         started = {(live.game_name, live.token) for live in batch.starts} if error else ()
-        for key, ticket in batch.tickets.items():
+        tickets = batch.tickets.items()
+        if batch.retries is not None:
+            tickets = [*tickets, *batch.retries.items()]
+        for key, ticket in tickets:
             ticket.done = True
-            if error is not None:
-                ticket.error = JOIN_FAILED if key in started else SAVE_FAILED
+            if error is not None and key in started:  # closed: nothing is written again
+                ticket.error = JOIN_FAILED
+            elif error is not None:  # written again later: the session's replies wait for it
+                ticket.error = SAVE_FAILED
+                ticket.again = self._retry_tickets.setdefault(key, Ticket())
             waiters, ticket.waiters = ticket.waiters, []
             for waiter in waiters:  # a reply that waited for this commit may go out now
                 try:
@@ -401,7 +393,8 @@ class Store:
 
     def _retry_now(self) -> None:
         self._retry = None
-        if self._batch is None and self._in_flight is None and self._backlog.items:
+        if self._batch is None and self._in_flight is None and (self._backlog.items
+                                                                or self._retry_tickets):
             self._flush()  # else the batch on its way carries the backlog
 
     def _rewrite_afresh(self) -> None:

@@ -1,0 +1,192 @@
+"""TLS connections, encrypted here (``ssl.SSLObject``) so that a client's close keeps replies.
+
+Why not asyncio's own TLS (``create_server(ssl=...)``): its SSL protocol shuts
+the connection down as soon as the client closes its side (a TLS
+close_notify or a TCP FIN), whatever the application still has to send,
+and ignores the answer of ``eof_received`` (asyncio logs "returning true
+from eof_received() has no effect when using ssl"). A kept-alive client
+that sends its requests and then closes its side lost the replies held for
+the store's commit (``_connection.py``, "held"), which plain TCP sends
+before it closes. TLS itself allows it: after the client's close_notify
+the server may still send, then its own close_notify. So the records are
+made and read here, between the plain transport and ``BaseConnection``,
+through two memory buffers.
+
+What a caller must know:
+
+- The connection is counted (and refused beyond the limits) when TCP
+  connects, before the handshake; the handshake must end before the first
+  deadline (``connection_timeout``, as asyncio's ``ssl_handshake_timeout``
+  was), or the connection is aborted. Replies written before it ends (a
+  refusal) wait for it.
+- Flow control, and whether the client took some of its replies
+  (``TransportConnection``), count the encrypted bytes in the plain
+  transport's buffer.
+- There is no half-close (``_can_half_close`` is False), as before: a
+  refusal is the last reply, then the close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+
+from ._connhost import ConnectionHost
+from ._transportconn import TransportConnection
+
+log = logging.getLogger("gameserver.server")
+
+RECV_SIZE = 64 * 1024  # plain bytes taken from the TLS object per read
+
+
+class TLSConnection(TransportConnection):
+    """A connection whose bytes are encrypted with TLS, on a plain asyncio transport."""
+
+    __slots__ = ("_incoming", "_outgoing", "_tls", "_ready", "_early", "_close_early",
+                 "_app_reading", "_decrypt_due", "_fin", "_eof_seen", "_tls_shut")
+
+    def __init__(self, host: ConnectionHost, context: ssl.SSLContext) -> None:
+        super().__init__(host)
+        self._incoming = ssl.MemoryBIO()  # records from the client, not read yet
+        self._outgoing = ssl.MemoryBIO()  # records for the client, not sent yet
+        self._tls = context.wrap_bio(self._incoming, self._outgoing, server_side=True)
+        self._ready = False  # the handshake ended
+        self._early: list[bytes] = []  # written before it did
+        self._close_early = False  # ... and closed too: close once they are sent
+        self._app_reading = True  # the connection reads (it may pause, see _pause_reading)
+        self._decrypt_due = False  # a _decrypt is scheduled
+        self._fin = False  # the client's TCP FIN came
+        self._eof_seen = False  # its close_notify or FIN was reported (_eof)
+        self._tls_shut = False  # our close_notify is written: nothing more can be
+
+    # ------------------------------------------------------------ asyncio callbacks
+
+    def data_received(self, data: bytes) -> None:
+        self._incoming.write(data)
+        self._decrypt()
+
+    def eof_received(self) -> bool:
+        """The client's TCP FIN: the records before it are read first; the transport
+        stays open for the replies still to send (``_close`` ends it).
+
+        OpenSSL is not told (``MemoryBIO.write_eof``): an end without close_notify
+        is an error to it, after which it would send nothing more.
+        """
+        self._fin = True
+        self._decrypt()
+        return True
+
+    # ------------------------------------------------------------ records in
+
+    def _decrypt(self) -> None:
+        """Go on with the handshake, then hand the client's bytes to the connection while
+        it reads; an end of the client's side (close_notify, FIN) is its ``_eof``."""
+        self._decrypt_due = False
+        tls = self._tls
+        try:
+            if not self._ready:
+                tls.do_handshake()
+                self._handshake_done()
+            while self._app_reading and not self._eof_seen and self._open():
+                data = tls.read(RECV_SIZE)
+                if not data:  # close_notify
+                    self._client_ended()
+                    break
+                self._received(data)
+        except ssl.SSLWantReadError:  # every whole record is read
+            if self._fin:
+                if not self._ready:
+                    self._abort()
+                    return
+                if self._app_reading:
+                    self._client_ended()
+        except ssl.SSLZeroReturnError:
+            self._client_ended()
+        except ssl.SSLError as err:  # not TLS, a failed handshake, a corrupt record
+            log.debug("TLS connection from %s ended: %s", self._address or "?", err)
+            self._abort()
+            return
+        self._send_records()
+        if self._ready and not self._app_reading:
+            super()._pause_reading()  # (the handshake needed reading, the connection not)
+
+    def _handshake_done(self) -> None:
+        self._ready = True
+        early, self._early = self._early, []
+        for data in early:
+            self._write(data)
+        if self._close_early:
+            self._close()
+
+    def _open(self) -> bool:
+        transport = self._transport
+        return transport is not None and not transport.is_closing()
+
+    def _client_ended(self) -> None:
+        if not self._eof_seen:
+            self._eof_seen = True
+            self._eof()
+
+    # ------------------------------------------------------------ records out
+
+    def _send_records(self) -> None:
+        records = self._outgoing.read()
+        if records and self._open():
+            self._written += len(records)
+            self._transport.write(records)  # type: ignore[union-attr]
+
+    def _write(self, data: bytes) -> None:
+        if not self._ready:
+            self._early.append(data)
+            return
+        if self._tls_shut:
+            return
+        try:
+            self._tls.write(data)
+        except ssl.SSLError as err:
+            log.debug("TLS connection from %s ended: %s", self._address or "?", err)
+            self._abort()
+            return
+        self._send_records()
+
+    def _close(self) -> None:
+        """Send what is written, our close_notify, then close (once the transport sent it)."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        if not self._ready:  # a refusal: sent once the handshake ends
+            self._close_early = True
+            return
+        if not self._tls_shut:
+            self._tls_shut = True
+            try:
+                self._tls.unwrap()
+            except ssl.SSLError:  # (want-read: the client's close_notify need not come)
+                pass
+            self._send_records()
+        transport.close()
+
+    def _can_half_close(self) -> bool:
+        return False
+
+    def _pause_reading(self) -> None:
+        self._app_reading = False
+        if self._ready:  # until the handshake ends, its records are read regardless
+            super()._pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self._app_reading:
+            return
+        self._app_reading = True
+        super()._resume_reading()
+        if not self._decrypt_due:  # records already in may hold requests (or the end)
+            self._decrypt_due = True
+            asyncio.get_running_loop().call_soon(self._decrypt)
+
+    def _deadline_passed(self) -> None:
+        if not self._ready:  # the handshake takes too long
+            self._timer = None
+            self._abort()
+            return
+        super()._deadline_passed()

@@ -1,0 +1,33 @@
+"""What the writer groups into one commit, and the tickets replies wait on (see ``writer``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..waits import Wait
+from ._rows import Live, Ops
+
+Key = tuple[str, str]  # (game name, session token)
+
+
+@dataclass(eq=False)
+class Ticket:
+    """One session's part of a batch; its replies wait until ``done``."""
+
+    done: bool = False
+    error: str | None = None
+    waiters: list[Wait] = field(default_factory=list)
+    # Failed: the ticket of the commit that writes this one's rows again (None: never).
+    again: Ticket | None = None
+
+
+class Batch:
+    """The changes of one loop pass (not a dataclass: its default factories cost twice)."""
+
+    def __init__(self) -> None:
+        self.ops = Ops()
+        self.tickets: dict[Key, Ticket] = {}
+        self.touched: dict[Key, Live] = {}  # for snapshots
+        self.starts: list[Live] = []  # sessions that became full
+        # Tickets of failed commits whose rows this one writes again (``Ticket.again``).
+        self.retries: dict[Key, Ticket] | None = None
