@@ -358,7 +358,8 @@ class Lobby:
 
     def _restart(self, request: Restart, client: str) -> Outcome:
         session = self._session(request.game, request.session)
-        return session.restart(request.player_id, request.key)
+        return session.restart(request.player_id, request.key, request.with_state,
+                               request.legal_moves)
 
     def _discover(self, request: Discover, client: str) -> Outcome:
         sessions, after = self.open_sessions_page(request.after, request.limit)

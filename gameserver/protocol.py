@@ -61,7 +61,7 @@ def framework_error(message: str) -> ProtocolError:
 def ok(data: Any) -> bytes:
     """Encode a success reply. Raises TypeError/ValueError if ``data`` is not JSON."""
     if data is None:  # every accepted move: encoded once, here
-        return _OK_NULL
+        return OK_NULL
     return encode_json({"status": "ok", "data": data}).encode()
 
 
@@ -73,18 +73,16 @@ def ok_data(reply: bytes) -> str:
     return reply[len(OK_HEAD):-1].decode()
 
 
-_OK_NULL = encode_json({"status": "ok", "data": None}).encode()
-
-
-_OK_DATA = b'{"status": "ok", "data": '  # how every ok-reply starts
+OK_NULL = encode_json({"status": "ok", "data": None}).encode()  # accepted moves, restarts
 
 
 def with_state(reply: bytes, state_reply: bytes) -> bytes:
-    """A move's ``reply`` with the mover's state (the ok-reply ``state_reply``) under "state".
+    """A move's or restart's ``reply`` with a player's state (the ok-reply ``state_reply``)
+    under "state".
 
     Spliced, not encoded again: ``{"status": "ok", "data": null, "state": {...}}``.
     """
-    return b"".join((reply[:-1], b', "state": ', state_reply[len(_OK_DATA):]))
+    return b"".join((reply[:-1], b', "state": ', state_reply[len(OK_HEAD):]))
 
 
 def error(message: str) -> bytes:
@@ -223,6 +221,8 @@ class Restart:
     session: str
     player_id: int
     key: str
+    with_state: bool = False  # extension: the reply carries the restarter's new state ...
+    legal_moves: bool = False  # ... and in it the restarter's legal moves
 
 
 Request = (Join | Move | State | Observe | Restart | Discover | ObserverCode | Subscribe
@@ -411,6 +411,10 @@ def _envelope(cls: type, values: Sequence[Any], data: dict[str, Any]) -> Envelop
             request.legal_moves = data.get("legal_moves") is True
             if with_state is not True:
                 request.state_of = _state_of(with_state)
+    elif cls is Restart:
+        if data.get("with_state") is True:  # an extension: true or left out
+            request.with_state = True
+            request.legal_moves = data.get("legal_moves") is True
     elif cls is Subscribe:
         request.legal_moves = data.get("legal_moves") is True
         request.timer = data.get("timer") is True

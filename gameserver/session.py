@@ -493,18 +493,39 @@ class Session:
         return self._saved(protocol.ok({"player_id": player_id,
                                         "code": player.observer_key}))
 
-    def restart(self, player_id: int, key: str) -> Outcome:
-        """Replace the game with a fresh one; ids, keys and names stay."""
+    def restart(self, player_id: int, key: str, with_state: bool = False,
+                legal_moves: bool = False) -> Outcome:
+        """Replace the game with a fresh one; ids, keys and names stay.
+
+        With ``with_state`` (an extension) the reply also carries the
+        restarter's state of the new game, as a move's does (``move``).
+        """
         self.touch()
         if self._change is not None:
-            return self._after(self._change, lambda: self.restart(player_id, key))
+            return self._after(self._change, lambda: self.restart(player_id, key, with_state,
+                                                                  legal_moves))
         check_key(self.players, player_id, key, observer=False)
         new_game = self.game_type.new_game(self.size)
         build = new_game.pending
+        shown = (player_id, legal_moves) if with_state else None
         if build is not None:  # a game in a worker process: ready later
-            return self._changing(build, lambda: self._saved(
-                self._restarted(player_id, new_game, build)))
-        return self._saved(self._restarted(player_id, new_game))
+            return self._changing(build, lambda: self._restart_reply(
+                self._restarted(player_id, new_game, build), shown))
+        return self._restart_reply(self._restarted(player_id, new_game), shown)
+
+    def _restart_reply(self, reply: bytes, shown: tuple[int, bool] | None) -> Outcome:
+        """The reply to a restart, once saved; with ``shown`` (player id, legal moves) and
+        the restart done, carrying that player's new state where it is at hand and the
+        player's view is not owed the old game's end (which its next ``state`` returns)."""
+        if shown is None or reply != protocol.OK_NULL or (shown[0], False) in self._owed:
+            return self._saved(reply)
+        try:
+            state = self._view_reply(*shown)
+        except GameCodeError:  # the restart stands; the state's error comes with a state
+            return self._saved(reply)
+        if not isinstance(state, bytes):  # (a Call: the worker has not sent that view)
+            return self._saved(reply)
+        return self._saved(protocol.with_state(reply, state), (shown[0], False))
 
     def _restarted(self, player_id: int, new_game: CheckedGame,
                    build: Call | None = None) -> bytes:

@@ -208,6 +208,13 @@ def test_push_requests_and_flags_decode_and_default_to_off() -> None:
                                    "legal_moves": True})).request
     assert (other.with_state, other.legal_moves, other.state_of) == (True, True, (0, "k0"))
     assert asked.state_of is None
+    restart = {"type": "restart", **ids}
+    assert decode_request(encode(restart)).request == Restart("G", "s", 1, "k")
+    shown = decode_request(encode({**restart, "with_state": True, "legal_moves": True})).request
+    assert (shown.with_state, shown.legal_moves) == (True, True)
+    for odd_flag in (1, {"player_id": 1, "key": "k"}):  # true or left out, nothing else
+        odd = decode_request(encode({**restart, "with_state": odd_flag})).request
+        assert (odd.with_state, odd.legal_moves) == (False, False)
 
 
 @pytest.mark.parametrize("named", [{}, {"player_id": "0", "key": "k"}, {"player_id": 0},

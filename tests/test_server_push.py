@@ -423,3 +423,57 @@ def test_a_view_never_goes_back_when_pushes_wait_for_a_slow_save_beside_held_rep
         assert shown == [1, 2]
         other.sock.close()
         client.sock.close()
+
+
+def play_out(conn: Subscriber, players: list[Player],
+             state: dict[str, Any] | None = None) -> None:
+    """Play a session to its end on ``conn``, each move showing player 0's view (``state``:
+    the one player 0 has seen, if it has seen the game's start)."""
+    if state is None:
+        state = conn.request({"type": "state", **ids(players[0]), "observer": False})["data"]
+    while not state["gameover"]:
+        mover = state["current"][0]
+        reply = conn.request({"type": "move", **ids(players[mover]),
+                              "move": {"position": state["board"].index(-1)},
+                              "with_state": {"player_id": 0, "key": players[0].key}})
+        state = reply["state"]
+
+
+def test_a_restart_with_state_carries_the_restarters_new_state(server: ServerThread) -> None:
+    players = seat_two(server.port, "restart-with-state")
+    conn = Subscriber(server.port)
+    play_out(conn, players)
+    reply = conn.request({"type": "restart", **ids(players[0]), "with_state": True,
+                          "legal_moves": True})
+    assert reply["status"] == "ok" and reply["data"] is None
+    assert reply["state"]["board"] == [-1] * 9 and not reply["state"]["gameover"]
+    assert "legal_moves" in reply["state"]
+    # Seen: player 0's next state waits for the next change (player 1's hand-over first).
+    conn.send({"type": "state", **ids(players[0]), "observer": False})
+    assert players[1].state()["data"]["gameover"] is True  # the old game's end ...
+    first = players[1].state()["data"]  # ... then the new game
+    mover = first["current"][0]
+    assert players[mover].move(position=4)["status"] == "ok"
+    assert conn.reply()["data"]["board"][4] == mover  # not the state it had already
+    # Without the flag, a restart's reply is the classic one, byte for byte.
+    classic = json.dumps({"type": "restart", **ids(players[0])}).encode() + TERMINATOR
+    assert send_raw(server.port, classic) == b'{"status": "ok", "data": null}'
+    conn.close()
+
+
+def test_a_restart_with_state_of_a_worker_game_carries_it_without_legal_moves(
+        worker_server: ServerThread) -> None:
+    """A worker sends a new game's views without legal moves along with it: a restart
+    asking for legal moves gets no state, and the view stays unseen (docs/protocol.md)."""
+    players = seat_two(worker_server.port, "worker-restart-state")
+    conn = Subscriber(worker_server.port)
+    play_out(conn, players)
+    shown = conn.request({"type": "restart", **ids(players[0]), "with_state": True})
+    assert shown["state"]["board"] == [-1] * 9
+    play_out(conn, players, shown["state"])
+    unshown = conn.request({"type": "restart", **ids(players[0]), "with_state": True,
+                            "legal_moves": True})
+    assert unshown == {"status": "ok", "data": None}
+    assert conn.request({"type": "state", **ids(players[0]), "observer": False,
+                         "legal_moves": True})["data"]["board"] == [-1] * 9
+    conn.close()

@@ -302,6 +302,39 @@ def test_the_hand_over_lists_no_legal_moves(guard: GameGuard) -> None:
         "legal_moves"] == []
 
 
+def test_a_restart_with_state_shows_the_restarters_new_view_as_seen(
+        guard: GameGuard) -> None:
+    session = full_session(guard, TicTacToe, 2)
+    play_to_the_end(session)
+    answer = reply(session.restart(0, key(session), with_state=True, legal_moves=True))
+    assert answer["status"] == "ok" and answer["data"] is None
+    state = answer["state"]
+    assert state["board"] == [-1] * 9 and state["gameover"] is False
+    assert state["legal_moves"] == ([{"position": p} for p in range(9)]
+                                    if state["current"] == [0] else [])
+    assert isinstance(session.state(0, key(session), False), Wait)  # seen: it waits
+    # The other player is owed the old game's end first, then the new game.
+    assert data(session.state(1, key(session, 1), False))["gameover"] is True
+    assert data(session.state(1, key(session, 1), False))["board"] == [-1] * 9
+    # Without the flag, the reply is the classic one and the view stays unseen.
+    play_to_the_end(session)
+    assert session.restart(0, key(session)) == b'{"status": "ok", "data": null}'
+    assert data(session.state(0, key(session), False))["board"] == [-1] * 9
+
+
+def test_a_restart_with_state_leaves_a_hand_over_owed_to_the_restarter(
+        guard: GameGuard) -> None:
+    """The restarter's view still owed the end of a game an earlier restart ended: the
+    reply comes without the new state, and the next ``state`` shows that end first."""
+    session = full_session(guard, TicTacToe, 2)
+    play_to_the_end(session)
+    data(session.restart(1, key(session, 1)))  # player 0 is owed the end ...
+    answer = reply(session.restart(0, key(session), with_state=True))  # ... and restarts
+    assert answer == {"status": "ok", "data": None}
+    assert data(session.state(0, key(session), False))["gameover"] is True
+    assert data(session.state(0, key(session), False))["board"] == [-1] * 9
+
+
 def test_snapshot_and_restore_keep_players_game_and_hand_over(guard: GameGuard) -> None:
     session = full_session(guard)
     data(session.move(0, key(session), {"msg": "quit"}))

@@ -26,6 +26,10 @@ Restart hand-over: after a restart of a finished game, every other player's
 next ``state`` returns the old game's final state once. The table knows
 when that is owed and asks twice in one write, keeping the second reply.
 
+A restart asks for the restarter's new state in the restart itself (the
+same extension), when that is the view wanted next; a server that answers
+without it gets the state request beside its restarts from then on.
+
 A move whose next wanted view is the mover's own (a one-player game, a gym
 env whose other seats are other clients) asks for it in the move itself
 (``"with_state": true``, the push extension of gameserver 0.2.0): one
@@ -316,6 +320,7 @@ class RemoteTable:
         self._move_with_state_prefix: dict[int, bytes] = {}
         self._move_showing_prefix: dict[tuple[int, int], bytes] = {}  # (mover, shown seat)
         self._states_in_replies = True  # the server shows a seat's state in a move's reply
+        self._restart_states = True  # ... and the restarter's in a restart's
         self._state_misses = 0  # replies in a row that came without the state asked for
         self._encoded: dict[int, tuple[dict[str, Any], bytes]] = {}
         self._views: dict[int, View] = {}
@@ -395,11 +400,23 @@ class RemoteTable:
         if self._over:  # the others are owed the finished game's final state, once
             self._owed = {seat for seat in self.controlled if seat != restarter}
         self._over = False
-        payload = _encode({"type": "restart", "game": self.game_name,
-                           "session": self.session, "player_id": restarter,
-                           "key": self._keys[restarter], "keep_alive": True})
-        return self._fetch_hint(hint, [payload],
-                                lambda replies: _data(replies[0], "restart", self.session))
+        ids = {"type": "restart", "game": self.game_name, "session": self.session,
+               "player_id": restarter, "key": self._keys[restarter], "keep_alive": True}
+        if hint != restarter or not self._restart_states:
+            return self._fetch_hint(hint, [_encode(ids)],
+                                    lambda replies: _data(replies[0], "restart", self.session))
+
+        def restarted(replies: list[dict[str, Any]]) -> Any:
+            reply = replies[0]
+            data = _data(reply, "restart", self.session)
+            state = reply.get("state")
+            if state is not None:
+                self._keep_view(restarter, state)
+            else:  # an older server, or a game in a worker process: ask beside from now on
+                self._restart_states = False
+            return data
+
+        return Plan([_encode({**ids, "with_state": True, "legal_moves": True})], restarted)
 
     def _plan_move(self, seat: int, move: dict[str, Any], hint: int | None) -> Plan:
         self._views.clear()  # the move changes the game, accepted or rejected

@@ -181,6 +181,29 @@ def test_a_move_whose_next_view_is_the_movers_own_carries_it_in_its_reply() -> N
     assert "with_state" not in json.loads(plan.payloads[0][:-len(b"EOT\x00")])
 
 
+def test_a_restart_asks_for_the_restarters_new_state_in_itself() -> None:
+    """One request per restart; a server that answers without the state (older, or a game
+    in a worker process) gets the state request beside the restart from then on."""
+    table = _remote.RemoteTable(_remote.Link(("127.0.0.1", 1)), "Echo", 1, ["solo"],
+                                session="s")
+    table.seated(0, "k" * 32, "solo")
+    plan = table.plan(("start", None, 0))
+    [payload] = plan.payloads
+    request = json.loads(payload[:-len(b"EOT\x00")])
+    assert (request["type"], request["with_state"], request["legal_moves"]) == (
+        "restart", True, True)
+    state = {"echo": "", "current": [0], "gameover": False, "legal_moves": None}
+    assert plan.finish([{"status": "ok", "data": None, "state": state}]) is None
+    assert table.plan(("view", 0)).payloads == []  # known from the restart's reply
+    plan = table.plan(("start", None, 0))
+    plan.finish([{"status": "ok", "data": None}])  # without the state
+    assert table.plan(("view", 0)).payloads  # fetched ...
+    plan = table.plan(("start", None, 0))  # ... and from now on asked beside the restart
+    assert [json.loads(p[:-len(b"EOT\x00")])["type"] for p in plan.payloads] == [
+        "restart", "state"]
+    assert "with_state" not in json.loads(plan.payloads[0][:-len(b"EOT\x00")])
+
+
 def test_a_state_that_misses_now_and_then_keeps_states_in_the_move_replies() -> None:
     """Only misses in a row count: a worker game's state too large to come along once
     does not make the table ask beside every later move."""
