@@ -54,8 +54,11 @@ class TransportConnection(BaseConnection, asyncio.Protocol):
         self._received(data)
 
     def eof_received(self) -> bool:
+        """The client's FIN: the transport stays open (True) until ``_close``, which comes
+        at once, or once the replies held for their save are sent (asyncio's own close
+        would drop them)."""
         self._eof()
-        return False  # the transport closes itself
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._gone()

@@ -1,8 +1,8 @@
 """TLS connections (``_tlsconn``) without sockets.
 
-The client is an ``ssl.SSLObject`` on two memory buffers, the transport a
-buffer that the test empties as the client reads (``MemoryTransport``, which
-pauses and resumes writing at its limits as asyncio's transports do), the
+The client is an ``ssl.SSLObject`` on two memory buffers, the transport
+``tests.test_transportconn.MemoryTransport`` (a buffer that the test empties
+as the client reads, pausing and resuming writing as asyncio's do), the
 host a real lobby (``tests.test_connection.Host``). A deadline "passes"
 when the test says so. The same connections across real sockets are in
 tests/test_server_keepalive.py and tests/test_server_limits.py.
@@ -24,83 +24,7 @@ from gameserver._tlsconn import TLSConnection
 from gameserver.framing import TERMINATOR
 from gameserver.startup import tls_context
 from tests.test_connection import DISCOVER, Host, hosting
-
-
-class MemoryTransport(asyncio.Transport):
-    """A transport in front of a "kernel" that takes ``ROOM`` bytes at once: what does
-    not fit waits in ``buffer`` (the transport's) until the client ``take``s some."""
-
-    ROOM = 4096  # the kernel's send buffer
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.wire = bytearray()  # in the kernel, for the client to read
-        self.buffer = bytearray()  # in the transport, until the kernel has room
-        self.protocol: TLSConnection | None = None
-        self.high = self.low = 0
-        self.writing_paused = False
-        self.reading_paused = self.closing = self.aborted = False
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        assert not self.closing, "written after the close"
-        self.buffer += data
-        self._to_kernel()
-        if len(self.buffer) > self.high and not self.writing_paused:
-            self.writing_paused = True
-            assert self.protocol is not None
-            self.protocol.pause_writing()
-
-    def _to_kernel(self) -> None:
-        room = self.ROOM - len(self.wire)
-        if room > 0:
-            self.wire += self.buffer[:room]
-            del self.buffer[:room]
-
-    def take(self, size: int | None = None) -> bytes:
-        """The client reads ``size`` bytes (all there is if None) of what was written."""
-        if size is None:
-            data = bytes(self.wire + self.buffer)
-            self.wire.clear()
-            self.buffer.clear()
-        else:
-            data = bytes(self.wire[:size])
-            del self.wire[:size]
-            self._to_kernel()
-        if self.writing_paused and len(self.buffer) <= self.low:
-            self.writing_paused = False
-            assert self.protocol is not None
-            self.protocol.resume_writing()
-        return data
-
-    def get_write_buffer_size(self) -> int:
-        return len(self.buffer)
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        assert high is not None and low is not None
-        self.high, self.low = high, low
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return ("192.0.2.7", 40000) if name == "peername" else default
-
-    def is_closing(self) -> bool:
-        return self.closing
-
-    def close(self) -> None:
-        self.closing = True
-
-    def abort(self) -> None:
-        self.closing = self.aborted = True
-        self.wire.clear()
-        self.buffer.clear()
-
-    def pause_reading(self) -> None:
-        self.reading_paused = True
-
-    def resume_reading(self) -> None:
-        self.reading_paused = False
-
-    def can_write_eof(self) -> bool:
-        return True
+from tests.test_transportconn import MemoryTransport, next_pass
 
 
 class Client:
@@ -192,12 +116,6 @@ def run(tls_pair: tuple[str, str], body: Callable[[Host, Callable[[], Client]], 
     asyncio.run(main())
 
 
-async def next_pass() -> None:
-    """Let the loop run what is due soon (a resumed connection reads its records)."""
-    for _ in range(2):
-        await asyncio.sleep(0)
-
-
 # ---------------------------------------------------------------- requests and replies
 
 
@@ -220,7 +138,7 @@ def test_bytes_that_are_not_tls_abort_the_connection(tls_pair: tuple[str, str]) 
         client = connect()
         client.conn.data_received(DISCOVER)  # plain JSON to a TLS port
         assert client.transport.aborted and not client.transport.wire
-        client.conn.connection_lost(None)
+        await next_pass()  # (the transport reports it closed)
         assert client.conn.state is State.CLOSED and len(host.registry) == 0
 
     run(tls_pair, body)
@@ -305,7 +223,8 @@ def test_records_read_while_output_is_full_wait_with_the_end_behind_them(
             if client.ended:
                 break
         assert [reply["status"] for reply in replies(received)] == ["ok"] * count
-        assert client.ended and client.conn.state is State.CLOSING
+        assert client.ended and client.conn.state is State.CLOSED
+        assert not client.transport.aborted
 
     run(tls_pair, body, reply_buffer_max=4096)
 
