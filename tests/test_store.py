@@ -532,14 +532,14 @@ def test_a_session_nobody_asks_holds_one_retry_ticket_however_often_commits_fail
             retry = first.again
             for n in range(5):  # each of these commits fails, writing idle's rows again
                 await woken(busy.move(0, busy_key, {"msg": n}))
-            assert store.failed_saves == 6
+            assert store.failed_saves >= 6  # (more if the retry timer fired meanwhile)
             assert first.again is retry and not retry.done and retry.again is None
             later = idle.state(0, idle_key, False)  # the change is not saved: it waits
             assert isinstance(later, Wait) and not later.woken
         finally:
             blocker.execute("ROLLBACK")
             blocker.close()
-        await woken(later)
+        await woken(later, busy.move(0, busy_key, {"msg": "saved"}))  # with this commit
         assert json.loads(later.resume())["data"]["echo"] == "kept"
         assert retry.done and retry.error is None
         store.close()
