@@ -144,6 +144,14 @@ def connected(host: Host) -> tuple[TransportConnection, MemoryTransport]:
     return conn, transport
 
 
+def joined(host: Host) -> tuple[TransportConnection, MemoryTransport, str]:
+    """A kept-alive connection whose client joined Echo session "e0"; the player's key."""
+    conn, transport = connected(host)
+    conn.data_received(join("e0", 1))
+    host.run_soon()
+    return conn, transport, replies(transport.take())[0]["data"]["key"]
+
+
 def run(body: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(body())
 
@@ -153,10 +161,7 @@ def test_a_client_that_half_closes_gets_its_held_replies_then_the_close() -> Non
     (asyncio would close it at the client's FIN and drop them)."""
     async def body() -> None:
         with saving_host() as host:
-            conn, transport = connected(host)
-            conn.data_received(join("e0", 1))
-            host.run_soon()
-            key = replies(transport.take())[0]["data"]["key"]
+            conn, transport, key = joined(host)
             conn.data_received(echo("e0", key, 1) + echo("e0", key, 2))
             transport.eof()
             await next_pass()
@@ -191,10 +196,7 @@ def test_replies_the_kernel_took_at_once_are_not_progress() -> None:
     ends at that deadline."""
     async def body() -> None:
         with saving_host() as host:
-            conn, transport = connected(host)
-            conn.data_received(join("e0", 1))
-            host.run_soon()
-            key = replies(transport.take())[0]["data"]["key"]
+            conn, transport, key = joined(host)
             conn.data_received(echo("e0", key, 1))
             host.commit()  # the held reply goes out, after the deadline of READING was set
             assert not transport.buffer and replies(transport.take())[0]["status"] == "ok"
