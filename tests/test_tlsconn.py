@@ -21,10 +21,9 @@ import pytest
 from gameserver._connection import State
 from gameserver._connhost import ConnectionRegistry
 from gameserver._tlsconn import TLSConnection
-from gameserver.framing import TERMINATOR
 from gameserver.startup import tls_context
 from tests.test_connection import DISCOVER, Host, hosting
-from tests.test_transportconn import MemoryTransport, next_pass
+from tests.test_transportconn import MemoryTransport, next_pass, pass_deadline, replies
 
 
 class Client:
@@ -90,17 +89,6 @@ class Client:
                 self.ended = True
                 return data
             data += chunk
-
-
-def replies(data: bytes) -> list[dict[str, Any]]:
-    return [json.loads(part) for part in data.split(TERMINATOR)[:-1]]
-
-
-def pass_deadline(conn: TLSConnection) -> None:
-    """The deadline set last passes now (its timer is cancelled: this is it)."""
-    assert conn._timer is not None, "no deadline runs"
-    conn._timer.cancel()
-    conn._deadline_passed()
 
 
 def run(tls_pair: tuple[str, str], body: Callable[[Host, Callable[[], Client]], Awaitable[None]],
