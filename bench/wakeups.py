@@ -13,8 +13,9 @@ way a sequential client and a server do per request. Measured three ways:
 The figures are the machine's, not ours, and explain why a sequential
 benchmark of the server (``rl_envs.py``, ``isolation.py``, ``roundtrip.py``)
 gives different figures with ``--cpus 1`` than without: on the build machine
-of docs/performance.md a round trip takes 12-13 µs on one vCPU and 55-60 µs
-across two, and each side's CPU time per round trip triples.
+of docs/performance.md a round trip takes 12-14 µs on one vCPU and 50-56 µs
+across two, and each side's CPU time per round trip goes from about 6 to
+about 20 µs (the figures of its ``--cpus`` paragraph).
 
     python bench/wakeups.py              # 50,000 round trips per placement
     python bench/wakeups.py --smoke      # a few thousand: checks it runs

@@ -133,8 +133,7 @@ class TLSConnection(TransportConnection):
     def _send_records(self) -> None:
         records = self._outgoing.read()
         if records and self._open():
-            self._written += len(records)
-            self._transport.write(records)  # type: ignore[union-attr]
+            super()._write(records)
 
     def _write(self, data: bytes) -> None:
         if not self._ready:

@@ -11,7 +11,9 @@ Flow control is asyncio's own: the transport calls ``pause_writing`` once
 more than ``reply_buffer_max`` bytes wait to be sent, and ``resume_writing``
 once they are down to a quarter of that. Whether the client took any of them
 (it is alive, see ``BaseConnection._output_taken``) is asked when a deadline
-passes: the bytes written, less those still in the transport's buffer, grew.
+passes: of the bytes that waited in the transport's buffer, more have left
+it. (Bytes the kernel took at once, a TLS handshake's or a small reply's,
+say nothing of the client: they never count.)
 """
 
 from __future__ import annotations
@@ -25,14 +27,14 @@ from ._connhost import ConnectionHost
 class TransportConnection(BaseConnection, asyncio.Protocol):
     """A connection on an asyncio transport."""
 
-    __slots__ = ("_transport", "_timer", "_written", "_taken")
+    __slots__ = ("_transport", "_timer", "_buffered", "_taken")
 
     def __init__(self, host: ConnectionHost) -> None:
         super().__init__(host)
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._written = 0  # bytes handed to the transport
-        self._taken = 0  # ... of them gone from its buffer when the deadline was set
+        self._buffered = 0  # bytes that waited in the transport's buffer
+        self._taken = 0  # ... of them gone from it when the deadline was set
 
     # ------------------------------------------------------------ asyncio callbacks
 
@@ -52,8 +54,11 @@ class TransportConnection(BaseConnection, asyncio.Protocol):
         self._received(data)
 
     def eof_received(self) -> bool:
+        """The client's FIN: the transport stays open (True) until ``_close``, which comes
+        at once, or once the replies held for their save are sent (asyncio's own close
+        would drop them)."""
         self._eof()
-        return False  # the transport closes itself
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._gone()
@@ -67,9 +72,11 @@ class TransportConnection(BaseConnection, asyncio.Protocol):
     # ------------------------------------------------------------ the transport
 
     def _write(self, data: bytes) -> None:
-        assert self._transport is not None
-        self._written += len(data)
-        self._transport.write(data)
+        transport = self._transport
+        assert transport is not None
+        before = transport.get_write_buffer_size()
+        transport.write(data)
+        self._buffered += transport.get_write_buffer_size() - before
 
     def _close(self) -> None:
         assert self._transport is not None
@@ -103,11 +110,12 @@ class TransportConnection(BaseConnection, asyncio.Protocol):
             self._timer = asyncio.get_running_loop().call_later(seconds, self._deadline_passed)
 
     def _taken_now(self) -> int:
-        """The bytes written that left the transport's buffer (the client took them)."""
+        """The bytes that waited in the transport's buffer and left it (the client took
+        them)."""
         transport = self._transport
         if transport is None:
             return self._taken
-        return self._written - transport.get_write_buffer_size()
+        return self._buffered - transport.get_write_buffer_size()
 
     def _deadline_passed(self) -> None:
         self._timer = None

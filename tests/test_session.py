@@ -561,6 +561,8 @@ def test_after_a_failed_save_every_reply_waits_for_the_commit_that_writes_it_aga
     assert isinstance(after, Wait) and not after.woken
     last.finish()
     assert reply(after.resume())["data"]["echo"] == "b"
+
+
 def test_the_move_is_recorded_as_sent_even_if_the_game_changes_its_dict(
         guard: GameGuard) -> None:
     recorder = Recorded()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sqlite3
 import threading
 from pathlib import Path
@@ -505,6 +506,46 @@ def test_a_game_that_goes_on_for_ever_keeps_only_its_recent_moves(
     first = game["steps"][0]
     assert first["states"] is not None  # replayed from the snapshot before it, so:
     assert len(first["states"][0]["log"]) == first["seq"]  # every move before it is there
+
+
+def test_a_session_nobody_asks_holds_one_retry_ticket_however_often_commits_fail(
+        tmp_path: Path) -> None:
+    """A failed save's ticket points to the commit that writes it again; while no reply
+    waits for that retry, each failed commit keeps it (a new ticket per failed commit,
+    chained from the first, would grow for as long as the disk fails)."""
+    path = tmp_path / "retries.db"
+
+    async def play() -> None:
+        store, guard = open_store(path)
+        idle, busy = echo_sessions(store, 2)
+        await woken(*(s.join_reply(s.players[0], 1000) for s in (idle, busy)))
+        idle_key, busy_key = idle.players[0].key, busy.players[0].key
+        blocker = sqlite3.connect(path, isolation_level=None, timeout=5)
+        blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        try:
+            failed = idle.move(0, idle_key, {"msg": "kept"})
+            await woken(failed)
+            assert isinstance(failed, Wait)
+            assert json.loads(failed.resume())["message"] == SAVE_FAILED
+            first = idle._unsaved
+            assert first is not None and first.again is not None
+            retry = first.again
+            for n in range(5):  # each of these commits fails, writing idle's rows again
+                await woken(busy.move(0, busy_key, {"msg": n}))
+            assert store.failed_saves >= 6  # (more if the retry timer fired meanwhile)
+            assert first.again is retry and not retry.done and retry.again is None
+            later = idle.state(0, idle_key, False)  # the change is not saved: it waits
+            assert isinstance(later, Wait) and not later.woken
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        await woken(later, busy.move(0, busy_key, {"msg": "saved"}))  # with this commit
+        assert json.loads(later.resume())["data"]["echo"] == "kept"
+        assert retry.done and retry.error is None
+        store.close()
+        guard.close()
+
+    asyncio.run(play())
 
 
 def saved_sessions(path: Path) -> int:

@@ -18,6 +18,9 @@ class Ticket:
     error: str | None = None
     waiters: list[Wait] = field(default_factory=list)
     # Failed: the ticket of the commit that writes this one's rows again (None: never).
+    # A retry that fails while no reply waits for it is not done: it stays the ticket
+    # of the next retry, so that a session nobody asks for holds two tickets, not a
+    # chain that grows by one per failed commit for as long as the disk fails.
     again: Ticket | None = None
 
 

@@ -28,8 +28,9 @@ A failed commit (full disk, a locked file) fails every ticket of the batch;
 its rows are kept and written again, before anything newer, with the next
 commit and at least every ``RETRY_INTERVAL`` seconds until one succeeds
 (``health()`` says "degraded" meanwhile). A failed ticket points to the
-ticket of that retry (``Ticket.again``): the session's later replies wait
-for it (``Session._saved``). A session whose start was in the
+ticket of that retry (``Ticket.again``, the same one through the failed
+retries no reply waits for): the session's later replies wait for it
+(``Session._saved``). A session whose start was in the
 failed batch is closed instead: each of its joiners gets ``JOIN_FAILED``,
 nobody holds a key to it, and it is not written later. If the rows waiting
 for a retry grow beyond ``RETRY_MAX_BYTES``, they are dropped and each
@@ -353,16 +354,21 @@ class Store:
         else:
             self._failed(batch, ops, error)
         started = {(live.game_name, live.token) for live in batch.starts} if error else ()
-        tickets = batch.tickets.items()
-        if batch.retries is not None:
-            tickets = [*tickets, *batch.retries.items()]
+        retried = batch.retries  # (first: they stand for changes older than the rest)
+        tickets = batch.tickets.items() if retried is None else [*retried.items(),
+                                                                 *batch.tickets.items()]
         for key, ticket in tickets:
-            ticket.done = True
             if error is not None and key in started:  # closed: nothing is written again
                 ticket.error = JOIN_FAILED
             elif error is not None:  # written again later: the session's replies wait for it
+                if retried is not None and retried.get(key) is ticket and not ticket.waiters:
+                    # No reply waits for this retry: it stands for the next one too (see
+                    # ``Ticket.again``: a chain of them would grow while the disk fails).
+                    self._retry_tickets[key] = ticket
+                    continue
                 ticket.error = SAVE_FAILED
                 ticket.again = self._retry_tickets.setdefault(key, Ticket())
+            ticket.done = True
             waiters, ticket.waiters = ticket.waiters, []
             for waiter in waiters:  # a reply that waited for this commit may go out now
                 try:

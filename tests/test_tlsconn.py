@@ -1,0 +1,254 @@
+"""TLS connections (``_tlsconn``) without sockets.
+
+The client is an ``ssl.SSLObject`` on two memory buffers, the transport
+``tests.test_transportconn.MemoryTransport`` (a buffer that the test empties
+as the client reads, pausing and resuming writing as asyncio's do), the
+host a real lobby (``tests.test_connection.Host``). A deadline "passes"
+when the test says so. The same connections across real sockets are in
+tests/test_server_keepalive.py and tests/test_server_limits.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from gameserver._connection import State
+from gameserver._connhost import ConnectionRegistry
+from gameserver._tlsconn import TLSConnection
+from gameserver.startup import tls_context
+from tests.test_connection import DISCOVER, Host, hosting
+from tests.test_transportconn import MemoryTransport, next_pass, pass_deadline, replies
+
+
+class Client:
+    """A TLS client on memory buffers, wired to one server connection."""
+
+    def __init__(self, host: Host, cafile: str, context: ssl.SSLContext) -> None:
+        self.transport = MemoryTransport()
+        self.conn = TLSConnection(host, context)  # type: ignore[arg-type]
+        self.transport.protocol = self.conn
+        self.conn.connection_made(self.transport)
+        self._in, self._out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = ssl.create_default_context(cafile=cafile).wrap_bio(
+            self._in, self._out, server_hostname="localhost")
+        self.ended = False  # the server's close_notify came
+
+    def flush(self) -> None:
+        """The client's records go to the server (while it reads)."""
+        records = self._out.read()
+        if records:
+            assert not self.transport.reading_paused, "sent while the server does not read"
+            self.conn.data_received(records)
+
+    def pump(self, take: int | None = None) -> None:
+        """Records both ways: the client's to the server, and ``take`` bytes (all if None)
+        of the server's to the client."""
+        self.flush()
+        self._in.write(self.transport.take(take))
+
+    def handshake(self) -> None:
+        for _ in range(10):
+            try:
+                self.tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self.pump()
+        self.flush()  # (TLS 1.3: the client's Finished)
+        assert self.conn._ready
+
+    def send(self, data: bytes) -> None:
+        self.tls.write(data)
+        self.flush()
+
+    def close_notify(self) -> None:
+        try:
+            self.tls.unwrap()
+        except ssl.SSLWantReadError:  # (the server's comes later)
+            pass
+        self.flush()
+
+    def read(self, take: int | None = None) -> bytes:
+        """The plain bytes of what the client took of the server's records."""
+        self.pump(take)
+        data = b""
+        while True:
+            try:
+                chunk = self.tls.read(65536)
+            except ssl.SSLWantReadError:
+                return data
+            except ssl.SSLZeroReturnError:
+                self.ended = True
+                return data
+            if not chunk:
+                self.ended = True
+                return data
+            data += chunk
+
+
+def run(tls_pair: tuple[str, str], body: Callable[[Host, Callable[[], Client]], Awaitable[None]],
+        **settings: Any) -> None:
+    """Run ``body(host, connect)`` in an event loop; ``connect()`` makes a client."""
+    cert, key = tls_pair
+    context = tls_context(cert, key)
+
+    async def main() -> None:
+        with hosting(**settings) as host:
+            await body(host, lambda: Client(host, cert, context))
+
+    asyncio.run(main())
+
+
+# ---------------------------------------------------------------- requests and replies
+
+
+def test_a_request_and_its_reply_travel_encrypted(tls_pair: tuple[str, str]) -> None:
+    async def body(host: Host, connect: Callable[[], Client]) -> None:
+        client = connect()
+        client.handshake()
+        client.send(DISCOVER)
+        records = bytes(client.transport.wire + client.transport.buffer)
+        reply = client.read()
+        assert replies(reply)[0]["status"] == "ok"
+        assert reply[:40] not in records  # (what travelled was encrypted)
+        assert client.conn.state is State.READING
+
+    run(tls_pair, body)
+
+
+def test_bytes_that_are_not_tls_abort_the_connection(tls_pair: tuple[str, str]) -> None:
+    async def body(host: Host, connect: Callable[[], Client]) -> None:
+        client = connect()
+        client.conn.data_received(DISCOVER)  # plain JSON to a TLS port
+        assert client.transport.aborted and not client.transport.wire
+        await next_pass()  # (the transport reports it closed)
+        assert client.conn.state is State.CLOSED and len(host.registry) == 0
+
+    run(tls_pair, body)
+
+
+def test_a_refusal_waits_for_the_handshake_then_the_connection_closes(
+        tls_pair: tuple[str, str]) -> None:
+    async def body(host: Host, connect: Callable[[], Client]) -> None:
+        host.registry = ConnectionRegistry(100, 0)  # nobody may connect
+        client = connect()
+        assert client.conn.state is State.CLOSING and not client.transport.closing
+        client.handshake()
+        assert b"too many connections from your address" in client.read()
+        assert client.ended and client.transport.closing and not client.transport.aborted
+
+    run(tls_pair, body)
+
+
+def test_a_handshake_not_ended_by_the_deadline_is_aborted(tls_pair: tuple[str, str]) -> None:
+    async def body(host: Host, connect: Callable[[], Client]) -> None:
+        client = connect()
+        with pytest.raises(ssl.SSLWantReadError):
+            client.tls.do_handshake()
+        client.pump()  # the client's hello, the server's answer: then nothing more
+        pass_deadline(client.conn)  # (the server's answer went out: it does not count)
+        assert client.transport.aborted
+
+    run(tls_pair, body)
+
+
+def test_a_fin_before_the_handshake_ends_aborts(tls_pair: tuple[str, str]) -> None:
+    async def body(host: Host, connect: Callable[[], Client]) -> None:
+        client = connect()
+        with pytest.raises(ssl.SSLWantReadError):
+            client.tls.do_handshake()
+        client.flush()
+        assert client.conn.eof_received() is True
+        assert client.transport.aborted
+
+    run(tls_pair, body)
+
+
+# ---------------------------------------------------------------- the client's end
+
+
+@pytest.mark.parametrize("ending", ["close_notify", "fin"])
+def test_requests_before_the_clients_end_are_answered_then_the_server_closes(
+        tls_pair: tuple[str, str], ending: str) -> None:
+    async def body(host: Host, connect: Callable[[], Client]) -> None:
+        client = connect()
+        client.handshake()
+        client.tls.write(DISCOVER * 2)
+        if ending == "close_notify":
+            client.close_notify()  # requests and the end in one write
+        else:
+            client.flush()
+            assert client.conn.eof_received() is True  # (the transport stays open)
+        assert client.conn.state is State.CLOSING and client.transport.closing
+        assert [reply["status"] for reply in replies(client.read())] == ["ok", "ok"]
+        assert client.ended  # the server's close_notify came last
+
+    run(tls_pair, body)
+
+
+def test_records_read_while_output_is_full_wait_with_the_end_behind_them(
+        tls_pair: tuple[str, str]) -> None:
+    """Replies not taken pause reading: the requests (and the close_notify) already in
+    the TLS buffer are served once the client takes its replies, in order, then the
+    close."""
+    count = 6
+
+    async def body(host: Host, connect: Callable[[], Client]) -> None:
+        client = connect()
+        client.handshake()
+        client.tls.write(DISCOVER * count)
+        client.close_notify()
+        assert client.transport.reading_paused and client.conn.state is State.READING
+        received = b""
+        for _ in range(100):
+            received += client.read()
+            await next_pass()
+            if client.ended:
+                break
+        assert [reply["status"] for reply in replies(received)] == ["ok"] * count
+        assert client.ended and client.conn.state is State.CLOSED
+        assert not client.transport.aborted
+
+    run(tls_pair, body, reply_buffer_max=4096)
+
+
+# ---------------------------------------------------------------- deadlines
+
+
+def test_an_idle_client_after_its_handshake_is_timed_out_at_the_first_deadline(
+        tls_pair: tuple[str, str]) -> None:
+    """The handshake's records went straight out: they are not replies a slow client
+    took, which would start the deadline again."""
+    async def body(host: Host, connect: Callable[[], Client]) -> None:
+        client = connect()
+        client.handshake()
+        client.read()
+        pass_deadline(client.conn)
+        assert client.conn.state is State.CLOSING
+        assert "timed out" in json.loads(client.read())["message"]
+        assert client.ended
+
+    run(tls_pair, body)
+
+
+def test_a_client_that_takes_part_of_its_replies_is_alive_until_it_takes_none(
+        tls_pair: tuple[str, str]) -> None:
+    async def body(host: Host, connect: Callable[[], Client]) -> None:
+        client = connect()
+        client.handshake()
+        client.read()
+        client.send(DISCOVER * 3)  # ~60 KB of replies, more than the buffer's limit
+        assert client.conn._paused  # the client takes nothing yet
+        for _ in range(3):
+            client.read(take=1000)  # a slow reader
+            pass_deadline(client.conn)
+            assert client.conn.state is State.READING and client.conn._timer is not None
+        pass_deadline(client.conn)  # it took nothing since
+        assert client.conn.state is State.CLOSING
+
+    run(tls_pair, body, reply_buffer_max=4096)
