@@ -232,12 +232,14 @@ def test_a_client_that_reads_slowly_is_alive_and_gets_every_reply(
     """Taking its replies, however slowly, keeps a kept-alive client alive: it is not
     hung up at connection_timeout, nor aborted mid-reply a timeout later. (It was: only
     a request or a subscription's push counted.) Its pace here, ~200 KB/s at most,
-    takes ~1.5 s for the replies and would have been cut off at 0.5 + 0.5 s."""
+    takes ~2 s for the replies and would have been cut off at 0.8 + 0.8 s. (The
+    timeout is 40 times the pace: only a stall of the whole test process that long
+    could end the connection.)"""
     cert, key = tls_pair
-    server = make_server(connection_timeout=0.5, **({"tls_cert": cert, "tls_key": key}
+    server = make_server(connection_timeout=0.8, **({"tls_cert": cert, "tls_key": key}
                                                     if tls else {}))
     with slow_client(server, tls_pair, tls) as sock:
-        count = 15  # discover replies of ~20 KB each
+        count = 20  # discover replies of ~20 KB each
         sock.sendall((json.dumps({"type": "discover", "keep_alive": True}).encode()
                       + TERMINATOR) * count)
         replies = _buffers.pop(sock.fileno(), b"")
