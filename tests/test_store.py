@@ -357,6 +357,39 @@ def test_a_failed_save_is_reported_and_saved_again_later(
         assert echo.state()["data"]["echo"] == "after"
 
 
+@contextlib.contextmanager
+def write_locked(db: str) -> Any:
+    """Another process holds the store's write lock: every commit fails (after 20 ms)."""
+    blocker = sqlite3.connect(db, isolation_level=None, timeout=5)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+
+
+def test_a_failed_commit_of_the_writer_thread_is_not_retried_at_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With sync="full" commits run in the writer thread. One that failed is written
+    again with the next change or after RETRY_INTERVAL, as on the loop, not at once and
+    again and again: a full disk fails at once, and spun the writer and the loop."""
+    monkeypatch.setattr(writer, "RETRY_INTERVAL", 3600)
+    db = str(tmp_path / "store.sqlite3")
+    with ServerThread(store=True, store_path=db, store_sync="full") as server:
+        assert server.server is not None and server.server.store is not None
+        store = server.server.store
+        echo = Player(server.port, "Echo", "full", 1)
+        assert echo.join()["status"] == "ok"
+        with write_locked(db):
+            assert echo.move(msg="while locked")["message"] == SAVE_FAILED
+            # Its release answered the move: no commit went on its way after it.
+            assert server.call(lambda: (store.failed_saves, store._in_flight)) == (1, None)
+        assert echo.move(msg="after")["status"] == "ok"  # it writes the failed one's rows
+        with contextlib.closing(sqlite3.connect(db)) as saved:
+            assert saved.execute("SELECT COUNT(*) FROM game_moves").fetchone()[0] == 2
+
+
 def test_a_state_that_is_not_json_does_not_break_saving(tmp_path: Path) -> None:
     broken = str(DATA / "broken")
     with ServerThread(store=True, store_path=str(tmp_path / "s.sqlite3"),

@@ -444,6 +444,6 @@ class Store:
     def _landed(self, batch: Batch, ops: Ops, error: str | None) -> None:
         self._in_flight = None
         self._release(batch, ops, error)
-        if self._batch is not None or self._backlog.items:
+        if self._batch is not None:  # (a failed one's rows: with it, or at the retry's time)
             self._flush()
 
