@@ -18,7 +18,7 @@ What a caller must know:
   connects, before the handshake; the handshake must end before the first
   deadline (``connection_timeout``, as asyncio's ``ssl_handshake_timeout``
   was), or the connection is aborted. Replies written before it ends (a
-  refusal) wait for it.
+  refusal) wait for it; a server that stops aborts it.
 - Flow control, and whether the client took some of its replies
   (``TransportConnection``), count the encrypted bytes in the plain
   transport's buffer.
@@ -182,6 +182,14 @@ class TLSConnection(TransportConnection):
         if not self._decrypt_due:  # records already in may hold requests (or the end)
             self._decrypt_due = True
             asyncio.get_running_loop().call_soon(self._decrypt)
+
+    def shut_down(self, reply: bytes) -> None:
+        """The server stops: before the handshake ends nothing can be said, so close now
+        (the server would wait for the handshake until its grace period ends)."""
+        if self._ready:
+            super().shut_down(reply)
+        else:
+            self._abort()
 
     def _deadline_passed(self) -> None:
         if not self._ready:  # the handshake takes too long

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import socket
 import ssl
@@ -254,6 +256,23 @@ def test_a_tls_client_that_never_ends_its_handshake_is_counted_and_dropped(
         assert mute.recv(1024) == b""  # dropped, without a word
     assert ok(tls_request(server.port, join_request("Echo", token(), 1),
                           unverified_context()))["player_id"] == 0
+
+
+def test_a_server_that_stops_does_not_wait_for_tls_handshakes(
+        make_server: Callable[..., ServerThread], tls_pair: tuple[str, str]) -> None:
+    """A connection whose handshake has not ended cannot be told that the server stops:
+    it is closed at once (as a mute plain-TCP connection is answered and closed at once),
+    not waited for until the grace period ends."""
+    cert, key = tls_pair
+    server = make_server(tls_cert=cert, tls_key=key)
+    assert server.server is not None
+    with socket.create_connection((server.host, server.port), timeout=TIMEOUT) as mute:
+        until(lambda: server.call(lambda: len(server.server.connections)) == 1, "counted")
+        stopping = asyncio.run_coroutine_threadsafe(server.server.stop(grace=3600),
+                                                    server._loop)
+        with contextlib.suppress(ConnectionResetError):
+            assert mute.recv(1024) == b""
+        stopping.result(TIMEOUT)
 
 
 # ---------------------------------------------------------------- scale
