@@ -299,6 +299,15 @@ class BaseConnection:
         """The reply that refuses this connection if it is beyond the limits, else None."""
         return self._host.registry.refusal(self._address)
 
+    def _refuse_beyond_limits(self, reply: bytes) -> None:
+        """Refuse this connection (``_refusal``): it stops counting towards the limits at
+        once, or is closed at once when too many refused ones are open already
+        (``ConnectionRegistry.set_aside``)."""
+        if self._host.registry.set_aside(self, self._address):
+            self._refuse(reply)
+        else:
+            self._abort()
+
     def _received(self, data: bytes) -> None:
         """Bytes from the client."""
         state = self._state

@@ -30,18 +30,30 @@ class Connection(Protocol):
         """Close now, whatever is unsent."""
 
 
+REFUSED_MAX = 128  # refused connections still open (their refusal sent, then drained)
+
+
 class ConnectionRegistry:
     """The open connections, counted per client address, and the limits on them.
+
+    A connection refused for the limits stops counting at once (``set_aside``):
+    while its refusal is sent and what its client still sends is drained (up to
+    ``connection_timeout``), it must not take an accepted connection's place,
+    or one address could fill ``max_total`` with mute connections beyond its own
+    limit. At most ``REFUSED_MAX`` refused connections stay open; beyond, one is
+    closed at once, without its refusal (the kernel resets it).
 
     Args:
         max_total: most connections open at once.
         max_per_address: most connections open at once from one address.
     """
 
-    __slots__ = ("_open", "_per_address", "_max_total", "_max_per_address", "opened_total")
+    __slots__ = ("_open", "_aside", "_per_address", "_max_total", "_max_per_address",
+                 "opened_total")
 
     def __init__(self, max_total: int, max_per_address: int) -> None:
         self._open: set[Connection] = set()
+        self._aside: set[Connection] = set()  # refused for the limits, not closed yet
         # A plain dict: Counter's deletion is Python code.
         self._per_address: dict[str, int] = {}
         self._max_total = max_total
@@ -49,10 +61,12 @@ class ConnectionRegistry:
         self.opened_total = 0  # connections accepted since the start
 
     def __len__(self) -> int:
+        """The connections that count towards the limits (not the refused ones)."""
         return len(self._open)
 
     def __iter__(self) -> Iterator[Connection]:
-        return iter(self._open)
+        """Every open connection, the refused ones too (a server that stops ends them)."""
+        return iter([*self._open, *self._aside])
 
     def add(self, connection: Connection, address: str) -> None:
         self._open.add(connection)
@@ -61,6 +75,9 @@ class ConnectionRegistry:
         self.opened_total += 1
 
     def remove(self, connection: Connection, address: str) -> None:
+        if connection not in self._open:  # refused (set aside), or removed already
+            self._aside.discard(connection)
+            return
         self._open.discard(connection)
         per_address = self._per_address
         left = per_address.get(address, 0) - 1
@@ -68,6 +85,20 @@ class ConnectionRegistry:
             per_address[address] = left
         else:
             per_address.pop(address, None)
+
+    def set_aside(self, connection: Connection, address: str) -> bool:
+        """``connection``, refused for the limits, no longer counts towards them. False
+        when ``REFUSED_MAX`` refused connections are open already: close it at once."""
+        self.remove(connection, address)
+        if len(self._aside) >= REFUSED_MAX:
+            return False
+        self._aside.add(connection)
+        return True
+
+    @property
+    def refused_open(self) -> int:
+        """Refused connections still open (their refusal sent, what comes drained)."""
+        return len(self._aside)
 
     def refusal(self, address: str) -> bytes | None:
         """The reply that refuses a connection from ``address`` beyond the limits, else None."""

@@ -95,7 +95,9 @@ class RawConnection(BaseConnection):
             self._loop.call_soon(self._recheck, rounds - 1)
             return
         if refusal is not None:
-            self._refuse(refusal)
+            self._refuse_beyond_limits(refusal)
+            if self._sock is None:  # closed at once: too many refused ones are open
+                return
         self._start_reading()
 
     def _start_reading(self) -> None:

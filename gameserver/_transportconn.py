@@ -48,7 +48,7 @@ class TransportConnection(BaseConnection, asyncio.Protocol):
         self._set_deadline(self._host.settings.connection_timeout)
         refusal = self._refusal()
         if refusal is not None:
-            self._refuse(refusal)
+            self._refuse_beyond_limits(refusal)
 
     def data_received(self, data: bytes) -> None:
         self._received(data)

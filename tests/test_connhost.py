@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from gameserver import _connhost
 from gameserver._connhost import ConnectionRegistry
 
 
@@ -42,3 +45,27 @@ def test_an_address_without_connections_is_forgotten() -> None:
     registry.remove(conn, "a")
     registry.remove(conn, "a")  # twice: still nothing below zero
     assert registry._per_address == {} and len(registry) == 0
+
+
+def test_a_refused_connection_stops_counting_towards_the_limits(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """One address must not fill every place with connections that were refused: each
+    is set aside while its refusal goes out, and at most REFUSED_MAX of them stay open."""
+    monkeypatch.setattr(_connhost, "REFUSED_MAX", 2)
+    registry = ConnectionRegistry(max_total=3, max_per_address=1)
+    accepted, refused = Conn(), [Conn() for _ in range(3)]
+    registry.add(accepted, "a")
+    for conn in refused:
+        registry.add(conn, "a")
+        assert registry.refusal("a") is not None  # beyond the address's limit
+    assert registry.set_aside(refused[0], "a") and registry.set_aside(refused[1], "a")
+    assert not registry.set_aside(refused[2], "a")  # a third: closed at once
+    assert len(registry) == 1 and registry.refused_open == 2
+    assert set(registry) == {accepted, *refused[:2]}  # a server that stops ends them too
+    other = Conn()
+    registry.add(other, "b")
+    assert registry.refusal("b") is None  # the places are the accepted connections'
+    for conn in refused:  # closed: removed (the one closed at once counts nowhere)
+        registry.remove(conn, "a")
+    assert registry.refused_open == 0 and len(registry) == 2
+    assert registry._per_address == {"a": 1, "b": 1}
