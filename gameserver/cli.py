@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable
 
 from . import __version__, config, registry
+from ._connhost import REFUSED_MAX
 from .server import GameServer
 
 log = logging.getLogger("gameserver")
@@ -66,13 +67,14 @@ def setup_logging(level: str) -> None:
 
 
 def raise_open_file_limit(connections: int) -> None:
-    """Let the process hold one file descriptor per allowed connection, and some spare."""
+    """Let the process hold one file descriptor per allowed connection, one per refused
+    connection still open (``_connhost.REFUSED_MAX``), and some spare."""
     try:
         import resource
     except ImportError:  # not on Unix
         return
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = connections + 256
+    wanted = connections + REFUSED_MAX + 256
     target = wanted if hard == resource.RLIM_INFINITY else min(hard, wanted)
     if soft != resource.RLIM_INFINITY and soft < target:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
