@@ -24,7 +24,7 @@ from gameserver.store.writer import SAVE_FAILED
 from gameserver.waits import Wait
 from tests.data.games.recorder import Recorder
 from tests.serverproc import ROOT, ServerProcess, ServerThread
-from tests.wire import Player
+from tests.wire import Player, until
 
 DATA = Path(__file__).parent / "data"
 # Empty moves ({}) that add up to a snapshot's worth of log.
@@ -709,3 +709,30 @@ def test_changes_made_as_a_large_commit_lands_are_committed_once(
         return batches
 
     assert asyncio.run(play()) == 2  # the large move's, and the small one's: no empty third
+
+
+def test_a_failed_commit_of_the_writer_thread_is_written_when_the_server_stops(
+        tmp_path: Path) -> None:
+    """The loop stops before it can release a commit the writer thread just failed: the
+    store's last commit writes its rows (they were lost: nothing retried them)."""
+    path = tmp_path / "stop.db"
+
+    async def play() -> None:
+        store, guard = open_store(path, sync="full")
+        [session] = echo_sessions(store, 1)
+        await woken(session.join_reply(session.players[0], 1000))
+        with write_locked(str(path)):
+            moved = session.move(0, session.players[0].key, {"msg": "last"})
+            await asyncio.sleep(0)  # the pass that hands the batch to the writer thread
+            batch = store._in_flight
+            assert batch is not None
+            until(lambda: batch.landed is not None, "the writer's commit failed")
+            assert batch.landed[1] is not None  # (blocking the loop: it is not released)
+        store.close()  # as a server that stops does, before the loop runs again
+        guard.close()
+        assert isinstance(moved, Wait)  # (its reply: the server stops)
+
+    asyncio.run(play())
+    with contextlib.closing(sqlite3.connect(path)) as saved:
+        moves = saved.execute("SELECT move FROM game_moves").fetchall()
+    assert [json.loads(move) for (move,) in moves] == [{"msg": "last"}]

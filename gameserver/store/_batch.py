@@ -34,3 +34,7 @@ class Batch:
         self.starts: list[Live] = []  # sessions that became full
         # Tickets of failed commits whose rows this one writes again (``Ticket.again``).
         self.retries: dict[Key, Ticket] | None = None
+        # Set by the writer thread once it committed the batch: what it wrote, and the
+        # error (None: saved). ``Store.close`` reads it when the loop stops before it
+        # could release the batch.
+        self.landed: tuple[Ops, str | None] | None = None

@@ -36,6 +36,10 @@ nobody holds a key to it, and it is not written later. If the rows waiting
 for a retry grow beyond ``RETRY_MAX_BYTES``, they are dropped and each
 session they touched is written afresh (its row, and its game pickled as a
 new game row) at the next commit; the history of those games misses moves.
+
+(About 470 lines, more than our usual 450: batches, the writer thread, failed
+commits and their retries, and closing share one piece of state, what is
+written and who waits for it.)
 """
 
 from __future__ import annotations
@@ -164,7 +168,8 @@ class Store:
         self._checkpointer.start()
 
     def close(self) -> None:
-        """Write what is pending (once more, if it failed), stop the writer, unlock."""
+        """Write what is pending (once more, if it failed: a commit the writer thread
+        failed that the stopping loop did not release too), stop the writer, unlock."""
         if self._retry is not None:
             self._retry.cancel()
         if self._checkpointer is not None:
@@ -174,23 +179,43 @@ class Store:
             self._queue.put(None)
             self._writer.join(30)
             self._writer = None
-            self._in_flight = None  # if its release never ran, the loop is stopping
+        ops, tickets = self._in_flight_left()
+        ops.extend(self._take_backlog())
         batch, self._batch = self._batch, None
-        ops = self._take_backlog()
         if batch is not None:
             self._take_snapshots(batch)
             ops.extend(batch.ops)
+            tickets.extend(batch.tickets.values())
         error = self._commit(ops) if ops.items else None
         if error is not None:
             log.error("changes made just before the server stopped could not be saved (%s)",
                       error)
-        tickets = [*(batch.tickets.values() if batch else ()), *self._retry_tickets.values()]
+        tickets.extend(self._retry_tickets.values())
         for ticket in tickets:  # (if this failed, nothing writes them again: no ``again``)
             ticket.done, ticket.error = True, error and SAVE_FAILED
         if self._file is not None:
             self._file.close()
             self._file = None
             log.info("store closed: %d changes saved in %d commits", self.changes, self.commits)
+
+    def _in_flight_left(self) -> tuple[Ops, list[Ticket]]:
+        """Closing: the batch the writer thread committed but the stopping loop did not
+        release. Saved: its tickets are done. Failed: its rows (and tickets) go with the
+        last commit, first, as they would have with the next one."""
+        batch, self._in_flight = self._in_flight, None
+        if batch is None:
+            return Ops(), []
+        if batch.landed is None:  # still writing after 30 s: nothing more can be done
+            log.error("a commit was still being written when the server stopped; the "
+                      "changes in it may be lost")
+            return Ops(), []
+        ops, error = batch.landed
+        tickets = [*batch.tickets.values(), *(batch.retries or {}).values()]
+        if error is None:
+            for ticket in tickets:
+                ticket.done = True
+            return Ops(), []
+        return ops, tickets
 
     def health(self) -> dict[str, Any]:
         """``{"status": "ok" | "degraded", "failed_saves", "unsaved_bytes", "since", "error"}``.
@@ -433,6 +458,7 @@ class Store:
                 return
             batch, ops, catch_up = item
             error = self._commit(ops)
+            batch.landed = (ops, error)
             if catch_up and self._checkpointer is not None:
                 self._checkpointer.catch_up(self.db)
             assert self._loop is not None
@@ -442,6 +468,8 @@ class Store:
                 return
 
     def _landed(self, batch: Batch, ops: Ops, error: str | None) -> None:
+        if self._file is None:  # closed meanwhile: ``close`` wrote or reported it
+            return
         self._in_flight = None
         self._release(batch, ops, error)
         if self._batch is not None:  # (a failed one's rows: with it, or at the retry's time)
