@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from gameserver import _connhost
+from gameserver.metrics import prometheus_text
 from tests.serverproc import ServerThread
 from tests.test_server import (
     GAMES_DIR,
@@ -283,7 +284,9 @@ def test_refused_connections_do_not_take_the_places_of_other_addresses(
         refused = [connect() for _ in range(3)]  # each reads its refusal, keeps its socket
         for sock in refused:
             assert b"too many connections from your address" in refusal(sock)
-        assert server.call(lambda: server.server.connections.refused_open) == 3
+        gauges = server.call(lambda: prometheus_text(server.server)).splitlines()
+        assert {"gameserver_connections_open 2",
+                "gameserver_connections_refused_open 3"} <= set(gauges)  # every fd shown
         other = connect("127.0.0.2")
         other.sendall(encode(join_request("Echo", token(), 1)))
         reply = b""
