@@ -301,12 +301,9 @@ class BaseConnection:
 
     def _refuse_beyond_limits(self, reply: bytes) -> None:
         """Refuse this connection (``_refusal``): it stops counting towards the limits at
-        once, or is closed at once when too many refused ones are open already
-        (``ConnectionRegistry.set_aside``)."""
-        if self._host.registry.set_aside(self, self._address):
-            self._refuse(reply)
-        else:
-            self._abort()
+        once (``ConnectionRegistry.set_aside``)."""
+        self._host.registry.set_aside(self, self._address)
+        self._refuse(reply)
 
     def _received(self, data: bytes) -> None:
         """Bytes from the client."""

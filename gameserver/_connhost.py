@@ -40,22 +40,28 @@ class ConnectionRegistry:
     while its refusal is sent and what its client still sends is drained (up to
     ``connection_timeout``), it must not take an accepted connection's place,
     or one address could fill ``max_total`` with mute connections beyond its own
-    limit. At most ``REFUSED_MAX`` refused connections stay open; beyond, one is
-    closed at once, without its refusal (the kernel resets it).
+    limit. For the same reason only the first ``max_per_address`` connections of
+    an address count towards ``max_total`` while the others wait for their
+    verdict (``_rawconn``: a few loop rounds). At most ``REFUSED_MAX`` refused
+    connections stay open; beyond, the oldest is closed (the kernel resets it):
+    it had the longest time to read its refusal, and mute ones that one address
+    keeps open must not keep every other address's refusal from being said.
 
     Args:
         max_total: most connections open at once.
         max_per_address: most connections open at once from one address.
     """
 
-    __slots__ = ("_open", "_aside", "_per_address", "_max_total", "_max_per_address",
-                 "opened_total")
+    __slots__ = ("_open", "_aside", "_per_address", "_counted", "_max_total",
+                 "_max_per_address", "opened_total")
 
     def __init__(self, max_total: int, max_per_address: int) -> None:
         self._open: set[Connection] = set()
-        self._aside: set[Connection] = set()  # refused for the limits, not closed yet
+        # Refused for the limits, not closed yet, oldest first (a dict: in insertion order).
+        self._aside: dict[Connection, None] = {}
         # A plain dict: Counter's deletion is Python code.
         self._per_address: dict[str, int] = {}
+        self._counted = 0  # open ones within their address's limit: what max_total bounds
         self._max_total = max_total
         self._max_per_address = max_per_address
         self.opened_total = 0  # connections accepted since the start
@@ -71,29 +77,35 @@ class ConnectionRegistry:
     def add(self, connection: Connection, address: str) -> None:
         self._open.add(connection)
         per_address = self._per_address
-        per_address[address] = per_address.get(address, 0) + 1
+        count = per_address[address] = per_address.get(address, 0) + 1
+        if count <= self._max_per_address:
+            self._counted += 1
         self.opened_total += 1
 
     def remove(self, connection: Connection, address: str) -> None:
         if connection not in self._open:  # refused (set aside), or removed already
-            self._aside.discard(connection)
+            self._aside.pop(connection, None)
             return
         self._open.discard(connection)
         per_address = self._per_address
         left = per_address.get(address, 0) - 1
+        if left < self._max_per_address:
+            self._counted -= 1
         if left > 0:
             per_address[address] = left
         else:
             per_address.pop(address, None)
 
-    def set_aside(self, connection: Connection, address: str) -> bool:
-        """``connection``, refused for the limits, no longer counts towards them. False
-        when ``REFUSED_MAX`` refused connections are open already: close it at once."""
+    def set_aside(self, connection: Connection, address: str) -> None:
+        """``connection``, refused for the limits, no longer counts towards them; the
+        oldest refused one still open is closed if ``REFUSED_MAX`` of them are."""
         self.remove(connection, address)
-        if len(self._aside) >= REFUSED_MAX:
-            return False
-        self._aside.add(connection)
-        return True
+        aside = self._aside
+        if len(aside) >= REFUSED_MAX:
+            oldest = next(iter(aside))
+            del aside[oldest]
+            oldest.abort()
+        aside[connection] = None
 
     @property
     def refused_open(self) -> int:
@@ -102,7 +114,7 @@ class ConnectionRegistry:
 
     def refusal(self, address: str) -> bytes | None:
         """The reply that refuses a connection from ``address`` beyond the limits, else None."""
-        if len(self._open) > self._max_total:
+        if self._counted > self._max_total:
             return server_error(
                 f"too many connections ({self._max_total}); try again later").reply()
         if self._per_address.get(address, 0) > self._max_per_address:

@@ -96,8 +96,6 @@ class RawConnection(BaseConnection):
             return
         if refusal is not None:
             self._refuse_beyond_limits(refusal)
-            if self._sock is None:  # closed at once: too many refused ones are open
-                return
         self._start_reading()
 
     def _start_reading(self) -> None:

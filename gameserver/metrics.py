@@ -51,12 +51,13 @@ class Metrics:
 class Gauges:
     """What the server holds now, read when the metrics are rendered."""
 
-    connections_open: int
+    connections_open: int  # counted towards the connection limits
     connections_total: int  # accepted since the start (a counter)
     sessions: dict[str, int]  # game -> sessions open, every game offered (0 included)
     waiting_requests: int  # blocked in join or state
     game_code_errors: int  # calls into game code that raised or timed out (a counter)
     store_failed_saves: int | None = None  # commits that failed (a counter); None: no store
+    connections_refused_open: int = 0  # refused for the limits, their refusal still draining
 
 
 class MetricsSource(Protocol):
@@ -74,9 +75,14 @@ def prometheus_text(source: MetricsSource) -> str:
     metrics = source.metrics
     gauges = source.gauges()
     lines = [
-        "# HELP gameserver_connections_open Client connections open now.",
+        "# HELP gameserver_connections_open Client connections open now (not those refused "
+        "for the connection limits).",
         "# TYPE gameserver_connections_open gauge",
         f"gameserver_connections_open {gauges.connections_open}",
+        "# HELP gameserver_connections_refused_open Client connections refused for the "
+        "connection limits and still open (their refusal is sent, what comes is drained).",
+        "# TYPE gameserver_connections_refused_open gauge",
+        f"gameserver_connections_refused_open {gauges.connections_refused_open}",
         "# HELP gameserver_connections_total Client connections accepted.",
         "# TYPE gameserver_connections_total counter",
         f"gameserver_connections_total {gauges.connections_total}",

@@ -324,6 +324,7 @@ class GameServer:
         by_game = Counter(session.game_name for session in sessions)
         return Gauges(
             connections_open=len(self.connections),
+            connections_refused_open=self.connections.refused_open,
             connections_total=self.connections.opened_total,
             sessions={game: by_game[game] for game in self.lobby.games},
             waiting_requests=sum(session.waiting for session in sessions),

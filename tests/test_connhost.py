@@ -11,9 +11,13 @@ from gameserver._connhost import ConnectionRegistry
 
 
 class Conn:
+    def __init__(self) -> None:
+        self.aborted = False
+
     def shut_down(self, reply: bytes) -> None: ...
 
-    def abort(self) -> None: ...
+    def abort(self) -> None:
+        self.aborted = True
 
 
 def message(reply: bytes | None) -> str | None:
@@ -22,20 +26,22 @@ def message(reply: bytes | None) -> str | None:
 
 def test_connections_are_counted_in_all_and_per_address() -> None:
     registry = ConnectionRegistry(max_total=3, max_per_address=2)
-    a1, a2, a3, b1 = Conn(), Conn(), Conn(), Conn()
+    a1, a2, a3, b1, c1 = Conn(), Conn(), Conn(), Conn(), Conn()
     for conn, address in ((a1, "a"), (a2, "a"), (b1, "b")):
         registry.add(conn, address)
         assert registry.refusal(address) is None  # at the limit, not beyond it
-    registry.add(a3, "a")
-    assert message(registry.refusal("a")) == (
+    registry.add(c1, "c")
+    assert message(registry.refusal("c")) == (
         "server: too many connections (3); try again later")
+    registry.remove(c1, "c")
+    registry.add(a3, "a")
     registry.remove(b1, "b")
     assert message(registry.refusal("a")) == (
         "server: too many connections from your address (at most 2); close some and try again")
     registry.remove(a3, "a")
     assert registry.refusal("a") is None
     assert len(registry) == 2 and set(registry) == {a1, a2}
-    assert registry.opened_total == 4
+    assert registry.opened_total == 5
 
 
 def test_an_address_without_connections_is_forgotten() -> None:
@@ -58,14 +64,41 @@ def test_a_refused_connection_stops_counting_towards_the_limits(
     for conn in refused:
         registry.add(conn, "a")
         assert registry.refusal("a") is not None  # beyond the address's limit
-    assert registry.set_aside(refused[0], "a") and registry.set_aside(refused[1], "a")
-    assert not registry.set_aside(refused[2], "a")  # a third: closed at once
+    for conn in refused:
+        registry.set_aside(conn, "a")
+    # A third: the oldest is closed (it had the longest time to read its refusal).
+    assert [conn.aborted for conn in refused] == [True, False, False]
     assert len(registry) == 1 and registry.refused_open == 2
-    assert set(registry) == {accepted, *refused[:2]}  # a server that stops ends them too
+    assert set(registry) == {accepted, *refused[1:]}  # a server that stops ends them too
     other = Conn()
     registry.add(other, "b")
     assert registry.refusal("b") is None  # the places are the accepted connections'
-    for conn in refused:  # closed: removed (the one closed at once counts nowhere)
+    for conn in refused:  # closed: removed (the oldest, closed already, counts nowhere)
         registry.remove(conn, "a")
     assert registry.refused_open == 0 and len(registry) == 2
     assert registry._per_address == {"a": 1, "b": 1}
+
+
+def test_connections_beyond_their_addresss_limit_take_no_place_of_others() -> None:
+    """Connections that wait for their verdict beyond their address's limit (a burst
+    from one address) must not refuse another address's for ``max_total``, nor be told
+    that the server is full when it is their address that has too many."""
+    registry = ConnectionRegistry(max_total=3, max_per_address=2)
+    burst = [Conn() for _ in range(6)]
+    for conn in burst:
+        registry.add(conn, "a")
+    other = Conn()
+    registry.add(other, "b")
+    assert registry.refusal("b") is None
+    assert message(registry.refusal("a")) == (
+        "server: too many connections from your address (at most 2); close some and try again")
+    for conn in burst[:4]:
+        registry.set_aside(conn, "a")
+    assert registry.refusal("a") is None and registry._counted == 3
+    registry.add(Conn(), "c")  # one more within its address's limit: beyond max_total
+    assert message(registry.refusal("c")) == (
+        "server: too many connections (3); try again later")
+    for conn in [other, *burst[4:]]:  # every count back to zero, none below
+        registry.remove(conn, "b" if conn is other else "a")
+        registry.remove(conn, "b" if conn is other else "a")
+    assert registry._counted == 1 and registry._per_address == {"c": 1}

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from gameserver import _connhost
+from gameserver.metrics import prometheus_text
 from tests.serverproc import ServerThread
 from tests.test_server import (
     GAMES_DIR,
@@ -263,34 +264,44 @@ def test_refused_connections_do_not_take_the_places_of_other_addresses(
         make_server: Callable[..., ServerThread], monkeypatch: pytest.MonkeyPatch) -> None:
     """One address opens mute connections beyond its limit and never closes them: their
     refusals must not count towards max_connections (they did, for connection_timeout),
-    and beyond REFUSED_MAX refused ones still open, the next is closed without a word."""
+    and beyond REFUSED_MAX refused ones still open, the oldest is closed: they must not
+    keep another address's refusal from being said (it was closed without a word)."""
     monkeypatch.setattr(_connhost, "REFUSED_MAX", 3)
     server = make_server(max_connections=4, max_connections_per_address=2,
                          connection_timeout=60)
     with contextlib.ExitStack() as stack:
-        def connect() -> socket.socket:
-            return stack.enter_context(socket.create_connection((server.host, server.port),
-                                                                timeout=TIMEOUT))
+        def connect(source: str = "127.0.0.1") -> socket.socket:
+            return stack.enter_context(socket.create_connection(
+                (server.host, server.port), timeout=TIMEOUT, source_address=(source, 0)))
+
+        def refusal(sock: socket.socket) -> bytes:
+            reply = sock.recv(1024)
+            assert sock.recv(1024) == b""  # our half of the close
+            return reply
 
         mute = [connect() for _ in range(2)]  # accepted, and silent
         until(lambda: server.call(lambda: len(server.server.connections)) == 2, "counted")
-        for _ in range(3):  # refused: each reads its refusal and keeps its socket open
-            refused = connect()
-            assert b"too many connections from your address" in refused.recv(1024)
-            assert refused.recv(1024) == b""  # our half of the close
-        extra = connect()  # a fourth refused one still open would be one too many
-        with contextlib.suppress(ConnectionResetError):
-            assert extra.recv(1024) == b""  # closed at once, without its refusal
-        assert server.call(lambda: server.server.connections.refused_open) == 3
-        other = socket.create_connection((server.host, server.port), timeout=TIMEOUT,
-                                         source_address=("127.0.0.2", 0))
-        with other:
-            other.sendall(encode(join_request("Echo", token(), 1)))
-            reply = b""
-            while chunk := other.recv(65536):
-                reply += chunk
+        refused = [connect() for _ in range(3)]  # each reads its refusal, keeps its socket
+        for sock in refused:
+            assert b"too many connections from your address" in refusal(sock)
+        gauges = server.call(lambda: prometheus_text(server.server)).splitlines()
+        assert {"gameserver_connections_open 2",
+                "gameserver_connections_refused_open 3"} <= set(gauges)  # every fd shown
+        other = connect("127.0.0.2")
+        other.sendall(encode(join_request("Echo", token(), 1)))
+        reply = b""
+        while chunk := other.recv(65536):
+            reply += chunk
         assert json.loads(reply)["status"] == "ok", reply  # not "too many connections (4)"
-        assert mute  # (open until here)
+        full = [connect("127.0.0.2") for _ in range(2)]  # every place taken now
+        until(lambda: server.call(lambda: len(server.server.connections)) == 4, "counted")
+        told = connect("127.0.0.3")  # refused: told why, though 3 refused ones are open
+        assert b"too many connections (4)" in refusal(told)
+        until(lambda: server.call(lambda: server.server.connections.refused_open) == 3,
+              "the oldest refused connection closed")
+        with contextlib.suppress(ConnectionResetError):
+            refused[0].recv(1024)  # (reset: its client had not closed)
+        assert mute and full  # (open until here)
 
 
 def test_a_server_that_stops_does_not_wait_for_tls_handshakes(
