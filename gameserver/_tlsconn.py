@@ -22,8 +22,10 @@ What a caller must know:
 - Flow control, and whether the client took some of its replies
   (``TransportConnection``), count the encrypted bytes in the plain
   transport's buffer.
-- There is no half-close (``_can_half_close`` is False), as before: a
-  refusal is the last reply, then the close.
+- A refusal after the handshake (a request too large) is followed by our
+  close_notify and a TCP FIN, and what the client still sends is dropped
+  unread until its end, as plain TCP drains it: a close with unread bytes
+  would reset the connection before the client read its refusal.
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ class TLSConnection(TransportConnection):
     # ------------------------------------------------------------ asyncio callbacks
 
     def data_received(self, data: bytes) -> None:
+        if self._tls_shut:  # our close_notify is out: what comes is dropped unread
+            return
         self._incoming.write(data)
         self._decrypt()
 
@@ -83,6 +87,10 @@ class TLSConnection(TransportConnection):
         """Go on with the handshake, then hand the client's bytes to the connection while
         it reads; an end of the client's side (close_notify, FIN) is its ``_eof``."""
         self._decrypt_due = False
+        if self._tls_shut:  # our close_notify is out (a refusal): only the end counts
+            if self._fin:
+                self._client_ended()
+            return
         tls = self._tls
         try:
             if not self._ready:
@@ -157,6 +165,11 @@ class TLSConnection(TransportConnection):
         if not self._ready:  # a refusal: sent once the handshake ends
             self._close_early = True
             return
+        self._shut_tls()
+        transport.close()
+
+    def _shut_tls(self) -> None:
+        """Send our close_notify after what is written: nothing more can be."""
         if not self._tls_shut:
             self._tls_shut = True
             try:
@@ -164,10 +177,22 @@ class TLSConnection(TransportConnection):
             except ssl.SSLError:  # (want-read: the client's close_notify need not come)
                 pass
             self._send_records()
-        transport.close()
 
     def _can_half_close(self) -> bool:
-        return False
+        """After the handshake: a refusal is followed by our close_notify and a FIN, and
+        what the client still sends is dropped unread until its end (DRAINING), so that
+        closing with unread bytes does not reset the connection before the client read
+        its refusal. Before it, a refusal waits for the handshake, then the close."""
+        transport = self._transport
+        return (self._ready and transport is not None and not transport.is_closing()
+                and transport.can_write_eof())
+
+    def _half_close(self) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        self._shut_tls()
+        transport.write_eof()
 
     def _pause_reading(self) -> None:
         self._app_reading = False

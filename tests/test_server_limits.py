@@ -243,6 +243,17 @@ def test_tls_client_trusting_another_certificate_fails(
     ok(tls_request(tls_server.port, join_request("Echo", token(), 1), unverified_context()))
 
 
+def test_a_tls_client_sending_megabytes_too_many_reads_its_refusal(
+        make_server: Callable[..., ServerThread], tls_pair: tuple[str, str]) -> None:
+    """The refusal, our close_notify and FIN; what the client still sends is drained, not
+    met with a reset that would destroy the refusal (as closing with it unread did)."""
+    cert, key = tls_pair
+    server = make_server(tls_cert=cert, tls_key=key, request_size_max=SIZE_MAX,
+                         connection_timeout=30)
+    reply = send_tls(server.port, padded_join(20_000 * SIZE_MAX), unverified_context())
+    assert error(parse_reply(reply)) == "server: request size exceeded by client"
+
+
 def test_a_tls_client_that_never_ends_its_handshake_is_counted_and_dropped(
         make_server: Callable[..., ServerThread], tls_pair: tuple[str, str]) -> None:
     """Counted from its connect (the limits apply before any handshake), and aborted at

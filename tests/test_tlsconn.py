@@ -145,6 +145,28 @@ def test_a_refusal_waits_for_the_handshake_then_the_connection_closes(
     run(tls_pair, body)
 
 
+def test_a_request_too_large_is_refused_and_the_rest_dropped_until_the_clients_end(
+        tls_pair: tuple[str, str]) -> None:
+    """As on plain TCP: the refusal, our close_notify and FIN, then what the client still
+    sends is dropped unread (closing with it unread would reset the connection before
+    the client read its refusal), until the client's own end."""
+    async def body(host: Host, connect: Callable[[], Client]) -> None:
+        client = connect()
+        client.handshake()
+        client.send(b'{"type": "discover", "pad": "' + b"x" * 3000)  # no end in sight
+        assert client.conn.state is State.DRAINING
+        assert json.loads(client.read())["message"] == (
+            "server: request size exceeded by client")
+        assert client.ended and client.transport.eof_written  # close_notify, then our FIN
+        client.conn.data_received(b"the rest of it, whatever it is" * 100)
+        assert not client.transport.aborted and client.conn.state is State.DRAINING
+        assert client.conn.eof_received() is True  # the client's end: closed
+        assert client.conn.state is State.CLOSING and client.transport.closing
+        assert not client.transport.aborted
+
+    run(tls_pair, body, request_size_max=1000)
+
+
 def test_a_handshake_not_ended_by_the_deadline_is_aborted(tls_pair: tuple[str, str]) -> None:
     async def body(host: Host, connect: Callable[[], Client]) -> None:
         client = connect()

@@ -36,6 +36,7 @@ class MemoryTransport(asyncio.Transport):
         self.high = self.low = 0
         self.writing_paused = False
         self.reading_paused = self.closing = self.aborted = False
+        self.eof_written = False  # our FIN (write_eof)
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         assert not self.closing, "written after the close"
@@ -116,6 +117,10 @@ class MemoryTransport(asyncio.Transport):
 
     def can_write_eof(self) -> bool:
         return True
+
+    def write_eof(self) -> None:
+        assert not self.closing, "half-closed after the close"
+        self.eof_written = True
 
 
 def replies(data: bytes) -> list[dict[str, Any]]:
