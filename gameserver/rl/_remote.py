@@ -27,8 +27,9 @@ next ``state`` returns the old game's final state once. The table knows
 when that is owed and asks twice in one write, keeping the second reply.
 
 A restart asks for the restarter's new state in the restart itself (the
-same extension), when that is the view wanted next; a server that answers
-without it gets the state request beside its restarts from then on.
+same extension), when that is the view wanted next; after a few replies in
+a row without it (an older server, a game in a worker process), the state
+request goes beside the restart from then on.
 
 A move whose next wanted view is the mover's own (a one-player game, a gym
 env whose other seats are other clients) asks for it in the move itself
@@ -321,6 +322,7 @@ class RemoteTable:
         self._move_showing_prefix: dict[tuple[int, int], bytes] = {}  # (mover, shown seat)
         self._states_in_replies = True  # the server shows a seat's state in a move's reply
         self._restart_states = True  # ... and the restarter's in a restart's
+        self._restart_misses = 0  # restart replies in a row without that state
         self._state_misses = 0  # replies in a row that came without the state asked for
         self._encoded: dict[int, tuple[dict[str, Any], bytes]] = {}
         self._views: dict[int, View] = {}
@@ -412,8 +414,14 @@ class RemoteTable:
             state = reply.get("state")
             if state is not None:
                 self._keep_view(restarter, state)
-            else:  # an older server, or a game in a worker process: ask beside from now on
-                self._restart_states = False
+                self._restart_misses = 0
+            else:  # (the view is fetched when wanted)
+                # An older server, or a game in a worker process, never sends it: after a
+                # few misses in a row, ask beside the restart from then on. (A hand-over
+                # owed to the restarter, after another client's restart, is one miss.)
+                self._restart_misses += 1
+                if self._restart_misses >= STATE_MISSES_MAX:
+                    self._restart_states = False
             return data
 
         return Plan([_encode({**ids, "with_state": True, "legal_moves": True})], restarted)
