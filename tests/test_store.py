@@ -736,3 +736,29 @@ def test_a_failed_commit_of_the_writer_thread_is_written_when_the_server_stops(
     with contextlib.closing(sqlite3.connect(path)) as saved:
         moves = saved.execute("SELECT move FROM game_moves").fetchall()
     assert [json.loads(move) for (move,) in moves] == [{"msg": "last"}]
+
+
+def test_a_session_whose_start_the_writer_failed_as_the_server_stopped_is_not_saved(
+        tmp_path: Path) -> None:
+    """Its joiners never got keys (their replies waited for that commit), as when the
+    loop releases a failed start (``_failed``): the last commit must not save it, or it
+    came back after a restart as a full session nobody can play in."""
+    path = tmp_path / "stop.db"
+
+    async def play() -> Any:
+        store, guard = open_store(path, sync="full")
+        with write_locked(str(path)):
+            [session] = echo_sessions(store, 1)  # its start: the next batch
+            joined = session.join_reply(session.players[0], 1000)
+            await asyncio.sleep(0)  # the pass that hands the batch to the writer thread
+            batch = store._in_flight
+            assert batch is not None and batch.starts
+            until(lambda: batch.landed is not None, "the writer's commit failed")
+            assert batch.landed[1] is not None  # (blocking the loop: it is not released)
+        store.close()  # as a server that stops does, before the loop runs again
+        guard.close()
+        return joined
+
+    assert isinstance(asyncio.run(play()), Wait)  # no key was handed out
+    with contextlib.closing(sqlite3.connect(path)) as saved:
+        assert saved.execute("SELECT token FROM live_sessions").fetchall() == []

@@ -37,7 +37,7 @@ for a retry grow beyond ``RETRY_MAX_BYTES``, they are dropped and each
 session they touched is written afresh (its row, and its game pickled as a
 new game row) at the next commit; the history of those games misses moves.
 
-(About 470 lines, more than our usual 450: batches, the writer thread, failed
+(About 490 lines, more than our usual 450: batches, the writer thread, failed
 commits and their retries, and closing share one piece of state, what is
 written and who waits for it.)
 """
@@ -201,7 +201,8 @@ class Store:
     def _in_flight_left(self) -> tuple[Ops, list[Ticket]]:
         """Closing: the batch the writer thread committed but the stopping loop did not
         release. Saved: its tickets are done. Failed: its rows (and tickets) go with the
-        last commit, first, as they would have with the next one."""
+        last commit, first, as they would have with the next one; a session it started
+        is forgotten, as the loop's release does (its joiners never got keys)."""
         batch, self._in_flight = self._in_flight, None
         if batch is None:
             return Ops(), []
@@ -210,12 +211,17 @@ class Store:
                       "changes in it may be lost")
             return Ops(), []
         ops, error = batch.landed
-        tickets = [*batch.tickets.values(), *(batch.retries or {}).values()]
+        tickets = [*batch.tickets.items(), *(batch.retries or {}).items()]
         if error is None:
-            for ticket in tickets:
+            for _, ticket in tickets:
                 ticket.done = True
             return Ops(), []
-        return ops, tickets
+        self._drop_starts(batch, ops)  # its joiners never got keys: not saved now either
+        started = {(live.game_name, live.token) for live in batch.starts}
+        for key, ticket in tickets:
+            if key in started:
+                ticket.done, ticket.error = True, JOIN_FAILED
+        return ops, [ticket for key, ticket in tickets if key not in started]
 
     def health(self) -> dict[str, Any]:
         """``{"status": "ok" | "degraded", "failed_saves", "unsaved_bytes", "since", "error"}``.
@@ -409,18 +415,23 @@ class Store:
                       "again with the next change and every %g s", self.path, error,
                       RETRY_INTERVAL)
         self._last_error = error
-        for live in batch.starts:  # nobody gets a key to a session that was not saved
-            if self._live.get((live.game_name, live.token)) is live:
-                del self._live[(live.game_name, live.token)]
-            assert self.rows is not None
-            self.rows.forget(ops, live)
-            live.session.close(ProtocolError(JOIN_FAILED))
+        self._drop_starts(batch, ops)
         self._backlog = ops
         self._backlog_lives.update(batch.touched)
         if ops.size > RETRY_MAX_BYTES:
             self._rewrite_afresh()
         if self._retry is None and self._loop is not None:
             self._retry = self._loop.call_later(RETRY_INTERVAL, self._retry_now)
+
+    def _drop_starts(self, batch: Batch, ops: Ops) -> None:
+        """``batch`` failed: nobody gets a key to a session it started, so the session is
+        closed and forgotten (``ops``, written again later, delete what they insert)."""
+        for live in batch.starts:
+            if self._live.get((live.game_name, live.token)) is live:
+                del self._live[(live.game_name, live.token)]
+            assert self.rows is not None
+            self.rows.forget(ops, live)
+            live.session.close(ProtocolError(JOIN_FAILED))
 
     def _retry_now(self) -> None:
         self._retry = None
