@@ -132,15 +132,22 @@ def test_bytes_that_are_not_tls_abort_the_connection(tls_pair: tuple[str, str]) 
     run(tls_pair, body)
 
 
-def test_a_refusal_waits_for_the_handshake_then_the_connection_closes(
+def test_a_refusal_waits_for_the_handshake_then_what_comes_is_dropped_until_the_end(
         tls_pair: tuple[str, str]) -> None:
+    """Beyond the limits: the refusal, our close_notify and FIN once the handshake ends,
+    then the request the client sends right after its handshake is dropped unread (the
+    connection was closed with it unread, and a large one reset it: the refusal lost)."""
     async def body(host: Host, connect: Callable[[], Client]) -> None:
         host.registry = ConnectionRegistry(100, 0)  # nobody may connect
         client = connect()
-        assert client.conn.state is State.CLOSING and not client.transport.closing
+        assert client.conn.state is State.DRAINING and not client.transport.eof_written
         client.handshake()
+        client.send(b'{"type": "discover", "pad": "' + b"x" * 3000)
         assert b"too many connections from your address" in client.read()
-        assert client.ended and client.transport.closing and not client.transport.aborted
+        assert client.ended and client.transport.eof_written
+        assert not client.transport.closing and client.conn.state is State.DRAINING
+        assert client.conn.eof_received() is True  # the client's end: closed
+        assert client.transport.closing and not client.transport.aborted
 
     run(tls_pair, body)
 
