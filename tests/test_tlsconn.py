@@ -174,6 +174,27 @@ def test_a_request_too_large_is_refused_and_the_rest_dropped_until_the_clients_e
     run(tls_pair, body, request_size_max=1000)
 
 
+def test_a_refused_client_that_never_ends_holds_no_memory_and_is_aborted_at_the_deadline(
+        tls_pair: tuple[str, str]) -> None:
+    """After our close_notify what comes (records, its close_notify, garbage) is not even
+    buffered for decryption; a client that never sends its end is aborted."""
+    async def body(host: Host, connect: Callable[[], Client]) -> None:
+        client = connect()
+        client.handshake()
+        client.send(b'{"type": "discover", "pad": "' + b"x" * 3000)
+        assert b"request size exceeded" in client.read() and client.ended
+        for _ in range(100):  # 10 MB of records, then its close_notify, then not TLS at all
+            client.send(b"x" * 100_000)
+        client.close_notify()
+        client.conn.data_received(b"not TLS" * 1000)
+        assert client.conn._incoming.pending == 0 and client.conn.state is State.DRAINING
+        assert not client.transport.closing
+        pass_deadline(client.conn)
+        assert client.transport.aborted
+
+    run(tls_pair, body, request_size_max=1000)
+
+
 def test_a_handshake_not_ended_by_the_deadline_is_aborted(tls_pair: tuple[str, str]) -> None:
     async def body(host: Host, connect: Callable[[], Client]) -> None:
         client = connect()
