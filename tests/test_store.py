@@ -813,9 +813,9 @@ def test_a_server_that_stops_while_the_writer_is_still_writing_leaves_the_file_t
     """The last commit does not run on the writer's connection, nor is it closed under the
     writer: the commit in flight lands whole, what came after is lost, and it says so."""
     path = str(tmp_path / "stuck.db")
-    child = subprocess.run(
-        [sys.executable, "-c", f"from tests.test_store import stuck_writer_stops as s; s({path!r})"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    code = f"from tests.test_store import stuck_writer_stops; stuck_writer_stops({path!r})"
+    child = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                           text=True, timeout=120)
     assert child.returncode == 0, child.stderr
     assert "still being written 30 s after the server stopped" in child.stderr
     with contextlib.closing(sqlite3.connect(path)) as saved:
