@@ -215,6 +215,7 @@ class Store:
                   "left to finish, and %d bytes of changes made after it are lost", lost)
         for ticket in [*(batch.tickets.values() if batch is not None else ()),
                        *(in_flight.tickets.values() if in_flight is not None else ()),
+                       *((in_flight.retries or {}).values() if in_flight is not None else ()),
                        *self._retry_tickets.values()]:
             ticket.done, ticket.error = True, SAVE_FAILED
         self._file = None  # (``_landed`` does nothing now)
