@@ -246,7 +246,7 @@ class BaseConnection:
         raise NotImplementedError
 
     def _can_half_close(self) -> bool:
-        """Whether ``_half_close`` is possible (TLS has no half-close)."""
+        """Whether ``_half_close`` is possible (the transport can send our end)."""
         raise NotImplementedError
 
     def _half_close(self) -> None:

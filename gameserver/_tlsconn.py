@@ -18,14 +18,16 @@ What a caller must know:
   connects, before the handshake; the handshake must end before the first
   deadline (``connection_timeout``, as asyncio's ``ssl_handshake_timeout``
   was), or the connection is aborted. Replies written before it ends (a
-  refusal) wait for it; a server that stops aborts it.
+  refusal) wait for it, and so does our end that follows them; a server
+  that stops aborts it.
 - Flow control, and whether the client took some of its replies
   (``TransportConnection``), count the encrypted bytes in the plain
   transport's buffer.
-- A refusal after the handshake (a request too large) is followed by our
-  close_notify and a TCP FIN, and what the client still sends is dropped
-  unread until its end, as plain TCP drains it: a close with unread bytes
-  would reset the connection before the client read its refusal.
+- A refusal (a request too large, or a connection beyond the limits, said
+  once the handshake ends) is followed by our close_notify and a TCP FIN,
+  and what the client still sends is dropped unread until its end, as
+  plain TCP drains it: a close with unread bytes would reset the connection
+  before the client read its refusal.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections.abc import Callable
 
 from ._connhost import ConnectionHost
 from ._transportconn import TransportConnection
@@ -45,7 +48,7 @@ RECV_SIZE = 64 * 1024  # plain bytes taken from the TLS object per read
 class TLSConnection(TransportConnection):
     """A connection whose bytes are encrypted with TLS, on a plain asyncio transport."""
 
-    __slots__ = ("_incoming", "_outgoing", "_tls", "_ready", "_early", "_close_early",
+    __slots__ = ("_incoming", "_outgoing", "_tls", "_ready", "_early", "_early_end",
                  "_app_reading", "_decrypt_due", "_fin", "_eof_seen", "_tls_shut")
 
     def __init__(self, host: ConnectionHost, context: ssl.SSLContext) -> None:
@@ -55,7 +58,8 @@ class TLSConnection(TransportConnection):
         self._tls = context.wrap_bio(self._incoming, self._outgoing, server_side=True)
         self._ready = False  # the handshake ended
         self._early: list[bytes] = []  # written before it did
-        self._close_early = False  # ... and closed too: close once they are sent
+        # ... and our end too (``_close`` or ``_half_close``): once they are sent
+        self._early_end: Callable[[], None] | None = None
         self._app_reading = True  # the connection reads (it may pause, see _pause_reading)
         self._decrypt_due = False  # a _decrypt is scheduled
         self._fin = False  # the client's TCP FIN came
@@ -96,7 +100,8 @@ class TLSConnection(TransportConnection):
             if not self._ready:
                 tls.do_handshake()
                 self._handshake_done()
-            while self._app_reading and not self._eof_seen and self._open():
+            while (self._app_reading and not self._eof_seen and not self._tls_shut
+                   and self._open()):
                 data = tls.read(RECV_SIZE)
                 if not data:  # close_notify
                     self._client_ended()
@@ -124,8 +129,8 @@ class TLSConnection(TransportConnection):
         early, self._early = self._early, []
         for data in early:
             self._write(data)
-        if self._close_early:
-            self._close()
+        if self._early_end is not None:
+            self._early_end()
 
     def _open(self) -> bool:
         transport = self._transport
@@ -163,7 +168,7 @@ class TLSConnection(TransportConnection):
         if transport is None or transport.is_closing():
             return
         if not self._ready:  # a refusal: sent once the handshake ends
-            self._close_early = True
+            self._early_end = self._close
             return
         self._shut_tls()
         transport.close()
@@ -179,17 +184,20 @@ class TLSConnection(TransportConnection):
             self._send_records()
 
     def _can_half_close(self) -> bool:
-        """After the handshake: a refusal is followed by our close_notify and a FIN, and
-        what the client still sends is dropped unread until its end (DRAINING), so that
-        closing with unread bytes does not reset the connection before the client read
-        its refusal. Before it, a refusal waits for the handshake, then the close."""
+        """A refusal is followed by our close_notify and a FIN, and what the client still
+        sends is dropped unread until its end (DRAINING), so that closing with unread
+        bytes does not reset the connection before the client read its refusal. Before
+        the handshake ends (a connection beyond the limits) both wait for it: a client
+        sends its request right after its handshake, and was reset (a large one)."""
         transport = self._transport
-        return (self._ready and transport is not None and not transport.is_closing()
-                and transport.can_write_eof())
+        return transport is not None and not transport.is_closing() and transport.can_write_eof()
 
     def _half_close(self) -> None:
         transport = self._transport
         if transport is None or transport.is_closing():
+            return
+        if not self._ready:
+            self._early_end = self._half_close
             return
         self._shut_tls()
         transport.write_eof()

@@ -321,15 +321,16 @@ class TLSClient:
             data += chunk
 
 
-@pytest.mark.parametrize("ending", ["close_notify", "fin"])
+@pytest.mark.parametrize("ending", ["close_notify", "fin", "refused"])
 def test_tls_replies_held_for_their_save_are_sent_after_the_client_closes_its_side(
         make_server, tmp_path, tls_pair, ending) -> None:
     """As on plain TCP: a TLS client that sends its moves and then closes its side
     (a close_notify, or a bare FIN) gets the replies held for the commit, then the
-    server's close_notify. (asyncio's TLS closed at once and dropped them.)"""
+    server's close_notify. (asyncio's TLS closed at once and dropped them.) One that
+    sends a request too large gets them, then its refusal, then the close_notify."""
     cert, key = tls_pair
     server = make_server(store=True, store_path=str(tmp_path / "s.db"), store_sync="full",
-                         tls_cert=cert, tls_key=key)
+                         tls_cert=cert, tls_key=key, request_size_max=200_000)
     disk = SlowDisk(server)
     with socket.create_connection((server.host, server.port), timeout=TIMEOUT) as sock, disk:
         client = TLSClient(sock, cert)
@@ -351,10 +352,16 @@ def test_tls_replies_held_for_their_save_are_sent_after_the_client_closes_its_si
         assert disk.holding.wait(TIMEOUT)  # the moves' commit is under way
         if ending == "close_notify":
             client.close_notify()
-        else:
+        elif ending == "fin":
             sock.shutdown(socket.SHUT_WR)
-        until(lambda: server.call(lambda: conn.state.name == "CLOSING"), "the client's end seen")
+        else:
+            client.send(b"x" * 200_001)
+        until(lambda: server.call(lambda: conn.state.name == (
+            "DRAINING" if ending == "refused" else "CLOSING")), "the client's end seen")
         disk.go()
         replies = client.read_to_the_end()
-    assert replies.split(TERMINATOR) == [b'{"status": "ok", "data": null}'] * 3 + [b""]
+    *held, last = replies.split(TERMINATOR)
+    assert held == [b'{"status": "ok", "data": null}'] * 3
+    assert json.loads(last or "null") == (None if ending != "refused" else {
+        "status": "error", "message": "server: request size exceeded by client"})
     assert server.call(lambda: server.server.lobby.sessions[("Echo", "tls")].moves) == 3

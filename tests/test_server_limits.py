@@ -271,6 +271,19 @@ def test_a_tls_client_that_never_ends_its_handshake_is_counted_and_dropped(
                           unverified_context()))["player_id"] == 0
 
 
+def test_a_tls_client_beyond_the_limits_sending_a_large_request_reads_its_refusal(
+        make_server: Callable[..., ServerThread], tls_pair: tuple[str, str]) -> None:
+    """Its refusal waits for the handshake; the request the client sends right after it is
+    drained, as a plain-TCP one is (the connection was closed with it unread: reset)."""
+    cert, key = tls_pair
+    server = make_server(tls_cert=cert, tls_key=key, connection_timeout=30,
+                         max_connections_per_address=1)
+    with socket.create_connection((server.host, server.port), timeout=TIMEOUT):
+        until(lambda: server.call(lambda: len(server.server.connections)) == 1, "counted")
+        refused = send_tls(server.port, padded_join(2_000_000), unverified_context())
+    assert b"too many connections from your address" in refused
+
+
 def test_refused_connections_do_not_take_the_places_of_other_addresses(
         make_server: Callable[..., ServerThread], monkeypatch: pytest.MonkeyPatch) -> None:
     """One address opens mute connections beyond its limit and never closes them: their

@@ -132,15 +132,22 @@ def test_bytes_that_are_not_tls_abort_the_connection(tls_pair: tuple[str, str]) 
     run(tls_pair, body)
 
 
-def test_a_refusal_waits_for_the_handshake_then_the_connection_closes(
+def test_a_refusal_waits_for_the_handshake_then_what_comes_is_dropped_until_the_end(
         tls_pair: tuple[str, str]) -> None:
+    """Beyond the limits: the refusal, our close_notify and FIN once the handshake ends,
+    then the request the client sends right after its handshake is dropped unread (the
+    connection was closed with it unread, and a large one reset it: the refusal lost)."""
     async def body(host: Host, connect: Callable[[], Client]) -> None:
         host.registry = ConnectionRegistry(100, 0)  # nobody may connect
         client = connect()
-        assert client.conn.state is State.CLOSING and not client.transport.closing
+        assert client.conn.state is State.DRAINING and not client.transport.eof_written
         client.handshake()
+        client.send(b'{"type": "discover", "pad": "' + b"x" * 3000)
         assert b"too many connections from your address" in client.read()
-        assert client.ended and client.transport.closing and not client.transport.aborted
+        assert client.ended and client.transport.eof_written
+        assert not client.transport.closing and client.conn.state is State.DRAINING
+        assert client.conn.eof_received() is True  # the client's end: closed
+        assert client.transport.closing and not client.transport.aborted
 
     run(tls_pair, body)
 
@@ -163,6 +170,27 @@ def test_a_request_too_large_is_refused_and_the_rest_dropped_until_the_clients_e
         assert client.conn.eof_received() is True  # the client's end: closed
         assert client.conn.state is State.CLOSING and client.transport.closing
         assert not client.transport.aborted
+
+    run(tls_pair, body, request_size_max=1000)
+
+
+def test_a_refused_client_that_never_ends_holds_no_memory_and_is_aborted_at_the_deadline(
+        tls_pair: tuple[str, str]) -> None:
+    """After our close_notify what comes (records, its close_notify, garbage) is not even
+    buffered for decryption; a client that never sends its end is aborted."""
+    async def body(host: Host, connect: Callable[[], Client]) -> None:
+        client = connect()
+        client.handshake()
+        client.send(b'{"type": "discover", "pad": "' + b"x" * 3000)
+        assert b"request size exceeded" in client.read() and client.ended
+        for _ in range(100):  # 10 MB of records, then its close_notify, then not TLS at all
+            client.send(b"x" * 100_000)
+        client.close_notify()
+        client.conn.data_received(b"not TLS" * 1000)
+        assert client.conn._incoming.pending == 0 and client.conn.state is State.DRAINING
+        assert not client.transport.closing
+        pass_deadline(client.conn)
+        assert client.transport.aborted
 
     run(tls_pair, body, request_size_max=1000)
 

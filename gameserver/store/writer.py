@@ -37,7 +37,7 @@ for a retry grow beyond ``RETRY_MAX_BYTES``, they are dropped and each
 session they touched is written afresh (its row, and its game pickled as a
 new game row) at the next commit; the history of those games misses moves.
 
-(About 470 lines, more than our usual 450: batches, the writer thread, failed
+(About 510 lines, more than our usual 450: batches, the writer thread, failed
 commits and their retries, and closing share one piece of state, what is
 written and who waits for it.)
 """
@@ -178,7 +178,11 @@ class Store:
         if self._writer is not None:
             self._queue.put(None)
             self._writer.join(30)
+            writing = self._writer.is_alive()
             self._writer = None
+            if writing:
+                self._leave_to_writer()
+                return
         ops, tickets = self._in_flight_left()
         ops.extend(self._take_backlog())
         batch, self._batch = self._batch, None
@@ -198,24 +202,48 @@ class Store:
             self._file = None
             log.info("store closed: %d changes saved in %d commits", self.changes, self.commits)
 
+    def _leave_to_writer(self) -> None:
+        """Closing, the writer thread still commits after 30 s (a disk that hangs): the
+        connection is its own until it ends, so nothing more is written and the file is
+        not closed (a statement of ours ran in the middle of its transaction, and closing
+        the connection under it crashed the process). Its commit may still land; the
+        changes made after it are lost; the lock is released as the process ends."""
+        batch, self._batch = self._batch, None
+        in_flight, self._in_flight = self._in_flight, None
+        lost = self._take_backlog().size + (batch.ops.size if batch is not None else 0)
+        log.error("a commit was still being written 30 s after the server stopped: it is "
+                  "left to finish, and %d bytes of changes made after it are lost", lost)
+        for ticket in [*(batch.tickets.values() if batch is not None else ()),
+                       *(in_flight.tickets.values() if in_flight is not None else ()),
+                       *((in_flight.retries or {}).values() if in_flight is not None else ()),
+                       *self._retry_tickets.values()]:
+            ticket.done, ticket.error = True, SAVE_FAILED
+        self._file = None  # (``_landed`` does nothing now)
+
     def _in_flight_left(self) -> tuple[Ops, list[Ticket]]:
         """Closing: the batch the writer thread committed but the stopping loop did not
         release. Saved: its tickets are done. Failed: its rows (and tickets) go with the
-        last commit, first, as they would have with the next one."""
+        last commit, first, as they would have with the next one; a session it started
+        is forgotten, as the loop's release does (its joiners never got keys)."""
         batch, self._in_flight = self._in_flight, None
         if batch is None:
             return Ops(), []
-        if batch.landed is None:  # still writing after 30 s: nothing more can be done
-            log.error("a commit was still being written when the server stopped; the "
-                      "changes in it may be lost")
+        if batch.landed is None:  # the writer thread died (not an SQLite error) before
+            log.error("a commit was not written when the server stopped; the changes in "
+                      "it are lost")
             return Ops(), []
         ops, error = batch.landed
-        tickets = [*batch.tickets.values(), *(batch.retries or {}).values()]
+        tickets = [*batch.tickets.items(), *(batch.retries or {}).items()]
         if error is None:
-            for ticket in tickets:
+            for _, ticket in tickets:
                 ticket.done = True
             return Ops(), []
-        return ops, tickets
+        self._drop_starts(batch, ops)  # its joiners never got keys: not saved now either
+        started = {(live.game_name, live.token) for live in batch.starts}
+        for key, ticket in tickets:
+            if key in started:
+                ticket.done, ticket.error = True, JOIN_FAILED
+        return ops, [ticket for key, ticket in tickets if key not in started]
 
     def health(self) -> dict[str, Any]:
         """``{"status": "ok" | "degraded", "failed_saves", "unsaved_bytes", "since", "error"}``.
@@ -409,18 +437,23 @@ class Store:
                       "again with the next change and every %g s", self.path, error,
                       RETRY_INTERVAL)
         self._last_error = error
-        for live in batch.starts:  # nobody gets a key to a session that was not saved
-            if self._live.get((live.game_name, live.token)) is live:
-                del self._live[(live.game_name, live.token)]
-            assert self.rows is not None
-            self.rows.forget(ops, live)
-            live.session.close(ProtocolError(JOIN_FAILED))
+        self._drop_starts(batch, ops)
         self._backlog = ops
         self._backlog_lives.update(batch.touched)
         if ops.size > RETRY_MAX_BYTES:
             self._rewrite_afresh()
         if self._retry is None and self._loop is not None:
             self._retry = self._loop.call_later(RETRY_INTERVAL, self._retry_now)
+
+    def _drop_starts(self, batch: Batch, ops: Ops) -> None:
+        """``batch`` failed: nobody gets a key to a session it started, so the session is
+        closed and forgotten (``ops``, written again later, delete what they insert)."""
+        for live in batch.starts:
+            if self._live.get((live.game_name, live.token)) is live:
+                del self._live[(live.game_name, live.token)]
+            assert self.rows is not None
+            self.rows.forget(ops, live)
+            live.session.close(ProtocolError(JOIN_FAILED))
 
     def _retry_now(self) -> None:
         self._retry = None
