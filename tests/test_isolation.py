@@ -596,8 +596,10 @@ def test_games_come_back_from_their_copies_and_the_moves_since_as_if_never_gone(
         pid = worker.pid
         assert pid is not None
         killed = remote.move({"sleep": 30}, local.current()[0])
-        while not worker.busy:
-            await asyncio.sleep(0.01)
+        # Read by the worker, not only written: a move still in the pipe when the worker
+        # dies is sent again (it did not kill it), and then sleeps out the time limit.
+        await until(lambda: worker.busy and worker._process is not None
+                    and worker._process.unread() == 0, "the move read by the worker")
         os.kill(pid, signal.SIGKILL)
         await ended(killed)
         assert killed.error is not None and "died during move()" in killed.error
