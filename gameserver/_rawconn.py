@@ -22,6 +22,12 @@ would only wait behind them, beyond the bound of flow control.
 Flow control: once more than ``reply_buffer_max`` bytes of replies wait in a
 connection's own buffer (the kernel's is full), the connection stops reading
 and serving; when the client has taken all but a quarter of them, it goes on.
+
+A client that takes some of its replies is alive (``_output_taken``): as
+``send`` takes bytes of our buffer, and, when a deadline passes with our
+buffer empty, as the kernel's send queue shrinks (Linux: ``TIOCOUTQ``). The
+kernel may hold megabytes of replies for a slow reader; a client that takes
+none of them is timed out one deadline later than one with nothing unsent.
 """
 
 from __future__ import annotations
@@ -29,8 +35,9 @@ from __future__ import annotations
 import _socket
 import asyncio
 import socket
+import sys
 
-from ._connection import OUTPUT_FULL, READ, READING, WAITING, BaseConnection
+from ._connection import CLOSING, OUTPUT_FULL, READ, READING, WAITING, BaseConnection
 from ._connhost import ConnectionHost
 
 # Bytes asked for per read. Not asyncio's 256 KiB: a buffer that large is above
@@ -47,12 +54,28 @@ LIMIT_RECHECKS = 2
 # connection -> deadline (loop time); kept in insertion order, which is deadline order
 Deadlines = dict["RawConnection", float]
 
+if sys.platform.startswith("linux"):
+    import fcntl
+    import termios
+
+    def kernel_unsent(fd: int) -> int | None:
+        """Bytes of replies in the kernel's send queue of socket ``fd``, not yet taken by
+        the client; None where it cannot be told."""
+        try:
+            return int.from_bytes(fcntl.ioctl(fd, termios.TIOCOUTQ, bytes(4)), sys.byteorder,
+                                  signed=True)
+        except OSError:
+            return None
+else:
+    def kernel_unsent(fd: int) -> int | None:
+        return None
+
 
 class RawConnection(BaseConnection):
     """A plain-TCP connection on a non-blocking socket."""
 
     __slots__ = ("_loop", "_deadlines", "_sock", "_fd", "_out", "_reading", "_corked",
-                 "_corked_bytes", "_cork_max", "_when_sent")
+                 "_corked_bytes", "_cork_max", "_when_sent", "_unsent_seen")
 
     def __init__(self, host: ConnectionHost, loop: asyncio.AbstractEventLoop,
                  deadlines: Deadlines, sock: _socket.socket) -> None:
@@ -71,6 +94,9 @@ class RawConnection(BaseConnection):
         # the state: a connection may be CLOSING or DRAINING while replies held for
         # their save are still to be written behind _out.
         self._when_sent: bool | None = None
+        # The kernel's unsent bytes when the last deadline passed with our buffer empty
+        # (None: not asked since the deadline was set).
+        self._unsent_seen: int | None = None
 
     def start(self, address: str) -> None:
         """Serve the connection, just accepted from ``address``.
@@ -241,8 +267,21 @@ class RawConnection(BaseConnection):
     def _set_deadline(self, seconds: float | None) -> None:
         deadlines = self._deadlines
         deadlines.pop(self, None)
+        self._unsent_seen = None
         if seconds is not None and self._sock is not None:
             deadlines[self] = self._loop.time() + seconds
+
+    def _timed_out(self) -> None:
+        """As ``BaseConnection._timed_out``, but a client that took some of the replies the
+        kernel still holds for it since the last deadline is alive (see the top)."""
+        state = self._state
+        if (state is READING or state is CLOSING) and not self._out and self._sock is not None:
+            unsent, seen = kernel_unsent(self._fd), self._unsent_seen
+            if unsent and (seen is None or unsent < seen):
+                self._set_deadline(self._host.settings.connection_timeout)
+                self._unsent_seen = unsent
+                return
+        super()._timed_out()
 
     def _pause_reading(self) -> None:
         if self._reading:

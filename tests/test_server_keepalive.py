@@ -6,6 +6,7 @@ import contextlib
 import json
 import socket
 import ssl
+import sys
 import threading
 import time
 
@@ -226,6 +227,19 @@ def slow_client(server, tls_pair, tls: bool) -> socket.socket:
     return sock
 
 
+def read_slowly_and_ask_again(sock: socket.socket, count: int) -> None:
+    """Read ``count`` replies 4 KB at a time, 20 ms apart (~200 KB/s at most), then ask
+    once more: the connection must still be open."""
+    replies = _buffers.pop(sock.fileno(), b"")
+    while replies.count(TERMINATOR) < count:
+        chunk = sock.recv(4096)
+        assert chunk, f"closed after {replies.count(TERMINATOR)} of {count} replies"
+        replies += chunk
+        time.sleep(0.02)  # the slow reader's pace (no timing is asserted)
+    send(sock, {"type": "discover", "keep_alive": True, "limit": 1})  # still open
+    assert json.loads(read_until_terminator(sock))["status"] == "ok"
+
+
 @pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
 def test_a_client_that_reads_slowly_is_alive_and_gets_every_reply(
         make_server, tls_pair, tls: bool) -> None:
@@ -242,14 +256,30 @@ def test_a_client_that_reads_slowly_is_alive_and_gets_every_reply(
         count = 20  # discover replies of ~20 KB each
         sock.sendall((json.dumps({"type": "discover", "keep_alive": True}).encode()
                       + TERMINATOR) * count)
-        replies = _buffers.pop(sock.fileno(), b"")
-        while replies.count(TERMINATOR) < count:
-            chunk = sock.recv(4096)
-            assert chunk, f"closed after {replies.count(TERMINATOR)} of {count} replies"
-            replies += chunk
-            time.sleep(0.02)  # the slow reader's pace (no timing is asserted)
-        send(sock, {"type": "discover", "keep_alive": True, "limit": 1})  # still open
-        assert json.loads(read_until_terminator(sock))["status"] == "ok"
+        read_slowly_and_ask_again(sock, count)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="TIOCOUTQ: Linux")
+def test_a_slow_reader_of_replies_the_kernel_holds_is_alive(make_server) -> None:
+    """All its replies left our buffer at once, into the kernel's (a large send buffer):
+    the deadline then asks the kernel whether the client took some since (it did: it is
+    not hung up), not only our buffer. (It was: closed after 0.8 s, data then FIN.)"""
+    server = make_server(connection_timeout=0.8)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(TIMEOUT)
+    with sock:
+        sock.connect((server.host, server.port))
+        send(sock, {"type": "discover", "keep_alive": True})
+        read_until_terminator(sock)
+        [conn] = server.call(lambda: list(server.server.connections))
+        server.call(conn._sock.setsockopt, socket.SOL_SOCKET, socket.SO_SNDBUF, 2**21)
+        count = 20  # discover replies of ~20 KB each: all in the kernel's buffer
+        sock.sendall((json.dumps({"type": "discover", "keep_alive": True}).encode()
+                      + TERMINATOR) * count)
+        until(lambda: server.call(lambda: not conn._out and not conn._reader.pending),
+              "every reply handed to the kernel")
+        read_slowly_and_ask_again(sock, count)
 
 
 @pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
