@@ -575,9 +575,7 @@ class BaseConnection:
             self._write(data)
             return
         held.append(data)
-        self._held_bytes += len(data)
-        if self._held_bytes > self._host.settings.reply_buffer_max:
-            self._pause(HELD_FULL)
+        self._count_held(len(data))
 
     def _hold(self, wait: Wait) -> None:
         """Hold the reply of the request being served until its save; serve the next one."""
@@ -594,9 +592,13 @@ class BaseConnection:
         if held is None:
             held = self._held = deque()
         held.append(entry)
-        self._held_bytes += entry.cost
         self._held_unsaved += 1
         entry.wait.on_wake(self._held_woken)
+        self._count_held(entry.cost)
+
+    def _count_held(self, size: int) -> None:
+        """``size`` more is held: beyond ``reply_buffer_max``, serving and reading pause."""
+        self._held_bytes += size
         if self._held_bytes > self._host.settings.reply_buffer_max:
             self._pause(HELD_FULL)
 

@@ -164,14 +164,13 @@ class TLSConnection(TransportConnection):
 
     def _close(self) -> None:
         """Send what is written, our close_notify, then close (once the transport sent it)."""
-        transport = self._transport
-        if transport is None or transport.is_closing():
+        if not self._open():
             return
         if not self._ready:  # a refusal: sent once the handshake ends
             self._early_end = self._close
             return
         self._shut_tls()
-        transport.close()
+        self._transport.close()  # type: ignore[union-attr]
 
     def _shut_tls(self) -> None:
         """Send our close_notify after what is written: nothing more can be."""
@@ -189,18 +188,16 @@ class TLSConnection(TransportConnection):
         bytes does not reset the connection before the client read its refusal. Before
         the handshake ends (a connection beyond the limits) both wait for it: a client
         sends its request right after its handshake, and was reset (a large one)."""
-        transport = self._transport
-        return transport is not None and not transport.is_closing() and transport.can_write_eof()
+        return self._open() and self._transport.can_write_eof()  # type: ignore[union-attr]
 
     def _half_close(self) -> None:
-        transport = self._transport
-        if transport is None or transport.is_closing():
+        if not self._open():
             return
         if not self._ready:
             self._early_end = self._half_close
             return
         self._shut_tls()
-        transport.write_eof()
+        self._transport.write_eof()  # type: ignore[union-attr]
 
     def _pause_reading(self) -> None:
         self._app_reading = False

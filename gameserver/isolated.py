@@ -656,6 +656,6 @@ class RemoteGame(CheckedGame):
         view = next((v for p, legal, v in views if (p, legal) == key), None)
         self._views[key] = (self.type_error("state", "did not come back from the worker").args[0]
                             if view is None else self._checked(view))
-        if len(self._views[key]) <= _channel.MIRROR_MAX // 2 and key not in self._wanted:
-            self._wanted.append(key)  # asked for once: sent along with every change
+        if len(self._views[key]) <= _channel.MIRROR_MAX // 2:
+            self.want(*key)  # asked for once: sent along with every change
         call.finish()

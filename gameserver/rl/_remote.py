@@ -63,14 +63,35 @@ RECV_SIZE = 256 * 1024
 OK_NONE_BYTES = b'{"status": "ok", "data": null}'  # as the server encodes it
 OK_NONE: dict[str, Any] = {"status": "ok", "data": None}  # shared: never change it
 MOVE_CACHE_MAX = 4096  # encoded moves kept per table
-# Replies in a row without the state a move asked for, after which the table asks for
-# states beside its moves instead (an older server, or states too large to come along).
+# Replies in a row without the state a move (or a restart) asked for, after which the
+# table asks for states beside its moves (restarts) instead (``StatesInReplies``).
 STATE_MISSES_MAX = 4
 REPLY_MAX = 64 * 1024 * 1024  # bytes of one reply, at most (a server could send forever)
 # json.loads without its checks of the input's type and encoding: replies are UTF-8 bytes.
 _decode = json.JSONDecoder().decode
 
 Finish = Callable[[list[dict[str, Any]]], Any]
+
+
+class StatesInReplies:
+    """Whether replies of one kind (moves, restarts) bring the state asked for along: yes
+    until ``STATE_MISSES_MAX`` of them in a row come without it (an older server, a game
+    in a worker process, a state too large to come along), then the table asks beside."""
+
+    __slots__ = ("on", "misses")
+
+    def __init__(self) -> None:
+        self.on = True
+        self.misses = 0  # replies in a row without the state
+
+    def came(self, with_state: bool) -> None:
+        """A reply that was asked for the state came, ``with_state`` or not."""
+        if with_state:
+            self.misses = 0
+            return
+        self.misses += 1
+        if self.misses >= STATE_MISSES_MAX:
+            self.on = False
 
 
 class Plan:
@@ -320,10 +341,8 @@ class RemoteTable:
         self._move_prefix: dict[int, bytes] = {}
         self._move_with_state_prefix: dict[int, bytes] = {}
         self._move_showing_prefix: dict[tuple[int, int], bytes] = {}  # (mover, shown seat)
-        self._states_in_replies = True  # the server shows a seat's state in a move's reply
-        self._restart_states = True  # ... and the restarter's in a restart's
-        self._restart_misses = 0  # restart replies in a row without that state
-        self._state_misses = 0  # replies in a row that came without the state asked for
+        self._move_states = StatesInReplies()  # a seat's state in a move's reply
+        self._restart_states = StatesInReplies()  # the restarter's in a restart's
         self._encoded: dict[int, tuple[dict[str, Any], bytes]] = {}
         self._views: dict[int, View] = {}
         self._owed: set[int] = set()  # seats owed the hand-over of a finished game
@@ -404,7 +423,7 @@ class RemoteTable:
         self._over = False
         ids = {"type": "restart", "game": self.game_name, "session": self.session,
                "player_id": restarter, "key": self._keys[restarter], "keep_alive": True}
-        if hint != restarter or not self._restart_states:
+        if hint != restarter or not self._restart_states.on:
             return self._fetch_hint(hint, [_encode(ids)],
                                     lambda replies: _data(replies[0], "restart", self.session))
 
@@ -414,14 +433,10 @@ class RemoteTable:
             state = reply.get("state")
             if state is not None:
                 self._keep_view(restarter, state)
-                self._restart_misses = 0
-            else:  # (the view is fetched when wanted)
-                # An older server, or a game in a worker process, never sends it: after a
-                # few misses in a row, ask beside the restart from then on. (A hand-over
-                # owed to the restarter, after another client's restart, is one miss.)
-                self._restart_misses += 1
-                if self._restart_misses >= STATE_MISSES_MAX:
-                    self._restart_states = False
+            # Without it (fetched when wanted): an older server or a game in a worker
+            # process never sends it; a hand-over owed to the restarter, after another
+            # client's restart, is one miss.
+            self._restart_states.came(state is not None)
             return data
 
         return Plan([_encode({**ids, "with_state": True, "legal_moves": True})], restarted)
@@ -437,7 +452,7 @@ class RemoteTable:
             if len(self._encoded) < MOVE_CACHE_MAX:
                 self._encoded[id(move)] = cached
         shown = None  # the seat whose view comes in the move's reply
-        if not self._states_in_replies or hint is None or hint in self._owed:
+        if not self._move_states.on or hint is None or hint in self._owed:
             payload = self._move_prefix[seat] + cached[1]
         elif hint == seat:  # the mover's own view next: in the reply
             payload = self._move_with_state_prefix[seat] + cached[1]
@@ -453,14 +468,11 @@ class RemoteTable:
             state = reply.get("state")
             if state is not None and shown is not None:
                 self._keep_view(shown, state)
-                self._state_misses = 0
+                self._move_states.came(True)
             elif shown is not None and reply.get("status") == "ok":
                 # A state too large to come along from a worker process misses now and
-                # then; an older server always does: after a few misses in a row, ask
-                # beside the move from now on.
-                self._state_misses += 1
-                if self._state_misses >= STATE_MISSES_MAX:
-                    self._states_in_replies = False
+                # then; an older server always does.
+                self._move_states.came(False)
             if reply.get("status") == "illegalmove":
                 return reply["message"]
             return _data(reply, f"move {move!r} of player {seat}", self.session)

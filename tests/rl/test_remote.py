@@ -270,5 +270,5 @@ def test_a_game_in_a_worker_process_is_played_with_the_states_in_the_move_replie
         assert set(finals) == {"player_0", "player_1"}
         assert sum(finals.values()) == 0  # a win and a loss, or a draw
         env.reset()
-    assert table._states_in_replies is True and table._state_misses == 0
+    assert table._move_states.on is True and table._move_states.misses == 0
     env.close()
