@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -177,12 +177,16 @@ class MemoryConnection(BaseConnection):
         self.reading = True
 
 
+HostT = TypeVar("HostT", bound="Host")
+
+
 @contextlib.contextmanager
-def hosting(**settings: Any) -> Iterator[Host]:
-    """A fresh host with these settings (the guard's thread is stopped afterwards)."""
-    host = Host(**settings)
+def hosting(host_type: type[HostT] | None = None, /, **settings: Any) -> Iterator[HostT]:
+    """A fresh host (a ``Host``, or of ``host_type``) with these settings (the guard's
+    thread is stopped afterwards)."""
+    host = (host_type or Host)(**settings)
     try:
-        yield host
+        yield host  # type: ignore[misc]
     finally:
         host.guard.close()
 
@@ -421,13 +425,8 @@ class SavingHost(Host):
             wait.wake(now=True)
 
 
-@contextlib.contextmanager
-def saving_host(**settings: Any) -> Iterator[SavingHost]:
-    host = SavingHost(**settings)
-    try:
-        yield host
-    finally:
-        host.guard.close()
+def saving_host(**settings: Any) -> contextlib.AbstractContextManager[SavingHost]:
+    return hosting(SavingHost, **settings)
 
 
 class CountingConnection(MemoryConnection):

@@ -92,6 +92,24 @@ def subscribed(port: int, player: Player, tls: ssl.SSLContext | None = None,
     return conn
 
 
+def play_both_seats(conn: Subscriber, players: list[Player],
+                    state: dict[str, Any] | None = None) -> None:
+    """One client plays both seats of a TicTacToe session to its end on ``conn``, each
+    move's reply showing the next seat's state (``state``: the game as player 0 saw it
+    last, if it has seen it since it changed)."""
+    if state is None:
+        state = conn.request({"type": "state", **ids(players[0]), "observer": False})["data"]
+    while not state["gameover"]:
+        mover = state["current"][0]
+        nxt = players[1 - mover]
+        reply = conn.request({"type": "move", **ids(players[mover]),
+                              "move": {"position": state["board"].index(-1)},
+                              "with_state": {"player_id": nxt.player_id, "key": nxt.key}})
+        assert reply["status"] == "ok", reply
+        assert reply["state"]["current"] in ([nxt.player_id], [])
+        state = reply["state"]
+
+
 def play_until_over(players: list[Player], conns: list[Subscriber]) -> None:
     """Both sides move on the pushes they get (moves with state), until the game ends."""
     states = [conn.push()["data"] for conn in conns]
@@ -128,15 +146,7 @@ def test_one_client_plays_both_seats_with_the_next_seats_state_in_each_reply(
                           "with_state": {"player_id": 1 - mover, "key": players[mover].key}})
     # Refused before the game saw it: the loop below plays cell 0 first, and it is free.
     assert wrong == {"status": "error", "message": "framework: invalid key"}
-    while not state["gameover"]:
-        mover = state["current"][0]
-        nxt = players[1 - mover]
-        reply = conn.request({"type": "move", **ids(players[mover]),
-                              "move": {"position": state["board"].index(-1)},
-                              "with_state": {"player_id": nxt.player_id, "key": nxt.key}})
-        assert reply["status"] == "ok", reply
-        assert reply["state"]["current"] in ([nxt.player_id], [])
-        state = reply["state"]
+    play_both_seats(conn, players, state)
     conn.close()
 
 
@@ -348,15 +358,7 @@ def test_one_client_plays_both_seats_of_a_worker_game_with_states_in_replies(
         worker_server: ServerThread) -> None:
     players = seat_two(worker_server.port, "worker-both")
     conn = Subscriber(worker_server.port, None)
-    state = conn.request({"type": "state", **ids(players[0]), "observer": False})["data"]
-    while not state["gameover"]:
-        mover = state["current"][0]
-        nxt = players[1 - mover]
-        reply = conn.request({"type": "move", **ids(players[mover]),
-                              "move": {"position": state["board"].index(-1)},
-                              "with_state": {"player_id": nxt.player_id, "key": nxt.key}})
-        assert reply["status"] == "ok", reply
-        state = reply["state"]
+    play_both_seats(conn, players)
     conn.close()
 
 
@@ -425,24 +427,10 @@ def test_a_view_never_goes_back_when_pushes_wait_for_a_slow_save_beside_held_rep
         client.sock.close()
 
 
-def play_out(conn: Subscriber, players: list[Player],
-             state: dict[str, Any] | None = None) -> None:
-    """Play a session to its end on ``conn``, each move showing player 0's view (``state``:
-    the one player 0 has seen, if it has seen the game's start)."""
-    if state is None:
-        state = conn.request({"type": "state", **ids(players[0]), "observer": False})["data"]
-    while not state["gameover"]:
-        mover = state["current"][0]
-        reply = conn.request({"type": "move", **ids(players[mover]),
-                              "move": {"position": state["board"].index(-1)},
-                              "with_state": {"player_id": 0, "key": players[0].key}})
-        state = reply["state"]
-
-
 def test_a_restart_with_state_carries_the_restarters_new_state(server: ServerThread) -> None:
     players = seat_two(server.port, "restart-with-state")
     conn = Subscriber(server.port)
-    play_out(conn, players)
+    play_both_seats(conn, players)
     reply = conn.request({"type": "restart", **ids(players[0]), "with_state": True,
                           "legal_moves": True})
     assert reply["status"] == "ok" and reply["data"] is None
@@ -467,10 +455,10 @@ def test_a_restart_with_state_of_a_worker_game_carries_it_without_legal_moves(
     asking for legal moves gets no state, and the view stays unseen (docs/protocol.md)."""
     players = seat_two(worker_server.port, "worker-restart-state")
     conn = Subscriber(worker_server.port)
-    play_out(conn, players)
+    play_both_seats(conn, players)
     shown = conn.request({"type": "restart", **ids(players[0]), "with_state": True})
     assert shown["state"]["board"] == [-1] * 9
-    play_out(conn, players, shown["state"])
+    play_both_seats(conn, players, shown["state"])
     unshown = conn.request({"type": "restart", **ids(players[0]), "with_state": True,
                             "legal_moves": True})
     assert unshown == {"status": "ok", "data": None}
