@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..waits import Wait
@@ -38,3 +39,10 @@ class Batch:
         # error (None: saved). ``Store.close`` reads it when the loop stops before it
         # could release the batch.
         self.landed: tuple[Ops, str | None] | None = None
+
+    def every_ticket(self) -> Iterable[tuple[Key, Ticket]]:
+        """The tickets this batch answers: the retries first (they stand for changes
+        older than the rest), then its own."""
+        if self.retries is None:  # (most batches: no list made)
+            return self.tickets.items()
+        return [*self.retries.items(), *self.tickets.items()]

@@ -213,10 +213,11 @@ class Store:
         lost = self._take_backlog().size + (batch.ops.size if batch is not None else 0)
         log.error("a commit was still being written 30 s after the server stopped: it is "
                   "left to finish, and %d bytes of changes made after it are lost", lost)
-        for ticket in [*(batch.tickets.values() if batch is not None else ()),
-                       *(in_flight.tickets.values() if in_flight is not None else ()),
-                       *((in_flight.retries or {}).values() if in_flight is not None else ()),
-                       *self._retry_tickets.values()]:
+        tickets = [*self._retry_tickets.items()]
+        for left in (batch, in_flight):
+            if left is not None:
+                tickets.extend(left.every_ticket())
+        for _, ticket in tickets:
             ticket.done, ticket.error = True, SAVE_FAILED
         self._file = None  # (``_landed`` does nothing now)
 
@@ -233,7 +234,7 @@ class Store:
                       "it are lost")
             return Ops(), []
         ops, error = batch.landed
-        tickets = [*batch.tickets.items(), *(batch.retries or {}).items()]
+        tickets = batch.every_ticket()
         if error is None:
             for _, ticket in tickets:
                 ticket.done = True
@@ -407,10 +408,8 @@ class Store:
         else:
             self._failed(batch, ops, error)
         started = {(live.game_name, live.token) for live in batch.starts} if error else ()
-        retried = batch.retries  # (first: they stand for changes older than the rest)
-        tickets = batch.tickets.items() if retried is None else [*retried.items(),
-                                                                 *batch.tickets.items()]
-        for key, ticket in tickets:
+        retried = batch.retries
+        for key, ticket in batch.every_ticket():
             if error is not None and key in started:  # closed: nothing is written again
                 ticket.error = JOIN_FAILED
             elif error is not None:  # written again later: the session's replies wait for it
