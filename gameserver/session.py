@@ -317,20 +317,25 @@ class Session:
         its move: it is too large) the reply comes without it.
         """
         reply = protocol.ok(None) if rejection is None else protocol.illegal_move(rejection)
-        outcome: Outcome | None = None
-        if shown is not None:
-            player_id, legal_moves = shown
-            try:
-                state = self._view_reply(player_id, legal_moves)
-            except GameCodeError:  # the move stands; the state's error comes with the next state
-                state = None
-            if isinstance(state, bytes):  # (else a Call: the worker sends the view later)
-                outcome = self._saved(protocol.with_state(reply, state), (player_id, False))
-        if outcome is None:
-            outcome = self._saved(reply)
+        outcome = self._saved_showing(reply, shown)
         # Only now: the view shown in the reply is not woken for this move.
         self._wake()
         return outcome
+
+    def _saved_showing(self, reply: bytes, shown: tuple[int, bool] | None) -> Outcome:
+        """``reply`` once saved, carrying the state of ``shown`` (player id, legal moves)
+        where it is at hand, that player's view then counting as having seen it. Not at
+        hand: the game's ``state`` fails (the change stands; the error comes with the next
+        ``state``), or a game in a worker process has not sent that view along."""
+        if shown is None:
+            return self._saved(reply)
+        try:
+            state = self._view_reply(*shown)
+        except GameCodeError:
+            return self._saved(reply)
+        if not isinstance(state, bytes):  # (a Call: the worker sends the view later)
+            return self._saved(reply)
+        return self._saved(protocol.with_state(reply, state), (shown[0], False))
 
     def state(self, player_id: int, key: str, observer: bool,
               legal_moves: bool = False, timer: bool = False) -> Outcome:
@@ -517,15 +522,9 @@ class Session:
         """The reply to a restart, once saved; with ``shown`` (player id, legal moves) and
         the restart done, carrying that player's new state where it is at hand and the
         player's view is not owed the old game's end (which its next ``state`` returns)."""
-        if shown is None or reply != protocol.OK_NULL or (shown[0], False) in self._owed:
-            return self._saved(reply)
-        try:
-            state = self._view_reply(*shown)
-        except GameCodeError:  # the restart stands; the state's error comes with a state
-            return self._saved(reply)
-        if not isinstance(state, bytes):  # (a Call: the worker has not sent that view)
-            return self._saved(reply)
-        return self._saved(protocol.with_state(reply, state), (shown[0], False))
+        if shown is not None and (reply != protocol.OK_NULL or (shown[0], False) in self._owed):
+            shown = None
+        return self._saved_showing(reply, shown)
 
     def _restarted(self, player_id: int, new_game: CheckedGame,
                    build: Call | None = None) -> bytes:
