@@ -164,6 +164,14 @@ class Link:
 
     def _read(self, sock: socket.socket, count: int) -> list[dict[str, Any]]:
         buffer = self._buffer
+        if not buffer:
+            # Usually one receive brings exactly the replies asked for: no buffering.
+            chunk = sock.recv(RECV_SIZE)
+            if chunk.endswith(TERMINATOR) and chunk.count(TERMINATOR) == count:
+                return [_reply_of(raw) for raw in chunk.split(TERMINATOR)[:count]]
+            if not chunk:
+                raise GameError(_closed_message(""))
+            buffer += chunk
         replies: list[dict[str, Any]] = []
         start = 0
         while len(replies) < count:
@@ -179,13 +187,7 @@ class Link:
                     raise GameError(_closed_message(text))
                 buffer += chunk
                 continue
-            raw = buffer[:end]
-            # Most replies to moves and restarts are this one: no need to parse it.
-            try:
-                replies.append(OK_NONE if raw == OK_NONE_BYTES else _decode(raw.decode()))
-            except ValueError:
-                raise GameError(f"the server sent a reply that is not JSON: "
-                                f"{bytes(raw[:100])!r}") from None
+            replies.append(_reply_of(buffer[:end]))
             del buffer[:end + len(TERMINATOR)]
             start = 0
         return replies
@@ -291,6 +293,15 @@ def _read_to_end(sock: socket.socket) -> dict[str, Any]:
     except ValueError:
         raise GameError(_closed_message(text)) from None
     return reply
+
+
+def _reply_of(raw: bytes | bytearray) -> dict[str, Any]:
+    """One reply, decoded (most replies to moves and restarts are ``OK_NONE``: no parsing)."""
+    try:
+        return OK_NONE if raw == OK_NONE_BYTES else _decode(raw.decode())
+    except ValueError:
+        raise GameError(f"the server sent a reply that is not JSON: {bytes(raw[:100])!r}"
+                        ) from None
 
 
 def _closed_message(text: str) -> str:

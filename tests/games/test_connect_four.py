@@ -230,3 +230,13 @@ def test_200_random_games_via_legal_moves() -> None:
         if state["winner"] is None:  # a draw only on a full board
             assert all(cell != -1 for row in state["board"] for cell in row)
     assert {0, 1} <= {state["winner"] for state in finals}
+
+
+def test_rl_observation_marks_each_cell_mine_the_opponents_or_empty() -> None:
+    board = [[-1] * 7 for _ in range(6)]
+    board[5][0], board[5][1], board[4][0] = 0, 1, 1
+    seen = ConnectFour.rl_observation({"board": board}, 0)
+    assert len(seen) == 6 and all(len(row) == 7 for row in seen)
+    assert [list(cell) for cell in seen[5][:3]] == [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
+    assert list(seen[4][0]) == [0, 1, 0] and list(seen[0][6]) == [0, 0, 1]
+    assert list(ConnectFour.rl_observation({"board": board}, 1)[4][0]) == [1, 0, 0]

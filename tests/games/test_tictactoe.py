@@ -174,3 +174,15 @@ def test_200_random_games_via_legal_moves() -> None:
     finals = random_games(TicTacToe, 2, games=200, seed=5, max_moves=9,
                           check_listed=exactly_the_free_cells)
     assert {state["winner"] for state in finals} == {0, 1, None}
+
+
+def test_rl_observation_marks_each_cell_mine_the_opponents_or_empty() -> None:
+    board = [0, 1, -1,
+             -1, 0, -1,
+             1, -1, -1]
+    mine, theirs, empty = [1, 0, 0], [0, 1, 0], [0, 0, 1]
+    seen = TicTacToe.rl_observation({"board": board, "winner": None}, 0)
+    assert [[list(cell) for cell in row] for row in seen] == [
+        [mine, theirs, empty], [empty, mine, empty], [theirs, empty, empty]]
+    seen = TicTacToe.rl_observation({"board": board, "winner": None}, 1)
+    assert [list(cell) for cell in seen[0]] == [theirs, mine, empty]

@@ -272,3 +272,29 @@ def test_a_game_in_a_worker_process_is_played_with_the_states_in_the_move_replie
         env.reset()
     assert table._move_states.on is True and table._move_states.misses == 0
     env.close()
+
+
+def test_replies_are_read_whole_however_the_bytes_arrive() -> None:
+    """Two replies in one write, then a reply larger than a receive followed by a
+    small one: every reply comes out whole and in order."""
+    big = {"status": "ok", "data": "x" * (2 * _remote.RECV_SIZE)}
+    answers = [b'{"status": "ok", "data": 1}EOT\x00{"status": "ok", "data": 2}EOT\x00',
+               json.dumps(big).encode() + b'EOT\x00{"status": "ok", "data": 3}EOT\x00']
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            for reply in answers:
+                conn.recv(65536)
+                conn.sendall(reply)
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    link = _remote.Link(("127.0.0.1", listener.getsockname()[1]), timeout=TIMEOUT)
+    request = b'{"type": "discover", "keep_alive": true}EOT\x00'
+    assert [reply["data"] for reply in link.exchange([request, request])] == [1, 2]
+    assert link.exchange([request, request]) == [big, {"status": "ok", "data": 3}]
+    link.close()
+    thread.join(TIMEOUT)
+    listener.close()
