@@ -208,6 +208,9 @@ def test_a_request_the_worker_had_not_read_when_it_was_killed_is_played_in_the_n
     pid = worker_pid(server)
     assert pid is not None
     os.kill(pid, signal.SIGSTOP)
+    # Stopped before the move is written: a worker still on its way to the stop could take
+    # the move out of the pipe first (the read sees data before it sees the signal).
+    os.waitid(os.P_PID, pid, os.WSTOPPED | os.WNOWAIT)
     replies: list[dict[str, Any]] = []
     mover = threading.Thread(target=lambda: replies.append(solo.move(say="after")))
     mover.start()
