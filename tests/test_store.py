@@ -713,6 +713,33 @@ def test_changes_made_as_a_large_commit_lands_are_committed_once(
     assert asyncio.run(play()) == 2  # the large move's, and the small one's: no empty third
 
 
+@pytest.mark.parametrize("disk", ["saves", "fails"])
+def test_replies_waiting_for_the_changes_the_close_writes_are_woken(
+        tmp_path: Path, disk: str) -> None:
+    """The server stops before the pass that commits a move: ``close`` writes it, and
+    the reply waiting for it is woken with how that went. (It was marked done, but
+    nothing woke it: a carrier still holding it waited for ever.)"""
+    path = tmp_path / "close.db"
+
+    async def play() -> Any:
+        store, guard = open_store(path)
+        [session] = echo_sessions(store, 1)
+        await woken(session.join_reply(session.players[0], 1000))
+        moved = session.move(0, session.players[0].key, {"msg": "last"})
+        assert isinstance(moved, Wait) and not moved.woken  # its commit: the next pass
+        with write_locked(str(path)) if disk == "fails" else contextlib.nullcontext():
+            store.close()  # as a server that stops does, before that pass
+        guard.close()
+        return moved
+
+    moved = asyncio.run(play())
+    assert moved.woken
+    if disk == "saves":
+        assert moved.resume() == protocol.ok(None)
+    else:
+        assert json.loads(moved.resume()) == {"status": "error", "message": SAVE_FAILED}
+
+
 def test_a_failed_commit_of_the_writer_thread_is_written_when_the_server_stops(
         tmp_path: Path) -> None:
     """The loop stops before it can release a commit the writer thread just failed: the
@@ -732,7 +759,8 @@ def test_a_failed_commit_of_the_writer_thread_is_written_when_the_server_stops(
             assert batch.landed[1] is not None  # (blocking the loop: it is not released)
         store.close()  # as a server that stops does, before the loop runs again
         guard.close()
-        assert isinstance(moved, Wait)  # (its reply: the server stops)
+        assert isinstance(moved, Wait) and moved.woken  # written by the last commit
+        assert moved.resume() == protocol.ok(None)
 
     asyncio.run(play())
     with contextlib.closing(sqlite3.connect(path)) as saved:
@@ -761,7 +789,9 @@ def test_a_session_whose_start_the_writer_failed_as_the_server_stopped_is_not_sa
         guard.close()
         return joined
 
-    assert isinstance(asyncio.run(play()), Wait)  # no key was handed out
+    joined = asyncio.run(play())
+    assert isinstance(joined, Wait) and joined.woken  # no key was handed out: an error
+    assert json.loads(joined.resume()) == {"status": "error", "message": writer.JOIN_FAILED}
     with contextlib.closing(sqlite3.connect(path)) as saved:
         assert saved.execute("SELECT token FROM live_sessions").fetchall() == []
 
@@ -789,8 +819,8 @@ def stuck_writer_stops(path: str) -> None:
             session.move(0, session.players[0].key, {"msg": f"{session.token} in flight"})
         await asyncio.sleep(0)  # the pass that hands the batch to the writer thread
         assert holding.wait(30)
-        for session in sessions:  # the next commit: it waits for the one in flight
-            session.move(0, session.players[0].key, {"msg": f"{session.token} after"})
+        held = [session.move(0, session.players[0].key, {"msg": f"{session.token} after"})
+                for session in sessions]  # the next commit: it waits for the one in flight
         thread = store._writer
         assert thread is not None
         # Still writing when the wait ends. (On main close went on with the connection,
@@ -800,6 +830,9 @@ def stuck_writer_stops(path: str) -> None:
         unblock.start()
         store.close()
         unblock.cancel()
+        for wait in held:  # lost (the commit in flight may land): each reply says so
+            assert isinstance(wait, Wait) and wait.woken
+            assert json.loads(wait.resume())["message"] == SAVE_FAILED
         release.set()
         threading.Thread.join(thread, 30)
         guard.close()

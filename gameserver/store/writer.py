@@ -169,7 +169,11 @@ class Store:
 
     def close(self) -> None:
         """Write what is pending (once more, if it failed: a commit the writer thread
-        failed that the stopping loop did not release too), stop the writer, unlock."""
+        failed that the stopping loop did not release too), stop the writer, unlock.
+
+        Every ticket still open is answered with how its last commit ended, and the
+        replies waiting for it are woken (not ``now``: their carriers resume them in a
+        later pass, if the loop runs one). Make no change after this: it is not written."""
         if self._retry is not None:
             self._retry.cancel()
         if self._checkpointer is not None:
@@ -196,7 +200,7 @@ class Store:
                       error)
         tickets.extend(self._retry_tickets.values())
         for ticket in tickets:  # (if this failed, nothing writes them again: no ``again``)
-            ticket.done, ticket.error = True, error and SAVE_FAILED
+            ticket.answer(error and SAVE_FAILED)
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -218,7 +222,7 @@ class Store:
             if left is not None:
                 tickets.extend(left.every_ticket())
         for _, ticket in tickets:
-            ticket.done, ticket.error = True, SAVE_FAILED
+            ticket.answer(SAVE_FAILED)
         self._file = None  # (``_landed`` does nothing now)
 
     def _in_flight_left(self) -> tuple[Ops, list[Ticket]]:
@@ -237,13 +241,13 @@ class Store:
         tickets = batch.every_ticket()
         if error is None:
             for _, ticket in tickets:
-                ticket.done = True
+                ticket.answer(None)
             return Ops(), []
         self._drop_starts(batch, ops)  # its joiners never got keys: not saved now either
         started = {(live.game_name, live.token) for live in batch.starts}
         for key, ticket in tickets:
             if key in started:
-                ticket.done, ticket.error = True, JOIN_FAILED
+                ticket.answer(JOIN_FAILED)
         return ops, [ticket for key, ticket in tickets if key not in started]
 
     def health(self) -> dict[str, Any]:
@@ -410,23 +414,17 @@ class Store:
         started = {(live.game_name, live.token) for live in batch.starts} if error else ()
         retried = batch.retries
         for key, ticket in batch.every_ticket():
-            if error is not None and key in started:  # closed: nothing is written again
-                ticket.error = JOIN_FAILED
-            elif error is not None:  # written again later: the session's replies wait for it
-                if retried is not None and retried.get(key) is ticket and not ticket.waiters:
-                    # No reply waits for this retry: it stands for the next one too (see
-                    # ``Ticket.again``: a chain of them would grow while the disk fails).
-                    self._retry_tickets[key] = ticket
-                    continue
-                ticket.error = SAVE_FAILED
+            if error is None:
+                ticket.answer(None, now=True)  # a reply that waited for it may go out now
+            elif key in started:  # closed: nothing is written again
+                ticket.answer(JOIN_FAILED, now=True)
+            elif retried is not None and retried.get(key) is ticket and not ticket.waiters:
+                # No reply waits for this retry: it stands for the next one too (see
+                # ``Ticket.again``: a chain of them would grow while the disk fails).
+                self._retry_tickets[key] = ticket
+            else:  # written again later: the session's replies wait for it
                 ticket.again = self._retry_tickets.setdefault(key, Ticket())
-            ticket.done = True
-            waiters, ticket.waiters = ticket.waiters, []
-            for waiter in waiters:  # a reply that waited for this commit may go out now
-                try:
-                    waiter.wake(now=True)
-                except Exception:  # a carrier's bug: the other tickets are answered still
-                    log.exception("answering a saved change failed")
+                ticket.answer(SAVE_FAILED, now=True)
 
     def _failed(self, batch: Batch, ops: Ops, error: str) -> None:
         self.failed_saves += 1
