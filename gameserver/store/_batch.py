@@ -13,6 +13,12 @@ Key = tuple[str, str]  # (game name, session token)
 
 log = logging.getLogger("gameserver.store")
 
+# A ticket's errors: what the replies waiting for it say instead.
+SAVE_FAILED = ("server: the change was made, but the server could not save it to disk "
+               "(see the server log); it is saved again with the next change")
+JOIN_FAILED = ("server: the new session could not be saved to disk (see the server log), "
+               "so it was not started; join again later")
+
 
 @dataclass(eq=False)
 class Ticket:
