@@ -141,7 +141,7 @@ class Child:
     complains on stderr, stopped and held the benchmark. And a wait for a line ends at
     its deadline, also when the child prints nothing and does not exit (a blocking
     ``readline`` waited for ever). Lines nobody looked at are kept up to ``KEPT``; more
-    are counted and dropped.
+    are dropped.
 
     Args:
         command: the program and its arguments, run in ``PEERS_DIR``.
@@ -200,7 +200,6 @@ class _Lines:
     def __init__(self, stream: IO[str], kept: int) -> None:
         self._lines: collections.deque[str] = collections.deque()
         self._kept = kept
-        self.dropped = 0
         self._ended = False
         self._changed = threading.Condition()
         self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
@@ -212,8 +211,6 @@ class _Lines:
                 with self._changed:
                     if len(self._lines) < self._kept:
                         self._lines.append(line)
-                    else:
-                        self.dropped += 1
                     self._changed.notify_all()
         with self._changed:
             self._ended = True
