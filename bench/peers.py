@@ -34,14 +34,16 @@ installed already.
 
 from __future__ import annotations
 
+import collections
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import _common
 import tictactoe_load
@@ -81,20 +83,17 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_peer(script: str) -> tuple[subprocess.Popen[str], int]:
-    """A peer's server on a free port; a few tries, in case another program took the port."""
-    node = shutil.which("node") or "node"
+def start_peer(command: list[str]) -> tuple[Child, int]:
+    """A peer's server (``command PORT``) on a free port; a few tries, in case another
+    program took the port."""
     for attempt in range(3):
         port = free_port()
-        server = subprocess.Popen([node, script, str(port)], cwd=PEERS_DIR,
-                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True)
+        server = Child([*command, str(port)], errors_apart=False)
         try:
-            _wait_for_line(server, "listening on", STARTUP_TIMEOUT)
+            server.wait_for_line("listening on", STARTUP_TIMEOUT)
             return server, port
         except RuntimeError:
-            server.kill()
-            server.wait()
+            server.stop()
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
@@ -104,46 +103,136 @@ def run_peer(name: str, sessions: int, seconds: float, warmup: float) -> dict[st
     """One peer server and its load generator, for one K; the figures."""
     server_script, load_script = PEERS[name]
     node = shutil.which("node") or "node"
-    server, port = start_peer(server_script)
-    generator: subprocess.Popen[str] | None = None
+    return measure_peer(name, [node, server_script], [node, load_script], sessions, seconds,
+                        warmup)
+
+
+def measure_peer(name: str, server_command: list[str], load_command: list[str], sessions: int,
+                 seconds: float, warmup: float) -> dict[str, Any]:
+    """The server ``server_command PORT`` under ``load_command PORT K WARMUP SECONDS``
+    (run in ``PEERS_DIR``), which prints "start" when its measured window begins and
+    "end MOVES GAMES" when it ends; the figures."""
+    server, port = start_peer(server_command)
+    generator: Child | None = None
     try:
-        generator = subprocess.Popen(
-            [node, load_script, str(port), str(sessions), str(warmup), str(seconds)],
-            cwd=PEERS_DIR, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True)
-        _wait_for_line(generator, "start", STARTUP_TIMEOUT + 10 * sessions + warmup)
+        generator = Child([*load_command, str(port), str(sessions), str(warmup), str(seconds)],
+                          errors_apart=True)
+        generator.wait_for_line("start", STARTUP_TIMEOUT + 10 * sessions + warmup)
         meter = _common.Meter(server.pid)
         generator_before = _common.cpu_us(generator.pid)
-        end = _wait_for_line(generator, "end", seconds + STARTUP_TIMEOUT)
+        end = generator.wait_for_line("end", seconds + STARTUP_TIMEOUT)
         generator_cpu = _common.cpu_us(generator.pid) - generator_before
         figures = meter.read(0)
         rss = _common.rss_kb(server.pid)
     finally:
-        for process in (generator, server):
-            if process is not None and process.poll() is None:
-                process.kill()
-                process.wait()
-        errors = generator.stderr.read() if generator is not None and generator.stderr else ""
+        for child in (generator, server):
+            if child is not None:
+                child.stop()
     _, moves, games = end.split()
     return _figures(name, sessions, int(moves), int(games), figures, generator_cpu, rss,
-                    errors.strip().splitlines()[:3])
+                    generator.errors())
 
 
-def _wait_for_line(process: subprocess.Popen[str], prefix: str, timeout: float) -> str:
-    """Read ``process``'s output until a line starting with ``prefix``; that line."""
-    assert process.stdout is not None
-    deadline = time.monotonic() + timeout
-    seen = []
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        if line.startswith(prefix):
-            return line.strip()
-        seen.append(line.rstrip())
-    raise RuntimeError(f"{' '.join(map(str, process.args))}: no {prefix!r} line within "
-                       f"{timeout:g} s (exit code {process.poll()}); it said: "
-                       + " / ".join(seen[-5:]))
+class Child:
+    """A peer's process, its output read by threads of its own as it comes.
+
+    A child writing into a pipe nobody reads blocks once the pipe is full (64 KiB on
+    Linux; Node writes to pipes synchronously): a server that logs, a generator that
+    complains on stderr, stopped and held the benchmark. And a wait for a line ends at
+    its deadline, also when the child prints nothing and does not exit (a blocking
+    ``readline`` waited for ever). Lines nobody looked at are kept up to ``KEPT``; more
+    are dropped.
+
+    Args:
+        command: the program and its arguments, run in ``PEERS_DIR``.
+        errors_apart: stderr read apart (``errors()``); else it goes with stdout.
+    """
+
+    KEPT = 10_000
+
+    def __init__(self, command: list[str], errors_apart: bool) -> None:
+        self.command = command
+        self.process = subprocess.Popen(
+            command, cwd=PEERS_DIR, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE if errors_apart else subprocess.STDOUT, text=True,
+            errors="replace")
+        self.pid = self.process.pid
+        assert self.process.stdout is not None
+        self._output = _Lines(self.process.stdout, self.KEPT)
+        self._errors = (_Lines(self.process.stderr, self.KEPT)
+                        if self.process.stderr is not None else None)
+
+    def wait_for_line(self, prefix: str, timeout: float) -> str:
+        """The first line of stdout (from here on) starting with ``prefix``, stripped.
+
+        Raises:
+            RuntimeError: none within ``timeout`` seconds, or the child ended first;
+                with the last lines it said.
+        """
+        deadline = time.monotonic() + timeout
+        seen: list[str] = []
+        while (line := self._output.next(deadline)) is not None:
+            if line.startswith(prefix):
+                return line.strip()
+            seen = [*seen[-4:], line.rstrip()]
+        raise RuntimeError(f"{' '.join(self.command)}: no {prefix!r} line within {timeout:g} s "
+                           f"(exit code {self.process.poll()}); it said: " + " / ".join(seen))
+
+    def errors(self) -> list[str]:
+        """The first lines of stderr (after ``stop``): what went wrong, if anything."""
+        if self._errors is None:
+            return []
+        return [line.rstrip() for line in self._errors.unread()[:3]]
+
+    def stop(self) -> None:
+        """Kill it, if it still runs; wait for it, and for the end of its output."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        for lines in (self._output, self._errors):
+            if lines is not None:
+                lines.join()
+
+
+class _Lines:
+    """The lines of ``stream``, read by a thread as they come (see ``Child``)."""
+
+    def __init__(self, stream: IO[str], kept: int) -> None:
+        self._lines: collections.deque[str] = collections.deque()
+        self._kept = kept
+        self._ended = False
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        with stream:
+            for line in stream:
+                with self._changed:
+                    if len(self._lines) < self._kept:
+                        self._lines.append(line)
+                    self._changed.notify_all()
+        with self._changed:
+            self._ended = True
+            self._changed.notify_all()
+
+    def next(self, deadline: float) -> str | None:
+        """The next line; None when the stream ended or ``deadline`` (monotonic) passed."""
+        with self._changed:
+            while not self._lines and not self._ended:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._changed.wait(left)
+            return self._lines.popleft() if self._lines else None
+
+    def unread(self) -> list[str]:
+        with self._changed:
+            return list(self._lines)
+
+    def join(self) -> None:
+        """Wait for the end of the stream (the child ended: it comes at once)."""
+        self._thread.join(STARTUP_TIMEOUT)
 
 
 def _figures(server: str, sessions: int, moves: int, games: int, figures: dict[str, Any],

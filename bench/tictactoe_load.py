@@ -13,7 +13,9 @@ little CPU next to the server. Modes (``--mode``):
   player's view once; each new state is pushed, and a move's reply carries
   the mover's new state (``"with_state": true``). No ``state`` requests.
 
-Measured for each K after a warm-up, over a fixed window, on a fresh server:
+Measured for each K after a warm-up, over a fixed window (which goes on until the
+first move where none was counted in it: a smoke run on a loaded machine; the rates
+divide by the real time), on a fresh server:
 
 * moves/s and games/s;
 * move latency: move sent → its reply (includes the connect);
@@ -44,6 +46,7 @@ from _common import Conn, Loop, perf_counter
 OK_NULL = b'{"status": "ok", "data": null}'
 OK_NULL_WITH_STATE = b'{"status": "ok", "data": null, "state": '
 STALL = 1.0  # seconds
+FIRST_MOVE_MAX = 60.0  # seconds a window goes on past its end for its first move
 
 
 class Stats:
@@ -281,6 +284,8 @@ def run_level(sessions: int, seconds: float, warmup: float, mode: str,
         meter = _common.Meter(server.pid)
         stats.on = True
         loop.run(seconds)
+        if stats.moves == 0:  # a starved machine: the window lasts until a move is counted
+            loop.run(FIRST_MOVE_MAX, lambda: stats.moves > 0)
         stats.on = False
         figures = meter.read(stats.requests)
         per_move = _common.per_move(figures, stats.moves)

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 TIMEOUT = 120  # seconds; a smoke run takes a few
@@ -89,6 +92,66 @@ def test_peers_runs_ours_and_never_installs_in_smoke_mode() -> None:
     else:
         assert installed and set(servers[2:]) == {"colyseus", "boardgameio"}
     assert (BENCH / "peers" / "node_modules").exists() == installed  # nothing installed
+
+
+def in_bench(code: str) -> subprocess.CompletedProcess[str]:
+    """``code`` run by Python in bench/ (where the benchmarks import each other); a
+    benchmark that hangs fails at the timeout."""
+    return subprocess.run([sys.executable, "-c", code], cwd=BENCH, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_a_peer_that_prints_nothing_is_given_up_at_the_deadline() -> None:
+    """A peer's server that neither prints nor exits: the wait for its "listening on"
+    line ends at its deadline. (A blocking readline waited until the process ended.)"""
+    done = in_bench("import sys, peers\n"
+                    "peers.STARTUP_TIMEOUT = 0.2\n"
+                    "try:\n"
+                    "    peers.start_peer([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+                    "except RuntimeError as err:\n"
+                    "    print(err)\n")
+    assert done.returncode == 0, done.stderr
+    assert "no 'listening on' line within 0.2 s (exit code None)" in done.stdout
+
+
+def test_a_load_generator_that_floods_stderr_is_read_as_it_goes() -> None:
+    """A peer's load generator that writes megabytes to stderr before its first line
+    is not blocked on a full pipe (Node writes to pipes synchronously): its figures come,
+    with the first lines it complained. (Stderr was read only at the end.)"""
+    server = "print('listening on', flush=True); import time; time.sleep(600)"
+    load = ("import sys; sys.stderr.write('illegal move\\n' * 200_000); sys.stderr.flush(); "
+            "print('ready'); print('start', flush=True); import time; time.sleep(0.1); "
+            "print('end 7 1', flush=True)")
+    done = in_bench("import json, sys, peers\n"
+                    f"record = peers.measure_peer('fake', [sys.executable, '-c', {server!r}], "
+                    f"[sys.executable, '-c', {load!r}], 1, 0.1, 0.0)\n"
+                    "print(json.dumps(record))\n")
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout)
+    assert (record["moves"], record["games"]) == (7, 1)
+    assert record["problems"] == ["illegal move"] * 3
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
+def test_a_peers_window_begins_when_every_bot_plays_and_holds_a_move() -> None:
+    """The peers' measured window (bench/peers/tictactoe.js) begins once every bot has
+    its first state, and ends only once a move was counted. (It began when the bots had
+    joined, before they played: on a loaded machine boardgame.io's bots connected after
+    a smoke run's window, which counted no move, and the benchmark failed.)"""
+    script = ("const { seated, moved, measure } = require('./peers/tictactoe.js');\n"
+              "const log = console.log;\n"
+              "console.log = (line) => {\n"
+              "  log(line);\n"  # the window's 50 ms end comes first, then the move
+              "  if (line !== 'start') return;\n"
+              "  setTimeout(() => { log('a move'); moved(); moved(); }, 100);\n"
+              "};\n"
+              "measure(2, 0, 0.05);\n"  # two bots, no warm-up, a 50 ms window
+              "seated();\n"
+              "setTimeout(() => { log('both bots play'); seated(); }, 100);\n")
+    done = subprocess.run(["node", "-e", script], cwd=BENCH, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["both bots play", "ready", "start", "a move", "end 1 0"]
 
 
 def test_waiters_reports_memory_wakeups_and_disconnects() -> None:

@@ -6,12 +6,16 @@ import contextlib
 import json
 import socket
 import ssl
+import subprocess
 import sys
 import threading
 import time
+import weakref
+from typing import Any
 
 import pytest
 
+from tests.serverproc import ROOT
 from tests.wire import TERMINATOR, TIMEOUT, until
 
 _buffers: dict[int, bytes] = {}
@@ -120,22 +124,41 @@ def test_moves_sent_together_are_saved_by_one_commit_and_answered_in_order(
 class SlowDisk:
     """Holds the store's writer thread inside its next commit until ``go()``: a disk
     that takes its time. SQLite's own progress callback on the writer's connection
-    (``store_sync="full"``: every commit is the writer thread's) does the holding."""
+    (``store_sync="full"``: every commit is the writer thread's) does the holding.
+
+    The callback is set once per store, from the loop while no commit is in flight
+    (the connection is the writer thread's while one is: ``Store._in_flight``); a later
+    ``SlowDisk`` of the same server takes it over. (Each set its own, and the second
+    hung the process when the writer thread was committing: ``set_progress_handler``
+    waits for the connection's SQLite lock holding the GIL, and the writer thread,
+    holding that lock, ran the first callback, which waits for the GIL.)"""
 
     def __init__(self, server) -> None:
         self._open = threading.Event()
         self._open.set()
         self.holding = threading.Event()  # a commit is held right now
+        store = server.server.store
+        current = _slow_disks.get(store)
+        if current is not None:  # the store's callback is set: this disk takes it over
+            current[0] = self
+            return
+        current = _slow_disks[store] = [self]
 
         def progress() -> int:
             if threading.current_thread().name == "gameserver-store":
-                while not self._open.is_set():
-                    self.holding.set()
-                    self._open.wait(TIMEOUT)
+                disk = current[0]
+                while not disk._open.is_set():
+                    disk.holding.set()
+                    disk._open.wait(TIMEOUT)
             return 0
 
-        store = server.server.store
-        server.call(store.db.set_progress_handler, progress, 1)
+        def set_callback() -> bool:
+            if store._in_flight is not None:  # the writer thread's connection now
+                return False
+            store.db.set_progress_handler(progress, 1)
+            return True
+
+        until(lambda: server.call(set_callback), "no commit in flight")
 
     def stop(self) -> None:
         self.holding.clear()
@@ -149,6 +172,45 @@ class SlowDisk:
 
     def __exit__(self, *exc: object) -> None:
         self.go()  # whatever failed: the server must be able to stop
+
+
+_slow_disks: weakref.WeakKeyDictionary[Any, list[SlowDisk]] = weakref.WeakKeyDictionary()
+
+
+def a_second_slow_disk(path: str) -> None:
+    """A second ``SlowDisk`` of a server made while the first holds a commit; each holds
+    the commits after its ``stop()``. Run in a child process: it hung there."""
+    from tests.serverproc import ServerThread
+
+    with ServerThread(store=True, store_path=path, store_sync="full") as server, \
+            socket.create_connection((server.host, server.port), timeout=TIMEOUT) as sock:
+        first = SlowDisk(server)
+        send(sock, {"type": "join", "game": "Echo", "session": "s", "players": 1, "name": "",
+                    "keep_alive": True})
+        move = {"type": "move", "game": "Echo", "session": "s", "player_id": 0,
+                "key": json.loads(read_until_terminator(sock))["data"]["key"],
+                "move": {"msg": "held"}, "keep_alive": True}
+        with first:
+            first.stop()
+            send(sock, move)
+            assert first.holding.wait(TIMEOUT)
+            second = SlowDisk(server)
+        assert json.loads(read_until_terminator(sock))["status"] == "ok"
+        with second:
+            second.stop()
+            send(sock, move)
+            assert second.holding.wait(TIMEOUT)
+        assert json.loads(read_until_terminator(sock))["status"] == "ok"
+
+
+def test_a_second_slow_disk_takes_over_while_the_first_holds_a_commit(tmp_path) -> None:
+    """A test helper's hang, in a child process (the GIL is held: the whole process
+    stood still, pytest's timeout too), failing at the timeout instead."""
+    path = str(tmp_path / "s.db")
+    code = f"from tests.test_server_keepalive import a_second_slow_disk as run; run({path!r})"
+    child = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                           text=True, timeout=60)
+    assert child.returncode == 0, child.stderr
 
 
 @pytest.mark.parametrize("ending", ["classic", "hang-up", "refused"])

@@ -6,8 +6,6 @@ import asyncio
 import contextlib
 import json
 import sqlite3
-import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ from gameserver.store.writer import SAVE_FAILED
 from gameserver.waits import Wait
 from tests.data.games.recorder import Recorder
 from tests.serverproc import ROOT, ServerProcess, ServerThread
-from tests.wire import Player, until
+from tests.wire import Player
 
 DATA = Path(__file__).parent / "data"
 # Empty moves ({}) that add up to a snapshot's worth of log.
@@ -711,113 +709,3 @@ def test_changes_made_as_a_large_commit_lands_are_committed_once(
         return batches
 
     assert asyncio.run(play()) == 2  # the large move's, and the small one's: no empty third
-
-
-def test_a_failed_commit_of_the_writer_thread_is_written_when_the_server_stops(
-        tmp_path: Path) -> None:
-    """The loop stops before it can release a commit the writer thread just failed: the
-    store's last commit writes its rows (they were lost: nothing retried them)."""
-    path = tmp_path / "stop.db"
-
-    async def play() -> None:
-        store, guard = open_store(path, sync="full")
-        [session] = echo_sessions(store, 1)
-        await woken(session.join_reply(session.players[0], 1000))
-        with write_locked(str(path)):
-            moved = session.move(0, session.players[0].key, {"msg": "last"})
-            await asyncio.sleep(0)  # the pass that hands the batch to the writer thread
-            batch = store._in_flight
-            assert batch is not None
-            until(lambda: batch.landed is not None, "the writer's commit failed")
-            assert batch.landed[1] is not None  # (blocking the loop: it is not released)
-        store.close()  # as a server that stops does, before the loop runs again
-        guard.close()
-        assert isinstance(moved, Wait)  # (its reply: the server stops)
-
-    asyncio.run(play())
-    with contextlib.closing(sqlite3.connect(path)) as saved:
-        moves = saved.execute("SELECT move FROM game_moves").fetchall()
-    assert [json.loads(move) for (move,) in moves] == [{"msg": "last"}]
-
-
-def test_a_session_whose_start_the_writer_failed_as_the_server_stopped_is_not_saved(
-        tmp_path: Path) -> None:
-    """Its joiners never got keys (their replies waited for that commit), as when the
-    loop releases a failed start (``_failed``): the last commit must not save it, or it
-    came back after a restart as a full session nobody can play in."""
-    path = tmp_path / "stop.db"
-
-    async def play() -> Any:
-        store, guard = open_store(path, sync="full")
-        with write_locked(str(path)):
-            [session] = echo_sessions(store, 1)  # its start: the next batch
-            joined = session.join_reply(session.players[0], 1000)
-            await asyncio.sleep(0)  # the pass that hands the batch to the writer thread
-            batch = store._in_flight
-            assert batch is not None and batch.starts
-            until(lambda: batch.landed is not None, "the writer's commit failed")
-            assert batch.landed[1] is not None  # (blocking the loop: it is not released)
-        store.close()  # as a server that stops does, before the loop runs again
-        guard.close()
-        return joined
-
-    assert isinstance(asyncio.run(play()), Wait)  # no key was handed out
-    with contextlib.closing(sqlite3.connect(path)) as saved:
-        assert saved.execute("SELECT token FROM live_sessions").fetchall() == []
-
-
-def stuck_writer_stops(path: str) -> None:
-    """A store whose writer thread is still inside its commit (two rows) when ``close``
-    stops waiting for it, with two more rows to write after it. Run in a child process:
-    on main ``close`` went on with the connection and closed it under the writer thread,
-    and the process crashed (a segmentation fault in SQLite)."""
-    release, holding = threading.Event(), threading.Event()
-
-    def progress() -> int:  # a disk that takes its time, in the writer thread only
-        if threading.current_thread().name == "gameserver-store":
-            while not release.is_set():
-                holding.set()
-                release.wait(30)
-        return 0
-
-    async def play() -> threading.Thread:
-        store, guard = open_store(Path(path), sync="full")
-        sessions = echo_sessions(store, 2)
-        await woken(*(session.join_reply(session.players[0], 1000) for session in sessions))
-        store.db.set_progress_handler(progress, 1)
-        for session in sessions:  # one commit, two rows
-            session.move(0, session.players[0].key, {"msg": f"{session.token} in flight"})
-        await asyncio.sleep(0)  # the pass that hands the batch to the writer thread
-        assert holding.wait(30)
-        for session in sessions:  # the next commit: it waits for the one in flight
-            session.move(0, session.players[0].key, {"msg": f"{session.token} after"})
-        thread = store._writer
-        assert thread is not None
-        # Still writing when the wait ends. (On main close went on with the connection,
-        # blocked until this timer let the writer go.)
-        thread.join = lambda timeout=None: threading.Thread.join(thread, 0.01)  # type: ignore
-        unblock = threading.Timer(1.0, release.set)
-        unblock.start()
-        store.close()
-        unblock.cancel()
-        release.set()
-        threading.Thread.join(thread, 30)
-        guard.close()
-        return thread
-
-    assert not asyncio.run(play()).is_alive()
-
-
-def test_a_server_that_stops_while_the_writer_is_still_writing_leaves_the_file_to_it(
-        tmp_path: Path) -> None:
-    """The last commit does not run on the writer's connection, nor is it closed under the
-    writer: the commit in flight lands whole, what came after is lost, and it says so."""
-    path = str(tmp_path / "stuck.db")
-    code = f"from tests.test_store import stuck_writer_stops; stuck_writer_stops({path!r})"
-    child = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                           text=True, timeout=120)
-    assert child.returncode == 0, child.stderr
-    assert "still being written 30 s after the server stopped" in child.stderr
-    with contextlib.closing(sqlite3.connect(path)) as saved:
-        moves = saved.execute("SELECT move FROM game_moves ORDER BY move").fetchall()
-    assert [json.loads(move)["msg"] for (move,) in moves] == ["s0 in flight", "s1 in flight"]

@@ -1,10 +1,11 @@
 "use strict";
 // Load generator for colyseus_server.js: K rooms, two random bots each; a bot moves when a
-// state patch shows its turn, seat 0 restarts a finished game. Prints "ready", then
-// "start" after the warm-up and "end <moves> <games>" after the measured window.
+// state patch shows its turn, seat 0 restarts a finished game. Prints "ready" once every
+// bot has its first state, "start" after the warm-up and "end <moves> <games>" after the
+// measured window (see measure() in tictactoe.js).
 // Usage: node colyseus_load.js PORT K WARMUP_S SECONDS
 const { Client } = require("colyseus.js");
-const { randomEmpty, counts, measure } = require("./tictactoe.js");
+const { randomEmpty, seated, moved, restarted, measure } = require("./tictactoe.js");
 
 const [port, sessions, warmup, seconds] = process.argv.slice(2).map(Number);
 
@@ -14,17 +15,17 @@ function bot(room, seat) {
   let patches = 0;
   room.onMessage("illegal", () => { console.error("illegal move"); });
   room.onStateChange((state) => {
-    patches++;
+    if (patches++ === 0) seated();
     if (acted === patches) return;
     if (state.gameover) {
       if (seat === 0) {
         acted = patches;
-        if (counts.measuring) counts.games++;
+        restarted();
         room.send("restart");
       }
     } else if (state.current === seat) {
       acted = patches;
-      if (counts.measuring) counts.moves++;
+      moved();
       room.send("move", randomEmpty(state.board));
     }
   });
@@ -37,7 +38,7 @@ async function main() {
     bot(first, 0);
     bot(await client.joinById(first.roomId), 1);
   }
-  measure(warmup, seconds);
+  measure(2 * sessions, warmup, seconds);
 }
 
 main().catch((err) => { console.error(err); process.exit(1); });

@@ -6,7 +6,9 @@ of one job:
 * ``writer.Store``: the server's writer. Every acknowledged change is
   committed before its reply, all changes of one event-loop pass in one
   commit (``writer``); per move it writes one row, the move and its
-  verdict, and it pickles a game only now and then (``_rows``). At start-up
+  verdict, and it pickles a game only now and then (``_rows``). Commits
+  that would hold the loop up go to a thread (``_writer_thread``); closing
+  writes or reports what the stopping loop left (``_closing``). At start-up
   it brings the saved sessions back: newest snapshot, then replay of the
   moves logged after it (``_restore``).
 * ``reader.HistoryReader``: finished games for the ``history`` command and

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -9,6 +10,14 @@ from ..waits import Wait
 from ._rows import Live, Ops
 
 Key = tuple[str, str]  # (game name, session token)
+
+log = logging.getLogger("gameserver.store")
+
+# A ticket's errors: what the replies waiting for it say instead.
+SAVE_FAILED = ("server: the change was made, but the server could not save it to disk "
+               "(see the server log); it is saved again with the next change")
+JOIN_FAILED = ("server: the new session could not be saved to disk (see the server log), "
+               "so it was not started; join again later")
 
 
 @dataclass(eq=False)
@@ -23,6 +32,17 @@ class Ticket:
     # of the next retry, so that a session nobody asks for holds two tickets, not a
     # chain that grows by one per failed commit for as long as the disk fails.
     again: Ticket | None = None
+
+    def answer(self, error: str | None, now: bool = False) -> None:
+        """The commit ended: done, with ``error`` (None: saved), and every reply that
+        waited for it is woken (``now``: at the start of a loop pass, see ``Wait.wake``)."""
+        self.done, self.error = True, error
+        waiters, self.waiters = self.waiters, []
+        for waiter in waiters:
+            try:
+                waiter.wake(now=now)
+            except Exception:  # a carrier's bug: the other tickets are answered still
+                log.exception("answering a saved change failed")
 
 
 class Batch:

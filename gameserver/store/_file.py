@@ -15,7 +15,9 @@ names the file, what is wrong and what to do:
 * the file is damaged (not an SQLite file, truncated, malformed pages).
 
 A failed open removes every file it created, so a start that fails leaves
-the folder as it was.
+the folder as it was. ``commit`` writes a batch's rows in one transaction on
+the open file's connection (from the thread that owns it, see
+``_writer_thread``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from dataclasses import dataclass, field
 
 from ..config import StartupError
 from ._checkpoint import WRITER_PRAGMAS
+from ._rows import Ops
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 SIDE_FILES = ("-wal", "-shm", "-journal")
@@ -354,3 +357,25 @@ def _check_content(path: str, db: sqlite3.Connection) -> None:
         raise _damaged(path, str(err)) from None
     if problems != ["ok"]:
         raise _damaged(path, "; ".join(problems)[:200])
+
+
+def commit(db: sqlite3.Connection, ops: Ops) -> str | None:
+    """Write ``ops`` in one transaction on ``db``; an error message (rolled back) or None."""
+    items = ops.items
+    try:
+        if len(items) == 1 and len(items[0][1]) == 1:  # one row: SQLite's own transaction
+            db.execute(items[0][0], items[0][1][0])
+        else:
+            db.execute("BEGIN")
+            for sql, many in items:
+                if len(many) == 1:
+                    db.execute(sql, many[0])
+                else:
+                    db.executemany(sql, many)
+            db.execute("COMMIT")
+        return None
+    except sqlite3.Error as err:
+        with contextlib.suppress(sqlite3.Error):
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+        return f"{type(err).__name__}: {err}"

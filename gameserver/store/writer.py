@@ -37,41 +37,40 @@ for a retry grow beyond ``RETRY_MAX_BYTES``, they are dropped and each
 session they touched is written afresh (its row, and its game pickled as a
 new game row) at the next commit; the history of those games misses moves.
 
-(About 510 lines, more than our usual 450: batches, the writer thread, failed
-commits and their retries, and closing share one piece of state, what is
-written and who waits for it.)
+Two jobs live apart: the writer thread (``_writer_thread``: it owns the
+connection while a batch is in flight) and what ``close`` does with what is
+left (``_closing``: the commit the stopping loop did not release, a writer
+thread that still writes).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import queue
 import sqlite3
-import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from ..checked import GameType
 from ..protocol import ProtocolError
-from ._batch import Batch, Ticket
+from ._batch import JOIN_FAILED, SAVE_FAILED, Batch, Ticket
 from ._checkpoint import Checkpointer
-from ._file import StoreFile, open_store, writes_at_start
+from ._closing import in_flight_left, leave_to_writer
+from ._file import StoreFile, commit, open_store, writes_at_start
 from ._restore import load_sessions
 from ._rows import KEPT_GAMES, Live, NotSaved, Ops, Rows
+from ._writer_thread import WriterThread
 
 log = logging.getLogger("gameserver.store")
 
-SAVE_FAILED = ("server: the change was made, but the server could not save it to disk "
-               "(see the server log); it is saved again with the next change")
-JOIN_FAILED = ("server: the new session could not be saved to disk (see the server log), "
-               "so it was not started; join again later")
+__all__ = ["JOIN_FAILED", "SAVE_FAILED", "Store"]
+
 RETRY_INTERVAL = 1.0  # seconds between attempts to write rows a failed commit left
 RETRY_MAX_BYTES = 32 * 2**20  # rows kept for a retry; beyond, sessions are rewritten afresh
 DEFAULT_SNAPSHOT_MAX = 2**20
 LARGE_COMMIT = 64 * 1024  # bytes: a commit this large is written by the writer thread
+WRITER_WAIT = 30.0  # seconds ``close`` waits for the writer thread's commit
 
 
 class Store:
@@ -106,8 +105,7 @@ class Store:
         self._backlog_lives: dict[tuple[str, str], Live] = {}
         self._retry_tickets: dict[tuple[str, str], Ticket] = {}  # for the next commit
         self._retry: asyncio.TimerHandle | None = None
-        self._queue: queue.SimpleQueue[tuple[Batch, Ops, bool] | None] = queue.SimpleQueue()
-        self._writer: threading.Thread | None = None
+        self._writer: WriterThread | None = None
         self._checkpointer: Checkpointer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         # Counters, for benchmarks, metrics and health().
@@ -161,29 +159,34 @@ class Store:
         if self._file is None:
             self.open()
         self._loop = loop
-        self._writer = threading.Thread(target=self._write_loop, name="gameserver-store",
-                                        daemon=True)
+        self._writer = WriterThread(loop, self._commit, self._catch_up, self._landed)
         self._writer.start()
         self._checkpointer = Checkpointer(self.path)
         self._checkpointer.start()
 
     def close(self) -> None:
         """Write what is pending (once more, if it failed: a commit the writer thread
-        failed that the stopping loop did not release too), stop the writer, unlock."""
+        failed that the stopping loop did not release too), stop the writer, unlock.
+
+        Every ticket still open is answered with how its last commit ended, and the
+        replies waiting for it are woken (not ``now``: their carriers resume them in a
+        later pass, if the loop runs one). Make no change after this: it is not written."""
         if self._retry is not None:
             self._retry.cancel()
         if self._checkpointer is not None:
             self._checkpointer.close()
             self._checkpointer = None
         if self._writer is not None:
-            self._queue.put(None)
-            self._writer.join(30)
-            writing = self._writer.is_alive()
+            ended = self._writer.stop(WRITER_WAIT)
             self._writer = None
-            if writing:
-                self._leave_to_writer()
+            if not ended:  # the connection is the writer's until it ends (see ``_closing``)
+                batch, self._batch = self._batch, None
+                in_flight, self._in_flight = self._in_flight, None
+                leave_to_writer(batch, in_flight, self._take_backlog(), self._retry_tickets)
+                self._file = None  # (``_landed`` does nothing now)
                 return
-        ops, tickets = self._in_flight_left()
+        in_flight, self._in_flight = self._in_flight, None
+        ops, tickets = in_flight_left(in_flight, self._drop_starts)
         ops.extend(self._take_backlog())
         batch, self._batch = self._batch, None
         if batch is not None:
@@ -196,55 +199,11 @@ class Store:
                       error)
         tickets.extend(self._retry_tickets.values())
         for ticket in tickets:  # (if this failed, nothing writes them again: no ``again``)
-            ticket.done, ticket.error = True, error and SAVE_FAILED
+            ticket.answer(error and SAVE_FAILED)
         if self._file is not None:
             self._file.close()
             self._file = None
             log.info("store closed: %d changes saved in %d commits", self.changes, self.commits)
-
-    def _leave_to_writer(self) -> None:
-        """Closing, the writer thread still commits after 30 s (a disk that hangs): the
-        connection is its own until it ends, so nothing more is written and the file is
-        not closed (a statement of ours ran in the middle of its transaction, and closing
-        the connection under it crashed the process). Its commit may still land; the
-        changes made after it are lost; the lock is released as the process ends."""
-        batch, self._batch = self._batch, None
-        in_flight, self._in_flight = self._in_flight, None
-        lost = self._take_backlog().size + (batch.ops.size if batch is not None else 0)
-        log.error("a commit was still being written 30 s after the server stopped: it is "
-                  "left to finish, and %d bytes of changes made after it are lost", lost)
-        tickets = [*self._retry_tickets.items()]
-        for left in (batch, in_flight):
-            if left is not None:
-                tickets.extend(left.every_ticket())
-        for _, ticket in tickets:
-            ticket.done, ticket.error = True, SAVE_FAILED
-        self._file = None  # (``_landed`` does nothing now)
-
-    def _in_flight_left(self) -> tuple[Ops, list[Ticket]]:
-        """Closing: the batch the writer thread committed but the stopping loop did not
-        release. Saved: its tickets are done. Failed: its rows (and tickets) go with the
-        last commit, first, as they would have with the next one; a session it started
-        is forgotten, as the loop's release does (its joiners never got keys)."""
-        batch, self._in_flight = self._in_flight, None
-        if batch is None:
-            return Ops(), []
-        if batch.landed is None:  # the writer thread died (not an SQLite error) before
-            log.error("a commit was not written when the server stopped; the changes in "
-                      "it are lost")
-            return Ops(), []
-        ops, error = batch.landed
-        tickets = batch.every_ticket()
-        if error is None:
-            for _, ticket in tickets:
-                ticket.done = True
-            return Ops(), []
-        self._drop_starts(batch, ops)  # its joiners never got keys: not saved now either
-        started = {(live.game_name, live.token) for live in batch.starts}
-        for key, ticket in tickets:
-            if key in started:
-                ticket.done, ticket.error = True, JOIN_FAILED
-        return ops, [ticket for key, ticket in tickets if key not in started]
 
     def health(self) -> dict[str, Any]:
         """``{"status": "ok" | "degraded", "failed_saves", "unsaved_bytes", "since", "error"}``.
@@ -360,7 +319,8 @@ class Store:
             self._release(batch, ops, self._commit(ops))
         else:  # wait for the disk, write much, or let the log start over: in the writer thread
             self._in_flight = batch
-            self._queue.put((batch, ops, catch_up))
+            assert self._writer is not None
+            self._writer.send(batch, ops, catch_up)
 
     def _take_snapshots(self, batch: Batch) -> None:
         assert self.rows is not None
@@ -374,28 +334,12 @@ class Store:
 
     def _commit(self, ops: Ops) -> str | None:
         """Write ``ops`` in one transaction; returns an error message or None."""
-        db = self.db
-        items = ops.items
-        try:
-            if len(items) == 1 and len(items[0][1]) == 1:  # one row: SQLite's own transaction
-                db.execute(items[0][0], items[0][1][0])
-            else:
-                db.execute("BEGIN")
-                for sql, many in items:
-                    if len(many) == 1:
-                        db.execute(sql, many[0])
-                    else:
-                        db.executemany(sql, many)
-                db.execute("COMMIT")
+        error = commit(self.db, ops)
+        if error is None:
             self.commits += 1
             if self._checkpointer is not None:
                 self._checkpointer.written(ops.size)
-            return None
-        except sqlite3.Error as err:
-            with contextlib.suppress(sqlite3.Error):
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-            return f"{type(err).__name__}: {err}"
+        return error
 
     def _release(self, batch: Batch, ops: Ops, error: str | None) -> None:
         """The commit of ``batch`` (and the backlog before it) ended: answer its tickets."""
@@ -410,23 +354,17 @@ class Store:
         started = {(live.game_name, live.token) for live in batch.starts} if error else ()
         retried = batch.retries
         for key, ticket in batch.every_ticket():
-            if error is not None and key in started:  # closed: nothing is written again
-                ticket.error = JOIN_FAILED
-            elif error is not None:  # written again later: the session's replies wait for it
-                if retried is not None and retried.get(key) is ticket and not ticket.waiters:
-                    # No reply waits for this retry: it stands for the next one too (see
-                    # ``Ticket.again``: a chain of them would grow while the disk fails).
-                    self._retry_tickets[key] = ticket
-                    continue
-                ticket.error = SAVE_FAILED
+            if error is None:
+                ticket.answer(None, now=True)  # a reply that waited for it may go out now
+            elif key in started:  # closed: nothing is written again
+                ticket.answer(JOIN_FAILED, now=True)
+            elif retried is not None and retried.get(key) is ticket and not ticket.waiters:
+                # No reply waits for this retry: it stands for the next one too (see
+                # ``Ticket.again``: a chain of them would grow while the disk fails).
+                self._retry_tickets[key] = ticket
+            else:  # written again later: the session's replies wait for it
                 ticket.again = self._retry_tickets.setdefault(key, Ticket())
-            ticket.done = True
-            waiters, ticket.waiters = ticket.waiters, []
-            for waiter in waiters:  # a reply that waited for this commit may go out now
-                try:
-                    waiter.wake(now=True)
-                except Exception:  # a carrier's bug: the other tickets are answered still
-                    log.exception("answering a saved change failed")
+                ticket.answer(SAVE_FAILED, now=True)
 
     def _failed(self, batch: Batch, ops: Ops, error: str) -> None:
         self.failed_saves += 1
@@ -481,23 +419,10 @@ class Store:
 
     # ------------------------------------------------------------ writer thread
 
-    def _write_loop(self) -> None:
-        """Commits off the event loop: with synchronous=FULL (waiting for the disk), large
-        ones, and those followed by a checkpoint that lets the log start over."""
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            batch, ops, catch_up = item
-            error = self._commit(ops)
-            batch.landed = (ops, error)
-            if catch_up and self._checkpointer is not None:
-                self._checkpointer.catch_up(self.db)
-            assert self._loop is not None
-            try:
-                self._loop.call_soon_threadsafe(self._landed, batch, ops, error)
-            except RuntimeError:  # the loop is closed: nobody waits any more
-                return
+    def _catch_up(self) -> None:
+        """In the writer thread, right after its commit: a checkpoint lets the log start over."""
+        if self._checkpointer is not None:
+            self._checkpointer.catch_up(self.db)
 
     def _landed(self, batch: Batch, ops: Ops, error: str | None) -> None:
         if self._file is None:  # closed meanwhile: ``close`` wrote or reported it
