@@ -391,7 +391,8 @@ class Worker:
         self._interrupted = self._running = None
         if self._queue:
             self._arm(self._head_started + self._limit(self._queue[0]))
-        _channel.log_forwarded(reply[-1])
+        if reply[-1]:
+            _channel.log_forwarded(reply[-1])
         if request.hello:
             self._import_deaths = 0
             request.answer(reply)
