@@ -1,6 +1,6 @@
 """Worker processes, seen from the server: start, talk, time, kill, replace.
 
-(About 620 lines on purpose: the queue of requests, its timer and the
+(About 650 lines on purpose: the queue of requests, its timer and the
 replacement of a process are one state machine sharing every field; the
 operating-system side is in ``_process``, the messages in ``_channel``.)
 

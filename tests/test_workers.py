@@ -362,59 +362,16 @@ async def answered(call: Call) -> None:
     await asyncio.wait_for(future, HANG)
 
 
-SPOILER = '''"""Spoiler: move {"spoil": true} writes a frame that holds no message to the
-server's pipe, then stops its own process (as one the scheduler has not run yet)."""
-
-import gc
-import os
-import signal
-import struct
-
-from abstract_game import AbstractGame
-
-
-class Spoiler(AbstractGame):
-    def __init__(self, players):
-        self.log = []
-
-    @staticmethod
-    def min_players():
-        return 1
-
-    @staticmethod
-    def max_players():
-        return 1
-
-    def current_player(self):
-        return 0
-
-    def game_over(self):
-        return False
-
-    def state(self, player_id):
-        return {"log": self.log}
-
-    def move(self, move, player_id):
-        if move.get("spoil"):
-            host = next(o for o in gc.get_objects() if type(o).__name__ == "Host")
-            os.write(host.channel_out, struct.pack("<I", 4) + b"\\xff" * 4)
-            os.kill(os.getpid(), signal.SIGSTOP)
-        self.log.append(move)
-'''
-
-
-def test_a_reply_read_with_a_malformed_frame_goes_out_after_its_commit_and_both_games_go_on(
+def test_a_reply_read_with_a_forged_message_goes_out_after_its_commit_and_both_games_go_on(
         make_server: Callable[..., ServerThread], tmp_path: Path) -> None:
-    """One read of the worker's pipe brings a move's reply, then a malformed frame that
-    another session's game wrote: the worker is replaced in the middle of the read. The
-    first move's reply goes out once its commit landed (right after the read,
+    """One read of the worker's pipe brings a move's reply, then a message that another
+    session's game forged: the worker is replaced in the middle of the read. The first
+    move's reply goes out once its commit landed (right after the read,
     ``gameserver._soon``); the move at fault fails once its game is back; both play on."""
-    folder = tmp_path / "games"
-    folder.mkdir()
-    (folder / "spoiler.py").write_text(SPOILER)
-    db = tmp_path / "store.sqlite3"
-    server = make_server(games_dirs=[str(folder)], store=True, store_path=str(db))
-    calm, spoiler = (Player(server.port, "Spoiler", name, 1) for name in ("calm", "spoiler"))
+    db, marker = tmp_path / "store.sqlite3", tmp_path / "marker"
+    server = make_server(games_dirs=[str(DATA / "hostile_games" / "forger")], store=True,
+                         store_path=str(db))
+    calm, spoiler = (Player(server.port, "Forger", name, 1) for name in ("calm", "spoiler"))
     for player in (calm, spoiler):
         assert player.join()["status"] == "ok"
     assert calm.move(n=1) == {"status": "ok", "data": None}
@@ -431,7 +388,7 @@ def test_a_reply_read_with_a_malformed_frame_goes_out_after_its_commit_and_both_
                 "WHERE games.session = 'calm'").fetchone()[0]
 
     def spoiler_moves() -> None:
-        replies["spoiler"] = spoiler.move(spoil=True)
+        replies["spoiler"] = spoiler.move(attack=True, marker=str(marker), stop=True)
 
     stop(pid)  # the requests wait in its pipe, in this order
     movers = []
@@ -447,17 +404,18 @@ def test_a_reply_read_with_a_malformed_frame_goes_out_after_its_commit_and_both_
         from_worker = worker._process.from_worker
         os.kill(pid, signal.SIGCONT)
         until(lambda: unread_bytes(from_worker) > 0 and stopped(pid),
-              "the reply and the malformed frame in the pipe", HANG)
+              "the reply and the forged message in the pipe", HANG)
     finally:
         go.set()
     for mover in movers:
         mover.join(HANG)
     assert replies["calm"] == ({"status": "ok", "data": None}, 2)
     assert replies["spoiler"]["message"].startswith(
-        "framework: game Spoiler: the game's worker process sent something malformed during "
+        "framework: game Forger: the game's worker process sent something malformed during "
         "move() (")
+    assert not marker.exists()
     replaced(server, pid)
     assert calm.move(n=3) == {"status": "ok", "data": None}
-    assert calm.state()["data"]["log"] == [{"n": 1}, {"n": 2}, {"n": 3}]
-    assert spoiler.state()["data"]["log"] == []  # as before the move at fault
+    assert calm.state()["data"]["count"] == 3
+    assert spoiler.state()["data"]["count"] == 0  # as before the move at fault
     assert spoiler.move(n=1) == {"status": "ok", "data": None}
