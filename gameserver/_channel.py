@@ -84,10 +84,14 @@ class FrameReader:
             ChannelError: a message announces more than ``MESSAGE_MAX`` bytes.
         """
         buffer = self._buffer
+        size = HEADER.size
+        if not buffer and len(data) > size:  # most reads: one whole reply, nothing kept
+            (length,) = HEADER.unpack_from(data)
+            if len(data) == size + length and length <= MESSAGE_MAX:
+                return [bytes(data[size:])]
         buffer += data
         payloads = []
         start = 0
-        size = HEADER.size
         while len(buffer) - start >= size:
             (length,) = HEADER.unpack_from(buffer, start)
             if length > MESSAGE_MAX:

@@ -54,6 +54,7 @@ from typing import Any
 
 from . import _channel, _sandbox, protocol, replaying
 from ._randomness import new_seed
+from ._soon import Soon
 from ._stand_in import stand_in
 from .checked import Call, CheckedGame, GameType
 from .guard import GameCodeError, GameGuard
@@ -80,14 +81,15 @@ class Isolation:
         self.guard = guard
         self.workers: list[Worker] = []
 
-    async def load(self, sources: list[Source]) -> list[RemoteGameType]:
+    async def load(self, sources: list[Source], soon: Soon | None = None,
+                   ) -> list[RemoteGameType]:
         """Start a worker per source; the game types they offer, in source order.
 
         A source that cannot be loaded is logged and skipped, like a broken
-        game file in-process.
+        game file in-process. ``soon``: the server's ``call_soon`` (see ``Worker``).
         """
         loop = asyncio.get_running_loop()
-        workers = [Worker(source, self.settings, loop, self.guard) for source in sources]
+        workers = [Worker(source, self.settings, loop, self.guard, soon) for source in sources]
         catalogs = await asyncio.gather(*(worker.start() for worker in workers),
                                         return_exceptions=True)
         game_types: list[RemoteGameType] = []

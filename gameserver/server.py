@@ -36,6 +36,7 @@ from . import protocol, registry, startup
 from ._connhost import ConnectionRegistry
 from ._rawlisten import RawListener
 from ._sidetables import TimerBook
+from ._soon import Soon
 from ._tlsconn import TLSConnection
 from ._transportconn import TransportConnection
 from .checked import game_types
@@ -130,6 +131,7 @@ class GameServer:
         self.port = settings.port
         self.dashboard: Any = None  # the web dashboard, when settings.web is on
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.soon: Soon | None = None  # the loop's call_soon, sooner after a worker's replies
         self._server: asyncio.Server | None = None  # TLS: asyncio's server
         self._listener: RawListener | None = None  # plain TCP: our own
         self._ticker: asyncio.TimerHandle | None = None  # runs the lobby's tick
@@ -166,12 +168,15 @@ class GameServer:
                 listens), the TLS files are wrong, or listening failed (a store
                 file this start created is deleted again).
         """
+        loop = asyncio.get_running_loop()
+        # The loop's call_soon for the store's commits and the connections' resumes, run
+        # right after a worker's replies when those schedule them (``_soon``).
+        self.soon = Soon(loop)
         try:
             await self._load_isolated_games()
         except BaseException:
             self.isolation.close()
             raise
-        loop = asyncio.get_running_loop()
         if self.store is not None:
             self.store.games = dict(self.lobby.game_types)  # isolated games included
             self.store.open()
@@ -183,7 +188,7 @@ class GameServer:
             raise
         self.loop = loop
         if self.store is not None:
-            self.store.start(loop)
+            self.store.start(loop, self.soon)
             sessions = self.store.load_sessions()
             if self.lobby.timer_book is not None:
                 self.lobby.timer_book.merge(sessions)  # type: ignore[attr-defined]
@@ -209,7 +214,7 @@ class GameServer:
             settings=settings, registry=self.connections, metrics=self.metrics,
             log_requests=log.isEnabledFor(logging.DEBUG), handle=self.lobby.handle,
             subscribe=self.lobby.subscribe,
-            resume=self.lobby.call, call_soon=loop.call_soon)
+            resume=self.lobby.call, call_soon=self.soon or loop.call_soon)
         try:
             if tls is None:
                 await self._listen_raw(host, loop)
@@ -225,7 +230,7 @@ class GameServer:
     async def _load_isolated_games(self) -> None:
         """Add the games of the worker processes; then keep only those the settings name."""
         game_types = self.lobby.game_types
-        for game_type in await self.isolation.load(self._sources):
+        for game_type in await self.isolation.load(self._sources, self.soon):
             registry.add(game_types, game_type.name, game_type, game_type.source)
         if self._select:
             self.lobby.game_types = registry.select(game_types, self.settings.games)

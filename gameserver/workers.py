@@ -1,6 +1,6 @@
 """Worker processes, seen from the server: start, talk, time, kill, replace.
 
-(About 620 lines on purpose: the queue of requests, its timer and the
+(About 650 lines on purpose: the queue of requests, its timer and the
 replacement of a process are one state machine sharing every field; the
 operating-system side is in ``_process``, the messages in ``_channel``.)
 
@@ -82,6 +82,7 @@ from typing import Any, Protocol
 
 from . import _channel
 from ._process import PACKAGE_PARENT, Process, death, spawn
+from ._soon import Soon
 from .guard import GameGuard
 
 log = logging.getLogger("gameserver.workers")
@@ -179,12 +180,15 @@ class Worker:
         settings: limits for the process.
         loop: the server's event loop.
         guard: the server's guard (its ``errors`` count worker failures too).
+        soon: the server's ``call_soon`` (``_soon``), held while replies are handled so
+            that what they wake runs right after them; None: one of its own.
     """
 
     source: Source
     settings: WorkerSettings
     loop: asyncio.AbstractEventLoop
     guard: GameGuard
+    soon: Soon | None = None
     games: weakref.WeakValueDictionary[int, GameInWorker] = field(
         default_factory=weakref.WeakValueDictionary)
     broken: str | None = None  # why no new process will be started (requests fail at once)
@@ -204,6 +208,10 @@ class Worker:
     _dying: list[subprocess.Popen[bytes]] = field(default_factory=list)  # killed, not reaped
     _sent: int = 0  # bytes written (or buffered in ``_out``) to the process
     _import_deaths: int = 0  # replacements in a row that died importing the file
+
+    def __post_init__(self) -> None:
+        if self.soon is None:
+            self.soon = Soon(self.loop)
 
     @property
     def label(self) -> str:
@@ -347,6 +355,11 @@ class Worker:
         if not size:
             self._ended(process)
             return
+        soon = self.soon
+        assert soon is not None
+        # What the replies wake (a requester's resume, the commit it waits for) runs
+        # right after them, not in the next pass of the loop (``_soon``).
+        holding = soon.hold()
         try:
             for payload in self._reader.feed(buffer[:size]):
                 self._reply(_channel.decode_plain(payload))
@@ -355,6 +368,9 @@ class Worker:
         except _channel.ChannelError as err:
             self._replace("the game's worker process sent something malformed{during} "
                           f"({err})")
+        finally:
+            if holding:
+                soon.release()
 
     def _reply(self, reply: Any) -> None:
         if not self._queue:
@@ -375,7 +391,8 @@ class Worker:
         self._interrupted = self._running = None
         if self._queue:
             self._arm(self._head_started + self._limit(self._queue[0]))
-        _channel.log_forwarded(reply[-1])
+        if reply[-1]:
+            _channel.log_forwarded(reply[-1])
         if request.hello:
             self._import_deaths = 0
             request.answer(reply)

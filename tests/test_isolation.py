@@ -73,6 +73,14 @@ def test_frames_are_cut_from_any_chunks() -> None:
     assert [_channel.decode_plain(p) for p in payloads] == [("a", 1), b"x" * 70_000]
 
 
+def test_a_chunk_of_exactly_one_frame_gives_it_and_keeps_nothing() -> None:
+    frame = _channel.encode(("a", 1))
+    reader = _channel.FrameReader()
+    assert reader.feed(memoryview(frame)) == [frame[4:]]  # (a read: a view of a buffer)
+    assert reader.feed(frame[:5]) == []
+    assert reader.feed(frame[5:] + frame) == [frame[4:], frame[4:]]
+
+
 def test_a_frame_larger_than_the_bound_is_refused_before_it_is_read() -> None:
     with pytest.raises(_channel.ChannelError, match="announced"):
         _channel.FrameReader().feed(_channel.HEADER.pack(_channel.MESSAGE_MAX + 1))

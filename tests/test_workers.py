@@ -10,11 +10,14 @@ the test closes it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import fcntl
 import json
 import os
 import signal
 import socket
+import sqlite3
 import struct
 import termios
 import threading
@@ -25,6 +28,11 @@ from typing import Any
 import pytest
 
 from gameserver import workers
+from gameserver._soon import Soon
+from gameserver.checked import Call
+from gameserver.guard import GameGuard
+from gameserver.isolated import Isolation
+from gameserver.workers import WorkerSettings
 from tests.serverproc import ServerThread
 from tests.wire import TERMINATOR, TIMEOUT, Player, until
 
@@ -109,6 +117,23 @@ def replaced(server: ServerThread, pid: int) -> int:
 def delivered(sock: socket.socket) -> bool:
     """Whether every byte sent on ``sock`` reached the other end (nothing left to send)."""
     return struct.unpack("i", fcntl.ioctl(sock, termios.TIOCOUTQ, b"\0" * 4))[0] == 0
+
+
+def unread_bytes(fd: int) -> int:
+    return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4))[0]
+
+
+def stop(pid: int) -> None:
+    """SIGSTOP ``pid`` and return once it has stopped. A signal is acted on only when its
+    process runs: on a busy CPU a worker woken by both the signal and a request would read
+    the request first."""
+    os.kill(pid, signal.SIGSTOP)
+    until(lambda: stopped(pid), f"process {pid} stopped", HANG)
+
+
+def stopped(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat", "rb") as stat:
+        return stat.read().rsplit(b")", 1)[1].split()[0] == b"T"
 
 
 Gated = tuple[ServerThread, Path, Player]
@@ -207,10 +232,7 @@ def test_a_request_the_worker_had_not_read_when_it_was_killed_is_played_in_the_n
     worker = server.call(lambda: server.server.isolation.workers[0])  # type: ignore[union-attr]
     pid = worker_pid(server)
     assert pid is not None
-    os.kill(pid, signal.SIGSTOP)
-    # Stopped before the move is written: a worker still on its way to the stop could take
-    # the move out of the pipe first (the read sees data before it sees the signal).
-    os.waitid(os.P_PID, pid, os.WSTOPPED | os.WNOWAIT)
+    stop(pid)
     replies: list[dict[str, Any]] = []
     mover = threading.Thread(target=lambda: replies.append(solo.move(say="after")))
     mover.start()
@@ -296,3 +318,104 @@ def test_a_game_whose_restore_kills_every_new_worker_is_given_up_after_a_few(
     again = Player(server.port, "Gated", "again", 1)  # the file's worker serves on
     assert again.join()["status"] == "ok"
     assert again.move(n=1) == {"status": "ok", "data": None}
+
+
+# ---------------------------------------------------------------- what a worker's replies wake
+
+
+def test_what_a_workers_replies_wake_runs_right_after_them_not_a_loop_pass_later() -> None:
+    """A connection woken by a worker's reply schedules its resume with the server's
+    ``Soon``: it runs before anything scheduled for the loop's next pass."""
+    async def main() -> list[str]:
+        loop = asyncio.get_running_loop()
+        soon = Soon(loop)
+        isolation = Isolation(WorkerSettings(), GameGuard(watchdog=False))
+        game_types = await isolation.load([("file", str(DATA / "isolated_games" / "busy.py"))],
+                                          soon)
+        try:
+            busy = next(game_type for game_type in game_types if game_type.name == "Busy")
+            game = busy.new_game(1)
+            assert game.pending is not None
+            await answered(game.pending)
+            ran: list[str] = []
+
+            def woken() -> None:  # as a connection's wake: the resume only scheduled
+                loop.call_soon(ran.append, "next pass")
+                soon(lambda: ran.append("resumed"))
+
+            call = game.move({"n": 1}, 0)
+            call.then(woken)
+            await answered(call)
+            assert call.result() is None
+            for _ in range(3):
+                await asyncio.sleep(0)
+            return ran
+        finally:
+            isolation.close()
+
+    assert asyncio.run(main()) == ["resumed", "next pass"]
+
+
+async def answered(call: Call) -> None:
+    future = asyncio.get_running_loop().create_future()
+    call.then(lambda: future.set_result(None))
+    await asyncio.wait_for(future, HANG)
+
+
+def test_a_reply_read_with_a_forged_message_goes_out_after_its_commit_and_both_games_go_on(
+        make_server: Callable[..., ServerThread], tmp_path: Path) -> None:
+    """One read of the worker's pipe brings a move's reply, then a message that another
+    session's game forged: the worker is replaced in the middle of the read. The first
+    move's reply goes out once its commit landed (right after the read,
+    ``gameserver._soon``); the move at fault fails once its game is back; both play on."""
+    db, marker = tmp_path / "store.sqlite3", tmp_path / "marker"
+    server = make_server(games_dirs=[str(DATA / "hostile_games" / "forger")], store=True,
+                         store_path=str(db))
+    calm, spoiler = (Player(server.port, "Forger", name, 1) for name in ("calm", "spoiler"))
+    for player in (calm, spoiler):
+        assert player.join()["status"] == "ok"
+    assert calm.move(n=1) == {"status": "ok", "data": None}
+    worker = server.call(lambda: server.server.isolation.workers[0])  # type: ignore[union-attr]
+    pid = worker_pid(server)
+    assert pid is not None
+    replies: dict[str, Any] = {}
+
+    def calm_moves() -> None:
+        reply = calm.move(n=2)
+        with contextlib.closing(sqlite3.connect(db)) as saved:  # at once: is it on disk?
+            replies["calm"] = reply, saved.execute(
+                "SELECT COUNT(*) FROM game_moves JOIN games ON games.id = game_moves.game_id "
+                "WHERE games.session = 'calm'").fetchone()[0]
+
+    def spoiler_moves() -> None:
+        replies["spoiler"] = spoiler.move(attack=True, marker=str(marker), stop=True)
+
+    stop(pid)  # the requests wait in its pipe, in this order
+    movers = []
+    for queued, move in enumerate((calm_moves, spoiler_moves), 1):
+        movers.append(threading.Thread(target=move))
+        movers[-1].start()
+        until(lambda: server.call(lambda: len(worker._queue)) == queued,  # noqa: B023
+              f"{queued} requests written to the worker", HANG)
+    holding, go = threading.Event(), threading.Event()
+    server._loop.call_soon_threadsafe(lambda: (holding.set(), go.wait(HANG)))
+    assert holding.wait(HANG)  # the loop reads nothing until both answers are in the pipe
+    try:
+        from_worker = worker._process.from_worker
+        os.kill(pid, signal.SIGCONT)
+        until(lambda: unread_bytes(from_worker) > 0 and stopped(pid),
+              "the reply and the forged message in the pipe", HANG)
+    finally:
+        go.set()
+    for mover in movers:
+        mover.join(HANG)
+    assert replies["calm"] == ({"status": "ok", "data": None}, 2)
+    assert replies["spoiler"]["message"].startswith(
+        "framework: game Forger: the game's worker process sent something malformed during "
+        "move() (")
+    assert not marker.exists()
+    replaced(server, pid)
+    assert calm.move(n=3) == {"status": "ok", "data": None}
+    assert calm.state()["data"]["count"] == 3
+    assert spoiler.state()["data"]["count"] == 0  # as before the move at fault
+    assert spoiler.move(n=1) == {"status": "ok", "data": None}

@@ -13,7 +13,11 @@ crash could still lose**.
 The first change of a loop pass opens a batch and schedules ``_flush`` with
 ``call_soon``: it runs at the start of the next pass, before any new
 request is read, so every change made in one pass of the event loop,
-whatever connection it came from, shares one commit (group commit).
+whatever connection it came from, shares one commit (group commit). A
+change made by a worker's reply (a game in a worker process) that opens the
+batch has it committed right after that read of the worker's replies
+instead, ahead of the replies waiting for it (``gameserver._soon``): one
+pass sooner, with the changes of the pass so far.
 ``_flush`` takes the snapshots that are due, then commits: with
 ``sync="normal"`` right there on the loop (a commit that only hands pages
 to the operating system takes microseconds), unless it is larger than
@@ -52,6 +56,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from .._soon import Soon
 from ..checked import GameType
 from ..protocol import ProtocolError
 from ._batch import JOIN_FAILED, SAVE_FAILED, Batch, Ticket
@@ -108,6 +113,7 @@ class Store:
         self._writer: WriterThread | None = None
         self._checkpointer: Checkpointer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._soon: Soon | None = None
         # Counters, for benchmarks, metrics and health().
         self.commits = 0
         self.batches = 0
@@ -154,11 +160,14 @@ class Store:
         assert self._file is not None, "Store.open() was not called"
         return self._file.db
 
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Accept changes from ``loop`` from now on."""
+    def start(self, loop: asyncio.AbstractEventLoop, soon: Soon | None = None) -> None:
+        """Accept changes from ``loop`` from now on. ``soon`` schedules the commits (the
+        server's runs them right after a worker's replies when those made the changes,
+        ``gameserver._soon``; default: one of its own, the loop's ``call_soon``)."""
         if self._file is None:
             self.open()
         self._loop = loop
+        self._soon = soon or Soon(loop)
         self._writer = WriterThread(loop, self._commit, self._catch_up, self._landed)
         self._writer.start()
         self._checkpointer = Checkpointer(self.path)
@@ -287,9 +296,9 @@ class Store:
         batch = self._batch
         if batch is None:
             batch = self._batch = Batch()
-            assert self._loop is not None, "Store.start() was not called"
+            assert self._soon is not None, "Store.start() was not called"
             if self._in_flight is None:
-                self._loop.call_soon(self._flush)
+                self._soon.call(self._flush)
         return batch
 
     # ------------------------------------------------------------ committing

@@ -2,13 +2,17 @@
 
 A one-player counter game. The attack, ``{"attack": true, "marker": path}``,
 writes a message of its own to the server, in the right framing, holding a
-pickle that runs ``os.system("touch <marker>")`` if the server unpickled it.
-Loaded from its own folder by tests/test_isolation_hostile.py.
+pickle that runs ``os.system("touch <marker>")`` if the server unpickled it;
+with ``"stop": true`` it then stops its own process (SIGSTOP), so that a
+test can have the server read it together with the replies before it.
+Loaded from its own folder by tests/test_isolation_hostile.py and
+tests/test_workers.py.
 """
 
 import fcntl
 import os
 import pickle
+import signal
 import stat
 import struct
 
@@ -58,4 +62,6 @@ class Forger(AbstractGame):
     def move(self, move, player_id):
         if move.get("attack"):
             forge(move["marker"])
+            if move.get("stop"):
+                os.kill(os.getpid(), signal.SIGSTOP)
         self.count += 1
