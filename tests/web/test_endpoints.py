@@ -143,6 +143,8 @@ def test_a_games_own_renderer_is_served_from_its_folder(web: ServerThread) -> No
     "/nope", "/api", "/api/nope", "/api/sessions/TicTacToe", "/static/", "/static/nope.js",
     "/static/../_handler.py", "/static/%2e%2e%2f_handler.py", "/session/TicTacToe",
     "/replay/1/2", "/api/sessions/TicTacToe/missing", "/api/history/abc", "/metrics/x",
+    # digits to isdigit(), not to int(): these were a 500 with a traceback in the log
+    "/api/history/%C2%B2", "/api/history/" + "9" * 5000,
 ])
 def test_bad_paths_get_a_json_404(web: ServerThread, path: str) -> None:
     assert error_of(web, path, 404)
