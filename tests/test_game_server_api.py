@@ -1425,37 +1425,44 @@ def flood(conn: socket.socket, start: bytes = b"") -> None:
     conn.close()
 
 
+def after_join(then: Callable[[socket.socket, FakeServer, bytes], None]
+               ) -> Callable[[socket.socket, FakeServer], None]:
+    """A classic handler: a join is answered; any other request is handed to ``then``."""
+
+    def handler(conn: socket.socket, fake: FakeServer) -> None:
+        request = fake.read_request(conn)
+        if b'"join"' in request:
+            conn.sendall(ok(JOINED))
+        else:
+            then(conn, fake, request)
+        conn.close()
+
+    return handler
+
+
 @pytest.mark.parametrize("keep_alive", [False, True])
 def test_a_reply_without_end_is_refused_at_the_size_limit(fake, monkeypatch,
                                                           keep_alive) -> None:
     monkeypatch.setattr(game_server_api, "_REPLY_MAX", 256 * 1024, raising=False)
-
-    def endless(conn: socket.socket, fake: FakeServer) -> None:
-        fake.read_request(conn)
-        flood(conn, b'{"status": "ok", "data": "')
-
-    flooding = fake(endless)
+    flooding = fake(lambda conn, fake: (fake.read_request(conn),
+                                        flood(conn, b'{"status": "ok", "data": "')))
     api = GameServerAPI("127.0.0.1", flooding.port, "Echo", players=1, keep_alive=keep_alive)
     with pytest.raises(GameServerError, match=f"^api: the reply from server 127.0.0.1:"
-                                              f"{flooding.port} to join is larger than 262,144 bytes"):
+                                              f"{flooding.port} to join is larger than "
+                                              "262,144 bytes"):
         api.join()
 
 
 def test_a_push_without_end_is_refused_at_the_size_limit(fake, monkeypatch) -> None:
     monkeypatch.setattr(game_server_api, "_REPLY_MAX", 256 * 1024, raising=False)
 
-    def pushes_forever(conn: socket.socket, fake: FakeServer) -> None:
-        request = fake.read_request(conn)
-        if b'"join"' in request:
-            conn.sendall(ok(JOINED))
-            conn.close()
-        elif b'"subscribe"' in request:
+    def pushes_forever(conn: socket.socket, fake: FakeServer, request: bytes) -> None:
+        if b'"subscribe"' in request:
             flood(conn, ok(None) + TERMINATOR)
         else:  # after the pushes: the old module asked again, and got this
             conn.sendall(json.dumps({"status": "error", "message": "no more"}).encode())
-            conn.close()
 
-    flooding = fake(pushes_forever)
+    flooding = fake(after_join(pushes_forever))
     api = GameServerAPI("127.0.0.1", flooding.port, "Echo", players=1)
     api.join()
     with pytest.raises(GameServerError, match="^api: the reply from server .* to state is "
@@ -1465,44 +1472,22 @@ def test_a_push_without_end_is_refused_at_the_size_limit(fake, monkeypatch) -> N
     assert api._poll_sock is None and api._poll_reply == b""
 
 
-def half_a_reply(conn: socket.socket, fake: FakeServer) -> None:
-    """Answer a join; to anything else send the start of a reply, then nothing (for a while)."""
-    request = fake.read_request(conn)
-    if b'"join"' in request:
-        conn.sendall(ok(JOINED))
-    else:
-        conn.sendall(b'{"status": "ok", ')
-        fake.go.wait(5)  # the old module waited until then, and got broken JSON
-    conn.close()
-
-
-@pytest.mark.parametrize("call", ["move", "state", "discover"])
-def test_a_reply_that_stops_half_way_times_out(fake, monkeypatch, call) -> None:
+@pytest.mark.parametrize(("call", "sent"), [
+    ("move", b""), ("move", b'{"status": "ok", '), ("state", b'{"status": "ok", '),
+    ("discover", b""), ("discover", b'{"status": "ok", ')])
+def test_a_reply_that_does_not_come_whole_times_out(fake, monkeypatch, call, sent) -> None:
     monkeypatch.setattr(game_server_api, "_REPLY_TIMEOUT", 0.3)
-    stuck = fake(half_a_reply)
+
+    def stops(conn: socket.socket, fake: FakeServer, request: bytes) -> None:
+        conn.sendall(sent)
+        fake.go.wait(5)  # the old module waited until then, and got broken JSON or nothing
+
+    stuck = fake(after_join(stops))
     api = GameServerAPI("127.0.0.1", stuck.port, "Echo", players=1)
     api.join()
     with pytest.raises(GameServerError, match=f"^api: server 127.0.0.1:{stuck.port} did not "
                                               f"send its whole reply to {call} within 0.3 s"):
         getattr(api, call)(**({"msg": 1} if call == "move" else {}))
-
-
-def test_a_move_that_gets_no_answer_times_out(fake, monkeypatch) -> None:
-    monkeypatch.setattr(game_server_api, "_REPLY_TIMEOUT", 0.3)
-
-    def silent_after_join(conn: socket.socket, fake: FakeServer) -> None:
-        request = fake.read_request(conn)
-        if b'"join"' in request:
-            conn.sendall(ok(JOINED))
-        else:
-            fake.go.wait(5)  # the old module waited until then, and got no reply
-        conn.close()
-
-    silent = fake(silent_after_join)
-    api = GameServerAPI("127.0.0.1", silent.port, "Echo", players=1)
-    api.join()
-    with pytest.raises(GameServerError, match="did not send its whole reply to move within"):
-        api.move(msg=1)
 
 
 def test_join_and_state_wait_longer_than_the_reply_timeout_for_their_answer(
@@ -1526,17 +1511,11 @@ def test_join_and_state_wait_longer_than_the_reply_timeout_for_their_answer(
 def test_poll_reports_a_push_that_stops_half_way(fake, monkeypatch) -> None:
     monkeypatch.setattr(game_server_api, "_REPLY_TIMEOUT", 0.3)
 
-    def stops(conn: socket.socket, fake: FakeServer) -> None:
-        request = fake.read_request(conn)
-        if b'"join"' in request:
-            conn.sendall(ok(JOINED))
-            conn.close()
-            return
+    def stops(conn: socket.socket, fake: FakeServer, request: bytes) -> None:
         conn.sendall(ok(None) + TERMINATOR + b'{"status": "ok", "da')
         fake.go.wait(TIMEOUT)
-        conn.close()
 
-    stuck = fake(stops)
+    stuck = fake(after_join(stops))
     api = GameServerAPI("127.0.0.1", stuck.port, "Echo", players=1)
     api.join()
     deadline = time.monotonic() + TIMEOUT
