@@ -521,7 +521,10 @@ def parse_head(head: bytes, client: str) -> Request | Response:
             return error_response(413, f"request body larger than {BODY_MAX} bytes")
     elif length != "0":
         return error_response(400, "GET and HEAD requests to the dashboard have no body")
-    url = urlsplit(target)
+    try:
+        url = urlsplit(target)
+    except ValueError:  # "//[x/": an IPv6 address that does not close
+        return error_response(400, "bad request target")
     # Split first, then decode: a session token may contain an encoded "/".
     parts = [unquote(p) for p in url.path.split("/")[1:]]
     if len(parts) > 1 and parts[-1] == "":

@@ -158,6 +158,9 @@ def test_bad_parameters_and_methods_get_json_errors(web: ServerThread) -> None:
     reply = raw(web, b"GET /api/games HTTP/1.1\r\nX: " + b"y" * 70000 + b"\r\n\r\n")
     assert reply.startswith(b"HTTP/1.1 431") and b'{"error":' in reply
     assert b'{"error":' in raw(web, b"NONSENSE\r\n\r\n")  # HTTP/0.9: a body only
+    for target in (b"//[x/", b"http://[::1/"):  # urlsplit() raised: no reply, a traceback
+        reply = raw(web, b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert reply.startswith(b"HTTP/1.1 400") and b"bad request target" in reply
 
 
 PLAY_HEAD = (b"Host: 127.0.0.1\r\nX-Gameserver-Play: 1\r\n"
