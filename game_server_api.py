@@ -31,7 +31,11 @@ A complete tic-tac-toe client that plays the first free cell::
 Every problem is reported with an exception: ``IllegalMove`` when the game
 rejects your move (try another one), ``GameServerError`` for everything else
 (its message says what went wrong; messages starting with ``api:`` come from
-this module, for example when the server cannot be reached).
+this module, for example when the server cannot be reached). A broken server
+cannot hang your program or fill its memory: a reply larger than 64 MB, or
+not whole 120 seconds after it began (``join`` and ``state`` wait for the
+other players first) or after the request (every other call), raises
+``GameServerError``.
 
 The same loop can be written with ``states()``, which gives you each new
 state as it comes (the server sends it; your program does not ask)::
@@ -67,6 +71,10 @@ _TERMINATOR = b'EOT\x00'  # ends every request (and every reply in keep-alive mo
 _CONNECT_TIMEOUT = 5  # seconds for connecting and the TLS handshake
 _BUFFER_SIZE = 4096
 _MAX_IDLE_SOCKETS = 4  # kept-alive connections held open for later requests
+# A broken or hostile server must not hang a program or fill its memory:
+_REPLY_MAX = 64 * 1024 * 1024  # bytes one reply (or one pushed state) may have at most
+_REPLY_TIMEOUT = 120.0  # seconds a reply may take (see _receive), and a request
+_WAITING = ('join', 'state')  # requests the server answers when others have played
 
 # Requests that only read: in keep-alive mode these may be sent a second time
 # when a reused connection dies before the reply starts (see _exchange).
@@ -196,6 +204,7 @@ class GameServerAPI:
         self._poll_sock = None
         self._poll_sent = False  # is a state request waiting for its reply?
         self._poll_reply = bytearray()  # what has arrived of that reply (or of the pushes)
+        self._poll_began = 0.0  # time.monotonic() when what _poll_reply holds began
         self._poll_lock = threading.Lock()  # poll() and state() share the waiting request
         self._pushing = False  # is this view subscribed on the poll connection?
         self._handed = None  # the last state state() or poll() gave: states() starts with it
@@ -488,9 +497,12 @@ class GameServerAPI:
         self._stop_polling()
         sock = self._poll_sock = self._connect()
         try:
-            sock.setblocking(True)
+            _wait_until(sock, time.monotonic() + _REPLY_TIMEOUT)
             sock.sendall(raw)
             reply, ending = self._receive_one(sock)
+        except socket.timeout:  # before Python 3.10 not the same as TimeoutError
+            self._stop_polling()
+            raise self._late('subscribe') from None
         except OSError as e:
             self._stop_polling()
             raise self._os_error(e, 'could not subscribe at') from None
@@ -513,6 +525,7 @@ class GameServerAPI:
         """Read until the first terminator; the bytes before it and the ending.
 
         What follows the terminator (the first pushes) is kept for ``_next_push``.
+        The caller has set the socket's deadline; the size is bounded here.
         """
         reply = self._poll_reply
         while True:
@@ -520,11 +533,13 @@ class GameServerAPI:
             if end >= 0:
                 first = bytes(reply[:end])
                 del reply[:end + len(_TERMINATOR)]
+                self._poll_began = time.monotonic()
                 return first, 'terminator'
             chunk = sock.recv(_BUFFER_SIZE)
             if not chunk:
                 return bytes(reply), 'eof'
             reply += chunk
+            self._check_size(reply, 'subscribe')
 
     def _next_push(self, wait):
         """The next pushed state (oldest first); None if none has come and ``wait`` is false.
@@ -540,6 +555,7 @@ class GameServerAPI:
             if end >= 0:
                 message = bytes(pushed[:end])
                 del pushed[:end + len(_TERMINATOR)]
+                self._poll_began = time.monotonic()  # what is left began just now
                 try:
                     data = self._decode(message, 'state')
                 except GameServerError:
@@ -552,7 +568,6 @@ class GameServerAPI:
             if not chunk:  # the server closed the connection
                 self._stop_polling()
                 return None
-            pushed += chunk
 
     def _state_request(self, legal_moves):
         request = {
@@ -583,7 +598,7 @@ class GameServerAPI:
             if sock is None:
                 sock = self._poll_sock = self._connect()
             try:
-                sock.setblocking(True)
+                _wait_until(sock, time.monotonic() + _REPLY_TIMEOUT)
                 sock.sendall(raw)
                 break
             except OSError as e:
@@ -617,21 +632,42 @@ class GameServerAPI:
             if not chunk:  # the server closed the connection
                 self._stop_polling()
                 return bytes(reply) if reply else None
-            reply += chunk
 
     def _poll_read(self, wait, what):
-        """One read on the poll connection: bytes; ``b''`` once it is closed; None if
-        nothing has arrived (only when ``wait`` is false). Other failures raise."""
+        """One read on the poll connection, added to ``_poll_reply``: the bytes;
+        ``b''`` once it is closed; None if nothing has arrived (only when ``wait``
+        is false). Other failures raise, and so does a reply (or push) larger than
+        ``_REPLY_MAX`` or not whole ``_REPLY_TIMEOUT`` seconds after it began."""
+        pending = self._poll_reply
+        deadline = self._poll_began + _REPLY_TIMEOUT if pending else None
         try:
-            self._poll_sock.setblocking(wait)
-            return self._poll_sock.recv(_BUFFER_SIZE)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise socket.timeout
+            if wait:
+                _wait_until(self._poll_sock, deadline)
+            else:
+                self._poll_sock.setblocking(False)
+            chunk = self._poll_sock.recv(_BUFFER_SIZE)
         except (BlockingIOError, ssl.SSLWantReadError):
             return None
         except (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
             return b''
+        except socket.timeout:  # before Python 3.10 not the same as TimeoutError
+            self._stop_polling()
+            raise self._late('state') from None
         except OSError as e:
             self._stop_polling()
             raise self._os_error(e, what) from None
+        if chunk:
+            if not pending:
+                self._poll_began = time.monotonic()
+            pending += chunk
+            try:
+                self._check_size(pending, 'state')
+            except GameServerError:
+                self._stop_polling()
+                raise
+        return chunk
 
     def _stop_polling(self):
         """Forget the waiting poll request (or the subscription) and close its connection."""
@@ -942,11 +978,12 @@ class GameServerAPI:
         """
         try:
             try:
+                _wait_until(sock, time.monotonic() + _REPLY_TIMEOUT)
                 sock.sendall(raw)
             except (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
                 # The server closed the connection. It may have answered first
                 # (e.g. an error about the request): read what it sent.
-                reply, ending = self._receive(sock)
+                reply, ending = self._receive(sock, kind)
                 if reply:
                     return self._keep(sock, reply, ending)
                 if reused:
@@ -958,7 +995,7 @@ class GameServerAPI:
                     from None
             except OSError as e:
                 raise self._os_error(e, 'could not send the request to') from None
-            reply, ending = self._receive(sock)
+            reply, ending = self._receive(sock, kind)
             if reply:
                 return self._keep(sock, reply, ending)
             if reused and kind in _READ_ONLY:
@@ -984,20 +1021,28 @@ class GameServerAPI:
         _close(sock)
         return reply, None
 
-    def _receive(self, sock):
+    def _receive(self, sock, kind):
         """Read one reply: until EOF, or in keep-alive mode until the terminator.
 
         Returns ``(reply_bytes, ending)``: ``ending`` is ``'terminator'``,
         ``'eof'`` (the server closed the connection) or ``'reset'`` (only when
         ``reply_bytes`` is empty: the connection ended before a single byte).
+        Bounds: ``_REPLY_MAX`` bytes, and ``_REPLY_TIMEOUT`` seconds from the
+        request (from the reply's first byte for join and state, which wait
+        for the other players as long as the server lets them).
         """
         reply = bytearray()
+        deadline = None if kind in _WAITING else time.monotonic() + _REPLY_TIMEOUT
         try:
             while True:
+                _wait_until(sock, deadline)
                 chunk = sock.recv(_BUFFER_SIZE)
                 if not chunk:
                     return reply, 'eof'
+                if deadline is None:  # join and state: the reply has begun
+                    deadline = time.monotonic() + _REPLY_TIMEOUT
                 reply += chunk
+                self._check_size(reply, kind)
                 if self._keep_alive:
                     end = reply.find(_TERMINATOR, max(0, len(reply) - len(chunk) - 3))
                     if end >= 0:
@@ -1011,11 +1056,27 @@ class GameServerAPI:
             raise self._error(f'connection closed by server {self._address()} in the middle '
                               'of the reply') from None
         except socket.timeout:  # before Python 3.10 not the same as TimeoutError
-            raise self._error(f'connection timed out while waiting for {self._address()}') \
-                from None
+            raise self._late(kind) from None
         except OSError as e:
             raise self._os_error(e, 'connection failed while waiting for the reply from') \
                 from None
+        finally:
+            _wait_until(sock, None)
+
+    def _check_size(self, reply, kind):
+        """Raise once ``reply`` (not complete yet) is larger than any reply may be."""
+        if len(reply) > _REPLY_MAX:
+            raise self._error(
+                f'the reply from server {self._address()} to {kind} is larger than '
+                f'{_REPLY_MAX:,} bytes',
+                'is this really a game server? (no game state is that large)')
+
+    def _late(self, kind):
+        """The error for a reply that did not come (whole) in time."""
+        return self._error(
+            f'server {self._address()} did not send its whole reply to {kind} within '
+            f'{_REPLY_TIMEOUT:g} s',
+            'is this really a game server? If it is, it may be overloaded: try again later')
 
     def _decode(self, reply, kind):
         """Turn the reply's bytes into its data; raise for error replies."""
@@ -1031,7 +1092,7 @@ class GameServerAPI:
                 from None
         try:
             response = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested thousands deep
             raise self._error(f'corrupt json received from server {address}: the reply '
                               f'began with {text[:60]!r}',
                               'is this really a game server, on the right port?') from None
@@ -1050,10 +1111,12 @@ class GameServerAPI:
 
     def _need(self, data, request):
         """Check that an ok reply carries what the request promises; return it."""
-        if not isinstance(data, dict) or (
-                request in ('join', 'observe') and not {'player_id', 'key'} <= set(data)):
+        if not isinstance(data, dict) or (request in ('join', 'observe') and not (
+                type(data.get('player_id')) is int and type(data.get('key')) is str
+                and type(data.get('session', '')) is str
+                and type(data.get('request_size_max', 1)) is int)):
             raise self._error(f'unexpected reply received from server {self._address()} to '
-                              f'{request}: {data!r}')
+                              f'{request}: {data!r}'[:300])
         return data
 
     # -------------------------------------------------------- connections
@@ -1157,6 +1220,11 @@ def _reason(error):
 
 def _is_local(host):
     return host in ('localhost', '::1', '0.0.0.0') or host.startswith('127.')
+
+
+def _wait_until(sock, deadline):
+    """Let ``sock``'s next calls wait until ``deadline`` (``time.monotonic()``), or forever."""
+    sock.settimeout(None if deadline is None else max(deadline - time.monotonic(), 0.001))
 
 
 def _usable(sock):

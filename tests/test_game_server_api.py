@@ -624,6 +624,17 @@ def test_unknown_server_name() -> None:
                  id="unknown-status"),
     pytest.param(b'{"status": "ok", "data": 5}',
                  "^api: unexpected reply received from server .* to join", id="bad-join-data"),
+    # Wrong shapes that used to pass join and fail later with a TypeError, or a
+    # RecursionError from the decoder: each is a GameServerError saying what came.
+    pytest.param(b"[" * 100_000, "^api: corrupt json received from server", id="nested-deep"),
+    pytest.param(ok({**JOINED, "request_size_max": "big"}),
+                 "^api: unexpected reply received from server .* to join", id="limit-not-int"),
+    pytest.param(ok({**JOINED, "player_id": "0"}),
+                 "^api: unexpected reply received from server .* to join", id="id-not-int"),
+    pytest.param(ok({**JOINED, "key": None}),
+                 "^api: unexpected reply received from server .* to join", id="key-not-str"),
+    pytest.param(ok({**JOINED, "session": ["auto-7"]}),
+                 "^api: unexpected reply received from server .* to join", id="session-not-str"),
 ])
 def test_broken_replies_are_reported(fake, reply, expected) -> None:
     broken = fake(replies(reply))
@@ -1397,3 +1408,119 @@ def test_states_with_a_server_that_does_not_push_asks_with_state(fake) -> None:
     assert [next(states), next(states)] == [{"n": 1}, {"n": 2}]
     assert [json.loads(classic.next_request()[:-4])["type"] for _ in range(4)] == [
         "join", "subscribe", "state", "state"]
+
+
+# ---------------------------------------------------------------- a hostile server
+
+
+SENT_MAX = 32 * 1024 * 1024  # bytes a flooding fake sends at most (bounds the test, not the module)
+
+
+def flood(conn: socket.socket, start: bytes = b"") -> None:
+    """Send ``start`` and then bytes without end (up to SENT_MAX), until the client hangs up."""
+    chunk = b"x" * 65536
+    conn.sendall(start)
+    for _ in range(SENT_MAX // len(chunk)):
+        conn.sendall(chunk)
+    conn.close()
+
+
+def after_join(then: Callable[[socket.socket, FakeServer, bytes], None]
+               ) -> Callable[[socket.socket, FakeServer], None]:
+    """A classic handler: a join is answered; any other request is handed to ``then``."""
+
+    def handler(conn: socket.socket, fake: FakeServer) -> None:
+        request = fake.read_request(conn)
+        if b'"join"' in request:
+            conn.sendall(ok(JOINED))
+        else:
+            then(conn, fake, request)
+        conn.close()
+
+    return handler
+
+
+@pytest.mark.parametrize("keep_alive", [False, True])
+def test_a_reply_without_end_is_refused_at_the_size_limit(fake, monkeypatch,
+                                                          keep_alive) -> None:
+    monkeypatch.setattr(game_server_api, "_REPLY_MAX", 256 * 1024, raising=False)
+    flooding = fake(lambda conn, fake: (fake.read_request(conn),
+                                        flood(conn, b'{"status": "ok", "data": "')))
+    api = GameServerAPI("127.0.0.1", flooding.port, "Echo", players=1, keep_alive=keep_alive)
+    with pytest.raises(GameServerError, match=f"^api: the reply from server 127.0.0.1:"
+                                              f"{flooding.port} to join is larger than "
+                                              "262,144 bytes"):
+        api.join()
+
+
+def test_a_push_without_end_is_refused_at_the_size_limit(fake, monkeypatch) -> None:
+    monkeypatch.setattr(game_server_api, "_REPLY_MAX", 256 * 1024, raising=False)
+
+    def pushes_forever(conn: socket.socket, fake: FakeServer, request: bytes) -> None:
+        if b'"subscribe"' in request:
+            flood(conn, ok(None) + TERMINATOR)
+        else:  # after the pushes: the old module asked again, and got this
+            conn.sendall(json.dumps({"status": "error", "message": "no more"}).encode())
+
+    flooding = fake(after_join(pushes_forever))
+    api = GameServerAPI("127.0.0.1", flooding.port, "Echo", players=1)
+    api.join()
+    with pytest.raises(GameServerError, match="^api: the reply from server .* to state is "
+                                              "larger than"):
+        api.poll()  # subscribes, and reads what has come: the limit may be reached here ...
+        api.state()  # ... or here, waiting for the rest of the push, which never ends
+    assert api._poll_sock is None and api._poll_reply == b""
+
+
+@pytest.mark.parametrize(("call", "sent"), [
+    ("move", b""), ("move", b'{"status": "ok", '), ("state", b'{"status": "ok", '),
+    ("discover", b""), ("discover", b'{"status": "ok", ')])
+def test_a_reply_that_does_not_come_whole_times_out(fake, monkeypatch, call, sent) -> None:
+    monkeypatch.setattr(game_server_api, "_REPLY_TIMEOUT", 0.3)
+
+    def stops(conn: socket.socket, fake: FakeServer, request: bytes) -> None:
+        conn.sendall(sent)
+        fake.go.wait(5)  # the old module waited until then, and got broken JSON or nothing
+
+    stuck = fake(after_join(stops))
+    api = GameServerAPI("127.0.0.1", stuck.port, "Echo", players=1)
+    api.join()
+    with pytest.raises(GameServerError, match=f"^api: server 127.0.0.1:{stuck.port} did not "
+                                              f"send its whole reply to {call} within 0.3 s"):
+        getattr(api, call)(**({"msg": 1} if call == "move" else {}))
+
+
+def test_join_and_state_wait_longer_than_the_reply_timeout_for_their_answer(
+        fake, monkeypatch) -> None:
+    # They wait for other players as long as the server lets them; the limit
+    # starts with the reply's first byte.
+    monkeypatch.setattr(game_server_api, "_REPLY_TIMEOUT", 0.2)
+
+    def slow(conn: socket.socket, fake: FakeServer) -> None:
+        request = fake.read_request(conn)
+        fake.go.wait(0.6)  # others take their time
+        conn.sendall(ok(JOINED if b'"join"' in request else {"echo": 1}))
+        conn.close()
+
+    patient = fake(slow)
+    api = GameServerAPI("127.0.0.1", patient.port, "Echo", players=1)
+    assert api.join() == 0
+    assert api.state() == {"echo": 1}
+
+
+def test_poll_reports_a_push_that_stops_half_way(fake, monkeypatch) -> None:
+    monkeypatch.setattr(game_server_api, "_REPLY_TIMEOUT", 0.3)
+
+    def stops(conn: socket.socket, fake: FakeServer, request: bytes) -> None:
+        conn.sendall(ok(None) + TERMINATOR + b'{"status": "ok", "da')
+        fake.go.wait(TIMEOUT)
+
+    stuck = fake(after_join(stops))
+    api = GameServerAPI("127.0.0.1", stuck.port, "Echo", players=1)
+    api.join()
+    deadline = time.monotonic() + TIMEOUT
+    with pytest.raises(GameServerError, match="did not send its whole reply to state within"):
+        while time.monotonic() < deadline:  # poll() never waits: the error comes by itself
+            assert api.poll() is None
+            time.sleep(0.01)
+    assert api._poll_sock is None

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from gameserver.game import AbstractGame
 
 KEPT_MESSAGES = 1000  # messages a chat keeps, at most: the oldest go first
-KEPT_CHARACTERS = 250_000  # ... and characters of them in all (a snapshot stays small)
+KEPT_CHARACTERS = 250_000  # ... and characters of them and their names, as sent (below)
+NAME_MAX = 100  # characters of a name
+
+
+def _sent(text: str) -> int:
+    """The characters ``text`` takes in a state as the server sends it (JSON, whose escapes
+    make "é" 6 characters and "😀" 12): what bounds the state, not ``len(text)``."""
+    return len(json.dumps(text)) - 2
 
 
 class Chat(AbstractGame):
@@ -17,7 +25,8 @@ class Chat(AbstractGame):
     part is rejected nothing changes):
         ``{"name": str}`` sets or changes the sender's name (client:
         ``move(name="Ada")``). Surrounding spaces are removed. The name must
-        not be empty and not be used by another player. Messages already
+        not be empty, longer than ``NAME_MAX`` (100) characters, or used by
+        another player. Messages already
         sent keep the name they were sent under.
 
         ``{"message": str}`` posts a message under the sender's name (client:
@@ -27,11 +36,13 @@ class Chat(AbstractGame):
     State:
         ``{"messages": [[name, message], ...]}``, oldest first, the same for
         every player: the newest messages, at most ``KEPT_MESSAGES`` of them
-        and ``KEPT_CHARACTERS`` characters in all (older ones are dropped, so
-        a chat that goes on for days stays small).
+        and ``KEPT_CHARACTERS`` characters in all, names included, counted as
+        sent (older ones are dropped, so a chat that goes on for days stays
+        small, and a browser can always show it).
 
-    Errors: neither key present; a value that is not a str; an empty or
-    taken name; a message before the sender has a name.
+    Errors: neither key present; a value that is not a str; an empty,
+    too long or taken name; a message before the sender has a name; a
+    message longer than ``KEPT_CHARACTERS`` as sent.
     """
 
     def __init__(self, players: int) -> None:
@@ -43,7 +54,7 @@ class Chat(AbstractGame):
         self.players = players
         self.names: dict[int, str] = {}
         self.messages: list[list[str]] = []
-        self.characters = 0  # in the messages kept
+        self.characters = 0  # in the messages kept and their names, as sent
 
     @staticmethod
     def min_players() -> int:
@@ -76,6 +87,8 @@ class Chat(AbstractGame):
             name = move["name"].strip()
             if not name:
                 return "name must not be empty or only spaces: send e.g. move(name='Ada')"
+            if len(name) > NAME_MAX:
+                return f"name too long: at most {NAME_MAX} characters"
             if any(other == name for pid, other in self.names.items() if pid != player_id):
                 return "that name is already taken by another player: choose a different name"
         text = None
@@ -85,14 +98,18 @@ class Chat(AbstractGame):
             if name is None:
                 return "set your name first with move(name='...'), then send messages"
             text = move["message"].strip()
+            if _sent(text) > KEPT_CHARACTERS:
+                return (f"message too long: at most {KEPT_CHARACTERS} characters (one outside "
+                        "ASCII counts as 6, an emoji as 12)")
         if name is not None:
             self.names[player_id] = name
         if text:
             self.messages.append([name, text])
-            self.characters += len(text)
+            self.characters += _sent(name) + _sent(text)
             while len(self.messages) > 1 and (len(self.messages) > KEPT_MESSAGES
                                               or self.characters > KEPT_CHARACTERS):
-                self.characters -= len(self.messages.pop(0)[1])
+                gone, said = self.messages.pop(0)
+                self.characters -= _sent(gone) + _sent(said)
         return None
 
     def game_over(self) -> bool:

@@ -21,6 +21,7 @@ UPPER_BONUS_FROM = 63
 YAHTZEE_POINTS = 50
 YAHTZEE_BONUS = 100
 MAX_ROLLS = 3
+NAME_MAX = 100  # characters of a name (every state carries one, the last all of them)
 FIXED_POINTS = {"Full House": 25, "Small Straight": 30, "Large Straight": 40,
                 "Yahtzee": YAHTZEE_POINTS}
 # What each lower category needs, for the "your dice do not fit" message.
@@ -82,7 +83,8 @@ class Yahtzee(AbstractGame):
 
     Phase 1, names: every player who has not chosen a name yet is current and
     sends ``{"name": str}`` (client: ``move(name="Ada")``). Surrounding spaces
-    are removed; the name must be non-empty and unique and cannot be changed.
+    are removed; the name must be non-empty, at most ``NAME_MAX`` (100)
+    characters and unique, and cannot be changed.
     A player who has sent a name drops out of ``current`` and waits.
 
     Phase 2, turns: a random player starts, then turns go to id + 1 (wrapping
@@ -120,8 +122,8 @@ class Yahtzee(AbstractGame):
     whose card is full is skipped (possible after Yahtzee bonuses).
 
     Errors: a turn move during phase 1, a name move during phase 2, empty /
-    taken / repeated names, a fourth roll, a roll_dice that is not a non-empty
-    list of positions 0..4, roll_dice together with score or category in one
+    too long / taken / repeated names, a fourth roll, a roll_dice that is not
+    a non-empty list of positions 0..4, roll_dice together with score or category in one
     move, an unknown score action, a missing or unknown
     category, a used category, dice that do not fit the category, and a move
     with none of the keys above.
@@ -259,6 +261,8 @@ class Yahtzee(AbstractGame):
         name = name.strip()
         if not name:
             return "name must not be empty or only spaces: send e.g. move(name='Ada')"
+        if len(name) > NAME_MAX:
+            return f"name too long: at most {NAME_MAX} characters"
         if name in self.names:
             return "name already in use by another player: choose a different name"
         self.names[player_id] = name

@@ -18,7 +18,9 @@ once, and ``per_address`` for the browsers of one address (settings
 ``web_bots`` and ``web_bots_per_address``); beyond that a new one is
 refused. A bot whose game is over *waits* for a restart (and then plays
 again) for ``IDLE`` seconds; at most ``limit`` bots wait like that, the
-oldest leaving first. A bot ends when its session ends (timeout, replaced,
+oldest leaving first. A waiting bot whose game restarts plays again without
+asking the caps (leaving would stall that game): with restarts, up to
+``2 * limit`` bots play. A bot ends when its session ends (timeout, replaced,
 server stopping), when the browser that started it leaves before the
 session is full, or after ``REJECTIONS_MAX`` rejected moves in a row (a
 game whose ``legal_moves`` lists moves its ``move`` refuses).

@@ -57,7 +57,7 @@ class History:
             "games": [_data.history_entry(r) for r in reader.finished_games(game, limit)]})
 
     async def replay(self, game_id: str, player: int) -> Response:
-        if not game_id.isdigit():
+        if not (game_id.isascii() and game_id.isdigit()) or len(game_id) > 18:  # not "²"
             raise HTTPError(404, "no such finished game")
 
         def work(reader: HistoryReader) -> dict[str, Any]:

@@ -67,6 +67,7 @@ STREAM_PING = 15.0  # seconds between keep-alive comments on a quiet stream
 BUSY_LOG_INTERVAL = 60.0  # seconds between two "busy" log lines
 LINGER_SECONDS = 2.0  # after our last reply: how long to wait for the client to close
 LINGER_MAX = 256 * 1024  # ... and how much of what it still sends to discard meanwhile
+FRAMING_HEADERS = ("content-length", "transfer-encoding")  # refused when repeated
 
 SECURITY_HEADERS = (
     ("X-Content-Type-Options", "nosniff"),
@@ -367,7 +368,7 @@ class HTTPServer:
         The body has its own ``REQUEST_DEADLINE``: together with the head's,
         a request may take at most twice that, never more.
         """
-        length = int(request.headers.get("content-length", "0"))
+        length = body_size(request.headers.get("content-length", "0")) or 0  # checked
         try:
             async with asyncio.timeout(REQUEST_DEADLINE):
                 request.body = await reader.readexactly(length)
@@ -477,6 +478,17 @@ async def _until_closed(reader: asyncio.StreamReader) -> None:
         pass
 
 
+def body_size(length: str) -> int | None:
+    """A ``Content-Length`` as a number: None unless it is ASCII digits (not "²", not "+1").
+
+    Thousands of digits are just "too large" (``int`` refuses more than 4300).
+    """
+    if not (length.isascii() and length.isdigit()):
+        return None
+    digits = length.lstrip("0")
+    return int(digits or "0") if len(digits) <= 18 else 10 ** 18
+
+
 def parse_head(head: bytes, client: str) -> Request | Response:
     """A request head as a ``Request``, or the error ``Response`` to send instead."""
     try:
@@ -492,20 +504,27 @@ def parse_head(head: bytes, client: str) -> Request | Response:
         name, colon, value = line.partition(":")
         if not colon or not name or name != name.strip():
             return error_response(400, "bad header line")
-        headers[name.lower()] = value.strip()
+        name = name.lower()
+        if name in headers and name in FRAMING_HEADERS:  # a proxy may read the other one
+            return error_response(400, f"the header {name} is given twice")
+        headers[name] = value.strip()
     if method not in ("GET", "HEAD", "POST"):
         return error_response(501, f"method {method[:20]} is not supported")
     if headers.get("transfer-encoding"):
         return error_response(501, "a request body must come with Content-Length")
     length = headers.get("content-length", "0")
     if method == "POST":
-        if not length.isdigit():
-            return error_response(411, "a POST needs a Content-Length")
-        if int(length) > BODY_MAX:
+        size = body_size(length)
+        if size is None:
+            return error_response(411, "a POST needs a Content-Length (a whole number)")
+        if size > BODY_MAX:
             return error_response(413, f"request body larger than {BODY_MAX} bytes")
     elif length != "0":
         return error_response(400, "GET and HEAD requests to the dashboard have no body")
-    url = urlsplit(target)
+    try:
+        url = urlsplit(target)
+    except ValueError:  # "//[x/": an IPv6 address that does not close
+        return error_response(400, "bad request target")
     # Split first, then decode: a session token may contain an encoded "/".
     parts = [unquote(p) for p in url.path.split("/")[1:]]
     if len(parts) > 1 and parts[-1] == "":

@@ -95,7 +95,7 @@ def check_same_origin(request: Request) -> None:
 def _body(request: Request) -> dict[str, Any]:
     try:
         body = json.loads(request.body or b"{}")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # Recursion: nested too deep
         raise HTTPError(400, "the request body is not JSON") from None
     if not isinstance(body, dict):
         raise HTTPError(400, "the request body must be a JSON object")

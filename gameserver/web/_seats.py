@@ -112,16 +112,17 @@ class Invites:
 # ---------------------------------------------------------------- seats
 
 
+SeatId = tuple[str, str, int, bytes]  # game, session, player id, SHA-256 of the key
+
+
 @dataclass(slots=True, eq=False)
 class Seat:
     """A player's view as the browser sees it: its last reply and the stream showing it."""
 
-    last: bytes | None = None
+    seat_id: SeatId
+    last: bytes | None = None  # None: the key has not proved itself (yet)
     task: asyncio.Task[Any] | None = None  # the stream showing the seat now
     stream: EventStream | None = None
-
-
-SeatId = tuple[str, str, int, bytes]  # game, session, player id, SHA-256 of the key
 
 
 class Seats:
@@ -129,7 +130,10 @@ class Seats:
 
     A seat with an open stream is never forgotten (streams are bounded by
     the connection caps); the others go oldest first. A forgotten seat only
-    loses its last reply: its next stream shows the next change.
+    loses its last reply: its next stream shows the next change. A seat
+    counts once its key has proved itself (its first reply, ``remember``):
+    a stream with a wrong key, which anyone may send, is refused and leaves
+    nothing behind, so wrong keys cannot push out the real seats.
     """
 
     def __init__(self, limit: int = SEATS_MAX, bytes_limit: int = SEATS_BYTES_MAX) -> None:
@@ -145,18 +149,19 @@ class Seats:
         """Show the seat on ``stream``; the stream that showed it before is told and ended."""
         seat = self._seats.get(seat_id)
         if seat is None:
-            seat = self._seats[seat_id] = Seat()
+            seat = self._seats[seat_id] = Seat(seat_id)
         self._seats.move_to_end(seat_id)
         if seat.task is not None and seat.stream is not None:
             seat.stream.send(REPLACED)
             seat.task.cancel()
         seat.task, seat.stream = asyncio.current_task(), stream
-        self._trim()
-        return seat
+        return seat  # trimmed in remember(): a key that is wrong must not push others out
 
     def release(self, seat: Seat, stream: EventStream) -> None:
         if seat.stream is stream:
             seat.task = seat.stream = None
+            if seat.last is None and self._seats.get(seat.seat_id) is seat:
+                del self._seats[seat.seat_id]  # its key never proved itself
 
     def remember(self, seat: Seat, reply: bytes) -> None:
         self.bytes += len(reply) - len(seat.last or b"")

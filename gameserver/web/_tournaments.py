@@ -139,7 +139,7 @@ def _settings(request: Request) -> TournamentSettings:
         raise HTTPError(415, "send the settings as JSON (Content-Type: application/json)")
     try:
         data = json.loads(getattr(request, "body", b"") or b"{}")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # Recursion: nested too deep
         raise HTTPError(400, "the body is not valid JSON") from None
     if not isinstance(data, Mapping):
         raise HTTPError(400, "the settings must be a JSON object")

@@ -2,8 +2,10 @@
 
 import pytest
 
+from gameserver import protocol
 from gameserver.games import chat
 from gameserver.games.chat import Chat
+from gameserver.web._http import STREAM_BUFFER_MAX
 
 
 def named_chat(*names: str) -> Chat:
@@ -147,3 +149,23 @@ def test_a_chat_keeps_only_its_newest_messages() -> None:
     game.move({"message": big}, 0)
     game.move({"message": big}, 0)
     assert [m for _, m in game.state(0)["messages"]] == [big]  # the newest still shown
+
+
+def test_a_name_has_at_most_100_characters() -> None:
+    game = Chat(1)
+    assert "name too long" in game.move({"name": "n" * (chat.NAME_MAX + 1)}, 0)
+    assert game.move({"name": "n" * chat.NAME_MAX}, 0) is None
+
+
+@pytest.mark.parametrize("message", ["😀" * (chat.KEPT_CHARACTERS // 12), "a"])
+def test_a_hostile_chatter_cannot_make_the_state_larger_than_a_browser_takes(
+        message: str) -> None:
+    """Counted in characters, 250,000 emoji were 3 MB as sent, and a name of a megabyte
+    went into every message: a browser's stream (512 KiB) could no longer carry the
+    chat, and the server built states of hundreds of megabytes."""
+    game = named_chat("😀" * chat.NAME_MAX)
+    for _ in range(chat.KEPT_MESSAGES + 5):
+        assert game.move({"message": message}, 0) is None
+    assert len(protocol.ok(game.state(0))) < STREAM_BUFFER_MAX
+    too_long = "😀" * (chat.KEPT_CHARACTERS // 12 + 1)
+    assert "message too long" in game.move({"message": too_long}, 0)

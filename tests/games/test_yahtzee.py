@@ -119,6 +119,7 @@ def test_names_are_stripped() -> None:
     ({"name": 7}, "name must be text"),
     ({"name": None}, "name must be text"),
     ({"name": ["Ada"]}, "name must be text"),
+    ({"name": "n" * 101}, "name too long"),  # every state carries a name: kept small
     ({"roll_dice": [0]}, "not started yet"),
     ({"score": "cross out", "category": "Ones"}, "not started yet"),
     ({}, "unknown move"),

@@ -143,6 +143,8 @@ def test_a_games_own_renderer_is_served_from_its_folder(web: ServerThread) -> No
     "/nope", "/api", "/api/nope", "/api/sessions/TicTacToe", "/static/", "/static/nope.js",
     "/static/../_handler.py", "/static/%2e%2e%2f_handler.py", "/session/TicTacToe",
     "/replay/1/2", "/api/sessions/TicTacToe/missing", "/api/history/abc", "/metrics/x",
+    # digits to isdigit(), not to int(): these were a 500 with a traceback in the log
+    "/api/history/%C2%B2", "/api/history/" + "9" * 5000,
 ])
 def test_bad_paths_get_a_json_404(web: ServerThread, path: str) -> None:
     assert error_of(web, path, 404)
@@ -156,6 +158,43 @@ def test_bad_parameters_and_methods_get_json_errors(web: ServerThread) -> None:
     reply = raw(web, b"GET /api/games HTTP/1.1\r\nX: " + b"y" * 70000 + b"\r\n\r\n")
     assert reply.startswith(b"HTTP/1.1 431") and b'{"error":' in reply
     assert b'{"error":' in raw(web, b"NONSENSE\r\n\r\n")  # HTTP/0.9: a body only
+    for target in (b"//[x/", b"http://[::1/"):  # urlsplit() raised: no reply, a traceback
+        reply = raw(web, b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert reply.startswith(b"HTTP/1.1 400") and b"bad request target" in reply
+
+
+PLAY_HEAD = (b"Host: 127.0.0.1\r\nX-Gameserver-Play: 1\r\n"
+             b"Content-Type: application/json\r\n")
+
+
+@pytest.mark.parametrize("length", ["\u00b2", "9" * 5000, "+2", "0x2"])
+def test_a_content_length_that_is_not_plain_digits_gets_411(
+        web: ServerThread, caplog: pytest.LogCaptureFixture, length: str) -> None:
+    """"²" passed isdigit() and 5000 digits passed it too; int() then failed: no reply at
+    all, and a traceback in the log for every such request (from anyone)."""
+    with caplog.at_level(logging.ERROR, "gameserver.web"):
+        reply = raw(web, b"POST /api/play/open HTTP/1.1\r\n" + PLAY_HEAD
+                    + f"Content-Length: {length}\r\n\r\n".encode("latin-1"))
+    assert reply.startswith((b"HTTP/1.1 411", b"HTTP/1.1 413")) and b'{"error":' in reply
+    assert not caplog.records
+
+
+def test_a_repeated_content_length_is_refused(web: ServerThread) -> None:
+    """Two lengths mean two readings (a proxy in front may take the other one): 400."""
+    reply = raw(web, b"POST /api/play/open HTTP/1.1\r\n" + PLAY_HEAD
+                + b"Content-Length: 2\r\nContent-Length: 40\r\n\r\n{}")
+    assert reply.startswith(b"HTTP/1.1 400") and b"given twice" in reply
+
+
+def test_a_play_body_nested_too_deep_is_a_400_not_an_internal_error(
+        web: ServerThread, caplog: pytest.LogCaptureFixture) -> None:
+    body = b"[" * 60_000
+    with caplog.at_level(logging.ERROR, "gameserver.web"):
+        reply = raw(web, b"POST /api/play/move HTTP/1.1\r\n" + PLAY_HEAD
+                    + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                    + body)
+    assert reply.startswith(b"HTTP/1.1 400") and b"not JSON" in reply
+    assert not caplog.records
 
 
 def test_requests_for_other_host_names_are_refused(web: ServerThread) -> None:

@@ -313,6 +313,37 @@ def test_one_stream_per_seat_and_a_new_one_shows_the_last_state_at_once(
     again.close()
 
 
+def test_streams_with_wrong_keys_do_not_push_out_the_seats_remembered() -> None:
+    """A seat was remembered before its key proved itself, so wrong keys (anyone may send
+    them, as fast as they are refused) filled the table and pushed out the real seats'
+    last states: a reload then showed nothing until someone moved (if it was that
+    player's turn, until the turn timer, if any)."""
+    fresh = started()
+    assert fresh.server is not None
+    seats = fresh.server.dashboard.play.seats
+    port = port_of(fresh)
+    try:
+        ann, bob = pair(fresh, "Nim", "web-wrong-keys")
+        first = ann.state()
+        ann.close()  # the page is closed: its seat and last state are remembered
+        play.wait_until(lambda: fresh.call(lambda: [s.task for s in seats._seats.values()])
+                        == [None], "the closed page's stream to end")
+        fresh.call(lambda: setattr(seats, "limit", 1))
+        for n in range(3):
+            wrong = Stream(port, "/api/play/state", {**ann.ids, "key": f"guess-{n}"})
+            name, reply = wrong.next()
+            assert name == "refused" and reply["message"] == "framework: invalid key"
+            wrong.close()
+        assert fresh.call(lambda: len(seats)) == 1  # the wrong keys left nothing behind
+        again = Stream(port, "/api/play/state", ann.ids)  # the reload
+        assert again.next()[0] == "session"
+        assert again.next() == ("state", {"status": "ok", "data": first})  # at once
+        again.close()
+        bob.close()
+    finally:
+        fresh.stop()
+
+
 def test_bad_play_requests_are_refused_with_a_reason(server: ServerThread) -> None:
     port = port_of(server)
     assert post(port, "/api/play/move", {}, headers={"X-Gameserver-Play": ""})[0] == 403

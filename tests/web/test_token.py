@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import threading
 import urllib.request
 from pathlib import Path
 
@@ -100,6 +101,21 @@ def test_guessing_is_throttled_per_address() -> None:
         assert fetch(server, "/healthz")[0] == 200
     finally:
         server.stop()
+
+
+def test_the_cookie_is_found_in_one_pass_over_the_header() -> None:
+    """http.cookies (Python < 3.11.10) is quadratic on backslashes: 16 KiB of them held
+    the loop a third of a second per request (from anyone, before the token is checked),
+    and this megabyte for many minutes. The parse is done in a thread: it must finish."""
+    value = _auth.cookie_value(TOKEN)
+    assert _auth._cookie(f"a=1; {_auth.COOKIE}={value}; b=2") == value
+    assert _auth._cookie(f"{_auth.COOKIE}x=1") is None and _auth._cookie("a=1") is None
+    hostile = f'{_auth.COOKIE}="' + "\\" * 500_000 + '"'
+    done = threading.Event()
+    parser = threading.Thread(target=lambda: (_auth._cookie(hostile), done.set()),
+                              daemon=True)
+    parser.start()
+    assert done.wait(play.WAIT), "the parse of a hostile Cookie header did not end"
 
 
 def test_a_token_from_a_file_stays_out_of_the_process_list(tmp_path: Path) -> None:
