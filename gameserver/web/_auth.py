@@ -139,8 +139,8 @@ class Gate:
         """Take the token out of the address bar and the history: a cookie instead."""
         rest = urlencode([(k, v) for k, values in request.query.items() if k != "token"
                           for v in values])
-        location = (request.path if request.path.startswith("/") else "/") + (
-            "?" + rest if rest else "")
+        # One leading slash only: a browser takes "//host" and "/\\host" to another site.
+        location = "/" + request.path.lstrip("/\\") + ("?" + rest if rest else "")
         return Response(303, b"", "text/plain", (
             ("Location", location),
             ("Set-Cookie", f"{COOKIE}={self._cookie}; Path=/; HttpOnly; SameSite=Strict")))

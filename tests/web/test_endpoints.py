@@ -450,6 +450,16 @@ def test_token_in_the_address_once_then_a_cookie(guarded: ServerThread) -> None:
     assert fetch(guarded, "/api/games", headers=OPERATOR)[0] == 200
 
 
+def test_the_redirect_to_a_cookie_stays_on_the_dashboard(guarded: ServerThread) -> None:
+    """A link like //evil.example/?token=... must not send the browser to another site."""
+    for path in ("//evil.example", "//evil.example/", "///evil.example", "/\\evil.example",
+                 "/\\/evil.example", "//", "/session//evil.example"):
+        status, headers, _ = fetch(guarded, f"{path}?token={QTOKEN}")
+        location = headers.get("Location", "/")
+        assert status in (303, 404) and location.startswith("/"), (path, location)
+        assert not location.startswith(("//", "/\\")), (path, location)
+
+
 def test_with_a_token_any_host_name_may_be_used(guarded: ServerThread) -> None:
     headers = {"Host": "games.example.org", "Authorization": "Bearer s3cret token for tests"}
     assert fetch(guarded, "/api/games", headers=headers)[0] == 200
