@@ -36,7 +36,7 @@ import logging
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .. import _session_disk, protocol
@@ -105,12 +105,17 @@ class Live:
     memory_only: bool = False
 
 
-@dataclass(eq=False)
 class Ops:
-    """SQL statements in order; consecutive runs of one statement become one executemany."""
+    """SQL statements in order; consecutive runs of one statement become one executemany.
 
-    items: list[tuple[str, list[tuple[Any, ...]]]] = field(default_factory=list)
-    size: int = 0  # rough bytes, for the retry bound
+    (Not a dataclass: one is made for every commit, and a default factory costs.)
+    """
+
+    __slots__ = ("items", "size")
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, list[tuple[Any, ...]]]] = []
+        self.size = 0  # rough bytes, for the retry bound
 
     def add(self, sql: str, params: tuple[Any, ...], size: int = 64) -> None:
         items = self.items
