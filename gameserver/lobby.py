@@ -391,9 +391,9 @@ class Lobby:
         return game_type
 
     def _session(self, game_name: str, token: str) -> Session:
-        self._game_type(game_name)
         session = self.sessions.get((game_name, token))
-        if session is None:
+        if session is None:  # (a session's game is always offered: checked only now)
+            self._game_type(game_name)  # an unknown game is named as such
             raise framework_error("no such game session")
         return session
 
