@@ -171,16 +171,10 @@ class GameType:
         return self.guard.call(self.name, method, func, *args)
 
     def player_range(self) -> tuple[int, int]:
-        """``(min_players(), max_players())``, asked once (as a game in a worker
-        process is, ``isolated.RemoteGameType``): every join checks it.
-
-        Raises:
-            GameCodeError: a method failed or did not return a whole number
-                (asked again next time).
-        """
-        known = self._range
-        if known is not None:
-            return known
+        """``(min_players(), max_players())``, read once (a worker process's game's too) for
+        every join; GameCodeError: a method failed or no whole numbers (asked again)."""
+        if self._range is not None:
+            return self._range
         low = self.call("min_players", self.game_class.min_players)
         high = self.call("max_players", self.game_class.max_players)
         problem = range_problem(low, high)
