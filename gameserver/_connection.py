@@ -21,6 +21,11 @@ DRAINING   read and dropped             yes        abort (the client does not st
 CLOSED     -                            no         -
 =========  ===========================  =========  ==================================
 
+(Entering SERVING or WAITING does not clear READING's deadline: it lapses,
+and ``_timed_out`` ignores it there. A request is served in microseconds and
+READING sets a fresh one as it comes back: one change of the deadlines per
+request instead of two.)
+
 A client that takes some of the replies waiting for it is alive, however
 slowly it reads: the transport reports it (``_output_taken``), and the
 deadline of READING or CLOSING starts again. One that takes nothing is
@@ -278,7 +283,11 @@ class BaseConnection:
         except KeyError:
             next_state(self._state, event)  # raises ConnectionStateError
             raise
-        self._set_deadline(self._host.settings.connection_timeout if state in TIMED else None)
+        if state in TIMED:
+            self._set_deadline(self._host.settings.connection_timeout)
+        elif state is CLOSED:
+            self._set_deadline(None)
+        # else SERVING or WAITING: READING's deadline lapses (see the top)
         if self._subs is not None and state >= CLOSING:
             subs, self._subs = self._subs, None
             subs.drop()
@@ -369,6 +378,8 @@ class BaseConnection:
     def _timed_out(self) -> None:
         """The deadline of the current state passed (see the table at the top)."""
         state = self._state
+        if state is SERVING or state is WAITING:  # READING's, left to lapse (``_go``)
+            return
         if self._held_unsaved and not self._paused & OUTPUT_FULL:
             # replies wait for their save (a slow disk), and what the client sent after
             # them (its next requests, its last one, a close) with them: it is not late

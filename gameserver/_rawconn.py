@@ -9,7 +9,8 @@ readable (``add_reader``), replies go out with ``socket.send`` directly, and
 ``add_writer`` is used only when the kernel's send buffer is full.
 
 Deadlines are entries in a dict the listener sweeps (``_rawlisten.py``):
-setting one is a dict insert, clearing one a dict pop.
+setting one is a dict insert, clearing one a dict pop. They are times of
+``time.monotonic()`` (the standard loop's ``time()``, without its call).
 
 Replies are corked while one read is served: a client that sends several
 kept-alive requests in one packet (a learning loop sends a move and the
@@ -36,6 +37,7 @@ import _socket
 import asyncio
 import socket
 import sys
+from time import monotonic as _monotonic
 
 from ._connection import CLOSING, OUTPUT_FULL, READ, READING, WAITING, BaseConnection
 from ._connhost import ConnectionHost
@@ -269,7 +271,7 @@ class RawConnection(BaseConnection):
         deadlines.pop(self, None)
         self._unsent_seen = None
         if seconds is not None and self._sock is not None:
-            deadlines[self] = self._loop.time() + seconds
+            deadlines[self] = _monotonic() + seconds
 
     def _timed_out(self) -> None:
         """As ``BaseConnection._timed_out``, but a client that took some of the replies the

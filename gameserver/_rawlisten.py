@@ -26,6 +26,7 @@ import functools
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -224,7 +225,7 @@ class RawListener:
     def _sweep(self) -> None:
         """Expire the deadlines that are due (they are at the front)."""
         self._sweeper = self.loop.call_later(self._sweep_interval, self._sweep)
-        now = self.loop.time()
+        now = time.monotonic()  # (the clock of the deadlines: see ``_rawconn``)
         deadlines = self.deadlines
         due = []
         for connection, deadline in deadlines.items():

@@ -155,6 +155,7 @@ class GameType:
         self.hidden_information = has_hidden_information(game_class)
         self._random_slots = random_slots(game_class)
         self.unpickler = Unpickler([game_class])
+        self._range: tuple[int, int] | None = None  # the player range, once read
 
     def __repr__(self) -> str:
         return f"GameType({self.name!r})"
@@ -170,17 +171,16 @@ class GameType:
         return self.guard.call(self.name, method, func, *args)
 
     def player_range(self) -> tuple[int, int]:
-        """``(min_players(), max_players())``.
-
-        Raises:
-            GameCodeError: a method failed or did not return a whole number.
-        """
-        guard, name = self.guard, self.name  # every join asks: the guard directly
-        low = guard.call(name, "min_players", self.game_class.min_players)
-        high = guard.call(name, "max_players", self.game_class.max_players)
+        """``(min_players(), max_players())``, read once (a worker process's game's too) for
+        every join; GameCodeError: a method failed or no whole numbers (asked again)."""
+        if self._range is not None:
+            return self._range
+        low = self.call("min_players", self.game_class.min_players)
+        high = self.call("max_players", self.game_class.max_players)
         problem = range_problem(low, high)
         if problem:
             raise GameCodeError(f"framework: game {self.name}: {problem}")
+        self._range = (low, high)
         return low, high
 
     def check_player_count(self, players: int) -> None:

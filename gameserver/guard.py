@@ -55,6 +55,7 @@ def _async_exc_function() -> Callable[[int, int | None], int] | None:
 
 
 _set_async_exc = _async_exc_function()
+_monotonic, _get_ident = time.monotonic, threading.get_ident  # (one lookup less per call)
 _self_check: str | None = None  # async_exception_problem()'s answer, once known
 
 
@@ -182,18 +183,17 @@ class GameGuard:
                     return func(*args)
                 finally:
                     self._method = None
+            # No lock here: only the calling thread writes these, and the watchdog
+            # reads ``_current`` whole (one store). The lock after the call is the
+            # one that matters: under it, an interruption that came too late is undone.
+            generation = self._generation = self._generation + 1
             try:
-                # No lock here: only the calling thread writes these, and the watchdog
-                # reads ``_current`` whole (one store). The lock after the call is the
-                # one that matters: under it, an interruption that came too late is undone.
-                self._generation += 1
-                self._current = (self._generation, time.monotonic(), threading.get_ident(),
-                                 method)
+                self._current = (generation, _monotonic(), _get_ident(), method)
                 return func(*args)
             finally:
                 with self._lock:
                     self._current = None
-                    if self._interrupted == self._generation and self.can_interrupt:
+                    if self._interrupted == generation and self.can_interrupt:
                         # Cancel a timeout raised too late to be delivered.
                         assert _set_async_exc is not None
                         _set_async_exc(threading.get_ident(), None)

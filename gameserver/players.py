@@ -24,8 +24,12 @@ def new_key() -> str:
 
 def keys_match(given: str, expected: str) -> bool:
     """Compare keys in constant time, so timing reveals nothing of the key."""
-    # surrogatepass: a client may send any JSON string, even a lone surrogate.
-    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode())
+    try:
+        return hmac.compare_digest(given, expected)  # ASCII strings (our keys): no encoding
+    except TypeError:  # a string not ASCII (the client's: any JSON string) is compared as
+        # bytes; surrogatepass: a client may send any JSON string, even a lone surrogate
+        return hmac.compare_digest(given.encode("utf-8", "surrogatepass"),
+                                   expected.encode("utf-8", "surrogatepass"))
 
 
 @dataclass(slots=True, eq=False)

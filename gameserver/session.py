@@ -839,23 +839,7 @@ class Session:
             if view is not None:
                 self._seen[_view_index(view)] = self.version
             return reply
-        version = self.version
-        if view is not None:
-            index = _view_index(view)
-            before = self._seen[index]
-            self._seen[index] = version
-
-        def after_save() -> bytes:
-            if batch.error:
-                if view is not None and self._seen[index] == version:
-                    self._seen[index] = before
-                    self._wake()  # whoever waits on that view may have it now
-                if owed is not None:
-                    self._owe_again(owed)
-                return protocol.error(batch.error)
-            return reply
-
-        wait = Wait(after_save, saving=True, size=len(reply))
+        wait = _SavedReply(self, reply, batch, view, owed)
         batch.waiters.append(wait)
         return wait
 
@@ -901,6 +885,42 @@ class Session:
         self._owed = set(owed) if owed else _NONE
 
 _final_view = _session_disk.final_view
+
+
+class _SavedReply(Wait):
+    """A reply held back until ``batch`` is saved (``Session._saved``); one slotted
+    object, not a closure over eight cells around a ``Wait`` (one for each move)."""
+
+    __slots__ = ("_session", "_reply", "_batch", "_view", "_index", "_version", "_before",
+                 "_owed")
+
+    def __init__(self, session: Session, reply: bytes, batch: SaveBatch, view: View | None,
+                 owed: View | None) -> None:
+        super().__init__(None, saving=True, size=len(reply))
+        self._session = session
+        self._reply = reply
+        self._batch = batch
+        self._view = view
+        self._owed = owed
+        if view is not None:  # seen at once: see ``Session._saved``
+            seen = session._seen
+            index = self._index = _view_index(view)
+            self._version = version = session.version
+            self._before = seen[index]
+            seen[index] = version
+
+    def resume(self) -> Outcome:
+        """The reply, or the error of its failed save (the view's mark taken back)."""
+        error = self._batch.error
+        if not error:
+            return self._reply
+        session, view, owed = self._session, self._view, self._owed
+        if view is not None and session._seen[self._index] == self._version:
+            session._seen[self._index] = self._before
+            session._wake()  # whoever waits on that view may have it now
+        if owed is not None:
+            session._owe_again(owed)
+        return protocol.error(error)
 
 
 class _StateWait(Wait):

@@ -170,3 +170,32 @@ def test_json_problem_says_what_is_wrong() -> None:
     assert json_problem({"a": [1, "x", None]}) == ""
     assert "set" in json_problem({"a": {1}})
     assert "NaN" in json_problem(float("nan")) or "Out of range" in json_problem(float("nan"))
+
+
+def test_the_player_range_is_read_once_unless_reading_it_failed(guard: GameGuard) -> None:
+    """Every join checks the player range: it is the game's, read once (as a game in a
+    worker process has it); a read that failed is tried again by the next join."""
+    asked: list[str] = []
+
+    class Flaky(Plain):
+        @staticmethod
+        def min_players() -> int:
+            asked.append("min")
+            if len(asked) == 1:
+                raise RuntimeError("not yet")
+            return 2
+
+        @staticmethod
+        def max_players() -> int:
+            asked.append("max")
+            return 3
+
+    game_type = GameType("Flaky", Flaky, guard)
+    with pytest.raises(GameCodeError, match="min_players"):
+        game_type.check_player_count(2)
+    game_type.check_player_count(2)
+    with pytest.raises(Exception, match="invalid number of players: Flaky is played by 2 to "
+                       "3 players, not 4"):
+        game_type.check_player_count(4)
+    assert game_type.player_range() == (2, 3)
+    assert asked == ["min", "min", "max"]  # the failed read, then one that is kept

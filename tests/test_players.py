@@ -17,6 +17,8 @@ def test_keys_match_only_themselves_even_with_odd_characters() -> None:
     key = new_key()
     assert keys_match(key, key)
     assert not keys_match(key[:-1], key) and not keys_match("\ud800", key)
+    assert not keys_match("é" + key[1:], key)  # compared as bytes: not ASCII
+    assert keys_match("clé\ud800", "clé\ud800") and not keys_match("clé", "cle")
 
 
 def test_a_key_opens_only_its_own_seat_and_an_observer_key_only_reads() -> None:

@@ -709,3 +709,29 @@ def test_changes_made_as_a_large_commit_lands_are_committed_once(
         return batches
 
     assert asyncio.run(play()) == 2  # the large move's, and the small one's: no empty third
+
+
+def test_a_new_sessions_first_game_info_is_what_the_general_encoding_gives() -> None:
+    """``Rows.game_info`` answers a new session's first game with a constant; it must be
+    the text the general encoding makes (which a ``final_text`` already set forces)."""
+    infos: list[tuple[str, str]] = []
+
+    class Infos:  # a recorder: the infos of each change, as the store makes them
+        def changed(self, session: Session, event: str, **detail: Any) -> None:
+            fresh, encoded = _rows.Live("Echo", "s", session), _rows.Live("Echo", "s", session)
+            encoded.final_text = "[]"  # (as the fast path sets it)
+            infos.append((_rows.Rows.game_info(fresh, session),
+                          _rows.Rows.game_info(encoded, session)))
+            assert (fresh.owed, fresh.final_text) == (encoded.owed, encoded.final_text)
+
+    session = Session(GameType("Echo", Echo, GameGuard(watchdog=False)), "s", 1,
+                      recorder=Infos())  # type: ignore[arg-type]
+    session.add_player("")  # starts the first game
+    assert infos == [(_rows.FIRST_GAME_INFO, _rows.FIRST_GAME_INFO)]
+    assert json.loads(_rows.FIRST_GAME_INFO) == {"moves_before": 0, "accepted_before": 0,
+                                                  "games_played": 1, "owed": [], "final": []}
+    session.move(0, session.players[0].key, {"msg": "m"})
+    session.restart(0, session.players[0].key)  # the second game: encoded in full
+    fresh, encoded = infos[-1]
+    assert fresh == encoded != _rows.FIRST_GAME_INFO
+    assert json.loads(fresh)["moves_before"] == 1

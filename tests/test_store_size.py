@@ -112,7 +112,7 @@ def test_the_log_starts_over_under_steady_load(tmp_path: Path, sync: str) -> Non
 def test_the_log_starts_over_even_when_the_checkpoint_thread_never_runs(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A busy machine may keep the checkpoint thread from running: the store looks at the
-    log's file itself (``Checkpointer.log_too_long``) and has it start over."""
+    log's file itself (``Checkpointer.committing``) and has it start over."""
     monkeypatch.setattr(_checkpoint.Checkpointer, "_run", lambda self: None)  # never passes
     path = tmp_path / "starved.sqlite3"
     with ServerThread(store=True, store_path=str(path), history=False) as server:

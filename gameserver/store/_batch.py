@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from ..waits import Wait
 from ._rows import Live, Ops
@@ -20,18 +19,24 @@ JOIN_FAILED = ("server: the new session could not be saved to disk (see the serv
                "so it was not started; join again later")
 
 
-@dataclass(eq=False)
 class Ticket:
-    """One session's part of a batch; its replies wait until ``done``."""
+    """One session's part of a batch; its replies wait until ``done``.
 
-    done: bool = False
-    error: str | None = None
-    waiters: list[Wait] = field(default_factory=list)
-    # Failed: the ticket of the commit that writes this one's rows again (None: never).
-    # A retry that fails while no reply waits for it is not done: it stays the ticket
-    # of the next retry, so that a session nobody asks for holds two tickets, not a
-    # chain that grows by one per failed commit for as long as the disk fails.
-    again: Ticket | None = None
+    (Not a dataclass: one is made for every change, and a default factory costs.)
+    """
+
+    __slots__ = ("done", "error", "waiters", "again")
+
+    def __init__(self) -> None:
+        self.done = False
+        self.error: str | None = None
+        self.waiters: list[Wait] = []
+        # Failed: the ticket of the commit that writes this one's rows again (None:
+        # never). A retry that fails while no reply waits for it is not done: it stays
+        # the ticket of the next retry, so that a session nobody asks for holds two
+        # tickets, not a chain that grows by one per failed commit for as long as the
+        # disk fails.
+        self.again: Ticket | None = None
 
     def answer(self, error: str | None, now: bool = False) -> None:
         """The commit ended: done, with ``error`` (None: saved), and every reply that

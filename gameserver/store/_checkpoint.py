@@ -25,7 +25,7 @@ That pass may come late: this thread competes for the CPU with the loop it
 protects, and a busy machine kept it from running for a quarter of a second
 while the log grew by 70 MB (a chat's large messages write four times their
 size to the log). So the store also looks at the log's file itself, every
-``STAT_EVERY`` bytes it commits (``log_too_long``): once the file is longer
+``STAT_EVERY`` bytes it commits (``committing``): once the file is longer
 than ``2 * WAL_LIMIT``, the next commit catches up, whether or not this
 thread has run. The file is cut back to ``WAL_LIMIT`` whenever the log
 starts over, so its size tells how far the current log has grown.
@@ -76,18 +76,22 @@ class Checkpointer:
     def start(self) -> None:
         self._thread.start()
 
-    def written(self, size: int) -> None:
-        """The writer committed about ``size`` bytes of rows (called from any thread)."""
-        self._written += size + COMMIT_BYTES
-        if self._written >= NUDGE_BYTES:
-            self._written = 0
+    def committing(self, size: int) -> bool:
+        """For the loop, before committing about ``size`` bytes of rows: count them (a
+        nudge to this thread every ``NUDGE_BYTES``), and whether this commit catches up
+        (``catch_up_due``, or the log's file grown past twice its limit, looked at every
+        ``STAT_EVERY`` bytes). One call per commit, on the loop thread only."""
+        size += COMMIT_BYTES
+        written = self._written + size
+        if written >= NUDGE_BYTES:
+            written = 0
             self._wake.set()
-
-    def log_too_long(self, size: int) -> bool:
-        """For the loop, before committing about ``size`` bytes: whether the log's file
-        has grown past twice its limit (looked at every ``STAT_EVERY`` bytes)."""
-        self._since_stat += size + COMMIT_BYTES
-        if self._since_stat < STAT_EVERY:
+        self._written = written
+        if self.catch_up_due:
+            return True
+        since_stat = self._since_stat + size
+        if since_stat < STAT_EVERY:
+            self._since_stat = since_stat
             return False
         self._since_stat = 0
         try:

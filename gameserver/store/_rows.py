@@ -36,7 +36,7 @@ import logging
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .. import _session_disk, protocol
@@ -105,12 +105,17 @@ class Live:
     memory_only: bool = False
 
 
-@dataclass(eq=False)
 class Ops:
-    """SQL statements in order; consecutive runs of one statement become one executemany."""
+    """SQL statements in order; consecutive runs of one statement become one executemany.
 
-    items: list[tuple[str, list[tuple[Any, ...]]]] = field(default_factory=list)
-    size: int = 0  # rough bytes, for the retry bound
+    (Not a dataclass: one is made for every commit, and a default factory costs.)
+    """
+
+    __slots__ = ("items", "size")
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, list[tuple[Any, ...]]]] = []
+        self.size = 0  # rough bytes, for the retry bound
 
     def add(self, sql: str, params: tuple[Any, ...], size: int = 64) -> None:
         items = self.items
@@ -384,16 +389,27 @@ class Rows:
         encoded once a game (``live.final_text``).
         """
         final, owed = session.handover
+        moves_before = session.moves - session.game_moves
+        accepted_before = session.accepted_moves - live.accepted
+        forfeited = isinstance(session.game, ForfeitedGame)
+        if live.final_text is None and not (final or owed or moves_before or accepted_before
+                                            or session.games_played != 1 or forfeited):
+            live.owed, live.final_text = (), "[]"  # a new session's first game starts so
+            return FIRST_GAME_INFO
         live.owed = tuple(sorted(tuple(view) for view in owed)) if owed else ()
         if live.final_text is None:
             live.final_text = _json(list(final)) if final else "[]"
-        info = {"moves_before": session.moves - session.game_moves,
-                "accepted_before": session.accepted_moves - live.accepted,
+        info = {"moves_before": moves_before, "accepted_before": accepted_before,
                 "games_played": session.games_played,
                 "owed": [list(view) for view in live.owed] if live.owed else []}
-        if isinstance(session.game, ForfeitedGame):
+        if forfeited:
             info["forfeit"] = dict(session.game.forfeit)
         return f'{_json(info)[:-1]}, "final": {live.final_text}}}'
+
+
+# ``Rows.game_info`` of a new session's first game, as it would encode it.
+FIRST_GAME_INFO = ('{"moves_before": 0, "accepted_before": 0, "games_played": 1, "owed": [], '
+                   '"final": []}')
 
 
 def session_row(session: Any) -> str:

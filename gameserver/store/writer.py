@@ -314,16 +314,17 @@ class Store:
         if self._retry_tickets:  # this commit writes the failed ones' rows (or afresh)
             batch.retries, self._retry_tickets = self._retry_tickets, {}
         self._take_snapshots(batch)
-        assert self.rows is not None
-        self.rows.prune(batch.ops, self.history_max_games)
+        rows = self.rows
+        assert rows is not None
+        if rows.kept > self.history_max_games:  # (else nothing to prune: no call)
+            rows.prune(batch.ops, self.history_max_games)
         ops = batch.ops
         if self._backlog.items:  # rows of failed commits go first
             ops = self._take_backlog()
             ops.extend(batch.ops)
         self.batches += 1
         checkpointer = self._checkpointer
-        catch_up = checkpointer is not None and (checkpointer.catch_up_due
-                                                 or checkpointer.log_too_long(ops.size))
+        catch_up = checkpointer is not None and checkpointer.committing(ops.size)
         if self.sync == "NORMAL" and ops.size < LARGE_COMMIT and not catch_up:
             self._release(batch, ops, self._commit(ops))
         else:  # wait for the disk, write much, or let the log start over: in the writer thread
@@ -346,8 +347,6 @@ class Store:
         error = commit(self.db, ops)
         if error is None:
             self.commits += 1
-            if self._checkpointer is not None:
-                self._checkpointer.written(ops.size)
         return error
 
     def _release(self, batch: Batch, ops: Ops, error: str | None) -> None:
