@@ -99,7 +99,12 @@ class AbstractGame:
 
     @staticmethod
     def max_players() -> int:
-        """Return the largest number of players this game can be played with."""
+        """Return the largest number of players this game can be played with.
+
+        Anyone may start a session of that many players, and your
+        ``__init__`` runs with that number at the first join: return a number
+        your game can really hold (not a billion "for any number").
+        """
         raise _not_written("max_players")
 
     def current_player(self) -> int | list[int]:

@@ -181,7 +181,9 @@ class Session:
         self._timed_move = False  # the move being made is made for a player out of time
         self._ending_turns = False
         # By view (_view_index): the version its last state reply showed; -1: none yet.
-        self._seen = [-1] * (2 * size)
+        # Made once the session is full (``_views_ready``): a stranger picks ``size``, up to
+        # the game's ``max_players``, and nobody asks a state before.
+        self._seen: list[int] = []
         # Hand-over: final views (str: error); an empty tuple until a finished game restarts.
         self._final: Sequence[dict[str, Any] | str] = ()
         self._owed: set[View] | frozenset[View] = _NONE  # views owed the hand-over
@@ -221,6 +223,7 @@ class Session:
         player = Player(name, address=address)
         self.players.append(player)
         if self.full:
+            self._views_ready()
             self.join_deadline = None
             self._record("start")  # joins are acknowledged once the session is full
             self._wake()
@@ -250,6 +253,10 @@ class Session:
         if timer:
             data["timer"] = self.timer.spec.describe() if self.timer is not None else None
         return self._saved(protocol.ok(data))
+
+    def _views_ready(self) -> None:
+        """The session is full: its views may be asked for from now on."""
+        self._seen = [-1] * (2 * self.size)
 
     def _leave(self, player: Player) -> None:
         if self.full or self.closed is not None or player not in self.players:
@@ -870,7 +877,11 @@ class Session:
         Raises:
             GameCodeError: the saved game cannot be loaded.
         """
-        return typing.cast(Session, _session_disk.restore(cls, data, game_type, recorder, clock))
+        session = typing.cast(Session,
+                              _session_disk.restore(cls, data, game_type, recorder, clock))
+        if session.full:
+            session._views_ready()
+        return session
 
     @property
     def handover(self) -> tuple[Sequence[dict[str, Any] | str], AbstractSet[View]]:

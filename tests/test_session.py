@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tracemalloc
 from collections.abc import Iterator
 from typing import Any
 
@@ -90,6 +91,41 @@ def test_a_seat_is_kept_once_the_session_is_full(guard: GameGuard) -> None:
     waits = [session._wait(lambda: b"") for _ in range(2)]
     waits[0].cancel()
     assert len(session.players) == 2
+
+
+class Crowd(Echo):
+    """Echo for "any number" of players, as a student may write it."""
+
+    @staticmethod
+    def min_players() -> int:
+        return 1
+
+    @staticmethod
+    def max_players() -> int:
+        return 10**9
+
+
+def test_a_session_waiting_for_a_crowd_holds_what_its_seats_taken_need(
+        guard: GameGuard) -> None:
+    """Anyone may start a session of up to the game's ``max_players``: until that many
+    have joined, it holds per seat taken, not per seat asked (it held 16 bytes a seat
+    asked from the first join: 16 MB here, 1.6 GB for a join of 10**8, and one address
+    may have ten such joins waiting)."""
+    game_type = GameType("Crowd", Crowd, guard)
+    tracemalloc.start()
+    try:
+        session = Session(game_type, "t", 10**6)
+        waiting = session.join_reply(session.add_player("first"), 1000)
+        held = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert isinstance(waiting, Wait) and not waiting.woken
+    assert held < 100_000  # (was 16 MB: two entries for each of the million seats)
+    session = Session(game_type, "t", 3)  # and it plays as before once full
+    waits = [session.join_reply(session.add_player(""), 1000) for _ in range(3)]
+    assert all(isinstance(w, bytes) or w.woken for w in waits)
+    assert data(session.move(0, key(session), {"msg": "hi"})) is None
+    assert data(session.state(1, key(session, 1), False))["echo"] == "hi"
 
 
 def test_names_are_unique_within_a_session(guard: GameGuard) -> None:
