@@ -171,8 +171,8 @@ class GameType:
         return self.guard.call(self.name, method, func, *args)
 
     def player_range(self) -> tuple[int, int]:
-        """``(min_players(), max_players())``, read once (a worker process's game's too) for
-        every join; GameCodeError: a method failed or no whole numbers (asked again)."""
+        """``(min_players(), max_players())``, read once and kept: every join asks. Raises
+        GameCodeError when either fails or is no whole number (the next call asks again)."""
         if self._range is not None:
             return self._range
         low = self.call("min_players", self.game_class.min_players)

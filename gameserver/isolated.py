@@ -171,15 +171,12 @@ class RemoteGameType(GameType):
         self.source = worker.label
         self.game_class = stand_in(worker.source, name, hidden, documentation, moves)
         self._random_slots = ()
-        self._range = (low, high)
+        self._range = (low, high)  # known: ``GameType.player_range`` only returns it
         self._texts = (description or "", documentation or "", error)
 
     @property
     def unavailable(self) -> str | None:  # type: ignore[override]
         return self.worker.broken
-
-    def player_range(self) -> tuple[int, int]:
-        return self._range
 
     def description(self) -> str:
         if self._texts[2] is not None:

@@ -21,9 +21,10 @@ then forget the wait at once, and a joiner waiting for its session to fill
 gives its seat back.
 
 Most waits are this class around a callable; one that exists by the
-thousand (a blocked ``state``: one per waiting client) is a slotted subclass
-that overrides ``resume()`` and ``cancel()`` instead (``session._StateWait``),
-so that it is one object rather than five.
+thousand (a blocked ``state``: one per waiting client) or is made for every
+move (a reply held for its save) is a slotted subclass that overrides
+``resume()`` (and ``cancel()``) instead (``session._StateWait``,
+``session._SavedReply``), so that it is one object rather than five.
 """
 
 from __future__ import annotations

@@ -254,7 +254,7 @@ def test_kept_alive_requests_that_came_together_are_answered_in_turn() -> None:
         assert len(conn.replies()) == 3
 
 
-def test_a_waiting_request_has_no_deadline_and_is_answered_when_woken() -> None:
+def test_a_waiting_request_is_ended_by_no_deadline_and_is_answered_when_woken() -> None:
     with hosting() as host:
         first = MemoryConnection(host)
         first.send(join("t", 2))

@@ -1443,7 +1443,7 @@ def after_join(then: Callable[[socket.socket, FakeServer, bytes], None]
 @pytest.mark.parametrize("keep_alive", [False, True])
 def test_a_reply_without_end_is_refused_at_the_size_limit(fake, monkeypatch,
                                                           keep_alive) -> None:
-    monkeypatch.setattr(game_server_api, "_REPLY_MAX", 256 * 1024, raising=False)
+    monkeypatch.setattr(game_server_api, "_REPLY_MAX", 256 * 1024)
     flooding = fake(lambda conn, fake: (fake.read_request(conn),
                                         flood(conn, b'{"status": "ok", "data": "')))
     api = GameServerAPI("127.0.0.1", flooding.port, "Echo", players=1, keep_alive=keep_alive)
@@ -1454,7 +1454,7 @@ def test_a_reply_without_end_is_refused_at_the_size_limit(fake, monkeypatch,
 
 
 def test_a_push_without_end_is_refused_at_the_size_limit(fake, monkeypatch) -> None:
-    monkeypatch.setattr(game_server_api, "_REPLY_MAX", 256 * 1024, raising=False)
+    monkeypatch.setattr(game_server_api, "_REPLY_MAX", 256 * 1024)
 
     def pushes_forever(conn: socket.socket, fake: FakeServer, request: bytes) -> None:
         if b'"subscribe"' in request:

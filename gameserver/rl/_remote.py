@@ -42,7 +42,7 @@ not know, and a game in a worker process has no state at hand when its
 move is answered; the reply then has no ``"state"``, the view is fetched,
 and from then on the table sends the state request beside the move.
 
-(About 460 lines: the link and the table's plans share one request format
+(About 520 lines: the link and the table's plans share one request format
 and one reading of replies.)
 """
 

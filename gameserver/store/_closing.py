@@ -32,6 +32,8 @@ from ._rows import Ops
 
 log = logging.getLogger("gameserver.store")
 
+WRITER_WAIT = 30.0  # seconds ``Store.close`` waits for the writer thread's commit
+
 
 def in_flight_left(batch: Batch | None,
                    drop_starts: Callable[[Batch, Ops], None]) -> tuple[Ops, list[Ticket]]:
@@ -65,8 +67,9 @@ def leave_to_writer(batch: Batch | None, in_flight: Batch | None, backlog: Ops,
     """The writer thread still commits ``in_flight``: say what is lost (``batch``, the
     open one, and ``backlog``, rows of failed commits) and answer every ticket."""
     lost = backlog.size + (batch.ops.size if batch is not None else 0)
-    log.error("a commit was still being written 30 s after the server stopped: it is "
-              "left to finish, and %d bytes of changes made after it are lost", lost)
+    log.error("a commit was still being written %g s after the server stopped: it is "
+              "left to finish, and %d bytes of changes made after it are lost", WRITER_WAIT,
+              lost)
     tickets = [*retry_tickets.items()]
     for left in (batch, in_flight):
         if left is not None:

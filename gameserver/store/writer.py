@@ -61,7 +61,7 @@ from ..checked import GameType
 from ..protocol import ProtocolError
 from ._batch import JOIN_FAILED, SAVE_FAILED, Batch, Ticket
 from ._checkpoint import Checkpointer
-from ._closing import in_flight_left, leave_to_writer
+from ._closing import WRITER_WAIT, in_flight_left, leave_to_writer
 from ._file import StoreFile, commit, open_store, writes_at_start
 from ._restore import load_sessions
 from ._rows import KEPT_GAMES, Live, NotSaved, Ops, Rows
@@ -75,7 +75,6 @@ RETRY_INTERVAL = 1.0  # seconds between attempts to write rows a failed commit l
 RETRY_MAX_BYTES = 32 * 2**20  # rows kept for a retry; beyond, sessions are rewritten afresh
 DEFAULT_SNAPSHOT_MAX = 2**20
 LARGE_COMMIT = 64 * 1024  # bytes: a commit this large is written by the writer thread
-WRITER_WAIT = 30.0  # seconds ``close`` waits for the writer thread's commit
 
 
 class Store:

@@ -35,7 +35,7 @@ What keeps it from stalling or starving (issue 14):
 Everything runs on the loop: nothing here blocks, and the application's
 handlers must not either (see ``dashboard.py``).
 
-(About 500 lines, on purpose: every bound of a connection, from its first
+(About 530 lines, on purpose: every bound of a connection, from its first
 byte to its stream's last event, is here to be read and reviewed together.)
 """
 

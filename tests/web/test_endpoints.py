@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from gameserver.web import Dashboard, WebSettings, _data
+from gameserver.web import Dashboard, WebSettings, _auth, _data
 from tests.serverproc import ServerThread
 from tests.web import play
 from tests.web.seats import next_event
@@ -451,13 +451,21 @@ def test_token_in_the_address_once_then_a_cookie(guarded: ServerThread) -> None:
 
 
 def test_the_redirect_to_a_cookie_stays_on_the_dashboard(guarded: ServerThread) -> None:
-    """A link like //evil.example/?token=... must not send the browser to another site."""
+    """A link like //evil.example/?token=... must not send the browser to another site.
+
+    ``//x//evil.example`` is the one that did (its path is ``//evil.example``), and
+    for any browser that has the cookie: the token in the link need not be right."""
+    cookie = {"Cookie": f"{_auth.COOKIE}={_auth.cookie_value(TOKEN)}"}
     for path in ("//evil.example", "//evil.example/", "///evil.example", "/\\evil.example",
-                 "/\\/evil.example", "//", "/session//evil.example"):
-        status, headers, _ = fetch(guarded, f"{path}?token={QTOKEN}")
-        location = headers.get("Location", "/")
-        assert status in (303, 404) and location.startswith("/"), (path, location)
-        assert not location.startswith(("//", "/\\")), (path, location)
+                 "/\\/evil.example", "//", "/session//evil.example", "//x//evil.example",
+                 "//x/\\evil.example"):
+        for query, headers in ((QTOKEN, None), ("a-guess", cookie)):
+            status, reply, _ = fetch(guarded, f"{path}?token={query}", headers=headers)
+            location = reply.get("Location", "/")
+            assert status in (303, 404) and location.startswith("/"), (path, location)
+            assert not location.startswith(("//", "/\\")), (path, location)
+    status, reply, _ = fetch(guarded, f"//x//evil.example?token={QTOKEN}")
+    assert (status, reply["Location"]) == (303, "/evil.example")  # (it was //evil.example)
 
 
 def test_with_a_token_any_host_name_may_be_used(guarded: ServerThread) -> None:
