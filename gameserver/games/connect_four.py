@@ -137,6 +137,6 @@ class ConnectFour(AbstractGame):
 
     @staticmethod
     def rl_observation(state: dict[str, Any], player_id: int) -> list[Any]:
-        """The grid, each cell ``[mine, the opponent's, empty]`` (0 or 1); row 0 on top."""
+        """The grid, each cell ``(mine, the opponent's, empty)`` (0 or 1); row 0 on top."""
         codes = {player_id: (1, 0, 0), EMPTY: (0, 0, 1)}  # any other cell: (0, 1, 0)
         return [[codes.get(cell, (0, 1, 0)) for cell in row] for row in state["board"]]

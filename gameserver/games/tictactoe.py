@@ -126,7 +126,7 @@ class TicTacToe(AbstractGame):
 
     @staticmethod
     def rl_observation(state: dict[str, Any], player_id: int) -> list[Any]:
-        """The board as rows of cells, each cell ``[mine, the opponent's, empty]`` (0 or 1)."""
+        """The board as rows of cells, each cell ``(mine, the opponent's, empty)`` (0 or 1)."""
         # One lookup per cell: a learner calls this once per step, millions of times.
         codes = {player_id: (1, 0, 0), EMPTY: (0, 0, 1)}  # any other cell: (0, 1, 0)
         cells = [codes.get(cell, (0, 1, 0)) for cell in state["board"]]
