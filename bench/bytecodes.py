@@ -1,0 +1,241 @@
+#!/usr/bin/env python3
+"""Python bytecodes the server runs per request: a count, not a time.
+
+Timed figures on a VM move by several µs from one run (or one clone) to
+the next; the number of bytecodes the server's thread executes for the
+same requests does not move at all. So this shows, to the bytecode, what a
+change to the per-request code does, and a benchmark of the others tells
+what that is worth in time. It counts ``sys.settrace`` opcode events in the
+thread of an in-process server (``tests.serverproc.ServerThread`` of the
+tree measured: it needs a checkout with its tests, as ``--server-root``
+does), leaving out what time drives (the lobby's tick, the deadline sweep,
+the store's checkpoints).
+
+Workloads (each with and without the store):
+
+* ``join``: a keep-alive join of a one-player Echo session and one
+  ``state``, per client (what ``waiters.py`` does while it sets up);
+* ``classic``, ``keepalive``: one sequential client alternating ``move``
+  and ``state`` on Echo, per request (``roundtrip.py``);
+* ``rl``: one step of the network AEC environment on TicTacToe, per step
+  (``rl_envs.py``; needs the ``rl`` extra, else it is skipped).
+
+Prints one JSON record and a summary line, like every benchmark; ``--top
+N`` adds the N functions that run the most bytecodes, per workload.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common  # noqa: E402
+
+WORKLOADS = ("join", "classic", "keepalive", "rl")
+# Time-driven work, not the requests': a frame under one of these is not counted.
+# (Only the server's thread is traced: the watchdog's and the store's threads are not.)
+TIMED = {"sweep", "tick", "_tick", "forget_idle", "_sweep", "tick_timers"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _common.make_parser(__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=1000,
+                        help="clients (join), move/state pairs or steps counted (default 1000)")
+    parser.add_argument("--only", action="append", choices=WORKLOADS,
+                        help="count only this workload (repeatable)")
+    parser.add_argument("--top", type=int, default=0, metavar="N",
+                        help="also list the N functions that run the most bytecodes")
+    args = _common.parse(parser, argv)
+    root = Path(args.server_root or _common.ROOT).resolve()
+    count = 20 if args.smoke else args.requests
+    runs = []
+    for workload in args.only or WORKLOADS:
+        for store in (False, True):
+            runs.append(_count_in_child(root, workload, store, count, args.top))
+    counted = [run for run in runs if "skipped" not in run]
+    summary = "bytecodes: " + " | ".join(
+        f"{run['workload']} {'store' if run['store'] else 'no store'}: "
+        + (f"{run['bytecodes_per_request']:.0f} per request "
+           f"({run['calls_per_request']:.1f} calls)" if "skipped" not in run
+           else f"skipped ({run['skipped']})") for run in runs)
+    record = {"benchmark": "bytecodes", "smoke": args.smoke, **_common.machine_info(),
+              "server_root": str(root), "requests": count, "runs": runs}
+    _common.emit(record, summary)
+    return 0 if counted else 1
+
+
+def _count_in_child(root: Path, workload: str, store: bool, count: int,
+                    top: int) -> dict[str, Any]:
+    """Count one workload in a fresh process that imports the server from ``root``."""
+    with tempfile.TemporaryDirectory() as folder:
+        env = {**os.environ, "PYTHONPATH": str(root)}
+        done = subprocess.run(
+            [sys.executable, __file__, "--child", workload, "store" if store else "memory",
+             str(count), str(top)], cwd=folder, env=env, capture_output=True, text=True,
+            timeout=600)
+    if done.returncode != 0 or not done.stdout.strip():
+        raise SystemExit(f"counting {workload} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------- the child
+
+
+def _child(workload: str, store: bool, count: int, top: int) -> dict[str, Any]:
+    import collections
+
+    from tests.serverproc import ServerThread
+
+    if workload == "rl":
+        try:
+            import gameserver.rl  # noqa: F401  (its error says what to install)
+        except ImportError as err:
+            return {"workload": workload, "store": store, "skipped": str(err)[:200]}
+    options: dict[str, Any] = {"store": store, "new_sessions_per_minute": 10**9}
+    if store:
+        options["store_path"] = os.path.join(os.getcwd(), "count.sqlite3")
+    try:  # (a tree from before the per-address limits has no such settings)
+        server = ServerThread(**options, max_sessions_per_address=10**6,
+                              max_waiting_joins_per_address=10**6).start()
+    except TypeError:
+        server = ServerThread(**options).start()
+    run = _WORKLOADS[workload](server, count)
+    ops: collections.Counter[tuple[str, str]] = collections.Counter()
+    calls: collections.Counter[tuple[str, str]] = collections.Counter()
+
+    def tracer(frame: Any, event: str, arg: Any) -> Any:
+        outer = frame
+        for _ in range(4):
+            if outer is None:
+                break
+            if outer.f_code.co_name in TIMED:
+                return None
+            outer = outer.f_back
+        frame.f_trace_opcodes = True
+        code = frame.f_code
+        key = (os.path.basename(code.co_filename), code.co_name)
+        calls[key] += 1
+
+        def local(frame: Any, event: str, arg: Any) -> Any:
+            if event == "opcode":
+                ops[key] += 1
+            return local
+        return local
+
+    run(50)  # warm: caches filled, the first session made
+    server.call(sys.settrace, tracer)
+    requests = run(count)
+    server.call(sys.settrace, None)
+    record = {"workload": workload, "store": store, "requests": requests,
+              "bytecodes_per_request": round(sum(ops.values()) / requests, 1),
+              "calls_per_request": round(sum(calls.values()) / requests, 2)}
+    if top:
+        record["top"] = [[f"{name[0]}:{name[1]}", round(n / requests, 1),
+                          round(calls[name] / requests, 2)] for name, n in ops.most_common(top)]
+    return record
+
+
+def _joins(server: Any, _: int) -> Any:
+    number = 0
+    sockets = []
+
+    def run(clients: int) -> int:
+        nonlocal number
+        for _ in range(clients):
+            number += 1
+            address = f"127.0.{1 + (number // 200) % 250}.{1 + number % 200}"
+            sock = _connect(server, address)
+            data = _ask(sock, {"type": "join", "game": "Echo", "session": f"w{number}",
+                               "players": 1, "name": "", "keep_alive": True})["data"]
+            _ask(sock, {"type": "state", "game": "Echo", "session": f"w{number}",
+                        "player_id": data["player_id"], "key": data["key"],
+                        "observer": False, "keep_alive": True})
+            sockets.append(sock)  # kept open, as waiters.py keeps its clients
+        return clients
+    return run
+
+
+def _sequential(keep_alive: bool) -> Any:
+    def workload(server: Any, _: int) -> Any:
+        first = _connect(server)
+        ids = {"game": "Echo", "session": "seq", "player_id": 0, "key": _ask(
+            first, {"type": "join", "game": "Echo", "session": "seq", "players": 1,
+                    "name": "", "keep_alive": True})["data"]["key"]}
+        extra = {"keep_alive": True} if keep_alive else {}
+        moves = 0
+
+        def request(body: dict[str, Any]) -> dict[str, Any]:
+            if keep_alive:
+                return _ask(first, {**body, **extra})
+            with _connect(server) as sock:
+                return _ask(sock, body, to_end=True)
+
+        def run(pairs: int) -> int:
+            nonlocal moves
+            for _ in range(pairs):
+                moves += 1
+                assert request({"type": "move", **ids, "move": {"msg": moves}})["status"] == "ok"
+                state = request({"type": "state", **ids, "observer": False})
+                assert state["data"]["echo"] == moves, state
+            return 2 * pairs
+        return run
+    return workload
+
+
+def _rl_steps(server: Any, _: int) -> Any:
+    from gameserver.rl import RandomAgent, aec_env
+
+    env = aec_env("TicTacToe", server=(server.host, server.port), session="count")
+    policy = RandomAgent(1)
+    env.reset(seed=1)
+
+    def run(wanted: int) -> int:
+        steps = 0
+        while steps < wanted:
+            for _ in env.agent_iter():
+                observation, _, terminated, truncated, _ = env.last()
+                env.step(None if terminated or truncated else
+                         policy(observation["observation"], observation["action_mask"]))
+                steps += 1
+            env.reset()
+        return steps
+    return run
+
+
+_WORKLOADS = {"join": _joins, "classic": _sequential(False), "keepalive": _sequential(True),
+              "rl": _rl_steps}
+
+
+def _connect(server: Any, source: str | None = None) -> Any:
+    import socket
+
+    sock = socket.create_connection((server.host, server.port),
+                                    source_address=(source, 0) if source else None)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def _ask(sock: Any, body: dict[str, Any], to_end: bool = False) -> dict[str, Any]:
+    sock.sendall(json.dumps(body).encode() + _common.TERMINATOR)
+    data = b""
+    while not (data.endswith(_common.TERMINATOR) or to_end):
+        data += sock.recv(65536)
+    while to_end and (chunk := sock.recv(65536)):
+        data += chunk
+    return json.loads(data[:-len(_common.TERMINATOR)] if data.endswith(_common.TERMINATOR)
+                      else data)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 6 and sys.argv[1] == "--child":
+        _, _, name, where, number, most = sys.argv
+        print(json.dumps(_child(name, where == "store", int(number), int(most))))
+        sys.stdout.flush()
+        os._exit(0)  # (the server thread and the env's connection end with the process)
+    sys.exit(main())
