@@ -43,7 +43,12 @@ while a request is being served and the next ones already buffered reach
 ``request_size_max``; and while replies held for their save (below) reach
 ``reply_buffer_max``. So a client that sends and never reads holds at most
 about twice ``reply_buffer_max`` of replies (unsent, and held) and
-``request_size_max`` of requests.
+``request_size_max`` of requests. Reading and serving also pause
+(``UNSENT_FULL``) while this connection leaves replies unsent and its
+address's connections together, or all, leave more than their bounds
+(``_unsent.py``: the transport reports what stays unsent, ``_unsent_now``,
+and what it drops as it closes, ``_unsent_gone``); it goes on once its own
+are taken or the address and all are back under a quarter.
 
 Replies are written in READING, SERVING and WAITING (and once more on the
 way into CLOSING or DRAINING; replies held for their save, below, also
@@ -94,8 +99,9 @@ subclass provides the transport methods (``_write``, ``_close``,
 ``_can_half_close``, ``_half_close``, ``_abort``, ``_set_deadline``,
 ``_pause_reading``, ``_resume_reading``) and reports what happens to it (``_opened``,
 ``_received``, ``_eof``, ``_gone``, ``_output_taken``, ``_writing_paused``,
-``_writing_resumed``, ``_timed_out``). What a connection needs from the
-server is the narrow ``ConnectionHost`` (``_connhost.py``).
+``_writing_resumed``, ``_unsent_now``, ``_unsent_gone``, ``_timed_out``). What a
+connection needs from the server is the narrow ``ConnectionHost``
+(``_connhost.py``).
 """
 
 from __future__ import annotations

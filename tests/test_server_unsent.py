@@ -28,6 +28,7 @@ import pytest
 
 from gameserver._connection import NOT_SERVING
 from gameserver._rawconn import CORK_MAX
+from gameserver.metrics import prometheus_text
 from tests.serverproc import ServerThread
 from tests.test_server_limits import unverified_context
 from tests.test_server_rawpath import LoopWithoutReaders
@@ -185,6 +186,9 @@ def test_one_address_leaves_at_most_its_bound_unsent_and_another_plays_meanwhile
         assert left <= PER_ADDRESS + CONNECTIONS * (CORK_MAX + reply_size), left
         counted = server.call(lambda: (account.unsent, account.of(SLOW), account.paused))
         assert counted[0] == counted[1] >= left and counted[2] >= 1
+        gauges = server.call(lambda: prometheus_text(server.server)).splitlines()
+        assert {f"gameserver_replies_unsent_bytes {counted[0]}",
+                f"gameserver_connections_paused_unsent {counted[2]}"} <= set(gauges)
         play_a_game(server.port, tls)  # another address is served as usual
         assert all_paused(server)  # (and the slow readers still are not)
         for client in clients:  # the slow readers read: everything comes, in order
