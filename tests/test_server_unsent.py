@@ -200,6 +200,8 @@ def test_one_address_leaves_at_most_its_bound_unsent_and_another_plays_meanwhile
           "nothing counted once they closed")
 
 
+# (plain TCP on transports closes as TLS does: TransportConnection.connection_lost)
+@pytest.mark.parametrize("start", ["raw", "tls"], indirect=True)
 @pytest.mark.parametrize("end", ["reset", "timeout", "stop"])
 def test_the_bytes_of_a_connection_leave_the_count_however_it_ends(
         start: Callable[..., tuple[ServerThread, ssl.SSLContext | None]], end: str) -> None:
