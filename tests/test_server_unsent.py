@@ -155,7 +155,7 @@ def play_a_game(port: int, tls: ssl.SSLContext | None) -> None:
         second.send(json.dumps(join).encode() + TERMINATOR)
         seats = [first.replies(1)[0]["data"], second.replies(1)[0]["data"]]
         ids = [{"game": "TicTacToe", "session": "other", "player_id": seat["player_id"],
-                "key": seat["key"]} for seat in seats]
+                "key": seat["key"]} for seat in sorted(seats, key=lambda s: s["player_id"])]
         state = first.request({"type": "state", **ids[0], "observer": False})["data"]
         moves = 0
         while not state["gameover"]:
