@@ -48,7 +48,12 @@ while a request is being served and the next ones already buffered reach
 ``request_size_max``; and while replies held for their save (below) reach
 ``reply_buffer_max``. So a client that sends and never reads holds at most
 about twice ``reply_buffer_max`` of replies (unsent, and held) and
-``request_size_max`` of requests.
+``request_size_max`` of requests. Reading and serving also pause
+(``UNSENT_FULL``) while this connection leaves replies unsent and its
+address's connections together, or all, leave more than their bounds
+(``_unsent.py``: the transport reports what stays unsent, ``_unsent_now``,
+and what it drops as it closes, ``_unsent_gone``); it goes on once its own
+are taken or the address and all are back under a quarter.
 
 Replies are written in READING, SERVING and WAITING (and once more on the
 way into CLOSING or DRAINING; replies held for their save, below, also
@@ -99,8 +104,9 @@ subclass provides the transport methods (``_write``, ``_close``,
 ``_can_half_close``, ``_half_close``, ``_abort``, ``_set_deadline``,
 ``_pause_reading``, ``_resume_reading``) and reports what happens to it (``_opened``,
 ``_received``, ``_eof``, ``_gone``, ``_output_taken``, ``_writing_paused``,
-``_writing_resumed``, ``_timed_out``). What a connection needs from the
-server is the narrow ``ConnectionHost`` (``_connhost.py``).
+``_writing_resumed``, ``_unsent_now``, ``_unsent_gone``, ``_timed_out``). What a
+connection needs from the server is the narrow ``ConnectionHost``
+(``_connhost.py``).
 """
 
 from __future__ import annotations
@@ -171,7 +177,8 @@ PUSH_REQUESTS = frozenset({"subscribe", "unsubscribe"})  # answered here, not by
 OUTPUT_FULL = 1  # more than reply_buffer_max of replies unsent
 INPUT_FULL = 2  # request_size_max of later requests buffered while one is served
 HELD_FULL = 4  # more than reply_buffer_max of replies held until their save
-NOT_SERVING = OUTPUT_FULL | HELD_FULL  # no next request is served while one of these holds
+UNSENT_FULL = 8  # replies unsent here, and its address's (or all) beyond their bound
+NOT_SERVING = OUTPUT_FULL | HELD_FULL | UNSENT_FULL  # no request is served while one holds
 
 # What a held reply counts towards reply_buffer_max besides its bytes: the wait, its
 # closure and the entry (about 400 bytes), so that many tiny replies are bounded too.
@@ -215,7 +222,7 @@ class BaseConnection:
 
     __slots__ = ("_host", "_reader", "_state", "_wait", "_keep_alive", "_paused", "_kind",
                  "_started", "_address", "_subs", "_held", "_held_bytes", "_held_unsaved",
-                 "_flush_due", "_after_held")
+                 "_flush_due", "_after_held", "_unsent")
 
     def __init__(self, host: ConnectionHost) -> None:
         self._host = host
@@ -235,6 +242,7 @@ class BaseConnection:
         self._held_unsaved = 0  # how many of them still wait for their commit
         self._flush_due = False  # a flush of the held replies is scheduled
         self._after_held: bool | None = None  # close (True) or half-close (False) once sent
+        self._unsent = 0  # bytes of replies unsent, as last counted in host.unsent
 
     @property
     def state(self) -> State:
@@ -366,6 +374,34 @@ class BaseConnection:
         if self._held is not None:
             self._flush_held()
         self._go_on()
+
+    def _unsent_now(self, size: int) -> None:
+        """``size`` bytes of replies wait unsent in the transport now (reported when a
+        write leaves some, and as the client takes them): they count towards the
+        bounds of the address and of all (``_unsent.py``); beyond one, reading and
+        serving pause until this connection's are sent, or the address's and all
+        are back under a quarter of their bounds."""
+        before, self._unsent = self._unsent, size
+        if self._host.unsent.update(self, self._address, before, size):
+            self._pause(UNSENT_FULL)
+        elif self._paused & UNSENT_FULL:  # (not now: this may be the middle of a write)
+            self._host.call_soon(self._unsent_resume)
+
+    def _unsent_gone(self) -> None:
+        """The transport dropped its unsent bytes (the connection is closed)."""
+        if self._unsent:
+            self._host.unsent.update(self, self._address, self._unsent, 0)
+            self._unsent = 0
+
+    def unsent_resumed(self) -> None:
+        """The address's and all unsent replies are back under a quarter of their bounds
+        (``_unsent.Pausable``): go on at the loop's next pass."""
+        self._host.call_soon(self._unsent_resume)
+
+    def _unsent_resume(self) -> None:
+        if self._paused & UNSENT_FULL and self._state is not CLOSED:
+            self._unpause(UNSENT_FULL)
+            self._go_on()
 
     def _go_on(self) -> None:
         """Output may be written again: push what is due, serve what came meanwhile."""

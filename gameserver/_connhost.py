@@ -3,7 +3,8 @@
 ``ConnectionHost`` is everything a connection (``_connection.py``) needs
 from the server that runs it: the settings, the lobby's entry points
 (a request, a woken wait's next step, a subscription),
-the registry of open connections, the metrics, the event loop's
+the registry of open connections, the account of replies left unsent
+(``_unsent.py``), the metrics, the event loop's
 ``call_soon``, and a way to hold the store's commits for a burst of
 connections. ``server.py`` builds one; tests
 may build their own to drive a connection without a server.
@@ -14,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
+from ._unsent import UnsentReplies
 from .config import Settings
 from .metrics import Metrics
 from .protocol import Request, Subscribe, server_error
@@ -135,6 +137,10 @@ class ConnectionHost(Protocol):
 
     @property
     def metrics(self) -> Metrics: ...
+
+    @property
+    def unsent(self) -> UnsentReplies:
+        """The replies left unsent, per client address and in all, and their bounds."""
 
     @property
     def log_requests(self) -> bool:

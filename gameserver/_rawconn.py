@@ -23,6 +23,10 @@ would only wait behind them, beyond the bound of flow control.
 Flow control: once more than ``reply_buffer_max`` bytes of replies wait in a
 connection's own buffer (the kernel's is full), the connection stops reading
 and serving; when the client has taken all but a quarter of them, it goes on.
+What waits in that buffer also counts towards the bounds of its address and
+of all (``_unsent.py``): reported when a write leaves bytes there, as
+``send`` takes them, and as 0 when the socket closes; a write the kernel
+takes whole reports nothing.
 
 A client that takes some of its replies is alive (``_output_taken``): as
 ``send`` takes bytes of our buffer, and, when a deadline passes with our
@@ -183,6 +187,7 @@ class RawConnection(BaseConnection):
         del out[:sent]
         if sent:  # (a deadline of the READING or CLOSING it may be in starts again)
             self._output_taken()
+            self._unsent_now(len(out))
         if not out:
             self._loop.remove_writer(self._fd)
             when_sent, self._when_sent = self._when_sent, None
@@ -240,6 +245,7 @@ class RawConnection(BaseConnection):
             self._loop.add_writer(self._fd, self._on_writable)
         if len(out) > self._host.settings.reply_buffer_max and not self._paused & OUTPUT_FULL:
             self._writing_paused()
+        self._unsent_now(len(out))  # (only what stays unsent counts towards its address's)
 
     def _close(self) -> None:
         if self._sock is None:
@@ -316,5 +322,6 @@ class RawConnection(BaseConnection):
         if self._out:
             self._loop.remove_writer(self._fd)
             self._out.clear()
+            self._unsent_gone()
         sock.close()
         self._gone()

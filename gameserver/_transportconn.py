@@ -9,7 +9,12 @@ anyway, so this path stays as simple as asyncio makes it.
 
 Flow control is asyncio's own: the transport calls ``pause_writing`` once
 more than ``reply_buffer_max`` bytes wait to be sent, and ``resume_writing``
-once they are down to a quarter of that. Whether the client took any of them
+once they are down to a quarter of that. The bytes that stay in the buffer
+after a write count towards the bounds of the connection's address and of
+all (``_unsent.py``); asyncio does not say when part of them leaves, so the
+count is brought up to date at the next write, at a deadline and at
+``resume_writing``, and a connection paused for those bounds is told when
+its buffer is empty (``_watch_drain``). Whether the client took any of them
 (it is alive, see ``BaseConnection._output_taken``) is asked when a deadline
 passes: of the bytes that waited in the transport's buffer, more have left
 it. (Bytes the kernel took at once, a TLS handshake's or a small reply's,
@@ -20,14 +25,14 @@ from __future__ import annotations
 
 import asyncio
 
-from ._connection import BaseConnection
+from ._connection import UNSENT_FULL, BaseConnection
 from ._connhost import ConnectionHost
 
 
 class TransportConnection(BaseConnection, asyncio.Protocol):
     """A connection on an asyncio transport."""
 
-    __slots__ = ("_transport", "_timer", "_buffered", "_taken")
+    __slots__ = ("_transport", "_timer", "_buffered", "_taken", "_watching")
 
     def __init__(self, host: ConnectionHost) -> None:
         super().__init__(host)
@@ -35,6 +40,7 @@ class TransportConnection(BaseConnection, asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._buffered = 0  # bytes that waited in the transport's buffer
         self._taken = 0  # ... of them gone from it when the deadline was set
+        self._watching = False  # paused for unsent replies: told when the buffer is empty
 
     # ------------------------------------------------------------ asyncio callbacks
 
@@ -61,12 +67,15 @@ class TransportConnection(BaseConnection, asyncio.Protocol):
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._unsent_gone()
         self._gone()
 
     def pause_writing(self) -> None:
         self._writing_paused()
 
     def resume_writing(self) -> None:
+        if self._unsent and self._transport is not None:
+            self._unsent_now(self._transport.get_write_buffer_size())
         self._writing_resumed()
 
     # ------------------------------------------------------------ the transport
@@ -76,7 +85,38 @@ class TransportConnection(BaseConnection, asyncio.Protocol):
         assert transport is not None
         before = transport.get_write_buffer_size()
         transport.write(data)
-        self._buffered += transport.get_write_buffer_size() - before
+        after = transport.get_write_buffer_size()
+        self._buffered += after - before
+        if after or self._unsent:  # (only what stays unsent counts towards its address's)
+            self._unsent_now(after)
+
+    def _unsent_now(self, size: int) -> None:
+        super()._unsent_now(size)
+        if self._paused & UNSENT_FULL and not self._watching:
+            self._watch_drain(True)
+
+    def _unsent_resume(self) -> None:
+        if self._watching:  # (first: what it serves now may stay in the buffer)
+            self._watch_drain(False)
+        super()._unsent_resume()
+
+    def _watch_drain(self, watching: bool) -> None:
+        """While paused for unsent replies, have asyncio say when its buffer is empty.
+
+        asyncio says nothing as the client takes part of the buffer; only
+        ``resume_writing`` once it is down to the low-water mark. So a
+        connection paused for its address (or all) gets limits of 0: its
+        ``pause_writing`` comes at once, its ``resume_writing`` (with the
+        count of 0) once everything is sent. When it goes on, the limits are
+        ``reply_buffer_max`` again (if more than a quarter of that is still
+        unsent, ``OUTPUT_FULL`` lasts until it is not, as for any connection
+        past its own bound).
+        """
+        self._watching = watching
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            limit = 0 if watching else self._host.settings.reply_buffer_max
+            transport.set_write_buffer_limits(high=limit, low=limit // 4)
 
     def _close(self) -> None:
         assert self._transport is not None
@@ -119,6 +159,8 @@ class TransportConnection(BaseConnection, asyncio.Protocol):
 
     def _deadline_passed(self) -> None:
         self._timer = None
+        if self._unsent and self._transport is not None:  # (what left since is seen now)
+            self._unsent_now(self._transport.get_write_buffer_size())
         if self._taken_now() > self._taken:  # the client read something meanwhile
             self._output_taken()
             if self._timer is not None:  # (a deadline of READING or CLOSING started again)

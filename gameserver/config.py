@@ -128,6 +128,14 @@ class Settings:
     reply_buffer_max: int = _setting(
         4 * 1024 * 1024, "bytes of replies a client may leave unread before the server stops "
         "reading its requests (until it reads)")
+    reply_buffer_max_per_address: int = _setting(
+        64 * 1024 * 1024, "bytes of replies the connections of one client address may leave "
+        "unread together before those of them with replies unread stop being served (until "
+        "it reads); at least reply_buffer_max")
+    reply_buffer_max_total: int = _setting(
+        256 * 1024 * 1024, "bytes of replies all clients together may leave unread before "
+        "connections with replies unread stop being served (until they read); at least "
+        "reply_buffer_max_per_address")
     accelerate: bool = _setting(
         True, "run the event loop on uvloop where installed (pip install 'gameserver[fast]'); "
         "--no-accelerate: the standard library only")
@@ -202,6 +210,15 @@ class Settings:
             raise ConfigError("request_size_max must be at least 64 bytes")
         if self.reply_buffer_max < 4096:
             raise ConfigError("reply_buffer_max must be at least 4096 bytes")
+        if self.reply_buffer_max_per_address < self.reply_buffer_max:
+            raise ConfigError(
+                f"reply_buffer_max_per_address ({self.reply_buffer_max_per_address}) must be "
+                f"at least reply_buffer_max ({self.reply_buffer_max}): one connection may "
+                "leave that much unread")
+        if self.reply_buffer_max_total < self.reply_buffer_max_per_address:
+            raise ConfigError(
+                f"reply_buffer_max_total ({self.reply_buffer_max_total}) must be at least "
+                f"reply_buffer_max_per_address ({self.reply_buffer_max_per_address})")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("TLS needs both tls_cert and tls_key (make a pair with the "
                               "openssl command in the README)")

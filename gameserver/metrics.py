@@ -58,6 +58,8 @@ class Gauges:
     game_code_errors: int  # calls into game code that raised or timed out (a counter)
     store_failed_saves: int | None = None  # commits that failed (a counter); None: no store
     connections_refused_open: int = 0  # refused for the limits, their refusal still draining
+    replies_unsent_bytes: int = 0  # replies written and not taken by their clients yet
+    connections_paused_unsent: int = 0  # paused: their address (or all) left too many unsent
 
 
 class MetricsSource(Protocol):
@@ -86,6 +88,15 @@ def prometheus_text(source: MetricsSource) -> str:
         "# HELP gameserver_connections_total Client connections accepted.",
         "# TYPE gameserver_connections_total counter",
         f"gameserver_connections_total {gauges.connections_total}",
+        "# HELP gameserver_replies_unsent_bytes Bytes of replies waiting in the server for "
+        "clients that have not taken them yet (slow readers).",
+        "# TYPE gameserver_replies_unsent_bytes gauge",
+        f"gameserver_replies_unsent_bytes {gauges.replies_unsent_bytes}",
+        "# HELP gameserver_connections_paused_unsent Connections not served now because "
+        "their client address (or all clients) left more than reply_buffer_max_per_address "
+        "(reply_buffer_max_total) of replies unread.",
+        "# TYPE gameserver_connections_paused_unsent gauge",
+        f"gameserver_connections_paused_unsent {gauges.connections_paused_unsent}",
         "# HELP gameserver_requests_total Requests answered, by type and reply status.",
         "# TYPE gameserver_requests_total counter",
     ]

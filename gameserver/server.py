@@ -39,6 +39,7 @@ from ._sidetables import TimerBook
 from ._soon import Soon
 from ._tlsconn import TLSConnection
 from ._transportconn import TransportConnection
+from ._unsent import UnsentReplies
 from .checked import game_types
 from .config import Settings
 from .game import AbstractGame
@@ -71,6 +72,7 @@ class _ConnectionHost:
     settings: Settings
     registry: ConnectionRegistry
     metrics: Metrics
+    unsent: UnsentReplies
     log_requests: bool
     handle: Callable[[Request, str], Outcome]
     subscribe: Callable[[Subscribe, str], Feed | bytes]
@@ -127,6 +129,8 @@ class GameServer:
         self.hall.rate_named_games = settings.rated_games == "named"
         self.connections = ConnectionRegistry(settings.max_connections,
                                               settings.max_connections_per_address)
+        self.unsent = UnsentReplies(settings.reply_buffer_max_per_address,
+                                    settings.reply_buffer_max_total)
         self.metrics = Metrics()
         self.port = settings.port
         self.dashboard: Any = None  # the web dashboard, when settings.web is on
@@ -212,6 +216,7 @@ class GameServer:
         tls = startup.tls_context(settings.tls_cert, settings.tls_key) if settings.tls else None
         host = _ConnectionHost(
             settings=settings, registry=self.connections, metrics=self.metrics,
+            unsent=self.unsent,
             log_requests=log.isEnabledFor(logging.DEBUG), handle=self.lobby.handle,
             subscribe=self.lobby.subscribe,
             resume=self.lobby.call, call_soon=self.soon or loop.call_soon)
@@ -331,6 +336,8 @@ class GameServer:
             connections_open=len(self.connections),
             connections_refused_open=self.connections.refused_open,
             connections_total=self.connections.opened_total,
+            replies_unsent_bytes=self.unsent.unsent,
+            connections_paused_unsent=self.unsent.paused,
             sessions={game: by_game[game] for game in self.lobby.games},
             waiting_requests=sum(session.waiting for session in sessions),
             game_code_errors=self.guard.errors,

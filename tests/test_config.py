@@ -47,6 +47,10 @@ def test_file_overrides_defaults_and_flags_override_the_file(tmp_path: Path) -> 
     ('isolate_games = "some"\n', "isolate_games must be 'folder', 'all' or 'off'"),
     ("worker_memory_limit = 64\n", "worker_memory_limit must be at least 128"),
     ("worker_cpu_limit = 0\n", "worker_cpu_limit must be at least 1"),
+    ("reply_buffer_max_per_address = 1000000\n",
+     r"reply_buffer_max_per_address \(1000000\) must be at least reply_buffer_max"),
+    ("reply_buffer_max_total = 8000000\n",
+     r"reply_buffer_max_total \(8000000\) must be at least reply_buffer_max_per_address"),
 ])
 def test_bad_config_files_are_explained(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "bad.toml"

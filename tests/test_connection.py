@@ -29,6 +29,7 @@ from gameserver._connection import (
     next_state,
 )
 from gameserver._connhost import ConnectionRegistry
+from gameserver._unsent import UnsentReplies
 from gameserver.checked import game_types
 from gameserver.config import Settings
 from gameserver.framing import TERMINATOR
@@ -81,6 +82,8 @@ class Host:
     def __init__(self, **settings: Any) -> None:
         self.settings = Settings(**settings)
         self.registry = ConnectionRegistry(100, 100)
+        self.unsent = UnsentReplies(self.settings.reply_buffer_max_per_address,
+                                    self.settings.reply_buffer_max_total)
         self.metrics = Metrics()
         self.log_requests = False
         self.guard = GameGuard()

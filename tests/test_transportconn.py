@@ -15,7 +15,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from gameserver._connection import State
+from gameserver._connection import NOT_SERVING, UNSENT_FULL, State
 from gameserver._transportconn import TransportConnection
 from gameserver.framing import TERMINATOR
 from tests.test_connection import DISCOVER, Host, echo, hosting, join, saving_host
@@ -90,6 +90,10 @@ class MemoryTransport(asyncio.Transport):
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
         assert high is not None and low is not None
         self.high, self.low = high, low
+        if len(self.buffer) > high and not self.writing_paused:  # as asyncio does
+            self.writing_paused = True
+            assert self.protocol is not None
+            self.protocol.pause_writing()
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return ("192.0.2.7", 40000) if name == "peername" else default
@@ -207,5 +211,60 @@ def test_replies_the_kernel_took_at_once_are_not_progress() -> None:
             assert not transport.buffer and replies(transport.take())[0]["status"] == "ok"
             pass_deadline(conn)
             assert conn.state is State.CLOSING
+
+    run(body)
+
+
+# ---------------------------------------------------------------- replies unsent, per address
+
+
+def test_replies_left_in_the_buffer_count_for_the_address_and_pause_it_beyond_its_bound(
+        ) -> None:
+    """Two connections of one address (``_unsent.py``): what stays in the transport's
+    buffer counts; beyond the address's bound, a connection that leaves bytes there
+    pauses after its reply, and goes on once its client took them all (asyncio says so
+    only at the low-water mark: 0 while paused for the address)."""
+    async def body() -> None:
+        with hosting(reply_buffer_max=4096, reply_buffer_max_per_address=4096) as host:
+            greedy, greedy_wire = connected(host)
+            other, other_wire = connected(host)  # the same address
+            greedy.data_received(DISCOVER * 3)  # a ~20 kB reply: the kernel takes 4 kB
+            address = "192.0.2.7"
+            assert host.unsent.of(address) == len(greedy_wire.buffer) > 4096
+            assert greedy._paused & UNSENT_FULL and greedy_wire.high == 0
+            assert host.unsent.paused == 1
+            other.data_received(DISCOVER * 2)  # nothing unsent: served, once
+            assert other._paused & UNSENT_FULL and host.unsent.paused == 2
+            assert host.unsent.of(address) == len(greedy_wire.buffer) + len(other_wire.buffer)
+            assert len(replies(other_wire.take())) == 1  # all of it: it may go on
+            assert host.unsent.of(address) == len(greedy_wire.buffer)
+            host.run_soon()  # (what the loop runs next): its second discover, then paused
+            assert other._paused & UNSENT_FULL and host.unsent.paused == 2
+            assert len(replies(other_wire.take())) == 1
+            got = replies(greedy_wire.take())
+            while len(got) < 3:  # the greedy client reads: served to the end, nothing lost
+                host.run_soon()
+                got += replies(greedy_wire.take())
+            assert [reply["status"] for reply in got] == ["ok"] * 3
+            assert not greedy._paused & NOT_SERVING and greedy_wire.high == 4096
+            assert host.unsent.of(address) == 0 and host.unsent.paused == 0
+
+    run(body)
+
+
+def test_a_connection_closed_with_replies_unsent_leaves_none_counted() -> None:
+    """Aborted (a reset, a server that stops): its bytes leave the account as it closes."""
+    async def body() -> None:
+        with hosting(reply_buffer_max=4096, reply_buffer_max_per_address=4096) as host:
+            conns = [connected(host) for _ in range(2)]
+            for conn, _ in conns:
+                conn.data_received(DISCOVER * 3)
+            assert host.unsent.unsent > 8192 and host.unsent.paused == 2
+            conns[0][0].abort()
+            conns[1][0].shut_down(b"bye")  # (serving: not answered; closed as the lobby does)
+            conns[1][0].abort()
+            await next_pass()
+            assert host.unsent.unsent == 0 and host.unsent.paused == 0
+            assert all(conn.state is State.CLOSED for conn, _ in conns)
 
     run(body)

@@ -1,0 +1,132 @@
+"""Replies left unsent, counted per client address and in all, and who must pause for them.
+
+Why: one connection holds at most about ``reply_buffer_max`` of replies its
+client has not taken (``_connection.py``, flow control), but one address may
+open ``max_connections_per_address`` connections (2,000 × 4 MiB: 8 GB) and
+every address together ``max_connections`` (20,000 × 4 MiB: 80 GB). A client
+that reads slowly is alive and is not cut off, so the bound must be on the
+sum: ``reply_buffer_max_per_address`` for the connections of one address,
+``reply_buffer_max_total`` for all (many addresses are cheap: an IPv6 /64,
+a botnet).
+
+The rules (``UnsentReplies.update``):
+
+- Only bytes that stay unsent count: a transport reports a connection's
+  unsent bytes when a write leaves some in its buffer, as the client takes
+  them, and 0 when they are sent or dropped (however the connection ends).
+  A client that takes each reply as it is written is never counted: the fast
+  path does not come here.
+- While its address is *full* (its unsent bytes went beyond its bound) or
+  all are (the total went beyond its bound), a connection that reports
+  unsent bytes is paused: it reads and serves nothing more. It is told at
+  its next report, so each connection of the address adds at most one more
+  write (a reply, a read's replies, or its replies held for their save)
+  after the bound is passed. Connections with nothing unsent go on.
+- A paused connection goes on once its own bytes are all sent, or once its
+  address and the total are no longer full. Full ends when the bytes are
+  back under a quarter of the bound (as ``reply_buffer_max`` does per
+  connection): a client that reads slowly is woken once per quarter of the
+  bound it takes, not once per TCP segment.
+
+The connections are woken through ``Pausable.unsent_resumed`` (they resume
+on the event loop's next pass, not in the middle of another connection's
+write).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Pausable(Protocol):
+    """A connection as the account sees it."""
+
+    def unsent_resumed(self) -> None:
+        """Its address and the total are no longer full: read and serve again (soon)."""
+
+
+class _Address:
+    """The unsent bytes of one address's connections, and those of them paused."""
+
+    __slots__ = ("unsent", "full", "paused")
+
+    def __init__(self) -> None:
+        self.unsent = 0
+        self.full = False
+        self.paused: set[Pausable] = set()
+
+
+class UnsentReplies:
+    """The account of replies left unsent, per client address and in all.
+
+    Args:
+        per_address: most bytes the connections of one address may leave unsent
+            (``reply_buffer_max_per_address``) before they pause.
+        total: most bytes all connections may leave unsent (``reply_buffer_max_total``).
+    """
+
+    __slots__ = ("_per_address", "_total", "_addresses", "unsent", "_full", "paused")
+
+    def __init__(self, per_address: int, total: int) -> None:
+        self._per_address = per_address
+        self._total = total
+        self._addresses: dict[str, _Address] = {}  # only those with bytes unsent, or paused
+        self.unsent = 0  # bytes left unsent now, by every connection
+        self._full = False  # the total went beyond its bound, and is not back to a quarter
+        self.paused = 0  # connections paused now for their address or the total
+
+    def of(self, address: str) -> int:
+        """The bytes the connections of ``address`` leave unsent now."""
+        entry = self._addresses.get(address)
+        return 0 if entry is None else entry.unsent
+
+    def update(self, connection: Pausable, address: str, before: int, after: int) -> bool:
+        """``connection`` of ``address`` leaves ``after`` bytes unsent, not ``before``.
+
+        Returns whether it must pause (its address or all are full, and it
+        leaves bytes unsent); it is then counted as paused until it reports
+        0, or is woken (``unsent_resumed``) as its address and the total
+        come back under a quarter of their bounds.
+        """
+        entry = self._addresses.get(address)
+        if entry is None:
+            entry = self._addresses[address] = _Address()
+        change = after - before
+        entry.unsent += change
+        self.unsent += change
+        if change > 0:
+            if entry.unsent > self._per_address:
+                entry.full = True
+            if self.unsent > self._total:
+                self._full = True
+        elif change < 0:
+            self._calm_down(entry)
+        if after and (entry.full or self._full):
+            if connection not in entry.paused:
+                entry.paused.add(connection)
+                self.paused += 1
+            return True
+        if connection in entry.paused:
+            entry.paused.discard(connection)
+            self.paused -= 1
+        if not entry.unsent and not entry.paused:
+            del self._addresses[address]
+        return False
+
+    def _calm_down(self, entry: _Address) -> None:
+        """Less is unsent: end what is no longer full, and wake who may go on."""
+        if entry.full and entry.unsent <= self._per_address // 4:
+            entry.full = False
+            if not self._full:
+                self._wake(entry)
+        if self._full and self.unsent <= self._total // 4:
+            self._full = False
+            for other in list(self._addresses.values()):
+                if not other.full:
+                    self._wake(other)
+
+    def _wake(self, entry: _Address) -> None:
+        paused, entry.paused = entry.paused, set()
+        self.paused -= len(paused)
+        for connection in paused:
+            connection.unsent_resumed()

@@ -1,0 +1,223 @@
+"""Replies left unsent are bounded per client address, across real sockets (``_unsent.py``).
+
+One address opens many kept-alive connections, pipelines large replies
+(discovers, ~20 kB each: the games list) on each, and reads none. Each
+connection alone stays within ``reply_buffer_max``; together they stay within
+``reply_buffer_max_per_address`` and one write more per connection (a
+reply, or the replies of one read: ``_rawconn.CORK_MAX``). Meanwhile a client
+from another loopback address plays a whole game. The slow readers are
+served to the end once they read; and however a connection ends (a reset, a
+timeout, the server stopping), its bytes leave the count.
+
+The three kinds of connection: plain TCP on raw sockets, TLS, and plain TCP
+on asyncio's transports (a loop that cannot watch sockets, as on Windows).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import ssl
+import struct
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from gameserver._connection import NOT_SERVING
+from gameserver._rawconn import CORK_MAX
+from gameserver.metrics import prometheus_text
+from tests.serverproc import ServerThread
+from tests.test_server_limits import unverified_context
+from tests.test_server_rawpath import LoopWithoutReaders
+from tests.wire import TERMINATOR, TIMEOUT, until
+
+SLOW = "127.0.0.1"  # the address of the slow readers
+OTHER = "127.0.0.2"  # another client's: loopback answers every 127.x address on Linux
+CONNECTIONS = 8
+PIPELINED = 40  # discovers per connection: ~800 kB each, beyond the (shrunk) socket buffers
+PER_CONNECTION = 512 * 1024  # reply_buffer_max
+PER_ADDRESS = 512 * 1024  # reply_buffer_max_per_address: one connection's worth
+DISCOVER = json.dumps({"type": "discover", "keep_alive": True}).encode() + TERMINATOR
+
+KINDS = ["raw", "tls", "transports"]
+
+
+@pytest.fixture(params=KINDS)
+def start(request: pytest.FixtureRequest, make_server: Callable[..., ServerThread],
+          tls_pair: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+          ) -> Callable[..., tuple[ServerThread, ssl.SSLContext | None]]:
+    """Starts a server of one kind with these settings; the client's TLS context."""
+    def make(**settings: Any) -> tuple[ServerThread, ssl.SSLContext | None]:
+        if request.param == "transports":
+            monkeypatch.setattr(asyncio, "new_event_loop", LoopWithoutReaders)
+        if request.param == "tls":
+            settings.update(tls_cert=tls_pair[0], tls_key=tls_pair[1])
+        server = make_server(**settings)
+        assert (server.server._listener is None) is (request.param != "raw")  # type: ignore
+        return server, unverified_context() if request.param == "tls" else None
+
+    return make
+
+
+class Client:
+    """A kept-alive connection from ``source``; a slow one reads through a small window."""
+
+    def __init__(self, port: int, source: str, tls: ssl.SSLContext | None,
+                 slow: bool = False) -> None:
+        sock = socket.socket()
+        if slow:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(TIMEOUT)
+        sock.bind((source, 0))
+        sock.connect(("127.0.0.1", port))
+        self.sock = tls.wrap_socket(sock, server_hostname="127.0.0.1") if tls else sock
+        self.data = b""
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def replies(self, count: int) -> list[dict[str, Any]]:
+        """The next ``count`` replies."""
+        while self.data.count(TERMINATOR) < count:
+            chunk = self.sock.recv(1 << 20)
+            assert chunk, f"closed after {self.data.count(TERMINATOR)} of {count} replies"
+            self.data += chunk
+        *parts, self.data = self.data.split(TERMINATOR, count)
+        return [json.loads(part) for part in parts]
+
+    def request(self, data: dict[str, Any]) -> dict[str, Any]:
+        self.send(json.dumps({**data, "keep_alive": True}).encode() + TERMINATOR)
+        return self.replies(1)[0]
+
+    def reset(self) -> None:
+        """Close with a reset (SO_LINGER 0), as a killed client's kernel may."""
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.sock.close()
+
+
+@contextlib.contextmanager
+def slow_readers(server: ServerThread, tls: ssl.SSLContext | None) -> Iterator[list[Client]]:
+    """``CONNECTIONS`` clients that sent ``PIPELINED`` discovers each and read nothing yet.
+
+    The kernel's send buffer of their connections in the server is made small
+    (it grows to megabytes otherwise, which would take many more replies).
+    """
+    clients = [Client(server.port, SLOW, tls, slow=True) for _ in range(CONNECTIONS)]
+    try:
+        until(lambda: len(slow_connections(server)) == CONNECTIONS, "the clients connected")
+        connections = slow_connections(server)
+        server.call(lambda: [socket_of(connection).setsockopt(
+            socket.SOL_SOCKET, socket.SO_SNDBUF, 4096) for connection in connections])
+        for client in clients:
+            client.send(DISCOVER * PIPELINED)
+        yield clients
+    finally:
+        for client in clients:
+            client.sock.close()
+
+
+def socket_of(connection: Any) -> Any:
+    if hasattr(connection, "_sock"):
+        return connection._sock
+    return connection._transport.get_extra_info("socket")
+
+
+def unsent(connection: Any) -> int:
+    """The bytes of replies waiting in the server for this connection's client."""
+    if hasattr(connection, "_out"):
+        return len(connection._out)
+    transport = connection._transport
+    return 0 if transport is None else transport.get_write_buffer_size()
+
+
+def slow_connections(server: ServerThread) -> list[Any]:
+    return server.call(lambda: [connection for connection in server.server.connections
+                                if connection._address == SLOW])
+
+
+def all_paused(server: ServerThread) -> bool:
+    """Every slow reader is served no more (for its own bound or its address's)."""
+    connections = slow_connections(server)
+    return len(connections) == CONNECTIONS and server.call(
+        lambda: all(connection._paused & NOT_SERVING for connection in connections))
+
+
+def play_a_game(port: int, tls: ssl.SSLContext | None) -> None:
+    """Two players from another address play TicTacToe to its end."""
+    first, second = Client(port, OTHER, tls), Client(port, OTHER, tls)
+    with first.sock, second.sock:
+        join = {"type": "join", "game": "TicTacToe", "session": "other", "players": 2,
+                "name": "", "keep_alive": True}
+        first.send(json.dumps(join).encode() + TERMINATOR)
+        second.send(json.dumps(join).encode() + TERMINATOR)
+        seats = [first.replies(1)[0]["data"], second.replies(1)[0]["data"]]
+        ids = [{"game": "TicTacToe", "session": "other", "player_id": seat["player_id"],
+                "key": seat["key"]} for seat in sorted(seats, key=lambda s: s["player_id"])]
+        state = first.request({"type": "state", **ids[0], "observer": False})["data"]
+        moves = 0
+        while not state["gameover"]:
+            mover = state["current"][0]
+            reply = first.request({"type": "move", **ids[mover],
+                                   "move": {"position": state["board"].index(-1)},
+                                   "with_state": {"player_id": ids[1 - mover]["player_id"],
+                                                  "key": ids[1 - mover]["key"]}})
+            assert reply["status"] == "ok", reply
+            state = reply["state"]
+            moves += 1
+        assert moves >= 5
+
+
+def test_one_address_leaves_at_most_its_bound_unsent_and_another_plays_meanwhile(
+        start: Callable[..., tuple[ServerThread, ssl.SSLContext | None]]) -> None:
+    server, tls = start(reply_buffer_max=PER_CONNECTION,
+                        reply_buffer_max_per_address=PER_ADDRESS)
+    account = server.server.unsent  # type: ignore[union-attr]
+    with slow_readers(server, tls) as clients:
+        probe = Client(server.port, OTHER, tls)
+        with probe.sock:
+            reply_size = len(json.dumps(probe.request({"type": "discover"}))) + 64
+        until(lambda: all_paused(server), "every slow reader paused")
+        connections = slow_connections(server)
+        left = server.call(lambda: sum(unsent(connection) for connection in connections))
+        # Without the address's bound: about CONNECTIONS x PER_CONNECTION (1 MB).
+        assert left <= PER_ADDRESS + CONNECTIONS * (CORK_MAX + reply_size), left
+        counted = server.call(lambda: (account.unsent, account.of(SLOW), account.paused))
+        assert counted[0] == counted[1] >= left and counted[2] >= 1
+        gauges = server.call(lambda: prometheus_text(server.server)).splitlines()
+        assert {f"gameserver_replies_unsent_bytes {counted[0]}",
+                f"gameserver_connections_paused_unsent {counted[2]}"} <= set(gauges)
+        play_a_game(server.port, tls)  # another address is served as usual
+        assert all_paused(server)  # (and the slow readers still are not)
+        for client in clients:  # the slow readers read: everything comes, in order
+            assert [reply["status"] for reply in client.replies(PIPELINED)] == (
+                ["ok"] * PIPELINED)
+        answered = server.call(lambda: server.server.metrics.requests["discover", "ok"])
+        assert answered == CONNECTIONS * PIPELINED + 1
+    until(lambda: server.call(lambda: (account.unsent, account.paused)) == (0, 0),
+          "nothing counted once they closed")
+
+
+# (plain TCP on transports closes as TLS does: TransportConnection.connection_lost)
+@pytest.mark.parametrize("start", ["raw", "tls"], indirect=True)
+@pytest.mark.parametrize("end", ["reset", "timeout", "stop"])
+def test_the_bytes_of_a_connection_leave_the_count_however_it_ends(
+        start: Callable[..., tuple[ServerThread, ssl.SSLContext | None]], end: str) -> None:
+    server, tls = start(reply_buffer_max=PER_CONNECTION,
+                        reply_buffer_max_per_address=PER_ADDRESS,
+                        connection_timeout=1.0 if end == "timeout" else 60.0)
+    account = server.server.unsent  # type: ignore[union-attr]
+    with slow_readers(server, tls) as clients:
+        until(lambda: server.call(lambda: account.paused) > 0, "a slow reader paused")
+        if end == "reset":
+            for client in clients:
+                client.reset()
+        elif end == "stop":
+            server.stop()
+            assert (account.unsent, account.paused) == (0, 0)
+            return
+        until(lambda: server.call(lambda: (account.unsent, account.paused)) == (0, 0),
+              f"nothing counted after the {end}")
+        assert not slow_connections(server)
