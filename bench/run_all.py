@@ -21,7 +21,8 @@ from typing import Any
 import _common
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("wakeups", "roundtrip", "tictactoe_load", "waiters", "isolation", "timers")
+BENCHMARKS = ("bytecodes", "wakeups", "roundtrip", "tictactoe_load", "waiters", "isolation",
+              "timers")
 
 
 def run(name: str, extra: list[str], timeout: float) -> dict[str, Any]:

@@ -266,3 +266,19 @@ def test_wakeups_reports_each_placement() -> None:
         assert run["round_trips"] == 3000 and run["us_per_round_trip"] > 0
         assert run["sender_cpu_us"] > 0 and run["echo_cpu_us"] > 0
     assert summary.startswith("wakeups: same cpu:")
+
+
+def test_bytecodes_counts_every_workload_with_and_without_the_store() -> None:
+    record, summary = run_smoke("bytecodes.py", "--only", "join", "--only", "keepalive",
+                                "--top", "3")
+    assert COMMON <= record.keys()
+    runs = {(run["workload"], run["store"]): run for run in record["runs"]}
+    assert set(runs) == {("join", False), ("join", True), ("keepalive", False),
+                         ("keepalive", True)}
+    for run in runs.values():
+        assert run["requests"] > 0 and len(run["top"]) == 3
+    # The store adds work to a request: a count that missed the server's thread would not.
+    for workload in ("join", "keepalive"):
+        assert (runs[workload, True]["bytecodes_per_request"]
+                > runs[workload, False]["bytecodes_per_request"] > 100)
+    assert summary.startswith("bytecodes: join no store:")
