@@ -96,8 +96,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="run the servers from this source tree (see each benchmark)")
     parser.add_argument("--server-arg", action="append", default=[], metavar="FLAG",
                         help="extra flag for every server, e.g. --server-arg=--no-store")
+    parser.add_argument("--cpus", metavar="LIST",
+                        help="run every benchmark pinned to these CPUs, e.g. --cpus 1 (see "
+                             "each benchmark: wake-ups across CPUs cost tens of µs here)")
     args = parser.parse_args(argv)
     extra = ["--smoke"] if args.smoke else []
+    if args.cpus:
+        extra += ["--cpus", args.cpus]
     extra += [f"--server-arg={flag}" for flag in args.server_arg]
     if args.server_root:
         extra += ["--server-root", args.server_root]
