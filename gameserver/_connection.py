@@ -63,7 +63,8 @@ one: data the connection holds, pushing in READING and WAITING (never in
 the middle of serving a request), paused with the output, and dropped on
 every transition into CLOSING, DRAINING or CLOSED. A subscribed connection
 is not idle: its READING deadline closes it only while the client does not
-take its pushes.
+take its pushes (paused on replies it has not taken, for its own bound or its
+address's: ``NOT_TAKEN``).
 
 A reply that waits only for the store's commit (``Wait.saving``) is woken
 as the commit lands, at the start of the next loop pass, and answered right
@@ -179,6 +180,8 @@ INPUT_FULL = 2  # request_size_max of later requests buffered while one is serve
 HELD_FULL = 4  # more than reply_buffer_max of replies held until their save
 UNSENT_FULL = 8  # replies unsent here, and its address's (or all) beyond their bound
 NOT_SERVING = OUTPUT_FULL | HELD_FULL | UNSENT_FULL  # no request is served while one holds
+# Paused on its own replies unsent: at a deadline (none taken since), the client reads nothing.
+NOT_TAKEN = OUTPUT_FULL | UNSENT_FULL
 
 # What a held reply counts towards reply_buffer_max besides its bytes: the wait, its
 # closure and the entry (about 400 bytes), so that many tiny replies are bounded too.
@@ -416,14 +419,14 @@ class BaseConnection:
         state = self._state
         if state is SERVING or state is WAITING:  # READING's, left to lapse (``_go``)
             return
-        if self._held_unsaved and not self._paused & OUTPUT_FULL:
+        if self._held_unsaved and not self._paused & NOT_TAKEN:
             # replies wait for their save (a slow disk), and what the client sent after
             # them (its next requests, its last one, a close) with them: it is not late
             self._set_deadline(self._host.settings.connection_timeout)
         elif state is READING:
             if self._reader.pending or not self._keep_alive:  # a request not completed
                 self._last_reply(server_error("connection timed out on server").reply())
-            elif self._subs and not self._paused & OUTPUT_FULL:  # waiting for pushes
+            elif self._subs and not self._paused & NOT_TAKEN:  # waiting for pushes
                 self._set_deadline(self._host.settings.connection_timeout)
             else:  # an idle kept-alive connection, or a client that takes nothing
                 self._hang_up()

@@ -22,6 +22,7 @@ import pytest
 from gameserver import registry
 from gameserver._connection import (
     TRANSITIONS,
+    UNSENT_FULL,
     BaseConnection,
     ConnectionStateError,
     Event,
@@ -710,3 +711,56 @@ def test_serving_goes_on_once_held_replies_are_down_to_a_quarter_of_the_bound() 
             host.commit()
             conn.take()
         assert len(conn.replies()) == 40
+
+
+# ---------------------------------------------------------------- replies unsent, per address
+
+
+class ReportingConnection(MemoryConnection):
+    """Reports what it leaves unsent as raw sockets do (``_unsent.py``): after a write
+    that leaves bytes, as the client takes them, and as 0 when it closes."""
+
+    __slots__ = ()
+
+    def _write(self, data: bytes) -> None:
+        super()._write(data)
+        self._unsent_now(len(self.unsent))
+
+    def take(self, size: int | None = None) -> bytes:
+        data = super().take(size)
+        if data and self._unsent:
+            self._unsent_now(len(self.unsent))
+        return data
+
+    def _gone(self) -> None:
+        self._unsent_gone()
+        super()._gone()
+
+
+def test_a_subscriber_paused_for_its_address_that_takes_nothing_is_timed_out() -> None:
+    """Paused for its address (``UNSENT_FULL``) below its own bound, a subscriber pushes
+    nothing more, so it would never pass its own bound (``OUTPUT_FULL``): it too is a
+    client that takes nothing, ended at its deadline, and its bytes leave the count.
+    (It was kept for ever as "waiting for pushes", and its address stayed full.)"""
+    limit = 64 * 1024
+    with hosting(reply_buffer_max=limit, reply_buffer_max_per_address=limit) as host:
+        _, ann, _ = two_players(host)
+        subscriber = ReportingConnection(host)
+        subscriber.send(frame({"type": "subscribe", "game": "TicTacToe", "session": "t",
+                               "player_id": ann["player_id"], "key": ann["key"],
+                               "observer": False}))
+        subscriber.take()  # its reply and the state pushed
+        subscriber.send(DISCOVER * 2)  # ~36 kB it does not take: above a quarter of the bound
+        greedy = ReportingConnection(host)  # the same address
+        greedy.send(DISCOVER * 10)
+        assert host.unsent.of("192.0.2.1") > limit and greedy._paused & UNSENT_FULL
+        subscriber.send(DISCOVER)  # its next write tells it: paused, below its own bound
+        assert subscriber._paused & UNSENT_FULL and not subscriber.paused_for_output
+        greedy._timed_out()  # "timed out", then aborted: the greedy one is gone
+        greedy._timed_out()
+        assert greedy.state is State.CLOSED and host.unsent.of("192.0.2.1") > limit // 4
+        subscriber._timed_out()
+        assert subscriber.state is State.CLOSING  # was: READING, its deadline set again
+        subscriber._timed_out()
+        assert subscriber.aborted and subscriber.state is State.CLOSED
+        assert host.unsent.unsent == 0 and host.unsent.paused == 0

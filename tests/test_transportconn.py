@@ -18,7 +18,17 @@ from typing import Any
 from gameserver._connection import NOT_SERVING, UNSENT_FULL, State
 from gameserver._transportconn import TransportConnection
 from gameserver.framing import TERMINATOR
-from tests.test_connection import DISCOVER, Host, echo, hosting, join, saving_host
+from tests.test_connection import (
+    DISCOVER,
+    Host,
+    echo,
+    frame,
+    hosting,
+    join,
+    move,
+    saving_host,
+    two_players,
+)
 
 
 class MemoryTransport(asyncio.Transport):
@@ -266,5 +276,34 @@ def test_a_connection_closed_with_replies_unsent_leaves_none_counted() -> None:
             await next_pass()
             assert host.unsent.unsent == 0 and host.unsent.paused == 0
             assert all(conn.state is State.CLOSED for conn, _ in conns)
+
+    run(body)
+
+
+def test_what_a_push_leaves_unsent_while_a_request_waits_is_counted_again_at_a_deadline(
+        ) -> None:
+    """asyncio does not say when its buffer drains: the count is brought up to date at
+    a deadline. READING's lapses in WAITING, which has none: a write there (a push, a
+    held reply) that leaves bytes starts one, so that a drained buffer is not counted
+    for as long as the request waits (a join: up to ``join_timeout``)."""
+    async def body() -> None:
+        with hosting() as host:
+            mover_conn, ann, bob = two_players(host)
+            conn, transport = connected(host)
+            conn.data_received(frame({"type": "subscribe", "game": "TicTacToe", "session": "t",
+                                      "player_id": ann["player_id"], "key": ann["key"],
+                                      "observer": False}))
+            current = replies(transport.take())[1]["data"]["current"]
+            conn.data_received(DISCOVER + join("u", 2))  # ~18 kB the kernel does not all take
+            assert conn.state is State.WAITING and host.unsent.of("192.0.2.7") > 4096
+            pass_deadline(conn)  # READING's, lapsing: the client took nothing yet
+            mover = ann if current == [ann["player_id"]] else bob
+            mover_conn.send(move(mover, 4))
+            host.run_soon()  # the push, behind the discover's reply
+            assert replies(transport.take())[-1]["push"] == 1  # the client takes it all
+            assert host.unsent.of("192.0.2.7") > 4096  # (asyncio has not said so)
+            pass_deadline(conn)
+            assert conn.state is State.WAITING and host.unsent.of("192.0.2.7") == 0
+            assert conn._timer is None  # nothing unsent: no deadline is needed
 
     run(body)
