@@ -13,23 +13,36 @@ state      bytes that arrive            deadline   when the deadline passes
 =========  ===========================  =========  ==================================
 READING    read as the next request     yes        reply "timed out" and close, or
                                                    (idle and kept alive) just close
-SERVING    buffered if kept alive,      no         -
+SERVING    buffered if kept alive,      no (1)     abort, if replies are unsent (1)
            dropped in classic mode
-WAITING    as SERVING                   no         -
+WAITING    as SERVING                   no (1)     abort, if replies are unsent (1)
 CLOSING    not read                     yes        abort (the client does not read)
 DRAINING   read and dropped             yes        abort (the client does not stop)
 CLOSED     -                            no         -
 =========  ===========================  =========  ==================================
 
+(1) Except while replies are left unsent for the client (below): then a
+deadline runs in every state.
+
 (Entering SERVING or WAITING does not clear READING's deadline: it lapses,
-and ``_timed_out`` ignores it there. A request is served in microseconds and
-READING sets a fresh one as it comes back: one change of the deadlines per
-request instead of two.)
+and ``_timed_out`` ignores it there if nothing is left unsent. A request is
+served in microseconds and READING sets a fresh one as it comes back: one
+change of the deadlines per request instead of two.)
 
 A client that takes some of the replies waiting for it is alive, however
 slowly it reads: the transport reports it (``_output_taken``), and the
-deadline of READING or CLOSING starts again. One that takes nothing is
-ended by the deadline as the table says.
+deadline starts again (in any state but DRAINING). One that takes none of
+them during a whole ``connection_timeout`` is ended, in every state: in
+READING, CLOSING and DRAINING as the table says, in WAITING (and SERVING)
+by an abort, its waiting request dropped as if the client had hung up (a
+joiner's seat is given back). Otherwise a request that waits (a join until
+its session fills, a blocking state) would hold up to ``reply_buffer_max``
+of replies unsent, and its share of its address's and of all the bounds,
+for as long as it waits, which may be for ever. So in WAITING a deadline
+runs while replies are unsent: READING's, which lapses into it, or one set
+as replies are first left unsent there (``_unsent_now``). A waiting request
+with nothing unsent has no deadline (a join may wait ``join_timeout``), and
+costs no more than before.
 
 The life of a request: READING --REQUEST--> SERVING; the lobby answers at
 once, or hands back a ``Wait`` (SERVING --WAIT--> WAITING --WAKE-->
@@ -169,6 +182,8 @@ TRANSITIONS: dict[State, dict[Event, State]] = {
 }
 # States with a deadline of ``connection_timeout``, set on entering them.
 TIMED = frozenset({READING, CLOSING, DRAINING})
+# States whose deadline starts again as the client takes some of its replies.
+TAKEN_RESTARTS = frozenset({READING, SERVING, WAITING, CLOSING})
 # States in which the socket is read (flow control may pause it).
 READ = frozenset({READING, SERVING, WAITING, DRAINING})
 
@@ -364,9 +379,9 @@ class BaseConnection:
 
     def _output_taken(self) -> None:
         """The client took some of the replies waiting for it: it is alive, and reading
-        (a slow reader of a large reply); the deadline of READING or CLOSING starts again."""
-        state = self._state
-        if state is READING or state is CLOSING:
+        (a slow reader of a large reply); the deadline starts again (not DRAINING's: there
+        the client must stop sending)."""
+        if self._state in TAKEN_RESTARTS:
             self._set_deadline(self._host.settings.connection_timeout)
 
     def _writing_resumed(self) -> None:
@@ -385,6 +400,9 @@ class BaseConnection:
         serving pause until this connection's are sent, or the address's and all
         are back under a quarter of their bounds."""
         before, self._unsent = self._unsent, size
+        if size and not before and self._state is WAITING:
+            # A client that takes none of them meanwhile is ended (see the top).
+            self._set_deadline(self._host.settings.connection_timeout)
         if self._host.unsent.update(self, self._address, before, size):
             self._pause(UNSENT_FULL)
         elif self._paused & UNSENT_FULL:  # (not now: this may be the middle of a write)
@@ -417,8 +435,10 @@ class BaseConnection:
     def _timed_out(self) -> None:
         """The deadline of the current state passed (see the table at the top)."""
         state = self._state
-        if state is SERVING or state is WAITING:  # READING's, left to lapse (``_go``)
-            return
+        if state is SERVING or state is WAITING:
+            if self._unsent:  # none of them taken during a whole deadline (see the top)
+                self._abort()
+            return  # else READING's, left to lapse (``_go``), or all taken meanwhile
         if self._held_unsaved and not self._paused & NOT_TAKEN:
             # replies wait for their save (a slow disk), and what the client sent after
             # them (its next requests, its last one, a close) with them: it is not late

@@ -32,7 +32,9 @@ A client that takes some of its replies is alive (``_output_taken``): as
 ``send`` takes bytes of our buffer, and, when a deadline passes with our
 buffer empty, as the kernel's send queue shrinks (Linux: ``TIOCOUTQ``). The
 kernel may hold megabytes of replies for a slow reader; a client that takes
-none of them is timed out one deadline later than one with nothing unsent.
+none of them is timed out one deadline later than one with nothing unsent;
+in WAITING too (``BaseConnection``: a waiting request whose client takes
+none of its replies is ended).
 """
 
 from __future__ import annotations
@@ -43,7 +45,15 @@ import socket
 import sys
 from time import monotonic as _monotonic
 
-from ._connection import CLOSING, OUTPUT_FULL, READ, READING, WAITING, BaseConnection
+from ._connection import (
+    OUTPUT_FULL,
+    READ,
+    READING,
+    SERVING,
+    TAKEN_RESTARTS,
+    WAITING,
+    BaseConnection,
+)
 from ._connhost import ConnectionHost
 
 # Bytes asked for per read. Not asyncio's 256 KiB: a buffer that large is above
@@ -283,11 +293,14 @@ class RawConnection(BaseConnection):
         """As ``BaseConnection._timed_out``, but a client that took some of the replies the
         kernel still holds for it since the last deadline is alive (see the top)."""
         state = self._state
-        if (state is READING or state is CLOSING) and not self._out and self._sock is not None:
+        if state in TAKEN_RESTARTS and not self._out and self._sock is not None:
             unsent, seen = kernel_unsent(self._fd), self._unsent_seen
             if unsent and (seen is None or unsent < seen):
                 self._set_deadline(self._host.settings.connection_timeout)
                 self._unsent_seen = unsent
+                return
+            if unsent and (state is WAITING or state is SERVING):
+                self._abort()  # none of them taken during a whole deadline (base: our buffer's)
                 return
         super()._timed_out()
 

@@ -12,8 +12,8 @@ more than ``reply_buffer_max`` bytes wait to be sent, and ``resume_writing``
 once they are down to a quarter of that. The bytes that stay in the buffer
 after a write count towards the bounds of the connection's address and of
 all (``_unsent.py``); asyncio does not say when part of them leaves, so the
-count is brought up to date at the next write, at a deadline (one is set
-for it in WAITING, which has none of its own) and at ``resume_writing``,
+count is brought up to date at the next write, at a deadline (in WAITING
+one runs while replies are unsent: ``BaseConnection``) and at ``resume_writing``,
 and a connection paused for those bounds is told when its buffer is empty
 (``_watch_drain``). Whether the client took any of them
 (it is alive, see ``BaseConnection._output_taken``) is asked when a deadline
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 
-from ._connection import UNSENT_FULL, WAITING, BaseConnection
+from ._connection import UNSENT_FULL, BaseConnection
 from ._connhost import ConnectionHost
 
 
@@ -95,9 +95,6 @@ class TransportConnection(BaseConnection, asyncio.Protocol):
         super()._unsent_now(size)
         if self._paused & UNSENT_FULL and not self._watching:
             self._watch_drain(True)
-        elif size and self._timer is None and self._state is WAITING:
-            # READING's deadline lapsed here: one to count again at (``_deadline_passed``)
-            self._set_deadline(self._host.settings.connection_timeout)
 
     def _unsent_resume(self) -> None:
         if self._watching:  # (first: what it serves now may stay in the buffer)
@@ -167,6 +164,6 @@ class TransportConnection(BaseConnection, asyncio.Protocol):
             self._unsent_now(self._transport.get_write_buffer_size())
         if self._taken_now() > self._taken:  # the client read something meanwhile
             self._output_taken()
-            if self._timer is not None:  # (a deadline of READING or CLOSING started again)
+            if self._timer is not None:  # (the deadline started again)
                 return
         self._timed_out()

@@ -764,3 +764,53 @@ def test_a_subscriber_paused_for_its_address_that_takes_nothing_is_timed_out() -
         subscriber._timed_out()
         assert subscriber.aborted and subscriber.state is State.CLOSED
         assert host.unsent.unsent == 0 and host.unsent.paused == 0
+
+
+# -------------------------------------------------------- a waiting client that reads nothing
+
+
+def test_a_waiting_join_whose_client_takes_none_of_its_replies_is_aborted() -> None:
+    """Replies left unsent, then a join that waits: the deadline READING set runs on in
+    WAITING, and as it passes with none taken the connection is aborted and the seat
+    given back (it was held, and the unsent replies with it, until join_timeout)."""
+    with hosting() as host:
+        conn = ReportingConnection(host)
+        conn.send(DISCOVER * 2 + join("t", 2))
+        assert conn.state is State.WAITING and conn.unsent and conn.deadline == 60.0
+        assert ("TicTacToe", "t") in host.lobby.sessions
+        conn._timed_out()
+        assert conn.aborted and conn.state is State.CLOSED
+        assert ("TicTacToe", "t") not in host.lobby.sessions  # the seat is given back
+        assert host.unsent.unsent == 0 and len(host.registry) == 0
+
+
+def test_replies_first_left_unsent_while_waiting_start_a_deadline() -> None:
+    """A transport that reports its unsent bytes only once the request waits (raw
+    sockets' cork opens at the end of the read): a deadline starts then."""
+    with hosting() as host:
+        conn = MemoryConnection(host)
+        conn.send(DISCOVER + join("t", 2))
+        conn.deadline = None  # READING's, passed meanwhile
+        conn._unsent_now(len(conn.unsent))
+        assert conn.state is State.WAITING and conn.deadline == 60.0
+        conn._timed_out()
+        assert conn.aborted and ("TicTacToe", "t") not in host.lobby.sessions
+
+
+def test_a_waiting_client_that_takes_some_of_its_replies_stays() -> None:
+    with hosting() as host:
+        conn = ReportingConnection(host)
+        conn.send(DISCOVER * 2 + join("t", 2))
+        conn.deadline = None
+        conn.take(100)  # a slow reader: some, not all
+        conn._output_taken()
+        assert conn.state is State.WAITING and conn.deadline == 60.0  # started again
+        conn.take()
+        conn._output_taken()
+        conn._timed_out()  # nothing left unsent: a join may wait as long as it likes
+        assert conn.state is State.WAITING and not conn.aborted
+        second = MemoryConnection(host)
+        second.send(join("t", 2))
+        host.run_soon()
+        assert conn.take().endswith(TERMINATOR)
+        assert conn.replies()[-1]["data"]["player_id"] in (0, 1)

@@ -21,12 +21,13 @@ import json
 import socket
 import ssl
 import struct
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from gameserver._connection import NOT_SERVING
+from gameserver._connection import NOT_SERVING, State
 from gameserver._rawconn import CORK_MAX
 from gameserver.metrics import prometheus_text
 from tests.serverproc import ServerThread
@@ -221,3 +222,129 @@ def test_the_bytes_of_a_connection_leave_the_count_however_it_ends(
         until(lambda: server.call(lambda: (account.unsent, account.paused)) == (0, 0),
               f"nothing counted after the {end}")
         assert not slow_connections(server)
+
+
+# ---------------------------------------------------------------- a waiting request
+
+
+def join_frame(session: str) -> bytes:
+    return json.dumps({"type": "join", "game": "TicTacToe", "session": session, "players": 2,
+                       "name": "", "keep_alive": True}).encode() + TERMINATOR
+
+
+def waiting_sessions(server: ServerThread) -> set[str]:
+    return server.call(lambda: {name for _, name in server.server.lobby.sessions})
+
+
+def deadline_running(server: ServerThread, connection: Any) -> bool:
+    listener = server.server._listener  # type: ignore[union-attr]
+    if listener is not None:
+        return server.call(lambda: connection in listener.deadlines)
+    return server.call(lambda: connection._timer is not None)
+
+
+def state_of(server: ServerThread, connection: Any) -> State:
+    return server.call(lambda: connection.state)
+
+
+WAITING_UNSENT = 10  # discovers before the join: ~200 kB, beyond the shrunk socket buffers
+
+
+def one_slow_reader(server: ServerThread, tls: ssl.SSLContext | None) -> tuple[Client, Any]:
+    """A client that sent ``WAITING_UNSENT`` discovers and a join that waits, and has read
+    nothing yet; its connection in the server."""
+    client = Client(server.port, SLOW, tls, slow=True)
+    until(lambda: len(slow_connections(server)) == 1, "the client connected")
+    [connection] = slow_connections(server)
+    server.call(lambda: socket_of(connection).setsockopt(
+        socket.SOL_SOCKET, socket.SO_SNDBUF, 4096))
+    client.send(DISCOVER * WAITING_UNSENT + join_frame("w"))
+    until(lambda: state_of(server, connection) is State.WAITING, "the join waits")
+    assert server.call(lambda: unsent(connection)) > 0
+    return client, connection
+
+
+def test_a_waiting_join_whose_client_reads_nothing_is_ended_and_its_seat_given_back(
+        start: Callable[..., tuple[ServerThread, ssl.SSLContext | None]]) -> None:
+    """Replies pipelined, then a join that waits, and nothing read: the connection held
+    its unsent replies (and its address's share) until join_timeout. Now it is aborted
+    once a connection_timeout passes with none of them taken, and the seat is free."""
+    server, tls = start(reply_buffer_max=PER_CONNECTION, connection_timeout=0.5)
+    client, _ = one_slow_reader(server, tls)
+    with client.sock:
+        assert waiting_sessions(server) == {"w"}
+        until(lambda: not slow_connections(server), "the connection ended")
+        assert waiting_sessions(server) == set()  # the seat is given back
+        account = server.server.unsent  # type: ignore[union-attr]
+        assert server.call(lambda: account.unsent) == 0
+        with contextlib.suppress(ConnectionError, ssl.SSLError):  # a reset, or the end
+            while chunk := client.sock.recv(1 << 20):
+                client.data += chunk
+        assert client.data.count(TERMINATOR) <= WAITING_UNSENT  # the join never answered
+    first, second = Client(server.port, OTHER, tls), Client(server.port, OTHER, tls)
+    with first.sock, second.sock:  # the session name is free for others
+        first.send(join_frame("w"))
+        second.send(join_frame("w"))
+        assert {first.replies(1)[0]["status"], second.replies(1)[0]["status"]} == {"ok"}
+
+
+def test_a_waiting_join_with_nothing_unsent_outlives_its_deadline(
+        start: Callable[..., tuple[ServerThread, ssl.SSLContext | None]]) -> None:
+    """Legitimate: a join waits for players far longer than connection_timeout."""
+    timeout = 0.2
+    server, tls = start(connection_timeout=timeout)
+    first = Client(server.port, SLOW, tls)
+    with first.sock:
+        assert first.request({"type": "discover"})["status"] == "ok"  # READING's deadline set
+        first.send(join_frame("w"))
+        [connection] = slow_connections(server)
+        until(lambda: state_of(server, connection) is State.WAITING, "the join waits")
+        since = time.monotonic()
+        until(lambda: not deadline_running(server, connection)
+              and time.monotonic() > since + 3 * timeout, "its would-be deadline passed")
+        second = Client(server.port, OTHER, tls)
+        with second.sock:
+            second.send(join_frame("w"))
+            assert second.replies(1)[0]["status"] == "ok"
+            assert first.replies(1)[0]["status"] == "ok"  # still answered
+
+
+@pytest.mark.parametrize("start", ["raw", "tls"], indirect=True)  # (TLS: transports' code)
+def test_a_waiting_client_that_reads_slowly_stays(
+        start: Callable[..., tuple[ServerThread, ssl.SSLContext | None]]) -> None:
+    """A client that takes a little of its replies per connection_timeout is alive, also
+    while its join waits: it is answered once a second player comes."""
+    timeout = 1.0
+    server, tls = start(reply_buffer_max=PER_CONNECTION, connection_timeout=timeout)
+    client, connection = one_slow_reader(server, tls)
+    with client.sock:
+        since = time.monotonic()
+        while time.monotonic() < since + 3 * timeout:  # reads 2 kB per tenth of a timeout
+            client.data += client.sock.recv(2048)
+            time.sleep(timeout / 10)
+        assert state_of(server, connection) is State.WAITING
+        assert server.call(lambda: unsent(connection)) > 0  # (it did leave replies unsent)
+        second = Client(server.port, OTHER, tls)
+        with second.sock:
+            second.send(join_frame("w"))
+            assert second.replies(1)[0]["status"] == "ok"
+            replies = client.replies(WAITING_UNSENT + 1)
+        assert [reply["status"] for reply in replies] == ["ok"] * (WAITING_UNSENT + 1)
+        assert "player_id" in replies[-1]["data"]
+
+
+@pytest.mark.parametrize("start", ["raw"], indirect=True)
+def test_a_waiting_join_behind_replies_only_the_kernel_holds_is_ended_too(
+        start: Callable[..., tuple[ServerThread, ssl.SSLContext | None]]) -> None:
+    """Plain TCP on Linux: the replies before the join all fit in the kernel's send
+    buffer (the server's own is empty), and the client takes none of them: ended one
+    deadline later (``_rawconn``: the kernel's send queue did not shrink)."""
+    server, tls = start(connection_timeout=0.3)
+    client = Client(server.port, SLOW, tls, slow=True)
+    with client.sock:
+        client.send(DISCOVER * 3 + join_frame("w"))
+        until(lambda: waiting_sessions(server) == {"w"}, "the join waits")
+        [connection] = slow_connections(server)
+        assert server.call(lambda: unsent(connection)) == 0  # all in the kernel
+        until(lambda: not slow_connections(server), "the connection ended")
+        assert waiting_sessions(server) == set()

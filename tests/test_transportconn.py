@@ -283,9 +283,10 @@ def test_a_connection_closed_with_replies_unsent_leaves_none_counted() -> None:
 def test_what_a_push_leaves_unsent_while_a_request_waits_is_counted_again_at_a_deadline(
         ) -> None:
     """asyncio does not say when its buffer drains: the count is brought up to date at
-    a deadline. READING's lapses in WAITING, which has none: a write there (a push, a
-    held reply) that leaves bytes starts one, so that a drained buffer is not counted
-    for as long as the request waits (a join: up to ``join_timeout``)."""
+    a deadline. In WAITING one runs while bytes are unsent (READING's, lapsing, started
+    again as the client takes some), so that a drained buffer is not counted for as
+    long as the request waits (a join: up to ``join_timeout``); once nothing is unsent,
+    none runs."""
     async def body() -> None:
         with hosting() as host:
             mover_conn, ann, bob = two_players(host)
@@ -296,7 +297,8 @@ def test_what_a_push_leaves_unsent_while_a_request_waits_is_counted_again_at_a_d
             current = replies(transport.take())[1]["data"]["current"]
             conn.data_received(DISCOVER + join("u", 2))  # ~18 kB the kernel does not all take
             assert conn.state is State.WAITING and host.unsent.of("192.0.2.7") > 4096
-            pass_deadline(conn)  # READING's, lapsing: the client took nothing yet
+            transport.take(4096)  # a slow reader: a little
+            pass_deadline(conn)  # READING's, lapsing: it starts again (the client took some)
             mover = ann if current == [ann["player_id"]] else bob
             mover_conn.send(move(mover, 4))
             host.run_soon()  # the push, behind the discover's reply
@@ -304,6 +306,24 @@ def test_what_a_push_leaves_unsent_while_a_request_waits_is_counted_again_at_a_d
             assert host.unsent.of("192.0.2.7") > 4096  # (asyncio has not said so)
             pass_deadline(conn)
             assert conn.state is State.WAITING and host.unsent.of("192.0.2.7") == 0
+            pass_deadline(conn)  # (started again: the client took the rest meanwhile)
+            assert conn.state is State.WAITING
             assert conn._timer is None  # nothing unsent: no deadline is needed
+
+
+def test_a_waiting_request_whose_client_takes_none_of_its_replies_is_aborted() -> None:
+    """READING's deadline lapses into WAITING; as it passes with none of the replies
+    left unsent taken, the connection is aborted and the join's seat given back."""
+    async def body() -> None:
+        with hosting() as host:
+            conn, transport = connected(host)
+            conn.data_received(DISCOVER + join("u", 2))
+            assert conn.state is State.WAITING and transport.buffer
+            pass_deadline(conn)
+            assert transport.aborted
+            await next_pass()  # (asyncio's connection_lost)
+            assert conn.state is State.CLOSED and ("TicTacToe", "u") not in host.lobby.sessions
+
+    run(body)
 
     run(body)
