@@ -35,7 +35,7 @@ What keeps it from stalling or starving (issue 14):
 Everything runs on the loop: nothing here blocks, and the application's
 handlers must not either (see ``dashboard.py``).
 
-(About 530 lines, on purpose: every bound of a connection, from its first
+(About 540 lines, on purpose: every bound of a connection, from its first
 byte to its stream's last event, is here to be read and reviewed together.)
 """
 
@@ -333,6 +333,12 @@ class HTTPServer:
                 log.exception("dashboard: internal error on %s", request.path[:200])
                 reply = error_response(500, "internal error (see the server log)")
             if isinstance(reply, EventStream):
+                if request.method == "HEAD":  # the head alone: no stream, none of its work
+                    writer.write(self._stream_head())
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(WRITE_DEADLINE):
+                            await writer.drain()
+                    return
                 await self._stream(reader, writer, reply)
                 return
             keep_alive = request.keep_alive and not self.stopping
@@ -402,13 +408,17 @@ class HTTPServer:
             return False
         return True
 
-    async def _stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                      stream: EventStream) -> None:
+    def _stream_head(self) -> bytes:
+        """The head of an event stream's response (the connection closes after it)."""
         head = ["HTTP/1.1 200 OK", f"Server: {self._server_header}",
                 "Content-Type: text/event-stream; charset=utf-8", "Cache-Control: no-store",
                 "X-Accel-Buffering: no", "Connection: close"]
         head += [f"{name}: {value}" for name, value in SECURITY_HEADERS]
-        writer.write(("\r\n".join(head) + "\r\n\r\nretry: 2000\n\n").encode("latin-1"))
+        return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+
+    async def _stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                      stream: EventStream) -> None:
+        writer.write(self._stream_head() + b"retry: 2000\n\n")
         stream.attach(writer)
         # The client sends nothing more on a stream: its end of file (or a reset) means
         # it went away, and the stream's work (a waiting join, say) is cancelled at once.

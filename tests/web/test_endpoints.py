@@ -504,3 +504,13 @@ def test_start_logs_the_address(caplog: pytest.LogCaptureFixture) -> None:
         assert f"dashboard on http://127.0.0.1:{port}/" in caplog.text
     finally:
         server.stop()
+
+
+def test_head_of_an_event_stream_is_its_head_alone(web: ServerThread) -> None:
+    """HEAD gets the stream's head and the close: no stream, and none of its work (a GET
+    of the same path streams until the client goes)."""
+    for path in ("/api/events", "/api/sessions/TicTacToe/never/events"):
+        reply = raw(web, f"HEAD {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+        head, _, body = reply.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and b"text/event-stream" in head, reply
+        assert body == b"", body
