@@ -335,9 +335,7 @@ class HTTPServer:
             if isinstance(reply, EventStream):
                 if request.method == "HEAD":  # the head alone: no stream, none of its work
                     writer.write(self._stream_head())
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(WRITE_DEADLINE):
-                            await writer.drain()
+                    await _drained(writer)
                     return
                 await self._stream(reader, writer, reply)
                 return
@@ -400,13 +398,7 @@ class HTTPServer:
         if request is not None and log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s %s %d", request.client, request.method, request.path[:200],
                       response.status)
-        try:
-            async with asyncio.timeout(WRITE_DEADLINE):
-                await writer.drain()
-        except TimeoutError:
-            writer.transport.abort()
-            return False
-        return True
+        return await _drained(writer)
 
     def _stream_head(self) -> bytes:
         """The head of an event stream's response (the connection closes after it)."""
@@ -437,11 +429,7 @@ class HTTPServer:
             return
         run.result()  # a bug in the stream's work: raised here, logged by the connection
         if stream.open:
-            try:
-                async with asyncio.timeout(WRITE_DEADLINE):
-                    await writer.drain()
-            except TimeoutError:
-                writer.transport.abort()
+            await _drained(writer)
 
     async def _triaged(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                        client: str) -> None:
@@ -477,6 +465,18 @@ class HTTPServer:
                         "%d, %d per address): answering /healthz and 503 to more",
                         self.open, self.per_address.get(client, 0), client,
                         self.max_connections, self.max_per_address)
+
+
+async def _drained(writer: asyncio.StreamWriter) -> bool:
+    """Wait until what is written is taken, at most ``WRITE_DEADLINE``; a client that
+    takes nothing for that long is aborted (False)."""
+    try:
+        async with asyncio.timeout(WRITE_DEADLINE):
+            await writer.drain()
+    except TimeoutError:
+        writer.transport.abort()
+        return False
+    return True
 
 
 async def _until_closed(reader: asyncio.StreamReader) -> None:
