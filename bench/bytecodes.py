@@ -31,11 +31,13 @@ import os
 import subprocess
 import sys
 import tempfile
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
+from roundtrip import KeptAlive, classic_request  # noqa: E402
 
 WORKLOADS = ("join", "classic", "keepalive", "rl")
 # Time-driven work, not the requests': a frame under one of these is not counted.
@@ -52,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=0, metavar="N",
                         help="also list the N functions that run the most bytecodes")
     args = _common.parse(parser, argv)
-    root = Path(args.server_root or _common.ROOT).resolve()
+    root = _common.server_root()
     count = 20 if args.smoke else args.requests
     runs = []
     for workload in args.only or WORKLOADS:
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
            f"({run['calls_per_request']:.1f} calls)" if "skipped" not in run
            else f"skipped ({run['skipped']})") for run in runs)
     record = {"benchmark": "bytecodes", "smoke": args.smoke, **_common.machine_info(),
-              "server_root": str(root), "requests": count, "runs": runs}
+              "requests": count, "runs": runs}
     _common.emit(record, summary)
     return 0 if counted else 1
 
@@ -143,45 +145,41 @@ def _child(workload: str, store: bool, count: int, top: int) -> dict[str, Any]:
 
 def _joins(server: Any, _: int) -> Any:
     number = 0
-    sockets = []
+    clients_kept = []
 
     def run(clients: int) -> int:
         nonlocal number
         for _ in range(clients):
             number += 1
-            address = f"127.0.{1 + (number // 200) % 250}.{1 + number % 200}"
-            sock = _connect(server, address)
-            data = _ask(sock, {"type": "join", "game": "Echo", "session": f"w{number}",
-                               "players": 1, "name": "", "keep_alive": True})["data"]
-            _ask(sock, {"type": "state", "game": "Echo", "session": f"w{number}",
-                        "player_id": data["player_id"], "key": data["key"],
-                        "observer": False, "keep_alive": True})
-            sockets.append(sock)  # kept open, as waiters.py keeps its clients
+            client = KeptAlive((server.host, server.port),
+                               f"127.0.{1 + (number // 200) % 250}.{1 + number % 200}")
+            ids = {"game": "Echo", "session": f"w{number}"}
+            data = _ask(client.request, {"type": "join", **ids, "players": 1, "name": ""},
+                        True)["data"]
+            _ask(client.request, {"type": "state", **ids, "player_id": data["player_id"],
+                                  "key": data["key"], "observer": False}, True)
+            clients_kept.append(client)  # kept open, as waiters.py keeps its clients
         return clients
     return run
 
 
 def _sequential(keep_alive: bool) -> Any:
     def workload(server: Any, _: int) -> Any:
-        first = _connect(server)
+        address = (server.host, server.port)
+        first = KeptAlive(address)
         ids = {"game": "Echo", "session": "seq", "player_id": 0, "key": _ask(
-            first, {"type": "join", "game": "Echo", "session": "seq", "players": 1,
-                    "name": "", "keep_alive": True})["data"]["key"]}
-        extra = {"keep_alive": True} if keep_alive else {}
+            first.request, {"type": "join", "game": "Echo", "session": "seq", "players": 1,
+                            "name": ""}, True)["data"]["key"]}
+        send = first.request if keep_alive else partial(classic_request, address)
         moves = 0
-
-        def request(body: dict[str, Any]) -> dict[str, Any]:
-            if keep_alive:
-                return _ask(first, {**body, **extra})
-            with _connect(server) as sock:
-                return _ask(sock, body, to_end=True)
 
         def run(pairs: int) -> int:
             nonlocal moves
             for _ in range(pairs):
                 moves += 1
-                assert request({"type": "move", **ids, "move": {"msg": moves}})["status"] == "ok"
-                state = request({"type": "state", **ids, "observer": False})
+                moved = _ask(send, {"type": "move", **ids, "move": {"msg": moves}}, keep_alive)
+                assert moved["status"] == "ok", moved
+                state = _ask(send, {"type": "state", **ids, "observer": False}, keep_alive)
                 assert state["data"]["echo"] == moves, state
             return 2 * pairs
         return run
@@ -212,24 +210,9 @@ _WORKLOADS = {"join": _joins, "classic": _sequential(False), "keepalive": _seque
               "rl": _rl_steps}
 
 
-def _connect(server: Any, source: str | None = None) -> Any:
-    import socket
-
-    sock = socket.create_connection((server.host, server.port),
-                                    source_address=(source, 0) if source else None)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
-
-
-def _ask(sock: Any, body: dict[str, Any], to_end: bool = False) -> dict[str, Any]:
-    sock.sendall(json.dumps(body).encode() + _common.TERMINATOR)
-    data = b""
-    while not (data.endswith(_common.TERMINATOR) or to_end):
-        data += sock.recv(65536)
-    while to_end and (chunk := sock.recv(65536)):
-        data += chunk
-    return json.loads(data[:-len(_common.TERMINATOR)] if data.endswith(_common.TERMINATOR)
-                      else data)
+def _ask(send: Any, body: dict[str, Any], keep_alive: bool) -> dict[str, Any]:
+    """``body`` sent with ``send`` (``roundtrip``'s clients), its reply decoded."""
+    return json.loads(send(_common.encode(body, keep_alive)).removesuffix(_common.TERMINATOR))
 
 
 if __name__ == "__main__":

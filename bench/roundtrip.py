@@ -46,8 +46,8 @@ def classic_request(addr: tuple[str, int], payload: bytes) -> bytes:
 class KeptAlive:
     """One connection for many requests; each reply ends at the terminator."""
 
-    def __init__(self, addr: tuple[str, int]) -> None:
-        self.sock = socket.create_connection(addr)
+    def __init__(self, addr: tuple[str, int], source: str | None = None) -> None:
+        self.sock = socket.create_connection(addr, source_address=source and (source, 0))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def request(self, payload: bytes) -> bytes:
