@@ -31,6 +31,7 @@ import time
 from collections import OrderedDict
 from urllib.parse import urlencode
 
+from ..players import keys_match
 from ._http import HTTPError, Request, Response
 
 OPERATOR = "operator"
@@ -132,8 +133,7 @@ class Gate:
         return given
 
     def _matches(self, kind: str, value: str) -> bool:
-        expected = self._cookie if kind == "cookie" else self.token
-        return hmac.compare_digest(value.encode("utf-8", "surrogatepass"), expected.encode())
+        return keys_match(value, self._cookie if kind == "cookie" else self.token)
 
     def _to_cookie(self, request: Request) -> Response:
         """Take the token out of the address bar and the history: a cookie instead."""
