@@ -394,8 +394,9 @@ class CheckedGame:
     def legal_moves(self, player_id: int) -> list[dict[str, Any]] | None:
         """The game's list of legal moves for ``player_id``, checked; None if it has none."""
         moves = self.type.call("legal_moves", self._instance.legal_moves, player_id)
-        if moves is not None and not (isinstance(moves, list)
-                                      and all(isinstance(m, dict) for m in moves)):
+        if moves is None or (type(moves) is list and {dict}.issuperset(map(type, moves))):
+            return moves  # (the usual case, checked without a Python call per move)
+        if not (isinstance(moves, list) and all(isinstance(m, dict) for m in moves)):
             raise self._bad_return("legal_moves", "a list of move dicts or None", moves)
         return moves
 

@@ -13,7 +13,10 @@ LINES = (
     (0, 3, 6), (1, 4, 7), (2, 5, 8),
     (0, 4, 8), (2, 4, 6),
 )
+# For each position, the lines through it: a new mark can only complete one of these.
+LINES_THROUGH = tuple(tuple(line for line in LINES if position in line) for position in range(9))
 EMPTY = -1
+OPPONENTS = ((0, 1, 0),) * 9  # rl_observation's code of a cell that is neither yours nor empty
 
 
 class TicTacToe(AbstractGame):
@@ -99,9 +102,11 @@ class TicTacToe(AbstractGame):
                 f"position {position} is already taken by player {self.board[position]}: "
                 f"choose a cell that shows -1 in the board"
             )
-        self.board[position] = player_id
-        if any(all(self.board[cell] == player_id for cell in line) for line in LINES):
-            self.winner = player_id
+        board = self.board
+        board[position] = player_id
+        for a, b, c in LINES_THROUGH[position]:
+            if board[a] == board[b] == board[c]:  # all three are player_id's now
+                self.winner = player_id
         self.turn = 1 - player_id
         return None
 
@@ -117,7 +122,7 @@ class TicTacToe(AbstractGame):
         """Return ``{"position": p}`` for every empty cell, ``[]`` once the game is over."""
         if self.game_over():
             return []
-        return [{"position": p} for p in range(9) if self.board[p] == EMPTY]
+        return [{"position": p} for p, cell in enumerate(self.board) if cell == EMPTY]
 
     # ---- Reinforcement-learning hooks (optional; see AbstractGame and docs/rl.md) ----
 
@@ -128,6 +133,7 @@ class TicTacToe(AbstractGame):
     def rl_observation(state: dict[str, Any], player_id: int) -> list[Any]:
         """The board as rows of cells, each cell ``(mine, the opponent's, empty)`` (0 or 1)."""
         # One lookup per cell: a learner calls this once per step, millions of times.
-        codes = {player_id: (1, 0, 0), EMPTY: (0, 0, 1)}  # any other cell: (0, 1, 0)
-        cells = [codes.get(cell, (0, 1, 0)) for cell in state["board"]]
+        codes = {player_id: (1, 0, 0), EMPTY: (0, 0, 1)}
+        # codes.get(cell, (0, 1, 0)) for each cell: any other cell is the opponent's.
+        cells = list(map(codes.get, state["board"], OPPONENTS))
         return [cells[0:3], cells[3:6], cells[6:9]]
