@@ -12,11 +12,11 @@ wins on the diagonal), restarting between games. Two phases per server:
 
 The states cost ``(pairs - moves) / extra states``; a *change* (a move or a
 restart: the requests that go to the worker) costs what remains of
-``moves``. Server CPU comes from /proc (the server process only; the
-worker's own CPU is reported apart), latency from the client's clock. The
-servers take turns (``--rounds``) so that a busy neighbour hurts both
-alike; figures are the medians over rounds. Memory: each worker's resident
-set after the run.
+``moves``. Server CPU comes from /proc's schedstat, exact (the server
+process's threads only; the worker's own CPU is reported apart), latency
+from the client's clock. The servers take turns (``--rounds``) so that a
+busy neighbour hurts both alike; figures are the medians over rounds.
+Memory: each worker's resident set after the run.
 
     python bench/isolation.py              # 3 rounds of 300 games per phase, no store
     python bench/isolation.py --store      # the same with the store on (the default)
@@ -118,16 +118,20 @@ def measure(server: _common.Server, games: int) -> dict[str, Any]:
     table.state_latency.clear()
     workers = children(server.pid)
     figures = {}
+    cpu = {}
     for phase, states in (("pairs", True), ("moves", False)):
-        worker_cpu = sum(_common.cpu_us(w) for w in workers)
+        # Exact CPU (schedstat): a smoke run's few games take less than a 10 ms clock tick.
+        worker_cpu = sum(_common.cpu_exact_us(w) for w in workers)
+        server_cpu = _common.cpu_exact_us(server.pid)
         meter = _common.Meter(server.pid)
         changes, asked = table.play(games, states)
         figures[phase] = meter.read(changes + asked)
+        cpu[phase] = _common.cpu_exact_us(server.pid) - server_cpu
         figures[phase]["changes"], figures[phase]["states"] = changes, asked
-        figures[phase]["worker_cpu_us"] = sum(_common.cpu_us(w) for w in workers) - worker_cpu
+        figures[phase]["worker_cpu_us"] = (sum(_common.cpu_exact_us(w) for w in workers)
+                                           - worker_cpu)
     table.close()
     pairs, moves = figures["pairs"], figures["moves"]
-    cpu = {phase: figures[phase]["server_cpu_s"] * 1e6 for phase in figures}
     extra_states = pairs["states"] - moves["states"]
     per_state = (cpu["pairs"] - cpu["moves"]) / extra_states
     per_change = (cpu["moves"] - moves["states"] * per_state) / moves["changes"]

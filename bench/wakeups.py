@@ -43,13 +43,6 @@ def _echo(listener: socket.socket, cpu: int | None) -> None:
         conn.sendall(data)
 
 
-def _cpu_ns(pid: int) -> int:
-    """CPU time of single-threaded process ``pid`` in ns (``/proc/PID/schedstat``: exact,
-    where ``/proc/PID/stat`` counts 10 ms clock ticks)."""
-    with open(f"/proc/{pid}/schedstat") as file:
-        return int(file.read().split()[0])
-
-
 def round_trips(cpus: tuple[int, int] | None, count: int) -> dict[str, Any]:
     """``count`` one-byte round trips between this process and a child on ``cpus``."""
     listener = socket.create_server(("127.0.0.1", 0))
@@ -71,7 +64,7 @@ def round_trips(cpus: tuple[int, int] | None, count: int) -> dict[str, Any]:
             for _ in range(min(count, 2000)):  # warm-up
                 sock.sendall(b"x")
                 sock.recv(1)
-            child = _cpu_ns(pid)
+            child = _common.cpu_exact_us(pid)
             own = time.process_time_ns()
             busy = _common.machine_cpu_us()[0]
             start = time.perf_counter()
@@ -80,7 +73,7 @@ def round_trips(cpus: tuple[int, int] | None, count: int) -> dict[str, Any]:
                 sock.recv(1)
             wall = time.perf_counter() - start
             own = (time.process_time_ns() - own) / 1000
-            child = (_cpu_ns(pid) - child) / 1000
+            child = _common.cpu_exact_us(pid) - child
             others = _common.machine_cpu_us()[0] - busy - own - child
     except BaseException:
         os.kill(pid, signal.SIGKILL)  # it may still wait for the connection
