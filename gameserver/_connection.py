@@ -62,11 +62,13 @@ while a request is being served and the next ones already buffered reach
 ``reply_buffer_max``. So a client that sends and never reads holds at most
 about twice ``reply_buffer_max`` of replies (unsent, and held) and
 ``request_size_max`` of requests. Reading and serving also pause
-(``UNSENT_FULL``) while this connection leaves replies unsent and its
-address's connections together, or all, leave more than their bounds
-(``_unsent.py``: the transport reports what stays unsent, ``_unsent_now``,
-and what it drops as it closes, ``_unsent_gone``); it goes on once its own
-are taken or the address and all are back under a quarter.
+(``UNSENT_FULL``) while this connection leaves replies unsent (or holds
+more than ``held_free`` for their save) and its address's connections
+together, or all, leave more than their bounds (``_unsent.py``: the
+transport reports what stays unsent, ``_unsent_now``, and what it drops as
+it closes, ``_unsent_gone``; ``_recount`` adds the held bytes); it goes on
+once its own are taken (held ones: saved and taken) or the address and all
+are back under a quarter.
 
 Replies are written in READING, SERVING and WAITING (and once more on the
 way into CLOSING or DRAINING; replies held for their save, below, also
@@ -94,9 +96,11 @@ leaves out of order: while a reply is held, every later reply queues
 behind it, and a close or half-close waits until the queue is empty. As
 the commit lands the held replies go out together, in one write. While a
 held reply waits for its commit, no deadline ends the connection (a slow
-disk is not the client's fault; one that does not read is). Held
-replies count towards ``reply_buffer_max`` (``HELD_FULL`` pauses reading
-and serving, as unsent replies do); a client that closes its side (a
+disk is not the client's fault; one that does not read is; nor when
+they pause it for its address). Held replies count towards
+``reply_buffer_max`` (``HELD_FULL`` pauses reading and serving, as unsent
+replies do) and, beyond ``held_free``, towards its address's and all
+bounds as unsent ones do; a client that closes its side (a
 FIN, or TLS's close_notify: ``_tlsconn.py``) still gets them, then the
 close; a closed socket drops them. Pushes queue behind held
 replies too, and a push whose state waits for its save is held in its place
@@ -195,8 +199,6 @@ INPUT_FULL = 2  # request_size_max of later requests buffered while one is serve
 HELD_FULL = 4  # more than reply_buffer_max of replies held until their save
 UNSENT_FULL = 8  # replies unsent here, and its address's (or all) beyond their bound
 NOT_SERVING = OUTPUT_FULL | HELD_FULL | UNSENT_FULL  # no request is served while one holds
-# Paused on its own replies unsent: at a deadline (none taken since), the client reads nothing.
-NOT_TAKEN = OUTPUT_FULL | UNSENT_FULL
 
 # What a held reply counts towards reply_buffer_max besides its bytes: the wait, its
 # closure and the entry (about 400 bytes), so that many tiny replies are bounded too.
@@ -240,7 +242,7 @@ class BaseConnection:
 
     __slots__ = ("_host", "_reader", "_state", "_wait", "_keep_alive", "_paused", "_kind",
                  "_started", "_address", "_subs", "_held", "_held_bytes", "_held_unsaved",
-                 "_flush_due", "_after_held", "_unsent")
+                 "_flush_due", "_after_held", "_unsent", "_counted")
 
     def __init__(self, host: ConnectionHost) -> None:
         self._host = host
@@ -260,7 +262,10 @@ class BaseConnection:
         self._held_unsaved = 0  # how many of them still wait for their commit
         self._flush_due = False  # a flush of the held replies is scheduled
         self._after_held: bool | None = None  # close (True) or half-close (False) once sent
-        self._unsent = 0  # bytes of replies unsent, as last counted in host.unsent
+        self._unsent = 0  # bytes of replies the transport left unsent, as last reported
+        # What host.unsent counts of this connection: _unsent, and its held bytes beyond
+        # host.unsent.held_free (``_recount``)
+        self._counted = 0
 
     @property
     def state(self) -> State:
@@ -403,16 +408,26 @@ class BaseConnection:
         if size and not before and self._state is WAITING:
             # A client that takes none of them meanwhile is ended (see the top).
             self._set_deadline(self._host.settings.connection_timeout)
-        if self._host.unsent.update(self, self._address, before, size):
+        self._recount()
+
+    def _recount(self) -> None:
+        """Tell the account what this connection leaves unsent, and holds for their save
+        beyond ``held_free`` (``_unsent.py``): beyond its address's bound or all,
+        reading and serving pause (``UNSENT_FULL``)."""
+        host = self._host
+        held = self._held_bytes
+        size = self._unsent + (held if held > host.unsent.held_free else 0)
+        before, self._counted = self._counted, size
+        if host.unsent.update(self, self._address, before, size):
             self._pause(UNSENT_FULL)
         elif self._paused & UNSENT_FULL:  # (not now: this may be the middle of a write)
-            self._host.call_soon(self._unsent_resume)
+            host.call_soon(self._unsent_resume)
 
     def _unsent_gone(self) -> None:
         """The transport dropped its unsent bytes (the connection is closed)."""
         if self._unsent:
-            self._host.unsent.update(self, self._address, self._unsent, 0)
             self._unsent = 0
+            self._recount()
 
     def unsent_resumed(self) -> None:
         """The address's and all unsent replies are back under a quarter of their bounds
@@ -439,19 +454,25 @@ class BaseConnection:
             if self._unsent:  # none of them taken during a whole deadline (see the top)
                 self._abort()
             return  # else READING's, left to lapse (``_go``), or all taken meanwhile
-        if self._held_unsaved and not self._paused & NOT_TAKEN:
+        if self._held_unsaved and not self._takes_nothing():
             # replies wait for their save (a slow disk), and what the client sent after
             # them (its next requests, its last one, a close) with them: it is not late
             self._set_deadline(self._host.settings.connection_timeout)
         elif state is READING:
             if self._reader.pending or not self._keep_alive:  # a request not completed
                 self._last_reply(server_error("connection timed out on server").reply())
-            elif self._subs and not self._paused & NOT_TAKEN:  # waiting for pushes
+            elif self._subs and not self._takes_nothing():  # waiting for pushes
                 self._set_deadline(self._host.settings.connection_timeout)
             else:  # an idle kept-alive connection, or a client that takes nothing
                 self._hang_up()
         elif state is CLOSING or state is DRAINING:
             self._abort()
+
+    def _takes_nothing(self) -> bool:
+        """Paused on its own replies left unsent (for its bound, or its address's while it
+        leaves some: not for held ones alone): at a deadline, it took none of them."""
+        paused = self._paused
+        return bool(paused & OUTPUT_FULL or paused & UNSENT_FULL and self._unsent)
 
     # ------------------------------------------------------------ serving
 
@@ -667,10 +688,14 @@ class BaseConnection:
         self._count_held(entry.cost)
 
     def _count_held(self, size: int) -> None:
-        """``size`` more is held: beyond ``reply_buffer_max``, serving and reading pause."""
+        """``size`` more is held: beyond ``held_free`` (``_unsent.py``), it counts towards
+        the bounds of the address and of all; beyond ``reply_buffer_max``, serving and
+        reading pause."""
         self._held_bytes += size
-        if self._held_bytes > self._host.settings.reply_buffer_max:
-            self._pause(HELD_FULL)
+        if self._held_bytes > self._host.unsent.held_free:  # (at most reply_buffer_max)
+            if self._held_bytes > self._host.settings.reply_buffer_max:
+                self._pause(HELD_FULL)
+            self._recount()
 
     def _held_woken(self, now: bool) -> None:
         self._held_unsaved -= 1
@@ -715,6 +740,8 @@ class BaseConnection:
         if emptied:
             self._held = None
             self._held_bytes = 0
+        if self._counted:  # (its held bytes may count in the account: not as many now)
+            self._recount()
         if self._paused & HELD_FULL and self._held_bytes <= host.settings.reply_buffer_max // 4:
             self._unpause(HELD_FULL)
             self._go_on()
@@ -723,10 +750,15 @@ class BaseConnection:
             self._finish(after)
 
     def _drop_held(self) -> None:
-        """The socket is closed: the held replies go nowhere."""
-        held, self._held = self._held, None
+        """The socket is closed: the held replies go nowhere (nor leave the account)."""
+        held = self._held
+        if held is None:  # (then nothing is held, nor counted, nor due after them)
+            return
+        self._held = None
         self._held_bytes = self._held_unsaved = 0
         self._after_held = None
-        for entry in held or ():
+        if self._counted:
+            self._recount()
+        for entry in held:
             if isinstance(entry, _Held):
                 entry.wait.cancel()

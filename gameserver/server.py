@@ -130,7 +130,7 @@ class GameServer:
         self.connections = ConnectionRegistry(settings.max_connections,
                                               settings.max_connections_per_address)
         self.unsent = UnsentReplies(settings.reply_buffer_max_per_address,
-                                    settings.reply_buffer_max_total)
+                                    settings.reply_buffer_max_total, settings.reply_buffer_max)
         self.metrics = Metrics()
         self.port = settings.port
         self.dashboard: Any = None  # the web dashboard, when settings.web is on

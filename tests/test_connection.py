@@ -84,7 +84,8 @@ class Host:
         self.settings = Settings(**settings)
         self.registry = ConnectionRegistry(100, 100)
         self.unsent = UnsentReplies(self.settings.reply_buffer_max_per_address,
-                                    self.settings.reply_buffer_max_total)
+                                    self.settings.reply_buffer_max_total,
+                                    self.settings.reply_buffer_max)
         self.metrics = Metrics()
         self.log_requests = False
         self.guard = GameGuard()
@@ -764,6 +765,44 @@ def test_a_subscriber_paused_for_its_address_that_takes_nothing_is_timed_out() -
         subscriber._timed_out()
         assert subscriber.aborted and subscriber.state is State.CLOSED
         assert host.unsent.unsent == 0 and host.unsent.paused == 0
+
+
+def test_replies_held_for_their_save_count_for_the_address_and_a_slow_disk_ends_nobody(
+        ) -> None:
+    """Held replies beyond ``held_free`` count towards the address's bound (they did not:
+    each connection held up to ``reply_buffer_max``, whatever its address held): the
+    connection that passes it stops serving. A slow disk is not its client's fault: its
+    deadline does not end it (not even with its next requests unread); the commit lets
+    it go on."""
+    limit = 32 * 1024
+    with saving_host(reply_buffer_max=limit, reply_buffer_max_per_address=limit) as host:
+        first, second = MemoryConnection(host), MemoryConnection(host)  # one address
+        keys = echo_players(host, first, 2)
+        first.send(echo("e0", keys[0], 1) * 40)  # ~21 kB held: counted, within the bound
+        assert len(host.unsaved) == 40 and host.unsent.of("192.0.2.1") == first._held_bytes
+        second.send(echo("e1", keys[1], 2) * 40)
+        assert host.unsent.of("192.0.2.1") > limit and second._paused & UNSENT_FULL
+        assert len(host.unsaved) < 80 and second._reader.pending  # the rest waits unread
+        for conn in (first, second):
+            conn._timed_out()  # the disk takes longer than connection_timeout
+            assert conn.state is State.READING and not conn.closing and conn.deadline == 60.0
+        while host.unsaved:  # each commit lets the rest be served
+            host.commit()
+            host.run_soon()
+        for conn in (first, second):
+            conn.take()
+            assert conn.replies() == [{"status": "ok", "data": None}] * 40
+        assert (host.unsent.unsent, host.unsent.paused) == (0, 0)
+
+
+def test_held_replies_that_counted_leave_the_account_as_the_connection_closes() -> None:
+    with saving_host() as host:
+        conn = MemoryConnection(host)
+        [key] = echo_players(host, conn, 1)
+        conn.send(echo("e0", key, 1) * 40)  # ~21 kB held
+        assert host.unsent.unsent == conn._held_bytes > host.unsent.held_free
+        conn._abort()
+        assert conn._held is None and (host.unsent.unsent, host.unsent.paused) == (0, 0)
 
 
 # -------------------------------------------------------- a waiting client that reads nothing
