@@ -40,9 +40,13 @@ its session fills, a blocking state) would hold up to ``reply_buffer_max``
 of replies unsent, and its share of its address's and of all the bounds,
 for as long as it waits, which may be for ever. So in WAITING a deadline
 runs while replies are unsent: READING's, which lapses into it, or one set
-as replies are first left unsent there (``_unsent_now``). A waiting request
-with nothing unsent has no deadline (a join may wait ``join_timeout``), and
-costs no more than before.
+as replies are first left unsent there (``_unsent_now``). Replies only
+the kernel holds (the transport's own buffer is empty) count at a deadline
+as the transport tells them (``_kernel_unsent``): the client that took some
+since the last deadline is alive, one that took none is ended one deadline
+later (a raw socket did that; a TLS connection kept its waiting request
+for ever until 2026-11-29). A waiting request with nothing unsent has no
+deadline (a join may wait ``join_timeout``), and costs no more than before.
 
 The life of a request: READING --REQUEST--> SERVING; the lobby answers at
 once, or hands back a ``Wait`` (SERVING --WAIT--> WAITING --WAKE-->
@@ -242,7 +246,7 @@ class BaseConnection:
 
     __slots__ = ("_host", "_reader", "_state", "_wait", "_keep_alive", "_paused", "_kind",
                  "_started", "_address", "_subs", "_held", "_held_bytes", "_held_unsaved",
-                 "_flush_due", "_after_held", "_unsent", "_counted")
+                 "_flush_due", "_after_held", "_unsent", "_counted", "_unsent_seen")
 
     def __init__(self, host: ConnectionHost) -> None:
         self._host = host
@@ -266,6 +270,9 @@ class BaseConnection:
         # What host.unsent counts of this connection: _unsent, and its held bytes beyond
         # host.unsent.held_free (``_recount``)
         self._counted = 0
+        # The kernel's unsent bytes when the last deadline passed with the transport's own
+        # buffer empty (None: not asked since the deadline was set; ``_kernel_unsent``).
+        self._unsent_seen: int | None = None
 
     @property
     def state(self) -> State:
@@ -300,6 +307,12 @@ class BaseConnection:
     def _pause_reading(self) -> None:
         """Stop reading from the socket until ``_resume_reading``."""
         raise NotImplementedError
+
+    def _kernel_unsent(self) -> int | None:
+        """Bytes of replies the kernel's send queue still holds for the client while the
+        transport's own buffer is empty (Linux: ``TIOCOUTQ``); else None. A transport
+        that sets a deadline sets ``_unsent_seen`` to None."""
+        return None
 
     def _resume_reading(self) -> None:
         """Read from the socket again."""
@@ -450,6 +463,17 @@ class BaseConnection:
     def _timed_out(self) -> None:
         """The deadline of the current state passed (see the table at the top)."""
         state = self._state
+        if state in TAKEN_RESTARTS:
+            unsent = self._kernel_unsent()
+            if unsent:  # only the kernel holds replies for the client
+                seen = self._unsent_seen
+                if seen is None or unsent < seen:  # it took some of them since: alive
+                    self._set_deadline(self._host.settings.connection_timeout)
+                    self._unsent_seen = unsent
+                    return
+                if state is WAITING or state is SERVING:
+                    self._abort()  # none of them taken during a whole deadline
+                    return
         if state is SERVING or state is WAITING:
             if self._unsent:  # none of them taken during a whole deadline (see the top)
                 self._abort()

@@ -46,11 +46,30 @@ write).
 
 from __future__ import annotations
 
+import sys
 from typing import Protocol
 
 # Bytes of replies held for their save that a connection keeps without counting them
 # (at most reply_buffer_max): about 16 moves' replies, sent together, with their costs.
 HELD_FREE = 16 * 1024
+
+
+if sys.platform.startswith("linux"):
+    import fcntl
+    import termios
+
+    def kernel_unsent(fd: int) -> int | None:
+        """Bytes of replies in the kernel's send queue of socket ``fd``, not yet taken by
+        the client; None where it cannot be told. (Not counted in the account: the
+        kernel bounds them; a connection's deadline asks whether they shrink.)"""
+        try:
+            return int.from_bytes(fcntl.ioctl(fd, termios.TIOCOUTQ, bytes(4)), sys.byteorder,
+                                  signed=True)
+        except OSError:
+            return None
+else:
+    def kernel_unsent(fd: int) -> int | None:
+        return None
 
 
 class Pausable(Protocol):
