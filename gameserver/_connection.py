@@ -83,7 +83,7 @@ the middle of serving a request), paused with the output, and dropped on
 every transition into CLOSING, DRAINING or CLOSED. A subscribed connection
 is not idle: its READING deadline closes it only while the client does not
 take its pushes (paused on replies it has not taken, for its own bound or its
-address's: ``NOT_TAKEN``).
+address's: ``_takes_nothing``).
 
 A reply that waits only for the store's commit (``Wait.saving``) is woken
 as the commit lands, at the start of the next loop pass, and answered right
@@ -774,7 +774,7 @@ class BaseConnection:
             self._finish(after)
 
     def _drop_held(self) -> None:
-        """The socket is closed: the held replies go nowhere (nor leave the account)."""
+        """The socket is closed: the held replies go nowhere (and leave the account)."""
         held = self._held
         if held is None:  # (then nothing is held, nor counted, nor due after them)
             return
