@@ -1,33 +1,10 @@
-"""One client connection: its states, and what it does with requests, whatever carries its bytes.
+"""One client connection: what it does with requests, whatever carries its bytes.
 
 Theory of operation
 -------------------
-A connection is always in exactly one ``State``; it moves only through the
-table ``TRANSITIONS`` (state, event -> next state), and the state decides
-what happens to bytes that arrive, whether a deadline of
-``connection_timeout`` runs (set on entering the state; the transport sets
-the first one) and what it does:
-
-=========  ===========================  =========  ==================================
-state      bytes that arrive            deadline   when the deadline passes
-=========  ===========================  =========  ==================================
-READING    read as the next request     yes        reply "timed out" and close, or
-                                                   (idle and kept alive) just close
-SERVING    buffered if kept alive,      no (1)     abort, if replies are unsent (1)
-           dropped in classic mode
-WAITING    as SERVING                   no (1)     abort, if replies are unsent (1)
-CLOSING    not read                     yes        abort (the client does not read)
-DRAINING   read and dropped             yes        abort (the client does not stop)
-CLOSED     -                            no         -
-=========  ===========================  =========  ==================================
-
-(1) Except while replies are left unsent for the client (below): then a
-deadline runs in every state.
-
-(Entering SERVING or WAITING does not clear READING's deadline: it lapses,
-and ``_timed_out`` ignores it there if nothing is left unsent. A request is
-served in microseconds and READING sets a fresh one as it comes back: one
-change of the deadlines per request instead of two.)
+A connection is always in one state of the table ``TRANSITIONS``
+(``_connstate.py``: the states, what moves a connection between them, which
+of them have a deadline); this module does what each state says.
 
 A client that takes some of the replies waiting for it is alive, however
 slowly it reads: the transport reports it (``_output_taken``), and the
@@ -47,16 +24,6 @@ since the last deadline is alive, one that took none is ended one deadline
 later (a raw socket did that; a TLS connection kept its waiting request
 for ever until 2026-11-29). A waiting request with nothing unsent has no
 deadline (a join may wait ``join_timeout``), and costs no more than before.
-
-The life of a request: READING --REQUEST--> SERVING; the lobby answers at
-once, or hands back a ``Wait`` (SERVING --WAIT--> WAITING --WAKE-->
-SERVING). A kept-alive reply goes back to READING (REPLIED), where requests
-that came meanwhile are served in turn; a classic reply is the last one
-(LAST_REPLY -> CLOSING). A request too large is refused with a reply and our
-half of the close (REFUSE -> DRAINING), so that the client reads the reply
-before the kernel resets the connection. A client that closes its side is
-gone (HANG_UP -> CLOSING, its waiting request dropped); the transport
-reports the closed socket (GONE -> CLOSED) from any state.
 
 Flow control is not a state: it pauses reading in any state. Reading stops
 while the replies a client has not taken exceed ``reply_buffer_max``
@@ -91,30 +58,14 @@ there; a classic connection whose first read gave such a request is not
 registered with the loop meanwhile (two ``epoll_ctl`` calls and a loop pass
 less per move: 127 -> 105 Python calls per classic request).
 
-On a kept-alive connection such a reply does not stop the connection: it
-is *held* (``_held``, in request order) and the connection goes back to
-READING (REPLIED), so the requests a client sent together (a vector of
-learning environments moves in 16 sessions with one write) are served in
-the same loop pass and saved by one commit, not one commit each. Nothing
-leaves out of order: while a reply is held, every later reply queues
-behind it, and a close or half-close waits until the queue is empty. As
-the commit lands the held replies go out together, in one write. While a
-held reply waits for its commit, no deadline ends the connection (a slow
-disk is not the client's fault; one that does not read is; nor when
-they pause it for its address). Held replies count towards
-``reply_buffer_max`` (``HELD_FULL`` pauses reading and serving, as unsent
-replies do) and, beyond ``held_free``, towards its address's and all
-bounds as unsent ones do; a client that closes its side (a
-FIN, or TLS's close_notify: ``_tlsconn.py``) still gets them, then the
-close; a closed socket drops them. Pushes queue behind held
-replies too, and a push whose state waits for its save is held in its place
-like a reply: a view's states reach the client in the order they were
-taken (a push of an older state never follows a reply showing a newer one).
+Replies held for their save on a kept-alive connection (their order, their
+bounds, the close behind them) are ``HeldReplies``' (``_held.py``), a base
+class of ``BaseConnection``.
 
-Why this module is longer than our ~450 lines: the table, the flow control,
-the waiting and the replies held for their save all decide what one
-connection does next (what it reads, serves and writes, and when it
-closes), and read best side by side.
+Why this module is longer than our ~450 lines: serving, waiting, flow
+control and the deadlines all decide what one connection does next (what
+it reads, serves and writes, and when it closes), and read best side by
+side.
 
 The parts
 ---------
@@ -133,14 +84,39 @@ connection needs from the server is the narrow ``ConnectionHost``
 
 from __future__ import annotations
 
-import enum
 import logging
 import time
-from collections import deque
-from collections.abc import Callable
 
 from . import protocol
 from ._connhost import ConnectionHost
+from ._connstate import (
+    CLOSED,
+    CLOSING,
+    DRAINING,
+    GONE,
+    HANG_UP,
+    INPUT_FULL,
+    LAST_REPLY,
+    NOT_SERVING,
+    OUTPUT_FULL,
+    READ,
+    READING,
+    REFUSE,
+    REPLIED,
+    REQUEST,
+    SERVING,
+    TAKEN_RESTARTS,
+    TIMED,
+    TRANSITIONS,
+    UNSENT_FULL,
+    WAIT,
+    WAITING,
+    WAKE,
+    Event,
+    State,
+    next_state,
+)
+from ._held import HeldReplies
 from ._push import Subscriptions
 from .framing import TERMINATOR, RequestReader
 from .protocol import ProtocolError, server_error
@@ -148,105 +124,14 @@ from .waits import Outcome, Wait
 
 log = logging.getLogger("gameserver.server")
 
-
-class State(enum.IntEnum):
-    """Where a connection is in its life (see the table at the top of the module)."""
-
-    READING = 1  # reading the next request (or idle between kept-alive requests)
-    SERVING = 2  # a complete request is being answered
-    WAITING = 3  # the request waits for an outcome (join until full, state until new, a save)
-    CLOSING = 4  # the last reply is written; the socket closes once it is sent
-    DRAINING = 5  # refused: reply and half-close written; what comes is dropped until EOF
-    CLOSED = 6
-
-
-class Event(enum.IntEnum):
-    """What moves a connection from one state to the next."""
-
-    REQUEST = 1  # a complete request was read
-    WAIT = 2  # the lobby's answer must wait
-    WAKE = 3  # what it waited for happened
-    REPLIED = 4  # a kept-alive reply was written
-    LAST_REPLY = 5  # a reply after which the connection closes was written
-    REFUSE = 6  # a refusal and our half of the close were written
-    HANG_UP = 7  # close without a reply (the client left, or an idle kept-alive connection)
-    GONE = 8  # the socket is closed
-
-
-# Module-level names: looking a member up on its enum class costs more than the transition.
-READING, SERVING, WAITING = State.READING, State.SERVING, State.WAITING
-CLOSING, DRAINING, CLOSED = State.CLOSING, State.DRAINING, State.CLOSED
-REQUEST, WAIT, WAKE, REPLIED = Event.REQUEST, Event.WAIT, Event.WAKE, Event.REPLIED
-LAST_REPLY, REFUSE, HANG_UP, GONE = Event.LAST_REPLY, Event.REFUSE, Event.HANG_UP, Event.GONE
-
-TRANSITIONS: dict[State, dict[Event, State]] = {
-    READING: {REQUEST: SERVING, LAST_REPLY: CLOSING, REFUSE: DRAINING, HANG_UP: CLOSING,
-              GONE: CLOSED},
-    SERVING: {WAIT: WAITING, REPLIED: READING, LAST_REPLY: CLOSING, GONE: CLOSED},
-    WAITING: {WAKE: SERVING, HANG_UP: CLOSING, GONE: CLOSED},
-    CLOSING: {GONE: CLOSED},
-    DRAINING: {HANG_UP: CLOSING, GONE: CLOSED},
-    CLOSED: {},
-}
-# States with a deadline of ``connection_timeout``, set on entering them.
-TIMED = frozenset({READING, CLOSING, DRAINING})
-# States whose deadline starts again as the client takes some of its replies.
-TAKEN_RESTARTS = frozenset({READING, SERVING, WAITING, CLOSING})
-# States in which the socket is read (flow control may pause it).
-READ = frozenset({READING, SERVING, WAITING, DRAINING})
-
 PUSH_REQUESTS = frozenset({"subscribe", "unsubscribe"})  # answered here, not by the lobby
 
-# Why reading is paused (bits of ``_paused``).
-OUTPUT_FULL = 1  # more than reply_buffer_max of replies unsent
-INPUT_FULL = 2  # request_size_max of later requests buffered while one is served
-HELD_FULL = 4  # more than reply_buffer_max of replies held until their save
-UNSENT_FULL = 8  # replies unsent here, and its address's (or all) beyond their bound
-NOT_SERVING = OUTPUT_FULL | HELD_FULL | UNSENT_FULL  # no request is served while one holds
 
-# What a held reply counts towards reply_buffer_max besides its bytes: the wait, its
-# closure and the entry (about 400 bytes), so that many tiny replies are bounded too.
-HELD_COST = 512
-
-
-class _Held:
-    """A reply held until its save (``Wait.saving``), with what metrics need of its
-    request; or a subscription's push (``push`` makes its bytes from the reply)."""
-
-    __slots__ = ("wait", "kind", "started", "cost", "push")
-
-    def __init__(self, wait: Wait, kind: str, started: float,
-                 push: Callable[[bytes], bytes] | None = None) -> None:
-        self.wait = wait
-        self.kind = kind
-        self.started = started
-        self.cost = wait.size + HELD_COST
-        self.push = push
-
-
-class ConnectionStateError(Exception):
-    """A transition the table does not allow: a bug in the server, never the client's fault."""
-
-
-def next_state(state: State, event: Event) -> State:
-    """The state after ``event`` in ``state``.
-
-    Raises:
-        ConnectionStateError: the table has no such transition.
-    """
-    try:
-        return TRANSITIONS[state][event]
-    except KeyError:
-        raise ConnectionStateError(
-            f"connection: no transition from {state.name} on {event.name}") from None
-
-
-class BaseConnection:
+class BaseConnection(HeldReplies):
     """One client connection, from connect to close, without its transport."""
 
     __slots__ = ("_host", "_reader", "_state", "_wait", "_keep_alive", "_paused", "_kind",
-                 "_started", "_address", "_subs", "_held", "_held_bytes", "_held_unsaved",
-                 "_flush_due", "_after_held", "_unsent", "_counted", "_unsent_seen")
+                 "_started", "_address", "_subs", "_unsent", "_counted", "_unsent_seen")
 
     def __init__(self, host: ConnectionHost) -> None:
         self._host = host
@@ -259,13 +144,12 @@ class BaseConnection:
         self._started = 0.0  # when the request was complete
         self._address = ""  # the client's IP address
         self._subs: Subscriptions | None = None  # made by the first subscribe
-        # Replies held in order until their save (see the top): a _Held, or bytes that
-        # queue behind one. None while nothing is held (most of the time).
-        self._held: deque[_Held | bytes] | None = None
-        self._held_bytes = 0  # what they count towards reply_buffer_max
-        self._held_unsaved = 0  # how many of them still wait for their commit
-        self._flush_due = False  # a flush of the held replies is scheduled
-        self._after_held: bool | None = None  # close (True) or half-close (False) once sent
+        # HeldReplies' (``_held.py``: what each is there), set here: one __init__ call
+        self._held = None
+        self._held_bytes = 0
+        self._held_unsaved = 0
+        self._flush_due = False
+        self._after_held = None
         self._unsent = 0  # bytes of replies the transport left unsent, as last reported
         # What host.unsent counts of this connection: _unsent, and its held bytes beyond
         # host.unsent.held_free (``_recount``)
@@ -681,108 +565,3 @@ class BaseConnection:
         if wait is not None:
             wait.cancel()
 
-    # ------------------------------------------------------------ replies held for their save
-
-    def _emit(self, data: bytes) -> None:
-        """Write ``data`` (a reply, a push), behind the replies held for their save if any."""
-        held = self._held
-        if held is None:
-            self._write(data)
-            return
-        held.append(data)
-        self._count_held(len(data))
-
-    def _hold(self, wait: Wait) -> None:
-        """Hold the reply of the request being served until its save; serve the next one."""
-        self._queue_held(_Held(wait, self._kind, self._started))
-        self._go(REPLIED)
-
-    def _hold_push(self, wait: Wait, push: Callable[[bytes], bytes]) -> None:
-        """Hold a subscription's push until its save, behind the replies served before it
-        (the state it shows is newer than theirs) and before those served after it."""
-        self._queue_held(_Held(wait, "push", 0.0, push))
-
-    def _queue_held(self, entry: _Held) -> None:
-        held = self._held
-        if held is None:
-            held = self._held = deque()
-        held.append(entry)
-        self._held_unsaved += 1
-        entry.wait.on_wake(self._held_woken)
-        self._count_held(entry.cost)
-
-    def _count_held(self, size: int) -> None:
-        """``size`` more is held: beyond ``held_free`` (``_unsent.py``), it counts towards
-        the bounds of the address and of all; beyond ``reply_buffer_max``, serving and
-        reading pause."""
-        self._held_bytes += size
-        if self._held_bytes > self._host.unsent.held_free:  # (at most reply_buffer_max)
-            if self._held_bytes > self._host.settings.reply_buffer_max:
-                self._pause(HELD_FULL)
-            self._recount()
-
-    def _held_woken(self, now: bool) -> None:
-        self._held_unsaved -= 1
-        if now and not self._held_unsaved:  # the commit landed, and the last of them was in it
-            self._flush_held()
-        elif not self._flush_due:  # in a moment (the others may be in the same commit)
-            self._flush_due = True
-            self._host.call_soon(self._flush_held)
-
-    def _flush_held(self) -> None:
-        """Write the held replies whose save landed, in order, in one piece; go on."""
-        self._flush_due = False
-        held = self._held
-        if held is None:
-            return
-        host = self._host
-        parts = []
-        while held and not self._paused & OUTPUT_FULL:
-            entry = held[0]
-            if isinstance(entry, bytes):
-                parts.append(entry)
-                self._held_bytes -= len(entry)
-            else:
-                if not entry.wait.woken:
-                    break
-                reply = host.resume(entry.wait.resume)
-                if isinstance(reply, Wait):  # (not from the store, whose saves give bytes)
-                    entry.wait = reply
-                    self._held_unsaved += 1
-                    reply.on_wake(self._held_woken)
-                    break
-                if entry.push is None:
-                    self._replied(entry.kind, reply, entry.started)
-                    parts.append(reply + TERMINATOR)
-                else:
-                    parts.append(entry.push(reply))
-                self._held_bytes -= entry.cost
-            held.popleft()
-        if parts:
-            self._write(parts[0] if len(parts) == 1 else b"".join(parts))
-        emptied = not held
-        if emptied:
-            self._held = None
-            self._held_bytes = 0
-        if self._counted:  # (its held bytes may count in the account: not as many now)
-            self._recount()
-        if self._paused & HELD_FULL and self._held_bytes <= host.settings.reply_buffer_max // 4:
-            self._unpause(HELD_FULL)
-            self._go_on()
-        if emptied and self._after_held is not None:
-            after, self._after_held = self._after_held, None
-            self._finish(after)
-
-    def _drop_held(self) -> None:
-        """The socket is closed: the held replies go nowhere (and leave the account)."""
-        held = self._held
-        if held is None:  # (then nothing is held, nor counted, nor due after them)
-            return
-        self._held = None
-        self._held_bytes = self._held_unsaved = 0
-        self._after_held = None
-        if self._counted:
-            self._recount()
-        for entry in held:
-            if isinstance(entry, _Held):
-                entry.wait.cancel()

@@ -44,14 +44,9 @@ import asyncio
 import socket
 from time import monotonic as _monotonic
 
-from ._connection import (
-    OUTPUT_FULL,
-    READ,
-    READING,
-    WAITING,
-    BaseConnection,
-)
+from ._connection import BaseConnection
 from ._connhost import ConnectionHost
+from ._connstate import OUTPUT_FULL, READ, READING, WAITING
 from ._unsent import kernel_unsent
 
 # Bytes asked for per read. Not asyncio's 256 KiB: a buffer that large is above

@@ -32,8 +32,9 @@ from __future__ import annotations
 
 import asyncio
 
-from ._connection import UNSENT_FULL, BaseConnection
+from ._connection import BaseConnection
 from ._connhost import ConnectionHost
+from ._connstate import UNSENT_FULL
 from ._unsent import kernel_unsent
 
 

@@ -28,7 +28,7 @@ The rules (``UnsentReplies.update``):
   connection): a client that reads slowly is woken once per quarter of the
   bound it takes, not once per TCP segment.
 
-Replies held for their save (``_connection.py``: a kept-alive reply waits
+Replies held for their save (``_held.py``: a kept-alive reply waits
 for the store's commit, behind a slow or failing disk) are bytes a client
 makes the server keep as well: a connection counts them with its unsent
 ones, beyond the first ``HELD_FREE`` of them (``held_free``), so that a few
@@ -108,7 +108,7 @@ class UnsentReplies:
         self._per_address = per_address
         self._total = total
         # Held bytes a connection keeps uncounted (see the top); a connection holding
-        # more checks its own bound too (``_connection.BaseConnection._count_held``).
+        # more checks its own bound too (``_held.HeldReplies._count_held``).
         self.held_free = min(HELD_FREE, per_connection)
         self._addresses: dict[str, _Address] = {}  # only those with bytes unsent, or paused
         self.unsent = 0  # bytes left unsent now, by every connection

@@ -8,10 +8,10 @@ nothing else: no task, no thread, a few hundred bytes.
 
 Plain TCP is served on raw non-blocking sockets (``_rawconn``), TLS on
 asyncio transports, encrypted by ``_tlsconn``; what a connection does with
-a request, and its states, are shared (``_connection``). Connections see the
-server only through ``ConnectionHost`` (settings, the lobby's two entry
-points, the connection registry, metrics, and a way to hold the store's
-commits for a burst), built here.
+a request, and its states, are shared (``_connection``, ``_connstate``,
+``_held``). Connections see the server only through ``ConnectionHost``
+(settings, the lobby's two entry points, the connection registry, metrics,
+and a way to hold the store's commits for a burst), built here.
 
 Classic mode is one request per connection: reply, then close. A request
 with ``"keep_alive": true`` gets its reply followed by ``EOT\\0`` and the

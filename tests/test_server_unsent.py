@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from gameserver._connection import NOT_SERVING, State
+from gameserver._connstate import NOT_SERVING, State
 from gameserver._rawconn import CORK_MAX
 from gameserver._unsent import HELD_FREE
 from gameserver.metrics import prometheus_text
