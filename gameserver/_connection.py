@@ -29,7 +29,7 @@ Flow control is not a state: it pauses reading in any state. Reading stops
 while the replies a client has not taken exceed ``reply_buffer_max``
 (the transport reports it: ``_writing_paused`` / ``_writing_resumed``), and
 while a request is being served and the next ones already buffered reach
-``request_size_max``; and while replies held for their save (below) reach
+``request_size_max``; and while replies held for their save (``_held.py``) reach
 ``reply_buffer_max``. So a client that sends and never reads holds at most
 about twice ``reply_buffer_max`` of replies (unsent, and held) and
 ``request_size_max`` of requests. Reading and serving also pause
@@ -42,7 +42,7 @@ once its own are taken (held ones: saved and taken) or the address and all
 are back under a quarter.
 
 Replies are written in READING, SERVING and WAITING (and once more on the
-way into CLOSING or DRAINING; replies held for their save, below, also
+way into CLOSING or DRAINING; replies held for their save (``_held.py``) also
 while CLOSING or DRAINING, before the close). Subscriptions (``subscribe``: the states of a
 view pushed as they change, ``_push.py``) live beside the state, not as
 one: data the connection holds, pushing in READING and WAITING (never in
