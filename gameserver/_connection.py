@@ -1,33 +1,10 @@
-"""One client connection: its states, and what it does with requests, whatever carries its bytes.
+"""One client connection: what it does with requests, whatever carries its bytes.
 
 Theory of operation
 -------------------
-A connection is always in exactly one ``State``; it moves only through the
-table ``TRANSITIONS`` (state, event -> next state), and the state decides
-what happens to bytes that arrive, whether a deadline of
-``connection_timeout`` runs (set on entering the state; the transport sets
-the first one) and what it does:
-
-=========  ===========================  =========  ==================================
-state      bytes that arrive            deadline   when the deadline passes
-=========  ===========================  =========  ==================================
-READING    read as the next request     yes        reply "timed out" and close, or
-                                                   (idle and kept alive) just close
-SERVING    buffered if kept alive,      no (1)     abort, if replies are unsent (1)
-           dropped in classic mode
-WAITING    as SERVING                   no (1)     abort, if replies are unsent (1)
-CLOSING    not read                     yes        abort (the client does not read)
-DRAINING   read and dropped             yes        abort (the client does not stop)
-CLOSED     -                            no         -
-=========  ===========================  =========  ==================================
-
-(1) Except while replies are left unsent for the client (below): then a
-deadline runs in every state.
-
-(Entering SERVING or WAITING does not clear READING's deadline: it lapses,
-and ``_timed_out`` ignores it there if nothing is left unsent. A request is
-served in microseconds and READING sets a fresh one as it comes back: one
-change of the deadlines per request instead of two.)
+A connection is always in one state of the table ``TRANSITIONS``
+(``_connstate.py``: the states, what moves a connection between them, which
+of them have a deadline); this module does what each state says.
 
 A client that takes some of the replies waiting for it is alive, however
 slowly it reads: the transport reports it (``_output_taken``), and the
@@ -40,36 +17,32 @@ its session fills, a blocking state) would hold up to ``reply_buffer_max``
 of replies unsent, and its share of its address's and of all the bounds,
 for as long as it waits, which may be for ever. So in WAITING a deadline
 runs while replies are unsent: READING's, which lapses into it, or one set
-as replies are first left unsent there (``_unsent_now``). A waiting request
-with nothing unsent has no deadline (a join may wait ``join_timeout``), and
-costs no more than before.
-
-The life of a request: READING --REQUEST--> SERVING; the lobby answers at
-once, or hands back a ``Wait`` (SERVING --WAIT--> WAITING --WAKE-->
-SERVING). A kept-alive reply goes back to READING (REPLIED), where requests
-that came meanwhile are served in turn; a classic reply is the last one
-(LAST_REPLY -> CLOSING). A request too large is refused with a reply and our
-half of the close (REFUSE -> DRAINING), so that the client reads the reply
-before the kernel resets the connection. A client that closes its side is
-gone (HANG_UP -> CLOSING, its waiting request dropped); the transport
-reports the closed socket (GONE -> CLOSED) from any state.
+as replies are first left unsent there (``_unsent_now``). Replies only
+the kernel holds (the transport's own buffer is empty) count at a deadline
+as the transport tells them (``_kernel_unsent``): the client that took some
+since the last deadline is alive, one that took none is ended one deadline
+later (a raw socket did that; a TLS connection kept its waiting request
+for ever until 2026-11-29). A waiting request with nothing unsent has no
+deadline (a join may wait ``join_timeout``), and costs no more than before.
 
 Flow control is not a state: it pauses reading in any state. Reading stops
 while the replies a client has not taken exceed ``reply_buffer_max``
 (the transport reports it: ``_writing_paused`` / ``_writing_resumed``), and
 while a request is being served and the next ones already buffered reach
-``request_size_max``; and while replies held for their save (below) reach
+``request_size_max``; and while replies held for their save (``_held.py``) reach
 ``reply_buffer_max``. So a client that sends and never reads holds at most
 about twice ``reply_buffer_max`` of replies (unsent, and held) and
 ``request_size_max`` of requests. Reading and serving also pause
-(``UNSENT_FULL``) while this connection leaves replies unsent and its
-address's connections together, or all, leave more than their bounds
-(``_unsent.py``: the transport reports what stays unsent, ``_unsent_now``,
-and what it drops as it closes, ``_unsent_gone``); it goes on once its own
-are taken or the address and all are back under a quarter.
+(``UNSENT_FULL``) while this connection leaves replies unsent (or holds
+more than ``held_free`` for their save) and its address's connections
+together, or all, leave more than their bounds (``_unsent.py``: the
+transport reports what stays unsent, ``_unsent_now``, and what it drops as
+it closes, ``_unsent_gone``; ``_recount`` adds the held bytes); it goes on
+once its own are taken (held ones: saved and taken) or the address and all
+are back under a quarter.
 
 Replies are written in READING, SERVING and WAITING (and once more on the
-way into CLOSING or DRAINING; replies held for their save, below, also
+way into CLOSING or DRAINING; replies held for their save (``_held.py``) also
 while CLOSING or DRAINING, before the close). Subscriptions (``subscribe``: the states of a
 view pushed as they change, ``_push.py``) live beside the state, not as
 one: data the connection holds, pushing in READING and WAITING (never in
@@ -77,7 +50,7 @@ the middle of serving a request), paused with the output, and dropped on
 every transition into CLOSING, DRAINING or CLOSED. A subscribed connection
 is not idle: its READING deadline closes it only while the client does not
 take its pushes (paused on replies it has not taken, for its own bound or its
-address's: ``NOT_TAKEN``).
+address's: ``_takes_nothing``).
 
 A reply that waits only for the store's commit (``Wait.saving``) is woken
 as the commit lands, at the start of the next loop pass, and answered right
@@ -85,28 +58,14 @@ there; a classic connection whose first read gave such a request is not
 registered with the loop meanwhile (two ``epoll_ctl`` calls and a loop pass
 less per move: 127 -> 105 Python calls per classic request).
 
-On a kept-alive connection such a reply does not stop the connection: it
-is *held* (``_held``, in request order) and the connection goes back to
-READING (REPLIED), so the requests a client sent together (a vector of
-learning environments moves in 16 sessions with one write) are served in
-the same loop pass and saved by one commit, not one commit each. Nothing
-leaves out of order: while a reply is held, every later reply queues
-behind it, and a close or half-close waits until the queue is empty. As
-the commit lands the held replies go out together, in one write. While a
-held reply waits for its commit, no deadline ends the connection (a slow
-disk is not the client's fault; one that does not read is). Held
-replies count towards ``reply_buffer_max`` (``HELD_FULL`` pauses reading
-and serving, as unsent replies do); a client that closes its side (a
-FIN, or TLS's close_notify: ``_tlsconn.py``) still gets them, then the
-close; a closed socket drops them. Pushes queue behind held
-replies too, and a push whose state waits for its save is held in its place
-like a reply: a view's states reach the client in the order they were
-taken (a push of an older state never follows a reply showing a newer one).
+Replies held for their save on a kept-alive connection (their order, their
+bounds, the close behind them) are ``HeldReplies``' (``_held.py``), a base
+class of ``BaseConnection``.
 
-Why this module is longer than our ~450 lines: the table, the flow control,
-the waiting and the replies held for their save all decide what one
-connection does next (what it reads, serves and writes, and when it
-closes), and read best side by side.
+Why this module is longer than our ~450 lines: serving, waiting, flow
+control and the deadlines all decide what one connection does next (what
+it reads, serves and writes, and when it closes), and read best side by
+side.
 
 The parts
 ---------
@@ -125,14 +84,39 @@ connection needs from the server is the narrow ``ConnectionHost``
 
 from __future__ import annotations
 
-import enum
 import logging
 import time
-from collections import deque
-from collections.abc import Callable
 
 from . import protocol
 from ._connhost import ConnectionHost
+from ._connstate import (
+    CLOSED,
+    CLOSING,
+    DRAINING,
+    GONE,
+    HANG_UP,
+    INPUT_FULL,
+    LAST_REPLY,
+    NOT_SERVING,
+    OUTPUT_FULL,
+    READ,
+    READING,
+    REFUSE,
+    REPLIED,
+    REQUEST,
+    SERVING,
+    TAKEN_RESTARTS,
+    TIMED,
+    TRANSITIONS,
+    UNSENT_FULL,
+    WAIT,
+    WAITING,
+    WAKE,
+    Event,
+    State,
+    next_state,
+)
+from ._held import HeldReplies
 from ._push import Subscriptions
 from .framing import TERMINATOR, RequestReader
 from .protocol import ProtocolError, server_error
@@ -140,107 +124,14 @@ from .waits import Outcome, Wait
 
 log = logging.getLogger("gameserver.server")
 
-
-class State(enum.IntEnum):
-    """Where a connection is in its life (see the table at the top of the module)."""
-
-    READING = 1  # reading the next request (or idle between kept-alive requests)
-    SERVING = 2  # a complete request is being answered
-    WAITING = 3  # the request waits for an outcome (join until full, state until new, a save)
-    CLOSING = 4  # the last reply is written; the socket closes once it is sent
-    DRAINING = 5  # refused: reply and half-close written; what comes is dropped until EOF
-    CLOSED = 6
-
-
-class Event(enum.IntEnum):
-    """What moves a connection from one state to the next."""
-
-    REQUEST = 1  # a complete request was read
-    WAIT = 2  # the lobby's answer must wait
-    WAKE = 3  # what it waited for happened
-    REPLIED = 4  # a kept-alive reply was written
-    LAST_REPLY = 5  # a reply after which the connection closes was written
-    REFUSE = 6  # a refusal and our half of the close were written
-    HANG_UP = 7  # close without a reply (the client left, or an idle kept-alive connection)
-    GONE = 8  # the socket is closed
-
-
-# Module-level names: looking a member up on its enum class costs more than the transition.
-READING, SERVING, WAITING = State.READING, State.SERVING, State.WAITING
-CLOSING, DRAINING, CLOSED = State.CLOSING, State.DRAINING, State.CLOSED
-REQUEST, WAIT, WAKE, REPLIED = Event.REQUEST, Event.WAIT, Event.WAKE, Event.REPLIED
-LAST_REPLY, REFUSE, HANG_UP, GONE = Event.LAST_REPLY, Event.REFUSE, Event.HANG_UP, Event.GONE
-
-TRANSITIONS: dict[State, dict[Event, State]] = {
-    READING: {REQUEST: SERVING, LAST_REPLY: CLOSING, REFUSE: DRAINING, HANG_UP: CLOSING,
-              GONE: CLOSED},
-    SERVING: {WAIT: WAITING, REPLIED: READING, LAST_REPLY: CLOSING, GONE: CLOSED},
-    WAITING: {WAKE: SERVING, HANG_UP: CLOSING, GONE: CLOSED},
-    CLOSING: {GONE: CLOSED},
-    DRAINING: {HANG_UP: CLOSING, GONE: CLOSED},
-    CLOSED: {},
-}
-# States with a deadline of ``connection_timeout``, set on entering them.
-TIMED = frozenset({READING, CLOSING, DRAINING})
-# States whose deadline starts again as the client takes some of its replies.
-TAKEN_RESTARTS = frozenset({READING, SERVING, WAITING, CLOSING})
-# States in which the socket is read (flow control may pause it).
-READ = frozenset({READING, SERVING, WAITING, DRAINING})
-
 PUSH_REQUESTS = frozenset({"subscribe", "unsubscribe"})  # answered here, not by the lobby
 
-# Why reading is paused (bits of ``_paused``).
-OUTPUT_FULL = 1  # more than reply_buffer_max of replies unsent
-INPUT_FULL = 2  # request_size_max of later requests buffered while one is served
-HELD_FULL = 4  # more than reply_buffer_max of replies held until their save
-UNSENT_FULL = 8  # replies unsent here, and its address's (or all) beyond their bound
-NOT_SERVING = OUTPUT_FULL | HELD_FULL | UNSENT_FULL  # no request is served while one holds
-# Paused on its own replies unsent: at a deadline (none taken since), the client reads nothing.
-NOT_TAKEN = OUTPUT_FULL | UNSENT_FULL
 
-# What a held reply counts towards reply_buffer_max besides its bytes: the wait, its
-# closure and the entry (about 400 bytes), so that many tiny replies are bounded too.
-HELD_COST = 512
-
-
-class _Held:
-    """A reply held until its save (``Wait.saving``), with what metrics need of its
-    request; or a subscription's push (``push`` makes its bytes from the reply)."""
-
-    __slots__ = ("wait", "kind", "started", "cost", "push")
-
-    def __init__(self, wait: Wait, kind: str, started: float,
-                 push: Callable[[bytes], bytes] | None = None) -> None:
-        self.wait = wait
-        self.kind = kind
-        self.started = started
-        self.cost = wait.size + HELD_COST
-        self.push = push
-
-
-class ConnectionStateError(Exception):
-    """A transition the table does not allow: a bug in the server, never the client's fault."""
-
-
-def next_state(state: State, event: Event) -> State:
-    """The state after ``event`` in ``state``.
-
-    Raises:
-        ConnectionStateError: the table has no such transition.
-    """
-    try:
-        return TRANSITIONS[state][event]
-    except KeyError:
-        raise ConnectionStateError(
-            f"connection: no transition from {state.name} on {event.name}") from None
-
-
-class BaseConnection:
+class BaseConnection(HeldReplies):
     """One client connection, from connect to close, without its transport."""
 
     __slots__ = ("_host", "_reader", "_state", "_wait", "_keep_alive", "_paused", "_kind",
-                 "_started", "_address", "_subs", "_held", "_held_bytes", "_held_unsaved",
-                 "_flush_due", "_after_held", "_unsent")
+                 "_started", "_address", "_subs", "_unsent", "_counted", "_unsent_seen")
 
     def __init__(self, host: ConnectionHost) -> None:
         self._host = host
@@ -253,14 +144,19 @@ class BaseConnection:
         self._started = 0.0  # when the request was complete
         self._address = ""  # the client's IP address
         self._subs: Subscriptions | None = None  # made by the first subscribe
-        # Replies held in order until their save (see the top): a _Held, or bytes that
-        # queue behind one. None while nothing is held (most of the time).
-        self._held: deque[_Held | bytes] | None = None
-        self._held_bytes = 0  # what they count towards reply_buffer_max
-        self._held_unsaved = 0  # how many of them still wait for their commit
-        self._flush_due = False  # a flush of the held replies is scheduled
-        self._after_held: bool | None = None  # close (True) or half-close (False) once sent
-        self._unsent = 0  # bytes of replies unsent, as last counted in host.unsent
+        # HeldReplies' (``_held.py``: what each is there), set here: one __init__ call
+        self._held = None
+        self._held_bytes = 0
+        self._held_unsaved = 0
+        self._flush_due = False
+        self._after_held = None
+        self._unsent = 0  # bytes of replies the transport left unsent, as last reported
+        # What host.unsent counts of this connection: _unsent, and its held bytes beyond
+        # host.unsent.held_free (``_recount``)
+        self._counted = 0
+        # The kernel's unsent bytes when the last deadline passed with the transport's own
+        # buffer empty (None: not asked since the deadline was set; ``_kernel_unsent``).
+        self._unsent_seen: int | None = None
 
     @property
     def state(self) -> State:
@@ -295,6 +191,12 @@ class BaseConnection:
     def _pause_reading(self) -> None:
         """Stop reading from the socket until ``_resume_reading``."""
         raise NotImplementedError
+
+    def _kernel_unsent(self) -> int | None:
+        """Bytes of replies the kernel's send queue still holds for the client while the
+        transport's own buffer is empty (Linux: ``TIOCOUTQ``); else None. A transport
+        that sets a deadline sets ``_unsent_seen`` to None."""
+        return None
 
     def _resume_reading(self) -> None:
         """Read from the socket again."""
@@ -403,16 +305,26 @@ class BaseConnection:
         if size and not before and self._state is WAITING:
             # A client that takes none of them meanwhile is ended (see the top).
             self._set_deadline(self._host.settings.connection_timeout)
-        if self._host.unsent.update(self, self._address, before, size):
+        self._recount()
+
+    def _recount(self) -> None:
+        """Tell the account what this connection leaves unsent, and holds for their save
+        beyond ``held_free`` (``_unsent.py``): beyond its address's bound or all,
+        reading and serving pause (``UNSENT_FULL``)."""
+        host = self._host
+        held = self._held_bytes
+        size = self._unsent + (held if held > host.unsent.held_free else 0)
+        before, self._counted = self._counted, size
+        if host.unsent.update(self, self._address, before, size):
             self._pause(UNSENT_FULL)
         elif self._paused & UNSENT_FULL:  # (not now: this may be the middle of a write)
-            self._host.call_soon(self._unsent_resume)
+            host.call_soon(self._unsent_resume)
 
     def _unsent_gone(self) -> None:
         """The transport dropped its unsent bytes (the connection is closed)."""
         if self._unsent:
-            self._host.unsent.update(self, self._address, self._unsent, 0)
             self._unsent = 0
+            self._recount()
 
     def unsent_resumed(self) -> None:
         """The address's and all unsent replies are back under a quarter of their bounds
@@ -435,23 +347,40 @@ class BaseConnection:
     def _timed_out(self) -> None:
         """The deadline of the current state passed (see the table at the top)."""
         state = self._state
+        if state in TAKEN_RESTARTS:
+            unsent = self._kernel_unsent()
+            if unsent:  # only the kernel holds replies for the client
+                seen = self._unsent_seen
+                if seen is None or unsent < seen:  # it took some of them since: alive
+                    self._set_deadline(self._host.settings.connection_timeout)
+                    self._unsent_seen = unsent
+                    return
+                if state is WAITING or state is SERVING:
+                    self._abort()  # none of them taken during a whole deadline
+                    return
         if state is SERVING or state is WAITING:
             if self._unsent:  # none of them taken during a whole deadline (see the top)
                 self._abort()
             return  # else READING's, left to lapse (``_go``), or all taken meanwhile
-        if self._held_unsaved and not self._paused & NOT_TAKEN:
+        if self._held_unsaved and not self._takes_nothing():
             # replies wait for their save (a slow disk), and what the client sent after
             # them (its next requests, its last one, a close) with them: it is not late
             self._set_deadline(self._host.settings.connection_timeout)
         elif state is READING:
             if self._reader.pending or not self._keep_alive:  # a request not completed
                 self._last_reply(server_error("connection timed out on server").reply())
-            elif self._subs and not self._paused & NOT_TAKEN:  # waiting for pushes
+            elif self._subs and not self._takes_nothing():  # waiting for pushes
                 self._set_deadline(self._host.settings.connection_timeout)
             else:  # an idle kept-alive connection, or a client that takes nothing
                 self._hang_up()
         elif state is CLOSING or state is DRAINING:
             self._abort()
+
+    def _takes_nothing(self) -> bool:
+        """Paused on its own replies left unsent (for its bound, or its address's while it
+        leaves some: not for held ones alone): at a deadline, it took none of them."""
+        paused = self._paused
+        return bool(paused & OUTPUT_FULL or paused & UNSENT_FULL and self._unsent)
 
     # ------------------------------------------------------------ serving
 
@@ -636,97 +565,3 @@ class BaseConnection:
         if wait is not None:
             wait.cancel()
 
-    # ------------------------------------------------------------ replies held for their save
-
-    def _emit(self, data: bytes) -> None:
-        """Write ``data`` (a reply, a push), behind the replies held for their save if any."""
-        held = self._held
-        if held is None:
-            self._write(data)
-            return
-        held.append(data)
-        self._count_held(len(data))
-
-    def _hold(self, wait: Wait) -> None:
-        """Hold the reply of the request being served until its save; serve the next one."""
-        self._queue_held(_Held(wait, self._kind, self._started))
-        self._go(REPLIED)
-
-    def _hold_push(self, wait: Wait, push: Callable[[bytes], bytes]) -> None:
-        """Hold a subscription's push until its save, behind the replies served before it
-        (the state it shows is newer than theirs) and before those served after it."""
-        self._queue_held(_Held(wait, "push", 0.0, push))
-
-    def _queue_held(self, entry: _Held) -> None:
-        held = self._held
-        if held is None:
-            held = self._held = deque()
-        held.append(entry)
-        self._held_unsaved += 1
-        entry.wait.on_wake(self._held_woken)
-        self._count_held(entry.cost)
-
-    def _count_held(self, size: int) -> None:
-        """``size`` more is held: beyond ``reply_buffer_max``, serving and reading pause."""
-        self._held_bytes += size
-        if self._held_bytes > self._host.settings.reply_buffer_max:
-            self._pause(HELD_FULL)
-
-    def _held_woken(self, now: bool) -> None:
-        self._held_unsaved -= 1
-        if now and not self._held_unsaved:  # the commit landed, and the last of them was in it
-            self._flush_held()
-        elif not self._flush_due:  # in a moment (the others may be in the same commit)
-            self._flush_due = True
-            self._host.call_soon(self._flush_held)
-
-    def _flush_held(self) -> None:
-        """Write the held replies whose save landed, in order, in one piece; go on."""
-        self._flush_due = False
-        held = self._held
-        if held is None:
-            return
-        host = self._host
-        parts = []
-        while held and not self._paused & OUTPUT_FULL:
-            entry = held[0]
-            if isinstance(entry, bytes):
-                parts.append(entry)
-                self._held_bytes -= len(entry)
-            else:
-                if not entry.wait.woken:
-                    break
-                reply = host.resume(entry.wait.resume)
-                if isinstance(reply, Wait):  # (not from the store, whose saves give bytes)
-                    entry.wait = reply
-                    self._held_unsaved += 1
-                    reply.on_wake(self._held_woken)
-                    break
-                if entry.push is None:
-                    self._replied(entry.kind, reply, entry.started)
-                    parts.append(reply + TERMINATOR)
-                else:
-                    parts.append(entry.push(reply))
-                self._held_bytes -= entry.cost
-            held.popleft()
-        if parts:
-            self._write(parts[0] if len(parts) == 1 else b"".join(parts))
-        emptied = not held
-        if emptied:
-            self._held = None
-            self._held_bytes = 0
-        if self._paused & HELD_FULL and self._held_bytes <= host.settings.reply_buffer_max // 4:
-            self._unpause(HELD_FULL)
-            self._go_on()
-        if emptied and self._after_held is not None:
-            after, self._after_held = self._after_held, None
-            self._finish(after)
-
-    def _drop_held(self) -> None:
-        """The socket is closed: the held replies go nowhere."""
-        held, self._held = self._held, None
-        self._held_bytes = self._held_unsaved = 0
-        self._after_held = None
-        for entry in held or ():
-            if isinstance(entry, _Held):
-                entry.wait.cancel()

@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 A subscription is a standing ``state`` request kept *beside* the
-connection's state (``_connection.py``), not as one of its states: the
+connection's state (``_connstate.py``), not as one of its states: the
 connection goes on reading and answering requests in order while its
 subscriptions push. ``subscribe`` checks the view's key once and gets a
 ``Feed`` from the lobby (``Session.feed``): each call of it is that view's

@@ -33,8 +33,8 @@ A client that takes some of its replies is alive (``_output_taken``): as
 buffer empty, as the kernel's send queue shrinks (Linux: ``TIOCOUTQ``). The
 kernel may hold megabytes of replies for a slow reader; a client that takes
 none of them is timed out one deadline later than one with nothing unsent;
-in WAITING too (``BaseConnection``: a waiting request whose client takes
-none of its replies is ended).
+in WAITING too (``BaseConnection._timed_out`` asks ``_kernel_unsent``: a
+waiting request whose client takes none of its replies is ended).
 """
 
 from __future__ import annotations
@@ -42,19 +42,12 @@ from __future__ import annotations
 import _socket
 import asyncio
 import socket
-import sys
 from time import monotonic as _monotonic
 
-from ._connection import (
-    OUTPUT_FULL,
-    READ,
-    READING,
-    SERVING,
-    TAKEN_RESTARTS,
-    WAITING,
-    BaseConnection,
-)
+from ._connection import BaseConnection
 from ._connhost import ConnectionHost
+from ._connstate import OUTPUT_FULL, READ, READING, WAITING
+from ._unsent import kernel_unsent
 
 # Bytes asked for per read. Not asyncio's 256 KiB: a buffer that large is above
 # malloc's mmap threshold, so every read would map, shrink and unmap fresh memory
@@ -70,28 +63,11 @@ LIMIT_RECHECKS = 2
 # connection -> deadline (loop time); kept in insertion order, which is deadline order
 Deadlines = dict["RawConnection", float]
 
-if sys.platform.startswith("linux"):
-    import fcntl
-    import termios
-
-    def kernel_unsent(fd: int) -> int | None:
-        """Bytes of replies in the kernel's send queue of socket ``fd``, not yet taken by
-        the client; None where it cannot be told."""
-        try:
-            return int.from_bytes(fcntl.ioctl(fd, termios.TIOCOUTQ, bytes(4)), sys.byteorder,
-                                  signed=True)
-        except OSError:
-            return None
-else:
-    def kernel_unsent(fd: int) -> int | None:
-        return None
-
-
 class RawConnection(BaseConnection):
     """A plain-TCP connection on a non-blocking socket."""
 
     __slots__ = ("_loop", "_deadlines", "_sock", "_fd", "_out", "_reading", "_corked",
-                 "_corked_bytes", "_cork_max", "_when_sent", "_unsent_seen")
+                 "_corked_bytes", "_cork_max", "_when_sent")
 
     def __init__(self, host: ConnectionHost, loop: asyncio.AbstractEventLoop,
                  deadlines: Deadlines, sock: _socket.socket) -> None:
@@ -110,9 +86,6 @@ class RawConnection(BaseConnection):
         # the state: a connection may be CLOSING or DRAINING while replies held for
         # their save are still to be written behind _out.
         self._when_sent: bool | None = None
-        # The kernel's unsent bytes when the last deadline passed with our buffer empty
-        # (None: not asked since the deadline was set).
-        self._unsent_seen: int | None = None
 
     def start(self, address: str) -> None:
         """Serve the connection, just accepted from ``address``.
@@ -289,20 +262,10 @@ class RawConnection(BaseConnection):
         if seconds is not None and self._sock is not None:
             deadlines[self] = _monotonic() + seconds
 
-    def _timed_out(self) -> None:
-        """As ``BaseConnection._timed_out``, but a client that took some of the replies the
-        kernel still holds for it since the last deadline is alive (see the top)."""
-        state = self._state
-        if state in TAKEN_RESTARTS and not self._out and self._sock is not None:
-            unsent, seen = kernel_unsent(self._fd), self._unsent_seen
-            if unsent and (seen is None or unsent < seen):
-                self._set_deadline(self._host.settings.connection_timeout)
-                self._unsent_seen = unsent
-                return
-            if unsent and (state is WAITING or state is SERVING):
-                self._abort()  # none of them taken during a whole deadline (base: our buffer's)
-                return
-        super()._timed_out()
+    def _kernel_unsent(self) -> int | None:
+        if self._out or self._sock is None:
+            return None
+        return kernel_unsent(self._fd)
 
     def _pause_reading(self) -> None:
         if self._reading:

@@ -6,7 +6,7 @@ close_notify or a TCP FIN), whatever the application still has to send,
 and ignores the answer of ``eof_received`` (asyncio logs "returning true
 from eof_received() has no effect when using ssl"). A kept-alive client
 that sends its requests and then closes its side lost the replies held for
-the store's commit (``_connection.py``, "held"), which plain TCP sends
+the store's commit (``_held.py``), which plain TCP sends
 before it closes. TLS itself allows it: after the client's close_notify
 the server may still send, then its own close_notify. So the records are
 made and read here, between the plain transport and ``BaseConnection``,

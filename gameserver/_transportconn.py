@@ -19,15 +19,23 @@ and a connection paused for those bounds is told when its buffer is empty
 (it is alive, see ``BaseConnection._output_taken``) is asked when a deadline
 passes: of the bytes that waited in the transport's buffer, more have left
 it. (Bytes the kernel took at once, a TLS handshake's or a small reply's,
-say nothing of the client: they never count.)
+say nothing of the client: they never count.) With that buffer empty, the
+deadline asks the kernel's send queue, as raw sockets do
+(``BaseConnection._timed_out``, ``_kernel_unsent``; Linux): a client that
+took none of the replies only the kernel holds is ended one deadline later,
+in WAITING too. (Until 2026-11-29 such a waiting request had no deadline: a
+client that never read kept its connection, and a join its seat, for as long
+as the request waited.)
 """
 
 from __future__ import annotations
 
 import asyncio
 
-from ._connection import UNSENT_FULL, BaseConnection
+from ._connection import BaseConnection
 from ._connhost import ConnectionHost
+from ._connstate import UNSENT_FULL
+from ._unsent import kernel_unsent
 
 
 class TransportConnection(BaseConnection, asyncio.Protocol):
@@ -146,9 +154,17 @@ class TransportConnection(BaseConnection, asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._unsent_seen = None
         if seconds is not None:
             self._taken = self._taken_now()
             self._timer = asyncio.get_running_loop().call_later(seconds, self._deadline_passed)
+
+    def _kernel_unsent(self) -> int | None:
+        transport = self._transport
+        if transport is None or transport.get_write_buffer_size():
+            return None
+        sock = transport.get_extra_info("socket")
+        return None if sock is None else kernel_unsent(sock.fileno())
 
     def _taken_now(self) -> int:
         """The bytes that waited in the transport's buffer and left it (the client took

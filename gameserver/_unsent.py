@@ -11,11 +11,11 @@ a botnet).
 
 The rules (``UnsentReplies.update``):
 
-- Only bytes that stay unsent count: a transport reports a connection's
-  unsent bytes when a write leaves some in its buffer, as the client takes
-  them, and 0 when they are sent or dropped (however the connection ends).
-  A client that takes each reply as it is written is never counted: the fast
-  path does not come here.
+- Only bytes that stay unsent count (and held ones, below): a transport
+  reports a connection's unsent bytes when a write leaves some in its
+  buffer, as the client takes them, and 0 when they are sent or dropped
+  (however the connection ends). A client that takes each reply as it is
+  written is never counted: the fast path does not come here.
 - While its address is *full* (its unsent bytes went beyond its bound) or
   all are (the total went beyond its bound), a connection that reports
   unsent bytes is paused: it reads and serves nothing more. It is told at
@@ -28,6 +28,17 @@ The rules (``UnsentReplies.update``):
   connection): a client that reads slowly is woken once per quarter of the
   bound it takes, not once per TCP segment.
 
+Replies held for their save (``_held.py``: a kept-alive reply waits
+for the store's commit, behind a slow or failing disk) are bytes a client
+makes the server keep as well: a connection counts them with its unsent
+ones, beyond the first ``HELD_FREE`` of them (``held_free``), so that a few
+moves sent together (a vector of learning environments) never come here.
+One address's connections could hold ``reply_buffer_max`` each of them
+(2,000 × 4 MiB) until 2026-11-29. Now, after its address's bound is passed,
+each of its connections adds at most ``HELD_FREE`` and one reply (held, or
+one write unsent) before it pauses; it goes on once its held replies are
+saved and taken, or its address and all are back under a quarter.
+
 The connections are woken through ``Pausable.unsent_resumed`` (they resume
 on the event loop's next pass, not in the middle of another connection's
 write).
@@ -35,7 +46,30 @@ write).
 
 from __future__ import annotations
 
+import sys
 from typing import Protocol
+
+# Bytes of replies held for their save that a connection keeps without counting them
+# (at most reply_buffer_max): about 16 moves' replies, sent together, with their costs.
+HELD_FREE = 16 * 1024
+
+
+if sys.platform.startswith("linux"):
+    import fcntl
+    import termios
+
+    def kernel_unsent(fd: int) -> int | None:
+        """Bytes of replies in the kernel's send queue of socket ``fd``, not yet taken by
+        the client; None where it cannot be told. (Not counted in the account: the
+        kernel bounds them; a connection's deadline asks whether they shrink.)"""
+        try:
+            return int.from_bytes(fcntl.ioctl(fd, termios.TIOCOUTQ, bytes(4)), sys.byteorder,
+                                  signed=True)
+        except OSError:
+            return None
+else:
+    def kernel_unsent(fd: int) -> int | None:
+        return None
 
 
 class Pausable(Protocol):
@@ -63,13 +97,19 @@ class UnsentReplies:
         per_address: most bytes the connections of one address may leave unsent
             (``reply_buffer_max_per_address``) before they pause.
         total: most bytes all connections may leave unsent (``reply_buffer_max_total``).
+        per_connection: most bytes one connection may leave unsent, or hold for their
+            save (``reply_buffer_max``): ``held_free`` is at most that.
     """
 
-    __slots__ = ("_per_address", "_total", "_addresses", "unsent", "_full", "paused")
+    __slots__ = ("_per_address", "_total", "_addresses", "unsent", "_full", "paused",
+                 "held_free")
 
-    def __init__(self, per_address: int, total: int) -> None:
+    def __init__(self, per_address: int, total: int, per_connection: int) -> None:
         self._per_address = per_address
         self._total = total
+        # Held bytes a connection keeps uncounted (see the top); a connection holding
+        # more checks its own bound too (``_held.HeldReplies._count_held``).
+        self.held_free = min(HELD_FREE, per_connection)
         self._addresses: dict[str, _Address] = {}  # only those with bytes unsent, or paused
         self.unsent = 0  # bytes left unsent now, by every connection
         self._full = False  # the total went beyond its bound, and is not back to a quarter

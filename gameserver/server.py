@@ -8,10 +8,10 @@ nothing else: no task, no thread, a few hundred bytes.
 
 Plain TCP is served on raw non-blocking sockets (``_rawconn``), TLS on
 asyncio transports, encrypted by ``_tlsconn``; what a connection does with
-a request, and its states, are shared (``_connection``). Connections see the
-server only through ``ConnectionHost`` (settings, the lobby's two entry
-points, the connection registry, metrics, and a way to hold the store's
-commits for a burst), built here.
+a request, and its states, are shared (``_connection``, ``_connstate``,
+``_held``). Connections see the server only through ``ConnectionHost``
+(settings, the lobby's two entry points, the connection registry, metrics,
+and a way to hold the store's commits for a burst), built here.
 
 Classic mode is one request per connection: reply, then close. A request
 with ``"keep_alive": true`` gets its reply followed by ``EOT\\0`` and the
@@ -130,7 +130,7 @@ class GameServer:
         self.connections = ConnectionRegistry(settings.max_connections,
                                               settings.max_connections_per_address)
         self.unsent = UnsentReplies(settings.reply_buffer_max_per_address,
-                                    settings.reply_buffer_max_total)
+                                    settings.reply_buffer_max_total, settings.reply_buffer_max)
         self.metrics = Metrics()
         self.port = settings.port
         self.dashboard: Any = None  # the web dashboard, when settings.web is on

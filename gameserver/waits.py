@@ -41,7 +41,7 @@ class Wait:
         saving: it waits only for the store's commit (a loop pass, unless the
             disk is slow), and its resume gives bytes: a carrier need not watch
             the client meanwhile, and may serve the client's next requests
-            while it holds this reply back (``_connection.py``).
+            while it holds this reply back (``_held.py``).
         size: for a saving wait, the size of the reply it holds: what a
             carrier that holds it back counts towards its output bound.
     """

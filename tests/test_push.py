@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gameserver._connection import State
+from gameserver._connstate import State
 from gameserver._push import SUBSCRIPTIONS_MAX
 from gameserver.framing import TERMINATOR
 from tests.test_connection import Host, MemoryConnection, frame, hosting, join, two_players

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from gameserver import _rawlisten, protocol
-from gameserver._connection import OUTPUT_FULL, READING
+from gameserver._connstate import OUTPUT_FULL, READING
 from tests.serverproc import ServerProcess, ServerThread
 from tests.test_server import token
 from tests.wire import TERMINATOR, TIMEOUT, request, send_raw

@@ -21,14 +21,16 @@ import json
 import socket
 import ssl
 import struct
+import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from gameserver._connection import NOT_SERVING, State
+from gameserver._connstate import NOT_SERVING, State
 from gameserver._rawconn import CORK_MAX
+from gameserver._unsent import HELD_FREE
 from gameserver.metrics import prometheus_text
 from tests.serverproc import ServerThread
 from tests.test_server_limits import unverified_context
@@ -333,12 +335,13 @@ def test_a_waiting_client_that_reads_slowly_stays(
         assert "player_id" in replies[-1]["data"]
 
 
-@pytest.mark.parametrize("start", ["raw"], indirect=True)
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="TIOCOUTQ: Linux")
 def test_a_waiting_join_behind_replies_only_the_kernel_holds_is_ended_too(
         start: Callable[..., tuple[ServerThread, ssl.SSLContext | None]]) -> None:
-    """Plain TCP on Linux: the replies before the join all fit in the kernel's send
-    buffer (the server's own is empty), and the client takes none of them: ended one
-    deadline later (``_rawconn``: the kernel's send queue did not shrink)."""
+    """On Linux: the replies before the join all fit in the kernel's send buffer (the
+    server's own is empty), and the client takes none of them: ended one deadline
+    later (the kernel's send queue did not shrink). On TLS and asyncio's transports too:
+    there the connection was kept, and the seat, for as long as the join waited."""
     server, tls = start(connection_timeout=0.3)
     client = Client(server.port, SLOW, tls, slow=True)
     with client.sock:
@@ -348,3 +351,60 @@ def test_a_waiting_join_behind_replies_only_the_kernel_holds_is_ended_too(
         assert server.call(lambda: unsent(connection)) == 0  # all in the kernel
         until(lambda: not slow_connections(server), "the connection ended")
         assert waiting_sessions(server) == set()
+
+
+# ---------------------------------------------------------------- replies held for their save
+
+
+HELD_LIMIT = 64 * 1024  # reply_buffer_max and reply_buffer_max_per_address
+HELD_MOVES = 10  # moves per connection, ~8.6 kB of reply each: beyond HELD_LIMIT
+
+
+def test_replies_held_for_their_save_count_towards_the_address_bound(
+        start: Callable[..., tuple[ServerThread, ssl.SSLContext | None]], tmp_path: Any) -> None:
+    """A slow disk holds the commit; one address's connections pipeline moves whose
+    replies wait for it. Each connection alone holds at most ``reply_buffer_max``; together
+    they now stay within ``reply_buffer_max_per_address`` and, per connection, one reply
+    and ``HELD_FREE`` (they held their bound each: 8 x 64 kB, the address's bound 8 times
+    over). Another address is served meanwhile; once the disk is back every reply comes,
+    in order."""
+    from tests.test_server_keepalive import SlowDisk
+
+    server, tls = start(store=True, store_path=str(tmp_path / "s.db"), store_sync="full",
+                        reply_buffer_max=HELD_LIMIT, reply_buffer_max_per_address=HELD_LIMIT)
+    account = server.server.unsent  # type: ignore[union-attr]
+    clients = [Client(server.port, SLOW, tls) for _ in range(CONNECTIONS)]
+    try:
+        keys = [client.request({"type": "join", "game": "Echo", "session": f"h{i}",
+                                "players": 1, "name": ""})["data"]["key"]
+                for i, client in enumerate(clients)]
+        msg = "x" * 8000
+        with SlowDisk(server) as disk:
+            disk.stop()
+            for i, (client, key) in enumerate(zip(clients, keys, strict=True)):
+                client.send(b"".join(json.dumps(
+                    {"type": "move", "game": "Echo", "session": f"h{i}", "player_id": 0,
+                     "key": key, "move": {"msg": msg}, "with_state": True,
+                     "keep_alive": True}).encode() + TERMINATOR for _ in range(HELD_MOVES)))
+            assert disk.holding.wait(TIMEOUT)
+            until(lambda: all_paused(server), "every connection paused")
+            connections = slow_connections(server)
+            held = server.call(lambda: sum(connection._held_bytes
+                                           for connection in connections))
+            reply_cost = len(msg) + 1024  # the reply, and what a held one counts besides
+            # Without the address's bound: about CONNECTIONS x HELD_LIMIT (540 kB).
+            assert held <= HELD_LIMIT + CONNECTIONS * (HELD_FREE + reply_cost), held
+            assert server.call(lambda: account.of(SLOW)) >= held - CONNECTIONS * HELD_FREE
+            probe = Client(server.port, OTHER, tls)  # another address is served meanwhile
+            with probe.sock:
+                assert probe.request({"type": "discover"})["status"] == "ok"
+            disk.go()
+            for client in clients:
+                replies = client.replies(HELD_MOVES)
+                assert [(reply["status"], len(reply["state"]["echo"])) for reply in replies
+                        ] == [("ok", len(msg))] * HELD_MOVES
+    finally:
+        for client in clients:
+            client.sock.close()
+    until(lambda: server.call(lambda: (account.unsent, account.paused)) == (0, 0),
+          "nothing counted once they closed")

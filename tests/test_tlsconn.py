@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from gameserver._connection import State
 from gameserver._connhost import ConnectionRegistry
+from gameserver._connstate import State
 from gameserver._tlsconn import TLSConnection
 from gameserver.startup import tls_context
 from tests.test_connection import DISCOVER, Host, hosting

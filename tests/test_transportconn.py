@@ -15,20 +15,19 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from gameserver._connection import NOT_SERVING, UNSENT_FULL, State
+from gameserver._connstate import NOT_SERVING, UNSENT_FULL, State
 from gameserver._transportconn import TransportConnection
 from gameserver.framing import TERMINATOR
 from tests.test_connection import (
     DISCOVER,
     Host,
-    echo,
     frame,
     hosting,
     join,
     move,
-    saving_host,
     two_players,
 )
+from tests.test_held import echo, saving_host
 
 
 class MemoryTransport(asyncio.Transport):

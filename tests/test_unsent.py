@@ -23,7 +23,7 @@ class Conn:
 
 
 def test_bytes_within_the_bounds_are_counted_and_pause_nobody() -> None:
-    account = UnsentReplies(per_address=100 * KB, total=1000 * KB)
+    account = UnsentReplies(per_address=100 * KB, total=1000 * KB, per_connection=100 * KB)
     a, b = Conn(), Conn()
     assert not account.update(a, "10.0.0.1", 0, 60 * KB)
     assert not account.update(b, "10.0.0.2", 0, 30 * KB)
@@ -34,7 +34,7 @@ def test_bytes_within_the_bounds_are_counted_and_pause_nobody() -> None:
 
 
 def test_beyond_its_address_bound_a_connection_with_bytes_unsent_pauses_others_go_on() -> None:
-    account = UnsentReplies(per_address=100 * KB, total=1000 * KB)
+    account = UnsentReplies(per_address=100 * KB, total=1000 * KB, per_connection=100 * KB)
     a, b, c, stranger = Conn(), Conn(), Conn(), Conn()
     assert not account.update(a, "10.0.0.1", 0, 60 * KB)
     assert account.update(b, "10.0.0.1", 0, 50 * KB)  # 110 KB: beyond, and b leaves bytes
@@ -50,7 +50,7 @@ def test_beyond_its_address_bound_a_connection_with_bytes_unsent_pauses_others_g
 
 
 def test_a_paused_connection_goes_on_once_its_own_bytes_are_sent() -> None:
-    account = UnsentReplies(per_address=100 * KB, total=1000 * KB)
+    account = UnsentReplies(per_address=100 * KB, total=1000 * KB, per_connection=100 * KB)
     a, b = Conn(), Conn()
     account.update(a, "10.0.0.1", 0, 80 * KB)
     assert account.update(b, "10.0.0.1", 0, 40 * KB)
@@ -60,7 +60,7 @@ def test_a_paused_connection_goes_on_once_its_own_bytes_are_sent() -> None:
 
 
 def test_the_address_is_full_until_back_under_a_quarter_then_its_paused_ones_are_woken() -> None:
-    account = UnsentReplies(per_address=100 * KB, total=1000 * KB)
+    account = UnsentReplies(per_address=100 * KB, total=1000 * KB, per_connection=100 * KB)
     a, b = Conn(), Conn()
     assert account.update(a, "10.0.0.1", 0, 60 * KB) is False
     assert account.update(b, "10.0.0.1", 0, 60 * KB)
@@ -75,7 +75,7 @@ def test_the_address_is_full_until_back_under_a_quarter_then_its_paused_ones_are
 
 def test_the_total_bounds_many_addresses_each_within_its_own() -> None:
     """Addresses are cheap (an IPv6 /64): the sum over all of them has its bound too."""
-    account = UnsentReplies(per_address=100 * KB, total=300 * KB)
+    account = UnsentReplies(per_address=100 * KB, total=300 * KB, per_connection=100 * KB)
     conns = [Conn() for _ in range(4)]
     for number, conn in enumerate(conns[:3]):
         assert not account.update(conn, f"10.0.0.{number}", 0, 90 * KB)  # 270 KB
@@ -92,7 +92,7 @@ def test_the_total_bounds_many_addresses_each_within_its_own() -> None:
 
 
 def test_an_address_still_full_is_not_woken_when_the_total_calms_down() -> None:
-    account = UnsentReplies(per_address=100 * KB, total=200 * KB)
+    account = UnsentReplies(per_address=100 * KB, total=200 * KB, per_connection=100 * KB)
     greedy, other, calm = Conn(), Conn(), Conn()
     account.update(greedy, "10.0.0.1", 0, 99 * KB)
     account.update(calm, "10.0.0.2", 0, 99 * KB)
@@ -105,7 +105,7 @@ def test_an_address_still_full_is_not_woken_when_the_total_calms_down() -> None:
 
 
 def test_a_connection_that_closes_leaves_nothing_behind() -> None:
-    account = UnsentReplies(per_address=100 * KB, total=1000 * KB)
+    account = UnsentReplies(per_address=100 * KB, total=1000 * KB, per_connection=100 * KB)
     conns = [Conn() for _ in range(3)]
     for conn in conns:
         account.update(conn, "10.0.0.1", 0, 60 * KB)
