@@ -47,6 +47,7 @@ from urllib.parse import quote, urlsplit
 
 from ..protocol import ProtocolError
 from ..waits import Wait
+from . import _http
 from ._auth import OPERATOR, Throttle
 from ._bots import Bots
 from ._carrier import ask, decode, is_ok, reply_of, settle
@@ -66,6 +67,20 @@ HEADER = "x-gameserver-play"  # a custom header: a page elsewhere cannot send it
 def event(name: str, data: bytes) -> bytes:
     """One server-sent event; ``data`` is JSON (which never holds a raw line break)."""
     return b"event: " + name.encode() + b"\ndata: " + data + b"\n\n"
+
+
+def reply_event(name: str, reply: bytes) -> bytes:
+    """A reply as the event ``name``; or, if too large for one, ``too_large`` saying so.
+
+    A state over ``STREAM_BUFFER_MAX`` (512 KiB) would get the stream
+    dropped, and the page, reconnecting, would be sent it again forever; the
+    note (``{"bytes", "max"}``) lets the page say why it shows nothing.
+    """
+    message = event(name, reply)
+    if EventStream.fits(message):
+        return message
+    return event("too_large", json.dumps({"bytes": len(reply),
+                                          "max": _http.STREAM_BUFFER_MAX}).encode())
 
 
 def check_same_origin(request: Request) -> None:
@@ -333,7 +348,7 @@ class Play:
 
             try:
                 if seat.last is not None and not (introduce() and stream.send(
-                        event("state", seat.last))):
+                        reply_event("state", seat.last))):
                     return
                 while not self._stopping():
                     asking = asyncio.ensure_future(ask(self.source, fields, client))
@@ -353,7 +368,7 @@ class Play:
                         self.seats.remember(seat, reply)
                         if not introduced and not introduce():
                             return
-                    if not stream.send(event("state" if ok else "refused", reply)) or not ok:
+                    if not stream.send(reply_event("state" if ok else "refused", reply)) or not ok:
                         return
             finally:
                 self.seats.release(seat, stream)
