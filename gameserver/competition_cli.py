@@ -32,7 +32,7 @@ from typing import Any
 
 from . import config, ratings
 from .tournament import MAX_MOVES_DEFAULT, Tournament
-from .tournament_store import games_csv, load, rebuild, standings_csv
+from .tournament_store import games_csv, load, load_rated, rated_games, rebuild, standings_csv
 
 TIMEOUT = 30.0  # seconds for one request to the dashboard
 
@@ -71,9 +71,9 @@ def ratings_main(argv: list[str] | None = None, prog: str = "gameserver ratings"
         return 1
     from .store import HistoryReader
     records = HistoryReader(args.store_path).finished_games(args.game, args.games)
-    rated = {game.history_id for saved in load(args.store_path)
-             for matches in rebuild(saved).rounds for match in matches
-             for game in match.games if game.history_id and game.reason != "absent"}
+    rated = load_rated(args.store_path)  # the games of deleted tournaments
+    for saved in load(args.store_path):
+        rated |= rated_games(rebuild(saved))
     tables = ratings.compute(ratings.chronological(records), ratings.rule(rated, args.named))
     board = ratings.board(tables)
     if not board:

@@ -162,7 +162,9 @@
     const button = (action, label, enabled) => {
       const b = h("button", { type: "button", "data-action": action, text: label, disabled: !enabled });
       b.addEventListener("click", async () => {
-        if (action !== "start" && !window.confirm(`${label} tournament ${name}?`)) return;
+        const words = { cancel: `Cancel tournament ${name}? Its running games count for nothing.`,
+          delete: `Delete tournament ${name}? Its standings and rounds are gone. Its games stay in the history and keep counting in the ratings: deleting it changes nobody's rating.` };
+        if (action !== "start" && !window.confirm(words[action])) return;
         try {
           await post(`/api/tournaments/${enc(name)}/${action}`);
           if (action === "delete") location.href = "/tournaments"; else refresh();
@@ -175,6 +177,7 @@
     const over = data.state === "finished" || data.state === "cancelled";
     bar.append(" · ", button("start", "Start", data.state === "registering"), " ",
       button("cancel", "Cancel", !over), " ", button("delete", "Delete", over), " ", result);
+    if (over) bar.append(h("span", { class: "hint", id: "delete-hint", text: " Deleting it keeps its games in the history and in the ratings." }));
     return bar;
   }
 
