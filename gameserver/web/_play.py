@@ -247,9 +247,15 @@ class Play:
                 handle = self.source.session((game, token))
                 if (isinstance(outcome, Wait) and not outcome.woken and handle is not None
                         and not self.source.summary(handle)["full"]):  # waits for players
-                    bots_started = self._first_joiner(stream, game, token, handle, client,
-                                                      invite is None and players is not None,
-                                                      bots)
+                    try:
+                        bots_started = self._first_joiner(
+                            stream, game, token, handle, client,
+                            invite is None and players is not None, bots, level == OPERATOR)
+                    except HTTPError as err:  # too many invite links: the session ends
+                        outcome.cancel()
+                        stream.send(event("refused", json.dumps(
+                            {"status": "error", "message": f"framework: {err}"}).encode()))
+                        return
                     reply = await self._waiting(stream, game, token, outcome)
                 else:  # seated at once, or an auto session (whose token comes with the seat)
                     reply = await settle(self.source, outcome)
@@ -274,19 +280,27 @@ class Play:
         return EventStream(run)
 
     def _first_joiner(self, stream: EventStream, game: str, token: str, handle: Any,
-                      client: str, creating: bool, bots: int) -> list[asyncio.Task[None]]:
-        """Send the first ``waiting`` event; the session's creator also gets invites and bots."""
+                      client: str, creating: bool, bots: int,
+                      operator: bool) -> list[asyncio.Task[None]]:
+        """Send the first ``waiting`` event; the session's creator also gets invites and bots.
+
+        Raises:
+            HTTPError: the invite links this session needs are more than its
+                creator's address, or the server, may hold (``Invites.make``).
+        """
         summary = self.source.summary(handle)
         names = [p["name"] for p in summary["players"]]
         info: dict[str, Any] = {"game": game, "session": token, "size": summary["size"],
                                 "joined": len(names), "names": names}
         tasks: list[asyncio.Task[None]] = []
         if creating and len(names) == 1:  # it started the session
-            tasks = self.bots.start(game, token, client, names, bots)
             free = summary["size"] - 1 - bots
+            secrets_ = self.invites.make(game, token, handle, free,
+                                         "" if operator else client)  # HTTPError: too many
+            tasks = self.bots.start(game, token, client, names, bots)
             info["invites"] = [
                 f"/play/{quote(game, safe='')}/{quote(token, safe='')}#invite={secret}"
-                for secret in self.invites.make(game, token, handle, free)]
+                for secret in secrets_]
             info["bots"] = len(tasks)
         stream.send(event("waiting", json.dumps(info).encode()))
         return tasks
