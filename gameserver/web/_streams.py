@@ -21,7 +21,7 @@ dropped, and the browser, reconnecting, would be sent it again: a reconnect
 every 2 seconds, forever. So a view too large for its event is sent as a
 note instead (``too_large``: its size, the limit, and the address of the
 same data as one plain JSON reply, not live), and a lobby page too large
-is trimmed to fewer sessions (``trimmed``: the limit it was cut to).
+is cut to fewer sessions (halved until it fits; its ``limit`` says how many).
 """
 
 from __future__ import annotations
@@ -168,13 +168,18 @@ def too_large(data: dict[str, Any], key: SessionKey, player: int | None,
     return encode({"now": data.get("now"), "too_large": note})
 
 
-def fitting_page(index: LobbyIndex, q: str, offset: int, limit: int) -> tuple[Page, bytes]:
-    """The lobby page and its event, with fewer sessions if it is too large for one."""
+PAGE_FRAME = 64  # bytes an event adds to a lobby page's body: "data: ", "now", the ends
+
+
+def fitting_page(index: LobbyIndex, q: str, offset: int, limit: int) -> Page:
+    """The lobby page, with fewer sessions if it is too large for one event.
+
+    Its body is JSON with only ASCII characters, so its length is its size.
+    """
     while True:
         page = index.page(q, offset, limit)
-        message = b"data: " + with_now(page.body, page.built) + b"\n\n"
-        if EventStream.fits(message) or limit <= 1:
-            return page, message
+        if len(page.body) + PAGE_FRAME <= _http.STREAM_BUFFER_MAX or limit <= 1:
+            return page
         limit //= 2
 
 
@@ -198,12 +203,13 @@ class Streams:
                 sent = 0.0
                 while not self._stopping():
                     generation = self.index.generation
-                    page, message = fitting_page(self.index, q, offset, limit)
+                    page = fitting_page(self.index, q, offset, limit)
                     now = time.monotonic()
                     # Activity alone (last request times) is sent every STREAM_REFRESH.
                     if page.compared != last or (now - sent >= STREAM_REFRESH
                                                  and page.body != last_body):
-                        if not stream.send(message):
+                        if not stream.send(b"data: " + with_now(page.body, page.built)
+                                           + b"\n\n"):
                             return
                         last, last_body, sent = page.compared, page.body, now
                     elif not stream.ping_due():

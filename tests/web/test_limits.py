@@ -222,7 +222,7 @@ def test_a_lobby_page_too_large_for_one_event_is_trimmed(
         server: ServerThread, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_http, "STREAM_BUFFER_MAX", 16 * 1024)
     for n in range(60):
-        play.seat(server, "Echo", f"long-{n}", [f"player {n} " + "x" * 80])
+        play.seat(server, "Echo", f"long-{n}", [f"pläyer {n} " + "x" * 80])
     stream = EventStream(server, "/api/events?limit=500")
     try:
         _, data = stream.next()
