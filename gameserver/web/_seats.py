@@ -17,6 +17,7 @@ import asyncio
 import hashlib
 import secrets
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,7 +61,7 @@ class Invites:
         self.limit = limit
         self.per_address = per_address
         self._invites: OrderedDict[bytes, Invite] = OrderedDict()
-        self._owned: dict[str, int] = {}  # address -> links kept that were made for it
+        self._owned: dict[str, set[bytes]] = {}  # address -> the links kept made for it
 
     @staticmethod
     def _digest(secret: str) -> bytes:
@@ -70,7 +71,8 @@ class Invites:
              owner: str = "") -> list[str]:
         """``count`` new links' secrets for ``game``/``token``, started from ``owner``.
 
-        ``owner`` "" (the operator) has no cap of its own.
+        ``owner`` "" (the operator) has no cap of its own. Before refusing,
+        the links nobody can use any more are forgotten (``_forget``).
 
         Raises:
             HTTPError: 429 if ``owner`` would hold more than ``per_address``
@@ -78,42 +80,57 @@ class Invites:
         """
         if count <= 0:
             return []
-        if (len(self._invites) + count > self.limit
-                or (owner and self._owned.get(owner, 0) + count > self.per_address)):
-            self._forget_dead()  # links used, or whose session ended or filled
-        if owner and self._owned.get(owner, 0) + count > self.per_address:
-            raise HTTPError(429, f"your address holds {self._owned[owner]} open invite links "
-                                 f"(at most {self.per_address}, for the sessions started from "
-                                 "it that still wait for players): close some of those pages "
-                                 "or let their players join, then start this one again")
+        if owner and len(self._owned.get(owner, ())) + count > self.per_address:
+            self._forget(self._owned[owner], full_too=True)
+            if len(self._owned.get(owner, ())) + count > self.per_address:
+                raise HTTPError(
+                    429, f"your address holds {len(self._owned[owner])} open invite links "
+                         f"(at most {self.per_address}, for the sessions started from it that "
+                         "still wait for players): close some of those pages or let their "
+                         "players join, then start this one again")
         if len(self._invites) + count > self.limit:
-            raise HTTPError(503, f"this server holds {len(self._invites)} open invite links, "
-                                 f"as many as it keeps ({self.limit}): try again in a few "
-                                 "minutes, when some sessions have filled or ended")
+            self._forget(list(self._invites), full_too=False)
+            if len(self._invites) + count > self.limit:
+                raise HTTPError(
+                    503, f"this server holds {len(self._invites)} open invite links, as many "
+                         f"as it keeps ({self.limit}): try again in a few minutes, when some "
+                         "sessions have filled or ended")
         made = []
         for _ in range(count):
             secret = secrets.token_urlsafe(16)  # 128 bits
-            self._invites[self._digest(secret)] = Invite(game, token, handle, owner)
+            digest = self._digest(secret)
+            self._invites[digest] = Invite(game, token, handle, owner)
+            if owner:
+                self._owned.setdefault(owner, set()).add(digest)
             made.append(secret)
-        if owner:
-            self._owned[owner] = self._owned.get(owner, 0) + count
         return made
 
     def _live(self, invite: Invite) -> bool:
         handle = self._source.session((invite.game, invite.token))
         return handle is invite.handle and self._source.mark(handle) is not None
 
-    def _forget_dead(self) -> None:
-        """Forget the links nobody can use any more: spent, or their session ended or full."""
-        for digest, invite in list(self._invites.items()):
-            if invite.state == "spent" or not self._live(invite) or (
-                    invite.state == "open" and self._source.summary(invite.handle)["full"]):
+    def _forget(self, digests: Iterable[bytes], full_too: bool) -> None:
+        """Forget those of ``digests`` nobody can use: spent, or their session ended.
+
+        ``full_too``: also the open ones of a session that is full (this asks
+        the session's summary, once per session: done for one address's
+        links only, at most ``per_address`` of them and one session's).
+        """
+        full: dict[int, bool] = {}
+        for digest in list(digests):
+            invite = self._invites[digest]
+            dead = invite.state == "spent" or not self._live(invite)
+            if not dead and full_too and invite.state == "open":
+                key = id(invite.handle)
+                if key not in full:
+                    full[key] = bool(self._source.summary(invite.handle)["full"])
+                dead = full[key]
+            if dead:
                 del self._invites[digest]
                 if invite.owner:
-                    left = self._owned[invite.owner] - 1
-                    if left:
-                        self._owned[invite.owner] = left
-                    else:
+                    owned = self._owned[invite.owner]
+                    owned.discard(digest)
+                    if not owned:
                         del self._owned[invite.owner]
 
     def take(self, secret: str) -> Invite:

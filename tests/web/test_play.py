@@ -131,14 +131,16 @@ def test_invites_are_bounded_per_address_and_in_all_and_never_push_out_others(
 
 def test_invites_of_sessions_ended_or_full_are_forgotten_when_room_is_needed(
         source: Any) -> None:
-    invites = Invites(source, limit=2)
+    invites = Invites(source, limit=3, per_address=2)
     handle, first_joiner = started(source, "TicTacToe", "t")
     invites.make("TicTacToe", "t", handle, 2, "1.1.1.1")
     first_joiner.cancel()  # the session ends
     handle, _ = started(source, "TicTacToe", "u")
-    source.handle(decode(join("TicTacToe", "u", None, "bob")), "5.6.7.8")  # now full
     invites.make("TicTacToe", "u", handle, 2, "1.1.1.1")  # the ended session's go
+    source.handle(decode(join("TicTacToe", "u", None, "bob")), "5.6.7.8")  # now full
     assert invites.make("TicTacToe", "u", handle, 2, "1.1.1.1")  # the full session's go
+    with pytest.raises(HTTPError):  # the server's cap does not look for full sessions
+        invites.make("TicTacToe", "u", handle, 2, "2.2.2.2")
 
 
 # ---------------------------------------------------------------- seats
