@@ -307,8 +307,10 @@ class GameServerAPI:
 
         If the connection drops while ``state()`` waits (for example because
         the server is being restarted), it waits for the server to come back
-        (up to 10 seconds) and asks once more. ``move()`` never does that: a
-        move must not be sent twice.
+        (up to 10 seconds) and asks once more. If the server has not answered
+        within those 10 seconds, ``state()`` raises ``GameServerError``
+        saying so: start the server again, then call ``state()`` again.
+        ``move()`` never waits like that: a move must not be sent twice.
 
         If you also use ``poll()`` or ``states()``, ``state()`` gives you the
         next of the states the server sends for them (or waits for the
@@ -702,20 +704,52 @@ class GameServerAPI:
         return self._need(self._exchange({'type': 'discover'}), 'discover')
 
     def _wait_for_server(self):
-        """Wait until the server answers requests again (or the window ends).
+        """Wait until the server answers requests again, ``_RETRY_WINDOW`` seconds at most.
 
         A bare connect is not proof: a server that is being killed may still
         accept a connection and then reset it. So the probe is a real request
-        (discover; any answer will do, even a classic server's error).
+        (discover; any answer will do, even a classic server's error). Every
+        try ends with the window, also one that connects and gets no answer
+        (a server that hangs), so this never waits longer.
+
+        Raises:
+            GameServerError: the server did not answer within the window; the
+                message says what the last try found, and what to do.
         """
-        probe = json.dumps({'type': 'discover'}).encode() + _TERMINATOR
         deadline = time.monotonic() + _RETRY_WINDOW
-        while time.monotonic() < deadline:
+        problem = 'no answer'
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
             try:
-                self._round_trip(self._connect(), probe, 'discover', reused=False)
-                return
-            except GameServerError:
-                time.sleep(0.1)
+                if self._probe(deadline, min(_CONNECT_TIMEOUT, left)):
+                    return
+                problem = 'it accepted the connection but did not answer'
+            except GameServerError as e:
+                problem = str(e)[len('api: '):]
+            time.sleep(max(0.0, min(0.1, deadline - time.monotonic())))
+        raise self._error(
+            f'the connection to server {self._address()} was lost while state() waited, '
+            f'and the server did not answer again within {_RETRY_WINDOW:g} s (last try: '
+            f'{problem})', 'is the server still running? Start it again if it stopped, '
+            'then call state() again')
+
+    def _probe(self, deadline, connect_timeout):
+        """Whether the server answers a discover request before ``deadline``.
+
+        Raises:
+            GameServerError: it could not be reached (refused, unknown, ...).
+        """
+        sock = self._connect(connect_timeout)
+        try:
+            _wait_until(sock, deadline)
+            sock.sendall(json.dumps({'type': 'discover'}).encode() + _TERMINATOR)
+            return bool(sock.recv(1))  # any answer will do; none (EOF): not yet
+        except OSError:  # reset, or no answer before the deadline (socket.timeout)
+            return False
+        finally:
+            _close(sock)
 
     def observe(self, code=None):
         """Watch another player: from now on ``state()`` shows what they see.
@@ -1121,12 +1155,18 @@ class GameServerAPI:
 
     # -------------------------------------------------------- connections
 
-    def _connect(self):
-        """Open a new connection (with TLS if enabled) or raise GameServerError."""
+    def _connect(self, timeout=None):
+        """Open a new connection (with TLS if enabled) or raise GameServerError.
+
+        ``timeout``: seconds for connecting, and again for the TLS handshake
+        (default ``_CONNECT_TIMEOUT``).
+        """
+        if timeout is None:
+            timeout = _CONNECT_TIMEOUT
         address = self._address()
         what = f'unable to connect to {address}'
         try:
-            sock = socket.create_connection((self._server, self._port), _CONNECT_TIMEOUT)
+            sock = socket.create_connection((self._server, self._port), timeout)
         except socket.gaierror as e:
             raise self._error(f'{what}: unknown server name {self._server!r} ({_reason(e)})',
                               'check the spelling, or use an IP address such as 127.0.0.1') \
@@ -1139,7 +1179,7 @@ class GameServerAPI:
                 hint = 'is the server running on that computer, and is the port number right?'
             raise self._error(f'{what}: connection refused', hint) from None
         except socket.timeout:  # before Python 3.10 not the same as TimeoutError
-            raise self._error(f'{what}: connection timed out after {_CONNECT_TIMEOUT} s',
+            raise self._error(f'{what}: connection timed out after {timeout:g} s',
                               'is the address right? Is a firewall blocking the port?') \
                 from None
         except OSError as e:

@@ -5,7 +5,9 @@ starts every game the tournament asks for (a ``Session`` of its own, added
 to the lobby, with a turn timer whose action is ``forfeit``), wakes the
 participants waiting for it, reads each game's result when it ends (from
 the final states through ``gameserver.results``, or who ran out of time),
-records it, and saves every event through the ``TournamentBook``.
+records it, and saves every event through the ``TournamentBook``. Each
+game's session ends the game as a draw after the tournament's ``max_moves``
+accepted moves (``Session.max_moves``), so every game ends.
 
 A participant whose program sent no request at all during ``ABSENT_GAMES``
 games in a row that it lost on time is gone (disconnected, crashed): it is
@@ -127,6 +129,7 @@ class Arbiter:
                 tournament.record(slot.key, void)
                 self._recorded(entry, slot.key, void)
                 return False
+        session.max_moves = settings.max_moves  # (also for a game restored after a restart)
         entry.games[slot.key] = session
         for player_id, player in enumerate(session.players):
             entry.seats[player.name] = Seat(session, player_id)
@@ -182,6 +185,10 @@ class Arbiter:
         game = session.game
         if isinstance(game, ForfeitedGame):
             lost = game.forfeit["players"]
+            if not lost:  # ended at max_moves (Session._limit_reached)
+                log.info("tournament %s: game %s reached the limit of %d moves: a draw",
+                         entry.tournament.name, session.token, session.max_moves)
+                return GameResult(names, (0.5, 0.5), "limit", history_id)
             for player_id in lost:
                 name = names[player_id]
                 if entry.seen.get(name, -math.inf) <= session.created:  # not a sign of it

@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from . import config, ratings
-from .tournament import Tournament
-from .tournament_store import games_csv, load, rebuild, standings_csv
+from .tournament import MAX_MOVES_DEFAULT, Tournament
+from .tournament_store import games_csv, load, load_rated, rated_games, rebuild, standings_csv
 
 TIMEOUT = 30.0  # seconds for one request to the dashboard
 
@@ -71,9 +71,9 @@ def ratings_main(argv: list[str] | None = None, prog: str = "gameserver ratings"
         return 1
     from .store import HistoryReader
     records = HistoryReader(args.store_path).finished_games(args.game, args.games)
-    rated = {game.history_id for saved in load(args.store_path)
-             for matches in rebuild(saved).rounds for match in matches
-             for game in match.games if game.history_id and game.reason != "absent"}
+    rated = load_rated(args.store_path)  # the games of deleted tournaments
+    for saved in load(args.store_path):
+        rated |= rated_games(rebuild(saved))
     tables = ratings.compute(ratings.chronological(records), ratings.rule(rated, args.named))
     board = ratings.board(tables)
     if not board:
@@ -114,6 +114,9 @@ def _tournament_parser(prog: str) -> argparse.ArgumentParser:
                         help="start by itself once this many have registered (default: "
                              "start it yourself with 'start')")
     create.add_argument("--max-participants", type=int, default=256)
+    create.add_argument("--max-moves", type=int, default=MAX_MOVES_DEFAULT,
+                        help="moves after which a game that has not ended is a draw "
+                             "(default 1000; 0: no limit, only with --game-clock)")
     create.set_defaults(run=_create)
     for action, words in (("start", "close registration and play"),
                           ("cancel", "stop it (running games count for nothing)"),
@@ -144,7 +147,8 @@ def _create(args: argparse.Namespace) -> None:
     settings = {"name": args.name, "game": args.game, "format": args.format,
                 "best_of": args.best_of, "rounds": args.rounds,
                 "turn_timeout": args.turn_timeout, "game_clock": args.game_clock,
-                "start_with": args.start_with, "max_participants": args.max_participants}
+                "start_with": args.start_with, "max_participants": args.max_participants,
+                "max_moves": args.max_moves}
     made = _request(args, "/api/tournaments", settings)
     print(f"tournament {made['name']} created: players join the session "
           f"tournament-{made['name']} of {args.game} with their name")
@@ -172,7 +176,9 @@ def _show(args: argparse.Namespace) -> None:
             else _request(args, f"/api/tournaments/{_quoted(args.name)}"))
     s = data["settings"]
     print(f"tournament {s['name']}: {s['game']}, {s['format']}, best of {s['best_of']}, "
-          f"{s['turn_timeout']:g} s per move, {data['state']}")
+          f"{s['turn_timeout']:g} s per move"
+          + (f", a draw after {s['max_moves']} moves" if s.get("max_moves") else "")
+          + f", {data['state']}")
     if data["state"] == "registering":
         print("registered: " + (", ".join(p["name"] for p in data["participants"]) or "nobody"))
         return

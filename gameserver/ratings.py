@@ -15,7 +15,8 @@ for and the history has changed, so they are always consistent with it and
 *recomputable* by construction (``python -m gameserver ratings`` does it
 from the store file). Which games count (``rated``): every game played in
 a tournament (those the tournament recorded; games lost without being
-played change nothing), and with ``rated_games = "named"`` also every
+played change nothing), also after the tournament was deleted (its games
+stay rated: ``gameserver.tournament_store``), and with ``rated_games = "named"`` also every
 other finished game whose players all have names. A game with a result
 (``results.outcome``) changes the rating of each of its players: in a game
 of more than two, each pair of players counts as one game at ``K / (n - 1)``

@@ -23,7 +23,8 @@ def outcome(record: Mapping[str, Any]) -> dict[str, Any]:
     The first final state that says anything decides. A ``"forfeit"``
     (players who ran out of time, added by the framework, see
     ``gameserver.timers``) comes first: those players lost, everyone else
-    wins (nobody, when all of them lost). Then a ``"ranking"``
+    wins (nobody, when all of them lost); a forfeit that names nobody (a
+    game ended at a tournament's move limit) is a draw. Then a ``"ranking"``
     ``{name: points}`` (Yahtzee) comes before a ``"winner"`` id: the
     single best score wins, a shared best score is a draw. A ``"winner"``
     that is a player's id wins; ``null`` once the game is over is a draw.
@@ -40,7 +41,7 @@ def outcome(record: Mapping[str, Any]) -> dict[str, Any]:
             continue
         forfeit = state.get("forfeit")
         if isinstance(forfeit, dict) and isinstance(forfeit.get("players"), list):
-            return _forfeit_outcome(players, forfeit["players"])
+            return _forfeit_outcome(players, forfeit["players"], forfeit.get("reason"))
         ranking = state.get("ranking")
         if isinstance(ranking, dict) and ranking:
             scores = [(str(name), points) for name, points in ranking.items()
@@ -64,9 +65,16 @@ def outcome(record: Mapping[str, Any]) -> dict[str, Any]:
     return {"kind": "none", "winners": [], "text": "finished"}
 
 
-def _forfeit_outcome(players: list[str], lost: list[Any]) -> dict[str, Any]:
-    """The result of a game the framework ended: the players in ``lost`` ran out of time."""
+def _forfeit_outcome(players: list[str], lost: list[Any], reason: Any) -> dict[str, Any]:
+    """The result of a game the framework ended: the players in ``lost`` ran out of time.
+
+    Nobody in ``lost``: the framework ended it for another ``reason`` (a move
+    limit), a draw.
+    """
     losers = [p for p in range(len(players)) if p in lost]
+    if not losers:
+        return {"kind": "draw", "winners": [],
+                "text": f"draw: {reason}" if isinstance(reason, str) and reason else "draw"}
     others = [p for p in range(len(players)) if p not in lost]
     late = " and ".join(display_name(players[p], p) for p in losers)
     if not others:

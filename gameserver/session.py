@@ -148,8 +148,8 @@ class Session:
                  "_replies", "_seen", "_timed_move", "_unrecorded", "_unsaved", "_view_waits",
                  "_waits", "__weakref__", "accepted_moves", "auto", "closed", "created", "game",
                  "game_moves", "game_name", "game_type", "games_played", "join_deadline",
-                 "last_activity", "moves", "owner", "players", "recorder", "size", "timer",
-                 "token", "version", "when_abandoned", "when_over", "when_timer")
+                 "last_activity", "max_moves", "moves", "owner", "players", "recorder", "size",
+                 "timer", "token", "version", "when_abandoned", "when_over", "when_timer")
 
     def __init__(self, game_type: GameType, token: str, size: int, *, auto: bool = False,
                  recorder: Recorder | None = None, game: CheckedGame | None = None,
@@ -177,6 +177,7 @@ class Session:
         self.timer: timers.TurnTimer | None = None  # the turn timer; None: no time limit
         self.when_timer: Callable[[Session], None] | None = None  # its deadlines changed
         self.when_over: Callable[[Session], None] | None = None  # a game ended (once per game)
+        self.max_moves = 0  # accepted moves after which the game not over is a draw (0: never)
         self._over_told = False  # when_over was called for the current game
         self._timed_move = False  # the move being made is made for a player out of time
         self._ending_turns = False
@@ -787,6 +788,24 @@ class Session:
         if wake:
             self._wake()
         self._followed(player_id, rejection is None)
+        if rejection is None and 0 < self.max_moves <= self.accepted_moves:
+            self._limit_reached()
+
+    def _limit_reached(self) -> None:
+        """``max_moves`` accepted moves: a game that its last one did not end is a draw.
+
+        Ended as a forfeit that nobody lost (``"forfeit": {"players": [],
+        "reason": ...}`` in every view: ``gameserver.results`` reads a draw).
+        Tournaments set ``max_moves`` (their sessions play one game, so the
+        session's accepted moves are the game's).
+        """
+        try:
+            if self.game.game_over():
+                return
+        except GameCodeError:
+            return
+        self.forfeit([], f"the game did not end within {self.max_moves} moves "
+                         "(the move limit)")
 
     def _record(self, event: str, **detail: Any) -> None:
         if self.recorder is None:

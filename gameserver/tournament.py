@@ -25,6 +25,12 @@ order (``gameserver.tournament_store``).
 
 How points, byes and tiebreaks count is ``gameserver._standings``.
 
+Every game ends: after ``max_moves`` accepted moves (1000 unless set) a
+game the game itself has not ended is a draw (reason ``"limit"``), so a
+game whose programs can go on forever (a cycle of legal moves) does not hold
+up the tournament. ``max_moves = 0`` (no limit) is accepted only with a
+``game_clock``, which ends every game in time.
+
 A participant who misses a game (its program never joined it before its
 time ran out) is *withdrawn*: its later games are lost without being
 played, and a Swiss round no longer pairs it. Joining again reinstates it
@@ -52,7 +58,9 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,40}")
 BEST_OF_MAX = 15
 ROUNDS_MAX = 50
 PARTICIPANTS_MAX = 1000
-REASONS = ("played", "timeout", "absent", "void")
+MAX_MOVES_DEFAULT = 1000  # accepted moves after which a game is a draw, unless set
+MAX_MOVES_MAX = 1_000_000
+REASONS = ("played", "timeout", "absent", "void", "limit")
 
 
 class TournamentError(Exception):
@@ -74,6 +82,8 @@ class TournamentSettings:
         start_with: start by itself once this many have registered (0: the
             operator starts it).
         max_participants: registrations accepted at most.
+        max_moves: accepted moves after which a game not over is a draw (0:
+            no limit; only with a ``game_clock``, so that every game ends).
     """
 
     name: str
@@ -85,6 +95,7 @@ class TournamentSettings:
     game_clock: float = 0.0
     start_with: int = 0
     max_participants: int = 256
+    max_moves: int = MAX_MOVES_DEFAULT
 
     def check(self, longest: float = 1000.0) -> None:
         """Refuse settings that cannot work; ``longest`` is the server's game timeout.
@@ -109,7 +120,12 @@ class TournamentSettings:
                   (2 <= self.max_participants <= PARTICIPANTS_MAX,
                    f"max_participants must be 2 to {PARTICIPANTS_MAX}"),
                   (self.start_with == 0 or 2 <= self.start_with <= self.max_participants,
-                   "start_with must be 0 (the operator starts it) or 2 to max_participants")]
+                   "start_with must be 0 (the operator starts it) or 2 to max_participants"),
+                  (0 <= self.max_moves <= MAX_MOVES_MAX,
+                   f"max_moves must be 0 to {MAX_MOVES_MAX:,}"),
+                  (self.max_moves > 0 or self.game_clock > 0,
+                   "max_moves 0 (no limit of moves) needs a game_clock: without either, a "
+                   "game its programs never end would hold up the tournament forever")]
         for ok, message in checks:
             if not ok:
                 raise TournamentError(message)
@@ -135,7 +151,8 @@ class GameResult:
 
     ``reason``: ``"played"`` (the game's own result), ``"timeout"`` (a
     player ran out of time), ``"absent"`` (not played: a participant was
-    gone) or ``"void"`` (the game's code failed; counted as a draw).
+    gone), ``"void"`` (the game's code failed; counted as a draw) or
+    ``"limit"`` (it reached ``max_moves`` without ending: a draw).
     """
 
     seats: tuple[str, str]  # who sat as player 0 and player 1

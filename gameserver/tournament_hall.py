@@ -64,7 +64,7 @@ from .protocol import (
 )
 from .session import Session
 from .tournament import Tournament, TournamentError, TournamentSettings
-from .tournament_store import TournamentBook, rebuild
+from .tournament_store import TournamentBook, rated_games, rebuild
 from .waits import Feed, Outcome, Wait
 
 log = logging.getLogger("gameserver.tournament")
@@ -94,6 +94,7 @@ class TournamentHall:
         self.arbiter = Arbiter(host, book, wall)
         self._guesses = RateLimit(WRONG_PASSWORDS_PER_MINUTE)
         self.rate_named_games = False  # ratings count every game of named players too
+        self.deleted_rated: set[int] = set()  # history ids the deleted tournaments rated
 
     # ------------------------------------------------------------ the operator
 
@@ -149,14 +150,20 @@ class TournamentHall:
         self.arbiter.wake_all(entry)
 
     def delete(self, name: str) -> None:
-        """Forget a finished or cancelled tournament (also on disk)."""
+        """Forget a finished or cancelled tournament (also on disk).
+
+        Its games stay in the history and keep counting in the ratings
+        (``deleted_rated``): deleting it changes nobody's rating.
+        """
         entry = self._entry(name)
         if not entry.tournament.over:
             raise TournamentError(f"tournament {name} is {entry.tournament.state}: cancel it "
                                   "before deleting it")
+        rated = rated_games(entry.tournament)
         del self.entries[name]
+        self.deleted_rated |= rated
         if self.book is not None:
-            self.book.deleted(name)
+            self.book.deleted(name, rated)
         if not self.entries and self.host.router is self:
             self.host.router = None
 
@@ -176,6 +183,7 @@ class TournamentHall:
         """Bring back the saved tournaments, and link the running games the lobby restored."""
         if self.book is None:
             return
+        self.deleted_rated = self.book.load_rated()
         for saved in self.book.load():
             tournament = rebuild(saved)
             entry = Entry(tournament, saved.salt)
@@ -394,10 +402,12 @@ class TournamentHall:
         return rows
 
     def rated_games(self) -> set[int]:
-        """The store ids of every game played in a tournament (they change the ratings)."""
-        return {game.history_id for entry in self.entries.values()
-                for matches in entry.tournament.rounds for match in matches
-                for game in match.games if game.history_id and game.reason != "absent"}
+        """The store ids of every game played in a tournament (they change the ratings),
+        deleted tournaments included."""
+        rated = set(self.deleted_rated)
+        for entry in self.entries.values():
+            rated |= rated_games(entry.tournament)
+        return rated
 
     # ------------------------------------------------------------ time
 

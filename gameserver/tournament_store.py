@@ -12,6 +12,11 @@ session changes of the same loop pass (a game's last move and the result
 it decides are saved together, or not at all). Reading uses a read-only
 connection of our own, so the ``tournament`` command can read while the
 server runs.
+
+Deleting a tournament deletes its rows, but not what it did to the ratings:
+the history ids of the games it rated move to the table ``rated_games``,
+which keeps them rated (``gameserver.ratings``; an instructor tidying up the
+list of tournaments must not change everyone's rating after the fact).
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS tournament_events (tournament TEXT NOT NULL, "
     "seq INTEGER NOT NULL, time REAL NOT NULL, kind TEXT NOT NULL, data TEXT NOT NULL, "
     "PRIMARY KEY (tournament, seq))",
+    "CREATE TABLE IF NOT EXISTS rated_games (history_id INTEGER PRIMARY KEY, "
+    "tournament TEXT NOT NULL)",
 )
 
 
@@ -81,7 +88,11 @@ class TournamentBook:
         self._write("INSERT INTO tournament_events (tournament, seq, time, kind, data) "
                     "VALUES (?, ?, ?, ?, ?)", (tournament, seq, when, kind, json.dumps(data)))
 
-    def deleted(self, name: str) -> None:
+    def deleted(self, name: str, rated: set[int]) -> None:
+        """Forget tournament ``name``; the games it ``rated`` (history ids) stay rated."""
+        for history_id in sorted(rated):
+            self._write("INSERT OR IGNORE INTO rated_games (history_id, tournament) "
+                        "VALUES (?, ?)", (history_id, name))
         self._write("DELETE FROM tournament_events WHERE tournament = ?", (name,))
         self._write("DELETE FROM tournaments WHERE name = ?", (name,))
         self._seq.pop(name, None)
@@ -92,6 +103,10 @@ class TournamentBook:
         for entry in saved:
             self._seq[entry.settings.name] = max((e[0] for e in entry.events), default=0)
         return saved
+
+    def load_rated(self) -> set[int]:
+        """The history ids the deleted tournaments rated (``load_rated``)."""
+        return load_rated(self._store.path)
 
 
 def load(path: str) -> list[Saved]:
@@ -117,6 +132,28 @@ def load(path: str) -> list[Saved]:
         raise
     finally:
         db.close()
+
+
+def load_rated(path: str) -> set[int]:
+    """The history ids of the games of deleted tournaments, which stay rated."""
+    try:
+        db = read_only(path)
+    except sqlite3.Error:
+        return set()
+    try:
+        return {row[0] for row in db.execute("SELECT history_id FROM rated_games")}
+    except sqlite3.OperationalError as err:
+        if "no such table" in str(err):
+            return set()
+        raise
+    finally:
+        db.close()
+
+
+def rated_games(tournament: Tournament) -> set[int]:
+    """The history ids of the games ``tournament`` rated: those played (not ``absent``)."""
+    return {game.history_id for matches in tournament.rounds for match in matches
+            for game in match.games if game.history_id and game.reason != "absent"}
 
 
 def rebuild(saved: Saved) -> Tournament:

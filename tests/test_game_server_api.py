@@ -1003,6 +1003,70 @@ def test_state_waits_for_a_restarting_server_and_asks_once_more(tmp_path) -> Non
         again.stop()
 
 
+def test_state_gives_up_on_a_server_that_is_gone_and_says_what_to_do(
+        tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(game_server_api, "_RETRY_WINDOW", 1.0)
+    port = free_port()
+    args = ("--port", str(port), "--log-level", "DEBUG")
+    server = ServerProcess(*args)
+    server.port = port
+    server.start()
+    api = GameServerAPI("127.0.0.1", port, "Echo", unique("gone"), 1)
+    api.join()
+    api.state()
+    failed: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            api.state()
+        except GameServerError as err:
+            failed.append(err)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    try:
+        assert server.wait_for_log("request State(", count=2)
+        assert server.proc is not None
+        server.proc.kill()  # the blocked state's connection drops; nobody starts it again
+    finally:
+        server.stop()
+    waiter.join(TIMEOUT)
+    message = str(failed[0])
+    assert message.startswith(f"api: the connection to server 127.0.0.1:{port} was lost "
+                              "while state() waited, and the server did not answer again "
+                              "within 1 s (last try: unable to connect to ")
+    assert "connection refused" in message and message.endswith(
+        "; is the server still running? Start it again if it stopped, then call state() again")
+
+
+def test_state_waits_no_longer_than_its_window_for_a_server_that_accepts_and_hangs(
+        fake, monkeypatch) -> None:
+    """Each probe once waited up to the 120 s reply timeout: a hung server held a student's
+    program for minutes, twice, before any message."""
+    monkeypatch.setattr(game_server_api, "_RETRY_WINDOW", 1.0)
+    monkeypatch.setattr(game_server_api, "_REPLY_TIMEOUT", TIMEOUT)
+
+    def drop_then_hang(conn: socket.socket, fake: FakeServer) -> None:
+        request = fake.read_request(conn)
+        if b'"type": "join"' in request:
+            conn.sendall(ok(JOINED))
+        elif b'"type": "state"' in request and not fake.done.is_set():
+            fake.done.set()  # the first state is answered, the second dropped
+            conn.sendall(ok({"current": [0], "gameover": False}))
+        elif b'"type": "discover"' in request:
+            fake.go.wait(TIMEOUT)  # accepted, and never a word: a hung server
+        conn.close()
+
+    server = fake(drop_then_hang)
+    api = GameServerAPI(server.host, server.port, "TicTacToe")
+    api.join()
+    api.state()
+    with pytest.raises(GameServerError) as caught:
+        api.state()
+    assert "did not answer again within 1 s (last try: it accepted the connection but did " \
+           "not answer); is the server still running?" in str(caught.value)
+
+
 def test_a_move_is_never_sent_twice(fake) -> None:
     def drop_moves(conn: socket.socket, fake: FakeServer) -> None:
         request = fake.read_request(conn)

@@ -38,6 +38,16 @@ def test_outcome_of_a_winner_a_draw_a_ranking_and_nothing() -> None:
     assert outcome(record(["ann", "bob"], [over(winner=7)]))["kind"] == "none"
 
 
+def test_a_forfeit_decides_first_and_one_that_names_nobody_is_a_draw() -> None:
+    late = over(forfeit={"players": [0], "reason": "clock"}, winner=0)
+    assert outcome(record(["ann", "bob"], [late]))["winners"] == ["bob"]
+    limit = over(forfeit={"players": [], "reason": "the game did not end within 30 moves "
+                          "(the move limit)"})
+    assert outcome(record(["ann", "bob"], [limit] * 2)) == {
+        "kind": "draw", "winners": [],
+        "text": "draw: the game did not end within 30 moves (the move limit)"}
+
+
 def test_a_ranking_decides_before_a_winner_id() -> None:
     both = over(ranking={"Ada": 10, "Bo": 20}, winner=0)
     assert outcome(record(["Ada", "Bo"], [both]))["winners"] == ["Bo"]

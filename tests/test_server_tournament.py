@@ -10,6 +10,7 @@ from typing import Any
 
 from game_server_api import GameServerAPI, GameServerError
 from gameserver.bot import Bot
+from gameserver.results import outcome
 from gameserver.tournament import TournamentSettings
 from gameserver.tournament_store import games_csv, standings_csv
 from tests.serverproc import ServerThread
@@ -228,3 +229,33 @@ def test_participants_may_play_through_push() -> None:
         assert all(text.startswith("framework: tournament pushed is over") for text in
                    told.values()), told
         assert all(len(bot.results) >= 1 for bot in bots)
+
+
+ENDLESS = str(Path(__file__).parent / "data" / "endless_games")
+
+
+def test_a_game_that_never_ends_is_a_draw_at_the_move_limit_and_the_tournament_ends(
+        tmp_path: Path) -> None:
+    """Such a tournament once ended only with a game_clock: without, it ran forever."""
+    for isolate in ("off", "folder"):  # in the server, and in a worker process
+        with ServerThread(games_dirs=[ENDLESS], isolate_games=isolate, store=True,
+                          store_path=str(tmp_path / f"{isolate}.sqlite3")) as server:
+            on_loop(server, lambda hall: hall.create(TournamentSettings(
+                "loop", "Endless", turn_timeout=10, start_with=2, best_of=2, max_moves=30)))
+            bots = [Bot(GameServerAPI("127.0.0.1", server.port, "Endless", "tournament-loop",
+                                      name=name, keep_alive=True),
+                        "Endless", 0, random.Random(name), restarter=False)
+                    for name in ("ann", "bob")]
+            told = run_all(bots)
+            assert all(" is over: " in words for words in told.values()), told
+            games = on_loop(server, lambda hall: hall.tournament("loop").rounds[0][0].games)
+            assert [(g.reason, g.points) for g in games] == [("limit", (0.5, 0.5))] * 2
+            assert [bot.moves for bot in bots] == [30, 30]  # 15 each per game, not one more
+            final = bots[0].results[-1]
+            assert final["count"] == 30 and final["forfeit"]["players"] == []
+            assert "within 30 moves" in final["forfeit"]["reason"]
+            assert server.server is not None and server.server.history is not None
+            wait_until(lambda: len(server.server.history.finished_games("Endless")) == 2,
+                       "the games in the history")
+            for game in server.server.history.finished_games("Endless"):  # draws there too
+                assert outcome(game)["kind"] == "draw", game

@@ -159,11 +159,17 @@ def test_replaying_the_recorded_results_rebuilds_the_same_tournament() -> None:
 @pytest.mark.parametrize("bad, message", [
     ({"name": "no spaces"}, "a tournament name"), ({"format": "knockout"}, "format must"),
     ({"best_of": 0}, "best_of must"), ({"turn_timeout": 0}, "turn_timeout must"),
-    ({"start_with": 1}, "start_with must")])
+    ({"start_with": 1}, "start_with must"), ({"max_moves": -1}, "max_moves must"),
+    ({"max_moves": 0}, "max_moves 0 .* needs a game_clock")])
 def test_settings_that_cannot_work_are_refused(bad: dict[str, object], message: str) -> None:
     values: dict[str, object] = {"name": "cup", "game": "TicTacToe", **bad}
     with pytest.raises(TournamentError, match=message):
         TournamentSettings(**values).check()  # type: ignore[arg-type]
+
+
+def test_every_game_ends_by_a_move_limit_unless_a_game_clock_ends_it() -> None:
+    assert TournamentSettings("cup", "Nim").max_moves == 1000
+    TournamentSettings("cup", "Nim", max_moves=0, game_clock=60).check()
 
 
 def test_the_final_words_name_the_place() -> None:

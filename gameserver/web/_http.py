@@ -31,6 +31,10 @@ What keeps it from stalling or starving (issue 14):
   dropped (the browser reconnects and gets the current state). A stream
   whose client closes its side is ended at once (its ``run`` is
   cancelled), so a waiting request it carries is given up without delay.
+  One event can therefore never be larger than ``STREAM_BUFFER_MAX``:
+  the application checks ``fits`` and sends something smaller instead
+  (``_streams``, ``_play``), because a dropped stream's browser reconnects
+  and would be sent the same event again, forever.
 
 Everything runs on the loop: nothing here blocks, and the application's
 handlers must not either (see ``dashboard.py``).
@@ -163,10 +167,21 @@ class EventStream:
         self._writer = writer
         self._last_write = time.monotonic()
 
+    @staticmethod
+    def fits(data: bytes) -> bool:
+        """Whether ``data`` is small enough to be sent as one event."""
+        return len(data) <= STREAM_BUFFER_MAX
+
     def send(self, data: bytes) -> bool:
         writer = self._writer
         if self.dropped or writer is None or writer.is_closing():
             self.dropped = True
+            return False
+        if not self.fits(data):  # the application's mistake: see fits
+            log.warning("dashboard: an event of %d bytes is larger than a stream carries "
+                        "(%d); the stream ends", len(data), STREAM_BUFFER_MAX)
+            self.dropped = True
+            writer.transport.abort()
             return False
         if writer.transport.get_write_buffer_size() + len(data) > STREAM_BUFFER_MAX:
             log.info("dashboard: dropped an event stream whose client does not read")

@@ -47,6 +47,7 @@ from urllib.parse import quote, urlsplit
 
 from ..protocol import ProtocolError
 from ..waits import Wait
+from . import _http
 from ._auth import OPERATOR, Throttle
 from ._bots import Bots
 from ._carrier import ask, decode, is_ok, reply_of, settle
@@ -66,6 +67,20 @@ HEADER = "x-gameserver-play"  # a custom header: a page elsewhere cannot send it
 def event(name: str, data: bytes) -> bytes:
     """One server-sent event; ``data`` is JSON (which never holds a raw line break)."""
     return b"event: " + name.encode() + b"\ndata: " + data + b"\n\n"
+
+
+def reply_event(name: str, reply: bytes) -> bytes:
+    """A reply as the event ``name``; or, if too large for one, ``too_large`` saying so.
+
+    A state over ``STREAM_BUFFER_MAX`` (512 KiB) would get the stream
+    dropped, and the page, reconnecting, would be sent it again forever; the
+    note (``{"bytes", "max"}``) lets the page say why it shows nothing.
+    """
+    message = event(name, reply)
+    if EventStream.fits(message):
+        return message
+    return event("too_large", json.dumps({"bytes": len(reply),
+                                          "max": _http.STREAM_BUFFER_MAX}).encode())
 
 
 def check_same_origin(request: Request) -> None:
@@ -232,9 +247,15 @@ class Play:
                 handle = self.source.session((game, token))
                 if (isinstance(outcome, Wait) and not outcome.woken and handle is not None
                         and not self.source.summary(handle)["full"]):  # waits for players
-                    bots_started = self._first_joiner(stream, game, token, handle, client,
-                                                      invite is None and players is not None,
-                                                      bots)
+                    try:
+                        bots_started = self._first_joiner(
+                            stream, game, token, handle, client,
+                            invite is None and players is not None, bots, level == OPERATOR)
+                    except HTTPError as err:  # too many invite links: the session ends
+                        outcome.cancel()
+                        stream.send(event("refused", json.dumps(
+                            {"status": "error", "message": f"framework: {err}"}).encode()))
+                        return
                     reply = await self._waiting(stream, game, token, outcome)
                 else:  # seated at once, or an auto session (whose token comes with the seat)
                     reply = await settle(self.source, outcome)
@@ -259,19 +280,27 @@ class Play:
         return EventStream(run)
 
     def _first_joiner(self, stream: EventStream, game: str, token: str, handle: Any,
-                      client: str, creating: bool, bots: int) -> list[asyncio.Task[None]]:
-        """Send the first ``waiting`` event; the session's creator also gets invites and bots."""
+                      client: str, creating: bool, bots: int,
+                      operator: bool) -> list[asyncio.Task[None]]:
+        """Send the first ``waiting`` event; the session's creator also gets invites and bots.
+
+        Raises:
+            HTTPError: the invite links this session needs are more than its
+                creator's address, or the server, may hold (``Invites.make``).
+        """
         summary = self.source.summary(handle)
         names = [p["name"] for p in summary["players"]]
         info: dict[str, Any] = {"game": game, "session": token, "size": summary["size"],
                                 "joined": len(names), "names": names}
         tasks: list[asyncio.Task[None]] = []
         if creating and len(names) == 1:  # it started the session
-            tasks = self.bots.start(game, token, client, names, bots)
             free = summary["size"] - 1 - bots
+            secrets_ = self.invites.make(game, token, handle, free,
+                                         "" if operator else client)  # HTTPError: too many
+            tasks = self.bots.start(game, token, client, names, bots)
             info["invites"] = [
                 f"/play/{quote(game, safe='')}/{quote(token, safe='')}#invite={secret}"
-                for secret in self.invites.make(game, token, handle, free)]
+                for secret in secrets_]
             info["bots"] = len(tasks)
         stream.send(event("waiting", json.dumps(info).encode()))
         return tasks
@@ -333,7 +362,7 @@ class Play:
 
             try:
                 if seat.last is not None and not (introduce() and stream.send(
-                        event("state", seat.last))):
+                        reply_event("state", seat.last))):
                     return
                 while not self._stopping():
                     asking = asyncio.ensure_future(ask(self.source, fields, client))
@@ -353,7 +382,7 @@ class Play:
                         self.seats.remember(seat, reply)
                         if not introduced and not introduce():
                             return
-                    if not stream.send(event("state" if ok else "refused", reply)) or not ok:
+                    if not stream.send(reply_event("state" if ok else "refused", reply)) or not ok:
                         return
             finally:
                 self.seats.release(seat, stream)

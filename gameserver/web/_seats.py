@@ -1,7 +1,12 @@
 """What the play endpoints remember: invite links, and each browser seat's last state.
 
 Both are in memory only and bounded. ``Invites``: a link seats one player
-once, in the session it was made for. ``Seats``: one stream per seat, and
+once, in the session it was made for; at most ``INVITES_MAX`` links are
+open at once, and at most ``INVITES_PER_ADDRESS`` of them made for one
+address (the operator's excepted). A session that would go beyond either is
+refused with a message saying why, instead of pushing out other people's
+links (which once let one visitor use up the 10,000 links and lock everyone
+else out). ``Seats``: one stream per seat, and
 the last reply each seat was sent, so that its next stream (a reload, a
 reconnect) shows the current state at once. ``_play`` explains why.
 """
@@ -12,13 +17,15 @@ import asyncio
 import hashlib
 import secrets
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from ._http import EventStream, HTTPError
 from .source import DashboardSource
 
-INVITES_MAX = 10_000  # invite links kept at most (the oldest go first)
+INVITES_MAX = 10_000  # open invite links kept at most
+INVITES_PER_ADDRESS = 200  # open invite links made for one address, at most
 SEATS_MAX = 10_000  # seats whose last reply is remembered, at most ...
 SEATS_BYTES_MAX = 32 * 1024 * 1024  # ... and the bytes of those replies
 REPLACED = b"event: replaced\ndata: {}\n\n"  # to a seat's stream when another takes over
@@ -34,6 +41,7 @@ class Invite:
     game: str
     token: str
     handle: Any  # the session it was made for: a new session of the same name is another
+    owner: str = ""  # the address of the visitor who started the session ("": the operator)
     state: str = "open"  # open -> held (its holder waits to be seated) -> spent
 
 
@@ -47,36 +55,83 @@ class Invites:
     the holder leaves before that it is *open* again.
     """
 
-    def __init__(self, source: DashboardSource, limit: int = INVITES_MAX) -> None:
+    def __init__(self, source: DashboardSource, limit: int = INVITES_MAX,
+                 per_address: int = INVITES_PER_ADDRESS) -> None:
         self._source = source
         self.limit = limit
+        self.per_address = per_address
         self._invites: OrderedDict[bytes, Invite] = OrderedDict()
+        self._owned: dict[str, set[bytes]] = {}  # address -> the links kept made for it
 
     @staticmethod
     def _digest(secret: str) -> bytes:
         return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
 
-    def make(self, game: str, token: str, handle: Any, count: int) -> list[str]:
-        """``count`` new links' secrets for ``game``/``token``."""
+    def make(self, game: str, token: str, handle: Any, count: int,
+             owner: str = "") -> list[str]:
+        """``count`` new links' secrets for ``game``/``token``, started from ``owner``.
+
+        ``owner`` "" (the operator) has no cap of its own. Before refusing,
+        the links nobody can use any more are forgotten (``_forget``).
+
+        Raises:
+            HTTPError: 429 if ``owner`` would hold more than ``per_address``
+                open links, 503 if the server would hold more than ``limit``.
+        """
+        if count <= 0:
+            return []
+        if owner and len(self._owned.get(owner, ())) + count > self.per_address:
+            self._forget(self._owned[owner], full_too=True)
+            if len(self._owned.get(owner, ())) + count > self.per_address:
+                raise HTTPError(
+                    429, f"your address holds {len(self._owned[owner])} open invite links "
+                         f"(at most {self.per_address}, for the sessions started from it that "
+                         "still wait for players): close some of those pages or let their "
+                         "players join, then start this one again")
+        if len(self._invites) + count > self.limit:
+            self._forget(list(self._invites), full_too=False)
+            if len(self._invites) + count > self.limit:
+                raise HTTPError(
+                    503, f"this server holds {len(self._invites)} open invite links, as many "
+                         f"as it keeps ({self.limit}): try again in a few minutes, when some "
+                         "sessions have filled or ended")
         made = []
         for _ in range(count):
             secret = secrets.token_urlsafe(16)  # 128 bits
-            self._invites[self._digest(secret)] = Invite(game, token, handle)
+            digest = self._digest(secret)
+            self._invites[digest] = Invite(game, token, handle, owner)
+            if owner:
+                self._owned.setdefault(owner, set()).add(digest)
             made.append(secret)
-        if len(self._invites) > self.limit:
-            self._forget_ended()
-        while len(self._invites) > self.limit:
-            self._invites.popitem(last=False)
         return made
 
     def _live(self, invite: Invite) -> bool:
         handle = self._source.session((invite.game, invite.token))
         return handle is invite.handle and self._source.mark(handle) is not None
 
-    def _forget_ended(self) -> None:
-        for digest, invite in list(self._invites.items()):
-            if invite.state == "spent" or not self._live(invite):
+    def _forget(self, digests: Iterable[bytes], full_too: bool) -> None:
+        """Forget those of ``digests`` nobody can use: spent, or their session ended.
+
+        ``full_too``: also the open ones of a session that is full (this asks
+        the session's summary, once per session: done for one address's
+        links only, at most ``per_address`` of them and one session's).
+        """
+        full: dict[int, bool] = {}
+        for digest in list(digests):
+            invite = self._invites[digest]
+            dead = invite.state == "spent" or not self._live(invite)
+            if not dead and full_too and invite.state == "open":
+                key = id(invite.handle)
+                if key not in full:
+                    full[key] = bool(self._source.summary(invite.handle)["full"])
+                dead = full[key]
+            if dead:
                 del self._invites[digest]
+                if invite.owner:
+                    owned = self._owned[invite.owner]
+                    owned.discard(digest)
+                    if not owned:
+                        del self._owned[invite.owner]
 
     def take(self, secret: str) -> Invite:
         """Hold the invite ``secret`` for a join; ``release`` or ``spend`` it after.

@@ -14,6 +14,14 @@ costs nothing more.
   every ``TICK`` seconds (a dictionary look-up each) and wakes the streams
   of the sessions that changed. What a stream sends is built once per
   change and shared by every page showing the same view (``ViewCache``).
+
+One event is at most ``_http.STREAM_BUFFER_MAX`` bytes (512 KiB, what a
+stream's client may leave unread). A larger one would get its stream
+dropped, and the browser, reconnecting, would be sent it again: a reconnect
+every 2 seconds, forever. So a view too large for its event is sent as a
+note instead (``too_large``: its size, the limit, and the address of the
+same data as one plain JSON reply, not live), and a lobby page too large
+is cut to fewer sessions (halved until it fits; its ``limit`` says how many).
 """
 
 from __future__ import annotations
@@ -25,9 +33,11 @@ from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
+from . import _http
 from ._http import EventStream
-from ._lobby import LobbyIndex, with_now
+from ._lobby import LobbyIndex, Page, with_now
 from .source import DashboardSource, SessionKey
 
 TICK = 0.1  # seconds between two looks at the watched sessions' marks
@@ -129,10 +139,48 @@ class ViewCache:
         data = self._build(key, player, operator)
         self.built += 1
         event = encode(data) if data is not None else None
+        if data is not None and event is not None and not EventStream.fits(event.message):
+            event = too_large(data, key, player, len(event.message))
         if len(self._events) >= VIEW_CACHE:
             self._events.pop(next(iter(self._events)))
         self._events[cache_key] = (mark, now, event)
         return event
+
+
+def too_large(data: dict[str, Any], key: SessionKey, player: int | None,
+              size: int) -> Event:
+    """The event sent instead of a session's view of ``size`` bytes, too large for one.
+
+    It keeps the summary (who plays, whose turn, moves) and says where the
+    whole view is: ``/api/sessions/G/T?player=N``, one plain reply. Should
+    even the summary not fit, only the note is sent.
+    """
+    url = f"/api/sessions/{quote(key[0], safe='')}/{quote(key[1], safe='')}"
+    note = {"bytes": size, "max": _http.STREAM_BUFFER_MAX,
+            "url": url if player is None else f"{url}?player={player}"}
+    trimmed = {k: v for k, v in data.items() if k not in ("view", "views")}
+    trimmed["too_large"] = note
+    if player is not None:
+        trimmed["view"] = None
+    event = encode(trimmed)
+    if EventStream.fits(event.message):
+        return event
+    return encode({"now": data.get("now"), "too_large": note})
+
+
+PAGE_FRAME = 64  # bytes an event adds to a lobby page's body: "data: ", "now", the ends
+
+
+def fitting_page(index: LobbyIndex, q: str, offset: int, limit: int) -> Page:
+    """The lobby page, with fewer sessions if it is too large for one event.
+
+    Its body is JSON with only ASCII characters, so its length is its size.
+    """
+    while True:
+        page = index.page(q, offset, limit)
+        if len(page.body) + PAGE_FRAME <= _http.STREAM_BUFFER_MAX or limit <= 1:
+            return page
+        limit //= 2
 
 
 class Streams:
@@ -155,7 +203,7 @@ class Streams:
                 sent = 0.0
                 while not self._stopping():
                     generation = self.index.generation
-                    page = self.index.page(q, offset, limit)
+                    page = fitting_page(self.index, q, offset, limit)
                     now = time.monotonic()
                     # Activity alone (last request times) is sent every STREAM_REFRESH.
                     if page.compared != last or (now - sent >= STREAM_REFRESH

@@ -43,7 +43,7 @@ from .source import DashboardSource
 RATING_GAMES = 5000  # newest finished games the ratings are computed from
 SETTING_KEYS = {"name": str, "game": str, "format": str, "best_of": int, "rounds": int,
                 "turn_timeout": float, "game_clock": float, "start_with": int,
-                "max_participants": int}
+                "max_participants": int, "max_moves": int}
 ACTIONS = ("start", "cancel", "delete")
 
 

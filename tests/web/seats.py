@@ -65,9 +65,10 @@ class Stream:
     """An event stream from a POST (what play.js reads with fetch), read event by event."""
 
     def __init__(self, port: int, path: str, body: Any,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, source: str = "127.0.0.1") -> None:
         OPEN.append(self)
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=WAIT)
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=WAIT,
+                                               source_address=(source, 0))
         self.conn.request("POST", path, json.dumps(body), {**PLAY_HEADERS, **(headers or {})})
         self.reply = self.conn.getresponse()
         self.status = self.reply.status

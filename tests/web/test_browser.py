@@ -252,6 +252,21 @@ def test_game_errors_show_as_an_error_box_and_custom_renderers_draw(
     expect(page.locator('.coin[data-coin="tails"]')).to_be_visible()
 
 
+def test_a_view_too_large_for_a_live_page_is_a_note_with_a_link_and_the_page_stays_live(
+        server: ServerThread, page: Any) -> None:
+    """Such a view once dropped the page's stream: "reconnecting…" every 2 s, forever."""
+    (client,) = play.seat(server, "BigView", "huge-1", ["ann"])
+    client.move(size=600_000)
+    page.goto(url(server, "/session/BigView/huge-1"))
+    note = page.locator("#board .notice")
+    expect(note).to_contain_text("Too large to show live")
+    expect(note).to_contain_text("more than a live page is sent at once (512 KiB)")
+    expect(note.locator("a")).to_have_attribute("href", "/api/sessions/BigView/huge-1?player=0")
+    expect(page.locator(".live")).to_have_attribute("data-state", "live")
+    client.move(size=5)
+    expect(page.locator("#board .json-tree")).to_contain_text("xxxxx")
+
+
 # ---------------------------------------------------------------- history and replay
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import random
 import re
+import subprocess
+import sys
 import threading
 import urllib.error
 import urllib.request
@@ -174,3 +176,38 @@ def test_only_the_operator_creates_and_only_as_the_dashboard_does() -> None:
             200, '{"name":"cup","state":"cancelled"}')
     finally:
         web.stop()
+
+
+def test_deleting_a_tournament_says_its_games_stay_rated_and_changes_no_rating(
+        tmp_path: Path, page: Any) -> None:  # noqa: F811
+    """Deleting one once took its games out of the ratings: everyone's rating changed."""
+    token = "operator-token-for-tests-456"
+    store = str(tmp_path / "store.sqlite3")
+    operator = {"Authorization": f"Bearer {token}"}
+    web = play.web_server(web_token=token, store=True, store_path=store)
+    try:
+        create(web, name="cup", game="TicTacToe", turn_timeout=10, start_with=3)
+        take_part(web, "cup", ["ann", "bob", "cat"])
+        before = play.get_json(web, "/api/ratings", operator)["ratings"]
+        assert sum(row["games"] for row in before["TicTacToe"]) == 6  # 3 games, 2 players each
+        page.goto(url(web, f"/tournament/cup?token={token}"))
+        expect(page.locator("#delete-hint")).to_contain_text("keeps its games")
+        asked: list[str] = []
+        page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+        page.locator("[data-action=delete]").click()
+        expect(page).to_have_url(re.compile(r"/tournaments$"))
+        assert "keep counting in the ratings" in asked[0]
+        assert play.get_json(web, "/api/tournaments", operator)["tournaments"] == []
+        assert play.get_json(web, "/api/ratings", operator)["ratings"] == before
+    finally:
+        page.goto("about:blank")  # its refreshes would fail once the server stops
+        web.stop()
+    again = play.web_server(web_token=token, store=True, store_path=store)  # a restart
+    try:
+        assert play.get_json(again, "/api/ratings", operator)["ratings"] == before
+    finally:
+        again.stop()
+    command = subprocess.run([sys.executable, "-m", "gameserver", "ratings", "--store-path",
+                              store], capture_output=True, text=True, timeout=WAIT, check=True)
+    assert [line.split()[1] for line in command.stdout.splitlines()[2:]] == [
+        row["name"] for row in before["TicTacToe"]]  # the command counts them too

@@ -19,7 +19,8 @@ from gameserver.game import AbstractGame
 from gameserver.web import _http
 from tests.serverproc import ServerThread
 from tests.web import play
-from tests.web.test_endpoints import EventStream, error_of, fetch
+from tests.web.seats import WebSeat
+from tests.web.test_endpoints import GAMES, EventStream, error_of, fetch
 
 PAGES = 10  # live pages open at once
 
@@ -158,6 +159,76 @@ def test_a_stream_whose_client_does_not_read_is_dropped(
     finally:
         sock.close()
     assert fetch(server, "/api/sessions?limit=1")[0] == 200
+
+
+# ---------------------------------------------------------------- events too large for a stream
+
+
+@pytest.fixture
+def big() -> Iterator[ServerThread]:
+    """A server with BigView, whose view is as large as its player asks."""
+    running = play.web_server(games_dirs=[str(GAMES)])
+    yield running
+    running.stop()
+
+
+TOO_LARGE = 600_000  # bytes of view: more than the 512 KiB one event may be
+
+
+def fetched(stream: EventStream) -> Any:
+    """The next event whose view is known (a worker's game: fetched after each change)."""
+    while True:
+        _, data = stream.next()
+        if "not known yet" not in str((data.get("view") or {}).get("error")):
+            return data
+
+
+def test_a_view_too_large_for_one_event_is_a_note_with_a_link_not_a_dropped_stream(
+        big: ServerThread) -> None:
+    """Such a view once got its stream dropped: the page reconnected every 2 s, forever."""
+    (client,) = play.seat(big, "BigView", "big-1", ["ann"])
+    client.move(size=TOO_LARGE)
+    stream = EventStream(big, "/api/sessions/BigView/big-1/events?player=0")
+    try:
+        data = fetched(stream)
+        note = data["too_large"]
+        assert note["bytes"] > TOO_LARGE and note["max"] == _http.STREAM_BUFFER_MAX
+        assert data["view"] is None and data["summary"]["players"][0]["name"] == "ann"
+        assert note["url"] == "/api/sessions/BigView/big-1?player=0"
+        assert len(play.get_json(big, note["url"])["view"]["filler"]) == TOO_LARGE
+        client.move(size=10)  # the same stream goes on: smaller again, the view is sent
+        data = fetched(stream)
+        assert data["view"]["filler"] == "x" * 10 and "too_large" not in data
+    finally:
+        stream.close()
+
+
+def test_a_players_state_too_large_for_one_event_says_so_on_the_play_stream(
+        big: ServerThread) -> None:
+    seat = WebSeat(play.dashboard_port(big), "BigView").join(players=1, name="ann")
+    try:
+        seat.state()
+        assert seat.move(size=TOO_LARGE)["status"] == "ok"
+        name, data = seat.states().next()
+        assert name == "too_large", (name, str(data)[:200])
+        assert data["bytes"] > TOO_LARGE and data["max"] == _http.STREAM_BUFFER_MAX
+        assert seat.move(size=3)["status"] == "ok"  # the stream still runs
+        assert seat.state()["filler"] == "xxx"
+    finally:
+        seat.close()
+
+
+def test_a_lobby_page_too_large_for_one_event_is_trimmed(
+        server: ServerThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_http, "STREAM_BUFFER_MAX", 16 * 1024)
+    for n in range(60):
+        play.seat(server, "Echo", f"long-{n}", [f"pläyer {n} " + "x" * 80])
+    stream = EventStream(server, "/api/events?limit=500")
+    try:
+        _, data = stream.next()
+        assert data["matched"] == 60 and 0 < len(data["sessions"]) == data["limit"] < 60
+    finally:
+        stream.close()
 
 
 # ---------------------------------------------------------------- work per change

@@ -111,21 +111,36 @@ def test_an_invite_is_for_its_session_only_not_a_new_one_of_the_same_name(source
     assert ended.value.status == 410 and "ended" in str(ended.value)
 
 
-def test_invites_are_bounded_and_forget_ended_sessions_first(source: Any) -> None:
-    invites = Invites(source, limit=4)
+def test_invites_are_bounded_per_address_and_in_all_and_never_push_out_others(
+        source: Any) -> None:
+    """One address's sessions once pushed out the oldest links, everyone's."""
+    invites = Invites(source, limit=4, per_address=3)
     handle, _ = started(source, "TicTacToe", "t")
-    old = invites.make("TicTacToe", "t", handle, 3)
-    invites.spend(invites.take(old[0]))
-    newer = invites.make("TicTacToe", "t", handle, 2)  # 5 > 4: the spent one goes
-    assert len(invites._invites) == 4
-    with pytest.raises(HTTPError):
-        invites.take(old[0])
-    more = invites.make("TicTacToe", "t", handle, 3)  # then the oldest
-    assert len(invites._invites) == 4
-    invites.take(more[-1])
-    with pytest.raises(HTTPError):
-        invites.take(old[1])
-    assert newer
+    mine = invites.make("TicTacToe", "t", handle, 3, "1.1.1.1")
+    with pytest.raises(HTTPError) as over:  # its address holds as many as it may
+        invites.make("TicTacToe", "t", handle, 1, "1.1.1.1")
+    assert over.value.status == 429 and "your address holds 3 open" in str(over.value)
+    theirs = invites.make("TicTacToe", "t", handle, 1, "2.2.2.2")
+    with pytest.raises(HTTPError) as full:  # the server holds as many as it keeps
+        invites.make("TicTacToe", "t", handle, 1, "3.3.3.3")
+    assert full.value.status == 503 and "holds 4 open invite links" in str(full.value)
+    assert invites.take(theirs[0]) and invites.take(mine[0])  # nobody's link was pushed out
+    invites.spend(invites.take(mine[1]))  # a spent link is forgotten when room is needed
+    assert len(invites.make("TicTacToe", "t", handle, 1, "")) == 1  # the operator's
+
+
+def test_invites_of_sessions_ended_or_full_are_forgotten_when_room_is_needed(
+        source: Any) -> None:
+    invites = Invites(source, limit=3, per_address=2)
+    handle, first_joiner = started(source, "TicTacToe", "t")
+    invites.make("TicTacToe", "t", handle, 2, "1.1.1.1")
+    first_joiner.cancel()  # the session ends
+    handle, _ = started(source, "TicTacToe", "u")
+    invites.make("TicTacToe", "u", handle, 2, "1.1.1.1")  # the ended session's go
+    source.handle(decode(join("TicTacToe", "u", None, "bob")), "5.6.7.8")  # now full
+    assert invites.make("TicTacToe", "u", handle, 2, "1.1.1.1")  # the full session's go
+    with pytest.raises(HTTPError):  # the server's cap does not look for full sessions
+        invites.make("TicTacToe", "u", handle, 2, "2.2.2.2")
 
 
 # ---------------------------------------------------------------- seats

@@ -29,6 +29,7 @@ from tests.web.chromium import require
 sync_api = require()  # skips this module without Chromium or Playwright (not under CI)
 expect = sync_api.expect
 
+GAMES = Path(__file__).with_name("games")
 MOVES_MAX = 400  # actions in one game at most: only so a broken test ends
 
 
@@ -440,6 +441,26 @@ def test_games_without_a_renderer_play_through_buttons_or_the_form(
         expect(ann.status()).to_have_text("Game over: you win!")
         expect(ann.page.locator("#board .json-tree")).to_contain_text("solved")
     finally:
+        ann.close()
+        server.stop()
+
+
+def test_a_state_too_large_for_the_page_says_so_and_the_page_stays_live(
+        browser: Any) -> None:
+    """Such a state once dropped the page's stream: "reconnecting…", again and again."""
+    server = play.web_server(games_dirs=[str(GAMES)])
+    ann = Player(browser, f"http://127.0.0.1:{play.dashboard_port(server)}")
+    try:
+        ann.start("BigView", 1, "ann")  # no renderer, no legal moves: the form, open
+        ann.page.fill("#move-text", "size = 600000")
+        ann.page.locator(".move-form button").click()
+        expect(ann.page.locator("#play-message")).to_have_text(
+            "What you see of this game is 587 KiB, more than the browser page is sent at "
+            "once (512 KiB), so it cannot be shown here. Play this game with a program "
+            "(game_server_api.py) instead.")
+        expect(ann.page.locator(".live")).to_have_attribute("data-state", "live")
+    finally:
+        ann.page.goto("about:blank")
         ann.close()
         server.stop()
 

@@ -277,6 +277,44 @@ def test_web_play_open_lets_anyone_start_and_off_lets_nobody_play() -> None:
         off.stop()
 
 
+def test_one_address_cannot_use_up_the_invite_links_of_an_open_server() -> None:
+    """With web_play=open, one visitor's sessions once pushed out everyone's links."""
+    open_server = started(web_token=TOKEN, web_play="open")
+    try:
+        port = port_of(open_server)
+        invites = open_server.server.dashboard.play.invites  # type: ignore[union-attr]
+        invites.limit, invites.per_address = 5, 3  # (10,000 and 200 on a real server)
+
+        def start(source: str, session: str, players: int) -> tuple[Stream, str, Any]:
+            stream = Stream(port, "/api/play/join", {"game": "Chat", "session": session,
+                                                     "players": players, "name": "x"},
+                            source=source)
+            name, data = stream.next()
+            return stream, name, data
+
+        first, name, data = start("127.0.0.2", "a-1", 4)  # 3 links: all its address may hold
+        assert name == "waiting" and len(data["invites"]) == 3
+        second, name, data = start("127.0.0.2", "a-2", 2)
+        assert name == "refused" and "your address holds 3 open invite links" in data["message"]
+        assert second.next() == ("eof", None)
+        play.wait_until(lambda: session_of(open_server, "Chat", "a-2") is None,
+                        "the refused session to end")
+        other, name, theirs = start("127.0.0.3", "b-1", 3)  # another address: 2 links
+        assert name == "waiting" and len(theirs["invites"]) == 2
+        third, name, data = start("127.0.0.4", "c-1", 2)  # the server's 5 are all open
+        assert name == "refused" and "this server holds 5 open invite links" in data["message"]
+        friend = WebSeat(port, "Chat")  # the others' links were left alone: they work
+        friend.start_join(invite=invite_secret(theirs["invites"][0]), name="bob")
+        assert friend.first_waiting()["joined"] == 2
+        first.close()  # its creator leaves: the session and its links end
+        play.wait_until(lambda: session_of(open_server, "Chat", "a-1") is None,
+                        "the first session to end")
+        _, name, data = start("127.0.0.2", "a-3", 2)  # room again
+        assert name == "waiting" and len(data["invites"]) == 1
+    finally:
+        open_server.stop()
+
+
 def test_the_open_sessions_are_those_waiting_for_players(server: ServerThread) -> None:
     creator = WebSeat(port_of(server), "ConnectFour")
     creator.start_join(session="web-open", players=2, name="ann")

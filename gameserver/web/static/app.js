@@ -385,9 +385,23 @@
         h("a", { href: "/history", text: "Finished games are in the history." }), " ", h("a", { href: "/", text: "Back to the lobby." })));
     }
 
+    /** A view too large for the live page (``too_large``): where it is, not live. */
+    function tooLarge(note) {
+      return notice("info", h("strong", { text: "Too large to show live. " }),
+        `This view is ${GD.bytesText(note.bytes)}, more than a live page is sent at once (${GD.bytesText(note.max)}), so it is not shown here. `,
+        h("a", { href: note.url, text: "Open it as JSON" }), " (as it is now; reload that page to see it again).");
+    }
+
     function show(data) {
       syncClock(data.now);
       const s = data.summary;
+      if (!s) { // even the summary was too large: only the note
+        board.replaceChildren(tooLarge(data.too_large));
+        status.replaceChildren();
+        raw.replaceChildren();
+        lastView = null;
+        return;
+      }
       const ctx = context(game, s.players, player);
       const playersText = JSON.stringify(s.players);
       if (playersText !== lastPlayers) {
@@ -399,10 +413,10 @@
           : notice("info", "Nobody has joined yet."));
       }
       const view = data.view;
-      const viewText = JSON.stringify(view) + String(data.hidden);
+      const viewText = JSON.stringify(view) + String(data.hidden) + JSON.stringify(data.too_large);
       const line = s.waiting_for_players
         ? notice("waiting", `Waiting for players: ${s.players.length} of ${s.size} have joined.`)
-        : s.error ? GD.errorBox(s.error) : statusLine(data.hidden ? { current: s.current, gameover: s.gameover } : view, ctx);
+        : s.error ? GD.errorBox(s.error) : statusLine(data.hidden || data.too_large ? { current: s.current, gameover: s.gameover } : view, ctx);
       if (line.textContent !== status.textContent || !status.firstChild) status.replaceChildren(line); // announced once
       if (viewText !== lastView) {
         lastView = viewText;
@@ -411,6 +425,10 @@
             `${game} has hidden information: while a game runs, spectators see only who plays, whose turn it is and how many moves were made, never what a player sees. `,
             "The operator (with the dashboard's access token) sees every view; once the game is over, its replay in the history shows it move by move."));
           board.dataset.hidden = "true";
+          raw.replaceChildren(GD.jsonTree(s));
+        } else if (data.too_large) {
+          delete board.dataset.hidden;
+          board.replaceChildren(tooLarge(data.too_large));
           raw.replaceChildren(GD.jsonTree(s));
         } else if (view === null) {
           delete board.dataset.hidden;

@@ -81,13 +81,14 @@
     const format = h("select", { name: "format" }, h("option", { value: "round-robin", text: "round robin" }), h("option", { value: "swiss", text: "Swiss" }));
     const number = (key, value, min, step) => h("input", { name: key, type: "number", value, min, step: step || 1 });
     const inputs = { best_of: number("best_of", 1, 1), rounds: number("rounds", 0, 0), turn_timeout: number("turn_timeout", 10, 0.1, 0.1),
-      game_clock: number("game_clock", 0, 0, 0.1), start_with: number("start_with", 0, 0) };
+      game_clock: number("game_clock", 0, 0, 0.1), max_moves: number("max_moves", 1000, 0), start_with: number("start_with", 0, 0) };
     const result = h("div", { role: "status" });
     const form = h("form", { id: "create-tournament", class: "create" },
       h("h2", { text: "New tournament" }),
       field("Name", name), field("Game", game), field("Format", format),
       field("Games per match (best of)", inputs.best_of), field("Swiss rounds (0: enough to find a winner)", inputs.rounds),
       field("Seconds per move", inputs.turn_timeout), field("Chess clock, seconds per game (0: none)", inputs.game_clock),
+      field("Moves after which a game is a draw (0: no limit, needs a chess clock)", inputs.max_moves),
       field("Start once this many have registered (0: I start it)", inputs.start_with),
       h("p", {}, h("button", { type: "submit", text: "Create" })), result);
     form.addEventListener("submit", async (e) => {
@@ -136,7 +137,7 @@
       h("h1", {}, "Tournament ", h("span", { class: "token", text: name })),
       h("span", { class: "badge " + data.state, id: "tournament-state", text: data.state }));
     const facts = h("p", { class: "facts", text: `${s.game} · ${s.format === "swiss" ? "Swiss" : "round robin"} · best of ${s.best_of} · ${s.turn_timeout} s per move` +
-      (s.game_clock ? ` · ${s.game_clock} s per game` : "") + (data.planned_rounds ? ` · ${data.rounds.length} of ${data.planned_rounds} rounds` : "") });
+      (s.game_clock ? ` · ${s.game_clock} s per game` : "") + (s.max_moves ? ` · a draw after ${s.max_moves} moves` : "") + (data.planned_rounds ? ` · ${data.rounds.length} of ${data.planned_rounds} rounds` : "") });
     const join = h("details", { class: "how-to-join" }, h("summary", { text: "How to take part" }),
       h("pre", { text: `api = GameServerAPI(SERVER, 4711, '${s.game}', session='tournament-${name}', name='YOUR_NAME#PASSWORD')\n` +
         "while True:\n    my_id = api.join()      # waits for your next game; an error says the tournament is over\n" +
@@ -161,7 +162,9 @@
     const button = (action, label, enabled) => {
       const b = h("button", { type: "button", "data-action": action, text: label, disabled: !enabled });
       b.addEventListener("click", async () => {
-        if (action !== "start" && !window.confirm(`${label} tournament ${name}?`)) return;
+        const words = { cancel: `Cancel tournament ${name}? Its running games count for nothing.`,
+          delete: `Delete tournament ${name}? Its standings and rounds are gone. Its games stay in the history and keep counting in the ratings: deleting it changes nobody's rating.` };
+        if (action !== "start" && !window.confirm(words[action])) return;
         try {
           await post(`/api/tournaments/${enc(name)}/${action}`);
           if (action === "delete") location.href = "/tournaments"; else refresh();
@@ -174,6 +177,7 @@
     const over = data.state === "finished" || data.state === "cancelled";
     bar.append(" · ", button("start", "Start", data.state === "registering"), " ",
       button("cancel", "Cancel", !over), " ", button("delete", "Delete", over), " ", result);
+    if (over) bar.append(h("span", { class: "hint", id: "delete-hint", text: " Deleting it keeps its games in the history and in the ratings." }));
     return bar;
   }
 
@@ -212,7 +216,7 @@
       const items = matches.map((m) => {
         if (m.names[1] === null) return h("li", { text: `${m.names[0]}: bye` });
         const games = m.games.map((g, n) => {
-          const text = `${n + 1}: ${g.seats[0]} ${points(g.points[0])}–${points(g.points[1])} ${g.seats[1]}` + (g.reason === "played" ? "" : ` (${g.reason === "timeout" ? "on time" : g.reason})`);
+          const text = `${n + 1}: ${g.seats[0]} ${points(g.points[0])}–${points(g.points[1])} ${g.seats[1]}` + (g.reason === "played" ? "" : ` (${g.reason === "timeout" ? "on time" : g.reason === "limit" ? "move limit" : g.reason})`);
           return h("li", {}, g.history_id ? h("a", { href: `/replay/${g.history_id}`, text: text }) : text);
         });
         if (m.running) {

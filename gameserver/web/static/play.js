@@ -406,6 +406,7 @@
       let busy = false;
       let controller = null;
       let stopped = false;
+      let tooLarge = false; // the last state was too large to be sent
       let delay = 1000;
       const memory = {};
       pre.replaceChildren();
@@ -427,7 +428,15 @@
             setBadge("live", "live");
             delay = 1000;
             if (name === "session") { players = data.players; if (state) show(state); }
-            else if (name === "state") show(data.data);
+            else if (name === "state") { if (tooLarge) say(""); tooLarge = false; show(data.data); }
+            else if (name === "too_large") { // the state would not fit in one event
+              state = null;
+              tooLarge = true;
+              board.replaceChildren();
+              controls.replaceChildren();
+              status.textContent = "";
+              say(`What you see of this game is ${GD.bytesText(data.bytes)}, more than the browser page is sent at once (${GD.bytesText(data.max)}), so it cannot be shown here. Play this game with a program (game_server_api.py) instead.`, "bad");
+            }
             else if (name === "replaced") { end = "replaced"; return false; }
             else if (name === "refused") {
               if (GONE.test(String(data.message))) { end = "gone"; say(`This seat is gone: ${messageText(data.message)}`, "bad"); }

@@ -543,5 +543,10 @@
     return h("div", { class: "secret-code" }, ...parts);
   });
 
-  window.GameDashboard = { register, render, hasRenderer, h, jsonTree, errorBox, nameOr, click };
+  /** A size in bytes for people: "700 KiB", "1.3 MiB". */
+  function bytesText(n) {
+    return n >= 1048576 ? `${(n / 1048576).toFixed(1)} MiB` : `${Math.ceil(n / 1024)} KiB`;
+  }
+
+  window.GameDashboard = { register, render, hasRenderer, h, jsonTree, errorBox, nameOr, click, bytesText };
 })();
