@@ -70,19 +70,25 @@ def decode_plain(payload: bytes) -> Any:
 
 
 class FrameReader:
-    """Collects bytes from a pipe and cuts them into message payloads."""
+    """Collects bytes from a pipe and cuts them into message payloads.
 
-    __slots__ = ("_buffer",)
+    ``broken`` says why the stream can no longer be cut (a message announced
+    more than ``MESSAGE_MAX`` bytes); None while it can.
+    """
+
+    __slots__ = ("_buffer", "broken")
 
     def __init__(self) -> None:
         self._buffer = bytearray()
+        self.broken: str | None = None
 
     def feed(self, data: bytes | memoryview) -> list[bytes]:
-        """The payloads completed by ``data``.
-
-        Raises:
-            ChannelError: a message announces more than ``MESSAGE_MAX`` bytes.
-        """
+        """The payloads completed by ``data``, in order, up to a message that announces
+        more than ``MESSAGE_MAX`` bytes: then ``broken`` says so, and nothing more is
+        taken. The payloads before it are valid messages the other side sent: the caller
+        hands them over first, then treats the other side as broken."""
+        if self.broken is not None:
+            return []
         buffer = self._buffer
         size = HEADER.size
         if not buffer and len(data) > size:  # most reads: one whole reply, nothing kept
@@ -95,8 +101,9 @@ class FrameReader:
         while len(buffer) - start >= size:
             (length,) = HEADER.unpack_from(buffer, start)
             if length > MESSAGE_MAX:
-                raise ChannelError(f"a message of {length} bytes announced, more than "
-                                   f"{MESSAGE_MAX}")
+                self.broken = f"a message of {length} bytes announced, more than {MESSAGE_MAX}"
+                buffer.clear()
+                return payloads
             end = start + size + length
             if len(buffer) < end:
                 break

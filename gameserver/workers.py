@@ -360,11 +360,14 @@ class Worker:
         # What the replies wake (a requester's resume, the commit it waits for) runs
         # right after them, not in the next pass of the loop (``_soon``).
         holding = soon.hold()
+        reader = self._reader
         try:
-            for payload in self._reader.feed(buffer[:size]):
+            for payload in reader.feed(buffer[:size]):
                 self._reply(_channel.decode_plain(payload))
                 if process is not self._process:
                     return  # the reply made us replace the worker
+            if reader.broken is not None:  # after the replies read before the bad frame
+                raise _channel.ChannelError(reader.broken)
         except _channel.ChannelError as err:
             self._replace("the game's worker process sent something malformed{during} "
                           f"({err})")

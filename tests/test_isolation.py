@@ -82,8 +82,17 @@ def test_a_chunk_of_exactly_one_frame_gives_it_and_keeps_nothing() -> None:
 
 
 def test_a_frame_larger_than_the_bound_is_refused_before_it_is_read() -> None:
-    with pytest.raises(_channel.ChannelError, match="announced"):
-        _channel.FrameReader().feed(_channel.HEADER.pack(_channel.MESSAGE_MAX + 1))
+    """The frames before it are handed over (valid replies of other sessions); then the
+    reader is broken for good."""
+    frame = _channel.encode(("a", 1))
+    reader = _channel.FrameReader()
+    too_large = _channel.HEADER.pack(_channel.MESSAGE_MAX + 1)
+    assert reader.feed(frame + frame + too_large + frame) == [frame[4:], frame[4:]]
+    assert reader.broken == (f"a message of {_channel.MESSAGE_MAX + 1} bytes announced, "
+                             f"more than {_channel.MESSAGE_MAX}")
+    assert reader.feed(frame) == []
+    alone = _channel.FrameReader()
+    assert alone.feed(too_large) == [] and alone.broken is not None
 
 
 # ---------------------------------------------------------------- the same game, two ways

@@ -362,12 +362,19 @@ async def answered(call: Call) -> None:
     await asyncio.wait_for(future, HANG)
 
 
+@pytest.mark.parametrize(("oversize", "why"), [
+    (False, "undecodable message (UnpicklingError: refused to load posix.system: not plain "
+            "data)"),
+    (True, "a message of 4294967295 bytes announced, more than 25165824")])
 def test_a_reply_read_with_a_forged_message_goes_out_after_its_commit_and_both_games_go_on(
-        make_server: Callable[..., ServerThread], tmp_path: Path) -> None:
+        make_server: Callable[..., ServerThread], tmp_path: Path, oversize: bool,
+        why: str) -> None:
     """One read of the worker's pipe brings a move's reply, then a message that another
     session's game forged: the worker is replaced in the middle of the read. The first
     move's reply goes out once its commit landed (right after the read,
-    ``gameserver._soon``); the move at fault fails once its game is back; both play on."""
+    ``gameserver._soon``); the move at fault fails once its game is back; both play on.
+    A forged header announcing too large a message (``oversize``) used to fail the read
+    before the reply read with it was handed over: the first move failed too, blamed."""
     db, marker = tmp_path / "store.sqlite3", tmp_path / "marker"
     server = make_server(games_dirs=[str(DATA / "hostile_games" / "forger")], store=True,
                          store_path=str(db))
@@ -388,7 +395,8 @@ def test_a_reply_read_with_a_forged_message_goes_out_after_its_commit_and_both_g
                 "WHERE games.session = 'calm'").fetchone()[0]
 
     def spoiler_moves() -> None:
-        replies["spoiler"] = spoiler.move(attack=True, marker=str(marker), stop=True)
+        replies["spoiler"] = spoiler.move(attack=True, marker=str(marker), stop=True,
+                                          oversize=oversize)
 
     stop(pid)  # the requests wait in its pipe, in this order
     movers = []
@@ -410,9 +418,9 @@ def test_a_reply_read_with_a_forged_message_goes_out_after_its_commit_and_both_g
     for mover in movers:
         mover.join(HANG)
     assert replies["calm"] == ({"status": "ok", "data": None}, 2)
-    assert replies["spoiler"]["message"].startswith(
+    assert replies["spoiler"] == {"status": "error", "message": (
         "framework: game Forger: the game's worker process sent something malformed during "
-        "move() (")
+        f"move() ({why})")}
     assert not marker.exists()
     replaced(server, pid)
     assert calm.move(n=3) == {"status": "ok", "data": None}

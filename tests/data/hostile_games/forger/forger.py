@@ -2,7 +2,8 @@
 
 A one-player counter game. The attack, ``{"attack": true, "marker": path}``,
 writes a message of its own to the server, in the right framing, holding a
-pickle that runs ``os.system("touch <marker>")`` if the server unpickled it;
+pickle that runs ``os.system("touch <marker>")`` if the server unpickled it
+(with ``"oversize": true``, only a header announcing a message of 4 GB);
 with ``"stop": true`` it then stops its own process (SIGSTOP), so that a
 test can have the server read it together with the replies before it.
 Loaded from its own folder by tests/test_isolation_hostile.py and
@@ -27,15 +28,16 @@ class Payload:
         return (os.system, ("touch " + self.marker,))
 
 
-def forge(marker):
+def forge(marker, oversize=False):
     data = pickle.dumps(Payload(marker))
+    frame = struct.pack("<I", 0xFFFFFFFF) if oversize else struct.pack("<I", len(data)) + data
     for fd in range(3, 64):
         try:
             is_pipe = stat.S_ISFIFO(os.fstat(fd).st_mode)
         except OSError:
             continue
         if is_pipe and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY:
-            os.write(fd, struct.pack("<I", len(data)) + data)
+            os.write(fd, frame)
 
 
 class Forger(AbstractGame):
@@ -61,7 +63,7 @@ class Forger(AbstractGame):
 
     def move(self, move, player_id):
         if move.get("attack"):
-            forge(move["marker"])
+            forge(move["marker"], move.get("oversize", False))
             if move.get("stop"):
                 os.kill(os.getpid(), signal.SIGSTOP)
         self.count += 1
