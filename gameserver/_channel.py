@@ -150,8 +150,10 @@ def valid_catalog(reply: Any) -> bool:
 
 
 def _entry_shape(entry: Any) -> bool:
+    """(name, min players, max players, description, documentation, error, hidden
+    information, lists legal moves); the player range is checked with the rule for every
+    game (``checked.range_problem``), to refuse that game alone."""
     return (type(entry) is tuple and len(entry) == 8 and type(entry[0]) is str
-            and type(entry[1]) is int and type(entry[2]) is int
             and all(v is None or type(v) is str for v in entry[3:6])
             and type(entry[6]) is bool and type(entry[7]) is bool)
 

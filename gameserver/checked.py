@@ -45,6 +45,8 @@ from __future__ import annotations
 import logging
 import pickle
 import random
+import reprlib
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -114,18 +116,34 @@ class Call:
 def range_problem(low: Any, high: Any) -> str:
     """What is wrong with a player range (``min_players()``, ``max_players()``), or "".
 
-    The one rule, for loading a game, checking it and every join: whole
-    numbers of at least 1, the minimum not above the maximum.
+    The one rule, for loading a game, checking it, a worker's catalog and
+    every join: whole numbers of at least 1 and at most ``sys.maxsize`` (a
+    number of 5,000 digits cannot even be written in a reply), the minimum
+    not above the maximum. The values may come from a hostile worker: they
+    are shown within a few dozen characters, whatever they are.
     """
-    if type(low) is int and type(high) is int and 1 <= low <= high:  # every join asks
-        return ""
+    if type(low) is int and type(high) is int and 1 <= low <= high <= sys.maxsize:
+        return ""  # every join asks
     for method, value in (("min_players", low), ("max_players", high)):
         if type(value) is not int or value < 1:
-            return f"{method}() must return a whole number of at least 1, not {value!r}"
-    if low > high:
-        return (f"min_players() returns {low} but max_players() returns {high}: the minimum "
-                "must not be larger than the maximum")
-    return ""
+            return f"{method}() must return a whole number of at least 1, not {_shown(value)}"
+        if value > sys.maxsize:
+            return (f"{method}() returns a number larger than sys.maxsize ({sys.maxsize}): "
+                    "return the number of players your game can really hold")
+    return (f"min_players() returns {low} but max_players() returns {high}: the minimum "
+            "must not be larger than the maximum")
+
+
+_SHORT = reprlib.Repr()
+
+
+def _shown(value: Any) -> str:
+    """``value`` in a message: a short repr of a number, string, bool or None, else its type."""
+    if type(value) is int and abs(value) > sys.maxsize:
+        return "a number of more than 19 digits"
+    if value is None or type(value) in (int, float, str, bool):
+        return _SHORT.repr(value)
+    return f"a {type(value).__name__}"
 
 
 def game_types(classes: Mapping[str, type[AbstractGame]],

@@ -56,7 +56,7 @@ from . import _channel, _sandbox, protocol, replaying
 from ._randomness import new_seed
 from ._soon import Soon
 from ._stand_in import stand_in
-from .checked import Call, CheckedGame, GameType
+from .checked import Call, CheckedGame, GameType, range_problem
 from .guard import GameCodeError, GameGuard
 from .workers import Request, Source, Worker, WorkerSettings
 
@@ -106,8 +106,13 @@ class Isolation:
             if not entries:
                 worker.close()
                 continue
-            self.workers.append(worker)
-            game_types += [RemoteGameType(worker, entry) for entry in entries]
+            offered = [RemoteGameType(worker, entry) for entry in entries
+                       if _range_checked(worker, entry)]
+            if offered:
+                self.workers.append(worker)
+                game_types += offered
+            else:
+                worker.close()
         return game_types
 
     def _report(self, abi: int, problems: list[str], sources: list[Source]) -> None:
@@ -142,6 +147,18 @@ class Isolation:
     def close(self) -> None:
         for worker in self.workers:
             worker.close()
+
+
+def _range_checked(worker: Worker, entry: tuple[Any, ...]) -> bool:
+    """Whether a catalog entry's player range keeps the rule of every game; if not, the
+    game is refused as in-process (``registry.usable``): one log line says why and where.
+
+    The worker checked it already, unless its game patched that check away.
+    """
+    problem = range_problem(entry[1], entry[2])
+    if problem:
+        log.error("game %s skipped: %s: %s", entry[0], worker.label, problem)
+    return not problem
 
 
 def _within(path: str, folder: str) -> bool:

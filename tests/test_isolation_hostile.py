@@ -19,6 +19,7 @@ game is over.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import subprocess
 import sys
@@ -32,7 +33,7 @@ import pytest
 from gameserver import _sandbox
 from gameserver.isolated import SAVE_EVERY
 from tests.serverproc import ServerProcess, ServerThread
-from tests.wire import Player
+from tests.wire import Player, request
 
 HOSTILE = Path(__file__).parent / "data" / "hostile_games"
 LIMIT = 1.0  # game_call_timeout where the test is about the limit, in seconds
@@ -440,3 +441,53 @@ def test_a_worker_whose_own_bounds_were_lifted_is_refused_by_the_server(
         "move() (a malformed reply)")}
     assert worker_pid(server) != pid
     assert_restored(calm)
+
+
+def test_a_worker_that_lies_about_player_ranges_has_those_games_refused(make_server,
+                                                                         caplog) -> None:
+    """The server checks a worker's catalog with the rule it applies to its own games
+    (``checked.range_problem``): each game with a range no game may have is refused with
+    the error a student would get in-process, naming its file; the honest one is offered.
+    A minimum of 0 or below, or above the maximum, used to be offered (a session of 0
+    players); a value that is no int refused the whole file as "a malformed catalog"."""
+    caplog.set_level(logging.INFO, logger="gameserver")
+    server = hostile_server(make_server, "liar")
+    assert server.server is not None
+    liars = ["NoPlayers", "Negative", "Inverted", "Fractional", "Deep", "Enormous", "Wordy"]
+    assert set(server.server.lobby.game_types) & {"Honest", *liars} == {"Honest"}
+    path = HOSTILE / "liar" / "liar.py"
+    errors = sorted(r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+    assert errors == sorted(f"game {name} skipped: {path}: {problem}" for name, problem in [
+        ("NoPlayers", "min_players() must return a whole number of at least 1, not 0"),
+        ("Negative", "min_players() must return a whole number of at least 1, not -3"),
+        ("Inverted", "min_players() returns 3 but max_players() returns 2: the minimum must "
+                     "not be larger than the maximum"),
+        ("Fractional", "max_players() must return a whole number of at least 1, not 2.5"),
+        ("Deep", "max_players() must return a whole number of at least 1, not a list"),
+        ("Enormous", f"min_players() returns a number larger than sys.maxsize ({sys.maxsize}): "
+                     "return the number of players your game can really hold"),
+        ("Wordy", "max_players() must return a whole number of at least 1, not "
+                  "'xxxxxxxxxxxx...xxxxxxxxxxxxx'")])
+    honest = joined(server.port, "Honest", "honest")
+    assert honest.move()["status"] == "ok"
+    assert count(honest) == 1
+
+
+@pytest.mark.parametrize("isolate", ["folder", "off"])
+def test_a_game_of_more_players_than_a_reply_can_write_is_refused(make_server, caplog,
+                                                                  isolate: str) -> None:
+    """``max_players()`` returned 10**5000: Python cannot write it as text, so discovery
+    (every game's, for every client) and a join of a wrong size failed with an internal
+    error. The range is refused above ``sys.maxsize`` with the other range rules."""
+    caplog.set_level(logging.INFO, logger="gameserver")
+    server = hostile_server(make_server, "boundless", isolate_games=isolate)
+    assert server.server is not None
+    assert "Boundless" not in server.server.lobby.game_types
+    path = HOSTILE / "boundless" / "boundless.py"
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and errors[0].startswith(f"game Boundless skipped: {path}:")
+    assert errors[0].endswith(f": max_players() returns a number larger than sys.maxsize "
+                              f"({sys.maxsize}): return the number of players your game can "
+                              "really hold")
+    reply = request(server.port, {"type": "discover"})
+    assert reply["status"] == "ok" and "TicTacToe" in {g["name"] for g in reply["data"]["games"]}

@@ -1,0 +1,85 @@
+"""Hostile: its worker reports player ranges that no game may have.
+
+The module patches the worker's ``GameType.player_range`` so that the
+catalog lists, for each class with a ``claims`` attribute, those values as
+its minimum and maximum, after the class's own honest ones passed the
+worker's check: a minimum of 0, a negative one, one above the maximum, a
+float, a list nested 100 deep, a number of 5,000 digits, a string of a
+million characters. ``Honest`` reports its true range. The server must
+refuse each liar with the rule it applies to games in its own process, and
+offer Honest. Loaded from its own folder by tests/test_isolation_hostile.py.
+"""
+
+from abstract_game import AbstractGame
+
+from gameserver import checked
+
+_honest_range = checked.GameType.player_range
+
+
+def _claimed(self):
+    claims = getattr(self.game_class, "claims", None)
+    return _honest_range(self) if claims is None else claims
+
+
+checked.GameType.player_range = _claimed
+
+
+def _deep(levels):
+    nested = []
+    for _ in range(levels):
+        nested = [nested]
+    return nested
+
+
+class Honest(AbstractGame):
+    def __init__(self, players):
+        self.count = 0
+
+    @staticmethod
+    def min_players():
+        return 1
+
+    @staticmethod
+    def max_players():
+        return 2
+
+    def current_player(self):
+        return 0
+
+    def game_over(self):
+        return False
+
+    def state(self, player_id):
+        return {"count": self.count}
+
+    def move(self, move, player_id):
+        self.count += 1
+
+
+class NoPlayers(Honest):
+    claims = (0, 2)
+
+
+class Negative(Honest):
+    claims = (-3, 2)
+
+
+class Inverted(Honest):
+    claims = (3, 2)
+
+
+class Fractional(Honest):
+    claims = (1, 2.5)
+
+
+class Deep(Honest):
+    claims = (1, _deep(100))
+
+
+class Enormous(Honest):
+    claims = (10**5000, 1)
+
+
+class Wordy(Honest):
+    claims = (1, "x" * 1_000_000)
