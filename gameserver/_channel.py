@@ -33,6 +33,7 @@ STATE_MAX = 16 * MB
 MIRROR_MAX = 64 * 1024
 SNAPSHOT_MAX = 256 * 1024
 VIEWS_MAX = 2048  # states one reply may carry (two per player: with and without legal moves)
+START_VIEWS_MAX = 1024  # players whose states a new game sends along, and its checksum asks
 LOG_RECORDS_MAX = 20  # log records sent with one reply; more are counted, not sent
 LOG_TEXT_MAX = 8000  # characters of one log record (with its traceback)
 

@@ -15,7 +15,9 @@ sent along with every later change.
 A new game is made from a seed the server chooses and is saved as that
 seed, as a game in the server's process is: made again from it, it must
 show its players what it showed at first (the worker checks a checksum of
-its start). The worker sends a saved copy of the game
+its start; a game of more than ``START_VIEWS_MAX`` players, whose checksum
+would ask that many states, is saved as a copy from the start instead). The
+worker sends a saved copy of the game
 (``CheckedGame.snapshot()``) every ``SAVE_EVERY`` moves, not with every
 move: pickling the game and carrying the copy cost a TicTacToe move about a
 quarter of its time in the worker. The server keeps the moves played since
@@ -270,7 +272,8 @@ class RemoteGame(CheckedGame):
         self._views: dict[View, bytes | str] = {}
         self._decoded: dict[View, dict[str, Any]] = {}
         self._fetches: dict[View, Call] = {}
-        self._wanted = [(p, False) for p in range(players)]  # states sent along with changes
+        # The states sent along with changes: a join may ask for a million players.
+        self._wanted = [(p, False) for p in range(min(players, _channel.START_VIEWS_MAX))]
         self._players = players
         # Made from ``seed``: the checksum of its start, which a remake must match (the
         # worker sends it with the new game), and then the game is saved as its seed.

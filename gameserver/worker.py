@@ -181,13 +181,19 @@ class Host:
         return (*reply, _leftovers(), self.retire, self.logs.take())
 
     def _new(self, gid: int, name: str, players: int, seed: int, wanted: list[View],
-             save: bool = False) -> tuple[Any, ...]:
+             save: bool = False, checked: bool = False) -> tuple[Any, ...]:
         """A new game, made from the ``seed`` the server chose. It comes with no saved copy
         (unless ``save``): it is saved as that seed, and the reply's result is the
-        checksum of its start (``_start_checksum``), which a ``remake`` checks."""
+        checksum of its start (``_start_checksum``), which a ``remake`` checks.
+
+        A game of more than ``START_VIEWS_MAX`` players comes with a copy instead,
+        unless its start is ``checked`` (a remake): the checksum asks every player's
+        state, and anyone may ask for a session of a game's ``max_players``, a million
+        for a game of "any number"."""
+        copied = players > _channel.START_VIEWS_MAX and not checked
         reply = self._built(gid, name, lambda game_type: game_type.new_game(players, seed),
-                            wanted, save=save)
-        if reply[0] is not None:
+                            wanted, save=save or copied)
+        if reply[0] is not None or copied:
             return reply
         checksum = self._start_checksum(self.games[gid], players, reply[4])
         return (None, str(checksum), *reply[2:])
@@ -200,7 +206,7 @@ class Host:
         and without moves if ``save``: the server brings the game back after a
         failure, and the store may need a copy to save a failed move with)."""
         reply = self._new(gid, name, players, seed, wanted if not moves else [],
-                          save=save and not moves)
+                          save=save and not moves, checked=True)
         if reply[0] is not None:
             return reply
         if reply[1] != str(checksum):

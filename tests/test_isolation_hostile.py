@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 
 from gameserver import _sandbox
+from gameserver._channel import START_VIEWS_MAX
 from gameserver.isolated import SAVE_EVERY
 from tests.serverproc import ServerProcess, ServerThread
 from tests.wire import Player, request
@@ -491,3 +492,31 @@ def test_a_game_of_more_players_than_a_reply_can_write_is_refused(make_server, c
                               "really hold")
     reply = request(server.port, {"type": "discover"})
     assert reply["status"] == "ok" and "TicTacToe" in {g["name"] for g in reply["data"]["games"]}
+
+
+def test_a_join_for_a_million_players_costs_what_the_seats_taken_need(make_server) -> None:
+    """A game of "any number" of players, in a worker: a join asking for a million
+    players built a list of a million states to send along (150 MB in the server, a
+    20 s stall of its loop and an internal error for ten million), and the worker asked
+    each of the million players' state to check the game's start, past the time limit:
+    the worker was replaced and the join failed. Now the states sent along are those of
+    the first ``START_VIEWS_MAX`` players, and a larger game comes with a saved copy
+    instead of the checksum of its start."""
+    server = hostile_server(make_server, "crowd")
+    calm = calm_session(server, "Crowd")
+    pid = worker_pid(server)
+    crowd = Player(server.port, "Crowd", "crowd", 10**6)
+    threading.Thread(target=crowd.join, daemon=True).start()  # it waits for the others
+
+    def built() -> Any:
+        session = server.server.lobby.sessions.get(("Crowd", "crowd"))
+        return session is not None and session.game.pending is None and session.game
+
+    deadline = time.monotonic() + 60  # a bound that turns a hang into a failure
+    while not (game := server.call(built)):
+        assert time.monotonic() < deadline, "the game was never built"
+        time.sleep(0.01)
+    assert server.call(lambda: len(game._wanted)) == START_VIEWS_MAX
+    assert server.call(game.snapshot)  # a copy to come back from
+    assert worker_pid(server) == pid
+    assert_restored(calm)
