@@ -62,12 +62,17 @@ __all__ = ["Call", "CheckedGame", "GameType", "game_types", "json_problem", "ran
 log = logging.getLogger("gameserver.checked")
 
 
+NESTED_TOO_DEEPLY = "it is nested too deeply"  # RecursionError: about a thousand levels
+
+
 def json_problem(value: Any) -> str:
     """Why ``value`` cannot be sent as JSON (as replies encode it), or "" if it can."""
     try:
         protocol.encode_json(value)
     except (TypeError, ValueError) as err:
         return str(err)
+    except RecursionError:
+        return NESTED_TOO_DEEPLY
     return ""
 
 
@@ -405,9 +410,10 @@ class CheckedGame:
         """``view`` as an encoded ok-reply; GameCodeError naming ``state()`` if it is not JSON."""
         try:
             return protocol.ok(view)
-        except (TypeError, ValueError) as err:
+        except (TypeError, ValueError, RecursionError) as err:
+            why = NESTED_TOO_DEEPLY if isinstance(err, RecursionError) else err
             raise self.type_error("state", f"returned something that cannot be sent as JSON "
-                                  f"({err})") from None
+                                  f"({why})") from None
 
     def legal_moves(self, player_id: int) -> list[dict[str, Any]] | None:
         """The game's list of legal moves for ``player_id``, checked; None if it has none."""

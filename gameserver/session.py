@@ -402,8 +402,8 @@ class Session:
 
         Raises:
             GameCodeError: the game's ``state()`` failed.
-            TypeError, ValueError: the view is not JSON (in the json module's
-                words, as the store logs such a view whichever way it got it).
+            TypeError, ValueError, RecursionError: the view is not JSON (in the json
+                module's words, as the store logs such a view whichever way it got it).
         """
         if self.game_type.remote:
             return None

@@ -520,3 +520,29 @@ def test_a_join_for_a_million_players_costs_what_the_seats_taken_need(make_serve
     assert server.call(game.snapshot)  # a copy to come back from
     assert worker_pid(server) == pid
     assert_restored(calm)
+
+
+@pytest.mark.parametrize("isolate", ["folder", "off"])
+def test_a_state_or_rejection_nested_too_deeply_for_json_gets_a_clear_error(
+        make_server, isolate: str) -> None:
+    """Past about a thousand levels, Python's JSON encoder raises RecursionError, which
+    was taken for TypeError or ValueError nowhere: in the server a player got "server:
+    internal error"; in a worker a rejection got "move() failed in its worker process,
+    outside the game's code (RecursionError)" and the worker was replaced (its other
+    sessions restored), once per move."""
+    server = hostile_server(make_server, "nested", isolate_games=isolate)
+    calm = calm_session(server, "Nested")
+    pid = worker_pid(server) if isolate == "folder" else None
+    player = joined(server.port, "Nested", "deep")
+    assert player.move(reject=5000) == {"status": "error", "message": (
+        "framework: game Nested: move() rejected the move with a value that is not JSON (it "
+        "is nested too deeply)")}
+    assert player.move(depth=5000) == {"status": "ok", "data": None}
+    assert player.state() == {"status": "error", "message": (
+        "framework: game Nested: state() returned something that cannot be sent as JSON (it "
+        "is nested too deeply)")}
+    assert player.move(depth=0) == {"status": "ok", "data": None}
+    assert count(player) == 2
+    if isolate == "folder":
+        assert worker_pid(server) == pid
+    assert_restored(calm)

@@ -497,7 +497,7 @@ def first_views(game: Any, size: int,
             text = view_text(player_id) if view_text is not None else None
             if text is None:
                 text = _json(game.view(player_id))
-        except (GameCodeError, TypeError, ValueError) as err:
+        except (GameCodeError, TypeError, ValueError, RecursionError) as err:
             text = _json({"error": str(err)})
         texts.append(text)
     return _json_list(texts)
