@@ -480,7 +480,7 @@ class RemoteGame(CheckedGame):
         if text is not None:
             try:
                 rejection = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):  # from a worker a hostile game may control
                 error = self.type_error("move", "sent a rejection that is not JSON").args[0]
         self._moves += 1
         logged = (self._moves, *played, text)
@@ -583,7 +583,7 @@ class RemoteGame(CheckedGame):
                                       "being fetched from the worker process)")
             try:
                 decoded = json.loads(reply)["data"]
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, RecursionError):
                 raise self.type_error("state", "came back malformed from the worker") from None
             self._decoded[key] = decoded
         return dict(decoded)  # type: ignore[arg-type]
@@ -615,7 +615,7 @@ class RemoteGame(CheckedGame):
             error, text = reply[0], reply[1]
             try:
                 move = None if text is None else json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):
                 move = None
             if error is None and move is not None and not isinstance(move, dict):
                 error = self.type_error("timeout_move", "must return a move dict or None").args[0]

@@ -546,3 +546,23 @@ def test_a_state_or_rejection_nested_too_deeply_for_json_gets_a_clear_error(
     if isolate == "folder":
         assert worker_pid(server) == pid
     assert_restored(calm)
+
+
+def test_json_from_a_worker_nested_too_deeply_to_decode_gets_an_error_not_a_hang(
+        make_server) -> None:
+    """The server decodes a worker's rejections and, for a state with the turn timer
+    added, its state replies. Nested 20,000 deep, json.loads raises RecursionError,
+    which only ValueError was expected for: the exception left the pipe's reader, the
+    move was never answered (its client waited for ever), and a state with the timer got
+    "server: internal error"."""
+    server = hostile_server(make_server, "deep_forger")
+    calm = calm_session(server, "DeepForger")
+    attacker = joined(server.port, "DeepForger", "attack")
+    assert attack_alongside(server, attacker) == {"status": "error", "message": (
+        "framework: game DeepForger: move() sent a rejection that is not JSON")}
+    timed = request(server.port, {"type": "state", "game": "DeepForger", "session": "attack",
+                                  "player_id": attacker.player_id, "key": attacker.key,
+                                  "observer": False, "timer": True})
+    assert timed == {"status": "error", "message": (
+        "framework: game DeepForger: state() came back malformed from the worker")}
+    assert_restored(calm)
