@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _channel, _sandbox, registry, replaying
-from .checked import CheckedGame, GameType
+from .checked import CheckedGame, GameType, json_problem
 from .game import AbstractGame, has_hidden_information, lists_legal_moves
 from .guard import GameCallTimeout, GameCodeError, GameGuard
 from .protocol import encode_json, ok_data
@@ -302,10 +302,15 @@ class Host:
 
     def _timeout_move(self, gid: int, player_id: int) -> tuple[Any, ...]:
         """The game's move for a player out of time (its hook), as JSON; None if it has none."""
+        game = self.games[gid]
         try:
-            move = self.games[gid].timeout_move(player_id)
+            move = game.timeout_move(player_id)
         except GameCodeError as err:
             return (str(err), None, None, None, [], None)
+        problem = "" if move is None else json_problem(move)  # in-process, it is played as is
+        if problem:
+            return (game.type_error("timeout_move", "returned a move that cannot be sent as "
+                                    f"JSON ({problem})").args[0], None, None, None, [], None)
         return (None, None if move is None else encode_json(move), None, None, [], None)
 
     # ------------------------------------------------------------ what the server keeps

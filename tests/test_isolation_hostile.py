@@ -566,3 +566,31 @@ def test_json_from_a_worker_nested_too_deeply_to_decode_gets_an_error_not_a_hang
     assert timed == {"status": "error", "message": (
         "framework: game DeepForger: state() came back malformed from the worker")}
     assert_restored(calm)
+
+
+def test_a_timeout_move_that_is_not_json_is_the_games_error_not_its_workers(
+        make_server, caplog) -> None:
+    """A worker sends a timeout hook's move as JSON. One that is not JSON (a set in it)
+    failed "in its worker process, outside the game's code (TypeError)": the worker was
+    replaced (its other sessions restored) each time the timer asked. Now it is the
+    hook's error, named as such, and the timer's fallback applies (a forfeit here)."""
+    caplog.set_level(logging.INFO, logger="gameserver")
+    server = hostile_server(make_server, "set_pass", turn_timeout=0.3,
+                            max_waiting_joins_per_address=100)
+    pid = worker_pid(server)
+    token = "timed"
+    ann, bob = Player(server.port, "SetPass", token, 2), Player(server.port, "SetPass", token, 2)
+    joiner = threading.Thread(target=ann.join)
+    joiner.start()
+    assert bob.join()["status"] == "ok"
+    joiner.join(30)
+    deadline = time.monotonic() + 30  # a bound that turns a hang into a failure
+    while not (state := bob.state())["data"]["gameover"]:  # each waits for the next change
+        assert time.monotonic() < deadline, "the timer never ended the game"
+    assert state["data"]["forfeit"] == {"players": [0], "reason": "turn timeout"}
+    assert worker_pid(server) == pid
+    warnings = {r.getMessage() for r in caplog.records if r.name == "gameserver.timers"
+                and r.levelno == logging.WARNING}  # (once more after the legal moves came)
+    assert warnings == {"session SetPass/timed: framework: game SetPass: timeout_move() "
+                        "returned a move that cannot be sent as JSON (Object of type set is "
+                        "not JSON serializable)"}
