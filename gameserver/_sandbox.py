@@ -13,7 +13,10 @@ module code, constructor and methods run with
   (Linux 6.7) no TCP connection or listening socket; with ABI 6 (Linux
   6.12) no signal to a process outside the sandbox (the server) and no
   abstract Unix socket outside it. A sandboxed process also cannot ptrace
-  (read the memory of) the server.
+  (read the memory of) the server;
+* on Linux (seccomp), no way out of the worker's process group
+  (``setsid``, ``setpgid`` fail with EPERM), so that killing the group
+  kills every process a game started, however it tried to outlive it.
 
 What could not be applied is returned as a list of plain-English problems;
 the server logs them at start-up, so nothing is silently unsafe. The
@@ -39,7 +42,21 @@ _FS_EXECUTE, _FS_WRITE_FILE, _FS_READ_FILE, _FS_READ_DIR = 1, 2, 4, 8
 _FS_RIGHTS_BY_ABI = {1: (1 << 13) - 1, 2: (1 << 14) - 1, 3: (1 << 15) - 1, 5: (1 << 16) - 1}
 _NET_BIND_TCP, _NET_CONNECT_TCP = 1, 2
 _SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1, 2
-_PR_SET_PDEATHSIG, _PR_SET_NO_NEW_PRIVS = 1, 38
+_PR_SET_PDEATHSIG, _PR_SET_NO_NEW_PRIVS, _PR_SET_SECCOMP = 1, 38, 22
+
+# seccomp (include/uapi/linux/seccomp.h, filter.h, audit.h): per architecture the
+# system calls that leave a process group, setsid and setpgid, and a mask for the
+# number (x86-64's x32 calls have bit 30 set). i386 and arm: 32-bit programs on a
+# 64-bit kernel.
+_SECCOMP_MODE_FILTER = 2
+_RET_ALLOW, _RET_EPERM = 0x7FFF0000, 0x00050000 | 1
+_LD_W_ABS, _JEQ_K, _AND_K, _RET_K = 0x20, 0x15, 0x54, 0x06
+_GROUP_CALLS = {  # AUDIT_ARCH_*: (number mask, setsid, setpgid)
+    0xC000003E: (0xBFFFFFFF, 112, 109),  # x86-64 (and x32)
+    0x40000003: (0xFFFFFFFF, 66, 57),  # i386
+    0xC00000B7: (0xFFFFFFFF, 157, 154),  # aarch64
+    0x40000028: (0xFFFFFFFF, 66, 57),  # arm
+}
 
 NICENESS = 5
 CPU_GRACE = 5  # seconds between the CPU limit's warning signal and the kill
@@ -48,6 +65,15 @@ CPU_GRACE = 5  # seconds between the CPU limit's warning signal and the kill
 class _RulesetAttr(ctypes.Structure):
     _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
                 ("scoped", ctypes.c_uint64)]
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8),
+                ("k", ctypes.c_uint32)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
 
 
 class _PathBeneathAttr(ctypes.Structure):
@@ -90,6 +116,9 @@ def confine(memory_mb: int, cpu_seconds: int, readable: Iterable[str], parent: i
         The Landlock ABI applied (0: none) and what could not be applied.
     """
     problems = _limit(memory_mb, cpu_seconds, parent)
+    problem = _keep_group()
+    if problem:
+        problems.append(problem)
     abi = landlock_abi()
     if abi == 0:
         problems.append("Landlock is not available (it needs Linux 5.13 or later with "
@@ -132,6 +161,33 @@ def _limit(memory_mb: int, cpu_seconds: int, parent: int) -> list[str]:
         if os.getppid() != parent:  # the server died before we asked to die with it
             os._exit(1)
     return problems
+
+
+def _keep_group() -> str:
+    """Make ``setsid`` and ``setpgid`` fail (EPERM) in this process and all it starts; ""
+    on success, else the problem.
+
+    The server kills a worker's process group (``_process.Process.kill``): a child
+    that made a group of its own outlived it, as long as it liked.
+    """
+    libc = _libc()
+    if libc is None:
+        return ""  # not Linux: no seccomp (and no worker processes on Windows)
+    program = []
+    for arch, (mask, *calls) in _GROUP_CALLS.items():
+        block = [(_LD_W_ABS, 0, 0, 0), (_AND_K, 0, 0, mask)]  # the call's number
+        block += [(_JEQ_K, len(calls) - i, 0, call) for i, call in enumerate(calls)]
+        block += [(_RET_K, 0, 0, _RET_ALLOW), (_RET_K, 0, 0, _RET_EPERM)]
+        program += [(_LD_W_ABS, 0, 0, 4), (_JEQ_K, 0, len(block), arch), *block]
+    program.append((_RET_K, 0, 0, _RET_ALLOW))  # another architecture: nothing to stop
+    filters = (_SockFilter * len(program))(*(_SockFilter(*op) for op in program))
+    fprog = _SockFprog(len(program), filters)
+    if (libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+            or libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0)
+            != 0):
+        return ("a game's child processes can leave its worker's process group and "
+                f"outlive the worker (seccomp failed: {os.strerror(ctypes.get_errno())})")
+    return ""
 
 
 def python_paths() -> list[str]:

@@ -9,7 +9,7 @@ writes to the server's stderr, so a game's ``print`` shows in the server's
 log.
 
 Its life: read the hello (what to load, the limits); confine itself
-(``_sandbox.confine``: limits, Landlock); only then import the game file,
+(``_sandbox.confine``: limits, seccomp, Landlock); only then import the game file,
 so that even the file's module code runs confined; send the catalog (each
 game class with its player range and documentation); then serve one
 request at a time until the pipe closes. The messages are described in

@@ -594,3 +594,38 @@ def test_a_timeout_move_that_is_not_json_is_the_games_error_not_its_workers(
     assert warnings == {"session SetPass/timed: framework: game SetPass: timeout_move() "
                         "returned a move that cannot be sent as JSON (Object of type set is "
                         "not JSON serializable)"}
+
+
+def test_a_child_that_leaves_the_workers_process_group_is_killed_with_it(make_server) -> None:
+    """A worker's child process is killed with the worker's process group; one that made
+    a session of its own (``os.setsid()``) left the group and outlived its worker (for
+    60 s here; as long as it liked). Workers may not leave their group now (seccomp)."""
+    server = hostile_server(make_server, "escaper")
+    calm = calm_session(server, "Escaper")
+    pid = worker_pid(server)
+    reply = attack_alongside(server, joined(server.port, "Escaper", "attack"))
+    assert reply == {"status": "error", "message": (
+        "framework: game Escaper: move() started a child process, which games must not do")}
+    assert worker_pid(server) != pid
+    assert_restored(calm)
+    folder = HOSTILE / "escaper"
+    deadline = time.monotonic() + 20
+    while left := [p for p in processes_in(folder) if p != worker_pid(server)]:
+        assert time.monotonic() < deadline, f"processes {left} outlived their worker"
+        time.sleep(0.01)
+
+
+def processes_in(folder: Path) -> list[int]:
+    """Processes (not zombies) working in ``folder``: its worker and what that started."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if (Path(f"/proc/{entry}/cwd").resolve() == folder.resolve()
+                    and Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+                    != "Z"):
+                found.append(int(entry))
+        except OSError:
+            continue
+    return found
