@@ -5,8 +5,9 @@ The worker is a fresh interpreter (``python -I``: no inherited memory, no
 group of its own (so that killing the group also ends what a game started,
 and a Ctrl-C in the server's terminal does not reach it), with a minimal
 environment (no secrets from the server's), its working directory in the
-game's folder, and no open file but its standard streams: stdin and stdout
-are the pipes to the server, stderr is the server's. Where Linux has
+game's folder, and no open file but its standard streams, three pipes to
+the server: stdin and stdout carry the messages, stderr what the game
+prints (read by ``_output``: never the server's own stderr). Where Linux has
 ``pidfd_open`` (5.3), a descriptor tells the event loop the moment the
 process ends, whatever it did with its pipes.
 """
@@ -39,6 +40,7 @@ class Process:
     popen: subprocess.Popen[bytes]
     to_worker: int
     from_worker: int
+    printed: int  # the pipe of the worker's stderr (what its game prints)
     pidfd: int | None  # readable once the process has ended (None: not on this system)
     ended: bool = False  # the pipe from the worker reached its end
 
@@ -70,7 +72,7 @@ class Process:
         self.kill()
         if self.pidfd is not None:
             os.close(self.pidfd)
-        for pipe in (self.popen.stdin, self.popen.stdout):
+        for pipe in (self.popen.stdin, self.popen.stdout, self.popen.stderr):
             if pipe is not None:
                 pipe.close()
 
@@ -84,18 +86,19 @@ def spawn(folder: str) -> Process:
     env = {name: os.environ[name] for name in _ENVIRONMENT if name in os.environ}
     popen = subprocess.Popen([sys.executable, "-I", "-c", _BOOT, PACKAGE_PARENT], cwd=folder,
                              env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             close_fds=True, start_new_session=True)
-    assert popen.stdin is not None and popen.stdout is not None
+                             stderr=subprocess.PIPE, close_fds=True, start_new_session=True)
+    assert popen.stdin is not None and popen.stdout is not None and popen.stderr is not None
     to_worker, from_worker = popen.stdin.fileno(), popen.stdout.fileno()
-    os.set_blocking(to_worker, False)
-    os.set_blocking(from_worker, False)
+    printed = popen.stderr.fileno()
+    for fd in (to_worker, from_worker, printed):
+        os.set_blocking(fd, False)
     pidfd = None
     if hasattr(os, "pidfd_open"):
         try:
             pidfd = os.pidfd_open(popen.pid)
         except OSError:  # an old kernel: the end of the pipe tells instead
             pidfd = None
-    return Process(popen, to_worker, from_worker, pidfd)
+    return Process(popen, to_worker, from_worker, printed, pidfd)
 
 
 def death(status: int | None) -> str:

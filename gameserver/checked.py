@@ -38,6 +38,9 @@ before every call would cost ~4.5 µs. (How: ``gameserver._randomness``.)
 Randomness from elsewhere (``secrets``,
 the time, a ``random.Random()`` without a seed made in a helper module) is
 not covered; docs/first-game.md says so.
+
+(About 470 lines on purpose: the two classes and the rules they check, the
+player range and JSON, are the one gate every call into a game passes.)
 """
 
 from __future__ import annotations

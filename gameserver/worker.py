@@ -5,8 +5,8 @@ The server (``gameserver.workers``) starts it as a fresh interpreter
 inherits no file descriptor but its standard streams (not the listening
 socket, not the store). It moves its stdin and stdout, the pipes to the
 server, to private descriptors at once; fd 0 then reads nothing and fd 1
-writes to the server's stderr, so a game's ``print`` shows in the server's
-log.
+writes where stderr does, to a pipe the server logs within bounds
+(``_output``), so a game's ``print`` shows in the server's log.
 
 Its life: read the hello (what to load, the limits); confine itself
 (``_sandbox.confine``: limits, seccomp, Landlock); only then import the game file,
@@ -33,6 +33,9 @@ inside the game call running at the time (and is ignored when it arrives
 between calls), and kills the worker if that does not help. After each
 request the worker checks that the game left no thread or child process
 behind; if it did, it says so and the server replaces it.
+
+(About 455 lines on purpose: ``Host``'s requests share its games, the states
+too large to send along and the copies that failed.)
 """
 
 from __future__ import annotations
@@ -184,12 +187,9 @@ class Host:
              save: bool = False, checked: bool = False) -> tuple[Any, ...]:
         """A new game, made from the ``seed`` the server chose. It comes with no saved copy
         (unless ``save``): it is saved as that seed, and the reply's result is the
-        checksum of its start (``_start_checksum``), which a ``remake`` checks.
-
-        A game of more than ``START_VIEWS_MAX`` players comes with a copy instead,
-        unless its start is ``checked`` (a remake): the checksum asks every player's
-        state, and anyone may ask for a session of a game's ``max_players``, a million
-        for a game of "any number"."""
+        checksum of its start (``_start_checksum``), which a ``remake`` checks. With more
+        than ``START_VIEWS_MAX`` players (a join may ask a million) it comes with a copy
+        instead, unless ``checked`` (a remake): the checksum asks every player's state."""
         copied = players > _channel.START_VIEWS_MAX and not checked
         reply = self._built(gid, name, lambda game_type: game_type.new_game(players, seed),
                             wanted, save=save or copied)
@@ -305,12 +305,12 @@ class Host:
         game = self.games[gid]
         try:
             move = game.timeout_move(player_id)
+            problem = "" if move is None else json_problem(move)  # (in-process: played as is)
+            if problem:
+                raise game.type_error("timeout_move", f"returned a move that cannot be sent "
+                                      f"as JSON ({problem})")
         except GameCodeError as err:
             return (str(err), None, None, None, [], None)
-        problem = "" if move is None else json_problem(move)  # in-process, it is played as is
-        if problem:
-            return (game.type_error("timeout_move", "returned a move that cannot be sent as "
-                                    f"JSON ({problem})").args[0], None, None, None, [], None)
         return (None, None if move is None else encode_json(move), None, None, [], None)
 
     # ------------------------------------------------------------ what the server keeps

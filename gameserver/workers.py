@@ -81,6 +81,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from . import _channel
+from ._output import Output
 from ._process import PACKAGE_PARENT, Process, death, spawn
 from ._soon import Soon
 from .guard import GameGuard
@@ -208,10 +209,12 @@ class Worker:
     _dying: list[subprocess.Popen[bytes]] = field(default_factory=list)  # killed, not reaped
     _sent: int = 0  # bytes written (or buffered in ``_out``) to the process
     _import_deaths: int = 0  # replacements in a row that died importing the file
+    _output: Output = field(init=False)  # what its processes print, logged within bounds
 
     def __post_init__(self) -> None:
         if self.soon is None:
             self.soon = Soon(self.loop)
+        self._output = Output(self.loop, self.label)
 
     @property
     def label(self) -> str:
@@ -253,6 +256,7 @@ class Worker:
             self._broken(f"its worker process could not be started ({err})")
             return
         self.loop.add_reader(process.from_worker, self._readable, process)
+        self._output.watch(process.printed)
         if process.pidfd is not None:
             self.loop.add_reader(process.pidfd, self._exited, process)
         self._reader = _channel.FrameReader()
@@ -618,6 +622,7 @@ class Worker:
         self.loop.remove_writer(process.to_worker)
         if process.pidfd is not None:
             self.loop.remove_reader(process.pidfd)
+        self._output.stop()
         process.close()
         self._dying.append(process.popen)
         self._reap()

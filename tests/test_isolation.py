@@ -37,6 +37,7 @@ from gameserver.store.writer import SAVE_FAILED
 from gameserver.workers import WorkerSettings
 from tests.serverproc import ServerProcess, ServerThread
 from tests.wire import TERMINATOR, Player, request, send_raw
+from tests.wire import until as until_true
 
 DATA = Path(__file__).parent / "data"
 GAMES = DATA / "isolated_games"
@@ -797,13 +798,16 @@ def test_a_broken_constructor_fails_the_join_with_its_message(make_server) -> No
         "framework: game Broken: __init__() raised ValueError: no board today")}
 
 
-def test_a_games_prints_go_to_the_log_and_not_into_the_pipe(make_server, capfd) -> None:
+def test_a_games_prints_go_to_the_log_and_not_into_the_pipe(make_server, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="gameserver")
     server = folder_server(make_server)
     solo = Player(server.port, "Busy", "p", 1)
     solo.join()
     assert solo.move(say="hi there")["status"] == "ok"
     assert solo.state()["data"]["log"] == [{"say": "hi there"}]
-    assert "Busy says hi there" in capfd.readouterr().err
+    line = f"game file {GAMES / 'busy.py'}: Busy says hi there"
+    until_true(lambda: line in [r.getMessage() for r in caplog.records
+                                if r.name == "gameserver.game"], "the print logged", 30)
 
 
 def test_a_worker_killed_from_outside_is_replaced_at_once(make_server) -> None:

@@ -629,3 +629,19 @@ def processes_in(folder: Path) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def test_a_game_that_prints_16_mb_adds_little_to_the_servers_log() -> None:
+    """A worker's stderr was the server's: a game printed into the server's log (and disk)
+    without bound, and where the log's reader lagged, the full pipe blocked the server's
+    own log lines, and with them its loop. Now the server reads what a worker prints and
+    logs at most 100 lines a second (1,000 at once), then says how many it dropped."""
+    with ServerProcess("--games-dir", str(HOSTILE / "shouter"), "--game-call-timeout",
+                       str(ROOMY), "--no-web") as server:
+        attacker = joined(server.port, "Shouter", "attack")
+        reply = attack_alongside(server, attacker)  # type: ignore[arg-type]
+        assert reply == {"status": "ok", "data": None}
+        assert count(attacker) == 1
+        assert server.wait_for_log("more lines it printed were not logged")
+        assert server.log.count("x" * 80) <= 2_000  # of 200,000
+        assert len(server.log) < 1_000_000  # (16 MB before)

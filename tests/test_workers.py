@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import signal
 import socket
@@ -286,20 +287,26 @@ def test_a_file_that_kills_every_worker_importing_it_is_given_up_after_a_few(
 
 
 def test_a_game_whose_new_worker_is_killed_while_restoring_it_comes_back_in_the_next(
-        capfd: pytest.CaptureFixture[str], gated: Gated) -> None:
+        caplog: pytest.LogCaptureFixture, gated: Gated) -> None:
     """Each game comes back once: the one whose restore was under way, and the one whose
     restore was waiting behind it (it used to be queued twice)."""
+    caplog.set_level(logging.INFO, logger="gameserver.game")
     server, folder, solo = gated
     other = Player(server.port, "Gated", "other", 1)
     assert other.join()["status"] == "ok"
     assert other.move(n=10) == {"status": "ok", "data": None}
-    capfd.readouterr()
+
+    def made() -> int:  # what Gated printed, logged by the server
+        return sum(r.getMessage().endswith(": Gated made") for r in caplog.records)
+
+    before = until(made, "the constructor's prints logged", HANG)  # (2: solo's, other's)
     killed_twice(server, folder / "init.gate")  # as it makes a game again from its seed
     assert solo.move(n=2) == {"status": "ok", "data": None}
     assert solo.state()["data"]["log"] == [{"n": 1}, {"n": 2}]
     assert other.move(n=20) == {"status": "ok", "data": None}
     assert other.state()["data"]["log"] == [{"n": 10}, {"n": 20}]
-    assert capfd.readouterr().err.count("Gated made") == 2  # in the worker after the kills
+    until(lambda: made() >= before + 2, "the worker after the kills made both games", HANG)
+    assert made() == before + 2
 
 
 def test_a_game_whose_restore_kills_every_new_worker_is_given_up_after_a_few(
