@@ -474,6 +474,9 @@ class RemoteGame(CheckedGame):
 
     def _moved(self, call: Call, reply: tuple[Any, ...], played: tuple[int, Any], save: bool,
                size: int) -> None:
+        if self._lost is not None:  # its restore failed after the move was sent: not played
+            call.finish(error=self._lost)
+            return
         error, text = reply[0], reply[1]
         rejection = None
         self._mirror(reply)  # accepted, rejected or failed, the game may have changed
@@ -672,6 +675,9 @@ class RemoteGame(CheckedGame):
                  ) -> None:
         if self._fetches.get(key) is call:
             del self._fetches[key]
+        if self._lost is not None:  # (``view_reply`` says so)
+            call.finish()
+            return
         view = next((v for p, legal, v in views if (p, legal) == key), None)
         self._views[key] = (self.type_error("state", "did not come back from the worker").args[0]
                             if view is None else self._checked(view))

@@ -172,6 +172,10 @@ class Host:
             self.unsaved.pop(gid, None)
             self.big.pop(gid, None)
             return None
+        if op in ("move", "view", "timeout_move") and gid not in self.games:
+            # Its restore here failed; the server sent this before it heard so.
+            return ("framework: the game is gone from its worker process", None, None, None,
+                    [], None, None, self.retire, self.logs.take())
         try:
             reply = self.operations[op](gid, *message[2:])
         except Exception as err:  # noqa: BLE001 - out of memory outside a game call, ...
