@@ -204,9 +204,16 @@ def _logs_shape(logs: Any) -> bool:
         and type(r[2]) is str for r in logs)
 
 
+# The loggers of the modules a worker runs. A record under another name is logged as
+# the game's: the name comes from the game (``logging.getLogger(name)`` in its code),
+# and Python keeps every logger it makes until the process ends.
+WORKER_LOGGERS = frozenset({"gameserver.checked", "gameserver.guard", "gameserver.registry",
+                            "gameserver.worker"})
+
+
 def log_forwarded(records: list[tuple[int, str, str]]) -> None:
-    """Log what the worker logged: under its own logger name if it is ours."""
+    """Log what the worker logged: under its own logger name if it is one of ours."""
     for level, name, text in records:
-        logger = name if name.startswith("gameserver.") else "gameserver.game"
+        logger = name if name in WORKER_LOGGERS else "gameserver.game"
         logging.getLogger(logger).log(max(logging.DEBUG, min(level, logging.CRITICAL)), "%s",
                                       text[:LOG_TEXT_MAX])

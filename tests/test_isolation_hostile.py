@@ -645,3 +645,24 @@ def test_a_game_that_prints_16_mb_adds_little_to_the_servers_log() -> None:
         assert server.wait_for_log("more lines it printed were not logged")
         assert server.log.count("x" * 80) <= 2_000  # of 200,000
         assert len(server.log) < 1_000_000  # (16 MB before)
+
+
+def test_log_records_of_a_game_cannot_make_the_server_keep_new_loggers(make_server,
+                                                                        caplog) -> None:
+    """A worker's log records were logged under their own logger name when it began
+    with ``gameserver.``: a game logging under new names made the server create loggers,
+    which Python keeps until the process ends (2 MB of names per move here, without
+    bound), and could pass its lines off as the server's own. Only the names of the
+    modules a worker runs are kept now; the rest log as ``gameserver.game``."""
+    caplog.set_level(logging.INFO, logger="gameserver")
+    server = hostile_server(make_server, "namer")
+    attacker = joined(server.port, "Namer", "attack")
+    before = set(logging.Logger.manager.loggerDict)
+    for _ in range(3):
+        assert attacker.move(attack=True) == {"status": "ok", "data": None}
+    assert count(attacker) == 3
+    assert set(logging.Logger.manager.loggerDict) - before == set()
+    records = [(r.name, r.getMessage()) for r in caplog.records if "Namer" not in r.name]
+    assert records.count(("gameserver.game", "a name to keep")) == 3 * 19
+    assert records.count(("gameserver.game", "gameserver stopped")) == 3
+    assert ("gameserver.server", "gameserver stopped") not in records
