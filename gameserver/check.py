@@ -6,7 +6,8 @@ restart), and reports in plain words what is wrong, each problem with the
 file and line to look at and what to change there:
 
 * required methods missing or misspelled, ``min_players``/``max_players``
-  that are not static or not whole numbers;
+  that are not static or not whole numbers, a class renamed to something
+  that is not an identifier;
 * exceptions (with the traceback, and the move that caused them), calls that
   never return, a bad move rejected with ``raise`` instead of ``return``;
 * ``current_player`` ids that do not exist, ``game_over`` that is not
@@ -56,6 +57,10 @@ TIME_BUDGET = 8.0  # seconds of play per game class, at most
 def check_structure(game_class: type[AbstractGame], report: Report,
                     guard: GameGuard) -> tuple[int, int] | None:
     """Check the methods exist and the player range is sane; None if play is impossible."""
+    problem = registry.name_problem(game_class.__name__)
+    if problem:  # the server would not offer it
+        report.problem(f"{problem[0].upper()}{problem[1:]}.", where=words.class_line(game_class))
+        return None
     missing = registry.missing_methods(game_class)
     own = [n for n, v in vars(game_class).items() if callable(v) or isinstance(v, staticmethod)]
     for name in missing:

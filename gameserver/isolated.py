@@ -54,7 +54,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import _channel, _sandbox, protocol, replaying
+from . import _channel, _sandbox, protocol, registry, replaying
 from ._randomness import new_seed
 from ._soon import Soon
 from ._stand_in import stand_in
@@ -109,7 +109,7 @@ class Isolation:
                 worker.close()
                 continue
             offered = [RemoteGameType(worker, entry) for entry in entries
-                       if _range_checked(worker, entry)]
+                       if _entry_checked(worker, entry)]
             if offered:
                 self.workers.append(worker)
                 game_types += offered
@@ -151,12 +151,17 @@ class Isolation:
             worker.close()
 
 
-def _range_checked(worker: Worker, entry: tuple[Any, ...]) -> bool:
-    """Whether a catalog entry's player range keeps the rule of every game; if not, the
-    game is refused as in-process (``registry.usable``): one log line says why and where.
+def _entry_checked(worker: Worker, entry: tuple[Any, ...]) -> bool:
+    """Whether a catalog entry's name and player range keep the rules of every game; if
+    not, the game is refused as in-process (``registry.usable``): one log line says why
+    and where.
 
-    The worker checked it already, unless its game patched that check away.
+    The worker checked them already, unless its game patched that check away.
     """
+    problem = registry.name_problem(entry[0])
+    if problem:
+        log.error("game skipped: %s: %s", worker.label, problem)
+        return False
     problem = range_problem(entry[1], entry[2])
     if problem:
         log.error("game %s skipped: %s: %s", entry[0], worker.label, problem)

@@ -30,7 +30,7 @@ import traceback
 from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from . import game as game_module
 from .checked import range_problem
@@ -181,6 +181,10 @@ def usable(game_class: type[AbstractGame], path: Path | str) -> bool:
     """Whether ``game_class`` can be offered; if not, one log line says why and where."""
     name = game_class.__name__
     line = source_line(game_class)
+    problem = name_problem(name)
+    if problem:
+        log.error("game skipped: %s:%s: %s", path, line, problem)
+        return False
     missing = missing_methods(game_class)
     if missing:
         log.error("game %s skipped: %s:%s: class %s does not define %s (every game must "
@@ -192,6 +196,19 @@ def usable(game_class: type[AbstractGame], path: Path | str) -> bool:
         log.error("game %s skipped: %s:%s: %s", name, path, line, problem)
         return False
     return True
+
+
+NAME_MAX = 100  # characters of a game's name
+
+
+def name_problem(name: Any) -> str:
+    """What is wrong with a game's name (its class's ``__name__``, which code can set to
+    anything), or "". A name goes into URLs, file names (its renderer's) and log lines."""
+    if type(name) is str and name.isidentifier() and len(name) <= NAME_MAX:
+        return ""
+    shown = repr(name[:NAME_MAX]) if type(name) is str else f"a {type(name).__name__}"
+    return (f"its name {shown} is not a Python identifier of at most {NAME_MAX} characters "
+            "(it is the class's name: do not set __name__)")
 
 
 def add(games: dict[str, T], name: str, game: T, path: Path | str) -> None:

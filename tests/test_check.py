@@ -45,6 +45,8 @@ def test_the_reference_game_passes() -> None:
     ("Stuck", "nobody can move and the game is stuck"),
     ("Leaky", "is 'secret of player"),
     ("EmptyLegalMoves", "returned an empty list although player 0 may move now"),
+    ("Renamed", "Its name 'a/b' is not a Python identifier of at most 100 characters (it is "
+                "the class's name: do not set __name__)."),
 ])
 def test_each_defect_is_reported_in_plain_words(name: str, expected: str) -> None:
     report = run_check(name)

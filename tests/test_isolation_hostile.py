@@ -19,12 +19,14 @@ game is over.
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import os
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -450,7 +452,9 @@ def test_a_worker_that_lies_about_player_ranges_has_those_games_refused(make_ser
     (``checked.range_problem``): each game with a range no game may have is refused with
     the error a student would get in-process, naming its file; the honest one is offered.
     A minimum of 0 or below, or above the maximum, used to be offered (a session of 0
-    players); a value that is no int refused the whole file as "a malformed catalog"."""
+    players); a value that is no int refused the whole file as "a malformed catalog". A
+    name with a slash broke the dashboard's list of games (an internal error for every
+    visitor) and one with a newline forged a line of the server's log."""
     caplog.set_level(logging.INFO, logger="gameserver")
     server = hostile_server(make_server, "liar")
     assert server.server is not None
@@ -458,7 +462,7 @@ def test_a_worker_that_lies_about_player_ranges_has_those_games_refused(make_ser
     assert set(server.server.lobby.game_types) & {"Honest", *liars} == {"Honest"}
     path = HOSTILE / "liar" / "liar.py"
     errors = sorted(r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
-    assert errors == sorted(f"game {name} skipped: {path}: {problem}" for name, problem in [
+    assert errors == sorted([f"game {name} skipped: {path}: {problem}" for name, problem in [
         ("NoPlayers", "min_players() must return a whole number of at least 1, not 0"),
         ("Negative", "min_players() must return a whole number of at least 1, not -3"),
         ("Inverted", "min_players() returns 3 but max_players() returns 2: the minimum must "
@@ -468,7 +472,10 @@ def test_a_worker_that_lies_about_player_ranges_has_those_games_refused(make_ser
         ("Enormous", f"min_players() returns a number larger than sys.maxsize ({sys.maxsize}): "
                      "return the number of players your game can really hold"),
         ("Wordy", "max_players() must return a whole number of at least 1, not "
-                  "'xxxxxxxxxxxx...xxxxxxxxxxxxx'")])
+                  "'xxxxxxxxxxxx...xxxxxxxxxxxxx'")]] + [
+        f"game skipped: {path}: its name 'a/b\\nERROR gameserver.server: forged' is not a "
+        "Python identifier of at most 100 characters (it is the class's name: do not set "
+        "__name__)"])
     honest = joined(server.port, "Honest", "honest")
     assert honest.move()["status"] == "ok"
     assert count(honest) == 1
@@ -666,3 +673,22 @@ def test_log_records_of_a_game_cannot_make_the_server_keep_new_loggers(make_serv
     assert records.count(("gameserver.game", "a name to keep")) == 3 * 19
     assert records.count(("gameserver.game", "gameserver stopped")) == 3
     assert ("gameserver.server", "gameserver stopped") not in records
+
+
+@pytest.mark.parametrize("isolate", ["folder", "off"])
+def test_a_game_whose_class_name_is_no_identifier_is_refused(make_server, caplog,
+                                                             isolate: str) -> None:
+    caplog.set_level(logging.INFO, logger="gameserver")
+    server = hostile_server(make_server, "misnamed", isolate_games=isolate, web=True,
+                            web_port=0)
+    assert server.server is not None
+    path = HOSTILE / "misnamed" / "misnamed.py"
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors == [
+        f"game skipped: {path}:38: its name 'a/b\\nERROR gameserver.server: forged' is not "
+        "a Python identifier of at most 100 characters (it is the class's name: do not set "
+        "__name__)"]
+    url = f"http://127.0.0.1:{server.server.dashboard.port}/api/games"
+    with urllib.request.urlopen(url, timeout=30) as reply:
+        names = [game["name"] for game in json.loads(reply.read())]
+    assert "Plain" in names and "TicTacToe" in names and len(names) == len(set(names))

@@ -124,3 +124,10 @@ class Leaky(Good):
 class EmptyLegalMoves(Good):
     def legal_moves(self, player_id):
         return []
+
+
+class Renamed(Good):
+    pass
+
+
+Renamed.__name__ = "a/b"  # a name no URL or file name can hold

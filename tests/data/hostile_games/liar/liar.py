@@ -5,7 +5,9 @@ catalog lists, for each class with a ``claims`` attribute, those values as
 its minimum and maximum, after the class's own honest ones passed the
 worker's check: a minimum of 0, a negative one, one above the maximum, a
 float, a list nested 100 deep, a number of 5,000 digits, a string of a
-million characters. ``Honest`` reports its true range. The server must
+million characters; and, for a class with a ``claimed_name``, that name
+(one that would break the dashboard's list of games and forge a log line).
+``Honest`` reports its true range. The server must
 refuse each liar with the rule it applies to games in its own process, and
 offer Honest. Loaded from its own folder by tests/test_isolation_hostile.py.
 """
@@ -23,6 +25,14 @@ def _claimed(self):
 
 
 checked.GameType.player_range = _claimed
+_honest_init = checked.GameType.__init__
+
+
+def _named(self, name, game_class, guard):
+    _honest_init(self, getattr(game_class, "claimed_name", name), game_class, guard)
+
+
+checked.GameType.__init__ = _named
 
 
 def _deep(levels):
@@ -83,3 +93,7 @@ class Enormous(Honest):
 
 class Wordy(Honest):
     claims = (1, "x" * 1_000_000)
+
+
+class Misnamed(Honest):
+    claimed_name = "a/b\nERROR gameserver.server: forged"
