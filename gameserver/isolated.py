@@ -67,6 +67,7 @@ log = logging.getLogger("gameserver.isolated")
 View = tuple[int, bool]
 SAVE_EVERY = 16  # moves between two saved copies sent along by the worker ...
 SINCE_BYTES_MAX = 256 * 1024  # ... and at most this many bytes of moves kept since the last
+TEXT_MAX = 64 * 1024  # characters kept of a catalog's description, documentation or error
 _OK_PREFIX = protocol.OK_HEAD + b"{"  # a state reply: its data is a dict
 
 
@@ -168,6 +169,12 @@ def _entry_checked(worker: Worker, entry: tuple[Any, ...]) -> bool:
     return not problem
 
 
+def _cut(text: str) -> str:
+    if len(text) <= TEXT_MAX:
+        return text
+    return f"{text[:TEXT_MAX]} ... (cut: {len(text)} characters, more than {TEXT_MAX})"
+
+
 def _within(path: str, folder: str) -> bool:
     try:
         return Path(path).resolve().is_relative_to(Path(folder).resolve())
@@ -196,7 +203,9 @@ class RemoteGameType(GameType):
         self.game_class = stand_in(worker.source, name, hidden, documentation, moves)
         self._random_slots = ()
         self._range = (low, high)  # known: ``GameType.player_range`` only returns it
-        self._texts = (description or "", documentation or "", error)
+        # They go out with every discovery reply: a worker could claim megabytes.
+        self._texts = (_cut(description or ""), _cut(documentation or ""),
+                       None if error is None else _cut(error))
 
     @property
     def unavailable(self) -> str | None:  # type: ignore[override]

@@ -34,9 +34,9 @@ import pytest
 
 from gameserver import _sandbox
 from gameserver._channel import START_VIEWS_MAX
-from gameserver.isolated import SAVE_EVERY
+from gameserver.isolated import SAVE_EVERY, TEXT_MAX
 from tests.serverproc import ServerProcess, ServerThread
-from tests.wire import Player, request
+from tests.wire import TERMINATOR, Player, request, send_raw
 
 HOSTILE = Path(__file__).parent / "data" / "hostile_games"
 LIMIT = 1.0  # game_call_timeout where the test is about the limit, in seconds
@@ -479,6 +479,18 @@ def test_a_worker_that_lies_about_player_ranges_has_those_games_refused(make_ser
     honest = joined(server.port, "Honest", "honest")
     assert honest.move()["status"] == "ok"
     assert count(honest) == 1
+
+
+def test_a_worker_that_claims_20_mb_of_documentation_has_it_cut(make_server) -> None:
+    """The texts of a worker's catalog go out with every discovery reply (and the
+    dashboard's list of games): 20 MB of documentation made each reply 20 MB, for a
+    request of a hundred bytes. They are cut at TEXT_MAX characters now."""
+    server = hostile_server(make_server, "liar")
+    data = send_raw(server.port, json.dumps({"type": "discover"}).encode() + TERMINATOR)
+    assert len(data) < 200_000  # (20 MB before)
+    (verbose,) = [g for g in json.loads(data)["data"]["games"] if g["name"] == "Verbose"]
+    assert verbose["documentation"] == "y" * TEXT_MAX + (
+        f" ... (cut: 20000000 characters, more than {TEXT_MAX})")
 
 
 @pytest.mark.parametrize("isolate", ["folder", "off"])

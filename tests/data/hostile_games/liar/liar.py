@@ -6,8 +6,9 @@ its minimum and maximum, after the class's own honest ones passed the
 worker's check: a minimum of 0, a negative one, one above the maximum, a
 float, a list nested 100 deep, a number of 5,000 digits, a string of a
 million characters; and, for a class with a ``claimed_name``, that name
-(one that would break the dashboard's list of games and forge a log line).
-``Honest`` reports its true range. The server must
+(one that would break the dashboard's list of games and forge a log line),
+and for one with a ``claimed_documentation`` that text (20 MB, sent with
+every discovery reply). ``Honest`` reports its true range. The server must
 refuse each liar with the rule it applies to games in its own process, and
 offer Honest. Loaded from its own folder by tests/test_isolation_hostile.py.
 """
@@ -33,6 +34,15 @@ def _named(self, name, game_class, guard):
 
 
 checked.GameType.__init__ = _named
+_honest_documentation = checked.GameType.documentation
+
+
+def _documented(self):
+    claimed = getattr(self.game_class, "claimed_documentation", None)
+    return _honest_documentation(self) if claimed is None else claimed
+
+
+checked.GameType.documentation = _documented
 
 
 def _deep(levels):
@@ -97,3 +107,7 @@ class Wordy(Honest):
 
 class Misnamed(Honest):
     claimed_name = "a/b\nERROR gameserver.server: forged"
+
+
+class Verbose(Honest):
+    claimed_documentation = "y" * 20_000_000
