@@ -36,6 +36,7 @@ VIEWS_MAX = 2048  # states one reply may carry (two per player: with and without
 START_VIEWS_MAX = 1024  # players whose states a new game sends along, and its checksum asks
 LOG_RECORDS_MAX = 20  # log records sent with one reply; more are counted, not sent
 LOG_TEXT_MAX = 8000  # characters of one log record (with its traceback)
+ERROR_MAX = 1000  # characters kept of an error a reply holds (the server's own: about 300)
 
 
 class ChannelError(Exception):
@@ -196,6 +197,13 @@ def valid_reply(reply: Any) -> bool:
         if room < 0:
             return False
     return True
+
+
+def cut(text: Any) -> Any:
+    """An error's ``text`` within ``ERROR_MAX`` characters; anything else as it is."""
+    if type(text) is not str or len(text) <= ERROR_MAX:
+        return text
+    return f"{text[:ERROR_MAX]} ... (cut: {len(text)} characters)"
 
 
 def _logs_shape(logs: Any) -> bool:

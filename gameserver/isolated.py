@@ -559,8 +559,9 @@ class RemoteGame(CheckedGame):
 
     def _checked(self, view: bytes | str) -> bytes | str:
         """A state reply from the worker, if it is one: nothing that could break the framing."""
-        if type(view) is str or (view.startswith(_OK_PREFIX) and view.endswith(b"}}")
-                                 and b"\0" not in view):
+        if type(view) is str:  # the error that replaces it
+            return _channel.cut(view)  # type: ignore[no-any-return]
+        if view.startswith(_OK_PREFIX) and view.endswith(b"}}") and b"\0" not in view:
             return view
         return self.type_error("state", "came back malformed from the worker").args[0]
 

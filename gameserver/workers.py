@@ -411,6 +411,13 @@ class Worker:
             self._queue.appendleft(request)  # it fails with the process
             self._replace(f"{request.method}() {leftovers}")
             return
+        error, current, over = reply[0], reply[2], reply[3]
+        if ((error is not None and len(error) > _channel.ERROR_MAX)
+                or (type(current) is str and len(current) > _channel.ERROR_MAX)
+                or (type(over) is str and len(over) > _channel.ERROR_MAX)):
+            # A player gets them, the store keeps them: as short as the server's own.
+            reply = (_channel.cut(error), reply[1], _channel.cut(current), _channel.cut(over),
+                     *reply[4:])
         request.answer(reply[:6])
         if retire:
             log.info("game file %s: its worker process used its CPU time; replacing it",

@@ -18,10 +18,12 @@ game is over.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -33,7 +35,7 @@ from typing import Any
 import pytest
 
 from gameserver import _sandbox
-from gameserver._channel import START_VIEWS_MAX
+from gameserver._channel import ERROR_MAX, START_VIEWS_MAX
 from gameserver.isolated import SAVE_EVERY, TEXT_MAX
 from tests.serverproc import ServerProcess, ServerThread
 from tests.wire import TERMINATOR, Player, request, send_raw
@@ -704,3 +706,24 @@ def test_a_game_whose_class_name_is_no_identifier_is_refused(make_server, caplog
     with urllib.request.urlopen(url, timeout=30) as reply:
         names = [game["name"] for game in json.loads(reply.read())]
     assert "Plain" in names and "TicTacToe" in names and len(names) == len(set(names))
+
+
+def test_an_error_of_5_mb_from_a_worker_is_cut_as_in_the_server(make_server,
+                                                                tmp_path: Path) -> None:
+    """A game's error is one line of at most 200 characters in the server's process;
+    a worker whose bound was lifted sent 5 MB, which the server passed on to the player
+    and logged in the store with the move, 5 MB a move. Errors (and the other texts a
+    reply may hold instead of a value) are cut at ERROR_MAX characters now."""
+    db = tmp_path / "store.sqlite3"
+    server = hostile_server(make_server, "shouting_error", store=True, store_path=str(db))
+    attacker = joined(server.port, "ShoutingError", "attack")
+    reply = attacker.move(attack=True)
+    assert reply["status"] == "error"
+    assert reply["message"].startswith(
+        "framework: game ShoutingError: move() raised ValueError: EEEE")
+    assert reply["message"].endswith(" ... (cut: 5000057 characters)")
+    assert len(reply["message"]) < ERROR_MAX + 100
+    assert attacker.move()["status"] == "ok"  # (the store logs both moves)
+    with contextlib.closing(sqlite3.connect(db)) as saved:
+        (longest,) = saved.execute("SELECT MAX(LENGTH(verdict)) FROM game_moves").fetchone()
+    assert longest < ERROR_MAX + 100
