@@ -12,7 +12,8 @@ worker unpickles the server's messages (the server is trusted) and the
 games' own saved blobs (its own game's code, inside its own sandbox).
 
 Bounds (both sides enforce them; the server treats a worker that breaks
-them as broken): a message holds at most ``MESSAGE_MAX`` bytes; a state
+them as broken): a message holds at most ``MESSAGE_MAX`` bytes, and one over
+``SCANNED`` bytes at most ``OPCODES_MAX`` pickle opcodes; a state
 passed on to a client at most ``STATE_MAX``; the states sent along with a
 change at most ``MIRROR_MAX`` in all (others are asked for when a client
 wants them); a saved game kept by the server at most ``SNAPSHOT_MAX``.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import io
 import logging
 import pickle
+import pickletools
 import struct
 from typing import Any
 
@@ -59,12 +61,35 @@ class _PlainUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError("refused a persistent id: not plain data")
 
 
+SCANNED = 64 * 1024  # bytes of a message above which it is scanned before it is decoded
+OPCODES_MAX = 50_000  # pickle opcodes in a scanned message (a reply of 2,048 views: 15,000)
+
+
 def decode_plain(payload: bytes) -> Any:
-    """Unpickle ``payload`` if it holds plain data only.
+    """Unpickle ``payload`` if it holds plain data only, and not too many objects.
+
+    Plain data amplifies too: one byte of pickle makes an empty set of 216
+    bytes (24 MB of them: 5 GB, and half a minute of the server's loop). A
+    payload up to ``SCANNED`` bytes makes at most 15 MB; a larger one is
+    walked first (``pickletools.genops``, which skips the text of strings
+    and bytes: a 16 MB state is 30 opcodes) and refused past ``OPCODES_MAX``
+    opcodes, each of which makes at most one object.
 
     Raises:
-        ChannelError: it names a class or function, or is not a pickle.
+        ChannelError: it names a class or function, is not a pickle, or has too many
+            opcodes.
     """
+    if len(payload) > SCANNED:
+        count = 0
+        try:
+            for count, _ in enumerate(pickletools.genops(payload)):
+                if count >= OPCODES_MAX:
+                    break
+        except Exception as err:  # noqa: BLE001 - every way a hostile payload can fail
+            raise ChannelError(f"undecodable message ({type(err).__name__}: {err})"[:300]) from None
+        else:
+            if count >= OPCODES_MAX:
+                raise ChannelError(f"a message of more than {OPCODES_MAX} pickle opcodes")
     try:
         return _PlainUnpickler(io.BytesIO(payload)).load()
     except Exception as err:  # noqa: BLE001 - every way a hostile payload can fail

@@ -67,6 +67,17 @@ def test_garbage_is_refused() -> None:
         _channel.decode_plain(b"\x80\x05garbage")
 
 
+def test_a_large_message_is_decoded_unless_it_makes_too_many_objects() -> None:
+    state = b'{"status": "ok", "data": {"x": "' + b"a" * 1_000_000 + b'"}}'
+    reply = (None, None, [0], False, [(0, False, state)] * 3, b"s" * 200_000, None, False, [])
+    assert _channel.decode_plain(pickle.dumps(reply, pickle.HIGHEST_PROTOCOL)) == reply
+    dicts = pickle.dumps([{} for _ in range(_channel.OPCODES_MAX)], pickle.HIGHEST_PROTOCOL)
+    with pytest.raises(_channel.ChannelError, match="more than 50000 pickle opcodes"):
+        _channel.decode_plain(dicts)
+    with pytest.raises(_channel.ChannelError, match="undecodable message"):
+        _channel.decode_plain(b"\x80\x05" + b"\xff" * _channel.SCANNED)
+
+
 def test_frames_are_cut_from_any_chunks() -> None:
     frames = _channel.encode(("a", 1)) + _channel.encode(b"x" * 70_000)
     reader = _channel.FrameReader()

@@ -427,15 +427,18 @@ def test_a_worker_that_fails_outside_a_game_call_is_replaced_and_the_game_undone
     assert count(attacker) == 2
 
 
-@pytest.mark.parametrize(("folder", "game"), [("bloater", "Bloater"), ("flooder", "Flooder")])
+@pytest.mark.parametrize(("folder", "game", "why"), [
+    ("bloater", "Bloater", "a malformed reply"),
+    ("flooder", "Flooder", "a message of more than 50000 pickle opcodes")])
 def test_a_worker_whose_own_bounds_were_lifted_is_refused_by_the_server(
-        make_server, folder: str, game: str) -> None:
+        make_server, folder: str, game: str, why: str) -> None:
     """The bounds are checked again by the server: a game can patch its worker's checks.
 
     Bloater lifts the limit on saved copies and grows to 4 MB (the server
     would keep 4 MB per session); Flooder sends one state five million times
-    (a server walking it would stall for seconds). Either reply is refused as
-    malformed, before it is walked or kept, and the worker replaced.
+    (a server walking it would stall for seconds; its pickle has too many
+    opcodes to be decoded). Either reply is refused as malformed, before it is
+    walked or kept, and the worker replaced.
     """
     server = hostile_server(make_server, folder)
     calm = calm_session(server, game)
@@ -443,7 +446,7 @@ def test_a_worker_whose_own_bounds_were_lifted_is_refused_by_the_server(
     reply = attack_alongside(server, joined(server.port, game, "attack"))
     assert reply == {"status": "error", "message": (
         f"framework: game {game}: the game's worker process sent something malformed during "
-        "move() (a malformed reply)")}
+        f"move() ({why})")}
     assert worker_pid(server) != pid
     assert_restored(calm)
 
@@ -727,3 +730,18 @@ def test_an_error_of_5_mb_from_a_worker_is_cut_as_in_the_server(make_server,
     with contextlib.closing(sqlite3.connect(db)) as saved:
         (longest,) = saved.execute("SELECT MAX(LENGTH(verdict)) FROM game_moves").fetchone()
     assert longest < ERROR_MAX + 100
+
+
+def test_a_message_that_unpickles_into_millions_of_objects_is_refused_unread(
+        make_server) -> None:
+    """Refusing classes is not enough: plain data amplifies too. One byte of pickle makes
+    an empty set of 216 bytes: 2 MB from a worker made the server build 430 MB for seconds
+    before it saw the reply was malformed (24 MB: 5 GB and half a minute, measured). A
+    message over 64 KB is now scanned first, and refused past 50,000 opcodes."""
+    server = hostile_server(make_server, "inflater")
+    calm = calm_session(server, "Inflater")
+    reply = attack_alongside(server, joined(server.port, "Inflater", "attack"))
+    assert reply == {"status": "error", "message": (
+        "framework: game Inflater: the game's worker process sent something malformed during "
+        "move() (a message of more than 50000 pickle opcodes)")}
+    assert_restored(calm)
