@@ -42,7 +42,8 @@ GATED = '''"""Gated: a game that may wait, or die, while it is imported or made.
 
 Next to it, a FIFO ``import.gate`` or ``init.gate`` holds the import or the
 constructor until the FIFO's writer closes it; a file ``import.die`` or
-``init.die`` kills the process there. Move ``{"die": true}`` kills it too.
+``init.die`` kills the process there, ``init.fail`` makes the constructor
+raise. Move ``{"die": true}`` kills it too.
 Its constructor prints when it is through.
 """
 
@@ -58,6 +59,8 @@ HERE = Path(__file__).parent
 def gate(name):
     if (HERE / f"{name}.die").exists():
         os.kill(os.getpid(), signal.SIGKILL)
+    if (HERE / f"{name}.fail").exists():
+        raise RuntimeError("cannot be made now")
     if (HERE / f"{name}.gate").exists():
         with open(HERE / f"{name}.gate", "rb") as fifo:
             fifo.read()
@@ -436,64 +439,17 @@ def test_a_reply_read_with_a_forged_message_goes_out_after_its_commit_and_both_g
     assert spoiler.move(n=1) == {"status": "ok", "data": None}
 
 
-FRAGILE = '''"""Fragile: a game that cannot be made while a file ``init.fail`` lies next to it.
-
-Move ``{"die": true}`` kills its worker process.
-"""
-
-import os
-import signal
-from pathlib import Path
-
-from abstract_game import AbstractGame
-
-HERE = Path(__file__).parent
-
-
-class Fragile(AbstractGame):
-    def __init__(self, players):
-        if (HERE / "init.fail").exists():
-            raise RuntimeError("cannot be made now")
-        self.log = []
-
-    @staticmethod
-    def min_players():
-        return 1
-
-    @staticmethod
-    def max_players():
-        return 1
-
-    def current_player(self):
-        return 0
-
-    def game_over(self):
-        return False
-
-    def state(self, player_id):
-        return {"log": self.log}
-
-    def move(self, move, player_id):
-        if move.get("die"):
-            os.kill(os.getpid(), signal.SIGKILL)
-        self.log.append(move)
-'''
-
 
 def test_a_request_for_a_game_whose_restore_failed_fails_with_it_and_costs_no_worker(
-        make_server: Callable[..., ServerThread], tmp_path: Path,
-        caplog: pytest.LogCaptureFixture) -> None:
+        gated: Gated, caplog: pytest.LogCaptureFixture) -> None:
     """A worker dies with a move of another game queued behind; that game cannot be made
     again in the new worker (its restore fails with an error). The queued move was sent
     anyway, to a worker without the game: it failed "outside the game's code
     (KeyError)", and the new worker was replaced too (every game of the file restored
     once more). Now it fails with the game's loss, in the same worker."""
-    (tmp_path / "fragile.py").write_text(FRAGILE)
-    server = make_server(games_dirs=[str(tmp_path)])
-    attacker, other = (Player(server.port, "Fragile", name, 1) for name in ("a", "b"))
-    for player in (attacker, other):
-        assert player.join()["status"] == "ok"
-    assert other.move(n=1) == {"status": "ok", "data": None}
+    server, folder, other = gated
+    attacker = Player(server.port, "Gated", "attacker", 1)
+    assert attacker.join()["status"] == "ok"
     worker = server.call(lambda: server.server.isolation.workers[0])  # type: ignore[union-attr]
     pid = worker_pid(server)
     assert pid is not None
@@ -507,18 +463,18 @@ def test_a_request_for_a_game_whose_restore_failed_fails_with_it_and_costs_no_wo
         movers[-1].start()
         until(lambda: server.call(lambda: len(worker._queue)) == queued,  # noqa: B023
               f"{queued} requests written to the worker", HANG)
-    (tmp_path / "init.fail").touch()
+    (folder / "init.fail").touch()
     caplog.clear()
     os.kill(pid, signal.SIGCONT)
     for mover in movers:
         mover.join(HANG)
-    lost = ("framework: game Fragile: __init__() raised RuntimeError: cannot be made now")
+    lost = "framework: game Gated: __init__() raised RuntimeError: cannot be made now"
     assert replies["other"] == {"status": "error", "message": lost}
     assert other.state() == {"status": "error", "message": lost}
     replacements = [r.getMessage() for r in caplog.records
                     if r.getMessage().endswith("its worker process is replaced")]
     assert len(replacements) == 1, replacements
-    (tmp_path / "init.fail").unlink()
-    again = Player(server.port, "Fragile", "again", 1)  # the file's worker serves on
+    (folder / "init.fail").unlink()
+    again = Player(server.port, "Gated", "again", 1)  # the file's worker serves on
     assert again.join()["status"] == "ok"
     assert again.move(n=1) == {"status": "ok", "data": None}
