@@ -39,7 +39,7 @@ Randomness from elsewhere (``secrets``,
 the time, a ``random.Random()`` without a seed made in a helper module) is
 not covered; docs/first-game.md says so.
 
-(About 470 lines on purpose: the two classes and the rules they check, the
+(About 480 lines on purpose: the two classes and the rules they check, the
 player range and JSON, are the one gate every call into a game passes.)
 """
 

@@ -34,7 +34,7 @@ between calls), and kills the worker if that does not help. After each
 request the worker checks that the game left no thread or child process
 behind; if it did, it says so and the server replaces it.
 
-(About 455 lines on purpose: ``Host``'s requests share its games, the states
+(About 460 lines on purpose: ``Host``'s requests share its games, the states
 too large to send along and the copies that failed.)
 """
 
