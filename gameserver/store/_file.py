@@ -374,7 +374,10 @@ def commit(db: sqlite3.Connection, ops: Ops) -> str | None:
                     db.executemany(sql, many)
             db.execute("COMMIT")
         return None
-    except sqlite3.Error as err:
+    except (sqlite3.Error, ValueError, OverflowError) as err:
+        # ValueError, OverflowError: a value SQLite cannot take (a str that is not UTF-8
+        # text, an int beyond 64 bits); raised, it would leave the transaction open and
+        # the commit's replies unanswered
         with contextlib.suppress(sqlite3.Error):
             if db.in_transaction:
                 db.execute("ROLLBACK")
