@@ -470,9 +470,14 @@ SECRET_FIELDS = ("key", "code")  # never logged
 
 def describe(request: Request) -> str:
     """A one-line description of ``request`` for logs; keys are secrets and left out."""
-    fields = ", ".join(f"{f.name}={getattr(request, f.name)!r}"
+    fields = ", ".join(f"{f.name}={_described(f.name, getattr(request, f.name))!r}"
                        for f in dataclasses.fields(request) if f.name not in SECRET_FIELDS)
     return f"{type(request).__name__}({fields})"
+
+
+def _described(name: str, value: Any) -> Any:
+    """A field's value for ``describe``: a move's ``state_of`` (id, key) shows the id only."""
+    return value[0] if name == "state_of" and value is not None else value
 
 
 def _short(err: Exception) -> str:

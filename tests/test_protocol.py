@@ -244,3 +244,19 @@ def test_a_move_reply_with_state_is_the_reply_with_one_key_more() -> None:
                   protocol.illegal_move(["no", 3])):
         joined = json.loads(protocol.with_state(reply, state))
         assert joined == {**json.loads(reply), "state": json.loads(state)["data"]}
+
+
+def test_a_described_request_shows_no_key_not_even_of_the_seat_with_state_names() -> None:
+    """The server logs every request at DEBUG with ``describe``; a move naming another
+    seat's state carries that seat's key, which was logged."""
+    request = protocol.decode_request(encode(
+        {"type": "move", "game": "TicTacToe", "session": "s", "player_id": 0,
+         "key": "MOVERKEY", "move": {"position": 4},
+         "with_state": {"player_id": 1, "key": "OTHERKEY"}})).request
+    text = protocol.describe(request)
+    assert "KEY" not in text, text
+    assert "state_of=1" in text  # whose state, without the key
+    observe = protocol.decode_request(encode(
+        {"type": "observe", "game": "Chat", "session": "s", "name": "ann",
+         "code": "THECODE"})).request
+    assert "THECODE" not in protocol.describe(observe)
