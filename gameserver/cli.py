@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import re
 import signal
 import sys
 from collections.abc import Callable
@@ -60,10 +61,37 @@ def build_parser(prog: str = "gameserver") -> argparse.ArgumentParser:
     return parser
 
 
+# What a line of the log must not hold as it is: control characters but the newline (a
+# carriage return, an ANSI escape that clears a terminal ...), and the line separators and
+# direction overrides that make text show other than it is.
+_UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+class LineFormatter(logging.Formatter):
+    """Every record starts a line, and only a record does.
+
+    A record's text holds what clients sent (session names, player names,
+    what a game's own code logs): a newline there began a line that looked
+    like a record of its own (``session Echo/x\\n2026-... ERROR ...``). Here
+    every line after a record's first is indented (a traceback stays readable),
+    and other control characters are written as escapes (``\\x1b``).
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        if text.isprintable():
+            return text
+        return _UNSAFE.sub(_escaped, text).replace("\n", "\n    ")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return ascii(match.group())[1:-1]
+
+
 def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level, stream=sys.stderr,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(LineFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 def raise_open_file_limit(connections: int) -> None:
