@@ -260,3 +260,15 @@ def test_a_described_request_shows_no_key_not_even_of_the_seat_with_state_names(
         {"type": "observe", "game": "Chat", "session": "s", "name": "ann",
          "code": "THECODE"})).request
     assert "THECODE" not in protocol.describe(observe)
+
+
+def test_a_described_request_is_short_whatever_its_move_holds() -> None:
+    """Every request is logged at DEBUG with ``describe``: a move of 900 KB was written to
+    the log in full, so the log grew as fast as clients sent."""
+    request = protocol.decode_request(encode(
+        {"type": "move", "game": "Echo", "session": "s", "player_id": 0, "key": "k",
+         "move": {"msg": "x" * 900_000, "list": list(range(10_000)),
+                  "deep": [[[[[[[[1]]]]]]]]}})).request
+    text = protocol.describe(request)
+    assert len(text) < 1_000, len(text)
+    assert text.startswith("Move(game='Echo', session='s', player_id=0, move={")
