@@ -67,6 +67,10 @@ def build_parser(prog: str = "gameserver") -> argparse.ArgumentParser:
 _UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
+RECORD_MAX = 16_000  # characters of one record in the log (a game worker's: 8,000)
+RECORD_END = 4_000  # ... of them from its end (an exception's message ends a traceback)
+
+
 class LineFormatter(logging.Formatter):
     """Every record starts a line, and only a record does.
 
@@ -74,11 +78,16 @@ class LineFormatter(logging.Formatter):
     what a game's own code logs): a newline there began a line that looked
     like a record of its own (``session Echo/x\\n2026-... ERROR ...``). Here
     every line after a record's first is indented (a traceback stays readable),
-    and other control characters are written as escapes (``\\x1b``).
+    and other control characters are written as escapes (``\\x1b``). A record
+    is cut to ``RECORD_MAX`` characters, its start and end kept: a game's error
+    may quote a move of a megabyte, which was logged in full at every request.
     """
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
+        if len(text) > RECORD_MAX:
+            text = (f"{text[:RECORD_MAX - RECORD_END]} ... ({len(text) - RECORD_MAX} "
+                    f"characters left out) ... {text[-RECORD_END:]}")
         if text.isprintable():
             return text
         return _UNSAFE.sub(_escaped, text).replace("\n", "\n    ")
