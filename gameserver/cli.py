@@ -10,13 +10,13 @@ import argparse
 import asyncio
 import gc
 import logging
-import re
 import signal
 import sys
 from collections.abc import Callable
 
 from . import __version__, config, registry
 from ._connhost import REFUSED_MAX
+from .results import printable
 from .server import GameServer
 
 log = logging.getLogger("gameserver")
@@ -61,12 +61,6 @@ def build_parser(prog: str = "gameserver") -> argparse.ArgumentParser:
     return parser
 
 
-# What a line of the log must not hold as it is: control characters but the newline (a
-# carriage return, an ANSI escape that clears a terminal ...), and the line separators and
-# direction overrides that make text show other than it is.
-_UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
 RECORD_MAX = 16_000  # characters of one record in the log (a game worker's: 8,000)
 RECORD_END = 4_000  # ... of them from its end (an exception's message ends a traceback)
 
@@ -88,13 +82,7 @@ class LineFormatter(logging.Formatter):
         if len(text) > RECORD_MAX:
             text = (f"{text[:RECORD_MAX - RECORD_END]} ... ({len(text) - RECORD_MAX} "
                     f"characters left out) ... {text[-RECORD_END:]}")
-        if text.isprintable():
-            return text
-        return _UNSAFE.sub(_escaped, text).replace("\n", "\n    ")
-
-
-def _escaped(match: re.Match[str]) -> str:
-    return ascii(match.group())[1:-1]
+        return printable(text, newlines=True).replace("\n", "\n    ")
 
 
 def setup_logging(level: str) -> None:
