@@ -417,3 +417,25 @@ def test_a_value_sqlite_cannot_take_fails_its_commit_and_leaves_no_transaction_o
         fine.add(SAVE_SESSION, ("Echo", "good", "{}"))
         assert commit(db, fine) is None
         assert db.execute("SELECT token FROM live_sessions").fetchall() == [("good",)]
+
+
+def test_a_second_server_on_another_name_of_the_same_file_refuses_to_start(
+        tmp_path: Path) -> None:
+    """A hard link is another name of the same file: the second server took the lock file
+    beside that name and started, and both wrote the database, each through a write-ahead
+    log of its own."""
+    (tmp_path / "a").mkdir(mode=0o700)
+    (tmp_path / "b").mkdir(mode=0o700)
+    db = tmp_path / "a" / "store.sqlite3"
+    with ServerProcess("--store-path", str(db)) as first:
+        player = Player(first.port, "Echo", "mine", 1)
+        assert player.join()["status"] == "ok"
+        other = tmp_path / "b" / "store.sqlite3"
+        os.link(db, other)
+        line = one_line(start_fails("--store-path", str(other)))
+        assert line == (f"the store file {other} is in use by another running server, under "
+                        "another name of the same file (a hard link): stop that server, or "
+                        "pick another file with --store-path, or run without saving with "
+                        "--no-store")
+        assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["store.sqlite3"]
+        assert player.move(msg="still mine")["status"] == "ok"
