@@ -179,9 +179,10 @@ class Lobby:
 
     def _join(self, request: Join, client: str) -> Outcome:
         longest = self.limits.max_name_length
-        if max(len(request.game), len(request.session), len(request.name)) > longest:
+        name = request.name if request.session != AUTO else ""  # ignored there: not checked
+        if max(len(request.game), len(request.session), len(name)) > longest:
             for what, value in (("game name", request.game), ("session name", request.session),
-                                ("player name", request.name)):
+                                ("player name", name)):
                 if len(value) > longest:
                     raise framework_error(f"{what} too long ({len(value)} characters; at most "
                                           f"{longest})")

@@ -272,6 +272,9 @@ def test_auto_join_ignores_names(make_server: Callable[..., ServerThread]) -> No
     for session in ("auto", second["session"]):
         message = error(ask(port, observe_request("Recorder", session, "bob")))
         assert message == "framework: observer mode not available for auto-join sessions"
+    # Ignored, so not checked either: a name over max_name_length was refused here.
+    assert ok(ask(port, join_request("Echo", "auto", 1, "x" * 1_000)))["player_id"] == 0
+    assert "player name too long" in error(ask(port, join_request("Echo", "s", 1, "x" * 101)))
 
 
 @pytest.mark.parametrize("sync", ["normal", "full"])  # commits on the loop, in the writer
