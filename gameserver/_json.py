@@ -116,9 +116,7 @@ def _finite_float(text: str) -> float:
     """A number of a request as a float; one beyond the float range is refused.
 
     ``1e999`` is valid JSON and became Infinity: a game that kept it could not
-    send its state to anyone any more, and the store logged the move as its
-    ``repr``, a string, so a restart that replayed it got another verdict and
-    dropped the whole session (every player's game).
+    send its state to anyone any more (one player's move broke the game for all).
     """
     value = float(text)
     if value - value != 0.0:  # infinite (a JSON number is never NaN)
