@@ -11,7 +11,8 @@ start). ``private_api_problem`` is that check, for the socket layer's use
 of a private accept too.
 
 NaN and Infinity are refused both ways: they are not JSON, and clients in
-other languages reject them.
+other languages reject them; so is a number beyond the float range (``1e999``),
+which would be Infinity.
 """
 
 from __future__ import annotations
@@ -111,7 +112,20 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-_decoder = json.JSONDecoder(parse_constant=_reject_constant)
+def _finite_float(text: str) -> float:
+    """A number of a request as a float; one beyond the float range is refused.
+
+    ``1e999`` is valid JSON and became Infinity: a game that kept it could not
+    send its state to anyone any more (one player's move broke the game for all).
+    """
+    value = float(text)
+    if value - value != 0.0:  # infinite (a JSON number is never NaN)
+        raise ValueError(f"the number {text[:40]} is beyond what a JSON number may be here "
+                         "(about ±1.8e308)")
+    return value
+
+
+_decoder = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
 
 
 def _make_decode_json(decoder: json.JSONDecoder, scan_once: Callable[[str, int], Any] | None,

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from . import __version__, config, registry
 from ._connhost import REFUSED_MAX
+from .results import printable
 from .server import GameServer
 
 log = logging.getLogger("gameserver")
@@ -60,10 +61,34 @@ def build_parser(prog: str = "gameserver") -> argparse.ArgumentParser:
     return parser
 
 
+RECORD_MAX = 16_000  # characters of one record in the log (a game worker's: 8,000)
+RECORD_END = 4_000  # ... of them from its end (an exception's message ends a traceback)
+
+
+class LineFormatter(logging.Formatter):
+    """Every record starts a line, and only a record does.
+
+    A record's text holds what clients sent (session names, player names,
+    what a game's own code logs): a newline there began a line that looked
+    like a record of its own (``session Echo/x\\n2026-... ERROR ...``). Here
+    every line after a record's first is indented (a traceback stays readable),
+    and other control characters are written as escapes (``\\x1b``). A record
+    is cut to ``RECORD_MAX`` characters, its start and end kept: a game's error
+    may quote a move of a megabyte, which was logged in full at every request.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        if len(text) > RECORD_MAX:
+            text = (f"{text[:RECORD_MAX - RECORD_END]} ... ({len(text) - RECORD_MAX} "
+                    f"characters left out) ... {text[-RECORD_END:]}")
+        return printable(text, newlines=True).replace("\n", "\n    ")
+
+
 def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level, stream=sys.stderr,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(LineFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 def raise_open_file_limit(connections: int) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Settings
-from .results import display_name, outcome
+from .results import display_name, outcome, printable
 from .store import HistoryReader
 
 
@@ -51,9 +51,10 @@ def list_games(store: HistoryReader, game: str | None, limit: int) -> None:
         return
     print(f"{'id':>6}  {'ended':19}  {'game':14} {'session':14} {'moves':>5}  "
           "players / result")
-    for r in records:
-        print(f"{r['id']:>6}  {_when(r['ended'])}  {r['game'][:14]:14} "
-              f"{r['session'][:14]:14} {r['moves']:>5}  {_players(r)}: {_result(r)}")
+    for r in records:  # names and session names are the players': printable() (escapes)
+        print(printable(f"{r['id']:>6}  {_when(r['ended'])}  {r['game'][:14]:14} "
+                        f"{r['session'][:14]:14} {r['moves']:>5}  {_players(r)}: "
+                        f"{_result(r)}"))
 
 
 def show_game(store: HistoryReader, game_id: int) -> bool:
@@ -63,10 +64,10 @@ def show_game(store: HistoryReader, game_id: int) -> bool:
               "python -m gameserver history)", file=sys.stderr)
         return False
     duration = record["ended"] - record["started"]
-    print(f"game {record['id']}: {record['game']} in session {record['session']}, "
-          f"{_players(record)}")
-    print(f"started {_when(record['started'])}, took {duration:.1f} s, "
-          f"{_moves(record)}, {_result(record)}")
+    print(printable(f"game {record['id']}: {record['game']} in session {record['session']}, "
+                    f"{_players(record)}"))
+    print(printable(f"started {_when(record['started'])}, took {duration:.1f} s, "
+                    f"{_moves(record)}, {_result(record)}"))
     for move in record["steps"]:
         verdict = ("" if move["rejection"] is None
                    else f"   rejected: {json.dumps(move['rejection'])}")

@@ -179,9 +179,10 @@ class Lobby:
 
     def _join(self, request: Join, client: str) -> Outcome:
         longest = self.limits.max_name_length
-        if max(len(request.game), len(request.session), len(request.name)) > longest:
+        name = request.name if request.session != AUTO else ""  # ignored there: not checked
+        if max(len(request.game), len(request.session), len(name)) > longest:
             for what, value in (("game name", request.game), ("session name", request.session),
-                                ("player name", request.name)):
+                                ("player name", name)):
                 if len(value) > longest:
                     raise framework_error(f"{what} too long ({len(value)} characters; at most "
                                           f"{longest})")
@@ -200,6 +201,8 @@ class Lobby:
                 f"session names '{discovery.TOURNAMENT}NAME/...' are reserved for the games "
                 "of tournaments; pick another session name")
         session = self.sessions.get((request.game, token))
+        if session is None and not token.isascii():
+            _check_text("session name", token)  # it is saved as it is: UTF-8 text only
         timed = request.turn_timeout is not None or request.game_clock is not None
         if session is not None and session.closed is not None:
             self._end(session, session.closed)  # e.g. its start could not be saved
@@ -512,6 +515,17 @@ class Lobby:
             self.timer_book.save_all(self.sessions.values())
         for session in list(self.sessions.values()):
             self._end(session, reason, forget=False)  # saved sessions come back on start
+
+
+def _check_text(what: str, value: str) -> None:
+    """Refuse ``value`` if it cannot be written as UTF-8 (a JSON escape such as
+    ``\\ud800`` gives a lone surrogate, which the store's file cannot hold)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise framework_error(
+            f"{what} is not valid text: it holds a lone surrogate "
+            f"({value[err.start]!r} at position {err.start}); pick another {what}") from None
 
 
 def _error_reply(err: Exception, step: Callable[..., Outcome]) -> bytes:

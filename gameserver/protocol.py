@@ -26,6 +26,7 @@ import dataclasses
 import itertools
 import json
 import operator
+import reprlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -468,11 +469,26 @@ def _discover(data: dict[str, Any]) -> Discover:
 SECRET_FIELDS = ("key", "code")  # never logged
 
 
+# Values in a request's log line: shortened (a move may hold a megabyte, logged in full
+# at DEBUG for every request until 2026-11-29: the log grew as fast as clients sent).
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxstring = _SHORT_REPR.maxother = 200
+_SHORT_REPR.maxdict = _SHORT_REPR.maxlist = 20
+_SHORT_REPR.maxlevel = 4
+
+
 def describe(request: Request) -> str:
-    """A one-line description of ``request`` for logs; keys are secrets and left out."""
-    fields = ", ".join(f"{f.name}={getattr(request, f.name)!r}"
-                       for f in dataclasses.fields(request) if f.name not in SECRET_FIELDS)
+    """A one-line description of ``request`` for logs; keys are secrets and left out, and
+    long values are shortened."""
+    fields = ", ".join(
+        f"{f.name}={_SHORT_REPR.repr(_described(f.name, getattr(request, f.name)))}"
+        for f in dataclasses.fields(request) if f.name not in SECRET_FIELDS)
     return f"{type(request).__name__}({fields})"
+
+
+def _described(name: str, value: Any) -> Any:
+    """A field's value for ``describe``: a move's ``state_of`` (id, key) shows the id only."""
+    return value[0] if name == "state_of" and value is not None else value
 
 
 def _short(err: Exception) -> str:

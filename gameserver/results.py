@@ -8,8 +8,28 @@ or an entry of ``store.finished_games``); no I/O.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
+
+# What must not reach a terminal or a log as it is, in names and session names players
+# chose: control characters (an ANSI escape clears the screen or retitles the window; a
+# newline begins a line that looks like another), line separators, direction overrides.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_UNPRINTABLE_BUT_NEWLINE = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str, newlines: bool = False) -> str:
+    """``text`` with what must not reach a terminal as it is written as escapes (``\\x1b``);
+    ``newlines``: a newline is kept."""
+    if text.isprintable():
+        return text
+    return (_UNPRINTABLE_BUT_NEWLINE if newlines else _UNPRINTABLE).sub(_escaped, text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return ascii(match.group())[1:-1]
 
 
 def display_name(name: str, player_id: int) -> str:

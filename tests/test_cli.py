@@ -37,6 +37,35 @@ def test_server_starts_with_defaults_logs_and_serves() -> None:
     assert player.key not in log  # keys are secrets
 
 
+def test_a_client_cannot_write_a_line_of_the_log() -> None:
+    """A session name is logged; its newline began a line that read as a record of its
+    own, and an ANSI escape went to the operator's terminal as it was."""
+    forged = "2026-01-01 00:00:00,000 ERROR   gameserver.lobby: forged"
+    with ServerProcess() as server:
+        player = Player(server.port, "Echo", f"x\n{forged}\x1b[2J\r", 1)
+        assert player.join()["status"] == "ok"
+        assert server.wait_for_log("started for 1 players")
+    lines = server.log.splitlines()
+    assert not any(line.startswith(forged[:10]) for line in lines)
+    assert f"    {forged}\\x1b[2J\\r started for 1 players" in lines
+    assert "\x1b" not in server.log and "\r" not in server.log
+
+
+def test_a_game_error_quoting_a_huge_move_is_logged_cut(tmp_path: Path) -> None:
+    """A student's game raises ``ValueError(f"... not {steps}")``: with a move of 500 KB
+    the whole move went to the log at every request (the reply was cut already)."""
+    shutil.copy(DATA / "students" / "raises_value_error.py", tmp_path)
+    with ServerProcess("--games-dir", str(tmp_path), "--isolate-games", "off") as server:
+        player = Player(server.port, "DiceRace", "big", 1)
+        assert player.join()["status"] == "ok"
+        reply = player.move(steps="x" * 500_000 + "END")
+        assert reply["status"] == "error" and len(reply["message"]) < 300, reply
+        assert server.wait_for_log("characters left out")
+    assert len(server.log) < 50_000, len(server.log)
+    assert "ValueError: steps must be 1 to 6, not xxx" in server.log
+    assert "xxxEND" in server.log  # the end of a traceback is kept: the error's message
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signal_answers_blocked_clients_and_exits_zero(signum: int) -> None:
     # DEBUG logs every request, so the test can see both reached the server.

@@ -59,3 +59,20 @@ def test_a_file_that_is_not_a_store_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert f"cannot read the store file {other}" in result.stderr
+
+
+def test_names_players_chose_reach_the_terminal_escaped(tmp_path: Path) -> None:
+    """A session or player name holding an ANSI escape was printed as it was: the
+    teacher's `history` cleared the terminal (or retitled it, or worse) for the student."""
+    db = str(tmp_path / "store.sqlite3")
+    with ServerProcess("--store-path", db) as server:
+        solo = Player(server.port, "Echo", "s\x1b[2J", 1, name="ann\x1b]0;owned\x07\n")
+        assert solo.join()["status"] == "ok"
+        assert solo.move(msg="quit")["status"] == "ok"
+    listed, shown = history("--store-path", db), history("1", "--store-path", db)
+    for result in (listed, shown):
+        assert result.returncode == 0, result.stderr
+        assert "\x1b" not in result.stdout and "\x07" not in result.stdout, result.stdout
+    assert "s\\x1b[2J" in listed.stdout and "ann\\x1b]0;owned\\x07\\n" in listed.stdout
+    assert shown.stdout.startswith("game 1: Echo in session s\\x1b[2J, ann\\x1b]0;owned")
+    assert len(listed.stdout.splitlines()) == 2  # the header and the game: one line each

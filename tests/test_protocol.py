@@ -244,3 +244,31 @@ def test_a_move_reply_with_state_is_the_reply_with_one_key_more() -> None:
                   protocol.illegal_move(["no", 3])):
         joined = json.loads(protocol.with_state(reply, state))
         assert joined == {**json.loads(reply), "state": json.loads(state)["data"]}
+
+
+def test_a_described_request_shows_no_key_not_even_of_the_seat_with_state_names() -> None:
+    """The server logs every request at DEBUG with ``describe``; a move naming another
+    seat's state carries that seat's key, which was logged."""
+    request = protocol.decode_request(encode(
+        {"type": "move", "game": "TicTacToe", "session": "s", "player_id": 0,
+         "key": "MOVERKEY", "move": {"position": 4},
+         "with_state": {"player_id": 1, "key": "OTHERKEY"}})).request
+    text = protocol.describe(request)
+    assert "KEY" not in text, text
+    assert "state_of=1" in text  # whose state, without the key
+    observe = protocol.decode_request(encode(
+        {"type": "observe", "game": "Chat", "session": "s", "name": "ann",
+         "code": "THECODE"})).request
+    assert "THECODE" not in protocol.describe(observe)
+
+
+def test_a_described_request_is_short_whatever_its_move_holds() -> None:
+    """Every request is logged at DEBUG with ``describe``: a move of 900 KB was written to
+    the log in full, so the log grew as fast as clients sent."""
+    request = protocol.decode_request(encode(
+        {"type": "move", "game": "Echo", "session": "s", "player_id": 0, "key": "k",
+         "move": {"msg": "x" * 900_000, "list": list(range(10_000)),
+                  "deep": [[[[[[[[1]]]]]]]]}})).request
+    text = protocol.describe(request)
+    assert len(text) < 1_000, len(text)
+    assert text.startswith("Move(game='Echo', session='s', player_id=0, move={")

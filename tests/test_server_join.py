@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -271,6 +272,28 @@ def test_auto_join_ignores_names(make_server: Callable[..., ServerThread]) -> No
     for session in ("auto", second["session"]):
         message = error(ask(port, observe_request("Recorder", session, "bob")))
         assert message == "framework: observer mode not available for auto-join sessions"
+    # Ignored, so not checked either: a name over max_name_length was refused here.
+    assert ok(ask(port, join_request("Echo", "auto", 1, "x" * 1_000)))["player_id"] == 0
+    assert "player name too long" in error(ask(port, join_request("Echo", "s", 1, "x" * 101)))
+
+
+@pytest.mark.parametrize("sync", ["normal", "full"])  # commits on the loop, in the writer
+def test_a_session_name_that_is_not_text_is_refused_and_the_store_saves_on(
+        make_server: Callable[..., ServerThread], tmp_path: Path, sync: str) -> None:
+    """A name with a lone surrogate (the JSON escape \\ud800) cannot be written as UTF-8.
+    It was started, and its save raised out of the commit: the joiner never got a reply,
+    the transaction stayed open, and the next commit (everyone's) failed."""
+    server = make_server(store=True, store_path=str(tmp_path / "s.db"), store_sync=sync)
+    other = Call(server.port, join_request("TicTacToe", "other", 2))
+    assert other.blocked()
+    message = error(ask(server.port, join_request("Echo", "bad\ud800", 1)))
+    assert message == ("framework: session name is not valid text: it holds a lone surrogate "
+                       "('\\ud800' at position 3); pick another session name")
+    assert ok(ask(server.port, join_request("TicTacToe", "other")))["player_id"] == 1
+    assert ok(other.reply())["player_id"] == 0
+    seat = seat_all(server.port, "Echo", 1, session="fine")[0]
+    assert ok(seat.move(msg="\ud800")) is None  # a move may hold one: saved as JSON
+    assert ok(seat.state())["echo"] == "\ud800"
 
 
 # ---------------------------------------------------------------- observe

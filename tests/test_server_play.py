@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -16,9 +17,11 @@ from tests.test_server import (
     error,
     observer_of,
     ok,
+    parse_reply,
     seat_all,
     token,
 )
+from tests.wire import TERMINATOR, send_raw
 
 
 def two_players(server: ServerThread, names: tuple[str, str] = ("ann", "bob"),
@@ -89,6 +92,21 @@ def test_rejected_move_is_an_illegalmove(games_server: ServerThread, rejection: 
     assert ann.move(reject=rejection) == {"status": "illegalmove", "message": message}
     assert log_of(ann.state()) == [[0, {"reject": rejection}]]
     assert ok(ann.move(step=1)) is None  # still ann's turn
+
+
+def test_a_number_beyond_the_float_range_is_refused_before_the_game_keeps_it(
+        games_server: ServerThread) -> None:
+    """``1e999`` is valid JSON and was decoded as Infinity: the game kept it, and from then
+    on no player could get a state (``state() returned something that cannot be sent as
+    JSON``): one player's move broke the game for everyone."""
+    ann, bob = two_players(games_server)
+    text = json.dumps(ann.request("move", move={"bid": 0})).replace('"bid": 0', '"bid": 1e999')
+    reply = parse_reply(send_raw(games_server.port, text.encode() + TERMINATOR))
+    assert error(reply) == ("server: request is not valid JSON (the number 1e999 is beyond "
+                            "what a JSON number may be here (about ±1.8e308))")
+    assert log_of(bob.state()) == []  # it never reached the game
+    assert ok(ann.move(bid=1.5e308)) is None  # large, but a number
+    assert log_of(bob.state()) == [[0, {"bid": 1.5e308}]]
 
 
 def test_bundled_game_rejection_gets_game_prefix(games_server: ServerThread) -> None:

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from gameserver.store._file import ENDED_INDEX, StoreFileError, open_store
+from gameserver.store._file import ENDED_INDEX, StoreFileError, commit, open_store
+from gameserver.store._rows import DELETE_SESSION, SAVE_SESSION, Ops
 from gameserver.store.reader import HistoryReader
 from tests.serverproc import ROOT, ServerProcess
 from tests.wire import Player
@@ -392,3 +393,49 @@ def test_a_healthy_file_in_use_is_not_called_damaged(tmp_path: Path) -> None:
         raw.execute("BEGIN IMMEDIATE")
         assert one_line(start_fails("--store-path", str(path))) == f"the store file {path} {LOCKED}"
         raw.execute("ROLLBACK")
+
+
+@pytest.mark.parametrize("bad", ["s\ud800", 2**70])  # not UTF-8 text; beyond 64 bits
+def test_a_value_sqlite_cannot_take_fails_its_commit_and_leaves_no_transaction_open(
+        tmp_path: Path, bad: object) -> None:
+    """Such a value raised out of ``commit`` (only ``sqlite3.Error`` was caught): the
+    transaction stayed open, the commit's replies were never answered (the writer thread
+    died of it) and the next commit failed (``cannot start a transaction within a
+    transaction``)."""
+    path = str(tmp_path / "store.sqlite3")
+    open_store(path).close()
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
+        ops = Ops()
+        ops.add(SAVE_SESSION, ("Echo", "good", "{}"))
+        ops.add(DELETE_SESSION, ("Echo", "gone"))
+        ops.add(SAVE_SESSION, ("Echo", bad, "{}"))
+        error = commit(db, ops)
+        assert error is not None and error.startswith(("UnicodeEncodeError", "OverflowError"))
+        assert not db.in_transaction
+        assert db.execute("SELECT token FROM live_sessions").fetchall() == []  # rolled back
+        fine = Ops()
+        fine.add(SAVE_SESSION, ("Echo", "good", "{}"))
+        assert commit(db, fine) is None
+        assert db.execute("SELECT token FROM live_sessions").fetchall() == [("good",)]
+
+
+def test_a_second_server_on_another_name_of_the_same_file_refuses_to_start(
+        tmp_path: Path) -> None:
+    """A hard link is another name of the same file: the second server took the lock file
+    beside that name and started, and both wrote the database, each through a write-ahead
+    log of its own."""
+    (tmp_path / "a").mkdir(mode=0o700)
+    (tmp_path / "b").mkdir(mode=0o700)
+    db = tmp_path / "a" / "store.sqlite3"
+    with ServerProcess("--store-path", str(db)) as first:
+        player = Player(first.port, "Echo", "mine", 1)
+        assert player.join()["status"] == "ok"
+        other = tmp_path / "b" / "store.sqlite3"
+        os.link(db, other)
+        line = one_line(start_fails("--store-path", str(other)))
+        assert line == (f"the store file {other} is in use by another running server, under "
+                        "another name of the same file (a hard link): stop that server, or "
+                        "pick another file with --store-path, or run without saving with "
+                        "--no-store")
+        assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["store.sqlite3"]
+        assert player.move(msg="still mine")["status"] == "ok"

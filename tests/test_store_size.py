@@ -119,3 +119,29 @@ def test_the_log_starts_over_even_when_the_checkpoint_thread_never_runs(
         sizes = log_sizes(server, path, 1500, 50)  # 30 MB of messages
     assert max(sizes) < 3 * WAL_LIMIT, sizes
     assert min(sizes[len(sizes) // 2:]) <= WAL_LIMIT  # it started over, and was cut back
+
+
+def test_a_game_that_held_a_large_move_is_snapshotted_again(tmp_path: Path) -> None:
+    """Echo keeps only the last message: three of 600 KB made the estimate (the last
+    snapshot and the moves since, 1.8 MB) pass store_snapshot_max, and the game was never
+    pickled again: every later move was kept (even with --no-history, beyond the 10,000
+    of the history) and replayed at a restart, and the log said the game was too large."""
+    path = tmp_path / "echo.sqlite3"
+    args = ("--store-path", str(path), "--no-history")
+    server = ServerProcess(*args).start()
+    player = Player(server.port, "Echo", "big", 1)
+    assert player.join()["status"] == "ok"
+    for n in range(3):
+        assert player.move(msg=f"{n} " + "x" * 600 * KB)["status"] == "ok"
+    for n in range(20):
+        assert player.move(msg=f"small {n}")["status"] == "ok"
+    assert server.proc is not None
+    server.proc.kill()
+    server.stop()
+    assert "larger than store_snapshot_max" not in server.log
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("SELECT MAX(seq) FROM game_snapshots").fetchone() == (3,)
+        assert db.execute("SELECT COUNT(*) FROM game_moves").fetchone() == (20,)
+    with ServerProcess(*args) as again:
+        player.port = again.port
+        assert player.state()["data"]["echo"] == "small 19"

@@ -12,6 +12,8 @@ names the file, what is wrong and what to do:
 * another running server uses the file: the lock file beside it
   (``<file>.lock``) is held with ``flock``, which the kernel releases when
   the holding process dies, ``kill -9`` included, so a lock is never stale;
+  the database file itself is held so too, for a server that reaches it
+  under another name (a hard link, whose lock file is another);
 * the file is damaged (not an SQLite file, truncated, malformed pages).
 
 A failed open removes every file it created, so a start that fails leaves
@@ -92,6 +94,7 @@ class StoreFile:
     db: sqlite3.Connection
     lock_fd: int
     created: list[str] = field(default_factory=list)  # files this open created
+    file_fd: int = -1  # the database file itself, locked too (see _lock_file)
 
     def close(self, remove_created: bool = False) -> None:
         """Close the connection and release the lock; delete what the open created, if asked."""
@@ -101,6 +104,8 @@ class StoreFile:
             for name in self.created:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(name)
+        if self.file_fd >= 0:
+            os.close(self.file_fd)
         _unlock(self.path, self.lock_fd)
 
 
@@ -130,21 +135,26 @@ def open_store(path: str, sync: str = "NORMAL") -> StoreFile:
         _check_owned(name, "file")
     lock_fd = _lock(path)
     db: sqlite3.Connection | None = None
+    file_fd = -1
     try:
         _check_header(path)
+        file_fd = _lock_file(path)
         db = _connect(path, sync)
         _check_content(path, db)
         _update_schema(path, db)
     except BaseException:
         if db is not None:
             db.close()
+        if file_fd >= 0:
+            os.close(file_fd)
         for name in ours:
             if name not in before:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(name)
         _unlock(path, lock_fd)
         raise
-    return StoreFile(path, db, lock_fd, [name for name in ours if name not in before])
+    return StoreFile(path, db, lock_fd, [name for name in ours if name not in before],
+                     file_fd)
 
 
 def _update_schema(path: str, db: sqlite3.Connection) -> None:
@@ -322,6 +332,30 @@ def _lock(path: str) -> int:
     return fd
 
 
+def _lock_file(path: str) -> int:
+    """Lock the database file itself (``flock``, which SQLite's own locks never meet).
+
+    The lock file is found by the database's name; under another name of the same file
+    (a hard link) a second server took its own lock file, and both wrote the database,
+    each through a write-ahead log of its own: that breaks the file.
+    """
+    try:  # created here if missing, as ``_create_private`` would (readable by its owner)
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as err:
+        raise StoreFileError(f"cannot open the store file {path}: {err.strerror}; "
+                             f"{FIX}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        os.close(fd)
+        if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise StoreFileError(f"cannot lock {path}: {err.strerror}; " + FIX) from None
+        raise StoreFileError(
+            f"the store file {path} is in use by another running server, under another "
+            f"name of the same file (a hard link): stop that server, or {FIX}") from None
+    return fd
+
+
 def _read_pid(fd: int) -> int | None:
     try:
         text = os.pread(fd, 32, 0).decode("ascii").strip()
@@ -374,7 +408,10 @@ def commit(db: sqlite3.Connection, ops: Ops) -> str | None:
                     db.executemany(sql, many)
             db.execute("COMMIT")
         return None
-    except sqlite3.Error as err:
+    except (sqlite3.Error, ValueError, OverflowError) as err:
+        # ValueError, OverflowError: a value SQLite cannot take (a str that is not UTF-8
+        # text, an int beyond 64 bits); raised, it would leave the transaction open and
+        # the commit's replies unanswered
         with contextlib.suppress(sqlite3.Error):
             if db.in_transaction:
                 db.execute("ROLLBACK")

@@ -12,9 +12,11 @@ the last snapshot weigh at least as much as that snapshot (and at least
 moves, and restoring a session replays at most about that many bytes of
 moves after the newest snapshot. A snapshot larger than ``snapshot_max`` is
 not taken (``Rows.snapshot_due`` estimates the size from the last snapshot
-and the moves since, so such a game is not even pickled): the game is then
-restored by replaying more moves. If even its first snapshot is too large,
-the session is kept in memory only. A game in a worker process is saved
+and the moves since, and a game the estimate finds too large is pickled to
+see only once as many bytes of moves as ``snapshot_max``, or as its last
+measured size, were logged): the game is then restored by replaying more
+moves. If even its first snapshot is too large, the session is kept in
+memory only. A game in a worker process is saved
 the same way: its snapshot is the copy the worker sent along with its last
 change, and a restart replays its moves in a worker (``_restore``).
 
@@ -98,6 +100,7 @@ class Live:
     logged_since: int = 0  # bytes of moves logged after the newest snapshot
     snap_due: bool = False  # a snapshot is needed at the next commit, whatever its cost
     oversize: bool = False  # the game is larger than snapshot_max (logged once)
+    tried_at: int = 0  # logged_since when the game was last found larger than snapshot_max
     unpicklable: bool = False  # the game cannot be pickled: saved as its moves only
     ended: bool = False  # the current game's end is recorded
     owed: tuple[tuple[int, bool], ...] = ()  # views owed the hand-over, as saved
@@ -185,7 +188,7 @@ class Rows:
         else:
             self._keep(ops, live.game_id)
         live.game_id, self.next_game_id = self.next_game_id, self.next_game_id + 1
-        live.seq = live.accepted = live.snap_seq = live.logged_since = 0
+        live.seq = live.accepted = live.snap_seq = live.logged_since = live.tried_at = 0
         live.ended = live.snap_due = False
         live.final_text = None
         views = first_views(game, session.size, session.view_text)
@@ -232,6 +235,7 @@ class Rows:
         live.game_id, self.next_game_id = self.next_game_id, self.next_game_id + 1
         base = live.seq - len(since)  # the copy's move (0: the seed's); the moves since follow
         live.snap_seq, live.snap_bytes, live.logged_since = base, len(blob), 0
+        live.tried_at = 0
         live.snap_due = False
         live.final_text = None
         views = first_views(session.game, session.size, session.view_text)
@@ -334,8 +338,13 @@ class Rows:
             return False  # (first: what most changes find, a commit of each change)
         if live.memory_only or live.unpicklable or live.session is None:
             return False
-        if live.snap_bytes + live.logged_since > self.snapshot_max:
-            self._too_large(live)
+        if (live.snap_bytes + live.logged_since > self.snapshot_max
+                and live.logged_since - live.tried_at < max(live.snap_bytes,
+                                                            self.snapshot_max)):
+            # Perhaps too large (a game that keeps what it is sent): pickled to see only
+            # once as many bytes of moves were logged as snapshot_max, or as it weighed.
+            # Never again, as before: a game that holds only its last large move (Echo)
+            # kept every later move, and replayed them all at a restart.
             return False
         return True
 
@@ -364,6 +373,7 @@ class Rows:
             return
         if len(blob) > self.snapshot_max:
             live.snap_bytes = len(blob)  # later estimates start from the real size
+            live.tried_at = live.logged_since
             self._too_large(live)
             return
         ops.add(INSERT_SNAPSHOT, (live.game_id, live.seq, live.accepted, blob), len(blob))
@@ -371,6 +381,7 @@ class Rows:
             ops.add(TRIM_GAME[0], (live.game_id, live.seq))
             ops.add(TRIM_GAME[1], (live.game_id, live.seq))
         live.snap_seq, live.snap_bytes, live.logged_since = live.seq, len(blob), 0
+        live.tried_at, live.oversize = 0, False
 
     def _too_large(self, live: Live) -> None:
         if not live.oversize:
