@@ -75,7 +75,8 @@ TCP on non-blocking sockets) and ``TransportConnection``
 (``_transportconn.py``, asyncio transports; TLS in ``_tlsconn.py``). A
 subclass provides the transport methods (``_write``, ``_close``,
 ``_can_half_close``, ``_half_close``, ``_abort``, ``_set_deadline``,
-``_pause_reading``, ``_resume_reading``) and reports what happens to it (``_opened``,
+``_pause_reading``, ``_resume_reading``; ``_kernel_unsent`` where the kernel's
+send queue can be asked) and reports what happens to it (``_opened``,
 ``_received``, ``_eof``, ``_gone``, ``_output_taken``, ``_writing_paused``,
 ``_writing_resumed``, ``_unsent_now``, ``_unsent_gone``, ``_timed_out``). What a
 connection needs from the server is the narrow ``ConnectionHost``
@@ -139,7 +140,7 @@ class BaseConnection(HeldReplies):
         self._state = READING
         self._wait: Wait | None = None  # what a WAITING connection waits for
         self._keep_alive = False  # the last request asked for keep-alive
-        self._paused = 0  # OUTPUT_FULL | INPUT_FULL: why reading is paused
+        self._paused = 0  # bits of ``_connstate`` (OUTPUT_FULL, ...): why reading is paused
         self._kind = "invalid"  # request type, for metrics
         self._started = 0.0  # when the request was complete
         self._address = ""  # the client's IP address

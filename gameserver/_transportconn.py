@@ -31,6 +31,7 @@ as the request waited.)
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
 from ._connection import BaseConnection
 from ._connhost import ConnectionHost
@@ -54,8 +55,8 @@ class TransportConnection(BaseConnection, asyncio.Protocol):
     # ------------------------------------------------------------ asyncio callbacks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # A stream transport, not always a subclass of asyncio.Transport: uvloop's is not
+        transport = self._transport = cast(asyncio.Transport, transport)
         limit = self._host.settings.reply_buffer_max
         transport.set_write_buffer_limits(high=limit, low=limit // 4)
         peer = transport.get_extra_info("peername")

@@ -257,7 +257,7 @@ def test_a_client_that_reads_nothing_is_timed_out_though_replies_are_held() -> N
 
 
 def test_a_hang_up_behind_held_replies_stops_reading() -> None:
-    """CLOSING reads nothing (the table at the top of ``_connection.py``), held replies
+    """CLOSING reads nothing (the table at the top of ``_connstate.py``), held replies
     or not: a socket at its end stays readable, and reading it would spin the loop."""
     with saving_host() as host:
         conn = MemoryConnection(host)
