@@ -152,8 +152,8 @@ class BaseConnection(HeldReplies):
         self._flush_due = False
         self._after_held = None
         self._unsent = 0  # bytes of replies the transport left unsent, as last reported
-        # What host.unsent counts of this connection: _unsent, and its held bytes beyond
-        # host.unsent.held_free (``_recount``)
+        # What host.unsent counts of this connection: _unsent, and its held bytes once they
+        # are more than host.unsent.held_free (``_recount``)
         self._counted = 0
         # The kernel's unsent bytes when the last deadline passed with the transport's own
         # buffer empty (None: not asked since the deadline was set; ``_kernel_unsent``).
@@ -310,7 +310,7 @@ class BaseConnection(HeldReplies):
 
     def _recount(self) -> None:
         """Tell the account what this connection leaves unsent, and holds for their save
-        beyond ``held_free`` (``_unsent.py``): beyond its address's bound or all,
+        once that is more than ``held_free`` (``_unsent.py``): beyond its address's bound or all,
         reading and serving pause (``UNSENT_FULL``)."""
         host = self._host
         held = self._held_bytes

@@ -13,8 +13,8 @@ held reply waits for its commit, no deadline ends the connection (a slow
 disk is not the client's fault; one that does not read is; nor when
 they pause it for its address). Held replies count towards
 ``reply_buffer_max`` (``HELD_FULL`` pauses reading and serving, as unsent
-replies do) and, beyond ``held_free``, towards its address's and all
-bounds as unsent ones do; a client that closes its side (a
+replies do) and, once more than ``held_free``, all of them towards its
+address's and all bounds as unsent ones do; a client that closes its side (a
 FIN, or TLS's close_notify: ``_tlsconn.py``) still gets them, then the
 close; a closed socket drops them. Pushes queue behind held
 replies too, and a push whose state waits for its save is held in its place
@@ -119,9 +119,9 @@ class HeldReplies:
         self._count_held(entry.cost)
 
     def _count_held(self, size: int) -> None:
-        """``size`` more is held: beyond ``held_free`` (``_unsent.py``), it counts towards
-        the bounds of the address and of all; beyond ``reply_buffer_max``, serving and
-        reading pause."""
+        """``size`` more is held: once it holds more than ``held_free`` (``_unsent.py``), all
+        it holds counts towards the bounds of the address and of all; beyond
+        ``reply_buffer_max``, serving and reading pause."""
         self._held_bytes += size
         if self._held_bytes > self._host.unsent.held_free:  # (at most reply_buffer_max)
             if self._held_bytes > self._host.settings.reply_buffer_max:

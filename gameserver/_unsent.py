@@ -31,8 +31,9 @@ The rules (``UnsentReplies.update``):
 Replies held for their save (``_held.py``: a kept-alive reply waits
 for the store's commit, behind a slow or failing disk) are bytes a client
 makes the server keep as well: a connection counts them with its unsent
-ones, beyond the first ``HELD_FREE`` of them (``held_free``), so that a few
-moves sent together (a vector of learning environments) never come here.
+ones once they are more than ``HELD_FREE`` (``held_free``), then all of them,
+so that a few moves sent together (a vector of learning environments) never
+come here.
 One address's connections could hold ``reply_buffer_max`` each of them
 (2,000 × 4 MiB) until 2026-11-29. Now, after its address's bound is passed,
 each of its connections adds at most ``HELD_FREE`` and one reply (held, or

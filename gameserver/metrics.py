@@ -89,8 +89,8 @@ def prometheus_text(source: MetricsSource) -> str:
         "# TYPE gameserver_connections_total counter",
         f"gameserver_connections_total {gauges.connections_total}",
         "# HELP gameserver_replies_unsent_bytes Bytes of replies waiting in the server for "
-        "clients that have not taken them yet (slow readers), and held for their save beyond "
-        "16 KiB a connection.",
+        "clients that have not taken them yet (slow readers), and held for their save by "
+        "connections that hold more than 16 KiB of them.",
         "# TYPE gameserver_replies_unsent_bytes gauge",
         f"gameserver_replies_unsent_bytes {gauges.replies_unsent_bytes}",
         "# HELP gameserver_connections_paused_unsent Connections not served now because "
