@@ -20,6 +20,10 @@ Workloads (each with and without the store):
 * ``rl``: one step of the network AEC environment on TicTacToe, per step
   (``rl_envs.py``; needs the ``rl`` extra, else it is skipped).
 
+``--isolate`` runs the games in a worker process (``isolate_games="all"``):
+then only the server's side of a game call is counted (the worker is another
+process), which is what issue 13 asks a game in a worker to add.
+
 Prints one JSON record and a summary line, like every benchmark; ``--top
 N`` adds the N functions that run the most bytecodes, per workload.
 """
@@ -53,13 +57,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="count only this workload (repeatable)")
     parser.add_argument("--top", type=int, default=0, metavar="N",
                         help="also list the N functions that run the most bytecodes")
+    parser.add_argument("--isolate", action="store_true",
+                        help="the games in a worker process (isolate_games all)")
     args = _common.parse(parser, argv)
     root = _common.server_root()
     count = 20 if args.smoke else args.requests
     runs = []
     for workload in args.only or WORKLOADS:
         for store in (False, True):
-            runs.append(_count_in_child(root, workload, store, count, args.top))
+            runs.append(_count_in_child(root, workload, store, count, args.top,
+                                        args.isolate))
     counted = [run for run in runs if "skipped" not in run]
     summary = "bytecodes: " + " | ".join(
         f"{run['workload']} {'store' if run['store'] else 'no store'}: "
@@ -67,20 +74,20 @@ def main(argv: list[str] | None = None) -> int:
            f"({run['calls_per_request']:.1f} calls)" if "skipped" not in run
            else f"skipped ({run['skipped']})") for run in runs)
     record = {"benchmark": "bytecodes", "smoke": args.smoke, **_common.machine_info(),
-              "requests": count, "runs": runs}
+              "requests": count, "isolate": args.isolate, "runs": runs}
     _common.emit(record, summary)
     return 0 if counted else 1
 
 
 def _count_in_child(root: Path, workload: str, store: bool, count: int,
-                    top: int) -> dict[str, Any]:
+                    top: int, isolate: bool = False) -> dict[str, Any]:
     """Count one workload in a fresh process that imports the server from ``root``."""
     with tempfile.TemporaryDirectory() as folder:
         env = {**os.environ, "PYTHONPATH": str(root)}
         done = subprocess.run(
             [sys.executable, __file__, "--child", workload, "store" if store else "memory",
-             str(count), str(top)], cwd=folder, env=env, capture_output=True, text=True,
-            timeout=600)
+             str(count), str(top), "all" if isolate else "off"], cwd=folder, env=env,
+            capture_output=True, text=True, timeout=600)
     if done.returncode != 0 or not done.stdout.strip():
         raise SystemExit(f"counting {workload} failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -89,7 +96,8 @@ def _count_in_child(root: Path, workload: str, store: bool, count: int,
 # ---------------------------------------------------------------- the child
 
 
-def _child(workload: str, store: bool, count: int, top: int) -> dict[str, Any]:
+def _child(workload: str, store: bool, count: int, top: int,
+           isolate: str) -> dict[str, Any]:
     import collections
 
     from tests.serverproc import ServerThread
@@ -99,7 +107,8 @@ def _child(workload: str, store: bool, count: int, top: int) -> dict[str, Any]:
             import gameserver.rl  # noqa: F401  (its error says what to install)
         except ImportError as err:
             return {"workload": workload, "store": store, "skipped": str(err)[:200]}
-    options: dict[str, Any] = {"store": store, "new_sessions_per_minute": 10**9}
+    options: dict[str, Any] = {"store": store, "new_sessions_per_minute": 10**9,
+                               "isolate_games": isolate}
     if store:
         options["store_path"] = os.path.join(os.getcwd(), "count.sqlite3")
     try:  # (a tree from before the per-address limits has no such settings)
@@ -216,9 +225,9 @@ def _ask(send: Any, body: dict[str, Any], keep_alive: bool) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 6 and sys.argv[1] == "--child":
-        _, _, name, where, number, most = sys.argv
-        print(json.dumps(_child(name, where == "store", int(number), int(most))))
+    if len(sys.argv) == 7 and sys.argv[1] == "--child":
+        _, _, name, where, number, most, isolate = sys.argv
+        print(json.dumps(_child(name, where == "store", int(number), int(most), isolate)))
         sys.stdout.flush()
         os._exit(0)  # (the server thread and the env's connection end with the process)
     sys.exit(main())

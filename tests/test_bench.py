@@ -282,3 +282,13 @@ def test_bytecodes_counts_every_workload_with_and_without_the_store() -> None:
         assert (runs[workload, True]["bytecodes_per_request"]
                 > runs[workload, False]["bytecodes_per_request"] > 100)
     assert summary.startswith("bytecodes: join no store:")
+
+
+def test_bytecodes_with_isolate_counts_the_servers_side_of_a_game_in_a_worker() -> None:
+    record, _ = run_smoke("bytecodes.py", "--only", "keepalive", "--isolate", "--top", "200")
+    assert record["isolate"] is True
+    for run in record["runs"]:
+        files = {name.split(":")[0] for name, _, _ in run["top"]}
+        # The game runs in the worker: the server's thread never runs echo.py, and it
+        # talks to the worker (workers.py) for every move.
+        assert "workers.py" in files and "echo.py" not in files
