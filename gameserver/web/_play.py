@@ -45,6 +45,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from .._json import decode_json
 from ..protocol import ProtocolError
 from ..waits import Wait
 from . import _http
@@ -108,10 +109,12 @@ def check_same_origin(request: Request) -> None:
 
 
 def _body(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(request.body or b"{}")
-    except (ValueError, UnicodeDecodeError, RecursionError):  # Recursion: nested too deep
-        raise HTTPError(400, "the request body is not JSON") from None
+    try:  # read as the game port reads requests: 1e999 (Infinity) is refused too
+        body = decode_json((request.body or b"{}").decode("utf-8"))
+    except UnicodeDecodeError:
+        raise HTTPError(400, "the request body is not JSON (not UTF-8 text)") from None
+    except (ValueError, RecursionError) as err:  # Recursion: nested too deep
+        raise HTTPError(400, f"the request body is not JSON ({str(err)[:200]})") from None
     if not isinstance(body, dict):
         raise HTTPError(400, "the request body must be a JSON object")
     return body

@@ -167,6 +167,9 @@ def test_only_the_operator_creates_and_only_as_the_dashboard_does() -> None:
         assert post("/api/tournaments", b'{"name": "c", "game": "X", "evil": 1}',
                     **operator)[0] == 400
         assert post("/api/tournaments", b"[1]", **operator)[0] == 400
+        for clock in (b"NaN", b"Infinity", b"1e999"):  # JSON to Python, not to the protocol
+            assert post("/api/tournaments", b'{"name": "c", "game": "TicTacToe", '
+                        b'"game_clock": ' + clock + b"}", **operator)[0] == 400
         assert post("/api/tournaments", b"x" * 70_000, **operator)[0] == 413
         assert post("/api/tournaments", settings, **operator)[0] == 201
         assert post("/api/tournaments/cup/start", b"{}", **operator)[0] == 400  # nobody yet

@@ -390,6 +390,12 @@ def test_bad_play_requests_are_refused_with_a_reason(server: ServerThread) -> No
     assert post(port, "/api/play/move", {}, headers={"Sec-Fetch-Site": "cross-site"})[0] == 403
     status, reply = post(port, "/api/play/move", None, raw=b"[1, 2")
     assert status == 400 and "not JSON" in reply["error"]
+    # 1e999 is valid JSON that Python reads as Infinity, which no state can hold: refused
+    # as the game port refuses it (it was an internal error, 500).
+    status, reply = post(port, "/api/play/move", None, raw=(
+        b'{"game": "TicTacToe", "session": "s", "player_id": 0, "key": "k",'
+        b' "move": {"position": 1e999}}'))
+    assert status == 400 and "the number 1e999 is beyond" in reply["error"]
     status, reply = post(port, "/api/play/move", None, raw=b"x" * (64 * 1024 + 1))
     assert status == 413
     assert post(port, "/api/play/nope", {})[0] == 404
