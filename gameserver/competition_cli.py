@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from . import config, ratings
+from .results import printable
 from .tournament import MAX_MOVES_DEFAULT, Tournament
 from .tournament_store import games_csv, load, load_rated, rated_games, rebuild, standings_csv
 
@@ -82,8 +83,8 @@ def ratings_main(argv: list[str] | None = None, prog: str = "gameserver ratings"
         print(f"{game}:")
         print(f"  {'#':>3}  {'player':24} {'rating':>7} {'games':>6}  won-drawn-lost")
         for place, row in enumerate(rows, 1):
-            print(f"  {place:>3}  {row['name'][:24]:24} {row['rating']:>7.0f} {row['games']:>6}"
-                  f"  {row['wins']}-{row['draws']}-{row['losses']}")
+            print(f"  {place:>3}  {printable(row['name'])[:24]:24} {row['rating']:>7.0f} "
+                  f"{row['games']:>6}  {row['wins']}-{row['draws']}-{row['losses']}")
     return 0
 
 
@@ -180,13 +181,14 @@ def _show(args: argparse.Namespace) -> None:
           + (f", a draw after {s['max_moves']} moves" if s.get("max_moves") else "")
           + f", {data['state']}")
     if data["state"] == "registering":
-        print("registered: " + (", ".join(p["name"] for p in data["participants"]) or "nobody"))
+        names = ", ".join(printable(p["name"]) for p in data["participants"])
+        print("registered: " + (names or "nobody"))
         return
     print(f"{'#':>3}  {'participant':24} {'points':>6} {'tiebreak':>8} {'games':>5}  "
           "won-drawn-lost  lost on time / absent")
     for row in data["standings"]:
         gone = " (withdrawn)" if row["withdrawn"] else ""
-        print(f"{row['place']:>3}  {row['name'][:24]:24} {row['points']:>6g} "
+        print(f"{row['place']:>3}  {printable(row['name'])[:24]:24} {row['points']:>6g} "
               f"{row['tiebreak']:>8g} {row['games']:>5}  {row['wins']}-{row['draws']}-"
               f"{row['losses']:<10} {row['lost_on_time']} / {row['lost_absent']}{gone}")
 

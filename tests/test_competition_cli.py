@@ -44,7 +44,7 @@ def test_competition_day_from_the_command_line(tmp_path: Path) -> None:
             [sys.executable, "-m", "gameserver.bot", "TicTacToe", "--port", str(server.port),
              "--tournament", "cup", "--name", name, "--seed", "1"],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for name in ("ann#secret-1", "bob#secret-2")]
+            for name in ("ann#secret-1", "bob\x1b[2J#secret-2")]  # a name that clears
         for bot in bots:
             out, err = bot.communicate(timeout=TIMEOUT)
             assert bot.returncode == 0, err
@@ -54,9 +54,12 @@ def test_competition_day_from_the_command_line(tmp_path: Path) -> None:
         csv_text = run(*with_token, "export", "cup").stdout
         assert csv_text.startswith("place,name,points") and len(csv_text.splitlines()) == 3
         assert "secret" not in csv_text + shown.stdout  # passwords never show
+        # What players chose reaches the instructor's terminal escaped, as in 'history'.
+        assert "bob\\x1b[2J" in shown.stdout and "\x1b" not in shown.stdout
         rated = run("gameserver", "ratings", "--store-path", store)
         assert rated.returncode == 0 and "TicTacToe:" in rated.stdout
         assert re.search(r"(ann|bob) +15\d\d +2 ", rated.stdout) or "1500" in rated.stdout
+        assert "bob\\x1b[2J" in rated.stdout and "\x1b" not in rated.stdout
     finally:
         server.stop()
     offline = run("gameserver", "tournament", "export", "cup", "--games", "--store-path", store)
