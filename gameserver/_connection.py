@@ -19,10 +19,15 @@ for as long as it waits, which may be for ever. So in WAITING a deadline
 runs while replies are unsent: READING's, which lapses into it, or one set
 as replies are first left unsent there (``_unsent_now``). Replies only
 the kernel holds (the transport's own buffer is empty) count at a deadline
-as the transport tells them (``_kernel_unsent``): the client that took some
-since the last deadline is alive, one that took none is ended one deadline
-later (a raw socket did that; a TLS connection kept its waiting request
-for ever until 2026-11-29). A waiting request with nothing unsent has no
+as the transport tells them (``_kernel_unsent``): while the kernel's send
+queue changes from one deadline to the next the client is alive (it took
+some, or replies came meanwhile: a subscription's pushes may grow the
+queue faster than a slow reader takes them; a client that takes none is
+ended once the queue is full, as replies then stay in the transport's
+buffer); one whose queue stayed the same for a whole deadline is ended
+(a raw socket did that; a TLS connection kept its waiting request for
+ever until 2026-11-29; until then a queue that grew ended a waiting
+client that was reading). A waiting request with nothing unsent has no
 deadline (a join may wait ``join_timeout``), and costs no more than before.
 
 Flow control is not a state: it pauses reading in any state. Reading stops
@@ -351,8 +356,10 @@ class BaseConnection(HeldReplies):
         if state in TAKEN_RESTARTS:
             unsent = self._kernel_unsent()
             if unsent:  # only the kernel holds replies for the client
-                seen = self._unsent_seen
-                if seen is None or unsent < seen:  # it took some of them since: alive
+                # Changed since the last deadline: it took some (or pushes came meanwhile,
+                # maybe faster than it takes them: it may be reading, ask again). Unchanged
+                # for a whole deadline: it took none.
+                if unsent != self._unsent_seen:
                     self._set_deadline(self._host.settings.connection_timeout)
                     self._unsent_seen = unsent
                     return

@@ -30,7 +30,7 @@ takes whole reports nothing.
 
 A client that takes some of its replies is alive (``_output_taken``): as
 ``send`` takes bytes of our buffer, and, when a deadline passes with our
-buffer empty, as the kernel's send queue shrinks (Linux: ``TIOCOUTQ``). The
+buffer empty, as the kernel's send queue changes (Linux: ``TIOCOUTQ``). The
 kernel may hold megabytes of replies for a slow reader; a client that takes
 none of them is timed out one deadline later than one with nothing unsent;
 in WAITING too (``BaseConnection._timed_out`` asks ``_kernel_unsent``: a

@@ -62,7 +62,7 @@ if sys.platform.startswith("linux"):
     def kernel_unsent(fd: int) -> int | None:
         """Bytes of replies in the kernel's send queue of socket ``fd``, not yet taken by
         the client; None where it cannot be told. (Not counted in the account: the
-        kernel bounds them; a connection's deadline asks whether they shrink.)"""
+        kernel bounds them; a connection's deadline asks whether they change.)"""
         try:
             return int.from_bytes(fcntl.ioctl(fd, termios.TIOCOUTQ, bytes(4)), sys.byteorder,
                                   signed=True)

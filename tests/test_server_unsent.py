@@ -340,7 +340,7 @@ def test_a_waiting_join_behind_replies_only_the_kernel_holds_is_ended_too(
         start: Callable[..., tuple[ServerThread, ssl.SSLContext | None]]) -> None:
     """On Linux: the replies before the join all fit in the kernel's send buffer (the
     server's own is empty), and the client takes none of them: ended one deadline
-    later (the kernel's send queue did not shrink). On TLS and asyncio's transports too:
+    later (the kernel's send queue did not change). On TLS and asyncio's transports too:
     there the connection was kept, and the seat, for as long as the join waited."""
     server, tls = start(connection_timeout=0.3)
     client = Client(server.port, SLOW, tls, slow=True)
@@ -408,3 +408,38 @@ def test_replies_held_for_their_save_count_towards_the_address_bound(
             client.sock.close()
     until(lambda: server.call(lambda: (account.unsent, account.paused)) == (0, 0),
           "nothing counted once they closed")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="TIOCOUTQ: Linux")
+def test_a_waiting_client_that_reads_its_pushes_more_slowly_than_they_come_stays(
+        start: Callable[..., tuple[ServerThread, ssl.SSLContext | None]]) -> None:
+    """Its join waits while a subscription pushes into the kernel's send queue faster than
+    the client takes them: the queue grows, though the client takes some at every step.
+    It is alive (it was ended at the second deadline: the queue had not shrunk)."""
+    timeout = 1.0
+    server, tls = start(connection_timeout=timeout)
+    client = Client(server.port, SLOW, tls, slow=True)
+    with client.sock:
+        key = client.request({"type": "join", "game": "Echo", "session": "p", "players": 1,
+                              "name": ""})["data"]["key"]
+        assert client.request({"type": "subscribe", "game": "Echo", "session": "p",
+                               "player_id": 0, "key": key, "observer": False}
+                              )["status"] == "ok"
+        client.replies(1)  # the state, pushed
+        [connection] = slow_connections(server)
+        server.call(lambda: socket_of(connection).setsockopt(  # room in the kernel
+            socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20))
+        client.send(join_frame("w"))
+        until(lambda: state_of(server, connection) is State.WAITING, "the join waits")
+        mover = Client(server.port, OTHER, tls)
+        with mover.sock:
+            since = time.monotonic()
+            while time.monotonic() < since + 3.5 * timeout:  # 1.5 kB pushed, 1 kB taken
+                assert mover.request({"type": "move", "game": "Echo", "session": "p",
+                                      "player_id": 0, "key": key, "move": {"msg": "x" * 1500}}
+                                     )["status"] == "ok"
+                client.data += client.sock.recv(1000)
+                time.sleep(timeout / 20)
+            assert state_of(server, connection) is State.WAITING
+            assert waiting_sessions(server) >= {"w"}
+            assert server.call(lambda: unsent(connection)) == 0  # all in the kernel
