@@ -170,6 +170,12 @@ class Settings:
         "dashboard's operator, or by anyone when the dashboard has no token; others join "
         "with an invite link); open (anyone who reaches the dashboard may start and join "
         "sessions)", choices=("off", "invite", "open"))
+    web_renderers: str = _setting(
+        "bundled", "renderers the dashboard serves: bundled (only the server's own; a game "
+        "from --games-dir or --game is shown as a JSON tree); all (also a game's own "
+        "<ClassName>.js next to its file: that script runs as the dashboard itself, on "
+        "every page, the operator's included; turn it on only for games whose code you "
+        "trust, e.g. your own on your own machine)", choices=("bundled", "all"))
     web_bots: int = _setting(50, "most bots playing in the server at once (0: no bots)")
     web_bots_per_address: int = _setting(
         5, "most bots playing at once for the browsers of one client address")
@@ -239,6 +245,9 @@ class Settings:
         if self.web_play not in ("off", "invite", "open"):
             raise ConfigError(f"web_play must be 'off', 'invite' or 'open', not "
                               f"{self.web_play!r}")
+        if self.web_renderers not in ("bundled", "all"):
+            raise ConfigError(f"web_renderers must be 'bundled' or 'all', not "
+                              f"{self.web_renderers!r}")
         for name in ("web_bots", "web_bots_per_address"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 or more")

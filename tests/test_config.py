@@ -21,6 +21,15 @@ def test_defaults_match_the_protocol() -> None:
     assert settings.connection_timeout == 60
     assert settings.bundled_games is True
     assert not settings.tls
+    assert settings.web_renderers == "bundled"  # a game's own renderer is opt-in
+
+
+def test_web_renderers_is_a_flag_and_a_config_file_key(tmp_path: Path) -> None:
+    path = tmp_path / "server.toml"
+    path.write_text('web_renderers = "all"\n')
+    assert load(["--config", str(path)]).web_renderers == "all"
+    assert load(["--web-renderers", "all"]).web_renderers == "all"
+    assert load(["--config", str(path), "--web-renderers", "bundled"]).web_renderers == "bundled"
 
 
 def test_file_overrides_defaults_and_flags_override_the_file(tmp_path: Path) -> None:
@@ -45,6 +54,7 @@ def test_file_overrides_defaults_and_flags_override_the_file(tmp_path: Path) -> 
     ('tls_cert = "a.pem"\n', "TLS needs both tls_cert and tls_key"),
     ("game_timeout = 0\n", "game_timeout must be a positive number"),
     ('isolate_games = "some"\n', "isolate_games must be 'folder', 'all' or 'off'"),
+    ('web_renderers = "some"\n', "web_renderers must be 'bundled' or 'all'"),
     ("worker_memory_limit = 64\n", "worker_memory_limit must be at least 128"),
     ("worker_cpu_limit = 0\n", "worker_cpu_limit must be at least 1"),
     ("reply_buffer_max_per_address = 1000000\n",

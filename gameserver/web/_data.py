@@ -28,6 +28,7 @@ from ..results import outcome
 from .source import DashboardSource, SessionKey
 
 STUCK_AFTER_MAX = 60.0  # seconds without requests after which a running session is "stuck"
+BUNDLED, ALL = "bundled", "all"  # the setting web_renderers: whose renderers are served
 
 
 def stuck_after(game_timeout: float) -> float:
@@ -54,16 +55,21 @@ def renderer_file(game_class: type[AbstractGame]) -> Path | None:
 # ---------------------------------------------------------------- live (on the loop)
 
 
-def games_list(source: DashboardSource) -> list[dict[str, Any]]:
-    """Every game offered, with its hidden-information flag and renderer. On the loop."""
+def games_list(source: DashboardSource, renderers: str = BUNDLED) -> list[dict[str, Any]]:
+    """Every game offered, with its hidden-information flag and renderer. On the loop.
+
+    A game's own renderer (``renderer_file``) is listed only with ``renderers``
+    ``all``: it is the game author's script and runs as the dashboard itself.
+    The bundled games' renderers are in ``static/renderers.js`` and need no URL.
+    """
     classes = source.game_classes()
     games = source.game_list()
     for game in games:
         game_class = classes[game["name"]]
         game["hidden_information"] = has_hidden_information(game_class)
         game["legal_moves"] = lists_legal_moves(game_class)
-        game["renderer"] = (f"/renderers/{game['name']}.js"
-                            if renderer_file(game_class) is not None else None)
+        game["renderer"] = (f"/renderers/{game['name']}.js" if renderers == ALL
+                            and renderer_file(game_class) is not None else None)
     return games
 
 

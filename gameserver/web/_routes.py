@@ -9,7 +9,8 @@ token when one is set, except those marked *player*, which players reach without
 ``/play``, ``/play/G/T``                the play pages (*player*; play.js draws them)
 ``/static/FILE``, ``/favicon.ico``      the shipped HTML, CSS, JavaScript and icon (*player*)
 ``/renderers/GAME.js``                  a game author's renderer (``GAME.js`` next to
-                                        the game's ``.py`` file) (*player*)
+                                        the game's ``.py`` file) (*player*; only with
+                                        ``web_renderers = "all"``, else 404)
 ``/api/games``                          games offered (*player*)
 ``/api/config``                         version, store on/off, the visitor's access (*player*)
 ``/api/play/...``                       POST: join, state, move, restart, open (*player*;
@@ -64,6 +65,12 @@ PAGES = ("", "session", "history", "replay", "play",
          "tournaments", "tournament")  # first path segments served the HTML shell
 PLAYER_PATHS = ("play", "static", "favicon.ico", "renderers")  # first segments players reach
 PLAYER_APIS = ("games", "config", "play")  # ... and these under /api
+RENDERERS_OFF = (
+    "the renderer {game}.js of game {game} is not served: a game's own renderer runs as "
+    "this dashboard on every page (it could read the seat keys of the browser and act as "
+    "the operator), so the server serves only its bundled renderers; start it with "
+    "--web-renderers all (or web_renderers = \"all\" in the config file) for games whose "
+    "code you trust, e.g. your own on your own machine")
 METRICS_MAX_AGE = 2.0  # seconds a rendered /metrics may be reused, at most ...
 METRICS_REUSE = 50  # ... and at most this many times as long as rendering it took
 
@@ -80,11 +87,13 @@ class App:
         play: the play endpoints.
         stuck_seconds: silence after which a running session is "stuck".
         stopping: whether the dashboard is shutting down.
+        renderers: the setting ``web_renderers``: ``bundled`` serves no game's
+            own renderer file, ``all`` serves them.
     """
 
     def __init__(self, source: DashboardSource, gate: Gate, index: LobbyIndex,
                  streams: Streams, history: History, play: Play, stuck_seconds: float,
-                 stopping: Callable[[], bool]) -> None:
+                 stopping: Callable[[], bool], renderers: str = _data.BUNDLED) -> None:
         self.source = source
         self.gate = gate
         self.index = index
@@ -94,6 +103,7 @@ class App:
         self.play = play
         self.stuck_seconds = stuck_seconds
         self._stopping = stopping
+        self.renderers = renderers
         self._games: bytes | None = None
         self._metrics: tuple[float, float, bytes] | None = None  # (made, cost, text)
 
@@ -148,7 +158,7 @@ class App:
         match parts:
             case ["games"]:
                 if self._games is None:  # the games never change while the server runs
-                    self._games = json.dumps(_data.games_list(self.source),
+                    self._games = json.dumps(_data.games_list(self.source, self.renderers),
                                              separators=(",", ":")).encode()
                 return Response(200, self._games, "application/json")
             case ["config"]:
@@ -188,6 +198,8 @@ class App:
     def _renderer(self, game: str) -> Response:
         game_class = self.source.game_classes().get(game)
         path = _data.renderer_file(game_class) if game_class is not None else None
+        if path is not None and self.renderers != _data.ALL:
+            raise HTTPError(404, RENDERERS_OFF.format(game=game[:100]))
         if path is None:
             raise HTTPError(404, f"game {game[:100]!r} has no renderer of its own")
         return _file(path)

@@ -29,6 +29,7 @@ from ..config import LOCAL_HOSTS
 from . import _data
 from ._auth import Gate
 from ._bots import Bots
+from ._data import BUNDLED
 from ._history import History
 from ._http import HTTPServer
 from ._lobby import LobbyIndex
@@ -53,6 +54,7 @@ class WebSettings:
     play: str = INVITE  # who may start sessions in the browser: off, invite, open
     bots: int = 50  # bots playing at once, at most
     bots_per_address: int = 5  # ... for the browsers of one address
+    renderers: str = BUNDLED  # whose renderers are served: bundled (ours only) or all
 
 
 class Dashboard:
@@ -92,7 +94,8 @@ class Dashboard:
         self.play = Play(source, self.streams.feed, settings.play, self.bots,
                          bool(settings.token), lambda: self.stopping)
         self.app = App(source, self.gate, self.index, self.streams, History(
-            source.history(), self._hidden), self.play, stuck, lambda: self.stopping)
+            source.history(), self._hidden), self.play, stuck, lambda: self.stopping,
+            settings.renderers)
         self.http = HTTPServer(self.app.handle, self.app.healthz, settings.max_connections,
                                settings.max_connections_per_address,
                                f"gameserver-dashboard/{__version__}")

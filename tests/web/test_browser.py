@@ -30,7 +30,8 @@ TOKEN = "projector-7-of-room-12"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
     store = tmp_path_factory.mktemp("store") / "store.sqlite3"
-    running = play.web_server(store=True, store_path=str(store), games_dirs=[str(GAMES)])
+    running = play.web_server(store=True, store_path=str(store), games_dirs=[str(GAMES)],
+                              web_renderers="all")  # CoinToss.js draws its game
     yield running
     running.stop()
 

@@ -129,14 +129,37 @@ def test_static_files_are_served_with_their_types(web: ServerThread) -> None:
         assert status == 200 and headers["Content-Type"].startswith(kind)
 
 
-def test_a_games_own_renderer_is_served_from_its_folder(web: ServerThread) -> None:
-    status, _, body = fetch(web, "/renderers/CoinToss.js")
-    assert status == 200 and b'GameDashboard.register("CoinToss"' in body
+def test_a_games_own_renderer_is_refused_by_default_and_bundled_ones_stay(
+        web: ServerThread) -> None:
+    """A folder game's CoinToss.js was served by default: a student's script on every page.
+
+    It ran as the dashboard itself (the operator's pages and the play pages
+    included): it could read the seat keys the browser keeps and act with
+    the operator's cookie. Now it is served only with web_renderers "all".
+    """
+    message = error_of(web, "/renderers/CoinToss.js", 404)
+    assert "--web-renderers all" in message and "seat keys" in message
     games = {g["name"]: g for g in play.get_json(web, "/api/games")}
-    assert games["CoinToss"]["renderer"] == "/renderers/CoinToss.js"
-    assert games["TicTacToe"]["renderer"] is None
-    assert error_of(web, "/renderers/TicTacToe.js", 404)
-    assert error_of(web, "/renderers/NoSuchGame.js", 404)
+    assert games["CoinToss"]["renderer"] is None  # the page shows the JSON tree
+    status, _, body = fetch(web, "/static/renderers.js")  # the bundled games' renderers
+    assert status == 200 and b'register("TicTacToe"' in body
+    assert games["TicTacToe"]["renderer"] is None  # bundled: in renderers.js, no URL
+    assert "no renderer of its own" in error_of(web, "/renderers/TicTacToe.js", 404)
+    assert "no renderer of its own" in error_of(web, "/renderers/NoSuchGame.js", 404)
+
+
+def test_with_web_renderers_all_a_games_own_renderer_is_served_from_its_folder() -> None:
+    server = play.web_server(games_dirs=[str(GAMES)], web_renderers="all")
+    try:
+        status, _, body = fetch(server, "/renderers/CoinToss.js")
+        assert status == 200 and b'GameDashboard.register("CoinToss"' in body
+        games = {g["name"]: g for g in play.get_json(server, "/api/games")}
+        assert games["CoinToss"]["renderer"] == "/renderers/CoinToss.js"
+        assert games["TicTacToe"]["renderer"] is None
+        assert error_of(server, "/renderers/TicTacToe.js", 404)
+        assert error_of(server, "/renderers/NoSuchGame.js", 404)
+    finally:
+        server.stop()
 
 
 @pytest.mark.parametrize("path", [

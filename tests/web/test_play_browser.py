@@ -655,7 +655,7 @@ def test_the_renderer_of_first_game_md_moves_by_clicking(browser: Any, tmp_path:
     (tmp_path / "my_race.py").write_text(
         template.read_text().replace("class NumberRace(", "class MyRace("))
     (tmp_path / "MyRace.js").write_text(renderer)
-    server = play.web_server(games_dirs=[str(tmp_path)])
+    server = play.web_server(games_dirs=[str(tmp_path)], web_renderers="all")  # as the guide says
     assert server.server is not None
     server.server.dashboard.bots.pause = 0.0
     ann = Player(browser, f"http://127.0.0.1:{play.dashboard_port(server)}")
