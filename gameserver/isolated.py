@@ -119,7 +119,20 @@ class Isolation:
         return game_types
 
     def _report(self, abi: int, problems: list[str], sources: list[Source]) -> None:
-        """Say once, at start-up, how far games are confined (never silently unsafe)."""
+        """Say once, at start-up, how far games are confined (never silently unsafe).
+
+        ``abi`` and ``problems`` are what the first worker reported; a game it
+        imported before sending them could rewrite them, so the ABI is taken no
+        higher than this kernel offers (a worker cannot claim Landlock where there
+        is none). A claim of problems left out is not caught: each worker applies
+        the same confinement, so a real problem shows in every worker alike.
+        """
+        offered = _sandbox.landlock_abi()
+        if abi > offered:
+            problems = [*problems, f"a worker reported Landlock ABI {abi}, but this kernel "
+                                   f"offers {offered or 'none'}: a game may have rewritten the "
+                                   "report; the kernel's answer is taken"]
+            abi = offered
         for problem in problems:
             log.warning("game workers: %s", problem)
         if abi:

@@ -745,3 +745,22 @@ def test_a_message_that_unpickles_into_millions_of_objects_is_refused_unread(
         "framework: game Inflater: the game's worker process sent something malformed during "
         "move() (a message of more than 50000 pickle opcodes)")}
     assert_restored(calm)
+
+
+def test_a_worker_cannot_make_the_server_report_a_sandbox_the_kernel_lacks(
+        make_server, caplog) -> None:
+    """The start-up report of how games are confined came from the first worker's
+    catalog, which a game imported before it is sent can rewrite: it claimed Landlock
+    ABI 99 and no problems, and on a machine without Landlock the server would have said
+    "sandboxed" instead of warning. The server now asks the kernel itself."""
+    caplog.set_level(logging.INFO, logger="gameserver")
+    server = hostile_server(make_server, "boaster")
+    assert server.server is not None and "Boaster" in server.server.lobby.game_types
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("game workers")]
+    assert not any("sandboxed with Landlock ABI 99" in line for line in said)
+    assert any("reported Landlock ABI 99" in line for line in said)  # the claim, as a warning
+    real = _sandbox.landlock_abi()
+    if real:
+        assert any(f"sandboxed with Landlock ABI {real}:" in line for line in said)
+    else:
+        assert any(line.startswith("game workers are not sandboxed") for line in said)
