@@ -3,6 +3,12 @@
 ``ServerThread`` starts ``GameServer`` on its own event loop in a daemon
 thread, on a free loopback port, with the real protocol, lobby and games.
 ``ServerProcess`` runs ``python -m gameserver`` exactly as a user would.
+
+``GAMESERVER_TEST_LOOP=uvloop`` runs every ``ServerThread`` on uvloop (the
+accelerator of the ``fast`` extra) instead of asyncio's own loop: CI runs the
+connection tests a second time that way (``.ci/run``), since the two loops hand
+the server different transports and sockets. The README's test command runs on
+asyncio's loop, the standard-library path that must stand on its own.
 """
 
 from __future__ import annotations
@@ -24,6 +30,20 @@ from gameserver.server import GameServer
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT = 20.0  # generous: only to avoid hanging forever
+TEST_LOOP = os.environ.get("GAMESERVER_TEST_LOOP", "asyncio")
+_ASYNCIO_LOOP = asyncio.new_event_loop
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """The loop a test server runs on: asyncio's, or uvloop's (see the top); a test
+    that patched ``asyncio.new_event_loop`` gets the loop it patched in."""
+    if TEST_LOOP == "asyncio" or asyncio.new_event_loop is not _ASYNCIO_LOOP:
+        return asyncio.new_event_loop()
+    if TEST_LOOP == "uvloop":
+        import uvloop  # not installed: the run that asked for it fails, as it should
+
+        return uvloop.new_event_loop()
+    raise ValueError(f"GAMESERVER_TEST_LOOP={TEST_LOOP!r}: use 'asyncio' or 'uvloop'")
 
 
 class ServerThread:
@@ -38,7 +58,7 @@ class ServerThread:
         self.host = self.settings.host
         self.port = 0
         self.server: GameServer | None = None
-        self._loop = asyncio.new_event_loop()
+        self._loop = new_event_loop()
         self._started = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="test-server", daemon=True)
