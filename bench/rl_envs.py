@@ -11,7 +11,9 @@ uniform among the actions the mask allows) on tic-tac-toe:
   best round of each counts (the machine may be shared).
 * ``network``: ``aec_env(TicTacToe, server=...)`` on a real server
   (subprocess, default settings unless ``--server-arg``), one keep-alive
-  connection, both seats driven by this process.
+  connection, both seats driven by this process. Its steps do not wait for
+  the server's disk (the env's default); ``--wait-for-save`` makes them wait,
+  as a classic client's replies do.
 * ``vector``: ``vector_env`` of ``--sessions`` sessions (default 16) over ONE
   connection, the agent against the random opponent: agent steps per second
   (each also carries the opponent's reply move).
@@ -79,8 +81,10 @@ def aec_run(env: Any, seconds: float, seed: int = 1) -> dict[str, Any]:
             "steps_per_cpu_s": round(steps / max(cpu / 1e6, 1e-9), 1)}
 
 
-def network_run(server: _common.Server, seconds: float) -> dict[str, Any]:
-    env = aec_env("TicTacToe", server=server.addr, session="bench-aec")
+def network_run(server: _common.Server, seconds: float,
+                wait_for_save: bool = False) -> dict[str, Any]:
+    env = aec_env("TicTacToe", server=server.addr, session="bench-aec",
+                  wait_for_save=wait_for_save)
     try:
         env.reset(seed=1)  # join before measuring
         meter = _common.Meter(server.pid)
@@ -90,8 +94,10 @@ def network_run(server: _common.Server, seconds: float) -> dict[str, Any]:
         env.close()
 
 
-def vector_run(server: _common.Server, sessions: int, seconds: float) -> dict[str, Any]:
-    env = vector_env("TicTacToe", sessions, server=server.addr, session="bench-vector")
+def vector_run(server: _common.Server, sessions: int, seconds: float,
+               wait_for_save: bool = False) -> dict[str, Any]:
+    env = vector_env("TicTacToe", sessions, server=server.addr, session="bench-vector",
+                     wait_for_save=wait_for_save)
     policy = RandomAgent(2)
     try:
         observations, infos = env.reset(seed=1)
@@ -128,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="in-process rounds, alternating ours and PettingZoo's (default 3)")
     parser.add_argument("--sessions", type=int, default=16,
                         help="sessions of the vector env (default 16)")
+    parser.add_argument("--wait-for-save", action="store_true",
+                        help="network envs: each step waits until the server saved it")
     args = _common.parse(parser, argv)
     seconds = 0.3 if args.smoke else args.seconds
     rounds = 1 if args.smoke else args.rounds
@@ -144,13 +152,14 @@ def main(argv: list[str] | None = None) -> int:
     cpu_ours = max(r["steps_per_cpu_s"] for r in ours)
     cpu_theirs = max(r["steps_per_cpu_s"] for r in theirs) if theirs else None
     with _common.Server("--log-level", "WARNING", *args.server_arg) as server:
-        network = network_run(server, seconds)
-        vector = vector_run(server, args.sessions, seconds)
+        network = network_run(server, seconds, args.wait_for_save)
+        vector = vector_run(server, args.sessions, seconds, args.wait_for_save)
         problems = server.log_problems()
     reference = best_theirs["steps_per_s"] if best_theirs else None
     record = {
         "benchmark": "rl_envs", "smoke": args.smoke, **_common.machine_info(),
-        "seconds_per_run": seconds, "policy": "RandomAgent (uniform over the action mask)",
+        "seconds_per_run": seconds, "wait_for_save": args.wait_for_save,
+        "policy": "RandomAgent (uniform over the action mask)",
         "inprocess": {"ours": ours, "pettingzoo_tictactoe_v3": theirs,
                       "pettingzoo_missing": missing,
                       "best_steps_per_s": best_ours["steps_per_s"],

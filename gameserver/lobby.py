@@ -331,12 +331,13 @@ class Lobby:
     def _move(self, request: Move, client: str) -> Outcome:
         session = self._session(request.game, request.session)
         return session.move(request.player_id, request.key, request.move, request.with_state,
-                            request.legal_moves, request.state_of)
+                            request.legal_moves, request.state_of, request.wait_for_save)
 
     def _state(self, request: State, client: str) -> Outcome:
         session = self._session(request.game, request.session)
         return session.state(request.player_id, request.key, request.observer,
-                             legal_moves=type(request) is StateWithMoves, timer=request.timer)
+                             type(request) is StateWithMoves, request.timer,
+                             request.wait_for_save)
 
     def subscribe(self, request: Subscribe, client: str = "") -> Feed | bytes:
         """``Session.feed`` of the view ``request`` names, or the error reply; never raises."""
@@ -363,7 +364,7 @@ class Lobby:
     def _restart(self, request: Restart, client: str) -> Outcome:
         session = self._session(request.game, request.session)
         return session.restart(request.player_id, request.key, request.with_state,
-                               request.legal_moves)
+                               request.legal_moves, request.wait_for_save)
 
     def _discover(self, request: Discover, client: str) -> Outcome:
         sessions, after = self.open_sessions_page(request.after, request.limit)

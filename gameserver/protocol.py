@@ -131,6 +131,8 @@ class Move:
     legal_moves: bool = False  # ... and in it the mover's legal moves
     # ... or, with_state naming another player of the session (id, key), that player's
     state_of: tuple[int, str] | None = None
+    # Extension: false sends the reply before the move is saved (a learning loop's choice).
+    wait_for_save: bool = True
 
 
 @dataclass(slots=True)
@@ -143,6 +145,7 @@ class State:
     key: str
     observer: bool
     timer: bool = False  # extension: add the turn timer to the reply
+    wait_for_save: bool = True  # extension: as a move's
 
 
 @dataclass(slots=True)
@@ -224,6 +227,7 @@ class Restart:
     key: str
     with_state: bool = False  # extension: the reply carries the restarter's new state ...
     legal_moves: bool = False  # ... and in it the restarter's legal moves
+    wait_for_save: bool = True  # extension: as a move's
 
 
 Request = (Join | Move | State | Observe | Restart | Discover | ObserverCode | Subscribe
@@ -412,10 +416,17 @@ def _envelope(cls: type, values: Sequence[Any], data: dict[str, Any]) -> Envelop
             request.legal_moves = data.get("legal_moves") is True
             if with_state is not True:
                 request.state_of = _state_of(with_state)
+        if data.get("wait_for_save") is False:  # an extension: false or left out
+            request.wait_for_save = False
     elif cls is Restart:
         if data.get("with_state") is True:  # an extension: true or left out
             request.with_state = True
             request.legal_moves = data.get("legal_moves") is True
+        if data.get("wait_for_save") is False:
+            request.wait_for_save = False
+    elif cls is State or cls is StateWithMoves:
+        if data.get("wait_for_save") is False:
+            request.wait_for_save = False
     elif cls is Subscribe:
         request.legal_moves = data.get("legal_moves") is True
         request.timer = data.get("timer") is True

@@ -107,6 +107,10 @@ class SaveBatch(typing.Protocol):
     error: str | None
     waiters: list[Wait]
     again: SaveBatch | None  # failed: the batch that writes its changes again (None: never)
+    unwaited: bool  # a reply showing its changes went out before it was saved
+
+    def wait(self, waiter: Wait) -> None:
+        """Wake ``waiter`` when the batch is saved (and have it saved soon)."""
 
 
 class Recorder(typing.Protocol):
@@ -271,7 +275,8 @@ class Session:
     # ------------------------------------------------------------ requests
 
     def move(self, player_id: int, key: str, move: dict[str, Any], with_state: bool = False,
-             legal_moves: bool = False, state_of: tuple[int, str] | None = None) -> Outcome:
+             legal_moves: bool = False, state_of: tuple[int, str] | None = None,
+             wait_for_save: bool = True) -> Outcome:
         """Pass one move to the game, after the checks in protocol order.
 
         With ``with_state`` (an extension) the reply also carries the mover's
@@ -280,16 +285,18 @@ class Session:
         ``state_of`` (player id, key) shows that player's state instead: a
         client that holds several seats (a learning loop playing itself)
         gets the state of the seat it moves next; its key is checked first.
+        ``wait_for_save`` False (an extension) sends the reply before the move
+        is saved (``_saved``).
         """
         self.touch()
         if self._change is not None:
-            return self._after(self._change, lambda: self.move(player_id, key, move, with_state,
-                                                               legal_moves, state_of))
+            return self._after(self._change, lambda: self.move(
+                player_id, key, move, with_state, legal_moves, state_of, wait_for_save))
         if self.timer is not None and self.timer.next_at <= self._clock():
             self.time_up()  # a deadline passed a moment ago ends that turn first
             if self._change is not None:  # ... with a move a game worker makes now
                 return self._after(self._change, lambda: self.move(
-                    player_id, key, move, with_state, legal_moves, state_of))
+                    player_id, key, move, with_state, legal_moves, state_of, wait_for_save))
         game = self.game
         if game.game_over():
             raise framework_error("game has ended")
@@ -312,12 +319,16 @@ class Session:
         if isinstance(rejection, Call):  # a game in a worker process: the answer comes later
             call = rejection
             return self._changing(call, lambda: self._remote_move_done(
-                player_id, move, call, (shown, legal_moves) if with_state else None))
+                player_id, move, call, (shown, legal_moves) if with_state else None,
+                wait_for_save))
         self._moved(player_id, move, rejection, wake=False)
-        return self._move_reply(rejection, (shown, legal_moves) if with_state else None)
+        return self._move_reply(rejection, (shown, legal_moves) if with_state else None,
+                                wait_for_save)
 
-    def _move_reply(self, rejection: Any, shown: tuple[int, bool] | None) -> Outcome:
-        """The reply to a move just recorded (``_moved(wake=False)``), once saved.
+    def _move_reply(self, rejection: Any, shown: tuple[int, bool] | None,
+                    wait: bool = True) -> Outcome:
+        """The reply to a move just recorded (``_moved(wake=False)``), once saved (at once
+        if not ``wait``).
 
         ``shown``: the (player id, legal moves) whose state the reply
         carries, or None. Without it at hand (the game's ``state`` fails,
@@ -325,39 +336,46 @@ class Session:
         its move: it is too large) the reply comes without it.
         """
         reply = protocol.ok(None) if rejection is None else protocol.illegal_move(rejection)
-        outcome = self._saved_showing(reply, shown)
+        outcome = self._saved_showing(reply, shown, wait)
         # Only now: the view shown in the reply is not woken for this move.
         self._wake()
         return outcome
 
-    def _saved_showing(self, reply: bytes, shown: tuple[int, bool] | None) -> Outcome:
-        """``reply`` once saved, carrying the state of ``shown`` (player id, legal moves)
-        where it is at hand, that player's view then counting as having seen it. Not at
-        hand: the game's ``state`` fails (the change stands; the error comes with the next
-        ``state``), or a game in a worker process has not sent that view along."""
-        if shown is None:
-            return self._saved(reply)
-        try:
-            state = self._view_reply(*shown)
-        except GameCodeError:
-            return self._saved(reply)
-        if not isinstance(state, bytes):  # (a Call: the worker sends the view later)
-            return self._saved(reply)
-        return self._saved(protocol.with_state(reply, state), (shown[0], False))
+    def _saved_showing(self, reply: bytes, shown: tuple[int, bool] | None,
+                       wait: bool = True) -> Outcome:
+        """``reply`` once saved (at once if not ``wait``), carrying the state of ``shown``
+        (player id, legal moves) where it is at hand, that player's view then counting as
+        having seen it. Not at hand: the game's ``state`` fails (the change stands; the
+        error comes with the next ``state``), or a game in a worker process has not sent
+        that view along."""
+        if shown is not None:
+            try:
+                state = self._view_reply(*shown)
+            except GameCodeError:
+                state = None
+            if isinstance(state, bytes):  # (else a Call: the worker sends the view later)
+                return self._saved(protocol.with_state(reply, state), (shown[0], False),
+                                   wait=wait)
+        return self._saved(reply, wait=wait)
 
     def state(self, player_id: int, key: str, observer: bool,
-              legal_moves: bool = False, timer: bool = False) -> Outcome:
+              legal_moves: bool = False, timer: bool = False,
+              wait_for_save: bool = True) -> Outcome:
         """The state for one view: at once if it changed, else a ``Wait``.
 
         With ``legal_moves`` (an extension) the reply also lists the moves
         the player may make now, under ``"legal_moves"``; with ``timer``
-        (an extension) the turn timer, under ``"timer"``.
+        (an extension) the turn timer, under ``"timer"``. ``wait_for_save``
+        False (an extension): a state at hand goes out even if it shows a
+        change not yet saved (``_saved``); one that waits for a change waits
+        for its save too.
         """
         self.touch()
         check_key(self.players, player_id, key, observer)
-        return self._state_for((player_id, observer), legal_moves, timer)
+        return self._state_for((player_id, observer), legal_moves, timer, wait_for_save)
 
-    def _state_for(self, view: View, legal_moves: bool, timer: bool = False) -> Outcome:
+    def _state_for(self, view: View, legal_moves: bool, timer: bool = False,
+                   wait: bool = True) -> Outcome:
         if self.closed is not None:
             return self.closed.reply()
         if view in self._owed:
@@ -365,31 +383,32 @@ class Session:
             if not view[1]:  # a player's (an observer may be shown it again after a crash)
                 self._record("collected")
             # Leave _seen alone: the new game's state is due right after this.
-            return self._saved(self._handover_reply(view[0], legal_moves, timer), owed=view)
+            return self._saved(self._handover_reply(view[0], legal_moves, timer), owed=view,
+                               wait=wait)
         index = _view_index(view)
         if self._seen[index] == self.version:
-            wait = _StateWait(self, view, legal_moves, timer)
+            blocked = _StateWait(self, view, legal_moves, timer)
             view_waits = self._view_waits
             if not view_waits:
                 view_waits = self._view_waits = [None] * (2 * self.size)
             waiting = view_waits[index]
             if waiting is None:
-                view_waits[index] = wait
+                view_waits[index] = blocked
             elif isinstance(waiting, set):
-                waiting.add(wait)
+                waiting.add(blocked)
             else:
-                view_waits[index] = {waiting, wait}
-            return wait
+                view_waits[index] = {waiting, blocked}
+            return blocked
         reply = self._view_reply(view[0], legal_moves)
         if isinstance(reply, Call):  # a game in a worker process: the state comes later
             return self._after(reply, functools.partial(self._state_for, view, legal_moves,
-                                                        timer))
+                                                        timer, wait))
         if timer:  # the view as a dict (now known), with the timer added
             data = self.game.view(view[0], legal_moves)
             data["timer"] = (self.timer.client_info(self._clock())
                              if self.timer is not None else None)
             reply = self.game.reply_of(data)
-        return self._saved(reply, view)
+        return self._saved(reply, view, wait=wait)
 
     def view_text(self, player_id: int) -> str | None:
         """``player_id``'s view as JSON, as its ``state`` reply carries it.
@@ -507,32 +526,35 @@ class Session:
                                         "code": player.observer_key}))
 
     def restart(self, player_id: int, key: str, with_state: bool = False,
-                legal_moves: bool = False) -> Outcome:
+                legal_moves: bool = False, wait_for_save: bool = True) -> Outcome:
         """Replace the game with a fresh one; ids, keys and names stay.
 
         With ``with_state`` (an extension) the reply also carries the
-        restarter's state of the new game, as a move's does (``move``).
+        restarter's state of the new game, as a move's does (``move``);
+        ``wait_for_save`` as a move's.
         """
         self.touch()
         if self._change is not None:
-            return self._after(self._change, lambda: self.restart(player_id, key, with_state,
-                                                                  legal_moves))
+            return self._after(self._change, lambda: self.restart(
+                player_id, key, with_state, legal_moves, wait_for_save))
         check_key(self.players, player_id, key, observer=False)
         new_game = self.game_type.new_game(self.size)
         build = new_game.pending
         shown = (player_id, legal_moves) if with_state else None
         if build is not None:  # a game in a worker process: ready later
             return self._changing(build, lambda: self._restart_reply(
-                self._restarted(player_id, new_game, build), shown))
-        return self._restart_reply(self._restarted(player_id, new_game), shown)
+                self._restarted(player_id, new_game, build), shown, wait_for_save))
+        return self._restart_reply(self._restarted(player_id, new_game), shown, wait_for_save)
 
-    def _restart_reply(self, reply: bytes, shown: tuple[int, bool] | None) -> Outcome:
-        """The reply to a restart, once saved; with ``shown`` (player id, legal moves) and
-        the restart done, carrying that player's new state where it is at hand and the
-        player's view is not owed the old game's end (which its next ``state`` returns)."""
+    def _restart_reply(self, reply: bytes, shown: tuple[int, bool] | None,
+                       wait: bool = True) -> Outcome:
+        """The reply to a restart, once saved (at once if not ``wait``); with ``shown``
+        (player id, legal moves) and the restart done, carrying that player's new state
+        where it is at hand and the player's view is not owed the old game's end (which its
+        next ``state`` returns)."""
         if shown is not None and (reply != protocol.OK_NULL or (shown[0], False) in self._owed):
             shown = None
-        return self._saved_showing(reply, shown)
+        return self._saved_showing(reply, shown, wait)
 
     def _restarted(self, player_id: int, new_game: CheckedGame,
                    build: Call | None = None) -> bytes:
@@ -670,7 +692,7 @@ class Session:
         return self._after(call, lambda: outcomes[0])
 
     def _remote_move_done(self, player_id: int, move: dict[str, Any], call: Call,
-                          shown: tuple[int, bool] | None) -> Outcome:
+                          shown: tuple[int, bool] | None, wait: bool) -> Outcome:
         if self.closed is not None:  # replaced or timed out meanwhile: nothing to record
             return self.closed.reply()
         try:
@@ -679,7 +701,7 @@ class Session:
             self._moved(player_id, move, str(err))
             return self._saved(protocol.error(str(err)))
         self._moved(player_id, move, rejection, wake=False)
-        return self._move_reply(rejection, shown)
+        return self._move_reply(rejection, shown, wait)
 
     def _built(self) -> None:
         """The first game is ready (or failed): record what waited for it."""
@@ -831,7 +853,7 @@ class Session:
         return self._saved(reply)
 
     def _saved(self, reply: bytes, view: View | None = None,
-               owed: View | None = None) -> Outcome:
+               owed: View | None = None, wait: bool = True) -> Outcome:
         """``reply``, held back until every change of this session it may show is saved.
 
         ``view``, when given, is the view whose state ``reply`` shows: it is
@@ -847,10 +869,19 @@ class Session:
         commit (``SaveBatch.again``): until it lands, every reply waits for it
         (and gets the error if it fails too), so that no reply shows a change
         a crash could still lose.
+
+        Not ``wait`` (a move, restart or state with ``"wait_for_save": false``, the
+        choice of a learning loop that wants its next state sooner than the
+        disk): ``reply`` at once, as if saved, and the batch is marked so that
+        the store may group its commit with the next few milliseconds' (no
+        reply waits for it). Only that reply goes early: every other one that
+        shows the change still waits for it (and hurries the commit), and a
+        failed save is not reported to this requester (the change is written
+        again with the next commit, docs/reliability.md).
         """
         if self._change is not None and self.game.pending is not None:
             # The first game is being built (see the top): no reply before it is.
-            return self._after(self._change, lambda: self._saved(reply, view, owed))
+            return self._after(self._change, lambda: self._saved(reply, view, owed, wait))
         batch = self._unsaved
         if batch is not None and batch.done and batch.error:
             while batch.again is not None and batch.error:  # the retries, to the latest
@@ -865,9 +896,14 @@ class Session:
             if view is not None:
                 self._seen[_view_index(view)] = self.version
             return reply
-        wait = _SavedReply(self, reply, batch, view, owed)
-        batch.waiters.append(wait)
-        return wait
+        if not wait:
+            batch.unwaited = True
+            if view is not None:
+                self._seen[_view_index(view)] = self.version
+            return reply
+        saved_reply = _SavedReply(self, reply, batch, view, owed)
+        batch.wait(saved_reply)
+        return saved_reply
 
     def _owe_again(self, view: View) -> None:
         """The reply that handed ``view`` the last game's end failed (its save did):

@@ -45,6 +45,25 @@ def test_decodes_every_request_type() -> None:
         Restart("G", "s", 0, "k")
 
 
+@pytest.mark.parametrize("request_data", [
+    {"type": "move", "game": "G", "session": "s", "player_id": 1, "key": "k", "move": {}},
+    {"type": "restart", "game": "G", "session": "s", "player_id": 1, "key": "k"},
+    {"type": "state", "game": "G", "session": "s", "player_id": 1, "key": "k",
+     "observer": False},
+    {"type": "state", "game": "G", "session": "s", "player_id": 1, "key": "k",
+     "observer": False, "legal_moves": True},
+])
+def test_only_false_lets_a_reply_go_out_before_its_save(request_data: dict) -> None:
+    """``"wait_for_save": false`` (an extension) on a move, a restart or a state; left
+    out, or anything but false, the reply waits for the save as always."""
+    assert decode_request(encode(request_data)).request.wait_for_save is True
+    for value in (True, 0, "false", None, [], {}):
+        request = {**request_data, "wait_for_save": value}
+        assert decode_request(encode(request)).request.wait_for_save is True
+    request = {**request_data, "wait_for_save": False}
+    assert decode_request(encode(request)).request.wait_for_save is False
+
+
 def test_extra_keys_are_ignored_and_keep_alive_is_opt_in() -> None:
     base = {"type": "observe", "game": "G", "session": "s", "name": "n", "extra": [1]}
     assert decode_request(encode(base)).keep_alive is False

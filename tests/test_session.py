@@ -509,6 +509,10 @@ class Batch:
         self.error: str | None = None
         self.waiters: list[Wait] = []
         self.again: Batch | None = None
+        self.unwaited = False
+
+    def wait(self, waiter: Wait) -> None:
+        self.waiters.append(waiter)
 
     def finish(self, error: str | None = None) -> None:
         self.done, self.error = True, error

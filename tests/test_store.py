@@ -24,7 +24,7 @@ from gameserver.store.writer import SAVE_FAILED
 from gameserver.waits import Wait
 from tests.data.games.recorder import Recorder
 from tests.serverproc import ROOT, ServerProcess, ServerThread
-from tests.wire import Player
+from tests.wire import Player, request
 
 DATA = Path(__file__).parent / "data"
 # Empty moves ({}) that add up to a snapshot's worth of log.
@@ -709,6 +709,158 @@ def test_changes_made_as_a_large_commit_lands_are_committed_once(
         return batches
 
     assert asyncio.run(play()) == 2  # the large move's, and the small one's: no empty third
+
+
+def saved_moves(path: Path) -> int:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return db.execute("SELECT COUNT(*) FROM game_moves").fetchone()[0]
+
+
+def test_a_move_that_does_not_wait_for_its_save_is_answered_at_once_and_saved_soon(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``"wait_for_save": false``: the reply is bytes at once; the commit is put off
+    (here for ever) while no reply waits for it, and the changes of later passes join
+    it; the first reply that shows them waits for it, and hurries it."""
+    monkeypatch.setattr(writer, "PUT_OFF", 3600.0)  # nothing but a reply commits it
+    path = tmp_path / "later.db"
+
+    async def play() -> None:
+        store, guard = open_store(path)
+        [session] = echo_sessions(store, 1)
+        key = session.players[0].key
+        await woken(session.join_reply(session.players[0], 1000))
+        before = store.commits
+        for n in range(5):  # one move per loop pass, as a learning loop makes them
+            assert session.move(0, key, {"msg": n}, wait_for_save=False) == protocol.ok(None)
+            await next_pass()
+        assert store.commits == before and saved_moves(path) == 0
+        # A reply that shows the moves (here the player's own state) waits for them.
+        state = session.state(0, key, observer=False)
+        assert isinstance(state, Wait) and not state.woken
+        await woken(state)
+        assert store.commits == before + 1 and saved_moves(path) == 5  # one commit for all
+        assert isinstance(state, Wait) and b'"echo": 4' in state.resume()
+        store.close()
+        guard.close()
+
+    asyncio.run(play())
+
+
+def test_a_put_off_commit_lands_by_itself(tmp_path: Path) -> None:
+    """Nobody asks: the moves reach the file within ``PUT_OFF`` anyway."""
+    path = tmp_path / "alone.db"
+
+    async def play() -> None:
+        store, guard = open_store(path)
+        [session] = echo_sessions(store, 1)
+        await woken(session.join_reply(session.players[0], 1000))
+        reply = session.move(0, session.players[0].key, {"msg": "a"}, wait_for_save=False)
+        assert reply == protocol.ok(None)
+        for _ in range(1000):  # (bounded: a commit that never comes fails the test)
+            if saved_moves(path):
+                break
+            await asyncio.sleep(writer.PUT_OFF)
+        assert saved_moves(path) == 1
+        store.close()
+        guard.close()
+
+    asyncio.run(play())
+
+
+def test_a_put_off_commit_is_bounded_in_size_and_written_at_close(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client that never waits cannot make the open batch grow without bound: at
+    ``LARGE_COMMIT`` bytes it is committed; what is left is written when the store
+    closes (a server stopping normally loses nothing)."""
+    monkeypatch.setattr(writer, "PUT_OFF", 3600.0)
+    path = tmp_path / "large.db"
+
+    async def play() -> int:
+        store, guard = open_store(path)
+        [session] = echo_sessions(store, 1)
+        key = session.players[0].key
+        await woken(session.join_reply(session.players[0], 1000))
+        before = store.commits
+        moves = writer.LARGE_COMMIT // 10_000 + 2
+        for _ in range(moves):
+            session.move(0, key, {"msg": "x" * 10_000}, wait_for_save=False)
+            await next_pass()
+        assert store.commits > before  # the batch passed LARGE_COMMIT: committed
+        session.move(0, key, {"msg": "last"}, wait_for_save=False)
+        await next_pass()
+        store.close()  # the put-off rest
+        guard.close()
+        return moves + 1
+
+    moves = asyncio.run(play())
+    assert saved_moves(path) == moves
+
+
+def test_a_change_nobody_chose_not_to_wait_for_is_not_put_off(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only changes whose replies went out unsaved by choice are put off: a change no
+    reply waits for (a session that ends, a timer's forfeit) is written at once."""
+    monkeypatch.setattr(writer, "PUT_OFF", 3600.0)
+    path = tmp_path / "quiet.db"
+
+    async def play() -> None:
+        store, guard = open_store(path)
+        [session] = echo_sessions(store, 1)
+        await next_pass()
+        store.forget(session)
+        await next_pass()
+        assert saved_sessions(path) == 0
+        store.close()
+        guard.close()
+
+    asyncio.run(play())
+
+
+def test_a_move_that_does_not_wait_while_the_disk_fails_is_saved_once_it_works(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its reply says ok (the client chose not to hear of the save); every reply that
+    waits says the save failed, as before; once the lock is gone the move is written."""
+    monkeypatch.setattr(writer, "RETRY_INTERVAL", 0.05)
+    db = str(tmp_path / "store.sqlite3")
+    with ServerThread(store=True, store_path=db) as server:
+        echo = Player(server.port, "Echo", "locked", 1)
+        assert echo.join()["status"] == "ok"
+        echo.state()
+        with write_locked(db):
+            early = request(server.port, {
+                "type": "move", "game": "Echo", "session": "locked",
+                "player_id": echo.player_id, "key": echo.key, "move": {"msg": "unsaved"},
+                "wait_for_save": False})
+            assert early == {"status": "ok", "data": None}
+            assert echo.state()["message"] == SAVE_FAILED  # it shows the move: it waits
+            for wrong in (True, 0, "false", None):  # only false opts out
+                waited = request(server.port, {
+                    "type": "move", "game": "Echo", "session": "locked",
+                    "player_id": echo.player_id, "key": echo.key, "move": {"msg": "w"},
+                    "wait_for_save": wrong})
+                assert waited["message"] == SAVE_FAILED
+        assert echo.state()["data"]["echo"] == "w"
+        assert saved_moves(Path(db)) == 5
+
+
+def test_another_player_never_sees_a_move_that_did_not_wait(tmp_path: Path) -> None:
+    """The mover's reply may go out before the save; the opponent's state still waits
+    for it (here it fails: the opponent is told so, and never shown the move)."""
+    db = str(tmp_path / "store.sqlite3")
+    with ServerThread(store=True, store_path=db) as server:
+        seats = seat_two(server.port, "TicTacToe", "t")
+        [mover] = seats[0].state()["data"]["current"]  # (each view seen once: the next
+        seats[1].state()  # state of either waits for a change)
+        first, second = seats[mover], seats[1 - mover]
+        with write_locked(db):
+            reply = request(server.port, {
+                "type": "move", "game": "TicTacToe", "session": "t",
+                "player_id": first.player_id, "key": first.key, "move": {"position": 4},
+                "wait_for_save": False, "with_state": True})
+            assert reply["status"] == "ok", reply
+            assert reply["state"]["board"][4] == mover
+            assert second.state()["message"] == SAVE_FAILED
+        assert second.state()["data"]["board"][4] == mover  # saved now, and shown
 
 
 def test_a_new_sessions_first_game_info_is_what_the_general_encoding_gives() -> None:

@@ -45,7 +45,7 @@ def make_table(spec: RLSpec, players: int, server: Address | None, *,
                names: list[str] | None = None, session: str | None = None,
                controlled: list[int] | None = None, link: Link | None = None,
                tls: bool | ssl.SSLContext = False, timeout: float = 120.0,
-               time_limit: float = 5.0) -> Table:
+               time_limit: float = 5.0, wait_for_save: bool = False) -> Table:
     """A table for ``players`` players: in-process (``server=None``) or on a server.
 
     Args:
@@ -56,6 +56,10 @@ def make_table(spec: RLSpec, players: int, server: Address | None, *,
         link: an existing connection to share (vector envs).
         tls, timeout: see ``Link``.
         time_limit: in-process: seconds one call into the game may run.
+        wait_for_save: server only: whether a step's reply waits until the server
+            has saved the move. Default False: the next observation comes sooner,
+            the move is saved within about 10 ms (and shows in the history); a
+            crash of the server in that moment may lose it (docs/rl.md).
     """
     names = list(names) if names is not None else [f"player_{i}" for i in range(players)]
     if len(names) != players:
@@ -67,7 +71,7 @@ def make_table(spec: RLSpec, players: int, server: Address | None, *,
     if link is None:
         link = Link(address(server), tls=tls, timeout=timeout)
     return RemoteTable(link, spec.name, players, names, session=session,
-                       controlled=controlled)
+                       controlled=controlled, wait_for_save=wait_for_save)
 
 
 def address(server: Any) -> Address:

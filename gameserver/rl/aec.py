@@ -53,7 +53,9 @@ def aec_env(game: type[AbstractGame] | str, players: int | None = None,
             leaderboard), ``session`` (its name on the server), ``tls``
             (True, or an ``ssl.SSLContext``), ``timeout`` (seconds to wait
             for a reply), ``time_limit`` (in-process: seconds per game call),
-            ``render_mode`` (``"ansi"``).
+            ``render_mode`` (``"ansi"``), ``wait_for_save`` (on a server:
+            default False, a step does not wait for the server's disk; see
+            docs/rl.md).
 
     Raises:
         ValueError: the game has no RL hooks, or an option is wrong.

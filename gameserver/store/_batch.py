@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from ..waits import Wait
 from ._rows import Live, Ops
@@ -25,7 +25,7 @@ class Ticket:
     (Not a dataclass: one is made for every change, and a default factory costs.)
     """
 
-    __slots__ = ("done", "error", "waiters", "again")
+    __slots__ = ("done", "error", "waiters", "again", "unwaited", "hurry")
 
     def __init__(self) -> None:
         self.done = False
@@ -37,6 +37,17 @@ class Ticket:
         # tickets, not a chain that grows by one per failed commit for as long as the
         # disk fails.
         self.again: Ticket | None = None
+        # A reply showing these changes went out before their save (``"wait_for_save":
+        # false``): the batch may be committed a little later, grouped (``Store._flush``).
+        self.unwaited = False
+        # Set while its batch is put off: a reply that waits asks for the commit now.
+        self.hurry: Callable[[], None] | None = None
+
+    def wait(self, waiter: Wait) -> None:
+        """Wake ``waiter`` when the commit ends (``answer``); a put-off batch is hurried."""
+        self.waiters.append(waiter)
+        if self.hurry is not None:
+            self.hurry()
 
     def answer(self, error: str | None, now: bool = False) -> None:
         """The commit ended: done, with ``error`` (None: saved), and every reply that
@@ -64,6 +75,18 @@ class Batch:
         # error (None: saved). ``Store.close`` reads it when the loop stops before it
         # could release the batch.
         self.landed: tuple[Ops, str | None] | None = None
+        self.put_off = False  # its commit waits a moment for more (``Store._flush``)
+
+    def may_wait(self) -> bool:
+        """Whether the commit may be put off: no reply waits for it, and at least one
+        reply showing its changes went out unsaved (else it is one nobody asked to
+        put off: a timer's forfeit, a worker's change; those are committed at once)."""
+        unwaited = False
+        for ticket in self.tickets.values():
+            if ticket.waiters:
+                return False
+            unwaited = unwaited or ticket.unwaited
+        return unwaited and not self.starts and self.retries is None
 
     def every_ticket(self) -> Iterable[tuple[Key, Ticket]]:
         """The tickets this batch answers: the retries first (they stand for changes

@@ -75,6 +75,9 @@ RETRY_INTERVAL = 1.0  # seconds between attempts to write rows a failed commit l
 RETRY_MAX_BYTES = 32 * 2**20  # rows kept for a retry; beyond, sessions are rewritten afresh
 DEFAULT_SNAPSHOT_MAX = 2**20
 LARGE_COMMIT = 64 * 1024  # bytes: a commit this large is written by the writer thread
+# Seconds a commit that no reply waits for may be put off, to group it with the next ones
+# (only changes whose replies went out unsaved by choice: ``"wait_for_save": false``).
+PUT_OFF = 0.01
 
 
 class Store:
@@ -109,6 +112,7 @@ class Store:
         self._backlog_lives: dict[tuple[str, str], Live] = {}
         self._retry_tickets: dict[tuple[str, str], Ticket] = {}  # for the next commit
         self._retry: asyncio.TimerHandle | None = None
+        self._put_off: asyncio.TimerHandle | None = None  # commits the put-off batch
         self._writer: WriterThread | None = None
         self._checkpointer: Checkpointer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -181,6 +185,8 @@ class Store:
         later pass, if the loop runs one). Make no change after this: it is not written."""
         if self._retry is not None:
             self._retry.cancel()
+        if self._put_off is not None:
+            self._put_off.cancel()
         if self._checkpointer is not None:
             self._checkpointer.close()
             self._checkpointer = None
@@ -264,6 +270,10 @@ class Store:
         ticket = batch.tickets.get(key)
         if ticket is None:
             ticket = batch.tickets[key] = Ticket()
+            if batch.put_off:
+                ticket.hurry = self._hurry
+        if batch.put_off and batch.ops.size >= LARGE_COMMIT:
+            self._hurry()
         return ticket
 
     def game_id(self, session: Any) -> int:
@@ -303,12 +313,27 @@ class Store:
     # ------------------------------------------------------------ committing
 
     def _flush(self) -> None:
-        """Start of the next loop pass: snapshots, then commit (or hand to the writer)."""
+        """Start of the next loop pass: snapshots, then commit (or hand to the writer).
+
+        A batch that no reply waits for, whose replies went out unsaved by choice
+        (``Batch.may_wait``), is put off for ``PUT_OFF`` seconds, or until a reply
+        waits for it (``Ticket.wait``) or it grows to ``LARGE_COMMIT``: the changes of
+        the moments after it join it, so that a learning loop's steps share a commit.
+        """
         if self._in_flight is not None:
             return  # FULL: sent when the batch in flight is released
-        batch, self._batch = self._batch, None
+        batch = self._batch
+        if batch is not None and not batch.put_off and batch.may_wait() and (
+                self.sync == "NORMAL" and not self._backlog.items and not self._retry_tickets
+                and batch.ops.size < LARGE_COMMIT):
+            self._put_off_commit(batch)
+            return
+        self._batch = None
         if batch is None and not self._backlog.items and not self._retry_tickets:
             return  # taken already: a commit that landed flushed this pass's changes
+        if self._put_off is not None:
+            self._put_off.cancel()
+            self._put_off = None
         batch = Batch() if batch is None else batch  # None: a retry with nothing new
         if self._retry_tickets:  # this commit writes the failed ones' rows (or afresh)
             batch.retries, self._retry_tickets = self._retry_tickets, {}
@@ -330,6 +355,24 @@ class Store:
             self._in_flight = batch
             assert self._writer is not None
             self._writer.send(batch, ops, catch_up)
+
+    def _put_off_commit(self, batch: Batch) -> None:
+        """Leave ``batch`` open a moment (see ``_flush``)."""
+        batch.put_off = True
+        for ticket in batch.tickets.values():
+            ticket.hurry = self._hurry
+        assert self._loop is not None
+        self._put_off = self._loop.call_later(PUT_OFF, self._flush)
+
+    def _hurry(self) -> None:
+        """A reply waits for the put-off batch (or it grew large): commit it in a moment."""
+        batch = self._batch
+        if batch is not None and batch.put_off:
+            batch.put_off = False  # (one flush scheduled; the next ``_flush`` commits it)
+            for ticket in batch.tickets.values():
+                ticket.hurry = None
+            assert self._soon is not None
+            self._soon.call(self._flush)
 
     def _take_snapshots(self, batch: Batch) -> None:
         assert self.rows is not None

@@ -8,6 +8,7 @@ import pytest
 from gameserver.rl import evaluate
 from gameserver.rl.evaluate import SeatResult, wilson_interval
 from gameserver.web._data import leaderboard
+from tests.wire import until
 
 
 def perfect_nim(observation: np.ndarray, action_mask: np.ndarray) -> int:
@@ -60,7 +61,11 @@ def test_over_a_server_the_games_go_into_history_and_leaderboard(make_server,
                       server=(server.host, server.port), names=("perfect", "randy"),
                       timeout=20.0)
     assert result.seats[0].wins == 2
-    records = server.call(lambda: server.server.history.finished_games("Nim"))
+    # The env does not wait for the disk (``wait_for_save``): the last game's end is
+    # committed a moment later.
+    records = until(lambda: len(finished := server.call(
+        lambda: server.server.history.finished_games("Nim"))) == 4 and finished,
+        "the four games in the history")
     assert sorted(tuple(r["players"]) for r in records) == [
         ("perfect", "randy"), ("perfect", "randy"), ("randy", "perfect"),
         ("randy", "perfect")]

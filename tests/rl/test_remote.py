@@ -6,12 +6,14 @@ import json
 import socket
 import ssl
 import threading
+from typing import Any
 
 import pytest
 
 from gameserver.rl import GameError, RandomAgent, _remote, aec_env
 from gameserver.web.source import session_summary
 from tests.rl.helpers import play_randomly
+from tests.wire import until
 
 TIMEOUT = 20.0  # seconds for any reply: a request that blocks by mistake fails the test
 
@@ -30,8 +32,11 @@ def test_games_show_in_the_history_with_the_player_names(make_server, tmp_path) 
         lambda: session_summary(server.server.lobby.sessions[("TicTacToe", "rl-history")]))
     assert [p["name"] for p in summary["players"]] == ["alice", "bob"]
     env.close()
-    records = server.call(lambda: server.server.history.finished_games("TicTacToe"))
-    assert len(records) == 3
+    # The env does not wait for the disk (``wait_for_save``): the last game's end is
+    # committed a moment later.
+    records = until(lambda: len(finished := server.call(
+        lambda: server.server.history.finished_games("TicTacToe"))) == 3 and finished,
+        "the three games in the history")
     assert all(r["session"] == "rl-history" and r["players"] == ["alice", "bob"]
                for r in records)
 
@@ -298,3 +303,50 @@ def test_replies_are_read_whole_however_the_bytes_arrive() -> None:
     link.close()
     thread.join(TIMEOUT)
     listener.close()
+
+
+@pytest.mark.parametrize("wait_for_save", [False, True])
+def test_a_tables_changes_and_states_say_whether_they_wait_for_the_save(
+        wait_for_save: bool) -> None:
+    """By default a learning loop does not wait for the server's disk: its moves,
+    restarts and states say ``"wait_for_save": false``; ``wait_for_save=True`` leaves
+    the key out (the server then waits, as for every classic client)."""
+    table = _remote.RemoteTable(_remote.Link(("127.0.0.1", 1)), "TicTacToe", 2, ["a", "b"],
+                                session="s", wait_for_save=wait_for_save)
+    table.seated(0, "0" * 32, "a")
+    table.seated(1, "1" * 32, "b")
+    sent = [*table.plan(("move", 0, {"position": 4}, 1)).payloads,  # naming the next seat
+            *table.plan(("move", 0, {"position": 4}, 0)).payloads,  # its own view
+            *table.plan(("move", 0, {"position": 4}, None)).payloads,  # no view
+            *table.plan(("start", None, 0)).payloads,
+            *table.plan(("view", 1)).payloads]
+    requests = [json.loads(payload[:-len(b"EOT\x00")]) for payload in sent]
+    assert [r["type"] for r in requests] == ["move", "move", "move", "restart", "state"]
+    expected = None if wait_for_save else False
+    assert [r.get("wait_for_save") for r in requests] == [expected] * 5
+
+
+def test_a_learning_loop_that_does_not_wait_for_the_disk_still_fills_the_history(
+        make_server, tmp_path) -> None:
+    """Its commits are put off and grouped, not skipped: every game is in the history
+    with all its moves, and the file holds them once the env is closed."""
+    path = tmp_path / "rl.sqlite3"
+    server = make_server(store=True, store_path=str(path))
+    env = aec_env("TicTacToe", server=(server.host, server.port), session="rl-later",
+                  timeout=TIMEOUT)
+    env.reset(seed=3)
+    policy = RandomAgent(3)
+    moves: list[int] = []  # one entry per move made
+
+    def counted(observation: Any, mask: Any) -> Any:
+        moves.append(1)
+        return policy(observation, mask)
+
+    for _ in range(5):
+        play_randomly(env, counted)
+        env.reset()
+    env.close()
+    records = until(lambda: len(finished := server.call(
+        lambda: server.server.history.finished_games("TicTacToe"))) == 5 and finished,
+        "the five games in the history")
+    assert sum(r["moves"] for r in records) == len(moves)
