@@ -152,17 +152,34 @@ class RLSpec:
             HookError: ``legal`` lists a move that is not in ``rl_moves``.
         """
         mask = [0] * len(self.moves)
+        for number in self.numbers(legal):
+            mask[number] = 1
+        return mask
+
+    def numbers(self, legal: list[dict[str, Any]] | None) -> list[int]:
+        """The action number of each move ``legal`` lists, in its order.
+
+        Raises:
+            HookError: ``legal`` lists a move that is not in ``rl_moves``.
+        """
+        if not legal:
+            return []
+        try:  # usually a move's items come in the order rl_moves has them: no Python step
+            return list(map(self._fast.__getitem__, map(tuple, map(dict.items, legal))))
+        except (KeyError, TypeError):
+            pass
+        numbers = []
         fast, index = self._fast, self.index
-        for move in legal or ():
-            try:  # usually a move's items come in the order rl_moves has them
+        for move in legal:
+            try:
                 number = fast[tuple(move.items())]
             except (KeyError, TypeError, AttributeError):
                 number = index.get(move_key(move)) if isinstance(move, dict) else None
             if number is None:
                 raise HookError(f"{self.name}.legal_moves listed {move!r}, which is not in "
                                 "rl_moves: add it there")
-            mask[number] = 1
-        return mask
+            numbers.append(number)
+        return numbers
 
     def check_observation(self, observation: Any) -> str | None:
         """What is wrong with one observation (shape, type, range), or None."""

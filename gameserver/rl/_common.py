@@ -114,10 +114,11 @@ def encode(spec: RLSpec, view: View, seat: int) -> View:
             raise GameError(f"{spec.name}.rl_observation returned shape {observation.shape}, "
                             f"but rl_observation_shape is {spec.shape}")
         try:
-            mask = spec.mask(view.legal)
+            numbers = spec.numbers(view.legal)
         except HookError as err:
             raise GameError(str(err)) from None
-        view.mask = np.asarray(mask, dtype=np.int8)
+        mask = view.mask = np.zeros(spec.size, np.int8)
+        mask[numbers] = 1
         view.observation = observation
     return view
 
