@@ -9,6 +9,9 @@ Measured twice against the same server:
 * ``keepalive``: one connection for everything (``"keep_alive": true``);
 * ``withstate``: one connection, and one request per step: the move's reply
   carries the mover's new state (``"with_state": true``, the push extension).
+* ``nowait``: as ``withstate``, and the reply does not wait for the move's
+  save (``"wait_for_save": false``, as the learning environments send it):
+  with the store on, its commits are grouped by time, not one per step.
 
 For each mode: requests/s, steps/s (a step: a move and the state after it),
 p50/p99 request latency, server CPU µs per request and per step (from
@@ -67,9 +70,11 @@ class KeptAlive:
 def run_mode(server: _common.Server, key: str, mode: str, seconds: float) -> dict[str, Any]:
     """Loop move + state for ``seconds`` in ``mode``; return the figures."""
     keep = mode != "classic"
-    with_state = mode == "withstate"
+    with_state = mode in ("withstate", "nowait")
     ids = {"game": "Echo", "session": "rt", "player_id": 0, "key": key}
-    extra = {"with_state": True} if with_state else {}
+    extra: dict[str, Any] = {"with_state": True} if with_state else {}
+    if mode == "nowait":
+        extra["wait_for_save"] = False
     move_head = _common.encode({"type": "move", **ids, "move": {"msg": 0}, **extra}, keep)
     # The move's payload with a changing number: the part before the 0 and after it.
     cut = move_head.index(b'"msg":0') + len(b'"msg":')
@@ -122,13 +127,14 @@ def run_mode(server: _common.Server, key: str, mode: str, seconds: float) -> dic
 def main(argv: list[str] | None = None) -> int:
     parser = _common.make_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="per mode (default 5)")
-    parser.add_argument("--modes", default="classic,keepalive,withstate",
-                        help="comma-separated: classic, keepalive, withstate (default all)")
+    parser.add_argument("--modes", default="classic,keepalive,withstate,nowait",
+                        help="comma-separated: classic, keepalive, withstate, nowait "
+                             "(default all)")
     args = _common.parse(parser, argv)
     seconds = 0.5 if args.smoke else args.seconds
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     for mode in modes:
-        if mode not in ("classic", "keepalive", "withstate"):
+        if mode not in ("classic", "keepalive", "withstate", "nowait"):
             parser.error(f"unknown mode {mode!r}")
     runs = []
     with _common.Server("--log-level", "WARNING", *args.server_arg) as server:
@@ -139,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(run_mode(server, key, mode, seconds))
         problems = server.log_problems()
         problem_lines = server.problem_lines()
-    ratio = step_ratio = None
+    ratio = step_ratio = nowait_ratio = None
     by_mode = {r["mode"]: r for r in runs}
     if "classic" in by_mode and "keepalive" in by_mode:
         ratio = round(by_mode["keepalive"]["requests_per_s"]
@@ -147,10 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     if "keepalive" in by_mode and "withstate" in by_mode:
         step_ratio = round(by_mode["withstate"]["pairs_per_s"]
                            / by_mode["keepalive"]["pairs_per_s"], 2)
+    if "keepalive" in by_mode and "nowait" in by_mode:
+        nowait_ratio = round(by_mode["nowait"]["pairs_per_s"]
+                             / by_mode["keepalive"]["pairs_per_s"], 2)
     record = {"benchmark": "roundtrip", "smoke": args.smoke, **_common.machine_info(),
               **_common.fsync_ms(5 if args.smoke else 20),
               "seconds_per_mode": seconds, "runs": runs, "keepalive_speedup": ratio,
-              "withstate_steps_speedup": step_ratio,
+              "withstate_steps_speedup": step_ratio, "nowait_steps_speedup": nowait_ratio,
               "server_log_problems": problems, "server_log_excerpt": problem_lines}
     parts = [f"{r['mode']}: {r['requests_per_s']:.0f} req/s, {r['pairs_per_s']:.0f} steps/s, "
              f"{r['server_cpu_us_per_step']:.0f} µs/step, p50 "
@@ -164,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         summary += f" | keep-alive {ratio}x classic"
     if step_ratio is not None:
         summary += f" | with state {step_ratio}x the steps of keep-alive"
+    if nowait_ratio is not None:
+        summary += f" | not waiting for the save {nowait_ratio}x"
     _common.emit(record, summary)
     return 1 if any(r["errors"] for r in runs) else 0
 

@@ -42,12 +42,14 @@ def test_roundtrip_reports_both_modes() -> None:
     record, _ = run_smoke("roundtrip.py")
     assert COMMON <= record.keys()
     assert record["benchmark"] == "roundtrip"
-    assert [run["mode"] for run in record["runs"]] == ["classic", "keepalive", "withstate"]
+    assert [run["mode"] for run in record["runs"]] == ["classic", "keepalive", "withstate",
+                                                       "nowait"]
     for run in record["runs"]:
         assert PER_RUN | {"requests_per_s", "pairs_per_s", "latency_p50_ms",
                           "latency_p99_ms", "errors"} <= run.keys()
         assert run["requests"] > 0 and run["errors"] == 0
     assert "keepalive_speedup" in record and "withstate_steps_speedup" in record
+    assert "nowait_steps_speedup" in record
 
 
 def test_tictactoe_load_reports_every_level() -> None:
