@@ -28,6 +28,8 @@ import pickletools
 import struct
 from typing import Any
 
+from .results import printable
+
 HEADER = struct.Struct("<I")
 MB = 1024 * 1024
 MESSAGE_MAX = 24 * MB
@@ -245,8 +247,14 @@ WORKER_LOGGERS = frozenset({"gameserver.checked", "gameserver.guard", "gameserve
 
 
 def log_forwarded(records: list[tuple[int, str, str]]) -> None:
-    """Log what the worker logged: under its own logger name if it is one of ours."""
+    """Log what the worker logged: under its own logger name if it is one of ours.
+
+    The text is the game's, whatever handler the server's log has: a newline in it is
+    followed by an indent (no line of it can pass for a record of the server's) and
+    other control characters are written as escapes (``results.printable``).
+    """
     for level, name, text in records:
         logger = name if name in WORKER_LOGGERS else "gameserver.game"
         logging.getLogger(logger).log(max(logging.DEBUG, min(level, logging.CRITICAL)), "%s",
-                                      text[:LOG_TEXT_MAX])
+                                      printable(text[:LOG_TEXT_MAX], newlines=True)
+                                      .replace("\n", "\n    "))

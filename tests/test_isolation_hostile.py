@@ -764,3 +764,32 @@ def test_a_worker_cannot_make_the_server_report_a_sandbox_the_kernel_lacks(
         assert any(f"sandboxed with Landlock ABI {real}:" in line for line in said)
     else:
         assert any(line.startswith("game workers are not sandboxed") for line in said)
+
+
+def test_what_a_game_logs_or_prints_in_its_worker_cannot_write_a_line_of_the_log(
+        make_server, caplog) -> None:
+    """A worker forwards the records its game logs (up to 8,000 characters each) and the
+    lines it prints; they were logged as the game wrote them, a newline and a line dressed
+    as the server's own record, an ANSI escape, a carriage return included. Only the
+    command line's formatter escaped them: a server run with another handler (embedded,
+    as here) logged the forged line as a line of its own. They are escaped where they
+    enter the server's log now: control characters as ``\\x1b``, lines after a record's
+    first indented."""
+    caplog.set_level(logging.INFO, logger="gameserver")
+    server = hostile_server(make_server, "scribbler")
+    calm = calm_session(server, "Scribbler")
+    pid = worker_pid(server)
+    reply = attack_alongside(server, joined(server.port, "Scribbler", "attack"))
+    assert reply == {"status": "ok", "data": None}
+    deadline = time.monotonic() + 30  # the printed line comes through a pipe of its own
+    while not any("printed" in r.getMessage() for r in caplog.records):
+        assert time.monotonic() < deadline, "the printed line was never logged"
+        time.sleep(0.01)  # polling the log; nothing to await
+    texts = [r.getMessage() for r in caplog.records if r.name.startswith("gameserver")]
+    forged = [text for text in texts if "the store is corrupt" in text]
+    assert forged == ["a move\n    2026-11-29 09:00:00,000 ERROR   gameserver.server: the "
+                      "store is corrupt, delete it\\x1b[2J\\rgone"]
+    printed = [text for text in texts if "printed" in text]
+    assert [text.rpartition(": ")[2] for text in printed] == ["printed\\x1b[2J\\rgone"]
+    assert worker_pid(server) == pid
+    assert_restored(calm)
