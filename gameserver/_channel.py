@@ -170,12 +170,16 @@ CATALOG_MAX = 1000  # game classes (and paths) one worker's catalog may list
 
 
 def valid_catalog(reply: Any) -> bool:
-    return (type(reply) is tuple and len(reply) == 5 and reply[0] == "catalog"
+    return (type(reply) is tuple and len(reply) == 3 and reply[0] == "catalog"
             and type(reply[1]) is list and len(reply[1]) <= CATALOG_MAX
-            and type(reply[2]) is int and type(reply[3]) is list
-            and len(reply[3]) <= CATALOG_MAX
-            and all(type(p) is str for p in reply[3]) and _logs_shape(reply[4])
-            and all(_entry_shape(entry) for entry in reply[1]))
+            and _logs_shape(reply[2]) and all(_entry_shape(entry) for entry in reply[1]))
+
+
+def valid_sandbox(reply: Any) -> bool:
+    """``("sandbox", landlock_abi, problems)``, the report a worker sends before its catalog."""
+    return (type(reply) is tuple and len(reply) == 3 and reply[0] == "sandbox"
+            and type(reply[1]) is int and type(reply[2]) is list
+            and len(reply[2]) <= CATALOG_MAX and all(type(p) is str for p in reply[2]))
 
 
 def _entry_shape(entry: Any) -> bool:

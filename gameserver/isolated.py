@@ -98,14 +98,14 @@ class Isolation:
         game_types: list[RemoteGameType] = []
         reported = False
         for worker, catalog in zip(workers, catalogs, strict=True):
+            if not reported and worker.sandbox is not None:
+                reported = True
+                self._report(*worker.sandbox, sources)
             if isinstance(catalog, BaseException):
                 log.error("game file skipped: %s: %s", worker.label, catalog)
                 worker.close()
                 continue
-            _, entries, abi, problems, _ = catalog
-            if not reported:
-                reported = True
-                self._report(abi, problems, sources)
+            entries = catalog[1]
             if not entries:
                 worker.close()
                 continue
@@ -121,11 +121,9 @@ class Isolation:
     def _report(self, abi: int, problems: list[str], sources: list[Source]) -> None:
         """Say once, at start-up, how far games are confined (never silently unsafe).
 
-        ``abi`` and ``problems`` are what the first worker reported; a game it
-        imported before sending them could rewrite them, so the ABI is taken no
-        higher than this kernel offers (a worker cannot claim Landlock where there
-        is none). A claim of problems left out is not caught: each worker applies
-        the same confinement, so a real problem shows in every worker alike.
+        ``abi`` and ``problems`` are what the first worker reported, before it
+        imported its game file (whose code could rewrite a report sent after). The
+        ABI is taken no higher than this kernel offers all the same.
         """
         offered = _sandbox.landlock_abi()
         if abi > offered:

@@ -15,7 +15,9 @@ flight are a queue whose head is the one running now.
 
 Messages (plain data, ``gameserver._channel``), server → worker, and the reply:
 
-* ``("hello", settings)`` → ``("catalog", entries, landlock_abi, problems, logs)``;
+* ``("hello", settings)`` → ``("sandbox", landlock_abi, problems)``, sent
+  before the worker imports the game file (its code could rewrite it after),
+  then ``("catalog", entries, logs)``;
 * ``("new", gid, class, players, seed, wanted)``,
   ``("restore", gid, class, blob, wanted, moves)``,
   ``("remake", gid, class, players, seed, checksum, wanted, moves, save)``,
@@ -194,6 +196,7 @@ class Worker:
         default_factory=weakref.WeakValueDictionary)
     broken: str | None = None  # why no new process will be started (requests fail at once)
     catalog: asyncio.Future[tuple[Any, ...]] | None = None
+    sandbox: tuple[int, list[str]] | None = None  # the process's report: Landlock ABI, problems
     _queue: collections.deque[Request] = field(default_factory=collections.deque)
     _process: Process | None = None
     _out: bytearray = field(default_factory=bytearray)
@@ -261,6 +264,7 @@ class Worker:
             self.loop.add_reader(process.pidfd, self._exited, process)
         self._reader = _channel.FrameReader()
         self._sent = 0
+        self.sandbox = None
         queued, self._queue = self._queue, collections.deque()
         self._send(Request(_channel.encode(hello), "import", self._catalogued, self._no_catalog,
                            hello=True, limit=max(STARTUP_LIMIT, 2 * self.settings.time_limit)))
@@ -389,6 +393,11 @@ class Worker:
             return
         request = self._queue[0]
         if request.hello:
+            if self.sandbox is None:  # its first message: how it is confined
+                if not _channel.valid_sandbox(reply):
+                    raise _channel.ChannelError("a malformed report of its sandbox")
+                self.sandbox = (reply[1], [_channel.cut(p) for p in reply[2]])
+                return
             if not _channel.valid_catalog(reply):
                 raise _channel.ChannelError("a malformed catalog")
         elif not _channel.valid_reply(reply):
