@@ -68,6 +68,9 @@ View = tuple[int, bool]
 SAVE_EVERY = 16  # moves between two saved copies sent along by the worker ...
 SINCE_BYTES_MAX = 256 * 1024  # ... and at most this many bytes of moves kept since the last
 TEXT_MAX = 64 * 1024  # characters kept of a catalog's description, documentation or error
+# A rejection as JSON from a worker: its game's cut to ERROR_MAX characters (``checked.
+# bounded_rejection``), each written as up to 12 (an escaped surrogate pair), and a note.
+REJECTION_TEXT_MAX = 12 * _channel.ERROR_MAX + 200
 _OK_PREFIX = protocol.OK_HEAD + b"{"  # a state reply: its data is a dict
 
 
@@ -505,14 +508,20 @@ class RemoteGame(CheckedGame):
         error, text = reply[0], reply[1]
         rejection = None
         self._mirror(reply)  # accepted, rejected or failed, the game may have changed
-        if text is not None:
+        if text is not None and len(text) > REJECTION_TEXT_MAX:  # its worker's bound lifted
+            error = self.type_error("move", f"sent a rejection of {len(text)} characters "
+                                    f"from its worker, which cuts one at "
+                                    f"{_channel.ERROR_MAX}").args[0]
+            text = None
+        elif text is not None:
             try:
                 rejection = json.loads(text)
             except (ValueError, RecursionError):  # from a worker a hostile game may control
                 error = self.type_error("move", "sent a rejection that is not JSON").args[0]
         self._moves += 1
         logged = (self._moves, *played, text)
-        self._kept(reply[5], asked=save or error is not None, logged=logged, size=size)
+        self._kept(reply[5], asked=save or error is not None, logged=logged,
+                   size=size + len(text or ""))
         call.finish(rejection, error)
 
     def _mirror(self, reply: tuple[Any, ...]) -> None:

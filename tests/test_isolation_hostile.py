@@ -734,6 +734,41 @@ def test_an_error_of_5_mb_from_a_worker_is_cut_as_in_the_server(make_server,
     assert longest < ERROR_MAX + 100
 
 
+@pytest.mark.parametrize("isolate", ["folder", "off"])
+def test_a_rejection_of_5_mb_is_cut_in_a_worker_and_in_the_server(
+        make_server, tmp_path: Path, isolate: str) -> None:
+    """A game's rejection (its reason for refusing a move) went to the player and was
+    kept with the move as the game wrote it, in the session's history, the store's
+    verdict and a worker's moves since its last copy: 5 MB per rejected move. It is cut
+    at ERROR_MAX characters now, as errors are; a rejection that is not a string (a
+    list) and whose JSON is longer becomes that JSON, cut. A worker whose bound the
+    game lifted sends it whole: the server refuses it as the game's error."""
+    db = tmp_path / "store.sqlite3"
+    server = hostile_server(make_server, "grumbler", store=True, store_path=str(db),
+                            isolate_games=isolate)
+    player = joined(server.port, "Grumbler", "attack")
+    text = player.move(reject="text")
+    assert text["status"] == "illegalmove"
+    assert text["message"].startswith("game: nonono")
+    assert text["message"].endswith("no ... (cut: 5000000 characters)")
+    assert len(text["message"]) < ERROR_MAX + 100
+    listed = player.move(reject="list")
+    assert listed["status"] == "illegalmove"
+    assert listed["message"].startswith('game: ["no", "xxx')
+    assert listed["message"].endswith("x ... (cut: 5000010 characters)")
+    assert player.move()["status"] == "ok"
+    with contextlib.closing(sqlite3.connect(db)) as saved:
+        (longest,) = saved.execute("SELECT MAX(LENGTH(verdict)) FROM game_moves").fetchone()
+    assert longest < ERROR_MAX + 100
+    if isolate == "folder":
+        lifted = player.move(reject="text", lift=True)
+        assert lifted["status"] == "error"
+        assert lifted["message"] == (
+            "framework: game Grumbler: move() sent a rejection of 5000002 characters from "
+            "its worker, which cuts one at 1000")
+        assert count(player) == 1 and player.move()["status"] == "ok"
+
+
 def test_a_message_that_unpickles_into_millions_of_objects_is_refused_unread(
         make_server) -> None:
     """Refusing classes is not enough: plain data amplifies too. One byte of pickle makes
