@@ -38,7 +38,9 @@ and ``grace`` seconds to answer; after that it is killed.
 
 Failure: a worker that dies (``pidfd`` or end of the pipe: at once), is
 killed for overrunning, sends something malformed, or left a thread or
-child process behind, is *replaced*. The head request fails with a
+child process behind, is *replaced*; so is one whose reply the server fails to
+handle (an exception in a reply's callback, a bug of ours: logged with its
+traceback). The head request fails with a
 ``framework:`` error naming the game, the method and the reason (a move
 once its game is back: ``_restore_later``); every
 other game it hosted comes back in the new process from its last saved
@@ -379,6 +381,14 @@ class Worker:
         except _channel.ChannelError as err:
             self._replace("the game's worker process sent something malformed{during} "
                           f"({err})")
+        except Exception as err:  # noqa: BLE001 - a bug of ours: no client may wait for ever
+            # The request whose reply failed is the head again (``_reply``): it fails, its
+            # game comes back as it was before it, the replies read after it are asked again.
+            log.exception("game file %s: a reply of its worker process could not be handled",
+                          self.label)
+            self._replace("the server could not handle what the game's worker process "
+                          f"sent{{during}} ({type(err).__name__}: {str(err)[:200]}); this is "
+                          "a bug of the server (see its log)")
         finally:
             if holding:
                 soon.release()
@@ -411,7 +421,7 @@ class Worker:
             _channel.log_forwarded(reply[-1])
         if request.hello:
             self._import_deaths = 0
-            request.answer(reply)
+            self._answer(request, reply)
             return
         leftovers, retire = reply[6], reply[7]
         if reply[0] is not None:
@@ -427,11 +437,20 @@ class Worker:
             # A player gets them, the store keeps them: as short as the server's own.
             reply = (_channel.cut(error), reply[1], _channel.cut(current), _channel.cut(over),
                      *reply[4:])
-        request.answer(reply[:6])
+        self._answer(request, reply[:6])
         if retire:
             log.info("game file %s: its worker process used its CPU time; replacing it",
                      self.label)
             self._replace("")
+
+    def _answer(self, request: Request, reply: tuple[Any, ...]) -> None:
+        """Hand ``reply`` to ``request``; if that raises, the request is the head again, to
+        fail with the process (``_readable``)."""
+        try:
+            request.answer(reply)
+        except Exception:
+            self._queue.appendleft(request)
+            raise
 
     # ------------------------------------------------------------ time
 

@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest
 
-from gameserver import _sandbox
+from gameserver import _sandbox, isolated
 from gameserver._channel import ERROR_MAX, START_VIEWS_MAX
 from gameserver.isolated import SAVE_EVERY, TEXT_MAX
 from tests.serverproc import ServerProcess, ServerThread
@@ -847,4 +847,36 @@ def test_what_a_game_logs_or_prints_in_its_worker_cannot_write_a_line_of_the_log
     printed = [text for text in texts if "printed" in text]
     assert [text.rpartition(": ")[2] for text in printed] == ["printed\\x1b[2J\\rgone"]
     assert worker_pid(server) == pid
+    assert_restored(calm)
+
+
+def test_a_reply_the_server_fails_to_handle_ends_its_request_and_replaces_the_worker(
+        make_server, monkeypatch) -> None:
+    """An exception in the server's handling of a worker's reply (a bug of ours: no reply
+    that passes the channel's checks is known to raise, so this test makes
+    ``RemoteGame._moved`` raise for one move) escaped the worker's reader: the request
+    had been taken off the queue, so its client waited for ever, and the replies read
+    after it in the same read were dropped. Now the request fails with a framework
+    error, its game comes back as before it, and the worker is replaced."""
+    original = isolated.RemoteGame._moved
+
+    def buggy(self: Any, call: Any, reply: Any, played: Any, *args: Any) -> None:
+        if played[1].get("bug"):
+            raise RuntimeError("a bug in the server")
+        original(self, call, reply, played, *args)
+
+    monkeypatch.setattr(isolated.RemoteGame, "_moved", buggy)
+    server = hostile_server(make_server, "scribbler")
+    calm = calm_session(server, "Scribbler")
+    pid = worker_pid(server)
+    attacker = joined(server.port, "Scribbler", "attack")
+    assert attacker.move()["status"] == "ok"
+    reply = attack_alongside(server, attacker, bug=True)
+    assert reply == {"status": "error", "message": (
+        "framework: game Scribbler: the server could not handle what the game's worker "
+        "process sent during move() (RuntimeError: a bug in the server); this is a bug of "
+        "the server (see its log)")}
+    assert worker_pid(server) != pid
+    assert count(attacker) == 1  # as before the move that failed
+    assert attacker.move()["status"] == "ok" and count(attacker) == 2
     assert_restored(calm)
