@@ -115,6 +115,9 @@ RESTART_DELAY_MAX = 30.0
 RESTORE_RETRIES = 2  # times a game's restore is sent again after its new worker died in it
 IMPORT_RETRIES = 3  # replacements in a row that may die importing the file; then it is broken
 IMPORT_RETRY_DELAY = 0.5  # seconds before the first of them, doubling
+# Bytes of saved games (each game's copy and the moves since) the server keeps for the
+# games of one worker: up to 512 KB a game (``isolated``), 10 GB at 20,000 sessions.
+KEPT_MAX = 256 * 1024 * 1024
 READ_SIZE = 256 * 1024
 # One buffer per thread that every worker's replies are read into (an event loop reads
 # one pipe at a time; a process may run loops in several threads, as tests run servers):
@@ -209,6 +212,8 @@ class Worker:
     _timer: asyncio.TimerHandle | None = None
     _failures: collections.deque[float] = field(default_factory=collections.deque)
     _drops: list[int] = field(default_factory=list)
+    _kept: dict[int, int] = field(default_factory=dict)  # bytes kept per game, see ``keep``
+    kept_bytes: int = 0  # ... and in all
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _spawning: asyncio.TimerHandle | None = None
     _dying: list[subprocess.Popen[bytes]] = field(default_factory=list)  # killed, not reaped
@@ -296,6 +301,8 @@ class Worker:
             # them alone, a switch to it and back more per game ended (on one CPU).
             gids, self._drops = self._drops, []
             drops = b"".join(_channel.encode(("drop", gid)) for gid in gids)
+            for gid in gids:
+                self.kept_bytes -= self._kept.pop(gid, 0)
         self._send(request, drops)
 
     def _send(self, request: Request, drops: bytes = b"") -> None:
@@ -314,6 +321,21 @@ class Worker:
         Runs from a finalizer, at any moment: it only notes the id.
         """
         self._drops.append(gid)
+
+    def keep(self, gid: int, size: int) -> bool:
+        """Count ``size`` bytes the server keeps to bring game ``gid`` back (its copy and
+        the moves since; 0: none). False, and nothing counted, where the game grows and
+        the games of this worker would take more than ``KEPT_MAX`` bytes in all."""
+        old = self._kept.get(gid, 0)
+        total = self.kept_bytes - old + size
+        if size > old and total > KEPT_MAX:
+            return False
+        self.kept_bytes = total
+        if size:
+            self._kept[gid] = size
+        else:
+            self._kept.pop(gid, None)
+        return True
 
     def _write(self, data: bytes) -> None:
         process = self._process

@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest
 
-from gameserver import _sandbox, isolated
+from gameserver import _sandbox, isolated, workers
 from gameserver._channel import ERROR_MAX, START_VIEWS_MAX
 from gameserver.isolated import SAVE_EVERY, TEXT_MAX
 from tests.serverproc import ServerProcess, ServerThread
@@ -575,7 +575,7 @@ def test_a_state_or_rejection_nested_too_deeply_for_json_gets_a_clear_error(
 def test_json_from_a_worker_nested_too_deeply_to_decode_gets_an_error_not_a_hang(
         make_server) -> None:
     """The server decodes a worker's rejections and, for a state with the turn timer
-    added, its state replies. Nested 20,000 deep, json.loads raises RecursionError,
+    added, its state replies. Nested 5,000 deep, json.loads raises RecursionError,
     which only ValueError was expected for: the exception left the pipe's reader, the
     move was never answered (its client waited for ever), and a state with the timer got
     "server: internal error"."""
@@ -880,3 +880,33 @@ def test_a_reply_the_server_fails_to_handle_ends_its_request_and_replaces_the_wo
     assert count(attacker) == 1  # as before the move that failed
     assert attacker.move()["status"] == "ok" and count(attacker) == 2
     assert_restored(calm)
+
+
+def test_the_saved_games_a_worker_keeps_are_bounded_in_all(make_server, monkeypatch) -> None:
+    """The server keeps each game's last copy (up to 256 KB) and the moves since (up to
+    256 KB) to bring it back if its worker fails, with no bound in all: 20,000 sessions
+    of hoarder.py, whose copies take 200 KB, would make it keep 4 GB. The games of one
+    worker may keep KEPT_MAX bytes in all now (256 MB; 1 MB here): the session whose
+    copy would pass it ends, saying so, and the others play on; a copy that replaces
+    one counts once."""
+    monkeypatch.setattr(workers, "KEPT_MAX", 1024 * 1024)
+    server = hostile_server(make_server, "hoarder")
+    pid = worker_pid(server)
+    players = [joined(server.port, "Hoarder", f"hoard-{i}") for i in range(6)]
+    for player in players[:5]:
+        for _ in range(SAVE_EVERY):  # the last brings a copy of 200 KB, kept
+            assert player.move()["status"] == "ok"
+    last = players[5]
+    for _ in range(SAVE_EVERY - 1):
+        assert last.move()["status"] == "ok"
+    assert last.move() == {"status": "error", "message": (
+        "framework: game Hoarder: this session ended: the server keeps at most 1 MB of saved "
+        "games (each game's copy and the moves since) for all sessions of this game's file, "
+        "and this game's 195 KB would have passed that; start a new session (the file's "
+        "other sessions keep playing)")}
+    assert last.state()["status"] == "error"
+    for _ in range(SAVE_EVERY):  # another copy of the first game replaces its last
+        assert players[0].move()["status"] == "ok"
+    assert count(players[0]) == 2 * SAVE_EVERY and count(players[4]) == SAVE_EVERY
+    assert 5 * 200_000 < server.call(lambda: worker_of(server).kept_bytes) < 1024 * 1024
+    assert worker_pid(server) == pid
