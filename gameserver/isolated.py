@@ -466,7 +466,6 @@ class RemoteGame(CheckedGame):
         else:
             self._lost = self._turn = self._ended = message
             self._worker.games.pop(self.gid, None)  # registered once part of it was replayed
-            self._blob = self._since = None
             self._worker.keep(self.gid, 0)
             build.finish(error=message)
 
@@ -499,8 +498,7 @@ class RemoteGame(CheckedGame):
                 "be pickled); start a new session")
             self._turn = self._ended = self._lost
             self._views, self._decoded = {}, {}
-            self._blob = self._since = None
-            self._worker.keep(self.gid, 0)
+            self._worker.keep(self.gid, 0)  # no longer counted: it comes back no more
             fetches, self._fetches = self._fetches, {}
             for call in fetches.values():
                 call.finish(error=self._lost)

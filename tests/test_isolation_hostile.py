@@ -909,4 +909,10 @@ def test_the_saved_games_a_worker_keeps_are_bounded_in_all(make_server, monkeypa
         assert players[0].move()["status"] == "ok"
     assert count(players[0]) == 2 * SAVE_EVERY and count(players[4]) == SAVE_EVERY
     assert 5 * 200_000 < server.call(lambda: worker_of(server).kept_bytes) < 1024 * 1024
+    assert players[1].restart()["status"] == "ok"  # its game is dropped: its copy given back
+    assert players[1].move()["status"] == "ok"  # (the drop goes with the next request)
+    assert server.call(lambda: worker_of(server).kept_bytes) < 4 * 200_000 + 50_000
+    again = joined(server.port, "Hoarder", "hoard-again")
+    for _ in range(SAVE_EVERY):
+        assert again.move()["status"] == "ok"
     assert worker_pid(server) == pid
