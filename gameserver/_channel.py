@@ -28,6 +28,8 @@ import pickletools
 import struct
 from typing import Any
 
+from .results import printable
+
 HEADER = struct.Struct("<I")
 MB = 1024 * 1024
 MESSAGE_MAX = 24 * MB
@@ -168,12 +170,16 @@ CATALOG_MAX = 1000  # game classes (and paths) one worker's catalog may list
 
 
 def valid_catalog(reply: Any) -> bool:
-    return (type(reply) is tuple and len(reply) == 5 and reply[0] == "catalog"
+    return (type(reply) is tuple and len(reply) == 3 and reply[0] == "catalog"
             and type(reply[1]) is list and len(reply[1]) <= CATALOG_MAX
-            and type(reply[2]) is int and type(reply[3]) is list
-            and len(reply[3]) <= CATALOG_MAX
-            and all(type(p) is str for p in reply[3]) and _logs_shape(reply[4])
-            and all(_entry_shape(entry) for entry in reply[1]))
+            and _logs_shape(reply[2]) and all(_entry_shape(entry) for entry in reply[1]))
+
+
+def valid_sandbox(reply: Any) -> bool:
+    """``("sandbox", landlock_abi, problems)``, the report a worker sends before its catalog."""
+    return (type(reply) is tuple and len(reply) == 3 and reply[0] == "sandbox"
+            and type(reply[1]) is int and type(reply[2]) is list
+            and len(reply[2]) <= CATALOG_MAX and all(type(p) is str for p in reply[2]))
 
 
 def _entry_shape(entry: Any) -> bool:
@@ -245,8 +251,14 @@ WORKER_LOGGERS = frozenset({"gameserver.checked", "gameserver.guard", "gameserve
 
 
 def log_forwarded(records: list[tuple[int, str, str]]) -> None:
-    """Log what the worker logged: under its own logger name if it is one of ours."""
+    """Log what the worker logged: under its own logger name if it is one of ours.
+
+    The text is the game's, whatever handler the server's log has: a newline in it is
+    followed by an indent (no line of it can pass for a record of the server's) and
+    other control characters are written as escapes (``results.printable``).
+    """
     for level, name, text in records:
         logger = name if name in WORKER_LOGGERS else "gameserver.game"
         logging.getLogger(logger).log(max(logging.DEBUG, min(level, logging.CRITICAL)), "%s",
-                                      text[:LOG_TEXT_MAX])
+                                      printable(text[:LOG_TEXT_MAX], newlines=True)
+                                      .replace("\n", "\n    "))

@@ -5,7 +5,8 @@ own (``_process.spawn``), never the server's stderr: writing there, a game
 could fill the server's log (and disk) without bound and, where the log's
 reader lags, keep that pipe full, so that the server's own log lines would
 block its event loop. Each complete line is logged by the logger
-``gameserver.game`` as ``game file <path>: <line>``, up to
+``gameserver.game`` as ``game file <path>: <line>`` (control characters written
+as escapes, ``\\x1b``: a game cannot write the server's terminal), up to
 ``LINES_PER_SECOND`` a second (``LINES_BURST`` at once); the lines beyond
 are counted and dropped, and a warning every ``REPORT_EVERY`` seconds says
 how many. The pipe is read up to ``BYTES_PER_SECOND``; beyond, the server
@@ -19,6 +20,8 @@ import asyncio
 import logging
 import os
 import time
+
+from .results import printable
 
 log = logging.getLogger("gameserver.game")
 
@@ -143,7 +146,7 @@ class Output:
         text = line.decode("utf-8", "replace").rstrip("\r")
         if len(text) > LINE_MAX:
             text = text[:LINE_MAX] + f"... ({len(text) - LINE_MAX} more characters)"
-        log.info("game file %s: %s", self.label, text)
+        log.info("game file %s: %s", self.label, printable(text))
 
     def _report(self) -> None:
         if self._report_due is not None:

@@ -166,6 +166,7 @@ def _move_for(session: TimedSession, player: int) -> bool | None:
     if player not in _current(session):
         return True  # an earlier timeout's move ended this player's turn already
     candidates: list[dict[str, Any]] = []
+    failed = None
     try:
         chosen = game.timeout_move(player)
         if isinstance(chosen, Call):  # a game worker is asked; time_up runs again then
@@ -174,10 +175,12 @@ def _move_for(session: TimedSession, player: int) -> bool | None:
         if chosen is not None:
             candidates.append(chosen)
     except GameCodeError as err:
-        log.warning("session %s/%s: %s", session.game_name, session.token, err)
+        failed = err
     legal = _legal_moves(session, player)
-    if legal is None:
+    if legal is None:  # asked again once they come: the hook's error is logged then, once
         return None
+    if failed is not None:
+        log.warning("session %s/%s: %s", session.game_name, session.token, failed)
     if legal:
         candidates.append(random_choice(session, player, legal))
     for move in candidates:

@@ -53,7 +53,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import protocol
+from . import _channel, protocol
 from ._randomness import SavedRandom, module_for, new_seed, random_slots
 from ._unpickle import Unpickler
 from .game import AbstractGame, has_hidden_information
@@ -119,6 +119,20 @@ class Call:
                 callback()
             except Exception:  # a bug of ours: the other callbacks still run
                 log.exception("a callback of a game call failed")
+
+
+def bounded_rejection(rejection: Any) -> Any:
+    """A game's rejection of a move (JSON) within ``ERROR_MAX`` characters, as a player
+    gets it and the move is kept with it (history, store, a worker's moves since its
+    copy): a longer string is cut, with a note of its length; another value whose JSON
+    is longer becomes that JSON as a string, cut."""
+    if type(rejection) is str:
+        return _channel.cut(rejection)
+    if type(rejection) is list or type(rejection) is dict:
+        text = protocol.encode_json(rejection)
+        if len(text) > _channel.ERROR_MAX:
+            return _channel.cut(text)
+    return rejection
 
 
 def range_problem(low: Any, high: Any) -> str:
@@ -333,7 +347,7 @@ class CheckedGame:
             raise GameCodeError(
                 f"framework: game {self.type.name}: move() rejected the move with a "
                 f"value that is not JSON ({problem})")
-        return result
+        return bounded_rejection(result)
 
     def _changing(self, method: str, func: Callable[..., Any], *args: Any) -> Any:
         """A call that may change the game: with the game's own ``random`` in place."""

@@ -21,7 +21,9 @@ worker sends a saved copy of the game
 (``CheckedGame.snapshot()``) every ``SAVE_EVERY`` moves, not with every
 move: pickling the game and carrying the copy cost a TicTacToe move about a
 quarter of its time in the worker. The server keeps the moves played since
-the seed or the copy (``_since``); a game whose worker is replaced comes
+the seed or the copy (``_since``), and counts both with its worker
+(``Worker.keep``: at most ``workers.KEPT_MAX`` bytes for all its games; a
+game that would pass that ends, saying so); a game whose worker is replaced comes
 back from them with those moves played again (the same rule as the
 store's, in ``gameserver.replaying``). A move that fails in the game always comes with
 a copy, so a move that broke halfway is never played again, and so does a
@@ -54,7 +56,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import _channel, _sandbox, protocol, registry, replaying
+from . import _channel, _sandbox, protocol, registry, replaying, workers
 from ._randomness import new_seed
 from ._soon import Soon
 from ._stand_in import stand_in
@@ -68,6 +70,9 @@ View = tuple[int, bool]
 SAVE_EVERY = 16  # moves between two saved copies sent along by the worker ...
 SINCE_BYTES_MAX = 256 * 1024  # ... and at most this many bytes of moves kept since the last
 TEXT_MAX = 64 * 1024  # characters kept of a catalog's description, documentation or error
+# A rejection as JSON from a worker: its game's cut to ERROR_MAX characters (``checked.
+# bounded_rejection``), each written as up to 12 (an escaped surrogate pair), and a note.
+REJECTION_TEXT_MAX = 12 * _channel.ERROR_MAX + 200
 _OK_PREFIX = protocol.OK_HEAD + b"{"  # a state reply: its data is a dict
 
 
@@ -98,14 +103,14 @@ class Isolation:
         game_types: list[RemoteGameType] = []
         reported = False
         for worker, catalog in zip(workers, catalogs, strict=True):
+            if not reported and worker.sandbox is not None:
+                reported = True
+                self._report(*worker.sandbox, sources)
             if isinstance(catalog, BaseException):
                 log.error("game file skipped: %s: %s", worker.label, catalog)
                 worker.close()
                 continue
-            _, entries, abi, problems, _ = catalog
-            if not reported:
-                reported = True
-                self._report(abi, problems, sources)
+            entries = catalog[1]
             if not entries:
                 worker.close()
                 continue
@@ -121,11 +126,9 @@ class Isolation:
     def _report(self, abi: int, problems: list[str], sources: list[Source]) -> None:
         """Say once, at start-up, how far games are confined (never silently unsafe).
 
-        ``abi`` and ``problems`` are what the first worker reported; a game it
-        imported before sending them could rewrite them, so the ABI is taken no
-        higher than this kernel offers (a worker cannot claim Landlock where there
-        is none). A claim of problems left out is not caught: each worker applies
-        the same confinement, so a real problem shows in every worker alike.
+        ``abi`` and ``problems`` are what the first worker reported, before it
+        imported its game file (whose code could rewrite a report sent after). The
+        ABI is taken no higher than this kernel offers all the same.
         """
         offered = _sandbox.landlock_abi()
         if abi > offered:
@@ -402,6 +405,8 @@ class RemoteGame(CheckedGame):
             self._not_built(reply[0])
             return
         self._built_copy(reply, replayed)
+        if not self._counted():
+            return
         self._worker.games[self.gid] = self
 
     def _built(self, reply: tuple[Any, ...],
@@ -414,6 +419,8 @@ class RemoteGame(CheckedGame):
             return
         self._mirror(reply)
         self._built_copy(reply, replayed)
+        if not self._counted():
+            return
         self._worker.games[self.gid] = self
         build, self._build = self._build, None
         if build is not None:
@@ -459,7 +466,28 @@ class RemoteGame(CheckedGame):
         else:
             self._lost = self._turn = self._ended = message
             self._worker.games.pop(self.gid, None)  # registered once part of it was replayed
+            self._worker.keep(self.gid, 0)
             build.finish(error=message)
+
+    def _counted(self) -> bool:
+        """Count what the game keeps to come back from with its worker's games (``Worker.
+        keep``). False if that would take them past ``workers.KEPT_MAX``: the game ends
+        (its session with it), saying so."""
+        size = ((len(self._blob) if self._blob is not None else 0)
+                + (self._since_bytes if self._since is not None else 0))
+        if self._worker.keep(self.gid, size):
+            return True
+        log.warning("game file %s: a session of %s ended: its saved game (%d KB) would take "
+                    "what the server keeps of the file's games past %d MB",
+                    self._worker.label, self.type.name, size // 1024,
+                    workers.KEPT_MAX // _channel.MB)
+        self._not_built(
+            f"framework: game {self.type.name}: this session ended: the server keeps at most "
+            f"{workers.KEPT_MAX // _channel.MB} MB of saved games (each game's copy and the "
+            "moves since) for all sessions of this game's file, and this game's "
+            f"{size // 1024} KB would have passed that; start a new session (the file's other "
+            "sessions keep playing)")
+        return False
 
     def lose(self, reason: str | None = None) -> str:
         """The game is gone (its worker failed and it had no saved copy); tell who listens."""
@@ -470,6 +498,7 @@ class RemoteGame(CheckedGame):
                 "be pickled); start a new session")
             self._turn = self._ended = self._lost
             self._views, self._decoded = {}, {}
+            self._worker.keep(self.gid, 0)  # no longer counted: it comes back no more
             fetches, self._fetches = self._fetches, {}
             for call in fetches.values():
                 call.finish(error=self._lost)
@@ -507,14 +536,22 @@ class RemoteGame(CheckedGame):
         error, text = reply[0], reply[1]
         rejection = None
         self._mirror(reply)  # accepted, rejected or failed, the game may have changed
-        if text is not None:
+        if text is not None and len(text) > REJECTION_TEXT_MAX:  # its worker's bound lifted
+            error = self.type_error("move", f"sent a rejection of {len(text)} characters "
+                                    f"from its worker, which cuts one at "
+                                    f"{_channel.ERROR_MAX}").args[0]
+            text = None
+        elif text is not None:
             try:
                 rejection = json.loads(text)
             except (ValueError, RecursionError):  # from a worker a hostile game may control
                 error = self.type_error("move", "sent a rejection that is not JSON").args[0]
         self._moves += 1
         logged = (self._moves, *played, text)
-        self._kept(reply[5], asked=save or error is not None, logged=logged, size=size)
+        self._kept(reply[5], asked=save or error is not None, logged=logged,
+                   size=size + len(text or ""))
+        if not self._counted():
+            rejection, error = None, self._lost
         call.finish(rejection, error)
 
     def _mirror(self, reply: tuple[Any, ...]) -> None:

@@ -9,7 +9,8 @@ writes where stderr does, to a pipe the server logs within bounds
 (``_output``), so a game's ``print`` shows in the server's log.
 
 Its life: read the hello (what to load, the limits); confine itself
-(``_sandbox.confine``: limits, seccomp, Landlock); only then import the game file,
+(``_sandbox.confine``: limits, seccomp, Landlock) and report how (before any game
+code runs, which could rewrite the report); only then import the game file,
 so that even the file's module code runs confined; send the catalog (each
 game class with its player range and documentation); then serve one
 request at a time until the pipe closes. The messages are described in
@@ -445,8 +446,11 @@ def main() -> None:
         signal.signal(signal.SIGXCPU, host.on_cpu_limit)
     abi, problems = _sandbox.confine(hello["memory_mb"], hello["cpu_seconds"],
                                      hello["readable"], hello["parent"])
+    # Sent before the game file is imported: its code, which controls this process from
+    # then on, could rewrite the report (claim a sandbox it lacks), not unsend it.
+    _write(channel_out, _channel.encode(("sandbox", abi, problems)))
     catalog = host.load(hello["source"])
-    _write(channel_out, _channel.encode(("catalog", catalog, abi, problems, host.logs.take())))
+    _write(channel_out, _channel.encode(("catalog", catalog, host.logs.take())))
     while True:
         message = _channel.read_message(reader)
         if message is None:

@@ -15,7 +15,9 @@ flight are a queue whose head is the one running now.
 
 Messages (plain data, ``gameserver._channel``), server → worker, and the reply:
 
-* ``("hello", settings)`` → ``("catalog", entries, landlock_abi, problems, logs)``;
+* ``("hello", settings)`` → ``("sandbox", landlock_abi, problems)``, sent
+  before the worker imports the game file (its code could rewrite it after),
+  then ``("catalog", entries, logs)``;
 * ``("new", gid, class, players, seed, wanted)``,
   ``("restore", gid, class, blob, wanted, moves)``,
   ``("remake", gid, class, players, seed, checksum, wanted, moves, save)``,
@@ -36,7 +38,9 @@ and ``grace`` seconds to answer; after that it is killed.
 
 Failure: a worker that dies (``pidfd`` or end of the pipe: at once), is
 killed for overrunning, sends something malformed, or left a thread or
-child process behind, is *replaced*. The head request fails with a
+child process behind, is *replaced*; so is one whose reply the server fails to
+handle (an exception in a reply's callback, a bug of ours: logged with its
+traceback). The head request fails with a
 ``framework:`` error naming the game, the method and the reason (a move
 once its game is back: ``_restore_later``); every
 other game it hosted comes back in the new process from its last saved
@@ -111,6 +115,9 @@ RESTART_DELAY_MAX = 30.0
 RESTORE_RETRIES = 2  # times a game's restore is sent again after its new worker died in it
 IMPORT_RETRIES = 3  # replacements in a row that may die importing the file; then it is broken
 IMPORT_RETRY_DELAY = 0.5  # seconds before the first of them, doubling
+# Bytes of saved games (each game's copy and the moves since) the server keeps for the
+# games of one worker: up to 512 KB a game (``isolated``), 10 GB at 20,000 sessions.
+KEPT_MAX = 256 * 1024 * 1024
 READ_SIZE = 256 * 1024
 # One buffer per thread that every worker's replies are read into (an event loop reads
 # one pipe at a time; a process may run loops in several threads, as tests run servers):
@@ -194,6 +201,7 @@ class Worker:
         default_factory=weakref.WeakValueDictionary)
     broken: str | None = None  # why no new process will be started (requests fail at once)
     catalog: asyncio.Future[tuple[Any, ...]] | None = None
+    sandbox: tuple[int, list[str]] | None = None  # the process's report: Landlock ABI, problems
     _queue: collections.deque[Request] = field(default_factory=collections.deque)
     _process: Process | None = None
     _out: bytearray = field(default_factory=bytearray)
@@ -204,6 +212,8 @@ class Worker:
     _timer: asyncio.TimerHandle | None = None
     _failures: collections.deque[float] = field(default_factory=collections.deque)
     _drops: list[int] = field(default_factory=list)
+    _kept: dict[int, int] = field(default_factory=dict)  # bytes kept per game, see ``keep``
+    kept_bytes: int = 0  # ... and in all
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _spawning: asyncio.TimerHandle | None = None
     _dying: list[subprocess.Popen[bytes]] = field(default_factory=list)  # killed, not reaped
@@ -261,6 +271,7 @@ class Worker:
             self.loop.add_reader(process.pidfd, self._exited, process)
         self._reader = _channel.FrameReader()
         self._sent = 0
+        self.sandbox = None
         queued, self._queue = self._queue, collections.deque()
         self._send(Request(_channel.encode(hello), "import", self._catalogued, self._no_catalog,
                            hello=True, limit=max(STARTUP_LIMIT, 2 * self.settings.time_limit)))
@@ -290,6 +301,8 @@ class Worker:
             # them alone, a switch to it and back more per game ended (on one CPU).
             gids, self._drops = self._drops, []
             drops = b"".join(_channel.encode(("drop", gid)) for gid in gids)
+            for gid in gids:
+                self.kept_bytes -= self._kept.pop(gid, 0)
         self._send(request, drops)
 
     def _send(self, request: Request, drops: bytes = b"") -> None:
@@ -308,6 +321,21 @@ class Worker:
         Runs from a finalizer, at any moment: it only notes the id.
         """
         self._drops.append(gid)
+
+    def keep(self, gid: int, size: int) -> bool:
+        """Count ``size`` bytes the server keeps to bring game ``gid`` back (its copy and
+        the moves since; 0: none). False, and nothing counted, where the game grows and
+        the games of this worker would take more than ``KEPT_MAX`` bytes in all."""
+        old = self._kept.get(gid, 0)
+        total = self.kept_bytes - old + size
+        if size > old and total > KEPT_MAX:
+            return False
+        self.kept_bytes = total
+        if size:
+            self._kept[gid] = size
+        else:
+            self._kept.pop(gid, None)
+        return True
 
     def _write(self, data: bytes) -> None:
         process = self._process
@@ -375,6 +403,14 @@ class Worker:
         except _channel.ChannelError as err:
             self._replace("the game's worker process sent something malformed{during} "
                           f"({err})")
+        except Exception as err:  # noqa: BLE001 - a bug of ours: no client may wait for ever
+            # The request whose reply failed is the head again (``_reply``): it fails, its
+            # game comes back as it was before it, the replies read after it are asked again.
+            log.exception("game file %s: a reply of its worker process could not be handled",
+                          self.label)
+            self._replace("the server could not handle what the game's worker process "
+                          f"sent{{during}} ({type(err).__name__}: {str(err)[:200]}); this is "
+                          "a bug of the server (see its log)")
         finally:
             if holding:
                 soon.release()
@@ -389,6 +425,11 @@ class Worker:
             return
         request = self._queue[0]
         if request.hello:
+            if self.sandbox is None:  # its first message: how it is confined
+                if not _channel.valid_sandbox(reply):
+                    raise _channel.ChannelError("a malformed report of its sandbox")
+                self.sandbox = (reply[1], [_channel.cut(p) for p in reply[2]])
+                return
             if not _channel.valid_catalog(reply):
                 raise _channel.ChannelError("a malformed catalog")
         elif not _channel.valid_reply(reply):
@@ -402,7 +443,7 @@ class Worker:
             _channel.log_forwarded(reply[-1])
         if request.hello:
             self._import_deaths = 0
-            request.answer(reply)
+            self._answer(request, reply)
             return
         leftovers, retire = reply[6], reply[7]
         if reply[0] is not None:
@@ -418,11 +459,20 @@ class Worker:
             # A player gets them, the store keeps them: as short as the server's own.
             reply = (_channel.cut(error), reply[1], _channel.cut(current), _channel.cut(over),
                      *reply[4:])
-        request.answer(reply[:6])
+        self._answer(request, reply[:6])
         if retire:
             log.info("game file %s: its worker process used its CPU time; replacing it",
                      self.label)
             self._replace("")
+
+    def _answer(self, request: Request, reply: tuple[Any, ...]) -> None:
+        """Hand ``reply`` to ``request``; if that raises, the request is the head again, to
+        fail with the process (``_readable``)."""
+        try:
+            request.answer(reply)
+        except Exception:
+            self._queue.appendleft(request)
+            raise
 
     # ------------------------------------------------------------ time
 

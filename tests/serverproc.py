@@ -134,8 +134,10 @@ def stop_leftover_processes() -> None:
 class ServerProcess:
     """``python -m gameserver ARGS`` in a subprocess, on a free port by default."""
 
-    def __init__(self, *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None):
+    def __init__(self, *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None,
+                 preexec_fn: Any = None):
         self.args = list(args)
+        self.preexec_fn = preexec_fn  # run in the child before the server starts (limits)
         # Below INFO the server prints no "listening on" line: give it a free port.
         self.quiet = any(level in self.args for level in ("WARNING", "ERROR"))
         if "--port" not in self.args:
@@ -156,7 +158,8 @@ class ServerProcess:
     def start(self) -> ServerProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gameserver", *self.args], cwd=self._cwd, env=self._env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            preexec_fn=self.preexec_fn)
         _running.add(self)
         self._pump_thread.start()
         if self.quiet:

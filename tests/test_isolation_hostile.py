@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest
 
-from gameserver import _sandbox
+from gameserver import _sandbox, isolated, workers
 from gameserver._channel import ERROR_MAX, START_VIEWS_MAX
 from gameserver.isolated import SAVE_EVERY, TEXT_MAX
 from tests.serverproc import ServerProcess, ServerThread
@@ -575,7 +575,7 @@ def test_a_state_or_rejection_nested_too_deeply_for_json_gets_a_clear_error(
 def test_json_from_a_worker_nested_too_deeply_to_decode_gets_an_error_not_a_hang(
         make_server) -> None:
     """The server decodes a worker's rejections and, for a state with the turn timer
-    added, its state replies. Nested 20,000 deep, json.loads raises RecursionError,
+    added, its state replies. Nested 5,000 deep, json.loads raises RecursionError,
     which only ValueError was expected for: the exception left the pipe's reader, the
     move was never answered (its client waited for ever), and a state with the timer got
     "server: internal error"."""
@@ -597,7 +597,9 @@ def test_a_timeout_move_that_is_not_json_is_the_games_error_not_its_workers(
     """A worker sends a timeout hook's move as JSON. One that is not JSON (a set in it)
     failed "in its worker process, outside the game's code (TypeError)": the worker was
     replaced (its other sessions restored) each time the timer asked. Now it is the
-    hook's error, named as such, and the timer's fallback applies (a forfeit here)."""
+    hook's error, named as such, and the timer's fallback applies (a forfeit here). It
+    is logged once: it was logged twice per timeout, the timer asking the hook again
+    once the legal moves it fetched from the worker came."""
     caplog.set_level(logging.INFO, logger="gameserver")
     server = hostile_server(make_server, "set_pass", turn_timeout=0.3,
                             max_waiting_joins_per_address=100)
@@ -613,11 +615,11 @@ def test_a_timeout_move_that_is_not_json_is_the_games_error_not_its_workers(
         assert time.monotonic() < deadline, "the timer never ended the game"
     assert state["data"]["forfeit"] == {"players": [0], "reason": "turn timeout"}
     assert worker_pid(server) == pid
-    warnings = {r.getMessage() for r in caplog.records if r.name == "gameserver.timers"
-                and r.levelno == logging.WARNING}  # (once more after the legal moves came)
-    assert warnings == {"session SetPass/timed: framework: game SetPass: timeout_move() "
+    warnings = [r.getMessage() for r in caplog.records if r.name == "gameserver.timers"
+                and r.levelno == logging.WARNING]
+    assert warnings == ["session SetPass/timed: framework: game SetPass: timeout_move() "
                         "returned a move that cannot be sent as JSON (Object of type set is "
-                        "not JSON serializable)"}
+                        "not JSON serializable)"]
 
 
 def test_a_child_that_leaves_the_workers_process_group_is_killed_with_it(make_server) -> None:
@@ -732,6 +734,41 @@ def test_an_error_of_5_mb_from_a_worker_is_cut_as_in_the_server(make_server,
     assert longest < ERROR_MAX + 100
 
 
+@pytest.mark.parametrize("isolate", ["folder", "off"])
+def test_a_rejection_of_5_mb_is_cut_in_a_worker_and_in_the_server(
+        make_server, tmp_path: Path, isolate: str) -> None:
+    """A game's rejection (its reason for refusing a move) went to the player and was
+    kept with the move as the game wrote it, in the session's history, the store's
+    verdict and a worker's moves since its last copy: 5 MB per rejected move. It is cut
+    at ERROR_MAX characters now, as errors are; a rejection that is not a string (a
+    list) and whose JSON is longer becomes that JSON, cut. A worker whose bound the
+    game lifted sends it whole: the server refuses it as the game's error."""
+    db = tmp_path / "store.sqlite3"
+    server = hostile_server(make_server, "grumbler", store=True, store_path=str(db),
+                            isolate_games=isolate)
+    player = joined(server.port, "Grumbler", "attack")
+    text = player.move(reject="text")
+    assert text["status"] == "illegalmove"
+    assert text["message"].startswith("game: nonono")
+    assert text["message"].endswith("no ... (cut: 5000000 characters)")
+    assert len(text["message"]) < ERROR_MAX + 100
+    listed = player.move(reject="list")
+    assert listed["status"] == "illegalmove"
+    assert listed["message"].startswith('game: ["no", "xxx')
+    assert listed["message"].endswith("x ... (cut: 5000010 characters)")
+    assert player.move()["status"] == "ok"
+    with contextlib.closing(sqlite3.connect(db)) as saved:
+        (longest,) = saved.execute("SELECT MAX(LENGTH(verdict)) FROM game_moves").fetchone()
+    assert longest < ERROR_MAX + 100
+    if isolate == "folder":
+        lifted = player.move(reject="text", lift=True)
+        assert lifted["status"] == "error"
+        assert lifted["message"] == (
+            "framework: game Grumbler: move() sent a rejection of 5000002 characters from "
+            "its worker, which cuts one at 1000")
+        assert count(player) == 1 and player.move()["status"] == "ok"
+
+
 def test_a_message_that_unpickles_into_millions_of_objects_is_refused_unread(
         make_server) -> None:
     """Refusing classes is not enough: plain data amplifies too. One byte of pickle makes
@@ -747,20 +784,135 @@ def test_a_message_that_unpickles_into_millions_of_objects_is_refused_unread(
     assert_restored(calm)
 
 
-def test_a_worker_cannot_make_the_server_report_a_sandbox_the_kernel_lacks(
+def test_a_game_cannot_make_the_server_report_a_sandbox_the_kernel_lacks(
         make_server, caplog) -> None:
-    """The start-up report of how games are confined came from the first worker's
-    catalog, which a game imported before it is sent can rewrite: it claimed Landlock
-    ABI 99 and no problems, and on a machine without Landlock the server would have said
-    "sandboxed" instead of warning. The server now asks the kernel itself."""
+    """The start-up report of how games are confined came with the first worker's
+    catalog, after the worker imported its game file: boaster.py rewrote it to claim
+    Landlock ABI 99 and no problems, and on a machine without Landlock the server would
+    have said "sandboxed" instead of warning. The worker sends its report before it
+    imports the file now: what the server logs is what the worker applied."""
     caplog.set_level(logging.INFO, logger="gameserver")
     server = hostile_server(make_server, "boaster")
     assert server.server is not None and "Boaster" in server.server.lobby.game_types
     said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("game workers")]
-    assert not any("sandboxed with Landlock ABI 99" in line for line in said)
-    assert any("reported Landlock ABI 99" in line for line in said)  # the claim, as a warning
+    assert not any("99" in line for line in said)
     real = _sandbox.landlock_abi()
     if real:
         assert any(f"sandboxed with Landlock ABI {real}:" in line for line in said)
     else:
         assert any(line.startswith("game workers are not sandboxed") for line in said)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or sys.platform == "win32", reason="POSIX limits")
+def test_a_game_cannot_hide_a_problem_of_its_sandbox() -> None:
+    """A problem of the sandbox (a limit that could not be set) came with the first
+    worker's catalog too, which boaster.py rewrote to list none: the server logged no
+    warning. Here the server's own CPU limit is below --worker-cpu-limit, so no worker
+    can set that limit: the warning is logged, whatever the game does."""
+    import resource
+
+    def low_cpu_limit() -> None:  # in the server's process, before it starts
+        resource.setrlimit(resource.RLIMIT_CPU, (50_000, 50_000))
+
+    with ServerProcess("--games-dir", str(HOSTILE / "boaster"), "--worker-cpu-limit",
+                       "100000", "--no-bundled-games", preexec_fn=low_cpu_limit) as server:
+        assert "Boaster" in server.log
+        assert "game workers: the CPU time limit could not be set" in server.log
+
+
+
+def test_what_a_game_logs_or_prints_in_its_worker_cannot_write_a_line_of_the_log(
+        make_server, caplog) -> None:
+    """A worker forwards the records its game logs (up to 8,000 characters each) and the
+    lines it prints; they were logged as the game wrote them, a newline and a line dressed
+    as the server's own record, an ANSI escape, a carriage return included. Only the
+    command line's formatter escaped them: a server run with another handler (embedded,
+    as here) logged the forged line as a line of its own. They are escaped where they
+    enter the server's log now: control characters as ``\\x1b``, lines after a record's
+    first indented."""
+    caplog.set_level(logging.INFO, logger="gameserver")
+    server = hostile_server(make_server, "scribbler")
+    calm = calm_session(server, "Scribbler")
+    pid = worker_pid(server)
+    reply = attack_alongside(server, joined(server.port, "Scribbler", "attack"))
+    assert reply == {"status": "ok", "data": None}
+    deadline = time.monotonic() + 30  # the printed line comes through a pipe of its own
+    while not any("printed" in r.getMessage() for r in caplog.records):
+        assert time.monotonic() < deadline, "the printed line was never logged"
+        time.sleep(0.01)  # polling the log; nothing to await
+    texts = [r.getMessage() for r in caplog.records if r.name.startswith("gameserver")]
+    forged = [text for text in texts if "the store is corrupt" in text]
+    assert forged == ["a move\n    2026-11-29 09:00:00,000 ERROR   gameserver.server: the "
+                      "store is corrupt, delete it\\x1b[2J\\rgone"]
+    printed = [text for text in texts if "printed" in text]
+    assert [text.rpartition(": ")[2] for text in printed] == ["printed\\x1b[2J\\rgone"]
+    assert worker_pid(server) == pid
+    assert_restored(calm)
+
+
+def test_a_reply_the_server_fails_to_handle_ends_its_request_and_replaces_the_worker(
+        make_server, monkeypatch) -> None:
+    """An exception in the server's handling of a worker's reply (a bug of ours: no reply
+    that passes the channel's checks is known to raise, so this test makes
+    ``RemoteGame._moved`` raise for one move) escaped the worker's reader: the request
+    had been taken off the queue, so its client waited for ever, and the replies read
+    after it in the same read were dropped. Now the request fails with a framework
+    error, its game comes back as before it, and the worker is replaced."""
+    original = isolated.RemoteGame._moved
+
+    def buggy(self: Any, call: Any, reply: Any, played: Any, *args: Any) -> None:
+        if played[1].get("bug"):
+            raise RuntimeError("a bug in the server")
+        original(self, call, reply, played, *args)
+
+    monkeypatch.setattr(isolated.RemoteGame, "_moved", buggy)
+    server = hostile_server(make_server, "scribbler")
+    calm = calm_session(server, "Scribbler")
+    pid = worker_pid(server)
+    attacker = joined(server.port, "Scribbler", "attack")
+    assert attacker.move()["status"] == "ok"
+    reply = attack_alongside(server, attacker, bug=True)
+    assert reply == {"status": "error", "message": (
+        "framework: game Scribbler: the server could not handle what the game's worker "
+        "process sent during move() (RuntimeError: a bug in the server); this is a bug of "
+        "the server (see its log)")}
+    assert worker_pid(server) != pid
+    assert count(attacker) == 1  # as before the move that failed
+    assert attacker.move()["status"] == "ok" and count(attacker) == 2
+    assert_restored(calm)
+
+
+def test_the_saved_games_a_worker_keeps_are_bounded_in_all(make_server, monkeypatch) -> None:
+    """The server keeps each game's last copy (up to 256 KB) and the moves since (up to
+    256 KB) to bring it back if its worker fails, with no bound in all: 20,000 sessions
+    of hoarder.py, whose copies take 200 KB, would make it keep 4 GB. The games of one
+    worker may keep KEPT_MAX bytes in all now (256 MB; 1 MB here): the session whose
+    copy would pass it ends, saying so, and the others play on; a copy that replaces
+    one counts once."""
+    monkeypatch.setattr(workers, "KEPT_MAX", 1024 * 1024)
+    server = hostile_server(make_server, "hoarder")
+    pid = worker_pid(server)
+    players = [joined(server.port, "Hoarder", f"hoard-{i}") for i in range(6)]
+    for player in players[:5]:
+        for _ in range(SAVE_EVERY):  # the last brings a copy of 200 KB, kept
+            assert player.move()["status"] == "ok"
+    last = players[5]
+    for _ in range(SAVE_EVERY - 1):
+        assert last.move()["status"] == "ok"
+    assert last.move() == {"status": "error", "message": (
+        "framework: game Hoarder: this session ended: the server keeps at most 1 MB of saved "
+        "games (each game's copy and the moves since) for all sessions of this game's file, "
+        "and this game's 195 KB would have passed that; start a new session (the file's "
+        "other sessions keep playing)")}
+    assert last.state()["status"] == "error"
+    for _ in range(SAVE_EVERY):  # another copy of the first game replaces its last
+        assert players[0].move()["status"] == "ok"
+    assert count(players[0]) == 2 * SAVE_EVERY and count(players[4]) == SAVE_EVERY
+    assert 5 * 200_000 < server.call(lambda: worker_of(server).kept_bytes) < 1024 * 1024
+    assert players[1].restart()["status"] == "ok"  # its game is dropped: its copy given back
+    assert players[1].move()["status"] == "ok"  # (the drop goes with the next request)
+    assert server.call(lambda: worker_of(server).kept_bytes) < 4 * 200_000 + 50_000
+    again = joined(server.port, "Hoarder", "hoard-again")
+    for _ in range(SAVE_EVERY):
+        assert again.move()["status"] == "ok"
+    assert worker_pid(server) == pid

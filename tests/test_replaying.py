@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from gameserver.checked import GameType
@@ -60,3 +61,22 @@ def test_moves_are_sent_to_a_worker_in_bounded_slices_never_split() -> None:
     huge = [move(1, 10), move(2, SLICE_BYTES * 2), move(3, 10)]
     assert [len(part) for part in slices(huge)] == [1, 1, 1]  # alone, never split
     assert [m for part in slices(big + huge) for m in part] == big + huge
+
+
+def test_a_rejection_logged_whole_before_rejections_were_cut_still_replays() -> None:
+    """A game's rejection is cut at ERROR_MAX characters now (``bounded_rejection``); a
+    game saved before logged it whole, and its replay got the cut text: 'does not play
+    the same twice', and the game ended at the restart. The cut of what was logged counts
+    as the same verdict."""
+    from gameserver import registry
+    from gameserver._json import json_or_repr
+
+    folder = Path(__file__).parent / "data" / "hostile_games" / "grumbler"
+    (grumbler,) = registry.load_file(folder / "grumbler.py")
+    game = GameType("Grumbler", grumbler, GameGuard(watchdog=False)).new_game(1, seed=7)
+    whole = json_or_repr("no" * 2_500_000)
+    listed = json_or_repr(["no", "x" * 5_000_000])
+    assert replay(game, [(1, 0, {"reject": "text"}, whole), (2, 0, {}, None),
+                         (3, 0, {"reject": "list"}, listed)]) is None
+    other = json_or_repr("ne" * 2_500_000)  # another rejection, cut or not, still differs
+    assert replay(game, [(4, 0, {"reject": "text"}, other)]) is not None

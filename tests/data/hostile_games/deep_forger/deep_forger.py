@@ -1,9 +1,10 @@
-"""Hostile: its worker sends JSON text nested 20,000 levels deep, which the server decodes.
+"""Hostile: its worker sends JSON text nested 5,000 levels deep, which the server decodes.
 
 A one-player counter game. Its module patches the worker (as a game can:
 it runs in that process) so that, once attacked (``{"attack": true}``),
 the move's rejection and every state reply are well-framed JSON nested
-20,000 deep: Python's decoder raises RecursionError on them, not
+5,000 deep (10,000 characters, within what a worker may send as a
+rejection): Python's decoder raises RecursionError on them, not
 ValueError. The server must answer with a ``framework:`` error, not leave
 the move unanswered or fail with an internal error. Loaded from its own
 folder by tests/test_isolation_hostile.py.
@@ -13,7 +14,7 @@ from abstract_game import AbstractGame
 
 from gameserver import worker
 
-DEEP = "[" * 20_000 + "]" * 20_000
+DEEP = "[" * 5_000 + "]" * 5_000
 _encode_json, _view_of = worker.encode_json, worker.Host._view_of
 
 
