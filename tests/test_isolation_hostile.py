@@ -42,7 +42,11 @@ from tests.wire import TERMINATOR, Player, request, send_raw
 
 HOSTILE = Path(__file__).parent / "data" / "hostile_games"
 LIMIT = 1.0  # game_call_timeout where the test is about the limit, in seconds
-ROOMY = 10.0  # ... and elsewhere: on a busy machine a worker's work may take a while
+# ... and elsewhere: on a busy machine a worker's work may take a while. The recursion
+# bomb needs 1.6 s of one idle vCPU to overflow the C stack here; with seven test runs
+# sharing that vCPU it took over 10 s, and was stopped as too slow instead of crashing.
+# (Below the clients' 30 s, tests.wire.TIMEOUT: a call that hangs fails as such.)
+ROOMY = 20.0
 LANDLOCK = _sandbox.landlock_abi()
 _tokens = itertools.count()
 
