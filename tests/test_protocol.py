@@ -16,6 +16,7 @@ from gameserver.protocol import (
     ProtocolError,
     Restart,
     State,
+    StateWithMoves,
     Subscribe,
     Unsubscribe,
     decode_request,
@@ -62,6 +63,19 @@ def test_only_false_lets_a_reply_go_out_before_its_save(request_data: dict) -> N
         assert decode_request(encode(request)).request.wait_for_save is True
     request = {**request_data, "wait_for_save": False}
     assert decode_request(encode(request)).request.wait_for_save is False
+
+
+@pytest.mark.parametrize("legal_moves", [False, True])
+def test_a_state_may_ask_for_the_timer_and_not_to_wait_for_the_save_at_once(
+        legal_moves: bool) -> None:
+    state = {"type": "state", "game": "G", "session": "s", "player_id": 1, "key": "k",
+             "observer": False, "legal_moves": legal_moves}
+    for timer in (False, True):
+        for wait in (False, True):
+            request = decode_request(encode({**state, "timer": timer,
+                                             "wait_for_save": wait})).request
+            assert isinstance(request, StateWithMoves) is legal_moves
+            assert (request.timer, request.wait_for_save) == (timer, wait)
 
 
 def test_extra_keys_are_ignored_and_keep_alive_is_opt_in() -> None:

@@ -41,10 +41,22 @@ for a retry grow beyond ``RETRY_MAX_BYTES``, they are dropped and each
 session they touched is written afresh (its row, and its game pickled as a
 new game row) at the next commit; the history of those games misses moves.
 
+A batch whose changes were all answered before their save by the client's
+choice (``"wait_for_save": false``), and that no reply waits for, is put off
+for up to ``PUT_OFF`` seconds (``_flush``): the changes of the moments after
+it join it, until a reply starts waiting for it (``Ticket.wait`` hurries it),
+it reaches ``LARGE_COMMIT``, or the store closes.
+
 Two jobs live apart: the writer thread (``_writer_thread``: it owns the
 connection while a batch is in flight) and what ``close`` does with what is
 left (``_closing``: the commit the stopping loop did not release, a writer
 thread that still writes).
+
+Why this module is longer than our ~450 lines: a batch's life (opened, put
+off, committed on the loop or in the writer thread, released, retried after a
+failure) is one state machine over the same few fields (``_batch``,
+``_in_flight``, ``_backlog``, ``_retry_tickets``); split, each part would
+reach into the others' state.
 """
 
 from __future__ import annotations
