@@ -499,9 +499,10 @@ class GameServerAPI:
         self._stop_polling()
         sock = self._poll_sock = self._connect()
         try:
-            _wait_until(sock, time.monotonic() + _REPLY_TIMEOUT)
+            deadline = time.monotonic() + _REPLY_TIMEOUT
+            _wait_until(sock, deadline)
             sock.sendall(raw)
-            reply, ending = self._receive_one(sock)
+            reply, ending = self._receive_one(sock, deadline)
         except socket.timeout:  # before Python 3.10 not the same as TimeoutError
             self._stop_polling()
             raise self._late('subscribe') from None
@@ -523,11 +524,12 @@ class GameServerAPI:
         self._push_known = self._pushing = True
         return True
 
-    def _receive_one(self, sock):
+    def _receive_one(self, sock, deadline):
         """Read until the first terminator; the bytes before it and the ending.
 
         What follows the terminator (the first pushes) is kept for ``_next_push``.
-        The caller has set the socket's deadline; the size is bounded here.
+        Bounded in size, and in time by ``deadline`` (of the whole reply, not of
+        each read: a server that drips a byte now and then must not hold us).
         """
         reply = self._poll_reply
         while True:
@@ -537,6 +539,7 @@ class GameServerAPI:
                 del reply[:end + len(_TERMINATOR)]
                 self._poll_began = time.monotonic()
                 return first, 'terminator'
+            _wait_until(sock, deadline)
             chunk = sock.recv(_BUFFER_SIZE)
             if not chunk:
                 return bytes(reply), 'eof'

@@ -177,7 +177,30 @@ def failure_line(game_class: type, details: str) -> tuple[str, int] | None:
     return None
 
 
+def running_line(game_class: type, frame: Any) -> tuple[str, int] | None:
+    """The file and line of the game's own code that ``frame`` (a thread's innermost
+    frame) or one of its callers runs now: the deepest in the game's file."""
+    own_file = getattr(inspect.getmodule(game_class), "__file__", None)
+    while own_file and frame is not None:
+        if Path(frame.f_code.co_filename) == Path(own_file):
+            return frame.f_code.co_filename, frame.f_lineno
+        frame = frame.f_back
+    return None
+
+
 # ---------------------------------------------------------------- what to change
+
+
+def stuck(method: str, time_limit: float, place: tuple[str, int] | None) -> str:
+    """What to do about a call that went on after the checker stopped it."""
+    line = linecache.getline(place[0], place[1]).strip() if place else ""
+    running = f" It was running line {place[1]}: `{line}`." if place and line else ""
+    return (f"{method}() never returned: the checker stopped it after {time_limit:g} s, "
+            "but it went on running, so your code caught the stop. A bare `except:` (or "
+            f"`except BaseException:`) in a loop that does not end does that.{running} "
+            "Catch only the errors you expect there (for "
+            "example `except ValueError:`) and make sure the loop ends. The checker stopped "
+            "here: nothing else can end that call.")
 
 
 def forgot_return(value: Any) -> str:

@@ -9,7 +9,10 @@ file and line to look at and what to change there:
   that are not static or not whole numbers, a class renamed to something
   that is not an identifier;
 * exceptions (with the traceback, and the move that caused them), calls that
-  never return, a bad move rejected with ``raise`` instead of ``return``;
+  never return (one that catches the checker's stop, a bare ``except:`` in a
+  loop, is reported with the line it runs, and the check ends there: nothing
+  else can end that call), a bad move rejected with ``raise`` instead of
+  ``return``;
 * ``current_player`` ids that do not exist, ``game_over`` that is not
   ``True``/``False``, ``state`` that is not a dict or cannot be sent as JSON
   (naming the place inside it), a forgotten ``return``;
@@ -35,9 +38,11 @@ from __future__ import annotations
 import argparse
 import difflib
 import logging
+import os
 import random
 import sys
 import time
+from collections.abc import Callable
 
 from . import _check_words as words
 from . import registry, rlhooks
@@ -95,7 +100,8 @@ def check_structure(game_class: type[AbstractGame], report: Report,
 
 
 def check_game(game_class: type[AbstractGame], seed: int, games: int = GAMES,
-               time_budget: float = TIME_BUDGET, time_limit: float = 2.0) -> Report:
+               time_budget: float = TIME_BUDGET, time_limit: float = 2.0,
+               stuck: Callable[[Report], None] | None = None) -> Report:
     """Run every check on one game class and return the report.
 
     Args:
@@ -104,9 +110,21 @@ def check_game(game_class: type[AbstractGame], seed: int, games: int = GAMES,
         games: games to play in all.
         time_budget: seconds of play at most.
         time_limit: seconds one call into the game may take.
+        stuck: called (from another thread) with the report, its last problem
+            saying so, when a call into the game goes on after it was stopped:
+            nothing ends that call, so the command line prints and exits.
     """
     report = Report(game_class.__name__)
-    guard = GameGuard(time_limit=time_limit)
+
+    def call_stuck(method: str, thread_id: int) -> None:
+        assert stuck is not None
+        place = words.running_line(game_class, sys._current_frames().get(thread_id))
+        report.problem(words.stuck(method, time_limit, place),
+                       where=(f"{words.shown_path(place[0])}:{place[1]}" if place
+                              else words.method_line(game_class, method)))
+        stuck(report)
+
+    guard = GameGuard(time_limit=time_limit, stuck=call_stuck if stuck else None)
     try:
         player_range = check_structure(game_class, report, guard)
         if player_range is None:
@@ -205,21 +223,33 @@ def _report_all(classes: list[type[AbstractGame]], seed: int, games: int) -> int
     failed = 0
     for game_class in classes:
         print(f"Checking {game_class.__name__} (seed {seed}) ...")
-        report = check_game(game_class, seed, games=games)
-        for note in report.notes:
-            _print("ok", note)
-        for problem in report.found:
-            print(f"  PROBLEM  {problem.render(words.WIDTH)}")
-        for remark in report.remarks:
-            _print("note", remark)
-        if report.ok:
-            print(f"  {game_class.__name__} passed every check.")
-        else:
-            failed += 1
-            print(f"  {game_class.__name__}: {len(report.found)} problem(s). Fix them, "
-                  f"then run the same command again (add --seed {seed} to repeat this run).")
+
+        def stuck(report: Report, name: str = game_class.__name__) -> None:
+            """A call that nothing ends: report what was found, and end the process."""
+            _print_report(name, report, seed)
+            sys.stdout.flush()
+            os._exit(1)
+
+        report = check_game(game_class, seed, games=games, stuck=stuck)
+        failed += not _print_report(game_class.__name__, report, seed)
     sys.stdout.flush()
     return 1 if failed else 0
+
+
+def _print_report(name: str, report: Report, seed: int) -> bool:
+    """Print ``report`` of game ``name``; whether it passed."""
+    for note in report.notes:
+        _print("ok", note)
+    for problem in report.found:
+        print(f"  PROBLEM  {problem.render(words.WIDTH)}")
+    for remark in report.remarks:
+        _print("note", remark)
+    if report.ok:
+        print(f"  {name} passed every check.")
+    else:
+        print(f"  {name}: {len(report.found)} problem(s). Fix them, "
+              f"then run the same command again (add --seed {seed} to repeat this run).")
+    return report.ok
 
 
 def _print(label: str, text: str) -> None:

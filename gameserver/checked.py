@@ -39,12 +39,13 @@ Randomness from elsewhere (``secrets``,
 the time, a ``random.Random()`` without a seed made in a helper module) is
 not covered; docs/first-game.md says so.
 
-(About 480 lines on purpose: the two classes and the rules they check, the
+(About 520 lines on purpose: the two classes and the rules they check, the
 player range and JSON, are the one gate every call into a game passes.)
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import pickle
 import random
@@ -66,6 +67,25 @@ log = logging.getLogger("gameserver.checked")
 
 
 NESTED_TOO_DEEPLY = "it is nested too deeply"  # RecursionError: about a thousand levels
+
+
+def _encoded(view: dict[str, Any]) -> bytes | Exception:
+    """``view`` as an ok-reply, or the error that says why it is not JSON (returned, not
+    raised: the guard turns what it raises into the game's failure)."""
+    try:
+        return protocol.ok(view)
+    except (TypeError, ValueError, RecursionError) as err:
+        return err
+
+
+def _as_json_data(value: Any) -> tuple[Any, str]:
+    """(``value`` as plain JSON data, ""), or (None, why it is not JSON)."""
+    try:
+        return json.loads(protocol.encode_json(value)), ""
+    except (TypeError, ValueError) as err:
+        return None, str(err)
+    except RecursionError:
+        return None, NESTED_TOO_DEEPLY
 
 
 def json_problem(value: Any) -> str:
@@ -184,14 +204,21 @@ class GameType:
     """
 
     remote = False  # the game runs in this process (see gameserver.isolated)
+    # Whether its states hold plain data only, no code of the game's own (a dict
+    # subclass's items()): a bundled game's, or states decoded from a worker's JSON. They
+    # are encoded without the guard's call, the others under it (``reply_of``).
+    plain_states = False
     # Why the game cannot be played at all now (its worker process cannot be started, or
     # the server is stopping); None: it can. Always None in-process.
     unavailable: str | None = None
 
     def __init__(self, name: str, game_class: type[AbstractGame], guard: GameGuard) -> None:
+        from .games import BUNDLED_GAMES
+
         self.name = name
         self.game_class = game_class
         self.guard = guard
+        self.plain_states = game_class in BUNDLED_GAMES
         self.hidden_information = has_hidden_information(game_class)
         self._random_slots = random_slots(game_class)
         self.unpickler = Unpickler([game_class])
@@ -342,7 +369,12 @@ class CheckedGame:
         result = self._changing("move", self._instance.move, move, player_id)
         if not result:
             return None
-        problem = json_problem(result)
+        if type(result) is str:  # (the usual rejection)
+            return bounded_rejection(result)
+        # Under the guard: a value of the game's own kind (a dict subclass) runs the
+        # game's code when it is encoded; sent on as plain JSON data, which runs none.
+        game_type = self.type
+        result, problem = game_type.guard.call(game_type.name, "move", _as_json_data, result)
         if problem:
             raise GameCodeError(
                 f"framework: game {self.type.name}: move() rejected the move with a "
@@ -406,7 +438,10 @@ class CheckedGame:
         With ``legal_moves`` also the moves the player may make now (``[]``
         when it is not their turn, None when the game does not list its moves).
         """
-        data = dict(self.state(player_id))  # never add our keys to the game's own dict
+        # A copy: never add our keys to the game's own dict. Copying a dict of the game's
+        # own kind may run the game's code (its __iter__ and keys()): under the guard.
+        data = self.state(player_id)
+        data = dict(data) if type(data) is dict else self.type.call("state", dict, data)
         # PROTOCOL.md: "current" is empty once the game is over, whatever the game says.
         data["current"] = current = self.current()
         data["gameover"] = self.game_over()
@@ -424,13 +459,26 @@ class CheckedGame:
         return self.reply_of(self.view(player_id, legal_moves))
 
     def reply_of(self, view: dict[str, Any]) -> bytes:
-        """``view`` as an encoded ok-reply; GameCodeError naming ``state()`` if it is not JSON."""
-        try:
-            return protocol.ok(view)
-        except (TypeError, ValueError, RecursionError) as err:
-            why = NESTED_TOO_DEEPLY if isinstance(err, RecursionError) else err
-            raise self.type_error("state", f"returned something that cannot be sent as JSON "
-                                  f"({why})") from None
+        """``view`` as an encoded ok-reply; GameCodeError naming ``state()`` if it is not JSON.
+
+        Encoded under the guard (see ``GameType.plain_states``): the encoder runs the
+        game's own code where the view holds a dict of the game's own kind (its
+        ``items()``), which may loop or raise. The GameCodeError of a view that is not
+        JSON has the json module's error as its ``__cause__``.
+        """
+        game_type = self.type
+        if game_type.plain_states:
+            try:
+                return protocol.ok(view)
+            except (TypeError, ValueError, RecursionError) as err:
+                encoded: bytes | Exception = err
+        else:
+            encoded = game_type.guard.call(game_type.name, "state", _encoded, view)
+            if type(encoded) is bytes:
+                return encoded
+        why = NESTED_TOO_DEEPLY if isinstance(encoded, RecursionError) else encoded
+        raise self.type_error("state", f"returned something that cannot be sent as JSON "
+                              f"({why})") from encoded
 
     def legal_moves(self, player_id: int) -> list[dict[str, Any]] | None:
         """The game's list of legal moves for ``player_id``, checked; None if it has none."""

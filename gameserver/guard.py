@@ -138,10 +138,17 @@ class GameGuard:
         watchdog: interrupt overlong calls with a watchdog thread (see the
             module docstring); False where something else enforces the
             limit (a worker process, which the server interrupts).
+        stuck: called by the watchdog thread, once per call, with the method's
+            name and the thread's id, when a call still runs ``time_limit``
+            seconds after it was interrupted (it caught the interruption: a bare
+            ``except:`` in a loop) or could not be interrupted: the checker
+            reports it and ends, since nothing stops that call.
     """
 
-    def __init__(self, time_limit: float = 5.0, watchdog: bool = True) -> None:
+    def __init__(self, time_limit: float = 5.0, watchdog: bool = True,
+                 stuck: Callable[[str, int], None] | None = None) -> None:
         self.time_limit = time_limit
+        self.stuck = stuck
         self.errors = 0  # game calls that failed, for metrics
         self.watchdog = watchdog
         # The call in progress: (generation, start time, thread id, method) or None.
@@ -149,6 +156,7 @@ class GameGuard:
         self._method: str | None = None  # ... its method, without a watchdog
         self._generation = 0
         self._interrupted = 0  # generation of the last call the watchdog interrupted
+        self._stuck = 0  # generation of the last call reported as stuck
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.can_interrupt = watchdog and not async_exception_problem()
@@ -217,12 +225,17 @@ class GameGuard:
 
     def _watch(self) -> None:
         while not self._stop.wait(max(0.01, self.time_limit / 4)):
+            stuck = None
             with self._lock:
                 current = self._current
                 if current is None:
                     continue
                 generation, started, thread_id, method = current
-                if (generation != self._interrupted
+                if (generation == self._interrupted != self._stuck and self.stuck is not None
+                        and time.monotonic() - started > 2 * self.time_limit):
+                    self._stuck = generation  # interrupted a time limit ago, and still on
+                    stuck = self.stuck
+                elif (generation != self._interrupted
                         and time.monotonic() - started > self.time_limit):
                     self._interrupted = generation
                     if self.can_interrupt:
@@ -232,6 +245,8 @@ class GameGuard:
                         log.error("a game call, %s(), has run longer than %.3g s and cannot "
                                   "be stopped on this Python (%s)", method, self.time_limit,
                                   async_exception_problem())
+            if stuck is not None:
+                stuck(method, thread_id)
 
 
 def _one_line(err: BaseException) -> str:

@@ -208,6 +208,7 @@ class RemoteGameType(GameType):
     """
 
     remote = True  # its snapshots are opaque here: only a worker may unpickle them
+    plain_states = True  # decoded from the worker's JSON
 
     def __init__(self, worker: Worker, entry: tuple[Any, ...]) -> None:
         name, low, high, description, documentation, error, hidden, moves = entry

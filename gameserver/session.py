@@ -432,8 +432,10 @@ class Session:
             view = self.game.view(player_id)
             try:
                 reply = self.game.reply_of(view)
-            except GameCodeError:
-                return protocol.encode_json(view)  # raises, in the json module's words
+            except GameCodeError as err:  # not JSON: raise in the json module's words
+                if isinstance(err.__cause__, (TypeError, ValueError, RecursionError)):
+                    raise err.__cause__ from None
+                raise
             self._keep_reply(key, reply)
         return protocol.ok_data(reply)
 

@@ -91,6 +91,61 @@ def test_runs_as_python_dash_m_gameserver_check() -> None:
     assert "CoinGuess passed every check." in result.stdout
 
 
+STUBBORN = """from gameserver.game import AbstractGame
+
+
+class Stubborn(AbstractGame):
+    def __init__(self, players):
+        self.turn = 0
+
+    @staticmethod
+    def min_players():
+        return 1
+
+    @staticmethod
+    def max_players():
+        return 1
+
+    def current_player(self):
+        return [0]
+
+    def game_over(self):
+        return False
+
+    def state(self, player_id):
+        return {"turn": self.turn}
+
+    def legal_moves(self, player_id):
+        return [{"n": 1}]
+
+    def move(self, move, player_id):
+        while True:
+            try:
+                while self.turn >= 0:  # waits for a change that never comes
+                    pass
+            except:
+                print("try again")
+"""
+
+
+def test_a_call_that_catches_its_interruption_is_reported_and_the_check_ends(
+        tmp_path: Path) -> None:
+    """A bare ``except:`` in a loop catches the checker's stop: the checker said nothing
+    and ran for ever (nothing ends that call); now it reports it and exits."""
+    path = tmp_path / "stubborn.py"
+    path.write_text(STUBBORN)
+    result = subprocess.run(
+        [sys.executable, "-m", "gameserver", "check", str(path), "--seed", "1"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    out = " ".join(result.stdout.split())
+    assert result.returncode == 1, result.stdout + result.stderr
+    line = next(n for n, text in enumerate(STUBBORN.splitlines(), 1) if "never comes" in text)
+    assert (f"PROBLEM stubborn.py:{line}: move() never returned: the checker stopped it after "
+            "2 s, but it went on running, so your code caught the stop. A bare `except:`") in out
+    assert f"It was running line {line}: `while self.turn >= 0:" in out
+    assert "Stubborn: 1 problem(s)." in out
+
+
 # ---------------------------------------------------------------- what students do (issue 17)
 
 STUDENTS = DATA / "students"

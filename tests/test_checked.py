@@ -15,6 +15,8 @@ from gameserver.guard import GameCodeError, GameGuard
 from tests.data.checked_games import dice
 from tests.data.checked_games.dice import Dice, DiceFromImport, DiceKeepsRandom, DiceOwnGenerator
 from tests.data.checked_games.plain import Plain
+from tests.serverproc import ServerProcess
+from tests.wire import Player, request
 
 
 @pytest.fixture
@@ -199,3 +201,90 @@ def test_the_player_range_is_read_once_unless_reading_it_failed(guard: GameGuard
         game_type.check_player_count(4)
     assert game_type.player_range() == (2, 3)
     assert asked == ["min", "min", "max"]  # the failed read, then one that is kept
+
+
+ODD_STATES = '''from gameserver.game import AbstractGame
+
+
+class Board(dict):
+    """A dict of the game's own kind: encoding the state calls its items()."""
+
+    def items(self):
+        if self.get("loop"):
+            while True:
+                pass
+        return 1 / 0
+
+
+class Top(dict):
+    """A state of the game's own kind: copying it calls its keys() (it has its own
+    __iter__)."""
+
+    def __iter__(self):
+        return iter(())
+
+    def keys(self):
+        return [1 / 0]
+
+
+class OddState(AbstractGame):
+    def __init__(self, players):
+        self.loop = False
+        self.top = False
+
+    @staticmethod
+    def min_players():
+        return 1
+
+    @staticmethod
+    def max_players():
+        return 1
+
+    def current_player(self):
+        return [0]
+
+    def game_over(self):
+        return False
+
+    def state(self, player_id):
+        return Top() if self.top else {"board": Board(loop=self.loop)}
+
+    def move(self, move, player_id):
+        if move.get("reject"):  # rejected, with a value of the game's own kind
+            return Board(loop=move.get("loop"))
+        self.loop = bool(move.get("loop"))
+        self.top = bool(move.get("top"))
+'''
+
+
+@pytest.mark.parametrize(("what", "loop", "expected"), [
+    ("state", False, "raised ZeroDivisionError: division by zero"),
+    ("state", True, "took longer than 0.5 s and was stopped"),
+    ("rejection", False, "raised ZeroDivisionError: division by zero"),
+    ("rejection", True, "took longer than 0.5 s and was stopped"),
+    ("top", False, "raised ZeroDivisionError: division by zero"),  # the state's own copy
+])
+def test_game_code_that_runs_while_a_reply_is_encoded_is_guarded(tmp_path, what, loop,
+                                                                 expected) -> None:
+    """A state (or a move's rejection) holding a dict subclass runs the game's items()
+    in the JSON encoder, which ran outside the guard: in the server process
+    (isolate_games off, as on Windows) such a loop stalled every session for ever, and
+    an exception was an internal error."""
+    (tmp_path / "odd_state.py").write_text(ODD_STATES)
+    with ServerProcess("--games-dir", str(tmp_path), "--isolate-games", "off",
+                       "--game-call-timeout", "0.5") as server:
+        player = Player(server.port, "OddState", "odd", 1)
+        assert player.join()["status"] == "ok"
+        request_data = {"game": "OddState", "session": "odd", "player_id": 0,
+                        "key": player.key}
+        if what == "rejection":
+            request_data |= {"type": "move", "move": {"reject": True, "loop": loop}}
+        else:
+            assert player.move(loop=loop, top=what == "top") == {"status": "ok", "data": None}
+            request_data |= {"type": "state", "observer": False}
+        reply = request(server.port, request_data, timeout=20)
+        method = "move" if what == "rejection" else "state"
+        assert reply["status"] == "error" and reply["message"].startswith(
+            f"framework: game OddState: {method}() {expected}"), reply
+        other = Player(server.port, "Echo", "other", 1)  # the server goes on
+        assert other.join()["status"] == "ok"

@@ -1588,3 +1588,33 @@ def test_poll_reports_a_push_that_stops_half_way(fake, monkeypatch) -> None:
             assert api.poll() is None
             time.sleep(0.01)
     assert api._poll_sock is None
+
+
+@pytest.mark.parametrize("call", ["poll", "states"])
+def test_a_subscribe_reply_that_drips_times_out(fake, monkeypatch, call) -> None:
+    """A byte now and then, each well within the time limit, never the whole reply: the
+    limit counts from the request, not from the last byte (it did, so the module read
+    on for as long as the server dripped; then took the drip for a classic server)."""
+    monkeypatch.setattr(game_server_api, "_REPLY_TIMEOUT", 0.3)
+
+    def drips(conn: socket.socket, fake: FakeServer, request: bytes) -> None:
+        if b'"subscribe"' not in request:  # the old module fell back to a state request
+            conn.sendall(json.dumps({"status": "error", "message": "no more"}).encode())
+            return
+        conn.sendall(b'{"status": "ok", "data": ')
+        for _ in range(100):  # 5 s of drip, a byte every 0.05 s
+            if fake.go.wait(0.05):
+                return
+            conn.sendall(b" ")
+
+    dripping = fake(after_join(drips))
+    api = GameServerAPI("127.0.0.1", dripping.port, "Echo", players=1)
+    api.join()
+    with pytest.raises(GameServerError, match=f"^api: server 127.0.0.1:{dripping.port} did "
+                                              "not send its whole reply to subscribe within "
+                                              "0.3 s"):
+        if call == "poll":
+            api.poll()
+        else:
+            next(api.states())
+    assert api._poll_sock is None

@@ -60,6 +60,38 @@ def test_guard_interrupts_an_endless_loop_even_if_the_game_catches_exception(
     assert guard.call("G", "f", sum, [1, 2]) == 3
 
 
+def test_a_call_that_swallows_the_interruption_is_reported_as_stuck_once() -> None:
+    """A bare ``except:`` in a loop catches the interruption; nothing ends that call.
+    The guard tells ``stuck`` (once, with the method and the thread) so that the
+    checker can say so and end instead of hanging."""
+    stuck: list[tuple[str, int]] = []
+    told = threading.Event()
+
+    def tell(method: str, thread_id: int) -> None:
+        stuck.append((method, thread_id))
+        told.set()
+
+    guard = GameGuard(time_limit=0.2, stuck=tell)
+    caught: list[BaseException] = []
+
+    def stubborn() -> str:
+        while not told.is_set():
+            try:
+                while not told.is_set():
+                    pass
+            except BaseException as err:  # noqa: BLE001 - what a bare except does
+                caught.append(err)
+        return "let go by the test"
+
+    try:
+        assert guard.call("G", "move", stubborn) == "let go by the test"
+        assert [type(err).__name__ for err in caught] == ["GameCallTimeout"]
+        assert stuck == [("move", threading.get_ident())]
+    finally:
+        told.set()
+        guard.close()
+
+
 def test_guard_works_on_any_thread(guard: GameGuard) -> None:
     errors: list[str] = []
 

@@ -42,8 +42,8 @@ not know, and a game in a worker process has no state at hand when its
 move is answered; the reply then has no ``"state"``, the view is fetched,
 and from then on the table sends the state request beside the move.
 
-(About 520 lines: the link and the table's plans share one request format
-and one reading of replies.)
+(About 580 lines: the link and the table's plans share one request format
+and one reading of replies, checked: a hostile server gets a GameError.)
 """
 
 from __future__ import annotations
@@ -117,7 +117,9 @@ class Link:
         tls: ``True`` for TLS with the system's certificates, an
             ``ssl.SSLContext`` for your own (a self-signed certificate).
         timeout: seconds to wait for any reply (a join or a ``wait`` waits for
-            other clients, so allow for them).
+            other clients, so allow for them), and again for the rest of it once
+            it has begun: a server that sends a byte now and then cannot hold the
+            caller longer.
     """
 
     def __init__(self, address: tuple[str, int], tls: bool | ssl.SSLContext = False,
@@ -152,15 +154,18 @@ class Link:
         try:
             sock.sendall(b"".join(payloads))
             return self._read(sock, len(payloads))
-        except TimeoutError:
-            self.close()
-            raise GameError(f"no reply from the server within {self.timeout:g} s (waiting "
-                            "for another client? see the timeout option)") from None
         except (OSError, GameError) as err:
             self.close()
-            if isinstance(err, GameError):
-                raise
-            raise GameError(f"lost the connection to the server: {err}") from None
+            raise self._error(err) from None
+
+    def _error(self, err: OSError | GameError) -> GameError:
+        """``err`` (a failed exchange) as the GameError the caller sees."""
+        if isinstance(err, GameError):
+            return err
+        if isinstance(err, TimeoutError):
+            return GameError(f"no reply from the server within {self.timeout:g} s (waiting "
+                             "for another client? see the timeout option)")
+        return GameError(f"lost the connection to the server: {err}")
 
     def _read(self, sock: socket.socket, count: int) -> list[dict[str, Any]]:
         buffer = self._buffer
@@ -174,22 +179,28 @@ class Link:
             buffer += chunk
         replies: list[dict[str, Any]] = []
         start = 0
-        while len(replies) < count:
-            end = buffer.find(TERMINATOR, start)
-            if end < 0:
-                start = max(0, len(buffer) - len(TERMINATOR) + 1)
-                if len(buffer) > REPLY_MAX:
-                    raise GameError(f"the server sent a reply of more than {REPLY_MAX} "
-                                    "bytes: is that a game server?")
-                chunk = sock.recv(RECV_SIZE)
-                if not chunk:
-                    text = bytes(buffer).decode(errors="replace")
-                    raise GameError(_closed_message(text))
-                buffer += chunk
-                continue
-            replies.append(_reply_of(buffer[:end]))
-            del buffer[:end + len(TERMINATOR)]
-            start = 0
+        deadline = time.monotonic() + self.timeout  # for the rest of the reply begun
+        try:
+            while len(replies) < count:
+                end = buffer.find(TERMINATOR, start)
+                if end < 0:
+                    start = max(0, len(buffer) - len(TERMINATOR) + 1)
+                    if len(buffer) > REPLY_MAX:
+                        raise GameError(f"the server sent a reply of more than {REPLY_MAX} "
+                                        "bytes: is that a game server?")
+                    chunk = _receive(sock, deadline)
+                    if not chunk:
+                        text = bytes(buffer).decode(errors="replace")
+                        raise GameError(_closed_message(text))
+                    buffer += chunk
+                    continue
+                raw = buffer[:end]
+                del buffer[:end + len(TERMINATOR)]  # (a reply that is not JSON too)
+                replies.append(_reply_of(raw))
+                start = 0
+                deadline = time.monotonic() + self.timeout  # the next reply's
+        finally:
+            sock.settimeout(self.timeout)
         return replies
 
     def execute(self, plan: Plan) -> Any:
@@ -257,9 +268,14 @@ class Link:
                     if number + 1 < len(table.controlled):
                         self._await_seated(table, number + 1)
             for table, seat, sock in waiting:
-                reply = _read_to_end(sock)
-                data = _data(reply, "join")
+                data = _data(_read_to_end(sock, self.timeout), "join")
+                if not (type(data) is dict and type(data.get("key")) is str
+                        and type(data.get("player_id")) is int
+                        and 0 <= data["player_id"] < table.players):
+                    raise GameError(f"join failed: {_not_a_game_server(data)}")
                 table.seated(data["player_id"], data["key"], table.names[seat])
+        except OSError as err:  # (a GameError passes as it is)
+            raise self._error(err) from None
         finally:
             for _, _, sock in waiting:
                 sock.close()
@@ -270,38 +286,71 @@ class Link:
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             data = _data(self.exchange([request])[0], "discover")
-            for entry in data["sessions"]:
-                if (entry["game"] == table.game_name and entry["session"] == table.session
-                        and entry["joined"] >= count):
+            try:
+                if any(entry["game"] == table.game_name and entry["session"] == table.session
+                       and entry["joined"] >= count for entry in data["sessions"]):
                     return
+            except (TypeError, KeyError, IndexError):
+                raise GameError(f"discover failed: {_not_a_game_server(data)}") from None
         raise GameError(f"session {table.session}: the server did not seat player "
                         f"{count - 1} within {self.timeout:g} s")
 
 
-def _read_to_end(sock: socket.socket) -> dict[str, Any]:
-    chunks = []
-    size = 0
-    while chunk := sock.recv(RECV_SIZE):
-        chunks.append(chunk)
-        size += len(chunk)
+def _receive(sock: socket.socket, deadline: float) -> bytes:
+    """One receive that waits no later than ``deadline`` (``time.monotonic()``)."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError
+    sock.settimeout(left)
+    return sock.recv(RECV_SIZE)
+
+
+def _read_to_end(sock: socket.socket, timeout: float) -> dict[str, Any]:
+    """A classic reply (a join's: ended by the server closing the connection); its first
+    byte within the socket's timeout, the rest within ``timeout`` after that."""
+    chunks = [sock.recv(RECV_SIZE)]
+    size = len(chunks[0])
+    deadline = time.monotonic() + timeout
+    while chunks[-1]:
+        chunks.append(_receive(sock, deadline))
+        size += len(chunks[-1])
         if size > REPLY_MAX:
             raise GameError(f"the server sent a reply of more than {REPLY_MAX} bytes: is "
                             "that a game server?")
     text = b"".join(chunks).decode(errors="replace")
     try:
         reply = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise GameError(_closed_message(text)) from None
-    return reply
+    return _checked(reply, text)
+
+
+# What each status of a reply carries (the protocol's three).
+_CARRIES = {"ok": "data", "error": "message", "illegalmove": "message"}
 
 
 def _reply_of(raw: bytes | bytearray) -> dict[str, Any]:
     """One reply, decoded (most replies to moves and restarts are ``OK_NONE``: no parsing)."""
+    if raw == OK_NONE_BYTES:
+        return OK_NONE
     try:
-        return OK_NONE if raw == OK_NONE_BYTES else _decode(raw.decode())
-    except ValueError:
+        reply = _decode(raw.decode())
+    except (ValueError, RecursionError):  # (RecursionError: nested thousands deep)
         raise GameError(f"the server sent a reply that is not JSON: {bytes(raw[:100])!r}"
                         ) from None
+    return _checked(reply, raw)
+
+
+def _checked(reply: Any, raw: bytes | bytearray | str) -> dict[str, Any]:
+    """``reply`` if it has the shape of one (a status and what it carries), else raise."""
+    status = reply.get("status") if type(reply) is dict else None
+    if type(status) is not str or _CARRIES.get(status, "status") not in reply:
+        raise GameError(_not_a_game_server(raw[:100]))
+    return reply
+
+
+def _not_a_game_server(what: Any) -> str:
+    return f"the server sent a reply that is not a game server's: {what!r}"[:300]
 
 
 def _closed_message(text: str) -> str:
@@ -309,7 +358,7 @@ def _closed_message(text: str) -> str:
         reply = json.loads(text)
         if isinstance(reply, dict) and "message" in reply:
             return f"the server closed the connection: {reply['message']}"
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     return "the server closed the connection" + (f" after {text[:200]!r}" if text else "")
 
@@ -528,6 +577,12 @@ class RemoteTable:
 
     def _keep_view(self, seat: int, data: dict[str, Any]) -> View:
         """``seat``'s state (with its legal moves) as the view the table has of it."""
+        if not (type(data) is dict and type(data.get("gameover")) is bool
+                and type(data.get("legal_moves") or []) is list
+                and type(current := data.get("current")) is list
+                and all(type(p) is int and 0 <= p < self.players for p in current)):
+            raise GameError(f"the server sent a state of player {seat} that is not a game "
+                            f"state: {data!r}"[:300])
         legal = data.pop("legal_moves", None)
         view = self._views[seat] = View(data, legal)
         self._over = data["gameover"]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from gameserver.rl import GameError, RandomAgent, _remote, aec_env
+from gameserver.rl import GameError, RandomAgent, _remote, aec_env, gym_env
 from gameserver.web.source import session_summary
 from tests.rl.helpers import play_randomly
 from tests.wire import until
@@ -350,3 +350,107 @@ def test_a_learning_loop_that_does_not_wait_for_the_disk_still_fills_the_history
         lambda: server.server.history.finished_games("TicTacToe"))) == 5 and finished,
         "the five games in the history")
     assert sum(r["moves"] for r in records) == len(moves)
+
+
+def test_a_join_nobody_else_joins_ends_with_a_clear_error(make_server) -> None:
+    """The seat's own connection waits for the others; past the timeout that is a
+    GameError saying so (it was a bare TimeoutError from inside the socket module)."""
+    server = make_server()
+    env = gym_env("TicTacToe", opponent="server", server=(server.host, server.port),
+                  session="alone", timeout=0.5)
+    with pytest.raises(GameError, match=r"no reply from the server within 0.5 s \(waiting "
+                                        "for another client"):
+        env.reset()
+    env.close()
+
+
+def hostile(answers: list[bytes], drip: bytes = b"", close: bool = False
+            ) -> tuple[int, threading.Event]:
+    """A listener that answers each request (on any connection) with the next of
+    ``answers``, closing the connection after each with ``close``; after the last one it
+    sends ``drip`` a byte every 0.05 s (until set), then closes."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+    remaining = list(answers)
+
+    def serve() -> None:
+        with listener:
+            while remaining:
+                conn, _ = listener.accept()
+                with conn:
+                    try:
+                        while remaining and conn.recv(65536):
+                            conn.sendall(remaining.pop(0))
+                            if drip and not remaining:
+                                for byte in drip:
+                                    if stop.wait(0.05):
+                                        break
+                                    conn.sendall(bytes([byte]))
+                            if close or (drip and not remaining):
+                                break
+                        if not (close or drip):
+                            conn.recv(65536)  # until the client closes
+                    except OSError:
+                        pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener.getsockname()[1], stop
+
+
+def test_a_reply_that_drips_is_bounded_by_the_timeout() -> None:
+    """A byte now and then, each well within the timeout, never the whole reply: the
+    timeout bounds the reply, not each read (it did: a reply could drip for ever)."""
+    port, stop = hostile([b'{"status": "ok", "data": '], drip=b" " * 100)
+    link = _remote.Link(("127.0.0.1", port), timeout=0.3)
+    with pytest.raises(GameError, match=r"no reply from the server within 0.3 s"):
+        link.exchange([b'{"type": "discover", "keep_alive": true}EOT\x00'])
+    stop.set()
+    link.close()
+
+
+def test_a_join_reply_that_drips_is_bounded_by_the_timeout() -> None:
+    port, stop = hostile([b'{"status": "ok", "data": '], drip=b" " * 100)
+    link = _remote.Link(("127.0.0.1", port), timeout=0.3)
+    table = _remote.RemoteTable(link, "Echo", 1, ["me"], session="s")
+    with pytest.raises(GameError, match=r"no reply from the server within 0.3 s"):
+        link.join([table])
+    stop.set()
+    link.close()
+
+
+NOT_A_GAME_SERVER = [
+    (b"[" * 100_000, "a reply that is not JSON"),  # nested too deeply to decode
+    (b"[1]", "a reply that is not a game server's: b'\\[1\\]'"),
+    (b'{"status": "illegalmove"}', "a reply that is not a game server's"),
+    (b'{"status": "ok", "data": [1]}', r"the server sent a state of player 0 that is not a "
+                                       r"game state: \[1\]"),
+    (b'{"status": "ok", "data": {"current": [5], "gameover": false}}',
+     "not a game state"),
+    (b'{"status": "ok", "data": {"current": [0], "gameover": false, "legal_moves": 3}}',
+     "not a game state"),
+]
+
+
+@pytest.mark.parametrize(("reply", "expected"), NOT_A_GAME_SERVER)
+def test_a_reply_of_another_shape_is_a_clear_error(reply, expected) -> None:
+    """A GameError naming the problem, not a RecursionError, AttributeError or KeyError
+    from inside the table; and the link does not keep the bad bytes for the next reply."""
+    port, _ = hostile([reply + b"EOT\x00", b'{"status": "ok", "data": 1}EOT\x00'])
+    link = _remote.Link(("127.0.0.1", port), timeout=TIMEOUT)
+    table = _remote.RemoteTable(link, "Echo", 1, ["me"], session="s")
+    table.seated(0, "k", "me")
+    with pytest.raises(GameError, match=expected):
+        table.view(0)
+    assert link.exchange([b'{"type": "discover", "keep_alive": true}EOT\x00']) == [
+        {"status": "ok", "data": 1}]
+    link.close()
+
+
+def test_a_join_reply_of_another_shape_is_a_clear_error() -> None:
+    port, _ = hostile([b'{"status": "ok", "data": {"player_id": 7, "key": "k"}}'], close=True)
+    link = _remote.Link(("127.0.0.1", port), timeout=TIMEOUT)
+    table = _remote.RemoteTable(link, "Echo", 1, ["me"], session="s")
+    with pytest.raises(GameError, match=r"join failed: the server sent a reply that is not a "
+                                        r"game server's: .*'player_id': 7"):
+        link.join([table])
+    link.close()
