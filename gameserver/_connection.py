@@ -237,6 +237,7 @@ class BaseConnection(HeldReplies):
         """
         self._address = address
         self._host.registry.add(self, address)
+        self._host.unsent.opened()
 
     def _refusal(self) -> bytes | None:
         """The reply that refuses this connection if it is beyond the limits, else None."""
@@ -280,6 +281,7 @@ class BaseConnection(HeldReplies):
         self._drop_held()
         self._go(GONE)
         self._host.registry.remove(self, self._address)
+        self._host.unsent.closed()
 
     def _writing_paused(self) -> None:
         """More than ``reply_buffer_max`` of replies are unsent: stop reading and serving."""

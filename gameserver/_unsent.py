@@ -34,6 +34,17 @@ makes the server keep as well: a connection counts them with its unsent
 ones once they are more than ``HELD_FREE`` (``held_free``), then all of them,
 so that a few moves sent together (a vector of learning environments) never
 come here.
+The allowance is bounded in all, not only per connection: every open
+connection could keep it (20,000 × 16 KiB: 312 MiB, more than the 256 MiB of
+``reply_buffer_max_total``, uncounted, until 2026-11-29). Now a sixteenth of
+``reply_buffer_max_total`` (``HELD_RESERVE``) is set aside for it: the
+bytes counted make all pause beyond the other fifteen sixteenths, and
+``held_free`` is that reserve shared among the open connections (16 KiB each
+up to 1,024 of them, by default; 838 bytes each at 20,000), set as
+connections open and close (``opened``, ``closed``), never per move. So the
+unsent bytes counted and the held ones not counted stay within
+``reply_buffer_max_total`` together (a connection that held its old
+allowance as more connections opened counts it at its next reply).
 One address's connections could hold ``reply_buffer_max`` each of them
 (2,000 × 4 MiB) until 2026-11-29. Now, after its address's bound is passed,
 each of its connections adds at most ``HELD_FREE`` and one reply (held, or
@@ -53,6 +64,9 @@ from typing import Protocol
 # Bytes of replies held for their save that a connection keeps without counting them
 # (at most reply_buffer_max): about 16 moves' replies, sent together, with their costs.
 HELD_FREE = 16 * 1024
+# The part of reply_buffer_max_total kept for those: held_free shrinks as connections
+# open, so that all of them together never keep more uncounted (see the top).
+HELD_RESERVE = 16  # 1/16 of it: 16 MiB of 256, 16 KiB each for up to 1,024 connections
 
 
 if sys.platform.startswith("linux"):
@@ -102,19 +116,34 @@ class UnsentReplies:
             save (``reply_buffer_max``): ``held_free`` is at most that.
     """
 
-    __slots__ = ("_per_address", "_total", "_addresses", "unsent", "_full", "paused",
-                 "held_free")
+    __slots__ = ("_per_address", "_total", "_calm", "_addresses", "unsent", "_full",
+                 "paused", "held_free", "_free_max", "_reserve", "connections")
 
     def __init__(self, per_address: int, total: int, per_connection: int) -> None:
         self._per_address = per_address
-        self._total = total
+        self._reserve = total // HELD_RESERVE  # for held bytes not counted (see the top)
+        self._total = total - self._reserve  # counted bytes beyond it: all pause
+        self._calm = total // 4  # ... until they are back under this
         # Held bytes a connection keeps uncounted (see the top); a connection holding
         # more checks its own bound too (``_held.HeldReplies._count_held``).
-        self.held_free = min(HELD_FREE, per_connection)
+        self._free_max = self.held_free = min(HELD_FREE, per_connection)
+        self.connections = 0  # open now (``opened``, ``closed``)
         self._addresses: dict[str, _Address] = {}  # only those with bytes unsent, or paused
         self.unsent = 0  # bytes left unsent now, by every connection
         self._full = False  # the total went beyond its bound, and is not back to a quarter
         self.paused = 0  # connections paused now for their address or the total
+
+    def opened(self) -> None:
+        """A connection opened: the reserve for held bytes is shared among one more."""
+        self.connections += 1
+        if self.connections * self.held_free > self._reserve:
+            self.held_free = self._reserve // self.connections
+
+    def closed(self) -> None:
+        """A connection closed: the others may keep more held bytes uncounted."""
+        self.connections -= 1
+        if self.held_free < self._free_max:
+            self.held_free = min(self._free_max, self._reserve // max(1, self.connections))
 
     def of(self, address: str) -> int:
         """The bytes the connections of ``address`` leave unsent now."""
@@ -160,7 +189,7 @@ class UnsentReplies:
             entry.full = False
             if not self._full:
                 self._wake(entry)
-        if self._full and self.unsent <= self._total // 4:
+        if self._full and self.unsent <= self._calm:
             self._full = False
             for other in list(self._addresses.values()):
                 if not other.full:

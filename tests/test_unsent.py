@@ -7,7 +7,7 @@ sockets, in tests/test_server_unsent.py.
 
 from __future__ import annotations
 
-from gameserver._unsent import UnsentReplies
+from gameserver._unsent import HELD_FREE, UnsentReplies
 
 KB = 1000
 
@@ -113,3 +113,23 @@ def test_a_connection_that_closes_leaves_nothing_behind() -> None:
     for conn in conns:  # reset, timed out, the server stopped: the transport reports 0
         account.update(conn, "10.0.0.1", 60 * KB, 0)
     assert account.unsent == 0 and account.paused == 0 and not account._addresses
+
+
+def test_the_held_bytes_kept_uncounted_stay_within_the_total_bound() -> None:
+    """Every connection kept HELD_FREE of replies held for their save uncounted: 20,000
+    connections (max_connections) could keep 312 MiB, beyond the 256 MiB of
+    reply_buffer_max_total. Now the allowance is a share of a sixteenth of the total,
+    counted bytes pause beyond the rest, and both together stay within the total."""
+    total = 256 * 2**20
+    account = UnsentReplies(per_address=total, total=total, per_connection=4 * 2**20)
+    assert account.held_free == HELD_FREE  # a class: 16 moves of a vector, uncounted
+    for _ in range(20_000):
+        account.opened()
+        assert account.connections * account.held_free + account._total <= total
+    assert account.held_free >= 800  # a move's reply and its cost, still
+    conn = Conn()
+    assert not account.update(conn, "10.0.0.1", 0, total - total // 16)  # all it counts
+    assert account.update(conn, "10.0.0.1", total - total // 16, total - total // 16 + 1)
+    for _ in range(20_000 - 1000):
+        account.closed()
+    assert account.held_free == HELD_FREE  # shared among fewer again
