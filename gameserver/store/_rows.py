@@ -27,14 +27,15 @@ restart) is in the game's row (``games``, flagged ``current``), written when
 the game starts and when a player collects the hand-over. So a restart
 writes one new row and touches the previous one, and a move one row.
 
-(About 500 lines on purpose: the statements of every table and the rows
-each event writes are kept together, so that a change of the schema is
-made in one place.)
+(About 600 lines on purpose: the statements of every table, the rows each
+event writes and what they weigh in the history's bytes are kept together,
+so that a change of the schema is made in one place.)
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 import zlib
 from collections.abc import Callable, Iterable
@@ -516,6 +517,20 @@ def session_row(session: Any) -> str:
     times), made from ``session`` directly (not from a whole snapshot, which asks the
     game: every new session writes one)."""
     return _json(_session_disk.lasting(session))
+
+
+def pruned(db: sqlite3.Connection, rows: Rows) -> Ops:
+    """The deletes of the history's oldest games beyond its limits (``Rows.prune``),
+    read from ``db`` as committed (the writer's connection, with no commit in flight)."""
+    ops = Ops()
+    cursor = db.execute(f"SELECT id, bytes {KEPT_GAMES} ORDER BY id")
+    try:
+        rows.prune(ops, cursor)
+    except sqlite3.Error as err:  # (a read: nothing is changed; tried again later)
+        log.warning("the history could not be pruned (%s)", err)
+    finally:
+        cursor.close()  # at once: an open read would hold the log back
+    return ops
 
 
 def drop_game(ops: Ops, game_id: int) -> None:

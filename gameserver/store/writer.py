@@ -64,7 +64,7 @@ from ._checkpoint import Checkpointer
 from ._closing import WRITER_WAIT, in_flight_left, leave_to_writer
 from ._file import StoreFile, commit, open_store, writes_at_start
 from ._restore import load_sessions
-from ._rows import KEPT_GAMES, Live, NotSaved, Ops, Rows
+from ._rows import KEPT_GAMES, Live, NotSaved, Ops, Rows, pruned
 from ._writer_thread import WriterThread
 
 log = logging.getLogger("gameserver.store")
@@ -327,7 +327,7 @@ class Store:
             ops = self._take_backlog()
             ops.extend(batch.ops)
         elif rows.prune_due:  # (else nothing to prune: no call) first: see ``Rows.prune``
-            ops = self._pruned(rows)
+            ops = pruned(self.db, rows)  # (no commit in flight, none waits for a retry)
             ops.extend(batch.ops)
         self.batches += 1
         checkpointer = self._checkpointer
@@ -338,19 +338,6 @@ class Store:
             self._in_flight = batch
             assert self._writer is not None
             self._writer.send(batch, ops, catch_up)
-
-    def _pruned(self, rows: Rows) -> Ops:
-        """The deletes of the history's oldest games beyond its limits (``Rows.prune``),
-        read from the file as committed: no commit is in flight, none waits for a retry."""
-        ops = Ops()
-        cursor = self.db.execute(f"SELECT id, bytes {KEPT_GAMES} ORDER BY id")
-        try:
-            rows.prune(ops, cursor)
-        except sqlite3.Error as err:  # (a read: nothing is changed; tried again later)
-            log.warning("the history could not be pruned (%s)", err)
-        finally:
-            cursor.close()  # at once: an open read would hold the log back
-        return ops
 
     def _take_snapshots(self, batch: Batch) -> None:
         assert self.rows is not None
