@@ -237,6 +237,7 @@ class BaseConnection(HeldReplies):
         """
         self._address = address
         self._host.registry.add(self, address)
+        self._host.unsent.opened(self, address)
 
     def _refusal(self) -> bytes | None:
         """The reply that refuses this connection if it is beyond the limits, else None."""
@@ -280,6 +281,7 @@ class BaseConnection(HeldReplies):
         self._drop_held()
         self._go(GONE)
         self._host.registry.remove(self, self._address)
+        self._host.unsent.closed(self, self._address)
 
     def _writing_paused(self) -> None:
         """More than ``reply_buffer_max`` of replies are unsent: stop reading and serving."""
@@ -337,6 +339,11 @@ class BaseConnection(HeldReplies):
         (``_unsent.Pausable``): go on at the loop's next pass."""
         self._host.call_soon(self._unsent_resume)
 
+    def unsent_paused(self) -> None:
+        """Its address is beyond its bound and the margin (``_unsent.Pausable``): read
+        and serve nothing more, though nothing of its own is unsent."""
+        self._pause(UNSENT_FULL)
+
     def _unsent_resume(self) -> None:
         if self._paused & UNSENT_FULL and self._state is not CLOSED:
             self._unpause(UNSENT_FULL)
@@ -370,9 +377,10 @@ class BaseConnection(HeldReplies):
             if self._unsent:  # none of them taken during a whole deadline (see the top)
                 self._abort()
             return  # else READING's, left to lapse (``_go``), or all taken meanwhile
-        if self._held_unsaved and not self._takes_nothing():
+        if (self._held_unsaved or self._paused & UNSENT_FULL) and not self._takes_nothing():
             # replies wait for their save (a slow disk), and what the client sent after
-            # them (its next requests, its last one, a close) with them: it is not late
+            # them (its next requests, its last one, a close) with them: it is not late;
+            # nor while its address's other connections hold it up (``unsent_paused``)
             self._set_deadline(self._host.settings.connection_timeout)
         elif state is READING:
             if self._reader.pending or not self._keep_alive:  # a request not completed

@@ -20,6 +20,7 @@ from typing import Any
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 WEB_TOKEN_ENV = "GAMESERVER_WEB_TOKEN"  # the dashboard's token, when no setting gives one
 WEB_TOKEN_MIN = 16  # characters
+HISTORY_MIN_BYTES = 2**20  # history_max_bytes at least (a few large games)
 
 
 class StartupError(Exception):
@@ -152,6 +153,10 @@ class Settings:
     history: bool = _setting(True, "keep the move log of every game (for replays)")
     history_max_games: int = _setting(
         100_000, "finished games kept in the history; the oldest are deleted")
+    history_max_bytes: int = _setting(
+        2**30, "bytes the history may take in the store file (finished games, and the moves "
+        "of games in play); beyond, the oldest finished games are deleted, and past half of "
+        "it the games in play keep only their moves since their newest snapshot")
     web: bool = _setting(True, "serve the web dashboard (lobby, spectating, history)")
     web_host: str = _setting(
         "127.0.0.1", "address of the web dashboard; other than localhost needs --web-token")
@@ -212,6 +217,10 @@ class Settings:
                      "history_max_games", "store_snapshot_max"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
+        if self.history_max_bytes < HISTORY_MIN_BYTES:
+            raise ConfigError(
+                f"history_max_bytes must be at least {HISTORY_MIN_BYTES} (1 MiB), not "
+                f"{self.history_max_bytes}; to keep no history at all, use --no-history")
         if self.request_size_max < 64:
             raise ConfigError("request_size_max must be at least 64 bytes")
         if self.reply_buffer_max < 4096:

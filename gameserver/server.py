@@ -105,6 +105,7 @@ class GameServer:
         types = game_types(games, self.guard)
         self.store = (Store(settings.store_path, types, history=settings.history,
                             history_max_games=settings.history_max_games,
+                            history_max_bytes=settings.history_max_bytes,
                             sync=settings.store_sync,
                             snapshot_max=settings.store_snapshot_max)
                       if settings.store else None)

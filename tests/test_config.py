@@ -57,6 +57,8 @@ def test_file_overrides_defaults_and_flags_override_the_file(tmp_path: Path) -> 
     ('web_renderers = "some"\n', "web_renderers must be 'bundled' or 'all'"),
     ("worker_memory_limit = 64\n", "worker_memory_limit must be at least 128"),
     ("worker_cpu_limit = 0\n", "worker_cpu_limit must be at least 1"),
+    ("history_max_bytes = 1000\n",
+     "history_max_bytes must be at least 1048576 .1 MiB., not 1000; to keep no history"),
     ("reply_buffer_max_per_address = 1000000\n",
      r"reply_buffer_max_per_address \(1000000\) must be at least reply_buffer_max"),
     ("reply_buffer_max_total = 8000000\n",

@@ -24,6 +24,7 @@ import struct
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -194,9 +195,12 @@ def test_one_address_leaves_at_most_its_bound_unsent_and_another_plays_meanwhile
                 f"gameserver_connections_paused_unsent {counted[2]}"} <= set(gauges)
         play_a_game(server.port, tls)  # another address is served as usual
         assert all_paused(server)  # (and the slow readers still are not)
-        for client in clients:  # the slow readers read: everything comes, in order
-            assert [reply["status"] for reply in client.replies(PIPELINED)] == (
-                ["ok"] * PIPELINED)
+        # The slow readers read, together (past its bound and a quarter, a connection of
+        # the address goes on only as the address is back under a quarter): everything
+        # comes, in order.
+        with ThreadPoolExecutor(CONNECTIONS) as pool:
+            for got in pool.map(lambda client: client.replies(PIPELINED), clients):
+                assert [reply["status"] for reply in got] == ["ok"] * PIPELINED
         answered = server.call(lambda: server.server.metrics.requests["discover", "ok"])
         assert answered == CONNECTIONS * PIPELINED + 1
     until(lambda: server.call(lambda: (account.unsent, account.paused)) == (0, 0),
@@ -399,10 +403,10 @@ def test_replies_held_for_their_save_count_towards_the_address_bound(
             with probe.sock:
                 assert probe.request({"type": "discover"})["status"] == "ok"
             disk.go()
-            for client in clients:
-                replies = client.replies(HELD_MOVES)
-                assert [(reply["status"], len(reply["state"]["echo"])) for reply in replies
-                        ] == [("ok", len(msg))] * HELD_MOVES
+            with ThreadPoolExecutor(CONNECTIONS) as pool:  # (together: see above)
+                for replies in pool.map(lambda client: client.replies(HELD_MOVES), clients):
+                    assert [(reply["status"], len(reply["state"]["echo"]))
+                            for reply in replies] == [("ok", len(msg))] * HELD_MOVES
     finally:
         for client in clients:
             client.sock.close()
@@ -443,3 +447,50 @@ def test_a_waiting_client_that_reads_its_pushes_more_slowly_than_they_come_stays
             assert state_of(server, connection) is State.WAITING
             assert waiting_sessions(server) >= {"w"}
             assert server.call(lambda: unsent(connection)) == 0  # all in the kernel
+
+
+LARGE = 900_000  # an Echo message: its move's with_state reply carries it back
+
+
+def test_one_address_adds_no_more_than_its_margin_and_one_large_reply(
+        start: Callable[..., tuple[ServerThread, ssl.SSLContext | None]]) -> None:
+    """Each connection of a full address could add one write: with Echo's with_state
+    reply (up to 1 MB) that was CONNECTIONS x 900 kB here (2,000 x 1 MB, 2 GB, beyond the
+    64 MiB of one address by default). Now, past its bound and a quarter of it, every
+    connection of the address pauses, also those with nothing unsent: the address leaves
+    at most its bound, the margin and one reply unsent. Another address plays meanwhile;
+    once the slow readers read, every reply comes."""
+    server, tls = start(reply_buffer_max=PER_CONNECTION,
+                        reply_buffer_max_per_address=PER_ADDRESS)
+    clients = [Client(server.port, SLOW, tls, slow=True) for _ in range(CONNECTIONS)]
+    try:
+        seats = [client.request({"type": "join", "game": "Echo", "session": f"big{i}",
+                                 "players": 1, "name": ""})["data"]
+                 for i, client in enumerate(clients)]
+        connections = slow_connections(server)
+        server.call(lambda: [socket_of(connection).setsockopt(
+            socket.SOL_SOCKET, socket.SO_SNDBUF, 4096) for connection in connections])
+        for i, (client, seat) in enumerate(zip(clients, seats, strict=True)):
+            client.send(json.dumps({
+                "type": "move", "game": "Echo", "session": f"big{i}", "player_id": 0,
+                "key": seat["key"], "move": {"msg": f"{i} " + "x" * LARGE},
+                "with_state": True, "keep_alive": True}).encode() + TERMINATOR)
+        # Each one is served and left its reply unsent (before), or paused (now).
+        until(lambda: server.call(lambda: all(
+            connection._paused & NOT_SERVING or unsent(connection)
+            for connection in connections)), "every slow reader served or paused")
+        left = server.call(lambda: sum(unsent(connection) for connection in connections))
+        assert left <= PER_ADDRESS + PER_ADDRESS // 4 + LARGE + 1000, left
+        play_a_game(server.port, tls)  # another address is served as usual
+        # The slow readers read (together: the one served goes first, the others follow as
+        # its address is back under a quarter): every reply comes.
+        with ThreadPoolExecutor(CONNECTIONS) as pool:
+            replies = list(pool.map(lambda client: client.replies(1)[0], clients))
+        for i, reply in enumerate(replies):
+            assert reply["status"] == "ok" and reply["state"]["echo"].startswith(f"{i} ")
+        account = server.server.unsent  # type: ignore[union-attr]
+        until(lambda: server.call(lambda: account.of(SLOW) == account.paused == 0),
+              "nothing unsent, nobody paused")
+    finally:
+        for client in clients:
+            client.sock.close()

@@ -650,6 +650,36 @@ def test_the_history_keeps_the_newest_finished_games_and_prunes_the_oldest(
     assert kept_game_ids(path) == played[-2:]
 
 
+def test_a_file_from_before_the_byte_limit_weighs_its_history_once(tmp_path: Path) -> None:
+    """Its finished games have no ``bytes``: the first start weighs them as the store
+    counts them as it writes (else the old history would count as nothing)."""
+    path = tmp_path / "old.db"
+
+    async def play() -> int:
+        store, guard = open_store(path)
+        [session] = echo_sessions(store, 1)
+        key = session.players[0].key
+        for n in range(3):
+            await woken(session.move(0, key, {"msg": f"{n} " + "x" * 5000}))
+        await woken(session.move(0, key, {"msg": "quit"}))
+        await woken(session.restart(0, key))  # the finished game joins the history
+        assert store.rows is not None
+        counted = store.rows.kept_bytes
+        store.close()
+        guard.close()
+        return counted
+
+    counted = asyncio.run(play())
+    assert counted > 15_000
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("ALTER TABLE games DROP COLUMN bytes")
+        db.commit()
+    store = Store(str(path), {})
+    store.open()
+    assert store.rows is not None and store.rows.kept_bytes == counted
+    store.abandon()
+
+
 @pytest.mark.parametrize("sync", ["normal", "full"])
 def test_a_reply_held_for_its_save_may_go_out_as_the_commit_lands(
         tmp_path: Path, sync: str) -> None:

@@ -14,13 +14,18 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from game_server_api import GameServerAPI
-from gameserver.store import _checkpoint
+from gameserver import registry
+from gameserver.checked import game_types
+from gameserver.guard import GameGuard
+from gameserver.store import GameReplayer, HistoryReader, _checkpoint
 from gameserver.store._checkpoint import WAL_LIMIT
 from tests.serverproc import ServerProcess, ServerThread
 from tests.wire import Player
@@ -145,3 +150,63 @@ def test_a_game_that_held_a_large_move_is_snapshotted_again(tmp_path: Path) -> N
     with ServerProcess(*args) as again:
         player.port = again.port
         assert player.state()["data"]["echo"] == "small 19"
+
+
+def history_content(path: Path) -> int:
+    """Bytes of what the store holds of games: moves, views and snapshots."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return sum(db.execute(sql).fetchone()[0] or 0 for sql in (
+            "SELECT SUM(LENGTH(CAST(move AS BLOB)) + IFNULL(LENGTH(CAST(verdict AS BLOB)), 0))"
+            " FROM game_moves",
+            "SELECT SUM(LENGTH(blob)) FROM game_snapshots",
+            "SELECT SUM(LENGTH(CAST(initial_states AS BLOB)) "
+            "+ IFNULL(LENGTH(CAST(final_states AS BLOB)), 0)) FROM games"))
+
+
+def test_the_history_keeps_within_its_bytes(tmp_path: Path) -> None:
+    """Large Echo moves grew the history without a bound but 100,000 games of 10,000 moves
+    (one local client: 10 MB/s). With history_max_bytes the oldest finished games go, and
+    past half of it a game in play keeps only its moves since its newest snapshot; the
+    history (the `history` command, the dashboard's replay) still shows what is kept."""
+    path = tmp_path / "echo.sqlite3"
+    budget = 4_000_000
+    args = ("--store-path", str(path), "--history-max-bytes", str(budget))
+    with ServerProcess(*args) as server:
+        player = Player(server.port, "Echo", "big", 1)
+        assert player.join()["status"] == "ok"
+        for game in range(8):  # 1 MB of moves each, and as much of snapshots
+            for n in range(10):
+                assert player.move(msg=f"{game} {n} " + "x" * 100 * KB)["status"] == "ok"
+            assert player.move(msg="quit")["status"] == "ok"
+            assert player.restart()["status"] == "ok"  # the finished game joins the history
+            assert history_content(path) < budget + 300 * KB
+        for n in range(60):  # one game alone: 6 MB of moves
+            assert player.move(msg=f"long {n} " + "x" * 100 * KB)["status"] == "ok"
+            assert history_content(path) < budget + 300 * KB
+        assert player.move(msg="quit")["status"] == "ok"
+        assert player.restart()["status"] == "ok"
+        assert history_content(path) < budget + 300 * KB
+    reader = HistoryReader(str(path), GameReplayer(game_types(registry.discover([]),
+                                                              GameGuard())))
+    finished = reader.finished_games()
+    assert 1 < len(finished) < 4  # of 9: each weighs 1.5 to 2 MB
+    newest = finished[0]  # the long game, its moves since a snapshot
+    assert newest["moves"] == 61
+    game = reader.finished_game(newest["id"])
+    assert game is not None and game["steps"][-1]["move"] == {"msg": "quit"}
+    assert game["steps"][0]["seq"] > 1 and game["steps"][0]["states"] is not None
+    listed = subprocess.run([sys.executable, "-m", "gameserver", "history", "--store-path",
+                             str(path)], capture_output=True, text=True, timeout=60)
+    shown = subprocess.run([sys.executable, "-m", "gameserver", "history", str(newest["id"]),
+                            "--store-path", str(path)], capture_output=True, text=True,
+                           timeout=60)
+    assert listed.returncode == 0 and shown.returncode == 0, listed.stderr + shown.stderr
+    assert f"game {newest['id']}: Echo in session big" in shown.stdout
+    with ServerProcess(*args) as again:  # a start counts what was counted
+        player.port = again.port
+        for n in range(30):
+            assert player.move(msg=f"after {n} " + "x" * 100 * KB)["status"] == "ok"
+            assert history_content(path) < budget + 300 * KB
+        assert player.state()["data"]["echo"].startswith("after 29 ")
+    with contextlib.closing(sqlite3.connect(path)) as db:  # its moves pushed out the rest
+        assert db.execute("SELECT COUNT(*) FROM games WHERE current IS NULL").fetchone() == (0,)

@@ -7,7 +7,7 @@ sockets, in tests/test_server_unsent.py.
 
 from __future__ import annotations
 
-from gameserver._unsent import UnsentReplies
+from gameserver._unsent import HELD_FREE, UnsentReplies
 
 KB = 1000
 
@@ -17,9 +17,13 @@ class Conn:
 
     def __init__(self) -> None:
         self.woken = 0
+        self.paused = False  # told to pause though it leaves nothing unsent
 
     def unsent_resumed(self) -> None:
         self.woken += 1
+
+    def unsent_paused(self) -> None:
+        self.paused = True
 
 
 def test_bytes_within_the_bounds_are_counted_and_pause_nobody() -> None:
@@ -113,3 +117,47 @@ def test_a_connection_that_closes_leaves_nothing_behind() -> None:
     for conn in conns:  # reset, timed out, the server stopped: the transport reports 0
         account.update(conn, "10.0.0.1", 60 * KB, 0)
     assert account.unsent == 0 and account.paused == 0 and not account._addresses
+
+
+def test_the_held_bytes_kept_uncounted_stay_within_the_total_bound() -> None:
+    """Every connection kept HELD_FREE of replies held for their save uncounted: 20,000
+    connections (max_connections) could keep 312 MiB, beyond the 256 MiB of
+    reply_buffer_max_total. Now the allowance is a share of a sixteenth of the total,
+    counted bytes pause beyond the rest, and both together stay within the total."""
+    total = 256 * 2**20
+    account = UnsentReplies(per_address=total, total=total, per_connection=4 * 2**20)
+    assert account.held_free == HELD_FREE  # a class: 16 moves of a vector, uncounted
+    conns = [Conn() for _ in range(20_000)]
+    for conn in conns:
+        account.opened(conn, "10.0.0.2")
+        assert account.connections * account.held_free + account._total <= total
+    assert account.held_free >= 800  # a move's reply and its cost, still
+    conn = Conn()
+    assert not account.update(conn, "10.0.0.1", 0, total - total // 16)  # all it counts
+    assert account.update(conn, "10.0.0.1", total - total // 16, total - total // 16 + 1)
+    for _ in range(20_000 - 1000):
+        account.closed(conns.pop(), "10.0.0.2")
+    assert account.held_free == HELD_FREE  # shared among fewer again
+
+
+def test_past_the_margin_every_connection_of_the_address_pauses() -> None:
+    """Each connection of a full address could add one write (Echo's with_state reply:
+    1 MB; 2,000 connections: 2 GB beyond 64 MiB). Past the bound and a quarter of it,
+    every connection of the address pauses, those with nothing unsent and those that
+    open meanwhile too, until the address is back under a quarter; other addresses go on."""
+    account = UnsentReplies(per_address=100 * KB, total=10_000 * KB, per_connection=100 * KB)
+    writer, idle, other = Conn(), Conn(), Conn()
+    for conn, address in ((writer, "10.0.0.1"), (idle, "10.0.0.1"), (other, "10.0.0.2")):
+        account.opened(conn, address)
+    assert account.update(writer, "10.0.0.1", 0, 110 * KB)  # full: only the writer pauses
+    assert not idle.paused
+    assert account.update(writer, "10.0.0.1", 110 * KB, 130 * KB)  # beyond the margin
+    assert idle.paused and not other.paused and account.paused == 2
+    late = Conn()
+    account.opened(late, "10.0.0.1")
+    assert late.paused and account.paused == 3
+    assert account.update(idle, "10.0.0.1", 0, 0)  # nothing of its own: paused still
+    account.closed(late, "10.0.0.1")
+    assert account.paused == 2
+    account.update(writer, "10.0.0.1", 130 * KB, 20 * KB)  # a quarter: every one goes on
+    assert writer.woken == idle.woken == 1 and account.paused == 0

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 from ..config import StartupError
 from ._checkpoint import WRITER_PRAGMAS
-from ._rows import Ops
+from ._rows import GAME_ROW, ROW_OVERHEAD, Ops
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 SIDE_FILES = ("-wal", "-shm", "-journal")
@@ -56,6 +56,7 @@ CREATE TABLE IF NOT EXISTS games (
     initial_states TEXT NOT NULL, final_states TEXT,
     seed TEXT, views INTEGER,  -- made again from seed; crc32 of initial views
     current INTEGER,  -- 1: the game its session plays now
+    bytes INTEGER,  -- what its rows weigh in the history's bytes (_rows.Rows)
     info TEXT);  -- JSON: the session's counters and hand-over, during this game
 CREATE TABLE IF NOT EXISTS game_moves (
     game_id INTEGER NOT NULL, seq INTEGER NOT NULL, player_id INTEGER NOT NULL,
@@ -73,6 +74,17 @@ CREATE TABLE IF NOT EXISTS game_snapshots (
 # it once, when it ends; a full index would also move its entry out of the NULLs, a
 # second page written by most commits that end a game (files before 2026-11 had that).
 ENDED_INDEX = "CREATE INDEX games_ended ON games (ended) WHERE ended IS NOT NULL"
+
+
+# What each finished game of a file from before history_max_bytes weighs, as ``_rows``
+# counts it (the texts of its moves and views, its snapshots, and their overheads).
+WEIGH_KEPT_GAMES = f"""
+UPDATE games SET bytes = {GAME_ROW} + LENGTH(CAST(initial_states AS BLOB))
+    + IFNULL(LENGTH(CAST(final_states AS BLOB)), 0)
+    + IFNULL((SELECT SUM(LENGTH(CAST(move AS BLOB)) + IFNULL(LENGTH(CAST(verdict AS BLOB)), 0)
+                         + {ROW_OVERHEAD}) FROM game_moves WHERE game_id = games.id), 0)
+    + IFNULL((SELECT SUM(LENGTH(blob)) FROM game_snapshots WHERE game_id = games.id), 0)
+WHERE ended IS NOT NULL AND current IS NULL"""
 
 
 class StoreFileError(StartupError):
@@ -198,12 +210,18 @@ def _locked_by_another_program(path: str) -> StoreFileError:
 
 
 def _add_new_columns(db: sqlite3.Connection) -> None:
-    """Columns a file of the first format lacks in tables it shares with this one."""
+    """Columns a file of the first format lacks in tables it shares with this one, and
+    ``bytes``, which files before ``history_max_bytes`` lack."""
     columns = {row[1] for row in db.execute("PRAGMA table_info(games)")}
     for name, kind in (("seed", "TEXT"), ("views", "INTEGER"), ("current", "INTEGER"),
                        ("info", "TEXT")):
         if name not in columns:
             db.execute(f"ALTER TABLE games ADD COLUMN {name} {kind}")
+    if "bytes" not in columns:  # (once, together) weigh the finished games it holds
+        db.execute("BEGIN")
+        db.execute("ALTER TABLE games ADD COLUMN bytes INTEGER")
+        db.execute(WEIGH_KEPT_GAMES)
+        db.execute("COMMIT")
 
 
 def _index_ended_games(db: sqlite3.Connection) -> None:

@@ -75,14 +75,16 @@ def load_sessions(db: sqlite3.Connection, rows: Rows, game_types: Mapping[str, G
     sessions, lives, ops = [], {}, Ops()
     current = {(name, token): rest for name, token, *rest in db.execute(
         # The newest wins: a rewrite after a long outage may leave an older row flagged.
-        "SELECT game, session, id, seed, views, info FROM games WHERE current = 1 ORDER BY id")}
+        "SELECT game, session, id, seed, views, info, bytes FROM games WHERE current = 1 "
+        "ORDER BY id")}
     for name, token, info_text in db.execute(
             "SELECT game, token, info FROM live_sessions").fetchall():
         if name not in game_types:
             log.error("session %s/%s not restored: the game %s is not loaded", name, token,
                       name)
             continue
-        game_id, seed, views, game_info = current.get((name, token), (0, None, None, "{}"))
+        game_id, seed, views, game_info, stored = current.get((name, token),
+                                                              (0, None, None, "{}", None))
         live = Live(name, token, game_id=game_id)
         try:
             if not game_id:
@@ -93,6 +95,7 @@ def load_sessions(db: sqlite3.Connection, rows: Rows, game_types: Mapping[str, G
             log.error("session %s/%s cannot be restored (%s); it is dropped", name, token, err)
             rows.forget(ops, live)
             continue
+        rows.restored(live, stored)
         if live.snap_due and not game_types[name].remote:
             # Replayed: save the result, not to replay it again next time. (A game in a
             # worker is still being replayed there: it is saved at its next change.)

@@ -27,17 +27,18 @@ restart) is in the game's row (``games``, flagged ``current``), written when
 the game starts and when a player collects the hand-over. So a restart
 writes one new row and touches the previous one, and a move one row.
 
-(About 500 lines on purpose: the statements of every table and the rows
-each event writes are kept together, so that a change of the schema is
-made in one place.)
+(About 600 lines on purpose: the statements of every table, the rows each
+event writes and what they weigh in the history's bytes are kept together,
+so that a change of the schema is made in one place.)
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +55,7 @@ SNAPSHOT_MIN_LOG = 4096  # bytes of moves logged before a snapshot is worth taki
 HISTORY_MAX_MOVES = 10_000
 ROW_OVERHEAD = 32  # bytes a move row costs besides its texts, roughly
 PRUNE_EVERY = 100  # finished games kept beyond history_max_games before they are pruned
+GAME_ROW = 512  # bytes a game's row costs besides its views, roughly
 KEPT_GAMES = "FROM games WHERE ended IS NOT NULL AND current IS NULL"  # the history's games
 
 INSERT_MOVE = ("INSERT INTO game_moves (game_id, seq, player_id, move, verdict, time) "
@@ -62,7 +64,8 @@ INSERT_SNAPSHOT = ("INSERT OR REPLACE INTO game_snapshots (game_id, seq, accepte
                    "VALUES (?, ?, ?, ?)")
 INSERT_GAME = ("INSERT INTO games (id, game, session, players, started, initial_states, seed, "
                "views, current, info) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?)")
-NOT_CURRENT = "UPDATE games SET current = NULL WHERE id = ?"
+NOT_CURRENT = "UPDATE games SET current = NULL, bytes = ? WHERE id = ?"
+GAME_BYTES = "UPDATE games SET bytes = ? WHERE id = ?"
 GAME_INFO = "UPDATE games SET info = ? WHERE id = ?"
 SAVE_SESSION = "INSERT OR REPLACE INTO live_sessions (game, token, info) VALUES (?, ?, ?)"
 SESSION_INFO = "UPDATE live_sessions SET info = ? WHERE game = ? AND token = ?"
@@ -106,6 +109,11 @@ class Live:
     owed: tuple[tuple[int, bool], ...] = ()  # views owed the hand-over, as saved
     final_text: str | None = None  # the hand-over's final views as JSON, once per game
     memory_only: bool = False
+    # Bytes of the game's rows the history counts (``Rows.live_bytes``): its row and
+    # snapshots, and its moves up to the newest snapshot (those since are in
+    # ``logged_since``); ``row_bytes`` of them are its row.
+    stored: int = 0
+    row_bytes: int = 0
 
 
 class Ops:
@@ -140,21 +148,37 @@ class Ops:
 class Rows:
     """Turns session changes into SQL (``Ops``).
 
+    The history's bytes are counted as rows are written, never by reading
+    them: each game's rows (``Live.stored``, grown at its snapshots, not per
+    move) while it is played, and as it joins the history its total, written
+    in its row (``games.bytes``), which a prune takes off again.
+
     Args:
         history: keep finished games (else the log is trimmed at each snapshot).
         snapshot_max: the largest snapshot taken, in bytes.
         next_game_id: the first free game id.
         kept: finished games the history holds already (counted at open).
+        kept_bytes: their bytes (``games.bytes``, summed at open).
+        max_games: finished games kept (``history_max_games``).
+        max_bytes: bytes of the history (``history_max_bytes``): finished games and
+            the games in play (see ``snapshot`` and ``prune``).
     """
 
     def __init__(self, history: bool, snapshot_max: int, next_game_id: int,
-                 kept: int = 0) -> None:
+                 kept: int = 0, kept_bytes: int = 0, max_games: int = 100_000,
+                 max_bytes: int = 2**30) -> None:
         self.history = history
         self.snapshot_max = snapshot_max
         self.next_game_id = next_game_id
         # Finished games kept in the history (ended, no longer current), from ``kept``
-        # on: the writer prunes the oldest beyond its limit.
+        # on, and their bytes: the writer prunes the oldest beyond the limits.
         self.kept = kept
+        self.kept_bytes = kept_bytes
+        self.live_bytes = 0  # the games in play: the sum of their ``Live.stored``
+        self.max_games = max_games
+        self.max_bytes = max_bytes
+        self.prune_due = False  # beyond a limit: ``prune`` at the next commit
+        self._check_limits()
 
     # ------------------------------------------------------------ events
 
@@ -184,9 +208,9 @@ class Rows:
         if not live.game_id:  # a new session: its row (a restart leaves it as it is)
             ops.add(SAVE_SESSION, (live.game_name, live.token, session_row(session)), 512)
         elif not live.ended or not self.history:
-            drop_game(ops, live.game_id)  # a game restarted before its end is not kept
+            self._drop(ops, live)  # a game restarted before its end is not kept
         else:
-            self._keep(ops, live.game_id)
+            self._keep(ops, live)
         live.game_id, self.next_game_id = self.next_game_id, self.next_game_id + 1
         live.seq = live.accepted = live.snap_seq = live.logged_since = live.tried_at = 0
         live.ended = live.snap_due = False
@@ -202,6 +226,9 @@ class Rows:
         if seed is None:
             live.snap_bytes = len(blob)
             ops.add(INSERT_SNAPSHOT, (live.game_id, 0, 0, blob), len(blob))
+        live.row_bytes = GAME_ROW + len(views)  # (inline: per game) counted in the history
+        live.stored = live.row_bytes + live.snap_bytes
+        self.live_bytes += live.stored
 
     def rewrite(self, ops: Ops, live: Live, session: Any) -> None:
         """Write the session afresh, as if nothing of it had been written since its start.
@@ -227,9 +254,9 @@ class Rows:
                            f"store_snapshot_max ({self.snapshot_max})")
         ops.add(SAVE_SESSION, (live.game_name, live.token, session_row(session)), 512)
         if live.game_id and live.ended and self.history:
-            self._keep(ops, live.game_id)
+            self._keep(ops, live)
         elif live.game_id:
-            drop_game(ops, live.game_id)
+            self._drop(ops, live)
         for sql in DROP_UNFINISHED:  # left by an earlier rewrite whose rows were lost too
             ops.add(sql, (live.game_name, live.token))
         live.game_id, self.next_game_id = self.next_game_id, self.next_game_id + 1
@@ -247,6 +274,9 @@ class Rows:
         accepted = live.accepted - sum(verdict is None for *_, verdict in since)
         if blob:
             ops.add(INSERT_SNAPSHOT, (live.game_id, base, accepted, blob), len(blob))
+        live.row_bytes = GAME_ROW + len(views)
+        live.stored = live.row_bytes + len(blob)
+        self.live_bytes += live.stored
         for seq, (_, player_id, move, verdict) in enumerate(since, base + 1):
             _log_move(ops, live, seq, player_id, json_or_repr(move), verdict, now)
 
@@ -297,38 +327,90 @@ class Rows:
     def _finish(self, ops: Ops, live: Live, session: Any, now: float) -> None:
         live.ended = True
         if self.history:
-            ops.add(FINISH_GAME, (now, first_views(session.game, session.size,
-                                                   session.view_text), live.seq,
-                                  live.game_id), 256)
+            views = first_views(session.game, session.size, session.view_text)
+            ops.add(FINISH_GAME, (now, views, live.seq, live.game_id), 256)
+            live.stored += len(views)  # (inline: per game; checked as it is kept)
+            self.live_bytes += len(views)
 
     def forget(self, ops: Ops, live: Live) -> None:
         """The session ended: its row goes, and its game unless finished and kept."""
         ops.add(DELETE_SESSION, (live.game_name, live.token))
         if live.game_id and (not live.ended or not self.history):
-            drop_game(ops, live.game_id)
+            self._drop(ops, live)
         elif live.game_id:
-            self._keep(ops, live.game_id)
+            self._keep(ops, live)
 
-    def prune(self, ops: Ops, limit: int) -> None:
-        """Past ``limit`` finished games by ``PRUNE_EVERY``, delete the oldest down to it.
+    def prune(self, ops: Ops, oldest: Iterable[tuple[int, int | None]]) -> None:
+        """Delete the oldest finished games: past ``max_games`` by ``PRUNE_EVERY``, down
+        to it; past ``max_bytes``, until the history (with the games in play) is back
+        under 15/16 of it (so that a prune runs once per 1/16 of the budget at most).
 
-        From the oldest id up: ``OFFSET`` from the newest read the whole
-        history (15 ms against 0.4 ms per 100 games at 100,000).
+        ``oldest``: the finished games, oldest first, as (id, bytes), read from
+        the file as committed (the ops go first in the next commit, before the
+        batch's: they delete exactly the games read). It is read only as far as
+        the games deleted (``OFFSET`` from the newest read the whole history:
+        15 ms against 0.4 ms per 100 games at 100,000).
         """
-        count = self.kept - limit
-        if count < PRUNE_EVERY:
+        self.prune_due = False
+        games = self.kept - self.max_games if self.kept - self.max_games >= PRUNE_EVERY else 0
+        over = self.kept_bytes + self.live_bytes - self.max_bytes
+        if over > 0:
+            over += self.max_bytes // 16
+        count = freed = 0
+        last = None
+        for game_id, size in oldest:
+            if count >= games and freed >= over:
+                break
+            last = game_id
+            count += 1
+            freed += size or 0
+        if last is None:
             return
-        self.kept = limit
-        oldest = f"SELECT id {KEPT_GAMES} ORDER BY id LIMIT {int(count)}"
-        for sql in (f"DELETE FROM game_moves WHERE game_id IN ({oldest})",
-                    f"DELETE FROM game_snapshots WHERE game_id IN ({oldest})",
-                    f"DELETE FROM games WHERE id IN ({oldest})"):
+        self.kept -= count
+        self.kept_bytes -= freed
+        doomed = f"SELECT id {KEPT_GAMES} AND id <= {int(last)}"
+        for sql in (f"DELETE FROM game_moves WHERE game_id IN ({doomed})",
+                    f"DELETE FROM game_snapshots WHERE game_id IN ({doomed})",
+                    f"DELETE FROM games WHERE id IN ({doomed})"):
             ops.add(sql, ())
 
-    def _keep(self, ops: Ops, game_id: int) -> None:
-        """A finished game is no longer its session's current one: it joins the history."""
-        ops.add(NOT_CURRENT, (game_id,))
-        self.kept += 1
+    def _keep(self, ops: Ops, live: Live) -> None:
+        """A finished game is no longer its session's current one: it joins the history,
+        with its bytes."""
+        size = live.stored + live.logged_since
+        ops.add(NOT_CURRENT, (size, live.game_id))
+        self.live_bytes -= live.stored
+        live.stored = 0
+        kept = self.kept = self.kept + 1
+        kept_bytes = self.kept_bytes = self.kept_bytes + size
+        if (kept - self.max_games >= PRUNE_EVERY  # (``_check_limits``, inline: per game)
+                or kept_bytes + self.live_bytes > self.max_bytes):
+            self.prune_due = True
+
+    def _drop(self, ops: Ops, live: Live) -> None:
+        """The game is not kept: its rows go, and leave the count."""
+        drop_game(ops, live.game_id)
+        self.live_bytes -= live.stored
+        live.stored = 0
+
+    def _count(self, live: Live, size: int) -> None:
+        """``size`` more bytes of rows of ``live``'s game (``size`` < 0: fewer)."""
+        live.stored += size
+        self.live_bytes += size
+        if size > 0:
+            self._check_limits()
+
+    def restored(self, live: Live, stored: int | None) -> None:
+        """A game in play, as the last start left it: count its rows (``games.bytes``;
+        None, from an older file or a game without a snapshot since: its row and newest
+        snapshot)."""
+        live.row_bytes = GAME_ROW
+        self._count(live, stored if stored else GAME_ROW + live.snap_bytes)
+
+    def _check_limits(self) -> None:
+        if self.kept and (self.kept - self.max_games >= PRUNE_EVERY
+                          or self.kept_bytes + self.live_bytes > self.max_bytes):
+            self.prune_due = True
 
     # ------------------------------------------------------------ snapshots
 
@@ -377,9 +459,16 @@ class Rows:
             self._too_large(live)
             return
         ops.add(INSERT_SNAPSHOT, (live.game_id, live.seq, live.accepted, blob), len(blob))
-        if not self.history or live.seq > HISTORY_MAX_MOVES:
+        if (not self.history or live.seq > HISTORY_MAX_MOVES
+                or self.live_bytes > self.max_bytes // 2):
+            # Only what a restore needs is kept: this snapshot, the moves after it.
             ops.add(TRIM_GAME[0], (live.game_id, live.seq))
             ops.add(TRIM_GAME[1], (live.game_id, live.seq))
+            self._count(live, live.row_bytes + len(blob) - live.stored)
+        else:
+            self._count(live, live.logged_since + len(blob))
+        if self.history:  # (a restart counts the game from here: ``restored``)
+            ops.add(GAME_BYTES, (live.stored, live.game_id))
         live.snap_seq, live.snap_bytes, live.logged_since = live.seq, len(blob), 0
         live.tried_at, live.oversize = 0, False
 
@@ -428,6 +517,20 @@ def session_row(session: Any) -> str:
     times), made from ``session`` directly (not from a whole snapshot, which asks the
     game: every new session writes one)."""
     return _json(_session_disk.lasting(session))
+
+
+def pruned(db: sqlite3.Connection, rows: Rows) -> Ops:
+    """The deletes of the history's oldest games beyond its limits (``Rows.prune``),
+    read from ``db`` as committed (the writer's connection, with no commit in flight)."""
+    ops = Ops()
+    cursor = db.execute(f"SELECT id, bytes {KEPT_GAMES} ORDER BY id")
+    try:
+        rows.prune(ops, cursor)
+    except sqlite3.Error as err:  # (a read: nothing is changed; tried again later)
+        log.warning("the history could not be pruned (%s)", err)
+    finally:
+        cursor.close()  # at once: an open read would hold the log back
+    return ops
 
 
 def drop_game(ops: Ops, game_id: int) -> None:

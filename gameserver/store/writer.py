@@ -76,7 +76,7 @@ from ._checkpoint import Checkpointer
 from ._closing import WRITER_WAIT, in_flight_left, leave_to_writer
 from ._file import StoreFile, commit, open_store, writes_at_start
 from ._restore import load_sessions
-from ._rows import KEPT_GAMES, Live, NotSaved, Ops, Rows
+from ._rows import KEPT_GAMES, Live, NotSaved, Ops, Rows, pruned
 from ._writer_thread import WriterThread
 
 log = logging.getLogger("gameserver.store")
@@ -86,6 +86,7 @@ __all__ = ["JOIN_FAILED", "SAVE_FAILED", "Store"]
 RETRY_INTERVAL = 1.0  # seconds between attempts to write rows a failed commit left
 RETRY_MAX_BYTES = 32 * 2**20  # rows kept for a retry; beyond, sessions are rewritten afresh
 DEFAULT_SNAPSHOT_MAX = 2**20
+DEFAULT_HISTORY_MAX_BYTES = 2**30
 LARGE_COMMIT = 64 * 1024  # bytes: a commit this large is written by the writer thread
 # Seconds a commit that no reply waits for may be put off, to group it with the next ones
 # (only changes whose replies went out unsaved by choice: ``"wait_for_save": false``).
@@ -102,17 +103,21 @@ class Store:
         games: the games served (their sessions are restored; others stay in the file).
         history: whether to keep finished games and their moves.
         history_max_games: finished games to keep; the oldest are pruned.
+        history_max_bytes: bytes the history may take (finished games, and the
+            games in play); the oldest finished games are pruned (``Rows.prune``).
         sync: "normal" or "full" (see docs/reliability.md).
         snapshot_max: the largest game snapshot written, in bytes.
     """
 
     def __init__(self, path: str, games: Mapping[str, GameType], history: bool = True,
                  history_max_games: int = 100_000, sync: str = "normal",
-                 snapshot_max: int = DEFAULT_SNAPSHOT_MAX) -> None:
+                 snapshot_max: int = DEFAULT_SNAPSHOT_MAX,
+                 history_max_bytes: int = DEFAULT_HISTORY_MAX_BYTES) -> None:
         self.path = path
         self.sync = "NORMAL" if sync == "normal" else "FULL"
         self.history = history
         self.history_max_games = history_max_games
+        self.history_max_bytes = history_max_bytes
         self.games = dict(games)
         self._snapshot_max = snapshot_max
         self._file: StoreFile | None = None
@@ -148,8 +153,10 @@ class Store:
         self._file = open_store(self.path, self.sync)
         self.path = self._file.path
         next_id = (self._file.db.execute("SELECT MAX(id) FROM games").fetchone()[0] or 0) + 1
-        kept = self._file.db.execute(f"SELECT COUNT(*) {KEPT_GAMES}").fetchone()[0]
-        self.rows = Rows(self.history, self._snapshot_max, next_id, kept)
+        kept, kept_bytes = self._file.db.execute(
+            f"SELECT COUNT(*), TOTAL(bytes) {KEPT_GAMES}").fetchone()
+        self.rows = Rows(self.history, self._snapshot_max, next_id, kept, int(kept_bytes),
+                         self.history_max_games, self.history_max_bytes)
 
     def abandon(self) -> None:
         """The server did not start after ``open()``: close, and delete the files it made."""
@@ -352,11 +359,12 @@ class Store:
         self._take_snapshots(batch)
         rows = self.rows
         assert rows is not None
-        if rows.kept > self.history_max_games:  # (else nothing to prune: no call)
-            rows.prune(batch.ops, self.history_max_games)
         ops = batch.ops
         if self._backlog.items:  # rows of failed commits go first
             ops = self._take_backlog()
+            ops.extend(batch.ops)
+        elif rows.prune_due:  # (else nothing to prune: no call) first: see ``Rows.prune``
+            ops = pruned(self.db, rows)  # (no commit in flight, none waits for a retry)
             ops.extend(batch.ops)
         self.batches += 1
         checkpointer = self._checkpointer
