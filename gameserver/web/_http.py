@@ -407,7 +407,9 @@ class HTTPServer:
                  f"Content-Length: {len(response.body)}",
                  "Cache-Control: no-store",
                  "Connection: keep-alive" if keep_alive else "Connection: close"]
-        lines += [f"{name}: {value}" for name, value in SECURITY_HEADERS + response.headers]
+        own = {name for name, _ in response.headers}  # a response's own replace the defaults
+        lines += [f"{name}: {value}" for name, value in SECURITY_HEADERS if name not in own]
+        lines += [f"{name}: {value}" for name, value in response.headers]
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         writer.write(head if method == "HEAD" else head + response.body)
         if request is not None and log.isEnabledFor(logging.DEBUG):

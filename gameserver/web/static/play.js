@@ -535,7 +535,7 @@
         status.dataset.turn = ctx.myTurn ? "mine" : view.gameover ? "over" : "other";
         document.title = `${ctx.myTurn ? "● Your turn · " : ""}${game} ${current.session} · play`;
         const focused = focusPath(board);
-        board.replaceChildren(GD.render(game, shown, ctx));
+        GD.draw(board, game, shown, ctx);
         board.dataset.version = String((Number(board.dataset.version) || 0) + 1);
         restoreFocus(board, focused);
         const parts = [];
