@@ -139,8 +139,13 @@ def test_invites_of_sessions_ended_or_full_are_forgotten_when_room_is_needed(
     invites.make("TicTacToe", "u", handle, 2, "1.1.1.1")  # the ended session's go
     source.handle(decode(join("TicTacToe", "u", None, "bob")), "5.6.7.8")  # now full
     assert invites.make("TicTacToe", "u", handle, 2, "1.1.1.1")  # the full session's go
-    with pytest.raises(HTTPError):  # the server's cap does not look for full sessions
+    with pytest.raises(HTTPError):  # the server's cap does not look for full sessions ...
         invites.make("TicTacToe", "u", handle, 2, "2.2.2.2")
+    invites.filled("TicTacToe", "u")  # ... the play endpoints say when one fills
+    assert len(invites.make("TicTacToe", "u", handle, 2, "2.2.2.2")) == 2
+    with pytest.raises(HTTPError) as many:  # more than an address may hold, holding none
+        invites.make("TicTacToe", "v", handle, 3, "3.3.3.3")  # (was a KeyError: a 500)
+    assert many.value.status == 429 and "holds 0 open invite links" in str(many.value)
 
 
 # ---------------------------------------------------------------- seats
