@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ..addresses import address_key
 from ._http import EventStream, HTTPError
 from .source import DashboardSource
 
@@ -91,6 +92,7 @@ class Invites:
         """
         if count <= 0:
             return []
+        owner = address_key(owner)  # an IPv6 client: its /64
         if owner and len(self._owned.get(owner, ())) + count > self.per_address:
             self._forget(self._owned.get(owner, set()), full_too=True)
             if len(self._owned.get(owner, ())) + count > self.per_address:

@@ -129,6 +129,17 @@ def test_invites_are_bounded_per_address_and_in_all_and_never_push_out_others(
     assert len(invites.make("TicTacToe", "t", handle, 1, "")) == 1  # the operator's
 
 
+def test_the_invite_links_of_one_ipv6_host_count_together_by_its_64(source: Any) -> None:
+    """Each address of a /64 held links of its own: one IPv6 host used up the server's."""
+    invites = Invites(source, limit=100, per_address=2)
+    handle, _ = started(source, "TicTacToe", "t")
+    invites.make("TicTacToe", "t", handle, 2, "2001:db8::1")
+    with pytest.raises(HTTPError) as over:  # was: 2 more, and 2 for every other address
+        invites.make("TicTacToe", "t", handle, 1, "2001:db8::2")
+    assert over.value.status == 429 and "your address holds 2 open" in str(over.value)
+    assert invites.make("TicTacToe", "t", handle, 1, "2001:db8:0:1::1")  # another /64
+
+
 def test_invites_of_sessions_ended_or_full_are_forgotten_when_room_is_needed(
         source: Any) -> None:
     invites = Invites(source, limit=3, per_address=2)
