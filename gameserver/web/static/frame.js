@@ -6,7 +6,7 @@
  * no storage and no access to the page around it; no network (connect-src
  * 'none'). The page sends it {type: "draw", game, state, ctx} by
  * postMessage; this file rebuilds the ctx renderers know (renderers.js, at
- * the top) and draws. ctx.move(m) and ctx.clickable(el, m) send
+ * the top; seatContext as on the page) and draws. ctx.move(m) and ctx.clickable(el, m) send
  * {type: "move", move} to the page, which sends it as this seat's move only
  * if it is legal now. The frame also reports its height, so the page can size it.
  */
@@ -20,15 +20,6 @@
   const send = (message) => window.parent.postMessage(message, "*");
   const colorClass = (id) => "p" + (((Number(id) % PLAYER_COLORS) + PLAYER_COLORS) % PLAYER_COLORS);
 
-  /** The same JSON for the same move, whatever the order of its keys (as play.js). */
-  function canonical(value) {
-    if (Array.isArray(value)) return "[" + value.map(canonical).join(",") + "]";
-    if (value && typeof value === "object") {
-      return "{" + Object.keys(value).sort().map((k) => JSON.stringify(k) + ":" + canonical(value[k])).join(",") + "}";
-    }
-    return JSON.stringify(value);
-  }
-
   function context(data) {
     const players = Array.isArray(data.players) ? data.players : [];
     const name = (id) => {
@@ -38,26 +29,7 @@
     const ctx = { game: data.game, player: data.player, players, name, h: GD.h, jsonTree: GD.jsonTree, colorClass };
     if (!data.playing) return ctx;
     const legal = Array.isArray(data.legal) ? data.legal : null;
-    const allowed = new Set((legal || []).map(canonical));
-    const myTurn = Boolean(data.myTurn);
-    const isLegal = (m) => myTurn && (legal === null || allowed.has(canonical(m)));
-    const move = (m) => send({ type: "move", move: m });
-    return Object.assign(ctx, {
-      playing: true, myTurn, legal, memory, isLegal, move,
-      /** Make `el` send `m` when clicked (or Enter / Space), if m is a legal move now. */
-      clickable(el, m, options) {
-        if (!isLegal(m)) return el;
-        el.classList.add("clickable");
-        el.dataset.move = canonical(m);
-        if (options && options.focus === false) el.dataset.nofocus = "";
-        else if (!(el instanceof HTMLButtonElement)) { el.tabIndex = 0; el.setAttribute("role", "button"); }
-        el.addEventListener("click", (e) => { e.preventDefault(); move(m); });
-        el.addEventListener("keydown", (e) => {
-          if ((e.key === "Enter" || e.key === " ") && !(el instanceof HTMLButtonElement)) { e.preventDefault(); move(m); }
-        });
-        return el;
-      },
-    });
+    return GD.seatContext(ctx, legal, Boolean(data.myTurn), memory, (m) => send({ type: "move", move: m }));
   }
 
   window.addEventListener("message", (e) => {

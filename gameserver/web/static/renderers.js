@@ -118,6 +118,41 @@
     }
   }
 
+  /** The same JSON for the same move, whatever the order of its keys. */
+  function canonical(value) {
+    if (Array.isArray(value)) return "[" + value.map(canonical).join(",") + "]";
+    if (value && typeof value === "object") {
+      return "{" + Object.keys(value).sort().map((k) => JSON.stringify(k) + ":" + canonical(value[k])).join(",") + "}";
+    }
+    return JSON.stringify(value);
+  }
+
+  /**
+   * A player's seat's ctx: `ctx` with playing, myTurn, legal, memory, isLegal, move and
+   * clickable (see the top). `legal`: the legal moves or null; `move(m)` sends m.
+   * play.js makes it on the page, frame.js in an author's renderer frame.
+   */
+  function seatContext(ctx, legal, myTurn, memory, move) {
+    const allowed = new Set((legal || []).map(canonical));
+    const isLegal = (m) => myTurn && (legal === null || allowed.has(canonical(m)));
+    return Object.assign(ctx, {
+      playing: true, myTurn, legal, memory, isLegal, move,
+      /** Make `el` send `m` when clicked (or Enter / Space), if m is a legal move now. */
+      clickable(el, m, options) {
+        if (!isLegal(m)) return el;
+        el.classList.add("clickable");
+        el.dataset.move = canonical(m);
+        if (options && options.focus === false) el.dataset.nofocus = "";
+        else if (!(el instanceof HTMLButtonElement)) { el.tabIndex = 0; el.setAttribute("role", "button"); }
+        el.addEventListener("click", (e) => { e.preventDefault(); move(m); });
+        el.addEventListener("keydown", (e) => {
+          if ((e.key === "Enter" || e.key === " ") && !(el instanceof HTMLButtonElement)) { e.preventDefault(); move(m); }
+        });
+        return el;
+      },
+    });
+  }
+
   // ------------------------------------------------------------ game authors' renderers, framed
 
   const framed = Object.create(null); // game -> the URL of its renderer's frame document
@@ -621,5 +656,5 @@
     return n >= 1048576 ? `${(n / 1048576).toFixed(1)} MiB` : `${Math.ceil(n / 1024)} KiB`;
   }
 
-  window.GameDashboard = { register, render, draw, sandboxed, hasRenderer, h, jsonTree, errorBox, nameOr, click, bytesText };
+  window.GameDashboard = { register, render, draw, sandboxed, seatContext, hasRenderer, h, jsonTree, errorBox, nameOr, click, bytesText };
 })();
