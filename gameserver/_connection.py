@@ -124,6 +124,7 @@ from ._connstate import (
 )
 from ._held import HeldReplies
 from ._push import Subscriptions
+from .addresses import address_key
 from .framing import TERMINATOR, RequestReader
 from .protocol import ProtocolError, server_error
 from .waits import Outcome, Wait
@@ -137,7 +138,8 @@ class BaseConnection(HeldReplies):
     """One client connection, from connect to close, without its transport."""
 
     __slots__ = ("_host", "_reader", "_state", "_wait", "_keep_alive", "_paused", "_kind",
-                 "_started", "_address", "_subs", "_unsent", "_counted", "_unsent_seen")
+                 "_started", "_address", "_counted_as", "_subs", "_unsent", "_counted",
+                 "_unsent_seen")
 
     def __init__(self, host: ConnectionHost) -> None:
         self._host = host
@@ -149,6 +151,7 @@ class BaseConnection(HeldReplies):
         self._kind = "invalid"  # request type, for metrics
         self._started = 0.0  # when the request was complete
         self._address = ""  # the client's IP address
+        self._counted_as = ""  # ... as the per-address bounds count it (its /64 for IPv6)
         self._subs: Subscriptions | None = None  # made by the first subscribe
         # HeldReplies' (``_held.py``: what each is there), set here: one __init__ call
         self._held = None
@@ -236,17 +239,18 @@ class BaseConnection(HeldReplies):
         and most classic requests are served by that first read).
         """
         self._address = address
-        self._host.registry.add(self, address)
-        self._host.unsent.opened(self, address)
+        self._counted_as = address_key(address)
+        self._host.registry.add(self, self._counted_as)
+        self._host.unsent.opened(self, self._counted_as)
 
     def _refusal(self) -> bytes | None:
         """The reply that refuses this connection if it is beyond the limits, else None."""
-        return self._host.registry.refusal(self._address)
+        return self._host.registry.refusal(self._counted_as)
 
     def _refuse_beyond_limits(self, reply: bytes) -> None:
         """Refuse this connection (``_refusal``): it stops counting towards the limits at
         once (``ConnectionRegistry.set_aside``)."""
-        self._host.registry.set_aside(self, self._address)
+        self._host.registry.set_aside(self, self._counted_as)
         self._refuse(reply)
 
     def _received(self, data: bytes) -> None:
@@ -280,8 +284,8 @@ class BaseConnection(HeldReplies):
         self._drop_wait()
         self._drop_held()
         self._go(GONE)
-        self._host.registry.remove(self, self._address)
-        self._host.unsent.closed(self, self._address)
+        self._host.registry.remove(self, self._counted_as)
+        self._host.unsent.closed(self, self._counted_as)
 
     def _writing_paused(self) -> None:
         """More than ``reply_buffer_max`` of replies are unsent: stop reading and serving."""
@@ -323,7 +327,7 @@ class BaseConnection(HeldReplies):
         held = self._held_bytes
         size = self._unsent + (held if held > host.unsent.held_free else 0)
         before, self._counted = self._counted, size
-        if host.unsent.update(self, self._address, before, size):
+        if host.unsent.update(self, self._counted_as, before, size):
             self._pause(UNSENT_FULL)
         elif self._paused & UNSENT_FULL:  # (not now: this may be the middle of a write)
             host.call_soon(self._unsent_resume)

@@ -18,12 +18,11 @@ the clock the lobby passes in.
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
+from .addresses import address_key
 from .guard import GameCodeError
 from .protocol import framework_error
 from .waits import Wait
@@ -47,32 +46,6 @@ class AdmissionLimits(Protocol):
     def overwrite(self) -> str: ...  # anyone, players or idle
     @property
     def overwrite_idle(self) -> float: ...
-
-
-def address_key(address: str) -> str:
-    """The address as the per-address limits count it.
-
-    An IPv6 host usually has a whole /64 network to itself, and could take a
-    new address for every request: IPv6 addresses count by their /64. An
-    IPv4 address (also written as IPv6, ``::ffff:1.2.3.4``) counts as itself.
-    """
-    if ":" not in address:  # IPv4, or not an IP address: counts as itself, unparsed
-        return address
-    return _ipv6_key(address)
-
-
-@functools.lru_cache(maxsize=4096)
-def _ipv6_key(address: str) -> str:
-    """``address_key`` of an address with a colon (parsing one costs ~10 µs: cached)."""
-    try:
-        parsed = ipaddress.ip_address(address)
-    except ValueError:
-        return address  # not an IP address (a test's name, a Unix socket): as it is
-    if isinstance(parsed, ipaddress.IPv6Address):
-        if parsed.ipv4_mapped is not None:
-            return str(parsed.ipv4_mapped)
-        return str(ipaddress.IPv6Network(f"{parsed}/64", strict=False))
-    return address
 
 
 class RateLimit:

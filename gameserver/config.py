@@ -178,9 +178,9 @@ class Settings:
     web_renderers: str = _setting(
         "bundled", "renderers the dashboard serves: bundled (only the server's own; a game "
         "from --games-dir or --game is shown as a JSON tree); all (also a game's own "
-        "<ClassName>.js next to its file: that script runs as the dashboard itself, on "
-        "every page, the operator's included; turn it on only for games whose code you "
-        "trust, e.g. your own on your own machine)", choices=("bundled", "all"))
+        "<ClassName>.js next to its file, run in a sandboxed frame: it sees the states the "
+        "page shows, may ask for the viewer's legal moves and nothing else; see "
+        "docs/dashboard.md for what it can still do)", choices=("bundled", "all"))
     web_bots: int = _setting(50, "most bots playing in the server at once (0: no bots)")
     web_bots_per_address: int = _setting(
         5, "most bots playing at once for the browsers of one client address")

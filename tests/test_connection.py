@@ -69,14 +69,14 @@ class MemoryConnection(BaseConnection):
     __slots__ = ("unsent", "received", "reading", "half_closed", "closing", "aborted",
                  "deadline")
 
-    def __init__(self, host: Host) -> None:
+    def __init__(self, host: Host, address: str = "192.0.2.1") -> None:
         super().__init__(host)  # type: ignore[arg-type]
         self.unsent = bytearray()  # written, not yet taken by the client
         self.received = bytearray()  # taken by the client
         self.reading = True
         self.half_closed = self.closing = self.aborted = False
         self.deadline: float | None = None
-        self._opened("192.0.2.1")
+        self._opened(address)
         self._set_deadline(host.settings.connection_timeout)
 
     # the client's side
@@ -411,6 +411,31 @@ def test_a_subscriber_paused_for_its_address_that_takes_nothing_is_timed_out() -
         subscriber._timed_out()
         assert subscriber.aborted and subscriber.state is State.CLOSED
         assert host.unsent.unsent == 0 and host.unsent.paused == 0
+
+
+def test_the_replies_unsent_of_one_ipv6_host_count_together_by_its_64() -> None:
+    """Each connection from another address of one /64 had a bound of its own: one host
+    could leave reply_buffer_max_per_address unsent per address it took, unbounded."""
+    limit = 64 * 1024
+    with hosting(reply_buffer_max=limit, reply_buffer_max_per_address=limit) as host:
+        greedy = ReportingConnection(host, "2001:db8::1")
+        greedy.send(DISCOVER * 10)  # ~180 kB it does not take
+        assert host.unsent.of("2001:db8::/64") > limit
+        other = ReportingConnection(host, "2001:db8::2")  # the same host, another address
+        other.send(DISCOVER)
+        assert other._paused & UNSENT_FULL  # was: served on, with a bound of its own
+        elsewhere = ReportingConnection(host, "2001:db8:0:1::1")  # the next /64
+        elsewhere.send(DISCOVER)
+        assert not elsewhere._paused & UNSENT_FULL
+
+
+def test_the_connections_of_one_ipv6_host_count_together_by_its_64() -> None:
+    with hosting() as host:
+        host.registry = ConnectionRegistry(100, 1)
+        assert MemoryConnection(host, "2001:db8::1")._refusal() is None
+        refused = MemoryConnection(host, "2001:db8::2")._refusal()  # was: None, let in
+        assert refused is not None and b"too many connections from your address" in refused
+        assert MemoryConnection(host, "2001:db8:0:1::1")._refusal() is None  # another /64
 
 
 # -------------------------------------------------------- a waiting client that reads nothing

@@ -416,3 +416,20 @@ def test_many_sessions_blocked_at_once(games_server: ServerThread) -> None:
     for call, session in zip(waiting, [s.session for s in seats if s.player_id == 1],
                              strict=True):
         assert ok(call.reply())["log"] == [[0, {"step": session}]]
+
+
+def test_an_ipv6_client_is_counted_by_its_64_on_a_real_socket(
+        make_server: Callable[..., ServerThread]) -> None:
+    """Through real IPv6 loopback: the connection of ::1 counts as ::/64 (what every
+    per-address bound counts by, gameserver/addresses.py); it counted as ::1, so each
+    other address of one host's /64 had limits of its own."""
+    if not socket.has_ipv6:
+        pytest.skip("this Python has no IPv6")
+    server = make_server(host="::1", max_connections_per_address=1)
+    with socket.create_connection(("::1", server.port), timeout=TIMEOUT):
+        until(lambda: server.call(lambda: dict(server.server.connections._per_address))
+              == {"::/64": 1}, "counted by its /64")
+        refused = send_raw(server.port, encode(join_request("Echo", token(), 1)), host="::1")
+        assert b"too many connections from your address" in refused
+    reply = send_raw(server.port, encode(join_request("Echo", token(), 1)), host="::1")
+    assert json.loads(reply)["status"] == "ok"

@@ -31,6 +31,7 @@ import time
 from collections import OrderedDict
 from urllib.parse import urlencode
 
+from ..addresses import address_key
 from ..players import keys_match
 from ._http import HTTPError, Request, Response
 
@@ -50,7 +51,8 @@ def cookie_value(token: str) -> str:
 
 
 class Throttle:
-    """A bucket of failed attempts per address, refilled over time; memory bounded."""
+    """A bucket of failed attempts per address (``address_key``: IPv6 by its /64),
+    refilled over time; memory bounded."""
 
     def __init__(self, burst: int = GUESS_BURST, interval: float = GUESS_INTERVAL,
                  addresses: int = GUESS_ADDRESSES) -> None:
@@ -60,7 +62,7 @@ class Throttle:
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # (left, when)
 
     def _left(self, address: str, now: float) -> float:
-        left, when = self._buckets.get(address, (self.burst, now))
+        left, when = self._buckets.get(address_key(address), (self.burst, now))
         return min(self.burst, left + (now - when) / self.interval)
 
     def wait(self, address: str) -> float:
@@ -71,8 +73,9 @@ class Throttle:
 
     def failed(self, address: str) -> None:
         now = time.monotonic()
-        self._buckets[address] = (self._left(address, now) - 1, now)
-        self._buckets.move_to_end(address)
+        counted_as = address_key(address)  # an IPv6 client: its /64
+        self._buckets[counted_as] = (self._left(address, now) - 1, now)
+        self._buckets.move_to_end(counted_as)
         while len(self._buckets) > self.addresses:
             self._buckets.popitem(last=False)
 

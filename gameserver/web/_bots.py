@@ -34,6 +34,7 @@ import random
 from collections import OrderedDict
 from collections.abc import Collection
 
+from ..addresses import address_key
 from ..policy import choose_move
 from ._carrier import ask, reply_of
 from ._http import HTTPError
@@ -65,7 +66,7 @@ class Bots:
         self.idle_seconds = IDLE
         self._playing: dict[Bot, str] = {}  # bot -> the address it plays for
         self._waiting: OrderedDict[Bot, str] = OrderedDict()  # game over: oldest first
-        self._of_address: dict[str, int] = {}  # bots playing, per address
+        self._of_address: dict[str, int] = {}  # bots playing, per address (address_key)
 
     @property
     def playing(self) -> int:
@@ -84,7 +85,7 @@ class Bots:
         if len(self._playing) + count > self.limit:
             raise HTTPError(503, f"too many bots are playing right now (at most {self.limit}); "
                                  "try again later", (("Retry-After", "30"),))
-        if self._of_address.get(client, 0) + count > self.per_address:
+        if self._of_address.get(address_key(client), 0) + count > self.per_address:
             raise HTTPError(429, f"too many bots are playing for your address (at most "
                                  f"{self.per_address}); finish a game first")
 
@@ -116,16 +117,18 @@ class Bots:
             return
         self._waiting.pop(bot, None)
         self._playing[bot] = client
-        self._of_address[client] = self._of_address.get(client, 0) + 1
+        counted_as = address_key(client)
+        self._of_address[counted_as] = self._of_address.get(counted_as, 0) + 1
 
     def _stops_playing(self, bot: Bot) -> str | None:
         client = self._playing.pop(bot, None)
         if client is not None:
-            left = self._of_address[client] - 1
+            counted_as = address_key(client)
+            left = self._of_address[counted_as] - 1
             if left:
-                self._of_address[client] = left
+                self._of_address[counted_as] = left
             else:
-                del self._of_address[client]
+                del self._of_address[counted_as]
         return client
 
     def _waits(self, bot: Bot) -> None:

@@ -59,7 +59,7 @@ def games_list(source: DashboardSource, renderers: str = BUNDLED) -> list[dict[s
     """Every game offered, with its hidden-information flag and renderer. On the loop.
 
     A game's own renderer (``renderer_file``) is listed only with ``renderers``
-    ``all``: it is the game author's script and runs as the dashboard itself.
+    ``all``: the URL of the sandboxed frame document it draws in (``_routes``).
     The bundled games' renderers are in ``static/renderers.js`` and need no URL.
     """
     classes = source.game_classes()
@@ -68,7 +68,7 @@ def games_list(source: DashboardSource, renderers: str = BUNDLED) -> list[dict[s
         game_class = classes[game["name"]]
         game["hidden_information"] = has_hidden_information(game_class)
         game["legal_moves"] = lists_legal_moves(game_class)
-        game["renderer"] = (f"/renderers/{game['name']}.js" if renderers == ALL
+        game["renderer"] = (f"/renderers/{game['name']}.html" if renderers == ALL
                             and renderer_file(game_class) is not None else None)
     return games
 

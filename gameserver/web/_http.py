@@ -57,6 +57,8 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from ..addresses import address_key
+
 log = logging.getLogger("gameserver.web")
 
 HEAD_MAX = 16 * 1024  # bytes: request line and headers together
@@ -278,13 +280,14 @@ class HTTPServer:
         self._tasks.add(task)
         peer = writer.get_extra_info("peername")
         client = str(peer[0]) if peer else "?"
+        counted_as = address_key(client)  # an IPv6 client: its /64
         try:
             if (self.open >= self.max_connections
-                    or self.per_address.get(client, 0) >= self.max_per_address):
+                    or self.per_address.get(counted_as, 0) >= self.max_per_address):
                 await self._triaged(reader, writer, client)
                 return
             self.open += 1
-            self.per_address[client] = self.per_address.get(client, 0) + 1
+            self.per_address[counted_as] = self.per_address.get(counted_as, 0) + 1
             self._writers.add(writer)
             try:
                 await self._serve(reader, writer, client)
@@ -292,11 +295,11 @@ class HTTPServer:
             finally:
                 self._writers.discard(writer)
                 self.open -= 1
-                left = self.per_address[client] - 1
+                left = self.per_address[counted_as] - 1
                 if left:
-                    self.per_address[client] = left
+                    self.per_address[counted_as] = left
                 else:
-                    del self.per_address[client]
+                    del self.per_address[counted_as]
         except (ConnectionError, asyncio.CancelledError):
             pass
         except Exception:  # a bug of ours: log it, keep serving the others
@@ -407,7 +410,9 @@ class HTTPServer:
                  f"Content-Length: {len(response.body)}",
                  "Cache-Control: no-store",
                  "Connection: keep-alive" if keep_alive else "Connection: close"]
-        lines += [f"{name}: {value}" for name, value in SECURITY_HEADERS + response.headers]
+        own = {name for name, _ in response.headers}  # a response's own replace the defaults
+        lines += [f"{name}: {value}" for name, value in SECURITY_HEADERS if name not in own]
+        lines += [f"{name}: {value}" for name, value in response.headers]
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         writer.write(head if method == "HEAD" else head + response.body)
         if request is not None and log.isEnabledFor(logging.DEBUG):
@@ -478,7 +483,7 @@ class HTTPServer:
             self._busy_logged = now
             log.warning("dashboard: connection limit reached (%d open, %d from %s; at most "
                         "%d, %d per address): answering /healthz and 503 to more",
-                        self.open, self.per_address.get(client, 0), client,
+                        self.open, self.per_address.get(address_key(client), 0), client,
                         self.max_connections, self.max_per_address)
 
 

@@ -268,7 +268,8 @@ class Play:
                 seated = answer["status"] == "ok"
                 if seated and invite is not None:
                     self.invites.spend(invite)
-                if seated:
+                if seated:  # the session is full: its links (if any) seat nobody now
+                    self.invites.filled(game, token)
                     answer["data"]["game"] = game
                     stream.send(event("seated", json.dumps(answer["data"]).encode()))
                 else:

@@ -8,8 +8,9 @@ token when one is set, except those marked *player*, which players reach without
 ``/replay/ID``
 ``/play``, ``/play/G/T``                the play pages (*player*; play.js draws them)
 ``/static/FILE``, ``/favicon.ico``      the shipped HTML, CSS, JavaScript and icon (*player*)
-``/renderers/GAME.js``                  a game author's renderer (``GAME.js`` next to
-                                        the game's ``.py`` file) (*player*; only with
+``/renderers/GAME.html``                a game author's renderer (``GAME.js`` next to
+                                        the game's ``.py`` file) in a sandboxed frame
+                                        document (*player*; only with
                                         ``web_renderers = "all"``, else 404)
 ``/api/games``                          games offered (*player*)
 ``/api/config``                         version, store on/off, the visitor's access (*player*)
@@ -37,6 +38,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -66,11 +69,14 @@ PAGES = ("", "session", "history", "replay", "play",
 PLAYER_PATHS = ("play", "static", "favicon.ico", "renderers")  # first segments players reach
 PLAYER_APIS = ("games", "config", "play")  # ... and these under /api
 RENDERERS_OFF = (
-    "the renderer {game}.js of game {game} is not served: a game's own renderer runs as "
-    "this dashboard on every page (it could read the seat keys of the browser and act as "
-    "the operator), so the server serves only its bundled renderers; start it with "
-    "--web-renderers all (or web_renderers = \"all\" in the config file) for games whose "
-    "code you trust, e.g. your own on your own machine")
+    "the renderer {game}.js of game {game} is not served: this server draws only with its "
+    "bundled renderers; start it with --web-renderers all (or web_renderers = \"all\" in "
+    "the config file) to draw games with the renderers in their folders (each runs in a "
+    "sandboxed frame of its own)")
+FRAME_CSP = (  # a game author's renderer: its frame document may run its scripts, nothing more
+    "sandbox allow-scripts; default-src 'none'; script-src 'nonce-{nonce}'; "
+    "style-src 'unsafe-inline'; img-src data:; font-src data:; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'self'")
 METRICS_MAX_AGE = 2.0  # seconds a rendered /metrics may be reused, at most ...
 METRICS_REUSE = 50  # ... and at most this many times as long as rendering it took
 
@@ -143,8 +149,8 @@ class App:
             return _static(parts[1])
         if head == "favicon.ico" and len(parts) == 1:
             return _static("favicon.svg")
-        if head == "renderers" and len(parts) == 2 and parts[1].endswith(".js"):
-            return self._renderer(parts[1][:-3])
+        if head == "renderers" and len(parts) == 2 and parts[1].endswith(".html"):
+            return self._renderer(parts[1][:-5])
         if head == "metrics" and len(parts) == 1:
             return Response(200, self._metrics_text(),
                             "text/plain; version=0.0.4; charset=utf-8")
@@ -202,7 +208,7 @@ class App:
             raise HTTPError(404, RENDERERS_OFF.format(game=game[:100]))
         if path is None:
             raise HTTPError(404, f"game {game[:100]!r} has no renderer of its own")
-        return _file(path)
+        return _frame(game, path.read_text("utf-8", "replace"))
 
     def _metrics_text(self) -> bytes:
         """``/metrics``, rendered again only when the last rendering is old for its cost.
@@ -243,6 +249,34 @@ def _is_page(parts: list[str]) -> bool:
 def _file(path: Path) -> Response:
     """A game author's file, read fresh each time (they edit it while the server runs)."""
     return Response(200, path.read_bytes(), CONTENT_TYPES[path.suffix])
+
+
+def _frame(game: str, script: str) -> Response:
+    """The frame document a game author's renderer draws in (see static/frame.js).
+
+    Sandboxed by its own header too, so opened by itself (not in the
+    dashboard's iframe) it still runs in an opaque origin. Its scripts are
+    inline with a fresh nonce: the frame loads nothing, and its renderer can
+    add no script. ``</script`` in the author's file (in a string, say) gets
+    a backslash before its slash: the same text to JavaScript.
+    """
+    nonce = secrets.token_urlsafe(16)
+    scripts = [_static("renderers.js").body.decode(), _static("frame.js").body.decode(),
+               re.sub(r"</(script)", r"<\/\1", script, flags=re.IGNORECASE)]
+    if "<!--" in script:  # it would change how the HTML around it is read
+        name, problem = (json.dumps(text).replace("<", "\\u003c") for text in (
+            game, f"the renderer {game}.js contains <!-- (an HTML comment): remove it"))
+        scripts[2] = f"GameDashboard.register({name}, () => GameDashboard.errorBox({problem}));"
+    page = "".join([
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="color-scheme" content="light dark"><style>',
+        _static("style.css").body.decode(), "</style></head>\n"
+        '<body class="renderer-frame-body"><main id="board"></main>\n',
+        *(f'<script nonce="{nonce}">\n{text}\n</script>\n' for text in scripts),
+        "</body></html>\n"])
+    return Response(200, page.encode(), CONTENT_TYPES[".html"], (
+        ("Content-Security-Policy", FRAME_CSP.format(nonce=nonce)),
+        ("X-Frame-Options", "SAMEORIGIN")))
 
 
 _STATIC_CACHE: dict[str, Response] = {}

@@ -6,7 +6,9 @@ open at once, and at most ``INVITES_PER_ADDRESS`` of them made for one
 address (the operator's excepted). A session that would go beyond either is
 refused with a message saying why, instead of pushing out other people's
 links (which once let one visitor use up the 10,000 links and lock everyone
-else out). ``Seats``: one stream per seat, and
+else out). A link stops counting as soon as it cannot be used: spent, or
+its session full (``filled``: the play endpoints call it when a join is
+seated), or ended. ``Seats``: one stream per seat, and
 the last reply each seat was sent, so that its next stream (a reload, a
 reconnect) shows the current state at once. ``_play`` explains why.
 """
@@ -21,11 +23,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ..addresses import address_key
 from ._http import EventStream, HTTPError
 from .source import DashboardSource
 
 INVITES_MAX = 10_000  # open invite links kept at most
 INVITES_PER_ADDRESS = 200  # open invite links made for one address, at most
+# Why a link forgotten was forgotten, for its next use (410, not "not valid" and a throttle):
+SPENT = ("this invite link was used already: each link seats one player, once. Ask for a "
+         "new one")
+ENDED = "the session of this invite link has ended"
+FILLED = ("the session of this invite link has all its players: its game started without "
+          "this seat. Ask for a new one")
 SEATS_MAX = 10_000  # seats whose last reply is remembered, at most ...
 SEATS_BYTES_MAX = 32 * 1024 * 1024  # ... and the bytes of those replies
 REPLACED = b"event: replaced\ndata: {}\n\n"  # to a seat's stream when another takes over
@@ -62,6 +71,9 @@ class Invites:
         self.per_address = per_address
         self._invites: OrderedDict[bytes, Invite] = OrderedDict()
         self._owned: dict[str, set[bytes]] = {}  # address -> the links kept made for it
+        self._of_session: dict[tuple[str, str], set[bytes]] = {}  # (game, token) -> links
+        # Links forgotten, newest last, with why (SPENT, ...): at most ``limit`` of them.
+        self._gone: OrderedDict[bytes, str] = OrderedDict()
 
     @staticmethod
     def _digest(secret: str) -> bytes:
@@ -80,11 +92,12 @@ class Invites:
         """
         if count <= 0:
             return []
+        owner = address_key(owner)  # an IPv6 client: its /64
         if owner and len(self._owned.get(owner, ())) + count > self.per_address:
-            self._forget(self._owned[owner], full_too=True)
+            self._forget(self._owned.get(owner, set()), full_too=True)
             if len(self._owned.get(owner, ())) + count > self.per_address:
                 raise HTTPError(
-                    429, f"your address holds {len(self._owned[owner])} open invite links "
+                    429, f"your address holds {len(self._owned.get(owner, ()))} open invite links "
                          f"(at most {self.per_address}, for the sessions started from it that "
                          "still wait for players): close some of those pages or let their "
                          "players join, then start this one again")
@@ -102,8 +115,17 @@ class Invites:
             self._invites[digest] = Invite(game, token, handle, owner)
             if owner:
                 self._owned.setdefault(owner, set()).add(digest)
+            self._of_session.setdefault((game, token), set()).add(digest)
             made.append(secret)
         return made
+
+    def filled(self, game: str, token: str) -> None:
+        """Session ``game``/``token`` has all its players: none of its links seats anyone
+        any more, so none counts towards the caps. A held one's holder was seated with
+        the others (or is refused: the session is full): "used already"."""
+        for digest in list(self._of_session.get((game, token), ())):
+            invite = self._invites[digest]
+            self._drop(digest, invite, FILLED if invite.state == "open" else SPENT)
 
     def _live(self, invite: Invite) -> bool:
         handle = self._source.session((invite.game, invite.token))
@@ -126,12 +148,18 @@ class Invites:
                     full[key] = bool(self._source.summary(invite.handle)["full"])
                 dead = full[key]
             if dead:
-                del self._invites[digest]
-                if invite.owner:
-                    owned = self._owned[invite.owner]
-                    owned.discard(digest)
-                    if not owned:
-                        del self._owned[invite.owner]
+                self._drop(digest, invite, SPENT if invite.state == "spent"
+                           else FILLED if self._live(invite) else ENDED)
+
+    def _drop(self, digest: bytes, invite: Invite, why: str) -> None:
+        """Forget the link: it counts no more; its next use is told ``why`` (410)."""
+        del self._invites[digest]
+        if invite.owner:
+            _discard(self._owned, invite.owner, digest)
+        _discard(self._of_session, (invite.game, invite.token), digest)
+        self._gone[digest] = why
+        while len(self._gone) > self.limit:
+            self._gone.popitem(last=False)
 
     def take(self, secret: str) -> Invite:
         """Hold the invite ``secret`` for a join; ``release`` or ``spend`` it after.
@@ -140,15 +168,17 @@ class Invites:
             HTTPError: the link is unknown (404), used up or its session
                 over (410), or being used right now (409).
         """
-        invite = self._invites.get(self._digest(secret))
+        digest = self._digest(secret)
+        invite = self._invites.get(digest)
+        if invite is None and digest in self._gone:
+            raise HTTPError(410, self._gone[digest])
         if invite is None:
             raise HTTPError(404, "this invite link is not valid: check that it was copied "
                                  "whole, or ask for a new one")
         if invite.state == "spent":
-            raise HTTPError(410, "this invite link was used already: each link seats one "
-                                 "player, once. Ask for a new one")
+            raise HTTPError(410, SPENT)
         if not self._live(invite):
-            raise HTTPError(410, "the session of this invite link has ended")
+            raise HTTPError(410, ENDED)
         if invite.state == "held":
             raise HTTPError(409, "someone is joining with this invite link right now")
         invite.state = "held"
@@ -162,6 +192,14 @@ class Invites:
     @staticmethod
     def spend(invite: Invite) -> None:
         invite.state = "spent"
+
+
+def _discard(index: dict[Any, set[bytes]], key: Any, digest: bytes) -> None:
+    """Take ``digest`` out of ``index[key]``, and the key out once its set is empty."""
+    links = index[key]
+    links.discard(digest)
+    if not links:
+        del index[key]
 
 
 # ---------------------------------------------------------------- seats

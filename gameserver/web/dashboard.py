@@ -29,7 +29,7 @@ from ..config import LOCAL_HOSTS
 from . import _data
 from ._auth import Gate
 from ._bots import Bots
-from ._data import BUNDLED
+from ._data import ALL, BUNDLED
 from ._history import History
 from ._http import HTTPServer
 from ._lobby import LobbyIndex
@@ -111,6 +111,11 @@ class Dashboard:
     async def start(self) -> None:
         self.port = await self.http.start(self.host, self._settings.port)
         log.info("dashboard on %s", self.url)
+        if self._settings.renderers == ALL:
+            log.info("dashboard: web_renderers = \"all\": the renderers next to the games' "
+                     "files (GAME.js) draw those games, each in a sandboxed frame: it sees "
+                     "the states a page shows and may ask for its seat's legal moves, "
+                     "nothing else of the page, the browser or the server")
 
     def stop(self) -> None:
         """Stop serving: close the port, end every connection and live page."""

@@ -248,9 +248,10 @@ def test_game_errors_show_as_an_error_box_and_custom_renderers_draw(
 
     (coin,) = play.seat(server, "CoinToss", "coin-1", ["ann"])
     page.goto(url(server, "/session/CoinToss/coin-1"))
-    expect(page.locator(".coin")).to_have_text("Not tossed yet")
+    frame = page.frame_locator("#board iframe.renderer-frame")  # CoinToss.js: sandboxed
+    expect(frame.locator(".coin")).to_have_text("Not tossed yet")
     coin.move(call="heads", force="tails")
-    expect(page.locator('.coin[data-coin="tails"]')).to_be_visible()
+    expect(frame.locator('.coin[data-coin="tails"]')).to_be_visible()
 
 
 def test_a_view_too_large_for_a_live_page_is_a_note_with_a_link_and_the_page_stays_live(

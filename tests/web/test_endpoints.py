@@ -137,27 +137,50 @@ def test_a_games_own_renderer_is_refused_by_default_and_bundled_ones_stay(
     included): it could read the seat keys the browser keeps and act with
     the operator's cookie. Now it is served only with web_renderers "all".
     """
-    message = error_of(web, "/renderers/CoinToss.js", 404)
-    assert "--web-renderers all" in message and "seat keys" in message
+    message = error_of(web, "/renderers/CoinToss.html", 404)
+    assert "--web-renderers all" in message and "sandboxed frame" in message
     games = {g["name"]: g for g in play.get_json(web, "/api/games")}
     assert games["CoinToss"]["renderer"] is None  # the page shows the JSON tree
     status, _, body = fetch(web, "/static/renderers.js")  # the bundled games' renderers
     assert status == 200 and b'register("TicTacToe"' in body
     assert games["TicTacToe"]["renderer"] is None  # bundled: in renderers.js, no URL
-    assert "no renderer of its own" in error_of(web, "/renderers/TicTacToe.js", 404)
-    assert "no renderer of its own" in error_of(web, "/renderers/NoSuchGame.js", 404)
+    assert "no renderer of its own" in error_of(web, "/renderers/TicTacToe.html", 404)
+    assert "no renderer of its own" in error_of(web, "/renderers/NoSuchGame.html", 404)
 
 
-def test_with_web_renderers_all_a_games_own_renderer_is_served_from_its_folder() -> None:
-    server = play.web_server(games_dirs=[str(GAMES)], web_renderers="all")
+def test_with_web_renderers_all_a_games_own_renderer_is_served_in_a_sandboxed_document(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The author's script was served as /renderers/GAME.js and run in the dashboard's
+    pages. Now it is only inside /renderers/GAME.html, a document sandboxed by its own
+    header (opened by itself too) whose scripts may load and fetch nothing."""
+    (tmp_path / "coin_toss.py").write_text((GAMES / "coin_toss.py").read_text())
+    script = (GAMES / "CoinToss.js").read_text()
+    (tmp_path / "CoinToss.js").write_text(script + '\n// "</script><script>alert(1)</script>"\n')
+    with caplog.at_level(logging.INFO, "gameserver.web"):
+        server = play.web_server(games_dirs=[str(tmp_path)], web_renderers="all")
+    (said,) = [r.getMessage() for r in caplog.records if "web_renderers" in r.getMessage()]
+    assert "sandboxed frame" in said and "legal moves" in said  # what the setting allows
     try:
-        status, _, body = fetch(server, "/renderers/CoinToss.js")
-        assert status == 200 and b'GameDashboard.register("CoinToss"' in body
+        url = f"http://127.0.0.1:{play.dashboard_port(server)}/renderers/CoinToss.html"
+        with urllib.request.urlopen(url, timeout=play.WAIT) as reply:
+            (policy,) = reply.headers.get_all("Content-Security-Policy")  # one, not two
+            assert reply.headers.get_all("X-Frame-Options") == ["SAMEORIGIN"]
+            body = reply.read().decode()
+        nonce = policy.split("'nonce-", 1)[1].split("'", 1)[0]
+        assert policy.startswith("sandbox allow-scripts; default-src 'none'; ")
+        assert "connect-src" not in policy and "allow-same-origin" not in policy
+        assert body.count(f'<script nonce="{nonce}">') == 3  # renderers.js, frame.js, theirs
+        assert body.count("</script>") == 3  # theirs cannot end its element early
+        assert 'GameDashboard.register("CoinToss"' in body
+        assert fetch(server, "/renderers/CoinToss.js")[0] == 404  # never as a script of ours
+        (tmp_path / "CoinToss.js").write_text(script + "// <!-- <script>\n")  # read fresh
+        body = fetch(server, "/renderers/CoinToss.html")[2].decode()
+        assert "<!--" not in body and "contains \\u003c!-- (an HTML comment)" in body
         games = {g["name"]: g for g in play.get_json(server, "/api/games")}
-        assert games["CoinToss"]["renderer"] == "/renderers/CoinToss.js"
+        assert games["CoinToss"]["renderer"] == "/renderers/CoinToss.html"
         assert games["TicTacToe"]["renderer"] is None
-        assert error_of(server, "/renderers/TicTacToe.js", 404)
-        assert error_of(server, "/renderers/NoSuchGame.js", 404)
+        assert error_of(server, "/renderers/TicTacToe.html", 404)
+        assert error_of(server, "/renderers/NoSuchGame.html", 404)
     finally:
         server.stop()
 

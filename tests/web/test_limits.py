@@ -58,6 +58,33 @@ def request(sock: socket.socket, path: str) -> bytes:
 # ---------------------------------------------------------------- connections
 
 
+def test_an_ipv6_browser_is_counted_by_its_64_on_a_real_socket() -> None:
+    """Through real IPv6 loopback: the dashboard's connections, invite links and bots
+    of ::1 count as ::/64 (gameserver/addresses.py); they counted per address, and one
+    IPv6 host has a /64 of them."""
+    if not socket.has_ipv6:
+        pytest.skip("this Python has no IPv6")
+    server = play.web_server(web_host="::1")
+    try:
+        port = play.dashboard_port(server)
+        body = json.dumps({"game": "Chat", "session": "v6", "players": 3, "bots": 1,
+                           "name": "ann"}).encode()
+        with socket.create_connection(("::1", port), timeout=play.WAIT) as sock:
+            sock.sendall(b"POST /api/play/join HTTP/1.1\r\nHost: [::1]\r\nContent-Type: "
+                         b"application/json\r\nX-Gameserver-Play: 1\r\nContent-Length: "
+                         + str(len(body)).encode() + b"\r\n\r\n" + body)
+            reply = b""
+            while b"event: waiting" not in reply:  # the head, then the first event
+                reply += sock.recv(65536) or b"(closed)"
+                assert not reply.endswith(b"(closed)"), reply
+            web = dashboard(server)
+            assert server.call(lambda: (dict(web.http.per_address), list(web.play.invites._owned),
+                                        dict(web.bots._of_address))) == (
+                {"::/64": 1}, ["::/64"], {"::/64": 1})
+    finally:
+        server.stop()
+
+
 def test_one_address_cannot_starve_the_dashboard_and_healthz_is_always_answered(
         server: ServerThread) -> None:
     """64 idle sockets from one address once got every request a 503, /healthz too."""

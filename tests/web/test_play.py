@@ -129,6 +129,17 @@ def test_invites_are_bounded_per_address_and_in_all_and_never_push_out_others(
     assert len(invites.make("TicTacToe", "t", handle, 1, "")) == 1  # the operator's
 
 
+def test_the_invite_links_of_one_ipv6_host_count_together_by_its_64(source: Any) -> None:
+    """Each address of a /64 held links of its own: one IPv6 host used up the server's."""
+    invites = Invites(source, limit=100, per_address=2)
+    handle, _ = started(source, "TicTacToe", "t")
+    invites.make("TicTacToe", "t", handle, 2, "2001:db8::1")
+    with pytest.raises(HTTPError) as over:  # was: 2 more, and 2 for every other address
+        invites.make("TicTacToe", "t", handle, 1, "2001:db8::2")
+    assert over.value.status == 429 and "your address holds 2 open" in str(over.value)
+    assert invites.make("TicTacToe", "t", handle, 1, "2001:db8:0:1::1")  # another /64
+
+
 def test_invites_of_sessions_ended_or_full_are_forgotten_when_room_is_needed(
         source: Any) -> None:
     invites = Invites(source, limit=3, per_address=2)
@@ -139,8 +150,13 @@ def test_invites_of_sessions_ended_or_full_are_forgotten_when_room_is_needed(
     invites.make("TicTacToe", "u", handle, 2, "1.1.1.1")  # the ended session's go
     source.handle(decode(join("TicTacToe", "u", None, "bob")), "5.6.7.8")  # now full
     assert invites.make("TicTacToe", "u", handle, 2, "1.1.1.1")  # the full session's go
-    with pytest.raises(HTTPError):  # the server's cap does not look for full sessions
+    with pytest.raises(HTTPError):  # the server's cap does not look for full sessions ...
         invites.make("TicTacToe", "u", handle, 2, "2.2.2.2")
+    invites.filled("TicTacToe", "u")  # ... the play endpoints say when one fills
+    assert len(invites.make("TicTacToe", "u", handle, 2, "2.2.2.2")) == 2
+    with pytest.raises(HTTPError) as many:  # more than an address may hold, holding none
+        invites.make("TicTacToe", "v", handle, 3, "3.3.3.3")  # (was a KeyError: a 500)
+    assert many.value.status == 429 and "holds 0 open invite links" in str(many.value)
 
 
 # ---------------------------------------------------------------- seats

@@ -661,9 +661,58 @@ def test_the_renderer_of_first_game_md_moves_by_clicking(browser: Any, tmp_path:
     ann = Player(browser, f"http://127.0.0.1:{play.dashboard_port(server)}")
     try:
         ann.against_the_bot("MyRace")
-        expect(ann.page.locator("#board")).to_contain_text("Counter: 0 of 21")
-        ann.play_alone(lambda page: page.locator("#board button.clickable").last)
+        frame = ann.page.frame_locator("#board iframe.renderer-frame")  # in its sandbox
+        expect(frame.locator("body")).to_contain_text("Counter: 0 of 21")
+        ann.play_alone(lambda page: frame.locator("button.clickable").last)
         expect(ann.status()).to_contain_text("Game over")
+    finally:
+        ann.close()
+        server.stop()
+
+
+FRAME_BLOCKS = ("Content Security Policy", "Blocked a frame", "SecurityError",
+                "sandboxed")  # what Chromium logs when the frame's tries are refused
+
+
+def test_a_renderer_from_a_games_folder_is_sandboxed_and_still_draws_and_moves(
+        browser: Any, tmp_path: Path) -> None:
+    """A renderer in the games folder once ran as the dashboard itself: it read the
+    seats' keys in localStorage and sent moves with them. Now it runs in a sandboxed
+    frame; all it can do is draw and ask the page for a legal move."""
+    template = Path(__file__).resolve().parents[2] / "gameserver" / "games" / "template.py"
+    (tmp_path / "hostile.py").write_text(
+        template.read_text().replace("class NumberRace(", "class Hostile("))
+    (tmp_path / "Hostile.js").write_text((GAMES / "Hostile.js").read_text())
+    server = play.web_server(games_dirs=[str(tmp_path)], web_renderers="all")
+    assert server.server is not None
+    server.server.dashboard.bots.pause = 0.0
+    ann = Player(browser, f"http://127.0.0.1:{play.dashboard_port(server)}")
+    try:
+        ann.against_the_bot("Hostile")
+        frame = ann.page.frame_locator("#board iframe.renderer-frame")
+        report = frame.locator("#report")
+        expect(report).not_to_contain_text("pending")
+        tries = json.loads(report.text_content() or "")
+        assert tries == dict.fromkeys(
+            ("parent_dom", "parent_write", "top_location", "cookie", "local_storage",
+             "session_storage", "api_config", "api_move", "api_restart"), "blocked")
+        assert "pwned" not in ann.page.title()
+        seats = json.loads(ann.page.evaluate("localStorage.getItem('gameserver.seats')"))
+        assert len(seats) == 1  # the page's own storage is there, only the frame cannot read it
+        # It still plays: a legal move it asks for is sent; the illegal one was not.
+        if ann.wait_turn() == "mine":
+            before = frame.locator("#counter").text_content()
+            ann.act(frame.locator("#add-1.clickable"))
+            expect(frame.locator("#counter")).not_to_have_text(before or "")
+        expect(ann.page.locator("#play-message")).not_to_contain_text("Not allowed")
+        ann.play_alone(lambda page: page.frame_locator("#board iframe").locator("#add-1"))
+        expect(ann.status()).to_contain_text("Game over")
+        # Opened by itself, the frame document is still sandboxed: no storage of the dashboard.
+        ann.goto("/renderers/Hostile.html")
+        assert ann.page.evaluate(
+            "() => { try { return localStorage.length; } catch (err) { return err.name; } }"
+        ) == "SecurityError"
+        ann.errors = [e for e in ann.errors if not any(b in e for b in FRAME_BLOCKS)]
     finally:
         ann.close()
         server.stop()

@@ -315,6 +315,31 @@ def test_one_address_cannot_use_up_the_invite_links_of_an_open_server() -> None:
         open_server.stop()
 
 
+def test_the_links_of_a_session_that_filled_stop_counting_at_once() -> None:
+    """A session filled by a Python client kept its unused link counted towards the
+    server's cap for as long as it ran: with the cap reached, nobody could start a
+    session with a friend ("this server holds 1 open invite links") until it ended."""
+    server = started()
+    try:
+        port = port_of(server)
+        server.server.dashboard.play.invites.limit = 1  # type: ignore[union-attr]
+        ann = WebSeat(port, "TicTacToe")
+        ann.start_join(session="filled-1", players=2, name="ann")
+        (link,) = ann.first_waiting()["invites"]
+        client = GameServerAPI("127.0.0.1", server.port, "TicTacToe", session="filled-1",
+                               name="py")
+        client.join()  # the seat the link was for
+        ann.finish_join()
+        bob = WebSeat(port, "TicTacToe")
+        bob.start_join(session="filled-2", players=2, name="bob")
+        assert len(bob.first_waiting()["invites"]) == 1  # was: refused, the server "full"
+        status, data = post(port, "/api/play/join", {"invite": invite_secret(link)})
+        assert status == 410 and "has all its players" in data["error"]  # not "not valid"
+        client.close()
+    finally:
+        server.stop()
+
+
 def test_the_open_sessions_are_those_waiting_for_players(server: ServerThread) -> None:
     creator = WebSeat(port_of(server), "ConnectFour")
     creator.start_join(session="web-open", players=2, name="ann")

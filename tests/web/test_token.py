@@ -79,6 +79,15 @@ def test_failed_attempts_empty_a_bucket_that_refills() -> None:
     assert throttle.wait("10.0.0.1") == 0
 
 
+def test_failed_attempts_of_one_ipv6_host_share_the_bucket_of_its_64() -> None:
+    """Each address of a /64 had a full bucket: one IPv6 host guessed without a bound."""
+    throttle = _auth.Throttle(burst=3, interval=60.0)
+    for n in range(3):
+        throttle.failed(f"2001:db8::{n + 1}")
+    assert 0 < throttle.wait("2001:db8::ffff") <= 60.0  # was 0: a fresh bucket
+    assert throttle.wait("2001:db8:0:1::1") == 0  # another /64
+
+
 # ---------------------------------------------------------------- across the wire
 
 

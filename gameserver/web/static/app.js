@@ -181,13 +181,7 @@
   async function loadGames() {
     let games = [];
     try { games = await api("/api/games"); } catch (err) { return []; }
-    await Promise.all(games.filter((g) => g.renderer).map((g) => new Promise((resolve) => {
-      const script = document.createElement("script");
-      script.src = g.renderer;
-      script.onload = resolve;
-      script.onerror = () => { console.error(`renderer of ${g.name} failed to load`); resolve(); };
-      document.head.append(script);
-    })));
+    for (const g of games) if (g.renderer) GD.sandboxed(g.name, g.renderer); // in a frame, never in this page
     return games;
   }
 
@@ -436,7 +430,7 @@
           raw.replaceChildren();
         } else {
           delete board.dataset.hidden;
-          board.replaceChildren(GD.render(game, view, ctx));
+          GD.draw(board, game, view, ctx);
           raw.replaceChildren(GD.jsonTree(view));
         }
         board.dataset.version = String((Number(board.dataset.version) || 0) + 1);
@@ -558,7 +552,7 @@
       step = Math.min(Math.max(n, 0), frames.length - 1);
       slider.value = String(step);
       const state = frames[step];
-      board.replaceChildren(state ? GD.render(data.game, state, ctx) : notice("info", "No state recorded for this step."));
+      if (state) GD.draw(board, data.game, state, ctx); else board.replaceChildren(notice("info", "No state recorded for this step."));
       board.dataset.step = String(step);
       status.replaceChildren(statusLine(state, ctx));
       const s = step > 0 ? data.steps[step - 1] : null;

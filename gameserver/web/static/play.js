@@ -106,15 +106,6 @@
 
   const messageText = (m) => (typeof m === "string" ? m.replace(/^(game|framework|server): /, "") : JSON.stringify(m));
 
-  /** The same JSON for the same move, whatever the order of its keys. */
-  function canonical(value) {
-    if (Array.isArray(value)) return "[" + value.map(canonical).join(",") + "]";
-    if (value && typeof value === "object") {
-      return "{" + Object.keys(value).sort().map((k) => JSON.stringify(k) + ":" + canonical(value[k])).join(",") + "}";
-    }
-    return JSON.stringify(value);
-  }
-
   function describeMove(move) {
     return Object.entries(move).map(([k, v]) => `${k} ${typeof v === "string" ? v : JSON.stringify(v)}`).join(", ") || "(empty move)";
   }
@@ -488,26 +479,9 @@
 
       function context(view) {
         const legal = Array.isArray(view.legal_moves) ? view.legal_moves : null;
-        const allowed = new Set((legal || []).map(canonical));
         const myTurn = !view.gameover && Array.isArray(view.current) && view.current.includes(me);
-        const isLegal = (m) => myTurn && (legal === null || allowed.has(canonical(m)));
-        return {
-          game, player: me, players, name: nameOf, h, jsonTree: GD.jsonTree, colorClass,
-          playing: true, myTurn, legal, memory, isLegal, move,
-          /** Make `el` send `m` when clicked (or Enter / Space), if m is a legal move now. */
-          clickable(el, m, options) {
-            if (!isLegal(m)) return el;
-            el.classList.add("clickable");
-            el.dataset.move = canonical(m);
-            if (options && options.focus === false) el.dataset.nofocus = "";
-            else if (!(el instanceof HTMLButtonElement)) { el.tabIndex = 0; el.setAttribute("role", "button"); }
-            el.addEventListener("click", (e) => { e.preventDefault(); move(m); });
-            el.addEventListener("keydown", (e) => {
-              if ((e.key === "Enter" || e.key === " ") && !(el instanceof HTMLButtonElement)) { e.preventDefault(); move(m); }
-            });
-            return el;
-          },
-        };
+        return GD.seatContext({ game, player: me, players, name: nameOf, h, jsonTree: GD.jsonTree, colorClass },
+          legal, myTurn, memory, move);
       }
 
       function statusLine(view) {
@@ -535,7 +509,7 @@
         status.dataset.turn = ctx.myTurn ? "mine" : view.gameover ? "over" : "other";
         document.title = `${ctx.myTurn ? "● Your turn · " : ""}${game} ${current.session} · play`;
         const focused = focusPath(board);
-        board.replaceChildren(GD.render(game, shown, ctx));
+        GD.draw(board, game, shown, ctx);
         board.dataset.version = String((Number(board.dataset.version) || 0) + 1);
         restoreFocus(board, focused);
         const parts = [];

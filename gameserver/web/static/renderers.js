@@ -30,6 +30,13 @@
  * A game author ships one as MyGame.js next to the game's .py file; see
  * docs/dashboard.md. Game data is untrusted: build elements with ctx.h (or
  * textContent), never with innerHTML.
+ *
+ * The renderers below are the server's own and draw in the page. A game
+ * author's renderer (MyGame.js, served with web_renderers = "all") never runs
+ * in the page: GameDashboard.draw puts it in a sandboxed frame (frame.js: an
+ * opaque origin, no network, no storage, no access to this page), sends it
+ * each state by postMessage and takes back only moves, which go through the
+ * page's ctx.move when ctx.isLegal says so, nothing else.
  */
 "use strict";
 
@@ -110,6 +117,107 @@
       return h("div", {}, errorBox(`the ${game} renderer failed: ${err.message}`), jsonTree(state));
     }
   }
+
+  /** The same JSON for the same move, whatever the order of its keys. */
+  function canonical(value) {
+    if (Array.isArray(value)) return "[" + value.map(canonical).join(",") + "]";
+    if (value && typeof value === "object") {
+      return "{" + Object.keys(value).sort().map((k) => JSON.stringify(k) + ":" + canonical(value[k])).join(",") + "}";
+    }
+    return JSON.stringify(value);
+  }
+
+  /**
+   * A player's seat's ctx: `ctx` with playing, myTurn, legal, memory, isLegal, move and
+   * clickable (see the top). `legal`: the legal moves or null; `move(m)` sends m.
+   * play.js makes it on the page, frame.js in an author's renderer frame.
+   */
+  function seatContext(ctx, legal, myTurn, memory, move) {
+    const allowed = new Set((legal || []).map(canonical));
+    const isLegal = (m) => myTurn && (legal === null || allowed.has(canonical(m)));
+    return Object.assign(ctx, {
+      playing: true, myTurn, legal, memory, isLegal, move,
+      /** Make `el` send `m` when clicked (or Enter / Space), if m is a legal move now. */
+      clickable(el, m, options) {
+        if (!isLegal(m)) return el;
+        el.classList.add("clickable");
+        el.dataset.move = canonical(m);
+        if (options && options.focus === false) el.dataset.nofocus = "";
+        else if (!(el instanceof HTMLButtonElement)) { el.tabIndex = 0; el.setAttribute("role", "button"); }
+        el.addEventListener("click", (e) => { e.preventDefault(); move(m); });
+        el.addEventListener("keydown", (e) => {
+          if ((e.key === "Enter" || e.key === " ") && !(el instanceof HTMLButtonElement)) { e.preventDefault(); move(m); }
+        });
+        return el;
+      },
+    });
+  }
+
+  // ------------------------------------------------------------ game authors' renderers, framed
+
+  const framed = Object.create(null); // game -> the URL of its renderer's frame document
+  const frames = new Set(); // the frames drawn, to know whose messages come in
+  const FRAME_HEIGHT = [40, 4000]; // px: a frame's height, at least and at most
+  const MOVE_BYTES_MAX = 60000; // a move from a frame, as JSON, at most
+
+  /** Draw `game` with the author's renderer in the frame document at `url`. */
+  function sandboxed(game, url) {
+    framed[game] = url;
+  }
+
+  /** Draw `state` into `board`: replaces its content, or redraws the game's frame in it. */
+  function draw(board, game, state, ctx) {
+    const errorOnly = state && typeof state === "object" && typeof state.error === "string" && Object.keys(state).length === 1;
+    if (!(game in framed) || errorOnly) {
+      board.replaceChildren(render(game, state, ctx));
+      return;
+    }
+    let frame = board.childElementCount === 1 ? board.firstElementChild : null;
+    if (!frames.has(frame) || frame.dataset.game !== game) {
+      for (const f of frames) if (!f.isConnected) frames.delete(f);
+      frame = h("iframe", {
+        class: "renderer-frame", src: framed[game], sandbox: "allow-scripts", referrerpolicy: "no-referrer",
+        title: `${game}: the game's own renderer`, "data-game": game,
+      });
+      frame.ready = false;
+      frames.add(frame);
+      board.replaceChildren(frame); // re-inserting a frame would load it again: kept while it shows this game
+    }
+    frame.drawing = { game, state, ctx };
+    if (frame.ready) post(frame);
+  }
+
+  /** Send the frame what its renderer may know: the state and the ctx's data (no functions). */
+  function post(frame) {
+    const { game, state, ctx } = frame.drawing;
+    const playing = typeof ctx.move === "function";
+    frame.contentWindow.postMessage({
+      type: "draw", game, state,
+      ctx: { game, player: ctx.player, players: ctx.players || [], playing, myTurn: playing && Boolean(ctx.myTurn), legal: playing ? (ctx.legal ?? null) : null },
+    }, "*");
+  }
+
+  /** A plain JSON object of bounded size (what a move is). */
+  function isMove(value) {
+    if (!value || typeof value !== "object" || Array.isArray(value) || Object.getPrototypeOf(value) !== Object.prototype) return false;
+    try { return JSON.stringify(value).length <= MOVE_BYTES_MAX; } catch (err) { return false; }
+  }
+
+  window.addEventListener("message", (e) => {
+    let frame = null;
+    for (const f of frames) if (f.contentWindow === e.source) frame = f;
+    const data = e.data;
+    if (!frame || e.origin !== "null" || !data || typeof data !== "object") return; // a sandboxed frame's origin is "null"
+    if (data.type === "ready") {
+      frame.ready = true;
+      if (frame.drawing) post(frame);
+    } else if (data.type === "height" && Number.isFinite(data.height)) {
+      frame.style.height = `${Math.min(Math.max(Math.ceil(data.height), FRAME_HEIGHT[0]), FRAME_HEIGHT[1])}px`;
+    } else if (data.type === "move" && frame.drawing) {
+      const ctx = frame.drawing.ctx; // the page's: only a seat's ctx has move and isLegal
+      if (typeof ctx.move === "function" && typeof ctx.isLegal === "function" && isMove(data.move) && ctx.isLegal(data.move)) ctx.move(data.move);
+    }
+  });
 
   // ------------------------------------------------------------ helpers for renderers
 
@@ -548,5 +656,5 @@
     return n >= 1048576 ? `${(n / 1048576).toFixed(1)} MiB` : `${Math.ceil(n / 1024)} KiB`;
   }
 
-  window.GameDashboard = { register, render, hasRenderer, h, jsonTree, errorBox, nameOr, click, bytesText };
+  window.GameDashboard = { register, render, draw, sandboxed, seatContext, hasRenderer, h, jsonTree, errorBox, nameOr, click, bytesText };
 })();
