@@ -425,6 +425,8 @@ def _envelope(cls: type, values: Sequence[Any], data: dict[str, Any]) -> Envelop
         if data.get("wait_for_save") is False:
             request.wait_for_save = False
     elif cls is State or cls is StateWithMoves:
+        if data.get("timer") is True:  # extensions: true (false) or left out
+            request.timer = True
         if data.get("wait_for_save") is False:
             request.wait_for_save = False
     elif cls is Subscribe:
@@ -441,8 +443,6 @@ def _envelope(cls: type, values: Sequence[Any], data: dict[str, Any]) -> Envelop
         for key in _TIMER_KEYS:
             if key in data:
                 setattr(request, key, _seconds(data[key], key))
-    elif data.get("timer") is True and isinstance(request, State):
-        request.timer = True
     return Envelope(request, data.get("keep_alive") is True)
 
 

@@ -64,6 +64,23 @@ def test_only_false_lets_a_reply_go_out_before_its_save(request_data: dict) -> N
     assert decode_request(encode(request)).request.wait_for_save is False
 
 
+@pytest.mark.parametrize("legal_moves", [False, True])
+@pytest.mark.parametrize("wait_for_save", [None, False])
+def test_a_state_keeps_its_timer_with_or_without_waiting_for_the_save(
+        legal_moves: bool, wait_for_save: bool | None) -> None:
+    """``"timer": true`` on a state (an extension) is read whether or not the request also
+    says ``"wait_for_save"`` (it was dropped for every state once that key was decoded)."""
+    data: dict = {"type": "state", "game": "G", "session": "s", "player_id": 1, "key": "k",
+                  "observer": False, "timer": True, "legal_moves": legal_moves}
+    if wait_for_save is not None:
+        data["wait_for_save"] = wait_for_save
+    request = decode_request(encode(data)).request
+    assert request.timer is True
+    assert request.wait_for_save is (wait_for_save is None)
+    del data["timer"]
+    assert decode_request(encode(data)).request.timer is False
+
+
 def test_extra_keys_are_ignored_and_keep_alive_is_opt_in() -> None:
     base = {"type": "observe", "game": "G", "session": "s", "name": "n", "extra": [1]}
     assert decode_request(encode(base)).keep_alive is False
