@@ -41,6 +41,19 @@ for a retry grow beyond ``RETRY_MAX_BYTES``, they are dropped and each
 session they touched is written afresh (its row, and its game pickled as a
 new game row) at the next commit; the history of those games misses moves.
 
+A batch whose replies went out before their save by the client's choice
+(``"wait_for_save": false``, ``Ticket.unwaited``) and that no reply waits for
+is *put off* (``Batch.may_wait``): its commit waits up to ``PUT_OFF``
+seconds for the changes of the next passes, so that a learning loop's steps
+share one; a reply that starts waiting for it (``Ticket.wait`` ->
+``_hurry``), ``LARGE_COMMIT`` bytes, and ``close`` commit it sooner.
+
+Why this module is longer than our ~450 lines: a batch's life (open, put
+off, flushed, in flight, released, failed and retried, closed) is one state
+machine over the same few fields (``_batch``, ``_in_flight``, ``_backlog``,
+``_retry_tickets``, ``_put_off``); split apart, each half would have to read
+and set the other's.
+
 Two jobs live apart: the writer thread (``_writer_thread``: it owns the
 connection while a batch is in flight) and what ``close`` does with what is
 left (``_closing``: the commit the stopping loop did not release, a writer
