@@ -299,14 +299,14 @@ class Session:
                     player_id, key, move, with_state, legal_moves, state_of, wait_for_save))
         game = self.game
         if game.game_over():
-            raise framework_error("game has ended")
+            return self._refused("game has ended")
         check_key(self.players, player_id, key, observer=False)
         shown = player_id  # whose state a move with state shows
         if state_of is not None:
             shown = state_of[0]
             check_key(self.players, shown, state_of[1], observer=False)
         if player_id not in game.current():
-            raise framework_error("not your turn")
+            return self._refused("not your turn")
         if with_state and self.game_type.remote:  # the worker sends that view with the move
             game.want(shown, legal_moves)  # type: ignore[attr-defined] # (a RemoteGame)
         # Accepted, rejected or failed, the game may have recorded something.
@@ -324,6 +324,16 @@ class Session:
         self._moved(player_id, move, rejection, wake=False)
         return self._move_reply(rejection, (shown, legal_moves) if with_state else None,
                                 wait_for_save)
+
+    def _refused(self, message: str) -> Outcome:
+        """A move refused for what the game is now (it has ended, it is not the mover's
+        turn): the refusal shows the changes that made it so, which may not be saved yet
+        (another client's move that did not wait for its save), so it waits for them
+        (``_saved``); with nothing unsaved it is raised, as every other refusal."""
+        batch = self._unsaved
+        if batch is None or (batch.done and not batch.error):  # nothing unsaved: at once
+            raise framework_error(message)
+        return self._saved(framework_error(message).reply())
 
     def _move_reply(self, rejection: Any, shown: tuple[int, bool] | None,
                     wait: bool = True) -> Outcome:

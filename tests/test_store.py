@@ -893,6 +893,32 @@ def test_another_player_never_sees_a_move_that_did_not_wait(tmp_path: Path) -> N
         assert second.state()["data"]["board"][4] == mover  # saved now, and shown
 
 
+def test_a_refused_move_waits_for_the_save_of_the_move_that_ended_the_game(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The winner's last move did not wait for its save (its commit is put off, here for
+    ever): the loser's next move is refused with "game has ended", and that refusal shows
+    the unsaved move, so it waits for the commit (and hurries it). It went out at once,
+    with the winning move not in the file: a crash then would have brought the game back
+    unfinished after the loser was told it had ended."""
+    monkeypatch.setattr(writer, "PUT_OFF", 3600.0)
+    db = str(tmp_path / "store.sqlite3")
+    with ServerThread(store=True, store_path=db) as server:
+        seats = seat_two(server.port, "TicTacToe", "ended")
+        [first] = seats[0].state()["data"]["current"]
+        winner, loser = seats[first], seats[1 - first]
+        for position in (0, 3, 1, 4):
+            mover = winner if position < 3 else loser
+            assert mover.move(position=position)["status"] == "ok"
+        last = request(server.port, {
+            "type": "move", "game": "TicTacToe", "session": "ended",
+            "player_id": winner.player_id, "key": winner.key, "move": {"position": 2},
+            "wait_for_save": False})
+        assert last == {"status": "ok", "data": None}
+        refused = loser.move(position=5)
+        assert refused["status"] == "error" and "game has ended" in refused["message"]
+        assert saved_moves(Path(db)) == 5  # the refusal went out after the winning move's save
+
+
 def test_a_new_sessions_first_game_info_is_what_the_general_encoding_gives() -> None:
     """``Rows.game_info`` answers a new session's first game with a constant; it must be
     the text the general encoding makes (which a ``final_text`` already set forces)."""
