@@ -108,6 +108,7 @@ class SaveBatch(typing.Protocol):
     waiters: list[Wait]
     again: SaveBatch | None  # failed: the batch that writes its changes again (None: never)
     unwaited: bool  # a reply showing its changes went out before it was saved
+    crowded: bool  # so many changes wait for this save that every reply waits for it
 
     def wait(self, waiter: Wait) -> None:
         """Wake ``waiter`` when the batch is saved (and have it saved soon)."""
@@ -889,7 +890,8 @@ class Session:
         reply waits for it). Only that reply goes early: every other one that
         shows the change still waits for it (and hurries the commit), and a
         failed save is not reported to this requester (the change is written
-        again with the next commit, docs/reliability.md).
+        again with the next commit, docs/reliability.md). A crowded batch
+        (``SaveBatch.crowded``: a slow commit let it grow) makes it wait too.
         """
         if self._change is not None and self.game.pending is not None:
             # The first game is being built (see the top): no reply before it is.
@@ -908,7 +910,7 @@ class Session:
             if view is not None:
                 self._seen[_view_index(view)] = self.version
             return reply
-        if not wait:
+        if not wait and not batch.crowded:
             batch.unwaited = True
             if view is not None:
                 self._seen[_view_index(view)] = self.version

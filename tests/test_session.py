@@ -510,6 +510,7 @@ class Batch:
         self.waiters: list[Wait] = []
         self.again: Batch | None = None
         self.unwaited = False
+        self.crowded = False
 
     def wait(self, waiter: Wait) -> None:
         self.waiters.append(waiter)

@@ -826,6 +826,50 @@ def test_a_put_off_commit_is_bounded_in_size_and_written_at_close(
     assert saved_moves(path) == moves
 
 
+def test_replies_that_do_not_wait_wait_once_a_slow_commit_lets_the_open_batch_grow(
+        tmp_path: Path) -> None:
+    """While the writer thread's commit stalls (a slow disk), the changes made meanwhile
+    gather in the open batch. A client whose replies do not wait would add to it without
+    end; past ``UNWAITED_MAX`` bytes its replies wait too, so that they are held (and
+    held replies are bounded per connection)."""
+    async def play() -> None:
+        store, guard = open_store(tmp_path / "slow.db", sync="full")
+        [session] = echo_sessions(store, 1)
+        key = session.players[0].key
+        await woken(session.join_reply(session.players[0], 1000))
+        gate, stalled = threading.Event(), threading.Event()
+
+        def slow_disk() -> int:  # SQLite's progress callback: the writer thread waits
+            if threading.current_thread().name == "gameserver-store":
+                stalled.set()
+                gate.wait(30)
+            return 0
+
+        store.db.set_progress_handler(slow_disk, 1)  # (no commit in flight: the loop's)
+        try:
+            session.move(0, key, {"msg": "first"}, wait_for_save=False)
+            await next_pass()  # its commit goes to the writer thread, and stalls there
+            loop = asyncio.get_running_loop()
+            assert await loop.run_in_executor(None, stalled.wait, 10)
+            size = 100_000
+            answered, outcome = 0, None
+            for _ in range(3 * writer.UNWAITED_MAX // size):
+                outcome = session.move(0, key, {"msg": "x" * size}, wait_for_save=False)
+                if isinstance(outcome, Wait):
+                    break
+                answered += 1
+            assert isinstance(outcome, Wait)  # it waits: the batch is crowded
+            assert answered <= writer.UNWAITED_MAX // size + 1
+        finally:
+            gate.set()
+        await woken(outcome)
+        assert isinstance(outcome, Wait) and outcome.resume() == protocol.ok(None)
+        store.close()
+        guard.close()
+
+    asyncio.run(play())
+
+
 def test_a_change_nobody_chose_not_to_wait_for_is_not_put_off(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Only changes whose replies went out unsaved by choice are put off: a change no

@@ -25,7 +25,7 @@ class Ticket:
     (Not a dataclass: one is made for every change, and a default factory costs.)
     """
 
-    __slots__ = ("done", "error", "waiters", "again", "unwaited", "hurry")
+    __slots__ = ("done", "error", "waiters", "again", "unwaited", "hurry", "crowded")
 
     def __init__(self) -> None:
         self.done = False
@@ -42,6 +42,9 @@ class Ticket:
         self.unwaited = False
         # Set while its batch is put off: a reply that waits asks for the commit now.
         self.hurry: Callable[[], None] | None = None
+        # Its batch has grown past ``UNWAITED_MAX`` (a commit before it is slow): every
+        # reply waits for it, those that asked not to included (``Session._saved``).
+        self.crowded = False
 
     def wait(self, waiter: Wait) -> None:
         """Wake ``waiter`` when the commit ends (``answer``); a put-off batch is hurried."""

@@ -91,6 +91,11 @@ LARGE_COMMIT = 64 * 1024  # bytes: a commit this large is written by the writer 
 # Seconds a commit that no reply waits for may be put off, to group it with the next ones
 # (only changes whose replies went out unsaved by choice: ``"wait_for_save": false``).
 PUT_OFF = 0.01
+# Bytes of changes in the open batch beyond which even replies that asked not to wait for
+# their save wait (``Ticket.crowded``): while a commit is slow (the writer thread's, a
+# disk that stalls) the open batch grows, and a client whose replies do not wait would
+# add to it without end; waiting, its replies are held, and held replies are bounded.
+UNWAITED_MAX = 2**20
 
 
 class Store:
@@ -291,8 +296,11 @@ class Store:
             ticket = batch.tickets[key] = Ticket()
             if batch.put_off:
                 ticket.hurry = self._hurry
-        if batch.put_off and batch.ops.size >= LARGE_COMMIT:
-            self._hurry()
+        if batch.ops.size >= LARGE_COMMIT:
+            if batch.put_off:
+                self._hurry()
+            if batch.ops.size >= UNWAITED_MAX:
+                ticket.crowded = True
         return ticket
 
     def game_id(self, session: Any) -> int:
