@@ -227,7 +227,10 @@ def test_the_bytes_of_a_connection_leave_the_count_however_it_ends(
             return
         until(lambda: server.call(lambda: (account.unsent, account.paused)) == (0, 0),
               f"nothing counted after the {end}")
-        assert not slow_connections(server)
+        # Each ends at its own deadline: one that its address's bound paused with nothing
+        # unsent of its own may still be open when the count is down to nothing (seen
+        # once on uvloop, in CI).
+        until(lambda: not slow_connections(server), f"the slow readers ended by the {end}")
 
 
 # ---------------------------------------------------------------- a waiting request
