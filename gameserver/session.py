@@ -907,17 +907,15 @@ class Session:
                 if owed is not None:
                     self._owe_again(owed)
                 return protocol.error(batch.error)
-            if view is not None:
-                self._seen[_view_index(view)] = self.version
-            return reply
-        if not wait and not batch.crowded:
+        elif wait or batch.crowded:
+            saved_reply = _SavedReply(self, reply, batch, view, owed)
+            batch.wait(saved_reply)
+            return saved_reply
+        else:  # at once, unsaved, by the client's choice
             batch.unwaited = True
-            if view is not None:
-                self._seen[_view_index(view)] = self.version
-            return reply
-        saved_reply = _SavedReply(self, reply, batch, view, owed)
-        batch.wait(saved_reply)
-        return saved_reply
+        if view is not None:
+            self._seen[_view_index(view)] = self.version
+        return reply
 
     def _owe_again(self, view: View) -> None:
         """The reply that handed ``view`` the last game's end failed (its save did):

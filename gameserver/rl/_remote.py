@@ -384,7 +384,7 @@ class RemoteTable:
         session: the session's name; a fresh unique one by default.
         controlled: the seats this table moves (default: all). Other seats are
             played by other clients that join the same named session.
-        wait_for_save: False sends moves and restarts with ``"wait_for_save":
+        wait_for_save: False sends moves, restarts and states with ``"wait_for_save":
             false`` (their replies do not wait for the server's disk; see
             docs/protocol.md). An older server ignores the key and waits.
     """
@@ -393,8 +393,9 @@ class RemoteTable:
                  session: str | None = None, controlled: list[int] | None = None,
                  wait_for_save: bool = False) -> None:
         self.link = link
-        # Keys every move and restart carries (none: the server waits for the save).
-        self._changing: dict[str, Any] = {} if wait_for_save else {"wait_for_save": False}
+        # Keys every move, restart and state request carries (none: the server waits
+        # for the save).
+        self._save_keys: dict[str, Any] = {} if wait_for_save else {"wait_for_save": False}
         self.game_name = game_name
         self.players = players
         self.names = names
@@ -462,13 +463,13 @@ class RemoteTable:
                "key": key}
         self._state_requests[player_id] = _encode({
             "type": "state", **ids, "observer": False, "legal_moves": True,
-            "keep_alive": True, **self._changing})
+            "keep_alive": True, **self._save_keys})
         self._move_prefix[player_id] = _encode(
-            {"type": "move", **ids, "keep_alive": True, **self._changing,
+            {"type": "move", **ids, "keep_alive": True, **self._save_keys,
              "move": None})[:-len(b"null}EOT\x00")]
         self._move_with_state_prefix[player_id] = _encode(
             {"type": "move", **ids, "keep_alive": True, "with_state": True, "legal_moves": True,
-             **self._changing, "move": None})[:-len(b"null}EOT\x00")]
+             **self._save_keys, "move": None})[:-len(b"null}EOT\x00")]
         if len(self._keys) == len(self.controlled):
             self.controlled = sorted(self._keys)  # the ids the server actually gave
             self.joined = True
@@ -477,7 +478,7 @@ class RemoteTable:
                     {"type": "move", "game": self.game_name, "session": self.session,
                      "player_id": mover, "key": self._keys[mover], "keep_alive": True,
                      "with_state": {"player_id": shown, "key": self._keys[shown]},
-                     "legal_moves": True, **self._changing, "move": None}
+                     "legal_moves": True, **self._save_keys, "move": None}
                 )[:-len(b"null}EOT\x00")]
 
     def _plan_start(self, hint: int) -> Plan:
@@ -491,7 +492,7 @@ class RemoteTable:
         self._over = False
         ids = {"type": "restart", "game": self.game_name, "session": self.session,
                "player_id": restarter, "key": self._keys[restarter], "keep_alive": True,
-               **self._changing}
+               **self._save_keys}
         if hint != restarter or not self._restart_states.on:
             return self._fetch_hint(hint, [_encode(ids)],
                                     lambda replies: _data(replies[0], "restart", self.session))
