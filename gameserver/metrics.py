@@ -10,7 +10,7 @@ server nor its lobby.
 from __future__ import annotations
 
 import bisect
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -29,7 +29,7 @@ class Metrics:
     def __init__(self) -> None:
         self.requests: Counter[tuple[str, str]] = Counter()  # (type, status) -> count
         self.latency_counts: dict[str, list[int]] = {}  # type -> count per bucket (+Inf)
-        self.latency_sum: Counter[str] = Counter()
+        self.latency_sum: defaultdict[str, float] = defaultdict(float)  # type -> seconds
         self.pushes: Counter[str] = Counter()  # status -> states pushed to subscriptions
 
     def request_done(self, kind: str, reply: bytes, seconds: float) -> None:

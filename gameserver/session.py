@@ -458,7 +458,7 @@ class Session:
         game in a worker process may answer with a ``Call`` (not kept).
         """
         key = player_id * 2 + legal_moves  # an int, not a tuple: nothing to allocate
-        reply = self._replies[key] if self._replies else None
+        reply: bytes | Call | None = self._replies[key] if self._replies else None
         if reply is None:
             reply = self.game.view_reply(player_id, legal_moves)
             if isinstance(reply, Call):
