@@ -121,6 +121,10 @@ class Recorder(typing.Protocol):
         """Record ``event`` ("start", "move", "restart", "observe", "collected", "forfeit");
         the batch to wait for."""
 
+    def moved(self, session: Session, player_id: int, move: dict[str, Any],
+              rejection: Any) -> SaveBatch | None:
+        """``changed(session, "move", player_id=..., move=..., rejection=...)``."""
+
     def forget(self, session: Session) -> None:
         """The session ended: its saved state goes."""
 
@@ -150,7 +154,7 @@ class Session:
     # went from 66.9 to 97.6-103 MiB as attributes were added). ``__weakref__``: a game
     # in a worker process holds ``_lost`` weakly (``RemoteGame.when_lost``).
     __slots__ = ("_change", "_clock", "_ending_turns", "_final", "_over_told", "_owed",
-                 "_replies", "_seen", "_timed_move", "_unrecorded", "_unsaved", "_view_waits",
+                 "_replies", "_seen", "_unrecorded", "_unsaved", "_view_waits",
                  "_waits", "__weakref__", "accepted_moves", "auto", "closed", "created", "game",
                  "game_moves", "game_name", "game_type", "games_played", "join_deadline",
                  "last_activity", "max_moves", "moves", "owner", "players", "recorder", "size",
@@ -184,7 +188,6 @@ class Session:
         self.when_over: Callable[[Session], None] | None = None  # a game ended (once per game)
         self.max_moves = 0  # accepted moves after which the game not over is a draw (0: never)
         self._over_told = False  # when_over was called for the current game
-        self._timed_move = False  # the move being made is made for a player out of time
         self._ending_turns = False
         # By view (_view_index): the version its last state reply showed; -1: none yet.
         # Made once the session is full (``_views_ready``): a stranger picks ``size``, up to
@@ -635,7 +638,7 @@ class Session:
         """Make ``move`` for ``player_id``, whose time ran out; whether the game accepted it.
 
         It goes the way of the player's own moves (recorded, replayed,
-        waking everyone), marked as made on timeout. None: a game in a
+        waking everyone); it is not the player's sign of life. None: a game in a
         worker process is making it (its end updates the timer, as any
         move's does).
 
@@ -645,11 +648,9 @@ class Session:
         """
         accepted = self.accepted_moves
         active = self.last_activity  # a move made for nobody is no sign of life
-        self._timed_move = True
         try:
             self.move(player_id, self.players[player_id].key, move)
         finally:
-            self._timed_move = False
             self.last_activity = active
         if self._change is not None:
             return None
@@ -815,11 +816,19 @@ class Session:
         if rejection is None:
             self.accepted_moves += 1
         self._bump()  # first: the store logs the new state from the replies' encoding
-        if self._timed_move:
-            self._record("move", player_id=player_id, move=move, rejection=rejection,
-                         timeout=True)
-        else:
+        recorder = self.recorder
+        if recorder is None:
+            pass
+        elif self.game.pending is not None:  # (see _record)
             self._record("move", player_id=player_id, move=move, rejection=rejection)
+        else:  # what _record does, the short way: this is every step's change
+            try:
+                batch = recorder.moved(self, player_id, move, rejection)
+            except Exception:
+                self._recording_failed("move")
+            else:
+                if batch is not None:
+                    self._unsaved = batch
         if wake:
             self._wake()
         self._followed(player_id, rejection is None)
@@ -850,12 +859,15 @@ class Session:
             return
         try:
             batch = self.recorder.changed(self, event, **detail)
-        except Exception:  # saving must never break the request that made the change
-            log.exception("session %s/%s: recording %s failed", self.game_name, self.token,
-                          event)
+        except Exception:
+            self._recording_failed(event)
             return
         if batch is not None:
             self._unsaved = batch
+
+    def _recording_failed(self, event: str) -> None:
+        """Log why: saving must never break the request that made the change."""
+        log.exception("session %s/%s: recording %s failed", self.game_name, self.token, event)
 
     def saved(self, reply: bytes) -> Outcome:
         """``reply`` (made elsewhere, e.g. a tournament's seat) once this session is saved.

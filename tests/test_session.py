@@ -530,6 +530,9 @@ class Recorder:
     def changed(self, session: Session, event: str, **detail: Any) -> Batch:
         return self.batch
 
+    def moved(self, session: Session, player_id: int, move: Any, rejection: Any) -> Batch:
+        return self.batch
+
     def forget(self, session: Session) -> None:
         pass
 
@@ -542,6 +545,9 @@ class Recorded:
 
     def changed(self, session: Session, event: str, **detail: Any) -> None:
         self.events.append((event, dict(detail)))
+
+    def moved(self, session: Session, player_id: int, move: Any, rejection: Any) -> None:
+        self.changed(session, "move", player_id=player_id, move=move, rejection=rejection)
 
     def forget(self, session: Session) -> None:
         pass

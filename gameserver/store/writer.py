@@ -289,6 +289,22 @@ class Store:
         except NotSaved as err:
             self._memory_only(batch.ops, live, str(err))
             return None
+        return self._ticket(batch, key, live)
+
+    def moved(self, session: Any, player_id: int, move: Any, rejection: Any) -> Ticket | None:
+        """``changed(session, "move", ...)``, the short way: the change of every step."""
+        key = (session.game_name, session.token)
+        live = self._live.get(key)
+        if live is None or live.session is not session or live.memory_only:
+            return self.changed(session, "move", player_id=player_id, move=move,
+                                rejection=rejection)
+        batch = self._open_batch()
+        assert self.rows is not None
+        self.rows.move(batch.ops, live, session, player_id, move, rejection)  # never NotSaved
+        return self._ticket(batch, key, live)
+
+    def _ticket(self, batch: Batch, key: tuple[str, str], live: Live) -> Ticket:
+        """``live``'s ticket in ``batch``, which holds one more of its changes."""
         batch.touched[key] = live
         self.changes += 1
         ticket = batch.tickets.get(key)
