@@ -13,11 +13,14 @@ uniform among the actions the mask allows) on tic-tac-toe:
   (subprocess, default settings unless ``--server-arg``), one keep-alive
   connection, both seats driven by this process. Its steps do not wait for
   the server's disk (the env's default); ``--wait-for-save`` makes them wait,
-  as a classic client's replies do. It runs once per round too, right after
-  PettingZoo's run, and its best round is compared with PettingZoo's best:
-  by wall time, and by steps per CPU-second of this process and the server
-  together (steadier on a shared machine: another program's time is in
-  neither).
+  as a classic client's replies do.
+* ``network_interleaved_with_pettingzoo``: the same network env and
+  PettingZoo's ``tictactoe_v3`` in turns of ``--slice`` seconds (whole games;
+  ``--seconds`` each in all), compared by steps per second and by steps per
+  CPU-second (this process's and the server's CPU: another program's time is
+  in neither). A shared VM's speed drifts within seconds; taking turns, both
+  meet the same drift. This is the figure for issue 18's "over the network,
+  one connection, >= 1/3 of PettingZoo".
 * ``vector``: ``vector_env`` of ``--sessions`` sessions (default 16) over ONE
   connection, the agent against the random opponent: agent steps per second
   (each also carries the opponent's reply move).
@@ -35,6 +38,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from time import process_time
 from typing import Any
 
 import _common
@@ -57,14 +61,9 @@ def pettingzoo_tictactoe() -> tuple[Any, str | None]:
     return tictactoe_v3.env(), None
 
 
-def aec_run(env: Any, seconds: float, seed: int = 1) -> dict[str, Any]:
-    """Random masked play for ``seconds``; AEC steps and games per second."""
-    policy = RandomAgent(seed)
+def play_games(env: Any, policy: RandomAgent, deadline: float) -> tuple[int, int]:
+    """Whole games of random masked play until ``deadline``; (steps, games)."""
     steps = games = 0
-    env.reset(seed=seed)
-    cpu = _common.own_cpu_us()
-    start = perf_counter()
-    deadline = start + seconds
     while perf_counter() < deadline:
         for _ in env.agent_iter():
             observation, _, terminated, truncated, _ = env.last()
@@ -75,6 +74,15 @@ def aec_run(env: Any, seconds: float, seed: int = 1) -> dict[str, Any]:
             steps += 1
         games += 1
         env.reset()
+    return steps, games
+
+
+def aec_run(env: Any, seconds: float, seed: int = 1) -> dict[str, Any]:
+    """Random masked play for ``seconds``; AEC steps and games per second."""
+    env.reset(seed=seed)
+    cpu = _common.own_cpu_us()
+    start = perf_counter()
+    steps, games = play_games(env, RandomAgent(seed), start + seconds)
     wall = perf_counter() - start
     cpu = _common.own_cpu_us() - cpu
     return {"seconds": round(wall, 3), "steps": steps, "games": games,
@@ -85,6 +93,66 @@ def aec_run(env: Any, seconds: float, seed: int = 1) -> dict[str, Any]:
             "steps_per_cpu_s": round(steps / max(cpu / 1e6, 1e-9), 1)}
 
 
+class Slices:
+    """One env's play in slices of time: steps, wall time and CPU time, summed.
+
+    ``server_pid``: the server's CPU counts too (the network env's other end).
+    """
+
+    def __init__(self, env: Any, server_pid: int | None = None) -> None:
+        self.env = env
+        self.server_pid = server_pid
+        self.policy = RandomAgent(1)
+        self.steps = self.games = 0
+        self.wall = self.own_cpu = self.server_cpu = 0.0
+
+    def run(self, seconds: float) -> None:
+        server = sum(_common.cpu_split_us(self.server_pid)) if self.server_pid else 0.0
+        cpu, start = process_time(), perf_counter()
+        steps, games = play_games(self.env, self.policy, start + seconds)
+        self.wall += perf_counter() - start
+        self.own_cpu += (process_time() - cpu) * 1e6
+        if self.server_pid:
+            self.server_cpu += sum(_common.cpu_split_us(self.server_pid)) - server
+        self.steps += steps
+        self.games += games
+
+    def figures(self) -> dict[str, Any]:
+        per = max(self.steps, 1)
+        both = self.own_cpu + self.server_cpu
+        return {"seconds": round(self.wall, 3), "steps": self.steps, "games": self.games,
+                "steps_per_s": round(self.steps / self.wall, 1),
+                "client_cpu_us_per_step": round(self.own_cpu / per, 1),
+                "server_cpu_us_per_step": round(self.server_cpu / per, 1),
+                "steps_per_cpu_s": round(self.steps / max(both / 1e6, 1e-9), 1)}
+
+
+def interleaved(server: _common.Server, theirs_env: Any, seconds: float, slice_seconds: float,
+                wait_for_save: bool = False) -> dict[str, Any]:
+    """The network env and PettingZoo's in turns of ``slice_seconds``, ``seconds`` each.
+
+    A shared VM's speed drifts within seconds (PettingZoo's own figure moved
+    between 7.3k and 11.8k steps/s within minutes here): taking turns many
+    times a second, both meet the same drift, and the ratio of their sums is
+    steady where the ratio of two separate runs is not.
+    """
+    env = aec_env("TicTacToe", server=server.addr, session="bench-interleaved",
+                  wait_for_save=wait_for_save)
+    try:
+        env.reset(seed=1)  # join before measuring
+        theirs_env.reset(seed=1)
+        ours, theirs = Slices(env, server.pid), Slices(theirs_env)
+        while ours.wall < seconds:
+            theirs.run(slice_seconds)
+            ours.run(slice_seconds)
+        network, pettingzoo = ours.figures(), theirs.figures()
+    finally:
+        env.close()
+    return {"slice_seconds": slice_seconds, "network": network, "pettingzoo": pettingzoo,
+            "ratio": round(network["steps_per_s"] / pettingzoo["steps_per_s"], 3),
+            "cpu_ratio": round(network["steps_per_cpu_s"] / pettingzoo["steps_per_cpu_s"], 3)}
+
+
 def network_run(server: _common.Server, seconds: float, wait_for_save: bool = False,
                 session: str = "bench-aec") -> dict[str, Any]:
     env = aec_env("TicTacToe", server=server.addr, session=session,
@@ -93,11 +161,7 @@ def network_run(server: _common.Server, seconds: float, wait_for_save: bool = Fa
         env.reset(seed=1)  # join before measuring
         meter = _common.Meter(server.pid)
         run = aec_run(env, seconds)
-        figures = _per_step(meter.read(run["steps"]))
-        # Steps per CPU-second of both ends (this process's part is in the meter's
-        # figures as the generator's, its syscalls included).
-        both = figures["server_cpu_us_per_step"] + figures["generator_cpu_us_per_step"]
-        return {**run, **figures, "steps_per_cpu_s": round(1e6 / max(both, 1e-9), 1)}
+        return {**run, **_per_step(meter.read(run["steps"]))}
     finally:
         env.close()
 
@@ -139,8 +203,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0,
                         help="per measurement (default 5)")
     parser.add_argument("--rounds", type=int, default=3,
-                        help="rounds of ours in-process, PettingZoo's and ours over the network, "
-                             "alternating (default 3)")
+                        help="in-process rounds, alternating ours and PettingZoo's (default 3)")
+    parser.add_argument("--slice", type=float, default=0.25,
+                        help="seconds of each turn when the network env and PettingZoo's "
+                             "take turns (default 0.25)")
     parser.add_argument("--sessions", type=int, default=16,
                         help="sessions of the vector env (default 16)")
     parser.add_argument("--wait-for-save", action="store_true",
@@ -148,25 +214,25 @@ def main(argv: list[str] | None = None) -> int:
     args = _common.parse(parser, argv)
     seconds = 0.3 if args.smoke else args.seconds
     rounds = 1 if args.smoke else args.rounds
+    slice_seconds = 0.05 if args.smoke else args.slice
     ours_env = aec_env("TicTacToe")
     theirs_env, missing = pettingzoo_tictactoe()
-    ours, theirs, networks = [], [], []
-    with _common.Server("--log-level", "WARNING", *args.server_arg) as server:
-        for _ in range(rounds):
-            ours.append(aec_run(ours_env, seconds))
-            if theirs_env is not None:
-                theirs.append(aec_run(theirs_env, seconds))
-            networks.append(network_run(server, seconds, args.wait_for_save,
-                                        session=f"bench-aec-{len(networks)}"))
-        vector = vector_run(server, args.sessions, seconds, args.wait_for_save)
-        problems = server.log_problems()
+    ours, theirs = [], []
+    for _ in range(rounds):
+        ours.append(aec_run(ours_env, seconds))
+        if theirs_env is not None:
+            theirs.append(aec_run(theirs_env, seconds))
     ours_env.close()
     best_ours = max(ours, key=lambda r: r["steps_per_s"])
     best_theirs = max(theirs, key=lambda r: r["steps_per_s"]) if theirs else None
     cpu_ours = max(r["steps_per_cpu_s"] for r in ours)
     cpu_theirs = max(r["steps_per_cpu_s"] for r in theirs) if theirs else None
-    network = max(networks, key=lambda r: r["steps_per_s"])
-    network_cpu = max(r["steps_per_cpu_s"] for r in networks)
+    with _common.Server("--log-level", "WARNING", *args.server_arg) as server:
+        network = network_run(server, seconds, args.wait_for_save)
+        turns = (interleaved(server, theirs_env, seconds, slice_seconds, args.wait_for_save)
+                 if theirs_env is not None else None)
+        vector = vector_run(server, args.sessions, seconds, args.wait_for_save)
+        problems = server.log_problems()
     reference = best_theirs["steps_per_s"] if best_theirs else None
     record = {
         "benchmark": "rl_envs", "smoke": args.smoke, **_common.machine_info(),
@@ -182,21 +248,21 @@ def main(argv: list[str] | None = None) -> int:
                       "pettingzoo_best_steps_per_cpu_s": cpu_theirs,
                       "cpu_ratio_to_pettingzoo": (round(cpu_ours / cpu_theirs, 2)
                                                   if cpu_theirs else None)},
-        "network": {**network, "rounds": networks, "ratio_to_pettingzoo": (
-            round(network["steps_per_s"] / reference, 2) if reference else None),
-            "best_steps_per_cpu_s": network_cpu, "cpu_ratio_to_pettingzoo": (
-                round(network_cpu / cpu_theirs, 2) if cpu_theirs else None)},
+        "network": {**network, "ratio_to_pettingzoo": (
+            round(network["steps_per_s"] / reference, 2) if reference else None)},
+        "network_interleaved_with_pettingzoo": turns,
         "vector": vector, "server_log_problems": problems,
     }
     pz = (f"{reference:.0f}; per CPU-second {cpu_ours:.0f} against {cpu_theirs:.0f}"
           if reference and cpu_theirs else f"missing ({missing})")
+    taking_turns = (f" | taking turns with PettingZoo: {turns['ratio']:.3f} of its steps/s, "
+                    f"{turns['cpu_ratio']:.3f} of its steps per CPU-second" if turns else "")
     summary = (f"rl_envs: in-process {best_ours['steps_per_s']:.0f} AEC steps/s "
                f"(PettingZoo tictactoe_v3: {pz}) | network, one connection: "
                f"{network['steps_per_s']:.0f} steps/s (server "
                f"{network['server_cpu_us_per_step']:.0f} µs/step, client "
-               f"{network['generator_cpu_us_per_step']:.0f} µs/step; per CPU-second "
-               f"{network_cpu:.0f}) | vector env of "
-               f"{vector['sessions']} sessions, one connection: "
+               f"{network['generator_cpu_us_per_step']:.0f} µs/step){taking_turns} | "
+               f"vector env of {vector['sessions']} sessions, one connection: "
                f"{vector['steps_per_s']:.0f} steps/s | others "
                f"{network['other_cpu_pct']:.0f}% + steal {network['steal_pct']:.0f}%")
     _common.emit(record, summary)

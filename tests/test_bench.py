@@ -188,6 +188,12 @@ def test_rl_envs_reports_in_process_network_and_vector() -> None:
     assert inprocess["pettingzoo_best_steps_per_s"] > 0
     assert record["network"]["steps"] > 0 and record["network"]["games"] > 0
     assert "server_cpu_us_per_step" in record["network"]
+    # Taking turns with PettingZoo: both played, the server's CPU counted for ours only.
+    turns = record["network_interleaved_with_pettingzoo"]
+    assert turns["network"]["steps"] > 0 and turns["pettingzoo"]["steps"] > 0
+    assert turns["network"]["server_cpu_us_per_step"] > 0
+    assert turns["pettingzoo"]["server_cpu_us_per_step"] == 0
+    assert turns["ratio"] > 0 and "taking turns with PettingZoo" in summary
     assert record["vector"]["sessions"] == 16 and record["vector"]["steps"] >= 16
     assert record["server_log_problems"] == 0
     assert "vector env of 16 sessions, one connection" in summary
