@@ -140,7 +140,7 @@ def test_the_protocol_example_prints_what_the_page_says(newcomer) -> None:
 def test_the_second_command_is_what_ci_runs() -> None:
     second = commands(code_blocks(README)[0])[1]
     assert second == ('python3 -m venv .venv && .venv/bin/pip install -e ".[dev]" && '
-                      ".venv/bin/python -m pytest")
+                      ".venv/bin/python -m pytest -n auto")
     ci = [shlex.split(line) for line in (ROOT / ".ci" / "run").read_text().splitlines()
           if line.startswith(("python3", ".venv/"))]
     quiet = {"--quiet", "--disable-pip-version-check", "-q"}
