@@ -425,7 +425,7 @@ class RemoteTable:
         return view if view is not None else self.link.execute(self._fetch(seat))
 
     def move(self, seat: int, move: dict[str, Any], hint: int | None = None) -> Any:
-        return self.link.execute(self.plan(("move", seat, move, hint)))
+        return self.link.execute(self._plan_move(seat, move, hint))  # (what plan would do)
 
     def wait(self, seat: int) -> View:
         return self.link.execute(self.plan(("wait", seat)))
@@ -581,7 +581,8 @@ class RemoteTable:
         if not (type(data) is dict and type(data.get("gameover")) is bool
                 and type(data.get("legal_moves") or []) is list
                 and type(current := data.get("current")) is list
-                and all(type(p) is int and 0 <= p < self.players for p in current)):
+                and {int}.issuperset(map(type, current))  # ids in range: no Python step each
+                and (not current or 0 <= min(current) and max(current) < self.players)):
             raise GameError(f"the server sent a state of player {seat} that is not a game "
                             f"state: {data!r}"[:300])
         legal = data.pop("legal_moves", None)

@@ -45,21 +45,15 @@ class View:
     arrays) and reused until the state changes.
     """
 
-    __slots__ = ("state", "legal", "observation", "mask")
+    __slots__ = ("state", "legal", "current", "gameover", "observation", "mask")
 
     def __init__(self, state: dict[str, Any], legal: list[Any] | None) -> None:
         self.state = state
         self.legal = legal
+        self.current: list[int] = state["current"]  # (read once: the state is not changed)
+        self.gameover: bool = state["gameover"]
         self.observation: np.ndarray | None = None
         self.mask: np.ndarray | None = None
-
-    @property
-    def current(self) -> list[int]:
-        return self.state["current"]
-
-    @property
-    def gameover(self) -> bool:
-        return self.state["gameover"]
 
 
 class Table(Protocol):

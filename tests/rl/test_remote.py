@@ -426,6 +426,12 @@ NOT_A_GAME_SERVER = [
                                        r"game state: \[1\]"),
     (b'{"status": "ok", "data": {"current": [5], "gameover": false}}',
      "not a game state"),
+    (b'{"status": "ok", "data": {"current": [0, -1], "gameover": false}}',
+     "not a game state"),
+    (b'{"status": "ok", "data": {"current": [true], "gameover": false}}',
+     "not a game state"),
+    (b'{"status": "ok", "data": {"current": [0.0], "gameover": false}}',
+     "not a game state"),
     (b'{"status": "ok", "data": {"current": [0], "gameover": false, "legal_moves": 3}}',
      "not a game state"),
 ]
