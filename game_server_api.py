@@ -32,10 +32,12 @@ Every problem is reported with an exception: ``IllegalMove`` when the game
 rejects your move (try another one), ``GameServerError`` for everything else
 (its message says what went wrong; messages starting with ``api:`` come from
 this module, for example when the server cannot be reached). A broken server
-cannot hang your program or fill its memory: a reply larger than 64 MB, or
-not whole 120 seconds after it began (``join`` and ``state`` wait for the
+cannot hang your program or fill its memory: a reply larger than 16 MB
+(``REPLY_MAX``), holding more than a million values (``REPLY_ITEMS_MAX``),
+or not whole 120 seconds after it began (``join`` and ``state`` wait for the
 other players first) or after the request (every other call), raises
-``GameServerError``.
+``GameServerError``. If your game's states really are that large, raise the
+limit after the import: ``game_server_api.REPLY_MAX = 64 * 1024 * 1024``.
 
 The same loop can be written with ``states()``, which gives you each new
 state as it comes (the server sends it; your program does not ask)::
@@ -72,7 +74,11 @@ _CONNECT_TIMEOUT = 5  # seconds for connecting and the TLS handshake
 _BUFFER_SIZE = 4096
 _MAX_IDLE_SOCKETS = 4  # kept-alive connections held open for later requests
 # A broken or hostile server must not hang a program or fill its memory:
-_REPLY_MAX = 64 * 1024 * 1024  # bytes one reply (or one pushed state) may have at most
+REPLY_MAX = 16 * 1024 * 1024  # bytes one reply (or one pushed state) may have at most
+# Decoded, a value takes more memory than its text: 3 bytes of '{},' become a dict
+# of 64 bytes and a list entry of 8. So the values are counted too, as the commas,
+# '{' and '[' of the reply (those inside strings as well).
+REPLY_ITEMS_MAX = 1_000_000  # values one reply may hold at most
 _REPLY_TIMEOUT = 120.0  # seconds a reply may take (see _receive), and a request
 _WAITING = ('join', 'state')  # requests the server answers when others have played
 
@@ -544,7 +550,8 @@ class GameServerAPI:
             if not chunk:
                 return bytes(reply), 'eof'
             reply += chunk
-            self._check_size(reply, 'subscribe')
+            if len(reply) > REPLY_MAX:
+                raise self._too_large('subscribe')
 
     def _next_push(self, wait):
         """The next pushed state (oldest first); None if none has come and ``wait`` is false.
@@ -642,7 +649,7 @@ class GameServerAPI:
         """One read on the poll connection, added to ``_poll_reply``: the bytes;
         ``b''`` once it is closed; None if nothing has arrived (only when ``wait``
         is false). Other failures raise, and so does a reply (or push) larger than
-        ``_REPLY_MAX`` or not whole ``_REPLY_TIMEOUT`` seconds after it began."""
+        ``REPLY_MAX`` or not whole ``_REPLY_TIMEOUT`` seconds after it began."""
         pending = self._poll_reply
         deadline = self._poll_began + _REPLY_TIMEOUT if pending else None
         try:
@@ -667,11 +674,9 @@ class GameServerAPI:
             if not pending:
                 self._poll_began = time.monotonic()
             pending += chunk
-            try:
-                self._check_size(pending, 'state')
-            except GameServerError:
+            if len(pending) > REPLY_MAX:
                 self._stop_polling()
-                raise
+                raise self._too_large('state')
         return chunk
 
     def _stop_polling(self):
@@ -1064,7 +1069,7 @@ class GameServerAPI:
         Returns ``(reply_bytes, ending)``: ``ending`` is ``'terminator'``,
         ``'eof'`` (the server closed the connection) or ``'reset'`` (only when
         ``reply_bytes`` is empty: the connection ended before a single byte).
-        Bounds: ``_REPLY_MAX`` bytes, and ``_REPLY_TIMEOUT`` seconds from the
+        Bounds: ``REPLY_MAX`` bytes, and ``_REPLY_TIMEOUT`` seconds from the
         request (from the reply's first byte for join and state, which wait
         for the other players as long as the server lets them).
         """
@@ -1079,7 +1084,8 @@ class GameServerAPI:
                 if deadline is None:  # join and state: the reply has begun
                     deadline = time.monotonic() + _REPLY_TIMEOUT
                 reply += chunk
-                self._check_size(reply, kind)
+                if len(reply) > REPLY_MAX:
+                    raise self._too_large(kind)
                 if self._keep_alive:
                     end = reply.find(_TERMINATOR, max(0, len(reply) - len(chunk) - 3))
                     if end >= 0:
@@ -1100,13 +1106,24 @@ class GameServerAPI:
         finally:
             _wait_until(sock, None)
 
-    def _check_size(self, reply, kind):
-        """Raise once ``reply`` (not complete yet) is larger than any reply may be."""
-        if len(reply) > _REPLY_MAX:
+    def _too_large(self, kind):
+        """The error for a reply that has grown larger than ``REPLY_MAX``."""
+        return self._error(
+            f'the reply from server {self._address()} to {kind} is larger than '
+            f'{REPLY_MAX:,} bytes (game_server_api.REPLY_MAX)',
+            'is this really a game server? If your game\'s states really are that large, '
+            'raise the limit after the import: game_server_api.REPLY_MAX = 64 * 1024 * 1024')
+
+    def _count_items(self, reply, kind):
+        """Raise if ``reply`` holds more than ``REPLY_ITEMS_MAX`` values (before decoding it)."""
+        items = reply.count(b',') + reply.count(b'{') + reply.count(b'[')
+        if items > REPLY_ITEMS_MAX:
             raise self._error(
-                f'the reply from server {self._address()} to {kind} is larger than '
-                f'{_REPLY_MAX:,} bytes',
-                'is this really a game server? (no game state is that large)')
+                f'the reply from server {self._address()} to {kind} holds more than '
+                f'{REPLY_ITEMS_MAX:,} values (game_server_api.REPLY_ITEMS_MAX): it has '
+                f'{items:,} commas, lists and dicts',
+                'is this really a game server? If your game\'s states really are that large, '
+                'raise the limit after the import: game_server_api.REPLY_ITEMS_MAX = 5_000_000')
 
     def _late(self, kind):
         """The error for a reply that did not come (whole) in time."""
@@ -1116,27 +1133,31 @@ class GameServerAPI:
             'is this really a game server? If it is, it may be overloaded: try again later')
 
     def _decode(self, reply, kind):
-        """Turn the reply's bytes into its data; raise for error replies."""
-        address = self._address()
-        what = f'could not decode binary data received from server {address}'
+        """Turn the reply's bytes (``bytes`` or ``bytearray``) into its data; raise for
+        error replies."""
         if reply[:2] in (b'\x15\x03', b'\x16\x03'):  # a TLS record: an alert or a handshake
-            raise self._error(what + ': it answered with TLS',
+            raise self._error(f'could not decode binary data received from server '
+                              f'{self._address()}: it answered with TLS',
                               'the server uses TLS: call enable_tls() before join()')
         try:
-            text = bytes(reply).decode()
+            text = reply.decode()
         except UnicodeDecodeError:
-            raise self._error(what, 'is this really a game server, on the right port?') \
-                from None
+            raise self._error(f'could not decode binary data received from server '
+                              f'{self._address()}',
+                              'is this really a game server, on the right port?') from None
+        if len(reply) > REPLY_ITEMS_MAX:  # (a shorter reply cannot hold more values)
+            self._count_items(reply, kind)
         try:
             response = json.loads(text)
         except (ValueError, RecursionError):  # RecursionError: nested thousands deep
-            raise self._error(f'corrupt json received from server {address}: the reply '
+            raise self._error(f'corrupt json received from server {self._address()}: the reply '
                               f'began with {text[:60]!r}',
                               'is this really a game server, on the right port?') from None
         status = response.get('status') if isinstance(response, dict) else None
         field = 'data' if status == 'ok' else 'message'
         if status not in ('ok', 'error', 'illegalmove') or field not in response:
-            raise self._error(f'unexpected reply received from server {address}: {text[:200]}')
+            raise self._error(f'unexpected reply received from server {self._address()}: '
+                              f'{text[:200]}')
         if status == 'ok':
             return response['data']
         message = response['message']

@@ -30,6 +30,7 @@ from . import discovery, results
 from ._timeouts import ForfeitedGame
 from .checked import Call, GameType
 from .guard import GameCodeError
+from .protocol import ProtocolError
 from .session import Recorder, Session
 from .timers import TimerSpec, TurnTimer
 from .tournament import GameResult, GameSlot, Tournament
@@ -55,6 +56,8 @@ class SessionHost(typing.Protocol):
     def limits(self) -> Any: ...
 
     def add_session(self, session: Session) -> None: ...
+
+    def remove_session(self, session: Session, reason: ProtocolError) -> None: ...
 
 
 @dataclass(slots=True, eq=False)

@@ -322,6 +322,12 @@ class Lobby:
         self.admission.started(session)
         self._watch(session)
 
+    def remove_session(self, session: Session, reason: ProtocolError) -> None:
+        """End a session made elsewhere (a deleted tournament's game): what waits on it,
+        subscriptions included, gets ``reason``; as after a timeout, its finished game
+        stays in the history."""
+        self._end(session, reason)
+
     def _abandoned(self, session: Session) -> None:
         """Every joiner of a session that was not full yet has gone: remove it."""
         log.info("session %s/%s removed: every joiner left before it was full",

@@ -153,13 +153,22 @@ class TournamentHall:
         """Forget a finished or cancelled tournament (also on disk).
 
         Its games stay in the history and keep counting in the ratings
-        (``deleted_rated``): deleting it changes nobody's rating.
+        (``deleted_rated``): deleting it changes nobody's rating. Their
+        sessions leave the lobby now (a cancelled tournament's games still
+        running end), not once idle: a tournament made again under the name
+        would take them for its own games, and be over at once with their
+        results.
         """
         entry = self._entry(name)
         if not entry.tournament.over:
             raise TournamentError(f"tournament {name} is {entry.tournament.state}: cancel it "
                                   "before deleting it")
         rated = rated_games(entry.tournament)
+        game, prefix = entry.tournament.settings.game, f"{PREFIX}{name}/"
+        gone = framework_error(f"tournament {name} was deleted")
+        for (game_name, token), session in list(self.host.sessions.items()):
+            if game_name == game and token.startswith(prefix):
+                self.host.remove_session(session, gone)
         del self.entries[name]
         self.deleted_rated |= rated
         if self.book is not None:

@@ -1507,7 +1507,7 @@ def after_join(then: Callable[[socket.socket, FakeServer, bytes], None]
 @pytest.mark.parametrize("keep_alive", [False, True])
 def test_a_reply_without_end_is_refused_at_the_size_limit(fake, monkeypatch,
                                                           keep_alive) -> None:
-    monkeypatch.setattr(game_server_api, "_REPLY_MAX", 256 * 1024)
+    monkeypatch.setattr(game_server_api, "REPLY_MAX", 256 * 1024)
     flooding = fake(lambda conn, fake: (fake.read_request(conn),
                                         flood(conn, b'{"status": "ok", "data": "')))
     api = GameServerAPI("127.0.0.1", flooding.port, "Echo", players=1, keep_alive=keep_alive)
@@ -1518,7 +1518,7 @@ def test_a_reply_without_end_is_refused_at_the_size_limit(fake, monkeypatch,
 
 
 def test_a_push_without_end_is_refused_at_the_size_limit(fake, monkeypatch) -> None:
-    monkeypatch.setattr(game_server_api, "_REPLY_MAX", 256 * 1024)
+    monkeypatch.setattr(game_server_api, "REPLY_MAX", 256 * 1024)
 
     def pushes_forever(conn: socket.socket, fake: FakeServer, request: bytes) -> None:
         if b'"subscribe"' in request:
@@ -1534,6 +1534,57 @@ def test_a_push_without_end_is_refused_at_the_size_limit(fake, monkeypatch) -> N
         api.poll()  # subscribes, and reads what has come: the limit may be reached here ...
         api.state()  # ... or here, waiting for the rest of the push, which never ends
     assert api._poll_sock is None and api._poll_reply == b""
+
+
+def test_the_default_reply_limit_is_16_mib_and_its_error_says_how_to_raise_it(fake) -> None:
+    # The limit was 64 MiB: decoding such a reply took the client 4 times that and more.
+    large = ok({"text": "x" * game_server_api.REPLY_MAX})
+    api = GameServerAPI("127.0.0.1", fake(replies(ok(JOINED), large)).port, "Echo", players=1)
+    api.join()
+    with pytest.raises(GameServerError, match=r"to state is larger than 16,777,216 bytes "
+                                              r"\(game_server_api.REPLY_MAX\).* raise the "
+                                              r"limit after the import: game_server_api."
+                                              r"REPLY_MAX = 64 \* 1024 \* 1024$"):
+        api.state()
+
+
+@pytest.mark.parametrize("keep_alive", [False, True])
+def test_a_reply_of_too_many_values_is_refused_before_it_is_decoded(fake, monkeypatch,
+                                                                    keep_alive) -> None:
+    """Three bytes of '{},' decode to 72 bytes of memory: a reply of 64 MiB of them took the
+    client 1.7 GB and 11 s. Now its commas, lists and dicts are counted first (bytes.count:
+    no Python per byte), and more than REPLY_ITEMS_MAX are refused (~67 MB at most, measured:
+    docs/reliability.md)."""
+    many = ok({"board": [{}] * 600_000})  # 1.8 MB; 1,200,003 commas, lists and dicts
+    answers = kept_replies if keep_alive else replies
+    api = GameServerAPI("127.0.0.1", fake(answers(ok(JOINED), many)).port, "Echo", players=1,
+                        keep_alive=keep_alive)
+    api.join()
+    with pytest.raises(GameServerError, match=r"to state holds more than 1,000,000 values "
+                                              r"\(game_server_api.REPLY_ITEMS_MAX\): it has "
+                                              r"1,200,003 commas, lists and dicts; .* raise "
+                                              r"the limit after the import"):
+        api.state()
+    # A game whose states are that large raises the limit, as the error says.
+    monkeypatch.setattr(game_server_api, "REPLY_ITEMS_MAX", 2_000_000)
+    api = GameServerAPI("127.0.0.1", fake(answers(ok(JOINED), many)).port, "Echo", players=1,
+                        keep_alive=keep_alive)
+    api.join()
+    assert len(api.state()["board"]) == 600_000
+
+
+def test_a_push_of_too_many_values_is_refused_and_ends_the_subscription(fake) -> None:
+    many = ok({"board": [0] * 1_100_000}) + TERMINATOR
+
+    def pushes_many(conn: socket.socket, fake: FakeServer, request: bytes) -> None:
+        conn.sendall(ok({"subscription": 1}) + TERMINATOR + many)
+        fake.go.wait(TIMEOUT)
+
+    api = GameServerAPI("127.0.0.1", fake(after_join(pushes_many)).port, "Echo", players=1)
+    api.join()
+    with pytest.raises(GameServerError, match="to state holds more than 1,000,000 values"):
+        next(api.states())
+    assert api._poll_sock is None
 
 
 @pytest.mark.parametrize(("call", "sent"), [

@@ -16,7 +16,9 @@ from typing import Any
 
 import pytest
 
+from gameserver._push import SUBSCRIPTIONS_MAX
 from gameserver.games import chat
+from gameserver.tournament import TournamentSettings
 from tests.serverproc import ServerThread
 from tests.wire import TERMINATOR, TIMEOUT, Player, send_raw, until
 
@@ -197,6 +199,60 @@ def test_errors_arrive_on_the_subscription_and_end_it(make_server: Callable[...,
     conn.push()
     assert conn.push() == {"push": 2, "status": "error",
                            "message": "framework: game session has timed out"}
+    conn.close()
+
+
+def test_subscriptions_ended_by_their_sessions_free_their_slots(server: ServerThread) -> None:
+    conn = Subscriber(server.port)
+    players = [Player(server.port, "Echo", f"push-slot{n}", 1) for n in range(SUBSCRIPTIONS_MAX)]
+    for n, player in enumerate(players, 1):
+        player.join()
+        assert conn.request({"type": "subscribe", **ids(player), "observer": False}) == {
+            "status": "ok", "data": {"subscription": n}}
+        conn.push()
+    one_more = Player(server.port, "Echo", "push-slot-more", 1)
+    one_more.join()
+    assert "too many subscriptions" in conn.request(
+        {"type": "subscribe", **ids(one_more), "observer": False})["message"]
+    for player in players:  # overwritten: each subscription ends with the error
+        Player(server.port, "Echo", player.session, 1).join()
+    ended = [conn.push() for _ in players]
+    assert sorted(push["push"] for push in ended) == list(range(1, SUBSCRIPTIONS_MAX + 1))
+    assert {push["message"] for push in ended} == {"framework: game session was overwritten"}
+    assert conn.request({"type": "subscribe", **ids(one_more), "observer": False})[
+        "data"] == {"subscription": SUBSCRIPTIONS_MAX + 1}
+    conn.close()
+
+
+@pytest.mark.parametrize(("removal", "message"), [
+    ("idle", "framework: game session has timed out"),
+    ("delete", "framework: tournament pushed was deleted")])
+def test_a_tournament_games_subscription_ends_when_the_lobby_removes_the_game(
+        make_server: Callable[..., ServerThread], removal: str, message: str) -> None:
+    """The tournament ends (its only game lost on time); its game's session stays in the
+    lobby until it is idle for game_timeout, or the operator deletes the tournament (it
+    stayed until idle then too, before 2026-11-29: its subscriptions went on, and a
+    tournament made again under the name took the old game for its own)."""
+    server = make_server(game_timeout=2.0 if removal == "idle" else 1000.0)
+    assert server.server is not None
+    hall = server.server.hall
+    server.call(lambda: hall.create(TournamentSettings("pushed", "TicTacToe",
+                                                       turn_timeout=0.5, start_with=2)))
+    players = [Player(server.port, "TicTacToe", "tournament-pushed", 2, name=name)
+               for name in ("ann", "bob")]
+    thread = threading.Thread(target=players[0].join)
+    thread.start()
+    players[1].join()
+    thread.join(TIMEOUT)
+    conn = subscribed(server.port, players[0])
+    while conn.push()["data"]["gameover"] is False:
+        pass  # nobody moves: the game is lost on time, and the tournament is over
+    assert server.call(lambda: hall.tournament("pushed").over)
+    if removal == "delete":
+        server.call(lambda: hall.delete("pushed"))
+    assert conn.push() == {"push": 1, "status": "error", "message": message}
+    assert "no subscription 1" in conn.request({"type": "unsubscribe",
+                                                "subscription": 1})["message"]
     conn.close()
 
 

@@ -201,6 +201,36 @@ def test_creating_a_tournament_checks_the_game(guard: GameGuard) -> None:
     assert hall.host.router is None  # type: ignore[attr-defined]
 
 
+def test_a_tournament_made_again_under_a_deleted_ones_name_plays_games_of_its_own(
+        guard: GameGuard) -> None:
+    """The deleted tournament's games stayed in the lobby until idle, and a tournament
+    made again under its name took them for its own games: it was over at once, with
+    the old results. Now they leave the lobby with the delete, and what waits on them
+    is told why."""
+    clock = Clock()
+    hall = make_hall(guard, clock, start_with=2)
+    ann_wait = join(hall, "ann")
+    bob = Client(hall, "bob", data(join(hall, "bob")))
+    ann = Client(hall, "ann", data(ann_wait))
+    first, second = (ann, bob) if ann.id == 0 else (bob, ann)  # Talk: player 0 begins
+    for _ in range(3):
+        assert data(first.move(say="hi")) is None
+        assert data(second.move(say="ho")) is None
+    assert data(ann.state())["gameover"] is True
+    waiting = ann.state()  # for a change that will not come
+    assert isinstance(waiting, Wait)
+    assert hall.tournament("cup").state == "finished"  # type: ignore[union-attr]
+    hall.delete("cup")
+    assert error(waiting) == "framework: tournament cup was deleted"
+    assert not [key for key in hall.host.sessions if key[1].startswith(f"{TOKEN}/")]
+    hall.create(TournamentSettings("cup", "Talk", turn_timeout=10, start_with=2))
+    ann_wait = join(hall, "ann")
+    bob = Client(hall, "bob", data(join(hall, "bob")))
+    ann = Client(hall, "ann", data(ann_wait))
+    assert data(ann.state())["gameover"] is False
+    assert hall.tournament("cup").state == "running"  # type: ignore[union-attr]
+
+
 def test_guessing_a_password_is_slowed_down(guard: GameGuard) -> None:
     hall = make_hall(guard, Clock())
     leave(join(hall, "ann#right-one", "10.0.0.1"))
