@@ -22,7 +22,8 @@ worker sends a saved copy of the game
 move: pickling the game and carrying the copy cost a TicTacToe move about a
 quarter of its time in the worker. The server keeps the moves played since
 the seed or the copy (``_since``), and counts both with its worker
-(``Worker.keep``: at most ``workers.KEPT_MAX`` bytes for all its games; a
+(``Worker.keep``: at most ``workers.KEPT_MAX`` bytes for all its games, and
+``workers.KEPT_TOTAL_MAX`` for those of every worker; a
 game that would pass that ends, saying so); a game whose worker is replaced comes
 back from them with those moves played again (the same rule as the
 store's, in ``gameserver.replaying``). A move that fails in the game always comes with
@@ -62,7 +63,7 @@ from ._soon import Soon
 from ._stand_in import stand_in
 from .checked import Call, CheckedGame, GameType, range_problem
 from .guard import GameCodeError, GameGuard
-from .workers import Request, Source, Worker, WorkerSettings
+from .workers import KeptBytes, Request, Source, Worker, WorkerSettings
 
 log = logging.getLogger("gameserver.isolated")
 
@@ -97,7 +98,9 @@ class Isolation:
         game file in-process. ``soon``: the server's ``call_soon`` (see ``Worker``).
         """
         loop = asyncio.get_running_loop()
-        workers = [Worker(source, self.settings, loop, self.guard, soon) for source in sources]
+        everyone = KeptBytes()  # the saved games kept for all of them
+        workers = [Worker(source, self.settings, loop, self.guard, soon, everyone)
+                   for source in sources]
         catalogs = await asyncio.gather(*(worker.start() for worker in workers),
                                         return_exceptions=True)
         game_types: list[RemoteGameType] = []
@@ -479,15 +482,16 @@ class RemoteGame(CheckedGame):
         if self._worker.keep(self.gid, size):
             return True
         log.warning("game file %s: a session of %s ended: its saved game (%d KB) would take "
-                    "what the server keeps of the file's games past %d MB",
-                    self._worker.label, self.type.name, size // 1024,
-                    workers.KEPT_MAX // _channel.MB)
+                    "what the server keeps of the file's games past %d MB, or of all game "
+                    "files past %d MB", self._worker.label, self.type.name, size // 1024,
+                    workers.KEPT_MAX // _channel.MB, workers.KEPT_TOTAL_MAX // _channel.MB)
         self._not_built(
             f"framework: game {self.type.name}: this session ended: the server keeps at most "
             f"{workers.KEPT_MAX // _channel.MB} MB of saved games (each game's copy and the "
-            "moves since) for all sessions of this game's file, and this game's "
-            f"{size // 1024} KB would have passed that; start a new session (the file's other "
-            "sessions keep playing)")
+            "moves since) for all sessions of this game's file, and "
+            f"{workers.KEPT_TOTAL_MAX // _channel.MB} MB for those of all game files, and "
+            f"this game's {size // 1024} KB would have passed that; start a new session (the "
+            "other sessions keep playing)")
         return False
 
     def lose(self, reason: str | None = None) -> str:

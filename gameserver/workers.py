@@ -118,6 +118,16 @@ IMPORT_RETRY_DELAY = 0.5  # seconds before the first of them, doubling
 # Bytes of saved games (each game's copy and the moves since) the server keeps for the
 # games of one worker: up to 512 KB a game (``isolated``), 10 GB at 20,000 sessions.
 KEPT_MAX = 256 * 1024 * 1024
+# ... and for the games of all workers together: a class's thirty game files would
+# otherwise allow thirty times KEPT_MAX.
+KEPT_TOTAL_MAX = 1024 * 1024 * 1024
+
+
+@dataclass(eq=False)
+class KeptBytes:
+    """The bytes of saved games kept for the games of every worker of one server."""
+
+    total: int = 0
 READ_SIZE = 256 * 1024
 # One buffer per thread that every worker's replies are read into (an event loop reads
 # one pipe at a time; a process may run loops in several threads, as tests run servers):
@@ -190,6 +200,7 @@ class Worker:
         guard: the server's guard (its ``errors`` count worker failures too).
         soon: the server's ``call_soon`` (``_soon``), held while replies are handled so
             that what they wake runs right after them; None: one of its own.
+        everyone: what the server's workers keep in all (see ``keep``), shared by them.
     """
 
     source: Source
@@ -197,6 +208,7 @@ class Worker:
     loop: asyncio.AbstractEventLoop
     guard: GameGuard
     soon: Soon | None = None
+    everyone: KeptBytes = field(default_factory=KeptBytes)
     games: weakref.WeakValueDictionary[int, GameInWorker] = field(
         default_factory=weakref.WeakValueDictionary)
     broken: str | None = None  # why no new process will be started (requests fail at once)
@@ -302,7 +314,7 @@ class Worker:
             gids, self._drops = self._drops, []
             drops = b"".join(_channel.encode(("drop", gid)) for gid in gids)
             for gid in gids:
-                self.kept_bytes -= self._kept.pop(gid, 0)
+                self._count_kept(-self._kept.pop(gid, 0))
         self._send(request, drops)
 
     def _send(self, request: Request, drops: bytes = b"") -> None:
@@ -325,17 +337,22 @@ class Worker:
     def keep(self, gid: int, size: int) -> bool:
         """Count ``size`` bytes the server keeps to bring game ``gid`` back (its copy and
         the moves since; 0: none). False, and nothing counted, where the game grows and
-        the games of this worker would take more than ``KEPT_MAX`` bytes in all."""
-        old = self._kept.get(gid, 0)
-        total = self.kept_bytes - old + size
-        if size > old and total > KEPT_MAX:
+        the games of this worker would take more than ``KEPT_MAX`` bytes in all, or the
+        games of every worker more than ``KEPT_TOTAL_MAX``."""
+        grown = size - self._kept.get(gid, 0)
+        if grown > 0 and (self.kept_bytes + grown > KEPT_MAX
+                          or self.everyone.total + grown > KEPT_TOTAL_MAX):
             return False
-        self.kept_bytes = total
+        self._count_kept(grown)
         if size:
             self._kept[gid] = size
         else:
             self._kept.pop(gid, None)
         return True
+
+    def _count_kept(self, change: int) -> None:
+        self.kept_bytes += change
+        self.everyone.total += change
 
     def _write(self, data: bytes) -> None:
         process = self._process

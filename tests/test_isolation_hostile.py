@@ -886,6 +886,53 @@ def test_a_reply_the_server_fails_to_handle_ends_its_request_and_replaces_the_wo
     assert_restored(calm)
 
 
+def kept_too_much(game: str, per_file_mb: int, total_mb: int) -> str:
+    return (f"framework: game {game}: this session ended: the server keeps at most "
+            f"{per_file_mb} MB of saved games (each game's copy and the moves since) for all "
+            f"sessions of this game's file, and {total_mb} MB for those of all game files, "
+            "and this game's 195 KB would have passed that; start a new session (the other "
+            "sessions keep playing)")
+
+
+def test_the_saved_games_of_all_workers_are_bounded_together(make_server, monkeypatch,
+                                                              tmp_path: Path) -> None:
+    """Each worker's games may keep KEPT_MAX bytes (256 MB): a class's thirty game files
+    allowed thirty times that. All workers' games together keep at most KEPT_TOTAL_MAX
+    (1 GB; 1 MB here, each file 2 MB): the second file's game that would pass it ends,
+    saying so, while its worker has kept less than its own bound; the others play on,
+    and once the first file's games are dropped the second's may keep again."""
+    monkeypatch.setattr(workers, "KEPT_MAX", 2 * 1024 * 1024)
+    monkeypatch.setattr(workers, "KEPT_TOTAL_MAX", 1024 * 1024)
+    second = tmp_path / "second"
+    second.mkdir()
+    (second / "hoarder_two.py").write_text(
+        (HOSTILE / "hoarder" / "hoarder.py").read_text().replace(
+            "class Hoarder(", "class HoarderTwo("))
+    server = make_server(games_dirs=[str(HOSTILE / "hoarder"), str(second)],
+                         game_call_timeout=ROOMY)
+    first = [joined(server.port, "Hoarder", f"first-{i}") for i in range(3)]
+    for player in first:
+        for _ in range(SAVE_EVERY):  # the last brings a copy of 200 KB, kept
+            assert player.move()["status"] == "ok"
+    others = [joined(server.port, "HoarderTwo", f"second-{i}") for i in range(3)]
+    for player in others[:2]:
+        for _ in range(SAVE_EVERY):
+            assert player.move()["status"] == "ok"
+    last = others[2]  # 3 + 2 copies of 200 KB kept: a sixth passes 1 MB, not 2 MB
+    for _ in range(SAVE_EVERY - 1):
+        assert last.move()["status"] == "ok"
+    assert last.move() == {"status": "error",
+                           "message": kept_too_much("HoarderTwo", 2, 1)}
+    for player in first + others[:2]:
+        assert player.move()["status"] == "ok"
+    for player in first:  # their games are dropped: what they kept is given back
+        assert player.restart()["status"] == "ok"
+    assert first[0].move()["status"] == "ok"  # (the drops go with the worker's next request)
+    again = joined(server.port, "HoarderTwo", "second-again")
+    for _ in range(SAVE_EVERY):
+        assert again.move()["status"] == "ok"
+
+
 def test_the_saved_games_a_worker_keeps_are_bounded_in_all(make_server, monkeypatch) -> None:
     """The server keeps each game's last copy (up to 256 KB) and the moves since (up to
     256 KB) to bring it back if its worker fails, with no bound in all: 20,000 sessions
@@ -903,11 +950,7 @@ def test_the_saved_games_a_worker_keeps_are_bounded_in_all(make_server, monkeypa
     last = players[5]
     for _ in range(SAVE_EVERY - 1):
         assert last.move()["status"] == "ok"
-    assert last.move() == {"status": "error", "message": (
-        "framework: game Hoarder: this session ended: the server keeps at most 1 MB of saved "
-        "games (each game's copy and the moves since) for all sessions of this game's file, "
-        "and this game's 195 KB would have passed that; start a new session (the file's "
-        "other sessions keep playing)")}
+    assert last.move() == {"status": "error", "message": kept_too_much("Hoarder", 1, 1024)}
     assert last.state()["status"] == "error"
     for _ in range(SAVE_EVERY):  # another copy of the first game replaces its last
         assert players[0].move()["status"] == "ok"
