@@ -11,6 +11,7 @@ import pytest
 from gameserver.games.nim import Nim
 from gameserver.games.tictactoe import TicTacToe
 from gameserver.testing import GameServerError, IllegalMove, LocalSession
+from tests import test_check
 from tests.data.review.games import NaNState, StaleCurrent
 
 
@@ -55,50 +56,15 @@ def test_except_illegal_move_works_alike_in_tests_and_in_clients() -> None:
 
 # ---------------------------------------------------------------- a call that never returns
 
-STUBBORN = '''
-from gameserver.game import AbstractGame
-
-
-class Stubborn(AbstractGame):
+# The checker's stubborn game (a bare except: in a loop), with the RL hooks for gameserver.rl.
+STUBBORN = test_check.STUBBORN + """
     rl_moves = [{"n": 1}]
     rl_observation_shape = (1,)
-
-    def __init__(self, players):
-        super().__init__(players)
-        self.turn = 0
-
-    @staticmethod
-    def min_players():
-        return 1
-
-    @staticmethod
-    def max_players():
-        return 1
-
-    def current_player(self):
-        return [0]
-
-    def game_over(self):
-        return False
-
-    def state(self, player_id):
-        return {"turn": self.turn}
-
-    def legal_moves(self, player_id):
-        return [{"n": 1}]
 
     @staticmethod
     def rl_observation(state, player_id):
         return [0]
-
-    def move(self, move, player_id):
-        while True:
-            try:
-                while self.turn >= 0:  # waits for a change that never comes
-                    pass
-            except:
-                pass
-'''
+"""
 
 STUBBORN_TEST = '''
 from gameserver.testing import LocalSession

@@ -317,17 +317,23 @@ def history_id(server: ServerThread, game: str, session: str) -> int:
     return int(play.wait_until(find, f"{game}/{session} in the history"))
 
 
+def coin_replay(server: ServerThread, page: Any, session: str, coin: str, step: int) -> Any:
+    """Play three calls of CoinToss (the coin always shows ``coin``), open the replay at
+    ``step``; its renderer's frame."""
+    (client,) = play.seat(server, "CoinToss", session, ["ann"])
+    for side in ("heads", "tails", "heads"):
+        client.move(call=side, force=coin)
+    page.goto(url(server, f"/replay/{history_id(server, 'CoinToss', session)}?step={step}"))
+    return page.frame_locator("#board iframe.renderer-frame")
+
+
 def test_a_folder_games_replay_shows_its_end_and_says_why_the_moves_between_have_none(
         server: ServerThread, page: Any) -> None:
     """CoinToss (from a games folder, so in a worker process) replayed as "No state
     recorded for this step." after its start, even at its end: the server does not play a
     worker's game again to rebuild the states, and the page did not say so. Now the last
     step shows the final state, and the others say why they have none."""
-    (coin,) = play.seat(server, "CoinToss", "coin-replay", ["ann"])
-    for side in ("heads", "tails", "heads"):
-        coin.move(call=side, force="tails")
-    page.goto(url(server, f"/replay/{history_id(server, 'CoinToss', 'coin-replay')}?step=3"))
-    frame = page.frame_locator("#board iframe.renderer-frame")
+    frame = coin_replay(server, page, "coin-replay", "tails", 3)
     expect(page.locator("#position")).to_contain_text("Move 3 of 3")
     expect(frame.locator(".coin")).to_have_text("The coin shows tails")
     expect(frame.locator("li")).to_have_text("ann: 1 points")
@@ -342,11 +348,7 @@ def test_the_replays_keys_work_when_pressed_in_a_renderers_frame(
         server: ServerThread, page: Any) -> None:
     """A key pressed after a click in an author's frame stays in the frame's document:
     the replay's arrow keys did nothing there. Now the frame passes them on."""
-    (coin,) = play.seat(server, "CoinToss", "coin-keys", ["ann"])
-    for side in ("heads", "tails", "heads"):
-        coin.move(call=side, force="heads")
-    page.goto(url(server, f"/replay/{history_id(server, 'CoinToss', 'coin-keys')}?step=0"))
-    frame = page.frame_locator("#board iframe.renderer-frame")
+    frame = coin_replay(server, page, "coin-keys", "heads", 0)
     expect(frame.locator(".coin")).to_have_text("Not tossed yet")
     frame.locator(".coin").click()  # the keys go to the frame now
     page.keyboard.press("End")
