@@ -203,6 +203,26 @@ def stuck(method: str, time_limit: float, place: tuple[str, int] | None) -> str:
             "here: nothing else can end that call.")
 
 
+def stuck_in_process(game: str, method: str, time_limit: float, setting: str,
+                     place: tuple[str, int] | None, interrupted: bool) -> str:
+    """Why a program that runs game ``game`` in itself ends: ``method()`` never returned."""
+    line = linecache.getline(place[0], place[1]).strip() if place else ""
+    running = (f" It was running {shown_path(place[0])}:{place[1]}: `{line}`." if place and line
+               else "")
+    if not interrupted:
+        return (f"gameserver: game {game}: {method}() never returned: it ran longer than "
+                f"the time limit of {time_limit:g} s ({setting}), and this Python cannot "
+                f"stop a call.{running} Make sure the loop ends. Nothing else can end that "
+                f"call, so this program ends here.")
+    return (f"gameserver: game {game}: {method}() never returned: it ran longer than the "
+            f"time limit of {time_limit:g} s ({setting}) and was stopped, but it went on "
+            "running, so your code caught the stop. A bare `except:` (or `except "
+            f"BaseException:`) in a loop that does not end does that.{running} Catch only "
+            "the errors you expect there (for example `except ValueError:`) and make sure "
+            "the loop ends. (A call blocked in `time.sleep` or `input()` is not stopped "
+            "either.) Nothing else can end that call, so this program ends here.")
+
+
 def forgot_return(value: Any) -> str:
     """A hint when a method gave ``None``: usually a missing ``return``."""
     if value is not None:

@@ -243,6 +243,8 @@ def check_hooks(game_class: type[AbstractGame], guard: GameGuard, seed: int,
             session = LocalSession(game_class, players, time_limit=guard.time_limit)
         except GameServerError:
             return []
+        if guard.stuck is not None:  # the checker's report, not LocalSession's message
+            session._guard.stuck = guard.stuck
         try:
             for _ in range(games):
                 _play(spec, guard, session, rng, seen)

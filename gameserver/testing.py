@@ -23,6 +23,13 @@ plain pytest tests::
 the state right now, including the framework's ``"current"`` and
 ``"gameover"`` keys.
 
+A game call that runs past ``time_limit`` fails with ``GameServerError``
+(``... took longer than 5 s and was stopped (endless loop?)``). One that
+catches that stop (a bare ``except:`` in a loop) and so never returns ends
+the whole test run, with a message on stderr naming the game, the method
+and the line it was running (see ``gameserver._stuck``): nothing else can
+end it.
+
 ``IllegalMove`` and ``GameServerError`` are the very classes of the client
 module ``game_server_api``, so ``except IllegalMove:`` catches a rejected
 move the same way in a test and in a client that plays on a real server.
@@ -37,6 +44,7 @@ from typing import Any
 # the server), so that students catch the same class in tests and in clients.
 from game_server_api import GameServerError, IllegalMove
 
+from ._stuck import exit_stuck
 from .checked import GameType
 from .game import AbstractGame
 from .guard import GameCodeError, GameGuard
@@ -53,7 +61,8 @@ class LocalSession:
         game_class: your game class (not an instance).
         players: how many players; must be within the game's min/max.
         names: optional player names, one per player.
-        time_limit: seconds one call into the game may run (as on the server).
+        time_limit: seconds one call into the game may run (as on the server);
+            a call that goes on after it was stopped ends the process.
 
     Raises:
         GameServerError: invalid number of players, or the constructor failed.
@@ -61,7 +70,10 @@ class LocalSession:
 
     def __init__(self, game_class: type[AbstractGame], players: int,
                  names: list[str] | None = None, time_limit: float = 5.0) -> None:
-        self._guard = GameGuard(time_limit)
+        self._guard = guard = GameGuard(time_limit)
+        # A call that catches its interruption would hang the tests: say so, and end them.
+        guard.stuck = exit_stuck(game_class, time_limit, f"LocalSession(..., time_limit="
+                                 f"{time_limit:g})", guard.can_interrupt)
         game_type = GameType(game_class.__name__, game_class, self._guard)
         try:
             game_type.check_player_count(players)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from gameserver.games.nim import Nim
 from gameserver.games.tictactoe import TicTacToe
 from gameserver.testing import GameServerError, IllegalMove, LocalSession
+from tests import test_check
 from tests.data.review.games import NaNState, StaleCurrent
 
 
@@ -47,3 +52,65 @@ def test_except_illegal_move_works_alike_in_tests_and_in_clients() -> None:
         raise AssertionError("taking 10 of 3 was accepted")
     with pytest.raises(game_server_api.GameServerError, match="not your turn"):
         session.move(1, heap=0, take=1)
+
+
+# ---------------------------------------------------------------- a call that never returns
+
+# The checker's stubborn game (a bare except: in a loop), with the RL hooks for gameserver.rl.
+STUBBORN = test_check.STUBBORN + """
+    rl_moves = [{"n": 1}]
+    rl_observation_shape = (1,)
+
+    @staticmethod
+    def rl_observation(state, player_id):
+        return [0]
+"""
+
+STUBBORN_TEST = '''
+from gameserver.testing import LocalSession
+from stubborn import Stubborn
+
+
+def test_it_moves():
+    LocalSession(Stubborn, 1, time_limit=0.2).move(0, n=1)
+'''
+
+
+def run_stuck(tmp_path: Path, *args: str) -> tuple[int, str]:
+    """Run ``args`` by Python in ``tmp_path`` (holding stubborn.py); exit code and output."""
+    (tmp_path / "stubborn.py").write_text(STUBBORN)
+    result = subprocess.run([sys.executable, *args], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    return result.returncode, " ".join((result.stdout + result.stderr).split())
+
+
+def stuck_message(setting: str) -> str:
+    line = next(n for n, text in enumerate(STUBBORN.splitlines(), 1) if "never comes" in text)
+    return (f"gameserver: game Stubborn: move() never returned: it ran longer than the time "
+            f"limit of 0.2 s ({setting}) and was stopped, but it went on running, so your code "
+            "caught the stop. A bare `except:` (or `except BaseException:`) in a loop that does "
+            f"not end does that. It was running stubborn.py:{line}: `while self.turn >= 0:")
+
+
+def test_a_call_that_catches_its_stop_ends_a_script_with_a_message(tmp_path: Path) -> None:
+    """A bare ``except:`` in a loop caught the interruption and LocalSession hung for
+    ever, silently; now the process ends (exit code 1) saying which call, why, and where."""
+    code, out = run_stuck(tmp_path, "-c", "from gameserver.testing import LocalSession\n"
+                          "from stubborn import Stubborn\n"
+                          "LocalSession(Stubborn, 1, time_limit=0.2).move(0, n=1)\n"
+                          "print('came back')")
+    assert code == 1, out
+    assert stuck_message("LocalSession(..., time_limit=0.2)") in out
+    assert "Nothing else can end that call, so this program ends here." in out
+    assert "came back" not in out
+
+
+def test_a_call_that_catches_its_stop_ends_pytest_with_the_message_shown(
+        tmp_path: Path) -> None:
+    """Under pytest (which captures a test's output into a file it reads after the test)
+    the message reaches the terminal instead of vanishing with the process."""
+    (tmp_path / "test_stubborn.py").write_text(STUBBORN_TEST)
+    code, out = run_stuck(tmp_path, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          "test_stubborn.py")
+    assert code == 1, out
+    assert stuck_message("LocalSession(..., time_limit=0.2)") in out

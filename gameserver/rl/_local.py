@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .._stuck import exit_stuck
 from ..checked import GameType
 from ..guard import GameCodeError, GameGuard
 from ..protocol import ProtocolError, ok
@@ -34,7 +35,9 @@ class LocalTable:
         game_class: the game.
         players: the number of players.
         names: one name per seat (used for rewards from a ``ranking``).
-        time_limit: seconds one call into the game may run, as on the server.
+        time_limit: seconds one call into the game may run, as on the server;
+            a call that goes on after it was stopped ends the process (see
+            ``gameserver._stuck``).
 
     Raises:
         GameError: the number of players is outside the game's range.
@@ -45,7 +48,10 @@ class LocalTable:
         self.players = players
         self.names = names
         self.controlled = list(range(players))
-        self._guard = GameGuard(time_limit)
+        self._guard = guard = GameGuard(time_limit)
+        # A call that catches its interruption would hang the training: say so, and end it.
+        guard.stuck = exit_stuck(game_class, time_limit,
+                                 f"the env's time_limit={time_limit:g}", guard.can_interrupt)
         self._type = GameType(game_class.__name__, game_class, self._guard)
         try:
             self._type.check_player_count(players)

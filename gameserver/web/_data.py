@@ -210,8 +210,10 @@ def replay(record: Mapping[str, Any], player: int, hide_others_moves: bool) -> d
 
     Returns:
         ``{"id", "game", "session", "players", "started", "ended", "result",
-        "player", "initial", "steps": [{"seq", "player_id", "move",
-        "rejection", "time", "state"}]}``; ``move`` is None when hidden.
+        "player", "initial", "hidden_moves", "states_note", "steps": [{"seq",
+        "player_id", "move", "rejection", "time", "state"}]}``; ``move`` is None
+        when hidden; a ``state`` is None where it is unknown, and ``states_note``
+        (else None) says why.
     """
     def pick(states: Any) -> Any:
         if isinstance(states, list) and 0 <= player < len(states):
@@ -226,6 +228,12 @@ def replay(record: Mapping[str, Any], player: int, hide_others_moves: bool) -> d
                       "move": None if hidden else step.get("move"),
                       "rejection": step.get("rejection"), "time": step.get("time"),
                       "state": pick(step.get("states"))})
+    if steps and steps[-1]["state"] is None and record.get("moves") == len(steps):
+        # The states after each move are rebuilt by playing the moves again, which
+        # the server does not do for a game in a worker process (states_note says
+        # why); the state after the last move is the final one, saved as the game ended.
+        steps[-1]["state"] = pick(record.get("final_states"))
     entry = history_entry({**record, "moves": len(steps)})
     return {**entry, "player": player, "initial": pick(record.get("initial_states")),
-            "hidden_moves": hide_others_moves, "steps": steps}
+            "hidden_moves": hide_others_moves, "states_note": record.get("states_note"),
+            "steps": steps}

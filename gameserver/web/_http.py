@@ -75,13 +75,17 @@ LINGER_SECONDS = 2.0  # after our last reply: how long to wait for the client to
 LINGER_MAX = 256 * 1024  # ... and how much of what it still sends to discard meanwhile
 FRAMING_HEADERS = ("content-length", "transfer-encoding")  # refused when repeated
 
+# frame-src 'self': a game author's renderer frame (/renderers/GAME.html) is checked against
+# it on every navigation, its own included, so it cannot take what it was shown to another
+# site in an address (default-src says the same; this is not left to a fallback).
 SECURITY_HEADERS = (
     ("X-Content-Type-Options", "nosniff"),
     ("Referrer-Policy", "no-referrer"),
     ("X-Frame-Options", "DENY"),
     ("Content-Security-Policy",
      "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-     "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
+     "connect-src 'self'; frame-src 'self'; base-uri 'none'; form-action 'self'; "
+     "frame-ancestors 'none'"),
 )
 
 

@@ -271,7 +271,7 @@ def _frame(game: str, script: str) -> Response:
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="color-scheme" content="light dark"><style>',
         _static("style.css").body.decode(), "</style></head>\n"
-        '<body class="renderer-frame-body"><main id="board"></main>\n',
+        '<body class="renderer-frame-body"><main id="board" class="board"></main>\n',
         *(f'<script nonce="{nonce}">\n{text}\n</script>\n' for text in scripts),
         "</body></html>\n"])
     return Response(200, page.encode(), CONTENT_TYPES[".html"], (

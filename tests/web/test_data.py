@@ -71,3 +71,21 @@ def test_a_renderer_is_the_js_file_named_after_the_class() -> None:
 def test_stuck_after_a_minute_or_a_quarter_of_the_game_timeout() -> None:
     assert _data.stuck_after(1000.0) == 60.0
     assert _data.stuck_after(40.0) == 10.0
+
+
+def test_replay_without_states_ends_with_the_final_state_and_says_why() -> None:
+    """A game in a worker process is not played again for its states: every step of its
+    replay had none, the last too, and nothing said why. Now the last step is the final
+    state (only when every move is shown) and ``states_note`` gives the reason."""
+    steps = [{"seq": n, "player_id": 0, "move": {"call": "heads"}, "rejection": None,
+              "time": 100.0 + n, "states": None} for n in (1, 2)]
+    note = "the game CoinToss runs in a worker process: its moves are shown, the states ..."
+    game = record(["ann", "bob"], [over(points=[1, 0]), over(points=[0, 1])], game="CoinToss",
+                  moves=2, steps=steps, states_note=note)
+    theirs = _data.replay(game, 1, hide_others_moves=False)
+    assert [s["state"] for s in theirs["steps"]] == [None, over(points=[0, 1])]
+    assert theirs["states_note"] == note
+    cut = _data.replay({**game, "moves": 1500}, 1, hide_others_moves=False)  # 1,000 shown
+    assert [s["state"] for s in cut["steps"]] == [None, None]
+    known = _data.replay(record(["ann"], [over()], moves=0, steps=[]), 0, False)
+    assert known["states_note"] is None and known["steps"] == []

@@ -552,7 +552,8 @@
       step = Math.min(Math.max(n, 0), frames.length - 1);
       slider.value = String(step);
       const state = frames[step];
-      if (state) GD.draw(board, data.game, state, ctx); else board.replaceChildren(notice("info", "No state recorded for this step."));
+      if (state) GD.draw(board, data.game, state, ctx);
+      else board.replaceChildren(notice("info", `No state recorded for this step${data.states_note ? `: ${data.states_note}` : ""}.`));
       board.dataset.step = String(step);
       status.replaceChildren(statusLine(state, ctx));
       const s = step > 0 ? data.steps[step - 1] : null;

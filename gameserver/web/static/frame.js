@@ -8,7 +8,9 @@
  * postMessage; this file rebuilds the ctx renderers know (renderers.js, at
  * the top; seatContext as on the page) and draws. ctx.move(m) and ctx.clickable(el, m) send
  * {type: "move", move} to the page, which sends it as this seat's move only
- * if it is legal now. The frame also reports its height, so the page can size it.
+ * if it is legal now. The frame also reports its height, so the page can size it,
+ * and passes on the keys it has no use for (GD.PAGE_KEYS: the replay's arrows,
+ * projector mode); the page tells it when projector mode changes ({type: "look"}).
  */
 "use strict";
 
@@ -34,9 +36,21 @@
 
   window.addEventListener("message", (e) => {
     const data = e.data;
-    if (e.source !== window.parent || !data || data.type !== "draw") return;
+    if (e.source !== window.parent || !data) return;
+    if (data.type === "look") document.documentElement.classList.toggle("projector", data.projector === true);
+    if (data.type !== "draw") return;
     board.replaceChildren(GD.render(data.game, data.state, context(data.ctx || {})));
     board.dataset.version = String((Number(board.dataset.version) || 0) + 1);
+  });
+  GD.arrowKeys(board); // between the renderer's move targets, as on the page
+  // A key the frame had no use for goes to the page (a key pressed in a frame stays in its
+  // document): the replay's arrow keys and projector mode work after a click in the frame.
+  window.addEventListener("keydown", (e) => {
+    const t = e.target;
+    if (e.defaultPrevented || e.altKey || e.ctrlKey || e.metaKey || !GD.PAGE_KEYS.has(e.key)
+      || t instanceof HTMLInputElement || t instanceof HTMLTextAreaElement || t instanceof HTMLSelectElement
+      || (t instanceof HTMLElement && t.isContentEditable)) return;
+    send({ type: "key", key: e.key });
   });
   new ResizeObserver(() => send({ type: "height", height: document.documentElement.scrollHeight })).observe(document.body);
   window.addEventListener("load", () => send({ type: "ready" })); // after the author's script

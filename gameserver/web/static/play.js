@@ -142,34 +142,6 @@
     return h("label", { class: "field" }, h("span", { text: label }), input);
   }
 
-  /** Arrow keys move the focus to the nearest move-element in that direction (keyboard play). */
-  function arrowKeys(board) {
-    board.addEventListener("keydown", (e) => {
-      const dirs = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
-      const dir = dirs[e.key];
-      if (!dir || e.altKey || e.ctrlKey || e.metaKey || (e.target instanceof HTMLInputElement) || (e.target instanceof HTMLTextAreaElement)) return;
-      const targets = Array.from(board.querySelectorAll("[data-move]:not([data-nofocus])"));
-      if (!targets.length) return;
-      e.preventDefault();
-      const from = targets.includes(document.activeElement) ? document.activeElement : null;
-      if (!from) { targets[0].focus(); return; }
-      const center = (el) => { const r = el.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; };
-      const [x0, y0] = center(from);
-      let best = null;
-      let bestScore = Infinity;
-      for (const el of targets) {
-        if (el === from) continue;
-        const [x, y] = center(el);
-        const along = (x - x0) * dir[0] + (y - y0) * dir[1];
-        if (along <= 1) continue;
-        const across = Math.abs((x - x0) * dir[1] + (y - y0) * dir[0]);
-        const score = along + 3 * across;
-        if (score < bestScore) { best = el; bestScore = score; }
-      }
-      if (best) best.focus();
-    });
-  }
-
   /** Where the focus is inside `root`, as child positions, to find it again after a redraw. */
   function focusPath(root) {
     const path = [];
@@ -293,7 +265,7 @@
       h("div", { class: "section-head" }, h("h1", {}, h("span", { class: "game-name", text: game }), " ", h("span", { class: "token", id: "session-name", text: token })), badge),
       you, pre, status, message, board, controls, side);
     status.hidden = board.hidden = true; // until seated
-    arrowKeys(board);
+    GD.arrowKeys(board);
     const setBadge = (state, text) => { badge.dataset.state = state; badge.textContent = text; };
     const say = (text, kind) => { message.textContent = text || ""; message.dataset.kind = kind || ""; };
 

@@ -153,12 +153,45 @@
     });
   }
 
+  /** Arrow keys move the focus to the nearest move-element in that direction (keyboard play);
+   * play.js sets it on the board, frame.js on an author's frame. */
+  function arrowKeys(board) {
+    board.addEventListener("keydown", (e) => {
+      const dirs = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+      const dir = dirs[e.key];
+      if (!dir || e.altKey || e.ctrlKey || e.metaKey || (e.target instanceof HTMLInputElement) || (e.target instanceof HTMLTextAreaElement)) return;
+      const targets = Array.from(board.querySelectorAll("[data-move]:not([data-nofocus])"));
+      if (!targets.length) return;
+      e.preventDefault();
+      const from = targets.includes(document.activeElement) ? document.activeElement : null;
+      if (!from) { targets[0].focus(); return; }
+      const center = (el) => { const r = el.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; };
+      const [x0, y0] = center(from);
+      let best = null;
+      let bestScore = Infinity;
+      for (const el of targets) {
+        if (el === from) continue;
+        const [x, y] = center(el);
+        const along = (x - x0) * dir[0] + (y - y0) * dir[1];
+        if (along <= 1) continue;
+        const across = Math.abs((x - x0) * dir[1] + (y - y0) * dir[0]);
+        const score = along + 3 * across;
+        if (score < bestScore) { best = el; bestScore = score; }
+      }
+      if (best) best.focus();
+    });
+  }
+
   // ------------------------------------------------------------ game authors' renderers, framed
 
   const framed = Object.create(null); // game -> the URL of its renderer's frame document
   const frames = new Set(); // the frames drawn, to know whose messages come in
   const FRAME_HEIGHT = [40, 4000]; // px: a frame's height, at least and at most
   const MOVE_BYTES_MAX = 60000; // a move from a frame, as JSON, at most
+  // Keys a frame passes on to the page when it has no use for them (frame.js): the replay's
+  // steps, projector mode. The page takes no other key from a frame.
+  const PAGE_KEYS = new Set(["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Home", "End", "p", "P", "Escape"]);
+  const projector = () => document.documentElement.classList.contains("projector");
 
   /** Draw `game` with the author's renderer in the frame document at `url`. */
   function sandboxed(game, url) {
@@ -187,6 +220,14 @@
     if (frame.ready) post(frame);
   }
 
+  /** Tell the frame how the page looks (projector mode), so that it draws alike. */
+  function look(frame) {
+    frame.contentWindow.postMessage({ type: "look", projector: projector() }, "*");
+  }
+  new MutationObserver(() => {
+    for (const f of frames) if (f.isConnected && f.ready) look(f);
+  }).observe(document.documentElement, { attributes: true, attributeFilter: ["class"] });
+
   /** Send the frame what its renderer may know: the state and the ctx's data (no functions). */
   function post(frame) {
     const { game, state, ctx } = frame.drawing;
@@ -210,12 +251,16 @@
     if (!frame || e.origin !== "null" || !data || typeof data !== "object") return; // a sandboxed frame's origin is "null"
     if (data.type === "ready") {
       frame.ready = true;
+      look(frame);
       if (frame.drawing) post(frame);
     } else if (data.type === "height" && Number.isFinite(data.height)) {
       frame.style.height = `${Math.min(Math.max(Math.ceil(data.height), FRAME_HEIGHT[0]), FRAME_HEIGHT[1])}px`;
     } else if (data.type === "move" && frame.drawing) {
       const ctx = frame.drawing.ctx; // the page's: only a seat's ctx has move and isLegal
       if (typeof ctx.move === "function" && typeof ctx.isLegal === "function" && isMove(data.move) && ctx.isLegal(data.move)) ctx.move(data.move);
+    } else if (data.type === "key" && PAGE_KEYS.has(data.key)) {
+      // As if pressed on the frame element: the page's key handlers (replay, projector) run.
+      frame.dispatchEvent(new KeyboardEvent("keydown", { key: data.key, bubbles: true, cancelable: true }));
     }
   });
 
@@ -656,5 +701,5 @@
     return n >= 1048576 ? `${(n / 1048576).toFixed(1)} MiB` : `${Math.ceil(n / 1024)} KiB`;
   }
 
-  window.GameDashboard = { register, render, draw, sandboxed, seatContext, hasRenderer, h, jsonTree, errorBox, nameOr, click, bytesText };
+  window.GameDashboard = { register, render, draw, sandboxed, seatContext, arrowKeys, PAGE_KEYS, hasRenderer, h, jsonTree, errorBox, nameOr, click, bytesText };
 })();
