@@ -200,6 +200,14 @@ class Lobby:
             raise framework_error(
                 f"session names '{discovery.TOURNAMENT}NAME/...' are reserved for the games "
                 "of tournaments; pick another session name")
+        if token.startswith(discovery.TOURNAMENT) and discovery.PASSWORD_MARK in request.name:
+            # No such tournament (yet): its name would show here to everyone, password and all.
+            raise framework_error(
+                f"there is no tournament {token[len(discovery.TOURNAMENT):][:100]} on this "
+                f"server (yet), so '{token[:100]}' would be an ordinary session, whose "
+                "players' names everyone can see; your name holds a password after "
+                f"'{discovery.PASSWORD_MARK}'. Check the tournament's name, or join again "
+                "once the operator has created it")
         session = self.sessions.get((request.game, token))
         if session is None and not token.isascii():
             _check_text("session name", token)  # it is saved as it is: UTF-8 text only

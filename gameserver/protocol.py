@@ -498,7 +498,10 @@ def describe(request: Request) -> str:
 
 
 def _described(name: str, value: Any) -> Any:
-    """A field's value for ``describe``: a move's ``state_of`` (id, key) shows the id only."""
+    """A field's value for ``describe``: a move's ``state_of`` (id, key) shows the id only,
+    and a name what comes before '#' (after it a tournament participant sends its password)."""
+    if name == "name" and isinstance(value, str) and "#" in value:
+        return value.partition("#")[0] + "#..."
     return value[0] if name == "state_of" and value is not None else value
 
 
