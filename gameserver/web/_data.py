@@ -211,7 +211,8 @@ def replay(record: Mapping[str, Any], player: int, hide_others_moves: bool) -> d
     Returns:
         ``{"id", "game", "session", "players", "started", "ended", "result",
         "player", "initial", "steps": [{"seq", "player_id", "move",
-        "rejection", "time", "state"}]}``; ``move`` is None when hidden.
+        "rejection", "time", "state"}]}``; ``move`` is None when hidden;
+        ``note`` when the moves or the states end early, saying why.
     """
     def pick(states: Any) -> Any:
         if isinstance(states, list) and 0 <= player < len(states):
@@ -227,5 +228,9 @@ def replay(record: Mapping[str, Any], player: int, hide_others_moves: bool) -> d
                       "rejection": step.get("rejection"), "time": step.get("time"),
                       "state": pick(step.get("states"))})
     entry = history_entry({**record, "moves": len(steps)})
-    return {**entry, "player": player, "initial": pick(record.get("initial_states")),
+    data = {**entry, "player": player, "initial": pick(record.get("initial_states")),
             "hidden_moves": hide_others_moves, "steps": steps}
+    notes = [record[key] for key in ("moves_note", "states_note") if record.get(key)]
+    if notes:
+        data["note"] = "; ".join(notes)
+    return data
