@@ -22,11 +22,15 @@ import urllib.parse
 import zlib
 from typing import Any, Protocol
 
+from ..results import result_states
+
 HISTORY_SHOWN_MOVES = 1000  # moves of one game that finished_game returns
 # ... and bytes of their text (moves as logged, states as sent), at most; the moves take
 # at most half of it. Until 2026-11-29 unbounded: 1,000 moves of 1 MB, and the state
 # after each, were a replay of 2 GB, and 10 GB of the server's memory to make it.
 HISTORY_SHOWN_BYTES = 16 * 1024 * 1024
+LISTED = "id, game, session, players, started, ended, moves, final_states"  # finished_games
+LISTED_STATES_MAX = 16 * 1024  # characters of final states finished_games keeps whole
 
 
 class Replayer(Protocol):
@@ -77,15 +81,18 @@ class HistoryReader:
 
     def finished_games(self, game: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """Finished games, newest first: id, game, session, players, started, ended, moves,
-        final_states."""
+        final_states (of a game whose final states are larger than ``LISTED_STATES_MAX``,
+        only what its result is read from: ``results.result_states``)."""
         db = self._db()
         if "games" not in self._local.tables:
             return []
         where, params = ("AND game = ?", (game,)) if game else ("", ())
-        rows = db.execute(
-            f"SELECT * FROM games WHERE ended IS NOT NULL {where} ORDER BY ended DESC, id DESC "
-            "LIMIT ?", (*params, limit)).fetchall()
-        return [_game_row(row) for row in rows]
+        # Row by row, and a large final state kept as what its result is read from: a
+        # client makes a finished game of 1 MB with a join and one move, and the lists
+        # read up to 5,000 of them (the ratings).
+        return [_game_row(row, result_only=True) for row in db.execute(
+            f"SELECT {LISTED} FROM games WHERE ended IS NOT NULL {where} "
+            "ORDER BY ended DESC, id DESC LIMIT ?", (*params, limit))]
 
     def finished_game(self, game_id: int) -> dict[str, Any] | None:
         """One finished game, or None: ``finished_games``' keys, plus ``initial_states``
@@ -196,11 +203,14 @@ class _Budget:
         return True
 
 
-def _game_row(row: sqlite3.Row) -> dict[str, Any]:
+def _game_row(row: sqlite3.Row, result_only: bool = False) -> dict[str, Any]:
+    text = row["final_states"] or "[]"
+    final_states = json.loads(text)
+    if result_only and len(text) > LISTED_STATES_MAX:
+        final_states = result_states(final_states)
     return {"id": row["id"], "game": row["game"], "session": row["session"],
             "players": json.loads(row["players"]), "started": row["started"],
-            "ended": row["ended"], "moves": row["moves"],
-            "final_states": json.loads(row["final_states"] or "[]")}
+            "ended": row["ended"], "moves": row["moves"], "final_states": final_states}
 
 
 def _loads(text: str | None) -> Any:
