@@ -477,6 +477,18 @@ def _discover(data: dict[str, Any]) -> Discover:
     return Discover(min(limit, DISCOVER_SESSIONS_MAX), after)
 
 
+def check_text(what: str, value: str) -> None:
+    """Refuse ``value`` if it cannot be written as UTF-8 (a JSON escape such as
+    ``\\ud800`` gives a lone surrogate, which the store's file, a CSV file and a
+    terminal cannot hold)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise framework_error(
+            f"{what} is not valid text: it holds a lone surrogate "
+            f"({value[err.start]!r} at position {err.start}); pick another {what}") from None
+
+
 SECRET_FIELDS = ("key", "code")  # never logged
 
 

@@ -279,6 +279,8 @@ class TournamentHall:
                                   f"{self.host.limits.max_name_length} characters)")
         if mark and not password:
             raise framework_error("a password after '#' must not be empty")
+        if not name.isascii():
+            protocol.check_text("player name", name)  # shown in CSV files and terminals
         participant = tournament.participants.get(name)
         if participant is None:
             try:

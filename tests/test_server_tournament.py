@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import threading
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -236,6 +237,32 @@ def test_a_password_never_reaches_an_ordinary_session_of_a_tournament_name() -> 
             hall.tournament("final").participants) == ["alice"]), "alice registered")
         on_loop(server, lambda hall: hall.cancel("final"))
         waiting.join(WAIT)
+
+
+def test_a_name_that_is_no_text_is_refused_and_the_standings_export_works() -> None:
+    """A name with a lone surrogate (the JSON escape \\ud800) was registered; then the
+    dashboard's standings.csv and games.csv failed with 500 (UTF-8 cannot hold it), for
+    the whole tournament, and the history and ratings commands could not print it."""
+    from tests.web import play
+    from tests.wire import TERMINATOR, send_raw
+
+    server = play.web_server()
+    try:
+        on_loop(server, lambda hall: hall.create(TournamentSettings(
+            "cup", "Nim", turn_timeout=30)))
+        for session in ("tournament-cup", "ordinary"):
+            raw = (b'{"type": "join", "game": "Nim", "session": "' + session.encode()
+                   + b'", "players": 2, "name": "\\ud800evil"}' + TERMINATOR)
+            reply = json.loads(send_raw(server.port, raw))
+            assert reply["status"] == "error"
+            assert "player name is not valid text" in reply["message"]
+        assert on_loop(server, lambda hall: list(hall.tournament("cup").participants)) == []
+        for export in ("standings.csv", "games.csv"):
+            with urllib.request.urlopen(f"http://127.0.0.1:{play.dashboard_port(server)}"
+                                        f"/api/tournaments/cup/{export}") as reply:
+                assert reply.status == 200
+    finally:
+        server.stop()
 
 class PushBot(Bot):
     """Plays its games through push (``states()``) and moves with state, not ``state()``."""
