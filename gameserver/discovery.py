@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 AUTO = "auto"  # the token that auto-joins; "auto-<n>" are its sessions
 TOURNAMENT = "tournament-"  # "tournament-NAME" a tournament, "tournament-NAME/<game>" its games
+PASSWORD_MARK = "#"  # a tournament participant's name "NAME#PASSWORD" (tournament_hall)
 
 
 def game_list(game_types: Mapping[str, GameType]) -> list[dict[str, Any]]:

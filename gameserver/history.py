@@ -73,6 +73,8 @@ def show_game(store: HistoryReader, game_id: int) -> bool:
                    else f"   rejected: {json.dumps(move['rejection'])}")
         print(f"{move['seq']:>4}. player {move['player_id']}: {json.dumps(move['move'])}"
               f"{verdict}")
+    if record.get("moves_note"):
+        print(f"({record['moves_note']})")
     print("final state (player 0): " + json.dumps(record["final_states"][0]
                                                    if record["final_states"] else None))
     return True

@@ -51,6 +51,7 @@ from .protocol import (
     State,
     StateWithMoves,
     Subscribe,
+    check_text,
     framework_error,
     server_error,
 )
@@ -200,9 +201,19 @@ class Lobby:
             raise framework_error(
                 f"session names '{discovery.TOURNAMENT}NAME/...' are reserved for the games "
                 "of tournaments; pick another session name")
+        if token.startswith(discovery.TOURNAMENT) and discovery.PASSWORD_MARK in request.name:
+            # No such tournament (yet): its name would show here to everyone, password and all.
+            raise framework_error(
+                f"there is no tournament {token[len(discovery.TOURNAMENT):][:100]} on this "
+                f"server (yet), so '{token[:100]}' would be an ordinary session, whose "
+                "players' names everyone can see; your name holds a password after "
+                f"'{discovery.PASSWORD_MARK}'. Check the tournament's name, or join again "
+                "once the operator has created it")
         session = self.sessions.get((request.game, token))
         if session is None and not token.isascii():
-            _check_text("session name", token)  # it is saved as it is: UTF-8 text only
+            check_text("session name", token)  # it is saved as it is: UTF-8 text only
+        if not request.name.isascii():
+            check_text("player name", request.name)  # a CSV, a terminal take UTF-8 only
         timed = request.turn_timeout is not None or request.game_clock is not None
         if session is not None and session.closed is not None:
             self._end(session, session.closed)  # e.g. its start could not be saved
@@ -522,17 +533,6 @@ class Lobby:
             self.timer_book.save_all(self.sessions.values())
         for session in list(self.sessions.values()):
             self._end(session, reason, forget=False)  # saved sessions come back on start
-
-
-def _check_text(what: str, value: str) -> None:
-    """Refuse ``value`` if it cannot be written as UTF-8 (a JSON escape such as
-    ``\\ud800`` gives a lone surrogate, which the store's file cannot hold)."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as err:
-        raise framework_error(
-            f"{what} is not valid text: it holds a lone surrogate "
-            f"({value[err.start]!r} at position {err.start}); pick another {what}") from None
 
 
 def _error_reply(err: Exception, step: Callable[..., Outcome]) -> bytes:

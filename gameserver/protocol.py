@@ -477,6 +477,18 @@ def _discover(data: dict[str, Any]) -> Discover:
     return Discover(min(limit, DISCOVER_SESSIONS_MAX), after)
 
 
+def check_text(what: str, value: str) -> None:
+    """Refuse ``value`` if it cannot be written as UTF-8 (a JSON escape such as
+    ``\\ud800`` gives a lone surrogate, which the store's file, a CSV file and a
+    terminal cannot hold)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise framework_error(
+            f"{what} is not valid text: it holds a lone surrogate "
+            f"({value[err.start]!r} at position {err.start}); pick another {what}") from None
+
+
 SECRET_FIELDS = ("key", "code")  # never logged
 
 
@@ -498,7 +510,10 @@ def describe(request: Request) -> str:
 
 
 def _described(name: str, value: Any) -> Any:
-    """A field's value for ``describe``: a move's ``state_of`` (id, key) shows the id only."""
+    """A field's value for ``describe``: a move's ``state_of`` (id, key) shows the id only,
+    and a name what comes before '#' (after it a tournament participant sends its password)."""
+    if name == "name" and isinstance(value, str) and "#" in value:
+        return value.partition("#")[0] + "#..."
     return value[0] if name == "state_of" and value is not None else value
 
 

@@ -37,6 +37,18 @@ def display_name(name: str, player_id: int) -> str:
     return name or f"player {player_id}"
 
 
+RESULT_KEYS = ("forfeit", "ranking", "winner", "gameover")  # what outcome reads of a state
+
+
+def result_states(states: Any) -> Any:
+    """``states`` (a game's final states) with only what its result is read from
+    (``RESULT_KEYS``): ``outcome`` and the leaderboard read them the same."""
+    if not isinstance(states, list):
+        return states
+    return [{key: state[key] for key in RESULT_KEYS if key in state}
+            if isinstance(state, dict) else state for state in states]
+
+
 def outcome(record: Mapping[str, Any]) -> dict[str, Any]:
     """The result of a finished game from its final states.
 

@@ -72,6 +72,7 @@ class TimedSession(Protocol):
 ACTIONS = ("move", "forfeit")
 MIN_SECONDS = 0.1  # the shortest turn or clock a session may have
 RESTORE_GRACE = 5.0  # seconds after a restart for a turn that ran out while the server was down
+COMPACT_MIN = 16  # TimerSchedule: stale entries (of ended sessions too) kept at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,11 +302,20 @@ class TimerSchedule:
     ``on_earlier(deadline)`` (set by whoever runs the lobby) is called when
     a deadline comes up that is earlier than every one before, so the
     server can move its wake-up forward.
+
+    Stale entries (a deadline moved, a session ended) are dropped when they
+    come up, and also whenever the heap has grown to twice its size after
+    the last such sweep (and beyond ``COMPACT_MIN``): an entry holds its
+    session, so a session ended long before its deadline (a turn may be as
+    long as ``game_timeout``) was kept in memory, its game's state included,
+    until then, and a client could start and replace sessions faster than
+    they were let go.
     """
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, TimedSession]] = []
         self._count = itertools.count()
+        self._kept = 0  # entries left by the last sweep
         self.on_earlier: Callable[[float], None] | None = None
 
     def __len__(self) -> int:
@@ -322,8 +332,16 @@ class TimerSchedule:
         timer.scheduled = deadline
         earliest = self._heap[0][0] if self._heap else math.inf
         heapq.heappush(self._heap, (deadline, next(self._count), session))
+        if len(self._heap) > max(COMPACT_MIN, 2 * self._kept):
+            self._sweep()
         if deadline < earliest and self.on_earlier is not None:
             self.on_earlier(deadline)
+
+    def _sweep(self) -> None:
+        """Drop the stale entries: each timer's live one stays (the one it ``scheduled``)."""
+        self._heap = [entry for entry in self._heap if _live(entry)]
+        heapq.heapify(self._heap)
+        self._kept = len(self._heap)
 
     def due(self, now: float) -> list[TimedSession]:
         """Take out the sessions whose entry is due at ``now`` (stale entries are dropped)."""
@@ -341,3 +359,9 @@ class TimerSchedule:
     def next(self) -> float | None:
         """The earliest entry's time (it may turn out to be stale), or None."""
         return self._heap[0][0] if self._heap else None
+
+
+def _live(entry: tuple[float, int, TimedSession]) -> bool:
+    deadline, _, session = entry
+    timer = session.timer
+    return session.closed is None and timer is not None and timer.scheduled == deadline

@@ -49,6 +49,7 @@ from typing import Any
 from . import protocol
 from ._tournament_games import PREFIX, Arbiter, Entry, SessionHost, is_over
 from .admission import RateLimit
+from .discovery import PASSWORD_MARK
 from .guard import GameCodeError
 from .protocol import (
     Join,
@@ -69,7 +70,6 @@ from .waits import Feed, Outcome, Wait
 
 log = logging.getLogger("gameserver.tournament")
 
-PASSWORD_MARK = "#"
 MAX_TOURNAMENTS = 100  # kept at once (finished ones included); the operator deletes old ones
 WRONG_PASSWORDS_PER_MINUTE = 20  # per client address: guessing a password takes long
 
@@ -288,6 +288,8 @@ class TournamentHall:
                                   f"{self.host.limits.max_name_length} characters)")
         if mark and not password:
             raise framework_error("a password after '#' must not be empty")
+        if not name.isascii():
+            protocol.check_text("player name", name)  # shown in CSV files and terminals
         participant = tournament.participants.get(name)
         if participant is None:
             try:

@@ -295,6 +295,17 @@ def test_a_described_request_shows_no_key_not_even_of_the_seat_with_state_names(
     assert "THECODE" not in protocol.describe(observe)
 
 
+
+def test_a_described_join_shows_no_tournament_password() -> None:
+    """A participant joins tournament-NAME as 'alice#tulip-42': what follows '#' is its
+    password (kept only as a salted hash), which the DEBUG log of every request wrote out."""
+    join = protocol.decode_request(encode(
+        {"type": "join", "game": "Nim", "session": "tournament-cup", "players": None,
+         "name": "alice#tulip-42"})).request
+    text = protocol.describe(join)
+    assert "tulip" not in text, text
+    assert "alice#" in text  # who joined, and that a password came
+
 def test_a_described_request_is_short_whatever_its_move_holds() -> None:
     """Every request is logged at DEBUG with ``describe``: a move of 900 KB was written to
     the log in full, so the log grew as fast as clients sent."""

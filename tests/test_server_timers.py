@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gameserver import results
+from gameserver.timers import COMPACT_MIN
 from tests.serverproc import ServerProcess, ServerThread
 from tests.wire import Player, request
 
@@ -173,3 +174,25 @@ def test_after_a_crash_the_turn_runs_from_the_last_logged_move(tmp_path: Path) -
                                      "timer": True})["data"]
     left = data["timer"]["seconds_left"]
     assert left[0] is None and 0 < left[1] <= 60 - since
+
+
+def test_ended_timed_sessions_are_not_kept_until_their_deadlines() -> None:
+    """The lobby's ``TimerSchedule`` kept an entry for each timed session until its
+    deadline, and with it the session, also after the session had ended. A client that
+    started sessions with the longest turn it may choose (``game_timeout``) and replaced
+    each at once (the overwrite rule lets a session's own player) kept every one of them
+    in memory, its game's state included, for ``game_timeout`` seconds: 300 Echo sessions
+    holding 900 KB each kept the server at 289 MB instead of 35 MB, and 1,200 new
+    sessions a minute are allowed per address. Now the schedule holds, besides the live
+    sessions, at most ``COMPACT_MIN`` ended ones (the same 300: 40 MB)."""
+    with ServerThread() as server:
+        assert server.server is not None
+        schedule = server.server.lobby.timers
+        for n in range(300):
+            name = f"s{n % 5}"  # five live sessions at most: each join replaces one
+            reply = request(server.port, {"type": "join", "game": "Echo", "session": name,
+                                          "players": 1, "name": "", "turn_timeout": 1000})
+            assert reply["status"] == "ok", reply
+        held = server.call(lambda: [entry[2] for entry in schedule._heap])
+        ended = [session for session in held if session.closed is not None]
+        assert len(ended) <= COMPACT_MIN, f"{len(ended)} ended sessions held"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import random
 import threading
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -201,6 +203,66 @@ def test_nobody_can_make_a_tournament_game_before_the_tournament_exists() -> Non
                     "players": 1, "name": "solo"}
         assert request(server.port, ordinary)["status"] == "ok"  # no tournament: a name
 
+
+
+def test_a_password_never_reaches_an_ordinary_session_of_a_tournament_name() -> None:
+    """Before the operator creates tournament 'final' (or with its name mistyped),
+    'tournament-final' is an ordinary session: a program that joined it early as
+    'alice#tulip-42' was seated there under that name, which discovery (and the
+    dashboard's lobby, the play page's open sessions, the history) showed to everyone,
+    who could then register 'alice' with her password once the tournament existed."""
+    with ServerThread() as server:
+        replies: list[dict[str, Any]] = []
+        first = threading.Thread(target=lambda: replies.append(request(server.port, {
+            "type": "join", "game": "TicTacToe", "session": "tournament-final",
+            "players": 2, "name": "alice#tulip-42"})), daemon=True)
+        first.start()
+
+        def listed() -> str:
+            return json.dumps(request(server.port, {"type": "discover"})["data"]["sessions"])
+
+        wait_until(lambda: replies or "tournament-final" in listed(), "the join answered")
+        assert "tulip-42" not in listed()
+        first.join(WAIT)
+        assert replies[0]["status"] == "error"
+        assert "there is no tournament final" in replies[0]["message"]
+        assert "after '#'" in replies[0]["message"]
+        on_loop(server, lambda hall: hall.create(TournamentSettings(
+            "final", "TicTacToe", turn_timeout=30)))
+        waiting = threading.Thread(target=request, args=(server.port, {
+            "type": "join", "game": "TicTacToe", "session": "tournament-final",
+            "players": None, "name": "alice#tulip-42"}), daemon=True)
+        waiting.start()  # now the tournament's: she registers, the name shown is 'alice'
+        wait_until(lambda: on_loop(server, lambda hall: list(
+            hall.tournament("final").participants) == ["alice"]), "alice registered")
+        on_loop(server, lambda hall: hall.cancel("final"))
+        waiting.join(WAIT)
+
+
+def test_a_name_that_is_no_text_is_refused_and_the_standings_export_works() -> None:
+    """A name with a lone surrogate (the JSON escape \\ud800) was registered; then the
+    dashboard's standings.csv and games.csv failed with 500 (UTF-8 cannot hold it), for
+    the whole tournament, and the history and ratings commands could not print it."""
+    from tests.web import play
+    from tests.wire import TERMINATOR, send_raw
+
+    server = play.web_server()
+    try:
+        on_loop(server, lambda hall: hall.create(TournamentSettings(
+            "cup", "Nim", turn_timeout=30)))
+        for session in ("tournament-cup", "ordinary"):
+            raw = (b'{"type": "join", "game": "Nim", "session": "' + session.encode()
+                   + b'", "players": 2, "name": "\\ud800evil"}' + TERMINATOR)
+            reply = json.loads(send_raw(server.port, raw))
+            assert reply["status"] == "error"
+            assert "player name is not valid text" in reply["message"]
+        assert on_loop(server, lambda hall: list(hall.tournament("cup").participants)) == []
+        for export in ("standings.csv", "games.csv"):
+            with urllib.request.urlopen(f"http://127.0.0.1:{play.dashboard_port(server)}"
+                                        f"/api/tournaments/cup/{export}") as reply:
+                assert reply.status == 200
+    finally:
+        server.stop()
 
 class PushBot(Bot):
     """Plays its games through push (``states()``) and moves with state, not ``state()``."""

@@ -22,19 +22,29 @@ import urllib.parse
 import zlib
 from typing import Any, Protocol
 
+from ..results import result_states
+
 HISTORY_SHOWN_MOVES = 1000  # moves of one game that finished_game returns
+# ... and bytes of their text (moves as logged, states as sent), at most; the moves take
+# at most half of it. Until 2026-11-29 unbounded: 1,000 moves of 1 MB, and the state
+# after each, were a replay of 2 GB, and 10 GB of the server's memory to make it.
+HISTORY_SHOWN_BYTES = 16 * 1024 * 1024
+LISTED = "id, game, session, players, started, ended, moves, final_states"  # finished_games
+LISTED_STATES_MAX = 16 * 1024  # characters of final states finished_games keeps whole
 
 
 class Replayer(Protocol):
     """Plays a recorded game again (see ``gameserver.store.replay``)."""
 
     def states(self, game_name: str, size: int, start: tuple[Any, ...],
-               moves: list[tuple[int, int, Any, str | None]]) -> tuple[list[Any], str | None]:
+               moves: list[tuple[int, int, Any, str | None]],
+               budget: int = HISTORY_SHOWN_BYTES) -> tuple[list[Any], str | None]:
         """Each player's state after each move ``(seq, player_id, move, verdict)``.
 
         ``start`` is the game's snapshot row before the first of them: (blob,
         seed, views). Returns the list of per-move state lists and a note when
-        the replay stopped early (it diverged or failed).
+        the replay stopped early (it diverged or failed, or the states' text
+        went beyond ``budget`` characters).
         """
 
 
@@ -71,21 +81,26 @@ class HistoryReader:
 
     def finished_games(self, game: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """Finished games, newest first: id, game, session, players, started, ended, moves,
-        final_states."""
+        final_states (of a game whose final states are larger than ``LISTED_STATES_MAX``,
+        only what its result is read from: ``results.result_states``)."""
         db = self._db()
         if "games" not in self._local.tables:
             return []
         where, params = ("AND game = ?", (game,)) if game else ("", ())
-        rows = db.execute(
-            f"SELECT * FROM games WHERE ended IS NOT NULL {where} ORDER BY ended DESC, id DESC "
-            "LIMIT ?", (*params, limit)).fetchall()
-        return [_game_row(row) for row in rows]
+        # Row by row, and a large final state kept as what its result is read from: a
+        # client makes a finished game of 1 MB with a join and one move, and the lists
+        # read up to 5,000 of them (the ratings).
+        return [_game_row(row, result_only=True) for row in db.execute(
+            f"SELECT {LISTED} FROM games WHERE ended IS NOT NULL {where} "
+            "ORDER BY ended DESC, id DESC LIMIT ?", (*params, limit))]
 
     def finished_game(self, game_id: int) -> dict[str, Any] | None:
         """One finished game, or None: ``finished_games``' keys, plus ``initial_states``
-        and ``steps``, its moves (the first 1,000), each a dict of seq, player_id,
+        and ``steps``, its moves (the first 1,000, and no more than
+        ``HISTORY_SHOWN_BYTES`` with their states), each a dict of seq, player_id,
         move, rejection (None if accepted), time and states (each player's state
-        after it, or None where unknown; ``states_note`` says why).
+        after it, or None where unknown; ``states_note`` says why, and
+        ``moves_note`` why the moves end early).
         """
         db = self._db()
         if "games" not in self._local.tables:
@@ -98,27 +113,44 @@ class HistoryReader:
         record["initial_states"] = json.loads(row["initial_states"])
         record["seed"] = row["seed"] if "seed" in row.keys() else None  # first format: none
         record["initial_text"] = row["initial_states"]
-        moves = self._old_moves(db, game_id)
-        if "game_moves" in self._local.tables and len(moves) < HISTORY_SHOWN_MOVES:
+        budget = _Budget(HISTORY_SHOWN_BYTES)
+        moves = self._old_moves(db, game_id, budget)
+        if ("game_moves" in self._local.tables and len(moves) < HISTORY_SHOWN_MOVES
+                and not budget.spent):
             moves += self._logged_moves(db, record, HISTORY_SHOWN_MOVES - len(moves),
-                                        after=moves[-1]["seq"] if moves else 0)
+                                        moves[-1]["seq"] if moves else 0, budget)
+        if budget.spent:
+            record["moves_note"] = (
+                f"the moves after move {moves[-1]['seq'] if moves else 0} are not shown: "
+                f"too large to show (a replay holds at most {HISTORY_SHOWN_BYTES // 2**20} "
+                "MiB of moves and states)")
         record["steps"] = moves
         del record["seed"], record["initial_text"]
         return record
 
-    def _old_moves(self, db: sqlite3.Connection, game_id: int) -> list[dict[str, Any]]:
+    def _old_moves(self, db: sqlite3.Connection, game_id: int,
+                   budget: _Budget) -> list[dict[str, Any]]:
         if "moves" not in self._local.tables:
             return []
-        return [{"seq": m["seq"], "player_id": m["player_id"], "move": json.loads(m["move"]),
-                 "rejection": _loads(m["rejection"]), "time": m["time"],
-                 "states": _unpacked(json.loads(m["states"]))}
-                for m in db.execute("SELECT * FROM moves WHERE game_id = ? ORDER BY seq "
-                                    "LIMIT ?", (game_id, HISTORY_SHOWN_MOVES))]
+        moves = []
+        for m in db.execute("SELECT * FROM moves WHERE game_id = ? ORDER BY seq LIMIT ?",
+                            (game_id, HISTORY_SHOWN_MOVES)):
+            if not budget.take(len(m["move"]) + len(m["states"]) + len(m["rejection"] or "")):
+                break
+            moves.append({"seq": m["seq"], "player_id": m["player_id"],
+                          "move": json.loads(m["move"]), "rejection": _loads(m["rejection"]),
+                          "time": m["time"], "states": _unpacked(json.loads(m["states"]))})
+        return moves
 
     def _logged_moves(self, db: sqlite3.Connection, record: dict[str, Any], limit: int,
-                      after: int) -> list[dict[str, Any]]:
-        rows = db.execute("SELECT * FROM game_moves WHERE game_id = ? AND seq > ? "
-                          "ORDER BY seq LIMIT ?", (record["id"], after, limit)).fetchall()
+                      after: int, budget: _Budget) -> list[dict[str, Any]]:
+        rows = []
+        for m in db.execute("SELECT * FROM game_moves WHERE game_id = ? AND seq > ? "
+                            "ORDER BY seq LIMIT ?", (record["id"], after, limit)):
+            # The moves take at most half: the states after them are as large, or larger.
+            if not budget.take(len(m["move"]) + len(m["verdict"] or ""), half=True):
+                break
+            rows.append(m)
         moves = [{"seq": m["seq"], "player_id": m["player_id"], "move": json.loads(m["move"]),
                   "rejection": _loads(m["verdict"]), "time": m["time"], "states": None}
                  for m in rows]
@@ -133,7 +165,7 @@ class HistoryReader:
         states, note = self.replayer.states(
             record["game"], len(record["players"]), start,
             [(m["seq"], m["player_id"], m["move"], r["verdict"])
-             for m, r in zip(moves, rows, strict=True)])
+             for m, r in zip(moves, rows, strict=True)], budget.left)
         for move, after_move in zip(moves, states, strict=False):
             move["states"] = after_move
         if note:
@@ -154,11 +186,31 @@ class HistoryReader:
         return (None, record["seed"], zlib.crc32(record["initial_text"].encode()))
 
 
-def _game_row(row: sqlite3.Row) -> dict[str, Any]:
+class _Budget:
+    """Characters of moves and states ``finished_game`` may still return."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.left = total
+        self.spent = False  # a move was left out for it
+
+    def take(self, size: int, half: bool = False) -> bool:
+        """Take ``size`` if it fits (within half of the total, with ``half``)."""
+        if size > self.left - (self.total // 2 if half else 0):
+            self.spent = True
+            return False
+        self.left -= size
+        return True
+
+
+def _game_row(row: sqlite3.Row, result_only: bool = False) -> dict[str, Any]:
+    text = row["final_states"] or "[]"
+    final_states = json.loads(text)
+    if result_only and len(text) > LISTED_STATES_MAX:
+        final_states = result_states(final_states)
     return {"id": row["id"], "game": row["game"], "session": row["session"],
             "players": json.loads(row["players"]), "started": row["started"],
-            "ended": row["ended"], "moves": row["moves"],
-            "final_states": json.loads(row["final_states"] or "[]")}
+            "ended": row["ended"], "moves": row["moves"], "final_states": final_states}
 
 
 def _loads(text: str | None) -> Any:

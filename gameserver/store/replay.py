@@ -23,6 +23,7 @@ from .. import replaying
 from ..checked import CheckedGame, GameType
 from ..guard import GameCodeError
 from ._restore import Diverged, saved_game
+from .reader import HISTORY_SHOWN_BYTES
 
 log = logging.getLogger("gameserver.store")
 
@@ -44,10 +45,11 @@ class GameReplayer:
         self.run = run or (lambda func, *args: func(*args))
 
     def states(self, game_name: str, size: int, start: tuple[Any, ...],
-               moves: list[tuple[int, int, Any, str | None]]) -> tuple[list[Any], str | None]:
+               moves: list[tuple[int, int, Any, str | None]],
+               budget: int = HISTORY_SHOWN_BYTES) -> tuple[list[Any], str | None]:
         """Each player's state after each of ``moves`` (seq, player id, move, verdict as
         logged) from the snapshot row ``start`` (blob, seed, views), and a note if the
-        replay stopped early."""
+        replay stopped early (also once the states' text passes ``budget`` characters)."""
         game_type = self.game_types.get(game_name)
         if game_type is None:
             return [], f"the game {game_name} is not loaded on this server"
@@ -59,16 +61,18 @@ class GameReplayer:
         except (GameCodeError, Diverged) as err:
             return [], f"the game could not be made again: {err}"
         states: list[Any] = []
+        left = [budget]
         for start in range(0, len(moves), SLICE):
-            more, note = self.run(_play, game, size, moves[start:start + SLICE])
+            more, note = self.run(_play, game, size, moves[start:start + SLICE], left)
             states += more
             if note:
                 return states, note
         return states, None
 
 
-def _play(game: CheckedGame, size: int, moves: list[tuple[int, int, Any, str | None]]
-          ) -> tuple[list[Any], str | None]:
+def _play(game: CheckedGame, size: int, moves: list[tuple[int, int, Any, str | None]],
+          left: list[int]) -> tuple[list[Any], str | None]:
+    """Play ``moves`` again; ``left[0]``: characters of states still to give, taken here."""
     states = []
     for seq, player_id, move, verdict in moves:
         again = replaying.verdict(game, move, player_id)
@@ -81,8 +85,15 @@ def _play(game: CheckedGame, size: int, moves: list[tuple[int, int, Any, str | N
         views = []
         for player in range(size):
             try:  # as sent: a copy, since the game changes its own lists in later moves
-                views.append(json.loads(game.reply_of(game.view(player)))["data"])
+                text = game.reply_of(game.view(player))
             except GameCodeError as err:
                 views.append({"error": str(err)})
+                continue
+            left[0] -= len(text)
+            if left[0] < 0:
+                return states, (f"the states from move {seq} on are not shown: too large "
+                                f"to show (a replay holds at most "
+                                f"{HISTORY_SHOWN_BYTES // 2**20} MiB of moves and states)")
+            views.append(json.loads(text)["data"])
         states.append(views)
     return states, None

@@ -213,7 +213,8 @@ def replay(record: Mapping[str, Any], player: int, hide_others_moves: bool) -> d
         "player", "initial", "hidden_moves", "states_note", "steps": [{"seq",
         "player_id", "move", "rejection", "time", "state"}]}``; ``move`` is None
         when hidden; a ``state`` is None where it is unknown, and ``states_note``
-        (else None) says why.
+        (else None) says why; ``note`` when the moves or the states end early,
+        saying why.
     """
     def pick(states: Any) -> Any:
         if isinstance(states, list) and 0 <= player < len(states):
@@ -234,6 +235,10 @@ def replay(record: Mapping[str, Any], player: int, hide_others_moves: bool) -> d
         # why); the state after the last move is the final one, saved as the game ended.
         steps[-1]["state"] = pick(record.get("final_states"))
     entry = history_entry({**record, "moves": len(steps)})
-    return {**entry, "player": player, "initial": pick(record.get("initial_states")),
+    data = {**entry, "player": player, "initial": pick(record.get("initial_states")),
             "hidden_moves": hide_others_moves, "states_note": record.get("states_note"),
             "steps": steps}
+    notes = [record[key] for key in ("moves_note", "states_note") if record.get(key)]
+    if notes:
+        data["note"] = "; ".join(notes)
+    return data

@@ -340,3 +340,32 @@ def test_nothing_but_healthz_is_served_while_the_dashboard_stops(server: ServerT
     dashboard(server).stopping = True
     assert "shutting down" in error_of(server, "/api/games", 503)
     assert fetch(server, "/healthz")[0] == 200
+
+
+def test_a_replay_is_bounded_however_large_its_moves(tmp_path: Any) -> None:
+    """A finished Echo game of 200 moves of 900 KB made one ``/api/history/ID`` reply
+    of 343 MB (each move, and the state after it) and took the server to 1.9 GB; the
+    1,000 moves a replay shows would take 10 GB, so a client that played such a game
+    could have the server killed by whoever opened its replay. A replay now holds at
+    most ``HISTORY_SHOWN_BYTES`` of moves and states, and says where it stops."""
+    from gameserver.store.reader import HISTORY_SHOWN_BYTES
+    from tests.wire import Player
+
+    running = play.web_server(store=True, store_path=str(tmp_path / "store.sqlite3"))
+    try:
+        echo = Player(running.port, "Echo", "bomb", players=1, name="eve")
+        assert echo.join()["status"] == "ok"
+        moves = HISTORY_SHOWN_BYTES // 900_000 + 4  # the moves alone are over the bound
+        for n in range(moves):
+            assert echo.move(msg=f"{n}" + "x" * 900_000)["status"] == "ok"
+        assert echo.move(msg="quit")["status"] == "ok"
+        games = play.wait_until(lambda: play.get_json(running, "/api/history")["games"],
+                                "the game in the history")
+        status, _, body = fetch(running, f"/api/history/{games[0]['id']}?player=0")
+        assert status == 200
+        assert len(body) <= HISTORY_SHOWN_BYTES + 64 * 1024, len(body)
+        replay = json.loads(body)
+        assert 0 < len(replay["steps"]) < moves + 1
+        assert "too large" in replay["note"]
+    finally:
+        running.stop()

@@ -595,6 +595,7 @@
         replayPage(id); // the same game, from the other player's side
       }) : null,
       data.hidden_moves ? h("p", { class: "hint", text: "This game has hidden information: other players' moves are not shown." }) : null,
+      data.note ? h("p", { class: "hint", text: "Not all of this game is shown: " + data.note + "." }) : null,
       h("div", { class: "replay" },
         h("div", { class: "replay-main" },
           h("div", { class: "controls", role: "group", "aria-label": "replay controls" },
