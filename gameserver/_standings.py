@@ -96,14 +96,16 @@ def standings(tournament: Tournament) -> list[dict[str, Any]]:
     return order
 
 
-def crosstable(tournament: Tournament) -> dict[str, Any]:
+def crosstable(tournament: Tournament,
+               rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Who did what against whom: rows in standings order, one cell per opponent.
 
     A cell is None (never met) or ``{"points": match points, "score":
     "2-1" (game points), "forfeit": any game lost without being played}``
-    from the row's side; several meetings (Swiss rematches) add up.
+    from the row's side; several meetings (Swiss rematches) add up. ``rows``: the
+    standings, where the caller has them already.
     """
-    names = [row["name"] for row in standings(tournament)]
+    names = [row["name"] for row in (rows if rows is not None else standings(tournament))]
     cells: dict[tuple[str, str], dict[str, Any]] = {}
     for match in (m for r in tournament.rounds for m in r):
         a, b = match.names
@@ -149,6 +151,7 @@ def final_words(tournament: Tournament, name: str) -> str:
 
 def describe(tournament: Tournament) -> dict[str, Any]:
     """Everything the dashboard shows of it, as JSON-ready data (no secrets)."""
+    rows = standings(tournament)
     return {
         "settings": tournament.settings.as_dict(), "state": tournament.state,
         "created": tournament.created, "started": tournament.started, "ended": tournament.ended,
@@ -156,7 +159,7 @@ def describe(tournament: Tournament) -> dict[str, Any]:
                          for p in sorted(tournament.participants.values(),
                                          key=lambda p: p.number)],
         "planned_rounds": tournament.planned_rounds if tournament.state != "registering" else None,
-        "standings": standings(tournament), "crosstable": crosstable(tournament),
+        "standings": rows, "crosstable": crosstable(tournament, rows),
         "rounds": [[_match_data(m, tournament.settings.best_of) for m in r]
                    for r in tournament.rounds],
     }

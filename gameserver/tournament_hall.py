@@ -400,7 +400,8 @@ class TournamentHall:
         rows = []
         for entry in self.entries.values():
             tournament = entry.tournament
-            standings = tournament.standings() if tournament.state != "registering" else []
+            standings = (tournament.describe()["standings"]  # (kept between changes)
+                         if tournament.state != "registering" else [])
             rows.append({
                 "name": tournament.name, "game": tournament.settings.game,
                 "format": tournament.settings.format, "state": tournament.state,
