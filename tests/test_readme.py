@@ -187,6 +187,33 @@ def test_the_lan_recipe_serves_students_and_a_dashboard_with_a_token(tmp_path: P
         server.stop()
 
 
+def test_the_tls_recipe_makes_a_certificate_a_student_can_check(tmp_path: Path) -> None:
+    """The README's two TLS commands as written (an EC key), then a student's client that
+    checks the certificate (``enable_tls("cert.pem")``) plays."""
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl command (Debian: apt install openssl)")
+    section = README[README.index("### TLS"):]
+    make_cert, start = commands(code_blocks(section, "sh")[0])
+    assert start == "python3 -m gameserver --tls-cert cert.pem --tls-key key.pem"
+    copy = fresh_copy(tmp_path / "fresh")
+    subprocess.run(["sh", "-c", make_cert], cwd=copy, check=True, timeout=TIMEOUT,
+                   capture_output=True)
+    assert "BEGIN PRIVATE KEY" in (copy / "key.pem").read_text()
+    server = DefaultServer(copy, [python3(), *shlex.split(start)[1:]])
+    try:
+        assert "(TLS on)" in server.log, server.log
+        port = server.args[1] if server.args else "4711"
+        student = ("import sys; sys.path.insert(0, '.'); from game_server_api import "
+                   f"GameServerAPI; api = GameServerAPI('localhost', {port}, 'Echo', "
+                   "players=1); api.enable_tls('cert.pem'); api.join(); api.move(msg='hi'); "
+                   "print(api.state()['echo'])")
+        done = subprocess.run([*server.prefix, python3(), "-c", student], cwd=copy,
+                              capture_output=True, text=True, timeout=TIMEOUT)
+        assert done.stdout == "hi\n", done.stdout + done.stderr
+    finally:
+        server.stop()
+
+
 def test_links_stay_inside_the_repository() -> None:
     for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
