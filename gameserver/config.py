@@ -85,6 +85,9 @@ class Settings:
     max_connections_per_address: int = _setting(
         2_000, "most connections open at once from one client address")
     max_sessions: int = _setting(20_000, "most sessions at once")
+    max_memory: int = _setting(
+        0, "MB of memory the server may hold before it starts no new session (0: half "
+        "the machine's memory)")
     new_sessions_per_minute: int = _setting(
         1_200, "most new sessions one client address may start per minute")
     max_sessions_per_address: int = _setting(
@@ -257,7 +260,7 @@ class Settings:
         if self.web_renderers not in ("bundled", "all"):
             raise ConfigError(f"web_renderers must be 'bundled' or 'all', not "
                               f"{self.web_renderers!r}")
-        for name in ("web_bots", "web_bots_per_address"):
+        for name in ("web_bots", "web_bots_per_address", "max_memory"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 or more")
 

@@ -39,6 +39,7 @@ from .admission import Admission
 from .checked import Call, GameType
 from .game import AbstractGame
 from .guard import GameCodeError
+from .memory import short_of_memory
 from .protocol import (
     Discover,
     Join,
@@ -73,6 +74,7 @@ class LobbyLimits:
     join_timeout: float = 1000.0
     request_size_max: int = 1_000_000
     max_sessions: int = 20_000
+    memory_max: int = 0  # bytes the process may hold before no session starts (0: no limit)
     new_sessions_per_minute: int = 1_200  # per client address
     max_sessions_per_address: int = 200  # sessions started from one address, at once
     max_waiting_joins_per_address: int = 10  # joins waiting for their session to fill
@@ -286,6 +288,9 @@ class Lobby:
             raise framework_error(
                 f"the server has too many sessions ({self.limits.max_sessions}); "
                 "try again later")
+        short = short_of_memory(self.limits.memory_max)
+        if short is not None:
+            raise framework_error(short)
         game_type.check_player_count(players)
         self.admission.check_start(client, players)
         session = Session(game_type, token, players, auto=auto, recorder=self.store,

@@ -46,6 +46,7 @@ from .game import AbstractGame
 from .guard import GameGuard
 from .isolated import Isolation
 from .lobby import Lobby, LobbyLimits
+from .memory import memory_limit
 from .metrics import Gauges, Metrics
 from .placement import plan
 from .protocol import Request, Subscribe, server_error
@@ -113,6 +114,7 @@ class GameServer:
         self.lobby = Lobby(types, LobbyLimits(
             game_timeout=settings.game_timeout, join_timeout=settings.join_timeout,
             request_size_max=settings.request_size_max, max_sessions=settings.max_sessions,
+            memory_max=memory_limit(settings.max_memory),
             new_sessions_per_minute=settings.new_sessions_per_minute,
             max_sessions_per_address=settings.max_sessions_per_address,
             max_waiting_joins_per_address=settings.max_waiting_joins_per_address,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import socket
 import ssl
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from gameserver import _connhost
+from gameserver.memory import MB, resident_bytes
 from gameserver.metrics import prometheus_text
 from tests.serverproc import ServerThread
 from tests.test_server import (
@@ -33,7 +35,7 @@ from tests.test_server import (
     seat_from,
     token,
 )
-from tests.wire import TIMEOUT, send_raw, until
+from tests.wire import TIMEOUT, Player, send_raw, until
 
 SIZE_MAX = 200
 
@@ -433,3 +435,36 @@ def test_an_ipv6_client_is_counted_by_its_64_on_a_real_socket(
         assert b"too many connections from your address" in refused
     reply = send_raw(server.port, encode(join_request("Echo", token(), 1)), host="::1")
     assert json.loads(reply)["status"] == "ok"
+
+
+def test_past_max_memory_no_session_starts_and_those_that_exist_play_on(
+        make_server: Callable[..., ServerThread]) -> None:
+    """Sessions of many addresses add up past every per-address bound (20,000 sessions of
+    a few MB each: tens of GB). Past ``max_memory`` (here 60 MB above what the process
+    holds) a join that would start a session is refused, saying why; the sessions that
+    exist play on. (The server runs in this process: the bound is on the process.)"""
+    gc.collect()  # what earlier tests left in cycles goes now, not while this one counts
+    held = resident_bytes()
+    assert held is not None
+    port = make_server(max_memory=held // MB + 60, store=False).port
+    big = "x" * 900_000  # an Echo state the session keeps (its state, replies, views)
+    players: list[Player] = []
+    for number in range(200):
+        player = Player(port, "Echo", f"memory-{number}", players=1)
+        reply = player.join()
+        if reply["status"] != "ok":
+            break
+        assert player.move(msg=big)["status"] == "ok"
+        players.append(player)
+    assert reply == {"status": "error", "message": short_of(reply)}
+    assert 3 <= len(players) < 200, len(players)
+    assert players[0].move(msg="still here")["status"] == "ok"
+    assert players[-1].state()["data"]["echo"] == big
+
+
+def short_of(reply: dict[str, Any]) -> str:
+    message = reply.get("message", "")
+    assert message.startswith("framework: the server is short of memory ("), reply
+    assert "the max_memory setting); no new sessions until some end; try again later" in (
+        message)
+    return message
