@@ -53,6 +53,10 @@ class ServerThread:
         overrides.setdefault("port", 0)
         overrides.setdefault("web", False)  # tests that need the dashboard say so
         overrides.setdefault("store", False)  # ... and so do tests that need the store
+        # The server shares this process: the memory it holds is the test run's too, which
+        # grows with every test; half the machine's memory (the default) could then refuse
+        # sessions in a late test on a small machine. Tests of max_memory set their own.
+        overrides.setdefault("max_memory", 1 << 30)  # MB: no limit in practice
         self.settings = Settings(**overrides)
         self.settings.check()
         self.host = self.settings.host
