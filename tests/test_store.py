@@ -109,6 +109,69 @@ def test_a_pending_hand_over_survives_a_restart(tmp_path: Path) -> None:
         assert watcher.state()["data"] == {"echo": "", "current": [0], "gameover": False}
 
 
+DOWNTIME = 3600.0  # seconds the tests below make a stopped server seem down
+
+
+def stopped_earlier(db: str, seconds: float, idle_before: dict[str, float]) -> None:
+    """As if the server had stopped ``seconds`` earlier than it did: every time the file
+    holds goes back by that much (and each session in ``idle_before`` had been idle
+    that many seconds more before the stop). No sleeping: a real file, a real restart."""
+    with contextlib.closing(sqlite3.connect(db)) as raw, raw:
+        for game, token, info in raw.execute(
+                "SELECT game, token, info FROM live_sessions").fetchall():
+            data = json.loads(info)
+            data["created"] -= seconds + idle_before.get(token, 0.0)
+            data["last_activity"] -= seconds + idle_before.get(token, 0.0)
+            raw.execute("UPDATE live_sessions SET info = ? WHERE game = ? AND token = ?",
+                        (json.dumps(data), game, token))
+        raw.execute("UPDATE games SET started = started - ?, ended = ended - ?",
+                    (seconds, seconds))
+        raw.execute("UPDATE game_moves SET time = time - ?", (seconds,))
+        if raw.execute("SELECT 1 FROM sqlite_master WHERE name = 'server_stops'").fetchone():
+            raw.execute("UPDATE server_stops SET at = at - ?", (seconds,))
+
+
+def last_activity(db: str, token: str) -> float:
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as raw:
+        [info] = raw.execute("SELECT info FROM live_sessions WHERE token = ?",
+                             (token,)).fetchone()
+    return float(json.loads(info)["last_activity"])
+
+
+@pytest.mark.parametrize("stop", ["clean", "kill"])
+def test_the_time_the_server_was_down_is_not_counted_as_inactivity(
+        tmp_path: Path, stop: str) -> None:
+    """A restored session's idle clock leaves out the downtime (until 2026-11-29 an
+    hour's reboot ended every game at the first tick: game_timeout had passed). What it
+    was idle before the stop still counts: one idle longer than game_timeout then is
+    removed at the first tick."""
+    db = str(tmp_path / "store.sqlite3")
+    server = ServerProcess("--store-path", db).start()
+    playing = seat_two(server.port, "TicTacToe", "playing")
+    first = playing[playing[0].state()["data"]["current"][0]]
+    assert first.move(position=4)["status"] == "ok"
+    abandoned = seat_two(server.port, "TicTacToe", "abandoned")
+    if stop == "kill":
+        killed(server)
+    else:
+        server.stop()  # SIGTERM: the stop's time is written
+    stopped_earlier(db, DOWNTIME, {"abandoned": 700.0})
+    before = last_activity(db, "playing")
+
+    with ServerProcess("--store-path", db, "--game-timeout", "600") as again:
+        assert "restored 2 saved session(s)" in again.log
+        assert again.wait_for_log("session TicTacToe/abandoned timed out after 600 s")
+        moved_to([*playing.values(), *abandoned.values()], again.port)
+        # The same tick passed over the session in play: it is still there.
+        other = playing[1 - first.player_id]
+        reply = other.state()
+        assert reply["status"] == "ok", reply
+        assert reply["data"]["board"][4] == first.player_id
+        assert other.move(position=0)["status"] == "ok"
+        assert abandoned[0].state()["message"] == "framework: no such game session"
+    assert last_activity(db, "playing") > before + DOWNTIME / 2  # a 2nd restart: not again
+
+
 def won(seats: dict[int, Player], winner_cells: tuple[int, ...],
         loser_cells: tuple[int, ...]) -> list[int]:
     """Whoever starts plays ``winner_cells`` (a line) and wins; the board at the end."""

@@ -67,6 +67,8 @@ CREATE TABLE IF NOT EXISTS game_snapshots (
     accepted INTEGER NOT NULL,  -- moves of the game accepted until then
     blob BLOB NOT NULL,  -- CheckedGame.snapshot()
     PRIMARY KEY (game_id, seq));
+CREATE TABLE IF NOT EXISTS server_stops (  -- when the server last stopped cleanly
+    id INTEGER PRIMARY KEY CHECK (id = 1), at REAL NOT NULL);  -- Unix seconds
 """
 
 

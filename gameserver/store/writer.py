@@ -96,6 +96,7 @@ PUT_OFF = 0.01
 # disk that stalls) the open batch grows, and a client whose replies do not wait would
 # add to it without end; waiting, its replies are held, and held replies are bounded.
 UNWAITED_MAX = 2**20
+SAVE_STOP = "INSERT OR REPLACE INTO server_stops (id, at) VALUES (1, ?)"
 
 
 class Store:
@@ -231,6 +232,8 @@ class Store:
             self._take_snapshots(batch)
             ops.extend(batch.ops)
             tickets.extend(batch.tickets.values())
+        if self._file is not None:  # a restart leaves the downtime out (``_restore``)
+            ops.add(SAVE_STOP, (time.time(),))
         error = self._commit(ops) if ops.items else None
         if error is not None:
             log.error("changes made just before the server stopped could not be saved (%s)",
