@@ -70,7 +70,7 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._soon import Soon
@@ -137,6 +137,9 @@ class Store:
         self.history_max_bytes = history_max_bytes
         self.games = dict(games)
         self._snapshot_max = snapshot_max
+        # The history ids of the tournament games (the server's ``TournamentHall``), for
+        # the ratings of the games pruned (``_rating_base``).
+        self.rated_games: Callable[[], set[int]] = set
         self._file: StoreFile | None = None
         self.rows: Rows | None = None
         self._live: dict[tuple[str, str], Live] = {}
@@ -409,7 +412,8 @@ class Store:
             ops = self._take_backlog()
             ops.extend(batch.ops)
         elif rows.prune_due:  # (else nothing to prune: no call) first: see ``Rows.prune``
-            ops = pruned(self.db, rows)  # (no commit in flight, none waits for a retry)
+            ops = pruned(self.db, rows, self.rated_games)  # (no commit in flight, none
+            # waits for a retry)
             ops.extend(batch.ops)
         self.batches += 1
         checkpointer = self._checkpointer
