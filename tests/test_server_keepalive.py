@@ -213,6 +213,17 @@ def test_a_second_slow_disk_takes_over_while_the_first_holds_a_commit(tmp_path) 
     assert child.returncode == 0, child.stderr
 
 
+def solo_echo(server, sock: socket.socket, session: str) -> tuple[dict[str, Any], Any, Any]:
+    """Join a one-player Echo ``session`` kept alive on ``sock``, the server's only
+    connection: the request's ids, and the server's connection and session."""
+    send(sock, {"type": "join", "game": "Echo", "session": session, "players": 1,
+                "name": "", "keep_alive": True})
+    ids = {"game": "Echo", "session": session, "player_id": 0,
+           "key": json.loads(read_until_terminator(sock))["data"]["key"]}
+    [conn] = server.call(lambda: list(server.server.connections))
+    return ids, conn, server.call(lambda: server.server.lobby.sessions[("Echo", session)])
+
+
 @pytest.mark.parametrize("tls", [False, True])
 def test_large_moves_pipelined_behind_a_slow_commit_stop_at_the_open_batchs_bound(
         make_server, tmp_path, tls_pair, tls) -> None:
@@ -236,12 +247,7 @@ def test_large_moves_pipelined_behind_a_slow_commit_stop_at_the_open_batchs_boun
         sock = ssl.create_default_context(cafile=cert).wrap_socket(
             sock, server_hostname="127.0.0.1")
     with sock, disk:
-        send(sock, {"type": "join", "game": "Echo", "session": "big", "players": 1,
-                    "name": "", "keep_alive": True})
-        ids = {"game": "Echo", "session": "big", "player_id": 0,
-               "key": json.loads(read_until_terminator(sock))["data"]["key"]}
-        [conn] = server.call(lambda: list(server.server.connections))
-        session = server.call(lambda: server.server.lobby.sessions[("Echo", "big")])
+        ids, conn, session = solo_echo(server, sock, "big")
         disk.stop()
         send(sock, {"type": "move", **ids, "move": {"msg": "first"}, "keep_alive": True})
         assert disk.holding.wait(TIMEOUT)  # its commit is in flight, and stays there
@@ -279,12 +285,7 @@ def test_held_replies_and_the_last_one_are_sent_after_earlier_unsent_replies(
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # above a segment
         sock.settimeout(TIMEOUT)
         sock.connect((server.host, server.port))
-        send(sock, {"type": "join", "game": "Echo", "session": "slow", "players": 1,
-                    "name": "", "keep_alive": True})
-        ids = {"game": "Echo", "session": "slow", "player_id": 0,
-               "key": json.loads(read_until_terminator(sock))["data"]["key"]}
-        [conn] = server.call(lambda: list(server.server.connections))
-        session = server.call(lambda: server.server.lobby.sessions[("Echo", "slow")])
+        ids, conn, session = solo_echo(server, sock, "slow")
         big = {"type": "move", **ids, "move": {"msg": "x" * 60_000}, "with_state": True,
                "keep_alive": True}
         sent = 0
