@@ -71,11 +71,13 @@ def ratings_main(argv: list[str] | None = None, prog: str = "gameserver ratings"
               file=sys.stderr)
         return 1
     from .store import HistoryReader
-    records = HistoryReader(args.store_path).finished_games(args.game, args.games)
+    base, records = HistoryReader(args.store_path).rating_inputs(args.named, args.game,
+                                                                 args.games)
     rated = load_rated(args.store_path)  # the games of deleted tournaments
     for saved in load(args.store_path):
         rated |= rated_games(rebuild(saved))
-    tables = ratings.compute(ratings.chronological(records), ratings.rule(rated, args.named))
+    tables = ratings.compute(ratings.chronological(records), ratings.rule(rated, args.named),
+                             base)
     board = ratings.board(tables)
     if not board:
         print("no rated games yet")

@@ -9,11 +9,15 @@ in *rating periods* (batches of games), which a competition day does not
 have; its extra precision for players with few games does not outweigh
 that. ``K`` is 32, the start is 1500.
 
-Ratings are not stored: they are a pure function of the history (the
-store's finished games, oldest first), recomputed whenever they are asked
-for and the history has changed, so they are always consistent with it and
-*recomputable* by construction (``python -m gameserver ratings`` does it
-from the store file). Which games count (``rated``): every game played in
+Ratings are a function of the history (the store's finished games, oldest
+first), recomputed whenever they are asked for and the history has changed,
+so they are always consistent with it and *recomputable* by construction
+(``python -m gameserver ratings`` does it from the store file), starting
+from the *base*: what the games the history pruned left (the store folds
+them into the table ``rating_base`` as it prunes them, under both rules
+below: ``gameserver.store._rating_base``), so that pruning the history (by
+count, or by bytes: a thousand large Echo games) changes no rating.
+Which games count (``rated``): every game played in
 a tournament (those the tournament recorded; games lost without being
 played change nothing), also after the tournament was deleted (its games
 stay rated: ``gameserver.tournament_store``), and with ``rated_games = "named"`` also every
@@ -25,9 +29,10 @@ of more than two, each pair of players counts as one game at ``K / (n - 1)``
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .results import outcome
@@ -103,9 +108,13 @@ def scores_of(record: Mapping[str, Any]) -> dict[str, float] | None:
 
 
 def compute(records: Iterable[Mapping[str, Any]],
-            rated: Callable[[Mapping[str, Any]], bool]) -> dict[str, dict[str, Rating]]:
-    """Every game's ratings from ``records`` (finished games, oldest first)."""
-    tables: dict[str, dict[str, Rating]] = {}
+            rated: Callable[[Mapping[str, Any]], bool],
+            base: Mapping[str, Mapping[str, Rating]] | None = None
+            ) -> dict[str, dict[str, Rating]]:
+    """Every game's ratings from ``records`` (finished games, oldest first), starting
+    from ``base`` (what older games left; it is not changed)."""
+    tables = {game: {name: replace(r, history=list(r.history)) for name, r in table.items()}
+              for game, table in (base or {}).items()}
     for record in records:
         if not rated(record):
             continue
@@ -116,6 +125,20 @@ def compute(records: Iterable[Mapping[str, Any]],
         update(tables.setdefault(str(record.get("game")), {}), scores,
                ended if isinstance(ended, (int, float)) else 0.0, int(record.get("id") or 0))
     return tables
+
+
+def as_json(rating: Rating) -> str:
+    """``rating`` (but its name) as the store keeps it (``from_json`` reads it back)."""
+    return json.dumps({"value": rating.value, "games": rating.games, "wins": rating.wins,
+                       "draws": rating.draws, "losses": rating.losses,
+                       "history": rating.history})
+
+
+def from_json(name: str, text: str) -> Rating:
+    data = json.loads(text)
+    return Rating(name, float(data["value"]), int(data["games"]), int(data["wins"]),
+                  int(data["draws"]), int(data["losses"]),
+                  [(float(w), float(v), int(i)) for w, v, i in data["history"]])
 
 
 def rule(tournament_games: set[int], named: bool) -> Callable[[Mapping[str, Any]], bool]:

@@ -130,6 +130,8 @@ class GameServer:
         self.hall = TournamentHall(self.lobby, TournamentBook(self.store)
                                    if self.store is not None else None)
         self.hall.rate_named_games = settings.rated_games == "named"
+        if self.store is not None:
+            self.store.rated_games = self.hall.rated_games  # (pruned games: their ratings)
         self.connections = ConnectionRegistry(settings.max_connections,
                                               settings.max_connections_per_address)
         self.unsent = UnsentReplies(settings.reply_buffer_max_per_address,

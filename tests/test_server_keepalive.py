@@ -213,6 +213,65 @@ def test_a_second_slow_disk_takes_over_while_the_first_holds_a_commit(tmp_path) 
     assert child.returncode == 0, child.stderr
 
 
+def solo_echo(server, sock: socket.socket, session: str) -> tuple[dict[str, Any], Any, Any]:
+    """Join a one-player Echo ``session`` kept alive on ``sock``, the server's only
+    connection: the request's ids, and the server's connection and session."""
+    send(sock, {"type": "join", "game": "Echo", "session": session, "players": 1,
+                "name": "", "keep_alive": True})
+    ids = {"game": "Echo", "session": session, "player_id": 0,
+           "key": json.loads(read_until_terminator(sock))["data"]["key"]}
+    [conn] = server.call(lambda: list(server.server.connections))
+    return ids, conn, server.call(lambda: server.server.lobby.sessions[("Echo", session)])
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_large_moves_pipelined_behind_a_slow_commit_stop_at_the_open_batchs_bound(
+        make_server, tmp_path, tls_pair, tls) -> None:
+    """While the writer thread's commit is held (a slow disk), a kept-alive client
+    pipelines 100 KB moves whose replies are tiny. Held replies count their replies'
+    bytes, not their moves': until 2026-11-29 each of about 7,000 such moves per
+    connection went into the open batch (300 moves measured: 30 MB, nothing paused).
+    Past ``OPEN_BATCH_MAX`` a reply that waits for that batch is no longer held: its
+    connection waits for the commit (serves nothing more), then every reply comes, in
+    order. (Plain TCP: a raw socket; TLS: an asyncio transport.)"""
+    from gameserver.store import writer
+
+    size, count = 100_000, 300  # 30 MB of moves, well above the bound
+    cert, key = tls_pair
+    server = make_server(store=True, store_path=str(tmp_path / "s.db"), store_sync="full",
+                         **({"tls_cert": cert, "tls_key": key} if tls else {}))
+    store = server.server.store
+    disk = SlowDisk(server)
+    sock = socket.create_connection((server.host, server.port), timeout=TIMEOUT)
+    if tls:
+        sock = ssl.create_default_context(cafile=cert).wrap_socket(
+            sock, server_hostname="127.0.0.1")
+    with sock, disk:
+        ids, conn, session = solo_echo(server, sock, "big")
+        disk.stop()
+        send(sock, {"type": "move", **ids, "move": {"msg": "first"}, "keep_alive": True})
+        assert disk.holding.wait(TIMEOUT)  # its commit is in flight, and stays there
+        big = json.dumps({"type": "move", **ids, "move": {"msg": "x" * size},
+                          "keep_alive": True}).encode() + TERMINATOR
+        def send_all() -> None:  # (each send has the socket's timeout, not all of them)
+            for _ in range(count):
+                sock.sendall(big)
+
+        sender = threading.Thread(target=send_all, daemon=True)
+        sender.start()
+        until(lambda: server.call(lambda: conn.state.name == "WAITING"
+                                  or session.moves == 1 + count), "waiting or all made")
+        made, open_bytes = server.call(lambda: (session.moves - 1, store._batch.ops.size))
+        assert open_bytes < writer.OPEN_BATCH_MAX + 2 * size, (made, open_bytes)
+        assert made < count
+        disk.go()
+        sender.join(TIMEOUT)  # (the replies are small: the kernel takes them meanwhile)
+        assert not sender.is_alive()
+        replies = [json.loads(read_until_terminator(sock)) for _ in range(1 + count)]
+    assert all(reply == {"status": "ok", "data": None} for reply in replies)
+    assert server.call(lambda: session.moves) == 1 + count
+
+
 @pytest.mark.parametrize("ending", ["classic", "hang-up", "refused"])
 def test_held_replies_and_the_last_one_are_sent_after_earlier_unsent_replies(
         make_server, tmp_path, ending) -> None:
@@ -226,12 +285,7 @@ def test_held_replies_and_the_last_one_are_sent_after_earlier_unsent_replies(
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # above a segment
         sock.settimeout(TIMEOUT)
         sock.connect((server.host, server.port))
-        send(sock, {"type": "join", "game": "Echo", "session": "slow", "players": 1,
-                    "name": "", "keep_alive": True})
-        ids = {"game": "Echo", "session": "slow", "player_id": 0,
-               "key": json.loads(read_until_terminator(sock))["data"]["key"]}
-        [conn] = server.call(lambda: list(server.server.connections))
-        session = server.call(lambda: server.server.lobby.sessions[("Echo", "slow")])
+        ids, conn, session = solo_echo(server, sock, "slow")
         big = {"type": "move", **ids, "move": {"msg": "x" * 60_000}, "with_state": True,
                "keep_alive": True}
         sent = 0

@@ -6,15 +6,18 @@ import asyncio
 import contextlib
 import json
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gameserver import protocol, registry, results
+from gameserver import protocol, ratings, registry, results
 from gameserver.checked import GameType, game_types
 from gameserver.games.echo import Echo
+from gameserver.games.tictactoe import TicTacToe
 from gameserver.guard import GameGuard
 from gameserver.metrics import prometheus_text
 from gameserver.session import Session
@@ -24,7 +27,7 @@ from gameserver.store.writer import SAVE_FAILED
 from gameserver.waits import Wait
 from tests.data.games.recorder import Recorder
 from tests.serverproc import ROOT, ServerProcess, ServerThread
-from tests.wire import Player, request
+from tests.wire import Player, request, until
 
 DATA = Path(__file__).parent / "data"
 # Empty moves ({}) that add up to a snapshot's worth of log.
@@ -107,6 +110,69 @@ def test_a_pending_hand_over_survives_a_restart(tmp_path: Path) -> None:
         final = watcher.state()["data"]
         assert final == {"echo": "quit", "current": [], "gameover": True}
         assert watcher.state()["data"] == {"echo": "", "current": [0], "gameover": False}
+
+
+DOWNTIME = 3600.0  # seconds the tests below make a stopped server seem down
+
+
+def stopped_earlier(db: str, seconds: float, idle_before: dict[str, float]) -> None:
+    """As if the server had stopped ``seconds`` earlier than it did: every time the file
+    holds goes back by that much (and each session in ``idle_before`` had been idle
+    that many seconds more before the stop). No sleeping: a real file, a real restart."""
+    with contextlib.closing(sqlite3.connect(db)) as raw, raw:
+        for game, token, info in raw.execute(
+                "SELECT game, token, info FROM live_sessions").fetchall():
+            data = json.loads(info)
+            data["created"] -= seconds + idle_before.get(token, 0.0)
+            data["last_activity"] -= seconds + idle_before.get(token, 0.0)
+            raw.execute("UPDATE live_sessions SET info = ? WHERE game = ? AND token = ?",
+                        (json.dumps(data), game, token))
+        raw.execute("UPDATE games SET started = started - ?, ended = ended - ?",
+                    (seconds, seconds))
+        raw.execute("UPDATE game_moves SET time = time - ?", (seconds,))
+        if raw.execute("SELECT 1 FROM sqlite_master WHERE name = 'server_stops'").fetchone():
+            raw.execute("UPDATE server_stops SET at = at - ?", (seconds,))
+
+
+def last_activity(db: str, token: str) -> float:
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as raw:
+        [info] = raw.execute("SELECT info FROM live_sessions WHERE token = ?",
+                             (token,)).fetchone()
+    return float(json.loads(info)["last_activity"])
+
+
+@pytest.mark.parametrize("stop", ["clean", "kill"])
+def test_the_time_the_server_was_down_is_not_counted_as_inactivity(
+        tmp_path: Path, stop: str) -> None:
+    """A restored session's idle clock leaves out the downtime (until 2026-11-29 an
+    hour's reboot ended every game at the first tick: game_timeout had passed). What it
+    was idle before the stop still counts: one idle longer than game_timeout then is
+    removed at the first tick."""
+    db = str(tmp_path / "store.sqlite3")
+    server = ServerProcess("--store-path", db).start()
+    playing = seat_two(server.port, "TicTacToe", "playing")
+    first = playing[playing[0].state()["data"]["current"][0]]
+    assert first.move(position=4)["status"] == "ok"
+    abandoned = seat_two(server.port, "TicTacToe", "abandoned")
+    if stop == "kill":
+        killed(server)
+    else:
+        server.stop()  # SIGTERM: the stop's time is written
+    stopped_earlier(db, DOWNTIME, {"abandoned": 700.0})
+    before = last_activity(db, "playing")
+
+    with ServerProcess("--store-path", db, "--game-timeout", "600") as again:
+        assert "restored 2 saved session(s)" in again.log
+        assert again.wait_for_log("session TicTacToe/abandoned timed out after 600 s")
+        moved_to([*playing.values(), *abandoned.values()], again.port)
+        # The same tick passed over the session in play: it is still there.
+        other = playing[1 - first.player_id]
+        reply = other.state()
+        assert reply["status"] == "ok", reply
+        assert reply["data"]["board"][4] == first.player_id
+        assert other.move(position=0)["status"] == "ok"
+        assert abandoned[0].state()["message"] == "framework: no such game session"
+    assert last_activity(db, "playing") > before + DOWNTIME / 2  # a 2nd restart: not again
 
 
 def won(seats: dict[int, Player], winner_cells: tuple[int, ...],
@@ -678,6 +744,96 @@ def test_the_history_keeps_the_newest_finished_games_and_prunes_the_oldest(
     assert kept_game_ids(path) == played[-5:]  # the newest
     asyncio.run(play(2, keep=2))  # a lower limit: the count found at open prunes at once
     assert kept_game_ids(path) == played[-2:]
+
+
+def test_ratings_stay_the_same_when_the_games_they_come_from_are_pruned(
+        tmp_path: Path) -> None:
+    """Ratings are computed from the history, which is pruned: until 2026-11-29 the
+    games pruned left the ratings (a hundred Echo games pushed three rated TicTacToe
+    games out, and 'gameserver ratings' said "no rated games yet"). Now the games
+    pruned are folded into the ratings' base as they are deleted."""
+    db = str(tmp_path / "store.sqlite3")
+
+    def ratings() -> str:
+        shown = subprocess.run(
+            [sys.executable, "-m", "gameserver", "ratings", "--store-path", db, "--named"],
+            cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert shown.returncode == 0, shown.stderr
+        return shown.stdout
+
+    def kept(game: str) -> int:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as raw:
+            return raw.execute("SELECT COUNT(*) FROM games WHERE game = ? AND ended IS NOT "
+                               "NULL", (game,)).fetchone()[0]
+
+    with ServerProcess("--store-path", db, "--rated-games", "named",
+                       "--history-max-games", "1") as server:
+        for table, cells in enumerate([((0, 1, 2), (3, 4)), ((3, 4, 5), (0, 1)),
+                                       ((6, 7, 8), (0, 1))]):
+            seats = seat_two(server.port, "TicTacToe", f"table-{table}")
+            won(seats, *cells)
+            assert seats[0].restart()["status"] == "ok"  # the finished game joins the history
+        before = ratings()
+        assert "TicTacToe:" in before and kept("TicTacToe") == 3
+        solo = Player(server.port, "Echo", "flood", 1)
+        solo.join()
+        for _ in range(_rows.PRUNE_EVERY + 3):  # unrated: one player, no name
+            assert solo.move(msg="quit")["status"] == "ok"
+            assert solo.restart()["status"] == "ok"
+        until(lambda: kept("TicTacToe") == 0, "the rated games pruned")
+    assert ratings() == before
+
+
+def test_tournament_games_pruned_keep_counting_in_the_ratings(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tournament rule (the games a tournament rated: the server's
+    ``TournamentHall.rated_games``) and the named rule each keep their own base: as
+    games are pruned, both ratings stay the same."""
+    monkeypatch.setattr(_rows, "PRUNE_EVERY", 1)
+    path = tmp_path / "rated.db"
+    reader = HistoryReader(str(path))
+
+    def board(rated: set[int], named: bool) -> dict[str, Any]:
+        base, records = reader.rating_inputs(named, None, 1000)
+        return ratings.board(ratings.compute(ratings.chronological(records),
+                                             ratings.rule(rated, named), base))
+
+    async def play() -> None:
+        guard = GameGuard()
+        store = Store(str(path), {"Echo": GameType("Echo", Echo, guard),
+                                  "TicTacToe": GameType("TicTacToe", TicTacToe, guard)},
+                      history_max_games=1)
+        store.start(asyncio.get_running_loop())
+        rated: set[int] = set()
+        store.rated_games = lambda: rated
+        table = Session(store.games["TicTacToe"], "cup", 2, recorder=store)
+        keys = [table.add_player("ann").key, table.add_player("bob").key]
+        for n_game, (winner_cells, loser_cells) in enumerate(
+                [((0, 1, 2), (3, 4)), ((0, 4, 8), (1, 2)), ((2, 4, 6), (0, 1))]):
+            first = table.game.current()[0]
+            for n, cell in enumerate(winner_cells):
+                await woken(table.move(first, keys[first], {"position": cell}))
+                if n < len(loser_cells):
+                    await woken(table.move(1 - first, keys[1 - first],
+                                           {"position": loser_cells[n]}))
+            if n_game != 1:  # the second is not a tournament's
+                rated.add(store.game_id(table))
+            await woken(table.restart(0, keys[0]))  # the finished game joins the history
+        await next_pass()
+        before = board(rated, False), board(rated, True)
+        assert [r["games"] for r in before[0]["TicTacToe"]] == [2, 2]
+        assert [r["games"] for r in before[1]["TicTacToe"]] == [3, 3]
+        [solo] = echo_sessions(store, 1)
+        for _ in range(4):
+            await woken(solo.move(0, solo.players[0].key, {"msg": "quit"}))
+            await woken(solo.restart(0, solo.players[0].key))
+        await next_pass()
+        assert not set(kept_game_ids(path)) & rated  # pruned
+        assert (board(rated, False), board(rated, True)) == before
+        store.close()
+        guard.close()
+
+    asyncio.run(play())
 
 
 def test_a_file_from_before_the_byte_limit_weighs_its_history_once(tmp_path: Path) -> None:

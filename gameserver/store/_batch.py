@@ -40,8 +40,10 @@ class Ticket:
         # A reply showing these changes went out before their save (``"wait_for_save":
         # false``): the batch may be committed a little later, grouped (``Store._flush``).
         self.unwaited = False
-        # Set while its batch is put off: a reply that waits asks for the commit now.
-        self.hurry: Callable[[], None] | None = None
+        # Called with each reply that starts waiting for it: while its batch is put off,
+        # to ask for the commit now; once its batch is past ``OPEN_BATCH_MAX`` while a
+        # commit is in flight, to have the reply's connection wait (``writer``).
+        self.hurry: Callable[[Wait], None] | None = None
         # Its batch has grown past ``UNWAITED_MAX`` (a commit before it is slow): every
         # reply waits for it, those that asked not to included (``Session._saved``).
         self.crowded = False
@@ -50,7 +52,7 @@ class Ticket:
         """Wake ``waiter`` when the commit ends (``answer``); a put-off batch is hurried."""
         self.waiters.append(waiter)
         if self.hurry is not None:
-            self.hurry()
+            self.hurry(waiter)
 
     def answer(self, error: str | None, now: bool = False) -> None:
         """The commit ended: done, with ``error`` (None: saved), and every reply that
@@ -66,6 +68,10 @@ class Ticket:
 
 class Batch:
     """The changes of one loop pass (not a dataclass: its default factories cost twice)."""
+
+    # Past ``OPEN_BATCH_MAX`` while a commit was in flight (``Store.changed``); a class
+    # default, set on the few batches that grow so: ``__init__`` runs once a loop pass.
+    full = False
 
     def __init__(self) -> None:
         self.ops = Ops()

@@ -67,6 +67,12 @@ CREATE TABLE IF NOT EXISTS game_snapshots (
     accepted INTEGER NOT NULL,  -- moves of the game accepted until then
     blob BLOB NOT NULL,  -- CheckedGame.snapshot()
     PRIMARY KEY (game_id, seq));
+CREATE TABLE IF NOT EXISTS rating_base (  -- what pruned games left of the ratings
+    named INTEGER NOT NULL, game TEXT NOT NULL, name TEXT NOT NULL,  -- (_rating_base)
+    games INTEGER NOT NULL, rating TEXT NOT NULL,  -- JSON: ratings.as_json
+    PRIMARY KEY (named, game, name)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS server_stops (  -- when the server last stopped cleanly
+    id INTEGER PRIMARY KEY CHECK (id = 1), at REAL NOT NULL);  -- Unix seconds
 """
 
 

@@ -47,6 +47,7 @@ from ._rows import (
     INSERT_SNAPSHOT,
     ROW_OVERHEAD,
     SAVE_SESSION,
+    SESSION_INFO,
     Live,
     Ops,
     Rows,
@@ -73,6 +74,7 @@ def load_sessions(db: sqlite3.Connection, rows: Rows, game_types: Mapping[str, G
     """
     _convert_first_format(db, rows, game_types)
     sessions, lives, ops = [], {}, Ops()
+    row_infos: list[dict[str, Any]] = []  # each session's row, as read
     current = {(name, token): rest for name, token, *rest in db.execute(
         # The newest wins: a rewrite after a long outage may leave an older row flagged.
         "SELECT game, session, id, seed, views, info, bytes FROM games WHERE current = 1 "
@@ -89,7 +91,8 @@ def load_sessions(db: sqlite3.Connection, rows: Rows, game_types: Mapping[str, G
         try:
             if not game_id:
                 raise ValueError("the row of its current game is missing")
-            info = {**json.loads(info_text), **json.loads(game_info)}
+            row_info = json.loads(info_text)
+            info = {**row_info, **json.loads(game_info)}
             data = _restore_one(db, live, info, game_types[name], seed, views)
         except Exception as err:  # noqa: BLE001 - diverged, refused, damaged: skip it
             log.error("session %s/%s cannot be restored (%s); it is dropped", name, token, err)
@@ -102,8 +105,36 @@ def load_sessions(db: sqlite3.Connection, rows: Rows, game_types: Mapping[str, G
             rows.snapshot(ops, live, data["game"])
         sessions.append(data)
         lives[(name, token)] = live
+        row_infos.append(row_info)
+    _leave_out_downtime(db, ops, sessions, row_infos)
     _commit(db, ops)
     return sessions, lives
+
+
+def _leave_out_downtime(db: sqlite3.Connection, ops: Ops, sessions: list[dict[str, Any]],
+                        row_infos: list[dict[str, Any]]) -> None:
+    """The time the server was down is nobody's inactivity: each restored session's last
+    activity moves forward by it, in ``sessions`` and in its row (``ops``), so that a
+    later restart does not count it again. What a session was idle before the stop
+    still counts (``Lobby.tick``): one abandoned before the stop is not kept alive by it.
+
+    When the server stopped: the time its last clean stop wrote (``Store.close``), or,
+    after a crash, the newest change the file holds (a move, a game's end), which is no
+    later than the crash: the time between them counts as downtime too.
+    """
+    known = [data["last_activity"] for data in sessions]
+    for sql in ("SELECT at FROM server_stops",
+                "SELECT ended FROM games WHERE ended IS NOT NULL ORDER BY ended DESC LIMIT 1"):
+        row = db.execute(sql).fetchone()
+        if row is not None:
+            known.append(row[0])
+    down = time.time() - max(known, default=time.time())
+    if down <= 0:
+        return  # (nothing restored; or the clock went back: nothing to leave out)
+    for data, row_info in zip(sessions, row_infos, strict=True):
+        data["last_activity"] += down
+        row_info["last_activity"] = data["last_activity"]
+        ops.add(SESSION_INFO, (json.dumps(row_info), data["game_name"], data["token"]), 512)
 
 
 def _restore_one(db: sqlite3.Connection, live: Live, info: dict[str, Any],

@@ -46,6 +46,7 @@ from .. import _session_disk, protocol
 from .._json import json_or_repr
 from .._timeouts import ForfeitedGame
 from ..guard import GameCodeError
+from . import _rating_base
 
 log = logging.getLogger("gameserver.store")
 
@@ -340,16 +341,22 @@ class Rows:
         elif live.game_id:
             self._keep(ops, live)
 
-    def prune(self, ops: Ops, oldest: Iterable[tuple[int, int | None]]) -> None:
+    def prune(self, ops: Ops, oldest: Iterable[tuple[int, int | None, float]]
+              ) -> tuple[str, tuple[Any, ...]] | None:
         """Delete the oldest finished games: past ``max_games`` by ``PRUNE_EVERY``, down
         to it; past ``max_bytes``, until the history (with the games in play) is back
         under 15/16 of it (so that a prune runs once per 1/16 of the budget at most).
 
-        ``oldest``: the finished games, oldest first, as (id, bytes), read from
-        the file as committed (the ops go first in the next commit, before the
-        batch's: they delete exactly the games read). It is read only as far as
-        the games deleted (``OFFSET`` from the newest read the whole history:
-        15 ms against 0.4 ms per 100 games at 100,000).
+        ``oldest``: the finished games, oldest first (by end time, as the history
+        and the ratings order them), as (id, bytes, ended), read from the file as
+        committed (the ops go first in the next commit, before the batch's: they
+        delete exactly the games read). It is read only as far as the games deleted
+        (``OFFSET`` from the newest read the whole history: 15 ms against 0.4 ms
+        per 100 games at 100,000).
+
+        Returns:
+            The query of the games deleted (``SELECT id ...``) and its parameters,
+            for the ratings they leave (``_rating_base``); None if none is.
         """
         self.prune_due = False
         games = self.kept - self.max_games if self.kept - self.max_games >= PRUNE_EVERY else 0
@@ -358,21 +365,22 @@ class Rows:
             over += self.max_bytes // 16
         count = freed = 0
         last = None
-        for game_id, size in oldest:
+        for game_id, size, ended in oldest:
             if count >= games and freed >= over:
                 break
-            last = game_id
+            last = (ended, ended, game_id)
             count += 1
             freed += size or 0
         if last is None:
-            return
+            return None
         self.kept -= count
         self.kept_bytes -= freed
-        doomed = f"SELECT id {KEPT_GAMES} AND id <= {int(last)}"
+        doomed = f"SELECT id {KEPT_GAMES} AND (ended < ? OR ended = ? AND id <= ?)"
         for sql in (f"DELETE FROM game_moves WHERE game_id IN ({doomed})",
                     f"DELETE FROM game_snapshots WHERE game_id IN ({doomed})",
                     f"DELETE FROM games WHERE id IN ({doomed})"):
-            ops.add(sql, ())
+            ops.add(sql, last)
+        return doomed, last
 
     def _keep(self, ops: Ops, live: Live) -> None:
         """A finished game is no longer its session's current one: it joins the history,
@@ -519,17 +527,28 @@ def session_row(session: Any) -> str:
     return _json(_session_disk.lasting(session))
 
 
-def pruned(db: sqlite3.Connection, rows: Rows) -> Ops:
+def pruned(db: sqlite3.Connection, rows: Rows, rated: Callable[[], set[int]]) -> Ops:
     """The deletes of the history's oldest games beyond its limits (``Rows.prune``),
-    read from ``db`` as committed (the writer's connection, with no commit in flight)."""
+    read from ``db`` as committed (the writer's connection, with no commit in flight),
+    and the ratings they leave, folded into the base (``_rating_base``; ``rated``: the
+    history ids of the tournament games)."""
     ops = Ops()
-    cursor = db.execute(f"SELECT id, bytes {KEPT_GAMES} ORDER BY id")
+    before = rows.kept, rows.kept_bytes
+    cursor = db.execute(f"SELECT id, bytes, ended {KEPT_GAMES} ORDER BY ended, id")
     try:
-        rows.prune(ops, cursor)
+        doomed = rows.prune(ops, cursor)
+        cursor.close()  # at once: an open read would hold the log back
+        if doomed is not None:
+            folded = Ops()
+            _rating_base.fold(db, folded, *doomed, rated)
+            folded.extend(ops)  # (the same commit: what is deleted is folded)
+            ops = folded
     except sqlite3.Error as err:  # (a read: nothing is changed; tried again later)
         log.warning("the history could not be pruned (%s)", err)
+        rows.kept, rows.kept_bytes = before
+        ops = Ops()
     finally:
-        cursor.close()  # at once: an open read would hold the log back
+        cursor.close()
     return ops
 
 

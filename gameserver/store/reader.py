@@ -22,7 +22,9 @@ import urllib.parse
 import zlib
 from typing import Any, Protocol
 
+from ..ratings import Rating
 from ..results import result_states
+from . import _rating_base
 
 HISTORY_SHOWN_MOVES = 1000  # moves of one game that finished_game returns
 # ... and bytes of their text (moves as logged, states as sent), at most; the moves take
@@ -93,6 +95,21 @@ class HistoryReader:
         return [_game_row(row, result_only=True) for row in db.execute(
             f"SELECT {LISTED} FROM games WHERE ended IS NOT NULL {where} "
             "ORDER BY ended DESC, id DESC LIMIT ?", (*params, limit))]
+
+    def rating_inputs(self, named: bool, game: str | None = None, limit: int = 50
+                      ) -> tuple[dict[str, dict[str, Rating]], list[dict[str, Any]]]:
+        """What ratings are computed from (``gameserver.ratings.compute``), read together:
+        the base the games pruned from the history left under rule ``named``
+        (``_rating_base``), and the newest ``limit`` finished games (``finished_games``),
+        of ``game`` only if given."""
+        db = self._db()
+        db.execute("BEGIN")  # one snapshot: a prune between the two reads would count twice
+        try:
+            base = (_rating_base.load(db, named, None if game is None else {game})
+                    if "rating_base" in self._local.tables else {})
+            return base, self.finished_games(game, limit)
+        finally:
+            db.execute("COMMIT")
 
     def finished_game(self, game_id: int) -> dict[str, Any] | None:
         """One finished game, or None: ``finished_games``' keys, plus ``initial_states``

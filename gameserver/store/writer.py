@@ -47,6 +47,11 @@ for up to ``PUT_OFF`` seconds (``_flush``): the changes of the moments after
 it join it, until a reply starts waiting for it (``Ticket.wait`` hurries it),
 it reaches ``LARGE_COMMIT``, or the store closes.
 
+While a commit is in flight, the open batch gathers the changes made meanwhile. Past
+``OPEN_BATCH_MAX`` bytes, a reply that waits for it is no longer one its connection
+holds while serving on (``_held.py``) but one it waits for (``_wait_unheld``): each
+connection then adds at most one change to the batch until it is committed.
+
 Two jobs live apart: the writer thread (``_writer_thread``: it owns the
 connection while a batch is in flight) and what ``close`` does with what is
 left (``_closing``: the commit the stopping loop did not release, a writer
@@ -65,12 +70,13 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._soon import Soon
 from ..checked import GameType
 from ..protocol import ProtocolError
+from ..waits import Wait
 from ._batch import JOIN_FAILED, SAVE_FAILED, Batch, Ticket
 from ._checkpoint import Checkpointer
 from ._closing import WRITER_WAIT, in_flight_left, leave_to_writer
@@ -96,6 +102,12 @@ PUT_OFF = 0.01
 # disk that stalls) the open batch grows, and a client whose replies do not wait would
 # add to it without end; waiting, its replies are held, and held replies are bounded.
 UNWAITED_MAX = 2**20
+# Bytes of changes in the open batch, while a commit is in flight, beyond which a reply
+# that waits for that batch is no longer held (``_held.py``, which counts a reply's bytes,
+# not its change's: 100 KB moves with tiny replies filled 700 MB per connection): its
+# connection waits for the commit, serving nothing more (``_wait_unheld``).
+OPEN_BATCH_MAX = 8 * 2**20
+SAVE_STOP = "INSERT OR REPLACE INTO server_stops (id, at) VALUES (1, ?)"
 
 
 class Store:
@@ -125,6 +137,9 @@ class Store:
         self.history_max_bytes = history_max_bytes
         self.games = dict(games)
         self._snapshot_max = snapshot_max
+        # The history ids of the tournament games (the server's ``TournamentHall``), for
+        # the ratings of the games pruned (``_rating_base``).
+        self.rated_games: Callable[[], set[int]] = set
         self._file: StoreFile | None = None
         self.rows: Rows | None = None
         self._live: dict[tuple[str, str], Live] = {}
@@ -231,6 +246,8 @@ class Store:
             self._take_snapshots(batch)
             ops.extend(batch.ops)
             tickets.extend(batch.tickets.values())
+        if self._file is not None:  # a restart leaves the downtime out (``_restore``)
+            ops.add(SAVE_STOP, (time.time(),))
         error = self._commit(ops) if ops.items else None
         if error is not None:
             log.error("changes made just before the server stopped could not be saved (%s)",
@@ -317,6 +334,13 @@ class Store:
                 self._hurry()
             if batch.ops.size >= UNWAITED_MAX:
                 ticket.crowded = True
+                if batch.ops.size >= OPEN_BATCH_MAX and self._in_flight is not None:
+                    if batch.full:
+                        ticket.hurry = _wait_unheld
+                    else:  # (every ticket once, then each new one)
+                        batch.full = True
+                        for each in batch.tickets.values():
+                            each.hurry = _wait_unheld
         return ticket
 
     def game_id(self, session: Any) -> int:
@@ -388,7 +412,8 @@ class Store:
             ops = self._take_backlog()
             ops.extend(batch.ops)
         elif rows.prune_due:  # (else nothing to prune: no call) first: see ``Rows.prune``
-            ops = pruned(self.db, rows)  # (no commit in flight, none waits for a retry)
+            ops = pruned(self.db, rows, self.rated_games)  # (no commit in flight, none
+            # waits for a retry)
             ops.extend(batch.ops)
         self.batches += 1
         checkpointer = self._checkpointer
@@ -408,7 +433,7 @@ class Store:
         assert self._loop is not None
         self._put_off = self._loop.call_later(PUT_OFF, self._flush)
 
-    def _hurry(self) -> None:
+    def _hurry(self, _waiter: Wait | None = None) -> None:
         """A reply waits for the put-off batch (or it grew large): commit it in a moment."""
         batch = self._batch
         if batch is not None and batch.put_off:
@@ -526,3 +551,10 @@ class Store:
         if self._batch is not None:  # (a failed one's rows: with it, or at the retry's time)
             self._flush()
 
+
+def _wait_unheld(waiter: Wait) -> None:
+    """A reply waits for a batch past ``OPEN_BATCH_MAX``: not as one held while its
+    connection serves on (``Wait.saving``), but as one its connection waits for, reading
+    no more than ``request_size_max`` meanwhile; so each connection adds at most one
+    change to the batch until it is committed (docs/reliability.md)."""
+    waiter.saving = False

@@ -109,13 +109,14 @@ class Tournaments:
         named = bool(hall is not None and hall.rate_named_games)
 
         def work(reader: Any) -> dict[str, Any]:
-            records = reader.finished_games(None, RATING_GAMES)
-            made_of = (records[0]["id"] if records else 0, len(records), len(rated), named)
+            base, records = reader.rating_inputs(named, None, RATING_GAMES)
+            made_of = (records[0]["id"] if records else 0, len(records), len(rated), named,
+                       sum(r.games for table in base.values() for r in table.values()))
             with self._lock:
                 cached = self._ratings
             if cached is None or cached[0] != made_of:
                 tables = ratings.compute(ratings.chronological(records),
-                                         ratings.rule(rated, named))
+                                         ratings.rule(rated, named), base)
                 cached = (made_of, ratings.board(tables))
                 with self._lock:
                     self._ratings = cached
