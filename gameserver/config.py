@@ -32,6 +32,13 @@ class StartupError(Exception):
     """
 
 
+# Settings in seconds, and the most any may be: a time beyond any use. A greater one
+# overflowed where it is used (a thread's wait takes ~9.2e9 s at most).
+SECONDS_SETTINGS = ("game_timeout", "join_timeout", "connection_timeout",
+                    "game_call_timeout", "overwrite_idle", "turn_timeout", "game_clock")
+SECONDS_MAX = 1e9
+
+
 class ConfigError(StartupError):
     """A setting is wrong; the message says which and how to fix it."""
 
@@ -205,6 +212,10 @@ class Settings:
                 f"the dashboard's access token is {len(self.web_token)} characters long; it "
                 f"must have at least {WEB_TOKEN_MIN} (make one with: python3 -c \"import "
                 "secrets; print(secrets.token_urlsafe(24))\")")
+        for name in SECONDS_SETTINGS:  # nan passes every check below (no comparison holds)
+            if not -SECONDS_MAX <= getattr(self, name) <= SECONDS_MAX:
+                raise ConfigError(f"{name} must be a number of seconds up to {SECONDS_MAX:,.0f} "
+                                  f"(about 31 years), not {getattr(self, name):g}")
         for name in ("game_timeout", "join_timeout", "connection_timeout",
                      "game_call_timeout", "overwrite_idle"):
             if getattr(self, name) <= 0:
@@ -246,6 +257,12 @@ class Settings:
                               "needs some")
         if self.worker_cpu_limit < 1:
             raise ConfigError("worker_cpu_limit must be at least 1 (second)")
+        # the system's limits (setrlimit) take 63 bits: beyond them every worker died at start
+        for name, top, unit in (("worker_memory_limit", 1 << 30, "MiB: a pebibyte"),
+                                ("worker_cpu_limit", 10**9, "seconds: about 31 years")):
+            if getattr(self, name) > top:
+                raise ConfigError(f"{name} must be at most {top} ({unit}), not "
+                                  f"{getattr(self, name)}")
         if self.overwrite not in ("anyone", "players", "idle"):
             raise ConfigError(f"overwrite must be 'anyone', 'players' or 'idle', not "
                               f"{self.overwrite!r}")
