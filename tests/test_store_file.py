@@ -25,7 +25,7 @@ from gameserver.store._file import ENDED_INDEX, StoreFileError, commit, open_sto
 from gameserver.store._rows import DELETE_SESSION, SAVE_SESSION, Ops
 from gameserver.store.reader import HistoryReader
 from tests.serverproc import ROOT, ServerProcess
-from tests.wire import Player
+from tests.wire import Player, until
 
 NOBODY = 65534
 
@@ -439,3 +439,41 @@ def test_a_second_server_on_another_name_of_the_same_file_refuses_to_start(
                         "--no-store")
         assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["store.sqlite3"]
         assert player.move(msg="still mine")["status"] == "ok"
+
+
+# ---------------------------------------------------------------- the file taken away
+
+
+@pytest.mark.parametrize("taken", ["folder", "wal", "replaced"])
+def test_a_store_file_taken_away_while_the_server_runs_fails_every_save(
+        tmp_path: Path, taken: str) -> None:
+    """The store's folder deleted (or replaced by a new one, or its ``-wal`` deleted)
+    while the server ran: SQLite wrote on to the files it held open, which nobody
+    could find again, and every save said it succeeded (``store closed: 6 changes
+    saved``); after a restart the sessions were gone. Now the store looks every
+    second: from then on every save fails as on a full disk, and the log says why."""
+    folder = tmp_path / "data"
+    folder.mkdir(mode=0o700)
+    path = folder / "games.sqlite3"
+    with ServerProcess("--store-path", str(path)) as server:
+        player = Player(server.port, "Echo", "kept", 1)
+        assert player.join()["status"] == "ok"
+        assert player.move(msg="saved")["status"] == "ok"
+        if taken == "wal":
+            os.unlink(f"{path}-wal")
+        else:
+            for name in folder.iterdir():
+                name.unlink()
+            folder.rmdir()
+            if taken == "replaced":
+                folder.mkdir(mode=0o700)
+                path.write_bytes(b"")
+        until(lambda: player.move(msg="lost")["status"] == "error", "a save failing")
+        assert player.move(msg="lost")["message"] == (
+            "server: the change was made, but the server could not save it to disk (see "
+            "the server log); it is saved again with the next change")
+    name = f"{path}-wal" if taken == "wal" else path
+    what = "replaced by another file" if taken == "replaced" else "deleted"
+    assert (f"ERROR   gameserver.store: the store file {name} was {what} while the server "
+            f"ran (its folder removed?): nothing can be saved any more; restart the server "
+            f"to save again (what is in memory now is not saved)") in server.log

@@ -107,6 +107,29 @@ class StoreFile:
     lock_fd: int
     created: list[str] = field(default_factory=list)  # files this open created
     file_fd: int = -1  # the database file itself, locked too (see _lock_file)
+    side_files: dict[str, tuple[int, int]] = field(default_factory=dict)  # -wal, -shm
+
+    def moved(self) -> str | None:
+        """Why the file the server writes is no longer the one at ``path``, or None.
+
+        Deleted, or its folder deleted or replaced: SQLite went on writing to the
+        files it held open, which nobody could find again, and every save said it
+        succeeded (a deleted ``-wal`` lost all written since the last checkpoint).
+        """
+        names = {self.path: _identity(os.fstat(self.file_fd)) if self.file_fd >= 0
+                 else None}
+        names.update((self.path + suffix, seen) for suffix, seen in self.side_files.items())
+        for name, seen in names.items():
+            try:
+                now = _identity(os.stat(name))
+            except OSError:
+                now = None
+            if seen is not None and now != seen:
+                what = "deleted" if now is None else "replaced by another file"
+                return (f"the store file {name} was {what} while the server ran (its "
+                        f"folder removed?): nothing can be saved any more; restart the "
+                        f"server to save again (what is in memory now is not saved)")
+        return None
 
     def close(self, remove_created: bool = False) -> None:
         """Close the connection and release the lock; delete what the open created, if asked."""
@@ -165,8 +188,16 @@ def open_store(path: str, sync: str = "NORMAL") -> StoreFile:
                     os.unlink(name)
         _unlock(path, lock_fd)
         raise
+    sides = {}
+    for suffix in ("-wal", "-shm"):  # the writer's connection holds them open from now on
+        with contextlib.suppress(OSError):
+            sides[suffix] = _identity(os.stat(path + suffix))
     return StoreFile(path, db, lock_fd, [name for name in ours if name not in before],
-                     file_fd)
+                     file_fd, sides)
+
+
+def _identity(info: os.stat_result) -> tuple[int, int]:
+    return info.st_dev, info.st_ino
 
 
 def _update_schema(path: str, db: sqlite3.Connection) -> None:
