@@ -249,6 +249,30 @@ def test_a_truncated_file_stops_the_start_in_one_line(tmp_path: Path) -> None:
     assert not Path(f"{path}.lock").exists()
 
 
+@pytest.mark.parametrize("tables, named", [
+    ("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)", "notes"),
+    ("CREATE TABLE games (id INTEGER PRIMARY KEY, title TEXT, score INTEGER)", "games"),
+])
+def test_a_file_of_another_program_is_refused_and_left_as_it_was(
+        tmp_path: Path, tables: str, named: str) -> None:
+    """--store-path pointed at another program's SQLite file: the server added its
+    tables to it and ran; with a table of its own named ``games`` there, it added four
+    columns to that table, then stopped with a traceback."""
+    path = tmp_path / "theirs.db"
+    with contextlib.closing(sqlite3.connect(path)) as raw, raw:
+        raw.execute(tables)
+        raw.execute(f"INSERT INTO {named.split()[0]} VALUES (1, 'mine'"
+                    + (", 3)" if named == "games" else ")"))
+    path.chmod(0o600)
+    before = path.read_bytes()
+    assert one_line(start_fails("--store-path", str(path))) == (
+        f"the store file {path} is not a gameserver store: it holds a table of another "
+        f"program ({named}); pick another file with --store-path, or run without saving "
+        "with --no-store")
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["theirs.db"]
+
+
 # ---------------------------------------------------------------- crafted rows
 
 

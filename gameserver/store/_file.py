@@ -14,7 +14,8 @@ names the file, what is wrong and what to do:
   the holding process dies, ``kill -9`` included, so a lock is never stale;
   the database file itself is held so too, for a server that reaches it
   under another name (a hard link, whose lock file is another);
-* the file is damaged (not an SQLite file, truncated, malformed pages).
+* the file is damaged (not an SQLite file, truncated, malformed pages);
+* the file is another program's SQLite file (a table of ours is not all it holds).
 
 A failed open removes every file it created, so a start that fails leaves
 the folder as it was. ``commit`` writes a batch's rows in one transaction on
@@ -272,13 +273,21 @@ def _connect(path: str, sync: str) -> sqlite3.Connection:
     _create_private(path)
     try:
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    except sqlite3.DatabaseError as err:
+        raise _damaged(path, str(err)) from None
+    try:
+        _check_ours(path, db)  # first: WAL mode is written into the file's header
         for pragma in (*PRAGMAS, *WRITER_PRAGMAS):
             db.execute(pragma)
         db.execute(f"PRAGMA synchronous={sync}")
     except sqlite3.DatabaseError as err:
+        db.close()
         if _locked(err):  # healthy, but in use: moving it aside would lose its sessions
             raise _locked_by_another_program(path) from None
         raise _damaged(path, str(err)) from None
+    except BaseException:
+        db.close()
+        raise
     return db
 
 
@@ -440,6 +449,29 @@ def _check_content(path: str, db: sqlite3.Connection) -> None:
         raise _damaged(path, str(err)) from None
     if problems != ["ok"]:
         raise _damaged(path, "; ".join(problems)[:200])
+
+
+# Every table a store file of ours has held (``sessions`` and ``moves``: the first format;
+# the rest: the store, the turn timers' side table, tournaments and ratings).
+OUR_TABLES = frozenset({"live_sessions", "games", "game_moves", "game_snapshots",
+                        "session_timers", "tournaments", "tournament_events",
+                        "rated_games", "sessions", "moves"})
+
+
+def _check_ours(path: str, db: sqlite3.Connection) -> None:
+    """Refuse another program's SQLite file before anything is written to it: the schema
+    was added to it, and a ``games`` table of its own was given four columns."""
+    tables = [row[0] for row in db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'")]
+    theirs = [name for name in tables if name not in OUR_TABLES]
+    if not theirs and "games" in tables:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(games)")}
+        if not {"game", "session", "players", "started"} <= columns:
+            theirs = ["games"]
+    if theirs:
+        raise StoreFileError(
+            f"the store file {path} is not a gameserver store: it holds a table of another "
+            f"program ({', '.join(sorted(theirs)[:5])}); {FIX}")
 
 
 def commit(db: sqlite3.Connection, ops: Ops) -> str | None:
