@@ -235,7 +235,7 @@ def accelerate(enabled: bool) -> tuple[Callable[[], asyncio.AbstractEventLoop] |
 
 
 async def serve(settings: config.Settings, accelerator: str = "") -> None:
-    """Run the server until SIGINT or SIGTERM, then shut down cleanly.
+    """Run the server until SIGINT, SIGTERM or SIGHUP, then shut down cleanly.
 
     ``accelerator`` is logged once the server runs (a failed start prints one line).
     """
@@ -244,8 +244,11 @@ async def serve(settings: config.Settings, accelerator: str = "") -> None:
     # Before the start: a SIGTERM that comes while the server starts stops it right after.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    # SIGHUP: the terminal the server runs in closed (an ssh session): it killed the
+    # server on the spot, with nothing pending saved and no client answered.
+    for signum in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if signum is not None:
+            loop.add_signal_handler(signum, stop.set)
     await server.start()
     if accelerator:
         log.info("%s", accelerator)

@@ -67,8 +67,10 @@ def test_a_game_error_quoting_a_huge_move_is_logged_cut(tmp_path: Path) -> None:
     assert "xxxEND" in server.log  # the end of a traceback is kept: the error's message
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_signal_answers_blocked_clients_and_exits_zero(signum: int) -> None:
+    """SIGHUP: the terminal (an ssh session) the server was started from closed. It
+    killed the server on the spot: no client got an answer, nothing pending was saved."""
     # DEBUG logs every request, so the test can see both reached the server.
     server = ServerProcess("--log-level", "DEBUG").start()
     replies: dict[str, dict] = {}
