@@ -245,9 +245,12 @@ async def serve(settings: config.Settings, accelerator: str = "") -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     # SIGHUP: the terminal the server runs in closed (an ssh session): it killed the
-    # server on the spot, with nothing pending saved and no client answered.
-    for signum in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
-        if signum is not None:
+    # server on the spot, with nothing pending saved and no client answered. Ignored
+    # (started with nohup), it stays ignored.
+    hangup = getattr(signal, "SIGHUP", None)
+    for signum in (signal.SIGINT, signal.SIGTERM, hangup):
+        if signum is not None and not (signum == hangup
+                                       and signal.getsignal(signum) == signal.SIG_IGN):
             loop.add_signal_handler(signum, stop.set)
     await server.start()
     if accelerator:

@@ -99,6 +99,21 @@ def test_signal_answers_blocked_clients_and_exits_zero(signum: int) -> None:
     assert echo.key not in server.log  # not even at DEBUG level
 
 
+def test_a_server_started_with_nohup_keeps_running_on_sighup() -> None:
+    def like_nohup() -> None:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    with ServerProcess(preexec_fn=like_nohup) as server:
+        assert server.proc is not None
+        status = Path(f"/proc/{server.proc.pid}/status").read_text()
+        masks = dict(line.split(":\t") for line in status.splitlines() if ":\t" in line)
+        hangup = 1 << (signal.SIGHUP - 1)
+        assert int(masks["SigIgn"], 16) & hangup and not int(masks["SigCgt"], 16) & hangup
+        server.proc.send_signal(signal.SIGHUP)
+        assert Player(server.port, "Echo", "after-hangup", 1).join()["status"] == "ok"
+        assert server.proc.poll() is None
+
+
 def test_classic_game_file_loads_unchanged_from_a_games_dir() -> None:
     with ServerProcess("--games-dir", str(DATA / "classic_games")) as server:
         player = Player(server.port, "CoinGuess", "c", 1)
