@@ -501,3 +501,32 @@ def test_a_store_file_taken_away_while_the_server_runs_fails_every_save(
     assert (f"ERROR   gameserver.store: the store file {name} was {what} while the server "
             f"ran (its folder removed?): nothing can be saved any more; restart the server "
             f"to save again (what is in memory now is not saved)") in server.log
+
+
+# ---------------------------------------------------------------- a full disk at start
+
+
+def test_a_full_disk_at_start_is_named_and_no_file_is_called_damaged(tmp_path: Path) -> None:
+    """A full disk at start gave a traceback (``database or disk is full``), ``cannot
+    start: [Errno 28]`` with the lock file left behind, or, for a store holding saved
+    sessions, ``the store file is damaged: move it aside and start again with a new
+    one``: following that advice lost every saved session of a sound file."""
+    from tests.test_store_joins import fill, small_disk
+
+    disk = tmp_path / "disk"
+    with small_disk(disk, "256k"):
+        path = disk / "store.sqlite3"
+        with ServerProcess("--store-path", str(path)) as server:
+            assert Player(server.port, "Echo", "kept", 1).join()["status"] == "ok"
+        saved = path.read_bytes()
+        fill(disk / "filler")
+        full = (f"the disk of the store file {path} is full: free some space there (df -h "
+                f"{disk}), then start again; or pick another file with --store-path, or run "
+                "without saving with --no-store")
+        assert one_line(start_fails("--store-path", str(path))) == full
+        assert path.read_bytes() == saved
+        assert sorted(p.name for p in disk.iterdir()) == ["filler", "store.sqlite3"]
+        new = disk / "new.sqlite3"
+        assert one_line(start_fails("--store-path", str(new))) == full.replace(
+            str(path), str(new))
+        assert sorted(p.name for p in disk.iterdir()) == ["filler", "store.sqlite3"]

@@ -14,7 +14,8 @@ names the file, what is wrong and what to do:
   the holding process dies, ``kill -9`` included, so a lock is never stale;
   the database file itself is held so too, for a server that reaches it
   under another name (a hard link, whose lock file is another);
-* the file is damaged (not an SQLite file, truncated, malformed pages);
+* the file is damaged (not an SQLite file, truncated, malformed pages), or its
+  disk is full (not called damaged: moving the file aside loses its sessions);
 * the file is another program's SQLite file (a table of ours is not all it holds).
 
 A failed open removes every file it created, so a start that fails leaves
@@ -223,12 +224,13 @@ def writes_at_start(path: str, db: sqlite3.Connection) -> Iterator[None]:
     try:
         yield
     except sqlite3.OperationalError as err:
-        if not _locked(err):
+        full = _full(path, err)
+        if not (full or _locked(err)):
             raise
         with contextlib.suppress(sqlite3.Error):
             if db.in_transaction:
                 db.execute("ROLLBACK")
-        raise _locked_by_another_program(path) from None
+        raise (_disk_full(path) if full else _locked_by_another_program(path)) from None
 
 
 def _locked(err: sqlite3.Error) -> bool:
@@ -284,7 +286,7 @@ def _connect(path: str, sync: str) -> sqlite3.Connection:
         db.close()
         if _locked(err):  # healthy, but in use: moving it aside would lose its sessions
             raise _locked_by_another_program(path) from None
-        raise _damaged(path, str(err)) from None
+        raise _damaged_or_full(path, err) from None
     except BaseException:
         db.close()
         raise
@@ -299,6 +301,8 @@ def _create_private(path: str) -> None:
     try:
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW, 0o600))
     except OSError as err:
+        if _full(path, err):
+            raise _disk_full(path) from None
         raise StoreFileError(f"cannot create the store file {path}: {err.strerror}; "
                              f"{FIX}") from None
 
@@ -385,8 +389,15 @@ def _lock(path: str) -> int:
     except StoreFileError:
         os.close(fd)
         raise
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+    except OSError as err:  # the lock file was left behind, and the message named no file
+        _unlock(path, fd)
+        if _full(path, err):
+            raise _disk_full(path) from None
+        raise StoreFileError(f"cannot write the lock file {name}: {err.strerror}; "
+                             + FIX) from None
     return fd
 
 
@@ -428,6 +439,33 @@ def _damaged(path: str, problem: str) -> StoreFileError:
         f"{path}.damaged) and start again with a new one, or {FIX}")
 
 
+def _damaged_or_full(path: str, err: sqlite3.Error) -> StoreFileError:
+    """A sound file on a full disk is not damaged: moving it aside, as that message
+    says, would lose its saved sessions."""
+    return _disk_full(path) if _full(path, err) else _damaged(path, str(err))
+
+
+NO_SPACE = 2**20  # bytes free on the store's file system below which it counts as full
+
+
+def _full(path: str, err: Exception) -> bool:
+    """Did ``err`` (on the store file ``path``) come of a full disk?"""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if "disk is full" in str(err):
+        return True
+    try:  # SQLite says "disk I/O error" when it cannot grow its shared-memory file
+        info = os.statvfs(os.path.dirname(path))
+    except OSError:
+        return False
+    return info.f_bavail * info.f_frsize < NO_SPACE
+
+
+def _disk_full(path: str) -> StoreFileError:
+    return StoreFileError(f"the disk of the store file {path} is full: free some space there "
+                          f"(df -h {os.path.dirname(path)}), then start again; or {FIX}")
+
+
 def _check_header(path: str) -> None:
     try:
         with open(path, "rb") as file:
@@ -446,7 +484,7 @@ def _check_content(path: str, db: sqlite3.Connection) -> None:
     try:
         problems = [row[0] for row in db.execute("PRAGMA quick_check(3)")]
     except sqlite3.DatabaseError as err:
-        raise _damaged(path, str(err)) from None
+        raise _damaged_or_full(path, err) from None
     if problems != ["ok"]:
         raise _damaged(path, "; ".join(problems)[:200])
 
