@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ class StartupError(Exception):
 SECONDS_SETTINGS = ("game_timeout", "join_timeout", "connection_timeout",
                     "game_call_timeout", "overwrite_idle", "turn_timeout", "game_clock")
 SECONDS_MAX = 1e9
+CONFIG_MAX = 1_000_000  # bytes of a config file
 
 
 class ConfigError(StartupError):
@@ -380,9 +382,18 @@ def read_web_token(settings: Settings, environ: Mapping[str, str]) -> None:
 
 
 def read_toml(path: Path) -> dict[str, Any]:
+    """The settings of the TOML file ``path``: a regular file of ``CONFIG_MAX`` bytes at
+    most (``/dev/zero`` took all the memory there was; a FIFO blocked the start)."""
     try:
+        if not stat.S_ISREG(path.stat().st_mode) and not path.is_dir():  # (a folder: below)
+            raise ConfigError(f"config file {path} is not a regular file (a device, a "
+                              "pipe?): give a TOML file")
         with path.open("rb") as file:
-            return tomllib.load(file)
+            text = file.read(CONFIG_MAX + 1)
+        if len(text) > CONFIG_MAX:
+            raise ConfigError(f"config file {path} is longer than {CONFIG_MAX} bytes: is it "
+                              "the right file?")
+        return tomllib.loads(text.decode())
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
     except tomllib.TOMLDecodeError as err:  # the message names the line and column

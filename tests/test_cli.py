@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from gameserver import cli
+from gameserver.config import CONFIG_MAX
 from tests import isolation
 from tests.serverproc import ROOT, ServerProcess
 from tests.test_game_server_api import python38
@@ -262,6 +263,17 @@ def test_config_file_errors_are_named_with_the_line(tmp_path: Path) -> None:
     config.write_text('port = "4711"\n')
     assert one_line(run_failing("--config", str(config), cwd=tmp_path)) == (
         f"gameserver: {config}: setting 'port' must be a whole number, not '4711'")
+    # /dev/zero read as a config file took all the memory there was (MemoryError, a
+    # traceback); a FIFO nobody writes to blocked the start for ever
+    config.write_text("# " + "x" * CONFIG_MAX + "\n")
+    assert one_line(run_failing("--config", str(config), cwd=tmp_path)) == (
+        f"gameserver: config file {config} is longer than {CONFIG_MAX} bytes: is it the "
+        "right file?")
+    os.mkfifo(tmp_path / "fifo")
+    for path in (Path("/dev/zero"), tmp_path / "fifo"):
+        assert one_line(run_failing("--config", str(path), cwd=tmp_path)) == (
+            f"gameserver: config file {path} is not a regular file (a device, a pipe?): "
+            "give a TOML file")
 
 
 def old_pythons() -> list[str]:
