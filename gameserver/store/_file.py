@@ -21,7 +21,13 @@ names the file, what is wrong and what to do:
 A failed open removes every file it created, so a start that fails leaves
 the folder as it was. ``commit`` writes a batch's rows in one transaction on
 the open file's connection (from the thread that owns it, see
-``_writer_thread``).
+``_writer_thread``). ``StoreFile.moved`` tells, while the server runs, that
+the file or its side files were deleted or replaced.
+
+Why this module is longer than our ~450 lines: it is every check between a
+path and a store the server may write, and each check's message; split, the
+order they must run in (the lock before the header, the file's kind before
+SQLite writes WAL mode into it) would be spread over modules.
 """
 
 from __future__ import annotations
