@@ -16,7 +16,7 @@ names the file, what is wrong and what to do:
   under another name (a hard link, whose lock file is another);
 * the file is damaged (not an SQLite file, truncated, malformed pages), or its
   disk is full (not called damaged: moving the file aside loses its sessions);
-* the file is another program's SQLite file (a table of ours is not all it holds).
+* the file is another program's SQLite file (it has tables, none of them ours).
 
 A failed open removes every file it created, so a start that fails leaves
 the folder as it was. ``commit`` writes a batch's rows in one transaction on
@@ -495,27 +495,30 @@ def _check_content(path: str, db: sqlite3.Connection) -> None:
         raise _damaged(path, "; ".join(problems)[:200])
 
 
-# Every table a store file of ours has held (``sessions`` and ``moves``: the first format;
-# the rest: the store, the turn timers' side table, tournaments and ratings).
-OUR_TABLES = frozenset({"live_sessions", "games", "game_moves", "game_snapshots",
-                        "session_timers", "tournaments", "tournament_events",
-                        "rated_games", "sessions", "moves"})
+# Columns of tables only a store of ours has: any format's games, the first's sessions.
+OUR_COLUMNS = {"games": {"game", "session", "players", "started"},
+               "sessions": {"game", "token", "snapshot"}}
 
 
 def _check_ours(path: str, db: sqlite3.Connection) -> None:
     """Refuse another program's SQLite file before anything is written to it: the schema
-    was added to it, and a ``games`` table of its own was given four columns."""
-    tables = [row[0] for row in db.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'")]
-    theirs = [name for name in tables if name not in OUR_TABLES]
-    if not theirs and "games" in tables:
-        columns = {row[1] for row in db.execute("PRAGMA table_info(games)")}
-        if not {"game", "session", "players", "started"} <= columns:
-            theirs = ["games"]
-    if theirs:
-        raise StoreFileError(
-            f"the store file {path} is not a gameserver store: it holds a table of another "
-            f"program ({', '.join(sorted(theirs)[:5])}); {FIX}")
+    was added to it, and a ``games`` table of its own was given four columns.
+
+    A file is ours if it is empty or has our ``live_sessions`` table, or a ``games``
+    or ``sessions`` table with our columns (the first format had no
+    ``live_sessions``). Tables of ours added later (a side table) do not make a file
+    another program's."""
+    tables = {row[0] for row in db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'")}
+    if not tables or "live_sessions" in tables:
+        return
+    for table in tables & OUR_COLUMNS.keys():
+        columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if OUR_COLUMNS[table] <= columns:
+            return
+    raise StoreFileError(
+        f"the store file {path} is not a gameserver store: it holds a table of another "
+        f"program ({', '.join(sorted(tables)[:5])}); {FIX}")
 
 
 def commit(db: sqlite3.Connection, ops: Ops) -> str | None:
