@@ -123,7 +123,7 @@ def restore(cls: Callable[..., SavedSession], data: dict[str, Any], game_type: G
         session.handover = (list(data["final"]),
                             {(p, observer) for p, observer in data["owed"]})
     wall, now = time.time(), clock()
-    session.created = now - (wall - data["created"])
+    session.created = now - max(0.0, wall - data["created"])  # a clock set back: not later
     session.last_activity = now - max(0.0, wall - data["last_activity"])
     if data.get("forfeit") is not None and not isinstance(session.game,
                                                           _timeouts.ForfeitedGame):

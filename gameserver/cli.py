@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import logging
+import os
+import select
 import signal
 import sys
+import threading
 from collections.abc import Callable
+from typing import TextIO
 
 from . import __version__, config, registry
 from ._connhost import REFUSED_MAX
@@ -85,8 +90,96 @@ class LineFormatter(logging.Formatter):
         return printable(text, newlines=True).replace("\n", "\n    ")
 
 
+LOG_BUFFER_MAX = 1_000_000  # characters of records waiting for the log's reader
+LOG_FLUSH_WAIT = 2.0  # seconds the exit waits for them to be written
+
+
+class LogWriter(logging.Handler):
+    """Writes the log from a thread of its own: a reader that stops reading never
+    stops the server.
+
+    ``StreamHandler`` wrote on the event loop; with stderr a pipe nobody read (a
+    launcher's ``Popen(stderr=PIPE)``, a terminal paused with Ctrl-S) the write that
+    found the pipe full blocked the loop, and every client waited for ever. Here a
+    record is formatted on the caller's thread and queued; the thread writes what is
+    queued. Records that would make the queue exceed ``LOG_BUFFER_MAX`` characters
+    are left out, counted, and the count is logged once the reader reads again. The
+    thread writes to the file descriptor itself (``os.write``): a daemon thread blocked
+    inside ``sys.stderr``'s buffer would hold its lock, and the interpreter aborts
+    when it cannot take that lock at exit.
+    """
+
+    def __init__(self, stream: TextIO, limit: int = LOG_BUFFER_MAX) -> None:
+        super().__init__()
+        self._stream = stream
+        self._limit = limit
+        self._lines: list[str] = []
+        self._queued = 0  # characters in _lines
+        self._dropped = 0
+        self._writing = False
+        self._ready = threading.Condition(threading.Lock())
+        threading.Thread(target=self._run, name="gameserver-log", daemon=True).start()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = self.format(record) + "\n"
+        except Exception:  # noqa: BLE001 - logging's own way: report, never raise
+            self.handleError(record)
+            return
+        with self._ready:
+            if self._queued + len(text) > self._limit:
+                self._dropped += 1
+                return
+            self._lines.append(text)
+            self._queued += len(text)
+            self._ready.notify_all()
+
+    def flush(self) -> None:
+        """Wait until the queued records are written, for ``LOG_FLUSH_WAIT`` s at most."""
+        with self._ready:
+            self._ready.wait_for(lambda: not (self._lines or self._writing),
+                                 LOG_FLUSH_WAIT)
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                self._ready.wait_for(lambda: self._lines)
+                text = "".join(self._lines)
+                self._lines.clear()
+                self._queued = 0
+                dropped, self._dropped = self._dropped, 0
+                self._writing = True
+            if dropped:
+                text += self.format(logging.makeLogRecord({
+                    "name": log.name, "levelno": logging.WARNING, "levelname": "WARNING",
+                    "msg": "%d log records were left out: nobody read the log (a full "
+                           "pipe or a paused terminal?)", "args": (dropped,)})) + "\n"
+            self._write(text.encode(errors="backslashreplace"))
+            with self._ready:
+                self._writing = False
+                self._ready.notify_all()
+
+    def _write(self, data: bytes) -> None:
+        try:
+            fd = self._stream.fileno()
+        except (OSError, ValueError, AttributeError):  # not a file (a test's StringIO)
+            with contextlib.suppress(OSError, ValueError):
+                self._stream.write(data.decode())
+                self._stream.flush()
+            return
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(fd, view):]
+            except BlockingIOError:  # a non-blocking descriptor: wait until it takes more
+                select.select([], [fd], [])
+            except OSError:  # closed, or its reader is gone: nowhere to write
+                return
+
+
 def setup_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler: logging.Handler = (LogWriter(sys.stderr) if sys.stderr is not None
+                                else logging.NullHandler())  # started with 2>&-
     handler.setFormatter(LineFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler])
 
@@ -142,7 +235,7 @@ def accelerate(enabled: bool) -> tuple[Callable[[], asyncio.AbstractEventLoop] |
 
 
 async def serve(settings: config.Settings, accelerator: str = "") -> None:
-    """Run the server until SIGINT or SIGTERM, then shut down cleanly.
+    """Run the server until SIGINT, SIGTERM or SIGHUP, then shut down cleanly.
 
     ``accelerator`` is logged once the server runs (a failed start prints one line).
     """
@@ -151,8 +244,14 @@ async def serve(settings: config.Settings, accelerator: str = "") -> None:
     # Before the start: a SIGTERM that comes while the server starts stops it right after.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    # SIGHUP: the terminal the server runs in closed (an ssh session): it killed the
+    # server on the spot, with nothing pending saved and no client answered. Ignored
+    # (started with nohup), it stays ignored.
+    hangup = getattr(signal, "SIGHUP", None)
+    for signum in (signal.SIGINT, signal.SIGTERM, hangup):
+        if signum is not None and not (signum == hangup
+                                       and signal.getsignal(signum) == signal.SIG_IGN):
+            loop.add_signal_handler(signum, stop.set)
     await server.start()
     if accelerator:
         log.info("%s", accelerator)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +31,14 @@ class StartupError(Exception):
     port, TLS files) raises a subclass; the command line prints the message
     alone, without a traceback, and exits with status 2.
     """
+
+
+# Settings in seconds, and the most any may be: a time beyond any use. A greater one
+# overflowed where it is used (a thread's wait takes ~9.2e9 s at most).
+SECONDS_SETTINGS = ("game_timeout", "join_timeout", "connection_timeout",
+                    "game_call_timeout", "overwrite_idle", "turn_timeout", "game_clock")
+SECONDS_MAX = 1e9
+CONFIG_MAX = 1_000_000  # bytes of a config file
 
 
 class ConfigError(StartupError):
@@ -208,6 +217,10 @@ class Settings:
                 f"the dashboard's access token is {len(self.web_token)} characters long; it "
                 f"must have at least {WEB_TOKEN_MIN} (make one with: python3 -c \"import "
                 "secrets; print(secrets.token_urlsafe(24))\")")
+        for name in SECONDS_SETTINGS:  # nan passes every check below (no comparison holds)
+            if not -SECONDS_MAX <= getattr(self, name) <= SECONDS_MAX:
+                raise ConfigError(f"{name} must be a number of seconds up to {SECONDS_MAX:,.0f} "
+                                  f"(about 31 years), not {getattr(self, name):g}")
         for name in ("game_timeout", "join_timeout", "connection_timeout",
                      "game_call_timeout", "overwrite_idle"):
             if getattr(self, name) <= 0:
@@ -249,6 +262,12 @@ class Settings:
                               "needs some")
         if self.worker_cpu_limit < 1:
             raise ConfigError("worker_cpu_limit must be at least 1 (second)")
+        # the system's limits (setrlimit) take 63 bits: beyond them every worker died at start
+        for name, top, unit in (("worker_memory_limit", 1 << 30, "MiB: a pebibyte"),
+                                ("worker_cpu_limit", 10**9, "seconds: about 31 years")):
+            if getattr(self, name) > top:
+                raise ConfigError(f"{name} must be at most {top} ({unit}), not "
+                                  f"{getattr(self, name)}")
         if self.overwrite not in ("anyone", "players", "idle"):
             raise ConfigError(f"overwrite must be 'anyone', 'players' or 'idle', not "
                               f"{self.overwrite!r}")
@@ -366,9 +385,18 @@ def read_web_token(settings: Settings, environ: Mapping[str, str]) -> None:
 
 
 def read_toml(path: Path) -> dict[str, Any]:
+    """The settings of the TOML file ``path``: a regular file of ``CONFIG_MAX`` bytes at
+    most (``/dev/zero`` took all the memory there was; a FIFO blocked the start)."""
     try:
+        if not stat.S_ISREG(path.stat().st_mode) and not path.is_dir():  # (a folder: below)
+            raise ConfigError(f"config file {path} is not a regular file (a device, a "
+                              "pipe?): give a TOML file")
         with path.open("rb") as file:
-            return tomllib.load(file)
+            text = file.read(CONFIG_MAX + 1)
+        if len(text) > CONFIG_MAX:
+            raise ConfigError(f"config file {path} is longer than {CONFIG_MAX} bytes: is it "
+                              "the right file?")
+        return tomllib.loads(text.decode())
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
     except tomllib.TOMLDecodeError as err:  # the message names the line and column

@@ -277,9 +277,13 @@ class TurnTimer:
         """
         timer = cls(TimerSpec(data["turn"], data["clock"], data["action"]), data["size"])
         timer.clock_left = None if data["clock_left"] is None else list(data["clock_left"])
-        timer.started = {int(p): now - (wall - began) for p, began in data["started"].items()}
+        # max: a wall clock set back since the save (a machine without a clock battery
+        # starts in 1970) put a turn's start in the future, and the turn lasted that long
+        timer.started = {int(p): now - max(0.0, wall - began)
+                         for p, began in data["started"].items()}
         if "resume_at" in data:
-            timer.started = dict.fromkeys(current or [], now - (wall - data["resume_at"]))
+            timer.started = dict.fromkeys(current or [],
+                                          now - max(0.0, wall - data["resume_at"]))
             if data.get("new_game") and timer.spec.clock:
                 timer.clock_left = [timer.spec.clock] * timer.size
         grace = min(RESTORE_GRACE, timer.spec.turn) if timer.spec.turn else RESTORE_GRACE

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -15,10 +16,11 @@ from pathlib import Path
 import pytest
 
 from gameserver import cli
+from gameserver.config import CONFIG_MAX
 from tests import isolation
 from tests.serverproc import ROOT, ServerProcess
 from tests.test_game_server_api import python38
-from tests.wire import Player, request
+from tests.wire import Player, request, until
 
 DATA = Path(__file__).parent / "data"
 
@@ -66,8 +68,10 @@ def test_a_game_error_quoting_a_huge_move_is_logged_cut(tmp_path: Path) -> None:
     assert "xxxEND" in server.log  # the end of a traceback is kept: the error's message
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_signal_answers_blocked_clients_and_exits_zero(signum: int) -> None:
+    """SIGHUP: the terminal (an ssh session) the server was started from closed. It
+    killed the server on the spot: no client got an answer, nothing pending was saved."""
     # DEBUG logs every request, so the test can see both reached the server.
     server = ServerProcess("--log-level", "DEBUG").start()
     replies: dict[str, dict] = {}
@@ -94,6 +98,21 @@ def test_signal_answers_blocked_clients_and_exits_zero(signum: int) -> None:
     assert replies == {"join": shutdown, "state": shutdown}
     assert "gameserver stopped" in server.log
     assert echo.key not in server.log  # not even at DEBUG level
+
+
+def test_a_server_started_with_nohup_keeps_running_on_sighup() -> None:
+    def like_nohup() -> None:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    with ServerProcess(preexec_fn=like_nohup) as server:
+        assert server.proc is not None
+        status = Path(f"/proc/{server.proc.pid}/status").read_text()
+        masks = dict(line.split(":\t") for line in status.splitlines() if ":\t" in line)
+        hangup = 1 << (signal.SIGHUP - 1)
+        assert int(masks["SigIgn"], 16) & hangup and not int(masks["SigCgt"], 16) & hangup
+        server.proc.send_signal(signal.SIGHUP)
+        assert Player(server.port, "Echo", "after-hangup", 1).join()["status"] == "ok"
+        assert server.proc.poll() is None
 
 
 def test_classic_game_file_loads_unchanged_from_a_games_dir() -> None:
@@ -244,6 +263,17 @@ def test_config_file_errors_are_named_with_the_line(tmp_path: Path) -> None:
     config.write_text('port = "4711"\n')
     assert one_line(run_failing("--config", str(config), cwd=tmp_path)) == (
         f"gameserver: {config}: setting 'port' must be a whole number, not '4711'")
+    # /dev/zero read as a config file took all the memory there was (MemoryError, a
+    # traceback); a FIFO nobody writes to blocked the start for ever
+    config.write_text("# " + "x" * CONFIG_MAX + "\n")
+    assert one_line(run_failing("--config", str(config), cwd=tmp_path)) == (
+        f"gameserver: config file {config} is longer than {CONFIG_MAX} bytes: is it the "
+        "right file?")
+    os.mkfifo(tmp_path / "fifo")
+    for path in (Path("/dev/zero"), tmp_path / "fifo"):
+        assert one_line(run_failing("--config", str(path), cwd=tmp_path)) == (
+            f"gameserver: config file {path} is not a regular file (a device, a pipe?): "
+            "give a TOML file")
 
 
 def old_pythons() -> list[str]:
@@ -299,3 +329,75 @@ def test_the_accelerator_runs_where_installed_and_can_be_turned_off() -> None:
         assert factory is None and "pip install 'gameserver[fast]'" in line
     else:
         assert factory is uvloop.new_event_loop and "uvloop" in line
+
+
+def test_a_log_nobody_reads_does_not_stop_the_server(tmp_path: Path) -> None:
+    """The server started with its stderr a pipe nobody reads (a launcher script's
+    ``Popen(stderr=PIPE)``, a terminal paused with Ctrl-S): once the pipe was full, the
+    next log line blocked the event loop, and every client waited for ever. Now the
+    log is written by a thread of its own; what does not fit in its buffer is left out
+    and counted, and the count is logged once the reader reads again."""
+    import fcntl
+
+    from tests.serverproc import free_port
+
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 4096)  # full after ~30 lines
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gameserver", "--port", str(port), "--no-web", "--no-store",
+         "--max-sessions-per-address", "1000"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=write_end)
+    os.close(write_end)
+    try:
+        until(lambda: _connectable(port), "listening")
+        for n in range(300):  # each logs "session Echo/... started": ~35 KB in all
+            assert Player(port, "Echo", f"unread-{n:03}-" + "x" * 40, 1).join()[
+                "status"] == "ok"
+        proc.send_signal(signal.SIGINT)
+        with os.fdopen(read_end, "rb") as log:
+            read_end = -1
+            text = log.read().decode()
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if read_end >= 0:
+            os.close(read_end)
+    started = re.findall(r"session Echo/unread-(\d+)-x+ started", text)
+    assert started == [f"{n:03}" for n in range(300)], text  # all of it, in order
+    assert text.rstrip().endswith("gameserver stopped"), text
+
+
+def test_what_the_log_cannot_hold_is_counted_once_it_is_read() -> None:
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)  # a descriptor left non-blocking by the launcher
+    with os.fdopen(write_end, "w") as stream, os.fdopen(read_end, "rb") as pipe:
+        writer = cli.LogWriter(stream, limit=3000)
+        writer.setFormatter(cli.LineFormatter("%(levelname)s %(name)s: %(message)s"))
+        record = {"name": "gameserver.lobby", "levelno": 20, "levelname": "INFO"}
+        for n in range(5000):  # the pipe holds 64 KiB, the queue 3,000 characters
+            writer.emit(logging.makeLogRecord({**record, "msg": f"record {n:04} " + "x" * 20}))
+        kept: list[int] = []
+        dropped: list[int] = []
+        text = ""
+        while len(kept) + sum(dropped) < 5000:  # every record written or counted
+            text += pipe.read1(65536).decode()
+            *lines, text = text.split("\n")
+            kept += [int(line.split()[3]) for line in lines if line.startswith("INFO")]
+            warnings = [line for line in lines if not line.startswith("INFO")]
+            assert all(re.fullmatch(r"WARNING gameserver: \d+ log records were left out: "
+                                    r"nobody read the log \(a full pipe or a paused "
+                                    r"terminal\?\)", line) for line in warnings), warnings
+            dropped += [int(line.split()[2]) for line in warnings]
+        writer.flush()
+    assert kept == sorted(kept) and dropped and len(kept) > 100
+
+
+def _connectable(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    except OSError:
+        return False
+    return True

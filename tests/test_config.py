@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,41 @@ def test_bad_config_files_are_explained(tmp_path: Path, text: str, message: str)
     path.write_text(text)
     with pytest.raises(config.ConfigError, match=message):
         load(["--config", str(path)])
+
+
+SECONDS = ("game_timeout", "join_timeout", "connection_timeout", "game_call_timeout",
+           "overwrite_idle", "turn_timeout", "game_clock")
+
+
+@pytest.mark.parametrize("name", SECONDS)
+@pytest.mark.parametrize("value", ["nan", "inf", "1e308", "1e10"])
+def test_seconds_beyond_any_use_are_refused_by_name(tmp_path: Path, name: str,
+                                                    value: str) -> None:
+    """A time of ``nan`` was taken (no comparison is true of it: game_timeout = nan never
+    timed a session out); one above ~9e9 s killed the game-call watchdog's thread with
+    an OverflowError traceback at start, and no game call was stopped again."""
+    path = tmp_path / "extreme.toml"
+    path.write_text(f"{name} = {value}\n")
+    shown = re.escape(f"{float(value):g}")
+    with pytest.raises(config.ConfigError, match=rf"^{name} must be .*not {shown}$"):
+        load(["--config", str(path)])
+    flag = "--" + name.replace("_", "-")
+    with pytest.raises(config.ConfigError, match=rf"^{name} must be .*not {shown}$"):
+        load([flag, value])
+    assert getattr(load([flag, "1e9", "--game-timeout", "1e9"]), name) == 1e9  # 31 years
+
+
+@pytest.mark.parametrize("name, top", [("worker_memory_limit", 1 << 30),
+                                       ("worker_cpu_limit", 10**9)])
+def test_worker_limits_beyond_what_the_system_takes_are_refused(name: str, top: int) -> None:
+    """worker_memory_limit = 99999999999999999999 (MiB) was taken, and every worker died
+    at start on an OverflowError from setrlimit: no game was offered, each skipped with
+    "os._exit() or sys.exit() in the game?"."""
+    flag = "--" + name.replace("_", "-")
+    assert getattr(load([flag, str(top)]), name) == top
+    for value in (top + 1, 99999999999999999999):
+        with pytest.raises(config.ConfigError, match=rf"^{name} must be at most {top} "):
+            load([flag, str(value)])
 
 
 def test_missing_config_file_is_explained() -> None:

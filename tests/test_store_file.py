@@ -25,7 +25,7 @@ from gameserver.store._file import ENDED_INDEX, StoreFileError, commit, open_sto
 from gameserver.store._rows import DELETE_SESSION, SAVE_SESSION, Ops
 from gameserver.store.reader import HistoryReader
 from tests.serverproc import ROOT, ServerProcess
-from tests.wire import Player
+from tests.wire import Player, until
 
 NOBODY = 65534
 
@@ -249,6 +249,30 @@ def test_a_truncated_file_stops_the_start_in_one_line(tmp_path: Path) -> None:
     assert not Path(f"{path}.lock").exists()
 
 
+@pytest.mark.parametrize("tables, named", [
+    ("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)", "notes"),
+    ("CREATE TABLE games (id INTEGER PRIMARY KEY, title TEXT, score INTEGER)", "games"),
+])
+def test_a_file_of_another_program_is_refused_and_left_as_it_was(
+        tmp_path: Path, tables: str, named: str) -> None:
+    """--store-path pointed at another program's SQLite file: the server added its
+    tables to it and ran; with a table of its own named ``games`` there, it added four
+    columns to that table, then stopped with a traceback."""
+    path = tmp_path / "theirs.db"
+    with contextlib.closing(sqlite3.connect(path)) as raw, raw:
+        raw.execute(tables)
+        raw.execute(f"INSERT INTO {named.split()[0]} VALUES (1, 'mine'"
+                    + (", 3)" if named == "games" else ")"))
+    path.chmod(0o600)
+    before = path.read_bytes()
+    assert one_line(start_fails("--store-path", str(path))) == (
+        f"the store file {path} is not a gameserver store: it holds a table of another "
+        f"program ({named}); pick another file with --store-path, or run without saving "
+        "with --no-store")
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["theirs.db"]
+
+
 # ---------------------------------------------------------------- crafted rows
 
 
@@ -439,3 +463,70 @@ def test_a_second_server_on_another_name_of_the_same_file_refuses_to_start(
                         "--no-store")
         assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["store.sqlite3"]
         assert player.move(msg="still mine")["status"] == "ok"
+
+
+# ---------------------------------------------------------------- the file taken away
+
+
+@pytest.mark.parametrize("taken", ["folder", "wal", "replaced"])
+def test_a_store_file_taken_away_while_the_server_runs_fails_every_save(
+        tmp_path: Path, taken: str) -> None:
+    """The store's folder deleted (or replaced by a new one, or its ``-wal`` deleted)
+    while the server ran: SQLite wrote on to the files it held open, which nobody
+    could find again, and every save said it succeeded (``store closed: 6 changes
+    saved``); after a restart the sessions were gone. Now the store looks every
+    second: from then on every save fails as on a full disk, and the log says why."""
+    folder = tmp_path / "data"
+    folder.mkdir(mode=0o700)
+    path = folder / "games.sqlite3"
+    with ServerProcess("--store-path", str(path)) as server:
+        player = Player(server.port, "Echo", "kept", 1)
+        assert player.join()["status"] == "ok"
+        assert player.move(msg="saved")["status"] == "ok"
+        if taken == "wal":
+            os.unlink(f"{path}-wal")
+        else:
+            for name in folder.iterdir():
+                name.unlink()
+            folder.rmdir()
+            if taken == "replaced":
+                folder.mkdir(mode=0o700)
+                path.write_bytes(b"")
+        until(lambda: player.move(msg="lost")["status"] == "error", "a save failing")
+        assert player.move(msg="lost")["message"] == (
+            "server: the change was made, but the server could not save it to disk (see "
+            "the server log); it is saved again with the next change")
+    name = f"{path}-wal" if taken == "wal" else path
+    what = "replaced by another file" if taken == "replaced" else "deleted"
+    assert (f"ERROR   gameserver.store: the store file {name} was {what} while the server "
+            f"ran (its folder removed?): nothing can be saved any more; restart the server "
+            f"to save again (what is in memory now is not saved)") in server.log
+
+
+# ---------------------------------------------------------------- a full disk at start
+
+
+def test_a_full_disk_at_start_is_named_and_no_file_is_called_damaged(tmp_path: Path) -> None:
+    """A full disk at start gave a traceback (``database or disk is full``), ``cannot
+    start: [Errno 28]`` with the lock file left behind, or, for a store holding saved
+    sessions, ``the store file is damaged: move it aside and start again with a new
+    one``: following that advice lost every saved session of a sound file."""
+    from tests.test_store_joins import fill, small_disk
+
+    disk = tmp_path / "disk"
+    with small_disk(disk, "256k"):
+        path = disk / "store.sqlite3"
+        with ServerProcess("--store-path", str(path)) as server:
+            assert Player(server.port, "Echo", "kept", 1).join()["status"] == "ok"
+        saved = path.read_bytes()
+        fill(disk / "filler")
+        full = (f"the disk of the store file {path} is full: free some space there (df -h "
+                f"{disk}), then start again; or pick another file with --store-path, or run "
+                "without saving with --no-store")
+        assert one_line(start_fails("--store-path", str(path))) == full
+        assert path.read_bytes() == saved
+        assert sorted(p.name for p in disk.iterdir()) == ["filler", "store.sqlite3"]
+        new = disk / "new.sqlite3"
+        assert one_line(start_fails("--store-path", str(new))) == full.replace(
+            str(path), str(new))
+        assert sorted(p.name for p in disk.iterdir()) == ["filler", "store.sqlite3"]

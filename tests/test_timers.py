@@ -338,15 +338,23 @@ def test_per_game_settings_override_the_server_wide_ones() -> None:
 # ---------------------------------------------------------------- saving
 
 
-def test_a_saved_session_keeps_its_deadline_and_a_passed_one_gets_a_grace(
-        guard: GameGuard, monkeypatch: pytest.MonkeyPatch) -> None:
+def talk_12_s_into_a_turn(guard: GameGuard, monkeypatch: pytest.MonkeyPatch,
+                          wall: list[float]) -> Session:
+    """A session of Talk with a 30 s turn timer, 12 s into a turn; ``wall[0]`` is the
+    wall clock from now on."""
     clock = Clock()
     lobby = make_lobby(guard, clock, TimerSpec(turn=30))
     seat_two(lobby, "Talk")
     session = session_of(lobby, "Talk")
-    wall = [5000.0]
     monkeypatch.setattr("gameserver.session.time.time", lambda: wall[0])
     clock.now += 12
+    return session
+
+
+def test_a_saved_session_keeps_its_deadline_and_a_passed_one_gets_a_grace(
+        guard: GameGuard, monkeypatch: pytest.MonkeyPatch) -> None:
+    wall = [5000.0]
+    session = talk_12_s_into_a_turn(guard, monkeypatch, wall)
     wall[0] += 12
     saved = session.snapshot()
     wall[0] += 3  # the server is down for 3 s
@@ -359,6 +367,26 @@ def test_a_saved_session_keeps_its_deadline_and_a_passed_one_gets_a_grace(
     restored = Session.restore(saved, session.game_type, clock=later)
     assert restored.timer is not None
     assert restored.timer.next_deadline() == pytest.approx(50.0 + RESTORE_GRACE)
+
+
+@pytest.mark.parametrize("back", [3 * 3600.0, 56 * 365 * 86400.0])
+def test_a_wall_clock_that_went_back_gives_no_turn_more_than_its_length(
+        guard: GameGuard, monkeypatch: pytest.MonkeyPatch, back: float) -> None:
+    """Saved times are wall-clock; the clock set back between save and restore (by
+    hand, or a Raspberry Pi without a clock battery that starts in 1970 until NTP
+    answers) put the turn's start that far in the future: the turn of 30 s ran for
+    hours, or 56 years, and nobody was timed out. Now a turn restored starts no later
+    than the restore, and the session's times are no later than now."""
+    wall = [2_000_000_000.0]
+    session = talk_12_s_into_a_turn(guard, monkeypatch, wall)
+    saved = session.snapshot()
+    wall[0] -= back
+    later = Clock()
+    later.now = 50.0
+    restored = Session.restore(saved, session.game_type, clock=later)
+    assert restored.timer is not None
+    assert restored.timer.next_deadline() == pytest.approx(50.0 + 30)
+    assert restored.last_activity == restored.created == 50.0
 
 
 def test_a_forfeited_game_stays_lost_after_a_restore(guard: GameGuard) -> None:

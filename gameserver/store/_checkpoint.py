@@ -38,6 +38,7 @@ import logging
 import os
 import sqlite3
 import threading
+from collections.abc import Callable
 
 log = logging.getLogger("gameserver.store")
 
@@ -60,8 +61,9 @@ STAT_EVERY = 256 * 1024  # bytes committed between two looks at the log file's s
 class Checkpointer:
     """Runs checkpoints of the store file ``path`` in a thread (see the module docstring)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, watch: Callable[[], None] = lambda: None) -> None:
         self.path = path
+        self._watch = watch  # called before each pass (the store: is its file still there?)
         self.checkpoints = 0
         self.catch_up_due = False  # set here, read by the store on the loop thread
         self._written = 0
@@ -115,6 +117,7 @@ class Checkpointer:
                 self._wake.clear()
                 if self._stopping:
                     return
+                self._watch()
                 with self._one_at_a_time:
                     frames = self._passive(db)
                 if frames is not None and frames * frame_bytes > WAL_LIMIT:

@@ -14,12 +14,20 @@ names the file, what is wrong and what to do:
   the holding process dies, ``kill -9`` included, so a lock is never stale;
   the database file itself is held so too, for a server that reaches it
   under another name (a hard link, whose lock file is another);
-* the file is damaged (not an SQLite file, truncated, malformed pages).
+* the file is damaged (not an SQLite file, truncated, malformed pages), or its
+  disk is full (not called damaged: moving the file aside loses its sessions);
+* the file is another program's SQLite file (it has tables, none of them ours).
 
 A failed open removes every file it created, so a start that fails leaves
 the folder as it was. ``commit`` writes a batch's rows in one transaction on
 the open file's connection (from the thread that owns it, see
-``_writer_thread``).
+``_writer_thread``). ``StoreFile.moved`` tells, while the server runs, that
+the file or its side files were deleted or replaced.
+
+Why this module is longer than our ~450 lines: it is every check between a
+path and a store the server may write, and each check's message; split, the
+order they must run in (the lock before the header, the file's kind before
+SQLite writes WAL mode into it) would be spread over modules.
 """
 
 from __future__ import annotations
@@ -113,6 +121,29 @@ class StoreFile:
     lock_fd: int
     created: list[str] = field(default_factory=list)  # files this open created
     file_fd: int = -1  # the database file itself, locked too (see _lock_file)
+    side_files: dict[str, tuple[int, int]] = field(default_factory=dict)  # -wal, -shm
+
+    def moved(self) -> str | None:
+        """Why the file the server writes is no longer the one at ``path``, or None.
+
+        Deleted, or its folder deleted or replaced: SQLite went on writing to the
+        files it held open, which nobody could find again, and every save said it
+        succeeded (a deleted ``-wal`` lost all written since the last checkpoint).
+        """
+        names = {self.path: _identity(os.fstat(self.file_fd)) if self.file_fd >= 0
+                 else None}
+        names.update((self.path + suffix, seen) for suffix, seen in self.side_files.items())
+        for name, seen in names.items():
+            try:
+                now = _identity(os.stat(name))
+            except OSError:
+                now = None
+            if seen is not None and now != seen:
+                what = "deleted" if now is None else "replaced by another file"
+                return (f"the store file {name} was {what} while the server ran (its "
+                        f"folder removed?): nothing can be saved any more; restart the "
+                        f"server to save again (what is in memory now is not saved)")
+        return None
 
     def close(self, remove_created: bool = False) -> None:
         """Close the connection and release the lock; delete what the open created, if asked."""
@@ -171,8 +202,16 @@ def open_store(path: str, sync: str = "NORMAL") -> StoreFile:
                     os.unlink(name)
         _unlock(path, lock_fd)
         raise
+    sides = {}
+    for suffix in ("-wal", "-shm"):  # the writer's connection holds them open from now on
+        with contextlib.suppress(OSError):
+            sides[suffix] = _identity(os.stat(path + suffix))
     return StoreFile(path, db, lock_fd, [name for name in ours if name not in before],
-                     file_fd)
+                     file_fd, sides)
+
+
+def _identity(info: os.stat_result) -> tuple[int, int]:
+    return info.st_dev, info.st_ino
 
 
 def _update_schema(path: str, db: sqlite3.Connection) -> None:
@@ -197,12 +236,13 @@ def writes_at_start(path: str, db: sqlite3.Connection) -> Iterator[None]:
     try:
         yield
     except sqlite3.OperationalError as err:
-        if not _locked(err):
+        full = _full(path, err)
+        if not (full or _locked(err)):
             raise
         with contextlib.suppress(sqlite3.Error):
             if db.in_transaction:
                 db.execute("ROLLBACK")
-        raise _locked_by_another_program(path) from None
+        raise (_disk_full(path) if full else _locked_by_another_program(path)) from None
 
 
 def _locked(err: sqlite3.Error) -> bool:
@@ -247,13 +287,21 @@ def _connect(path: str, sync: str) -> sqlite3.Connection:
     _create_private(path)
     try:
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    except sqlite3.DatabaseError as err:
+        raise _damaged(path, str(err)) from None
+    try:
+        _check_ours(path, db)  # first: WAL mode is written into the file's header
         for pragma in (*PRAGMAS, *WRITER_PRAGMAS):
             db.execute(pragma)
         db.execute(f"PRAGMA synchronous={sync}")
     except sqlite3.DatabaseError as err:
+        db.close()
         if _locked(err):  # healthy, but in use: moving it aside would lose its sessions
             raise _locked_by_another_program(path) from None
-        raise _damaged(path, str(err)) from None
+        raise _damaged_or_full(path, err) from None
+    except BaseException:
+        db.close()
+        raise
     return db
 
 
@@ -265,6 +313,8 @@ def _create_private(path: str) -> None:
     try:
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW, 0o600))
     except OSError as err:
+        if _full(path, err):
+            raise _disk_full(path) from None
         raise StoreFileError(f"cannot create the store file {path}: {err.strerror}; "
                              f"{FIX}") from None
 
@@ -351,8 +401,15 @@ def _lock(path: str) -> int:
     except StoreFileError:
         os.close(fd)
         raise
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+    except OSError as err:  # the lock file was left behind, and the message named no file
+        _unlock(path, fd)
+        if _full(path, err):
+            raise _disk_full(path) from None
+        raise StoreFileError(f"cannot write the lock file {name}: {err.strerror}; "
+                             + FIX) from None
     return fd
 
 
@@ -394,6 +451,33 @@ def _damaged(path: str, problem: str) -> StoreFileError:
         f"{path}.damaged) and start again with a new one, or {FIX}")
 
 
+def _damaged_or_full(path: str, err: sqlite3.Error) -> StoreFileError:
+    """A sound file on a full disk is not damaged: moving it aside, as that message
+    says, would lose its saved sessions."""
+    return _disk_full(path) if _full(path, err) else _damaged(path, str(err))
+
+
+NO_SPACE = 2**20  # bytes free on the store's file system below which it counts as full
+
+
+def _full(path: str, err: Exception) -> bool:
+    """Did ``err`` (on the store file ``path``) come of a full disk?"""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if "disk is full" in str(err):
+        return True
+    try:  # SQLite says "disk I/O error" when it cannot grow its shared-memory file
+        info = os.statvfs(os.path.dirname(path))
+    except OSError:
+        return False
+    return info.f_bavail * info.f_frsize < NO_SPACE
+
+
+def _disk_full(path: str) -> StoreFileError:
+    return StoreFileError(f"the disk of the store file {path} is full: free some space there "
+                          f"(df -h {os.path.dirname(path)}), then start again; or {FIX}")
+
+
 def _check_header(path: str) -> None:
     try:
         with open(path, "rb") as file:
@@ -412,9 +496,35 @@ def _check_content(path: str, db: sqlite3.Connection) -> None:
     try:
         problems = [row[0] for row in db.execute("PRAGMA quick_check(3)")]
     except sqlite3.DatabaseError as err:
-        raise _damaged(path, str(err)) from None
+        raise _damaged_or_full(path, err) from None
     if problems != ["ok"]:
         raise _damaged(path, "; ".join(problems)[:200])
+
+
+# Columns of tables only a store of ours has: any format's games, the first's sessions.
+OUR_COLUMNS = {"games": {"game", "session", "players", "started"},
+               "sessions": {"game", "token", "snapshot"}}
+
+
+def _check_ours(path: str, db: sqlite3.Connection) -> None:
+    """Refuse another program's SQLite file before anything is written to it: the schema
+    was added to it, and a ``games`` table of its own was given four columns.
+
+    A file is ours if it is empty or has our ``live_sessions`` table, or a ``games``
+    or ``sessions`` table with our columns (the first format had no
+    ``live_sessions``). Tables of ours added later (a side table) do not make a file
+    another program's."""
+    tables = {row[0] for row in db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'")}
+    if not tables or "live_sessions" in tables:
+        return
+    for table in tables & OUR_COLUMNS.keys():
+        columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if OUR_COLUMNS[table] <= columns:
+            return
+    raise StoreFileError(
+        f"the store file {path} is not a gameserver store: it holds a table of another "
+        f"program ({', '.join(sorted(tables)[:5])}); {FIX}")
 
 
 def commit(db: sqlite3.Connection, ops: Ops) -> str | None:

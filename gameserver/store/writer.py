@@ -161,6 +161,7 @@ class Store:
         self.failed_saves = 0
         self._failing_since: float | None = None
         self._last_error: str | None = None
+        self._gone: str | None = None  # the file was deleted or replaced (``_watch``)
 
     # ------------------------------------------------------------ life cycle
 
@@ -212,8 +213,17 @@ class Store:
         self._soon = soon or Soon(loop)
         self._writer = WriterThread(loop, self._commit, self._catch_up, self._landed)
         self._writer.start()
-        self._checkpointer = Checkpointer(self.path)
+        self._checkpointer = Checkpointer(self.path, self._watch)
         self._checkpointer.start()
+
+    def _watch(self) -> None:
+        """Is the file still there? (the checkpoint thread asks every second; close too)."""
+        file = self._file
+        if self._gone is None and file is not None:
+            gone = file.moved()
+            if gone is not None:
+                log.error("%s", gone)
+                self._gone = gone
 
     def close(self) -> None:
         """Write what is pending (once more, if it failed: a commit the writer thread
@@ -229,6 +239,7 @@ class Store:
         if self._checkpointer is not None:
             self._checkpointer.close()
             self._checkpointer = None
+        self._watch()  # a file deleted since the last look takes no last commit
         if self._writer is not None:
             ended = self._writer.stop(WRITER_WAIT)
             self._writer = None
@@ -455,6 +466,8 @@ class Store:
 
     def _commit(self, ops: Ops) -> str | None:
         """Write ``ops`` in one transaction; returns an error message or None."""
+        if self._gone is not None:  # written, it would be lost: fail, as a full disk does
+            return self._gone
         error = commit(self.db, ops)
         if error is None:
             self.commits += 1
