@@ -354,9 +354,13 @@ def test_the_replays_keys_work_when_pressed_in_a_renderers_frame(
     page.keyboard.press("End")
     expect(page.locator("#position")).to_contain_text("Move 3 of 3")
     expect(frame.locator("li")).to_have_text("ann: 2 points")
+    # Back to the start, where the frame stays: a key whose step has no state replaces
+    # the frame with a note, and a frame removed between a key's down and up left
+    # Playwright's press waiting for ever (1 run in 3; a person's key has no such wait).
     frame.locator(".coin").click()
-    page.keyboard.press("ArrowLeft")
-    expect(page.locator("#position")).to_contain_text("Move 2 of 3")
+    page.keyboard.press("Home")
+    expect(page.locator("#position")).to_contain_text("Start (0 of 3 moves)")
+    expect(frame.locator(".coin")).to_have_text("Not tossed yet")
 
 
 def test_projector_mode_reaches_into_a_renderers_frame_and_back(
