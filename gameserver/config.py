@@ -39,6 +39,7 @@ SECONDS_SETTINGS = ("game_timeout", "join_timeout", "connection_timeout",
                     "game_call_timeout", "overwrite_idle", "turn_timeout", "game_clock")
 SECONDS_MAX = 1e9
 CONFIG_MAX = 1_000_000  # bytes of a config file
+TOKEN_FILE_MAX = 4096  # bytes of the dashboard's token file read (the token: its first line)
 
 
 class ConfigError(StartupError):
@@ -372,7 +373,16 @@ def read_web_token(settings: Settings, environ: Mapping[str, str]) -> None:
             raise ConfigError("set the dashboard's token once: web_token or web_token_file, "
                               "not both")
         try:
-            lines = Path(path).read_text(encoding="utf-8").splitlines()
+            if not stat.S_ISREG(Path(path).stat().st_mode):
+                raise ConfigError(f"the dashboard's token file {path} is not a regular file "
+                                  "(a device, a pipe?): put the token in a file")
+            with open(path, "rb") as file:  # a token is short: /dev/zero took all memory
+                start = file.read(TOKEN_FILE_MAX + 1)
+            if len(start) > TOKEN_FILE_MAX and b"\n" not in start:
+                raise ConfigError(f"the dashboard's token file {path} does not start with a "
+                                  f"line of at most {TOKEN_FILE_MAX} bytes: put the token on "
+                                  "its first line")
+            lines = start.split(b"\n", 1)[0].decode("utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as err:
             raise ConfigError(f"cannot read the dashboard's token file {path}: "
                               f"{getattr(err, 'strerror', None) or err}") from None
