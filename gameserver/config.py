@@ -4,6 +4,11 @@
 help text generate both the keys accepted in the config file and the
 command-line flags (``game_timeout`` in the file is ``--game-timeout`` on the
 command line), so ``python -m gameserver --help`` documents every setting.
+
+Why this module is longer than our ~450 lines: it is that one table, every
+setting with its default, help and checks, and the reading of the files that
+fill it (the config file, the dashboard's token file); split, a setting's
+declaration and its checks would live apart.
 """
 
 from __future__ import annotations
@@ -373,16 +378,13 @@ def read_web_token(settings: Settings, environ: Mapping[str, str]) -> None:
             raise ConfigError("set the dashboard's token once: web_token or web_token_file, "
                               "not both")
         try:
-            if not stat.S_ISREG(Path(path).stat().st_mode):
-                raise ConfigError(f"the dashboard's token file {path} is not a regular file "
-                                  "(a device, a pipe?): put the token in a file")
-            with open(path, "rb") as file:  # a token is short: /dev/zero took all memory
-                start = file.read(TOKEN_FILE_MAX + 1)
-            if len(start) > TOKEN_FILE_MAX and b"\n" not in start:
-                raise ConfigError(f"the dashboard's token file {path} does not start with a "
-                                  f"line of at most {TOKEN_FILE_MAX} bytes: put the token on "
-                                  "its first line")
-            lines = start.split(b"\n", 1)[0].decode("utf-8").splitlines()
+            if not stat.S_ISREG(Path(path).stat().st_mode):  # a device, a pipe: not read
+                raise OSError("it is not a regular file (a device, a pipe?)")
+            with open(path, "rb") as file:  # the token is short: /dev/zero took all memory
+                first = file.read(TOKEN_FILE_MAX + 1).split(b"\n", 1)[0]
+            if len(first) > TOKEN_FILE_MAX:
+                raise OSError(f"its first line (the token) is longer than {TOKEN_FILE_MAX} bytes")
+            lines = first.decode("utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as err:
             raise ConfigError(f"cannot read the dashboard's token file {path}: "
                               f"{getattr(err, 'strerror', None) or err}") from None
