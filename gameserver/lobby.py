@@ -353,7 +353,8 @@ class Lobby:
     def _move(self, request: Move, client: str) -> Outcome:
         session = self._session(request.game, request.session)
         return session.move(request.player_id, request.key, request.move, request.with_state,
-                            request.legal_moves, request.state_of, request.wait_for_save)
+                            request.legal_moves, request.state_of, request.wait_for_save,
+                            request.final_state)
 
     def _state(self, request: State, client: str) -> Outcome:
         session = self._session(request.game, request.session)

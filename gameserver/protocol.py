@@ -77,13 +77,13 @@ def ok_data(reply: bytes) -> str:
 OK_NULL = encode_json({"status": "ok", "data": None}).encode()  # accepted moves, restarts
 
 
-def with_state(reply: bytes, state_reply: bytes) -> bytes:
+def with_state(reply: bytes, state_reply: bytes, key: bytes = b"state") -> bytes:
     """A move's or restart's ``reply`` with a player's state (the ok-reply ``state_reply``)
-    under "state".
+    under ``key`` ("state", or a move's "final_state").
 
     Spliced, not encoded again: ``{"status": "ok", "data": null, "state": {...}}``.
     """
-    return b"".join((reply[:-1], b', "state": ', state_reply[len(OK_HEAD):]))
+    return b"".join((reply[:-1], b', "', key, b'": ', state_reply[len(OK_HEAD):]))
 
 
 def error(message: str) -> bytes:
@@ -133,6 +133,8 @@ class Move:
     state_of: tuple[int, str] | None = None
     # Extension: false sends the reply before the move is saved (a learning loop's choice).
     wait_for_save: bool = True
+    # Extension: a move that ends the game brings the mover's own final state too.
+    final_state: bool = False
 
 
 @dataclass(slots=True)
@@ -418,6 +420,8 @@ def _envelope(cls: type, values: Sequence[Any], data: dict[str, Any]) -> Envelop
                 request.state_of = _state_of(with_state)
         if data.get("wait_for_save") is False:  # an extension: false or left out
             request.wait_for_save = False
+        if data.get("final_state") is True:  # an extension: true or left out
+            request.final_state = True
     elif cls is Restart:
         if data.get("with_state") is True:  # an extension: true or left out
             request.with_state = True

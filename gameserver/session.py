@@ -280,7 +280,7 @@ class Session:
 
     def move(self, player_id: int, key: str, move: dict[str, Any], with_state: bool = False,
              legal_moves: bool = False, state_of: tuple[int, str] | None = None,
-             wait_for_save: bool = True) -> Outcome:
+             wait_for_save: bool = True, final_state: bool = False) -> Outcome:
         """Pass one move to the game, after the checks in protocol order.
 
         With ``with_state`` (an extension) the reply also carries the mover's
@@ -290,17 +290,22 @@ class Session:
         client that holds several seats (a learning loop playing itself)
         gets the state of the seat it moves next; its key is checked first.
         ``wait_for_save`` False (an extension) sends the reply before the move
-        is saved (``_saved``).
+        is saved (``_saved``). ``final_state`` (an extension): if the move ends
+        the game, the reply also carries the mover's own final state, under
+        ``"final_state"``, where the state it carries is another player's (a
+        learning loop playing itself then needs no ``state`` request at the end).
         """
         self.touch()
         if self._change is not None:
             return self._after(self._change, lambda: self.move(
-                player_id, key, move, with_state, legal_moves, state_of, wait_for_save))
+                player_id, key, move, with_state, legal_moves, state_of, wait_for_save,
+                final_state))
         if self.timer is not None and self.timer.next_at <= self._clock():
             self.time_up()  # a deadline passed a moment ago ends that turn first
             if self._change is not None:  # ... with a move a game worker makes now
                 return self._after(self._change, lambda: self.move(
-                    player_id, key, move, with_state, legal_moves, state_of, wait_for_save))
+                    player_id, key, move, with_state, legal_moves, state_of, wait_for_save,
+                    final_state))
         game = self.game
         if game.game_over():
             return self._refused("game has ended")
@@ -324,10 +329,10 @@ class Session:
             call = rejection
             return self._changing(call, lambda: self._remote_move_done(
                 player_id, move, call, (shown, legal_moves) if with_state else None,
-                wait_for_save))
+                wait_for_save, player_id if final_state else None))
         self._moved(player_id, move, rejection, wake=False)
         return self._move_reply(rejection, (shown, legal_moves) if with_state else None,
-                                wait_for_save)
+                                wait_for_save, player_id if final_state else None)
 
     def _refused(self, message: str) -> Outcome:
         """A move refused for what the game is now (it has ended, it is not the mover's
@@ -340,28 +345,48 @@ class Session:
         return self._saved(framework_error(message).reply())
 
     def _move_reply(self, rejection: Any, shown: tuple[int, bool] | None,
-                    wait: bool = True) -> Outcome:
+                    wait: bool = True, mover: int | None = None) -> Outcome:
         """The reply to a move just recorded (``_moved(wake=False)``), once saved (at once
         if not ``wait``).
 
         ``shown``: the (player id, legal moves) whose state the reply
         carries, or None. Without it at hand (the game's ``state`` fails,
         or a game in a worker process did not send that view along with
-        its move: it is too large) the reply comes without it.
+        its move: it is too large) the reply comes without it. ``mover``:
+        the player whose final state the reply also carries if the game is
+        over now (``move``'s ``final_state``), or None.
         """
         reply = protocol.ok(None) if rejection is None else protocol.illegal_move(rejection)
-        outcome = self._saved_showing(reply, shown, wait)
+        final = None  # the mover's view, if the reply shows it its final state
+        if mover is not None and (shown is None or shown[0] != mover):
+            reply, final = self._with_final_state(reply, mover, shown is not None and shown[1])
+        outcome = self._saved_showing(reply, shown, wait, final)
         # Only now: the view shown in the reply is not woken for this move.
         self._wake()
         return outcome
 
+    def _with_final_state(self, reply: bytes, mover: int,
+                          legal_moves: bool) -> tuple[bytes, View | None]:
+        """``reply`` with the mover's final state under "final_state", and the mover's view
+        (which then counts as having seen it), if the game is over and that state at hand;
+        else ``reply`` unchanged and None."""
+        try:
+            if not self.game.game_over():
+                return reply, None
+            state = self._view_reply(mover, legal_moves)
+        except GameCodeError:  # (the next ``state`` brings the error)
+            return reply, None
+        if not isinstance(state, bytes):  # a Call: not sent along by the game's worker
+            return reply, None
+        return protocol.with_state(reply, state, b"final_state"), (mover, False)
+
     def _saved_showing(self, reply: bytes, shown: tuple[int, bool] | None,
-                       wait: bool = True) -> Outcome:
+                       wait: bool = True, also: View | None = None) -> Outcome:
         """``reply`` once saved (at once if not ``wait``), carrying the state of ``shown``
         (player id, legal moves) where it is at hand, that player's view then counting as
         having seen it. Not at hand: the game's ``state`` fails (the change stands; the
         error comes with the next ``state``), or a game in a worker process has not sent
-        that view along."""
+        that view along. ``also``: another view ``reply`` shows the current state of."""
         if shown is not None:
             try:
                 state = self._view_reply(*shown)
@@ -369,7 +394,9 @@ class Session:
                 state = None
             if isinstance(state, bytes):  # (else a Call: the worker sends the view later)
                 return self._saved(protocol.with_state(reply, state), (shown[0], False),
-                                   wait=wait)
+                                   wait=wait, also=also)
+        if also is not None:
+            return self._saved(reply, also, wait=wait)
         return self._saved(reply, wait=wait)
 
     def state(self, player_id: int, key: str, observer: bool,
@@ -706,7 +733,8 @@ class Session:
         return self._after(call, lambda: outcomes[0])
 
     def _remote_move_done(self, player_id: int, move: dict[str, Any], call: Call,
-                          shown: tuple[int, bool] | None, wait: bool) -> Outcome:
+                          shown: tuple[int, bool] | None, wait: bool,
+                          mover: int | None) -> Outcome:
         if self.closed is not None:  # replaced or timed out meanwhile: nothing to record
             return self.closed.reply()
         try:
@@ -715,7 +743,7 @@ class Session:
             self._moved(player_id, move, str(err))
             return self._saved(protocol.error(str(err)))
         self._moved(player_id, move, rejection, wake=False)
-        return self._move_reply(rejection, shown, wait)
+        return self._move_reply(rejection, shown, wait, mover)
 
     def _built(self) -> None:
         """The first game is ready (or failed): record what waited for it."""
@@ -878,7 +906,8 @@ class Session:
         return self._saved(reply)
 
     def _saved(self, reply: bytes, view: View | None = None,
-               owed: View | None = None, wait: bool = True) -> Outcome:
+               owed: View | None = None, wait: bool = True,
+               also: View | None = None) -> Outcome:
         """``reply``, held back until every change of this session it may show is saved.
 
         ``view``, when given, is the view whose state ``reply`` shows: it is
@@ -888,7 +917,9 @@ class Session:
         the reply turns into an error and the mark is taken back (the next
         ``state`` of that view must not wait for a change it never saw).
         ``owed``, when given, is the view whose hand-over ``reply`` is: if the
-        save fails, the view is owed it again.
+        save fails, the view is owed it again. ``also``: a second view
+        ``reply`` shows the current state of (a move's ``final_state``), marked
+        and taken back as ``view``.
 
         After a failed save the changes are written again with a later
         commit (``SaveBatch.again``): until it lands, every reply waits for it
@@ -907,7 +938,8 @@ class Session:
         """
         if self._change is not None and self.game.pending is not None:
             # The first game is being built (see the top): no reply before it is.
-            return self._after(self._change, lambda: self._saved(reply, view, owed, wait))
+            return self._after(self._change,
+                               lambda: self._saved(reply, view, owed, wait, also))
         batch = self._unsaved
         if batch is not None and batch.done and batch.error:
             while batch.again is not None and batch.error:  # the retries, to the latest
@@ -921,12 +953,16 @@ class Session:
                 return protocol.error(batch.error)
         elif wait or batch.crowded:
             saved_reply = _SavedReply(self, reply, batch, view, owed)
+            if also is not None:
+                saved_reply.also(also)
             batch.wait(saved_reply)
             return saved_reply
         else:  # at once, unsaved, by the client's choice
             batch.unwaited = True
         if view is not None:
             self._seen[_view_index(view)] = self.version
+            if also is not None:
+                self._seen[_view_index(also)] = self.version
         return reply
 
     def _owe_again(self, view: View) -> None:
@@ -982,7 +1018,7 @@ class _SavedReply(Wait):
     object, not a closure over eight cells around a ``Wait`` (one for each move)."""
 
     __slots__ = ("_session", "_reply", "_batch", "_view", "_index", "_version", "_before",
-                 "_owed")
+                 "_owed", "_also")
 
     def __init__(self, session: Session, reply: bytes, batch: SaveBatch, view: View | None,
                  owed: View | None) -> None:
@@ -992,6 +1028,7 @@ class _SavedReply(Wait):
         self._batch = batch
         self._view = view
         self._owed = owed
+        self._also: tuple[int, int] | None = None  # a second view's (index, mark before)
         if view is not None:  # seen at once: see ``Session._saved``
             seen = session._seen
             index = self._index = _view_index(view)
@@ -999,8 +1036,15 @@ class _SavedReply(Wait):
             self._before = seen[index]
             seen[index] = version
 
+    def also(self, view: View) -> None:
+        """The reply shows ``view`` the current state too (after a ``view``): marked the same."""
+        seen = self._session._seen
+        index = _view_index(view)
+        self._also = (index, seen[index])
+        seen[index] = self._version
+
     def resume(self) -> Outcome:
-        """The reply, or the error of its failed save (the view's mark taken back)."""
+        """The reply, or the error of its failed save (the views' marks taken back)."""
         error = self._batch.error
         if not error:
             return self._reply
@@ -1008,6 +1052,10 @@ class _SavedReply(Wait):
         if view is not None and session._seen[self._index] == self._version:
             session._seen[self._index] = self._before
             session._wake()  # whoever waits on that view may have it now
+        also = self._also
+        if also is not None and session._seen[also[0]] == self._version:
+            session._seen[also[0]] = also[1]
+            session._wake()
         if owed is not None:
             session._owe_again(owed)
         return protocol.error(error)

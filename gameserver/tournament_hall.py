@@ -232,7 +232,8 @@ class TournamentHall:
                                                isinstance(request, State) and request.observer)
             if isinstance(request, Move):
                 return session.move(player_id, request.key, request.move, request.with_state,
-                                    request.legal_moves, request.state_of)
+                                    request.legal_moves, request.state_of,
+                                    final_state=request.final_state)
             if isinstance(request, ObserverCode):
                 outcome = session.observer_code(player_id, request.key)
                 self._know_observer_key(entry, session, player_id)

@@ -65,6 +65,17 @@ def test_only_false_lets_a_reply_go_out_before_its_save(request_data: dict) -> N
     assert decode_request(encode(request)).request.wait_for_save is False
 
 
+def test_only_true_asks_a_move_for_the_movers_final_state() -> None:
+    """``"final_state": true`` (an extension) on a move; anything else is left out."""
+    move = {"type": "move", "game": "G", "session": "s", "player_id": 1, "key": "k",
+            "move": {}}
+    assert decode_request(encode(move)).request.final_state is False
+    for value in (False, 1, "true", None, [], {}):
+        assert decode_request(encode({**move, "final_state": value})).request.final_state \
+            is False
+    assert decode_request(encode({**move, "final_state": True})).request.final_state is True
+
+
 @pytest.mark.parametrize("legal_moves", [False, True])
 def test_a_state_may_ask_for_the_timer_and_not_to_wait_for_the_save_at_once(
         legal_moves: bool) -> None:

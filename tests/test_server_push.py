@@ -521,3 +521,46 @@ def test_a_restart_with_state_of_a_worker_game_carries_it_without_legal_moves(
     assert conn.request({"type": "state", **ids(players[0]), "observer": False,
                          "legal_moves": True})["data"]["board"] == [-1] * 9
     conn.close()
+
+
+def play_to_the_end_asking_for_final_states(server: ServerThread, session: str) -> None:
+    """One client plays both seats of a TicTacToe session with ``"final_state": true``: the
+    last move's reply brings the mover's own final state, which the mover's view has seen
+    then (as the other seat's, shown under "state")."""
+    players = seat_two(server.port, session)
+    conn = Subscriber(server.port, None)
+    state = conn.request({"type": "state", **ids(players[0]), "observer": False})["data"]
+    finals = []
+    while not state["gameover"]:
+        mover = state["current"][0]
+        nxt = players[1 - mover]
+        reply = conn.request({"type": "move", **ids(players[mover]), "final_state": True,
+                              "move": {"position": state["board"].index(-1)},
+                              "with_state": {"player_id": nxt.player_id, "key": nxt.key}})
+        assert reply["status"] == "ok", reply
+        state = reply["state"]
+        finals.append(reply.get("final_state"))
+    assert finals[:-1] == [None] * (len(finals) - 1)  # only the move that ends it
+    assert finals[-1] == state and state["gameover"] is True
+    played = server.call(lambda: server.server.lobby.sessions[("TicTacToe", session)])
+    assert server.call(lambda: played._seen[0] == played._seen[2] == played.version)
+    # The restarter's blocked state is woken by the restart (not answered with the end).
+    conn.send({"type": "state", **ids(players[mover]), "observer": False})
+    index = 2 * players[mover].player_id
+    until(lambda: server.call(lambda: bool(played._view_waits and played._view_waits[index])),
+          "the state waiting")
+    restarter = Subscriber(server.port, None)
+    assert restarter.request({"type": "restart", **ids(players[mover])})["status"] == "ok"
+    assert conn.reply()["data"]["gameover"] is False
+    conn.close()
+    restarter.close()
+
+
+def test_a_move_that_ends_the_game_brings_the_movers_final_state_when_asked(
+        server: ServerThread) -> None:
+    play_to_the_end_asking_for_final_states(server, "final-state")
+
+
+def test_a_move_that_ends_a_worker_game_brings_the_movers_final_state_too(
+        worker_server: ServerThread) -> None:
+    play_to_the_end_asking_for_final_states(worker_server, "worker-final-state")

@@ -484,6 +484,64 @@ def test_a_move_with_the_state_of_another_seat_shows_that_view_which_is_not_woke
     assert session.game.view(0)["board"][0] == -1 and session.moves == 1
 
 
+def play_to_the_last_move(session: Session) -> int:
+    """Play a TicTacToe session up to its last move: the first mover has taken cells 0
+    and 1, the other 8 and 7; the first mover (returned) wins with cell 2."""
+    first = session.game.current()[0]
+    for cell in (0, 8, 1, 7):
+        mover = session.game.current()[0]
+        data(session.move(mover, key(session, mover), {"position": cell}))
+    return first
+
+
+def test_a_move_that_ends_the_game_shows_the_mover_its_final_state_when_asked(
+        guard: GameGuard) -> None:
+    session, _, _, waits = both_subscribed(guard)
+    mover = play_to_the_last_move(session)
+    other = 1 - mover
+    for pid in (0, 1):  # both views have seen the moves so far
+        data(waits[pid].resume())
+    answer = reply(session.move(mover, key(session, mover), {"position": 2}, with_state=True,
+                                legal_moves=True, state_of=(other, key(session, other)),
+                                final_state=True))
+    assert answer["state"]["gameover"] is True and answer["state"]["winner"] == mover
+    assert answer["final_state"] == {**answer["state"], "legal_moves": []}
+    # Both views have seen the end: neither is given it again.
+    assert isinstance(session.state(mover, key(session, mover), False), Wait)
+    assert isinstance(session.state(other, key(session, other), False), Wait)
+
+
+def test_a_move_that_does_not_end_the_game_carries_no_final_state(guard: GameGuard) -> None:
+    session, mover, other, waits = both_subscribed(guard)
+    answer = reply(session.move(mover, key(session, mover), {"position": 4},
+                                state_of=(other, key(session, other)), with_state=True,
+                                final_state=True))
+    assert "final_state" not in answer and answer["state"]["board"][4] == mover
+    assert waits[mover].woken  # the mover's view has not seen the move
+
+
+def test_a_final_state_whose_save_fails_is_given_again(guard: GameGuard) -> None:
+    recorder = Recorder()
+    session = Session(GameType("TicTacToe", TicTacToe, guard), "t", 2, recorder=recorder)
+    for name in ("a", "b"):
+        session.add_player(name)
+    recorder.batch.finish()
+    mover = play_to_the_last_move(session)
+    other = 1 - mover
+    recorder.batch = saving = Batch()
+    moved = session.move(mover, key(session, mover), {"position": 2}, with_state=True,
+                         state_of=(other, key(session, other)), final_state=True)
+    assert isinstance(moved, Wait)
+    saving.finish("server: could not save")
+    assert reply(moved.resume())["message"] == "server: could not save"
+    # Neither view saw the end: both are given it (after the failure's report).
+    for pid in (mover, other):
+        answer = reply(session.state(pid, key(session, pid), False))
+        if answer["status"] == "error":
+            answer = reply(session.state(pid, key(session, pid), False))
+        assert answer["data"]["gameover"] is True
+
+
 class FailsToShowBoom(Echo):
     def state(self, player_id: int) -> dict[str, Any]:
         if self.message == "boom":

@@ -31,6 +31,10 @@ same extension), when that is the view wanted next; after a few replies in
 a row without it (an older server, a game in a worker process), the state
 request goes beside the restart from then on.
 
+A move whose next wanted view is not the mover's own asks for the mover's
+final state too (``"final_state": true``, gameserver 0.2.0): if the move
+ends the game, it comes in the reply, and the end costs no ``state`` request.
+
 A move whose next wanted view is the mover's own (a one-player game, a gym
 env whose other seats are other clients) asks for it in the move itself
 (``"with_state": true``, the push extension of gameserver 0.2.0): one
@@ -466,7 +470,7 @@ class RemoteTable:
             "keep_alive": True, **self._save_keys})
         self._move_prefix[player_id] = _encode(
             {"type": "move", **ids, "keep_alive": True, **self._save_keys,
-             "move": None})[:-len(b"null}EOT\x00")]
+             "final_state": True, "move": None})[:-len(b"null}EOT\x00")]
         self._move_with_state_prefix[player_id] = _encode(
             {"type": "move", **ids, "keep_alive": True, "with_state": True, "legal_moves": True,
              **self._save_keys, "move": None})[:-len(b"null}EOT\x00")]
@@ -478,7 +482,8 @@ class RemoteTable:
                     {"type": "move", "game": self.game_name, "session": self.session,
                      "player_id": mover, "key": self._keys[mover], "keep_alive": True,
                      "with_state": {"player_id": shown, "key": self._keys[shown]},
-                     "legal_moves": True, **self._save_keys, "move": None}
+                     "legal_moves": True, **self._save_keys, "final_state": True,
+                     "move": None}
                 )[:-len(b"null}EOT\x00")]
 
     def _plan_start(self, hint: int) -> Plan:
@@ -535,6 +540,9 @@ class RemoteTable:
 
         def moved(replies: list[dict[str, Any]]) -> Any:
             reply = replies[0]
+            final = reply.get("final_state")  # the game is over: the mover's view of its end
+            if final is not None:
+                self._keep_view(seat, final)
             state = reply.get("state")
             if state is not None and shown is not None:
                 self._keep_view(shown, state)
