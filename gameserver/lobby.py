@@ -387,7 +387,7 @@ class Lobby:
     def _restart(self, request: Restart, client: str) -> Outcome:
         session = self._session(request.game, request.session)
         return session.restart(request.player_id, request.key, request.with_state,
-                               request.legal_moves, request.wait_for_save)
+                               request.legal_moves, request.wait_for_save, request.states_of)
 
     def _discover(self, request: Discover, client: str) -> Outcome:
         sessions, after = self.open_sessions_page(request.after, request.limit)

@@ -230,6 +230,12 @@ class Restart:
     with_state: bool = False  # extension: the reply carries the restarter's new state ...
     legal_moves: bool = False  # ... and in it the restarter's legal moves
     wait_for_save: bool = True  # extension: as a move's
+    # Extension: other players (id, key) whose new states the reply carries too, their
+    # hand-over of the finished game dropped (a learning loop that holds their seats).
+    states_of: tuple[tuple[int, str], ...] = ()
+
+
+STATES_OF_MAX = 64  # players a restart's "with_states_of" may name
 
 
 Request = (Join | Move | State | Observe | Restart | Discover | ObserverCode | Subscribe
@@ -405,6 +411,18 @@ def _state_of(named: dict[str, Any]) -> tuple[int, str]:
     return player_id, key
 
 
+def _states_of(named: Any) -> tuple[tuple[int, str], ...]:
+    """The players a restart's ``"with_states_of": [{"player_id": P, "key": K}, ...]`` names."""
+    if (type(named) is not list or not 0 < len(named) <= STATES_OF_MAX
+            or not all(type(one) is dict and type(one.get("player_id")) is int
+                       and type(one.get("key")) is str and len(one) == 2 for one in named)):
+        raise framework_error(
+            "key 'with_states_of' of a restart request must list the players whose new "
+            f'states the reply carries (1 to {STATES_OF_MAX}): [{{"player_id": an integer, '
+            '"key": a string}, ...]')
+    return tuple((one["player_id"], one["key"]) for one in named)
+
+
 def _envelope(cls: type, values: Sequence[Any], data: dict[str, Any]) -> Envelope:
     if cls is State and data.get("legal_moves") is True:
         cls = StateWithMoves
@@ -426,6 +444,8 @@ def _envelope(cls: type, values: Sequence[Any], data: dict[str, Any]) -> Envelop
         if data.get("with_state") is True:  # an extension: true or left out
             request.with_state = True
             request.legal_moves = data.get("legal_moves") is True
+            if "with_states_of" in data:  # an extension, with the one above
+                request.states_of = _states_of(data["with_states_of"])
         if data.get("wait_for_save") is False:
             request.wait_for_save = False
     elif cls is State or cls is StateWithMoves:

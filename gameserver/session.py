@@ -357,7 +357,7 @@ class Session:
         over now (``move``'s ``final_state``), or None.
         """
         reply = protocol.ok(None) if rejection is None else protocol.illegal_move(rejection)
-        final = None  # the mover's view, if the reply shows it its final state
+        final: tuple[View, ...] = ()  # the mover's view, if the reply shows it its end
         if mover is not None and (shown is None or shown[0] != mover):
             reply, final = self._with_final_state(reply, mover, shown is not None and shown[1])
         outcome = self._saved_showing(reply, shown, wait, final)
@@ -366,27 +366,27 @@ class Session:
         return outcome
 
     def _with_final_state(self, reply: bytes, mover: int,
-                          legal_moves: bool) -> tuple[bytes, View | None]:
+                          legal_moves: bool) -> tuple[bytes, tuple[View, ...]]:
         """``reply`` with the mover's final state under "final_state", and the mover's view
         (which then counts as having seen it), if the game is over and that state at hand;
-        else ``reply`` unchanged and None."""
+        else ``reply`` unchanged and no view."""
         try:
             if not self.game.game_over():
-                return reply, None
+                return reply, ()
             state = self._view_reply(mover, legal_moves)
         except GameCodeError:  # (the next ``state`` brings the error)
-            return reply, None
+            return reply, ()
         if not isinstance(state, bytes):  # a Call: not sent along by the game's worker
-            return reply, None
-        return protocol.with_state(reply, state, b"final_state"), (mover, False)
+            return reply, ()
+        return protocol.with_state(reply, state, b"final_state"), ((mover, False),)
 
     def _saved_showing(self, reply: bytes, shown: tuple[int, bool] | None,
-                       wait: bool = True, also: View | None = None) -> Outcome:
+                       wait: bool = True, also: tuple[View, ...] = ()) -> Outcome:
         """``reply`` once saved (at once if not ``wait``), carrying the state of ``shown``
         (player id, legal moves) where it is at hand, that player's view then counting as
         having seen it. Not at hand: the game's ``state`` fails (the change stands; the
         error comes with the next ``state``), or a game in a worker process has not sent
-        that view along. ``also``: another view ``reply`` shows the current state of."""
+        that view along. ``also``: other views ``reply`` shows the current state of."""
         if shown is not None:
             try:
                 state = self._view_reply(*shown)
@@ -395,8 +395,8 @@ class Session:
             if isinstance(state, bytes):  # (else a Call: the worker sends the view later)
                 return self._saved(protocol.with_state(reply, state), (shown[0], False),
                                    wait=wait, also=also)
-        if also is not None:
-            return self._saved(reply, also, wait=wait)
+        if also:
+            return self._saved(reply, also[0], wait=wait, also=also[1:])
         return self._saved(reply, wait=wait)
 
     def state(self, player_id: int, key: str, observer: bool,
@@ -569,39 +569,73 @@ class Session:
                                         "code": player.observer_key}))
 
     def restart(self, player_id: int, key: str, with_state: bool = False,
-                legal_moves: bool = False, wait_for_save: bool = True) -> Outcome:
+                legal_moves: bool = False, wait_for_save: bool = True,
+                states_of: tuple[tuple[int, str], ...] = ()) -> Outcome:
         """Replace the game with a fresh one; ids, keys and names stay.
 
         With ``with_state`` (an extension) the reply also carries the
         restarter's state of the new game, as a move's does (``move``);
-        ``wait_for_save`` as a move's.
+        ``wait_for_save`` as a move's. ``states_of`` (an extension, with
+        ``with_state``): other players (id, key) whose new states the reply
+        carries too, under ``"states"`` in that order; their keys are checked
+        first, and their views are not handed the finished game's end (the
+        restarter, who holds their keys, chose so: a learning loop playing
+        every seat has been shown it already).
         """
         self.touch()
         if self._change is not None:
             return self._after(self._change, lambda: self.restart(
-                player_id, key, with_state, legal_moves, wait_for_save))
+                player_id, key, with_state, legal_moves, wait_for_save, states_of))
         check_key(self.players, player_id, key, observer=False)
+        for other, other_key in states_of:
+            check_key(self.players, other, other_key, observer=False)
+        others = tuple(other for other, _ in states_of) if with_state else ()
         new_game = self.game_type.new_game(self.size)
         build = new_game.pending
         shown = (player_id, legal_moves) if with_state else None
         if build is not None:  # a game in a worker process: ready later
             return self._changing(build, lambda: self._restart_reply(
-                self._restarted(player_id, new_game, build), shown, wait_for_save))
-        return self._restart_reply(self._restarted(player_id, new_game), shown, wait_for_save)
+                self._restarted(player_id, new_game, build, others), shown, wait_for_save,
+                others))
+        return self._restart_reply(self._restarted(player_id, new_game, None, others), shown,
+                                   wait_for_save, others)
 
     def _restart_reply(self, reply: bytes, shown: tuple[int, bool] | None,
-                       wait: bool = True) -> Outcome:
+                       wait: bool = True, others: tuple[int, ...] = ()) -> Outcome:
         """The reply to a restart, once saved (at once if not ``wait``); with ``shown``
         (player id, legal moves) and the restart done, carrying that player's new state
         where it is at hand and the player's view is not owed the old game's end (which its
-        next ``state`` returns)."""
+        next ``state`` returns); and the new states of ``others`` (``restart``'s
+        ``states_of``), each where at hand (else null: that view stays unseen)."""
         if shown is not None and (reply != protocol.OK_NULL or (shown[0], False) in self._owed):
             shown = None
-        return self._saved_showing(reply, shown, wait)
+        also: tuple[View, ...] = ()
+        if others and shown is not None:
+            reply, also = self._with_states(reply, others, shown[1])
+        return self._saved_showing(reply, shown, wait, also)
+
+    def _with_states(self, reply: bytes, others: tuple[int, ...],
+                     legal_moves: bool) -> tuple[bytes, tuple[View, ...]]:
+        """``reply`` with the states of ``others`` under "states" (null where one is not at
+        hand), and the views shown."""
+        states, shown = [], []
+        for other in others:
+            try:
+                state = self._view_reply(other, legal_moves)
+            except GameCodeError:  # (the next ``state`` brings the error)
+                state = None
+            if isinstance(state, bytes):  # (else a Call: not sent along by the worker)
+                states.append(state[len(protocol.OK_HEAD):-1])
+                shown.append((other, False))
+            else:
+                states.append(b"null")
+        listed = protocol.OK_HEAD + b"[" + b", ".join(states) + b"]}"
+        return protocol.with_state(reply, listed, b"states"), tuple(shown)
 
     def _restarted(self, player_id: int, new_game: CheckedGame,
-                   build: Call | None = None) -> bytes:
-        """Put ``new_game`` in place of the old one; the restart's reply."""
+                   build: Call | None = None, waived: tuple[int, ...] = ()) -> bytes:
+        """Put ``new_game`` in place of the old one; the restart's reply. ``waived``: the
+        players whose views are not handed the finished game's end (``states_of``)."""
         if self.closed is not None:
             return self.closed.reply()
         if build is not None and build.error is not None:
@@ -617,6 +651,9 @@ class Session:
             self._final = [_final_view(old_game, p) for p in range(self.size)]
             self._owed = ({(p, True) for p in range(self.size)}
                           | {(p, False) for p in range(self.size) if p != player_id})
+        if waived and self._owed and (player_id, False) not in self._owed:
+            # (A restarter still owed an earlier end gets no states: see _restart_reply.)
+            self._owed = {view for view in self._owed if view[1] or view[0] not in waived}
         self.game = new_game
         new_game.when_lost(self._lost)
         self.games_played += 1
@@ -907,7 +944,7 @@ class Session:
 
     def _saved(self, reply: bytes, view: View | None = None,
                owed: View | None = None, wait: bool = True,
-               also: View | None = None) -> Outcome:
+               also: tuple[View, ...] = ()) -> Outcome:
         """``reply``, held back until every change of this session it may show is saved.
 
         ``view``, when given, is the view whose state ``reply`` shows: it is
@@ -917,9 +954,9 @@ class Session:
         the reply turns into an error and the mark is taken back (the next
         ``state`` of that view must not wait for a change it never saw).
         ``owed``, when given, is the view whose hand-over ``reply`` is: if the
-        save fails, the view is owed it again. ``also``: a second view
-        ``reply`` shows the current state of (a move's ``final_state``), marked
-        and taken back as ``view``.
+        save fails, the view is owed it again. ``also``: more views ``reply``
+        shows the current state of (a move's ``final_state``, a restart's
+        ``states_of``), marked and taken back as ``view``.
 
         After a failed save the changes are written again with a later
         commit (``SaveBatch.again``): until it lands, every reply waits for it
@@ -953,16 +990,16 @@ class Session:
                 return protocol.error(batch.error)
         elif wait or batch.crowded:
             saved_reply = _SavedReply(self, reply, batch, view, owed)
-            if also is not None:
-                saved_reply.also(also)
+            for other in also:
+                saved_reply.also(other)
             batch.wait(saved_reply)
             return saved_reply
         else:  # at once, unsaved, by the client's choice
             batch.unwaited = True
         if view is not None:
             self._seen[_view_index(view)] = self.version
-            if also is not None:
-                self._seen[_view_index(also)] = self.version
+            for other in also:
+                self._seen[_view_index(other)] = self.version
         return reply
 
     def _owe_again(self, view: View) -> None:
@@ -1028,7 +1065,7 @@ class _SavedReply(Wait):
         self._batch = batch
         self._view = view
         self._owed = owed
-        self._also: tuple[int, int] | None = None  # a second view's (index, mark before)
+        self._also: list[tuple[int, int]] | None = None  # more views' (index, mark before)
         if view is not None:  # seen at once: see ``Session._saved``
             seen = session._seen
             index = self._index = _view_index(view)
@@ -1040,7 +1077,9 @@ class _SavedReply(Wait):
         """The reply shows ``view`` the current state too (after a ``view``): marked the same."""
         seen = self._session._seen
         index = _view_index(view)
-        self._also = (index, seen[index])
+        if self._also is None:
+            self._also = []
+        self._also.append((index, seen[index]))
         seen[index] = self._version
 
     def resume(self) -> Outcome:
@@ -1052,10 +1091,10 @@ class _SavedReply(Wait):
         if view is not None and session._seen[self._index] == self._version:
             session._seen[self._index] = self._before
             session._wake()  # whoever waits on that view may have it now
-        also = self._also
-        if also is not None and session._seen[also[0]] == self._version:
-            session._seen[also[0]] = also[1]
-            session._wake()
+        for index, before in self._also or ():
+            if session._seen[index] == self._version:
+                session._seen[index] = before
+                session._wake()
         if owed is not None:
             session._owe_again(owed)
         return protocol.error(error)

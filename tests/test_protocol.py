@@ -9,6 +9,7 @@ import pytest
 
 from gameserver import protocol
 from gameserver.protocol import (
+    STATES_OF_MAX,
     Discover,
     Join,
     Move,
@@ -74,6 +75,23 @@ def test_only_true_asks_a_move_for_the_movers_final_state() -> None:
         assert decode_request(encode({**move, "final_state": value})).request.final_state \
             is False
     assert decode_request(encode({**move, "final_state": True})).request.final_state is True
+
+
+def test_a_restart_with_state_may_name_other_players_whose_new_states_it_carries() -> None:
+    restart = {"type": "restart", "game": "G", "session": "s", "player_id": 0, "key": "k",
+               "with_state": True}
+    named = [{"player_id": 1, "key": "k1"}, {"player_id": 2, "key": "k2"}]
+    request = decode_request(encode({**restart, "with_states_of": named})).request
+    assert request.states_of == ((1, "k1"), (2, "k2"))
+    # Only with "with_state": true (else not read at all).
+    assert decode_request(encode({**restart, "with_state": False, "with_states_of": named})
+                          ).request.states_of == ()
+    for wrong in ({"player_id": 1, "key": "k"}, [], [{"player_id": 1}], [{"player_id": "1",
+                  "key": "k"}], [{"player_id": 1, "key": "k", "x": 0}], [1],
+                  [{"player_id": 1, "key": "k"}] * (STATES_OF_MAX + 1)):
+        with pytest.raises(ProtocolError, match="^framework: key 'with_states_of' of a "
+                           "restart request must list the players"):
+            decode_request(encode({**restart, "with_states_of": wrong}))
 
 
 @pytest.mark.parametrize("legal_moves", [False, True])

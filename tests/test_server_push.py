@@ -564,3 +564,39 @@ def test_a_move_that_ends_the_game_brings_the_movers_final_state_when_asked(
 def test_a_move_that_ends_a_worker_game_brings_the_movers_final_state_too(
         worker_server: ServerThread) -> None:
     play_to_the_end_asking_for_final_states(worker_server, "worker-final-state")
+
+
+def restart_showing_both_seats(server: ServerThread, session: str) -> None:
+    """One client plays both seats to the end, then restarts with the other seat's new
+    state in the reply: that seat is not handed the old end, and has seen the new game."""
+    players = seat_two(server.port, session)
+    conn = Subscriber(server.port, None)
+    play_both_seats(conn, players)
+    restarter, other = players
+    refused = conn.request({"type": "restart", **ids(restarter), "with_state": True,
+                            "with_states_of": [{"player_id": other.player_id, "key": "x"}]})
+    assert refused == {"status": "error", "message": "framework: invalid key"}
+    # (Without legal moves: a game's worker sends the new game's states without them.)
+    reply = conn.request({"type": "restart", **ids(restarter), "with_state": True,
+                          "with_states_of": [{"player_id": other.player_id,
+                                              "key": other.key}]})
+    assert reply["status"] == "ok" and reply["state"]["gameover"] is False
+    assert [state["board"] for state in reply["states"]] == [[-1] * 9]
+    played = server.call(lambda: server.server.lobby.sessions[("TicTacToe", session)])
+    assert server.call(lambda: (other.player_id, False) not in played._owed)
+    assert server.call(lambda: played._seen[2 * other.player_id] == played.version)
+    conn.close()
+    # Malformed: named clearly (and, as any malformed request, answered the classic way).
+    wrong = json.loads(send_raw(server.port, json.dumps({
+        "type": "restart", **ids(restarter), "with_state": True,
+        "with_states_of": {"player_id": other.player_id}}).encode() + TERMINATOR))
+    assert wrong["status"] == "error" and "'with_states_of'" in wrong["message"]
+
+
+def test_a_restart_shows_the_other_seats_it_names_the_new_game(server: ServerThread) -> None:
+    restart_showing_both_seats(server, "states-of")
+
+
+def test_a_restart_of_a_worker_game_shows_the_other_seats_it_names_the_new_game(
+        worker_server: ServerThread) -> None:
+    restart_showing_both_seats(worker_server, "worker-states-of")

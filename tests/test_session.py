@@ -542,6 +542,44 @@ def test_a_final_state_whose_save_fails_is_given_again(guard: GameGuard) -> None
         assert answer["data"]["gameover"] is True
 
 
+def test_a_restart_may_show_other_seats_the_new_game_instead_of_the_old_end(
+        guard: GameGuard) -> None:
+    session = full_session(guard, TicTacToe, 2)
+    winner = play_to_the_last_move(session)
+    other = 1 - winner
+    data(session.move(winner, key(session, winner), {"position": 2}))
+    for pid in (0, 1):
+        assert data(session.state(pid, key(session, pid), False))["gameover"] is True
+    played = session.games_played
+    with pytest.raises(ProtocolError, match="^framework: invalid key$"):
+        session.restart(winner, key(session, winner), with_state=True,
+                        states_of=((other, "not-the-key"),))
+    assert session.games_played == played  # refused before the restart
+    answer = reply(session.restart(winner, key(session, winner), with_state=True,
+                                   legal_moves=True,
+                                   states_of=((other, key(session, other)),)))
+    assert answer["state"]["gameover"] is False and answer["states"][0]["gameover"] is False
+    assert answer["states"] == [{**answer["state"], "legal_moves": answer["states"][0][
+        "legal_moves"]}]
+    # Both views have seen the new game; the other is not handed the old end ...
+    for pid in (0, 1):
+        assert isinstance(session.state(pid, key(session, pid), False), Wait)
+    # ... but its observer view is, as always.
+    data(session.observer_code(other, key(session, other)))
+    watcher = session.players[other].observer_key or ""
+    assert data(session.state(other, watcher, True))["gameover"] is True
+
+
+def test_a_restart_without_states_of_hands_the_old_end_over_as_always(
+        guard: GameGuard) -> None:
+    session = full_session(guard, TicTacToe, 2)
+    winner = play_to_the_last_move(session)
+    data(session.move(winner, key(session, winner), {"position": 2}))
+    answer = reply(session.restart(winner, key(session, winner), with_state=True))
+    assert "states" not in answer
+    assert data(session.state(1 - winner, key(session, 1 - winner), False))["gameover"] is True
+
+
 class FailsToShowBoom(Echo):
     def state(self, player_id: int) -> dict[str, Any]:
         if self.message == "boom":

@@ -27,9 +27,12 @@ next ``state`` returns the old game's final state once. The table knows
 when that is owed and asks twice in one write, keeping the second reply.
 
 A restart asks for the restarter's new state in the restart itself (the
-same extension), when that is the view wanted next; after a few replies in
-a row without it (an older server, a game in a worker process), the state
-request goes beside the restart from then on.
+same extension), when that is the view wanted next, and for the new states
+of the other seats the table plays (``"with_states_of"``): they are then
+not handed the finished game's end, which the table has seen already.
+After a few replies in a row without the restarter's state (an older
+server, a game in a worker process), the state request goes beside the
+restart from then on.
 
 A move whose next wanted view is not the mover's own asks for the mover's
 final state too (``"final_state": true``, gameserver 0.2.0): if the move
@@ -502,19 +505,30 @@ class RemoteTable:
             return self._fetch_hint(hint, [_encode(ids)],
                                     lambda replies: _data(replies[0], "restart", self.session))
 
+        others = [seat for seat in self.controlled if seat != restarter]
+
         def restarted(replies: list[dict[str, Any]]) -> Any:
             reply = replies[0]
             data = _data(reply, "restart", self.session)
             state = reply.get("state")
             if state is not None:
                 self._keep_view(restarter, state)
+            states = reply.get("states")
+            if type(states) is list and len(states) == len(others):  # (a server since 0.2.0)
+                self._owed.difference_update(others)  # the old end is not handed over
+                for seat, shown in zip(others, states, strict=True):
+                    if shown is not None:  # (a game in a worker process may leave one out)
+                        self._keep_view(seat, shown)
             # Without it (fetched when wanted): an older server or a game in a worker
             # process never sends it; a hand-over owed to the restarter, after another
             # client's restart, is one miss.
             self._restart_states.came(state is not None)
             return data
 
-        return Plan([_encode({**ids, "with_state": True, "legal_moves": True})], restarted)
+        extra = {"with_states_of": [{"player_id": seat, "key": self._keys[seat]}
+                                    for seat in others]} if others else {}
+        return Plan([_encode({**ids, "with_state": True, "legal_moves": True, **extra})],
+                    restarted)
 
     def _plan_move(self, seat: int, move: dict[str, Any], hint: int | None) -> Plan:
         self._views.clear()  # the move changes the game, accepted or rejected
