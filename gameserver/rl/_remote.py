@@ -501,11 +501,10 @@ class RemoteTable:
         ids = {"type": "restart", "game": self.game_name, "session": self.session,
                "player_id": restarter, "key": self._keys[restarter], "keep_alive": True,
                **self._save_keys}
-        if hint != restarter or not self._restart_states.on:
+        others = [seat for seat in self.controlled if seat != restarter]
+        if not self._restart_states.on or (hint != restarter and hint not in others):
             return self._fetch_hint(hint, [_encode(ids)],
                                     lambda replies: _data(replies[0], "restart", self.session))
-
-        others = [seat for seat in self.controlled if seat != restarter]
 
         def restarted(replies: list[dict[str, Any]]) -> Any:
             reply = replies[0]
