@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import socket
 import ssl
+import struct
+import sys
 import threading
 from typing import Any
 
@@ -406,6 +408,27 @@ def test_a_reply_that_drips_is_bounded_by_the_timeout() -> None:
         link.exchange([b'{"type": "discover", "keep_alive": true}EOT\x00'])
     stop.set()
     link.close()
+
+
+def test_a_server_that_never_answers_is_bounded_by_the_kernels_timeout() -> None:
+    """On Linux the link's socket blocks and the kernel keeps its timeout (no ``poll``
+    before every send and receive); a server that never answers still ends in the
+    timeout's error, and the next exchange opens a new connection."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    link = _remote.Link(listener.getsockname(), timeout=0.3)
+    with pytest.raises(GameError, match=r"^no reply from the server within 0.3 s"):
+        link.exchange([b'{"type": "discover", "keep_alive": true}EOT\x00'])
+    assert link._sock is None  # closed after the failure
+    with pytest.raises(GameError, match=r"^no reply from the server within 0.3 s"):
+        link.exchange([b'{"type": "discover", "keep_alive": true}EOT\x00'])
+    if sys.platform.startswith("linux"):
+        sock = link._kernel_timed(link.connect())
+        assert sock.gettimeout() is None  # blocking: no poll() before each call
+        timeval = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16)
+        assert struct.unpack("@ll", timeval) == (0, 300000)
+        sock.close()
+    link.close()
+    listener.close()
 
 
 def test_a_join_reply_that_drips_is_bounded_by_the_timeout() -> None:
