@@ -590,6 +590,9 @@ class Session:
         for other, other_key in states_of:
             check_key(self.players, other, other_key, observer=False)
         others = tuple(other for other, _ in states_of) if with_state else ()
+        if player_id in others or len(set(others)) < len(others):  # (a state each, once)
+            raise framework_error("with_states_of must name other players of the session "
+                                  "than the restarter, each once")
         new_game = self.game_type.new_game(self.size)
         build = new_game.pending
         shown = (player_id, legal_moves) if with_state else None

@@ -554,6 +554,10 @@ def test_a_restart_may_show_other_seats_the_new_game_instead_of_the_old_end(
     with pytest.raises(ProtocolError, match="^framework: invalid key$"):
         session.restart(winner, key(session, winner), with_state=True,
                         states_of=((other, "not-the-key"),))
+    for wrong in (((other, key(session, other)), (other, key(session, other))),
+                  ((winner, key(session, winner)),)):  # one state, many times: refused
+        with pytest.raises(ProtocolError, match="^framework: with_states_of must name other"):
+            session.restart(winner, key(session, winner), with_state=True, states_of=wrong)
     assert session.games_played == played  # refused before the restart
     answer = reply(session.restart(winner, key(session, winner), with_state=True,
                                    legal_moves=True,
