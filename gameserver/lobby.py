@@ -57,13 +57,23 @@ from .protocol import (
     server_error,
 )
 from .session import Feed, Outcome, Recorder, Session
-from .timers import TimerRules, TimerSchedule, TimerSpec, TurnTimer, check_seconds
+from .timers import (
+    MIN_SECONDS,
+    TimerRules,
+    TimerSchedule,
+    TimerSpec,
+    TurnTimer,
+    check_seconds,
+)
 from .waits import Wait
 
 log = logging.getLogger("gameserver.lobby")
 
 AUTO = discovery.AUTO
 NO_TIMER = TimerSpec()
+STARTER_WHY = (": the players who join a session get no say in its timer, so this server "
+               "lets the one who starts it choose no shorter one (its setting "
+               f"session_timer_min); a session of 1 player may have from {MIN_SECONDS:g}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,14 +244,21 @@ class Lobby:
                            auto=False, timer=self._timer_for(request), timed=timed)
 
     def _timer_for(self, request: Join) -> TimerSpec:
-        """The timer of a session ``request`` starts: configured, or the starter's (extension)."""
-        longest = self.limits.game_timeout
-        if request.turn_timeout is not None:
-            check_seconds("turn_timeout", request.turn_timeout, longest)
-        if request.game_clock is not None:
-            check_seconds("game_clock", request.game_clock, longest)
-        return self.limits.timers.spec_for(request.game, request.turn_timeout,
-                                           request.game_clock)
+        """The timer of a session ``request`` starts: configured, or the starter's (extension).
+
+        A starter may choose no turn or clock shorter than ``starter_min`` (at
+        most ``game_timeout``) for a session others join: they have no say in
+        it, and a classic client is never told; with 0.1 s, every move of a
+        client that did not answer at once was made for it at random.
+        """
+        rules, longest = self.limits.timers, self.limits.game_timeout
+        shortest = min(rules.starter_min, longest) if (request.players or 0) > 1 else MIN_SECONDS
+        for what, seconds in (("turn_timeout", request.turn_timeout),
+                              ("game_clock", request.game_clock)):
+            if seconds is not None:
+                check_seconds(what, seconds, longest, shortest,
+                              STARTER_WHY if 0 < seconds < shortest else "")
+        return rules.spec_for(request.game, request.turn_timeout, request.game_clock)
 
     def _seat(self, session: Session, name: str, client: str, timed: bool = False) -> Outcome:
         """Seat a joiner from ``client``; its reply (a ``Wait`` until the session is full).
