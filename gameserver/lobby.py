@@ -20,6 +20,9 @@ Turn timers (``gameserver.timers``): a session started with a timer spec
 gets a ``TurnTimer``, and ``timers`` (a ``TimerSchedule``) knows which
 session runs out next; whoever runs the lobby calls ``tick_timers`` at
 ``timers.next()`` (``timers.on_earlier`` tells it when that moves forward).
+A starter's own timer (the join extension) is bounded by ``starter_min``
+for a session others join, and marks the session ``own_timer``: its games
+are not rated (``gameserver.ratings``).
 A ``router`` (the tournaments) may serve the requests for tokens it owns.
 """
 
@@ -240,8 +243,10 @@ class Lobby:
         if session is not None:
             self.admission.check_replaceable(session, client)
         # Start a new session; it replaces a full one under the same token.
+        timer = self._timer_for(request)
         return self._start(game_type, token, request.players, request.name, client,
-                           auto=False, timer=self._timer_for(request), timed=timed)
+                           auto=False, timer=timer, timed=timed,
+                           own_timer=timer != self.limits.timers.spec_for(request.game))
 
     def _timer_for(self, request: Join) -> TimerSpec:
         """The timer of a session ``request`` starts: configured, or the starter's (extension).
@@ -299,7 +304,9 @@ class Lobby:
 
     def _start(self, game_type: GameType, token: str, players: int, name: str,
                client: str, *, auto: bool, timer: TimerSpec = NO_TIMER,
-               timed: bool = False) -> Outcome:
+               timed: bool = False, own_timer: bool = False) -> Outcome:
+        """Start a session (``own_timer``: its starter chose ``timer``, not the configured
+        one: its games are not rated) and seat its starter."""
         game_name = game_type.name
         if len(self.sessions) >= self.limits.max_sessions:
             raise framework_error(
@@ -314,6 +321,7 @@ class Lobby:
                           clock=self.clock)
         if timer:
             session.timer = TurnTimer(timer, players)
+        session.own_timer = own_timer
         old = self.sessions.get((game_name, token))
         if old is not None:
             log.info("session %s/%s replaced by a new one", game_name, token)
