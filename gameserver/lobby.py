@@ -414,7 +414,7 @@ class Lobby:
                                request.legal_moves, request.wait_for_save)
 
     def _discover(self, request: Discover, client: str) -> Outcome:
-        sessions, after = self.open_sessions_page(request.after, request.limit)
+        sessions, after = self.open_sessions_page(request.after, request.limit, request.timer)
         return protocol.ok({"games": self.game_list(), "sessions": sessions, "next": after})
 
     def game_list(self) -> list[dict[str, Any]]:
@@ -426,10 +426,10 @@ class Lobby:
         return self.open_sessions_page()[0]
 
     def open_sessions_page(self, after: tuple[str, str] | None = None,
-                           limit: int | None = None,
+                           limit: int | None = None, timer: bool = False,
                            ) -> tuple[list[dict[str, Any]], list[str] | None]:
         """A page of the sessions waiting for players (``discovery.open_sessions_page``)."""
-        return discovery.open_sessions_page(self.sessions, after, limit)
+        return discovery.open_sessions_page(self.sessions, after, limit, timer)
 
     # ------------------------------------------------------------ lookups
 

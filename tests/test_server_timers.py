@@ -227,3 +227,23 @@ def test_a_starter_may_not_set_turns_too_short_for_the_others_who_join() -> None
             time.sleep(0.01)  # polling the server's open sessions: nothing to await
         assert Player(server.port, "TicTacToe", "duel", name="amy").join()["status"] == "ok"
         starter.join(WAIT)
+
+
+def test_a_client_that_asks_sees_a_sessions_timer_before_it_joins() -> None:
+    """A joiner opted into the extension (``"timer": true`` in ``discover``) sees each
+    waiting session's timer before it joins (the join reply told it only once seated);
+    a discover without it lists exactly what it did before."""
+    with ServerThread(turn_timeout=30) as server:
+        starter = threading.Thread(target=request, args=(server.port, {
+            "type": "join", "game": "TicTacToe", "session": "duel", "players": 2,
+            "name": "eve", "turn_timeout": 60}))
+        starter.start()
+        while not _joined(server.port, "TicTacToe", "duel"):
+            time.sleep(0.01)  # polling the server's open sessions: nothing to await
+        plain = request(server.port, {"type": "discover"})["data"]["sessions"]
+        assert plain == [{"game": "TicTacToe", "session": "duel", "players": 2,
+                          "joined": 1, "names": ["eve"]}]
+        [listed] = request(server.port, {"type": "discover", "timer": True})["data"]["sessions"]
+        assert listed["timer"] == {"turn_timeout": 60.0, "game_clock": None, "action": "move"}
+        assert Player(server.port, "TicTacToe", "duel", name="amy").join()["status"] == "ok"
+        starter.join(WAIT)
