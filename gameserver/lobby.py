@@ -243,27 +243,32 @@ class Lobby:
         if session is not None:
             self.admission.check_replaceable(session, client)
         # Start a new session; it replaces a full one under the same token.
-        timer = self._timer_for(request)
+        timer, own_timer = self._timer_for(request, timed)
         return self._start(game_type, token, request.players, request.name, client,
-                           auto=False, timer=timer, timed=timed,
-                           own_timer=timer != self.limits.timers.spec_for(request.game))
+                           auto=False, timer=timer, timed=timed, own_timer=own_timer)
 
-    def _timer_for(self, request: Join) -> TimerSpec:
-        """The timer of a session ``request`` starts: configured, or the starter's (extension).
+    def _timer_for(self, request: Join, timed: bool) -> tuple[TimerSpec, bool]:
+        """The timer of a session ``request`` starts: configured, or the starter's
+        (extension, when ``timed``); and whether it is the starter's own (not rated).
 
         A starter may choose no turn or clock shorter than ``starter_min`` (at
         most ``game_timeout``) for a session others join: they have no say in
         it, and a classic client is never told; with 0.1 s, every move of a
         client that did not answer at once was made for it at random.
         """
-        rules, longest = self.limits.timers, self.limits.game_timeout
+        rules = self.limits.timers
+        configured = rules.spec_for(request.game)
+        if not timed:
+            return configured, False
+        longest = self.limits.game_timeout
         shortest = min(rules.starter_min, longest) if (request.players or 0) > 1 else MIN_SECONDS
         for what, seconds in (("turn_timeout", request.turn_timeout),
                               ("game_clock", request.game_clock)):
             if seconds is not None:
                 check_seconds(what, seconds, longest, shortest,
                               STARTER_WHY if 0 < seconds < shortest else "")
-        return rules.spec_for(request.game, request.turn_timeout, request.game_clock)
+        spec = rules.spec_for(request.game, request.turn_timeout, request.game_clock)
+        return spec, spec != configured
 
     def _seat(self, session: Session, name: str, client: str, timed: bool = False) -> Outcome:
         """Seat a joiner from ``client``; its reply (a ``Wait`` until the session is full).
@@ -321,7 +326,8 @@ class Lobby:
                           clock=self.clock)
         if timer:
             session.timer = TurnTimer(timer, players)
-        session.own_timer = own_timer
+        if own_timer:
+            session.own_timer = True
         old = self.sessions.get((game_name, token))
         if old is not None:
             log.info("session %s/%s replaced by a new one", game_name, token)
