@@ -890,6 +890,8 @@ def test_games_whose_timer_their_starter_chose_are_not_rated(tmp_path: Path) -> 
             records.items(), key=lambda item: item[0][1])] == [
             ("fair", None), ("same", None), ("rigged", True), ("rigged", True)]
         assert rated_games(reader) == [2, 2]  # fair and same; before: [4, 4]
+        assert sorted(web_data.history_entry(r)["own_timer"] for r in records.values()) == [
+            False, False, True, True]  # the dashboard's history list says which
         board = web_data.leaderboard(records.values())["TicTacToe"]
         assert sorted(row["games"] for row in board) == [2, 2]
 

@@ -161,6 +161,7 @@ def history_entry(record: Mapping[str, Any]) -> dict[str, Any]:
         "started": started, "ended": ended, "duration": duration,
         "moves": moves if isinstance(moves, int) else len(moves or []),
         "result": outcome(record),
+        "own_timer": bool(record.get("own_timer")),  # its starter chose the timer: not rated
     }
 
 
