@@ -508,9 +508,12 @@ def test_the_store_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- commits (no sockets)
 
 
-def open_store(path: Path, **options: Any) -> tuple[Store, GameGuard]:
+def open_store(path: Path, tictactoe: bool = False, **options: Any) -> tuple[Store, GameGuard]:
+    """A started store of Echo (and ``tictactoe``) games, in the running loop."""
     guard = GameGuard()
-    store = Store(str(path), {"Echo": GameType("Echo", Echo, guard)}, **options)
+    classes = {"Echo": Echo, **({"TicTacToe": TicTacToe} if tictactoe else {})}
+    store = Store(str(path), {name: GameType(name, cls, guard)
+                              for name, cls in classes.items()}, **options)
     store.start(asyncio.get_running_loop())
     return store, guard
 
@@ -800,11 +803,7 @@ def test_tournament_games_pruned_keep_counting_in_the_ratings(
                                              ratings.rule(rated, named), base))
 
     async def play() -> None:
-        guard = GameGuard()
-        store = Store(str(path), {"Echo": GameType("Echo", Echo, guard),
-                                  "TicTacToe": GameType("TicTacToe", TicTacToe, guard)},
-                      history_max_games=1)
-        store.start(asyncio.get_running_loop())
+        store, guard = open_store(path, tictactoe=True, history_max_games=1)
         rated: set[int] = set()
         store.rated_games = lambda: rated
         table = Session(store.games["TicTacToe"], "cup", 2, recorder=store)
@@ -911,11 +910,7 @@ def test_games_whose_timer_their_starter_chose_stay_unrated_when_pruned(
         return sorted(r.games for r in table.get("TicTacToe", {}).values())
 
     async def play() -> None:
-        guard = GameGuard()
-        store = Store(str(path), {"Echo": GameType("Echo", Echo, guard),
-                                  "TicTacToe": GameType("TicTacToe", TicTacToe, guard)},
-                      history_max_games=1)
-        store.start(asyncio.get_running_loop())
+        store, guard = open_store(path, tictactoe=True, history_max_games=1)
         for token, own_timer in (("fair", False), ("rigged", True), ("again", False)):
             table = Session(store.games["TicTacToe"], token, 2, recorder=store)
             table.own_timer = own_timer
