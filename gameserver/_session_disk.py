@@ -35,6 +35,7 @@ class SavedSession(Protocol):
     games_played: int
     game_moves: int
     players: list[Player]
+    own_timer: bool  # its starter chose its timer: its games are not rated
     created: float  # monotonic seconds, as the session's clock counts
     last_activity: float
     game: Any  # its CheckedGame (or a forfeited one)
@@ -81,10 +82,13 @@ def lasting(session: SavedSession, wall: float | None = None,
     """
     if wall is None or now is None:
         wall, now = time.time(), session.now()
-    return {"size": session.size, "auto": session.auto,
+    data = {"size": session.size, "auto": session.auto,
             "players": [(p.name, p.key, p.observer_key, p.address) for p in session.players],
             "created": wall - (now - session.created),
             "last_activity": wall - (now - session.last_activity)}
+    if session.own_timer:
+        data["own_timer"] = True
+    return data
 
 
 def restore(cls: Callable[..., SavedSession], data: dict[str, Any], game_type: GameType,
@@ -108,6 +112,7 @@ def restore(cls: Callable[..., SavedSession], data: dict[str, Any], game_type: G
     session = cls(game_type, data["token"], data["size"], auto=data["auto"],
                   recorder=recorder, game=game, clock=clock)
     session.players = [Player(*player) for player in data["players"]]
+    session.own_timer = data.get("own_timer") is True
     session.moves = data["moves"]
     session.accepted_moves = data.get("accepted_moves", data["moves"])
     session.games_played = data["games_played"]

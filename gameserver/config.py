@@ -41,7 +41,8 @@ class StartupError(Exception):
 # Settings in seconds, and the most any may be: a time beyond any use. A greater one
 # overflowed where it is used (a thread's wait takes ~9.2e9 s at most).
 SECONDS_SETTINGS = ("game_timeout", "join_timeout", "connection_timeout",
-                    "game_call_timeout", "overwrite_idle", "turn_timeout", "game_clock")
+                    "game_call_timeout", "overwrite_idle", "turn_timeout", "game_clock",
+                    "session_timer_min")
 SECONDS_MAX = 1e9
 CONFIG_MAX = 1_000_000  # bytes of a config file
 TOKEN_FILE_MAX = 4096  # bytes of the dashboard's token file read (the token: its first line)
@@ -140,6 +141,10 @@ class Settings:
     game_clocks: dict[str, float] = _setting(
         {}, "per game, instead of game_clock: GAME=SECONDS, repeatable (in the config file a "
         "[game_clocks] table)", flag_name="--game-clock-for")
+    session_timer_min: float = _setting(
+        5.0, "shortest turn_timeout or game_clock a client may choose when it starts a "
+        "session that others join (0, no timer, is always allowed; the joiners have no say, "
+        "and a classic client is not told); at most game_timeout counts. 0.1: any")
     rated_games: str = _setting(
         "tournament", "which finished games change the players' Elo ratings: tournament "
         "(tournament games only) or named (also every other game whose players all have "
@@ -298,6 +303,10 @@ class Settings:
             if value != 0 and not MIN_SECONDS <= value <= self.game_timeout:
                 raise ConfigError(f"{name} must be 0 (no limit) or from {MIN_SECONDS:g} to "
                                   f"game_timeout ({self.game_timeout:g}) seconds, not {value:g}")
+        if not MIN_SECONDS <= self.session_timer_min:  # (at most: SECONDS_MAX, checked)
+            raise ConfigError(f"session_timer_min must be at least {MIN_SECONDS:g} seconds "
+                              f"(the shortest timer there is: {MIN_SECONDS:g} lets a starter "
+                              f"choose any), not {self.session_timer_min:g}")
         if self.turn_timeout_action not in ACTIONS:
             raise ConfigError(f"turn_timeout_action must be 'move' or 'forfeit', not "
                               f"{self.turn_timeout_action!r}")

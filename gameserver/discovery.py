@@ -42,12 +42,14 @@ def game_list(game_types: Mapping[str, GameType]) -> list[dict[str, Any]]:
 
 def open_sessions_page(sessions: Mapping[tuple[str, str], Session],
                        after: tuple[str, str] | None = None, limit: int | None = None,
+                       timer: bool = False,
                        ) -> tuple[list[dict[str, Any]], list[str] | None]:
     """Sessions still waiting for players, by (game, token); and where the next page starts.
 
     At most ``limit`` sessions, those after ``after``; the second value is
     the (game, token) to pass as ``after`` for the rest, or None when there
     is no rest. Auto sessions are listed with token 'auto', as they are joined.
+    With ``timer`` each says its turn timer (``TimerSpec.describe``, None: none).
     """
     keys = [key for key, s in sessions.items() if not s.full and s.closed is None
             and (after is None or key > after)]
@@ -58,6 +60,10 @@ def open_sessions_page(sessions: Mapping[tuple[str, str], Session],
         keys.sort()
         rest = None
     listed = [sessions[key] for key in keys]
-    return [{"game": s.game_name, "session": AUTO if s.auto else s.token,
+    page = [{"game": s.game_name, "session": AUTO if s.auto else s.token,
              "players": s.size, "joined": len(s.players),
-             "names": [p.name for p in s.players if p.name]} for s in listed], rest
+             "names": [p.name for p in s.players if p.name]} for s in listed]
+    if timer:
+        for entry, s in zip(page, listed, strict=True):
+            entry["timer"] = s.timer.spec.describe() if s.timer is not None else None
+    return page, rest

@@ -20,6 +20,9 @@ Turn timers (``gameserver.timers``): a session started with a timer spec
 gets a ``TurnTimer``, and ``timers`` (a ``TimerSchedule``) knows which
 session runs out next; whoever runs the lobby calls ``tick_timers`` at
 ``timers.next()`` (``timers.on_earlier`` tells it when that moves forward).
+A starter's own timer (the join extension) is bounded by ``starter_min``
+for a session others join, and marks the session ``own_timer``: its games
+are not rated (``gameserver.ratings``).
 A ``router`` (the tournaments) may serve the requests for tokens it owns.
 """
 
@@ -57,13 +60,23 @@ from .protocol import (
     server_error,
 )
 from .session import Feed, Outcome, Recorder, Session
-from .timers import TimerRules, TimerSchedule, TimerSpec, TurnTimer, check_seconds
+from .timers import (
+    MIN_SECONDS,
+    TimerRules,
+    TimerSchedule,
+    TimerSpec,
+    TurnTimer,
+    check_seconds,
+)
 from .waits import Wait
 
 log = logging.getLogger("gameserver.lobby")
 
 AUTO = discovery.AUTO
 NO_TIMER = TimerSpec()
+STARTER_WHY = (": the players who join a session get no say in its timer, so this server "
+               "lets the one who starts it choose no shorter one (its setting "
+               f"session_timer_min); a session of 1 player may have from {MIN_SECONDS:g}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,18 +243,32 @@ class Lobby:
         if session is not None:
             self.admission.check_replaceable(session, client)
         # Start a new session; it replaces a full one under the same token.
+        timer, own_timer = self._timer_for(request, timed)
         return self._start(game_type, token, request.players, request.name, client,
-                           auto=False, timer=self._timer_for(request), timed=timed)
+                           auto=False, timer=timer, timed=timed, own_timer=own_timer)
 
-    def _timer_for(self, request: Join) -> TimerSpec:
-        """The timer of a session ``request`` starts: configured, or the starter's (extension)."""
+    def _timer_for(self, request: Join, timed: bool) -> tuple[TimerSpec, bool]:
+        """The timer of a session ``request`` starts: configured, or the starter's
+        (extension, when ``timed``); and whether it is the starter's own (not rated).
+
+        A starter may choose no turn or clock shorter than ``starter_min`` (at
+        most ``game_timeout``) for a session others join: they have no say in
+        it, and a classic client is never told; with 0.1 s, every move of a
+        client that did not answer at once was made for it at random.
+        """
+        rules = self.limits.timers
+        configured = rules.spec_for(request.game)
+        if not timed:
+            return configured, False
         longest = self.limits.game_timeout
-        if request.turn_timeout is not None:
-            check_seconds("turn_timeout", request.turn_timeout, longest)
-        if request.game_clock is not None:
-            check_seconds("game_clock", request.game_clock, longest)
-        return self.limits.timers.spec_for(request.game, request.turn_timeout,
-                                           request.game_clock)
+        shortest = min(rules.starter_min, longest) if (request.players or 0) > 1 else MIN_SECONDS
+        for what, seconds in (("turn_timeout", request.turn_timeout),
+                              ("game_clock", request.game_clock)):
+            if seconds is not None:
+                check_seconds(what, seconds, longest, shortest,
+                              STARTER_WHY if 0 < seconds < shortest else "")
+        spec = rules.spec_for(request.game, request.turn_timeout, request.game_clock)
+        return spec, spec != configured
 
     def _seat(self, session: Session, name: str, client: str, timed: bool = False) -> Outcome:
         """Seat a joiner from ``client``; its reply (a ``Wait`` until the session is full).
@@ -282,7 +309,9 @@ class Lobby:
 
     def _start(self, game_type: GameType, token: str, players: int, name: str,
                client: str, *, auto: bool, timer: TimerSpec = NO_TIMER,
-               timed: bool = False) -> Outcome:
+               timed: bool = False, own_timer: bool = False) -> Outcome:
+        """Start a session (``own_timer``: its starter chose ``timer``, not the configured
+        one: its games are not rated) and seat its starter."""
         game_name = game_type.name
         if len(self.sessions) >= self.limits.max_sessions:
             raise framework_error(
@@ -297,6 +326,8 @@ class Lobby:
                           clock=self.clock)
         if timer:
             session.timer = TurnTimer(timer, players)
+        if own_timer:
+            session.own_timer = True
         old = self.sessions.get((game_name, token))
         if old is not None:
             log.info("session %s/%s replaced by a new one", game_name, token)
@@ -390,7 +421,7 @@ class Lobby:
                                request.legal_moves, request.wait_for_save, request.states_of)
 
     def _discover(self, request: Discover, client: str) -> Outcome:
-        sessions, after = self.open_sessions_page(request.after, request.limit)
+        sessions, after = self.open_sessions_page(request.after, request.limit, request.timer)
         return protocol.ok({"games": self.game_list(), "sessions": sessions, "next": after})
 
     def game_list(self) -> list[dict[str, Any]]:
@@ -402,10 +433,10 @@ class Lobby:
         return self.open_sessions_page()[0]
 
     def open_sessions_page(self, after: tuple[str, str] | None = None,
-                           limit: int | None = None,
+                           limit: int | None = None, timer: bool = False,
                            ) -> tuple[list[dict[str, Any]], list[str] | None]:
         """A page of the sessions waiting for players (``discovery.open_sessions_page``)."""
-        return discovery.open_sessions_page(self.sessions, after, limit)
+        return discovery.open_sessions_page(self.sessions, after, limit, timer)
 
     # ------------------------------------------------------------ lookups
 

@@ -188,13 +188,15 @@ class Discover:
     """List the games and the sessions waiting for players (extension).
 
     The sessions come sorted by (game, session token), at most ``limit`` of
-    them, those after ``after`` (the ``next`` of the previous reply).
+    them, those after ``after`` (the ``next`` of the previous reply); with
+    ``timer``, each with its turn timer (before joining it).
     """
 
     kind: ClassVar[str] = "discover"
 
     limit: int = DISCOVER_SESSIONS_MAX
     after: tuple[str, str] | None = None
+    timer: bool = False
 
 
 @dataclass(slots=True)
@@ -498,7 +500,7 @@ def _discover(data: dict[str, Any]) -> Discover:
                 "key 'after' of a discover request must be the 'next' of an earlier "
                 f"discover reply (a list of two strings), not {_shorten(after)}")
         after = (after[0], after[1])
-    return Discover(min(limit, DISCOVER_SESSIONS_MAX), after)
+    return Discover(min(limit, DISCOVER_SESSIONS_MAX), after, data.get("timer") is True)
 
 
 def check_text(what: str, value: str) -> None:

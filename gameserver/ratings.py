@@ -21,7 +21,9 @@ Which games count (``rated``): every game played in
 a tournament (those the tournament recorded; games lost without being
 played change nothing), also after the tournament was deleted (its games
 stay rated: ``gameserver.tournament_store``), and with ``rated_games = "named"`` also every
-other finished game whose players all have names. A game with a result
+other finished game whose players all have names, but for those whose session's timer its
+starter chose (``own_timer``: the others who joined had no say in it, and a classic client
+is never told; ``gameserver.timers``). A game with a result
 (``results.outcome``) changes the rating of each of its players: in a game
 of more than two, each pair of players counts as one game at ``K / (n - 1)``
 (winners beat losers, players with the same result draw).
@@ -145,7 +147,7 @@ def rule(tournament_games: set[int], named: bool) -> Callable[[Mapping[str, Any]
     """Which games are rated: ``tournament_games`` (store ids), and named ones if ``named``."""
     def rated(record: Mapping[str, Any]) -> bool:
         return record.get("id") in tournament_games or (
-            named and all(record.get("players") or [""]))
+            named and all(record.get("players") or [""]) and not record.get("own_timer"))
     return rated
 
 

@@ -123,7 +123,8 @@ class GameServer:
             max_name_length=settings.max_name_length,
             timers=rules_from(settings.turn_timeout, settings.game_clock,
                               settings.turn_timeout_action, settings.turn_timeouts,
-                              settings.game_clocks)), store=self.store)
+                              settings.game_clocks, settings.session_timer_min)),
+            store=self.store)
         self.lobby.timers.on_earlier = self._wake_for_timers
         if self.store is not None:
             self.lobby.timer_book = TimerBook(self.store)

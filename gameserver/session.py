@@ -157,8 +157,9 @@ class Session:
                  "_replies", "_seen", "_unrecorded", "_unsaved", "_view_waits",
                  "_waits", "__weakref__", "accepted_moves", "auto", "closed", "created", "game",
                  "game_moves", "game_name", "game_type", "games_played", "join_deadline",
-                 "last_activity", "max_moves", "moves", "owner", "players", "recorder", "size",
-                 "timer", "token", "version", "when_abandoned", "when_over", "when_timer")
+                 "last_activity", "max_moves", "moves", "own_timer", "owner", "players",
+                 "recorder", "size", "timer", "token", "version", "when_abandoned", "when_over",
+                 "when_timer")
 
     def __init__(self, game_type: GameType, token: str, size: int, *, auto: bool = False,
                  recorder: Recorder | None = None, game: CheckedGame | None = None,
@@ -184,6 +185,8 @@ class Session:
         self.when_abandoned: Callable[[Session], None] | None = None  # every joiner left
         self.owner = ""  # the client address that started it (for per-address limits)
         self.timer: timers.TurnTimer | None = None  # the turn timer; None: no time limit
+        # Its starter chose its timer (not the configured one): its games are not rated.
+        self.own_timer = False
         self.when_timer: Callable[[Session], None] | None = None  # its deadlines changed
         self.when_over: Callable[[Session], None] | None = None  # a game ended (once per game)
         self.max_moves = 0  # accepted moves after which the game not over is a draw (0: never)

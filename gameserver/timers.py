@@ -71,6 +71,10 @@ class TimedSession(Protocol):
 
 ACTIONS = ("move", "forfeit")
 MIN_SECONDS = 0.1  # the shortest turn or clock a session may have
+# The shortest turn or clock a starter may choose for a session that others join, unless
+# the host sets another (``session_timer_min``): the joiners get no say, and a classic
+# client is never told, so with 0.1 s its every move was made for it at random.
+STARTER_MIN = 5.0
 RESTORE_GRACE = 5.0  # seconds after a restart for a turn that ran out while the server was down
 COMPACT_MIN = 16  # TimerSchedule: stale entries (of ended sessions too) kept at most
 
@@ -100,24 +104,30 @@ class TimerSpec:
                 "action": self.action}
 
 
-def check_seconds(what: str, seconds: float, longest: float) -> None:
-    """Refuse a limit that is not 0 (off) or within [MIN_SECONDS, longest].
+def check_seconds(what: str, seconds: float, longest: float, shortest: float = MIN_SECONDS,
+                  why: str = "") -> None:
+    """Refuse a limit that is not 0 (off) or within [shortest, longest].
 
     Raises:
-        ProtocolError: a framework error naming ``what``.
+        ProtocolError: a framework error naming ``what`` (and ``why`` the range is so).
     """
-    if seconds == 0 or MIN_SECONDS <= seconds <= longest:
+    if seconds == 0 or shortest <= seconds <= longest:
         return
-    raise framework_error(f"{what} must be 0 (no limit) or from {MIN_SECONDS:g} to "
-                          f"{longest:g} seconds, not {seconds:g}")
+    raise framework_error(f"{what} must be 0 (no limit) or from {shortest:g} to "
+                          f"{longest:g} seconds, not {seconds:g}{why}")
 
 
 @dataclass(frozen=True, slots=True)
 class TimerRules:
-    """The server's timers: one spec for every game, and specs per game name."""
+    """The server's timers: one spec for every game, and specs per game name.
+
+    ``starter_min``: the shortest turn or clock a starter may choose for a
+    session of more than one player (``session_timer_min``).
+    """
 
     default: TimerSpec = TimerSpec()
     per_game: Mapping[str, TimerSpec] = field(default_factory=dict)
+    starter_min: float = STARTER_MIN
 
     def spec_for(self, game: str, turn: float | None = None,
                  clock: float | None = None) -> TimerSpec:
@@ -134,12 +144,12 @@ class TimerRules:
 
 
 def rules_from(turn: float, clock: float, action: str, turns: Mapping[str, float],
-               clocks: Mapping[str, float]) -> TimerRules:
+               clocks: Mapping[str, float], starter_min: float = STARTER_MIN) -> TimerRules:
     """``TimerRules`` from the settings: server-wide values, then per-game ones."""
     default = TimerSpec(turn, clock, action)
     per_game = {game: TimerSpec(turns.get(game, turn), clocks.get(game, clock), action)
                 for game in {*turns, *clocks}}
-    return TimerRules(default, per_game)
+    return TimerRules(default, per_game, starter_min)
 
 
 class TurnTimer:

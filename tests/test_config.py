@@ -73,7 +73,7 @@ def test_bad_config_files_are_explained(tmp_path: Path, text: str, message: str)
 
 
 SECONDS = ("game_timeout", "join_timeout", "connection_timeout", "game_call_timeout",
-           "overwrite_idle", "turn_timeout", "game_clock")
+           "overwrite_idle", "turn_timeout", "game_clock", "session_timer_min")
 
 
 @pytest.mark.parametrize("name", SECONDS)
@@ -92,6 +92,19 @@ def test_seconds_beyond_any_use_are_refused_by_name(tmp_path: Path, name: str,
     with pytest.raises(config.ConfigError, match=rf"^{name} must be .*not {shown}$"):
         load([flag, value])
     assert getattr(load([flag, "1e9", "--game-timeout", "1e9"]), name) == 1e9  # 31 years
+
+
+def test_the_shortest_timer_a_starter_may_choose_is_a_setting_of_its_own() -> None:
+    """``session_timer_min``: 5 s unless set; from 0.1 (any) up, in the file or as a
+    flag; nan, inf and beyond 1e9 are refused with the other times (above)."""
+    assert load([]).session_timer_min == 5.0
+    assert load(["--session-timer-min", "0.1"]).session_timer_min == 0.1
+    assert load(["--session-timer-min", "30"]).session_timer_min == 30.0
+    for value in ("-5", "0", "0.05"):
+        with pytest.raises(config.ConfigError, match=rf"^session_timer_min must be at least "
+                           rf"0.1 seconds .the shortest timer there is: 0.1 lets a starter "
+                           rf"choose any., not {value}$"):
+            load(["--session-timer-min", value])
 
 
 @pytest.mark.parametrize("name, top", [("worker_memory_limit", 1 << 30),

@@ -196,3 +196,54 @@ def test_ended_timed_sessions_are_not_kept_until_their_deadlines() -> None:
         held = server.call(lambda: [entry[2] for entry in schedule._heap])
         ended = [session for session in held if session.closed is not None]
         assert len(ended) <= COMPACT_MIN, f"{len(ended)} ended sessions held"
+
+
+def test_a_starter_may_not_set_turns_too_short_for_the_others_who_join() -> None:
+    """The attack: whoever started a named session set its turns to 0.1 s (the join
+    extension); a classmate's classic client, never told, joined, and the server made its
+    every move at random (the default action), so the starter won every game, rated.
+    Now a starter's turn or clock below ``session_timer_min`` (5 s unless the host sets
+    another) is refused for a session of more than one player, naming the allowed range;
+    a session of one player (only its starter plays) still may have 0.1 s."""
+    with ServerThread() as server:
+        for key in ("turn_timeout", "game_clock"):
+            refused = request(server.port, {"type": "join", "game": "TicTacToe",
+                                            "session": "duel", "players": 2, "name": "eve",
+                                            key: 0.1})
+            assert refused["status"] == "error"
+            assert refused["message"].startswith(
+                f"framework: {key} must be 0 (no limit) or from 5 to 1000 seconds, not 0.1: "
+                "the players who join a session get no say in its timer")
+        assert request(server.port, {"type": "discover"})["data"]["sessions"] == []
+        solo = request(server.port, {"type": "join", "game": "Echo", "session": "solo",
+                                     "players": 1, "name": "eve", "turn_timeout": 0.1})
+        assert solo["data"]["timer"]["turn_timeout"] == 0.1
+    with ServerThread(session_timer_min=0.1) as server:  # the host's choice: as before
+        starter = threading.Thread(target=request, args=(server.port, {
+            "type": "join", "game": "TicTacToe", "session": "duel", "players": 2,
+            "name": "eve", "turn_timeout": 0.1}))
+        starter.start()
+        while not _joined(server.port, "TicTacToe", "duel"):  # started: its join waits
+            time.sleep(0.01)  # polling the server's open sessions: nothing to await
+        assert Player(server.port, "TicTacToe", "duel", name="amy").join()["status"] == "ok"
+        starter.join(WAIT)
+
+
+def test_a_client_that_asks_sees_a_sessions_timer_before_it_joins() -> None:
+    """A joiner opted into the extension (``"timer": true`` in ``discover``) sees each
+    waiting session's timer before it joins (the join reply told it only once seated);
+    a discover without it lists exactly what it did before."""
+    with ServerThread(turn_timeout=30) as server:
+        starter = threading.Thread(target=request, args=(server.port, {
+            "type": "join", "game": "TicTacToe", "session": "duel", "players": 2,
+            "name": "eve", "turn_timeout": 60}))
+        starter.start()
+        while not _joined(server.port, "TicTacToe", "duel"):
+            time.sleep(0.01)  # polling the server's open sessions: nothing to await
+        plain = request(server.port, {"type": "discover"})["data"]["sessions"]
+        assert plain == [{"game": "TicTacToe", "session": "duel", "players": 2,
+                          "joined": 1, "names": ["eve"]}]
+        [listed] = request(server.port, {"type": "discover", "timer": True})["data"]["sessions"]
+        assert listed["timer"] == {"turn_timeout": 60.0, "game_clock": None, "action": "move"}
+        assert Player(server.port, "TicTacToe", "duel", name="amy").join()["status"] == "ok"
+        starter.join(WAIT)

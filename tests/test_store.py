@@ -25,6 +25,7 @@ from gameserver.store import GameReplayer, HistoryReader, Store, _rows, writer
 from gameserver.store._rows import ROW_OVERHEAD, SNAPSHOT_MIN_LOG
 from gameserver.store.writer import SAVE_FAILED
 from gameserver.waits import Wait
+from gameserver.web import _data as web_data
 from tests.data.games.recorder import Recorder
 from tests.serverproc import ROOT, ServerProcess, ServerThread
 from tests.wire import Player, request, until
@@ -507,9 +508,12 @@ def test_the_store_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- commits (no sockets)
 
 
-def open_store(path: Path, **options: Any) -> tuple[Store, GameGuard]:
+def open_store(path: Path, tictactoe: bool = False, **options: Any) -> tuple[Store, GameGuard]:
+    """A started store of Echo (and ``tictactoe``) games, in the running loop."""
     guard = GameGuard()
-    store = Store(str(path), {"Echo": GameType("Echo", Echo, guard)}, **options)
+    classes = {"Echo": Echo, **({"TicTacToe": TicTacToe} if tictactoe else {})}
+    store = Store(str(path), {name: GameType(name, cls, guard)
+                              for name, cls in classes.items()}, **options)
     store.start(asyncio.get_running_loop())
     return store, guard
 
@@ -799,11 +803,7 @@ def test_tournament_games_pruned_keep_counting_in_the_ratings(
                                              ratings.rule(rated, named), base))
 
     async def play() -> None:
-        guard = GameGuard()
-        store = Store(str(path), {"Echo": GameType("Echo", Echo, guard),
-                                  "TicTacToe": GameType("TicTacToe", TicTacToe, guard)},
-                      history_max_games=1)
-        store.start(asyncio.get_running_loop())
+        store, guard = open_store(path, tictactoe=True, history_max_games=1)
         rated: set[int] = set()
         store.rated_games = lambda: rated
         table = Session(store.games["TicTacToe"], "cup", 2, recorder=store)
@@ -830,6 +830,100 @@ def test_tournament_games_pruned_keep_counting_in_the_ratings(
         await next_pass()
         assert not set(kept_game_ids(path)) & rated  # pruned
         assert (board(rated, False), board(rated, True)) == before
+        store.close()
+        guard.close()
+
+    asyncio.run(play())
+
+
+def seat_timed(port: int, session: str, **timer: float) -> dict[int, Player]:
+    """ann starts a TicTacToe ``session`` with the ``timer`` she chooses; bob joins it the
+    classic way (he is not told of it)."""
+    ann = Player(port, "TicTacToe", session, 2, name="ann")
+    bob = Player(port, "TicTacToe", session, name="bob")
+    replies: list[dict[str, Any]] = []
+    starter = threading.Thread(target=lambda: replies.append(request(port, {
+        "type": "join", "game": "TicTacToe", "session": session, "players": 2,
+        "name": "ann", **timer})))
+    starter.start()
+    until(lambda: any(s["session"] == session for s in request(
+        port, {"type": "discover"})["data"]["sessions"]), "ann's session started")
+    assert bob.join()["status"] == "ok"
+    starter.join(30)
+    ann.player_id, ann.key = replies[0]["data"]["player_id"], replies[0]["data"]["key"]
+    return {ann.player_id: ann, bob.player_id: bob}
+
+
+def test_games_whose_timer_their_starter_chose_are_not_rated(tmp_path: Path) -> None:
+    """The attack of 2026-11-29 (a starter chose 0.1 s turns, a classic joiner's moves were
+    made at random) won rated games. The starter's choice is now bounded
+    (``session_timer_min``), and besides, a game whose session's timer its starter chose,
+    other than the configured one, changes no rating and no leaderboard row: the others
+    had no say in it. The mark (``games.own_timer``) lasts from game to game of the
+    session, and across a restart of the server; a starter who asks for the configured
+    timer changes nothing, and stays rated."""
+    db = str(tmp_path / "store.sqlite3")
+
+    def rated_games(reader: HistoryReader) -> list[int]:
+        base, records = reader.rating_inputs(True, "TicTacToe", 100)
+        table = ratings.compute(ratings.chronological(records), ratings.rule(set(), True),
+                                base)["TicTacToe"]
+        return sorted(rating.games for rating in table.values())
+
+    flags: dict[str, Any] = {"store": True, "store_path": db, "rated_games": "named",
+                             "turn_timeout": 300}
+    with ServerThread(**flags) as server:
+        won(seat_two(server.port, "TicTacToe", "fair"), (0, 1, 2), (3, 4))
+        won(seat_timed(server.port, "same", turn_timeout=300), (0, 1, 2), (3, 4))
+        rigged = seat_timed(server.port, "rigged", turn_timeout=600)
+        won(rigged, (0, 1, 2), (3, 4))
+        assert rigged[0].restart()["status"] == "ok"  # its next game: chosen so too
+    with ServerThread(**flags) as server:  # (restored: the mark came back with it)
+        for seat in rigged.values():
+            seat.port = server.port
+        won(rigged, (0, 4, 8), (1, 2))
+        assert server.server is not None and server.server.history is not None
+        reader = server.server.history
+        records = {(r["session"], r["id"]): r for r in reader.finished_games("TicTacToe")}
+        assert [(session, r.get("own_timer")) for (session, _), r in sorted(
+            records.items(), key=lambda item: item[0][1])] == [
+            ("fair", None), ("same", None), ("rigged", True), ("rigged", True)]
+        assert rated_games(reader) == [2, 2]  # fair and same; before: [4, 4]
+        assert sorted(web_data.history_entry(r)["own_timer"] for r in records.values()) == [
+            False, False, True, True]  # the dashboard's history list says which
+        board = web_data.leaderboard(records.values())["TicTacToe"]
+        assert sorted(row["games"] for row in board) == [2, 2]
+
+
+def test_games_whose_timer_their_starter_chose_stay_unrated_when_pruned(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The games pruned from the history are folded into the ratings' base
+    (``_rating_base``) under the same rule: one of a session with ``own_timer`` is not."""
+    monkeypatch.setattr(_rows, "PRUNE_EVERY", 1)
+    path = tmp_path / "rated.db"
+    reader = HistoryReader(str(path))
+
+    def games() -> list[int]:
+        base, records = reader.rating_inputs(True, None, 1000)
+        table = ratings.compute(ratings.chronological(records), ratings.rule(set(), True),
+                                base)
+        return sorted(r.games for r in table.get("TicTacToe", {}).values())
+
+    async def play() -> None:
+        store, guard = open_store(path, tictactoe=True, history_max_games=1)
+        for token, own_timer in (("fair", False), ("rigged", True), ("again", False)):
+            table = Session(store.games["TicTacToe"], token, 2, recorder=store)
+            table.own_timer = own_timer
+            keys = [table.add_player("ann").key, table.add_player("bob").key]
+            first = table.game.current()[0]
+            for cell, other in ((0, 3), (1, 4), (2, None)):
+                await woken(table.move(first, keys[first], {"position": cell}))
+                if other is not None:
+                    await woken(table.move(1 - first, keys[1 - first], {"position": other}))
+            await woken(table.restart(0, keys[0]))  # the finished game joins the history
+        await next_pass()
+        assert len(kept_game_ids(path)) == 1  # fair and rigged pruned: folded into the base
+        assert games() == [2, 2]
         store.close()
         guard.close()
 

@@ -303,16 +303,41 @@ def test_a_starter_sets_the_timer_of_its_session_with_the_join_extension(
         guard: GameGuard) -> None:
     clock = Clock()
     lobby = make_lobby(guard, clock, game_timeout=100)
-    first = lobby.handle(Join("Talk", "t", 2, "ann", turn_timeout=4), "10.0.0.1")
+    first = lobby.handle(Join("Talk", "t", 2, "ann", turn_timeout=6), "10.0.0.1")
     second = reply(lobby.handle(Join("Talk", "t", None, "bob"), "10.0.0.2"))
     assert "timer" not in second["data"]  # a classic join reply stays classic
     assert isinstance(first, Wait)
     data = reply(first.resume())["data"]
-    assert data["timer"] == {"turn_timeout": 4.0, "game_clock": None, "action": "move"}
-    for bad in (0.01, 101):
+    assert data["timer"] == {"turn_timeout": 6.0, "game_clock": None, "action": "move"}
+    for bad in (0.01, 4, 101):  # others join it: 5 s at least (STARTER_MIN)
         refused = reply(lobby.handle(Join("Talk", "u", 2, "x", turn_timeout=bad), "10.0.0.3"))
-        assert "turn_timeout must be 0 (no limit) or from 0.1 to 100 seconds" in \
+        assert "turn_timeout must be 0 (no limit) or from 5 to 100 seconds" in \
             refused["message"]
+
+
+def test_the_shortest_timer_a_starter_may_choose_is_the_hosts_and_at_most_game_timeout(
+        guard: GameGuard) -> None:
+    """``TimerRules.starter_min`` (``session_timer_min``) bounds a session of more than
+    one player; one above ``game_timeout`` is ``game_timeout``; a session of one player
+    may have from 0.1 s (only its starter plays)."""
+    lobby = make_lobby(guard, Clock(), game_timeout=100,
+                       timers=TimerRules(starter_min=30))
+    refused = reply(lobby.handle(Join("Talk", "t", 2, "ann", game_clock=29), "10.0.0.1"))
+    assert refused["message"].startswith(
+        "framework: game_clock must be 0 (no limit) or from 30 to 100 seconds, not 29: the "
+        "players who join a session get no say in its timer, so this server lets the one "
+        "who starts it choose no shorter one (its setting session_timer_min); a session "
+        "of 1 player may have from 0.1")
+    assert isinstance(lobby.handle(Join("Talk", "t", 2, "ann", game_clock=30), "10.0.0.1"),
+                      Wait)
+    assert isinstance(lobby.handle(Join("Talk", "z", 2, "ann", turn_timeout=0), "10.0.0.1"),
+                      Wait)  # no timer: always allowed
+    solo = reply(lobby.handle(Join("Echo", "solo", 1, "ann", turn_timeout=0.1), "10.0.0.1"))
+    assert solo["data"]["timer"]["turn_timeout"] == 0.1
+    short = make_lobby(guard, Clock(), game_timeout=10, timers=TimerRules(starter_min=30))
+    refused = reply(short.handle(Join("Talk", "t", 2, "ann", turn_timeout=9), "10.0.0.1"))
+    assert "turn_timeout must be 0 (no limit) or from 10 to 10 seconds, not 9" in \
+        refused["message"]
 
 
 @pytest.mark.parametrize("value, message", [

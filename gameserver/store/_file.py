@@ -65,7 +65,8 @@ CREATE TABLE IF NOT EXISTS games (
     seed TEXT, views INTEGER,  -- made again from seed; crc32 of initial views
     current INTEGER,  -- 1: the game its session plays now
     bytes INTEGER,  -- what its rows weigh in the history's bytes (_rows.Rows)
-    info TEXT);  -- JSON: the session's counters and hand-over, during this game
+    info TEXT,  -- JSON: the session's counters and hand-over, during this game
+    own_timer INTEGER);  -- 1: its starter chose its session's timer: not rated (ratings)
 CREATE TABLE IF NOT EXISTS game_moves (
     game_id INTEGER NOT NULL, seq INTEGER NOT NULL, player_id INTEGER NOT NULL,
     move TEXT NOT NULL, verdict TEXT, time REAL NOT NULL,
@@ -256,11 +257,12 @@ def _locked_by_another_program(path: str) -> StoreFileError:
 
 
 def _add_new_columns(db: sqlite3.Connection) -> None:
-    """Columns a file of the first format lacks in tables it shares with this one, and
-    ``bytes``, which files before ``history_max_bytes`` lack."""
+    """Columns a file of the first format lacks in tables it shares with this one,
+    ``own_timer``, which files before 2026-11-29 lack, and ``bytes``, which files before
+    ``history_max_bytes`` lack."""
     columns = {row[1] for row in db.execute("PRAGMA table_info(games)")}
     for name, kind in (("seed", "TEXT"), ("views", "INTEGER"), ("current", "INTEGER"),
-                       ("info", "TEXT")):
+                       ("info", "TEXT"), ("own_timer", "INTEGER")):
         if name not in columns:
             db.execute(f"ALTER TABLE games ADD COLUMN {name} {kind}")
     if "bytes" not in columns:  # (once, together) weigh the finished games it holds

@@ -46,13 +46,14 @@ def fold(db: sqlite3.Connection, ops: Ops, doomed: str, params: tuple[Any, ...],
     the games pruned: ``SELECT id ...`` with ``params``), read from ``db`` as committed.
     ``rated``: the history ids of the tournament games."""
     candidates = []
-    for game_id, game, players, ended in db.execute(
-            f"SELECT id, game, players, ended FROM games WHERE id IN ({doomed}) "
+    for game_id, game, players, ended, own_timer in db.execute(
+            f"SELECT id, game, players, ended, own_timer FROM games WHERE id IN ({doomed}) "
             "ORDER BY ended, id", params).fetchall():
         names = json.loads(players)
         if len(names) < 2 or not all(names) or len(set(names)) != len(names):
             continue  # never rated (``ratings.scores_of``): its final states are not read
-        candidates.append({"id": game_id, "game": game, "players": names, "ended": ended})
+        candidates.append({"id": game_id, "game": game, "players": names, "ended": ended,
+                           "own_timer": bool(own_timer)})
     if not candidates:
         return
     tournament_games = rated()

@@ -268,7 +268,7 @@ def _convert_first_format(db: sqlite3.Connection, rows: Rows,
         ops.add(SAVE_SESSION, (name, token, session_row(session)))
         ops.add(INSERT_GAME, (live.game_id, name, token,
                               json.dumps([p[0] for p in snapshot["players"]]), time.time(),
-                              "[]", None, None, rows.game_info(live, session)))
+                              "[]", None, None, rows.game_info(live, session), None))
         ops.add(INSERT_SNAPSHOT, (live.game_id, live.seq, 0, snapshot["game"]))
         converted += 1
     ops.add("DROP TABLE sessions", ())

@@ -64,7 +64,7 @@ INSERT_MOVE = ("INSERT INTO game_moves (game_id, seq, player_id, move, verdict, 
 INSERT_SNAPSHOT = ("INSERT OR REPLACE INTO game_snapshots (game_id, seq, accepted, blob) "
                    "VALUES (?, ?, ?, ?)")
 INSERT_GAME = ("INSERT INTO games (id, game, session, players, started, initial_states, seed, "
-               "views, current, info) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?)")
+               "views, current, info, own_timer) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)")
 NOT_CURRENT = "UPDATE games SET current = NULL, bytes = ? WHERE id = ?"
 GAME_BYTES = "UPDATE games SET bytes = ? WHERE id = ?"
 GAME_INFO = "UPDATE games SET info = ? WHERE id = ?"
@@ -222,7 +222,8 @@ class Rows:
         ops.add(INSERT_GAME, (live.game_id, live.game_name, live.token,
                               _json([player.name for player in session.players]),
                               time.time(), views if self.history else "[]", seed,
-                              checksum, self.game_info(live, session)), 512 + len(views))
+                              checksum, self.game_info(live, session),
+                              1 if session.own_timer else None), 512 + len(views))
         live.snap_bytes = 0
         if seed is None:
             live.snap_bytes = len(blob)
@@ -271,7 +272,8 @@ class Rows:
         ops.add(INSERT_GAME, (live.game_id, live.game_name, live.token,
                               _json([player.name for player in session.players]),
                               now, views if self.history else "[]", seed, checksum,
-                              self.game_info(live, session)), 512 + len(views))
+                              self.game_info(live, session),
+                              1 if session.own_timer else None), 512 + len(views))
         accepted = live.accepted - sum(verdict is None for *_, verdict in since)
         if blob:
             ops.add(INSERT_SNAPSHOT, (live.game_id, base, accepted, blob), len(blob))

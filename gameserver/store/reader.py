@@ -72,6 +72,9 @@ class HistoryReader:
             db.execute("PRAGMA busy_timeout=500")
             self._local.tables = {row[0] for row in db.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            columns = {row[1] for row in db.execute("PRAGMA table_info(games)")}
+            # A file no server of 2026-11-29 or later opened has no own_timer: all rated.
+            self._local.listed = LISTED + (", own_timer" if "own_timer" in columns else "")
         return db
 
     def close(self) -> None:
@@ -84,7 +87,8 @@ class HistoryReader:
     def finished_games(self, game: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """Finished games, newest first: id, game, session, players, started, ended, moves,
         final_states (of a game whose final states are larger than ``LISTED_STATES_MAX``,
-        only what its result is read from: ``results.result_states``)."""
+        only what its result is read from: ``results.result_states``), and ``own_timer``:
+        True for a game whose session's timer its starter chose (absent otherwise)."""
         db = self._db()
         if "games" not in self._local.tables:
             return []
@@ -93,7 +97,7 @@ class HistoryReader:
         # client makes a finished game of 1 MB with a join and one move, and the lists
         # read up to 5,000 of them (the ratings).
         return [_game_row(row, result_only=True) for row in db.execute(
-            f"SELECT {LISTED} FROM games WHERE ended IS NOT NULL {where} "
+            f"SELECT {self._local.listed} FROM games WHERE ended IS NOT NULL {where} "
             "ORDER BY ended DESC, id DESC LIMIT ?", (*params, limit))]
 
     def rating_inputs(self, named: bool, game: str | None = None, limit: int = 50
@@ -225,9 +229,12 @@ def _game_row(row: sqlite3.Row, result_only: bool = False) -> dict[str, Any]:
     final_states = json.loads(text)
     if result_only and len(text) > LISTED_STATES_MAX:
         final_states = result_states(final_states)
-    return {"id": row["id"], "game": row["game"], "session": row["session"],
-            "players": json.loads(row["players"]), "started": row["started"],
-            "ended": row["ended"], "moves": row["moves"], "final_states": final_states}
+    record = {"id": row["id"], "game": row["game"], "session": row["session"],
+              "players": json.loads(row["players"]), "started": row["started"],
+              "ended": row["ended"], "moves": row["moves"], "final_states": final_states}
+    if "own_timer" in row.keys() and row["own_timer"]:  # (not rated: ``ratings.rule``)
+        record["own_timer"] = True
+    return record
 
 
 def _loads(text: str | None) -> Any:

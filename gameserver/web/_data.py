@@ -161,6 +161,7 @@ def history_entry(record: Mapping[str, Any]) -> dict[str, Any]:
         "started": started, "ended": ended, "duration": duration,
         "moves": moves if isinstance(moves, int) else len(moves or []),
         "result": outcome(record),
+        "own_timer": bool(record.get("own_timer")),  # its starter chose the timer: not rated
     }
 
 
@@ -169,12 +170,14 @@ def leaderboard(records: Iterable[Mapping[str, Any]]) -> dict[str, list[dict[str
 
     A ``winner`` id gives that player's name a win and the others a loss; a
     ``ranking`` gives its top name the win. Unnamed players are left out:
-    an empty name says nothing about who played.
+    an empty name says nothing about who played. Games whose timer their
+    session's starter chose (``own_timer``) are left out, as from the ratings:
+    the others had no say in it (a starter's 0.1 s turns won every game).
     """
     table: dict[str, dict[str, dict[str, Any]]] = {}
     for record in records:
         result = outcome(record)
-        if result["kind"] == "none":
+        if result["kind"] == "none" or record.get("own_timer"):
             continue
         game = str(record.get("game"))
         names = [n for n in record.get("players") or [] if n]

@@ -487,7 +487,7 @@
         h("tbody", {}, ...history.games.map((g) => h("tr", { "data-game-id": g.id },
           h("td", { text: dateTime(g.ended) }), h("td", { text: g.game }), h("td", { text: g.session }),
           h("td", { text: g.players.map((n, i) => n || `player ${i}`).join(", ") }),
-          h("td", { class: "result " + g.result.kind, text: g.result.text }),
+          h("td", { class: "result " + g.result.kind, text: g.result.text + (g.own_timer ? " (not rated: its starter chose the timer)" : "") }),
           h("td", { text: duration(g.duration) }), h("td", { text: String(g.moves) }),
           h("td", {}, h("a", { href: `/replay/${g.id}`, text: "Replay", "aria-label": `replay game ${g.id}` }))))))));
     }
