@@ -15,9 +15,13 @@ are drawn by ``static/competition.js``):
 ========================================= ======================================
 
 Tournaments live on the event loop (in the server's ``TournamentHall``), so
-their endpoints read them there; they are small. Ratings are computed from
-the history (``gameserver.ratings``) in the history's worker threads, and
-kept until the history changes.
+their endpoints read them there. A big one is not small: a round robin of
+128 is about 3 MB of JSON, and encoding it took the loop 58 ms at half way
+(1.4 MB), for every refresh of every page showing it (every 2 s). So its
+encoding is kept, as its description is (``Tournament.describe``), until
+something it shows changes; for the last ``BODIES_KEPT`` tournaments asked.
+Ratings are computed from the history (``gameserver.ratings``) in the
+history's worker threads, and kept until the history changes.
 
 An operator's action needs the access token (only a server with a token
 has an operator), a JSON body with ``Content-Type: application/json``
@@ -47,6 +51,9 @@ SETTING_KEYS = {"name": str, "game": str, "format": str, "best_of": int, "rounds
 ACTIONS = ("start", "cancel", "delete")
 
 
+BODIES_KEPT = 8  # tournaments whose description is kept encoded (a big one: 3 MB)
+
+
 class Tournaments:
     """Answers the tournament and rating endpoints.
 
@@ -60,6 +67,22 @@ class Tournaments:
         self.history = history
         self._ratings: tuple[Any, dict[str, Any]] | None = None  # (what it was made of, board)
         self._lock = threading.Lock()
+        # Tournament name -> (its description, that description encoded), newest last.
+        self._bodies: dict[str, tuple[dict[str, Any], bytes]] = {}
+
+    def _described(self, tournament: Any, operator: bool) -> Response:
+        """``tournament.describe()`` as JSON with ``"operator"``, encoded once per
+        description (see the top)."""
+        described = tournament.describe()
+        kept = self._bodies.pop(tournament.name, None)
+        if kept is None or kept[0] is not described:
+            kept = (described, json_response(described).body)
+            while len(self._bodies) >= BODIES_KEPT:
+                del self._bodies[next(iter(self._bodies))]
+        self._bodies[tournament.name] = kept  # (last: asked most recently)
+        body = kept[1]
+        return Response(200, b"".join((body[:-1], b',"operator":true}' if operator
+                                      else b',"operator":false}')), "application/json")
 
     async def handle(self, parts: list[str], request: Request, operator: bool) -> Response:
         """``parts`` follow ``/api/`` (``["tournaments", ...]`` or ``["ratings"]``)."""
@@ -78,7 +101,7 @@ class Tournaments:
                                       hall.summaries() if hall is not None else []})
             case [name]:
                 tournament = _tournament(hall, name)
-                return json_response({**tournament.describe(), "operator": operator})
+                return self._described(tournament, operator)
             case [name, "standings.csv"]:
                 return _csv(f"{name}-standings.csv", standings_csv(_tournament(hall, name)))
             case [name, "games.csv"]:

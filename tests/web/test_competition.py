@@ -22,6 +22,7 @@ import pytest
 from game_server_api import GameServerAPI
 from gameserver.bot import Bot
 from gameserver.tournament import TournamentSettings
+from gameserver.web._tournaments import BODIES_KEPT
 from tests.serverproc import ServerThread
 from tests.web import play
 from tests.web.test_browser import expect, page, url  # noqa: F401 - fixtures
@@ -214,3 +215,30 @@ def test_deleting_a_tournament_says_its_games_stay_rated_and_changes_no_rating(
                               store], capture_output=True, text=True, timeout=WAIT, check=True)
     assert [line.split()[1] for line in command.stdout.splitlines()[2:]] == [
         row["name"] for row in before["TicTacToe"]]  # the command counts them too
+
+
+def test_a_tournaments_description_is_encoded_once_until_it_changes(
+        server: ServerThread) -> None:
+    """A round robin of 128 is 3 MB of JSON, and every page showing it asks every 2 s:
+    the encoding is kept while the description is unchanged (it was made for every
+    request), for the operator and for everyone else alike."""
+    create(server, name="kept", game="TicTacToe")
+    assert server.server is not None
+    tournaments = server.server.dashboard.app.tournaments
+    hall = server.server.hall
+    described = server.call(lambda: hall.tournament("kept").describe())
+    first = play.get_json(server, "/api/tournaments/kept")
+    assert first == {**described, "operator": False}
+    body = server.call(lambda: tournaments._bodies["kept"][1])
+    assert play.get_json(server, "/api/tournaments/kept") == first
+    assert server.call(lambda: tournaments._bodies["kept"][1]) is body  # not made again
+    # A change shows at once.
+    server.call(lambda: hall.tournament("kept").register("ann"))
+    assert play.get_json(server, "/api/tournaments/kept")["participants"] != first[
+        "participants"]
+    # At most BODIES_KEPT tournaments are kept encoded (the ones asked for last).
+    for number in range(BODIES_KEPT + 2):
+        create(server, name=f"kept{number}", game="TicTacToe")
+        play.get_json(server, f"/api/tournaments/kept{number}")
+    kept = server.call(lambda: list(tournaments._bodies))
+    assert kept == [f"kept{number}" for number in range(2, BODIES_KEPT + 2)]
