@@ -18,7 +18,12 @@ Workloads (each with and without the store):
 * ``classic``, ``keepalive``: one sequential client alternating ``move``
   and ``state`` on Echo, per request (``roundtrip.py``);
 * ``rl``: one step of the network AEC environment on TicTacToe, per step
-  (``rl_envs.py``; needs the ``rl`` extra, else it is skipped).
+  (``rl_envs.py``; needs the ``rl`` extra, else it is skipped; its steps do
+  not wait for the save);
+* ``tictactoe``: ``isolation.py``'s move phase, per change: one client holds
+  both seats of a TicTacToe session on one kept-alive connection and plays
+  games of seven moves and a restart, each request waiting for its reply
+  (and, with the store, for its save).
 
 ``--isolate`` runs the games in a worker process (``isolate_games="all"``):
 then only the server's side of a game call is counted (the worker is another
@@ -35,6 +40,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -43,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
 from roundtrip import KeptAlive, classic_request  # noqa: E402
 
-WORKLOADS = ("join", "classic", "keepalive", "rl")
+WORKLOADS = ("join", "classic", "keepalive", "rl", "tictactoe")
 # Time-driven work, not the requests': a frame under one of these is not counted.
 # (Only the server's thread is traced: the watchdog's and the store's threads are not.)
 TIMED = {"sweep", "tick", "_tick", "forget_idle", "_sweep", "tick_timers"}
@@ -215,8 +221,40 @@ def _rl_steps(server: Any, _: int) -> Any:
     return run
 
 
+def _tictactoe(server: Any, _: int) -> Any:
+    ids = {"game": "TicTacToe", "session": "t"}
+    first = KeptAlive((server.host, server.port))
+    joined: list[dict[str, Any]] = []
+    joiner = threading.Thread(target=lambda: joined.append(_ask(
+        first.request, {"type": "join", **ids, "players": 2, "name": "a"}, True)))
+    joiner.start()
+    conn = KeptAlive((server.host, server.port))
+    seats = [_ask(conn.request, {"type": "join", **ids, "players": 2, "name": "b"},
+                  True)["data"]]
+    joiner.join(30)
+    seats.append(joined[0]["data"])
+    keys = {seat["player_id"]: {**ids, "player_id": seat["player_id"], "key": seat["key"]}
+            for seat in seats}
+    moves = [[_common.encode({"type": "move", **keys[p], "move": {"position": cell}}, True)
+              for cell in range(9)] for p in (0, 1)]
+    restart = _common.encode({"type": "restart", **keys[0]}, True)
+    state = _common.encode({"type": "state", **keys[0], "observer": False}, True)
+
+    def run(wanted: int) -> int:  # changes: 7 moves and a restart a game (+ one state)
+        changes = 0
+        while changes < wanted:
+            assert conn.request(restart).startswith(b'{"status": "ok"')
+            current = json.loads(conn.request(state))["data"]["current"][0]
+            for cell in range(7):
+                assert conn.request(moves[current][cell]).startswith(b'{"status": "ok"')
+                current = 1 - current
+            changes += 8
+        return changes
+    return run
+
+
 _WORKLOADS = {"join": _joins, "classic": _sequential(False), "keepalive": _sequential(True),
-              "rl": _rl_steps}
+              "rl": _rl_steps, "tictactoe": _tictactoe}
 
 
 def _ask(send: Any, body: dict[str, Any], keep_alive: bool) -> dict[str, Any]:

@@ -300,3 +300,18 @@ def test_bytecodes_with_isolate_counts_the_servers_side_of_a_game_in_a_worker() 
         # The game runs in the worker: the server's thread never runs echo.py, and it
         # talks to the worker (workers.py) for every move.
         assert "workers.py" in files and "echo.py" not in files
+
+
+def test_bytecodes_tictactoe_counts_the_changes_of_isolations_move_phase() -> None:
+    record, summary = run_smoke("bytecodes.py", "--only", "tictactoe", "--isolate", "--top",
+                                "300")
+    runs = {run["store"]: run for run in record["runs"]}
+    assert set(runs) == {False, True}
+    for run in runs.values():
+        assert run["workload"] == "tictactoe" and run["requests"] % 8 == 0  # whole games
+        files = {name.split(":")[0] for name, _, _ in run["top"]}
+        assert "workers.py" in files and "tictactoe.py" not in files
+    # Each change waits for its commit: the store's writer runs in the server's thread.
+    assert "writer.py" in {name.split(":")[0] for name, _, _ in runs[True]["top"]}
+    assert runs[True]["bytecodes_per_request"] > runs[False]["bytecodes_per_request"]
+    assert summary.startswith("bytecodes: tictactoe no store:")
