@@ -7,7 +7,8 @@ full, state until it changes) leaves the connection holding a future and
 nothing else: no task, no thread, a few hundred bytes.
 
 Plain TCP is served on raw non-blocking sockets (``_rawconn``), TLS on
-asyncio transports, encrypted by ``_tlsconn``; what a connection does with
+asyncio transports, encrypted by ``_tlsconn``, its handshakes computed on
+threads (``_handshakes``); what a connection does with
 a request, and its states, are shared (``_connection``, ``_connstate``,
 ``_held``). Connections see the server only through ``ConnectionHost``
 (settings, the lobby's two entry points, the connection registry, metrics,
