@@ -192,7 +192,7 @@ def test_handshakes_beyond_the_per_address_cap_are_refused_and_logged(
         with connect(server.port) as refused:
             refused.sendall(hello("refused.localhost"))
             assert ended_without_a_byte(refused)
-        other = Request(server.port, "other.localhost", source=OTHER)
+        other = Request(server.port, HOLD, source=OTHER)  # (held too: it stays in progress)
         until(lambda: in_progress(server) == 3, "the other address's handshake goes on")
     assert ("TLS handshake from 127.0.0.1 refused: 2 handshakes from that address are in "
             "progress already (tls_handshakes_per_address); the connection is closed"
