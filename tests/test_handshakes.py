@@ -10,6 +10,7 @@ which wait their turn, in what order the held-up steps run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -156,6 +157,19 @@ def ended_without_a_byte(sock: socket.socket) -> bool:
         return True
 
 
+@contextlib.contextmanager
+def held_and_waiting(server: ServerThread,
+                     gate: Gate) -> Iterator[tuple[Request, socket.socket]]:
+    """A handshake whose step is held, and (with ``tls_handshakes_max`` 1) a connection
+    whose step waits its turn (it names ``waiting.localhost``)."""
+    held = Request(server.port, HOLD)
+    until(lambda: gate.held == 1, "the first step is held")
+    with connect(server.port) as waiting:
+        waiting.sendall(hello("waiting.localhost"))
+        until(lambda: in_progress(server) == 2, "the second waits")
+        yield held, waiting
+
+
 # ---------------------------------------------------------------- off the loop
 
 
@@ -229,11 +243,7 @@ def test_a_waiting_connection_keeps_little_of_what_comes_meanwhile(tls_server) -
     """What comes while a step waits its turn is kept up to ``ARRIVED_MAX`` (and one
     read); the rest of megabytes stays in the kernel."""
     server, gate = tls_server(tls_handshakes_max=1)
-    held = Request(server.port, HOLD)
-    until(lambda: gate.held == 1, "the first step is held")
-    with connect(server.port) as waiting:
-        waiting.sendall(hello("waiting.localhost"))
-        until(lambda: in_progress(server) == 2, "the second waits")
+    with held_and_waiting(server, gate) as (held, waiting):
         waiting.setblocking(False)
         sent = 0
         try:
@@ -256,11 +266,7 @@ def test_a_waiting_connection_keeps_little_of_what_comes_meanwhile(tls_server) -
 def test_a_client_that_leaves_while_its_step_waits_leaves_its_place(tls_server) -> None:
     """It no longer counts towards its address's cap, and its step never runs."""
     server, gate = tls_server(tls_handshakes_max=1, tls_handshakes_per_address=2)
-    held = Request(server.port, HOLD)
-    until(lambda: gate.held == 1, "the first step is held")
-    with connect(server.port) as waiting:
-        waiting.sendall(hello("waiting.localhost"))
-        until(lambda: in_progress(server) == 2, "the second waits")
+    with held_and_waiting(server, gate) as (held, waiting):
         waiting.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
     until(lambda: in_progress(server) == 1, "the one that left no longer counts")
     second = Request(server.port, "second.localhost")  # not refused: 1 of 2 in progress
@@ -290,11 +296,7 @@ def test_a_handshake_waiting_its_turn_ends_at_its_deadline(tls_server) -> None:
 
 def test_a_server_stops_while_a_handshake_step_is_held(tls_server) -> None:
     server, gate = tls_server(tls_handshakes_max=1)
-    held = Request(server.port, HOLD)
-    until(lambda: gate.held == 1, "the step is held")
-    with connect(server.port) as waiting:
-        waiting.sendall(hello("waiting.localhost"))
-        until(lambda: in_progress(server) == 2, "the second waits")
+    with held_and_waiting(server, gate) as (held, waiting):
         server.stop()
         assert not server._thread.is_alive()
         assert ended_without_a_byte(waiting)
