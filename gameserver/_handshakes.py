@@ -13,7 +13,8 @@ A step is one ``do_handshake`` call of a connection (``_tlsconn``) on the
 records it has received. It never waits for the network (the records are
 in memory buffers): it ends after its CPU time. While a step runs or waits
 its turn, the loop does not touch that connection's TLS object or its
-buffers, and the connection reads nothing (what came meanwhile waits).
+buffers; what the client sends meanwhile is kept aside, up to
+``_tlsconn.ARRIVED_MAX``, and then reading pauses until the step ends.
 
 A handshake is *in progress* while it has a step running, queued for a
 thread or waiting its turn; not while it waits for the client's next records
@@ -27,8 +28,10 @@ thread or waiting its turn; not while it waits for the client's next records
   address's flood does not stand in front of everyone else's handshakes.
 
 So what waits is at most ``tls_handshakes_per_address`` connections per
-address, each holding at most one read of bytes (its reading is paused),
-and the connections themselves are bounded by ``max_connections``. The
+address, each holding at most what one read and ``ARRIVED_MAX`` bring, and
+the connections themselves are bounded by ``max_connections``. A client
+that leaves while its step waits is seen to leave (reading goes on below
+``ARRIVED_MAX``) and gives its place back (``forget``). The
 handshake's deadline is the connection's first one (``connection_timeout``),
 waiting included. The warnings are said at most once per ``LOG_INTERVAL``,
 with how many were held back: a flood must not flood the log too.
