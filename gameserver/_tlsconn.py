@@ -17,9 +17,16 @@ What a caller must know:
 - The connection is counted (and refused beyond the limits) when TCP
   connects, before the handshake; the handshake must end before the first
   deadline (``connection_timeout``, as asyncio's ``ssl_handshake_timeout``
-  was), or the connection is aborted. Replies written before it ends (a
-  refusal) wait for it, and so does our end that follows them; a server
-  that stops aborts it.
+  was), or the connection is aborted.
+- The handshake's steps (``do_handshake`` on the records received) run on
+  a thread, not on the event loop (``_handshakes.py``: why, and the caps on
+  them); while one runs or waits its turn the loop leaves the TLS object and
+  its buffers alone: bytes that come meanwhile wait in ``_arrived``, up to
+  ``ARRIVED_MAX`` (then reading pauses until the step ends; it goes on below
+  that, so that a client that leaves while its step waits is seen to leave).
+  A connection beyond the caps is closed.
+- Replies written before the handshake ends (a refusal) wait for it, and
+  so does our end that follows them; a server that stops aborts it.
 - Flow control, and whether the client took some of its replies
   (``TransportConnection``), count the encrypted bytes in the plain
   transport's buffer.
@@ -38,21 +45,30 @@ import ssl
 from collections.abc import Callable
 
 from ._connhost import ConnectionHost
+from ._handshakes import Handshakes
 from ._transportconn import TransportConnection
 
 log = logging.getLogger("gameserver.server")
 
 RECV_SIZE = 64 * 1024  # plain bytes taken from the TLS object per read
+ARRIVED_MAX = 64 * 1024  # bytes kept while a handshake's step runs; beyond, reading pauses
 
 
 class TLSConnection(TransportConnection):
     """A connection whose bytes are encrypted with TLS, on a plain asyncio transport."""
 
     __slots__ = ("_incoming", "_outgoing", "_tls", "_ready", "_early", "_early_end",
-                 "_app_reading", "_decrypt_due", "_fin", "_eof_seen", "_tls_shut")
+                 "_app_reading", "_decrypt_due", "_fin", "_eof_seen", "_tls_shut",
+                 "_handshakes", "_stepping", "_unstepped", "_arrived", "_arrived_bytes")
 
-    def __init__(self, host: ConnectionHost, context: ssl.SSLContext) -> None:
+    def __init__(self, host: ConnectionHost, context: ssl.SSLContext,
+                 handshakes: Handshakes) -> None:
         super().__init__(host)
+        self._handshakes = handshakes  # the threads that run the handshake's steps
+        self._stepping = False  # a step runs, or waits its turn: hands off the TLS object
+        self._unstepped = False  # records came that no step has seen yet
+        self._arrived: list[bytes] = []  # bytes that came while _stepping
+        self._arrived_bytes = 0
         self._incoming = ssl.MemoryBIO()  # records from the client, not read yet
         self._outgoing = ssl.MemoryBIO()  # records for the client, not sent yet
         self._tls = context.wrap_bio(self._incoming, self._outgoing, server_side=True)
@@ -71,7 +87,15 @@ class TLSConnection(TransportConnection):
     def data_received(self, data: bytes) -> None:
         if self._tls_shut:  # our close_notify is out: what comes is dropped unread
             return
+        if self._stepping:  # kept for the step's end, up to ARRIVED_MAX
+            self._arrived.append(data)
+            self._arrived_bytes += len(data)
+            if self._arrived_bytes > ARRIVED_MAX:
+                super()._pause_reading()
+            return
         self._incoming.write(data)
+        if not self._ready:
+            self._unstepped = True
         self._decrypt()
 
     def eof_received(self) -> bool:
@@ -82,7 +106,8 @@ class TLSConnection(TransportConnection):
         is an error to it, after which it would send nothing more.
         """
         self._fin = True
-        self._decrypt()
+        if not self._stepping:  # (else the step's end goes on)
+            self._decrypt()
         return True
 
     # ------------------------------------------------------------ records in
@@ -91,15 +116,20 @@ class TLSConnection(TransportConnection):
         """Go on with the handshake, then hand the client's bytes to the connection while
         it reads; an end of the client's side (close_notify, FIN) is its ``_eof``."""
         self._decrypt_due = False
+        if self._stepping:  # the TLS object is a thread's (the step's end goes on)
+            return
         if self._tls_shut:  # our close_notify is out (a refusal): only the end counts
             if self._fin:
                 self._client_ended()
             return
+        if not self._ready:
+            if self._unstepped:
+                self._next_step()
+            elif self._fin:  # the client's end before the handshake's
+                self._abort()
+            return
         tls = self._tls
         try:
-            if not self._ready:
-                tls.do_handshake()
-                self._handshake_done()
             while (self._app_reading and not self._eof_seen and not self._tls_shut
                    and self._open()):
                 data = tls.read(RECV_SIZE)
@@ -108,12 +138,8 @@ class TLSConnection(TransportConnection):
                     break
                 self._received(data)
         except ssl.SSLWantReadError:  # every whole record is read
-            if self._fin:
-                if not self._ready:
-                    self._abort()
-                    return
-                if self._app_reading:
-                    self._client_ended()
+            if self._fin and self._app_reading:
+                self._client_ended()
         except ssl.SSLZeroReturnError:
             self._client_ended()
         except ssl.SSLError as err:  # not TLS, a failed handshake, a corrupt record
@@ -123,6 +149,47 @@ class TLSConnection(TransportConnection):
         self._send_records()
         if self._ready and not self._app_reading:
             super()._pause_reading()  # (the handshake needed reading, the connection not)
+
+    # ------------------------------------------------------------ the handshake
+
+    def _next_step(self) -> None:
+        """Hand the records received to a thread for the handshake's next step."""
+        self._unstepped = False
+        self._stepping = True
+        if not self._handshakes.step(self, self._counted_as):
+            self._stepping = False
+            self._abort()
+
+    def step(self) -> BaseException | None:
+        """The handshake's next step, on a thread (``Handshakes``): None once it ended,
+        else what ``do_handshake`` raised (``SSLWantReadError``: more records needed)."""
+        try:
+            self._tls.do_handshake()
+        except Exception as err:  # noqa: BLE001 - handed to stepped(), on the loop
+            return err
+        return None
+
+    def stepped(self, outcome: BaseException | None) -> None:
+        """The step's outcome, on the loop: the handshake ended, needs more records (the
+        ones that came meanwhile, or the client's next), or failed."""
+        self._stepping = False
+        if not self._open():  # closed meanwhile (aborted, or by its deadline)
+            return
+        arrived, self._arrived = self._arrived, []
+        self._arrived_bytes = 0
+        for data in arrived:
+            self._incoming.write(data)
+            self._unstepped = True
+        if outcome is None:
+            self._handshake_done()
+        elif not isinstance(outcome, ssl.SSLWantReadError):  # not TLS, a failed handshake
+            log.debug("TLS connection from %s ended: %s", self._address or "?", outcome)
+            self._abort()
+            return
+        self._send_records()
+        if not self._ready or self._app_reading:
+            super()._resume_reading()
+        self._decrypt()
 
     def _handshake_done(self) -> None:
         self._ready = True
@@ -208,10 +275,21 @@ class TLSConnection(TransportConnection):
         if self._app_reading:
             return
         self._app_reading = True
-        super()._resume_reading()
+        if self._ready:  # (before, the handshake's steps pause and resume it)
+            super()._resume_reading()
         if not self._decrypt_due:  # records already in may hold requests (or the end)
             self._decrypt_due = True
             asyncio.get_running_loop().call_soon(self._decrypt)
+
+    def _abort(self) -> None:
+        if self._stepping:  # a step that waits its turn: no longer
+            self._handshakes.forget(self)
+        super()._abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._stepping:
+            self._handshakes.forget(self)
+        super().connection_lost(exc)
 
     def shut_down(self, reply: bytes) -> None:
         """The server stops: before the handshake ends nothing can be said, so close now

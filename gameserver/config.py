@@ -87,6 +87,12 @@ class Settings:
         "move to a new one)")
     tls_cert: str = _setting("", "TLS certificate file (PEM); with --tls-key, serve TLS only")
     tls_key: str = _setting("", "TLS private key file (PEM)")
+    tls_handshakes_max: int = _setting(
+        64, "most TLS handshake steps handed to the server's handshake threads at once; "
+        "beyond, new ones wait their turn (taken in turn by client address)")
+    tls_handshakes_per_address: int = _setting(
+        8, "most TLS handshakes from one client address running or waiting for a handshake "
+        "thread at once; beyond, a new connection is closed")
     log_level: str = _setting(
         "INFO", "DEBUG, INFO, WARNING or ERROR (DEBUG logs every request)",
         choices=("DEBUG", "INFO", "WARNING", "ERROR"))
@@ -241,7 +247,8 @@ class Settings:
                      "web_max_connections", "web_max_connections_per_address",
                      "new_sessions_per_minute", "max_sessions_per_address",
                      "max_waiting_joins_per_address", "max_name_length", "max_json_depth",
-                     "history_max_games", "store_snapshot_max"):
+                     "history_max_games", "store_snapshot_max", "tls_handshakes_max",
+                     "tls_handshakes_per_address"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
         if self.history_max_bytes < HISTORY_MIN_BYTES:

@@ -7,7 +7,8 @@ full, state until it changes) leaves the connection holding a future and
 nothing else: no task, no thread, a few hundred bytes.
 
 Plain TCP is served on raw non-blocking sockets (``_rawconn``), TLS on
-asyncio transports, encrypted by ``_tlsconn``; what a connection does with
+asyncio transports, encrypted by ``_tlsconn``, its handshakes computed on
+threads (``_handshakes``); what a connection does with
 a request, and its states, are shared (``_connection``, ``_connstate``,
 ``_held``). Connections see the server only through ``ConnectionHost``
 (settings, the lobby's two entry points, the connection registry, metrics,
@@ -27,6 +28,7 @@ import asyncio
 import concurrent.futures
 import logging
 import math
+import ssl
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -34,6 +36,7 @@ from typing import Any, TypeVar
 
 from . import protocol, registry, startup
 from ._connhost import ConnectionRegistry
+from ._handshakes import Handshakes
 from ._rawlisten import RawListener
 from ._sidetables import TimerBook
 from ._soon import Soon
@@ -144,6 +147,8 @@ class GameServer:
         self.soon: Soon | None = None  # the loop's call_soon, sooner after a worker's replies
         self._server: asyncio.Server | None = None  # TLS: asyncio's server
         self._listener: RawListener | None = None  # plain TCP: our own
+        self.handshakes: Handshakes | None = None  # TLS: the threads of the handshakes
+        self.tls_context: ssl.SSLContext | None = None  # TLS: the server's context
         self._ticker: asyncio.TimerHandle | None = None  # runs the lobby's tick
         self._timer_wake: asyncio.TimerHandle | None = None  # at the next turn deadline
         self._timer_wake_at = math.inf  # ... which is then (lobby clock)
@@ -219,23 +224,29 @@ class GameServer:
 
     async def _listen(self, loop: asyncio.AbstractEventLoop) -> None:
         settings = self.settings
-        tls = startup.tls_context(settings.tls_cert, settings.tls_key) if settings.tls else None
+        tls = self.tls_context = (startup.tls_context(settings.tls_cert, settings.tls_key)
+                                  if settings.tls else None)
         host = _ConnectionHost(
             settings=settings, registry=self.connections, metrics=self.metrics,
             unsent=self.unsent,
             log_requests=log.isEnabledFor(logging.DEBUG), handle=self.lobby.handle,
             subscribe=self.lobby.subscribe,
             resume=self.lobby.call, call_soon=self.soon or loop.call_soon)
+        if tls is not None:
+            self.handshakes = handshakes = Handshakes(loop, settings.tls_handshakes_max,
+                                                      settings.tls_handshakes_per_address)
         try:
             if tls is None:
                 await self._listen_raw(host, loop)
             if self._listener is None:
                 self._server = await loop.create_server(
                     (lambda: TransportConnection(host)) if tls is None
-                    else lambda: TLSConnection(host, tls),
+                    else lambda: TLSConnection(host, tls, handshakes),
                     settings.host, settings.port, backlog=LISTEN_BACKLOG, reuse_address=True)
                 self.port = self._server.sockets[0].getsockname()[1]
         except OSError as err:
+            if self.handshakes is not None:
+                self.handshakes.close()
             raise startup.listen_error(err, settings.host, settings.port) from None
 
     async def _load_isolated_games(self) -> None:
@@ -329,6 +340,8 @@ class GameServer:
             connection.abort()
         if self._listener is not None:
             self._listener.close()
+        if self.handshakes is not None:
+            self.handshakes.close()
         if self.store is not None:
             self.store.close()
         self.guard.close()

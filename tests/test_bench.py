@@ -166,6 +166,19 @@ def test_waiters_reports_memory_wakeups_and_disconnects() -> None:
     assert record["all_blocked"] and record["errors"] == 0
 
 
+def test_tls_handshakes_reports_the_quiet_and_the_flooded_window() -> None:
+    record, summary = run_smoke("tls_handshakes.py", "--threads", "2")
+    assert COMMON <= record.keys()
+    quiet, flooded = record["runs"]
+    assert not quiet["flood"] and flooded["flood"]
+    for run in (quiet, flooded):
+        assert PER_RUN | {"latency_p50_ms", "latency_p99_ms", "errors"} <= run.keys()
+        assert run["requests"] > 0 and run["errors"] == 0
+    assert flooded["hellos_answered"] > 0 and flooded["server_cpu_us_per_hello"] > 0
+    assert {"loop_thread_cpu_us_per_hello", "loop_thread_user_us_per_hello"} <= flooded.keys()
+    assert summary.startswith("tls_handshakes: quiet p50")
+
+
 def test_run_all_runs_every_benchmark() -> None:
     done = subprocess.run([sys.executable, str(BENCH / "run_all.py"), "--smoke",
                            "--only", "roundtrip"],

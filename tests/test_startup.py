@@ -31,6 +31,8 @@ def test_a_key_with_a_passphrase_is_named_instead_of_asking_on_the_terminal() ->
 def test_a_good_pair_gives_a_server_context(tls_pair: tuple[str, str]) -> None:
     context = startup.tls_context(*tls_pair)
     assert isinstance(context, ssl.SSLContext)
+    # a renegotiation started by the client would compute a handshake on the event loop
+    assert context.options & ssl.OP_NO_RENEGOTIATION
 
 
 def test_a_folder_instead_of_a_file_is_named(tmp_path: Path, tls_pair: tuple[str, str]) -> None:

@@ -3,8 +3,9 @@
 The client is an ``ssl.SSLObject`` on two memory buffers, the transport
 ``tests.test_transportconn.MemoryTransport`` (a buffer that the test empties
 as the client reads, pausing and resuming writing as asyncio's do), the
-host a real lobby (``tests.test_connection.Host``). A deadline "passes"
-when the test says so. The same connections across real sockets are in
+host a real lobby (``tests.test_connection.Host``), the handshake's steps
+run on the threads of a real ``Handshakes``. A deadline "passes" when the
+test says so. The same connections across real sockets are in
 tests/test_server_keepalive.py and tests/test_server_limits.py.
 """
 
@@ -20,6 +21,7 @@ import pytest
 
 from gameserver._connhost import ConnectionRegistry
 from gameserver._connstate import State
+from gameserver._handshakes import Handshakes
 from gameserver._tlsconn import TLSConnection
 from gameserver.startup import tls_context
 from tests.test_connection import DISCOVER, Host, hosting
@@ -29,9 +31,10 @@ from tests.test_transportconn import MemoryTransport, next_pass, pass_deadline, 
 class Client:
     """A TLS client on memory buffers, wired to one server connection."""
 
-    def __init__(self, host: Host, cafile: str, context: ssl.SSLContext) -> None:
+    def __init__(self, host: Host, cafile: str, context: ssl.SSLContext,
+                 handshakes: Handshakes) -> None:
         self.transport = MemoryTransport()
-        self.conn = TLSConnection(host, context)  # type: ignore[arg-type]
+        self.conn = TLSConnection(host, context, handshakes)  # type: ignore[arg-type]
         self.transport.protocol = self.conn
         self.conn.connection_made(self.transport)
         self._in, self._out = ssl.MemoryBIO(), ssl.MemoryBIO()
@@ -52,14 +55,17 @@ class Client:
         self.flush()
         self._in.write(self.transport.take(take))
 
-    def handshake(self) -> None:
+    async def handshake(self) -> None:
         for _ in range(10):
             try:
                 self.tls.do_handshake()
                 break
             except ssl.SSLWantReadError:
+                self.flush()
+                await stepped(self.conn)
                 self.pump()
         self.flush()  # (TLS 1.3: the client's Finished)
+        await stepped(self.conn)
         assert self.conn._ready
 
     def send(self, data: bytes) -> None:
@@ -91,6 +97,15 @@ class Client:
             data += chunk
 
 
+async def stepped(conn: TLSConnection) -> None:
+    """Wait until the handshake's step (on a thread) is back on the loop, if one runs."""
+    for _ in range(10_000):  # (a step takes a few ms: this is only against a hang)
+        if not conn._stepping:
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("the handshake's step did not come back")
+
+
 def run(tls_pair: tuple[str, str], body: Callable[[Host, Callable[[], Client]], Awaitable[None]],
         **settings: Any) -> None:
     """Run ``body(host, connect)`` in an event loop; ``connect()`` makes a client."""
@@ -98,8 +113,12 @@ def run(tls_pair: tuple[str, str], body: Callable[[Host, Callable[[], Client]], 
     context = tls_context(cert, key)
 
     async def main() -> None:
-        with hosting(**settings) as host:
-            await body(host, lambda: Client(host, cert, context))
+        handshakes = Handshakes(asyncio.get_running_loop(), 64, 8)
+        try:
+            with hosting(**settings) as host:
+                await body(host, lambda: Client(host, cert, context, handshakes))
+        finally:
+            handshakes.close()
 
     asyncio.run(main())
 
@@ -110,7 +129,7 @@ def run(tls_pair: tuple[str, str], body: Callable[[Host, Callable[[], Client]], 
 def test_a_request_and_its_reply_travel_encrypted(tls_pair: tuple[str, str]) -> None:
     async def body(host: Host, connect: Callable[[], Client]) -> None:
         client = connect()
-        client.handshake()
+        await client.handshake()
         client.send(DISCOVER)
         records = bytes(client.transport.wire + client.transport.buffer)
         reply = client.read()
@@ -125,6 +144,7 @@ def test_bytes_that_are_not_tls_abort_the_connection(tls_pair: tuple[str, str]) 
     async def body(host: Host, connect: Callable[[], Client]) -> None:
         client = connect()
         client.conn.data_received(DISCOVER)  # plain JSON to a TLS port
+        await stepped(client.conn)
         assert client.transport.aborted and not client.transport.wire
         await next_pass()  # (the transport reports it closed)
         assert client.conn.state is State.CLOSED and len(host.registry) == 0
@@ -141,7 +161,7 @@ def test_a_refusal_waits_for_the_handshake_then_what_comes_is_dropped_until_the_
         host.registry = ConnectionRegistry(100, 0)  # nobody may connect
         client = connect()
         assert client.conn.state is State.DRAINING and not client.transport.eof_written
-        client.handshake()
+        await client.handshake()
         client.send(b'{"type": "discover", "pad": "' + b"x" * 3000)
         assert b"too many connections from your address" in client.read()
         assert client.ended and client.transport.eof_written
@@ -159,7 +179,7 @@ def test_a_request_too_large_is_refused_and_the_rest_dropped_until_the_clients_e
     the client read its refusal), until the client's own end."""
     async def body(host: Host, connect: Callable[[], Client]) -> None:
         client = connect()
-        client.handshake()
+        await client.handshake()
         client.send(b'{"type": "discover", "pad": "' + b"x" * 3000)  # no end in sight
         assert client.conn.state is State.DRAINING
         assert json.loads(client.read())["message"] == (
@@ -180,7 +200,7 @@ def test_a_refused_client_that_never_ends_holds_no_memory_and_is_aborted_at_the_
     buffered for decryption; a client that never sends its end is aborted."""
     async def body(host: Host, connect: Callable[[], Client]) -> None:
         client = connect()
-        client.handshake()
+        await client.handshake()
         client.send(b'{"type": "discover", "pad": "' + b"x" * 3000)
         assert b"request size exceeded" in client.read() and client.ended
         for _ in range(100):  # 10 MB of records, then its close_notify, then not TLS at all
@@ -200,7 +220,9 @@ def test_a_handshake_not_ended_by_the_deadline_is_aborted(tls_pair: tuple[str, s
         client = connect()
         with pytest.raises(ssl.SSLWantReadError):
             client.tls.do_handshake()
-        client.pump()  # the client's hello, the server's answer: then nothing more
+        client.flush()  # the client's hello, the server's answer: then nothing more
+        await stepped(client.conn)
+        client.pump()
         pass_deadline(client.conn)  # (the server's answer went out: it does not count)
         assert client.transport.aborted
 
@@ -214,6 +236,7 @@ def test_a_fin_before_the_handshake_ends_aborts(tls_pair: tuple[str, str]) -> No
             client.tls.do_handshake()
         client.flush()
         assert client.conn.eof_received() is True
+        await stepped(client.conn)
         assert client.transport.aborted
 
     run(tls_pair, body)
@@ -227,7 +250,7 @@ def test_requests_before_the_clients_end_are_answered_then_the_server_closes(
         tls_pair: tuple[str, str], ending: str) -> None:
     async def body(host: Host, connect: Callable[[], Client]) -> None:
         client = connect()
-        client.handshake()
+        await client.handshake()
         client.tls.write(DISCOVER * 2)
         if ending == "close_notify":
             client.close_notify()  # requests and the end in one write
@@ -250,7 +273,7 @@ def test_records_read_while_output_is_full_wait_with_the_end_behind_them(
 
     async def body(host: Host, connect: Callable[[], Client]) -> None:
         client = connect()
-        client.handshake()
+        await client.handshake()
         client.tls.write(DISCOVER * count)
         client.close_notify()
         assert client.transport.reading_paused and client.conn.state is State.READING
@@ -276,7 +299,7 @@ def test_an_idle_client_after_its_handshake_is_timed_out_at_the_first_deadline(
     took, which would start the deadline again."""
     async def body(host: Host, connect: Callable[[], Client]) -> None:
         client = connect()
-        client.handshake()
+        await client.handshake()
         client.read()
         pass_deadline(client.conn)
         assert client.conn.state is State.CLOSING
@@ -290,7 +313,7 @@ def test_a_client_that_takes_part_of_its_replies_is_alive_until_it_takes_none(
         tls_pair: tuple[str, str]) -> None:
     async def body(host: Host, connect: Callable[[], Client]) -> None:
         client = connect()
-        client.handshake()
+        await client.handshake()
         client.read()
         client.send(DISCOVER * 3)  # ~60 KB of replies, more than the buffer's limit
         assert client.conn._paused  # the client takes nothing yet
