@@ -211,6 +211,7 @@ class GameServerAPI:
         self._poll_sent = False  # is a state request waiting for its reply?
         self._poll_reply = bytearray()  # what has arrived of that reply (or of the pushes)
         self._poll_began = 0.0  # time.monotonic() when what _poll_reply holds began
+        self._poll_seen = 0  # bytes at the start of _poll_reply searched for a terminator
         self._poll_lock = threading.Lock()  # poll() and state() share the waiting request
         self._pushing = False  # is this view subscribed on the poll connection?
         self._handed = None  # the last state state() or poll() gave: states() starts with it
@@ -515,6 +516,9 @@ class GameServerAPI:
         except OSError as e:
             self._stop_polling()
             raise self._os_error(e, 'could not subscribe at') from None
+        except GameServerError:  # too large: its connection and bytes go too
+            self._stop_polling()
+            raise
         if ending != 'terminator':  # a classic server answers and closes: no push there
             self._stop_polling()
             self._push_known = False
@@ -539,7 +543,7 @@ class GameServerAPI:
         """
         reply = self._poll_reply
         while True:
-            end = reply.find(_TERMINATOR)
+            end = self._poll_end()
             if end >= 0:
                 first = bytes(reply[:end])
                 del reply[:end + len(_TERMINATOR)]
@@ -563,7 +567,7 @@ class GameServerAPI:
         """
         pushed = self._poll_reply
         while True:
-            end = pushed.find(_TERMINATOR)
+            end = self._poll_end()
             if end >= 0:
                 message = bytes(pushed[:end])
                 del pushed[:end + len(_TERMINATOR)]
@@ -629,7 +633,7 @@ class GameServerAPI:
         """
         reply = self._poll_reply
         while True:
-            end = reply.find(_TERMINATOR)
+            end = self._poll_end()
             if end >= 0:
                 if end + len(_TERMINATOR) != len(reply):
                     self._stop_polling()
@@ -644,6 +648,15 @@ class GameServerAPI:
             if not chunk:  # the server closed the connection
                 self._stop_polling()
                 return bytes(reply) if reply else None
+
+    def _poll_end(self):
+        """Where the first terminator in ``_poll_reply`` begins, or -1 (the caller takes
+        what ends there). Searches only what came since the last search: searched from
+        its start after each read of 4 KB, a push of 16 MB took 21 s of CPU."""
+        reply = self._poll_reply
+        end = reply.find(_TERMINATOR, self._poll_seen)
+        self._poll_seen = 0 if end >= 0 else max(0, len(reply) - len(_TERMINATOR) + 1)
+        return end
 
     def _poll_read(self, wait, what):
         """One read on the poll connection, added to ``_poll_reply``: the bytes;
@@ -685,6 +698,7 @@ class GameServerAPI:
         self._poll_sent = False
         self._pushing = False
         self._poll_reply = bytearray()
+        self._poll_seen = 0
         if sock is not None:
             _close(sock)
 

@@ -1536,6 +1536,39 @@ def test_a_push_without_end_is_refused_at_the_size_limit(fake, monkeypatch) -> N
     assert api._poll_sock is None and api._poll_reply == b""
 
 
+@pytest.mark.parametrize("call", ["states", "poll", "subscribe"])
+def test_a_long_push_is_searched_for_its_end_once(fake, monkeypatch, call) -> None:
+    """Each read of 4 KB searched the whole push (or reply) so far for its terminator: 17 MB
+    of 'E' (the terminator's first byte: the slowest to search) without end took the client
+    67 s of CPU, and it reported the time limit of 120 s instead of the size limit (with 'x':
+    21 s of CPU, and a real 16 MB state as long). Now 0.1 s: well within the 20 s here.
+    A subscribe reply refused as too large left its connection open, 16 MB kept."""
+    monkeypatch.setattr(game_server_api, "_REPLY_TIMEOUT", 20.0)
+    endless = b'{"status": "ok", "data": "' + b"E" * (game_server_api.REPLY_MAX + 65536)
+    unknown = json.dumps({"status": "error", "message": "framework: unknown request type "
+                                                        "'subscribe'"}).encode()
+
+    def sends(conn: socket.socket, fake: FakeServer, request: bytes) -> None:
+        if call == "poll" and b'"subscribe"' in request:  # a server without push ...
+            conn.sendall(unknown + TERMINATOR)
+            return
+        if call != "subscribe":  # ... keeps a state request waiting, or pushes
+            conn.sendall(ok(None) + TERMINATOR if b'"subscribe"' in request else b"")
+        conn.sendall(endless)
+        fake.go.wait(TIMEOUT)
+
+    api = GameServerAPI("127.0.0.1", fake(after_join(sends)).port, "Echo", players=1)
+    api.join()
+    with pytest.raises(GameServerError, match=r"is larger than 16,777,216 bytes"):
+        if call == "poll":
+            deadline = time.monotonic() + TIMEOUT
+            while time.monotonic() < deadline:
+                assert api.poll() is None
+        else:
+            next(api.states())
+    assert api._poll_sock is None and api._poll_seen == 0
+
+
 def test_the_default_reply_limit_is_16_mib_and_its_error_says_how_to_raise_it(fake) -> None:
     # The limit was 64 MiB: decoding such a reply took the client 4 times that and more.
     large = ok({"text": "x" * game_server_api.REPLY_MAX})
