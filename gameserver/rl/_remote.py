@@ -76,6 +76,10 @@ MOVE_CACHE_MAX = 4096  # encoded moves kept per table
 # table asks for states beside its moves (restarts) instead (``StatesInReplies``).
 STATE_MISSES_MAX = 4
 REPLY_MAX = 64 * 1024 * 1024  # bytes of one reply, at most (a server could send forever)
+# Values of one reply, at most, counted as its commas, '{' and '[' before it is decoded:
+# 3 bytes of '{},' decode to 72 of memory (64 MiB of them took 1.7 GB), as in the client
+# module (docs/reliability.md). Raise it after the import if your states are that large.
+REPLY_ITEMS_MAX = 1_000_000
 # Timeouts kept by the kernel: Linux's struct timeval is two longs.
 _KERNEL_TIMEOUTS = sys.platform.startswith("linux") and hasattr(socket, "SO_RCVTIMEO")
 _TIMEVAL = struct.Struct("@ll")
@@ -349,7 +353,10 @@ def _read_to_end(sock: socket.socket, timeout: float) -> dict[str, Any]:
         if size > REPLY_MAX:
             raise GameError(f"the server sent a reply of more than {REPLY_MAX} bytes: is "
                             "that a game server?")
-    text = b"".join(chunks).decode(errors="replace")
+    raw = b"".join(chunks)
+    if len(raw) > REPLY_ITEMS_MAX:
+        _count_items(raw)
+    text = raw.decode(errors="replace")
     try:
         reply = json.loads(text)
     except (ValueError, RecursionError):
@@ -365,12 +372,24 @@ def _reply_of(raw: bytes | bytearray) -> dict[str, Any]:
     """One reply, decoded (most replies to moves and restarts are ``OK_NONE``: no parsing)."""
     if raw == OK_NONE_BYTES:
         return OK_NONE
+    if len(raw) > REPLY_ITEMS_MAX:  # (a shorter reply cannot hold more values)
+        _count_items(raw)
     try:
         reply = _decode(raw.decode())
     except (ValueError, RecursionError):  # (RecursionError: nested thousands deep)
         raise GameError(f"the server sent a reply that is not JSON: {bytes(raw[:100])!r}"
                         ) from None
     return _checked(reply, raw)
+
+
+def _count_items(raw: bytes | bytearray) -> None:
+    """Raise if ``raw`` holds more than ``REPLY_ITEMS_MAX`` values (before decoding it)."""
+    items = raw.count(b",") + raw.count(b"{") + raw.count(b"[")
+    if items > REPLY_ITEMS_MAX:
+        raise GameError(f"the server sent a reply of more than {REPLY_ITEMS_MAX:,} values "
+                        f"({items:,} commas, lists and dicts): is that a game server? If "
+                        "your game's states are that large, raise gameserver.rl._remote."
+                        "REPLY_ITEMS_MAX after the import")
 
 
 def _checked(reply: Any, raw: bytes | bytearray | str) -> dict[str, Any]:

@@ -483,3 +483,35 @@ def test_a_join_reply_of_another_shape_is_a_clear_error() -> None:
                                         r"game server's: .*'player_id': 7"):
         link.join([table])
     link.close()
+
+
+@pytest.mark.parametrize("request_kind", ["exchange", "join"])
+def test_a_reply_of_too_many_values_is_refused_before_it_is_decoded(monkeypatch,
+                                                                     request_kind) -> None:
+    """Decoded, 3 bytes of '{},' take 72 of memory: a hostile reply of 64 MB of them (the
+    bound on bytes) took the env 1.7 GB. Values past REPLY_ITEMS_MAX are refused (the
+    same reply: 226 MB), as the client module does."""
+    many = json.dumps({"status": "ok", "data": {"board": [{}] * 600_000}}).encode()
+    for limit, expected in ((1_000_000, "refused"), (2_000_000, "decoded")):
+        monkeypatch.setattr(_remote, "REPLY_ITEMS_MAX", limit)
+        close = request_kind == "join"
+        port, _ = hostile([many if close else many + b"EOT\x00"], close=close)
+        link = _remote.Link(("127.0.0.1", port), timeout=TIMEOUT)
+        table = _remote.RemoteTable(link, "Echo", 1, ["me"], session="s")
+        if expected == "refused":
+            with pytest.raises(GameError, match=r"a reply of more than 1,000,000 values "
+                                                r"\(1,200,003 commas, lists and dicts\): is "
+                                                r"that a game server\? .* raise gameserver.rl."
+                                                r"_remote.REPLY_ITEMS_MAX after the import"):
+                if close:
+                    link.join([table])
+                else:
+                    link.exchange([b'{"type": "discover", "keep_alive": true}EOT\x00'])
+        elif close:  # decoded: then refused as a join reply without a key
+            with pytest.raises(GameError, match="join failed: the server sent a reply that "
+                                                "is not a game server's"):
+                link.join([table])
+        else:
+            reply = link.exchange([b'{"type": "discover", "keep_alive": true}EOT\x00'])
+            assert len(reply[0]["data"]["board"]) == 600_000
+        link.close()
