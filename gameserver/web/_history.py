@@ -6,6 +6,14 @@ event loop. Each runs in a small pool of worker threads (``WORKERS``), which
 also turns the records into the reply's JSON; at most ``QUEUED`` requests
 are in the pool or waiting for it, beyond that the dashboard answers ``503``
 at once. The loop only hands the work over and writes the bytes back.
+
+A reply is held until its client has taken it, and a replay may be 16 MiB
+(``HISTORY_SHOWN_BYTES``): the 32 connections one address may open, each
+asking for a large replay and reading nothing, held 540 MB for up to
+``WRITE_DEADLINE`` each. So the replies made and not yet taken are bounded
+together, at ``OUT_MAX`` bytes (one reply is always allowed): beyond it a
+request gets ``503`` too, before its work if the bound is reached already,
+else once its reply is made (and dropped).
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ log = logging.getLogger("gameserver.web")
 
 WORKERS = 2  # threads reading the store
 QUEUED = 16  # history requests in the pool or waiting for it, at most
+OUT_MAX = 32 * 1024 * 1024  # bytes of replies made and not yet taken by their clients
 LIMIT_MAX = 500  # finished games in one list
 LEADERBOARD_GAMES = 2000  # finished games the leaderboard counts, newest first
 OFF = {"store": False, "message": "the history is switched off on this server (the store "
@@ -45,6 +54,7 @@ class History:
         self._hidden = hidden
         self._executor: ThreadPoolExecutor | None = None
         self._busy = 0
+        self._out = 0  # bytes of replies made and not yet taken (OUT_MAX)
 
     def close(self) -> None:
         if self._executor is not None:
@@ -82,16 +92,29 @@ class History:
         reader = self._reader
         if reader is None:
             return json_response(OFF)
-        if self._busy >= QUEUED:
-            raise HTTPError(503, "the history is busy; try again", (("Retry-After", "2"),))
+        if self._busy >= QUEUED or self._out >= OUT_MAX:
+            raise _busy_error()
         if self._executor is None:
             self._executor = ThreadPoolExecutor(WORKERS, "gameserver-history")
         self._busy += 1
         try:
-            return await asyncio.get_running_loop().run_in_executor(
+            response = await asyncio.get_running_loop().run_in_executor(
                 self._executor, _encoded, work, reader)
         finally:
             self._busy -= 1
+        size = len(response.body)
+        if self._out and self._out + size > OUT_MAX:
+            raise _busy_error()  # (the reply is dropped here: its bytes are not held)
+        self._out += size
+        response.taken = lambda: self._taken(size)
+        return response
+
+    def _taken(self, size: int) -> None:
+        self._out -= size
+
+
+def _busy_error() -> HTTPError:
+    return HTTPError(503, "the history is busy; try again", (("Retry-After", "2"),))
 
 
 def _encoded(work: Callable[[HistoryReader], dict[str, Any]],

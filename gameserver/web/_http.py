@@ -139,6 +139,9 @@ class Response:
     body: bytes
     content_type: str
     headers: tuple[tuple[str, str], ...] = ()
+    # Called once the client has taken the body, or the connection ended before it did
+    # (the history's bytes in flight, ``_history.OUT_MAX``).
+    taken: Callable[[], None] | None = None
 
 
 def json_response(data: Any, status: int = 200) -> Response:
@@ -418,11 +421,15 @@ class HTTPServer:
         lines += [f"{name}: {value}" for name, value in SECURITY_HEADERS if name not in own]
         lines += [f"{name}: {value}" for name, value in response.headers]
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        writer.write(head if method == "HEAD" else head + response.body)
-        if request is not None and log.isEnabledFor(logging.DEBUG):
-            log.debug("%s %s %s %d", request.client, request.method, request.path[:200],
-                      response.status)
-        return await _drained(writer)
+        try:
+            writer.write(head if method == "HEAD" else head + response.body)
+            if request is not None and log.isEnabledFor(logging.DEBUG):
+                log.debug("%s %s %s %d", request.client, request.method, request.path[:200],
+                          response.status)
+            return await _drained(writer)
+        finally:
+            if response.taken is not None:
+                response.taken()
 
     def _stream_head(self) -> bytes:
         """The head of an event stream's response (the connection closes after it)."""

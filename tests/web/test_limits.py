@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from game_server_api import GameServerAPI
 from gameserver.checked import GameType
 from gameserver.game import AbstractGame
 from gameserver.web import _http
@@ -186,6 +187,43 @@ def test_a_stream_whose_client_does_not_read_is_dropped(
     finally:
         sock.close()
     assert fetch(server, "/api/sessions?limit=1")[0] == 200
+
+
+def test_large_replays_nobody_reads_are_bounded_together(tmp_path) -> None:
+    """A replay may be 16 MiB, and the dashboard held each until its client took it: 32
+    connections (one address's share) asking for one and reading nothing took the server
+    from 65 MB to 606 MB. Now the replies made and not yet taken are bounded together
+    (``_history.OUT_MAX``, 32 MiB): a third such request gets 503; once the readers go,
+    the replay is served again."""
+    server = play.web_server(store=True, store_path=str(tmp_path / "store.sqlite3"))
+    try:
+        api = GameServerAPI("127.0.0.1", server.port, "Echo", session="big", players=1,
+                            keep_alive=True)
+        api.join()
+        for number in range(40):  # 900 KB each: the replay is cut at 16 MiB
+            api.move(msg=f"{number}" + "y" * 900_000)
+        api.move(msg="quit")
+        api.close()
+        game_id = play.wait_until(lambda: play.get_json(server, "/api/history")["games"],
+                                  "the game in the history")[0]["id"]
+        readers = []
+        statuses = []
+        for _ in range(4):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.settimeout(play.WAIT)
+            sock.connect(("127.0.0.1", play.dashboard_port(server)))
+            sock.sendall(f"GET /api/history/{game_id} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                         .encode())
+            statuses.append(sock.recv(12))  # the status line's start; the rest stays unread
+            readers.append(sock)
+        assert statuses == [b"HTTP/1.1 200"] * 2 + [b"HTTP/1.1 503"] * 2
+        for sock in readers:
+            sock.close()
+        play.wait_until(lambda: fetch(server, f"/api/history/{game_id}")[0] == 200,
+                        "the replay served again")
+    finally:
+        server.stop()
 
 
 # ---------------------------------------------------------------- events too large for a stream
