@@ -38,6 +38,9 @@ or not whole 120 seconds after it began (``join`` and ``state`` wait for the
 other players first) or after the request (every other call), raises
 ``GameServerError``. If your game's states really are that large, raise the
 limit after the import: ``game_server_api.REPLY_MAX = 64 * 1024 * 1024``.
+A server that is gone without a word (its computer switched off, the network
+down) is noticed by the system's checks of a silent connection, about 2
+minutes later, also while ``join`` or ``state`` wait: ``GameServerError``.
 
 The same loop can be written with ``states()``, which gives you each new
 state as it comes (the server sends it; your program does not ask)::
@@ -80,6 +83,13 @@ REPLY_MAX = 16 * 1024 * 1024  # bytes one reply (or one pushed state) may have a
 # '{' and '[' of the reply (those inside strings as well).
 REPLY_ITEMS_MAX = 1_000_000  # values one reply may hold at most
 _REPLY_TIMEOUT = 120.0  # seconds a reply may take (see _receive), and a request
+# join() and state() wait as long as the server lets them. A server that is gone without
+# a word (switched off, its network down) is noticed by the system's keep-alive checks:
+# after _KEEPALIVE_IDLE s of silence one every _KEEPALIVE_INTERVAL s; when
+# _KEEPALIVE_COUNT in a row go unanswered, the connection fails (2 minutes in all).
+_KEEPALIVE_IDLE = 60
+_KEEPALIVE_INTERVAL = 10
+_KEEPALIVE_COUNT = 6
 _WAITING = ('join', 'state')  # requests the server answers when others have played
 
 # Requests that only read: in keep-alive mode these may be sent a second time
@@ -510,9 +520,9 @@ class GameServerAPI:
             _wait_until(sock, deadline)
             sock.sendall(raw)
             reply, ending = self._receive_one(sock, deadline)
-        except socket.timeout:  # before Python 3.10 not the same as TimeoutError
+        except socket.timeout as e:  # before Python 3.10 not the same as TimeoutError
             self._stop_polling()
-            raise self._late('subscribe') from None
+            raise self._late('subscribe', e) from None
         except OSError as e:
             self._stop_polling()
             raise self._os_error(e, 'could not subscribe at') from None
@@ -677,9 +687,9 @@ class GameServerAPI:
             return None
         except (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
             return b''
-        except socket.timeout:  # before Python 3.10 not the same as TimeoutError
+        except socket.timeout as e:  # before Python 3.10 not the same as TimeoutError
             self._stop_polling()
-            raise self._late('state') from None
+            raise self._late('state', e) from None
         except OSError as e:
             self._stop_polling()
             raise self._os_error(e, what) from None
@@ -1112,8 +1122,8 @@ class GameServerAPI:
                 return reply, 'reset'
             raise self._error(f'connection closed by server {self._address()} in the middle '
                               'of the reply') from None
-        except socket.timeout:  # before Python 3.10 not the same as TimeoutError
-            raise self._late(kind) from None
+        except socket.timeout as e:  # before Python 3.10 not the same as TimeoutError
+            raise self._late(kind, e) from None
         except OSError as e:
             raise self._os_error(e, 'connection failed while waiting for the reply from') \
                 from None
@@ -1139,8 +1149,17 @@ class GameServerAPI:
                 'is this really a game server? If your game\'s states really are that large, '
                 'raise the limit after the import: game_server_api.REPLY_ITEMS_MAX = 5_000_000')
 
-    def _late(self, kind):
-        """The error for a reply that did not come (whole) in time."""
+    def _late(self, kind, timeout):
+        """The error for a reply that did not come (whole) in time: ``timeout`` is our
+        deadline's socket.timeout, or (Python 3.10+: the same class) the system's
+        ETIMEDOUT for a connection whose keep-alive probes went unanswered."""
+        if timeout.errno is not None:
+            return self._error(
+                f'the connection to server {self._address()} was lost while waiting for '
+                f'its reply to {kind}: {_reason(timeout)} (the system checks a silent '
+                f'connection after {_KEEPALIVE_IDLE} s; the server answered none of '
+                f'{_KEEPALIVE_COUNT} checks)', 'is the server still running, and the network '
+                'between up?')
         return self._error(
             f'server {self._address()} did not send its whole reply to {kind} within '
             f'{_REPLY_TIMEOUT:g} s',
@@ -1222,6 +1241,7 @@ class GameServerAPI:
                 from None
         except OSError as e:
             raise self._os_error(e, 'unable to connect to', 'is the address right?') from None
+        _check_while_silent(sock)
 
         if self._tls_context is not None:
             try:
@@ -1303,6 +1323,23 @@ def _is_local(host):
 def _wait_until(sock, deadline):
     """Let ``sock``'s next calls wait until ``deadline`` (``time.monotonic()``), or forever."""
     sock.settimeout(None if deadline is None else max(deadline - time.monotonic(), 0.001))
+
+
+def _check_while_silent(sock):
+    """Let the system check a silent connection (see ``_KEEPALIVE_IDLE``); where it
+    cannot, the connection works as before."""
+    for level, name, value in (
+            (socket.SOL_SOCKET, 'SO_KEEPALIVE', 1),
+            (socket.IPPROTO_TCP, 'TCP_KEEPIDLE', _KEEPALIVE_IDLE),
+            (socket.IPPROTO_TCP, 'TCP_KEEPALIVE', _KEEPALIVE_IDLE),  # macOS's name for it
+            (socket.IPPROTO_TCP, 'TCP_KEEPINTVL', _KEEPALIVE_INTERVAL),
+            (socket.IPPROTO_TCP, 'TCP_KEEPCNT', _KEEPALIVE_COUNT)):
+        option = getattr(socket, name, None)
+        if option is not None:
+            try:
+                sock.setsockopt(level, option, value)
+            except OSError:
+                pass
 
 
 def _usable(sock):

@@ -12,6 +12,7 @@ import fcntl
 import json
 import os
 import queue
+import re
 import select
 import shutil
 import socket
@@ -1567,6 +1568,76 @@ def test_a_long_push_is_searched_for_its_end_once(fake, monkeypatch, call) -> No
         else:
             next(api.states())
     assert api._poll_sock is None and api._poll_seen == 0
+
+
+GONE_SERVER = """
+import socket, subprocess, sys, threading
+sys.path.insert(0, sys.argv[1])
+import game_server_api
+from game_server_api import GameServerAPI, GameServerError
+game_server_api._KEEPALIVE_IDLE = game_server_api._KEEPALIVE_INTERVAL = 1
+game_server_api._KEEPALIVE_COUNT = 2
+listener = socket.create_server(("127.0.0.1", 0))
+asked = threading.Event()
+
+def serve():  # answers the join (unless it is the call), then nothing, ever
+    while True:
+        conn, _ = listener.accept()
+        request = b""
+        while not request.endswith(b"EOT\\x00"):
+            request += conn.recv(4096)
+        if sys.argv[2] != "join" and b'"join"' in request:
+            conn.sendall(b'{"status": "ok", "data": {"player_id": 0, "key": "k"}}')
+            conn.close()
+        elif b'"subscribe"' in request:
+            conn.sendall(b'{"status": "ok", "data": null}EOT\\x00')
+            asked.set()
+        else:
+            asked.set()
+
+threading.Thread(target=serve, daemon=True).start()
+# The network goes (as when the server's machine is switched off): nothing arrives.
+threading.Thread(target=lambda: asked.wait() and subprocess.run(
+    ["ip", "link", "set", "lo", "down"], check=True)).start()
+api = GameServerAPI("127.0.0.1", listener.getsockname()[1], "Echo", players=1)
+try:
+    if sys.argv[2] != "join":
+        api.join()
+    print(getattr(api, sys.argv[2])() if sys.argv[2] != "states" else next(api.states()))
+except GameServerError as error:
+    print(error)
+"""
+
+
+def isolated_network() -> list[str]:
+    """The command that runs a shell in a network of its own (no root needed), or skip."""
+    command = ["unshare", "--user", "--map-root-user", "--net", "sh", "-c"]
+    try:
+        ready = subprocess.run([*command, "ip link set lo up"], capture_output=True,
+                               timeout=TIMEOUT).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ready = False
+    if not ready:
+        pytest.skip("needs unshare and ip (Linux, user namespaces allowed)")
+    return command
+
+
+@pytest.mark.parametrize("call", ["join", "state", "states"])
+def test_a_server_that_is_gone_without_a_word_is_noticed(call) -> None:
+    """join() and state() wait as long as the server lets them. A server whose machine
+    was switched off (here: the loopback taken down, in a network of its own) sends
+    nothing, not even a reset: they waited for ever. Now the system's keep-alive checks
+    end the connection (2 minutes; 3 s here), with an error that says so."""
+    script = ["ip link set lo up && exec \"$0\" -c \"$1\" \"$2\" \"$3\"",
+              sys.executable, GONE_SERVER, str(ROOT), call]
+    result = subprocess.run([*isolated_network(), *script], capture_output=True, text=True,
+                            timeout=TIMEOUT)
+    kind = "state" if call == "states" else call
+    assert re.fullmatch(
+        rf"api: the connection to server 127.0.0.1:\d+ was lost while waiting for its reply "
+        rf"to {kind}: Connection timed out \(the system checks a silent connection after 1 "
+        r"s; the server answered none of 2 checks\); is the server still running, and the "
+        r"network between up\?\n", result.stdout), (result.stdout, result.stderr)
 
 
 def test_the_default_reply_limit_is_16_mib_and_its_error_says_how_to_raise_it(fake) -> None:
