@@ -129,14 +129,14 @@ class Output:
         if self._tokens < 1.0:  # over the budget: count, and keep a line's worth at most
             self._dropped += data.count(b"\n")
             self._partial = (self._partial + data).rpartition(b"\n")[2][-4 * LINE_MAX:]
-        else:
-            *lines, rest = (self._partial + data).split(b"\n")
-            self._partial = rest[-4 * LINE_MAX:]  # (cut when logged; a line may be multibyte)
+        else:  # the lines the budget has room for are split off, the others only counted:
+            # a step per line took the loop 3.7 ms for each 64 KB read of newlines
+            *lines, rest = (self._partial + data).split(b"\n", int(self._tokens))
+            self._dropped += rest.count(b"\n")
+            # (cut when logged; a line may be multibyte)
+            self._partial = rest.rpartition(b"\n")[2][-4 * LINE_MAX:]
+            self._tokens -= len(lines)
             for line in lines:
-                if self._tokens < 1.0:
-                    self._dropped += 1
-                    continue
-                self._tokens -= 1.0
                 self._line(line)
         if self._dropped and self._report_due is None:
             self._report_due = self.loop.call_later(
