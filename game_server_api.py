@@ -1165,6 +1165,19 @@ class GameServerAPI:
             f'{_REPLY_TIMEOUT:g} s',
             'is this really a game server? If it is, it may be overloaded: try again later')
 
+    def _corrupt(self, text):
+        return self._error(f'corrupt json received from server {self._address()}: the reply '
+                           f'began with {text[:60]!r}',
+                           'is this really a game server, on the right port?')
+
+    def _cut_short(self, reply):
+        """The error for a reply whose JSON (or last character) stops at its end: the
+        server closed the connection before the end of its reply."""
+        return self._error(f'corrupt json received from server {self._address()}: the reply '
+                           f'stops in the middle after {len(reply):,} bytes (the server closed '
+                           'the connection before its end)',
+                           'did the server stop or crash? Start it again if so, then try again')
+
     def _decode(self, reply, kind):
         """Turn the reply's bytes (``bytes`` or ``bytearray``) into its data; raise for
         error replies."""
@@ -1174,7 +1187,9 @@ class GameServerAPI:
                               'the server uses TLS: call enable_tls() before join()')
         try:
             text = reply.decode()
-        except UnicodeDecodeError:
+        except UnicodeDecodeError as e:
+            if e.reason == 'unexpected end of data':  # its last character cut in two
+                raise self._cut_short(reply) from None
             raise self._error(f'could not decode binary data received from server '
                               f'{self._address()}',
                               'is this really a game server, on the right port?') from None
@@ -1182,10 +1197,13 @@ class GameServerAPI:
             self._count_items(reply, kind)
         try:
             response = json.loads(text)
+        except json.JSONDecodeError as e:
+            end = len(text.rstrip())  # the reply's JSON stopped at its end: cut short
+            if end and (e.pos >= end or e.msg.startswith('Unterminated string')):
+                raise self._cut_short(reply) from None
+            raise self._corrupt(text) from None
         except (ValueError, RecursionError):  # RecursionError: nested thousands deep
-            raise self._error(f'corrupt json received from server {self._address()}: the reply '
-                              f'began with {text[:60]!r}',
-                              'is this really a game server, on the right port?') from None
+            raise self._corrupt(text) from None
         status = response.get('status') if isinstance(response, dict) else None
         field = 'data' if status == 'ok' else 'message'
         if status not in ('ok', 'error', 'illegalmove') or field not in response:

@@ -611,6 +611,35 @@ def test_unknown_server_name() -> None:
         api.join()
 
 
+@pytest.mark.parametrize("keep_alive", [False, True])
+@pytest.mark.parametrize("sent", [
+    b'{"status": "ok", "da', b'{"status": "ok", "data": {"board": [1, 2', b'{"status": "ok"  ',
+    b'{"status": "ok", "data": "caf\xc3'])
+def test_a_reply_the_server_stops_in_the_middle_of_is_named_so(fake, sent,
+                                                                keep_alive) -> None:
+    """A server that stops (is killed, crashes) while it sends a reply: the reply ends
+    with the connection, its JSON half-way (or its last character in two). The error
+    said 'corrupt json ...; is this really a game server, on the right port?', which
+    sends a student looking for the wrong fault."""
+    answers = kept_replies(ok(JOINED)) if keep_alive else replies(ok(JOINED), sent)
+
+    def stops(conn: socket.socket, fake: FakeServer) -> None:
+        answers(conn, fake)
+        if keep_alive:  # the join was answered: the state's reply stops half-way
+            fake.read_request(conn)
+            conn.sendall(sent)
+            conn.close()
+
+    api = GameServerAPI("127.0.0.1", fake(stops).port, "Echo", players=1,
+                        keep_alive=keep_alive)
+    api.join()
+    with pytest.raises(GameServerError, match=(
+            rf"^api: corrupt json received from server 127.0.0.1:\d+: the reply stops in the "
+            rf"middle after {len(sent)} bytes \(the server closed the connection before its "
+            r"end\); did the server stop or crash\? Start it again if so, then try again$")):
+        api.state()
+
+
 @pytest.mark.parametrize(("reply", "expected"), [
     pytest.param(b'{"status": "ok", "da', "^api: corrupt json received from server 127.0.0.1:",
                  id="truncated-json"),
