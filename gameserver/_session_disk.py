@@ -14,8 +14,9 @@ from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from typing import Any, Protocol
 
-from . import _timeouts, timers
-from .checked import CheckedGame, GameType
+from . import _timeouts, protocol, timers
+from ._json import decode_json
+from .checked import Call, CheckedGame, GameType
 from .guard import GameCodeError
 from .players import Player
 
@@ -40,7 +41,7 @@ class SavedSession(Protocol):
     last_activity: float
     game: Any  # its CheckedGame (or a forfeited one)
     timer: timers.TurnTimer | None
-    handover: tuple[list[dict[str, Any] | str], AbstractSet[View]]
+    handover: tuple[list[bytes | str], AbstractSet[View]]  # final views as replies
 
     def now(self) -> float:
         """The session's clock (monotonic seconds)."""
@@ -67,7 +68,7 @@ def snapshot(session: SavedSession) -> dict[str, Any]:
         "game_moves": session.game_moves,
         **lasting(session, wall, now),
         "game": session.game.snapshot(),
-        "final": list(final), "owed": sorted(owed),
+        "final": [final_data(view) for view in final], "owed": sorted(owed),
     }
 
 
@@ -122,7 +123,7 @@ def restore(cls: Callable[..., SavedSession], data: dict[str, Any], game_type: G
         old = next(iter(handover.values()), None)
         if old is not None:
             old_game = CheckedGame(game_type, old, None)
-            session.handover = ([final_view(old_game, p) for p in range(session.size)],
+            session.handover = ([final_reply(old_game, p) for p in range(session.size)],
                                 set(handover))
     else:
         session.handover = (list(data["final"]),
@@ -144,11 +145,51 @@ def restore(cls: Callable[..., SavedSession], data: dict[str, Any], game_type: G
     return session
 
 
-def final_view(game: CheckedGame, player_id: int) -> dict[str, Any] | str:
-    """``player_id``'s view of a finished game, or the error message if it cannot be had."""
+def final_reply(game: CheckedGame, player_id: int) -> bytes | str:
+    """``player_id``'s view of a finished game as its state reply, or the error message if
+    it cannot be had."""
     try:
-        view = game.view(player_id)
-        game.reply_of(view)  # is it JSON?
+        reply = game.view_reply(player_id)
+        if isinstance(reply, Call):  # in a worker, not at hand: its view() says why
+            reply = game.reply_of(game.view(player_id))
     except GameCodeError as err:
         return str(err)
-    return view
+    return reply
+
+
+def final_encoded(view: bytes | dict[str, Any] | str) -> bytes | str:
+    """A final view as its reply: one saved as data (the store's, JSON) encoded; a reply
+    or an error message as it is."""
+    if type(view) is dict:
+        try:
+            return protocol.ok(view)
+        except (TypeError, ValueError, RecursionError) as err:  # (not from JSON text)
+            return f"framework: the saved end of the last game cannot be shown ({err})"
+    return view  # type: ignore[return-value]
+
+
+def final_data(view: bytes | str) -> dict[str, Any] | str:
+    """A final view as data (a dict; a str: the error it gave), from its reply."""
+    return view if type(view) is str else decode_json(protocol.ok_data(view))
+
+
+# What a hand-over with legal moves and/or the timer adds to the end of the view's reply.
+_ADDED = {(True, False): b', "legal_moves": []}}', (False, True): b', "timer": null}}',
+          (True, True): b', "legal_moves": [], "timer": null}}'}
+
+
+def over_for_good(reply: bytes, legal_moves: bool, timer: bool) -> bytes:
+    """The final state ``reply`` (an ok-reply) with ``"legal_moves": []`` and/or ``"timer":
+    null`` in its data (none may move in an ended game, no time runs in it), as encoding
+    ``{**view, "legal_moves": [], "timer": None}`` gives: appended, without decoding the
+    state, when no key of that name is anywhere in it (the usual case), else in place."""
+    if (reply.endswith(b"}}") and not (legal_moves and b'"legal_moves"' in reply)
+            and not (timer and b'"timer"' in reply)):
+        return b"".join((reply[:-2], _ADDED[legal_moves, timer]))
+    data = final_data(reply)
+    assert isinstance(data, dict)
+    if legal_moves:
+        data["legal_moves"] = []
+    if timer:
+        data["timer"] = None
+    return protocol.ok(data)

@@ -37,7 +37,14 @@ On a restart of a finished game, every other view is owed the old game's
 final state once (the *hand-over*), so each client sees how the old game
 ended before it sees the new one. "Every other view" includes the observer
 view of every player, even one nobody has opened yet (PROTOCOL.md, restart).
-The hand-over is kept as data: each player's final view of the old game.
+The hand-over is kept as each player's final view of the old game, as the
+encoded reply that hands it over (the old game itself is not kept).
+
+Memory: a finished game's state is held once, by the game. Its encoded
+views are not kept beyond the reply when they are large (``KEPT_FINISHED``):
+until a restart, up to ``game_timeout``, every view's reply and its variant
+with legal moves would each be one more copy of the state, for replies each
+view asks for once.
 
 Every call into game code goes through the session's ``CheckedGame``; its
 failures become ``GameCodeError`` for the request at hand and never break
@@ -88,6 +95,11 @@ View = _session_disk.View  # (player id, observer?)
 # An empty set that costs no memory (CPython's empty frozenset is one object): what a
 # session holds where nothing waits or nothing is owed, most of the time.
 _NONE: frozenset[Any] = frozenset()
+# The largest encoded view of a finished game kept for the next request of it (bytes).
+# Larger ones are encoded again when asked (once per view; the game ended): kept, each
+# would be one more copy of the state until a restart (stop 34: a 900 KB Echo state was
+# held three times, by the game, the store's log of the end and the legal-moves reply).
+KEPT_FINISHED = 16384
 
 
 def _view_index(view: View) -> int:
@@ -196,8 +208,9 @@ class Session:
         # Made once the session is full (``_views_ready``): a stranger picks ``size``, up to
         # the game's ``max_players``, and nobody asks a state before.
         self._seen: list[int] = []
-        # Hand-over: final views (str: error); an empty tuple until a finished game restarts.
-        self._final: Sequence[dict[str, Any] | str] = ()
+        # Hand-over: final views, as encoded ok-replies (str: the error they gave); an empty
+        # tuple until a finished game restarts.
+        self._final: Sequence[bytes | str] = ()
         self._owed: set[View] | frozenset[View] = _NONE  # views owed the hand-over
         self._waits: set[Wait] | frozenset[Wait] = _NONE  # joins: woken at every change
         # States, woken when their view changed, by view (_view_index): None, one Wait, or
@@ -500,11 +513,21 @@ class Session:
         return reply
 
     def _keep_reply(self, key: int, reply: bytes) -> None:
-        """Keep an encoded state until the next version (see ``_view_reply``)."""
+        """Keep an encoded state until the next version (see ``_view_reply``); a large one
+        of a finished game is not kept (``KEPT_FINISHED``)."""
+        if len(reply) > KEPT_FINISHED and self._over():
+            return
         replies = self._replies
         if not replies:
             replies = self._replies = [None] * (2 * self.size)
         replies[key] = reply
+
+    def _over(self) -> bool:
+        """Whether the current game has ended (False if the game cannot say)."""
+        try:
+            return self.game.game_over()
+        except GameCodeError:
+            return False
 
     def feed(self, player_id: int, key: str, observer: bool, legal_moves: bool = False,
              timer: bool = False) -> Feed:
@@ -653,8 +676,11 @@ class Session:
             old_over = False
         # Hand-overs not yet collected stay owed (a second restart must not hide how
         # the finished game ended); a newly finished game replaces them.
-        if old_over:
-            self._final = [_final_view(old_game, p) for p in range(self.size)]
+        if old_over:  # its end, as the replies of its last version (encoded once)
+            replies = self._replies
+            self._final = [(replies[p * 2] if replies and replies[p * 2] is not None
+                            else _session_disk.final_reply(old_game, p))
+                           for p in range(self.size)]
             self._owed = ({(p, True) for p in range(self.size)}
                           | {(p, False) for p in range(self.size) if p != player_id})
         if waived and self._owed and (player_id, False) not in self._owed:
@@ -677,9 +703,8 @@ class Session:
             return protocol.error(final)
         # The old game is over: nobody may move in it, and no time runs in it.
         if legal_moves or timer:
-            final = {**final, **({"legal_moves": []} if legal_moves else {}),
-                     **({"timer": None} if timer else {})}
-        return self.game.reply_of(final)
+            return _session_disk.over_for_good(final, legal_moves, timer)
+        return final
 
     # ------------------------------------------------------------ turn timers
 
@@ -1042,18 +1067,19 @@ class Session:
         return session
 
     @property
-    def handover(self) -> tuple[Sequence[dict[str, Any] | str], AbstractSet[View]]:
-        """The hand-over: each player's final view of the last finished game (a str:
-        the error it gave) and the views still owed it."""
+    def handover(self) -> tuple[Sequence[bytes | str], AbstractSet[View]]:
+        """The hand-over: each player's final view of the last finished game, as the
+        encoded ok-reply that hands it over (a str: the error it gave), and the views
+        still owed it."""
         return self._final, self._owed
 
     @handover.setter
-    def handover(self, value: tuple[Sequence[dict[str, Any] | str], AbstractSet[View]]) -> None:
+    def handover(self, value: tuple[Sequence[bytes | dict[str, Any] | str],
+                                    AbstractSet[View]]) -> None:
+        """Set from replies, or from views as data (as the store saves them)."""
         final, owed = value
-        self._final = list(final) if final else ()
+        self._final = [_session_disk.final_encoded(view) for view in final] if final else ()
         self._owed = set(owed) if owed else _NONE
-
-_final_view = _session_disk.final_view
 
 
 class _SavedReply(Wait):

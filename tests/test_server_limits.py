@@ -9,8 +9,10 @@ import json
 import socket
 import ssl
 import threading
+import tracemalloc
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,7 +37,7 @@ from tests.test_server import (
     seat_from,
     token,
 )
-from tests.wire import TIMEOUT, Player, send_raw, until
+from tests.wire import TIMEOUT, Player, request, send_raw, until
 
 SIZE_MAX = 200
 
@@ -468,3 +470,81 @@ def short_of(reply: dict[str, Any]) -> str:
     assert "the max_memory setting); no new sessions until some end; try again later" in (
         message)
     return message
+
+
+def test_a_finished_big_session_holds_its_state_about_once(
+        make_server: Callable[..., ServerThread], tmp_path: Path) -> None:
+    """Finished sessions of 900 KB states wait for a restart until ``game_timeout``: each
+    must hold its state about once, not once more for every encoding made of it (until
+    stop 34: the game, its encoded state, one more encoding per variant asked, and after
+    a restart the hand-over's views next to the store's JSON of them: 2-3 times). Measured
+    with tracemalloc in this process, with the store on; the client never restarts (the
+    game ends by its turn timer), and then restarts twice (the hand-over stays owed to the
+    observer view nobody opens)."""
+    sessions = 4
+    big = "x" * 900_000
+    tracemalloc.start()
+    try:
+        server = make_server(store=True, store_path=str(tmp_path / "store.sqlite3"))
+        port = server.port
+        # One session first: what every server allocates once (caches, the store's rows).
+        finished_sessions(port, big, 1)
+        players: list[Player] = []
+        held_finished = traced_after(server, lambda: players.extend(
+            finished_sessions(port, big, sessions)))
+
+        def restart_all() -> None:
+            for player in players:
+                assert player.restart() == {"status": "ok", "data": None}
+
+        held_restarted = traced_after(server, restart_all)
+        held_again = traced_after(server, restart_all)  # the old game's end stays owed, once
+    finally:
+        tracemalloc.stop()
+    size = len(big)  # the state as sent is that and 100 bytes more
+    per_finished = held_finished / sessions
+    per_restarted = (held_finished + held_restarted) / sessions
+    per_again = (held_finished + held_restarted + held_again) / sessions
+    print(f"held per session: {per_finished / size:.2f} times the state finished, "
+          f"{per_restarted / size:.2f} restarted, {per_again / size:.2f} restarted twice")
+    assert per_finished < 1.5 * size, (per_finished, size)
+    assert per_restarted < 1.5 * size, (per_restarted, size)
+    assert per_again < 1.5 * size, (per_again, size)
+    observer = Player(port, "Echo", players[0].session, name=players[0].name)
+    assert observer.observe()["status"] == "ok"
+    assert observer.state()["data"]["echo"] == big  # how the finished game ended, once
+    assert observer.state()["data"]["echo"] == ""  # then the new game
+
+
+def finished_sessions(port: int, big: str, count: int) -> list[Player]:
+    """``count`` one-player Echo sessions whose game ended (its turn timer, forfeited) with
+    ``big`` as its state; each player has asked for the final state with its legal moves
+    (the store logged it without them). A session whose time ran out before the move came
+    is started again."""
+    players: list[Player] = []
+    while len(players) < count:
+        player = Player(port, "Echo", token("big"), players=1, name="big")
+        reply = request(port, {**join_request("Echo", player.session, 1, "big"),
+                               "turn_timeout": 2.0})
+        assert reply["status"] == "ok", reply
+        player.player_id, player.key = reply["data"]["player_id"], reply["data"]["key"]
+        if player.move(msg=big)["status"] == "ok":
+            players.append(player)
+    for player in players:
+        ask = {"type": "state", "game": "Echo", "session": player.session,
+               "player_id": player.player_id, "key": player.key, "observer": False,
+               "legal_moves": True}
+        final = until(lambda ask=ask: (reply := request(port, ask))["data"]["gameover"]
+                      and reply, "the turn timer ended the game")
+        assert final["data"]["legal_moves"] == [] and final["data"]["echo"] == big
+    return players
+
+
+def traced_after(server: ServerThread, step: Callable[[], None]) -> int:
+    """Bytes more that tracemalloc counts held after ``step()`` (garbage collected, and
+    the server's loop past what the last reply left to do)."""
+    gc.collect()
+    before = tracemalloc.get_traced_memory()[0]
+    step()
+    server.call(gc.collect)
+    return tracemalloc.get_traced_memory()[0] - before

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from gameserver import protocol
 from gameserver.checked import GameType
 from gameserver.games import Echo, TicTacToe
 from gameserver.guard import GameCodeError, GameGuard
@@ -336,6 +337,44 @@ def test_the_hand_over_lists_no_legal_moves(guard: GameGuard) -> None:
     data(session.restart(0, key(session)))
     assert data(session.state(1, key(session, 1), False, legal_moves=True))[
         "legal_moves"] == []
+
+
+def test_the_hand_over_is_the_final_state_reply_and_the_old_game_is_not_kept(
+        guard: GameGuard) -> None:
+    """The hand-over is kept as the reply of the final state (not the view's dict, which
+    held the old game's objects): the owed view gets exactly the bytes its player got;
+    with legal moves and the timer, the view with ``legal_moves: []`` and ``timer: null``
+    added, as encoding ``{**view, ...}`` gives."""
+    session = full_session(guard, TicTacToe, 2)
+    play_to_the_end(session)
+    final = session.state(1, key(session, 1), False)
+    observed = session.game.view(0)
+    assert isinstance(final, bytes) and reply(final)["data"]["gameover"] is True
+    data(session.restart(0, key(session)))
+    assert session.handover[0][1] is final  # the reply already made, not encoded again
+    assert session.state(1, key(session, 1), False) == final
+    watcher = data(session.observe(session.players[0].name))["key"]
+    assert session.state(0, watcher, True, legal_moves=True, timer=True) == protocol.ok(
+        {**observed, "legal_moves": [], "timer": None})
+
+
+class _OwnKeys(Echo):
+    """Echo whose state has keys called like those the framework adds to a view."""
+
+    def state(self, player_id: int) -> dict[str, Any]:
+        return {"timer": "mine", "legal_moves": ["mine"], **super().state(player_id)}
+
+
+def test_the_hand_over_of_a_state_with_keys_named_legal_moves_and_timer_sets_them_in_place(
+        guard: GameGuard) -> None:
+    session = full_session(guard, _OwnKeys)
+    data(session.move(0, key(session), {"msg": "quit"}))
+    observed = session.game.view(0)
+    data(session.restart(0, key(session)))
+    watcher = data(session.observe("p"))["key"]
+    handed = session.state(0, watcher, True, legal_moves=True, timer=True)
+    assert handed == protocol.ok({**observed, "legal_moves": [], "timer": None})
+    assert list(data(handed))[:2] == ["timer", "legal_moves"]
 
 
 def test_a_restart_with_state_shows_the_restarters_new_view_as_seen(

@@ -1251,25 +1251,23 @@ def test_a_refused_move_waits_for_the_save_of_the_move_that_ended_the_game(
 
 def test_a_new_sessions_first_game_info_is_what_the_general_encoding_gives() -> None:
     """``Rows.game_info`` answers a new session's first game with a constant; it must be
-    the text the general encoding makes (which a ``final_text`` already set forces)."""
-    infos: list[tuple[str, str]] = []
+    the text the general encoding makes (json's, as every later game's info is written),
+    and a later game's info carries the hand-over's final views as the players get them."""
+    infos: list[str] = []
 
     class Infos:  # a recorder: the infos of each change, as the store makes them
         def changed(self, session: Session, event: str, **detail: Any) -> None:
-            fresh, encoded = _rows.Live("Echo", "s", session), _rows.Live("Echo", "s", session)
-            encoded.final_text = "[]"  # (as the fast path sets it)
-            infos.append((_rows.Rows.game_info(fresh, session),
-                          _rows.Rows.game_info(encoded, session)))
-            assert (fresh.owed, fresh.final_text) == (encoded.owed, encoded.final_text)
+            infos.append(_rows.Rows.game_info(_rows.Live("Echo", "s", session), session))
 
     session = Session(GameType("Echo", Echo, GameGuard(watchdog=False)), "s", 1,
                       recorder=Infos())  # type: ignore[arg-type]
     session.add_player("")  # starts the first game
-    assert infos == [(_rows.FIRST_GAME_INFO, _rows.FIRST_GAME_INFO)]
-    assert json.loads(_rows.FIRST_GAME_INFO) == {"moves_before": 0, "accepted_before": 0,
-                                                  "games_played": 1, "owed": [], "final": []}
-    session.move(0, session.players[0].key, {"msg": "m"})
+    first = {"moves_before": 0, "accepted_before": 0, "games_played": 1, "owed": [],
+             "final": []}
+    assert infos == [_rows.FIRST_GAME_INFO] and _rows.FIRST_GAME_INFO == json.dumps(first)
+    session.move(0, session.players[0].key, {"msg": "quit"})
     session.restart(0, session.players[0].key)  # the second game: encoded in full
-    fresh, encoded = infos[-1]
-    assert fresh == encoded != _rows.FIRST_GAME_INFO
-    assert json.loads(fresh)["moves_before"] == 1
+    assert infos[-1] == json.dumps({"moves_before": 1, "accepted_before": 1,
+                                    "games_played": 2, "owed": [[0, True]],
+                                    "final": [{"echo": "quit", "current": [],
+                                               "gameover": True}]})

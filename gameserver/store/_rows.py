@@ -108,7 +108,6 @@ class Live:
     unpicklable: bool = False  # the game cannot be pickled: saved as its moves only
     ended: bool = False  # the current game's end is recorded
     owed: tuple[tuple[int, bool], ...] = ()  # views owed the hand-over, as saved
-    final_text: str | None = None  # the hand-over's final views as JSON, once per game
     memory_only: bool = False
     # Bytes of the game's rows the history counts (``Rows.live_bytes``): its row and
     # snapshots, and its moves up to the newest snapshot (those since are in
@@ -215,7 +214,6 @@ class Rows:
         live.game_id, self.next_game_id = self.next_game_id, self.next_game_id + 1
         live.seq = live.accepted = live.snap_seq = live.logged_since = live.tried_at = 0
         live.ended = live.snap_due = False
-        live.final_text = None
         views = first_views(game, session.size, session.view_text)
         if checksum is None:
             checksum = zlib.crc32(views.encode())
@@ -266,7 +264,6 @@ class Rows:
         live.snap_seq, live.snap_bytes, live.logged_since = base, len(blob), 0
         live.tried_at = 0
         live.snap_due = False
-        live.final_text = None
         views = first_views(session.game, session.size, session.view_text)
         now = time.time()
         ops.add(INSERT_GAME, (live.game_id, live.game_name, live.token,
@@ -495,31 +492,37 @@ class Rows:
         """The current game's part of ``session`` (its ``games.info``), as JSON.
 
         Written when the game starts, again each time a player collects the
-        hand-over, and at a forfeit: its final views, the largest part, are
-        encoded once a game (``live.final_text``).
+        hand-over, and at a forfeit: its final views, the largest part, are the
+        hand-over's encoded replies, cut (``final_text``), not encoded again
+        and not kept (the session holds them: a second copy of a large state
+        until the next restart, stop 34).
         """
         final, owed = session.handover
         moves_before = session.moves - session.game_moves
         accepted_before = session.accepted_moves - live.accepted
         forfeited = isinstance(session.game, ForfeitedGame)
-        if live.final_text is None and not (final or owed or moves_before or accepted_before
-                                            or session.games_played != 1 or forfeited):
-            live.owed, live.final_text = (), "[]"  # a new session's first game starts so
-            return FIRST_GAME_INFO
         live.owed = tuple(sorted(tuple(view) for view in owed)) if owed else ()
-        if live.final_text is None:
-            live.final_text = _json(list(final)) if final else "[]"
+        if not (final or owed or moves_before or accepted_before
+                or session.games_played != 1 or forfeited):
+            return FIRST_GAME_INFO  # a new session's first game starts so
         info = {"moves_before": moves_before, "accepted_before": accepted_before,
                 "games_played": session.games_played,
                 "owed": [list(view) for view in live.owed] if live.owed else []}
         if forfeited:
             info["forfeit"] = dict(session.game.forfeit)
-        return f'{_json(info)[:-1]}, "final": {live.final_text}}}'
+        return f'{_json(info)[:-1]}, "final": {final_text(final)}}}'
 
 
 # ``Rows.game_info`` of a new session's first game, as it would encode it.
 FIRST_GAME_INFO = ('{"moves_before": 0, "accepted_before": 0, "games_played": 1, "owed": [], '
                    '"final": []}')
+
+
+def final_text(final: Iterable[bytes | str]) -> str:
+    """The hand-over's final views (``Session.handover``: replies, or error messages) as
+    the JSON list of the views (an error as ``"message"``), as ``_json`` would write it."""
+    return _json_list([protocol.ok_data(view) if type(view) is bytes else _json(view)
+                       for view in final])
 
 
 def session_row(session: Any) -> str:
