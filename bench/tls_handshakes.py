@@ -30,7 +30,8 @@ import time
 from typing import Any
 
 import _common
-from _common import ROOT, TERMINATOR, perf_counter
+from _common import ROOT, perf_counter
+from roundtrip import KeptAlive
 
 CERT = ROOT / "tests" / "data" / "localhost-cert.pem"
 KEY = ROOT / "tests" / "data" / "localhost-key.pem"
@@ -87,24 +88,15 @@ def flood(addr: tuple[str, int], hello: bytes, threads: int, seconds: float,
         worker.join()
 
 
-class Client:
-    """One kept-alive TLS connection making moves in an Echo session."""
+class Client(KeptAlive):
+    """One kept-alive TLS connection making moves in an Echo session (``request`` as
+    roundtrip.py's kept-alive client)."""
 
     def __init__(self, addr: tuple[str, int]) -> None:
         context = ssl.create_default_context(cafile=str(CERT))
         raw = socket.create_connection(addr, timeout=10)
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock = context.wrap_socket(raw, server_hostname="localhost")
-
-    def request(self, payload: bytes) -> bytes:
-        self.sock.sendall(payload)
-        data = b""
-        while not data.endswith(TERMINATOR):
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("the server closed the connection")
-            data += chunk
-        return data[: -len(TERMINATOR)]
 
 
 def window(server: _common.Server, client: Client, move: bytes, seconds: float,
