@@ -386,15 +386,20 @@ class Session:
         """``reply`` with the mover's final state under "final_state", and the mover's view
         (which then counts as having seen it), if the game is over and that state at hand;
         else ``reply`` unchanged and no view."""
-        try:
-            if not self.game.game_over():
-                return reply, ()
-            state = self._view_reply(mover, legal_moves)
-        except GameCodeError:  # (the next ``state`` brings the error)
-            return reply, ()
-        if not isinstance(state, bytes):  # a Call: not sent along by the game's worker
+        state = self._at_hand(mover, legal_moves) if self._over() else None
+        if state is None:
             return reply, ()
         return protocol.with_state(reply, state, b"final_state"), ((mover, False),)
+
+    def _at_hand(self, player_id: int, legal_moves: bool) -> bytes | None:
+        """``player_id``'s state as an ok-reply (``_view_reply``) if it can be had now; None
+        if the game's ``state`` fails (the change stands; the next ``state`` brings the
+        error) or a game in a worker process has not sent that view along."""
+        try:
+            state = self._view_reply(player_id, legal_moves)
+        except GameCodeError:
+            return None
+        return state if isinstance(state, bytes) else None
 
     def _saved_showing(self, reply: bytes, shown: tuple[int, bool] | None,
                        wait: bool = True, also: tuple[View, ...] = ()) -> Outcome:
@@ -404,7 +409,7 @@ class Session:
         error comes with the next ``state``), or a game in a worker process has not sent
         that view along. ``also``: other views ``reply`` shows the current state of."""
         if shown is not None:
-            try:
+            try:  # (``_at_hand``, inline: every move with state comes this way)
                 state = self._view_reply(*shown)
             except GameCodeError:
                 state = None
@@ -649,11 +654,8 @@ class Session:
         hand), and the views shown."""
         states, shown = [], []
         for other in others:
-            try:
-                state = self._view_reply(other, legal_moves)
-            except GameCodeError:  # (the next ``state`` brings the error)
-                state = None
-            if isinstance(state, bytes):  # (else a Call: not sent along by the worker)
+            state = self._at_hand(other, legal_moves)
+            if state is not None:
                 states.append(state[len(protocol.OK_HEAD):-1])
                 shown.append((other, False))
             else:
