@@ -546,7 +546,7 @@ class RemoteTable:
                "player_id": restarter, "key": self._keys[restarter], "keep_alive": True,
                **self._save_keys}
         others = [seat for seat in self.controlled if seat != restarter]
-        if not self._restart_states.on or (hint != restarter and hint not in others):
+        if not self._restart_states.on or hint not in self.controlled:
             return self._fetch_hint(hint, [_encode(ids)],
                                     lambda replies: _data(replies[0], "restart", self.session))
 
