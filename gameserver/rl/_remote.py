@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import select
 import socket
 import ssl
 import struct
@@ -80,6 +81,10 @@ REPLY_MAX = 64 * 1024 * 1024  # bytes of one reply, at most (a server could send
 # 3 bytes of '{},' decode to 72 of memory (64 MiB of them took 1.7 GB), as in the client
 # module (docs/reliability.md). Raise it after the import if your states are that large.
 REPLY_ITEMS_MAX = 1_000_000
+# Seconds between the discover requests that wait for a seat to show: doubling from the
+# first to the largest (the wait asked without a pause: hundreds of requests a second).
+SEATED_PAUSE_FIRST = 0.002
+SEATED_PAUSE_MAX = 0.05
 # Timeouts kept by the kernel: Linux's struct timeval is two longs.
 _KERNEL_TIMEOUTS = sys.platform.startswith("linux") and hasattr(socket, "SO_RCVTIMEO")
 _TIMEVAL = struct.Struct("@ll")
@@ -293,6 +298,7 @@ class Link:
             GameError: a join was refused or timed out.
         """
         waiting: list[tuple[RemoteTable, int, socket.socket]] = []
+        answered: dict[socket.socket, dict[str, Any]] = {}  # joins answered while awaited
         try:
             for table in tables:
                 for number, seat in enumerate(table.controlled):
@@ -302,9 +308,13 @@ class Link:
                         "type": "join", "game": table.game_name, "session": table.session,
                         "players": table.players, "name": table.names[seat]}))
                     if number + 1 < len(table.controlled):
-                        self._await_seated(table, number + 1)
+                        begun = self._await_seated(table, number + 1, sock)
+                        if begun is not None:  # refused (say why now), or filled meanwhile
+                            reply = answered[sock] = _read_to_end(sock, self.timeout, begun)
+                            _data(reply, "join")
             for table, seat, sock in waiting:
-                data = _data(_read_to_end(sock, self.timeout), "join")
+                reply = answered.get(sock) or _read_to_end(sock, self.timeout)
+                data = _data(reply, "join")
                 if not (type(data) is dict and type(data.get("key")) is str
                         and type(data.get("player_id")) is int
                         and 0 <= data["player_id"] < table.players):
@@ -316,20 +326,48 @@ class Link:
             for _, _, sock in waiting:
                 sock.close()
 
-    def _await_seated(self, table: RemoteTable, count: int) -> None:
-        """Return once ``count`` players sit in ``table``'s session (asking discovery)."""
+    def _await_seated(self, table: RemoteTable, count: int, join: socket.socket
+                      ) -> bytes | None:
+        """Wait until ``count`` players sit in ``table``'s session (asking discovery, with
+        pauses; None) or the ``join`` sent on that socket is answered (the reply's
+        beginning).
+
+        Raises:
+            GameError: neither within the timeout.
+        """
         request = _encode({"type": "discover", "keep_alive": True})
         deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline:
+        pause = SEATED_PAUSE_FIRST
+        while True:
             data = _data(self.exchange([request])[0], "discover")
             try:
                 if any(entry["game"] == table.game_name and entry["session"] == table.session
                        and entry["joined"] >= count for entry in data["sessions"]):
-                    return
+                    return None
             except (TypeError, KeyError, IndexError):
                 raise GameError(f"discover failed: {_not_a_game_server(data)}") from None
-        raise GameError(f"session {table.session}: the server did not seat player "
-                        f"{count - 1} within {self.timeout:g} s")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise GameError(f"session {table.session}: the server did not seat player "
+                                f"{count - 1} within {self.timeout:g} s")
+            if select.select([join], [], [], min(pause, left))[0]:
+                begun = _received_now(join, self.timeout)
+                if begun is not None:
+                    return begun
+            pause = min(2 * pause, SEATED_PAUSE_MAX)
+
+
+def _received_now(sock: socket.socket, timeout: float) -> bytes | None:
+    """What a readable ``sock`` received (b"": closed), or None: nothing for the caller
+    (a TLS socket is readable when the server's session tickets come after the handshake).
+    """
+    sock.setblocking(False)
+    try:
+        return sock.recv(RECV_SIZE)
+    except (BlockingIOError, ssl.SSLWantReadError):
+        return None
+    finally:
+        sock.settimeout(timeout)
 
 
 def _receive(sock: socket.socket, deadline: float) -> bytes:
@@ -341,10 +379,12 @@ def _receive(sock: socket.socket, deadline: float) -> bytes:
     return sock.recv(RECV_SIZE)
 
 
-def _read_to_end(sock: socket.socket, timeout: float) -> dict[str, Any]:
+def _read_to_end(sock: socket.socket, timeout: float, begun: bytes | None = None
+                 ) -> dict[str, Any]:
     """A classic reply (a join's: ended by the server closing the connection); its first
-    byte within the socket's timeout, the rest within ``timeout`` after that."""
-    chunks = [sock.recv(RECV_SIZE)]
+    byte within the socket's timeout (unless ``begun``, what came of it already), the
+    rest within ``timeout`` after that."""
+    chunks = [sock.recv(RECV_SIZE) if begun is None else begun]
     size = len(chunks[0])
     deadline = time.monotonic() + timeout
     while chunks[-1]:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
+import select
 import socket
 import ssl
 import struct
 import sys
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -107,6 +110,100 @@ def test_a_session_taken_over_by_another_env_is_reported(make_server) -> None:
         first.step(4)
     first.close()
     second.close()
+
+
+def discovers(server: Any) -> int:
+    """The discover requests ``server`` has answered."""
+    return server.call(lambda: server.server.metrics.requests["discover", "ok"])
+
+
+def delaying_proxy(target: tuple[str, int], delay: float) -> int:
+    """A port that forwards each connection to ``target``, the first join ``delay``
+    seconds late (a server slow to seat a joiner, as over a slow network)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    joins = []
+
+    def pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+            sink.shutdown(socket.SHUT_WR)  # (a join's reply ends with its connection)
+        except OSError:
+            pass
+
+    def forward(conn: socket.socket) -> None:
+        with conn, socket.create_connection(target) as upstream:
+            first = conn.recv(65536)
+            if b'"join"' in first:
+                joins.append(first)
+                if len(joins) == 1:
+                    time.sleep(delay)
+            upstream.sendall(first)
+            threading.Thread(target=pipe, args=(upstream, conn), daemon=True).start()
+            pipe(conn, upstream)
+
+    def serve() -> None:
+        with listener:
+            while True:
+                conn, _ = listener.accept()
+                threading.Thread(target=forward, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener.getsockname()[1]
+
+
+def test_a_seat_that_takes_a_while_is_awaited_with_pauses(make_server) -> None:
+    """Seats join in order: the env asks discovery until a join shows, pausing between
+    the requests (it asked without a pause: thousands of requests in a second's wait)."""
+    server = make_server()
+    port = delaying_proxy((server.host, server.port), 0.5)
+    env = aec_env("TicTacToe", server=("127.0.0.1", port), timeout=TIMEOUT)
+    before = discovers(server)
+    started = time.monotonic()
+    env.reset()  # seat 0's join comes 0.5 s late: the join of seat 1 waits for it
+    waited = time.monotonic() - started
+    asked = discovers(server) - before
+    # Pauses that double up to SEATED_PAUSE_MAX: at most this many requests however
+    # long the wait took (a slow machine waits longer and asks no more often).
+    pauses = math.ceil(math.log2(_remote.SEATED_PAUSE_MAX / _remote.SEATED_PAUSE_FIRST))
+    assert 1 <= asked <= 2 + pauses + waited / _remote.SEATED_PAUSE_MAX, (asked, waited)
+    env.step(4)  # seated and playing
+    env.close()
+
+
+def test_a_refused_join_is_reported_at_once_with_the_servers_reason(make_server) -> None:
+    """The env waited for a refused seat until its timeout (asking discovery without a
+    pause), then said the server did not seat it; now it reads the refusal."""
+    server = make_server(overwrite="idle")
+    first = aec_env("TicTacToe", server=(server.host, server.port), session="busy",
+                    timeout=TIMEOUT)
+    first.reset()
+    second = aec_env("TicTacToe", server=(server.host, server.port), session="busy",
+                     timeout=TIMEOUT)
+    before = discovers(server)
+    with pytest.raises(GameError, match="join failed: .*game session busy is in use"):
+        second.reset()
+    assert discovers(server) - before <= 2
+    first.step(4)  # the first env plays on
+    first.close()
+    second.close()
+
+
+def test_a_tls_socket_readable_without_a_reply_is_not_taken_for_one(make_server,
+                                                                     tls_pair) -> None:
+    """While a seat is awaited, a join socket that turns readable may hold the join's
+    refusal; over TLS it turns readable with the server's session tickets as well, which
+    are no reply (reading one would wait for the session to fill: for ever)."""
+    cert, key = tls_pair
+    server = make_server(tls_cert=cert, tls_key=key)
+    link = _remote.Link(("localhost", server.port), ssl.create_default_context(cafile=cert),
+                        timeout=TIMEOUT)
+    sock = link.connect()
+    if select.select([sock], [], [], 1.0)[0]:  # (TLS 1.3: the tickets came)
+        assert _remote._received_now(sock, TIMEOUT) is None
+    sock.sendall(b'{"type": "discover"}EOT\x00')
+    assert _remote._read_to_end(sock, TIMEOUT)["status"] == "ok"
+    sock.close()
 
 
 def test_a_server_that_goes_away_is_a_clear_error(make_server) -> None:
