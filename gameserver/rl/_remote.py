@@ -90,6 +90,9 @@ _KERNEL_TIMEOUTS = sys.platform.startswith("linux") and hasattr(socket, "SO_RCVT
 _TIMEVAL = struct.Struct("@ll")
 # json.loads without its checks of the input's type and encoding: replies are UTF-8 bytes.
 _decode = json.JSONDecoder().decode
+# Its scanner (C): one value from an index, and where it ends; what decode() runs after
+# its Python steps (skip whitespace, raw_decode, check the end). A reply is one value.
+_scan = json.JSONDecoder().scan_once
 
 Finish = Callable[[list[dict[str, Any]]], Any]
 
@@ -213,7 +216,7 @@ class Link:
             # Usually one receive brings exactly the replies asked for: no buffering.
             chunk = sock.recv(RECV_SIZE)
             if chunk.endswith(TERMINATOR) and chunk.count(TERMINATOR) == count:
-                return [_reply_of(raw) for raw in chunk.split(TERMINATOR)[:count]]
+                return list(map(_reply_of, chunk.split(TERMINATOR)[:count]))
             if not chunk:
                 raise GameError(_closed_message(""))
             buffer += chunk
@@ -415,10 +418,18 @@ def _reply_of(raw: bytes | bytearray) -> dict[str, Any]:
     if len(raw) > REPLY_ITEMS_MAX:  # (a shorter reply cannot hold more values)
         _count_items(raw)
     try:
-        reply = _decode(raw.decode())
+        text = raw.decode()
+        try:
+            reply, end = _scan(text, 0)
+        except StopIteration:  # not a value at the start (whitespace?): decode() says
+            end = -1
+        if end != len(text):
+            reply = _decode(text)
     except (ValueError, RecursionError):  # (RecursionError: nested thousands deep)
         raise GameError(f"the server sent a reply that is not JSON: {bytes(raw[:100])!r}"
                         ) from None
+    if type(reply) is dict and reply.get("status") == "ok" and "data" in reply:
+        return reply  # (the usual shape, checked without a call)
     return _checked(reply, raw)
 
 
