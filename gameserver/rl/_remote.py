@@ -527,7 +527,11 @@ class RemoteTable:
         return view if view is not None else self.link.execute(self._fetch(seat))
 
     def move(self, seat: int, move: dict[str, Any], hint: int | None = None) -> Any:
-        return self.link.execute(self._plan_move(seat, move, hint))  # (what plan would do)
+        payload, shown, hint = self._move_request(seat, move, hint)
+        if hint is None:  # one request (what plan would do, without a Plan)
+            return self._moved(seat, move, shown, self.link.exchange([payload])[0])
+        return self.link.execute(self._fetch_hint(
+            hint, [payload], lambda replies: self._moved(seat, move, shown, replies[0])))
 
     def wait(self, seat: int) -> View:
         return self.link.execute(self.plan(("wait", seat)))
@@ -625,6 +629,14 @@ class RemoteTable:
                     restarted)
 
     def _plan_move(self, seat: int, move: dict[str, Any], hint: int | None) -> Plan:
+        payload, shown, hint = self._move_request(seat, move, hint)
+        return self._fetch_hint(
+            hint, [payload], lambda replies: self._moved(seat, move, shown, replies[0]))
+
+    def _move_request(self, seat: int, move: dict[str, Any], hint: int | None
+                      ) -> tuple[bytes, int | None, int | None]:
+        """The request of ``seat``'s ``move``; the seat whose view comes in its reply
+        (None: none), and the seat whose view to fetch beside it (None: none)."""
         self._views.clear()  # the move changes the game, accepted or rejected
         # The env passes the same few move dicts (rl_moves) again and again: encode each
         # once. The cache holds the dict itself, so its id cannot be reused meanwhile.
@@ -634,36 +646,38 @@ class RemoteTable:
                       + TERMINATOR)
             if len(self._encoded) < MOVE_CACHE_MAX:
                 self._encoded[id(move)] = cached
-        shown = None  # the seat whose view comes in the move's reply
-        if not self._move_states.on or hint is None or hint in self._owed:
-            payload = self._move_prefix[seat] + cached[1]
-        elif hint == seat:  # the mover's own view next: in the reply
-            payload = self._move_with_state_prefix[seat] + cached[1]
-            shown, hint = seat, None
-        elif (seat, hint) in self._move_showing_prefix:  # another seat of ours next
-            payload = self._move_showing_prefix[(seat, hint)] + cached[1]
-            shown, hint = hint, None
-        else:
-            payload = self._move_prefix[seat] + cached[1]
+        if hint is None or hint not in self._keys:
+            return self._move_prefix[seat] + cached[1], None, None
+        prefix = None  # of a move whose reply brings the view of ``hint``
+        if self._move_states.on and hint not in self._owed:
+            prefix = (self._move_with_state_prefix[seat] if hint == seat  # the mover's own
+                      else self._move_showing_prefix.get((seat, hint)))  # another of ours
+        if prefix is None:
+            return self._move_prefix[seat] + cached[1], None, hint
+        return prefix + cached[1], hint, None
 
-        def moved(replies: list[dict[str, Any]]) -> Any:
-            reply = replies[0]
-            final = reply.get("final_state")  # the game is over: the mover's view of its end
-            if final is not None:
-                self._keep_view(seat, final)
+    def _moved(self, seat: int, move: dict[str, Any], shown: int | None,
+               reply: dict[str, Any]) -> Any:
+        """The result of ``seat``'s ``move`` from its ``reply``, which brings the view of
+        ``shown`` (unless None), and the mover's own if the game ended."""
+        final = reply.get("final_state")  # the game is over: the mover's view of its end
+        if final is not None:
+            self._keep_view(seat, final)
+        status = reply["status"]
+        if shown is not None:
             state = reply.get("state")
-            if state is not None and shown is not None:
+            if state is not None:
                 self._keep_view(shown, state)
-                self._move_states.came(True)
-            elif shown is not None and reply.get("status") == "ok":
+                self._move_states.misses = 0  # (came(True), without a call)
+            elif status == "ok":
                 # A state too large to come along from a worker process misses now and
                 # then; an older server always does.
                 self._move_states.came(False)
-            if reply.get("status") == "illegalmove":
-                return reply["message"]
-            return _data(reply, f"move {move!r} of player {seat}", self.session)
-
-        return self._fetch_hint(hint, [payload], moved)
+        if status == "ok":
+            return reply["data"]
+        if status == "illegalmove":
+            return reply["message"]
+        return _data(reply, f"move {move!r} of player {seat}", self.session)
 
     def _fetch_hint(self, hint: int | None, payloads: list[bytes], first: Finish) -> Plan:
         """``payloads`` (finished by ``first``), then the view of ``hint`` in the same write."""
