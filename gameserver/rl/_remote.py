@@ -94,6 +94,8 @@ _decode = json.JSONDecoder().decode
 # its Python steps (skip whitespace, raw_decode, check the end). A reply is one value.
 _scan = json.JSONDecoder().scan_once
 
+_INTS = frozenset({int})  # the one type of a player id in a state's "current"
+
 Finish = Callable[[list[dict[str, Any]]], Any]
 
 
@@ -504,6 +506,7 @@ class RemoteTable:
         self.session = session or f"rl-{game_name}-{secrets.token_hex(4)}"
         self.controlled = list(range(players)) if controlled is None else list(controlled)
         self.external = len(self.controlled) < players
+        self._seat_ids = frozenset(range(players))  # the player ids a state may name
         self.joined = False
         self._keys: dict[int, str] = {}
         self._state_requests: dict[int, bytes] = {}
@@ -708,14 +711,17 @@ class RemoteTable:
 
     def _keep_view(self, seat: int, data: dict[str, Any]) -> View:
         """``seat``'s state (with its legal moves) as the view the table has of it."""
-        if not (type(data) is dict and type(data.get("gameover")) is bool
-                and type(data.get("legal_moves") or []) is list
-                and type(current := data.get("current")) is list
-                and {int}.issuperset(map(type, current))  # ids in range: no Python step each
-                and (not current or 0 <= min(current) and max(current) < self.players)):
-            raise GameError(f"the server sent a state of player {seat} that is not a game "
-                            f"state: {data!r}"[:300])
-        legal = data.pop("legal_moves", None)
-        view = self._views[seat] = View(data, legal)
-        self._over = data["gameover"]
-        return view
+        if type(data) is dict:
+            legal = data.pop("legal_moves", None)
+            if (type(gameover := data.get("gameover")) is bool
+                    and type(current := data.get("current")) is list
+                    and _INTS.issuperset(map(type, current))  # no Python step per id
+                    and self._seat_ids.issuperset(current)  # (ints: True, 1.0 are not)
+                    and (type(legal) is list or not legal)):
+                view = self._views[seat] = View(data, legal)
+                self._over = gameover
+                return view
+            if legal is not None:
+                data["legal_moves"] = legal  # (as it came, for the message)
+        raise GameError(f"the server sent a state of player {seat} that is not a game "
+                        f"state: {data!r}"[:300])
