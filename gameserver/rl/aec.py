@@ -95,6 +95,12 @@ class GameAECEnv(AECEnv):
         self.truncations: dict[str, bool] = {}
         self.infos: dict[str, dict[str, Any]] = {}
         self.agent_selection = self.possible_agents[0]
+        # What a step reads: the action's bound, the moves, the seat after each seat.
+        self._size = spec.size
+        self._moves = spec.moves
+        self._hints = [(seat + 1) % players for seat in range(players)]
+        # PettingZoo's _clear_rewards as one update: a live step has every agent.
+        self._no_rewards = dict.fromkeys(self.possible_agents, 0)
         self._rng: random.Random | None = None  # set by reset(seed): seeds each game
 
     def observation_space(self, agent: str) -> spaces.Space:
@@ -127,7 +133,9 @@ class GameAECEnv(AECEnv):
 
     def observe(self, agent: str) -> dict[str, np.ndarray]:
         seat = self._seat[agent]
-        view = encode(self.hooks, self.table.view(seat), seat)
+        view = self.table.view(seat)
+        if view.observation is None:  # (encoded once per view)
+            encode(self.hooks, view, seat)
         # Copies: the caller may keep or change them; the view stays as it was.
         return {"observation": view.observation.copy(), "action_mask": view.mask.copy()}
 
@@ -137,27 +145,31 @@ class GameAECEnv(AECEnv):
             self._was_dead_step(action)
             return
         seat = self._seat[agent]
-        view = encode(self.hooks, self.table.view(seat), seat)
-        if not isinstance(action, (int, np.integer)) or isinstance(action, bool):
-            raise ValueError(f"{agent}: the action must be a whole number (an index into "
-                             f"rl_moves), not {action!r}")
-        index = int(action)
-        if not 0 <= index < self.hooks.size or not view.mask[index]:
+        view = self.table.view(seat)
+        if view.observation is None:  # (encoded once per view)
+            encode(self.hooks, view, seat)
+        if type(action) is not int:  # (a plain int: no more checks of its type)
+            if not isinstance(action, (int, np.integer)) or isinstance(action, bool):
+                raise ValueError(f"{agent}: the action must be a whole number (an index "
+                                 f"into rl_moves), not {action!r}")
+            action = int(action)
+        if not 0 <= action < self._size or not view.mask[action]:
             raise ValueError(
-                f"{agent}: action {index} is not legal now (legal: "
+                f"{agent}: action {action} is not legal now (legal: "
                 f"{np.flatnonzero(view.mask).tolist()}); choose among the actions whose "
                 "action_mask entry is 1")
         self._cumulative_rewards[agent] = 0.0
-        players = self.table.players
-        hint = (seat + 1) % players
-        move = self.hooks.moves[index]
+        hint = self._hints[seat]
+        move = self._moves[action]
         rejection = self.table.move(seat, move, hint)
         if rejection is not None:
             raise GameError(f"{self.hooks.name} rejected {move!r} of player {seat}, which "
                             f"its legal_moves listed: {rejection!r}")
-        self._clear_rewards()
-        self._after(self.table.view(hint), seat)
-        self._accumulate_rewards()
+        self.rewards.update(self._no_rewards)  # (PettingZoo's _clear_rewards)
+        view = self.table.view(hint)
+        self._after(view, seat)
+        if view.gameover:  # (before, the rewards are all 0: nothing to add)
+            self._accumulate_rewards()
 
     def _after(self, view: View, mover: int) -> None:
         """Select the next agent (or end the game) from a fresh view."""
@@ -168,7 +180,9 @@ class GameAECEnv(AECEnv):
                 self.terminations[agent] = True
             self.agent_selection = self.possible_agents[(mover + 1) % self.table.players]
             return
-        seat = next_seat(view.current, mover, self.table.players)
+        current = view.current
+        seat = current[0] if len(current) == 1 else next_seat(current, mover,
+                                                              self.table.players)
         if seat is None:
             raise GameError(f"{self.hooks.name} is not over, but nobody may move "
                             "(current_player() returned no player)")
