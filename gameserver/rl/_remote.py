@@ -175,11 +175,19 @@ class Link:
 
     def exchange(self, payloads: list[bytes]) -> list[dict[str, Any]]:
         """Send ``payloads`` in one write; their replies, decoded, in order."""
-        if self._sock is None:
-            self._sock = self._kernel_timed(self.connect())
         sock = self._sock
+        if sock is None:
+            sock = self._sock = self._kernel_timed(self.connect())
         try:
             sock.sendall(b"".join(payloads))
+            if not self._buffer:
+                # Usually one receive brings exactly the replies asked for: no buffering.
+                chunk = sock.recv(RECV_SIZE)
+                if chunk.endswith(TERMINATOR) and chunk.count(TERMINATOR) == len(payloads):
+                    return list(map(_reply_of, chunk.split(TERMINATOR)[:-1]))
+                if not chunk:
+                    raise GameError(_closed_message(""))
+                self._buffer += chunk
             return self._read(sock, len(payloads))
         except (OSError, GameError) as err:
             self.close()
@@ -213,15 +221,8 @@ class Link:
         return GameError(f"lost the connection to the server: {err}")
 
     def _read(self, sock: socket.socket, count: int) -> list[dict[str, Any]]:
+        """``count`` replies: the first begun in the buffer (the rest of a receive)."""
         buffer = self._buffer
-        if not buffer:
-            # Usually one receive brings exactly the replies asked for: no buffering.
-            chunk = sock.recv(RECV_SIZE)
-            if chunk.endswith(TERMINATOR) and chunk.count(TERMINATOR) == count:
-                return list(map(_reply_of, chunk.split(TERMINATOR)[:count]))
-            if not chunk:
-                raise GameError(_closed_message(""))
-            buffer += chunk
         replies: list[dict[str, Any]] = []
         start = 0
         deadline = time.monotonic() + self.timeout  # for the rest of the reply begun
@@ -526,8 +527,10 @@ class RemoteTable:
         self.link.execute(self.plan(("start", seed, hint)))
 
     def view(self, seat: int) -> View:
-        view = self._views.get(seat)  # (the common case, without planning)
-        return view if view is not None else self.link.execute(self._fetch(seat))
+        try:
+            return self._views[seat]  # (the common case, without planning)
+        except KeyError:
+            return self.link.execute(self._fetch(seat))
 
     def move(self, seat: int, move: dict[str, Any], hint: int | None = None) -> Any:
         payload, shown, hint = self._move_request(seat, move, hint)
