@@ -109,7 +109,7 @@ def mask_box(spec: RLSpec) -> spaces.Box:
 def encode(spec: RLSpec, view: View, seat: int) -> View:
     """Fill ``view.observation`` and ``view.mask`` (once per view); the view."""
     if view.observation is None:
-        observation = np.asarray(spec.encode(view.state, seat), dtype=np.float32)
+        observation = np.asarray(spec.encode(view.state, seat), np.float32)
         if observation.shape != spec.shape:
             raise GameError(f"{spec.name}.rl_observation returned shape {observation.shape}, "
                             f"but rl_observation_shape is {spec.shape}")
@@ -117,8 +117,8 @@ def encode(spec: RLSpec, view: View, seat: int) -> View:
             numbers = spec.numbers(view.legal)
         except HookError as err:
             raise GameError(str(err)) from None
-        mask = view.mask = np.zeros(spec.size, np.int8)
-        mask[numbers] = 1
+        mask = view.mask = np.zeros(len(spec.moves), np.int8)
+        mask.put(numbers, 1)  # (as mask[numbers] = 1 does, in 3/4 of its time)
         view.observation = observation
     return view
 
