@@ -25,6 +25,10 @@ Workloads (each with and without the store):
   games of seven moves and a restart, each request waiting for its reply
   (and, with the store, for its save).
 
+``--client`` counts the other side of ``rl``: the bytecodes the network AEC
+env runs in its own process per step (the env, PettingZoo's loop and the
+benchmark's random policy, as for PettingZoo's own env), without the store.
+
 ``--isolate`` runs the games in a worker process (``isolate_games="all"``):
 then only the server's side of a game call is counted (the worker is another
 process), which is what issue 13 asks a game in a worker to add.
@@ -65,34 +69,39 @@ def main(argv: list[str] | None = None) -> int:
                         help="also list the N functions that run the most bytecodes")
     parser.add_argument("--isolate", action="store_true",
                         help="the games in a worker process (isolate_games all)")
+    parser.add_argument("--client", action="store_true",
+                        help="count the network AEC env's own process per step (rl only)")
     args = _common.parse(parser, argv)
     root = _common.server_root()
     count = 20 if args.smoke else args.requests
     runs = []
-    for workload in args.only or WORKLOADS:
-        for store in (False, True):
+    for workload in ["rl"] if args.client else args.only or WORKLOADS:
+        for store in (False,) if args.client else (False, True):
             runs.append(_count_in_child(root, workload, store, count, args.top,
-                                        args.isolate))
+                                        args.isolate, args.client))
     counted = [run for run in runs if "skipped" not in run]
+    side, unit = ("client", "step") if args.client else (None, "request")
     summary = "bytecodes: " + " | ".join(
-        f"{run['workload']} {'store' if run['store'] else 'no store'}: "
-        + (f"{run['bytecodes_per_request']:.0f} per request "
+        f"{run['workload']} {side or ('store' if run['store'] else 'no store')}: "
+        + (f"{run['bytecodes_per_request']:.0f} per {unit} "
            f"({run['calls_per_request']:.1f} calls)" if "skipped" not in run
            else f"skipped ({run['skipped']})") for run in runs)
     record = {"benchmark": "bytecodes", "smoke": args.smoke, **_common.machine_info(),
-              "requests": count, "isolate": args.isolate, "runs": runs}
+              "requests": count, "isolate": args.isolate, "client": args.client,
+              "runs": runs}
     _common.emit(record, summary)
     return 0 if counted else 1
 
 
 def _count_in_child(root: Path, workload: str, store: bool, count: int,
-                    top: int, isolate: bool = False) -> dict[str, Any]:
+                    top: int, isolate: bool = False, client: bool = False) -> dict[str, Any]:
     """Count one workload in a fresh process that imports the server from ``root``."""
     with tempfile.TemporaryDirectory() as folder:
         env = {**os.environ, "PYTHONPATH": str(root)}
         done = subprocess.run(
             [sys.executable, __file__, "--child", workload, "store" if store else "memory",
-             str(count), str(top), "all" if isolate else "off"], cwd=folder, env=env,
+             str(count), str(top), "all" if isolate else "off",
+             "client" if client else "server"], cwd=folder, env=env,
             capture_output=True, text=True, timeout=600)
     if done.returncode != 0 or not done.stdout.strip():
         raise SystemExit(f"counting {workload} failed:\n{done.stderr[-2000:]}")
@@ -103,7 +112,7 @@ def _count_in_child(root: Path, workload: str, store: bool, count: int,
 
 
 def _child(workload: str, store: bool, count: int, top: int,
-           isolate: str) -> dict[str, Any]:
+           isolate: str, client: bool = False) -> dict[str, Any]:
     import collections
 
     from tests.serverproc import ServerThread
@@ -146,10 +155,15 @@ def _child(workload: str, store: bool, count: int, top: int,
         return local
 
     run(50)  # warm: caches filled, the first session made
-    server.call(sys.settrace, tracer)
-    requests = run(count)
-    server.call(sys.settrace, None)
-    record = {"workload": workload, "store": store, "requests": requests,
+    if client:  # this thread: the env's process (the server runs in its own thread)
+        sys.settrace(tracer)
+        requests = run(count)
+        sys.settrace(None)
+    else:
+        server.call(sys.settrace, tracer)
+        requests = run(count)
+        server.call(sys.settrace, None)
+    record = {"workload": workload, "store": store, "client": client, "requests": requests,
               "bytecodes_per_request": round(sum(ops.values()) / requests, 1),
               "calls_per_request": round(sum(calls.values()) / requests, 2)}
     if top:
@@ -263,9 +277,10 @@ def _ask(send: Any, body: dict[str, Any], keep_alive: bool) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 7 and sys.argv[1] == "--child":
-        _, _, name, where, number, most, isolate = sys.argv
-        print(json.dumps(_child(name, where == "store", int(number), int(most), isolate)))
+    if len(sys.argv) == 8 and sys.argv[1] == "--child":
+        _, _, name, where, number, most, isolate, side = sys.argv
+        print(json.dumps(_child(name, where == "store", int(number), int(most), isolate,
+                                side == "client")))
         sys.stdout.flush()
         os._exit(0)  # (the server thread and the env's connection end with the process)
     sys.exit(main())

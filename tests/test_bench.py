@@ -305,6 +305,17 @@ def test_bytecodes_counts_every_workload_with_and_without_the_store() -> None:
     assert summary.startswith("bytecodes: join no store:")
 
 
+def test_bytecodes_client_counts_the_network_envs_own_process() -> None:
+    record, summary = run_smoke("bytecodes.py", "--client", "--top", "300")
+    assert record["client"] is True
+    (run,) = record["runs"]
+    assert run["workload"] == "rl" and run["client"] is True and run["requests"] > 0
+    files = {name.split(":")[0] for name, _, _ in run["top"]}
+    # The env's thread, not the server's (it runs in another thread of the same process).
+    assert {"aec.py", "_remote.py"} <= files and not files & {"lobby.py", "session.py"}
+    assert summary.startswith("bytecodes: rl client:") and "per step" in summary
+
+
 def test_bytecodes_with_isolate_counts_the_servers_side_of_a_game_in_a_worker() -> None:
     record, _ = run_smoke("bytecodes.py", "--only", "keepalive", "--isolate", "--top", "200")
     assert record["isolate"] is True
