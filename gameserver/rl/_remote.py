@@ -517,6 +517,10 @@ class RemoteTable:
         self._move_states = StatesInReplies()  # a seat's state in a move's reply
         self._restart_states = StatesInReplies()  # the restarter's in a restart's
         self._encoded: dict[int, tuple[dict[str, Any], bytes]] = {}
+        # The requests of moves whose reply brings the next view, by (id(move), seat,
+        # hint): valid while no hand-over is owed and such replies come (_move_request).
+        self._move_requests: dict[tuple[int, int, int | None], tuple[
+            dict[str, Any], tuple[bytes, int | None, int | None]]] = {}
         self._views: dict[int, View] = {}
         self._owed: set[int] = set()  # seats owed the hand-over of a finished game
         self._over = False  # the last view we saw showed the game over
@@ -571,6 +575,7 @@ class RemoteTable:
         """A join reply arrived: ``player_id`` is ours, with ``key``, joined as ``name``."""
         self._keys[player_id] = key
         self.names[player_id] = name
+        self._move_requests.clear()  # (made with the keys before)
         ids = {"game": self.game_name, "session": self.session, "player_id": player_id,
                "key": key}
         self._state_requests[player_id] = _encode({
@@ -645,7 +650,12 @@ class RemoteTable:
         (None: none), and the seat whose view to fetch beside it (None: none)."""
         self._views.clear()  # the move changes the game, accepted or rejected
         # The env passes the same few move dicts (rl_moves) again and again: encode each
-        # once. The cache holds the dict itself, so its id cannot be reused meanwhile.
+        # once. The caches hold the dict itself, so its id cannot be reused meanwhile.
+        usual = not self._owed and self._move_states.on
+        if usual:
+            made = self._move_requests.get((id(move), seat, hint))
+            if made is not None and made[0] is move:
+                return made[1]
         cached = self._encoded.get(id(move))
         if cached is None or cached[0] is not move:
             cached = (move, json.dumps(move, separators=(",", ":")).encode() + b"}"
@@ -655,12 +665,15 @@ class RemoteTable:
         if hint is None or hint not in self._keys:
             return self._move_prefix[seat] + cached[1], None, None
         prefix = None  # of a move whose reply brings the view of ``hint``
-        if self._move_states.on and hint not in self._owed:
+        if usual:
             prefix = (self._move_with_state_prefix[seat] if hint == seat  # the mover's own
                       else self._move_showing_prefix.get((seat, hint)))  # another of ours
         if prefix is None:
             return self._move_prefix[seat] + cached[1], None, hint
-        return prefix + cached[1], hint, None
+        request = prefix + cached[1], hint, None
+        if len(self._move_requests) < MOVE_CACHE_MAX:
+            self._move_requests[(id(move), seat, hint)] = (move, request)
+        return request
 
     def _moved(self, seat: int, move: dict[str, Any], shown: int | None,
                reply: dict[str, Any]) -> Any:
