@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import json
 import secrets
-import select
+import selectors
 import socket
 import ssl
 import struct
@@ -344,23 +344,26 @@ class Link:
         request = _encode({"type": "discover", "keep_alive": True})
         deadline = time.monotonic() + self.timeout
         pause = SEATED_PAUSE_FIRST
-        while True:
-            data = _data(self.exchange([request])[0], "discover")
-            try:
-                if any(entry["game"] == table.game_name and entry["session"] == table.session
-                       and entry["joined"] >= count for entry in data["sessions"]):
-                    return None
-            except (TypeError, KeyError, IndexError):
-                raise GameError(f"discover failed: {_not_a_game_server(data)}") from None
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise GameError(f"session {table.session}: the server did not seat player "
-                                f"{count - 1} within {self.timeout:g} s")
-            if select.select([join], [], [], min(pause, left))[0]:
-                begun = _received_now(join, self.timeout)
-                if begun is not None:
-                    return begun
-            pause = min(2 * pause, SEATED_PAUSE_MAX)
+        with selectors.DefaultSelector() as selector:  # (select() takes no fd above 1023)
+            selector.register(join, selectors.EVENT_READ)
+            while True:
+                data = _data(self.exchange([request])[0], "discover")
+                try:
+                    if any(entry["game"] == table.game_name
+                           and entry["session"] == table.session
+                           and entry["joined"] >= count for entry in data["sessions"]):
+                        return None
+                except (TypeError, KeyError, IndexError):
+                    raise GameError(f"discover failed: {_not_a_game_server(data)}") from None
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise GameError(f"session {table.session}: the server did not seat "
+                                    f"player {count - 1} within {self.timeout:g} s")
+                if selector.select(min(pause, left)):
+                    begun = _received_now(join, self.timeout)
+                    if begun is not None:
+                        return begun
+                pause = min(2 * pause, SEATED_PAUSE_MAX)
 
 
 def _received_now(sock: socket.socket, timeout: float) -> bytes | None:
@@ -732,7 +735,7 @@ class RemoteTable:
             if (type(gameover := data.get("gameover")) is bool
                     and type(current := data.get("current")) is list
                     and _INTS.issuperset(map(type, current))  # no Python step per id
-                    and self._seat_ids.issuperset(current)  # (ints: True, 1.0 are not)
+                    and self._seat_ids.issuperset(current)  # (ints by now: not True, 1.0)
                     and (type(legal) is list or not legal)):
                 view = self._views[seat] = View(data, legal)
                 self._over = gameover
