@@ -409,15 +409,13 @@ class BaseConnection(HeldReplies):
         self._started = time.perf_counter()
         host = self._host
         try:
-            envelope = protocol.decode_request(raw, host.settings.max_json_depth)
+            request, self._keep_alive = protocol.decode(raw, host.settings.max_json_depth)
         except ProtocolError as err:
             self._kind = "invalid"
             self._keep_alive = False
             self._answer(err.reply())
             return
-        request = envelope.request
         kind = self._kind = request.kind
-        self._keep_alive = envelope.keep_alive
         if host.log_requests:
             log.debug("request %s", protocol.describe(request))
         if kind in PUSH_REQUESTS:  # answered here; a new subscription pushes after its reply
