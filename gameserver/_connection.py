@@ -124,7 +124,7 @@ from ._held import HeldReplies
 from ._push import Subscriptions
 from .addresses import address_key
 from .framing import TERMINATOR, RequestReader
-from .protocol import ProtocolError, server_error
+from .protocol import ProtocolError, decode, server_error
 from .waits import Outcome, Wait
 
 log = logging.getLogger("gameserver.server")
@@ -410,7 +410,7 @@ class BaseConnection(HeldReplies):
         self._started = perf_counter()
         host = self._host
         try:
-            request, self._keep_alive = protocol.decode(raw, host.settings.max_json_depth)
+            request, self._keep_alive = decode(raw, host.settings.max_json_depth)
         except ProtocolError as err:
             self._kind = "invalid"
             self._keep_alive = False

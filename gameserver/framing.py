@@ -14,6 +14,7 @@ from .protocol import server_error
 __all__ = ["TERMINATOR", "RequestReader"]
 
 TERMINATOR = b"EOT\x00"
+_TERMINATOR_SIZE = len(TERMINATOR)
 
 
 class RequestReader:
@@ -40,7 +41,7 @@ class RequestReader:
     def feed(self, data: bytes) -> bytes | None:
         if not self.buffer:  # a classic request usually comes in one piece
             end = data.find(TERMINATOR)
-            if 0 <= end == len(data) - len(TERMINATOR) and len(data) <= self._size_max:
+            if end >= 0 and end + _TERMINATOR_SIZE == len(data) <= self._size_max:
                 return data[:end]
         self.buffer += data
         return self.next_request()
