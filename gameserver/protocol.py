@@ -357,9 +357,7 @@ def _quick_envelope(data: Any) -> tuple[Request, bool] | None:
     and names it. A problem in an extension key (which only the request
     type's builder reads) is raised here as it is there, by the same builder.
     """
-    if type(data) is not dict:
-        return None
-    try:  # (an unhashable "type" raises TypeError)
+    try:  # (TypeError: data is not an object, which JSON makes a dict; or "type" is a list)
         values_of, allowed, build = _SIGNATURES[data["type"]]
         values = values_of(data)
     except (KeyError, TypeError):
