@@ -594,7 +594,6 @@ class BaseConnection(HeldReplies):
             wait.cancel()
 
 
-
 def _log_reply(reply: bytes) -> None:
     # Only the start: a join reply carries the player's secret key.
     log.debug("reply of %d bytes: %s...", len(reply), reply[:24])

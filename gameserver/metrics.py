@@ -35,7 +35,7 @@ class Metrics:
     def __init__(self) -> None:
         # (type, the reply's two status bytes) -> [count per bucket (+Inf last), seconds]
         self._rows: dict[tuple[str, bytes], list[float]] = {}
-        self.pushes: Counter[str] = Counter()  # status -> states pushed to subscriptions
+        self._pushes: Counter[bytes] = Counter()  # the two status bytes -> states pushed
 
     def request_done(self, kind: str, reply: bytes, seconds: float) -> None:
         """Count one answered request of type ``kind`` that took ``seconds``."""
@@ -64,7 +64,15 @@ class Metrics:
 
     def pushed(self, reply: bytes) -> None:
         """Count one state (or error) pushed to a subscription."""
-        self.pushes[_STATUSES.get(reply[_STATUS_AT], "other")] += 1
+        self._pushes[reply[_STATUS_AT]] += 1
+
+    @property
+    def pushes(self) -> Counter[str]:
+        """Status -> states (or errors) pushed to subscriptions."""
+        counts: Counter[str] = Counter()
+        for status, count in self._pushes.items():
+            counts[_STATUSES.get(status, "other")] += count
+        return counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,12 +147,13 @@ def prometheus_text(source: MetricsSource) -> str:
         lines.append(f'gameserver_request_seconds_sum{{type="{kind}"}} '
                      f"{seconds:.6f}")
         lines.append(f'gameserver_request_seconds_count{{type="{kind}"}} {running}')
-    if metrics.pushes:
+    pushes = metrics.pushes
+    if pushes:
         lines += [
             "# HELP gameserver_pushes_total States pushed to subscriptions, by status.",
             "# TYPE gameserver_pushes_total counter",
         ]
-        for status, count in sorted(metrics.pushes.items()):
+        for status, count in sorted(pushes.items()):
             lines.append(f'gameserver_pushes_total{{status="{status}"}} {count}')
     lines += [
         "# HELP gameserver_sessions Sessions open now, by game.",
