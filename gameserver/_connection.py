@@ -91,7 +91,7 @@ connection needs from the server is the narrow ``ConnectionHost``
 from __future__ import annotations
 
 import logging
-import time
+from time import perf_counter
 
 from . import protocol
 from ._connhost import ConnectionHost
@@ -108,8 +108,6 @@ from ._connstate import (
     READ,
     READING,
     REFUSE,
-    REPLIED,
-    REQUEST,
     SERVING,
     TAKEN_RESTARTS,
     TIMED,
@@ -126,7 +124,7 @@ from ._held import HeldReplies
 from ._push import Subscriptions
 from .addresses import address_key
 from .framing import TERMINATOR, RequestReader
-from .protocol import ProtocolError, server_error
+from .protocol import ProtocolError, decode, server_error
 from .waits import Outcome, Wait
 
 log = logging.getLogger("gameserver.server")
@@ -215,7 +213,7 @@ class BaseConnection(HeldReplies):
 
     def _go(self, event: Event) -> None:
         """Take the transition ``event``; set or clear the deadline of the new state."""
-        try:  # next_state(), inline: two of these run for every request
+        try:  # next_state(), inline (a request's REQUEST and REPLIED are inline themselves)
             state = self._state = TRANSITIONS[self._state][event]
         except KeyError:
             next_state(self._state, event)  # raises ConnectionStateError
@@ -264,7 +262,8 @@ class BaseConnection(HeldReplies):
                 return
             if raw is not None:
                 self._serve(raw)
-                self._serve_buffered()
+                if self._paused or self._reader.buffer:  # else it would find nothing to do
+                    self._serve_buffered()
         elif state is READING or (self._keep_alive and (state is SERVING or state is WAITING)):
             # Kept for later; classic mode ignores what follows its request.
             reader = self._reader
@@ -405,19 +404,19 @@ class BaseConnection(HeldReplies):
     # ------------------------------------------------------------ serving
 
     def _serve(self, raw: bytes) -> None:
-        self._go(REQUEST)
-        self._started = time.perf_counter()
+        # _go(REQUEST), inline (every caller serves in READING): SERVING has no deadline
+        # to set (READING's lapses) and keeps the subscriptions
+        self._state = SERVING
+        self._started = perf_counter()
         host = self._host
         try:
-            envelope = protocol.decode_request(raw, host.settings.max_json_depth)
+            request, self._keep_alive = decode(raw, host.settings.max_json_depth)
         except ProtocolError as err:
             self._kind = "invalid"
             self._keep_alive = False
             self._answer(err.reply())
             return
-        request = envelope.request
         kind = self._kind = request.kind
-        self._keep_alive = envelope.keep_alive
         if host.log_requests:
             log.debug("request %s", protocol.describe(request))
         if kind in PUSH_REQUESTS:  # answered here; a new subscription pushes after its reply
@@ -430,7 +429,11 @@ class BaseConnection(HeldReplies):
             if sub is not None:
                 subs.start(sub)
             return
-        self._deliver(host.handle(request, self._address))
+        outcome = host.handle(request, self._address)
+        if type(outcome) is bytes:  # (_deliver's first test)
+            self._answer(outcome)
+        else:
+            self._deliver(outcome)
 
     def _output_full(self) -> bool:
         return bool(self._paused & NOT_SERVING)
@@ -459,21 +462,26 @@ class BaseConnection(HeldReplies):
 
     def _answer(self, reply: bytes) -> None:
         """Write the reply of the request being served; then read on, or close."""
-        self._replied(self._kind, reply, self._started)
+        host = self._host
+        # _replied, inline (every request is answered here, or held: ``_held.py``)
+        host.metrics.request_done(self._kind, reply, perf_counter() - self._started)
+        if host.log_requests:
+            _log_reply(reply)
         if not self._keep_alive:
             self._last_reply(reply)
             return
         self._emit(reply + TERMINATOR)
         if self._state is SERVING:  # else the client went away while we wrote
-            self._go(REPLIED)
+            # _go(REPLIED), inline: READING, whose deadline starts now
+            self._state = READING
+            self._set_deadline(host.settings.connection_timeout)
 
     def _replied(self, kind: str, reply: bytes, started: float) -> None:
         """Count the reply of a request of type ``kind`` complete since ``started``."""
         host = self._host
-        host.metrics.request_done(kind, reply, time.perf_counter() - started)
+        host.metrics.request_done(kind, reply, perf_counter() - started)
         if host.log_requests:
-            # Only the start: a join reply carries the player's secret key.
-            log.debug("reply of %d bytes: %s...", len(reply), reply[:24])
+            _log_reply(reply)
 
     def _last_reply(self, reply: bytes) -> None:
         """Write ``reply``, then close once it is sent."""
@@ -585,3 +593,7 @@ class BaseConnection(HeldReplies):
         if wait is not None:
             wait.cancel()
 
+
+def _log_reply(reply: bytes) -> None:
+    # Only the start: a join reply carries the player's secret key.
+    log.debug("reply of %d bytes: %s...", len(reply), reply[:24])

@@ -146,12 +146,16 @@ class RawConnection(BaseConnection):
             self._abort()
             return
         if data:
-            self._corked = []
+            corked = self._corked = []
             try:
                 self._received(data)
             finally:
-                self._uncork()
+                # The cork opens (_uncork's work, inline; ended first, so that nothing
+                # written meanwhile could wait in it).
                 self._corked = None
+                if corked:
+                    self._corked_bytes = 0
+                    self._send(b"".join(corked))  # (one reply: itself, not a copy)
         else:  # the client closed its side: it is gone
             self._eof()
 
@@ -200,7 +204,7 @@ class RawConnection(BaseConnection):
         """Send the replies held back, in one piece."""
         corked = self._corked
         if corked:
-            data = corked[0] if len(corked) == 1 else b"".join(corked)
+            data = b"".join(corked)  # (one reply: itself, not a copy)
             corked.clear()
             self._corked_bytes = 0
             self._send(data)

@@ -14,6 +14,7 @@ from .protocol import server_error
 __all__ = ["TERMINATOR", "RequestReader"]
 
 TERMINATOR = b"EOT\x00"
+_TERMINATOR_SIZE = len(TERMINATOR)
 
 
 class RequestReader:
@@ -28,19 +29,21 @@ class RequestReader:
     terminator included (the classic client counts it too).
     """
 
-    __slots__ = ("_buffer", "_size_max", "_scanned")
+    __slots__ = ("buffer", "_size_max", "_scanned")
 
     def __init__(self, size_max: int) -> None:
-        self._buffer = bytearray()
+        # What came after the last request taken (read it, never change it: a caller
+        # tests it to know whether ``next_request`` may find one, without a call)
+        self.buffer = bytearray()
         self._size_max = size_max
         self._scanned = 0  # bytes already searched for the terminator
 
     def feed(self, data: bytes) -> bytes | None:
-        if not self._buffer:  # a classic request usually comes in one piece
+        if not self.buffer:  # a classic request usually comes in one piece
             end = data.find(TERMINATOR)
-            if 0 <= end == len(data) - len(TERMINATOR) and len(data) <= self._size_max:
+            if end >= 0 and end + _TERMINATOR_SIZE == len(data) <= self._size_max:
                 return data[:end]
-        self._buffer += data
+        self.buffer += data
         return self.next_request()
 
     def feed_later(self, data: bytes) -> None:
@@ -50,11 +53,11 @@ class RequestReader:
         reading once ``pending`` reaches ``size_max``, and ``next_request``
         checks each request when its turn comes.
         """
-        self._buffer += data
+        self.buffer += data
 
     def next_request(self) -> bytes | None:
         """Return the next complete request already buffered, or ``None``."""
-        buffer = self._buffer
+        buffer = self.buffer
         if not buffer:  # the usual case after a request: nothing more came with it
             return None
         end = buffer.find(TERMINATOR, max(0, self._scanned - len(TERMINATOR) + 1))
@@ -73,7 +76,7 @@ class RequestReader:
     @property
     def pending(self) -> int:
         """Number of bytes buffered (requests not yet taken, complete or not)."""
-        return len(self._buffer)
+        return len(self.buffer)
 
     @property
     def size_max(self) -> int:

@@ -382,13 +382,17 @@ class Lobby:
         self._end(session, framework_error("every player left before the game started"))
 
     def _move(self, request: Move, client: str) -> Outcome:
-        session = self._session(request.game, request.session)
+        session = self.sessions.get((request.game, request.session))  # (_session, inline)
+        if session is None:
+            session = self._session(request.game, request.session)  # raises
         return session.move(request.player_id, request.key, request.move, request.with_state,
                             request.legal_moves, request.state_of, request.wait_for_save,
                             request.final_state)
 
     def _state(self, request: State, client: str) -> Outcome:
-        session = self._session(request.game, request.session)
+        session = self.sessions.get((request.game, request.session))  # (_session, inline)
+        if session is None:
+            session = self._session(request.game, request.session)  # raises
         return session.state(request.player_id, request.key, request.observer,
                              type(request) is StateWithMoves, request.timer,
                              request.wait_for_save)

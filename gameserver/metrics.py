@@ -1,16 +1,16 @@
 """Counters for operators: requests, latencies, connections; Prometheus text format.
 
-Recording is a few dictionary updates per request, cheap enough to stay on
-at all times. ``prometheus_text`` renders the counters together with gauges
-that its source reads from the live server (``Gauges``: sessions, waiting
-requests, connections, game-code errors); this module knows neither the
-server nor its lobby.
+Recording is one dictionary lookup and two list updates per request, cheap
+enough to stay on at all times. ``prometheus_text`` renders the counters
+together with gauges that its source reads from the live server (``Gauges``:
+sessions, waiting requests, connections, game-code errors); this module
+knows neither the server nor its lobby.
 """
 
 from __future__ import annotations
 
-import bisect
-from collections import Counter, defaultdict
+from bisect import bisect_left
+from collections import Counter
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -24,27 +24,55 @@ _STATUSES = {b"ok": "ok", b"er": "error", b"il": "illegalmove"}
 
 
 class Metrics:
-    """What the server counts while it runs."""
+    """What the server counts while it runs.
+
+    A request's reply is counted in one list, its type's and status's: a count
+    per latency bucket (the last one +Inf), then the sum of the seconds. Its
+    key is the reply's two status bytes, not the status's name (one dict
+    lookup and no other per request); ``requests`` and ``latencies`` add them up.
+    """
 
     def __init__(self) -> None:
-        self.requests: Counter[tuple[str, str]] = Counter()  # (type, status) -> count
-        self.latency_counts: dict[str, list[int]] = {}  # type -> count per bucket (+Inf)
-        self.latency_sum: defaultdict[str, float] = defaultdict(float)  # type -> seconds
-        self.pushes: Counter[str] = Counter()  # status -> states pushed to subscriptions
+        # (type, the reply's two status bytes) -> [count per bucket (+Inf last), seconds]
+        self._rows: dict[tuple[str, bytes], list[float]] = {}
+        self._pushes: Counter[bytes] = Counter()  # the two status bytes -> states pushed
 
     def request_done(self, kind: str, reply: bytes, seconds: float) -> None:
         """Count one answered request of type ``kind`` that took ``seconds``."""
-        status = _STATUSES.get(reply[_STATUS_AT], "other")
-        self.requests[kind, status] += 1
-        counts = self.latency_counts.get(kind)
-        if counts is None:
-            counts = self.latency_counts[kind] = [0] * (len(BUCKETS) + 1)
-        counts[bisect.bisect_left(BUCKETS, seconds)] += 1
-        self.latency_sum[kind] += seconds
+        row = self._rows.get((kind, reply[_STATUS_AT]))
+        if row is None:
+            row = self._rows[kind, reply[_STATUS_AT]] = [0] * (len(BUCKETS) + 1) + [0.0]
+        row[bisect_left(BUCKETS, seconds)] += 1
+        row[-1] += seconds
+
+    @property
+    def requests(self) -> Counter[tuple[str, str]]:
+        """(type, status) -> requests answered."""
+        counts: Counter[tuple[str, str]] = Counter()
+        for (kind, status), row in self._rows.items():
+            counts[kind, _STATUSES.get(status, "other")] += int(sum(row[:-1]))
+        return counts
+
+    def latencies(self) -> dict[str, tuple[list[int], float]]:
+        """Type -> (requests answered per latency bucket, +Inf last; their seconds)."""
+        totals: dict[str, tuple[list[int], float]] = {}
+        for (kind, _), row in self._rows.items():
+            counts, seconds = totals.get(kind, ([0] * (len(BUCKETS) + 1), 0.0))
+            totals[kind] = ([a + int(b) for a, b in zip(counts, row, strict=False)],
+                            seconds + row[-1])
+        return totals
 
     def pushed(self, reply: bytes) -> None:
         """Count one state (or error) pushed to a subscription."""
-        self.pushes[_STATUSES.get(reply[_STATUS_AT], "other")] += 1
+        self._pushes[reply[_STATUS_AT]] += 1
+
+    @property
+    def pushes(self) -> Counter[str]:
+        """Status -> states (or errors) pushed to subscriptions."""
+        counts: Counter[str] = Counter()
+        for status, count in self._pushes.items():
+            counts[_STATUSES.get(status, "other")] += count
+        return counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +136,7 @@ def prometheus_text(source: MetricsSource) -> str:
         "(join and state include the time spent waiting).",
         "# TYPE gameserver_request_seconds histogram",
     ]
-    for kind, counts in sorted(metrics.latency_counts.items()):
+    for kind, (counts, seconds) in sorted(metrics.latencies().items()):
         running = 0
         for bound, count in zip(BUCKETS, counts, strict=False):
             running += count
@@ -117,14 +145,15 @@ def prometheus_text(source: MetricsSource) -> str:
         running += counts[-1]
         lines.append(f'gameserver_request_seconds_bucket{{type="{kind}",le="+Inf"}} {running}')
         lines.append(f'gameserver_request_seconds_sum{{type="{kind}"}} '
-                     f"{metrics.latency_sum[kind]:.6f}")
+                     f"{seconds:.6f}")
         lines.append(f'gameserver_request_seconds_count{{type="{kind}"}} {running}')
-    if metrics.pushes:
+    pushes = metrics.pushes
+    if pushes:
         lines += [
             "# HELP gameserver_pushes_total States pushed to subscriptions, by status.",
             "# TYPE gameserver_pushes_total counter",
         ]
-        for status, count in sorted(metrics.pushes.items()):
+        for status, count in sorted(pushes.items()):
             lines.append(f'gameserver_pushes_total{{status="{status}"}} {count}')
     lines += [
         "# HELP gameserver_sessions Sessions open now, by game.",

@@ -67,11 +67,12 @@ def ok(data: Any) -> bytes:
 
 
 OK_HEAD = ok(0)[:-len(b"0}")]  # what ``ok`` puts before the data: b'{"status": "ok", "data": '
+_OK_HEAD_SIZE = len(OK_HEAD)
 
 
 def ok_data(reply: bytes) -> str:
     """The JSON text of the data in ``reply``, a reply made by ``ok`` (not decoded)."""
-    return reply[len(OK_HEAD):-1].decode()
+    return reply[_OK_HEAD_SIZE:-1].decode()
 
 
 OK_NULL = encode_json({"status": "ok", "data": None}).encode()  # accepted moves, restarts
@@ -83,7 +84,7 @@ def with_state(reply: bytes, state_reply: bytes, key: bytes = b"state") -> bytes
 
     Spliced, not encoded again: ``{"status": "ok", "data": null, "state": {...}}``.
     """
-    return b"".join((reply[:-1], b', "', key, b'": ', state_reply[len(OK_HEAD):]))
+    return b"".join((reply[:-1], b', "', key, b'": ', state_reply[_OK_HEAD_SIZE:]))
 
 
 def error(message: str) -> bytes:
@@ -259,20 +260,19 @@ _BOOL = ((bool,), "true or false")
 _OBJECT = ((dict,), "a JSON object")
 _INT_OR_NULL = ((int, type(None)), "an integer or null")
 
-_SCHEMAS: dict[str, tuple[type, dict[str, tuple[tuple[type, ...], str]]]] = {
-    "join": (Join, {"game": _STR, "session": _STR, "players": _INT_OR_NULL, "name": _STR}),
-    "move": (Move, {"game": _STR, "session": _STR, "player_id": _INT, "key": _STR,
-                    "move": _OBJECT}),
-    "state": (State, {"game": _STR, "session": _STR, "player_id": _INT, "key": _STR,
-                      "observer": _BOOL}),
-    "observe": (Observe, {"game": _STR, "session": _STR, "name": _STR}),
-    "restart": (Restart, {"game": _STR, "session": _STR, "player_id": _INT, "key": _STR}),
-    "discover": (Discover, {}),
-    "observer_code": (ObserverCode, {"game": _STR, "session": _STR, "player_id": _INT,
-                                     "key": _STR}),
-    "subscribe": (Subscribe, {"game": _STR, "session": _STR, "player_id": _INT, "key": _STR,
-                              "observer": _BOOL}),
-    "unsubscribe": (Unsubscribe, {"subscription": _INT}),
+# (Each type's builder, below, makes its request from these values and its extension keys.)
+_SCHEMAS: dict[str, dict[str, tuple[tuple[type, ...], str]]] = {
+    "join": {"game": _STR, "session": _STR, "players": _INT_OR_NULL, "name": _STR},
+    "move": {"game": _STR, "session": _STR, "player_id": _INT, "key": _STR, "move": _OBJECT},
+    "state": {"game": _STR, "session": _STR, "player_id": _INT, "key": _STR,
+              "observer": _BOOL},
+    "observe": {"game": _STR, "session": _STR, "name": _STR},
+    "restart": {"game": _STR, "session": _STR, "player_id": _INT, "key": _STR},
+    "discover": {},
+    "observer_code": {"game": _STR, "session": _STR, "player_id": _INT, "key": _STR},
+    "subscribe": {"game": _STR, "session": _STR, "player_id": _INT, "key": _STR,
+                  "observer": _BOOL},
+    "unsubscribe": {"subscription": _INT},
 }
 _CLASSIC_TYPES = ("join", "move", "state", "observe", "restart")
 
@@ -284,13 +284,6 @@ def _values_of(keys: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, .
         return operator.itemgetter(*keys)
     return lambda data: tuple(data[key] for key in keys)
 
-
-# For the quick check of a valid request: the values of its keys in order, and every
-# allowed tuple of the types of those values.
-_SIGNATURES = {
-    kind: (cls, _values_of(tuple(fields)),
-           frozenset(itertools.product(*(t for t, _ in fields.values()))))
-    for kind, (cls, fields) in _SCHEMAS.items()}
 
 _JSON_TYPE_NAMES = {
     dict: "an object", list: "a list", str: "a string", bool: "a boolean",
@@ -336,6 +329,12 @@ def decode_request(raw: bytes, max_depth: int = 32) -> Envelope:
             or not JSON, and a ``framework:`` message naming the key for
             anything else that is wrong.
     """
+    return Envelope(*decode(raw, max_depth))
+
+
+def decode(raw: bytes, max_depth: int = 32) -> tuple[Request, bool]:
+    """``decode_request``'s request and keep-alive flag as a pair (no ``Envelope``: the
+    connection decodes every request this way)."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -345,36 +344,32 @@ def decode_request(raw: bytes, max_depth: int = 32) -> Envelope:
         data = decode_json(text)
     except (ValueError, RecursionError) as err:
         raise server_error(f"request is not valid JSON ({_short(err)})") from None
-    check_depth(raw, data, max_depth)
+    if raw.count(b"[") + raw.count(b"{") > max_depth:  # (check_depth's first line)
+        check_depth(raw, data, max_depth)
     return _quick_envelope(data) or _checked_envelope(data)
 
 
-def _quick_envelope(data: Any) -> Envelope | None:
-    """The request in ``data`` if it is valid, found the quick way; else None.
+def _quick_envelope(data: Any) -> tuple[Request, bool] | None:
+    """The request in ``data`` and its keep-alive flag if it is valid, found the quick
+    way; else None.
 
     None means "take ``_checked_envelope``", which finds the first problem
-    and names it (or, for anything this does not handle, the request).
+    and names it. A problem in an extension key (which only the request
+    type's builder reads) is raised here as it is there, by the same builder.
     """
-    if type(data) is not dict:
-        return None
-    kind = data.get("type")
-    signature = _SIGNATURES.get(kind) if type(kind) is str else None
-    if signature is None:
-        return None
-    cls, values_of, allowed = signature
-    try:
+    try:  # (TypeError: data is not an object, which JSON makes a dict; or "type" is a list)
+        values_of, allowed, build = _SIGNATURES[data["type"]]
         values = values_of(data)
-    except KeyError:
+    except (KeyError, TypeError):
         return None
     if tuple(map(type, values)) not in allowed:
         return None
-    if cls is Discover and ("limit" in data or "after" in data):
-        return None  # paging keys: checked the other way
-    return _envelope(cls, values, data)
+    return build(values, data)
 
 
-def _checked_envelope(data: Any) -> Envelope:
-    """The request in ``data``, checked step by step; raises ProtocolError naming the problem."""
+def _checked_envelope(data: Any) -> tuple[Request, bool]:
+    """The request in ``data`` and its keep-alive flag, checked step by step; raises
+    ProtocolError naming the problem."""
     if not isinstance(data, dict):
         raise framework_error(
             f"a request must be a JSON object, not {_json_type_name(data)}")
@@ -382,12 +377,11 @@ def _checked_envelope(data: Any) -> Envelope:
         raise framework_error(
             "request has no 'type' (one of: " + ", ".join(_CLASSIC_TYPES) + ")")
     kind = data["type"]
-    schema = _SCHEMAS.get(kind) if isinstance(kind, str) else None
-    if schema is None:
+    fields = _SCHEMAS.get(kind) if isinstance(kind, str) else None
+    if fields is None:
         raise framework_error(
             f"unknown request type {_shorten(kind)} (expected one of: "
             + ", ".join(_CLASSIC_TYPES) + ")")
-    cls, fields = schema
     values = []
     for key, (types, description) in fields.items():
         if key not in data:
@@ -400,17 +394,66 @@ def _checked_envelope(data: Any) -> Envelope:
                 f"{description}, "
                 f"not {_json_type_name(value)}")
         values.append(value)
-    return _envelope(cls, values, data)
+    return _SIGNATURES[kind][2](values, data)
+
+
+# ---------------------------------------------------------------- each type's extensions
+#
+# A builder makes the request of one type from the values of its keys (checked) and the
+# whole dict (its extension keys, checked here), and gives it with its keep-alive flag.
+# Extension flags are true (false) or left out: any other value counts as left out.
+
+
+def _move(values: Sequence[Any], data: dict[str, Any]) -> tuple[Request, bool]:
+    get = data.get
+    with_state = get("with_state")
+    state_of = None
+    if with_state is True:
+        legal_moves = get("legal_moves") is True
+    elif type(with_state) is dict:  # or the player whose state the reply carries
+        state_of = _state_of(with_state)
+        with_state = True
+        legal_moves = get("legal_moves") is True
+    else:
+        with_state = legal_moves = False
+    return (Move(*values, with_state, legal_moves, state_of, get("wait_for_save") is not False,
+                 get("final_state") is True), get("keep_alive") is True)
+
+
+_ID_AND_KEY = operator.itemgetter("player_id", "key")
 
 
 def _state_of(named: dict[str, Any]) -> tuple[int, str]:
     """The player a move's ``"with_state": {"player_id": P, "key": K}`` names."""
-    player_id, key = named.get("player_id"), named.get("key")
-    if type(player_id) is not int or type(key) is not str or len(named) != 2:
-        raise framework_error('key \'with_state\' of a move request must be true, or name '
-                              'the player whose state the reply carries: {"player_id": '
-                              'an integer, "key": a string}')
-    return player_id, key
+    try:
+        player_id, key = _ID_AND_KEY(named)
+    except KeyError:
+        pass
+    else:
+        if type(player_id) is int and type(key) is str and len(named) == 2:
+            return player_id, key
+    raise framework_error('key \'with_state\' of a move request must be true, or name '
+                          'the player whose state the reply carries: {"player_id": '
+                          'an integer, "key": a string}')
+
+
+def _state(values: Sequence[Any], data: dict[str, Any]) -> tuple[Request, bool]:
+    get = data.get
+    cls = StateWithMoves if get("legal_moves") is True else State
+    return (cls(*values, get("timer") is True, get("wait_for_save") is not False),
+            get("keep_alive") is True)
+
+
+def _restart(values: Sequence[Any], data: dict[str, Any]) -> tuple[Request, bool]:
+    get = data.get
+    wait_for_save = get("wait_for_save") is not False
+    if get("with_state") is True:
+        # "with_states_of": an extension, with the one above
+        states_of = _states_of(data["with_states_of"]) if "with_states_of" in data else ()
+        request = Restart(*values, True, get("legal_moves") is True, wait_for_save, states_of)
+    else:
+        request = Restart(*values, False, False, wait_for_save)
+    return request, get("keep_alive") is True
 
 
 def _states_of(named: Any) -> tuple[tuple[int, str], ...]:
@@ -425,51 +468,34 @@ def _states_of(named: Any) -> tuple[tuple[int, str], ...]:
     return tuple((one["player_id"], one["key"]) for one in named)
 
 
-def _envelope(cls: type, values: Sequence[Any], data: dict[str, Any]) -> Envelope:
-    if cls is State and data.get("legal_moves") is True:
-        cls = StateWithMoves
-    elif cls is Discover:
-        return Envelope(_discover(data), data.get("keep_alive") is True)
-    request = cls(*values)
-    if cls is Move:
-        with_state = data.get("with_state")
-        if with_state is True or type(with_state) is dict:  # extensions: true or left out
-            request.with_state = True
-            request.legal_moves = data.get("legal_moves") is True
-            if with_state is not True:
-                request.state_of = _state_of(with_state)
-        if data.get("wait_for_save") is False:  # an extension: false or left out
-            request.wait_for_save = False
-        if data.get("final_state") is True:  # an extension: true or left out
-            request.final_state = True
-    elif cls is Restart:
-        if data.get("with_state") is True:  # an extension: true or left out
-            request.with_state = True
-            request.legal_moves = data.get("legal_moves") is True
-            if "with_states_of" in data:  # an extension, with the one above
-                request.states_of = _states_of(data["with_states_of"])
-        if data.get("wait_for_save") is False:
-            request.wait_for_save = False
-    elif cls is State or cls is StateWithMoves:
-        if data.get("timer") is True:  # extensions: true (false) or left out
-            request.timer = True
-        if data.get("wait_for_save") is False:
-            request.wait_for_save = False
-    elif cls is Subscribe:
-        request.legal_moves = data.get("legal_moves") is True
-        request.timer = data.get("timer") is True
-    elif cls is Observe:
-        if "code" in data:
-            code = data["code"]
-            if type(code) is not str:
-                raise framework_error(f"key 'code' of an observe request must be a string, "
-                                      f"not {_json_type_name(code)}")
-            request.code = code
-    elif cls is Join:
-        for key in _TIMER_KEYS:
-            if key in data:
-                setattr(request, key, _seconds(data[key], key))
-    return Envelope(request, data.get("keep_alive") is True)
+def _subscribe(values: Sequence[Any], data: dict[str, Any]) -> tuple[Request, bool]:
+    get = data.get
+    return (Subscribe(*values, get("legal_moves") is True, get("timer") is True),
+            get("keep_alive") is True)
+
+
+def _observe(values: Sequence[Any], data: dict[str, Any]) -> tuple[Request, bool]:
+    request = Observe(*values)
+    if "code" in data:
+        code = data["code"]
+        if type(code) is not str:
+            raise framework_error(f"key 'code' of an observe request must be a string, "
+                                  f"not {_json_type_name(code)}")
+        request.code = code
+    return request, data.get("keep_alive") is True
+
+
+def _join(values: Sequence[Any], data: dict[str, Any]) -> tuple[Request, bool]:
+    request = Join(*values)
+    for key in _TIMER_KEYS:
+        if key in data:
+            setattr(request, key, _seconds(data[key], key))
+    return request, data.get("keep_alive") is True
+
+
+def _plain(cls: type) -> Callable[[Sequence[Any], dict[str, Any]], tuple[Request, bool]]:
+    """The builder of a request type without extension keys."""
+    return lambda values, data: (cls(*values), data.get("keep_alive") is True)
 
 
 _TIMER_KEYS = ("turn_timeout", "game_clock")
@@ -501,6 +527,23 @@ def _discover(data: dict[str, Any]) -> Discover:
                 f"discover reply (a list of two strings), not {_shorten(after)}")
         after = (after[0], after[1])
     return Discover(min(limit, DISCOVER_SESSIONS_MAX), after, data.get("timer") is True)
+
+
+def _discover_built(values: Sequence[Any], data: dict[str, Any]) -> tuple[Request, bool]:
+    return _discover(data), data.get("keep_alive") is True
+
+
+_BUILDERS = {"join": _join, "move": _move, "state": _state, "observe": _observe,
+             "restart": _restart, "discover": _discover_built,
+             "observer_code": _plain(ObserverCode), "subscribe": _subscribe,
+             "unsubscribe": _plain(Unsubscribe)}
+
+# For the quick check of a valid request: the values of its keys in order, every allowed
+# tuple of the types of those values, and its builder.
+_SIGNATURES = {
+    kind: (_values_of(tuple(fields)),
+           frozenset(itertools.product(*(t for t, _ in fields.values()))), _BUILDERS[kind])
+    for kind, fields in _SCHEMAS.items()}
 
 
 def check_text(what: str, value: str) -> None:

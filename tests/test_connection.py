@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from gameserver import registry
 from gameserver._connection import BaseConnection
 from gameserver._connhost import ConnectionRegistry
-from gameserver._connstate import UNSENT_FULL, State
+from gameserver._connstate import TIMED, TRANSITIONS, UNSENT_FULL, Event, State
 from gameserver._unsent import UnsentReplies
 from gameserver.checked import game_types
 from gameserver.config import Settings
@@ -215,6 +215,20 @@ def test_kept_alive_requests_that_came_together_are_answered_in_turn() -> None:
         conn.send(DISCOVER[10:])
         conn.take()
         assert len(conn.replies()) == 3
+
+
+def test_a_kept_alive_reply_starts_the_deadline_of_reading_as_the_table_says() -> None:
+    # _serve and _answer take REQUEST and REPLIED inline, not through _go: as the table
+    # says, SERVING sets no deadline and READING sets one.
+    assert TRANSITIONS[State.READING][Event.REQUEST] is State.SERVING not in TIMED
+    assert TRANSITIONS[State.SERVING][Event.REPLIED] is State.READING in TIMED
+    with hosting() as host:
+        conn = MemoryConnection(host)
+        conn.deadline = None  # (so that the reply's is seen)
+        conn.send(DISCOVER)
+        assert conn.state is State.READING and conn.deadline == 60.0
+        conn.take()
+        assert [r["status"] for r in conn.replies()] == ["ok"]
 
 
 def test_a_waiting_request_is_ended_by_no_deadline_and_is_answered_when_woken() -> None:

@@ -140,6 +140,14 @@ def test_quick_json_encoding_and_decoding_agree_with_the_json_module(value: Any)
 
 @given(requests | json_values)
 def test_the_quick_request_check_agrees_with_the_step_by_step_one(value: Any) -> None:
-    quick = protocol._quick_envelope(value)
+    # Where the quick way finds a request, the step-by-step one finds the same; where
+    # the quick way refuses its extension keys (the same builder does), it does too.
+    try:
+        quick = protocol._quick_envelope(value)
+    except ProtocolError as err:
+        with pytest.raises(ProtocolError) as checked:
+            protocol._checked_envelope(value)
+        assert str(checked.value) == str(err)
+        return
     if quick is not None:
         assert quick == protocol._checked_envelope(value)

@@ -25,3 +25,25 @@ def test_pushes_are_counted_by_status_and_shown_once_there_are_some() -> None:
     assert 'gameserver_pushes_total{status="ok"} 2' in text
     assert 'gameserver_pushes_total{status="error"} 1' in text
     assert source.metrics.requests == {}  # a push answers no request
+
+
+def test_requests_are_counted_by_type_and_status_with_their_latencies() -> None:
+    source = Source()
+    metrics = source.metrics
+    metrics.request_done("move", protocol.OK_NULL, 0.0002)
+    metrics.request_done("move", protocol.illegal_move("occupied"), 0.003)
+    metrics.request_done("move", protocol.error("framework: not your turn"), 0.0005)
+    metrics.request_done("state", protocol.ok({"echo": 1}), 100.0)
+    metrics.request_done("invalid", b"not a reply", 0.0)
+    assert metrics.requests == {("move", "ok"): 1, ("move", "illegalmove"): 1,
+                                ("move", "error"): 1, ("state", "ok"): 1,
+                                ("invalid", "other"): 1}
+    text = prometheus_text(source)
+    assert 'gameserver_requests_total{type="move",status="illegalmove"} 1' in text
+    # the move's three replies, together: 0.0002 and 0.0005 (a bound is "le") by 0.0005
+    assert 'gameserver_request_seconds_bucket{type="move",le="0.0005"} 2' in text
+    assert 'gameserver_request_seconds_bucket{type="move",le="0.005"} 3' in text
+    assert 'gameserver_request_seconds_sum{type="move"} 0.003700' in text
+    assert 'gameserver_request_seconds_count{type="move"} 3' in text
+    assert 'gameserver_request_seconds_bucket{type="state",le="60.0"} 0' in text
+    assert 'gameserver_request_seconds_bucket{type="state",le="+Inf"} 1' in text
