@@ -335,3 +335,16 @@ def test_a_final_state_the_game_cannot_give_is_left_out_and_its_error_comes_next
     assert reply["status"] == "error" and "state call" in reply["message"]
     conn.close()
 
+
+def test_a_restart_whose_own_state_is_not_at_hand_shows_no_states_and_hands_the_end_over(
+        make_server: Callable[..., ServerThread]) -> None:
+    """A worker sends a new game's views without legal moves: a restart with state asking
+    for them gets no "state", so (docs/protocol.md) no "states" either, and the named
+    seat is handed the finished game's end as always; nobody was shown the new game."""
+    server = make_server(games=["Battleship"], isolate_games="all")
+    conn, winner, loser = finished(server.port, "states-not-at-hand")
+    reply = conn.request(restart(winner, [{"player_id": loser.player_id, "key": loser.key}]))
+    assert reply == {"status": "ok", "data": None}
+    assert loser.state()["data"]["phase"] == "over"  # the end, handed over ...
+    assert loser.state()["data"]["phase"] == "setup"  # ... then the new game
+    conn.close()
