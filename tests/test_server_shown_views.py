@@ -14,6 +14,7 @@ games all``), and with the store on.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ import pytest
 from gameserver.protocol import STATES_OF_MAX
 from tests.serverproc import ServerThread
 from tests.test_server_push import Subscriber, ids, seat_two
-from tests.wire import TERMINATOR, Player, send_raw
+from tests.wire import TERMINATOR, TIMEOUT, Player, send_raw
 
 WINNER_FLEET = [[0, 0, 5, "h"], [2, 0, 4, "h"], [4, 0, 3, "h"], [6, 0, 3, "h"], [8, 0, 2, "h"]]
 LOSER_FLEET = [[0, 9, 5, "v"], [0, 7, 4, "v"], [5, 5, 3, "h"], [9, 2, 3, "h"], [7, 8, 2, "v"]]
@@ -45,9 +46,9 @@ def water(fleet: list[list[Any]]) -> list[list[int]]:
 @pytest.fixture(params=["in-server", "worker", "store"])
 def battle_server(request: pytest.FixtureRequest, tmp_path: Path,
                   make_server: Callable[..., ServerThread]) -> Iterator[ServerThread]:
-    """A server with Battleship (and TicTacToe): in the server, in a worker process, or
+    """A server with Battleship (and TicTacToe, CrazyEights): in the server, in a worker process, or
     in the server with the store on."""
-    settings: dict[str, Any] = {"games": ["Battleship", "TicTacToe"]}
+    settings: dict[str, Any] = {"games": ["Battleship", "TicTacToe", "CrazyEights"]}
     if request.param == "worker":
         settings["isolate_games"] = "all"
     elif request.param == "store":
@@ -347,4 +348,31 @@ def test_a_restart_whose_own_state_is_not_at_hand_shows_no_states_and_hands_the_
     assert reply == {"status": "ok", "data": None}
     assert loser.state()["data"]["phase"] == "over"  # the end, handed over ...
     assert loser.state()["data"]["phase"] == "setup"  # ... then the new game
+    conn.close()
+
+
+def test_a_restart_shows_three_hands_each_to_its_own_seat_in_the_order_named(
+        battle_server: ServerThread) -> None:
+    """Crazy Eights deals each of three players a hand of its own: restarted mid-game,
+    naming seats 2 and 1 in that order, the reply's "states" are player 2's hand, then
+    player 1's, each as its observer is shown it; the restarter's is its own."""
+    port = battle_server.port
+    players = [Player(port, "CrazyEights", "three-hands", 3) for _ in range(3)]
+    threads = [threading.Thread(target=player.join) for player in players[1:]]
+    for thread in threads:
+        thread.start()
+    players[0].join()
+    for thread in threads:
+        thread.join(TIMEOUT)
+    players.sort(key=lambda player: player.player_id or 0)
+    watchers = [observer_of(port, player) for player in players]
+    for watcher in watchers:
+        watcher.state()  # (the first deal, seen)
+    conn = Subscriber(port)
+    named = [{"player_id": p.player_id, "key": p.key} for p in (players[2], players[1])]
+    reply = conn.request(restart(players[0], named, legal_moves=False))
+    assert reply["status"] == "ok", reply
+    hands = [reply["state"]["hand"], *(state["hand"] for state in reply["states"])]
+    assert hands == [watchers[p].state()["data"]["hand"] for p in (0, 2, 1)]
+    assert len({tuple(hand) for hand in hands}) == 3  # (three hands: no view twice)
     conn.close()
