@@ -128,9 +128,11 @@ def test_a_final_state_asked_by_a_client_holding_only_the_movers_seat(
         "player_id": loser.player_id, "key": winner.key}}) == INVALID_KEY  # nothing played
     again = conn.request({**last_shot(winner), "move": {"shot": cells(LOSER_FLEET)[0]}})
     assert again["status"] == "illegalmove" and "final_state" not in again
-    reply = conn.request(last_shot(winner))  # (the rejected shot was no turn)
-    assert set(reply) == {"status", "data", "final_state"}
+    # ("legal_moves" is read only beside "with_state": docs/protocol.md.)
+    reply = conn.request({**last_shot(winner), "legal_moves": True})
+    assert set(reply) == {"status", "data", "final_state"}  # (the rejected shot: no turn)
     assert reply["final_state"]["ships"] == WINNER_FLEET
+    assert "legal_moves" not in reply["final_state"]
     assert reply["final_state"] == observer_of(port, winner).state()["data"]
     assert conn.request(last_shot(winner)) == {"status": "error",
                                                "message": "framework: game has ended"}
