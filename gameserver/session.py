@@ -643,13 +643,14 @@ class Session:
         ``states_of``), each where at hand (else null: that view stays unseen)."""
         if shown is not None and (reply != protocol.OK_NULL or (shown[0], False) in self._owed):
             shown = None
-        also: tuple[View, ...] = ()
         if others and shown is not None:
-            if self._at_hand(*shown) is None:  # no "states" either (nor waived: _restarted)
-                shown = None
-            else:
-                reply, also = self._with_states(reply, others, shown[1])
-        return self._saved_showing(reply, shown, wait, also)
+            state = self._at_hand(*shown)
+            if state is None:  # no "states" either (nor waived: _restarted)
+                return self._saved(reply, wait=wait)
+            reply, also = self._with_states(reply, others, shown[1])
+            return self._saved(protocol.with_state(reply, state), (shown[0], False),
+                               wait=wait, also=also)
+        return self._saved_showing(reply, shown, wait)
 
     def _with_states(self, reply: bytes, others: tuple[int, ...],
                      legal_moves: bool) -> tuple[bytes, tuple[View, ...]]:
