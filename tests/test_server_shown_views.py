@@ -378,3 +378,18 @@ def test_a_restart_shows_three_hands_each_to_its_own_seat_in_the_order_named(
     assert hands == [watchers[p].state()["data"]["hand"] for p in (0, 2, 1)]
     assert len({tuple(hand) for hand in hands}) == 3  # (three hands: no view twice)
     conn.close()
+
+
+def test_a_restarter_still_owed_an_earlier_end_gets_no_states_and_waives_nothing(
+        battle_server: ServerThread) -> None:
+    """The loser restarts the finished game (the winner's view is owed its end), then the
+    winner restarts naming the loser: the winner's view is owed the end, so the reply has
+    neither "state" nor "states", and the winner's next ``state`` is that end first."""
+    port = battle_server.port
+    conn, winner, loser = finished(port, "states-owed")
+    assert conn.request({"type": "restart", **ids(loser)}) == {"status": "ok", "data": None}
+    reply = conn.request(restart(winner, [{"player_id": loser.player_id, "key": loser.key}]))
+    assert reply == {"status": "ok", "data": None}
+    assert winner.state()["data"]["phase"] == "over"
+    assert winner.state()["data"]["phase"] == "setup"
+    conn.close()
