@@ -88,6 +88,7 @@ class Gauges:
     connections_refused_open: int = 0  # refused for the limits, their refusal still draining
     replies_unsent_bytes: int = 0  # replies written and not taken by their clients yet
     connections_paused_unsent: int = 0  # paused: their address (or all) left too many unsent
+    tls_handshakes: tuple[int, int, int] | None = None  # TLS: (in progress, refused, waited)
 
 
 class MetricsSource(Protocol):
@@ -176,5 +177,21 @@ def prometheus_text(source: MetricsSource) -> str:
             "(their changes are written again later).",
             "# TYPE gameserver_store_failed_saves_total counter",
             f"gameserver_store_failed_saves_total {gauges.store_failed_saves}",
+        ]
+    if gauges.tls_handshakes is not None:
+        in_progress, refused, waited = gauges.tls_handshakes
+        lines += [
+            "# HELP gameserver_tls_handshakes_in_progress TLS handshakes running on the "
+            "handshake threads or waiting for one now.",
+            "# TYPE gameserver_tls_handshakes_in_progress gauge",
+            f"gameserver_tls_handshakes_in_progress {in_progress}",
+            "# HELP gameserver_tls_handshakes_refused_total TLS connections closed before their "
+            "handshake: their address had tls_handshakes_per_address in progress.",
+            "# TYPE gameserver_tls_handshakes_refused_total counter",
+            f"gameserver_tls_handshakes_refused_total {refused}",
+            "# HELP gameserver_tls_handshake_waits_total TLS handshake steps that waited their "
+            "turn: tls_handshakes_max steps were on the handshake threads.",
+            "# TYPE gameserver_tls_handshake_waits_total counter",
+            f"gameserver_tls_handshake_waits_total {waited}",
         ]
     return "\n".join(lines) + "\n"

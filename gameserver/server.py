@@ -360,5 +360,7 @@ class GameServer:
             sessions={game: by_game[game] for game in self.lobby.games},
             waiting_requests=sum(session.waiting for session in sessions),
             game_code_errors=self.guard.errors,
-            store_failed_saves=None if self.store is None else self.store.failed_saves)
+            store_failed_saves=None if self.store is None else self.store.failed_saves,
+            tls_handshakes=None if (handshakes := self.handshakes) is None else (
+                handshakes.in_progress, handshakes.refused, handshakes.waited))
 

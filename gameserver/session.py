@@ -629,10 +629,10 @@ class Session:
         shown = (player_id, legal_moves) if with_state else None
         if build is not None:  # a game in a worker process: ready later
             return self._changing(build, lambda: self._restart_reply(
-                self._restarted(player_id, new_game, build, others), shown, wait_for_save,
-                others))
-        return self._restart_reply(self._restarted(player_id, new_game, None, others), shown,
-                                   wait_for_save, others)
+                self._restarted(player_id, new_game, build, others, legal_moves), shown,
+                wait_for_save, others))
+        return self._restart_reply(self._restarted(player_id, new_game, None, others,
+                                                   legal_moves), shown, wait_for_save, others)
 
     def _restart_reply(self, reply: bytes, shown: tuple[int, bool] | None,
                        wait: bool = True, others: tuple[int, ...] = ()) -> Outcome:
@@ -643,10 +643,14 @@ class Session:
         ``states_of``), each where at hand (else null: that view stays unseen)."""
         if shown is not None and (reply != protocol.OK_NULL or (shown[0], False) in self._owed):
             shown = None
-        also: tuple[View, ...] = ()
         if others and shown is not None:
+            state = self._at_hand(*shown)
+            if state is None:  # no "states" either (nor waived: _restarted)
+                return self._saved(reply, wait=wait)
             reply, also = self._with_states(reply, others, shown[1])
-        return self._saved_showing(reply, shown, wait, also)
+            return self._saved(protocol.with_state(reply, state), (shown[0], False),
+                               wait=wait, also=also)
+        return self._saved_showing(reply, shown, wait)
 
     def _with_states(self, reply: bytes, others: tuple[int, ...],
                      legal_moves: bool) -> tuple[bytes, tuple[View, ...]]:
@@ -663,10 +667,11 @@ class Session:
         listed = protocol.OK_HEAD + b"[" + b", ".join(states) + b"]}"
         return protocol.with_state(reply, listed, b"states"), tuple(shown)
 
-    def _restarted(self, player_id: int, new_game: CheckedGame,
-                   build: Call | None = None, waived: tuple[int, ...] = ()) -> bytes:
+    def _restarted(self, player_id: int, new_game: CheckedGame, build: Call | None = None,
+                   waived: tuple[int, ...] = (), legal_moves: bool = False) -> bytes:
         """Put ``new_game`` in place of the old one; the restart's reply. ``waived``: the
-        players whose views are not handed the finished game's end (``states_of``)."""
+        players whose views are not handed the finished game's end (``states_of``), if
+        the restarter's new state (with ``legal_moves``) is at hand to show them with."""
         if self.closed is not None:
             return self.closed.reply()
         if build is not None and build.error is not None:
@@ -685,14 +690,15 @@ class Session:
                            for p in range(self.size)]
             self._owed = ({(p, True) for p in range(self.size)}
                           | {(p, False) for p in range(self.size) if p != player_id})
-        if waived and self._owed and (player_id, False) not in self._owed:
-            # (A restarter still owed an earlier end gets no states: see _restart_reply.)
-            self._owed = {view for view in self._owed if view[1] or view[0] not in waived}
         self.game = new_game
         new_game.when_lost(self._lost)
         self.games_played += 1
         self.game_moves = 0
         self._bump()  # first: the store logs the new game's state from the replies' encoding
+        if (waived and self._owed and (player_id, False) not in self._owed
+                and self._at_hand(player_id, legal_moves) is not None):
+            # (A restarter owed an earlier end, or without its state, gets no states.)
+            self._owed = {view for view in self._owed if view[1] or view[0] not in waived}
         self._record("restart")
         self._wake()
         self._over_told = False

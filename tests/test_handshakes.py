@@ -16,6 +16,7 @@ import logging
 import socket
 import ssl
 import threading
+import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -303,3 +304,43 @@ def test_a_server_stops_while_a_handshake_step_is_held(tls_server) -> None:
     gate.open()
     held.join(TIMEOUT)
     assert held.reply is None and held.error is not None
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def handshake_metrics(server: ServerThread) -> dict[str, float]:
+    """The TLS handshake samples of the server's ``/metrics`` (its dashboard, over HTTP),
+    which must parse as Prometheus text."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    port = server.server.dashboard.port  # type: ignore[union-attr]
+    with urllib.request.urlopen(f"http://{HOST}:{port}/metrics", timeout=TIMEOUT) as reply:
+        text = reply.read().decode()
+    return {sample.name: sample.value for family in text_string_to_metric_families(text)
+            for sample in family.samples if sample.name.startswith("gameserver_tls_")}
+
+
+def test_the_metrics_count_the_handshakes_refused_and_waiting(tls_server) -> None:
+    """An operator sees the caps at work in ``/metrics``, not only in the log: the
+    handshakes in progress, those refused for ``tls_handshakes_per_address``, and the
+    steps that waited for ``tls_handshakes_max``."""
+    server, gate = tls_server(tls_handshakes_max=1, tls_handshakes_per_address=2,
+                              web=True, web_port=0)
+    assert handshake_metrics(server) == {"gameserver_tls_handshakes_in_progress": 0,
+                                         "gameserver_tls_handshakes_refused_total": 0,
+                                         "gameserver_tls_handshake_waits_total": 0}
+    with held_and_waiting(server, gate) as (held, _):
+        with connect(server.port) as refused:
+            refused.sendall(hello("refused.localhost"))
+            assert ended_without_a_byte(refused)
+        assert handshake_metrics(server) == {"gameserver_tls_handshakes_in_progress": 2,
+                                             "gameserver_tls_handshakes_refused_total": 1,
+                                             "gameserver_tls_handshake_waits_total": 1}
+        gate.open()
+        assert held.result()["status"] == "ok"
+
+
+def test_a_server_without_tls_shows_no_handshake_metrics(
+        make_server: Callable[..., ServerThread]) -> None:
+    assert handshake_metrics(make_server(web=True, web_port=0)) == {}

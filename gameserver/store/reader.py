@@ -31,6 +31,8 @@ HISTORY_SHOWN_MOVES = 1000  # moves of one game that finished_game returns
 # at most half of it. Until 2026-11-29 unbounded: 1,000 moves of 1 MB, and the state
 # after each, were a replay of 2 GB, and 10 GB of the server's memory to make it.
 HISTORY_SHOWN_BYTES = 16 * 1024 * 1024
+CUT_NOTE_END = (f" are not shown: too large to show (a replay holds at most "
+                f"{HISTORY_SHOWN_BYTES // 2**20} MiB of moves and states)")  # (``_cut``)
 LISTED = "id, game, session, players, started, ended, moves, final_states"  # finished_games
 LISTED_STATES_MAX = 16 * 1024  # characters of final states finished_games keeps whole
 
@@ -115,13 +117,18 @@ class HistoryReader:
         finally:
             db.execute("COMMIT")
 
-    def finished_game(self, game_id: int) -> dict[str, Any] | None:
+    def finished_game(self, game_id: int, room: int | None = None) -> dict[str, Any] | None:
         """One finished game, or None: ``finished_games``' keys, plus ``initial_states``
         and ``steps``, its moves (the first 1,000, and no more than
         ``HISTORY_SHOWN_BYTES`` with their states), each a dict of seq, player_id,
         move, rejection (None if accepted), time and states (each player's state
         after it, or None where unknown; ``states_note`` says why, and
         ``moves_note`` why the moves end early).
+
+        ``room``: bytes of moves and states the caller can take (the dashboard,
+        whose replies unread are bounded together); if they run out before the
+        game's moves or ``HISTORY_SHOWN_BYTES`` do, reading stops there and the
+        record says ``"no_room": True``, its moves and states cut short.
         """
         db = self._db()
         if "games" not in self._local.tables:
@@ -134,18 +141,19 @@ class HistoryReader:
         record["initial_states"] = json.loads(row["initial_states"])
         record["seed"] = row["seed"] if "seed" in row.keys() else None  # first format: none
         record["initial_text"] = row["initial_states"]
-        budget = _Budget(HISTORY_SHOWN_BYTES)
+        shown = HISTORY_SHOWN_BYTES if room is None else max(0, min(room, HISTORY_SHOWN_BYTES))
+        budget = _Budget(shown)
         moves = self._old_moves(db, game_id, budget)
         if ("game_moves" in self._local.tables and len(moves) < HISTORY_SHOWN_MOVES
                 and not budget.spent):
             moves += self._logged_moves(db, record, HISTORY_SHOWN_MOVES - len(moves),
                                         moves[-1]["seq"] if moves else 0, budget)
         if budget.spent:
-            record["moves_note"] = (
-                f"the moves after move {moves[-1]['seq'] if moves else 0} are not shown: "
-                f"too large to show (a replay holds at most {HISTORY_SHOWN_BYTES // 2**20} "
-                "MiB of moves and states)")
+            record["moves_note"] = (f"the moves after move {moves[-1]['seq'] if moves else 0}"
+                                    + CUT_NOTE_END)
         record["steps"] = moves
+        if shown < HISTORY_SHOWN_BYTES and _cut(record):
+            record["no_room"] = True
         del record["seed"], record["initial_text"]
         return record
 
@@ -205,6 +213,12 @@ class HistoryReader:
         if after or record["seed"] is None:
             return None
         return (None, record["seed"], zlib.crc32(record["initial_text"].encode()))
+
+
+def _cut(record: dict[str, Any]) -> bool:
+    """Whether ``finished_game`` left moves or states out of ``record`` for want of bytes."""
+    return bool(record.get("moves_note")) or str(record.get("states_note")).endswith(
+        CUT_NOTE_END)
 
 
 class _Budget:

@@ -23,7 +23,7 @@ from .. import replaying
 from ..checked import CheckedGame, GameType
 from ..guard import GameCodeError
 from ._restore import Diverged, saved_game
-from .reader import HISTORY_SHOWN_BYTES
+from .reader import CUT_NOTE_END, HISTORY_SHOWN_BYTES
 
 log = logging.getLogger("gameserver.store")
 
@@ -91,9 +91,7 @@ def _play(game: CheckedGame, size: int, moves: list[tuple[int, int, Any, str | N
                 continue
             left[0] -= len(text)
             if left[0] < 0:
-                return states, (f"the states from move {seq} on are not shown: too large "
-                                f"to show (a replay holds at most "
-                                f"{HISTORY_SHOWN_BYTES // 2**20} MiB of moves and states)")
+                return states, f"the states from move {seq} on{CUT_NOTE_END}"
             views.append(json.loads(text)["data"])
         states.append(views)
     return states, None

@@ -38,7 +38,9 @@ class HistoryReader(Protocol):
     def finished_games(self, game: str | None = None,
                        limit: int = 50) -> list[dict[str, Any]]: ...
 
-    def finished_game(self, game_id: int) -> dict[str, Any] | None: ...
+    def finished_game(self, game_id: int, room: int | None = None) -> dict[str, Any] | None:
+        """One finished game (``store.reader``); with ``room``, read no further than that
+        many bytes of moves and states fit (``"no_room": True`` if they did not)."""
 
 
 class DashboardSource(Protocol):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+import tracemalloc
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +18,7 @@ import pytest
 from game_server_api import GameServerAPI
 from gameserver.checked import GameType
 from gameserver.game import AbstractGame
-from gameserver.web import _http
+from gameserver.web import _history, _http
 from tests.serverproc import ServerThread
 from tests.web import play
 from tests.web.seats import WebSeat
@@ -189,6 +190,38 @@ def test_a_stream_whose_client_does_not_read_is_dropped(
     assert fetch(server, "/api/sessions?limit=1")[0] == 200
 
 
+def large_finished_game(server: ServerThread) -> int:
+    """The id of a finished Echo game of 40 moves of 900 KB: its replay is cut at 16 MiB
+    (nine moves and the states after them, 15.5 MiB)."""
+    api = GameServerAPI("127.0.0.1", server.port, "Echo", session="big", players=1,
+                        keep_alive=True)
+    api.join()
+    for number in range(40):
+        api.move(msg=f"{number}" + "y" * 900_000)
+    api.move(msg="quit")
+    api.close()
+    return int(play.wait_until(lambda: play.get_json(server, "/api/history")["games"],
+                               "the game in the history")[0]["id"])
+
+
+def unread_replays(server: ServerThread, game_id: int, count: int) -> list[socket.socket]:
+    """``count`` connections that asked for the replay and read only its status line,
+    which is checked: a 200, until the replies unread are too many, then a 503."""
+    readers = []
+    statuses = []
+    for _ in range(count):
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(play.WAIT)
+        sock.connect(("127.0.0.1", play.dashboard_port(server)))
+        sock.sendall(f"GET /api/history/{game_id} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                     .encode())
+        statuses.append(sock.recv(12))  # the status line's start; the rest stays unread
+        readers.append(sock)
+    assert statuses == [b"HTTP/1.1 200"] * 2 + [b"HTTP/1.1 503"] * (count - 2)
+    return readers
+
+
 def test_large_replays_nobody_reads_are_bounded_together(tmp_path) -> None:
     """A replay may be 16 MiB, and the dashboard held each until its client took it: 32
     connections (one address's share) asking for one and reading nothing took the server
@@ -197,31 +230,36 @@ def test_large_replays_nobody_reads_are_bounded_together(tmp_path) -> None:
     the replay is served again."""
     server = play.web_server(store=True, store_path=str(tmp_path / "store.sqlite3"))
     try:
-        api = GameServerAPI("127.0.0.1", server.port, "Echo", session="big", players=1,
-                            keep_alive=True)
-        api.join()
-        for number in range(40):  # 900 KB each: the replay is cut at 16 MiB
-            api.move(msg=f"{number}" + "y" * 900_000)
-        api.move(msg="quit")
-        api.close()
-        game_id = play.wait_until(lambda: play.get_json(server, "/api/history")["games"],
-                                  "the game in the history")[0]["id"]
-        readers = []
-        statuses = []
-        for _ in range(4):
-            sock = socket.socket()
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            sock.settimeout(play.WAIT)
-            sock.connect(("127.0.0.1", play.dashboard_port(server)))
-            sock.sendall(f"GET /api/history/{game_id} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-                         .encode())
-            statuses.append(sock.recv(12))  # the status line's start; the rest stays unread
-            readers.append(sock)
-        assert statuses == [b"HTTP/1.1 200"] * 2 + [b"HTTP/1.1 503"] * 2
-        for sock in readers:
+        game_id = large_finished_game(server)
+        for sock in unread_replays(server, game_id, 4):
             sock.close()
         play.wait_until(lambda: fetch(server, f"/api/history/{game_id}")[0] == 200,
                         "the replay served again")
+    finally:
+        server.stop()
+
+
+def test_a_replay_that_cannot_fit_is_refused_before_it_is_built(tmp_path) -> None:
+    """Two large replays unread leave 1 MiB of the 32 MiB bound: a third request was
+    read, replayed and encoded whole (16 MiB of text, and the server's memory peaked at
+    about 70 MB more meanwhile), then refused with 503 for want of room and dropped.
+    Now it is read only as far as the room left, and refused there."""
+    server = play.web_server(store=True, store_path=str(tmp_path / "store.sqlite3"))
+    try:
+        game_id = large_finished_game(server)
+        readers = unread_replays(server, game_id, 2)
+        history = server.server.dashboard.app.history  # type: ignore[union-attr]
+        assert _history.OUT_MAX - 2 * 2**20 < server.call(lambda: history._out) < _history.OUT_MAX
+        tracemalloc.start()  # (this process's: the server runs in a thread of the test's)
+        try:
+            status = fetch(server, f"/api/history/{game_id}")[0]
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert status == 503
+        assert peak < 4 * 2**20, f"{peak / 2**20:.1f} MiB"
+        for sock in readers:
+            sock.close()
     finally:
         server.stop()
 
