@@ -191,20 +191,24 @@ class GameGuard:
                     return func(*args)
                 finally:
                     self._method = None
-            # No lock here: only the calling thread writes these, and the watchdog
-            # reads ``_current`` whole (one store). The lock after the call is the
-            # one that matters: under it, an interruption that came too late is undone.
+            # No lock: only the calling thread writes these, and the watchdog reads
+            # ``_current`` whole (one store). The watchdog marks a call interrupted
+            # before it checks, under its lock, that the call still runs and raises the
+            # timeout; this thread ends the call before it reads the mark. So either
+            # the watchdog sees the call ended and raises nothing, or this thread sees
+            # the mark and waits for the lock, after which a timeout raised too late to
+            # be delivered is cancelled (one that is delivered is caught below).
             generation = self._generation = self._generation + 1
             try:
                 self._current = (generation, _monotonic(), _get_ident(), method)
                 return func(*args)
             finally:
-                with self._lock:
-                    self._current = None
-                    if self._interrupted == generation and self.can_interrupt:
-                        # Cancel a timeout raised too late to be delivered.
-                        assert _set_async_exc is not None
-                        _set_async_exc(threading.get_ident(), None)
+                self._current = None
+                if self._interrupted == generation:
+                    with self._lock:
+                        if self.can_interrupt:  # cancel a timeout not delivered yet
+                            assert _set_async_exc is not None
+                            _set_async_exc(threading.get_ident(), None)
         except GameCallTimeout:
             self.errors += 1
             log.error("game %s: %s() ran longer than %.3g s and was interrupted",
@@ -237,10 +241,11 @@ class GameGuard:
                     stuck = self.stuck
                 elif (generation != self._interrupted
                         and time.monotonic() - started > self.time_limit):
-                    self._interrupted = generation
+                    self._interrupted = generation  # first: see ``call``
                     if self.can_interrupt:
-                        assert _set_async_exc is not None
-                        _set_async_exc(thread_id, id(GameCallTimeout))
+                        if self._current is current:  # (else the call has ended)
+                            assert _set_async_exc is not None
+                            _set_async_exc(thread_id, id(GameCallTimeout))
                     else:
                         log.error("a game call, %s(), has run longer than %.3g s and cannot "
                                   "be stopped on this Python (%s)", method, self.time_limit,
