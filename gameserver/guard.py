@@ -151,12 +151,12 @@ class GameGuard:
         self.stuck = stuck
         self.errors = 0  # game calls that failed, for metrics
         self.watchdog = watchdog
-        # The call in progress: (generation, start time, thread id, method) or None.
-        self._current: tuple[int, float, int, str] | None = None
+        # The call in progress: (start time, thread id, method) or None. A new tuple for
+        # each call: the tuple is the call's identity (kept below, it is not reused).
+        self._current: tuple[float, int, str] | None = None
         self._method: str | None = None  # ... its method, without a watchdog
-        self._generation = 0
-        self._interrupted = 0  # generation of the last call the watchdog interrupted
-        self._stuck = 0  # generation of the last call reported as stuck
+        self._interrupted: tuple[float, int, str] | None = None  # the last call interrupted
+        self._stuck: tuple[float, int, str] | None = None  # ... and reported as stuck
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.can_interrupt = watchdog and not async_exception_problem()
@@ -168,7 +168,7 @@ class GameGuard:
     def method(self) -> str | None:
         """The game method running now, if any (for a worker's interrupt handler)."""
         current = self._current
-        return self._method if current is None else current[3]
+        return self._method if current is None else current[2]
 
     def close(self) -> None:
         """Stop the watchdog thread."""
@@ -198,13 +198,12 @@ class GameGuard:
             # the watchdog sees the call ended and raises nothing, or this thread sees
             # the mark and waits for the lock, after which a timeout raised too late to
             # be delivered is cancelled (one that is delivered is caught below).
-            generation = self._generation = self._generation + 1
             try:
-                self._current = (generation, _monotonic(), _get_ident(), method)
+                current = self._current = (_monotonic(), _get_ident(), method)
                 return func(*args)
             finally:
                 self._current = None
-                if self._interrupted == generation:
+                if self._interrupted is current:
                     with self._lock:
                         if self.can_interrupt:  # cancel a timeout not delivered yet
                             assert _set_async_exc is not None
@@ -234,14 +233,15 @@ class GameGuard:
                 current = self._current
                 if current is None:
                     continue
-                generation, started, thread_id, method = current
-                if (generation == self._interrupted != self._stuck and self.stuck is not None
+                started, thread_id, method = current
+                if (current is self._interrupted and current is not self._stuck
+                        and self.stuck is not None
                         and time.monotonic() - started > 2 * self.time_limit):
-                    self._stuck = generation  # interrupted a time limit ago, and still on
+                    self._stuck = current  # interrupted a time limit ago, and still on
                     stuck = self.stuck
-                elif (generation != self._interrupted
+                elif (current is not self._interrupted
                         and time.monotonic() - started > self.time_limit):
-                    self._interrupted = generation  # first: see ``call``
+                    self._interrupted = current  # first: see ``call``
                     if self.can_interrupt:
                         if self._current is current:  # (else the call has ended)
                             assert _set_async_exc is not None
