@@ -438,13 +438,22 @@ class CheckedGame:
         With ``legal_moves`` also the moves the player may make now (``[]``
         when it is not their turn, None when the game does not list its moves).
         """
+        game_type = self.type  # (``state``, inline: every change is shown)
+        data = game_type.guard.call(game_type.name, "state", self._instance.state, player_id)
         # A copy: never add our keys to the game's own dict. Copying a dict of the game's
         # own kind may run the game's code (its __iter__ and keys()): under the guard.
-        data = self.state(player_id)
-        data = dict(data) if type(data) is dict else self.type.call("state", dict, data)
+        if type(data) is dict:
+            data = dict(data)
+        elif isinstance(data, dict):
+            data = game_type.call("state", dict, data)
+        else:
+            raise self._bad_return("state", "a dict", data)
         # PROTOCOL.md: "current" is empty once the game is over, whatever the game says.
-        data["current"] = current = self.current()
-        data["gameover"] = self.game_over()
+        current = self._current
+        if current is None:
+            current = self.current()
+        data["current"] = current
+        data["gameover"] = self._over  # (known with ``current``)
         if legal_moves:
             data["legal_moves"] = (self.legal_moves(player_id)
                                    if player_id in current else [])

@@ -146,6 +146,18 @@ def test_current_is_empty_once_the_game_is_over(guard: GameGuard) -> None:
     assert game.view(0) == {"turns": 3, "current": [], "gameover": True}
 
 
+def test_a_view_is_a_copy_of_the_state_with_current_and_game_over(guard: GameGuard) -> None:
+    game = GameType("Plain", Plain, guard).new_game(1)
+    state = game.instance.state(0)
+    game.instance.state = lambda player_id: state  # type: ignore[method-assign]
+    assert game.view(0) == {"turns": 0, "current": [0], "gameover": False}
+    assert state == {"turns": 0}  # the game's own dict is left alone
+    game.instance.state = lambda player_id: [0]  # type: ignore[method-assign]
+    with pytest.raises(GameCodeError, match=re.escape(
+            "framework: game Plain: state() must return a dict, not list")):
+        game.view(0)
+
+
 def test_a_rejection_that_is_not_json_is_the_games_error(guard: GameGuard) -> None:
     game = GameType("Plain", Plain, guard).new_game(1)
     assert game.move({"reject": "no"}, 0) == "no"
