@@ -409,20 +409,22 @@ class CheckedGame:
     def current(self) -> list[int]:
         """Who may move now, always as a list of ids (empty once the game is over)."""
         current = self._current
-        if current is None:
-            current = self._current = [] if self.game_over() else self._asked_current()
-        return current
-
-    def _asked_current(self) -> list[int]:
+        if current is not None:
+            return current
+        if self.game_over():
+            current = self._current = []
+            return current
         game_type = self.type
         current = game_type.guard.call(game_type.name, "current_player",
                                        self._instance.current_player)
         if type(current) is int:
-            return [current]
-        if isinstance(current, (list, tuple)) and {int}.issuperset(map(type, current)):
-            return list(current)
-        raise self._bad_return("current_player", "a player id or a list of player ids",
-                               current)
+            current = self._current = [current]
+        elif isinstance(current, (list, tuple)) and {int}.issuperset(map(type, current)):
+            current = self._current = list(current)
+        else:
+            raise self._bad_return("current_player", "a player id or a list of player ids",
+                                   current)
+        return current
 
     def state(self, player_id: int) -> dict[str, Any]:
         """The game's own state dict for ``player_id`` (not a copy: do not change it)."""
@@ -491,7 +493,9 @@ class CheckedGame:
 
     def legal_moves(self, player_id: int) -> list[dict[str, Any]] | None:
         """The game's list of legal moves for ``player_id``, checked; None if it has none."""
-        moves = self.type.call("legal_moves", self._instance.legal_moves, player_id)
+        game_type = self.type
+        moves = game_type.guard.call(game_type.name, "legal_moves", self._instance.legal_moves,
+                                     player_id)
         if moves is None or (type(moves) is list and {dict}.issuperset(map(type, moves))):
             return moves  # (the usual case, checked without a Python call per move)
         if not (isinstance(moves, list) and all(isinstance(m, dict) for m in moves)):
