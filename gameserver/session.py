@@ -311,17 +311,18 @@ class Session:
         ``"final_state"``, where the state it carries is another player's (a
         learning loop playing itself then needs no ``state`` request at the end).
         """
-        self.touch()
+        # (No lambdas here: a closure would make a cell of every argument, every move.)
+        self.last_activity = self._clock()  # (touch, inline)
         if self._change is not None:
-            return self._after(self._change, lambda: self.move(
-                player_id, key, move, with_state, legal_moves, state_of, wait_for_save,
-                final_state))
+            return self._after(self._change, functools.partial(
+                self.move, player_id, key, move, with_state, legal_moves, state_of,
+                wait_for_save, final_state))
         if self.timer is not None and self.timer.next_at <= self._clock():
             self.time_up()  # a deadline passed a moment ago ends that turn first
             if self._change is not None:  # ... with a move a game worker makes now
-                return self._after(self._change, lambda: self.move(
-                    player_id, key, move, with_state, legal_moves, state_of, wait_for_save,
-                    final_state))
+                return self._after(self._change, functools.partial(
+                    self.move, player_id, key, move, with_state, legal_moves, state_of,
+                    wait_for_save, final_state))
         game = self.game
         if game.game_over():
             return self._refused("game has ended")
@@ -342,10 +343,10 @@ class Session:
             self._moved(player_id, move, str(err))
             raise
         if isinstance(rejection, Call):  # a game in a worker process: the answer comes later
-            call = rejection
-            return self._changing(call, lambda: self._remote_move_done(
-                player_id, move, call, (shown, legal_moves) if with_state else None,
-                wait_for_save, player_id if final_state else None))
+            return self._changing(rejection, functools.partial(
+                self._remote_move_done, player_id, move, rejection,
+                (shown, legal_moves) if with_state else None, wait_for_save,
+                player_id if final_state else None))
         self._moved(player_id, move, rejection, wake=False)
         return self._move_reply(rejection, (shown, legal_moves) if with_state else None,
                                 wait_for_save, player_id if final_state else None)
