@@ -373,7 +373,7 @@ class Session:
         the player whose final state the reply also carries if the game is
         over now (``move``'s ``final_state``), or None.
         """
-        reply = protocol.ok(None) if rejection is None else protocol.illegal_move(rejection)
+        reply = protocol.OK_NULL if rejection is None else protocol.illegal_move(rejection)
         final: tuple[View, ...] = ()  # the mover's view, if the reply shows it its end
         if mover is not None and (shown is None or shown[0] != mover):
             reply, final = self._with_final_state(reply, mover, shown is not None and shown[1])
@@ -515,7 +515,13 @@ class Session:
             reply = self.game.view_reply(player_id, legal_moves)
             if isinstance(reply, Call):
                 return reply
-            self._keep_reply(key, reply)
+            if len(reply) <= KEPT_FINISHED:  # (_keep_reply, inline for the usual case)
+                replies = self._replies
+                if not replies:
+                    replies = self._replies = [None] * (2 * self.size)
+                replies[key] = reply
+            else:
+                self._keep_reply(key, reply)
         return reply
 
     def _keep_reply(self, key: int, reply: bytes) -> None:
@@ -914,7 +920,9 @@ class Session:
         self.game_moves += 1
         if rejection is None:
             self.accepted_moves += 1
-        self._bump()  # first: the store logs the new state from the replies' encoding
+        # First (_bump, inline): the store logs the new state from the replies' encoding.
+        self.version += 1
+        self._replies = ()
         recorder = self.recorder
         if recorder is None:
             pass
@@ -930,7 +938,8 @@ class Session:
                     self._unsaved = batch
         if wake:
             self._wake()
-        self._followed(player_id, rejection is None)
+        if self.timer is not None or self.when_over is not None:  # (else _followed does nothing)
+            self._followed(player_id, rejection is None)
         if rejection is None and 0 < self.max_moves <= self.accepted_moves:
             self._limit_reached()
 
@@ -1031,7 +1040,7 @@ class Session:
         else:  # at once, unsaved, by the client's choice
             batch.unwaited = True
         if view is not None:
-            self._seen[_view_index(view)] = self.version
+            self._seen[view[0] * 2 + view[1]] = self.version  # (_view_index, inline)
             for other in also:
                 self._seen[_view_index(other)] = self.version
         return reply
