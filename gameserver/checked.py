@@ -411,7 +411,10 @@ class CheckedGame:
         current = self._current
         if current is not None:
             return current
-        if self.game_over():
+        over = self._over  # (game_over's remembered answer, inline)
+        if over is None:
+            over = self.game_over()
+        if over:
             current = self._current = []
             return current
         game_type = self.type
@@ -467,7 +470,13 @@ class CheckedGame:
         Raises:
             GameCodeError: a game call failed, or the state is not JSON.
         """
-        return self.reply_of(self.view(player_id, legal_moves))
+        view = self.view(player_id, legal_moves)
+        if self.type.plain_states:  # (reply_of's usual case, inline: every change is shown)
+            try:
+                return protocol.ok(view)
+            except (TypeError, ValueError, RecursionError):
+                pass  # reply_of says why
+        return self.reply_of(view)
 
     def reply_of(self, view: dict[str, Any]) -> bytes:
         """``view`` as an encoded ok-reply; GameCodeError naming ``state()`` if it is not JSON.

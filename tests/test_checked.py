@@ -158,6 +158,17 @@ def test_a_view_is_a_copy_of_the_state_with_current_and_game_over(guard: GameGua
         game.view(0)
 
 
+def test_a_bundled_games_state_that_is_not_json_is_named(guard: GameGuard) -> None:
+    game = GameType("TicTacToe", TicTacToe, guard).new_game(2, seed=1)
+    assert game.type.plain_states
+    game.instance.winner = {1}  # a set: no JSON
+    with pytest.raises(GameCodeError, match=re.escape(
+            "framework: game TicTacToe: state() returned something that cannot be sent as "
+            "JSON (Object of type set is not JSON serializable)")) as caught:
+        game.view_reply(0)
+    assert isinstance(caught.value.__cause__, TypeError)
+
+
 def test_a_rejection_that_is_not_json_is_the_games_error(guard: GameGuard) -> None:
     game = GameType("Plain", Plain, guard).new_game(1)
     assert game.move({"reject": "no"}, 0) == "no"
