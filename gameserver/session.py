@@ -433,7 +433,7 @@ class Session:
         change not yet saved (``_saved``); one that waits for a change waits
         for its save too.
         """
-        self.touch()
+        self.last_activity = self._clock()  # (touch, inline)
         check_key(self.players, player_id, key, observer)
         return self._state_for((player_id, observer), legal_moves, timer, wait_for_save)
 
@@ -448,7 +448,7 @@ class Session:
             # Leave _seen alone: the new game's state is due right after this.
             return self._saved(self._handover_reply(view[0], legal_moves, timer), owed=view,
                                wait=wait)
-        index = _view_index(view)
+        index = view[0] * 2 + view[1]  # (_view_index, inline)
         if self._seen[index] == self.version:
             blocked = _StateWait(self, view, legal_moves, timer)
             view_waits = self._view_waits
@@ -1021,24 +1021,25 @@ class Session:
             return self._after(self._change,
                                lambda: self._saved(reply, view, owed, wait, also))
         batch = self._unsaved
-        if batch is not None and batch.done and batch.error:
-            while batch.again is not None and batch.error:  # the retries, to the latest
-                batch = batch.again
-            self._unsaved = batch
-        if batch is None or batch.done:
-            self._unsaved = None
-            if batch is not None and batch.error:
-                if owed is not None:
-                    self._owe_again(owed)
-                return protocol.error(batch.error)
-        elif wait or batch.crowded:
-            saved_reply = _SavedReply(self, reply, batch, view, owed)
-            for other in also:
-                saved_reply.also(other)
-            batch.wait(saved_reply)
-            return saved_reply
-        else:  # at once, unsaved, by the client's choice
-            batch.unwaited = True
+        if batch is not None:  # (else nothing is unsaved, or there is no store)
+            if batch.done and batch.error:
+                while batch.again is not None and batch.error:  # the retries, to the latest
+                    batch = batch.again
+                self._unsaved = batch
+            if batch.done:
+                self._unsaved = None
+                if batch.error:
+                    if owed is not None:
+                        self._owe_again(owed)
+                    return protocol.error(batch.error)
+            elif wait or batch.crowded:
+                saved_reply = _SavedReply(self, reply, batch, view, owed)
+                for other in also:
+                    saved_reply.also(other)
+                batch.wait(saved_reply)
+                return saved_reply
+            else:  # at once, unsaved, by the client's choice
+                batch.unwaited = True
         if view is not None:
             self._seen[view[0] * 2 + view[1]] = self.version  # (_view_index, inline)
             for other in also:
