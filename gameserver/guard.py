@@ -163,6 +163,8 @@ class GameGuard:
         if watchdog:
             threading.Thread(target=self._watch, name="gameserver-watchdog",
                              daemon=True).start()
+        else:  # one test less in every call
+            self.call = self._unwatched  # type: ignore[method-assign]
 
     @property
     def method(self) -> str | None:
@@ -177,6 +179,8 @@ class GameGuard:
     def call(self, game_name: str, method: str, func: Callable[..., Any], *args: Any) -> Any:
         """Call ``func(*args)``, a method of game ``game_name``, under guard.
 
+        (A guard without watchdog has ``_unwatched`` in its place: see ``__init__``.)
+
         Returns:
             Whatever the game method returned.
 
@@ -185,12 +189,6 @@ class GameGuard:
                 names the game and the method.
         """
         try:
-            if not self.watchdog:  # no other thread reads what runs: no lock, no clock
-                self._method = method
-                try:
-                    return func(*args)
-                finally:
-                    self._method = None
             # No lock: only the calling thread writes these, and the watchdog reads
             # ``_current`` whole (one store). The watchdog marks a call interrupted
             # before it checks, under its lock, that the call still runs and raises the
@@ -208,23 +206,38 @@ class GameGuard:
                         if self.can_interrupt:  # cancel a timeout not delivered yet
                             assert _set_async_exc is not None
                             _set_async_exc(threading.get_ident(), None)
-        except GameCallTimeout:
-            self.errors += 1
+        except BaseException as err:  # noqa: BLE001 - any failure of game code
+            raise self._failed(game_name, method, err) from None
+
+    def _unwatched(self, game_name: str, method: str, func: Callable[..., Any],
+                   *args: Any) -> Any:
+        """``call`` without watchdog: no other thread reads what runs, so no clock, no
+        lock (a worker process, which the server interrupts with a signal)."""
+        self._method = method
+        try:
+            return func(*args)
+        except BaseException as err:  # noqa: BLE001 - any failure of game code
+            raise self._failed(game_name, method, err) from None
+        finally:
+            self._method = None
+
+    def _failed(self, game_name: str, method: str, err: BaseException) -> GameCodeError:
+        """The error for ``err``, raised by the game's ``method`` (logged, counted)."""
+        self.errors += 1
+        if isinstance(err, GameCallTimeout):
             log.error("game %s: %s() ran longer than %.3g s and was interrupted",
                       game_name, method, self.time_limit)
-            raise GameCodeError(
+            return GameCodeError(
                 f"framework: game {game_name}: {method}() took longer than "
-                f"{self.time_limit:g} s and was stopped (endless loop?)") from None
-        except BaseException as err:  # noqa: BLE001 - any failure of game code
-            self.errors += 1
-            log.error("game %s: %s() raised %s", game_name, method,
-                      type(err).__name__, exc_info=err)
-            raise GameCodeError(
-                f"framework: game {game_name}: {method}() raised "
-                f"{type(err).__name__}: {_one_line(err)}",
-                # Skip the guard's own frame: the author needs only their code.
-                details="".join(traceback.format_exception(
-                    type(err), err, err.__traceback__ and err.__traceback__.tb_next))) from None
+                f"{self.time_limit:g} s and was stopped (endless loop?)")
+        log.error("game %s: %s() raised %s", game_name, method,
+                  type(err).__name__, exc_info=err)
+        return GameCodeError(
+            f"framework: game {game_name}: {method}() raised "
+            f"{type(err).__name__}: {_one_line(err)}",
+            # Skip the guard's own frame: the author needs only their code.
+            details="".join(traceback.format_exception(
+                type(err), err, err.__traceback__ and err.__traceback__.tb_next)))
 
     def _watch(self) -> None:
         while not self._stop.wait(max(0.01, self.time_limit / 4)):
