@@ -409,20 +409,25 @@ class CheckedGame:
     def current(self) -> list[int]:
         """Who may move now, always as a list of ids (empty once the game is over)."""
         current = self._current
-        if current is None:
-            current = self._current = [] if self.game_over() else self._asked_current()
-        return current
-
-    def _asked_current(self) -> list[int]:
+        if current is not None:
+            return current
+        over = self._over  # (game_over's remembered answer, inline)
+        if over is None:
+            over = self.game_over()
+        if over:
+            current = self._current = []
+            return current
         game_type = self.type
         current = game_type.guard.call(game_type.name, "current_player",
                                        self._instance.current_player)
         if type(current) is int:
-            return [current]
-        if isinstance(current, (list, tuple)) and {int}.issuperset(map(type, current)):
-            return list(current)
-        raise self._bad_return("current_player", "a player id or a list of player ids",
-                               current)
+            current = self._current = [current]
+        elif isinstance(current, (list, tuple)) and {int}.issuperset(map(type, current)):
+            current = self._current = list(current)
+        else:
+            raise self._bad_return("current_player", "a player id or a list of player ids",
+                                   current)
+        return current
 
     def state(self, player_id: int) -> dict[str, Any]:
         """The game's own state dict for ``player_id`` (not a copy: do not change it)."""
@@ -438,13 +443,22 @@ class CheckedGame:
         With ``legal_moves`` also the moves the player may make now (``[]``
         when it is not their turn, None when the game does not list its moves).
         """
+        game_type = self.type  # (``state``, inline: every change is shown)
+        data = game_type.guard.call(game_type.name, "state", self._instance.state, player_id)
         # A copy: never add our keys to the game's own dict. Copying a dict of the game's
         # own kind may run the game's code (its __iter__ and keys()): under the guard.
-        data = self.state(player_id)
-        data = dict(data) if type(data) is dict else self.type.call("state", dict, data)
+        if type(data) is dict:
+            data = dict(data)
+        elif isinstance(data, dict):
+            data = game_type.call("state", dict, data)
+        else:
+            raise self._bad_return("state", "a dict", data)
         # PROTOCOL.md: "current" is empty once the game is over, whatever the game says.
-        data["current"] = current = self.current()
-        data["gameover"] = self.game_over()
+        current = self._current
+        if current is None:
+            current = self.current()
+        data["current"] = current
+        data["gameover"] = self._over  # (known with ``current``)
         if legal_moves:
             data["legal_moves"] = (self.legal_moves(player_id)
                                    if player_id in current else [])
@@ -456,7 +470,13 @@ class CheckedGame:
         Raises:
             GameCodeError: a game call failed, or the state is not JSON.
         """
-        return self.reply_of(self.view(player_id, legal_moves))
+        view = self.view(player_id, legal_moves)
+        if self.type.plain_states:  # (reply_of's usual case, inline: every change is shown)
+            try:
+                return protocol.ok(view)
+            except (TypeError, ValueError, RecursionError):
+                pass  # reply_of says why
+        return self.reply_of(view)
 
     def reply_of(self, view: dict[str, Any]) -> bytes:
         """``view`` as an encoded ok-reply; GameCodeError naming ``state()`` if it is not JSON.
@@ -482,7 +502,9 @@ class CheckedGame:
 
     def legal_moves(self, player_id: int) -> list[dict[str, Any]] | None:
         """The game's list of legal moves for ``player_id``, checked; None if it has none."""
-        moves = self.type.call("legal_moves", self._instance.legal_moves, player_id)
+        game_type = self.type
+        moves = game_type.guard.call(game_type.name, "legal_moves", self._instance.legal_moves,
+                                     player_id)
         if moves is None or (type(moves) is list and {dict}.issuperset(map(type, moves))):
             return moves  # (the usual case, checked without a Python call per move)
         if not (isinstance(moves, list) and all(isinstance(m, dict) for m in moves)):

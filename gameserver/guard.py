@@ -151,24 +151,26 @@ class GameGuard:
         self.stuck = stuck
         self.errors = 0  # game calls that failed, for metrics
         self.watchdog = watchdog
-        # The call in progress: (generation, start time, thread id, method) or None.
-        self._current: tuple[int, float, int, str] | None = None
+        # The call in progress: (start time, thread id, method) or None. A new tuple for
+        # each call: the tuple is the call's identity (kept below, it is not reused).
+        self._current: tuple[float, int, str] | None = None
         self._method: str | None = None  # ... its method, without a watchdog
-        self._generation = 0
-        self._interrupted = 0  # generation of the last call the watchdog interrupted
-        self._stuck = 0  # generation of the last call reported as stuck
+        self._interrupted: tuple[float, int, str] | None = None  # the last call interrupted
+        self._stuck: tuple[float, int, str] | None = None  # ... and reported as stuck
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.can_interrupt = watchdog and not async_exception_problem()
         if watchdog:
             threading.Thread(target=self._watch, name="gameserver-watchdog",
                              daemon=True).start()
+        else:  # one test less in every call
+            self.call = self._unwatched  # type: ignore[method-assign]
 
     @property
     def method(self) -> str | None:
         """The game method running now, if any (for a worker's interrupt handler)."""
         current = self._current
-        return self._method if current is None else current[3]
+        return self._method if current is None else current[2]
 
     def close(self) -> None:
         """Stop the watchdog thread."""
@@ -176,6 +178,8 @@ class GameGuard:
 
     def call(self, game_name: str, method: str, func: Callable[..., Any], *args: Any) -> Any:
         """Call ``func(*args)``, a method of game ``game_name``, under guard.
+
+        (A guard without watchdog has ``_unwatched`` in its place: see ``__init__``.)
 
         Returns:
             Whatever the game method returned.
@@ -185,43 +189,55 @@ class GameGuard:
                 names the game and the method.
         """
         try:
-            if not self.watchdog:  # no other thread reads what runs: no lock, no clock
-                self._method = method
-                try:
-                    return func(*args)
-                finally:
-                    self._method = None
-            # No lock here: only the calling thread writes these, and the watchdog
-            # reads ``_current`` whole (one store). The lock after the call is the
-            # one that matters: under it, an interruption that came too late is undone.
-            generation = self._generation = self._generation + 1
+            # No lock: only the calling thread writes these, and the watchdog reads
+            # ``_current`` whole (one store). The watchdog marks a call interrupted
+            # before it checks, under its lock, that the call still runs and raises the
+            # timeout; this thread ends the call before it reads the mark. So either
+            # the watchdog sees the call ended and raises nothing, or this thread sees
+            # the mark and waits for the lock, after which a timeout raised too late to
+            # be delivered is cancelled (one that is delivered is caught below).
             try:
-                self._current = (generation, _monotonic(), _get_ident(), method)
+                current = self._current = (_monotonic(), _get_ident(), method)
                 return func(*args)
             finally:
-                with self._lock:
-                    self._current = None
-                    if self._interrupted == generation and self.can_interrupt:
-                        # Cancel a timeout raised too late to be delivered.
-                        assert _set_async_exc is not None
-                        _set_async_exc(threading.get_ident(), None)
-        except GameCallTimeout:
-            self.errors += 1
+                self._current = None
+                if self._interrupted is current:
+                    with self._lock:
+                        if self.can_interrupt:  # cancel a timeout not delivered yet
+                            assert _set_async_exc is not None
+                            _set_async_exc(threading.get_ident(), None)
+        except BaseException as err:  # noqa: BLE001 - any failure of game code
+            raise self._failed(game_name, method, err) from None
+
+    def _unwatched(self, game_name: str, method: str, func: Callable[..., Any],
+                   *args: Any) -> Any:
+        """``call`` without watchdog: no other thread reads what runs, so no clock, no
+        lock (a worker process, which the server interrupts with a signal)."""
+        self._method = method
+        try:
+            return func(*args)
+        except BaseException as err:  # noqa: BLE001 - any failure of game code
+            raise self._failed(game_name, method, err) from None
+        finally:
+            self._method = None
+
+    def _failed(self, game_name: str, method: str, err: BaseException) -> GameCodeError:
+        """The error for ``err``, raised by the game's ``method`` (logged, counted)."""
+        self.errors += 1
+        if isinstance(err, GameCallTimeout):
             log.error("game %s: %s() ran longer than %.3g s and was interrupted",
                       game_name, method, self.time_limit)
-            raise GameCodeError(
+            return GameCodeError(
                 f"framework: game {game_name}: {method}() took longer than "
-                f"{self.time_limit:g} s and was stopped (endless loop?)") from None
-        except BaseException as err:  # noqa: BLE001 - any failure of game code
-            self.errors += 1
-            log.error("game %s: %s() raised %s", game_name, method,
-                      type(err).__name__, exc_info=err)
-            raise GameCodeError(
-                f"framework: game {game_name}: {method}() raised "
-                f"{type(err).__name__}: {_one_line(err)}",
-                # Skip the guard's own frame: the author needs only their code.
-                details="".join(traceback.format_exception(
-                    type(err), err, err.__traceback__ and err.__traceback__.tb_next))) from None
+                f"{self.time_limit:g} s and was stopped (endless loop?)")
+        log.error("game %s: %s() raised %s", game_name, method,
+                  type(err).__name__, exc_info=err)
+        return GameCodeError(
+            f"framework: game {game_name}: {method}() raised "
+            f"{type(err).__name__}: {_one_line(err)}",
+            # Skip the guard's own frame: the author needs only their code.
+            details="".join(traceback.format_exception(
+                type(err), err, err.__traceback__ and err.__traceback__.tb_next)))
 
     def _watch(self) -> None:
         while not self._stop.wait(max(0.01, self.time_limit / 4)):
@@ -230,17 +246,19 @@ class GameGuard:
                 current = self._current
                 if current is None:
                     continue
-                generation, started, thread_id, method = current
-                if (generation == self._interrupted != self._stuck and self.stuck is not None
+                started, thread_id, method = current
+                if (current is self._interrupted and current is not self._stuck
+                        and self.stuck is not None
                         and time.monotonic() - started > 2 * self.time_limit):
-                    self._stuck = generation  # interrupted a time limit ago, and still on
+                    self._stuck = current  # interrupted a time limit ago, and still on
                     stuck = self.stuck
-                elif (generation != self._interrupted
+                elif (current is not self._interrupted
                         and time.monotonic() - started > self.time_limit):
-                    self._interrupted = generation
+                    self._interrupted = current  # first: see ``call``
                     if self.can_interrupt:
-                        assert _set_async_exc is not None
-                        _set_async_exc(thread_id, id(GameCallTimeout))
+                        if self._current is current:  # (else the call has ended)
+                            assert _set_async_exc is not None
+                            _set_async_exc(thread_id, id(GameCallTimeout))
                     else:
                         log.error("a game call, %s(), has run longer than %.3g s and cannot "
                                   "be stopped on this Python (%s)", method, self.time_limit,

@@ -311,17 +311,18 @@ class Session:
         ``"final_state"``, where the state it carries is another player's (a
         learning loop playing itself then needs no ``state`` request at the end).
         """
-        self.touch()
+        # (No lambdas here: a closure would make a cell of every argument, every move.)
+        self.last_activity = self._clock()  # (touch, inline)
         if self._change is not None:
-            return self._after(self._change, lambda: self.move(
-                player_id, key, move, with_state, legal_moves, state_of, wait_for_save,
-                final_state))
+            return self._after(self._change, functools.partial(
+                self.move, player_id, key, move, with_state, legal_moves, state_of,
+                wait_for_save, final_state))
         if self.timer is not None and self.timer.next_at <= self._clock():
             self.time_up()  # a deadline passed a moment ago ends that turn first
             if self._change is not None:  # ... with a move a game worker makes now
-                return self._after(self._change, lambda: self.move(
-                    player_id, key, move, with_state, legal_moves, state_of, wait_for_save,
-                    final_state))
+                return self._after(self._change, functools.partial(
+                    self.move, player_id, key, move, with_state, legal_moves, state_of,
+                    wait_for_save, final_state))
         game = self.game
         if game.game_over():
             return self._refused("game has ended")
@@ -342,10 +343,10 @@ class Session:
             self._moved(player_id, move, str(err))
             raise
         if isinstance(rejection, Call):  # a game in a worker process: the answer comes later
-            call = rejection
-            return self._changing(call, lambda: self._remote_move_done(
-                player_id, move, call, (shown, legal_moves) if with_state else None,
-                wait_for_save, player_id if final_state else None))
+            return self._changing(rejection, functools.partial(
+                self._remote_move_done, player_id, move, rejection,
+                (shown, legal_moves) if with_state else None, wait_for_save,
+                player_id if final_state else None))
         self._moved(player_id, move, rejection, wake=False)
         return self._move_reply(rejection, (shown, legal_moves) if with_state else None,
                                 wait_for_save, player_id if final_state else None)
@@ -372,7 +373,7 @@ class Session:
         the player whose final state the reply also carries if the game is
         over now (``move``'s ``final_state``), or None.
         """
-        reply = protocol.ok(None) if rejection is None else protocol.illegal_move(rejection)
+        reply = protocol.OK_NULL if rejection is None else protocol.illegal_move(rejection)
         final: tuple[View, ...] = ()  # the mover's view, if the reply shows it its end
         if mover is not None and (shown is None or shown[0] != mover):
             reply, final = self._with_final_state(reply, mover, shown is not None and shown[1])
@@ -432,7 +433,7 @@ class Session:
         change not yet saved (``_saved``); one that waits for a change waits
         for its save too.
         """
-        self.touch()
+        self.last_activity = self._clock()  # (touch, inline)
         check_key(self.players, player_id, key, observer)
         return self._state_for((player_id, observer), legal_moves, timer, wait_for_save)
 
@@ -447,7 +448,7 @@ class Session:
             # Leave _seen alone: the new game's state is due right after this.
             return self._saved(self._handover_reply(view[0], legal_moves, timer), owed=view,
                                wait=wait)
-        index = _view_index(view)
+        index = view[0] * 2 + view[1]  # (_view_index, inline)
         if self._seen[index] == self.version:
             blocked = _StateWait(self, view, legal_moves, timer)
             view_waits = self._view_waits
@@ -514,7 +515,13 @@ class Session:
             reply = self.game.view_reply(player_id, legal_moves)
             if isinstance(reply, Call):
                 return reply
-            self._keep_reply(key, reply)
+            if len(reply) <= KEPT_FINISHED:  # (_keep_reply, inline for the usual case)
+                replies = self._replies
+                if not replies:
+                    replies = self._replies = [None] * (2 * self.size)
+                replies[key] = reply
+            else:
+                self._keep_reply(key, reply)
         return reply
 
     def _keep_reply(self, key: int, reply: bytes) -> None:
@@ -919,7 +926,9 @@ class Session:
         self.game_moves += 1
         if rejection is None:
             self.accepted_moves += 1
-        self._bump()  # first: the store logs the new state from the replies' encoding
+        # First (_bump, inline): the store logs the new state from the replies' encoding.
+        self.version += 1
+        self._replies = ()
         recorder = self.recorder
         if recorder is None:
             pass
@@ -935,7 +944,8 @@ class Session:
                     self._unsaved = batch
         if wake:
             self._wake()
-        self._followed(player_id, rejection is None)
+        if self.timer is not None or self.when_over is not None:  # (else _followed does nothing)
+            self._followed(player_id, rejection is None)
         if rejection is None and 0 < self.max_moves <= self.accepted_moves:
             self._limit_reached()
 
@@ -1017,26 +1027,27 @@ class Session:
             return self._after(self._change,
                                lambda: self._saved(reply, view, owed, wait, also))
         batch = self._unsaved
-        if batch is not None and batch.done and batch.error:
-            while batch.again is not None and batch.error:  # the retries, to the latest
-                batch = batch.again
-            self._unsaved = batch
-        if batch is None or batch.done:
-            self._unsaved = None
-            if batch is not None and batch.error:
-                if owed is not None:
-                    self._owe_again(owed)
-                return protocol.error(batch.error)
-        elif wait or batch.crowded:
-            saved_reply = _SavedReply(self, reply, batch, view, owed)
-            for other in also:
-                saved_reply.also(other)
-            batch.wait(saved_reply)
-            return saved_reply
-        else:  # at once, unsaved, by the client's choice
-            batch.unwaited = True
+        if batch is not None:  # (else nothing is unsaved, or there is no store)
+            if batch.done and batch.error:
+                while batch.again is not None and batch.error:  # the retries, to the latest
+                    batch = batch.again
+                self._unsaved = batch
+            if batch.done:
+                self._unsaved = None
+                if batch.error:
+                    if owed is not None:
+                        self._owe_again(owed)
+                    return protocol.error(batch.error)
+            elif wait or batch.crowded:
+                saved_reply = _SavedReply(self, reply, batch, view, owed)
+                for other in also:
+                    saved_reply.also(other)
+                batch.wait(saved_reply)
+                return saved_reply
+            else:  # at once, unsaved, by the client's choice
+                batch.unwaited = True
         if view is not None:
-            self._seen[_view_index(view)] = self.version
+            self._seen[view[0] * 2 + view[1]] = self.version  # (_view_index, inline)
             for other in also:
                 self._seen[_view_index(other)] = self.version
         return reply

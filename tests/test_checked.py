@@ -146,6 +146,29 @@ def test_current_is_empty_once_the_game_is_over(guard: GameGuard) -> None:
     assert game.view(0) == {"turns": 3, "current": [], "gameover": True}
 
 
+def test_a_view_is_a_copy_of_the_state_with_current_and_game_over(guard: GameGuard) -> None:
+    game = GameType("Plain", Plain, guard).new_game(1)
+    state = game.instance.state(0)
+    game.instance.state = lambda player_id: state  # type: ignore[method-assign]
+    assert game.view(0) == {"turns": 0, "current": [0], "gameover": False}
+    assert state == {"turns": 0}  # the game's own dict is left alone
+    game.instance.state = lambda player_id: [0]  # type: ignore[method-assign]
+    with pytest.raises(GameCodeError, match=re.escape(
+            "framework: game Plain: state() must return a dict, not list")):
+        game.view(0)
+
+
+def test_a_bundled_games_state_that_is_not_json_is_named(guard: GameGuard) -> None:
+    game = GameType("TicTacToe", TicTacToe, guard).new_game(2, seed=1)
+    assert game.type.plain_states
+    game.instance.winner = {1}  # a set: no JSON
+    with pytest.raises(GameCodeError, match=re.escape(
+            "framework: game TicTacToe: state() returned something that cannot be sent as "
+            "JSON (Object of type set is not JSON serializable)")) as caught:
+        game.view_reply(0)
+    assert isinstance(caught.value.__cause__, TypeError)
+
+
 def test_a_rejection_that_is_not_json_is_the_games_error(guard: GameGuard) -> None:
     game = GameType("Plain", Plain, guard).new_game(1)
     assert game.move({"reject": "no"}, 0) == "no"

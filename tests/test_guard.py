@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,35 @@ def test_guard_interrupts_an_endless_loop_even_if_the_game_catches_exception(
         guard.call("G", "state", stubborn)
     # The next call is not hit by a late interruption.
     assert guard.call("G", "f", sum, [1, 2]) == 3
+
+
+def test_a_call_that_ends_while_the_watchdog_decides_to_stop_it_is_not_stopped(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The watchdog finds a call running, and the call returns before the watchdog
+    raises the timeout: no timeout is raised then (it would land in the framework's
+    code after the call). Made to happen: the watchdog's clock waits for the return."""
+    deciding, returned = threading.Event(), threading.Event()
+
+    class Clock:  # the watchdog's (the calls read theirs through guard._monotonic)
+        @staticmethod
+        def monotonic() -> float:
+            if not deciding.is_set():
+                deciding.set()  # it has read the call in progress
+                returned.wait(10)
+                return time.monotonic() + 1000  # overlong, as it would find it
+            return time.monotonic()
+
+    monkeypatch.setattr(guard_module, "time", Clock)
+    guard = GameGuard(time_limit=0.05)
+    try:
+        assert guard.call("G", "move", deciding.wait, 10) is True
+        returned.set()
+        end = time.monotonic() + 0.5
+        while time.monotonic() < end:  # where a timeout raised too late would land
+            pass
+    finally:
+        returned.set()
+        guard.close()
 
 
 def test_a_call_that_swallows_the_interruption_is_reported_as_stuck_once() -> None:

@@ -32,3 +32,12 @@ def test_a_key_opens_only_its_own_seat_and_an_observer_key_only_reads() -> None:
             check_key(players, player_id, key, observer)
     with pytest.raises(ProtocolError, match="observer key only works for state"):
         check_key(players, 1, bob.observer_key or "", observer=False)
+
+
+def test_a_key_that_is_not_ascii_is_checked_as_bytes() -> None:
+    ann, odd = Player("ann"), Player("odd", key="clé\ud800")
+    players = [ann, odd]
+    check_key(players, 1, "clé\ud800", observer=False)
+    for player_id, key in ((0, "é" + ann.key[1:]), (0, "\ud800"), (1, "cle")):
+        with pytest.raises(ProtocolError, match="^framework: invalid key$"):
+            check_key(players, player_id, key, observer=False)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+from itertools import compress
+from operator import eq
 from typing import Any
 
 from gameserver.game import AbstractGame
@@ -14,6 +16,10 @@ EMPTY = -1
 # right, down, down-right and up-right. Checking both ways along each
 # direction finds every line through a cell.
 DIRECTIONS = ((0, 1), (1, 0), (1, 1), (-1, 1))
+# legal_moves picks from these (and hands out copies): the move of each column, and EMPTY
+# once a column, to compare the top row with.
+MOVES = tuple({"column": c} for c in range(COLUMNS))
+EMPTIES = (EMPTY,) * COLUMNS
 
 
 class ConnectFour(AbstractGame):
@@ -128,7 +134,9 @@ class ConnectFour(AbstractGame):
         """Return ``{"column": c}`` for every column that is not full yet."""
         if self.game_over():
             return []
-        return [{"column": c} for c in range(COLUMNS) if self.board[0][c] == EMPTY]
+        # [{"column": c} for c in range(COLUMNS) if self.board[0][c] == EMPTY], done by
+        # the C code of map and compress: the server asks this after every move.
+        return list(map(dict, compress(MOVES, map(eq, self.board[0], EMPTIES))))
 
     # ---- Reinforcement-learning hooks (optional; see AbstractGame and docs/rl.md) ----
 

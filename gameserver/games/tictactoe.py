@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+from itertools import compress
+from operator import eq
 from typing import Any
 
 from gameserver.game import AbstractGame
@@ -17,6 +19,10 @@ LINES = (
 LINES_THROUGH = tuple(tuple(line for line in LINES if position in line) for position in range(9))
 EMPTY = -1
 OPPONENTS = ((0, 1, 0),) * 9  # rl_observation's code of a cell that is neither yours nor empty
+# legal_moves picks from these (and hands out copies): the move of each cell, and EMPTY nine
+# times, to compare each cell with.
+MOVES = tuple({"position": p} for p in range(9))
+EMPTIES = (EMPTY,) * 9
 
 
 class TicTacToe(AbstractGame):
@@ -122,7 +128,9 @@ class TicTacToe(AbstractGame):
         """Return ``{"position": p}`` for every empty cell, ``[]`` once the game is over."""
         if self.game_over():
             return []
-        return [{"position": p} for p, cell in enumerate(self.board) if cell == EMPTY]
+        # [{"position": p} for p, cell in enumerate(self.board) if cell == EMPTY], done by
+        # the C code of map and compress: the server asks this after every move.
+        return list(map(dict, compress(MOVES, map(eq, self.board, EMPTIES))))
 
     # ---- Reinforcement-learning hooks (optional; see AbstractGame and docs/rl.md) ----
 

@@ -203,6 +203,12 @@ def test_legal_moves_are_the_columns_that_are_not_full() -> None:
     assert session.legal_moves(0) == [{"column": c} for c in (0, 1, 2, 3, 4, 6)]
 
 
+def test_legal_moves_are_new_dicts_each_time() -> None:
+    game = ConnectFour(2)
+    game.legal_moves(0)[0]["column"] = 6  # a caller may change what it gets
+    assert game.legal_moves(0)[0] == {"column": 0}
+
+
 def test_no_legal_moves_once_the_game_is_over() -> None:
     session = new_session(first=0)
     play(session, 0, 1, 0, 1, 0, 1, 0)

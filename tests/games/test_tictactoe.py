@@ -160,6 +160,12 @@ def test_legal_moves_are_the_empty_cells() -> None:
     assert session.legal_moves(0) == [{"position": p} for p in (1, 2, 3, 5, 6, 7, 8)]
 
 
+def test_legal_moves_are_new_dicts_each_time() -> None:
+    game = new_game(first=0)
+    game.legal_moves(0)[0]["position"] = 7  # a caller may change what it gets
+    assert game.legal_moves(0)[0] == {"position": 0}
+
+
 def test_no_legal_moves_once_the_game_is_over() -> None:
     game = new_game(first=0)
     play(game, 0, 3, 1, 4, 2)
