@@ -26,6 +26,7 @@ import dataclasses
 import itertools
 import json
 import operator
+import re
 import reprlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -343,7 +344,7 @@ def decode(raw: bytes, max_depth: int = 32) -> tuple[Request, bool]:
     try:
         data = decode_json(text)
     except (ValueError, RecursionError) as err:
-        raise server_error(f"request is not valid JSON ({_short(err)})") from None
+        raise server_error(f"request is not valid JSON ({_json_problem(err)})") from None
     if raw.count(b"[") + raw.count(b"{") > max_depth:  # (check_depth's first line)
         check_depth(raw, data, max_depth)
     return _quick_envelope(data) or _checked_envelope(data)
@@ -588,6 +589,20 @@ def _described(name: str, value: Any) -> Any:
 
 def _short(err: Exception) -> str:
     return str(err)[:200]
+
+
+# Python's words for a whole number longer than it reads (int_max_str_digits), which end
+# in advice for the server's programmer ("use sys.set_int_max_str_digits()").
+_TOO_MANY_DIGITS = re.compile(r"Exceeds the limit \((\d+) digits\) for integer string "
+                              r"conversion: value has (\d+) digits")
+
+
+def _json_problem(err: Exception) -> str:
+    """What is wrong with a request that is not JSON, in words for its sender."""
+    too_long = _TOO_MANY_DIGITS.match(str(err))
+    if too_long is not None:
+        return f"a whole number has {too_long[2]} digits; at most {too_long[1]} are read"
+    return _short(err)
 
 
 def _shorten(value: Any) -> str:

@@ -166,6 +166,19 @@ def test_deeply_nested_json_is_an_error_not_a_crash() -> None:
         decode_request(b"[" * 200_000 + b"]" * 200_000)
 
 
+def test_a_number_too_long_to_read_says_so_not_how_to_change_python() -> None:
+    """Python refuses to read a whole number of more than 4,300 digits and tells the
+    programmer to call sys.set_int_max_str_digits(): the student whose client sent it
+    cannot, and should not; they need to know what is wrong with their request."""
+    join = {"type": "join", "game": "G", "session": "s", "name": ""}
+    raw = encode(join)[:-1] + b', "players": ' + b"9" * 5000 + b"}"
+    with pytest.raises(ProtocolError) as caught:
+        decode_request(raw)
+    message = str(caught.value)
+    assert message == ("server: request is not valid JSON (a whole number has 5000 digits; "
+                       "at most 4300 are read)"), message
+
+
 # ---------------------------------------------------------------- replies
 
 
