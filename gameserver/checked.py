@@ -443,16 +443,10 @@ class CheckedGame:
         With ``legal_moves`` also the moves the player may make now (``[]``
         when it is not their turn, None when the game does not list its moves).
         """
-        game_type = self.type  # (``state``, inline: every change is shown)
-        data = game_type.guard.call(game_type.name, "state", self._instance.state, player_id)
         # A copy: never add our keys to the game's own dict. Copying a dict of the game's
         # own kind may run the game's code (its __iter__ and keys()): under the guard.
-        if type(data) is dict:
-            data = dict(data)
-        elif isinstance(data, dict):
-            data = game_type.call("state", dict, data)
-        else:
-            raise self._bad_return("state", "a dict", data)
+        data = self.state(player_id)
+        data = dict(data) if type(data) is dict else self.type.call("state", dict, data)
         # PROTOCOL.md: "current" is empty once the game is over, whatever the game says.
         current = self._current
         if current is None:
@@ -470,13 +464,7 @@ class CheckedGame:
         Raises:
             GameCodeError: a game call failed, or the state is not JSON.
         """
-        view = self.view(player_id, legal_moves)
-        if self.type.plain_states:  # (reply_of's usual case, inline: every change is shown)
-            try:
-                return protocol.ok(view)
-            except (TypeError, ValueError, RecursionError):
-                pass  # reply_of says why
-        return self.reply_of(view)
+        return self.reply_of(self.view(player_id, legal_moves))
 
     def reply_of(self, view: dict[str, Any]) -> bytes:
         """``view`` as an encoded ok-reply; GameCodeError naming ``state()`` if it is not JSON.
