@@ -150,12 +150,11 @@ class RawConnection(BaseConnection):
             try:
                 self._received(data)
             finally:
-                # The cork opens (_uncork's work, inline; ended first, so that nothing
-                # written meanwhile could wait in it).
+                # The cork ends before what it held is sent: nothing written meanwhile
+                # (by a callback of the send) can wait in it.
                 self._corked = None
                 if corked:
-                    self._corked_bytes = 0
-                    self._send(b"".join(corked))  # (one reply: itself, not a copy)
+                    self._send_held(corked)
         else:  # the client closed its side: it is gone
             self._eof()
 
@@ -204,10 +203,14 @@ class RawConnection(BaseConnection):
         """Send the replies held back, in one piece."""
         corked = self._corked
         if corked:
-            data = b"".join(corked)  # (one reply: itself, not a copy)
-            corked.clear()
-            self._corked_bytes = 0
-            self._send(data)
+            self._send_held(corked)
+
+    def _send_held(self, corked: list[bytes]) -> None:
+        """Send the replies in ``corked`` (held back), in one piece, and empty it."""
+        data = b"".join(corked)  # (one reply: itself, not a copy)
+        corked.clear()
+        self._corked_bytes = 0
+        self._send(data)
 
     def _send(self, data: bytes) -> None:
         """Send ``data`` now, keeping what the kernel does not take; past
