@@ -167,10 +167,6 @@ class GameAECEnv(AECEnv):
                             f"its legal_moves listed: {rejection!r}")
         self.rewards.update(self._no_rewards)  # (PettingZoo's _clear_rewards)
         view = self.table.view(hint)
-        current = view.current
-        if len(current) == 1 and not view.gameover:  # (what _after does then)
-            self.agent_selection = self.possible_agents[current[0]]
-            return
         self._after(view, seat)
         if view.gameover:  # (before, the rewards are all 0: nothing to add)
             self._accumulate_rewards()
