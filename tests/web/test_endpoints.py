@@ -18,6 +18,7 @@ from gameserver.web import Dashboard, WebSettings, _auth, _data
 from tests.serverproc import ServerThread
 from tests.web import play
 from tests.web.seats import next_event
+from tests.wire import until
 
 GAMES = Path(__file__).with_name("games")
 
@@ -386,7 +387,11 @@ def test_metrics_parse_as_prometheus_text(web: ServerThread) -> None:
     from prometheus_client.parser import text_string_to_metric_families
 
     play.seat(web, "Nim", "metrics-1", ["ann", "bob"])
-    status, headers, body = fetch(web, "/metrics")
+    # /metrics may answer with an earlier test's rendering for a while (METRICS_MAX_AGE,
+    # web/_routes.py; the server is this module's): the first that shows Nim is new.
+    status, headers, body = until(
+        lambda: b'gameserver_sessions{game="Nim"} 0\n' not in (got := fetch(web, "/metrics"))[2]
+        and got, "a /metrics rendered after the Nim session started")
     assert status == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4")
     families = {f.name: f for f in text_string_to_metric_families(body.decode())}
     assert families["gameserver_connections_open"].type == "gauge"
