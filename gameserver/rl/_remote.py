@@ -85,6 +85,8 @@ REPLY_ITEMS_MAX = 1_000_000
 # first to the largest (the wait asked without a pause: hundreds of requests a second).
 SEATED_PAUSE_FIRST = 0.002
 SEATED_PAUSE_MAX = 0.05
+# Sessions per discover reply asked for while a seat is awaited (``Link._listed``).
+SEATED_PAGE = 100
 # Timeouts kept by the kernel: Linux's struct timeval is two longs.
 _KERNEL_TIMEOUTS = sys.platform.startswith("linux") and hasattr(socket, "SO_RCVTIMEO")
 _TIMEVAL = struct.Struct("@ll")
@@ -341,20 +343,14 @@ class Link:
         Raises:
             GameError: neither within the timeout.
         """
-        request = _encode({"type": "discover", "keep_alive": True})
         deadline = time.monotonic() + self.timeout
         pause = SEATED_PAUSE_FIRST
         with selectors.DefaultSelector() as selector:  # (select() takes no fd above 1023)
             selector.register(join, selectors.EVENT_READ)
             while True:
-                data = _data(self.exchange([request])[0], "discover")
-                try:
-                    if any(entry["game"] == table.game_name
-                           and entry["session"] == table.session
-                           and entry["joined"] >= count for entry in data["sessions"]):
-                        return None
-                except (TypeError, KeyError, IndexError):
-                    raise GameError(f"discover failed: {_not_a_game_server(data)}") from None
+                entry = self._listed(table, deadline)
+                if entry is not None and entry["joined"] >= count:
+                    return None
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise GameError(f"session {table.session}: the server did not seat "
@@ -364,6 +360,35 @@ class Link:
                     if begun is not None:
                         return begun
                 pause = min(2 * pause, SEATED_PAUSE_MAX)
+
+    def _listed(self, table: RemoteTable, deadline: float) -> dict[str, Any] | None:
+        """Discovery's entry of ``table``'s session (None: not waiting for players).
+
+        A discover reply lists at most 1,000 sessions, sorted by (game, session): the
+        pages asked for begin just before the session (after its name less its last
+        character) and go on until they pass it, ``SEATED_PAGE`` sessions each; a server
+        without pages sends one list of all.
+        """
+        key = (table.game_name, table.session)
+        after = [table.game_name, table.session[:-1]]
+        while True:
+            data = _data(self.exchange([_encode({
+                "type": "discover", "after": after, "limit": SEATED_PAGE,
+                "keep_alive": True})])[0], "discover")
+            try:
+                listed = [(entry["game"], entry["session"]) for entry in data["sessions"]]
+                if key in listed:
+                    entry = data["sessions"][listed.index(key)]
+                    if type(entry["joined"]) is not int:
+                        raise TypeError
+                    return entry
+                after = data.get("next")
+                if after is None or not listed or max(listed) > key:
+                    return None
+            except (TypeError, KeyError, IndexError, AttributeError):
+                raise GameError(f"discover failed: {_not_a_game_server(data)}") from None
+            if time.monotonic() > deadline:  # (a server that pages for ever)
+                return None
 
 
 def _received_now(sock: socket.socket, timeout: float) -> bytes | None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from gameserver import protocol
 from gameserver.rl import GameError, RandomAgent, _remote, aec_env, gym_env
 from gameserver.web.source import session_summary
 from tests.rl.helpers import play_randomly
@@ -612,3 +613,35 @@ def test_a_reply_of_too_many_values_is_refused_before_it_is_decoded(monkeypatch,
             reply = link.exchange([b'{"type": "discover", "keep_alive": true}EOT\x00'])
             assert len(reply[0]["data"]["board"]) == 600_000
         link.close()
+
+
+def waiting_joins(port: int, game: str, sessions: list[str]) -> list[socket.socket]:
+    """A join sent to each of ``sessions`` (two players) on a connection left open: they
+    wait for a second player, listed by discovery."""
+    socks = []
+    for token in sessions:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        sock.sendall(json.dumps({"type": "join", "game": game, "session": token,
+                                 "players": 2, "name": "student"}).encode() + b"EOT\x00")
+        socks.append(sock)
+    return socks
+
+
+def test_the_envs_session_is_found_on_any_page_of_discovery(make_server, monkeypatch) -> None:
+    """A discover reply lists 1,000 waiting sessions (4 here); while its seats joined, the
+    env read only the first page, so with more waiting sessions sorted before its own it
+    never saw its seat and failed after its timeout ('did not seat player 0')."""
+    monkeypatch.setattr(protocol, "DISCOVER_SESSIONS_MAX", 4)
+    server = make_server(max_waiting_joins_per_address=100)
+    others = waiting_joins(server.port, "TicTacToe", [f"class-{n:02}" for n in range(10)])
+    try:
+        until(lambda: len(server.call(server.server.lobby.open_sessions)) == 10,
+              "ten sessions waiting")
+        env = aec_env("TicTacToe", server=(server.host, server.port), session="lab",
+                      timeout=TIMEOUT)
+        env.reset()
+        env.step(4)  # seated and playing
+        env.close()
+    finally:
+        for sock in others:
+            sock.close()
