@@ -63,6 +63,7 @@ import ssl
 import struct
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -303,15 +304,18 @@ class Link:
         """Seat every controlled seat of ``tables``, each table's seats in order.
 
         Raises:
-            GameError: a join was refused or timed out.
+            GameError: a join was refused or timed out, or another client took a seat
+                the table needs (``_seated``, ``_filled_first``).
         """
-        waiting: list[tuple[RemoteTable, int, socket.socket]] = []
+        # (table, seat, the seat's name, the join's socket): the names are taken as the
+        # joins are sent (a reply renames the seat it is for, seat i being player i's)
+        waiting: list[tuple[RemoteTable, int, str, socket.socket]] = []
         answered: dict[socket.socket, dict[str, Any]] = {}  # joins answered while awaited
         try:
             for table in tables:
                 for number, seat in enumerate(table.controlled):
                     sock = self.connect()
-                    waiting.append((table, seat, sock))
+                    waiting.append((table, seat, table.names[seat], sock))
                     sock.sendall(_encode({
                         "type": "join", "game": table.game_name, "session": table.session,
                         "players": table.players, "name": table.names[seat]}))
@@ -320,28 +324,32 @@ class Link:
                         if begun is not None:  # refused (say why now), or filled meanwhile
                             reply = answered[sock] = _read_to_end(sock, self.timeout, begun)
                             _data(reply, "join")
-            for table, seat, sock in waiting:
+                            raise _filled_first(table)
+            for table, seat, name, sock in waiting:
                 reply = answered.get(sock) or _read_to_end(sock, self.timeout)
                 data = _data(reply, "join")
                 if not (type(data) is dict and type(data.get("key")) is str
                         and type(data.get("player_id")) is int
                         and 0 <= data["player_id"] < table.players):
                     raise GameError(f"join failed: {_not_a_game_server(data)}")
-                table.seated(data["player_id"], data["key"], table.names[seat])
+                if not table.external and data["player_id"] != seat:
+                    raise _stranger(table, [])  # (who took the same name first)
+                table.seated(data["player_id"], data["key"], name)
         except OSError as err:  # (a GameError passes as it is)
             raise self._error(err) from None
         finally:
-            for _, _, sock in waiting:
+            for *_, sock in waiting:
                 sock.close()
 
     def _await_seated(self, table: RemoteTable, count: int, join: socket.socket
                       ) -> bytes | None:
-        """Wait until ``count`` players sit in ``table``'s session (asking discovery, with
-        pauses; None) or the ``join`` sent on that socket is answered (the reply's
-        beginning).
+        """Wait until the first ``count`` seats of ``table`` sit in its session (asking
+        discovery, with pauses; None) or the ``join`` sent on that socket is answered
+        (the reply's beginning).
 
         Raises:
-            GameError: neither within the timeout.
+            GameError: neither within the timeout, or another client in the session of
+                a table that plays every seat (``_seated``).
         """
         deadline = time.monotonic() + self.timeout
         pause = SEATED_PAUSE_FIRST
@@ -349,7 +357,7 @@ class Link:
             selector.register(join, selectors.EVENT_READ)
             while True:
                 entry = self._listed(table, deadline)
-                if entry is not None and entry["joined"] >= count:
+                if entry is not None and _seated(table, entry, count):
                     return None
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -379,7 +387,9 @@ class Link:
                 listed = [(entry["game"], entry["session"]) for entry in data["sessions"]]
                 if key in listed:
                     entry = data["sessions"][listed.index(key)]
-                    if type(entry["joined"]) is not int:
+                    names = entry["names"]
+                    if type(entry["joined"]) is not int or type(names) is not list or not all(
+                            type(name) is str for name in names):
                         raise TypeError
                     return entry
                 after = data.get("next")
@@ -389,6 +399,43 @@ class Link:
                 raise GameError(f"discover failed: {_not_a_game_server(data)}") from None
             if time.monotonic() > deadline:  # (a server that pages for ever)
                 return None
+
+
+def _seated(table: RemoteTable, entry: dict[str, Any], count: int) -> bool:
+    """Whether discovery's ``entry`` (of ``table``'s session) shows the first ``count``
+    seats of ``table`` seated: their names among those listed. A table that plays every
+    seat wants nobody else there: another name, or more players than its joins, is a
+    GameError. (Counting players alone, another client's seat passed for one of the
+    table's: its next join went out early, and the session filled without it.)"""
+    names = entry["names"]
+    ours = Counter(table.names[seat] for seat in table.controlled[:count])
+    del ours[""]  # (discovery lists no empty names)
+    if table.external:
+        return entry["joined"] >= count and not ours - Counter(names)
+    others = Counter(names) - ours
+    if others or entry["joined"] > count:
+        raise _stranger(table, list(others))
+    return entry["joined"] == count
+
+
+def _stranger(table: RemoteTable, names: list[str]) -> GameError:
+    """The error of another client in the session of ``table``, which plays every seat."""
+    who = f" (as {', '.join(map(repr, names))})" if names else ""
+    return GameError(
+        f"session {table.session!r}: another client joined it{who} while this env was "
+        "taking its seats; an env that plays every seat needs a session nobody else "
+        "joins: pick another session name, or leave session unset for a fresh one")
+
+
+def _filled_first(table: RemoteTable) -> GameError:
+    """The error of ``table``'s session filled before every seat of ``table`` joined."""
+    if not table.external:
+        return _stranger(table, [])
+    others = table.players - len(table.controlled)
+    return GameError(
+        f"session {table.session!r}: other clients filled it before this env's "
+        f"{len(table.controlled)} seats had joined; of its {table.players} seats only "
+        f"{others} are for other clients")
 
 
 def _received_now(sock: socket.socket, timeout: float) -> bytes | None:

@@ -615,14 +615,16 @@ def test_a_reply_of_too_many_values_is_refused_before_it_is_decoded(monkeypatch,
         link.close()
 
 
-def waiting_joins(port: int, game: str, sessions: list[str]) -> list[socket.socket]:
-    """A join sent to each of ``sessions`` (two players) on a connection left open: they
-    wait for a second player, listed by discovery."""
+def waiting_joins(port: int, game: str, sessions: list[str], players: int = 2
+                  ) -> list[socket.socket]:
+    """A join sent to each of ``sessions`` on a connection left open (as ``student<n>``):
+    they wait for the other players, listed by discovery."""
     socks = []
-    for token in sessions:
+    for number, token in enumerate(sessions):
         sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
         sock.sendall(json.dumps({"type": "join", "game": game, "session": token,
-                                 "players": 2, "name": "student"}).encode() + b"EOT\x00")
+                                 "players": players, "name": f"student{number}"}).encode()
+                     + b"EOT\x00")
         socks.append(sock)
     return socks
 
@@ -642,6 +644,72 @@ def test_the_envs_session_is_found_on_any_page_of_discovery(make_server, monkeyp
         env.reset()
         env.step(4)  # seated and playing
         env.close()
+    finally:
+        for sock in others:
+            sock.close()
+
+
+@pytest.mark.parametrize("players", [2, 3])
+def test_a_stranger_in_the_session_of_an_env_that_plays_every_seat_is_a_clear_error(
+        make_server, players) -> None:
+    """Another client joined the env's session first: the env took its seat for one of
+    its own and joined on (two players: the session filled, and the env's next join
+    replaced it and waited out the timeout; three: the session filled without its last
+    seat, the same). Now it stops at once, naming the session and the stranger."""
+    server = make_server()
+    stranger = waiting_joins(server.port, "NumberRace", ["lab"], players)
+    try:
+        until(lambda: server.call(server.server.lobby.open_sessions), "the stranger waiting")
+        env = aec_env("NumberRace", players, server=(server.host, server.port),
+                      session="lab", timeout=TIMEOUT)
+        with pytest.raises(GameError, match="session 'lab': another client joined it"):
+            env.reset()
+        env.close()
+    finally:
+        for sock in stranger:
+            sock.close()
+
+
+def test_seats_played_elsewhere_may_join_first_and_the_names_stay_with_their_seats(
+        make_server) -> None:
+    """A table that plays two of three seats, the third taken first by another client:
+    its seats are players 1 and 2, named as they joined (the second was named as the
+    first: the names were read after the first join's reply had renamed its seat)."""
+    server = make_server()
+    stranger = waiting_joins(server.port, "NumberRace", ["mixed"], 3)
+    try:
+        until(lambda: server.call(server.server.lobby.open_sessions), "the stranger waiting")
+        link = _remote.Link((server.host, server.port), timeout=TIMEOUT)
+        table = _remote.RemoteTable(link, "NumberRace", 3, ["a", "b", "c"],
+                                    session="mixed", controlled=[0, 1])
+        link.join([table])
+        assert table.controlled == [1, 2]
+        assert table.names[1:] == ["a", "b"]
+        summary = server.call(
+            lambda: session_summary(server.server.lobby.sessions[("NumberRace", "mixed")]))
+        assert [p["name"] for p in summary["players"]] == ["student0", "a", "b"]
+        link.close()
+    finally:
+        for sock in stranger:
+            sock.close()
+
+
+def test_a_session_filled_before_the_tables_seats_all_joined_is_a_clear_error(
+        make_server) -> None:
+    """Two of three seats played elsewhere were expected; two others joined, and the
+    table's first join filled the session: its second seat has none left."""
+    server = make_server()
+    others = waiting_joins(server.port, "NumberRace", ["crowded", "crowded"], 3)
+    try:
+        until(lambda: [s["joined"] for s in server.call(server.server.lobby.open_sessions)]
+              == [2], "two others waiting")
+        link = _remote.Link((server.host, server.port), timeout=TIMEOUT)
+        table = _remote.RemoteTable(link, "NumberRace", 3, ["a", "b", "c"],
+                                    session="crowded", controlled=[0, 1])
+        with pytest.raises(GameError, match="session 'crowded': other clients filled it "
+                                            "before this env's 2 seats had joined"):
+            link.join([table])
+        link.close()
     finally:
         for sock in others:
             sock.close()
