@@ -6,14 +6,30 @@ up (an IPv6 network of a hosting provider holds 65,536 of the /64 blocks the
 server counts as addresses; 20,000 sessions of a few MB each are tens of
 GB). Past ``max_memory`` the lobby starts no new session; those that exist
 play on and end as usual, giving their memory back.
+
+Giving it back: glibc's malloc keeps much of what the process freed (pages
+amid its heap, between blocks still in use) instead of returning it to the
+system, so the process may hold past the limit long after its sessions
+ended. Measured in a server limited to 100 MB: 40 sessions whose states grew
+to 300 MB, then ended, left it holding 103 MB with no session, refusing every
+new one. So, past the limit, the server first asks glibc to return what it
+keeps (``malloc_trim(0)``; at most once every ``TRIM_INTERVAL`` s, as it
+walks the whole heap) and judges what it holds after that. Python's own
+allocator keeps freed blocks of small objects inside its arenas still in use,
+which no trim returns (docs/reliability.md has the figures). Elsewhere (not
+glibc, not Linux) nothing is trimmed.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+import time
+from collections.abc import Callable
 
 MB = 1024 * 1024
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+TRIM_INTERVAL = 1.0  # seconds between two malloc_trim calls, at least
 
 
 def resident_bytes() -> int | None:
@@ -36,10 +52,43 @@ def memory_limit(max_memory_mb: int) -> int:
         return 0
 
 
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, or None (another C library, another system)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        trim = ctypes.CDLL(None).malloc_trim  # (the C library this process runs on)
+    except (ImportError, OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return trim
+
+
+_trim = _malloc_trim()
+_trimmed_at = -TRIM_INTERVAL  # time.monotonic() of the last trim
+
+
+def _trimmed(held: int) -> int:
+    """What the process holds after returning the memory malloc keeps freed to the
+    system (``held``: what it holds now; kept if not trimmed, see the top)."""
+    global _trimmed_at
+    now = time.monotonic()
+    if _trim is None or now - _trimmed_at < TRIM_INTERVAL:
+        return held
+    _trimmed_at = now
+    _trim(0)
+    return resident_bytes() or held
+
+
 def short_of_memory(limit: int) -> str | None:
-    """Why no new session may start now (the process holds more than ``limit`` bytes),
-    or None. ``limit`` 0: never."""
+    """Why no new session may start now (the process holds more than ``limit`` bytes,
+    after ``_trimmed``), or None. ``limit`` 0: never."""
     held = resident_bytes() if limit else None
+    if held is not None and held > limit:
+        held = _trimmed(held)
     if held is None or held <= limit:
         return None
     return (f"the server is short of memory ({held // MB} MB in use, at most "
