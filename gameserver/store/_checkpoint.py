@@ -68,6 +68,10 @@ class Checkpointer:
         self.catch_up_due = False  # set here, read by the store on the loop thread
         self._written = 0
         self._since_stat = 0  # bytes committed since the log file's size was looked at
+        # Bytes still to commit until one of the two counts above reaches its mark
+        # (``committing`` counts them down, and adds them to both only then); and what
+        # that countdown started from.
+        self._left = self._counted = min(NUDGE_BYTES, STAT_EVERY)
         self._wake = threading.Event()
         self._stopping = False
         self._failed = False
@@ -83,19 +87,25 @@ class Checkpointer:
         nudge to this thread every ``NUDGE_BYTES``), and whether this commit catches up
         (``catch_up_due``, or the log's file grown past twice its limit, looked at every
         ``STAT_EVERY`` bytes). One call per commit, on the loop thread only."""
-        size += COMMIT_BYTES
-        written = self._written + size
+        left = self._left = self._left - size - COMMIT_BYTES
+        if left > 0:  # (most commits: neither mark reached)
+            return self.catch_up_due
+        counted = self._counted - left
+        written = self._written + counted
         if written >= NUDGE_BYTES:
             written = 0
             self._wake.set()
         self._written = written
+        since_stat = self._since_stat + counted
+        look = since_stat >= STAT_EVERY
+        if look:
+            since_stat = 0
+        self._since_stat = since_stat
+        self._left = self._counted = min(NUDGE_BYTES - written, STAT_EVERY - since_stat)
         if self.catch_up_due:
             return True
-        since_stat = self._since_stat + size
-        if since_stat < STAT_EVERY:
-            self._since_stat = since_stat
+        if not look:
             return False
-        self._since_stat = 0
         try:
             return os.stat(self.path + "-wal").st_size > 2 * WAL_LIMIT
         except OSError:

@@ -303,16 +303,23 @@ class Rows:
         except (TypeError, ValueError):  # a number too large for JSON (1e400 read as inf)
             text = _json(repr(move))
             live.snap_due = True  # logged as its repr: it could not be played again
-        verdict_text = None if verdict is None else json_or_repr(verdict)
-        live.seq += 1
-        if verdict is None:
+        if verdict is None:  # (first: what most moves find)
+            verdict_text = None
             live.accepted += 1
-        _log_move(ops, live, live.seq, player_id, text, verdict_text, now)
-        if isinstance(verdict, str) and verdict.startswith("framework: game "):
-            # The game failed (or was interrupted) mid-move: never replay that.
-            live.snap_due = True
-        if not live.ended and _game_over(session):
-            self._finish(ops, live, session, now)
+        else:
+            verdict_text = json_or_repr(verdict)
+            if isinstance(verdict, str) and verdict.startswith("framework: game "):
+                # The game failed (or was interrupted) mid-move: never replay that.
+                live.snap_due = True
+        seq = live.seq = live.seq + 1
+        _log_move(ops, live, seq, player_id, text, verdict_text, now)
+        if not live.ended:
+            try:
+                over = session.game.game_over()
+            except GameCodeError:
+                over = False
+            if over:
+                self._finish(ops, live, session, now)
 
     def forfeit(self, ops: Ops, live: Live, session: Any) -> None:
         """The framework ended the game (players ran out of time): record how, and the end.
@@ -639,13 +646,6 @@ def first_views(game: Any, size: int,
             text = _json({"error": str(err)})
         texts.append(text)
     return _json_list(texts)
-
-
-def _game_over(session: Any) -> bool:
-    try:
-        return session.game.game_over()
-    except GameCodeError:
-        return False
 
 
 # ``_json(value)``: JSON text, as on the wire (no NaN); raises TypeError/ValueError otherwise.

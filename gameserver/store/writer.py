@@ -326,7 +326,7 @@ class Store:
         if live is None or live.session is not session or live.memory_only:
             return self.changed(session, "move", player_id=player_id, move=move,
                                 rejection=rejection)
-        batch = self._open_batch()
+        batch = self._batch or self._open_batch()
         assert self.rows is not None
         self.rows.move(batch.ops, live, session, player_id, move, rejection)  # never NotSaved
         return self._ticket(batch, key, live)
