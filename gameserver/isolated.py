@@ -527,14 +527,14 @@ class RemoteGame(CheckedGame):
             # restore's message, copy and moves, towards the channel's).
             save = True
             frame = _channel.encode(("move", self.gid, move, player_id, self._wanted, save))
-        self._worker.send(Request(frame, "move",
-                                  lambda reply: self._moved(call, reply, (player_id, move),
-                                                            save, len(frame)),
-                                  lambda error: call.finish(error=error), game=self))
+        # Partials, not lambdas: no Python frame between the reply and ``_moved``.
+        self._worker.send(Request(frame, "move", functools.partial(
+            self._moved, call, (player_id, move), save, len(frame)),
+            functools.partial(call.finish, None), game=self))
         return call
 
-    def _moved(self, call: Call, reply: tuple[Any, ...], played: tuple[int, Any], save: bool,
-               size: int) -> None:
+    def _moved(self, call: Call, played: tuple[int, Any], save: bool, size: int,
+               reply: tuple[Any, ...]) -> None:
         if self._lost is not None:  # its restore failed after the move was sent: not played
             call.finish(error=self._lost)
             return
