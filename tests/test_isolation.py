@@ -812,6 +812,29 @@ def test_a_session_plays_restarts_and_hands_over_like_in_process(make_server) ->
     assert watcher.state()["data"] == {"you": 0, "log": [], "current": [0], "gameover": False}
 
 
+def test_a_move_whose_bookkeeping_fails_is_still_answered(make_server, monkeypatch,
+                                                           caplog) -> None:
+    """The end of a move in a worker wakes its request even if the server's bookkeeping of
+    it raised (a bug of ours, logged): the client gets an internal error, not a wait for
+    ever, and the session plays on."""
+    original = Session._remote_move_done
+
+    def buggy(self: Session, player_id: int, move: dict[str, Any], *args: Any) -> Any:
+        if move.get("say") == "bug":
+            raise RuntimeError("a bug in the bookkeeping")
+        return original(self, player_id, move, *args)
+
+    monkeypatch.setattr(Session, "_remote_move_done", buggy)
+    server = folder_server(make_server)
+    solo = Player(server.port, "Busy", "b", 1)
+    assert solo.join()["status"] == "ok"
+    assert solo.move(say="bug") == {"status": "error",
+                                    "message": "server: internal error (see the server log)"}
+    assert "a bug in the bookkeeping" in caplog.text
+    assert solo.move(say="after")["status"] == "ok"
+    assert solo.state()["data"]["log"][-1] == {"say": "after"}
+
+
 def test_an_ended_session_of_a_folder_game_is_freed_at_once(make_server) -> None:
     """Found by a soak test: the game held its session through a strong reference (a
     Session could not be weakly referenced), a cycle that only the garbage collector
