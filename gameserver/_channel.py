@@ -38,7 +38,6 @@ MIRROR_MAX = 64 * 1024
 SNAPSHOT_MAX = 256 * 1024
 VIEWS_MAX = 2048  # states one reply may carry (two per player: with and without legal moves)
 _VIEWS_ROOM = MIRROR_MAX + STATE_MAX  # ... and their bytes: those sent along, or one asked for
-_VIEW_TYPES = frozenset({(int, bool, bytes), (int, bool, str)})  # one of them in a reply
 START_VIEWS_MAX = 1024  # players whose states a new game sends along, and its checksum asks
 LOG_RECORDS_MAX = 20  # log records sent with one reply; more are counted, not sent
 LOG_TEXT_MAX = 8000  # characters of one log record (with its traceback)
@@ -224,10 +223,14 @@ def valid_reply(reply: Any) -> bool:
     elif current is not None and type(current) is not str:
         return False
     room = _VIEWS_ROOM
-    for view in views:  # (player id, legal moves, state reply or error)
-        if type(view) is not tuple or tuple(map(type, view)) not in _VIEW_TYPES:
+    for view in views:
+        if type(view) is not tuple or len(view) != 3:
             return False
-        room -= len(view[2])
+        player, legal, text = view
+        if (type(player) is not int or (legal is not False and legal is not True)
+                or (type(text) is not bytes and type(text) is not str)):
+            return False
+        room -= len(text)
         if room < 0:
             return False
     return True
