@@ -37,6 +37,7 @@ STATE_MAX = 16 * MB
 MIRROR_MAX = 64 * 1024
 SNAPSHOT_MAX = 256 * 1024
 VIEWS_MAX = 2048  # states one reply may carry (two per player: with and without legal moves)
+_VIEWS_ROOM = MIRROR_MAX + STATE_MAX  # ... and their bytes: those sent along, or one asked for
 START_VIEWS_MAX = 1024  # players whose states a new game sends along, and its checksum asks
 LOG_RECORDS_MAX = 20  # log records sent with one reply; more are counted, not sent
 LOG_TEXT_MAX = 8000  # characters of one log record (with its traceback)
@@ -203,12 +204,14 @@ def valid_reply(reply: Any) -> bool:
     if type(reply) is not tuple or len(reply) != 9:
         return False
     error, result, current, over, views, snapshot, leftovers, retire, logs = reply
+    # The usual values first (None, False, []), each an identity test, before the types.
     if not ((error is None or type(error) is str) and (result is None or type(result) is str)
-            and (over is None or type(over) is bool or type(over) is str)
+            and (over is False or over is True or over is None or type(over) is str)
             and (snapshot is None or (type(snapshot) is bytes
                                       and len(snapshot) <= SNAPSHOT_MAX))
             and type(views) is list and len(views) <= VIEWS_MAX
-            and (leftovers is None or type(leftovers) is str) and type(retire) is bool
+            and (leftovers is None or type(leftovers) is str)
+            and (retire is False or retire is True)
             and (logs == [] or _logs_shape(logs))):
         return False
     if type(current) is list:
@@ -219,12 +222,15 @@ def valid_reply(reply: Any) -> bool:
                 return False
     elif current is not None and type(current) is not str:
         return False
-    room = MIRROR_MAX + STATE_MAX  # the states sent along, or one state asked for
+    room = _VIEWS_ROOM
     for view in views:
-        if (type(view) is not tuple or len(view) != 3 or type(view[0]) is not int
-                or type(view[1]) is not bool or type(view[2]) not in (bytes, str)):
+        if type(view) is not tuple or len(view) != 3:
             return False
-        room -= len(view[2])
+        player, legal, text = view
+        if (type(player) is not int or (legal is not False and legal is not True)
+                or (type(text) is not bytes and type(text) is not str)):
+            return False
+        room -= len(text)
         if room < 0:
             return False
     return True

@@ -527,14 +527,14 @@ class RemoteGame(CheckedGame):
             # restore's message, copy and moves, towards the channel's).
             save = True
             frame = _channel.encode(("move", self.gid, move, player_id, self._wanted, save))
-        self._worker.send(Request(frame, "move",
-                                  lambda reply: self._moved(call, reply, (player_id, move),
-                                                            save, len(frame)),
-                                  lambda error: call.finish(error=error), game=self))
+        # Partials, not lambdas: no Python frame between the reply and ``_moved``.
+        self._worker.send(Request(frame, "move", functools.partial(
+            self._moved, call, player_id, move, save, len(frame)),
+            functools.partial(call.finish, None), game=self))
         return call
 
-    def _moved(self, call: Call, reply: tuple[Any, ...], played: tuple[int, Any], save: bool,
-               size: int) -> None:
+    def _moved(self, call: Call, player_id: int, move: dict[str, Any], save: bool, size: int,
+               reply: tuple[Any, ...]) -> None:
         if self._lost is not None:  # its restore failed after the move was sent: not played
             call.finish(error=self._lost)
             return
@@ -552,7 +552,7 @@ class RemoteGame(CheckedGame):
             except (ValueError, RecursionError):  # from a worker a hostile game may control
                 error = self.type_error("move", "sent a rejection that is not JSON").args[0]
         self._moves += 1
-        logged = (self._moves, *played, text)
+        logged = (self._moves, player_id, move, text)
         self._kept(reply[5], asked=save or error is not None, logged=logged,
                    size=size + len(text or ""))
         if not self._counted():
@@ -560,11 +560,11 @@ class RemoteGame(CheckedGame):
         call.finish(rejection, error)
 
     def _mirror(self, reply: tuple[Any, ...]) -> None:
-        current, over, views = reply[2:5]
+        current, over = reply[2], reply[3]
         self._turn = [] if current is None else current
         self._ended = False if over is None else over
         self._views = {(player_id, legal): self._checked(view)
-                       for player_id, legal, view in views}
+                       for player_id, legal, view in reply[4]}
         self._decoded = {}
         self._timeout_moves = {}
 
@@ -655,7 +655,9 @@ class RemoteGame(CheckedGame):
                 raise self.type_error("state", f"of player {player_id} is not known yet (it is "
                                       "being fetched from the worker process)")
             try:
-                decoded = json.loads(reply)["data"]
+                # Decoded as json.loads decodes bytes that start with "{" (``_checked``),
+                # without its Python detection of the encoding.
+                decoded = json.loads(reply.decode("utf-8", "surrogatepass"))["data"]
             except (ValueError, KeyError, TypeError, RecursionError):
                 raise self.type_error("state", "came back malformed from the worker") from None
             self._decoded[key] = decoded

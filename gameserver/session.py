@@ -806,14 +806,9 @@ class Session:
         ``_saved``).
         """
         self._change = call
-        outcomes: list[Outcome] = []
-
-        def done() -> None:
-            self._change = None
-            outcomes.append(finish())
-
-        call.then(done)
-        return self._after(call, lambda: outcomes[0])
+        wait = _Changed(self, finish)
+        call.then(wait.ended)
+        return wait
 
     def _remote_move_done(self, player_id: int, move: dict[str, Any], call: Call,
                           shown: tuple[int, bool] | None, wait: bool,
@@ -1099,6 +1094,37 @@ class Session:
         final, owed = value
         self._final = [_session_disk.final_encoded(view) for view in final] if final else ()
         self._owed = set(owed) if owed else _NONE
+
+
+class _Changed(Wait):
+    """A request waiting for its change in a worker process (``Session._changing``): when
+    the call ends, ``ended`` does the bookkeeping (even if the requester has gone), then
+    wakes it. One slotted object and one callback of the call, not a list, a closure and
+    two lambdas around a ``Wait`` (one for each move)."""
+
+    __slots__ = ("_session", "_finish", "_outcome")
+
+    def __init__(self, session: Session, finish: Callable[[], Outcome]) -> None:
+        super().__init__(None)
+        self._session = session
+        self._finish = finish
+        self._outcome: Outcome | None = None
+
+    def ended(self) -> None:
+        self._session._change = None
+        try:
+            self._outcome = self._finish()
+        finally:  # woken even if that failed (a bug of ours, logged by the call): see resume
+            self.wake()
+
+    def resume(self) -> Outcome:
+        """What ``finish`` gave, unless the session closed meanwhile."""
+        closed = self._session.closed
+        if closed is not None:
+            return closed.reply()
+        if self._outcome is None:
+            raise RuntimeError("the change's bookkeeping failed (see the server log)")
+        return self._outcome
 
 
 class _SavedReply(Wait):

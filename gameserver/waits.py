@@ -24,7 +24,8 @@ Most waits are this class around a callable; one that exists by the
 thousand (a blocked ``state``: one per waiting client) or is made for every
 move (a reply held for its save) is a slotted subclass that overrides
 ``resume()`` (and ``cancel()``) instead (``session._StateWait``,
-``session._SavedReply``), so that it is one object rather than five.
+``session._SavedReply``, ``session._Changed``: a change in a worker process), so
+that it is one object rather than five.
 """
 
 from __future__ import annotations

@@ -319,13 +319,14 @@ class Worker:
 
     def _send(self, request: Request, drops: bytes = b"") -> None:
         """Queue ``request`` and write it (after ``drops``, messages that get no reply)."""
-        if not self._queue:
-            self._head_started = self.loop.time()
-        self._queue.append(request)
+        queue = self._queue
+        queue.append(request)
         request.offset = self._sent + len(drops)
         if self._process is not None:
             self._write(drops + request.frame if drops else request.frame)
-            self._arm(self._head_started + self._limit(self._queue[0]))
+            if len(queue) == 1:  # the head: its time starts now (a later one's in ``_reply``)
+                self._head_started = now = self.loop.time()
+                self._arm(now + (request.limit or self.settings.time_limit))
 
     def forget(self, gid: int) -> None:
         """The game is gone on the server: let the worker drop it (with the next request).
@@ -340,10 +341,12 @@ class Worker:
         the games of this worker would take more than ``KEPT_MAX`` bytes in all, or the
         games of every worker more than ``KEPT_TOTAL_MAX``."""
         grown = size - self._kept.get(gid, 0)
+        everyone = self.everyone
         if grown > 0 and (self.kept_bytes + grown > KEPT_MAX
-                          or self.everyone.total + grown > KEPT_TOTAL_MAX):
+                          or everyone.total + grown > KEPT_TOTAL_MAX):
             return False
-        self._count_kept(grown)
+        self.kept_bytes += grown  # (``_count_kept``, inline: every change comes here)
+        everyone.total += grown
         if size:
             self._kept[gid] = size
         else:
@@ -433,15 +436,13 @@ class Worker:
                 soon.release()
 
     def _reply(self, reply: Any) -> None:
-        if not self._queue:
+        queue = self._queue
+        if not queue:
             raise _channel.ChannelError("a reply nobody asked for")
-        if type(reply) is tuple and len(reply) == 2 and reply[0] == "note":
-            if type(reply[1]) is not str or self._running is not None:
-                raise _channel.ChannelError("a malformed note")
-            self._running = reply[1][:100]  # the worker is being interrupted in this method
-            return
-        request = self._queue[0]
+        request = queue[0]
         if request.hello:
+            if self._noted(reply):
+                return
             if self.sandbox is None:  # its first message: how it is confined
                 if not _channel.valid_sandbox(reply):
                     raise _channel.ChannelError("a malformed report of its sandbox")
@@ -450,37 +451,48 @@ class Worker:
             if not _channel.valid_catalog(reply):
                 raise _channel.ChannelError("a malformed catalog")
         elif not _channel.valid_reply(reply):
+            if self._noted(reply):  # (a note is no reply: asked only of what is not one)
+                return
             raise _channel.ChannelError("a malformed reply")
-        self._queue.popleft()
-        self._head_started = self.loop.time()
+        queue.popleft()
         self._interrupted = self._running = None
-        if self._queue:
-            self._arm(self._head_started + self._limit(self._queue[0]))
+        if queue:  # the next request's time starts now (``_send`` starts a first one's)
+            self._head_started = now = self.loop.time()
+            self._arm(now + (queue[0].limit or self.settings.time_limit))
         if reply[-1]:
             _channel.log_forwarded(reply[-1])
         if request.hello:
             self._import_deaths = 0
             self._answer(request, reply)
             return
-        leftovers, retire = reply[6], reply[7]
-        if reply[0] is not None:
-            self.guard.errors += 1
-        if leftovers is not None:
-            self._queue.appendleft(request)  # it fails with the process
-            self._replace(f"{request.method}() {leftovers}")
-            return
         error, current, over = reply[0], reply[2], reply[3]
+        if error is not None:
+            self.guard.errors += 1
+        if reply[6] is not None:  # leftovers
+            queue.appendleft(request)  # it fails with the process
+            self._replace(f"{request.method}() {reply[6]}")
+            return
         if ((error is not None and len(error) > _channel.ERROR_MAX)
                 or (type(current) is str and len(current) > _channel.ERROR_MAX)
                 or (type(over) is str and len(over) > _channel.ERROR_MAX)):
             # A player gets them, the store keeps them: as short as the server's own.
             reply = (_channel.cut(error), reply[1], _channel.cut(current), _channel.cut(over),
                      *reply[4:])
-        self._answer(request, reply[:6])
-        if retire:
+        self._answer(request, reply)  # (its fields past the sixth are the worker's)
+        if reply[7]:  # retire
             log.info("game file %s: its worker process used its CPU time; replacing it",
                      self.label)
             self._replace("")
+
+    def _noted(self, message: Any) -> bool:
+        """Whether ``message`` is a note that the worker is being interrupted in a method
+        (``worker.Host.on_interrupt``); kept for the message that stops it."""
+        if type(message) is not tuple or len(message) != 2 or message[0] != "note":
+            return False
+        if type(message[1]) is not str or self._running is not None:
+            raise _channel.ChannelError("a malformed note")
+        self._running = message[1][:100]
+        return True
 
     def _answer(self, request: Request, reply: tuple[Any, ...]) -> None:
         """Hand ``reply`` to ``request``; if that raises, the request is the head again, to

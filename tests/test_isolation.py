@@ -107,6 +107,39 @@ def test_a_frame_larger_than_the_bound_is_refused_before_it_is_read() -> None:
     assert alone.feed(too_large) == [] and alone.broken is not None
 
 
+STATE = b'{"status": "ok", "data": {}}'
+
+
+@pytest.mark.parametrize(("changed", "valid"), [
+    ({}, True),
+    ({3: True, 2: "error", 5: b"s", 6: None, 7: True}, True),
+    ({4: [(0, False, STATE), (1, True, "framework: an error instead")]}, True),
+    ({4: [(0, 1, STATE)]}, False),  # 1 == True, but not a bool
+    ({4: [(True, False, STATE)]}, False),  # a bool is an int, but not a player id
+    ({4: [[0, False, STATE]]}, False),
+    ({4: [(0, False, STATE, None)]}, False),
+    ({4: [(0, False)]}, False),
+    ({4: [(0, False, bytearray(STATE))]}, False),
+    ({4: [(0, False, STATE)] * (_channel.VIEWS_MAX + 1)}, False),
+    ({4: [(0, False, b"x" * _channel.STATE_MAX), (1, False, b"x" * _channel.MIRROR_MAX)]},
+     True),
+    ({4: [(0, False, b"x" * _channel.STATE_MAX), (1, False, b"x" * (_channel.MIRROR_MAX + 1))]},
+     False),
+    ({3: 0}, False), ({3: 1}, False), ({7: 0}, False), ({7: None}, False),
+    ({2: [0, True]}, False), ({2: (0,)}, False), ({0: b"error"}, False),
+    ({5: b"s" * (_channel.SNAPSHOT_MAX + 1)}, False), ({8: [("x",)]}, False)])
+def test_a_reply_is_checked_field_by_field(changed: dict[int, Any], valid: bool) -> None:
+    """What the server relies on in a worker's reply (``_channel.valid_reply``): the
+    types of each field, each view a (player id, legal moves, reply or error) tuple of
+    exactly those types, and the bounds on their number and bytes."""
+    reply = [None, None, [0], False, [(0, False, STATE)], None, None, False, []]
+    for index, value in changed.items():
+        reply[index] = value
+    assert _channel.valid_reply(tuple(reply)) is valid
+    assert not _channel.valid_reply(reply)  # a list is no reply
+    assert not _channel.valid_reply((*reply, None))
+
+
 # ---------------------------------------------------------------- the same game, two ways
 
 
@@ -777,6 +810,29 @@ def test_a_session_plays_restarts_and_hands_over_like_in_process(make_server) ->
     assert solo.restart()["status"] == "ok"
     assert watcher.state()["data"] == final  # the hand-over
     assert watcher.state()["data"] == {"you": 0, "log": [], "current": [0], "gameover": False}
+
+
+def test_a_move_whose_bookkeeping_fails_is_still_answered(make_server, monkeypatch,
+                                                           caplog) -> None:
+    """The end of a move in a worker wakes its request even if the server's bookkeeping of
+    it raised (a bug of ours, logged): the client gets an internal error, not a wait for
+    ever, and the session plays on."""
+    original = Session._remote_move_done
+
+    def buggy(self: Session, player_id: int, move: dict[str, Any], *args: Any) -> Any:
+        if move.get("say") == "bug":
+            raise RuntimeError("a bug in the bookkeeping")
+        return original(self, player_id, move, *args)
+
+    monkeypatch.setattr(Session, "_remote_move_done", buggy)
+    server = folder_server(make_server)
+    solo = Player(server.port, "Busy", "b", 1)
+    assert solo.join()["status"] == "ok"
+    assert solo.move(say="bug") == {"status": "error",
+                                    "message": "server: internal error (see the server log)"}
+    assert "a bug in the bookkeeping" in caplog.text
+    assert solo.move(say="after")["status"] == "ok"
+    assert solo.state()["data"]["log"][-1] == {"say": "after"}
 
 
 def test_an_ended_session_of_a_folder_game_is_freed_at_once(make_server) -> None:

@@ -864,10 +864,10 @@ def test_a_reply_the_server_fails_to_handle_ends_its_request_and_replaces_the_wo
     error, its game comes back as before it, and the worker is replaced."""
     original = isolated.RemoteGame._moved
 
-    def buggy(self: Any, call: Any, reply: Any, played: Any, *args: Any) -> None:
-        if played[1].get("bug"):
+    def buggy(self: Any, call: Any, player_id: int, move: Any, *args: Any) -> None:
+        if move.get("bug"):
             raise RuntimeError("a bug in the server")
-        original(self, call, reply, played, *args)
+        original(self, call, player_id, move, *args)
 
     monkeypatch.setattr(isolated.RemoteGame, "_moved", buggy)
     server = hostile_server(make_server, "scribbler")
