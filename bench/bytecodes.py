@@ -24,6 +24,15 @@ Workloads (each with and without the store):
   both seats of a TicTacToe session on one kept-alive connection and plays
   games of seven moves and a restart, each request waiting for its reply
   (and, with the store, for its save).
+* ``push``: the push extension, per move (``tictactoe_load.py --mode
+  push``): ``PUSH_SESSIONS`` two-player TicTacToe sessions, each player on
+  a kept-alive connection of its own that subscribed its view; a move asks
+  for the mover's state in its reply (``"with_state": true``) and is pushed
+  to the opponent. The sessions take turns, one move (or restart) each, and
+  the client waits for every reply and push before the next: games of seven
+  moves, then player 0 restarts (the new game pushed to both, the old one's
+  end handed over to player 1 first); a restart is counted in the seven
+  moves of its game.
 
 ``--client`` counts the other side of ``rl``: the bytecodes the network AEC
 env runs in its own process per step (the env, PettingZoo's loop and the
@@ -53,7 +62,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
 from roundtrip import KeptAlive, classic_request  # noqa: E402
 
-WORKLOADS = ("join", "classic", "keepalive", "rl", "tictactoe")
+WORKLOADS = ("join", "classic", "keepalive", "rl", "tictactoe", "push")
+# What a workload counts per, where not per request ("per step" with --client).
+UNITS = {"push": "move"}
+PUSH_SESSIONS = 10  # the push workload's sessions (two subscribed players each)
 # Time-driven work, not the requests': a frame under one of these is not counted.
 # (Only the server's thread is traced: the watchdog's and the store's threads are not.)
 TIMED = {"sweep", "tick", "_tick", "forget_idle", "_sweep", "tick_timers"}
@@ -62,7 +74,8 @@ TIMED = {"sweep", "tick", "_tick", "forget_idle", "_sweep", "tick_timers"}
 def main(argv: list[str] | None = None) -> int:
     parser = _common.make_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=1000,
-                        help="clients (join), move/state pairs or steps counted (default 1000)")
+                        help="clients (join), move/state pairs, steps, changes or moves "
+                             "counted (default 1000)")
     parser.add_argument("--only", action="append", choices=WORKLOADS,
                         help="count only this workload (repeatable)")
     parser.add_argument("--top", type=int, default=0, metavar="N",
@@ -83,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     side, unit = ("client", "step") if args.client else (None, "request")
     summary = "bytecodes: " + " | ".join(
         f"{run['workload']} {side or ('store' if run['store'] else 'no store')}: "
-        + (f"{run['bytecodes_per_request']:.0f} per {unit} "
+        + (f"{run['bytecodes_per_request']:.0f} per {UNITS.get(run['workload'], unit)} "
            f"({run['calls_per_request']:.1f} calls)" if "skipped" not in run
            else f"skipped ({run['skipped']})") for run in runs)
     record = {"benchmark": "bytecodes", "smoke": args.smoke, **_common.machine_info(),
@@ -267,8 +280,103 @@ def _tictactoe(server: Any, _: int) -> Any:
     return run
 
 
+class _Subscriber:
+    """A kept-alive connection with a subscription: its replies and its pushes apart."""
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        self.sock = KeptAlive(address).sock
+        self.sock.settimeout(60)  # (a push that never comes fails the count, not hangs it)
+        self.buffer = b""
+        self.pushes: list[dict[str, Any]] = []
+
+    def _message(self) -> bytes:
+        while _common.TERMINATOR not in self.buffer:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("server closed a subscribed connection")
+            self.buffer += chunk
+        message, _, self.buffer = self.buffer.partition(_common.TERMINATOR)
+        return message
+
+    def request(self, payload: bytes) -> bytes:
+        """Send ``payload``; its reply (the pushes that come meanwhile are kept)."""
+        self.sock.sendall(payload)
+        while True:
+            message = self._message()
+            if not message.startswith(b'{"push": '):
+                return message
+            self.pushes.append(json.loads(message))
+
+    def pushed(self, count: int) -> list[dict[str, Any]]:
+        """The next ``count`` pushes, each a state (then none more may be kept)."""
+        while len(self.pushes) < count:
+            message = self._message()
+            assert message.startswith(b'{"push": '), message
+            self.pushes.append(json.loads(message))
+        pushes, self.pushes = self.pushes, []
+        assert len(pushes) == count and all(p["status"] == "ok" for p in pushes), pushes
+        return [push["data"] for push in pushes]
+
+
+def _join_into(joined: list[bytes], sub: _Subscriber, join: bytes) -> None:
+    joined.append(sub.request(join))  # (it waits for the session's second player)
+
+
+def _push(server: Any, _: int) -> Any:
+    address = (server.host, server.port)
+    games = []  # per session: (its two subscribers by player id, moves, restart)
+    current: list[int] = []  # whose turn it is, per session
+    for number in range(PUSH_SESSIONS):
+        ids = {"game": "TicTacToe", "session": f"push{number}"}
+        first, second = _Subscriber(address), _Subscriber(address)
+        join = _common.encode({"type": "join", **ids, "players": 2, "name": ""}, True)
+        joined: list[bytes] = []
+        joiner = threading.Thread(target=partial(_join_into, joined, first, join))
+        joiner.start()
+        seats = [json.loads(second.request(join))["data"]]
+        joiner.join(30)
+        seats.append(json.loads(joined[0])["data"])
+        by_id = {seats[0]["player_id"]: second, seats[1]["player_id"]: first}
+        subs = [by_id[0], by_id[1]]
+        keys = {seat["player_id"]: {**ids, "player_id": seat["player_id"], "key": seat["key"]}
+                for seat in seats}
+        for player, sub in enumerate(subs):
+            reply = sub.request(_common.encode(
+                {"type": "subscribe", **keys[player], "observer": False}, True))
+            assert reply.startswith(b'{"status": "ok"'), reply
+            (state,) = sub.pushed(1)  # the state it has not seen
+        current.append(state["current"][0])
+        moves = [[_common.encode({"type": "move", **keys[p], "move": {"position": cell},
+                                  "with_state": True}, True) for cell in range(9)]
+                 for p in (0, 1)]
+        restart = _common.encode({"type": "restart", **keys[0]}, True)
+        games.append((subs, moves, restart))
+
+    def run(wanted: int) -> int:  # moves: 7 a game, then a restart, in each session by turns
+        moves = 0
+        while moves < wanted:
+            for step in range(8):
+                for number, (subs, cells, restart) in enumerate(games):
+                    if step < 7:  # the first mover takes 0, 2, 4, 6: the diagonal, at 7
+                        mover = current[number]
+                        reply = subs[mover].request(cells[mover][step])
+                        assert reply.startswith(b'{"status": "ok", "data": null, "state": '), \
+                            reply
+                        (state,) = subs[1 - mover].pushed(1)
+                        current[number] = 1 - mover
+                        moves += 1
+                    else:  # the end handed over to player 1, then the new game to both
+                        assert subs[0].request(restart).startswith(b'{"status": "ok"')
+                        (state,) = subs[0].pushed(1)
+                        ended, state = subs[1].pushed(2)
+                        assert ended["gameover"] and not state["gameover"], ended
+                        current[number] = state["current"][0]
+        return moves
+    return run
+
+
 _WORKLOADS = {"join": _joins, "classic": _sequential(False), "keepalive": _sequential(True),
-              "rl": _rl_steps, "tictactoe": _tictactoe}
+              "rl": _rl_steps, "tictactoe": _tictactoe, "push": _push}
 
 
 def _ask(send: Any, body: dict[str, Any], keep_alive: bool) -> dict[str, Any]:

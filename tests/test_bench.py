@@ -339,3 +339,17 @@ def test_bytecodes_tictactoe_counts_the_changes_of_isolations_move_phase() -> No
     assert "writer.py" in {name.split(":")[0] for name, _, _ in runs[True]["top"]}
     assert runs[True]["bytecodes_per_request"] > runs[False]["bytecodes_per_request"]
     assert summary.startswith("bytecodes: tictactoe no store:")
+
+
+def test_bytecodes_push_counts_the_moves_of_subscribed_players() -> None:
+    record, summary = run_smoke("bytecodes.py", "--only", "push", "--top", "300")
+    runs = {run["store"]: run for run in record["runs"]}
+    assert set(runs) == {False, True}
+    for run in runs.values():
+        assert run["workload"] == "push" and run["requests"] % 7 == 0  # whole games
+        files = {name.split(":")[0] for name, _, _ in run["top"]}
+        # Each move is pushed to the opponent's subscription.
+        assert {"_push.py", "tictactoe.py"} <= files
+    assert "writer.py" in {name.split(":")[0] for name, _, _ in runs[True]["top"]}
+    assert runs[True]["bytecodes_per_request"] > runs[False]["bytecodes_per_request"]
+    assert summary.startswith("bytecodes: push no store:") and "per move" in summary
