@@ -76,13 +76,27 @@ def ids(player: Player) -> dict[str, Any]:
 
 
 def seat_two(port: int, session: str, game: str = "TicTacToe") -> list[Player]:
-    """Both players of a new two-player session, in player-id order."""
+    """Both players of a new two-player session, in player-id order.
+
+    Both joins must succeed: a failed one (its reply, or what it raised, is in the
+    message) would otherwise show up later as a bare failed assert on some move."""
     first = Player(port, game, session, 2)
-    thread = threading.Thread(target=first.join)
+    outcomes: list[Any] = []
+
+    def join_first() -> None:
+        try:
+            outcomes.append(first.join())
+        except Exception as err:  # (shown by the assert below)
+            outcomes.append(err)
+
+    thread = threading.Thread(target=join_first)
     thread.start()
     second = Player(port, game, session, 2)
-    second.join()
+    second_reply = second.join()
     thread.join(TIMEOUT)
+    assert outcomes and second_reply["status"] == "ok" and first.key is not None, (
+        f"seat_two({session!r}): the joins gave {outcomes or 'nothing in time'} and "
+        f"{second_reply}")
     return sorted([first, second], key=lambda player: player.player_id or 0)
 
 
