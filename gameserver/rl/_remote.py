@@ -615,8 +615,7 @@ class RemoteTable:
         payload, shown, hint = self._move_request(seat, move, hint)
         if hint is None:  # one request (what plan would do, without a Plan)
             return self._moved(seat, move, shown, self.link.exchange([payload])[0])
-        return self.link.execute(self._fetch_hint(
-            hint, [payload], lambda replies: self._moved(seat, move, shown, replies[0])))
+        return self.link.execute(self._move_plan(seat, move, payload, shown, hint))
 
     def wait(self, seat: int) -> View:
         return self.link.execute(self.plan(("wait", seat)))
@@ -715,7 +714,12 @@ class RemoteTable:
                     restarted)
 
     def _plan_move(self, seat: int, move: dict[str, Any], hint: int | None) -> Plan:
-        payload, shown, hint = self._move_request(seat, move, hint)
+        return self._move_plan(seat, move, *self._move_request(seat, move, hint))
+
+    def _move_plan(self, seat: int, move: dict[str, Any], payload: bytes, shown: int | None,
+                   hint: int | None) -> Plan:
+        """The plan of a move's request ``payload`` (``_move_request``: with ``shown``'s
+        view in its reply, ``hint``'s fetched beside it)."""
         return self._fetch_hint(
             hint, [payload], lambda replies: self._moved(seat, move, shown, replies[0]))
 
