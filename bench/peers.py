@@ -236,17 +236,24 @@ class _Lines:
 
 
 def _figures(server: str, sessions: int, moves: int, games: int, figures: dict[str, Any],
-             generator_cpu_us: float, rss_kb: int, problems: list[str]) -> dict[str, Any]:
+             generator_cpu_us: float, rss_kb: int, problems: list[str],
+             generator_in_others: bool = True) -> dict[str, Any]:
     wall = figures["seconds"]
     per = max(moves, 1)
+    generator_pct = round(100 * generator_cpu_us / 1e6 / wall, 1)
     return {
         "server": server, "sessions": sessions, "moves": moves, "games": games,
         "moves_per_s": round(moves / wall, 1),
         "server_cpu_us_per_move": round(figures["server_cpu_s"] * 1e6 / per, 1),
         "server_cpu_pct": figures["server_cpu_pct"],
         "generator_cpu_us_per_move": round(generator_cpu_us / per, 1),
-        "generator_cpu_pct": round(100 * generator_cpu_us / 1e6 / wall, 1),
-        "server_rss_kb": rss_kb, "other_cpu_pct": figures["other_cpu_pct"],
+        "generator_cpu_pct": generator_pct,
+        "server_rss_kb": rss_kb,
+        # A peer's generator is a process of its own, which ``Meter`` (knowing only the
+        # server and this process) counts among the others: taken out. Ours runs in this
+        # process (``run_ours``), never among the others.
+        "other_cpu_pct": figures["other_cpu_pct"] if not generator_in_others
+        else max(0.0, round(figures["other_cpu_pct"] - generator_pct, 1)),
         "steal_pct": figures["steal_pct"], "seconds": wall, "problems": problems,
     }
 
@@ -262,7 +269,7 @@ def run_ours(mode: str, flags: list[str], sessions: int, seconds: float,
     name = "ours " + mode + "".join(" " + flag.lstrip("-") for flag in flags)
     result = _figures(name, sessions, run["moves"], run["games"], figures,
                       run["generator_cpu_s"] * 1e6, run["server_rss_kb"],
-                      run["server_log_excerpt"])
+                      run["server_log_excerpt"], generator_in_others=False)
     result["errors"] = run["errors"]
     return result
 
