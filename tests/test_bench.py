@@ -77,6 +77,22 @@ def test_tictactoe_load_runs_in_push_mode() -> None:
         assert run["errors"] == 0 and run["server_cpu_us_per_move"] > 0
 
 
+def test_floor_runs_each_server_it_can() -> None:
+    """The I/O-only servers answer every move with a reply and a push; uvloop's runs
+    where it is installed and is skipped, saying so, where it is not."""
+    record, summary = run_smoke("floor.py")
+    assert COMMON <= record.keys() and record["benchmark"] == "floor"
+    modes = [run["mode"] for run in record["runs"]]
+    try:
+        import uvloop  # noqa: F401
+        assert modes == ["raw", "transport", "uvloop"]
+    except ImportError:
+        assert modes == ["raw", "transport"] and "uvloop" in record["skipped"]
+        assert "skipped: uvloop" in summary
+    for run in record["runs"]:
+        assert run["moves"] > 0 and run["server_cpu_us_per_move"] > 0, run
+
+
 def test_peers_runs_ours_and_never_installs_in_smoke_mode() -> None:
     """The peers (Node) run only where already installed: CI installs no Node package."""
     installed = (BENCH / "peers" / "node_modules" / ".package-lock.json").exists()
