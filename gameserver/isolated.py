@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _channel, _sandbox, protocol, registry, replaying, workers
+from ._json import decode_json
 from ._randomness import new_seed
 from ._soon import Soon
 from ._stand_in import stand_in
@@ -547,8 +548,8 @@ class RemoteGame(CheckedGame):
                                     f"{_channel.ERROR_MAX}").args[0]
             text = None
         elif text is not None:
-            try:
-                rejection = json.loads(text)
+            try:  # (as requests are: NaN, Infinity and 1e999 are no JSON to send on)
+                rejection = decode_json(text)
             except (ValueError, RecursionError):  # from a worker a hostile game may control
                 error = self.type_error("move", "sent a rejection that is not JSON").args[0]
         self._moves += 1
@@ -689,7 +690,7 @@ class RemoteGame(CheckedGame):
         def answered(reply: tuple[Any, ...]) -> None:
             error, text = reply[0], reply[1]
             try:
-                move = None if text is None else json.loads(text)
+                move = None if text is None else decode_json(text)
             except (ValueError, RecursionError):
                 move = None
             if error is None and move is not None and not isinstance(move, dict):

@@ -42,7 +42,7 @@ from .admission import Admission
 from .checked import Call, GameType
 from .game import AbstractGame
 from .guard import GameCodeError
-from .memory import short_of_memory
+from .memory import Backstop
 from .protocol import (
     Discover,
     Join,
@@ -152,6 +152,7 @@ class Lobby:
         self._open_auto: dict[str, Session] = {}  # game name -> auto session filling up
         self._auto_numbers = itertools.count(1)
         self.admission = Admission(limits, clock)
+        self._memory = Backstop()  # (limits.memory_max: whether a session may start)
         self.timers = TimerSchedule()
         self.timer_book: TimerSaver | None = None  # where timers are saved (the store's file)
         self.router: Router | None = None
@@ -317,7 +318,7 @@ class Lobby:
             raise framework_error(
                 f"the server has too many sessions ({self.limits.max_sessions}); "
                 "try again later")
-        short = short_of_memory(self.limits.memory_max)
+        short = self._memory.short(self.limits.memory_max, not self.sessions)
         if short is not None:
             raise framework_error(short)
         game_type.check_player_count(players)

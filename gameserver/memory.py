@@ -18,6 +18,14 @@ walks the whole heap) and judges what it holds after that. Python's own
 allocator keeps freed blocks of small objects inside its arenas still in use,
 which no trim returns (docs/reliability.md has the figures). Elsewhere (not
 glibc, not Linux) nothing is trimmed.
+
+So that what the process keeps cannot lock every session out for good, what it
+holds with no session at all is not charged to sessions (``Backstop``): a
+session that would start when none exists always starts, and what the process
+holds then (after a trim, where one is due) becomes its floor; while sessions
+exist a new one starts if the process holds no more than the limit or than that
+floor. The floor counts at most ``FLOOR_MAX`` times the limit, so sessions
+started beside others never take the process past that.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from collections.abc import Callable
 MB = 1024 * 1024
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 TRIM_INTERVAL = 1.0  # seconds between two malloc_trim calls, at least
+FLOOR_MAX = 2  # the floor a process without sessions sets counts up to this times the limit
 
 
 def resident_bytes() -> int | None:
@@ -83,14 +92,31 @@ def _trimmed(held: int) -> int:
     return resident_bytes() or held
 
 
-def short_of_memory(limit: int) -> str | None:
-    """Why no new session may start now (the process holds more than ``limit`` bytes,
-    after ``_trimmed``), or None. ``limit`` 0: never."""
-    held = resident_bytes() if limit else None
-    if held is not None and held > limit:
+class Backstop:
+    """``max_memory`` for one lobby: whether a new session may start (see the top)."""
+
+    __slots__ = ("floor",)
+
+    def __init__(self) -> None:
+        # What the process held, past the limit, when a session started with no other
+        # (after a trim, where one was due); 0: it held no more than the limit then.
+        self.floor = 0
+
+    def short(self, limit: int, alone: bool) -> str | None:
+        """Why no new session may start now, or None. ``limit``: bytes (0: none);
+        ``alone``: no session exists (it starts whatever the process holds, and what
+        that is sets the floor)."""
+        held = resident_bytes() if limit else None
+        if held is None or held <= limit:
+            if alone:
+                self.floor = 0
+            return None
         held = _trimmed(held)
-    if held is None or held <= limit:
-        return None
-    return (f"the server is short of memory ({held // MB} MB in use, at most "
-            f"{limit // MB} MB: the max_memory setting); no new sessions until some "
-            "end; try again later")
+        if alone:  # (nothing to protect: what the process holds now is its own)
+            self.floor = min(held, FLOOR_MAX * limit) if held > limit else 0
+            return None
+        if held <= limit or held <= self.floor:
+            return None
+        return (f"the server is short of memory ({held // MB} MB in use, at most "
+                f"{max(limit, self.floor) // MB} MB: the max_memory setting); no new "
+                "sessions until some end; try again later")

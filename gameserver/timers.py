@@ -174,7 +174,7 @@ class TurnTimer:
     def begin(self, now: float, current: list[int]) -> None:
         """A new game begins (the session became full, or restarted)."""
         self.clock_left = [self.spec.clock] * self.size if self.spec.clock else None
-        self.started = dict.fromkeys(current, now)
+        self.started = dict.fromkeys(self._seats(current), now)
         self._recompute()
 
     def follow(self, now: float, current: list[int], mover: int | None = None,
@@ -185,12 +185,21 @@ class TurnTimer:
             self._charge(mover, now)
             started[mover] = now  # an accepted move begins the player's next turn
         if len(started) != len(current) or any(p not in started for p in current):
+            current = self._seats(current)
             for player in [p for p in started if p not in current]:
                 self._charge(player, now)
                 del started[player]
             for player in current:
                 started.setdefault(player, now)
         self._recompute()
+
+    def _seats(self, current: list[int]) -> list[int]:
+        """The players of ``current`` who sit in the session. A game may name others (an
+        off-by-one in its ``current_player``: player 2 of 2): their turns are timed for
+        nobody (they had no place in ``clock_left`` or the timer a client is shown, and
+        ran out as a forfeit of nobody)."""
+        size = self.size
+        return [player for player in current if 0 <= player < size]
 
     def stop(self) -> None:
         """Nobody's time runs any more (the game is over, or cannot be asked)."""
@@ -292,7 +301,7 @@ class TurnTimer:
         timer.started = {int(p): now - max(0.0, wall - began)
                          for p, began in data["started"].items()}
         if "resume_at" in data:
-            timer.started = dict.fromkeys(current or [],
+            timer.started = dict.fromkeys(timer._seats(current or []),
                                           now - max(0.0, wall - data["resume_at"]))
             if data.get("new_game") and timer.spec.clock:
                 timer.clock_left = [timer.spec.clock] * timer.size

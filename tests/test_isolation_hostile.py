@@ -596,6 +596,23 @@ def test_json_from_a_worker_nested_too_deeply_to_decode_gets_an_error_not_a_hang
     assert_restored(calm)
 
 
+def test_a_rejection_from_a_worker_with_nan_or_infinity_gets_an_error_not_an_internal_one(
+        make_server) -> None:
+    """A worker's rejection is JSON text the server decodes and sends on in its reply.
+    ``[NaN, Infinity]`` is no JSON, but json.loads reads it (as floats), and the server's
+    encoder (JSON only) then refused the reply: the move's client got "server: internal
+    error" and the server logged a bug of its own. Now the rejection is decoded as
+    requests are (NaN, Infinity and 1e999 refused): the game's error."""
+    server = hostile_server(make_server, "deep_forger")
+    calm = calm_session(server, "DeepForger")
+    attacker = joined(server.port, "DeepForger", "attack")
+    assert attack_alongside(server, attacker, nan=True) == {
+        "status": "error",
+        "message": "framework: game DeepForger: move() sent a rejection that is not JSON"}
+    assert count(attacker) == 0 and attacker.move()["status"] == "ok"
+    assert_restored(calm)
+
+
 def test_a_timeout_move_that_is_not_json_is_the_games_error_not_its_workers(
         make_server, caplog) -> None:
     """A worker sends a timeout hook's move as JSON. One that is not JSON (a set in it)

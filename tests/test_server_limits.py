@@ -499,6 +499,31 @@ def test_memory_freed_but_kept_by_malloc_does_not_refuse_sessions(
     assert reply["status"] == "ok", reply
 
 
+def test_a_server_holding_past_max_memory_with_no_session_starts_one(
+        make_server: Callable[..., ServerThread]) -> None:
+    """What the process keeps after its sessions ended (Python's arenas, which no trim
+    returns: 82 MB of a server limited to 80 MB) refused every new session although none
+    was left, until a restart. Here the limit is 16 MB under what the process holds
+    with no session at all, after a trim: a join was refused; now a session starts when
+    none exists, and what the process held then is the floor the next ones are judged
+    by. Past it (64 MB more held), a join beside that session is refused, saying why."""
+    gc.collect()
+    if memory._trim is not None:
+        memory._trim(0)
+    held = resident_bytes()
+    assert held is not None
+    server = make_server(max_memory=held // MB - 16, store=False)
+    first = Player(server.port, "Echo", "alone", players=1)
+    reply = first.join()
+    assert reply["status"] == "ok", reply
+    assert first.move(msg="here")["status"] == "ok"
+    ballast = bytearray(64 * MB)  # (resident: written) what the sessions grew by, say
+    reply = Player(server.port, "Echo", "beside", players=1).join()
+    assert reply == {"status": "error", "message": short_of(reply)}
+    del ballast
+    assert first.state()["data"]["echo"] == "here"
+
+
 def short_of(reply: dict[str, Any]) -> str:
     message = reply.get("message", "")
     assert message.startswith("framework: the server is short of memory ("), reply

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from gameserver import results
 from gameserver.timers import COMPACT_MIN
 from tests.serverproc import ServerProcess, ServerThread
@@ -247,3 +249,24 @@ def test_a_client_that_asks_sees_a_sessions_timer_before_it_joins() -> None:
         assert listed["timer"] == {"turn_timeout": 60.0, "game_clock": None, "action": "move"}
         assert Player(server.port, "TicTacToe", "duel", name="amy").join()["status"] == "ok"
         starter.join(WAIT)
+
+
+@pytest.mark.parametrize("timer", [{}, {"game_clock": 600.0}])
+def test_a_turn_the_game_gives_a_seat_nobody_sits_in_is_timed_for_nobody(
+        timer: dict[str, float]) -> None:
+    """A game whose current_player() names player 2 of 2 (an off-by-one): the timer
+    started that player's turn, and the state of anyone who asked for the timer was an
+    internal error (an IndexError in the server: seconds_left has two places); with a
+    game clock, so was the next change. Now only seats that exist are timed: nobody's
+    time runs until the game names one (the game is stuck; it ends when idle)."""
+    with timed_server(600.0, **timer) as server:
+        ann, bob = seat(server.port, "OffByOne", "off-by-one")
+        assert ann.move(say="hi")["status"] == "ok"
+        for player in (ann, bob):
+            reply = request(server.port, {
+                "type": "state", "game": "OffByOne", "session": "off-by-one",
+                "player_id": player.player_id, "key": player.key, "observer": False,
+                "timer": True})
+            assert reply["status"] == "ok", reply
+            assert reply["data"]["timer"]["seconds_left"] == [None, None]
+        assert bob.move(say="hi")["message"].startswith("framework: not your turn")

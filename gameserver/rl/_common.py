@@ -123,11 +123,25 @@ def encode(spec: RLSpec, view: View, seat: int) -> View:
     return view
 
 
-def next_seat(current: list[int], after: int, players: int) -> int | None:
-    """The first of ``current`` after seat ``after`` in turn order (wrapping), or None."""
+def next_seat(name: str, current: list[int], after: int, players: int) -> int | None:
+    """The first of ``current`` after seat ``after`` in turn order (wrapping), or None.
+
+    Raises:
+        GameError: ``current`` names a seat the game does not have (``not_a_seat``).
+    """
     best = None
     for seat in current:
+        if not 0 <= seat < players:
+            raise not_a_seat(name, current, players)
         distance = (seat - after - 1) % players
         if best is None or distance < best[0]:
             best = (distance, seat)
     return None if best is None else best[1]
+
+
+def not_a_seat(name: str, current: list[int], players: int) -> GameError:
+    """The error of a game whose ``current_player()`` named a seat it does not have (an
+    off-by-one: player 2 of 2); it was an IndexError from inside the env."""
+    return GameError(f"{name}.current_player() returned {current!r}, but the players of "
+                     f"this {players}-player game are 0 to {players - 1} (player ids start "
+                     "at 0)")

@@ -215,7 +215,7 @@ class GameGymEnv(gymnasium.Env):
             if self.opponent is None:
                 view = yield ("wait", seat)  # another client's move
                 continue
-            other = next_seat(view.current, seat, players)
+            other = next_seat(self.hooks.name, view.current, seat, players)
             if other is None:
                 raise GameError(f"{self.hooks.name} is not over, but nobody may move")
             theirs = encode(self.hooks, (yield ("view", other)), other)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from gameserver.game import AbstractGame
+from gameserver.games.nim import Nim
 from gameserver.rl import GameError, RandomAgent, aec_env
 from tests.rl.helpers import GAMES_WITH_HOOKS, play_randomly, run_api_test
 
@@ -187,5 +188,36 @@ def test_a_failing_game_call_is_reported_as_on_the_server() -> None:
         env.step(0)
     with pytest.raises(GameError, match=r"game Fragile: move\(\) raised KeyError: "
                                         "'the bug in this game'"):
+        env.step(0)
+    env.close()
+
+
+class OffByOne(Nim):
+    """A first-term bug: current_player() counts the players from 1, so after player 0's
+    first move it names player 2 of 2."""
+
+    def current_player(self) -> list[int]:
+        return [self.turn * 2] if not self.game_over() else []
+
+
+class Minus(Nim):
+    """After player 0's first move, current_player() names player -1."""
+
+    def current_player(self) -> list[int]:
+        return [-self.turn] if not self.game_over() else []
+
+
+OFF_BY_ONE = (r"OffByOne.current_player\(\) returned \[2\], but the players of this "
+              r"2-player game are 0 to 1 \(player ids start at 0\)")
+
+
+@pytest.mark.parametrize(("game", "message"), [
+    (OffByOne, OFF_BY_ONE), (Minus, OFF_BY_ONE.replace("OffByOne", "Minus").replace("2", "-1", 1))])
+def test_a_current_player_that_names_no_seat_is_a_clear_error(game: type, message: str) -> None:
+    """It was an IndexError from inside the env (the list of its agents), or for -1 the
+    last agent was selected and the episode went on."""
+    env = aec_env(game)
+    env.reset()
+    with pytest.raises(GameError, match=message):
         env.step(0)
     env.close()

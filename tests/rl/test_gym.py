@@ -17,6 +17,7 @@ from gymnasium.utils.env_checker import check_env
 from game_server_api import GameServerAPI, GameServerError
 from gameserver.rl import GameError, RandomAgent, gym_env, vector_env
 from tests.rl.helpers import GAMES_WITH_HOOKS
+from tests.rl.test_aec import OFF_BY_ONE, OffByOne
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -249,4 +250,14 @@ def test_vector_env_of_16_sessions_uses_one_connection(make_server) -> None:
     assert server.call(lambda: len(server.server.connections)) == 1
     tokens = server.call(lambda: sorted(s.token for s in server.server.lobby.sessions.values()))
     assert tokens == sorted(f"vec-{n}" for n in range(16))
+    env.close()
+
+
+def test_a_current_player_that_names_no_seat_is_a_clear_error() -> None:
+    """An opponent's seat named by the game (player 2 of 2) was an IndexError from inside
+    the table (the list of its views)."""
+    env = gym_env(OffByOne, seat=0)
+    env.reset()
+    with pytest.raises(GameError, match=OFF_BY_ONE):
+        env.step(0)
     env.close()

@@ -80,3 +80,11 @@ class WrongHook(Talk):
 
     def timeout_move(self, player_id: int) -> Any:
         return {"shout": "!"}
+
+
+class OffByOne(Talk):
+    """A student's bug: after the first move, current_player() names player 2 of 2 (ids
+    run 0 and 1), a seat nobody sits in."""
+
+    def current_player(self) -> int | list[int]:
+        return [] if self.game_over() else (2 if self.log else 0)

@@ -5,8 +5,10 @@ it runs in that process) so that, once attacked (``{"attack": true}``),
 the move's rejection and every state reply are well-framed JSON nested
 5,000 deep (10,000 characters, within what a worker may send as a
 rejection): Python's decoder raises RecursionError on them, not
-ValueError. The server must answer with a ``framework:`` error, not leave
-the move unanswered or fail with an internal error. Loaded from its own
+ValueError. With ``"nan": true`` too, the rejection is ``[NaN, Infinity]``
+instead, which Python's decoder reads (as floats) but is no JSON. The
+server must answer with a ``framework:`` error, not leave the move
+unanswered or fail with an internal error. Loaded from its own
 folder by tests/test_isolation_hostile.py.
 """
 
@@ -19,6 +21,8 @@ _encode_json, _view_of = worker.encode_json, worker.Host._view_of
 
 
 def _deep_json(value):  # how the worker encodes a move's rejection
+    if value == {"forged": "nan"}:  # no JSON, but json.loads reads it (as floats)
+        return "[NaN, Infinity]"
     return DEEP if value == {"forged": True} else _encode_json(value)
 
 
@@ -56,6 +60,8 @@ class DeepForger(AbstractGame):
         return {"count": self.count}
 
     def move(self, move, player_id):
+        if move.get("nan"):
+            return {"forged": "nan"}
         if move.get("attack"):
             self.attacked = True
             return {"forged": True}
