@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import random
-from itertools import compress
-from operator import eq
+from itertools import compress, repeat
+from operator import call, eq, itemgetter
 from typing import Any
 
 from gameserver.game import AbstractGame
@@ -17,6 +17,10 @@ LINES = (
 )
 # For each position, the lines through it: a new mark can only complete one of these.
 LINES_THROUGH = tuple(tuple(line for line in LINES if position in line) for position in range(9))
+# ... as functions that read a line's three cells off the board, and what a player's line
+# of three reads (move checks them with the C code of map and ``in``: every move asks).
+LINE_READERS = tuple(tuple(itemgetter(*line) for line in lines) for lines in LINES_THROUGH)
+THREE = ((0, 0, 0), (1, 1, 1))
 EMPTY = -1
 OPPONENTS = ((0, 1, 0),) * 9  # rl_observation's code of a cell that is neither yours nor empty
 # legal_moves picks from these (and hands out copies): the move of each cell, and EMPTY nine
@@ -84,7 +88,8 @@ class TicTacToe(AbstractGame):
 
     def current_player(self) -> list[int]:
         """Return ``[turn]`` while the game runs, ``[]`` once it is over."""
-        return [] if self.game_over() else [self.turn]
+        # (game_over, inline: asked after every move)
+        return [] if self.winner is not None or EMPTY not in self.board else [self.turn]
 
     def move(self, move: dict[str, Any], player_id: int) -> str | None:
         """Mark ``move["position"]`` for ``player_id`` and pass the turn.
@@ -92,6 +97,22 @@ class TicTacToe(AbstractGame):
         Returns:
             ``None`` if accepted, else an error message for the player.
         """
+        board = self.board
+        position = move.get("position")
+        # (The usual move, checked in one line; anything else is looked at in turn.)
+        if type(position) is not int or not 0 <= position <= 8 or board[position] != EMPTY:
+            problem = self._problem(move)
+            if problem is not None:
+                return problem
+        board[position] = player_id
+        # Does a line through the new mark read player_id three times?
+        if THREE[player_id] in map(call, LINE_READERS[position], repeat(board)):
+            self.winner = player_id
+        self.turn = 1 - player_id
+        return None
+
+    def _problem(self, move: dict[str, Any]) -> str | None:
+        """What is wrong with ``move`` (an error message for the player), or None."""
         if "position" not in move:
             return "position missing: send move(position=N) with N from 0 (top left) to 8"
         position = move["position"]
@@ -108,12 +129,6 @@ class TicTacToe(AbstractGame):
                 f"position {position} is already taken by player {self.board[position]}: "
                 f"choose a cell that shows -1 in the board"
             )
-        board = self.board
-        board[position] = player_id
-        for a, b, c in LINES_THROUGH[position]:
-            if board[a] == board[b] == board[c]:  # all three are player_id's now
-                self.winner = player_id
-        self.turn = 1 - player_id
         return None
 
     def game_over(self) -> bool:
