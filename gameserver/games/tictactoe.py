@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import random
-from itertools import compress, repeat
-from operator import call, eq, itemgetter
+from itertools import compress
+from operator import eq
 from typing import Any
 
 from gameserver.game import AbstractGame
@@ -17,10 +17,6 @@ LINES = (
 )
 # For each position, the lines through it: a new mark can only complete one of these.
 LINES_THROUGH = tuple(tuple(line for line in LINES if position in line) for position in range(9))
-# ... as functions that read a line's three cells off the board, and what a player's line
-# of three reads (move checks them with the C code of map and ``in``: every move asks).
-LINE_READERS = tuple(tuple(itemgetter(*line) for line in lines) for lines in LINES_THROUGH)
-THREE = ((0, 0, 0), (1, 1, 1))
 EMPTY = -1
 # rl_observation's codes of a cell, (mine, the opponent's, empty): floats, as the learner's
 # float32 array holds them (numpy converts 27 ints to floats in ~20 % more time); by
@@ -109,9 +105,9 @@ class TicTacToe(AbstractGame):
             if problem is not None:
                 return problem
         board[position] = player_id
-        # Does a line through the new mark read player_id three times?
-        if THREE[player_id] in map(call, LINE_READERS[position], repeat(board)):
-            self.winner = player_id
+        for a, b, c in LINES_THROUGH[position]:
+            if board[a] == board[b] == board[c]:  # all three are player_id's now
+                self.winner = player_id
         self.turn = 1 - player_id
         return None
 
