@@ -466,6 +466,31 @@ class CheckedGame:
         """
         return self.reply_of(self.view(player_id, legal_moves))
 
+    def legal_reply(self, player_id: int, reply: bytes) -> bytes | None:
+        """``view_reply(player_id, True)`` made from ``reply``, ``view_reply(player_id)`` of
+        the game as it is now: the legal moves spliced in, not the view encoded again (the
+        store logs the view without them at a game's start and end, and a learning loop
+        asks for it with them). None where a splice may differ from the encoding: a game
+        not bundled (a key of its own kind may stand for "legal_moves"), in a worker
+        process, or a reply with a "legal_moves" key anywhere (``view`` sets the state's
+        own in place; the legal moves are its last key otherwise).
+
+        Raises:
+            GameCodeError: as ``view_reply``: ``legal_moves`` failed, or its moves are not
+                JSON.
+        """
+        game_type = self.type
+        if not game_type.plain_states or game_type.remote or b'"legal_moves"' in reply:
+            return None
+        current = self._current
+        if current is None:
+            current = self.current()
+        if player_id not in current:  # (not their turn, or the game is over: no moves)
+            return b"".join((reply[:-2], b', "legal_moves": []}}'))
+        moves = self.reply_of(self.legal_moves(player_id))  # (the moves as an ok-reply)
+        return b"".join((reply[:-2], b', "legal_moves": ', moves[protocol.OK_HEAD_SIZE:-1],
+                         b"}}"))
+
     def reply_of(self, view: dict[str, Any]) -> bytes:
         """``view`` as an encoded ok-reply; GameCodeError naming ``state()`` if it is not JSON.
 

@@ -68,12 +68,12 @@ def ok(data: Any) -> bytes:
 
 
 OK_HEAD = ok(0)[:-len(b"0}")]  # what ``ok`` puts before the data: b'{"status": "ok", "data": '
-_OK_HEAD_SIZE = len(OK_HEAD)
+OK_HEAD_SIZE = len(OK_HEAD)  # (its length: the data of a reply begins there)
 
 
 def ok_data(reply: bytes) -> str:
     """The JSON text of the data in ``reply``, a reply made by ``ok`` (not decoded)."""
-    return reply[_OK_HEAD_SIZE:-1].decode()
+    return reply[OK_HEAD_SIZE:-1].decode()
 
 
 OK_NULL = encode_json({"status": "ok", "data": None}).encode()  # accepted moves, restarts
@@ -85,7 +85,7 @@ def with_state(reply: bytes, state_reply: bytes, key: bytes = b"state") -> bytes
 
     Spliced, not encoded again: ``{"status": "ok", "data": null, "state": {...}}``.
     """
-    return b"".join((reply[:-1], b', "', key, b'": ', state_reply[_OK_HEAD_SIZE:]))
+    return b"".join((reply[:-1], b', "', key, b'": ', state_reply[OK_HEAD_SIZE:]))
 
 
 def error(message: str) -> bytes:

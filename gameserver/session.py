@@ -510,13 +510,21 @@ class Session:
         game in a worker process may answer with a ``Call`` (not kept).
         """
         key = player_id * 2 + legal_moves  # an int, not a tuple: nothing to allocate
-        reply: bytes | Call | None = self._replies[key] if self._replies else None
+        replies = self._replies
+        reply: bytes | Call | None = None
+        if replies:
+            reply = replies[key]
+            # With legal moves, from the reply without them where that is at hand (the
+            # store encoded it for a game's start or end): spliced, not encoded again.
+            if reply is None and legal_moves and (plain := replies[key - 1]) is not None:
+                reply = self.game.legal_reply(player_id, plain)
+                if reply is not None:
+                    self._keep_reply(key, reply)
         if reply is None:
             reply = self.game.view_reply(player_id, legal_moves)
             if isinstance(reply, Call):
                 return reply
             if len(reply) <= KEPT_FINISHED:  # (_keep_reply, inline for the usual case)
-                replies = self._replies
                 if not replies:
                     replies = self._replies = [None] * (2 * self.size)
                 replies[key] = reply

@@ -184,6 +184,61 @@ def test_views_carry_legal_moves_only_for_players_on_turn(guard: GameGuard) -> N
     assert game.view(1 - mover, legal_moves=True)["legal_moves"] == []
 
 
+def test_a_reply_with_legal_moves_spliced_into_the_one_without_is_the_encoded_one(
+        guard: GameGuard) -> None:
+    """At the start (the mover's nine moves, the other's none), in the middle and at the
+    end (nobody's moves), byte for byte."""
+    game = GameType("TicTacToe", TicTacToe, guard).new_game(2, seed=1)
+    for position in (None, 4, 0, 1, 2, 7):  # (the first mover wins: 4, 1, 7)
+        if position is not None:
+            assert game.move({"position": position}, game.current()[0]) is None
+        for player in (0, 1):
+            spliced = game.legal_reply(player, game.view_reply(player))
+            assert spliced == game.view_reply(player, legal_moves=True)
+    assert game.game_over()
+
+
+class _OwnLegalMoves(TicTacToe):
+    """TicTacToe whose state has a key of the name the framework adds."""
+
+    def state(self, player_id: int) -> dict[str, Any]:
+        return {"legal_moves": "mine", **super().state(player_id)}
+
+
+@pytest.mark.parametrize("plain", [True, False])
+def test_legal_moves_are_not_spliced_into_a_state_with_its_own_or_of_a_game_not_bundled(
+        guard: GameGuard, plain: bool) -> None:
+    """A state's own "legal_moves" is replaced in place (first key, not last): spliced,
+    it would come twice. A game not bundled may have keys of its own kind in its state:
+    never spliced (None: the caller encodes the view)."""
+    game_type = GameType("OwnLegalMoves", _OwnLegalMoves, guard)
+    game_type.plain_states = plain  # (as if bundled: the check of the key is what is left)
+    game = game_type.new_game(2, seed=1)
+    mover = game.current()[0]
+    assert game.legal_reply(mover, game.view_reply(mover)) is None
+    assert list(game.view(mover, legal_moves=True))[0] == "legal_moves"
+    tictactoe = GameType("TicTacToe", TicTacToe, guard)
+    tictactoe.plain_states = False
+    game = tictactoe.new_game(2, seed=1)
+    assert game.legal_reply(mover, game.view_reply(mover)) is None
+
+
+def test_a_spliced_reply_whose_legal_moves_are_not_json_is_the_games_error(
+        guard: GameGuard) -> None:
+    game = GameType("TicTacToe", TicTacToe, guard).new_game(2, seed=1)
+    mover = game.current()[0]
+    reply = game.view_reply(mover)
+    game.instance.legal_moves = lambda player_id: [{"position": {4}}]  # type: ignore
+    with pytest.raises(GameCodeError, match=re.escape(
+            "framework: game TicTacToe: state() returned something that cannot be sent as "
+            "JSON (Object of type set is not JSON serializable)")):
+        game.legal_reply(mover, reply)
+    with pytest.raises(GameCodeError, match=re.escape(
+            "framework: game TicTacToe: state() returned something that cannot be sent as "
+            "JSON (Object of type set is not JSON serializable)")):
+        game.view_reply(mover, legal_moves=True)
+
+
 def test_the_player_count_check_names_the_range(guard: GameGuard) -> None:
     game_type = GameType("TicTacToe", TicTacToe, guard)
     game_type.check_player_count(2)

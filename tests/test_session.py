@@ -358,6 +358,30 @@ def test_the_hand_over_is_the_final_state_reply_and_the_old_game_is_not_kept(
         {**observed, "legal_moves": [], "timer": None})
 
 
+def test_a_state_with_legal_moves_after_the_stores_view_is_spliced_from_it(
+        guard: GameGuard) -> None:
+    """The store logs each player's view at a game's start and end (``view_text``); a
+    state with legal moves then adds them to that encoding, without asking the game for
+    its state again. The bytes are those of the view with legal moves, encoded."""
+    session = full_session(guard, TicTacToe, 2)
+    game = session.game.instance
+    state = game.state
+    asked: list[int] = []
+    for end in (False, True):
+        if end:
+            play_to_the_end(session)
+        texts = [session.view_text(player) for player in (0, 1)]
+        expected = [protocol.ok(session.game.view(player, legal_moves=True))
+                    for player in (0, 1)]
+        game.state = lambda player_id: asked.append(player_id) or state(player_id)
+        for player in (0, 1):
+            answer = session.state(player, key(session, player), False, legal_moves=True)
+            assert answer == expected[player]
+            assert protocol.ok_data(answer).startswith(texts[player][:-1])
+        game.state = state
+        assert asked == []
+
+
 class _OwnKeys(Echo):
     """Echo whose state has keys called like those the framework adds to a view."""
 
@@ -375,6 +399,18 @@ def test_the_hand_over_of_a_state_with_keys_named_legal_moves_and_timer_sets_the
     handed = session.state(0, watcher, True, legal_moves=True, timer=True)
     assert handed == protocol.ok({**observed, "legal_moves": [], "timer": None})
     assert list(data(handed))[:2] == ["timer", "legal_moves"]
+
+
+def test_a_state_with_its_own_legal_moves_key_is_not_spliced(guard: GameGuard) -> None:
+    """The game's own "legal_moves" is set in place, as encoding the view does."""
+    game_type = GameType("OwnKeys", _OwnKeys, guard)
+    game_type.plain_states = True  # (as a bundled game's: spliced, were it not for the key)
+    session = Session(game_type, "t", 1)
+    session.add_player("p")
+    session.view_text(0)
+    answer = session.state(0, key(session), False, legal_moves=True)
+    assert answer == protocol.ok(session.game.view(0, legal_moves=True))
+    assert list(data(answer))[:2] == ["timer", "legal_moves"]
 
 
 def test_a_restart_with_state_shows_the_restarters_new_view_as_seen(

@@ -18,7 +18,11 @@ LINES = (
 # For each position, the lines through it: a new mark can only complete one of these.
 LINES_THROUGH = tuple(tuple(line for line in LINES if position in line) for position in range(9))
 EMPTY = -1
-OPPONENTS = ((0, 1, 0),) * 9  # rl_observation's code of a cell that is neither yours nor empty
+# rl_observation's codes of a cell, (mine, the opponent's, empty): floats, as the learner's
+# float32 array holds them (numpy converts 27 ints to floats in ~20 % more time); by
+# player id, mine and empty; any other cell is the opponent's (OPPONENTS: one per cell).
+CODES = tuple({player_id: (1.0, 0.0, 0.0), EMPTY: (0.0, 0.0, 1.0)} for player_id in (0, 1))
+OPPONENTS = ((0.0, 1.0, 0.0),) * 9
 # legal_moves picks from these (and hands out copies): the move of each cell, and EMPTY nine
 # times, to compare each cell with.
 MOVES = tuple({"position": p} for p in range(9))
@@ -84,7 +88,8 @@ class TicTacToe(AbstractGame):
 
     def current_player(self) -> list[int]:
         """Return ``[turn]`` while the game runs, ``[]`` once it is over."""
-        return [] if self.game_over() else [self.turn]
+        # (game_over, inline: asked after every move)
+        return [] if self.winner is not None or EMPTY not in self.board else [self.turn]
 
     def move(self, move: dict[str, Any], player_id: int) -> str | None:
         """Mark ``move["position"]`` for ``player_id`` and pass the turn.
@@ -92,6 +97,22 @@ class TicTacToe(AbstractGame):
         Returns:
             ``None`` if accepted, else an error message for the player.
         """
+        board = self.board
+        position = move.get("position")
+        # (The usual move, checked in one line; anything else is looked at in turn.)
+        if type(position) is not int or not 0 <= position <= 8 or board[position] != EMPTY:
+            problem = self._problem(move)
+            if problem is not None:
+                return problem
+        board[position] = player_id
+        for a, b, c in LINES_THROUGH[position]:
+            if board[a] == board[b] == board[c]:  # all three are player_id's now
+                self.winner = player_id
+        self.turn = 1 - player_id
+        return None
+
+    def _problem(self, move: dict[str, Any]) -> str | None:
+        """What is wrong with ``move`` (an error message for the player), or None."""
         if "position" not in move:
             return "position missing: send move(position=N) with N from 0 (top left) to 8"
         position = move["position"]
@@ -108,12 +129,6 @@ class TicTacToe(AbstractGame):
                 f"position {position} is already taken by player {self.board[position]}: "
                 f"choose a cell that shows -1 in the board"
             )
-        board = self.board
-        board[position] = player_id
-        for a, b, c in LINES_THROUGH[position]:
-            if board[a] == board[b] == board[c]:  # all three are player_id's now
-                self.winner = player_id
-        self.turn = 1 - player_id
         return None
 
     def game_over(self) -> bool:
@@ -141,7 +156,7 @@ class TicTacToe(AbstractGame):
     def rl_observation(state: dict[str, Any], player_id: int) -> list[Any]:
         """The board as rows of cells, each cell ``(mine, the opponent's, empty)`` (0 or 1)."""
         # One lookup per cell: a learner calls this once per step, millions of times.
-        codes = {player_id: (1, 0, 0), EMPTY: (0, 0, 1)}
-        # codes.get(cell, (0, 1, 0)) for each cell: any other cell is the opponent's.
+        codes = CODES[player_id]
+        # codes.get(cell, (0.0, 1.0, 0.0)) for each cell: any other cell is the opponent's.
         cells = list(map(codes.get, state["board"], OPPONENTS))
         return [cells[0:3], cells[3:6], cells[6:9]]

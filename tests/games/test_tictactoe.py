@@ -1,9 +1,10 @@
 """Rules of TicTacToe, tested on the class directly."""
 
+import random
 
 import pytest
 
-from gameserver.games.tictactoe import TicTacToe
+from gameserver.games.tictactoe import LINES, TicTacToe
 from gameserver.testing import LocalSession
 from tests.games.helpers import FirstPlayer, random_games
 
@@ -142,6 +143,30 @@ def test_rejection_messages_are_distinct() -> None:
         game.move({"position": 4}, 1),
     }
     assert len(messages) == 4 and None not in messages
+
+
+def test_the_winner_is_the_player_whose_mark_completed_a_line_in_300_random_games() -> None:
+    """Checked against all eight lines after every move."""
+    rng = random.Random(7)
+    for _ in range(300):
+        game = new_game(first=rng.randrange(2))
+        while not game.game_over():
+            player = game.current_player()[0]
+            free = [p for p in range(9) if game.board[p] == -1]
+            assert game.move({"position": rng.choice(free)}, player) is None
+            won = any(game.board[a] == game.board[b] == game.board[c] == player
+                      for a, b, c in LINES)
+            assert game.winner == (player if won else None)
+
+
+def test_a_position_of_an_int_subclass_marks_that_cell() -> None:
+    class Cell(int):
+        pass
+
+    game = new_game(first=0)
+    assert game.move({"position": Cell(4)}, 0) is None
+    assert game.board[4] == 0 and game.current_player() == [1]
+    assert "already taken" in game.move({"position": Cell(4)}, 1)
 
 
 def test_state_is_a_copy() -> None:
