@@ -42,6 +42,15 @@ benchmark's random policy, as for PettingZoo's own env), without the store.
 then only the server's side of a game call is counted (the worker is another
 process), which is what issue 13 asks a game in a worker to add.
 
+``--worker`` counts the worker's side of ``tictactoe``'s changes, per change:
+a ``Host`` of ``gameserver/worker.py`` in the counting process (no server,
+no pipe) is sent what the server sends a worker for them (a restart: the
+old game dropped and a new one made; seven moves, both players' views
+wanted, a saved copy asked every ``isolated.SAVE_EVERY`` moves), each
+message encoded and read back as the pipe carries it, each reply encoded
+and written (to ``/dev/null``). On one CPU the worker's call is part of
+what a move waits for.
+
 Prints one JSON record and a summary line, like every benchmark; ``--top
 N`` adds the N functions that run the most bytecodes, per workload.
 """
@@ -63,6 +72,7 @@ import _common  # noqa: E402
 from roundtrip import KeptAlive, classic_request  # noqa: E402
 
 WORKLOADS = ("join", "classic", "keepalive", "rl", "tictactoe", "push")
+SIDES = {"client": ["rl"], "worker": ["tictactoe"]}  # what --client and --worker count
 # What a workload counts per, where not per request ("per step" with --client).
 UNITS = {"push": "move"}
 PUSH_SESSIONS = 10  # the push workload's sessions (two subscribed players each)
@@ -84,37 +94,41 @@ def main(argv: list[str] | None = None) -> int:
                         help="the games in a worker process (isolate_games all)")
     parser.add_argument("--client", action="store_true",
                         help="count the network AEC env's own process per step (rl only)")
+    parser.add_argument("--worker", action="store_true",
+                        help="count a game worker's side of tictactoe's changes, per change")
     args = _common.parse(parser, argv)
     root = _common.server_root()
     count = 20 if args.smoke else args.requests
     runs = []
-    for workload in ["rl"] if args.client else args.only or WORKLOADS:
-        for store in (False,) if args.client else (False, True):
+    side = "client" if args.client else "worker" if args.worker else "server"
+    for workload in SIDES.get(side) or args.only or WORKLOADS:
+        for store in (False, True) if side == "server" else (False,):
             runs.append(_count_in_child(root, workload, store, count, args.top,
-                                        args.isolate, args.client))
+                                        args.isolate, side))
     counted = [run for run in runs if "skipped" not in run]
-    side, unit = ("client", "step") if args.client else (None, "request")
+    unit = {"client": "step", "worker": "change"}.get(side, "request")
     summary = "bytecodes: " + " | ".join(
-        f"{run['workload']} {side or ('store' if run['store'] else 'no store')}: "
+        f"{run['workload']} "
+        f"{('store' if run['store'] else 'no store') if side == 'server' else side}: "
         + (f"{run['bytecodes_per_request']:.0f} per {UNITS.get(run['workload'], unit)} "
            f"({run['calls_per_request']:.1f} calls)" if "skipped" not in run
            else f"skipped ({run['skipped']})") for run in runs)
     record = {"benchmark": "bytecodes", "smoke": args.smoke, **_common.machine_info(),
               "requests": count, "isolate": args.isolate, "client": args.client,
-              "runs": runs}
+              "worker": args.worker, "runs": runs}
     _common.emit(record, summary)
     return 0 if counted else 1
 
 
 def _count_in_child(root: Path, workload: str, store: bool, count: int,
-                    top: int, isolate: bool = False, client: bool = False) -> dict[str, Any]:
-    """Count one workload in a fresh process that imports the server from ``root``."""
+                    top: int, isolate: bool = False, side: str = "server") -> dict[str, Any]:
+    """Count one workload in a fresh process that imports the server from ``root``
+    (``side``: the server's thread, the env's process, or a game worker's)."""
     with tempfile.TemporaryDirectory() as folder:
         env = {**os.environ, "PYTHONPATH": str(root)}
         done = subprocess.run(
             [sys.executable, __file__, "--child", workload, "store" if store else "memory",
-             str(count), str(top), "all" if isolate else "off",
-             "client" if client else "server"], cwd=folder, env=env,
+             str(count), str(top), "all" if isolate else "off", side], cwd=folder, env=env,
             capture_output=True, text=True, timeout=600)
     if done.returncode != 0 or not done.stdout.strip():
         raise SystemExit(f"counting {workload} failed:\n{done.stderr[-2000:]}")
@@ -125,7 +139,7 @@ def _count_in_child(root: Path, workload: str, store: bool, count: int,
 
 
 def _child(workload: str, store: bool, count: int, top: int,
-           isolate: str, client: bool = False) -> dict[str, Any]:
+           isolate: str, side: str = "server") -> dict[str, Any]:
     import collections
 
     from tests.serverproc import ServerThread
@@ -139,12 +153,16 @@ def _child(workload: str, store: bool, count: int, top: int,
                                "isolate_games": isolate}
     if store:
         options["store_path"] = os.path.join(os.getcwd(), "count.sqlite3")
-    try:  # (a tree from before the per-address limits has no such settings)
-        server = ServerThread(**options, max_sessions_per_address=10**6,
-                              max_waiting_joins_per_address=10**6).start()
-    except TypeError:
-        server = ServerThread(**options).start()
-    run = _WORKLOADS[workload](server, count)
+    if side == "worker":
+        server = None
+        run = _worker_changes()
+    else:
+        try:  # (a tree from before the per-address limits has no such settings)
+            server = ServerThread(**options, max_sessions_per_address=10**6,
+                                  max_waiting_joins_per_address=10**6).start()
+        except TypeError:
+            server = ServerThread(**options).start()
+        run = _WORKLOADS[workload](server, count)
     ops: collections.Counter[tuple[str, str]] = collections.Counter()
     calls: collections.Counter[tuple[str, str]] = collections.Counter()
 
@@ -168,7 +186,7 @@ def _child(workload: str, store: bool, count: int, top: int,
         return local
 
     run(50)  # warm: caches filled, the first session made
-    if client:  # this thread: the env's process (the server runs in its own thread)
+    if server is None or side == "client":  # this thread (the env's process, the worker)
         sys.settrace(tracer)
         requests = run(count)
         sys.settrace(None)
@@ -176,7 +194,8 @@ def _child(workload: str, store: bool, count: int, top: int,
         server.call(sys.settrace, tracer)
         requests = run(count)
         server.call(sys.settrace, None)
-    record = {"workload": workload, "store": store, "client": client, "requests": requests,
+    record = {"workload": workload, "store": store, "client": side == "client",
+              "worker": side == "worker", "requests": requests,
               "bytecodes_per_request": round(sum(ops.values()) / requests, 1),
               "calls_per_request": round(sum(calls.values()) / requests, 2)}
     if top:
@@ -274,6 +293,50 @@ def _tictactoe(server: Any, _: int) -> Any:
             current = json.loads(conn.request(state))["data"]["current"][0]
             for cell in range(7):
                 assert conn.request(moves[current][cell]).startswith(b'{"status": "ok"')
+                current = 1 - current
+            changes += 8
+        return changes
+    return run
+
+
+def _worker_changes() -> Any:
+    """``tictactoe``'s changes as a game worker serves them (see ``--worker``)."""
+    import io
+
+    from gameserver import _channel, isolated, worker
+
+    source = ("module", "gameserver.games.tictactoe")
+    hello = {"source": source, "time_limit": 5.0, "log_level": "WARNING"}
+    sink = os.open(os.devnull, os.O_WRONLY)
+    host = worker.Host(hello, sink)
+    host.load(source)
+    wanted = [(0, False), (1, False)]
+    numbers = iter(range(1, 2**62))
+    gid = next(numbers)
+    unsaved = 0  # moves since the last saved copy
+
+    def serve(message: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        # As worker.main: read from the pipe, handled, the reply encoded and written.
+        reply = host.handle(_channel.read_message(io.BytesIO(_channel.encode(message))))
+        if reply is not None:
+            worker._write(sink, _channel.encode(reply))
+        return reply
+
+    def run(wanted_changes: int) -> int:  # changes: a restart and 7 moves a game
+        nonlocal gid, unsaved
+        changes = 0
+        while changes < wanted_changes:
+            serve(("drop", gid))
+            gid = next(numbers)
+            reply = serve(("new", gid, "TicTacToe", 2, gid, wanted))
+            assert reply is not None and reply[0] is None, reply
+            current = reply[2][0]
+            for cell in range(7):
+                unsaved += 1
+                save = unsaved >= isolated.SAVE_EVERY
+                unsaved = 0 if save else unsaved
+                reply = serve(("move", gid, {"position": cell}, current, wanted, save))
+                assert reply is not None and reply[0] is None and reply[1] is None, reply
                 current = 1 - current
             changes += 8
         return changes
@@ -388,7 +451,7 @@ if __name__ == "__main__":
     if len(sys.argv) == 8 and sys.argv[1] == "--child":
         _, _, name, where, number, most, isolate, side = sys.argv
         print(json.dumps(_child(name, where == "store", int(number), int(most), isolate,
-                                side == "client")))
+                                side)))
         sys.stdout.flush()
         os._exit(0)  # (the server thread and the env's connection end with the process)
     sys.exit(main())

@@ -351,6 +351,19 @@ def test_bytecodes_client_counts_the_network_envs_own_process() -> None:
     assert summary.startswith("bytecodes: rl client:") and "per step" in summary
 
 
+def test_bytecodes_worker_counts_a_game_workers_side_of_each_change() -> None:
+    """``--worker``: the worker's own Python for tictactoe's changes (the game's rules,
+    its views, the pipe's messages), per change; no server runs."""
+    record, summary = run_smoke("bytecodes.py", "--worker", "--top", "300")
+    assert record["worker"] is True
+    (run,) = record["runs"]
+    assert run["workload"] == "tictactoe" and run["worker"] is True and run["requests"] > 0
+    files = {name.split(":")[0] for name, _, _ in run["top"]}
+    assert {"worker.py", "tictactoe.py", "_channel.py"} <= files
+    assert not files & {"lobby.py", "session.py", "workers.py"}
+    assert summary.startswith("bytecodes: tictactoe worker:") and "per change" in summary
+
+
 def test_bytecodes_with_isolate_counts_the_servers_side_of_a_game_in_a_worker() -> None:
     record, _ = run_smoke("bytecodes.py", "--only", "keepalive", "--isolate", "--top", "200")
     assert record["isolate"] is True
