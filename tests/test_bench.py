@@ -284,6 +284,18 @@ def test_browsers_reports_both_phases() -> None:
     assert "x idle" in summary
 
 
+def test_isolations_others_leave_out_the_games_worker() -> None:
+    """The game's worker is a process of its own, which the meter counted among the
+    others (24-34 % in every isolated run, its CPU also reported apart)."""
+    done = in_bench("import isolation\n"
+                    "print(isolation.others({'other_cpu_pct': 30.0, 'seconds': 2.0,\n"
+                    "                        'worker_cpu_us': 0.5e6}),\n"
+                    "      isolation.others({'other_cpu_pct': 10.0, 'seconds': 2.0,\n"
+                    "                        'worker_cpu_us': 0.5e6}))\n")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["5.0", "0.0"]  # 30 % less the worker's 25 %; never < 0
+
+
 def test_isolation_reports_both_servers_and_worker_memory() -> None:
     record, summary = run_smoke("isolation.py", "--cpus", "0")
     assert record["cpus"] == [0]  # pinned: see docs/performance.md, "what placement does"
