@@ -88,8 +88,7 @@ class TicTacToe(AbstractGame):
 
     def current_player(self) -> list[int]:
         """Return ``[turn]`` while the game runs, ``[]`` once it is over."""
-        # (game_over, inline: asked after every move)
-        return [] if self.winner is not None or EMPTY not in self.board else [self.turn]
+        return [] if self.game_over() else [self.turn]
 
     def move(self, move: dict[str, Any], player_id: int) -> str | None:
         """Mark ``move["position"]`` for ``player_id`` and pass the turn.
