@@ -184,14 +184,12 @@ class GameAECEnv(AECEnv):
         current = view.current
         seat = current[0] if len(current) == 1 else next_seat(self.hooks.name, current,
                                                               mover, self.table.players)
-        if seat is None or seat < 0:
-            raise (GameError(f"{self.hooks.name} is not over, but nobody may move "
-                             "(current_player() returned no player)") if seat is None
-                   else not_a_seat(self.hooks.name, current, self.table.players))
-        try:
-            self.agent_selection = self.possible_agents[seat]
-        except IndexError:  # (a seat past the last, told without a test every step)
-            raise not_a_seat(self.hooks.name, current, self.table.players) from None
+        if seat is None:
+            raise GameError(f"{self.hooks.name} is not over, but nobody may move "
+                            "(current_player() returned no player)")
+        if not 0 <= seat < self.table.players:
+            raise not_a_seat(self.hooks.name, current, self.table.players)
+        self.agent_selection = self.possible_agents[seat]
 
     def render(self) -> str:
         """The selected agent's state as text (its own view: nothing hidden leaks)."""
