@@ -368,6 +368,13 @@ class Meter:
         }
 
 
+def others_without(other_cpu_pct: float, cpu_us: float, seconds: float) -> float:
+    """``other_cpu_pct`` less a process of the benchmark's own that ``Meter`` (knowing
+    only the server and this process) counted among the others: ``cpu_us`` of CPU
+    over ``seconds`` (a peer's load generator, a game's worker)."""
+    return max(0.0, round(other_cpu_pct - 100 * cpu_us / 1e6 / max(seconds, 1e-9), 1))
+
+
 def per_move(figures: dict[str, Any], moves: int) -> dict[str, Any]:
     """Server and generator CPU per completed move, from a ``Meter`` reading."""
     per = max(moves, 1)

@@ -114,8 +114,8 @@ def others(phase: dict[str, Any]) -> float:
     """A phase's "others" without the game's workers: they are processes of their own,
     which ``Meter`` (knowing the server and this process) counted among the others
     (24-34 % in every isolated run); their CPU is reported apart."""
-    worker_pct = 100 * phase["worker_cpu_us"] / 1e6 / max(phase["seconds"], 1e-9)
-    return max(0.0, round(phase["other_cpu_pct"] - worker_pct, 1))
+    return _common.others_without(phase["other_cpu_pct"], phase["worker_cpu_us"],
+                                  phase["seconds"])
 
 
 def measure(server: _common.Server, games: int) -> dict[str, Any]:

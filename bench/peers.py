@@ -240,20 +240,18 @@ def _figures(server: str, sessions: int, moves: int, games: int, figures: dict[s
              generator_in_others: bool = True) -> dict[str, Any]:
     wall = figures["seconds"]
     per = max(moves, 1)
-    generator_pct = round(100 * generator_cpu_us / 1e6 / wall, 1)
     return {
         "server": server, "sessions": sessions, "moves": moves, "games": games,
         "moves_per_s": round(moves / wall, 1),
         "server_cpu_us_per_move": round(figures["server_cpu_s"] * 1e6 / per, 1),
         "server_cpu_pct": figures["server_cpu_pct"],
         "generator_cpu_us_per_move": round(generator_cpu_us / per, 1),
-        "generator_cpu_pct": generator_pct,
+        "generator_cpu_pct": round(100 * generator_cpu_us / 1e6 / wall, 1),
         "server_rss_kb": rss_kb,
-        # A peer's generator is a process of its own, which ``Meter`` (knowing only the
-        # server and this process) counts among the others: taken out. Ours runs in this
-        # process (``run_ours``), never among the others.
+        # A peer's generator is a process of its own: taken out of the others. Ours runs
+        # in this process (``run_ours``), never among the others.
         "other_cpu_pct": figures["other_cpu_pct"] if not generator_in_others
-        else max(0.0, round(figures["other_cpu_pct"] - generator_pct, 1)),
+        else _common.others_without(figures["other_cpu_pct"], generator_cpu_us, wall),
         "steal_pct": figures["steal_pct"], "seconds": wall, "problems": problems,
     }
 
