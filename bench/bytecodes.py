@@ -302,6 +302,7 @@ def _tictactoe(server: Any, _: int) -> Any:
 def _worker_changes() -> Any:
     """``tictactoe``'s changes as a game worker serves them (see ``--worker``)."""
     import io
+    import itertools
 
     from gameserver import _channel, isolated, worker
 
@@ -311,7 +312,7 @@ def _worker_changes() -> Any:
     host = worker.Host(hello, sink)
     host.load(source)
     wanted = [(0, False), (1, False)]
-    numbers = iter(range(1, 2**62))
+    numbers = itertools.count(1)  # the games' ids, as the server numbers them
     gid = next(numbers)
     unsaved = 0  # moves since the last saved copy
 
