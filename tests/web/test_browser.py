@@ -254,6 +254,23 @@ def test_game_errors_show_as_an_error_box_and_custom_renderers_draw(
     expect(frame.locator('.coin[data-coin="tails"]')).to_be_visible()
 
 
+def test_current_ids_of_seats_the_game_does_not_have_show_as_player_numbers(
+        server: ServerThread, page: Any) -> None:
+    """A student's off-by-one in ``current_player`` must not break the instructor's pages.
+
+    The ``page`` fixture fails the test on any JavaScript error.
+    """
+    play.seat(server, "NotASeat", "off-by-one-1", ["ann", "bob"])
+    page.goto(url(server, "/"))
+    running = row(page, "NotASeat", "off-by-one-1")
+    expect(running).to_contain_text("player 2, player -1, player 100000000000000000000")
+    for player in ("", "?player=1"):
+        page.goto(url(server, f"/session/NotASeat/off-by-one-1{player}"))
+        status = page.locator(".status.turn")
+        expect(status).to_contain_text("Turn (together): player 2, player -1, player 1000")
+        expect(page.locator("#board .json-tree")).to_contain_text("seats")
+
+
 def test_a_view_too_large_for_a_live_page_is_a_note_with_a_link_and_the_page_stays_live(
         server: ServerThread, page: Any) -> None:
     """Such a view once dropped the page's stream: "reconnecting…" every 2 s, forever."""
