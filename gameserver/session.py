@@ -1144,7 +1144,11 @@ class _SavedReply(Wait):
 
     def __init__(self, session: Session, reply: bytes, batch: SaveBatch, view: View | None,
                  owed: View | None) -> None:
-        super().__init__(None, saving=True, size=len(reply))
+        # Wait.__init__(None, saving=True, size=len(reply)), inline (every held reply)
+        self._resume = self.on_cancel = self._callback = None
+        self.saving = True
+        self.size = len(reply)
+        self.woken = self.cancelled = False
         self._session = session
         self._reply = reply
         self._batch = batch
@@ -1153,7 +1157,7 @@ class _SavedReply(Wait):
         self._also: list[tuple[int, int]] | None = None  # more views' (index, mark before)
         if view is not None:  # seen at once: see ``Session._saved``
             seen = session._seen
-            index = self._index = _view_index(view)
+            index = self._index = view[0] * 2 + view[1]  # (_view_index, inline)
             self._version = version = session.version
             self._before = seen[index]
             seen[index] = version
