@@ -714,8 +714,12 @@ class Session:
                 and self._at_hand(player_id, legal_moves) is not None):
             # (A restarter owed an earlier end, or without its state, gets no states.)
             self._owed = {view for view in self._owed if view[1] or view[0] not in waived}
-        self._record("restart")
+        # Woken first: the resumes of the views waiting (a subscription's push, a blocked
+        # ``state``) are scheduled before the commit the restart's record schedules, so a
+        # view handed the old game's end here records its collection in that commit
+        # (not in one of its own, a loop pass later), and its reply goes out with it.
         self._wake()
+        self._record("restart")
         self._over_told = False
         self._followed(new_game=True)
         return protocol.ok(None)
