@@ -35,7 +35,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ._connstate import HELD_FULL, OUTPUT_FULL, REPLIED, Event
+from ._connstate import HELD_FULL, OUTPUT_FULL, READING, REPLIED, SERVING, Event, State
 from .framing import TERMINATOR
 from .waits import Wait
 
@@ -47,19 +47,13 @@ if TYPE_CHECKING:
 HELD_COST = 512
 
 
-class _Held:
-    """A reply held until its save (``Wait.saving``), with what metrics need of its
-    request; or a subscription's push (``push`` makes its bytes from the reply)."""
-
-    __slots__ = ("wait", "kind", "started", "cost", "push")
-
-    def __init__(self, wait: Wait, kind: str, started: float,
-                 push: Callable[[bytes], bytes] | None = None) -> None:
-        self.wait = wait
-        self.kind = kind
-        self.started = started
-        self.cost = wait.size + HELD_COST
-        self.push = push
+# A reply held until its save (``Wait.saving``), with what metrics need of its request:
+# (wait, request kind, started, cost, push). ``push`` (a subscription's push, None for a
+# reply) makes its bytes from the reply; ``cost`` is what it counts towards
+# reply_buffer_max (its wait's size and HELD_COST). A tuple, not an object of a class:
+# one is made for every move whose reply waits for its save, and a tuple is built
+# without a Python call.
+_Held = tuple[Wait, str, float, int, Callable[[bytes], bytes] | None]
 
 
 class HeldReplies:
@@ -69,6 +63,7 @@ class HeldReplies:
 
     if TYPE_CHECKING:  # what the connection provides (``BaseConnection``)
         _host: ConnectionHost
+        _state: State
         _paused: int
         _kind: str
         _started: float
@@ -82,6 +77,7 @@ class HeldReplies:
         _after_held: bool | None  # close (True) or half-close (False) once sent
 
         def _write(self, data: bytes) -> None: ...
+        def _set_deadline(self, seconds: float | None) -> None: ...
         def _go(self, event: Event) -> None: ...
         def _go_on(self) -> None: ...
         def _pause(self, reason: int) -> None: ...
@@ -101,13 +97,17 @@ class HeldReplies:
 
     def _hold(self, wait: Wait) -> None:
         """Hold the reply of the request being served until its save; serve the next one."""
-        self._queue_held(_Held(wait, self._kind, self._started))
-        self._go(REPLIED)
+        self._queue_held((wait, self._kind, self._started, wait.size + HELD_COST, None))
+        if self._state is SERVING:  # _go(REPLIED), inline: READING, whose deadline starts now
+            self._state = READING
+            self._set_deadline(self._host.settings.connection_timeout)
+        else:
+            self._go(REPLIED)
 
     def _hold_push(self, wait: Wait, push: Callable[[bytes], bytes]) -> None:
         """Hold a subscription's push until its save, behind the replies served before it
         (the state it shows is newer than theirs) and before those served after it."""
-        self._queue_held(_Held(wait, "push", 0.0, push))
+        self._queue_held((wait, "push", 0.0, wait.size + HELD_COST, push))
 
     def _queue_held(self, entry: _Held) -> None:
         held = self._held
@@ -115,8 +115,11 @@ class HeldReplies:
             held = self._held = deque()
         held.append(entry)
         self._held_unsaved += 1
-        entry.wait.on_wake(self._held_woken)
-        self._count_held(entry.cost)
+        entry[0].on_wake(self._held_woken)
+        # _count_held, inline (most connections hold no more than ``held_free``)
+        size = self._held_bytes = self._held_bytes + entry[3]
+        if size > self._host.unsent.held_free:
+            self._count_held(0)
 
     def _count_held(self, size: int) -> None:
         """``size`` more is held: once it holds more than ``held_free`` (``_unsent.py``), all
@@ -146,24 +149,25 @@ class HeldReplies:
         parts = []
         while held and not self._paused & OUTPUT_FULL:
             entry = held[0]
-            if isinstance(entry, bytes):
+            if type(entry) is bytes:
                 parts.append(entry)
                 self._held_bytes -= len(entry)
             else:
-                if not entry.wait.woken:
+                wait, kind, started, cost, push = entry  # type: ignore[misc]
+                if not wait.woken:
                     break
-                reply = host.resume(entry.wait.resume)
+                reply = host.resume(wait.resume)
                 if isinstance(reply, Wait):  # (not from the store, whose saves give bytes)
-                    entry.wait = reply
+                    held[0] = (reply, kind, started, cost, push)
                     self._held_unsaved += 1
                     reply.on_wake(self._held_woken)
                     break
-                if entry.push is None:
-                    self._replied(entry.kind, reply, entry.started)
+                if push is None:
+                    self._replied(kind, reply, started)
                     parts.append(reply + TERMINATOR)
                 else:
-                    parts.append(entry.push(reply))
-                self._held_bytes -= entry.cost
+                    parts.append(push(reply))
+                self._held_bytes -= cost
             held.popleft()
         if parts:
             self._write(parts[0] if len(parts) == 1 else b"".join(parts))
@@ -191,5 +195,5 @@ class HeldReplies:
         if self._counted:
             self._recount()
         for entry in held:
-            if isinstance(entry, _Held):
-                entry.wait.cancel()
+            if type(entry) is not bytes:
+                entry[0].cancel()  # type: ignore[union-attr]

@@ -714,8 +714,12 @@ class Session:
                 and self._at_hand(player_id, legal_moves) is not None):
             # (A restarter owed an earlier end, or without its state, gets no states.)
             self._owed = {view for view in self._owed if view[1] or view[0] not in waived}
-        self._record("restart")
+        # Woken first: the resumes of the views waiting (a subscription's push, a blocked
+        # ``state``) are scheduled before the commit the restart's record schedules, so a
+        # view handed the old game's end here records its collection in that commit
+        # (not in one of its own, a loop pass later), and its reply goes out with it.
         self._wake()
+        self._record("restart")
         self._over_told = False
         self._followed(new_game=True)
         return protocol.ok(None)
@@ -1144,7 +1148,11 @@ class _SavedReply(Wait):
 
     def __init__(self, session: Session, reply: bytes, batch: SaveBatch, view: View | None,
                  owed: View | None) -> None:
-        super().__init__(None, saving=True, size=len(reply))
+        # Wait.__init__(None, saving=True, size=len(reply)), inline (every held reply)
+        self._resume = self.on_cancel = self._callback = None
+        self.saving = True
+        self.size = len(reply)
+        self.woken = self.cancelled = False
         self._session = session
         self._reply = reply
         self._batch = batch
@@ -1153,7 +1161,7 @@ class _SavedReply(Wait):
         self._also: list[tuple[int, int]] | None = None  # more views' (index, mark before)
         if view is not None:  # seen at once: see ``Session._saved``
             seen = session._seen
-            index = self._index = _view_index(view)
+            index = self._index = view[0] * 2 + view[1]  # (_view_index, inline)
             self._version = version = session.version
             self._before = seen[index]
             seen[index] = version

@@ -565,6 +565,50 @@ def test_changes_of_one_loop_pass_share_one_commit(tmp_path: Path, sync: str) ->
     asyncio.run(play())
 
 
+def test_a_hand_over_collected_right_after_a_restart_is_saved_with_it(tmp_path: Path) -> None:
+    """A view that waits for a change when its game restarts (a blocked ``state``, a
+    subscription) is handed the old game's end in the next loop pass, before that pass
+    commits the restart: its collection joins the restart's commit, and its reply goes
+    out after that one commit. (Before, the restart was committed first and the
+    collection in a commit of its own, a loop pass later: two commits every restart.)"""
+    path = tmp_path / "handover.db"
+
+    async def play() -> None:
+        loop = asyncio.get_running_loop()
+        store, guard = open_store(path, tictactoe=True)
+        session = Session(store.games["TicTacToe"], "t", 2, recorder=store)
+        players = [session.add_player("x"), session.add_player("o")]
+        await woken(*(session.join_reply(player, 1000) for player in players))
+        keys = [player.key for player in players]
+        [first] = session.game.current()  # (random)
+        other = 1 - first
+        for player_id, position in [(first, 0), (other, 3), (first, 1), (other, 4),
+                                    (first, 2)]:  # the first player wins
+            await woken(session.move(player_id, keys[player_id], {"position": position}))
+        await woken(session.state(other, keys[other], False))  # the other sees the end ...
+        blocked = session.state(other, keys[other], False)  # ... and waits for the next change
+        assert isinstance(blocked, Wait) and not blocked.woken
+        handed: asyncio.Future[Any] = loop.create_future()
+        # As a connection carries it: resumed in a callback of its own, never in wake().
+        blocked.on_wake(lambda now: loop.call_soon(
+            lambda: handed.set_result(blocked.resume())))
+        before = store.commits
+        restarted = session.restart(first, keys[first])
+        hand_over = await asyncio.wait_for(handed, 10)
+        assert isinstance(hand_over, Wait)  # waits for the save of its collection
+        await woken(restarted, hand_over)
+        assert store.commits == before + 1  # the restart's, with the collection
+        assert json.loads(hand_over.resume())["data"]["gameover"] is True  # the old end
+        assert isinstance(restarted, Wait) and restarted.resume() == protocol.ok(None)
+        store.close()
+        guard.close()
+
+    asyncio.run(play())
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        [info] = db.execute("SELECT info FROM games WHERE current = 1").fetchone()
+    assert json.loads(info)["owed"] == [[0, True], [1, True]]  # the other's collection
+
+
 def test_a_change_no_reply_waits_for_is_written_in_the_next_pass(tmp_path: Path) -> None:
     """A session that ends without a reply (a timeout, say) leaves the file at once."""
     path = tmp_path / "quiet.db"

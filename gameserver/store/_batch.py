@@ -22,69 +22,79 @@ JOIN_FAILED = ("server: the new session could not be saved to disk (see the serv
 class Ticket:
     """One session's part of a batch; its replies wait until ``done``.
 
-    (Not a dataclass: one is made for every change, and a default factory costs.)
+    Neither slotted nor with an ``__init__``: one is made for every commit of a
+    session's changes (often one move each), and every field starts as the class's
+    default, set on the tickets that change it.
     """
 
-    __slots__ = ("done", "error", "waiters", "again", "unwaited", "hurry", "crowded")
-
-    def __init__(self) -> None:
-        self.done = False
-        self.error: str | None = None
-        self.waiters: list[Wait] = []
-        # Failed: the ticket of the commit that writes this one's rows again (None:
-        # never). A retry that fails while no reply waits for it is not done: it stays
-        # the ticket of the next retry, so that a session nobody asks for holds two
-        # tickets, not a chain that grows by one per failed commit for as long as the
-        # disk fails.
-        self.again: Ticket | None = None
-        # A reply showing these changes went out before their save (``"wait_for_save":
-        # false``): the batch may be committed a little later, grouped (``Store._flush``).
-        self.unwaited = False
-        # Called with each reply that starts waiting for it: while its batch is put off,
-        # to ask for the commit now; once its batch is past ``OPEN_BATCH_MAX`` while a
-        # commit is in flight, to have the reply's connection wait (``writer``).
-        self.hurry: Callable[[Wait], None] | None = None
-        # Its batch has grown past ``UNWAITED_MAX`` (a commit before it is slow): every
-        # reply waits for it, those that asked not to included (``Session._saved``).
-        self.crowded = False
+    done = False
+    error: str | None = None
+    waiters: list[Wait] | tuple[()] = ()  # (a list once one waits)
+    # Failed: the ticket of the commit that writes this one's rows again (None:
+    # never). A retry that fails while no reply waits for it is not done: it stays
+    # the ticket of the next retry, so that a session nobody asks for holds two
+    # tickets, not a chain that grows by one per failed commit for as long as the
+    # disk fails.
+    again: Ticket | None = None
+    # A reply showing these changes went out before their save (``"wait_for_save":
+    # false``): the batch may be committed a little later, grouped (``Store._flush``).
+    unwaited = False
+    # Called with each reply that starts waiting for it: while its batch is put off,
+    # to ask for the commit now; once its batch is past ``OPEN_BATCH_MAX`` while a
+    # commit is in flight, to have the reply's connection wait (``writer``).
+    hurry: Callable[[Wait], None] | None = None
+    # Its batch has grown past ``UNWAITED_MAX`` (a commit before it is slow): every
+    # reply waits for it, those that asked not to included (``Session._saved``).
+    crowded = False
 
     def wait(self, waiter: Wait) -> None:
         """Wake ``waiter`` when the commit ends (``answer``); a put-off batch is hurried."""
-        self.waiters.append(waiter)
+        waiters = self.waiters
+        if waiters:
+            waiters.append(waiter)  # type: ignore[union-attr]
+        else:
+            self.waiters = [waiter]
         if self.hurry is not None:
             self.hurry(waiter)
 
     def answer(self, error: str | None, now: bool = False) -> None:
         """The commit ended: done, with ``error`` (None: saved), and every reply that
         waited for it is woken (``now``: at the start of a loop pass, see ``Wait.wake``)."""
-        self.done, self.error = True, error
-        waiters, self.waiters = self.waiters, []
+        self.done = True
+        self.error = error
+        waiters = self.waiters
+        if not waiters:
+            return
+        self.waiters = ()
         for waiter in waiters:
             try:
-                waiter.wake(now=now)
+                waiter.wake(now)
             except Exception:  # a carrier's bug: the other tickets are answered still
                 log.exception("answering a saved change failed")
 
 
 class Batch:
-    """The changes of one loop pass (not a dataclass: its default factories cost twice)."""
+    """The changes of one loop pass (not a dataclass: its default factories cost twice).
 
-    # Past ``OPEN_BATCH_MAX`` while a commit was in flight (``Store.changed``); a class
-    # default, set on the few batches that grow so: ``__init__`` runs once a loop pass.
+    Where most batches keep a field's default, it is the class's (set on the few that
+    change it): ``__init__`` runs for every commit, often one change each.
+    """
+
+    # Past ``OPEN_BATCH_MAX`` while a commit was in flight (``Store.changed``).
     full = False
+    # Tickets of failed commits whose rows this one writes again (``Ticket.again``).
+    retries: dict[Key, Ticket] | None = None
+    # Set by the writer thread once it committed the batch: what it wrote, and the
+    # error (None: saved). ``Store.close`` reads it when the loop stops before it
+    # could release the batch.
+    landed: tuple[Ops, str | None] | None = None
+    put_off = False  # its commit waits a moment for more (``Store._flush``)
+    starts: list[Live] | tuple[()] = ()  # sessions that became full (a list, once one did)
 
     def __init__(self) -> None:
         self.ops = Ops()
         self.tickets: dict[Key, Ticket] = {}
         self.touched: dict[Key, Live] = {}  # for snapshots
-        self.starts: list[Live] = []  # sessions that became full
-        # Tickets of failed commits whose rows this one writes again (``Ticket.again``).
-        self.retries: dict[Key, Ticket] | None = None
-        # Set by the writer thread once it committed the batch: what it wrote, and the
-        # error (None: saved). ``Store.close`` reads it when the loop stops before it
-        # could release the batch.
-        self.landed: tuple[Ops, str | None] | None = None
-        self.put_off = False  # its commit waits a moment for more (``Store._flush``)
 
     def may_wait(self) -> bool:
         """Whether the commit may be put off: no reply waits for it, and at least one

@@ -307,7 +307,10 @@ class Store:
             elif event in ("start", "restart"):
                 self.rows.start(batch.ops, live, session)
                 if event == "start":
-                    batch.starts.append(live)
+                    if batch.starts:
+                        batch.starts.append(live)  # type: ignore[union-attr]
+                    else:
+                        batch.starts = [live]
             elif event == "forfeit":  # players ran out of time: the game ends (timers.py)
                 self.rows.forfeit(batch.ops, live, session)
             elif event == "collected":  # a player was handed the last game's end
@@ -401,25 +404,30 @@ class Store:
         if self._in_flight is not None:
             return  # FULL: sent when the batch in flight is released
         batch = self._batch
-        if batch is not None and not batch.put_off and batch.may_wait() and (
-                self.sync == "NORMAL" and not self._backlog.items and not self._retry_tickets
-                and batch.ops.size < LARGE_COMMIT):
+        backlog = self._backlog
+        if batch is None:
+            if not backlog.items and not self._retry_tickets:
+                return  # taken already: a commit that landed flushed this pass's changes
+            batch = Batch()  # a retry with nothing new
+        elif (not batch.put_off and batch.may_wait() and self.sync == "NORMAL"
+              and not backlog.items and not self._retry_tickets
+              and batch.ops.size < LARGE_COMMIT):
             self._put_off_commit(batch)
             return
-        self._batch = None
-        if batch is None and not self._backlog.items and not self._retry_tickets:
-            return  # taken already: a commit that landed flushed this pass's changes
+        else:
+            self._batch = None
         if self._put_off is not None:
             self._put_off.cancel()
             self._put_off = None
-        batch = Batch() if batch is None else batch  # None: a retry with nothing new
         if self._retry_tickets:  # this commit writes the failed ones' rows (or afresh)
             batch.retries, self._retry_tickets = self._retry_tickets, {}
-        self._take_snapshots(batch)
         rows = self.rows
         assert rows is not None
         ops = batch.ops
-        if self._backlog.items:  # rows of failed commits go first
+        for live in batch.touched.values():  # snapshots (``_take_snapshots``, inline)
+            if rows.snapshot_due(live):
+                rows.snapshot(ops, live)
+        if backlog.items:  # rows of failed commits go first
             ops = self._take_backlog()
             ops.extend(batch.ops)
         elif rows.prune_due:  # (else nothing to prune: no call) first: see ``Rows.prune``
@@ -436,13 +444,18 @@ class Store:
             assert self._writer is not None
             self._writer.send(batch, ops, catch_up)
 
+    def _put_off_ended(self) -> None:
+        """The moment a batch was put off for has passed: commit it (``_flush``)."""
+        self._put_off = None  # (fired: nothing to cancel)
+        self._flush()
+
     def _put_off_commit(self, batch: Batch) -> None:
         """Leave ``batch`` open a moment (see ``_flush``)."""
         batch.put_off = True
         for ticket in batch.tickets.values():
             ticket.hurry = self._hurry
         assert self._loop is not None
-        self._put_off = self._loop.call_later(PUT_OFF, self._flush)
+        self._put_off = self._loop.call_later(PUT_OFF, self._put_off_ended)
 
     def _hurry(self, _waiter: Wait | None = None) -> None:
         """A reply waits for the put-off batch (or it grew large): commit it in a moment."""
@@ -468,7 +481,9 @@ class Store:
         """Write ``ops`` in one transaction; returns an error message or None."""
         if self._gone is not None:  # written, it would be lost: fail, as a full disk does
             return self._gone
-        error = commit(self.db, ops)
+        file = self._file
+        assert file is not None, "Store.open() was not called"
+        error = commit(file.db, ops)
         if error is None:
             self.commits += 1
         return error
@@ -481,14 +496,14 @@ class Store:
                             time.time() - self._failing_since)
                 self._failing_since = self._last_error = None
                 self._backlog_lives.clear()
-        else:
-            self._failed(batch, ops, error)
-        started = {(live.game_name, live.token) for live in batch.starts} if error else ()
+            for _, ticket in batch.every_ticket():
+                ticket.answer(None, True)  # a reply that waited for it may go out now
+            return
+        self._failed(batch, ops, error)
+        started = {(live.game_name, live.token) for live in batch.starts}
         retried = batch.retries
         for key, ticket in batch.every_ticket():
-            if error is None:
-                ticket.answer(None, now=True)  # a reply that waited for it may go out now
-            elif key in started:  # closed: nothing is written again
+            if key in started:  # closed: nothing is written again
                 ticket.answer(JOIN_FAILED, now=True)
             elif retried is not None and retried.get(key) is ticket and not ticket.waiters:
                 # No reply waits for this retry: it stands for the next one too (see
