@@ -34,7 +34,11 @@ def in_one_callback(body: object) -> list[str]:
         done = loop.create_future()
 
         def callback() -> None:
-            body(loop, Soon(loop), ran)  # type: ignore[operator]
+            try:
+                body(loop, Soon(loop), ran)  # type: ignore[operator]
+            except BaseException as err:  # a failing body fails the test (it hung until
+                done.set_exception(err)   # pytest's timeout: nothing set ``done``)
+                return
             loop.call_soon(lambda: loop.call_soon(done.set_result, None))  # two passes on
 
         loop.call_soon(callback)
