@@ -564,10 +564,16 @@ class RemoteGame(CheckedGame):
         current, over = reply[2], reply[3]
         self._turn = [] if current is None else current
         self._ended = False if over is None else over
-        self._views = {(player_id, legal): self._checked(view)
-                       for player_id, legal, view in reply[4]}
-        self._decoded = {}
-        self._timeout_moves = {}
+        views = {}
+        for player_id, legal, view in reply[4]:  # (``_checked``, inline for the usual view)
+            views[player_id, legal] = (
+                view if type(view) is bytes and view.startswith(_OK_PREFIX)
+                and view.endswith(b"}}") and b"\0" not in view else self._checked(view))
+        self._views = views
+        if self._decoded:
+            self._decoded = {}
+        if self._timeout_moves:
+            self._timeout_moves = {}
 
     def _kept(self, snapshot: bytes | None, asked: bool,
               logged: replaying.LoggedMove | None = None, size: int = 0) -> None:

@@ -334,16 +334,17 @@ class Host:
             current = str(err)
         views = []
         room = _channel.MIRROR_MAX
-        big = self.big.setdefault(gid, set())
+        big = self.big.get(gid)
         for key in wanted:
-            if key in big:
+            if big is not None and key in big:
                 continue
-            view, size = self._view_of(game, *key)
+            player_id, legal_moves = key
+            view, size = self._view_of(game, player_id, legal_moves)
             if size <= room:
-                views.append((*key, view))
+                views.append((player_id, legal_moves, view))
                 room -= size
             else:  # from now on computed only when a client asks for it
-                big.add(key)
+                self.big.setdefault(gid, set()).add(key)
         return current, over, views, self._snapshot(gid, game) if save else None
 
     def _view_of(self, game: CheckedGame, player_id: int, legal_moves: bool,
@@ -393,6 +394,9 @@ def _module_classes(module_name: str) -> list[type[AbstractGame]]:
             if registry.usable(game_class, module.__file__ or module_name)]
 
 
+_threads: Callable[[], int] | None = getattr(_thread, "_count", None)  # (not in every Python)
+
+
 def _leftovers() -> str | None:
     """What the game left running after its call: a thread or a child process.
 
@@ -403,8 +407,7 @@ def _leftovers() -> str | None:
     that says there is none) but lists one thread's children: it missed the
     child of a thread that had ended just before.
     """
-    count = getattr(_thread, "_count", None)
-    if (count() if count is not None else threading.active_count() - 1) > 0:
+    if (_threads() if _threads is not None else threading.active_count() - 1) > 0:
         return "started a thread, which games must not do (it would keep running)"
     try:
         os.waitpid(-1, os.WNOHANG)

@@ -478,7 +478,11 @@ class Worker:
             # A player gets them, the store keeps them: as short as the server's own.
             reply = (_channel.cut(error), reply[1], _channel.cut(current), _channel.cut(over),
                      *reply[4:])
-        self._answer(request, reply)  # (its fields past the sixth are the worker's)
+        try:  # (``_answer``, inline: every change comes here)
+            request.answer(reply)  # (its fields past the sixth are the worker's)
+        except Exception:
+            queue.appendleft(request)
+            raise
         if reply[7]:  # retire
             log.info("game file %s: its worker process used its CPU time; replacing it",
                      self.label)

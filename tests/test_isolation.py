@@ -127,7 +127,19 @@ STATE = b'{"status": "ok", "data": {}}'
      False),
     ({3: 0}, False), ({3: 1}, False), ({7: 0}, False), ({7: None}, False),
     ({2: [0, True]}, False), ({2: (0,)}, False), ({0: b"error"}, False),
-    ({5: b"s" * (_channel.SNAPSHOT_MAX + 1)}, False), ({8: [("x",)]}, False)])
+    ({5: b"s" * (_channel.SNAPSHOT_MAX + 1)}, False), ({8: [("x",)]}, False),
+    # Whatever a hostile worker puts in the lists is refused, without an exception.
+    ({2: [0] * (_channel.VIEWS_MAX + 1)}, False), ({2: []}, True),
+    ({2: [0, 1.0]}, False), ({5: bytearray(b"s")}, False), ({8: [(20, "x", "y")]}, True),
+    ({4: [(0, False, STATE), 5]}, False), ({4: [(0, False, STATE), "abc"]}, False),
+    ({4: [(0, False, STATE), {0: 0, 1: 0, 2: 0}]}, False),
+    ({4: [(0, False, STATE), (0, None, STATE)]}, False),
+    ({4: [(0, False, STATE), (0, False, None)]}, False),
+    ({4: [(0, False, STATE), (0, False, STATE, STATE)]}, False),
+    ({4: [(0, False, STATE), ()]}, False), ({4: [(0, False, STATE), [0] * 70_000]}, False),
+    ({4: [(0, False, b"x" * _channel.STATE_MAX)] * 2}, False), ({4: []}, True),
+    ({3: 1.0}, False), ({1: 5}, False), ({6: False}, False), ({8: ()}, False),
+    ({4: ((0, False, STATE),)}, False)])
 def test_a_reply_is_checked_field_by_field(changed: dict[int, Any], valid: bool) -> None:
     """What the server relies on in a worker's reply (``_channel.valid_reply``): the
     types of each field, each view a (player id, legal moves, reply or error) tuple of
