@@ -565,10 +565,13 @@ class RemoteGame(CheckedGame):
         self._turn = [] if current is None else current
         self._ended = False if over is None else over
         views = {}
-        for player_id, legal, view in reply[4]:  # (``_checked``, inline for the usual view)
-            views[player_id, legal] = (
-                view if type(view) is bytes and view.startswith(_OK_PREFIX)
-                and view.endswith(b"}}") and b"\0" not in view else self._checked(view))
+        # In the order of the states asked for (a prefix of ``_wanted``, which only grows);
+        # None: not sent along. (``_checked``, inline for the usual state.)
+        for key, view in zip(self._wanted, reply[4], strict=False):
+            if view is not None:
+                views[key] = (
+                    view if type(view) is bytes and view.startswith(_OK_PREFIX)
+                    and view.endswith(b"}}") and b"\0" not in view else self._checked(view))
         self._views = views
         if self._decoded:
             self._decoded = {}
@@ -746,18 +749,17 @@ class RemoteGame(CheckedGame):
             message = ("view", self.gid, key[0], key[1])
             self._worker.send(Request(_channel.encode(message), "state",
                                       lambda reply: self._fetched(key, call, reply[4]),
-                                      lambda error: self._fetched(key, call, [(*key, error)]),
+                                      lambda error: self._fetched(key, call, [error]),
                                       game=self))
         return call
 
-    def _fetched(self, key: View, call: Call, views: list[tuple[int, bool, bytes | str]],
-                 ) -> None:
+    def _fetched(self, key: View, call: Call, views: list[bytes | str | None]) -> None:
         if self._fetches.get(key) is call:
             del self._fetches[key]
         if self._lost is not None:  # (``view_reply`` says so)
             call.finish()
             return
-        view = next((v for p, legal, v in views if (p, legal) == key), None)
+        view = views[0] if views else None
         self._views[key] = (self.type_error("state", "did not come back from the worker").args[0]
                             if view is None else self._checked(view))
         if len(self._views[key]) <= _channel.MIRROR_MAX // 2:

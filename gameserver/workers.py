@@ -23,9 +23,11 @@ Messages (plain data, ``gameserver._channel``), server → worker, and the reply
   ``("remake", gid, class, players, seed, checksum, wanted, moves, save)``,
   ``("move", gid, move, player, wanted, save)``, ``("view", gid, player, legal)``
   → ``(error, result, current, over, views, snapshot, leftovers, retire,
-  logs)``, where ``result`` is a move's rejection as JSON text (for a
-  ``new`` game made from a seed, and a ``remake``, the checksum of its
-  start, in ASCII digits) and
+  logs)``, where ``views`` are the states asked for (``wanted``; for a
+  ``view``, the one), in that order, each a state reply (bytes), the error
+  that replaces it (str) or None (not sent along: too large); ``result`` is a
+  move's rejection as JSON text (for a ``new`` game made from a seed, and a
+  ``remake``, the checksum of its start, in ASCII digits); and
   ``leftovers``, if not None, why the worker must be replaced (the game
   left a thread or child process running, or the worker failed outside a
   game call);
