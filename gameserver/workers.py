@@ -397,8 +397,9 @@ class Worker:
         """Bytes from the worker: one read per turn of the loop, so a flood cannot stall it."""
         if process is not self._process:
             return
-        buffer: memoryview | None = getattr(_read_buffers, "buffer", None)
-        if buffer is None:
+        try:
+            buffer: memoryview = _read_buffers.buffer
+        except AttributeError:  # (the thread's first read)
             buffer = _read_buffers.buffer = memoryview(bytearray(READ_SIZE))
         try:
             size = os.readv(process.from_worker, [buffer])
