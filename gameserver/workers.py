@@ -159,7 +159,7 @@ class Request:
 
     ``answer(reply)`` takes the reply's fields; ``fail(message)`` ends it
     with an error instead. ``game`` is the game it concerns (None for the hello).
-    Not a dataclass: one is made per move, and a move's leaves the fields below
+    Not a dataclass: one is made per move, and a move's request leaves the fields below
     ``game`` at the class's defaults (five stores per move, not twelve).
     """
 
