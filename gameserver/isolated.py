@@ -531,7 +531,7 @@ class RemoteGame(CheckedGame):
         # Partials, not lambdas: no Python frame between the reply and ``_moved``.
         self._worker.send(Request(frame, "move", functools.partial(
             self._moved, call, player_id, move, save, len(frame)),
-            functools.partial(call.finish, None), game=self))
+            functools.partial(call.finish, None), self))
         return call
 
     def _moved(self, call: Call, player_id: int, move: dict[str, Any], save: bool, size: int,
@@ -554,8 +554,13 @@ class RemoteGame(CheckedGame):
                 error = self.type_error("move", "sent a rejection that is not JSON").args[0]
         self._moves += 1
         logged = (self._moves, player_id, move, text)
-        self._kept(reply[5], asked=save or error is not None, logged=logged,
-                   size=size + len(text or ""))
+        since = self._since
+        if reply[5] is None and not save and error is None and since is not None:
+            since.append(logged)  # (``_kept``'s usual case, inline: most moves come here)
+            self._since_bytes += size if text is None else size + len(text)
+        else:
+            self._kept(reply[5], asked=save or error is not None, logged=logged,
+                       size=size + len(text or ""))
         if not self._counted():
             rejection, error = None, self._lost
         call.finish(rejection, error)
@@ -564,10 +569,19 @@ class RemoteGame(CheckedGame):
         current, over = reply[2], reply[3]
         self._turn = [] if current is None else current
         self._ended = False if over is None else over
-        self._views = {(player_id, legal): self._checked(view)
-                       for player_id, legal, view in reply[4]}
-        self._decoded = {}
-        self._timeout_moves = {}
+        views = {}
+        # In the order of the states asked for (a prefix of ``_wanted``, which only grows);
+        # None: not sent along. (``_checked``, inline for the usual state.)
+        for key, view in zip(self._wanted, reply[4], strict=False):
+            if view is not None:
+                views[key] = (
+                    view if type(view) is bytes and view.startswith(_OK_PREFIX)
+                    and view.endswith(b"}}") and b"\0" not in view else self._checked(view))
+        self._views = views
+        if self._decoded:
+            self._decoded = {}
+        if self._timeout_moves:
+            self._timeout_moves = {}
 
     def _kept(self, snapshot: bytes | None, asked: bool,
               logged: replaying.LoggedMove | None = None, size: int = 0) -> None:
@@ -740,18 +754,17 @@ class RemoteGame(CheckedGame):
             message = ("view", self.gid, key[0], key[1])
             self._worker.send(Request(_channel.encode(message), "state",
                                       lambda reply: self._fetched(key, call, reply[4]),
-                                      lambda error: self._fetched(key, call, [(*key, error)]),
+                                      lambda error: self._fetched(key, call, [error]),
                                       game=self))
         return call
 
-    def _fetched(self, key: View, call: Call, views: list[tuple[int, bool, bytes | str]],
-                 ) -> None:
+    def _fetched(self, key: View, call: Call, views: list[bytes | str | None]) -> None:
         if self._fetches.get(key) is call:
             del self._fetches[key]
         if self._lost is not None:  # (``view_reply`` says so)
             call.finish()
             return
-        view = next((v for p, legal, v in views if (p, legal) == key), None)
+        view = views[0] if views else None
         self._views[key] = (self.type_error("state", "did not come back from the worker").args[0]
                             if view is None else self._checked(view))
         if len(self._views[key]) <= _channel.MIRROR_MAX // 2:

@@ -200,7 +200,8 @@ class Host:
                             wanted, save=save or copied)
         if reply[0] is not None or copied:
             return reply
-        checksum = self._start_checksum(self.games[gid], players, reply[4])
+        checksum = self._start_checksum(self.games[gid], players,
+                                        dict(zip(wanted, reply[4], strict=False)))
         return (None, str(checksum), *reply[2:])
 
     def _remake(self, gid: int, name: str, players: int, seed: int, checksum: int,
@@ -223,20 +224,20 @@ class Host:
         return self._replay(gid, moves, wanted)
 
     def _start_checksum(self, game: CheckedGame, players: int,
-                        views: list[tuple[int, bool, bytes | str]]) -> int:
+                        views: dict[View, bytes | str | None]) -> int:
         """A checksum of what each player sees of a new game (errors included).
 
         Computed here both when the game is first made and when it is made
         again, from the same state replies, so that it says whether the game
-        starts the same twice; ``views``: the replies the mirror made already.
+        starts the same twice; ``views``: the replies the mirror made already (None:
+        not made, too large to send along).
         It is the store's for a game in the server's process (the CRC-32 of
         ``store._rows.first_views``), so that a game saved by one comes back
         in the other (a server restarted with another ``isolate_games``).
         """
-        made = {player_id: view for player_id, legal, view in views if not legal}
         texts = []
         for player_id in range(players):
-            view = made.get(player_id)
+            view = views.get((player_id, False))
             if view is None:
                 view = self._view_of(game, player_id, False)[0]
             texts.append(ok_data(view) if type(view) is bytes
@@ -303,7 +304,7 @@ class Host:
         view, size = self._view_of(game, player_id, legal_moves)
         if size <= _channel.MIRROR_MAX // 2:
             self.big.get(gid, set()).discard((player_id, legal_moves))
-        return (None, None, None, None, [(player_id, legal_moves, view)], None)
+        return (None, None, None, None, [view], None)
 
     def _timeout_move(self, gid: int, player_id: int) -> tuple[Any, ...]:
         """The game's move for a player out of time (its hook), as JSON; None if it has none."""
@@ -321,9 +322,13 @@ class Host:
     # ------------------------------------------------------------ what the server keeps
 
     def _mirror(self, gid: int, game: CheckedGame, wanted: list[View], save: bool = True,
-                ) -> tuple[Any, Any, list[tuple[int, bool, bytes | str]], bytes | None]:
-        """Whose turn, game over, the wanted states (within MIRROR_MAX) and, if ``save``,
-        the saved game."""
+                ) -> tuple[Any, Any, list[bytes | str | None], bytes | None]:
+        """Whose turn, game over, the wanted states and, if ``save``, the saved game.
+
+        The states come in the order of ``wanted`` (the server knows which is which: it
+        takes no player id from here), each a state reply (bytes), the error that
+        replaces it (str), or None: not sent along, past ``MIRROR_MAX`` in all (then
+        never again: it is made when a client asks for it, see ``_view``)."""
         try:
             over: bool | str = game.game_over()
         except GameCodeError as err:
@@ -334,16 +339,18 @@ class Host:
             current = str(err)
         views = []
         room = _channel.MIRROR_MAX
-        big = self.big.setdefault(gid, set())
+        big = self.big.get(gid)
         for key in wanted:
-            if key in big:
+            if big is not None and key in big:
+                views.append(None)
                 continue
-            view, size = self._view_of(game, *key)
+            view, size = self._view_of(game, key[0], key[1])
             if size <= room:
-                views.append((*key, view))
+                views.append(view)
                 room -= size
             else:  # from now on computed only when a client asks for it
-                big.add(key)
+                views.append(None)
+                self.big.setdefault(gid, set()).add(key)
         return current, over, views, self._snapshot(gid, game) if save else None
 
     def _view_of(self, game: CheckedGame, player_id: int, legal_moves: bool,
@@ -393,6 +400,9 @@ def _module_classes(module_name: str) -> list[type[AbstractGame]]:
             if registry.usable(game_class, module.__file__ or module_name)]
 
 
+_threads: Callable[[], int] | None = getattr(_thread, "_count", None)  # (not in every Python)
+
+
 def _leftovers() -> str | None:
     """What the game left running after its call: a thread or a child process.
 
@@ -403,8 +413,7 @@ def _leftovers() -> str | None:
     that says there is none) but lists one thread's children: it missed the
     child of a thread that had ended just before.
     """
-    count = getattr(_thread, "_count", None)
-    if (count() if count is not None else threading.active_count() - 1) > 0:
+    if (_threads() if _threads is not None else threading.active_count() - 1) > 0:
         return "started a thread, which games must not do (it would keep running)"
     try:
         os.waitpid(-1, os.WNOHANG)

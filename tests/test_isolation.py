@@ -113,26 +113,28 @@ STATE = b'{"status": "ok", "data": {}}'
 @pytest.mark.parametrize(("changed", "valid"), [
     ({}, True),
     ({3: True, 2: "error", 5: b"s", 6: None, 7: True}, True),
-    ({4: [(0, False, STATE), (1, True, "framework: an error instead")]}, True),
-    ({4: [(0, 1, STATE)]}, False),  # 1 == True, but not a bool
-    ({4: [(True, False, STATE)]}, False),  # a bool is an int, but not a player id
-    ({4: [[0, False, STATE]]}, False),
-    ({4: [(0, False, STATE, None)]}, False),
-    ({4: [(0, False)]}, False),
-    ({4: [(0, False, bytearray(STATE))]}, False),
-    ({4: [(0, False, STATE)] * (_channel.VIEWS_MAX + 1)}, False),
-    ({4: [(0, False, b"x" * _channel.STATE_MAX), (1, False, b"x" * _channel.MIRROR_MAX)]},
-     True),
-    ({4: [(0, False, b"x" * _channel.STATE_MAX), (1, False, b"x" * (_channel.MIRROR_MAX + 1))]},
-     False),
+    ({4: [STATE, "framework: an error instead", None]}, True),
+    ({4: [(0, False, STATE)]}, False),  # (states come in the order asked for, without keys)
+    ({4: [bytearray(STATE)]}, False),
+    ({4: [STATE, 0]}, False), ({4: [STATE, False]}, False), ({4: [STATE, [STATE]]}, False),
+    ({4: [STATE] * (_channel.VIEWS_MAX + 1)}, False), ({4: [None] * _channel.VIEWS_MAX}, True),
+    ({4: [b"x" * _channel.STATE_MAX, b"x" * _channel.MIRROR_MAX]}, True),
+    ({4: [b"x" * _channel.STATE_MAX, b"x" * (_channel.MIRROR_MAX + 1)]}, False),
+    ({4: [b"x" * _channel.STATE_MAX, None, "x" * (_channel.MIRROR_MAX + 1)]}, False),
     ({3: 0}, False), ({3: 1}, False), ({7: 0}, False), ({7: None}, False),
     ({2: [0, True]}, False), ({2: (0,)}, False), ({0: b"error"}, False),
-    ({5: b"s" * (_channel.SNAPSHOT_MAX + 1)}, False), ({8: [("x",)]}, False)])
+    ({5: b"s" * (_channel.SNAPSHOT_MAX + 1)}, False), ({8: [("x",)]}, False),
+    # Whatever a hostile worker puts in the lists is refused, without an exception.
+    ({2: [0] * (_channel.VIEWS_MAX + 1)}, False), ({2: []}, True),
+    ({2: [0, 1.0]}, False), ({5: bytearray(b"s")}, False), ({8: [(20, "x", "y")]}, True),
+    ({4: [STATE, 5]}, False), ({4: [STATE, {0: 0}]}, False), ({4: [STATE, (STATE,)]}, False),
+    ({4: []}, True), ({3: 1.0}, False), ({1: 5}, False), ({6: False}, False),
+    ({8: ()}, False), ({4: (STATE,)}, False)])
 def test_a_reply_is_checked_field_by_field(changed: dict[int, Any], valid: bool) -> None:
     """What the server relies on in a worker's reply (``_channel.valid_reply``): the
-    types of each field, each view a (player id, legal moves, reply or error) tuple of
-    exactly those types, and the bounds on their number and bytes."""
-    reply = [None, None, [0], False, [(0, False, STATE)], None, None, False, []]
+    types of each field, each state a reply (bytes), an error (str) or None (not sent
+    along), in the order asked for, and the bounds on their number and bytes."""
+    reply = [None, None, [0], False, [STATE], None, None, False, []]
     for index, value in changed.items():
         reply[index] = value
     assert _channel.valid_reply(tuple(reply)) is valid

@@ -455,6 +455,24 @@ def test_a_worker_whose_own_bounds_were_lifted_is_refused_by_the_server(
     assert_restored(calm)
 
 
+def test_states_a_worker_sends_beyond_those_asked_for_are_never_taken(make_server) -> None:
+    """A change's states come in the order the server asked for them, without player ids
+    (the server's own keys name them). Padder's worker sends each state as not sent along
+    (None), then ten forged ones: the server takes none of them, fetches the real state
+    when the player asks for it, and its worker plays on."""
+    server = hostile_server(make_server, "padder")
+    pid = worker_pid(server)
+    attacker = joined(server.port, "Padder", "attack")
+    assert count(attacker) == 0  # asked once: sent along with every change from now on
+    assert attacker.move()["status"] == "ok"
+    assert count(attacker) == 1
+    assert attack_alongside(server, attacker) == {"status": "ok", "data": None}
+    assert count(attacker) == 2  # fetched: not the forged 666
+    assert attacker.move()["status"] == "ok"
+    assert count(attacker) == 3
+    assert worker_pid(server) == pid
+
+
 def test_a_worker_that_lies_about_player_ranges_has_those_games_refused(make_server,
                                                                          caplog) -> None:
     """The server checks a worker's catalog with the rule it applies to its own games
