@@ -571,12 +571,10 @@ class RemoteGame(CheckedGame):
         self._ended = False if over is None else over
         views = {}
         # In the order of the states asked for (a prefix of ``_wanted``, which only grows);
-        # None: not sent along. (``_checked``, inline for the usual state.)
+        # None: not sent along.
         for key, view in zip(self._wanted, reply[4], strict=False):
             if view is not None:
-                views[key] = (
-                    view if type(view) is bytes and view.startswith(_OK_PREFIX)
-                    and view.endswith(b"}}") and b"\0" not in view else self._checked(view))
+                views[key] = self._checked(view)
         self._views = views
         if self._decoded:
             self._decoded = {}
