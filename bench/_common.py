@@ -3,8 +3,8 @@
 * ``Server`` runs ``python -m gameserver`` as a subprocess on a free port, in
   a temporary working directory (so a store file starts empty and goes
   away), and reads the port from its "listening on HOST:PORT" log line.
-* ``cpu_us``, ``rss_kb``, ``open_fds``, ``open_sockets`` read a process's CPU
-  time, resident memory and open files from ``/proc``; ``own_cpu_us`` is the
+* ``cpu_us``, ``rss_kb``, ``open_fds``, ``open_sockets``, ``open_connections``
+  read a process's CPU time, resident memory and open files from ``/proc``; ``own_cpu_us`` is the
   load generator's own CPU time; ``Meter`` takes all of them, plus the whole
   machine's busy and steal time, over a measured window.
 * ``tcp_ext`` reads the kernel's TcpExt counters (``ListenOverflows``: SYNs
@@ -284,6 +284,38 @@ def open_sockets(pid: int) -> int:
                 count += 1
         except OSError:  # closed meanwhile
             pass
+    return count
+
+
+def open_connections(pid: int) -> int:
+    """Number of TCP connections process ``pid`` holds open (its sockets that are TCP and
+    not listening).
+
+    A server's other sockets come and go as it starts: its dashboard's listener opens a
+    moment after the game port answers, later still on a loaded machine. A count of all
+    sockets taken "at idle" could miss it, and then a count back "at idle" never came
+    (waiters.py, seen once with the machine's other load at 183 %).
+    """
+    listening: set[str] = set()
+    connected: set[str] = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            with open(f"/proc/{pid}/net/{table}") as file:
+                next(file)  # the header
+                for line in file:
+                    fields = line.split()
+                    (listening if fields[3] == "0A" else connected).add(fields[9])
+        except OSError:  # no IPv6 here
+            pass
+    base = f"/proc/{pid}/fd"
+    count = 0
+    for name in os.listdir(base):
+        try:
+            link = os.readlink(f"{base}/{name}")
+        except OSError:  # closed meanwhile
+            continue
+        if link.startswith("socket:[") and link[8:-1] in connected:
+            count += 1
     return count
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -199,6 +200,25 @@ def test_waiters_reports_memory_wakeups_and_disconnects() -> None:
             "wake_p99_ms", "fanout_p99_ms", "disconnect_freed_ms", "errors",
             "spurious_wakeups", "wake_server_cpu_us_per_request"} <= record.keys()
     assert record["all_blocked"] and record["errors"] == 0
+
+
+def test_open_connections_counts_connected_tcp_sockets_not_listeners() -> None:
+    """waiters.py waits for a server's connections to be gone: a listener that opened
+    late (the dashboard's, on a loaded machine) once made it wait for ever."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import _common
+    finally:
+        sys.path.remove(str(BENCH))
+    before = _common.open_connections(os.getpid())
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        assert _common.open_connections(os.getpid()) == before
+        with socket.create_connection(listener.getsockname()) as client:
+            accepted, _ = listener.accept()
+            with accepted:
+                assert _common.open_connections(os.getpid()) == before + 2
+                assert client.fileno() >= 0
+    assert _common.open_connections(os.getpid()) == before
 
 
 def test_tls_handshakes_reports_the_quiet_and_the_flooded_window() -> None:
