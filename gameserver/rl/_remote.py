@@ -590,6 +590,8 @@ class RemoteTable:
         self._move_with_state_prefix: dict[int, bytes] = {}
         self._move_showing_prefix: dict[tuple[int, int], bytes] = {}  # (mover, shown seat)
         self._move_states = StatesInReplies()  # a seat's state in a move's reply
+        # A restart's request, plain and asking for the states of the table's seats.
+        self._restart_requests = (b"", b"")
         self._restart_states = StatesInReplies()  # the restarter's in a restart's
         self._encoded: dict[int, tuple[dict[str, Any], bytes]] = {}
         # The requests of moves whose reply brings the next view, by (id(move), seat,
@@ -664,6 +666,14 @@ class RemoteTable:
         if len(self._keys) == len(self.controlled):
             self.controlled = sorted(self._keys)  # the ids the server actually gave
             self.joined = True
+            restarter, *others = self.controlled
+            restart = {"type": "restart", "game": self.game_name, "session": self.session,
+                       "player_id": restarter, "key": self._keys[restarter],
+                       "keep_alive": True, **self._save_keys}
+            extra = {"with_states_of": [{"player_id": seat, "key": self._keys[seat]}
+                                        for seat in others]} if others else {}
+            self._restart_requests = (_encode(restart), _encode(
+                {**restart, "with_state": True, "legal_moves": True, **extra}))
             for mover, shown in ((m, s) for m in self._keys for s in self._keys if m != s):
                 self._move_showing_prefix[(mover, shown)] = _encode(
                     {"type": "move", "game": self.game_name, "session": self.session,
@@ -679,15 +689,12 @@ class RemoteTable:
             self.link.join([self])  # the first game starts when everybody is seated
             return self._fetch_hint(hint, [], lambda replies: None)
         restarter = self.controlled[0]
+        others = self.controlled[1:]
         if self._over:  # the others are owed the finished game's final state, once
-            self._owed = {seat for seat in self.controlled if seat != restarter}
+            self._owed = set(others)
         self._over = False
-        ids = {"type": "restart", "game": self.game_name, "session": self.session,
-               "player_id": restarter, "key": self._keys[restarter], "keep_alive": True,
-               **self._save_keys}
-        others = [seat for seat in self.controlled if seat != restarter]
         if not self._restart_states.on or hint not in self.controlled:
-            return self._fetch_hint(hint, [_encode(ids)],
+            return self._fetch_hint(hint, [self._restart_requests[0]],
                                     lambda replies: _data(replies[0], "restart", self.session))
 
         def restarted(replies: list[dict[str, Any]]) -> Any:
@@ -708,10 +715,7 @@ class RemoteTable:
             self._restart_states.came(state is not None)
             return data
 
-        extra = {"with_states_of": [{"player_id": seat, "key": self._keys[seat]}
-                                    for seat in others]} if others else {}
-        return Plan([_encode({**ids, "with_state": True, "legal_moves": True, **extra})],
-                    restarted)
+        return Plan([self._restart_requests[1]], restarted)
 
     def _plan_move(self, seat: int, move: dict[str, Any], hint: int | None) -> Plan:
         return self._move_plan(seat, move, *self._move_request(seat, move, hint))
