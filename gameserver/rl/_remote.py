@@ -65,7 +65,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from ._table import GameError, Step, View
 
@@ -74,6 +74,13 @@ RECV_SIZE = 256 * 1024
 OK_NONE_BYTES = b'{"status": "ok", "data": null}'  # as the server encodes it
 OK_NONE: dict[str, Any] = {"status": "ok", "data": None}  # shared: never change it
 MOVE_CACHE_MAX = 4096  # encoded moves kept per table
+# Replies to moves whose views a connection keeps by their bytes, per game
+# (``RemoteTable.move``): at most this many, each of at most this many bytes (the states
+# of a small game come again and again; tic-tac-toe's fill it in seconds, ~10 MB), for a
+# game whose observations (and masks) take at most KNOWN_ARRAYS_MAX bytes (``make_table``).
+KNOWN_MAX = 4096
+KNOWN_BYTES_MAX = 512
+KNOWN_ARRAYS_MAX = 4096
 # Replies in a row without the state a move (or a restart) asked for, after which the
 # table asks for states beside its moves (restarts) instead (``StatesInReplies``).
 STATE_MISSES_MAX = 4
@@ -100,6 +107,7 @@ _scan = json.JSONDecoder().scan_once
 _INTS = frozenset({int})  # the one type of a player id in a state's "current"
 
 Finish = Callable[[list[dict[str, Any]]], Any]
+T = TypeVar("T")
 
 
 class StatesInReplies:
@@ -161,6 +169,9 @@ class Link:
         self._sock: socket.socket | None = None
         self._blocking = False  # the socket's timeout is the kernel's (``_kernel_timed``)
         self._buffer = bytearray()
+        # Its tables' views by the bytes of the move replies that brought them, per game
+        # (``RemoteTable.move``): at most ``KNOWN_MAX`` replies per game.
+        self.known: dict[str, dict[tuple[int, int, bytes], tuple[dict[int, View], bool]]] = {}
 
     def connect(self) -> socket.socket:
         """A new connection to the server."""
@@ -191,10 +202,38 @@ class Link:
                 if not chunk:
                     raise GameError(_closed_message(""))
                 self._buffer += chunk
-            return self._read(sock, len(payloads))
+            return self._read(sock, len(payloads), _reply_of)
         except (OSError, GameError) as err:
             self.close()
             raise self._error(err) from None
+
+    def ask(self, payload: bytes) -> bytes:
+        """Send one request; its reply's bytes, not decoded (``decode`` does that)."""
+        sock = self._sock
+        if sock is None:
+            sock = self._sock = self._kernel_timed(self.connect())
+        try:
+            sock.sendall(payload)
+            if not self._buffer:
+                chunk = sock.recv(RECV_SIZE)
+                if chunk.endswith(TERMINATOR) and chunk.find(TERMINATOR) == len(chunk) - 4:
+                    return chunk[:-4]  # (exactly the reply: the usual case)
+                if not chunk:
+                    raise GameError(_closed_message(""))
+                self._buffer += chunk
+            return self._read(sock, 1, bytes)[0]
+        except (OSError, GameError) as err:
+            self.close()
+            raise self._error(err) from None
+
+    def decode(self, raw: bytes) -> dict[str, Any]:
+        """The reply ``raw`` (from ``ask``), decoded; one that is not a reply closes the
+        connection, as ``exchange`` does."""
+        try:
+            return _reply_of(raw)
+        except GameError:
+            self.close()
+            raise
 
     def _kernel_timed(self, sock: socket.socket) -> socket.socket:
         """``sock`` made blocking, its timeout kept by the kernel (``SO_RCVTIMEO``,
@@ -223,10 +262,12 @@ class Link:
                              "for another client? see the timeout option)")
         return GameError(f"lost the connection to the server: {err}")
 
-    def _read(self, sock: socket.socket, count: int) -> list[dict[str, Any]]:
-        """``count`` replies: the first begun in the buffer (the rest of a receive)."""
+    def _read(self, sock: socket.socket, count: int, decode: Callable[[bytearray], T]
+              ) -> list[T]:
+        """``count`` replies, each passed to ``decode`` as it comes: the first begun in the
+        buffer (the rest of a receive)."""
         buffer = self._buffer
-        replies: list[dict[str, Any]] = []
+        replies: list[T] = []
         start = 0
         deadline = time.monotonic() + self.timeout  # for the rest of the reply begun
         try:
@@ -245,7 +286,7 @@ class Link:
                     continue
                 raw = buffer[:end]
                 del buffer[:end + len(TERMINATOR)]  # (a reply that is not JSON too)
-                replies.append(_reply_of(raw))
+                replies.append(decode(raw))
                 start = 0
                 deadline = time.monotonic() + self.timeout  # the next reply's
         finally:
@@ -567,11 +608,13 @@ class RemoteTable:
         wait_for_save: False sends moves, restarts and states with ``"wait_for_save":
             false`` (their replies do not wait for the server's disk; see
             docs/protocol.md). An older server ignores the key and waits.
+        known: keep the views of move replies to use again when the same bytes come
+            again (``KNOWN_MAX``; for a game whose encoded views are small).
     """
 
     def __init__(self, link: Link, game_name: str, players: int, names: list[str],
                  session: str | None = None, controlled: list[int] | None = None,
-                 wait_for_save: bool = False) -> None:
+                 wait_for_save: bool = False, known: bool = True) -> None:
         self.link = link
         # Keys every move, restart and state request carries (none: the server waits
         # for the save).
@@ -599,6 +642,12 @@ class RemoteTable:
         self._move_requests: dict[tuple[int, int, int | None], tuple[
             dict[str, Any], tuple[bytes, int | None, int | None]]] = {}
         self._views: dict[int, View] = {}
+        # The views a move's reply brought (and whether the game is over), by (mover,
+        # shown seat, the reply's bytes): the same bytes again (a state seen before) are
+        # not decoded, checked nor encoded again (a view does not change once made).
+        # Shared by the link's tables of this game (a vector env's sessions).
+        self._known = link.known.setdefault(game_name, {}) if known else {}
+        self._known_max = KNOWN_MAX if known else 0
         self._owed: set[int] = set()  # seats owed the hand-over of a finished game
         self._over = False  # the last view we saw showed the game over
 
@@ -615,9 +664,24 @@ class RemoteTable:
 
     def move(self, seat: int, move: dict[str, Any], hint: int | None = None) -> Any:
         payload, shown, hint = self._move_request(seat, move, hint)
-        if hint is None:  # one request (what plan would do, without a Plan)
-            return self._moved(seat, move, shown, self.link.exchange([payload])[0])
-        return self.link.execute(self._move_plan(seat, move, payload, shown, hint))
+        if hint is not None:
+            return self.link.execute(self._move_plan(seat, move, payload, shown, hint))
+        # One request (what plan would do, without a Plan).
+        raw = self.link.ask(payload)
+        if shown is None:
+            return self._moved(seat, move, None, self.link.decode(raw))
+        key = (seat, shown, raw)
+        known = self._known.get(key)
+        if known is not None:  # these very bytes came before: the same views again
+            self._views.update(known[0])
+            self._over = known[1]
+            self._move_states.misses = 0
+            return None
+        result = self._moved(seat, move, shown, self.link.decode(raw))
+        if (result is None and shown in self._views  # (an "ok", and the state came)
+                and len(raw) <= KNOWN_BYTES_MAX and len(self._known) < self._known_max):
+            self._known[key] = (self._views.copy(), self._over)
+        return result
 
     def wait(self, seat: int) -> View:
         return self.link.execute(self.plan(("wait", seat)))
