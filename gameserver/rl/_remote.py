@@ -93,8 +93,10 @@ REPLY_ITEMS_MAX = 1_000_000
 # first to the largest (the wait asked without a pause: hundreds of requests a second).
 SEATED_PAUSE_FIRST = 0.002
 SEATED_PAUSE_MAX = 0.05
-# Sessions per discover reply asked for while a seat is awaited (``Link._listed``).
+# Sessions per discover reply asked for while a seat is awaited (``Link._listed``), and
+# pages asked for in a row, at most, to find the session (a server could page for ever).
 SEATED_PAGE = 100
+SEATED_PAGES_MAX = 100
 # Timeouts kept by the kernel: Linux's struct timeval is two longs.
 _KERNEL_TIMEOUTS = sys.platform.startswith("linux") and hasattr(socket, "SO_RCVTIMEO")
 _TIMEVAL = struct.Struct("@ll")
@@ -420,7 +422,7 @@ class Link:
         """
         key = (table.game_name, table.session)
         after = [table.game_name, table.session[:-1]]
-        while True:
+        for _ in range(SEATED_PAGES_MAX):
             data = _data(self.exchange([_encode({
                 "type": "discover", "after": after, "limit": SEATED_PAGE,
                 "keep_alive": True})])[0], "discover")
@@ -438,8 +440,11 @@ class Link:
                     return None
             except (TypeError, KeyError, IndexError, AttributeError):
                 raise GameError(f"discover failed: {_not_a_game_server(data)}") from None
-            if time.monotonic() > deadline:  # (a server that pages for ever)
+            if time.monotonic() > deadline:  # (a server that pages slowly)
                 return None
+        raise GameError(f"discover failed: the server sent {SEATED_PAGES_MAX} pages of "
+                        f"sessions without reaching session {table.session!r} (sessions "
+                        "are listed sorted by game and name): is that a game server?")
 
 
 def _seated(table: RemoteTable, entry: dict[str, Any], count: int) -> bool:

@@ -830,3 +830,52 @@ def test_a_move_reply_split_or_of_another_shape_over_one_request() -> None:
     link.close()
     thread.join(TIMEOUT)
     listener.close()
+
+
+def test_a_server_that_pages_discovery_for_ever_is_a_clear_error() -> None:
+    """While a seat is awaited, discovery is read page after page until the session shows:
+    a server whose pages never reach it (each ends with another "next") kept the env
+    asking in a tight loop, hundreds of requests a second, until its timeout, then said
+    the server did not seat the player. Now it gives up after SEATED_PAGES_MAX pages."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    pages: list[int] = []
+    done = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            try:
+                while not done.is_set():
+                    request = conn.recv(65536)
+                    if not request or b'"join"' in request:
+                        done.wait(TIMEOUT)  # a join waits (for the session to fill)
+                        return
+                    pages.append(1)
+                    page = {"sessions": [{"game": "TicTacToe", "session": f"a{len(pages)}",
+                                          "joined": 1, "names": ["x"]}],
+                            "next": ["TicTacToe", f"a{len(pages)}"]}
+                    conn.sendall(json.dumps({"status": "ok", "data": page}).encode()
+                                 + b"EOT\x00")
+            except OSError:
+                pass
+
+    def accept() -> None:
+        with listener:
+            while not done.is_set():
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    env = aec_env("TicTacToe", server=("127.0.0.1", listener.getsockname()[1]),
+                  session="lab", timeout=TIMEOUT)
+    try:
+        with pytest.raises(GameError, match=r"discover failed: the server sent 100 pages of "
+                                            r"sessions without reaching session 'lab'"):
+            env.reset()
+        assert len(pages) == _remote.SEATED_PAGES_MAX
+    finally:
+        done.set()
+        env.close()
+        listener.close()
