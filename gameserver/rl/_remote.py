@@ -659,7 +659,28 @@ class RemoteTable:
     # ------------------------------------------------------------ the table interface
 
     def start(self, seed: int | None, hint: int = 0) -> None:
-        self.link.execute(self.plan(("start", seed, hint)))
+        if self.external or not (self.joined and self._restart_states.on
+                                 and hint in self.controlled):
+            self.link.execute(self.plan(("start", seed, hint)))
+            return
+        # The usual restart of a table that plays every seat, asking for their states
+        # (what plan would do, without a Plan); a reply whose bytes came before brings
+        # the views kept for them.
+        self._restarting()
+        raw = self.link.ask(self._restart_requests[1])
+        key = (-1, -1, raw)  # (a restart's: no mover, no shown seat)
+        known = self._known.get(key)
+        if known is not None:
+            self._views.update(known[0])
+            self._over = known[1]
+            self._owed.difference_update(self.controlled[1:])
+            self._restart_states.misses = 0
+            return
+        self._restarted(self.link.decode(raw))
+        if (len(self._views) == len(self.controlled)  # (every seat's state came)
+                and len(raw) <= KNOWN_BYTES_MAX * len(self.controlled)
+                and len(self._known) < self._known_max):
+            self._known[key] = (self._views.copy(), self._over)
 
     def view(self, seat: int) -> View:
         try:
@@ -757,34 +778,37 @@ class RemoteTable:
         if not self.joined:
             self.link.join([self])  # the first game starts when everybody is seated
             return self._fetch_hint(hint, [], lambda replies: None)
-        restarter = self.controlled[0]
-        others = self.controlled[1:]
-        if self._over:  # the others are owed the finished game's final state, once
-            self._owed = set(others)
-        self._over = False
+        self._restarting()
         if not self._restart_states.on or hint not in self.controlled:
             return self._fetch_hint(hint, [self._restart_requests[0]],
                                     lambda replies: _data(replies[0], "restart", self.session))
+        return Plan([self._restart_requests[1]], lambda replies: self._restarted(replies[0]))
 
-        def restarted(replies: list[dict[str, Any]]) -> Any:
-            reply = replies[0]
-            data = _data(reply, "restart", self.session)
-            state = reply.get("state")
-            if state is not None:
-                self._keep_view(restarter, state)
-            states = reply.get("states")
-            if type(states) is list and len(states) == len(others):  # (a server since 0.2.0)
-                self._owed.difference_update(others)  # the old end is not handed over
-                for seat, shown in zip(others, states, strict=True):
-                    if shown is not None:  # (a game in a worker process may leave one out)
-                        self._keep_view(seat, shown)
-            # Without it (fetched when wanted): an older server or a game in a worker
-            # process never sends it; a hand-over owed to the restarter, after another
-            # client's restart, is one miss.
-            self._restart_states.came(state is not None)
-            return data
+    def _restarting(self) -> None:
+        """A restart is sent: the views are gone, and the other seats owed the end."""
+        self._views.clear()
+        if self._over:  # the others are owed the finished game's final state, once
+            self._owed = set(self.controlled[1:])
+        self._over = False
 
-        return Plan([self._restart_requests[1]], restarted)
+    def _restarted(self, reply: dict[str, Any]) -> Any:
+        """The result of a restart that asked for the states of the table's seats."""
+        restarter, *others = self.controlled
+        data = _data(reply, "restart", self.session)
+        state = reply.get("state")
+        if state is not None:
+            self._keep_view(restarter, state)
+        states = reply.get("states")
+        if type(states) is list and len(states) == len(others):  # (a server since 0.2.0)
+            self._owed.difference_update(others)  # the old end is not handed over
+            for seat, shown in zip(others, states, strict=True):
+                if shown is not None:  # (a game in a worker process may leave one out)
+                    self._keep_view(seat, shown)
+        # Without it (fetched when wanted): an older server or a game in a worker process
+        # never sends it; a hand-over owed to the restarter, after another client's
+        # restart, is one miss.
+        self._restart_states.came(state is not None)
+        return data
 
     def _plan_move(self, seat: int, move: dict[str, Any], hint: int | None) -> Plan:
         return self._move_plan(seat, move, *self._move_request(seat, move, hint))
