@@ -74,10 +74,11 @@ RECV_SIZE = 256 * 1024
 OK_NONE_BYTES = b'{"status": "ok", "data": null}'  # as the server encodes it
 OK_NONE: dict[str, Any] = {"status": "ok", "data": None}  # shared: never change it
 MOVE_CACHE_MAX = 4096  # encoded moves kept per table
-# Replies to moves whose views a connection keeps by their bytes, per game
-# (``RemoteTable.move``): at most this many, each of at most this many bytes (the states
-# of a small game come again and again; tic-tac-toe's fill it in seconds, ~10 MB), for a
-# game whose observations (and masks) take at most KNOWN_ARRAYS_MAX bytes (``make_table``).
+# Replies to moves and restarts whose views a connection keeps by their bytes, per game
+# (``RemoteTable.move``, ``start``): at most this many, each of at most this many bytes (a
+# restart's: per seat), for a game whose observation and mask take at most
+# KNOWN_ARRAYS_MAX bytes (``make_table``). The states of a small game come again and
+# again: tic-tac-toe's fill it within seconds (~10 MB).
 KNOWN_MAX = 4096
 KNOWN_BYTES_MAX = 512
 KNOWN_ARRAYS_MAX = 4096
@@ -171,8 +172,8 @@ class Link:
         self._sock: socket.socket | None = None
         self._blocking = False  # the socket's timeout is the kernel's (``_kernel_timed``)
         self._buffer = bytearray()
-        # Its tables' views by the bytes of the move replies that brought them, per game
-        # (``RemoteTable.move``): at most ``KNOWN_MAX`` replies per game.
+        # Its tables' views by the bytes of the move and restart replies that brought
+        # them, per game (``RemoteTable.move``, ``start``): at most ``KNOWN_MAX`` a game.
         self.known: dict[str, dict[tuple[int, int, bytes], tuple[dict[int, View], bool]]] = {}
 
     def connect(self) -> socket.socket:
@@ -613,8 +614,8 @@ class RemoteTable:
         wait_for_save: False sends moves, restarts and states with ``"wait_for_save":
             false`` (their replies do not wait for the server's disk; see
             docs/protocol.md). An older server ignores the key and waits.
-        known: keep the views of move replies to use again when the same bytes come
-            again (``KNOWN_MAX``; for a game whose encoded views are small).
+        known: keep the views of move and restart replies to use again when the same
+            bytes come again (``KNOWN_MAX``; for a game whose encoded views are small).
     """
 
     def __init__(self, link: Link, game_name: str, players: int, names: list[str],
