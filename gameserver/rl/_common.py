@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import ssl
 from typing import Any
 
@@ -11,7 +12,7 @@ from gymnasium import spaces
 from ..game import AbstractGame
 from ..rlhooks import HookError, RLSpec
 from ._local import LocalTable
-from ._remote import Link, RemoteTable
+from ._remote import KNOWN_ARRAYS_MAX, Link, RemoteTable
 from ._table import GameError, Table, View
 
 Address = tuple[str, int]
@@ -70,8 +71,10 @@ def make_table(spec: RLSpec, players: int, server: Address | None, *,
         return LocalTable(spec.game_class, players, names, time_limit=time_limit)
     if link is None:
         link = Link(address(server), tls=tls, timeout=timeout)
+    arrays = 4 * math.prod(spec.shape) + spec.size  # an observation's bytes and a mask's
     return RemoteTable(link, spec.name, players, names, session=session,
-                       controlled=controlled, wait_for_save=wait_for_save)
+                       controlled=controlled, wait_for_save=wait_for_save,
+                       known=arrays <= KNOWN_ARRAYS_MAX)
 
 
 def address(server: Any) -> Address:
@@ -107,9 +110,13 @@ def mask_box(spec: RLSpec) -> spaces.Box:
 
 
 def encode(spec: RLSpec, view: View, seat: int) -> View:
-    """Fill ``view.observation`` and ``view.mask`` (once per view); the view."""
+    """Fill ``view.observation`` and ``view.mask`` (once per view); the view.
+
+    Both arrays are this view's own and read-only: a network table keeps a view to use
+    again when the same state comes again; the environments hand out copies.
+    """
     if view.observation is None:
-        observation = np.asarray(spec.encode(view.state, seat), np.float32)
+        observation = np.array(spec.encode(view.state, seat), np.float32)  # (a copy)
         if observation.shape != spec.shape:
             raise GameError(f"{spec.name}.rl_observation returned shape {observation.shape}, "
                             f"but rl_observation_shape is {spec.shape}")
@@ -117,8 +124,10 @@ def encode(spec: RLSpec, view: View, seat: int) -> View:
             numbers = spec.numbers(view.legal)
         except HookError as err:
             raise GameError(str(err)) from None
-        mask = view.mask = np.zeros(len(spec.moves), np.int8)
+        mask = np.zeros(len(spec.moves), np.int8)
         mask.put(numbers, 1)  # (as mask[numbers] = 1 does, in 3/4 of its time)
+        mask.flags.writeable = observation.flags.writeable = False
+        view.mask = mask
         view.observation = observation
     return view
 

@@ -65,7 +65,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from ._table import GameError, Step, View
 
@@ -74,6 +74,14 @@ RECV_SIZE = 256 * 1024
 OK_NONE_BYTES = b'{"status": "ok", "data": null}'  # as the server encodes it
 OK_NONE: dict[str, Any] = {"status": "ok", "data": None}  # shared: never change it
 MOVE_CACHE_MAX = 4096  # encoded moves kept per table
+# Replies to moves and restarts whose views a connection keeps by their bytes, per game
+# (``RemoteTable.move``, ``start``): at most this many, each of at most this many bytes (a
+# restart's: per seat), for a game whose observation and mask take at most
+# KNOWN_ARRAYS_MAX bytes (``make_table``). The states of a small game come again and
+# again: tic-tac-toe's fill it within seconds (~10 MB).
+KNOWN_MAX = 4096
+KNOWN_BYTES_MAX = 512
+KNOWN_ARRAYS_MAX = 4096
 # Replies in a row without the state a move (or a restart) asked for, after which the
 # table asks for states beside its moves (restarts) instead (``StatesInReplies``).
 STATE_MISSES_MAX = 4
@@ -86,8 +94,10 @@ REPLY_ITEMS_MAX = 1_000_000
 # first to the largest (the wait asked without a pause: hundreds of requests a second).
 SEATED_PAUSE_FIRST = 0.002
 SEATED_PAUSE_MAX = 0.05
-# Sessions per discover reply asked for while a seat is awaited (``Link._listed``).
+# Sessions per discover reply asked for while a seat is awaited (``Link._listed``), and
+# pages asked for in a row, at most, to find the session (a server could page for ever).
 SEATED_PAGE = 100
+SEATED_PAGES_MAX = 100
 # Timeouts kept by the kernel: Linux's struct timeval is two longs.
 _KERNEL_TIMEOUTS = sys.platform.startswith("linux") and hasattr(socket, "SO_RCVTIMEO")
 _TIMEVAL = struct.Struct("@ll")
@@ -100,6 +110,7 @@ _scan = json.JSONDecoder().scan_once
 _INTS = frozenset({int})  # the one type of a player id in a state's "current"
 
 Finish = Callable[[list[dict[str, Any]]], Any]
+T = TypeVar("T")
 
 
 class StatesInReplies:
@@ -161,6 +172,9 @@ class Link:
         self._sock: socket.socket | None = None
         self._blocking = False  # the socket's timeout is the kernel's (``_kernel_timed``)
         self._buffer = bytearray()
+        # Its tables' views by the bytes of the move and restart replies that brought
+        # them, per game (``RemoteTable.move``, ``start``): at most ``KNOWN_MAX`` a game.
+        self.known: dict[str, dict[tuple[int, int, bytes], tuple[dict[int, View], bool]]] = {}
 
     def connect(self) -> socket.socket:
         """A new connection to the server."""
@@ -191,10 +205,38 @@ class Link:
                 if not chunk:
                     raise GameError(_closed_message(""))
                 self._buffer += chunk
-            return self._read(sock, len(payloads))
+            return self._read(sock, len(payloads), _reply_of)
         except (OSError, GameError) as err:
             self.close()
             raise self._error(err) from None
+
+    def ask(self, payload: bytes) -> bytes:
+        """Send one request; its reply's bytes, not decoded (``decode`` does that)."""
+        sock = self._sock
+        if sock is None:
+            sock = self._sock = self._kernel_timed(self.connect())
+        try:
+            sock.sendall(payload)
+            if not self._buffer:
+                chunk = sock.recv(RECV_SIZE)
+                if chunk.endswith(TERMINATOR) and chunk.find(TERMINATOR) == len(chunk) - 4:
+                    return chunk[:-4]  # (exactly the reply: the usual case)
+                if not chunk:
+                    raise GameError(_closed_message(""))
+                self._buffer += chunk
+            return self._read(sock, 1, bytes)[0]
+        except (OSError, GameError) as err:
+            self.close()
+            raise self._error(err) from None
+
+    def decode(self, raw: bytes) -> dict[str, Any]:
+        """The reply ``raw`` (from ``ask``), decoded; one that is not a reply closes the
+        connection, as ``exchange`` does."""
+        try:
+            return _reply_of(raw)
+        except GameError:
+            self.close()
+            raise
 
     def _kernel_timed(self, sock: socket.socket) -> socket.socket:
         """``sock`` made blocking, its timeout kept by the kernel (``SO_RCVTIMEO``,
@@ -223,10 +265,12 @@ class Link:
                              "for another client? see the timeout option)")
         return GameError(f"lost the connection to the server: {err}")
 
-    def _read(self, sock: socket.socket, count: int) -> list[dict[str, Any]]:
-        """``count`` replies: the first begun in the buffer (the rest of a receive)."""
+    def _read(self, sock: socket.socket, count: int, decode: Callable[[bytearray], T]
+              ) -> list[T]:
+        """``count`` replies, each passed to ``decode`` as it comes: the first begun in the
+        buffer (the rest of a receive)."""
         buffer = self._buffer
-        replies: list[dict[str, Any]] = []
+        replies: list[T] = []
         start = 0
         deadline = time.monotonic() + self.timeout  # for the rest of the reply begun
         try:
@@ -245,7 +289,7 @@ class Link:
                     continue
                 raw = buffer[:end]
                 del buffer[:end + len(TERMINATOR)]  # (a reply that is not JSON too)
-                replies.append(_reply_of(raw))
+                replies.append(decode(raw))
                 start = 0
                 deadline = time.monotonic() + self.timeout  # the next reply's
         finally:
@@ -379,7 +423,7 @@ class Link:
         """
         key = (table.game_name, table.session)
         after = [table.game_name, table.session[:-1]]
-        while True:
+        for _ in range(SEATED_PAGES_MAX):
             data = _data(self.exchange([_encode({
                 "type": "discover", "after": after, "limit": SEATED_PAGE,
                 "keep_alive": True})])[0], "discover")
@@ -397,8 +441,11 @@ class Link:
                     return None
             except (TypeError, KeyError, IndexError, AttributeError):
                 raise GameError(f"discover failed: {_not_a_game_server(data)}") from None
-            if time.monotonic() > deadline:  # (a server that pages for ever)
+            if time.monotonic() > deadline:  # (a server that pages slowly)
                 return None
+        raise GameError(f"discover failed: the server sent {SEATED_PAGES_MAX} pages of "
+                        f"sessions without reaching session {table.session!r} (sessions "
+                        "are listed sorted by game and name): is that a game server?")
 
 
 def _seated(table: RemoteTable, entry: dict[str, Any], count: int) -> bool:
@@ -567,11 +614,13 @@ class RemoteTable:
         wait_for_save: False sends moves, restarts and states with ``"wait_for_save":
             false`` (their replies do not wait for the server's disk; see
             docs/protocol.md). An older server ignores the key and waits.
+        known: keep the views of move and restart replies to use again when the same
+            bytes come again (``KNOWN_MAX``; for a game whose encoded views are small).
     """
 
     def __init__(self, link: Link, game_name: str, players: int, names: list[str],
                  session: str | None = None, controlled: list[int] | None = None,
-                 wait_for_save: bool = False) -> None:
+                 wait_for_save: bool = False, known: bool = True) -> None:
         self.link = link
         # Keys every move, restart and state request carries (none: the server waits
         # for the save).
@@ -590,6 +639,8 @@ class RemoteTable:
         self._move_with_state_prefix: dict[int, bytes] = {}
         self._move_showing_prefix: dict[tuple[int, int], bytes] = {}  # (mover, shown seat)
         self._move_states = StatesInReplies()  # a seat's state in a move's reply
+        # A restart's request, plain and asking for the states of the table's seats.
+        self._restart_requests = (b"", b"")
         self._restart_states = StatesInReplies()  # the restarter's in a restart's
         self._encoded: dict[int, tuple[dict[str, Any], bytes]] = {}
         # The requests of moves whose reply brings the next view, by (id(move), seat,
@@ -597,13 +648,40 @@ class RemoteTable:
         self._move_requests: dict[tuple[int, int, int | None], tuple[
             dict[str, Any], tuple[bytes, int | None, int | None]]] = {}
         self._views: dict[int, View] = {}
+        # The views a move's reply brought (and whether the game is over), by (mover,
+        # shown seat, the reply's bytes): the same bytes again (a state seen before) are
+        # not decoded, checked nor encoded again (a view does not change once made).
+        # Shared by the link's tables of this game (a vector env's sessions).
+        self._known = link.known.setdefault(game_name, {}) if known else {}
+        self._known_max = KNOWN_MAX if known else 0
         self._owed: set[int] = set()  # seats owed the hand-over of a finished game
         self._over = False  # the last view we saw showed the game over
 
     # ------------------------------------------------------------ the table interface
 
     def start(self, seed: int | None, hint: int = 0) -> None:
-        self.link.execute(self.plan(("start", seed, hint)))
+        if self.external or not (self.joined and self._restart_states.on
+                                 and hint in self.controlled):
+            self.link.execute(self.plan(("start", seed, hint)))
+            return
+        # The usual restart of a table that plays every seat, asking for their states
+        # (what plan would do, without a Plan); a reply whose bytes came before brings
+        # the views kept for them.
+        self._restarting()
+        raw = self.link.ask(self._restart_requests[1])
+        key = (-1, -1, raw)  # (a restart's: no mover, no shown seat)
+        known = self._known.get(key)
+        if known is not None:
+            self._views.update(known[0])
+            self._over = known[1]
+            self._owed.difference_update(self.controlled[1:])
+            self._restart_states.misses = 0
+            return
+        self._restarted(self.link.decode(raw))
+        if (len(self._views) == len(self.controlled)  # (every seat's state came)
+                and len(raw) <= KNOWN_BYTES_MAX * len(self.controlled)
+                and len(self._known) < self._known_max):
+            self._known[key] = (self._views.copy(), self._over)
 
     def view(self, seat: int) -> View:
         try:
@@ -613,9 +691,24 @@ class RemoteTable:
 
     def move(self, seat: int, move: dict[str, Any], hint: int | None = None) -> Any:
         payload, shown, hint = self._move_request(seat, move, hint)
-        if hint is None:  # one request (what plan would do, without a Plan)
-            return self._moved(seat, move, shown, self.link.exchange([payload])[0])
-        return self.link.execute(self._move_plan(seat, move, payload, shown, hint))
+        if hint is not None:
+            return self.link.execute(self._move_plan(seat, move, payload, shown, hint))
+        # One request (what plan would do, without a Plan).
+        raw = self.link.ask(payload)
+        if shown is None:
+            return self._moved(seat, move, None, self.link.decode(raw))
+        key = (seat, shown, raw)
+        known = self._known.get(key)
+        if known is not None:  # these very bytes came before: the same views again
+            self._views.update(known[0])
+            self._over = known[1]
+            self._move_states.misses = 0
+            return None
+        result = self._moved(seat, move, shown, self.link.decode(raw))
+        if (result is None and shown in self._views  # (an "ok", and the state came)
+                and len(raw) <= KNOWN_BYTES_MAX and len(self._known) < self._known_max):
+            self._known[key] = (self._views.copy(), self._over)
+        return result
 
     def wait(self, seat: int) -> View:
         return self.link.execute(self.plan(("wait", seat)))
@@ -664,6 +757,14 @@ class RemoteTable:
         if len(self._keys) == len(self.controlled):
             self.controlled = sorted(self._keys)  # the ids the server actually gave
             self.joined = True
+            restarter, *others = self.controlled
+            restart = {"type": "restart", "game": self.game_name, "session": self.session,
+                       "player_id": restarter, "key": self._keys[restarter],
+                       "keep_alive": True, **self._save_keys}
+            extra = {"with_states_of": [{"player_id": seat, "key": self._keys[seat]}
+                                        for seat in others]} if others else {}
+            self._restart_requests = (_encode(restart), _encode(
+                {**restart, "with_state": True, "legal_moves": True, **extra}))
             for mover, shown in ((m, s) for m in self._keys for s in self._keys if m != s):
                 self._move_showing_prefix[(mover, shown)] = _encode(
                     {"type": "move", "game": self.game_name, "session": self.session,
@@ -678,40 +779,37 @@ class RemoteTable:
         if not self.joined:
             self.link.join([self])  # the first game starts when everybody is seated
             return self._fetch_hint(hint, [], lambda replies: None)
-        restarter = self.controlled[0]
-        if self._over:  # the others are owed the finished game's final state, once
-            self._owed = {seat for seat in self.controlled if seat != restarter}
-        self._over = False
-        ids = {"type": "restart", "game": self.game_name, "session": self.session,
-               "player_id": restarter, "key": self._keys[restarter], "keep_alive": True,
-               **self._save_keys}
-        others = [seat for seat in self.controlled if seat != restarter]
+        self._restarting()
         if not self._restart_states.on or hint not in self.controlled:
-            return self._fetch_hint(hint, [_encode(ids)],
+            return self._fetch_hint(hint, [self._restart_requests[0]],
                                     lambda replies: _data(replies[0], "restart", self.session))
+        return Plan([self._restart_requests[1]], lambda replies: self._restarted(replies[0]))
 
-        def restarted(replies: list[dict[str, Any]]) -> Any:
-            reply = replies[0]
-            data = _data(reply, "restart", self.session)
-            state = reply.get("state")
-            if state is not None:
-                self._keep_view(restarter, state)
-            states = reply.get("states")
-            if type(states) is list and len(states) == len(others):  # (a server since 0.2.0)
-                self._owed.difference_update(others)  # the old end is not handed over
-                for seat, shown in zip(others, states, strict=True):
-                    if shown is not None:  # (a game in a worker process may leave one out)
-                        self._keep_view(seat, shown)
-            # Without it (fetched when wanted): an older server or a game in a worker
-            # process never sends it; a hand-over owed to the restarter, after another
-            # client's restart, is one miss.
-            self._restart_states.came(state is not None)
-            return data
+    def _restarting(self) -> None:
+        """A restart is sent: the views are gone, and the other seats owed the end."""
+        self._views.clear()
+        if self._over:  # the others are owed the finished game's final state, once
+            self._owed = set(self.controlled[1:])
+        self._over = False
 
-        extra = {"with_states_of": [{"player_id": seat, "key": self._keys[seat]}
-                                    for seat in others]} if others else {}
-        return Plan([_encode({**ids, "with_state": True, "legal_moves": True, **extra})],
-                    restarted)
+    def _restarted(self, reply: dict[str, Any]) -> Any:
+        """The result of a restart that asked for the states of the table's seats."""
+        restarter, *others = self.controlled
+        data = _data(reply, "restart", self.session)
+        state = reply.get("state")
+        if state is not None:
+            self._keep_view(restarter, state)
+        states = reply.get("states")
+        if type(states) is list and len(states) == len(others):  # (a server since 0.2.0)
+            self._owed.difference_update(others)  # the old end is not handed over
+            for seat, shown in zip(others, states, strict=True):
+                if shown is not None:  # (a game in a worker process may leave one out)
+                    self._keep_view(seat, shown)
+        # Without it (fetched when wanted): an older server or a game in a worker process
+        # never sends it; a hand-over owed to the restarter, after another client's
+        # restart, is one miss.
+        self._restart_states.came(state is not None)
+        return data
 
     def _plan_move(self, seat: int, move: dict[str, Any], hint: int | None) -> Plan:
         return self._move_plan(seat, move, *self._move_request(seat, move, hint))

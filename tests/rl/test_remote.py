@@ -13,9 +13,11 @@ import threading
 import time
 from typing import Any
 
+import numpy as np
 import pytest
 
 from gameserver import protocol
+from gameserver.games.tictactoe import TicTacToe
 from gameserver.rl import GameError, RandomAgent, _remote, aec_env, gym_env
 from gameserver.web.source import session_summary
 from tests.rl.helpers import play_randomly
@@ -713,3 +715,169 @@ def test_a_session_filled_before_the_tables_seats_all_joined_is_a_clear_error(
     finally:
         for sock in others:
             sock.close()
+
+
+def test_a_move_reply_seen_before_brings_the_same_views_without_decoding(server) -> None:
+    """Tic-tac-toe's states come again and again: a move's (or a restart's) reply whose
+    bytes came before is not decoded nor encoded again; the views (and their read-only
+    arrays) kept for it are used again, and every observation still is what
+    rl_observation makes of the state, every mask what legal_moves lists."""
+    env = aec_env("TicTacToe", server=(server.host, server.port), timeout=TIMEOUT)
+    env.reset(seed=1)
+    table = env.unwrapped.table
+    known = table.link.known["TicTacToe"]
+    assert known is table._known
+    views_seen: dict[int, list[Any]] = {}  # id(view) -> [the view, times seen]
+    for _ in range(12):  # always the first legal action: the same few games, both starts
+        for agent in env.agent_iter():
+            observation, _, terminated, truncated, _ = env.last()
+            seat = int(agent[-1])
+            view = table.view(seat)
+            views_seen.setdefault(id(view), [view, 0])[1] += 1
+            expected = np.array(TicTacToe.rl_observation(view.state, seat), np.float32)
+            assert np.array_equal(observation["observation"], expected)
+            assert np.flatnonzero(observation["action_mask"]).tolist() == [
+                move["position"] for move in view.legal or []]
+            assert not view.observation.flags.writeable and not view.mask.flags.writeable
+            observation["observation"][:] = 7  # the caller's copy: the view's stays
+            assert view.observation.max() <= 1
+            env.step(None if terminated or truncated else
+                     int(np.flatnonzero(observation["action_mask"])[0]))
+        env.reset()
+    # The moves of the two games (who starts differs) and the two restarts' replies.
+    restarts = [key for key in known if key[:2] == (-1, -1)]
+    assert 0 < len(restarts) <= 2 and 0 < len(known) - len(restarts) <= 2 * 9
+    assert max(times for _, times in views_seen.values()) > 2  # used again, in later games
+    env.close()
+
+
+def test_the_replies_kept_are_bounded(server, monkeypatch) -> None:
+    """At most KNOWN_MAX replies are kept per connection and game, none larger than
+    KNOWN_BYTES_MAX bytes; the games play on as before once it is full."""
+    monkeypatch.setattr(_remote, "KNOWN_MAX", 5)
+    env = aec_env("TicTacToe", server=(server.host, server.port), timeout=TIMEOUT)
+    env.reset(seed=2)
+    policy = RandomAgent(2)
+    for _ in range(5):
+        assert set(play_randomly(env, policy)) == {"player_0", "player_1"}
+        env.reset()
+    known = env.unwrapped.table._known
+    assert len(known) == 5
+    monkeypatch.setattr(_remote, "KNOWN_BYTES_MAX", 10)
+    known.clear()
+    play_randomly(env, policy)
+    assert not known
+    env.close()
+
+
+class LargeTicTacToe(TicTacToe):
+    """Tic-tac-toe seen as 1,200 numbers: 4.8 kB of float32 per view."""
+
+    rl_observation_shape = (1200,)
+
+    @staticmethod
+    def rl_observation(state: dict[str, Any], player_id: int) -> list[Any]:
+        return [float(cell == player_id) for cell in state["board"]] + [0.0] * 1191
+
+
+def test_a_game_with_large_observations_keeps_no_replies() -> None:
+    """Kept views hold their arrays: a game whose views take more than
+    KNOWN_ARRAYS_MAX bytes keeps none (4,096 of them would take 40 MB)."""
+    from gameserver.rl._common import make_table
+    from gameserver.rlhooks import RLSpec
+
+    small = make_table(RLSpec(TicTacToe), 2, ("127.0.0.1", 1))
+    large = make_table(RLSpec(LargeTicTacToe), 2, ("127.0.0.1", 1))
+    assert small._known_max == _remote.KNOWN_MAX and large._known_max == 0
+
+
+def test_a_move_reply_split_or_of_another_shape_over_one_request() -> None:
+    """A move that asks for nothing beside it (one request, its bytes read by ``ask``):
+    a reply that comes in pieces is read whole; one that is not JSON is a clear error,
+    and the link does not keep its bytes for the next reply."""
+    state = json.dumps({"board": [-1] * 9, "winner": None, "current": [1],
+                        "gameover": False, "legal_moves": [{"position": 0}]}).encode()
+    whole = b'{"status": "ok", "data": null, "state": ' + state + b"}EOT\x00"
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn.recv(65536)
+            conn.sendall(whole[:10])
+            time.sleep(0.1)  # (the rest in a receive of its own)
+            conn.sendall(whole[10:])
+            conn.recv(65536)
+            conn.sendall(b"no json hereEOT\x00")
+            conn.recv(65536)  # until the client closes
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b'{"status": "ok", "data": 1}EOT\x00')
+            conn.recv(65536)
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    link = _remote.Link(("127.0.0.1", listener.getsockname()[1]), timeout=TIMEOUT)
+    table = _remote.RemoteTable(link, "TicTacToe", 2, ["a", "b"], session="s")
+    table.seated(0, "0" * 32, "a")
+    table.seated(1, "1" * 32, "b")
+    assert table.move(0, {"position": 4}, 1) is None
+    assert table.view(1).state["current"] == [1]
+    with pytest.raises(GameError, match="a reply that is not JSON: b'no json here'"):
+        table.move(1, {"position": 3}, 0)
+    assert link.exchange([b'{"type": "discover", "keep_alive": true}EOT\x00']) == [
+        {"status": "ok", "data": 1}]
+    link.close()
+    thread.join(TIMEOUT)
+    listener.close()
+
+
+def test_a_server_that_pages_discovery_for_ever_is_a_clear_error() -> None:
+    """While a seat is awaited, discovery is read page after page until the session shows:
+    a server whose pages never reach it (each ends with another "next") kept the env
+    asking in a tight loop, hundreds of requests a second, until its timeout, then said
+    the server did not seat the player. Now it gives up after SEATED_PAGES_MAX pages."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    pages: list[int] = []
+    done = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            try:
+                while not done.is_set():
+                    request = conn.recv(65536)
+                    if not request or b'"join"' in request:
+                        done.wait(TIMEOUT)  # a join waits (for the session to fill)
+                        return
+                    pages.append(1)
+                    page = {"sessions": [{"game": "TicTacToe", "session": f"a{len(pages)}",
+                                          "joined": 1, "names": ["x"]}],
+                            "next": ["TicTacToe", f"a{len(pages)}"]}
+                    conn.sendall(json.dumps({"status": "ok", "data": page}).encode()
+                                 + b"EOT\x00")
+            except OSError:
+                pass
+
+    def accept() -> None:
+        with listener:
+            while not done.is_set():
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    env = aec_env("TicTacToe", server=("127.0.0.1", listener.getsockname()[1]),
+                  session="lab", timeout=TIMEOUT)
+    try:
+        with pytest.raises(GameError, match=r"discover failed: the server sent 100 pages of "
+                                            r"sessions without reaching session 'lab'"):
+            env.reset()
+        assert len(pages) == _remote.SEATED_PAGES_MAX
+    finally:
+        done.set()
+        env.close()
+        listener.close()
