@@ -1148,11 +1148,7 @@ class _SavedReply(Wait):
 
     def __init__(self, session: Session, reply: bytes, batch: SaveBatch, view: View | None,
                  owed: View | None) -> None:
-        # Wait.__init__(None, saving=True, size=len(reply)), inline (every held reply)
-        self._resume = self.on_cancel = self._callback = None
-        self.saving = True
-        self.size = len(reply)
-        self.woken = self.cancelled = False
+        super().__init__(None, saving=True, size=len(reply))
         self._session = session
         self._reply = reply
         self._batch = batch

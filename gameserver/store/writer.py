@@ -424,9 +424,7 @@ class Store:
         rows = self.rows
         assert rows is not None
         ops = batch.ops
-        for live in batch.touched.values():  # snapshots (``_take_snapshots``, inline)
-            if rows.snapshot_due(live):
-                rows.snapshot(ops, live)
+        self._take_snapshots(batch)
         if backlog.items:  # rows of failed commits go first
             ops = self._take_backlog()
             ops.extend(batch.ops)
