@@ -741,9 +741,12 @@ class RemoteGame(CheckedGame):
 
     def want(self, player_id: int, legal_moves: bool) -> None:
         """Have the worker send this view along with every change from now on, starting
-        with the next (a move with state shows it: ``Session.move``)."""
-        if (player_id, legal_moves) not in self._wanted:
-            self._wanted.append((player_id, legal_moves))
+        with the next (a move with state shows it: ``Session.move``). At most
+        ``_channel.VIEWS_MAX`` views: a reply carries one state (or None) per view asked
+        for, and one with more is refused as malformed; the others are fetched when asked."""
+        wanted = self._wanted
+        if (player_id, legal_moves) not in wanted and len(wanted) < _channel.VIEWS_MAX:
+            wanted.append((player_id, legal_moves))
 
     def _fetch(self, key: View) -> Call:
         call = self._fetches.get(key)

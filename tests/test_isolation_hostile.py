@@ -23,6 +23,7 @@ import itertools
 import json
 import logging
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -35,7 +36,7 @@ from typing import Any
 import pytest
 
 from gameserver import _sandbox, isolated, workers
-from gameserver._channel import ERROR_MAX, START_VIEWS_MAX
+from gameserver._channel import ERROR_MAX, START_VIEWS_MAX, VIEWS_MAX
 from gameserver.isolated import SAVE_EVERY, TEXT_MAX
 from tests.serverproc import ServerProcess, ServerThread
 from tests.wire import TERMINATOR, Player, request, send_raw
@@ -565,6 +566,61 @@ def test_a_join_for_a_million_players_costs_what_the_seats_taken_need(make_serve
     assert server.call(lambda: len(game._wanted)) == START_VIEWS_MAX
     assert server.call(game.snapshot)  # a copy to come back from
     assert worker_pid(server) == pid
+    assert_restored(calm)
+
+
+def test_a_session_whose_players_ask_more_views_than_a_reply_carries_plays_on(
+        make_server) -> None:
+    """A worker sends one state (or None: not sent along) per view the server asks for,
+    and a reply with more than ``VIEWS_MAX`` is refused as malformed. The views asked for
+    grew with every one fetched: a session of 1,025 players, each asking once for its
+    state with legal moves, had 2,049 (the first 1,024 players' states, and every
+    player's with legal moves), so the next move's honest reply was refused, the worker
+    replaced, the game's restore refused too and the session lost. Now at most
+    ``VIEWS_MAX`` views are asked for; the others are fetched when asked."""
+    players = START_VIEWS_MAX + 1
+    server = hostile_server(make_server, "crowd", max_waiting_joins_per_address=players)
+    calm = calm_session(server, "Crowd")
+    pid = worker_pid(server)
+    joins = []
+    for number in range(players):  # sent at once: each waits for the session to fill
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+        sock.sendall(json.dumps({"type": "join", "game": "Crowd", "session": "crowd",
+                                 "players": players, "name": f"p{number}"}).encode()
+                     + TERMINATOR)
+        joins.append(sock)
+    keys = {}
+    for sock in joins:
+        with sock:  # a join's reply ends as the server closes the connection
+            reply = json.loads(b"".join(iter(lambda sock=sock: sock.recv(65536), b"")))
+        assert reply["status"] == "ok", reply
+        keys[reply["data"]["player_id"]] = reply["data"]["key"]
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as conn:
+        buffer = bytearray()
+
+        def ask(kind: str, player_id: int, **rest: Any) -> dict[str, Any]:
+            conn.sendall(json.dumps({
+                "type": kind, "game": "Crowd", "session": "crowd", "player_id": player_id,
+                "key": keys[player_id], "keep_alive": True, **rest}).encode() + TERMINATOR)
+            while TERMINATOR not in buffer:
+                chunk = conn.recv(65536)
+                assert chunk, "the server closed the connection"
+                buffer.extend(chunk)
+            end = buffer.index(TERMINATOR)
+            reply = json.loads(buffer[:end])
+            del buffer[:end + len(TERMINATOR)]
+            return reply  # type: ignore[no-any-return]
+
+        for player_id in keys:
+            assert ask("state", player_id, observer=False, legal_moves=True)["data"][
+                "count"] == 0
+        assert ask("move", 0, move={}) == {"status": "ok", "data": None}
+        for player_id in (0, players - 1):  # a view sent along, one fetched
+            assert ask("state", player_id, observer=False, legal_moves=True)["data"][
+                "count"] == 1
+    assert worker_pid(server) == pid
+    game = server.call(lambda: server.server.lobby.sessions[("Crowd", "crowd")].game)
+    assert server.call(lambda: len(game._wanted)) == VIEWS_MAX
     assert_restored(calm)
 
 

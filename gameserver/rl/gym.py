@@ -61,7 +61,8 @@ def gym_env(game: type[AbstractGame] | str, seat: int | None = None,
             the server gives ids in join order: leave it out and read
             ``env.seat`` after ``reset``.
         opponent: ``"random"`` (the bundled bot's policy), a function
-            ``(observation, action_mask) -> action`` for every other seat, or
+            ``(observation, action_mask) -> action`` for every other seat (given
+            arrays of its own), or
             ``"server"``: the other seats are clients joining the same named
             ``session`` on ``server`` (e.g. ``python -m gameserver.bot``).
             After a finished game, ``reset`` then waits until another client
@@ -219,7 +220,8 @@ class GameGymEnv(gymnasium.Env):
             if other is None:
                 raise GameError(f"{self.hooks.name} is not over, but nobody may move")
             theirs = encode(self.hooks, (yield ("view", other)), other)
-            action = self.opponent(theirs.observation, theirs.mask)
+            # Copies: the view's arrays are read-only (and its mask says what is legal).
+            action = self.opponent(theirs.observation.copy(), theirs.mask.copy())
             if not 0 <= action < self.hooks.size or not theirs.mask[action]:
                 raise GameError(f"the opponent's policy chose action {action!r}, which is "
                                 "not legal now")

@@ -81,6 +81,27 @@ def test_a_whole_game_ends_with_the_winners_reward() -> None:
     env.close()
 
 
+def test_an_opponent_that_changes_its_arrays_in_place_plays_on() -> None:
+    """An opponent policy gets arrays of its own, as the agent does: one that scaled its
+    observation in place failed with numpy's "output array is read-only" (the view's
+    arrays are read-only since a network table keeps views to use again), and one that
+    cleared its mask after choosing had its legal choice refused as "not legal now"."""
+    def messy(observation: np.ndarray, action_mask: np.ndarray) -> int:
+        observation *= 2.0  # (normalised in place, say)
+        action = lowest_legal(observation, action_mask)
+        action_mask[:] = 0
+        return action
+
+    env = gym_env("Nim", seat=0, opponent=messy)  # as test_a_whole_game_... plays it
+    env.reset(seed=1)
+    env.step(14)
+    observation, _, _, _, _ = env.step(8)
+    assert observation.argmax(axis=1).tolist() == [1, 0, 0] and observation.max() == 1.0
+    _, reward, terminated, _, _ = env.step(0)
+    assert (reward, terminated) == (1.0, True)
+    env.close()
+
+
 def test_an_illegal_action_ends_the_episode_as_a_loss() -> None:
     env = gym_env("Nim", seat=0, opponent=lowest_legal)
     env.reset(seed=4)
