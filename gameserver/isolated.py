@@ -531,7 +531,7 @@ class RemoteGame(CheckedGame):
         # Partials, not lambdas: no Python frame between the reply and ``_moved``.
         self._worker.send(Request(frame, "move", functools.partial(
             self._moved, call, player_id, move, save, len(frame)),
-            functools.partial(call.finish, None), self))
+            functools.partial(call.finish, None), game=self))
         return call
 
     def _moved(self, call: Call, player_id: int, move: dict[str, Any], save: bool, size: int,
@@ -554,13 +554,8 @@ class RemoteGame(CheckedGame):
                 error = self.type_error("move", "sent a rejection that is not JSON").args[0]
         self._moves += 1
         logged = (self._moves, player_id, move, text)
-        since = self._since
-        if reply[5] is None and not save and error is None and since is not None:
-            since.append(logged)  # (``_kept``'s usual case, inline: most moves come here)
-            self._since_bytes += size if text is None else size + len(text)
-        else:
-            self._kept(reply[5], asked=save or error is not None, logged=logged,
-                       size=size + len(text or ""))
+        self._kept(reply[5], asked=save or error is not None, logged=logged,
+                   size=size + len(text or ""))
         if not self._counted():
             rejection, error = None, self._lost
         call.finish(rejection, error)

@@ -154,37 +154,26 @@ class WorkerSettings:
         return max(0.5, min(2.0, self.time_limit / 2))
 
 
+@dataclass(eq=False)
 class Request:
     """One request to a worker, kept until its reply comes (and sent again after a failure).
 
     ``answer(reply)`` takes the reply's fields; ``fail(message)`` ends it
     with an error instead. ``game`` is the game it concerns (None for the hello).
-    Not a dataclass: one is made per move, and a move's request leaves the fields below
-    ``game`` at the class's defaults (five stores per move, not twelve).
     """
 
-    builds = False  # a new or restored game: nothing to restore if it fails
-    retries = 0  # times it is sent again if its worker dies in it (a replay slice, restore)
-    hello = False  # the first request: its reply is the catalog
-    limit = 0.0  # seconds it may run (0: the worker's time limit)
-    restores = False  # brings its game back in a new worker (``_restore_later``)
-    offset = 0  # where its frame starts in the bytes written to the process
-    resent = False  # sent again once: its worker died before reading it
-
-    def __init__(self, frame: bytes, method: str, answer: Callable[[tuple[Any, ...]], None],
-                 fail: Callable[[str], None], game: GameInWorker | None = None,
-                 builds: bool = False, retries: int = 0, hello: bool = False,
-                 limit: float = 0.0) -> None:
-        self.frame = frame
-        self.method = method  # the game method it stands for, in error messages
-        self.answer = answer
-        self.fail = fail
-        self.game = game
-        if builds or retries or hello or limit:
-            self.builds = builds
-            self.retries = retries
-            self.hello = hello
-            self.limit = limit
+    frame: bytes
+    method: str  # the game method it stands for, in error messages
+    answer: Callable[[tuple[Any, ...]], None]
+    fail: Callable[[str], None]
+    game: GameInWorker | None = None
+    builds: bool = False  # a new or restored game: nothing to restore if it fails
+    retries: int = 0  # times it is sent again if its worker dies in it (a replay slice, restore)
+    hello: bool = False  # the first request: its reply is the catalog
+    limit: float = 0.0  # seconds it may run (0: the worker's time limit)
+    restores: bool = False  # brings its game back in a new worker (``_restore_later``)
+    offset: int = 0  # where its frame starts in the bytes written to the process
+    resent: bool = False  # sent again once: its worker died before reading it
 
 
 def _then(request: Request, after: Callable[[], None]) -> None:
@@ -492,11 +481,7 @@ class Worker:
             # A player gets them, the store keeps them: as short as the server's own.
             reply = (_channel.cut(error), reply[1], _channel.cut(current), _channel.cut(over),
                      *reply[4:])
-        try:  # (``_answer``, inline: every change comes here)
-            request.answer(reply)  # (its fields past the sixth are the worker's)
-        except Exception:
-            queue.appendleft(request)
-            raise
+        self._answer(request, reply)  # (its fields past the sixth are the worker's)
         if reply[7]:  # retire
             log.info("game file %s: its worker process used its CPU time; replacing it",
                      self.label)
