@@ -482,10 +482,7 @@ class CheckedGame:
         game_type = self.type
         if not game_type.plain_states or game_type.remote or b'"legal_moves"' in reply:
             return None
-        current = self._current
-        if current is None:
-            current = self.current()
-        if player_id not in current:  # (not their turn, or the game is over: no moves)
+        if player_id not in self.current():  # (not their turn, or the game is over: no moves)
             return b"".join((reply[:-2], b', "legal_moves": []}}'))
         moves = self.reply_of(self.legal_moves(player_id))  # (the moves as an ok-reply)
         return b"".join((reply[:-2], b', "legal_moves": ', moves[protocol.OK_HEAD_SIZE:-1],

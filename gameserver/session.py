@@ -1157,7 +1157,7 @@ class _SavedReply(Wait):
         self._also: list[tuple[int, int]] | None = None  # more views' (index, mark before)
         if view is not None:  # seen at once: see ``Session._saved``
             seen = session._seen
-            index = self._index = view[0] * 2 + view[1]  # (_view_index, inline)
+            index = self._index = _view_index(view)
             self._version = version = session.version
             self._before = seen[index]
             seen[index] = version

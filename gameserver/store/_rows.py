@@ -312,10 +312,7 @@ class Rows:
                 # The game failed (or was interrupted) mid-move: never replay that.
                 live.snap_due = True
         seq = live.seq = live.seq + 1
-        # _log_move, inline (every move)
-        size = len(text) + (len(verdict_text) if verdict_text else 0) + ROW_OVERHEAD
-        ops.add(INSERT_MOVE, (live.game_id, seq, player_id, text, verdict_text, now), size)
-        live.logged_since += size
+        _log_move(ops, live, seq, player_id, text, verdict_text, now)
         if not live.ended:
             try:
                 over = session.game.game_over()
