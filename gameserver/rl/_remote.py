@@ -670,18 +670,13 @@ class RemoteTable:
         self._restarting()
         raw = self.link.ask(self._restart_requests[1])
         key = (-1, -1, raw)  # (a restart's: no mover, no shown seat)
-        known = self._known.get(key)
-        if known is not None:
-            self._views.update(known[0])
-            self._over = known[1]
+        if self._recall(key):
             self._owed.difference_update(self.controlled[1:])
             self._restart_states.misses = 0
             return
         self._restarted(self.link.decode(raw))
-        if (len(self._views) == len(self.controlled)  # (every seat's state came)
-                and len(raw) <= KNOWN_BYTES_MAX * len(self.controlled)
-                and len(self._known) < self._known_max):
-            self._known[key] = (self._views.copy(), self._over)
+        if len(self._views) == len(self.controlled):  # (every seat's state came)
+            self._remember(key, KNOWN_BYTES_MAX * len(self.controlled))
 
     def view(self, seat: int) -> View:
         try:
@@ -698,17 +693,29 @@ class RemoteTable:
         if shown is None:
             return self._moved(seat, move, None, self.link.decode(raw))
         key = (seat, shown, raw)
-        known = self._known.get(key)
-        if known is not None:  # these very bytes came before: the same views again
-            self._views.update(known[0])
-            self._over = known[1]
+        if self._recall(key):
             self._move_states.misses = 0
             return None
         result = self._moved(seat, move, shown, self.link.decode(raw))
-        if (result is None and shown in self._views  # (an "ok", and the state came)
-                and len(raw) <= KNOWN_BYTES_MAX and len(self._known) < self._known_max):
-            self._known[key] = (self._views.copy(), self._over)
+        if result is None and shown in self._views:  # (an "ok", and the state came)
+            self._remember(key, KNOWN_BYTES_MAX)
         return result
+
+    def _recall(self, key: tuple[int, int, bytes]) -> bool:
+        """Whether these very reply bytes came before (``key``: mover, shown seat, bytes):
+        if so, the views they brought then are the table's again (a view does not change
+        once made)."""
+        known = self._known.get(key)
+        if known is None:
+            return False
+        self._views.update(known[0])
+        self._over = known[1]
+        return True
+
+    def _remember(self, key: tuple[int, int, bytes], size_max: int) -> None:
+        """Keep the views the reply of ``key`` brought, within the memo's bounds."""
+        if len(key[2]) <= size_max and len(self._known) < self._known_max:
+            self._known[key] = (self._views.copy(), self._over)
 
     def wait(self, seat: int) -> View:
         return self.link.execute(self.plan(("wait", seat)))
