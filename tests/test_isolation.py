@@ -9,6 +9,7 @@ and real workers, no sockets); and servers whose games come from folders
 from __future__ import annotations
 
 import asyncio
+import copyreg
 import gc
 import json
 import logging
@@ -60,6 +61,24 @@ class Payload:
 def test_anything_that_names_a_class_or_function_is_refused(thing: Any) -> None:
     with pytest.raises(_channel.ChannelError, match="refused to load"):
         _channel.decode_plain(pickle.dumps(thing))
+
+
+# Names a pickle loads other than by the usual GLOBAL and STACK_GLOBAL opcodes: INST
+# (protocol 0's old class instances) and an extension code (``copyreg.add_extension``).
+INST = b"(S'echo should never run'\nios\nsystem\n."
+EXTENSION = b"\x80\x02\x82\xf0."  # EXT1 240
+
+
+def test_every_way_to_name_a_function_is_refused() -> None:
+    payloads = [pickle.dumps(Payload(), protocol)
+                for protocol in range(pickle.HIGHEST_PROTOCOL + 1)]
+    copyreg.add_extension("os", "system", 240)
+    try:
+        for payload in [*payloads, INST, EXTENSION]:
+            with pytest.raises(_channel.ChannelError, match="os.system|posix.system"):
+                _channel.decode_plain(payload)
+    finally:
+        copyreg.remove_extension("os", "system", 240)
 
 
 def test_garbage_is_refused() -> None:
@@ -218,6 +237,20 @@ def same_view(local: CheckedGame, remote: RemoteGame, players: int) -> None:
     for player_id in range(players):
         assert remote.view_reply(player_id) == local.view_reply(player_id)
         assert remote.view(player_id) == local.view(player_id)
+
+
+def test_a_state_from_a_worker_is_passed_on_only_as_an_ok_reply_without_nul() -> None:
+    """A state reply from a worker goes out to clients as it is: one that is not an ok-reply
+    with a dict, or holds a NUL byte (the end of a classic message), is an error instead."""
+    async def check(isolation: Isolation, remote_types: dict[str, RemoteGameType]) -> None:
+        remote = await built(remote_types["TicTacToe"].new_game(2, seed=7))
+        good = await answer(remote, 0)
+        assert remote._checked(good) is good
+        for bad in (good[:-2] + b"\0}}", b"\0" + good, good.replace(b'"ok"', b'"no"'),
+                    good[:-1]):
+            assert remote._checked(bad) == (
+                "framework: game TicTacToe: state() came back malformed from the worker")
+    with_workers(("module", "gameserver.games.tictactoe"), check)
 
 
 def test_a_game_in_a_worker_answers_exactly_like_in_process() -> None:
