@@ -216,6 +216,7 @@ def test_instructions_counts_ours_under_callgrind_or_says_why_not() -> None:
     assert breakdown["eval loop (_PyEval_EvalFrameDefault, self)"] > 0
     assert breakdown["sqlite3 (libsqlite3 and _sqlite3, self)"] == 0  # no store
     assert [w["moves"] > 0 for w in run["windows"]] == [True, True]
+    assert 0 < run["event_loop_polls_per_move"] < 10
     assert summary.startswith("instructions: ours push no-store K=2: ")
 
 
@@ -229,7 +230,7 @@ def test_instructions_reads_callgrinds_files() -> None:
             "fn=(1) _PyEval_EvalFrameDefault\n10 100\n+2 50\n"
             "cob=(2) /lib/_json.so\ncfi=(2) _json.c\ncfn=(2) encoder_call\ncalls=1 5\n"
             "12 300\n"
-            "cfn=(3) _PyEval_EvalFrameDefault'2\ncalls=1 10\n* 400\n"
+            "cfn=(3) _PyEval_EvalFrameDefault'2\ncalls=3 10\n* 400\n"
             "\nfn=(3)\n* 250\n"
             "\nob=(2)\nfl=(2)\nfn=(2)\n5 200\ncob=(1)\ncfn=(4) PyObject_Malloc\n"
             "calls=2 1\n6 100\n"
@@ -242,9 +243,10 @@ def test_instructions_reads_callgrinds_files() -> None:
                     "profile = instructions.Profile()\n"
                     "profile.add(path, 1)\n"
                     "print(json.dumps([profile.total, profile.threads, profile.own,\n"
-                    "                  profile.inclusive, profile.breakdown(1)]))\n")
+                    "                  profile.inclusive, profile.breakdown(1),\n"
+                    "                  profile.calls]))\n")
     assert done.returncode == 0, done.stderr
-    total, threads, own, inclusive, breakdown = json.loads(done.stdout)
+    total, threads, own, inclusive, breakdown, calls = json.loads(done.stdout)
     assert total == 100 + 50 + 250 + 200 + 100 + 7 + 3 + 5 and threads == {"1": total}
     assert own == {"_PyEval_EvalFrameDefault": 400, "encoder_call": 200,
                    "PyObject_Malloc": 100, "(JIT code, no symbol)": 10,
@@ -254,6 +256,7 @@ def test_instructions_reads_callgrinds_files() -> None:
     assert inclusive["encoder_call"] == 300
     assert breakdown["json encode (encoder_call, inclusive)"] == 300
     assert breakdown["malloc/free (the allocators' own)"] == 100
+    assert calls == {"encoder_call": 1, "_PyEval_EvalFrameDefault": 3, "PyObject_Malloc": 2}
 
 
 def test_waiters_reports_memory_wakeups_and_disconnects() -> None:
