@@ -27,7 +27,13 @@ How it counts (``callgrind_control``, no change to the servers):
 Under callgrind a server runs 40-60x slower, so its time-driven work
 (the idle rate) weighs about 50x more per move than natively:
 ``time_driven_per_move`` is the idle rate times the windows' extra seconds
-per extra move, and ``per_move_less_time_driven`` takes it out.
+per extra move, and ``per_move_less_time_driven`` takes it out. Ours
+counts the same within 1 % whatever the machine's load; V8's background
+threads (its optimizing compiler, its collector) do more per move the
+slower the server goes, so for Colyseus ``main_thread_per_move`` is the
+steadier figure. The slower server also finds more moves ready per turn
+of its event loop than natively (``event_loop_polls_per_move``), which
+lowers the figure a little (ours: 5 % from K = 10 to K = 50).
 
 Workloads: ours (``--ours``, as in ``peers.py``: ``MODE[:FLAGS]``; default
 push without and with the store and keep-alive without it) and Colyseus
