@@ -75,12 +75,19 @@ class Server:
         flags: extra command-line flags for the server.
         nofile: raise the server's open-file limit (RLIMIT_NOFILE) to this.
         root: the source tree to run (default: ``server_root()``).
+        wrapper: a program and its flags that run the server's Python, e.g. valgrind's
+            (``bench/instructions.py``); ``pid`` is then the wrapper's process.
+        startup_timeout: seconds to wait for the server to listen (default
+            ``STARTUP_TIMEOUT``).
     """
 
-    def __init__(self, *flags: str, nofile: int | None = None, root: Path | None = None) -> None:
+    def __init__(self, *flags: str, nofile: int | None = None, root: Path | None = None,
+                 wrapper: Sequence[str] = (), startup_timeout: float | None = None) -> None:
         self.flags = list(flags)
         self.nofile = nofile
         self.root = root or server_root()
+        self.wrapper = list(wrapper)
+        self.startup_timeout = startup_timeout
         self.host = "127.0.0.1"
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
@@ -99,7 +106,7 @@ class Server:
     def start(self) -> Server:
         fd, self._log_path = tempfile.mkstemp(prefix="gameserver-bench-", suffix=".log")
         os.close(fd)
-        args = [sys.executable, "-m", "gameserver", "--host", self.host]
+        args = [*self.wrapper, sys.executable, "-m", "gameserver", "--host", self.host]
         level = "INFO"
         for n, flag in enumerate(self.flags):
             if flag == "--log-level" and n + 1 < len(self.flags):
@@ -130,7 +137,7 @@ class Server:
                 env={**os.environ, "PYTHONUNBUFFERED": "1",
                      "PYTHONPATH": os.pathsep.join(
                          [str(self.root), *filter(None, [os.environ.get("PYTHONPATH")])])})
-        deadline = time.monotonic() + STARTUP_TIMEOUT
+        deadline = time.monotonic() + (self.startup_timeout or STARTUP_TIMEOUT)
         while time.monotonic() < deadline:
             if quiet:
                 try:

@@ -27,9 +27,9 @@ PER_RUN = {"seconds", "requests", "server_cpu_us_per_request", "generator_cpu_s"
            "generator_cpu_pct", "listen_overflows", "other_cpu_pct"}
 
 
-def run_smoke(script: str, *args: str) -> tuple[dict[str, Any], str]:
+def run_smoke(script: str, *args: str, timeout: float = TIMEOUT) -> tuple[dict[str, Any], str]:
     done = subprocess.run([sys.executable, str(BENCH / script), "--smoke", *args],
-                          capture_output=True, text=True, timeout=TIMEOUT)
+                          capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert len(lines) == 2, done.stdout
@@ -190,6 +190,73 @@ def test_a_peers_window_begins_when_every_bot_plays_and_holds_a_move() -> None:
                           timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["both bots play", "ready", "start", "a move", "end 1 0"]
+
+
+def test_instructions_counts_ours_under_callgrind_or_says_why_not() -> None:
+    """Where valgrind is installed, the smoke run counts our server's instructions per
+    move (push, no store) and names its C work; where it is not, the workload is skipped,
+    saying why. Colyseus is never run in smoke mode (Node starts for a minute under
+    valgrind)."""
+    # A Python server takes 15-40 s to start under valgrind on a loaded machine.
+    record, summary = run_smoke("instructions.py", timeout=600)
+    assert COMMON <= record.keys() and record["benchmark"] == "instructions"
+    assert "smoke mode counts ours only" in record["skipped"]["colyseus"]
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        assert record["runs"] == []
+        assert "valgrind" in record["skipped"]["ours push no-store"]
+        assert "skipped: ours push no-store (valgrind" in summary
+        return
+    (run,) = record["runs"]
+    assert run["workload"] == "ours push no-store" and run["errors"] == 0
+    # A move is tens of thousands of instructions at least, nearly all on the main thread.
+    assert run["instructions_per_move"] >= run["main_thread_per_move"] > 10_000
+    assert run["main_thread_per_move"] > run["other_threads_per_move"]
+    breakdown = run["breakdown"]
+    assert breakdown["json encode (encoder_call, inclusive)"] > 0
+    assert breakdown["eval loop (_PyEval_EvalFrameDefault, self)"] > 0
+    assert breakdown["sqlite3 (libsqlite3 and _sqlite3, self)"] == 0  # no store
+    assert [w["moves"] > 0 for w in run["windows"]] == [True, True]
+    assert 0 < run["event_loop_polls_per_move"] < 10
+    assert summary.startswith("instructions: ours push no-store K=2: ")
+
+
+def test_instructions_reads_callgrinds_files() -> None:
+    """Own and inclusive instructions per function from a file in callgrind's format:
+    compressed names, recursion levels (``f'2``) counted as one function, a function's
+    call of itself not added twice, code without a symbol as one entry per library and
+    that of no library (V8's compiled code) as one, libraries by function."""
+    text = ("version: 1\ncreator: callgrind-3.19.0\npositions: line\nevents: Ir\n"
+            "summary: 1000\n\nob=(1) /lib/libpython3.11.so\nfl=(1) ceval.c\n"
+            "fn=(1) _PyEval_EvalFrameDefault\n10 100\n+2 50\n"
+            "cob=(2) /lib/_json.so\ncfi=(2) _json.c\ncfn=(2) encoder_call\ncalls=1 5\n"
+            "12 300\n"
+            "cfn=(3) _PyEval_EvalFrameDefault'2\ncalls=3 10\n* 400\n"
+            "\nfn=(3)\n* 250\n"
+            "\nob=(2)\nfl=(2)\nfn=(2)\n5 200\ncob=(1)\ncfn=(4) PyObject_Malloc\n"
+            "calls=2 1\n6 100\n"
+            "\nob=(1)\nfn=(4)\n1 100\n"
+            "\nob=(3) ???\nfn=(5) 0x0000000012345678\n0 7\nfn=(6) 0x000000001234ffff\n0 3\n"
+            "\nob=(1)\nfn=(7) 0x00000000000abcde\n0 5\n")
+    done = in_bench("import json, pathlib, sys, tempfile, instructions\n"
+                    "path = pathlib.Path(tempfile.mkdtemp()) / 'cg.1.1-01'\n"
+                    f"path.write_text({text!r})\n"
+                    "profile = instructions.Profile()\n"
+                    "profile.add(path, 1)\n"
+                    "print(json.dumps([profile.total, profile.threads, profile.own,\n"
+                    "                  profile.inclusive, profile.breakdown(1),\n"
+                    "                  profile.calls]))\n")
+    assert done.returncode == 0, done.stderr
+    total, threads, own, inclusive, breakdown, calls = json.loads(done.stdout)
+    assert total == 100 + 50 + 250 + 200 + 100 + 7 + 3 + 5 and threads == {"1": total}
+    assert own == {"_PyEval_EvalFrameDefault": 400, "encoder_call": 200,
+                   "PyObject_Malloc": 100, "(JIT code, no symbol)": 10,
+                   "(no symbol) libpython3.11.so": 5}
+    # The eval loop: its own 400 and the call of encoder_call, not its call of itself.
+    assert inclusive["_PyEval_EvalFrameDefault"] == 700
+    assert inclusive["encoder_call"] == 300
+    assert breakdown["json encode (encoder_call, inclusive)"] == 300
+    assert breakdown["malloc/free (the allocators' own)"] == 100
+    assert calls == {"encoder_call": 1, "_PyEval_EvalFrameDefault": 3, "PyObject_Malloc": 2}
 
 
 def test_waiters_reports_memory_wakeups_and_disconnects() -> None:

@@ -4,6 +4,11 @@
 // bot has its first state, "start" after the warm-up and "end <moves> <games>" after the
 // measured window (see measure() in tictactoe.js).
 // Usage: node colyseus_load.js PORT K WARMUP_S SECONDS
+const http = require("http");
+// Matchmaking requests on fresh connections: Node's default agent keeps connections alive,
+// and a slow server (under valgrind: bench/instructions.py) closed an idle one after its
+// 5 s keep-alive timeout just as the next request went out on it ("socket hang up").
+http.globalAgent = new http.Agent({ keepAlive: false });
 const { Client } = require("colyseus.js");
 const { randomEmpty, seated, moved, restarted, measure } = require("./tictactoe.js");
 
