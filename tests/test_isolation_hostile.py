@@ -650,6 +650,43 @@ def test_a_state_or_rejection_nested_too_deeply_for_json_gets_a_clear_error(
     assert_restored(calm)
 
 
+@pytest.mark.parametrize("isolate", ["folder", "off"])
+def test_a_circular_state_or_rejection_is_named_so_and_one_nested_deeper_still_too_deep(
+        make_server, isolate: str) -> None:
+    """Replies are encoded without the JSON encoder's circular-reference markers
+    (``gameserver._json``): a value holding itself nests for ever, is stopped by the
+    recursion limit, and is encoded again with the markers to say what is wrong. The
+    player gets the error it got with markers throughout, and a state nested 100,000
+    deep is still "nested too deeply", in the server and in a worker; a worker whose
+    game lifted the recursion limit (where a value holding itself would overflow the C
+    stack before the limit) encodes with the markers at once: the same error, no crash."""
+    server = hostile_server(make_server, "nested", isolate_games=isolate)
+    calm = calm_session(server, "Nested")
+    pid = worker_pid(server) if isolate == "folder" else None
+    player = joined(server.port, "Nested", "loop")
+    circular_state = {"status": "error", "message": (
+        "framework: game Nested: state() returned something that cannot be sent as JSON "
+        "(Circular reference detected)")}
+    assert player.move(reject=-1) == {"status": "error", "message": (
+        "framework: game Nested: move() rejected the move with a value that is not JSON "
+        "(Circular reference detected)")}
+    assert player.move(depth=-1) == {"status": "ok", "data": None}
+    assert player.state() == circular_state
+    assert player.move(depth=100_000) == {"status": "ok", "data": None}
+    assert player.state() == {"status": "error", "message": (
+        "framework: game Nested: state() returned something that cannot be sent as JSON (it "
+        "is nested too deeply)")}
+    if isolate == "folder":  # (in the server, the limit would be this test process's)
+        assert player.move(depth=-1, limit=1_000_000) == {"status": "ok", "data": None}
+        assert player.state() == circular_state
+        assert player.move(depth=0, limit=1000) == {"status": "ok", "data": None}
+        assert worker_pid(server) == pid
+    else:
+        assert player.move(depth=0) == {"status": "ok", "data": None}
+    assert count(player) == (4 if isolate == "folder" else 3)
+    assert_restored(calm)
+
+
 def test_json_from_a_worker_nested_too_deeply_to_decode_gets_an_error_not_a_hang(
         make_server) -> None:
     """The server decodes a worker's rejections and, for a state with the turn timer
