@@ -134,6 +134,8 @@ def test_quick_json_encoding_and_decoding_agree_with_the_json_module(value: Any)
             protocol.encode_json(value)
         return
     assert protocol.encode_json(value) == text
+    # (a reply: its data encoded between fixed text, the same bytes as the whole encoded)
+    assert protocol.ok(value) == REFERENCE_ENCODER.encode({"status": "ok", "data": value}).encode()
     assert _json.decode_json(text) == json.loads(text)
     assert _json.decode_json(" " + text + "\n") == json.loads(text)  # the slow way
 

@@ -650,6 +650,72 @@ def test_a_state_or_rejection_nested_too_deeply_for_json_gets_a_clear_error(
     assert_restored(calm)
 
 
+@pytest.mark.parametrize("isolate", ["folder", "off"])
+def test_a_circular_state_or_rejection_is_named_so_and_one_nested_deeper_still_too_deep(
+        make_server, isolate: str) -> None:
+    """Replies are encoded without the JSON encoder's circular-reference markers
+    (``gameserver._json``): a value holding itself nests for ever, is stopped by the
+    recursion limit, and is encoded again with the markers to say what is wrong. The
+    player gets the error it got with markers throughout, and a state nested 100,000
+    deep is still "nested too deeply", in the server and in a worker; a worker whose
+    game lifted the recursion limit (where a value holding itself would overflow the C
+    stack before the limit) encodes with the markers at once: the same error, no crash."""
+    server = hostile_server(make_server, "nested", isolate_games=isolate)
+    calm = calm_session(server, "Nested")
+    pid = worker_pid(server) if isolate == "folder" else None
+    player = joined(server.port, "Nested", "loop")
+    circular_state = {"status": "error", "message": (
+        "framework: game Nested: state() returned something that cannot be sent as JSON "
+        "(Circular reference detected)")}
+    assert player.move(reject=-1) == {"status": "error", "message": (
+        "framework: game Nested: move() rejected the move with a value that is not JSON "
+        "(Circular reference detected)")}
+    assert player.move(depth=-1) == {"status": "ok", "data": None}
+    assert player.state() == circular_state
+    assert player.move(depth=100_000) == {"status": "ok", "data": None}
+    assert player.state() == {"status": "error", "message": (
+        "framework: game Nested: state() returned something that cannot be sent as JSON (it "
+        "is nested too deeply)")}
+    if isolate == "folder":  # (in the server, the limit would be this test process's)
+        assert player.move(depth=-1, limit=1_000_000) == {"status": "ok", "data": None}
+        assert player.state() == circular_state
+        assert player.move(depth=0, limit=1000) == {"status": "ok", "data": None}
+        assert worker_pid(server) == pid
+    else:
+        assert player.move(depth=0) == {"status": "ok", "data": None}
+    assert count(player) == (4 if isolate == "folder" else 3)
+    assert_restored(calm)
+
+
+@pytest.mark.parametrize("isolate", ["folder", "off"])
+def test_a_game_that_changes_its_move_changes_no_later_request_of_the_same_bytes(
+        make_server, isolate: str) -> None:
+    """The server keeps the requests it decoded, by their bytes (``protocol._KNOWN``),
+    and does not decode the same bytes again. A game that takes its move apart (keys
+    popped, a key added, nested lists and dicts changed in place) must see the next
+    identical request as it was sent, in the server's process and in a worker."""
+    server = hostile_server(make_server, "mutator", isolate_games=isolate)
+    player = joined(server.port, "Mutator", "changes")
+    for move in ({"position": 3}, {"position": 4, "kind": "x", "sure": True},
+                 {"cells": [[1], 2], "at": {"x": 1}}):
+        for _ in range(3):  # the same bytes each time (tests.wire encodes them alike)
+            assert player.move(**move) == {"status": "ok", "data": None}
+        assert player.state()["data"]["seen"][-3:] == [move] * 3
+    keep_alive = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    with keep_alive:
+        line = json.dumps({"type": "move", "game": "Mutator", "session": player.session,
+                           "player_id": player.player_id, "key": player.key,
+                           "move": {"position": 5}, "keep_alive": True}).encode() + TERMINATOR
+        keep_alive.sendall(line * 3)  # in one packet: decoded one after the other
+        replies = b""
+        while replies.count(TERMINATOR) < 3:
+            chunk = keep_alive.recv(65536)
+            assert chunk, "the server closed the connection"
+            replies += chunk
+    assert replies == (b'{"status": "ok", "data": null}' + TERMINATOR) * 3
+    assert player.state()["data"]["seen"][-3:] == [{"position": 5}] * 3
+
+
 def test_json_from_a_worker_nested_too_deeply_to_decode_gets_an_error_not_a_hang(
         make_server) -> None:
     """The server decodes a worker's rejections and, for a state with the turn timer

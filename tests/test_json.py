@@ -7,6 +7,12 @@ arbitrary values is fuzzed in ``tests/test_fuzz.py``.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
 
 from gameserver import _json
 
@@ -49,3 +55,63 @@ def test_a_changed_scanner_falls_back_to_the_public_api() -> None:
     decode_json, problem = _json._make_decode_json(decoder, decoder.scan_once)
     assert problem is None and decode_json('{"a": 1}') == {"a": 1}
 
+
+
+def test_a_value_holding_itself_is_named_circular_and_a_deep_one_nested_too_deeply() -> None:
+    """The encoder has no circular-reference markers: a value holding itself nests until
+    the recursion limit, and is encoded again with markers to say which it is."""
+    looped: list[object] = [1]
+    looped.append(looped)
+    inside: dict[str, object] = {"a": [{"b": 2}]}
+    inside["a"][0]["c"] = inside  # type: ignore[index]
+    for value in (looped, inside, {"state": [looped]}):
+        with pytest.raises(ValueError, match="^Circular reference detected$") as caught:
+            _json.encode_json(value)
+        assert caught.value.__context__ is None  # (not raised while handling another)
+    deep: list[object] = []
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(RecursionError):
+        _json.encode_json(deep)
+    shared = [1, 2]
+    assert _json.encode_json({"a": shared, "b": shared}) == '{"a": [1, 2], "b": [1, 2]}'
+
+
+def test_above_the_limit_without_markers_a_value_holding_itself_still_gets_its_error() -> None:
+    """A game may lift the recursion limit (deep recursive search). Without markers a
+    value holding itself would then nest until the C stack overflows (a crash, at about
+    75,000 levels here); above DEPTH_WITHOUT_MARKERS the markers are used at once. In
+    a process of its own: a crash must not take the test run with it."""
+    program = (
+        "import sys\n"
+        "from gameserver import _json\n"
+        "sys.setrecursionlimit(1_000_000)\n"
+        "looped = []\n"
+        "looped.append(looped)\n"
+        "try:\n"
+        "    _json.encode_json({'state': looped})\n"
+        "except ValueError as err:\n"
+        "    print(err)\n")
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).parent.parent)
+    assert (done.returncode, done.stdout) == (0, "Circular reference detected\n"), done.stderr
+
+
+def test_threads_may_encode_at_once() -> None:
+    """The encoder keeps nothing between calls (no markers): threads share it."""
+    values = [{"thread": number, "board": list(range(number % 9))} for number in range(8)]
+    errors: list[BaseException] = []
+
+    def encode_many(value: object) -> None:
+        try:
+            for _ in range(2000):
+                assert _json.encode_json(value) == json.dumps(value)
+        except BaseException as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=encode_many, args=(value,)) for value in values]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []

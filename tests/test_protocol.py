@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import tracemalloc
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -228,6 +231,119 @@ def test_encoding_works_again_after_a_failed_encoding() -> None:
     with pytest.raises(ValueError, match="Circular"):
         protocol.ok(looped)
     assert json.loads(protocol.ok([state, state])) == {"status": "ok", "data": [state, state]}
+
+
+# ---------------------------------------------------------------- requests sent again
+
+
+MOVE = {"type": "move", "game": "G", "session": "s", "player_id": 0, "key": "k",
+        "move": {"position": 4}, "keep_alive": True}
+
+
+def test_the_same_bytes_again_are_the_same_request_with_a_move_of_their_own() -> None:
+    raw = encode(MOVE)
+    first, keep_alive = protocol.decode(raw)
+    assert raw in protocol._KNOWN and keep_alive
+    first.move.pop("position")  # what a game may do to the move it is handed
+    first.move["other"] = [1]
+    again, keep_alive = protocol.decode(raw)
+    assert again == Move("G", "s", 0, "k", {"position": 4}) and keep_alive
+    assert again is not first and again.move is not first.move
+    assert decode_request(raw).request == again  # (decode_request takes the same way)
+    state = encode({"type": "state", "game": "G", "session": "s", "player_id": 0, "key": "k",
+                    "observer": False})
+    assert protocol.decode(state) == protocol.decode(state) == (State("G", "s", 0, "k", False),
+                                                                False)
+
+
+def test_a_move_holding_a_list_or_an_object_is_decoded_anew_each_time() -> None:
+    raw = encode({**MOVE, "move": {"cells": [[1], 2], "at": {"x": 1}}})
+    first = protocol.decode(raw)[0]
+    assert raw not in protocol._KNOWN
+    first.move["cells"][0].append(3)
+    first.move["at"].clear()
+    assert protocol.decode(raw)[0].move == {"cells": [[1], 2], "at": {"x": 1}}
+
+
+def test_only_the_exact_bytes_find_a_request_and_only_repeated_kinds_are_kept() -> None:
+    ids = {"game": "G", "session": "s", "player_id": 0, "key": "k"}
+    for other in ({**MOVE, "move": {"position": 5}}, {**MOVE, "key": "K"},
+                  {**MOVE, "keep_alive": False}, {**MOVE, "with_state": True}):
+        assert protocol.decode(encode(MOVE)) != protocol.decode(encode(other))
+    spaceless = encode(MOVE).replace(b", ", b",")  # the same request in other bytes
+    assert protocol.decode(spaceless) == protocol.decode(encode(MOVE))
+    assert spaceless in protocol._KNOWN and encode(MOVE) in protocol._KNOWN
+    for request in ({"type": "join", "game": "G", "session": "s", "players": None,
+                     "name": "n"},
+                    {"type": "subscribe", **ids, "observer": False},
+                    {**MOVE, "move": {str(key): key for key in range(9)}},  # 9 keys: too many
+                    {**MOVE, "game": "G" * protocol.KNOWN_SIZE_MAX}):
+        protocol.decode(encode(request))
+        assert encode(request) not in protocol._KNOWN
+
+
+def test_a_request_kept_is_refused_where_it_is_nested_too_deeply() -> None:
+    raw = encode({**MOVE, "with_state": {"player_id": 1, "key": "k"}})
+    assert protocol.decode(raw, 32)[0].state_of == (1, "k")
+    assert raw in protocol._KNOWN
+    with pytest.raises(ProtocolError, match="^server: request is nested too deeply"):
+        protocol.decode(raw, 1)
+
+
+def test_errors_are_not_kept_and_come_again_the_same() -> None:
+    for raw in (b'{"type": "move"}', b"\xff", b"{", encode({**MOVE, "player_id": True})):
+        messages = set()
+        for _ in range(2):
+            with pytest.raises(ProtocolError) as caught:
+                protocol.decode(raw)
+            messages.add(str(caught.value))
+        assert len(messages) == 1 and raw not in protocol._KNOWN
+
+
+def test_endless_distinct_requests_keep_at_most_known_max_of_them() -> None:
+    """A client that sends a new request every time (a changing key) gains nothing and
+    costs the server at most KNOWN_MAX entries: the oldest are dropped first."""
+    raws = [encode({**MOVE, "key": f"k{number}"}) for number in range(protocol.KNOWN_MAX * 2)]
+    for raw in raws:
+        assert protocol.decode(raw)[0].key == json.loads(raw)["key"]
+    assert len(protocol._KNOWN) == protocol.KNOWN_MAX
+    assert list(protocol._KNOWN) == raws[protocol.KNOWN_MAX:]
+
+
+def test_the_requests_kept_take_at_most_four_mib() -> None:
+    """The largest entries: KNOWN_SIZE_MAX bytes each, made of as many small values as a
+    kept request may hold (a move of KNOWN_MOVE_KEYS_MAX floats, a restart naming many
+    players). Measured with tracemalloc, which counts every allocation."""
+    def largest(make: Any) -> Iterator[bytes]:
+        size = 0
+        while len(make(0, size + 1)) <= protocol.KNOWN_SIZE_MAX:
+            size += 1
+        return (make(number, size) for number in range(protocol.KNOWN_MAX))
+
+    keys = range(protocol.KNOWN_MOVE_KEYS_MAX)
+    for requests in (
+            largest(lambda n, size: compact({**MOVE, "key": f"{n:06}", "game": "G" * size,
+                                             "move": {str(key): 1.5 for key in keys}})),
+            largest(lambda n, size: compact({**MOVE, "key": f"{n:06}",
+                                             "move": {str(key): "v" * size for key in keys}})),
+            largest(lambda n, size: compact({
+                "type": "restart", "game": "G", "session": "s", "player_id": 0,
+                "key": f"{n:06}", "with_state": True,
+                "with_states_of": [{"player_id": 0, "key": ""}] * size}))):
+        protocol._KNOWN.clear()
+        tracemalloc.start()
+        try:
+            for raw in requests:  # (made while traced: the bytes kept count too)
+                protocol.decode(raw)
+            kept = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+        assert len(protocol._KNOWN) == protocol.KNOWN_MAX
+        assert kept < 4 * 2 ** 20
+
+
+def compact(data: object) -> bytes:
+    return json.dumps(data, separators=(",", ":")).encode()
 
 
 # ---------------------------------------------------------------- discover paging (extension)
