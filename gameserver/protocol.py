@@ -355,18 +355,22 @@ def decode(raw: bytes, max_depth: int = 32) -> tuple[Request, bool]:
     return request, keep_alive
 
 
-# Requests decoded, by their exact bytes, oldest first: players, bots and learning loops
-# send the same few requests again and again (a tic-tac-toe player has nine moves), and
-# decoding one costs about seven times as much as finding it here (34,000 machine
-# instructions against 5,000 for a move). Kept: moves, states and restarts of at most
-# KNOWN_SIZE_MAX bytes (terminator excluded), a move only where it has at most
-# KNOWN_MOVE_KEYS_MAX keys whose values are strings, numbers, booleans or null, which
-# nothing can change in place (the move dict itself is copied for each request); at most
-# KNOWN_MAX of them, the oldest dropped first. Memory: about 1 KiB per usual move (2 MiB
-# when full); at most about 1.9 KiB per entry of the largest kinds, 3.7 MiB when full
-# (tests/test_protocol.py measures them). A server whose players send more than KNOWN_MAX
-# distinct requests in turn (about 200 players at once) finds few of them here again.
-KNOWN_MAX = 2048
+# Requests decoded, by their exact bytes: players, bots and learning loops send the same
+# few requests again and again (a tic-tac-toe player has nine moves), and decoding one
+# costs about seven times as much as finding it here (34,000 machine instructions against
+# 5,000 for a move). Kept: moves, states and restarts of at most KNOWN_SIZE_MAX bytes
+# (terminator excluded), a move only where it has at most KNOWN_MOVE_KEYS_MAX keys whose
+# values are strings, numbers, booleans or null, which nothing can change in place (the
+# move dict itself is copied for each request); at most KNOWN_MAX of them. When it is
+# full the table starts again empty: dropping the oldest one by one costs a dict ten
+# times as much per request (its iteration skips the deleted entries: 2.1 against 0.2
+# µs), and every request misses where players send more distinct requests in turn than
+# the table holds. KNOWN_MAX covers about 50 players' moves (a tic-tac-toe player sends
+# about ten distinct requests), or one learning loop's. Memory: about 1 KiB per usual
+# move; at most about 1.9 KiB per entry of the largest kinds, under 1 MiB when full
+# (tests/test_protocol.py measures them). More would cost issue 15's memory target: at
+# 2,048 entries 400 players (K = 200) took 2 MiB more, for no hit.
+KNOWN_MAX = 512
 KNOWN_SIZE_MAX = 512
 KNOWN_MOVE_KEYS_MAX = 8
 _KNOWN: dict[bytes, tuple[Request, tuple[Any, ...] | None, bool, int]] = {}
@@ -402,7 +406,7 @@ def _decoded(raw: bytes, max_depth: int) -> tuple[Request, tuple[Any, ...] | Non
         fields = _MOVE_FIELDS(request)
     known = _KNOWN
     if len(known) >= KNOWN_MAX:
-        known.pop(next(iter(known)), None)  # the oldest
+        known.clear()  # (starts again: see _KNOWN)
     entry = known[raw] = (request, fields, keep_alive, brackets)
     return entry
 
