@@ -49,8 +49,11 @@ def private_api_problem(name: str, instead: str, works: Callable[[], bool]) -> s
 # The deepest recursion limit under which a value is encoded without the encoder's
 # circular-reference markers (see ``_make_encode``): each level of a nested value takes
 # about 112 bytes of C stack in the encoder (CPython 3.11, measured: a list nested
-# 75,000 deep overflows the main thread's 8 MiB stack), so 10,000 levels stay within about 1.1 MiB.
-DEPTH_WITHOUT_MARKERS = 10_000
+# 75,000 deep overflows the main thread's 8 MiB stack; 9,300 deep a thread's 1 MiB, what
+# Python's official Alpine images give every thread), so 2,000 levels stay within about
+# 230 KiB, a fifth of such a thread. Python's default limit is 1,000; a program that lifts
+# it (often to 10,000: a student's recursive search) gets the markers, as before.
+DEPTH_WITHOUT_MARKERS = 2_000
 
 
 def _make_encode(make: Callable[..., Any] | None) -> tuple[Callable[[Any], str], str | None]:

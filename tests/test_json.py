@@ -97,6 +97,36 @@ def test_above_the_limit_without_markers_a_value_holding_itself_still_gets_its_e
     assert (done.returncode, done.stdout) == (0, "Circular reference detected\n"), done.stderr
 
 
+def test_in_a_thread_of_one_mib_a_value_holding_itself_gets_its_error_not_a_crash() -> None:
+    """Python's official Alpine images (docker's python:3.11-alpine, Alpine's own package)
+    give every thread a 1 MiB stack, room for about 9,200 levels of the C encoder here.
+    Without markers a value holding itself nests up to the recursion limit: a program that
+    lifts it to the usual 10,000 (a student's recursive search) and encodes a circular
+    state in such a thread (``LocalSession``, ``ServerThread``) must get ValueError, not a
+    segmentation fault. In a process of its own: a crash must not take the test run."""
+    program = (
+        "import sys, threading\n"
+        "from gameserver import _json\n"
+        "looped = {'board': [[0, 1]]}\n"
+        "looped['history'] = [looped]\n"
+        "def encode():\n"
+        "    try:\n"
+        "        _json.encode_json({'state': looped})\n"
+        "    except ValueError as err:\n"
+        "        print(sys.getrecursionlimit(), err)\n"
+        "threading.stack_size(1 << 20)\n"
+        "for limit in (_json.DEPTH_WITHOUT_MARKERS, 10_000):\n"
+        "    sys.setrecursionlimit(limit)\n"
+        "    thread = threading.Thread(target=encode)\n"
+        "    thread.start()\n"
+        "    thread.join()\n")
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).parent.parent)
+    assert (done.returncode, done.stdout) == (
+        0, f"{_json.DEPTH_WITHOUT_MARKERS} Circular reference detected\n"
+           "10000 Circular reference detected\n"), done.stderr
+
+
 def test_threads_may_encode_at_once() -> None:
     """The encoder keeps nothing between calls (no markers): threads share it."""
     values = [{"thread": number, "board": list(range(number % 9))} for number in range(8)]
