@@ -184,3 +184,19 @@ def test_a_client_that_never_reads_its_reply_is_dropped(make_server) -> None:
         assert wait_until(lambda: server.call(lambda: len(server.server.connections)) == 0)
     finally:
         greedy.close()
+
+
+def test_a_request_one_server_kept_is_refused_by_a_stricter_server_in_the_same_process(
+        make_server) -> None:
+    """Decoded requests are kept process-wide, by their bytes (``protocol._KNOWN``): two
+    servers in one process share them. A request a lenient server decoded and kept must
+    not pass a stricter server's ``max_json_depth`` the next time the same bytes come."""
+    lenient, strict = make_server(max_json_depth=64), make_server(max_json_depth=1)
+    move = {"type": "move", "game": "Echo", "session": "nobody-here", "player_id": 0,
+            "key": "k", "move": {"msg": "hi"}}
+    payload = json.dumps(move).encode() + TERMINATOR
+    for _ in range(2):  # (the second time: found among the requests kept)
+        assert json.loads(send_raw(lenient.port, payload))["message"] == (
+            "framework: no such game session")
+        assert json.loads(send_raw(strict.port, payload))["message"] == (
+            "server: request is nested too deeply (more than 1 levels of lists and objects)")
