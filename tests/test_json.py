@@ -77,6 +77,12 @@ def test_a_value_holding_itself_is_named_circular_and_a_deep_one_nested_too_deep
     assert _json.encode_json({"a": shared, "b": shared}) == '{"a": [1, 2], "b": [1, 2]}'
 
 
+def run_alone(program: str) -> subprocess.CompletedProcess[str]:
+    """``program`` run by this Python in a process of its own, from the checkout."""
+    return subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).parent.parent)
+
+
 def test_above_the_limit_without_markers_a_value_holding_itself_still_gets_its_error() -> None:
     """A game may lift the recursion limit (deep recursive search). Without markers a
     value holding itself would then nest until the C stack overflows (a crash, at about
@@ -92,8 +98,7 @@ def test_above_the_limit_without_markers_a_value_holding_itself_still_gets_its_e
         "    _json.encode_json({'state': looped})\n"
         "except ValueError as err:\n"
         "    print(err)\n")
-    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
-                          timeout=120, cwd=Path(__file__).parent.parent)
+    done = run_alone(program)
     assert (done.returncode, done.stdout) == (0, "Circular reference detected\n"), done.stderr
 
 
@@ -120,8 +125,7 @@ def test_in_a_thread_of_one_mib_a_value_holding_itself_gets_its_error_not_a_cras
         "    thread = threading.Thread(target=encode)\n"
         "    thread.start()\n"
         "    thread.join()\n")
-    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
-                          timeout=120, cwd=Path(__file__).parent.parent)
+    done = run_alone(program)
     assert (done.returncode, done.stdout) == (
         0, f"{_json.DEPTH_WITHOUT_MARKERS} Circular reference detected\n"
            "10000 Circular reference detected\n"), done.stderr
