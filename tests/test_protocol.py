@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+import threading
 import tracemalloc
 from collections.abc import Iterator
 from typing import Any
@@ -311,6 +313,39 @@ def test_endless_distinct_requests_keep_at_most_known_max_of_them() -> None:
     assert list(protocol._KNOWN) == raws[protocol.KNOWN_MAX:]
     protocol.decode(raws[0])  # (one more: the table starts again)
     assert list(protocol._KNOWN) == raws[:1]
+
+
+def test_servers_in_threads_of_one_process_share_the_requests_kept_safely() -> None:
+    """Several servers in one process (``ServerThread``s, each its own event loop in its
+    own thread) decode into the one table, switching threads as often as the interpreter
+    can: no request may fail (a table dropping its oldest entry with ``next(iter(...))``
+    did: "dictionary changed size during iteration") and the table may pass KNOWN_MAX by
+    at most an entry per other thread adding at that moment, never for good."""
+    threads_count, per_thread = 4, 4 * protocol.KNOWN_MAX
+    failures: list[BaseException] = []
+
+    def decode_distinct(thread: int) -> None:
+        try:
+            for number in range(per_thread):
+                raw = compact({"type": "state", "game": "G", "session": f"s{thread}",
+                               "player_id": 0, "key": f"{number}", "observer": False})
+                assert protocol.decode(raw)[0].key == str(number)
+        except BaseException as err:  # noqa: BLE001 (told to the test's thread below)
+            failures.append(err)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can
+    try:
+        threads = [threading.Thread(target=decode_distinct, args=(thread,))
+                   for thread in range(threads_count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert failures == []
+    assert len(protocol._KNOWN) <= protocol.KNOWN_MAX + threads_count - 1
 
 
 def test_the_requests_kept_take_at_most_one_mib() -> None:
