@@ -209,8 +209,12 @@ def test_instructions_counts_ours_under_callgrind_or_says_why_not() -> None:
     (run,) = record["runs"]
     assert run["workload"] == "ours push no-store" and run["errors"] == 0
     # A move is tens of thousands of instructions at least, nearly all on the main thread.
-    assert run["instructions_per_move"] >= run["main_thread_per_move"] > 10_000
-    assert run["main_thread_per_move"] > run["other_threads_per_move"]
+    # (The other threads' share is a difference of two windows too: near 0, it may come
+    # out a few instructions below, so the total is not always at least the main thread's.)
+    assert run["main_thread_per_move"] > 10_000
+    assert abs(run["other_threads_per_move"]) < run["main_thread_per_move"] / 10
+    assert run["instructions_per_move"] == pytest.approx(
+        run["main_thread_per_move"] + run["other_threads_per_move"], abs=1)
     breakdown = run["breakdown"]
     assert breakdown["json encode (encoder_call, inclusive)"] > 0
     assert breakdown["eval loop (_PyEval_EvalFrameDefault, self)"] > 0
