@@ -35,7 +35,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ._connstate import HELD_FULL, OUTPUT_FULL, READING, REPLIED, SERVING, Event, State
+from ._connstate import HELD_FULL, OUTPUT_FULL, REPLIED, Event
 from .framing import TERMINATOR
 from .waits import Wait
 
@@ -63,7 +63,6 @@ class HeldReplies:
 
     if TYPE_CHECKING:  # what the connection provides (``BaseConnection``)
         _host: ConnectionHost
-        _state: State
         _paused: int
         _kind: str
         _started: float
@@ -77,7 +76,6 @@ class HeldReplies:
         _after_held: bool | None  # close (True) or half-close (False) once sent
 
         def _write(self, data: bytes) -> None: ...
-        def _set_deadline(self, seconds: float | None) -> None: ...
         def _go(self, event: Event) -> None: ...
         def _go_on(self) -> None: ...
         def _pause(self, reason: int) -> None: ...
@@ -97,29 +95,24 @@ class HeldReplies:
 
     def _hold(self, wait: Wait) -> None:
         """Hold the reply of the request being served until its save; serve the next one."""
-        self._queue_held((wait, self._kind, self._started, wait.size + HELD_COST, None))
-        if self._state is SERVING:  # _go(REPLIED), inline: READING, whose deadline starts now
-            self._state = READING
-            self._set_deadline(self._host.settings.connection_timeout)
-        else:
-            self._go(REPLIED)
+        self._queue_held(wait, self._kind, self._started, None)
+        self._go(REPLIED)
 
     def _hold_push(self, wait: Wait, push: Callable[[bytes], bytes]) -> None:
         """Hold a subscription's push until its save, behind the replies served before it
         (the state it shows is newer than theirs) and before those served after it."""
-        self._queue_held((wait, "push", 0.0, wait.size + HELD_COST, push))
+        self._queue_held(wait, "push", 0.0, push)
 
-    def _queue_held(self, entry: _Held) -> None:
+    def _queue_held(self, wait: Wait, kind: str, started: float,
+                    push: Callable[[bytes], bytes] | None) -> None:
         held = self._held
         if held is None:
             held = self._held = deque()
-        held.append(entry)
+        cost = wait.size + HELD_COST
+        held.append((wait, kind, started, cost, push))
         self._held_unsaved += 1
-        entry[0].on_wake(self._held_woken)
-        # _count_held, inline (most connections hold no more than ``held_free``)
-        size = self._held_bytes = self._held_bytes + entry[3]
-        if size > self._host.unsent.held_free:
-            self._count_held(0)
+        wait.on_wake(self._held_woken)
+        self._count_held(cost)
 
     def _count_held(self, size: int) -> None:
         """``size`` more is held: once it holds more than ``held_free`` (``_unsent.py``), all
