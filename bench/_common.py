@@ -521,6 +521,15 @@ def fsync_ms(samples: int = 20) -> dict[str, Any]:
             "disk_fsync_p99_ms": figures["fsync_p99_ms"]}
 
 
+def tool_version(command: list[str]) -> str | None:
+    """What ``command`` (a program and its version flag) prints, or None where the
+    program is missing: for a record's list of the tools it ran."""
+    if shutil.which(command[0]) is None:
+        return None
+    done = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    return done.stdout.strip() or None
+
+
 def machine_info() -> dict[str, Any]:
     """Date, machine, Python and commit, for the record."""
     model = "unknown"

@@ -486,8 +486,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep:
             shutil.rmtree(out_dir, ignore_errors=True)
     record = {"benchmark": "instructions", "smoke": args.smoke, **_common.machine_info(),
-              "valgrind": _version(["valgrind", "--version"]),
-              "node": _version(["node", "--version"]) if "colyseus" not in skipped else None,
+              "valgrind": _common.tool_version(["valgrind", "--version"]),
+              "node": (_common.tool_version(["node", "--version"])
+                       if "colyseus" not in skipped else None),
               "windows_s": windows, "warmup_s": warmup, "runs": runs, "skipped": skipped,
               "failed": failed}
     parts = [f"{r['workload']} K={r['sessions']}: {r['instructions_per_move']:,} instructions"
@@ -513,13 +514,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _name_of(mode: str, flags: list[str]) -> str:
     return "ours " + mode + "".join(" " + flag.lstrip("-") for flag in flags)
-
-
-def _version(command: list[str]) -> str | None:
-    if shutil.which(command[0]) is None:
-        return None
-    done = subprocess.run(command, capture_output=True, text=True, timeout=30)
-    return done.stdout.strip() or None
 
 
 if __name__ == "__main__":

@@ -35,7 +35,6 @@ installed already.
 from __future__ import annotations
 
 import collections
-import os
 import shutil
 import socket
 import subprocess
@@ -317,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
             for peer in peers:
                 runs.append({"run": number + 1, **run_peer(peer, sessions, seconds, warmup)})
     record = {"benchmark": "peers", "smoke": args.smoke, **_common.machine_info(),
-              "node": _node_version(), "peers_skipped": skipped,
+              "node": _common.tool_version(["node", "--version"]), "peers_skipped": skipped,
               "seconds_per_run": seconds, "runs": runs}
     parts = [f"{r['server']} K={r['sessions']}: {r['moves_per_s']:.0f} moves/s, "
              f"{r['server_cpu_us_per_move']:.0f} µs/move, {r['server_rss_kb'] / 1024:.0f} MiB, "
@@ -328,15 +327,6 @@ def main(argv: list[str] | None = None) -> int:
         summary += f" | peers skipped: {skipped}"
     _common.emit(record, summary)
     return 0 if all(r["moves"] > 0 for r in runs) else 1
-
-
-def _node_version() -> str | None:
-    node = shutil.which("node")
-    if node is None:
-        return None
-    done = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30,
-                          env={**os.environ})
-    return done.stdout.strip() or None
 
 
 if __name__ == "__main__":
