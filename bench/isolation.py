@@ -14,7 +14,11 @@ The states cost ``(pairs - moves) / extra states``; a *change* (a move or a
 restart: the requests that go to the worker) costs what remains of
 ``moves``. Server CPU comes from /proc's schedstat, exact (the server
 process's threads only; the worker's own CPU is reported apart), latency
-from the client's clock. The servers take turns (``--rounds``) so that a
+from the client's clock. The client's own CPU per request (``moves``
+phase) is reported too: its code and its requests are the same for both
+servers, so what it adds with a worker is what the machine charges for a
+third process taking turns on the CPU (cold caches after each switch),
+not our code. The servers take turns (``--rounds``) so that a
 busy neighbour hurts both alike; figures are the medians over rounds.
 Memory: each worker's resident set after the run.
 
@@ -30,6 +34,7 @@ import os
 import statistics
 import sys
 import threading
+import time
 from typing import Any
 
 import _common
@@ -132,8 +137,11 @@ def measure(server: _common.Server, games: int) -> dict[str, Any]:
         worker_cpu = sum(_common.cpu_exact_us(w) for w in workers)
         server_cpu = _common.cpu_exact_us(server.pid)
         meter = _common.Meter(server.pid)
+        client_cpu = time.thread_time()
         changes, asked = table.play(games, states)
+        client_cpu = time.thread_time() - client_cpu
         figures[phase] = meter.read(changes + asked)
+        figures[phase]["client_cpu_us"] = client_cpu * 1e6 / (changes + asked)
         cpu[phase] = _common.cpu_exact_us(server.pid) - server_cpu
         figures[phase]["changes"], figures[phase]["states"] = changes, asked
         figures[phase]["worker_cpu_us"] = (sum(_common.cpu_exact_us(w) for w in workers)
@@ -148,6 +156,7 @@ def measure(server: _common.Server, games: int) -> dict[str, Any]:
         "server_cpu_us_per_change": round(per_change, 1),
         "server_cpu_us_per_state": round(per_state, 1),
         "worker_cpu_us_per_change": round(worker_per_change, 1),
+        "client_cpu_us_per_request": round(moves["client_cpu_us"], 1),
         **_common.percentiles(table.move_latency, "move_"),
         **_common.percentiles(table.state_latency, "state_"),
         "errors": table.errors,
@@ -185,10 +194,11 @@ def main(argv: list[str] | None = None) -> int:
         return round(statistics.median(values), 3) if values else 0.0
 
     keys = ("server_cpu_us_per_change", "server_cpu_us_per_state", "move_p50_ms",
-            "state_p50_ms", "move_p99_ms", "state_p99_ms", "worker_cpu_us_per_change")
+            "state_p50_ms", "move_p99_ms", "state_p99_ms", "worker_cpu_us_per_change",
+            "client_cpu_us_per_request")
     medians = {mode: {key: median(mode, key) for key in keys} for mode in MODES}
     added = {key: round(medians["isolated"][key] - medians["in_process"][key], 3)
-             for key in keys[:4]}
+             for key in (*keys[:4], "client_cpu_us_per_request")}
     record = {"benchmark": "isolation", "smoke": args.smoke, **_common.machine_info(),
               "games_per_phase": games, "rounds": rounds, "store": args.store, "runs": runs,
               "medians": medians,
@@ -204,7 +214,9 @@ def main(argv: list[str] | None = None) -> int:
                f"{added['move_p50_ms'] * 1000:+.0f} µs p50 latency; per state "
                f"{added['server_cpu_us_per_state']:+.1f} µs CPU, "
                f"{added['state_p50_ms'] * 1000:+.0f} µs p50; worker "
-               f"{iso['worker_cpu_us_per_change']:.0f} µs CPU per change, idle RSS "
+               f"{iso['worker_cpu_us_per_change']:.0f} µs CPU per change; the client's own "
+               f"CPU per request {added['client_cpu_us_per_request']:+.1f} µs (same code: "
+               "the machine's cost of a third process in turn); idle RSS "
                f"{_common.fmt(idle_mib)} MiB per worker; errors {record['errors']}; others up "
                f"to {others:.0f}%")
     _common.emit(record, summary)
