@@ -829,6 +829,85 @@ def test_isolate_all_runs_bundled_games_in_workers_too(make_server) -> None:
     assert o.state()["data"]["gameover"] is True
 
 
+CROWD = """from abstract_game import AbstractGame
+
+
+class Crowd(AbstractGame):
+    \"\"\"Everyone moves at once, as in a chat or a vote of a whole school.\"\"\"
+
+    def __init__(self, players):
+        self.players = players
+        self.moves = 0
+
+    @staticmethod
+    def min_players():
+        return 1
+
+    @staticmethod
+    def max_players():
+        return 3000
+
+    def current_player(self):
+        return list(range(self.players))
+
+    def move(self, move, player_id):
+        self.moves += 1
+
+    def game_over(self):
+        return False
+
+    def state(self, player_id):
+        return {"moves": self.moves}
+"""
+CROWD_SIZE = 2_100  # more than _channel.VIEWS_MAX (2,048) on turn at once
+
+
+@pytest.mark.parametrize("isolate", [
+    "off", pytest.param("folder", marks=pytest.mark.xfail(strict=True, reason=(
+        "_channel.valid_reply bounds a reply's current by VIEWS_MAX (2,048): the game "
+        "cannot be built in a worker ('sent something malformed during __init__()')")))])
+def test_a_game_with_more_players_on_turn_than_views_in_a_reply_plays_in_a_worker_too(
+        make_server, tmp_path: Path, isolate: str) -> None:
+    """Whose turn it is is a list of player ids, one per player on turn: a game of 2,100
+    players who all move at once plays in a worker as it does in the server's process."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 2 * CROWD_SIZE + 500  # the clients' sockets and the server's, one process
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        pytest.skip(f"the system allows only {hard} open files; this test needs {wanted}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
+    try:
+        (tmp_path / "crowd.py").write_text(CROWD)
+        server = make_server(games_dirs=[str(tmp_path)], isolate_games=isolate,
+                             games=["Crowd"], max_waiting_joins_per_address=CROWD_SIZE,
+                             max_connections_per_address=CROWD_SIZE + 10)
+
+        async def join_all() -> list[dict[str, Any]]:
+            async def join(players: int | None) -> dict[str, Any]:
+                reader, writer = await asyncio.open_connection(server.host, server.port)
+                writer.write(json.dumps({"type": "join", "game": "Crowd", "session": "c",
+                                         "players": players, "name": ""}).encode()
+                             + TERMINATOR)
+                reply = await reader.read()
+                writer.close()
+                return json.loads(reply)  # type: ignore[no-any-return]
+            first = asyncio.ensure_future(join(CROWD_SIZE))
+            await asyncio.to_thread(until_true, lambda: server.call(
+                lambda: ("Crowd", "c") in server.server.lobby.sessions), "the session")
+            rest = [join(None) for _ in range(CROWD_SIZE - 1)]
+            return await asyncio.gather(first, *rest)
+
+        joins = asyncio.run(join_all())
+        assert [reply["status"] for reply in joins] == ["ok"] * CROWD_SIZE, joins[0]
+        seat = Player(server.port, "Crowd", "c")
+        seat.player_id, seat.key = joins[-1]["data"]["player_id"], joins[-1]["data"]["key"]
+        assert seat.move(vote=1) == {"status": "ok", "data": None}
+        state = seat.state()["data"]
+        assert state["moves"] == 1 and state["current"] == list(range(CROWD_SIZE))
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
 def test_a_session_plays_restarts_and_hands_over_like_in_process(make_server) -> None:
     server = folder_server(make_server)
     solo = Player(server.port, "Busy", "b", 1, name="solo")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +13,8 @@ import pytest
 from tests.serverproc import ServerThread
 from tests.test_server import (
     GAMES_DIR,
+    REPLY_TIMEOUT,
+    Call,
     Seat,
     all_blocked,
     ask,
@@ -21,7 +25,8 @@ from tests.test_server import (
     seat_all,
     token,
 )
-from tests.wire import TERMINATOR, send_raw
+from tests.test_server_keepalive import SlowDisk
+from tests.wire import TERMINATOR, send_raw, until
 
 
 def two_players(server: ServerThread, names: tuple[str, str] = ("ann", "bob"),
@@ -349,3 +354,41 @@ def test_restart_needs_a_valid_key(games_server: ServerThread) -> None:
     ghost = Seat(ann.port, ann.game, token(), 0, ann.key)
     assert error(ghost.restart()) == "framework: no such game session"
     assert log_of(bob.state()) == [[0, {"step": 1}]]  # the game was not restarted
+
+
+def test_a_hand_over_lost_with_its_connection_leaves_the_seat_the_new_games_state(
+        make_server: Callable[..., ServerThread], tmp_path: Any) -> None:
+    """A player's hand-over waits for its save (a slow disk) and its client resets the
+    connection meanwhile: that reply is lost with the connection, as any reply in flight
+    is, and the view is not owed it again (its collection was saved). A reconnecting
+    client of that seat still gets its state: the new game's, at once; and so after the
+    server comes back from its store."""
+    path = str(tmp_path / "s.db")
+    server = make_server(store=True, store_path=path, store_sync="full")
+    session = token()
+    ann, bob = seat_all(server.port, "TicTacToe", 2, session=session)
+    first = ok(ann.state())["current"][0]
+    seats = (ann, bob) if first == 0 else (bob, ann)
+    for position in (0, 3, 1, 4, 2):  # the first mover wins along the top row
+        assert ok(seats[position in (3, 4)].move(position=position)) is None
+    end = ok(bob.state())
+    assert end["gameover"] and end["winner"] == first
+    live = server.call(lambda: server.server.lobby.sessions[("TicTacToe", session)])
+    with SlowDisk(server) as disk:
+        disk.stop()
+        restart = Call(ann.port, ann.request("restart"))
+        assert disk.holding.wait(REPLY_TIMEOUT)  # the restart's commit is held
+        lost = bob.state_call()  # bob's view is owed the old game's end: taken, held
+        until(lambda: server.call(lambda: (1, False) not in live.handover[1]),
+              "bob's hand-over collected")
+        lost.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        lost.close()  # a reset (seen by the server once it writes the held reply)
+        disk.go()
+    assert ok(restart.reply()) is None
+    until(lambda: not server.call(lambda: len(server.server.connections)),
+          "the hand-over's connection closed")
+    new = ok(bob.state())  # at once (else the call's timeout fails the test)
+    assert not new["gameover"] and new["board"] == [-1] * 9
+    server.stop()
+    bob.port = make_server(store=True, store_path=path, store_sync="full").port
+    assert ok(bob.state()) == new  # back from the store: the new game, no hand-over owed

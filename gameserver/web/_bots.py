@@ -56,10 +56,13 @@ class Bots:
         source: the server, through which the bots send their requests.
         limit: bots playing at once, at most (0: no bots); as many may wait.
         per_address: bots playing at once for the browsers of one address.
+        max_json_depth: the server's setting, which the bots' requests meet too.
     """
 
-    def __init__(self, source: DashboardSource, limit: int, per_address: int) -> None:
+    def __init__(self, source: DashboardSource, limit: int, per_address: int,
+                 max_json_depth: int) -> None:
         self._source = source
+        self._depth = max_json_depth
         self.limit = limit
         self.per_address = per_address
         self.pause = PAUSE
@@ -161,11 +164,11 @@ class Bots:
 
     async def _play(self, game: str, token: str, client: str, name: str,
                     rng: random.Random) -> None:
-        source = self._source
+        source, depth = self._source, self._depth
         bot = asyncio.current_task()
         assert bot is not None
         joined = reply_of(await ask(source, {"type": "join", "game": game, "session": token,
-                                             "players": None, "name": name}, client))
+                                             "players": None, "name": name}, client, depth))
         if joined["status"] != "ok":
             log.info("a bot could not join %s/%s: %s", game, token, joined.get("message"))
             return
@@ -177,7 +180,7 @@ class Bots:
         while True:
             try:
                 async with asyncio.timeout(self.idle_seconds if over else None):
-                    reply = reply_of(await ask(source, state_request, client))
+                    reply = reply_of(await ask(source, state_request, client, depth))
             except TimeoutError:
                 log.info("a bot left %s/%s: nobody restarted the game", game, token)
                 return
@@ -197,7 +200,7 @@ class Bots:
                 continue  # the next state request waits for a change
             await asyncio.sleep(self.pause)
             moved = reply_of(await ask(source, {"type": "move", **seat,
-                                                "move": choose_move(moves, rng)}, client))
+                                                "move": choose_move(moves, rng)}, client, depth))
             # An error (the game ended meanwhile, a failed save) changes nothing: the next
             # state request tells what to do.
             rejections = rejections + 1 if moved["status"] == "illegalmove" else 0

@@ -53,15 +53,17 @@ async def settle(source: DashboardSource, outcome: Outcome) -> bytes:
     return outcome
 
 
-def decode(fields: dict[str, Any]) -> Request:
+def decode(fields: dict[str, Any], max_depth: int) -> Request:
     """The protocol request ``fields`` describe (a dict with ``"type"``), checked.
+
+    ``max_depth`` is the server's ``max_json_depth``, as on the game port.
 
     Raises:
         ProtocolError: a key is missing or of the wrong type; the message
             is the one a game client would get.
     """
     raw = json.dumps(fields, allow_nan=False, separators=(",", ":")).encode()
-    return protocol.decode_request(raw).request
+    return protocol.decode_request(raw, max_depth).request
 
 
 def _start(reply: bytes) -> bytes:
@@ -87,14 +89,16 @@ def reply_of(raw: bytes) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"status": "error", "message": str(value)}
 
 
-async def ask(source: DashboardSource, fields: dict[str, Any], client: str) -> bytes:
+async def ask(source: DashboardSource, fields: dict[str, Any], client: str,
+              max_depth: int) -> bytes:
     """Send the request ``fields`` describe from ``client``; its reply's bytes.
 
-    A request that does not pass the protocol's checks gets the protocol's
-    error reply, as on the game port.
+    A request that does not pass the protocol's checks (``max_depth``: the
+    server's ``max_json_depth``) gets the protocol's error reply, as on the
+    game port.
     """
     try:
-        request = decode(fields)
+        request = decode(fields, max_depth)
     except ProtocolError as err:
         return err.reply()
     return await settle(source, source.handle(request, client))

@@ -140,11 +140,14 @@ class Play:
         bots: the in-process bots.
         token: whether the dashboard has an access token.
         stopping: whether the dashboard is shutting down.
+        max_json_depth: the server's setting: a browser's requests are as deep as a
+            game client's may be.
     """
 
     def __init__(self, source: DashboardSource, feed: SessionFeed, mode: str, bots: Bots,
-                 token: bool, stopping: Callable[[], bool]) -> None:
+                 token: bool, stopping: Callable[[], bool], max_json_depth: int) -> None:
         self.source = source
+        self.depth = max_json_depth
         self.feed = feed
         self.mode = mode
         self.bots = bots
@@ -197,7 +200,8 @@ class Play:
                    extra: tuple[str, ...]) -> Response:
         fields = {name: body.get(name) for name in ("game", "session", "player_id", "key",
                                                      *extra) if name in body}
-        return Response(200, await ask(self.source, {"type": kind, **fields}, client),
+        return Response(200, await ask(self.source, {"type": kind, **fields}, client,
+                                         self.depth),
                         "application/json")
 
     # ------------------------------------------------------------ join
@@ -236,7 +240,7 @@ class Play:
             self.bots.check(client, bots)
         try:
             request = decode({"type": "join", "game": game, "session": token,
-                              "players": players, "name": name})
+                              "players": players, "name": name}, self.depth)
         except ProtocolError as err:
             if invite is not None:
                 self.invites.release(invite)
@@ -344,7 +348,7 @@ class Play:
                   "player_id": body.get("player_id"), "key": body.get("key"),
                   "observer": False, "legal_moves": True}
         try:
-            decode(fields)
+            decode(fields, self.depth)
         except ProtocolError as err:
             raise HTTPError(400, str(err)) from None
         digest = hashlib.sha256(str(fields["key"]).encode("utf-8", "surrogatepass")).digest()
@@ -369,7 +373,7 @@ class Play:
                         reply_event("state", seat.last))):
                     return
                 while not self._stopping():
-                    asking = asyncio.ensure_future(ask(self.source, fields, client))
+                    asking = asyncio.ensure_future(ask(self.source, fields, client, self.depth))
                     try:
                         reply = await self._answer(stream, asking)
                     finally:

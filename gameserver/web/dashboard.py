@@ -55,6 +55,7 @@ class WebSettings:
     bots: int = 50  # bots playing at once, at most
     bots_per_address: int = 5  # ... for the browsers of one address
     renderers: str = BUNDLED  # whose renderers are served: bundled (ours only) or all
+    max_json_depth: int = 32  # the server's (not web_) setting: browsers' requests meet it
 
 
 class Dashboard:
@@ -90,9 +91,10 @@ class Dashboard:
                 source, key, player, operator, stuck)),
             lambda: self.stopping)
         self.gate = Gate(settings.token, settings.host, LOGIN_PAGE)
-        self.bots = Bots(source, settings.bots, settings.bots_per_address)
+        self.bots = Bots(source, settings.bots, settings.bots_per_address,
+                         settings.max_json_depth)
         self.play = Play(source, self.streams.feed, settings.play, self.bots,
-                         bool(settings.token), lambda: self.stopping)
+                         bool(settings.token), lambda: self.stopping, settings.max_json_depth)
         self.app = App(source, self.gate, self.index, self.streams, History(
             source.history(), self._hidden), self.play, stuck, lambda: self.stopping,
             settings.renderers)

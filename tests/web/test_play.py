@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from gameserver.checked import game_types
+from gameserver.config import Settings
 from gameserver.games.nim import Nim
 from gameserver.games.tictactoe import TicTacToe
 from gameserver.guard import GameGuard
@@ -34,6 +35,9 @@ def source() -> Any:
     guard.close()
 
 
+DEPTH = Settings().max_json_depth  # the server's default, as the dashboard is given it
+
+
 def join(game: str, session: str, players: int | None, name: str) -> dict[str, Any]:
     return {"type": "join", "game": game, "session": session, "players": players, "name": name}
 
@@ -44,7 +48,8 @@ def join(game: str, session: str, players: int | None, name: str) -> dict[str, A
 def test_a_join_waits_until_the_session_is_full_and_cancelling_gives_the_seat_back(
         source: Any) -> None:
     async def main() -> None:
-        first = asyncio.ensure_future(ask(source, join("TicTacToe", "t", 2, "ann"), "1.2.3.4"))
+        first = asyncio.ensure_future(ask(source, join("TicTacToe", "t", 2, "ann"), "1.2.3.4",
+                                          DEPTH))
         await asyncio.sleep(0)
         assert not first.done() and source.session(("TicTacToe", "t")) is not None
         first.cancel()  # the browser went away
@@ -52,9 +57,10 @@ def test_a_join_waits_until_the_session_is_full_and_cancelling_gives_the_seat_ba
             await first
         assert source.session(("TicTacToe", "t")) is None  # its only joiner left: removed
 
-        waiting = asyncio.ensure_future(ask(source, join("TicTacToe", "u", 2, "ann"), "1.2.3.4"))
+        waiting = asyncio.ensure_future(ask(source, join("TicTacToe", "u", 2, "ann"), "1.2.3.4",
+                                            DEPTH))
         await asyncio.sleep(0)
-        second = reply_of(await ask(source, join("TicTacToe", "u", None, "bob"), "1.2.3.5"))
+        second = reply_of(await ask(source, join("TicTacToe", "u", None, "bob"), "1.2.3.5", DEPTH))
         first_reply = reply_of(await waiting)
         assert {first_reply["data"]["player_id"], second["data"]["player_id"]} == {0, 1}
 
@@ -63,7 +69,8 @@ def test_a_join_waits_until_the_session_is_full_and_cancelling_gives_the_seat_ba
 
 def test_a_request_that_fails_the_protocols_checks_gets_its_error_reply(source: Any) -> None:
     reply = asyncio.run(ask(source, {"type": "move", "game": "TicTacToe", "session": "t",
-                                     "player_id": "0", "key": "k", "move": {}}, "1.2.3.4"))
+                                     "player_id": "0", "key": "k", "move": {}}, "1.2.3.4",
+                                     DEPTH))
     assert reply_of(reply)["message"] == (
         "framework: key 'player_id' of a move request must be an integer, not a string")
 
@@ -73,7 +80,7 @@ def test_a_request_that_fails_the_protocols_checks_gets_its_error_reply(source: 
 
 def started(source: Any, game: str, token: str) -> tuple[Any, Wait]:
     """A session waiting for its second player: its handle, and its first joiner's wait."""
-    outcome = source.handle(decode(join(game, token, 2, "ann")), "1.2.3.4")
+    outcome = source.handle(decode(join(game, token, 2, "ann"), DEPTH), "1.2.3.4")
     assert isinstance(outcome, Wait)
     return source.session((game, token)), outcome
 
@@ -148,7 +155,7 @@ def test_invites_of_sessions_ended_or_full_are_forgotten_when_room_is_needed(
     first_joiner.cancel()  # the session ends
     handle, _ = started(source, "TicTacToe", "u")
     invites.make("TicTacToe", "u", handle, 2, "1.1.1.1")  # the ended session's go
-    source.handle(decode(join("TicTacToe", "u", None, "bob")), "5.6.7.8")  # now full
+    source.handle(decode(join("TicTacToe", "u", None, "bob"), DEPTH), "5.6.7.8")  # now full
     assert invites.make("TicTacToe", "u", handle, 2, "1.1.1.1")  # the full session's go
     with pytest.raises(HTTPError):  # the server's cap does not look for full sessions ...
         invites.make("TicTacToe", "u", handle, 2, "2.2.2.2")
@@ -267,9 +274,9 @@ def test_the_status_of_a_reply_is_read_without_decoding_it(source: Any) -> None:
     """The seat's stream checks each state reply so: it must agree with decoding it."""
     from gameserver import protocol
     from gameserver.web._carrier import is_ok
-    outcome = source.handle(decode(join("Nim", "s", 2, "ann")), "1.2.3.4")
+    outcome = source.handle(decode(join("Nim", "s", 2, "ann"), DEPTH), "1.2.3.4")
     assert isinstance(outcome, Wait)
-    second = asyncio.run(ask(source, join("Nim", "s", None, "bob"), "1.2.3.5"))
+    second = asyncio.run(ask(source, join("Nim", "s", None, "bob"), "1.2.3.5", DEPTH))
     assert is_ok(second) and is_ok(protocol.ok(None))  # the lobby's own replies
     assert not is_ok(protocol.error("framework: invalid key"))
     assert not is_ok(protocol.illegal_move(["no", 3]))

@@ -20,6 +20,7 @@ import pytest
 
 from game_server_api import GameServerAPI
 from gameserver.web.source import session_summary
+from tests import wire
 from tests.serverproc import ServerThread
 from tests.web import play
 from tests.web.seats import PlayRefused, Stream, WebSeat, close_all, post
@@ -429,6 +430,39 @@ def test_bad_play_requests_are_refused_with_a_reason(server: ServerThread) -> No
     status, reply = post(port, "/api/play/join", {"game": "TicTacToe", "players": "two"})
     assert status == 400 and "players" in reply["error"]
     assert post(port, "/api/games", {})[0] == 501  # nothing else takes a POST
+
+
+def nested(levels: int) -> Any:
+    """A JSON value of ``levels`` lists, one inside the other, around a 1."""
+    value: Any = 1
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(("depth", "deepest"), [(4, 2), (64, 62)])
+def test_a_browsers_move_is_held_to_the_servers_max_json_depth_as_on_the_game_port(
+        depth: int, deepest: int) -> None:
+    """A move request is the request object, the move object and then the message's lists:
+    ``deepest`` lists make it exactly ``depth`` levels deep, one more is too deep. The
+    browser's request is decoded with the server's setting, not the default of 32: the
+    same move is accepted or refused alike on both paths."""
+    configured = started(max_json_depth=depth)
+    try:
+        seat = WebSeat(port_of(configured), "Echo").join(session="deep", players=1,
+                                                         name="ann")
+        client = wire.Player(configured.port, "Echo", session="deeper", players=1)
+        assert client.join()["status"] == "ok"
+        too_deep = {"status": "error", "message": (
+            f"server: request is nested too deeply (more than {depth} levels of lists and "
+            "objects)")}
+        for move in (nested(deepest), nested(deepest + 1)):
+            expected = too_deep if move == nested(deepest + 1) else {
+                "status": "ok", "data": None}
+            assert client.move(msg=move) == expected
+            assert seat.move(msg=move) == expected
+    finally:
+        configured.stop()
 
 
 # ---------------------------------------------------------------- bots, mixed sessions, caps
