@@ -39,6 +39,11 @@ SNAPSHOT_MAX = 256 * 1024
 VIEWS_MAX = 2048  # states one reply may carry (two per player: with and without legal moves)
 _VIEWS_ROOM = MIRROR_MAX + STATE_MAX  # ... and their bytes: those sent along, or one asked for
 START_VIEWS_MAX = 1024  # players whose states a new game sends along, and its checksum asks
+# Players one reply may list on turn (``current``): a game of thousands of players all on
+# turn plays in a worker as in the server's process. 40,000 ids pickle as about 40,100
+# opcodes, so the fullest reply (with VIEWS_MAX views and its log records) stays under
+# OPCODES_MAX; and it is more than the default max_connections (20,000) can seat.
+CURRENT_MAX = 40_000
 LOG_RECORDS_MAX = 20  # log records sent with one reply; more are counted, not sent
 LOG_TEXT_MAX = 8000  # characters of one log record (with its traceback)
 ERROR_MAX = 1000  # characters kept of an error a reply holds (the server's own: about 300)
@@ -215,7 +220,7 @@ def valid_reply(reply: Any) -> bool:
             and (logs == [] or _logs_shape(logs))):
         return False
     if type(current) is list:
-        if len(current) > VIEWS_MAX:
+        if len(current) > CURRENT_MAX:
             return False
         for player in current:
             if type(player) is not int:

@@ -97,6 +97,19 @@ def test_a_large_message_is_decoded_unless_it_makes_too_many_objects() -> None:
         _channel.decode_plain(b"\x80\x05" + b"\xff" * _channel.SCANNED)
 
 
+def test_the_fullest_valid_reply_is_within_the_opcodes_a_message_may_hold() -> None:
+    """``CURRENT_MAX`` players on turn, ``VIEWS_MAX`` distinct views and the most log
+    records a reply carries: decoded (not refused for its opcodes), and valid."""
+    views = [(b'{"status": "ok", "data": {"n": %d}}' % i) if i % 2 else f"error {i}"
+             for i in range(_channel.VIEWS_MAX)]
+    logs = [(30, f"game.{i}", "x" * 100) for i in range(_channel.LOG_RECORDS_MAX + 1)]
+    reply = (None, None, list(range(_channel.CURRENT_MAX)), False, views, None, None, False,
+             logs)
+    decoded = _channel.decode_plain(pickle.dumps(reply, pickle.HIGHEST_PROTOCOL))
+    assert decoded == reply
+    assert _channel.valid_reply(decoded)
+
+
 def test_frames_are_cut_from_any_chunks() -> None:
     frames = _channel.encode(("a", 1)) + _channel.encode(b"x" * 70_000)
     reader = _channel.FrameReader()
@@ -144,7 +157,8 @@ STATE = b'{"status": "ok", "data": {}}'
     ({2: [0, True]}, False), ({2: (0,)}, False), ({0: b"error"}, False),
     ({5: b"s" * (_channel.SNAPSHOT_MAX + 1)}, False), ({8: [("x",)]}, False),
     # Whatever a hostile worker puts in the lists is refused, without an exception.
-    ({2: [0] * (_channel.VIEWS_MAX + 1)}, False), ({2: []}, True),
+    ({2: [0] * (_channel.CURRENT_MAX + 1)}, False), ({2: [0] * _channel.CURRENT_MAX}, True),
+    ({2: []}, True),
     ({2: [0, 1.0]}, False), ({5: bytearray(b"s")}, False), ({8: [(20, "x", "y")]}, True),
     ({4: [STATE, 5]}, False), ({4: [STATE, {0: 0}]}, False), ({4: [STATE, (STATE,)]}, False),
     ({4: []}, True), ({3: 1.0}, False), ({1: 5}, False), ({6: False}, False),
@@ -859,13 +873,10 @@ class Crowd(AbstractGame):
     def state(self, player_id):
         return {"moves": self.moves}
 """
-CROWD_SIZE = 2_100  # more than _channel.VIEWS_MAX (2,048) on turn at once
+CROWD_SIZE = 2_100  # more than _channel.VIEWS_MAX (2,048), the bound on current once
 
 
-@pytest.mark.parametrize("isolate", [
-    "off", pytest.param("folder", marks=pytest.mark.xfail(strict=True, reason=(
-        "_channel.valid_reply bounds a reply's current by VIEWS_MAX (2,048): the game "
-        "cannot be built in a worker ('sent something malformed during __init__()')")))])
+@pytest.mark.parametrize("isolate", ["off", "folder"])
 def test_a_game_with_more_players_on_turn_than_views_in_a_reply_plays_in_a_worker_too(
         make_server, tmp_path: Path, isolate: str) -> None:
     """Whose turn it is is a list of player ids, one per player on turn: a game of 2,100
