@@ -66,3 +66,32 @@ class DiceKeepsRandom(Dice):
 
     def roll(self) -> int:
         return self.rnd.randint(1, 6)
+
+
+class DiceLater(Dice):
+    """The same, drawing nothing until its third move (its generator is seeded then)."""
+
+    def __init__(self, players: int) -> None:
+        self.rolls = [0]
+
+    def move(self, move: dict[str, Any], player_id: int) -> None:
+        self.rolls.append(self.roll() if len(self.rolls) > 2 else 0)
+
+
+class DiceLaterFromImport(DiceLater):
+    """``DiceLater`` with ``from random import randint``."""
+
+    def roll(self) -> int:
+        return randint(1, 1000)
+
+
+class DiceLaterOwnGenerator(DiceLater):
+    """``DiceLater`` making a ``random.Random()`` of its own at its first draw."""
+
+    rng: random.Random | None = None
+
+    def roll(self) -> int:
+        if self.rng is None:
+            self.rng = random.Random()
+        return self.rng.randint(1, 1000)
+
