@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import random
 import re
 import signal
@@ -27,6 +28,7 @@ from tests.data.checked_games.dice import (
     DiceLaterFromImport,
     DiceLaterOwnGenerator,
     DiceOwnGenerator,
+    LoadedNumber,
 )
 from tests.data.checked_games.plain import Plain
 from tests.serverproc import ServerProcess
@@ -111,7 +113,7 @@ def test_a_games_own_random_makes_only_the_functions_the_game_uses(guard: GameGu
                              (DiceOwnGenerator, {"Random", "randint"})):  # (Dice.__init__)
         game = GameType(game_class.__name__, game_class, guard).new_game(1, seed=5)
         play(game, 3)
-        assert set(vars(game._module)) - {"_rng", "_draws"} == used
+        assert set(vars(game._module)) - {"_generator"} == used
 
 
 def test_a_game_that_keeps_the_random_module_cannot_be_saved(guard: GameGuard) -> None:
@@ -145,6 +147,22 @@ def test_a_game_saved_before_its_first_draw_draws_as_the_original(guard: GameGua
     assert play(game_type.restore(copy.snapshot()), 5) == play(copy, 5)
 
 
+def test_a_games_generator_is_seeded_only_when_the_game_first_draws(guard: GameGuard) -> None:
+    """Seeding a generator costs ~25,000 machine instructions: a game that has not drawn
+    yet has none (it is saved as its seed, a few bytes), made or restored."""
+    game_type = GameType("DiceLater", DiceLater, guard)
+    game = game_type.new_game(1, seed=11)
+    play(game, 2)
+    blob = game.snapshot()
+    copy = game_type.restore(blob)
+    assert game._rng is not None and copy._rng is not None
+    assert game._rng.rng is None and copy._rng.rng is None
+    assert len(blob) < 300  # (the generator's state: 2.5 KB)
+    assert play(game, 1) == play(copy, 1)
+    assert game._rng.rng is not None and copy._rng.rng is not None
+    assert len(game.snapshot()) > 2500
+
+
 @pytest.mark.parametrize("name", json.loads(SAVED.read_text()))
 def test_games_saved_by_earlier_versions_draw_as_they_did(guard: GameGuard,
                                                           name: str) -> None:
@@ -157,6 +175,75 @@ def test_games_saved_by_earlier_versions_draw_as_they_did(guard: GameGuard,
         assert play(game_type.restore(bytes.fromhex(saved["blob"])), 6) == saved["next_rolls"]
         again = game_type.new_game(1, seed=5)
         assert play(again, saved["moves"] + 6)[-6:] == saved["next_rolls"]
+
+
+def _placeholder(*args: Any) -> None:
+    """Stands for a global that ``crafted`` names in its place."""
+
+
+class _Crafted:
+    def __init__(self, args: tuple[Any, ...], state: Any = None) -> None:
+        self.args, self.state = args, state
+
+    def __reduce__(self) -> Any:
+        return (_placeholder, self.args) if self.state is None else (
+            _placeholder, self.args, self.state)
+
+
+def crafted(instance: Any, target: str, args: tuple[Any, ...], state: Any = None) -> bytes:
+    """A saved game: ``instance`` with, as its generator, ``target(*args)`` (and ``state``
+    set on it by pickle's BUILD), as someone who writes store rows could make it."""
+    blob = pickle.dumps((instance, _Crafted(args, state)), 2)  # (names: "module\\nname\\n")
+    module, name = target.rsplit(".", 1)
+    placeholder = f"{__name__}\n{_placeholder.__name__}\n".encode()
+    assert blob.count(placeholder) == 1
+    return blob.replace(placeholder, f"{module}\n{name}\n".encode())
+
+
+GAME_NUMBER, GAME_OBJECT = "<a LoadedNumber>", "<a Dice>"  # made by the test: not pickled
+
+
+@pytest.mark.parametrize(("target", "args", "state"), [
+    # The loader of a generator saved before its first draw, with arguments it never gets:
+    # no seed, a seed that is not an int (one of the game's own kind runs the game's code
+    # when a generator is seeded from it), a seed far longer than any new game's ...
+    *(("gameserver._randomness._unseeded", args, None) for args in [
+        (), ("5",), (5.0,), (True,), (None,), ((5,),), (5, 6), (2**5000,), (-2**5000,),
+        (GAME_NUMBER,), (GAME_OBJECT,)]),
+    # ... or a good seed, replaced by pickle's BUILD afterwards.
+    ("gameserver._randomness._unseeded", (5,), (None, {"seed": GAME_NUMBER})),
+    ("gameserver._randomness._unseeded", (5,), (None, {"seed": "5"})),
+    ("gameserver._randomness._unseeded", (5,), {"seed": "5"}),
+    # A generator of the game's own kind (its getstate ran at every save, unguarded).
+    ("tests.data.checked_games.dice.LoadedDie", (), None),
+    # Something else in the generator's place (a save then failed outside the guard).
+    ("builtins.int", (5,), None),
+    ("builtins.dict", (), None),
+])
+def test_a_crafted_generator_is_refused_when_the_game_is_restored(
+        guard: GameGuard, target: str, args: tuple[Any, ...], state: Any) -> None:
+    """Only a generator the framework saved comes back. Before, whatever stood in the
+    generator's place was taken: the next save called its ``getstate`` outside the guard
+    (the game's own code, or an AttributeError instead of the game's error)."""
+    def made(value: Any) -> Any:
+        return {GAME_NUMBER: LoadedNumber(5), GAME_OBJECT: Dice(1)}.get(value, value) if (
+            type(value) is str) else value
+
+    args = tuple(made(arg) for arg in args)
+    if type(state) is tuple:
+        state = (None, {key: made(value) for key, value in state[1].items()})
+    blob = crafted(DiceLater(1), target, args, state)
+    with pytest.raises(GameCodeError, match="framework: game DiceLater: "):
+        GameType("DiceLater", DiceLater, guard).restore(blob)
+
+
+def test_the_seed_of_a_generator_saved_before_its_first_draw_is_all_it_loads(
+        guard: GameGuard) -> None:
+    """The loader the allow-list has for it takes an int, and the game draws as the game
+    made from that seed."""
+    game_type = GameType("DiceLater", DiceLater, guard)
+    blob = crafted(DiceLater(1), "gameserver._randomness._unseeded", (11,))
+    assert play(game_type.restore(blob), 10) == play(game_type.new_game(1, seed=11), 10)
 
 
 LATE = f'''

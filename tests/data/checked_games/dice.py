@@ -95,3 +95,20 @@ class DiceLaterOwnGenerator(DiceLater):
             self.rng = random.Random()
         return self.rng.randint(1, 1000)
 
+
+class LoadedDie(random.Random):
+    """A generator of the game's own kind: a crafted save may name it (it is a class of the
+    game's module), but a game's saved generator is a ``random.Random``."""
+
+    def getstate(self) -> Any:
+        raise AssertionError("the framework ran a generator's code of the game's own")
+
+
+class LoadedNumber(int):
+    """A number of the game's own kind: seeding a generator from it calls its ``__abs__``."""
+
+    def __abs__(self) -> int:
+        raise AssertionError("the framework ran a seed's code of the game's own")
+
+    def __index__(self) -> int:
+        raise AssertionError("the framework ran a seed's code of the game's own")
