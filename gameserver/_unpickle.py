@@ -35,8 +35,9 @@ SAFE_GLOBALS = frozenset({
     ("copyreg", "_reconstructor"),  # objects pickled with protocols 0 and 1
     ("decimal", "Decimal"), ("fractions", "Fraction"),
     ("random", "Random"), ("types", "SimpleNamespace"),
-    # A game's saved random generator (CheckedGame.snapshot): it only calls setstate.
-    ("gameserver._randomness", "_loaded_random"),
+    # A game's saved random generator (CheckedGame.snapshot): it only calls setstate;
+    # saved before it was made, its seed: only an int (GameType.restore checks it again).
+    ("gameserver._randomness", "_loaded_random"), ("gameserver._randomness", "_unseeded"),
 })
 FRAMEWORK_MODULES = frozenset({"gameserver.game"})
 

@@ -29,8 +29,10 @@ changes the instance behind our back (a test setting up a position through
 Randomness is made replayable. A game that draws from the ``random`` module
 gets, during ``__init__`` and ``move`` (the calls that may change it), a
 generator of its own instead of the shared one: ``random`` in the game's
-module stands for a ``random.Random`` seeded from the game's ``seed``. That
-generator's state is part of ``snapshot()``, so a saved game followed by the
+module stands for a ``random.Random`` seeded from the game's ``seed`` when
+the game first draws (seeding costs ~25,000 machine instructions; a game
+may draw only later, or never). That generator's state (its seed, before
+it is made) is part of ``snapshot()``, so a saved game followed by the
 same moves gives the same game again — which lets the store save moves
 instead of whole games, and makes learning environments reproducible.
 Swapping a module global costs a dict store; seeding the shared generator
@@ -48,14 +50,21 @@ from __future__ import annotations
 import json
 import logging
 import pickle
-import random
 import reprlib
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import _channel, protocol
-from ._randomness import SavedRandom, module_for, new_seed, random_slots
+from ._randomness import (
+    GameRandom,
+    SavedRandom,
+    StandIn,
+    Unseeded,
+    new_seed,
+    random_slots,
+    restored,
+)
 from ._unpickle import Unpickler
 from .game import AbstractGame, has_hidden_information
 from .guard import GameCodeError, GameGuard
@@ -282,7 +291,7 @@ class GameType:
         """
         if seed is None:
             seed = new_seed()
-        rng = random.Random(seed) if self._random_slots else None
+        rng = GameRandom(seed) if self._random_slots else None  # seeded when first needed
         game = CheckedGame(self, None, rng, seed)
         # (Not the ``instance`` setter: a new game has nothing remembered to forget.)
         game._instance = game._changing("__init__", self.game_class, players)
@@ -298,14 +307,20 @@ class GameType:
 
         Raises:
             GameCodeError: the blob cannot be loaded (the game's class changed, it
-                names something outside the allow-list, ...).
+                names something outside the allow-list, it holds something else
+                where the framework saves the game's generator, ...).
         """
-        instance, rng = self.call("unpickle", self.unpickler.load, blob)
+        instance, saved = self.call("unpickle", self.unpickler.load, blob)
         if not isinstance(instance, self.game_class):
             raise GameCodeError(f"framework: game {self.name}: the saved game is a "
                                 f"{type(instance).__name__}, not a {self.name}")
+        try:
+            rng = restored(saved)
+        except ValueError as err:
+            raise GameCodeError(f"framework: game {self.name}: the saved game cannot be "
+                                f"restored: {err}") from None
         if rng is None and self._random_slots:
-            rng = random.Random()
+            rng = GameRandom()  # (from fresh entropy, when first needed)
         return CheckedGame(self, instance, rng)
 
 
@@ -317,22 +332,15 @@ class CheckedGame:
     remembered about the game, in case the caller changes it.
     """
 
-    __slots__ = ("type", "seed", "_instance", "_rng", "_module", "_current", "_over",
-                 "_draws")
+    __slots__ = ("type", "seed", "_instance", "_rng", "_module", "_current", "_over")
 
-    def __init__(self, game_type: GameType, instance: Any, rng: random.Random | None,
+    def __init__(self, game_type: GameType, instance: Any, rng: GameRandom | None,
                  seed: int | None = None) -> None:
         self.type = game_type
         self.seed = seed  # what new_game made it from; None for a restored game
         self._instance = instance
-        self._rng = rng
-        # The generator's state as saved last, or None once the game drew from it since
-        # (shared with the game's random module; None for a game that uses no randomness).
-        self._draws: list[SavedRandom | None] | None = None
-        self._module = None
-        if rng is not None:
-            self._draws = [None]
-            self._module = module_for(rng, self._draws)
+        self._rng = rng  # the game's generator (None for a game that uses no randomness)
+        self._module = None if rng is None else StandIn(rng)  # the game's random
         self._current: list[int] | None = None
         self._over: bool | None = None
 
@@ -548,19 +556,15 @@ class CheckedGame:
         return self.type.call("pickle", pickle.dumps, (self._instance, self._saved_random()),
                               pickle.HIGHEST_PROTOCOL)
 
-    def _saved_random(self) -> SavedRandom | None:
-        """The generator, ready to pickle; its state is read again only after draws.
+    def _saved_random(self) -> Unseeded | SavedRandom | None:
+        """The generator, ready to pickle (``GameRandom.save``): its seed until it is made;
+        its state, read again only after draws.
 
         Reading and pickling a generator's state costs ~20-40 µs; most moves
         draw nothing, and a game is saved often.
         """
-        rng, draws = self._rng, self._draws
-        if rng is None or draws is None:
-            return None
-        saved = draws[0]
-        if saved is None:
-            saved = draws[0] = SavedRandom.of(rng)
-        return saved
+        rng = self._rng
+        return None if rng is None else rng.save()
 
     # ------------------------------------------------------------ errors
 

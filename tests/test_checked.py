@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+import json
+import os
+import pickle
 import random
 import re
+import signal
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gameserver import registry
 from gameserver.checked import CheckedGame, GameType, json_problem
 from gameserver.games import TicTacToe
 from gameserver.guard import GameCodeError, GameGuard
+from gameserver.isolated import SAVE_EVERY
 from tests.data.checked_games import dice
-from tests.data.checked_games.dice import Dice, DiceFromImport, DiceKeepsRandom, DiceOwnGenerator
+from tests.data.checked_games.dice import (
+    Dice,
+    DiceFromImport,
+    DiceKeepsRandom,
+    DiceLater,
+    DiceLaterFromImport,
+    DiceLaterOwnGenerator,
+    DiceOwnGenerator,
+    LoadedNumber,
+)
 from tests.data.checked_games.plain import Plain
 from tests.serverproc import ServerProcess
 from tests.wire import Player, request
@@ -26,6 +42,12 @@ def guard() -> Iterator[GameGuard]:
     guard.close()
 
 
+# Games drawing from ``random`` three ways, from their first call or from their third move.
+RANDOM_GAMES = [Dice, DiceFromImport, DiceOwnGenerator,
+                DiceLater, DiceLaterFromImport, DiceLaterOwnGenerator]
+SAVED = Path(__file__).parent / "data" / "checked_games" / "saved_before_lazy_seeding.json"
+
+
 def play(game: CheckedGame, moves: int) -> list[Any]:
     """Roll ``moves`` times and return what the state said after each roll."""
     seen = []
@@ -35,7 +57,7 @@ def play(game: CheckedGame, moves: int) -> list[Any]:
     return seen
 
 
-@pytest.mark.parametrize("game_class", [Dice, DiceFromImport, DiceOwnGenerator])
+@pytest.mark.parametrize("game_class", RANDOM_GAMES)
 def test_the_same_seed_gives_the_same_game(guard: GameGuard, game_class: type) -> None:
     game_type = GameType(game_class.__name__, game_class, guard)
     first = play(game_type.new_game(1, seed=7), 20)
@@ -43,7 +65,7 @@ def test_the_same_seed_gives_the_same_game(guard: GameGuard, game_class: type) -
     assert play(game_type.new_game(1, seed=8), 20) != first
 
 
-@pytest.mark.parametrize("game_class", [Dice, DiceFromImport, DiceOwnGenerator])
+@pytest.mark.parametrize("game_class", RANDOM_GAMES)
 def test_a_restored_game_goes_on_as_the_original_would(guard: GameGuard,
                                                        game_class: type) -> None:
     game_type = GameType(game_class.__name__, game_class, guard)
@@ -53,7 +75,7 @@ def test_a_restored_game_goes_on_as_the_original_would(guard: GameGuard,
     assert play(copy, 10) == play(original, 10)
 
 
-@pytest.mark.parametrize("game_class", [Dice, DiceFromImport, DiceOwnGenerator])
+@pytest.mark.parametrize("game_class", RANDOM_GAMES)
 def test_every_snapshot_holds_the_generator_as_it_is_then(guard: GameGuard,
                                                           game_class: type) -> None:
     # The generator's saved state is reused until the game draws again: never stale.
@@ -91,7 +113,7 @@ def test_a_games_own_random_makes_only_the_functions_the_game_uses(guard: GameGu
                              (DiceOwnGenerator, {"Random", "randint"})):  # (Dice.__init__)
         game = GameType(game_class.__name__, game_class, guard).new_game(1, seed=5)
         play(game, 3)
-        assert set(vars(game._module)) - {"_rng", "_draws"} == used
+        assert set(vars(game._module)) - {"_generator"} == used
 
 
 def test_a_game_that_keeps_the_random_module_cannot_be_saved(guard: GameGuard) -> None:
@@ -108,6 +130,208 @@ def test_a_game_that_keeps_the_random_module_cannot_be_saved(guard: GameGuard) -
 def test_a_game_that_uses_no_randomness_gets_no_generator(guard: GameGuard) -> None:
     game_type = GameType("Plain", Plain, guard)
     assert game_type.new_game(1)._rng is None
+
+
+@pytest.mark.parametrize("game_class", RANDOM_GAMES)
+def test_a_game_saved_before_its_first_draw_draws_as_the_original(guard: GameGuard,
+                                                                   game_class: type) -> None:
+    """A copy of a copy, each saved before the game drew, and the game made again from
+    its seed all draw what the original draws."""
+    game_type = GameType(game_class.__name__, game_class, guard)
+    original = game_type.new_game(1, seed=11)
+    copy = game_type.restore(original.snapshot())
+    copy_of_copy = game_type.restore(copy.snapshot())
+    again = game_type.new_game(1, original.seed)
+    rolls = play(original, 10)
+    assert play(copy, 10) == play(copy_of_copy, 10) == play(again, 10) == rolls
+    assert play(game_type.restore(copy.snapshot()), 5) == play(copy, 5)
+
+
+def test_a_games_generator_is_seeded_only_when_the_game_first_draws(guard: GameGuard) -> None:
+    """Seeding a generator costs ~25,000 machine instructions: a game that has not drawn
+    yet has none (it is saved as its seed, a few bytes), made or restored."""
+    game_type = GameType("DiceLater", DiceLater, guard)
+    game = game_type.new_game(1, seed=11)
+    play(game, 2)
+    blob = game.snapshot()
+    copy = game_type.restore(blob)
+    assert game._rng is not None and copy._rng is not None
+    assert game._rng.rng is None and copy._rng.rng is None
+    assert len(blob) < 300  # (the generator's state: 2.5 KB)
+    assert play(game, 1) == play(copy, 1)
+    assert game._rng.rng is not None and copy._rng.rng is not None
+    assert len(game.snapshot()) > 2500
+
+
+@pytest.mark.parametrize("name", json.loads(SAVED.read_text()))
+def test_games_saved_by_earlier_versions_draw_as_they_did(guard: GameGuard,
+                                                          name: str) -> None:
+    """Blobs pickled before generators were seeded lazily (a ``SavedRandom``, also of a
+    generator that had not drawn yet), with the rolls they gave then; a game made from
+    their seed (5) rolls the same."""
+    from tests.data.checked_games import dice
+    game_type = GameType(name, getattr(dice, name), guard)
+    for saved in json.loads(SAVED.read_text())[name]:
+        assert play(game_type.restore(bytes.fromhex(saved["blob"])), 6) == saved["next_rolls"]
+        again = game_type.new_game(1, seed=5)
+        assert play(again, saved["moves"] + 6)[-6:] == saved["next_rolls"]
+
+
+def _placeholder(*args: Any) -> None:
+    """Stands for a global that ``crafted`` names in its place."""
+
+
+class _Crafted:
+    def __init__(self, args: tuple[Any, ...], state: Any = None) -> None:
+        self.args, self.state = args, state
+
+    def __reduce__(self) -> Any:
+        return (_placeholder, self.args) if self.state is None else (
+            _placeholder, self.args, self.state)
+
+
+def crafted(instance: Any, target: str, args: tuple[Any, ...], state: Any = None) -> bytes:
+    """A saved game: ``instance`` with, as its generator, ``target(*args)`` (and ``state``
+    set on it by pickle's BUILD), as someone who writes store rows could make it."""
+    blob = pickle.dumps((instance, _Crafted(args, state)), 2)  # (names: "module\\nname\\n")
+    module, name = target.rsplit(".", 1)
+    placeholder = f"{__name__}\n{_placeholder.__name__}\n".encode()
+    assert blob.count(placeholder) == 1
+    return blob.replace(placeholder, f"{module}\n{name}\n".encode())
+
+
+GAME_NUMBER, GAME_OBJECT = "<a LoadedNumber>", "<a Dice>"  # made by the test: not pickled
+
+
+@pytest.mark.parametrize(("target", "args", "state"), [
+    # The loader of a generator saved before its first draw, with arguments it never gets:
+    # no seed, a seed that is not an int (one of the game's own kind runs the game's code
+    # when a generator is seeded from it), a seed far longer than any new game's ...
+    *(("gameserver._randomness._unseeded", args, None) for args in [
+        (), ("5",), (5.0,), (True,), (None,), ((5,),), (5, 6), (2**5000,), (-2**5000,),
+        (GAME_NUMBER,), (GAME_OBJECT,)]),
+    # ... or a good seed, replaced by pickle's BUILD afterwards.
+    ("gameserver._randomness._unseeded", (5,), (None, {"seed": GAME_NUMBER})),
+    ("gameserver._randomness._unseeded", (5,), (None, {"seed": "5"})),
+    ("gameserver._randomness._unseeded", (5,), {"seed": "5"}),
+    # A generator of the game's own kind (its getstate ran at every save, unguarded).
+    ("tests.data.checked_games.dice.LoadedDie", (), None),
+    # Something else in the generator's place (a save then failed outside the guard).
+    ("builtins.int", (5,), None),
+    ("builtins.dict", (), None),
+])
+def test_a_crafted_generator_is_refused_when_the_game_is_restored(
+        guard: GameGuard, target: str, args: tuple[Any, ...], state: Any) -> None:
+    """Only a generator the framework saved comes back. Before, whatever stood in the
+    generator's place was taken: the next save called its ``getstate`` outside the guard
+    (the game's own code, or an AttributeError instead of the game's error)."""
+    def made(value: Any) -> Any:
+        return {GAME_NUMBER: LoadedNumber(5), GAME_OBJECT: Dice(1)}.get(value, value) if (
+            type(value) is str) else value
+
+    args = tuple(made(arg) for arg in args)
+    if type(state) is tuple:
+        state = (None, {key: made(value) for key, value in state[1].items()})
+    blob = crafted(DiceLater(1), target, args, state)
+    with pytest.raises(GameCodeError, match="framework: game DiceLater: "):
+        GameType("DiceLater", DiceLater, guard).restore(blob)
+
+
+def test_the_seed_of_a_generator_saved_before_its_first_draw_is_all_it_loads(
+        guard: GameGuard) -> None:
+    """The loader the allow-list has for it takes an int, and the game draws as the game
+    made from that seed."""
+    game_type = GameType("DiceLater", DiceLater, guard)
+    blob = crafted(DiceLater(1), "gameserver._randomness._unseeded", (11,))
+    assert play(game_type.restore(blob), 10) == play(game_type.new_game(1, seed=11), 10)
+
+
+LATE = f'''
+import random
+import time
+from random import choice
+
+from abstract_game import AbstractGame
+
+FIRST_DRAW = {SAVE_EVERY + 2}  # after the worker's first saved copy
+
+
+class Late(AbstractGame):
+    def __init__(self, players):
+        self.players, self.turn, self.draws = players, 0, []
+
+    @staticmethod
+    def min_players():
+        return 1
+
+    @staticmethod
+    def max_players():
+        return 2
+
+    def current_player(self):
+        return self.turn
+
+    def game_over(self):
+        return False
+
+    def state(self, player_id):
+        return {{"draws": self.draws[-3:], "turn": self.turn}}
+
+    def move(self, move, player_id):
+        time.sleep(move.get("sleep", 0))
+        if move["n"] >= FIRST_DRAW:
+            own = random.Random() if move["n"] % 5 == 0 else random
+            self.draws.append((own.randint(1, 1000), choice("abcdef")))
+        else:
+            self.draws.append(None)
+        self.turn = (self.turn + 1) % self.players
+'''
+
+
+def test_a_game_in_a_worker_that_draws_late_comes_back_drawing_as_in_process(
+        tmp_path: Path) -> None:
+    """Games k moves in share a worker that is killed: games with no saved copy are made
+    again from their seed, the others come back from a copy saved before their first draw
+    (k < FIRST_DRAW) or after; each then draws exactly what the same game draws
+    in-process."""
+    from tests.test_isolation import built, ended, until, with_workers
+
+    path = tmp_path / "late.py"
+    path.write_text(LATE)
+    local_type = GameType("Late", registry.load_file(path)[0], GameGuard(watchdog=False))
+
+    async def both(local: CheckedGame, remote: Any, move: dict[str, Any]) -> None:
+        player = local.current()[0]
+        expected = local.move(dict(move), player)
+        call = remote.move(dict(move), player)
+        await ended(call)
+        assert call.result() == expected
+        for player_id in (0, 1):
+            assert remote.view_reply(player_id) == local.view_reply(player_id)
+
+    async def check(isolation: Any, remote_types: dict[str, Any]) -> None:
+        pairs = []
+        for k in (0, 1, SAVE_EVERY, SAVE_EVERY + 1, SAVE_EVERY + 3, 2 * SAVE_EVERY + 1):
+            pair = (local_type.new_game(2, seed=k),
+                    await built(remote_types["Late"].new_game(2, seed=k)))
+            for i in range(k):
+                await both(*pair, {"n": i})
+            pairs.append((k, *pair))
+        local, remote = pairs[0][1:]
+        worker = isolation.workers[0]
+        pid = worker.pid
+        assert pid is not None
+        killed = remote.move({"n": 0, "sleep": 30}, local.current()[0])
+        await until(lambda: worker.busy and worker._process is not None
+                    and worker._process.unread() == 0, "the move read by the worker")
+        os.kill(pid, signal.SIGKILL)
+        await ended(killed)
+        assert killed.error is not None and "died during move()" in killed.error
+        for k, local, remote in pairs:
+            for i in range(k, k + 2 * SAVE_EVERY + 5):
+                await both(local, remote, {"n": i})
+
+    with_workers(("file", str(path)), check)
 
 
 def test_current_and_game_over_are_asked_once_per_change(guard: GameGuard) -> None:

@@ -66,3 +66,49 @@ class DiceKeepsRandom(Dice):
 
     def roll(self) -> int:
         return self.rnd.randint(1, 6)
+
+
+class DiceLater(Dice):
+    """The same, drawing nothing until its third move (its generator is seeded then)."""
+
+    def __init__(self, players: int) -> None:
+        self.rolls = [0]
+
+    def move(self, move: dict[str, Any], player_id: int) -> None:
+        self.rolls.append(self.roll() if len(self.rolls) > 2 else 0)
+
+
+class DiceLaterFromImport(DiceLater):
+    """``DiceLater`` with ``from random import randint``."""
+
+    def roll(self) -> int:
+        return randint(1, 1000)
+
+
+class DiceLaterOwnGenerator(DiceLater):
+    """``DiceLater`` making a ``random.Random()`` of its own at its first draw."""
+
+    rng: random.Random | None = None
+
+    def roll(self) -> int:
+        if self.rng is None:
+            self.rng = random.Random()
+        return self.rng.randint(1, 1000)
+
+
+class LoadedDie(random.Random):
+    """A generator of the game's own kind: a crafted save may name it (it is a class of the
+    game's module), but a game's saved generator is a ``random.Random``."""
+
+    def getstate(self) -> Any:
+        raise AssertionError("the framework ran a generator's code of the game's own")
+
+
+class LoadedNumber(int):
+    """A number of the game's own kind: seeding a generator from it calls its ``__abs__``."""
+
+    def __abs__(self) -> int:
+        raise AssertionError("the framework ran a seed's code of the game's own")
+
+    def __index__(self) -> int:
+        raise AssertionError("the framework ran a seed's code of the game's own")
