@@ -109,6 +109,8 @@ class Host:
         self.games: dict[int, CheckedGame] = {}
         self.unsaved: dict[int, int] = {}  # games whose snapshot failed: changes until a retry
         self.big: dict[int, set[View]] = {}  # states too large to send along: sent when asked
+        self.wanted: dict[int, list[View]] = {}  # the states each game sends along (its last
+        # request's: a move says None when they are the same)
         self.started = 0.0  # when the request being served arrived
         self.retire = False  # the CPU limit's warning came
         self.logs = ForwardingHandler()
@@ -172,6 +174,7 @@ class Host:
             self.games.pop(gid, None)
             self.unsaved.pop(gid, None)
             self.big.pop(gid, None)
+            self.wanted.pop(gid, None)
             return None
         if op in ("move", "view", "timeout_move") and gid not in self.games:
             # Its restore here failed; the server sent this before it heard so.
@@ -267,7 +270,7 @@ class Host:
         return (None, None, *self._mirror(gid, game, wanted, save=save))
 
     def _move(self, gid: int, move: dict[str, Any], player_id: int,
-              wanted: list[View], save: bool = True) -> tuple[Any, ...]:
+              wanted: list[View] | None, save: bool = True) -> tuple[Any, ...]:
         """Play a move; a saved copy comes along if ``save``, if the move failed (a move
         that failed halfway could not be played again faithfully), or if the store
         cannot log it as JSON (a number too large, read as infinity: it logs the
@@ -284,8 +287,8 @@ class Host:
             rejection = None if result is None else encode_json(result)
         except GameCodeError as err:
             error = str(err)
-        return (error, rejection,
-                *self._mirror(gid, game, wanted, save=save or error is not None))
+        return (error, rejection, *self._mirror(gid, game, self.wanted[gid] if wanted is None
+                                                else wanted, save=save or error is not None))
 
     def _replay(self, gid: int, moves: list[replaying.LoggedMove],
                 wanted: list[View]) -> tuple[Any, ...]:
@@ -328,7 +331,9 @@ class Host:
         The states come in the order of ``wanted`` (the server knows which is which: it
         takes no player id from here), each a state reply (bytes), the error that
         replaces it (str), or None: not sent along, past ``MIRROR_MAX`` in all (then
-        never again: it is made when a client asks for it, see ``_view``)."""
+        never again: it is made when a client asks for it, see ``_view``). ``wanted`` is
+        kept for the game's next move, which may send None for it."""
+        self.wanted[gid] = wanted
         try:
             over: bool | str = game.game_over()
         except GameCodeError as err:

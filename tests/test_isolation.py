@@ -379,6 +379,50 @@ def test_a_move_that_is_not_json_brings_a_copy_and_one_changed_by_its_game_does_
     with_workers(BUSY, check)
 
 
+def test_the_states_sent_along_are_named_to_the_worker_when_they_change_and_after_a_loss(
+        ) -> None:
+    """A move names the states the worker sends along only when they changed since the
+    game's last request (else None: the worker keeps them), and again in the first move
+    after its worker was replaced (the new one knows them from the restore, which the
+    requests sent before it may follow)."""
+    def wanted_sent(worker: Any) -> Any:
+        return pickle.loads(worker._queue[-1].frame[_channel.HEADER.size:])[4]
+
+    async def check(isolation: Isolation,
+                    remote_types: dict[str, RemoteGameType]) -> None:
+        worker = isolation.workers[0]
+        game = await built(remote_types["Busy"].new_game(2))
+        both = [(0, False), (1, False)]
+        for player_id in (0, 1):
+            call = game.move({"n": player_id}, player_id)
+            assert wanted_sent(worker) is None
+            await ended(call)
+        assert set(game._views) == set(both)
+        await answer(game, 0, legal=True)  # fetched once, then sent along
+        call = game.move({"n": 2}, 0)
+        assert wanted_sent(worker) == [*both, (0, True)]
+        await ended(call)
+        assert set(game._views) == {*both, (0, True)}
+        assert await moved(game, {"n": 3}, 1) is None
+        assert json.loads(game.view_reply(0, True))["data"]["legal_moves"] == [
+            {"end": True}, {"say": "hi"}]
+        assert worker._process is not None
+        first = worker._process
+        os.kill(first.popen.pid, signal.SIGKILL)
+        await until(lambda: worker._process is not first and not worker.busy, "replaced")
+        call = game.move({"n": 4}, 0)
+        assert wanted_sent(worker) == [*both, (0, True)]
+        await ended(call)
+        assert set(game._views) == {*both, (0, True)}
+        assert game.view(1)["log"][-1] == {"n": 4}
+        call = game.move({"n": 5}, 1)
+        assert wanted_sent(worker) is None
+        await ended(call)
+        assert set(game._views) == {*both, (0, True)} and len(game.view(0)["log"]) == 6
+
+    with_workers(BUSY, check)
+
+
 def test_a_copy_comes_every_few_moves_when_asked_and_after_a_failing_move(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(isolated, "SINCE_BYTES_MAX", 3000)
