@@ -336,7 +336,8 @@ def _worker_changes() -> Any:
                 unsaved += 1
                 save = unsaved >= isolated.SAVE_EVERY
                 unsaved = 0 if save else unsaved
-                reply = serve(("move", gid, {"position": cell}, current, wanted, save))
+                # (the states wanted: None, as the new game's request named them)
+                reply = serve(("move", gid, {"position": cell}, current, None, save))
                 assert reply is not None and reply[0] is None and reply[1] is None, reply
                 current = 1 - current
             changes += 8

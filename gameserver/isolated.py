@@ -290,7 +290,7 @@ class RemoteGame(CheckedGame):
     """
 
     __slots__ = ("gid", "_worker", "_build", "_turn", "_ended", "_views", "_decoded",
-                 "_fetches", "_wanted", "_players", "_start", "_blob", "_since",
+                 "_fetches", "_wanted", "_wanted_sent", "_players", "_start", "_blob", "_since",
                  "_since_bytes", "_save_next", "_moves", "_lost", "_on_lost", "_timeout_moves",
                  "__weakref__")
 
@@ -309,6 +309,10 @@ class RemoteGame(CheckedGame):
         self._fetches: dict[View, Call] = {}
         # The states sent along with changes: a join may ask for a million players.
         self._wanted = [(p, False) for p in range(min(players, _channel.START_VIEWS_MAX))]
+        # How many of them the worker knows: a move sends the list only when it grew (None:
+        # as before; -1: not known, as after a restore, which the requests queued before
+        # it may follow with shorter lists).
+        self._wanted_sent = -1
         self._players = players
         # Made from ``seed``: the checksum of its start, which a remake must match (the
         # worker sends it with the new game), and then the game is saved as its seed.
@@ -359,6 +363,8 @@ class RemoteGame(CheckedGame):
         for i, (request, name, limit, replayed) in enumerate(parts):
             last = i == len(parts) - 1  # only its reply shows the game: states, turn, end
             answer = self._built if last else self._part_built
+            if last:
+                self._wanted_sent = len(self._wanted)
             self._worker.send(Request(
                 _channel.encode((*request, self._wanted if last else [])), name,
                 functools.partial(answer, replayed=replayed) if replayed else answer,
@@ -380,6 +386,7 @@ class RemoteGame(CheckedGame):
         building = self._build is not None
         moves = self._since  # during a build: those replayed that brought no copy
         wanted = [] if building else self._wanted
+        self._wanted_sent = -1  # (see ``__init__``)
         if self._blob is not None:
             message: tuple[Any, ...] = ("restore", self.gid, self.type.name, self._blob,
                                         wanted, moves)
@@ -522,12 +529,17 @@ class RemoteGame(CheckedGame):
         call = Call()
         since = self._since
         save = self._save_next or since is None or len(since) >= SAVE_EVERY - 1
-        frame = _channel.encode(("move", self.gid, move, player_id, self._wanted, save))
+        wanted: list[View] | None = self._wanted
+        if len(wanted) == self._wanted_sent:  # the worker has them (pickled: 2,000
+            wanted = None  # machine instructions here, as many there, for two views)
+        else:
+            self._wanted_sent = len(wanted)
+        frame = _channel.encode(("move", self.gid, move, player_id, wanted, save))
         if not save and self._since_bytes + len(frame) > SINCE_BYTES_MAX:
             # Kept, it would take the moves since the copy past their bound (and a
             # restore's message, copy and moves, towards the channel's).
             save = True
-            frame = _channel.encode(("move", self.gid, move, player_id, self._wanted, save))
+            frame = _channel.encode(("move", self.gid, move, player_id, wanted, save))
         # Partials, not lambdas: no Python frame between the reply and ``_moved``.
         self._worker.send(Request(frame, "move", functools.partial(
             self._moved, call, player_id, move, save, len(frame)),

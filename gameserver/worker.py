@@ -109,6 +109,8 @@ class Host:
         self.games: dict[int, CheckedGame] = {}
         self.unsaved: dict[int, int] = {}  # games whose snapshot failed: changes until a retry
         self.big: dict[int, set[View]] = {}  # states too large to send along: sent when asked
+        self.wanted: dict[int, list[View]] = {}  # the states each game sends along (its last
+        # request's: a move says None when they are the same)
         self.started = 0.0  # when the request being served arrived
         self.retire = False  # the CPU limit's warning came
         self.logs = ForwardingHandler()
@@ -172,6 +174,7 @@ class Host:
             self.games.pop(gid, None)
             self.unsaved.pop(gid, None)
             self.big.pop(gid, None)
+            self.wanted.pop(gid, None)
             return None
         if op in ("move", "view", "timeout_move") and gid not in self.games:
             # Its restore here failed; the server sent this before it heard so.
@@ -267,14 +270,14 @@ class Host:
         return (None, None, *self._mirror(gid, game, wanted, save=save))
 
     def _move(self, gid: int, move: dict[str, Any], player_id: int,
-              wanted: list[View], save: bool = True) -> tuple[Any, ...]:
+              wanted: list[View] | None, save: bool = True) -> tuple[Any, ...]:
         """Play a move; a saved copy comes along if ``save``, if the move failed (a move
         that failed halfway could not be played again faithfully), or if the store
         cannot log it as JSON (a number too large, read as infinity: it logs the
         move's repr, which cannot be played again either)."""
         game = self.games[gid]
         error = rejection = None
-        if not save:
+        if not save and not _flat_json(move):
             try:
                 encode_json(move)  # before the game can change it
             except (TypeError, ValueError):
@@ -284,8 +287,8 @@ class Host:
             rejection = None if result is None else encode_json(result)
         except GameCodeError as err:
             error = str(err)
-        return (error, rejection,
-                *self._mirror(gid, game, wanted, save=save or error is not None))
+        return (error, rejection, *self._mirror(gid, game, self.wanted[gid] if wanted is None
+                                                else wanted, save=save or error is not None))
 
     def _replay(self, gid: int, moves: list[replaying.LoggedMove],
                 wanted: list[View]) -> tuple[Any, ...]:
@@ -328,7 +331,9 @@ class Host:
         The states come in the order of ``wanted`` (the server knows which is which: it
         takes no player id from here), each a state reply (bytes), the error that
         replaces it (str), or None: not sent along, past ``MIRROR_MAX`` in all (then
-        never again: it is made when a client asks for it, see ``_view``)."""
+        never again: it is made when a client asks for it, see ``_view``). ``wanted`` is
+        kept for the game's next move, which may send None for it."""
+        self.wanted[gid] = wanted
         try:
             over: bool | str = game.game_over()
         except GameCodeError as err:
@@ -398,6 +403,32 @@ def _module_classes(module_name: str) -> list[type[AbstractGame]]:
     module = importlib.import_module(module_name)
     return [game_class for game_class in registry.game_classes(module)
             if registry.usable(game_class, module.__file__ or module_name)]
+
+
+# Whole numbers with fewer digits than any limit Python may set on their conversion to
+# text (``sys.set_int_max_str_digits``: 640 at least, which a game may set in its worker).
+_INT_SAFE = 10 ** 600
+_SCALARS = frozenset({str, bool, type(None)})
+
+
+def _flat_json(move: Any) -> bool:
+    """Whether ``move`` is certainly JSON without encoding it: a dict of text keys, each
+    value text, a boolean, None or a whole number of at most 600 digits (the usual move,
+    ``{"position": 4}``: encoding it, the check ``_move`` made of every move, costs about
+    6,000 machine instructions, this about 2,300). False: maybe not JSON (a float, which
+    may be infinite; a list, a dict), for the encoder to say."""
+    if type(move) is not dict:
+        return False
+    for key, value in move.items():
+        if type(key) is not str:
+            return False
+        kind = type(value)
+        if kind is int:
+            if not -_INT_SAFE < value < _INT_SAFE:
+                return False
+        elif kind not in _SCALARS:
+            return False
+    return True
 
 
 _threads: Callable[[], int] | None = getattr(_thread, "_count", None)  # (not in every Python)

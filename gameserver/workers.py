@@ -21,7 +21,8 @@ Messages (plain data, ``gameserver._channel``), server → worker, and the reply
 * ``("new", gid, class, players, seed, wanted)``,
   ``("restore", gid, class, blob, wanted, moves)``,
   ``("remake", gid, class, players, seed, checksum, wanted, moves, save)``,
-  ``("move", gid, move, player, wanted, save)``, ``("view", gid, player, legal)``
+  ``("move", gid, move, player, wanted, save)`` (``wanted`` None: those of the game's
+  request before), ``("view", gid, player, legal)``
   → ``(error, result, current, over, views, snapshot, leftovers, retire,
   logs)``, where ``views`` are the states asked for (``wanted``; for a
   ``view``, the one), in that order, each a state reply (bytes), the error

@@ -344,6 +344,85 @@ def test_a_restored_game_replays_its_logged_moves_in_the_worker() -> None:
     with_workers(BUSY, check)
 
 
+NOT_JSON = [{"x": float("inf")}, {"x": -float("inf")}, {"x": [1, float("inf")]},
+            {"x": {"y": float("nan")}}, {"n": 10 ** 5000}, {(1, 2): 1}, {"x": 1e308 * 10}]
+
+
+@pytest.mark.parametrize("move", [
+    {"position": 4}, {"a": "\ud800", "b": None, "c": True, "d": -(10 ** 599)}, {},
+    *NOT_JSON, {"n": 10 ** 700}, {"x": 1.5}, {"x": [1]}, {1: 2}, [1], {"x": bytes(1)}])
+def test_a_move_is_known_json_without_encoding_only_where_it_certainly_is(move: Any) -> None:
+    """The worker encodes a move only if ``_flat_json`` cannot tell (to know whether the
+    store can log it as JSON): where it says yes, the encoder must agree."""
+    from gameserver.protocol import encode_json
+    from gameserver.worker import _flat_json
+    if _flat_json(move):
+        encode_json(move)
+    assert _flat_json(move) == (move in ({"position": 4}, {}) or "a" in move)
+
+
+def test_a_move_that_is_not_json_brings_a_copy_and_one_changed_by_its_game_does_not() -> None:
+    """A move the store could not log as JSON (infinity, a number of more than 4,300
+    digits, a key that is no text: possible from Python, not from the wire) comes with
+    a saved copy; a JSON move does not, even one that its game changes to infinity
+    (the server keeps the move as sent)."""
+    async def check(isolation: Isolation,
+                    remote_types: dict[str, RemoteGameType]) -> None:
+        game = await built(remote_types["Busy"].new_game(1))
+        for move in NOT_JSON:
+            assert await moved(game, {"n": 10 ** 700, "x": 1.5, "y": [1]}, 0) is None
+            assert await moved(game, {"taint": 1, "z": "\ud800"}, 0) is None
+            assert game.copy_is_behind, move  # moves since the last copy: none came
+            assert await moved(game, move, 0) is None
+            assert not game.copy_is_behind, move  # it came with a copy
+
+    with_workers(BUSY, check)
+
+
+def test_the_states_sent_along_are_named_to_the_worker_when_they_change_and_after_a_loss(
+        ) -> None:
+    """A move names the states the worker sends along only when they changed since the
+    game's last request (else None: the worker keeps them), and again in the first move
+    after its worker was replaced (the new one knows them from the restore, which the
+    requests sent before it may follow)."""
+    def wanted_sent(worker: Any) -> Any:
+        return pickle.loads(worker._queue[-1].frame[_channel.HEADER.size:])[4]
+
+    async def check(isolation: Isolation,
+                    remote_types: dict[str, RemoteGameType]) -> None:
+        worker = isolation.workers[0]
+        game = await built(remote_types["Busy"].new_game(2))
+        both = [(0, False), (1, False)]
+        for player_id in (0, 1):
+            call = game.move({"n": player_id}, player_id)
+            assert wanted_sent(worker) is None
+            await ended(call)
+        assert set(game._views) == set(both)
+        await answer(game, 0, legal=True)  # fetched once, then sent along
+        call = game.move({"n": 2}, 0)
+        assert wanted_sent(worker) == [*both, (0, True)]
+        await ended(call)
+        assert set(game._views) == {*both, (0, True)}
+        assert await moved(game, {"n": 3}, 1) is None
+        assert json.loads(game.view_reply(0, True))["data"]["legal_moves"] == [
+            {"end": True}, {"say": "hi"}]
+        assert worker._process is not None
+        first = worker._process
+        os.kill(first.popen.pid, signal.SIGKILL)
+        await until(lambda: worker._process is not first and not worker.busy, "replaced")
+        call = game.move({"n": 4}, 0)
+        assert wanted_sent(worker) == [*both, (0, True)]
+        await ended(call)
+        assert set(game._views) == {*both, (0, True)}
+        assert game.view(1)["log"][-1] == {"n": 4}
+        call = game.move({"n": 5}, 1)
+        assert wanted_sent(worker) is None
+        await ended(call)
+        assert set(game._views) == {*both, (0, True)} and len(game.view(0)["log"]) == 6
+
+    with_workers(BUSY, check)
+
+
 def test_a_copy_comes_every_few_moves_when_asked_and_after_a_failing_move(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(isolated, "SINCE_BYTES_MAX", 3000)

@@ -3,7 +3,8 @@
 Players: 1 or 2, taking turns in id order. Move ``{"burn": seconds}`` keeps
 the CPU busy that long; ``{"say": text}`` prints the text (a game's prints
 go to the server's log); ``{"end": true}`` ends the game; ``{"bad": true}``
-is rejected with ``["bad move", 1]``. Every move is recorded. ``legal_moves``
+is rejected with ``["bad move", 1]``; ``{"taint": ...}`` changes the move it is given to
+one that is not JSON (infinity) and is not recorded. Every other move is recorded. ``legal_moves``
 lists ``{"end": true}`` and ``{"say": "hi"}``.
 """
 
@@ -42,6 +43,9 @@ class Busy(AbstractGame):
         return [{"end": True}, {"say": "hi"}]
 
     def move(self, move, player_id):
+        if "taint" in move:  # (its worker's copy of the move: the server's is as sent)
+            move["taint"] = float("inf")
+            return None
         if move.get("bad"):
             return ["bad move", 1]
         if "burn" in move:
