@@ -26,6 +26,7 @@ import logging
 import pickle
 import pickletools
 import struct
+import sys
 from typing import Any
 
 from .results import printable
@@ -304,6 +305,9 @@ def valid_reply(reply: Any) -> bool:
         for player in current:
             if type(player) is not int:
                 return False
+        # (As ``CheckedGame.current`` checks them: an id of 5,000 digits is no JSON.)
+        if current and (min(current) < -sys.maxsize or max(current) > sys.maxsize):
+            return False
     elif current is not None and type(current) is not str:
         return False
     room = _VIEWS_ROOM

@@ -265,7 +265,9 @@ STATE = b'{"status": "ok", "data": {}}'
     # Whatever a hostile worker puts in the lists is refused, without an exception.
     ({2: [0] * (_channel.CURRENT_MAX + 1)}, False), ({2: [0] * _channel.CURRENT_MAX}, True),
     ({2: []}, True),
-    ({2: [0, 1.0]}, False), ({5: bytearray(b"s")}, False), ({8: [(20, "x", "y")]}, True),
+    ({2: [0, 1.0]}, False), ({2: [0, 10 ** 5000]}, False), ({2: [-(2 ** 64)]}, False),
+    ({2: [-sys.maxsize, sys.maxsize]}, True),
+    ({5: bytearray(b"s")}, False), ({8: [(20, "x", "y")]}, True),
     ({4: [STATE, 5]}, False), ({4: [STATE, {0: 0}]}, False), ({4: [STATE, (STATE,)]}, False),
     ({4: []}, True), ({3: 1.0}, False), ({1: 5}, False), ({6: False}, False),
     ({8: ()}, False), ({4: (STATE,)}, False)])
