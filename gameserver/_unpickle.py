@@ -24,6 +24,8 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
+from ._channel import opcodes
+
 # (module, name) of standard-library types that only rebuild data.
 SAFE_GLOBALS = frozenset({
     *(("builtins", name) for name in (
@@ -86,8 +88,13 @@ class Unpickler:
         Raises:
             Refused: it names a global outside the allow-list (``str(err)`` is
                 its dotted name).
+            ValueError: a memo index past the opcodes before it (``LONG_BINPUT``
+                1,000,000,000, 12 bytes of a crafted store row, had the unpickler make and
+                zero a memo of 16 GB, a minute and a half of the server's loop), or
+                damaged data (``_channel.opcodes``).
             Exception: anything unpickling damaged data raises.
         """
+        opcodes(data, len(data) + 1)  # (walked to its STOP: each opcode takes a byte)
         return _Unpickler(data, self.modules).load()
 
     def check(self, data: bytes) -> str | None:

@@ -429,12 +429,18 @@ class CheckedGame:
         current = game_type.guard.call(game_type.name, "current_player",
                                        self._instance.current_player)
         if type(current) is int:
-            current = self._current = [current]
+            current = [current]
         elif isinstance(current, (list, tuple)) and {int}.issuperset(map(type, current)):
-            current = self._current = list(current)
+            current = list(current)
         else:
             raise self._bad_return("current_player", "a player id or a list of player ids",
                                    current)
+        # An id of 5,000 digits cannot be written as JSON: the dashboard's list of sessions
+        # failed for every visitor. (min and max: in C, once per change.)
+        if current and (min(current) < -sys.maxsize or max(current) > sys.maxsize):
+            raise self.type_error("current_player", "must return player ids of at most 19 "
+                                  "digits (seat numbers)")
+        self._current = current
         return current
 
     def state(self, player_id: int) -> dict[str, Any]:

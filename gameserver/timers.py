@@ -185,11 +185,13 @@ class TurnTimer:
             self._charge(mover, now)
             started[mover] = now  # an accepted move begins the player's next turn
         if len(started) != len(current) or any(p not in started for p in current):
-            current = self._seats(current)
-            for player in [p for p in started if p not in current]:
+            # A dict: a game may list a seat many times (a game in a worker up to 40,000
+            # ids), and a list's ``in`` for each seat timed took seats x ids steps.
+            seated = dict.fromkeys(self._seats(current))  # (in order)
+            for player in [p for p in started if p not in seated]:
                 self._charge(player, now)
                 del started[player]
-            for player in current:
+            for player in seated:
                 started.setdefault(player, now)
         self._recompute()
 

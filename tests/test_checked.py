@@ -237,6 +237,19 @@ def test_a_crafted_generator_is_refused_when_the_game_is_restored(
         GameType("DiceLater", DiceLater, guard).restore(blob)
 
 
+@pytest.mark.parametrize("put", [b"r" + (2 ** 24).to_bytes(4, "little"), b"p16777216\n"])
+def test_a_saved_game_with_a_memo_index_past_its_opcodes_is_refused_unloaded(
+        guard: GameGuard, put: bytes) -> None:
+    """A crafted store row of 12 bytes, ``LONG_BINPUT`` 1,000,000,000: the unpickler made
+    and zeroed a memo of twice as many slots (16 GB, 80 s of the server's loop here) before
+    anything could refuse the game. (The test's index makes 256 MB.)"""
+    game_type = GameType("DiceLater", DiceLater, guard)
+    with pytest.raises(GameCodeError, match="a memo index of 16777216 after 3 opcodes"):
+        game_type.restore(b"\x80\x02N" + put + b".")
+    game = game_type.new_game(1, seed=3)
+    assert play(game_type.restore(game.snapshot()), 5) == play(game, 5)
+
+
 def test_the_seed_of_a_generator_saved_before_its_first_draw_is_all_it_loads(
         guard: GameGuard) -> None:
     """The loader the allow-list has for it takes an int, and the game draws as the game

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import copyreg
 import gc
+import io
 import json
 import logging
 import os
@@ -110,6 +111,111 @@ def test_the_fullest_valid_reply_is_within_the_opcodes_a_message_may_hold() -> N
     assert _channel.valid_reply(decoded)
 
 
+def _python_calls(func: Callable[[], Any]) -> int:
+    """How many Python functions ``func()`` calls (C functions not counted)."""
+    calls = 0
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        nonlocal calls
+        if event == "call":
+            calls += 1
+
+    sys.setprofile(profile)
+    try:
+        func()
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+def test_a_reply_listing_the_most_players_on_turn_is_scanned_without_a_call_per_opcode(
+        ) -> None:
+    """A reply of ``CURRENT_MAX`` ids is over ``SCANNED`` bytes: its opcodes are counted
+    before it is decoded, on the server's loop, for every change of such a game. Counted
+    with ``pickletools.genops`` (several Python calls per opcode) that took 45 ms of the
+    loop per reply here, a stall of every other session; counted in a loop of its own, with
+    runs of one opcode counted by a slice, it makes next to no calls (2 ms)."""
+    reply = (None, None, list(range(1000, 1000 + _channel.CURRENT_MAX)), False, [], None,
+             None, False, [])
+    payload = pickle.dumps(reply, pickle.HIGHEST_PROTOCOL)
+    assert len(payload) > _channel.SCANNED
+    assert _python_calls(lambda: _channel.decode_plain(payload)) < 100
+
+
+def _plain_samples() -> list[Any]:
+    views = [b'{"status": "ok", "data": {"n": %d}}' % i for i in range(50)]
+    return [
+        (None, None, list(range(1000, 1300)), False, views, b"s" * 300, None, False,
+         [(30, "game", "x\ny")]),
+        [0, 1, 255, 256, 65535, 65536, -1, -(2 ** 31), 2 ** 31, 2 ** 70, -(2 ** 700)] * 70,
+        [1.5, float("inf"), "\u00e9t\u00e9", "x" * 300, b"y" * 70_000, bytearray(b"z")] * 3,
+        {"a": [None, True, False, (), (1,), (1, 2), (1, 2, 3), (1, 2, 3, 4)], "b": {1, 2},
+         "c": frozenset({3}), "d": {}, "e": [[]] * 5},
+        [[i] * (i % 7) for i in range(500)],
+        ["same"] * 300 + [b"same"] * 300,  # memo: BINGET, LONG_BINGET
+    ]
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_opcodes_are_counted_as_pickletools_counts_them(protocol: int) -> None:
+    import pickletools
+    for sample in _plain_samples():
+        payload = pickle.dumps(sample, protocol)
+        counted = sum(1 for _ in pickletools.genops(payload))
+        assert _channel.opcodes(payload, 10 ** 9) == counted
+        assert _channel.opcodes(payload, counted) == counted
+        assert _channel.opcodes(payload, counted - 1) == counted - 1
+    # A global (refused when decoded, but counted as one), in both of its forms.
+    for payload in (pickle.dumps(os.system, protocol), pickle.dumps(ValueError("x"), protocol)):
+        assert _channel.opcodes(payload, 10 ** 9) == sum(1 for _ in pickletools.genops(payload))
+
+
+def test_a_damaged_pickle_never_counts_fewer_opcodes_than_it_runs() -> None:
+    """Bytes flipped, cut or added anywhere: whatever the unpickler decodes, the count
+    is the one of its opcodes (else the bound could be passed), or the payload is refused."""
+    import pickletools
+    import random
+    rng = random.Random(40)
+    bases = [pickle.dumps(sample, protocol) for sample in _plain_samples()
+             for protocol in (0, 2, 5) if len(pickle.dumps(sample, protocol)) < 20_000]
+    damaged = 0
+    for _ in range(2500):
+        data = bytearray(rng.choice(bases))
+        for _ in range(rng.randint(1, 4)):
+            where = rng.randrange(len(data))
+            kind = rng.random()
+            if kind < 0.6:
+                data[where] = rng.randrange(256)
+            elif kind < 0.8:
+                del data[where:where + rng.randint(1, 9)]
+            else:
+                data[where:where] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 9)))
+        payload = bytes(data)
+        try:
+            counted = _channel.opcodes(payload, 10 ** 9)
+        except (ValueError, IndexError):
+            continue  # refused (and not decoded: a damaged memo index could take gigabytes)
+        try:
+            _channel._PlainUnpickler(io.BytesIO(payload)).load()
+        except Exception:  # noqa: BLE001 - damaged: any error
+            continue
+        damaged += 1
+        assert counted == sum(1 for _ in pickletools.genops(payload))
+    assert damaged > 100  # (enough of them still decode to mean something)
+
+
+@pytest.mark.parametrize("put", [b"r" + (2 ** 24).to_bytes(4, "little"), b"p16777216\n"])
+def test_a_memo_index_past_the_opcodes_before_it_is_refused(put: bytes) -> None:
+    """12 bytes from a worker, ``LONG_BINPUT`` 1,000,000,000: the unpickler made and zeroed
+    a memo of twice as many slots, 16 GB and 80 s of the server's loop here. (The test's
+    index makes 256 MB.) An index the opcodes before it could have reached is kept."""
+    with pytest.raises(_channel.ChannelError, match="a memo index of 16777216 after 3"):
+        _channel.decode_plain(b"\x80\x02N" + put + b".")
+    assert _channel.decode_plain(b"\x80\x02N" + put.replace(b"16777216", b"3")
+                                 .replace((2 ** 24).to_bytes(4, "little"),
+                                          (3).to_bytes(4, "little")) + b".") is None
+
+
 def test_frames_are_cut_from_any_chunks() -> None:
     frames = _channel.encode(("a", 1)) + _channel.encode(b"x" * 70_000)
     reader = _channel.FrameReader()
@@ -159,7 +265,9 @@ STATE = b'{"status": "ok", "data": {}}'
     # Whatever a hostile worker puts in the lists is refused, without an exception.
     ({2: [0] * (_channel.CURRENT_MAX + 1)}, False), ({2: [0] * _channel.CURRENT_MAX}, True),
     ({2: []}, True),
-    ({2: [0, 1.0]}, False), ({5: bytearray(b"s")}, False), ({8: [(20, "x", "y")]}, True),
+    ({2: [0, 1.0]}, False), ({2: [0, 10 ** 5000]}, False), ({2: [-(2 ** 64)]}, False),
+    ({2: [-sys.maxsize, sys.maxsize]}, True),
+    ({5: bytearray(b"s")}, False), ({8: [(20, "x", "y")]}, True),
     ({4: [STATE, 5]}, False), ({4: [STATE, {0: 0}]}, False), ({4: [STATE, (STATE,)]}, False),
     ({4: []}, True), ({3: 1.0}, False), ({1: 5}, False), ({6: False}, False),
     ({8: ()}, False), ({4: (STATE,)}, False)])

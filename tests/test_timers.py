@@ -486,3 +486,30 @@ def test_moves_made_on_timeout_do_not_keep_an_abandoned_session_alive(
     clock.now += 15
     lobby.tick()
     assert ("Talk", "t") not in lobby.sessions  # idle for 100 s: removed, as any session
+
+
+class _Seat(int):
+    """A seat id that counts how often it is compared."""
+
+    compared = 0
+
+    def __eq__(self, other: object) -> bool:
+        _Seat.compared += 1
+        return int(self) == other
+
+    __hash__ = int.__hash__
+
+
+def test_a_seat_listed_on_turn_many_times_is_not_looked_for_once_per_listing() -> None:
+    """A game in a worker may list 40,000 ids on turn, a seat many times over: each seat
+    whose turn ended was looked for in that whole list (seats x ids steps: 1,000 seats and
+    40,000 ids, 40,000,000, about a second of the server's loop at each change)."""
+    seats = 50
+    timer = TurnTimer(TimerSpec(turn=10), seats)
+    timer.begin(0.0, list(range(seats)))
+    _Seat.compared = 0
+    timer.follow(1.0, [_Seat(seats - 1)] * 4000)
+    assert list(timer.started) == [seats - 1]
+    assert _Seat.compared < 1000  # (a list: 49 x 4,000 = 196,000)
+    timer.follow(2.0, [2, 0, 2, 1])
+    assert list(timer.started) == [2, 0, 1]

@@ -59,10 +59,14 @@ def decode(fields: dict[str, Any], max_depth: int) -> Request:
     ``max_depth`` is the server's ``max_json_depth``, as on the game port.
 
     Raises:
-        ProtocolError: a key is missing or of the wrong type; the message
-            is the one a game client would get.
+        ProtocolError: a key is missing or of the wrong type, or it is nested
+            too deeply to encode; the message is the one a game client would get.
     """
-    raw = json.dumps(fields, allow_nan=False, separators=(",", ":")).encode()
+    try:
+        raw = json.dumps(fields, allow_nan=False, separators=(",", ":")).encode()
+    except RecursionError:  # (a body decoded near the decoder's depth, encoded deeper down)
+        raise protocol.server_error("request is not valid JSON (it is nested too deeply to "
+                                    "decode)") from None
     return protocol.decode_request(raw, max_depth).request
 
 

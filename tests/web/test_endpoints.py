@@ -565,3 +565,55 @@ def test_head_of_an_event_stream_is_its_head_alone(web: ServerThread) -> None:
         head, _, body = reply.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 200") and b"text/event-stream" in head, reply
         assert body == b"", body
+
+
+HUGE_ID = '''from abstract_game import AbstractGame
+
+
+class HugeId(AbstractGame):
+    def __init__(self, players):
+        self.moves = 0
+
+    @staticmethod
+    def min_players():
+        return 1
+
+    @staticmethod
+    def max_players():
+        return 1
+
+    def current_player(self):
+        return [0, 10 ** 5000]
+
+    def move(self, move, player_id):
+        self.moves += 1
+
+    def game_over(self):
+        return False
+
+    def state(self, player_id):
+        return {"moves": self.moves}
+'''
+
+
+@pytest.mark.parametrize("isolate", ["off", "folder"])
+def test_a_game_naming_a_player_of_5000_digits_on_turn_leaves_the_dashboard_answering(
+        tmp_path: Path, isolate: str) -> None:
+    """An id no JSON can hold (Python writes no int of more than 4,300 digits): the list
+    of sessions hung for every visitor and the session's page failed with a 500. Now the
+    game's error, in its session's entry, as for any game that cannot say whose turn it is."""
+    from tests.wire import Player
+    (tmp_path / "huge_id.py").write_text(HUGE_ID)
+    server = play.web_server(games_dirs=[str(tmp_path)], isolate_games=isolate,
+                             games=["HugeId"])
+    try:
+        player = Player(server.port, "HugeId", "huge", 1)
+        assert player.join()["status"] == "ok"
+        player.move(x=1)
+        (entry,) = [s for s in play.get_json(server, "/api/sessions")["sessions"]
+                    if s["session"] == "huge"]
+        assert "player ids of at most 19 digits" in entry["error"]
+        one = play.get_json(server, "/api/sessions/HugeId/huge")
+        assert "player ids of at most 19 digits" in json.dumps(one)
+    finally:
+        server.stop()

@@ -465,6 +465,23 @@ def test_a_browsers_move_is_held_to_the_servers_max_json_depth_as_on_the_game_po
         configured.stop()
 
 
+def test_a_browsers_request_nested_about_as_deep_as_json_decodes_is_refused_not_failed(
+        server: ServerThread) -> None:
+    """A body the dashboard decodes (up to about 1,000 levels) is encoded again for the
+    protocol's checks, deeper down the stack: at 977-980 levels (whatever max_json_depth)
+    that raised RecursionError, a 500 "internal error" and a traceback in the log for
+    every such request. Now the game port's refusal, at any depth."""
+    port = port_of(server)
+    seat = WebSeat(port, "Echo").join(session="deepest", players=1, name="ann")
+    head = json.dumps({"game": "Echo", "session": seat.session, "player_id": seat.player_id,
+                       "key": seat.key})[:-1].encode()
+    for levels in range(900, 1001):
+        body = head + b', "move": {"msg": ' + b"[" * levels + b"]" * levels + b"}}"
+        status, reply = post(port, "/api/play/move", None, raw=body)
+        assert status == 400 or (status == 200 and reply["status"] == "error"), (
+            levels, status, reply)
+
+
 # ---------------------------------------------------------------- bots, mixed sessions, caps
 
 
