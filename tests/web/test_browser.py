@@ -263,7 +263,7 @@ def test_current_ids_of_seats_the_game_does_not_have_show_as_player_numbers(
     play.seat(server, "NotASeat", "off-by-one-1", ["ann", "bob"])
     page.goto(url(server, "/"))
     running = row(page, "NotASeat", "off-by-one-1")
-    expect(running).to_contain_text("player 2, player -1, player 100000000000000000000")
+    expect(running).to_contain_text("player 2, player -1, player 1000000000000000000")
     for player in ("", "?player=1"):
         page.goto(url(server, f"/session/NotASeat/off-by-one-1{player}"))
         status = page.locator(".status.turn")
