@@ -1,15 +1,16 @@
 """The pipe between the server and a worker process: framing, encoding, bounds.
 
 A message is a 4-byte little-endian length followed by a pickle of plain
-data: tuples, lists, dicts, strings, bytes, numbers, booleans and None.
+data: tuples, lists, dicts, strings, bytes, numbers, booleans and None;
+except a worker's reply to a request, which has a layout of its own
+(``gameserver._reply``: the server reads it without a walk in Python).
 
-Pickle is compact and fast (a TicTacToe move's reply, with both players'
-states and the saved game, decodes in a few microseconds), but unpickling
-can call any function the data names. The server therefore decodes what a
-worker sends with ``decode_plain``, which refuses every class and function
-name: a hostile game controls its worker and everything it sends. Only the
-worker unpickles the server's messages (the server is trusted) and the
-games' own saved blobs (its own game's code, inside its own sandbox).
+Pickle is compact and fast, but unpickling can call any function the data
+names. The server therefore decodes what a worker sends with
+``decode_plain``, which refuses every class and function name: a hostile
+game controls its worker and everything it sends. Only the worker unpickles
+the server's messages (the server is trusted) and the games' own saved
+blobs (its own game's code, inside its own sandbox).
 
 Bounds (both sides enforce them; the server treats a worker that breaks
 them as broken): a message holds at most ``MESSAGE_MAX`` bytes, and one over
@@ -26,7 +27,6 @@ import logging
 import pickle
 import pickletools
 import struct
-import sys
 from typing import Any
 
 from .results import printable
@@ -38,7 +38,7 @@ STATE_MAX = 16 * MB
 MIRROR_MAX = 64 * 1024
 SNAPSHOT_MAX = 256 * 1024
 VIEWS_MAX = 2048  # states one reply may carry (two per player: with and without legal moves)
-_VIEWS_ROOM = MIRROR_MAX + STATE_MAX  # ... and their bytes: those sent along, or one asked for
+VIEWS_ROOM = MIRROR_MAX + STATE_MAX  # ... and their bytes: those sent along, or one asked for
 START_VIEWS_MAX = 1024  # players whose states a new game sends along, and its checksum asks
 # Players one reply may list on turn (``current``): a game of thousands of players all on
 # turn plays in a worker as in the server's process. 40,000 ids pickle as about 40,100
@@ -275,50 +275,6 @@ def _entry_shape(entry: Any) -> bool:
     return (type(entry) is tuple and len(entry) == 8 and type(entry[0]) is str
             and all(v is None or type(v) is str for v in entry[3:6])
             and type(entry[6]) is bool and type(entry[7]) is bool)
-
-
-def valid_reply(reply: Any) -> bool:
-    """Whether a reply has the types and sizes the server relies on.
-
-    A hostile game controls its worker and may send anything, with the
-    worker's own checks of the bounds patched away: the bounds are checked
-    again here, lengths first, so that a reply made to cost the server time
-    (millions of views) is refused before anything walks it. Plain loops,
-    not ``all()`` over generators: this runs for every change.
-    """
-    if type(reply) is not tuple or len(reply) != 9:
-        return False
-    error, result, current, over, views, snapshot, leftovers, retire, logs = reply
-    # The usual values first (None, False, []), each an identity test, before the types.
-    if not ((error is None or type(error) is str) and (result is None or type(result) is str)
-            and (over is False or over is True or over is None or type(over) is str)
-            and (snapshot is None or (type(snapshot) is bytes
-                                      and len(snapshot) <= SNAPSHOT_MAX))
-            and type(views) is list and len(views) <= VIEWS_MAX
-            and (leftovers is None or type(leftovers) is str)
-            and (retire is False or retire is True)
-            and (logs == [] or _logs_shape(logs))):
-        return False
-    if type(current) is list:
-        if len(current) > CURRENT_MAX:
-            return False
-        for player in current:
-            if type(player) is not int:
-                return False
-        # (As ``CheckedGame.current`` checks them: an id of 5,000 digits is no JSON.)
-        if current and (min(current) < -sys.maxsize or max(current) > sys.maxsize):
-            return False
-    elif current is not None and type(current) is not str:
-        return False
-    room = _VIEWS_ROOM
-    for text in views:  # in the order asked for: no player ids to check
-        if text is not None:
-            if type(text) is not bytes and type(text) is not str:
-                return False
-            room -= len(text)
-            if room < 0:
-                return False
-    return True
 
 
 def cut(text: Any) -> Any:
