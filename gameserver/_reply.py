@@ -59,6 +59,7 @@ HEAD = struct.Struct("=cB8i")
 _LENGTHS = 4  # bytes per length of a state
 _RECORD = 12  # bytes per log record's level and lengths
 _INT32 = 2 ** 31 - 1
+_ID_MAX = sys.maxsize  # (as ``CheckedGame.current`` bounds ids: an id is JSON text)
 _ID = 8  # bytes per player id
 RETIRE = 1  # flags: the worker used its CPU time
 OVER_TRUE, OVER_NONE, OVER_TEXT = 2, 4, 6  # (bits 1-2; 0: the game is not over)
@@ -165,58 +166,50 @@ def decode(payload: bytes) -> tuple[Any, ...]:
 
 
 def _decode(payload: bytes) -> tuple[Any, ...]:
+    """``decode`` but for the exceptions it turns into ``ChannelError``.
+
+    The counts are checked against their bounds first; then each part is
+    sliced in turn, a slice never longer than what is left of the payload,
+    and the end must come out exactly at the payload's: a length that
+    claims more than was sent is refused there, having copied no more than
+    was sent.
+    """
     (tag, flags, n_error, n_result, n_current, n_over, n_views, n_snapshot, n_leftovers,
      n_logs) = HEAD.unpack_from(payload)
-    current_kind = flags & (CURRENT_NONE | CURRENT_TEXT)
-    over_kind = flags & OVER_TEXT
-    if (tag != TAG or flags > _FLAGS_MAX or current_kind == CURRENT_NONE | CURRENT_TEXT
-            or min(n_error, n_result, n_snapshot, n_leftovers) < -1 or n_over < 0
-            or n_current < 0 or n_logs < 0 or n_views < 0
-            or (current_kind == CURRENT_NONE and n_current)
-            or (over_kind != OVER_TEXT and n_over)):
+    if (tag != TAG or flags > _FLAGS_MAX or min(n_error, n_result, n_snapshot, n_leftovers) < -1
+            or min(n_current, n_over, n_views, n_logs) < 0):
         raise ValueError("a header no worker writes")
     if n_views > VIEWS_MAX:
         raise ValueError(f"{n_views} states, more than {VIEWS_MAX}")
     if n_snapshot > SNAPSHOT_MAX:
         raise ValueError(f"a saved game of {n_snapshot} bytes, more than {SNAPSHOT_MAX}")
-    if current_kind == 0 and n_current > CURRENT_MAX:
-        raise ValueError(f"{n_current} players on turn, more than {CURRENT_MAX}")
     if n_logs > LOG_RECORDS_MAX + 1:
         raise ValueError(f"{n_logs} log records, more than {LOG_RECORDS_MAX + 1}")
+    current_kind = flags & (CURRENT_NONE | CURRENT_TEXT)
+    over_kind = flags & OVER_TEXT
+    if current_kind == 0:
+        if n_current > CURRENT_MAX:
+            raise ValueError(f"{n_current} players on turn, more than {CURRENT_MAX}")
+    elif current_kind != CURRENT_TEXT and (n_current or current_kind != CURRENT_NONE):
+        raise ValueError("a header no worker writes")
+    if n_over and over_kind != OVER_TEXT:
+        raise ValueError("a header no worker writes")
     at = HEAD.size
     lengths: tuple[int, ...] = ()
-    room = VIEWS_ROOM
     if n_views:
         lengths = struct.unpack_from(f"={n_views}i", payload, at)
         at += _LENGTHS * n_views
-        for length in lengths:
-            if length >= 0:
-                room -= length
-            elif length < -1:
-                room -= -2 - length
-        if room < 0:
-            raise ValueError(f"states of more than {VIEWS_ROOM} bytes in all")
     records: tuple[int, ...] = ()
-    texts = 0
     if n_logs:
         records = struct.unpack_from(f"={3 * n_logs}i", payload, at)
         at += _RECORD * n_logs
-        for i in range(1, 3 * n_logs, 3):
-            if records[i] < 0 or records[i + 1] < 0:
-                raise ValueError("a log record of a negative length")
-            texts += records[i] + records[i + 1]
     current: Any = None
     if current_kind == 0:
         current = list(struct.unpack_from(f"={n_current}q", payload, at))
         at += _ID * n_current
-        if current and (min(current) < -sys.maxsize or max(current) > sys.maxsize):
+        if current and (min(current) < -_ID_MAX or max(current) > _ID_MAX):
             raise ValueError("a player id past sys.maxsize")
-        n_current = 0
-    body = (max(n_error, 0) + max(n_result, 0) + n_current + n_over + VIEWS_ROOM - room
-            + max(n_snapshot, 0) + max(n_leftovers, 0) + texts)
-    if at + body != len(payload):
-        raise ValueError("lengths that do not add up to the reply's")
-    error = result = leftovers = snapshot = None
+    error = result = snapshot = leftovers = None
     if n_error >= 0:
         error = payload[at:at + n_error].decode("utf-8", "surrogatepass")
         at += n_error
@@ -232,6 +225,7 @@ def _decode(payload: bytes) -> tuple[Any, ...]:
     else:
         over = over_kind == OVER_TRUE if over_kind != OVER_NONE else None
     views: list[bytes | str | None] = []
+    start = at
     for length in lengths:
         if length >= 0:
             views.append(payload[at:at + length])
@@ -240,7 +234,9 @@ def _decode(payload: bytes) -> tuple[Any, ...]:
             views.append(None)
         else:
             views.append(payload[at:at - 2 - length].decode("utf-8", "surrogatepass"))
-            at += -2 - length
+            at -= 2 + length
+    if at - start > VIEWS_ROOM:
+        raise ValueError(f"states of more than {VIEWS_ROOM} bytes in all")
     if n_snapshot >= 0:
         snapshot = payload[at:at + n_snapshot]
         at += n_snapshot
@@ -251,8 +247,12 @@ def _decode(payload: bytes) -> tuple[Any, ...]:
     for i in range(0, 3 * n_logs, 3):
         name_end = at + records[i + 1]
         end = name_end + records[i + 2]
+        if name_end < at or end < name_end:
+            raise ValueError("a log record of a negative length")
         logs.append((records[i], payload[at:name_end].decode("utf-8", "surrogatepass"),
                      payload[name_end:end].decode("utf-8", "surrogatepass")))
         at = end
+    if at != len(payload):
+        raise ValueError("lengths that do not add up to the reply's")
     return (error, result, current, over, views, snapshot, leftovers, flags & RETIRE == RETIRE,
             logs)
