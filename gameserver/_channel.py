@@ -41,9 +41,8 @@ VIEWS_MAX = 2048  # states one reply may carry (two per player: with and without
 VIEWS_ROOM = MIRROR_MAX + STATE_MAX  # ... and their bytes: those sent along, or one asked for
 START_VIEWS_MAX = 1024  # players whose states a new game sends along, and its checksum asks
 # Players one reply may list on turn (``current``): a game of thousands of players all on
-# turn plays in a worker as in the server's process. 40,000 ids pickle as about 40,100
-# opcodes, so the fullest reply (with VIEWS_MAX views and its log records) stays under
-# OPCODES_MAX; and it is more than the default max_connections (20,000) can seat.
+# turn plays in a worker as in the server's process (40,000 ids: 320 KB of a reply, read
+# in one ``struct`` call); more than the default max_connections (20,000) can seat.
 CURRENT_MAX = 40_000
 LOG_RECORDS_MAX = 20  # log records sent with one reply; more are counted, not sent
 LOG_TEXT_MAX = 8000  # characters of one log record (with its traceback)
@@ -71,7 +70,7 @@ class _PlainUnpickler(pickle.Unpickler):
 
 
 SCANNED = 64 * 1024  # bytes of a message above which it is scanned before it is decoded
-OPCODES_MAX = 50_000  # pickle opcodes in a scanned message (a reply of 2,048 views: 15,000)
+OPCODES_MAX = 50_000  # pickle opcodes in a scanned message (a catalog of 1,000 games: ~12,000)
 
 
 def decode_plain(payload: bytes) -> Any:
