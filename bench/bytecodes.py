@@ -304,7 +304,7 @@ def _worker_changes() -> Any:
     import io
     import itertools
 
-    from gameserver import _channel, isolated, worker
+    from gameserver import _channel, _reply, isolated, worker
 
     source = ("module", "gameserver.games.tictactoe")
     hello = {"source": source, "time_limit": 5.0, "log_level": "WARNING"}
@@ -320,7 +320,7 @@ def _worker_changes() -> Any:
         # As worker.main: read from the pipe, handled, the reply encoded and written.
         reply = host.handle(_channel.read_message(io.BytesIO(_channel.encode(message))))
         if reply is not None:
-            worker._write(sink, _channel.encode(reply))
+            worker._write(sink, _reply.encode(reply))
         return reply
 
     def run(wanted_changes: int) -> int:  # changes: a restart and 7 moves a game

@@ -1,15 +1,16 @@
 """The pipe between the server and a worker process: framing, encoding, bounds.
 
 A message is a 4-byte little-endian length followed by a pickle of plain
-data: tuples, lists, dicts, strings, bytes, numbers, booleans and None.
+data: tuples, lists, dicts, strings, bytes, numbers, booleans and None;
+except a worker's reply to a request, which has a layout of its own
+(``gameserver._reply``: the server reads it without a walk in Python).
 
-Pickle is compact and fast (a TicTacToe move's reply, with both players'
-states and the saved game, decodes in a few microseconds), but unpickling
-can call any function the data names. The server therefore decodes what a
-worker sends with ``decode_plain``, which refuses every class and function
-name: a hostile game controls its worker and everything it sends. Only the
-worker unpickles the server's messages (the server is trusted) and the
-games' own saved blobs (its own game's code, inside its own sandbox).
+Pickle is compact and fast, but unpickling can call any function the data
+names. The server therefore decodes what a worker sends with
+``decode_plain``, which refuses every class and function name: a hostile
+game controls its worker and everything it sends. Only the worker unpickles
+the server's messages (the server is trusted) and the games' own saved
+blobs (its own game's code, inside its own sandbox).
 
 Bounds (both sides enforce them; the server treats a worker that breaks
 them as broken): a message holds at most ``MESSAGE_MAX`` bytes, and one over
@@ -24,11 +25,10 @@ from __future__ import annotations
 import io
 import logging
 import pickle
-import pickletools
 import struct
-import sys
 from typing import Any
 
+from ._pickleops import opcodes
 from .results import printable
 
 HEADER = struct.Struct("<I")
@@ -38,12 +38,11 @@ STATE_MAX = 16 * MB
 MIRROR_MAX = 64 * 1024
 SNAPSHOT_MAX = 256 * 1024
 VIEWS_MAX = 2048  # states one reply may carry (two per player: with and without legal moves)
-_VIEWS_ROOM = MIRROR_MAX + STATE_MAX  # ... and their bytes: those sent along, or one asked for
+VIEWS_ROOM = MIRROR_MAX + STATE_MAX  # ... and their bytes: those sent along, or one asked for
 START_VIEWS_MAX = 1024  # players whose states a new game sends along, and its checksum asks
 # Players one reply may list on turn (``current``): a game of thousands of players all on
-# turn plays in a worker as in the server's process. 40,000 ids pickle as about 40,100
-# opcodes, so the fullest reply (with VIEWS_MAX views and its log records) stays under
-# OPCODES_MAX; and it is more than the default max_connections (20,000) can seat.
+# turn plays in a worker as in the server's process (40,000 ids: 320 KB of a reply, read
+# in one ``struct`` call); more than the default max_connections (20,000) can seat.
 CURRENT_MAX = 40_000
 LOG_RECORDS_MAX = 20  # log records sent with one reply; more are counted, not sent
 LOG_TEXT_MAX = 8000  # characters of one log record (with its traceback)
@@ -71,7 +70,7 @@ class _PlainUnpickler(pickle.Unpickler):
 
 
 SCANNED = 64 * 1024  # bytes of a message above which it is scanned before it is decoded
-OPCODES_MAX = 50_000  # pickle opcodes in a scanned message (a reply of 2,048 views: 15,000)
+OPCODES_MAX = 50_000  # pickle opcodes in a scanned message (a catalog of 1,000 games: ~12,000)
 
 
 def decode_plain(payload: bytes) -> Any:
@@ -102,86 +101,6 @@ def decode_plain(payload: bytes) -> Any:
         return _PlainUnpickler(io.BytesIO(payload)).load()
     except Exception as err:  # noqa: BLE001 - every way a hostile payload can fail
         raise ChannelError(f"undecodable message ({type(err).__name__}: {err})"[:300]) from None
-
-
-# What follows each opcode (``pickletools.opcodes``), as ``opcodes`` skips it: a fixed
-# number of bytes (>= 0), or one of these.
-_LINE, _LENGTH1, _LENGTH4, _LENGTH4U, _LENGTH8U = -1, -2, -3, -4, -5  # (pickletools' ``n``)
-_TWO_LINES, _STOP, _UNKNOWN, _PUT, _LONG_BINPUT = -6, -7, -8, -9, -10
-_ARGUMENTS = [_UNKNOWN] * 256
-for _op in pickletools.opcodes:
-    _ARGUMENTS[ord(_op.code)] = {
-        "GLOBAL": _TWO_LINES, "INST": _TWO_LINES, "STOP": _STOP, "PUT": _PUT,
-        "LONG_BINPUT": _LONG_BINPUT}.get(_op.name, 0 if _op.arg is None else _op.arg.n)
-_RUN = 64  # opcodes of one run counted with one slice (the ids of a list: a few kinds)
-
-
-def opcodes(payload: bytes, limit: int) -> int:
-    """How many opcodes unpickling ``payload`` runs (as ``pickletools.genops`` counts them,
-    up to its STOP), or ``limit`` if it runs that many or more.
-
-    ``genops`` makes several Python calls per opcode: ~1 µs each, 45 ms of the
-    server's loop for a reply listing 40,000 players on turn. Here an opcode
-    costs a few bytecodes, and a run of one opcode with a fixed-size argument
-    (a list's ids) is counted by a slice, in C.
-
-    Raises:
-        ValueError: an opcode no pickle has, the payload ends before its STOP, or a
-            memo index is larger than the opcodes before it (a pickler numbers its memo
-            entries from 0, at most one per opcode; ``BINPUT``'s byte cannot be large).
-        IndexError: it ends inside an opcode's length.
-    """
-    arguments = _ARGUMENTS
-    end = len(payload)
-    at = count = 0
-    while count < limit:
-        if at >= end:
-            raise ValueError("the pickle ends before its STOP")
-        op = payload[at]
-        size = arguments[op]
-        if size >= 0:
-            step = size + 1
-            after = at + step
-            if after < end and payload[after] == op:  # a run: counted at once
-                window = payload[at:at + step * _RUN:step]
-                run = len(window) - len(window.lstrip(window[:1]))
-                count += run
-                at += step * run
-            else:
-                count += 1
-                at = after
-            continue
-        count += 1
-        if size == _LENGTH1:
-            at += 2 + payload[at + 1]
-        elif size == _LENGTH4U:
-            at += 5 + int.from_bytes(payload[at + 1:at + 5], "little")
-        elif size == _LENGTH8U:
-            at += 9 + int.from_bytes(payload[at + 1:at + 9], "little")
-        elif size == _LENGTH4:
-            length = int.from_bytes(payload[at + 1:at + 5], "little", signed=True)
-            if length < 0:
-                raise ValueError(f"a negative length at byte {at}")
-            at += 5 + length
-        elif size == _LINE or size == _TWO_LINES:
-            at = payload.index(b"\n", at + 1) + 1  # (ValueError: no end of line)
-            if size == _TWO_LINES:
-                at = payload.index(b"\n", at) + 1
-        elif size == _LONG_BINPUT or size == _PUT:
-            if size == _PUT:
-                line = payload.index(b"\n", at + 1)
-                index = int(payload[at + 1:line]) if line - at < 20 else limit + end
-                at = line + 1
-            else:
-                index = int.from_bytes(payload[at + 1:at + 5], "little")
-                at += 5
-            if index > count:
-                raise ValueError(f"a memo index of {index} after {count} opcodes")
-        elif size == _STOP:
-            return count
-        else:
-            raise ValueError(f"no pickle opcode is {op:#x} (at byte {at})")
-    return limit
 
 
 class FrameReader:
@@ -275,50 +194,6 @@ def _entry_shape(entry: Any) -> bool:
     return (type(entry) is tuple and len(entry) == 8 and type(entry[0]) is str
             and all(v is None or type(v) is str for v in entry[3:6])
             and type(entry[6]) is bool and type(entry[7]) is bool)
-
-
-def valid_reply(reply: Any) -> bool:
-    """Whether a reply has the types and sizes the server relies on.
-
-    A hostile game controls its worker and may send anything, with the
-    worker's own checks of the bounds patched away: the bounds are checked
-    again here, lengths first, so that a reply made to cost the server time
-    (millions of views) is refused before anything walks it. Plain loops,
-    not ``all()`` over generators: this runs for every change.
-    """
-    if type(reply) is not tuple or len(reply) != 9:
-        return False
-    error, result, current, over, views, snapshot, leftovers, retire, logs = reply
-    # The usual values first (None, False, []), each an identity test, before the types.
-    if not ((error is None or type(error) is str) and (result is None or type(result) is str)
-            and (over is False or over is True or over is None or type(over) is str)
-            and (snapshot is None or (type(snapshot) is bytes
-                                      and len(snapshot) <= SNAPSHOT_MAX))
-            and type(views) is list and len(views) <= VIEWS_MAX
-            and (leftovers is None or type(leftovers) is str)
-            and (retire is False or retire is True)
-            and (logs == [] or _logs_shape(logs))):
-        return False
-    if type(current) is list:
-        if len(current) > CURRENT_MAX:
-            return False
-        for player in current:
-            if type(player) is not int:
-                return False
-        # (As ``CheckedGame.current`` checks them: an id of 5,000 digits is no JSON.)
-        if current and (min(current) < -sys.maxsize or max(current) > sys.maxsize):
-            return False
-    elif current is not None and type(current) is not str:
-        return False
-    room = _VIEWS_ROOM
-    for text in views:  # in the order asked for: no player ids to check
-        if text is not None:
-            if type(text) is not bytes and type(text) is not str:
-                return False
-            room -= len(text)
-            if room < 0:
-                return False
-    return True
 
 
 def cut(text: Any) -> Any:

@@ -24,7 +24,7 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
-from ._channel import opcodes
+from ._pickleops import opcodes
 
 # (module, name) of standard-library types that only rebuild data.
 SAFE_GLOBALS = frozenset({
@@ -91,7 +91,7 @@ class Unpickler:
             ValueError: a memo index past the opcodes before it (``LONG_BINPUT``
                 1,000,000,000, 12 bytes of a crafted store row, had the unpickler make and
                 zero a memo of 16 GB, a minute and a half of the server's loop), or
-                damaged data (``_channel.opcodes``).
+                damaged data (``_pickleops.opcodes``).
             Exception: anything unpickling damaged data raises.
         """
         opcodes(data, len(data) + 1)  # (walked to its STOP: each opcode takes a byte)

@@ -54,7 +54,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import _channel, _sandbox, registry, replaying
+from . import _channel, _reply, _sandbox, registry, replaying
 from .checked import CheckedGame, GameType, json_problem
 from .game import AbstractGame, has_hidden_information, lists_legal_moves
 from .guard import GameCallTimeout, GameCodeError, GameGuard
@@ -497,7 +497,7 @@ def main() -> None:
             return
         reply = host.handle(message)
         if reply is not None:
-            _write(channel_out, _channel.encode(reply))
+            _write(channel_out, _reply.encode(reply))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ on the event loop (``add_reader``): nothing here ever waits for a worker.
 Requests are answered in the order they were sent, so the requests in
 flight are a queue whose head is the one running now.
 
-Messages (plain data, ``gameserver._channel``), server → worker, and the reply:
+Messages (plain data, ``gameserver._channel``), server → worker, and the reply
+(the hello's as plain data too, the others in ``gameserver._reply``'s layout):
 
 * ``("hello", settings)`` → ``("sandbox", landlock_abi, problems)``, sent
   before the worker imports the game file (its code could rewrite it after),
@@ -87,7 +88,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import _channel
+from . import _channel, _reply
 from ._output import Output
 from ._process import PACKAGE_PARENT, Process, death, spawn
 from ._soon import Soon
@@ -419,7 +420,10 @@ class Worker:
         reader = self._reader
         try:
             for payload in reader.feed(buffer[:size]):
-                self._reply(_channel.decode_plain(payload))
+                if payload.startswith(_reply.TAG):
+                    self._reply(_reply.decode(payload))
+                else:
+                    self._plain(_channel.decode_plain(payload))
                 if process is not self._process:
                     return  # the reply made us replace the worker
             if reader.broken is not None:  # after the replies read before the bad frame
@@ -439,25 +443,35 @@ class Worker:
             if holding:
                 soon.release()
 
-    def _reply(self, reply: Any) -> None:
+    def _plain(self, message: Any) -> None:
+        """A message that is no reply (a pickle of plain data): the hello's report and
+        catalog, or a note (``_noted``)."""
+        queue = self._queue
+        if not queue:
+            raise _channel.ChannelError("a message nobody asked for")
+        if self._noted(message):
+            return
+        if not queue[0].hello:
+            raise _channel.ChannelError("a message that is neither a reply nor a note")
+        if self.sandbox is None:  # its first message: how it is confined
+            if not _channel.valid_sandbox(message):
+                raise _channel.ChannelError("a malformed report of its sandbox")
+            self.sandbox = (message[1], [_channel.cut(p) for p in message[2]])
+            return
+        if not _channel.valid_catalog(message):
+            raise _channel.ChannelError("a malformed catalog")
+        self._reply(message, catalog=True)
+
+    def _reply(self, reply: tuple[Any, ...], catalog: bool = False) -> None:
+        """The head request's reply: checked already (``_reply.decode``), or, for the
+        hello, the catalog (``_plain``)."""
         queue = self._queue
         if not queue:
             raise _channel.ChannelError("a reply nobody asked for")
         request = queue[0]
-        if request.hello:
-            if self._noted(reply):
-                return
-            if self.sandbox is None:  # its first message: how it is confined
-                if not _channel.valid_sandbox(reply):
-                    raise _channel.ChannelError("a malformed report of its sandbox")
-                self.sandbox = (reply[1], [_channel.cut(p) for p in reply[2]])
-                return
-            if not _channel.valid_catalog(reply):
-                raise _channel.ChannelError("a malformed catalog")
-        elif not _channel.valid_reply(reply):
-            if self._noted(reply):  # (a note is no reply: asked only of what is not one)
-                return
-            raise _channel.ChannelError("a malformed reply")
+        if request.hello is not catalog:
+            raise _channel.ChannelError("a catalog where a reply was due" if catalog
+                                        else "a reply before the catalog")
         queue.popleft()
         self._interrupted = self._running = None
         if queue:  # the next request's time starts now (``_send`` starts a first one's)

@@ -2,9 +2,10 @@
 
 A one-player counter game. Its module replaces the worker's ``_mirror``
 (what a change sends back: whose turn, the states, the saved game) so that,
-once attacked (``{"attack": true}``), a reply lists the same state five
-million times: about 10 MB, under the message limit, but a loop of seconds
-for a server that walked it. The server must refuse it before walking it.
+once attacked (``{"attack": true}``), a reply lists five million states,
+each not sent along (None): 20 MB of lengths, under the message limit, but
+a loop of seconds for a server that walked them. The server must refuse it
+by the count in its header, before walking it.
 Loaded from its own folder by tests/test_isolation_hostile.py.
 """
 
@@ -18,7 +19,7 @@ _original = worker.Host._mirror
 def _flooding(self, gid, game, wanted, save=True):
     current, over, views, snapshot = _original(self, gid, game, wanted, save)
     if getattr(game.instance, "attacked", False) and views:
-        views = views[:1] * 5_000_000
+        views = [None] * 5_000_000
     return current, over, views, snapshot
 
 
