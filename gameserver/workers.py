@@ -486,9 +486,9 @@ class Worker:
         error, current, over = reply[0], reply[2], reply[3]
         if error is not None:
             self.guard.errors += 1
-        if reply[6] is not None:  # leftovers
+        if reply[6] is not None:  # leftovers: why it must be replaced (cut, as errors are)
             queue.appendleft(request)  # it fails with the process
-            self._replace(f"{request.method}() {reply[6]}")
+            self._replace(f"{request.method}() {_channel.cut(reply[6])}")
             return
         if ((error is not None and len(error) > _channel.ERROR_MAX)
                 or (type(current) is str and len(current) > _channel.ERROR_MAX)

@@ -895,6 +895,29 @@ def test_an_error_of_5_mb_from_a_worker_is_cut_as_in_the_server(make_server,
     assert longest < ERROR_MAX + 100
 
 
+def test_why_a_worker_asks_to_be_replaced_is_cut_too(make_server, tmp_path: Path) -> None:
+    """A reply's ``leftovers`` (why its worker must be replaced: a thread the game left
+    running) became the failed move's error whole, unlike the reply's other texts:
+    5 MB from Lingerer's worker went to the player, to the server's log and into the
+    store's verdict for the move, with every such move."""
+    db = tmp_path / "store.sqlite3"
+    server = hostile_server(make_server, "lingerer", store=True, store_path=str(db))
+    calm = calm_session(server, "Lingerer")
+    pid = worker_pid(server)
+    attacker = joined(server.port, "Lingerer", "attack")
+    reply = attack_alongside(server, attacker)
+    assert reply["status"] == "error"
+    assert reply["message"].startswith("framework: game Lingerer: move() left LLLL")
+    assert reply["message"].endswith(" ... (cut: 5000005 characters)")
+    assert len(reply["message"]) < ERROR_MAX + 100
+    assert worker_pid(server) != pid
+    assert_restored(calm)
+    assert count(attacker) == 0 and attacker.move()["status"] == "ok"
+    with contextlib.closing(sqlite3.connect(db)) as saved:
+        (longest,) = saved.execute("SELECT MAX(LENGTH(verdict)) FROM game_moves").fetchone()
+    assert longest < ERROR_MAX + 100
+
+
 @pytest.mark.parametrize("isolate", ["folder", "off"])
 def test_a_rejection_of_5_mb_is_cut_in_a_worker_and_in_the_server(
         make_server, tmp_path: Path, isolate: str) -> None:
