@@ -761,12 +761,33 @@ def test_a_timeout_move_that_is_not_json_is_the_games_error_not_its_workers(
     hook's error, named as such, and the timer's fallback applies (a forfeit here). It
     is logged once: it was logged twice per timeout, the timer asking the hook again
     once the legal moves it fetched from the worker came."""
+    assert timer_warnings(make_server, caplog, "set_pass", "SetPass") == [
+        "session SetPass/timed: framework: game SetPass: timeout_move() returned a move that "
+        "cannot be sent as JSON (Object of type set is not JSON serializable)"]
+
+
+def test_a_timeout_move_larger_than_a_request_is_refused_unread(make_server, caplog) -> None:
+    """A worker sends a timeout hook's move as JSON text, which the server decoded on its
+    loop and played, whatever its size: a reply may hold 24 MB, and 21 MB of
+    ``{"m": [{}, {}, ...]}`` made the server build half a gigabyte for seconds (a session's
+    turn timer is a client's choice). A move of more than a request's default bound
+    (``request_size_max``) is now the hook's error, not decoded; the timer's fallback
+    applies (a forfeit here), and the worker is not blamed."""
+    assert timer_warnings(make_server, caplog, "sprawler", "Sprawler") == [
+        "session Sprawler/timed: framework: game Sprawler: timeout_move() sent a move of "
+        "2000012 characters from its worker, more than the 1000000 a move may have"]
+
+
+def timer_warnings(make_server: Any, caplog: Any, folder: str, game: str) -> list[str]:
+    """Two players of ``game`` let their time run out (0.3 s a turn) until the turn timer
+    ends the game with a forfeit of player 0 (its ``timeout_move`` gave no move) in the
+    same worker; what the timer logged (warnings)."""
     caplog.set_level(logging.INFO, logger="gameserver")
-    server = hostile_server(make_server, "set_pass", turn_timeout=0.3,
+    server = hostile_server(make_server, folder, turn_timeout=0.3,
                             max_waiting_joins_per_address=100)
     pid = worker_pid(server)
     token = "timed"
-    ann, bob = Player(server.port, "SetPass", token, 2), Player(server.port, "SetPass", token, 2)
+    ann, bob = Player(server.port, game, token, 2), Player(server.port, game, token, 2)
     joiner = threading.Thread(target=ann.join)
     joiner.start()
     assert bob.join()["status"] == "ok"
@@ -776,11 +797,8 @@ def test_a_timeout_move_that_is_not_json_is_the_games_error_not_its_workers(
         assert time.monotonic() < deadline, "the timer never ended the game"
     assert state["data"]["forfeit"] == {"players": [0], "reason": "turn timeout"}
     assert worker_pid(server) == pid
-    warnings = [r.getMessage() for r in caplog.records if r.name == "gameserver.timers"
-                and r.levelno == logging.WARNING]
-    assert warnings == ["session SetPass/timed: framework: game SetPass: timeout_move() "
-                        "returned a move that cannot be sent as JSON (Object of type set is "
-                        "not JSON serializable)"]
+    return [r.getMessage() for r in caplog.records if r.name == "gameserver.timers"
+            and r.levelno == logging.WARNING]
 
 
 def test_a_child_that_leaves_the_workers_process_group_is_killed_with_it(make_server) -> None:
