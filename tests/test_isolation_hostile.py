@@ -411,6 +411,65 @@ def test_a_forged_reply_is_never_unpickled(make_server, tmp_path) -> None:
     assert_restored(calm)
 
 
+@pytest.mark.parametrize(("kind", "why"), [
+    ("catalog", "a message that is neither a reply nor a note"),
+    ("pickled", "a message that is neither a reply nor a note"),
+    ("notes", "a malformed note")])
+def test_a_message_of_another_kind_than_a_reply_is_refused(make_server, kind: str,
+                                                           why: str) -> None:
+    """A reply has a layout of its own (``_reply``, since stop 41); a pickle may be the
+    hello's report or catalog, or one note per call, nothing else: Framer writes a
+    catalog, a reply pickled as replies were, or a second note, before its reply."""
+    server = hostile_server(make_server, "framer")
+    calm = calm_session(server, "Framer")
+    pid = worker_pid(server)
+    attacker = joined(server.port, "Framer", "attack")
+    assert attack_alongside(server, attacker, kind=kind) == {"status": "error", "message": (
+        f"framework: game Framer: the game's worker process sent something malformed during "
+        f"move() ({why})")}
+    assert worker_pid(server) != pid
+    assert_restored(calm)
+    assert count(attacker) == 0
+
+
+def test_a_reply_nobody_asked_for_replaces_the_worker(make_server, caplog) -> None:
+    """Framer writes a reply of its own (the move's error): it answers the move, and its
+    worker's own reply then answers nothing. The log said "sent something
+    malformed{during}": without a request to blame, the placeholder stayed. (The move
+    failed, so its game has no copy: read in one go with the reply nobody asked for, its
+    error may reach the client after the game was lost with the worker.)"""
+    caplog.set_level(logging.INFO, logger="gameserver")
+    server = hostile_server(make_server, "framer")
+    calm = calm_session(server, "Framer")
+    pid = worker_pid(server)
+    attacker = joined(server.port, "Framer", "attack")
+    reply = attacker.move(attack=True, kind="extra")
+    assert reply["status"] == "error" and (reply["message"] == "forged" or reply["message"]
+                                           .startswith("framework: game Framer: the game was "
+                                                       "lost when its worker process failed"))
+    deadline = time.monotonic() + 30  # a bound that turns a hang into a failure
+    while worker_pid(server) in (pid, None):
+        assert time.monotonic() < deadline, "the worker was never replaced"
+        time.sleep(0.01)
+    assert f"game file {HOSTILE / 'framer' / 'framer.py'}: the game's worker process sent " \
+        "something malformed (a reply nobody asked for); its worker process is replaced" in [
+            r.getMessage() for r in caplog.records]
+    assert_restored(calm)
+
+
+def test_a_reply_before_the_catalog_is_refused(make_server, tmp_path: Path, caplog) -> None:
+    """Framer, told to by a file next to it, writes a reply while its worker imports it:
+    the game is not offered."""
+    caplog.set_level(logging.INFO, logger="gameserver")
+    (tmp_path / "framer.py").write_bytes((HOSTILE / "framer" / "framer.py").read_bytes())
+    (tmp_path / "at_import").touch()
+    server = make_server(games_dirs=[str(tmp_path)])
+    assert server.server is not None and "Framer" not in server.server.lobby.game_types
+    assert f"game file skipped: {tmp_path / 'framer.py'}: the game's worker process sent " \
+        "something malformed during import() (a reply before the catalog)" in [
+            r.getMessage() for r in caplog.records]
+
+
 def test_a_worker_that_fails_outside_a_game_call_is_replaced_and_the_game_undone(
         make_server) -> None:
     """Breaker's worker raises after the game's own move returned. It used to reply
