@@ -832,7 +832,7 @@ def test_a_timeout_move_larger_than_a_request_is_refused_unread(make_server, cap
     turn timer is a client's choice). A move of more than a request's default bound
     (``request_size_max``) is now the hook's error, not decoded; the timer's fallback
     applies (a forfeit here), and the worker is not blamed."""
-    assert timer_warnings(make_server, caplog, "sprawler", "Sprawler") == [
+    assert timer_warnings(make_server, caplog, "set_pass", "Sprawler") == [
         "session Sprawler/timed: framework: game Sprawler: timeout_move() sent a move of "
         "2000012 characters from its worker, more than the 1000000 a move may have"]
 
