@@ -151,7 +151,8 @@ def decode(payload: bytes) -> tuple[Any, ...]:
     at most ``CURRENT_MAX`` ids within ``sys.maxsize``, text or None; ``over``
     a bool, text or None; ``views`` at most ``VIEWS_MAX`` states, each bytes,
     text or None, ``VIEWS_ROOM`` bytes in all; ``snapshot`` at most
-    ``SNAPSHOT_MAX`` bytes or None; ``logs`` as ``_channel.valid_logs`` says),
+    ``SNAPSHOT_MAX`` bytes or None; ``logs`` a list of at most ``LOG_RECORDS_MAX + 1``
+    records, each a tuple of an int32 level and two texts: its logger's name, its text),
     and the lengths account for every byte of the payload.
 
     Raises:

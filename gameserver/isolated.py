@@ -75,6 +75,10 @@ TEXT_MAX = 64 * 1024  # characters kept of a catalog's description, documentatio
 # A rejection as JSON from a worker: its game's cut to ERROR_MAX characters (``checked.
 # bounded_rejection``), each written as up to 12 (an escaped surrogate pair), and a note.
 REJECTION_TEXT_MAX = 12 * _channel.ERROR_MAX + 200
+# A timeout hook's move as JSON from a worker: as large as a client's move may be by default
+# (``request_size_max``). Larger, it is not decoded: a reply may hold 24 MB of JSON, which
+# the server would decode on its loop (``[{}, {}, ...]``: half a gigabyte, seconds).
+TIMEOUT_MOVE_TEXT_MAX = 1_000_000
 _OK_PREFIX = protocol.OK_HEAD + b"{"  # a state reply: its data is a dict
 
 
@@ -710,10 +714,16 @@ class RemoteGame(CheckedGame):
 
         def answered(reply: tuple[Any, ...]) -> None:
             error, text = reply[0], reply[1]
-            try:
-                move = None if text is None else decode_json(text)
-            except (ValueError, RecursionError):
-                move = None
+            move = None
+            if text is not None and len(text) > TIMEOUT_MOVE_TEXT_MAX:
+                error = error or self.type_error(
+                    "timeout_move", f"sent a move of {len(text)} characters from its worker, "
+                    f"more than the {TIMEOUT_MOVE_TEXT_MAX} a move may have").args[0]
+            elif text is not None:
+                try:
+                    move = decode_json(text)
+                except (ValueError, RecursionError):
+                    pass
             if error is None and move is not None and not isinstance(move, dict):
                 error = self.type_error("timeout_move", "must return a move dict or None").args[0]
             self._timeout_moves[player_id] = error if error is not None else move

@@ -486,9 +486,9 @@ class Worker:
         error, current, over = reply[0], reply[2], reply[3]
         if error is not None:
             self.guard.errors += 1
-        if reply[6] is not None:  # leftovers
+        if reply[6] is not None:  # leftovers: why it must be replaced (cut, as errors are)
             queue.appendleft(request)  # it fails with the process
-            self._replace(f"{request.method}() {reply[6]}")
+            self._replace(f"{request.method}() {_channel.cut(reply[6])}")
             return
         if ((error is not None and len(error) > _channel.ERROR_MAX)
                 or (type(current) is str and len(current) > _channel.ERROR_MAX)
@@ -591,7 +591,8 @@ class Worker:
         """Replace the worker: fail the head request with ``why``, bring the rest back.
 
         ``why`` is empty when no request is to blame (the worker retires);
-        ``{during}`` in it becomes " during move()" (the head request's method).
+        ``{during}`` in it becomes " during move()" (the head request's method; nothing
+        without one: a reply nobody asked for).
         ``died``: the process ended by itself or was killed from outside;
         ``read``: how many of the bytes written to it it had read (None: unknown).
         """
@@ -608,9 +609,8 @@ class Worker:
         head = queue.pop(0) if queue and why else None
         # A request the dead worker never read (it died idle, from outside) did not kill it.
         unread = head is not None and died and read is not None and read <= head.offset
-        if head is not None:
-            why = why.replace("{during}", f" {'before running' if unread else 'during'} "
-                                          f"{head.method}()")
+        why = why.replace("{during}", "" if head is None else
+                          f" {'before running' if unread else 'during'} {head.method}()")
         self.guard.errors += 1 if why else 0
         if head is not None and head.hello:
             self._queue.extend(queue)

@@ -411,6 +411,65 @@ def test_a_forged_reply_is_never_unpickled(make_server, tmp_path) -> None:
     assert_restored(calm)
 
 
+@pytest.mark.parametrize(("kind", "why"), [
+    ("catalog", "a message that is neither a reply nor a note"),
+    ("pickled", "a message that is neither a reply nor a note"),
+    ("notes", "a malformed note")])
+def test_a_message_of_another_kind_than_a_reply_is_refused(make_server, kind: str,
+                                                           why: str) -> None:
+    """A reply has a layout of its own (``_reply``, since stop 41); a pickle may be the
+    hello's report or catalog, or one note per call, nothing else: Framer writes a
+    catalog, a reply pickled as replies were, or a second note, before its reply."""
+    server = hostile_server(make_server, "framer")
+    calm = calm_session(server, "Framer")
+    pid = worker_pid(server)
+    attacker = joined(server.port, "Framer", "attack")
+    assert attack_alongside(server, attacker, kind=kind) == {"status": "error", "message": (
+        f"framework: game Framer: the game's worker process sent something malformed during "
+        f"move() ({why})")}
+    assert worker_pid(server) != pid
+    assert_restored(calm)
+    assert count(attacker) == 0
+
+
+def test_a_reply_nobody_asked_for_replaces_the_worker(make_server, caplog) -> None:
+    """Framer writes a reply of its own (the move's error): it answers the move, and its
+    worker's own reply then answers nothing. The log said "sent something
+    malformed{during}": without a request to blame, the placeholder stayed. (The move
+    failed, so its game has no copy: read in one go with the reply nobody asked for, its
+    error may reach the client after the game was lost with the worker.)"""
+    caplog.set_level(logging.INFO, logger="gameserver")
+    server = hostile_server(make_server, "framer")
+    calm = calm_session(server, "Framer")
+    pid = worker_pid(server)
+    attacker = joined(server.port, "Framer", "attack")
+    reply = attacker.move(attack=True, kind="extra")
+    assert reply["status"] == "error" and (reply["message"] == "forged" or reply["message"]
+                                           .startswith("framework: game Framer: the game was "
+                                                       "lost when its worker process failed"))
+    deadline = time.monotonic() + 30  # a bound that turns a hang into a failure
+    while worker_pid(server) in (pid, None):
+        assert time.monotonic() < deadline, "the worker was never replaced"
+        time.sleep(0.01)
+    assert f"game file {HOSTILE / 'framer' / 'framer.py'}: the game's worker process sent " \
+        "something malformed (a reply nobody asked for); its worker process is replaced" in [
+            r.getMessage() for r in caplog.records]
+    assert_restored(calm)
+
+
+def test_a_reply_before_the_catalog_is_refused(make_server, tmp_path: Path, caplog) -> None:
+    """Framer, told to by a file next to it, writes a reply while its worker imports it:
+    the game is not offered."""
+    caplog.set_level(logging.INFO, logger="gameserver")
+    (tmp_path / "framer.py").write_bytes((HOSTILE / "framer" / "framer.py").read_bytes())
+    (tmp_path / "at_import").touch()
+    server = make_server(games_dirs=[str(tmp_path)])
+    assert server.server is not None and "Framer" not in server.server.lobby.game_types
+    assert f"game file skipped: {tmp_path / 'framer.py'}: the game's worker process sent " \
+        "something malformed during import() (a reply before the catalog)" in [
+            r.getMessage() for r in caplog.records]
+
+
 def test_a_worker_that_fails_outside_a_game_call_is_replaced_and_the_game_undone(
         make_server) -> None:
     """Breaker's worker raises after the game's own move returned. It used to reply
@@ -761,12 +820,33 @@ def test_a_timeout_move_that_is_not_json_is_the_games_error_not_its_workers(
     hook's error, named as such, and the timer's fallback applies (a forfeit here). It
     is logged once: it was logged twice per timeout, the timer asking the hook again
     once the legal moves it fetched from the worker came."""
+    assert timer_warnings(make_server, caplog, "set_pass", "SetPass") == [
+        "session SetPass/timed: framework: game SetPass: timeout_move() returned a move that "
+        "cannot be sent as JSON (Object of type set is not JSON serializable)"]
+
+
+def test_a_timeout_move_larger_than_a_request_is_refused_unread(make_server, caplog) -> None:
+    """A worker sends a timeout hook's move as JSON text, which the server decoded on its
+    loop and played, whatever its size: a reply may hold 24 MB, and 21 MB of
+    ``{"m": [{}, {}, ...]}`` made the server build half a gigabyte for seconds (a session's
+    turn timer is a client's choice). A move of more than a request's default bound
+    (``request_size_max``) is now the hook's error, not decoded; the timer's fallback
+    applies (a forfeit here), and the worker is not blamed."""
+    assert timer_warnings(make_server, caplog, "set_pass", "Sprawler") == [
+        "session Sprawler/timed: framework: game Sprawler: timeout_move() sent a move of "
+        "2000012 characters from its worker, more than the 1000000 a move may have"]
+
+
+def timer_warnings(make_server: Any, caplog: Any, folder: str, game: str) -> list[str]:
+    """Two players of ``game`` let their time run out (0.3 s a turn) until the turn timer
+    ends the game with a forfeit of player 0 (its ``timeout_move`` gave no move) in the
+    same worker; what the timer logged (warnings)."""
     caplog.set_level(logging.INFO, logger="gameserver")
-    server = hostile_server(make_server, "set_pass", turn_timeout=0.3,
+    server = hostile_server(make_server, folder, turn_timeout=0.3,
                             max_waiting_joins_per_address=100)
     pid = worker_pid(server)
     token = "timed"
-    ann, bob = Player(server.port, "SetPass", token, 2), Player(server.port, "SetPass", token, 2)
+    ann, bob = Player(server.port, game, token, 2), Player(server.port, game, token, 2)
     joiner = threading.Thread(target=ann.join)
     joiner.start()
     assert bob.join()["status"] == "ok"
@@ -776,11 +856,8 @@ def test_a_timeout_move_that_is_not_json_is_the_games_error_not_its_workers(
         assert time.monotonic() < deadline, "the timer never ended the game"
     assert state["data"]["forfeit"] == {"players": [0], "reason": "turn timeout"}
     assert worker_pid(server) == pid
-    warnings = [r.getMessage() for r in caplog.records if r.name == "gameserver.timers"
-                and r.levelno == logging.WARNING]
-    assert warnings == ["session SetPass/timed: framework: game SetPass: timeout_move() "
-                        "returned a move that cannot be sent as JSON (Object of type set is "
-                        "not JSON serializable)"]
+    return [r.getMessage() for r in caplog.records if r.name == "gameserver.timers"
+            and r.levelno == logging.WARNING]
 
 
 def test_a_child_that_leaves_the_workers_process_group_is_killed_with_it(make_server) -> None:
@@ -890,6 +967,29 @@ def test_an_error_of_5_mb_from_a_worker_is_cut_as_in_the_server(make_server,
     assert reply["message"].endswith(" ... (cut: 5000057 characters)")
     assert len(reply["message"]) < ERROR_MAX + 100
     assert attacker.move()["status"] == "ok"  # (the store logs both moves)
+    with contextlib.closing(sqlite3.connect(db)) as saved:
+        (longest,) = saved.execute("SELECT MAX(LENGTH(verdict)) FROM game_moves").fetchone()
+    assert longest < ERROR_MAX + 100
+
+
+def test_why_a_worker_asks_to_be_replaced_is_cut_too(make_server, tmp_path: Path) -> None:
+    """A reply's ``leftovers`` (why its worker must be replaced: a thread the game left
+    running) became the failed move's error whole, unlike the reply's other texts:
+    5 MB from Lingerer's worker went to the player, to the server's log and into the
+    store's verdict for the move, with every such move."""
+    db = tmp_path / "store.sqlite3"
+    server = hostile_server(make_server, "lingerer", store=True, store_path=str(db))
+    calm = calm_session(server, "Lingerer")
+    pid = worker_pid(server)
+    attacker = joined(server.port, "Lingerer", "attack")
+    reply = attack_alongside(server, attacker)
+    assert reply["status"] == "error"
+    assert reply["message"].startswith("framework: game Lingerer: move() left LLLL")
+    assert reply["message"].endswith(" ... (cut: 5000005 characters)")
+    assert len(reply["message"]) < ERROR_MAX + 100
+    assert worker_pid(server) != pid
+    assert_restored(calm)
+    assert count(attacker) == 0 and attacker.move()["status"] == "ok"
     with contextlib.closing(sqlite3.connect(db)) as saved:
         (longest,) = saved.execute("SELECT MAX(LENGTH(verdict)) FROM game_moves").fetchone()
     assert longest < ERROR_MAX + 100

@@ -1,11 +1,17 @@
-"""Careless: a timeout hook whose move holds a set, which JSON cannot carry.
+"""Careless: a timeout hook whose move holds a set, which JSON cannot carry; or 2 MB.
 
 Two players take turns; a move is logged. A player out of time gets the
 move ``timeout_move`` names, here ``{"pass": true, "why": {1, 2}}``. In the
 server's process that move is played; a worker must send it as JSON, and
 cannot: the player must get the timer's fallback with the game's error
-logged, and the worker must not be replaced for it. Loaded from its own
-folder by tests/test_isolation_hostile.py.
+logged, and the worker must not be replaced for it.
+
+``Sprawler`` names ``{"pass": "x" * 2_000_000}`` instead: its worker sends it
+as JSON text, which the server decoded on its loop and played, whatever its
+size (a reply may hold 24 MB: ``{"m": [{}, {}, ...]}`` of 21 MB made the
+server build half a gigabyte for seconds). The server must refuse it as the
+hook's error, unread, with the same fallback. Loaded from its own folder by
+tests/test_isolation_hostile.py.
 """
 
 from abstract_game import AbstractGame
@@ -39,3 +45,8 @@ class SetPass(AbstractGame):
 
     def timeout_move(self, player_id):
         return {"pass": True, "why": {1, 2}}
+
+
+class Sprawler(SetPass):
+    def timeout_move(self, player_id):
+        return {"pass": "x" * 2_000_000}
