@@ -1,0 +1,138 @@
+"""A browser's requests and the server's ``max_json_depth``, against the game port's.
+
+A browser's body (``/api/play/...``) is decoded, checked for its depth
+as a game client's request is, and only then are its fields put into the
+lobby's request. Each test sends the same request both ways, the game port's
+with its ``"type"`` and the browser's as play.js sends it, and compares what
+comes back: the same refusal, word for word, or the same acceptance; never a
+500 and never a request deeper than the setting.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests import wire
+from tests.serverproc import ServerThread
+from tests.web import play
+from tests.web.seats import PLAY_HEADERS, WAIT, WebSeat, close_all, next_event, post
+
+
+@pytest.fixture(autouse=True)
+def _close_streams() -> Iterator[None]:
+    yield
+    close_all()
+
+
+def lists(levels: int) -> bytes:
+    """``levels`` lists, one inside the other, around a 1 (as bytes of JSON)."""
+    return b"[" * levels + b"1" + b"]" * levels
+
+
+def game_port(port: int, kind: str, body: bytes) -> dict[str, Any]:
+    """The game port's reply to the browser's ``body`` sent as a ``kind`` request."""
+    return json.loads(wire.send_raw(port, b'{"type": "' + kind.encode() + b'", ' + body[1:]
+                                    + wire.TERMINATOR))
+
+
+def stream_start(port: int, path: str, body: bytes) -> tuple[int, Any]:
+    """(status, the error's body) of a refused stream, or (200, its first event)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=WAIT)
+    try:
+        conn.request("POST", path, body, PLAY_HEADERS)
+        reply = conn.getresponse()
+        if reply.status != 200:
+            return reply.status, json.loads(reply.read())
+        return 200, next_event(reply.fp.readline)
+    finally:
+        conn.close()
+
+
+# Move requests' tails (what follows the seat's ids), by what they test: how deep the
+# request is (the request object, the move object, then lists), and the tail. None: beyond
+# what JSON decodes on either path (about 1,000 levels), not JSON alike.
+MOVES: dict[str, tuple[int | None, bytes]] = {
+    "a flat move": (2, b'"move": {"msg": 4}'),
+    "a list in the move": (3, b'"move": {"msg": [4]}'),
+    "an object and a list in the move": (4, b'"move": {"msg": {"a": [4]}}'),
+    # Depth is counted on the decoded value: brackets in a string are text, escaped or not.
+    "brackets in a string": (2, b'"move": {"msg": "' + b"[{" * 100 + b'"}'),
+    "escaped brackets in a string": (2, b'"move": {"msg": "' + b"\\u005b\\u007b" * 100
+                                     + b'"}'),
+    # A key the request type does not use is still part of the request, as on the game
+    # port: the browser's body is checked whole, not only the keys that are passed on.
+    "an unused key nested 40 levels": (41, b'"move": {"msg": 4}, "extra": ' + lists(40)),
+    "100 levels": (100, b'"move": {"msg": ' + lists(98) + b"}"),
+    "900 levels": (900, b'"move": {"msg": ' + lists(898) + b"}"),
+    "5,000 levels": (None, b'"move": {"msg": ' + lists(4998) + b"}"),
+}
+
+
+@pytest.fixture(scope="module", params=[1, 2, 3, 32])
+def deep(request: pytest.FixtureRequest) -> Iterator[ServerThread]:
+    """A server whose max_json_depth is the parameter: 1 refuses every move with a move
+    object ({"position": 4} included), 2 refuses any list in one."""
+    running = play.web_server(max_json_depth=request.param)
+    yield running
+    running.stop()
+
+
+@pytest.mark.parametrize("what", MOVES)
+def test_a_browsers_move_is_refused_or_taken_as_on_the_game_port(deep: ServerThread,
+                                                                 what: str) -> None:
+    port = play.dashboard_port(deep)
+    seat = WebSeat(port, "Echo").join(session=f"browser {what}", players=1, name="ann")
+    client = wire.Player(deep.port, "Echo", session=f"client {what}", players=1)
+    assert client.join()["status"] == "ok"
+    levels, tail = MOVES[what]
+    browser_body = json.dumps(seat.ids)[:-1].encode() + b", " + tail + b"}"
+    client_body = json.dumps({"game": "Echo", "session": client.session,
+                              "player_id": client.player_id, "key": client.key}
+                             )[:-1].encode() + b", " + tail + b"}"
+    expected = game_port(deep.port, "move", client_body)
+    status, reply = post(port, "/api/play/move", None, raw=browser_body)
+    assert (status, reply) == (200, expected)
+    assert deep.server is not None
+    depth = deep.server.settings.max_json_depth
+    if levels is None:
+        assert expected["message"].startswith("server: request is not valid JSON (")
+    elif levels > depth:
+        assert expected == {"status": "error", "message": (
+            f"server: request is nested too deeply (more than {depth} levels of lists and "
+            "objects)")}
+    else:
+        assert expected == {"status": "ok", "data": None}
+
+
+@pytest.mark.parametrize(("kind", "path"), [("join", "/api/play/join"),
+                                             ("state", "/api/play/state"),
+                                             ("restart", "/api/play/restart")])
+def test_a_browsers_other_requests_with_a_key_nested_too_deeply_are_refused_alike(
+        deep: ServerThread, kind: str, path: str) -> None:
+    """A join, state or restart whose body holds a key nested deeper than the setting is
+    refused with the game port's words (a stream with 400, a restart with the lobby's
+    reply), not started: the browser's keys the lobby does not use were dropped unseen."""
+    assert deep.server is not None
+    depth = deep.server.settings.max_json_depth
+    port = play.dashboard_port(deep)
+    seat = WebSeat(port, "Echo").join(session=f"other {kind}", players=1, name="ann")
+    ids = {"join": {"game": "Echo", "session": f"new {kind}", "players": 1, "name": "bob"},
+           "state": {**seat.ids, "observer": False},
+           "restart": seat.ids}[kind]
+    body = json.dumps(ids)[:-1].encode() + b', "extra": ' + lists(depth) + b"}"
+    expected = game_port(deep.port, kind, body)
+    assert expected == {"status": "error", "message": (
+        f"server: request is nested too deeply (more than {depth} levels of lists and "
+        "objects)")}
+    if kind == "restart":
+        assert post(port, path, None, raw=body) == (200, expected)
+    else:
+        assert stream_start(port, path, body) == (400, {"error": expected["message"]})
+        within = json.dumps(ids)[:-1].encode() + b', "extra": ' + lists(depth - 1) + b"}"
+        status, (event, _) = stream_start(port, path, within)  # one level less: taken
+        assert (status, event) == (200, "seated" if kind == "join" else "session")
