@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -136,3 +137,64 @@ def test_a_browsers_other_requests_with_a_key_nested_too_deeply_are_refused_alik
         within = json.dumps(ids)[:-1].encode() + b', "extra": ' + lists(depth - 1) + b"}"
         status, (event, _) = stream_start(port, path, within)  # one level less: taken
         assert (status, event) == (200, "seated" if kind == "join" else "session")
+
+
+# ---------------------------------------------------------------- the bots
+
+
+def bot_server(depth: int) -> ServerThread:
+    server = play.web_server(max_json_depth=depth)
+    assert server.server is not None and server.server.dashboard is not None
+    server.server.dashboard.bots.pause = 0.0  # the bots' pause is for people watching
+    return server
+
+
+def test_a_bot_whose_every_move_is_too_deep_leaves_and_says_why(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """max_json_depth 1 refuses every move with a move object: the bot's move never
+    reached the lobby, so nothing changed and its next state waited for ever, the bot
+    counted as playing (against its address's and the server's caps) until the session
+    timed out. Now it leaves at its first turn, and the log says why, once."""
+    server = bot_server(1)
+    assert server.server is not None
+    bots = server.server.dashboard.bots
+    try:
+        with caplog.at_level(logging.INFO, "gameserver.web"):
+            WebSeat(play.dashboard_port(server), "RockPaperScissors").join(
+                session="shallow", players=2, name="ann", bots=1)  # both choose at once
+            play.wait_until(lambda: server.call(lambda: bots.playing + bots.waiting) == 0,
+                            "the bot to leave")
+        left = [r.getMessage() for r in caplog.records if "a bot left" in r.getMessage()]
+        assert left == ["a bot left RockPaperScissors/shallow: the server refuses every move "
+                        "RockPaperScissors lists as legal now as a request (its setting "
+                        "max_json_depth is 1)"]
+        session = server.call(lambda: server.server.lobby.sessions.get(
+            ("RockPaperScissors", "shallow")))
+        assert [p.name for p in session.players] == ["ann", "bot"]  # it had joined
+    finally:
+        server.stop()
+
+
+def test_a_bot_draws_again_from_the_moves_the_server_takes() -> None:
+    """max_json_depth 2 takes Yahtzee's scoring moves ({"score", "category"}) and refuses
+    its rerolls ({"roll_dice": [...]}, 3 levels): a bot drawing a reroll stalled the game
+    (most of the moves it draws from on a turn are rerolls). Now it scores, the turn comes
+    back, and it still plays."""
+    server = bot_server(2)
+    assert server.server is not None
+    bots = server.server.dashboard.bots
+    try:
+        ann = WebSeat(play.dashboard_port(server), "Yahtzee").join(
+            session="two levels", players=2, name="ann", bots=1)
+        state = ann.state()
+        assert ann.move(name="ann")["status"] == "ok"
+        while state["current"] != [ann.player_id] or "current_name" not in state:
+            state = ann.state()  # both named: the first turn is drawn
+        if state["current_name"] == "ann":  # ann's turn first: the bot's comes after it
+            assert ann.move(score="cross out", category="Chance")["status"] == "ok"
+            state = ann.state()
+            while state["current"] != [ann.player_id]:  # (only a score passes the turn)
+                state = ann.state()
+        assert server.call(lambda: bots.playing) == 1  # it scored, and plays on
+    finally:
+        server.stop()
