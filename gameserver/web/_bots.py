@@ -28,7 +28,7 @@ the server refuses its requests as requests: a move nested deeper than the
 setting ``max_json_depth`` never reaches the lobby, nothing changes, and the
 bot's next state would wait for ever, the bot counted as playing. A bot
 draws its move again from the legal moves the server takes, and leaves,
-saying why in the log, when it takes none.
+saying why in the log, when it takes none of them (of ``DRAWS_MAX`` drawn).
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ log = logging.getLogger("gameserver.web")
 PAUSE = 0.2  # seconds a bot waits before it moves, so that people see each move
 IDLE = 300.0  # seconds a bot whose game is over waits for a restart
 REJECTIONS_MAX = 20  # rejected moves in a row after which a bot gives up
+DRAWS_MAX = 64  # moves a bot draws on one turn, at most, when the server refuses them
 
 Bot = asyncio.Task[None]
 
@@ -177,10 +178,13 @@ class Bots:
 
         A move nested deeper than ``max_json_depth`` is refused before the lobby
         sees it: nothing changes, so its state would wait for ever. Such moves
-        are drawn again from the others (each at most once: one decode each).
+        are drawn again from the others, ``DRAWS_MAX`` at most: a game (student
+        code) listing thousands of them must not cost the loop a decode each.
         """
         left = list(moves)
-        while left:
+        for _ in range(DRAWS_MAX):
+            if not left:
+                break
             move = choose_move(left, rng)
             try:
                 return decode({"type": "move", **seat, "move": move}, depth)
@@ -247,8 +251,8 @@ class Bots:
             await asyncio.sleep(self.pause)
             move = self._move_request(seat, moves, rng, depth)
             if move is None:
-                log.warning("a bot left %s/%s: the server refuses every move %s lists as "
-                            "legal now as a request (its setting max_json_depth is %d)",
+                log.warning("a bot left %s/%s: the server refuses the moves %s lists as "
+                            "legal now as requests (its setting max_json_depth is %d)",
                             game, token, game, depth)
                 return
             moved = await ask(move)

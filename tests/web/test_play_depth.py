@@ -14,10 +14,12 @@ import http.client
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gameserver.web import _bots, _carrier
 from tests import wire
 from tests.serverproc import ServerThread
 from tests.web import play
@@ -165,8 +167,8 @@ def test_a_bot_whose_every_move_is_too_deep_leaves_and_says_why(
             play.wait_until(lambda: server.call(lambda: bots.playing + bots.waiting) == 0,
                             "the bot to leave")
         left = [r.getMessage() for r in caplog.records if "a bot left" in r.getMessage()]
-        assert left == ["a bot left RockPaperScissors/shallow: the server refuses every move "
-                        "RockPaperScissors lists as legal now as a request (its setting "
+        assert left == ["a bot left RockPaperScissors/shallow: the server refuses the moves "
+                        "RockPaperScissors lists as legal now as requests (its setting "
                         "max_json_depth is 1)"]
         session = server.call(lambda: server.server.lobby.sessions.get(
             ("RockPaperScissors", "shallow")))
@@ -196,5 +198,73 @@ def test_a_bot_draws_again_from_the_moves_the_server_takes() -> None:
             while state["current"] != [ann.player_id]:  # (only a score passes the turn)
                 state = ann.state()
         assert server.call(lambda: bots.playing) == 1  # it scored, and plays on
+    finally:
+        server.stop()
+
+
+MANY_DEEP_MOVES = """
+from gameserver.game import AbstractGame
+
+
+class ManyDeepMoves(AbstractGame):
+    \"\"\"Two players choose at once from 5,000 moves of three levels.\"\"\"
+
+    def __init__(self, players):
+        self.chosen = {}
+
+    @staticmethod
+    def min_players():
+        return 2
+
+    @staticmethod
+    def max_players():
+        return 2
+
+    def current_player(self):
+        return [p for p in (0, 1) if p not in self.chosen]
+
+    def move(self, move, player_id):
+        self.chosen[player_id] = move
+        return None
+
+    def game_over(self):
+        return len(self.chosen) == 2
+
+    def state(self, player_id):
+        return {"chosen": len(self.chosen)}
+
+    def legal_moves(self, player_id):
+        return [{"pick": [n]} for n in range(5000)]
+"""
+
+
+def test_a_game_listing_thousands_of_moves_the_server_refuses_costs_a_bot_few_decodes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A game is student code: one listing 5,000 legal moves that max_json_depth refuses
+    would have the bot decode each of them, on the loop, every turn. It draws DRAWS_MAX
+    at most, then leaves. (``decode`` is counted, not changed.)"""
+    (tmp_path / "many_deep_moves.py").write_text(MANY_DEEP_MOVES)
+    decoded = []
+
+    def counted(fields: dict[str, Any], depth: int) -> Any:
+        decoded.append(fields["type"])
+        return _carrier.decode(fields, depth)
+
+    monkeypatch.setattr(_bots, "decode", counted)
+    server = play.web_server(max_json_depth=2, games_dirs=[str(tmp_path)])
+    assert server.server is not None and server.server.dashboard is not None
+    bots = server.server.dashboard.bots
+    bots.pause = 0.0
+    try:
+        with caplog.at_level(logging.WARNING, "gameserver.web"):
+            WebSeat(play.dashboard_port(server), "ManyDeepMoves").join(
+                session="many", players=2, name="ann", bots=1)
+            play.wait_until(lambda: server.call(lambda: bots.playing + bots.waiting) == 0,
+                            "the bot to leave")
+        assert decoded == ["join", "state"] + ["move"] * _bots.DRAWS_MAX
+        assert [r.getMessage() for r in caplog.records if "a bot left" in r.getMessage()] == [
+            "a bot left ManyDeepMoves/many: the server refuses the moves ManyDeepMoves lists "
+            "as legal now as requests (its setting max_json_depth is 2)"]
     finally:
         server.stop()
