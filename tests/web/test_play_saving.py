@@ -11,7 +11,6 @@ another connection holds the SQLite file's write lock.
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,18 +32,6 @@ def _close_streams() -> Iterator[None]:
     close_all()
 
 
-@contextlib.contextmanager
-def write_locked(db: Path) -> Iterator[None]:
-    """Another process holds the store's write lock: every commit fails (after 20 ms)."""
-    blocker = sqlite3.connect(db, isolation_level=None, timeout=5)
-    blocker.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
-
-
 def ticket(server: ServerThread, key: tuple[str, str]) -> Any:
     """The session's ticket its replies wait for now (the latest retry of a failed one)."""
     assert server.server is not None
@@ -57,49 +44,84 @@ def ticket(server: ServerThread, key: tuple[str, str]) -> Any:
     return server.call(latest)
 
 
-def waiting_for_the_retry(server: ServerThread) -> Any:
-    """The retry ticket of session "held", once a state waits for it."""
-    return wire.until(lambda: (t := ticket(server, ("Echo", "held"))) is not None
-                      and t.waiters and t, "a state to wait for the retry")
+class Held:
+    """A server with a store whose write lock another connection holds; Echo session
+    "held" with the browser seat ``ann``, whose move's save failed, so that the change
+    stands unsaved: the state of ``first``, ann's stream, waits for the commit that
+    writes it again (``retry``), the view marked as having seen it meanwhile. Session
+    "other" (a game client) makes the next commits."""
+
+    def __init__(self, db: Path) -> None:
+        self.server = play.web_server(store=True, store_path=str(db))
+        self.port = play.dashboard_port(self.server)
+        self.ann = WebSeat(self.port, "Echo").join(session="held", players=1, name="ann")
+        self.other = wire.Player(self.server.port, "Echo", session="other", players=1)
+        assert self.other.join()["status"] == "ok"
+        self.blocker: sqlite3.Connection | None = sqlite3.connect(db, isolation_level=None,
+                                                                  timeout=5)
+        self.blocker.execute("BEGIN IMMEDIATE")  # every commit fails (after 20 ms)
+        assert self.ann.move(msg="kept") == {"status": "error", "message": SAVE_FAILED}
+        self.first = self.stream()
+        self.retry = wire.until(lambda: (t := ticket(self.server, ("Echo", "held")))
+                                is not None and t.waiters and t,
+                                "the state to wait for the retry")
+
+    def stream(self) -> Stream:
+        return Stream(self.port, "/api/play/state", self.ann.ids)
+
+    def retry_fails(self) -> None:
+        """The next commit (another session's move) writes the change again, and fails."""
+        assert self.other.move(msg="fails") == {"status": "error", "message": SAVE_FAILED}
+        assert self.server.call(lambda: (self.retry.done, self.retry.error)) == (
+            True, SAVE_FAILED)
+
+    def saved(self) -> None:
+        """The lock is let go, and the next commit saves the change."""
+        self.unlock()
+        assert self.other.move(msg="saved")["status"] == "ok"
+
+    def unlock(self) -> None:
+        if self.blocker is not None:
+            self.blocker.execute("ROLLBACK")
+            self.blocker.close()
+            self.blocker = None
+
+    def close(self) -> None:
+        self.unlock()
+        self.server.stop()
+
+
+@pytest.fixture
+def held(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Held]:
+    monkeypatch.setattr(writer, "RETRY_INTERVAL", 3600)  # retried with the next commit only
+    scene = Held(tmp_path / "store.sqlite3")
+    yield scene
+    scene.close()
+
+
+def shows_the_change(stream: Stream) -> None:
+    assert stream.next()[0] == "session"
+    name, reply = stream.next()
+    assert (name, reply["status"], reply["data"]["echo"]) == ("state", "ok", "kept")
 
 
 @pytest.mark.parametrize("save", ["lands", "fails"])
 def test_a_reload_while_the_seats_state_waits_for_its_save_gets_that_state(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, save: str) -> None:
+        held: Held, save: str) -> None:
     """A stream replaced (a reload, another tab) while its state waited for the commit
     cancelled that state, which the view already counted as seen: the new stream, its
     seat's last state never shown, waited for the next change (for ever in a game
     waiting for this player), whether the save then landed or failed. Now the new
     stream reads the state the old one asked for: shown once saved; if the save fails,
     the error (the page reconnects), and the next stream shows it once saved."""
-    monkeypatch.setattr(writer, "RETRY_INTERVAL", 3600)  # retried with the next commit only
-    db = tmp_path / "store.sqlite3"
-    server = play.web_server(store=True, store_path=str(db))
-    try:
-        port = play.dashboard_port(server)
-        ann = WebSeat(port, "Echo").join(session="held", players=1, name="ann")
-        other = wire.Player(server.port, "Echo", session="other", players=1)
-        assert other.join()["status"] == "ok"
-        with write_locked(db):
-            assert ann.move(msg="kept") == {"status": "error", "message": SAVE_FAILED}
-            # The change stands, unsaved: a state showing it waits for the retry's commit,
-            # the view marked as having seen it meanwhile.
-            first = Stream(port, "/api/play/state", ann.ids)
-            retry = waiting_for_the_retry(server)
-            reload = Stream(port, "/api/play/state", ann.ids)  # the first one goes
-            assert first.next() == ("replaced", {})
-            if save == "fails":  # the next commit (another session's) writes it again: fails
-                assert other.move(msg="fails") == {"status": "error", "message": SAVE_FAILED}
-                assert server.call(lambda: (retry.done, retry.error)) == (True, SAVE_FAILED)
-                assert reload.next() == ("refused", {"status": "error",
-                                                     "message": SAVE_FAILED})
-                reload = Stream(port, "/api/play/state", ann.ids)  # the page reconnects
-        assert other.move(msg="saved")["status"] == "ok"  # this commit saves "kept" too
-        assert reload.next()[0] == "session"
-        name, reply = reload.next()
-        assert (name, reply["status"], reply["data"]["echo"]) == ("state", "ok", "kept")
-    finally:
-        server.stop()
+    reload = held.stream()  # the first one goes
+    assert held.first.next() == ("replaced", {})
+    if save == "fails":
+        held.retry_fails()
+        assert reload.next() == ("refused", {"status": "error", "message": SAVE_FAILED})
+        reload = held.stream()  # the page reconnects
+    held.saved()
+    shows_the_change(reload)
 
 
 @pytest.mark.xfail(strict=True, reason=(
@@ -107,32 +129,14 @@ def test_a_reload_while_the_seats_state_waits_for_its_save_gets_that_state(
     "its view's mark is not taken back when its save fails; the view's next state waits "
     "for a change it never got. Left to the owner of session.py (read-only here)."))
 def test_a_browser_gone_while_its_state_waits_for_a_save_that_fails_gets_it_when_back(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        held: Held) -> None:
     """The browser closes its stream (no reload) while its state waits for the commit:
     the carrier cancels the state's Wait. The save then fails, so the view never got
     the state, and ``Session._saved`` says the mark is then taken back; but a
     cancelled reply is never resumed, where that is done."""
-    monkeypatch.setattr(writer, "RETRY_INTERVAL", 3600)  # retried with the next commit only
-    db = tmp_path / "store.sqlite3"
-    server = play.web_server(store=True, store_path=str(db))
-    try:
-        port = play.dashboard_port(server)
-        ann = WebSeat(port, "Echo").join(session="held", players=1, name="ann")
-        other = wire.Player(server.port, "Echo", session="other", players=1)
-        assert other.join()["status"] == "ok"
-        with write_locked(db):
-            assert ann.move(msg="kept") == {"status": "error", "message": SAVE_FAILED}
-            first = Stream(port, "/api/play/state", ann.ids)
-            retry = waiting_for_the_retry(server)
-            first.close()  # the browser goes
-            wire.until(lambda: server.call(lambda: all(w.cancelled for w in retry.waiters)),
-                       "the state's Wait to be cancelled")
-            assert other.move(msg="fails") == {"status": "error", "message": SAVE_FAILED}
-            assert server.call(lambda: (retry.done, retry.error)) == (True, SAVE_FAILED)
-        assert other.move(msg="saved")["status"] == "ok"  # this commit saves "kept" too
-        back = Stream(port, "/api/play/state", ann.ids)  # the browser comes back
-        assert back.next()[0] == "session"
-        name, reply = back.next()
-        assert (name, reply["status"], reply["data"]["echo"]) == ("state", "ok", "kept")
-    finally:
-        server.stop()
+    held.first.close()  # the browser goes
+    wire.until(lambda: held.server.call(lambda: all(w.cancelled for w in held.retry.waiters)),
+               "the state's Wait to be cancelled")
+    held.retry_fails()
+    held.saved()
+    shows_the_change(held.stream())  # the browser comes back
