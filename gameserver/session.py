@@ -1144,7 +1144,7 @@ class _SavedReply(Wait):
     object, not a closure over eight cells around a ``Wait`` (one for each move)."""
 
     __slots__ = ("_session", "_reply", "_batch", "_view", "_index", "_version", "_before",
-                 "_owed", "_also")
+                 "_owed", "_also", "_resumed")
 
     def __init__(self, session: Session, reply: bytes, batch: SaveBatch, view: View | None,
                  owed: View | None) -> None:
@@ -1155,6 +1155,7 @@ class _SavedReply(Wait):
         self._view = view
         self._owed = owed
         self._also: list[tuple[int, int]] | None = None  # more views' (index, mark before)
+        self._resumed = False
         if view is not None:  # seen at once: see ``Session._saved``
             seen = session._seen
             index = self._index = _view_index(view)
@@ -1173,9 +1174,25 @@ class _SavedReply(Wait):
 
     def resume(self) -> Outcome:
         """The reply, or the error of its failed save (the views' marks taken back)."""
+        self._resumed = True
         error = self._batch.error
         if not error:
             return self._reply
+        self._take_back()
+        return protocol.error(error)
+
+    def cancel(self) -> None:
+        """The client went before it got the reply: its views did not see it (whether
+        the save lands or fails), so their marks are taken back and a hand-over is owed
+        again; the client's next request gets them."""
+        if self.cancelled or self._resumed:
+            return
+        super().cancel()
+        self._take_back()
+
+    def _take_back(self) -> None:
+        """Undo what the reply counted as seen: the views' marks (unless a later reply
+        moved them on) and the hand-over it carried."""
         session, view, owed = self._session, self._view, self._owed
         if view is not None and session._seen[self._index] == self._version:
             session._seen[self._index] = self._before
@@ -1186,7 +1203,6 @@ class _SavedReply(Wait):
                 session._wake()
         if owed is not None:
             session._owe_again(owed)
-        return protocol.error(error)
 
 
 class _StateWait(Wait):

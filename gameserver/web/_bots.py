@@ -22,8 +22,13 @@ oldest leaving first. A waiting bot whose game restarts plays again without
 asking the caps (leaving would stall that game): with restarts, up to
 ``2 * limit`` bots play. A bot ends when its session ends (timeout, replaced,
 server stopping), when the browser that started it leaves before the
-session is full, or after ``REJECTIONS_MAX`` rejected moves in a row (a
-game whose ``legal_moves`` lists moves its ``move`` refuses).
+session is full, after ``REJECTIONS_MAX`` rejected moves in a row (a
+game whose ``legal_moves`` lists moves its ``move`` refuses), or when
+the server refuses its requests as requests: a move nested deeper than the
+setting ``max_json_depth`` never reaches the lobby, nothing changes, and the
+bot's next state would wait for ever, the bot counted as playing. A bot
+draws its move again from the legal moves the server takes, and leaves,
+saying why in the log, when it takes none of them (of ``DRAWS_MAX`` drawn).
 """
 
 from __future__ import annotations
@@ -33,10 +38,12 @@ import logging
 import random
 from collections import OrderedDict
 from collections.abc import Collection
+from typing import Any
 
 from ..addresses import address_key
 from ..policy import choose_move
-from ._carrier import ask, reply_of
+from ..protocol import ProtocolError, Request
+from ._carrier import decode, reply_of, settle
 from ._http import HTTPError
 from .source import DashboardSource
 
@@ -45,6 +52,7 @@ log = logging.getLogger("gameserver.web")
 PAUSE = 0.2  # seconds a bot waits before it moves, so that people see each move
 IDLE = 300.0  # seconds a bot whose game is over waits for a restart
 REJECTIONS_MAX = 20  # rejected moves in a row after which a bot gives up
+DRAWS_MAX = 64  # moves a bot draws on one turn, at most, when the server refuses them
 
 Bot = asyncio.Task[None]
 
@@ -162,25 +170,67 @@ class Bots:
 
     # ------------------------------------------------------------ one bot
 
+    @staticmethod
+    def _move_request(seat: dict[str, Any], moves: list[dict[str, Any]], rng: random.Random,
+                      depth: int) -> Request | None:
+        """The request of a move drawn from ``moves`` that the server takes as a request;
+        None if it takes none of them.
+
+        A move nested deeper than ``max_json_depth`` is refused before the lobby
+        sees it: nothing changes, so its state would wait for ever. Such moves
+        are drawn again from the others, ``DRAWS_MAX`` at most: a game (student
+        code) listing thousands of them must not cost the loop a decode each.
+        """
+        left = list(moves)
+        for _ in range(DRAWS_MAX):
+            if not left:
+                break
+            move = choose_move(left, rng)
+            try:
+                return decode({"type": "move", **seat, "move": move}, depth)
+            except ProtocolError:
+                left.remove(move)
+        return None
+
     async def _play(self, game: str, token: str, client: str, name: str,
                     rng: random.Random) -> None:
         source, depth = self._source, self._depth
         bot = asyncio.current_task()
         assert bot is not None
-        joined = reply_of(await ask(source, {"type": "join", "game": game, "session": token,
-                                             "players": None, "name": name}, client, depth))
+
+        def request_of(fields: dict[str, Any]) -> Request | None:
+            """The request ``fields`` describe; None, logged, if the server refuses it as
+            a request (it would refuse every later one alike)."""
+            try:
+                return decode(fields, depth)
+            except ProtocolError as err:
+                log.warning("a bot left %s/%s: the server refuses its %s request: %s",
+                            game, token, fields["type"], err)
+                return None
+
+        async def ask(request: Request) -> dict[str, Any]:
+            return reply_of(await settle(source, source.handle(request, client)))
+
+        join = request_of({"type": "join", "game": game, "session": token, "players": None,
+                           "name": name})
+        if join is None:
+            return
+        joined = await ask(join)
         if joined["status"] != "ok":
             log.info("a bot could not join %s/%s: %s", game, token, joined.get("message"))
             return
         me, key = joined["data"]["player_id"], joined["data"]["key"]
         seat = {"game": game, "session": token, "player_id": me, "key": key}
-        state_request = {"type": "state", **seat, "observer": False, "legal_moves": True}
+        state_request = request_of({"type": "state", **seat, "observer": False,
+                                    "legal_moves": True})
+        if state_request is None:
+            return
         rejections = 0
         over = False
         while True:
             try:
                 async with asyncio.timeout(self.idle_seconds if over else None):
-                    reply = reply_of(await ask(source, state_request, client, depth))
+                    reply = await ask(state_request)
             except TimeoutError:
                 log.info("a bot left %s/%s: nobody restarted the game", game, token)
                 return
@@ -199,8 +249,13 @@ class Bots:
                     return
                 continue  # the next state request waits for a change
             await asyncio.sleep(self.pause)
-            moved = reply_of(await ask(source, {"type": "move", **seat,
-                                                "move": choose_move(moves, rng)}, client, depth))
+            move = self._move_request(seat, moves, rng, depth)
+            if move is None:
+                log.warning("a bot left %s/%s: the server refuses the moves %s lists as "
+                            "legal now as requests (its setting max_json_depth is %d)",
+                            game, token, game, depth)
+                return
+            moved = await ask(move)
             # An error (the game ended meanwhile, a failed save) changes nothing: the next
             # state request tells what to do.
             rejections = rejections + 1 if moved["status"] == "illegalmove" else 0

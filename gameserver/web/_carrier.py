@@ -64,7 +64,8 @@ def decode(fields: dict[str, Any], max_depth: int) -> Request:
     """
     try:
         raw = json.dumps(fields, allow_nan=False, separators=(",", ":")).encode()
-    except RecursionError:  # (a body decoded near the decoder's depth, encoded deeper down)
+    except RecursionError:  # decoded near JSON's depth, encoded deeper down the stack: only
+        # with a max_json_depth near 1,000 (a browser's body is held to it first: _play)
         raise protocol.server_error("request is not valid JSON (it is nested too deeply to "
                                     "decode)") from None
     return protocol.decode_request(raw, max_depth).request

@@ -6,7 +6,12 @@ A browser plays exactly like a game client: every step is one of the
 lobby's own requests, sent with the browser's address (``_carrier``), so
 turns, keys, consent, per-address caps, the overwrite rule and durability
 apply unchanged. The browser holds its seat's key (in ``localStorage``) and
-sends it in the body of each request, never in an address.
+sends it in the body of each request, never in an address. A body is
+read as the game port reads a request: UTF-8, JSON, then the server's
+``max_json_depth`` over the whole body (keys the lobby does not use
+included), before any of it goes into a lobby request; what that refuses
+gets the game port's words (as a ``move``'s or ``restart``'s reply, or a
+400 for a stream).
 
 * ``join`` (an event stream): a ``join`` request. While the session fills,
   the stream says so (``waiting``: who has joined; for the session's
@@ -18,7 +23,9 @@ sends it in the body of each request, never in an address.
   per-view versions decide what is new, so no change is lost, none is sent
   twice, and the restart hand-over arrives as it does for any client. One
   stream per seat: a second one (another tab, a reload) takes over and the
-  first is told ``replaced``. The last reply of each seat is remembered
+  first is told ``replaced``; the state request the first had on its way is
+  the second's (its reply may be one the view already counts as seen: a
+  state waiting for its save). The last reply of each seat is remembered
   (``Seats``) and sent first by the next stream of that seat: a reload, or
   a reply lost with a broken connection, then shows the current state at
   once although the view has already "seen" it.
@@ -45,6 +52,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from .. import protocol
 from .._json import decode_json
 from ..protocol import ProtocolError
 from ..waits import Wait
@@ -108,13 +116,28 @@ def check_same_origin(request: Request) -> None:
         raise HTTPError(403, "requests from other sites are refused")
 
 
-def _body(request: Request) -> dict[str, Any]:
+def _body(request: Request, max_depth: int) -> dict[str, Any]:
+    """The request's JSON body, read as the game port reads a request.
+
+    Its depth is checked whole, before any of its keys is put into a lobby
+    request (``max_depth``: the server's ``max_json_depth``): a key the
+    request type does not use counts, as it does on the game port.
+
+    Raises:
+        HTTPError: 400: not UTF-8, not JSON, or not an object.
+        ProtocolError: nested deeper than ``max_depth`` (``protocol.check_depth``),
+            or too deeply for JSON to decode: the game port's refusal of it.
+    """
+    raw = request.body or b"{}"
     try:  # read as the game port reads requests: 1e999 (Infinity) is refused too
-        body = decode_json((request.body or b"{}").decode("utf-8"))
+        body = decode_json(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise HTTPError(400, "the request body is not JSON (not UTF-8 text)") from None
-    except (ValueError, RecursionError) as err:  # Recursion: nested too deep
+    except RecursionError as err:  # nested about 1,000 levels: the game port's words
+        raise protocol.server_error(f"request is not valid JSON ({str(err)[:200]})") from None
+    except ValueError as err:
         raise HTTPError(400, f"the request body is not JSON ({str(err)[:200]})") from None
+    protocol.check_depth(raw, body, max_depth)
     if not isinstance(body, dict):
         raise HTTPError(400, "the request body must be a JSON object")
     return body
@@ -178,7 +201,12 @@ class Play:
             raise HTTPError(404, "playing in the browser is switched off on this server "
                                  "(setting web_play)")
         check_same_origin(request)
-        body = _body(request)
+        try:
+            body = _body(request, self.depth)
+        except ProtocolError as err:  # as the game port refuses it
+            if parts in (["move"], ["restart"]):  # their reply is the lobby's reply
+                return Response(200, err.reply(), "application/json")
+            raise HTTPError(400, str(err)) from None
         client = request.client
         match parts:
             case ["join"]:
@@ -373,18 +401,18 @@ class Play:
                         reply_event("state", seat.last))):
                     return
                 while not self._stopping():
-                    asking = asyncio.ensure_future(ask(self.source, fields, client, self.depth))
-                    try:
-                        reply = await self._answer(stream, asking)
-                    finally:
-                        asking.cancel()
-                        if asking.done() and not asking.cancelled() and (
-                                asking.exception() is None and is_ok(asking.result())):
-                            # Answered as this stream was replaced (a reload): the view
-                            # counts it as seen, so the next stream starts with it.
-                            self.seats.remember(seat, asking.result())
+                    # The state request of the stream this one replaced (a reload), still
+                    # on its way or answered unread, is this stream's: the view counts
+                    # its reply as seen (a state waiting for its save, at once), so one
+                    # asked again would wait for the next change.
+                    asking = seat.asking
+                    if asking is None:
+                        asking = seat.asking = asyncio.ensure_future(
+                            ask(self.source, fields, client, self.depth))
+                    reply = await self._answer(stream, asking)
                     if reply is None:
                         return
+                    seat.asking = None  # read
                     ok = is_ok(reply)
                     if ok:
                         self.seats.remember(seat, reply)
@@ -393,6 +421,15 @@ class Play:
                     if not stream.send(reply_event("state" if ok else "refused", reply)) or not ok:
                         return
             finally:
+                asking = seat.asking
+                if asking is not None and seat.stream is stream:  # gone: no stream takes it
+                    seat.asking = None
+                    asking.cancel()
+                    if asking.done() and not asking.cancelled() and (
+                            asking.exception() is None and is_ok(asking.result())):
+                        # Answered as this stream went: the view counts it as seen, so
+                        # the next stream starts with it.
+                        self.seats.remember(seat, asking.result())
                 self.seats.release(seat, stream)
 
         return EventStream(run)

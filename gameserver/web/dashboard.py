@@ -21,19 +21,20 @@ server, and how it sends game requests).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
 from .. import __version__
-from ..config import LOCAL_HOSTS
+from ..config import LOCAL_HOSTS, Settings
 from . import _data
 from ._auth import Gate
 from ._bots import Bots
-from ._data import ALL, BUNDLED
+from ._data import ALL
 from ._history import History
 from ._http import HTTPServer
 from ._lobby import LobbyIndex
-from ._play import INVITE, Play
+from ._play import Play
 from ._routes import App
 from ._streams import SessionFeed, Streams, ViewCache
 from .source import DashboardSource
@@ -41,21 +42,28 @@ from .source import DashboardSource
 log = logging.getLogger("gameserver.web")
 
 
+# The server's settings' defaults (``config.Settings``), for WebSettings' own: one place
+# for each, so the two cannot drift apart.
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Settings)}
+
+
 @dataclass(frozen=True, slots=True)
 class WebSettings:
-    """The dashboard's settings (``config.Settings`` has them as ``web_*``)."""
+    """The dashboard's settings (``config.Settings`` has them as ``web_*``, and their
+    defaults: a dashboard started without a value for one has the server's default)."""
 
-    host: str = "127.0.0.1"
-    port: int = 8080
-    token: str = ""
-    game_timeout: float = 1000.0
-    max_connections: int = 512
-    max_connections_per_address: int = 32
-    play: str = INVITE  # who may start sessions in the browser: off, invite, open
-    bots: int = 50  # bots playing at once, at most
-    bots_per_address: int = 5  # ... for the browsers of one address
-    renderers: str = BUNDLED  # whose renderers are served: bundled (ours only) or all
-    max_json_depth: int = 32  # the server's (not web_) setting: browsers' requests meet it
+    host: str = _DEFAULTS["web_host"]
+    port: int = _DEFAULTS["web_port"]
+    token: str = _DEFAULTS["web_token"]
+    game_timeout: float = _DEFAULTS["game_timeout"]
+    max_connections: int = _DEFAULTS["web_max_connections"]
+    max_connections_per_address: int = _DEFAULTS["web_max_connections_per_address"]
+    play: str = _DEFAULTS["web_play"]  # who may start sessions in the browser: off, invite, open
+    bots: int = _DEFAULTS["web_bots"]  # bots playing at once, at most
+    bots_per_address: int = _DEFAULTS["web_bots_per_address"]  # ... for one address's browsers
+    renderers: str = _DEFAULTS["web_renderers"]  # whose renderers: bundled (ours) or all
+    # The server's (not web_) setting: browsers' requests and the bots' meet it.
+    max_json_depth: int = _DEFAULTS["max_json_depth"]
 
 
 class Dashboard:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
 from gameserver.checked import game_types
+from gameserver.config import Settings
 from gameserver.games import TicTacToe
 from gameserver.guard import GameGuard
 from gameserver.lobby import Lobby
@@ -77,3 +79,15 @@ def test_nothing_in_the_dashboard_imports_the_server() -> None:
                 assert node.module not in ("server", "gameserver.server", "lobby", "session",
                                            "store"), f"{path.name} imports {node.module}"
                 assert "GameServer" not in [a.name for a in node.names], path.name
+
+
+def test_the_dashboards_settings_default_to_the_servers() -> None:
+    """WebSettings takes each default from config.Settings (the server passes every one
+    of them; a dashboard started with fewer, as above, has the server's others). A
+    default written twice could drift: max_json_depth held browsers to 32 levels whatever
+    Settings said."""
+    server, web = Settings(), WebSettings()
+    for field in dataclasses.fields(WebSettings):
+        name = (field.name if field.name in ("game_timeout", "max_json_depth")
+                else f"web_{field.name}")  # (the server's own, not the dashboard's)
+        assert getattr(web, field.name) == getattr(server, name), name
