@@ -469,9 +469,8 @@ class Worker:
         if not queue:
             raise _channel.ChannelError("a reply nobody asked for")
         request = queue[0]
-        if request.hello is not catalog:
-            raise _channel.ChannelError("a catalog where a reply was due" if catalog
-                                        else "a reply before the catalog")
+        if request.hello and not catalog:  # (``_plain`` takes a catalog only for the hello)
+            raise _channel.ChannelError("a reply before the catalog")
         queue.popleft()
         self._interrupted = self._running = None
         if queue:  # the next request's time starts now (``_send`` starts a first one's)
