@@ -133,6 +133,7 @@ class KeptBytes:
 
     total: int = 0
 READ_SIZE = 256 * 1024
+NOTE_MAX = 512  # bytes of a note (``_noted``): the pickle of ("note", a method's name)
 # One buffer per thread that every worker's replies are read into (an event loop reads
 # one pipe at a time; a process may run loops in several threads, as tests run servers):
 # ``os.read`` would allocate READ_SIZE bytes per read, which the C library serves with
@@ -423,7 +424,7 @@ class Worker:
                 if payload.startswith(_reply.TAG):
                     self._reply(_reply.decode(payload))
                 else:
-                    self._plain(_channel.decode_plain(payload))
+                    self._plain(payload)
                 if process is not self._process:
                     return  # the reply made us replace the worker
             if reader.broken is not None:  # after the replies read before the bad frame
@@ -443,12 +444,17 @@ class Worker:
             if holding:
                 soon.release()
 
-    def _plain(self, message: Any) -> None:
+    def _plain(self, payload: bytes) -> None:
         """A message that is no reply (a pickle of plain data): the hello's report and
-        catalog, or a note (``_noted``)."""
+        catalog, or a note (``_noted``). Past the hello only a note, of a few dozen
+        bytes, may come: a larger message is refused before it is decoded."""
         queue = self._queue
         if not queue:
             raise _channel.ChannelError("a message nobody asked for")
+        if len(payload) > NOTE_MAX and not queue[0].hello:
+            raise _channel.ChannelError(f"a message of {len(payload)} bytes that is neither a "
+                                        "reply nor a note")
+        message = _channel.decode_plain(payload)
         if self._noted(message):
             return
         if not queue[0].hello:

@@ -1035,13 +1035,16 @@ def test_a_message_that_unpickles_into_millions_of_objects_is_refused_unread(
     """Refusing classes is not enough: plain data amplifies too. One byte of pickle makes
     an empty set of 216 bytes: 2 MB from a worker made the server build 430 MB for seconds
     before it saw the reply was malformed (24 MB: 5 GB and half a minute, measured). A
-    message over 64 KB is now scanned first, and refused past 50,000 opcodes."""
+    message over 64 KB was then scanned first, and refused past 50,000 opcodes (as the
+    hello's are still: ``_channel.decode_plain``). Since stop 41 a reply is no pickle, and
+    past the hello a pickle may only be a note of a few dozen bytes: a larger one is
+    refused by its size, before it is read."""
     server = hostile_server(make_server, "inflater")
     calm = calm_session(server, "Inflater")
     reply = attack_alongside(server, joined(server.port, "Inflater", "attack"))
     assert reply == {"status": "error", "message": (
         "framework: game Inflater: the game's worker process sent something malformed during "
-        "move() (a message of more than 50000 pickle opcodes)")}
+        "move() (a message of 2000006 bytes that is neither a reply nor a note)")}
     assert_restored(calm)
 
 
