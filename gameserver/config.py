@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .protocol import MAX_JSON_DEPTH
+
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 WEB_TOKEN_ENV = "GAMESERVER_WEB_TOKEN"  # the dashboard's token, when no setting gives one
 WEB_TOKEN_MIN = 16  # characters
@@ -129,7 +131,8 @@ class Settings:
         60.0, "seconds without requests after which a running session may be replaced")
     max_name_length: int = _setting(
         100, "longest game name, session name or player name, in characters")
-    max_json_depth: int = _setting(32, "deepest nesting of lists and objects in a request")
+    max_json_depth: int = _setting(MAX_JSON_DEPTH,
+                                   "deepest nesting of lists and objects in a request")
     turn_timeout: float = _setting(
         0.0, "seconds each player has for a move; when they run out the server ends the turn "
         "(see turn_timeout_action). 0: no limit")

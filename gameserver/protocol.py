@@ -302,6 +302,11 @@ def _json_type_name(value: Any) -> str:
     return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
 
 
+# The deepest nesting of lists and objects a request may have by default (the server's
+# setting ``max_json_depth``, whose default this is).
+MAX_JSON_DEPTH = 32
+
+
 def check_depth(raw: bytes, data: Any, max_depth: int) -> None:
     """Refuse JSON nested deeper than ``max_depth`` lists/objects.
 
@@ -324,7 +329,7 @@ def check_depth(raw: bytes, data: Any, max_depth: int) -> None:
                 level.append((child, depth + 1))
 
 
-def decode_request(raw: bytes, max_depth: int = 32) -> Envelope:
+def decode_request(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> Envelope:
     """Decode and validate the JSON bytes of one request (terminator removed).
 
     Types are checked exactly: a bool is not an int and an int is not a str.
@@ -339,7 +344,7 @@ def decode_request(raw: bytes, max_depth: int = 32) -> Envelope:
     return Envelope(*decode(raw, max_depth))
 
 
-def decode(raw: bytes, max_depth: int = 32) -> tuple[Request, bool]:
+def decode(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> tuple[Request, bool]:
     """``decode_request``'s request and keep-alive flag as a pair (no ``Envelope``: the
     connection decodes every request this way).
 

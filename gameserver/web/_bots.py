@@ -256,8 +256,8 @@ class Bots:
                             game, token, game, depth)
                 return
             moved = await ask(move)
-            # An error (the game ended meanwhile, a failed save) changes nothing: the next
-            # state request tells what to do.
+            # An error is no rejection (the game ended meanwhile; a failed save, whose move
+            # stands unsaved): the next state request tells what to do.
             rejections = rejections + 1 if moved["status"] == "illegalmove" else 0
             if rejections >= REJECTIONS_MAX:
                 log.warning("a bot left %s/%s: %d of the moves %s listed as legal were "
