@@ -275,9 +275,13 @@ class Settings:
             raise ConfigError("TLS needs both tls_cert and tls_key (make a pair with the "
                               "openssl command in the README)")
         self.log_level = self.log_level.upper()
-        if self.isolate_games not in ("folder", "all", "off"):
-            raise ConfigError("isolate_games must be 'folder', 'all' or 'off', not "
-                              f"{self.isolate_games!r}")
+        for setting in dataclasses.fields(self):  # the settings with a few values to choose
+            choices = setting.metadata.get("choices")
+            value = getattr(self, setting.name)
+            if choices is not None and value not in choices:
+                quoted = [repr(choice) for choice in choices]
+                raise ConfigError(f"{setting.name} must be {', '.join(quoted[:-1])} or "
+                                  f"{quoted[-1]}, not {value!r}")
         if self.worker_memory_limit < 128:
             raise ConfigError("worker_memory_limit must be at least 128 (MiB): Python itself "
                               "needs some")
@@ -289,23 +293,12 @@ class Settings:
             if getattr(self, name) > top:
                 raise ConfigError(f"{name} must be at most {top} ({unit}), not "
                                   f"{getattr(self, name)}")
-        if self.overwrite not in ("anyone", "players", "idle"):
-            raise ConfigError(f"overwrite must be 'anyone', 'players' or 'idle', not "
-                              f"{self.overwrite!r}")
-        if self.store_sync not in ("full", "normal"):
-            raise ConfigError(f"store_sync must be 'full' or 'normal', not {self.store_sync!r}")
-        if self.web_play not in ("off", "invite", "open"):
-            raise ConfigError(f"web_play must be 'off', 'invite' or 'open', not "
-                              f"{self.web_play!r}")
-        if self.web_renderers not in ("bundled", "all"):
-            raise ConfigError(f"web_renderers must be 'bundled' or 'all', not "
-                              f"{self.web_renderers!r}")
         for name in ("web_bots", "web_bots_per_address", "max_memory"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 or more")
 
     def _check_timers(self) -> None:
-        from .timers import ACTIONS, MIN_SECONDS
+        from .timers import MIN_SECONDS
         values = [("turn_timeout", self.turn_timeout), ("game_clock", self.game_clock)]
         values += [(f"turn_timeouts.{game}", v) for game, v in self.turn_timeouts.items()]
         values += [(f"game_clocks.{game}", v) for game, v in self.game_clocks.items()]
@@ -317,12 +310,6 @@ class Settings:
             raise ConfigError(f"session_timer_min must be at least {MIN_SECONDS:g} seconds "
                               f"(the shortest timer there is: {MIN_SECONDS:g} lets a starter "
                               f"choose any), not {self.session_timer_min:g}")
-        if self.turn_timeout_action not in ACTIONS:
-            raise ConfigError(f"turn_timeout_action must be 'move' or 'forfeit', not "
-                              f"{self.turn_timeout_action!r}")
-        if self.rated_games not in ("tournament", "named"):
-            raise ConfigError(f"rated_games must be 'tournament' or 'named', not "
-                              f"{self.rated_games!r}")
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}

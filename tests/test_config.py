@@ -56,6 +56,15 @@ def test_file_overrides_defaults_and_flags_override_the_file(tmp_path: Path) -> 
     ("game_timeout = 0\n", "game_timeout must be a positive number"),
     ('isolate_games = "some"\n', "isolate_games must be 'folder', 'all' or 'off'"),
     ('web_renderers = "some"\n', "web_renderers must be 'bundled' or 'all'"),
+    # Every setting with a few values to choose is checked, in a file too (argparse checks
+    # the command line's): the one loop over the settings' choices.
+    ('overwrite = "x"\n', "overwrite must be 'anyone', 'players' or 'idle', not 'x'"),
+    ('store_sync = "x"\n', "store_sync must be 'full' or 'normal', not 'x'"),
+    ('web_play = "x"\n', "web_play must be 'off', 'invite' or 'open', not 'x'"),
+    ('turn_timeout_action = "x"\n', "turn_timeout_action must be 'move' or 'forfeit'"),
+    ('rated_games = "x"\n', "rated_games must be 'tournament' or 'named', not 'x'"),
+    ('log_level = "loud"\n', "log_level must be 'DEBUG', 'INFO', 'WARNING' or 'ERROR', "
+                             "not 'LOUD'"),
     ("worker_memory_limit = 64\n", "worker_memory_limit must be at least 128"),
     ("worker_cpu_limit = 0\n", "worker_cpu_limit must be at least 1"),
     ("history_max_bytes = 1000\n",
@@ -135,3 +144,8 @@ def test_help_documents_every_setting(capsys) -> None:
                  "--bundled-games", "--config", "--isolate-games", "--worker-memory-limit",
                  "--worker-cpu-limit"):
         assert flag in text
+
+
+def test_the_timer_actions_a_setting_offers_are_the_timers_own() -> None:
+    from gameserver import timers
+    assert config._FIELDS["turn_timeout_action"].metadata["choices"] == timers.ACTIONS
