@@ -160,9 +160,7 @@ def decode(payload: bytes) -> tuple[Any, ...]:
     """
     try:
         return _decode(payload)
-    except struct.error as err:  # (lengths past the end)
-        raise ChannelError(f"a malformed reply: {str(err)[:200]}") from None
-    except ValueError as err:  # (and UnicodeDecodeError)
+    except (struct.error, ValueError) as err:  # (lengths past the end; UnicodeDecodeError)
         raise ChannelError(f"a malformed reply: {str(err)[:200]}") from None
 
 
