@@ -308,6 +308,42 @@ def test_a_waiting_view_owed_the_hand_over_again_is_woken(guard: GameGuard) -> N
     assert data(waiting.resume())["gameover"] is True
 
 
+@pytest.mark.parametrize("restarter", [0, 1])
+def test_a_hand_over_given_up_after_a_later_restart_is_not_owed_again(
+        guard: GameGuard, restarter: int) -> None:
+    """A hand-over reply held for its save whose save landed, and which its carrier did
+    not resume (a kept-alive client that reads nothing: its held replies wait, woken,
+    behind the unsent ones), then given up (the client went: cancelled) after another
+    game ended and was restarted. The view was owed the first game's end; re-owing
+    it then hands over the *second* game's end, which the view was handed already (its
+    other connection collected it) or saw as the restarter: twice (until stop 41 only
+    through a failed save's reply resumed that late)."""
+    recorder = Recorder()
+    session = Session(GameType("TicTacToe", TicTacToe, guard), "t", 2, recorder=recorder)
+    session.add_player("")
+    session.add_player("")
+    recorder.batch.finish()
+    play_to_the_end(session)
+    data(session.restart(0, key(session)))
+    recorder.batch = saving = Batch()
+    first_end = session.state(1, key(session, 1), False)  # held for the commit ...
+    assert isinstance(first_end, Wait)
+    saving.finish()  # ... which lands; its client reads nothing
+    recorder.batch = Batch()
+    recorder.batch.finish()  # later commits land at once
+    # Player 1's other connection plays the next game to its end, and it is restarted.
+    assert data(session.state(1, key(session, 1), False))["gameover"] is False
+    play_to_the_end(session)
+    second_end = session.state(1, key(session, 1), False)
+    assert data(second_end)["gameover"] is True
+    data(session.restart(restarter, key(session, restarter)))
+    if restarter == 0:  # handed over to player 1, which saw it already
+        assert session.state(1, key(session, 1), False) == second_end
+    assert data(session.state(1, key(session, 1), False))["gameover"] is False
+    first_end.cancel()  # the first connection goes
+    assert isinstance(session.state(1, key(session, 1), False), Wait)  # nothing new
+
+
 def play_to_the_end(session: Session) -> None:
     """Play a TicTacToe session until its game is over (each mover takes the first cell)."""
     while not session.game.game_over():
