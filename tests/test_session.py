@@ -283,9 +283,9 @@ def test_the_four_views_of_two_players_wait_and_wake_apart(guard: GameGuard) -> 
     assert data(waits[(mover, True)].resume())["board"][4] == mover
 
 
-def test_a_waiting_view_owed_the_hand_over_again_is_woken(guard: GameGuard) -> None:
-    """The hand-over's save failed: its view is owed it again, and a state of that view
-    waiting meanwhile is woken to collect it."""
+def restarted_while_saving(guard: GameGuard) -> tuple[Session, Recorder, Batch]:
+    """A TicTacToe session played to the end and restarted by player 0, saved; the
+    changes from now on join the open batch (the test finishes it)."""
     recorder = Recorder()
     session = Session(GameType("TicTacToe", TicTacToe, guard), "t", 2, recorder=recorder)
     session.add_player("")
@@ -294,6 +294,13 @@ def test_a_waiting_view_owed_the_hand_over_again_is_woken(guard: GameGuard) -> N
     play_to_the_end(session)
     data(session.restart(0, key(session)))
     recorder.batch = saving = Batch()
+    return session, recorder, saving
+
+
+def test_a_waiting_view_owed_the_hand_over_again_is_woken(guard: GameGuard) -> None:
+    """The hand-over's save failed: its view is owed it again, and a state of that view
+    waiting meanwhile is woken to collect it."""
+    session, recorder, saving = restarted_while_saving(guard)
     handed_over = session.state(1, key(session, 1), False)  # the end, once saved
     new_game = session.state(1, key(session, 1), False)  # the new game, once saved
     waiting = session.state(1, key(session, 1), False)  # nothing new: waits
@@ -318,14 +325,7 @@ def test_a_hand_over_given_up_after_a_later_restart_is_not_owed_again(
     it then hands over the *second* game's end, which the view was handed already (its
     other connection collected it) or saw as the restarter: twice (until stop 41 only
     through a failed save's reply resumed that late)."""
-    recorder = Recorder()
-    session = Session(GameType("TicTacToe", TicTacToe, guard), "t", 2, recorder=recorder)
-    session.add_player("")
-    session.add_player("")
-    recorder.batch.finish()
-    play_to_the_end(session)
-    data(session.restart(0, key(session)))
-    recorder.batch = saving = Batch()
+    session, recorder, saving = restarted_while_saving(guard)
     first_end = session.state(1, key(session, 1), False)  # held for the commit ...
     assert isinstance(first_end, Wait)
     saving.finish()  # ... which lands; its client reads nothing
