@@ -315,6 +315,37 @@ def test_a_waiting_view_owed_the_hand_over_again_is_woken(guard: GameGuard) -> N
     assert data(waiting.resume())["gameover"] is True
 
 
+def test_a_hand_over_given_up_after_its_view_saw_the_new_game_is_not_owed_again(
+        guard: GameGuard) -> None:
+    """A hand-over reply held for its save, whose save landed and whose client never got
+    it (it went: cancelled), after the view was shown the new game by its other
+    connection: owed again, the old game's end (``gameover``: true) would come in the
+    middle of the new game."""
+    session, recorder, saving = restarted_while_saving(guard)
+    first_end = session.state(1, key(session, 1), False)  # held for the commit ...
+    assert isinstance(first_end, Wait)
+    saving.finish()  # ... which lands; its client reads nothing
+    recorder.batch = Batch()
+    recorder.batch.finish()
+    assert data(session.state(1, key(session, 1), False))["gameover"] is False
+    first_end.cancel()  # the first connection goes
+    assert isinstance(session.state(1, key(session, 1), False), Wait)  # nothing new
+
+
+def test_a_hand_over_given_up_before_its_view_saw_anything_is_owed_again(
+        guard: GameGuard) -> None:
+    """The same reply given up before the view was shown anything of the new game: the
+    view never got the old game's end, so its next state hands it over."""
+    session, recorder, saving = restarted_while_saving(guard)
+    first_end = session.state(1, key(session, 1), False)
+    saving.finish()
+    recorder.batch = Batch()
+    recorder.batch.finish()
+    first_end.cancel()
+    assert data(session.state(1, key(session, 1), False))["gameover"] is True
+    assert data(session.state(1, key(session, 1), False))["gameover"] is False
+
+
 @pytest.mark.parametrize("restarter", [0, 1])
 def test_a_hand_over_given_up_after_a_later_restart_is_not_owed_again(
         guard: GameGuard, restarter: int) -> None:
