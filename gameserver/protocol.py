@@ -395,7 +395,7 @@ def _decoded(raw: bytes, max_depth: int) -> tuple[Request, tuple[Any, ...] | Non
     try:
         data = decode_json(text)
     except (ValueError, RecursionError) as err:
-        raise server_error(f"request is not valid JSON ({_json_problem(err)})") from None
+        raise server_error(f"request is not valid JSON ({not_json_words(err)})") from None
     brackets = raw.count(b"[") + raw.count(b"{")
     if brackets > max_depth:  # (check_depth's first line)
         check_depth(raw, data, max_depth)
@@ -663,8 +663,9 @@ _TOO_MANY_DIGITS = re.compile(r"Exceeds the limit \((\d+) digits\) for integer s
                               r"conversion: value has (\d+) digits")
 
 
-def _json_problem(err: Exception) -> str:
-    """What is wrong with a request that is not JSON, in words for its sender."""
+def not_json_words(err: Exception) -> str:
+    """What is wrong with a request that is not JSON (``err``: the decoder's ValueError or
+    RecursionError), in words for its sender; the dashboard's play endpoints say it too."""
     too_long = _TOO_MANY_DIGITS.match(str(err))
     if too_long is not None:
         return f"a whole number has {too_long[2]} digits; at most {too_long[1]} are read"

@@ -1144,7 +1144,7 @@ class _SavedReply(Wait):
     object, not a closure over eight cells around a ``Wait`` (one for each move)."""
 
     __slots__ = ("_session", "_reply", "_batch", "_view", "_index", "_version", "_before",
-                 "_owed", "_also", "_resumed")
+                 "_owed", "_final", "_owed_mark", "_also", "_resumed")
 
     def __init__(self, session: Session, reply: bytes, batch: SaveBatch, view: View | None,
                  owed: View | None) -> None:
@@ -1154,6 +1154,9 @@ class _SavedReply(Wait):
         self._batch = batch
         self._view = view
         self._owed = owed
+        if owed is not None:  # the ended game whose end it hands, and what the view had
+            self._final = session._final  # seen of the new one (see ``_take_back``)
+            self._owed_mark = session._seen[_view_index(owed)]
         self._also: list[tuple[int, int]] | None = None  # more views' (index, mark before)
         self._resumed = False
         if view is not None:  # seen at once: see ``Session._saved``
@@ -1188,11 +1191,18 @@ class _SavedReply(Wait):
         if self.cancelled or self._resumed:
             return
         super().cancel()
-        self._take_back()
+        self._take_back(gone=True)
 
-    def _take_back(self) -> None:
+    def _take_back(self, gone: bool = False) -> None:
         """Undo what the reply counted as seen: the views' marks (unless a later reply
-        moved them on) and the hand-over it carried."""
+        moved them on) and the hand-over it carried, unless a later game has ended and
+        been restarted since (a carrier may resume or cancel a woken reply long after:
+        a client that reads nothing): the view is then owed that game's end, or was
+        handed it, or restarted it; owed again, it would get that end twice. Nor is the
+        hand-over of a client that went (``gone``) owed again once its view has been
+        given a state of the new game (by another connection): the old game's end would
+        come in the middle of the new one. (A failed save fails the view's later
+        replies of it too: those take their marks back after this one.)"""
         session, view, owed = self._session, self._view, self._owed
         if view is not None and session._seen[self._index] == self._version:
             session._seen[self._index] = self._before
@@ -1201,7 +1211,8 @@ class _SavedReply(Wait):
             if session._seen[index] == self._version:
                 session._seen[index] = before
                 session._wake()
-        if owed is not None:
+        if owed is not None and session._final is self._final and (
+                not gone or session._seen[_view_index(owed)] == self._owed_mark):
             session._owe_again(owed)
 
 

@@ -283,9 +283,9 @@ def test_the_four_views_of_two_players_wait_and_wake_apart(guard: GameGuard) -> 
     assert data(waits[(mover, True)].resume())["board"][4] == mover
 
 
-def test_a_waiting_view_owed_the_hand_over_again_is_woken(guard: GameGuard) -> None:
-    """The hand-over's save failed: its view is owed it again, and a state of that view
-    waiting meanwhile is woken to collect it."""
+def restarted_while_saving(guard: GameGuard) -> tuple[Session, Recorder, Batch]:
+    """A TicTacToe session played to the end and restarted by player 0, saved; the
+    changes from now on join the open batch (the test finishes it)."""
     recorder = Recorder()
     session = Session(GameType("TicTacToe", TicTacToe, guard), "t", 2, recorder=recorder)
     session.add_player("")
@@ -294,6 +294,13 @@ def test_a_waiting_view_owed_the_hand_over_again_is_woken(guard: GameGuard) -> N
     play_to_the_end(session)
     data(session.restart(0, key(session)))
     recorder.batch = saving = Batch()
+    return session, recorder, saving
+
+
+def test_a_waiting_view_owed_the_hand_over_again_is_woken(guard: GameGuard) -> None:
+    """The hand-over's save failed: its view is owed it again, and a state of that view
+    waiting meanwhile is woken to collect it."""
+    session, recorder, saving = restarted_while_saving(guard)
     handed_over = session.state(1, key(session, 1), False)  # the end, once saved
     new_game = session.state(1, key(session, 1), False)  # the new game, once saved
     waiting = session.state(1, key(session, 1), False)  # nothing new: waits
@@ -306,6 +313,66 @@ def test_a_waiting_view_owed_the_hand_over_again_is_woken(guard: GameGuard) -> N
     assert reply(new_game.resume())["message"] == "server: could not save"
     recorder.batch.finish()
     assert data(waiting.resume())["gameover"] is True
+
+
+def test_a_hand_over_given_up_after_its_view_saw_the_new_game_is_not_owed_again(
+        guard: GameGuard) -> None:
+    """A hand-over reply held for its save, whose save landed and whose client never got
+    it (it went: cancelled), after the view was shown the new game by its other
+    connection: owed again, the old game's end (``gameover``: true) would come in the
+    middle of the new game."""
+    session, recorder, saving = restarted_while_saving(guard)
+    first_end = session.state(1, key(session, 1), False)  # held for the commit ...
+    assert isinstance(first_end, Wait)
+    saving.finish()  # ... which lands; its client reads nothing
+    recorder.batch = Batch()
+    recorder.batch.finish()
+    assert data(session.state(1, key(session, 1), False))["gameover"] is False
+    first_end.cancel()  # the first connection goes
+    assert isinstance(session.state(1, key(session, 1), False), Wait)  # nothing new
+
+
+def test_a_hand_over_given_up_before_its_view_saw_anything_is_owed_again(
+        guard: GameGuard) -> None:
+    """The same reply given up before the view was shown anything of the new game: the
+    view never got the old game's end, so its next state hands it over."""
+    session, recorder, saving = restarted_while_saving(guard)
+    first_end = session.state(1, key(session, 1), False)
+    saving.finish()
+    recorder.batch = Batch()
+    recorder.batch.finish()
+    first_end.cancel()
+    assert data(session.state(1, key(session, 1), False))["gameover"] is True
+    assert data(session.state(1, key(session, 1), False))["gameover"] is False
+
+
+@pytest.mark.parametrize("restarter", [0, 1])
+def test_a_hand_over_given_up_after_a_later_restart_is_not_owed_again(
+        guard: GameGuard, restarter: int) -> None:
+    """A hand-over reply held for its save whose save landed, and which its carrier did
+    not resume (a kept-alive client that reads nothing: its held replies wait, woken,
+    behind the unsent ones), then given up (the client went: cancelled) after another
+    game ended and was restarted. The view was owed the first game's end; re-owing
+    it then hands over the *second* game's end, which the view was handed already (its
+    other connection collected it) or saw as the restarter: twice (until stop 41 only
+    through a failed save's reply resumed that late)."""
+    session, recorder, saving = restarted_while_saving(guard)
+    first_end = session.state(1, key(session, 1), False)  # held for the commit ...
+    assert isinstance(first_end, Wait)
+    saving.finish()  # ... which lands; its client reads nothing
+    recorder.batch = Batch()
+    recorder.batch.finish()  # later commits land at once
+    # Player 1's other connection plays the next game to its end, and it is restarted.
+    assert data(session.state(1, key(session, 1), False))["gameover"] is False
+    play_to_the_end(session)
+    second_end = session.state(1, key(session, 1), False)
+    assert data(second_end)["gameover"] is True
+    data(session.restart(restarter, key(session, restarter)))
+    if restarter == 0:  # handed over to player 1, which saw it already
+        assert session.state(1, key(session, 1), False) == second_end
+    assert data(session.state(1, key(session, 1), False))["gameover"] is False
+    first_end.cancel()  # the first connection goes
+    assert isinstance(session.state(1, key(session, 1), False), Wait)  # nothing new
 
 
 def play_to_the_end(session: Session) -> None:

@@ -180,16 +180,22 @@ class Bots:
         sees it: nothing changes, so its state would wait for ever. Such moves
         are drawn again from the others, ``DRAWS_MAX`` at most: a game (student
         code) listing thousands of them must not cost the loop a decode each.
+        The first is the policy's; the others are the rest in a random order
+        (one shuffle): taking each refused move out of the list by equality
+        walked every move before it, for each draw.
         """
-        left = list(moves)
-        for _ in range(DRAWS_MAX):
-            if not left:
-                break
-            move = choose_move(left, rng)
+        move = choose_move(moves, rng)
+        try:
+            return decode({"type": "move", **seat, "move": move}, depth)
+        except ProtocolError:
+            pass
+        others = [other for other in moves if other is not move]
+        rng.shuffle(others)
+        for move in others[:DRAWS_MAX - 1]:
             try:
                 return decode({"type": "move", **seat, "move": move}, depth)
             except ProtocolError:
-                left.remove(move)
+                continue
         return None
 
     async def _play(self, game: str, token: str, client: str, name: str,

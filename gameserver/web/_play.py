@@ -134,9 +134,11 @@ def _body(request: Request, max_depth: int) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise HTTPError(400, "the request body is not JSON (not UTF-8 text)") from None
     except RecursionError as err:  # nested about 1,000 levels: the game port's words
-        raise protocol.server_error(f"request is not valid JSON ({str(err)[:200]})") from None
-    except ValueError as err:
-        raise HTTPError(400, f"the request body is not JSON ({str(err)[:200]})") from None
+        raise protocol.server_error(
+            f"request is not valid JSON ({protocol.not_json_words(err)})") from None
+    except ValueError as err:  # (the game port's words for what is wrong)
+        raise HTTPError(400, f"the request body is not JSON ({protocol.not_json_words(err)})"
+                        ) from None
     protocol.check_depth(raw, body, max_depth)
     if not isinstance(body, dict):
         raise HTTPError(400, "the request body must be a JSON object")

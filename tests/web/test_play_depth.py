@@ -268,3 +268,29 @@ def test_a_game_listing_thousands_of_moves_the_server_refuses_costs_a_bot_few_de
             "as legal now as requests (its setting max_json_depth is 2)"]
     finally:
         server.stop()
+
+
+class Compared(dict):  # type: ignore[type-arg]
+    """A move that counts how often it is compared with another (a deep walk each)."""
+
+    compared = 0
+
+    def __eq__(self, other: object) -> bool:
+        Compared.compared += 1
+        return dict.__eq__(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def test_a_bot_draws_again_without_comparing_the_moves() -> None:
+    """Drawing again took each refused move out of the list by equality: up to a walk of
+    every move before it, each as deep as the setting refuses or deeper, for each of the
+    DRAWS_MAX draws (a game listing 20,000 moves 20 levels deep: twice the time of
+    reading its state, on the server's loop). Now no move is compared with another."""
+    import random
+
+    moves = [Compared(pick=[[[n]]]) for n in range(1000)]
+    seat = {"game": "G", "session": "s", "player_id": 0, "key": "k"}
+    Compared.compared = 0
+    assert _bots.Bots._move_request(seat, moves, random.Random(7), 2) is None
+    assert Compared.compared == 0

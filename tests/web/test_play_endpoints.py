@@ -422,6 +422,13 @@ def test_bad_play_requests_are_refused_with_a_reason(server: ServerThread) -> No
         b'{"game": "TicTacToe", "session": "s", "player_id": 0, "key": "k",'
         b' "move": {"position": 1e999}}'))
     assert status == 400 and "the number 1e999 is beyond" in reply["error"]
+    # A whole number longer than Python reads: the game port's words, not Python's advice
+    # to the server's programmer ("use sys.set_int_max_str_digits()").
+    status, reply = post(port, "/api/play/move", None, raw=(
+        b'{"game": "TicTacToe", "session": "s", "player_id": 0, "key": "k",'
+        b' "move": {"position": ' + b"1" * 5000 + b"}}"))
+    assert (status, reply) == (400, {"error": "the request body is not JSON (a whole number "
+                                              "has 5000 digits; at most 4300 are read)"})
     status, reply = post(port, "/api/play/move", None, raw=b"x" * (64 * 1024 + 1))
     assert status == 413
     assert post(port, "/api/play/nope", {})[0] == 404
