@@ -172,9 +172,9 @@ class Bots:
 
     @staticmethod
     def _move_request(seat: dict[str, Any], moves: list[dict[str, Any]], rng: random.Random,
-                      depth: int) -> Request | None:
+                      depth: int) -> Request | str:
         """The request of a move drawn from ``moves`` that the server takes as a request;
-        None if it takes none of them.
+        if it takes none of them, why it refused the last.
 
         A move nested deeper than ``max_json_depth`` is refused before the lobby
         sees it: nothing changes, so its state would wait for ever. Such moves
@@ -187,16 +187,16 @@ class Bots:
         move = choose_move(moves, rng)
         try:
             return decode({"type": "move", **seat, "move": move}, depth)
-        except ProtocolError:
-            pass
+        except ProtocolError as err:
+            refused = str(err)
         others = [other for other in moves if other is not move]
         rng.shuffle(others)
         for move in others[:DRAWS_MAX - 1]:
             try:
                 return decode({"type": "move", **seat, "move": move}, depth)
-            except ProtocolError:
-                continue
-        return None
+            except ProtocolError as err:
+                refused = str(err)
+        return refused
 
     async def _play(self, game: str, token: str, client: str, name: str,
                     rng: random.Random) -> None:
@@ -256,10 +256,9 @@ class Bots:
                 continue  # the next state request waits for a change
             await asyncio.sleep(self.pause)
             move = self._move_request(seat, moves, rng, depth)
-            if move is None:
+            if isinstance(move, str):
                 log.warning("a bot left %s/%s: the server refuses the moves %s lists as "
-                            "legal now as requests (its setting max_json_depth is %d)",
-                            game, token, game, depth)
+                            "legal now as requests (the last: %s)", game, token, game, move)
                 return
             moved = await ask(move)
             # An error is no rejection (the game ended meanwhile; a failed save, whose move

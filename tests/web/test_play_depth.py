@@ -168,8 +168,9 @@ def test_a_bot_whose_every_move_is_too_deep_leaves_and_says_why(
                             "the bot to leave")
         left = [r.getMessage() for r in caplog.records if "a bot left" in r.getMessage()]
         assert left == ["a bot left RockPaperScissors/shallow: the server refuses the moves "
-                        "RockPaperScissors lists as legal now as requests (its setting "
-                        "max_json_depth is 1)"]
+                        "RockPaperScissors lists as legal now as requests (the last: server: "
+                        "request is nested too deeply (more than 1 levels of lists and "
+                        "objects))"]
         session = server.call(lambda: server.server.lobby.sessions.get(
             ("RockPaperScissors", "shallow")))
         assert [p.name for p in session.players] == ["ann", "bot"]  # it had joined
@@ -265,7 +266,8 @@ def test_a_game_listing_thousands_of_moves_the_server_refuses_costs_a_bot_few_de
         assert decoded == ["join", "state"] + ["move"] * _bots.DRAWS_MAX
         assert [r.getMessage() for r in caplog.records if "a bot left" in r.getMessage()] == [
             "a bot left ManyDeepMoves/many: the server refuses the moves ManyDeepMoves lists "
-            "as legal now as requests (its setting max_json_depth is 2)"]
+            "as legal now as requests (the last: server: request is nested too deeply (more "
+            "than 2 levels of lists and objects))"]
     finally:
         server.stop()
 
@@ -292,5 +294,6 @@ def test_a_bot_draws_again_without_comparing_the_moves() -> None:
     moves = [Compared(pick=[[[n]]]) for n in range(1000)]
     seat = {"game": "G", "session": "s", "player_id": 0, "key": "k"}
     Compared.compared = 0
-    assert _bots.Bots._move_request(seat, moves, random.Random(7), 2) is None
+    assert _bots.Bots._move_request(seat, moves, random.Random(7), 2) == (
+        "server: request is nested too deeply (more than 2 levels of lists and objects)")
     assert Compared.compared == 0
