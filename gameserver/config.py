@@ -470,6 +470,9 @@ def read_toml(path: Path) -> dict[str, Any]:
     except ValueError:  # a whole number of more than 4,300 digits: Python's limit
         raise ConfigError(f"config file {path} has a number too long to read: is it the "
                           "right file?") from None
+    except RecursionError:  # lists in lists (or tables) some 500 deep: a traceback
+        raise ConfigError(f"config file {path} nests lists or tables too deeply to read: is "
+                          "it the right file?") from None
     except OSError as err:  # a folder, no permission, ...
         raise ConfigError(f"config file {path} cannot be read: "
                           f"{str(err.strerror or err).lower()}") from None

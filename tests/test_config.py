@@ -109,6 +109,9 @@ HUGE_HEX = "0x" + "f" * 5000  # TOML's hexadecimal numbers have no length limit 
     ("port = 1" + "0" * 5000 + "\n", "has a number too long to read: is it the right file"),
     (f"port = {HUGE_HEX}\n", "setting 'port' is a number of thousands of digits$"),
     (f"games = [{HUGE_HEX}]\n", "setting 'games' is a number of thousands of digits$"),
+    # lists in lists 10,000 deep: a RecursionError traceback
+    ("games = " + "[" * 10_000 + "]" * 10_000 + "\n", "nests lists or tables too deeply "
+                                                    "to read: is it the right file"),
 ])
 def test_values_that_crashed_the_start_or_listened_everywhere_are_refused(
         tmp_path: Path, text: str, message: str) -> None:
