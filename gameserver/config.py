@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
+import re
 import stat
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,10 @@ SECONDS_SETTINGS = ("game_timeout", "join_timeout", "connection_timeout",
 SECONDS_MAX = 1e9
 CONFIG_MAX = 1_000_000  # bytes of a config file
 TOKEN_FILE_MAX = 4096  # bytes of the dashboard's token file read (the token: its first line)
+# A text of a config file (a path, a host, a token, a game's name) holds none of these: a
+# NUL in a path was a ValueError traceback at start, a newline split a message in two.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+INT_BITS_MAX = 13_000  # a file's whole numbers: more (TOML's 0x...) cannot even be printed
 
 
 class ConfigError(StartupError):
@@ -227,6 +233,10 @@ class Settings:
             if not 0 <= getattr(self, name) <= 65535:
                 raise ConfigError(f"{name} must be between 0 and 65535, "
                                   f"not {getattr(self, name)}")
+        for name in ("host", "web_host") if self.web else ("host",):
+            if not getattr(self, name):  # "" listened on every network, and said ":4711"
+                raise ConfigError(f"{name} is empty: write 127.0.0.1 (this machine only) or "
+                                  "0.0.0.0 (every network)")
         if self.web and self.web_host not in LOCAL_HOSTS and not self.web_token:
             raise ConfigError(
                 f"the dashboard would listen on {self.web_host}, beyond this machine, "
@@ -274,6 +284,7 @@ class Settings:
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("TLS needs both tls_cert and tls_key (make a pair with the "
                               "openssl command in the README)")
+        self._check_paths()
         self.log_level = self.log_level.upper()
         for setting in dataclasses.fields(self):  # the settings with a few values to choose
             choices = setting.metadata.get("choices")
@@ -297,6 +308,25 @@ class Settings:
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 or more")
 
+    def _check_paths(self) -> None:
+        """The TLS files and the games folders: a pipe given as a TLS file blocked the
+        start for ever; a games folder that does not exist started the server without
+        its games (one line in the log; the players' joins failed). A TLS file that is
+        missing or unreadable is named when the server opens it."""
+        for name in ("tls_cert", "tls_key"):
+            path = getattr(self, name)
+            try:
+                regular = not path or stat.S_ISREG(os.stat(path).st_mode)
+            except OSError:
+                continue
+            if not regular:
+                raise ConfigError(f"{name} {path} is not a regular file (a folder, a device, "
+                                  "a pipe?): give the PEM file")
+        for folder in self.games_dirs:
+            if not os.path.isdir(folder):
+                raise ConfigError(f"games folder {folder} (games_dirs) does not exist or is "
+                                  "not a folder: give the folder that holds the game files")
+
     def _check_timers(self) -> None:
         from .timers import MIN_SECONDS
         values = [("turn_timeout", self.turn_timeout), ("game_clock", self.game_clock)]
@@ -310,6 +340,22 @@ class Settings:
             raise ConfigError(f"session_timer_min must be at least {MIN_SECONDS:g} seconds "
                               f"(the shortest timer there is: {MIN_SECONDS:g} lets a starter "
                               f"choose any), not {self.session_timer_min:g}")
+
+
+def check_game_names(settings: Settings, found: Iterable[str]) -> None:
+    """Refuse a per-game setting naming a game the server did not find (``found``): a
+    misspelt ``[turn_timeouts]`` entry set no timer for anyone, and nothing said so.
+
+    Raises:
+        ConfigError: names the setting, the unknown name and the games there are.
+    """
+    found = sorted(found)
+    for name in ("turn_timeouts", "game_clocks"):
+        unknown = [game for game in getattr(settings, name) if game not in found]
+        if unknown:
+            raise ConfigError(f"{name} names a game this server does not have: {unknown[0]!r} "
+                              f"(its games: {', '.join(found) or 'none'}); write a game's "
+                              "class name")
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
@@ -421,6 +467,12 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not valid TOML: {err}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"config file {path} is not UTF-8 text") from None
+    except ValueError:  # a whole number of more than 4,300 digits: Python's limit
+        raise ConfigError(f"config file {path} has a number too long to read: is it the "
+                          "right file?") from None
+    except RecursionError:  # lists in lists (or tables) some 500 deep: a traceback
+        raise ConfigError(f"config file {path} nests lists or tables too deeply to read: is "
+                          "it the right file?") from None
     except OSError as err:  # a folder, no permission, ...
         raise ConfigError(f"config file {path} cannot be read: "
                           f"{str(err.strerror or err).lower()}") from None
@@ -434,14 +486,16 @@ def apply_mapping(settings: Settings, values: dict[str, Any], source: str) -> No
             raise ConfigError(f"{source}: unknown setting '{name}' (known: "
                               + ", ".join(_FIELDS) + ")")
         kind = _TYPES[str(f.type)]
+        if _too_long(value):
+            raise ConfigError(f"{source}: setting '{name}' is a number of thousands of digits")
         if kind is float and type(value) is int:
-            value = float(value)
+            value = _seconds(value)
         if kind is list:
             ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
         elif kind is dict:
             ok = isinstance(value, dict) and all(
                 type(v) in (int, float) for v in value.values())
-            value = {str(k): float(v) for k, v in value.items()} if ok else value
+            value = {str(k): _seconds(v) for k, v in value.items()} if ok else value
         else:
             ok = type(value) is kind
         if not ok:
@@ -450,7 +504,29 @@ def apply_mapping(settings: Settings, values: dict[str, Any], source: str) -> No
                         dict: "a table of game names and seconds"}[kind]
             raise ConfigError(f"{source}: setting '{name}' must be {expected}, "
                               f"not {value!r}")
+        texts = [value] if kind is str else list(value) if kind in (list, dict) else []
+        if any(_CONTROL.search(text) for text in texts):  # (a dict's: its games' names)
+            raise ConfigError(f"{source}: setting '{name}' must not hold a control character "
+                              f"(a newline, a NUL, ...), not {value!r}")
         setattr(settings, f.name, value)
+
+
+def _too_long(value: Any) -> bool:
+    """A whole number of more than ``INT_BITS_MAX`` bits, in ``value`` or in a list or a
+    table in it: a message quoting it was a ValueError traceback (Python prints whole
+    numbers of up to 4,300 digits; a file's ``0xfff...`` has no limit)."""
+    if isinstance(value, (list, dict)):
+        return any(map(_too_long, value.values() if isinstance(value, dict) else value))
+    return type(value) is int and value.bit_length() > INT_BITS_MAX
+
+
+def _seconds(value: float) -> float:
+    """A number of the file as a float; a whole number beyond a float's range (it was an
+    OverflowError traceback) is infinity, which the checks refuse by the setting's name."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 def _name_and_seconds(text: str) -> tuple[str, float]:

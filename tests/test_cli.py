@@ -276,6 +276,41 @@ def test_config_file_errors_are_named_with_the_line(tmp_path: Path) -> None:
             "give a TOML file")
 
 
+GAMES = ("Battleship, Chat, ConnectFour, CrazyEights, Echo, Nim, NumberRace, "
+         "RockPaperScissors, SecretCode, TicTacToe, Yahtzee")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # it listened on every network (0.0.0.0 and ::), and said "listening on :PORT"
+    ('host = ""\n', "host is empty: write 127.0.0.1 (this machine only) or 0.0.0.0 (every "
+                    "network)"),
+    # the start blocked for ever, reading the pipe
+    ('tls_cert = "{tmp}/fifo"\ntls_key = "{tmp}/fifo"\n',
+     "tls_cert {tmp}/fifo is not a regular file (a folder, a device, a pipe?): give the PEM "
+     "file"),
+    # it started; no game had a turn timer, and nothing said so
+    ("[turn_timeouts]\nYahtze = 30\n", "turn_timeouts names a game this server does not "
+     f"have: 'Yahtze' (its games: {GAMES}); write a game's class name"),
+    # it started without the folder's games (an ERROR line); their joins failed
+    ('games_dirs = ["{tmp}/gmaes"]\n', "games folder {tmp}/gmaes (games_dirs) does not exist "
+     "or is not a folder: give the folder that holds the game files"),
+    # tracebacks: "embedded null byte" (ValueError), "int too large to convert to float"
+    ('store = true\nstore_path = "{tmp}/a\\u0000b"\n', "{tmp}/server.toml: setting "
+     "'store_path' must not hold a control character (a newline, a NUL, ...), not "
+     "'{tmp}/a\\x00b'"),
+    ("game_timeout = 1" + "0" * 400 + "\n", "game_timeout must be a number of seconds up to "
+     "1,000,000,000 (about 31 years), not inf"),
+])
+def test_settings_that_misbehaved_at_start_are_one_line(tmp_path: Path, text: str,
+                                                        expected: str) -> None:
+    os.mkfifo(tmp_path / "fifo")
+    config = tmp_path / "server.toml"
+    config.write_text(text.replace("{tmp}", str(tmp_path)))
+    line = one_line(run_failing("--config", str(config), "--port", "0", "--no-web",
+                                cwd=tmp_path))
+    assert line == "gameserver: " + expected.replace("{tmp}", str(tmp_path))
+
+
 def old_pythons() -> list[str]:
     """Interpreters older than 3.11 on this machine (pyenv's, Debian's, PATH)."""
     candidates = {python38()}

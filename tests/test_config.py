@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -35,13 +36,16 @@ def test_web_renderers_is_a_flag_and_a_config_file_key(tmp_path: Path) -> None:
 
 def test_file_overrides_defaults_and_flags_override_the_file(tmp_path: Path) -> None:
     path = tmp_path / "server.toml"
+    a, b, c = (tmp_path / name for name in "abc")
+    for folder in (a, b, c):
+        folder.mkdir()
     path.write_text('port = 5000\ngame_timeout = 30\nlog_level = "debug"\n'
-                    'games_dirs = ["a", "b"]\nbundled_games = false\n')
-    settings = load(["--config", str(path), "--port", "6000", "--games-dir", "c"])
+                    f'games_dirs = ["{a}", "{b}"]\nbundled_games = false\n')
+    settings = load(["--config", str(path), "--port", "6000", "--games-dir", str(c)])
     assert settings.port == 6000  # flag wins
     assert settings.game_timeout == 30.0  # from the file, int accepted for a float
     assert settings.log_level == "DEBUG"
-    assert settings.games_dirs == ["c"]  # a flag replaces the file's list
+    assert settings.games_dirs == [str(c)]  # a flag replaces the file's list
     assert settings.bundled_games is False
     assert load(["--config", str(path), "--bundled-games"]).bundled_games is True
 
@@ -79,6 +83,67 @@ def test_bad_config_files_are_explained(tmp_path: Path, text: str, message: str)
     path.write_text(text)
     with pytest.raises(config.ConfigError, match=message):
         load(["--config", str(path)])
+
+
+HUGE_HEX = "0x" + "f" * 5000  # TOML's hexadecimal numbers have no length limit in Python
+
+
+@pytest.mark.parametrize("text, message", [
+    # "" listened on every network (0.0.0.0 and ::) and logged "listening on :4711"
+    ('host = ""\n', r"^host is empty: write 127.0.0.1 \(this machine only\) or 0.0.0.0 "
+                    r"\(every network\)$"),
+    ('web_host = ""\n', r"^web_host is empty: write 127.0.0.1 "),
+    # a NUL in a path was a ValueError traceback at start ("embedded null byte")
+    ('store_path = "a\\u0000b"\n', r"setting 'store_path' must not hold a control character "
+                                   r"\(a newline, a NUL, ...\), not 'a\\x00b'$"),
+    ('web_token_file = "a\\u0000b"\n', "setting 'web_token_file' must not hold a control"),
+    ('tls_cert = "c"\ntls_key = "a\\u0000b"\n', "setting 'tls_key' must not hold a control"),
+    ('games_dirs = ["a\\nb"]\n', "setting 'games_dirs' must not hold a control"),
+    ('[turn_timeouts]\n"Echo\\n" = 5\n', "setting 'turn_timeouts' must not hold a control"),
+    # a whole number beyond a float's range, for seconds: an OverflowError traceback
+    ("game_timeout = 1" + "0" * 400 + "\n", r"^game_timeout must be a number of seconds up "
+                                            r"to .*, not inf$"),
+    ("[game_clocks]\nEcho = -1" + "0" * 400 + "\n", r"^game_clocks.Echo must be 0 \(no limit\) "
+                                                   r"or from 0.1 .*, not -inf$"),
+    # a whole number of thousands of digits: a ValueError traceback
+    ("port = 1" + "0" * 5000 + "\n", "has a number too long to read: is it the right file"),
+    (f"port = {HUGE_HEX}\n", "setting 'port' is a number of thousands of digits$"),
+    (f"games = [{HUGE_HEX}]\n", "setting 'games' is a number of thousands of digits$"),
+    # lists in lists 10,000 deep: a RecursionError traceback
+    ("games = " + "[" * 10_000 + "]" * 10_000 + "\n", "nests lists or tables too deeply "
+                                                    "to read: is it the right file"),
+])
+def test_values_that_crashed_the_start_or_listened_everywhere_are_refused(
+        tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "odd.toml"
+    path.write_text(text)
+    with pytest.raises(config.ConfigError, match=message):
+        load(["--config", str(path)])
+
+
+def test_tls_files_and_games_folders_must_be_files_and_folders(tmp_path: Path) -> None:
+    """A pipe given as a TLS file blocked the start for ever; a games folder that does
+    not exist (or a file) started the server without its games: one line in the log,
+    and every join of those games failed."""
+    data = Path(__file__).parent / "data"
+    cert, key = str(data / "localhost-cert.pem"), str(data / "localhost-key.pem")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for argv, message in [
+        (["--tls-cert", str(fifo), "--tls-key", key], f"tls_cert {fifo} is not a regular "
+         "file (a folder, a device, a pipe?): give the PEM file"),
+        (["--tls-cert", cert, "--tls-key", str(tmp_path)], f"tls_key {tmp_path} is not a "
+         "regular file"),
+        (["--games-dir", str(tmp_path / "nope")], f"games folder {tmp_path / 'nope'} "
+         "(games_dirs) does not exist or is not a folder: give the folder that holds the "
+         "game files"),
+        (["--games-dir", str(tmp_path), "--games-dir", str(fifo)], f"games folder {fifo} "),
+    ]:
+        with pytest.raises(config.ConfigError, match=f"^{re.escape(message)}"):
+            load(argv)
+    assert load(["--tls-cert", cert, "--tls-key", key, "--games-dir", str(tmp_path)]).tls
+    assert load(["--tls-cert", str(tmp_path / "nope.pem"), "--tls-key", key]).tls  # named
+    # when the server opens it ("does not exist", "cannot be read by user ...")
 
 
 SECONDS = ("game_timeout", "join_timeout", "connection_timeout", "game_call_timeout",
