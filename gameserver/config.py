@@ -342,20 +342,16 @@ class Settings:
                               f"choose any), not {self.session_timer_min:g}")
 
 
-def check_game_names(settings: Settings, found: Iterable[str]) -> None:
-    """Refuse a per-game setting naming a game the server did not find (``found``): a
-    misspelt ``[turn_timeouts]`` entry set no timer for anyone, and nothing said so.
-
-    Raises:
-        ConfigError: names the setting, the unknown name and the games there are.
-    """
+def unknown_game_names(settings: Settings, found: Iterable[str]) -> list[str]:
+    """What to log about a per-game setting naming a game the server did not find
+    (``found``): a misspelt ``[turn_timeouts]`` entry set no timer for anyone, and
+    nothing said so. Said, not refused: the game may be a student's whose file failed
+    to load (logged above it), which must not keep the server from starting."""
     found = sorted(found)
-    for name in ("turn_timeouts", "game_clocks"):
-        unknown = [game for game in getattr(settings, name) if game not in found]
-        if unknown:
-            raise ConfigError(f"{name} names a game this server does not have: {unknown[0]!r} "
-                              f"(its games: {', '.join(found) or 'none'}); write a game's "
-                              "class name")
+    return [f"{name} names a game this server does not have: {game!r} (its games: "
+            f"{', '.join(found) or 'none'}); it sets no timer: write a game's class name"
+            for name in ("turn_timeouts", "game_clocks") for game in getattr(settings, name)
+            if game not in found]
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}

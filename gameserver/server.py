@@ -44,7 +44,7 @@ from ._tlsconn import TLSConnection
 from ._transportconn import TransportConnection
 from ._unsent import UnsentReplies
 from .checked import game_types
-from .config import Settings, check_game_names
+from .config import Settings, unknown_game_names
 from .game import AbstractGame
 from .guard import GameGuard
 from .isolated import Isolation
@@ -250,15 +250,13 @@ class GameServer:
             raise startup.listen_error(err, settings.host, settings.port) from None
 
     async def _load_isolated_games(self) -> None:
-        """Add the games of the worker processes; then keep only those the settings name.
-
-        Raises:
-            ConfigError: a per-game setting names a game not found (``check_game_names``).
-        """
+        """Add the games of the worker processes; then keep only those the settings name
+        (a per-game setting naming a game not found is logged: ``unknown_game_names``)."""
         game_types = self.lobby.game_types
         for game_type in await self.isolation.load(self._sources, self.soon):
             registry.add(game_types, game_type.name, game_type, game_type.source)
-        check_game_names(self.settings, game_types)  # every game found (--game: a few)
+        for problem in unknown_game_names(self.settings, game_types):  # (--game: a few)
+            log.error("%s", problem)
         if self._select:
             self.lobby.game_types = registry.select(game_types, self.settings.games)
         self.isolation.retain(list(self.lobby.game_types.values()))
