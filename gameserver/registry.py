@@ -137,6 +137,9 @@ def game_files(games_dirs: Iterable[str]) -> list[Path]:
         for path in sorted(directory.glob("*.py")):
             if path.name.startswith("_"):
                 continue
+            if not path.is_file():  # a pipe's import would wait for ever (a folder: fails)
+                log.error("%s skipped: not a regular file (a folder, a pipe, a device?)", path)
+                continue
             if is_test_file(path):
                 log.debug("%s skipped: a test file, not a game (files named test_*.py, "
                           "*_test.py and conftest.py are never loaded)", path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -118,3 +119,18 @@ def test_game_classes_of_a_file_and_of_a_module_are_found_alike() -> None:
         registry.load_target("no/such/game.py")
     with pytest.raises(registry.GameLoadError, match="cannot import module no.such.module"):
         registry.load_target("no.such.module")
+
+
+def test_a_game_file_that_is_not_a_regular_file_is_skipped(tmp_path: Path,
+                                                           caplog: pytest.LogCaptureFixture,
+                                                           ) -> None:
+    """A pipe named like a game file: importing it (``--isolate-games off``) waited for
+    ever, and the server never started. A folder so named is no file either."""
+    os.mkfifo(tmp_path / "pipe.py")
+    (tmp_path / "folder.py").mkdir()
+    (tmp_path / "game.py").write_text("")
+    with caplog.at_level(logging.ERROR, "gameserver.registry"):
+        assert registry.game_files([str(tmp_path)]) == [(tmp_path / "game.py").resolve()]
+    assert sorted(r.getMessage() for r in caplog.records) == [
+        f"{tmp_path / name} skipped: not a regular file (a folder, a pipe, a device?)"
+        for name in ("folder.py", "pipe.py")]
