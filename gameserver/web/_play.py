@@ -288,7 +288,7 @@ class Play:
                         bots_started = self._first_joiner(
                             stream, game, token, handle, client,
                             invite is None and players is not None, bots, level == OPERATOR)
-                    except HTTPError as err:  # too many invite links: the session ends
+                    except HTTPError as err:  # too many links or bots: the session ends
                         outcome.cancel()
                         stream.send(event("refused", json.dumps(
                             {"status": "error", "message": f"framework: {err}"}).encode()))
@@ -324,7 +324,8 @@ class Play:
 
         Raises:
             HTTPError: the invite links this session needs are more than its
-                creator's address, or the server, may hold (``Invites.make``).
+                creator's address, or the server, may hold (``Invites.make``), or
+                its bots more than may play now (``Bots.check``).
         """
         summary = self.source.summary(handle)
         names = [p["name"] for p in summary["players"]]
@@ -332,6 +333,11 @@ class Play:
                                 "joined": len(names), "names": names}
         tasks: list[asyncio.Task[None]] = []
         if creating and len(names) == 1:  # it started the session
+            # Asked again, now, with nothing awaited until the bots count: ``_join``'s check
+            # ran before this stream started, and joins that arrive together pass it all
+            # before the first of their streams seats a bot (16 bots for one address with
+            # web_bots_per_address = 2 did).
+            self.bots.check(client, bots)  # HTTPError: too many bots
             free = summary["size"] - 1 - bots
             secrets_ = self.invites.make(game, token, handle, free,
                                          "" if operator else client)  # HTTPError: too many
