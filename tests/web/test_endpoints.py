@@ -233,6 +233,21 @@ def test_a_repeated_content_length_is_refused(web: ServerThread) -> None:
     assert reply.startswith(b"HTTP/1.1 400") and b"given twice" in reply
 
 
+@pytest.mark.parametrize("head", [
+    b"POST /api/play/open HTTP/1.1\r\nHost: 127.0.0.1\nContent-Length: 40\r\n",  # bare LF
+    b"POST /api/play/open HTTP/1.1\r\nHost: 127.0.0.1\rContent-Length: 40\r\n",  # bare CR
+    b"POST /api/play/open HTTP/1.1\r\nHost: 127.0.0.1\x00\r\n",
+    b"POST /api/play/open\x0b HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+    b"POST /api/play/open\tHTTP/1.1 HTTP/1.1\r\nHost: 127.0.0.1\r\n"])
+def test_a_control_character_in_a_line_of_the_head_is_refused(
+        web: ServerThread, head: bytes) -> None:
+    """A bare LF or CR ends a line for some proxies: in front of us, one would read a
+    Content-Length we do not see, and take the bytes we read as the next request for this
+    request's body (or the other way round). Served before, as a Host of "127.0.0.1\\n..."."""
+    reply = raw(web, head + PLAY_HEAD + b"Content-Length: 2\r\n\r\n{}")
+    assert reply.startswith(b"HTTP/1.1 400") and b"control character" in reply, reply[:200]
+
+
 def test_a_play_body_nested_too_deep_is_refused_not_an_internal_error(
         web: ServerThread, caplog: pytest.LogCaptureFixture) -> None:
     """Too deep for JSON to decode: the game port's refusal of the same bytes (a move's
