@@ -20,7 +20,8 @@ With a token, the dashboard serves operators only (and ``/healthz``), and
 players on the play paths.
 Failed token attempts are throttled per client address: ``GUESS_BURST`` at
 once, then one per ``GUESS_INTERVAL`` seconds; beyond that, every attempt
-(right or wrong, so the answer tells nothing) gets ``429``.
+(right or wrong, so the answer tells nothing) gets ``429``; but the right
+cookie is let in (it is 256 bits, not the token: see ``Gate.level``).
 """
 
 from __future__ import annotations
@@ -112,6 +113,12 @@ class Gate:
                 return Response(401, self.login_page, "text/html; charset=utf-8")
             raise HTTPError(401, "access token required: add ?token=... or send "
                                  "'Authorization: Bearer ...'")
+        # The cookie is an HMAC of the token (256 bits): guessing it is hopeless, throttled
+        # or not, so a browser that logged in before keeps working while its address is
+        # throttled. Without this, anyone sharing the operator's address (a class's NAT, the
+        # TLS proxy in front) locked the operator out with a wrong token every 2 seconds.
+        if any(kind == "cookie" and self._matches(kind, value) for kind, value in given):
+            return self._to_cookie(request) if page and "token" in request.query else OPERATOR
         wait = self.throttle.wait(request.client)
         if wait > 0:
             raise HTTPError(429, f"too many wrong access tokens from your address; try again "
