@@ -243,14 +243,19 @@ class Play:
         if secret is not None:
             if not isinstance(secret, str):
                 raise HTTPError(400, "invite must be a string")
-            wait = self.throttle.wait(client)
-            if wait > 0:
-                raise HTTPError(429, f"too many wrong invite links from your address; try "
-                                     f"again in {wait:.0f} s", (("Retry-After", f"{wait:.0f}"),))
+            # A link is looked up first: a real one seats its holder even while the address
+            # is throttled (someone else behind the same NAT guessing would lock the whole
+            # class out of its links, and 128 random bits are no guess to slow down); only
+            # an unknown link counts, and gets 429 once there were too many.
             try:
                 invite = self.invites.take(secret)
             except HTTPError as err:
                 if err.status == 404:
+                    wait = self.throttle.wait(client)
+                    if wait > 0:
+                        raise HTTPError(429, f"too many wrong invite links from your address; "
+                                             f"try again in {wait:.0f} s",
+                                        (("Retry-After", f"{wait:.0f}"),)) from None
                     self.throttle.failed(client)
                 raise
             game, token, players, bots = invite.game, invite.token, None, 0

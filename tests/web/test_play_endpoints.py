@@ -221,9 +221,15 @@ def test_the_creator_leaving_ends_a_session_nobody_else_waits_for(server: Server
     assert ended.value.status == 410
 
 
-def test_wrong_invite_links_are_throttled() -> None:
+def test_wrong_invite_links_are_throttled_and_a_real_one_still_seats_its_holder() -> None:
+    """The guesser may share the address of the friend with the real link (a class's NAT,
+    the TLS proxy in front): the real link was answered 429 too, for as long as the guesser
+    kept guessing."""
     fresh = started()
     try:
+        creator = WebSeat(port_of(fresh), "TicTacToe")
+        creator.start_join(session="web-throttled", players=2, name="ann")
+        (link,) = creator.first_waiting()["invites"]
         statuses = []
         for n in range(12):
             try:
@@ -231,6 +237,12 @@ def test_wrong_invite_links_are_throttled() -> None:
             except PlayRefused as err:
                 statuses.append(err.status)
         assert statuses[:10] == [404] * 10 and statuses[10:] == [429, 429]
+        friend = WebSeat(port_of(fresh), "TicTacToe").join(invite=invite_secret(link),
+                                                          name="bob")
+        assert friend.player_id == 1
+        with pytest.raises(PlayRefused) as still:  # the guesser is still throttled
+            WebSeat(port_of(fresh), "TicTacToe").join(invite="guess-13", name="eve")
+        assert still.value.status == 429
     finally:
         fresh.stop()
 
