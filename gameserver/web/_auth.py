@@ -151,9 +151,15 @@ class Gate:
                           for v in values])
         # One leading slash only: a browser takes "//host" and "/\\host" to another site.
         location = "/" + request.path.lstrip("/\\") + ("?" + rest if rest else "")
+        # Behind a TLS proxy (which says so: X-Forwarded-Proto) the cookie is Secure: else
+        # the browser sends it, the token's equal, in clear to any http:// address of the
+        # host (cookies ignore ports), where someone on the network reads it. A client that
+        # claims https without a proxy only gets a cookie its browser will not keep.
+        secure = "; Secure" if _forwarded_https(request) else ""
         return Response(303, b"", "text/plain", (
             ("Location", location),
-            ("Set-Cookie", f"{COOKIE}={self._cookie}; Path=/; HttpOnly; SameSite=Strict")))
+            ("Set-Cookie", f"{COOKIE}={self._cookie}; Path=/; HttpOnly; SameSite=Strict"
+                           f"{secure}")))
 
     def _check_host(self, request: Request) -> None:
         """Without a token, answer only requests addressed to localhost.
@@ -165,6 +171,12 @@ class Gate:
         name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
         if name not in LOCAL_NAMES and name != self.host:
             raise HTTPError(403, "the dashboard answers only requests for localhost")
+
+
+def _forwarded_https(request: Request) -> bool:
+    """Whether a proxy in front says the browser reached it over TLS."""
+    proto = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return proto == "https"
 
 
 def _cookie(header: str) -> str | None:

@@ -518,6 +518,16 @@ def test_token_in_the_address_once_then_a_cookie(guarded: ServerThread) -> None:
         assert fetch(guarded, path, headers={"Cookie": cookie})[0] == 200, path
     assert fetch(guarded, f"/api/games?token={QTOKEN}")[0] == 200
     assert fetch(guarded, "/api/games", headers=OPERATOR)[0] == 200
+    assert "Secure" not in headers["Set-Cookie"]  # plain HTTP (an ssh tunnel): kept
+
+
+def test_behind_a_tls_proxy_the_cookie_is_secure(guarded: ServerThread) -> None:
+    """Without Secure, the browser sent the cookie (the token's equal) in clear to any
+    http:// address of the host name, where someone on the network could read it."""
+    status, headers, _ = fetch(guarded, f"/?token={QTOKEN}",
+                               headers={"X-Forwarded-Proto": "https"})
+    assert status == 303
+    assert headers["Set-Cookie"].endswith("; Path=/; HttpOnly; SameSite=Strict; Secure")
 
 
 def test_the_redirect_to_a_cookie_stays_on_the_dashboard(guarded: ServerThread) -> None:
