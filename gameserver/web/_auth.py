@@ -30,7 +30,7 @@ import hashlib
 import hmac
 import time
 from collections import OrderedDict
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 from ..addresses import address_key
 from ..players import keys_match
@@ -118,7 +118,9 @@ class Gate:
         # throttled. Without this, anyone sharing the operator's address (a class's NAT, the
         # TLS proxy in front) locked the operator out with a wrong token every 2 seconds.
         if any(kind == "cookie" and self._matches(kind, value) for kind, value in given):
-            return self._to_cookie(request) if page and "token" in request.query else OPERATOR
+            if page and any(kind == "query" for kind, _ in given):
+                return self._to_cookie(request)
+            return OPERATOR
         wait = self.throttle.wait(request.client)
         if wait > 0:
             raise HTTPError(429, f"too many wrong access tokens from your address; try again "
@@ -134,6 +136,9 @@ class Gate:
         given = []
         if "token" in request.query:
             given.append(("query", request.param("token")))
+        form = _login_form(request)
+        if form is not None:
+            given.append(("query", form))  # answered as a token in the address: a cookie
         cookie = _cookie(request.headers.get("cookie", ""))
         if cookie is not None:
             given.append(("cookie", cookie))
@@ -171,6 +176,20 @@ class Gate:
         name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
         if name not in LOCAL_NAMES and name != self.host:
             raise HTTPError(403, "the dashboard answers only requests for localhost")
+
+
+def _login_form(request: Request) -> str | None:
+    """The token the login form posted, or None.
+
+    The form posts it (not ``GET``): in an address it would stay in the
+    browser's history and in the access log of a proxy in front, which logs
+    addresses whole.
+    """
+    if (request.method != "POST" or request.headers.get("content-type", "").split(";")[0]
+            .strip().lower() != "application/x-www-form-urlencoded"):
+        return None
+    values = parse_qs(request.body.decode("utf-8", "replace")).get("token")
+    return values[-1] if values else None
 
 
 def _forwarded_https(request: Request) -> bool:

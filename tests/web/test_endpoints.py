@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import socket
@@ -519,6 +520,25 @@ def test_token_in_the_address_once_then_a_cookie(guarded: ServerThread) -> None:
     assert fetch(guarded, f"/api/games?token={QTOKEN}")[0] == 200
     assert fetch(guarded, "/api/games", headers=OPERATOR)[0] == 200
     assert "Secure" not in headers["Set-Cookie"]  # plain HTTP (an ssh tunnel): kept
+
+
+def test_the_login_form_posts_the_token_out_of_every_address(guarded: ServerThread) -> None:
+    """The form once sent it with GET: the token in the address stayed in the browser's
+    history and in the access log of the proxy in front."""
+    status, _, page = fetch(guarded, "/session/TicTacToe/x?player=1")
+    assert status == 401 and b'<form method="post">' in page and b'name="token"' in page
+    port = play.dashboard_port(guarded)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=play.WAIT)
+    try:
+        conn.request("POST", "/session/TicTacToe/x?player=1", f"token={QTOKEN}",
+                     {"Content-Type": "application/x-www-form-urlencoded"})
+        reply = conn.getresponse()
+        reply.read()
+    finally:
+        conn.close()
+    assert reply.status == 303 and reply.headers["Location"] == "/session/TicTacToe/x?player=1"
+    cookie = reply.headers["Set-Cookie"].split(";")[0]
+    assert cookie == f"{_auth.COOKIE}={_auth.cookie_value(TOKEN)}"
 
 
 def test_behind_a_tls_proxy_the_cookie_is_secure(guarded: ServerThread) -> None:
