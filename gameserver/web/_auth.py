@@ -72,6 +72,13 @@ class Throttle:
         left = self._left(address, now)
         return 0.0 if left >= 1 else (1 - left) * self.interval
 
+    def refuse(self, address: str, what: str) -> None:
+        """Raise ``429`` if ``address`` may not try again yet (``what``: the wrong things)."""
+        wait = self.wait(address)
+        if wait > 0:
+            raise HTTPError(429, f"too many wrong {what} from your address; try again in "
+                                 f"{wait:.0f} s", (("Retry-After", f"{wait:.0f}"),))
+
     def failed(self, address: str) -> None:
         now = time.monotonic()
         counted_as = address_key(address)  # an IPv6 client: its /64
@@ -121,10 +128,7 @@ class Gate:
             if page and any(kind == "query" for kind, _ in given):
                 return self._to_cookie(request)
             return OPERATOR
-        wait = self.throttle.wait(request.client)
-        if wait > 0:
-            raise HTTPError(429, f"too many wrong access tokens from your address; try again "
-                                 f"in {wait:.0f} s", (("Retry-After", f"{wait:.0f}"),))
+        self.throttle.refuse(request.client, "access tokens")
         if not any(self._matches(kind, value) for kind, value in given):
             self.throttle.failed(request.client)
             raise HTTPError(401, "wrong access token")

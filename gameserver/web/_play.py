@@ -243,19 +243,11 @@ class Play:
         if secret is not None:
             if not isinstance(secret, str):
                 raise HTTPError(400, "invite must be a string")
-            # A link is looked up first: a real one seats its holder even while the address
-            # is throttled (someone else behind the same NAT guessing would lock the whole
-            # class out of its links, and 128 random bits are no guess to slow down); only
-            # an unknown link counts, and gets 429 once there were too many.
-            try:
+            try:  # first: a real link seats its holder even if a NAT neighbour guesses
                 invite = self.invites.take(secret)
             except HTTPError as err:
-                if err.status == 404:
-                    wait = self.throttle.wait(client)
-                    if wait > 0:
-                        raise HTTPError(429, f"too many wrong invite links from your address; "
-                                             f"try again in {wait:.0f} s",
-                                        (("Retry-After", f"{wait:.0f}"),)) from None
+                if err.status == 404:  # only unknown links count, and get 429 beyond
+                    self.throttle.refuse(client, "invite links")
                     self.throttle.failed(client)
                 raise
             game, token, players, bots = invite.game, invite.token, None, 0
@@ -329,8 +321,7 @@ class Play:
 
         Raises:
             HTTPError: the invite links this session needs are more than its
-                creator's address, or the server, may hold (``Invites.make``), or
-                its bots more than may play now (``Bots.check``).
+                creator's address, or the server, may hold, or its bots too many.
         """
         summary = self.source.summary(handle)
         names = [p["name"] for p in summary["players"]]
@@ -338,10 +329,7 @@ class Play:
                                 "joined": len(names), "names": names}
         tasks: list[asyncio.Task[None]] = []
         if creating and len(names) == 1:  # it started the session
-            # Asked again, now, with nothing awaited until the bots count: ``_join``'s check
-            # ran before this stream started, and joins that arrive together pass it all
-            # before the first of their streams seats a bot (16 bots for one address with
-            # web_bots_per_address = 2 did).
+            # Again, nothing awaited until they count: joins arriving together all passed _join's
             self.bots.check(client, bots)  # HTTPError: too many bots
             free = summary["size"] - 1 - bots
             secrets_ = self.invites.make(game, token, handle, free,
