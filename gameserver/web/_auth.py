@@ -20,7 +20,8 @@ With a token, the dashboard serves operators only (and ``/healthz``), and
 players on the play paths.
 Failed token attempts are throttled per client address: ``GUESS_BURST`` at
 once, then one per ``GUESS_INTERVAL`` seconds; beyond that, every attempt
-(right or wrong, so the answer tells nothing) gets ``429``.
+(right or wrong, so the answer tells nothing) gets ``429``; but the right
+cookie is let in (it is 256 bits, not the token: see ``Gate.level``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import hashlib
 import hmac
 import time
 from collections import OrderedDict
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 from ..addresses import address_key
 from ..players import keys_match
@@ -70,6 +71,13 @@ class Throttle:
         now = time.monotonic()
         left = self._left(address, now)
         return 0.0 if left >= 1 else (1 - left) * self.interval
+
+    def refuse(self, address: str, what: str) -> None:
+        """Raise ``429`` if ``address`` may not try again yet (``what``: the wrong things)."""
+        wait = self.wait(address)
+        if wait > 0:
+            raise HTTPError(429, f"too many wrong {what} from your address; try again in "
+                                 f"{wait:.0f} s", (("Retry-After", f"{wait:.0f}"),))
 
     def failed(self, address: str) -> None:
         now = time.monotonic()
@@ -112,10 +120,15 @@ class Gate:
                 return Response(401, self.login_page, "text/html; charset=utf-8")
             raise HTTPError(401, "access token required: add ?token=... or send "
                                  "'Authorization: Bearer ...'")
-        wait = self.throttle.wait(request.client)
-        if wait > 0:
-            raise HTTPError(429, f"too many wrong access tokens from your address; try again "
-                                 f"in {wait:.0f} s", (("Retry-After", f"{wait:.0f}"),))
+        # The cookie is an HMAC of the token (256 bits): guessing it is hopeless, throttled
+        # or not, so a browser that logged in before keeps working while its address is
+        # throttled. Without this, anyone sharing the operator's address (a class's NAT, the
+        # TLS proxy in front) locked the operator out with a wrong token every 2 seconds.
+        if any(kind == "cookie" and self._matches(kind, value) for kind, value in given):
+            if page and any(kind == "query" for kind, _ in given):
+                return self._to_cookie(request)
+            return OPERATOR
+        self.throttle.refuse(request.client, "access tokens")
         if not any(self._matches(kind, value) for kind, value in given):
             self.throttle.failed(request.client)
             raise HTTPError(401, "wrong access token")
@@ -127,6 +140,9 @@ class Gate:
         given = []
         if "token" in request.query:
             given.append(("query", request.param("token")))
+        form = _login_form(request)
+        if form is not None:
+            given.append(("query", form))  # answered as a token in the address: a cookie
         cookie = _cookie(request.headers.get("cookie", ""))
         if cookie is not None:
             given.append(("cookie", cookie))
@@ -144,9 +160,15 @@ class Gate:
                           for v in values])
         # One leading slash only: a browser takes "//host" and "/\\host" to another site.
         location = "/" + request.path.lstrip("/\\") + ("?" + rest if rest else "")
+        # Behind a TLS proxy (which says so: X-Forwarded-Proto) the cookie is Secure: else
+        # the browser sends it, the token's equal, in clear to any http:// address of the
+        # host (cookies ignore ports), where someone on the network reads it. A client that
+        # claims https without a proxy only gets a cookie its browser will not keep.
+        secure = "; Secure" if _forwarded_https(request) else ""
         return Response(303, b"", "text/plain", (
             ("Location", location),
-            ("Set-Cookie", f"{COOKIE}={self._cookie}; Path=/; HttpOnly; SameSite=Strict")))
+            ("Set-Cookie", f"{COOKIE}={self._cookie}; Path=/; HttpOnly; SameSite=Strict"
+                           f"{secure}")))
 
     def _check_host(self, request: Request) -> None:
         """Without a token, answer only requests addressed to localhost.
@@ -158,6 +180,26 @@ class Gate:
         name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
         if name not in LOCAL_NAMES and name != self.host:
             raise HTTPError(403, "the dashboard answers only requests for localhost")
+
+
+def _login_form(request: Request) -> str | None:
+    """The token the login form posted, or None.
+
+    The form posts it (not ``GET``): in an address it would stay in the
+    browser's history and in the access log of a proxy in front, which logs
+    addresses whole.
+    """
+    if (request.method != "POST" or request.headers.get("content-type", "").split(";")[0]
+            .strip().lower() != "application/x-www-form-urlencoded"):
+        return None
+    values = parse_qs(request.body.decode("utf-8", "replace")).get("token")
+    return values[-1] if values else None
+
+
+def _forwarded_https(request: Request) -> bool:
+    """Whether a proxy in front says the browser reached it over TLS."""
+    proto = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return proto == "https"
 
 
 def _cookie(header: str) -> str | None:

@@ -49,6 +49,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -74,6 +75,10 @@ BUSY_LOG_INTERVAL = 60.0  # seconds between two "busy" log lines
 LINGER_SECONDS = 2.0  # after our last reply: how long to wait for the client to close
 LINGER_MAX = 256 * 1024  # ... and how much of what it still sends to discard meanwhile
 FRAMING_HEADERS = ("content-length", "transfer-encoding")  # refused when repeated
+# Control characters a request line or a header line may not hold (a header's value may
+# hold a tab): a bare LF or CR ends a line for some proxies and not for us, so they would
+# read other headers (a Content-Length) than we do, and a request could hide in another.
+CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 # frame-src 'self': a game author's renderer frame (/renderers/GAME.html) is checked against
 # it on every navigation, its own included, so it cannot take what it was shown to another
@@ -538,6 +543,8 @@ def parse_head(head: bytes, client: str) -> Request | Response:
         method, target, version = request_line.split(" ")
     except ValueError:
         return error_response(400, "bad request line")
+    if CONTROL.search(request_line) or "\t" in request_line:
+        return error_response(400, "bad request line (a control character)")
     if not version.startswith("HTTP/1."):
         return error_response(505, "only HTTP/1.0 and HTTP/1.1 are served")
     headers: dict[str, str] = {}
@@ -545,6 +552,9 @@ def parse_head(head: bytes, client: str) -> Request | Response:
         name, colon, value = line.partition(":")
         if not colon or not name or name != name.strip():
             return error_response(400, "bad header line")
+        if CONTROL.search(line):
+            return error_response(400, "bad header line (a control character: a line ends "
+                                       "with CR LF, nothing else)")
         name = name.lower()
         if name in headers and name in FRAMING_HEADERS:  # a proxy may read the other one
             return error_response(400, f"the header {name} is given twice")

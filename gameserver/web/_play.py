@@ -243,14 +243,11 @@ class Play:
         if secret is not None:
             if not isinstance(secret, str):
                 raise HTTPError(400, "invite must be a string")
-            wait = self.throttle.wait(client)
-            if wait > 0:
-                raise HTTPError(429, f"too many wrong invite links from your address; try "
-                                     f"again in {wait:.0f} s", (("Retry-After", f"{wait:.0f}"),))
-            try:
+            try:  # first: a real link seats its holder even if a NAT neighbour guesses
                 invite = self.invites.take(secret)
             except HTTPError as err:
-                if err.status == 404:
+                if err.status == 404:  # only unknown links count, and get 429 beyond
+                    self.throttle.refuse(client, "invite links")
                     self.throttle.failed(client)
                 raise
             game, token, players, bots = invite.game, invite.token, None, 0
@@ -288,7 +285,7 @@ class Play:
                         bots_started = self._first_joiner(
                             stream, game, token, handle, client,
                             invite is None and players is not None, bots, level == OPERATOR)
-                    except HTTPError as err:  # too many invite links: the session ends
+                    except HTTPError as err:  # too many links or bots: the session ends
                         outcome.cancel()
                         stream.send(event("refused", json.dumps(
                             {"status": "error", "message": f"framework: {err}"}).encode()))
@@ -324,7 +321,7 @@ class Play:
 
         Raises:
             HTTPError: the invite links this session needs are more than its
-                creator's address, or the server, may hold (``Invites.make``).
+                creator's address, or the server, may hold, or its bots too many.
         """
         summary = self.source.summary(handle)
         names = [p["name"] for p in summary["players"]]
@@ -332,6 +329,8 @@ class Play:
                                 "joined": len(names), "names": names}
         tasks: list[asyncio.Task[None]] = []
         if creating and len(names) == 1:  # it started the session
+            # Again, nothing awaited until they count: joins arriving together all passed _join's
+            self.bots.check(client, bots)  # HTTPError: too many bots
             free = summary["size"] - 1 - bots
             secrets_ = self.invites.make(game, token, handle, free,
                                          "" if operator else client)  # HTTPError: too many

@@ -159,9 +159,7 @@ def _tournament(hall: Any, name: str) -> Any:
 
 def _settings(request: Request) -> TournamentSettings:
     """The settings of a new tournament from the request's JSON body."""
-    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-        raise HTTPError(415, "send the settings as JSON (Content-Type: application/json)")
-    try:
+    try:  # (its content type is checked with the origin: every action's is JSON)
         data = json.loads(getattr(request, "body", b"") or b"{}")
     except (ValueError, UnicodeDecodeError, RecursionError):  # Recursion: nested too deep
         raise HTTPError(400, "the body is not valid JSON") from None
@@ -186,6 +184,18 @@ def _settings(request: Request) -> TournamentSettings:
 
 
 def _check_origin(request: Request) -> None:
+    """Refuse an operator's action another site's page could have made (CSRF).
+
+    Every action, not only a creation, has a JSON body: a form elsewhere can
+    post ``start``, ``cancel`` or ``delete`` with the operator's cookie but not
+    with that content type without asking first (until 2026-11-30 only a
+    creation was held to it, and a form post without ``Origin`` cancelled).
+    """
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        raise HTTPError(415, "an operator's action has a JSON body (Content-Type: "
+                             "application/json)")
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        raise HTTPError(403, "an operator's action must come from the dashboard itself")
     origin = request.headers.get("origin")
     if origin is None:
         return  # not a browser (the command line)

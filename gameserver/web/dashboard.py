@@ -164,7 +164,7 @@ LOGIN_PAGE = b"""<!doctype html>
 <title>gameserver dashboard: access token</title></head>
 <body><main><h1>gameserver dashboard</h1>
 <p>This dashboard needs its access token (the server's <code>--web-token-file</code>).</p>
-<form method="get"><label>Access token <input name="token" type="password"
+<form method="post"><label>Access token <input name="token" type="password"
 autocomplete="current-password" autofocus required></label>
 <button type="submit">Open</button></form></main></body></html>
 """

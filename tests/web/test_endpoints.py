@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import socket
@@ -231,6 +232,21 @@ def test_a_repeated_content_length_is_refused(web: ServerThread) -> None:
     reply = raw(web, b"POST /api/play/open HTTP/1.1\r\n" + PLAY_HEAD
                 + b"Content-Length: 2\r\nContent-Length: 40\r\n\r\n{}")
     assert reply.startswith(b"HTTP/1.1 400") and b"given twice" in reply
+
+
+@pytest.mark.parametrize("head", [
+    b"POST /api/play/open HTTP/1.1\r\nHost: 127.0.0.1\nContent-Length: 40\r\n",  # bare LF
+    b"POST /api/play/open HTTP/1.1\r\nHost: 127.0.0.1\rContent-Length: 40\r\n",  # bare CR
+    b"POST /api/play/open HTTP/1.1\r\nHost: 127.0.0.1\x00\r\n",
+    b"POST /api/play/open\x0b HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+    b"POST /api/play/open\tHTTP/1.1 HTTP/1.1\r\nHost: 127.0.0.1\r\n"])
+def test_a_control_character_in_a_line_of_the_head_is_refused(
+        web: ServerThread, head: bytes) -> None:
+    """A bare LF or CR ends a line for some proxies: in front of us, one would read a
+    Content-Length we do not see, and take the bytes we read as the next request for this
+    request's body (or the other way round). Served before, as a Host of "127.0.0.1\\n..."."""
+    reply = raw(web, head + PLAY_HEAD + b"Content-Length: 2\r\n\r\n{}")
+    assert reply.startswith(b"HTTP/1.1 400") and b"control character" in reply, reply[:200]
 
 
 def test_a_play_body_nested_too_deep_is_refused_not_an_internal_error(
@@ -503,6 +519,35 @@ def test_token_in_the_address_once_then_a_cookie(guarded: ServerThread) -> None:
         assert fetch(guarded, path, headers={"Cookie": cookie})[0] == 200, path
     assert fetch(guarded, f"/api/games?token={QTOKEN}")[0] == 200
     assert fetch(guarded, "/api/games", headers=OPERATOR)[0] == 200
+    assert "Secure" not in headers["Set-Cookie"]  # plain HTTP (an ssh tunnel): kept
+
+
+def test_the_login_form_posts_the_token_out_of_every_address(guarded: ServerThread) -> None:
+    """The form once sent it with GET: the token in the address stayed in the browser's
+    history and in the access log of the proxy in front."""
+    status, _, page = fetch(guarded, "/session/TicTacToe/x?player=1")
+    assert status == 401 and b'<form method="post">' in page and b'name="token"' in page
+    port = play.dashboard_port(guarded)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=play.WAIT)
+    try:
+        conn.request("POST", "/session/TicTacToe/x?player=1", f"token={QTOKEN}",
+                     {"Content-Type": "application/x-www-form-urlencoded"})
+        reply = conn.getresponse()
+        reply.read()
+    finally:
+        conn.close()
+    assert reply.status == 303 and reply.headers["Location"] == "/session/TicTacToe/x?player=1"
+    cookie = reply.headers["Set-Cookie"].split(";")[0]
+    assert cookie == f"{_auth.COOKIE}={_auth.cookie_value(TOKEN)}"
+
+
+def test_behind_a_tls_proxy_the_cookie_is_secure(guarded: ServerThread) -> None:
+    """Without Secure, the browser sent the cookie (the token's equal) in clear to any
+    http:// address of the host name, where someone on the network could read it."""
+    status, headers, _ = fetch(guarded, f"/?token={QTOKEN}",
+                               headers={"X-Forwarded-Proto": "https"})
+    assert status == 303
+    assert headers["Set-Cookie"].endswith("; Path=/; HttpOnly; SameSite=Strict; Secure")
 
 
 def test_the_redirect_to_a_cookie_stays_on_the_dashboard(guarded: ServerThread) -> None:

@@ -11,6 +11,7 @@ site could make.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +24,7 @@ from gameserver.web.source import session_summary
 from tests import wire
 from tests.serverproc import ServerThread
 from tests.web import play
-from tests.web.seats import PlayRefused, Stream, WebSeat, close_all, post
+from tests.web.seats import PlayRefused, Stream, WebSeat, close_all, next_event, post
 
 GAMES = Path(__file__).with_name("games")
 TOKEN = "operator token of the play tests"
@@ -220,9 +221,15 @@ def test_the_creator_leaving_ends_a_session_nobody_else_waits_for(server: Server
     assert ended.value.status == 410
 
 
-def test_wrong_invite_links_are_throttled() -> None:
+def test_wrong_invite_links_are_throttled_and_a_real_one_still_seats_its_holder() -> None:
+    """The guesser may share the address of the friend with the real link (a class's NAT,
+    the TLS proxy in front): the real link was answered 429 too, for as long as the guesser
+    kept guessing."""
     fresh = started()
     try:
+        creator = WebSeat(port_of(fresh), "TicTacToe")
+        creator.start_join(session="web-throttled", players=2, name="ann")
+        (link,) = creator.first_waiting()["invites"]
         statuses = []
         for n in range(12):
             try:
@@ -230,6 +237,12 @@ def test_wrong_invite_links_are_throttled() -> None:
             except PlayRefused as err:
                 statuses.append(err.status)
         assert statuses[:10] == [404] * 10 and statuses[10:] == [429, 429]
+        friend = WebSeat(port_of(fresh), "TicTacToe").join(invite=invite_secret(link),
+                                                          name="bob")
+        assert friend.player_id == 1
+        with pytest.raises(PlayRefused) as still:  # the guesser is still throttled
+            WebSeat(port_of(fresh), "TicTacToe").join(invite="guess-13", name="eve")
+        assert still.value.status == 429
     finally:
         fresh.stop()
 
@@ -558,6 +571,48 @@ def test_bots_are_capped_and_leave_with_the_browser_that_asked_for_them() -> Non
         assert off.value.status == 403
     finally:
         none.stop()
+
+
+def test_joins_that_arrive_together_cannot_pass_the_bots_cap_together() -> None:
+    """Eight joins asking for two bots each reach the loop at once, from one address
+    allowed two bots: one gets its bots, the others are refused saying why."""
+    capped = started(web_bots=50, web_bots_per_address=2)
+    port = port_of(capped)
+    sockets = []
+    try:
+        for _ in range(8):  # open and served once, so each waits for its next request
+            sock = socket.create_connection(("127.0.0.1", port), timeout=play.WAIT)
+            sockets.append(sock)
+            sock.sendall(b"GET /api/config HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            reply = b""
+            while not reply.endswith(b"}"):
+                reply += sock.recv(65536)
+
+        def send_all() -> None:  # on the loop: it reads them all in its next round
+            for i, sock in enumerate(sockets):
+                body = json.dumps({"game": "CrazyEights", "session": f"burst-{i}",
+                                   "players": 3, "bots": 2, "name": "ann"}).encode()
+                sock.sendall(b"POST /api/play/join HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                             b"Content-Type: application/json\r\nX-Gameserver-Play: 1\r\n"
+                             b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+
+        capped.call(send_all)
+        first_events = []
+        for sock in sockets:
+            stream = sock.makefile("rb")
+            assert stream.readline().startswith(b"HTTP/1.1 ")
+            while stream.readline() != b"\r\n":
+                pass  # the head
+            first_events.append(next_event(stream.readline))
+        waiting = [data for name, data in first_events if name == "waiting"]
+        refused = [data for name, data in first_events if name == "refused"]
+        assert len(waiting) == 1 and waiting[0]["bots"] == 2, first_events
+        assert len(refused) == 7 and all("too many bots" in r["message"] for r in refused)
+        assert capped.call(lambda: capped.server.dashboard.bots.playing) == 2
+    finally:
+        for sock in sockets:
+            sock.close()
+        capped.stop()
 
 
 def test_a_browser_and_a_python_client_play_in_one_session(server: ServerThread) -> None:

@@ -116,6 +116,15 @@ def test_guessing_is_throttled_per_address() -> None:
         # ... and a request without any token still gets the form, not 429.
         assert fetch(server, "/")[0] == 401
         assert fetch(server, "/healthz")[0] == 200
+        # The operator's browser, logged in before, is not locked out by someone sharing
+        # its address (a NAT, the TLS proxy in front): its cookie, 256 bits derived from
+        # the token, is no guess worth throttling. It was 429 with the guesser's.
+        cookie = {"Cookie": f"{_auth.COOKIE}={_auth.cookie_value(TOKEN)}"}
+        assert fetch(server, "/api/games", headers=cookie)[0] == 200
+        status, headers, _ = fetch(server, "/?token=" + TOKEN, headers=cookie)
+        assert status == 303 and headers["Location"] == "/"  # the token out of the address
+        wrong_cookie = {"Cookie": f"{_auth.COOKIE}={_auth.cookie_value('z' * len(TOKEN))}"}
+        assert fetch(server, "/api/games", headers=wrong_cookie)[0] == 429
     finally:
         server.stop()
 
