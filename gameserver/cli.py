@@ -229,7 +229,7 @@ def accelerate(enabled: bool) -> tuple[Callable[[], asyncio.AbstractEventLoop] |
     try:
         import uvloop
     except ImportError:
-        return None, "accelerator: none (pip install 'gameserver[fast]' adds uvloop)"
+        return None, "accelerator: none (pip install uvloop adds one; not needed)"
     return uvloop.new_event_loop, (f"accelerator: uvloop {uvloop.__version__} runs the event "
                                    "loop (--no-accelerate to run without)")
 

@@ -28,7 +28,7 @@ def code_blocks(language: str) -> list[str]:
 
 
 def command(start: str) -> list[str]:
-    """The guide's shell command that begins with ``start``, as arguments after ``python``."""
+    """The guide's shell command that begins with ``start``, as arguments after ``python3``."""
     line = next(line for block in code_blocks("sh") for line in block.splitlines()
                 if line.startswith(start))
     return shlex.split(line)[1:]
@@ -58,7 +58,7 @@ def test_the_first_game_guide_works_as_written(tmp_path: Path) -> None:
     game_file.write_text(source)
 
     # Step 3: the checker passes.
-    checked = run(*command("python -m gameserver check mygames/my_race.py")[:-1],
+    checked = run(*command("python3 -m gameserver check mygames/my_race.py")[:-1],
                   str(game_file))
     assert checked.returncode == 0, checked.stdout
     assert "MyRace passed every check." in checked.stdout
@@ -68,11 +68,11 @@ def test_the_first_game_guide_works_as_written(tmp_path: Path) -> None:
     with ServerProcess("--games-dir", str(games)) as server:
         assert "MyRace" in server.log
         port = ["--session", f"guide-{uuid.uuid4().hex[:8]}", "--port", str(server.port)]
-        client_command = command("python examples/any_game_client.py --game MyRace")
+        client_command = command("python3 examples/any_game_client.py --game MyRace")
         client = Example(Path(client_command[0]).name, *client_command[1:], *port,
                          stdin="add=4\nadd=1\n" * 40)  # add=1 is always legal
         try:
-            bot = run(*command("python -m gameserver.bot MyRace"), *port)
+            bot = run(*command("python3 -m gameserver.bot MyRace"), *port)
             assert bot.returncode == 0, bot.stderr
             output = client.finish()
         finally:
@@ -102,7 +102,7 @@ def test_step_6_secrets_as_written(tmp_path: Path) -> None:
     for secret in ("Secret 1", "Secret 2", "Secret 3"):
         assert secret in source
     game_file.write_text(source)
-    check_command = command("python -m gameserver check mygames/my_code.py")[:-1]
+    check_command = command("python3 -m gameserver check mygames/my_code.py")[:-1]
     checked = run(*check_command, str(game_file))
     assert checked.returncode == 0, checked.stdout
     assert "MyCode passed every check." in checked.stdout
