@@ -7,13 +7,14 @@ folder is a temporary folder here (no test writes into the checkout).
 
 from __future__ import annotations
 
+import ast
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 from gameserver import _check_words as words
 from gameserver import check
@@ -39,23 +40,31 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
                           timeout=300)
 
 
+def step_2_rule() -> dict[str, Any]:
+    """Step 2's rule change, as the guide shows it: ``{"TARGET": 31, ...}``."""
+    rule = next(block for block in code_blocks("python") if "TARGET = 31" in block)
+    return {line.split("=")[0].strip(): ast.literal_eval(line.split("=", 1)[1].strip())
+            for line in rule.strip().splitlines()}
+
+
+def my_race_source() -> str:
+    """The template as steps 1 and 2 leave it: class MyRace, the new rule, its texts."""
+    source = (ROOT / "gameserver/games/template.py").read_text().replace(
+        "class NumberRace(AbstractGame):", "class MyRace(AbstractGame):")
+    for name, value in step_2_rule().items():
+        source = re.sub(rf"^{name} = .*$", f"{name} = {value!r}", source, count=1,
+                        flags=re.MULTILINE)
+    return source.replace("1, 2 or 3", "1, 2, 3 or 4")
+
+
 def test_the_first_game_guide_works_as_written(tmp_path: Path) -> None:
     games = tmp_path / "mygames"
     games.mkdir()
-    # Step 1: copy the template and rename the class.
+    # Step 1: copy the template and rename the class; step 2: change the rule.
     game_file = games / "my_race.py"
     assert command("cp gameserver/games/template.py") == ["gameserver/games/template.py",
                                                            "mygames/my_race.py"]
-    shutil.copy(ROOT / "gameserver/games/template.py", game_file)
-    source = game_file.read_text().replace("class NumberRace(AbstractGame):",
-                                           "class MyRace(AbstractGame):")
-    # Step 2: the rule change the guide shows, and the texts that mention the old rule.
-    rule = next(block for block in code_blocks("python") if "TARGET = 31" in block)
-    for line in rule.strip().splitlines():
-        name = line.split("=")[0].strip()
-        source = re.sub(rf"^{name} = .*$", line, source, count=1, flags=re.MULTILINE)
-    source = source.replace("1, 2 or 3", "1, 2, 3 or 4")
-    game_file.write_text(source)
+    game_file.write_text(my_race_source())
 
     # Step 3: the checker passes.
     checked = run(*command("python3 -m gameserver check mygames/my_race.py")[:-1],
@@ -129,3 +138,18 @@ def test_what_the_guide_says_is_true() -> None:
     # Step 6 walks through the bundled example with a secret, in the numbered steps.
     assert "## 6. Secrets" in text and "gameserver/games/secret_code.py" in text
     assert words.WATCHERS_IF_SECRET in text  # the same words as the checker's
+
+
+def test_the_examples_after_step_2_show_the_race_of_step_2() -> None:
+    """The guide's renderer drew "of 21" and +1..+3 for a MyRace that step 2 had made a
+    race to 31 in steps of 1 to 4, and its rejections quoted the old rule."""
+    rule = step_2_rule()
+    guide = GUIDE.read_text()
+    renderer = re.findall(r"```js\n(.*?)```", guide, re.DOTALL)[0]
+    assert f'" of {rule["TARGET"]}"' in renderer
+    steps = re.search(r"\.\.\.(\[[\d, ]+\])\.map", renderer)
+    assert steps is not None and tuple(ast.literal_eval(steps.group(1))) == rule["ALLOWED"]
+    *first, last = rule["ALLOWED"]
+    allowed = ", ".join(map(str, first)) + f" or {last}"
+    assert "you may only add 1, 2 or 3" not in guide
+    assert f"Not allowed: game: you may only add {allowed}" in guide
