@@ -16,6 +16,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from game_server_api import GameServerAPI, GameServerError
 from gameserver import _check_words as words
 from gameserver import check
 from tests.serverproc import ROOT, ServerProcess
@@ -153,3 +156,18 @@ def test_the_examples_after_step_2_show_the_race_of_step_2() -> None:
     allowed = ", ".join(map(str, first)) + f" or {last}"
     assert "you may only add 1, 2 or 3" not in guide
     assert f"Not allowed: game: you may only add {allowed}" in guide
+
+
+def test_a_game_added_to_the_folder_is_offered_after_a_restart(tmp_path: Path) -> None:
+    """What the README tells an instructor: the folder is read when the server starts."""
+    (tmp_path / "my_race.py").write_text(my_race_source())
+    with ServerProcess("--games-dir", str(tmp_path)) as server:
+        (tmp_path / "late_race.py").write_text(
+            my_race_source().replace("class MyRace(", "class LateRace("))
+        api = GameServerAPI("127.0.0.1", server.port, "LateRace", players=2)
+        with pytest.raises(GameServerError, match="no such game: 'LateRace'"):
+            api.join()
+    with ServerProcess("--games-dir", str(tmp_path)) as server:  # the same command again
+        names = [game["name"] for game in
+                 GameServerAPI("127.0.0.1", server.port, "LateRace").discover()["games"]]
+        assert "LateRace" in names and "MyRace" in names
