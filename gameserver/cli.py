@@ -51,6 +51,26 @@ COMMANDS = {"check": _check, "history": _history, "tournament": _tournament,
             "ratings": _ratings}
 
 
+def _command(name: str, argv: list[str], prog: str) -> int:
+    """Run one of ``COMMANDS``; end quietly when the reader of its output has gone.
+
+    ``history | head`` closes the pipe after ten lines: the next write raised
+    BrokenPipeError, a traceback for the user. Like other command-line tools, the
+    command then just ends (status 1). Its output is flushed here, inside the
+    ``try``, and standard output then points at /dev/null, so that the interpreter's
+    own flush at exit cannot raise the same error again ("Exception ignored ...").
+    """
+    try:
+        status = COMMANDS[name](argv, prog)
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 1
+
+
 def build_parser(prog: str = "gameserver") -> argparse.ArgumentParser:
     """The command line's parser; ``prog`` is how the user started it (for --help)."""
     parser = argparse.ArgumentParser(
@@ -271,7 +291,7 @@ def main(argv: list[str] | None = None, prog: str = "gameserver") -> int:
     """
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in COMMANDS:
-        return COMMANDS[argv[0]](argv[1:], f"{prog} {argv[0]}")
+        return _command(argv[0], argv[1:], f"{prog} {argv[0]}")
     args = build_parser(prog).parse_args(argv)
     try:
         settings = config.load(args)
