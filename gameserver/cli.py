@@ -65,10 +65,25 @@ def _command(name: str, argv: list[str], prog: str) -> int:
         sys.stdout.flush()
         return status
     except BrokenPipeError:
+        if not _reader_gone():
+            raise  # another pipe or socket (a dashboard's): a real error, shown as one
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
         return 1
+
+
+def _reader_gone() -> bool:
+    """Whether standard output is a pipe nobody reads any more (poll says POLLERR).
+
+    Where that cannot be told (no poll, stdout not a file), it is not assumed.
+    """
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def build_parser(prog: str = "gameserver") -> argparse.ArgumentParser:

@@ -6,6 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from gameserver import cli
 from tests.serverproc import ROOT, ServerProcess
 from tests.test_store import finish_tictactoe, seat_two
 from tests.wire import Player
@@ -103,3 +106,14 @@ def test_a_game_that_is_not_there_names_the_command_that_lists_them(tmp_path: Pa
     assert result.returncode == 1
     assert result.stderr == (f"no finished game with id 7 (list them with: "
                              f"{Path(sys.executable).name} -m gameserver history)\n")
+
+
+def test_a_broken_pipe_that_is_not_standard_output_is_still_an_error(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The quiet end is for a reader of our output that left, and only for it: a command
+    whose own connection broke (a dashboard's socket) must not end silently."""
+    def broken(argv: list[str], prog: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+    monkeypatch.setitem(cli.COMMANDS, "history", broken)
+    with pytest.raises(BrokenPipeError):
+        cli.main(["history"])
