@@ -1248,7 +1248,7 @@ class GameServerAPI:
                 from None
         except ConnectionRefusedError:
             if _is_local(self._server):
-                hint = ('is the server running? Start it first: python -m gameserver '
+                hint = ('is the server running? Start it first: python3 -m gameserver '
                         '(and check the port number)')
             else:
                 hint = 'is the server running on that computer, and is the port number right?'

@@ -2,7 +2,7 @@
 
 Good for trying out a game you just wrote, before it has a client of its own:
 
-    python examples/any_game_client.py --game MyRace
+    python3 examples/any_game_client.py --game MyRace
 
 Without --players it starts (or joins) a session with as few players as the
 game allows. Players get their ids in the order they join: whoever joins

@@ -1,10 +1,10 @@
 """Chat in a window: the messages above, a line to type in below.
 
-Start the server (python -m gameserver), then one window per person, each
+Start the server (python3 -m gameserver), then one window per person, each
 with its own name:
 
-    python examples/chat_gui.py --name alice
-    python examples/chat_gui.py --name bob
+    python3 examples/chat_gui.py --name alice
+    python3 examples/chat_gui.py --name bob
 
 The chat begins when all --players (default 2) have joined; the terminal
 says when the program waits for the others. Type a message, press Enter.

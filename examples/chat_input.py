@@ -11,10 +11,10 @@ Everybody in the chat runs chat_input.py with the same --session and
 as soon as all players have joined. Then each person runs chat_output.py in a
 second terminal with their own name:
 
-    python examples/chat_input.py --name alice      # terminal 1
-    python examples/chat_output.py --name alice     # terminal 2
-    python examples/chat_input.py --name bob        # terminal 3
-    python examples/chat_output.py --name bob       # terminal 4
+    python3 examples/chat_input.py --name alice      # terminal 1
+    python3 examples/chat_output.py --name alice     # terminal 2
+    python3 examples/chat_input.py --name bob        # terminal 3
+    python3 examples/chat_output.py --name bob       # terminal 4
 
 With --players 1 you can chat alone (to try it out). Careful: starting
 chat_input.py with --players once the session is full starts a new chat
@@ -52,7 +52,7 @@ def main():
     print(f'Waiting until all {args.players} people have joined chat {args.session!r} ...')
     api.join()
     api.move(name=name)
-    print(f'Joined. Start "python examples/chat_output.py --session {args.session} '
+    print(f'Joined. Start "python3 examples/chat_output.py --session {args.session} '
           f'--name {name}" to see the messages. Type a message and press Enter:')
 
     for line in sys.stdin:  # ends with Ctrl-D

@@ -4,7 +4,7 @@ It watches the player with the given name in observer mode, so it receives
 exactly what that player's chat_input.py would receive. See chat_input.py
 for how to start a chat. Run it with the same session and name:
 
-    python examples/chat_output.py --name alice
+    python3 examples/chat_output.py --name alice
 
 It may be started before chat_input.py: it waits until the chat has begun.
 Stop it with Ctrl-C.

@@ -1,8 +1,8 @@
 """The smallest client: send what you type to the Echo game, print what comes back.
 
-Start the server (python -m gameserver), then:
+Start the server (python3 -m gameserver), then:
 
-    python examples/echo_client.py
+    python3 examples/echo_client.py
 
 Echo is a one-player "game" that stores the last message it was sent. It is
 the quickest way to check that your computer reaches the server and to see

@@ -13,12 +13,12 @@ measured with ``gameserver.rl.evaluate`` before training and after every
 ``--every`` games. The learning curve is printed as a table and, if
 matplotlib is installed, saved as a picture:
 
-    python examples/rl_qlearning.py                       # 20,000 games, a few seconds
-    python examples/rl_qlearning.py --plot curve.png      # where to save the picture
-    python examples/rl_qlearning.py --server 127.0.0.1:4711   # on a server (see the dashboard)
+    python3 examples/rl_qlearning.py                       # 20,000 games, a few seconds
+    python3 examples/rl_qlearning.py --plot curve.png      # where to save the picture
+    python3 examples/rl_qlearning.py --server 127.0.0.1:4711   # on a server (see the dashboard)
 
-Needs the optional packages: pip install 'gameserver[rl]' (and matplotlib for
-the picture).
+Needs the optional packages: pip install -e '.[rl]' in the repository's folder
+(and matplotlib for the picture).
 """
 
 import argparse

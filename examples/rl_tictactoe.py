@@ -13,8 +13,8 @@ restart(), so both keep their seats. Both loop over ``api.states()``: the
 server sends each new state as it comes, so neither asks for it. Every batch
 of games it prints how often it won; watch the win rate climb:
 
-    python examples/rl_tictactoe.py
-    python examples/rl_tictactoe.py --batches 20 --batch-size 500
+    python3 examples/rl_tictactoe.py
+    python3 examples/rl_tictactoe.py --batches 20 --batch-size 500
 """
 
 import argparse

@@ -24,7 +24,7 @@ student wants to know or do, each a line or two on top of ``state()`` and
 Run this file to watch two such programs play each other (start the server
 first, then this in two terminals):
 
-    python examples/tictactoe_api.py
+    python3 examples/tictactoe_api.py
 """
 
 import argparse

@@ -1,14 +1,14 @@
 """Play tic-tac-toe in the terminal against another terminal.
 
-Start the server (python -m gameserver), then run this in two terminals:
+Start the server (python3 -m gameserver), then run this in two terminals:
 
-    python examples/tictactoe_client.py
+    python3 examples/tictactoe_client.py
 
 The two clients are paired automatically. To play in a session of your own
 (and let others watch you with tictactoe_observer.py), give it a name:
 
-    python examples/tictactoe_client.py --session table1 --name alice
-    python examples/tictactoe_client.py --session table1 --name bob
+    python3 examples/tictactoe_client.py --session table1 --name alice
+    python3 examples/tictactoe_client.py --session table1 --name bob
 """
 
 import argparse

@@ -1,8 +1,8 @@
 """Play tic-tac-toe in a window: click a cell to place your mark.
 
-Start the server (python -m gameserver), then run this twice:
+Start the server (python3 -m gameserver), then run this twice:
 
-    python examples/tictactoe_gui.py
+    python3 examples/tictactoe_gui.py
 
 The two windows are paired automatically (or meet in a named session with
 --session). The terminal says when the program waits for an opponent; the

@@ -2,12 +2,12 @@
 
 The player must have joined a named session with a name, for example:
 
-    python examples/tictactoe_client.py --session table1 --name alice
-    python examples/tictactoe_client.py --session table1 --name bob
+    python3 examples/tictactoe_client.py --session table1 --name alice
+    python3 examples/tictactoe_client.py --session table1 --name bob
 
 Then, in a third terminal (these are also the defaults):
 
-    python examples/tictactoe_observer.py --session table1 --name alice
+    python3 examples/tictactoe_observer.py --session table1 --name alice
 
 The observer prints the board after every change until the game is over. It
 may be started first: it waits until the game has begun.

@@ -1,9 +1,9 @@
 """Play Yahtzee in the terminal: alone, or with up to 7 others.
 
-Start the server (python -m gameserver), then:
+Start the server (python3 -m gameserver), then:
 
-    python examples/yahtzee_client.py                 # play alone
-    python examples/yahtzee_client.py --players 3     # in three terminals
+    python3 examples/yahtzee_client.py                 # play alone
+    python3 examples/yahtzee_client.py --players 3     # in three terminals
 
 On your turn, type one of these commands:
 

@@ -1,9 +1,9 @@
 """A bot that plays any game that lists its legal moves, by picking one at random.
 
-    python -m gameserver.bot TicTacToe                 # one opponent, auto-join
-    python -m gameserver.bot ConnectFour --seats 2     # plays both sides itself
-    python -m gameserver.bot Nim --session table1 --players 2 --games 10
-    python -m gameserver.bot TicTacToe --tournament final --name randy
+    python3 -m gameserver.bot TicTacToe                 # one opponent, auto-join
+    python3 -m gameserver.bot ConnectFour --seats 2     # plays both sides itself
+    python3 -m gameserver.bot Nim --session table1 --players 2 --games 10
+    python3 -m gameserver.bot TicTacToe --tournament final --name randy
 
 Instant opponents for a new game in class, and a baseline for learning
 agents. The bot talks to the server through ``game_server_api`` like any
@@ -113,7 +113,7 @@ class Bot:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m gameserver.bot",
+        prog="python3 -m gameserver.bot",
         description="Play any game that lists its legal moves, choosing at random.")
     parser.add_argument("game", help="the game's class name, e.g. TicTacToe")
     parser.add_argument("--host", default="127.0.0.1")

@@ -51,6 +51,41 @@ COMMANDS = {"check": _check, "history": _history, "tournament": _tournament,
             "ratings": _ratings}
 
 
+def _command(name: str, argv: list[str], prog: str) -> int:
+    """Run one of ``COMMANDS``; end quietly when the reader of its output has gone.
+
+    ``history | head`` closes the pipe after ten lines: the next write raised
+    BrokenPipeError, a traceback for the user. Like other command-line tools, the
+    command then just ends (status 1). Its output is flushed here, inside the
+    ``try``, and standard output then points at /dev/null, so that the interpreter's
+    own flush at exit cannot raise the same error again ("Exception ignored ...").
+    """
+    try:
+        status = COMMANDS[name](argv, prog)
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        if not _reader_gone():
+            raise  # another pipe or socket (a dashboard's): a real error, shown as one
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 1
+
+
+def _reader_gone() -> bool:
+    """Whether standard output is a pipe nobody reads any more (poll says POLLERR).
+
+    Where that cannot be told (no poll, stdout not a file), it is not assumed.
+    """
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
 def build_parser(prog: str = "gameserver") -> argparse.ArgumentParser:
     """The command line's parser; ``prog`` is how the user started it (for --help)."""
     parser = argparse.ArgumentParser(
@@ -229,7 +264,7 @@ def accelerate(enabled: bool) -> tuple[Callable[[], asyncio.AbstractEventLoop] |
     try:
         import uvloop
     except ImportError:
-        return None, "accelerator: none (pip install 'gameserver[fast]' adds uvloop)"
+        return None, "accelerator: none (pip install uvloop adds one; not needed)"
     return uvloop.new_event_loop, (f"accelerator: uvloop {uvloop.__version__} runs the event "
                                    "loop (--no-accelerate to run without)")
 
@@ -271,7 +306,7 @@ def main(argv: list[str] | None = None, prog: str = "gameserver") -> int:
     """
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in COMMANDS:
-        return COMMANDS[argv[0]](argv[1:], f"{prog} {argv[0]}")
+        return _command(argv[0], argv[1:], f"{prog} {argv[0]}")
     args = build_parser(prog).parse_args(argv)
     try:
         settings = config.load(args)

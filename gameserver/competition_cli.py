@@ -94,12 +94,7 @@ def _tournament_parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Create and run tournaments on a running server (see docs/tournaments.md).")
-    parser.add_argument("--config", metavar="FILE",
-                        help="the server's config file (for its dashboard address and token)")
-    parser.add_argument("--url", help="the dashboard's address (default: from --config, "
-                                      "else http://127.0.0.1:8080/)")
-    parser.add_argument("--token-file", help="file whose first line is the dashboard's "
-                                             "access token")
+    _where(parser, after_command=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     create = commands.add_parser("create", help="create a tournament (open for registration)")
     create.add_argument("name", help="letters, digits, - and _ (players join tournament-NAME)")
@@ -140,7 +135,27 @@ def _tournament_parser(prog: str) -> argparse.ArgumentParser:
     export.add_argument("--output", "-o", help="write to this file (default: standard output)")
     export.add_argument("--store-path", help="read this store file instead of a running server")
     export.set_defaults(run=_export)
+    for command in commands.choices.values():
+        _where(command, after_command=True)
     return parser
+
+
+def _where(parser: argparse.ArgumentParser, after_command: bool) -> None:
+    """--config, --url and --token-file, before the command or after it.
+
+    People add the token where they are when the server asks for it, at the end
+    (``tournament list --token-file token.txt``), which argparse refused as an
+    unrecognized argument. After the command, a flag left out keeps the value given
+    before it (``SUPPRESS``: the subcommand sets no default of its own).
+    """
+    default = argparse.SUPPRESS if after_command else None
+    parser.add_argument("--config", metavar="FILE", default=default,
+                        help="the server's config file (for its dashboard address and token)")
+    parser.add_argument("--url", default=default,
+                        help="the dashboard's address (default: from --config, "
+                             "else http://127.0.0.1:8080/)")
+    parser.add_argument("--token-file", default=default,
+                        help="file whose first line is the dashboard's access token")
 
 
 # ---------------------------------------------------------------- commands

@@ -176,7 +176,7 @@ class Settings:
         "connections with replies unread stop being served (until they read); at least "
         "reply_buffer_max_per_address")
     accelerate: bool = _setting(
-        True, "run the event loop on uvloop where installed (pip install 'gameserver[fast]'); "
+        True, "run the event loop on uvloop where installed (pip install uvloop); "
         "--no-accelerate: the standard library only")
     store: bool = _setting(
         True, "save sessions and finished games in an SQLite file (--no-store: memory only)")

@@ -28,7 +28,7 @@ You may also write these methods; your game works without them:
 
 * ``legal_moves(player_id)`` returns the list of moves a player may make
   right now. The random bot picks its moves from it, the checker
-  (``python -m gameserver check``) tests your ``move`` with it, and the
+  (``python3 -m gameserver check``) tests your ``move`` with it, and the
   terminal client shows it.
 * ``private_data(player_id)`` returns what only that player may see (their
   cards, their secret code). The checker then makes sure no other player
@@ -67,7 +67,7 @@ class AbstractGame:
 
     Set it to ``False`` yourself if players see different things but nothing
     is secret (for example each player sees only their own score sheet):
-    that tells ``python -m gameserver check`` it is on purpose.
+    that tells ``python3 -m gameserver check`` it is on purpose.
     """
 
     def __init__(self, players: int) -> None:
@@ -166,7 +166,7 @@ class AbstractGame:
         example ``[{"position": 0}, {"position": 4}]``. For a move that takes
         free text (a player's name), list one example such as
         ``[{"name": "player 1"}]``. The random bot picks its moves from this
-        list, ``python -m gameserver check`` tests that your ``move`` accepts
+        list, ``python3 -m gameserver check`` tests that your ``move`` accepts
         every move in it (and no others), and the terminal client shows it.
 
         Returns:
@@ -213,7 +213,7 @@ class AbstractGame:
         """Optional: the values that only player ``player_id`` may see.
 
         For example the cards in that player's hand, or their secret code.
-        ``python -m gameserver check`` then makes sure none of these values
+        ``python3 -m gameserver check`` then makes sure none of these values
         ever shows up in another player's state. List each secret as it is,
         as one value (``return [self.code]``, not ``return self.code``, which
         would list the code's colours one by one, and anyone may know the

@@ -57,11 +57,10 @@ def list_games(store: HistoryReader, game: str | None, limit: int) -> None:
                         f"{_result(r)}"))
 
 
-def show_game(store: HistoryReader, game_id: int) -> bool:
+def show_game(store: HistoryReader, game_id: int, prog: str = "gameserver history") -> bool:
     record = store.finished_game(game_id)
     if record is None:
-        print(f"no finished game with id {game_id} (list them with: "
-              "python -m gameserver history)", file=sys.stderr)
+        print(f"no finished game with id {game_id} (list them with: {prog})", file=sys.stderr)
         return False
     duration = record["ended"] - record["started"]
     print(printable(f"game {record['id']}: {record['game']} in session {record['session']}, "
@@ -96,7 +95,7 @@ def main(argv: list[str] | None = None, prog: str = "gameserver history") -> int
     store = HistoryReader(args.store_path)
     try:
         if args.game_id is not None:
-            return 0 if show_game(store, args.game_id) else 1
+            return 0 if show_game(store, args.game_id, prog) else 1
         list_games(store, args.game, args.limit)
         return 0
     except sqlite3.DatabaseError as err:

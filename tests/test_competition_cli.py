@@ -40,6 +40,11 @@ def test_competition_day_from_the_command_line(tmp_path: Path) -> None:
         assert made.returncode == 0, made.stderr
         assert "players join the session tournament-cup of TicTacToe" in made.stdout
         assert "cup" in run(*with_token, "list").stdout
+        # Where people add it once asked for a token: after the command (refused before).
+        after = run(*tournament, "list", "--token-file", str(token_file))
+        assert after.returncode == 0 and "cup" in after.stdout, after.stderr
+        asked = run("gameserver", "tournament", "start", "cup", "--url", url)
+        assert asked.returncode == 1 and "access token" in asked.stderr, asked.stderr
         bots = [subprocess.Popen(
             [sys.executable, "-m", "gameserver.bot", "TicTacToe", "--port", str(server.port),
              "--tournament", "cup", "--name", name, "--seed", "1"],

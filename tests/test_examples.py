@@ -336,7 +336,7 @@ def test_example_without_a_server_says_how_to_start_one(run, name) -> None:
     assert example.proc.wait(TIMEOUT) == 1
     example.stop()
     assert re.search(r"^Error: api: unable to connect to 127\.0\.0\.1:\d+: connection refused; "
-                     r"is the server running\? Start it first: python -m gameserver",
+                     r"is the server running\? Start it first: python3 -m gameserver",
                      example.text, re.MULTILINE), example.text
 
 

@@ -7,14 +7,18 @@ folder is a temporary folder here (no test writes into the checkout).
 
 from __future__ import annotations
 
+import ast
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from game_server_api import GameServerAPI, GameServerError
 from gameserver import _check_words as words
 from gameserver import check
 from tests.serverproc import ROOT, ServerProcess
@@ -28,7 +32,7 @@ def code_blocks(language: str) -> list[str]:
 
 
 def command(start: str) -> list[str]:
-    """The guide's shell command that begins with ``start``, as arguments after ``python``."""
+    """The guide's shell command that begins with ``start``, as arguments after ``python3``."""
     line = next(line for block in code_blocks("sh") for line in block.splitlines()
                 if line.startswith(start))
     return shlex.split(line)[1:]
@@ -39,26 +43,34 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
                           timeout=300)
 
 
+def step_2_rule() -> dict[str, Any]:
+    """Step 2's rule change, as the guide shows it: ``{"TARGET": 31, ...}``."""
+    rule = next(block for block in code_blocks("python") if "TARGET = 31" in block)
+    return {line.split("=")[0].strip(): ast.literal_eval(line.split("=", 1)[1].strip())
+            for line in rule.strip().splitlines()}
+
+
+def my_race_source() -> str:
+    """The template as steps 1 and 2 leave it: class MyRace, the new rule, its texts."""
+    source = (ROOT / "gameserver/games/template.py").read_text().replace(
+        "class NumberRace(AbstractGame):", "class MyRace(AbstractGame):")
+    for name, value in step_2_rule().items():
+        source = re.sub(rf"^{name} = .*$", f"{name} = {value!r}", source, count=1,
+                        flags=re.MULTILINE)
+    return source.replace("1, 2 or 3", "1, 2, 3 or 4")
+
+
 def test_the_first_game_guide_works_as_written(tmp_path: Path) -> None:
     games = tmp_path / "mygames"
     games.mkdir()
-    # Step 1: copy the template and rename the class.
+    # Step 1: copy the template and rename the class; step 2: change the rule.
     game_file = games / "my_race.py"
     assert command("cp gameserver/games/template.py") == ["gameserver/games/template.py",
                                                            "mygames/my_race.py"]
-    shutil.copy(ROOT / "gameserver/games/template.py", game_file)
-    source = game_file.read_text().replace("class NumberRace(AbstractGame):",
-                                           "class MyRace(AbstractGame):")
-    # Step 2: the rule change the guide shows, and the texts that mention the old rule.
-    rule = next(block for block in code_blocks("python") if "TARGET = 31" in block)
-    for line in rule.strip().splitlines():
-        name = line.split("=")[0].strip()
-        source = re.sub(rf"^{name} = .*$", line, source, count=1, flags=re.MULTILINE)
-    source = source.replace("1, 2 or 3", "1, 2, 3 or 4")
-    game_file.write_text(source)
+    game_file.write_text(my_race_source())
 
     # Step 3: the checker passes.
-    checked = run(*command("python -m gameserver check mygames/my_race.py")[:-1],
+    checked = run(*command("python3 -m gameserver check mygames/my_race.py")[:-1],
                   str(game_file))
     assert checked.returncode == 0, checked.stdout
     assert "MyRace passed every check." in checked.stdout
@@ -68,11 +80,11 @@ def test_the_first_game_guide_works_as_written(tmp_path: Path) -> None:
     with ServerProcess("--games-dir", str(games)) as server:
         assert "MyRace" in server.log
         port = ["--session", f"guide-{uuid.uuid4().hex[:8]}", "--port", str(server.port)]
-        client_command = command("python examples/any_game_client.py --game MyRace")
+        client_command = command("python3 examples/any_game_client.py --game MyRace")
         client = Example(Path(client_command[0]).name, *client_command[1:], *port,
                          stdin="add=4\nadd=1\n" * 40)  # add=1 is always legal
         try:
-            bot = run(*command("python -m gameserver.bot MyRace"), *port)
+            bot = run(*command("python3 -m gameserver.bot MyRace"), *port)
             assert bot.returncode == 0, bot.stderr
             output = client.finish()
         finally:
@@ -102,7 +114,7 @@ def test_step_6_secrets_as_written(tmp_path: Path) -> None:
     for secret in ("Secret 1", "Secret 2", "Secret 3"):
         assert secret in source
     game_file.write_text(source)
-    check_command = command("python -m gameserver check mygames/my_code.py")[:-1]
+    check_command = command("python3 -m gameserver check mygames/my_code.py")[:-1]
     checked = run(*check_command, str(game_file))
     assert checked.returncode == 0, checked.stdout
     assert "MyCode passed every check." in checked.stdout
@@ -129,3 +141,33 @@ def test_what_the_guide_says_is_true() -> None:
     # Step 6 walks through the bundled example with a secret, in the numbered steps.
     assert "## 6. Secrets" in text and "gameserver/games/secret_code.py" in text
     assert words.WATCHERS_IF_SECRET in text  # the same words as the checker's
+
+
+def test_the_examples_after_step_2_show_the_race_of_step_2() -> None:
+    """The guide's renderer drew "of 21" and +1..+3 for a MyRace that step 2 had made a
+    race to 31 in steps of 1 to 4, and its rejections quoted the old rule."""
+    rule = step_2_rule()
+    guide = GUIDE.read_text()
+    renderer = re.findall(r"```js\n(.*?)```", guide, re.DOTALL)[0]
+    assert f'" of {rule["TARGET"]}"' in renderer
+    steps = re.search(r"\.\.\.(\[[\d, ]+\])\.map", renderer)
+    assert steps is not None and tuple(ast.literal_eval(steps.group(1))) == rule["ALLOWED"]
+    *first, last = rule["ALLOWED"]
+    allowed = ", ".join(map(str, first)) + f" or {last}"
+    assert "you may only add 1, 2 or 3" not in guide
+    assert f"Not allowed: game: you may only add {allowed}" in guide
+
+
+def test_a_game_added_to_the_folder_is_offered_after_a_restart(tmp_path: Path) -> None:
+    """What the README tells an instructor: the folder is read when the server starts."""
+    (tmp_path / "my_race.py").write_text(my_race_source())
+    with ServerProcess("--games-dir", str(tmp_path)) as server:
+        (tmp_path / "late_race.py").write_text(
+            my_race_source().replace("class MyRace(", "class LateRace("))
+        api = GameServerAPI("127.0.0.1", server.port, "LateRace", players=2)
+        with pytest.raises(GameServerError, match="no such game: 'LateRace'"):
+            api.join()
+    with ServerProcess("--games-dir", str(tmp_path)) as server:  # the same command again
+        names = [game["name"] for game in
+                 GameServerAPI("127.0.0.1", server.port, "LateRace").discover()["games"]]
+        assert "LateRace" in names and "MyRace" in names

@@ -585,7 +585,7 @@ def test_server_not_running_is_refused_with_a_hint_to_start_it() -> None:
         api.join()
     message = str(caught.value)
     assert message.startswith(f"api: unable to connect to 127.0.0.1:{port}: connection refused")
-    assert "python -m gameserver" in message
+    assert "python3 -m gameserver" in message
 
 
 def ipv6_loopback() -> bool:

@@ -6,6 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from gameserver import cli
 from tests.serverproc import ROOT, ServerProcess
 from tests.test_store import finish_tictactoe, seat_two
 from tests.wire import Player
@@ -76,3 +79,41 @@ def test_names_players_chose_reach_the_terminal_escaped(tmp_path: Path) -> None:
     assert "s\\x1b[2J" in listed.stdout and "ann\\x1b]0;owned\\x07\\n" in listed.stdout
     assert shown.stdout.startswith("game 1: Echo in session s\\x1b[2J, ann\\x1b]0;owned")
     assert len(listed.stdout.splitlines()) == 2  # the header and the game: one line each
+
+
+def test_a_reader_that_leaves_early_ends_it_without_a_traceback(tmp_path: Path) -> None:
+    """``history | head``: the pipe closes before the command has written; it ended with
+    a BrokenPipeError traceback (or 'Exception ignored' at exit)."""
+    db = str(tmp_path / "store.sqlite3")
+    with ServerProcess("--store-path", db) as server:
+        finish_tictactoe(seat_two(server.port, "TicTacToe", "h"))
+    for args in ([], ["1"]):
+        reader_gone = subprocess.Popen(
+            [sys.executable, "-m", "gameserver", "history", *args, "--store-path", db],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert reader_gone.stdout is not None and reader_gone.stderr is not None
+        reader_gone.stdout.close()  # before it writes: it takes a while to start
+        errors = reader_gone.stderr.read()
+        reader_gone.stderr.close()
+        assert reader_gone.wait(60) == 1 and errors == "", errors
+
+
+def test_a_game_that_is_not_there_names_the_command_that_lists_them(tmp_path: Path) -> None:
+    db = str(tmp_path / "store.sqlite3")
+    with ServerProcess("--store-path", db):
+        pass
+    result = history("7", "--store-path", db)
+    assert result.returncode == 1
+    assert result.stderr == (f"no finished game with id 7 (list them with: "
+                             f"{Path(sys.executable).name} -m gameserver history)\n")
+
+
+def test_a_broken_pipe_that_is_not_standard_output_is_still_an_error(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The quiet end is for a reader of our output that left, and only for it: a command
+    whose own connection broke (a dashboard's socket) must not end silently."""
+    def broken(argv: list[str], prog: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+    monkeypatch.setitem(cli.COMMANDS, "history", broken)
+    with pytest.raises(BrokenPipeError):
+        cli.main(["history"])

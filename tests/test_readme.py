@@ -233,3 +233,32 @@ def test_python_is_spelt_python3_in_the_readmes_commands() -> None:
     for block in code_blocks(README, "sh"):
         for line in commands(block):
             assert not re.match(r"python\b(?!3)", line), line  # stock Debian has no python
+
+
+# What students and instructors type, as the guides and the examples spell it: a
+# command with ``python`` is "command not found" on stock Debian and Ubuntu.
+TYPED = re.compile(r"(?<![\w/.])python (?:-m (?:gameserver|pytest)|examples/)")
+
+
+def test_python_is_spelt_python3_where_students_and_instructors_read_it() -> None:
+    pages = [ROOT / "docs" / name for name in ("first-game.md", "dashboard.md",
+                                                "tournaments.md", "rl.md")]
+    sources = [*sorted((ROOT / "examples").glob("*.py")), ROOT / "game_server_api.py",
+               *sorted((ROOT / "gameserver" / "games").glob("*.py")),
+               *sorted((ROOT / "gameserver" / "web" / "static").glob("*.js"))]
+    for path in [ROOT / "README.md", *pages, *sources]:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            assert not TYPED.search(line), f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+
+
+def test_no_page_or_message_says_to_install_gameserver_from_pypi() -> None:
+    """``pip install 'gameserver[rl]'`` fetched a stranger's package: the ``gameserver`` on
+    PyPI is another project (2011), so it installed that, and not this project's extras."""
+    paths = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
+             *sorted((ROOT / "examples").glob("*.py")),
+             *sorted((ROOT / "gameserver").rglob("*.py"))]
+    for path in paths:
+        if path.name == "performance.md":
+            continue  # a measurement record, written as it was run
+        text = path.read_text()
+        assert not re.search(r"install\W+gameserver\[", text), path.relative_to(ROOT)

@@ -79,7 +79,7 @@ class Nim(AbstractGame):
         return {"heaps": list(self.heaps), "winner": self.winner}
 
     # Optional: list every move the player may make now. Bots pick from this
-    # list, and "python -m gameserver check" tests that move() accepts each.
+    # list, and "python3 -m gameserver check" tests that move() accepts each.
     def legal_moves(self, player_id: int) -> list[dict]:
         moves = []
         for heap, size in enumerate(self.heaps):

@@ -7,7 +7,7 @@ shows each of them (look for "Secret 1", "Secret 2", "Secret 3"):
 
 1. ``state(player_id)`` shows the code only to the player who made it.
 2. ``private_data(player_id)`` lists the secrets of that player, so that
-   ``python -m gameserver check`` can prove no other player ever sees them.
+   ``python3 -m gameserver check`` can prove no other player ever sees them.
 3. Once the game is over the code is no longer secret: everybody sees it,
    and ``private_data`` stops listing it.
 """

@@ -13,7 +13,7 @@ How to run it:
 1. Put this file (or your copy of it) into a folder, for example ``mygames/``.
 2. Start the server and tell it where your games are::
 
-       python -m gameserver --games-dir mygames
+       python3 -m gameserver --games-dir mygames
 
 3. Connect with the client module ``game_server_api.py``, for example::
 
@@ -180,7 +180,7 @@ class NumberRace(AbstractGame):
     # You may leave this method out: the game works without it. If you write
     # it, return a list of move dicts, exactly as a client would send them.
     # Bots pick their moves from this list, clients can show it, and
-    # "python -m gameserver check" tests that move() accepts every move in it.
+    # "python3 -m gameserver check" tests that move() accepts every move in it.
     # Keep it exact: list every allowed move, and nothing that move() rejects.
     def legal_moves(self, player_id: int) -> list:
         if self.game_over():

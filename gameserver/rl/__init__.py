@@ -12,7 +12,9 @@ Any game with the RL hooks (``rl_moves``, ``rl_observation_shape``,
 server's own rules or over the network. How to use it: ``docs/rl.md``.
 
 Needs the optional packages pettingzoo, gymnasium and numpy
-(``pip install 'gameserver[rl]'``); the server and the client module do not.
+(``pip install pettingzoo gymnasium numpy``, or ``pip install -e '.[rl]'`` in the
+repository's folder: the ``gameserver`` on PyPI is another project); the server and
+the client module do not.
 """
 
 try:
@@ -23,7 +25,8 @@ except ImportError as _missing:
     raise ImportError(
         "gameserver.rl needs the packages pettingzoo, gymnasium and numpy, which are not "
         "installed (the server itself does not need them). Install them with:  "
-        "pip install 'gameserver[rl]'  (or: pip install pettingzoo gymnasium numpy)"
+        "pip install pettingzoo gymnasium numpy  (or, in the repository's folder: "
+        "pip install -e '.[rl]')"
     ) from _missing
 
 from ._agents import Agent, RandomAgent

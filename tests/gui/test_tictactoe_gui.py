@@ -114,5 +114,5 @@ def test_without_a_server_it_says_how_to_start_one(screen: Screen) -> None:
     finally:
         program.stop()
     assert re.search(r"^Error: api: unable to connect to 127\.0\.0\.1:\d+: connection refused; "
-                     r"is the server running\? Start it first: python -m gameserver",
+                     r"is the server running\? Start it first: python3 -m gameserver",
                      program.text, re.MULTILINE), program.text

@@ -23,7 +23,8 @@ def test_importing_without_the_packages_says_what_to_install() -> None:
     assert done.returncode != 0
     assert ("ImportError: gameserver.rl needs the packages pettingzoo, gymnasium and numpy"
             in done.stderr)
-    assert "pip install 'gameserver[rl]'" in done.stderr
+    assert "pip install pettingzoo gymnasium numpy" in done.stderr
+    assert "pip install -e '.[rl]'" in done.stderr
 
 
 def test_server_checker_and_client_run_without_them() -> None:

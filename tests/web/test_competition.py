@@ -83,7 +83,7 @@ def test_the_standings_page_shows_a_finished_round_robin(server: ServerThread,
     assert lines[0].startswith("place,name,points") and len(lines) == 5
     page.goto(url(server, "/tournaments"))
     expect(page.locator('tr[data-tournament="final"]')).to_contain_text("finished")
-    expect(page.get_by_text("python -m gameserver tournament create")).to_be_visible()
+    expect(page.get_by_text("python3 -m gameserver tournament create")).to_be_visible()
 
 
 def test_ratings_and_their_history_are_on_the_history_page(server: ServerThread,

@@ -23,6 +23,7 @@ import pytest
 
 from game_server_api import GameServerAPI
 from tests.serverproc import ServerProcess, ServerThread, free_port
+from tests.test_first_game import my_race_source
 from tests.web import play
 from tests.web.chromium import require
 
@@ -651,9 +652,7 @@ def test_the_renderer_of_first_game_md_moves_by_clicking(browser: Any, tmp_path:
     guide = (Path(__file__).resolve().parents[2] / "docs" / "first-game.md").read_text()
     section = guide.split("### Click to move in the browser", 1)[1]
     renderer = section.split("```js\n", 1)[1].split("```", 1)[0]
-    template = Path(__file__).resolve().parents[2] / "gameserver" / "games" / "template.py"
-    (tmp_path / "my_race.py").write_text(
-        template.read_text().replace("class NumberRace(", "class MyRace("))
+    (tmp_path / "my_race.py").write_text(my_race_source())  # steps 1 and 2 done
     (tmp_path / "MyRace.js").write_text(renderer)
     server = play.web_server(games_dirs=[str(tmp_path)], web_renderers="all")  # as the guide says
     assert server.server is not None
@@ -662,7 +661,8 @@ def test_the_renderer_of_first_game_md_moves_by_clicking(browser: Any, tmp_path:
     try:
         ann.against_the_bot("MyRace")
         frame = ann.page.frame_locator("#board iframe.renderer-frame")  # in its sandbox
-        expect(frame.locator("body")).to_contain_text("Counter: 0 of 21")
+        expect(frame.locator("body")).to_contain_text("Counter: 0 of 31")
+        expect(frame.locator("button")).to_have_count(4)
         ann.play_alone(lambda page: frame.locator("button.clickable").last)
         expect(ann.status()).to_contain_text("Game over")
     finally:

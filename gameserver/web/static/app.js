@@ -274,7 +274,7 @@
     const badge = liveBadge();
     const counts = h("p", { class: "counts", id: "counts" });
     const filter = h("input", { type: "search", id: "filter", placeholder: "game, session or player", autocomplete: "off", value: query("q") || "" });
-    const empty = h("p", { class: "empty", text: "No sessions right now. Start one, e.g. python examples/tictactoe_client.py (twice)." });
+    const empty = h("p", { class: "empty", text: "No sessions right now. Start one, e.g. python3 examples/tictactoe_client.py (twice)." });
     const more = h("p", { class: "hint", id: "more" });
     const live = sessionTable("sessions", "Live sessions");
     const finished = sessionTable("finished", "Finished sessions still open");
@@ -312,7 +312,7 @@
       const filtered = data.q ? ` matching “${data.q}”` : "";
       empty.hidden = data.sessions.length > 0;
       empty.textContent = data.q ? `No live session matches “${data.q}”.`
-        : "No sessions right now. Start one, e.g. python examples/tictactoe_client.py (twice).";
+        : "No sessions right now. Start one, e.g. python3 examples/tictactoe_client.py (twice).";
       more.hidden = data.matched <= data.sessions.length;
       more.textContent = `Showing ${data.sessions.length} of ${data.matched} live sessions${filtered}; use the filter to find others.`;
       finishedBox.hidden = data.finished_matched === 0;

@@ -70,7 +70,7 @@
       ? table("tournaments", "Tournaments", ["Name", "Game", "Format", "State", "Participants", "Round", "Leading"], rows)
       : h("p", { class: "empty", text: "No tournaments yet." }));
     if (data.operator) formSlot.replaceChildren(createForm(games));
-    else formSlot.replaceChildren(h("p", { class: "hint", text: "The operator (with the dashboard's access token) creates tournaments here, or with python -m gameserver tournament create." }));
+    else formSlot.replaceChildren(h("p", { class: "hint", text: "The operator (with the dashboard's access token) creates tournaments here, or with python3 -m gameserver tournament create." }));
   }
 
   function createForm(games) {
