@@ -1144,7 +1144,7 @@ class _SavedReply(Wait):
     object, not a closure over eight cells around a ``Wait`` (one for each move)."""
 
     __slots__ = ("_session", "_reply", "_batch", "_view", "_index", "_version", "_before",
-                 "_owed", "_final", "_owed_mark", "_also", "_resumed")
+                 "_owed", "_final", "_also", "_resumed")
 
     def __init__(self, session: Session, reply: bytes, batch: SaveBatch, view: View | None,
                  owed: View | None) -> None:
@@ -1154,9 +1154,8 @@ class _SavedReply(Wait):
         self._batch = batch
         self._view = view
         self._owed = owed
-        if owed is not None:  # the ended game whose end it hands, and what the view had
-            self._final = session._final  # seen of the new one (see ``_take_back``)
-            self._owed_mark = session._seen[_view_index(owed)]
+        if owed is not None:  # the ended game whose end it hands (see ``_take_back``)
+            self._final = session._final
         self._also: list[tuple[int, int]] | None = None  # more views' (index, mark before)
         self._resumed = False
         if view is not None:  # seen at once: see ``Session._saved``
@@ -1186,8 +1185,11 @@ class _SavedReply(Wait):
 
     def cancel(self) -> None:
         """The client went before it got the reply: its views did not see it (whether
-        the save lands or fails), so their marks are taken back and a hand-over is owed
-        again; the client's next request gets them."""
+        the save lands or fails), so their marks are taken back: the view's next state
+        does not wait for a change it never got. A hand-over it carried is not owed
+        again: it is lost with its connection, as any reply in flight is (and its
+        collection is saved; a reset seen only when the reply is written loses it the
+        same way)."""
         if self.cancelled or self._resumed:
             return
         super().cancel()
@@ -1195,14 +1197,11 @@ class _SavedReply(Wait):
 
     def _take_back(self, gone: bool = False) -> None:
         """Undo what the reply counted as seen: the views' marks (unless a later reply
-        moved them on) and the hand-over it carried, unless a later game has ended and
-        been restarted since (a carrier may resume or cancel a woken reply long after:
-        a client that reads nothing): the view is then owed that game's end, or was
-        handed it, or restarted it; owed again, it would get that end twice. Nor is the
-        hand-over of a client that went (``gone``) owed again once its view has been
-        given a state of the new game (by another connection): the old game's end would
-        come in the middle of the new one. (A failed save fails the view's later
-        replies of it too: those take their marks back after this one.)"""
+        moved them on); and, where its save failed (not ``gone``), the hand-over it
+        carried, unless a later game has ended and been restarted since (a carrier may
+        resume a woken reply long after: a client that reads nothing): the view is then
+        owed that game's end, or was handed it, or restarted it; owed again, it would
+        get that end twice."""
         session, view, owed = self._session, self._view, self._owed
         if view is not None and session._seen[self._index] == self._version:
             session._seen[self._index] = self._before
@@ -1211,8 +1210,7 @@ class _SavedReply(Wait):
             if session._seen[index] == self._version:
                 session._seen[index] = before
                 session._wake()
-        if owed is not None and session._final is self._final and (
-                not gone or session._seen[_view_index(owed)] == self._owed_mark):
+        if owed is not None and not gone and session._final is self._final:
             session._owe_again(owed)
 
 

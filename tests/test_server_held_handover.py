@@ -6,11 +6,11 @@ held by its connection (``_held.py``). Held replies go out once saved, but
 not while the client leaves its replies unread (``OUTPUT_FULL``): the reply
 stays woken and unsent for as long as the client keeps the connection.
 Meanwhile the player's other connection plays on. When the first one goes,
-its reply's Wait is cancelled and the hand-over it carried is owed again
-(``_SavedReply.cancel``), unless a later game has ended and been restarted
-since. Real sockets; the store's commits pass one by one through gates (a
-disk that takes its time), so that the held reply's commit lands after the
-reply before it was written.
+its reply's Wait is cancelled and the hand-over it carried is lost with it
+(``_SavedReply.cancel``: its collection is saved); it must not be handed
+again, least of all the later game's end in its place. Real sockets; the
+store's commits pass one by one through gates (a disk that takes its time),
+so that the held reply's commit lands after the reply before it was written.
 """
 
 from __future__ import annotations
