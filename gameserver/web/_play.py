@@ -24,8 +24,9 @@ gets the game port's words (as a ``move``'s or ``restart``'s reply, or a
   twice, and the restart hand-over arrives as it does for any client. One
   stream per seat: a second one (another tab, a reload) takes over and the
   first is told ``replaced``; the state request the first had on its way is
-  the second's (its reply may be one the view already counts as seen: a
-  state waiting for its save). The last reply of each seat is remembered
+  cancelled, and a reply it held for its save gives back what the view counted
+  as seen (``session._SavedReply.cancel``), so the second's asks again and gets
+  it. The last reply of each seat is remembered
   (``Seats``) and sent first by the next stream of that seat: a reload, or
   a reply lost with a broken connection, then shows the current state at
   once although the view has already "seen" it.
@@ -402,18 +403,18 @@ class Play:
                         reply_event("state", seat.last))):
                     return
                 while not self._stopping():
-                    # The state request of the stream this one replaced (a reload), still
-                    # on its way or answered unread, is this stream's: the view counts
-                    # its reply as seen (a state waiting for its save, at once), so one
-                    # asked again would wait for the next change.
-                    asking = seat.asking
-                    if asking is None:
-                        asking = seat.asking = asyncio.ensure_future(
-                            ask(self.source, fields, client, self.depth))
-                    reply = await self._answer(stream, asking)
+                    asking = asyncio.ensure_future(ask(self.source, fields, client, self.depth))
+                    try:
+                        reply = await self._answer(stream, asking)
+                    finally:
+                        asking.cancel()
+                        if asking.done() and not asking.cancelled() and (
+                                asking.exception() is None and is_ok(asking.result())):
+                            # Answered as this stream was replaced (a reload): the view
+                            # counts it as seen, so the next stream starts with it.
+                            self.seats.remember(seat, asking.result())
                     if reply is None:
                         return
-                    seat.asking = None  # read
                     ok = is_ok(reply)
                     if ok:
                         self.seats.remember(seat, reply)
@@ -422,15 +423,6 @@ class Play:
                     if not stream.send(reply_event("state" if ok else "refused", reply)) or not ok:
                         return
             finally:
-                asking = seat.asking
-                if asking is not None and seat.stream is stream:  # gone: no stream takes it
-                    seat.asking = None
-                    asking.cancel()
-                    if asking.done() and not asking.cancelled() and (
-                            asking.exception() is None and is_ok(asking.result())):
-                        # Answered as this stream went: the view counts it as seen, so
-                        # the next stream starts with it.
-                        self.seats.remember(seat, asking.result())
                 self.seats.release(seat, stream)
 
         return EventStream(run)

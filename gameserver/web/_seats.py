@@ -216,9 +216,6 @@ class Seat:
     last: bytes | None = None  # None: the key has not proved itself (yet)
     task: asyncio.Task[Any] | None = None  # the stream showing the seat now
     stream: EventStream | None = None
-    # Its state request on its way, or answered and not yet read: the stream that
-    # takes the seat over (a reload) reads its reply (``Play._state``).
-    asking: asyncio.Future[bytes] | None = None
 
 
 class Seats:

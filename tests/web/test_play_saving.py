@@ -111,9 +111,10 @@ def test_a_reload_while_the_seats_state_waits_for_its_save_gets_that_state(
     """A stream replaced (a reload, another tab) while its state waited for the commit
     cancelled that state, which the view already counted as seen: the new stream, its
     seat's last state never shown, waited for the next change (for ever in a game
-    waiting for this player), whether the save then landed or failed. Now the new
-    stream reads the state the old one asked for: shown once saved; if the save fails,
-    the error (the page reconnects), and the next stream shows it once saved."""
+    waiting for this player), whether the save then landed or failed. Now the cancelled
+    state gives back what the view counted as seen, and the new stream's own request
+    gets it: shown once saved; if the save fails, the error (the page reconnects), and
+    the next stream shows it once saved."""
     reload = held.stream()  # the first one goes
     assert held.first.next() == ("replaced", {})
     if save == "fails":
