@@ -427,6 +427,21 @@ def test_wakeups_reports_each_placement() -> None:
     assert summary.startswith("wakeups: same cpu:")
 
 
+def test_hop_reports_both_servers_and_what_the_worker_adds() -> None:
+    record, summary = run_smoke("hop.py", "--cpus", "0")
+    assert COMMON <= record.keys() and record["benchmark"] == "hop"
+    assert [run["mode"] for run in record["runs"]] == ["direct", "worker"]
+    direct, worker = record["runs"]
+    for run in (direct, worker):
+        assert run["requests"] == 2000 and run["latency_n"] == 2000
+        assert run["server_cpu_us_per_request"] > 0 and run["client_cpu_us_per_request"] > 0
+    # Only the worker mode has a worker, and it did work for every request.
+    assert direct["worker_cpu_us_per_request"] == 0 < worker["worker_cpu_us_per_request"]
+    (added,) = record["added"]
+    assert added["worker_cpu_us"] == worker["worker_cpu_us_per_request"]
+    assert summary.startswith("hop: a worker round trip adds")
+
+
 def test_bytecodes_counts_every_workload_with_and_without_the_store() -> None:
     record, summary = run_smoke("bytecodes.py", "--only", "join", "--only", "keepalive",
                                 "--top", "3")
