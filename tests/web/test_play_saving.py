@@ -115,8 +115,15 @@ def test_a_reload_while_the_seats_state_waits_for_its_save_gets_that_state(
     state gives back what the view counted as seen, and the new stream's own request
     gets it: shown once saved; if the save fails, the error (the page reconnects), and
     the next stream shows it once saved."""
+    first = held.server.call(lambda: list(held.retry.waiters))  # the first stream's state
     reload = held.stream()  # the first one goes
     assert held.first.next() == ("replaced", {})
+    # The new stream's state waits for the retry only once the first's is cancelled (a
+    # few turns of the loop later); a retry made before that would leave it waiting for
+    # the retry after, which nothing here makes.
+    wire.until(lambda: held.server.call(
+        lambda: any(w not in first and not w.cancelled for w in held.retry.waiters)),
+        "the new stream's state to wait for the retry")
     if save == "fails":
         held.retry_fails()
         assert reload.next() == ("refused", {"status": "error", "message": SAVE_FAILED})
