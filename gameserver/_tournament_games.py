@@ -223,6 +223,10 @@ class Arbiter:
 
     def _record(self, entry: Entry, key: str, result: GameResult) -> None:
         entry.games.pop(key, None)
+        if entry.tournament.over:  # cancelled while it ran: it counts for nothing
+            log.info("tournament %s: game %s ended after the tournament was cancelled; not "
+                     "recorded", entry.tournament.name, key)
+            return
         entry.tournament.record(key, result)
         self._recorded(entry, key, result)
         self.schedule(entry)

@@ -14,7 +14,7 @@ from gameserver.games import Nim, TicTacToe
 from gameserver.guard import GameGuard
 from gameserver.lobby import Lobby, LobbyLimits
 from gameserver.protocol import Join, Move, Observe, Restart, State
-from gameserver.tournament import TournamentError, TournamentSettings
+from gameserver.tournament import GameResult, TournamentError, TournamentSettings
 from gameserver.tournament_hall import WRONG_PASSWORDS_PER_MINUTE, TournamentHall
 from gameserver.waits import Wait
 from tests.data.timer_games.talk import Talk
@@ -238,3 +238,31 @@ def test_guessing_a_password_is_slowed_down(guard: GameGuard) -> None:
         assert "with a password" in error(join(hall, f"ann#guess-{n}", "10.0.0.66"))
     assert "too many wrong passwords" in error(join(hall, "ann#right-one", "10.0.0.66"))
     assert isinstance(join(hall, "ann#right-one", "10.0.0.1"), Wait)  # the owner's address
+
+
+def test_a_game_that_ends_after_the_tournament_was_cancelled_counts_for_nothing(
+        guard: GameGuard) -> None:
+    """Cancelling promises that the running games play on but count for nothing. They were
+    recorded all the same when they ended: the standings of the cancelled tournament
+    changed after the fact, and the game entered the ratings (``rated_games``)."""
+    clock = Clock()
+    hall = make_hall(guard, clock, start_with=2)
+    ann_wait = join(hall, "ann")
+    bob = Client(hall, "bob", data(join(hall, "bob")))
+    ann = Client(hall, "ann", data(ann_wait))
+    first, second = (ann, bob) if ann.id == 0 else (bob, ann)  # Talk: player 0 begins
+    assert data(first.move(say="hi")) is None
+    hall.cancel("cup")
+    tournament = hall.tournament("cup")
+    assert tournament is not None and tournament.state == "cancelled"
+    before = tournament.standings()
+    assert data(second.move(say="ho")) is None  # the game plays on, to its end
+    for _ in range(2):
+        assert data(first.move(say="hi")) is None
+        assert data(second.move(say="ho")) is None
+    assert data(ann.state())["gameover"] is True
+    assert [g for r in tournament.rounds for m in r for g in m.games] == []
+    assert tournament.standings() == before
+    assert hall.rated_games() == set()
+    with pytest.raises(TournamentError, match="cancelled"):  # nor when the log is replayed
+        tournament.record("r1t1g1", GameResult(("ann", "bob"), (1.0, 0.0)))
