@@ -273,7 +273,7 @@ class GameServerAPI:
         self._handed = None  # a new seat: nothing of it was given yet
         return self._player_id
 
-    def move(self, **kwargs):
+    def move(self, *args, **kwargs):
         """Send a move to the game. Only works when it is your turn.
 
         Write the move as keyword arguments; which ones depends on the game
@@ -290,12 +290,17 @@ class GameServerAPI:
                 it is not your turn, the game is over, the move cannot be sent
                 as JSON (only str, int, float, bool, None, lists and dicts), or
                 the server could not be reached.
+            TypeError: the move was not given as keyword arguments (``move(4)``).
 
         Example::
 
             api.move(position=4)             # tic-tac-toe: mark the middle cell
             api.move(roll_dice=[0, 2])       # Yahtzee: roll the 1st and 3rd die again
         """
+        if args:  # move(4): Python's own TypeError named no keyword, nor how to write one
+            raise TypeError(f'move() takes the move as keyword arguments, not as {args!r}'[:200]
+                            + ': write the name of each value, as the game describes it, '
+                            'e.g. move(position=4) for TicTacToe, not move(4)')
         if self._player_id is None:
             raise GameServerError('join a game first: call join() before move()')
         if self._observer:

@@ -246,6 +246,19 @@ def test_request_over_the_servers_size_limit_is_refused_locally(fake) -> None:
     assert server.connections == 1
 
 
+def test_a_move_not_given_as_keywords_says_how_to_write_one(fake) -> None:
+    # Python's own error named no keyword: "move() takes 1 positional argument but 2 were
+    # given". A first-term student writes move(4) for "the middle cell".
+    server = fake(replies(ok(JOINED)))
+    api = GameServerAPI("127.0.0.1", server.port, "TicTacToe", players=2)
+    api.join()
+    with pytest.raises(TypeError, match=r"^move\(\) takes the move as keyword arguments, not "
+                                        r"as \(4,\): .* e\.g\. move\(position=4\) for "
+                                        r"TicTacToe, not move\(4\)$"):
+        api.move(4)
+    assert server.connections == 1
+
+
 def test_move_that_is_not_json_is_refused_locally(fake) -> None:
     server = fake(replies(ok(JOINED)))
     api = GameServerAPI("127.0.0.1", server.port, "Echo", players=1)
