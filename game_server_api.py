@@ -1224,8 +1224,11 @@ class GameServerAPI:
         raise GameServerError(message)
 
     def _need(self, data, request):
-        """Check that an ok reply carries what the request promises; return it."""
-        if not isinstance(data, dict) or (request in ('join', 'observe') and not (
+        """Check that an ok reply carries what the request promises; return it. (A state
+        without 'current' or 'gameover' was a KeyError in the student's loop.)"""
+        if not isinstance(data, dict) or (request == 'state' and not (
+                type(data.get('current')) is list and 'gameover' in data)) or (
+                request in ('join', 'observe') and not (
                 type(data.get('player_id')) is int and type(data.get('key')) is str
                 and type(data.get('session', '')) is str
                 and type(data.get('request_size_max', 1)) is int)):
