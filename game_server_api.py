@@ -38,6 +38,10 @@ or not whole 120 seconds after it began (``join`` and ``state`` wait for the
 other players first) or after the request (every other call), raises
 ``GameServerError``. If your game's states really are that large, raise the
 limit after the import: ``game_server_api.REPLY_MAX = 64 * 1024 * 1024``.
+``join()`` and ``state()`` wait for the other players an hour at most
+(``WAIT_MAX``; a server that accepts and never answers cannot hold them for
+ever): ``GameServerError``. If your games really wait longer, raise that limit
+the same way (``None``: no limit).
 A server that is gone without a word (its computer switched off, the network
 down) is noticed by the system's checks of a silent connection, about 2
 minutes later, also while ``join`` or ``state`` wait: ``GameServerError``.
@@ -83,7 +87,11 @@ REPLY_MAX = 16 * 1024 * 1024  # bytes one reply (or one pushed state) may have a
 # '{' and '[' of the reply (those inside strings as well).
 REPLY_ITEMS_MAX = 1_000_000  # values one reply may hold at most
 _REPLY_TIMEOUT = 120.0  # seconds a reply may take (see _receive), and a request
-# join() and state() wait as long as the server lets them. A server that is gone without
+# join() and state() wait for the other players; a server that accepts and never answers
+# (broken, or not a game server) must not hold them for ever. Our server ends every wait
+# sooner (its join_timeout and game_timeout: 1000 s unless its operator raised them).
+WAIT_MAX = 3600.0  # seconds join() and state() wait for an answer at most; None: no limit
+# join() and state() wait up to WAIT_MAX for the others. A server that is gone without
 # a word (switched off, its network down) is noticed by the system's keep-alive checks:
 # after _KEEPALIVE_IDLE s of silence one every _KEEPALIVE_INTERVAL s; when
 # _KEEPALIVE_COUNT in a row go unanswered, the connection fails (2 minutes in all).
@@ -677,9 +685,13 @@ class GameServerAPI:
         """One read on the poll connection, added to ``_poll_reply``: the bytes;
         ``b''`` once it is closed; None if nothing has arrived (only when ``wait``
         is false). Other failures raise, and so does a reply (or push) larger than
-        ``REPLY_MAX`` or not whole ``_REPLY_TIMEOUT`` seconds after it began."""
+        ``REPLY_MAX`` or not whole ``_REPLY_TIMEOUT`` seconds after it began, and
+        a wait of ``WAIT_MAX`` seconds in which nothing came."""
         pending = self._poll_reply
-        deadline = self._poll_began + _REPLY_TIMEOUT if pending else None
+        if pending:
+            deadline = self._poll_began + _REPLY_TIMEOUT
+        else:  # poll() never waits; state() and states() wait for the others' moves
+            deadline = _reply_deadline(True) if wait else None
         try:
             if deadline is not None and time.monotonic() >= deadline:
                 raise socket.timeout
@@ -694,7 +706,7 @@ class GameServerAPI:
             return b''
         except socket.timeout as e:  # before Python 3.10 not the same as TimeoutError
             self._stop_polling()
-            raise self._late('state', e) from None
+            raise self._late('state', e, begun=bool(pending)) from None
         except OSError as e:
             self._stop_polling()
             raise self._os_error(e, what) from None
@@ -1100,17 +1112,17 @@ class GameServerAPI:
         ``reply_bytes`` is empty: the connection ended before a single byte).
         Bounds: ``REPLY_MAX`` bytes, and ``_REPLY_TIMEOUT`` seconds from the
         request (from the reply's first byte for join and state, which wait
-        for the other players as long as the server lets them).
+        for the other players: up to ``WAIT_MAX`` seconds for that byte).
         """
         reply = bytearray()
-        deadline = None if kind in _WAITING else time.monotonic() + _REPLY_TIMEOUT
+        deadline = _reply_deadline(kind in _WAITING)
         try:
             while True:
                 _wait_until(sock, deadline)
                 chunk = sock.recv(_BUFFER_SIZE)
                 if not chunk:
                     return reply, 'eof'
-                if deadline is None:  # join and state: the reply has begun
+                if not reply and kind in _WAITING:  # join and state: the reply has begun
                     deadline = time.monotonic() + _REPLY_TIMEOUT
                 reply += chunk
                 if len(reply) > REPLY_MAX:
@@ -1128,7 +1140,7 @@ class GameServerAPI:
             raise self._error(f'connection closed by server {self._address()} in the middle '
                               'of the reply') from None
         except socket.timeout as e:  # before Python 3.10 not the same as TimeoutError
-            raise self._late(kind, e) from None
+            raise self._late(kind, e, begun=bool(reply) or kind not in _WAITING) from None
         except OSError as e:
             raise self._os_error(e, 'connection failed while waiting for the reply from') \
                 from None
@@ -1154,10 +1166,11 @@ class GameServerAPI:
                 'is this really a game server? If your game\'s states really are that large, '
                 'raise the limit after the import: game_server_api.REPLY_ITEMS_MAX = 5_000_000')
 
-    def _late(self, kind, timeout):
+    def _late(self, kind, timeout, begun=True):
         """The error for a reply that did not come (whole) in time: ``timeout`` is our
         deadline's socket.timeout, or (Python 3.10+: the same class) the system's
-        ETIMEDOUT for a connection whose keep-alive probes went unanswered."""
+        ETIMEDOUT for a connection whose keep-alive probes went unanswered. ``begun``
+        false: join or state got no byte of its answer within ``WAIT_MAX``."""
         if timeout.errno is not None:
             return self._error(
                 f'the connection to server {self._address()} was lost while waiting for '
@@ -1165,6 +1178,14 @@ class GameServerAPI:
                 f'connection after {_KEEPALIVE_IDLE} s; the server answered none of '
                 f'{_KEEPALIVE_COUNT} checks)', 'is the server still running, and the network '
                 'between up?')
+        if not begun:
+            return self._error(
+                f'server {self._address()} did not answer {kind} within {WAIT_MAX:g} s '
+                f'(game_server_api.WAIT_MAX): {kind} waits until the other players have '
+                'joined or moved, and nothing came for that long',
+                'are the other players\' programs still running? Is this really a game '
+                'server? If your games really wait longer, raise the limit after the import: '
+                'game_server_api.WAIT_MAX = 4 * 3600 (None: no limit)')
         return self._error(
             f'server {self._address()} did not send its whole reply to {kind} within '
             f'{_REPLY_TIMEOUT:g} s',
@@ -1344,6 +1365,14 @@ def _reason(error):
 
 def _is_local(host):
     return host in ('localhost', '::1', '0.0.0.0') or host.startswith('127.')
+
+
+def _reply_deadline(waiting):
+    """When a reply must have come (``time.monotonic()``; None: never): ``waiting`` for
+    join and state, which wait for the other players before their reply begins."""
+    if not waiting:
+        return time.monotonic() + _REPLY_TIMEOUT
+    return None if WAIT_MAX is None else time.monotonic() + WAIT_MAX
 
 
 def _wait_until(sock, deadline):

@@ -1842,3 +1842,51 @@ def test_a_subscribe_reply_that_drips_times_out(fake, monkeypatch, call) -> None
         else:
             next(api.states())
     assert api._poll_sock is None
+
+
+@pytest.mark.parametrize("call", ["join", "state", "states"])
+def test_join_and_state_wait_no_longer_than_wait_max_for_a_server_that_never_answers(
+        fake, monkeypatch, call) -> None:
+    """A server that accepts and never answers (broken, or no game server) held join() and
+    state() for ever: they wait for the other players, and the system's keep-alive checks
+    are answered by the server's machine. Now WAIT_MAX (an hour; here 0.3 s) ends the
+    wait, with an error that names the limit and says how to raise it."""
+    monkeypatch.setattr(game_server_api, "WAIT_MAX", 0.3)
+
+    def silent(conn: socket.socket, fake: FakeServer) -> None:
+        request = fake.read_request(conn)
+        if call != "join" and b'"join"' in request:
+            conn.sendall(ok(JOINED))
+            conn.close()
+            return
+        if b'"subscribe"' in request:
+            conn.sendall(ok(None) + TERMINATOR)  # subscribed; then no state ever comes
+        fake.go.wait(TIMEOUT)
+
+    server = fake(silent)
+    api = GameServerAPI("127.0.0.1", server.port, "Echo", players=1)
+    if call != "join":
+        api.join()
+    kind = "state" if call == "states" else call
+    with pytest.raises(GameServerError, match=(
+            rf"^api: server 127.0.0.1:{server.port} did not answer {kind} within 0.3 s "
+            r"\(game_server_api.WAIT_MAX\): .*; are the other players' programs still "
+            r"running\? .* game_server_api.WAIT_MAX = 4 \* 3600 \(None: no limit\)$")):
+        api.join() if call == "join" else api.state() if call == "state" else next(
+            api.states())
+    assert api._poll_sock is None  # (states: the subscription is given up, asked again next)
+
+
+def test_poll_is_not_ended_by_wait_max(fake, monkeypatch) -> None:
+    # poll() never waits, so no wait of it runs into WAIT_MAX, however long it polls.
+    monkeypatch.setattr(game_server_api, "WAIT_MAX", 0.0)
+
+    def subscribed(conn: socket.socket, fake: FakeServer, request: bytes) -> None:
+        conn.sendall(ok(None) + TERMINATOR)
+        fake.go.wait(TIMEOUT)
+
+    api = GameServerAPI("127.0.0.1", fake(after_join(subscribed)).port, "Echo", players=1)
+    api.join()
+    for _ in range(3):
+        assert api.poll() is None
+    assert api._pushing
