@@ -71,6 +71,7 @@ import os
 import select
 import socket
 import ssl
+import sys
 import threading
 import time
 
@@ -1222,13 +1223,19 @@ class GameServerAPI:
         if len(reply) > REPLY_ITEMS_MAX:  # (a shorter reply cannot hold more values)
             self._count_items(reply, kind)
         try:
-            response = json.loads(text)
+            response = json.loads(text, **_json_options())
         except json.JSONDecodeError as e:
             end = len(text.rstrip())  # the reply's JSON stopped at its end: cut short
             if end and (e.pos >= end or e.msg.startswith('Unterminated string')):
                 raise self._cut_short(reply) from None
             raise self._corrupt(text) from None
-        except (ValueError, RecursionError):  # RecursionError: nested thousands deep
+        except ValueError as e:
+            if 'digits' in str(e):  # Python's limit or _parse_int's
+                raise self._error(f'the reply from server {self._address()} to {kind} holds '
+                                  f'a number of more than {_INT_DIGITS_MAX} digits',
+                                  'is this really a game server?') from None
+            raise self._corrupt(text) from None
+        except RecursionError:  # nested thousands deep
             raise self._corrupt(text) from None
         status = response.get('status') if isinstance(response, dict) else None
         field = 'data' if status == 'ok' else 'message'
@@ -1365,6 +1372,26 @@ def _reason(error):
 
 def _is_local(host):
     return host in ('localhost', '::1', '0.0.0.0') or host.startswith('127.')
+
+
+# Decimal text to int takes time quadratic in its digits: a 16 MB number took 17 minutes of
+# CPU. Python 3.11 (and 3.8.14, 3.9.14, 3.10.7) refuses more than 4300 digits by itself;
+# before those, and where a program switched that off, the module refuses them.
+_INT_DIGITS_MAX = 4300
+
+
+def _json_options():
+    """What json.loads needs to refuse numbers of too many digits, where Python does not."""
+    get_limit = getattr(sys, 'get_int_max_str_digits', None)
+    if get_limit is not None and get_limit() > 0:
+        return {}
+    return {'parse_int': _parse_int}
+
+
+def _parse_int(text):
+    if len(text.lstrip('-')) > _INT_DIGITS_MAX:
+        raise ValueError(f'a number of more than {_INT_DIGITS_MAX} digits')
+    return int(text)
 
 
 def _reply_deadline(waiting):

@@ -1890,3 +1890,30 @@ def test_poll_is_not_ended_by_wait_max(fake, monkeypatch) -> None:
     for _ in range(3):
         assert api.poll() is None
     assert api._pushing
+
+
+@pytest.mark.parametrize("python", ["limit", "switched-off", "old"])
+def test_a_number_of_too_many_digits_is_refused_before_it_is_decoded(fake, monkeypatch,
+                                                                    python) -> None:
+    """Decimal text to int is quadratic in its digits: a hostile reply of one 16 MB number
+    took about 17 minutes of CPU to decode (400,000 digits: 0.64 s). Python 3.11 (3.8.14,
+    3.9.14, 3.10.7) refuses more than 4300 digits; an older Python (without
+    sys.get_int_max_str_digits), or a program that switched the limit off (0), decoded it.
+    Now the module refuses it there too."""
+    big = b'{"status": "ok", "data": {"current": [0], "gameover": false, "n": -' + b"7" * 5000
+    api = GameServerAPI("127.0.0.1", fake(replies(ok(JOINED), big + b"}}")).port, "Echo",
+                        players=1)
+    api.join()
+    limit = sys.get_int_max_str_digits()
+    try:
+        if python != "limit":
+            sys.set_int_max_str_digits(0)
+        if python == "old":
+            monkeypatch.delattr(sys, "get_int_max_str_digits")
+        with pytest.raises(GameServerError, match=r"^api: the reply from server .* to state "
+                                                  r"holds a number of more than 4300 digits; "
+                                                  r"is this really a game server\?$"):
+            api.state()
+    finally:
+        monkeypatch.undo()
+        sys.set_int_max_str_digits(limit)
