@@ -266,3 +266,25 @@ def test_a_game_that_ends_after_the_tournament_was_cancelled_counts_for_nothing(
     assert hall.rated_games() == set()
     with pytest.raises(TournamentError, match="cancelled"):  # nor when the log is replayed
         tournament.record("r1t1g1", GameResult(("ann", "bob"), (1.0, 0.0)))
+
+
+def test_the_keys_of_a_game_go_once_the_lobby_has_ended_its_session(guard: GameGuard) -> None:
+    """The hall kept every game's keys, and with them every game's session (its game,
+    players and views: 2.7 KB a Talk game), for as long as the tournament was kept: a
+    round robin of 300 plays 44,850 games. Now they go when the lobby ends the session."""
+    clock = Clock()
+    hall = make_hall(guard, clock, start_with=2)
+    ann_wait = join(hall, "ann")
+    bob = Client(hall, "bob", data(join(hall, "bob")))
+    ann = Client(hall, "ann", data(ann_wait))
+    first, second = (ann, bob) if ann.id == 0 else (bob, ann)  # Talk: player 0 begins
+    for _ in range(3):
+        assert data(first.move(say="hi")) is None
+        assert data(second.move(say="ho")) is None
+    assert data(ann.state())["gameover"] is True  # its key still shows the final state
+    entry = hall.entries["cup"]
+    assert entry.tournament.state == "finished" and len(entry.keys) == 2
+    clock.now += hall.host.limits.game_timeout + 1  # type: ignore[attr-defined]
+    hall.host.tick()  # type: ignore[attr-defined]  # the idle session ends
+    assert entry.keys == {} and entry.issued == {}
+    assert error(ann.state()) == "framework: invalid key"
