@@ -92,10 +92,10 @@ _REPLY_TIMEOUT = 120.0  # seconds a reply may take (see _receive), and a request
 # (broken, or not a game server) must not hold them for ever. Our server ends every wait
 # sooner (its join_timeout and game_timeout: 1000 s unless its operator raised them).
 WAIT_MAX = 3600.0  # seconds join() and state() wait for an answer at most; None: no limit
-# join() and state() wait up to WAIT_MAX for the others. A server that is gone without
-# a word (switched off, its network down) is noticed by the system's keep-alive checks:
-# after _KEEPALIVE_IDLE s of silence one every _KEEPALIVE_INTERVAL s; when
-# _KEEPALIVE_COUNT in a row go unanswered, the connection fails (2 minutes in all).
+# A server that is gone without a word (switched off, its network down) is noticed sooner,
+# by the system's keep-alive checks: after _KEEPALIVE_IDLE s of silence one every
+# _KEEPALIVE_INTERVAL s; when _KEEPALIVE_COUNT in a row go unanswered, the connection
+# fails (2 minutes in all).
 _KEEPALIVE_IDLE = 60
 _KEEPALIVE_INTERVAL = 10
 _KEEPALIVE_COUNT = 6
