@@ -38,6 +38,10 @@ or not whole 120 seconds after it began (``join`` and ``state`` wait for the
 other players first) or after the request (every other call), raises
 ``GameServerError``. If your game's states really are that large, raise the
 limit after the import: ``game_server_api.REPLY_MAX = 64 * 1024 * 1024``.
+``join()`` and ``state()`` wait for the other players an hour at most
+(``WAIT_MAX``; a server that accepts and never answers cannot hold them for
+ever): ``GameServerError``. If your games really wait longer, raise that limit
+the same way (``None``: no limit).
 A server that is gone without a word (its computer switched off, the network
 down) is noticed by the system's checks of a silent connection, about 2
 minutes later, also while ``join`` or ``state`` wait: ``GameServerError``.
@@ -67,6 +71,7 @@ import os
 import select
 import socket
 import ssl
+import sys
 import threading
 import time
 
@@ -83,10 +88,14 @@ REPLY_MAX = 16 * 1024 * 1024  # bytes one reply (or one pushed state) may have a
 # '{' and '[' of the reply (those inside strings as well).
 REPLY_ITEMS_MAX = 1_000_000  # values one reply may hold at most
 _REPLY_TIMEOUT = 120.0  # seconds a reply may take (see _receive), and a request
-# join() and state() wait as long as the server lets them. A server that is gone without
-# a word (switched off, its network down) is noticed by the system's keep-alive checks:
-# after _KEEPALIVE_IDLE s of silence one every _KEEPALIVE_INTERVAL s; when
-# _KEEPALIVE_COUNT in a row go unanswered, the connection fails (2 minutes in all).
+# join() and state() wait for the other players; a server that accepts and never answers
+# (broken, or not a game server) must not hold them for ever. Our server ends every wait
+# sooner (its join_timeout and game_timeout: 1000 s unless its operator raised them).
+WAIT_MAX = 3600.0  # seconds join() and state() wait for an answer at most; None: no limit
+# A server that is gone without a word (switched off, its network down) is noticed sooner,
+# by the system's keep-alive checks: after _KEEPALIVE_IDLE s of silence one every
+# _KEEPALIVE_INTERVAL s; when _KEEPALIVE_COUNT in a row go unanswered, the connection
+# fails (2 minutes in all).
 _KEEPALIVE_IDLE = 60
 _KEEPALIVE_INTERVAL = 10
 _KEEPALIVE_COUNT = 6
@@ -273,7 +282,7 @@ class GameServerAPI:
         self._handed = None  # a new seat: nothing of it was given yet
         return self._player_id
 
-    def move(self, **kwargs):
+    def move(self, *args, **kwargs):
         """Send a move to the game. Only works when it is your turn.
 
         Write the move as keyword arguments; which ones depends on the game
@@ -290,12 +299,17 @@ class GameServerAPI:
                 it is not your turn, the game is over, the move cannot be sent
                 as JSON (only str, int, float, bool, None, lists and dicts), or
                 the server could not be reached.
+            TypeError: the move was not given as keyword arguments (``move(4)``).
 
         Example::
 
             api.move(position=4)             # tic-tac-toe: mark the middle cell
             api.move(roll_dice=[0, 2])       # Yahtzee: roll the 1st and 3rd die again
         """
+        if args:  # move(4): Python's own TypeError named no keyword, nor how to write one
+            raise TypeError(f'move() takes the move as keyword arguments, not as {args!r}'[:200]
+                            + ': write the name of each value, as the game describes it, '
+                            'e.g. move(position=4) for TicTacToe, not move(4)')
         if self._player_id is None:
             raise GameServerError('join a game first: call join() before move()')
         if self._observer:
@@ -672,9 +686,13 @@ class GameServerAPI:
         """One read on the poll connection, added to ``_poll_reply``: the bytes;
         ``b''`` once it is closed; None if nothing has arrived (only when ``wait``
         is false). Other failures raise, and so does a reply (or push) larger than
-        ``REPLY_MAX`` or not whole ``_REPLY_TIMEOUT`` seconds after it began."""
+        ``REPLY_MAX`` or not whole ``_REPLY_TIMEOUT`` seconds after it began, and
+        a wait of ``WAIT_MAX`` seconds in which nothing came."""
         pending = self._poll_reply
-        deadline = self._poll_began + _REPLY_TIMEOUT if pending else None
+        if pending:
+            deadline = self._poll_began + _REPLY_TIMEOUT
+        else:  # poll() never waits; state() and states() wait for the others' moves
+            deadline = _reply_deadline(True) if wait else None
         try:
             if deadline is not None and time.monotonic() >= deadline:
                 raise socket.timeout
@@ -689,7 +707,7 @@ class GameServerAPI:
             return b''
         except socket.timeout as e:  # before Python 3.10 not the same as TimeoutError
             self._stop_polling()
-            raise self._late('state', e) from None
+            raise self._late('state', e, begun=bool(pending)) from None
         except OSError as e:
             self._stop_polling()
             raise self._os_error(e, what) from None
@@ -1095,17 +1113,17 @@ class GameServerAPI:
         ``reply_bytes`` is empty: the connection ended before a single byte).
         Bounds: ``REPLY_MAX`` bytes, and ``_REPLY_TIMEOUT`` seconds from the
         request (from the reply's first byte for join and state, which wait
-        for the other players as long as the server lets them).
+        for the other players: up to ``WAIT_MAX`` seconds for that byte).
         """
         reply = bytearray()
-        deadline = None if kind in _WAITING else time.monotonic() + _REPLY_TIMEOUT
+        deadline = _reply_deadline(kind in _WAITING)
         try:
             while True:
                 _wait_until(sock, deadline)
                 chunk = sock.recv(_BUFFER_SIZE)
                 if not chunk:
                     return reply, 'eof'
-                if deadline is None:  # join and state: the reply has begun
+                if not reply and kind in _WAITING:  # join and state: the reply has begun
                     deadline = time.monotonic() + _REPLY_TIMEOUT
                 reply += chunk
                 if len(reply) > REPLY_MAX:
@@ -1123,7 +1141,7 @@ class GameServerAPI:
             raise self._error(f'connection closed by server {self._address()} in the middle '
                               'of the reply') from None
         except socket.timeout as e:  # before Python 3.10 not the same as TimeoutError
-            raise self._late(kind, e) from None
+            raise self._late(kind, e, begun=bool(reply) or kind not in _WAITING) from None
         except OSError as e:
             raise self._os_error(e, 'connection failed while waiting for the reply from') \
                 from None
@@ -1149,10 +1167,11 @@ class GameServerAPI:
                 'is this really a game server? If your game\'s states really are that large, '
                 'raise the limit after the import: game_server_api.REPLY_ITEMS_MAX = 5_000_000')
 
-    def _late(self, kind, timeout):
+    def _late(self, kind, timeout, begun=True):
         """The error for a reply that did not come (whole) in time: ``timeout`` is our
         deadline's socket.timeout, or (Python 3.10+: the same class) the system's
-        ETIMEDOUT for a connection whose keep-alive probes went unanswered."""
+        ETIMEDOUT for a connection whose keep-alive probes went unanswered. ``begun``
+        false: join or state got no byte of its answer within ``WAIT_MAX``."""
         if timeout.errno is not None:
             return self._error(
                 f'the connection to server {self._address()} was lost while waiting for '
@@ -1160,6 +1179,14 @@ class GameServerAPI:
                 f'connection after {_KEEPALIVE_IDLE} s; the server answered none of '
                 f'{_KEEPALIVE_COUNT} checks)', 'is the server still running, and the network '
                 'between up?')
+        if not begun:
+            return self._error(
+                f'server {self._address()} did not answer {kind} within {WAIT_MAX:g} s '
+                f'(game_server_api.WAIT_MAX): {kind} waits until the other players have '
+                'joined or moved, and nothing came for that long',
+                'are the other players\' programs still running? Is this really a game '
+                'server? If your games really wait longer, raise the limit after the import: '
+                'game_server_api.WAIT_MAX = 4 * 3600 (None: no limit)')
         return self._error(
             f'server {self._address()} did not send its whole reply to {kind} within '
             f'{_REPLY_TIMEOUT:g} s',
@@ -1196,13 +1223,19 @@ class GameServerAPI:
         if len(reply) > REPLY_ITEMS_MAX:  # (a shorter reply cannot hold more values)
             self._count_items(reply, kind)
         try:
-            response = json.loads(text)
+            response = json.loads(text, **_json_options())
         except json.JSONDecodeError as e:
             end = len(text.rstrip())  # the reply's JSON stopped at its end: cut short
             if end and (e.pos >= end or e.msg.startswith('Unterminated string')):
                 raise self._cut_short(reply) from None
             raise self._corrupt(text) from None
-        except (ValueError, RecursionError):  # RecursionError: nested thousands deep
+        except ValueError as e:
+            if 'digits' in str(e):  # Python's limit or _parse_int's
+                raise self._error(f'the reply from server {self._address()} to {kind} holds '
+                                  f'a number of more than {_INT_DIGITS_MAX} digits',
+                                  'is this really a game server?') from None
+            raise self._corrupt(text) from None
+        except RecursionError:  # nested thousands deep
             raise self._corrupt(text) from None
         status = response.get('status') if isinstance(response, dict) else None
         field = 'data' if status == 'ok' else 'message'
@@ -1219,8 +1252,11 @@ class GameServerAPI:
         raise GameServerError(message)
 
     def _need(self, data, request):
-        """Check that an ok reply carries what the request promises; return it."""
-        if not isinstance(data, dict) or (request in ('join', 'observe') and not (
+        """Check that an ok reply carries what the request promises; return it. (A state
+        without 'current' or 'gameover' was a KeyError in the student's loop.)"""
+        if not isinstance(data, dict) or (request == 'state' and not (
+                type(data.get('current')) is list and 'gameover' in data)) or (
+                request in ('join', 'observe') and not (
                 type(data.get('player_id')) is int and type(data.get('key')) is str
                 and type(data.get('session', '')) is str
                 and type(data.get('request_size_max', 1)) is int)):
@@ -1336,6 +1372,34 @@ def _reason(error):
 
 def _is_local(host):
     return host in ('localhost', '::1', '0.0.0.0') or host.startswith('127.')
+
+
+# Decimal text to int takes time quadratic in its digits: a 16 MB number took 17 minutes of
+# CPU. Python 3.11 (and 3.8.14, 3.9.14, 3.10.7) refuses more than 4300 digits by itself;
+# before those, and where a program switched that off, the module refuses them.
+_INT_DIGITS_MAX = 4300
+
+
+def _json_options():
+    """What json.loads needs to refuse numbers of too many digits, where Python does not."""
+    get_limit = getattr(sys, 'get_int_max_str_digits', None)
+    if get_limit is not None and get_limit() > 0:
+        return {}
+    return {'parse_int': _parse_int}
+
+
+def _parse_int(text):
+    if len(text.lstrip('-')) > _INT_DIGITS_MAX:
+        raise ValueError(f'a number of more than {_INT_DIGITS_MAX} digits')
+    return int(text)
+
+
+def _reply_deadline(waiting):
+    """When a reply must have come (``time.monotonic()``; None: never): ``waiting`` for
+    join and state, which wait for the other players before their reply begins."""
+    if not waiting:
+        return time.monotonic() + _REPLY_TIMEOUT
+    return None if WAIT_MAX is None else time.monotonic() + WAIT_MAX
 
 
 def _wait_until(sock, deadline):

@@ -294,8 +294,12 @@ class Tournament:
         self._advance()
 
     def cancel(self, now: float) -> None:
+        """Stop it: the games running now play on, but are no longer its games (``record``
+        refuses them), so they count for nothing."""
         self._go("cancel")
         self.ended = now
+        for match in self.rounds[-1] if self.rounds else []:
+            match.running = ""
 
     @property
     def over(self) -> bool:
@@ -374,8 +378,13 @@ class Tournament:
         """How game ``key`` ended; opens the next round, or finishes, when due.
 
         Raises:
-            TournamentError: no such game is due (a replayed record that does not fit).
+            TournamentError: no such game is due (a replayed record that does not fit),
+                or the tournament is no longer running (a game that ended after it was
+                cancelled counts for nothing).
         """
+        if self.state != "running":
+            raise TournamentError(f"tournament {self.name} is {self.state}: game {key} "
+                                  "counts for nothing")
         match = self._matches.get(key[:key.rindex("g")]) if "g" in key else None
         if match is None or match.key(len(match.games) + 1) != key or match.done(
                 self.settings.best_of):

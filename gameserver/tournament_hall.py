@@ -392,7 +392,7 @@ class TournamentHall:
     def _know_observer_key(entry: Entry, session: Session, player_id: int) -> None:
         key = session.players[player_id].observer_key
         if key is not None:
-            entry.keys[key] = (session, player_id, True)
+            entry.issue(key, session, player_id, True)
 
     # ------------------------------------------------------------ reading
 

@@ -65,6 +65,11 @@ def ok(data: Any) -> bytes:
 JOINED = {"player_id": 0, "key": "k1", "session": "auto-7", "request_size_max": 1_000_000}
 
 
+def state(**game: Any) -> dict[str, Any]:
+    """A state as every server sends it: the game's keys, 'current' and 'gameover'."""
+    return {**game, "current": [0], "gameover": False}
+
+
 # ---------------------------------------------------------------- a fake server
 
 
@@ -246,6 +251,19 @@ def test_request_over_the_servers_size_limit_is_refused_locally(fake) -> None:
     assert server.connections == 1
 
 
+def test_a_move_not_given_as_keywords_says_how_to_write_one(fake) -> None:
+    # Python's own error named no keyword: "move() takes 1 positional argument but 2 were
+    # given". A first-term student writes move(4) for "the middle cell".
+    server = fake(replies(ok(JOINED)))
+    api = GameServerAPI("127.0.0.1", server.port, "TicTacToe", players=2)
+    api.join()
+    with pytest.raises(TypeError, match=r"^move\(\) takes the move as keyword arguments, not "
+                                        r"as \(4,\): .* e\.g\. move\(position=4\) for "
+                                        r"TicTacToe, not move\(4\)$"):
+        api.move(4)
+    assert server.connections == 1
+
+
 def test_move_that_is_not_json_is_refused_locally(fake) -> None:
     server = fake(replies(ok(JOINED)))
     api = GameServerAPI("127.0.0.1", server.port, "Echo", players=1)
@@ -259,8 +277,8 @@ def test_move_that_is_not_json_is_refused_locally(fake) -> None:
 
 
 def test_requests_are_byte_identical_to_the_classic_module(fake) -> None:
-    server = fake(replies(ok(JOINED), ok(None), ok({"board": []}), ok(None),
-                          ok({"player_id": 1, "key": "k2"}), ok({"board": []})))
+    server = fake(replies(ok(JOINED), ok(None), ok(state(board=[])), ok(None),
+                          ok({"player_id": 1, "key": "k2"}), ok(state(board=[]))))
     api = GameServerAPI("127.0.0.1", server.port, "TicTacToe", players=2)
     assert api.join() == 0
     api.move(position=4, note="é")
@@ -295,11 +313,11 @@ def test_join_without_players_sends_null(fake) -> None:
 
 
 def test_keep_alive_adds_one_last_key_and_uses_one_connection(fake) -> None:
-    server = fake(kept_replies(ok(JOINED), ok(None), ok({"echo": 1})))
+    server = fake(kept_replies(ok(JOINED), ok(None), ok(state(echo=1))))
     with GameServerAPI("127.0.0.1", server.port, "Echo", players=1, keep_alive=True) as api:
         api.join()
         api.move(msg=1)
-        assert api.state() == {"echo": 1}
+        assert api.state() == state(echo=1)
     assert [server.next_request() for _ in range(3)] == [
         b'{"type": "join", "game": "Echo", "session": "auto", "players": 1, "name": "", '
         b'"keep_alive": true}EOT\x00',
@@ -673,6 +691,28 @@ def test_broken_replies_are_reported(fake, reply, expected) -> None:
         api.join()
 
 
+
+@pytest.mark.parametrize("data", [{"board": []}, {"current": 0, "gameover": False},
+                                  {"current": [0]}, [], None], ids=str)
+@pytest.mark.parametrize("call", ["state", "states"])
+def test_a_state_without_current_and_gameover_is_reported(fake, data, call) -> None:
+    """The module promises both keys in every state; a broken server's state without them
+    passed, and the student's loop failed with KeyError: 'gameover' (or, for a 'current'
+    that is no list, TypeError: argument of type 'int' is not iterable)."""
+    def pushes(conn: socket.socket, fake: FakeServer, request: bytes) -> None:
+        if b'"subscribe"' in request:
+            conn.sendall(ok(None) + TERMINATOR + ok(data) + TERMINATOR)
+            fake.go.wait(TIMEOUT)
+        else:
+            conn.sendall(ok(data))
+
+    api = GameServerAPI("127.0.0.1", fake(after_join(pushes)).port, "Echo", players=1)
+    api.join()
+    with pytest.raises(GameServerError, match=r"^api: unexpected reply received from server "
+                                              r"127.0.0.1:\d+ to state: "):
+        api.state() if call == "state" else next(api.states())
+
+
 @pytest.mark.parametrize("keep_alive", [False, True])
 def test_request_too_large_for_the_server_gets_the_servers_message(make_server,
                                                                      keep_alive) -> None:
@@ -774,11 +814,11 @@ def test_idle_connection_closed_by_the_server_is_replaced_transparently(make_ser
 
 
 def test_server_that_ignores_keep_alive_still_works(fake) -> None:
-    classic = fake(replies(ok(JOINED), ok(None), ok({"echo": 2})))
+    classic = fake(replies(ok(JOINED), ok(None), ok(state(echo=2))))
     with GameServerAPI("127.0.0.1", classic.port, "Echo", players=1, keep_alive=True) as api:
         api.join()
         api.move(msg=2)
-        assert api.state() == {"echo": 2}
+        assert api.state() == state(echo=2)
         assert api._idle == []
     assert classic.connections == 3
 
@@ -796,7 +836,7 @@ def serve_then(after_first: Callable[[socket.socket, FakeServer], None]):
             after_first(conn, fake)
         else:
             while fake.read_request(conn):
-                conn.sendall(ok({"echo": "again"}) + TERMINATOR)
+                conn.sendall(ok(state(echo="again")) + TERMINATOR)
 
     return handler
 
@@ -847,7 +887,7 @@ def test_reused_connection_closed_after_the_request_resends_only_reads(fake, cal
     with GameServerAPI("127.0.0.1", server.port, "Echo", players=1, keep_alive=True) as api:
         api.join()
         if resent:
-            assert getattr(api, call)() == {"echo": "again"}
+            assert getattr(api, call)() == state(echo="again")
         else:
             with pytest.raises(GameServerError, match=f"before it answered; the {call} may or "
                                                       "may not have reached the server"):
@@ -1286,11 +1326,11 @@ def test_poll_works_with_a_server_that_ignores_keep_alive(fake) -> None:
     # request poll() leaves waiting after the second.
     unknown = json.dumps({"status": "error", "message": "framework: unknown request type "
                                                         "'subscribe'"}).encode()
-    classic = fake(replies(ok(JOINED), unknown, ok({"n": 1}), ok({"n": 2}), ok({"n": 3})))
+    classic = fake(replies(ok(JOINED), unknown, ok(state(n=1)), ok(state(n=2)), ok(state(n=3))))
     api = GameServerAPI("127.0.0.1", classic.port, "Echo", players=1)
     api.join()
-    assert next_poll(api) == {"n": 1}  # the reply ended with the connection
-    assert next_poll(api) == {"n": 2}  # asked again at once, on a new connection
+    assert next_poll(api) == state(n=1)  # the reply ended with the connection
+    assert next_poll(api) == state(n=2)  # asked again at once, on a new connection
     classic.next_request()  # the join
     assert classic.next_request() == (
         b'{"type": "subscribe", "game": "Echo", "session": "auto-7", "player_id": 0, '
@@ -1495,11 +1535,11 @@ def test_poll_gives_pushed_states_oldest_first(server) -> None:
 def test_states_with_a_server_that_does_not_push_asks_with_state(fake) -> None:
     unknown = json.dumps({"status": "error", "message": "framework: unknown request type "
                                                         "'subscribe'"}).encode()
-    classic = fake(replies(ok(JOINED), unknown, ok({"n": 1}), ok({"n": 2})))
+    classic = fake(replies(ok(JOINED), unknown, ok(state(n=1)), ok(state(n=2))))
     api = GameServerAPI("127.0.0.1", classic.port, "Echo", players=1)
     api.join()
     states = api.states()
-    assert [next(states), next(states)] == [{"n": 1}, {"n": 2}]
+    assert [next(states), next(states)] == [state(n=1), state(n=2)]
     assert [json.loads(classic.next_request()[:-4])["type"] for _ in range(4)] == [
         "join", "subscribe", "state", "state"]
 
@@ -1688,14 +1728,14 @@ def test_a_reply_of_too_many_values_is_refused_before_it_is_decoded(fake, monkey
     client 1.7 GB and 11 s. Now its commas, lists and dicts are counted first (bytes.count:
     no Python per byte), and more than REPLY_ITEMS_MAX are refused (~67 MB at most, measured:
     docs/reliability.md)."""
-    many = ok({"board": [{}] * 600_000})  # 1.8 MB; 1,200,003 commas, lists and dicts
+    many = ok(state(board=[{}] * 600_000))  # 1.8 MB; 1,200,006 commas, lists and dicts
     answers = kept_replies if keep_alive else replies
     api = GameServerAPI("127.0.0.1", fake(answers(ok(JOINED), many)).port, "Echo", players=1,
                         keep_alive=keep_alive)
     api.join()
     with pytest.raises(GameServerError, match=r"to state holds more than 1,000,000 values "
                                               r"\(game_server_api.REPLY_ITEMS_MAX\): it has "
-                                              r"1,200,003 commas, lists and dicts; .* raise "
+                                              r"1,200,006 commas, lists and dicts; .* raise "
                                               r"the limit after the import"):
         api.state()
     # A game whose states are that large raises the limit, as the error says.
@@ -1707,7 +1747,7 @@ def test_a_reply_of_too_many_values_is_refused_before_it_is_decoded(fake, monkey
 
 
 def test_a_push_of_too_many_values_is_refused_and_ends_the_subscription(fake) -> None:
-    many = ok({"board": [0] * 1_100_000}) + TERMINATOR
+    many = ok(state(board=[0] * 1_100_000)) + TERMINATOR
 
     def pushes_many(conn: socket.socket, fake: FakeServer, request: bytes) -> None:
         conn.sendall(ok({"subscription": 1}) + TERMINATOR + many)
@@ -1747,13 +1787,13 @@ def test_join_and_state_wait_longer_than_the_reply_timeout_for_their_answer(
     def slow(conn: socket.socket, fake: FakeServer) -> None:
         request = fake.read_request(conn)
         fake.go.wait(0.6)  # others take their time
-        conn.sendall(ok(JOINED if b'"join"' in request else {"echo": 1}))
+        conn.sendall(ok(JOINED if b'"join"' in request else state(echo=1)))
         conn.close()
 
     patient = fake(slow)
     api = GameServerAPI("127.0.0.1", patient.port, "Echo", players=1)
     assert api.join() == 0
-    assert api.state() == {"echo": 1}
+    assert api.state() == state(echo=1)
 
 
 def test_poll_reports_a_push_that_stops_half_way(fake, monkeypatch) -> None:
@@ -1802,3 +1842,76 @@ def test_a_subscribe_reply_that_drips_times_out(fake, monkeypatch, call) -> None
         else:
             next(api.states())
     assert api._poll_sock is None
+
+
+@pytest.mark.parametrize("call", ["join", "state", "states"])
+def test_join_and_state_wait_no_longer_than_wait_max_for_a_server_that_never_answers(
+        fake, monkeypatch, call) -> None:
+    """A server that accepts and never answers (broken, or no game server) held join() and
+    state() for ever: they wait for the other players, and the system's keep-alive checks
+    are answered by the server's machine. Now WAIT_MAX (an hour; here 0.3 s) ends the
+    wait, with an error that names the limit and says how to raise it."""
+    def silent(conn: socket.socket, fake: FakeServer) -> None:
+        request = fake.read_request(conn)
+        if call != "join" and b'"join"' in request:
+            conn.sendall(ok(JOINED))
+            conn.close()
+            return
+        if b'"subscribe"' in request:
+            conn.sendall(ok(None) + TERMINATOR)  # subscribed; then no state ever comes
+        fake.go.wait(TIMEOUT)
+
+    server = fake(silent)
+    api = GameServerAPI("127.0.0.1", server.port, "Echo", players=1)
+    if call != "join":
+        api.join()  # (before the limit: under load a join may take longer than 0.3 s)
+    monkeypatch.setattr(game_server_api, "WAIT_MAX", 0.3)
+    kind = "state" if call == "states" else call
+    with pytest.raises(GameServerError, match=(
+            rf"^api: server 127.0.0.1:{server.port} did not answer {kind} within 0.3 s "
+            r"\(game_server_api.WAIT_MAX\): .*; are the other players' programs still "
+            r"running\? .* game_server_api.WAIT_MAX = 4 \* 3600 \(None: no limit\)$")):
+        api.join() if call == "join" else api.state() if call == "state" else next(
+            api.states())
+    assert api._poll_sock is None  # (states: the subscription is given up, asked again next)
+
+
+def test_poll_is_not_ended_by_wait_max(fake, monkeypatch) -> None:
+    # poll() never waits, so no wait of it runs into WAIT_MAX, however long it polls.
+    def subscribed(conn: socket.socket, fake: FakeServer, request: bytes) -> None:
+        conn.sendall(ok(None) + TERMINATOR)
+        fake.go.wait(TIMEOUT)
+
+    api = GameServerAPI("127.0.0.1", fake(after_join(subscribed)).port, "Echo", players=1)
+    api.join()
+    monkeypatch.setattr(game_server_api, "WAIT_MAX", 0.0)
+    for _ in range(3):
+        assert api.poll() is None
+    assert api._pushing
+
+
+@pytest.mark.parametrize("python", ["limit", "switched-off", "old"])
+def test_a_number_of_too_many_digits_is_refused_before_it_is_decoded(fake, monkeypatch,
+                                                                    python) -> None:
+    """Decimal text to int is quadratic in its digits: a hostile reply of one 16 MB number
+    took about 17 minutes of CPU to decode (400,000 digits: 0.64 s). Python 3.11 (3.8.14,
+    3.9.14, 3.10.7) refuses more than 4300 digits; an older Python (without
+    sys.get_int_max_str_digits), or a program that switched the limit off (0), decoded it.
+    Now the module refuses it there too."""
+    big = b'{"status": "ok", "data": {"current": [0], "gameover": false, "n": -' + b"7" * 5000
+    api = GameServerAPI("127.0.0.1", fake(replies(ok(JOINED), big + b"}}")).port, "Echo",
+                        players=1)
+    api.join()
+    limit = sys.get_int_max_str_digits()
+    try:
+        if python != "limit":
+            sys.set_int_max_str_digits(0)
+        if python == "old":
+            monkeypatch.delattr(sys, "get_int_max_str_digits")
+        with pytest.raises(GameServerError, match=r"^api: the reply from server .* to state "
+                                                  r"holds a number of more than 4300 digits; "
+                                                  r"is this really a game server\?$"):
+            api.state()
+    finally:
+        monkeypatch.undo()
+        sys.set_int_max_str_digits(limit)

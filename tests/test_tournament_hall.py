@@ -14,7 +14,7 @@ from gameserver.games import Nim, TicTacToe
 from gameserver.guard import GameGuard
 from gameserver.lobby import Lobby, LobbyLimits
 from gameserver.protocol import Join, Move, Observe, Restart, State
-from gameserver.tournament import TournamentError, TournamentSettings
+from gameserver.tournament import GameResult, TournamentError, TournamentSettings
 from gameserver.tournament_hall import WRONG_PASSWORDS_PER_MINUTE, TournamentHall
 from gameserver.waits import Wait
 from tests.data.timer_games.talk import Talk
@@ -80,6 +80,22 @@ class Client:
 
     def state(self) -> Any:
         return self.request(State("Talk", TOKEN, self.id, self.key, False))
+
+
+def seated(hall: TournamentHall) -> tuple[Client, Client]:
+    """ann and bob registered and in their first game (start_with=2), in seat order."""
+    ann_wait = join(hall, "ann")
+    bob = Client(hall, "bob", data(join(hall, "bob")))
+    ann = Client(hall, "ann", data(ann_wait))
+    return (ann, bob) if ann.id == 0 else (bob, ann)  # Talk: player 0 begins
+
+
+def talk_to_the_end(first: Client, second: Client) -> None:
+    """Three turns each: a game of Talk is over."""
+    for _ in range(3):
+        assert data(first.move(say="hi")) is None
+        assert data(second.move(say="ho")) is None
+    assert data(first.state())["gameover"] is True
 
 
 def test_two_participants_play_every_game_through_the_tournament_token(
@@ -209,25 +225,17 @@ def test_a_tournament_made_again_under_a_deleted_ones_name_plays_games_of_its_ow
     is told why."""
     clock = Clock()
     hall = make_hall(guard, clock, start_with=2)
-    ann_wait = join(hall, "ann")
-    bob = Client(hall, "bob", data(join(hall, "bob")))
-    ann = Client(hall, "ann", data(ann_wait))
-    first, second = (ann, bob) if ann.id == 0 else (bob, ann)  # Talk: player 0 begins
-    for _ in range(3):
-        assert data(first.move(say="hi")) is None
-        assert data(second.move(say="ho")) is None
-    assert data(ann.state())["gameover"] is True
-    waiting = ann.state()  # for a change that will not come
+    first, second = seated(hall)
+    talk_to_the_end(first, second)
+    waiting = first.state()  # for a change that will not come
     assert isinstance(waiting, Wait)
     assert hall.tournament("cup").state == "finished"  # type: ignore[union-attr]
     hall.delete("cup")
     assert error(waiting) == "framework: tournament cup was deleted"
     assert not [key for key in hall.host.sessions if key[1].startswith(f"{TOKEN}/")]
     hall.create(TournamentSettings("cup", "Talk", turn_timeout=10, start_with=2))
-    ann_wait = join(hall, "ann")
-    bob = Client(hall, "bob", data(join(hall, "bob")))
-    ann = Client(hall, "ann", data(ann_wait))
-    assert data(ann.state())["gameover"] is False
+    first, _ = seated(hall)
+    assert data(first.state())["gameover"] is False
     assert hall.tournament("cup").state == "running"  # type: ignore[union-attr]
 
 
@@ -238,3 +246,44 @@ def test_guessing_a_password_is_slowed_down(guard: GameGuard) -> None:
         assert "with a password" in error(join(hall, f"ann#guess-{n}", "10.0.0.66"))
     assert "too many wrong passwords" in error(join(hall, "ann#right-one", "10.0.0.66"))
     assert isinstance(join(hall, "ann#right-one", "10.0.0.1"), Wait)  # the owner's address
+
+
+def test_a_game_that_ends_after_the_tournament_was_cancelled_counts_for_nothing(
+        guard: GameGuard) -> None:
+    """Cancelling promises that the running games play on but count for nothing. They were
+    recorded all the same when they ended: the standings of the cancelled tournament
+    changed after the fact, and the game entered the ratings (``rated_games``)."""
+    clock = Clock()
+    hall = make_hall(guard, clock, start_with=2)
+    first, second = seated(hall)
+    assert data(first.move(say="hi")) is None
+    hall.cancel("cup")
+    tournament = hall.tournament("cup")
+    assert tournament is not None and tournament.state == "cancelled"
+    before = tournament.standings()
+    assert data(second.move(say="ho")) is None  # the game plays on, to its end
+    for _ in range(2):
+        assert data(first.move(say="hi")) is None
+        assert data(second.move(say="ho")) is None
+    assert data(first.state())["gameover"] is True
+    assert [g for r in tournament.rounds for m in r for g in m.games] == []
+    assert tournament.standings() == before
+    assert hall.rated_games() == set()
+    with pytest.raises(TournamentError, match="cancelled"):  # nor when the log is replayed
+        tournament.record("r1t1g1", GameResult(("ann", "bob"), (1.0, 0.0)))
+
+
+def test_the_keys_of_a_game_go_once_the_lobby_has_ended_its_session(guard: GameGuard) -> None:
+    """The hall kept every game's keys, and with them every game's session (its game,
+    players and views: 2.7 KB a Talk game), for as long as the tournament was kept: a
+    round robin of 300 plays 44,850 games. Now they go when the lobby ends the session."""
+    clock = Clock()
+    hall = make_hall(guard, clock, start_with=2)
+    first, second = seated(hall)
+    talk_to_the_end(first, second)  # (its key still shows the final state)
+    entry = hall.entries["cup"]
+    assert entry.tournament.state == "finished" and len(entry.keys) == 2
+    clock.now += hall.host.limits.game_timeout + 1  # type: ignore[attr-defined]
+    hall.host.tick()  # type: ignore[attr-defined]  # the idle session ends
+    assert entry.keys == {} and entry.issued == {}
+    assert error(first.state()) == "framework: invalid key"
