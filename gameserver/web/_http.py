@@ -131,6 +131,16 @@ class Request:
             raise HTTPError(400, f"{name} must be a whole number") from None
 
     @property
+    def media_type(self) -> str:
+        """The body's media type named by ``Content-Type``, without its parameters, in lower case.
+
+        Type and subtype are case-insensitive (RFC 9110, 8.3.1): ``Application/JSON;
+        charset=UTF-8`` is ``application/json``. Every check of a body's type reads it here,
+        so none of them refuses a case another accepts. "" without the header.
+        """
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    @property
     def keep_alive(self) -> bool:
         connection = self.headers.get("connection", "").lower()
         if self.version == "HTTP/1.1":
