@@ -31,6 +31,7 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 WEB_TOKEN_ENV = "GAMESERVER_WEB_TOKEN"  # the dashboard's token, when no setting gives one
 WEB_TOKEN_MIN = 16  # characters
 HISTORY_MIN_BYTES = 2**20  # history_max_bytes at least (a few large games)
+WEB_STREAMS_MIN_BYTES = 2**20  # web_stream_buffer_max_total at least: two streams' worth
 
 
 class StartupError(Exception):
@@ -208,6 +209,10 @@ class Settings:
     web_max_connections: int = _setting(512, "most dashboard connections open at once")
     web_max_connections_per_address: int = _setting(
         32, "most dashboard connections open at once from one client address")
+    web_stream_buffer_max_total: int = _setting(
+        64 * 2**20, "bytes the dashboard's live pages (event streams) may leave unread "
+        "together, at least 1048576 (1 MiB); beyond, the streams with the most unread are "
+        "closed (each may leave 512 KiB)")
     web_play: str = _setting(
         "invite", "playing in the browser: off; invite (sessions are started by the "
         "dashboard's operator, or by anyone when the dashboard has no token; others join "
@@ -264,6 +269,10 @@ class Settings:
                      "tls_handshakes_per_address"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
+        if self.web_stream_buffer_max_total < WEB_STREAMS_MIN_BYTES:
+            raise ConfigError(
+                f"web_stream_buffer_max_total must be at least {WEB_STREAMS_MIN_BYTES} (1 MiB: "
+                f"two live pages' worth), not {self.web_stream_buffer_max_total}")
         if self.history_max_bytes < HISTORY_MIN_BYTES:
             raise ConfigError(
                 f"history_max_bytes must be at least {HISTORY_MIN_BYTES} (1 MiB), not "

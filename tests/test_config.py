@@ -73,6 +73,8 @@ def test_file_overrides_defaults_and_flags_override_the_file(tmp_path: Path) -> 
     ("worker_cpu_limit = 0\n", "worker_cpu_limit must be at least 1"),
     ("history_max_bytes = 1000\n",
      "history_max_bytes must be at least 1048576 .1 MiB., not 1000; to keep no history"),
+    ("web_stream_buffer_max_total = 1000\n",
+     r"web_stream_buffer_max_total must be at least 1048576 \(1 MiB: two live pages' worth\)"),
     ("reply_buffer_max_per_address = 1000000\n",
      r"reply_buffer_max_per_address \(1000000\) must be at least reply_buffer_max"),
     ("reply_buffer_max_total = 8000000\n",
