@@ -347,10 +347,11 @@ class Settings:
             if not regular:
                 raise ConfigError(f"{name} {path} is not a regular file (a folder, a device, "
                                   "a pipe?): give the PEM file")
+        from .registry import games_folder_problem
         for folder in self.games_dirs:
-            if not os.path.isdir(folder):
-                raise ConfigError(f"games folder {folder} (games_dirs) does not exist or is "
-                                  "not a folder: give the folder that holds the game files")
+            problem = games_folder_problem(folder)
+            if problem is not None:
+                raise ConfigError(problem)
 
     def _check_timers(self) -> None:
         from .timers import MIN_SECONDS
