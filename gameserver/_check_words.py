@@ -19,6 +19,7 @@ import re
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from . import registry
@@ -186,6 +187,26 @@ def running_line(game_class: type, frame: Any) -> tuple[str, int] | None:
             return frame.f_code.co_filename, frame.f_lineno
         frame = frame.f_back
     return None
+
+
+def stopped_at(game_class: type, tb: TracebackType | None) -> str:
+    """Where in the game's own file a call that ran out of time was stopped, for the end
+    of the guard's message (``GameGuard.where``): `` in file F, line N: `code` ``, or ""
+    when no entry of the interrupted call's traceback ``tb`` is in that file.
+
+    The deepest such entry: not a framework line, and not a line of a module the game
+    calls into (``random``), where the stop may land too; the game's call of it is shown.
+    """
+    own_file = getattr(inspect.getmodule(game_class), "__file__", None)
+    place = None
+    while own_file and tb is not None:
+        if Path(tb.tb_frame.f_code.co_filename) == Path(own_file):
+            place = tb.tb_frame.f_code.co_filename, tb.tb_lineno
+        tb = tb.tb_next
+    if place is None:
+        return ""
+    code = linecache.getline(*place).strip()
+    return f" in file {shown_path(place[0])}, line {place[1]}" + (f": `{code}`" if code else "")
 
 
 # ---------------------------------------------------------------- what to change

@@ -31,6 +31,7 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 WEB_TOKEN_ENV = "GAMESERVER_WEB_TOKEN"  # the dashboard's token, when no setting gives one
 WEB_TOKEN_MIN = 16  # characters
 HISTORY_MIN_BYTES = 2**20  # history_max_bytes at least (a few large games)
+WEB_STREAMS_MIN_BYTES = 2**20  # web_stream_buffer_max_total at least: two streams' worth
 
 
 class StartupError(Exception):
@@ -48,6 +49,11 @@ SECONDS_SETTINGS = ("game_timeout", "join_timeout", "connection_timeout",
                     "game_call_timeout", "overwrite_idle", "turn_timeout", "game_clock",
                     "session_timer_min")
 SECONDS_MAX = 1e9
+# The least the timeouts below may be (1e-300 was taken): a tenth of a second, as for a
+# turn's timer (timers.MIN_SECONDS); less is no time a server can keep to, or anyone meant.
+POSITIVE_SECONDS = ("game_timeout", "join_timeout", "connection_timeout",
+                    "game_call_timeout", "overwrite_idle")
+SECONDS_MIN = 0.1
 CONFIG_MAX = 1_000_000  # bytes of a config file
 TOKEN_FILE_MAX = 4096  # bytes of the dashboard's token file read (the token: its first line)
 # A text of a config file (a path, a host, a token, a game's name) holds none of these: a
@@ -102,8 +108,8 @@ class Settings:
         8, "most TLS handshakes from one client address running or waiting for a handshake "
         "thread at once; beyond, a new connection is closed")
     log_level: str = _setting(
-        "INFO", "DEBUG, INFO, WARNING or ERROR (DEBUG logs every request)",
-        choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+        "INFO", "DEBUG, INFO, WARNING or ERROR, in any case (DEBUG logs every request)",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"), upper=True)
     games: list[str] = _setting(
         [], "offer only these games (by class name); default: every game found",
         flag_name="--game")
@@ -208,6 +214,10 @@ class Settings:
     web_max_connections: int = _setting(512, "most dashboard connections open at once")
     web_max_connections_per_address: int = _setting(
         32, "most dashboard connections open at once from one client address")
+    web_stream_buffer_max_total: int = _setting(
+        64 * 2**20, "bytes the dashboard's live pages (event streams) may leave unread "
+        "together, at least 1048576 (1 MiB); beyond, the streams with the most unread are "
+        "closed (each may leave 512 KiB)")
     web_play: str = _setting(
         "invite", "playing in the browser: off; invite (sessions are started by the "
         "dashboard's operator, or by anyone when the dashboard has no token; others join "
@@ -233,6 +243,11 @@ class Settings:
             if not 0 <= getattr(self, name) <= 65535:
                 raise ConfigError(f"{name} must be between 0 and 65535, "
                                   f"not {getattr(self, name)}")
+        if self.web and self.web_port != 0 and self.web_port == self.port:
+            raise ConfigError(
+                f"port and web_port are both {self.port}: the game server and the dashboard "
+                "need a port each (set --web-port to another port, 0 for a free one, or use "
+                "--no-web)")
         for name in ("host", "web_host") if self.web else ("host",):
             if not getattr(self, name):  # "" listened on every network, and said ":4711"
                 raise ConfigError(f"{name} is empty: write 127.0.0.1 (this machine only) or "
@@ -242,6 +257,10 @@ class Settings:
                 f"the dashboard would listen on {self.web_host}, beyond this machine, "
                 "without an access token: set --web-token-file FILE (or keep "
                 "--web-host 127.0.0.1, or use --no-web)")
+        if self.web_token and not self.web_token.strip():  # 16 spaces guard nothing
+            raise ConfigError("the dashboard's access token is only blanks: give a token of "
+                              f"at least {WEB_TOKEN_MIN} characters (make one with: python3 -c "
+                              "\"import secrets; print(secrets.token_urlsafe(24))\")")
         if self.web_token and len(self.web_token) < WEB_TOKEN_MIN:
             raise ConfigError(
                 f"the dashboard's access token is {len(self.web_token)} characters long; it "
@@ -251,10 +270,10 @@ class Settings:
             if not -SECONDS_MAX <= getattr(self, name) <= SECONDS_MAX:
                 raise ConfigError(f"{name} must be a number of seconds up to {SECONDS_MAX:,.0f} "
                                   f"(about 31 years), not {getattr(self, name):g}")
-        for name in ("game_timeout", "join_timeout", "connection_timeout",
-                     "game_call_timeout", "overwrite_idle"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be a positive number of seconds")
+        for name in POSITIVE_SECONDS:
+            if getattr(self, name) < SECONDS_MIN:
+                raise ConfigError(f"{name} must be at least {SECONDS_MIN:g} seconds, not "
+                                  f"{getattr(self, name):g}")
         self._check_timers()
         for name in ("max_connections", "max_connections_per_address", "max_sessions",
                      "web_max_connections", "web_max_connections_per_address",
@@ -264,6 +283,10 @@ class Settings:
                      "tls_handshakes_per_address"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
+        if self.web_stream_buffer_max_total < WEB_STREAMS_MIN_BYTES:
+            raise ConfigError(
+                f"web_stream_buffer_max_total must be at least {WEB_STREAMS_MIN_BYTES} (1 MiB: "
+                f"two live pages' worth), not {self.web_stream_buffer_max_total}")
         if self.history_max_bytes < HISTORY_MIN_BYTES:
             raise ConfigError(
                 f"history_max_bytes must be at least {HISTORY_MIN_BYTES} (1 MiB), not "
@@ -285,10 +308,12 @@ class Settings:
             raise ConfigError("TLS needs both tls_cert and tls_key (make a pair with the "
                               "openssl command in the README)")
         self._check_paths()
-        self.log_level = self.log_level.upper()
         for setting in dataclasses.fields(self):  # the settings with a few values to choose
             choices = setting.metadata.get("choices")
             value = getattr(self, setting.name)
+            if setting.metadata.get("upper"):  # read in any case (its flag: add_arguments)
+                value = value.upper()
+                setattr(self, setting.name, value)
             if choices is not None and value not in choices:
                 quoted = [repr(choice) for choice in choices]
                 raise ConfigError(f"{setting.name} must be {', '.join(quoted[:-1])} or "
@@ -322,10 +347,11 @@ class Settings:
             if not regular:
                 raise ConfigError(f"{name} {path} is not a regular file (a folder, a device, "
                                   "a pipe?): give the PEM file")
+        from .registry import games_folder_problem
         for folder in self.games_dirs:
-            if not os.path.isdir(folder):
-                raise ConfigError(f"games folder {folder} (games_dirs) does not exist or is "
-                                  "not a folder: give the folder that holds the game files")
+            problem = games_folder_problem(folder)
+            if problem is not None:
+                raise ConfigError(problem)
 
     def _check_timers(self) -> None:
         from .timers import MIN_SECONDS
@@ -383,8 +409,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         elif kind is dict:
             parser.add_argument(_flag(f), dest=f.name, default=None, action="append",
                                 type=_name_and_seconds, metavar="GAME=SECONDS", help=help_text)
-        else:
-            parser.add_argument(_flag(f), dest=f.name, default=None, type=kind,
+        else:  # (a setting read in any case in the file is read so here too)
+            parser.add_argument(_flag(f), dest=f.name, default=None,
+                                type=str.upper if f.metadata.get("upper") else kind,
                                 choices=f.metadata.get("choices"), help=help_text)
 
 

@@ -38,6 +38,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from types import TracebackType
 from typing import Any
 
 log = logging.getLogger("gameserver.guard")
@@ -150,6 +151,10 @@ class GameGuard:
         self.time_limit = time_limit
         self.stuck = stuck
         self.errors = 0  # game calls that failed, for metrics
+        # The end of a timed-out call's message, from the interrupted call's traceback:
+        # where the game was stopped (``_check_words.stopped_at``; LocalSession sets it).
+        # None on the server: its players are not shown the server's file names.
+        self.where: Callable[[TracebackType | None], str] | None = None
         self.watchdog = watchdog
         # The call in progress: (start time, thread id, method) or None. A new tuple for
         # each call: the tuple is the call's identity (kept below, it is not reused).
@@ -227,9 +232,10 @@ class GameGuard:
         if isinstance(err, GameCallTimeout):
             log.error("game %s: %s() ran longer than %.3g s and was interrupted",
                       game_name, method, self.time_limit)
+            where = self.where(err.__traceback__) if self.where is not None else ""
             return GameCodeError(
                 f"framework: game {game_name}: {method}() took longer than "
-                f"{self.time_limit:g} s and was stopped (endless loop?)")
+                f"{self.time_limit:g} s and was stopped (endless loop?){where}")
         log.error("game %s: %s() raised %s", game_name, method,
                   type(err).__name__, exc_info=err)
         return GameCodeError(

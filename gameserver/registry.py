@@ -126,14 +126,30 @@ def _line_in(path: Path, err: BaseException) -> int | str:
     return "?"
 
 
+def games_folder_problem(folder: str) -> str | None:
+    """What is wrong with ``folder`` as a games folder, or None: said the same way at
+    every place that meets it (the settings' check, ``game_files``)."""
+    if Path(folder).is_dir():
+        return None
+    return (f"games folder {folder} (games_dirs) does not exist or is not a folder: give "
+            "the folder that holds the game files")
+
+
 def game_files(games_dirs: Iterable[str]) -> list[Path]:
-    """The game files in ``games_dirs`` in loading order (a missing folder is logged)."""
+    """The game files in ``games_dirs`` in loading order.
+
+    Raises:
+        GameLoadError: a folder does not exist (or is a file). The settings' check
+            refuses it at start already; this is for a server built from settings
+            that were not checked, or a folder gone since (it was logged and
+            skipped: the server started without its games, and their joins failed).
+    """
     files = []
     for folder in games_dirs:
         directory = Path(folder)
-        if not directory.is_dir():
-            log.error("games folder %s does not exist; no games loaded from it", folder)
-            continue
+        problem = games_folder_problem(folder)
+        if problem is not None:
+            raise GameLoadError(problem)
         for path in sorted(directory.glob("*.py")):
             if path.name.startswith("_"):
                 continue

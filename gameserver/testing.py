@@ -24,7 +24,8 @@ the state right now, including the framework's ``"current"`` and
 ``"gameover"`` keys.
 
 A game call that runs past ``time_limit`` fails with ``GameServerError``
-(``... took longer than 5 s and was stopped (endless loop?)``). One that
+(``... took longer than 5 s and was stopped (endless loop?) in file mygame.py,
+line 12: `while True:` ``: the line of your game's file it was running). One that
 catches that stop (a bare ``except:`` in a loop) and so never returns ends
 the whole test run, with a message on stderr naming the game, the method
 and the line it was running (see ``gameserver._stuck``): nothing else can
@@ -44,6 +45,7 @@ from typing import Any
 # the server), so that students catch the same class in tests and in clients.
 from game_server_api import GameServerError, IllegalMove
 
+from . import _check_words as words
 from ._stuck import exit_stuck
 from .checked import GameType
 from .game import AbstractGame
@@ -74,6 +76,8 @@ class LocalSession:
         # A call that catches its interruption would hang the tests: say so, and end them.
         guard.stuck = exit_stuck(game_class, time_limit, f"LocalSession(..., time_limit="
                                  f"{time_limit:g})", guard.can_interrupt)
+        # ... and a call stopped in time says where in the student's file it was.
+        guard.where = lambda tb: words.stopped_at(game_class, tb)
         game_type = GameType(game_class.__name__, game_class, self._guard)
         try:
             game_type.check_player_count(players)

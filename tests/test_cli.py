@@ -168,6 +168,15 @@ def test_bad_settings_exit_with_a_clear_message(tmp_path: Path) -> None:
         run_failing("--port", "99999", cwd=tmp_path))
 
 
+def test_the_same_port_for_the_server_and_its_dashboard_is_refused(tmp_path: Path) -> None:
+    """It started without the dashboard (an ERROR line in the log): the server took the
+    port first, the dashboard's listening failed."""
+    assert one_line(run_failing("--port", "47123", "--web-port", "47123", cwd=tmp_path)) == (
+        "gameserver: port and web_port are both 47123: the game server and the dashboard "
+        "need a port each (set --web-port to another port, 0 for a free one, or use "
+        "--no-web)")
+
+
 def test_port_in_use_is_named(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -297,6 +306,13 @@ GAMES = ("Battleship, Chat, ConnectFour, CrazyEights, Echo, Nim, NumberRace, "
      "'{tmp}/a\\x00b'"),
     ("game_timeout = 1" + "0" * 400 + "\n", "game_timeout must be a number of seconds up to "
      "1,000,000,000 (about 31 years), not inf"),
+    # it started: every connection timed out at once
+    ("connection_timeout = 1e-300\n", "connection_timeout must be at least 0.1 seconds, "
+     "not 1e-300"),
+    # 20 spaces: a "token" of blanks, accepted
+    ('web_token = "                    "\n', "the dashboard's access token is only "
+     "blanks: give a token of at least 16 characters (make one with: python3 -c \"import "
+     "secrets; print(secrets.token_urlsafe(24))\")"),
 ])
 def test_settings_that_misbehaved_at_start_are_one_line(tmp_path: Path, text: str,
                                                         expected: str) -> None:

@@ -57,7 +57,7 @@ def test_file_overrides_defaults_and_flags_override_the_file(tmp_path: Path) -> 
     ("port = \n", "is not valid TOML"),
     ("port = 70000\n", "port must be between 0 and 65535"),
     ('tls_cert = "a.pem"\n', "TLS needs both tls_cert and tls_key"),
-    ("game_timeout = 0\n", "game_timeout must be a positive number"),
+    ("game_timeout = 0\n", "game_timeout must be at least 0.1 seconds, not 0"),
     ('isolate_games = "some"\n', "isolate_games must be 'folder', 'all' or 'off'"),
     ('web_renderers = "some"\n', "web_renderers must be 'bundled' or 'all'"),
     # Every setting with a few values to choose is checked, in a file too (argparse checks
@@ -73,6 +73,8 @@ def test_file_overrides_defaults_and_flags_override_the_file(tmp_path: Path) -> 
     ("worker_cpu_limit = 0\n", "worker_cpu_limit must be at least 1"),
     ("history_max_bytes = 1000\n",
      "history_max_bytes must be at least 1048576 .1 MiB., not 1000; to keep no history"),
+    ("web_stream_buffer_max_total = 1000\n",
+     r"web_stream_buffer_max_total must be at least 1048576 \(1 MiB: two live pages' worth\)"),
     ("reply_buffer_max_per_address = 1000000\n",
      r"reply_buffer_max_per_address \(1000000\) must be at least reply_buffer_max"),
     ("reply_buffer_max_total = 8000000\n",
@@ -166,6 +168,33 @@ def test_seconds_beyond_any_use_are_refused_by_name(tmp_path: Path, name: str,
     with pytest.raises(config.ConfigError, match=rf"^{name} must be .*not {shown}$"):
         load([flag, value])
     assert getattr(load([flag, "1e9", "--game-timeout", "1e9"]), name) == 1e9  # 31 years
+
+
+@pytest.mark.parametrize("name", config.POSITIVE_SECONDS)
+def test_timeouts_too_short_for_any_use_are_refused_by_name(tmp_path: Path, name: str) -> None:
+    """1e-300 seconds was taken (only 0 and less were refused): a server that timed every
+    connection, call or session out at once. The least is a tenth of a second, in the file
+    and as a flag."""
+    path = tmp_path / "tiny.toml"
+    for value in ("1e-300", "0.09"):
+        path.write_text(f"{name} = {value}\n")
+        message = rf"^{name} must be at least 0.1 seconds, not {re.escape(f'{float(value):g}')}$"
+        with pytest.raises(config.ConfigError, match=message):
+            load(["--config", str(path)])
+        with pytest.raises(config.ConfigError, match=message):
+            load(["--" + name.replace("_", "-"), value])
+    assert getattr(load(["--" + name.replace("_", "-"), "0.1"]), name) == 0.1
+
+
+def test_a_log_level_is_read_in_any_case_as_a_flag_as_in_the_file(tmp_path: Path) -> None:
+    """``log_level = "debug"`` was taken from the file, ``--log-level debug`` refused."""
+    path = tmp_path / "server.toml"
+    for value in ("debug", "Warning", "ERROR"):
+        path.write_text(f'log_level = "{value}"\n')
+        assert load(["--config", str(path)]).log_level == value.upper()
+        assert load(["--log-level", value]).log_level == value.upper()
+    with pytest.raises(SystemExit):
+        load(["--log-level", "loud"])
 
 
 def test_the_shortest_timer_a_starter_may_choose_is_a_setting_of_its_own() -> None:

@@ -53,10 +53,10 @@ def test_import_errors_name_the_file_and_line(tmp_path: Path, caplog) -> None:
     assert "crash.py:2: importing the file raised RuntimeError: boom at import" in caplog.text
 
 
-def test_a_missing_folder_is_reported(caplog) -> None:
-    caplog.set_level(logging.INFO, logger="gameserver")
-    registry.discover(["/no/such/folder"], bundled=False)
-    assert "games folder /no/such/folder does not exist" in caplog.text
+def test_a_missing_folder_is_an_error() -> None:
+    with pytest.raises(registry.GameLoadError, match="^games folder /no/such/folder "
+                       r"\(games_dirs\) does not exist or is not a folder"):
+        registry.discover(["/no/such/folder"], bundled=False)
 
 
 def test_select_keeps_named_games_and_rejects_unknown_names() -> None:
@@ -134,3 +134,27 @@ def test_a_game_file_that_is_not_a_regular_file_is_skipped(tmp_path: Path,
     assert sorted(r.getMessage() for r in caplog.records) == [
         f"{tmp_path / name} skipped: not a regular file (a folder, a pipe, a device?)"
         for name in ("folder.py", "pipe.py")]
+
+
+@pytest.mark.parametrize("isolate", ["folder", "off"])
+def test_a_missing_games_folder_is_an_error_naming_it_wherever_it_is_met(
+        tmp_path: Path, isolate: str) -> None:
+    """The settings' check refuses it at start; a server built from settings that were
+    not checked (a program embedding it), or a folder gone since, logged it and started
+    without its games: every join of them failed."""
+    from gameserver.config import ConfigError, Settings
+    from gameserver.server import GameServer
+    missing = str(tmp_path / "gmaes")
+    message = (f"games folder {missing} (games_dirs) does not exist or is not a folder: "
+               "give the folder that holds the game files")
+    settings = Settings(port=0, web=False, store=False, games_dirs=[str(tmp_path), missing],
+                        isolate_games=isolate)
+    with pytest.raises(registry.GameLoadError) as refused:
+        GameServer(settings)
+    assert str(refused.value) == message
+    with pytest.raises(ConfigError) as checked:
+        settings.check()
+    assert str(checked.value) == message
+    (tmp_path / "file").write_text("")
+    with pytest.raises(registry.GameLoadError, match="^games folder .*file \\(games_dirs\\)"):
+        registry.game_files([str(tmp_path / "file")])

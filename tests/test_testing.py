@@ -114,3 +114,29 @@ def test_a_call_that_catches_its_stop_ends_pytest_with_the_message_shown(
                           "test_stubborn.py")
     assert code == 1, out
     assert stuck_message("LocalSession(..., time_limit=0.2)") in out
+
+
+# ---------------------------------------------------------------- a call stopped in time
+
+BROKEN = Path(__file__).parent / "data" / "broken" / "broken_game.py"  # state() can loop
+
+
+def test_a_call_stopped_in_time_names_the_students_line() -> None:
+    """The message named the method and the limit, not where the game was stuck: the
+    student had to guess which loop. Now the line of the game's own file that ran, not
+    a framework line."""
+    from gameserver import registry
+    (broken,) = registry.load_target(str(BROKEN))
+    lines = BROKEN.read_text().splitlines()
+    loop = next(n for n, text in enumerate(lines, 1) if "while True:" in text)
+    session = LocalSession(broken, 1, time_limit=0.2)
+    try:
+        session.move(0, {"break": "loop"})  # (its state is asked for after the move)
+        with pytest.raises(GameServerError) as stopped:
+            session.state(0)
+    finally:
+        session.close()
+    shown = f"{BROKEN.relative_to(Path.cwd())}" if BROKEN.is_relative_to(Path.cwd()) else BROKEN
+    assert str(stopped.value) in (
+        "framework: game BrokenGame: state() took longer than 0.2 s and was stopped (endless "
+        f"loop?) in file {shown}, line {n}: `{lines[n - 1].strip()}`" for n in (loop, loop + 1))

@@ -518,6 +518,8 @@ class Store:
             log.error("saving to %s failed (%s); the changes are kept in memory and written "
                       "again with the next change and every %g s", self.path, error,
                       RETRY_INTERVAL)
+        elif error != self._last_error:  # /healthz shows no error's text: the log has each
+            log.error("saving to %s still fails, now with %s", self.path, error)
         self._last_error = error
         self._drop_starts(batch, ops)
         self._backlog = ops

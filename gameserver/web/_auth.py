@@ -189,8 +189,7 @@ def _login_form(request: Request) -> str | None:
     browser's history and in the access log of a proxy in front, which logs
     addresses whole.
     """
-    if (request.method != "POST" or request.headers.get("content-type", "").split(";")[0]
-            .strip().lower() != "application/x-www-form-urlencoded"):
+    if request.method != "POST" or request.media_type != "application/x-www-form-urlencoded":
         return None
     values = parse_qs(request.body.decode("utf-8", "replace")).get("token")
     return values[-1] if values else None

@@ -35,6 +35,10 @@ What keeps it from stalling or starving (issue 14):
   the application checks ``fits`` and sends something smaller instead
   (``_streams``, ``_play``), because a dropped stream's browser reconnects
   and would be sent the same event again, forever.
+* **And bounded together** (``StreamBudget``): every stream's unread bytes
+  count against ``web_stream_buffer_max_total``; once they exceed it, the
+  streams with the most unread are dropped until they fit (512 connections
+  of 512 KiB each were 256 MiB the server held for clients that did not read).
 
 Everything runs on the loop: nothing here blocks, and the application's
 handlers must not either (see ``dashboard.py``).
@@ -131,6 +135,16 @@ class Request:
             raise HTTPError(400, f"{name} must be a whole number") from None
 
     @property
+    def media_type(self) -> str:
+        """The body's media type named by ``Content-Type``, without its parameters, in lower case.
+
+        Type and subtype are case-insensitive (RFC 9110, 8.3.1): ``Application/JSON;
+        charset=UTF-8`` is ``application/json``. Every check of a body's type reads it here,
+        so none of them refuses a case another accepts. "" without the header.
+        """
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    @property
     def keep_alive(self) -> bool:
         connection = self.headers.get("connection", "").lower()
         if self.version == "HTTP/1.1":
@@ -174,12 +188,30 @@ class EventStream:
         self.run = run
         self.dropped = False
         self._writer: asyncio.StreamWriter | None = None
+        self._budget: StreamBudget | None = None
         self._last_write = 0.0
         self._buffer_at_ping = 0
 
-    def attach(self, writer: asyncio.StreamWriter) -> None:
+    def attach(self, writer: asyncio.StreamWriter, budget: StreamBudget | None = None) -> None:
+        """Send on ``writer``; its unread bytes count against ``budget`` (the server's)."""
         self._writer = writer
+        self._budget = budget
         self._last_write = time.monotonic()
+
+    @property
+    def unread(self) -> int:
+        """Bytes written to the stream that its client has not taken yet (0 once gone)."""
+        writer = self._writer
+        if self.dropped or writer is None or writer.is_closing():
+            return 0
+        return writer.transport.get_write_buffer_size()
+
+    def drop(self, why: str) -> None:
+        """End the stream now, its unread bytes with it (``why`` goes to the log)."""
+        log.info("dashboard: dropped an event stream %s", why)
+        self.dropped = True
+        if self._writer is not None:
+            self._writer.transport.abort()
 
     @staticmethod
     def fits(data: bytes) -> bool:
@@ -198,13 +230,13 @@ class EventStream:
             writer.transport.abort()
             return False
         if writer.transport.get_write_buffer_size() + len(data) > STREAM_BUFFER_MAX:
-            log.info("dashboard: dropped an event stream whose client does not read")
-            self.dropped = True
-            writer.transport.abort()
+            self.drop("whose client does not read")
             return False
         writer.write(data)
         self._last_write = time.monotonic()
-        return True
+        if self._budget is not None:
+            self._budget.wrote(self)
+        return not self.dropped  # (the budget may have dropped this one)
 
     def ping_due(self) -> bool:
         """Send a keep-alive comment if the stream was quiet; drop it if it is stuck.
@@ -218,9 +250,7 @@ class EventStream:
             return True
         pending = writer.transport.get_write_buffer_size()
         if pending and self._buffer_at_ping:  # nothing was read for a whole ping interval
-            log.info("dashboard: dropped an event stream whose client stopped reading")
-            self.dropped = True
-            writer.transport.abort()
+            self.drop("whose client stopped reading")
             return False
         self._buffer_at_ping = pending
         return self.send(b": ping\n\n")
@@ -229,6 +259,55 @@ class EventStream:
     def open(self) -> bool:
         writer = self._writer
         return not self.dropped and writer is not None and not writer.is_closing()
+
+
+class StreamBudget:
+    """The bytes the clients of all event streams left unread, bounded together.
+
+    Each stream holds at most ``STREAM_BUFFER_MAX``; this bounds their sum
+    by ``limit``. After each write a stream's unread count is updated
+    (``wrote``); the others' counts are what they were at their last write,
+    so the sum can only overstate (their clients may have read since). When
+    it exceeds ``limit`` every stream is counted afresh, and while the true
+    sum still exceeds it, the streams with the most unread (the slowest
+    readers) are dropped, with the reason in the log. Their browsers
+    reconnect and get the current state, as after any dropped stream.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.total = 0  # bytes, an upper bound (see above)
+        self.dropped = 0  # streams dropped for the budget, for metrics and tests
+        self._unread: dict[EventStream, int] = {}
+
+    def wrote(self, stream: EventStream) -> None:
+        unread = stream.unread
+        self.total += unread - self._unread.get(stream, 0)
+        self._unread[stream] = unread
+        if self.total > self.limit:
+            self._shed()
+
+    def remove(self, stream: EventStream) -> None:
+        self.total -= self._unread.pop(stream, 0)
+
+    def _shed(self) -> None:
+        self._unread = {stream: stream.unread for stream in self._unread}
+        self.total = sum(self._unread.values())
+        if self.total <= self.limit:
+            return
+        over, dropped = self.total, 0
+        for stream in sorted(self._unread, key=self._unread.__getitem__, reverse=True):
+            if self.total <= self.limit:
+                break
+            unread = self._unread[stream]
+            stream.drop(f"whose client left {unread} bytes unread (the slowest reader)")
+            dropped += 1
+            self.total -= unread
+            self._unread[stream] = 0
+        self.dropped += dropped
+        log.warning("dashboard: the live pages' clients left %d bytes unread together, more "
+                    "than web_stream_buffer_max_total (%d): dropped the %d streams that read "
+                    "slowest (their pages reconnect)", over, self.limit, dropped)
 
 
 Handler = Callable[[Request], Awaitable["Response | EventStream"]]
@@ -244,14 +323,18 @@ class HTTPServer:
         max_connections: connections served at once.
         max_per_address: connections served at once from one address.
         server_header: the ``Server`` header.
+        stream_buffer_max_total: bytes all event streams' clients may leave
+            unread together (``StreamBudget``).
     """
 
     def __init__(self, handler: Handler, healthz: Callable[[], Response],
-                 max_connections: int, max_per_address: int, server_header: str) -> None:
+                 max_connections: int, max_per_address: int, server_header: str,
+                 stream_buffer_max_total: int) -> None:
         self._handler = handler
         self._healthz = healthz
         self.max_connections = max_connections
         self.max_per_address = max_per_address
+        self.streams = StreamBudget(stream_buffer_max_total)
         self._server_header = server_header
         self._server: asyncio.Server | None = None
         self.per_address: dict[str, int] = {}
@@ -447,7 +530,14 @@ class HTTPServer:
     async def _stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                       stream: EventStream) -> None:
         writer.write(self._stream_head() + b"retry: 2000\n\n")
-        stream.attach(writer)
+        stream.attach(writer, self.streams)
+        try:
+            await self._streamed(reader, writer, stream)
+        finally:
+            self.streams.remove(stream)
+
+    async def _streamed(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                        stream: EventStream) -> None:
         # The client sends nothing more on a stream: its end of file (or a reset) means
         # it went away, and the stream's work (a waiting join, say) is cancelled at once.
         run = asyncio.ensure_future(stream.run(stream))

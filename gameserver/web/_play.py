@@ -107,7 +107,7 @@ def check_same_origin(request: Request) -> None:
     headers = request.headers
     if headers.get(HEADER) != "1":
         raise HTTPError(403, f"a play request needs the header {HEADER.title()}: 1")
-    if headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+    if request.media_type != "application/json":
         raise HTTPError(415, "a play request has a JSON body (Content-Type: application/json)")
     site = headers.get("sec-fetch-site")
     if site is not None and site not in ("same-origin", "none"):

@@ -77,6 +77,8 @@ FRAME_CSP = (  # a game author's renderer: its frame document may run its script
     "sandbox allow-scripts; default-src 'none'; script-src 'nonce-{nonce}'; "
     "style-src 'unsafe-inline'; img-src data:; font-src data:; base-uri 'none'; "
     "form-action 'none'; frame-ancestors 'self'")
+# What /healthz says of a store's error (anyone may read it; the error's text is logged).
+STORE_FAILING = "the store is failing to save (the server's log says why)"
 METRICS_MAX_AGE = 2.0  # seconds a rendered /metrics may be reused, at most ...
 METRICS_REUSE = 50  # ... and at most this many times as long as rendering it took
 
@@ -114,13 +116,20 @@ class App:
         self._metrics: tuple[float, float, bytes] | None = None  # (made, cost, text)
 
     def healthz(self) -> Response:
-        """Liveness, and the store's health when it reports one. Never needs the token."""
+        """Liveness, and the store's health when it reports one. Never needs the token.
+
+        So anyone may read it: the store's error is told as ``STORE_FAILING``, not as its
+        text, which can name the store's file and directory (the store logs the text).
+        """
         data: dict[str, Any] = {"status": "ok", "version": __version__}
         try:
             store = self.source.store_health()
         except Exception:  # a report that fails says enough
             log.exception("dashboard: the store's health report failed")
             store = {"status": "degraded", "error": "the store's health report failed"}
+        else:
+            if store is not None and store.get("error") is not None:
+                store = {**store, "error": STORE_FAILING}
         if store is not None:
             data["store"] = store
             if store.get("status", "ok") != "ok":

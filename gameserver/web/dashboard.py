@@ -64,6 +64,8 @@ class WebSettings:
     renderers: str = _DEFAULTS["web_renderers"]  # whose renderers: bundled (ours) or all
     # The server's (not web_) setting: browsers' requests and the bots' meet it.
     max_json_depth: int = _DEFAULTS["max_json_depth"]
+    # bytes all live pages' clients may leave unread together (``_http.StreamBudget``)
+    stream_buffer_max_total: int = _DEFAULTS["web_stream_buffer_max_total"]
 
 
 class Dashboard:
@@ -108,7 +110,8 @@ class Dashboard:
             settings.renderers)
         self.http = HTTPServer(self.app.handle, self.app.healthz, settings.max_connections,
                                settings.max_connections_per_address,
-                               f"gameserver-dashboard/{__version__}")
+                               f"gameserver-dashboard/{__version__}",
+                               settings.stream_buffer_max_total)
 
     def _hidden(self, game: str) -> bool:
         return self.app.hidden(game)

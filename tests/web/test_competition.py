@@ -6,6 +6,7 @@ client module, exactly as students' programs do.
 
 from __future__ import annotations
 
+import http.client
 import random
 import re
 import subprocess
@@ -187,6 +188,49 @@ def test_only_the_operator_creates_and_only_as_the_dashboard_does() -> None:
                     **{"Sec-Fetch-Site": "cross-site"})[0] == 403
         assert post("/api/tournaments/cup/cancel", b"{}", **operator) == (
             200, '{"name":"cup","state":"cancelled"}')
+    finally:
+        web.stop()
+
+
+def _raw_post(port: int, path: str, body: bytes, headers: dict[str, str]) -> int:
+    """The status of one POST, redirects not followed."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=WAIT)
+    try:
+        conn.request("POST", path, body, headers)
+        reply = conn.getresponse()
+        reply.read()
+        return reply.status
+    finally:
+        conn.close()
+
+
+def test_a_media_type_is_read_in_any_case_by_every_check_of_one() -> None:
+    """RFC 9110: ``Application/JSON`` is ``application/json``. The tournament actions
+    once compared it as written (415) while the play requests and the login form did not.
+    Any case stays safe: a form on another site can send none of them."""
+    token = "operator-token-for-tests-789"
+    web = play.web_server(web_token=token)
+    try:
+        port = play.dashboard_port(web)
+        operator = {"Authorization": f"Bearer {token}"}
+        shouting = {"Content-Type": "Application/JSON; charset=UTF-8"}
+        assert _raw_post(port, "/api/tournaments", b'{"name": "cup", "game": "TicTacToe"}',
+                         {**operator, **shouting}) == 201
+        assert _raw_post(port, "/api/tournaments/cup/cancel", b"{}",
+                         {**operator, **shouting}) == 200
+        for kind in ("text/plain", "TEXT/PLAIN; charset=UTF-8", "multipart/form-data",
+                     "application/jsonx", ""):
+            assert _raw_post(port, "/api/tournaments/cup/delete", b"{}",
+                             {**operator, "Content-Type": kind}) == 415, kind
+        assert _raw_post(port, "/api/tournaments/cup/delete", b"{}",
+                         {**operator, **shouting, "Sec-Fetch-Site": "cross-site"}) == 403
+        # A play request gets past its media type (and fails later: no such session).
+        assert _raw_post(port, "/api/play/move", b"{}", {
+            **operator, **shouting, "X-Gameserver-Play": "1"}) not in (403, 415)
+        assert _raw_post(port, "/api/play/move", b"{}", {
+            **operator, "Content-Type": "Text/Plain", "X-Gameserver-Play": "1"}) == 415
+        assert _raw_post(port, "/", f"token={token}".encode(), {
+            "Content-Type": "Application/X-WWW-Form-Urlencoded; Charset=UTF-8"}) == 303
     finally:
         web.stop()
 

@@ -6,8 +6,10 @@ look at the dashboard's counters and shorten its deadlines.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
+import threading
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -188,6 +190,59 @@ def test_a_stream_whose_client_does_not_read_is_dropped(
     finally:
         sock.close()
     assert fetch(server, "/api/sessions?limit=1")[0] == 200
+
+
+def test_unread_live_pages_are_bounded_together_and_the_slowest_are_dropped(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Each stream was bounded (512 KiB unread) but not their sum: 512 connections that
+    did not read held 256 MiB. Here only the sum bounds them (1 MiB, the least allowed);
+    the slow readers are dropped, the page that reads stays."""
+    monkeypatch.setattr(_http, "STREAM_BUFFER_MAX", 64 * 2**20)  # no stream alone is dropped
+    server = play.web_server(web_stream_buffer_max_total=2**20)
+    slow: list[socket.socket] = []
+    try:
+        sessions = [play.seat(server, "Echo", f"big-{n}", [f"player {n} " + "x" * 80])[0]
+                    for n in range(150)]
+        index = dashboard(server).index
+        budget = dashboard(server).http.streams
+        reader = connect(server)
+        reader.sendall(b"GET /api/events?limit=500 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        taken = [0]
+
+        def read() -> None:  # reads everything, as a browser does
+            with contextlib.suppress(OSError):
+                while chunk := reader.recv(65536):
+                    taken[0] += len(chunk)
+            taken.append(-1)  # the stream ended
+
+        reading = threading.Thread(target=read, daemon=True)
+        reading.start()
+        for _ in range(4):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window
+            sock.settimeout(play.WAIT)
+            sock.connect(("127.0.0.1", play.dashboard_port(server)))
+            sock.sendall(b"GET /api/events?limit=500 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            slow.append(sock)  # never read
+        play.wait_until(lambda: index.watchers == 5, "the streams to start")
+        n = 0
+        while index.watchers > 1 and n < 300:  # each change: a page of ~40 KB to each
+            generation = index.generation
+            sessions[n % len(sessions)].move(msg=n)
+            play.wait_until(lambda g=generation: index.generation > g, "the lobby to refresh")
+            n += 1
+            assert server.call(lambda: budget.total) <= 2**20
+        assert index.watchers == 1, f"the slow streams were never dropped ({n} changes)"
+        assert budget.dropped == 4 and "web_stream_buffer_max_total (1048576)" in caplog.text
+        before = taken[0]
+        sessions[0].move(msg="still live")
+        play.wait_until(lambda: taken[0] > before, "the reading page to get the change")
+        assert taken[-1] != -1 and index.watchers == 1
+        reader.close()
+    finally:
+        for sock in slow:
+            sock.close()
+        server.stop()
 
 
 def large_finished_game(server: ServerThread) -> int:
