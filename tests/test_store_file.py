@@ -276,6 +276,23 @@ def test_a_file_of_another_program_is_refused_and_left_as_it_was(
 # ---------------------------------------------------------------- crafted rows
 
 
+def test_a_file_of_a_newer_version_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    """A server downgraded after a newer one wrote the file (a class server rolled
+    back): it opened the file, wrote its own schema version over the newer one, and
+    played on with a format it does not know; the newer server, started again,
+    then took the file for an old one."""
+    path = saved_store(tmp_path)
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("PRAGMA user_version = 99")
+    before = path.read_bytes()
+    assert one_line(start_fails("--store-path", str(path))) == (
+        f"the store file {path} was written by a newer version of gameserver (store "
+        "format 99; this version knows formats up to 2): start that version again, or "
+        "pick another file with --store-path, or run without saving with --no-store")
+    assert path.read_bytes() == before
+    assert not Path(f"{path}.lock").exists()
+
+
 class RunsAShellCommand:
     """What an attacker writes into the file: unpickling it runs ``touch``."""
 

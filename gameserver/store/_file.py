@@ -16,7 +16,8 @@ names the file, what is wrong and what to do:
   under another name (a hard link, whose lock file is another);
 * the file is damaged (not an SQLite file, truncated, malformed pages), or its
   disk is full (not called damaged: moving the file aside loses its sessions);
-* the file is another program's SQLite file (it has tables, none of them ours).
+* the file is another program's SQLite file (it has tables, none of them ours);
+* a newer version of gameserver wrote it (its format number is above ours).
 
 A failed open removes every file it created, so a start that fails leaves
 the folder as it was. ``commit`` writes a batch's rows in one transaction on
@@ -293,6 +294,7 @@ def _connect(path: str, sync: str) -> sqlite3.Connection:
         raise _damaged(path, str(err)) from None
     try:
         _check_ours(path, db)  # first: WAL mode is written into the file's header
+        _check_version(path, db)
         for pragma in (*PRAGMAS, *WRITER_PRAGMAS):
             db.execute(pragma)
         db.execute(f"PRAGMA synchronous={sync}")
@@ -527,6 +529,21 @@ def _check_ours(path: str, db: sqlite3.Connection) -> None:
     raise StoreFileError(
         f"the store file {path} is not a gameserver store: it holds a table of another "
         f"program ({', '.join(sorted(tables)[:5])}); {FIX}")
+
+
+def _check_version(path: str, db: sqlite3.Connection) -> None:
+    """Refuse a file a newer version of gameserver wrote, before anything is written to it.
+
+    Opened, it got this version's format number over the newer one's (so the newer
+    server, started again, took it for an old file), and this version wrote rows whose
+    meaning may have changed. Older formats are brought up to date (``_update_schema``).
+    """
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreFileError(
+            f"the store file {path} was written by a newer version of gameserver (store "
+            f"format {version}; this version knows formats up to {SCHEMA_VERSION}): start "
+            f"that version again, or {FIX}")
 
 
 def commit(db: sqlite3.Connection, ops: Ops) -> str | None:
