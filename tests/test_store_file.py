@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import pickle
+import resource
 import socket
 import sqlite3
 import subprocess
@@ -547,3 +548,40 @@ def test_a_full_disk_at_start_is_named_and_no_file_is_called_damaged(tmp_path: P
         assert one_line(start_fails("--store-path", str(new))) == full.replace(
             str(path), str(new))
         assert sorted(p.name for p in disk.iterdir()) == ["filler", "store.sqlite3"]
+
+
+@pytest.mark.parametrize("limit", [4096, 65536])
+def test_a_file_the_server_may_not_grow_at_start_is_named_and_not_called_damaged(
+        tmp_path: Path, limit: int) -> None:
+    """Over a disk quota (a shared machine of a school) or past the process's file-size
+    limit (``ulimit -f``, simulated here: RLIMIT_FSIZE), a write fails with EDQUOT or
+    EFBIG, which SQLite reports as ``disk I/O error``, not as a full disk. A sound file
+    with a game in progress (its start writes a snapshot) was then called damaged
+    ("move it aside": that loses its sessions), or the start stopped with a
+    traceback."""
+    path = tmp_path / "store.sqlite3"
+    server = ServerProcess("--store-path", str(path)).start()
+    chat = Player(server.port, "Chat", "room", 1)
+    assert chat.join()["status"] == "ok"
+    assert chat.move(name="ann")["status"] == "ok"
+    for n in range(40):
+        assert chat.move(message=f"{n} " + "x" * 10_000)["status"] == "ok"
+    for n in range(5):  # moves since the last snapshot: the start writes one
+        assert chat.move(message=str(n))["status"] == "ok"
+    seen = chat.state()["data"]
+    assert server.proc is not None
+    server.proc.kill()
+    server.stop()
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+
+    result = subprocess.run([sys.executable, "-m", "gameserver", "--port", "0", "--no-web",
+                             "--store-path", str(path)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60, preexec_fn=small_files)
+    line = one_line(result)
+    assert line.startswith(f"the store file {path} cannot be written (disk I/O error, "), line
+    assert "over its owner's disk quota" in line and "it is not damaged" in line
+    with ServerProcess("--store-path", str(path)) as again:  # the limit gone: all is there
+        chat.port = again.port
+        assert chat.state()["data"] == seen
