@@ -142,64 +142,41 @@ def test_a_game_in_a_worker_process_is_never_replayed_in_the_server() -> None:
     assert states == [] and note is not None and "worker process" in note
 
 
-COUNTER = '''
-from gameserver.game import AbstractGame
+COUNTER = """
+from gameserver.games.echo import Echo
 
 
-class Counter(AbstractGame):
-    def __init__(self, players):
-        self.log = []
-        {init}
-
-    @staticmethod
-    def min_players():
-        return 1
-
-    @staticmethod
-    def max_players():
-        return 1
-
-    def current_player(self):
-        return 0
-
-    def game_over(self):
-        return False
-
-    def state(self, player_id):
-        return {{"log": self.log}}
-
-    def move(self, move, player_id):
-        {move}
-        self.log.append(move["n"])
-'''
+class Counter(Echo):
+    {body}
+"""
 
 
 @pytest.mark.parametrize("isolate", ["folder", "off"])
 @pytest.mark.parametrize(("edit", "why"), [
-    ({"move": "return 'no longer allowed'"},
+    ("def move(self, move, player_id):\n        return 'no longer allowed'",
      'move 1 gave "no longer allowed" when played again, not ok as logged'),
-    ({"move": "raise RuntimeError('broken now')"},
+    ("def move(self, move, player_id):\n        raise RuntimeError('broken now')",
      'move 1 gave "framework: game Counter: move() raised RuntimeError: broken now" when '
      'played again, not ok as logged'),
-    ({"init": "raise RuntimeError('broken now')"},
+    ("def __init__(self, players):\n        raise RuntimeError('broken now')",
      "framework: game Counter: __init__() raised RuntimeError: broken now"),
-])
+], ids=["now refused", "move raises", "init raises"])
 def test_a_game_file_edited_between_two_starts_drops_its_sessions_saying_so(
-        tmp_path: Path, isolate: str, edit: dict[str, str], why: str) -> None:
+        tmp_path: Path, isolate: str, edit: str, why: str) -> None:
     """A student changed the rules (or broke the game) while the server was down: that
     game's sessions are dropped, the log saying the file may have changed (it blamed
     only the clock and ``secrets``, which the student's game never touched), or what
     the game raised, and the server and other games' sessions go on."""
     games = tmp_path / "games"
     games.mkdir()
-    (games / "counter.py").write_text(COUNTER.format(init="pass", move="pass"))
+    (games / "counter.py").write_text(COUNTER.format(body="pass"))
     args = ("--store-path", str(tmp_path / "store.sqlite3"), "--games-dir", str(games),
             "--isolate-games", isolate, "--no-web")
     with ServerProcess(*args) as server:
         counter, echo = Player(server.port, "Counter", "c", 1), Player(server.port, "Echo", "e", 1)
         assert counter.join()["status"] == echo.join()["status"] == "ok"
-        assert counter.move(n=1)["status"] == echo.move(msg="kept")["status"] == "ok"
-    (games / "counter.py").write_text(COUNTER.format(**{"init": "pass", "move": "pass", **edit}))
+        assert counter.move(msg=1)["status"] == echo.move(msg="kept")["status"] == "ok"
+    (games / "counter.py").write_text(COUNTER.format(body=edit))
     with ServerProcess(*args) as again:
         counter.port = echo.port = again.port
         assert echo.state()["data"]["echo"] == "kept"
