@@ -4,9 +4,9 @@ The store logs each move with its *verdict*: None if the game accepted it,
 else the rejection or the error, as JSON text (``_json.json_or_repr``).
 Bringing a game back means loading its newest snapshot and playing the
 moves logged after it again; each must get the same verdict. If one does
-not, the game does not play the same twice (it reads the clock, uses
-``secrets`` or some other outside state) and cannot be brought back
-faithfully. The server does this for games in its own process
+not, the game does not play the same twice (its file was changed since,
+or it reads the clock, uses ``secrets`` or some other outside state) and
+cannot be brought back faithfully. The server does this for games in its own process
 (``store._restore``, ``store.replay``); a worker process does it for its
 games (``gameserver.worker``), in slices of moves (``slices``) that are
 requests of their own: a slice may take the time limit once per move in
@@ -27,8 +27,13 @@ from .guard import GameCodeError
 LoggedMove = tuple[int, int, Any, "str | None"]  # number, player id, move, verdict as logged
 
 # Why a game saved as its seed cannot be brought back (store._restore, worker._remake).
-STARTS_DIFFERENTLY = ("its game starts differently when made again from its seed (does its "
-                      "__init__ read the clock or use secrets?)")
+# Each names the likelier cause first: a student who edited the game's file between two
+# starts of the server was told only of the clock and secrets, which the game never used.
+STARTS_DIFFERENTLY = ("its game starts differently when made again from its seed (was its "
+                      "file changed since, or does its __init__ read the clock or use "
+                      "secrets?)")
+PLAYS_DIFFERENTLY = ("the game does not play the same twice (was its file changed since, "
+                     "or does it read the clock or use secrets?)")
 
 SLICE_MOVES = 16  # moves replayed per request to a worker ...
 SLICE_BYTES = 256 * 1024  # ... and at most about this many bytes of them (one move more)
@@ -52,8 +57,7 @@ def replay(game: CheckedGame, moves: Iterable[LoggedMove]) -> str | None:
         again = verdict(game, move, player_id)
         if again != logged and not _cut_since(logged, again):
             return (f"move {seq} gave {again or 'ok'} when played again, not {logged or 'ok'} "
-                    "as logged: the game does not play the same twice (does it read the clock "
-                    "or use secrets?)")
+                    f"as logged: {PLAYS_DIFFERENTLY}")
     return None
 
 

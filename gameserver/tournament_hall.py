@@ -108,6 +108,10 @@ class TournamentHall:
         settings.check(self.host.limits.game_timeout)
         if settings.name in self.entries:
             raise TournamentError(f"there is a tournament {settings.name} already")
+        if self.book is not None and settings.name in self.book.unreadable:
+            raise TournamentError(
+                f"tournament {settings.name} is saved in the store file, but this server "
+                "cannot read it (see the log of its start); pick another name")
         if len(self.entries) >= MAX_TOURNAMENTS:
             raise TournamentError(f"the server keeps at most {MAX_TOURNAMENTS} tournaments; "
                                   "delete finished ones first")

@@ -26,7 +26,7 @@ import io
 import json
 import logging
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 from ._sidetables import append, read_only
@@ -53,6 +53,7 @@ class Saved:
     created: float
     salt: str
     events: list[tuple[int, float, str, dict[str, Any]]]  # (seq, time, kind, data)
+    last_seq: int = 0  # of its events in the file, those left out (unreadable) included
 
 
 class TournamentBook:
@@ -67,6 +68,9 @@ class TournamentBook:
         self._store = store
         self._schema_written = False
         self._seq: dict[str, int] = {}
+        # Saved tournaments this version cannot read (``load``): their rows stay, so
+        # their names stay taken (a new one's row would collide, failing every save).
+        self.unreadable: set[str] = set()
 
     def _write(self, sql: str, params: tuple[Any, ...]) -> None:
         if not self._schema_written:
@@ -99,9 +103,9 @@ class TournamentBook:
 
     def load(self) -> list[Saved]:
         """Every saved tournament (none if the tables do not exist yet)."""
-        saved = load(self._store.path)
+        saved = load(self._store.path, self.unreadable)
         for entry in saved:
-            self._seq[entry.settings.name] = max((e[0] for e in entry.events), default=0)
+            self._seq[entry.settings.name] = entry.last_seq
         return saved
 
     def load_rated(self) -> set[int]:
@@ -109,8 +113,15 @@ class TournamentBook:
         return load_rated(self._store.path)
 
 
-def load(path: str) -> list[Saved]:
-    """Every tournament saved in the store file at ``path``, oldest first."""
+def load(path: str, unreadable: set[str] | None = None) -> list[Saved]:
+    """Every tournament saved in the store file at ``path``, oldest first.
+
+    A tournament whose settings this version cannot read (a newer version's
+    setting, a damaged row) is left out, its name added to ``unreadable``; an
+    event whose data cannot be read is left out of its tournament. Each is
+    logged; their rows stay in the file. (Either stopped the server's start
+    with a traceback.)
+    """
     try:
         db = read_only(path)
     except sqlite3.Error:
@@ -120,11 +131,26 @@ def load(path: str) -> list[Saved]:
                           "ORDER BY created").fetchall()
         saved = []
         for name, settings, created, salt in rows:
-            events = [(seq, when, kind, json.loads(data)) for seq, when, kind, data in db.execute(
-                "SELECT seq, time, kind, data FROM tournament_events WHERE tournament = ? "
-                "ORDER BY seq", (name,))]
-            saved.append(Saved(TournamentSettings(**json.loads(settings)), created, salt,
-                               events))
+            try:
+                read = _settings(name, settings)
+            except ValueError as err:
+                log.error("tournament %s: its saved settings cannot be read (%s); it is left "
+                          "out (its rows stay in the store file, and its name stays taken)",
+                          name, err)
+                if unreadable is not None:
+                    unreadable.add(name)
+                continue
+            events, last_seq = [], 0
+            for seq, when, kind, data in db.execute(
+                    "SELECT seq, time, kind, data FROM tournament_events WHERE tournament = ? "
+                    "ORDER BY seq", (name,)):
+                last_seq = seq
+                try:
+                    events.append((seq, when, kind, _mapping(data)))
+                except ValueError as err:
+                    log.error("tournament %s: saved event %d (%s) skipped: %s", name, seq,
+                              kind, err)
+            saved.append(Saved(read, created, salt, events, last_seq))
         return saved
     except sqlite3.OperationalError as err:
         if "no such table" in str(err):
@@ -132,6 +158,37 @@ def load(path: str) -> list[Saved]:
         raise
     finally:
         db.close()
+
+
+def _mapping(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except (ValueError, TypeError, RecursionError) as err:
+        raise ValueError(f"not JSON: {err}") from None
+    if type(value) is not dict:
+        raise ValueError("not a JSON object")
+    return value
+
+
+def _settings(name: str, text: str) -> TournamentSettings:
+    """The settings a row holds, each of its type, or ValueError saying what is wrong."""
+    values = _mapping(text)
+    known = {f.name: f for f in fields(TournamentSettings)}
+    if unknown := sorted(set(values) - known.keys()):
+        raise ValueError(f"settings this version does not know: {', '.join(unknown)[:200]} "
+                         "(a newer version of gameserver wrote it?)")
+    for key, value in values.items():
+        default = known[key].default
+        kind = str if default is MISSING else type(default)
+        if not (type(value) is kind or (kind is float and type(value) is int)):
+            raise ValueError(f"{key} is {value!r:.50}, not {kind.__name__}")
+    try:
+        settings = TournamentSettings(**values)
+    except TypeError as err:  # a setting missing
+        raise ValueError(str(err)) from None
+    if settings.name != name:
+        raise ValueError(f"its settings name another tournament, {settings.name!r:.50}")
+    return settings
 
 
 def load_rated(path: str) -> set[int]:

@@ -46,7 +46,8 @@ def test_the_first_move_with_another_verdict_is_named() -> None:
                                 (2, 1 - player, {"position": 0}, None)]
     assert replay(game, logged) == (
         "move 1 gave ok when played again, not \"no, thanks\" as logged: the game does not "
-        "play the same twice (does it read the clock or use secrets?)")
+        "play the same twice (was its file changed since, or does it read the clock or use "
+        "secrets?)")
 
 
 def test_moves_are_sent_to_a_worker_in_bounded_slices_never_split() -> None:

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
+import sqlite3
 import threading
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from game_server_api import GameServerAPI, GameServerError
 from gameserver.bot import Bot
 from gameserver.results import outcome
-from gameserver.tournament import TournamentSettings
+from gameserver.tournament import TournamentError, TournamentSettings
 from gameserver.tournament_store import games_csv, standings_csv
-from tests.serverproc import ServerThread
+from tests.serverproc import ServerProcess, ServerThread
 from tests.web.play import wait_until
 from tests.wire import request
 
@@ -321,3 +325,42 @@ def test_a_game_that_never_ends_is_a_draw_at_the_move_limit_and_the_tournament_e
                        "the games in the history")
             for game in server.server.history.finished_games("Endless"):  # draws there too
                 assert outcome(game)["kind"] == "draw", game
+
+
+def test_a_saved_tournament_this_version_cannot_read_leaves_the_server_starting(
+        tmp_path: Path) -> None:
+    """Rows a newer version wrote (a setting this one does not know) or damaged ones
+    (not JSON, wrong types): the server did not start, with a traceback. Now each such
+    tournament or event is left out with a line in the log, its rows stay in the file,
+    its name stays taken (a new tournament of that name would have failed every save
+    after it, its row colliding with the old one), and the readable ones come back."""
+    store = tmp_path / "store.sqlite3"
+    with ServerThread(store=True, store_path=str(store)) as server:
+        on_loop(server, lambda hall: hall.create(TournamentSettings("cup", "TicTacToe")))
+    settings = json.dumps({"name": "newer", "game": "TicTacToe", "handicap": 3})
+    with contextlib.closing(sqlite3.connect(store)) as db, db:
+        db.execute("INSERT INTO tournaments VALUES ('newer', ?, 0, 'salt')", (settings,))
+        db.execute("INSERT INTO tournaments VALUES ('typo', '{\"name\": ', 0, 'salt')")
+        db.execute("INSERT INTO tournaments VALUES ('odd', ?, 0, 'salt')", (json.dumps(
+            {"name": "odd", "game": "TicTacToe", "best_of": "three"}),))
+        for seq, name in ((1, "ann"), (2, "bob")):
+            db.execute("INSERT INTO tournament_events VALUES ('cup', ?, 0, 'register', ?)",
+                       (seq, json.dumps({"name": name})))
+        db.execute("INSERT INTO tournament_events VALUES ('cup', 3, 0, 'register', '{bad')")
+    with ServerProcess("--store-path", str(store), "--no-web") as server:
+        assert "restored 1 tournament(s)" in server.log
+        assert "Traceback" not in server.log
+        for name in ("newer", "typo", "odd"):
+            assert f"tournament {name}: its saved settings cannot be read (" in server.log
+        assert "tournament cup: saved event 3 (register) skipped: " in server.log
+    with ServerThread(store=True, store_path=str(store)) as server:
+        names = on_loop(server, lambda hall: list(hall.tournament("cup").participants))
+        assert names == ["ann", "bob"]
+        with pytest.raises(TournamentError, match="tournament newer is saved in the store"):
+            on_loop(server, lambda hall: hall.create(TournamentSettings("newer", "TicTacToe")))
+        on_loop(server, lambda hall: hall.start("cup"))  # its event follows the bad one's
+        assert server.server is not None and server.server.store is not None
+        assert server.call(server.server.store.health)["status"] == "ok"
+    with contextlib.closing(sqlite3.connect(store)) as db:
+        assert db.execute("SELECT seq, kind FROM tournament_events WHERE tournament = 'cup' "
+                          "ORDER BY seq").fetchall()[-1] == (4, "start")

@@ -358,6 +358,32 @@ def test_finished_games_are_listed_with_their_moves(tmp_path: Path) -> None:
     assert HistoryReader(db).finished_game(record["id"])["steps"][0]["states"] is None
 
 
+@pytest.mark.parametrize("isolate", ["off", "all"])
+@pytest.mark.parametrize("then", ["restart", "session ends"])
+def test_a_game_that_had_ended_when_the_server_stopped_stays_in_the_history(
+        tmp_path: Path, isolate: str, then: str) -> None:
+    """A finished game whose session was restored counted as unfinished when its game
+    ran in a worker process (it was still being replayed there when the store asked
+    it whether it was over): restarting the session, or the session ending, then
+    deleted that finished game from the history (found by ``kill -9`` during busy
+    play with restarts: a third of the sessions lost a finished game)."""
+    db = str(tmp_path / "store.sqlite3")
+    args = ("--store-path", db, "--isolate-games", isolate, "--game-timeout", "2")
+    server = ServerProcess(*args).start()
+    seats = seat_two(server.port, "TicTacToe", "h")
+    played = finish_tictactoe(seats)
+    killed(server)
+    with ServerProcess(*args) as again:
+        moved_to(list(seats.values()), again.port)
+        assert seats[0].state()["data"]["gameover"] is True
+        if then == "restart":
+            assert seats[0].restart()["status"] == "ok"
+        else:  # (idle for longer than game_timeout: removed at a tick)
+            assert again.wait_for_log("timed out")
+    [record] = HistoryReader(db).finished_games()
+    assert record["session"] == "h" and record["moves"] == len(played)
+
+
 def test_the_list_of_finished_games_holds_their_results_not_their_large_final_states(
         tmp_path: Path) -> None:
     """``finished_games`` (the dashboard's history list, its leaderboard of 2,000 games and

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import pickle
+import resource
 import socket
 import sqlite3
 import subprocess
@@ -276,6 +277,23 @@ def test_a_file_of_another_program_is_refused_and_left_as_it_was(
 # ---------------------------------------------------------------- crafted rows
 
 
+def test_a_file_of_a_newer_version_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    """A server downgraded after a newer one wrote the file (a class server rolled
+    back): it opened the file, wrote its own schema version over the newer one, and
+    played on with a format it does not know; the newer server, started again,
+    then took the file for an old one."""
+    path = saved_store(tmp_path)
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("PRAGMA user_version = 99")
+    before = path.read_bytes()
+    assert one_line(start_fails("--store-path", str(path))) == (
+        f"the store file {path} was written by a newer version of gameserver (store "
+        "format 99; this version knows formats up to 2): start that version again, or "
+        "pick another file with --store-path, or run without saving with --no-store")
+    assert path.read_bytes() == before
+    assert not Path(f"{path}.lock").exists()
+
+
 class RunsAShellCommand:
     """What an attacker writes into the file: unpickling it runs ``touch``."""
 
@@ -530,3 +548,40 @@ def test_a_full_disk_at_start_is_named_and_no_file_is_called_damaged(tmp_path: P
         assert one_line(start_fails("--store-path", str(new))) == full.replace(
             str(path), str(new))
         assert sorted(p.name for p in disk.iterdir()) == ["filler", "store.sqlite3"]
+
+
+@pytest.mark.parametrize("limit", [4096, 65536])
+def test_a_file_the_server_may_not_grow_at_start_is_named_and_not_called_damaged(
+        tmp_path: Path, limit: int) -> None:
+    """Over a disk quota (a shared machine of a school) or past the process's file-size
+    limit (``ulimit -f``, simulated here: RLIMIT_FSIZE), a write fails with EDQUOT or
+    EFBIG, which SQLite reports as ``disk I/O error``, not as a full disk. A sound file
+    with a game in progress (its start writes a snapshot) was then called damaged
+    ("move it aside": that loses its sessions), or the start stopped with a
+    traceback."""
+    path = tmp_path / "store.sqlite3"
+    server = ServerProcess("--store-path", str(path)).start()
+    chat = Player(server.port, "Chat", "room", 1)
+    assert chat.join()["status"] == "ok"
+    assert chat.move(name="ann")["status"] == "ok"
+    for n in range(40):
+        assert chat.move(message=f"{n} " + "x" * 10_000)["status"] == "ok"
+    for n in range(5):  # moves since the last snapshot: the start writes one
+        assert chat.move(message=str(n))["status"] == "ok"
+    seen = chat.state()["data"]
+    assert server.proc is not None
+    server.proc.kill()
+    server.stop()
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+
+    result = subprocess.run([sys.executable, "-m", "gameserver", "--port", "0", "--no-web",
+                             "--store-path", str(path)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60, preexec_fn=small_files)
+    line = one_line(result)
+    assert line.startswith(f"the store file {path} cannot be written (disk I/O error, "), line
+    assert "over its owner's disk quota" in line and "it is not damaged" in line
+    with ServerProcess("--store-path", str(path)) as again:  # the limit gone: all is there
+        chat.port = again.port
+        assert chat.state()["data"] == seen

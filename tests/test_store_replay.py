@@ -15,6 +15,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
 from gameserver import registry
 from gameserver.checked import game_types
 from gameserver.games.echo import Echo
@@ -82,7 +84,8 @@ def test_a_game_that_starts_differently_each_time_is_not_restored(tmp_path: Path
         player.port = again.port
         assert player.state()["message"] == "framework: no such game session"
     assert ("session Birthday/b cannot be restored (its game starts differently when made "
-            "again from its seed (does its __init__ read the clock or use secrets?))"
+            "again from its seed (was its file changed since, or does its __init__ read the "
+            "clock or use secrets?))"
             in again.log)
 
 
@@ -137,3 +140,49 @@ def test_a_game_in_a_worker_process_is_never_replayed_in_the_server() -> None:
     replayer = GameReplayer({"Student": InAWorker()})  # type: ignore[dict-item]
     states, note = replayer.states("Student", 2, (b"blob", None, None), [(1, 0, {}, None)])
     assert states == [] and note is not None and "worker process" in note
+
+
+COUNTER = """
+from gameserver.games.echo import Echo
+
+
+class Counter(Echo):
+    {body}
+"""
+
+
+@pytest.mark.parametrize("isolate", ["folder", "off"])
+@pytest.mark.parametrize(("edit", "why"), [
+    ("def move(self, move, player_id):\n        return 'no longer allowed'",
+     'move 1 gave "no longer allowed" when played again, not ok as logged'),
+    ("def move(self, move, player_id):\n        raise RuntimeError('broken now')",
+     'move 1 gave "framework: game Counter: move() raised RuntimeError: broken now" when '
+     'played again, not ok as logged'),
+    ("def __init__(self, players):\n        raise RuntimeError('broken now')",
+     "framework: game Counter: __init__() raised RuntimeError: broken now"),
+], ids=["now refused", "move raises", "init raises"])
+def test_a_game_file_edited_between_two_starts_drops_its_sessions_saying_so(
+        tmp_path: Path, isolate: str, edit: str, why: str) -> None:
+    """A student changed the rules (or broke the game) while the server was down: that
+    game's sessions are dropped, the log saying the file may have changed (it blamed
+    only the clock and ``secrets``, which the student's game never touched), or what
+    the game raised, and the server and other games' sessions go on."""
+    games = tmp_path / "games"
+    games.mkdir()
+    (games / "counter.py").write_text(COUNTER.format(body="pass"))
+    args = ("--store-path", str(tmp_path / "store.sqlite3"), "--games-dir", str(games),
+            "--isolate-games", isolate, "--no-web")
+    with ServerProcess(*args) as server:
+        counter, echo = Player(server.port, "Counter", "c", 1), Player(server.port, "Echo", "e", 1)
+        assert counter.join()["status"] == echo.join()["status"] == "ok"
+        assert counter.move(msg=1)["status"] == echo.move(msg="kept")["status"] == "ok"
+    (games / "counter.py").write_text(COUNTER.format(body=edit))
+    with ServerProcess(*args) as again:
+        counter.port = echo.port = again.port
+        assert echo.state()["data"]["echo"] == "kept"
+        assert again.wait_for_log("session Counter/c cannot be restored (")
+        assert counter.state()["status"] == "error"
+    line = next(line for line in again.output if "session Counter/c cannot be restored" in line)
+    assert why in line
+    # The rules changed: the log says so first (it blamed only the clock and secrets).
+    assert "(was its file changed since, or does it read" in line or "__init__()" in why

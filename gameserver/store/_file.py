@@ -15,8 +15,10 @@ names the file, what is wrong and what to do:
   the database file itself is held so too, for a server that reaches it
   under another name (a hard link, whose lock file is another);
 * the file is damaged (not an SQLite file, truncated, malformed pages), or its
-  disk is full (not called damaged: moving the file aside loses its sessions);
-* the file is another program's SQLite file (it has tables, none of them ours).
+  disk is full, or a write to it fails (a disk quota, ``ulimit -f``, a failing
+  disk): neither is called damaged (moving the file aside loses its sessions);
+* the file is another program's SQLite file (it has tables, none of them ours);
+* a newer version of gameserver wrote it (its format number is above ours).
 
 A failed open removes every file it created, so a start that fails leaves
 the folder as it was. ``commit`` writes a batch's rows in one transaction on
@@ -238,12 +240,14 @@ def writes_at_start(path: str, db: sqlite3.Connection) -> Iterator[None]:
         yield
     except sqlite3.OperationalError as err:
         full = _full(path, err)
-        if not (full or _locked(err)):
+        if not (full or _locked(err) or _cannot_write(err)):
             raise
         with contextlib.suppress(sqlite3.Error):
             if db.in_transaction:
                 db.execute("ROLLBACK")
-        raise (_disk_full(path) if full else _locked_by_another_program(path)) from None
+        if full or _cannot_write(err):
+            raise _damaged_or_full(path, err) from None
+        raise _locked_by_another_program(path) from None
 
 
 def _locked(err: sqlite3.Error) -> bool:
@@ -293,6 +297,7 @@ def _connect(path: str, sync: str) -> sqlite3.Connection:
         raise _damaged(path, str(err)) from None
     try:
         _check_ours(path, db)  # first: WAL mode is written into the file's header
+        _check_version(path, db)
         for pragma in (*PRAGMAS, *WRITER_PRAGMAS):
             db.execute(pragma)
         db.execute(f"PRAGMA synchronous={sync}")
@@ -454,9 +459,27 @@ def _damaged(path: str, problem: str) -> StoreFileError:
 
 
 def _damaged_or_full(path: str, err: sqlite3.Error) -> StoreFileError:
-    """A sound file on a full disk is not damaged: moving it aside, as that message
-    says, would lose its saved sessions."""
-    return _disk_full(path) if _full(path, err) else _damaged(path, str(err))
+    """A sound file on a full disk, or one the server may not grow, is not damaged:
+    moving it aside, as that message says, would lose its saved sessions."""
+    if _full(path, err):
+        return _disk_full(path)
+    if _cannot_write(err):
+        return StoreFileError(
+            f"the store file {path} cannot be written ({err}, {err.sqlite_errorname}): is "
+            f"it over its owner's disk quota (quota -s), past the server's file-size limit "
+            f"(ulimit -f), or is the disk failing? it is not damaged: fix that, then start "
+            f"again; or {FIX}")
+    return _damaged(path, str(err))
+
+
+# What SQLite says when a write fails with neither ENOSPC nor a lock: over a disk quota
+# (EDQUOT), past RLIMIT_FSIZE (EFBIG), a failing disk (EIO). All read "disk I/O error".
+WRITE_ERRORS = frozenset({"SQLITE_IOERR_WRITE", "SQLITE_IOERR_FSYNC", "SQLITE_IOERR_DIR_FSYNC",
+                          "SQLITE_IOERR_TRUNCATE", "SQLITE_IOERR_SHMSIZE"})
+
+
+def _cannot_write(err: sqlite3.Error) -> bool:
+    return getattr(err, "sqlite_errorname", "") in WRITE_ERRORS
 
 
 NO_SPACE = 2**20  # bytes free on the store's file system below which it counts as full
@@ -527,6 +550,21 @@ def _check_ours(path: str, db: sqlite3.Connection) -> None:
     raise StoreFileError(
         f"the store file {path} is not a gameserver store: it holds a table of another "
         f"program ({', '.join(sorted(tables)[:5])}); {FIX}")
+
+
+def _check_version(path: str, db: sqlite3.Connection) -> None:
+    """Refuse a file a newer version of gameserver wrote, before anything is written to it.
+
+    Opened, it got this version's format number over the newer one's (so the newer
+    server, started again, took it for an old file), and this version wrote rows whose
+    meaning may have changed. Older formats are brought up to date (``_update_schema``).
+    """
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreFileError(
+            f"the store file {path} was written by a newer version of gameserver (store "
+            f"format {version}; this version knows formats up to {SCHEMA_VERSION}): start "
+            f"that version again, or {FIX}")
 
 
 def commit(db: sqlite3.Connection, ops: Ops) -> str | None:

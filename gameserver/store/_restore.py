@@ -77,23 +77,23 @@ def load_sessions(db: sqlite3.Connection, rows: Rows, game_types: Mapping[str, G
     row_infos: list[dict[str, Any]] = []  # each session's row, as read
     current = {(name, token): rest for name, token, *rest in db.execute(
         # The newest wins: a rewrite after a long outage may leave an older row flagged.
-        "SELECT game, session, id, seed, views, info, bytes FROM games WHERE current = 1 "
-        "ORDER BY id")}
+        "SELECT game, session, id, seed, views, info, bytes, ended FROM games "
+        "WHERE current = 1 ORDER BY id")}
     for name, token, info_text in db.execute(
             "SELECT game, token, info FROM live_sessions").fetchall():
         if name not in game_types:
             log.error("session %s/%s not restored: the game %s is not loaded", name, token,
                       name)
             continue
-        game_id, seed, views, game_info, stored = current.get((name, token),
-                                                              (0, None, None, "{}", None))
+        game_id, seed, views, game_info, stored, ended = current.get(
+            (name, token), (0, None, None, "{}", None, None))
         live = Live(name, token, game_id=game_id)
         try:
             if not game_id:
                 raise ValueError("the row of its current game is missing")
             row_info = json.loads(info_text)
             info = {**row_info, **json.loads(game_info)}
-            data = _restore_one(db, live, info, game_types[name], seed, views)
+            data = _restore_one(db, live, info, game_types[name], seed, views, ended)
         except Exception as err:  # noqa: BLE001 - diverged, refused, damaged: skip it
             log.error("session %s/%s cannot be restored (%s); it is dropped", name, token, err)
             rows.forget(ops, live)
@@ -138,7 +138,8 @@ def _leave_out_downtime(db: sqlite3.Connection, ops: Ops, sessions: list[dict[st
 
 
 def _restore_one(db: sqlite3.Connection, live: Live, info: dict[str, Any],
-                 game_type: GameType, seed: str | None, views: int | None) -> dict[str, Any]:
+                 game_type: GameType, seed: str | None, views: int | None,
+                 ended: float | None) -> dict[str, Any]:
     size, players = info["size"], info["players"]
     if type(size) is not int or type(players) is not list or not 1 <= len(players) <= size:
         raise ValueError(f"its row is damaged: {len(players) if type(players) is list else '?'} "
@@ -156,7 +157,11 @@ def _restore_one(db: sqlite3.Connection, live: Live, info: dict[str, Any],
     live.snap_due = live.seq > live.snap_seq
     if info.get("forfeit"):  # the framework ended it: players ran out of time (timers.py)
         game = ForfeitedGame(game, info["forfeit"]["players"], info["forfeit"]["reason"])
-    live.ended = game.game_over()
+    # Its end as recorded, first: a game in a worker is still being replayed there, and
+    # says it is not over (a finished game restarted after the restore was then
+    # dropped from the history as one restarted before its end). Without the history,
+    # no end is recorded: the game says.
+    live.ended = ended is not None or game.game_over()
     live.owed = tuple((p, observer) for p, observer in info["owed"])
     return {
         "format": 2, "game_name": live.game_name, "token": live.token, "size": size,
