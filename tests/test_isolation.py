@@ -1050,6 +1050,32 @@ def test_an_ended_session_of_a_folder_game_is_freed_at_once(make_server) -> None
         gc.enable()
 
 
+def test_the_games_of_ended_sessions_leave_their_worker_with_no_request_after(
+        make_server) -> None:
+    """Found by a soak test: a worker dropped the game of an ended session only along with
+    its next request, so after the last session of a game file ended (a class server
+    after the lab) the worker kept every such game for ever (10 sessions of a game of
+    20 MB: 226 MB against 21), and their copies counted against the bounds of what the
+    server keeps. Now the server's tick writes the drops that no request took along."""
+    server = folder_server(make_server, game_timeout=1.0)  # (the tick: every 0.1 s)
+    assert server.server is not None
+    worker = server.server.lobby.game_types["Busy"].worker  # type: ignore[attr-defined]
+    for n in range(5):
+        solo = Player(server.port, "Busy", f"ends{n}", 1)
+        assert solo.join()["status"] == "ok"
+        assert solo.move(say="kept")["status"] == "ok"
+    assert server.call(lambda: (len(worker.games), worker.kept_bytes > 0)) == (5, True)
+
+    def left() -> tuple[int, int, list[int], int, int]:  # all 0 once every game is dropped
+        assert server.server is not None
+        return (len(server.server.lobby.sessions), len(worker.games), worker._drops,
+                worker.kept_bytes, worker.everyone.total)
+
+    # Every session times out; no request reaches the worker after the moves above.
+    until_true(lambda: server.call(left) == (0, 0, [], 0, 0),
+               "the ended games dropped in their worker", 10)
+
+
 def test_a_broken_constructor_fails_the_join_with_its_message(make_server) -> None:
     server = folder_server(make_server)
     reply = Player(server.port, "Broken", "x", 1).join()
