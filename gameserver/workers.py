@@ -325,7 +325,8 @@ class Worker:
         played any more, a class server after the lab): found by a soak test, 10
         ended sessions of a game holding 20 MB each kept its worker at 226 MB instead
         of 21 MB, and their copies counted against ``KEPT_MAX`` and ``KEPT_TOTAL_MAX``.
-        Under load requests take the drops along, and this finds none.
+        Under load most drops still go along with requests; this writes at most once a
+        tick, and only to a worker with drops left over.
         """
         if self._drops and self._process is not None:
             self._write(self._take_drops())
