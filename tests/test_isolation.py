@@ -1076,6 +1076,37 @@ def test_the_games_of_ended_sessions_leave_their_worker_with_no_request_after(
                "the ended games dropped in their worker", 10)
 
 
+def test_drops_written_while_the_worker_runs_a_long_move_leave_that_move_alone(
+        make_server) -> None:
+    """The abuse of the tick's drops: sessions of a game end in numbers (timed out,
+    their clients gone) while another session's move keeps the worker busy. The drops
+    the tick writes meanwhile go behind that move; it is answered as usual (neither
+    taken for its reply nor timed anew), its session plays on, and every ended game
+    leaves the worker."""
+    server = folder_server(make_server, game_timeout=3.0)
+    assert server.server is not None
+    worker = server.server.lobby.game_types["Busy"].worker  # type: ignore[attr-defined]
+    for n in range(30):
+        assert Player(server.port, "Busy", f"gone{n}", 1).join()["status"] == "ok"
+    busy = Player(server.port, "Busy", "busy", 1)
+    assert busy.join()["status"] == "ok"
+    moves = 0
+    while server.call(lambda: len(server.server.lobby.sessions)) > 1:  # type: ignore[union-attr]
+        assert busy.move(burn=0.2, n=moves)["status"] == "ok"  # (each keeps "busy" alive)
+        moves += 1
+    assert busy.move(say="after")["status"] == "ok"
+    assert busy.state()["data"]["log"] == [
+        *({"burn": 0.2, "n": n} for n in range(moves)), {"say": "after"}]
+
+    def left() -> tuple[int, list[int], bool]:  # only "busy"'s game, and what it keeps
+        kept = worker._kept
+        return (len(worker.games), worker._drops, len(kept) <= 1
+                and worker.kept_bytes == sum(kept.values()) == worker.everyone.total)
+
+    until_true(lambda: server.call(left) == (1, [], True),
+               "the ended games dropped in their worker", 10)
+
+
 def test_a_broken_constructor_fails_the_join_with_its_message(make_server) -> None:
     server = folder_server(make_server)
     reply = Player(server.port, "Broken", "x", 1).join()
