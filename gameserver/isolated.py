@@ -171,6 +171,11 @@ class Isolation:
                 worker.close()
         self.workers = [worker for worker in self.workers if id(worker) in used]
 
+    def flush_drops(self) -> None:
+        """Let every worker drop the games of the ended sessions (``Worker.flush_drops``)."""
+        for worker in self.workers:
+            worker.flush_drops()
+
     def close(self) -> None:
         for worker in self.workers:
             worker.close()

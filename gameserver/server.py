@@ -262,9 +262,11 @@ class GameServer:
         self.isolation.retain(list(self.lobby.game_types.values()))
 
     def _tick(self) -> None:
-        """Let time pass in the lobby (timeouts), and again a tick interval later."""
+        """Let time pass in the lobby (timeouts), and again a tick interval later; the
+        workers drop the games of the sessions that ended (those timed out just now too)."""
         assert self.loop is not None
         self.lobby.tick()
+        self.isolation.flush_drops()
         self._ticker = self.loop.call_later(self.lobby.tick_interval(), self._tick)
 
     def _wake_for_timers(self, deadline: float) -> None:

@@ -1050,6 +1050,63 @@ def test_an_ended_session_of_a_folder_game_is_freed_at_once(make_server) -> None
         gc.enable()
 
 
+def test_the_games_of_ended_sessions_leave_their_worker_with_no_request_after(
+        make_server) -> None:
+    """Found by a soak test: a worker dropped the game of an ended session only along with
+    its next request, so after the last session of a game file ended (a class server
+    after the lab) the worker kept every such game for ever (10 sessions of a game of
+    20 MB: 226 MB against 21), and their copies counted against the bounds of what the
+    server keeps. Now the server's tick writes the drops that no request took along."""
+    server = folder_server(make_server, game_timeout=1.0)  # (the tick: every 0.1 s)
+    assert server.server is not None
+    worker = server.server.lobby.game_types["Busy"].worker  # type: ignore[attr-defined]
+    for n in range(5):
+        solo = Player(server.port, "Busy", f"ends{n}", 1)
+        assert solo.join()["status"] == "ok"
+        assert solo.move(say="kept")["status"] == "ok"
+    assert server.call(lambda: (len(worker.games), worker.kept_bytes > 0)) == (5, True)
+
+    def left() -> tuple[int, int, list[int], int, int]:  # all 0 once every game is dropped
+        assert server.server is not None
+        return (len(server.server.lobby.sessions), len(worker.games), worker._drops,
+                worker.kept_bytes, worker.everyone.total)
+
+    # Every session times out; no request reaches the worker after the moves above.
+    until_true(lambda: server.call(left) == (0, 0, [], 0, 0),
+               "the ended games dropped in their worker", 10)
+
+
+def test_drops_written_while_the_worker_runs_a_long_move_leave_that_move_alone(
+        make_server) -> None:
+    """The abuse of the tick's drops: sessions of a game end in numbers (timed out,
+    their clients gone) while another session's move keeps the worker busy. The drops
+    the tick writes meanwhile go behind that move; it is answered as usual (neither
+    taken for its reply nor timed anew), its session plays on, and every ended game
+    leaves the worker."""
+    server = folder_server(make_server, game_timeout=3.0)
+    assert server.server is not None
+    worker = server.server.lobby.game_types["Busy"].worker  # type: ignore[attr-defined]
+    for n in range(30):
+        assert Player(server.port, "Busy", f"gone{n}", 1).join()["status"] == "ok"
+    busy = Player(server.port, "Busy", "busy", 1)
+    assert busy.join()["status"] == "ok"
+    moves = 0
+    while server.call(lambda: len(server.server.lobby.sessions)) > 1:  # type: ignore[union-attr]
+        assert busy.move(burn=0.2, n=moves)["status"] == "ok"  # (each keeps "busy" alive)
+        moves += 1
+    assert busy.move(say="after")["status"] == "ok"
+    assert busy.state()["data"]["log"] == [
+        *({"burn": 0.2, "n": n} for n in range(moves)), {"say": "after"}]
+
+    def left() -> tuple[int, list[int], bool]:  # only "busy"'s game, and what it keeps
+        kept = worker._kept
+        return (len(worker.games), worker._drops, len(kept) <= 1
+                and worker.kept_bytes == sum(kept.values()) == worker.everyone.total)
+
+    until_true(lambda: server.call(left) == (1, [], True),
+               "the ended games dropped in their worker", 10)
+
+
 def test_a_broken_constructor_fails_the_join_with_its_message(make_server) -> None:
     server = folder_server(make_server)
     reply = Player(server.port, "Broken", "x", 1).join()
