@@ -1232,7 +1232,8 @@ class GameServerAPI:
         except ValueError as e:
             if 'digits' in str(e):  # Python's limit or _parse_int's
                 raise self._error(f'the reply from server {self._address()} to {kind} holds '
-                                  f'a number of more than {_INT_DIGITS_MAX} digits',
+                                  f'a number of more than '
+                                  f'{_python_digits_max() or _INT_DIGITS_MAX} digits',
                                   'is this really a game server?') from None
             raise self._corrupt(text) from None
         except RecursionError:  # nested thousands deep
@@ -1376,16 +1377,22 @@ def _is_local(host):
 
 # Decimal text to int takes time quadratic in its digits: a 16 MB number took 17 minutes of
 # CPU. Python 3.11 (and 3.8.14, 3.9.14, 3.10.7) refuses more than 4300 digits by itself;
-# before those, and where a program switched that off, the module refuses them.
+# before those, and where a program switched that off or raised it (for its own big
+# numbers: a limit of 10**8 digits bounds nothing), the module refuses them.
 _INT_DIGITS_MAX = 4300
+
+
+def _python_digits_max():
+    """Python's own limit of an int's digits if it is one (0 < it <= ``_INT_DIGITS_MAX``);
+    else None, and ``_parse_int`` keeps that bound."""
+    get_limit = getattr(sys, 'get_int_max_str_digits', None)
+    limit = get_limit() if get_limit is not None else 0
+    return limit if 0 < limit <= _INT_DIGITS_MAX else None
 
 
 def _json_options():
     """What json.loads needs to refuse numbers of too many digits, where Python does not."""
-    get_limit = getattr(sys, 'get_int_max_str_digits', None)
-    if get_limit is not None and get_limit() > 0:
-        return {}
-    return {'parse_int': _parse_int}
+    return {} if _python_digits_max() is not None else {'parse_int': _parse_int}
 
 
 def _parse_int(text):
