@@ -330,7 +330,8 @@ def test_a_game_that_never_ends_is_a_draw_at_the_move_limit_and_the_tournament_e
 def test_a_saved_tournament_this_version_cannot_read_leaves_the_server_starting(
         tmp_path: Path) -> None:
     """Rows a newer version wrote (a setting this one does not know) or damaged ones
-    (not JSON, wrong types): the server did not start, with a traceback. Now each such
+    (not JSON, wrong types, a value no tournament may have: a turn_timeout of -1 s lost
+    every game on time at once): the server did not start, with a traceback. Now each such
     tournament or event is left out with a line in the log, its rows stay in the file,
     its name stays taken (a new tournament of that name would have failed every save
     after it, its row colliding with the old one), and the readable ones come back."""
@@ -343,6 +344,8 @@ def test_a_saved_tournament_this_version_cannot_read_leaves_the_server_starting(
         db.execute("INSERT INTO tournaments VALUES ('typo', '{\"name\": ', 0, 'salt')")
         db.execute("INSERT INTO tournaments VALUES ('odd', ?, 0, 'salt')", (json.dumps(
             {"name": "odd", "game": "TicTacToe", "best_of": "three"}),))
+        db.execute("INSERT INTO tournaments VALUES ('silly', ?, 0, 'salt')", (json.dumps(
+            {"name": "silly", "game": "TicTacToe", "turn_timeout": -1.0}),))  # right type
         for seq, name in ((1, "ann"), (2, "bob")):
             db.execute("INSERT INTO tournament_events VALUES ('cup', ?, 0, 'register', ?)",
                        (seq, json.dumps({"name": name})))
@@ -350,7 +353,7 @@ def test_a_saved_tournament_this_version_cannot_read_leaves_the_server_starting(
     with ServerProcess("--store-path", str(store), "--no-web") as server:
         assert "restored 1 tournament(s)" in server.log
         assert "Traceback" not in server.log
-        for name in ("newer", "typo", "odd"):
+        for name in ("newer", "typo", "odd", "silly"):
             assert f"tournament {name}: its saved settings cannot be read (" in server.log
         assert "tournament cup: saved event 3 (register) skipped: " in server.log
     with ServerThread(store=True, store_path=str(store)) as server:
