@@ -367,3 +367,39 @@ def test_a_saved_tournament_this_version_cannot_read_leaves_the_server_starting(
     with contextlib.closing(sqlite3.connect(store)) as db:
         assert db.execute("SELECT seq, kind FROM tournament_events WHERE tournament = 'cup' "
                           "ORDER BY seq").fetchall()[-1] == (4, "start")
+
+
+def test_a_tournament_join_waits_past_the_clients_wait_max(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tournament holds each join until its participant's next game, for as long as
+    registration or a round takes (a round waits for its slowest game: up to max_moves
+    turns of turn_timeout, hours with the defaults); only the tournament's end or a
+    cancel ends it. The client's WAIT_MAX (an hour) ended such a join with an error, and
+    the program of tournaments.md stops at it: its participant lost every game after."""
+    import game_server_api
+    monkeypatch.setattr(game_server_api, "WAIT_MAX", 0.3)  # (an hour: shortened here)
+    with ServerThread() as server:
+        on_loop(server, lambda hall: hall.create(TournamentSettings("cup", "TicTacToe")))
+        seats: dict[str, Any] = {}
+
+        def take_part(name: str) -> None:
+            api = GameServerAPI("127.0.0.1", server.port, "TicTacToe", "tournament-cup",
+                                name=name)
+            try:
+                seats[name] = api.join()
+            except GameServerError as err:
+                seats[name] = err
+            finally:
+                api.close()
+
+        threads = [threading.Thread(target=take_part, args=(name,), daemon=True)
+                   for name in ("ann", "bob")]
+        for thread in threads:
+            thread.start()
+        wait_until(lambda: len(on_loop(server, lambda hall: hall.tournament(
+            "cup").participants)) == 2, "both to register")
+        threading.Event().wait(3 * game_server_api.WAIT_MAX)  # the start: past WAIT_MAX
+        on_loop(server, lambda hall: hall.start("cup"))
+        for thread in threads:
+            thread.join(WAIT)
+        assert sorted(seats.values(), key=str) == [0, 1], seats
