@@ -41,7 +41,9 @@ limit after the import: ``game_server_api.REPLY_MAX = 64 * 1024 * 1024``.
 ``join()`` and ``state()`` wait for the other players an hour at most
 (``WAIT_MAX``; a server that accepts and never answers cannot hold them for
 ever): ``GameServerError``. If your games really wait longer, raise that limit
-the same way (``None``: no limit).
+the same way (``None``: no limit). A tournament's ``join()`` (session
+``tournament-...``) waits for your next game without that limit: a round
+may take hours, and the tournament's end ends the wait.
 A server that is gone without a word (its computer switched off, the network
 down) is noticed by the system's checks of a silent connection, about 2
 minutes later, also while ``join`` or ``state`` wait: ``GameServerError``.
@@ -100,6 +102,7 @@ _KEEPALIVE_IDLE = 60
 _KEEPALIVE_INTERVAL = 10
 _KEEPALIVE_COUNT = 6
 _WAITING = ('join', 'state')  # requests the server answers when others have played
+_TOURNAMENT_PREFIX = 'tournament-'  # a tournament's session (its join: _waits_unbounded)
 
 # Requests that only read: in keep-alive mode these may be sent a second time
 # when a reused connection dies before the reply starts (see _exchange).
@@ -1105,6 +1108,12 @@ class GameServerAPI:
         _close(sock)
         return reply, None
 
+    def _waits_unbounded(self, kind):
+        """Whether ``kind``'s answer may take longer than ``WAIT_MAX``: a tournament's join
+        waits for your next game for as long as registration or a round takes (a round
+        waits for its slowest game: hours), and the tournament's end or cancel ends it."""
+        return kind == 'join' and self._session.startswith(_TOURNAMENT_PREFIX)
+
     def _receive(self, sock, kind):
         """Read one reply: until EOF, or in keep-alive mode until the terminator.
 
@@ -1116,7 +1125,7 @@ class GameServerAPI:
         for the other players: up to ``WAIT_MAX`` seconds for that byte).
         """
         reply = bytearray()
-        deadline = _reply_deadline(kind in _WAITING)
+        deadline = _reply_deadline(kind in _WAITING, self._waits_unbounded(kind))
         try:
             while True:
                 _wait_until(sock, deadline)
@@ -1232,7 +1241,8 @@ class GameServerAPI:
         except ValueError as e:
             if 'digits' in str(e):  # Python's limit or _parse_int's
                 raise self._error(f'the reply from server {self._address()} to {kind} holds '
-                                  f'a number of more than {_INT_DIGITS_MAX} digits',
+                                  f'a number of more than '
+                                  f'{_python_digits_max() or _INT_DIGITS_MAX} digits',
                                   'is this really a game server?') from None
             raise self._corrupt(text) from None
         except RecursionError:  # nested thousands deep
@@ -1376,16 +1386,22 @@ def _is_local(host):
 
 # Decimal text to int takes time quadratic in its digits: a 16 MB number took 17 minutes of
 # CPU. Python 3.11 (and 3.8.14, 3.9.14, 3.10.7) refuses more than 4300 digits by itself;
-# before those, and where a program switched that off, the module refuses them.
+# before those, and where a program switched that off or raised it (for its own big
+# numbers: a limit of 10**8 digits bounds nothing), the module refuses them.
 _INT_DIGITS_MAX = 4300
+
+
+def _python_digits_max():
+    """Python's own limit of an int's digits if it is one (0 < it <= ``_INT_DIGITS_MAX``);
+    else None, and ``_parse_int`` keeps that bound."""
+    get_limit = getattr(sys, 'get_int_max_str_digits', None)
+    limit = get_limit() if get_limit is not None else 0
+    return limit if 0 < limit <= _INT_DIGITS_MAX else None
 
 
 def _json_options():
     """What json.loads needs to refuse numbers of too many digits, where Python does not."""
-    get_limit = getattr(sys, 'get_int_max_str_digits', None)
-    if get_limit is not None and get_limit() > 0:
-        return {}
-    return {'parse_int': _parse_int}
+    return {} if _python_digits_max() is not None else {'parse_int': _parse_int}
 
 
 def _parse_int(text):
@@ -1394,12 +1410,13 @@ def _parse_int(text):
     return int(text)
 
 
-def _reply_deadline(waiting):
+def _reply_deadline(waiting, unbounded=False):
     """When a reply must have come (``time.monotonic()``; None: never): ``waiting`` for
-    join and state, which wait for the other players before their reply begins."""
+    join and state, which wait for the other players before their reply begins, for
+    ``WAIT_MAX`` seconds unless ``unbounded``."""
     if not waiting:
         return time.monotonic() + _REPLY_TIMEOUT
-    return None if WAIT_MAX is None else time.monotonic() + WAIT_MAX
+    return None if WAIT_MAX is None or unbounded else time.monotonic() + WAIT_MAX
 
 
 def _wait_until(sock, deadline):

@@ -189,6 +189,8 @@ class Arbiter:
                 if isinstance(reply, Call):  # a game in a worker process: ask for it first
                     reply.then(lambda: self._game_over(entry, key, session))
                     return
+        if self._void_after_cancel(entry, key):  # before _result: it counts missed games
+            return
         try:
             self._record(entry, key, self._result(entry, session))
         except Exception:  # a bug of ours must not break the move that ended the game
@@ -239,12 +241,20 @@ class Arbiter:
         log.info("tournament %s: %s missed %d games and is withdrawn (joining again brings "
                  "it back)", entry.tournament.name, name, ABSENT_GAMES)
 
-    def _record(self, entry: Entry, key: str, result: GameResult) -> None:
+    def _void_after_cancel(self, entry: Entry, key: str) -> bool:
+        """Whether game ``key`` ended after its tournament was cancelled (it is let go):
+        it counts for nothing, neither as a result nor as a game a player missed."""
+        if not entry.tournament.over:
+            return False
         entry.games.pop(key, None)
-        if entry.tournament.over:  # cancelled while it ran: it counts for nothing
-            log.info("tournament %s: game %s ended after the tournament was cancelled; not "
-                     "recorded", entry.tournament.name, key)
+        log.info("tournament %s: game %s ended after the tournament was cancelled; not "
+                 "recorded", entry.tournament.name, key)
+        return True
+
+    def _record(self, entry: Entry, key: str, result: GameResult) -> None:
+        if self._void_after_cancel(entry, key):
             return
+        entry.games.pop(key, None)
         entry.tournament.record(key, result)
         self._recorded(entry, key, result)
         self.schedule(entry)

@@ -117,10 +117,10 @@ def load(path: str, unreadable: set[str] | None = None) -> list[Saved]:
     """Every tournament saved in the store file at ``path``, oldest first.
 
     A tournament whose settings this version cannot read (a newer version's
-    setting, a damaged row) is left out, its name added to ``unreadable``; an
-    event whose data cannot be read is left out of its tournament. Each is
-    logged; their rows stay in the file. (Either stopped the server's start
-    with a traceback.)
+    setting, a damaged row, a value out of range) is left out, its name added
+    to ``unreadable``; an event whose data cannot be read is left out of its
+    tournament. Each is logged; their rows stay in the file. (Either stopped
+    the server's start with a traceback.)
     """
     try:
         db = read_only(path)
@@ -188,6 +188,10 @@ def _settings(name: str, text: str) -> TournamentSettings:
         raise ValueError(str(err)) from None
     if settings.name != name:
         raise ValueError(f"its settings name another tournament, {settings.name!r:.50}")
+    try:  # each value as at its creation (a turn_timeout of -1 s lost every game at once);
+        settings.check(longest=float("inf"))  # (any game_timeout: this start's may be lower)
+    except TournamentError as err:
+        raise ValueError(str(err)) from None
     return settings
 
 

@@ -1890,14 +1890,15 @@ def test_poll_is_not_ended_by_wait_max(fake, monkeypatch) -> None:
     assert api._pushing
 
 
-@pytest.mark.parametrize("python", ["limit", "switched-off", "old"])
+@pytest.mark.parametrize("python", ["limit", "lowered", "switched-off", "raised", "old"])
 def test_a_number_of_too_many_digits_is_refused_before_it_is_decoded(fake, monkeypatch,
                                                                     python) -> None:
     """Decimal text to int is quadratic in its digits: a hostile reply of one 16 MB number
     took about 17 minutes of CPU to decode (400,000 digits: 0.64 s). Python 3.11 (3.8.14,
     3.9.14, 3.10.7) refuses more than 4300 digits; an older Python (without
-    sys.get_int_max_str_digits), or a program that switched the limit off (0), decoded it.
-    Now the module refuses it there too."""
+    sys.get_int_max_str_digits), or a program that switched the limit off (0) or raised it
+    (for its own big numbers: 10**8 digits bounds nothing), decoded it. Now the module
+    refuses it there too. A limit lowered below 4300 digits is the one the error names."""
     big = b'{"status": "ok", "data": {"current": [0], "gameover": false, "n": -' + b"7" * 5000
     api = GameServerAPI("127.0.0.1", fake(replies(ok(JOINED), big + b"}}")).port, "Echo",
                         players=1)
@@ -1905,11 +1906,13 @@ def test_a_number_of_too_many_digits_is_refused_before_it_is_decoded(fake, monke
     limit = sys.get_int_max_str_digits()
     try:
         if python != "limit":
-            sys.set_int_max_str_digits(0)
+            sys.set_int_max_str_digits({"lowered": 1000, "raised": 10**8}.get(python, 0))
         if python == "old":
             monkeypatch.delattr(sys, "get_int_max_str_digits")
         with pytest.raises(GameServerError, match=r"^api: the reply from server .* to state "
-                                                  r"holds a number of more than 4300 digits; "
+                                                  r"holds a number of more than "
+                                                  fr"{1000 if python == 'lowered' else 4300} "
+                                                  r"digits; "
                                                   r"is this really a game server\?$"):
             api.state()
     finally:

@@ -330,7 +330,8 @@ def test_a_game_that_never_ends_is_a_draw_at_the_move_limit_and_the_tournament_e
 def test_a_saved_tournament_this_version_cannot_read_leaves_the_server_starting(
         tmp_path: Path) -> None:
     """Rows a newer version wrote (a setting this one does not know) or damaged ones
-    (not JSON, wrong types): the server did not start, with a traceback. Now each such
+    (not JSON, wrong types, a value no tournament may have: a turn_timeout of -1 s lost
+    every game on time at once): the server did not start, with a traceback. Now each such
     tournament or event is left out with a line in the log, its rows stay in the file,
     its name stays taken (a new tournament of that name would have failed every save
     after it, its row colliding with the old one), and the readable ones come back."""
@@ -343,6 +344,8 @@ def test_a_saved_tournament_this_version_cannot_read_leaves_the_server_starting(
         db.execute("INSERT INTO tournaments VALUES ('typo', '{\"name\": ', 0, 'salt')")
         db.execute("INSERT INTO tournaments VALUES ('odd', ?, 0, 'salt')", (json.dumps(
             {"name": "odd", "game": "TicTacToe", "best_of": "three"}),))
+        db.execute("INSERT INTO tournaments VALUES ('silly', ?, 0, 'salt')", (json.dumps(
+            {"name": "silly", "game": "TicTacToe", "turn_timeout": -1.0}),))  # right type
         for seq, name in ((1, "ann"), (2, "bob")):
             db.execute("INSERT INTO tournament_events VALUES ('cup', ?, 0, 'register', ?)",
                        (seq, json.dumps({"name": name})))
@@ -350,7 +353,7 @@ def test_a_saved_tournament_this_version_cannot_read_leaves_the_server_starting(
     with ServerProcess("--store-path", str(store), "--no-web") as server:
         assert "restored 1 tournament(s)" in server.log
         assert "Traceback" not in server.log
-        for name in ("newer", "typo", "odd"):
+        for name in ("newer", "typo", "odd", "silly"):
             assert f"tournament {name}: its saved settings cannot be read (" in server.log
         assert "tournament cup: saved event 3 (register) skipped: " in server.log
     with ServerThread(store=True, store_path=str(store)) as server:
@@ -364,3 +367,39 @@ def test_a_saved_tournament_this_version_cannot_read_leaves_the_server_starting(
     with contextlib.closing(sqlite3.connect(store)) as db:
         assert db.execute("SELECT seq, kind FROM tournament_events WHERE tournament = 'cup' "
                           "ORDER BY seq").fetchall()[-1] == (4, "start")
+
+
+def test_a_tournament_join_waits_past_the_clients_wait_max(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tournament holds each join until its participant's next game, for as long as
+    registration or a round takes (a round waits for its slowest game: up to max_moves
+    turns of turn_timeout, hours with the defaults); only the tournament's end or a
+    cancel ends it. The client's WAIT_MAX (an hour) ended such a join with an error, and
+    the program of tournaments.md stops at it: its participant lost every game after."""
+    import game_server_api
+    monkeypatch.setattr(game_server_api, "WAIT_MAX", 0.3)  # (an hour: shortened here)
+    with ServerThread() as server:
+        on_loop(server, lambda hall: hall.create(TournamentSettings("cup", "TicTacToe")))
+        seats: dict[str, Any] = {}
+
+        def take_part(name: str) -> None:
+            api = GameServerAPI("127.0.0.1", server.port, "TicTacToe", "tournament-cup",
+                                name=name)
+            try:
+                seats[name] = api.join()
+            except GameServerError as err:
+                seats[name] = err
+            finally:
+                api.close()
+
+        threads = [threading.Thread(target=take_part, args=(name,), daemon=True)
+                   for name in ("ann", "bob")]
+        for thread in threads:
+            thread.start()
+        wait_until(lambda: len(on_loop(server, lambda hall: hall.tournament(
+            "cup").participants)) == 2, "both to register")
+        threading.Event().wait(3 * game_server_api.WAIT_MAX)  # the start: past WAIT_MAX
+        on_loop(server, lambda hall: hall.start("cup"))
+        for thread in threads:
+            thread.join(WAIT)
+        assert sorted(seats.values(), key=str) == [0, 1], seats

@@ -287,3 +287,26 @@ def test_the_keys_of_a_game_go_once_the_lobby_has_ended_its_session(guard: GameG
     hall.host.tick()  # type: ignore[attr-defined]  # the idle session ends
     assert entry.keys == {} and entry.issued == {}
     assert error(first.state()) == "framework: invalid key"
+
+
+def test_a_game_lost_on_time_after_the_cancel_withdraws_no_one(guard: GameGuard) -> None:
+    """A game running at the cancel counts for nothing, also when a player absent for it
+    loses on time: that loss was counted as a game missed, and a second one in a row
+    withdrew the player from the cancelled tournament (its standings' "withdrawn")."""
+    clock = Clock()
+    hall = make_hall(guard, clock, start_with=2, best_of=3)
+    for name in ("ann", "bob"):
+        leave(join(hall, name))  # registered; then neither program plays
+    tournament = hall.tournament("cup")
+    assert tournament is not None
+    for _ in range(2):  # ann, then bob, lose a game on time; game 3 waits for ann
+        clock.now += 10
+        hall.host.tick()  # type: ignore[attr-defined]
+    assert hall.entries["cup"].strikes == {"ann": 1, "bob": 1}
+    hall.cancel("cup")
+    before = tournament.standings()
+    clock.now += 10
+    hall.host.tick()  # type: ignore[attr-defined]  # game 3 ends: ann lost on time
+    assert not hall.entries["cup"].games
+    assert tournament.standings() == before
+    assert not any(p.withdrawn for p in tournament.participants.values())

@@ -6,6 +6,7 @@ look at the dashboard's counters and shorten its deadlines.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import socket
@@ -500,3 +501,70 @@ def test_a_replay_is_bounded_however_large_its_moves(tmp_path: Any) -> None:
         assert "too large" in replay["note"]
     finally:
         running.stop()
+
+
+def test_the_budget_is_not_counted_afresh_at_every_write_near_its_limit() -> None:
+    """The budget counts every stream afresh when its sum (an upper bound: a stream's
+    count is from its last write) passes the limit. When the true sum stayed just under
+    the limit (slow pages holding nearly all of it, clients that read what they are sent)
+    it was counted afresh, every stream, at about every write: 512 streams, 58 ms of the
+    loop per change sent to all. Now a count that finds it near the limit (past 7/8 of
+    it) drops the slowest readers down to 7/8, so the next count is at least an eighth
+    of the limit of writes away. Real streams on real sockets, with small buffers."""
+    limit = 2**20
+    chunk = 8 * 1024
+
+    async def run() -> tuple[int, int]:
+        budget = _http.StreamBudget(limit)
+        peers: list[socket.socket] = []
+        listener = socket.create_server(("127.0.0.1", 0))
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # (accepted: small)
+        streams, writers = [], []
+        for _ in range(5):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            sock.connect(listener.getsockname())
+            peer, _ = listener.accept()
+            peer.setblocking(False)
+            peers.append(peer)
+            _, writer = await asyncio.open_connection(sock=sock)
+            writers.append(writer)
+            stream = _http.EventStream(None)  # type: ignore[arg-type]  # (sent to by hand)
+            stream.attach(writer, budget)
+            streams.append(stream)
+        slow, reading = streams[:3], streams[3:]
+
+        async def fill(stream: _http.EventStream, unread: int) -> None:
+            """Send until ``unread`` bytes wait in the server (the kernel's buffers full)."""
+            while stream.unread < unread:
+                assert stream.send(b"x" * min(chunk, unread - stream.unread))
+                await asyncio.sleep(0)
+
+        async def drain(stream: _http.EventStream, peer: socket.socket) -> None:
+            while stream.unread:
+                with contextlib.suppress(BlockingIOError):
+                    while peer.recv(65536):
+                        pass
+                await asyncio.sleep(0.001)
+            with contextlib.suppress(BlockingIOError):
+                while peer.recv(65536):
+                    pass
+
+        for stream in slow:  # their clients never read: 952 KiB of the 1 MiB
+            await fill(stream, (limit - 72 * 1024) // 3)
+        assert budget.recounts == 0 and budget.dropped == 0
+        for n in range(40):  # the reading pages, in turn: sent 48 KiB, then read it all
+            stream = reading[n % 2]
+            await fill(stream, 48 * 1024)
+            await drain(stream, peers[3 + n % 2])
+        for writer in writers:
+            writer.transport.abort()
+        await asyncio.sleep(0)  # (the transports close)
+        for peer in peers:
+            peer.close()
+        listener.close()
+        return budget.recounts, budget.dropped
+
+    recounts, dropped = asyncio.run(run())
+    assert dropped >= 1  # a slow page: the true sum was past 7/8 of the limit
+    assert recounts <= 3, f"counted afresh {recounts} times in 40 rounds"
