@@ -310,9 +310,7 @@ class GameServerAPI:
             api.move(roll_dice=[0, 2])       # Yahtzee: roll the 1st and 3rd die again
         """
         if args:  # move(4): Python's own TypeError named no keyword, nor how to write one
-            raise TypeError(f'move() takes the move as keyword arguments, not as {args!r}'[:200]
-                            + ': write the name of each value, as the game describes it, '
-                            'e.g. move(position=4) for TicTacToe, not move(4)')
+            raise TypeError(_not_keywords(args, kwargs))
         if self._player_id is None:
             raise GameServerError('join a game first: call join() before move()')
         if self._observer:
@@ -1408,6 +1406,25 @@ def _parse_int(text):
     if len(text.lstrip('-')) > _INT_DIGITS_MAX:
         raise ValueError(f'a number of more than {_INT_DIGITS_MAX} digits')
     return int(text)
+
+
+def _not_keywords(args, kwargs):
+    """What ``move(4)`` or ``move({'position': 4})`` is told: how to write the move."""
+    if len(args) == 1 and isinstance(args[0], dict) and not kwargs:
+        given = args[0]
+        written = ', '.join(f'{name}={value!r}' for name, value in given.items())
+        if all(isinstance(name, str) and name.isidentifier() for name in given) and \
+                len(written) <= 200:
+            return ('move() takes the move as keyword arguments, not as a dict: write '
+                    f'move({written}), or put ** before the dict: move(**your_dict)')
+        return ('move() takes the move as keyword arguments, not as a dict: put ** before '
+                'the dict: move(**your_dict)')
+    shown = ', '.join(repr(value) for value in args)
+    if len(shown) > 100:
+        shown = shown[:100] + '...'
+    return (f'move() takes the move as keyword arguments, not as {shown}: write the name '
+            'of each value, as the game describes it, e.g. move(position=4) for TicTacToe, '
+            'not move(4)')
 
 
 def _reply_deadline(waiting, unbounded=False):

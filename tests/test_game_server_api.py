@@ -258,9 +258,18 @@ def test_a_move_not_given_as_keywords_says_how_to_write_one(fake) -> None:
     api = GameServerAPI("127.0.0.1", server.port, "TicTacToe", players=2)
     api.join()
     with pytest.raises(TypeError, match=r"^move\(\) takes the move as keyword arguments, not "
-                                        r"as \(4,\): .* e\.g\. move\(position=4\) for "
+                                        r"as 4: .* e\.g\. move\(position=4\) for "
                                         r"TicTacToe, not move\(4\)$"):
         api.move(4)
+    # A dict is the other first try: it is shown as the keywords it holds.
+    with pytest.raises(TypeError, match=r"^move\(\) takes the move as keyword arguments, not "
+                                        r"as a dict: write move\(position=4\), or put \*\* "
+                                        r"before the dict: move\(\*\*your_dict\)$"):
+        api.move({"position": 4})
+    with pytest.raises(TypeError, match=r"not as a dict: put \*\* before the dict"):
+        api.move({"not a name": 4})
+    with pytest.raises(TypeError, match=r"not as 'x', 'y': write the name"):
+        api.move("x", "y")
     assert server.connections == 1
 
 
