@@ -149,9 +149,30 @@ def final_words(tournament: Tournament, name: str) -> str:
             "the dashboard)")
 
 
+# What the dashboard's page of a tournament shows, at most. Both grow with the square of
+# a round robin's participants, and the page asks for its description every 2 s while
+# games end: a round robin of 256 took 0.7 s of the event loop to describe (12 MB of
+# JSON) after each change. The standings are always whole; the CSV exports hold every
+# game.
+CROSSTABLE_MAX = 64  # participants: beyond, no crosstable
+MATCHES_SHOWN = 1024  # matches of the latest rounds shown (the latest round always whole)
+
+
 def describe(tournament: Tournament) -> dict[str, Any]:
-    """Everything the dashboard shows of it, as JSON-ready data (no secrets)."""
+    """Everything the dashboard shows of it, as JSON-ready data (no secrets).
+
+    ``crosstable`` is None beyond ``CROSSTABLE_MAX`` participants; ``rounds``
+    holds the latest rounds up to ``MATCHES_SHOWN`` matches, the first of them
+    being round ``rounds_from`` of ``rounds_played``.
+    """
     rows = standings(tournament)
+    shown, matches = 0, 0
+    for played in reversed(tournament.rounds):
+        if shown and matches + len(played) > MATCHES_SHOWN:
+            break
+        shown += 1
+        matches += len(played)
+    first = len(tournament.rounds) - shown
     return {
         "settings": tournament.settings.as_dict(), "state": tournament.state,
         "created": tournament.created, "started": tournament.started, "ended": tournament.ended,
@@ -159,9 +180,12 @@ def describe(tournament: Tournament) -> dict[str, Any]:
                          for p in sorted(tournament.participants.values(),
                                          key=lambda p: p.number)],
         "planned_rounds": tournament.planned_rounds if tournament.state != "registering" else None,
-        "standings": rows, "crosstable": crosstable(tournament, rows),
+        "standings": rows,
+        "crosstable": (crosstable(tournament, rows)
+                       if len(tournament.participants) <= CROSSTABLE_MAX else None),
+        "rounds_played": len(tournament.rounds), "rounds_from": first + 1,
         "rounds": [[_match_data(m, tournament.settings.best_of) for m in r]
-                   for r in tournament.rounds],
+                   for r in tournament.rounds[first:]],
     }
 
 

@@ -224,3 +224,29 @@ def test_what_describe_keeps_between_changes_is_what_it_would_make_afresh(fmt: s
     assert tournament.state == "finished"
     tournament.ended = 5.0  # as the hall sets it
     same()
+
+
+@pytest.mark.parametrize("size", [8, 64, 65, 200])
+def test_a_large_round_robin_is_described_in_part_and_the_standings_whole(size: int) -> None:
+    """A round robin of 256 took 0.7 s of the event loop to describe (12 MB), after each
+    change, for each page showing it: its crosstable and its rounds grow with the square
+    of its participants. Beyond ``CROSSTABLE_MAX`` participants there is no crosstable;
+    the rounds shown are the latest, up to ``MATCHES_SHOWN`` matches (the latest round
+    whole), numbered from ``rounds_from``; the standings are always whole."""
+    from gameserver import _standings
+
+    tournament = make([f"p{i}" for i in range(size)])
+    tournament.start(0.0)
+    play(tournament)
+    data = tournament.describe()
+    assert len(data["standings"]) == size
+    assert (data["crosstable"] is None) == (size > _standings.CROSSTABLE_MAX)
+    played = len(tournament.rounds)
+    assert data["rounds_played"] == played
+    shown = data["rounds"]
+    assert data["rounds_from"] == played - len(shown) + 1 >= 1
+    assert [r[0]["round"] for r in shown] == list(range(data["rounds_from"], played + 1))
+    matches = sum(len(r) for r in shown)
+    assert matches <= _standings.MATCHES_SHOWN
+    if len(shown) < played:  # the next older round would not have fitted
+        assert matches + len(tournament.rounds[-len(shown) - 1]) > _standings.MATCHES_SHOWN

@@ -122,6 +122,26 @@ def test_a_running_tournament_links_its_live_game_whose_page_counts_down(
         thread.join(WAIT)
 
 
+def test_a_large_tournaments_page_says_where_its_crosstable_is(
+        server: ServerThread, page: Any) -> None:  # noqa: F811
+    """Beyond 64 participants the description has no crosstable (it grows with the square
+    of the participants, and was made after every change): the page says so and points to
+    the CSV; the standings are whole."""
+    create(server, name="crowd", game="TicTacToe", turn_timeout=30)
+    assert server.server is not None
+    hall = server.server.hall
+    tournament = server.call(hall.tournament, "crowd")
+    for n in range(65):  # (registered here, not each by a client of its own)
+        server.call(tournament.register, f"p{n}")
+    server.call(hall.start, "crowd")
+    page.goto(url(server, "/tournament/crowd"))
+    expect(page.locator("#tournament-state")).to_have_text("running")
+    expect(page.locator("#standings tbody tr")).to_have_count(65)
+    expect(page.locator("#no-crosstable")).to_contain_text("65 participants")
+    expect(page.locator("#crosstable")).to_have_count(0)
+    server.call(hall.cancel, "crowd")
+
+
 def _join(server: ServerThread, name: str) -> None:
     GameServerAPI("127.0.0.1", server.port, "TicTacToe", "tournament-live", name=name).join()
 

@@ -137,7 +137,7 @@
       h("h1", {}, "Tournament ", h("span", { class: "token", text: name })),
       h("span", { class: "badge " + data.state, id: "tournament-state", text: data.state }));
     const facts = h("p", { class: "facts", text: `${s.game} · ${s.format === "swiss" ? "Swiss" : "round robin"} · best of ${s.best_of} · ${s.turn_timeout} s per move` +
-      (s.game_clock ? ` · ${s.game_clock} s per game` : "") + (s.max_moves ? ` · a draw after ${s.max_moves} moves` : "") + (data.planned_rounds ? ` · ${data.rounds.length} of ${data.planned_rounds} rounds` : "") });
+      (s.game_clock ? ` · ${s.game_clock} s per game` : "") + (s.max_moves ? ` · a draw after ${s.max_moves} moves` : "") + (data.planned_rounds ? ` · ${data.rounds_played} of ${data.planned_rounds} rounds` : "") });
     const join = h("details", { class: "how-to-join" }, h("summary", { text: "How to take part" }),
       h("pre", { text: `api = GameServerAPI(SERVER, 4711, '${s.game}', session='tournament-${name}', name='YOUR_NAME#PASSWORD')\n` +
         "while True:\n    my_id = api.join()      # waits for your next game; an error says the tournament is over\n" +
@@ -194,6 +194,10 @@
   }
 
   function crosstable(data) {
+    if (!data.crosstable) {
+      return h("section", {}, h("h2", { text: "Crosstable" }),
+        h("p", { class: "hint", id: "no-crosstable", text: `Not shown for a tournament of ${data.participants.length} participants (too large to draw): Games as CSV has who played whom.` }));
+    }
     const names = data.crosstable.names;
     const rows = data.crosstable.rows.map((row, i) => h("tr", {},
       h("th", { scope: "row", text: `${i + 1}. ${row.name}` }),
@@ -211,8 +215,11 @@
   function rounds(data) {
     const game = data.settings.game;
     const section = h("section", {}, h("h2", { text: "Rounds" }));
+    if (data.rounds_from > 1) {
+      section.append(h("p", { class: "hint", id: "rounds-hidden", text: `Rounds 1 to ${data.rounds_from - 1} are not shown here: Games as CSV has every game.` }));
+    }
     data.rounds.slice().reverse().forEach((matches, k) => {
-      const number = data.rounds.length - k;
+      const number = data.rounds_played - k;
       const items = matches.map((m) => {
         if (m.names[1] === null) return h("li", { text: `${m.names[0]}: bye` });
         const games = m.games.map((g, n) => {
