@@ -2,10 +2,12 @@
 
 For each bundled game with hidden information, one player's secret is put
 on the server (a Battleship fleet, a Rock-Paper-Scissors choice, a Crazy
-Eights hand, a SecretCode code); the opponent, a spectator without the token, then asks every
-dashboard endpoint (JSON, event streams, pages, files) for every player,
-and none of the answers contains the secret. With the token, the operator
-sees the views; after the game, the replay is as before.
+Eights hand, a SecretCode code); the opponent, a spectator without the
+token, then asks every dashboard endpoint (JSON, event streams, pages,
+files) for every player, and none of the answers contains the secret; the
+same for games in worker processes, with the history's endpoints too. With
+the token, the operator sees the views; after the game, the replay is as
+before.
 """
 
 from __future__ import annotations
@@ -144,7 +146,6 @@ def test_the_spectator_page_says_why_the_view_is_hidden(open_server: ServerThrea
     assert data["hidden"] is True and data["view"] is None
     app = (Path(play.__file__).parents[2] / "gameserver/web/static/app.js").read_text()
     assert re.search(r"Public view\.", app)
-
 
 
 def test_a_spectator_reads_no_secret_of_a_game_in_a_worker_nor_from_the_history(
