@@ -14,7 +14,10 @@ games all``), and with the store on.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -81,7 +84,8 @@ def up_to_the_last_shot(conn: Subscriber, players: list[Player]) -> tuple[Player
         shot = targets.pop(0) if mover == winner.player_id else misses.pop(0)
         other = players[1 - mover]
         reply = conn.request({"type": "move", **ids(players[mover]), "move": {"shot": shot},
-                              "with_state": {"player_id": other.player_id, "key": other.key}})
+                              "with_state": {"player_id": other.player_id, "key": other.key},
+                              "legal_moves": True})
         assert reply["status"] == "ok", reply
         state = reply["state"]
 
@@ -393,3 +397,53 @@ def test_a_restarter_still_owed_an_earlier_end_gets_no_states_and_waives_nothing
     assert winner.state()["data"]["phase"] == "over"
     assert winner.state()["data"]["phase"] == "setup"
     conn.close()
+
+
+def test_a_replaced_worker_shows_each_seat_and_its_observer_only_that_seats_hand(
+        make_server: Callable[..., ServerThread]) -> None:
+    """The server's mirror of a game in a worker process, attacked across the worker's
+    replacement: the views it keeps are keyed by seat and legal-moves flag, and
+    the game comes back from its copy in a new process. Each seat, with and
+    without its legal moves, and its observer then see that seat's hand only
+    (the hands never overlap), the legal moves list only cards of the seat that
+    is on turn, and a move's state shown for the other seat is that seat's."""
+    server = make_server(games=["CrazyEights"], isolate_games="all")
+    players = seat_two(server.port, "mirror", "CrazyEights")
+    observers = [observer_of(server.port, player) for player in players]
+
+    def views(conn: Subscriber, shown: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each seat's state with legal moves (or the one ``shown`` already, by seat),
+        checked against its observer's view."""
+        seen = []
+        for player, observer in zip(players, observers, strict=True):
+            view = shown.get(player.player_id) or conn.request(
+                {"type": "state", **ids(player), "observer": False, "legal_moves": True})["data"]
+            watched = conn.request({"type": "state", **ids(observer), "observer": True})["data"]
+            assert view["hand"] == watched["hand"]
+            legal = {move["play"] for move in view.get("legal_moves", []) if "play" in move}
+            assert legal <= set(view["hand"])
+            assert not view.get("legal_moves") or player.player_id in view["current"]
+            seen.append(view)
+        assert not set(seen[0]["hand"]) & set(seen[1]["hand"])
+        return seen
+
+    conn = Subscriber(server.port)
+    try:
+        before = views(conn, {})
+        worker = server.call(lambda: server.server.isolation.workers[0])  # type: ignore[union-attr]
+        pid = server.call(lambda: worker.pid)
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while server.call(lambda: worker.pid) in (pid, None):
+            assert time.monotonic() < deadline, "the worker was not replaced"
+            time.sleep(0.01)
+        mover = before[0]["current"][0]
+        other = players[1 - mover]
+        reply = conn.request({"type": "move", **ids(players[mover]),
+                              "move": before[mover]["legal_moves"][0],
+                              "with_state": {"player_id": other.player_id, "key": other.key},
+                              "legal_moves": True})
+        assert reply["status"] == "ok", reply
+        views(conn, {other.player_id: reply["state"]})
+    finally:
+        conn.close()

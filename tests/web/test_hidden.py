@@ -2,10 +2,12 @@
 
 For each bundled game with hidden information, one player's secret is put
 on the server (a Battleship fleet, a Rock-Paper-Scissors choice, a Crazy
-Eights hand); the opponent, a spectator without the token, then asks every
-dashboard endpoint (JSON, event streams, pages, files) for every player,
-and none of the answers contains the secret. With the token, the operator
-sees the views; after the game, the replay is as before.
+Eights hand, a SecretCode code); the opponent, a spectator without the
+token, then asks every dashboard endpoint (JSON, event streams, pages,
+files) for every player, and none of the answers contains the secret; the
+same for games in worker processes, with the history's endpoints too. With
+the token, the operator sees the views; after the game, the replay is as
+before.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from gameserver.game import has_hidden_information
-from gameserver.games import Battleship, CrazyEights, RockPaperScissors
+from gameserver.games import Battleship, CrazyEights, RockPaperScissors, SecretCode
 from tests.serverproc import ServerThread
 from tests.web import play
 from tests.web.test_endpoints import EventStream, fetch
@@ -72,15 +74,22 @@ def secret_crazy_eights(server: ServerThread) -> tuple[str, list[str]]:
     return "hide-c8", [f'"{card}"' for hand in hands for card in hand if card != top]
 
 
+def secret_code(server: ServerThread) -> tuple[str, list[str]]:
+    clients = play.seat(server, "SecretCode", "hide-sc", ["ann", "bob"])
+    clients[0].move(code=["yellow", "red", "yellow"])  # ann's code; bob has not guessed it
+    return "hide-sc", ['["yellow","red","yellow"]']
+
+
 SECRETS: dict[str, Callable[[ServerThread], tuple[str, list[str]]]] = {
     "Battleship": secret_battleship,
     "RockPaperScissors": secret_rps,
     "CrazyEights": secret_crazy_eights,
+    "SecretCode": secret_code,
 }
 
 
 def test_the_bundled_games_with_secrets_declare_them() -> None:
-    for game in (Battleship, CrazyEights, RockPaperScissors):
+    for game in (Battleship, CrazyEights, RockPaperScissors, SecretCode):
         assert has_hidden_information(game)
 
 
@@ -137,3 +146,27 @@ def test_the_spectator_page_says_why_the_view_is_hidden(open_server: ServerThrea
     assert data["hidden"] is True and data["view"] is None
     app = (Path(play.__file__).parents[2] / "gameserver/web/static/app.js").read_text()
     assert re.search(r"Public view\.", app)
+
+
+def test_a_spectator_reads_no_secret_of_a_game_in_a_worker_nor_from_the_history(
+        tmp_path: Path) -> None:
+    """The same attack on games in worker processes (the server keeps a mirror of their
+    states), with the store on: the history, the leaderboard, the tournaments and
+    every game id a running game may have are asked too (a running game is no
+    finished game, whatever its id)."""
+    server = play.web_server(isolate_games="all", store=True,
+                             store_path=str(tmp_path / "store.sqlite3"))
+    try:
+        for game, make in sorted(SECRETS.items()):
+            session, secrets = make(server)
+            answers = every_answer(server, game, session, players=2)
+            paths = ["/api/history", f"/api/history?game={game}", "/api/leaderboard",
+                     "/api/tournaments", "/api/ratings", "/healthz", "/tournaments"]
+            paths += [f"/api/history/{n}?player={p}" for n in range(1, 9) for p in (0, 1)]
+            answers += "\n".join(fetch(server, path)[2].decode() for path in paths)
+            answers = answers.replace(" ", "")
+            assert '"hidden":true' in answers
+            for secret in secrets:
+                assert secret.replace(" ", "") not in answers, f"{game}: {secret} leaked"
+    finally:
+        server.stop()
