@@ -125,6 +125,8 @@ def check_game(game_class: type[AbstractGame], seed: int, games: int = GAMES,
         stuck(report)
 
     guard = GameGuard(time_limit=time_limit, stuck=call_stuck if stuck else None)
+    guard.where = lambda tb: words.stopped_at(game_class, tb)  # the student's line, as
+    # LocalSession names it
     try:
         player_range = check_structure(game_class, report, guard)
         if player_range is None:

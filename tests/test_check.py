@@ -57,6 +57,13 @@ def test_each_defect_is_reported_in_plain_words(name: str, expected: str) -> Non
         assert re.fullmatch(rf"\S*defective_games\.py{line}", problem.where), problem
 
 
+def test_a_call_stopped_in_time_names_the_line_it_was_running() -> None:
+    # As LocalSession does: the student is shown the line of the endless loop.
+    problem = next(p for p in run_check("EndlessState").problems if "took longer" in p)
+    assert re.search(r"in file \S*defective_games\.py, line \d+: `(while True:|pass)`",
+                     problem), problem
+
+
 def test_an_exception_comes_with_the_traceback_of_the_game_code() -> None:
     problem = run_check("RaisesInMove").problems[0]
     assert "defective_games.py" in problem and "Traceback" in problem
