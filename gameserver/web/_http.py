@@ -145,6 +145,27 @@ class Request:
         """
         return self.headers.get("content-type", "").split(";")[0].strip().lower()
 
+    def refuse_other_sites(self, what: str, refusal: str) -> None:
+        """Refuse a request with side effects that another site's page could have made
+        (CSRF): ``what`` ("a play request") must have a JSON body (415), and where the
+        browser names the page's origin (``Sec-Fetch-Site``, ``Origin``) it must be this
+        server (403, ``refusal``).
+
+        A page elsewhere cannot send that content type without asking first (a CORS
+        preflight, which this server never grants); a client that is no browser (the
+        command line) names no origin.
+        """
+        if self.media_type != "application/json":  # in any case: a form cannot send it
+            raise HTTPError(415, f"{what} has a JSON body (Content-Type: application/json)")
+        headers = self.headers
+        site = headers.get("sec-fetch-site")
+        if site is not None and site not in ("same-origin", "none"):
+            raise HTTPError(403, refusal)
+        origin = headers.get("origin")
+        if origin is not None and urlsplit(origin).netloc.lower() != headers.get(
+                "host", "").lower():
+            raise HTTPError(403, refusal)
+
     @property
     def keep_alive(self) -> bool:
         connection = self.headers.get("connection", "").lower()

@@ -51,7 +51,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from .. import protocol
 from .._json import decode_json
@@ -107,14 +107,7 @@ def check_same_origin(request: Request) -> None:
     headers = request.headers
     if headers.get(HEADER) != "1":
         raise HTTPError(403, f"a play request needs the header {HEADER.title()}: 1")
-    if request.media_type != "application/json":
-        raise HTTPError(415, "a play request has a JSON body (Content-Type: application/json)")
-    site = headers.get("sec-fetch-site")
-    if site is not None and site not in ("same-origin", "none"):
-        raise HTTPError(403, "requests from other sites are refused")
-    origin = headers.get("origin")
-    if origin is not None and urlsplit(origin).netloc.lower() != headers.get("host", "").lower():
-        raise HTTPError(403, "requests from other sites are refused")
+    request.refuse_other_sites("a play request", "requests from other sites are refused")
 
 
 def _body(request: Request, max_depth: int) -> dict[str, Any]:
