@@ -230,24 +230,24 @@ def _update_schema(path: str, db: sqlite3.Connection) -> None:
 @contextlib.contextmanager
 def writes_at_start(path: str, db: sqlite3.Connection) -> Iterator[None]:
     """Writes the start makes (the schema, restored sessions' snapshots): a write lock
-    another program holds is one line, not a traceback.
+    another program holds, a full disk or a write that fails is one line, not a traceback.
 
     Raises:
         StoreFileError: another program holds the file's write lock (an
-            ``sqlite3`` shell in a transaction, say).
+            ``sqlite3`` shell in a transaction, say), the disk is full, or the file
+            cannot be written (``_damaged_or_full``).
     """
     try:
         yield
     except sqlite3.OperationalError as err:
-        full = _full(path, err)
-        if not (full or _locked(err) or _cannot_write(err)):
+        unwritable = _full(path, err) or _cannot_write(err)
+        if not (unwritable or _locked(err)):
             raise
         with contextlib.suppress(sqlite3.Error):
             if db.in_transaction:
                 db.execute("ROLLBACK")
-        if full or _cannot_write(err):
-            raise _damaged_or_full(path, err) from None
-        raise _locked_by_another_program(path) from None
+        raise (_damaged_or_full(path, err) if unwritable
+               else _locked_by_another_program(path)) from None
 
 
 def _locked(err: sqlite3.Error) -> bool:
