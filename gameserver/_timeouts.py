@@ -69,6 +69,11 @@ class ForfeitedGame:
     def state(self, player_id: int) -> dict[str, Any]:
         return self.inner.state(player_id)
 
+    def view_text(self, player_id: int) -> None:
+        """None: the store asks ``view``, which adds the forfeit (the text a game in a
+        worker process sent along has none; ``Session.view_text``)."""
+        return None
+
     def view(self, player_id: int, legal_moves: bool = False) -> dict[str, Any]:
         data = dict(self.inner.state(player_id))
         data["current"] = []

@@ -694,6 +694,24 @@ class RemoteGame(CheckedGame):
             self._decoded[key] = decoded
         return dict(decoded)  # type: ignore[arg-type]
 
+    def view_text(self, player_id: int) -> str | None:
+        """The JSON text of ``player_id``'s view (without legal moves) as the mirror's
+        state reply carries it, for the store (``Session.view_text``); None where the
+        mirror has no such reply, or its text is not JSON the store can log (no NaN,
+        no lone surrogate): the store then asks ``view``, whose error it logs.
+
+        The worker's checksum of a game's start is made of these same texts.
+        """
+        reply = self._views.get((player_id, False))
+        if type(reply) is not bytes:
+            return None
+        try:
+            text = protocol.ok_data(reply)
+            decode_json(text)  # from a worker a hostile game may control
+        except (ValueError, RecursionError):  # (UnicodeDecodeError is a ValueError)
+            return None
+        return text
+
     def state(self, player_id: int) -> dict[str, Any]:
         data = self.view(player_id)
         del data["current"], data["gameover"]

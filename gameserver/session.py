@@ -479,8 +479,9 @@ class Session:
         For the store, which logs what the players see when a game starts and
         ends: the reply is encoded once per version, and the players' ``state``
         requests that follow find it ready. The game is asked once, whatever
-        happens. None for a game in a worker process (its replies come from
-        another process: the store reads them decoded).
+        happens. For a game in a worker process, the text of the reply the
+        worker sent along, once it is known to be JSON the store can log (None
+        otherwise: the store then asks ``view`` and logs what that gives).
 
         Raises:
             GameCodeError: the game's ``state()`` failed.
@@ -488,7 +489,7 @@ class Session:
                 module's words, as the store logs such a view whichever way it got it).
         """
         if self.game_type.remote:
-            return None
+            return self.game.view_text(player_id)  # type: ignore[attr-defined, no-any-return]
         key = player_id * 2  # the reply without legal moves (see _view_reply)
         reply = self._replies[key] if self._replies else None
         if reply is None:

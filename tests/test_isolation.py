@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from gameserver import _channel, _pickleops, _sandbox, isolated, registry, replaying
+from gameserver import _channel, _pickleops, _sandbox, isolated, protocol, registry, replaying
 from gameserver.checked import Call, CheckedGame, GameType
 from gameserver.games.tictactoe import TicTacToe
 from gameserver.guard import GameCodeError, GameGuard
@@ -252,6 +252,29 @@ def test_a_state_from_a_worker_is_passed_on_only_as_an_ok_reply_without_nul() ->
                     good[:-1]):
             assert remote._checked(bad) == (
                 "framework: game TicTacToe: state() came back malformed from the worker")
+    with_workers(("module", "gameserver.games.tictactoe"), check)
+
+
+def test_the_store_logs_a_views_text_as_the_worker_sent_it_once_it_is_json() -> None:
+    """``view_text`` (the store's first and last views) is the text of the state reply the
+    worker sent along, the text in-process encoding gives; None where that text is not
+    JSON the store can log (a hostile worker's), so that the store asks ``view`` instead
+    and logs its error."""
+    async def check(isolation: Isolation, remote_types: dict[str, RemoteGameType]) -> None:
+        local = GameType("TicTacToe", TicTacToe, GameGuard(watchdog=False)).new_game(2, seed=7)
+        remote = await built(remote_types["TicTacToe"].new_game(2, seed=7))
+        for player_id in (0, 1):
+            assert remote.view_text(player_id) == protocol.encode_json(local.view(player_id))
+        good = remote._views[(0, False)]
+        assert isinstance(good, bytes)
+        for bad in (b'{"status": "ok", "data": {"x": NaN}}', b'{"status": "ok", "data": {"x"}}',
+                    b'{"status": "ok", "data": {"x": "\xed\xa0\x80"}}'):
+            remote._views[(0, False)] = bad
+            assert remote.view_text(0) is None
+        remote._views[(0, False)] = "framework: game TicTacToe: state() failed"
+        assert remote.view_text(0) is None
+        del remote._views[(0, False)]
+        assert remote.view_text(0) is None
     with_workers(("module", "gameserver.games.tictactoe"), check)
 
 
