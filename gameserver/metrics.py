@@ -85,6 +85,7 @@ class Gauges:
     waiting_requests: int  # blocked in join or state
     game_code_errors: int  # calls into game code that raised or timed out (a counter)
     store_failed_saves: int | None = None  # commits that failed (a counter); None: no store
+    store_refused_saves: int = 0  # sessions ended for rows the store file refused (a counter)
     connections_refused_open: int = 0  # refused for the limits, their refusal still draining
     replies_unsent_bytes: int = 0  # replies written and not taken by their clients yet
     connections_paused_unsent: int = 0  # paused: their address (or all) left too many unsent
@@ -177,6 +178,11 @@ def prometheus_text(source: MetricsSource) -> str:
             "(their changes are written again later).",
             "# TYPE gameserver_store_failed_saves_total counter",
             f"gameserver_store_failed_saves_total {gauges.store_failed_saves}",
+            "# HELP gameserver_store_refused_saves_total Sessions ended because the store "
+            "file refused their rows for good (a constraint, a value SQLite cannot take), "
+            "and rows of the server's own left out so (the server log names each).",
+            "# TYPE gameserver_store_refused_saves_total counter",
+            f"gameserver_store_refused_saves_total {gauges.store_refused_saves}",
         ]
     if gauges.tls_handshakes is not None:
         in_progress, refused, waited = gauges.tls_handshakes
