@@ -90,6 +90,9 @@ class Gauges:
     replies_unsent_bytes: int = 0  # replies written and not taken by their clients yet
     connections_paused_unsent: int = 0  # paused: their address (or all) left too many unsent
     tls_handshakes: tuple[int, int, int] | None = None  # TLS: (in progress, refused, waited)
+    # Live pages' event streams dropped because together they left more than
+    # web_stream_buffer_max_total unread (a counter); None: no dashboard.
+    web_streams_dropped_unread: int | None = None
 
 
 class MetricsSource(Protocol):
@@ -128,6 +131,18 @@ def prometheus_text(source: MetricsSource) -> str:
         "(reply_buffer_max_total) of replies unread.",
         "# TYPE gameserver_connections_paused_unsent gauge",
         f"gameserver_connections_paused_unsent {gauges.connections_paused_unsent}",
+    ]
+    if gauges.web_streams_dropped_unread is not None:
+        lines += [
+            "# HELP gameserver_web_streams_dropped_unread_total Live pages' event "
+            "streams of the dashboard dropped because all streams' clients together left "
+            "more than web_stream_buffer_max_total unread (the slowest readers; their pages "
+            "reconnect).",
+            "# TYPE gameserver_web_streams_dropped_unread_total counter",
+            "gameserver_web_streams_dropped_unread_total "
+            f"{gauges.web_streams_dropped_unread}",
+        ]
+    lines += [
         "# HELP gameserver_requests_total Requests answered, by type and reply status.",
         "# TYPE gameserver_requests_total counter",
     ]

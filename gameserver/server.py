@@ -369,5 +369,7 @@ class GameServer:
             store_failed_saves=None if self.store is None else self.store.failed_saves,
             store_refused_saves=0 if self.store is None else self.store.refused_saves,
             tls_handshakes=None if (handshakes := self.handshakes) is None else (
-                handshakes.in_progress, handshakes.refused, handshakes.waited))
+                handshakes.in_progress, handshakes.refused, handshakes.waited),
+            web_streams_dropped_unread=None if self.dashboard is None
+            else self.dashboard.http.streams.dropped)
 
