@@ -571,10 +571,10 @@ def _check_version(path: str, db: sqlite3.Connection) -> None:
 # file refuses (a constraint: a key already there, a trigger another program added), a
 # value SQLite cannot take (a str that is not UTF-8 text, an int beyond 64 bits: raised
 # by binding, they would leave the transaction open and the commit's replies unanswered),
-# a text or blob too large. Others (a full disk, a lock, I/O, a damaged page) fail every
-# row alike, and pass.
-REFUSED = (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.ProgrammingError,
-           sqlite3.InterfaceError, ValueError, OverflowError)
+# a text or blob too large. Others (a full disk, a lock, I/O, a damaged page; and misuse
+# of the connection, ``ProgrammingError``: a closed one would refuse every row, and end
+# every session) fail every row alike, and pass.
+REFUSED = (sqlite3.IntegrityError, sqlite3.DataError, ValueError, OverflowError)
 
 
 def commit(db: sqlite3.Connection, ops: Ops) -> str | None:
