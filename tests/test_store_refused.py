@@ -132,3 +132,26 @@ def test_a_row_of_the_servers_own_the_file_refuses_is_left_out_and_the_session_s
         assert saved_tokens(db) == ["timed"]
     assert "rows of the server's own" in caplog.text
     assert "refused by a trigger" in caplog.text
+
+
+def test_a_change_the_file_refuses_at_the_last_commit_is_answered_so(tmp_path: Path) -> None:
+    """The server stops in the pass of the changes: ``close`` writes them, apart too."""
+    path = tmp_path / "closing.db"
+
+    async def play() -> None:
+        store, guard = open_store(path)
+        doomed, kept = echo_sessions(store, 2)
+        await woken(*(s.join_reply(s.players[0], 1000) for s in (doomed, kept)))
+        keys = [s.players[0].key for s in (doomed, kept)]
+        squat_next_move(str(path), "s0")
+        refused = doomed.move(0, keys[0], {"msg": "refused"})
+        saved = kept.move(0, keys[1], {"msg": "saved"})
+        store.close()  # (before the pass that would commit them)
+        guard.close()
+        await woken(refused, saved)
+        assert isinstance(refused, Wait) and isinstance(saved, Wait)
+        assert json.loads(refused.resume())["message"] == SAVE_REFUSED
+        assert json.loads(saved.resume())["status"] == "ok"
+
+    asyncio.run(play())
+    assert saved_tokens(str(path)) == ["s1"]  # the ended one's rows deleted, as the store closed

@@ -257,7 +257,11 @@ class Store:
                 self._file = None  # (``_landed`` does nothing now)
                 return
         in_flight, self._in_flight = self._in_flight, None
-        ops, tickets = in_flight_left(in_flight, self._drop_starts, self._refuse_at_close)
+        gone = Ops()  # the rows of sessions ended for rows the file refused (``_refuse``)
+        ops, tickets = in_flight_left(
+            in_flight, self._drop_starts,
+            lambda landed, its_ops: self._refuse(its_ops, landed.starts, gone))
+        ops.extend(gone)
         ops.extend(self._take_backlog())
         batch, self._batch = self._batch, None
         starts: list[Live] = []
@@ -273,7 +277,13 @@ class Store:
         if error is not None:
             log.error("changes made just before the server stopped could not be saved (%s)",
                       error)
-        refused = self._refuse(ops, starts, forget=False) if ops.refused else {}
+        refused: dict[tuple[str, str], str] = {}
+        if ops.refused:
+            gone = Ops()  # (the first went with this commit)
+            refused = self._refuse(ops, starts, gone)
+            if gone.items and self._commit(gone) is not None:
+                log.error("the sessions ended as the server stopped are still in the store "
+                          "file: a restart may bring them back")
         tickets.extend(self._retry_tickets.items())
         for key, ticket in tickets:  # (if this failed, nothing writes them again: no
             ticket.answer(refused.get(key) or (error and SAVE_FAILED))  # ``again``)
@@ -534,7 +544,7 @@ class Store:
                 ticket.again = self._retry_tickets.setdefault(key, Ticket())
                 ticket.answer(SAVE_FAILED, now=True)
 
-    def _refuse(self, ops: Ops, starts: Iterable[Live], forget: bool = True
+    def _refuse(self, ops: Ops, starts: Iterable[Live], gone: Ops | None = None
                 ) -> dict[tuple[str, str], str]:
         """A commit left out the rows the file refused (``ops.refused``, see ``_file.commit``)
         and saved the rest: the sessions whose rows they were end.
@@ -543,10 +553,11 @@ class Store:
         back with them; dropped while the session plays on, its later moves would be
         saved after a hole. So each ends, with one log line that names it and the
         error: its waiting replies and later requests get ``SAVE_REFUSED`` (its joiners
-        ``JOIN_FAILED``, if the commit started it: ``starts``), and (``forget``: not at
-        the last commit) its rows in the file are deleted with the next commit, so that
-        a restart does not bring back the game as it was before. Rows of the server's
-        own (the history's pruning, timers, tournaments) are left out with a log line.
+        ``JOIN_FAILED``, if the commit started it: ``starts``), and its rows in the file
+        are deleted with the next commit (``gone``: in these ops instead, as the store
+        closes), so that a restart does not bring back the game as it was before. Rows
+        of the server's own (the history's pruning, timers, tournaments) are left out
+        with a log line.
 
         Returns:
             What the tickets of each session ended are answered.
@@ -578,17 +589,17 @@ class Store:
                     later = tickets.pop(key, None)  # (its changes made since)
                     if later is not None:
                         later.answer(reason, now=True)
-                if forget:  # its rows go: a restart brings back none of it
+                if gone is None:  # its rows go: a restart brings back none of it
                     batch = self._open_batch()
                     batch.touched.pop(key, None)
-                    batch.ops.by(owner)
-                    self.rows.forget(batch.ops, owner)
+                    gone_ops = batch.ops
+                else:
+                    gone_ops = gone
+                gone_ops.by(owner)
+                self.rows.forget(gone_ops, owner)
             if owner.session is not None:
                 owner.session.close(ProtocolError(reason))
         return answers
-
-    def _refuse_at_close(self, batch: Batch, ops: Ops) -> dict[tuple[str, str], str]:
-        return self._refuse(ops, batch.starts, forget=False)
 
     def _failed(self, batch: Batch, ops: Ops, error: str) -> None:
         self.failed_saves += 1
