@@ -35,7 +35,9 @@ DROP_TIMER = "DELETE FROM session_timers WHERE game = ? AND token = ?"
 
 def append(store: Any, sql: str, params: tuple[Any, ...] = ()) -> None:
     """Add one statement to the store's current batch (committed with the loop pass's changes)."""
-    store._open_batch().ops.add(sql, params)
+    ops = store._open_batch().ops
+    ops.by(None)  # the server's rows, not a session's (see ``store._rows.Ops``)
+    ops.add(sql, params)
 
 
 def read_only(path: str) -> sqlite3.Connection:

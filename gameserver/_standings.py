@@ -139,6 +139,8 @@ def crosstable(tournament: Tournament,
 def final_words(tournament: Tournament, name: str) -> str:
     """What a participant is told when it joins after the end."""
     if tournament.state == "cancelled":
+        if tournament.stopped_because:
+            return f"tournament {tournament.name} was stopped: {tournament.stopped_because}"
         return f"tournament {tournament.name} was cancelled by the operator"
     rows = standings(tournament)
     row = next((r for r in rows if r["name"] == name), None)
@@ -176,6 +178,7 @@ def describe(tournament: Tournament) -> dict[str, Any]:
     return {
         "settings": tournament.settings.as_dict(), "state": tournament.state,
         "created": tournament.created, "started": tournament.started, "ended": tournament.ended,
+        "stopped_because": tournament.stopped_because,
         "participants": [{"name": p.name, "withdrawn": p.withdrawn}
                          for p in sorted(tournament.participants.values(),
                                          key=lambda p: p.number)],

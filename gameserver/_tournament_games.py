@@ -15,6 +15,10 @@ games in a row that it lost on time is gone (disconnected, crashed): it is
 tournament goes on. A program that is only slow (it moves, too late, in an
 earlier game) is never taken for gone. The hall reinstates a withdrawn
 participant that joins again.
+
+A game that cannot even be made ``BROKEN_STARTS`` times in a row stops the
+tournament with that reason (``Arbiter.cancel``): each of its games would
+fail so, and were all voided at once on the event loop.
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ log = logging.getLogger("gameserver.tournament")
 
 PREFIX = discovery.TOURNAMENT
 ABSENT_GAMES = 2  # games lost on time in a row, without a single request, that withdraw
+# Games in a row (none started in between) that could not even be made (the game's
+# __init__ raises, or its worker cannot start) after which the tournament is stopped.
+BROKEN_STARTS = 3
 
 
 class SessionHost(typing.Protocol):
@@ -85,6 +92,7 @@ class Entry:
     issued: dict[Session, list[str]] = field(default_factory=dict)
     seen: dict[str, float] = field(default_factory=dict)  # name -> its last request (clock)
     strikes: dict[str, int] = field(default_factory=dict)  # name -> games missed in a row
+    failed_starts: int = 0  # games in a row that could not be made (``BROKEN_STARTS``)
 
     def issue(self, key: str, session: Session, player_id: int, observer: bool) -> None:
         """Let requests with ``key`` reach ``player_id``'s seat in ``session`` (as long as
@@ -124,8 +132,10 @@ class Arbiter:
                 self._recorded(entry, key, result)
             void = False
             for slot in slots:
+                if tournament.over:  # stopped: its game cannot be made (``_start_game``)
+                    break
                 void |= not self._start_game(entry, slot)
-            if not void:
+            if not void or tournament.over:
                 break
         if tournament.over and tournament.ended is None:
             tournament.ended = self.wall()
@@ -149,7 +159,15 @@ class Arbiter:
                 void = GameResult(slot.seats, (0.5, 0.5), "void")
                 tournament.record(slot.key, void)
                 self._recorded(entry, slot.key, void)
+                entry.failed_starts += 1
+                if entry.failed_starts >= BROKEN_STARTS and not tournament.over:
+                    # Broken: each game would fail so, every one of them voided at once on
+                    # the event loop (a round robin of 1,000: 499,500 games, ~30 s).
+                    self.cancel(entry, f"its game {settings.game} could not be started "
+                                f"{BROKEN_STARTS} times in a row ({str(err)[:300]}); the "
+                                "operator may fix the game and create the tournament again")
                 return False
+            entry.failed_starts = 0
         session.max_moves = settings.max_moves  # (also for a game restored after a restart)
         entry.games[slot.key] = session
         for player_id, player in enumerate(session.players):
@@ -263,6 +281,23 @@ class Arbiter:
         self.event(entry, "result", key=key, seats=list(result.seats),
                     points=list(result.points), reason=result.reason,
                     history_id=result.history_id)
+
+    def cancel(self, entry: Entry, because: str = "") -> None:
+        """Stop the tournament: the operator's cancel, or the server's ``because`` (its
+        game cannot be started), told to every participant that joins from now on.
+
+        Raises:
+            TournamentError: it is over already.
+        """
+        tournament = entry.tournament
+        tournament.cancel(self.wall(), because)
+        if because:
+            self.event(entry, "cancel", because=because)
+            log.error("tournament %s stopped: %s", tournament.name, because)
+        else:
+            self.event(entry, "cancel")
+            log.info("tournament %s cancelled", tournament.name)
+        self.wake_all(entry)
 
     def wake_all(self, entry: Entry) -> None:
         for wait in list(entry.waits.values()):

@@ -266,12 +266,22 @@ class GameType:
             ProtocolError: ``framework: invalid number of players: ...``.
             GameCodeError: the game's player range cannot be read.
         """
+        problem = self.count_problem(players)
+        if problem:
+            raise framework_error(f"invalid number of players: {problem}")
+
+    def count_problem(self, players: int) -> str:
+        """Why a session of ``players`` is outside the game's range, or "" (for a join,
+        and for a saved session whose game's range changed since, ``store._restore``).
+
+        Raises:
+            GameCodeError: the game's player range cannot be read.
+        """
         low, high = self.player_range()
-        if not low <= players <= high:
-            wanted = f"exactly {low}" if low == high else f"{low} to {high}"
-            raise framework_error(
-                f"invalid number of players: {self.name} is played by {wanted} "
-                f"players, not {players}")
+        if low <= players <= high:
+            return ""
+        wanted = f"exactly {low}" if low == high else f"{low} to {high}"
+        return f"{self.name} is played by {wanted} players, not {players}"
 
     def description(self) -> str:
         return self.call("description", self.game_class.description)

@@ -85,10 +85,14 @@ class Gauges:
     waiting_requests: int  # blocked in join or state
     game_code_errors: int  # calls into game code that raised or timed out (a counter)
     store_failed_saves: int | None = None  # commits that failed (a counter); None: no store
+    store_refused_saves: int = 0  # sessions ended for rows the store file refused (a counter)
     connections_refused_open: int = 0  # refused for the limits, their refusal still draining
     replies_unsent_bytes: int = 0  # replies written and not taken by their clients yet
     connections_paused_unsent: int = 0  # paused: their address (or all) left too many unsent
     tls_handshakes: tuple[int, int, int] | None = None  # TLS: (in progress, refused, waited)
+    # Live pages' event streams dropped because together they left more than
+    # web_stream_buffer_max_total unread (a counter); None: no dashboard.
+    web_streams_dropped_unread: int | None = None
 
 
 class MetricsSource(Protocol):
@@ -127,6 +131,18 @@ def prometheus_text(source: MetricsSource) -> str:
         "(reply_buffer_max_total) of replies unread.",
         "# TYPE gameserver_connections_paused_unsent gauge",
         f"gameserver_connections_paused_unsent {gauges.connections_paused_unsent}",
+    ]
+    if gauges.web_streams_dropped_unread is not None:
+        lines += [
+            "# HELP gameserver_web_streams_dropped_unread_total Live pages' event "
+            "streams of the dashboard dropped because all streams' clients together left "
+            "more than web_stream_buffer_max_total unread (the slowest readers; their pages "
+            "reconnect).",
+            "# TYPE gameserver_web_streams_dropped_unread_total counter",
+            "gameserver_web_streams_dropped_unread_total "
+            f"{gauges.web_streams_dropped_unread}",
+        ]
+    lines += [
         "# HELP gameserver_requests_total Requests answered, by type and reply status.",
         "# TYPE gameserver_requests_total counter",
     ]
@@ -177,6 +193,11 @@ def prometheus_text(source: MetricsSource) -> str:
             "(their changes are written again later).",
             "# TYPE gameserver_store_failed_saves_total counter",
             f"gameserver_store_failed_saves_total {gauges.store_failed_saves}",
+            "# HELP gameserver_store_refused_saves_total Sessions ended because the store "
+            "file refused their rows for good (a constraint, a value SQLite cannot take), "
+            "and rows of the server's own left out so (the server log names each).",
+            "# TYPE gameserver_store_refused_saves_total counter",
+            f"gameserver_store_refused_saves_total {gauges.store_refused_saves}",
         ]
     if gauges.tls_handshakes is not None:
         in_progress, refused, waited = gauges.tls_handshakes

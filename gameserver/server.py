@@ -367,6 +367,9 @@ class GameServer:
             waiting_requests=sum(session.waiting for session in sessions),
             game_code_errors=self.guard.errors,
             store_failed_saves=None if self.store is None else self.store.failed_saves,
+            store_refused_saves=0 if self.store is None else self.store.refused_saves,
             tls_handshakes=None if (handshakes := self.handshakes) is None else (
-                handshakes.in_progress, handshakes.refused, handshakes.waited))
+                handshakes.in_progress, handshakes.refused, handshakes.waited),
+            web_streams_dropped_unread=None if self.dashboard is None
+            else self.dashboard.http.streams.dropped)
 

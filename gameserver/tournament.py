@@ -235,6 +235,9 @@ class Tournament:
         self.created = created
         self.started: float | None = None
         self.ended: float | None = None
+        # Why the server stopped it (its game cannot be started, ``_tournament_games``);
+        # "" when cancelled by the operator, or not cancelled.
+        self.stopped_because = ""
         self.participants: dict[str, Participant] = {}
         self.order: list[str] = []  # participants in the order the schedule uses
         self.rounds: list[list[Match]] = []
@@ -293,11 +296,13 @@ class Tournament:
             self._schedule = round_robin(self.order)
         self._advance()
 
-    def cancel(self, now: float) -> None:
+    def cancel(self, now: float, because: str = "") -> None:
         """Stop it: the games running now play on, but are no longer its games (``record``
-        refuses them), so they count for nothing."""
+        refuses them), so they count for nothing. ``because``: why the server stopped it
+        (told to its participants); "" for the operator's cancel."""
         self._go("cancel")
         self.ended = now
+        self.stopped_because = because
         for match in self.rounds[-1] if self.rounds else []:
             match.running = ""
 

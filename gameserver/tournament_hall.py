@@ -147,11 +147,7 @@ class TournamentHall:
 
     def cancel(self, name: str) -> None:
         """Stop it; running games play on, but count for nothing."""
-        entry = self._entry(name)
-        entry.tournament.cancel(self.wall())
-        self.arbiter.event(entry, "cancel")
-        log.info("tournament %s cancelled", name)
-        self.arbiter.wake_all(entry)
+        self.arbiter.cancel(self._entry(name))
 
     def delete(self, name: str) -> None:
         """Forget a finished or cancelled tournament (also on disk).

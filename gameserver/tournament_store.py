@@ -222,8 +222,9 @@ def rebuild(saved: Saved) -> Tournament:
 
     Events: ``register`` {name, secret, address}, ``start``, ``result``
     {key, seats, points, reason, history_id}, ``withdraw`` / ``reinstate``
-    {name}, ``end``, ``cancel``. An event that no longer fits (a log
-    damaged by hand) is logged and skipped.
+    {name}, ``end``, ``cancel`` {because: why the server stopped it, if it
+    did}. An event that no longer fits (a log damaged by hand) is logged and
+    skipped.
     """
     tournament = Tournament(saved.settings, saved.created)
     for seq, when, kind, data in saved.events:
@@ -241,7 +242,7 @@ def rebuild(saved: Saved) -> Tournament:
             elif kind == "reinstate":
                 tournament.reinstate(data["name"])
             elif kind == "cancel":
-                tournament.cancel(when)
+                tournament.cancel(when, data.get("because", ""))
             elif kind == "end":
                 tournament.ended = when
         except (TournamentError, KeyError, TypeError, ValueError) as err:

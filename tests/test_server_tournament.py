@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from game_server_api import GameServerAPI, GameServerError
+from gameserver._tournament_games import BROKEN_STARTS
 from gameserver.bot import Bot
 from gameserver.results import outcome
 from gameserver.tournament import TournamentError, TournamentSettings
@@ -403,3 +404,51 @@ def test_a_tournament_join_waits_past_the_clients_wait_max(
         for thread in threads:
             thread.join(WAIT)
         assert sorted(seats.values(), key=str) == [0, 1], seats
+
+
+BROKEN = """
+from gameserver.games.tictactoe import TicTacToe
+
+
+class Broken(TicTacToe):
+    def __init__(self, players):
+        raise RuntimeError("broken on purpose")
+"""
+
+
+def test_a_tournament_whose_game_cannot_be_started_is_stopped_with_one_reason(
+        tmp_path: Path) -> None:
+    """Every game of it failed and was voided, all at the start, on the event loop (a
+    round robin of 1,000: 499,500 games, about 30 s). Now a few games in a row that
+    cannot be made stop it: every participant, and the next server, says why."""
+    games = tmp_path / "games"
+    games.mkdir()
+    (games / "broken.py").write_text(BROKEN)
+    store = str(tmp_path / "store.sqlite3")
+    options: dict[str, Any] = {"games_dirs": [str(games)], "isolate_games": "off",
+                               "store": True, "store_path": store}
+    names = [f"p{n}" for n in range(12)]  # a round robin of 66 games
+    join = {"type": "join", "game": "Broken", "session": "tournament-cup", "players": None}
+    with ServerThread(**options) as server:
+        on_loop(server, lambda hall: hall.create(TournamentSettings(
+            "cup", "Broken", turn_timeout=30, start_with=len(names))))
+        told: dict[str, dict[str, Any]] = {}
+        threads = [threading.Thread(target=lambda n=name: told.__setitem__(
+            n, request(server.port, {**join, "name": n})), daemon=True) for name in names]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(WAIT)
+        tournament = on_loop(server, lambda hall: hall.tournament("cup"))
+        assert on_loop(server, lambda hall: tournament.state) == "cancelled"
+        voided = [g for r in tournament.rounds for m in r for g in m.games]
+        assert len(voided) == BROKEN_STARTS and {g.reason for g in voided} == {"void"}
+        why = ("framework: tournament cup was stopped: its game Broken could not be started "
+               f"{BROKEN_STARTS} times in a row (framework: game Broken: __init__() raised "
+               "RuntimeError: broken on purpose")
+        assert sorted(told) == sorted(names)
+        assert all(reply["message"].startswith(why) for reply in told.values())
+        described = on_loop(server, lambda hall: tournament.describe())
+        assert described["stopped_because"].startswith("its game Broken could not be started")
+    with ServerThread(**options) as again:  # the reason is saved with the stop
+        assert request(again.port, {**join, "name": "p0"})["message"].startswith(why)

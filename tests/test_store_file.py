@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from gameserver.store._file import ENDED_INDEX, StoreFileError, commit, open_store
-from gameserver.store._rows import DELETE_SESSION, SAVE_SESSION, Ops
+from gameserver.store._rows import DELETE_SESSION, SAVE_SESSION, Live, Ops
 from gameserver.store.reader import HistoryReader
 from tests.serverproc import ROOT, ServerProcess
 from tests.wire import Player, until
@@ -438,27 +438,38 @@ def test_a_healthy_file_in_use_is_not_called_damaged(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("bad", ["s\ud800", 2**70])  # not UTF-8 text; beyond 64 bits
-def test_a_value_sqlite_cannot_take_fails_its_commit_and_leaves_no_transaction_open(
+def test_a_value_sqlite_cannot_take_leaves_its_owners_rows_out_and_no_transaction_open(
         tmp_path: Path, bad: object) -> None:
     """Such a value raised out of ``commit`` (only ``sqlite3.Error`` was caught): the
     transaction stayed open, the commit's replies were never answered (the writer thread
     died of it) and the next commit failed (``cannot start a transaction within a
-    transaction``)."""
+    transaction``).
+
+    Such a value fails again at every retry: its owner's rows are left out (all of
+    them: they are written together or not at all), the other owners' written
+    (tests/test_store_refused.py)."""
     path = str(tmp_path / "store.sqlite3")
     open_store(path).close()
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
         ops = Ops()
+        ops.by(Live("Echo", "other"))
+        ops.add(SAVE_SESSION, ("Echo", "other", "{}"))
+        owner = Live("Echo", "bad")
+        ops.by(owner)
         ops.add(SAVE_SESSION, ("Echo", "good", "{}"))
         ops.add(DELETE_SESSION, ("Echo", "gone"))
         ops.add(SAVE_SESSION, ("Echo", bad, "{}"))
-        error = commit(db, ops)
-        assert error is not None and error.startswith(("UnicodeEncodeError", "OverflowError"))
+        assert commit(db, ops) is None
+        assert ops.refused is not None and list(ops.refused) == [owner]
+        assert ops.refused[owner].startswith(("UnicodeEncodeError", "OverflowError"))
         assert not db.in_transaction
-        assert db.execute("SELECT token FROM live_sessions").fetchall() == []  # rolled back
+        # The owner's rows rolled back, the other's saved.
+        assert db.execute("SELECT token FROM live_sessions").fetchall() == [("other",)]
         fine = Ops()
         fine.add(SAVE_SESSION, ("Echo", "good", "{}"))
         assert commit(db, fine) is None
-        assert db.execute("SELECT token FROM live_sessions").fetchall() == [("good",)]
+        assert db.execute("SELECT token FROM live_sessions ORDER BY token").fetchall() == [
+            ("good",), ("other",)]
 
 
 def test_a_second_server_on_another_name_of_the_same_file_refuses_to_start(

@@ -23,7 +23,7 @@ from gameserver.games.echo import Echo
 from gameserver.guard import GameGuard
 from gameserver.store import GameReplayer, HistoryReader
 from tests.serverproc import ServerProcess
-from tests.test_store import killed
+from tests.test_store import killed, seat_two
 from tests.wire import Player
 
 DATA = Path(__file__).parent / "data"
@@ -186,3 +186,55 @@ def test_a_game_file_edited_between_two_starts_drops_its_sessions_saying_so(
     assert why in line
     # The rules changed: the log says so first (it blamed only the clock and secrets).
     assert "(was its file changed since, or does it read" in line or "__init__()" in why
+
+
+RANGED = """
+from gameserver.games.echo import Echo
+
+
+class Counter(Echo):
+    @staticmethod
+    def min_players():
+        return {low}
+
+    @staticmethod
+    def max_players():
+        return {high}
+
+    def current_player(self):
+        return 0
+"""
+
+
+@pytest.mark.parametrize("isolate", ["off", "all"])
+@pytest.mark.parametrize(("low", "high", "why"), [
+    (3, 4, "Counter is played by 3 to 4 players, not 2"),
+    (1, 1, "Counter is played by exactly 1 players, not 2"),
+], ids=["min raised", "max lowered"])
+def test_a_session_whose_player_count_the_edited_game_no_longer_takes_is_dropped(
+        tmp_path: Path, isolate: str, low: int, high: int, why: str) -> None:
+    """min_players() or max_players() changed while the server was down: a saved
+    session of a size the game no longer takes is dropped at the restart, with one
+    line naming it, its game and why (it came back and played on); the server and the
+    other sessions come back."""
+    games = tmp_path / "games"
+    games.mkdir()
+    (games / "counter.py").write_text(RANGED.format(low=1, high=3))
+    args = ("--store-path", str(tmp_path / "store.sqlite3"), "--games-dir", str(games),
+            "--isolate-games", isolate, "--no-web")
+    with ServerProcess(*args) as server:
+        counter = seat_two(server.port, "Counter", "c")
+        echo = Player(server.port, "Echo", "e", 1)
+        assert echo.join()["status"] == "ok"
+        assert counter[0].move(msg=1)["status"] == echo.move(msg="kept")["status"] == "ok"
+    (games / "counter.py").write_text(RANGED.format(low=low, high=high))
+    with ServerProcess(*args) as again:
+        for player in (*counter.values(), echo):
+            player.port = again.port
+        assert echo.state()["data"]["echo"] == "kept"
+        assert again.wait_for_log("session Counter/c cannot be restored (")
+        assert "no such game session" in counter[0].state()["message"]
+        assert "no such game session" in counter[1].move(msg=2)["message"]
+    lines = [line for line in again.output if "Counter/c" in line]
+    assert len(lines) == 1
+    assert f"its game's player range changed since it was saved: {why}" in lines[0]

@@ -310,3 +310,35 @@ def test_a_game_lost_on_time_after_the_cancel_withdraws_no_one(guard: GameGuard)
     assert not hall.entries["cup"].games
     assert tournament.standings() == before
     assert not any(p.withdrawn for p in tournament.participants.values())
+
+
+class Flaky(Talk):
+    """Every other game cannot be made: never ``BROKEN_STARTS`` in a row."""
+
+    made = 0
+
+    def __init__(self, players: int) -> None:
+        Flaky.made += 1
+        if Flaky.made % 2:
+            raise RuntimeError("not this time")
+        super().__init__(players)
+
+
+def test_a_game_that_fails_to_start_now_and_then_voids_those_games_and_plays_on(
+        guard: GameGuard) -> None:
+    """Only games in a row that cannot be made stop a tournament (tests/
+    test_server_tournament.py): one that fails now and then is not broken."""
+    clock = Clock()
+    lobby = Lobby(game_types({"Talk": Flaky}, guard), LobbyLimits(new_sessions_per_minute=10**6),
+                  clock=clock)
+    hall = TournamentHall(lobby, wall=clock)
+    hall.create(TournamentSettings("cup", "Talk", turn_timeout=10, start_with=6))
+    names = [f"p{n}" for n in range(6)]
+    for name in names:
+        leave(join(hall, name))
+    tournament = hall.tournament("cup")
+    assert tournament is not None
+    play_present(hall, names)
+    assert tournament.state == "finished" and tournament.stopped_because == ""
+    reasons = [g.reason for r in tournament.rounds for m in r for g in m.games]
+    assert len(reasons) == 15 and "void" in reasons and "played" in reasons

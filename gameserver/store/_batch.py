@@ -17,6 +17,8 @@ SAVE_FAILED = ("server: the change was made, but the server could not save it to
                "(see the server log); it is saved again with the next change")
 JOIN_FAILED = ("server: the new session could not be saved to disk (see the server log), "
                "so it was not started; join again later")
+SAVE_REFUSED = ("server: this session's changes could not be saved to disk (the file "
+                "refused them, see the server log), so the session was ended; start a new one")
 
 
 class Ticket:

@@ -4,7 +4,8 @@ Apart from the writer because they are the rare ends of its story, each a rule
 of its own that a test holds without sockets (tests/test_store_closing.py):
 
 * ``in_flight_left``: the writer thread committed a batch, but the loop
-  stopped before it could release it. Saved: its tickets are answered.
+  stopped before it could release it. Saved: its tickets are answered (those
+  of a session whose rows the file refused with the error that ends it).
   Failed: its rows and tickets go with the last commit, first, as they
   would have with the next one; a session it started is forgotten, as the
   loop's release does (its joiners never got keys), and its joiners are
@@ -35,13 +36,16 @@ log = logging.getLogger("gameserver.store")
 WRITER_WAIT = 30.0  # seconds ``Store.close`` waits for the writer thread's commit
 
 
-def in_flight_left(batch: Batch | None,
-                   drop_starts: Callable[[Batch, Ops], None]) -> tuple[Ops, list[Ticket]]:
+def in_flight_left(batch: Batch | None, drop_starts: Callable[[Batch, Ops], None],
+                   refuse: Callable[[Batch, Ops], Mapping[Key, str]]
+                   ) -> tuple[Ops, list[tuple[Key, Ticket]]]:
     """The rows and tickets of ``batch`` (the one in flight as the loop stopped) that the
     last commit must write and answer; those it settled are answered already.
 
     ``drop_starts(batch, ops)`` closes and forgets the sessions a failed ``batch``
-    started (``ops`` then delete what they insert)."""
+    started (``ops`` then delete what they insert); ``refuse(batch, ops)`` ends those
+    whose rows a saved ``batch`` left out (``Ops.refused``), and says what their tickets
+    are answered."""
     if batch is None:
         return Ops(), []
     if batch.landed is None:  # the writer thread died (not an SQLite error) before
@@ -51,15 +55,16 @@ def in_flight_left(batch: Batch | None,
     ops, error = batch.landed
     tickets = batch.every_ticket()
     if error is None:
-        for _, ticket in tickets:
-            ticket.answer(None)
+        refused = refuse(batch, ops) if ops.refused else {}
+        for key, ticket in tickets:
+            ticket.answer(refused.get(key))
         return Ops(), []
     drop_starts(batch, ops)  # its joiners never got keys: not saved now either
     started = {(live.game_name, live.token) for live in batch.starts}
     for key, ticket in tickets:
         if key in started:
             ticket.answer(JOIN_FAILED)
-    return ops, [ticket for key, ticket in tickets if key not in started]
+    return ops, [(key, ticket) for key, ticket in tickets if key not in started]
 
 
 def leave_to_writer(batch: Batch | None, in_flight: Batch | None, backlog: Ops,

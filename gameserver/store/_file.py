@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 
 from ..config import StartupError
 from ._checkpoint import WRITER_PRAGMAS
-from ._rows import GAME_ROW, ROW_OVERHEAD, Ops
+from ._rows import GAME_ROW, ROW_OVERHEAD, Live, Ops
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 SIDE_FILES = ("-wal", "-shm", "-journal")
@@ -567,8 +567,24 @@ def _check_version(path: str, db: sqlite3.Connection) -> None:
             f"that version again, or {FIX}")
 
 
+# Errors of a commit that a retry would meet again, whatever the disk does: a row the
+# file refuses (a constraint: a key already there, a trigger another program added), a
+# value SQLite cannot take (a str that is not UTF-8 text, an int beyond 64 bits: raised
+# by binding, they would leave the transaction open and the commit's replies unanswered),
+# a text or blob too large. Others (a full disk, a lock, I/O, a damaged page; and misuse
+# of the connection, ``ProgrammingError``: a closed one would refuse every row, and end
+# every session) fail every row alike, and pass.
+REFUSED = (sqlite3.IntegrityError, sqlite3.DataError, ValueError, OverflowError)
+
+
 def commit(db: sqlite3.Connection, ops: Ops) -> str | None:
-    """Write ``ops`` in one transaction on ``db``; an error message (rolled back) or None."""
+    """Write ``ops`` in one transaction on ``db``; an error message (rolled back) or None.
+
+    A commit that fails for a reason that stays (``REFUSED``) is written again at once,
+    each owner's rows apart (``Ops.by_owner``; ``_commit_apart``), so that one session's
+    rows cannot keep every later change out: None is returned, and ``ops.refused`` names
+    the owners whose rows were left out, and why.
+    """
     items = ops.items
     try:
         if len(items) == 1 and len(items[0][1]) == 1:  # one row: SQLite's own transaction
@@ -582,11 +598,47 @@ def commit(db: sqlite3.Connection, ops: Ops) -> str | None:
                     db.executemany(sql, many)
             db.execute("COMMIT")
         return None
-    except (sqlite3.Error, ValueError, OverflowError) as err:
-        # ValueError, OverflowError: a value SQLite cannot take (a str that is not UTF-8
-        # text, an int beyond 64 bits); raised, it would leave the transaction open and
-        # the commit's replies unanswered
-        with contextlib.suppress(sqlite3.Error):
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-        return f"{type(err).__name__}: {err}"
+    except REFUSED:
+        _rolled_back(db)
+        return _commit_apart(db, ops)
+    except sqlite3.Error as err:
+        _rolled_back(db)
+        return _error(err)
+
+
+def _commit_apart(db: sqlite3.Connection, ops: Ops) -> str | None:
+    """``ops`` again in one transaction, each owner's rows in a savepoint of their own:
+    those the file refuses are rolled back (``ops.refused``), the others committed.
+
+    Returns None, or the error of a failure that is not one owner's rows' (the disk
+    failed meanwhile: nothing is written, and the whole is retried as usual).
+    """
+    refused: dict[Live | None, str] = {}
+    try:
+        db.execute("BEGIN")
+        for owner, rows in ops.by_owner():
+            db.execute("SAVEPOINT owner")
+            try:
+                for sql, params in rows:
+                    db.execute(sql, params)
+            except REFUSED as err:
+                db.execute("ROLLBACK TO owner")
+                refused[owner] = _error(err)
+            db.execute("RELEASE owner")
+        db.execute("COMMIT")
+    except (sqlite3.Error, ValueError, OverflowError) as err:  # the disk's, not a row's
+        _rolled_back(db)
+        return _error(err)
+    if refused:  # (none: they failed only together, yet wrote apart: all are written)
+        ops.refused = refused
+    return None
+
+
+def _rolled_back(db: sqlite3.Connection) -> None:
+    with contextlib.suppress(sqlite3.Error):
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+
+
+def _error(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}"

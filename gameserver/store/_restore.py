@@ -10,7 +10,8 @@ outside state), the session cannot be brought back faithfully, and it is
 not restored: the log names the session, the move and both verdicts, and
 its clients get ``no such game session`` and start a new one. (Restoring it
 as of its last snapshot would show the players a game that went back in
-time without a word.)
+time without a word.) So is a session of a size its game no longer takes:
+its file changed ``min_players()`` or ``max_players()`` since.
 
 A session restored by replay gets a fresh snapshot in the same start, so
 the next start does not replay the same moves again.
@@ -144,6 +145,9 @@ def _restore_one(db: sqlite3.Connection, live: Live, info: dict[str, Any],
     if type(size) is not int or type(players) is not list or not 1 <= len(players) <= size:
         raise ValueError(f"its row is damaged: {len(players) if type(players) is list else '?'} "
                          f"players for {size!r} seats")
+    problem = game_type.count_problem(size)
+    if problem:  # min_players() or max_players() changed since: it would play on outside
+        raise ValueError(f"its game's player range changed since it was saved: {problem}")
     snap = db.execute("SELECT seq, accepted, blob FROM game_snapshots WHERE game_id = ? "
                       "ORDER BY seq DESC LIMIT 1", (live.game_id,)).fetchone()
     blob = None

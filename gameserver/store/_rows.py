@@ -119,14 +119,26 @@ class Live:
 class Ops:
     """SQL statements in order; consecutive runs of one statement become one executemany.
 
+    Each row has an owner: the session (its ``Live``) whose change made it, or None for
+    the server's own (the history's pruning, the stop time, side tables). The writer
+    names it before adding rows (``by``); ``commit`` needs it only when a commit fails
+    for a reason that stays (``_file.commit``): it then writes each owner's rows apart,
+    so that one session's rows the file refuses do not keep everyone else's out.
+
     (Not a dataclass: one is made for every commit, and a default factory costs.)
     """
 
-    __slots__ = ("items", "size")
+    __slots__ = ("items", "size", "count", "owners", "refused")
 
     def __init__(self) -> None:
         self.items: list[tuple[str, list[tuple[Any, ...]]]] = []
         self.size = 0  # rough bytes, for the retry bound
+        self.count = 0  # rows
+        # (first row, owner) where the owner changes; the rows before the first: None's.
+        self.owners: list[tuple[int, Live | None]] | tuple[()] = ()
+        # Set by a commit that wrote the owners apart: those whose rows it refused, and
+        # why (``_file.commit``).
+        self.refused: dict[Live | None, str] | None = None
 
     def add(self, sql: str, params: tuple[Any, ...], size: int = 64) -> None:
         items = self.items
@@ -135,14 +147,50 @@ class Ops:
         else:
             items.append((sql, [params]))
         self.size += size
+        self.count += 1
+
+    def by(self, owner: Live | None) -> None:
+        """The rows added from now on are ``owner``'s (until another is named)."""
+        owners = self.owners
+        if owners:
+            if owners[-1][1] is not owner:
+                owners.append((self.count, owner))  # type: ignore[union-attr]
+        elif owner is not None:
+            self.owners = [(self.count, owner)]
 
     def extend(self, other: Ops) -> None:
+        base = self.count
         for sql, many in other.items:
             if self.items and self.items[-1][0] is sql:
                 self.items[-1][1].extend(many)
             else:
                 self.items.append((sql, list(many)))
+        if other.owners:
+            if other.owners[0][0] > 0:  # its first rows are the server's
+                self.by(None)
+            for start, owner in other.owners:
+                self.count = base + start
+                self.by(owner)
+        elif other.count:
+            self.by(None)
+        self.count = base + other.count
         self.size += other.size
+
+    def by_owner(self) -> list[tuple[Live | None, list[tuple[str, tuple[Any, ...]]]]]:
+        """Each owner's rows, in order (owners in the order they first add one)."""
+        marks = iter(self.owners)
+        mark = next(marks, None)
+        owner: Live | None = None
+        rows: dict[Live | None, list[tuple[str, tuple[Any, ...]]]] = {}
+        row = 0
+        for sql, many in self.items:
+            for params in many:
+                while mark is not None and mark[0] <= row:
+                    owner = mark[1]
+                    mark = next(marks, None)
+                rows.setdefault(owner, []).append((sql, params))
+                row += 1
+        return list(rows.items())
 
 
 class Rows:

@@ -41,6 +41,12 @@ for a retry grow beyond ``RETRY_MAX_BYTES``, they are dropped and each
 session they touched is written afresh (its row, and its game pickled as a
 new game row) at the next commit; the history of those games misses moves.
 
+A commit that fails for a reason no retry mends (the file refuses a row: a
+constraint, a value SQLite cannot take) is written again at once with each
+session's rows apart (``_file.commit``; the rows' owners: ``Ops.by``): the
+others are saved, and each session whose rows were refused ends
+(``_refuse``): retried, they would have held every later change back.
+
 A batch whose changes were all answered before their save by the client's
 choice (``"wait_for_save": false``), and that no reply waits for, is put off
 for up to ``PUT_OFF`` seconds (``_flush``): the changes of the moments after
@@ -70,14 +76,14 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .._soon import Soon
 from ..checked import GameType
 from ..protocol import ProtocolError
 from ..waits import Wait
-from ._batch import JOIN_FAILED, SAVE_FAILED, Batch, Ticket
+from ._batch import JOIN_FAILED, SAVE_FAILED, SAVE_REFUSED, Batch, Ticket
 from ._checkpoint import Checkpointer
 from ._closing import WRITER_WAIT, in_flight_left, leave_to_writer
 from ._file import StoreFile, commit, open_store, writes_at_start
@@ -159,6 +165,7 @@ class Store:
         self.batches = 0
         self.changes = 0
         self.failed_saves = 0
+        self.refused_saves = 0  # sessions (or server rows) whose rows the file refused
         self._failing_since: float | None = None
         self._last_error: str | None = None
         self._gone: str | None = None  # the file was deleted or replaced (``_watch``)
@@ -250,22 +257,36 @@ class Store:
                 self._file = None  # (``_landed`` does nothing now)
                 return
         in_flight, self._in_flight = self._in_flight, None
-        ops, tickets = in_flight_left(in_flight, self._drop_starts)
+        gone = Ops()  # the rows of sessions ended for rows the file refused (``_refuse``)
+        ops, tickets = in_flight_left(
+            in_flight, self._drop_starts,
+            lambda landed, its_ops: self._refuse(its_ops, landed.starts, gone))
+        ops.extend(gone)
         ops.extend(self._take_backlog())
         batch, self._batch = self._batch, None
+        starts: list[Live] = []
         if batch is not None:
             self._take_snapshots(batch)
             ops.extend(batch.ops)
-            tickets.extend(batch.tickets.values())
+            tickets.extend(batch.tickets.items())
+            starts.extend(batch.starts)
         if self._file is not None:  # a restart leaves the downtime out (``_restore``)
+            ops.by(None)
             ops.add(SAVE_STOP, (time.time(),))
         error = self._commit(ops) if ops.items else None
         if error is not None:
             log.error("changes made just before the server stopped could not be saved (%s)",
                       error)
-        tickets.extend(self._retry_tickets.values())
-        for ticket in tickets:  # (if this failed, nothing writes them again: no ``again``)
-            ticket.answer(error and SAVE_FAILED)
+        refused: dict[tuple[str, str], str] = {}
+        if ops.refused:
+            gone = Ops()  # (the first went with this commit)
+            refused = self._refuse(ops, starts, gone)
+            if gone.items and self._commit(gone) is not None:
+                log.error("the sessions ended as the server stopped are still in the store "
+                          "file: a restart may bring them back")
+        tickets.extend(self._retry_tickets.items())
+        for key, ticket in tickets:  # (if this failed, nothing writes them again: no
+            ticket.answer(refused.get(key) or (error and SAVE_FAILED))  # ``again``)
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -292,13 +313,16 @@ class Store:
                 return None  # not saved: a session that was never full, or memory-only
             if live is not None and not live.memory_only:  # replaced, never forgotten
                 assert self.rows is not None
-                self.rows.forget(self._open_batch().ops, live)
+                ops = self._open_batch().ops
+                ops.by(live)
+                self.rows.forget(ops, live)
             live = self._live[key] = Live(session.game_name, session.token, session)
         elif live.session is None:
             live.session = session  # restored: its first change since the restart
         if live.memory_only:
             return None
         batch = self._open_batch()
+        batch.ops.by(live)
         assert self.rows is not None
         try:
             if event == "move":
@@ -330,8 +354,10 @@ class Store:
             return self.changed(session, "move", player_id=player_id, move=move,
                                 rejection=rejection)
         batch = self._batch or self._open_batch()
+        ops = batch.ops
+        ops.by(live)
         assert self.rows is not None
-        self.rows.move(batch.ops, live, session, player_id, move, rejection)  # never NotSaved
+        self.rows.move(ops, live, session, player_id, move, rejection)  # never NotSaved
         return self._ticket(batch, key, live)
 
     def _ticket(self, batch: Batch, key: tuple[str, str], live: Live) -> Ticket:
@@ -373,6 +399,7 @@ class Store:
             return
         batch = self._open_batch()
         batch.touched.pop(key, None)
+        batch.ops.by(live)
         assert self.rows is not None
         self.rows.forget(batch.ops, live)
 
@@ -469,6 +496,7 @@ class Store:
         assert self.rows is not None
         for live in batch.touched.values():
             if self.rows.snapshot_due(live):
+                batch.ops.by(live)
                 self.rows.snapshot(batch.ops, live)
 
     def _take_backlog(self) -> Ops:
@@ -494,6 +522,11 @@ class Store:
                             time.time() - self._failing_since)
                 self._failing_since = self._last_error = None
                 self._backlog_lives.clear()
+            if ops.refused:  # a session's rows the file refused: it ends, the rest is saved
+                refused = self._refuse(ops, batch.starts)
+                for key, ticket in batch.every_ticket():
+                    ticket.answer(refused.get(key), True)
+                return
             for _, ticket in batch.every_ticket():
                 ticket.answer(None, True)  # a reply that waited for it may go out now
             return
@@ -510,6 +543,63 @@ class Store:
             else:  # written again later: the session's replies wait for it
                 ticket.again = self._retry_tickets.setdefault(key, Ticket())
                 ticket.answer(SAVE_FAILED, now=True)
+
+    def _refuse(self, ops: Ops, starts: Iterable[Live], gone: Ops | None = None
+                ) -> dict[tuple[str, str], str]:
+        """A commit left out the rows the file refused (``ops.refused``, see ``_file.commit``)
+        and saved the rest: the sessions whose rows they were end.
+
+        Their rows would be refused again at every retry, and held every later change
+        back with them; dropped while the session plays on, its later moves would be
+        saved after a hole. So each ends, with one log line that names it and the
+        error: its waiting replies and later requests get ``SAVE_REFUSED`` (its joiners
+        ``JOIN_FAILED``, if the commit started it: ``starts``), and its rows in the file
+        are deleted with the next commit (``gone``: in these ops instead, as the store
+        closes), so that a restart does not bring back the game as it was before. Rows
+        of the server's own (the history's pruning, timers, tournaments) are left out
+        with a log line.
+
+        Returns:
+            What the tickets of each session ended are answered.
+        """
+        answers: dict[tuple[str, str], str] = {}
+        starts = set(starts)
+        assert ops.refused is not None and self.rows is not None
+        for owner, why in ops.refused.items():
+            self.refused_saves += 1
+            if owner is None:
+                log.error("rows of the server's own (the history's pruning, turn timers, "
+                          "tournaments, the stop time) could not be saved (%s): they are "
+                          "left out, and the sessions' changes of the same commit saved", why)
+                continue
+            key = (owner.game_name, owner.token)
+            current = self._live.get(key) is owner
+            if not current and owner not in starts:  # ended already: its last rows
+                log.error("session %s/%s, ended already, could not be deleted from the "
+                          "store (%s); a restart may bring it back", *key, why)
+                continue
+            reason = JOIN_FAILED if owner in starts else SAVE_REFUSED
+            log.error("session %s/%s is ended: its changes could not be saved (%s); the "
+                      "other changes of the same commit are saved", *key, why)
+            answers[key] = reason
+            if current:
+                del self._live[key]
+                for tickets in ((self._batch.tickets if self._batch is not None else {}),
+                                self._retry_tickets):
+                    later = tickets.pop(key, None)  # (its changes made since)
+                    if later is not None:
+                        later.answer(reason, now=True)
+                if gone is None:  # its rows go: a restart brings back none of it
+                    batch = self._open_batch()
+                    batch.touched.pop(key, None)
+                    gone_ops = batch.ops
+                else:
+                    gone_ops = gone
+                gone_ops.by(owner)
+                self.rows.forget(gone_ops, owner)
+            if owner.session is not None:
+                owner.session.close(ProtocolError(reason))
+        return answers
 
     def _failed(self, batch: Batch, ops: Ops, error: str) -> None:
         self.failed_saves += 1
@@ -536,6 +626,7 @@ class Store:
             if self._live.get((live.game_name, live.token)) is live:
                 del self._live[(live.game_name, live.token)]
             assert self.rows is not None
+            ops.by(live)
             self.rows.forget(ops, live)
             live.session.close(ProtocolError(JOIN_FAILED))
 
@@ -556,6 +647,7 @@ class Store:
         for key, live in self._backlog_lives.items():
             if self._live.get(key) is not live or live.memory_only or live.session is None:
                 continue
+            batch.ops.by(live)
             try:
                 self.rows.rewrite(batch.ops, live, live.session)
             except NotSaved as err:

@@ -235,6 +235,9 @@ def test_unread_live_pages_are_bounded_together_and_the_slowest_are_dropped(
             assert server.call(lambda: budget.total) <= 2**20
         assert index.watchers == 1, f"the slow streams were never dropped ({n} changes)"
         assert budget.dropped == 4 and "web_stream_buffer_max_total (1048576)" in caplog.text
+        # Counted where operators look (/metrics; until 2026-11-30 only the log said so).
+        play.wait_until(lambda: b"\ngameserver_web_streams_dropped_unread_total 4\n" in fetch(
+            server, "/metrics")[2], "/metrics to count the 4 streams dropped")
         before = taken[0]
         sessions[0].move(msg="still live")
         play.wait_until(lambda: taken[0] > before, "the reading page to get the change")

@@ -143,6 +143,7 @@
         "while True:\n    my_id = api.join()      # waits for your next game; an error says the tournament is over\n" +
         "    state = api.state()\n    while not state['gameover']:\n        if my_id in state['current']:\n            api.move(...)\n        state = api.state()" }));
     const parts = [h("p", { class: "crumbs" }, h("a", { href: "/tournaments", text: "← Tournaments" })), head, facts, join, operatorBar(name, data, refresh)];
+    if (data.stopped_because) parts.splice(3, 0, h("div", { class: "notice error", role: "alert", id: "stopped-because", text: `Stopped by the server: ${data.stopped_because}` }));
     if (data.state === "registering") {
       parts.push(h("h2", { text: `Registered (${data.participants.length})` }),
         data.participants.length ? h("ul", { class: "participants", id: "participants" }, ...data.participants.map((p) => h("li", { text: p.name })))

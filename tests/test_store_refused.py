@@ -1,0 +1,157 @@
+"""Rows the store file refuses for good end their own session, and no other.
+
+A commit can fail for a reason that a retry meets again whatever the disk does:
+a row that breaks a constraint (here: a move row another program wrote first,
+so that the server's own is a duplicate key), or a value SQLite cannot take.
+Before, such a commit was retried for ever, and every later change of every
+session waited behind it and failed with it (docs/reliability.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from gameserver._sidetables import TIMER_SCHEMA
+from gameserver.metrics import prometheus_text
+from gameserver.store._batch import SAVE_REFUSED
+from gameserver.waits import Wait
+from tests.serverproc import ServerThread
+from tests.test_store import echo_sessions, open_store, woken
+from tests.wire import Player
+
+
+def squat_next_move(db: str, session: str) -> None:
+    """Another program writes the row of ``session``'s next move first: the server's
+    own is then refused (UNIQUE constraint failed), now and at every retry."""
+    with contextlib.closing(sqlite3.connect(db, timeout=5)) as other, other:
+        game_id, moves = other.execute(
+            "SELECT id, (SELECT COUNT(*) FROM game_moves WHERE game_id = games.id) FROM games "
+            "WHERE session = ? AND current = 1", (session,)).fetchone()
+        other.execute("INSERT INTO game_moves (game_id, seq, player_id, move, verdict, time) "
+                      "VALUES (?, ?, 0, '{}', NULL, 0)", (game_id, moves + 1))
+
+
+def saved_tokens(db: str) -> list[str]:
+    with contextlib.closing(sqlite3.connect(db)) as saved:
+        return [token for (token,) in saved.execute(
+            "SELECT token FROM live_sessions ORDER BY token")]
+
+
+@pytest.mark.parametrize("sync", ["normal", "full"])  # on the loop; in the writer thread
+def test_a_change_the_file_refuses_ends_its_session_and_no_other(
+        tmp_path: Path, sync: str, caplog: pytest.LogCaptureFixture) -> None:
+    db = str(tmp_path / "store.sqlite3")
+    with ServerThread(store=True, store_path=db, store_sync=sync) as server:
+        assert server.server is not None and server.server.store is not None
+        store = server.server.store
+        doomed = Player(server.port, "Echo", "doomed", 1)
+        other = Player(server.port, "Echo", "other", 1)
+        for player in (doomed, other):
+            assert player.join()["status"] == "ok"
+            assert player.move(msg="first")["status"] == "ok"
+        squat_next_move(db, "doomed")
+        with caplog.at_level(logging.ERROR, "gameserver.store"):
+            reply = doomed.move(msg="refused")
+        assert reply == {"status": "error", "message": SAVE_REFUSED}
+        assert doomed.state()["message"] == SAVE_REFUSED  # the session is over
+        # Nothing waits for a retry: every other session saves as before.
+        for n in range(3):
+            assert other.move(msg=f"later {n}")["status"] == "ok"
+        health = server.call(store.health)
+        assert health["status"] == "ok" and health["unsaved_bytes"] == 0
+        assert server.call(lambda: store.refused_saves) == 1
+        metrics = server.call(prometheus_text, server.server)
+        assert "gameserver_store_refused_saves_total 1" in metrics
+        assert "gameserver_store_failed_saves_total 0" in metrics
+        assert saved_tokens(db) == ["other"]  # the ended session's rows are deleted
+    ended = [r.getMessage() for r in caplog.records if "is ended" in r.getMessage()]
+    assert len(ended) == 1 and "session Echo/doomed" in ended[0]
+    assert "UNIQUE constraint failed" in ended[0]
+    with ServerThread(store=True, store_path=db) as again:
+        other.port = doomed.port = again.port
+        assert other.state()["data"]["echo"] == "later 2"
+        assert "no such game session" in doomed.state()["message"]
+
+
+def test_a_refused_session_in_a_commit_shared_with_others_leaves_theirs_saved(
+        tmp_path: Path) -> None:
+    """Both moves are made in one loop pass: one commit, written again owner by owner."""
+    path = tmp_path / "shared.db"
+
+    async def play() -> None:
+        store, guard = open_store(path)
+        doomed, kept = echo_sessions(store, 2)  # tokens s0, s1
+        await woken(*(s.join_reply(s.players[0], 1000) for s in (doomed, kept)))
+        keys = [s.players[0].key for s in (doomed, kept)]
+        squat_next_move(str(path), "s0")
+        refused = doomed.move(0, keys[0], {"msg": "refused"})
+        saved = kept.move(0, keys[1], {"msg": "saved"})
+        await woken(refused, saved)
+        assert isinstance(refused, Wait) and isinstance(saved, Wait)
+        assert json.loads(refused.resume())["message"] == SAVE_REFUSED
+        assert json.loads(saved.resume())["status"] == "ok"
+        assert store.failed_saves == 0 and doomed.closed is not None
+        assert kept.closed is None
+        later = kept.move(0, keys[1], {"msg": "later"})
+        await woken(later)
+        assert isinstance(later, Wait) and json.loads(later.resume())["status"] == "ok"
+        store.close()
+        guard.close()
+
+    asyncio.run(play())
+    assert saved_tokens(str(path)) == ["s1"]
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        moves = [json.loads(move)["msg"] for (move,) in db.execute(
+            "SELECT move FROM game_moves JOIN games ON games.id = game_id "
+            "WHERE session = 's1' ORDER BY seq")]
+    assert moves == ["saved", "later"]
+
+
+def test_a_row_of_the_servers_own_the_file_refuses_is_left_out_and_the_session_saved(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A turn timer's row (a side table, written with the session's start) refused by a
+    trigger another program added: the timer row is left out, saying so; the session
+    starts and is saved (before, the start was retried for ever: JOIN_FAILED)."""
+    db = str(tmp_path / "store.sqlite3")
+    with ServerThread(store=True, store_path=db, turn_timeout=100) as server:
+        with contextlib.closing(sqlite3.connect(db, timeout=5)) as other, other:
+            other.execute(TIMER_SCHEMA)
+            other.execute("CREATE TRIGGER refuse BEFORE INSERT ON session_timers "
+                          "BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END")
+        player = Player(server.port, "Echo", "timed", 1)
+        with caplog.at_level(logging.ERROR, "gameserver.store"):
+            assert player.join()["status"] == "ok"
+            assert player.move(msg="saved")["status"] == "ok"
+        assert saved_tokens(db) == ["timed"]
+    assert "rows of the server's own" in caplog.text
+    assert "refused by a trigger" in caplog.text
+
+
+def test_a_change_the_file_refuses_at_the_last_commit_is_answered_so(tmp_path: Path) -> None:
+    """The server stops in the pass of the changes: ``close`` writes them, apart too."""
+    path = tmp_path / "closing.db"
+
+    async def play() -> None:
+        store, guard = open_store(path)
+        doomed, kept = echo_sessions(store, 2)
+        await woken(*(s.join_reply(s.players[0], 1000) for s in (doomed, kept)))
+        keys = [s.players[0].key for s in (doomed, kept)]
+        squat_next_move(str(path), "s0")
+        refused = doomed.move(0, keys[0], {"msg": "refused"})
+        saved = kept.move(0, keys[1], {"msg": "saved"})
+        store.close()  # (before the pass that would commit them)
+        guard.close()
+        await woken(refused, saved)
+        assert isinstance(refused, Wait) and isinstance(saved, Wait)
+        assert json.loads(refused.resume())["message"] == SAVE_REFUSED
+        assert json.loads(saved.resume())["status"] == "ok"
+
+    asyncio.run(play())
+    assert saved_tokens(str(path)) == ["s1"]  # the ended one's rows deleted, as the store closed
