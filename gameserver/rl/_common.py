@@ -77,6 +77,24 @@ def make_table(spec: RLSpec, players: int, server: Address | None, *,
                        known=arrays <= KNOWN_ARRAYS_MAX)
 
 
+def action_number(action: Any) -> int | None:
+    """``action`` as a Python int, or None if it is not a whole number.
+
+    A whole number is an ``int`` (not a ``bool``), a numpy integer, or a numpy array
+    of one integer and no dimensions: what ``model.predict(observation)`` of
+    Stable-Baselines3 returns for one observation, and what Gymnasium's
+    ``Discrete.contains`` accepts. (Until 2026-11-30 the gym env took such an array
+    for an illegal action: every step of such a loop was a lost episode.)
+    """
+    if type(action) is int:
+        return action
+    if isinstance(action, np.ndarray) and action.shape == ():
+        action = action[()]  # (the numpy scalar it holds)
+    if isinstance(action, (int, np.integer)) and not isinstance(action, bool):
+        return int(action)
+    return None
+
+
 def address(server: Any) -> Address:
     if (not isinstance(server, (tuple, list)) or len(server) != 2
             or not isinstance(server[0], str) or type(server[1]) is not int):

@@ -59,11 +59,14 @@ class LocalTable:
             self._guard.close()
             raise GameError(str(err)) from None
         self._session: Session | None = None
+        self._closed = False
         self._keys: list[str] = []
         self._views: list[tuple[int, View] | None] = [None] * players
 
     def start(self, seed: int | None, hint: int = 0) -> None:
         """A new game; with ``seed``, one that plays out the same way every time."""
+        if self._closed:
+            raise _closed_error()
         try:
             game = self._type.new_game(self.players, seed)
             session = Session(self._type, "rl", self.players, game=game)
@@ -76,7 +79,8 @@ class LocalTable:
     def view(self, seat: int) -> View:
         session = self._session
         if session is None:
-            raise GameError("call reset() before anything else")
+            raise _closed_error() if self._closed else GameError(
+                "call reset() before anything else")
         cached = self._views[seat]
         if cached is not None and cached[0] == session.version:
             return cached[1]
@@ -92,7 +96,8 @@ class LocalTable:
     def move(self, seat: int, move: dict[str, Any], hint: int | None = None) -> Any:
         session = self._session
         if session is None:
-            raise GameError("call reset() before anything else")
+            raise _closed_error() if self._closed else GameError(
+                "call reset() before anything else")
         try:
             # A copy: a game that changes the dict it is given must not change rl_moves.
             reply = session.move(seat, self._keys[seat], dict(move))
@@ -111,10 +116,18 @@ class LocalTable:
         return run_ops(self, step)
 
     def close(self) -> None:
-        """Stop the guard's watchdog thread."""
+        """Stop the guard's watchdog thread; the table can be used no more (without the
+        watchdog, a game call in an endless loop would never be stopped)."""
+        self._closed = True
+        self._session = None
         self._guard.close()
 
     def __del__(self) -> None:
         guard = getattr(self, "_guard", None)  # None if __init__ failed early
         if guard is not None:
             guard.close()
+
+
+def _closed_error() -> GameError:
+    return GameError("this environment was closed: make a new one (a closed in-process "
+                     "environment no longer stops a game call at its time limit)")

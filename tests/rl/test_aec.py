@@ -88,6 +88,24 @@ def test_an_illegal_or_malformed_action_is_refused_with_the_legal_ones() -> None
     with pytest.raises(ValueError, match="must be a whole number"):
         env.step(True)
     env.step(np.int64(0))  # numpy integers are fine
+    env.step(np.array(1))  # ... and arrays of one of no dimensions (SB3's predict)
+    with pytest.raises(ValueError, match="must be a whole number"):
+        env.step(np.array([2]))
+    env.close()
+
+
+def test_a_step_before_reset_or_after_the_last_agents_last_step_is_a_clear_error() -> None:
+    """Both were a KeyError ('player_0') from inside the env."""
+    env = aec_env("TicTacToe")
+    with pytest.raises(GameError, match=r"call reset\(\) first: no game is under way"):
+        env.step(0)
+    env.reset(seed=1)
+    play_randomly(env, RandomAgent(1))
+    assert env.agents == []
+    with pytest.raises(GameError, match=r"call reset\(\) first: no game is under way"):
+        env.step(None)
+    env.reset()  # and the next game as usual
+    assert env.agents == ["player_0", "player_1"]
     env.close()
 
 

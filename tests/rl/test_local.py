@@ -75,3 +75,16 @@ def test_a_call_that_catches_its_stop_ends_the_process_with_a_message(tmp_path: 
     assert code == 1, out
     assert stuck_message("the env's time_limit=0.2") in out
     assert "came back" not in out
+
+
+def test_a_closed_env_refuses_to_play_on_so_no_game_call_runs_unguarded() -> None:
+    """``close()`` stops the guard's watchdog; the env went on playing after it, and a
+    game call in an endless loop then never came back."""
+    env = aec_env(Endless, time_limit=0.2)
+    env.reset()
+    env.close()
+    env.close()  # twice is fine
+    with pytest.raises(GameError, match="this environment was closed: make a new one"):
+        env.step(0)  # (Endless.move: without the check, a hang)
+    with pytest.raises(GameError, match="this environment was closed"):
+        env.reset()
