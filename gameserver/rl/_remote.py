@@ -590,9 +590,24 @@ def _closed_message(text: str) -> str:
     return "the server closed the connection" + (f" after {text[:200]!r}" if text else "")
 
 
+class SessionGone(GameError):
+    """The server no longer has the table's session: it was restarted without its store
+    (or could not restore the session), or the session was idle longer than the server's
+    ``game_timeout`` (1,000 s by default) and was removed. The table's next new game
+    (``reset()``) joins the session anew (``RemoteTable.start``)."""
+
+
+GONE = "framework: no such game session"  # the server's words for a session it lacks
+
+
 def _data(reply: dict[str, Any], what: str, session: str = "") -> Any:
     if reply.get("status") != "ok":
         message = f"{what} failed: {reply.get('message')}"
+        if session and reply.get("message") == GONE:
+            raise SessionGone(
+                f"{message} (the server no longer has session {session!r}: it was restarted "
+                "without its store, or the session was idle for longer than the server's "
+                "game timeout; the env's next reset() joins it anew)")
         if session and "invalid key" in message:
             message += (f" (has another client started a new session {session!r}, "
                         "replacing this one?)")
@@ -630,6 +645,7 @@ class RemoteTable:
         self.names = names
         self.session = session or f"rl-{game_name}-{secrets.token_hex(4)}"
         self.controlled = list(range(players)) if controlled is None else list(controlled)
+        self._asked = self.controlled  # (before the server's ids replace them: ``forget``)
         self.external = len(self.controlled) < players
         self._seat_ids = frozenset(range(players))  # the player ids a state may name
         self.joined = False
@@ -660,10 +676,19 @@ class RemoteTable:
     # ------------------------------------------------------------ the table interface
 
     def start(self, seed: int | None, hint: int = 0) -> None:
+        """A new game: the first (joining), or a restart; a session the server no longer
+        has (``SessionGone``) is joined anew, as at first."""
         if self.external or not (self.joined and self._restart_states.on
                                  and hint in self.controlled):
             self.link.execute(self.plan(("start", seed, hint)))
             return
+        try:
+            self._restart(hint)
+        except SessionGone:
+            self.forget()
+            self.link.execute(self.plan(("start", seed, hint)))
+
+    def _restart(self, hint: int) -> None:
         # The usual restart of a table that plays every seat, asking for their states
         # (what plan would do, without a Plan); a reply whose bytes came before brings
         # the views kept for them.
@@ -788,9 +813,31 @@ class RemoteTable:
             return self._fetch_hint(hint, [], lambda replies: None)
         self._restarting()
         if not self._restart_states.on or hint not in self.controlled:
-            return self._fetch_hint(hint, [self._restart_requests[0]],
+            plan = self._fetch_hint(hint, [self._restart_requests[0]],
                                     lambda replies: _data(replies[0], "restart", self.session))
-        return Plan([self._restart_requests[1]], lambda replies: self._restarted(replies[0]))
+        else:
+            plan = Plan([self._restart_requests[1]], lambda replies: self._restarted(replies[0]))
+
+        def finish(replies: list[dict[str, Any]]) -> Any:
+            try:
+                return plan.finish(replies)
+            except SessionGone:  # join it anew (the replies of this round are all read)
+                self.forget()
+                return self.link.execute(self._plan_start(hint))
+
+        return Plan(plan.payloads, finish)
+
+    def forget(self) -> None:
+        """Back to before the first join (the server lost the session): the next
+        ``start`` joins it again, under the same name, with the same seats' names."""
+        self.joined = False
+        self.controlled = self._asked
+        for made in (self._keys, self._state_requests, self._move_prefix,
+                     self._move_with_state_prefix, self._move_showing_prefix,
+                     self._move_requests, self._views):
+            made.clear()
+        self._owed.clear()
+        self._over = False
 
     def _restarting(self) -> None:
         """A restart is sent: the views are gone, and the other seats owed the end."""
