@@ -29,6 +29,7 @@ except ImportError as _missing:
         "pip install -e '.[rl]')"
     ) from _missing
 
+from . import _versions  # noqa: F401 (raises ImportError: names the packages too old)
 from ._agents import Agent, RandomAgent
 from ._table import GameError
 from .aec import GameAECEnv, aec_env
