@@ -10,6 +10,7 @@ import numpy as np
 from gymnasium import spaces
 
 from ..game import AbstractGame
+from ..guard import GameGuard
 from ..rlhooks import HookError, RLSpec
 from ._local import LocalTable
 from ._remote import KNOWN_ARRAYS_MAX, Link, RemoteTable
@@ -46,7 +47,8 @@ def make_table(spec: RLSpec, players: int, server: Address | None, *,
                names: list[str] | None = None, session: str | None = None,
                controlled: list[int] | None = None, link: Link | None = None,
                tls: bool | ssl.SSLContext = False, timeout: float = 120.0,
-               time_limit: float = 5.0, wait_for_save: bool = False) -> Table:
+               time_limit: float = 5.0, wait_for_save: bool = False,
+               guard: GameGuard | None = None) -> Table:
     """A table for ``players`` players: in-process (``server=None``) or on a server.
 
     Args:
@@ -57,6 +59,7 @@ def make_table(spec: RLSpec, players: int, server: Address | None, *,
         link: an existing connection to share (vector envs).
         tls, timeout: see ``Link``.
         time_limit: in-process: seconds one call into the game may run.
+        guard: in-process: the guard of another table to share (``LocalTable``).
         wait_for_save: server only: whether a step's reply waits until the server
             has saved the move. Default False: the next observation comes sooner,
             the move is saved within about 10 ms (and shows in the history); a
@@ -68,7 +71,8 @@ def make_table(spec: RLSpec, players: int, server: Address | None, *,
     if server is None:
         if session is not None or controlled is not None:
             raise ValueError("session and seats played elsewhere need a server")
-        return LocalTable(spec.game_class, players, names, time_limit=time_limit)
+        return LocalTable(spec.game_class, players, names, time_limit=time_limit,
+                          guard=guard)
     if link is None:
         link = Link(address(server), tls=tls, timeout=timeout)
     arrays = 4 * math.prod(spec.shape) + spec.size  # an observation's bytes and a mask's

@@ -38,20 +38,28 @@ class LocalTable:
         time_limit: seconds one call into the game may run, as on the server;
             a call that goes on after it was stopped ends the process (see
             ``gameserver._stuck``).
+        guard: the guard of another table of the same game and time limit, to share
+            (a vector env's tables, which run one after the other in one thread): one
+            watchdog thread for all (1,024 sessions each with its own were 1,024
+            threads and 43 MB, against 24 MB shared). Closing any table stops it.
 
     Raises:
         GameError: the number of players is outside the game's range.
     """
 
     def __init__(self, game_class: type, players: int, names: list[str],
-                 time_limit: float = 5.0) -> None:
+                 time_limit: float = 5.0, guard: GameGuard | None = None) -> None:
         self.players = players
         self.names = names
         self.controlled = list(range(players))
-        self._guard = guard = GameGuard(time_limit)
-        # A call that catches its interruption would hang the training: say so, and end it.
-        guard.stuck = exit_stuck(game_class, time_limit,
-                                 f"the env's time_limit={time_limit:g}", guard.can_interrupt)
+        if guard is None:
+            guard = GameGuard(time_limit)
+            # A call that catches its interruption would hang the training: say so, and
+            # end it.
+            guard.stuck = exit_stuck(game_class, time_limit,
+                                     f"the env's time_limit={time_limit:g}",
+                                     guard.can_interrupt)
+        self._guard = guard
         self._type = GameType(game_class.__name__, game_class, self._guard)
         try:
             self._type.check_player_count(players)

@@ -265,6 +265,8 @@ def vector_env(game: type[AbstractGame] | str, num_envs: int = 16, seat: int | N
                   else opponent)
         envs.append(gym_env(game, seat, policy, server, players, session=name, link=link,
                             **options))
+        if server is None and number == 0:  # one watchdog thread for all (LocalTable)
+            options["guard"] = envs[0].table._guard  # type: ignore[attr-defined]
     return GameVectorEnv(envs, link)
 
 
