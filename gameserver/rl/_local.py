@@ -28,6 +28,16 @@ from ._table import GameError, Step, View, run_ops
 OK_REPLY = ok(None)
 
 
+def env_guard(game_class: type, time_limit: float) -> GameGuard:
+    """A guard (with its watchdog thread) for the calls an env makes into ``game_class``:
+    in-process all of them; over the network ``rl_observation`` (``guard_encoder``)."""
+    guard = GameGuard(time_limit)
+    # A call that catches its interruption would hang the training: say so, and end it.
+    guard.stuck = exit_stuck(game_class, time_limit, f"the env's time_limit={time_limit:g}",
+                             guard.can_interrupt)
+    return guard
+
+
 class LocalTable:
     """Games of ``game_class`` in this process, every seat driven by the env.
 
@@ -52,19 +62,12 @@ class LocalTable:
         self.players = players
         self.names = names
         self.controlled = list(range(players))
-        if guard is None:
-            guard = GameGuard(time_limit)
-            # A call that catches its interruption would hang the training: say so, and
-            # end it.
-            guard.stuck = exit_stuck(game_class, time_limit,
-                                     f"the env's time_limit={time_limit:g}",
-                                     guard.can_interrupt)
-        self._guard = guard
-        self._type = GameType(game_class.__name__, game_class, self._guard)
+        self.guard = guard = guard or env_guard(game_class, time_limit)
+        self._type = GameType(game_class.__name__, game_class, self.guard)
         try:
             self._type.check_player_count(players)
         except (ProtocolError, GameCodeError) as err:
-            self._guard.close()
+            self.guard.close()
             raise GameError(str(err)) from None
         self._session: Session | None = None
         self._closed = False
@@ -128,10 +131,10 @@ class LocalTable:
         watchdog, a game call in an endless loop would never be stopped)."""
         self._closed = True
         self._session = None
-        self._guard.close()
+        self.guard.close()
 
     def __del__(self) -> None:
-        guard = getattr(self, "_guard", None)  # None if __init__ failed early
+        guard = getattr(self, "guard", None)  # None if __init__ failed early
         if guard is not None:
             guard.close()
 

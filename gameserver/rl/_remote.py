@@ -67,6 +67,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ..guard import GameGuard
 from ._table import GameError, Step, View
 
 TERMINATOR = b"EOT\x00"
@@ -615,6 +616,20 @@ def _data(reply: dict[str, Any], what: str, session: str = "") -> Any:
     return reply["data"]
 
 
+class ClosedLink:
+    """The link of a closed table (``RemoteTable.close``): closing it again is fine,
+    anything else is a ``GameError`` saying so."""
+
+    def close(self) -> None:
+        pass
+
+    def __getattr__(self, name: str) -> Any:
+        raise GameError("this environment was closed: make a new one")
+
+
+CLOSED: Any = ClosedLink()
+
+
 class RemoteTable:
     """A session on the server; this process drives the seats in ``controlled``.
 
@@ -672,6 +687,8 @@ class RemoteTable:
         self._known_max = KNOWN_MAX if known else 0
         self._owed: set[int] = set()  # seats owed the hand-over of a finished game
         self._over = False  # the last view we saw showed the game over
+        # The guard of the env's calls of rl_observation (``make_table``), closed with it.
+        self.guard: GameGuard | None = None
 
     # ------------------------------------------------------------ the table interface
 
@@ -749,7 +766,12 @@ class RemoteTable:
         return self.link.run_many([(self, step)])[0]
 
     def close(self) -> None:
+        """Close the connection and stop the guard; the table can be used no more (a
+        request would open a new connection, and ``rl_observation`` run unguarded)."""
         self.link.close()
+        self.link = CLOSED
+        if self.guard is not None:
+            self.guard.close()
 
     # ------------------------------------------------------------ planning
 

@@ -54,7 +54,8 @@ def aec_env(game: type[AbstractGame] | str, players: int | None = None,
         **options: ``names`` (one per seat, for the dashboard and the
             leaderboard), ``session`` (its name on the server), ``tls``
             (True, or an ``ssl.SSLContext``), ``timeout`` (seconds to wait
-            for a reply), ``time_limit`` (in-process: seconds per game call),
+            for a reply), ``time_limit`` (seconds per game call: in-process, and of
+            ``rl_observation`` over the network),
             ``render_mode`` (``"ansi"``), ``wait_for_save`` (on a server:
             default False, a step does not wait for the server's disk; see
             docs/rl.md).

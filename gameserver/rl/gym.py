@@ -45,7 +45,7 @@ from ._common import (
     player_count,
     resolve_game,
 )
-from ._remote import Link, RemoteTable
+from ._remote import CLOSED, Link, RemoteTable
 from ._table import GameError, Step, Table, View
 
 Result = tuple[np.ndarray, float, bool, bool, dict[str, Any]]
@@ -265,8 +265,8 @@ def vector_env(game: type[AbstractGame] | str, num_envs: int = 16, seat: int | N
                   else opponent)
         envs.append(gym_env(game, seat, policy, server, players, session=name, link=link,
                             **options))
-        if server is None and number == 0:  # one watchdog thread for all (LocalTable)
-            options["guard"] = envs[0].table._guard  # type: ignore[attr-defined]
+        if number == 0:  # one watchdog thread for all (LocalTable)
+            options["guard"] = envs[0].table.guard  # type: ignore[attr-defined]
     return GameVectorEnv(envs, link)
 
 
@@ -337,3 +337,5 @@ class GameVectorEnv(VectorEnv):
     def close_extras(self, **kwargs: Any) -> None:
         for env in self.envs:
             env.close()
+        if self.link is not None:
+            self.link = CLOSED  # (as its tables' links: closed for good)

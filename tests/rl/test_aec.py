@@ -239,3 +239,33 @@ def test_a_current_player_that_names_no_seat_is_a_clear_error(game: type, messag
     with pytest.raises(GameError, match=message):
         env.step(0)
     env.close()
+
+
+class EndlessEncoder(Nim):
+    """Nim whose encoder loops once the game is under way (named Nim: a server plays it
+    as Nim)."""
+
+    @staticmethod
+    def rl_observation(state: dict, player_id: int) -> list:
+        if sum(state["heaps"]) < 12:
+            while True:
+                pass
+        return Nim.rl_observation(state, player_id)
+
+
+EndlessEncoder.__name__ = "Nim"
+
+
+@pytest.mark.parametrize("remote", [False, True], ids=["in-process", "network"])
+def test_an_endless_rl_observation_is_stopped_at_the_time_limit(server, remote: bool) -> None:
+    """The env calls rl_observation itself (over the network too: the server never
+    does), without the guard it gives every other game call: an endless loop there hung
+    the training for ever."""
+    env = aec_env(EndlessEncoder, time_limit=0.2,
+                  server=(server.host, server.port) if remote else None)
+    env.reset(seed=1)
+    env.step(0)
+    with pytest.raises(GameError, match=r"game Nim: rl_observation\(\) took longer than "
+                       r"0.2 s and was stopped"):
+        env.last()
+    env.close()

@@ -941,3 +941,22 @@ def test_a_server_that_pages_discovery_for_ever_is_a_clear_error() -> None:
         done.set()
         env.close()
         listener.close()
+
+
+def test_a_closed_network_env_refuses_to_play_on(server) -> None:
+    """A closed network env opened a new connection at its next request and played on,
+    with its guard stopped: an endless rl_observation would then have hung for ever."""
+    address = (server.host, server.port)
+    env = aec_env("Nim", server=address, timeout=TIMEOUT)
+    env.reset(seed=1)
+    env.close()
+    env.close()  # twice is fine
+    with pytest.raises(GameError, match="this environment was closed"):
+        env.step(0)
+    with pytest.raises(GameError, match="this environment was closed"):
+        env.reset()
+    vector = vector_env("Nim", 2, server=address, timeout=TIMEOUT)
+    vector.reset(seed=1)
+    vector.close()
+    with pytest.raises(GameError, match="this environment was closed"):
+        vector.reset()
