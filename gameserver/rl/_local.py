@@ -62,7 +62,7 @@ class LocalTable:
         self.players = players
         self.names = names
         self.controlled = list(range(players))
-        self.guard = guard = guard or env_guard(game_class, time_limit)
+        self.guard = guard or env_guard(game_class, time_limit)
         self._type = GameType(game_class.__name__, game_class, self.guard)
         try:
             self._type.check_player_count(players)
