@@ -29,11 +29,14 @@ except ImportError as _missing:
         "pip install -e '.[rl]')"
     ) from _missing
 
+from . import _versions  # noqa: F401 (raises ImportError: names the packages too old)
 from ._agents import Agent, RandomAgent
+from ._remote import SessionGone
 from ._table import GameError
 from .aec import GameAECEnv, aec_env
 from .evaluate import Evaluation, SeatResult, evaluate
 from .gym import GameGymEnv, GameVectorEnv, gym_env, vector_env
 
 __all__ = ["Agent", "Evaluation", "GameAECEnv", "GameError", "GameGymEnv", "GameVectorEnv",
-           "RandomAgent", "SeatResult", "aec_env", "evaluate", "gym_env", "vector_env"]
+           "RandomAgent", "SeatResult", "SessionGone", "aec_env", "evaluate", "gym_env",
+           "vector_env"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import ssl
 from typing import Any
@@ -10,8 +11,9 @@ import numpy as np
 from gymnasium import spaces
 
 from ..game import AbstractGame
+from ..guard import GameCodeError, GameGuard
 from ..rlhooks import HookError, RLSpec
-from ._local import LocalTable
+from ._local import LocalTable, env_guard
 from ._remote import KNOWN_ARRAYS_MAX, Link, RemoteTable
 from ._table import GameError, Table, View
 
@@ -46,7 +48,8 @@ def make_table(spec: RLSpec, players: int, server: Address | None, *,
                names: list[str] | None = None, session: str | None = None,
                controlled: list[int] | None = None, link: Link | None = None,
                tls: bool | ssl.SSLContext = False, timeout: float = 120.0,
-               time_limit: float = 5.0, wait_for_save: bool = False) -> Table:
+               time_limit: float = 5.0, wait_for_save: bool = False,
+               guard: GameGuard | None = None) -> Table:
     """A table for ``players`` players: in-process (``server=None``) or on a server.
 
     Args:
@@ -56,7 +59,9 @@ def make_table(spec: RLSpec, players: int, server: Address | None, *,
         controlled: seats this env moves (server only; others join from elsewhere).
         link: an existing connection to share (vector envs).
         tls, timeout: see ``Link``.
-        time_limit: in-process: seconds one call into the game may run.
+        time_limit: seconds one call into the game may run (over the network: the
+            calls of ``rl_observation``, made here; the server limits its own).
+        guard: the guard of another table to share (``LocalTable``): a vector env's.
         wait_for_save: server only: whether a step's reply waits until the server
             has saved the move. Default False: the next observation comes sooner,
             the move is saved within about 10 ms (and shows in the history); a
@@ -68,13 +73,44 @@ def make_table(spec: RLSpec, players: int, server: Address | None, *,
     if server is None:
         if session is not None or controlled is not None:
             raise ValueError("session and seats played elsewhere need a server")
-        return LocalTable(spec.game_class, players, names, time_limit=time_limit)
-    if link is None:
-        link = Link(address(server), tls=tls, timeout=timeout)
-    arrays = 4 * math.prod(spec.shape) + spec.size  # an observation's bytes and a mask's
-    return RemoteTable(link, spec.name, players, names, session=session,
-                       controlled=controlled, wait_for_save=wait_for_save,
-                       known=arrays <= KNOWN_ARRAYS_MAX)
+        table: LocalTable | RemoteTable = LocalTable(
+            spec.game_class, players, names, time_limit=time_limit, guard=guard)
+    else:
+        if link is None:
+            link = Link(address(server), tls=tls, timeout=timeout)
+        arrays = 4 * math.prod(spec.shape) + spec.size  # an observation's and a mask's bytes
+        table = RemoteTable(link, spec.name, players, names, session=session,
+                            controlled=controlled, wait_for_save=wait_for_save,
+                            known=arrays <= KNOWN_ARRAYS_MAX)
+        table.guard = guard or env_guard(spec.game_class, time_limit)
+    guard_encoder(spec, table.guard)
+    return table
+
+
+def guard_encoder(spec: RLSpec, guard: GameGuard) -> None:
+    """Have ``spec.encode`` (the game's ``rl_observation``) run under ``guard``: an endless
+    loop there hung the env for ever, in-process and over the network alike (the server
+    never runs it); now it is stopped at the time limit, a ``GameError`` (``encode``)."""
+    encoder = spec.encode
+    spec.encode = functools.partial(guard.call, spec.name, "rl_observation", encoder)
+
+
+def action_number(action: Any) -> int | None:
+    """``action`` as a Python int, or None if it is not a whole number.
+
+    A whole number is an ``int`` (not a ``bool``), a numpy integer, or a numpy array
+    of one integer and no dimensions: what ``model.predict(observation)`` of
+    Stable-Baselines3 returns for one observation, and what Gymnasium's
+    ``Discrete.contains`` accepts. (Until 2026-11-30 the gym env took such an array
+    for an illegal action: every step of such a loop was a lost episode.)
+    """
+    if type(action) is int:
+        return action
+    if isinstance(action, np.ndarray) and action.shape == ():
+        action = action[()]  # (the numpy scalar it holds)
+    if isinstance(action, (int, np.integer)) and not isinstance(action, bool):
+        return int(action)
+    return None
 
 
 def address(server: Any) -> Address:
@@ -116,7 +152,10 @@ def encode(spec: RLSpec, view: View, seat: int) -> View:
     again when the same state comes again; the environments hand out copies.
     """
     if view.observation is None:
-        observation = np.array(spec.encode(view.state, seat), np.float32)  # (a copy)
+        try:
+            observation = np.array(spec.encode(view.state, seat), np.float32)  # (a copy)
+        except GameCodeError as err:  # (it failed, or ran out of time: guard_encoder)
+            raise GameError(str(err)) from None
         if observation.shape != spec.shape:
             raise GameError(f"{spec.name}.rl_observation returned shape {observation.shape}, "
                             f"but rl_observation_shape is {spec.shape}")

@@ -67,6 +67,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ..guard import GameGuard
 from ._table import GameError, Step, View
 
 TERMINATOR = b"EOT\x00"
@@ -590,14 +591,43 @@ def _closed_message(text: str) -> str:
     return "the server closed the connection" + (f" after {text[:200]!r}" if text else "")
 
 
+class SessionGone(GameError):
+    """The server no longer has the table's session: it was restarted without its store
+    (or could not restore the session), or the session was idle longer than the server's
+    ``game_timeout`` (1,000 s by default) and was removed. The table's next new game
+    (``reset()``) joins the session anew (``RemoteTable.start``)."""
+
+
+GONE = "framework: no such game session"  # the server's words for a session it lacks
+
+
 def _data(reply: dict[str, Any], what: str, session: str = "") -> Any:
     if reply.get("status") != "ok":
         message = f"{what} failed: {reply.get('message')}"
+        if session and reply.get("message") == GONE:
+            raise SessionGone(
+                f"{message} (the server no longer has session {session!r}: it was restarted "
+                "without its store, or the session was idle for longer than the server's "
+                "game timeout; the env's next reset() joins it anew)")
         if session and "invalid key" in message:
             message += (f" (has another client started a new session {session!r}, "
                         "replacing this one?)")
         raise GameError(message)
     return reply["data"]
+
+
+class ClosedLink:
+    """The link of a closed table (``RemoteTable.close``): closing it again is fine,
+    anything else is a ``GameError`` saying so."""
+
+    def close(self) -> None:
+        pass
+
+    def __getattr__(self, name: str) -> Any:
+        raise GameError("this environment was closed: make a new one")
+
+
+CLOSED: Any = ClosedLink()
 
 
 class RemoteTable:
@@ -630,6 +660,7 @@ class RemoteTable:
         self.names = names
         self.session = session or f"rl-{game_name}-{secrets.token_hex(4)}"
         self.controlled = list(range(players)) if controlled is None else list(controlled)
+        self._asked = self.controlled  # (before the server's ids replace them: ``forget``)
         self.external = len(self.controlled) < players
         self._seat_ids = frozenset(range(players))  # the player ids a state may name
         self.joined = False
@@ -656,14 +687,25 @@ class RemoteTable:
         self._known_max = KNOWN_MAX if known else 0
         self._owed: set[int] = set()  # seats owed the hand-over of a finished game
         self._over = False  # the last view we saw showed the game over
+        # The guard of the env's calls of rl_observation (``make_table``), closed with it.
+        self.guard: GameGuard | None = None
 
     # ------------------------------------------------------------ the table interface
 
     def start(self, seed: int | None, hint: int = 0) -> None:
+        """A new game: the first (joining), or a restart; a session the server no longer
+        has (``SessionGone``) is joined anew, as at first."""
         if self.external or not (self.joined and self._restart_states.on
                                  and hint in self.controlled):
             self.link.execute(self.plan(("start", seed, hint)))
             return
+        try:
+            self._restart(hint)
+        except SessionGone:
+            self.forget()
+            self.link.execute(self.plan(("start", seed, hint)))
+
+    def _restart(self, hint: int) -> None:
         # The usual restart of a table that plays every seat, asking for their states
         # (what plan would do, without a Plan); a reply whose bytes came before brings
         # the views kept for them.
@@ -724,7 +766,12 @@ class RemoteTable:
         return self.link.run_many([(self, step)])[0]
 
     def close(self) -> None:
+        """Close the connection and stop the guard; the table can be used no more (a
+        request would open a new connection, and ``rl_observation`` run unguarded)."""
         self.link.close()
+        self.link = CLOSED
+        if self.guard is not None:
+            self.guard.close()
 
     # ------------------------------------------------------------ planning
 
@@ -788,9 +835,31 @@ class RemoteTable:
             return self._fetch_hint(hint, [], lambda replies: None)
         self._restarting()
         if not self._restart_states.on or hint not in self.controlled:
-            return self._fetch_hint(hint, [self._restart_requests[0]],
+            plan = self._fetch_hint(hint, [self._restart_requests[0]],
                                     lambda replies: _data(replies[0], "restart", self.session))
-        return Plan([self._restart_requests[1]], lambda replies: self._restarted(replies[0]))
+        else:
+            plan = Plan([self._restart_requests[1]], lambda replies: self._restarted(replies[0]))
+
+        def finish(replies: list[dict[str, Any]]) -> Any:
+            try:
+                return plan.finish(replies)
+            except SessionGone:  # join it anew (the replies of this round are all read)
+                self.forget()
+                return self.link.execute(self._plan_start(hint))
+
+        return Plan(plan.payloads, finish)
+
+    def forget(self) -> None:
+        """Back to before the first join (the server lost the session): the next
+        ``start`` joins it again, under the same name, with the same seats' names."""
+        self.joined = False
+        self.controlled = self._asked
+        for made in (self._keys, self._state_requests, self._move_prefix,
+                     self._move_with_state_prefix, self._move_showing_prefix,
+                     self._move_requests, self._views):
+            made.clear()
+        self._owed.clear()
+        self._over = False
 
     def _restarting(self) -> None:
         """A restart is sent: the views are gone, and the other seats owed the end."""

@@ -26,6 +26,7 @@ from ..game import AbstractGame
 from ..rlhooks import RLSpec, final_rewards
 from ._common import (
     Address,
+    action_number,
     encode,
     make_table,
     mask_box,
@@ -53,7 +54,8 @@ def aec_env(game: type[AbstractGame] | str, players: int | None = None,
         **options: ``names`` (one per seat, for the dashboard and the
             leaderboard), ``session`` (its name on the server), ``tls``
             (True, or an ``ssl.SSLContext``), ``timeout`` (seconds to wait
-            for a reply), ``time_limit`` (in-process: seconds per game call),
+            for a reply), ``time_limit`` (seconds per game call: in-process, and of
+            ``rl_observation`` over the network),
             ``render_mode`` (``"ansi"``), ``wait_for_save`` (on a server:
             default False, a step does not wait for the server's disk; see
             docs/rl.md).
@@ -142,6 +144,9 @@ class GameAECEnv(AECEnv):
 
     def step(self, action: Any) -> None:
         agent = self.agent_selection
+        if agent not in self.terminations:  # (a KeyError until 2026-11-30)
+            raise GameError("call reset() first: no game is under way (none has started, "
+                            "or every agent has taken its last step of the game that ended)")
         if self.terminations[agent] or self.truncations[agent]:
             self._was_dead_step(action)
             return
@@ -150,10 +155,11 @@ class GameAECEnv(AECEnv):
         if view.observation is None:  # (encoded once per view)
             encode(self.hooks, view, seat)
         if type(action) is not int:  # (a plain int: no more checks of its type)
-            if not isinstance(action, (int, np.integer)) or isinstance(action, bool):
+            number = action_number(action)
+            if number is None:
                 raise ValueError(f"{agent}: the action must be a whole number (an index "
                                  f"into rl_moves), not {action!r}")
-            action = int(action)
+            action = number
         if not 0 <= action < self._size or not view.mask[action]:
             raise ValueError(
                 f"{agent}: action {action} is not legal now (legal: "

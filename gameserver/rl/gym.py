@@ -36,6 +36,7 @@ from ..rlhooks import RLSpec, final_rewards
 from ._agents import Agent, RandomAgent, resolve_agent
 from ._common import (
     Address,
+    action_number,
     address,
     encode,
     make_table,
@@ -44,7 +45,7 @@ from ._common import (
     player_count,
     resolve_game,
 )
-from ._remote import Link, RemoteTable
+from ._remote import CLOSED, Link, RemoteTable
 from ._table import GameError, Step, Table, View
 
 Result = tuple[np.ndarray, float, bool, bool, dict[str, Any]]
@@ -186,17 +187,18 @@ class GameGymEnv(gymnasium.Env):
     def _step_ops(self, action: Any) -> Step:
         seat = self.seat
         if self._done:
-            raise GameError("the episode has ended: call reset() first")
+            raise GameError("call reset() first: no episode is under way (none has "
+                            "started, or the last one ended)")
         view = encode(self.hooks, (yield ("view", seat)), seat)
-        if (not isinstance(action, (int, np.integer)) or isinstance(action, bool)
-                or not 0 <= action < self.hooks.size or not view.mask[action]):
+        action = action_number(action)
+        if action is None or not 0 <= action < self.hooks.size or not view.mask[action]:
             self._done = True  # the game stays unfinished on the server; reset restarts it
             return (view.observation.copy(), self.illegal_reward, True, False,
                     {"action_mask": view.mask.copy(), "illegal_action": True})
         probe = seat if self.opponent is None else (seat + 1) % self.table.players
-        rejection = yield ("move", seat, self.hooks.moves[int(action)], probe)
+        rejection = yield ("move", seat, self.hooks.moves[action], probe)
         if rejection is not None:
-            raise GameError(f"{self.hooks.name} rejected {self.hooks.moves[int(action)]!r}, "
+            raise GameError(f"{self.hooks.name} rejected {self.hooks.moves[action]!r}, "
                             f"which its legal_moves listed: {rejection!r}")
         view = yield from self._advance(probe)
         self._done = view.gameover
@@ -221,11 +223,12 @@ class GameGymEnv(gymnasium.Env):
                 raise GameError(f"{self.hooks.name} is not over, but nobody may move")
             theirs = encode(self.hooks, (yield ("view", other)), other)
             # Copies: the view's arrays are read-only (and its mask says what is legal).
-            action = self.opponent(theirs.observation.copy(), theirs.mask.copy())
-            if not 0 <= action < self.hooks.size or not theirs.mask[action]:
-                raise GameError(f"the opponent's policy chose action {action!r}, which is "
+            chosen = self.opponent(theirs.observation.copy(), theirs.mask.copy())
+            action = action_number(chosen)
+            if action is None or not 0 <= action < self.hooks.size or not theirs.mask[action]:
+                raise GameError(f"the opponent's policy chose action {chosen!r}, which is "
                                 "not legal now")
-            move = self.hooks.moves[int(action)]
+            move = self.hooks.moves[action]
             if (yield ("move", other, move, seat)) is not None:
                 raise GameError(f"{self.hooks.name} rejected {move!r}, which its "
                                 "legal_moves listed")
@@ -262,6 +265,8 @@ def vector_env(game: type[AbstractGame] | str, num_envs: int = 16, seat: int | N
                   else opponent)
         envs.append(gym_env(game, seat, policy, server, players, session=name, link=link,
                             **options))
+        if number == 0:  # one watchdog thread for all (LocalTable)
+            options["guard"] = envs[0].table.guard  # type: ignore[attr-defined]
     return GameVectorEnv(envs, link)
 
 
@@ -302,6 +307,9 @@ class GameVectorEnv(VectorEnv):
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
                                           dict[str, Any]]:
+        if np.shape(actions)[:1] != (self.num_envs,):  # (IndexError, or some left unused)
+            raise ValueError(f"step takes one action per environment ({self.num_envs}), "
+                             f"not {actions!r}"[:300])
         steps = [env._reset_ops(env._seeded(None)) if self._autoreset[n]
                  else env._step_ops(actions[n]) for n, env in enumerate(self.envs)]
         results = self._run(steps)
@@ -329,3 +337,5 @@ class GameVectorEnv(VectorEnv):
     def close_extras(self, **kwargs: Any) -> None:
         for env in self.envs:
             env.close()
+        if self.link is not None:
+            self.link = CLOSED  # (as its tables' links: closed for good)

@@ -88,6 +88,24 @@ def test_an_illegal_or_malformed_action_is_refused_with_the_legal_ones() -> None
     with pytest.raises(ValueError, match="must be a whole number"):
         env.step(True)
     env.step(np.int64(0))  # numpy integers are fine
+    env.step(np.array(1))  # ... and arrays of one of no dimensions (SB3's predict)
+    with pytest.raises(ValueError, match="must be a whole number"):
+        env.step(np.array([2]))
+    env.close()
+
+
+def test_a_step_before_reset_or_after_the_last_agents_last_step_is_a_clear_error() -> None:
+    """Both were a KeyError ('player_0') from inside the env."""
+    env = aec_env("TicTacToe")
+    with pytest.raises(GameError, match=r"call reset\(\) first: no game is under way"):
+        env.step(0)
+    env.reset(seed=1)
+    play_randomly(env, RandomAgent(1))
+    assert env.agents == []
+    with pytest.raises(GameError, match=r"call reset\(\) first: no game is under way"):
+        env.step(None)
+    env.reset()  # and the next game as usual
+    assert env.agents == ["player_0", "player_1"]
     env.close()
 
 
@@ -220,4 +238,34 @@ def test_a_current_player_that_names_no_seat_is_a_clear_error(game: type, messag
     env.reset()
     with pytest.raises(GameError, match=message):
         env.step(0)
+    env.close()
+
+
+class EndlessEncoder(Nim):
+    """Nim whose encoder loops once the game is under way (named Nim: a server plays it
+    as Nim)."""
+
+    @staticmethod
+    def rl_observation(state: dict, player_id: int) -> list:
+        if sum(state["heaps"]) < 12:
+            while True:
+                pass
+        return Nim.rl_observation(state, player_id)
+
+
+EndlessEncoder.__name__ = "Nim"
+
+
+@pytest.mark.parametrize("remote", [False, True], ids=["in-process", "network"])
+def test_an_endless_rl_observation_is_stopped_at_the_time_limit(server, remote: bool) -> None:
+    """The env calls rl_observation itself (over the network too: the server never
+    does), without the guard it gives every other game call: an endless loop there hung
+    the training for ever."""
+    env = aec_env(EndlessEncoder, time_limit=0.2,
+                  server=(server.host, server.port) if remote else None)
+    env.reset(seed=1)
+    env.step(0)
+    with pytest.raises(GameError, match=r"game Nim: rl_observation\(\) took longer than "
+                       r"0.2 s and was stopped"):
+        env.last()
     env.close()

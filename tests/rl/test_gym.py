@@ -282,3 +282,55 @@ def test_a_current_player_that_names_no_seat_is_a_clear_error() -> None:
     with pytest.raises(GameError, match=OFF_BY_ONE):
         env.step(0)
     env.close()
+
+
+@pytest.mark.parametrize("remote", [False, True], ids=["in-process", "network"])
+def test_an_action_as_a_numpy_array_of_no_dimensions_is_played(server, remote: bool) -> None:
+    """Stable-Baselines3's ``model.predict(observation)`` returns the action for one
+    observation as an array of shape (), which Gymnasium's ``Discrete.contains`` accepts;
+    the env took it for an illegal action: every such step was a lost episode."""
+    env = gym_env("Nim", seat=0, opponent=lowest_legal,
+                  server=(server.host, server.port) if remote else None)
+    env.reset(seed=1)  # heaps 3, 4, 5; action = heap * 5 + take - 1
+    action = np.array(14)  # heap 2, take 5
+    assert env.action_space.contains(action)
+    observation, reward, terminated, _, info = env.step(action)
+    assert (reward, terminated, "illegal_action" in info) == (0.0, False, False)
+    assert observation.argmax(axis=1).tolist() == [2, 4, 0]  # the opponent took 1 from heap 0
+    observation, *_ = env.step(np.array(8, dtype=np.uint8))  # heap 1, take 4
+    assert observation.argmax(axis=1).tolist() == [1, 0, 0]
+    # What the action space does not contain stays an illegal action (a loss), as before.
+    assert not env.action_space.contains(np.array([0]))
+    _, reward, terminated, _, info = env.step(np.array([0]))
+    assert (reward, terminated, info["illegal_action"]) == (-1.0, True, True)
+    env.close()
+
+
+def test_an_opponent_policy_that_answers_with_no_whole_number_is_a_clear_error() -> None:
+    """It was numpy's IndexError ("only integers, slices ... are valid indices")."""
+    env = gym_env("Nim", seat=1, opponent=lambda o, m: float(lowest_legal(o, m)))
+    with pytest.raises(GameError, match=r"the opponent's policy chose action 0.0, which is "
+                       "not legal now"):
+        env.reset(seed=1)
+    env.close()
+
+
+def test_misuse_before_reset_and_after_close_is_a_clear_error() -> None:
+    """``step`` before the first ``reset`` said "the episode has ended"; a vector env
+    given fewer actions than sessions raised numpy's IndexError (more: some unused); an
+    in-process env went on after ``close()`` without its watchdog, so a game call in an
+    endless loop would never have been stopped."""
+    env = gym_env("TicTacToe")
+    with pytest.raises(GameError, match=r"call reset\(\) first: no episode is under way"):
+        env.step(0)
+    env.reset(seed=1)
+    env.close()
+    env.close()  # twice is fine
+    with pytest.raises(GameError, match="this environment was closed"):
+        env.reset()
+    vector = vector_env("TicTacToe", 3)
+    vector.reset(seed=1)
+    for actions in ([0, 1], [0, 1, 2, 3], 0):
+        with pytest.raises(ValueError, match=r"one action per environment \(3\)"):
+            vector.step(actions)
+    vector.close()

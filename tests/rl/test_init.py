@@ -36,3 +36,19 @@ def test_server_checker_and_client_run_without_them() -> None:
                "print('fine')")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "fine"
+
+
+def test_a_gymnasium_older_than_the_extra_asks_for_is_named_with_the_fix() -> None:
+    """Gymnasium 0.29 (still common) has no gymnasium.vector.AutoresetMode: the import
+    failed with "cannot import name 'AutoresetMode'", naming neither the package's
+    version nor what to install."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import gymnasium, gymnasium.vector\n"
+         "gymnasium.__version__ = '0.29.1'\n"
+         "del gymnasium.vector.AutoresetMode\n"
+         "import gameserver.rl"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert ("ImportError: gameserver.rl needs gymnasium>=1.1 (installed: 0.29.1). Upgrade "
+            "with:  pip install -U 'pettingzoo>=1.24' 'gymnasium>=1.1' 'numpy>=1.26'"
+            in done.stderr), done.stderr

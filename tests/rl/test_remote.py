@@ -18,7 +18,7 @@ import pytest
 
 from gameserver import protocol
 from gameserver.games.tictactoe import TicTacToe
-from gameserver.rl import GameError, RandomAgent, _remote, aec_env, gym_env
+from gameserver.rl import GameError, RandomAgent, _remote, aec_env, gym_env, vector_env
 from gameserver.web.source import session_summary
 from tests.rl.helpers import play_randomly
 from tests.wire import until
@@ -216,6 +216,66 @@ def test_a_server_that_goes_away_is_a_clear_error(make_server) -> None:
     server.stop()
     with pytest.raises(GameError, match="connection|shutting down"):
         env.step(4)
+    env.close()
+
+
+def drop_sessions(server: Any) -> None:
+    """End every session of ``server`` as its idle timeout (``game_timeout``) does."""
+    def drop() -> None:
+        lobby = server.server.lobby
+        for session in list(lobby.sessions.values()):
+            lobby.remove_session(session, protocol.framework_error("game session has timed out"))
+
+    server.call(drop)
+
+
+def test_a_server_restarted_without_its_store_has_the_envs_next_reset_join_anew(
+        make_server) -> None:
+    """The restart of a session the server no longer had failed ("no such game session")
+    at every reset() for ever: a training loop that retries its episode after an error
+    could never go on, even once the server was back."""
+    first = make_server()
+    env = aec_env("Nim", server=(first.host, first.port), names=["ann", "bob"],
+                  session="lab", timeout=TIMEOUT)
+    env.reset()
+    env.step(0)
+    port = first.port
+    first.stop()
+    with pytest.raises(GameError, match="connection|shutting down"):
+        env.step(0)
+    second = make_server(port=port)  # the same address, none of the old sessions
+    with pytest.raises(GameError, match=r"no such game session \(the server no "
+                       r"longer has session 'lab': .*the env's next reset\(\) joins it anew"):
+        env.step(0)
+    env.reset()
+    assert play_randomly(env, RandomAgent(1)) in ({"player_0": 1.0, "player_1": -1.0},
+                                                   {"player_0": -1.0, "player_1": 1.0})
+    names = second.call(lambda: [[p.name for p in s.players]
+                                 for s in second.server.lobby.sessions.values()])
+    assert names == [["ann", "bob"]]  # joined anew in order, under the same names
+    env.close()
+
+
+@pytest.mark.parametrize("kind", ["gym", "vector"])
+def test_a_session_removed_after_its_idle_timeout_is_joined_anew_at_reset(
+        make_server, kind: str) -> None:
+    """The same, for the sessions of a gym env and of a vector env (whose restarts go
+    out as plans, several sessions in one write), removed as the server's
+    ``game_timeout`` removes an idle session (a learner that evaluated elsewhere for a
+    while)."""
+    server = make_server()
+    address = (server.host, server.port)
+    env: Any = (gym_env("Nim", server=address, timeout=TIMEOUT) if kind == "gym"
+                else vector_env("Nim", 3, server=address, timeout=TIMEOUT))
+    env.reset(seed=1)
+    drop_sessions(server)
+    with pytest.raises(GameError, match="no such game session"):
+        env.step(0 if kind == "gym" else [0, 0, 0])
+    observation, info = env.reset()
+    assert int(np.sum(info["action_mask"])) == (12 if kind == "gym" else 36)
+    env.step(0 if kind == "gym" else [0, 0, 0])
+    sessions = server.call(lambda: len(server.server.lobby.sessions))
+    assert sessions == (1 if kind == "gym" else 3)
     env.close()
 
 
@@ -881,3 +941,22 @@ def test_a_server_that_pages_discovery_for_ever_is_a_clear_error() -> None:
         done.set()
         env.close()
         listener.close()
+
+
+def test_a_closed_network_env_refuses_to_play_on(server) -> None:
+    """A closed network env opened a new connection at its next request and played on,
+    with its guard stopped: an endless rl_observation would then have hung for ever."""
+    address = (server.host, server.port)
+    env = aec_env("Nim", server=address, timeout=TIMEOUT)
+    env.reset(seed=1)
+    env.close()
+    env.close()  # twice is fine
+    with pytest.raises(GameError, match="this environment was closed"):
+        env.step(0)
+    with pytest.raises(GameError, match="this environment was closed"):
+        env.reset()
+    vector = vector_env("Nim", 2, server=address, timeout=TIMEOUT)
+    vector.reset(seed=1)
+    vector.close()
+    with pytest.raises(GameError, match="this environment was closed"):
+        vector.reset()
