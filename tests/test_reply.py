@@ -157,3 +157,34 @@ def test_a_reply_with_bytes_overwritten_is_refused_or_a_valid_reply(at: int,
                               b"snap", None, False, [(20, "n", "t")]))
     at %= len(payload)
     _refused_or_valid(payload[:at] + junk + payload[at + len(junk):])
+
+
+@pytest.mark.parametrize("error", [None, "framework: an error"])
+@pytest.mark.parametrize("result", [None, '{"why": "taken"}'])
+@pytest.mark.parametrize("current", [[0], [], [0, 1], list(range(9)), [-sys.maxsize], None,
+                                     "framework: current()"])
+@pytest.mark.parametrize("over", [False, True, None, "framework: game_over() failed"])
+@pytest.mark.parametrize("views", [[STATE, STATE], [], [STATE], [STATE] * 9, [STATE, None],
+                                   [STATE, "framework: an error"], [None]])
+@pytest.mark.parametrize("snapshot", [None, b"", b"saved"])
+def test_the_usual_reply_packed_at_once_is_the_general_layout(
+        monkeypatch: pytest.MonkeyPatch, error: Any, result: Any, current: Any, over: Any,
+        views: Any, snapshot: Any) -> None:
+    """``encode``'s quick way (one ``struct`` call) writes the bytes of its general way,
+    for the replies it takes and those next to them it must leave to the general way."""
+    for retire, leftovers, logs in ((False, None, []), (True, None, []),
+                                    (False, "started a thread", [(20, "game", "x")])):
+        reply = (error, result, current, over, views, snapshot, leftovers, retire, logs)
+        quick = _reply.encode(reply)
+        monkeypatch.setattr(_reply, "_QUICK", False)
+        assert quick == _reply.encode(reply)
+        monkeypatch.undo()
+        assert _reply.decode(quick[_channel.HEADER.size:]) == reply
+
+
+def test_the_usual_reply_keeps_the_bounds_of_a_message() -> None:
+    big = b"x" * _channel.STATE_MAX
+    with pytest.raises(ChannelError, match="more than"):
+        _reply.encode((None, None, [0], False, [big, big], None, None, False, []))
+    with pytest.raises(struct.error):
+        _reply.encode((None, None, [2 ** 63], False, [STATE], None, None, False, []))
