@@ -60,6 +60,8 @@ from .game import AbstractGame, has_hidden_information, lists_legal_moves
 from .guard import GameCallTimeout, GameCodeError, GameGuard
 from .protocol import encode_json, ok_data
 
+MIRROR_MAX, STATE_MAX = _channel.MIRROR_MAX, _channel.STATE_MAX
+_monotonic = time.monotonic
 log = logging.getLogger("gameserver.worker")
 
 View = tuple[int, bool]
@@ -168,15 +170,16 @@ class Host:
 
     def handle(self, message: tuple[Any, ...]) -> tuple[Any, ...] | None:
         """Serve one request; its reply (None: no reply is due)."""
-        self.started = time.monotonic()
-        op, gid = message[0], message[1]
+        self.started = _monotonic()
+        op = message[0]
+        gid = message[1]
         if op == "drop":
             self.games.pop(gid, None)
             self.unsaved.pop(gid, None)
             self.big.pop(gid, None)
             self.wanted.pop(gid, None)
             return None
-        if op in ("move", "view", "timeout_move") and gid not in self.games:
+        if gid not in self.games and op in ("move", "view", "timeout_move"):
             # Its restore here failed; the server sent this before it heard so.
             return ("framework: the game is gone from its worker process", None, None, None,
                     [], None, None, self.retire, self.logs.take())
@@ -189,7 +192,7 @@ class Host:
             return (None, None, None, None, [], None,
                     f"failed in its worker process, outside the game's code "
                     f"({type(err).__name__})", self.retire, self.logs.take())
-        return (*reply, _leftovers(), self.retire, self.logs.take())
+        return reply + (_leftovers(), self.retire, self.logs.take())
 
     def _new(self, gid: int, name: str, players: int, seed: int, wanted: list[View],
              save: bool = False, checked: bool = False) -> tuple[Any, ...]:
@@ -287,8 +290,8 @@ class Host:
             rejection = None if result is None else encode_json(result)
         except GameCodeError as err:
             error = str(err)
-        return (error, rejection, *self._mirror(gid, game, self.wanted[gid] if wanted is None
-                                                else wanted, save=save or error is not None))
+        return (error, rejection) + self._mirror(
+            gid, game, self.wanted[gid] if wanted is None else wanted, save or error is not None)
 
     def _replay(self, gid: int, moves: list[replaying.LoggedMove],
                 wanted: list[View]) -> tuple[Any, ...]:
@@ -343,7 +346,7 @@ class Host:
         except GameCodeError as err:
             current = str(err)
         views = []
-        room = _channel.MIRROR_MAX
+        room = MIRROR_MAX
         big = self.big.get(gid)
         for key in wanted:
             if big is not None and key in big:
@@ -367,7 +370,7 @@ class Host:
             return str(err), 0
         except Exception as err:  # noqa: BLE001 - MemoryError, RecursionError in encoding
             return game.type_error("state", f"could not be sent ({type(err).__name__})").args[0], 0
-        if len(reply) > _channel.STATE_MAX:
+        if len(reply) > STATE_MAX:
             return game.type_error("state", f"returned {len(reply) / _channel.MB:.0f} MB, more "
                                    f"than the {_channel.STATE_MAX // _channel.MB} MB a game "
                                    "may send from a worker process").args[0], len(reply)

@@ -176,7 +176,7 @@ def test_the_usual_reply_packed_at_once_is_the_general_layout(
                                     (False, "started a thread", [(20, "game", "x")])):
         reply = (error, result, current, over, views, snapshot, leftovers, retire, logs)
         quick = _reply.encode(reply)
-        monkeypatch.setattr(_reply, "_QUICK", False)
+        monkeypatch.setattr(_reply, "_shapes", {})
         assert quick == _reply.encode(reply)
         monkeypatch.undo()
         assert _reply.decode(quick[_channel.HEADER.size:]) == reply
