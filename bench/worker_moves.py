@@ -39,7 +39,7 @@ from gameserver import _channel, _process, _reply  # noqa: E402
 
 MOVES_PER_GAME = 7
 SAVE_EVERY = 16
-WANTED = [(0, False), (1, False)]
+WANTED = [(0, False), (1, False)]  # the states sent along (``--states``: the first N)
 
 
 class Pipe:
@@ -80,12 +80,13 @@ def start(prefix: list[str]) -> Pipe:
     return pipe
 
 
-def play(pipe: Pipe, games: int, first_gid: int = 1) -> int:
-    """Play ``games`` games; the number of changes."""
+def play(pipe: Pipe, games: int, first_gid: int = 1, states: int = 2) -> int:
+    """Play ``games`` games, each change sending ``states`` states along; the number of
+    changes."""
     changes = 0
     moves = 0
     for gid in range(first_gid, first_gid + games):
-        pipe.send(("new", gid, "TicTacToe", 2, 1000 + gid, WANTED))
+        pipe.send(("new", gid, "TicTacToe", 2, 1000 + gid, WANTED[:states]))
         reply = _reply.decode(pipe.receive())
         assert reply[0] is None and reply[6] is None, reply
         changes += 1
@@ -99,7 +100,7 @@ def play(pipe: Pipe, games: int, first_gid: int = 1) -> int:
                        moves % SAVE_EVERY == 0))
             reply = _reply.decode(pipe.receive())
             assert reply[0] is None and reply[1] is None and reply[6] is None, reply
-            assert len(reply[4]) == 2 and all(type(v) is bytes for v in reply[4]), reply
+            assert len(reply[4]) == states and all(type(v) is bytes for v in reply[4]), reply
             assert (reply[5] is not None) == (moves % SAVE_EVERY == 0), reply
             changes += 1
         assert reply[3] is True, reply
@@ -112,27 +113,27 @@ def schedstat_ns(pid: int) -> int:
         return int(file.read().split()[0])
 
 
-def timed(games: int, rounds: int, warmup: int) -> list[float]:
+def timed(games: int, rounds: int, warmup: int, states: int = 2) -> list[float]:
     """The worker's CPU µs per change, one figure per round (one process per round)."""
     figures = []
     for _ in range(rounds):
         pipe = start([])
-        play(pipe, warmup)
+        play(pipe, warmup, states=states)
         before = schedstat_ns(pipe.popen.pid)
-        changes = play(pipe, games, first_gid=warmup + 1)
+        changes = play(pipe, games, first_gid=warmup + 1, states=states)
         figures.append((schedstat_ns(pipe.popen.pid) - before) / 1000 / changes)
         pipe.close()
     return figures
 
 
-def instructions(games: int, keep: str | None) -> tuple[int, int]:
+def instructions(games: int, keep: str | None, states: int = 2) -> tuple[int, int]:
     """The worker's instructions (all of its run, under callgrind) and its changes;
     callgrind's file is kept as ``keep``-GAMES if asked."""
     with tempfile.TemporaryDirectory() as folder:
         out = Path(f"{keep}-{games}" if keep else Path(folder) / "callgrind.out")
         pipe = start(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
                       "--trace-children=no"])
-        changes = play(pipe, games)
+        changes = play(pipe, games, states=states)
         pipe.close()
         text = out.read_text()
     match = re.search(r"^summary: (\d+)", text, re.M) or re.search(r"^totals: (\d+)", text,
@@ -148,17 +149,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--keep", help="keep callgrind's files as KEEP-GAMES")
+    parser.add_argument("--states", type=int, choices=(0, 1, 2), default=2,
+                        help="states sent along with each change (default both players')")
     args = parser.parse_args()
     if args.callgrind:
         short, long = (int(n) for n in args.games.split(","))
         timed(1, 1, 1)  # (compiles what changed: no run under callgrind writes a .pyc)
-        ir_short, changes_short = instructions(short, args.keep)
-        ir_long, changes_long = instructions(long, args.keep)
+        ir_short, changes_short = instructions(short, args.keep, args.states)
+        ir_long, changes_long = instructions(long, args.keep, args.states)
         per_change = (ir_long - ir_short) / (changes_long - changes_short)
         print(json.dumps({"instructions_per_change": round(per_change),
                           "runs": [[ir_short, changes_short], [ir_long, changes_long]]}))
     else:
-        figures = timed(int(args.games), args.rounds, args.warmup)
+        figures = timed(int(args.games), args.rounds, args.warmup, args.states)
         print(json.dumps({"cpu_us_per_change": [round(f, 2) for f in figures],
                           "median": round(statistics.median(figures), 2)}))
 
