@@ -4,6 +4,7 @@ reads back exactly; whatever else a hostile worker writes is refused with a
 
 from __future__ import annotations
 
+import itertools
 import struct
 import sys
 from typing import Any
@@ -159,25 +160,21 @@ def test_a_reply_with_bytes_overwritten_is_refused_or_a_valid_reply(at: int,
     _refused_or_valid(payload[:at] + junk + payload[at + len(junk):])
 
 
-@pytest.mark.parametrize("error", [None, "framework: an error"])
-@pytest.mark.parametrize("result", [None, '{"why": "taken"}'])
-@pytest.mark.parametrize("current", [[0], [], [0, 1], list(range(9)), [-sys.maxsize], None,
-                                     "framework: current()"])
-@pytest.mark.parametrize("over", [False, True, None, "framework: game_over() failed"])
-@pytest.mark.parametrize("views", [[STATE, STATE], [], [STATE], [STATE] * 9, [STATE, None],
-                                   [STATE, "framework: an error"], [None]])
-@pytest.mark.parametrize("snapshot", [None, b"", b"saved"])
 def test_the_usual_reply_packed_at_once_is_the_general_layout(
-        monkeypatch: pytest.MonkeyPatch, error: Any, result: Any, current: Any, over: Any,
-        views: Any, snapshot: Any) -> None:
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """``encode``'s quick way (one ``struct`` call) writes the bytes of its general way,
     for the replies it takes and those next to them it must leave to the general way."""
-    for retire, leftovers, logs in ((False, None, []), (True, None, []),
-                                    (False, "started a thread", [(20, "game", "x")])):
-        reply = (error, result, current, over, views, snapshot, leftovers, retire, logs)
+    for reply in itertools.product(
+            [None, "framework: an error"], [None, '{"why": "taken"}'],
+            [[0], [], [0, 1], list(range(9)), [-sys.maxsize], None, "framework: current()"],
+            [False, True, None, "framework: game_over() failed"],
+            [[STATE, STATE], [], [STATE], [STATE] * 9, [STATE, None],
+             [STATE, "framework: an error"], [None]],
+            [None, b"", b"saved"], [None, "started a thread"], [False, True],
+            [[], [(20, "game", "x")]]):
         quick = _reply.encode(reply)
         monkeypatch.setattr(_reply, "_shapes", {})
-        assert quick == _reply.encode(reply)
+        assert quick == _reply.encode(reply), reply
         monkeypatch.undo()
         assert _reply.decode(quick[_channel.HEADER.size:]) == reply
 
