@@ -184,7 +184,10 @@ class Host:
             return ("framework: the game is gone from its worker process", None, None, None,
                     [], None, None, self.retire, self.logs.take())
         try:
-            reply = self.operations[op](gid, *message[2:])
+            if op == "move" and len(message) == 6:  # (the usual request: a call, not ``*``)
+                reply = self._move(gid, message[2], message[3], message[4], message[5])
+            else:
+                reply = self.operations[op](gid, *message[2:])
         except Exception as err:  # noqa: BLE001 - out of memory outside a game call, ...
             # This process can no longer vouch for the game: it asks to be replaced, and
             # the server brings the game back from its copy, as it was before the request.
