@@ -76,6 +76,7 @@ log = logging.getLogger("gameserver.checked")
 
 
 NESTED_TOO_DEEPLY = "it is nested too deeply"  # RecursionError: about a thousand levels
+_ID_MAX = sys.maxsize  # a player id, as ``current`` bounds it: JSON text of at most 19 digits
 
 
 def _encoded(view: dict[str, Any]) -> bytes | Exception:
@@ -438,8 +439,13 @@ class CheckedGame:
         game_type = self.type
         current = game_type.guard.call(game_type.name, "current_player",
                                        self._instance.current_player)
-        if type(current) is int:
+        kind = type(current)
+        if kind is int:
             current = [current]
+        elif (kind is list and len(current) == 1 and type(current[0]) is int
+                and -_ID_MAX <= current[0] <= _ID_MAX):  # (the usual ``[turn]``, checked)
+            current = self._current = [current[0]]
+            return current
         elif isinstance(current, (list, tuple)) and {int}.issuperset(map(type, current)):
             current = list(current)
         else:
@@ -447,7 +453,7 @@ class CheckedGame:
                                    current)
         # An id of 5,000 digits cannot be written as JSON: the dashboard's list of sessions
         # failed for every visitor. (min and max: in C, once per change.)
-        if current and (min(current) < -sys.maxsize or max(current) > sys.maxsize):
+        if current and (min(current) < -_ID_MAX or max(current) > _ID_MAX):
             raise self.type_error("current_player", "must return player ids of at most 19 "
                                   "digits (seat numbers)")
         self._current = current

@@ -60,6 +60,8 @@ from .game import AbstractGame, has_hidden_information, lists_legal_moves
 from .guard import GameCallTimeout, GameCodeError, GameGuard
 from .protocol import encode_json, ok_data
 
+MIRROR_MAX, STATE_MAX = _channel.MIRROR_MAX, _channel.STATE_MAX
+_monotonic = time.monotonic
 log = logging.getLogger("gameserver.worker")
 
 View = tuple[int, bool]
@@ -168,20 +170,24 @@ class Host:
 
     def handle(self, message: tuple[Any, ...]) -> tuple[Any, ...] | None:
         """Serve one request; its reply (None: no reply is due)."""
-        self.started = time.monotonic()
-        op, gid = message[0], message[1]
+        self.started = _monotonic()
+        op = message[0]
+        gid = message[1]
         if op == "drop":
             self.games.pop(gid, None)
             self.unsaved.pop(gid, None)
             self.big.pop(gid, None)
             self.wanted.pop(gid, None)
             return None
-        if op in ("move", "view", "timeout_move") and gid not in self.games:
+        if gid not in self.games and op in ("move", "view", "timeout_move"):
             # Its restore here failed; the server sent this before it heard so.
             return ("framework: the game is gone from its worker process", None, None, None,
                     [], None, None, self.retire, self.logs.take())
         try:
-            reply = self.operations[op](gid, *message[2:])
+            if op == "move" and len(message) == 6:  # (the usual request: a call, not ``*``)
+                reply = self._move(gid, message[2], message[3], message[4], message[5])
+            else:
+                reply = self.operations[op](gid, *message[2:])
         except Exception as err:  # noqa: BLE001 - out of memory outside a game call, ...
             # This process can no longer vouch for the game: it asks to be replaced, and
             # the server brings the game back from its copy, as it was before the request.
@@ -189,7 +195,7 @@ class Host:
             return (None, None, None, None, [], None,
                     f"failed in its worker process, outside the game's code "
                     f"({type(err).__name__})", self.retire, self.logs.take())
-        return (*reply, _leftovers(), self.retire, self.logs.take())
+        return reply + (_leftovers(), self.retire, self.logs.take())
 
     def _new(self, gid: int, name: str, players: int, seed: int, wanted: list[View],
              save: bool = False, checked: bool = False) -> tuple[Any, ...]:
@@ -287,8 +293,8 @@ class Host:
             rejection = None if result is None else encode_json(result)
         except GameCodeError as err:
             error = str(err)
-        return (error, rejection, *self._mirror(gid, game, self.wanted[gid] if wanted is None
-                                                else wanted, save=save or error is not None))
+        return (error, rejection) + self._mirror(
+            gid, game, self.wanted[gid] if wanted is None else wanted, save or error is not None)
 
     def _replay(self, gid: int, moves: list[replaying.LoggedMove],
                 wanted: list[View]) -> tuple[Any, ...]:
@@ -343,7 +349,7 @@ class Host:
         except GameCodeError as err:
             current = str(err)
         views = []
-        room = _channel.MIRROR_MAX
+        room = MIRROR_MAX
         big = self.big.get(gid)
         for key in wanted:
             if big is not None and key in big:
@@ -367,7 +373,7 @@ class Host:
             return str(err), 0
         except Exception as err:  # noqa: BLE001 - MemoryError, RecursionError in encoding
             return game.type_error("state", f"could not be sent ({type(err).__name__})").args[0], 0
-        if len(reply) > _channel.STATE_MAX:
+        if len(reply) > STATE_MAX:
             return game.type_error("state", f"returned {len(reply) / _channel.MB:.0f} MB, more "
                                    f"than the {_channel.STATE_MAX // _channel.MB} MB a game "
                                    "may send from a worker process").args[0], len(reply)
@@ -466,9 +472,11 @@ def _private_streams() -> tuple[int, int]:
 
 
 def _write(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
+    written = os.write(fd, data)  # (a reply is one write but for one past the pipe's room)
+    if written < len(data):
+        view = memoryview(data)[written:]
+        while view:
+            view = view[os.write(fd, view):]
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ import pickle
 import random
 import re
 import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -368,12 +369,27 @@ def test_reading_the_instance_forgets_remembered_answers(guard: GameGuard) -> No
 @pytest.mark.parametrize(("answer", "message"), [
     ("0", "current_player() must return a player id or a list of player ids, not str"),
     ([0, "1"], "current_player() must return a player id or a list of player ids, not list"),
+    # The usual answer, one id in a list, is taken a quicker way: checked the same.
+    ([True], "current_player() must return a player id or a list of player ids, not list"),
+    ([1.0], "current_player() must return a player id or a list of player ids, not list"),
+    ([sys.maxsize + 1], "current_player() must return player ids of at most 19 digits"),
+    ([-sys.maxsize - 1], "current_player() must return player ids of at most 19 digits"),
+    ([10 ** 5000], "current_player() must return player ids of at most 19 digits"),
 ])
 def test_a_bad_current_player_is_named(guard: GameGuard, answer: Any, message: str) -> None:
     game = GameType("Plain", Plain, guard).new_game(1)
     game.instance.answer = answer
     with pytest.raises(GameCodeError, match=re.escape("framework: game Plain: " + message)):
         game.current()
+
+
+def test_current_is_a_copy_of_the_games_list(guard: GameGuard) -> None:
+    game = GameType("Plain", Plain, guard).new_game(1)
+    answer = game.instance.answer = [0]
+    assert game.current() == [0] and game.current() is not answer
+    game.instance.answer = (0,)
+    game._current = None
+    assert game.current() == [0]
 
 
 def test_current_is_empty_once_the_game_is_over(guard: GameGuard) -> None:

@@ -4,6 +4,7 @@ reads back exactly; whatever else a hostile worker writes is refused with a
 
 from __future__ import annotations
 
+import itertools
 import struct
 import sys
 from typing import Any
@@ -157,3 +158,30 @@ def test_a_reply_with_bytes_overwritten_is_refused_or_a_valid_reply(at: int,
                               b"snap", None, False, [(20, "n", "t")]))
     at %= len(payload)
     _refused_or_valid(payload[:at] + junk + payload[at + len(junk):])
+
+
+def test_the_usual_reply_packed_at_once_is_the_general_layout(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``encode``'s quick way (one ``struct`` call) writes the bytes of its general way,
+    for the replies it takes and those next to them it must leave to the general way."""
+    for reply in itertools.product(
+            [None, "framework: an error"], [None, '{"why": "taken"}'],
+            [[0], [], [0, 1], list(range(9)), [-sys.maxsize], None, "framework: current()"],
+            [False, True, None, "framework: game_over() failed"],
+            [[STATE, STATE], [], [STATE], [STATE] * 9, [STATE, None],
+             [STATE, "framework: an error"], [None]],
+            [None, b"", b"saved"], [None, "started a thread"], [False, True],
+            [[], [(20, "game", "x")]]):
+        quick = _reply.encode(reply)
+        monkeypatch.setattr(_reply, "_shapes", {})
+        assert quick == _reply.encode(reply), reply
+        monkeypatch.undo()
+        assert _reply.decode(quick[_channel.HEADER.size:]) == reply
+
+
+def test_the_usual_reply_keeps_the_bounds_of_a_message() -> None:
+    big = b"x" * _channel.STATE_MAX
+    with pytest.raises(ChannelError, match="more than"):
+        _reply.encode((None, None, [0], False, [big, big], None, None, False, []))
+    with pytest.raises(struct.error):
+        _reply.encode((None, None, [2 ** 63], False, [STATE], None, None, False, []))
