@@ -248,6 +248,13 @@ def test_guessing_a_password_is_slowed_down(guard: GameGuard) -> None:
     assert isinstance(join(hall, "ann#right-one", "10.0.0.1"), Wait)  # the owner's address
 
 
+def test_a_participant_name_that_turns_the_text_after_it_around_is_refused(
+        guard: GameGuard) -> None:
+    hall = make_hall(guard, Clock())
+    assert "holds the control character U+202E" in error(join(hall, "\u202eecila#pw"))
+    assert not hall.tournament("cup").participants  # type: ignore[union-attr]
+
+
 def test_wrong_passwords_of_one_ipv6_host_count_together(guard: GameGuard) -> None:
     """A host with an IPv6 address has its whole /64 (``address_key``): each of its
     addresses had its own 20 guesses a minute, so guessing was not slowed down at all."""
