@@ -613,16 +613,32 @@ _SIGNATURES = {
     for kind, fields in _SCHEMAS.items()}
 
 
+# Bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): their
+# effect reaches past the name that holds one, to the end of the line or table cell it is
+# shown in, where other players' names and the counts stand.
+BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
 def check_text(what: str, value: str) -> None:
-    """Refuse ``value`` if it cannot be written as UTF-8 (a JSON escape such as
-    ``\\ud800`` gives a lone surrogate, which the store's file, a CSV file and a
-    terminal cannot hold)."""
+    """Refuse ``value``, a name that others are shown, if it cannot be written as UTF-8
+    (a JSON escape such as ``\\ud800`` gives a lone surrogate, which the store's file, a
+    CSV file and a terminal cannot hold), or if it holds a bidirectional control
+    (``BIDI_CONTROLS``): a player named "\\u202eecila", shown as "alice", turned the rest
+    of the dashboard's cell around ("(2/2) bob ,alice"). Only a value that is not ASCII
+    can hold either: callers check ``isascii()`` first.
+    """
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as err:
         raise framework_error(
             f"{what} is not valid text: it holds a lone surrogate "
             f"({value[err.start]!r} at position {err.start}); pick another {what}") from None
+    control = BIDI_CONTROLS.search(value)
+    if control is not None:
+        raise framework_error(
+            f"{what} holds the control character U+{ord(control.group()):04X} (at position "
+            f"{control.start()}), which turns the text shown after it around (other "
+            f"players' names on the dashboard); pick another {what}")
 
 
 SECRET_FIELDS = ("key", "code")  # never logged

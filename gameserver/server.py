@@ -226,6 +226,8 @@ class GameServer:
         settings = self.settings
         tls = self.tls_context = (startup.tls_context(settings.tls_cert, settings.tls_key)
                                   if settings.tls else None)
+        if tls is not None and (warning := startup.certificate_warning(settings.tls_cert)):
+            log.warning("%s", warning)
         host = _ConnectionHost(
             settings=settings, registry=self.connections, metrics=self.metrics,
             unsent=self.unsent,

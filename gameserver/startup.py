@@ -12,10 +12,13 @@ import getpass
 import os
 import socket
 import ssl
+import time
 
 from .config import StartupError
 
-__all__ = ["listen_error", "tls_context"]
+__all__ = ["certificate_warning", "listen_error", "tls_context"]
+
+EXPIRY_WARNING_DAYS = 14  # a certificate that expires sooner than this is warned of at start
 
 
 def listen_error(err: OSError, host: str, port: int) -> StartupError:
@@ -83,6 +86,40 @@ def tls_context(cert: str, key: str) -> ssl.SSLContext:
         raise StartupError(f"TLS certificate {cert} and key {key} cannot be used: "
                            f"{_reason(err)}") from None
     return context
+
+
+def certificate_warning(cert: str, now: float | None = None) -> str | None:
+    """Why clients that check the server's certificate refuse it (or will soon), or None.
+
+    OpenSSL serves an expired certificate without a word, and only a client that
+    checks it (``enable_tls("cert.pem")``) refuses it, with its own error, while the
+    server's log said nothing of it (a handshake that fails is logged at DEBUG only).
+    The server still starts: clients that only encrypt (``enable_tls()``) do not check
+    dates. ``now``: Unix seconds (tests). Call it after ``tls_context`` has read the file;
+    None also when this Python cannot read the dates (a private function of ``ssl``).
+    """
+    decode = getattr(getattr(ssl, "_ssl", None), "_test_decode_cert", None)
+    try:
+        fields = decode(cert) if decode is not None else {}
+        not_before = ssl.cert_time_to_seconds(fields["notBefore"])
+        not_after = ssl.cert_time_to_seconds(fields["notAfter"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    now = time.time() if now is None else now
+    day = time.strftime("%Y-%m-%d", time.gmtime(not_after))
+    renew = "make a new one (the openssl command in the README) and restart the server"
+    if now >= not_after:
+        return (f"TLS certificate {cert} expired on {day}: clients that check it "
+                f"(enable_tls('cert.pem')) refuse to connect; {renew}")
+    if now < not_before:
+        return (f"TLS certificate {cert} is not valid before "
+                f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(not_before))} UTC (is this "
+                "machine's clock right?): clients that check it refuse to connect until then")
+    days = (not_after - now) / 86400
+    if days < EXPIRY_WARNING_DAYS:
+        return (f"TLS certificate {cert} expires on {day} (in {days:.0f} days): clients that "
+                f"check it will refuse to connect from then on; {renew}")
+    return None
 
 
 def _reason(err: OSError) -> str:

@@ -48,6 +48,7 @@ from typing import Any
 
 from . import protocol
 from ._tournament_games import PREFIX, Arbiter, Entry, SessionHost, is_over
+from .addresses import address_key
 from .admission import RateLimit
 from .discovery import PASSWORD_MARK
 from .guard import GameCodeError
@@ -71,7 +72,7 @@ from .waits import Feed, Outcome, Wait
 log = logging.getLogger("gameserver.tournament")
 
 MAX_TOURNAMENTS = 100  # kept at once (finished ones included); the operator deletes old ones
-WRONG_PASSWORDS_PER_MINUTE = 20  # per client address: guessing a password takes long
+WRONG_PASSWORDS_PER_MINUTE = 20  # per client address (address_key): guessing takes long
 
 
 class TournamentHall:
@@ -320,12 +321,13 @@ class TournamentHall:
         participant = entry.tournament.participants[name]
         tournament = entry.tournament.name
         if participant.secret:
-            if not self._guesses.allow(client, peek=True):
+            guesser = address_key(client)  # an IPv6 host guesses from its whole /64
+            if not self._guesses.allow(guesser, peek=True):
                 raise framework_error("too many wrong passwords from your address; wait a "
                                       "minute")
             given = self._hash(entry, password) if password else ""
             if not hmac.compare_digest(given.encode(), participant.secret.encode()):
-                self._guesses.allow(client)
+                self._guesses.allow(guesser)
                 raise framework_error(
                     f"the name {name} is registered in tournament {tournament} with a "
                     f"password: join as '{name}#<password>' with the password chosen at "

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from game_server_api import GameServerAPI, GameServerError
 from gameserver import cli
 from gameserver.config import CONFIG_MAX
 from tests import isolation
@@ -257,6 +258,29 @@ def test_wrong_tls_files_are_named(tmp_path: Path, pair: tuple[str, str], expect
     line = one_line(run_failing("--port", "0", "--no-web", "--tls-cert", cert, "--tls-key",
                                 key, cwd=tmp_path))
     assert line.startswith("gameserver: " + expected.format(cert=cert, key=key)), line
+
+
+def test_an_expired_certificate_is_named_at_start(tls_pair: tuple[str, str]) -> None:
+    """OpenSSL serves an expired certificate without a word: clients that check it were
+    refused (their error says "certificate has expired"), and the server's log said nothing,
+    not even of the handshakes that failed (those are logged at DEBUG)."""
+    cert, key = str(DATA / "expired-cert.pem"), str(DATA / "expired-key.pem")
+    with ServerProcess("--no-web", "--tls-cert", cert, "--tls-key", key) as server:
+        assert (f"WARNING gameserver.server: TLS certificate {cert} expired on 2021-01-01: "
+                "clients that check it (enable_tls('cert.pem')) refuse to connect; make a "
+                "new one") in server.log
+        client = GameServerAPI("localhost", server.port, "Echo", players=1)
+        client.enable_tls(cert)
+        with pytest.raises(GameServerError, match="certificate has expired"):
+            client.join()
+        # A client that only encrypts does not check dates: the server still serves it.
+        client = GameServerAPI("localhost", server.port, "Echo", players=1)
+        client.enable_tls()
+        client.join()
+        client.close()
+    with ServerProcess("--no-web", "--tls-cert", tls_pair[0], "--tls-key", tls_pair[1]) as good:
+        pass
+    assert "WARNING" not in good.log
 
 
 def test_config_file_errors_are_named_with_the_line(tmp_path: Path) -> None:

@@ -296,6 +296,24 @@ def test_a_session_name_that_is_not_text_is_refused_and_the_store_saves_on(
     assert ok(seat.state())["echo"] == "\ud800"
 
 
+def test_a_name_that_turns_the_text_after_it_around_is_refused(
+        games_server: ServerThread) -> None:
+    """A stranger named "\\u202eecila" (shown as "alice") turned the rest of the
+    dashboard's players cell around: "(2/2) bob ,alice" for "alice, bob (2/2)", and so
+    every other place a name stands beside others (the play page's "Waiting for ...")."""
+    port = games_server.port
+    message = error(ask(port, join_request("TicTacToe", token(), 2, "\u202eecila")))
+    assert message == ("framework: player name holds the control character U+202E (at "
+                       "position 0), which turns the text shown after it around (other "
+                       "players' names on the dashboard); pick another player name")
+    message = error(ask(port, join_request("Echo", "game\u2067", 1, "ann")))
+    assert message.startswith("framework: session name holds the control character U+2067 "
+                              "(at position 4)")
+    # A name in a right-to-left script, with the marks such names may carry, is welcome.
+    hebrew = "\u05d3\u05e0\u05d4\u200f"
+    assert ok(ask(port, join_request("Echo", token(), 1, hebrew)))["player_id"] == 0
+
+
 # ---------------------------------------------------------------- observe
 
 

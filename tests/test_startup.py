@@ -70,3 +70,18 @@ def test_each_listening_error_has_its_own_message() -> None:
     other = startup.listen_error(OSError(errno.ENOBUFS, "No buffer space available"),
                                  "127.0.0.1", 4711)
     assert str(other) == "cannot listen on 127.0.0.1:4711: no buffer space available"
+
+
+def test_a_certificate_out_of_its_dates_is_warned_of(tls_pair: tuple[str, str]) -> None:
+    """The dates of tests/data/expired-cert.pem: 2020-01-01 to 2021-01-01."""
+    cert = str(DATA / "expired-cert.pem")
+    day = 86400.0
+    new_year_2021 = ssl.cert_time_to_seconds("Jan  1 00:00:00 2021 GMT")
+    assert "expired on 2021-01-01" in (startup.certificate_warning(cert) or "")
+    assert "expires on 2021-01-01 (in 10 days)" in (
+        startup.certificate_warning(cert, now=new_year_2021 - 10 * day) or "")
+    assert startup.certificate_warning(cert, now=new_year_2021 - 100 * day) is None
+    assert "is not valid before 2020-01-01 00:00 UTC" in (
+        startup.certificate_warning(cert, now=new_year_2021 - 400 * day) or "")
+    assert startup.certificate_warning(tls_pair[0]) is None  # valid for a century
+    assert startup.certificate_warning(str(DATA / "no-such.pem")) is None

@@ -248,6 +248,24 @@ def test_guessing_a_password_is_slowed_down(guard: GameGuard) -> None:
     assert isinstance(join(hall, "ann#right-one", "10.0.0.1"), Wait)  # the owner's address
 
 
+def test_a_participant_name_that_turns_the_text_after_it_around_is_refused(
+        guard: GameGuard) -> None:
+    hall = make_hall(guard, Clock())
+    assert "holds the control character U+202E" in error(join(hall, "\u202eecila#pw"))
+    assert not hall.tournament("cup").participants  # type: ignore[union-attr]
+
+
+def test_wrong_passwords_of_one_ipv6_host_count_together(guard: GameGuard) -> None:
+    """A host with an IPv6 address has its whole /64 (``address_key``): each of its
+    addresses had its own 20 guesses a minute, so guessing was not slowed down at all."""
+    hall = make_hall(guard, Clock())
+    leave(join(hall, "ann#right-one", "10.0.0.1"))
+    for n in range(WRONG_PASSWORDS_PER_MINUTE):
+        assert "with a password" in error(join(hall, f"ann#guess-{n}", f"2001:db8::{n + 1:x}"))
+    assert "too many wrong passwords" in error(join(hall, "ann#guess", "2001:db8::ffff"))
+    assert "with a password" in error(join(hall, "ann#guess", "2001:db8:0:1::1"))  # another /64
+
+
 def test_a_game_that_ends_after_the_tournament_was_cancelled_counts_for_nothing(
         guard: GameGuard) -> None:
     """Cancelling promises that the running games play on but count for nothing. They were
