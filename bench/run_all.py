@@ -22,7 +22,7 @@ import _common
 
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = ("bytecodes", "wakeups", "roundtrip", "tictactoe_load", "waiters", "isolation",
-              "hop", "timers")
+              "hop", "worker_moves", "timers")
 
 
 def run(name: str, extra: list[str], timeout: float) -> dict[str, Any]:

@@ -22,10 +22,9 @@ new game or a move. Replies are decoded (``_reply.decode``) and checked.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import _common  # noqa: E402
 
 from gameserver import _channel, _process, _reply  # noqa: E402
 
@@ -142,29 +143,45 @@ def instructions(games: int, keep: str | None, states: int = 2) -> tuple[int, in
     return int(match.group(1)), changes
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--callgrind", action="store_true")
-    parser.add_argument("--games", default="2000", help="games (callgrind: SHORT,LONG)")
+def main(argv: list[str] | None = None) -> int:
+    parser = _common.make_parser(__doc__.split("\n\n")[0])
+    parser.add_argument("--callgrind", action="store_true",
+                        help="count the worker's machine instructions under valgrind's "
+                             "callgrind instead of timing it")
+    parser.add_argument("--games", help="games per round (default 2000; callgrind: SHORT,LONG, "
+                                        "default 300,1300)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--keep", help="keep callgrind's files as KEEP-GAMES")
     parser.add_argument("--states", type=int, choices=(0, 1, 2), default=2,
                         help="states sent along with each change (default both players')")
-    args = parser.parse_args()
+    args = _common.parse(parser, argv)
+    record: dict[str, Any] = {"benchmark": "worker_moves", "smoke": args.smoke,
+                              **_common.machine_info(), "states": args.states}
     if args.callgrind:
-        short, long = (int(n) for n in args.games.split(","))
+        if shutil.which("valgrind") is None:
+            _common.emit({**record, "skipped": "valgrind is not installed"},
+                         "worker_moves: skipped: valgrind is not installed")
+            return 0
+        short, long = (int(n) for n in (args.games or ("40,120" if args.smoke else "300,1300"))
+                       .split(","))
         timed(1, 1, 1)  # (compiles what changed: no run under callgrind writes a .pyc)
         ir_short, changes_short = instructions(short, args.keep, args.states)
         ir_long, changes_long = instructions(long, args.keep, args.states)
-        per_change = (ir_long - ir_short) / (changes_long - changes_short)
-        print(json.dumps({"instructions_per_change": round(per_change),
-                          "runs": [[ir_short, changes_short], [ir_long, changes_long]]}))
+        per_change = round((ir_long - ir_short) / (changes_long - changes_short))
+        record.update(instructions_per_change=per_change,
+                      runs=[[ir_short, changes_short], [ir_long, changes_long]])
+        summary = f"worker_moves: {per_change:,} instructions per change in the worker"
     else:
-        figures = timed(int(args.games), args.rounds, args.warmup, args.states)
-        print(json.dumps({"cpu_us_per_change": [round(f, 2) for f in figures],
-                          "median": round(statistics.median(figures), 2)}))
+        games = int(args.games or (50 if args.smoke else 2000))
+        rounds, warmup = (1, 10) if args.smoke else (args.rounds, args.warmup)
+        figures = [round(f, 2) for f in timed(games, rounds, warmup, args.states)]
+        record.update(cpu_us_per_change=figures, median=statistics.median(figures))
+        summary = (f"worker_moves: the worker's CPU per change {statistics.median(figures):.1f} "
+                   f"µs (median of {', '.join(f'{f:.1f}' for f in figures)})")
+    _common.emit(record, summary)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

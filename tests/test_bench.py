@@ -442,6 +442,17 @@ def test_hop_reports_both_servers_and_what_the_worker_adds() -> None:
     assert summary.startswith("hop: a worker round trip adds")
 
 
+def test_worker_moves_times_a_worker_playing_whole_games_and_checks_its_replies() -> None:
+    """``play`` checks every reply it decodes (a malformed one fails the run), so a
+    figure comes only from a worker that played the games right."""
+    record, summary = run_smoke("worker_moves.py", "--cpus", "0", "--states", "1")
+    assert COMMON <= record.keys() and record["benchmark"] == "worker_moves"
+    assert record["states"] == 1
+    (figure,) = record["cpu_us_per_change"]
+    assert figure > 0 and record["median"] == figure
+    assert summary.startswith("worker_moves: the worker's CPU per change")
+
+
 def test_bytecodes_counts_every_workload_with_and_without_the_store() -> None:
     record, summary = run_smoke("bytecodes.py", "--only", "join", "--only", "keepalive",
                                 "--top", "3")
