@@ -70,6 +70,7 @@ returns the new state if one has arrived, else ``None``, and never waits::
 
 import json
 import os
+import re
 import select
 import socket
 import ssl
@@ -107,6 +108,16 @@ _TOURNAMENT_PREFIX = 'tournament-'  # a tournament's session (its join: _waits_u
 # Requests that only read: in keep-alive mode these may be sent a second time
 # when a reused connection dies before the reply starts (see _exchange).
 _READ_ONLY = ('state', 'observe', 'observer_code')  # safe to send again
+
+# What a server sends is shown to people: its error texts, and the texts in its states,
+# which a game (or another player) wrote. A control character there would act on the
+# terminal that prints it (an ANSI escape clears the screen, retitles the window or
+# writes the clipboard; a carriage return overwrites the line), so it is written as an
+# escape instead ('\x1b', as repr() shows it). A newline stays one.
+_UNPRINTABLE = re.compile('[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]')
+# A reply's JSON text that may hold one: JSON writes them as \u001b, \b, \f, \r or \t
+# (and every other non-ASCII character as \u....), or as they are.
+_MAY_BE_UNPRINTABLE = re.compile('\\\\[ubfrt]|[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]')
 
 
 class GameServerError(Exception):
@@ -838,9 +849,14 @@ class GameServerAPI:
             bobs_id = watcher.observe()
         """
         if type(self._name) is not str or len(self._name) == 0:
-            raise GameServerError('a valid name must be passed to the constructor')
+            raise GameServerError('a valid name must be passed to the constructor: '
+                                  'observe() watches the player who joined with that name, '
+                                  'e.g. GameServerAPI(..., session=\'table7\', '
+                                  'name=\'alice\')')
         if self._session == 'auto':
-            raise GameServerError('observer mode not available for auto-join sessions')
+            raise GameServerError('observer mode not available for auto-join sessions: give '
+                                  'the session a name in both programs, e.g. '
+                                  'session=\'table7\'')
         _check(code is None or type(code) is str, 'code', 'a string', code)
         request = {
             'type': 'observe',
@@ -1200,9 +1216,14 @@ class GameServerAPI:
             'is this really a game server? If it is, it may be overloaded: try again later')
 
     def _corrupt(self, text):
+        if text.startswith('HTTP/'):  # e.g. the port of the server's dashboard
+            hint = (f'port {self._port} is a web server\'s (the game server\'s dashboard?), '
+                    'not a game server\'s: use the game server\'s port, 4711 unless its '
+                    'operator chose another')
+        else:
+            hint = 'is this really a game server, on the right port?'
         return self._error(f'corrupt json received from server {self._address()}: the reply '
-                           f'began with {text[:60]!r}',
-                           'is this really a game server, on the right port?')
+                           f'began with {text[:60]!r}', hint)
 
     def _cut_short(self, reply):
         """The error for a reply whose JSON (or last character) stops at its end: the
@@ -1249,15 +1270,65 @@ class GameServerAPI:
         field = 'data' if status == 'ok' else 'message'
         if status not in ('ok', 'error', 'illegalmove') or field not in response:
             raise self._error(f'unexpected reply received from server {self._address()}: '
-                              f'{text[:200]}')
+                              f'{_printable(text[:200])}')
+        may_be_unprintable = _MAY_BE_UNPRINTABLE.search(text) is not None
         if status == 'ok':
+            if kind == 'state' and may_be_unprintable:
+                return _printable_data(response['data'])
             return response['data']
         message = response['message']
+        if may_be_unprintable:
+            message = _printable_data(message)
         if status == 'illegalmove' and kind == 'move':
             if type(message) is list:
                 raise IllegalMove(*message)
             raise IllegalMove(message)
+        if type(message) is str:
+            message += self._advice(message, kind)
         raise GameServerError(message)
+
+    def _advice(self, message, kind):
+        """What to do about a server's error ``message`` to a ``kind`` request, as
+        ``'; ...'`` to add to it, or ``''``. The server's texts are the classic protocol's,
+        fixed and short (``framework: not your turn``); the advice is this module's."""
+        me = self._player_id
+        if message == 'framework: not your turn':
+            advice = (f'you are player {me}: move only when {me} is in state()[\'current\'] '
+                      '(state() waits until the others have moved)')
+        elif message == 'framework: game has ended':
+            advice = ('the game is over (state()[\'gameover\'] is True): stop your loop '
+                      'there, or call restart() to play again')
+        elif message == 'framework: game session already full':
+            advice = (f'all players of session {self._session!r} have joined: choose another '
+                      'session name, or pass players=N to start a new game under this one')
+        elif message == 'framework: no such game session' and kind == 'observe':
+            advice = (f'nobody has started session {self._session!r} of {self._game}: check '
+                      'the session name, and start the player\'s program first')
+        elif message in ('framework: no such game session', 'framework: invalid key',
+                         'framework: game session has timed out'):
+            advice = ('the session you joined is gone (nobody sent a request for too long, '
+                      'the server was restarted without its store, or a new session replaced '
+                      'it): call join() again')
+        elif message == 'framework: game session was overwritten':
+            advice = ('someone started a new session with the same name: use a session name '
+                      'of your own')
+        elif message == 'framework: timeout while waiting for others to join':
+            advice = ('the other players did not join in time: start all players\' programs '
+                      'with the same game and session, then join again')
+        elif message == 'framework: name already in use':
+            advice = f'another player of this session joined as {self._name!r}: choose another name'
+        elif message == 'framework: no such player':
+            advice = (f'nobody in session {self._session!r} joined with name={self._name!r}: '
+                      'use the name and session the watched player\'s program passed to '
+                      'GameServerAPI')
+        elif message == 'framework: game has not yet started':
+            advice = 'not all players have joined yet: call observe() again once they have'
+        elif re.match(r'framework: game \S+: \w+\(\) ', message):
+            advice = ('this is a bug in the game\'s code, not in your program: tell the '
+                      'game\'s author (the server\'s log shows where)')
+        else:
+            return ''
+        return '; ' + advice
 
     def _need(self, data, request):
         """Check that an ok reply carries what the request promises; return it. (A state
@@ -1369,6 +1440,39 @@ class GameServerAPI:
 def _check(ok, argument, expected, value):
     if not ok:
         raise AssertionError(f'Invalid argument: {argument} (must be {expected}, got {value!r})')
+
+
+def _printable(text):
+    """``text`` with its control characters written as escapes (see ``_UNPRINTABLE``)."""
+    return _UNPRINTABLE.sub(lambda match: ascii(match.group())[1:-1], text)
+
+
+def _printable_data(data):
+    """``data`` (decoded JSON) with every text in it, keys too, made ``_printable``.
+
+    Without recursion: a reply nested as deep as the JSON decoder allows must not
+    overflow the stack here."""
+    if isinstance(data, str):
+        return _printable(data)
+    stack = [data]
+    while stack:
+        container = stack.pop()
+        if isinstance(container, list):
+            for index, value in enumerate(container):
+                if isinstance(value, str):
+                    container[index] = _printable(value)
+                elif isinstance(value, (list, dict)):
+                    stack.append(value)
+        elif isinstance(container, dict):
+            items = list(container.items())
+            container.clear()
+            for key, value in items:
+                if isinstance(value, str):
+                    value = _printable(value)
+                elif isinstance(value, (list, dict)):
+                    stack.append(value)
+                container[_printable(key)] = value
+    return data
 
 
 def _reason(error):

@@ -115,6 +115,46 @@ def indent(text: str) -> str:
     return "\n".join("      " + line for line in text.splitlines())
 
 
+# ---------------------------------------------------------------- how methods are called
+
+# How the server calls a game's methods: what it passes besides ``self``, and how the
+# method's definition must begin to take it.
+CALLS = {
+    "__init__": ("the number of players", 1, "def __init__(self, players):"),
+    "current_player": ("nothing", 0, "def current_player(self):"),
+    "move": ("the move (a dict) and the player's id", 2, "def move(self, move, player_id):"),
+    "game_over": ("nothing", 0, "def game_over(self):"),
+    "state": ("the player's id", 1, "def state(self, player_id):"),
+    "legal_moves": ("the player's id", 1, "def legal_moves(self, player_id):"),
+    "private_data": ("the player's id", 1, "def private_data(self, player_id):"),
+}
+
+
+def signature_problem(game_class: type[AbstractGame], name: str) -> str:
+    """What is wrong with how the game's method ``name`` (a key of ``CALLS``) is defined,
+    if the server's call could not reach it: ``def state(self):`` failed every call with
+    "state() takes 1 positional argument but 2 were given", and the student did not know
+    which of the two was theirs. "" if the call fits (or the method is the base class's)."""
+    raw = inspect.getattr_static(game_class, name, None)
+    passed, count, written = CALLS[name]
+    if isinstance(raw, staticmethod):
+        func, arguments = raw.__func__, [None] * count
+    elif inspect.isfunction(raw):
+        func, arguments = raw, [None] * (count + 1)  # self, then what the server passes
+    else:
+        return ""
+    if func is getattr(AbstractGame, name, None):
+        return ""
+    try:
+        inspect.signature(func).bind(*arguments)
+    except TypeError:
+        return (f"The server calls {name}() with {passed}, but your {name}() cannot take "
+                f"that: begin it with `{written}`.")
+    except ValueError:  # no signature to read (a builtin): the games will tell
+        return ""
+    return ""
+
+
 # ---------------------------------------------------------------- where to look
 
 

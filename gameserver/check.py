@@ -36,7 +36,6 @@ games); ``_check_play`` plays the games and decides what is a problem, and
 from __future__ import annotations
 
 import argparse
-import difflib
 import logging
 import os
 import random
@@ -67,13 +66,19 @@ def check_structure(game_class: type[AbstractGame], report: Report,
         report.problem(f"{problem[0].upper()}{problem[1:]}.", where=words.class_line(game_class))
         return None
     missing = registry.missing_methods(game_class)
-    own = [n for n, v in vars(game_class).items() if callable(v) or isinstance(v, staticmethod)]
     for name in missing:
-        guess = difflib.get_close_matches(name, own, n=1, cutoff=0.6)
-        hint = f" You wrote a method called '{guess[0]}': rename it to '{name}'." if guess else ""
+        hint = registry.misspelt_hint(game_class, name)
+        if not hint and name in words.CALLS:
+            hint = f" Add it to your class, beginning with `{words.CALLS[name][2]}`."
         report.problem(f"Your class has no method '{name}', which every game needs.{hint}",
                        where=words.class_line(game_class))
     if missing:
+        return None
+    unfit = [name for name in words.CALLS if words.signature_problem(game_class, name)]
+    for name in unfit:
+        report.problem(words.signature_problem(game_class, name),
+                       where=words.method_line(game_class, name))
+    if unfit:
         return None
     counts = []
     for method in ("min_players", "max_players"):

@@ -20,6 +20,7 @@ Game files written for the classic server start with
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib
 import importlib.util
@@ -55,6 +56,20 @@ def missing_methods(game_class: type) -> list[str]:
     """Names of required methods that ``game_class`` does not implement itself."""
     return [name for name in REQUIRED_METHODS
             if getattr(game_class, name, None) is getattr(AbstractGame, name)]
+
+
+def misspelt_hint(game_class: type[AbstractGame], name: str) -> str:
+    """`` You wrote a method called 'moves': rename it to 'move'.`` for a missing method
+    ``name`` when the class has one of a name close to it, else "".
+
+    Only methods the base class does not have are guessed: a game without ``game_over``
+    was told to rename its ``move`` (close enough by spelling) to ``game_over``.
+    """
+    own = [n for n, v in vars(game_class).items()
+           if (callable(v) or isinstance(v, (staticmethod, classmethod)))
+           and not hasattr(AbstractGame, n)]
+    guess = difflib.get_close_matches(name, own, n=1, cutoff=0.6)
+    return f" You wrote a method called '{guess[0]}': rename it to '{name}'." if guess else ""
 
 
 def load_module(path: Path) -> list[type[AbstractGame]]:
@@ -207,8 +222,9 @@ def usable(game_class: type[AbstractGame], path: Path | str) -> bool:
     missing = missing_methods(game_class)
     if missing:
         log.error("game %s skipped: %s:%s: class %s does not define %s (every game must "
-                  "define %s)", name, path, line, name, ", ".join(missing),
-                  ", ".join(REQUIRED_METHODS))
+                  "define %s).%s", name, path, line, name, ", ".join(missing),
+                  ", ".join(REQUIRED_METHODS),
+                  "".join(misspelt_hint(game_class, method) for method in missing))
         return False
     problem = player_range_problem(game_class)
     if problem:

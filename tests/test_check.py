@@ -47,6 +47,11 @@ def test_the_reference_game_passes() -> None:
     ("EmptyLegalMoves", "returned an empty list although player 0 may move now"),
     ("Renamed", "Its name 'a/b' is not a Python identifier of at most 100 characters (it is "
                 "the class's name: do not set __name__)."),
+    ("StateWithoutPlayer", "The server calls state() with the player's id, but your state() "
+                           "cannot take that: begin it with `def state(self, player_id):`."),
+    ("MoveReturnsTrue", "returned True, so the move was rejected: the player got the error "
+                        "'True'. A move is accepted when move() returns None (or False), and "
+                        "rejected when it returns anything else"),
 ])
 def test_each_defect_is_reported_in_plain_words(name: str, expected: str) -> None:
     report = run_check(name)
@@ -55,6 +60,12 @@ def test_each_defect_is_reported_in_plain_words(name: str, expected: str) -> Non
     for problem in report.found:  # issue 17, point 10: the file (and line) to look at
         line = r"" if name == "Misnamed" else r":\d+"  # built without a class statement
         assert re.fullmatch(rf"\S*defective_games\.py{line}", problem.where), problem
+
+
+def test_a_missing_method_is_not_guessed_from_one_the_game_needs_as_it_is() -> None:
+    problems = [problem.text for problem in run_check("NoGameOver").found]
+    assert problems == ["Your class has no method 'game_over', which every game needs. Add it "
+                        "to your class, beginning with `def game_over(self):`."], problems
 
 
 def test_a_call_stopped_in_time_names_the_line_it_was_running() -> None:

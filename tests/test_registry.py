@@ -21,6 +21,25 @@ def test_bundled_games_are_registered_by_class_name() -> None:
     assert set(games) == {cls.__name__ for cls in BUNDLED_GAMES}
 
 
+def test_a_misspelt_method_is_named_in_the_line_that_skips_the_game(tmp_path: Path,
+                                                                     caplog) -> None:
+    """The teacher's log told a class's author only what was missing; ``check`` also said
+    which of their methods to rename. Now the log does too (and neither guesses a method
+    the game needs as it is: ``move`` is close to ``game_over`` by spelling)."""
+    source = (DATA / "mixed_games" / "no_move.py").read_text()
+    (tmp_path / "typo.py").write_text(source.replace("class NoMove", "class Typo").replace(
+        "    def game_over(self):", "    def moves(self, move, player_id):\n"
+                                   "        return None\n\n    def gameover(self):"))
+    caplog.set_level(logging.INFO, logger="gameserver")
+    assert "Typo" not in registry.discover([str(tmp_path)], bundled=False)
+    (skipped,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert skipped.endswith("typo.py:4: class Typo does not define move, game_over (every "
+                            "game must define __init__, min_players, max_players, "
+                            "current_player, move, game_over, state). You wrote a method "
+                            "called 'moves': rename it to 'move'. You wrote a method called "
+                            "'gameover': rename it to 'game_over'."), skipped
+
+
 def test_bundled_games_can_be_switched_off() -> None:
     games = registry.discover([str(DATA / "classic_games")], bundled=False)
     assert list(games) == ["CoinGuess"]
