@@ -30,8 +30,13 @@ A complete tic-tac-toe client that plays the first free cell::
 
 Every problem is reported with an exception: ``IllegalMove`` when the game
 rejects your move (try another one), ``GameServerError`` for everything else
-(its message says what went wrong; messages starting with ``api:`` come from
-this module, for example when the server cannot be reached). A broken server
+(its message says what went wrong and what to do; messages starting with
+``api:`` come from this module, for example when the server cannot be
+reached; the server's short fixed texts, such as ``framework: not your turn``,
+get this module's advice after ``'; '``). Control characters in the texts a
+server sends (error messages, and the texts in states, which a game or
+another player wrote) are written as escapes (``'\\x1b'``), so that printing
+them cannot act on your terminal. A broken server
 cannot hang your program or fill its memory: a reply larger than 16 MB
 (``REPLY_MAX``), holding more than a million values (``REPLY_ITEMS_MAX``),
 or not whole 120 seconds after it began (``join`` and ``state`` wait for the

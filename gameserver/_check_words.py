@@ -12,6 +12,7 @@ decides what is a problem.
 from __future__ import annotations
 
 import ast
+import copy
 import inspect
 import json
 import linecache
@@ -153,6 +154,71 @@ def signature_problem(game_class: type[AbstractGame], name: str) -> str:
     except ValueError:  # no signature to read (a builtin): the games will tell
         return ""
     return ""
+
+
+# ---------------------------------------------------------------- shared by every game
+
+_CONTAINERS = (list, dict, set, bytearray)  # the values that change in place
+
+
+def shared_values(game_class: type) -> dict[str, Any]:
+    """Copies of the values every game of ``game_class`` shares and can change in place:
+    its (and its own bases') class attributes that are lists, dicts or sets, and such
+    default values of its methods' parameters. By a name the student knows them by
+    (``log``, ``__init__(history=...)``); compared after play by ``shared_changes``."""
+    found: dict[str, Any] = {}
+    for cls in game_class.__mro__:
+        if cls is AbstractGame or not issubclass(cls, AbstractGame):
+            continue
+        for name, value in vars(cls).items():
+            if name.startswith("__") and name.endswith("__") and name != "__init__":
+                continue  # Python's own (__annotations__, __dict__)
+            if isinstance(value, (staticmethod, classmethod)):
+                value = value.__func__
+            if isinstance(value, _CONTAINERS):
+                found.setdefault(name, value)
+            elif inspect.isfunction(value):
+                for parameter in inspect.signature(value).parameters.values():
+                    if isinstance(parameter.default, _CONTAINERS):
+                        found.setdefault(f"{name}({parameter.name}=...)", parameter.default)
+    copies = {}
+    for name, value in found.items():
+        try:
+            copies[name] = (value, copy.deepcopy(value))
+        except Exception:  # noqa: BLE001 - what it holds cannot be copied: not compared
+            pass
+    return copies
+
+
+def shared_changes(copies: dict[str, Any]) -> list[tuple[str, str | None]]:
+    """The problems of the values ``shared_values`` copied that games have changed, each
+    with the method whose default it is (None: a class attribute)."""
+    problems = []
+    for name, (value, before) in copies.items():
+        try:
+            changed = value != before
+        except Exception:  # noqa: BLE001 - a comparison of the game's own objects failed
+            continue
+        if not changed:
+            continue
+        kind = type(value).__name__
+        empty = {"list": "[]", "dict": "{}", "set": "set()", "bytearray": "bytearray()"}[kind]
+        method, _, parameter = name.partition("(")
+        if parameter:
+            parameter = parameter.removesuffix("=...)")
+            problems.append((
+                f"The default value of {parameter} in {method}() changed while games were "
+                f"played: Python makes a default value once, so every game shares that one "
+                f"{kind}, and one game's changes show in the next. Write {parameter}=None, "
+                f"and in {method}(): `if {parameter} is None: {parameter} = {empty}`.",
+                method))
+        else:
+            problems.append((
+                f"The class attribute {name} changed while games were played: it belongs to "
+                f"the class, so every game on the server shares that one {kind}, and one "
+                f"game's changes show in the others. Make one for each game in __init__: "
+                f"`self.{name} = {empty}`.", None))
+    return problems
 
 
 # ---------------------------------------------------------------- where to look

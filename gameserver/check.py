@@ -5,7 +5,8 @@ server's own session code (the same turn checks, state assembly and
 restart), and reports in plain words what is wrong, each problem with the
 file and line to look at and what to change there:
 
-* required methods missing or misspelled, ``min_players``/``max_players``
+* required methods missing or misspelled, methods that cannot take what the
+  server passes (``def state(self):``), ``min_players``/``max_players``
   that are not static or not whole numbers, a class renamed to something
   that is not an identifier;
 * exceptions (with the traceback, and the move that caused them), calls that
@@ -17,7 +18,10 @@ file and line to look at and what to change there:
   ``True``/``False``, ``state`` that is not a dict or cannot be sent as JSON
   (naming the place inside it), a forgotten ``return``;
 * a move listed by ``legal_moves`` that ``move`` rejects, and a move that
-  ``move`` accepts although ``legal_moves`` did not list it;
+  ``move`` accepts although ``legal_moves`` did not list it, ``move``
+  returning ``True`` for a good move;
+* lists, dicts and sets that every game shares and games changed: class
+  attributes, and default values (``def __init__(self, players, log=[])``);
 * games that never end, or where nobody may move although the game is not over;
 * secrets: a player's state that contains another player's ``private_data``,
   ``private_data`` that lists public values, and players who see different
@@ -137,6 +141,7 @@ def check_game(game_class: type[AbstractGame], seed: int, games: int = GAMES,
         if player_range is None:
             return report
         low, high = player_range
+        shared = words.shared_values(game_class)
         random.seed(seed)  # games that use the random module directly
         player = Player(game_class, report, guard, random.Random(seed))
         counts = sorted({low, high, min(high, low + 1)})
@@ -153,6 +158,9 @@ def check_game(game_class: type[AbstractGame], seed: int, games: int = GAMES,
                 if player.listed == 0 and not report.found:
                     break  # guessing got stuck; nothing more to learn by repeating
         _summarize(report, player, played, counts)
+        for problem, method in words.shared_changes(shared):
+            report.problem(problem, where=words.method_line(game_class, method) if method
+                           else words.class_line(game_class))
         for problem in rlhooks.check_hooks(game_class, guard, seed, counts):
             report.problem(problem)
     finally:

@@ -52,6 +52,12 @@ def test_the_reference_game_passes() -> None:
     ("MoveReturnsTrue", "returned True, so the move was rejected: the player got the error "
                         "'True'. A move is accepted when move() returns None (or False), and "
                         "rejected when it returns anything else"),
+    ("SharedLog", "The class attribute log changed while games were played: it belongs to "
+                  "the class, so every game on the server shares that one list"),
+    ("DefaultHistory", "The default value of history in __init__() changed while games were "
+                       "played: Python makes a default value once, so every game shares that "
+                       "one list, and one game's changes show in the next. Write "
+                       "history=None, and in __init__(): `if history is None: history = []`."),
 ])
 def test_each_defect_is_reported_in_plain_words(name: str, expected: str) -> None:
     report = run_check(name)

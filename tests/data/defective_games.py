@@ -152,3 +152,21 @@ class MoveReturnsTrue(Good):
         self.counter += move["add"]
         self.turn = (self.turn + 1) % self.players
         return True
+
+
+class SharedLog(Good):
+    log = []  # one list for every game: belongs in __init__
+
+    def move(self, move, player_id):
+        self.log.append(move)
+        return super().move(move, player_id)
+
+
+class DefaultHistory(Good):
+    def __init__(self, players, history=[]):  # noqa: B006 - the defect it shows
+        super().__init__(players)
+        self.history = history
+
+    def move(self, move, player_id):
+        self.history.append(move)
+        return super().move(move, player_id)
