@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None, prog: str = "gameserver check") -> int:
     try:
         classes = registry.load_target(args.target)
     except registry.GameLoadError as err:
-        print(f"PROBLEM  {err}")
+        print(f"PROBLEM  {err.checked or err}")
         return 1
     if args.game:
         classes = [c for c in classes if c.__name__ == args.game]

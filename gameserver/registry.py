@@ -49,7 +49,13 @@ sys.modules.setdefault("abstract_game", game_module)
 
 
 class GameLoadError(Exception):
-    """A game file or class cannot be used; the message says where and why."""
+    """A game file or class cannot be used; the message says where and why.
+
+    ``checked``, when set, is the message as ``python -m gameserver check`` says it:
+    the same without the server's advice ("then restart the server").
+    """
+
+    checked: str | None = None
 
 
 def missing_methods(game_class: type) -> list[str]:
@@ -92,8 +98,11 @@ def load_module(path: Path) -> list[type[AbstractGame]]:
         spec.loader.exec_module(module)
     except SyntaxError as err:
         del sys.modules[module_name]
-        raise GameLoadError(f"{path}:{err.lineno}: syntax error: {err.msg} "
-                            "(fix that line, then restart the server)") from None
+        error = GameLoadError(f"{path}:{err.lineno}: syntax error: {err.msg} "
+                              "(fix that line, then restart the server)")
+        error.checked = (f"{path}:{err.lineno}: syntax error: {err.msg} (fix that line, "
+                         "then run the check again)")
+        raise error from None
     except BaseException as err:  # noqa: BLE001 - any failure of student code
         del sys.modules[module_name]
         line = _line_in(path, err)

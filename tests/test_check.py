@@ -100,7 +100,9 @@ def test_command_exit_codes_and_output(capsys) -> None:
     out = capsys.readouterr().out
     assert "PROBLEM" in out and "--seed" in out
     assert check.main([str(DATA / "mixed_games/syntax_error.py")]) == 1
-    assert "syntax_error.py:4: syntax error" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "syntax_error.py:4: syntax error" in out
+    assert out.endswith("(fix that line, then run the check again)\n")  # no server to restart
     assert check.main([str(DATA / "mixed_games/duplicate.py"), "--game", "Nope"]) == 1
     assert "no game found" in capsys.readouterr().out
     assert check.main(["no/such/file.py"]) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pickle
 import random
@@ -32,7 +33,7 @@ from tests.data.checked_games.dice import (
 )
 from tests.data.checked_games.plain import Plain
 from tests.serverproc import ServerProcess
-from tests.wire import Player, request
+from tests.wire import Player, request, until
 
 
 @pytest.fixture
@@ -603,3 +604,47 @@ def test_game_code_that_runs_while_a_reply_is_encoded_is_guarded(tmp_path, what,
             f"framework: game OddState: {method}() {expected}"), reply
         other = Player(server.port, "Echo", "other", 1)  # the server goes on
         assert other.join()["status"] == "ok"
+
+
+STATE_WITHOUT_RETURN = '''
+from gameserver.game import AbstractGame
+
+
+class NoReturn(AbstractGame):
+    def __init__(self, players):
+        pass
+
+    @staticmethod
+    def min_players():
+        return 1
+
+    @staticmethod
+    def max_players():
+        return 1
+
+    def current_player(self):
+        return [0]
+
+    def move(self, move, player_id):
+        return None
+
+    def game_over(self):
+        return False
+
+    def state(self, player_id):
+        {"forgot": "return"}
+'''
+
+
+def test_a_wrong_value_a_game_returns_is_in_the_servers_log(make_server, tmp_path: Path,
+                                                             caplog) -> None:
+    """The teacher reads the server's log to see whose game broke: an exception was logged
+    with its traceback, a value of the wrong kind (a forgotten return) only told the player."""
+    caplog.set_level(logging.INFO, logger="gameserver")
+    (tmp_path / "no_return.py").write_text(STATE_WITHOUT_RETURN)
+    server = make_server(games_dirs=[str(tmp_path)])
+    player = Player(server.port, "NoReturn", "s", 1)
+    player.join()
+    text = "game NoReturn: state() must return a dict, not NoneType"
+    assert player.state() == {"status": "error", "message": "framework: " + text}
+    until(lambda: text in [r.getMessage() for r in caplog.records], "logged", 30)

@@ -58,6 +58,7 @@ def test_a_broken_folder_loads_the_good_games_and_logs_one_line_per_problem(capl
     assert "put @staticmethod on the line above it" in static
     syntax = next(e for e in errors if "syntax_error.py" in e)
     assert "syntax_error.py:4: syntax error" in syntax
+    assert syntax.endswith("(fix that line, then restart the server)")  # as check does not
     missing = next(e for e in errors if "NoMove" in e)
     assert "no_move.py:4: class NoMove does not define move" in missing
     duplicate = next(e for e in errors if "duplicate.py" in e)
