@@ -82,6 +82,7 @@ import ssl
 import sys
 import threading
 import time
+import warnings
 
 __all__ = ['GameServerAPI', 'GameServerError', 'IllegalMove']
 
@@ -253,6 +254,8 @@ class GameServerAPI:
         self._poll_lock = threading.Lock()  # poll() and state() share the waiting request
         self._pushing = False  # is this view subscribed on the poll connection?
         self._handed = None  # the last state state() or poll() gave: states() starts with it
+        self._seen = None  # the last state given by any of them (see _warn_if_own_turn)
+        self._acted = False  # has this object moved or restarted since?
         self._push_known = None  # does the server push? (None: not asked yet)
 
     # ------------------------------------------------------------ public API
@@ -298,7 +301,7 @@ class GameServerAPI:
         self._session = reply.get('session', self._session)
         self._request_size_max = reply.get('request_size_max', self._request_size_max)
         self._observer = False
-        self._handed = None  # a new seat: nothing of it was given yet
+        self._handed = self._seen = None  # a new seat: nothing of it was given yet
         return self._player_id
 
     def move(self, *args, **kwargs):
@@ -331,6 +334,7 @@ class GameServerAPI:
             raise GameServerError('join a game first: call join() before move()')
         if self._observer:
             raise GameServerError('cannot submit moves as observer')
+        self._acted = True  # (a rejected move changes the state too: see _warn_if_own_turn)
         self._exchange({
             'type': 'move',
             'game': self._game,
@@ -351,7 +355,10 @@ class GameServerAPI:
 
         The first call returns at once. After that, ``state()`` waits until
         the game has changed since your last call (a move by anyone, a
-        restart), so you never need to ask again and again in a loop.
+        restart), so you never need to ask again and again in a loop. If the
+        last state said it is your turn alone and you have not moved since,
+        nothing can change: ``state()`` then warns (a ``UserWarning`` naming
+        your line) before it waits.
 
         If the connection drops while ``state()`` waits (for example because
         the server is being restarted), it waits for the server to come back
@@ -387,6 +394,7 @@ class GameServerAPI:
         """
         if self._player_id is None:
             raise GameServerError('join a game first: call join() or observe() before state()')
+        self._warn_if_own_turn()
         with self._poll_lock:
             if self._pushing:  # poll() or states() subscribed: the next state is pushed
                 data = self._next_push(wait=True)
@@ -408,8 +416,33 @@ class GameServerAPI:
 
     def _hand(self, state):
         """Give ``state`` to the user; ``states()`` starts with the last one given."""
-        self._handed = state
+        self._handed = self._seen = state
+        self._acted = False
         return state
+
+    def _warn_if_own_turn(self):
+        """Warn when state() is about to wait for a change that only this player can make.
+
+        A beginner who writes ``if state['current'] == my_id:`` (a list is never an int)
+        never moves, and both players' state() wait until the server gives up, with no
+        message at all. Only in the main thread: a program may move from it while another
+        thread waits here (a chat, where it is always everybody's turn). A warning, not an
+        error: the game may have a turn timer.
+        """
+        seen, me = self._seen, self._player_id
+        if (threading.current_thread() is not threading.main_thread()
+                or self._observer or self._acted or not isinstance(seen, dict)
+                or seen.get('current') != [me] or seen.get('gameover') is not False):
+            return
+        level, frame = 1, sys._getframe()  # warn at the first caller outside this module
+        while frame is not None and frame.f_code.co_filename == __file__:
+            level, frame = level + 1, frame.f_back
+        warnings.warn(
+            f'state() waits until the game changes, but it is your turn: the last state '
+            f'said current is [{me}], and you are player {me}. Nothing changes until you '
+            f'move, so this may wait until the server gives up. Call move() before '
+            f'state(); to check whose turn it is, write: if {me} in state[\'current\']',
+            stacklevel=level)
 
     def poll(self, legal_moves=False):
         """Return the new state if one has arrived, else ``None``. Never waits.
@@ -876,7 +909,7 @@ class GameServerAPI:
         self._player_id = reply['player_id']
         self._key = reply['key']
         self._observer = True
-        self._handed = None
+        self._handed = self._seen = None
         return self._player_id
 
     def observer_code(self):
@@ -938,6 +971,7 @@ class GameServerAPI:
             raise GameServerError('join a game first: call join() before restart()')
         if self._observer:
             raise GameServerError('cannot restart game as observer')
+        self._acted = True
         self._exchange({
             'type': 'restart',
             'game': self._game,

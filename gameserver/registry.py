@@ -107,8 +107,17 @@ def load_module(path: Path) -> list[type[AbstractGame]]:
         del sys.modules[module_name]
         line = _line_in(path, err)
         raise GameLoadError(f"{path}:{line}: importing the file raised "
-                            f"{type(err).__name__}: {err}") from None
+                            f"{type(err).__name__}: {err}{_import_hint(err)}") from None
     return game_classes(module)
+
+
+def _import_hint(err: BaseException) -> str:
+    """How to import the base class, when ``err`` is the import of a guess at its module
+    (``from game import AbstractGame``, as a file next to it in another project had it)."""
+    name = getattr(err, "name", None) if isinstance(err, ModuleNotFoundError) else None
+    if (name or "").split(".")[0].lower() in ("game", "abstractgame"):
+        return " (import the base class with: from gameserver.game import AbstractGame)"
+    return ""
 
 
 def load_target(target: str) -> list[type[AbstractGame]]:
@@ -217,7 +226,12 @@ def load_file(path: Path) -> list[type[AbstractGame]]:
     Raises:
         GameLoadError: the file cannot be imported.
     """
-    return [game_class for game_class in load_module(path) if usable(game_class, path)]
+    classes = load_module(path)
+    if not classes:  # a student's class that forgot its base class was offered silently
+        log.warning("game file %s: no game in it: a game is a class that inherits from "
+                    "AbstractGame (class MyGame(AbstractGame): ...). A file of helpers for "
+                    "other games may ignore this", path)
+    return [game_class for game_class in classes if usable(game_class, path)]
 
 
 def usable(game_class: type[AbstractGame], path: Path | str) -> bool:

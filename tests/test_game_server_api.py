@@ -488,6 +488,34 @@ def test_the_servers_fixed_errors_come_with_what_to_do(server) -> None:
         missing.observe()
 
 
+def test_waiting_for_a_change_only_oneself_can_make_warns_at_the_callers_line(
+        server, monkeypatch) -> None:
+    """A beginner who writes ``if state['current'] == my_id:`` (a list is never an int)
+    never moves; state() then waited for a change nobody could make, until the server gave
+    up, and no message said why. A warning names the student's line and the fix."""
+    monkeypatch.setattr(game_server_api, "WAIT_MAX", 0.5)  # the wait ends, as an error
+    apis = tictactoe_players(server, unique("ownturn"))
+    states = {pid: api.state() for pid, api in apis.items()}
+    me = states[0]["current"][0]
+    expected = (rf"^state\(\) waits until the game changes, but it is your turn: the last state "
+                rf"said current is \[{me}\], and you are player {me}\. Nothing changes until "
+                rf"you move, .* Call move\(\) before state\(\); to check whose turn it is, "
+                rf"write: if {me} in state\['current'\]$")
+    with pytest.warns(UserWarning, match=expected) as caught:
+        with pytest.raises(GameServerError, match="did not answer state within 0.5 s"):
+            apis[me].state()
+    assert [w.filename for w in caught] == [__file__]  # the student's line, not the module's
+    with pytest.warns(UserWarning, match=expected) as caught:
+        with pytest.raises(GameServerError, match="did not answer state within 0.5 s"):
+            for _ in apis[me].states():
+                pass
+    assert [w.filename for w in caught] == [__file__]
+    monkeypatch.setattr(game_server_api, "WAIT_MAX", 30)
+    apis[me].move(position=0)  # a move: what comes next is the other player's
+    assert apis[me].state()["current"] == [1 - me]
+    assert apis[1 - me].state()["current"] == [1 - me]
+
+
 @pytest.mark.parametrize(("message", "advice"), [
     ("framework: game Mine: move() raised KeyError: 'x'", "; this is a bug in the game's code, "
                                                           "not in your program"),
@@ -1222,6 +1250,8 @@ def test_state_gives_up_on_a_server_that_is_gone_and_says_what_to_do(
         "; is the server still running? Start it again if it stopped, then call state() again")
 
 
+@pytest.mark.filterwarnings("ignore:state.. waits until the game changes")  # the fake's
+# states say it is player 0's turn, and player 0 asks again without moving
 def test_state_waits_no_longer_than_its_window_for_a_server_that_accepts_and_hangs(
         fake, monkeypatch) -> None:
     """Each probe once waited up to the 120 s reply timeout: a hung server held a student's
@@ -1646,6 +1676,8 @@ def test_poll_gives_pushed_states_oldest_first(server) -> None:
         assert nothing_arrives(api, api)
 
 
+@pytest.mark.filterwarnings("ignore:state.. waits until the game changes")  # the fake's
+# states say it is player 0's turn, and player 0 asks again without moving
 def test_states_with_a_server_that_does_not_push_asks_with_state(fake) -> None:
     unknown = json.dumps({"status": "error", "message": "framework: unknown request type "
                                                         "'subscribe'"}).encode()

@@ -40,6 +40,27 @@ def test_a_misspelt_method_is_named_in_the_line_that_skips_the_game(tmp_path: Pa
                             "'gameover': rename it to 'game_over'."), skipped
 
 
+def test_a_file_without_a_game_and_a_guessed_import_are_told_what_to_write(
+        tmp_path: Path, caplog) -> None:
+    """A class that forgot its base class was not offered, and nothing said so: clients
+    got "no such game". A guess at the base class's module said only what was missing."""
+    source = (DATA / "mixed_games" / "no_move.py").read_text()
+    (tmp_path / "plain.py").write_text(source.replace("class NoMove(AbstractGame):",
+                                                      "class Plain:"))
+    (tmp_path / "guessed.py").write_text(source.replace("from gameserver import",
+                                                        "from game import"))
+    caplog.set_level(logging.INFO, logger="gameserver")
+    assert registry.discover([str(tmp_path)], bundled=False) == {}
+    told = {r.levelname: r.getMessage() for r in caplog.records}
+    assert told["WARNING"] == (f"game file {tmp_path / 'plain.py'}: no game in it: a game is "
+                               "a class that inherits from AbstractGame (class "
+                               "MyGame(AbstractGame): ...). A file of helpers for other games "
+                               "may ignore this")
+    assert told["ERROR"].endswith("guessed.py:1: importing the file raised "
+                                  "ModuleNotFoundError: No module named 'game' (import the "
+                                  "base class with: from gameserver.game import AbstractGame)")
+
+
 def test_bundled_games_can_be_switched_off() -> None:
     games = registry.discover([str(DATA / "classic_games")], bundled=False)
     assert list(games) == ["CoinGuess"]
