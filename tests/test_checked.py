@@ -606,42 +606,17 @@ def test_game_code_that_runs_while_a_reply_is_encoded_is_guarded(tmp_path, what,
         assert other.join()["status"] == "ok"
 
 
-STATE_WITHOUT_RETURN = '''
-from gameserver.game import AbstractGame
-
-
-class NoReturn(AbstractGame):
-    def __init__(self, players):
-        pass
-
-    @staticmethod
-    def min_players():
-        return 1
-
-    @staticmethod
-    def max_players():
-        return 1
-
-    def current_player(self):
-        return [0]
-
-    def move(self, move, player_id):
-        return None
-
-    def game_over(self):
-        return False
-
-    def state(self, player_id):
-        {"forgot": "return"}
-'''
-
-
 def test_a_wrong_value_a_game_returns_is_in_the_servers_log(make_server, tmp_path: Path,
                                                              caplog) -> None:
     """The teacher reads the server's log to see whose game broke: an exception was logged
     with its traceback, a value of the wrong kind (a forgotten return) only told the player."""
     caplog.set_level(logging.INFO, logger="gameserver")
-    (tmp_path / "no_return.py").write_text(STATE_WITHOUT_RETURN)
+    source = (Path(__file__).parent / "data" / "mixed_games" / "no_move.py").read_text()
+    (tmp_path / "no_return.py").write_text(
+        source.replace("class NoMove", "class NoReturn")
+        .replace("        return {}", '        {"forgot": "return"}')
+        .replace("    def game_over(self):", "    def move(self, move, player_id):\n"
+                 "        return None\n\n    def game_over(self):"))
     server = make_server(games_dirs=[str(tmp_path)])
     player = Player(server.port, "NoReturn", "s", 1)
     player.join()
