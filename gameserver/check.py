@@ -34,7 +34,8 @@ code is 0 only when no problem was found.
 
 This module is the command and the plan (which player counts, how many
 games); ``_check_play`` plays the games and decides what is a problem, and
-``_check_words`` says it to the student.
+``_check_words`` says it to the student; ``_check_defs`` finds what the class
+itself gets wrong (a ``def`` the server cannot call, values every game shares).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from . import _check_defs as defs
 from . import _check_words as words
 from . import registry, rlhooks
 from ._check_play import Player, Stop
@@ -72,15 +74,15 @@ def check_structure(game_class: type[AbstractGame], report: Report,
     missing = registry.missing_methods(game_class)
     for name in missing:
         hint = registry.misspelt_hint(game_class, name)
-        if not hint and name in words.CALLS:
-            hint = f" Add it to your class, beginning with `{words.CALLS[name][2]}`."
+        if not hint and name in defs.CALLS:
+            hint = f" Add it to your class, beginning with `{defs.CALLS[name][2]}`."
         report.problem(f"Your class has no method '{name}', which every game needs.{hint}",
                        where=words.class_line(game_class))
     if missing:
         return None
-    unfit = [name for name in words.CALLS if words.signature_problem(game_class, name)]
+    unfit = [name for name in defs.CALLS if defs.signature_problem(game_class, name)]
     for name in unfit:
-        report.problem(words.signature_problem(game_class, name),
+        report.problem(defs.signature_problem(game_class, name),
                        where=words.method_line(game_class, name))
     if unfit:
         return None
@@ -141,7 +143,7 @@ def check_game(game_class: type[AbstractGame], seed: int, games: int = GAMES,
         if player_range is None:
             return report
         low, high = player_range
-        shared = words.shared_values(game_class)
+        shared = defs.shared_values(game_class)
         random.seed(seed)  # games that use the random module directly
         player = Player(game_class, report, guard, random.Random(seed))
         counts = sorted({low, high, min(high, low + 1)})
@@ -158,7 +160,7 @@ def check_game(game_class: type[AbstractGame], seed: int, games: int = GAMES,
                 if player.listed == 0 and not report.found:
                     break  # guessing got stuck; nothing more to learn by repeating
         _summarize(report, player, played, counts)
-        for problem, method in words.shared_changes(shared):
+        for problem, method in defs.shared_changes(shared):
             report.problem(problem, where=words.method_line(game_class, method) if method
                            else words.class_line(game_class))
         for problem in rlhooks.check_hooks(game_class, guard, seed, counts):
