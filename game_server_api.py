@@ -30,8 +30,13 @@ A complete tic-tac-toe client that plays the first free cell::
 
 Every problem is reported with an exception: ``IllegalMove`` when the game
 rejects your move (try another one), ``GameServerError`` for everything else
-(its message says what went wrong; messages starting with ``api:`` come from
-this module, for example when the server cannot be reached). A broken server
+(its message says what went wrong and what to do; messages starting with
+``api:`` come from this module, for example when the server cannot be
+reached; the server's short fixed texts, such as ``framework: not your turn``,
+get this module's advice after ``'; '``). Control characters in the texts a
+server sends (error messages, and the texts in states, which a game or
+another player wrote) are written as escapes (``'\\x1b'``), so that printing
+them cannot act on your terminal. A broken server
 cannot hang your program or fill its memory: a reply larger than 16 MB
 (``REPLY_MAX``), holding more than a million values (``REPLY_ITEMS_MAX``),
 or not whole 120 seconds after it began (``join`` and ``state`` wait for the
@@ -70,12 +75,14 @@ returns the new state if one has arrived, else ``None``, and never waits::
 
 import json
 import os
+import re
 import select
 import socket
 import ssl
 import sys
 import threading
 import time
+import warnings
 
 __all__ = ['GameServerAPI', 'GameServerError', 'IllegalMove']
 
@@ -107,6 +114,16 @@ _TOURNAMENT_PREFIX = 'tournament-'  # a tournament's session (its join: _waits_u
 # Requests that only read: in keep-alive mode these may be sent a second time
 # when a reused connection dies before the reply starts (see _exchange).
 _READ_ONLY = ('state', 'observe', 'observer_code')  # safe to send again
+
+# What a server sends is shown to people: its error texts, and the texts in its states,
+# which a game (or another player) wrote. A control character there would act on the
+# terminal that prints it (an ANSI escape clears the screen, retitles the window or
+# writes the clipboard; a carriage return overwrites the line), so it is written as an
+# escape instead ('\x1b', as repr() shows it). A newline stays one.
+_UNPRINTABLE = re.compile('[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]')
+# A reply's JSON text that may hold one: JSON writes them as \u001b, \b, \f, \r or \t
+# (and every other non-ASCII character as \u....), or as they are.
+_MAY_BE_UNPRINTABLE = re.compile('\\\\[ubfrt]|[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]')
 
 
 class GameServerError(Exception):
@@ -237,6 +254,8 @@ class GameServerAPI:
         self._poll_lock = threading.Lock()  # poll() and state() share the waiting request
         self._pushing = False  # is this view subscribed on the poll connection?
         self._handed = None  # the last state state() or poll() gave: states() starts with it
+        self._seen = None  # the last state given by any of them (see _warn_if_own_turn)
+        self._acted = False  # has this object moved or restarted since?
         self._push_known = None  # does the server push? (None: not asked yet)
 
     # ------------------------------------------------------------ public API
@@ -282,7 +301,7 @@ class GameServerAPI:
         self._session = reply.get('session', self._session)
         self._request_size_max = reply.get('request_size_max', self._request_size_max)
         self._observer = False
-        self._handed = None  # a new seat: nothing of it was given yet
+        self._handed = self._seen = None  # a new seat: nothing of it was given yet
         return self._player_id
 
     def move(self, *args, **kwargs):
@@ -315,6 +334,7 @@ class GameServerAPI:
             raise GameServerError('join a game first: call join() before move()')
         if self._observer:
             raise GameServerError('cannot submit moves as observer')
+        self._acted = True  # (a rejected move changes the state too: see _warn_if_own_turn)
         self._exchange({
             'type': 'move',
             'game': self._game,
@@ -335,7 +355,10 @@ class GameServerAPI:
 
         The first call returns at once. After that, ``state()`` waits until
         the game has changed since your last call (a move by anyone, a
-        restart), so you never need to ask again and again in a loop.
+        restart), so you never need to ask again and again in a loop. If the
+        last state said it is your turn alone and you have not moved since,
+        nothing can change: ``state()`` then warns (a ``UserWarning`` naming
+        your line) before it waits.
 
         If the connection drops while ``state()`` waits (for example because
         the server is being restarted), it waits for the server to come back
@@ -371,6 +394,7 @@ class GameServerAPI:
         """
         if self._player_id is None:
             raise GameServerError('join a game first: call join() or observe() before state()')
+        self._warn_if_own_turn()
         with self._poll_lock:
             if self._pushing:  # poll() or states() subscribed: the next state is pushed
                 data = self._next_push(wait=True)
@@ -392,8 +416,33 @@ class GameServerAPI:
 
     def _hand(self, state):
         """Give ``state`` to the user; ``states()`` starts with the last one given."""
-        self._handed = state
+        self._handed = self._seen = state
+        self._acted = False
         return state
+
+    def _warn_if_own_turn(self):
+        """Warn when state() is about to wait for a change that only this player can make.
+
+        A beginner who writes ``if state['current'] == my_id:`` (a list is never an int)
+        never moves, and both players' state() wait until the server gives up, with no
+        message at all. Only in the main thread: a program may move from it while another
+        thread waits here (a chat, where it is always everybody's turn). A warning, not an
+        error: the game may have a turn timer.
+        """
+        seen, me = self._seen, self._player_id
+        if (threading.current_thread() is not threading.main_thread()
+                or self._observer or self._acted or not isinstance(seen, dict)
+                or seen.get('current') != [me] or seen.get('gameover') is not False):
+            return
+        level, frame = 1, sys._getframe()  # warn at the first caller outside this module
+        while frame is not None and frame.f_code.co_filename == __file__:
+            level, frame = level + 1, frame.f_back
+        warnings.warn(
+            f'state() waits until the game changes, but it is your turn: the last state '
+            f'said current is [{me}], and you are player {me}. Nothing changes until you '
+            f'move, so this may wait until the server gives up. Call move() before '
+            f'state(); to check whose turn it is, write: if {me} in state[\'current\']',
+            stacklevel=level)
 
     def poll(self, legal_moves=False):
         """Return the new state if one has arrived, else ``None``. Never waits.
@@ -838,9 +887,14 @@ class GameServerAPI:
             bobs_id = watcher.observe()
         """
         if type(self._name) is not str or len(self._name) == 0:
-            raise GameServerError('a valid name must be passed to the constructor')
+            raise GameServerError('a valid name must be passed to the constructor: '
+                                  'observe() watches the player who joined with that name, '
+                                  'e.g. GameServerAPI(..., session=\'table7\', '
+                                  'name=\'alice\')')
         if self._session == 'auto':
-            raise GameServerError('observer mode not available for auto-join sessions')
+            raise GameServerError('observer mode not available for auto-join sessions: give '
+                                  'the session a name in both programs, e.g. '
+                                  'session=\'table7\'')
         _check(code is None or type(code) is str, 'code', 'a string', code)
         request = {
             'type': 'observe',
@@ -855,7 +909,7 @@ class GameServerAPI:
         self._player_id = reply['player_id']
         self._key = reply['key']
         self._observer = True
-        self._handed = None
+        self._handed = self._seen = None
         return self._player_id
 
     def observer_code(self):
@@ -917,6 +971,7 @@ class GameServerAPI:
             raise GameServerError('join a game first: call join() before restart()')
         if self._observer:
             raise GameServerError('cannot restart game as observer')
+        self._acted = True
         self._exchange({
             'type': 'restart',
             'game': self._game,
@@ -1200,9 +1255,14 @@ class GameServerAPI:
             'is this really a game server? If it is, it may be overloaded: try again later')
 
     def _corrupt(self, text):
+        if text.startswith('HTTP/'):  # e.g. the port of the server's dashboard
+            hint = (f'port {self._port} is a web server\'s (the game server\'s dashboard?), '
+                    'not a game server\'s: use the game server\'s port, 4711 unless its '
+                    'operator chose another')
+        else:
+            hint = 'is this really a game server, on the right port?'
         return self._error(f'corrupt json received from server {self._address()}: the reply '
-                           f'began with {text[:60]!r}',
-                           'is this really a game server, on the right port?')
+                           f'began with {text[:60]!r}', hint)
 
     def _cut_short(self, reply):
         """The error for a reply whose JSON (or last character) stops at its end: the
@@ -1249,15 +1309,65 @@ class GameServerAPI:
         field = 'data' if status == 'ok' else 'message'
         if status not in ('ok', 'error', 'illegalmove') or field not in response:
             raise self._error(f'unexpected reply received from server {self._address()}: '
-                              f'{text[:200]}')
+                              f'{_printable(text[:200])}')
+        may_be_unprintable = _MAY_BE_UNPRINTABLE.search(text) is not None
         if status == 'ok':
+            if kind == 'state' and may_be_unprintable:
+                return _printable_data(response['data'])
             return response['data']
         message = response['message']
+        if may_be_unprintable:
+            message = _printable_data(message)
         if status == 'illegalmove' and kind == 'move':
             if type(message) is list:
                 raise IllegalMove(*message)
             raise IllegalMove(message)
+        if type(message) is str:
+            message += self._advice(message, kind)
         raise GameServerError(message)
+
+    def _advice(self, message, kind):
+        """What to do about a server's error ``message`` to a ``kind`` request, as
+        ``'; ...'`` to add to it, or ``''``. The server's texts are the classic protocol's,
+        fixed and short (``framework: not your turn``); the advice is this module's."""
+        me = self._player_id
+        if message == 'framework: not your turn':
+            advice = (f'you are player {me}: move only when {me} is in state()[\'current\'] '
+                      '(state() waits until the others have moved)')
+        elif message == 'framework: game has ended':
+            advice = ('the game is over (state()[\'gameover\'] is True): stop your loop '
+                      'there, or call restart() to play again')
+        elif message == 'framework: game session already full':
+            advice = (f'all players of session {self._session!r} have joined: choose another '
+                      'session name, or pass players=N to start a new game under this one')
+        elif message == 'framework: no such game session' and kind == 'observe':
+            advice = (f'nobody has started session {self._session!r} of {self._game}: check '
+                      'the session name, and start the player\'s program first')
+        elif message in ('framework: no such game session', 'framework: invalid key',
+                         'framework: game session has timed out'):
+            advice = ('the session you joined is gone (nobody sent a request for too long, '
+                      'the server was restarted without its store, or a new session replaced '
+                      'it): call join() again')
+        elif message == 'framework: game session was overwritten':
+            advice = ('someone started a new session with the same name: use a session name '
+                      'of your own')
+        elif message == 'framework: timeout while waiting for others to join':
+            advice = ('the other players did not join in time: start all players\' programs '
+                      'with the same game and session, then join again')
+        elif message == 'framework: name already in use':
+            advice = f'another player of this session joined as {self._name!r}: choose another name'
+        elif message == 'framework: no such player':
+            advice = (f'nobody in session {self._session!r} joined with name={self._name!r}: '
+                      'use the name and session the watched player\'s program passed to '
+                      'GameServerAPI')
+        elif message == 'framework: game has not yet started':
+            advice = 'not all players have joined yet: call observe() again once they have'
+        elif re.match(r'framework: game \S+: \w+\(\) ', message):
+            advice = ('this is a bug in the game\'s code, not in your program: tell the '
+                      'game\'s author (the server\'s log shows where)')
+        else:
+            return ''
+        return '; ' + advice
 
     def _need(self, data, request):
         """Check that an ok reply carries what the request promises; return it. (A state
@@ -1369,6 +1479,39 @@ class GameServerAPI:
 def _check(ok, argument, expected, value):
     if not ok:
         raise AssertionError(f'Invalid argument: {argument} (must be {expected}, got {value!r})')
+
+
+def _printable(text):
+    """``text`` with its control characters written as escapes (see ``_UNPRINTABLE``)."""
+    return _UNPRINTABLE.sub(lambda match: ascii(match.group())[1:-1], text)
+
+
+def _printable_data(data):
+    """``data`` (decoded JSON) with every text in it, keys too, made ``_printable``.
+
+    Without recursion: a reply nested as deep as the JSON decoder allows must not
+    overflow the stack here."""
+    if isinstance(data, str):
+        return _printable(data)
+    stack = [data]
+    while stack:
+        container = stack.pop()
+        if isinstance(container, list):
+            for index, value in enumerate(container):
+                if isinstance(value, str):
+                    container[index] = _printable(value)
+                elif isinstance(value, (list, dict)):
+                    stack.append(value)
+        elif isinstance(container, dict):
+            items = list(container.items())
+            container.clear()
+            for key, value in items:
+                if isinstance(value, str):
+                    value = _printable(value)
+                elif isinstance(value, (list, dict)):
+                    stack.append(value)
+                container[_printable(key)] = value
+    return data
 
 
 def _reason(error):

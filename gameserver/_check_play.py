@@ -231,6 +231,17 @@ class Player:
         reply = self._call(table.move, player, move, move=move)
         if reply["status"] == "ok":
             return None
+        if reply["status"] == "illegalmove" and reply["message"] is True:
+            # "return True" for a good move, as a first-term student writes it: the server
+            # rejects it (any value but None does), and False accepts a bad one.
+            self.report.problem(
+                f"move({words.short(move, 100)}) returned True, so the move was rejected: "
+                "the player got the error 'True'. A move is accepted when move() returns "
+                "None (or False), and rejected when it returns anything else: return nothing "
+                "when the move is fine, and a text that says what to send instead when it is "
+                "not.",
+                kind="returned True", where=self._line("move"))
+            raise Stop
         if reply["status"] == "illegalmove":
             return reply["message"]
         self.report.problem(f"The server refused move {words.short(move, 100)}: "

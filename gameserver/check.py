@@ -5,7 +5,8 @@ server's own session code (the same turn checks, state assembly and
 restart), and reports in plain words what is wrong, each problem with the
 file and line to look at and what to change there:
 
-* required methods missing or misspelled, ``min_players``/``max_players``
+* required methods missing or misspelled, methods that cannot take what the
+  server passes (``def state(self):``), ``min_players``/``max_players``
   that are not static or not whole numbers, a class renamed to something
   that is not an identifier;
 * exceptions (with the traceback, and the move that caused them), calls that
@@ -17,7 +18,10 @@ file and line to look at and what to change there:
   ``True``/``False``, ``state`` that is not a dict or cannot be sent as JSON
   (naming the place inside it), a forgotten ``return``;
 * a move listed by ``legal_moves`` that ``move`` rejects, and a move that
-  ``move`` accepts although ``legal_moves`` did not list it;
+  ``move`` accepts although ``legal_moves`` did not list it, ``move``
+  returning ``True`` for a good move;
+* lists, dicts and sets that every game shares and games changed: class
+  attributes, and default values (``def __init__(self, players, log=[])``);
 * games that never end, or where nobody may move although the game is not over;
 * secrets: a player's state that contains another player's ``private_data``,
   ``private_data`` that lists public values, and players who see different
@@ -30,13 +34,13 @@ code is 0 only when no problem was found.
 
 This module is the command and the plan (which player counts, how many
 games); ``_check_play`` plays the games and decides what is a problem, and
-``_check_words`` says it to the student.
+``_check_words`` says it to the student; ``_check_defs`` finds what the class
+itself gets wrong (a ``def`` the server cannot call, values every game shares).
 """
 
 from __future__ import annotations
 
 import argparse
-import difflib
 import logging
 import os
 import random
@@ -44,6 +48,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from . import _check_defs as defs
 from . import _check_words as words
 from . import registry, rlhooks
 from ._check_play import Player, Stop
@@ -67,13 +72,19 @@ def check_structure(game_class: type[AbstractGame], report: Report,
         report.problem(f"{problem[0].upper()}{problem[1:]}.", where=words.class_line(game_class))
         return None
     missing = registry.missing_methods(game_class)
-    own = [n for n, v in vars(game_class).items() if callable(v) or isinstance(v, staticmethod)]
     for name in missing:
-        guess = difflib.get_close_matches(name, own, n=1, cutoff=0.6)
-        hint = f" You wrote a method called '{guess[0]}': rename it to '{name}'." if guess else ""
+        hint = registry.misspelt_hint(game_class, name)
+        if not hint and name in defs.CALLS:
+            hint = f" Add it to your class, beginning with `{defs.CALLS[name][2]}`."
         report.problem(f"Your class has no method '{name}', which every game needs.{hint}",
                        where=words.class_line(game_class))
     if missing:
+        return None
+    unfit = [name for name in defs.CALLS if defs.signature_problem(game_class, name)]
+    for name in unfit:
+        report.problem(defs.signature_problem(game_class, name),
+                       where=words.method_line(game_class, name))
+    if unfit:
         return None
     counts = []
     for method in ("min_players", "max_players"):
@@ -132,6 +143,7 @@ def check_game(game_class: type[AbstractGame], seed: int, games: int = GAMES,
         if player_range is None:
             return report
         low, high = player_range
+        shared = defs.shared_values(game_class)
         random.seed(seed)  # games that use the random module directly
         player = Player(game_class, report, guard, random.Random(seed))
         counts = sorted({low, high, min(high, low + 1)})
@@ -148,6 +160,9 @@ def check_game(game_class: type[AbstractGame], seed: int, games: int = GAMES,
                 if player.listed == 0 and not report.found:
                     break  # guessing got stuck; nothing more to learn by repeating
         _summarize(report, player, played, counts)
+        for problem, method in defs.shared_changes(shared):
+            report.problem(problem, where=words.method_line(game_class, method) if method
+                           else words.class_line(game_class))
         for problem in rlhooks.check_hooks(game_class, guard, seed, counts):
             report.problem(problem)
     finally:
@@ -202,7 +217,7 @@ def main(argv: list[str] | None = None, prog: str = "gameserver check") -> int:
     try:
         classes = registry.load_target(args.target)
     except registry.GameLoadError as err:
-        print(f"PROBLEM  {err}")
+        print(f"PROBLEM  {err.checked or err}")
         return 1
     if args.game:
         classes = [c for c in classes if c.__name__ == args.game]

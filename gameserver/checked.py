@@ -395,9 +395,8 @@ class CheckedGame:
         game_type = self.type
         result, problem = game_type.guard.call(game_type.name, "move", _as_json_data, result)
         if problem:
-            raise GameCodeError(
-                f"framework: game {self.type.name}: move() rejected the move with a "
-                f"value that is not JSON ({problem})")
+            raise self._logged(self.type_error(
+                "move", f"rejected the move with a value that is not JSON ({problem})"))
         return bounded_rejection(result)
 
     def _changing(self, method: str, func: Callable[..., Any], *args: Any) -> Any:
@@ -537,8 +536,8 @@ class CheckedGame:
             if type(encoded) is bytes:
                 return encoded
         why = NESTED_TOO_DEEPLY if isinstance(encoded, RecursionError) else encoded
-        raise self.type_error("state", f"returned something that cannot be sent as JSON "
-                              f"({why})") from encoded
+        raise self._logged(self.type_error(
+            "state", f"returned something that cannot be sent as JSON ({why})")) from encoded
 
     def legal_moves(self, player_id: int) -> list[dict[str, Any]] | None:
         """The game's list of legal moves for ``player_id``, checked; None if it has none."""
@@ -594,4 +593,13 @@ class CheckedGame:
         return GameCodeError(f"framework: game {self.type.name}: {method}() {text}")
 
     def _bad_return(self, method: str, expected: str, value: Any) -> GameCodeError:
-        return self.type_error(method, f"must return {expected}, not {type(value).__name__}")
+        return self._logged(self.type_error(
+            method, f"must return {expected}, not {type(value).__name__}"))
+
+    @staticmethod
+    def _logged(error: GameCodeError) -> GameCodeError:
+        """``error`` (a value the game returned that is wrong), logged: the teacher reads
+        the server's log to see whose game broke and why. An exception of the game's was
+        logged (by the guard, with its traceback), a wrong value only told the player."""
+        log.error("%s", error.args[0].removeprefix("framework: "))
+        return error

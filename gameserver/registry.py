@@ -20,6 +20,7 @@ Game files written for the classic server start with
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib
 import importlib.util
@@ -48,13 +49,33 @@ sys.modules.setdefault("abstract_game", game_module)
 
 
 class GameLoadError(Exception):
-    """A game file or class cannot be used; the message says where and why."""
+    """A game file or class cannot be used; the message says where and why.
+
+    ``checked``, when set, is the message as ``python -m gameserver check`` says it:
+    the same without the server's advice ("then restart the server").
+    """
+
+    checked: str | None = None
 
 
 def missing_methods(game_class: type) -> list[str]:
     """Names of required methods that ``game_class`` does not implement itself."""
     return [name for name in REQUIRED_METHODS
             if getattr(game_class, name, None) is getattr(AbstractGame, name)]
+
+
+def misspelt_hint(game_class: type[AbstractGame], name: str) -> str:
+    """`` You wrote a method called 'moves': rename it to 'move'.`` for a missing method
+    ``name`` when the class has one of a name close to it, else "".
+
+    Only methods the base class does not have are guessed: a game without ``game_over``
+    was told to rename its ``move`` (close enough by spelling) to ``game_over``.
+    """
+    own = [n for n, v in vars(game_class).items()
+           if (callable(v) or isinstance(v, (staticmethod, classmethod)))
+           and not hasattr(AbstractGame, n)]
+    guess = difflib.get_close_matches(name, own, n=1, cutoff=0.6)
+    return f" You wrote a method called '{guess[0]}': rename it to '{name}'." if guess else ""
 
 
 def load_module(path: Path) -> list[type[AbstractGame]]:
@@ -77,14 +98,26 @@ def load_module(path: Path) -> list[type[AbstractGame]]:
         spec.loader.exec_module(module)
     except SyntaxError as err:
         del sys.modules[module_name]
-        raise GameLoadError(f"{path}:{err.lineno}: syntax error: {err.msg} "
-                            "(fix that line, then restart the server)") from None
+        error = GameLoadError(f"{path}:{err.lineno}: syntax error: {err.msg} "
+                              "(fix that line, then restart the server)")
+        error.checked = (f"{path}:{err.lineno}: syntax error: {err.msg} (fix that line, "
+                         "then run the check again)")
+        raise error from None
     except BaseException as err:  # noqa: BLE001 - any failure of student code
         del sys.modules[module_name]
         line = _line_in(path, err)
         raise GameLoadError(f"{path}:{line}: importing the file raised "
-                            f"{type(err).__name__}: {err}") from None
+                            f"{type(err).__name__}: {err}{_import_hint(err)}") from None
     return game_classes(module)
+
+
+def _import_hint(err: BaseException) -> str:
+    """How to import the base class, when ``err`` is the import of a guess at its module
+    (``from game import AbstractGame``, as a file next to it in another project had it)."""
+    name = getattr(err, "name", None) if isinstance(err, ModuleNotFoundError) else None
+    if (name or "").split(".")[0].lower() in ("game", "abstractgame"):
+        return " (import the base class with: from gameserver.game import AbstractGame)"
+    return ""
 
 
 def load_target(target: str) -> list[type[AbstractGame]]:
@@ -193,7 +226,12 @@ def load_file(path: Path) -> list[type[AbstractGame]]:
     Raises:
         GameLoadError: the file cannot be imported.
     """
-    return [game_class for game_class in load_module(path) if usable(game_class, path)]
+    classes = load_module(path)
+    if not classes:  # a student's class that forgot its base class was offered silently
+        log.warning("game file %s: no game in it: a game is a class that inherits from "
+                    "AbstractGame (class MyGame(AbstractGame): ...). A file of helpers for "
+                    "other games may ignore this", path)
+    return [game_class for game_class in classes if usable(game_class, path)]
 
 
 def usable(game_class: type[AbstractGame], path: Path | str) -> bool:
@@ -207,8 +245,9 @@ def usable(game_class: type[AbstractGame], path: Path | str) -> bool:
     missing = missing_methods(game_class)
     if missing:
         log.error("game %s skipped: %s:%s: class %s does not define %s (every game must "
-                  "define %s)", name, path, line, name, ", ".join(missing),
-                  ", ".join(REQUIRED_METHODS))
+                  "define %s).%s", name, path, line, name, ", ".join(missing),
+                  ", ".join(REQUIRED_METHODS),
+                  "".join(misspelt_hint(game_class, method) for method in missing))
         return False
     problem = player_range_problem(game_class)
     if problem:

@@ -47,6 +47,17 @@ def test_the_reference_game_passes() -> None:
     ("EmptyLegalMoves", "returned an empty list although player 0 may move now"),
     ("Renamed", "Its name 'a/b' is not a Python identifier of at most 100 characters (it is "
                 "the class's name: do not set __name__)."),
+    ("StateWithoutPlayer", "The server calls state() with the player's id, but your state() "
+                           "cannot take that: begin it with `def state(self, player_id):`."),
+    ("MoveReturnsTrue", "returned True, so the move was rejected: the player got the error "
+                        "'True'. A move is accepted when move() returns None (or False), and "
+                        "rejected when it returns anything else"),
+    ("SharedLog", "The class attribute log changed while games were played: it belongs to "
+                  "the class, so every game on the server shares that one list"),
+    ("DefaultHistory", "The default value of history in __init__() changed while games were "
+                       "played: Python makes a default value once, so every game shares that "
+                       "one list, and one game's changes show in the next. Write "
+                       "history=None, and in __init__(): `if history is None: history = []`."),
 ])
 def test_each_defect_is_reported_in_plain_words(name: str, expected: str) -> None:
     report = run_check(name)
@@ -55,6 +66,12 @@ def test_each_defect_is_reported_in_plain_words(name: str, expected: str) -> Non
     for problem in report.found:  # issue 17, point 10: the file (and line) to look at
         line = r"" if name == "Misnamed" else r":\d+"  # built without a class statement
         assert re.fullmatch(rf"\S*defective_games\.py{line}", problem.where), problem
+
+
+def test_a_missing_method_is_not_guessed_from_one_the_game_needs_as_it_is() -> None:
+    problems = [problem.text for problem in run_check("NoGameOver").found]
+    assert problems == ["Your class has no method 'game_over', which every game needs. Add it "
+                        "to your class, beginning with `def game_over(self):`."], problems
 
 
 def test_a_call_stopped_in_time_names_the_line_it_was_running() -> None:
@@ -83,7 +100,9 @@ def test_command_exit_codes_and_output(capsys) -> None:
     out = capsys.readouterr().out
     assert "PROBLEM" in out and "--seed" in out
     assert check.main([str(DATA / "mixed_games/syntax_error.py")]) == 1
-    assert "syntax_error.py:4: syntax error" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "syntax_error.py:4: syntax error" in out
+    assert out.endswith("(fix that line, then run the check again)\n")  # no server to restart
     assert check.main([str(DATA / "mixed_games/duplicate.py"), "--game", "Nope"]) == 1
     assert "no game found" in capsys.readouterr().out
     assert check.main(["no/such/file.py"]) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pickle
 import random
@@ -33,7 +34,7 @@ from tests.data.checked_games.dice import (
 )
 from tests.data.checked_games.plain import Plain
 from tests.serverproc import ServerProcess
-from tests.wire import Player, request
+from tests.wire import Player, request, until
 
 
 @pytest.fixture
@@ -619,3 +620,22 @@ def test_game_code_that_runs_while_a_reply_is_encoded_is_guarded(tmp_path, what,
             f"framework: game OddState: {method}() {expected}"), reply
         other = Player(server.port, "Echo", "other", 1)  # the server goes on
         assert other.join()["status"] == "ok"
+
+
+def test_a_wrong_value_a_game_returns_is_in_the_servers_log(make_server, tmp_path: Path,
+                                                             caplog) -> None:
+    """The teacher reads the server's log to see whose game broke: an exception was logged
+    with its traceback, a value of the wrong kind (a forgotten return) only told the player."""
+    caplog.set_level(logging.INFO, logger="gameserver")
+    source = (Path(__file__).parent / "data" / "mixed_games" / "no_move.py").read_text()
+    (tmp_path / "no_return.py").write_text(
+        source.replace("class NoMove", "class NoReturn")
+        .replace("        return {}", '        {"forgot": "return"}')
+        .replace("    def game_over(self):", "    def move(self, move, player_id):\n"
+                 "        return None\n\n    def game_over(self):"))
+    server = make_server(games_dirs=[str(tmp_path)])
+    player = Player(server.port, "NoReturn", "s", 1)
+    player.join()
+    text = "game NoReturn: state() must return a dict, not NoneType"
+    assert player.state() == {"status": "error", "message": "framework: " + text}
+    until(lambda: text in [r.getMessage() for r in caplog.records], "logged", 30)

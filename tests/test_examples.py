@@ -156,7 +156,7 @@ def test_tictactoe_clients_play_a_game_to_a_win(run) -> None:
 def test_tictactoe_observer_prints_the_final_board(run) -> None:
     session = unique("watch")
     observer = run("tictactoe_observer.py", "--session", session, "--name", "alice")
-    observer.wait_for(r"^Waiting for the game to begin \(framework: no such game session\)")
+    observer.wait_for(r"^Waiting for the game to begin \(framework: no such game session; ")
     alice = run("tictactoe_client.py", "--session", session, "--name", "alice",
                 stdin=TICTACTOE_INPUT)
     bob = run("tictactoe_client.py", "--session", session, "--name", "bob",

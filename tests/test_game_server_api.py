@@ -224,9 +224,12 @@ def test_calls_before_join_raise_without_contacting_the_server(fake, call) -> No
 
 def test_observe_needs_a_name_and_a_named_session_checked_locally(fake) -> None:
     server = fake(replies())
-    with pytest.raises(GameServerError, match="a valid name must be passed"):
+    with pytest.raises(GameServerError, match="a valid name must be passed to the constructor: "
+                                              "observe.. watches the player who joined with "
+                                              "that name, e.g. GameServerAPI"):
         GameServerAPI("127.0.0.1", server.port, "TicTacToe", session="s").observe()
-    with pytest.raises(GameServerError, match="not available for auto-join"):
+    with pytest.raises(GameServerError, match="not available for auto-join sessions: give the "
+                                              "session a name in both programs"):
         GameServerAPI("127.0.0.1", server.port, "TicTacToe", name="bob").observe()
     assert server.connections == 0
 
@@ -445,8 +448,135 @@ def test_server_error_messages_are_passed_on_as_they_are(server) -> None:
     first = apis[0].state()["current"][0]
     with pytest.raises(GameServerError) as caught:
         apis[1 - first].move(position=0)
-    assert str(caught.value) == "framework: not your turn"
+    assert str(caught.value).startswith("framework: not your turn; ")
     assert not isinstance(caught.value, IllegalMove)
+
+
+def test_the_servers_fixed_errors_come_with_what_to_do(server) -> None:
+    """The protocol's texts are fixed and say only what is wrong ("framework: not your
+    turn"); a student reads them in a traceback. The module adds what to do after '; ',
+    the server's text first as it was."""
+    session = unique("advice")
+    apis = tictactoe_players(server, session)
+    try:
+        apis[0].move(position=0)  # accepted if player 0 moves first: then it is 1's turn
+    except GameServerError:
+        pass
+    with pytest.raises(GameServerError) as caught:
+        apis[0].move(position=1)
+    assert str(caught.value) == (
+        "framework: not your turn; you are player 0: move only when 0 is in "
+        "state()['current'] (state() waits until the others have moved)")
+    session = unique("advice")
+    apis = tictactoe_players(server, session)
+    play_first_mover_wins(apis)
+    with pytest.raises(GameServerError, match=r"^framework: game has ended; the game is over "
+                                              r".*call restart\(\) to play again$"):
+        apis[0].move(position=8)
+    with pytest.raises(GameServerError, match=r"^framework: game session already full; .*"
+                                              r"pass players=N to start a new game"):
+        GameServerAPI(server.host, server.port, "TicTacToe", session=session).join()
+    watcher = GameServerAPI(server.host, server.port, "TicTacToe", session=session,
+                            name="nobody")
+    with pytest.raises(GameServerError, match=r"^framework: no such player; nobody in session "
+                                              r".* joined with name='nobody'"):
+        watcher.observe()
+    missing = GameServerAPI(server.host, server.port, "TicTacToe", session=unique("none"),
+                            name="bob")
+    with pytest.raises(GameServerError, match=r"^framework: no such game session; nobody has "
+                                              r"started session .*check the session name"):
+        missing.observe()
+
+
+def test_waiting_for_a_change_only_oneself_can_make_warns_at_the_callers_line(
+        server, monkeypatch) -> None:
+    """A beginner who writes ``if state['current'] == my_id:`` (a list is never an int)
+    never moves; state() then waited for a change nobody could make, until the server gave
+    up, and no message said why. A warning names the student's line and the fix."""
+    monkeypatch.setattr(game_server_api, "WAIT_MAX", 0.5)  # the wait ends, as an error
+    apis = tictactoe_players(server, unique("ownturn"))
+    states = {pid: api.state() for pid, api in apis.items()}
+    me = states[0]["current"][0]
+    expected = (rf"^state\(\) waits until the game changes, but it is your turn: the last state "
+                rf"said current is \[{me}\], and you are player {me}\. Nothing changes until "
+                rf"you move, .* Call move\(\) before state\(\); to check whose turn it is, "
+                rf"write: if {me} in state\['current'\]$")
+    with pytest.warns(UserWarning, match=expected) as caught:
+        with pytest.raises(GameServerError, match="did not answer state within 0.5 s"):
+            apis[me].state()
+    assert [w.filename for w in caught] == [__file__]  # the student's line, not the module's
+    with pytest.warns(UserWarning, match=expected) as caught:
+        with pytest.raises(GameServerError, match="did not answer state within 0.5 s"):
+            for _ in apis[me].states():
+                pass
+    assert [w.filename for w in caught] == [__file__]
+    monkeypatch.setattr(game_server_api, "WAIT_MAX", 30)
+    apis[me].move(position=0)  # a move: what comes next is the other player's
+    assert apis[me].state()["current"] == [1 - me]
+    assert apis[1 - me].state()["current"] == [1 - me]
+
+
+@pytest.mark.parametrize(("message", "advice"), [
+    ("framework: game Mine: move() raised KeyError: 'x'", "; this is a bug in the game's code, "
+                                                          "not in your program"),
+    ("framework: game session was overwritten", "; someone started a new session with the "
+                                                "same name"),
+    ("framework: invalid key", "; the session you joined is gone"),
+    ("framework: no such game session", "; the session you joined is gone"),
+    ("framework: a text this module does not know", ""),
+])
+def test_advice_for_other_fixed_errors(fake, message, advice) -> None:
+    server = fake(after_join(lambda conn, fake, request: conn.sendall(
+        json.dumps({"status": "error", "message": message}).encode())))
+    api = GameServerAPI("127.0.0.1", server.port, "Echo", players=1)
+    api.join()
+    with pytest.raises(GameServerError) as caught:
+        api.state()
+    assert str(caught.value).startswith(message + advice)
+    if not advice:
+        assert str(caught.value) == message
+
+
+HOSTILE = "\x1b]52;c;Y3VybA==\x07\x1b[2J\r\u202egood\x9b\ttab\nline"
+HOSTILE_SHOWN = "\\x1b]52;c;Y3VybA==\\x07\\x1b[2J\\r\\u202egood\\x9b\\ttab\nline"
+
+
+def test_control_characters_a_game_sends_are_shown_escaped(recorder_server) -> None:
+    """A game's rejection and the texts in its states reach a student's terminal: an ANSI
+    escape there cleared the screen or wrote the clipboard (OSC 52). The module writes
+    control characters as escapes, as repr() does; a newline stays a newline."""
+    api = GameServerAPI(recorder_server.host, recorder_server.port, "Recorder", players=1)
+    api.join()
+    with pytest.raises(IllegalMove) as caught:
+        api.move(reject=HOSTILE)
+    assert str(caught.value) == "game: " + HOSTILE_SHOWN
+    with pytest.raises(IllegalMove) as caught:
+        api.move(reject=[HOSTILE, {HOSTILE: HOSTILE}])
+    assert caught.value.args == (HOSTILE_SHOWN, {HOSTILE_SHOWN: HOSTILE_SHOWN})
+    api.move(say=HOSTILE, plain="Grüße\n")
+    log = api.state()["log"]
+    assert log[-1] == [0, {"say": HOSTILE_SHOWN, "plain": "Grüße\n"}]
+    assert log[0] == [0, {"reject": HOSTILE_SHOWN}]
+    poller = GameServerAPI(recorder_server.host, recorder_server.port, "Recorder", players=1)
+    poller.join()
+    poller.move(**{HOSTILE: [[HOSTILE]]})
+    pushed = next(poller.states())
+    assert pushed["log"] == [[0, {HOSTILE_SHOWN: [[HOSTILE_SHOWN]]}]]
+
+
+def test_control_characters_in_a_servers_errors_are_shown_escaped(fake) -> None:
+    server = fake(after_join(lambda conn, fake, request: conn.sendall(
+        json.dumps({"status": "error", "message": "framework: " + HOSTILE}).encode())))
+    api = GameServerAPI("127.0.0.1", server.port, "Echo", players=1)
+    api.join()
+    with pytest.raises(GameServerError) as caught:
+        api.state()
+    assert str(caught.value) == "framework: " + HOSTILE_SHOWN
+    odd = fake(replies('{"status": "maybe", "message": "\x9b2J"}'.encode()))  # CSI, as it is
+    with pytest.raises(GameServerError) as caught:
+        GameServerAPI("127.0.0.1", odd.port, "Echo", players=1).join()
+    assert "\x9b" not in str(caught.value)
+    assert '"message": "\\x9b2J"}' in str(caught.value)
 
 
 def test_join_timeout_is_reported(make_server) -> None:
@@ -670,8 +800,10 @@ def test_a_reply_the_server_stops_in_the_middle_of_is_named_so(fake, sent,
 @pytest.mark.parametrize(("reply", "expected"), [
     pytest.param(b'{"status": "ok", "da', "^api: corrupt json received from server 127.0.0.1:",
                  id="truncated-json"),
-    pytest.param(b"HTTP/1.1 400 Bad Request\r\n\r\n", "^api: corrupt json received .*right port",
-                 id="wrong-port-http"),
+    # The dashboard's port (8080), the one students see in the browser, given instead:
+    pytest.param(b"HTTP/1.1 400 Bad Request\r\n\r\n", "^api: corrupt json received .*; port "
+                 r"\d+ is a web server's \(the game server's dashboard\?\), not a game "
+                 "server's: use the game server's port, 4711", id="wrong-port-http"),
     pytest.param(b"\xff\xfe\x00garbage", "^api: could not decode binary data received from",
                  id="not-utf8"),
     pytest.param(b"\x15\x03\x03\x00\x02\x02\x46", "it answered with TLS; the server uses TLS: "
@@ -1118,6 +1250,8 @@ def test_state_gives_up_on_a_server_that_is_gone_and_says_what_to_do(
         "; is the server still running? Start it again if it stopped, then call state() again")
 
 
+@pytest.mark.filterwarnings("ignore:state.. waits until the game changes")  # the fake's
+# states say it is player 0's turn, and player 0 asks again without moving
 def test_state_waits_no_longer_than_its_window_for_a_server_that_accepts_and_hangs(
         fake, monkeypatch) -> None:
     """Each probe once waited up to the 120 s reply timeout: a hung server held a student's
@@ -1283,7 +1417,7 @@ def test_poll_raises_the_servers_error_when_the_session_is_overwritten(server) -
     next_poll(api)  # a request now waits for the next change ...
     wait_until_a_request_waits(server, "Echo", session)  # ... once the server has it
     GameServerAPI(server.host, server.port, "Echo", session, 1).join()  # replaces the session
-    with pytest.raises(GameServerError, match="^framework: game session was overwritten$"):
+    with pytest.raises(GameServerError, match="^framework: game session was overwritten; "):
         next_poll(api)
     with pytest.raises(GameServerError, match="^framework: invalid key"):
         next_poll(api)  # the next poll() asks again: our key is not in the new session
@@ -1460,7 +1594,8 @@ def test_poll_works_under_python_3_8(make_server) -> None:
         GameServerAPI(running.host, running.port, "Echo", session, 1).join()
         script.stdin.write("go\n")
         script.stdin.flush()
-        assert script.stdout.readline() == "error: framework: game session was overwritten\n"
+        assert script.stdout.readline().startswith(
+            "error: framework: game session was overwritten; ")
         assert script.stdout.readline() == "done\n"
         assert script.wait(TIMEOUT) == 0
     finally:
@@ -1541,6 +1676,8 @@ def test_poll_gives_pushed_states_oldest_first(server) -> None:
         assert nothing_arrives(api, api)
 
 
+@pytest.mark.filterwarnings("ignore:state.. waits until the game changes")  # the fake's
+# states say it is player 0's turn, and player 0 asks again without moving
 def test_states_with_a_server_that_does_not_push_asks_with_state(fake) -> None:
     unknown = json.dumps({"status": "error", "message": "framework: unknown request type "
                                                         "'subscribe'"}).encode()

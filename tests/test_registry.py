@@ -21,6 +21,46 @@ def test_bundled_games_are_registered_by_class_name() -> None:
     assert set(games) == {cls.__name__ for cls in BUNDLED_GAMES}
 
 
+def test_a_misspelt_method_is_named_in_the_line_that_skips_the_game(tmp_path: Path,
+                                                                     caplog) -> None:
+    """The teacher's log told a class's author only what was missing; ``check`` also said
+    which of their methods to rename. Now the log does too (and neither guesses a method
+    the game needs as it is: ``move`` is close to ``game_over`` by spelling)."""
+    source = (DATA / "mixed_games" / "no_move.py").read_text()
+    (tmp_path / "typo.py").write_text(source.replace("class NoMove", "class Typo").replace(
+        "    def game_over(self):", "    def moves(self, move, player_id):\n"
+                                   "        return None\n\n    def gameover(self):"))
+    caplog.set_level(logging.INFO, logger="gameserver")
+    assert "Typo" not in registry.discover([str(tmp_path)], bundled=False)
+    (skipped,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert skipped.endswith("typo.py:4: class Typo does not define move, game_over (every "
+                            "game must define __init__, min_players, max_players, "
+                            "current_player, move, game_over, state). You wrote a method "
+                            "called 'moves': rename it to 'move'. You wrote a method called "
+                            "'gameover': rename it to 'game_over'."), skipped
+
+
+def test_a_file_without_a_game_and_a_guessed_import_are_told_what_to_write(
+        tmp_path: Path, caplog) -> None:
+    """A class that forgot its base class was not offered, and nothing said so: clients
+    got "no such game". A guess at the base class's module said only what was missing."""
+    source = (DATA / "mixed_games" / "no_move.py").read_text()
+    (tmp_path / "plain.py").write_text(source.replace("class NoMove(AbstractGame):",
+                                                      "class Plain:"))
+    (tmp_path / "guessed.py").write_text(source.replace("from gameserver import",
+                                                        "from game import"))
+    caplog.set_level(logging.INFO, logger="gameserver")
+    assert registry.discover([str(tmp_path)], bundled=False) == {}
+    told = {r.levelname: r.getMessage() for r in caplog.records}
+    assert told["WARNING"] == (f"game file {tmp_path / 'plain.py'}: no game in it: a game is "
+                               "a class that inherits from AbstractGame (class "
+                               "MyGame(AbstractGame): ...). A file of helpers for other games "
+                               "may ignore this")
+    assert told["ERROR"].endswith("guessed.py:1: importing the file raised "
+                                  "ModuleNotFoundError: No module named 'game' (import the "
+                                  "base class with: from gameserver.game import AbstractGame)")
+
+
 def test_bundled_games_can_be_switched_off() -> None:
     games = registry.discover([str(DATA / "classic_games")], bundled=False)
     assert list(games) == ["CoinGuess"]
@@ -39,6 +79,7 @@ def test_a_broken_folder_loads_the_good_games_and_logs_one_line_per_problem(capl
     assert "put @staticmethod on the line above it" in static
     syntax = next(e for e in errors if "syntax_error.py" in e)
     assert "syntax_error.py:4: syntax error" in syntax
+    assert syntax.endswith("(fix that line, then restart the server)")  # as check does not
     missing = next(e for e in errors if "NoMove" in e)
     assert "no_move.py:4: class NoMove does not define move" in missing
     duplicate = next(e for e in errors if "duplicate.py" in e)

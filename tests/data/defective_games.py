@@ -131,3 +131,42 @@ class Renamed(Good):
 
 
 Renamed.__name__ = "a/b"  # a name no URL or file name can hold
+
+
+# game_over left out, nothing spelt like it: 'move' is close by spelling, but a method the
+# game needs as it is (the checker said "rename it to 'game_over'").
+NoGameOver = type("NoGameOver", (AbstractGame,), {
+    k: v for k, v in vars(Good).items() if k not in ("game_over", "__dict__", "__weakref__")
+} | {"current_player": lambda self: [] if self.counter >= 6 else self.turn})
+
+
+class StateWithoutPlayer(Good):
+    def state(self):  # the server passes the player's id
+        return {"counter": self.counter}
+
+
+class MoveReturnsTrue(Good):
+    def move(self, move, player_id):  # True for a good move, as students write it
+        if move.get("add") not in (1, 2):
+            return False
+        self.counter += move["add"]
+        self.turn = (self.turn + 1) % self.players
+        return True
+
+
+class SharedLog(Good):
+    log = []  # one list for every game: belongs in __init__
+
+    def move(self, move, player_id):
+        self.log.append(move)
+        return super().move(move, player_id)
+
+
+class DefaultHistory(Good):
+    def __init__(self, players, history=[]):  # noqa: B006 - the defect it shows
+        super().__init__(players)
+        self.history = history
+
+    def move(self, move, player_id):
+        self.history.append(move)
+        return super().move(move, player_id)
