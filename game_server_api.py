@@ -119,11 +119,12 @@ _READ_ONLY = ('state', 'observe', 'observer_code')  # safe to send again
 # which a game (or another player) wrote. A control character there would act on the
 # terminal that prints it (an ANSI escape clears the screen, retitles the window or
 # writes the clipboard; a carriage return overwrites the line), so it is written as an
-# escape instead ('\x1b', as repr() shows it). A newline stays one.
-_UNPRINTABLE = re.compile('[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]')
-# A reply's JSON text that may hold one: JSON writes them as \u001b, \b, \f, \r or \t
+# escape instead ('\x1b', as repr() shows it). A newline and a tab stay as they are
+# (a game may lay out its board with them).
+_UNPRINTABLE = re.compile('[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]')
+# A reply's JSON text that may hold one: JSON writes them as \u001b, \b, \f or \r
 # (and every other non-ASCII character as \u....), or as they are.
-_MAY_BE_UNPRINTABLE = re.compile('\\\\[ubfrt]|[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]')
+_MAY_BE_UNPRINTABLE = re.compile('\\\\[ubfr]|[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]')
 
 
 class GameServerError(Exception):

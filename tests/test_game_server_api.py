@@ -538,13 +538,14 @@ def test_advice_for_other_fixed_errors(fake, message, advice) -> None:
 
 
 HOSTILE = "\x1b]52;c;Y3VybA==\x07\x1b[2J\r\u202egood\x9b\ttab\nline"
-HOSTILE_SHOWN = "\\x1b]52;c;Y3VybA==\\x07\\x1b[2J\\r\\u202egood\\x9b\\ttab\nline"
+HOSTILE_SHOWN = "\\x1b]52;c;Y3VybA==\\x07\\x1b[2J\\r\\u202egood\\x9b\ttab\nline"
 
 
 def test_control_characters_a_game_sends_are_shown_escaped(recorder_server) -> None:
     """A game's rejection and the texts in its states reach a student's terminal: an ANSI
     escape there cleared the screen or wrote the clipboard (OSC 52). The module writes
-    control characters as escapes, as repr() does; a newline stays a newline."""
+    control characters as escapes, as repr() does; a newline and a tab stay as they are
+    (a board laid out with them)."""
     api = GameServerAPI(recorder_server.host, recorder_server.port, "Recorder", players=1)
     api.join()
     with pytest.raises(IllegalMove) as caught:
