@@ -28,6 +28,7 @@ from gameserver.waits import Wait
 from gameserver.web import _data as web_data
 from tests.data.games.recorder import Recorder
 from tests.serverproc import ROOT, ServerProcess, ServerThread
+from tests.test_server_limits import finished_sessions
 from tests.wire import Player, request, until
 
 DATA = Path(__file__).parent / "data"
@@ -395,17 +396,16 @@ def test_the_list_of_finished_games_holds_their_results_not_their_large_final_st
     from (``results.RESULT_KEYS``); ``finished_game`` (one replay) still has it all."""
     db = str(tmp_path / "store.sqlite3")
     with ServerThread(store=True, store_path=db) as server:
-        solo = Player(server.port, "Echo", "big", 1, name="eve")
-        joined = request(server.port, {"type": "join", "game": "Echo", "session": "big",
-                                       "players": 1, "name": "eve", "turn_timeout": 0.1})
-        solo.player_id, solo.key = joined["data"]["player_id"], joined["data"]["key"]
-        assert solo.move(msg="x" * 900_000)["status"] == "ok"
-        while not solo.state()["data"]["gameover"]:  # each state waits for the next change
-            pass  # (the turn timer ends the game: Echo lists no moves to make for eve)
+        # The turn timer ends the game (Echo lists no moves to make for its player). Not
+        # a timer of 0.1 s: on a loaded machine it ran out before the 900 KB move came
+        # ("framework: game has ended"); a session it ends without the move is started
+        # again (its finished game, without a large state, is in the list too).
+        [solo] = finished_sessions(server.port, "x" * 900_000, 1)
         finish_tictactoe(seat_two(server.port, "TicTacToe", "small"))
         assert server.server is not None and server.server.history is not None
         reader = server.server.history
-        big, small = sorted(reader.finished_games(), key=lambda r: r["game"])
+        by_session = {r["session"]: r for r in reader.finished_games()}
+        big, small = by_session[solo.session], by_session["small"]
         assert len(json.dumps(big["final_states"])) < 1000
         assert big["final_states"] == [{"gameover": True, "forfeit": {
             "players": [0], "reason": "turn timeout"}}]
