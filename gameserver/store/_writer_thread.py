@@ -18,6 +18,7 @@ What a caller must know:
 * After each commit ``batch.landed`` is set (for ``Store.close``, when the
   loop stopped before ``landed`` could run), the checkpoint follows if asked,
   then ``landed(batch, ops, error)`` is called on the loop.
+* Once it handed a batch to the loop, the thread keeps no reference to it.
 * ``stop(timeout)`` says whether the thread ended: one still inside its
   commit (a disk that hangs) keeps the connection (see ``_closing``).
 """
@@ -66,16 +67,22 @@ class WriterThread(threading.Thread):
         return not self.is_alive()
 
     def run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
+        while (item := self._queue.get()) is not None:
+            if not self._write(*item):
                 return
-            batch, ops, catch_up = item
-            error = self._commit(ops)
-            batch.landed = (ops, error)
-            if catch_up:
-                self._catch_up()
-            try:
-                self._loop.call_soon_threadsafe(self._landed, batch, ops, error)
-            except RuntimeError:  # the loop is closed: nobody waits any more
-                return
+            # Let the batch go before waiting for the next: held while the thread waits,
+            # its rows (megabytes of a large commit's states) stayed for as long as the
+            # store had nothing more to send this thread.
+            del item
+
+    def _write(self, batch: Batch, ops: Ops, catch_up: bool) -> bool:
+        """Commit one batch; whether the loop can still be told (else nobody waits)."""
+        error = self._commit(ops)
+        batch.landed = (ops, error)
+        if catch_up:
+            self._catch_up()
+        try:
+            self._loop.call_soon_threadsafe(self._landed, batch, ops, error)
+        except RuntimeError:  # the loop is closed: nobody waits any more
+            return False
+        return True
