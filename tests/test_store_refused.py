@@ -155,3 +155,99 @@ def test_a_change_the_file_refuses_at_the_last_commit_is_answered_so(tmp_path: P
 
     asyncio.run(play())
     assert saved_tokens(str(path)) == ["s1"]  # the ended one's rows deleted, as the store closed
+
+
+def orphan_moves(db: str) -> int:
+    with contextlib.closing(sqlite3.connect(db)) as saved:
+        return saved.execute("SELECT COUNT(*) FROM game_moves WHERE game_id NOT IN "
+                             "(SELECT id FROM games)").fetchone()[0]
+
+
+def test_a_refused_sessions_deletes_are_not_rolled_back_with_its_later_changes(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The session moved again while its refused commit was in the writer thread; that
+    later move is refused too (its row is squatted as well). Its deletes, in the same
+    commit as that move, were rolled back with it (one owner, one savepoint): the
+    session stayed in the file, and a restart brought it back as it was before."""
+    path = tmp_path / "later.db"
+
+    async def play() -> None:
+        store, guard = open_store(path, sync="full")  # commits in the writer thread
+        doomed, kept = echo_sessions(store, 2)
+        await woken(*(s.join_reply(s.players[0], 1000) for s in (doomed, kept)))
+        keys = [s.players[0].key for s in (doomed, kept)]
+        squat_next_move(str(path), "s0")
+        squat_next_move(str(path), "s0")  # (and the one after)
+        refused = doomed.move(0, keys[0], {"msg": "refused"})
+        await asyncio.sleep(0)  # its commit is sent to the writer thread
+        assert store._in_flight is not None  # (it lands in a later pass: not yet)
+        later = doomed.move(0, keys[0], {"msg": "later"})
+        await woken(refused, later)
+        assert isinstance(refused, Wait) and isinstance(later, Wait)
+        assert json.loads(refused.resume())["message"] == SAVE_REFUSED
+        assert json.loads(later.resume())["message"] == SAVE_REFUSED
+        saved = kept.move(0, keys[1], {"msg": "saved"})  # after the deletes' commit
+        await woken(saved)
+        store.close()
+        guard.close()
+
+    with caplog.at_level(logging.ERROR, "gameserver.store"):
+        asyncio.run(play())
+    assert "could not be deleted" not in caplog.text
+    assert "its last changes could not be saved" in caplog.text
+    assert saved_tokens(str(path)) == ["s1"]
+
+
+def test_a_session_ended_with_a_last_change_the_file_refuses_is_deleted_still(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The session ends (idle, left) in the pass of its last move, which the file
+    refuses: its deletes were rolled back with that move, and a restart brought back a
+    session that had ended."""
+    path = tmp_path / "ended.db"
+
+    async def play() -> None:
+        store, guard = open_store(path)
+        doomed, kept = echo_sessions(store, 2)
+        await woken(*(s.join_reply(s.players[0], 1000) for s in (doomed, kept)))
+        squat_next_move(str(path), "s0")
+        last = doomed.move(0, doomed.players[0].key, {"msg": "last"})
+        store.forget(doomed)  # (what the lobby does as it removes a session)
+        await woken(last)
+        saved = kept.move(0, kept.players[0].key, {"msg": "saved"})
+        await woken(saved)
+        store.close()
+        guard.close()
+
+    with caplog.at_level(logging.ERROR, "gameserver.store"):
+        asyncio.run(play())
+    assert "could not be deleted" not in caplog.text
+    assert saved_tokens(str(path)) == ["s1"]
+
+
+def test_a_refused_sessions_later_changes_at_the_last_commit_go_before_its_deletes(
+        tmp_path: Path) -> None:
+    """The server stops while the refused commit is in the writer thread, after the
+    session moved again: ``close`` wrote the session's deletes first and its later move
+    after them, a move row of a game no longer there (kept in the file for ever)."""
+    path = tmp_path / "closing-later.db"
+
+    async def play() -> None:
+        store, guard = open_store(path, sync="full")
+        doomed, kept = echo_sessions(store, 2)
+        await woken(*(s.join_reply(s.players[0], 1000) for s in (doomed, kept)))
+        keys = [s.players[0].key for s in (doomed, kept)]
+        squat_next_move(str(path), "s0")
+        refused = doomed.move(0, keys[0], {"msg": "refused"})
+        await asyncio.sleep(0)
+        assert store._in_flight is not None
+        later = doomed.move(0, keys[0], {"msg": "later"})
+        store.close()  # (the in-flight commit's landing never runs on the loop)
+        guard.close()
+        await woken(refused, later)
+        assert isinstance(refused, Wait) and isinstance(later, Wait)
+        assert json.loads(refused.resume())["message"] == SAVE_REFUSED
+        assert json.loads(later.resume())["message"] == SAVE_REFUSED
+
+    asyncio.run(play())
+    assert saved_tokens(str(path)) == ["s1"]
+    assert orphan_moves(str(path)) == 0
