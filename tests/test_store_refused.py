@@ -251,3 +251,31 @@ def test_a_refused_sessions_later_changes_at_the_last_commit_go_before_its_delet
     asyncio.run(play())
     assert saved_tokens(str(path)) == ["s1"]
     assert orphan_moves(str(path)) == 0
+
+
+def test_deletes_of_a_session_ended_at_the_last_commit_refused_too_are_logged(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """``close`` deletes a session the last commit ended in a commit of their own; when
+    the file refused those deletes too, nothing said so (only a failed commit was
+    told), and a restart brought back the session."""
+    path = tmp_path / "closing-kept.db"
+
+    async def play() -> None:
+        store, guard = open_store(path)
+        doomed, kept = echo_sessions(store, 2)
+        await woken(*(s.join_reply(s.players[0], 1000) for s in (doomed, kept)))
+        squat_next_move(str(path), "s0")
+        with contextlib.closing(sqlite3.connect(path, timeout=5)) as other, other:
+            other.execute("CREATE TRIGGER keep BEFORE DELETE ON live_sessions "
+                          "WHEN OLD.token = 's0' BEGIN SELECT RAISE(ABORT, 'kept'); END")
+        refused = doomed.move(0, doomed.players[0].key, {"msg": "refused"})
+        store.close()
+        guard.close()
+        await woken(refused)
+        assert isinstance(refused, Wait)
+        assert json.loads(refused.resume())["message"] == SAVE_REFUSED
+
+    with caplog.at_level(logging.ERROR, "gameserver.store"):
+        asyncio.run(play())
+    assert saved_tokens(str(path)) == ["s0", "s1"]
+    assert "still in the store file: a restart may bring them back" in caplog.text

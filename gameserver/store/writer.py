@@ -284,7 +284,8 @@ class Store:
         if ops.refused:
             gone = Ops()  # (the first went with this commit)
             refused = self._refuse(ops, starts, gone)
-            if gone.items and self._commit(gone) is not None:
+            if gone.items and (self._commit(gone) is not None or gone.refused):
+                # (refused: the rows left out are those deletes, said by nobody else)
                 log.error("the sessions ended as the server stopped are still in the store "
                           "file: a restart may bring them back")
         tickets.extend(self._retry_tickets.items())
