@@ -279,3 +279,34 @@ def test_deletes_of_a_session_ended_at_the_last_commit_refused_too_are_logged(
         asyncio.run(play())
     assert saved_tokens(str(path)) == ["s0", "s1"]
     assert "still in the store file: a restart may bring them back" in caplog.text
+
+
+def test_a_refusal_that_rolls_back_the_whole_transaction_ends_only_its_session(
+        tmp_path: Path) -> None:
+    """A trigger of another program refuses with ``RAISE(ROLLBACK)``: the whole
+    transaction is gone, with the savepoint to roll back to ("no such savepoint"), and
+    the commit was taken for the disk's failure: retried for ever, every session's
+    changes with it (SAVE_FAILED)."""
+    path = tmp_path / "rollback.db"
+
+    async def play() -> None:
+        store, guard = open_store(path)
+        doomed, kept = echo_sessions(store, 2)
+        await woken(*(s.join_reply(s.players[0], 1000) for s in (doomed, kept)))
+        keys = [s.players[0].key for s in (doomed, kept)]
+        with contextlib.closing(sqlite3.connect(path, timeout=5)) as other, other:
+            other.execute("CREATE TRIGGER refuse BEFORE INSERT ON game_moves WHEN "
+                          "NEW.game_id = (SELECT id FROM games WHERE session = 's0') "
+                          "BEGIN SELECT RAISE(ROLLBACK, 'refused by a trigger'); END")
+        refused = doomed.move(0, keys[0], {"msg": "refused"})
+        saved = kept.move(0, keys[1], {"msg": "saved"})
+        await woken(refused, saved)
+        assert isinstance(refused, Wait) and isinstance(saved, Wait)
+        assert json.loads(refused.resume())["message"] == SAVE_REFUSED
+        assert json.loads(saved.resume())["status"] == "ok"
+        assert store.failed_saves == 0
+        store.close()
+        guard.close()
+
+    asyncio.run(play())
+    assert saved_tokens(str(path)) == ["s1"]
