@@ -15,6 +15,7 @@ import json
 import logging
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,6 +43,44 @@ def saved_tokens(db: str) -> list[str]:
     with contextlib.closing(sqlite3.connect(db)) as saved:
         return [token for (token,) in saved.execute(
             "SELECT token FROM live_sessions ORDER BY token")]
+
+
+def orphan_moves(db: str) -> int:
+    with contextlib.closing(sqlite3.connect(db)) as saved:
+        return saved.execute("SELECT COUNT(*) FROM game_moves WHERE game_id NOT IN "
+                             "(SELECT id FROM games)").fetchone()[0]
+
+
+async def doomed_and_kept(path: Path, squatted: int = 1, sync: str = "normal"
+                          ) -> tuple[Any, ...]:
+    """A store; sessions s0, its next ``squatted`` moves squatted, and s1, joined.
+    Returns the store, its guard, s0 and s1."""
+    store, guard = open_store(path, sync=sync)
+    doomed, kept = echo_sessions(store, 2)
+    await woken(*(s.join_reply(s.players[0], 1000) for s in (doomed, kept)))
+    for _ in range(squatted):
+        squat_next_move(str(path), "s0")
+    return store, guard, doomed, kept
+
+
+async def moved_again_in_flight(path: Path, squatted: int) -> tuple[Any, ...]:
+    """``doomed_and_kept`` in a store that commits in the writer thread: s0 moves, and
+    moves again while that commit, refused, is in flight (it lands in a later pass).
+    Returns the store, its guard, s1, both replies."""
+    store, guard, doomed, kept = await doomed_and_kept(path, squatted, "full")
+    refused = doomed.move(0, doomed.players[0].key, {"msg": "refused"})
+    await asyncio.sleep(0)  # its commit is sent to the writer thread
+    assert store._in_flight is not None  # (it lands in a later pass: not yet)
+    later = doomed.move(0, doomed.players[0].key, {"msg": "later"})
+    return store, guard, kept, refused, later
+
+
+async def kept_saves_and_store_closes(store: Any, guard: Any, kept: Any) -> None:
+    saved = kept.move(0, kept.players[0].key, {"msg": "saved"})
+    await woken(saved)
+    assert isinstance(saved, Wait) and json.loads(saved.resume())["status"] == "ok"
+    store.close()
+    guard.close()
 
 
 @pytest.mark.parametrize("sync", ["normal", "full"])  # on the loop; in the writer thread
@@ -80,17 +119,27 @@ def test_a_change_the_file_refuses_ends_its_session_and_no_other(
         assert "no such game session" in doomed.state()["message"]
 
 
+@pytest.mark.parametrize("refusal", ["squatted", "rollback"])
 def test_a_refused_session_in_a_commit_shared_with_others_leaves_theirs_saved(
-        tmp_path: Path) -> None:
-    """Both moves are made in one loop pass: one commit, written again owner by owner."""
+        tmp_path: Path, refusal: str) -> None:
+    """Both moves are made in one loop pass: one commit, written again owner by owner.
+
+    ``rollback``: a trigger of another program refuses with ``RAISE(ROLLBACK)``: the
+    whole transaction is gone, with the savepoint to roll back to ("no such
+    savepoint"), and the commit was taken for the disk's failure: retried for ever,
+    every session's changes with it (SAVE_FAILED)."""
     path = tmp_path / "shared.db"
 
     async def play() -> None:
-        store, guard = open_store(path)
-        doomed, kept = echo_sessions(store, 2)  # tokens s0, s1
-        await woken(*(s.join_reply(s.players[0], 1000) for s in (doomed, kept)))
+        store, guard, doomed, kept = await doomed_and_kept(  # tokens s0, s1
+            path, squatted=1 if refusal == "squatted" else 0)
         keys = [s.players[0].key for s in (doomed, kept)]
-        squat_next_move(str(path), "s0")
+        if refusal == "rollback":
+            with contextlib.closing(sqlite3.connect(path, timeout=5)) as other, other:
+                other.execute(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON game_moves WHEN NEW.game_id = "
+                    "(SELECT id FROM games WHERE session = 's0') "
+                    "BEGIN SELECT RAISE(ROLLBACK, 'refused by a trigger'); END")
         refused = doomed.move(0, keys[0], {"msg": "refused"})
         saved = kept.move(0, keys[1], {"msg": "saved"})
         await woken(refused, saved)
@@ -157,12 +206,6 @@ def test_a_change_the_file_refuses_at_the_last_commit_is_answered_so(tmp_path: P
     assert saved_tokens(str(path)) == ["s1"]  # the ended one's rows deleted, as the store closed
 
 
-def orphan_moves(db: str) -> int:
-    with contextlib.closing(sqlite3.connect(db)) as saved:
-        return saved.execute("SELECT COUNT(*) FROM game_moves WHERE game_id NOT IN "
-                             "(SELECT id FROM games)").fetchone()[0]
-
-
 def test_a_refused_sessions_deletes_are_not_rolled_back_with_its_later_changes(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """The session moved again while its refused commit was in the writer thread; that
@@ -172,24 +215,12 @@ def test_a_refused_sessions_deletes_are_not_rolled_back_with_its_later_changes(
     path = tmp_path / "later.db"
 
     async def play() -> None:
-        store, guard = open_store(path, sync="full")  # commits in the writer thread
-        doomed, kept = echo_sessions(store, 2)
-        await woken(*(s.join_reply(s.players[0], 1000) for s in (doomed, kept)))
-        keys = [s.players[0].key for s in (doomed, kept)]
-        squat_next_move(str(path), "s0")
-        squat_next_move(str(path), "s0")  # (and the one after)
-        refused = doomed.move(0, keys[0], {"msg": "refused"})
-        await asyncio.sleep(0)  # its commit is sent to the writer thread
-        assert store._in_flight is not None  # (it lands in a later pass: not yet)
-        later = doomed.move(0, keys[0], {"msg": "later"})
+        store, guard, kept, refused, later = await moved_again_in_flight(path, 2)
         await woken(refused, later)
         assert isinstance(refused, Wait) and isinstance(later, Wait)
         assert json.loads(refused.resume())["message"] == SAVE_REFUSED
         assert json.loads(later.resume())["message"] == SAVE_REFUSED
-        saved = kept.move(0, keys[1], {"msg": "saved"})  # after the deletes' commit
-        await woken(saved)
-        store.close()
-        guard.close()
+        await kept_saves_and_store_closes(store, guard, kept)  # (after the deletes)
 
     with caplog.at_level(logging.ERROR, "gameserver.store"):
         asyncio.run(play())
@@ -206,17 +237,11 @@ def test_a_session_ended_with_a_last_change_the_file_refuses_is_deleted_still(
     path = tmp_path / "ended.db"
 
     async def play() -> None:
-        store, guard = open_store(path)
-        doomed, kept = echo_sessions(store, 2)
-        await woken(*(s.join_reply(s.players[0], 1000) for s in (doomed, kept)))
-        squat_next_move(str(path), "s0")
+        store, guard, doomed, kept = await doomed_and_kept(path)
         last = doomed.move(0, doomed.players[0].key, {"msg": "last"})
         store.forget(doomed)  # (what the lobby does as it removes a session)
         await woken(last)
-        saved = kept.move(0, kept.players[0].key, {"msg": "saved"})
-        await woken(saved)
-        store.close()
-        guard.close()
+        await kept_saves_and_store_closes(store, guard, kept)
 
     with caplog.at_level(logging.ERROR, "gameserver.store"):
         asyncio.run(play())
@@ -232,15 +257,7 @@ def test_a_refused_sessions_later_changes_at_the_last_commit_go_before_its_delet
     path = tmp_path / "closing-later.db"
 
     async def play() -> None:
-        store, guard = open_store(path, sync="full")
-        doomed, kept = echo_sessions(store, 2)
-        await woken(*(s.join_reply(s.players[0], 1000) for s in (doomed, kept)))
-        keys = [s.players[0].key for s in (doomed, kept)]
-        squat_next_move(str(path), "s0")
-        refused = doomed.move(0, keys[0], {"msg": "refused"})
-        await asyncio.sleep(0)
-        assert store._in_flight is not None
-        later = doomed.move(0, keys[0], {"msg": "later"})
+        store, guard, _, refused, later = await moved_again_in_flight(path, 1)
         store.close()  # (the in-flight commit's landing never runs on the loop)
         guard.close()
         await woken(refused, later)
@@ -261,10 +278,7 @@ def test_deletes_of_a_session_ended_at_the_last_commit_refused_too_are_logged(
     path = tmp_path / "closing-kept.db"
 
     async def play() -> None:
-        store, guard = open_store(path)
-        doomed, kept = echo_sessions(store, 2)
-        await woken(*(s.join_reply(s.players[0], 1000) for s in (doomed, kept)))
-        squat_next_move(str(path), "s0")
+        store, guard, doomed, _ = await doomed_and_kept(path)
         with contextlib.closing(sqlite3.connect(path, timeout=5)) as other, other:
             other.execute("CREATE TRIGGER keep BEFORE DELETE ON live_sessions "
                           "WHEN OLD.token = 's0' BEGIN SELECT RAISE(ABORT, 'kept'); END")
@@ -280,33 +294,3 @@ def test_deletes_of_a_session_ended_at_the_last_commit_refused_too_are_logged(
     assert saved_tokens(str(path)) == ["s0", "s1"]
     assert "still in the store file: a restart may bring them back" in caplog.text
 
-
-def test_a_refusal_that_rolls_back_the_whole_transaction_ends_only_its_session(
-        tmp_path: Path) -> None:
-    """A trigger of another program refuses with ``RAISE(ROLLBACK)``: the whole
-    transaction is gone, with the savepoint to roll back to ("no such savepoint"), and
-    the commit was taken for the disk's failure: retried for ever, every session's
-    changes with it (SAVE_FAILED)."""
-    path = tmp_path / "rollback.db"
-
-    async def play() -> None:
-        store, guard = open_store(path)
-        doomed, kept = echo_sessions(store, 2)
-        await woken(*(s.join_reply(s.players[0], 1000) for s in (doomed, kept)))
-        keys = [s.players[0].key for s in (doomed, kept)]
-        with contextlib.closing(sqlite3.connect(path, timeout=5)) as other, other:
-            other.execute("CREATE TRIGGER refuse BEFORE INSERT ON game_moves WHEN "
-                          "NEW.game_id = (SELECT id FROM games WHERE session = 's0') "
-                          "BEGIN SELECT RAISE(ROLLBACK, 'refused by a trigger'); END")
-        refused = doomed.move(0, keys[0], {"msg": "refused"})
-        saved = kept.move(0, keys[1], {"msg": "saved"})
-        await woken(refused, saved)
-        assert isinstance(refused, Wait) and isinstance(saved, Wait)
-        assert json.loads(refused.resume())["message"] == SAVE_REFUSED
-        assert json.loads(saved.resume())["status"] == "ok"
-        assert store.failed_saves == 0
-        store.close()
-        guard.close()
-
-    asyncio.run(play())
-    assert saved_tokens(str(path)) == ["s1"]
