@@ -42,6 +42,7 @@ import sqlite3
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..config import StartupError
 from ._checkpoint import WRITER_PRAGMAS
@@ -614,24 +615,40 @@ def _commit_apart(db: sqlite3.Connection, ops: Ops) -> str | None:
     failed meanwhile: nothing is written, and the whole is retried as usual).
     """
     refused: dict[Live | None, str] = {}
+    owners = ops.by_owner()
     try:
-        db.execute("BEGIN")
-        for owner, rows in ops.by_owner():
-            db.execute("SAVEPOINT owner")
-            try:
-                for sql, params in rows:
-                    db.execute(sql, params)
-            except REFUSED as err:
-                db.execute("ROLLBACK TO owner")
-                refused[owner] = _error(err)
-            db.execute("RELEASE owner")
-        db.execute("COMMIT")
+        while not _written_apart(db, owners, refused):
+            pass  # a refusal rolled back the whole transaction: again without that owner
     except (sqlite3.Error, ValueError, OverflowError) as err:  # the disk's, not a row's
         _rolled_back(db)
         return _error(err)
     if refused:  # (none: they failed only together, yet wrote apart: all are written)
         ops.refused = refused
     return None
+
+
+def _written_apart(db: sqlite3.Connection,
+                   owners: list[tuple[Live | None, list[tuple[str, tuple[Any, ...]]]]],
+                   refused: dict[Live | None, str]) -> bool:
+    """One try of ``_commit_apart``: False if a refusal ended the whole transaction (a
+    trigger's ``RAISE(ROLLBACK)``: no savepoint is left to roll back to), its owner
+    added to ``refused``; each try leaves out one owner more, so the tries end."""
+    db.execute("BEGIN")
+    for owner, rows in owners:
+        if owner in refused:
+            continue
+        db.execute("SAVEPOINT owner")
+        try:
+            for sql, params in rows:
+                db.execute(sql, params)
+        except REFUSED as err:
+            refused[owner] = _error(err)
+            if not db.in_transaction:
+                return False
+            db.execute("ROLLBACK TO owner")
+        db.execute("RELEASE owner")
+    db.execute("COMMIT")
+    return True
 
 
 def _rolled_back(db: sqlite3.Connection) -> None:

@@ -73,6 +73,7 @@ reach into the others' state.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import sqlite3
 import time
@@ -261,7 +262,6 @@ class Store:
         ops, tickets = in_flight_left(
             in_flight, self._drop_starts,
             lambda landed, its_ops: self._refuse(its_ops, landed.starts, gone))
-        ops.extend(gone)
         ops.extend(self._take_backlog())
         batch, self._batch = self._batch, None
         starts: list[Live] = []
@@ -270,6 +270,9 @@ class Store:
             ops.extend(batch.ops)
             tickets.extend(batch.tickets.items())
             starts.extend(batch.starts)
+        # After the batch: its rows of a session ended (changes it made meanwhile) would
+        # go in after its deletes, and leave its moves behind without their game.
+        ops.extend(gone)
         if self._file is not None:  # a restart leaves the downtime out (``_restore``)
             ops.by(None)
             ops.add(SAVE_STOP, (time.time(),))
@@ -281,7 +284,8 @@ class Store:
         if ops.refused:
             gone = Ops()  # (the first went with this commit)
             refused = self._refuse(ops, starts, gone)
-            if gone.items and self._commit(gone) is not None:
+            if gone.items and (self._commit(gone) is not None or gone.refused):
+                # (refused: the rows left out are those deletes, said by nobody else)
                 log.error("the sessions ended as the server stopped are still in the store "
                           "file: a restart may bring them back")
         tickets.extend(self._retry_tickets.items())
@@ -399,9 +403,17 @@ class Store:
             return
         batch = self._open_batch()
         batch.touched.pop(key, None)
-        batch.ops.by(live)
+        self._forget_apart(batch.ops, live)
+
+    def _forget_apart(self, ops: Ops, live: Live) -> None:
+        """``live``'s session ended: its deletes, owned apart from its rows (by a copy of
+        it, without its session) so that its last changes, refused in the same commit,
+        do not roll them back with them (``_file.commit``): the session stayed in the
+        file, and a restart brought it back as it was before."""
+        deletes = dataclasses.replace(live, session=None)
+        ops.by(deletes)
         assert self.rows is not None
-        self.rows.forget(batch.ops, live)
+        self.rows.forget(ops, deletes)
 
     def _memory_only(self, ops: Ops, live: Live, why: str) -> None:
         log.error("session %s/%s is kept in memory only: %s", live.game_name, live.token, why)
@@ -575,8 +587,12 @@ class Store:
             key = (owner.game_name, owner.token)
             current = self._live.get(key) is owner
             if not current and owner not in starts:  # ended already: its last rows
-                log.error("session %s/%s, ended already, could not be deleted from the "
-                          "store (%s); a restart may bring it back", *key, why)
+                if owner.session is None:  # its deletes (``_forget_apart``)
+                    log.error("session %s/%s, ended already, could not be deleted from "
+                              "the store (%s); a restart may bring it back", *key, why)
+                else:  # changes it made before it ended; its deletes are apart
+                    log.error("session %s/%s, ended already: its last changes could not "
+                              "be saved (%s), and are left out", *key, why)
                 continue
             reason = JOIN_FAILED if owner in starts else SAVE_REFUSED
             log.error("session %s/%s is ended: its changes could not be saved (%s); the "
@@ -595,8 +611,7 @@ class Store:
                     gone_ops = batch.ops
                 else:
                     gone_ops = gone
-                gone_ops.by(owner)
-                self.rows.forget(gone_ops, owner)
+                self._forget_apart(gone_ops, owner)
             if owner.session is not None:
                 owner.session.close(ProtocolError(reason))
         return answers
