@@ -550,8 +550,11 @@ def test_a_finished_big_session_holds_its_state_about_once(
         # One session first: what every server allocates once (caches, the store's rows).
         finished_sessions(port, big, 1)
         players: list[Player] = []
+        # A 10 s timer: the new games the restarts start must not end by it before the
+        # second round (their end would then be owed instead of the first game's). With
+        # 2 s, a loaded machine took 4.7 s between the rounds (flake43).
         held_finished = traced_after(server, lambda: players.extend(
-            finished_sessions(port, big, sessions)))
+            finished_sessions(port, big, sessions, turn_timeout=10.0)))
 
         def restart_all() -> None:
             for player in players:
@@ -576,16 +579,17 @@ def test_a_finished_big_session_holds_its_state_about_once(
     assert observer.state()["data"]["echo"] == ""  # then the new game
 
 
-def finished_sessions(port: int, big: str, count: int) -> list[Player]:
+def finished_sessions(port: int, big: str, count: int,
+                      turn_timeout: float = 2.0) -> list[Player]:
     """``count`` one-player Echo sessions whose game ended (its turn timer, forfeited) with
     ``big`` as its state; each player has asked for the final state with its legal moves
     (the store logged it without them). A session whose time ran out before the move came
-    is started again."""
+    is started again. The timer stays the session's: a restarted game ends by it too."""
     players: list[Player] = []
     while len(players) < count:
         player = Player(port, "Echo", token("big"), players=1, name="big")
         reply = request(port, {**join_request("Echo", player.session, 1, "big"),
-                               "turn_timeout": 2.0})
+                               "turn_timeout": turn_timeout})
         assert reply["status"] == "ok", reply
         player.player_id, player.key = reply["data"]["player_id"], reply["data"]["key"]
         if player.move(msg=big)["status"] == "ok":
