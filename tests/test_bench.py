@@ -192,6 +192,7 @@ def test_a_peers_window_begins_when_every_bot_plays_and_holds_a_move() -> None:
     assert done.stdout.splitlines() == ["both bots play", "ready", "start", "a move", "end 1 0"]
 
 
+@pytest.mark.timeout(700)  # (run_smoke's own limit is 600 s: a valgrind start under load)
 def test_instructions_counts_ours_under_callgrind_or_says_why_not() -> None:
     """Where valgrind is installed, the smoke run counts our server's instructions per
     move (push, no store) and names its C work; where it is not, the workload is skipped,
