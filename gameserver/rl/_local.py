@@ -51,7 +51,9 @@ class LocalTable:
         guard: the guard of another table of the same game and time limit, to share
             (a vector env's tables, which run one after the other in one thread): one
             watchdog thread for all (1,024 sessions each with its own were 1,024
-            threads and 43 MB, against 24 MB shared). Closing any table stops it.
+            threads and 43 MB, against 24 MB shared). Closing any table stops it; a
+            table that is only collected stops its guard only if it made it (the
+            others of its env go on with theirs).
 
     Raises:
         GameError: the number of players is outside the game's range.
@@ -62,12 +64,14 @@ class LocalTable:
         self.players = players
         self.names = names
         self.controlled = list(range(players))
+        self._own_guard = guard is None
         self.guard = guard or env_guard(game_class, time_limit)
         self._type = GameType(game_class.__name__, game_class, self.guard)
         try:
             self._type.check_player_count(players)
         except (ProtocolError, GameCodeError) as err:
-            self.guard.close()
+            if self._own_guard:
+                self.guard.close()
             raise GameError(str(err)) from None
         self._session: Session | None = None
         self._closed = False
@@ -135,7 +139,7 @@ class LocalTable:
 
     def __del__(self) -> None:
         guard = getattr(self, "guard", None)  # None if __init__ failed early
-        if guard is not None:
+        if guard is not None and getattr(self, "_own_guard", False):
             guard.close()
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from pathlib import Path
 
 import pytest
 
 from gameserver.rl import GameError, aec_env, vector_env
+from gameserver.rl._local import LocalTable
 from tests.rl.test_aec import Fragile
 from tests.test_testing import run_stuck, stuck_message
 
@@ -32,6 +34,19 @@ def test_an_endless_game_call_is_stopped_by_the_guard() -> None:
     with pytest.raises(GameError, match=r"game Endless: move\(\) took longer than 0.2 s"):
         env.step(0)
     env.close()
+
+
+def test_a_collected_table_that_shared_a_guard_leaves_it_watching_for_the_others() -> None:
+    """A vector env's tables share one guard; one collected (its ``__del__``) stopped that
+    guard's watchdog for all of them, and an endless call in another then hung for ever."""
+    first = LocalTable(Endless, 1, ["a"], time_limit=0.2)
+    other = LocalTable(Endless, 1, ["b"], guard=first.guard)
+    del other
+    gc.collect()
+    first.start(None)
+    with pytest.raises(GameError, match=r"move\(\) took longer than 0.2 s"):
+        first.move(0, {})
+    first.close()
 
 
 def test_a_game_that_changes_its_move_dict_does_not_change_rl_moves() -> None:
