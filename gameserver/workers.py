@@ -437,6 +437,7 @@ class Worker:
         # right after them, not in the next pass of the loop (``_soon``).
         holding = soon.hold()
         reader = self._reader
+        payload = b""  # the message being handled, for the log if it is malformed
         try:
             for payload in reader.feed(buffer[:size]):
                 if payload.startswith(_reply.TAG):
@@ -445,9 +446,14 @@ class Worker:
                     self._plain(payload)
                 if process is not self._process:
                     return  # the reply made us replace the worker
+            payload = b""
             if reader.broken is not None:  # after the replies read before the bad frame
                 raise _channel.ChannelError(reader.broken)
         except _channel.ChannelError as err:
+            if payload:  # (a reply's header is its first 34 bytes: see ``_reply``)
+                log.warning("game file %s: the malformed message from its worker process: "
+                            "%d bytes, the first 64: %s", self.label, len(payload),
+                            payload[:64].hex())
             self._replace("the game's worker process sent something malformed{during} "
                           f"({err})")
         except Exception as err:  # noqa: BLE001 - a bug of ours: no client may wait for ever

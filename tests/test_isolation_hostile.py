@@ -495,15 +495,17 @@ def test_a_worker_that_fails_outside_a_game_call_is_replaced_and_the_game_undone
     ("bloater", "Bloater", "a malformed reply: a saved game of 41"),
     ("flooder", "Flooder", "a malformed reply: 5000000 states, more than 2048)")])
 def test_a_worker_whose_own_bounds_were_lifted_is_refused_by_the_server(
-        make_server, folder: str, game: str, why: str) -> None:
+        make_server, caplog, folder: str, game: str, why: str) -> None:
     """The bounds are checked again by the server: a game can patch its worker's checks.
 
     Bloater lifts the limit on saved copies and grows to 4 MB (the server
     would keep 4 MB per session); Flooder sends five million states (a server
     walking them would stall for seconds). Either reply is refused as
     malformed by the count in its header, before it is walked or kept, and
-    the worker replaced.
+    the worker replaced. The log shows the reply's size and first bytes (its
+    header), to tell a forged header from a stream cut in the wrong place.
     """
+    caplog.set_level(logging.WARNING, logger="gameserver")
     server = hostile_server(make_server, folder)
     calm = calm_session(server, game)
     pid = worker_pid(server)
@@ -513,6 +515,8 @@ def test_a_worker_whose_own_bounds_were_lifted_is_refused_by_the_server(
         f"move() ({why}"), reply
     assert worker_pid(server) != pid
     assert_restored(calm)
+    shown = [r.getMessage() for r in caplog.records if "the malformed message" in r.getMessage()]
+    assert len(shown) == 1 and shown[0].split("the first 64: ")[1].startswith(b"R".hex())
 
 
 def test_states_a_worker_sends_beyond_those_asked_for_are_never_taken(make_server) -> None:
