@@ -222,6 +222,9 @@ class GameGuard:
         try:
             return func(*args)
         except BaseException as err:  # noqa: BLE001 - any failure of game code
+            # The call has ended: an interrupt while its failure is described (its message,
+            # its traceback: the game's code may run there) is not for it, nor fatal.
+            self._method = None
             raise self._failed(game_name, method, err) from None
         finally:
             self._method = None

@@ -485,6 +485,30 @@ def test_a_replay_slice_may_take_the_time_limit_once_per_move() -> None:
     asyncio.run(main())
 
 
+def test_an_interrupt_while_a_failed_call_is_described_is_not_fatal() -> None:
+    """A game call that fails late: its failure is described (the exception's message,
+    its traceback; the game's own code may run there) as the server's interrupt comes.
+    The interrupt was still taken for that call, raised out of the description, and
+    killed the worker ("died during move()"): a new process for a plain error."""
+    async def check(isolation: Isolation, remote_types: dict[str, RemoteGameType]) -> None:
+        game = await built(remote_types["LateFailure"].new_game(1))
+        pid = isolation.workers[0].pid
+        call = game.move({}, 0)
+        await ended(call)
+        assert call.error == "framework: game LateFailure: move() raised Late: late"
+        assert isolation.workers[0].pid == pid
+
+    async def main() -> None:
+        isolation = Isolation(WorkerSettings(time_limit=2.0), GameGuard(watchdog=False))
+        game_types = await isolation.load([("file", str(DATA / "late_game" / "late_failure.py"))])
+        try:
+            await check(isolation, {game_type.name: game_type for game_type in game_types})
+        finally:
+            isolation.close()
+
+    asyncio.run(main())
+
+
 async def halfway_replayed(busy: RemoteGameType) -> RemoteGame:
     """A two-player Busy game being restored with 49 moves, once a slice is replayed.
 
