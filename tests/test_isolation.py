@@ -178,10 +178,12 @@ HANG = 60.0  # seconds after which a wait for an event fails instead of hanging
 Check = Callable[[Isolation, dict[str, RemoteGameType]], Awaitable[None]]
 
 
-def with_workers(source: tuple[str, str], check: Check) -> None:
-    """Run ``check(isolation, game types by name)`` on an event loop, with real workers."""
+def with_workers(source: tuple[str, str], check: Check,
+                 settings: WorkerSettings | None = None) -> None:
+    """Run ``check(isolation, game types by name)`` on an event loop, with real workers
+    (with ``settings``, or the default ones)."""
     async def main() -> None:
-        isolation = Isolation(WorkerSettings(), GameGuard(watchdog=False))
+        isolation = Isolation(settings or WorkerSettings(), GameGuard(watchdog=False))
         game_types = await isolation.load([source])
         try:
             await check(isolation, {game_type.name: game_type for game_type in game_types})
@@ -474,15 +476,7 @@ def test_a_replay_slice_may_take_the_time_limit_once_per_move() -> None:
         game = await built(again(moves))
         assert len(game.view(0)["log"]) == 12
 
-    async def main() -> None:
-        isolation = Isolation(WorkerSettings(time_limit=1.0), GameGuard(watchdog=False))
-        game_types = await isolation.load([BUSY])
-        try:
-            await check(isolation, {game_type.name: game_type for game_type in game_types})
-        finally:
-            isolation.close()
-
-    asyncio.run(main())
+    with_workers(BUSY, check, WorkerSettings(time_limit=1.0))
 
 
 def test_an_interrupt_while_a_failed_call_is_described_is_not_fatal() -> None:
@@ -491,22 +485,14 @@ def test_an_interrupt_while_a_failed_call_is_described_is_not_fatal() -> None:
     The interrupt was still taken for that call, raised out of the description, and
     killed the worker ("died during move()"): a new process for a plain error."""
     async def check(isolation: Isolation, remote_types: dict[str, RemoteGameType]) -> None:
-        game = await built(remote_types["LateFailure"].new_game(1))
+        game = await built(remote_types["Busy"].new_game(1))
         pid = isolation.workers[0].pid
-        call = game.move({}, 0)
+        call = game.move({"fail_late": 1.1}, 0)  # past half the limit: it would be for it
         await ended(call)
-        assert call.error == "framework: game LateFailure: move() raised Late: late"
+        assert call.error == "framework: game Busy: move() raised Late: late"
         assert isolation.workers[0].pid == pid
 
-    async def main() -> None:
-        isolation = Isolation(WorkerSettings(time_limit=2.0), GameGuard(watchdog=False))
-        game_types = await isolation.load([("file", str(DATA / "late_game" / "late_failure.py"))])
-        try:
-            await check(isolation, {game_type.name: game_type for game_type in game_types})
-        finally:
-            isolation.close()
-
-    asyncio.run(main())
+    with_workers(BUSY, check, WorkerSettings(time_limit=2.0))
 
 
 async def halfway_replayed(busy: RemoteGameType) -> RemoteGame:

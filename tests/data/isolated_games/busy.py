@@ -5,12 +5,23 @@ the CPU busy that long; ``{"say": text}`` prints the text (a game's prints
 go to the server's log); ``{"end": true}`` ends the game; ``{"bad": true}``
 is rejected with ``["bad move", 1]``; ``{"taint": ...}`` changes the move it is given to
 one that is not JSON (infinity) and is not recorded. Every other move is recorded. ``legal_moves``
-lists ``{"end": true}`` and ``{"say": "hi"}``.
+lists ``{"end": true}`` and ``{"say": "hi"}``. ``{"fail_late": seconds}`` sleeps that
+long, then raises ``Late``, whose message sends this process SIGINT, as the server's
+interrupt at the time limit would come while the failure is described.
 """
 
+import os
+import signal
 import time
 
 from abstract_game import AbstractGame
+
+
+class Late(Exception):
+    def __str__(self):
+        os.kill(os.getpid(), signal.SIGINT)  # as the server's, at the time limit
+        time.sleep(0.05)  # (the handler runs here)
+        return "late"
 
 
 class Busy(AbstractGame):
@@ -48,6 +59,9 @@ class Busy(AbstractGame):
             return None
         if move.get("bad"):
             return ["bad move", 1]
+        if "fail_late" in move:
+            time.sleep(move["fail_late"])
+            raise Late
         if "burn" in move:
             deadline = time.process_time() + move["burn"]
             while time.process_time() < deadline:
