@@ -24,6 +24,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from .store import ServerRows
+
 log = logging.getLogger("gameserver.store")
 
 TIMER_SCHEMA = ("CREATE TABLE IF NOT EXISTS session_timers (game TEXT NOT NULL, "
@@ -34,9 +36,14 @@ DROP_TIMER = "DELETE FROM session_timers WHERE game = ? AND token = ?"
 
 
 def append(store: Any, sql: str, params: tuple[Any, ...] = ()) -> None:
-    """Add one statement to the store's current batch (committed with the loop pass's changes)."""
+    """Add one statement to the store's current batch (committed with the loop pass's changes).
+
+    The statement is owned apart (``ServerRows``): if the file refuses it
+    (a constraint, a trigger another program added), it alone is left out, with a log
+    line; the sessions' changes and the server's other rows of the commit are saved.
+    """
     ops = store._open_batch().ops
-    ops.by(None)  # the server's rows, not a session's (see ``store._rows.Ops``)
+    ops.by(ServerRows(sql))
     ops.add(sql, params)
 
 

@@ -13,19 +13,23 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gameserver._sidetables import TIMER_SCHEMA
+from gameserver._sidetables import SAVE_TIMER, TIMER_SCHEMA, append
 from gameserver.metrics import prometheus_text
-from gameserver.store._batch import SAVE_REFUSED
+from gameserver.store import _rows
+from gameserver.store._batch import JOIN_FAILED, SAVE_REFUSED
+from gameserver.tournament_store import TournamentBook
 from gameserver.waits import Wait
 from tests.serverproc import ServerThread
+from tests.test_server_keepalive import read_until_terminator
 from tests.test_store import echo_sessions, open_store, woken
-from tests.wire import Player
+from tests.wire import TERMINATOR, TIMEOUT, Player
 
 
 def squat_next_move(db: str, session: str) -> None:
@@ -241,12 +245,33 @@ def test_a_session_ended_with_a_last_change_the_file_refuses_is_deleted_still(
         last = doomed.move(0, doomed.players[0].key, {"msg": "last"})
         store.forget(doomed)  # (what the lobby does as it removes a session)
         await woken(last)
+        assert isinstance(last, Wait) and json.loads(last.resume())["message"] == SAVE_REFUSED
         await kept_saves_and_store_closes(store, guard, kept)
 
     with caplog.at_level(logging.ERROR, "gameserver.store"):
         asyncio.run(play())
     assert "could not be deleted" not in caplog.text
     assert saved_tokens(str(path)) == ["s1"]
+
+
+def test_a_session_ended_while_its_refused_move_is_in_the_writer_thread_is_told(
+        tmp_path: Path) -> None:
+    """The session ends while the commit of its last move is in the writer thread (its
+    deletes go with the next commit); the file refuses that move: its reply said "ok"."""
+    path = tmp_path / "ended-in-flight.db"
+
+    async def play() -> None:
+        store, guard, doomed, kept = await doomed_and_kept(path, 1, "full")
+        last = doomed.move(0, doomed.players[0].key, {"msg": "last"})
+        await asyncio.sleep(0)  # its commit is sent to the writer thread
+        assert store._in_flight is not None
+        store.forget(doomed)
+        await woken(last)
+        assert isinstance(last, Wait) and json.loads(last.resume())["message"] == SAVE_REFUSED
+        await kept_saves_and_store_closes(store, guard, kept)
+
+    asyncio.run(play())
+    assert saved_tokens(str(path)) == ["s1"] and orphan_moves(str(path)) == 0
 
 
 def test_a_refused_sessions_later_changes_at_the_last_commit_go_before_its_deletes(
@@ -294,3 +319,265 @@ def test_deletes_of_a_session_ended_at_the_last_commit_refused_too_are_logged(
     assert saved_tokens(str(path)) == ["s0", "s1"]
     assert "still in the store file: a restart may bring them back" in caplog.text
 
+
+
+def history_counts(db: str | Path) -> tuple[int, int]:
+    """The history's games (finished, no longer current) and their bytes, in the file."""
+    with contextlib.closing(sqlite3.connect(db)) as saved:
+        kept, size = saved.execute(f"SELECT COUNT(*), TOTAL(bytes) {_rows.KEPT_GAMES}").fetchone()
+    return kept, int(size)
+
+
+def count_rows(db: str | Path, table: str) -> int:
+    with contextlib.closing(sqlite3.connect(db)) as saved:
+        return saved.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+
+def refuse_timer_rows(db: str | Path, how: str = "ABORT") -> None:
+    """Another program's trigger refuses every turn timer's row (``RAISE(ROLLBACK)``
+    ends the whole transaction, not only the statement)."""
+    with contextlib.closing(sqlite3.connect(db, timeout=5)) as other, other:
+        other.execute(TIMER_SCHEMA)
+        other.execute("CREATE TRIGGER refuse BEFORE INSERT ON session_timers "
+                      f"BEGIN SELECT RAISE({how}, 'refused by a trigger'); END")
+
+
+async def finish_and_restart(store: Any, session: Any, games: int,
+                             with_last: Any = lambda: None) -> None:
+    """``session`` (Echo) plays ``games`` games to their end, each restarted (the finished
+    game joins the history); ``with_last()`` runs in the loop pass of the last restart."""
+    key = session.players[0].key
+    for game in range(games):
+        await woken(session.move(0, key, {"msg": "quit"}))
+        restarted = session.restart(0, key)
+        if game == games - 1:
+            with_last()
+        await woken(restarted)
+
+
+@pytest.mark.parametrize("how", ["ABORT", "ROLLBACK"])
+def test_a_timer_row_the_file_refuses_leaves_out_that_row_alone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    """A commit holds a turn timer's row, a tournament event and the history's prune (the
+    server's own rows, all three): the file refuses the timer's. They shared one owner,
+    so all three were left out, and the history counted a prune that never happened
+    (its games, then, were never pruned again while the count said they were gone)."""
+    monkeypatch.setattr(_rows, "PRUNE_EVERY", 1)
+    path = tmp_path / "server-rows.db"
+
+    async def play() -> tuple[int, int]:
+        store, guard = open_store(path, history_max_games=1)
+        [session] = echo_sessions(store, 1)
+        await woken(session.join_reply(session.players[0], 1000))
+        refuse_timer_rows(path, how)
+        book = TournamentBook(store)
+
+        def side_rows() -> None:  # in the pass of the restart that makes the prune due
+            append(store, SAVE_TIMER, ("Echo", "s0", "{}"))
+            book.event("cup", "registered", 1.0, {"name": "ann"})
+
+        await finish_and_restart(store, session, 2, side_rows)
+        assert store.refused_saves == 1
+        assert store.rows is not None
+        counted = store.rows.kept, store.rows.kept_bytes
+        store.close()
+        guard.close()
+        return counted
+
+    counted = asyncio.run(play())
+    assert count_rows(path, "session_timers") == 0  # (refused)
+    assert count_rows(path, "tournament_events") == 1
+    assert counted == history_counts(path) and counted[0] == 1  # pruned from 2 games to 1
+    assert saved_tokens(str(path)) == ["s0"]
+
+
+def test_a_prune_the_file_refuses_leaves_the_historys_count_as_the_file_has_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+        ) -> None:
+    """The file refuses the history's prune (a trigger keeps every finished game): the
+    games it would have deleted are counted again, tried again as more games finish,
+    and the tournament event of the same commit is saved."""
+    monkeypatch.setattr(_rows, "PRUNE_EVERY", 1)
+    path = tmp_path / "kept.db"
+
+    async def play() -> list[tuple[int, int]]:
+        store, guard = open_store(path, history_max_games=1)
+        [session] = echo_sessions(store, 1)
+        await woken(session.join_reply(session.players[0], 1000))
+        with contextlib.closing(sqlite3.connect(path, timeout=5)) as other, other:
+            other.execute("CREATE TRIGGER keep BEFORE DELETE ON games WHEN OLD.ended IS NOT "
+                          "NULL BEGIN SELECT RAISE(ABORT, 'kept by a trigger'); END")
+        book = TournamentBook(store)
+        assert store.rows is not None
+        counted = []
+        for _ in range(3):
+            await finish_and_restart(store, session, 1,
+                                     lambda: book.event("cup", "registered", 1.0, {}))
+            counted.append((store.rows.kept, store.rows.kept_bytes))
+            assert counted[-1] == history_counts(path)
+        assert store.refused_saves == 2  # the prunes of the second and third games
+        store.close()
+        guard.close()
+        return counted
+
+    with caplog.at_level(logging.ERROR, "gameserver.store"):
+        counted = asyncio.run(play())
+    assert [kept for kept, _ in counted] == [1, 2, 3]
+    assert count_rows(path, "tournament_events") == 3
+    assert "the history's pruning" in caplog.text and "kept by a trigger" in caplog.text
+
+
+def test_timer_rows_the_file_refuses_as_the_server_stops_leave_the_stop_time_saved(
+        tmp_path: Path) -> None:
+    """The last commit holds every timed session's timer and the time the server stopped:
+    one refused, the other was left out with it, and a restart counted the time the
+    server was down as the sessions' idle time."""
+    db = str(tmp_path / "store.sqlite3")
+    with ServerThread(store=True, store_path=db, turn_timeout=100) as server:
+        refuse_timer_rows(db)
+        player = Player(server.port, "Echo", "timed", 1)
+        assert player.join()["status"] == "ok"
+        assert player.move(msg="saved")["status"] == "ok"
+    assert count_rows(db, "server_stops") == 1
+    assert count_rows(db, "session_timers") == 0
+    with ServerThread(store=True, store_path=db, turn_timeout=100) as again:
+        player.port = again.port
+        assert player.state()["data"]["echo"] == "saved"
+
+
+def pipelined(port: int, *requests: dict[str, Any]) -> list[dict[str, Any]]:
+    """Send ``requests`` in one write on one kept-alive connection: the server reads and
+    serves them in one loop pass (their changes share a commit); their replies."""
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+        sock.sendall(b"".join(json.dumps({**request, "keep_alive": True}).encode() + TERMINATOR
+                              for request in requests))
+        return [json.loads(read_until_terminator(sock)) for _ in requests]
+
+
+EVERY_ROW = [f"CREATE TRIGGER refuse_{when}_{table} BEFORE {when} ON {table} "
+             "BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END"
+             for table in ("games", "game_moves", "game_snapshots", "live_sessions",
+                           "server_stops") for when in ("INSERT", "UPDATE", "DELETE")]
+
+
+@pytest.mark.parametrize("sync", ["normal", "full"])
+@pytest.mark.parametrize("refused", ["its moves", "every row"])
+def test_a_session_replaced_in_the_pass_of_its_refused_last_move_is_told_and_leaves_no_rows(
+        tmp_path: Path, sync: str, refused: str) -> None:
+    """A client ends its game (Echo's "quit") and replaces the session (a join under its
+    name: the game is over) in one write, and the file refuses the last move. The move
+    was answered "ok" (the session had ended: its ticket was the new session's), and
+    its game was left in the file neither current nor finished, counted in the history.
+    ``every row``: the session's deletes and the new one's start are refused too."""
+    db = str(tmp_path / "store.sqlite3")
+    with ServerThread(store=True, store_path=db, store_sync=sync) as server:
+        assert server.server is not None and server.server.store is not None
+        store = server.server.store
+        doomed = Player(server.port, "Echo", "doomed", 1)
+        assert doomed.join()["status"] == "ok"
+        assert doomed.move(msg="first")["status"] == "ok"
+        with contextlib.closing(sqlite3.connect(db, timeout=5)) as other, other:
+            if refused == "its moves":
+                [(game_id,)] = other.execute("SELECT id FROM games WHERE session = 'doomed'")
+                other.execute("CREATE TRIGGER refuse BEFORE INSERT ON game_moves WHEN "
+                              f"NEW.game_id = {game_id} "
+                              "BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END")
+            else:
+                for trigger in EVERY_ROW:
+                    other.execute(trigger)
+        ids = {"game": "Echo", "session": "doomed"}
+        last, joined = pipelined(
+            server.port, {"type": "move", **ids, "player_id": 0, "key": doomed.key,
+                          "move": {"msg": "quit"}},
+            {"type": "join", **ids, "players": 1, "name": ""})
+        assert last == {"status": "error", "message": SAVE_REFUSED}
+        counted = server.call(lambda: (store.rows.kept, store.rows.kept_bytes))
+        assert counted == history_counts(db) == (0, 0)
+        if refused == "every row":
+            assert joined == {"status": "error", "message": JOIN_FAILED}
+            with contextlib.closing(sqlite3.connect(db, timeout=5)) as other, other:
+                for trigger in EVERY_ROW:
+                    other.execute(f"DROP TRIGGER {trigger.split()[2]}")
+        else:
+            assert joined["status"] == "ok"
+            again = Player(server.port, "Echo", "doomed", 1)
+            again.player_id, again.key = 0, joined["data"]["key"]
+            assert again.move(msg="after")["status"] == "ok"
+        until_saved = server.call(lambda: (store.rows.kept, store.rows.kept_bytes))
+        assert until_saved == history_counts(db)
+    with contextlib.closing(sqlite3.connect(db)) as saved:
+        left = saved.execute("SELECT COUNT(*) FROM games WHERE current IS NULL "
+                             "AND ended IS NULL").fetchone()[0]
+    assert left == 0 and orphan_moves(db) == 0
+    with ServerThread(store=True, store_path=db) as restarted:
+        if refused == "every row":  # its deletes refused: it comes back as it was saved
+            doomed.port = restarted.port
+            assert doomed.state()["data"]["echo"] == "first"
+        else:  # the new session, with what it saved; of the old one, nothing
+            again.port = restarted.port
+            assert again.state()["data"]["echo"] == "after"
+            doomed.port = restarted.port
+            assert doomed.state()["status"] == "error"
+
+
+def test_a_session_whose_refused_end_and_deletes_leave_it_saved_comes_back_whole(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The session ends (idle) in the pass of its last move, which ends its game; the
+    file refuses that move and the session's deletes. Its game is then left as it was,
+    the current game of the session still in the file (a restart brings it back, as the
+    log says); only a game the deletes did move into the history is dropped."""
+    path = tmp_path / "kept-whole.db"
+
+    async def play() -> None:
+        store, guard, doomed, kept = await doomed_and_kept(path, squatted=0)
+        with contextlib.closing(sqlite3.connect(path, timeout=5)) as other, other:
+            other.execute("CREATE TRIGGER refuse BEFORE INSERT ON game_moves WHEN "
+                          "NEW.game_id = (SELECT id FROM games WHERE session = 's0') "
+                          "BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END")
+            other.execute("CREATE TRIGGER keep BEFORE DELETE ON live_sessions "
+                          "WHEN OLD.token = 's0' BEGIN SELECT RAISE(ABORT, 'kept'); END")
+        last = doomed.move(0, doomed.players[0].key, {"msg": "quit"})
+        store.forget(doomed)  # (what the lobby does as it removes a session)
+        await woken(last)
+        assert isinstance(last, Wait) and json.loads(last.resume())["message"] == SAVE_REFUSED
+        await kept_saves_and_store_closes(store, guard, kept)
+
+    with caplog.at_level(logging.ERROR, "gameserver.store"):
+        asyncio.run(play())
+    assert "could not be deleted" in caplog.text
+    assert saved_tokens(str(path)) == ["s0", "s1"]
+
+    with contextlib.closing(sqlite3.connect(path, timeout=5)) as other, other:
+        other.execute("DROP TRIGGER refuse")
+        other.execute("DROP TRIGGER keep")
+
+    async def restore() -> list[str]:
+        store, guard = open_store(path)
+        tokens = sorted(data["token"] for data in store.load_sessions())
+        store.close()
+        guard.close()
+        return tokens
+
+    with caplog.at_level(logging.ERROR, "gameserver.store"):
+        assert asyncio.run(restore()) == ["s0", "s1"]
+
+
+def test_a_session_ended_for_its_refused_last_move_leaves_no_game_half_kept(
+        tmp_path: Path) -> None:
+    """The move that ends the game is refused: the session ends, and its game was kept
+    in the history as finished (the end refused, it is not): neither current nor
+    finished in the file, and counted."""
+    path = tmp_path / "half-kept.db"
+
+    async def play() -> tuple[int, int]:
+        store, guard, doomed, kept = await doomed_and_kept(path)
+        last = doomed.move(0, doomed.players[0].key, {"msg": "quit"})
+        await woken(last)
+        assert isinstance(last, Wait) and json.loads(last.resume())["message"] == SAVE_REFUSED
+        await kept_saves_and_store_closes(store, guard, kept)
+        assert store.rows is not None
+        return store.rows.kept, store.rows.kept_bytes
+
+    assert asyncio.run(play()) == history_counts(path) == (0, 0)
+    with contextlib.closing(sqlite3.connect(path)) as saved:
+        assert saved.execute("SELECT COUNT(*) FROM games WHERE session = 's0'").fetchone()[0] == 0

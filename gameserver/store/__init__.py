@@ -19,12 +19,14 @@ of one job:
 ``_file`` checks, locks and opens the file (one server per file; no file
 another user can write; a damaged file stops the start with one line), and
 ``_unpickle`` loads snapshots with an allow-list, so a crafted row cannot
-run code. docs/reliability.md states the guarantees and bounds.
+run code. ``ServerRows`` owns rows of the server's own that others add to a
+commit (``_sidetables``). docs/reliability.md states the guarantees and bounds.
 """
 
 from ._file import StoreFileError
+from ._rows import ServerRows
 from .reader import HistoryReader
 from .replay import GameReplayer
 from .writer import Store
 
-__all__ = ["GameReplayer", "HistoryReader", "Store", "StoreFileError"]
+__all__ = ["GameReplayer", "HistoryReader", "ServerRows", "Store", "StoreFileError"]

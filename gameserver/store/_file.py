@@ -46,7 +46,7 @@ from typing import Any
 
 from ..config import StartupError
 from ._checkpoint import WRITER_PRAGMAS
-from ._rows import GAME_ROW, ROW_OVERHEAD, Live, Ops
+from ._rows import GAME_ROW, ROW_OVERHEAD, Ops, Owner
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 SIDE_FILES = ("-wal", "-shm", "-journal")
@@ -614,7 +614,7 @@ def _commit_apart(db: sqlite3.Connection, ops: Ops) -> str | None:
     Returns None, or the error of a failure that is not one owner's rows' (the disk
     failed meanwhile: nothing is written, and the whole is retried as usual).
     """
-    refused: dict[Live | None, str] = {}
+    refused: dict[Owner, str] = {}
     owners = ops.by_owner()
     try:
         while not _written_apart(db, owners, refused):
@@ -628,8 +628,8 @@ def _commit_apart(db: sqlite3.Connection, ops: Ops) -> str | None:
 
 
 def _written_apart(db: sqlite3.Connection,
-                   owners: list[tuple[Live | None, list[tuple[str, tuple[Any, ...]]]]],
-                   refused: dict[Live | None, str]) -> bool:
+                   owners: list[tuple[Owner, list[tuple[str, tuple[Any, ...]]]]],
+                   refused: dict[Owner, str]) -> bool:
     """One try of ``_commit_apart``: False if a refusal ended the whole transaction (a
     trigger's ``RAISE(ROLLBACK)``: no savepoint is left to roll back to), its owner
     added to ``refused``; each try leaves out one owner more, so the tries end."""

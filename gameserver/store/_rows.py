@@ -34,6 +34,7 @@ so that a change of the schema is made in one place.)
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 import time
@@ -114,16 +115,41 @@ class Live:
     # ``logged_since``); ``row_bytes`` of them are its row.
     stored: int = 0
     row_bytes: int = 0
+    # Once the session ended: the owner of its deletes (``Store._forget_apart``).
+    gone: Live | None = None
+
+
+class ServerRows:
+    """The owner of a piece of the server's own rows (``Ops.by``): the history's prune,
+    one side-table statement (a turn timer, a tournament event), the stop time.
+
+    One each, not one for all: a commit that fails for good writes each owner's rows
+    apart (``_file.commit``), so that the file refusing a timer's row leaves out that
+    row alone, not the prune and the tournament events of the same commit. ``undo``,
+    if given, is called on the loop when the rows are left out: it takes back what
+    making them counted (a prune's games, from the history's counts).
+    """
+
+    __slots__ = ("what", "undo")
+
+    def __init__(self, what: str, undo: Callable[[], None] | None = None) -> None:
+        self.what = what
+        self.undo = undo
+
+
+# Whose rows: a session's (its ``Live``), the server's, or None (rows added before an
+# owner was named: the server's too).
+Owner = Live | ServerRows | None
 
 
 class Ops:
     """SQL statements in order; consecutive runs of one statement become one executemany.
 
-    Each row has an owner: the session (its ``Live``) whose change made it, or None for
-    the server's own (the history's pruning, the stop time, side tables). The writer
-    names it before adding rows (``by``); ``commit`` needs it only when a commit fails
-    for a reason that stays (``_file.commit``): it then writes each owner's rows apart,
-    so that one session's rows the file refuses do not keep everyone else's out.
+    Each row has an owner: the session (its ``Live``) whose change made it, or one
+    ``ServerRows`` of the server's (None: rows added before any owner was named).
+    The writer names it before adding rows (``by``); ``commit`` needs it only when a
+    commit fails for a reason that stays (``_file.commit``): it then writes each
+    owner's rows apart, so that rows the file refuses keep nobody else's out.
 
     (Not a dataclass: one is made for every commit, and a default factory costs.)
     """
@@ -135,10 +161,10 @@ class Ops:
         self.size = 0  # rough bytes, for the retry bound
         self.count = 0  # rows
         # (first row, owner) where the owner changes; the rows before the first: None's.
-        self.owners: list[tuple[int, Live | None]] | tuple[()] = ()
+        self.owners: list[tuple[int, Owner]] | tuple[()] = ()
         # Set by a commit that wrote the owners apart: those whose rows it refused, and
         # why (``_file.commit``).
-        self.refused: dict[Live | None, str] | None = None
+        self.refused: dict[Owner, str] | None = None
 
     def add(self, sql: str, params: tuple[Any, ...], size: int = 64) -> None:
         items = self.items
@@ -149,7 +175,7 @@ class Ops:
         self.size += size
         self.count += 1
 
-    def by(self, owner: Live | None) -> None:
+    def by(self, owner: Owner) -> None:
         """The rows added from now on are ``owner``'s (until another is named)."""
         owners = self.owners
         if owners:
@@ -176,12 +202,12 @@ class Ops:
         self.count = base + other.count
         self.size += other.size
 
-    def by_owner(self) -> list[tuple[Live | None, list[tuple[str, tuple[Any, ...]]]]]:
+    def by_owner(self) -> list[tuple[Owner, list[tuple[str, tuple[Any, ...]]]]]:
         """Each owner's rows, in order (owners in the order they first add one)."""
         marks = iter(self.owners)
         mark = next(marks, None)
-        owner: Live | None = None
-        rows: dict[Live | None, list[tuple[str, tuple[Any, ...]]]] = {}
+        owner: Owner = None
+        rows: dict[Owner, list[tuple[str, tuple[Any, ...]]]] = {}
         row = 0
         for sql, many in self.items:
             for params in many:
@@ -226,6 +252,7 @@ class Rows:
         self.max_games = max_games
         self.max_bytes = max_bytes
         self.prune_due = False  # beyond a limit: ``prune`` at the next commit
+        self._unkept: set[int] = set()  # games ``unkeep`` took out of the counts
         self._check_limits()
 
     # ------------------------------------------------------------ events
@@ -436,6 +463,47 @@ class Rows:
             ops.add(sql, last)
         return doomed, last
 
+    def unprune(self, games: int, size: int) -> None:
+        """A prune (``prune``) of ``games`` games of ``size`` bytes was left out of its
+        commit (the file refused it): they are counted again. Not tried again at once
+        (the file would refuse it at every commit): when the next game joins the
+        history (``_keep``)."""
+        self.kept += games
+        self.kept_bytes += size
+
+    def left_out(self, live: Live, rows: Iterable[tuple[str, tuple[Any, ...]]]) -> bool:
+        """``live``'s ``rows`` were left out of their commit (the file refused them): the
+        games they moved into the history (``_keep``) leave its counts again.
+
+        Returns:
+            Whether they held the end of ``live``'s current game (``_finish``), and not
+            its move into the history: the file does not have the end, so the game is
+            not the history's to keep.
+        """
+        ended = kept = False
+        for sql, params in rows:
+            if sql == NOT_CURRENT:
+                if params[1] in self._unkept:  # counted out already (``unkeep``)
+                    self._unkept.discard(params[1])
+                else:
+                    self.kept -= 1
+                    self.kept_bytes -= params[0]
+                kept = kept or params[1] == live.game_id
+            elif sql == FINISH_GAME and params[-1] == live.game_id:
+                ended = True
+        return ended and not kept
+
+    def unkeep(self, ops: Ops, live: Live) -> None:
+        """The end of ``live``'s game was left out of its commit (``left_out``) after its
+        session had ended and, taken for finished, the game joined the history
+        (``forget``, ``_keep``): in the file it is then neither current nor finished,
+        and counted. Its rows go, and it leaves the counts (once: the row that flagged
+        it kept, left out too, is not taken out again)."""
+        drop_game(ops, live.game_id)
+        self.kept -= 1
+        self.kept_bytes -= live.stored + live.logged_since  # as ``_keep`` counted it
+        self._unkept.add(live.game_id)
+
     def _keep(self, ops: Ops, live: Live) -> None:
         """A finished game is no longer its session's current one: it joins the history,
         with its bytes."""
@@ -593,13 +661,20 @@ def pruned(db: sqlite3.Connection, rows: Rows, rated: Callable[[], set[int]]) ->
     and the ratings they leave, folded into the base (``_rating_base``; ``rated``: the
     history ids of the tournament games)."""
     ops = Ops()
+    # The prune's rows and the ratings they fold have an owner of their own: left out
+    # (the file refused them), the games they delete are counted again.
+    owner = ServerRows("the history's pruning")
+    ops.by(owner)
     before = rows.kept, rows.kept_bytes
     cursor = db.execute(f"SELECT id, bytes, ended {KEPT_GAMES} ORDER BY ended, id")
     try:
         doomed = rows.prune(ops, cursor)
         cursor.close()  # at once: an open read would hold the log back
         if doomed is not None:
+            owner.undo = functools.partial(rows.unprune, before[0] - rows.kept,
+                                           before[1] - rows.kept_bytes)
             folded = Ops()
+            folded.by(owner)
             _rating_base.fold(db, folded, *doomed, rated)
             folded.extend(ops)  # (the same commit: what is deleted is folded)
             ops = folded

@@ -45,7 +45,10 @@ A commit that fails for a reason no retry mends (the file refuses a row: a
 constraint, a value SQLite cannot take) is written again at once with each
 session's rows apart (``_file.commit``; the rows' owners: ``Ops.by``): the
 others are saved, and each session whose rows were refused ends
-(``_refuse``): retried, they would have held every later change back.
+(``_refuse``): retried, they would have held every later change back. The
+server's own rows each have an owner of their own (``ServerRows``: a prune,
+a timer's or a tournament's row, the stop time), so a refusal leaves out
+only what was refused.
 
 A batch whose changes were all answered before their save by the client's
 choice (``"wait_for_save": false``), and that no reply waits for, is put off
@@ -84,12 +87,12 @@ from .._soon import Soon
 from ..checked import GameType
 from ..protocol import ProtocolError
 from ..waits import Wait
-from ._batch import JOIN_FAILED, SAVE_FAILED, SAVE_REFUSED, Batch, Ticket
+from ._batch import JOIN_FAILED, SAVE_FAILED, SAVE_REFUSED, Batch, Ticket, answer_ended
 from ._checkpoint import Checkpointer
 from ._closing import WRITER_WAIT, in_flight_left, leave_to_writer
 from ._file import StoreFile, commit, open_store, writes_at_start
 from ._restore import load_sessions
-from ._rows import KEPT_GAMES, Live, NotSaved, Ops, Rows, pruned
+from ._rows import KEPT_GAMES, Live, NotSaved, Ops, Rows, ServerRows, pruned
 from ._writer_thread import WriterThread
 
 log = logging.getLogger("gameserver.store")
@@ -261,20 +264,27 @@ class Store:
         gone = Ops()  # the rows of sessions ended for rows the file refused (``_refuse``)
         ops, tickets = in_flight_left(
             in_flight, self._drop_starts,
-            lambda landed, its_ops: self._refuse(its_ops, landed.starts, gone))
+            lambda landed, its_ops: self._refuse(its_ops, landed.starts, (landed.touched,),
+                                                 gone))
         ops.extend(self._take_backlog())
         batch, self._batch = self._batch, None
         starts: list[Live] = []
+        # The sessions ended while the batches not saved yet were open: theirs, and the
+        # tickets of their changes (``Batch.ended``), answered after the last commit.
+        touched = [in_flight.touched] if in_flight is not None else []
+        ended = dict(in_flight.ended or {}) if in_flight is not None else {}
         if batch is not None:
             self._take_snapshots(batch)
             ops.extend(batch.ops)
             tickets.extend(batch.tickets.items())
             starts.extend(batch.starts)
+            touched.append(batch.touched)
+            ended.update(batch.ended or {})
         # After the batch: its rows of a session ended (changes it made meanwhile) would
         # go in after its deletes, and leave its moves behind without their game.
         ops.extend(gone)
         if self._file is not None:  # a restart leaves the downtime out (``_restore``)
-            ops.by(None)
+            ops.by(ServerRows("the stop time"))
             ops.add(SAVE_STOP, (time.time(),))
         error = self._commit(ops) if ops.items else None
         if error is not None:
@@ -283,7 +293,7 @@ class Store:
         refused: dict[tuple[str, str], str] = {}
         if ops.refused:
             gone = Ops()  # (the first went with this commit)
-            refused = self._refuse(ops, starts, gone)
+            refused = self._refuse(ops, starts, touched, gone)
             if gone.items and (self._commit(gone) is not None or gone.refused):
                 # (refused: the rows left out are those deletes, said by nobody else)
                 log.error("the sessions ended as the server stopped are still in the store "
@@ -291,6 +301,7 @@ class Store:
         tickets.extend(self._retry_tickets.items())
         for key, ticket in tickets:  # (if this failed, nothing writes them again: no
             ticket.answer(refused.get(key) or (error and SAVE_FAILED))  # ``again``)
+        answer_ended(ended, ops.refused, error and SAVE_FAILED)
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -403,6 +414,11 @@ class Store:
             return
         batch = self._open_batch()
         batch.touched.pop(key, None)
+        ticket = batch.tickets.pop(key, None)  # its changes' (apart: see ``Batch.ended``)
+        if ticket is not None:
+            if batch.ended is None:
+                batch.ended = {}
+            batch.ended[live] = ticket
         self._forget_apart(batch.ops, live)
 
     def _forget_apart(self, ops: Ops, live: Live) -> None:
@@ -410,7 +426,7 @@ class Store:
         it, without its session) so that its last changes, refused in the same commit,
         do not roll them back with them (``_file.commit``): the session stayed in the
         file, and a restart brought it back as it was before."""
-        deletes = dataclasses.replace(live, session=None)
+        deletes = live.gone = dataclasses.replace(live, session=None)
         ops.by(deletes)
         assert self.rows is not None
         self.rows.forget(ops, deletes)
@@ -535,13 +551,17 @@ class Store:
                 self._failing_since = self._last_error = None
                 self._backlog_lives.clear()
             if ops.refused:  # a session's rows the file refused: it ends, the rest is saved
-                refused = self._refuse(ops, batch.starts)
+                refused = self._refuse(ops, batch.starts, (batch.touched,))
                 for key, ticket in batch.every_ticket():
                     ticket.answer(refused.get(key), True)
-                return
-            for _, ticket in batch.every_ticket():
-                ticket.answer(None, True)  # a reply that waited for it may go out now
+            else:
+                for _, ticket in batch.every_ticket():
+                    ticket.answer(None, True)  # a reply that waited for it may go out now
+            if batch.ended is not None:
+                answer_ended(batch.ended, ops.refused, None, True)
             return
+        if batch.ended is not None:  # (ended: not written again for them, no ``again``)
+            answer_ended(batch.ended, None, SAVE_FAILED, True)
         self._failed(batch, ops, error)
         started = {(live.game_name, live.token) for live in batch.starts}
         retried = batch.retries
@@ -556,8 +576,9 @@ class Store:
                 ticket.again = self._retry_tickets.setdefault(key, Ticket())
                 ticket.answer(SAVE_FAILED, now=True)
 
-    def _refuse(self, ops: Ops, starts: Iterable[Live], gone: Ops | None = None
-                ) -> dict[tuple[str, str], str]:
+    def _refuse(self, ops: Ops, starts: Iterable[Live],
+                touched: Iterable[Mapping[tuple[str, str], Live]] = (),
+                gone: Ops | None = None) -> dict[tuple[str, str], str]:
         """A commit left out the rows the file refused (``ops.refused``, see ``_file.commit``)
         and saved the rest: the sessions whose rows they were end.
 
@@ -567,32 +588,54 @@ class Store:
         error: its waiting replies and later requests get ``SAVE_REFUSED`` (its joiners
         ``JOIN_FAILED``, if the commit started it: ``starts``), and its rows in the file
         are deleted with the next commit (``gone``: in these ops instead, as the store
-        closes), so that a restart does not bring back the game as it was before. Rows
-        of the server's own (the history's pruning, timers, tournaments) are left out
-        with a log line.
+        closes), so that a restart does not bring back the game as it was before. A
+        session that had ended already gets ``SAVE_REFUSED`` for the changes left out
+        (those of its batch's tickets whose session is the batch's, ``touched``; those
+        moved apart, ``Batch.ended``, are answered by the caller). Rows of the server's
+        own (``ServerRows``: a prune, a timer, a tournament event) are left out with a
+        log line, and what making them counted is taken back.
+
+        What the history counts follows what the file has (``Rows.left_out``): a game
+        whose end was left out is not kept, but dropped with its session.
 
         Returns:
             What the tickets of each session ended are answered.
         """
         answers: dict[tuple[str, str], str] = {}
         starts = set(starts)
-        assert ops.refused is not None and self.rows is not None
+        rows = self.rows
+        assert ops.refused is not None and rows is not None
+        rows_of = dict(ops.by_owner())  # (a refusal is rare: the rows are grouped again)
         for owner, why in ops.refused.items():
             self.refused_saves += 1
-            if owner is None:
-                log.error("rows of the server's own (the history's pruning, turn timers, "
-                          "tournaments, the stop time) could not be saved (%s): they are "
-                          "left out, and the sessions' changes of the same commit saved", why)
+            if not isinstance(owner, Live):
+                log.error("rows of the server's own (%s) could not be saved (%s): they are "
+                          "left out, and the other changes of the same commit saved",
+                          owner.what[:80] if owner is not None else "unnamed", why)
+                if owner is not None and owner.undo is not None:
+                    owner.undo()
                 continue
+            end_left_out = rows.left_out(owner, rows_of[owner])
             key = (owner.game_name, owner.token)
             current = self._live.get(key) is owner
             if not current and owner not in starts:  # ended already: its last rows
                 if owner.session is None:  # its deletes (``_forget_apart``)
                     log.error("session %s/%s, ended already, could not be deleted from "
                               "the store (%s); a restart may bring it back", *key, why)
-                else:  # changes it made before it ended; its deletes are apart
-                    log.error("session %s/%s, ended already: its last changes could not "
-                              "be saved (%s), and are left out", *key, why)
+                    continue
+                # Changes it made before it ended; its deletes are apart.
+                log.error("session %s/%s, ended already: its last changes could not "
+                          "be saved (%s), and are left out", *key, why)
+                deletes = owner.gone
+                if end_left_out and deletes is not None and deletes not in ops.refused:
+                    # Its deletes took the game, unfinished in the file, for finished and
+                    # kept it: it goes, with them (refused with them if they are to be
+                    # written yet; refused, they kept the session as it was before).
+                    ended_ops = gone if gone is not None else self._open_batch().ops
+                    ended_ops.by(deletes)
+                    rows.unkeep(ended_ops, owner)
+                if any(batch_touched.get(key) is owner for batch_touched in touched):
+                    answers[key] = SAVE_REFUSED
                 continue
             reason = JOIN_FAILED if owner in starts else SAVE_REFUSED
             log.error("session %s/%s is ended: its changes could not be saved (%s); the "
@@ -611,6 +654,8 @@ class Store:
                     gone_ops = batch.ops
                 else:
                     gone_ops = gone
+                if end_left_out:  # not in the file: the game is dropped, not kept
+                    owner.ended = False
                 self._forget_apart(gone_ops, owner)
             if owner.session is not None:
                 owner.session.close(ProtocolError(reason))
