@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Container, Iterable, Mapping
+from collections.abc import Callable, Iterable
 
 from ..waits import Wait
 from ._rows import Live, Ops
 
-Key = tuple[str, str]  # (game name, session token)
+# (game name, session token); a ticket of a session that ended while its batch was open
+# is keyed by its ``Live`` too (``Store.forget``): a new session of the same name (a join
+# that replaces it in the same loop pass) takes the key, with a ticket of its own.
+Key = tuple[str, str] | tuple[str, str, Live]
 
 log = logging.getLogger("gameserver.store")
 
@@ -92,10 +95,6 @@ class Batch:
     landed: tuple[Ops, str | None] | None = None
     put_off = False  # its commit waits a moment for more (``Store._flush``)
     starts: list[Live] | tuple[()] = ()  # sessions that became full (a list, once one did)
-    # The tickets of sessions that ended while it was open, by session (``Store.forget``;
-    # ``answer_ended``): not under their key in ``tickets``, which a new session of the
-    # same name (an overwrite in the same loop pass) takes, with a ticket of its own.
-    ended: dict[Live, Ticket] | None = None
 
     def __init__(self) -> None:
         self.ops = Ops()
@@ -111,7 +110,7 @@ class Batch:
             if ticket.waiters:
                 return False
             unwaited = unwaited or ticket.unwaited
-        return unwaited and not self.starts and self.retries is None and self.ended is None
+        return unwaited and not self.starts and self.retries is None
 
     def every_ticket(self) -> Iterable[tuple[Key, Ticket]]:
         """The tickets this batch answers: the retries first (they stand for changes
@@ -119,12 +118,3 @@ class Batch:
         if self.retries is None:  # (most batches: no list made)
             return self.tickets.items()
         return [*self.retries.items(), *self.tickets.items()]
-
-
-def answer_ended(ended: Mapping[Live, Ticket], refused: Container[object] | None,
-                 failed: str | None, now: bool = False) -> None:
-    """Answer the tickets of sessions that ended while their batch was open
-    (``Batch.ended``): ``failed`` (the commit failed: the error), else ``SAVE_REFUSED``
-    if the file refused the session's rows (``refused``: their owners), else saved."""
-    for live, ticket in ended.items():
-        ticket.answer(failed or (SAVE_REFUSED if refused and live in refused else None), now)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 
-from ._batch import JOIN_FAILED, SAVE_FAILED, Batch, Key, Ticket, answer_ended
+from ._batch import JOIN_FAILED, SAVE_FAILED, Batch, Key, Ticket
 from ._rows import Ops
 
 log = logging.getLogger("gameserver.store")
@@ -45,15 +45,12 @@ def in_flight_left(batch: Batch | None, drop_starts: Callable[[Batch, Ops], None
     ``drop_starts(batch, ops)`` closes and forgets the sessions a failed ``batch``
     started (``ops`` then delete what they insert); ``refuse(batch, ops)`` ends those
     whose rows a saved ``batch`` left out (``Ops.refused``), and says what their tickets
-    are answered. The tickets of sessions that ended while ``batch`` was open
-    (``Batch.ended``) are answered here, unless the last commit writes their rows."""
+    are answered."""
     if batch is None:
         return Ops(), []
     if batch.landed is None:  # the writer thread died (not an SQLite error) before
         log.error("a commit was not written when the server stopped; the changes in "
                   "it are lost")
-        answer_ended(batch.ended or {}, None, SAVE_FAILED)
-        batch.ended = None
         return Ops(), []
     ops, error = batch.landed
     tickets = batch.every_ticket()
@@ -61,8 +58,6 @@ def in_flight_left(batch: Batch | None, drop_starts: Callable[[Batch, Ops], None
         refused = refuse(batch, ops) if ops.refused else {}
         for key, ticket in tickets:
             ticket.answer(refused.get(key))
-        answer_ended(batch.ended or {}, ops.refused, None)
-        batch.ended = None
         return Ops(), []
     drop_starts(batch, ops)  # its joiners never got keys: not saved now either
     started = {(live.game_name, live.token) for live in batch.starts}
@@ -84,6 +79,5 @@ def leave_to_writer(batch: Batch | None, in_flight: Batch | None, backlog: Ops,
     for left in (batch, in_flight):
         if left is not None:
             tickets.extend(left.every_ticket())
-            answer_ended(left.ended or {}, None, SAVE_FAILED)
     for _, ticket in tickets:
         ticket.answer(SAVE_FAILED)

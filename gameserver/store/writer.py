@@ -87,7 +87,7 @@ from .._soon import Soon
 from ..checked import GameType
 from ..protocol import ProtocolError
 from ..waits import Wait
-from ._batch import JOIN_FAILED, SAVE_FAILED, SAVE_REFUSED, Batch, Ticket, answer_ended
+from ._batch import JOIN_FAILED, SAVE_FAILED, SAVE_REFUSED, Batch, Key, Ticket
 from ._checkpoint import Checkpointer
 from ._closing import WRITER_WAIT, in_flight_left, leave_to_writer
 from ._file import StoreFile, commit, open_store, writes_at_start
@@ -157,7 +157,7 @@ class Store:
         self._in_flight: Batch | None = None  # the batch the writer thread commits
         self._backlog = Ops()  # rows of failed commits, written first next time
         self._backlog_lives: dict[tuple[str, str], Live] = {}
-        self._retry_tickets: dict[tuple[str, str], Ticket] = {}  # for the next commit
+        self._retry_tickets: dict[Key, Ticket] = {}  # for the next commit
         self._retry: asyncio.TimerHandle | None = None
         self._put_off: asyncio.TimerHandle | None = None  # commits the put-off batch
         self._writer: WriterThread | None = None
@@ -269,17 +269,13 @@ class Store:
         ops.extend(self._take_backlog())
         batch, self._batch = self._batch, None
         starts: list[Live] = []
-        # The sessions ended while the batches not saved yet were open: theirs, and the
-        # tickets of their changes (``Batch.ended``), answered after the last commit.
-        touched = [in_flight.touched] if in_flight is not None else []
-        ended = dict(in_flight.ended or {}) if in_flight is not None else {}
+        touched = [in_flight.touched] if in_flight is not None else []  # (see ``_refuse``)
         if batch is not None:
             self._take_snapshots(batch)
             ops.extend(batch.ops)
             tickets.extend(batch.tickets.items())
             starts.extend(batch.starts)
             touched.append(batch.touched)
-            ended.update(batch.ended or {})
         # After the batch: its rows of a session ended (changes it made meanwhile) would
         # go in after its deletes, and leave its moves behind without their game.
         ops.extend(gone)
@@ -290,7 +286,7 @@ class Store:
         if error is not None:
             log.error("changes made just before the server stopped could not be saved (%s)",
                       error)
-        refused: dict[tuple[str, str], str] = {}
+        refused: dict[Key, str] = {}
         if ops.refused:
             gone = Ops()  # (the first went with this commit)
             refused = self._refuse(ops, starts, touched, gone)
@@ -301,7 +297,6 @@ class Store:
         tickets.extend(self._retry_tickets.items())
         for key, ticket in tickets:  # (if this failed, nothing writes them again: no
             ticket.answer(refused.get(key) or (error and SAVE_FAILED))  # ``again``)
-        answer_ended(ended, ops.refused, error and SAVE_FAILED)
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -414,11 +409,9 @@ class Store:
             return
         batch = self._open_batch()
         batch.touched.pop(key, None)
-        ticket = batch.tickets.pop(key, None)  # its changes' (apart: see ``Batch.ended``)
+        ticket = batch.tickets.pop(key, None)  # its changes': keyed by it too (see ``Key``)
         if ticket is not None:
-            if batch.ended is None:
-                batch.ended = {}
-            batch.ended[live] = ticket
+            batch.tickets[(*key, live)] = ticket
         self._forget_apart(batch.ops, live)
 
     def _forget_apart(self, ops: Ops, live: Live) -> None:
@@ -554,14 +547,10 @@ class Store:
                 refused = self._refuse(ops, batch.starts, (batch.touched,))
                 for key, ticket in batch.every_ticket():
                     ticket.answer(refused.get(key), True)
-            else:
-                for _, ticket in batch.every_ticket():
-                    ticket.answer(None, True)  # a reply that waited for it may go out now
-            if batch.ended is not None:
-                answer_ended(batch.ended, ops.refused, None, True)
+                return
+            for _, ticket in batch.every_ticket():
+                ticket.answer(None, True)  # a reply that waited for it may go out now
             return
-        if batch.ended is not None:  # (ended: not written again for them, no ``again``)
-            answer_ended(batch.ended, None, SAVE_FAILED, True)
         self._failed(batch, ops, error)
         started = {(live.game_name, live.token) for live in batch.starts}
         retried = batch.retries
@@ -577,8 +566,8 @@ class Store:
                 ticket.answer(SAVE_FAILED, now=True)
 
     def _refuse(self, ops: Ops, starts: Iterable[Live],
-                touched: Iterable[Mapping[tuple[str, str], Live]] = (),
-                gone: Ops | None = None) -> dict[tuple[str, str], str]:
+                touched: Iterable[Mapping[Key, Live]] = (),
+                gone: Ops | None = None) -> dict[Key, str]:
         """A commit left out the rows the file refused (``ops.refused``, see ``_file.commit``)
         and saved the rest: the sessions whose rows they were end.
 
@@ -589,9 +578,10 @@ class Store:
         ``JOIN_FAILED``, if the commit started it: ``starts``), and its rows in the file
         are deleted with the next commit (``gone``: in these ops instead, as the store
         closes), so that a restart does not bring back the game as it was before. A
-        session that had ended already gets ``SAVE_REFUSED`` for the changes left out
-        (those of its batch's tickets whose session is the batch's, ``touched``; those
-        moved apart, ``Batch.ended``, are answered by the caller). Rows of the server's
+        session that had ended already gets ``SAVE_REFUSED`` for the changes left out:
+        its ticket keyed by its ``Live`` too (it ended while the batch was open,
+        ``forget``), or by its key in a batch whose session of that key it is
+        (``touched``: a new one of the same name takes the key). Rows of the server's
         own (``ServerRows``: a prune, a timer, a tournament event) are left out with a
         log line, and what making them counted is taken back.
 
@@ -601,7 +591,7 @@ class Store:
         Returns:
             What the tickets of each session ended are answered.
         """
-        answers: dict[tuple[str, str], str] = {}
+        answers: dict[Key, str] = {}
         starts = set(starts)
         rows = self.rows
         assert ops.refused is not None and rows is not None
@@ -634,6 +624,7 @@ class Store:
                     ended_ops = gone if gone is not None else self._open_batch().ops
                     ended_ops.by(deletes)
                     rows.unkeep(ended_ops, owner)
+                answers[(*key, owner)] = SAVE_REFUSED
                 if any(batch_touched.get(key) is owner for batch_touched in touched):
                     answers[key] = SAVE_REFUSED
                 continue
