@@ -160,8 +160,10 @@ class Ops:
         self.items: list[tuple[str, list[tuple[Any, ...]]]] = []
         self.size = 0  # rough bytes, for the retry bound
         self.count = 0  # rows
-        # (first row, owner) where the owner changes; the rows before the first: None's.
-        self.owners: list[tuple[int, Owner]] | tuple[()] = ()
+        # (first row, owner) where the owner changes (or is named again: a mark may repeat
+        # the one before it); the rows before the first: None's. A list from the start:
+        # ``Store.moved`` appends to it directly (``by``, inline).
+        self.owners: list[tuple[int, Owner]] = []
         # Set by a commit that wrote the owners apart: those whose rows it refused, and
         # why (``_file.commit``).
         self.refused: dict[Owner, str] | None = None
@@ -178,11 +180,8 @@ class Ops:
     def by(self, owner: Owner) -> None:
         """The rows added from now on are ``owner``'s (until another is named)."""
         owners = self.owners
-        if owners:
-            if owners[-1][1] is not owner:
-                owners.append((self.count, owner))  # type: ignore[union-attr]
-        elif owner is not None:
-            self.owners = [(self.count, owner)]
+        if not owners or owners[-1][1] is not owner:
+            owners.append((self.count, owner))
 
     def extend(self, other: Ops) -> None:
         base = self.count

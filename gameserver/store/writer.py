@@ -365,7 +365,7 @@ class Store:
                                 rejection=rejection)
         batch = self._batch or self._open_batch()
         ops = batch.ops
-        ops.by(live)
+        ops.owners.append((ops.count, live))  # (``ops.by(live)``, inline: every move)
         assert self.rows is not None
         self.rows.move(ops, live, session, player_id, move, rejection)  # never NotSaved
         return self._ticket(batch, key, live)
