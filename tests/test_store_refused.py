@@ -582,3 +582,26 @@ def test_a_session_ended_for_its_refused_last_move_leaves_no_game_half_kept(
     assert asyncio.run(play()) == history_counts(path) == (0, 0)
     with contextlib.closing(sqlite3.connect(path)) as saved:
         assert saved.execute("SELECT COUNT(*) FROM games WHERE session = 's0'").fetchone()[0] == 0
+
+
+def test_a_session_ended_with_its_refused_end_at_the_last_commit_is_told_and_dropped(
+        tmp_path: Path) -> None:
+    """The session's game-ending move and its end come in the pass the server stops in:
+    ``close`` writes them, the move refused; its game goes, not half-kept."""
+    path = tmp_path / "closing-ended.db"
+
+    async def play() -> tuple[int, int]:
+        store, guard, doomed, _ = await doomed_and_kept(path)
+        last = doomed.move(0, doomed.players[0].key, {"msg": "quit"})
+        store.forget(doomed)
+        store.close()  # (before the pass that would commit them)
+        guard.close()
+        await woken(last)
+        assert isinstance(last, Wait) and json.loads(last.resume())["message"] == SAVE_REFUSED
+        assert store.rows is not None
+        return store.rows.kept, store.rows.kept_bytes
+
+    assert asyncio.run(play()) == history_counts(path) == (0, 0)
+    assert saved_tokens(str(path)) == ["s1"]
+    with contextlib.closing(sqlite3.connect(path)) as saved:
+        assert saved.execute("SELECT COUNT(*) FROM games WHERE session = 's0'").fetchone()[0] == 0
