@@ -87,6 +87,17 @@ async def kept_saves_and_store_closes(store: Any, guard: Any, kept: Any) -> None
     guard.close()
 
 
+async def ends_with_a_refused_move(store: Any, guard: Any, doomed: Any, kept: Any,
+                                   msg: str) -> None:
+    """``doomed`` moves ``msg`` (refused) and ends in that pass (what the lobby does as it
+    removes a session): the move is answered ``SAVE_REFUSED``; then ``kept_saves...``."""
+    last = doomed.move(0, doomed.players[0].key, {"msg": msg})
+    store.forget(doomed)
+    await woken(last)
+    assert isinstance(last, Wait) and json.loads(last.resume())["message"] == SAVE_REFUSED
+    await kept_saves_and_store_closes(store, guard, kept)
+
+
 @pytest.mark.parametrize("sync", ["normal", "full"])  # on the loop; in the writer thread
 def test_a_change_the_file_refuses_ends_its_session_and_no_other(
         tmp_path: Path, sync: str, caplog: pytest.LogCaptureFixture) -> None:
@@ -241,12 +252,7 @@ def test_a_session_ended_with_a_last_change_the_file_refuses_is_deleted_still(
     path = tmp_path / "ended.db"
 
     async def play() -> None:
-        store, guard, doomed, kept = await doomed_and_kept(path)
-        last = doomed.move(0, doomed.players[0].key, {"msg": "last"})
-        store.forget(doomed)  # (what the lobby does as it removes a session)
-        await woken(last)
-        assert isinstance(last, Wait) and json.loads(last.resume())["message"] == SAVE_REFUSED
-        await kept_saves_and_store_closes(store, guard, kept)
+        await ends_with_a_refused_move(*await doomed_and_kept(path), "last")
 
     with caplog.at_level(logging.ERROR, "gameserver.store"):
         asyncio.run(play())
@@ -537,11 +543,7 @@ def test_a_session_whose_refused_end_and_deletes_leave_it_saved_comes_back_whole
                           "BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END")
             other.execute("CREATE TRIGGER keep BEFORE DELETE ON live_sessions "
                           "WHEN OLD.token = 's0' BEGIN SELECT RAISE(ABORT, 'kept'); END")
-        last = doomed.move(0, doomed.players[0].key, {"msg": "quit"})
-        store.forget(doomed)  # (what the lobby does as it removes a session)
-        await woken(last)
-        assert isinstance(last, Wait) and json.loads(last.resume())["message"] == SAVE_REFUSED
-        await kept_saves_and_store_closes(store, guard, kept)
+        await ends_with_a_refused_move(store, guard, doomed, kept, "quit")
 
     with caplog.at_level(logging.ERROR, "gameserver.store"):
         asyncio.run(play())
