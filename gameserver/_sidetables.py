@@ -4,9 +4,10 @@ Turn timers and tournaments keep what they must not lose in tables the
 store does not know. They write through ``append`` alone, which adds a
 statement to the store's current batch: it commits with the session
 changes of the same loop pass (a move and the timer it restarted are saved
-together, or not at all). It is the one place to adapt when the store's
-writing side changes. They read through ``read_only``, a connection of
-their own, so the command line can read while the server runs.
+together, or not at all; unless the file refuses one of them for good: then
+that one alone is left out, see ``append``). It is the one place to adapt
+when the store's writing side changes. They read through ``read_only``, a
+connection of their own, so the command line can read while the server runs.
 
 ``TimerBook`` keeps each timed session's timer (and the forfeit, if the
 framework ended its game): one row per session, merged into the saved

@@ -465,8 +465,9 @@ class Rows:
     def unprune(self, games: int, size: int) -> None:
         """A prune (``prune``) of ``games`` games of ``size`` bytes was left out of its
         commit (the file refused it): they are counted again. Not tried again at once
-        (the file would refuse it at every commit): when the next game joins the
-        history (``_keep``)."""
+        (the file would refuse it at every commit): when a limit is found passed
+        again (the next game joins the history, ``_keep``; a game grows,
+        ``_check_limits``)."""
         self.kept += games
         self.kept_bytes += size
 
