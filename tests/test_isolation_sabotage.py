@@ -4,8 +4,8 @@ Saboteur (``tests/data/hostile_games/saboteur/``) attacks from inside a move
 what the worker relies on to talk to the server: it points the pipe to the
 server at ``/dev/null``, closes the pipe from it, ignores the interrupt at
 the time limit, arms a timer that raises anywhere (halfway through a reply
-too), forks and leaves a child to carry on as the worker, or signals
-another game file's worker. As for the other hostile games
+too), forks and leaves a child to carry on as the worker, or signals or
+reads the memory of another game file's worker. As for the other hostile games
 (tests/test_isolation_hostile.py): the attacker gets a clear ``framework:``
 error (or its move stands, where the sabotage came after it), TicTacToe in
 the server's process plays a whole game meanwhile, the server stays up, and
@@ -30,6 +30,7 @@ from tests.test_isolation_hostile import (
     LANDLOCK,
     LIMIT,
     LIMIT_MESSAGE,
+    ROOMY,
     assert_restored,
     attack_alongside,
     attack_held,
@@ -167,20 +168,53 @@ def test_a_game_cannot_signal_another_game_files_worker(make_server, tmp_path: P
     """Every game file has a worker of its own, each in a sandbox of its own: a game that
     knows another worker's process id (the ids are easy to guess) cannot kill, stop or
     interrupt it, and the other game's session plays on in the same worker."""
-    shutil.copy(HOSTILE / "saboteur" / "saboteur.py", tmp_path)
-    shutil.copy(HOSTILE / "catch_all" / "catch_all.py", tmp_path)  # a counter, unless attacked
-    server = make_server(games_dirs=[str(tmp_path)], game_call_timeout=20.0)
-    assert server.server is not None
+    server = beside_another(make_server, tmp_path)
     victim = Player(server.port, "CatchAll", "victim", 1)
     assert victim.join()["status"] == "ok"
     assert victim.move()["status"] == "ok"
-    (other,) = server.call(lambda: [w.pid for w in server.server.isolation.workers
-                                    if w.label.endswith("catch_all.py")])
+    other = pid_of(server, "catch_all.py")
     attacker = joined(server.port, GAME, "attack")
     reply = attack_alongside(server, attacker, how="signal", pid=other, sig=int(sig))
     assert reply == error("move() raised PermissionError: [Errno 1] Operation not permitted")
     assert victim.move()["status"] == "ok"
     assert count(victim) == 2
-    assert server.call(lambda: [w.pid for w in server.server.isolation.workers
-                                if w.label.endswith("catch_all.py")]) == [other]
+    assert pid_of(server, "catch_all.py") == other
     os.kill(other, 0)  # (still there)
+
+
+def beside_another(make_server, folder: Path):  # type: ignore[no-untyped-def]
+    """A server of Saboteur and another game file, CatchAll (a counter, unless attacked),
+    from ``folder``: a worker each."""
+    shutil.copy(HOSTILE / "saboteur" / "saboteur.py", folder)
+    shutil.copy(HOSTILE / "catch_all" / "catch_all.py", folder)
+    return make_server(games_dirs=[str(folder)], game_call_timeout=ROOMY)
+
+
+def pid_of(server, file: str) -> int | None:  # type: ignore[no-untyped-def]
+    """The process id of the worker of the game file named ``file``."""
+    assert server.server is not None
+    (pid,) = server.call(lambda: [w.pid for w in server.server.isolation.workers
+                                  if w.label.endswith(file)])
+    return pid  # type: ignore[no-any-return]
+
+
+@pytest.mark.skipif(LANDLOCK < 1, reason="needs Landlock (Linux 5.13): without it, and without "
+                    "Yama, a game may read the memory of processes of its user")
+def test_a_game_cannot_read_the_memory_of_another_game_files_worker_or_the_server(
+        make_server, tmp_path: Path) -> None:
+    """Another game file's worker holds its sessions' games (hidden boards, hands), the
+    server every key: a game cannot read their memory, by ``/proc/<pid>/mem`` (outside
+    what its sandbox may read) or by ``process_vm_readv`` (which Landlock allows only
+    into its own sandbox; its own memory is readable: ``EFAULT`` at an address never
+    mapped, so the call itself works)."""
+    server = beside_another(make_server, tmp_path)
+    attacker = joined(server.port, GAME, "attack")
+    loot = {}
+    for name, pid in [("other", pid_of(server, "catch_all.py")), ("server", os.getpid()),
+                      ("own", pid_of(server, "saboteur.py"))]:
+        assert attacker.move(attack=True, how="peek", pid=pid) == {"status": "ok",
+                                                                   "data": None}
+        loot[name] = attacker.state()["data"]["loot"]
+    assert loot == {"other": {"mem": "PermissionError", "vm": "EPERM"},
+                    "server": {"mem": "PermissionError", "vm": "EPERM"},
+                    "own": {"mem": "PermissionError", "vm": "EFAULT"}}

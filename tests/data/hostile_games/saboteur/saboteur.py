@@ -13,12 +13,19 @@ attack, ``{"attack": true, "how": <how>}``:
 * ``"orphan"``: forks; the parent prints the child's id and exits (the
   worker's process ends), the child carries on as the worker, with its
   pipes, after a pause;
-* ``"signal"``: sends ``sig`` to the process ``pid`` (another game file's worker).
+* ``"signal"``: sends ``sig`` to the process ``pid`` (another game file's worker);
+* ``"peek"``: tries to read the memory of the process ``pid`` (another game
+  file's worker, which holds its sessions' games: hidden boards, hands),
+  through ``/proc/<pid>/mem`` and ``process_vm_readv``; ``state()`` then
+  shows how each failed (``EFAULT`` from the latter: allowed, at an address
+  not mapped).
 
 Loaded from its own folder (or a copy next to another game) by
-tests/test_isolation_hostile.py.
+tests/test_isolation_sabotage.py.
 """
 
+import ctypes
+import errno
 import fcntl
 import os
 import signal
@@ -40,6 +47,27 @@ def pipe(mode):
     raise LookupError("no pipe")
 
 
+class IoVec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("length", ctypes.c_size_t)]
+
+
+def peek(pid):
+    """How reading 16 bytes of process ``pid``'s memory failed, each way (or "read")."""
+    found = {}
+    try:
+        with open(f"/proc/{pid}/mem", "rb") as mem:
+            mem.read(1)
+        found["mem"] = "read"
+    except OSError as err:
+        found["mem"] = type(err).__name__
+    libc = ctypes.CDLL(None, use_errno=True)
+    buffer = ctypes.create_string_buffer(16)
+    local, remote = IoVec(ctypes.addressof(buffer), 16), IoVec(8, 16)
+    got = libc.process_vm_readv(pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
+    found["vm"] = "read" if got >= 0 else errno.errorcode[ctypes.get_errno()]
+    return found
+
+
 def raise_now(signum, frame):
     raise KeyboardInterrupt("alarm")
 
@@ -47,6 +75,7 @@ def raise_now(signum, frame):
 class Saboteur(AbstractGame):
     def __init__(self, players):
         self.count = 0
+        self.loot = None
 
     @staticmethod
     def min_players():
@@ -63,7 +92,7 @@ class Saboteur(AbstractGame):
         return False
 
     def state(self, player_id):
-        return {"count": self.count}
+        return {"count": self.count, "loot": self.loot}
 
     def move(self, move, player_id):
         how = move.get("attack") and move["how"]
@@ -88,4 +117,6 @@ class Saboteur(AbstractGame):
             time.sleep(2)  # the server notices its worker's end first
         elif how == "signal":
             os.kill(move["pid"], move["sig"])
+        elif how == "peek":
+            self.loot = peek(move["pid"])
         self.count += 1
