@@ -57,8 +57,9 @@ class Process:
                 pass
 
     def running(self) -> bool:
-        """Whether the process has not ended. Its exit status is left to collect: until it
-        is, the process's id, which names its group, cannot be reused (see ``kill``)."""
+        """Whether the process has not ended (asked where a pidfd watches it: Linux). Its exit
+        status is left to collect: until it is, the process's id, which names its group,
+        cannot be reused (see ``kill``)."""
         if self.popen.returncode is not None:
             return False
         try:
