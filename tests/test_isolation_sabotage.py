@@ -74,20 +74,26 @@ def test_a_game_that_points_its_reply_pipe_elsewhere_fails_alone(make_server) ->
     assert count(attacker) == 0
 
 
-def test_a_game_that_closes_the_pipe_its_requests_come_by_is_blamed_for_nothing_else(
+def test_a_game_that_closes_the_pipe_its_requests_come_by_harms_its_own_file_alone(
         make_server) -> None:
     """The move closes the worker's pipe from the server, then returns: its reply goes
-    out, and the worker ends as it reads the next request, another session's. That
-    request was never read by the worker: it is sent again to the next one, and played
-    (the move is played again there, from its game's start: one more worker ends)."""
+    out, and the worker ends as it reads the next request. A request of another session
+    it never read is sent again to the next worker, and played. The move is played again
+    when its game is restored there, from its seed: that worker ends too, after its reply
+    (which brings a copy of the game: the next worker starts from that). A request sent
+    to both (or read by the first along with the restore) fails: the file's own sessions
+    share its worker. By then TicTacToe has been played twice (``attack_alongside``),
+    and the workers have usually settled."""
     server = hostile_server(make_server, "saboteur")
     calm = calm_session(server, GAME)
     pid = worker_pid(server)
     attacker = joined(server.port, GAME, "attack")
     assert attack_alongside(server, attacker, how="deaf") == {"status": "ok", "data": None}
-    assert calm.move() == {"status": "ok", "data": None}
+    reply = calm.move()
+    assert reply == {"status": "ok", "data": None} or reply["message"].startswith(
+        f"framework: game {GAME}: the game's worker process died "), reply
     replaced(server, pid)
-    assert count(calm) == 2
+    assert count(calm) == 1 + (reply["status"] == "ok")
     assert count(attacker) == 1
     assert calm.move() == {"status": "ok", "data": None}
     play_tictactoe(server.port)
