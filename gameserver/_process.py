@@ -56,6 +56,18 @@ class Process:
             except (ProcessLookupError, PermissionError):
                 pass
 
+    def running(self) -> bool:
+        """Whether the process has not ended (asked where a pidfd watches it: Linux). Its exit
+        status is left to collect: until it is, the process's id, which names its group,
+        cannot be reused (see ``kill``)."""
+        if self.popen.returncode is not None:
+            return False
+        try:
+            return os.waitid(os.P_PID, self.popen.pid,
+                             os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+        except ChildProcessError:
+            return False
+
     def unread(self) -> int | None:
         """How many bytes written to the worker are still in the pipe, unread (also once it
         has died); None where the system cannot tell."""

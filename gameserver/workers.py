@@ -133,6 +133,9 @@ class KeptBytes:
 
     total: int = 0
 READ_SIZE = 256 * 1024
+# Seconds a worker may still run after the pipe from it ended (it exits: the pipe ends as
+# it does); then it closed the pipe itself, and is killed.
+CLOSED_AFTER = 0.2
 NOTE_MAX = 512  # bytes of a note (``_noted``): the pickle of ("note", a method's name)
 # One buffer per thread that every worker's replies are read into (an event loop reads
 # one pipe at a time; a process may run loops in several threads, as tests run servers):
@@ -604,17 +607,27 @@ class Worker:
                 pass
             self._exited(process)
         else:  # the exit status comes with the pidfd; make sure it comes
-            self.loop.call_later(0.2, process.kill)
+            self.loop.call_later(CLOSED_AFTER, self._closed, process)
 
-    def _exited(self, process: Process) -> None:
+    def _closed(self, process: Process) -> None:
+        """The pipe from the worker ended ``CLOSED_AFTER`` seconds ago: if it still runs,
+        it closed the pipe itself (a game did: ``os.close``, ``dup2``; the pipe ends by
+        itself only as the process exits), and is replaced saying so."""
+        if process is self._process and process.running():
+            self._exited(process, closed=True)
+        else:
+            process.kill()
+
+    def _exited(self, process: Process, closed: bool = False) -> None:
         if process is not self._process:
             return
         process.kill()
         status = process.popen.poll()
         unread = process.unread()
         read = None if unread is None else self._sent - len(self._out) - unread
-        self._replace("the game's worker process died{during}: " + death(status), died=True,
-                      read=read)
+        how = "closed its pipe to the server{during}" if closed else "died{during}: " + death(
+            status)
+        self._replace(f"the game's worker process {how}", died=True, read=read)
 
     def _replace(self, why: str, died: bool = False, read: int | None = None) -> None:
         """Replace the worker: fail the head request with ``why``, bring the rest back.
