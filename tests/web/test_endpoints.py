@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from gameserver.web import Dashboard, WebSettings, _auth, _data
+from gameserver.web import Dashboard, WebSettings, _auth, _data, _http
 from tests.serverproc import ServerThread
 from tests.web import play
 from tests.web.seats import next_event
@@ -235,7 +235,6 @@ def test_a_repeated_content_length_is_refused(web: ServerThread) -> None:
 
 
 @pytest.mark.parametrize("head", [
-    b"POST /api/play/open HTTP/1.1\r\nHost: 127.0.0.1\nContent-Length: 40\r\n",  # bare LF
     b"POST /api/play/open HTTP/1.1\r\nHost: 127.0.0.1\rContent-Length: 40\r\n",  # bare CR
     b"POST /api/play/open HTTP/1.1\r\nHost: 127.0.0.1\x00\r\n",
     b"POST /api/play/open\x0b HTTP/1.1\r\nHost: 127.0.0.1\r\n",
@@ -247,6 +246,69 @@ def test_a_control_character_in_a_line_of_the_head_is_refused(
     request's body (or the other way round). Served before, as a Host of "127.0.0.1\\n..."."""
     reply = raw(web, head + PLAY_HEAD + b"Content-Length: 2\r\n\r\n{}")
     assert reply.startswith(b"HTTP/1.1 400") and b"control character" in reply, reply[:200]
+
+
+def exchange(server: ServerThread, data: bytes) -> bytes:
+    """Send ``data`` and read until the server closes, without closing our side: a reply
+    that comes only at the request deadline times the read out (``play.WAIT``)."""
+    with socket.create_connection(("127.0.0.1", play.dashboard_port(server)),
+                                  timeout=play.WAIT) as sock:
+        sock.sendall(data)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize(("head", "status", "says"), [
+    (b"GET /api/games HTTP/1.1\nHost: 127.0.0.1\n\n", 400, b"ends with LF alone"),
+    (b"GET /api/games HTTP/1.1\r\nHost: 127.0.0.1\n\n", 400, b"ends with LF alone"),
+    (b"POST /api/play/open HTTP/1.1\r\nHost: 127.0.0.1\nContent-Length: 40\r\n"
+     + PLAY_HEAD + b"Content-Length: 2\r\n\r\n{}", 400, b"ends with LF alone"),
+    (b"GET /\n", 400, b"ends with LF alone"),  # HTTP/0.9, bare
+    (b"GET /\r\n", 400, b"bad request line"),  # HTTP/0.9: no version, no headers to come
+    (b"GET / HTTP/1.10\r\n", 400, b"no HTTP version"),
+    (b"GET / HTTP/1.x\r\nHost: 127.0.0.1\r\n\r\n", 400, b"no HTTP version"),
+    (b"GET / http/1.1\r\nHost: 127.0.0.1\r\n\r\n", 400, b"no HTTP version"),
+    (b"GET / HTTP/2.0\r\n", 505, b"only HTTP/1.0 and HTTP/1.1"),
+    (b"GET / HTTP/0.9\r\n", 505, b"only HTTP/1.0 and HTTP/1.1"),
+    (b"\r\n\r\nGET /api/games HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 400, b"empty lines"),
+    (b"GET /api/games HTTP/1.1\r\n" + b"X: y\r\n" * 101 + b"\r\n", 431, b"100 header lines"),
+])
+def test_a_malformed_head_is_answered_at_once_not_at_the_deadline(
+        web: ServerThread, monkeypatch: pytest.MonkeyPatch, head: bytes, status: int,
+        says: bytes) -> None:
+    """A head in bare LFs holds no CR LF CR LF: it was answered 408 at the 10 s deadline
+    (a client waiting for its answer, a connection held). Now each line is looked at as it
+    comes: the deadline is made longer than the test waits, and the answer still comes.
+    The versions: HTTP/1.10 and HTTP/1.x were served; a head of 101 header lines too."""
+    monkeypatch.setattr(_http, "REQUEST_DEADLINE", 600.0)
+    reply = exchange(web, head)
+    assert reply.startswith(b"HTTP/1.1 %d" % status) and says in reply, reply[-200:]
+    assert b"Connection: close" in reply
+
+
+def test_a_later_http_1_version_is_served_as_http_1_1(web: ServerThread) -> None:
+    """RFC 9110, 2.5: HTTP/1.9 is processed as HTTP/1.1, kept alive (it was served as 1.0:
+    closed after one reply). One empty line before a request line is ignored (RFC 9112, 2.2),
+    as after a POST body some clients send one."""
+    request = b"GET /healthz HTTP/1.9\r\nHost: 127.0.0.1\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", play.dashboard_port(web)),
+                                  timeout=play.WAIT) as sock:
+        sock.sendall(request + b"\r\n" + request.replace(b"\r\n\r\n",
+                                                          b"\r\nConnection: close\r\n\r\n"))
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    assert reply.count(b"HTTP/1.1 200 OK") == 2 and b"Connection: keep-alive" in reply
+
+
+def test_two_host_headers_are_refused(web: ServerThread) -> None:
+    """RFC 9112, 3.2 (a server MUST refuse them): the DNS-rebinding check reads the last,
+    a proxy in front may route by the first. Both were served, the last one checked."""
+    reply = raw(web, b"GET /api/games HTTP/1.1\r\nHost: evil.example\r\n"
+                     b"Host: 127.0.0.1\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 400") and b"the header host is given twice" in reply
 
 
 def test_a_play_body_nested_too_deep_is_refused_not_an_internal_error(
