@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hmac
 import json
 import re
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import threading
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -127,6 +129,31 @@ def test_guessing_is_throttled_per_address() -> None:
         assert fetch(server, "/api/games", headers=wrong_cookie)[0] == 429
     finally:
         server.stop()
+
+
+def test_every_guess_is_compared_as_a_digest_of_fixed_size(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """compare_digest(given, token) takes a time that follows the token's length, and
+    answers at once when the lengths differ: the time of wrong guesses told the length of
+    the operator's token. Each comparison is of two 32-byte digests now, whatever is sent."""
+    compared: list[tuple[int, int]] = []
+    compare = hmac.compare_digest
+
+    def spy(a: Any, b: Any) -> bool:
+        compared.append((len(a), len(b)))
+        return compare(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    server = play.web_server(web_token=TOKEN)
+    try:
+        for guess in ("z", "z" * (len(TOKEN) + 7), "\u00e9" * 3):
+            assert fetch(server, "/api/games",
+                         headers={"Authorization": f"Bearer {guess}"})[0] == 401
+        assert fetch(server, "/api/games", headers={"Cookie": f"{_auth.COOKIE}=abc"})[0] == 401
+        assert fetch(server, "/api/games", headers={"Authorization": f"Bearer {TOKEN}"})[0] == 200
+    finally:
+        server.stop()
+    assert len(compared) >= 5 and set(compared) == {(32, 32)}, compared
 
 
 def test_the_cookie_is_found_in_one_pass_over_the_header() -> None:
