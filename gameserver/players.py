@@ -17,7 +17,7 @@ from .protocol import framework_error
 
 _compare_digest = hmac.compare_digest
 
-__all__ = ["Player", "check_key", "keys_match", "new_key"]
+__all__ = ["Player", "check_key", "keys_match", "new_key", "secret_digest"]
 
 
 def new_key() -> str:
@@ -35,10 +35,11 @@ def keys_match(given: str, expected: str) -> bool:
     secret compared anywhere in the server goes through here, except a player's own key
     on the hot path of ``check_key`` (its length is public; see there).
     """
-    return hmac.compare_digest(_digest(given), _digest(expected))
+    return hmac.compare_digest(secret_digest(given), secret_digest(expected))
 
 
-def _digest(secret: str) -> bytes:
+def secret_digest(secret: str) -> bytes:
+    """The SHA-256 of ``secret`` (32 bytes): what is compared, or kept, instead of it."""
     # surrogatepass: a client may send any JSON string, even a lone surrogate
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
 

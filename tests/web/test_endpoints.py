@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from gameserver.web import Dashboard, WebSettings, _auth, _data, _http
+from gameserver.web import Dashboard, WebSettings, _data, _http
 from tests.serverproc import ServerThread
 from tests.web import play
 from tests.web.seats import next_event
@@ -600,7 +600,7 @@ def test_the_login_form_posts_the_token_out_of_every_address(guarded: ServerThre
         conn.close()
     assert reply.status == 303 and reply.headers["Location"] == "/session/TicTacToe/x?player=1"
     cookie = reply.headers["Set-Cookie"].split(";")[0]
-    assert cookie == f"{_auth.COOKIE}={_auth.cookie_value(TOKEN)}"
+    assert cookie == play.operator_cookie(guarded, TOKEN)["Cookie"]
 
 
 def test_behind_a_tls_proxy_the_cookie_is_secure(guarded: ServerThread) -> None:
@@ -617,7 +617,7 @@ def test_the_redirect_to_a_cookie_stays_on_the_dashboard(guarded: ServerThread) 
 
     ``//x//evil.example`` is the one that did (its path is ``//evil.example``), and
     for any browser that has the cookie: the token in the link need not be right."""
-    cookie = {"Cookie": f"{_auth.COOKIE}={_auth.cookie_value(TOKEN)}"}
+    cookie = play.operator_cookie(guarded, TOKEN)
     for path in ("//evil.example", "//evil.example/", "///evil.example", "/\\evil.example",
                  "/\\/evil.example", "//", "/session//evil.example", "//x//evil.example",
                  "//x/\\evil.example"):
