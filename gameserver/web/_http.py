@@ -761,7 +761,7 @@ def parse_head(head: bytes, client: str) -> Request | Response:
         headers[name] = value.strip()
     if method not in ("GET", "HEAD", "POST"):
         return error_response(501, f"method {method[:20]} is not supported")
-    if headers.get("transfer-encoding"):
+    if "transfer-encoding" in headers:  # even empty: a proxy may take it for chunked
         return error_response(501, "a request body must come with Content-Length")
     length = headers.get("content-length", "0")
     if method == "POST":

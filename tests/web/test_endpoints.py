@@ -227,6 +227,15 @@ def test_a_content_length_that_is_not_plain_digits_gets_411(
     assert not caplog.records
 
 
+@pytest.mark.parametrize("encoding", [b"chunked", b"", b"identity"])
+def test_any_transfer_encoding_is_refused(web: ServerThread, encoding: bytes) -> None:
+    """A proxy in front may read a body by it; an empty one was let through (and the body
+    read by its Content-Length), where a proxy may take it for chunked."""
+    reply = raw(web, b"POST /api/play/open HTTP/1.1\r\n" + PLAY_HEAD + b"Transfer-Encoding: "
+                + encoding + b"\r\nContent-Length: 2\r\n\r\n{}")
+    assert reply.startswith(b"HTTP/1.1 501") and b"must come with Content-Length" in reply
+
+
 def test_a_repeated_content_length_is_refused(web: ServerThread) -> None:
     """Two lengths mean two readings (a proxy in front may take the other one): 400."""
     reply = raw(web, b"POST /api/play/open HTTP/1.1\r\n" + PLAY_HEAD
