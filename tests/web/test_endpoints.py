@@ -257,18 +257,6 @@ def test_a_control_character_in_a_line_of_the_head_is_refused(
     assert reply.startswith(b"HTTP/1.1 400") and b"control character" in reply, reply[:200]
 
 
-def exchange(server: ServerThread, data: bytes) -> bytes:
-    """Send ``data`` and read until the server closes, without closing our side: a reply
-    that comes only at the request deadline times the read out (``play.WAIT``)."""
-    with socket.create_connection(("127.0.0.1", play.dashboard_port(server)),
-                                  timeout=play.WAIT) as sock:
-        sock.sendall(data)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
-
-
 @pytest.mark.parametrize(("head", "status", "says"), [
     (b"GET /api/games HTTP/1.1\nHost: 127.0.0.1\n\n", 400, b"ends with LF alone"),
     (b"GET /api/games HTTP/1.1\r\nHost: 127.0.0.1\n\n", 400, b"ends with LF alone"),
@@ -292,7 +280,7 @@ def test_a_malformed_head_is_answered_at_once_not_at_the_deadline(
     comes: the deadline is made longer than the test waits, and the answer still comes.
     The versions: HTTP/1.10 and HTTP/1.x were served; a head of 101 header lines too."""
     monkeypatch.setattr(_http, "REQUEST_DEADLINE", 600.0)
-    reply = exchange(web, head)
+    reply = raw(web, head)  # (our side stays open: a late reply times the read out)
     assert reply.startswith(b"HTTP/1.1 %d" % status) and says in reply, reply[-200:]
     assert b"Connection: close" in reply
 
@@ -302,13 +290,8 @@ def test_a_later_http_1_version_is_served_as_http_1_1(web: ServerThread) -> None
     closed after one reply). One empty line before a request line is ignored (RFC 9112, 2.2),
     as after a POST body some clients send one."""
     request = b"GET /healthz HTTP/1.9\r\nHost: 127.0.0.1\r\n\r\n"
-    with socket.create_connection(("127.0.0.1", play.dashboard_port(web)),
-                                  timeout=play.WAIT) as sock:
-        sock.sendall(request + b"\r\n" + request.replace(b"\r\n\r\n",
-                                                          b"\r\nConnection: close\r\n\r\n"))
-        reply = b""
-        while chunk := sock.recv(65536):
-            reply += chunk
+    reply = raw(web, request + b"\r\n" + request.replace(b"\r\n\r\n",
+                                                         b"\r\nConnection: close\r\n\r\n"))
     assert reply.count(b"HTTP/1.1 200 OK") == 2 and b"Connection: keep-alive" in reply
 
 
