@@ -236,6 +236,20 @@ def test_any_transfer_encoding_is_refused(web: ServerThread, encoding: bytes) ->
     assert reply.startswith(b"HTTP/1.1 501") and b"must come with Content-Length" in reply
 
 
+def test_a_client_that_expects_100_continue_gets_it_before_it_sends_the_body(
+        web: ServerThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """RFC 9110, 10.1.1: the server MUST answer at once, 100 or a final status. It said
+    nothing, and the body was waited for until the deadline (curl sends it after 1 s)."""
+    monkeypatch.setattr(_http, "REQUEST_DEADLINE", 600.0)
+    with socket.create_connection(("127.0.0.1", play.dashboard_port(web)),
+                                  timeout=play.WAIT) as sock:
+        sock.sendall(b"POST /api/play/open HTTP/1.1\r\n" + PLAY_HEAD
+                     + b"Expect: 100-continue\r\nContent-Length: 3\r\n\r\n")
+        assert sock.recv(65536) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(b"[1]")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 400 ")  # (not an object: refused)
+
+
 def test_a_repeated_content_length_is_refused(web: ServerThread) -> None:
     """Two lengths mean two readings (a proxy in front may take the other one): 400."""
     reply = raw(web, b"POST /api/play/open HTTP/1.1\r\n" + PLAY_HEAD
