@@ -45,7 +45,7 @@ What keeps it from stalling or starving (issue 14):
 Everything runs on the loop: nothing here blocks, and the application's
 handlers must not either (see ``dashboard.py``).
 
-(About 540 lines, on purpose: every bound of a connection, from its first
+(About 800 lines, on purpose: every bound of a connection, from its first
 byte to its stream's last event, is here to be read and reviewed together.)
 """
 
