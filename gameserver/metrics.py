@@ -90,6 +90,7 @@ class Gauges:
     replies_unsent_bytes: int = 0  # replies written and not taken by their clients yet
     connections_paused_unsent: int = 0  # paused: their address (or all) left too many unsent
     tls_handshakes: tuple[int, int, int] | None = None  # TLS: (in progress, refused, waited)
+    tls_certificate_expiry: float | None = None  # TLS: the served certificate's notAfter
     # Live pages' event streams dropped because together they left more than
     # web_stream_buffer_max_total unread (a counter); None: no dashboard.
     web_streams_dropped_unread: int | None = None
@@ -198,6 +199,13 @@ def prometheus_text(source: MetricsSource) -> str:
             "and rows of the server's own left out so (the server log names each).",
             "# TYPE gameserver_store_refused_saves_total counter",
             f"gameserver_store_refused_saves_total {gauges.store_refused_saves}",
+        ]
+    if gauges.tls_certificate_expiry is not None:
+        lines += [
+            "# HELP gameserver_tls_certificate_expiry_seconds When the TLS certificate served "
+            "to new connections expires (Unix seconds): alert well before it.",
+            "# TYPE gameserver_tls_certificate_expiry_seconds gauge",
+            f"gameserver_tls_certificate_expiry_seconds {gauges.tls_certificate_expiry:.0f}",
         ]
     if gauges.tls_handshakes is not None:
         in_progress, refused, waited = gauges.tls_handshakes

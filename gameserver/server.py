@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from . import protocol, registry, startup
+from ._certwatch import CHECK_INTERVAL, CertificateWatch
 from ._connhost import ConnectionRegistry
 from ._handshakes import Handshakes
 from ._rawlisten import RawListener
@@ -148,7 +149,9 @@ class GameServer:
         self._server: asyncio.Server | None = None  # TLS: asyncio's server
         self._listener: RawListener | None = None  # plain TCP: our own
         self.handshakes: Handshakes | None = None  # TLS: the threads of the handshakes
-        self.tls_context: ssl.SSLContext | None = None  # TLS: the server's context
+        self.tls_context: ssl.SSLContext | None = None  # TLS: what new connections get
+        self.certificates: CertificateWatch | None = None  # TLS: a renewed pair taken
+        self._certificate_check: asyncio.TimerHandle | None = None  # ... every hour
         self._ticker: asyncio.TimerHandle | None = None  # runs the lobby's tick
         self._timer_wake: asyncio.TimerHandle | None = None  # at the next turn deadline
         self._timer_wake_at = math.inf  # ... which is then (lobby clock)
@@ -226,8 +229,10 @@ class GameServer:
         settings = self.settings
         tls = self.tls_context = (startup.tls_context(settings.tls_cert, settings.tls_key)
                                   if settings.tls else None)
-        if tls is not None and (warning := startup.certificate_warning(settings.tls_cert)):
-            log.warning("%s", warning)
+        if tls is not None:
+            self.certificates = CertificateWatch(settings.tls_cert, settings.tls_key, tls)
+            self.certificates.warn_now()
+            self._certificate_check = loop.call_later(CHECK_INTERVAL, self.check_certificate)
         host = _ConnectionHost(
             settings=settings, registry=self.connections, metrics=self.metrics,
             unsent=self.unsent,
@@ -243,7 +248,7 @@ class GameServer:
             if self._listener is None:
                 self._server = await loop.create_server(
                     (lambda: TransportConnection(host)) if tls is None
-                    else lambda: TLSConnection(host, tls, handshakes),
+                    else lambda: TLSConnection(host, self.tls_context or tls, handshakes),
                     settings.host, settings.port, backlog=LISTEN_BACKLOG, reuse_address=True)
                 self.port = self._server.sockets[0].getsockname()[1]
         except OSError as err:
@@ -262,6 +267,18 @@ class GameServer:
         if self._select:
             self.lobby.game_types = registry.select(game_types, self.settings.games)
         self.isolation.retain(list(self.lobby.game_types.values()))
+
+    def check_certificate(self) -> None:
+        """Take a renewed TLS certificate from disk for new connections, and warn of a
+        coming expiry (daily); again in ``CHECK_INTERVAL`` seconds (``_certwatch``)."""
+        assert self.loop is not None and self.certificates is not None
+        if self._certificate_check is not None:
+            self._certificate_check.cancel()  # (a check asked for between two: the next)
+        try:
+            self.tls_context = self.certificates.check()
+        finally:
+            self._certificate_check = self.loop.call_later(CHECK_INTERVAL,
+                                                            self.check_certificate)
 
     def _tick(self) -> None:
         """Let time pass in the lobby (timeouts), and again a tick interval later; the
@@ -333,6 +350,8 @@ class GameServer:
             await self.dashboard.wait_stopped()
         if self._ticker is not None:
             self._ticker.cancel()
+        if self._certificate_check is not None:
+            self._certificate_check.cancel()
         if self._timer_wake is not None:
             self._timer_wake.cancel()
         self.lobby.close()  # waiting joins and states get "server is shutting down"
@@ -372,6 +391,8 @@ class GameServer:
             store_refused_saves=0 if self.store is None else self.store.refused_saves,
             tls_handshakes=None if (handshakes := self.handshakes) is None else (
                 handshakes.in_progress, handshakes.refused, handshakes.waited),
+            tls_certificate_expiry=None if (watch := self.certificates) is None
+            or watch.dates is None else watch.dates[1],
             web_streams_dropped_unread=None if self.dashboard is None
             else self.dashboard.http.streams.dropped)
 

@@ -16,7 +16,7 @@ import time
 
 from .config import StartupError
 
-__all__ = ["certificate_warning", "listen_error", "tls_context"]
+__all__ = ["certificate_dates", "certificate_warning", "listen_error", "tls_context"]
 
 EXPIRY_WARNING_DAYS = 14  # a certificate that expires sooner than this is warned of at start
 
@@ -88,26 +88,42 @@ def tls_context(cert: str, key: str) -> ssl.SSLContext:
     return context
 
 
-def certificate_warning(cert: str, now: float | None = None) -> str | None:
+def certificate_dates(cert: str) -> tuple[float, float] | None:
+    """``(not before, not after)`` of the PEM certificate ``cert``, as Unix seconds.
+
+    None when the file cannot be read as one, or this Python cannot read the dates (a
+    private function of ``ssl``; a certificate is only ever parsed in C).
+    """
+    decode = getattr(getattr(ssl, "_ssl", None), "_test_decode_cert", None)
+    try:
+        fields = decode(cert) if decode is not None else {}
+        return (ssl.cert_time_to_seconds(fields["notBefore"]),
+                ssl.cert_time_to_seconds(fields["notAfter"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def certificate_warning(cert: str, now: float | None = None,
+                        dates: tuple[float, float] | None = None) -> str | None:
     """Why clients that check the server's certificate refuse it (or will soon), or None.
 
     OpenSSL serves an expired certificate without a word, and only a client that
     checks it (``enable_tls("cert.pem")``) refuses it, with its own error, while the
     server's log said nothing of it (a handshake that fails is logged at DEBUG only).
     The server still starts: clients that only encrypt (``enable_tls()``) do not check
-    dates. ``now``: Unix seconds (tests). Call it after ``tls_context`` has read the file;
-    None also when this Python cannot read the dates (a private function of ``ssl``).
+    dates. ``now``: Unix seconds (tests). ``dates``: the served certificate's
+    (``certificate_dates``), when the file may hold another by now; else the file's are
+    read: call it after ``tls_context`` has read the file. None also when the dates
+    cannot be read.
     """
-    decode = getattr(getattr(ssl, "_ssl", None), "_test_decode_cert", None)
-    try:
-        fields = decode(cert) if decode is not None else {}
-        not_before = ssl.cert_time_to_seconds(fields["notBefore"])
-        not_after = ssl.cert_time_to_seconds(fields["notAfter"])
-    except (OSError, ValueError, KeyError, TypeError):
+    dates = dates or certificate_dates(cert)
+    if dates is None:
         return None
+    not_before, not_after = dates
     now = time.time() if now is None else now
     day = time.strftime("%Y-%m-%d", time.gmtime(not_after))
-    renew = "make a new one (the openssl command in the README) and restart the server"
+    renew = ("put a renewed certificate in its place (the openssl command in the README; "
+             "certbot renews by itself): the server takes it within an hour")
     if now >= not_after:
         return (f"TLS certificate {cert} expired on {day}: clients that check it "
                 f"(enable_tls('cert.pem')) refuse to connect; {renew}")

@@ -52,6 +52,7 @@ from .addresses import address_key
 from .admission import RateLimit
 from .discovery import PASSWORD_MARK
 from .guard import GameCodeError
+from .players import keys_match
 from .protocol import (
     Join,
     Move,
@@ -326,7 +327,7 @@ class TournamentHall:
                 raise framework_error("too many wrong passwords from your address; wait a "
                                       "minute")
             given = self._hash(entry, password) if password else ""
-            if not hmac.compare_digest(given.encode(), participant.secret.encode()):
+            if not keys_match(given, participant.secret):
                 self._guesses.allow(guesser)
                 raise framework_error(
                     f"the name {name} is registered in tournament {tournament} with a "

@@ -267,8 +267,8 @@ def test_an_expired_certificate_is_named_at_start(tls_pair: tuple[str, str]) -> 
     cert, key = str(DATA / "expired-cert.pem"), str(DATA / "expired-key.pem")
     with ServerProcess("--no-web", "--tls-cert", cert, "--tls-key", key) as server:
         assert (f"WARNING gameserver.server: TLS certificate {cert} expired on 2021-01-01: "
-                "clients that check it (enable_tls('cert.pem')) refuse to connect; make a "
-                "new one") in server.log
+                "clients that check it (enable_tls('cert.pem')) refuse to connect; put a "
+                "renewed certificate in its place") in server.log
         client = GameServerAPI("localhost", server.port, "Echo", players=1)
         client.enable_tls(cert)
         with pytest.raises(GameServerError, match="certificate has expired"):

@@ -315,7 +315,7 @@ def handshake_metrics(server: ServerThread) -> dict[str, float]:
     with urllib.request.urlopen(f"http://{HOST}:{port}/metrics", timeout=TIMEOUT) as reply:
         text = reply.read().decode()
     return {sample.name: sample.value for family in text_string_to_metric_families(text)
-            for sample in family.samples if sample.name.startswith("gameserver_tls_")}
+            for sample in family.samples if sample.name.startswith("gameserver_tls_handshake")}
 
 
 def test_the_metrics_count_the_handshakes_refused_and_waiting(tls_server) -> None:

@@ -20,21 +20,35 @@ With a token, the dashboard serves operators only (and ``/healthz``), and
 players on the play paths.
 Failed token attempts are throttled per client address: ``GUESS_BURST`` at
 once, then one per ``GUESS_INTERVAL`` seconds; beyond that, every attempt
-(right or wrong, so the answer tells nothing) gets ``429``; but the right
-cookie is let in (it is 256 bits, not the token: see ``Gate.level``).
+gets ``429`` unchecked, right or wrong. A right token is not let in then:
+to let it in, each attempt would have to be checked, and a guesser would
+tell right from wrong by ``200`` against ``429`` as fast as it can send, so
+the throttle would slow nothing. Two things keep a guesser behind the
+operator's address (a NAT, the TLS proxy in front) from locking the operator
+out nonetheless (``Gate.level``):
+
+* the **cookie** of a browser that logged in is let in, throttled or not: it
+  is an HMAC of the token under a key drawn at random when the server starts
+  (``cookie_value``), so it cannot be made from a guess of the token and is
+  itself 256 bits that nobody can guess. A cookie that is not it (of an
+  earlier run of the server) counts as no credential at all: the login form.
+* a **wrong token already tried** from that address (a stale bookmark, a
+  script with the old token polling) tells the sender nothing new: it is
+  answered ``401`` and counted once, not at every try (``Throttle.tried``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 import time
 from collections import OrderedDict
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import urlencode
 
 from ..addresses import address_key
-from ..players import keys_match
-from ._http import HTTPError, Request, Response
+from ..players import keys_match, secret_digest
+from ._http import FIELDS_MAX, HTTPError, Request, Response, form_fields
 
 OPERATOR = "operator"
 SPECTATOR = "spectator"
@@ -44,27 +58,46 @@ LOCAL_NAMES = ("localhost", "127.0.0.1", "[::1]", "::1", "")  # "": an HTTP/1.0 
 GUESS_BURST = 10  # failed token attempts an address may make at once
 GUESS_INTERVAL = 2.0  # seconds: one more failed attempt allowed per interval after that
 GUESS_ADDRESSES = 10_000  # addresses remembered at most (the oldest are forgotten)
+GUESSES_REMEMBERED = 4  # wrong guesses of an address remembered (a repeat is counted once)
 
 
-def cookie_value(token: str) -> str:
-    """The cookie that stands for the token: derived, so the token itself is never stored."""
-    return hmac.new(token.encode(), b"gameserver dashboard cookie", hashlib.sha256).hexdigest()
+def cookie_value(token: str, key: bytes) -> str:
+    """The cookie that stands for the token: an HMAC of it under ``key``, so the token
+    itself is never stored; ``key``, random for each run (``Gate``), makes it unguessable.
+
+    Until 2026-11-30 the key was a constant and the token the HMAC's key: anyone could
+    make the cookie of a guess, and the right cookie was let in while its address was
+    throttled, so guessing a weak token through cookies was not throttled at all.
+    """
+    return hmac.new(key, token.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
 
 class Throttle:
     """A bucket of failed attempts per address (``address_key``: IPv6 by its /64),
-    refilled over time; memory bounded."""
+    refilled over time, with the last ``GUESSES_REMEMBERED`` wrong guesses of each (as
+    digests); memory bounded."""
 
     def __init__(self, burst: int = GUESS_BURST, interval: float = GUESS_INTERVAL,
                  addresses: int = GUESS_ADDRESSES) -> None:
         self.burst = burst
         self.interval = interval
         self.addresses = addresses
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # (left, when)
+        # address -> (left, when, the digests of its last wrong guesses)
+        self._buckets: OrderedDict[str, tuple[float, float, tuple[bytes, ...]]] = OrderedDict()
 
     def _left(self, address: str, now: float) -> float:
-        left, when = self._buckets.get(address_key(address), (self.burst, now))
+        left, when, _ = self._buckets.get(address_key(address), (self.burst, now, ()))
         return min(self.burst, left + (now - when) / self.interval)
+
+    def tried(self, address: str, guesses: list[str]) -> bool:
+        """Whether each of ``guesses`` is a wrong guess ``address`` made lately (``failed``).
+
+        Such a request is wrong, and its answer tells its sender nothing it did not know:
+        it is no new guess, and may be answered ``401`` (not counted, not ``429``).
+        """
+        bucket = self._buckets.get(address_key(address))
+        return bucket is not None and all(secret_digest(guess) in bucket[2]
+                                          for guess in guesses)
 
     def wait(self, address: str) -> float:
         """Seconds until ``address`` may try again; 0 when it may now."""
@@ -79,10 +112,14 @@ class Throttle:
             raise HTTPError(429, f"too many wrong {what} from your address; try again in "
                                  f"{wait:.0f} s", (("Retry-After", f"{wait:.0f}"),))
 
-    def failed(self, address: str) -> None:
+    def failed(self, address: str, guesses: list[str] | None = None) -> None:
+        """Count a failed attempt of ``address``; remember its wrong ``guesses`` (``tried``)."""
         now = time.monotonic()
         counted_as = address_key(address)  # an IPv6 client: its /64
-        self._buckets[counted_as] = (self._left(address, now) - 1, now)
+        tried = self._buckets.get(counted_as, (0, 0, ()))[2]
+        if guesses:
+            tried = (*tried, *map(secret_digest, guesses))[-GUESSES_REMEMBERED:]
+        self._buckets[counted_as] = (self._left(address, now) - 1, now, tried)
         self._buckets.move_to_end(counted_as)
         while len(self._buckets) > self.addresses:
             self._buckets.popitem(last=False)
@@ -102,7 +139,8 @@ class Gate:
         self.host = host
         self.login_page = login_page
         self.throttle = Throttle()
-        self._cookie = cookie_value(token) if token else ""
+        # A new key at each start: a browser logs in again after a restart (documented).
+        self._cookie = cookie_value(token, secrets.token_bytes(32)) if token else ""
 
     def level(self, request: Request, page: bool, player_path: bool = False) -> str | Response:
         """``OPERATOR``, ``SPECTATOR`` or ``PLAYER``, or the reply that ends the request here.
@@ -113,24 +151,28 @@ class Gate:
             self._check_host(request)
             return SPECTATOR
         given = self._credentials(request)
-        if not given:
+        # The cookie (256 bits under this run's random key: see cookie_value) cannot be
+        # guessed, throttled or not, so a browser that logged in keeps working while its
+        # address is throttled: else anyone sharing the operator's address (a class's NAT,
+        # the TLS proxy in front) locked the operator out with a wrong token every 2 s.
+        # Any other cookie is of an earlier run (or junk): no credential, and no guess.
+        if any(kind == "cookie" and keys_match(value, self._cookie) for kind, value in given):
+            if page and any(kind == "query" for kind, _ in given):
+                return self._to_cookie(request)
+            return OPERATOR
+        tokens = [value for kind, value in given if kind != "cookie"]
+        if not tokens:
             if player_path:
                 return PLAYER
             if page:
                 return Response(401, self.login_page, "text/html; charset=utf-8")
             raise HTTPError(401, "access token required: add ?token=... or send "
                                  "'Authorization: Bearer ...'")
-        # The cookie is an HMAC of the token (256 bits): guessing it is hopeless, throttled
-        # or not, so a browser that logged in before keeps working while its address is
-        # throttled. Without this, anyone sharing the operator's address (a class's NAT, the
-        # TLS proxy in front) locked the operator out with a wrong token every 2 seconds.
-        if any(kind == "cookie" and self._matches(kind, value) for kind, value in given):
-            if page and any(kind == "query" for kind, _ in given):
-                return self._to_cookie(request)
-            return OPERATOR
-        self.throttle.refuse(request.client, "access tokens")
-        if not any(self._matches(kind, value) for kind, value in given):
-            self.throttle.failed(request.client)
+        if self.throttle.tried(request.client, tokens):  # no new guess: counted once
+            raise HTTPError(401, "wrong access token")
+        self.throttle.refuse(request.client, "access tokens")  # unchecked: see the top
+        if not any(keys_match(value, self.token) for value in tokens):
+            self.throttle.failed(request.client, tokens)
             raise HTTPError(401, "wrong access token")
         if page and any(kind == "query" for kind, _ in given):
             return self._to_cookie(request)
@@ -150,9 +192,6 @@ class Gate:
         if bearer.startswith("Bearer "):
             given.append(("bearer", bearer[7:].strip()))
         return given
-
-    def _matches(self, kind: str, value: str) -> bool:
-        return keys_match(value, self._cookie if kind == "cookie" else self.token)
 
     def _to_cookie(self, request: Request) -> Response:
         """Take the token out of the address bar and the history: a cookie instead."""
@@ -191,8 +230,11 @@ def _login_form(request: Request) -> str | None:
     """
     if request.method != "POST" or request.media_type != "application/x-www-form-urlencoded":
         return None
-    values = parse_qs(request.body.decode("utf-8", "replace")).get("token")
-    return values[-1] if values else None
+    fields = form_fields(request.body.decode("utf-8", "replace"))
+    if fields is None:  # 64 KiB of "a&" took 22 ms of the loop to decode, from anyone
+        raise HTTPError(400, f"a login form has one field, not more than {FIELDS_MAX}")
+    values = fields.get("token")
+    return values[-1] if values and values[-1] else None  # (blank: the form again)
 
 
 def _forwarded_https(request: Request) -> bool:

@@ -5,7 +5,8 @@ Theory of operation
 Each accepted connection is one asyncio task that reads a request head,
 asks the application (``App``) for a ``Response`` or an ``EventStream``,
 writes it, and reads the next request (keep-alive) until the client or the
-server closes. A request is its head (at most ``HEAD_MAX`` bytes) and, for
+server closes. A request is its head (at most ``HEAD_MAX`` bytes and
+``HEADERS_MAX`` header lines, each line ending in CR LF: ``read_head``) and, for
 ``POST`` only (the play endpoints), a body of at most ``BODY_MAX`` bytes
 announced by ``Content-Length``.
 
@@ -44,7 +45,7 @@ What keeps it from stalling or starving (issue 14):
 Everything runs on the loop: nothing here blocks, and the application's
 handlers must not either (see ``dashboard.py``).
 
-(About 540 lines, on purpose: every bound of a connection, from its first
+(About 800 lines, on purpose: every bound of a connection, from its first
 byte to its stream's last event, is here to be read and reviewed together.)
 """
 
@@ -68,6 +69,12 @@ from ..addresses import address_key
 log = logging.getLogger("gameserver.web")
 
 HEAD_MAX = 16 * 1024  # bytes: request line and headers together
+HEADERS_MAX = 100  # header lines in a request head, at most (a browser sends about 20)
+# Parts of a path and fields of a query (or a login form), at most: the dashboard's have a
+# few. Every request's are decoded before anything else (before the token is looked at),
+# on the game server's loop: 16 KiB of "a&" took 5-14 ms, of "%41/" 11 ms, from anyone.
+PATH_PARTS_MAX = 32
+FIELDS_MAX = 32
 BODY_MAX = 64 * 1024  # bytes: the body of a POST (a move, a join)
 TRIAGE_HEAD_MAX = 2048  # bytes a triaged connection may send
 REQUEST_DEADLINE = 10.0  # seconds to send a whole request head (and idle keep-alive limit)
@@ -79,11 +86,19 @@ STREAM_PING = 15.0  # seconds between keep-alive comments on a quiet stream
 BUSY_LOG_INTERVAL = 60.0  # seconds between two "busy" log lines
 LINGER_SECONDS = 2.0  # after our last reply: how long to wait for the client to close
 LINGER_MAX = 256 * 1024  # ... and how much of what it still sends to discard meanwhile
-FRAMING_HEADERS = ("content-length", "transfer-encoding")  # refused when repeated
+# Refused when repeated (400): a proxy in front may read the other one. The framing
+# headers would let a request hide in another; Host too (RFC 9112, 3.2: a server MUST
+# refuse two), since the check against DNS rebinding reads the last and a proxy may route
+# by the first (until 2026-11-30 two Hosts were served).
+ONCE_HEADERS = ("content-length", "transfer-encoding", "host")
 # Control characters a request line or a header line may not hold (a header's value may
 # hold a tab): a bare LF or CR ends a line for some proxies and not for us, so they would
 # read other headers (a Content-Length) than we do, and a request could hide in another.
 CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# RFC 9112, 2.3: HTTP-version = "HTTP/" DIGIT "." DIGIT, case-sensitive.
+VERSION = re.compile(r"HTTP/([0-9])\.([0-9])")
+BARE_LF = ("bad request: a line of the head ends with LF alone; lines end with CR LF "
+           "(RFC 9112)")
 
 # frame-src 'self': a game author's renderer frame (/renderers/GAME.html) is checked against
 # it on every navigation, its own included, so it cannot take what it was shown to another
@@ -491,22 +506,25 @@ class HTTPServer:
     async def _read_head(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                          deadline: float) -> bytes | None:
         """The next request head, or None when the connection is done (replied to if due)."""
+        lines: list[bytes] = []
         try:
             async with asyncio.timeout(deadline):
-                return await reader.readuntil(b"\r\n\r\n")
+                head = await read_head(reader, lines, HEAD_MAX)
         except TimeoutError:
-            if reader._buffer:  # type: ignore[attr-defined]  # a request was under way
+            if lines or reader._buffer:  # type: ignore[attr-defined]  # a request was under way
                 await self._write(writer, error_response(
                     408, f"the request took longer than {deadline:g} s"), "GET", False)
             return None
         except asyncio.IncompleteReadError as err:
-            if err.partial.strip():  # HTTP/0.9 or a client that gave up: one line of text
+            if lines or err.partial.strip():  # a client that gave up mid-way
                 await self._write(writer, error_response(400, "bad request"), "GET", False)
             return None
-        except asyncio.LimitOverrunError:
-            await self._write(writer, error_response(
-                431, f"request head larger than {HEAD_MAX} bytes"), "GET", False)
+        except asyncio.LimitOverrunError:  # one line longer than the whole head may be
+            head = error_response(431, f"request head larger than {HEAD_MAX} bytes")
+        if isinstance(head, Response):
+            await self._write(writer, head, "GET", False)
             return None
+        return head
 
     async def _read_body(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                          request: Request) -> bool:
@@ -516,6 +534,11 @@ class HTTPServer:
         a request may take at most twice that, never more.
         """
         length = body_size(request.headers.get("content-length", "0")) or 0  # checked
+        if (length and request.version == "HTTP/1.1"
+                and request.headers.get("expect", "").lower() == "100-continue"):
+            # RFC 9110, 10.1.1: a client that asks waits for it before the body (curl does,
+            # a second, for a body over 1 KiB; until 2026-11-30 it was never sent).
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         try:
             async with asyncio.timeout(REQUEST_DEADLINE):
                 request.body = await reader.readexactly(length)
@@ -598,10 +621,12 @@ class HTTPServer:
         try:
             try:
                 async with asyncio.timeout(TRIAGE_DEADLINE):
-                    head = await reader.readuntil(b"\r\n\r\n")
+                    head = await read_head(reader, [], TRIAGE_HEAD_MAX)
             except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
                 return
-            if len(head) > TRIAGE_HEAD_MAX:
+            if isinstance(head, Response):  # too long (closed: no answer) or malformed
+                if head.status != 431:
+                    await self._write(writer, head, "GET", False)
                 return
             request = parse_head(head, client)
             if isinstance(request, Request) and request.path == "/healthz":
@@ -655,18 +680,78 @@ def body_size(length: str) -> int | None:
     return int(digits or "0") if len(digits) <= 18 else 10 ** 18
 
 
-def parse_head(head: bytes, client: str) -> Request | Response:
-    """A request head as a ``Request``, or the error ``Response`` to send instead."""
+async def read_head(reader: asyncio.StreamReader, lines: list[bytes],
+                    limit: int) -> bytes | Response:
+    """Read a request head line by line: its bytes, or the error ``Response`` to send.
+
+    Line by line, so that what is wrong is answered as soon as its line has
+    arrived, not at the deadline: a line that ends in LF alone (a bare LF;
+    RFC 9112, 2.2 lets a server take it as a line's end, and h11 does, but a
+    proxy in front that does not would read other headers than we do, and we
+    refuse it: 400; before, such a head was waited for until the deadline, as
+    it holds no CR LF CR LF), a request line that is none (HTTP/0.9's
+    ``GET /``, an unknown version) or more than ``HEADERS_MAX`` header lines
+    (``431``, as a head over ``limit`` bytes). One empty line before the request
+    line is ignored (RFC 9112, 2.2: a client may send one after a body).
+
+    ``lines`` receives the lines read so far (the caller's, to tell a request
+    under way at its deadline). Raises what ``readuntil`` raises: TimeoutError
+    and LimitOverrunError (a line longer than the reader's limit) included.
+    """
+    size = 0
+    while True:
+        line = await reader.readuntil(b"\n")
+        size += len(line)
+        if size > limit:
+            return error_response(431, f"request head larger than {limit} bytes")
+        if line[-2:-1] != b"\r":
+            return error_response(400, BARE_LF)
+        if line == b"\r\n":
+            if lines:
+                return b"".join(lines) + line
+            if size > 2:
+                return error_response(400, "bad request: empty lines before the request line")
+            continue
+        if not lines and isinstance(
+                refused := parse_request_line(line[:-2].decode("latin-1")), Response):
+            return refused
+        lines.append(line)
+        if len(lines) > HEADERS_MAX + 1:
+            return error_response(431, f"more than {HEADERS_MAX} header lines")
+
+
+def parse_request_line(line: str) -> tuple[str, str, str] | Response:
+    """``(method, target, version)`` of a request line, or the error ``Response`` to send.
+
+    The version is ``HTTP/1.0`` or ``HTTP/1.1``: a later ``HTTP/1.x`` is served as
+    ``HTTP/1.1`` (RFC 9110, 2.5: minor versions are compatible; h11 does so too), another
+    major version gets ``505``, and anything that is not ``HTTP/`` DIGIT "." DIGIT
+    (``HTTP/1.10``, ``HTTP/1.x``, ``http/1.1``) is no version: ``400``. Until 2026-11-30
+    all of ``HTTP/1.`` was taken, and ``HTTP/1.9`` was served as ``HTTP/1.0``.
+    """
     try:
-        text = head.decode("latin-1")
-        request_line, *header_lines = text[:-4].split("\r\n")
-        method, target, version = request_line.split(" ")
+        method, target, version = line.split(" ")
     except ValueError:
         return error_response(400, "bad request line")
-    if CONTROL.search(request_line) or "\t" in request_line:
+    if CONTROL.search(line) or "\t" in line:
         return error_response(400, "bad request line (a control character)")
-    if not version.startswith("HTTP/1."):
+    numbers = VERSION.fullmatch(version)
+    if numbers is None:
+        return error_response(400, f"bad request line: {version[:20]!r} is no HTTP version "
+                                   "(HTTP/1.1)")
+    if numbers[1] != "1":
         return error_response(505, "only HTTP/1.0 and HTTP/1.1 are served")
+    return method, target, "HTTP/1.0" if numbers[2] == "0" else "HTTP/1.1"
+
+
+def parse_head(head: bytes, client: str) -> Request | Response:
+    """A request head (``read_head``'s) as a ``Request``, or the error ``Response`` to send."""
+    text = head.decode("latin-1")
+    request_line, *header_lines = text[:-4].split("\r\n")
+    parsed = parse_request_line(request_line)
+    if isinstance(parsed, Response):
+        return parsed
+    method, target, version = parsed
     headers: dict[str, str] = {}
     for line in header_lines:
         name, colon, value = line.partition(":")
@@ -676,12 +761,12 @@ def parse_head(head: bytes, client: str) -> Request | Response:
             return error_response(400, "bad header line (a control character: a line ends "
                                        "with CR LF, nothing else)")
         name = name.lower()
-        if name in headers and name in FRAMING_HEADERS:  # a proxy may read the other one
+        if name in headers and name in ONCE_HEADERS:
             return error_response(400, f"the header {name} is given twice")
         headers[name] = value.strip()
     if method not in ("GET", "HEAD", "POST"):
         return error_response(501, f"method {method[:20]} is not supported")
-    if headers.get("transfer-encoding"):
+    if "transfer-encoding" in headers:  # even empty: a proxy may take it for chunked
         return error_response(501, "a request body must come with Content-Length")
     length = headers.get("content-length", "0")
     if method == "POST":
@@ -696,9 +781,23 @@ def parse_head(head: bytes, client: str) -> Request | Response:
         url = urlsplit(target)
     except ValueError:  # "//[x/": an IPv6 address that does not close
         return error_response(400, "bad request target")
+    if url.path.count("/") > PATH_PARTS_MAX:
+        return error_response(404, f"no path of the dashboard has more than {PATH_PARTS_MAX} "
+                                   "parts")
+    query = form_fields(url.query)
+    if query is None:
+        return error_response(400, f"more than {FIELDS_MAX} query parameters")
     # Split first, then decode: a session token may contain an encoded "/".
     parts = [unquote(p) for p in url.path.split("/")[1:]]
     if len(parts) > 1 and parts[-1] == "":
         parts.pop()  # a trailing slash
-    return Request(method, target, version, headers, client, url.path, parts,
-                   parse_qs(url.query, keep_blank_values=True))
+    return Request(method, target, version, headers, client, url.path, parts, query)
+
+
+def form_fields(text: str) -> dict[str, list[str]] | None:
+    """A query string (or a form's body) decoded, blanks kept; None beyond ``FIELDS_MAX``
+    fields (counted before anything is decoded: see ``PATH_PARTS_MAX``)."""
+    try:
+        return parse_qs(text, keep_blank_values=True, max_num_fields=FIELDS_MAX)
+    except ValueError:  # more fields
+        return None

@@ -16,7 +16,6 @@ reconnect) shows the current state at once. ``_play`` explains why.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import secrets
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..addresses import address_key
+from ..players import secret_digest
 from ._http import EventStream, HTTPError
 from .source import DashboardSource
 
@@ -75,9 +75,7 @@ class Invites:
         # Links forgotten, newest last, with why (SPENT, ...): at most ``limit`` of them.
         self._gone: OrderedDict[bytes, str] = OrderedDict()
 
-    @staticmethod
-    def _digest(secret: str) -> bytes:
-        return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
+    _digest = staticmethod(secret_digest)
 
     def make(self, game: str, token: str, handle: Any, count: int,
              owner: str = "") -> list[str]:

@@ -7,9 +7,11 @@ session's views on the server's loop (which never waits).
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -30,6 +32,20 @@ def web_server(**overrides: Any) -> ServerThread:
 def dashboard_port(server: ServerThread) -> int:
     assert server.server is not None and server.server.dashboard is not None
     return int(server.server.dashboard.port)
+
+
+def operator_cookie(server: ServerThread, token: str) -> dict[str, str]:
+    """The ``Cookie`` header of a browser that logged in with ``token`` as a browser does
+    (``/?token=``: a 303 that sets it); its key is drawn at random when the server starts."""
+    connection = http.client.HTTPConnection("127.0.0.1", dashboard_port(server), timeout=WAIT)
+    try:
+        connection.request("GET", "/?token=" + urllib.parse.quote(token))
+        reply = connection.getresponse()
+        reply.read()
+    finally:
+        connection.close()
+    assert reply.status == 303, reply.status
+    return {"Cookie": reply.headers["Set-Cookie"].split(";")[0]}
 
 
 def get_json(server: ServerThread, path: str, headers: dict[str, str] | None = None) -> Any:

@@ -23,7 +23,6 @@ import pytest
 from game_server_api import GameServerAPI
 from gameserver.bot import Bot
 from gameserver.tournament import TournamentSettings
-from gameserver.web import _auth
 from gameserver.web._tournaments import BODIES_KEPT
 from tests.serverproc import ServerThread
 from tests.web import play
@@ -200,7 +199,7 @@ def test_only_the_operator_creates_and_only_as_the_dashboard_does() -> None:
         assert post("/api/sessions", b"{}", **operator)[0] == 501
         # A form on another site posts with the browser's cookie, and an old browser
         # names no Origin: every action has a JSON body (a form cannot send one unasked).
-        cookie = {"Cookie": f"{_auth.COOKIE}={_auth.cookie_value(token)}"}
+        cookie = play.operator_cookie(web, token)
         assert post("/api/tournaments/cup/cancel", b"x=1", **cookie,
                     **{"Content-Type": "application/x-www-form-urlencoded"})[0] == 415
         assert post("/api/tournaments/cup/cancel", b"", **cookie)[0] == 415

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
+import hmac
 import json
 import re
 import subprocess
@@ -10,6 +12,7 @@ import sys
 import threading
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -103,9 +106,9 @@ def test_guessing_is_throttled_per_address() -> None:
     """Wrong guesses were once answered ~1,600 times a second, without end."""
     server = play.web_server(web_token=TOKEN)
     try:
-        wrong = {"Authorization": "Bearer " + "z" * len(TOKEN)}
-        codes = [fetch(server, "/api/games", headers=wrong)[0]
-                 for _ in range(_auth.GUESS_BURST + 3)]
+        logged_in = play.operator_cookie(server, TOKEN)  # the operator's browser, before
+        codes = [fetch(server, "/api/games", headers={"Authorization": f"Bearer guess-{n}"})[0]
+                 for n in range(_auth.GUESS_BURST + 3)]
         assert codes[:_auth.GUESS_BURST] == [401] * _auth.GUESS_BURST
         assert codes[_auth.GUESS_BURST:] == [429] * 3
         # Throttled, even the right token is not tried (the answer must tell nothing) ...
@@ -117,23 +120,89 @@ def test_guessing_is_throttled_per_address() -> None:
         assert fetch(server, "/")[0] == 401
         assert fetch(server, "/healthz")[0] == 200
         # The operator's browser, logged in before, is not locked out by someone sharing
-        # its address (a NAT, the TLS proxy in front): its cookie, 256 bits derived from
-        # the token, is no guess worth throttling. It was 429 with the guesser's.
-        cookie = {"Cookie": f"{_auth.COOKIE}={_auth.cookie_value(TOKEN)}"}
-        assert fetch(server, "/api/games", headers=cookie)[0] == 200
-        status, headers, _ = fetch(server, "/?token=" + TOKEN, headers=cookie)
+        # its address (a NAT, the TLS proxy in front): its cookie, 256 bits nobody can make
+        # or guess, is no guess worth throttling. It was 429 with the guesser's.
+        assert fetch(server, "/api/games", headers=logged_in)[0] == 200
+        status, headers, _ = fetch(server, "/?token=" + TOKEN, headers=logged_in)
         assert status == 303 and headers["Location"] == "/"  # the token out of the address
-        wrong_cookie = {"Cookie": f"{_auth.COOKIE}={_auth.cookie_value('z' * len(TOKEN))}"}
-        assert fetch(server, "/api/games", headers=wrong_cookie)[0] == 429
     finally:
         server.stop()
+
+
+def test_a_cookie_made_from_a_guess_of_the_token_is_no_way_past_the_throttle() -> None:
+    """The cookie was HMAC(key=token, a constant): anyone could make the cookie of a guess,
+    and the right cookie was let in while the address was throttled, so a weak token was
+    guessed through cookies as fast as they could be sent (200 for the right one, 429 for
+    the others). Its key is now random for each run: such a cookie is no credential at all."""
+    server = play.web_server(web_token=TOKEN)
+    try:
+        for n in range(_auth.GUESS_BURST + 1):
+            fetch(server, "/api/games", headers={"Authorization": f"Bearer guess-{n}"})
+        made = hmac.new(TOKEN.encode(), b"gameserver dashboard cookie",
+                        hashlib.sha256).hexdigest()  # the right guess, as a cookie
+        cookie = {"Cookie": f"{_auth.COOKIE}={made}"}
+        status, _, body = fetch(server, "/api/sessions", headers=cookie)
+        assert status == 401 and "access token required" in json.loads(body)["error"]
+        status, _, page = fetch(server, "/", headers=cookie)
+        assert status == 401 and b'name="token"' in page  # the login form, as without one
+    finally:
+        server.stop()
+
+
+def test_the_same_wrong_token_again_is_counted_once() -> None:
+    """A stale bookmark or a script with an old token, behind the operator's NAT, locked
+    the operator out for good (one wrong token every 2 s). Sent again, a wrong token is
+    no new guess: 401 at once, even while the address is throttled, and counted once."""
+    server = play.web_server(web_token=TOKEN)
+    assert server.server is not None
+    server.server.dashboard.gate.throttle.interval = 3600.0  # no refill while the test runs
+    stale = {"Authorization": "Bearer the-token-of-last-term"}
+    try:
+        codes = {fetch(server, "/api/games", headers=stale)[0]
+                 for _ in range(3 * _auth.GUESS_BURST)}
+        assert codes == {401}
+        assert fetch(server, "/api/games", headers={"Authorization": f"Bearer {TOKEN}"})[0] == 200
+        codes = [fetch(server, "/api/games", headers={"Authorization": f"Bearer guess-{n}"})[0]
+                 for n in range(_auth.GUESS_BURST)]  # a guesser: throttled as before
+        assert codes == [401] * (_auth.GUESS_BURST - 1) + [429]  # (the stale one counted)
+        last = _auth.GUESS_BURST - 2  # its last wrong guess, counted: again, a 401
+        assert fetch(server, "/api/games",
+                     headers={"Authorization": f"Bearer guess-{last}"})[0] == 401
+        assert fetch(server, "/api/games", headers={"Authorization": "Bearer new"})[0] == 429
+    finally:
+        server.stop()
+
+
+def test_every_guess_is_compared_as_a_digest_of_fixed_size(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """compare_digest(given, token) takes a time that follows the token's length, and
+    answers at once when the lengths differ: the time of wrong guesses told the length of
+    the operator's token. Each comparison is of two 32-byte digests now, whatever is sent."""
+    compared: list[tuple[int, int]] = []
+    compare = hmac.compare_digest
+
+    def spy(a: Any, b: Any) -> bool:
+        compared.append((len(a), len(b)))
+        return compare(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    server = play.web_server(web_token=TOKEN)
+    try:
+        for guess in ("z", "z" * (len(TOKEN) + 7), "\u00e9" * 3):
+            assert fetch(server, "/api/games",
+                         headers={"Authorization": f"Bearer {guess}"})[0] == 401
+        assert fetch(server, "/api/sessions", headers={"Cookie": f"{_auth.COOKIE}=abc"})[0] == 401
+        assert fetch(server, "/api/games", headers={"Authorization": f"Bearer {TOKEN}"})[0] == 200
+    finally:
+        server.stop()
+    assert len(compared) >= 5 and set(compared) == {(32, 32)}, compared
 
 
 def test_the_cookie_is_found_in_one_pass_over_the_header() -> None:
     """http.cookies (Python < 3.11.10) is quadratic on backslashes: 16 KiB of them held
     the loop a third of a second per request (from anyone, before the token is checked),
     and this megabyte for many minutes. The parse is done in a thread: it must finish."""
-    value = _auth.cookie_value(TOKEN)
+    value = _auth.cookie_value(TOKEN, b"a key")
     assert _auth._cookie(f"a=1; {_auth.COOKIE}={value}; b=2") == value
     assert _auth._cookie(f"{_auth.COOKIE}x=1") is None and _auth._cookie("a=1") is None
     hostile = f'{_auth.COOKIE}="' + "\\" * 500_000 + '"'

@@ -1,0 +1,133 @@
+"""The TLS certificate of a server that runs for months: renewed on disk, taken without a restart.
+
+At start the server loads the certificate and key (``startup.tls_context``)
+and warns if the certificate is out of its dates or soon will be. A server
+that runs for months outlives its certificate: certbot (or the operator)
+puts a renewed one in place of the files, and nothing read them again, so
+clients that check the certificate were refused from its expiry on, while
+the log said nothing more. ``CertificateWatch.check`` runs every
+``CHECK_INTERVAL`` seconds (the server's timer):
+
+* **A changed pair is loaded for new connections.** The files' identity
+  (inode, size, modification time of each, following symbolic links as
+  certbot's live/ folder has them) is compared with the one loaded. When it
+  changed, a whole new context is made from the files, checked as at start,
+  and only if that works, and its certificate is valid now, does it replace
+  the served one: a half-written pair (certbot writes the certificate and
+  then the key; between the two they do not match) or a worse one never
+  replaces a working certificate. ``load_cert_chain`` on the served context
+  instead would leave it half-changed when the key fails (OpenSSL drops the
+  old key as soon as the new certificate does not match it). Connections
+  open keep the certificate of their handshake; a refused pair is warned of
+  once, and tried again as soon as the files change again.
+* **A coming expiry is warned of every day** (``WARN_INTERVAL``), not only
+  at start: from ``startup.EXPIRY_WARNING_DAYS`` before it (certbot renews 30
+  days before, so a warning means its renewal failed).
+
+Everything runs on the event loop: a ``stat`` of two files each hour, and
+when they changed, reading them and making a context (about a millisecond
+for an EC key).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import ssl
+import time
+from collections.abc import Callable
+
+from . import startup
+from .config import StartupError
+
+log = logging.getLogger("gameserver.server")
+
+CHECK_INTERVAL = 3600.0  # seconds between two looks at the certificate and key files
+WARN_INTERVAL = 86400.0  # seconds between two warnings of the same certificate's dates
+
+_Stamp = tuple[tuple[int, int, int], ...]  # (inode, size, mtime_ns) of each file
+
+
+class CertificateWatch:
+    """The served TLS context, and the files it came from, looked at again by ``check``.
+
+    Args:
+        cert: the certificate file (``--tls-cert``).
+        key: the key file (``--tls-key``).
+        context: the context made from them at start.
+        clock: Unix seconds now (tests pass their own, to be weeks later).
+    """
+
+    def __init__(self, cert: str, key: str, context: ssl.SSLContext,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.cert = cert
+        self.key = key
+        self.context = context  # what new connections get
+        self.clock = clock
+        self.dates = startup.certificate_dates(cert)  # the served certificate's
+        self.reloads = 0  # pairs taken from disk since the start
+        self._loaded = self._stamp()
+        self._refused: _Stamp | None = None  # a changed pair that could not be used
+        self._warned = -math.inf  # when the last warning of the dates was logged
+
+    def warn_now(self) -> None:
+        """Log the served certificate's dates if they are a problem (at start: at once)."""
+        self._warned = -math.inf
+        self._warn(self.clock())
+
+    def check(self) -> ssl.SSLContext:
+        """Take a changed pair from disk if it can be used; warn of the dates (daily).
+
+        Returns the context new connections get from now on (a new one after a
+        reload, else the same).
+        """
+        now = self.clock()
+        stamp = self._stamp()
+        if stamp != self._loaded and stamp != self._refused:
+            self._reload(stamp, now)
+        self._warn(now)
+        return self.context
+
+    def _reload(self, stamp: _Stamp, now: float) -> None:
+        keeping = "new connections still get the certificate loaded before"
+        try:
+            context = startup.tls_context(self.cert, self.key)
+        except StartupError as err:
+            self._refused = stamp
+            log.warning("TLS: the certificate or key file changed but cannot be used (%s); "
+                        "%s", err, keeping)
+            return
+        dates = startup.certificate_dates(self.cert)
+        if dates is not None and not dates[0] <= now < dates[1]:
+            self._refused = stamp
+            log.warning("TLS: the certificate file %s changed, but the new certificate is "
+                        "not valid now (%s); %s", self.cert,
+                        startup.certificate_warning(self.cert, now, dates), keeping)
+            return
+        self.context, self.dates, self._loaded, self._refused = context, dates, stamp, None
+        self.reloads += 1
+        self._warned = -math.inf  # a new certificate: its own warning, if it has one
+        until = "" if dates is None else time.strftime(
+            " (valid until %Y-%m-%d)", time.gmtime(dates[1]))
+        log.info("TLS: certificate %s reloaded, as it changed on disk%s: new connections "
+                 "get it", self.cert, until)
+
+    def _warn(self, now: float) -> None:
+        if now - self._warned < WARN_INTERVAL or self.dates is None:
+            return
+        warning = startup.certificate_warning(self.cert, now, self.dates)
+        if warning is not None:
+            self._warned = now
+            log.warning("%s", warning)
+
+    def _stamp(self) -> _Stamp:
+        stamps = []
+        for path in (self.cert, self.key):
+            try:
+                found = os.stat(path)
+            except OSError:  # moved away for a moment: compared as changed, then refused
+                stamps.append((0, 0, 0))
+                continue
+            stamps.append((found.st_ino, found.st_size, found.st_mtime_ns))
+        return tuple(stamps)

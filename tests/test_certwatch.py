@@ -1,0 +1,170 @@
+"""A server that runs for months (``_certwatch``): a renewed certificate on disk is served to
+new connections, a coming expiry is warned of every day, a bad renewal is not taken.
+
+Real servers with TLS on loopback ports, certificates made by the ``openssl`` command
+(the README's) and swapped the way certbot does it: its live/ names are symbolic links,
+pointed at the new files one after the other (certificate first, then key). The hourly
+check is run at once by the test (``check_certificate``), and for the daily warnings the
+watch's clock is set days ahead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gameserver import metrics
+from tests.serverproc import ServerThread
+from tests.wire import TERMINATOR
+
+DATA = Path(__file__).parent / "data"
+DAY = 86400.0
+
+pytestmark = pytest.mark.skipif(shutil.which("openssl") is None,
+                                reason="no openssl command (Debian: apt install openssl)")
+
+
+def make_pair(folder: Path, days: int) -> tuple[Path, Path]:
+    """A new self-signed certificate for localhost valid ``days`` days, and its key."""
+    folder.mkdir(parents=True)
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", str(days), "-subj", "/CN=localhost"],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+def point(link: Path, target: Path) -> None:
+    """Point the symbolic link ``link`` at ``target`` at once (as certbot renews live/)."""
+    new = link.with_name(link.name + ".new")
+    new.unlink(missing_ok=True)
+    new.symlink_to(target)
+    os.replace(new, link)
+
+
+def served(port: int) -> str:
+    """The SHA-256 of the certificate a new TLS connection to ``port`` gets."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+            context.wrap_socket(raw) as tls:
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return hashlib.sha256(der).hexdigest()
+
+
+def fingerprint(cert: Path) -> str:
+    return hashlib.sha256(ssl.PEM_cert_to_DER_cert(cert.read_text())).hexdigest()
+
+
+def live(tmp_path: Path, pair: tuple[Path, Path]) -> tuple[Path, Path]:
+    """live/cert.pem and live/key.pem, links to ``pair``."""
+    (tmp_path / "live").mkdir()
+    links = tmp_path / "live" / "cert.pem", tmp_path / "live" / "key.pem"
+    for link, target in zip(links, pair, strict=True):
+        link.symlink_to(target)
+    return links
+
+
+def check(server: ServerThread) -> None:
+    assert server.server is not None
+    server.call(server.server.check_certificate)
+
+
+def warnings(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.levelno >= logging.WARNING and text in r.getMessage()]
+
+
+def test_a_renewed_certificate_is_served_to_new_connections_without_a_restart(
+        tmp_path: Path, make_server: Callable[..., ServerThread],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The files were read once, at start: a certificate renewed on disk was served only
+    after a restart, and clients that check it were refused from the old one's expiry on.
+    Between certbot's two writes the pair does not match: that is not taken (the served
+    context is not touched), and the complete pair is, at the next check."""
+    old, new = make_pair(tmp_path / "1", 3650), make_pair(tmp_path / "2", 3650)
+    cert, key = live(tmp_path, old)
+    server = make_server(tls_cert=str(cert), tls_key=str(key))
+    assert server.port is not None
+    assert served(server.port) == fingerprint(old[0])
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw, \
+            context.wrap_socket(raw) as before:  # open across the renewal
+        with caplog.at_level(logging.INFO, "gameserver.server"):
+            point(cert, new[0])  # certbot: the certificate first ...
+            check(server)
+            assert served(server.port) == fingerprint(old[0])
+            assert warnings(caplog, "does not belong to the certificate")
+            assert warnings(caplog, "new connections still get the certificate loaded before")
+            point(key, new[1])  # ... then its key
+            check(server)
+        assert served(server.port) == fingerprint(new[0])
+        assert any("reloaded, as it changed on disk" in r.getMessage() for r in caplog.records)
+        before.sendall(b'{"type":"discover"}' + TERMINATOR)  # the open one still plays
+        assert b'"status": "ok"' in before.recv(65536)
+    check(server)  # nothing changed since: nothing happens
+    assert served(server.port) == fingerprint(new[0])
+
+
+def test_a_renewal_that_is_expired_or_no_certificate_is_not_taken(
+        tmp_path: Path, make_server: Callable[..., ServerThread],
+        caplog: pytest.LogCaptureFixture) -> None:
+    old = make_pair(tmp_path / "1", 3650)
+    cert, key = live(tmp_path, old)
+    server = make_server(tls_cert=str(cert), tls_key=str(key))
+    assert server.port is not None
+    with caplog.at_level(logging.INFO, "gameserver.server"):
+        point(cert, DATA / "expired-cert.pem")
+        point(key, DATA / "expired-key.pem")
+        check(server)
+        check(server)  # the same refused pair: warned of once
+        assert len(warnings(caplog, "the new certificate is not valid now")) == 1
+        assert served(server.port) == fingerprint(old[0])
+        (tmp_path / "junk.pem").write_text("not a certificate\n")
+        point(cert, tmp_path / "junk.pem")
+        check(server)
+        assert warnings(caplog, "is not a PEM certificate")
+        assert served(server.port) == fingerprint(old[0])
+        point(cert, old[0])
+        point(key, old[1])
+        check(server)  # back to the pair served: nothing to take
+    assert served(server.port) == fingerprint(old[0])
+
+
+def test_a_coming_expiry_is_warned_of_every_day_and_shown_in_the_metrics(
+        tmp_path: Path, make_server: Callable[..., ServerThread],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Warned of at start only: a server started with months to go said nothing more."""
+    cert, key = make_pair(tmp_path / "1", 5)
+    with caplog.at_level(logging.WARNING, "gameserver.server"):
+        server = make_server(tls_cert=str(cert), tls_key=str(key))
+        assert len(warnings(caplog, "(in 5 days)")) == 1  # at start, as before
+        watch = server.server.certificates if server.server is not None else None
+        assert watch is not None and watch.dates is not None
+        start = time.time()
+        watch.clock = lambda: start + 3600  # an hour later: not again
+        check(server)
+        assert len(warnings(caplog, "TLS certificate")) == 1
+        watch.clock = lambda: start + DAY + 3600  # a day later: again
+        check(server)
+        assert len(warnings(caplog, "(in 4 days)")) == 1
+        watch.clock = lambda: start + 6 * DAY
+        check(server)
+        assert warnings(caplog, "expired on")
+    text = server.call(metrics.prometheus_text, server.server)
+    assert f"gameserver_tls_certificate_expiry_seconds {watch.dates[1]:.0f}\n" in text
+    assert watch.dates[1] - start == pytest.approx(5 * DAY, abs=120)
