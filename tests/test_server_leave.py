@@ -6,19 +6,14 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from tests.test_store import seat_two
 from tests.wire import Player, request
 
 
-def pair(port: int, session: str, game: str = "TicTacToe") -> tuple[Player, Player]:
-    """Two players seated in a new session of ``game``."""
-    a = Player(port, game, session, 2, name="ann")
-    b = Player(port, game, session, 2, name="bob")
-    joiner = threading.Thread(target=a.join)
-    joiner.start()
-    assert b.join()["status"] == "ok"
-    joiner.join(30)
-    assert a.key is not None
-    return a, b
+def pair(port: int, session: str) -> tuple[Player, Player]:
+    """Two players (ann and bob) seated in a new session of TicTacToe, by id."""
+    players = seat_two(port, "TicTacToe", session)
+    return players[0], players[1]
 
 
 def leave(player: Player, **changes: Any) -> dict[str, Any]:
