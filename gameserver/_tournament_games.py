@@ -18,7 +18,17 @@ participant that joins again.
 
 A game that cannot even be made ``BROKEN_STARTS`` times in a row stops the
 tournament with that reason (``Arbiter.cancel``): each of its games would
-fail so, and were all voided at once on the event loop.
+fail so, and were all voided at once on the event loop. The count is of
+games in a row, across rounds, and starts again at every game made: not
+per round, since a round robin of four has two games a round, and a count
+per round would never reach three (every game voided, the tournament
+"finished"). A game whose file now says it is not for two stops the
+tournament at its next game (``_unplayable``), without voiding a game for
+it; the games running then play on, and count for nothing, as after an
+operator's cancel. A game no longer offered at all (its file removed, or
+with an error, at a restart of the server) holds the tournament instead:
+no game starts until a later start of the server offers it again (a typo
+must not end a tournament for good).
 """
 
 from __future__ import annotations
@@ -151,6 +161,15 @@ class Arbiter:
         token = f"{PREFIX}{tournament.name}/{slot.key}"
         session = self.host.sessions.get((settings.game, token))  # restored after a restart
         if session is None or session.closed is not None:
+            if settings.game not in self.host.game_types:  # held (``TournamentHall.handle``)
+                log.error("tournament %s: game %s not started: the game %s is not offered "
+                          "by this server now; the tournament goes on once it is",
+                          tournament.name, slot.key, settings.game)
+                return True  # (not void: nothing was recorded, nothing more is due now)
+            unplayable = self._unplayable(settings.game)
+            if unplayable:  # every later game would be so: no game is voided for it
+                self.cancel(entry, unplayable)
+                return False
             try:
                 session = self._new_session(entry, token, slot)
             except GameCodeError as err:
@@ -182,6 +201,25 @@ class Arbiter:
         if is_over(session):
             self._game_over(entry, slot.key, session)
         return True
+
+    def _unplayable(self, game: str) -> str:
+        """Why ``game`` cannot be played by two any more ("" if it can): its file now says
+        another number of players.
+
+        A tournament checks its game when it is created; its file may change while
+        the tournament runs (a worker process imports it again,
+        ``isolated._recatalogued``; a restart of the server, which then drops the
+        saved games of a changed range, ``store._restore``). Until 2026-11-30 the
+        tournament went on making two-player games of a game for three.
+        """
+        try:
+            problem = self.host.game_types[game].count_problem(2)
+        except GameCodeError:
+            return ""  # (its start fails, and says why: a failed start, counted below)
+        if not problem:
+            return ""
+        return (f"its game's file changed while the tournament ran: {problem}; the operator "
+                "may create the tournament again with a game for two")
 
     def _new_session(self, entry: Entry, token: str, slot: GameSlot) -> Session:
         settings = entry.tournament.settings

@@ -125,6 +125,8 @@ class Isolation:
             offered = [RemoteGameType(worker, entry) for entry in entries
                        if _entry_checked(worker, entry)]
             if offered:
+                worker.on_catalog = functools.partial(
+                    _recatalogued, worker, {game_type.name: game_type for game_type in offered})
                 self.workers.append(worker)
                 game_types += offered
             else:
@@ -196,6 +198,32 @@ def _entry_checked(worker: Worker, entry: tuple[Any, ...]) -> bool:
     if problem:
         log.error("game %s skipped: %s: %s", entry[0], worker.label, problem)
     return not problem
+
+
+def _recatalogued(worker: Worker, offered: dict[str, RemoteGameType],
+                  catalog: tuple[Any, ...]) -> None:
+    """A replacement worker imported its file again: a player range that changed there
+    (the file was edited while the server ran) is the game's range from now on.
+
+    Without it the server went on checking new sessions against the range the
+    file had at start-up, while the worker built their games with the edited
+    class: a tournament (always two players) kept starting games of a game
+    that is now played by three, which a restart of the server then dropped
+    (``store._restore``). New joins and the tournaments' next games are
+    checked against the new range (``GameType.count_problem``); sessions
+    already made play on. Only the ranges are taken; a game gone from the
+    file fails in the worker, with its own message.
+    """
+    for entry in catalog[1]:
+        game_type = offered.get(entry[0])
+        if game_type is None or not _entry_checked(worker, entry):
+            continue
+        now, before = (entry[1], entry[2]), game_type.player_range()
+        if now != before:
+            log.warning("game %s: %s: its file now says %d to %d players (it said %d to %d): "
+                        "new sessions are checked against that", game_type.name, worker.label,
+                        *now, *before)
+            game_type._range = now
 
 
 def _cut(text: str) -> str:

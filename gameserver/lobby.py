@@ -46,6 +46,7 @@ from .memory import Backstop
 from .protocol import (
     Discover,
     Join,
+    Leave,
     Move,
     Observe,
     ObserverCode,
@@ -159,7 +160,7 @@ class Lobby:
         self._handlers: dict[type, Callable[[Any, str], Outcome]] = {
             Join: self._join, Move: self._move, State: self._state,
             StateWithMoves: self._state, Observe: self._observe, Restart: self._restart,
-            Discover: self._discover, ObserverCode: self._observer_code}
+            Discover: self._discover, ObserverCode: self._observer_code, Leave: self._leave}
         # Every session is handed this one bound method: 64 bytes a session otherwise.
         self._when_abandoned = self._abandoned
 
@@ -419,6 +420,26 @@ class Lobby:
     def _observer_code(self, request: ObserverCode, client: str) -> Outcome:
         session = self._session(request.game, request.session)
         return session.observer_code(request.player_id, request.key)
+
+    def _leave(self, request: Leave, client: str) -> Outcome:
+        """A player leaves its session for good (extension); once every seat has left,
+        the session ends at once, as after its idle timeout (``Session.leave``).
+
+        Only a seat's own key can make it leave, and only the last seat's leave
+        ends the session: a player cannot end the game of the others. A
+        tournament's games are the tournament's (the hall refuses the request
+        for tokens it owns; these are refused here if it does not own them).
+        """
+        if request.session.startswith(discovery.TOURNAMENT) and "/" in request.session:
+            raise framework_error("the games of a tournament cannot be left")
+        session = self._session(request.game, request.session)
+        if session.closed is not None:
+            return session.closed.reply()
+        if session.leave(request.player_id, request.key):
+            log.info("session %s/%s removed: every player left it", session.game_name,
+                     session.token)
+            self._end(session, framework_error("every player left the game session"))
+        return protocol.ok(None)
 
     def _restart(self, request: Restart, client: str) -> Outcome:
         session = self._session(request.game, request.session)

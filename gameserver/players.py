@@ -50,6 +50,7 @@ class Player:
     key: str = field(default_factory=new_key)
     observer_key: str | None = None  # made on the first observe (or observer code) of it
     address: str = ""  # where the player joined from (for the overwrite rule)
+    left: bool = False  # it left the session (a leave request): its key was replaced
 
 
 def check_key(players: list[Player], player_id: int, key: str, observer: bool) -> None:
@@ -79,4 +80,6 @@ def check_key(players: list[Player], player_id: int, key: str, observer: bool) -
     if player.observer_key is not None and keys_match(key, player.observer_key):
         raise framework_error(
             "invalid key: an observer key only works for state requests with observer=true")
+    if player.left:
+        raise framework_error("invalid key: this player left the game session")
     raise framework_error("invalid key")

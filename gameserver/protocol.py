@@ -230,6 +230,20 @@ class ObserverCode:
 
 
 @dataclass(slots=True)
+class Leave:
+    """A player gives up its seat for good (extension): its key works no more, and once
+    every seat of the session has left, the session ends (it counts against its
+    starter's address no more)."""
+
+    kind: ClassVar[str] = "leave"
+
+    game: str
+    session: str
+    player_id: int
+    key: str
+
+
+@dataclass(slots=True)
 class Restart:
     kind: ClassVar[str] = "restart"
 
@@ -249,7 +263,7 @@ STATES_OF_MAX = 64  # players a restart's "with_states_of" may name
 
 
 Request = (Join | Move | State | Observe | Restart | Discover | ObserverCode | Subscribe
-           | Unsubscribe)
+           | Unsubscribe | Leave)
 
 
 @dataclass(slots=True)
@@ -280,6 +294,7 @@ _SCHEMAS: dict[str, dict[str, tuple[tuple[type, ...], str]]] = {
     "subscribe": {"game": _STR, "session": _STR, "player_id": _INT, "key": _STR,
                   "observer": _BOOL},
     "unsubscribe": {"subscription": _INT},
+    "leave": {"game": _STR, "session": _STR, "player_id": _INT, "key": _STR},
 }
 _CLASSIC_TYPES = ("join", "move", "state", "observe", "restart")
 
@@ -603,7 +618,7 @@ def _discover_built(values: Sequence[Any], data: dict[str, Any]) -> tuple[Reques
 _BUILDERS = {"join": _join, "move": _move, "state": _state, "observe": _observe,
              "restart": _restart, "discover": _discover_built,
              "observer_code": _plain(ObserverCode), "subscribe": _subscribe,
-             "unsubscribe": _plain(Unsubscribe)}
+             "unsubscribe": _plain(Unsubscribe), "leave": _plain(Leave)}
 
 # For the quick check of a valid request: the values of its keys in order, every allowed
 # tuple of the types of those values, and its builder.

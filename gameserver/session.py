@@ -170,8 +170,8 @@ class Session:
                  "_waits", "__weakref__", "accepted_moves", "auto", "closed", "created", "game",
                  "game_moves", "game_name", "game_type", "games_played", "join_deadline",
                  "last_activity", "max_moves", "moves", "own_timer", "owner", "players",
-                 "recorder", "size", "timer", "token", "version", "when_abandoned", "when_over",
-                 "when_timer")
+                 "recorder", "seats_left", "size", "timer", "token", "version", "when_abandoned",
+                 "when_over", "when_timer")
 
     def __init__(self, game_type: GameType, token: str, size: int, *, auto: bool = False,
                  recorder: Recorder | None = None, game: CheckedGame | None = None,
@@ -195,6 +195,7 @@ class Session:
         self.created = self.last_activity = clock()
         self.join_deadline: float | None = None  # the lobby ends it then, unless full
         self.when_abandoned: Callable[[Session], None] | None = None  # every joiner left
+        self.seats_left = 0  # players who left for good (``leave``); all: the lobby ends it
         self.owner = ""  # the client address that started it (for per-address limits)
         self.timer: timers.TurnTimer | None = None  # the turn timer; None: no time limit
         # Its starter chose its timer (not the configured one): its games are not rated.
@@ -614,6 +615,30 @@ class Session:
             self._record("observe")
         return self._saved(protocol.ok({"player_id": player_id,
                                         "code": player.observer_key}))
+
+    def leave(self, player_id: int, key: str) -> bool:
+        """``player_id`` gives up its seat for good (the leave extension); whether every
+        seat has now left (the lobby then ends the session).
+
+        Its key is replaced by one nobody knows, so it works no more, for anyone
+        (a second connection of the player, a copy an attacker read): nothing
+        else changes. The game goes on for the others; the seat's turns are
+        nobody's to make (a turn timer, if any, makes them); its observer code
+        still lets a watcher read. A later request with the old key (leaving
+        twice too) gets ``invalid key: this player left the game session``.
+        Not saved: after a restart of the server, a seat that left is back
+        with its old key, until every seat has left.
+
+        Raises:
+            ProtocolError: ``invalid key`` (also an observer key's).
+        """
+        check_key(self.players, player_id, key, observer=False)
+        self.touch()
+        player = self.players[player_id]
+        player.key = new_key()
+        player.left = True
+        self.seats_left += 1
+        return self.seats_left >= len(self.players)
 
     def restart(self, player_id: int, key: str, with_state: bool = False,
                 legal_moves: bool = False, wait_for_save: bool = True,

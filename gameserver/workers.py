@@ -222,6 +222,9 @@ class Worker:
     broken: str | None = None  # why no new process will be started (requests fail at once)
     catalog: asyncio.Future[tuple[Any, ...]] | None = None
     sandbox: tuple[int, list[str]] | None = None  # the process's report: Landlock ABI, problems
+    # Called with the catalog of each replacement process (its file imported again, maybe
+    # edited since): ``gameserver.isolated`` takes the player ranges from it.
+    on_catalog: Callable[[tuple[Any, ...]], None] | None = None
     _queue: collections.deque[Request] = field(default_factory=collections.deque)
     _process: Process | None = None
     _out: bytearray = field(default_factory=bytearray)
@@ -301,6 +304,8 @@ class Worker:
     def _catalogued(self, reply: tuple[Any, ...]) -> None:
         if self.catalog is not None and not self.catalog.done():
             self.catalog.set_result(reply)
+        elif self.on_catalog is not None:  # a replacement's
+            self.on_catalog(reply)
 
     def _no_catalog(self, message: str) -> None:
         if self.catalog is not None and not self.catalog.done():

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import random
+import signal
 import sqlite3
 import threading
 import urllib.request
@@ -452,3 +454,160 @@ def test_a_tournament_whose_game_cannot_be_started_is_stopped_with_one_reason(
         assert described["stopped_because"].startswith("its game Broken could not be started")
     with ServerThread(**options) as again:  # the reason is saved with the stop
         assert request(again.port, {**join, "name": "p0"})["message"].startswith(why)
+
+
+QUICK = '''
+from gameserver.game import AbstractGame
+
+
+class Quick(AbstractGame):
+    """The first to move wins (player 0)."""
+
+    def __init__(self, players):
+        self.winner = None
+
+    @staticmethod
+    def min_players():
+        return LOW
+
+    @staticmethod
+    def max_players():
+        return HIGH
+
+    def current_player(self):
+        return [] if self.winner is not None else 0
+
+    def move(self, move, player_id):
+        self.winner = player_id
+
+    def game_over(self):
+        return self.winner is not None
+
+    def state(self, player_id):
+        return {"winner": self.winner}
+'''
+
+
+def quick_game(games: Path, low: int, high: int) -> None:
+    (games / "quick.py").write_text(QUICK.replace("LOW", str(low)).replace("HIGH", str(high)))
+
+
+def join_both(server: ServerThread) -> dict[str, dict[str, Any]]:
+    """ann and bob join tournament-cup of Quick; their replies, once their game starts."""
+    told: dict[str, dict[str, Any]] = {}
+    threads = [threading.Thread(target=lambda n=name: told.__setitem__(n, request(
+        server.port, {"type": "join", "game": "Quick", "session": "tournament-cup",
+                      "players": None, "name": n})), daemon=True) for name in ("ann", "bob")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT)
+    return told
+
+
+def first_move(server: ServerThread, told: dict[str, dict[str, Any]]) -> None:
+    """Player 0 of the running game moves, and wins it."""
+    seat = next(reply["data"] for reply in told.values() if reply["data"]["player_id"] == 0)
+    moved = request(server.port, {"type": "move", "game": "Quick", "session": "tournament-cup",
+                                  "player_id": 0, "key": seat["key"], "move": {}})
+    assert moved == {"status": "ok", "data": None}
+
+
+BECAUSE = ("its game's file changed while the tournament ran: Quick is played by 3 to 4 "
+           "players, not 2; the operator may create the tournament again with a game for two")
+STOPPED = f"framework: tournament cup was stopped: {BECAUSE}"
+
+
+def test_a_games_file_edited_while_its_tournament_runs_stops_it_with_the_reason(
+        tmp_path: Path) -> None:
+    """The file of a game in a worker process now says 3 to 4 players; a new worker
+    imports it (the old one died). The server went on with the range of its start: the
+    tournament kept making games for two of a game for three (which the next start of
+    the server dropped), and joins for two were accepted. Now the range follows the
+    file, and the tournament stops at its next game, saying why; the game that was
+    running when the file changed ends and counts, and no game is voided for it."""
+    games = tmp_path / "games"
+    games.mkdir()
+    quick_game(games, 2, 2)
+    with ServerThread(games_dirs=[str(games)], isolate_games="folder") as server:
+        on_loop(server, lambda hall: hall.create(TournamentSettings(
+            "cup", "Quick", best_of=2, turn_timeout=30, start_with=2)))
+        told = join_both(server)
+        assert {reply["status"] for reply in told.values()} == {"ok"}
+        quick_game(games, 3, 4)
+        game_type = server.call(lambda: server.server.lobby.game_types["Quick"])
+        pid = server.call(lambda: game_type.worker.pid)
+        os.kill(pid, signal.SIGKILL)  # (a worker dies: an OOM kill, a game that crashed it)
+        wait_until(lambda: server.call(game_type.player_range) == (3, 4), "the new range")
+        first_move(server, told)
+        tournament = on_loop(server, lambda hall: hall.tournament("cup"))
+        wait_until(lambda: on_loop(server, lambda hall: tournament.state) == "cancelled",
+                   "the stop")
+        assert on_loop(server, lambda hall: tournament.stopped_because) == BECAUSE
+        games_played = on_loop(server, lambda hall: [
+            (g.reason, g.points) for r in tournament.rounds for m in r for g in m.games])
+        assert games_played == [("played", (1.0, 0.0))]
+        again = join_both(server)
+        assert {reply["message"].partition(" (")[0] for reply in again.values()} == {STOPPED}
+        refused = request(server.port, {"type": "join", "game": "Quick", "session": "s",
+                                        "players": 2, "name": ""})
+        assert refused["message"] == ("framework: invalid number of players: Quick is "
+                                      "played by 3 to 4 players, not 2")
+
+
+def test_a_games_file_edited_before_a_restart_stops_the_tournament(tmp_path: Path) -> None:
+    """The same across a restart of the server (a game in the server's process): the
+    saved running game of a changed range is dropped (``store._restore``), and the
+    tournament made a new one, for two, of a game for three."""
+    games, options = played_one_game(tmp_path)
+    quick_game(games, 3, 4)
+    with ServerThread(**options) as server:
+        tournament = on_loop(server, lambda hall: hall.tournament("cup"))
+        assert on_loop(server, lambda hall: tournament.state) == "cancelled"
+        assert on_loop(server, lambda hall: tournament.stopped_because) == BECAUSE
+        assert on_loop(server, lambda hall: [
+            g.reason for r in tournament.rounds for m in r for g in m.games]) == ["played"]
+
+
+def test_a_tournament_whose_game_is_gone_at_a_restart_is_held_until_it_is_back(
+        tmp_path: Path) -> None:
+    """Its game's file removed (or with an error) at a restart was a KeyError that stopped
+    the server's start. The tournament is not stopped for good (a typo must not end it):
+    it is held, a participant's join says why at once, and a later start of the server
+    with the file back goes on with the game that was due."""
+    games, options = played_one_game(tmp_path)
+    (games / "quick.py").unlink()
+    with ServerThread(**options) as server:
+        tournament = on_loop(server, lambda hall: hall.tournament("cup"))
+        assert on_loop(server, lambda hall: tournament.state) == "running"
+        told = request(server.port, {"type": "join", "game": "Quick", "name": "ann",
+                                     "session": "tournament-cup", "players": None})
+        assert told["message"].startswith(
+            "framework: tournament cup is held: its game Quick is not offered by this "
+            "server now (its file was removed, or does not load); it goes on once")
+    quick_game(games, 2, 2)
+    with ServerThread(**options) as server:
+        first_move(server, join_both(server))  # game 2, made anew (its saved one was dropped)
+        tournament = on_loop(server, lambda hall: hall.tournament("cup"))
+        wait_until(lambda: on_loop(server, lambda hall: tournament.state) == "finished",
+                   "the end")
+        assert on_loop(server, lambda hall: [
+            g.reason for r in tournament.rounds for m in r for g in m.games]) == [
+            "played", "played"]
+
+
+def played_one_game(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    """A server with a store plays game 1 of tournament cup (Quick, best of 2) and stops
+    while game 2 runs; the games folder and the server's options."""
+    games = tmp_path / "games"
+    games.mkdir()
+    quick_game(games, 2, 2)
+    options: dict[str, Any] = {"games_dirs": [str(games)], "isolate_games": "off",
+                               "store": True, "store_path": str(tmp_path / "store.sqlite3")}
+    with ServerThread(**options) as server:
+        on_loop(server, lambda hall: hall.create(TournamentSettings(
+            "cup", "Quick", best_of=2, turn_timeout=30, start_with=2)))
+        first_move(server, join_both(server))  # game 1 counts; game 2 runs
+        running = on_loop(server, lambda hall: hall.tournament("cup").running_keys())
+        assert running == ["r1t1g2"]
+    return games, options

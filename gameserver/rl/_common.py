@@ -113,6 +113,43 @@ def action_number(action: Any) -> int | None:
     return None
 
 
+class ActionTypeError(TypeError, ValueError):
+    """An action that is not a whole number (``3.0``, ``np.float32(3)``, ``True``,
+    ``np.array([3])``): a mistake in the caller's code, not a move of the game.
+
+    A ``TypeError``, and a ``ValueError`` too: ``aec_env`` raised that for it
+    before (``except ValueError`` goes on catching it).
+    """
+
+
+def action_index(action: Any, who: str) -> int:
+    """``action`` as a Python int (``action_number``).
+
+    A float is refused even when it is whole (``3.0``), as Gymnasium's
+    ``Discrete.contains`` refuses it and Stable-Baselines3 never passes one
+    for a ``Discrete`` space: a float action is a sign of a policy meant for
+    another space (a ``Box``) or of arithmetic on the action, which rounding
+    here would hide. (Until 2026-11-30 the gym env took it for an illegal
+    action: each such step silently lost its episode.)
+
+    Raises:
+        ActionTypeError: not a whole number; the message says what to pass.
+    """
+    number = action_number(action)
+    if number is not None:
+        return number
+    kind = type(action).__name__
+    if isinstance(action, np.ndarray):
+        kind = f"a numpy array of shape {action.shape} and dtype {action.dtype}"
+    raise ActionTypeError(
+        f"{who}: the action must be a whole number, an index into rl_moves (an int, a "
+        "numpy integer, or a numpy array of one integer and no dimensions, as "
+        f"model.predict(observation) returns), not {action!r} ({kind})"[:400]
+        + ("; a float is refused even when it is whole, as Gymnasium's Discrete space "
+           "refuses it: pass int(action) if your policy gives floats"
+           if isinstance(action, (float, np.floating)) else ""))
+
+
 def address(server: Any) -> Address:
     if (not isinstance(server, (tuple, list)) or len(server) != 2
             or not isinstance(server[0], str) or type(server[1]) is not int):

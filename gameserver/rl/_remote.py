@@ -99,6 +99,13 @@ SEATED_PAUSE_MAX = 0.05
 # pages asked for in a row, at most, to find the session (a server could page for ever).
 SEATED_PAGE = 100
 SEATED_PAGES_MAX = 100
+# The server's words for a start refused by its limit of new sessions a minute per address,
+# and the seconds between tries of such a join (doubling; ``Link.join``).
+RATE_LIMITED = "too many new sessions from your address"
+RATE_PAUSE_FIRST = 0.05
+RATE_PAUSE_MAX = 1.0
+# Seconds an env's ``close()`` waits, at most, for the replies to its leave requests.
+LEAVE_TIMEOUT = 10.0
 # Timeouts kept by the kernel: Linux's struct timeval is two longs.
 _KERNEL_TIMEOUTS = sys.platform.startswith("linux") and hasattr(socket, "SO_RCVTIMEO")
 _TIMEVAL = struct.Struct("@ll")
@@ -335,6 +342,30 @@ class Link:
                 taken += len(plan.payloads)
         return results
 
+    def leave(self, payloads: list[bytes]) -> None:
+        """Close the connection, then send ``payloads`` (``leave`` requests: the leave
+        extension of gameserver 0.2.0) on a connection of their own, and read their
+        replies; errors are ignored.
+
+        A connection of their own: the link's may still have a request waiting
+        (a ``state`` that waits for another client, interrupted by Ctrl-C), whose
+        reply they would wait behind; closing it ends that request. Errors: a
+        server that is down or lost the session holds nothing of ours, and an
+        older one (``unknown request type``) keeps the session until it is idle
+        for its ``game_timeout``, as before; neither is worth an error in
+        ``close()``. At most ``LEAVE_TIMEOUT`` seconds are spent waiting.
+        """
+        self.close()
+        if not payloads:
+            return
+        link = Link(self.address, self._context or False, min(self.timeout, LEAVE_TIMEOUT))
+        try:
+            link.exchange(payloads)
+        except GameError:
+            pass
+        finally:
+            link.close()
+
     def close(self) -> None:
         """Close the connection (the next request opens a new one)."""
         sock, self._sock = self._sock, None
@@ -348,10 +379,30 @@ class Link:
     def join(self, tables: list[RemoteTable]) -> None:
         """Seat every controlled seat of ``tables``, each table's seats in order.
 
+        A join refused by the server's limit of new sessions a minute per address
+        (``RATE_LIMITED``: a loop of short-lived envs, faster than 20 a second by
+        default) is sent again after a pause, until the timeout: that limit lets
+        one more through every few dozen milliseconds, and a refused start made
+        nothing. Every other refusal is final.
+
         Raises:
             GameError: a join was refused or timed out, or another client took a seat
                 the table needs (``_seated``, ``_filled_first``).
         """
+        deadline = time.monotonic() + self.timeout
+        pause = RATE_PAUSE_FIRST
+        while True:
+            try:
+                self._join([table for table in tables if not table.joined])
+                return
+            except GameError as err:
+                if RATE_LIMITED not in str(err) or time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(2 * pause, RATE_PAUSE_MAX)
+
+    def _join(self, tables: list[RemoteTable]) -> None:
+        """``join``, once."""
         # (table, seat, the seat's name, the join's socket): the names are taken as the
         # joins are sent (a reply renames the seat it is for, seat i being player i's)
         waiting: list[tuple[RemoteTable, int, str, socket.socket]] = []
@@ -595,22 +646,28 @@ class SessionGone(GameError):
     """The server no longer has the table's session: it was restarted without its store
     (or could not restore the session), or the session was idle longer than the server's
     ``game_timeout`` (1,000 s by default) and was removed. The table's next new game
-    (``reset()``) joins the session anew (``RemoteTable.start``)."""
+    (``reset()``) joins the session anew (``RemoteTable.start``; a gym env whose other
+    seats are other clients, ``GameGymEnv``, too, even with ``restarts=False``)."""
 
 
-GONE = "framework: no such game session"  # the server's words for a session it lacks
+# The server's words for a session it lacks, and for one it removed while a request of
+# ours waited in it (idle for its game_timeout: the other seats' clients were away).
+GONE = ("framework: no such game session", "framework: game session has timed out")
 
 
-def _data(reply: dict[str, Any], what: str, session: str = "") -> Any:
+def _data(reply: dict[str, Any], what: str, table: RemoteTable | None = None) -> Any:
     if reply.get("status") != "ok":
         message = f"{what} failed: {reply.get('message')}"
-        if session and reply.get("message") == GONE:
+        if table is not None and reply.get("message") in GONE:
+            again = ("the env's next reset() joins it anew, and waits until the other "
+                     "players have joined it again: their clients must join anew too"
+                     if table.external else "the env's next reset() joins it anew")
             raise SessionGone(
-                f"{message} (the server no longer has session {session!r}: it was restarted "
-                "without its store, or the session was idle for longer than the server's "
-                "game timeout; the env's next reset() joins it anew)")
-        if session and "invalid key" in message:
-            message += (f" (has another client started a new session {session!r}, "
+                f"{message} (the server no longer has session {table.session!r}: it was "
+                "restarted without its store, or the session was idle for longer than the "
+                f"server's game timeout; {again})")
+        if table is not None and "invalid key" in message:
+            message += (f" (has another client started a new session {table.session!r}, "
                         "replacing this one?)")
         raise GameError(message)
     return reply["data"]
@@ -766,12 +823,31 @@ class RemoteTable:
         return self.link.run_many([(self, step)])[0]
 
     def close(self) -> None:
-        """Close the connection and stop the guard; the table can be used no more (a
-        request would open a new connection, and ``rl_observation`` run unguarded)."""
-        self.link.close()
-        self.link = CLOSED
+        """Leave the session (``departures``), close the connection and stop the guard;
+        the table can be used no more (a request would open a new connection, and
+        ``rl_observation`` run unguarded)."""
+        link, self.link = self.link, CLOSED
+        if link is not CLOSED:
+            link.leave(self.departures())
         if self.guard is not None:
             self.guard.close()
+
+    def departures(self) -> list[bytes]:
+        """The ``leave`` requests of the seats this table holds (none before it joined),
+        after which the table holds none (``forget``).
+
+        Without them the session stayed on the server until idle for its
+        ``game_timeout`` (1,000 s by default), counted against this address's
+        ``max_sessions_per_address`` (200): a loop that made a new env for each
+        evaluation was refused at about the 200th. Once every seat of a session
+        has left, the server ends it; a session whose other seats are other
+        clients' (``controlled``) goes on for them.
+        """
+        payloads = [_encode({"type": "leave", "game": self.game_name, "session": self.session,
+                             "player_id": seat, "key": key, "keep_alive": True})
+                    for seat, key in self._keys.items()] if self.joined else []
+        self.forget()
+        return payloads
 
     # ------------------------------------------------------------ planning
 
@@ -836,7 +912,7 @@ class RemoteTable:
         self._restarting()
         if not self._restart_states.on or hint not in self.controlled:
             plan = self._fetch_hint(hint, [self._restart_requests[0]],
-                                    lambda replies: _data(replies[0], "restart", self.session))
+                                    lambda replies: _data(replies[0], "restart", self))
         else:
             plan = Plan([self._restart_requests[1]], lambda replies: self._restarted(replies[0]))
 
@@ -871,7 +947,7 @@ class RemoteTable:
     def _restarted(self, reply: dict[str, Any]) -> Any:
         """The result of a restart that asked for the states of the table's seats."""
         restarter, *others = self.controlled
-        data = _data(reply, "restart", self.session)
+        data = _data(reply, "restart", self)
         state = reply.get("state")
         if state is not None:
             self._keep_view(restarter, state)
@@ -949,7 +1025,7 @@ class RemoteTable:
             return reply["data"]
         if status == "illegalmove":
             return reply["message"]
-        return _data(reply, f"move {move!r} of player {seat}", self.session)
+        return _data(reply, f"move {move!r} of player {seat}", self)
 
     def _fetch_hint(self, hint: int | None, payloads: list[bytes], first: Finish) -> Plan:
         """``payloads`` (finished by ``first``), then the view of ``hint`` in the same write."""
@@ -973,8 +1049,7 @@ class RemoteTable:
         self._owed.discard(seat)
 
         def fetched(replies: list[dict[str, Any]]) -> View:
-            return self._keep_view(seat, _data(replies[-1], f"state of player {seat}",
-                                               self.session))
+            return self._keep_view(seat, _data(replies[-1], f"state of player {seat}", self))
 
         return Plan([request, request] if handover else [request], fetched)
 

@@ -26,7 +26,7 @@ from ..game import AbstractGame
 from ..rlhooks import RLSpec, final_rewards
 from ._common import (
     Address,
-    action_number,
+    action_index,
     encode,
     make_table,
     mask_box,
@@ -155,11 +155,7 @@ class GameAECEnv(AECEnv):
         if view.observation is None:  # (encoded once per view)
             encode(self.hooks, view, seat)
         if type(action) is not int:  # (a plain int: no more checks of its type)
-            number = action_number(action)
-            if number is None:
-                raise ValueError(f"{agent}: the action must be a whole number (an index "
-                                 f"into rl_moves), not {action!r}")
-            action = number
+            action = action_index(action, agent)
         if not 0 <= action < self._size or not view.mask[action]:
             raise ValueError(
                 f"{agent}: action {action} is not legal now (legal: "

@@ -10,8 +10,10 @@ clients that join the same named session on the server.
 
 An action that is not legal ends the episode as a loss (reward
 ``illegal_reward``, default -1), as PettingZoo's classic games do; a
-masked policy never sees that. Rewards otherwise come at the end: +1 win,
--1 loss, 0 draw.
+masked policy never sees that. An action that is not a whole number at all
+(``3.0``, ``np.array([3])``) is a ``TypeError`` (``_common.action_index``),
+the episode going on. Rewards otherwise come at the end: +1 win, -1 loss,
+0 draw.
 
 ``vector_env`` runs N such sessions as one ``gymnasium.vector.VectorEnv``:
 in-process, or on a server over ONE connection, each step sending the
@@ -36,6 +38,7 @@ from ..rlhooks import RLSpec, final_rewards
 from ._agents import Agent, RandomAgent, resolve_agent
 from ._common import (
     Address,
+    action_index,
     action_number,
     address,
     encode,
@@ -45,7 +48,7 @@ from ._common import (
     player_count,
     resolve_game,
 )
-from ._remote import CLOSED, Link, RemoteTable
+from ._remote import CLOSED, Link, RemoteTable, SessionGone
 from ._table import GameError, Step, Table, View
 
 Result = tuple[np.ndarray, float, bool, bool, dict[str, Any]]
@@ -134,10 +137,26 @@ class GameGymEnv(gymnasium.Env):
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """Start a new game; with ``seed`` (in-process) it plays out the same way every time."""
-        return self.table.run(self._reset_ops(self._seeded(seed)))
+        return self._run(self._reset_ops(self._seeded(seed)))
 
     def step(self, action: Any) -> Result:
-        return self.table.run(self._step_ops(action))
+        return self._run(self._step_ops(action))
+
+    def _run(self, step: Step) -> Any:
+        try:
+            return self.table.run(step)
+        except SessionGone:
+            # The next reset joins the session anew: for the other seats' clients too
+            # (``opponent="server"``), not only a table's restart (``RemoteTable.start``).
+            # Until 2026-11-30 such an env, with ``restarts=False``, waited there for
+            # another client's restart of the game it had seen end: every reset failed.
+            # It joins at once, without trying a restart first: by then a client of the
+            # other seats may have started the session anew, where our keys are invalid.
+            self._view = None
+            self._done = True
+            if isinstance(self.table, RemoteTable):
+                self.table.forget()
+            raise
 
     def action_masks(self) -> np.ndarray:
         """The legal actions now (1 = legal), for masked policies."""
@@ -189,9 +208,9 @@ class GameGymEnv(gymnasium.Env):
         if self._done:
             raise GameError("call reset() first: no episode is under way (none has "
                             "started, or the last one ended)")
+        action = action_index(action, "step")  # (before any op: the table is as it was)
         view = encode(self.hooks, (yield ("view", seat)), seat)
-        action = action_number(action)
-        if action is None or not 0 <= action < self.hooks.size or not view.mask[action]:
+        if not 0 <= action < self.hooks.size or not view.mask[action]:
             self._done = True  # the game stays unfinished on the server; reset restarts it
             return (view.observation.copy(), self.illegal_reward, True, False,
                     {"action_mask": view.mask.copy(), "illegal_action": True})
@@ -227,7 +246,8 @@ class GameGymEnv(gymnasium.Env):
             action = action_number(chosen)
             if action is None or not 0 <= action < self.hooks.size or not theirs.mask[action]:
                 raise GameError(f"the opponent's policy chose action {chosen!r}, which is "
-                                "not legal now")
+                                + ("not legal now" if action is not None else
+                                   "not a whole number (an int: an index into rl_moves)"))
             move = self.hooks.moves[action]
             if (yield ("move", other, move, seat)) is not None:
                 raise GameError(f"{self.hooks.name} rejected {move!r}, which its "
@@ -310,6 +330,9 @@ class GameVectorEnv(VectorEnv):
         if np.shape(actions)[:1] != (self.num_envs,):  # (IndexError, or some left unused)
             raise ValueError(f"step takes one action per environment ({self.num_envs}), "
                              f"not {actions!r}"[:300])
+        for number in range(self.num_envs):  # all before any session's step: a step
+            if not self._autoreset[number]:  # left half-planned could not go on
+                action_index(actions[number], f"step, environment {number}")
         steps = [env._reset_ops(env._seeded(None)) if self._autoreset[n]
                  else env._step_ops(actions[n]) for n, env in enumerate(self.envs)]
         results = self._run(steps)
@@ -335,6 +358,9 @@ class GameVectorEnv(VectorEnv):
         return [env.table.run(step) for env, step in zip(self.envs, steps, strict=True)]
 
     def close_extras(self, **kwargs: Any) -> None:
+        if isinstance(self.link, Link):  # every session's seats leave in one write
+            self.link.leave([request for env in self.envs
+                             for request in env.table.departures()])  # type: ignore[attr-defined]
         for env in self.envs:
             env.close()
         if self.link is not None:

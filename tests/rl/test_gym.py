@@ -15,7 +15,8 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from game_server_api import GameServerAPI, GameServerError
-from gameserver.rl import GameError, RandomAgent, gym_env, vector_env
+from gameserver.protocol import framework_error
+from gameserver.rl import GameError, RandomAgent, SessionGone, gym_env, vector_env
 from tests.rl.helpers import GAMES_WITH_HOOKS
 from tests.rl.test_aec import OFF_BY_ONE, OffByOne
 
@@ -299,18 +300,51 @@ def test_an_action_as_a_numpy_array_of_no_dimensions_is_played(server, remote: b
     assert observation.argmax(axis=1).tolist() == [2, 4, 0]  # the opponent took 1 from heap 0
     observation, *_ = env.step(np.array(8, dtype=np.uint8))  # heap 1, take 4
     assert observation.argmax(axis=1).tolist() == [1, 0, 0]
-    # What the action space does not contain stays an illegal action (a loss), as before.
+    # What the action space does not contain is refused (test_an_action_that_is_no_...).
     assert not env.action_space.contains(np.array([0]))
-    _, reward, terminated, _, info = env.step(np.array([0]))
-    assert (reward, terminated, info["illegal_action"]) == (-1.0, True, True)
+    with pytest.raises(TypeError, match=r"not array\(\[0\]\) \(a numpy array of shape "
+                       r"\(1,\)"):
+        env.step(np.array([0]))
     env.close()
+
+
+@pytest.mark.parametrize("remote", [False, True], ids=["in-process", "network"])
+def test_an_action_that_is_no_whole_number_is_a_type_error_not_a_lost_episode(
+        server, remote: bool) -> None:
+    """A float (``3.0``, ``np.float32(3)``), a bool or an array of one dimension was taken
+    for an illegal action: the episode ended as a loss, and a policy that gave floats
+    lost every episode without a word. Refused as Gymnasium's ``Discrete.contains``
+    refuses them; the episode goes on, and the legal action then given is played."""
+    address = (server.host, server.port) if remote else None
+    env = gym_env("Nim", seat=0, opponent=lowest_legal, server=address, timeout=20.0)
+    env.reset(seed=1)
+    for action in (14.0, np.float32(14), np.float64(14.5), True, np.array([14]), "14", None):
+        # (Gymnasium takes True for 1, a bool being an int to Python; not so the envs.)
+        assert env.action_space.contains(action) == (action is True)
+        with pytest.raises(TypeError, match=r"step: the action must be a whole number, an "
+                           r"index into rl_moves .*, not ") as caught:
+            env.step(action)
+        assert ("pass int(action)" in str(caught.value)) == isinstance(
+            action, (float, np.floating))
+    observation, reward, terminated, _, info = env.step(14)  # the episode went on
+    assert (reward, terminated, "illegal_action" in info) == (0.0, False, False)
+    assert observation.argmax(axis=1).tolist() == [2, 4, 0]
+    env.close()
+    vector = vector_env("Nim", 2, opponent=lowest_legal, server=address, timeout=20.0)
+    vector.reset(seed=1)
+    with pytest.raises(TypeError, match="step, environment 1: the action must be a whole"):
+        vector.step(np.array([14, 14.0], dtype=object))
+    # Every session is as it was (none left half-stepped): both play on.
+    _, rewards, terminations, _, _ = vector.step(np.array([14, 14]))
+    assert rewards.tolist() == [0.0, 0.0] and not terminations.any()
+    vector.close()
 
 
 def test_an_opponent_policy_that_answers_with_no_whole_number_is_a_clear_error() -> None:
     """It was numpy's IndexError ("only integers, slices ... are valid indices")."""
     env = gym_env("Nim", seat=1, opponent=lambda o, m: float(lowest_legal(o, m)))
     with pytest.raises(GameError, match=r"the opponent's policy chose action 0.0, which is "
-                       "not legal now"):
+                       r"not a whole number \(an int: an index into rl_moves\)"):
         env.reset(seed=1)
     env.close()
 
@@ -334,3 +368,41 @@ def test_misuse_before_reset_and_after_close_is_a_clear_error() -> None:
         with pytest.raises(ValueError, match=r"one action per environment \(3\)"):
             vector.step(actions)
     vector.close()
+
+
+def test_opponent_server_without_restarts_joins_anew_after_the_server_lost_the_session(
+        make_server) -> None:
+    """With ``restarts=False`` the env waits for another client to start the next game.
+    A session the server removed meanwhile (idle for its game_timeout, or a restart
+    without the store) was a ``SessionGone`` saying "the env's next reset() joins it
+    anew", but every later reset waited for that restart again and failed the same way.
+    Now the next reset joins anew, and the message says the others must join anew too."""
+    server = make_server()
+    errors: list[BaseException] = []
+    first = bot_in_thread(server.host, server.port, "lost", [], errors)
+    env = gym_env("TicTacToe", opponent="server", server=(server.host, server.port),
+                  session="lost", timeout=20.0)
+    agent = RandomAgent(3)
+    observation, info = env.reset()
+    terminated = False
+    while not terminated:  # to the end; the bot never restarts
+        observation, _, terminated, _, info = env.step(agent(observation,
+                                                             info["action_mask"]))
+    server.call(lambda: [
+        server.server.lobby.remove_session(session, framework_error("game session has "
+                                                                    "timed out"))
+        for session in list(server.server.lobby.sessions.values())])
+    first.join(20)
+    assert len(errors) == 1 and "call join() again" in str(errors[0])  # (the bot's words)
+    with pytest.raises(SessionGone, match=r"the server no longer has session 'lost': .*the "
+                       r"env's next reset\(\) joins it anew, and waits until the other "
+                       "players have joined it again: their clients must join anew too"):
+        env.reset()
+    errors.clear()
+    bot_in_thread(server.host, server.port, "lost", [], errors)  # the bot comes back
+    observation, info = env.reset()
+    assert info["action_mask"].sum() >= 8  # a fresh game in the session made anew
+    names = server.call(lambda: [len(s.players) for s in server.server.lobby.sessions.values()])
+    assert names == [2]
+    env.close()
+    assert not errors

@@ -21,7 +21,7 @@ from gameserver.games.tictactoe import TicTacToe
 from gameserver.rl import GameError, RandomAgent, _remote, aec_env, gym_env, vector_env
 from gameserver.web.source import session_summary
 from tests.rl.helpers import play_randomly
-from tests.wire import until
+from tests.wire import request, until
 
 TIMEOUT = 20.0  # seconds for any reply: a request that blocks by mistake fails the test
 
@@ -960,3 +960,96 @@ def test_a_closed_network_env_refuses_to_play_on(server) -> None:
     vector.close()
     with pytest.raises(GameError, match="this environment was closed"):
         vector.reset()
+
+
+def seat_of_bot(address: tuple[str, int], session: str) -> tuple[threading.Thread, list[Any]]:
+    """A client (on a thread) that joins ``session`` of Nim first and, if the first move
+    is its own, makes it; the list gets its link and its join's data."""
+    got: list[Any] = []
+
+    def play() -> None:
+        link = _remote.Link(address, timeout=TIMEOUT)
+        sock = link.connect()
+        sock.sendall(_remote._encode({"type": "join", "game": "Nim", "session": session,
+                                      "players": 2, "name": "bot"}))
+        seat = _remote._read_to_end(sock, TIMEOUT)["data"]
+        sock.close()
+        ids = {"game": "Nim", "session": session, "player_id": seat["player_id"],
+               "key": seat["key"], "keep_alive": True}
+        state = link.exchange([_remote._encode(
+            {"type": "state", **ids, "observer": False, "legal_moves": True})])[0]["data"]
+        if seat["player_id"] in state["current"]:
+            link.exchange([_remote._encode({"type": "move", **ids,
+                                            "move": state["legal_moves"][0]})])
+        got.extend([link, ids])
+
+    thread = threading.Thread(target=play)
+    thread.start()
+    return thread, got
+
+
+@pytest.mark.parametrize("kind", ["aec", "gym", "vector", "server"])
+def test_a_closed_env_leaves_its_session_so_a_loop_of_new_envs_is_never_refused(
+        make_server, kind: str) -> None:
+    """A closed env's session stayed on the server until idle for ``game_timeout``
+    (1,000 s), counted against the address: a loop that made a new env for each
+    evaluation was refused at about the 200th (``max_sessions_per_address``; here 2).
+    With ``opponent="server"`` the env leaves its own seat only: the other client's
+    game goes on, and the session ends once that client leaves too."""
+    server = make_server(max_sessions_per_address=2)
+    address = (server.host, server.port)
+
+    def open_sessions() -> list[tuple[str, str]]:
+        return server.call(lambda: sorted(server.server.lobby.sessions))
+
+    for number in range(5):
+        if kind == "server":
+            bot, got = seat_of_bot(address, f"table-{number}")
+            until(lambda: server.call(lambda: len(server.server.lobby.sessions)),
+                  "the bot's join")  # (the bot is player 0)
+            env: Any = gym_env("Nim", opponent="server", server=address,
+                               session=f"table-{number}", timeout=TIMEOUT)
+        elif kind == "aec":
+            env = aec_env("Nim", server=address, timeout=TIMEOUT)
+        elif kind == "gym":
+            env = gym_env("Nim", server=address, timeout=TIMEOUT)
+        else:
+            env = vector_env("Nim", 2, server=address, timeout=TIMEOUT)
+        env.reset(seed=number)
+        assert len(open_sessions()) == (2 if kind == "vector" else 1)
+        env.close()
+        if kind != "server":
+            assert open_sessions() == []
+            continue
+        bot.join(TIMEOUT)
+        link, ids = got
+        assert open_sessions() == [("Nim", f"table-{number}")]  # the bot's game goes on
+        state = link.exchange([_remote._encode({"type": "state", **ids, "observer": False})])
+        assert state[0]["status"] == "ok"
+        link.leave([_remote._encode({"type": "leave", **ids})])
+        assert open_sessions() == []
+    env.close()  # a second close: nothing to leave, no error
+
+
+def test_a_join_refused_by_the_limit_of_new_sessions_a_minute_is_sent_again(
+        make_server) -> None:
+    """A loop of fresh envs faster than the server's ``new_sessions_per_minute`` (1,200
+    by default: 20 a second) had ``reset()`` fail with "too many new sessions from your
+    address ... wait a little": the env now waits a little and joins. Any other refusal
+    is final, at once (here: the sessions at once from the address)."""
+    server = make_server(new_sessions_per_minute=60, max_sessions_per_address=61)
+    address = (server.host, server.port)
+    for number in range(60):  # the minute's sessions, all at once (one more a second)
+        joined = request(server.port, {"type": "join", "game": "Echo", "players": 1,
+                                       "session": f"echo-{number}", "name": ""})
+        assert joined["status"] == "ok"
+    refused = request(server.port, {"type": "join", "game": "Echo", "players": 1,
+                                    "session": "one-more", "name": ""})
+    assert _remote.RATE_LIMITED in refused["message"]
+    env = gym_env("Nim", server=address, timeout=TIMEOUT)
+    env.reset(seed=1)  # (it waited for the next one)
+    other = gym_env("Nim", server=address, timeout=TIMEOUT)
+    with pytest.raises(GameError, match="too many sessions started from your address"):
+        other.reset()
+    other.close()
+    env.close()

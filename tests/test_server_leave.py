@@ -1,0 +1,106 @@
+"""The leave extension through real sockets: a seat given up for good, and a session
+that ends once every seat has left (it no longer counts against its starter's address)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from tests.test_store import seat_two
+from tests.wire import Player, request
+
+
+def pair(port: int, session: str) -> tuple[Player, Player]:
+    """Two players (ann and bob) seated in a new session of TicTacToe, by id."""
+    players = seat_two(port, "TicTacToe", session)
+    return players[0], players[1]
+
+
+def leave(player: Player, **changes: Any) -> dict[str, Any]:
+    return request(player.port, {"type": "leave", "game": player.game,
+                                 "session": player.session, "player_id": player.player_id,
+                                 "key": player.key, **changes})
+
+
+def sessions(server: Any) -> list[tuple[str, str]]:
+    return server.call(lambda: sorted(server.server.lobby.sessions))
+
+
+def test_a_session_every_seat_left_ends_and_counts_no_more(make_server) -> None:
+    """Without leave a session stayed until idle for game_timeout, counted against its
+    starter's address: a loop of fresh sessions was refused at the cap (200 by default)."""
+    server = make_server(max_sessions_per_address=2)
+    for number in range(6):  # three times the cap
+        a, b = pair(server.port, f"loop-{number}")
+        assert leave(a) == {"status": "ok", "data": None}
+        assert sessions(server) == [("TicTacToe", f"loop-{number}")]  # bob is still in it
+        assert leave(b) == {"status": "ok", "data": None}
+        assert sessions(server) == []
+    # Whoever still waits in it (an observer's state) hears why it ended.
+    a, b = pair(server.port, "watched")
+    watcher = Player(server.port, "TicTacToe", "watched", name="ann")
+    assert watcher.observe()["status"] == "ok"
+    assert watcher.state()["status"] == "ok"  # (seen: the next one waits for a change)
+    replies: list[dict[str, Any]] = []
+    waiting = threading.Thread(target=lambda: replies.append(watcher.state()))
+    waiting.start()
+    leave(a)
+    leave(b)
+    waiting.join(30)
+    assert replies == [{"status": "error",
+                        "message": "framework: every player left the game session"}]
+
+
+def test_only_a_seats_own_key_makes_it_leave_and_only_all_of_them_end_the_game(
+        make_server) -> None:
+    """An attacker's tries: no key, a guessed key, another seat's id with one's own key,
+    an observer's key (read-only), leaving twice, and a player who leaves to end the game
+    of the others (it goes on for them); a tournament's game cannot be left."""
+    server = make_server()
+    a, b = pair(server.port, "guarded")
+    assert a.move(position=4)["status"] == "ok" or b.move(position=4)["status"] == "ok"
+    watcher = Player(server.port, "TicTacToe", "guarded", name="bob")
+    assert watcher.observe()["status"] == "ok"
+    refused = [
+        leave(a, key="0" * 32),
+        leave(a, player_id=b.player_id),  # ann's key, bob's seat
+        leave(watcher),  # bob's observer key
+        leave(a, player_id=7),
+        leave(a, key=None),
+        leave(a, session="other"),
+    ]
+    assert [r.get("message") for r in refused] == [
+        "framework: invalid key",
+        "framework: invalid key",
+        "framework: invalid key: an observer key only works for state requests with "
+        "observer=true",
+        "framework: invalid key",
+        "framework: key 'key' of a leave request must be a string, not null",
+        "framework: no such game session",
+    ]
+    assert leave(a)["status"] == "ok"
+    again = leave(a)
+    assert again == {"status": "error",
+                     "message": "framework: invalid key: this player left the game session"}
+    assert a.state()["message"] == "framework: invalid key: this player left the game session"
+    # Bob still plays on: his state, his observer, his moves (none is ann's to make).
+    assert b.state()["status"] == "ok"
+    assert watcher.state()["status"] == "ok"
+    assert sessions(server) == [("TicTacToe", "guarded")]
+    reply = request(server.port, {"type": "leave", "game": "TicTacToe",
+                                  "session": "tournament-cup/r1t1g1", "player_id": 0,
+                                  "key": "0" * 32})
+    assert reply == {"status": "error",
+                     "message": "framework: the games of a tournament cannot be left"}
+
+
+def test_a_classic_request_is_answered_as_before(make_server) -> None:
+    """Only a client that sends a leave request gets one's effect: the classic requests'
+    replies, and the error for an unknown type, are unchanged."""
+    server = make_server()
+    a, b = pair(server.port, "classic")
+    assert request(server.port, {"type": "bye"})["message"] == (
+        "framework: unknown request type 'bye' (expected one of: join, move, state, "
+        "observe, restart)")
+    assert a.restart() == {"status": "ok", "data": None}
+    assert sessions(server) == [("TicTacToe", "classic")]
