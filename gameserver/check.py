@@ -41,12 +41,14 @@ itself gets wrong (a ``def`` the server cannot call, values every game shares).
 from __future__ import annotations
 
 import argparse
+import inspect
 import logging
 import os
 import random
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from . import _check_defs as defs
 from . import _check_words as words
@@ -55,6 +57,7 @@ from ._check_play import Player, Stop
 from ._check_words import Report
 from .checked import range_problem
 from .game import AbstractGame, has_hidden_information
+from .games import BUNDLED_GAMES
 from .guard import GameCodeError, GameGuard
 
 GAMES = 100  # games to play in all, spread over the player counts
@@ -71,6 +74,14 @@ def check_structure(game_class: type[AbstractGame], report: Report,
     if problem:  # the server would not offer it
         report.problem(f"{problem[0].upper()}{problem[1:]}.", where=words.class_line(game_class))
         return None
+    bundled = _bundled_namesake(game_class)
+    if bundled:
+        report.problem(
+            f"Your class is called {game_class.__name__}, like a game that comes with the "
+            f"server ({bundled}), so the server skips your file and offers its own game "
+            f"under that name. Rename your class, for example `class My{game_class.__name__}"
+            "(AbstractGame):` (docs/first-game.md, step 1).",
+            where=words.class_line(game_class))
     missing = registry.missing_methods(game_class)
     for name in missing:
         hint = registry.misspelt_hint(game_class, name)
@@ -105,6 +116,21 @@ def check_structure(game_class: type[AbstractGame], report: Report,
                        where=words.method_line(game_class, method))
         return None
     return low, high
+
+
+def _bundled_namesake(game_class: type[AbstractGame]) -> str:
+    """The file of the bundled game that has ``game_class``'s name (the server offers that
+    one, not this), or "" (none has, or this is that very file)."""
+    for bundled in BUNDLED_GAMES:
+        if bundled.__name__ == game_class.__name__:
+            file = Path(inspect.getsourcefile(bundled) or "")
+            try:
+                mine = inspect.getsourcefile(game_class)
+            except TypeError:
+                mine = None
+            if mine is None or Path(mine).resolve() != file.resolve():
+                return f"gameserver/games/{file.name}"
+    return ""
 
 
 # ---------------------------------------------------------------- driver

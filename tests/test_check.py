@@ -379,3 +379,19 @@ def test_a_seed_repeats_a_run_of_a_game_that_draws_random_numbers(capsys) -> Non
     """ColourCode deals random codes: the same --seed gives the same report."""
     runs = [check_file(STUDENTS / "public_colours.py", capsys) for _ in range(2)]
     assert runs[0] == runs[1] and "This happened in" in runs[0][1]
+
+
+def test_a_copy_of_the_template_not_renamed_is_a_problem(tmp_path: Path, capsys) -> None:
+    """Step 1 of docs/first-game.md skipped: the game plays fine, and the server would skip
+    its file and offer the bundled NumberRace instead: not "passed every check"."""
+    copy = tmp_path / "my_race.py"
+    copy.write_text((ROOT / "gameserver/games/template.py").read_text())
+    line = copy.read_text().splitlines().index("class NumberRace(AbstractGame):") + 1
+    assert check.main([str(copy), "--seed", "3", "--games", "5"]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert (f"my_race.py:{line}: Your class is called NumberRace, like a game that comes with the "
+            "server (gameserver/games/template.py), so the server skips your file") in out
+    assert "Rename your class, for example `class MyNumberRace(AbstractGame):`" in out
+    # The bundled file itself, checked by its path, is that game: no problem.
+    assert check.main([str(ROOT / "gameserver/games/template.py"), "--seed", "3",
+                       "--games", "5"]) == 0
