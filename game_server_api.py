@@ -234,6 +234,9 @@ class GameServerAPI:
         self._port = port
         self._game = game
         self._session = session
+        # An auto-join puts the session's real token in _session; join() asks for 'auto'
+        # again all the same (the token is refused there: 'auto' is a reserved prefix).
+        self._auto = session == 'auto'
         self._players = players
         self._name = name
         self._player_id = None
@@ -291,7 +294,7 @@ class GameServerAPI:
         data = self._exchange({
             'type': 'join',
             'game': self._game,
-            'session': self._session,
+            'session': 'auto' if self._auto else self._session,
             'players': self._players,
             'name': self._name})
         reply = self._need(data, 'join')

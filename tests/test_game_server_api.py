@@ -353,6 +353,20 @@ def test_auto_join_pairs_players_and_uses_the_returned_token(server) -> None:
     assert b.state()["current"] in ([0], [1])
 
 
+def test_join_after_an_auto_join_asks_for_auto_again(server) -> None:
+    """join() twice, or again as the module advises when a session is gone: it sent the
+    token the first join got ('auto-3'), which the server refuses ('token must not start
+    with reserved prefix'), and so did every later join of that object."""
+    api = GameServerAPI(server.host, server.port, "Echo", players=1)
+    assert api.join() == 0
+    first = api._session
+    assert first.startswith("auto-")
+    assert api.join() == 0  # a one-player game: a session of its own again
+    assert api._session.startswith("auto-") and api._session != first
+    api.move(msg="hi")  # with the new session's token and key
+    assert api.state()["echo"] == "hi"
+
+
 def tictactoe_players(server: Any, session: str) -> dict[int, GameServerAPI]:
     """Two players joined to a new tic-tac-toe session, by player id."""
     a, b = (GameServerAPI(server.host, server.port, "TicTacToe", session=session, players=2)
