@@ -145,7 +145,7 @@ def check_game(game_class: type[AbstractGame], seed: int, games: int = GAMES,
         game_class: the game to check.
         seed: seed of the random choices, so that a run can be repeated.
         games: games to play in all.
-        time_budget: seconds of play at most.
+        time_budget: seconds of play at most (the first game is played whatever its time).
         time_limit: seconds one call into the game may take.
         stuck: called (from another thread) with the report, its last problem
             saying so, when a call into the game goes on after it was stopped:
@@ -173,19 +173,24 @@ def check_game(game_class: type[AbstractGame], seed: int, games: int = GAMES,
         random.seed(seed)  # games that use the random module directly
         player = Player(game_class, report, guard, random.Random(seed))
         counts = sorted({low, high, min(high, low + 1)})
-        deadline = time.monotonic() + time_budget
-        played = 0
+        began = time.monotonic()
+        played, tried = 0, set()
         for n in range(games):
-            if time.monotonic() > deadline or len(report.found) >= 5:
+            if len(report.found) >= 5:
+                break
+            if n and time.monotonic() > began + time_budget:  # (one game at least)
+                report.remarks.append(words.out_of_time(
+                    played, games, time_budget, (time.monotonic() - began) / n))
                 break
             report.game = n
+            tried.add(counts[n % len(counts)])
             try:
                 player.play(counts[n % len(counts)])
                 played += 1
             except Stop:
                 if player.listed == 0 and not report.found:
                     break  # guessing got stuck; nothing more to learn by repeating
-        _summarize(report, player, played, counts)
+        _summarize(report, player, played, sorted(tried))
         for problem, method in defs.shared_changes(shared):
             report.problem(problem, where=words.method_line(game_class, method) if method
                            else words.class_line(game_class))
@@ -203,7 +208,7 @@ def _summarize(report: Report, player: Player, played: int, counts: list[int]) -
     if player.listed:
         longest = max(player.lengths)
         report.notes.append(
-            f"played {played} games with {counts_text} players using legal_moves "
+            f"played {words.plural(played, 'game')} with {counts_text} players using legal_moves "
             f"(longest: {longest} moves), each followed by a restart")
     else:
         report.notes.append(

@@ -395,3 +395,15 @@ def test_a_copy_of_the_template_not_renamed_is_a_problem(tmp_path: Path, capsys)
     # The bundled file itself, checked by its path, is that game: no problem.
     assert check.main([str(ROOT / "gameserver/games/template.py"), "--seed", "3",
                        "--games", "5"]) == 0
+
+
+def test_a_run_cut_short_by_its_time_says_so_and_names_only_what_it_played() -> None:
+    """A game that prints thousands of lines a move played one game in the check's time and
+    was told "played 1 games with 2 and 3 and 4 players ... passed every check"."""
+    report = check.check_game(defective_games.Good, seed=7, games=30, time_budget=0.0)
+    assert report.ok, report.problems
+    low = defective_games.Good.min_players()
+    assert report.notes[0].startswith(f"played 1 game with {low} players using legal_moves")
+    (remark,) = [r for r in report.remarks if "could be played" in r]
+    assert remark.startswith("Only 1 game of 30 could be played in the 0 s the check takes")
+    assert "A print() in a loop" in remark
