@@ -305,7 +305,8 @@ class Player:
         elif text.endswith(", not NoneType"):
             text = text.removesuffix("NoneType") + "None." + words.forgot_return(None)
         elif move is not None and text.startswith("move(") and " raised " in text:
-            text = words.move_failed(move, text.partition(" raised ")[2], place)
+            game = self.table.game if self.table is not None else None
+            text = words.move_failed(move, text.partition(" raised ")[2], place, game)
         self.report.problem(text, err.details, kind=kind, where=where)
 
     def _unsendable(self, player: int) -> str | None:

@@ -12,6 +12,7 @@ decides what is a problem.
 from __future__ import annotations
 
 import ast
+import difflib
 import inspect
 import json
 import linecache
@@ -266,12 +267,14 @@ def forgot_return(value: Any) -> str:
             "`return ...` and the value.")
 
 
-def move_failed(move: dict[str, Any], exception: str, place: tuple[str, int] | None) -> str:
+def move_failed(move: dict[str, Any], exception: str, place: tuple[str, int] | None,
+                game: object = None) -> str:
     """What to do when ``move(move)`` raised ``exception`` (``"ValueError: ..."``).
 
     A ``raise`` the student wrote means they reject a move the wrong way: the
     fix is to return the message. An exception that bad input causes means
-    the move was used before it was checked.
+    the move was used before it was checked; but an attribute the game object
+    (``game``, if known) lacks is a misspelt name, whatever the move.
     """
     failed = f"move({short(move, 100)})"
     line = linecache.getline(place[0], place[1]).strip() if place else ""
@@ -279,6 +282,15 @@ def move_failed(move: dict[str, Any], exception: str, place: tuple[str, int] | N
         return (f"{failed} raised {exception}. A bad move must not raise an exception: "
                 f"return the message instead of raising it: `{_as_return(line)}`. The player "
                 "then gets that message and may try again.")
+    missing = re.match(r"AttributeError: '(\w+)' object has no attribute '(\w+)'", exception)
+    if missing and game is not None and missing[1] == type(game).__name__:
+        name = missing[2]
+        known = [n for n in [*vars(game), *dir(type(game))] if not n.startswith("__")]
+        guess = difflib.get_close_matches(name, known, n=1)
+        hint = (f"Is it misspelt? Your game has self.{guess[0]}." if guess else
+                f"Set it in __init__ (self.{name} = ...) before any method uses it.")
+        return (f"{failed} made your code fail with {exception}: your game has no "
+                f"self.{name}. {hint} Fix that line.")
     if exception.split(":")[0] in _BAD_INPUT:
         return (f"{failed} made your code fail with {exception}. A move comes from a "
                 "player and may be anything (a missing key, text instead of a number): check "

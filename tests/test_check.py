@@ -38,6 +38,10 @@ def test_the_reference_game_passes() -> None:
     ("SetInState", 'state()["counter"] is a set'),
     ("ListState", "state() must return a dict, not list"),
     ("RaisesInMove", "made your code fail with KeyError: 'missing key'"),
+    ("MisspeltAttribute", "object has no attribute 'turnn': your game has no self.turnn. Is "
+                          "it misspelt? Your game has self.turn. Fix that line."),
+    ("NeverSetAttribute", "your game has no self.moves_made. Set it in __init__ "
+                          "(self.moves_made = ...) before any method uses it. Fix that line."),
     ("EndlessState", "state() took longer than 0.3 s"),
     ("ListsRejectedMove", "listed {'add': 3}, but move() rejected it"),
     ("AcceptsUnlistedMove", "was accepted for player 0, but legal_moves(0) did not list it"),

@@ -83,6 +83,18 @@ class RaisesInMove(Good):
         return move["missing key"]  # KeyError
 
 
+class MisspeltAttribute(Good):
+    def move(self, move, player_id):
+        self.turn = self.turnn  # a typo: AttributeError whatever the move
+        return super().move(move, player_id)
+
+
+class NeverSetAttribute(Good):
+    def move(self, move, player_id):
+        self.moves_made += 1  # never set in __init__
+        return super().move(move, player_id)
+
+
 class EndlessState(Good):
     def state(self, player_id):
         while True:
