@@ -693,6 +693,10 @@ def test_plain_client_against_a_tls_server_is_told_to_enable_tls(make_server,
     message = str(caught.value)
     assert message.startswith("api: ") and f"127.0.0.1:{secure.port}" in message
     assert "call enable_tls() before join()" in message
+    # The class a student's traceback names is the documented one, not an internal subclass
+    # ("game_server_api._Dropped: api: ..."; state()'s retry of a server restarting, which
+    # that class marked: test_state_waits_for_a_restarting_server_and_asks_once_more).
+    assert type(caught.value) is GameServerError
 
 
 def test_tls_client_against_a_plain_server_is_told_the_server_may_not_use_tls(
