@@ -36,7 +36,9 @@ def test_the_reference_game_passes() -> None:
     ("BadCurrentId", "current_player() returned 1, but with 1 player the only id is 0"),
     ("NonBoolGameOver", "game_over() must return True or False, not 'no' (str)"),
     ("SetInState", 'state()["counter"] is a set'),
-    ("ListState", "state() must return a dict, not list"),
+    ("ListState", "state() must return a dict, not list."),
+    ("TupleState", "state() must return a dict, not tuple. A comma after the closing brace "
+                   "makes one: `return {...},` gives a tuple holding your dict."),
     ("RaisesInMove", "made your code fail with KeyError: 'missing key'"),
     ("MisspeltAttribute", "object has no attribute 'turnn': your game has no self.turnn. Is "
                           "it misspelt? Your game has self.turn. Fix that line."),

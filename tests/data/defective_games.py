@@ -95,6 +95,11 @@ class NeverSetAttribute(Good):
         return super().move(move, player_id)
 
 
+class TupleState(Good):
+    def state(self, player_id):
+        return {"counter": self.counter},  # a trailing comma
+
+
 class EndlessState(Good):
     def state(self, player_id):
         while True:
