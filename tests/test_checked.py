@@ -641,52 +641,23 @@ def test_a_wrong_value_a_game_returns_is_in_the_servers_log(make_server, tmp_pat
     until(lambda: text in [r.getMessage() for r in caplog.records], "logged", 30)
 
 
-RETURNS_TRUE = '''from gameserver.game import AbstractGame
-
-
-class SaysTrue(AbstractGame):
-    def __init__(self, players):
-        self.counter = 0
-
-    @staticmethod
-    def min_players():
-        return 1
-
-    @staticmethod
-    def max_players():
-        return 1
-
-    def current_player(self):
-        return [0]
-
-    def move(self, move, player_id):
-        self.counter += 1
-        return True  # "accepted", as students write it
-
-    def game_over(self):
-        return False
-
-    def state(self, player_id):
-        return {"counter": self.counter}
-'''
-
 
 @pytest.mark.parametrize("isolate_games", ["folder", "off"])
 def test_a_move_returning_true_is_logged_once_for_the_operator(
-        tmp_path: Path, make_server, caplog, isolate_games: str) -> None:
+        make_server, caplog, isolate_games: str) -> None:
     """The player got the error 'True' for every move, and the server's log said nothing:
     an instructor whose student's client "cannot move" had only the checker to ask."""
     from game_server_api import GameServerAPI, IllegalMove
 
     caplog.set_level(logging.WARNING, logger="gameserver")
-    (tmp_path / "says_true.py").write_text(RETURNS_TRUE)
-    server = make_server(games_dirs=[str(tmp_path)], isolate_games=isolate_games)
-    api = GameServerAPI(server.host, server.port, "SaysTrue", session="t", players=1)
+    server = make_server(games_dirs=[str(Path(__file__).parent / "data" / "broken")],
+                         isolate_games=isolate_games)
+    api = GameServerAPI(server.host, server.port, "BrokenGame", session="t", players=1)
     api.join()
     for _ in range(3):
         with pytest.raises(IllegalMove, match="^True$"):
-            api.move(go=1)
+            api.move(**{"break": "true"})
     told = [r.getMessage() for r in caplog.records if "returned True" in r.getMessage()]
-    assert told == ["game SaysTrue: move() returned True, which rejects the move (the "
+    assert told == ["game BrokenGame: move() returned True, which rejects the move (the "
                     "player gets the error 'True'); a move is accepted when move() returns "
                     "None (or False): if True meant 'accepted', return nothing"], told

@@ -367,21 +367,22 @@ def test_a_move_that_failed_in_the_game_shows_on_the_lobby_until_one_is_accepted
     failed move counted as rejected (``0 (+1 rejected)``), and nothing else; the docs
     promise that a session whose game code failed shows the error. In a worker process
     and in the server's own (two ways a move's failure comes back)."""
-    server = play.web_server(games_dirs=[str(GAMES)], isolate_games=isolate_games)
+    broken = Path(__file__).parent.parent / "data" / "broken"  # BrokenGame: break=raise
+    server = play.web_server(games_dirs=[str(broken)], isolate_games=isolate_games)
     try:
-        (client,) = play.seat(server, "BrokenMove", "oops", ["ann"])
-        path = "/api/sessions/BrokenMove/oops"
+        (client,) = play.seat(server, "BrokenGame", "oops", ["ann"])
+        path = "/api/sessions/BrokenGame/oops"
         assert "error" not in play.get_json(server, path)["summary"]
         with pytest.raises(GameServerError, match="ZeroDivisionError"):
-            client.move(fail=True)
+            client.move(**{"break": "raise"})
         summary = play.get_json(server, path)["summary"]
-        assert summary["error"] == ("framework: game BrokenMove: move() raised "
-                                    "ZeroDivisionError: a student's bug in move")
+        assert summary["error"] == ("framework: game BrokenGame: move() raised "
+                                    "ZeroDivisionError: student bug in move")
         lobby = until(lambda: (data := play.get_json(server, "/api/sessions"))["counts"]
                       ["errors"] == 1 and data, "the lobby counting the error")
         (listed,) = [s for s in lobby["sessions"] if s["session"] == "oops"]
         assert "ZeroDivisionError" in listed["error"]
-        client.move(fail=False)  # the game works again: no error to show
+        client.move(**{"break": "none"})  # the game works again: no error to show
         assert "error" not in play.get_json(server, path)["summary"]
     finally:
         server.stop()
