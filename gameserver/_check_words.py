@@ -285,7 +285,8 @@ def move_failed(move: dict[str, Any], exception: str, place: tuple[str, int] | N
     missing = re.match(r"AttributeError: '(\w+)' object has no attribute '(\w+)'", exception)
     if missing and game is not None and missing[1] == type(game).__name__:
         name = missing[2]
-        known = [n for n in [*vars(game), *dir(type(game))] if not n.startswith("__")]
+        known = [n for n in [*getattr(game, "__dict__", ()), *dir(type(game))]
+                 if not n.startswith("__")]  # (a game with __slots__ has no __dict__)
         guess = difflib.get_close_matches(name, known, n=1)
         hint = (f"Is it misspelt? Your game has self.{guess[0]}." if guess else
                 f"Set it in __init__ (self.{name} = ...) before any method uses it.")

@@ -277,7 +277,7 @@ def add(games: dict[str, T], name: str, game: T, path: Path | str) -> None:
     """
     if name in games:
         other = getattr(games[name], "source", None) or _source_file(games[name])
-        if Path(other).parent == _BUNDLED_FOLDER:  # a copy of the template, not renamed
+        if Path(other).resolve().parent == _BUNDLED_FOLDER:  # a copy of the template
             log.error("game %s skipped: %s: the server already has a game called %s (%s "
                       "comes with it): rename the class in your file (docs/first-game.md, "
                       "step 1)", name, path, name, Path(other).name)
