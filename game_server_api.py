@@ -1013,6 +1013,10 @@ class GameServerAPI:
             raise GameServerError('the specified certificate file could not be found: '
                                   + repr(cert)) from None
         except (ssl.SSLError, OSError) as e:
+            if _is_private_key(cert):  # the other file of the pair (key.pem for cert.pem)
+                raise GameServerError(
+                    f'api: {cert!r} is a private key, not a certificate: pass the server\'s '
+                    'certificate (cert.pem); its key stays on the server, secret') from None
             raise GameServerError(f'TLS error while loading certificate {cert!r}: {e}') \
                 from None
         self.close()  # connections kept so far are not encrypted
@@ -1627,6 +1631,15 @@ def _close(sock):
         sock.close()
     except OSError:
         pass
+
+
+def _is_private_key(file_name):
+    """Whether the file named as a certificate holds a PEM private key instead."""
+    try:
+        with open(_find_file(file_name), 'rb') as f:
+            return b'PRIVATE KEY-----' in f.read(1 << 16)
+    except (OSError, TypeError):
+        return False
 
 
 def _find_file(file_name):

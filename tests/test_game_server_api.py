@@ -731,6 +731,17 @@ def test_enable_tls_reports_missing_and_invalid_certificate_files(tmp_path) -> N
         api.enable_tls(str(bogus))
 
 
+def test_enable_tls_with_the_key_instead_of_the_certificate_says_so(tls_pair) -> None:
+    """key.pem given for cert.pem (the pair sits side by side): OpenSSL's words were
+    '[X509: NO_CERTIFICATE_OR_CRL_FOUND] no certificate or crl found (_ssl.c:4154)'."""
+    api = GameServerAPI("127.0.0.1", 4711, "Echo")
+    with pytest.raises(GameServerError) as caught:
+        api.enable_tls(tls_pair[1])
+    assert str(caught.value) == (f"api: {tls_pair[1]!r} is a private key, not a certificate: "
+                                 "pass the server's certificate (cert.pem); its key stays on "
+                                 "the server, secret")
+
+
 def test_relative_certificate_is_found_next_to_the_module(make_server, tls_pair, tmp_path,
                                                           monkeypatch) -> None:
     secure = make_server(tls_cert=tls_pair[0], tls_key=tls_pair[1])
