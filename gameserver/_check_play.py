@@ -304,8 +304,14 @@ class Player:
                      "sent: turn sets and tuples into lists, objects into dicts.")
         elif text.endswith(", not NoneType"):
             text = text.removesuffix("NoneType") + "None." + words.forgot_return(None)
+        elif text.endswith(", not tuple") and text.startswith("state()"):
+            text += (". A comma after the closing brace makes one: `return {...},` gives a "
+                     "tuple holding your dict. Take the comma out.")
+        elif re.search(r" must return .+, not \w+$", text):
+            text += "."
         elif move is not None and text.startswith("move(") and " raised " in text:
-            text = words.move_failed(move, text.partition(" raised ")[2], place)
+            game = self.table.game if self.table is not None else None
+            text = words.move_failed(move, text.partition(" raised ")[2], place, game)
         self.report.problem(text, err.details, kind=kind, where=where)
 
     def _unsendable(self, player: int) -> str | None:

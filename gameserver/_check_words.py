@@ -12,6 +12,7 @@ decides what is a problem.
 from __future__ import annotations
 
 import ast
+import difflib
 import inspect
 import json
 import linecache
@@ -244,6 +245,20 @@ def stuck_in_process(game: str, method: str, time_limit: float, setting: str,
             "either.) Nothing else can end that call, so this program ends here.")
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 game``, ``2 games``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def out_of_time(played: int, games: int, budget: float, per_game: float) -> str:
+    """Why only ``played`` of ``games`` games were played: the time was up."""
+    return (f"Only {plural(played, 'game')} of {games} could be played in the {budget:g} s "
+            f"the check takes: a game took about {per_game:.2g} s. Is your game that slow "
+            "on purpose? A print() in a loop, or many of them in move() or state(), makes "
+            "every move slow, on the server too: take them out once you have found what "
+            "you were looking for.")
+
+
 def forgot_return(value: Any) -> str:
     """A hint when a method gave ``None``: usually a missing ``return``."""
     if value is not None:
@@ -252,12 +267,14 @@ def forgot_return(value: Any) -> str:
             "`return ...` and the value.")
 
 
-def move_failed(move: dict[str, Any], exception: str, place: tuple[str, int] | None) -> str:
+def move_failed(move: dict[str, Any], exception: str, place: tuple[str, int] | None,
+                game: object = None) -> str:
     """What to do when ``move(move)`` raised ``exception`` (``"ValueError: ..."``).
 
     A ``raise`` the student wrote means they reject a move the wrong way: the
     fix is to return the message. An exception that bad input causes means
-    the move was used before it was checked.
+    the move was used before it was checked; but an attribute the game object
+    (``game``, if known) lacks is a misspelt name, whatever the move.
     """
     failed = f"move({short(move, 100)})"
     line = linecache.getline(place[0], place[1]).strip() if place else ""
@@ -265,6 +282,16 @@ def move_failed(move: dict[str, Any], exception: str, place: tuple[str, int] | N
         return (f"{failed} raised {exception}. A bad move must not raise an exception: "
                 f"return the message instead of raising it: `{_as_return(line)}`. The player "
                 "then gets that message and may try again.")
+    missing = re.match(r"AttributeError: '(\w+)' object has no attribute '(\w+)'", exception)
+    if missing and game is not None and missing[1] == type(game).__name__:
+        name = missing[2]
+        known = [n for n in [*getattr(game, "__dict__", ()), *dir(type(game))]
+                 if not n.startswith("__")]  # (a game with __slots__ has no __dict__)
+        guess = difflib.get_close_matches(name, known, n=1)
+        hint = (f"Is it misspelt? Your game has self.{guess[0]}." if guess else
+                f"Set it in __init__ (self.{name} = ...) before any method uses it.")
+        return (f"{failed} made your code fail with {exception}: your game has no "
+                f"self.{name}. {hint} Fix that line.")
     if exception.split(":")[0] in _BAD_INPUT:
         return (f"{failed} made your code fail with {exception}. A move comes from a "
                 "player and may be anything (a missing key, text instead of a number): check "

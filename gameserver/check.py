@@ -41,12 +41,14 @@ itself gets wrong (a ``def`` the server cannot call, values every game shares).
 from __future__ import annotations
 
 import argparse
+import inspect
 import logging
 import os
 import random
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from . import _check_defs as defs
 from . import _check_words as words
@@ -55,6 +57,7 @@ from ._check_play import Player, Stop
 from ._check_words import Report
 from .checked import range_problem
 from .game import AbstractGame, has_hidden_information
+from .games import BUNDLED_GAMES
 from .guard import GameCodeError, GameGuard
 
 GAMES = 100  # games to play in all, spread over the player counts
@@ -71,6 +74,14 @@ def check_structure(game_class: type[AbstractGame], report: Report,
     if problem:  # the server would not offer it
         report.problem(f"{problem[0].upper()}{problem[1:]}.", where=words.class_line(game_class))
         return None
+    bundled = _bundled_namesake(game_class)
+    if bundled:
+        report.problem(
+            f"Your class is called {game_class.__name__}, like a game that comes with the "
+            f"server ({bundled}), so the server skips your file and offers its own game "
+            f"under that name. Rename your class, for example `class My{game_class.__name__}"
+            "(AbstractGame):` (docs/first-game.md, step 1).",
+            where=words.class_line(game_class))
     missing = registry.missing_methods(game_class)
     for name in missing:
         hint = registry.misspelt_hint(game_class, name)
@@ -107,6 +118,21 @@ def check_structure(game_class: type[AbstractGame], report: Report,
     return low, high
 
 
+def _bundled_namesake(game_class: type[AbstractGame]) -> str:
+    """The file of the bundled game that has ``game_class``'s name (the server offers that
+    one, not this), or "" (none has, or this is that very file)."""
+    for bundled in BUNDLED_GAMES:
+        if bundled.__name__ == game_class.__name__:
+            file = Path(inspect.getsourcefile(bundled) or "")
+            try:
+                mine = inspect.getsourcefile(game_class)
+            except TypeError:
+                mine = None
+            if mine is None or Path(mine).resolve() != file.resolve():
+                return f"gameserver/games/{file.name}"
+    return ""
+
+
 # ---------------------------------------------------------------- driver
 
 
@@ -119,7 +145,7 @@ def check_game(game_class: type[AbstractGame], seed: int, games: int = GAMES,
         game_class: the game to check.
         seed: seed of the random choices, so that a run can be repeated.
         games: games to play in all.
-        time_budget: seconds of play at most.
+        time_budget: seconds of play at most (the first game is played whatever its time).
         time_limit: seconds one call into the game may take.
         stuck: called (from another thread) with the report, its last problem
             saying so, when a call into the game goes on after it was stopped:
@@ -147,19 +173,24 @@ def check_game(game_class: type[AbstractGame], seed: int, games: int = GAMES,
         random.seed(seed)  # games that use the random module directly
         player = Player(game_class, report, guard, random.Random(seed))
         counts = sorted({low, high, min(high, low + 1)})
-        deadline = time.monotonic() + time_budget
-        played = 0
+        began = time.monotonic()
+        played, tried = 0, set()
         for n in range(games):
-            if time.monotonic() > deadline or len(report.found) >= 5:
+            if len(report.found) >= 5:
+                break
+            if n and time.monotonic() > began + time_budget:  # (one game at least)
+                report.remarks.append(words.out_of_time(
+                    played, games, time_budget, (time.monotonic() - began) / n))
                 break
             report.game = n
+            tried.add(counts[n % len(counts)])
             try:
                 player.play(counts[n % len(counts)])
                 played += 1
             except Stop:
                 if player.listed == 0 and not report.found:
                     break  # guessing got stuck; nothing more to learn by repeating
-        _summarize(report, player, played, counts)
+        _summarize(report, player, played, sorted(tried))
         for problem, method in defs.shared_changes(shared):
             report.problem(problem, where=words.method_line(game_class, method) if method
                            else words.class_line(game_class))
@@ -177,7 +208,7 @@ def _summarize(report: Report, player: Player, played: int, counts: list[int]) -
     if player.listed:
         longest = max(player.lengths)
         report.notes.append(
-            f"played {played} games with {counts_text} players using legal_moves "
+            f"played {words.plural(played, 'game')} with {counts_text} players using legal_moves "
             f"(longest: {longest} moves), each followed by a restart")
     else:
         report.notes.append(

@@ -221,6 +221,7 @@ class GameType:
     # Why the game cannot be played at all now (its worker process cannot be started, or
     # the server is stopping); None: it can. Always None in-process.
     unavailable: str | None = None
+    told_true = False  # its move() returned True (a rejection) and the log said so
 
     def __init__(self, name: str, game_class: type[AbstractGame], guard: GameGuard) -> None:
         from .games import BUNDLED_GAMES
@@ -390,6 +391,13 @@ class CheckedGame:
             return None
         if type(result) is str:  # (the usual rejection)
             return bounded_rejection(result)
+        if result is True and not self.type.told_true:
+            # Nearly always "accepted" meant (the move has changed the game, too): the
+            # player only sees 'True', so the log says so, once per game and process.
+            self.type.told_true = True
+            log.warning("game %s: move() returned True, which rejects the move (the player "
+                        "gets the error 'True'); a move is accepted when move() returns None "
+                        "(or False): if True meant 'accepted', return nothing", self.type.name)
         # Under the guard: a value of the game's own kind (a dict subclass) runs the
         # game's code when it is encoded; sent on as plain JSON data, which runs none.
         game_type = self.type

@@ -233,8 +233,10 @@ class GameGuard:
         """The error for ``err``, raised by the game's ``method`` (logged, counted)."""
         self.errors += 1
         if isinstance(err, GameCallTimeout):
+            # With the traceback: its last frames of the game's file are the line the call
+            # was running, which is all an operator has to tell a student where to look.
             log.error("game %s: %s() ran longer than %.3g s and was interrupted",
-                      game_name, method, self.time_limit)
+                      game_name, method, self.time_limit, exc_info=err)
             where = self.where(err.__traceback__) if self.where is not None else ""
             return GameCodeError(
                 f"framework: game {game_name}: {method}() took longer than "

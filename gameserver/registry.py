@@ -277,6 +277,11 @@ def add(games: dict[str, T], name: str, game: T, path: Path | str) -> None:
     """
     if name in games:
         other = getattr(games[name], "source", None) or _source_file(games[name])
+        if Path(other).resolve().parent == _BUNDLED_FOLDER:  # a copy of the template
+            log.error("game %s skipped: %s: the server already has a game called %s (%s "
+                      "comes with it): rename the class in your file (docs/first-game.md, "
+                      "step 1)", name, path, name, Path(other).name)
+            return
         log.error("game %s skipped: %s: a game called %s is already loaded from %s "
                   "(rename one of the classes)", name, path, name, other)
         return
@@ -284,9 +289,14 @@ def add(games: dict[str, T], name: str, game: T, path: Path | str) -> None:
     log.info("game %s loaded from %s", name, path)
 
 
+_BUNDLED_FOLDER = Path(__file__).resolve().parent / "games"
+
+
 def _source_file(game: object) -> str:
+    """The file of a game class, or of the class a ``GameType`` stands for (a bundled
+    game's: it has no ``source``), else "?"."""
     try:
-        return inspect.getsourcefile(game) or "?"  # type: ignore[arg-type]
+        return inspect.getsourcefile(getattr(game, "game_class", game)) or "?"  # type: ignore[arg-type]
     except TypeError:
         return "?"
 

@@ -168,10 +168,10 @@ class Session:
     __slots__ = ("_change", "_clock", "_ending_turns", "_final", "_over_told", "_owed",
                  "_replies", "_seen", "_unrecorded", "_unsaved", "_view_waits",
                  "_waits", "__weakref__", "accepted_moves", "auto", "closed", "created", "game",
-                 "game_moves", "game_name", "game_type", "games_played", "join_deadline",
-                 "last_activity", "max_moves", "moves", "own_timer", "owner", "players",
-                 "recorder", "seats_left", "size", "timer", "token", "version", "when_abandoned",
-                 "when_over", "when_timer")
+                 "game_error", "game_moves", "game_name", "game_type", "games_played",
+                 "join_deadline", "last_activity", "max_moves", "moves", "own_timer", "owner",
+                 "players", "recorder", "seats_left", "size", "timer", "token", "version",
+                 "when_abandoned", "when_over", "when_timer")
 
     def __init__(self, game_type: GameType, token: str, size: int, *, auto: bool = False,
                  recorder: Recorder | None = None, game: CheckedGame | None = None,
@@ -189,6 +189,9 @@ class Session:
         self.version = 0
         self.moves = 0  # moves that reached the game, since the session started
         self.accepted_moves = 0  # ... of them accepted by the game
+        # The last move that failed in the game's code (an exception, its time limit), and
+        # accepted_moves then: the dashboard shows it until the game accepts a move again.
+        self.game_error: tuple[str, int] | None = None
         self.game_moves = 0  # moves that reached the game, since the current game started
         self.games_played = 1
         self.closed: ProtocolError | None = None
@@ -341,6 +344,7 @@ class Session:
             # A copy: a game that changes the dict it gets must not change what is logged.
             rejection = game.move(dict(move), player_id)
         except GameCodeError as err:
+            self.game_error = (str(err), self.accepted_moves)
             self._moved(player_id, move, str(err))
             raise
         if isinstance(rejection, Call):  # a game in a worker process: the answer comes later
@@ -856,6 +860,7 @@ class Session:
         try:
             rejection = call.result()
         except GameCodeError as err:
+            self.game_error = (str(err), self.accepted_moves)
             self._moved(player_id, move, str(err))
             return self._saved(protocol.error(str(err)))
         self._moved(player_id, move, rejection, wake=False)

@@ -36,8 +36,14 @@ def test_the_reference_game_passes() -> None:
     ("BadCurrentId", "current_player() returned 1, but with 1 player the only id is 0"),
     ("NonBoolGameOver", "game_over() must return True or False, not 'no' (str)"),
     ("SetInState", 'state()["counter"] is a set'),
-    ("ListState", "state() must return a dict, not list"),
+    ("ListState", "state() must return a dict, not list."),
+    ("TupleState", "state() must return a dict, not tuple. A comma after the closing brace "
+                   "makes one: `return {...},` gives a tuple holding your dict."),
     ("RaisesInMove", "made your code fail with KeyError: 'missing key'"),
+    ("MisspeltAttribute", "object has no attribute 'turnn': your game has no self.turnn. Is "
+                          "it misspelt? Your game has self.turn. Fix that line."),
+    ("NeverSetAttribute", "your game has no self.moves_made. Set it in __init__ "
+                          "(self.moves_made = ...) before any method uses it. Fix that line."),
     ("EndlessState", "state() took longer than 0.3 s"),
     ("ListsRejectedMove", "listed {'add': 3}, but move() rejected it"),
     ("AcceptsUnlistedMove", "was accepted for player 0, but legal_moves(0) did not list it"),
@@ -379,3 +385,31 @@ def test_a_seed_repeats_a_run_of_a_game_that_draws_random_numbers(capsys) -> Non
     """ColourCode deals random codes: the same --seed gives the same report."""
     runs = [check_file(STUDENTS / "public_colours.py", capsys) for _ in range(2)]
     assert runs[0] == runs[1] and "This happened in" in runs[0][1]
+
+
+def test_a_copy_of_the_template_not_renamed_is_a_problem(tmp_path: Path, capsys) -> None:
+    """Step 1 of docs/first-game.md skipped: the game plays fine, and the server would skip
+    its file and offer the bundled NumberRace instead: not "passed every check"."""
+    copy = tmp_path / "my_race.py"
+    copy.write_text((ROOT / "gameserver/games/template.py").read_text())
+    line = copy.read_text().splitlines().index("class NumberRace(AbstractGame):") + 1
+    assert check.main([str(copy), "--seed", "3", "--games", "5"]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert (f"my_race.py:{line}: Your class is called NumberRace, like a game that comes with the "
+            "server (gameserver/games/template.py), so the server skips your file") in out
+    assert "Rename your class, for example `class MyNumberRace(AbstractGame):`" in out
+    # The bundled file itself, checked by its path, is that game: no problem.
+    assert check.main([str(ROOT / "gameserver/games/template.py"), "--seed", "3",
+                       "--games", "5"]) == 0
+
+
+def test_a_run_cut_short_by_its_time_says_so_and_names_only_what_it_played() -> None:
+    """A game that prints thousands of lines a move played one game in the check's time and
+    was told "played 1 games with 2 and 3 and 4 players ... passed every check"."""
+    report = check.check_game(defective_games.Good, seed=7, games=30, time_budget=0.0)
+    assert report.ok, report.problems
+    low = defective_games.Good.min_players()
+    assert report.notes[0].startswith(f"played 1 game with {low} players using legal_moves")
+    (remark,) = [r for r in report.remarks if "could be played" in r]
+    assert remark.startswith("Only 1 game of 30 could be played in the 0 s the check takes")
+    assert "A print() in a loop" in remark

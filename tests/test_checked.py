@@ -639,3 +639,25 @@ def test_a_wrong_value_a_game_returns_is_in_the_servers_log(make_server, tmp_pat
     text = "game NoReturn: state() must return a dict, not NoneType"
     assert player.state() == {"status": "error", "message": "framework: " + text}
     until(lambda: text in [r.getMessage() for r in caplog.records], "logged", 30)
+
+
+
+@pytest.mark.parametrize("isolate_games", ["folder", "off"])
+def test_a_move_returning_true_is_logged_once_for_the_operator(
+        make_server, caplog, isolate_games: str) -> None:
+    """The player got the error 'True' for every move, and the server's log said nothing:
+    an instructor whose student's client "cannot move" had only the checker to ask."""
+    from game_server_api import GameServerAPI, IllegalMove
+
+    caplog.set_level(logging.WARNING, logger="gameserver")
+    server = make_server(games_dirs=[str(Path(__file__).parent / "data" / "broken")],
+                         isolate_games=isolate_games)
+    api = GameServerAPI(server.host, server.port, "BrokenGame", session="t", players=1)
+    api.join()
+    for _ in range(3):
+        with pytest.raises(IllegalMove, match="^True$"):
+            api.move(**{"break": "true"})
+    told = [r.getMessage() for r in caplog.records if "returned True" in r.getMessage()]
+    assert told == ["game BrokenGame: move() returned True, which rejects the move (the "
+                    "player gets the error 'True'); a move is accepted when move() returns "
+                    "None (or False): if True meant 'accepted', return nothing"], told

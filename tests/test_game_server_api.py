@@ -353,6 +353,20 @@ def test_auto_join_pairs_players_and_uses_the_returned_token(server) -> None:
     assert b.state()["current"] in ([0], [1])
 
 
+def test_join_after_an_auto_join_asks_for_auto_again(server) -> None:
+    """join() twice, or again as the module advises when a session is gone: it sent the
+    token the first join got ('auto-3'), which the server refuses ('token must not start
+    with reserved prefix'), and so did every later join of that object."""
+    api = GameServerAPI(server.host, server.port, "Echo", players=1)
+    assert api.join() == 0
+    first = api._session
+    assert first.startswith("auto-")
+    assert api.join() == 0  # a one-player game: a session of its own again
+    assert api._session.startswith("auto-") and api._session != first
+    api.move(msg="hi")  # with the new session's token and key
+    assert api.state()["echo"] == "hi"
+
+
 def tictactoe_players(server: Any, session: str) -> dict[int, GameServerAPI]:
     """Two players joined to a new tic-tac-toe session, by player id."""
     a, b = (GameServerAPI(server.host, server.port, "TicTacToe", session=session, players=2)
@@ -679,6 +693,10 @@ def test_plain_client_against_a_tls_server_is_told_to_enable_tls(make_server,
     message = str(caught.value)
     assert message.startswith("api: ") and f"127.0.0.1:{secure.port}" in message
     assert "call enable_tls() before join()" in message
+    # The class a student's traceback names is the documented one, not an internal subclass
+    # ("game_server_api._Dropped: api: ..."; state()'s retry of a server restarting, which
+    # that class marked: test_state_waits_for_a_restarting_server_and_asks_once_more).
+    assert type(caught.value) is GameServerError
 
 
 def test_tls_client_against_a_plain_server_is_told_the_server_may_not_use_tls(
@@ -711,6 +729,17 @@ def test_enable_tls_reports_missing_and_invalid_certificate_files(tmp_path) -> N
     bogus.write_text("not a certificate\n")
     with pytest.raises(GameServerError, match="TLS error while loading certificate"):
         api.enable_tls(str(bogus))
+
+
+def test_enable_tls_with_the_key_instead_of_the_certificate_says_so(tls_pair) -> None:
+    """key.pem given for cert.pem (the pair sits side by side): OpenSSL's words were
+    '[X509: NO_CERTIFICATE_OR_CRL_FOUND] no certificate or crl found (_ssl.c:4154)'."""
+    api = GameServerAPI("127.0.0.1", 4711, "Echo")
+    with pytest.raises(GameServerError) as caught:
+        api.enable_tls(tls_pair[1])
+    assert str(caught.value) == (f"api: {tls_pair[1]!r} is a private key, not a certificate: "
+                                 "pass the server's certificate (cert.pem); its key stays on "
+                                 "the server, secret")
 
 
 def test_relative_certificate_is_found_next_to_the_module(make_server, tls_pair, tmp_path,

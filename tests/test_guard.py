@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ from gameserver.guard import GameCodeError, GameGuard
 from tests.wire import Player
 
 BROKEN_GAMES = str(Path(__file__).parent / "data" / "broken")
+BROKEN_SOURCE = Path(BROKEN_GAMES) / "broken_game.py"
 
 
 @pytest.fixture
@@ -196,6 +198,12 @@ def test_broken_game_is_contained_while_another_session_plays(make_server, caplo
     assert "game BrokenGame: move() raised ZeroDivisionError" in logged
     assert "Traceback" in logged and "broken_game.py" in logged, "traceback must be logged"
     assert "state() ran longer than 0.5 s" in logged
+    # ... with the line it was running: the log is all an operator has to tell the game's
+    # author where to look (the author's own check names it; the server's log did not).
+    overrun = next(r.getMessage() for r in caplog.records
+                   if "state() ran longer than" in r.getMessage())
+    loop = BROKEN_SOURCE.read_text().splitlines().index("            while True:") + 1
+    assert re.search(f'broken_game.py", line ({loop}|{loop + 1}), in state', overrun), overrun
 
 
 def test_the_self_check_finds_that_calls_can_be_interrupted_on_this_python() -> None:

@@ -1200,7 +1200,8 @@ def test_the_broken_games_of_a_folder_are_logged_as_in_process(make_server, capl
     assert any("not_static.py:4: min_players() cannot be called" in e for e in errors)
     assert any("syntax_error.py:4: syntax error" in e for e in errors)
     assert any("no_move.py:4: class NoMove does not define move" in e for e in errors)
-    assert any("a game called Echo is already loaded" in e for e in errors)
+    assert any("the server already has a game called Echo (echo.py comes with it)" in e
+               for e in errors)
 
 
 def test_an_unknown_game_name_stops_the_start_after_the_workers_reported() -> None:

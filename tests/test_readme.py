@@ -124,6 +124,31 @@ def test_the_quick_start_clients_play_as_written(newcomer) -> None:
     assert "bot: game 1 over: " in bot_out and bot.returncode == 0, bot_out
 
 
+def test_the_client_under_writing_a_client_plays_as_written(newcomer) -> None:
+    """The README's first client, copied into two files next to the client module: both
+    play one game to its end (a taken cell is an ``IllegalMove`` it prints and goes on)."""
+    section = README[README.index("## Writing a client"):]
+    client = code_blocks(section, "python")[0]
+    if newcomer.server.args:
+        client = client.replace("port=4711", f"port={newcomer.server.args[1]}")
+    (newcomer.copy / "my_client.py").write_text(client)
+    players = [subprocess.Popen([*newcomer.server.prefix, python3(), "my_client.py"],
+                                cwd=newcomer.copy, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+               for _ in range(2)]
+    for player in players:  # every cell in turn: the taken ones are refused
+        assert player.stdin is not None
+        player.stdin.write("".join(f"{cell}\n" for cell in range(9)) * 2)
+        player.stdin.close()
+    for player in players:
+        assert player.stdout is not None
+        out = player.stdout.read()
+        player.stdout.close()
+        assert player.wait(TIMEOUT) == 0, out
+        assert re.search(r"winner: (0|1|None)$", out.strip()), out
+        assert "not allowed: game: " in out, out  # a taken cell, printed as the loop says
+
+
 def test_the_protocol_example_prints_what_the_page_says(newcomer) -> None:
     page = (ROOT / "docs" / "protocol.md").read_text()
     blocks = code_blocks(page)

@@ -83,7 +83,7 @@ def test_a_broken_folder_loads_the_good_games_and_logs_one_line_per_problem(capl
     missing = next(e for e in errors if "NoMove" in e)
     assert "no_move.py:4: class NoMove does not define move" in missing
     duplicate = next(e for e in errors if "duplicate.py" in e)
-    assert "a game called Echo is already loaded" in duplicate
+    assert "the server already has a game called Echo (echo.py comes with it)" in duplicate
 
 
 def test_import_errors_name_the_file_and_line(tmp_path: Path, caplog) -> None:
@@ -199,3 +199,17 @@ def test_a_missing_games_folder_is_an_error_naming_it_wherever_it_is_met(
     (tmp_path / "file").write_text("")
     with pytest.raises(registry.GameLoadError, match="^games folder .*file \\(games_dirs\\)"):
         registry.game_files([str(tmp_path / "file")])
+
+
+def test_a_copy_of_the_template_not_renamed_is_told_to_rename_its_class(
+        tmp_path: Path, make_server, caplog) -> None:
+    """A student who skipped step 1 of docs/first-game.md: the server offers the bundled
+    NumberRace, and the log line said the name was 'already loaded from ?'."""
+    caplog.set_level(logging.ERROR, logger="gameserver")
+    template = Path(registry.__file__).parent / "games" / "template.py"
+    (tmp_path / "my_race.py").write_text(template.read_text())
+    make_server(games_dirs=[str(tmp_path)])
+    (skipped,) = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert skipped == (f"game NumberRace skipped: {tmp_path / 'my_race.py'}: the server "
+                       "already has a game called NumberRace (template.py comes with it): "
+                       "rename the class in your file (docs/first-game.md, step 1)")

@@ -188,7 +188,9 @@ class LobbySource:
 def session_summary(session: Any) -> dict[str, Any]:
     """A session for dashboards: who plays, whose turn, how busy; never a key.
 
-    Game calls that fail show up as ``"error"``.
+    Game calls that fail show up as ``"error"``: whose turn it is or whether the game is
+    over, asked now, else the last move that failed in the game's code, until the game
+    accepts a move again.
     """
     now_wall, now = time.time(), session.now()
     summary: dict[str, Any] = {
@@ -202,6 +204,9 @@ def session_summary(session: Any) -> dict[str, Any]:
         "observed": [i for i, p in enumerate(session.players) if p.observer_key],
         "waiting": session.waiting, "current": [], "gameover": False,
     }
+    failed = session.game_error
+    if failed is not None and failed[1] == session.accepted_moves:
+        summary["error"] = failed[0]
     if session.full:
         try:
             summary["gameover"] = session.game.game_over()

@@ -83,6 +83,23 @@ class RaisesInMove(Good):
         return move["missing key"]  # KeyError
 
 
+class MisspeltAttribute(Good):
+    def move(self, move, player_id):
+        self.turn = self.turnn  # a typo: AttributeError whatever the move
+        return super().move(move, player_id)
+
+
+class NeverSetAttribute(Good):
+    def move(self, move, player_id):
+        self.moves_made += 1  # never set in __init__
+        return super().move(move, player_id)
+
+
+class TupleState(Good):
+    def state(self, player_id):
+        return {"counter": self.counter},  # a trailing comma
+
+
 class EndlessState(Good):
     def state(self, player_id):
         while True:

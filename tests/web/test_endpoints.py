@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from gameserver.web import Dashboard, WebSettings, _data, _http
+from game_server_api import GameServerError
+from gameserver.web import Dashboard, WebSettings, _auth, _data, _http
 from tests.serverproc import ServerThread
 from tests.web import play
 from tests.web.seats import next_event
@@ -444,6 +445,34 @@ def test_game_code_errors_are_reported_not_raised(web: ServerThread) -> None:
     data = play.get_json(web, "/api/sessions/BrokenView/broken-1?player=0")
     assert "state" in data["view"]["error"] and "BrokenView" in data["view"]["error"]
     assert "state" in play.get_json(web, "/api/sessions/BrokenView/broken-1")["views"][0]["error"]
+
+
+@pytest.mark.parametrize("isolate_games", ["folder", "off"])
+def test_a_move_that_failed_in_the_game_shows_on_the_lobby_until_one_is_accepted(
+        isolate_games: str) -> None:
+    """A student's game raised in ``move``: the lobby showed the session as playing, its
+    failed move counted as rejected (``0 (+1 rejected)``), and nothing else; the docs
+    promise that a session whose game code failed shows the error. In a worker process
+    and in the server's own (two ways a move's failure comes back)."""
+    broken = Path(__file__).parent.parent / "data" / "broken"  # BrokenGame: break=raise
+    server = play.web_server(games_dirs=[str(broken)], isolate_games=isolate_games)
+    try:
+        (client,) = play.seat(server, "BrokenGame", "oops", ["ann"])
+        path = "/api/sessions/BrokenGame/oops"
+        assert "error" not in play.get_json(server, path)["summary"]
+        with pytest.raises(GameServerError, match="ZeroDivisionError"):
+            client.move(**{"break": "raise"})
+        summary = play.get_json(server, path)["summary"]
+        assert summary["error"] == ("framework: game BrokenGame: move() raised "
+                                    "ZeroDivisionError: student bug in move")
+        lobby = until(lambda: (data := play.get_json(server, "/api/sessions"))["counts"]
+                      ["errors"] == 1 and data, "the lobby counting the error")
+        (listed,) = [s for s in lobby["sessions"] if s["session"] == "oops"]
+        assert "ZeroDivisionError" in listed["error"]
+        client.move(**{"break": "none"})  # the game works again: no error to show
+        assert "error" not in play.get_json(server, path)["summary"]
+    finally:
+        server.stop()
 
 
 # ---------------------------------------------------------------- server-sent events

@@ -2,7 +2,9 @@
 
 Move ``{"break": "raise"}`` raises in move(); ``{"break": "loop"}`` makes
 state() loop forever; ``{"break": "set"}`` makes state() return a set inside
-the dict; ``{"break": "none"}`` puts everything back to normal.
+the dict; ``{"break": "true"}`` is carried out and returns True (a rejection,
+as a student writes "accepted"); ``{"break": "none"}`` puts everything back to
+normal.
 """
 
 from abstract_game import AbstractGame
@@ -28,7 +30,7 @@ class BrokenGame(AbstractGame):
         if mode == "raise":
             raise ZeroDivisionError("student bug in move")
         self.mode = mode
-        return None
+        return True if mode == "true" else None
 
     def game_over(self):
         return False
