@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from game_server_api import GameServerError
-from gameserver.web import Dashboard, WebSettings, _auth, _data, _http
+from gameserver.web import Dashboard, WebSettings, _data, _http
 from tests.serverproc import ServerThread
 from tests.web import play
 from tests.web.seats import next_event
