@@ -308,7 +308,7 @@ def _without(request: dict[str, Any], key: str) -> dict[str, Any]:
     (None, "object"),
     ({}, "type"),
     ({"game": "Echo"}, "type"),
-    ({**_JOIN, "type": "leave"}, "type"),
+    ({**_JOIN, "type": "quit"}, "type"),  # ("leave" is an extension since 2026-11-30)
     ({**_JOIN, "type": 5}, "type"),
     ({**_JOIN, "type": None}, "type"),
     (_without(_JOIN, "game"), "'game'"),
