@@ -245,20 +245,6 @@ def stuck_in_process(game: str, method: str, time_limit: float, setting: str,
             "either.) Nothing else can end that call, so this program ends here.")
 
 
-def plural(count: int, noun: str) -> str:
-    """``1 game``, ``2 games``."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
-def out_of_time(played: int, games: int, budget: float, per_game: float) -> str:
-    """Why only ``played`` of ``games`` games were played: the time was up."""
-    return (f"Only {plural(played, 'game')} of {games} could be played in the {budget:g} s "
-            f"the check takes: a game took about {per_game:.2g} s. Is your game that slow "
-            "on purpose? A print() in a loop, or many of them in move() or state(), makes "
-            "every move slow, on the server too: take them out once you have found what "
-            "you were looking for.")
-
-
 def forgot_return(value: Any) -> str:
     """A hint when a method gave ``None``: usually a missing ``return``."""
     if value is not None:

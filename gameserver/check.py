@@ -5,6 +5,8 @@ server's own session code (the same turn checks, state assembly and
 restart), and reports in plain words what is wrong, each problem with the
 file and line to look at and what to change there:
 
+* a class named like a game that comes with the server (the template copied
+  and not renamed: the server would skip the file);
 * required methods missing or misspelled, methods that cannot take what the
   server passes (``def state(self):``), ``min_players``/``max_players``
   that are not static or not whole numbers, a class renamed to something
@@ -27,7 +29,8 @@ file and line to look at and what to change there:
   ``private_data`` that lists public values, and players who see different
   states in a game that declares no secrets.
 
-A problem found again in later games is reported once, with a count. Games
+A problem found again in later games is reported once, with a count; a run
+that its time cut short says so (a game that prints a lot is slow). Games
 without ``legal_moves`` are played with guessed moves built from the words in
 the game's source code, which checks robustness but not the end. The exit
 code is 0 only when no problem was found.
@@ -179,7 +182,7 @@ def check_game(game_class: type[AbstractGame], seed: int, games: int = GAMES,
             if len(report.found) >= 5:
                 break
             if n and time.monotonic() > began + time_budget:  # (one game at least)
-                report.remarks.append(words.out_of_time(
+                report.remarks.append(_out_of_time(
                     played, games, time_budget, (time.monotonic() - began) / n))
                 break
             report.game = n
@@ -201,6 +204,20 @@ def check_game(game_class: type[AbstractGame], seed: int, games: int = GAMES,
     return report
 
 
+def _plural(count: int, noun: str) -> str:
+    """``1 game``, ``2 games``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _out_of_time(played: int, games: int, budget: float, per_game: float) -> str:
+    """Why only ``played`` of ``games`` games were played: the time was up."""
+    return (f"Only {_plural(played, 'game')} of {games} could be played in the {budget:g} s "
+            f"the check takes: a game took about {per_game:.2g} s. Is your game that slow "
+            "on purpose? A print() in a loop, or many of them in move() or state(), makes "
+            "every move slow, on the server too: take them out once you have found what "
+            "you were looking for.")
+
+
 def _summarize(report: Report, player: Player, played: int, counts: list[int]) -> None:
     if not played and report.found:
         return
@@ -208,7 +225,7 @@ def _summarize(report: Report, player: Player, played: int, counts: list[int]) -
     if player.listed:
         longest = max(player.lengths)
         report.notes.append(
-            f"played {words.plural(played, 'game')} with {counts_text} players using legal_moves "
+            f"played {_plural(played, 'game')} with {counts_text} players using legal_moves "
             f"(longest: {longest} moves), each followed by a restart")
     else:
         report.notes.append(
