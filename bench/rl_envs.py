@@ -107,13 +107,13 @@ class Slices:
         self.wall = self.own_cpu = self.server_cpu = 0.0
 
     def run(self, seconds: float) -> None:
-        server = sum(_common.cpu_split_us(self.server_pid)) if self.server_pid else 0.0
+        server = _common.process_cpu_us(self.server_pid) if self.server_pid else 0.0
         cpu, start = process_time(), perf_counter()
         steps, games = play_games(self.env, self.policy, start + seconds)
         self.wall += perf_counter() - start
         self.own_cpu += (process_time() - cpu) * 1e6
         if self.server_pid:
-            self.server_cpu += sum(_common.cpu_split_us(self.server_pid)) - server
+            self.server_cpu += _common.process_cpu_us(self.server_pid) - server
         self.steps += steps
         self.games += games
 

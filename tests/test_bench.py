@@ -531,3 +531,34 @@ def test_bytecodes_push_counts_the_moves_of_subscribed_players() -> None:
     assert "writer.py" in {name.split(":")[0] for name, _, _ in runs[True]["top"]}
     assert runs[True]["bytecodes_per_request"] > runs[False]["bytecodes_per_request"]
     assert summary.startswith("bytecodes: push no store:") and "per move" in summary
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and CPU clocks: Linux")
+def test_a_process_cpu_is_read_to_the_nanosecond_with_its_ended_threads() -> None:
+    """The benchmarks' server CPU (``_common.process_cpu_us``) reads 3 ms of work, done
+    by a thread that has ended, as 3 ms: /proc's 10 ms ticks read 0 or 10 ms (a smoke
+    run's short window read 0 under load)."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import _common
+    finally:
+        sys.path.remove(str(BENCH))
+    work = ("import sys, threading, time\n"
+            "def spin():\n"
+            "    end = time.thread_time() + 0.003\n"
+            "    while time.thread_time() < end: pass\n"
+            "print('ready', flush=True); sys.stdin.readline()\n"
+            "t = threading.Thread(target=spin); t.start(); t.join()\n"
+            "print('done', flush=True); sys.stdin.readline()\n")
+    with subprocess.Popen([sys.executable, "-c", work], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True) as child:
+        assert child.stdin is not None and child.stdout is not None
+        assert child.stdout.readline() == "ready\n"
+        before = _common.process_cpu_us(child.pid)
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        assert child.stdout.readline() == "done\n"
+        used = _common.process_cpu_us(child.pid) - before
+        child.stdin.write("end\n")
+    assert 3_000 <= used < 500_000, used
+    assert used % 10_000 != 0, used  # not clock ticks
