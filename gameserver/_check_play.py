@@ -21,7 +21,7 @@ from typing import Any
 
 from . import _check_words as words
 from ._check_words import Report
-from .checked import GameType
+from .checked import MOVE_RETURNED_TRUE, GameType
 from .game import AbstractGame, has_hidden_information
 from .guard import GameCodeError, GameGuard
 from .protocol import ProtocolError
@@ -231,17 +231,6 @@ class Player:
         reply = self._call(table.move, player, move, move=move)
         if reply["status"] == "ok":
             return None
-        if reply["status"] == "illegalmove" and reply["message"] is True:
-            # "return True" for a good move, as a first-term student writes it: the server
-            # rejects it (any value but None does), and False accepts a bad one.
-            self.report.problem(
-                f"move({words.short(move, 100)}) returned True, so the move was rejected: "
-                "the player got the error 'True'. A move is accepted when move() returns "
-                "None (or False), and rejected when it returns anything else: return nothing "
-                "when the move is fine, and a text that says what to send instead when it is "
-                "not.",
-                kind="returned True", where=self._line("move"))
-            raise Stop
         if reply["status"] == "illegalmove":
             return reply["message"]
         self.report.problem(f"The server refused move {words.short(move, 100)}: "
@@ -295,7 +284,10 @@ class Player:
         if move is not None and text.startswith("move() "):
             # Name the move that did it.
             text = f"move({words.short(move, 100)})" + text.removeprefix("move()")
-        if "took longer than" in text:
+        if text.endswith(MOVE_RETURNED_TRUE):  # "return True" for a good move (``checked``)
+            kind = "returned True"
+            text += "."
+        elif "took longer than" in text:
             text += ". Look for a loop that never stops."
         elif "cannot be sent as JSON" in text and player is not None:
             text = self._unsendable(player) or text

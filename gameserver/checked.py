@@ -76,6 +76,13 @@ log = logging.getLogger("gameserver.checked")
 
 
 NESTED_TOO_DEEPLY = "it is nested too deeply"  # RecursionError: about a thousand levels
+# move() returned True: what happened and what to return instead (``checked.move``; the
+# checker says the same, naming the move).
+MOVE_RETURNED_TRUE = (
+    "returned True, but the server takes any value other than None (or False) as the "
+    "reason a move is refused, and True gives no reason. Return nothing (None) when the "
+    "move is fine and done, and a text that says what is wrong when it is not, for "
+    "example `return \"that cell is taken\"`")
 _ID_MAX = sys.maxsize  # a player id, as ``current`` bounds it: JSON text of at most 19 digits
 
 
@@ -378,11 +385,13 @@ class CheckedGame:
     def move(self, move: dict[str, Any], player_id: int) -> Any:
         """Hand one move to the game: None if it was accepted, else the game's rejection.
 
-        The classic framework treats every falsy result as "accepted".
+        The classic framework treats every falsy result as "accepted". ``True`` is no
+        rejection but a game's mistake (``MOVE_RETURNED_TRUE``): its author meant "done",
+        and its player was told 'True', with no word of what to fix.
 
         Raises:
-            GameCodeError: ``move`` failed, or rejected the move with a value
-                that is not JSON.
+            GameCodeError: ``move`` failed, returned True, or rejected the move with
+                a value that is not JSON.
         """
         self._current = self._over = None
         result = self._changing("move", self._instance.move, move, player_id)
@@ -390,6 +399,8 @@ class CheckedGame:
             return None
         if type(result) is str:  # (the usual rejection)
             return bounded_rejection(result)
+        if result is True:
+            raise self._logged(self.type_error("move", MOVE_RETURNED_TRUE))
         # Under the guard: a value of the game's own kind (a dict subclass) runs the
         # game's code when it is encoded; sent on as plain JSON data, which runs none.
         game_type = self.type

@@ -49,9 +49,9 @@ def test_the_reference_game_passes() -> None:
                 "the class's name: do not set __name__)."),
     ("StateWithoutPlayer", "The server calls state() with the player's id, but your state() "
                            "cannot take that: begin it with `def state(self, player_id):`."),
-    ("MoveReturnsTrue", "returned True, so the move was rejected: the player got the error "
-                        "'True'. A move is accepted when move() returns None (or False), and "
-                        "rejected when it returns anything else"),
+    ("MoveReturnsTrue", "returned True, but the server takes any value other than None (or "
+                        "False) as the reason a move is refused, and True gives no reason. "
+                        "Return nothing (None) when the move is fine and done"),
     ("SharedLog", "The class attribute log changed while games were played: it belongs to "
                   "the class, so every game on the server shares that one list"),
     ("DefaultHistory", "The default value of history in __init__() changed while games were "

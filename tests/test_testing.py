@@ -54,6 +54,19 @@ def test_except_illegal_move_works_alike_in_tests_and_in_clients() -> None:
         session.move(1, heap=0, take=1)
 
 
+def test_a_move_that_returns_true_says_what_to_return_instead() -> None:
+    """"return True" for a good move gave ``IllegalMove: True``, no word of what to fix."""
+    session = LocalSession(test_check.defective_games.MoveReturnsTrue, 2)
+    with pytest.raises(GameServerError) as err:
+        session.move(0, add=1)
+    assert not isinstance(err.value, IllegalMove)
+    assert str(err.value).startswith("framework: game MoveReturnsTrue: move() returned True, "
+                                     "but the server takes any value other than None")
+    assert "Return nothing (None) when the move is fine" in str(err.value)
+    assert session.current == [1]  # the game made the move: the session goes on
+    session.move(1, add=3)  # its False still accepts
+
+
 # ---------------------------------------------------------------- a call that never returns
 
 # The checker's stubborn game (a bare except: in a loop), with the RL hooks for gameserver.rl.
