@@ -96,6 +96,7 @@ class Player:
         self.lengths: list[int] = []
         self.table: Table | None = None  # the game being played
         self.states_differed = False
+        self.over_not_bool = False  # game_over() returned something else than True or False
         # Players who see different states is fine when the game says so.
         self.says_public = game_class.hidden_information is False and any(
             "hidden_information" in vars(c) for c in game_class.__mro__ if c is not AbstractGame)
@@ -135,7 +136,7 @@ class Player:
         self.lengths.append(moves_made)
         self.listed += used_legal_moves
         self._call(table.restart)
-        if self._state(table, 0)["gameover"]:
+        if self._state(table, 0)["gameover"] and not self.over_not_bool:
             self.report.problem("Right after a restart the new game is already over: does "
                                 "__init__ set up a fresh game every time?",
                                 where=self._line("__init__"))
@@ -145,8 +146,9 @@ class Player:
         game = table.game
         over = self._call(self.guard.call, self.name, "game_over", game.game_over)
         if type(over) is not bool:
+            self.over_not_bool = True  # a text is true: "over at once" says no more
             self.report.problem(f"game_over() must return True or False, not {over!r} "
-                                f"({type(over).__name__}).{words.forgot_return(over)}",
+                                f"({type(over).__name__}).{words.game_over_fix(over)}",
                                 kind="game_over type", where=self._line("game_over"))
         raw_current = self._call(self.guard.call, self.name, "current_player",
                                  game.current_player)
@@ -157,7 +159,7 @@ class Player:
                         else f"the ids are 0 to {players - 1}")
             self.report.problem(
                 f"current_player() returned {raw_current!r}, but with {_players(players)} "
-                f"{ids_text}.{words.forgot_return(raw_current)}",
+                f"{ids_text}.{words.forgot_return(raw_current) or words.ids_fix(bad, players)}",
                 kind="current ids", where=self._line("current_player"))
             raise Stop
         states = [self._state(table, p) for p in range(players)]
