@@ -148,7 +148,7 @@ class Player:
         if type(over) is not bool:
             self.over_not_bool = True  # a text is true: "over at once" says no more
             self.report.problem(f"game_over() must return True or False, not {over!r} "
-                                f"({type(over).__name__}).{words.game_over_fix(over)}",
+                                f"({type(over).__name__}).{_game_over_fix(over)}",
                                 kind="game_over type", where=self._line("game_over"))
         raw_current = self._call(self.guard.call, self.name, "current_player",
                                  game.current_player)
@@ -159,7 +159,7 @@ class Player:
                         else f"the ids are 0 to {players - 1}")
             self.report.problem(
                 f"current_player() returned {raw_current!r}, but with {_players(players)} "
-                f"{ids_text}.{words.forgot_return(raw_current) or words.ids_fix(bad, players)}",
+                f"{ids_text}.{words.forgot_return(raw_current) or _ids_fix(bad, players)}",
                 kind="current ids", where=self._line("current_player"))
             raise Stop
         states = [self._state(table, p) for p in range(players)]
@@ -318,6 +318,27 @@ class Player:
 
     def _line_no(self, method: str) -> str:
         return words.line_of(self.game_class, method)
+
+
+def _ids_fix(ids: list[Any], players: int) -> str:
+    """How to return player ids that exist, for ``ids`` that do not, with ``players``."""
+    if any(type(i) is str for i in ids):
+        return (" An id is a whole number, the player's place from 0 on, not a name: return "
+                "0 for the first player, 1 for the second, and so on.")
+    counts_from_1 = ids and all(type(i) is int and 1 <= i <= players for i in ids)
+    return (" Ids count from 0, not 1: start the turn at 0, and" if counts_from_1 else
+            f" Return only ids from 0 to {players - 1},") + (
+        " go round with `self.turn = (self.turn + 1) % self.players` (self.players: the "
+        "number of players __init__ was given).")
+
+
+def _game_over_fix(over: Any) -> str:
+    """How to make ``game_over()`` return a bool, when it returned ``over``."""
+    text = (" Any text counts as True in Python, even 'no' or 'False', so the game seemed "
+            "over." if type(over) is str else "")
+    return words.forgot_return(over) if over is None else (
+        f"{text} Write `return False` while the game goes on and `return True` once it has "
+        "ended; a comparison such as `return self.moves >= 9` gives one of them.")
 
 
 def _players(count: int) -> str:

@@ -252,28 +252,6 @@ def forgot_return(value: Any) -> str:
             "`return ...` and the value.")
 
 
-def ids_fix(ids: list[Any], players: int) -> str:
-    """How to return player ids that exist, for ``ids`` that do not, with ``players``."""
-    go_round = ("`self.turn = (self.turn + 1) % self.players` (self.players: the number of "
-                "players __init__ was given)")
-    if ids and all(type(i) is int and 1 <= i <= players for i in ids):
-        return f" Ids count from 0, not 1: start the turn at 0, and go round with {go_round}."
-    if any(type(i) is str for i in ids):
-        return (" An id is a whole number, the player's place from 0 on, not a name: "
-                "return 0 for the first player, 1 for the second, and so on.")
-    return f" Return only ids from 0 to {players - 1}, going round with {go_round}."
-
-
-def game_over_fix(over: Any) -> str:
-    """How to make ``game_over()`` return a bool, when it returned ``over``."""
-    if over is None:
-        return forgot_return(over)
-    text = (" Any text counts as True in Python, even 'no' or 'False', so the game seemed "
-            "over." if type(over) is str else "")
-    return (f"{text} Write `return False` while the game goes on and `return True` once it "
-            "has ended; a comparison such as `return self.moves >= 9` gives one of them.")
-
-
 def move_failed(move: dict[str, Any], exception: str, place: tuple[str, int] | None) -> str:
     """What to do when ``move(move)`` raised ``exception`` (``"ValueError: ..."``).
 

@@ -607,10 +607,11 @@ class CheckedGame:
         return self._logged(self.type_error(
             method, f"must return {expected}, not {type(value).__name__}"))
 
-    @staticmethod
-    def _logged(error: GameCodeError) -> GameCodeError:
-        """``error`` (a value the game returned that is wrong), logged: the teacher reads
-        the server's log to see whose game broke and why. An exception of the game's was
-        logged (by the guard, with its traceback), a wrong value only told the player."""
+    def _logged(self, error: GameCodeError) -> GameCodeError:
+        """``error`` (a value the game returned that is wrong), logged and counted: the
+        teacher reads the server's log and the dashboard to see whose game broke and why.
+        An exception of the game's was (by the guard, with its traceback); a wrong value
+        only told the player."""
         log.error("%s", error.args[0].removeprefix("framework: "))
+        self.type.guard.count(self.type.name)
         return error
