@@ -10,7 +10,8 @@ logging handler that keeps those lines, by file, while the server loads its
 games: the instructor's dashboard shows the very words of the log, and no
 second report of the same can drift from it.
 
-A line belongs to the game file whose path it names first. A record below
+The handler listens only while games load (``listening``). A line belongs
+to the game file whose path it names first. A record below
 WARNING is no problem; a line is kept as its first line, with control
 characters written as escapes (a file's name may hold any character but
 ``/``), and cut. What the dashboard shows is text to insert as text: the
@@ -19,10 +20,11 @@ page never inserts it as HTML.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +44,13 @@ def shown(text: str) -> str:
 
 
 class LoadNotes(logging.Handler):
-    """The warnings and errors logged while attached, then sorted by the file they name.
+    """The warnings and errors logged while the games load, then sorted by the file they
+    name.
 
-    ``attach`` it before the games are loaded (which game files there are is
-    known only while they load) and ``finish`` it after, with the game files;
-    ``report`` then says, per file, which games it offers and what the log said.
+    The server listens (``listening``) while it loads games: in the server process, and
+    while the workers import theirs. Which game files there are is known only then, so
+    ``finish`` sorts the lines by file after; ``report`` then says, per file, which games
+    it offers and what the log said.
     """
 
     def __init__(self) -> None:
@@ -54,18 +58,16 @@ class LoadNotes(logging.Handler):
         self.lines: list[str] = []
         self.notes: dict[str, list[str]] = {}  # file -> its lines, once finished
         self.finished = False
-        self._logger: logging.Logger | None = None
 
-    def attach(self) -> LoadNotes:
-        self._logger = logging.getLogger("gameserver")
-        self._logger.addHandler(self)
-        return self
-
-    def close(self) -> None:
-        if self._logger is not None:
-            self._logger.removeHandler(self)
-            self._logger = None
-        super().close()
+    @contextlib.contextmanager
+    def listening(self) -> Iterator[None]:
+        """Keep what the ``gameserver`` loggers log meanwhile (never after: no leak)."""
+        logger = logging.getLogger("gameserver")
+        logger.addHandler(self)
+        try:
+            yield
+        finally:
+            logger.removeHandler(self)
 
     def emit(self, record: logging.LogRecord) -> None:
         if len(self.lines) >= LINES_MAX:
@@ -76,11 +78,10 @@ class LoadNotes(logging.Handler):
             pass
 
     def finish(self, files: Iterable[Path]) -> None:
-        """Stop listening; give each of ``files`` the lines that name it first (once)."""
+        """Give each of ``files`` the lines that name it first (once)."""
         if self.finished:
             return
         self.finished = True
-        self.close()
         paths = [str(path) for path in files]
         self.notes = {path: [] for path in paths}
         # A path as the server's lines name it, and as a worker's lines do (its control

@@ -102,16 +102,15 @@ class GameServer:
         self.guard = GameGuard(settings.game_call_timeout)
         self._select = games is None  # settings.games applies once the workers said theirs
         # What the log says of each game file while it loads, for the dashboard.
-        self.load_notes = LoadNotes().attach() if games is None else None
+        self.load_notes = LoadNotes()
         self._game_files: list[Path] = []
-        try:
-            games, self._sources, self._game_files = (
-                plan(settings) if games is None else (games, [], []))
-        except BaseException:
-            self._finish_load_notes()
-            raise
+        if games is None:
+            with self.load_notes.listening():
+                games, self._sources, self._game_files = plan(settings)
+        else:
+            self._sources = []
         if not self._sources:
-            self._finish_load_notes()
+            self.load_notes.finish(self._game_files)
         self.isolation = Isolation(WorkerSettings(
             time_limit=settings.game_call_timeout, memory_mb=settings.worker_memory_limit,
             cpu_seconds=settings.worker_cpu_limit,
@@ -267,27 +266,21 @@ class GameServer:
         """Add the games of the worker processes; then keep only those the settings name
         (a per-game setting naming a game not found is logged: ``unknown_game_names``)."""
         game_types = self.lobby.game_types
-        try:
+        with self.load_notes.listening():
             for game_type in await self.isolation.load(self._sources, self.soon):
                 registry.add(game_types, game_type.name, game_type, game_type.source)
-        finally:
-            self._finish_load_notes()
+        self.load_notes.finish(self._game_files)
         for problem in unknown_game_names(self.settings, game_types):  # (--game: a few)
             log.error("%s", problem)
         if self._select:
             self.lobby.game_types = registry.select(game_types, self.settings.games)
         self.isolation.retain(list(self.lobby.game_types.values()))
 
-    def _finish_load_notes(self) -> None:
-        if self.load_notes is not None:
-            self.load_notes.finish(self._game_files)
-
     def game_files(self) -> dict[str, Any]:
         """Each game file: the games it offers and what the log said while it loaded; and
         each game offered: its game-code errors (``LoadNotes.report``). For the dashboard."""
-        notes = self.load_notes if self.load_notes is not None else LoadNotes()
-        return notes.report({name: game_source(game_type) for name, game_type
-                             in self.lobby.game_types.items()}, self.guard.by_game)
+        return self.load_notes.report({name: game_source(game_type) for name, game_type
+                                       in self.lobby.game_types.items()}, self.guard.by_game)
 
     def _tick(self) -> None:
         """Let time pass in the lobby (timeouts), and again a tick interval later; the
@@ -379,7 +372,6 @@ class GameServer:
         if self.store is not None:
             self.store.close()
         self.guard.close()
-        self._finish_load_notes()  # (a server stopped before it started)
         log.info("gameserver stopped")
 
     def gauges(self) -> Gauges:
