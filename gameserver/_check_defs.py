@@ -75,10 +75,10 @@ def code_problems(game_class: type[AbstractGame]) -> list[tuple[str, str]]:
     """What the game's own methods do that no game may: set an attribute that hides one of
     its methods (``self.move = ...``), or call ``input()``. ``(problem, "file:line")``
     each, in the order of the file; [] when the source cannot be read."""
+    # The methods called on a game object (a static or class method is called on the class).
     methods = {name for cls in game_class.__mro__ if cls is not object
                for name, value in vars(cls).items()
-               if (inspect.isfunction(value) or isinstance(value, (staticmethod, classmethod)))
-               and not name.startswith("__")}
+               if inspect.isfunction(value) and not name.startswith("__")}
     found: list[tuple[str, tuple[str, int]]] = []
     for filename, line, self_name, node in _own_code(game_class):
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
@@ -89,7 +89,7 @@ def code_problems(game_class: type[AbstractGame]) -> list[tuple[str, str]]:
                     name = target.attr
                     other = _OTHER_NAME.get(name, f"{name}_value")
                     found.append((
-                        f"Setting self.{name} hides your method {name}(): the server then "
+                        f"Setting self.{name} hides the method {name}(): the server then "
                         f"finds that value instead of the method, and cannot call it. Give "
                         f"the value a name of its own, for example `self.{other} = ...`.",
                         (filename, line)))

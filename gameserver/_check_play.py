@@ -334,8 +334,8 @@ def _ids_fix(ids: list[Any], players: int) -> str:
 
 def _game_over_fix(over: Any) -> str:
     """How to make ``game_over()`` return a bool, when it returned ``over``."""
-    text = (" Any text counts as True in Python, even 'no' or 'False', so the game seemed "
-            "over." if type(over) is str else "")
+    text = (" A text counts as true in Python, even 'no' or 'False', so the game seemed "
+            "over." if type(over) is str and over else "")
     return words.forgot_return(over) if over is None else (
         f"{text} Write `return False` while the game goes on and `return True` once it has "
         "ended; a comparison such as `return self.moves >= 9` gives one of them.")

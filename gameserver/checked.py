@@ -386,8 +386,8 @@ class CheckedGame:
         """Hand one move to the game: None if it was accepted, else the game's rejection.
 
         The classic framework treats every falsy result as "accepted". ``True`` is no
-        rejection but a game's mistake (``MOVE_RETURNED_TRUE``): its author meant "done",
-        and its player was told 'True', with no word of what to fix.
+        rejection but the game's mistake (``MOVE_RETURNED_TRUE``): its author meant
+        "done", and a player told 'True' cannot know what was wrong.
 
         Raises:
             GameCodeError: ``move`` failed, returned True, or rejected the move with

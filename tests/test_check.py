@@ -36,11 +36,11 @@ def test_the_reference_game_passes() -> None:
     ("BadCurrentId", "current_player() returned 1, but with 1 player the only id is 0. Ids "
                      "count from 0, not 1: start the turn at 0, and go round with `self.turn = "
                      "(self.turn + 1) % self.players`"),
-    ("NonBoolGameOver", "game_over() must return True or False, not 'no' (str). Any text counts "
-                        "as True in Python, even 'no' or 'False', so the game seemed over. Write "
+    ("NonBoolGameOver", "game_over() must return True or False, not 'no' (str). A text counts "
+                        "as true in Python, even 'no' or 'False', so the game seemed over. Write "
                         "`return False` while the game goes on and `return True` once it has "
                         "ended"),
-    ("ShadowedMove", "Setting self.move hides your method move(): the server then finds that "
+    ("ShadowedMove", "Setting self.move hides the method move(): the server then finds that "
                      "value instead of the method, and cannot call it. Give the value a name of "
                      "its own, for example `self.last_move = ...`."),
     ("ReadsInput", "input() waits for someone to type, but a game runs on the server, where "

@@ -89,7 +89,6 @@ def test_move_checks_turn_before_the_game(games_server: ServerThread) -> None:
     (["one"], ["one"]),
     ({"code": 7, "text": "no"}, {"code": 7, "text": "no"}),
     (42, 42),
-    (True, True),
 ])
 def test_rejected_move_is_an_illegalmove(games_server: ServerThread, rejection: Any,
                                          message: Any) -> None:
@@ -97,6 +96,19 @@ def test_rejected_move_is_an_illegalmove(games_server: ServerThread, rejection: 
     assert ann.move(reject=rejection) == {"status": "illegalmove", "message": message}
     assert log_of(ann.state()) == [[0, {"reject": rejection}]]
     assert ok(ann.move(step=1)) is None  # still ann's turn
+
+
+def test_a_move_answered_true_is_the_games_error_saying_what_to_return(
+        games_server: ServerThread) -> None:
+    """True is how a student says "done"; as a rejection its player got 'True', no reason."""
+    ann, _ = two_players(games_server)
+    assert error(ann.move(reject=True)) == (
+        "framework: game Recorder: move() returned True, but the server takes any value "
+        "other than None (or False) as the reason a move is refused, and True gives no "
+        "reason. Return nothing (None) when the move is fine and done, and a text that says "
+        'what is wrong when it is not, for example `return "that cell is taken"`')
+    assert log_of(ann.state()) == [[0, {"reject": True}]]
+    assert ok(ann.move(step=1)) is None  # the session goes on
 
 
 def test_a_number_beyond_the_float_range_is_refused_before_the_game_keeps_it(

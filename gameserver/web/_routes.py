@@ -183,7 +183,7 @@ class App:
                     "version": __version__, "store": self.source.history() is not None,
                     "stuck_after": self.stuck_seconds, "access": level,
                     "token": bool(self.gate.token), "play": self.play.config(level)})
-            case ["game-files"]:  # the operator's (PLAYER_APIS): paths, errors
+            case ["game-files"]:  # not in PLAYER_APIS: the server's paths and errors
                 return json_response(self.source.game_files())
             case ["sessions"]:
                 q, offset, limit = _lobby_query(request)

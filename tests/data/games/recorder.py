@@ -6,7 +6,8 @@ the game runs (as many classic games do) and ``[]`` once it is over.
 
 Move:
     ``{"reject": value}``: recorded, then rejected with ``value`` as it is (a
-    string, or any JSON value such as ``["no such card", 3]``).
+    string, or any JSON value such as ``["no such card", 3]``; True is the game's
+    error: ``checked.MOVE_RETURNED_TRUE``).
     ``{"end": true}``: recorded; ends the game.
     anything else: recorded; the turn passes to the next player.
 
