@@ -226,5 +226,9 @@ def log_forwarded(records: list[tuple[int, str, str]]) -> None:
     for level, name, text in records:
         logger = name if name in WORKER_LOGGERS else "gameserver.game"
         logging.getLogger(logger).log(max(logging.DEBUG, min(level, logging.CRITICAL)), "%s",
-                                      printable(text[:LOG_TEXT_MAX], newlines=True)
-                                      .replace("\n", "\n    "))
+                                      forwarded(text[:LOG_TEXT_MAX]))
+
+
+def forwarded(text: str) -> str:
+    """``text`` of a worker as ``log_forwarded`` logs it (a file's name in it too)."""
+    return printable(text, newlines=True).replace("\n", "\n    ")

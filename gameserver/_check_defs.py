@@ -1,20 +1,27 @@
 """What ``python -m gameserver check`` finds in a game class itself, not in its play.
 
-Two mistakes of first-term students that no single call shows: a method
-defined so that the server's call cannot reach it (``def state(self):``,
-whose every call failed with "takes 1 positional argument but 2 were
-given"), and lists, dicts or sets that every game shares (a class attribute
-``log = []``, a default ``history=[]``), which one game changes under
-another. ``check`` asks before play and compares after it; the sentences
-follow ``_check_words``: what to write instead.
+Mistakes of first-term students that no single call shows, or shows only as
+a riddle: a method defined so that the server's call cannot reach it
+(``def state(self):``, whose every call failed with "takes 1 positional
+argument but 2 were given"); a method hidden by an attribute of the same
+name (``self.move = ...``: "'NoneType' object is not callable"); ``input()``
+in a game (the server has no keyboard: the call waits for ever, or fails
+with EOFError); and lists, dicts or sets that every game shares (a class
+attribute ``log = []``, a default ``history=[]``), which one game changes
+under another. ``check`` asks before play and compares after it; the
+sentences follow ``_check_words``: what to write instead, and on which line.
 """
 
 from __future__ import annotations
 
+import ast
 import copy
 import inspect
+import textwrap
+from collections.abc import Iterator
 from typing import Any
 
+from ._check_words import shown_path
 from .game import AbstractGame
 
 # ---------------------------------------------------------------- how methods are called
@@ -55,6 +62,88 @@ def signature_problem(game_class: type[AbstractGame], name: str) -> str:
     except ValueError:  # no signature to read (a builtin): the games will tell
         return ""
     return ""
+
+
+# ---------------------------------------------------------------- what the methods' code does
+
+# A name for the value a student kept under a method's name (``self.move = move``).
+_OTHER_NAME = {"move": "last_move", "state": "board", "current_player": "turn",
+               "game_over": "over"}
+
+
+def code_problems(game_class: type[AbstractGame]) -> list[tuple[str, str]]:
+    """What the game's own methods do that no game may: set an attribute that hides one of
+    its methods (``self.move = ...``), or call ``input()``. ``(problem, "file:line")``
+    each, in the order of the file; [] when the source cannot be read."""
+    # The methods called on a game object (a static or class method is called on the class).
+    methods = {name for cls in game_class.__mro__ if cls is not object
+               for name, value in vars(cls).items()
+               if inspect.isfunction(value) and not name.startswith("__")}
+    found: list[tuple[str, tuple[str, int]]] = []
+    for filename, line, self_name, node in _own_code(game_class):
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in _flat(targets):
+                if (isinstance(target, ast.Attribute) and target.attr in methods
+                        and isinstance(target.value, ast.Name) and target.value.id == self_name):
+                    name = target.attr
+                    other = _OTHER_NAME.get(name, f"{name}_value")
+                    found.append((
+                        f"Setting self.{name} hides the method {name}(): the server then "
+                        f"finds that value instead of the method, and cannot call it. Give "
+                        f"the value a name of its own, for example `self.{other} = ...`.",
+                        (filename, line)))
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+              and node.func.id == "input"):
+            move = _parameter(game_class, "move", 1) or "move"
+            found.append((
+                f"input() waits for someone to type, but a game runs on the server, where "
+                f"nobody types, so the call waits for ever. A player's move "
+                f"arrives in move() as the dict `{move}` (a client's api.move(position=4) "
+                f"sends {{\"position\": 4}}): read it from there, for example "
+                f"`{move}[\"position\"]`.", (filename, line)))
+    return [(text, f"{shown_path(place[0])}:{place[1]}")
+            for text, place in sorted(found, key=lambda problem: problem[1])]
+
+
+def _own_code(game_class: type) -> Iterator[tuple[str, int, str, ast.AST]]:
+    """(file, line, the name of ``self``, node) for every node of the game's own methods
+    (those of its classes, not of ``AbstractGame``)."""
+    for cls in game_class.__mro__:
+        if cls is AbstractGame or cls is object:
+            continue
+        for value in vars(cls).values():
+            func = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
+            if not inspect.isfunction(func):
+                continue
+            try:
+                lines, first = inspect.getsourcelines(func)
+                tree = ast.parse(textwrap.dedent("".join(lines)))
+            except (OSError, TypeError, SyntaxError):  # no source (built with type()), a lambda
+                continue
+            arguments = func.__code__.co_varnames[:func.__code__.co_argcount]
+            self_name = arguments[0] if arguments and not isinstance(value, staticmethod) else ""
+            for node in ast.walk(tree):
+                if hasattr(node, "lineno"):
+                    yield func.__code__.co_filename, first + node.lineno - 1, self_name, node
+
+
+def _flat(targets: list[ast.expr]) -> Iterator[ast.expr]:
+    """The targets of an assignment, those inside ``a, self.move = ...`` too."""
+    for target in targets:
+        if isinstance(target, (ast.Tuple, ast.List)):
+            yield from _flat(target.elts)
+        else:
+            yield target
+
+
+def _parameter(game_class: type, method: str, index: int) -> str | None:
+    """The name the game gives the ``index``-th parameter after ``self`` of ``method``."""
+    func = inspect.getattr_static(game_class, method, None)
+    code = getattr(func, "__code__", None)
+    if code is None or code.co_argcount <= index:
+        return None
+    return code.co_varnames[index]  # type: ignore[no-any-return]
 
 
 # ---------------------------------------------------------------- shared by every game

@@ -21,7 +21,7 @@ from typing import Any
 
 from . import _check_words as words
 from ._check_words import Report
-from .checked import GameType
+from .checked import MOVE_RETURNED_TRUE, GameType
 from .game import AbstractGame, has_hidden_information
 from .guard import GameCodeError, GameGuard
 from .protocol import ProtocolError
@@ -96,6 +96,7 @@ class Player:
         self.lengths: list[int] = []
         self.table: Table | None = None  # the game being played
         self.states_differed = False
+        self.over_not_bool = False  # game_over() returned something else than True or False
         # Players who see different states is fine when the game says so.
         self.says_public = game_class.hidden_information is False and any(
             "hidden_information" in vars(c) for c in game_class.__mro__ if c is not AbstractGame)
@@ -135,7 +136,7 @@ class Player:
         self.lengths.append(moves_made)
         self.listed += used_legal_moves
         self._call(table.restart)
-        if self._state(table, 0)["gameover"]:
+        if self._state(table, 0)["gameover"] and not self.over_not_bool:
             self.report.problem("Right after a restart the new game is already over: does "
                                 "__init__ set up a fresh game every time?",
                                 where=self._line("__init__"))
@@ -145,8 +146,9 @@ class Player:
         game = table.game
         over = self._call(self.guard.call, self.name, "game_over", game.game_over)
         if type(over) is not bool:
+            self.over_not_bool = True  # a text is true: "over at once" says no more
             self.report.problem(f"game_over() must return True or False, not {over!r} "
-                                f"({type(over).__name__}).{words.forgot_return(over)}",
+                                f"({type(over).__name__}).{_game_over_fix(over)}",
                                 kind="game_over type", where=self._line("game_over"))
         raw_current = self._call(self.guard.call, self.name, "current_player",
                                  game.current_player)
@@ -157,7 +159,7 @@ class Player:
                         else f"the ids are 0 to {players - 1}")
             self.report.problem(
                 f"current_player() returned {raw_current!r}, but with {_players(players)} "
-                f"{ids_text}.{words.forgot_return(raw_current)}",
+                f"{ids_text}.{words.forgot_return(raw_current) or _ids_fix(bad, players)}",
                 kind="current ids", where=self._line("current_player"))
             raise Stop
         states = [self._state(table, p) for p in range(players)]
@@ -234,13 +236,8 @@ class Player:
         if reply["status"] == "illegalmove" and reply["message"] is True:
             # "return True" for a good move, as a first-term student writes it: the server
             # rejects it (any value but None does), and False accepts a bad one.
-            self.report.problem(
-                f"move({words.short(move, 100)}) returned True, so the move was rejected: "
-                "the player got the error 'True'. A move is accepted when move() returns "
-                "None (or False), and rejected when it returns anything else: return nothing "
-                "when the move is fine, and a text that says what to send instead when it is "
-                "not.",
-                kind="returned True", where=self._line("move"))
+            self.report.problem(f"move({words.short(move, 100)}) {MOVE_RETURNED_TRUE}.",
+                                kind="returned True", where=self._line("move"))
             raise Stop
         if reply["status"] == "illegalmove":
             return reply["message"]
@@ -330,6 +327,27 @@ class Player:
 
     def _line_no(self, method: str) -> str:
         return words.line_of(self.game_class, method)
+
+
+def _ids_fix(ids: list[Any], players: int) -> str:
+    """How to return player ids that exist, for ``ids`` that do not, with ``players``."""
+    if any(type(i) is str for i in ids):
+        return (" An id is a whole number, the player's place from 0 on, not a name: return "
+                "0 for the first player, 1 for the second, and so on.")
+    counts_from_1 = ids and all(type(i) is int and 1 <= i <= players for i in ids)
+    return (" Ids count from 0, not 1: start the turn at 0, and" if counts_from_1 else
+            f" Return only ids from 0 to {players - 1},") + (
+        " go round with `self.turn = (self.turn + 1) % self.players` (self.players: the "
+        "number of players __init__ was given).")
+
+
+def _game_over_fix(over: Any) -> str:
+    """How to make ``game_over()`` return a bool, when it returned ``over``."""
+    text = (" A text counts as true in Python, even 'no' or 'False', so the game seemed "
+            "over." if type(over) is str and over else "")
+    return words.forgot_return(over) if over is None else (
+        f"{text} Write `return False` while the game goes on and `return True` once it has "
+        "ended; a comparison such as `return self.moves >= 9` gives one of them.")
 
 
 def _players(count: int) -> str:

@@ -8,7 +8,8 @@ file and line to look at and what to change there:
 * a class named like a game that comes with the server (the template copied
   and not renamed: the server would skip the file);
 * required methods missing or misspelled, methods that cannot take what the
-  server passes (``def state(self):``), ``min_players``/``max_players``
+  server passes (``def state(self):``) or that an attribute hides
+  (``self.move = ...``), ``input()`` in a game, ``min_players``/``max_players``
   that are not static or not whole numbers, a class renamed to something
   that is not an identifier;
 * exceptions (with the traceback, and the move that caused them), calls that
@@ -99,6 +100,11 @@ def check_structure(game_class: type[AbstractGame], report: Report,
         report.problem(defs.signature_problem(game_class, name),
                        where=words.method_line(game_class, name))
     if unfit:
+        return None
+    found = defs.code_problems(game_class)
+    for text, where in found:
+        report.problem(text, where=where, kind=f"{where} {text}")  # each line: one to fix
+    if found:  # every move failed, or waited for a keyboard: play would only repeat it
         return None
     counts = []
     for method in ("min_players", "max_players"):

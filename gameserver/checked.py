@@ -76,6 +76,13 @@ log = logging.getLogger("gameserver.checked")
 
 
 NESTED_TOO_DEEPLY = "it is nested too deeply"  # RecursionError: about a thousand levels
+# move() returned True: what happened and what to return instead (``LocalSession`` and the
+# checker say it; on the wire True stays the rejection PROTOCOL.md lets a game send).
+MOVE_RETURNED_TRUE = (
+    "returned True, but the server takes any value other than None (or False) as the "
+    "reason a move is refused, and True gives no reason. Return nothing (None) when the "
+    "move is fine and done, and a text that says what is wrong when it is not, for "
+    "example `return \"that cell is taken\"`")
 _ID_MAX = sys.maxsize  # a player id, as ``current`` bounds it: JSON text of at most 19 digits
 
 
@@ -379,11 +386,15 @@ class CheckedGame:
     def move(self, move: dict[str, Any], player_id: int) -> Any:
         """Hand one move to the game: None if it was accepted, else the game's rejection.
 
-        The classic framework treats every falsy result as "accepted".
+        The classic framework treats every falsy result as "accepted", and any other
+        JSON value as the rejection, ``True`` too (PROTOCOL.md: the player gets
+        ``true``). A student who returns True means "done" nearly always: the log says
+        so once per game and process, and ``LocalSession`` and the checker explain it
+        (``MOVE_RETURNED_TRUE``).
 
         Raises:
-            GameCodeError: ``move`` failed, or rejected the move with a value
-                that is not JSON.
+            GameCodeError: ``move`` failed, or rejected the move with a value that is
+                not JSON.
         """
         self._current = self._over = None
         result = self._changing("move", self._instance.move, move, player_id)
@@ -604,10 +615,11 @@ class CheckedGame:
         return self._logged(self.type_error(
             method, f"must return {expected}, not {type(value).__name__}"))
 
-    @staticmethod
-    def _logged(error: GameCodeError) -> GameCodeError:
-        """``error`` (a value the game returned that is wrong), logged: the teacher reads
-        the server's log to see whose game broke and why. An exception of the game's was
-        logged (by the guard, with its traceback), a wrong value only told the player."""
+    def _logged(self, error: GameCodeError) -> GameCodeError:
+        """``error`` (a value the game returned that is wrong), logged and counted: the
+        teacher reads the server's log and the dashboard to see whose game broke and why.
+        An exception of the game's was (by the guard, with its traceback); a wrong value
+        only told the player."""
         log.error("%s", error.args[0].removeprefix("framework: "))
+        self.type.guard.count(self.type.name)
         return error

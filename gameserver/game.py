@@ -135,7 +135,8 @@ class AbstractGame:
             can be sent as JSON works, for example ``["no such card", 3]``;
             the client raises ``IllegalMove`` with it. Leave your game
             unchanged when you reject a move, and return the error rather
-            than raise it: an exception means your code has a bug.
+            than raise it: an exception means your code has a bug. Do not
+            return ``True`` for a good move: that is an error of your game.
         """
         raise _not_written("move")
 

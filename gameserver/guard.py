@@ -37,6 +37,7 @@ import logging
 import threading
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
@@ -150,7 +151,8 @@ class GameGuard:
                  stuck: Callable[[str, int], None] | None = None) -> None:
         self.time_limit = time_limit
         self.stuck = stuck
-        self.errors = 0  # game calls that failed, for metrics
+        self.errors = 0  # game calls that failed, for metrics (``count``) ...
+        self.by_game: Counter[str] = Counter()  # ... and for the dashboard, by game name
         # The end of a timed-out call's message, from the interrupted call's traceback:
         # where the game was stopped (``_check_words.stopped_at``; LocalSession sets it).
         # None on the server: its players are not shown the server's file names.
@@ -229,9 +231,17 @@ class GameGuard:
         finally:
             self._method = None
 
+    def count(self, game_name: str | None) -> None:
+        """Count one failed call of game ``game_name``: it raised, ran out of time or
+        returned a wrong value (``checked``), here or in a worker process (``workers``).
+        None: a failure of no one game (a worker that died idle): in ``errors`` alone."""
+        self.errors += 1
+        if game_name is not None:
+            self.by_game[game_name] += 1
+
     def _failed(self, game_name: str, method: str, err: BaseException) -> GameCodeError:
         """The error for ``err``, raised by the game's ``method`` (logged, counted)."""
-        self.errors += 1
+        self.count(game_name)
         if isinstance(err, GameCallTimeout):
             # With the traceback: its last frames of the game's file are the line the call
             # was running, which is all an operator has to tell a student where to look.

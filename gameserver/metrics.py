@@ -83,7 +83,8 @@ class Gauges:
     connections_total: int  # accepted since the start (a counter)
     sessions: dict[str, int]  # game -> sessions open, every game offered (0 included)
     waiting_requests: int  # blocked in join or state
-    game_code_errors: int  # calls into game code that raised or timed out (a counter)
+    game_code_errors: int  # calls into game code that raised, timed out or returned a wrong
+    # value (a counter; the dashboard shows them by game)
     store_failed_saves: int | None = None  # commits that failed (a counter); None: no store
     store_refused_saves: int = 0  # sessions ended for rows the store file refused (a counter)
     connections_refused_open: int = 0  # refused for the limits, their refusal still draining
@@ -183,8 +184,8 @@ def prometheus_text(source: MetricsSource) -> str:
         "# HELP gameserver_waiting_requests Requests blocked in join or state now.",
         "# TYPE gameserver_waiting_requests gauge",
         f"gameserver_waiting_requests {gauges.waiting_requests}",
-        "# HELP gameserver_game_code_errors_total Calls into game code that raised or "
-        "timed out.",
+        "# HELP gameserver_game_code_errors_total Calls into game code that raised, timed "
+        "out or returned a wrong value (the dashboard counts them by game).",
         "# TYPE gameserver_game_code_errors_total counter",
         f"gameserver_game_code_errors_total {gauges.game_code_errors}",
     ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 from . import registry
 from .config import Settings
@@ -28,8 +29,10 @@ def isolation_problem() -> str:
     return ""
 
 
-def plan(settings: Settings) -> tuple[dict[str, type[AbstractGame]], list[Source]]:
-    """The games the server imports itself, and the sources that run in worker processes.
+def plan(settings: Settings,
+         ) -> tuple[dict[str, type[AbstractGame]], list[Source], list[Path]]:
+    """The games the server imports itself, the sources that run in worker processes,
+    and the game files of ``games_dirs`` (in-process or not: the dashboard lists them).
 
     ``isolate_games``: "folder" runs the games from ``games_dirs`` in
     workers, "all" the bundled ones too, "off" none. Where workers cannot
@@ -42,16 +45,16 @@ def plan(settings: Settings) -> tuple[dict[str, type[AbstractGame]], list[Source
                     "server process, where a broken or hostile game can stall or crash the "
                     "server and read its memory (players' keys)", mode, problem)
         mode = "off"
+    paths = registry.game_files(settings.games_dirs)  # once: it logs the files it skips
     if mode == "off":
-        return registry.discover(settings.games_dirs, settings.bundled_games), []
-    files: list[Source] = [("file", str(path))
-                           for path in registry.game_files(settings.games_dirs)]
+        return registry.discover_files(paths, settings.bundled_games), [], paths
+    files: list[Source] = [("file", str(path)) for path in paths]
     if mode == "folder":
-        return registry.discover([], settings.bundled_games), files
+        return registry.discover([], settings.bundled_games), files, paths
     modules: list[Source] = []
     if settings.bundled_games:
         from .games import BUNDLED_GAMES
         for game_class in BUNDLED_GAMES:
             if ("module", game_class.__module__) not in modules:
                 modules.append(("module", game_class.__module__))
-    return {}, modules + files
+    return {}, modules + files, paths

@@ -204,12 +204,18 @@ def discover(games_dirs: Iterable[str], bundled: bool = True,
     The server imports only trusted games this way; games from folders run in
     worker processes (``gameserver.workers``), which call ``load_file``.
     """
+    return discover_files(game_files(games_dirs), bundled)
+
+
+def discover_files(files: Iterable[Path], bundled: bool = True,
+                   ) -> dict[str, type[AbstractGame]]:
+    """``discover`` for the game files ``game_files`` found already."""
     games: dict[str, type[AbstractGame]] = {}
     if bundled:
         from .games import BUNDLED_GAMES
         for game_class in BUNDLED_GAMES:
             games[game_class.__name__] = game_class
-    for path in game_files(games_dirs):
+    for path in files:
         try:
             classes = load_file(path)
         except GameLoadError as err:

@@ -32,12 +32,14 @@ import ssl
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from . import protocol, registry, startup
 from ._certwatch import CHECK_INTERVAL, CertificateWatch
 from ._connhost import ConnectionRegistry
 from ._handshakes import Handshakes
+from ._load_notes import LoadNotes, game_source
 from ._rawlisten import RawListener
 from ._sidetables import TimerBook
 from ._soon import Soon
@@ -100,7 +102,16 @@ class GameServer:
         self.settings = settings
         self.guard = GameGuard(settings.game_call_timeout)
         self._select = games is None  # settings.games applies once the workers said theirs
-        games, self._sources = plan(settings) if games is None else (games, [])
+        # What the log says of each game file while it loads, for the dashboard.
+        self.load_notes = LoadNotes()
+        self._game_files: list[Path] = []
+        if games is None:
+            with self.load_notes.listening():
+                games, self._sources, self._game_files = plan(settings)
+        else:
+            self._sources = []
+        if not self._sources:
+            self.load_notes.finish(self._game_files)
         self.isolation = Isolation(WorkerSettings(
             time_limit=settings.game_call_timeout, memory_mb=settings.worker_memory_limit,
             cpu_seconds=settings.worker_cpu_limit,
@@ -260,8 +271,10 @@ class GameServer:
         """Add the games of the worker processes; then keep only those the settings name
         (a per-game setting naming a game not found is logged: ``unknown_game_names``)."""
         game_types = self.lobby.game_types
-        for game_type in await self.isolation.load(self._sources, self.soon):
-            registry.add(game_types, game_type.name, game_type, game_type.source)
+        with self.load_notes.listening():
+            for game_type in await self.isolation.load(self._sources, self.soon):
+                registry.add(game_types, game_type.name, game_type, game_type.source)
+        self.load_notes.finish(self._game_files)
         for problem in unknown_game_names(self.settings, game_types):  # (--game: a few)
             log.error("%s", problem)
         if self._select:
@@ -279,6 +292,12 @@ class GameServer:
         finally:
             self._certificate_check = self.loop.call_later(CHECK_INTERVAL,
                                                             self.check_certificate)
+
+    def game_files(self) -> dict[str, Any]:
+        """Each game file: the games it offers and what the log said while it loaded; and
+        each game offered: its game-code errors (``LoadNotes.report``). For the dashboard."""
+        return self.load_notes.report({name: game_source(game_type) for name, game_type
+                                       in self.lobby.game_types.items()}, self.guard.by_game)
 
     def _tick(self) -> None:
         """Let time pass in the lobby (timeouts), and again a tick interval later; the
@@ -328,7 +347,7 @@ class GameServer:
         s = self.settings
         source = LobbySource(self.lobby, self.history, lambda: prometheus_text(self),
                              self.store.health if self.store is not None else None,
-                             self.hall)
+                             self.hall, self.game_files)
         try:
             self.dashboard = await start_dashboard(source, WebSettings(
                 s.web_host, s.web_port, s.web_token, s.game_timeout, s.web_max_connections,

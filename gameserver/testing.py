@@ -47,7 +47,7 @@ from game_server_api import GameServerError, IllegalMove
 
 from . import _check_words as words
 from ._stuck import exit_stuck
-from .checked import GameType
+from .checked import MOVE_RETURNED_TRUE, GameType
 from .game import AbstractGame
 from .guard import GameCodeError, GameGuard
 from .protocol import ProtocolError
@@ -108,7 +108,10 @@ class LocalSession:
         reply = self._run(self.session.move, player_id, key, json.loads(json.dumps(move)))
         if reply["status"] == "illegalmove":
             value = reply["message"]
-            raise IllegalMove(*value) if isinstance(value, list) else IllegalMove(value)
+            err = IllegalMove(*value) if isinstance(value, list) else IllegalMove(value)
+            if value is True:  # (a player gets just that; its author needs the why)
+                err.add_note(f"Your move() {MOVE_RETURNED_TRUE}.")
+            raise err
 
     def state(self, player_id: int) -> dict[str, Any]:
         """What ``player_id`` would receive from ``state()`` right now."""

@@ -182,6 +182,12 @@ class Request:
     resent: bool = False  # sent again once: its worker died before reading it
 
 
+def _game_name(request: Request | None) -> str | None:
+    """The name of the game ``request`` concerns, for the guard's count; None: no game."""
+    game = request.game if request is not None else None
+    return game.type.name if game is not None else None
+
+
 def _then(request: Request, after: Callable[[], None]) -> None:
     """Have ``after()`` run once ``request`` is answered or has failed."""
     answer, fail = request.answer, request.fail
@@ -522,7 +528,7 @@ class Worker:
             return
         error, current, over = reply[0], reply[2], reply[3]
         if error is not None:
-            self.guard.errors += 1
+            self.guard.count(_game_name(request))
         if reply[6] is not None:  # leftovers: why it must be replaced (cut, as errors are)
             queue.appendleft(request)  # it fails with the process
             self._replace(f"{request.method}() {_channel.cut(reply[6])}")
@@ -658,7 +664,8 @@ class Worker:
         unread = head is not None and died and read is not None and read <= head.offset
         why = why.replace("{during}", "" if head is None else
                           f" {'before running' if unread else 'during'} {head.method}()")
-        self.guard.errors += 1 if why else 0
+        if why:
+            self.guard.count(_game_name(head))
         if head is not None and head.hello:
             self._queue.extend(queue)
             self._import_failed(why, died)

@@ -33,8 +33,19 @@ def test_the_reference_game_passes() -> None:
     ("Misnamed", "no method 'game_over', which every game needs. You wrote a method "
                  "called 'gameover': rename it to 'game_over'"),
     ("NotStatic", "Put @staticmethod on the line above 'def min_players'"),
-    ("BadCurrentId", "current_player() returned 1, but with 1 player the only id is 0"),
-    ("NonBoolGameOver", "game_over() must return True or False, not 'no' (str)"),
+    ("BadCurrentId", "current_player() returned 1, but with 1 player the only id is 0. Ids "
+                     "count from 0, not 1: start the turn at 0, and go round with `self.turn = "
+                     "(self.turn + 1) % self.players`"),
+    ("NonBoolGameOver", "game_over() must return True or False, not 'no' (str). A text counts "
+                        "as true in Python, even 'no' or 'False', so the game seemed over. Write "
+                        "`return False` while the game goes on and `return True` once it has "
+                        "ended"),
+    ("ShadowedMove", "Setting self.move hides the method move(): the server then finds that "
+                     "value instead of the method, and cannot call it. Give the value a name of "
+                     "its own, for example `self.last_move = ...`."),
+    ("ReadsInput", "input() waits for someone to type, but a game runs on the server, where "
+                   "nobody types, so the call waits for ever. A player's move arrives in move() "
+                   "as the dict `args`"),
     ("SetInState", 'state()["counter"] is a set'),
     ("ListState", "state() must return a dict, not list."),
     ("TupleState", "state() must return a dict, not tuple. A comma after the closing brace "
@@ -55,9 +66,9 @@ def test_the_reference_game_passes() -> None:
                 "the class's name: do not set __name__)."),
     ("StateWithoutPlayer", "The server calls state() with the player's id, but your state() "
                            "cannot take that: begin it with `def state(self, player_id):`."),
-    ("MoveReturnsTrue", "returned True, so the move was rejected: the player got the error "
-                        "'True'. A move is accepted when move() returns None (or False), and "
-                        "rejected when it returns anything else"),
+    ("MoveReturnsTrue", "returned True, but the server takes any value other than None (or "
+                        "False) as the reason a move is refused, and True gives no reason. "
+                        "Return nothing (None) when the move is fine and done"),
     ("SharedLog", "The class attribute log changed while games were played: it belongs to "
                   "the class, so every game on the server shares that one list"),
     ("DefaultHistory", "The default value of history in __init__() changed while games were "
@@ -72,6 +83,19 @@ def test_each_defect_is_reported_in_plain_words(name: str, expected: str) -> Non
     for problem in report.found:  # issue 17, point 10: the file (and line) to look at
         line = r"" if name == "Misnamed" else r":\d+"  # built without a class statement
         assert re.fullmatch(rf"\S*defective_games\.py{line}", problem.where), problem
+
+
+def test_a_text_from_game_over_is_one_problem_not_two() -> None:
+    # 'no' is true: every game was over at once, and "over right after a restart" followed.
+    assert len(run_check("NonBoolGameOver").found) == 1
+
+
+def test_the_line_that_hides_a_method_or_reads_the_keyboard_is_named() -> None:
+    for name, code in (("ShadowedMove", "self.move = None"), ("ReadsInput", "input(")):
+        problems = run_check(name).found
+        assert len(problems) == 1, problems  # not played: every move would fail (or wait)
+        path, line = problems[0].where.rsplit(":", 1)
+        assert code in (DATA / "defective_games.py").read_text().splitlines()[int(line) - 1]
 
 
 def test_a_missing_method_is_not_guessed_from_one_the_game_needs_as_it_is() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,22 @@ def test_except_illegal_move_works_alike_in_tests_and_in_clients() -> None:
         raise AssertionError("taking 10 of 3 was accepted")
     with pytest.raises(game_server_api.GameServerError, match="not your turn"):
         session.move(1, heap=0, take=1)
+
+
+def test_a_move_that_returns_true_says_what_to_return_instead() -> None:
+    """"return True" for a good move gave ``IllegalMove: True``, no word of what to fix.
+    It stays the rejection a player gets (PROTOCOL.md: any JSON value); the error's note,
+    printed under it in a traceback, says what happened and what to return."""
+    session = LocalSession(test_check.defective_games.MoveReturnsTrue, 2)
+    with pytest.raises(IllegalMove) as err:
+        session.move(0, add=1)
+    assert err.value.args == (True,)
+    assert err.value.__notes__[0].startswith(
+        "Your move() returned True, but the server takes any value other than None")
+    assert "Return nothing (None) when the move is fine" in err.value.__notes__[0]
+    assert "Return nothing (None)" in "".join(traceback.format_exception(err.value))
+    assert session.current == [1]  # the game made the move before it said True
+    session.move(1, add=3)  # its False still accepts
 
 
 # ---------------------------------------------------------------- a call that never returns

@@ -16,6 +16,8 @@ token when one is set, except those marked *player*, which players reach without
 ``/api/config``                         version, store on/off, the visitor's access (*player*)
 ``/api/play/...``                       POST: join, state, move, restart, open (*player*;
                                         ``_play``)
+``/api/game-files``                     each game file: its games or why none loaded; each
+                                        game's game-code errors (``_load_notes``)
 ``/api/sessions[?q=&offset=&limit=]``   the lobby: counts, live and finished sessions
 ``/api/events[?q=&offset=&limit=]``     server-sent events: the lobby, on change
 ``/api/sessions/G/T[?player=N]``        one session: summary and every view (or one)
@@ -181,6 +183,8 @@ class App:
                     "version": __version__, "store": self.source.history() is not None,
                     "stuck_after": self.stuck_seconds, "access": level,
                     "token": bool(self.gate.token), "play": self.play.config(level)})
+            case ["game-files"]:  # not in PLAYER_APIS: the server's paths and errors
+                return json_response(self.source.game_files())
             case ["sessions"]:
                 q, offset, limit = _lobby_query(request)
                 await self.index.fresh()

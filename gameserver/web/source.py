@@ -85,6 +85,10 @@ class DashboardSource(Protocol):
     def competition(self) -> Any:
         """The tournaments (``gameserver.tournament_hall.TournamentHall``), or None."""
 
+    def game_files(self) -> dict[str, Any]:
+        """Each game file: its games, or why none loaded; each game: its game-code errors
+        (``gameserver._load_notes.LoadNotes.report``)."""
+
     def handle(self, request: Request, client: str) -> Outcome:
         """Serve a game request from ``client`` (an address) exactly as the game port does.
 
@@ -111,13 +115,17 @@ class LobbySource:
         store_health: returns the store's health dict, or None when the
             store has no such report (or is off).
         competition: the server's tournaments, or None.
+        game_files: returns the game files and the games' errors (``game_files``);
+            None: no game files, no errors counted.
     """
 
     def __init__(self, lobby: Any, history: HistoryReader | None,
                  metrics_text: Callable[[], str],
                  store_health: Callable[[], dict[str, Any]] | None = None,
-                 competition: Any = None) -> None:
+                 competition: Any = None,
+                 game_files: Callable[[], dict[str, Any]] | None = None) -> None:
         self._competition = competition
+        self._game_files = game_files
         self._lobby = lobby
         self._history = history
         self._metrics_text = metrics_text
@@ -173,6 +181,12 @@ class LobbySource:
 
     def competition(self) -> Any:
         return self._competition
+
+    def game_files(self) -> dict[str, Any]:
+        if self._game_files is None:
+            return {"files": [], "games": [{"name": name, "file": None, "errors": 0}
+                                           for name in sorted(self._lobby.games)]}
+        return self._game_files()
 
     def handle(self, request: Request, client: str) -> Outcome:
         return self._lobby.handle(request, client)  # type: ignore[no-any-return]

@@ -171,6 +171,18 @@ class MoveReturnsTrue(Good):
         return True
 
 
+class ShadowedMove(Good):
+    def __init__(self, players):
+        super().__init__(players)
+        self.move = None  # the last move, kept under the method's name
+
+
+class ReadsInput(Good):
+    def move(self, args, player_id):  # asks the keyboard instead of reading the move
+        args = {"add": int(input("add? "))}
+        return super().move(args, player_id)
+
+
 class SharedLog(Good):
     log = []  # one list for every game: belongs in __init__
 

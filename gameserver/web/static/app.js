@@ -269,6 +269,55 @@
     return { table, update };
   }
 
+  /**
+   * The game code: each game file of the games folders, loaded (its games) or not (the
+   * log's lines that say why), and each game's errors (exceptions, wrong return values,
+   * calls stopped at the time limit). Asked for again as the lobby changes, and every 10 s.
+   */
+  function gameCodeSection() {
+    const errorsLine = h("p", { class: "counts", id: "game-errors" });
+    const tbody = h("tbody", {});
+    const table = h("table", { class: "game-files", id: "game-files" },
+      h("caption", { class: "visually-hidden", text: "Game files" }),
+      h("thead", {}, h("tr", {}, ...["File", "Status", "Games, or why none loaded"].map((t) => h("th", { scope: "col", text: t })))), tbody);
+    const section = h("section", { "aria-labelledby": "code-title", id: "game-code" },
+      h("h2", { id: "code-title", text: "Game code" }), errorsLine, h("div", { class: "table-scroll" }, table));
+    const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+    let asked = 0;
+    let later = null;
+
+    function draw(data) {
+      const errors = new Map(data.games.map((g) => [g.name, g.errors]));
+      const failing = data.games.filter((g) => g.errors > 0);
+      errorsLine.textContent = "Game-code errors (exceptions, wrong return values, time limits): " +
+        (failing.length ? failing.map((g) => `${g.name} ${g.errors}`).join(" · ") : "none so far");
+      tbody.replaceChildren(...data.files.map((f) => {
+        const loaded = f.games.length > 0;
+        return h("tr", { class: loaded ? "file-loaded" : "file-failed" },
+          h("td", { class: "file", text: f.file }),
+          h("td", {}, h("span", { class: "badge " + (loaded ? "loaded" : "failed"), text: loaded ? "loaded" : "not loaded" })),
+          h("td", {},
+            f.games.length ? h("p", { text: f.games.map((g) => `${g} (${plural(errors.get(g) || 0, "error")})`).join(", ") }) : null,
+            ...f.problems.map((text) => h("p", { class: "problem", text }))));
+      }));
+      table.hidden = data.files.length === 0;
+    }
+
+    async function refresh() {
+      asked = Date.now();
+      try { draw(await api("/api/game-files")); } catch (err) { /* the next refresh tries again */ }
+    }
+
+    function soon() { // at most one request every 2 s, however fast the lobby changes
+      if (later) return;
+      later = setTimeout(() => { later = null; refresh(); }, Math.max(0, asked + 2000 - Date.now()));
+    }
+
+    refresh();
+    setInterval(refresh, 10000);
+    return { section, soon };
+  }
+
   function lobbyPage(games) {
     setPage("Lobby", "lobby");
     const badge = liveBadge();
@@ -280,6 +329,7 @@
     const finished = sessionTable("finished", "Finished sessions still open");
     const finishedSummary = h("summary", {});
     const finishedMore = h("p", { class: "hint" });
+    const code = gameCodeSection();
     const finishedBox = h("details", { class: "finished", id: "finished-box" }, finishedSummary,
       h("p", { class: "hint", text: "Their game is over; they stay open (for a restart) until nobody has sent a request for the game timeout. Finished games are kept in the history." }),
       h("div", { class: "table-scroll" }, finished.table), finishedMore);
@@ -298,12 +348,14 @@
             : h("p", { class: "players-range", text: g.min_players === g.max_players ? `${g.min_players} player${g.min_players === 1 ? "" : "s"}` : `${g.min_players}–${g.max_players} players` }),
           h("p", { text: g.description || "" }),
           g.documentation ? h("details", {}, h("summary", { text: "How to play" }), h("pre", { class: "doc", text: g.documentation })) : null,
-          g.error ? null : h("p", {}, h("a", { href: `/play?game=${enc(g.name)}`, class: "play-link", text: `Play ${g.name} in the browser` })))))));
+          g.error ? null : h("p", {}, h("a", { href: `/play?game=${enc(g.name)}`, class: "play-link", text: `Play ${g.name} in the browser` })))))),
+      code.section);
 
     const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
     function update(data) {
       syncClock(data.now);
+      code.soon();
       live.update(data.sessions);
       finished.update(data.finished);
       const c = data.counts;
