@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from game_server_api import GameServerAPI, GameServerError
+from game_server_api import GameServerAPI, GameServerError, IllegalMove
 from tests.serverproc import ServerThread
 from tests.web import play
 from tests.web.test_endpoints import fetch
@@ -135,11 +135,13 @@ def test_each_games_errors_are_counted(server: ServerThread) -> None:
     assert errors()["TicTacToe"] == 0  # the bundled games are listed too
     api = GameServerAPI("127.0.0.1", server.port, "Flaky", session="errors", players=1)
     api.join()
-    for move in ({"crash": True}, {"done": True}, {"loop": True}):  # raises, True, too long
+    for move in ({"crash": True}, {"loop": True}):  # raises, too long
         with pytest.raises(GameServerError):
             api.move(**move)
+    with pytest.raises(IllegalMove):  # True: a rejection (PROTOCOL.md), no error of the code
+        api.move(done=True)
     api.move(fine=True)  # a good move counts nothing
-    assert errors()["Flaky"] == before + 3
+    assert errors()["Flaky"] == before + 2
     assert game_files(server)["games"][0]["file"] is None  # bundled: from no game file
 
 
