@@ -251,7 +251,6 @@ class Rows:
         self.max_games = max_games
         self.max_bytes = max_bytes
         self.prune_due = False  # beyond a limit: ``prune`` at the next commit
-        self._unkept: set[int] = set()  # games ``unkeep`` took out of the counts
         self._check_limits()
 
     # ------------------------------------------------------------ events
@@ -483,9 +482,8 @@ class Rows:
         ended = kept = False
         for sql, params in rows:
             if sql == NOT_CURRENT:
-                if params[1] in self._unkept:  # counted out already (``unkeep``)
-                    self._unkept.discard(params[1])
-                else:
+                if not (live.session is None and not live.ended
+                        and params[1] == live.game_id):  # else counted out by ``unkeep``
                     self.kept -= 1
                     self.kept_bytes -= params[0]
                 kept = kept or params[1] == live.game_id
@@ -498,11 +496,18 @@ class Rows:
         session had ended and, taken for finished, the game joined the history
         (``forget``, ``_keep``): in the file it is then neither current nor finished,
         and counted. Its rows go, and it leaves the counts (once: the row that flagged
-        it kept, left out too, is not taken out again)."""
+        it kept, left out too, is not taken out again).
+
+        That row is its deletes' (``live.gone``, which ``forget`` gave it only as
+        ``ended``): they are marked not ``ended``, which ``left_out`` reads. A mark on
+        them, not a set of game ids here: the deletes written (the usual case), an
+        id stayed in such a set for good, one more at every such refusal.
+        """
         drop_game(ops, live.game_id)
         self.kept -= 1
         self.kept_bytes -= live.stored + live.logged_since  # as ``_keep`` counted it
-        self._unkept.add(live.game_id)
+        if live.gone is not None:
+            live.gone.ended = False
 
     def _keep(self, ops: Ops, live: Live) -> None:
         """A finished game is no longer its session's current one: it joins the history,
