@@ -630,8 +630,9 @@ class Session:
         nobody's to make (a turn timer, if any, makes them); its observer code
         still lets a watcher read. A later request with the old key (leaving
         twice too) gets ``invalid key: this player left the game session``.
-        Not saved: after a restart of the server, a seat that left is back
-        with its old key, until every seat has left.
+        Not saved itself: after a restart of the server the seat counts as not
+        left, with the key the session's row was last saved with (its old one,
+        unless a new game or an observer code wrote the row after the leave).
 
         Raises:
             ProtocolError: ``invalid key`` (also an observer key's).

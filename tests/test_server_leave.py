@@ -104,3 +104,29 @@ def test_a_classic_request_is_answered_as_before(make_server) -> None:
         "observe, restart)")
     assert a.restart() == {"status": "ok", "data": None}
     assert sessions(server) == [("TicTacToe", "classic")]
+
+
+def test_after_a_restart_a_seat_that_left_has_the_key_the_store_last_saved(
+        tmp_path) -> None:
+    """A leave is not saved itself: the store has the seat's key as the session's row was
+    last written. Untouched since, the old key works again after a restart; written again
+    after the leave (here: an observer code asked for), the row holds the key nobody
+    knows, and the seat stays locked (docs/protocol.md said the old key came back)."""
+    from tests.serverproc import ServerThread
+
+    db = str(tmp_path / "store.sqlite3")
+    with ServerThread(store=True, store_path=db) as server:
+        quiet = pair(server.port, "quiet")
+        written = pair(server.port, "written")
+        for players in (quiet, written):
+            assert leave(players[0])["status"] == "ok"
+        observer = request(server.port, {"type": "observer_code", "game": "TicTacToe",
+                                         "session": "written", "player_id": written[1].player_id,
+                                         "key": written[1].key})
+        assert observer["status"] == "ok"
+    with ServerThread(store=True, store_path=db) as restarted:
+        for player in (*quiet, *written):
+            player.port = restarted.port
+        assert quiet[0].state()["status"] == "ok"
+        assert written[0].state()["message"] == "framework: invalid key"
+        assert written[1].state()["status"] == "ok"
