@@ -353,18 +353,13 @@ class Link:
         server that is down or lost the session holds nothing of ours, and an
         older one (``unknown request type``) keeps the session until it is idle
         for its ``game_timeout``, as before; neither is worth an error in
-        ``close()``. At most ``LEAVE_TIMEOUT`` seconds are spent waiting.
+        ``close()``. At most ``LEAVE_TIMEOUT`` seconds are spent waiting, in all
+        (``_leave``).
         """
         self.close()
-        if not payloads:
-            return
-        link = Link(self.address, self._context or False, min(self.timeout, LEAVE_TIMEOUT))
-        try:
-            link.exchange(payloads)
-        except GameError:
-            pass
-        finally:
-            link.close()
+        if payloads:
+            _leave(self.address, self._context, b"".join(payloads), len(payloads),
+                   time.monotonic() + min(self.timeout, LEAVE_TIMEOUT))
 
     def close(self) -> None:
         """Close the connection (the next request opens a new one)."""
@@ -548,6 +543,56 @@ def _received_now(sock: socket.socket, timeout: float) -> bytes | None:
         return None
     finally:
         sock.settimeout(timeout)
+
+
+def _leave(address: tuple[str, int], context: ssl.SSLContext | None, payload: bytes, replies: int,
+           deadline: float) -> None:
+    """Send ``payload`` (``replies`` requests) on a connection of its own, and read until
+    that many replies came, the server closed, or ``deadline`` (``time.monotonic()``)
+    passed; errors are ignored (``Link.leave``).
+
+    One deadline for everything: ``Link.exchange`` allows its timeout for the connection
+    to each of the host's addresses (a name with an IPv4 and an IPv6 address that do not
+    answer: twice) and again for each reply, so an env's ``close()`` took many times
+    ``LEAVE_TIMEOUT`` from a server that did not answer, or answered slowly.
+    """
+    host, port = address
+    sock: socket.socket | None = None
+    try:
+        for family, kind, proto, _, where in socket.getaddrinfo(host, port,
+                                                               type=socket.SOCK_STREAM):
+            candidate = socket.socket(family, kind, proto)
+            try:
+                candidate.settimeout(max(deadline - time.monotonic(), 1e-3))
+                candidate.connect(where)
+            except OSError:
+                candidate.close()
+                if time.monotonic() >= deadline:
+                    return
+                continue
+            sock = candidate
+            break
+        if sock is None:
+            return
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if context is not None:
+            sock.settimeout(max(deadline - time.monotonic(), 1e-3))
+            sock = context.wrap_socket(sock, server_hostname=host)
+        sock.settimeout(max(deadline - time.monotonic(), 1e-3))
+        sock.sendall(payload)
+        tail = b""  # the end of what came: a terminator split between two receives
+        while replies > 0:
+            chunk = _receive(sock, deadline)
+            if not chunk:
+                return
+            seen = tail + chunk
+            replies -= seen.count(TERMINATOR)
+            tail = seen[-(len(TERMINATOR) - 1):]
+    except (OSError, ValueError):  # (TimeoutError, ssl.SSLError: OSErrors)
+        return
+    finally:
+        if sock is not None:
+            sock.close()
 
 
 def _receive(sock: socket.socket, deadline: float) -> bytes:

@@ -288,7 +288,8 @@ def test_tls(make_server, tls_pair) -> None:
     env.reset(seed=1)
     finals = play_randomly(env, RandomAgent(1))
     assert set(finals) == {"player_0", "player_1"}
-    env.close()
+    env.close()  # its leaves too go over TLS (to each address of "localhost" in turn)
+    assert server.call(lambda: len(server.server.lobby.sessions)) == 0
 
 
 def test_a_server_that_sends_garbage_or_never_ends_its_reply(monkeypatch) -> None:
@@ -1053,3 +1054,36 @@ def test_a_join_refused_by_the_limit_of_new_sessions_a_minute_is_sent_again(
         other.reset()
     other.close()
     env.close()
+
+
+def test_close_waits_for_its_leaves_no_longer_than_leave_timeout_in_all(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that answers the leaves of a vector env's seats slowly, each reply within
+    the timeout of one: ``close()`` waited for every one of them (20 seats, 20 times
+    LEAVE_TIMEOUT), though it says it waits LEAVE_TIMEOUT at most. It gives up then,
+    whatever is still to come; the server here sends the rest only once it has."""
+    monkeypatch.setattr(_remote, "LEAVE_TIMEOUT", 1.0)
+    listener = socket.create_server(("127.0.0.1", 0))
+    returned = threading.Event()
+    sent: list[int] = []
+
+    def serve() -> None:
+        with listener, listener.accept()[0] as conn:
+            for number in range(20):  # one every quarter of LEAVE_TIMEOUT, until close returns
+                if returned.wait(0.25):
+                    return
+                try:
+                    conn.sendall(b'{"status":"ok","data":null}' + _remote.TERMINATOR)
+                except OSError:
+                    return
+                sent.append(number)
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    link = _remote.Link(("127.0.0.1", listener.getsockname()[1]), timeout=TIMEOUT)
+    leave = _remote._encode({"type": "leave", "game": "Nim", "session": "s", "player_id": 0,
+                             "key": "0" * 32})
+    link.leave([leave] * 20)
+    returned.set()
+    thread.join(TIMEOUT)
+    assert len(sent) < 20
