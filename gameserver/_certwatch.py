@@ -19,7 +19,8 @@ the log said nothing more. ``CertificateWatch.check`` runs every
   instead would leave it half-changed when the key fails (OpenSSL drops the
   old key as soon as the new certificate does not match it). Connections
   open keep the certificate of their handshake; a refused pair is warned of
-  once, and tried again as soon as the files change again.
+  once, and tried again as soon as the files change again (one whose
+  certificate is not valid yet: at each check, taken once it is).
 * **A coming expiry is warned of every day** (``WARN_INTERVAL``), not only
   at start: from ``startup.EXPIRY_WARNING_DAYS`` before it (certbot renews 30
   days before, so a warning means its renewal failed).
@@ -69,6 +70,7 @@ class CertificateWatch:
         self.reloads = 0  # pairs taken from disk since the start
         self._loaded = self._stamp()
         self._refused: _Stamp | None = None  # a changed pair that could not be used
+        self._early: _Stamp | None = None  # a changed pair not valid yet, warned of
         self._warned = -math.inf  # when the last warning of the dates was logged
 
     def warn_now(self) -> None:
@@ -100,10 +102,22 @@ class CertificateWatch:
             return
         dates = startup.certificate_dates(self.cert)
         if dates is not None and not dates[0] <= now < dates[1]:
-            self._refused = stamp
+            # One not valid yet (made on a machine whose clock is ahead, or this one's is
+            # behind) is tried again at each check until it is: refused for good, it was
+            # never taken, as its files do not change again, and the old one was served
+            # past its expiry. Warned of once all the same.
+            early = now < dates[0]
+            if not early:
+                self._refused = stamp
+            elif stamp == self._early:
+                return
+            else:
+                self._early = stamp
             log.warning("TLS: the certificate file %s changed, but the new certificate is "
-                        "not valid now (%s); %s", self.cert,
-                        startup.certificate_warning(self.cert, now, dates), keeping)
+                        "not valid now (%s); %s%s", self.cert,
+                        startup.certificate_warning(self.cert, now, dates), keeping,
+                        " (it is taken at the first hourly check once it is)" if early
+                        else "")
             return
         self.context, self.dates, self._loaded, self._refused = context, dates, stamp, None
         self.reloads += 1

@@ -168,3 +168,29 @@ def test_a_coming_expiry_is_warned_of_every_day_and_shown_in_the_metrics(
     text = server.call(metrics.prometheus_text, server.server)
     assert f"gameserver_tls_certificate_expiry_seconds {watch.dates[1]:.0f}\n" in text
     assert watch.dates[1] - start == pytest.approx(5 * DAY, abs=120)
+
+
+def test_a_renewal_not_valid_yet_is_taken_once_it_is(
+        tmp_path: Path, make_server: Callable[..., ServerThread],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A pair whose certificate is not valid yet (made where the clock is ahead, or this
+    machine's is behind) was refused for good: its files do not change again, so it was
+    never taken, and the old certificate was served past its expiry. It is tried again
+    at each check, warned of once, and taken once it is valid."""
+    old, new = make_pair(tmp_path / "1", 3650), make_pair(tmp_path / "2", 3650)
+    cert, key = live(tmp_path, old)
+    server = make_server(tls_cert=str(cert), tls_key=str(key))
+    assert server.port is not None and server.server is not None
+    watch = server.server.certificates
+    assert watch is not None
+    with caplog.at_level(logging.INFO, "gameserver.server"):
+        watch.clock = lambda: time.time() - DAY  # this machine's clock, a day behind
+        point(cert, new[0])
+        point(key, new[1])
+        check(server)
+        check(server)  # warned of once
+        assert len(warnings(caplog, "the new certificate is not valid now")) == 1
+        assert served(server.port) == fingerprint(old[0])
+        watch.clock = time.time  # the day has come (or the clock was set right)
+        check(server)
+    assert served(server.port) == fingerprint(new[0])
