@@ -9,7 +9,7 @@ the log said nothing more. ``CertificateWatch.check`` runs every
 ``CHECK_INTERVAL`` seconds (the server's timer):
 
 * **A changed pair is loaded for new connections.** The files' identity
-  (inode, size, modification time of each, following symbolic links as
+  (inode, size, modification and change times of each, following symbolic links as
   certbot's live/ folder has them) is compared with the one loaded. When it
   changed, a whole new context is made from the files, checked as at start,
   and only if that works, and its certificate is valid now, does it replace
@@ -47,7 +47,11 @@ log = logging.getLogger("gameserver.server")
 CHECK_INTERVAL = 3600.0  # seconds between two looks at the certificate and key files
 WARN_INTERVAL = 86400.0  # seconds between two warnings of the same certificate's dates
 
-_Stamp = tuple[tuple[int, int, int], ...]  # (inode, size, mtime_ns) of each file
+# (inode, size, mtime_ns, ctime_ns) of each file. The change time too: a chmod or chown
+# changes it alone, and a pair refused as the server could not read it (certbot's archive/
+# keys are root's) must be tried again once the operator lets it (it was not, until the
+# files changed again: the next renewal, months later).
+_Stamp = tuple[tuple[int, int, int, int], ...]
 
 
 class CertificateWatch:
@@ -141,7 +145,8 @@ class CertificateWatch:
             try:
                 found = os.stat(path)
             except OSError:  # moved away for a moment: compared as changed, then refused
-                stamps.append((0, 0, 0))
+                stamps.append((0, 0, 0, 0))
                 continue
-            stamps.append((found.st_ino, found.st_size, found.st_mtime_ns))
+            stamps.append((found.st_ino, found.st_size, found.st_mtime_ns,
+                           found.st_ctime_ns))
         return tuple(stamps)

@@ -194,3 +194,40 @@ def test_a_renewal_not_valid_yet_is_taken_once_it_is(
         watch.clock = time.time  # the day has come (or the clock was set right)
         check(server)
     assert served(server.port) == fingerprint(new[0])
+
+
+def reads_any_file(folder: Path) -> bool:
+    """Whether this process reads a file whatever its mode (root, CAP_DAC_OVERRIDE)."""
+    locked = folder / "locked"
+    locked.write_text("")
+    locked.chmod(0)
+    try:
+        locked.open().close()
+    except PermissionError:
+        return False
+    return True
+
+
+def test_a_renewal_the_server_could_not_read_is_taken_once_it_may(
+        tmp_path: Path, make_server: Callable[..., ServerThread],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """certbot's archive/ keys are root's: the renewed pair cannot be read, and is
+    refused. The operator then lets the server's user read it (chmod, chgrp), which
+    changes neither the files' contents nor their modification times: the pair was
+    never tried again, until the next renewal, months later."""
+    if reads_any_file(tmp_path):  # (as root: setpriv --bounding-set=-dac_override,...)
+        pytest.skip("this process reads any file, whatever its mode (root)")
+    old, new = make_pair(tmp_path / "1", 3650), make_pair(tmp_path / "2", 3650)
+    cert, key = live(tmp_path, old)
+    server = make_server(tls_cert=str(cert), tls_key=str(key))
+    assert server.port is not None
+    with caplog.at_level(logging.INFO, "gameserver.server"):
+        new[1].chmod(0)
+        point(cert, new[0])
+        point(key, new[1])
+        check(server)
+        assert warnings(caplog, "cannot be read by user")
+        assert served(server.port) == fingerprint(old[0])
+        new[1].chmod(0o600)  # the operator's fix
+        check(server)
+    assert served(server.port) == fingerprint(new[0])
