@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from tests.test_game_server_api import wait_until_a_request_waits
 from tests.test_store import seat_two
 from tests.wire import Player, request
 
@@ -44,6 +45,7 @@ def test_a_session_every_seat_left_ends_and_counts_no_more(make_server) -> None:
     replies: list[dict[str, Any]] = []
     waiting = threading.Thread(target=lambda: replies.append(watcher.state()))
     waiting.start()
+    wait_until_a_request_waits(server, "TicTacToe", "watched")  # (else: no such session)
     leave(a)
     leave(b)
     waiting.join(30)
