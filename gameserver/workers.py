@@ -136,6 +136,7 @@ READ_SIZE = 256 * 1024
 # Seconds a worker may still run after the pipe from it ended (it exits: the pipe ends as
 # it does); then it closed the pipe itself, and is killed.
 CLOSED_AFTER = 0.2
+KILLED_WAIT = 5.0  # seconds the server's stop waits for each killed worker to end
 NOTE_MAX = 512  # bytes of a note (``_noted``): the pickle of ("note", a method's name)
 # One buffer per thread that every worker's replies are read into (an event loop reads
 # one pipe at a time; a process may run loops in several threads, as tests run servers):
@@ -803,7 +804,9 @@ class Worker:
             self._close_process(process)
         for popen in self._dying:
             try:
-                popen.wait(1)  # killed: it ends at once
+                # Killed: it ends at once, unless the machine is loaded: a full test suite
+                # under heavy load saw 1 s pass (and the process then left unwaited).
+                popen.wait(KILLED_WAIT)
             except subprocess.TimeoutExpired:
                 log.warning("game file %s: worker process %d did not end", self.label,
                             popen.pid)
