@@ -119,7 +119,9 @@ def test_an_exception_comes_with_the_traceback_of_the_game_code() -> None:
 
 @pytest.mark.parametrize("game_class", BUNDLED_GAMES, ids=lambda c: c.__name__)
 def test_every_bundled_game_passes(game_class) -> None:
-    report = check.check_game(game_class, seed=11, games=30, time_budget=3.0)
+    # time_limit: no bundled game's call is slow, but a full suite under heavy load once
+    # saw Chat's state() pass the default 2 s.
+    report = check.check_game(game_class, seed=11, games=30, time_budget=3.0, time_limit=30.0)
     assert report.ok, report.problems
 
 
