@@ -231,3 +231,23 @@ def test_a_renewal_the_server_could_not_read_is_taken_once_it_may(
         new[1].chmod(0o600)  # the operator's fix
         check(server)
     assert served(server.port) == fingerprint(new[0])
+
+
+def test_a_refused_pair_is_tried_again_after_a_change_of_its_mode_alone(
+        tmp_path: Path, make_server: Callable[..., ServerThread],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The test above as root, which reads any file: a refused pair (here a certificate
+    with the old key) is not tried again while its files stay as they are, and is once a
+    chmod changed them, which changes neither contents nor modification times."""
+    old, new = make_pair(tmp_path / "1", 3650), make_pair(tmp_path / "2", 3650)
+    cert, key = live(tmp_path, old)
+    server = make_server(tls_cert=str(cert), tls_key=str(key))
+    with caplog.at_level(logging.INFO, "gameserver.server"):
+        point(cert, new[0])  # the new certificate, the old key: refused
+        check(server)
+        check(server)
+        assert len(warnings(caplog, "cannot be used")) == 1
+        old[1].chmod(0o640)
+        check(server)
+        assert len(warnings(caplog, "cannot be used")) == 2
+    assert served(server.port) == fingerprint(old[0])
