@@ -44,6 +44,11 @@ def secret_digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
 
 
+# The error of a key whose seat was given up (the ``leave`` extension), for requests and for
+# the feeds and waits opened with it before.
+LEFT = "invalid key: this player left the game session"
+
+
 @dataclass(slots=True, eq=False)
 class Player:
     name: str
@@ -81,5 +86,5 @@ def check_key(players: list[Player], player_id: int, key: str, observer: bool) -
         raise framework_error(
             "invalid key: an observer key only works for state requests with observer=true")
     if player.left:
-        raise framework_error("invalid key: this player left the game session")
+        raise framework_error(LEFT)
     raise framework_error("invalid key")

@@ -83,7 +83,7 @@ from typing import Any
 from . import _session_disk, _timeouts, protocol, timers
 from .checked import Call, CheckedGame, GameType
 from .guard import GameCodeError
-from .players import Player, check_key, keys_match, new_key
+from .players import LEFT, Player, check_key, keys_match, new_key
 from .protocol import ProtocolError, framework_error
 from .waits import Feed, Outcome, Wait
 
@@ -568,7 +568,15 @@ class Session:
         self.touch()
         check_key(self.players, player_id, key, observer)
         view = (player_id, observer)
-        return lambda: self._state_for(view, legal_moves, timer)
+        if observer:  # (an observer key stays good after its player left)
+            return lambda: self._state_for(view, legal_moves, timer)
+        player = self.players[player_id]
+
+        def step() -> Outcome:
+            if player.left:  # its key works no more (``leave``): nor a feed opened with it
+                raise framework_error(LEFT)
+            return self._state_for(view, legal_moves, timer)
+        return step
 
     def observe(self, name: str, code: str | None = None,
                 consent_needed: bool = False) -> Outcome:
@@ -1265,9 +1273,13 @@ class _StateWait(Wait):
         self._timer = timer
 
     def resume(self) -> Outcome:
-        """The view's state, asked again (as ``Session.state`` would, without the key)."""
-        return self._session._state_for((self._player_id, self._observer), self._legal_moves,
-                                        self._timer)
+        """The view's state, asked again (as ``Session.state`` would, without the key);
+        none for a player who left meanwhile (``leave``: its key works no more)."""
+        session = self._session
+        if not self._observer and session.players[self._player_id].left:
+            raise framework_error(LEFT)
+        return session._state_for((self._player_id, self._observer), self._legal_moves,
+                                  self._timer)
 
     def cancel(self) -> None:
         """The client went away: the session forgets this wait at once."""

@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 from tests.test_game_server_api import wait_until_a_request_waits
+from tests.test_server_push import subscribed
 from tests.test_store import seat_two
 from tests.wire import Player, request
 
@@ -132,3 +133,28 @@ def test_after_a_restart_a_seat_that_left_has_the_key_the_store_last_saved(
         assert quiet[0].state()["status"] == "ok"
         assert written[0].state()["message"] == "framework: invalid key"
         assert written[1].state()["status"] == "ok"
+
+
+def test_a_subscription_of_a_seat_that_left_pushes_its_state_no_more(make_server) -> None:
+    """The key works no more, for anyone: a feed opened with it before the leave (a copy
+    of the key an attacker read, the player's own second connection) kept pushing the
+    seat's state; it now ends with the leave's error at the next change."""
+    server = make_server()
+    a, b = pair(server.port, "fed")
+    feed = subscribed(server.port, a)
+    mover, leaver = a, b  # (the game goes on: the seat on turn stays)
+    if feed.push()["data"]["current"] == [b.player_id]:  # the state now
+        mover, leaver = b, a
+    else:
+        feed.close()
+        feed = subscribed(server.port, b)
+        assert feed.push()["status"] == "ok"  # the state now
+    try:
+        assert leave(leaver) == {"status": "ok", "data": None}
+        assert mover.move(position=4)["status"] == "ok"
+        ended = feed.push()
+        assert ended == {"push": 1, "status": "error",
+                         "message": "framework: invalid key: this player left the game "
+                                    "session"}, ended
+    finally:
+        feed.close()
