@@ -170,8 +170,8 @@ class Session:
                  "_waits", "__weakref__", "accepted_moves", "auto", "closed", "created", "game",
                  "game_error", "game_moves", "game_name", "game_type", "games_played",
                  "join_deadline", "last_activity", "max_moves", "moves", "own_timer", "owner",
-                 "players", "recorder", "seats_left", "size", "timer", "token", "version",
-                 "when_abandoned", "when_over", "when_timer")
+                 "players", "recorder", "size", "timer", "token", "version", "when_abandoned",
+                 "when_over", "when_timer")
 
     def __init__(self, game_type: GameType, token: str, size: int, *, auto: bool = False,
                  recorder: Recorder | None = None, game: CheckedGame | None = None,
@@ -198,7 +198,6 @@ class Session:
         self.created = self.last_activity = clock()
         self.join_deadline: float | None = None  # the lobby ends it then, unless full
         self.when_abandoned: Callable[[Session], None] | None = None  # every joiner left
-        self.seats_left = 0  # players who left for good (``leave``); all: the lobby ends it
         self.owner = ""  # the client address that started it (for per-address limits)
         self.timer: timers.TurnTimer | None = None  # the turn timer; None: no time limit
         # Its starter chose its timer (not the configured one): its games are not rated.
@@ -442,6 +441,14 @@ class Session:
         check_key(self.players, player_id, key, observer)
         return self._state_for((player_id, observer), legal_moves, timer, wait_for_save)
 
+    def _seat_state_for(self, view: View, legal_moves: bool, timer: bool) -> Outcome:
+        """``_state_for`` for a request whose key was checked before (a subscription's
+        next state, a woken ``state``): none for a player who left meanwhile (``leave``:
+        its key works no more, nor what was opened with it). An observer key stays good."""
+        if not view[1] and self.players[view[0]].left:
+            raise framework_error(LEFT)
+        return self._state_for(view, legal_moves, timer)
+
     def _state_for(self, view: View, legal_moves: bool, timer: bool = False,
                    wait: bool = True) -> Outcome:
         if self.closed is not None:
@@ -568,15 +575,7 @@ class Session:
         self.touch()
         check_key(self.players, player_id, key, observer)
         view = (player_id, observer)
-        if observer:  # (an observer key stays good after its player left)
-            return lambda: self._state_for(view, legal_moves, timer)
-        player = self.players[player_id]
-
-        def step() -> Outcome:
-            if player.left:  # its key works no more (``leave``): nor a feed opened with it
-                raise framework_error(LEFT)
-            return self._state_for(view, legal_moves, timer)
-        return step
+        return lambda: self._seat_state_for(view, legal_moves, timer)
 
     def observe(self, name: str, code: str | None = None,
                 consent_needed: bool = False) -> Outcome:
@@ -650,8 +649,7 @@ class Session:
         player = self.players[player_id]
         player.key = new_key()
         player.left = True
-        self.seats_left += 1
-        return self.seats_left >= len(self.players)
+        return all(seat.left for seat in self.players)
 
     def restart(self, player_id: int, key: str, with_state: bool = False,
                 legal_moves: bool = False, wait_for_save: bool = True,
@@ -1275,11 +1273,8 @@ class _StateWait(Wait):
     def resume(self) -> Outcome:
         """The view's state, asked again (as ``Session.state`` would, without the key);
         none for a player who left meanwhile (``leave``: its key works no more)."""
-        session = self._session
-        if not self._observer and session.players[self._player_id].left:
-            raise framework_error(LEFT)
-        return session._state_for((self._player_id, self._observer), self._legal_moves,
-                                  self._timer)
+        return self._session._seat_state_for((self._player_id, self._observer),
+                                             self._legal_moves, self._timer)
 
     def cancel(self) -> None:
         """The client went away: the session forgets this wait at once."""
