@@ -98,10 +98,9 @@ def load_module(path: Path) -> list[type[AbstractGame]]:
         spec.loader.exec_module(module)
     except SyntaxError as err:
         del sys.modules[module_name]
-        error = GameLoadError(f"{path}:{err.lineno}: syntax error: {err.msg} "
-                              "(fix that line, then restart the server)")
-        error.checked = (f"{path}:{err.lineno}: syntax error: {err.msg} (fix that line, "
-                         "then run the check again)")
+        fix = f"{path}:{err.lineno}: syntax error: {err.msg} (fix that line, then "
+        error = GameLoadError(fix + "restart the server)")
+        error.checked = fix + "run the check again)"
         raise error from None
     except BaseException as err:  # noqa: BLE001 - any failure of student code
         del sys.modules[module_name]
