@@ -157,6 +157,9 @@ class Lobby:
         self.timers = TimerSchedule()
         self.timer_book: TimerSaver | None = None  # where timers are saved (the store's file)
         self.router: Router | None = None
+        # What "no such game" adds for a game whose file failed to load (else ""; the
+        # server sets it: ``registry.unloaded_hint``).
+        self.unloaded_hint: Callable[[str], str] = lambda game_name: ""
         self._handlers: dict[type, Callable[[Any, str], Outcome]] = {
             Join: self._join, Move: self._move, State: self._state,
             StateWithMoves: self._state, Observe: self._observe, Restart: self._restart,
@@ -471,7 +474,7 @@ class Lobby:
         if game_type is None:
             raise framework_error(
                 f"no such game: '{game_name[:100]}' (available: "
-                + ", ".join(sorted(self.game_types)) + ")")
+                + ", ".join(sorted(self.game_types)) + ")" + self.unloaded_hint(game_name))
         return game_type
 
     def _session(self, game_name: str, token: str) -> Session:

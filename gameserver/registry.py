@@ -26,9 +26,10 @@ import importlib
 import importlib.util
 import inspect
 import logging
+import re
 import sys
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
@@ -223,6 +224,67 @@ def discover_files(files: Iterable[Path], bundled: bool = True,
         for game_class in classes:
             add(games, game_class.__name__, game_class, path)
     return games
+
+
+# A class defined at the top of a file, and its bases: read as text, not imported (a
+# file with a syntax error has its class names too).
+_CLASS_LINE = re.compile(r"^class[ \t]+([A-Za-z_]\w*)[ \t]*(\([^)]*\))?", re.MULTILINE)
+_SOURCE_READ_MAX = 1 << 20  # characters of a game file read for its class names
+
+
+def _loose(name: str) -> str:
+    """A file's or game's name as ``unloaded_games`` compares it: case and "_" ignored."""
+    return name.replace("_", "").casefold()
+
+
+def unloaded_games(files: Iterable[Path], offered: Mapping[str, str],
+                   ) -> dict[str, Path]:
+    """The names under which a client may be looking for a game of ``files`` that failed
+    to load, each with its file: where "no such game" can tell that student's game is
+    there, but broken (docs/first-game.md, step 4, says this rule too).
+
+    A file that offers no game (it failed to import, it has no game class, every
+    class in it was skipped) stands for its name without ``.py`` and for every
+    class it defines; a file that offers games stands for the classes in it that
+    name ``AbstractGame`` as a base and are not offered (skipped: a method
+    missing, say). Classes are the lines that start with ``class NAME`` (read as
+    text: a file with a syntax error has them too). File names are compared with
+    case and "_" ignored (``my_game.py`` stands for ``MyGame``); the lookup is
+    ``unloaded_game``.
+
+    Args:
+        files: the game files of the games folders.
+        offered: every game offered -> the file (or module) it comes from.
+    """
+    found: dict[str, Path] = {}
+    sources = set(offered.values())
+    for path in files:
+        try:
+            with path.open(encoding="utf-8", errors="replace") as file:
+                text = file.read(_SOURCE_READ_MAX)
+        except OSError:
+            text = ""
+        loads = str(path) in sources
+        for name, bases in _CLASS_LINE.findall(text):
+            if name not in offered and (not loads or "AbstractGame" in bases):
+                found.setdefault(name, path)
+        if not loads:
+            found.setdefault(_loose(path.stem), path)
+    return found
+
+
+def unloaded_hint(unloaded: Mapping[str, Path], name: str) -> str:
+    """What "no such game" adds when game ``name`` is one of ``unloaded`` (``unloaded_games``),
+    else "": that the file failed to load, and where its author finds why. Never why:
+    any client may read it (a stranger, on a server on the internet)."""
+    path = unloaded.get(name) or unloaded.get(_loose(name))
+    if path is None:
+        return ""
+    file = repr(path.name)  # (escaped: a name may hold any character but "/")
+    return (f"; the server's games folder has a game file {file} for it, but that file "
+            "failed to load: its author finds why in the server's log (or in the section "
+            "'Game code' of the dashboard's lobby page), or by running: python3 -m "
+            "gameserver check " + file)
 
 
 def load_file(path: Path) -> list[type[AbstractGame]]:

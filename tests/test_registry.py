@@ -213,3 +213,27 @@ def test_a_copy_of_the_template_not_renamed_is_told_to_rename_its_class(
     assert skipped == (f"game NumberRace skipped: {tmp_path / 'my_race.py'}: the server "
                        "already has a game called NumberRace (template.py comes with it): "
                        "rename the class in your file (docs/first-game.md, step 1)")
+
+
+def test_the_names_of_a_file_that_failed_to_load_are_its_own_and_its_classes(
+        tmp_path: Path) -> None:
+    """``unloaded_games``: which requested names "no such game" says failed to load (the
+    rule docs/first-game.md, step 4, gives), read from the files as text."""
+    (tmp_path / "my_race.py").write_text("class MyRace(AbstractGame)\n    pass\n")  # syntax
+    (tmp_path / "pair.py").write_text("class Works(AbstractGame):\n    pass\n\n"
+                                      "class Skipped(gameserver.AbstractGame):\n    pass\n\n"
+                                      "class Board:\n    pass\n")
+    # A file's name may hold any character but "/": a client's terminal gets it escaped.
+    (tmp_path / "evil\x1b[2J.py").write_text("raise SystemExit\n")
+    files = registry.game_files([str(tmp_path)])
+    unloaded = registry.unloaded_games(files, {"Works": str(tmp_path / "pair.py"),
+                                               "Echo": "gameserver.games.echo"})
+
+    def file_of(name: str) -> str:
+        hint = registry.unloaded_hint(unloaded, name)
+        return hint.split("game file ")[1].split(" for it")[0] if hint else ""
+
+    assert file_of("MyRace") == file_of("my_race") == file_of("MYRACE") == "'my_race.py'"
+    assert file_of("Skipped") == "'pair.py'"
+    assert file_of("Works") == file_of("Board") == file_of("Pair") == file_of("Echo") == ""
+    assert file_of("evil\x1b[2J") == repr("evil\x1b[2J.py") == "'evil\\x1b[2J.py'"

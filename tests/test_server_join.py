@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.serverproc import ServerThread
+from game_server_api import GameServerAPI, GameServerError
+from tests.serverproc import ServerProcess, ServerThread
 from tests.test_server import (
     GAMES_DIR,
     Call,
@@ -24,6 +25,7 @@ from tests.test_server import (
     seat_from,
     token,
 )
+from tests.wire import request
 
 JOIN_KEYS = {"player_id", "key", "session", "request_size_max"}
 
@@ -409,3 +411,96 @@ def test_a_client_that_gives_up_while_joining_leaves_no_ghost_seat(
     joined = join_in_order(port, "TicTacToe", session, 2, ["", ""])
     assert sorted(data["player_id"] for data in joined) == [0, 1]
     assert play_tictactoe_to_the_end(port, joined)["gameover"] is True
+
+
+# ---------------------------------------------------------------- games that failed to load
+
+GOOD_GAME = '''from gameserver.game import AbstractGame
+
+
+class {name}(AbstractGame):
+    def __init__(self, players):
+        pass
+
+    @staticmethod
+    def min_players():
+        return 1
+
+    @staticmethod
+    def max_players():
+        return 1
+
+    def current_player(self):
+        return 0
+
+    def move(self, move, player_id):
+        return None
+
+    def game_over(self):
+        return False
+
+    def state(self, player_id):
+        return {{}}
+'''
+
+
+def broken_games_folder(folder: Path) -> Path:
+    """A games folder with one file that works and one of each way a file fails to load."""
+    folder.mkdir()
+    (folder / "syntax_bad.py").write_text(GOOD_GAME.format(name="SyntaxBad").replace(
+        "(AbstractGame):", "(AbstractGame)"))
+    (folder / "import_bad.py").write_text("import no_such_module_xyz\n"
+                                          + GOOD_GAME.format(name="ImportBad"))
+    # What an exception at import says may be a secret (a path, a password in a config).
+    (folder / "raises_bad.py").write_text("SETTINGS = {}['password hunter2']\n"
+                                          + GOOD_GAME.format(name="RaisesBad"))
+    (folder / "forgot_base.py").write_text(GOOD_GAME.format(name="ForgotBase").replace(
+        "(AbstractGame):", ":"))
+    # A file that offers a game, with a game class skipped (no move) and a helper class.
+    (folder / "pair.py").write_text(
+        GOOD_GAME.format(name="Works")
+        + GOOD_GAME.format(name="NoMove").split("\n", 2)[2].replace("def move", "def moves")
+        + "\n\nclass Board:\n    pass\n")
+    return folder
+
+
+@pytest.mark.parametrize("isolate", ["folder", "off"])
+def test_a_game_whose_file_failed_to_load_is_named_as_such(tmp_path: Path,
+                                                           isolate: str) -> None:
+    """A student whose game file failed to load got "no such game", as for a misspelt
+    name: nothing said that the game was there but broken, nor where to look. Now the
+    reply says where (not why: any client reads it); a name of no game file gets the
+    classic reply unchanged."""
+    folder = broken_games_folder(tmp_path / "games")
+    with ServerProcess("--games-dir", str(folder), "--isolate-games", isolate,
+                       "--no-bundled-games") as server:
+        def message(game: str) -> str:
+            return error(request(server.port, join_request(game, "s", 1)))
+
+        assert message("Nope") == "framework: no such game: 'Nope' (available: Works)"
+        assert message("Board") == "framework: no such game: 'Board' (available: Works)"
+        assert message("Pair") == "framework: no such game: 'Pair' (available: Works)"
+        for game, file in [("SyntaxBad", "syntax_bad.py"), ("syntax_bad", "syntax_bad.py"),
+                           ("ImportBad", "import_bad.py"), ("RaisesBad", "raises_bad.py"),
+                           ("ForgotBase", "forgot_base.py"), ("forgotbase", "forgot_base.py"),
+                           ("NoMove", "pair.py")]:
+            assert message(game) == (
+                f"framework: no such game: '{game}' (available: Works); the server's games "
+                f"folder has a game file '{file}' for it, but that file failed to load: its "
+                "author finds why in the server's log (or in the section 'Game code' of the "
+                "dashboard's lobby page), or by running: python3 -m gameserver check " + repr(file))
+        # Every request that names a game says so, and the client module shows it whole.
+        state = {"type": "state", "game": "RaisesBad", "session": "s", "player_id": 0,
+                 "key": "k", "observer": False}
+        assert "'raises_bad.py' for it, but that file failed" in error(request(server.port, state))
+        with pytest.raises(GameServerError, match="python3 -m gameserver check 'raises_bad.py'$"):
+            GameServerAPI("127.0.0.1", server.port, "RaisesBad", players=1).join()
+    assert "hunter2" in server.log  # the server's log says why; the replies never did
+
+
+def test_a_game_the_settings_leave_out_is_no_game_that_failed(tmp_path: Path) -> None:
+    """``--game`` offers some of the games that loaded: the others did not fail."""
+    folder = broken_games_folder(tmp_path / "games")
+    with ServerProcess("--games-dir", str(folder), "--game", "Echo") as server:
+        reply = request(server.port, join_request("Works", "s", 1))
+    assert error(reply) == "framework: no such game: 'Works' (available: Echo)"
