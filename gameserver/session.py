@@ -189,8 +189,9 @@ class Session:
         self.version = 0
         self.moves = 0  # moves that reached the game, since the session started
         self.accepted_moves = 0  # ... of them accepted by the game
-        # The last move that failed in the game's code (an exception, its time limit), and
-        # accepted_moves then: the dashboard shows it until the game accepts a move again.
+        # The last move or state that failed in the game's code (an exception, its time
+        # limit), and accepted_moves then: the dashboard shows it until the game accepts a
+        # move again.
         self.game_error: tuple[str, int] | None = None
         self.game_moves = 0  # moves that reached the game, since the current game started
         self.games_played = 1
@@ -521,28 +522,37 @@ class Session:
         A player and its observers, a ``state`` and a push, a move's reply
         and the opponent's ``state`` all share one encoding per change. A
         game in a worker process may answer with a ``Call`` (not kept).
+
+        Raises:
+            GameCodeError: the game's ``state()`` (or ``legal_moves()``) failed; the
+                dashboard shows it as ``game_error``, as a failed move, until the game
+                accepts a move again.
         """
         key = player_id * 2 + legal_moves  # an int, not a tuple: nothing to allocate
         replies = self._replies
         reply: bytes | Call | None = None
-        if replies:
-            reply = replies[key]
-            # With legal moves, from the reply without them where that is at hand (the
-            # store encoded it for a game's start or end): spliced, not encoded again.
-            if reply is None and legal_moves and (plain := replies[key - 1]) is not None:
-                reply = self.game.legal_reply(player_id, plain)
-                if reply is not None:
+        try:  # (costs nothing until it catches)
+            if replies:
+                reply = replies[key]
+                # With legal moves, from the reply without them where that is at hand (the
+                # store encoded it for a game's start or end): spliced, not encoded again.
+                if reply is None and legal_moves and (plain := replies[key - 1]) is not None:
+                    reply = self.game.legal_reply(player_id, plain)
+                    if reply is not None:
+                        self._keep_reply(key, reply)
+            if reply is None:
+                reply = self.game.view_reply(player_id, legal_moves)
+                if isinstance(reply, Call):
+                    return reply
+                if len(reply) <= KEPT_FINISHED:  # (_keep_reply, inline for the usual case)
+                    if not replies:
+                        replies = self._replies = [None] * (2 * self.size)
+                    replies[key] = reply
+                else:
                     self._keep_reply(key, reply)
-        if reply is None:
-            reply = self.game.view_reply(player_id, legal_moves)
-            if isinstance(reply, Call):
-                return reply
-            if len(reply) <= KEPT_FINISHED:  # (_keep_reply, inline for the usual case)
-                if not replies:
-                    replies = self._replies = [None] * (2 * self.size)
-                replies[key] = reply
-            else:
-                self._keep_reply(key, reply)
+        except GameCodeError as err:  # shown on the dashboard, as a move's failure is
+            self.game_error = (str(err), self.accepted_moves)
+            raise
         return reply
 
     def _keep_reply(self, key: int, reply: bytes) -> None:

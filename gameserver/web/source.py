@@ -203,8 +203,8 @@ def session_summary(session: Any) -> dict[str, Any]:
     """A session for dashboards: who plays, whose turn, how busy; never a key.
 
     Game calls that fail show up as ``"error"``: whose turn it is or whether the game is
-    over, asked now, else the last move that failed in the game's code, until the game
-    accepts a move again.
+    over, asked now, else the last move or state that failed in the game's code, until the
+    game accepts a move again.
     """
     now_wall, now = time.time(), session.now()
     summary: dict[str, Any] = {

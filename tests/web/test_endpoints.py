@@ -475,6 +475,34 @@ def test_a_move_that_failed_in_the_game_shows_on_the_lobby_until_one_is_accepted
         server.stop()
 
 
+@pytest.mark.parametrize("isolate_games", ["folder", "off"])
+def test_a_state_that_failed_in_the_game_shows_on_the_lobby_as_a_move_does(
+        isolate_games: str) -> None:
+    """A student's game raised in ``state``: its player got the error, and the lobby showed
+    the session as playing, with no error (a failing ``move`` was shown)."""
+    broken = Path(__file__).parent.parent / "data" / "broken"  # BrokenGame: break=state
+    server = play.web_server(games_dirs=[str(broken)], isolate_games=isolate_games)
+    try:
+        (client,) = play.seat(server, "BrokenGame", "oops", ["ann"])
+        path = "/api/sessions/BrokenGame/oops"
+        client.state()
+        client.move(**{"break": "state"})  # accepted; the states after it fail
+        with pytest.raises(GameServerError, match="KeyError"):
+            client.state()
+        summary = play.get_json(server, path)["summary"]
+        assert summary["error"] == ("framework: game BrokenGame: state() raised "
+                                    "KeyError: 'student bug in state'")
+        lobby = until(lambda: (data := play.get_json(server, "/api/sessions"))["counts"]
+                      ["errors"] == 1 and data, "the lobby counting the error")
+        (listed,) = [s for s in lobby["sessions"] if s["session"] == "oops"]
+        assert "state() raised KeyError" in listed["error"]
+        client.move(**{"break": "none"})  # the game works again: no error to show
+        assert "error" not in play.get_json(server, path)["summary"]
+        assert client.state()["mode"] == "none"
+    finally:
+        server.stop()
+
+
 # ---------------------------------------------------------------- server-sent events
 
 

@@ -2,9 +2,9 @@
 
 Move ``{"break": "raise"}`` raises in move(); ``{"break": "loop"}`` makes
 state() loop forever; ``{"break": "set"}`` makes state() return a set inside
-the dict; ``{"break": "true"}`` is carried out and returns True (a rejection,
-as a student writes "accepted"); ``{"break": "none"}`` puts everything back to
-normal.
+the dict; ``{"break": "state"}`` makes state() raise; ``{"break": "true"}`` is
+carried out and returns True (a rejection, as a student writes "accepted");
+``{"break": "none"}`` puts everything back to normal.
 """
 
 from abstract_game import AbstractGame
@@ -39,6 +39,8 @@ class BrokenGame(AbstractGame):
         if self.mode == "loop":
             while True:
                 pass
+        if self.mode == "state":
+            raise KeyError("student bug in state")
         if self.mode == "set":
             return {"cards": {1, 2, 3}}
         return {"mode": self.mode}
