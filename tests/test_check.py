@@ -204,6 +204,44 @@ def test_a_call_that_catches_its_interruption_is_reported_and_the_check_ends(
     assert "Stubborn: 1 problem(s)." in out
 
 
+def test_what_a_game_prints_is_cut_after_a_few_lines_and_says_so(tmp_path: Path) -> None:
+    """A game that prints at every move printed thousands of lines over the checker's
+    report (2,307 for five short games of 100). Now the first lines are shown, and one line
+    says how many more were cut and to take the prints out. A game that prints one endless
+    line, or at import time, is cut as well."""
+    chatty = tmp_path / "chatty.py"
+    chatty.write_text(STUBBORN.replace("class Stubborn", "class Chatty").replace(
+        "        while True:", "        self.turn += 1\n        for i in range(3):\n"
+        "            print('move', self.turn, i)\n        return None\n        while True:")
+        .replace("return False", "return self.turn >= 5").replace(
+        '        return {"turn": self.turn}', '        print("state", end=" ")\n'
+        '        return {"turn": self.turn}'))
+    endless = tmp_path / "endless.py"
+    endless.write_text(chatty.read_text().replace("class Chatty", "class Endless").replace(
+        "print('move', self.turn, i)", "print('x' * 100_000, end='')")
+        .replace("from gameserver.game", "print('rules ' * 100_000)\nfrom gameserver.game"))
+    outputs = []
+    for path in (chatty, endless):
+        result = subprocess.run(
+            [sys.executable, "-m", "gameserver", "check", str(path), "--seed", "1"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 1, result.stdout + result.stderr  # (moves not listed)
+        assert "problem(s). Fix them" in result.stdout
+        assert len(result.stdout) < 20_000, result.stdout[:3000]
+        outputs.append(result.stdout)
+    lines = outputs[0].splitlines()
+    assert lines[0] == "Checking Chatty (seed 1) ..."
+    assert lines[1:4] == ["state move 1 0", "move 1 1", "move 1 2"]
+    assert lines[21].startswith("... ") and not lines[20].startswith("... ")
+    shown = " ".join(outputs[0].split())
+    assert re.search(r"\.\.\. \d{3,} more lines cut \([\d,]+ characters\): only the first 20 "
+                     r"lines \(4,000 characters\) your game prints are shown\. Take the "
+                     r"print\(\) calls out of your game", shown), shown
+    endless = " ".join(outputs[1].split())
+    assert endless.count("... 1 more line cut (") == 2, endless  # at import, then checked
+    assert "Checking Endless (seed 1) ... state xxx" in endless
+
+
 # ---------------------------------------------------------------- what students do (issue 17)
 
 STUDENTS = DATA / "students"
