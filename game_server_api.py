@@ -981,6 +981,54 @@ class GameServerAPI:
             'player_id': self._player_id,
             'key': self._key})
 
+    def leave(self):
+        """Give up your seat in the session: you are done playing in it.
+
+        Call it when your program has finished with a session, for example
+        after the last game. Without it the server keeps the session until
+        nobody has sent a request for a while (about 17 minutes, unless the
+        server says otherwise), and meanwhile it counts against the sessions
+        your computer may start: a program that starts a new session for
+        every game, again and again, is refused at about the 200th.
+
+        Leave only once the game is over (or you stop for good): the others
+        go on playing without you, and a turn that is yours stays yours, so
+        they may wait for it in vain. Once every player has left, the session
+        ends. Afterwards this object has no seat: ``move()``, ``state()`` and
+        ``restart()`` need a new ``join()``. Our server's extension: a
+        classic server does not know it (you then get a ``GameServerError``
+        saying so, and the session ends by itself once it is idle).
+
+        Returns:
+            None.
+
+        Raises:
+            GameServerError: if you have not joined yet, you are an observer,
+                the session is gone, it is a tournament's, the server does not
+                know ``leave`` (a classic server), or the server could not be
+                reached.
+
+        Example::
+
+            while not state['gameover']:
+                ...
+            api.leave()                     # done: the server can forget my seat
+        """
+        if self._player_id is None:
+            raise GameServerError('join a game first: call join() before leave()')
+        if self._observer:
+            raise GameServerError('an observer has no seat to leave: just stop calling '
+                                  'state()')
+        self._exchange({
+            'type': 'leave',
+            'game': self._game,
+            'session': self._session,
+            'player_id': self._player_id,
+            'key': self._key})
+        self._stop_polling()
+        self._player_id = self._key = None  # the key works no more, for anyone
+        self._handed = self._seen = None
+
     def enable_tls(self, cert=''):
         """Encrypt the connection with TLS. Call it before ``join()``.
 
@@ -1372,6 +1420,10 @@ class GameServerAPI:
                       'GameServerAPI')
         elif message == 'framework: game has not yet started':
             advice = 'not all players have joined yet: call observe() again once they have'
+        elif kind == 'leave' and 'unknown request type' in message:
+            advice = ('this server does not know leave(): it is a classic server, or an '
+                      'older one. Nothing is lost: it ends the session by itself once nobody '
+                      'has sent a request for a while, so just stop calling leave()')
         elif re.match(r'framework: game \S+: \w+\(\) ', message):
             advice = ('this is a bug in the game\'s code, not in your program: tell the '
                       'game\'s author (the server\'s log shows where)')

@@ -633,6 +633,71 @@ def test_observer_sees_what_the_player_sees(server) -> None:
         nobody.observe()
 
 
+@pytest.mark.parametrize("keep_alive", [False, True])
+def test_leave_gives_up_the_seat_and_the_last_one_ends_the_session(make_server,
+                                                                   keep_alive: bool) -> None:
+    """The client module had no way to send ``leave``: a student's program that started a
+    session for every game was refused at the starter's cap (here 2), as its sessions
+    stayed until idle. Now ``leave()`` gives the seat up, and the last one ends it."""
+    server = make_server(max_sessions_per_address=2)
+    with pytest.raises(GameServerError, match=r"^join a game first: call join\(\) before "
+                                              r"leave\(\)$"):
+        GameServerAPI(server.host, server.port, "TicTacToe").leave()
+    for number in range(5):  # beyond the cap: each loop's session ends with its leaves
+        session = unique(f"loop{number}")
+        apis = [GameServerAPI(server.host, server.port, "TicTacToe", session=session,
+                              players=2, name=name, keep_alive=keep_alive)
+                for name in ("ann", "bob")]
+        ids = join_all(*apis)
+        mover = apis[0].state()["current"][0]
+        first, other = apis[ids.index(mover)], apis[ids.index(1 - mover)]
+        first.move(position=4)
+        key = first._key
+        assert first.leave() is None
+        # The seat is gone: this object says so itself; its old key gets the server's word.
+        with pytest.raises(GameServerError, match=r"^join a game first: call join\(\) before "
+                                                  r"move\(\)"):
+            first.move(position=0)
+        thief = GameServerAPI(server.host, server.port, "TicTacToe", session=session)
+        thief._player_id, thief._key = mover, key
+        with pytest.raises(GameServerError, match="^framework: invalid key: this player left"):
+            thief.state()
+        # The other plays on, watched by an observer, who has no seat to leave.
+        watcher = GameServerAPI(server.host, server.port, "TicTacToe", session=session,
+                                name=other._name)
+        watcher.observe()
+        with pytest.raises(GameServerError, match="^an observer has no seat to leave"):
+            watcher.leave()
+        assert other.state()["board"][4] == mover
+        other.leave()
+        with pytest.raises(GameServerError, match="^framework: every player left the game "
+                                                  "session|^framework: no such game session"):
+            watcher.state()
+        for api in apis:
+            api.close()
+
+
+def test_leave_with_a_classic_server_says_it_does_not_know_it(fake) -> None:
+    """A classic server refuses the request type: the error says so, and that nothing is
+    lost; the seat stays this object's (a classic server's session ends when idle)."""
+    unknown = json.dumps({"status": "error", "message": "framework: unknown request type "
+                                                        "'leave'"}).encode()
+    classic = fake(replies(ok(JOINED), unknown, ok(state(n=1))))
+    api = GameServerAPI("127.0.0.1", classic.port, "Echo", players=1)
+    api.join()
+    with pytest.raises(GameServerError) as caught:
+        api.leave()
+    assert str(caught.value) == (
+        "framework: unknown request type 'leave'; this server does not know leave(): it is a "
+        "classic server, or an older one. Nothing is lost: it ends the session by itself once "
+        "nobody has sent a request for a while, so just stop calling leave()")
+    assert api.state() == state(n=1)  # still seated
+    classic.next_request()  # the join
+    assert classic.next_request() == (  # in the classic requests' form
+        b'{"type": "leave", "game": "Echo", "session": "auto-7", "player_id": 0, '
+        b'"key": "k1"}EOT\x00')
+
+
 def test_restart_hands_over_the_final_state_then_a_new_game(server) -> None:
     session = unique("restart")
     apis = tictactoe_players(server, session)
