@@ -415,52 +415,29 @@ def test_a_client_that_gives_up_while_joining_leaves_no_ghost_seat(
 
 # ---------------------------------------------------------------- games that failed to load
 
-GOOD_GAME = '''from gameserver.game import AbstractGame
+MIXED = Path(__file__).parent / "data" / "mixed_games"
 
 
-class {name}(AbstractGame):
-    def __init__(self, players):
-        pass
-
-    @staticmethod
-    def min_players():
-        return 1
-
-    @staticmethod
-    def max_players():
-        return 1
-
-    def current_player(self):
-        return 0
-
-    def move(self, move, player_id):
-        return None
-
-    def game_over(self):
-        return False
-
-    def state(self, player_id):
-        return {{}}
-'''
+def game_source(name: str, base: str = "(AbstractGame)") -> str:
+    """A game file that works (tests/data/mixed_games/good_modern.py), its class renamed."""
+    return (MIXED / "good_modern.py").read_text().replace(
+        "class Counter(AbstractGame):", f"class {name}{base}:")
 
 
 def broken_games_folder(folder: Path) -> Path:
     """A games folder with one file that works and one of each way a file fails to load."""
     folder.mkdir()
-    (folder / "syntax_bad.py").write_text(GOOD_GAME.format(name="SyntaxBad").replace(
-        "(AbstractGame):", "(AbstractGame)"))
+    (folder / "syntax_bad.py").write_text(game_source("SyntaxBad").replace("):", ")", 1))
     (folder / "import_bad.py").write_text("import no_such_module_xyz\n"
-                                          + GOOD_GAME.format(name="ImportBad"))
+                                          + game_source("ImportBad"))
     # What an exception at import says may be a secret (a path, a password in a config).
     (folder / "raises_bad.py").write_text("SETTINGS = {}['password hunter2']\n"
-                                          + GOOD_GAME.format(name="RaisesBad"))
-    (folder / "forgot_base.py").write_text(GOOD_GAME.format(name="ForgotBase").replace(
-        "(AbstractGame):", ":"))
+                                          + game_source("RaisesBad"))
+    (folder / "forgot_base.py").write_text(game_source("ForgotBase", base=""))
     # A file that offers a game, with a game class skipped (no move) and a helper class.
-    (folder / "pair.py").write_text(
-        GOOD_GAME.format(name="Works")
-        + GOOD_GAME.format(name="NoMove").split("\n", 2)[2].replace("def move", "def moves")
-        + "\n\nclass Board:\n    pass\n")
+    (folder / "pair.py").write_text(game_source("Works") + "\n\n"
+                                    + (MIXED / "no_move.py").read_text().split("\n", 1)[1]
+                                    + "\n\nclass Board:\n    pass\n")
     return folder
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import re
 import socket
 import types
 import urllib.error
@@ -447,55 +448,37 @@ def test_game_code_errors_are_reported_not_raised(web: ServerThread) -> None:
     assert "state" in play.get_json(web, "/api/sessions/BrokenView/broken-1")["views"][0]["error"]
 
 
+# The method of BrokenGame (tests/data/broken) that fails -> the move that makes it fail,
+# and the error.
+FAILURES = {"move": ("raise", "move() raised ZeroDivisionError: student bug in move"),
+            "state": ("state", "state() raised KeyError: 'student bug in state'")}
+
+
+@pytest.mark.parametrize("method", ["move", "state"])
 @pytest.mark.parametrize("isolate_games", ["folder", "off"])
-def test_a_move_that_failed_in_the_game_shows_on_the_lobby_until_one_is_accepted(
-        isolate_games: str) -> None:
+def test_a_move_or_state_that_failed_in_the_game_shows_on_the_lobby_until_one_is_accepted(
+        isolate_games: str, method: str) -> None:
     """A student's game raised in ``move``: the lobby showed the session as playing, its
     failed move counted as rejected (``0 (+1 rejected)``), and nothing else; the docs
-    promise that a session whose game code failed shows the error. In a worker process
-    and in the server's own (two ways a move's failure comes back)."""
-    broken = Path(__file__).parent.parent / "data" / "broken"  # BrokenGame: break=raise
+    promise that a session whose game code failed shows the error. A game that raised in
+    ``state`` was still shown so after ``move`` was. In a worker process and in the
+    server's own (two ways a failure comes back)."""
+    broken = Path(__file__).parent.parent / "data" / "broken"
     server = play.web_server(games_dirs=[str(broken)], isolate_games=isolate_games)
+    mode, error = FAILURES[method]
     try:
         (client,) = play.seat(server, "BrokenGame", "oops", ["ann"])
         path = "/api/sessions/BrokenGame/oops"
         assert "error" not in play.get_json(server, path)["summary"]
-        with pytest.raises(GameServerError, match="ZeroDivisionError"):
-            client.move(**{"break": "raise"})
+        with pytest.raises(GameServerError, match=re.escape(error)):
+            client.move(**{"break": mode})
+            client.state()  # (a move that breaks state() is accepted: the state fails)
         summary = play.get_json(server, path)["summary"]
-        assert summary["error"] == ("framework: game BrokenGame: move() raised "
-                                    "ZeroDivisionError: student bug in move")
+        assert summary["error"] == "framework: game BrokenGame: " + error
         lobby = until(lambda: (data := play.get_json(server, "/api/sessions"))["counts"]
                       ["errors"] == 1 and data, "the lobby counting the error")
         (listed,) = [s for s in lobby["sessions"] if s["session"] == "oops"]
-        assert "ZeroDivisionError" in listed["error"]
-        client.move(**{"break": "none"})  # the game works again: no error to show
-        assert "error" not in play.get_json(server, path)["summary"]
-    finally:
-        server.stop()
-
-
-@pytest.mark.parametrize("isolate_games", ["folder", "off"])
-def test_a_state_that_failed_in_the_game_shows_on_the_lobby_as_a_move_does(
-        isolate_games: str) -> None:
-    """A student's game raised in ``state``: its player got the error, and the lobby showed
-    the session as playing, with no error (a failing ``move`` was shown)."""
-    broken = Path(__file__).parent.parent / "data" / "broken"  # BrokenGame: break=state
-    server = play.web_server(games_dirs=[str(broken)], isolate_games=isolate_games)
-    try:
-        (client,) = play.seat(server, "BrokenGame", "oops", ["ann"])
-        path = "/api/sessions/BrokenGame/oops"
-        client.state()
-        client.move(**{"break": "state"})  # accepted; the states after it fail
-        with pytest.raises(GameServerError, match="KeyError"):
-            client.state()
-        summary = play.get_json(server, path)["summary"]
-        assert summary["error"] == ("framework: game BrokenGame: state() raised "
-                                    "KeyError: 'student bug in state'")
-        lobby = until(lambda: (data := play.get_json(server, "/api/sessions"))["counts"]
-                      ["errors"] == 1 and data, "the lobby counting the error")
-        (listed,) = [s for s in lobby["sessions"] if s["session"] == "oops"]
-        assert "state() raised KeyError" in listed["error"]
+        assert error in listed["error"]
         client.move(**{"break": "none"})  # the game works again: no error to show
         assert "error" not in play.get_json(server, path)["summary"]
         assert client.state()["mode"] == "none"
