@@ -32,8 +32,8 @@ file and line to look at and what to change there:
 
 A problem found again in later games is reported once, with a count; a run
 that its time cut short says so (a game that prints a lot is slow). What a
-game prints is shown up to ``PRINTS_SHOWN`` lines, then cut, with a line
-that says how much was cut and to take the prints out (``CappedPrints``). Games
+game prints is shown up to ``PRINTS_SHOWN`` lines, then cut, with a line that
+says how much was cut and to take the prints out (``CappedPrints``). Games
 without ``legal_moves`` are played with guessed moves built from the words in
 the game's source code, which checks robustness but not the end. The exit
 code is 0 only when no problem was found.
@@ -409,6 +409,6 @@ class CappedPrints(io.TextIOBase):
                 f"... {_plural(cut, 'more line')} cut ({self.cut_chars:,} characters): only "
                 f"the first {PRINTS_SHOWN} lines ({PRINTS_SHOWN_CHARS:,} characters) your game "
                 "prints are shown. Take the print() calls out of your game once they have "
-                "shown you what you were looking for: "
-                "one in move() or state() runs at every move of every game, here and on the "
-                "server, where it slows every move down.", words.WIDTH)) + "\n")
+                "shown you what you were looking for: one in move() or state() runs at "
+                "every move of every game, here and on the server, where it slows every "
+                "move down.", words.WIDTH)) + "\n")

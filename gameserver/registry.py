@@ -249,8 +249,8 @@ def unloaded_games(files: Iterable[Path], offered: Mapping[str, str],
     name ``AbstractGame`` as a base and are not offered (skipped: a method
     missing, say). Classes are the lines that start with ``class NAME`` (read as
     text: a file with a syntax error has them too). File names are compared with
-    case and "_" ignored (``my_game.py`` stands for ``MyGame``); the lookup is
-    ``unloaded_game``.
+    case and "_" ignored (``my_game.py`` stands for ``MyGame``); ``unloaded_hint``
+    looks a name up.
 
     Args:
         files: the game files of the games folders.
