@@ -12,7 +12,9 @@ import contextlib
 import json
 import os
 import pickle
+import pwd
 import resource
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -211,7 +213,29 @@ def test_a_file_of_another_user_is_refused(tmp_path: Path, name: str) -> None:
     assert str(refused.value).startswith(
         f"the store file {planted} belongs to another user (uid {NOBODY}, this server runs "
         "as uid 0): anyone who can change it can make the server run their code")
+    # Who restores a backup as root gets this for the service's user: the fix, spelt out.
+    assert f"if it is yours to use (a copy put back as root, say), give it to this server's "\
+           f"user (chown root {planted}), or pick another file" in str(refused.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+def test_a_backup_put_back_as_root_is_refused_saying_the_chown(tmp_path: Path) -> None:
+    """The service runs as its own user; its operator copies a backup back as root (a
+    new file: root's). The start is refused, and the line gives the command to fix it."""
+    folder = tmp_path / "state"
+    folder.mkdir(mode=0o700)
+    os.chown(folder, NOBODY, NOBODY)
+    path = folder / "gameserver.sqlite3"
+    open_store(str(tmp_path / "backup.sqlite3")).close()
+    shutil.copy(tmp_path / "backup.sqlite3", path)  # as root: root's file
+    with reachable(tmp_path), as_user(NOBODY), pytest.raises(StoreFileError) as refused:
+        open_store(str(path))
+    name = pwd.getpwuid(NOBODY).pw_name
+    assert f"give it to this server's user (chown {name} {path}), or pick" in str(
+        refused.value)
+    os.chown(path, NOBODY, NOBODY)  # as it says
+    with reachable(tmp_path), as_user(NOBODY):
+        open_store(str(path)).close()
 
 
 # ---------------------------------------------------------------- damage

@@ -106,9 +106,16 @@ RATE_PAUSE_FIRST = 0.05
 RATE_PAUSE_MAX = 1.0
 # Seconds an env's ``close()`` waits, at most, for the replies to its leave requests.
 LEAVE_TIMEOUT = 10.0
+# A kept-alive connection not used for this long is looked at before its next request
+# (``Link._reopened``): the server closes one idle for its connection_timeout (60 s by
+# default, 0.1 s at the least) without a word, and a step sent on it failed with "the
+# server closed the connection", the game lost (a learner that trained or evaluated for a
+# minute between steps). Shorter pauses, the steps of a busy loop, cost no look.
+IDLE_LOOK = 0.05
 # Timeouts kept by the kernel: Linux's struct timeval is two longs.
 _KERNEL_TIMEOUTS = sys.platform.startswith("linux") and hasattr(socket, "SO_RCVTIMEO")
 _TIMEVAL = struct.Struct("@ll")
+_monotonic = time.monotonic  # (one lookup less per step)
 # json.loads without its checks of the input's type and encoding: replies are UTF-8 bytes.
 _decode = json.JSONDecoder().decode
 # Its scanner (C): one value from an index, and where it ends; what decode() runs after
@@ -179,6 +186,7 @@ class Link:
             else ssl.create_default_context() if tls else None)
         self._sock: socket.socket | None = None
         self._blocking = False  # the socket's timeout is the kernel's (``_kernel_timed``)
+        self._sent = 0.0  # when the last request went out (``time.monotonic()``)
         self._buffer = bytearray()
         # Its tables' views by the bytes of the move and restart replies that brought
         # them, per game (``RemoteTable.move``, ``start``): at most ``KNOWN_MAX`` a game.
@@ -190,10 +198,15 @@ class Link:
         try:
             sock = socket.create_connection((host, port), timeout=self.timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self._context is not None:
-                sock = self._context.wrap_socket(sock, server_hostname=host)
         except OSError as err:
             raise GameError(f"cannot connect to the server at {host}:{port}: {err}") from None
+        if self._context is not None:
+            try:
+                sock = self._context.wrap_socket(sock, server_hostname=host)
+            except OSError as err:
+                sock.close()
+                raise GameError(f"cannot connect to the server at {host}:{port}: {err}; "
+                                f"{_tls_advice(err, host)}") from None
         return sock
 
     # ------------------------------------------------------------ requests
@@ -201,8 +214,11 @@ class Link:
     def exchange(self, payloads: list[bytes]) -> list[dict[str, Any]]:
         """Send ``payloads`` in one write; their replies, decoded, in order."""
         sock = self._sock
-        if sock is None:
+        now = _monotonic()
+        fresh = sock is None or (now - self._sent > IDLE_LOOK and self._reopened(sock))
+        if fresh:
             sock = self._sock = self._kernel_timed(self.connect())
+        self._sent = now
         try:
             sock.sendall(b"".join(payloads))
             if not self._buffer:
@@ -211,7 +227,7 @@ class Link:
                 if chunk.endswith(TERMINATOR) and chunk.count(TERMINATOR) == len(payloads):
                     return list(map(_reply_of, chunk.split(TERMINATOR)[:-1]))
                 if not chunk:
-                    raise GameError(_closed_message(""))
+                    raise GameError(_closed_message("", fresh and self._context is None))
                 self._buffer += chunk
             return self._read(sock, len(payloads), _reply_of)
         except (OSError, GameError) as err:
@@ -221,8 +237,11 @@ class Link:
     def ask(self, payload: bytes) -> bytes:
         """Send one request; its reply's bytes, not decoded (``decode`` does that)."""
         sock = self._sock
-        if sock is None:
+        now = _monotonic()
+        fresh = sock is None or (now - self._sent > IDLE_LOOK and self._reopened(sock))
+        if fresh:
             sock = self._sock = self._kernel_timed(self.connect())
+        self._sent = now
         try:
             sock.sendall(payload)
             if not self._buffer:
@@ -230,7 +249,7 @@ class Link:
                 if chunk.endswith(TERMINATOR) and chunk.find(TERMINATOR) == len(chunk) - 4:
                     return chunk[:-4]  # (exactly the reply: the usual case)
                 if not chunk:
-                    raise GameError(_closed_message(""))
+                    raise GameError(_closed_message("", fresh and self._context is None))
                 self._buffer += chunk
             return self._read(sock, 1, bytes)[0]
         except (OSError, GameError) as err:
@@ -245,6 +264,27 @@ class Link:
         except GameError:
             self.close()
             raise
+
+    def _reopened(self, sock: socket.socket) -> bool:
+        """Whether ``sock``, unused for a while, was found closed by the server (or
+        holding something nobody asked for) and closed here: the next request then
+        goes on a new connection. The server closes a kept-alive connection idle for
+        its ``connection_timeout`` without a reply, so it never saw a request that
+        was not sent yet: sending it on a new connection does nothing twice.
+        """
+        sock.setblocking(False)
+        try:
+            if isinstance(sock, ssl.SSLSocket):
+                sock.recv(1)  # (a TLS session ticket is read, and counts as nothing)
+            else:
+                sock.recv(1, socket.MSG_PEEK)
+        except (BlockingIOError, ssl.SSLWantReadError):
+            sock.settimeout(None if self._blocking else self.timeout)
+            return False  # nothing to read: open, and idle
+        except OSError:  # (reset, a TLS connection ended)
+            pass
+        self.close()  # closed, or something unasked came
+        return True
 
     def _kernel_timed(self, sock: socket.socket) -> socket.socket:
         """``sock`` made blocking, its timeout kept by the kernel (``SO_RCVTIMEO``,
@@ -625,7 +665,7 @@ def _read_to_end(sock: socket.socket, timeout: float, begun: bytes | None = None
     try:
         reply = json.loads(text)
     except (ValueError, RecursionError):
-        raise GameError(_closed_message(text)) from None
+        raise GameError(_closed_message(text, not isinstance(sock, ssl.SSLSocket))) from None
     return _checked(reply, text)
 
 
@@ -677,14 +717,34 @@ def _not_a_game_server(what: Any) -> str:
     return f"the server sent a reply that is not a game server's: {what!r}"[:300]
 
 
-def _closed_message(text: str) -> str:
+def _closed_message(text: str, first: bool = False) -> str:
+    """What to say of a connection the server closed after ``text``; ``first``: it was
+    closed unanswered, the first request on a new connection without TLS (a TLS
+    server closes such a connection so)."""
     try:
         reply = json.loads(text)
         if isinstance(reply, dict) and "message" in reply:
             return f"the server closed the connection: {reply['message']}"
     except (ValueError, RecursionError):
         pass
+    if first and not text:
+        return ("the server closed the connection without answering: if it speaks TLS, "
+                "pass tls=True (or tls=ssl.create_default_context(cafile=CERT) with the "
+                "server's certificate file, for a self-signed one); otherwise, is it a "
+                "game server?")
     return "the server closed the connection" + (f" after {text[:200]!r}" if text else "")
+
+
+def _tls_advice(err: OSError, host: str) -> str:
+    """What to do about a TLS handshake with ``host`` that failed with ``err``."""
+    if isinstance(err, ssl.SSLCertVerificationError):
+        if "mismatch" in str(err):
+            return (f"the certificate is not made out to {host!r}: connect to the name "
+                    "it is made out to")
+        return ("for a server whose certificate is its own (self-signed), pass "
+                "tls=ssl.create_default_context(cafile=CERT), CERT the server's "
+                "certificate file (never its key)")
+    return "does the server speak TLS? If not, leave out tls"
 
 
 class SessionGone(GameError):

@@ -38,6 +38,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import pwd
 import sqlite3
 import stat
 from collections.abc import Iterator
@@ -363,16 +364,26 @@ def _check_owned(name: str, what: str) -> None:
     # the files must be this user's own.
     owners = (me, 0) if what == "folder" else (me,)
     if info.st_uid not in owners:
+        # (A backup copied back as root is the usual case: say the command that fixes it.)
         raise StoreFileError(
             f"the store {what} {name} belongs to another user (uid {info.st_uid}, this "
             f"server runs as uid {me}): anyone who can change it can make the server run "
-            f"their code; use a {what} of your own, or {FIX}")
+            f"their code; if it is yours to use (a copy put back as root, say), give it to "
+            f"this server's user (chown {_user_name(me)} {name}), or {FIX}")
     if info.st_mode & 0o022:
         mode = stat.filemode(info.st_mode)
         raise StoreFileError(
             f"the store {what} {name} is writable by other users ({mode}): anyone who can "
             f"change it can make the server run their code; chmod go-w {name}, or "
             + FIX)
+
+
+def _user_name(uid: int) -> str:
+    """The name of user ``uid`` for a command line, or the number (``chown`` takes it too)."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:  # (a uid without a name, in a container)
+        return str(uid)
 
 
 def _lock(path: str) -> int:

@@ -292,6 +292,96 @@ def test_tls(make_server, tls_pair) -> None:
     assert server.call(lambda: len(server.server.lobby.sessions)) == 0
 
 
+def _closed_by_the_server(link: Any) -> None:
+    """Wait until the server has closed ``link``'s idle kept-alive connection."""
+    assert select.select([link._sock], [], [], TIMEOUT)[0], "the server kept it open"
+
+
+@pytest.mark.parametrize("kind", ["aec", "gym over TLS", "vector"])
+def test_a_step_after_the_server_closed_the_idle_connection_goes_on(make_server, tls_pair,
+                                                                    kind) -> None:
+    """The server closes a kept-alive connection idle for its connection_timeout (60 s
+    by default) without a word: a learner that trained or evaluated elsewhere that long
+    lost its game at the next step ('the server closed the connection'). The link looks
+    at a connection unused for a while before it sends, and takes a new one."""
+    cert, key = tls_pair
+    tls = kind == "gym over TLS"
+    server = make_server(connection_timeout=0.2,
+                         **({"tls_cert": cert, "tls_key": key} if tls else {}))
+    address = ("localhost" if tls else server.host, server.port)
+    if kind == "aec":
+        env: Any = aec_env("TicTacToe", server=address, timeout=TIMEOUT)
+    elif tls:
+        env = gym_env("TicTacToe", server=address, timeout=TIMEOUT,
+                      tls=ssl.create_default_context(cafile=cert))
+    else:
+        env = vector_env("TicTacToe", 2, server=address, timeout=TIMEOUT)
+    env.reset(seed=3)
+    link = env.table.link if kind != "vector" else env.envs[0].table.link
+    for _ in range(2):
+        _closed_by_the_server(link)
+        if kind == "aec":
+            mask = env.last()[0]["action_mask"]
+            env.step(int(np.flatnonzero(mask)[0]))
+        elif tls:
+            env.step(int(np.flatnonzero(env.action_masks())[0]))
+        else:
+            env.step(np.array([int(np.flatnonzero(env.envs[n].action_masks())[0])
+                               for n in range(2)]))
+    env.close()
+
+
+def test_a_connection_found_closed_is_replaced_and_no_request_goes_twice(monkeypatch
+                                                                          ) -> None:
+    """A server that closes every connection after one reply: each request goes once,
+    on a new connection (the closed one is seen before anything is sent on it)."""
+    monkeypatch.setattr(_remote, "IDLE_LOOK", 0.0, raising=False)
+    reply = b'{"status": "ok", "data": null}EOT\x00'
+    port, _ = hostile([reply] * 3, close=True)
+    link = _remote.Link(("127.0.0.1", port), timeout=TIMEOUT)
+    for _ in range(3):
+        assert link.exchange([b'{"type": "discover", "keep_alive": true}EOT\x00']) == [
+            {"status": "ok", "data": None}]
+        _closed_by_the_server(link)
+    # Three answers, each used once: a fourth request finds nobody (the listener is gone).
+    with pytest.raises(GameError, match="cannot connect"):
+        link.exchange([b'{"type": "discover", "keep_alive": true}EOT\x00'])
+    link.close()
+
+
+def test_tls_mistakes_say_what_to_pass(make_server, tls_pair) -> None:
+    """Without tls against a TLS server, with tls=True against a self-signed certificate,
+    and with tls against a server without TLS: each error says what to change."""
+    cert, key = tls_pair
+    server = make_server(tls_cert=cert, tls_key=key)
+    plain = gym_env("TicTacToe", server=("localhost", server.port), timeout=TIMEOUT)
+    with pytest.raises(GameError, match=r"without answering: if it speaks TLS, pass "
+                                        r"tls=True \(or tls=ssl.create_default_context"):
+        plain.reset()
+    plain.close()
+    for kind in ("aec", "vector"):  # (their first request is another one: a discover)
+        env: Any = (aec_env("TicTacToe", server=("localhost", server.port), timeout=TIMEOUT)
+                    if kind == "aec" else
+                    vector_env("TicTacToe", 2, server=("localhost", server.port),
+                               timeout=TIMEOUT))
+        with pytest.raises(GameError, match="if it speaks TLS, pass tls=True"):
+            env.reset()
+        env.close()
+    unverified = gym_env("TicTacToe", server=("localhost", server.port), tls=True,
+                         timeout=TIMEOUT)
+    with pytest.raises(GameError, match=r"certificate verify failed.*pass "
+                                        r"tls=ssl.create_default_context\(cafile=CERT\)"):
+        unverified.reset()
+    unverified.close()
+    plain_server = make_server(connection_timeout=0.2)
+    wrong = gym_env("TicTacToe", server=(plain_server.host, plain_server.port),
+                    tls=ssl.create_default_context(cafile=cert), timeout=TIMEOUT)
+    with pytest.raises(GameError, match=r"does the server speak TLS\? If not, leave out "
+                                        "tls"):
+        wrong.reset()
+    wrong.close()
+
+
 def test_a_server_that_sends_garbage_or_never_ends_its_reply(monkeypatch) -> None:
     """Not a game server: it answers with something that is not JSON, then with
     endless bytes and no terminator."""
