@@ -401,9 +401,10 @@ def test_a_prune_the_file_refuses_leaves_the_historys_count_as_the_file_has_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
         ) -> None:
     """The file refuses the history's prune (a trigger keeps every finished game): the
-    games it would have deleted are counted again, tried again as more games finish,
-    and the tournament event of the same commit is saved."""
+    games it would have deleted are counted again, tried again later, and the tournament
+    event of the same commit is saved."""
     monkeypatch.setattr(_rows, "PRUNE_EVERY", 1)
+    monkeypatch.setattr(_rows, "PRUNE_RETRY", 3600.0)
     path = tmp_path / "kept.db"
 
     async def play() -> list[tuple[int, int]]:
@@ -421,7 +422,7 @@ def test_a_prune_the_file_refuses_leaves_the_historys_count_as_the_file_has_it(
                                      lambda: book.event("cup", "registered", 1.0, {}))
             counted.append((store.rows.kept, store.rows.kept_bytes))
             assert counted[-1] == history_counts(path)
-        assert store.refused_saves == 2  # the prunes of the second and third games
+        assert store.refused_saves == 1  # the second game's prune (the third's waits)
         store.close()
         guard.close()
         return counted
@@ -430,7 +431,51 @@ def test_a_prune_the_file_refuses_leaves_the_historys_count_as_the_file_has_it(
         counted = asyncio.run(play())
     assert [kept for kept, _ in counted] == [1, 2, 3]
     assert count_rows(path, "tournament_events") == 3
-    assert "the history's pruning" in caplog.text and "kept by a trigger" in caplog.text
+    assert "could not be pruned" in caplog.text and "kept by a trigger" in caplog.text
+
+
+def test_a_prune_the_file_keeps_refusing_is_tried_again_later_not_at_every_game(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+        ) -> None:
+    """While a trigger refuses the prune, each game that joined the history tried it again:
+    a refused commit (rolled back, then written again owner by owner) and an error line
+    per finished game. Now it waits (``PRUNE_RETRY``, doubled at each refusal), logged
+    once; once the file takes it, the history is pruned, and the log says how many
+    prunes were refused."""
+    monkeypatch.setattr(_rows, "PRUNE_EVERY", 1)
+    monkeypatch.setattr(_rows, "PRUNE_RETRY", 3600.0)
+    path = tmp_path / "stuck-prune.db"
+
+    async def play() -> tuple[int, int]:
+        store, guard = open_store(path, history_max_games=1)
+        [session] = echo_sessions(store, 1)
+        await woken(session.join_reply(session.players[0], 1000))
+        with contextlib.closing(sqlite3.connect(path, timeout=5)) as other, other:
+            other.execute("CREATE TRIGGER keep BEFORE DELETE ON games WHEN OLD.ended IS NOT "
+                          "NULL BEGIN SELECT RAISE(ABORT, 'kept by a trigger'); END")
+        assert store.rows is not None
+        commits = store.commits
+        await finish_and_restart(store, session, 12)
+        assert store.refused_saves == 1  # (was 11: one per game after the first)
+        assert store.commits - commits == 24  # each move and restart, no prune again
+        assert (store.rows.kept, store.rows.kept_bytes) == history_counts(path)
+        assert store.rows.kept == 12
+        with contextlib.closing(sqlite3.connect(path, timeout=5)) as other, other:
+            other.execute("DROP TRIGGER keep")
+        store.rows.prune_after = 0.0  # (the wait is over)
+        await finish_and_restart(store, session, 2)  # pruned; then the next prune says so
+        counted = store.rows.kept, store.rows.kept_bytes
+        store.close()
+        guard.close()
+        return counted
+
+    with caplog.at_level(logging.WARNING, "gameserver.store"):
+        counted = asyncio.run(play())
+    assert counted == history_counts(path) and counted[0] == 1
+    refusals = [r.getMessage() for r in caplog.records if "could not be pruned" in r.getMessage()]
+    assert len(refusals) == 1 and "kept by a trigger" in refusals[0]
+    assert "the history is pruned again, after 1 refused prunes" in caplog.text
+    assert "rows of the server's own" not in caplog.text
 
 
 def test_timer_rows_the_file_refuses_as_the_server_stops_leave_the_stop_time_saved(

@@ -484,9 +484,11 @@ class Store:
         if backlog.items:  # rows of failed commits go first
             ops = self._take_backlog()
             ops.extend(batch.ops)
-        elif rows.prune_due:  # (else nothing to prune: no call) first: see ``Rows.prune``
-            ops = pruned(self.db, rows, self.rated_games)  # (no commit in flight, none
-            # waits for a retry)
+        elif rows.prune_due and (not rows.prune_refusals
+                                 or time.monotonic() >= rows.prune_after):
+            # (Else nothing to prune, or a refused prune waits: ``Rows.prune_refused``.)
+            # First: see ``Rows.prune``; no commit in flight, none waits for a retry.
+            ops = pruned(self.db, rows, self.rated_games)
             ops.extend(batch.ops)
         self.batches += 1
         checkpointer = self._checkpointer
@@ -605,11 +607,12 @@ class Store:
         for owner, why in ops.refused.items():
             self.refused_saves += 1
             if not isinstance(owner, Live):
+                if owner is not None and owner.refused is not None:
+                    owner.refused(why)  # (a prune: logged once per run of refusals)
+                    continue
                 log.error("rows of the server's own (%s) could not be saved (%s): they are "
                           "left out, and the other changes of the same commit saved",
                           owner.what[:80] if owner is not None else "unnamed", why)
-                if owner is not None and owner.undo is not None:
-                    owner.undo()
                 continue
             end_left_out = rows.left_out(owner, rows_of[owner])
             key = (owner.game_name, owner.token)
