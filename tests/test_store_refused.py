@@ -656,3 +656,44 @@ def test_a_session_ended_with_its_refused_end_at_the_last_commit_is_told_and_dro
     assert saved_tokens(str(path)) == ["s1"]
     with contextlib.closing(sqlite3.connect(path)) as saved:
         assert saved.execute("SELECT COUNT(*) FROM games WHERE session = 's0'").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("refused", ["restart", "restart and end", "game end and restart"])
+def test_a_refused_restart_leaves_no_game_flagged_current(tmp_path: Path, refused: str) -> None:
+    """s0 finishes a game and restarts; the file refuses the restart (a trigger on the new
+    game's row), and, in ``game end and restart``, the move that ended the game too; in
+    ``restart and end`` the session ends in the same pass (idle). The restart's own rows
+    held the previous game's move into the history (``current`` cleared): left out with
+    them, the game stayed flagged current, of no session, for ever: listed as finished
+    (``game end...``: not even that) but never counted or pruned. It joins the history
+    now (its end written) or goes (its end refused too)."""
+    path = tmp_path / "restart.db"
+
+    async def play() -> tuple[int, int]:
+        store, guard, doomed, kept = await doomed_and_kept(path, squatted=0)
+        key = doomed.players[0].key
+        with contextlib.closing(sqlite3.connect(path, timeout=5)) as other, other:
+            other.execute("CREATE TRIGGER refuse BEFORE INSERT ON games WHEN NEW.session = "
+                          "'s0' BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END")
+        ended = doomed.move(0, key, {"msg": "quit"})
+        if refused != "game end and restart":
+            await woken(ended)  # the end is written
+        else:
+            squat_next_move(str(path), "s0")
+        restarted = doomed.restart(0, key)
+        if refused == "restart and end":
+            store.forget(doomed)
+        await woken(ended, restarted)
+        await kept_saves_and_store_closes(store, guard, kept)
+        assert store.rows is not None
+        return store.rows.kept, store.rows.kept_bytes
+
+    counted = asyncio.run(play())
+    assert counted == history_counts(path)
+    with contextlib.closing(sqlite3.connect(path)) as saved:
+        flagged = saved.execute("SELECT session, ended IS NOT NULL FROM games "
+                                "WHERE current = 1 ORDER BY session").fetchall()
+        s0_games = saved.execute("SELECT COUNT(*) FROM games WHERE session = 's0'").fetchone()[0]
+    assert flagged == [("s1", 0)]
+    assert counted[0] == s0_games == (0 if refused == "game end and restart" else 1)
+    assert saved_tokens(str(path)) == ["s1"] and orphan_moves(str(path)) == 0

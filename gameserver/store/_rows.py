@@ -522,6 +522,38 @@ class Rows:
                 ended = True
         return ended and not kept
 
+    def left_current(self, ops: Ops, live: Live,
+                     rows: list[tuple[str, tuple[Any, ...]]]) -> None:
+        """``live``'s ``rows`` were left out (the file refused them), and its session ends
+        (``Store._refuse``): if they held a restart's (or a rewrite's) move of its
+        previous game out of current (``_keep``, ``_drop``), that game is still flagged
+        current in the file, of a session that is no more, and nothing would ever clear
+        it (listed as finished, never counted or pruned). It joins the history now if
+        the file has its end (counted again: ``left_out`` took it out), else it goes.
+        Its rows are the server's own (``ServerRows``): refused again, they are left
+        out, and counted out again."""
+        ended = {params[-1] for sql, params in rows if sql == FINISH_GAME}
+        for sql, params in rows:
+            if sql == NOT_CURRENT and params[1] != live.game_id and params[1] not in ended:
+                size, game_id = params
+                ops.by(ServerRows(f"{live.game_name}/{live.token}'s game {game_id} joining "
+                                  "the history", functools.partial(self._not_kept, size)))
+                ops.add(NOT_CURRENT, params)
+                self.kept += 1
+                self.kept_bytes += size
+            elif ((sql == NOT_CURRENT and params[1] in ended)
+                  or (sql == DROP_GAME[2] and params[0] != live.game_id)):
+                ops.by(ServerRows(f"{live.game_name}/{live.token}'s game {params[-1]}'s "
+                                  "deletes"))
+                drop_game(ops, params[-1])
+
+    def _not_kept(self, size: int, why: str) -> None:
+        """The rows of ``left_current`` that move a game into the history were refused."""
+        log.error("a finished game could not be moved into the history (%s): it stays "
+                  "flagged current in the store file, and is not pruned", why)
+        self.kept -= 1
+        self.kept_bytes -= size
+
     def unkeep(self, ops: Ops, live: Live) -> None:
         """The end of ``live``'s game was left out of its commit (``left_out``) after its
         session had ended and, taken for finished, the game joined the history

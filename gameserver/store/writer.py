@@ -626,13 +626,15 @@ class Store:
                 log.error("session %s/%s, ended already: its last changes could not "
                           "be saved (%s), and are left out", *key, why)
                 deletes = owner.gone
-                if end_left_out and deletes is not None and deletes not in ops.refused:
-                    # Its deletes took the game, unfinished in the file, for finished and
-                    # kept it: it goes, with them (refused with them if they are to be
-                    # written yet; refused, they kept the session as it was before).
+                if deletes is None or deletes not in ops.refused:  # (else: as it was)
                     ended_ops = gone if gone is not None else self._open_batch().ops
-                    ended_ops.by(deletes)
-                    rows.unkeep(ended_ops, owner)
+                    rows.left_current(ended_ops, owner, rows_of[owner])
+                    if end_left_out and deletes is not None:
+                        # Its deletes took the game, unfinished in the file, for finished
+                        # and kept it: it goes, with them (refused with them if they are
+                        # to be written yet; refused, they kept the session as it was).
+                        ended_ops.by(deletes)
+                        rows.unkeep(ended_ops, owner)
                 answers[(*key, owner)] = SAVE_REFUSED  # (not by its name: a new one's)
                 continue
             reason = JOIN_FAILED if owner in starts else SAVE_REFUSED
@@ -655,6 +657,7 @@ class Store:
                 if end_left_out:  # not in the file: the game is dropped, not kept
                     owner.ended = False
                 self._forget_apart(gone_ops, owner)
+                rows.left_current(gone_ops, owner, rows_of[owner])
             if owner.session is not None:
                 owner.session.close(ProtocolError(reason))
         return answers
