@@ -697,3 +697,34 @@ def test_a_refused_restart_leaves_no_game_flagged_current(tmp_path: Path, refuse
     assert flagged == [("s1", 0)]
     assert counted[0] == s0_games == (0 if refused == "game end and restart" else 1)
     assert saved_tokens(str(path)) == ["s1"] and orphan_moves(str(path)) == 0
+
+
+def test_a_refused_drop_of_a_game_whose_end_was_refused_keeps_the_counts_and_says_so(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """s0's game-ending move is refused in the pass the session ends: its deletes, saved,
+    took the game for finished and moved it into the history, so the store drops it
+    (``Rows.unkeep``), and the file refuses that drop too (a trigger keeps s0's games).
+    The history's count stays what the file holds (the game, neither current nor
+    finished, is not one of the history's), and the log says what is left: it said the
+    session could not be deleted and might come back, though its row was deleted."""
+    path = tmp_path / "unkept.db"
+
+    async def play() -> list[tuple[int, int]]:
+        store, guard, doomed, kept = await doomed_and_kept(path, squatted=1)
+        with contextlib.closing(sqlite3.connect(path, timeout=5)) as other, other:
+            other.execute("CREATE TRIGGER keep BEFORE DELETE ON games WHEN OLD.session = "
+                          "'s0' BEGIN SELECT RAISE(ABORT, 'kept by a trigger'); END")
+        assert store.rows is not None
+        last = doomed.move(0, doomed.players[0].key, {"msg": "quit"})
+        store.forget(doomed)
+        await woken(last)
+        assert isinstance(last, Wait) and json.loads(last.resume())["message"] == SAVE_REFUSED
+        counted = [(store.rows.kept, store.rows.kept_bytes), history_counts(path)]
+        await kept_saves_and_store_closes(store, guard, kept)  # (the drop's commit first)
+        return [*counted, (store.rows.kept, store.rows.kept_bytes), history_counts(path)]
+
+    with caplog.at_level(logging.ERROR, "gameserver.store"):
+        assert asyncio.run(play()) == [(0, 0)] * 4
+    assert "could not be deleted either (IntegrityError: kept by a trigger)" in caplog.text
+    assert "a restart may bring it back" not in caplog.text
+    assert saved_tokens(str(path)) == ["s1"]

@@ -92,7 +92,7 @@ from ._checkpoint import Checkpointer
 from ._closing import WRITER_WAIT, in_flight_left, leave_to_writer
 from ._file import StoreFile, commit, open_store, rolled_back, writes_at_start
 from ._restore import load_sessions
-from ._rows import KEPT_GAMES, Live, NotSaved, Ops, Rows, ServerRows, pruned
+from ._rows import DELETE_SESSION, KEPT_GAMES, Live, NotSaved, Ops, Rows, ServerRows, pruned
 from ._writer_thread import WriterThread
 
 log = logging.getLogger("gameserver.store")
@@ -618,9 +618,15 @@ class Store:
             key = (owner.game_name, owner.token)
             current = self._live.get(key) is owner
             if not current and owner not in starts:  # ended already: its last rows
-                if owner.session is None:  # its deletes (``_forget_apart``)
-                    log.error("session %s/%s, ended already, could not be deleted from "
-                              "the store (%s); a restart may bring it back", *key, why)
+                if owner.session is None:  # its deletes (``_forget_apart``) ...
+                    if any(sql == DELETE_SESSION for sql, _ in rows_of[owner]):
+                        log.error("session %s/%s, ended already, could not be deleted from "
+                                  "the store (%s); a restart may bring it back", *key, why)
+                    else:  # ... or only the drop of its game ``unkeep`` added to them
+                        log.error("session %s/%s had ended: its game %d, whose end could "
+                                  "not be saved, could not be deleted either (%s); it stays "
+                                  "in the store file, neither current nor finished, outside "
+                                  "the history", *key, owner.game_id, why)
                     continue
                 # Changes it made before it ended; its deletes are apart.
                 log.error("session %s/%s, ended already: its last changes could not "
