@@ -8,16 +8,21 @@ thread that would never write it, and every move of every session hung.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gameserver import protocol
 from gameserver.store.writer import SAVE_FAILED
+from gameserver.waits import Wait
 from tests.serverproc import ServerThread
-from tests.wire import Player
+from tests.test_store import echo_sessions, open_store, woken
+from tests.wire import Player, until
 
 
 class Died(BaseException):
@@ -80,3 +85,37 @@ def test_a_commit_that_raises_fails_its_changes_and_the_server_serves_on(
         echo.port = other.port = again.port
         assert echo.state()["data"]["echo"] == "after"
         assert other.state()["data"]["echo"] == "after too"
+
+
+def test_a_writer_thread_that_died_as_the_server_stopped_leaves_its_commit_to_the_last(
+        tmp_path: Path) -> None:
+    """The writer thread dies inside a commit and the loop stops before it hears of it:
+    ``close`` found the batch not landed, said its changes were lost, and answered none
+    of its replies (woken by nothing, they waited for ever). Now the last commit writes
+    them, as it does a commit the writer thread failed."""
+    path = tmp_path / "died.db"
+
+    async def play() -> Any:
+        store, guard = open_store(path, sync="full")
+        [session] = echo_sessions(store, 1)
+        await woken(session.join_reply(session.players[0], 1000))
+        assert store._file is not None
+        faulty = Faulty(store.db)
+        store._file.db = faulty  # type: ignore[assignment]
+        faulty.fault = Died("the writer thread dies")
+        moved = session.move(0, session.players[0].key, {"msg": "last"})
+        await asyncio.sleep(0)  # the pass that hands the batch to the writer thread
+        batch = store._in_flight
+        assert batch is not None
+        until(lambda: batch.landed is not None, "the writer thread died")
+        faulty.fault = None
+        store.close()  # as a server that stops does, before the loop runs again
+        guard.close()
+        return moved
+
+    moved = asyncio.run(play())
+    assert isinstance(moved, Wait) and moved.woken
+    assert moved.resume() == protocol.ok(None)
+    with contextlib.closing(sqlite3.connect(path)) as saved:
+        moves = saved.execute("SELECT move FROM game_moves").fetchall()
+    assert [json.loads(move) for (move,) in moves] == [{"msg": "last"}]

@@ -625,7 +625,7 @@ def _commit_apart(db: sqlite3.Connection, ops: Ops) -> str | None:
     try:
         while not _written_apart(db, owners, refused):
             pass  # a refusal rolled back the whole transaction: again without that owner
-    except (sqlite3.Error, ValueError, OverflowError) as err:  # the disk's, not a row's
+    except Exception as err:  # the disk's, not a row's (nor SQLite's: see ``commit``)
         rolled_back(db)
         return _error(err)
     if refused:  # (none: they failed only together, yet wrote apart: all are written)

@@ -226,10 +226,13 @@ class Store:
         self._checkpointer = Checkpointer(self.path, self._watch)
         self._checkpointer.start()
 
-    def _start_writer(self) -> None:
+    def _start_writer(self) -> WriterThread:
+        """A writer thread (at the start, and in place of one that died: ``_landed``)."""
         assert self._loop is not None
-        self._writer = WriterThread(self._loop, self._commit, self._catch_up, self._landed)
-        self._writer.start()
+        writer = self._writer = WriterThread(self._loop, self._commit, self._catch_up,
+                                             self._landed)
+        writer.start()
+        return writer
 
     def _watch(self) -> None:
         """Is the file still there? (the checkpoint thread asks every second; close too)."""
@@ -273,8 +276,8 @@ class Store:
             lambda landed, its_ops: self._refuse(its_ops, landed.starts, gone))
         # Each ticket with the sessions its batch touched: answered by its session's
         # outcome, not its name's (``_batch.outcome``).
-        tickets = [(key, ticket, in_flight.touched) for key, ticket in left
-                   if in_flight is not None]
+        touched = in_flight.touched if in_flight is not None else {}
+        tickets = [(key, ticket, touched) for key, ticket in left]
         ops.extend(self._take_backlog())
         batch, self._batch = self._batch, None
         starts: list[Live] = []
@@ -497,8 +500,11 @@ class Store:
             self._release(batch, ops, self._commit(ops))
         else:  # wait for the disk, write much, or let the log start over: in the writer thread
             self._in_flight = batch
-            assert self._writer is not None
-            self._writer.send(batch, ops, catch_up)
+            writer = self._writer
+            assert writer is not None
+            if writer.dead:  # (it died between two commits: ``WriterThread._died``)
+                writer = self._start_writer()
+            writer.send(batch, ops, catch_up)
 
     def _put_off_ended(self) -> None:
         """The moment a batch was put off for has passed: commit it (``_flush``)."""
@@ -588,9 +594,8 @@ class Store:
         are deleted with the next commit (``gone``: in these ops instead, as the store
         closes), so that a restart does not bring back the game as it was before. A
         session that had ended already gets ``SAVE_REFUSED`` for the changes left out.
-        Rows of the server's
-        own (``ServerRows``: a prune, a timer, a tournament event) are left out with a
-        log line, and what making them counted is taken back.
+        Rows of the server's own (``ServerRows``: a prune, a timer, a tournament event)
+        are left out with a log line, and what making them counted is taken back.
 
         What the history counts follows what the file has (``Rows.left_out``): a game
         whose end was left out is not kept, but dropped with its session.
