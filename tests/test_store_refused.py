@@ -397,6 +397,19 @@ def test_a_timer_row_the_file_refuses_leaves_out_that_row_alone(
     assert saved_tokens(str(path)) == ["s0"]
 
 
+async def prunes_refused(path: Path) -> tuple[Any, ...]:
+    """A store that keeps one finished game, and its session s0 (Echo), joined; a trigger
+    of another program refuses to delete a finished game: every prune. Returns the
+    store, its guard and the session."""
+    store, guard = open_store(path, history_max_games=1)
+    [session] = echo_sessions(store, 1)
+    await woken(session.join_reply(session.players[0], 1000))
+    with contextlib.closing(sqlite3.connect(path, timeout=5)) as other, other:
+        other.execute("CREATE TRIGGER keep BEFORE DELETE ON games WHEN OLD.ended IS NOT "
+                      "NULL BEGIN SELECT RAISE(ABORT, 'kept by a trigger'); END")
+    return store, guard, session
+
+
 def test_a_prune_the_file_refuses_leaves_the_historys_count_as_the_file_has_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
         ) -> None:
@@ -408,12 +421,7 @@ def test_a_prune_the_file_refuses_leaves_the_historys_count_as_the_file_has_it(
     path = tmp_path / "kept.db"
 
     async def play() -> list[tuple[int, int]]:
-        store, guard = open_store(path, history_max_games=1)
-        [session] = echo_sessions(store, 1)
-        await woken(session.join_reply(session.players[0], 1000))
-        with contextlib.closing(sqlite3.connect(path, timeout=5)) as other, other:
-            other.execute("CREATE TRIGGER keep BEFORE DELETE ON games WHEN OLD.ended IS NOT "
-                          "NULL BEGIN SELECT RAISE(ABORT, 'kept by a trigger'); END")
+        store, guard, session = await prunes_refused(path)
         book = TournamentBook(store)
         assert store.rows is not None
         counted = []
@@ -447,12 +455,7 @@ def test_a_prune_the_file_keeps_refusing_is_tried_again_later_not_at_every_game(
     path = tmp_path / "stuck-prune.db"
 
     async def play() -> tuple[int, int]:
-        store, guard = open_store(path, history_max_games=1)
-        [session] = echo_sessions(store, 1)
-        await woken(session.join_reply(session.players[0], 1000))
-        with contextlib.closing(sqlite3.connect(path, timeout=5)) as other, other:
-            other.execute("CREATE TRIGGER keep BEFORE DELETE ON games WHEN OLD.ended IS NOT "
-                          "NULL BEGIN SELECT RAISE(ABORT, 'kept by a trigger'); END")
+        store, guard, session = await prunes_refused(path)
         assert store.rows is not None
         commits = store.commits
         await finish_and_restart(store, session, 12)
