@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from gameserver import protocol
-from gameserver.store.writer import JOIN_FAILED, SAVE_FAILED
+from gameserver.store._batch import JOIN_FAILED, SAVE_LOST, SAVE_REFUSED
 from gameserver.waits import Wait
 from tests.serverproc import ROOT
 from tests.test_store import echo_sessions, open_store, woken, write_locked
@@ -47,7 +47,8 @@ def test_replies_waiting_for_the_changes_the_close_writes_are_woken(
     if disk == "saves":
         assert moved.resume() == protocol.ok(None)
     else:
-        assert json.loads(moved.resume()) == {"status": "error", "message": SAVE_FAILED}
+        # Not SAVE_FAILED's "saved again with the next change": nothing writes it again.
+        assert json.loads(moved.resume()) == {"status": "error", "message": SAVE_LOST}
 
 
 def test_a_failed_commit_of_the_writer_thread_is_written_when_the_server_stops(
@@ -142,7 +143,7 @@ def stuck_writer_stops(path: str) -> None:
         unblock.cancel()
         for wait in held:  # lost (the commit in flight may land): each reply says so
             assert isinstance(wait, Wait) and wait.woken
-            assert json.loads(wait.resume())["message"] == SAVE_FAILED
+            assert json.loads(wait.resume())["message"] == SAVE_LOST
         release.set()
         threading.Thread.join(thread, 30)
         guard.close()
@@ -164,3 +165,42 @@ def test_a_server_that_stops_while_the_writer_is_still_writing_leaves_the_file_t
     with contextlib.closing(sqlite3.connect(path)) as saved:
         moves = saved.execute("SELECT move FROM game_moves ORDER BY move").fetchall()
     assert [json.loads(move)["msg"] for (move,) in moves] == ["s0 in flight", "s1 in flight"]
+
+
+def test_a_new_session_of_an_ended_ones_name_is_not_answered_its_refusal_at_close(
+        tmp_path: Path) -> None:
+    """s0 moves (a commit in the writer thread), then in the next pass moves again (a row
+    the file refuses), ends, and a new session of its name starts; the server stops in
+    that pass. ``close`` answered the tickets of the commit in flight and of the open
+    batch together, by name: the refusal of the old session's move answered the new
+    session's start too, which was saved (its joiner told the session was ended, a
+    restart brought it back)."""
+    path = tmp_path / "by-name.db"
+
+    async def play() -> tuple[Any, Any, Any]:
+        store, guard = open_store(path, sync="full")
+        [old] = echo_sessions(store, 1)
+        await woken(old.join_reply(old.players[0], 1000))
+        with contextlib.closing(sqlite3.connect(path, timeout=5)) as other, other:
+            other.execute(  # the row of its second move: another program's first
+                "INSERT INTO game_moves (game_id, seq, player_id, move, verdict, time) "
+                "SELECT id, 2, 0, '{}', NULL, 0 FROM games WHERE session = 's0'")
+        saved = old.move(0, old.players[0].key, {"msg": "saved"})
+        await asyncio.sleep(0)  # the pass that hands the batch to the writer thread
+        assert store._in_flight is not None
+        refused = old.move(0, old.players[0].key, {"msg": "refused"})
+        store.forget(old)
+        [new] = echo_sessions(store, 1)  # (s0 again)
+        joined = new.join_reply(new.players[0], 1000)
+        store.close()  # as a server that stops does, before the loop runs again
+        guard.close()
+        return saved, refused, joined
+
+    saved, refused, joined = asyncio.run(play())
+    for wait in (saved, refused, joined):
+        assert isinstance(wait, Wait) and wait.woken
+    assert saved.resume() == protocol.ok(None)
+    assert json.loads(refused.resume())["message"] == SAVE_REFUSED
+    assert json.loads(joined.resume())["status"] == "ok"
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("SELECT token FROM live_sessions").fetchall() == [("s0",)]

@@ -397,22 +397,31 @@ def test_a_timer_row_the_file_refuses_leaves_out_that_row_alone(
     assert saved_tokens(str(path)) == ["s0"]
 
 
+async def prunes_refused(path: Path) -> tuple[Any, ...]:
+    """A store that keeps one finished game, and its session s0 (Echo), joined; a trigger
+    of another program refuses to delete a finished game: every prune. Returns the
+    store, its guard and the session."""
+    store, guard = open_store(path, history_max_games=1)
+    [session] = echo_sessions(store, 1)
+    await woken(session.join_reply(session.players[0], 1000))
+    with contextlib.closing(sqlite3.connect(path, timeout=5)) as other, other:
+        other.execute("CREATE TRIGGER keep BEFORE DELETE ON games WHEN OLD.ended IS NOT "
+                      "NULL BEGIN SELECT RAISE(ABORT, 'kept by a trigger'); END")
+    return store, guard, session
+
+
 def test_a_prune_the_file_refuses_leaves_the_historys_count_as_the_file_has_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
         ) -> None:
     """The file refuses the history's prune (a trigger keeps every finished game): the
-    games it would have deleted are counted again, tried again as more games finish,
-    and the tournament event of the same commit is saved."""
+    games it would have deleted are counted again, tried again later, and the tournament
+    event of the same commit is saved."""
     monkeypatch.setattr(_rows, "PRUNE_EVERY", 1)
+    monkeypatch.setattr(_rows, "PRUNE_RETRY", 3600.0)
     path = tmp_path / "kept.db"
 
     async def play() -> list[tuple[int, int]]:
-        store, guard = open_store(path, history_max_games=1)
-        [session] = echo_sessions(store, 1)
-        await woken(session.join_reply(session.players[0], 1000))
-        with contextlib.closing(sqlite3.connect(path, timeout=5)) as other, other:
-            other.execute("CREATE TRIGGER keep BEFORE DELETE ON games WHEN OLD.ended IS NOT "
-                          "NULL BEGIN SELECT RAISE(ABORT, 'kept by a trigger'); END")
+        store, guard, session = await prunes_refused(path)
         book = TournamentBook(store)
         assert store.rows is not None
         counted = []
@@ -421,7 +430,7 @@ def test_a_prune_the_file_refuses_leaves_the_historys_count_as_the_file_has_it(
                                      lambda: book.event("cup", "registered", 1.0, {}))
             counted.append((store.rows.kept, store.rows.kept_bytes))
             assert counted[-1] == history_counts(path)
-        assert store.refused_saves == 2  # the prunes of the second and third games
+        assert store.refused_saves == 1  # the second game's prune (the third's waits)
         store.close()
         guard.close()
         return counted
@@ -430,7 +439,46 @@ def test_a_prune_the_file_refuses_leaves_the_historys_count_as_the_file_has_it(
         counted = asyncio.run(play())
     assert [kept for kept, _ in counted] == [1, 2, 3]
     assert count_rows(path, "tournament_events") == 3
-    assert "the history's pruning" in caplog.text and "kept by a trigger" in caplog.text
+    assert "could not be pruned" in caplog.text and "kept by a trigger" in caplog.text
+
+
+def test_a_prune_the_file_keeps_refusing_is_tried_again_later_not_at_every_game(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+        ) -> None:
+    """While a trigger refuses the prune, each game that joined the history tried it again:
+    a refused commit (rolled back, then written again owner by owner) and an error line
+    per finished game. Now it waits (``PRUNE_RETRY``, doubled at each refusal), logged
+    once; once the file takes it, the history is pruned, and the log says how many
+    prunes were refused."""
+    monkeypatch.setattr(_rows, "PRUNE_EVERY", 1)
+    monkeypatch.setattr(_rows, "PRUNE_RETRY", 3600.0)
+    path = tmp_path / "stuck-prune.db"
+
+    async def play() -> tuple[int, int]:
+        store, guard, session = await prunes_refused(path)
+        assert store.rows is not None
+        commits = store.commits
+        await finish_and_restart(store, session, 12)
+        assert store.refused_saves == 1  # (was 11: one per game after the first)
+        assert store.commits - commits == 24  # each move and restart, no prune again
+        assert (store.rows.kept, store.rows.kept_bytes) == history_counts(path)
+        assert store.rows.kept == 12
+        with contextlib.closing(sqlite3.connect(path, timeout=5)) as other, other:
+            other.execute("DROP TRIGGER keep")
+        store.rows.prune_after = 0.0  # (the wait is over)
+        await finish_and_restart(store, session, 2)  # pruned; then the next prune says so
+        counted = store.rows.kept, store.rows.kept_bytes
+        store.close()
+        guard.close()
+        return counted
+
+    with caplog.at_level(logging.WARNING, "gameserver.store"):
+        counted = asyncio.run(play())
+    assert counted == history_counts(path) and counted[0] == 1
+    refusals = [r.getMessage() for r in caplog.records if "could not be pruned" in r.getMessage()]
+    assert len(refusals) == 1 and "kept by a trigger" in refusals[0]
+    assert "the history is pruned again, after 1 refused prunes" in caplog.text
+    assert "rows of the server's own" not in caplog.text
 
 
 def test_timer_rows_the_file_refuses_as_the_server_stops_leave_the_stop_time_saved(
@@ -611,3 +659,75 @@ def test_a_session_ended_with_its_refused_end_at_the_last_commit_is_told_and_dro
     assert saved_tokens(str(path)) == ["s1"]
     with contextlib.closing(sqlite3.connect(path)) as saved:
         assert saved.execute("SELECT COUNT(*) FROM games WHERE session = 's0'").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("refused", ["restart", "restart and end", "game end and restart"])
+def test_a_refused_restart_leaves_no_game_flagged_current(tmp_path: Path, refused: str) -> None:
+    """s0 finishes a game and restarts; the file refuses the restart (a trigger on the new
+    game's row), and, in ``game end and restart``, the move that ended the game too; in
+    ``restart and end`` the session ends in the same pass (idle). The restart's own rows
+    held the previous game's move into the history (``current`` cleared): left out with
+    them, the game stayed flagged current, of no session, for ever: listed as finished
+    (``game end...``: not even that) but never counted or pruned. It joins the history
+    now (its end written) or goes (its end refused too)."""
+    path = tmp_path / "restart.db"
+
+    async def play() -> tuple[int, int]:
+        store, guard, doomed, kept = await doomed_and_kept(path, squatted=0)
+        key = doomed.players[0].key
+        with contextlib.closing(sqlite3.connect(path, timeout=5)) as other, other:
+            other.execute("CREATE TRIGGER refuse BEFORE INSERT ON games WHEN NEW.session = "
+                          "'s0' BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END")
+        ended = doomed.move(0, key, {"msg": "quit"})
+        if refused != "game end and restart":
+            await woken(ended)  # the end is written
+        else:
+            squat_next_move(str(path), "s0")
+        restarted = doomed.restart(0, key)
+        if refused == "restart and end":
+            store.forget(doomed)
+        await woken(ended, restarted)
+        await kept_saves_and_store_closes(store, guard, kept)
+        assert store.rows is not None
+        return store.rows.kept, store.rows.kept_bytes
+
+    counted = asyncio.run(play())
+    assert counted == history_counts(path)
+    with contextlib.closing(sqlite3.connect(path)) as saved:
+        flagged = saved.execute("SELECT session, ended IS NOT NULL FROM games "
+                                "WHERE current = 1 ORDER BY session").fetchall()
+        s0_games = saved.execute("SELECT COUNT(*) FROM games WHERE session = 's0'").fetchone()[0]
+    assert flagged == [("s1", 0)]
+    assert counted[0] == s0_games == (0 if refused == "game end and restart" else 1)
+    assert saved_tokens(str(path)) == ["s1"] and orphan_moves(str(path)) == 0
+
+
+def test_a_refused_drop_of_a_game_whose_end_was_refused_keeps_the_counts_and_says_so(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """s0's game-ending move is refused in the pass the session ends: its deletes, saved,
+    took the game for finished and moved it into the history, so the store drops it
+    (``Rows.unkeep``), and the file refuses that drop too (a trigger keeps s0's games).
+    The history's count stays what the file holds (the game, neither current nor
+    finished, is not one of the history's), and the log says what is left: it said the
+    session could not be deleted and might come back, though its row was deleted."""
+    path = tmp_path / "unkept.db"
+
+    async def play() -> list[tuple[int, int]]:
+        store, guard, doomed, kept = await doomed_and_kept(path, squatted=1)
+        with contextlib.closing(sqlite3.connect(path, timeout=5)) as other, other:
+            other.execute("CREATE TRIGGER keep BEFORE DELETE ON games WHEN OLD.session = "
+                          "'s0' BEGIN SELECT RAISE(ABORT, 'kept by a trigger'); END")
+        assert store.rows is not None
+        last = doomed.move(0, doomed.players[0].key, {"msg": "quit"})
+        store.forget(doomed)
+        await woken(last)
+        assert isinstance(last, Wait) and json.loads(last.resume())["message"] == SAVE_REFUSED
+        counted = [(store.rows.kept, store.rows.kept_bytes), history_counts(path)]
+        await kept_saves_and_store_closes(store, guard, kept)  # (the drop's commit first)
+        return [*counted, (store.rows.kept, store.rows.kept_bytes), history_counts(path)]
+
+    with caplog.at_level(logging.ERROR, "gameserver.store"):
+        assert asyncio.run(play()) == [(0, 0)] * 4
+    assert "could not be deleted either (IntegrityError: kept by a trigger)" in caplog.text
+    assert "a restart may bring it back" not in caplog.text
+    assert saved_tokens(str(path)) == ["s1"]

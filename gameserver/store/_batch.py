@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from ..waits import Wait
 from ._rows import Live, Ops
@@ -20,8 +20,25 @@ SAVE_FAILED = ("server: the change was made, but the server could not save it to
                "(see the server log); it is saved again with the next change")
 JOIN_FAILED = ("server: the new session could not be saved to disk (see the server log), "
                "so it was not started; join again later")
+# ... and at the server's stop, where nothing writes it again (``Store.close``).
+SAVE_LOST = ("server: the change was made, but the server stopped before it could save it "
+             "to disk (see the server log); it is lost")
 SAVE_REFUSED = ("server: this session's changes could not be saved to disk (the file "
                 "refused them, see the server log), so the session was ended; start a new one")
+
+
+def outcome(refused: Mapping[Key, str], key: Key, touched: Mapping[Key, Live]) -> str | None:
+    """What ticket ``key`` of a batch that touched ``touched`` is answered, given what
+    ``Store._refuse`` answers each session it ended (``refused``: keyed by each one's key
+    and ``Live``; the current session of a name by its name too): the answer of the
+    session the ticket is of, not of its name. An ended session and the new one of its
+    name share the name, each with a ticket in its own batch: answered by name together
+    (``Store.close``), the refusal of the old one's last changes answered the new one's
+    start, which was saved."""
+    if len(key) == 3:  # (keyed by its ``Live``: the session had ended, ``Store.forget``)
+        return refused.get(key)
+    live = touched.get(key)
+    return refused.get(key) if live is None else refused.get((*key, live))
 
 
 class Ticket:

@@ -16,11 +16,12 @@ of its own that a test holds without sockets (tests/test_store_closing.py):
   more is written and the file is not closed: a statement of ours ran in the
   middle of its transaction, and closing the connection under it crashed the
   process. Its commit may still land; the changes after it are lost, every
-  ticket is answered ``SAVE_FAILED``, and the file's lock is released as the
+  ticket is answered ``SAVE_LOST``, and the file's lock is released as the
   process ends.
 
-Every ticket either answers is woken with its outcome (``Ticket.answer``); the
-caller answers the tickets it returns with the last commit's outcome.
+Every ticket either answers is woken with its outcome (``Ticket.answer``), that of
+its own session (``_batch.outcome``), not of its name; the caller answers the
+tickets it returns with the last commit's outcome.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 
-from ._batch import JOIN_FAILED, SAVE_FAILED, Batch, Key, Ticket
+from ._batch import JOIN_FAILED, SAVE_LOST, Batch, Key, Ticket, outcome
 from ._rows import Ops
 
 log = logging.getLogger("gameserver.store")
@@ -48,16 +49,18 @@ def in_flight_left(batch: Batch | None, drop_starts: Callable[[Batch, Ops], None
     are answered."""
     if batch is None:
         return Ops(), []
-    if batch.landed is None:  # the writer thread died (not an SQLite error) before
+    tickets = batch.every_ticket()
+    if batch.landed is None:  # (the writer thread sets it, even as it dies)
         log.error("a commit was not written when the server stopped; the changes in "
                   "it are lost")
+        for _, ticket in tickets:
+            ticket.answer(SAVE_LOST)
         return Ops(), []
     ops, error = batch.landed
-    tickets = batch.every_ticket()
     if error is None:
         refused = refuse(batch, ops) if ops.refused else {}
         for key, ticket in tickets:
-            ticket.answer(refused.get(key))
+            ticket.answer(outcome(refused, key, batch.touched))
         return Ops(), []
     drop_starts(batch, ops)  # its joiners never got keys: not saved now either
     started = {(live.game_name, live.token) for live in batch.starts}
@@ -80,4 +83,4 @@ def leave_to_writer(batch: Batch | None, in_flight: Batch | None, backlog: Ops,
         if left is not None:
             tickets.extend(left.every_ticket())
     for _, ticket in tickets:
-        ticket.answer(SAVE_FAILED)
+        ticket.answer(SAVE_LOST)

@@ -611,10 +611,16 @@ def commit(db: sqlite3.Connection, ops: Ops) -> str | None:
             db.execute("COMMIT")
         return None
     except REFUSED:
-        _rolled_back(db)
+        rolled_back(db)
         return _commit_apart(db, ops)
     except sqlite3.Error as err:
-        _rolled_back(db)
+        rolled_back(db)
+        return _error(err)
+    except Exception as err:  # not SQLite's: memory ran out binding a row, a bug of ours
+        # Failed as a full disk fails (kept, retried), not raised: raised, it ended the
+        # writer thread (or ``_flush`` on the loop), and every reply waiting for this
+        # commit or a later one waited for ever. (``Store._failed`` logs it.)
+        rolled_back(db)
         return _error(err)
 
 
@@ -630,8 +636,8 @@ def _commit_apart(db: sqlite3.Connection, ops: Ops) -> str | None:
     try:
         while not _written_apart(db, owners, refused):
             pass  # a refusal rolled back the whole transaction: again without that owner
-    except (sqlite3.Error, ValueError, OverflowError) as err:  # the disk's, not a row's
-        _rolled_back(db)
+    except Exception as err:  # the disk's, not a row's (nor SQLite's: see ``commit``)
+        rolled_back(db)
         return _error(err)
     if refused:  # (none: they failed only together, yet wrote apart: all are written)
         ops.refused = refused
@@ -662,7 +668,7 @@ def _written_apart(db: sqlite3.Connection,
     return True
 
 
-def _rolled_back(db: sqlite3.Connection) -> None:
+def rolled_back(db: sqlite3.Connection) -> None:
     with contextlib.suppress(sqlite3.Error):
         if db.in_transaction:
             db.execute("ROLLBACK")

@@ -57,6 +57,12 @@ SNAPSHOT_MIN_LOG = 4096  # bytes of moves logged before a snapshot is worth taki
 HISTORY_MAX_MOVES = 10_000
 ROW_OVERHEAD = 32  # bytes a move row costs besides its texts, roughly
 PRUNE_EVERY = 100  # finished games kept beyond history_max_games before they are pruned
+# Seconds before a prune is tried again after the file refused one (a trigger, a full
+# disk), doubled at each refusal in a row, up to ``PRUNE_RETRY_MAX``: tried at every
+# game that joined the history, a stuck prune cost a refused commit (rolled back, then
+# written again owner by owner) and a log line per finished game.
+PRUNE_RETRY = 1.0
+PRUNE_RETRY_MAX = 600.0
 GAME_ROW = 512  # bytes a game's row costs besides its views, roughly
 KEPT_GAMES = "FROM games WHERE ended IS NOT NULL AND current IS NULL"  # the history's games
 
@@ -125,16 +131,17 @@ class ServerRows:
 
     One each, not one for all: a commit that fails for good writes each owner's rows
     apart (``_file.commit``), so that the file refusing a timer's row leaves out that
-    row alone, not the prune and the tournament events of the same commit. ``undo``,
-    if given, is called on the loop when the rows are left out: it takes back what
-    making them counted (a prune's games, from the history's counts).
+    row alone, not the prune and the tournament events of the same commit.
+    ``refused``, if given, is called on the loop with the file's error when the rows
+    are left out, instead of the store's log line: it takes back what making them
+    counted, and says what it has to (a prune: ``Rows.prune_refused``).
     """
 
-    __slots__ = ("what", "undo")
+    __slots__ = ("what", "refused")
 
-    def __init__(self, what: str, undo: Callable[[], None] | None = None) -> None:
+    def __init__(self, what: str, refused: Callable[[str], None] | None = None) -> None:
         self.what = what
-        self.undo = undo
+        self.refused = refused
 
 
 # Whose rows: a session's (its ``Live``), the server's, or None (rows added before an
@@ -250,7 +257,10 @@ class Rows:
         self.live_bytes = 0  # the games in play: the sum of their ``Live.stored``
         self.max_games = max_games
         self.max_bytes = max_bytes
-        self.prune_due = False  # beyond a limit: ``prune`` at the next commit
+        self.prune_due = False  # beyond a limit: ``prune`` at the next commit ...
+        self.prune_after = 0.0  # ... from this ``time.monotonic()`` on (``prune_refused``)
+        self.prune_refusals = 0  # prunes refused since the last one written
+        self._prune_sent = False  # a prune went out since the last refusal
         self._check_limits()
 
     # ------------------------------------------------------------ events
@@ -461,14 +471,35 @@ class Rows:
             ops.add(sql, last)
         return doomed, last
 
-    def unprune(self, games: int, size: int) -> None:
+    def prune_refused(self, games: int, size: int, why: str) -> None:
         """A prune (``prune``) of ``games`` games of ``size`` bytes was left out of its
-        commit (the file refused it): they are counted again. Not tried again at once
-        (the file would refuse it at every commit): when a limit is found passed
-        again (the next game joins the history, ``_keep``; a game grows,
-        ``_check_limits``)."""
+        commit (the file refused it), or could not read the games (``pruned``): they
+        are counted again, and it is tried again with the first commit after
+        ``PRUNE_RETRY`` seconds, twice as long after each refusal in a row (up to
+        ``PRUNE_RETRY_MAX``), not at once: the file would refuse it at every commit.
+        Logged at the first refusal of a run; the next prune written says how many
+        there were (``pruning``)."""
         self.kept += games
         self.kept_bytes += size
+        self.prune_refusals += 1
+        self._prune_sent = False
+        wait = min(PRUNE_RETRY_MAX, PRUNE_RETRY * 2 ** min(self.prune_refusals - 1, 30))
+        self.prune_after = time.monotonic() + wait
+        self.prune_due = True
+        if self.prune_refusals == 1:
+            log.error("the history could not be pruned (%s): its oldest games stay; "
+                      "tried again in %g s, then less and less often (up to every %g s), "
+                      "and the refusals until then are counted, not logged", why, wait,
+                      PRUNE_RETRY_MAX)
+
+    def pruning(self) -> None:
+        """A prune is made (``pruned``): the last one, if any, was written (none refused
+        it since it went out), and ends a run of refusals, said with their count."""
+        if self._prune_sent and self.prune_refusals:
+            log.warning("the history is pruned again, after %d refused prunes",
+                        self.prune_refusals)
+            self.prune_refusals = 0
+        self._prune_sent = True
 
     def left_out(self, live: Live, rows: Iterable[tuple[str, tuple[Any, ...]]]) -> bool:
         """``live``'s ``rows`` were left out of their commit (the file refused them): the
@@ -490,6 +521,38 @@ class Rows:
             elif sql == FINISH_GAME and params[-1] == live.game_id:
                 ended = True
         return ended and not kept
+
+    def left_current(self, ops: Ops, live: Live,
+                     rows: list[tuple[str, tuple[Any, ...]]]) -> None:
+        """``live``'s ``rows`` were left out (the file refused them), and its session ends
+        (``Store._refuse``): if they held a restart's (or a rewrite's) move of its
+        previous game out of current (``_keep``, ``_drop``), that game is still flagged
+        current in the file, of a session that is no more, and nothing would ever clear
+        it (listed as finished, never counted or pruned). It joins the history now if
+        the file has its end (counted again: ``left_out`` took it out), else it goes.
+        Its rows are the server's own (``ServerRows``): refused again, they are left
+        out, and counted out again."""
+        ended = {params[-1] for sql, params in rows if sql == FINISH_GAME}
+        for sql, params in rows:
+            if sql == NOT_CURRENT and params[1] != live.game_id and params[1] not in ended:
+                size, game_id = params
+                ops.by(ServerRows(f"{live.game_name}/{live.token}'s game {game_id} joining "
+                                  "the history", functools.partial(self._not_kept, size)))
+                ops.add(NOT_CURRENT, params)
+                self.kept += 1
+                self.kept_bytes += size
+            elif ((sql == NOT_CURRENT and params[1] in ended)
+                  or (sql == DROP_GAME[2] and params[0] != live.game_id)):
+                ops.by(ServerRows(f"{live.game_name}/{live.token}'s game {params[-1]}'s "
+                                  "deletes"))
+                drop_game(ops, params[-1])
+
+    def _not_kept(self, size: int, why: str) -> None:
+        """The rows of ``left_current`` that move a game into the history were refused."""
+        log.error("a finished game could not be moved into the history (%s): it stays "
+                  "flagged current in the store file, and is not pruned", why)
+        self.kept -= 1
+        self.kept_bytes -= size
 
     def unkeep(self, ops: Ops, live: Live) -> None:
         """The end of ``live``'s game was left out of its commit (``left_out``) after its
@@ -671,24 +734,27 @@ def pruned(db: sqlite3.Connection, rows: Rows, rated: Callable[[], set[int]]) ->
     owner = ServerRows("the history's pruning")
     ops.by(owner)
     before = rows.kept, rows.kept_bytes
-    cursor = db.execute(f"SELECT id, bytes, ended {KEPT_GAMES} ORDER BY ended, id")
+    rows.pruning()
+    cursor = None
     try:
+        cursor = db.execute(f"SELECT id, bytes, ended {KEPT_GAMES} ORDER BY ended, id")
         doomed = rows.prune(ops, cursor)
         cursor.close()  # at once: an open read would hold the log back
         if doomed is not None:
-            owner.undo = functools.partial(rows.unprune, before[0] - rows.kept,
-                                           before[1] - rows.kept_bytes)
+            owner.refused = functools.partial(rows.prune_refused, before[0] - rows.kept,
+                                              before[1] - rows.kept_bytes)
             folded = Ops()
             folded.by(owner)
             _rating_base.fold(db, folded, *doomed, rated)
             folded.extend(ops)  # (the same commit: what is deleted is folded)
             ops = folded
     except sqlite3.Error as err:  # (a read: nothing is changed; tried again later)
-        log.warning("the history could not be pruned (%s)", err)
         rows.kept, rows.kept_bytes = before
+        rows.prune_refused(0, 0, str(err))
         ops = Ops()
     finally:
-        cursor.close()
+        if cursor is not None:
+            cursor.close()
     return ops
 
 

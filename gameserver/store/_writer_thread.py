@@ -21,17 +21,24 @@ What a caller must know:
 * Once it handed a batch to the loop, the thread keeps no reference to it.
 * ``stop(timeout)`` says whether the thread ended: one still inside its
   commit (a disk that hangs) keeps the connection (see ``_closing``).
+* ``commit`` turns every error it can into a failed commit; one that still ends
+  the thread lands its batch failed and sets ``dead`` (``_died``): the store
+  rolls back and starts another thread before it sends one more batch.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import queue
 import threading
 from collections.abc import Callable
 
 from ._batch import Batch
 from ._rows import Ops
+
+log = logging.getLogger("gameserver.store")
 
 NAME = "gameserver-store"
 
@@ -55,6 +62,7 @@ class WriterThread(threading.Thread):
         self._catch_up = catch_up
         self._landed = landed
         self._queue: queue.SimpleQueue[tuple[Batch, Ops, bool] | None] = queue.SimpleQueue()
+        self.dead = False  # it ended on an error (``_died``): it commits nothing more
 
     def send(self, batch: Batch, ops: Ops, catch_up: bool) -> None:
         """Commit ``ops`` (``batch``'s), then checkpoint if ``catch_up``."""
@@ -67,13 +75,34 @@ class WriterThread(threading.Thread):
         return not self.is_alive()
 
     def run(self) -> None:
-        while (item := self._queue.get()) is not None:
-            if not self._write(*item):
-                return
-            # Let the batch go before waiting for the next: held while the thread waits,
-            # its rows (megabytes of a large commit's states) stayed for as long as the
-            # store had nothing more to send this thread.
-            del item
+        item = None
+        try:
+            while (item := self._queue.get()) is not None:
+                if not self._write(*item):
+                    return
+                # Let the batch go before waiting for the next: held while the thread
+                # waits, its rows (megabytes of a large commit's states) stayed for as
+                # long as the store had nothing more to send this thread.
+                item = None
+        except BaseException as err:  # noqa: BLE001 - told to the loop, then the thread ends
+            self._died(item, err)
+
+    def _died(self, item: tuple[Batch, Ops, bool] | None, err: BaseException) -> None:
+        """The thread ends on an error ``commit`` did not turn into a failed commit (a
+        bug; ``commit`` fails those it can): the batch it held lands failed, unless its
+        commit ended already (the checkpoint after it raised), so that its replies are
+        answered and its rows written again; ``dead`` tells the store to start another
+        thread before it sends one more batch. Untold, the store sent every later batch
+        to a thread that would never commit it, and every reply waited for ever."""
+        log.critical("the store's writer thread failed; another takes over", exc_info=err)
+        self.dead = True
+        if item is None:
+            return
+        batch, ops, _ = item
+        if batch.landed is None:
+            batch.landed = (ops, f"the store's writer failed ({type(err).__name__}: {err})")
+        with contextlib.suppress(RuntimeError):  # the loop is closed: ``close`` reads it
+            self._loop.call_soon_threadsafe(self._landed, batch, *batch.landed)
 
     def _write(self, batch: Batch, ops: Ops, catch_up: bool) -> bool:
         """Commit one batch; whether the loop can still be told (else nobody waits)."""

@@ -87,12 +87,12 @@ from .._soon import Soon
 from ..checked import GameType
 from ..protocol import ProtocolError
 from ..waits import Wait
-from ._batch import JOIN_FAILED, SAVE_FAILED, SAVE_REFUSED, Batch, Key, Ticket
+from ._batch import JOIN_FAILED, SAVE_FAILED, SAVE_LOST, SAVE_REFUSED, Batch, Key, Ticket, outcome
 from ._checkpoint import Checkpointer
 from ._closing import WRITER_WAIT, in_flight_left, leave_to_writer
-from ._file import StoreFile, commit, open_store, writes_at_start
+from ._file import StoreFile, commit, open_store, rolled_back, writes_at_start
 from ._restore import load_sessions
-from ._rows import KEPT_GAMES, Live, NotSaved, Ops, Rows, ServerRows, pruned
+from ._rows import DELETE_SESSION, KEPT_GAMES, Live, NotSaved, Ops, Rows, ServerRows, pruned
 from ._writer_thread import WriterThread
 
 log = logging.getLogger("gameserver.store")
@@ -222,10 +222,17 @@ class Store:
             self.open()
         self._loop = loop
         self._soon = soon or Soon(loop)
-        self._writer = WriterThread(loop, self._commit, self._catch_up, self._landed)
-        self._writer.start()
+        self._start_writer()
         self._checkpointer = Checkpointer(self.path, self._watch)
         self._checkpointer.start()
+
+    def _start_writer(self) -> WriterThread:
+        """A writer thread (at the start, and in place of one that died: ``_landed``)."""
+        assert self._loop is not None
+        writer = self._writer = WriterThread(self._loop, self._commit, self._catch_up,
+                                             self._landed)
+        writer.start()
+        return writer
 
     def _watch(self) -> None:
         """Is the file still there? (the checkpoint thread asks every second; close too)."""
@@ -253,6 +260,8 @@ class Store:
         self._watch()  # a file deleted since the last look takes no last commit
         if self._writer is not None:
             ended = self._writer.stop(WRITER_WAIT)
+            if self._writer.dead and self._file is not None:  # (see ``_landed``)
+                rolled_back(self.db)
             self._writer = None
             if not ended:  # the connection is the writer's until it ends (see ``_closing``)
                 batch, self._batch = self._batch, None
@@ -262,20 +271,21 @@ class Store:
                 return
         in_flight, self._in_flight = self._in_flight, None
         gone = Ops()  # the rows of sessions ended for rows the file refused (``_refuse``)
-        ops, tickets = in_flight_left(
+        ops, left = in_flight_left(
             in_flight, self._drop_starts,
-            lambda landed, its_ops: self._refuse(its_ops, landed.starts, (landed.touched,),
-                                                 gone))
+            lambda landed, its_ops: self._refuse(its_ops, landed.starts, gone))
+        # Each ticket with the sessions its batch touched: answered by its session's
+        # outcome, not its name's (``_batch.outcome``).
+        touched = in_flight.touched if in_flight is not None else {}
+        tickets = [(key, ticket, touched) for key, ticket in left]
         ops.extend(self._take_backlog())
         batch, self._batch = self._batch, None
         starts: list[Live] = []
-        touched = [in_flight.touched] if in_flight is not None else []  # (see ``_refuse``)
         if batch is not None:
             self._take_snapshots(batch)
             ops.extend(batch.ops)
-            tickets.extend(batch.tickets.items())
+            tickets.extend((key, ticket, batch.touched) for key, ticket in batch.tickets.items())
             starts.extend(batch.starts)
-            touched.append(batch.touched)
         # After the batch: its rows of a session ended (changes it made meanwhile) would
         # go in after its deletes, and leave its moves behind without their game.
         ops.extend(gone)
@@ -289,14 +299,15 @@ class Store:
         refused: dict[Key, str] = {}
         if ops.refused:
             gone = Ops()  # (the first went with this commit)
-            refused = self._refuse(ops, starts, touched, gone)
+            refused = self._refuse(ops, starts, gone)
             if gone.items and (self._commit(gone) is not None or gone.refused):
                 # (refused: the rows left out are those deletes, said by nobody else)
                 log.error("the sessions ended as the server stopped are still in the store "
                           "file: a restart may bring them back")
-        tickets.extend(self._retry_tickets.items())
-        for key, ticket in tickets:  # (if this failed, nothing writes them again: no
-            ticket.answer(refused.get(key) or (error and SAVE_FAILED))  # ``again``)
+        tickets.extend((key, ticket, self._backlog_lives)
+                       for key, ticket in self._retry_tickets.items())
+        for key, ticket, touched in tickets:  # (failed: nothing writes them again)
+            ticket.answer(outcome(refused, key, touched) or (error and SAVE_LOST))
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -476,9 +487,11 @@ class Store:
         if backlog.items:  # rows of failed commits go first
             ops = self._take_backlog()
             ops.extend(batch.ops)
-        elif rows.prune_due:  # (else nothing to prune: no call) first: see ``Rows.prune``
-            ops = pruned(self.db, rows, self.rated_games)  # (no commit in flight, none
-            # waits for a retry)
+        elif rows.prune_due and (not rows.prune_refusals
+                                 or time.monotonic() >= rows.prune_after):
+            # (Else nothing to prune, or a refused prune waits: ``Rows.prune_refused``.)
+            # First: see ``Rows.prune``; no commit in flight, none waits for a retry.
+            ops = pruned(self.db, rows, self.rated_games)
             ops.extend(batch.ops)
         self.batches += 1
         checkpointer = self._checkpointer
@@ -487,8 +500,11 @@ class Store:
             self._release(batch, ops, self._commit(ops))
         else:  # wait for the disk, write much, or let the log start over: in the writer thread
             self._in_flight = batch
-            assert self._writer is not None
-            self._writer.send(batch, ops, catch_up)
+            writer = self._writer
+            assert writer is not None
+            if writer.dead:  # (it died between two commits: ``WriterThread._died``)
+                writer = self._start_writer()
+            writer.send(batch, ops, catch_up)
 
     def _put_off_ended(self) -> None:
         """The moment a batch was put off for has passed: commit it (``_flush``)."""
@@ -544,9 +560,9 @@ class Store:
                 self._failing_since = self._last_error = None
                 self._backlog_lives.clear()
             if ops.refused:  # a session's rows the file refused: it ends, the rest is saved
-                refused = self._refuse(ops, batch.starts, (batch.touched,))
+                refused = self._refuse(ops, batch.starts)
                 for key, ticket in batch.every_ticket():
-                    ticket.answer(refused.get(key), True)
+                    ticket.answer(outcome(refused, key, batch.touched), True)
                 return
             for _, ticket in batch.every_ticket():
                 ticket.answer(None, True)  # a reply that waited for it may go out now
@@ -566,7 +582,6 @@ class Store:
                 ticket.answer(SAVE_FAILED, now=True)
 
     def _refuse(self, ops: Ops, starts: Iterable[Live],
-                touched: Iterable[Mapping[Key, Live]] = (),
                 gone: Ops | None = None) -> dict[Key, str]:
         """A commit left out the rows the file refused (``ops.refused``, see ``_file.commit``)
         and saved the rest: the sessions whose rows they were end.
@@ -578,18 +593,16 @@ class Store:
         ``JOIN_FAILED``, if the commit started it: ``starts``), and its rows in the file
         are deleted with the next commit (``gone``: in these ops instead, as the store
         closes), so that a restart does not bring back the game as it was before. A
-        session that had ended already gets ``SAVE_REFUSED`` for the changes left out:
-        its ticket keyed by its ``Live`` too (it ended while the batch was open,
-        ``forget``), or by its key in a batch whose session of that key it is
-        (``touched``: a new one of the same name takes the key). Rows of the server's
-        own (``ServerRows``: a prune, a timer, a tournament event) are left out with a
-        log line, and what making them counted is taken back.
+        session that had ended already gets ``SAVE_REFUSED`` for the changes left out.
+        Rows of the server's own (``ServerRows``: a prune, a timer, a tournament event)
+        are left out with a log line, and what making them counted is taken back.
 
         What the history counts follows what the file has (``Rows.left_out``): a game
         whose end was left out is not kept, but dropped with its session.
 
         Returns:
-            What the tickets of each session ended are answered.
+            What the tickets of each session ended are answered, keyed by its name and
+            ``Live`` (a current one's by its name too): for ``_batch.outcome``.
         """
         answers: dict[Key, str] = {}
         starts = set(starts)
@@ -599,39 +612,46 @@ class Store:
         for owner, why in ops.refused.items():
             self.refused_saves += 1
             if not isinstance(owner, Live):
+                if owner is not None and owner.refused is not None:
+                    owner.refused(why)  # (a prune: logged once per run of refusals)
+                    continue
                 log.error("rows of the server's own (%s) could not be saved (%s): they are "
                           "left out, and the other changes of the same commit saved",
                           owner.what[:80] if owner is not None else "unnamed", why)
-                if owner is not None and owner.undo is not None:
-                    owner.undo()
                 continue
             end_left_out = rows.left_out(owner, rows_of[owner])
             key = (owner.game_name, owner.token)
             current = self._live.get(key) is owner
             if not current and owner not in starts:  # ended already: its last rows
-                if owner.session is None:  # its deletes (``_forget_apart``)
-                    log.error("session %s/%s, ended already, could not be deleted from "
-                              "the store (%s); a restart may bring it back", *key, why)
+                if owner.session is None:  # its deletes (``_forget_apart``) ...
+                    if any(sql == DELETE_SESSION for sql, _ in rows_of[owner]):
+                        log.error("session %s/%s, ended already, could not be deleted from "
+                                  "the store (%s); a restart may bring it back", *key, why)
+                    else:  # ... or only the drop of its game ``unkeep`` added to them
+                        log.error("session %s/%s had ended: its game %d, whose end could "
+                                  "not be saved, could not be deleted either (%s); it stays "
+                                  "in the store file, neither current nor finished, outside "
+                                  "the history", *key, owner.game_id, why)
                     continue
                 # Changes it made before it ended; its deletes are apart.
                 log.error("session %s/%s, ended already: its last changes could not "
                           "be saved (%s), and are left out", *key, why)
                 deletes = owner.gone
-                if end_left_out and deletes is not None and deletes not in ops.refused:
-                    # Its deletes took the game, unfinished in the file, for finished and
-                    # kept it: it goes, with them (refused with them if they are to be
-                    # written yet; refused, they kept the session as it was before).
+                if deletes is None or deletes not in ops.refused:  # (else: as it was)
                     ended_ops = gone if gone is not None else self._open_batch().ops
-                    ended_ops.by(deletes)
-                    rows.unkeep(ended_ops, owner)
-                answers[(*key, owner)] = SAVE_REFUSED
-                if any(batch_touched.get(key) is owner for batch_touched in touched):
-                    answers[key] = SAVE_REFUSED
+                    rows.left_current(ended_ops, owner, rows_of[owner])
+                    if end_left_out and deletes is not None:
+                        # Its deletes took the game, unfinished in the file, for finished
+                        # and kept it: it goes, with them (refused with them if they are
+                        # to be written yet; refused, they kept the session as it was).
+                        ended_ops.by(deletes)
+                        rows.unkeep(ended_ops, owner)
+                answers[(*key, owner)] = SAVE_REFUSED  # (not by its name: a new one's)
                 continue
             reason = JOIN_FAILED if owner in starts else SAVE_REFUSED
             log.error("session %s/%s is ended: its changes could not be saved (%s); the "
                       "other changes of the same commit are saved", *key, why)
-            answers[key] = reason
+            answers[key] = answers[(*key, owner)] = reason
             if current:
                 del self._live[key]
                 for tickets in ((self._batch.tickets if self._batch is not None else {}),
@@ -648,6 +668,7 @@ class Store:
                 if end_left_out:  # not in the file: the game is dropped, not kept
                     owner.ended = False
                 self._forget_apart(gone_ops, owner)
+                rows.left_current(gone_ops, owner, rows_of[owner])
             if owner.session is not None:
                 owner.session.close(ProtocolError(reason))
         return answers
@@ -718,6 +739,9 @@ class Store:
         if self._file is None:  # closed meanwhile: ``close`` wrote or reported it
             return
         self._in_flight = None
+        if self._writer is not None and self._writer.dead:  # (``WriterThread._died``)
+            rolled_back(self.db)  # (it may have died inside the transaction)
+            self._start_writer()
         self._release(batch, ops, error)
         if self._batch is not None:  # (a failed one's rows: with it, or at the retry's time)
             self._flush()
