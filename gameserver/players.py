@@ -45,7 +45,8 @@ def secret_digest(secret: str) -> bytes:
 
 
 # The error of a key whose seat was given up (the ``leave`` extension), for requests and for
-# the feeds and waits opened with it before.
+# the feeds and waits opened with it before. Only the key the seat left with gets it: any
+# other wrong key gets plain ``invalid key``, so that trying keys tells no one a seat left.
 LEFT = "invalid key: this player left the game session"
 
 
@@ -56,6 +57,8 @@ class Player:
     observer_key: str | None = None  # made on the first observe (or observer code) of it
     address: str = ""  # where the player joined from (for the overwrite rule)
     left: bool = False  # it left the session (a leave request): its key was replaced
+    # ... and the SHA-256 of the key it left with (``leave``), the one key told ``LEFT``
+    former_key: bytes | None = None
 
 
 def check_key(players: list[Player], player_id: int, key: str, observer: bool) -> None:
@@ -85,6 +88,7 @@ def check_key(players: list[Player], player_id: int, key: str, observer: bool) -
     if player.observer_key is not None and keys_match(key, player.observer_key):
         raise framework_error(
             "invalid key: an observer key only works for state requests with observer=true")
-    if player.left:
+    if player.former_key is not None and _compare_digest(secret_digest(key),
+                                                         player.former_key):
         raise framework_error(LEFT)
     raise framework_error("invalid key")
