@@ -28,7 +28,10 @@ it; the games running then play on, and count for nothing, as after an
 operator's cancel. A game no longer offered at all (its file removed, or
 with an error, at a restart of the server) holds the tournament instead:
 no game starts until a later start of the server offers it again (a typo
-must not end a tournament for good).
+must not end a tournament for good). So does a game whose worker process is
+lost for good while the server runs (``GameType.unavailable``): the games
+running then count void, together (``tick``), and no more are started. A
+stop of the server voids nothing (``close``).
 """
 
 from __future__ import annotations
@@ -103,6 +106,7 @@ class Entry:
     seen: dict[str, float] = field(default_factory=dict)  # name -> its last request (clock)
     strikes: dict[str, int] = field(default_factory=dict)  # name -> games missed in a row
     failed_starts: int = 0  # games in a row that could not be made (``BROKEN_STARTS``)
+    held: str = ""  # why no game could start, as last logged (``Arbiter.held``)
 
     def issue(self, key: str, session: Session, player_id: int, observer: bool) -> None:
         """Let requests with ``key`` reach ``player_id``'s seat in ``session`` (as long as
@@ -132,9 +136,23 @@ class Arbiter:
         self.host = host
         self.book = book
         self.wall = wall
+        self.closed = False  # the server is stopping (``close``)
+
+    def close(self) -> None:
+        """The server is stopping: from now on no result is recorded, no game started.
+
+        A stop fails what is in flight: a game's result being read from its worker
+        process (which the stop marks unusable, with the mark of a broken one),
+        and recorded void for good a game that was won. The game's saved copy comes
+        back at the next start, where its result is read (``_start_game``), or it
+        is played on.
+        """
+        self.closed = True
 
     def schedule(self, entry: Entry) -> None:
         """Start every game that is due; record the ones lost for absence."""
+        if self.closed:
+            return
         tournament = entry.tournament
         while True:
             slots, forfeited = tournament.due_games()
@@ -161,10 +179,12 @@ class Arbiter:
         token = f"{PREFIX}{tournament.name}/{slot.key}"
         session = self.host.sessions.get((settings.game, token))  # restored after a restart
         if session is None or session.closed is not None:
-            if settings.game not in self.host.game_types:  # held (``TournamentHall.handle``)
-                log.error("tournament %s: game %s not started: the game %s is not offered "
-                          "by this server now; the tournament goes on once it is",
-                          tournament.name, slot.key, settings.game)
+            held = self.held(settings.game)
+            if held:  # (``TournamentHall.handle`` says so to every request)
+                if entry.held != held:  # (said once: not for every game of every round)
+                    log.error("tournament %s is held from game %s on: %s",
+                              tournament.name, slot.key, held)
+                entry.held = held
                 return True  # (not void: nothing was recorded, nothing more is due now)
             unplayable = self._unplayable(settings.game)
             if unplayable:  # every later game would be so: no game is voided for it
@@ -202,6 +222,22 @@ class Arbiter:
             self._game_over(entry, slot.key, session)
         return True
 
+    def held(self, game: str) -> str:
+        """Why no game of ``game`` can start now ("" if they can): it is not offered (its
+        file removed, or with an error, at a restart), or its worker process is broken
+        (its file no longer loads) until the server starts again. Nothing is voided for
+        it: every game of the tournament would be, one after another."""
+        game_type = self.host.game_types.get(game)
+        if game_type is None:
+            return (f"its game {game} is not offered by this server now (its file was "
+                    "removed, or does not load); it goes on once the operator brings the "
+                    "game back and starts the server again")
+        why = game_type.unavailable
+        if why is not None:
+            return (f"its game {game} cannot be played now ({why}); it goes on once the "
+                    "operator fixes the game and starts the server again")
+        return ""
+
     def _unplayable(self, game: str) -> str:
         """Why ``game`` cannot be played by two any more ("" if it can): its file now says
         another number of players.
@@ -234,7 +270,7 @@ class Arbiter:
 
     def _game_over(self, entry: Entry, key: str, session: Session) -> None:
         """A game of the tournament ended: record it, and go on."""
-        if entry.games.get(key) is not session:
+        if entry.games.get(key) is not session or self.closed:
             return
         if not isinstance(session.game, ForfeitedGame):  # its result is in the final states
             for player_id in range(2):
@@ -307,13 +343,15 @@ class Arbiter:
                  "recorded", entry.tournament.name, key)
         return True
 
-    def _record(self, entry: Entry, key: str, result: GameResult) -> None:
+    def _record(self, entry: Entry, key: str, result: GameResult,
+                schedule: bool = True) -> None:
         if self._void_after_cancel(entry, key):
             return
         entry.games.pop(key, None)
         entry.tournament.record(key, result)
         self._recorded(entry, key, result)
-        self.schedule(entry)
+        if schedule:
+            self.schedule(entry)
 
     def _recorded(self, entry: Entry, key: str, result: GameResult) -> None:
         self.event(entry, "result", key=key, seats=list(result.seats),
@@ -347,14 +385,32 @@ class Arbiter:
 
     def tick(self, entry: Entry) -> None:
         """A running game whose session ended without a result (idle, failed) counts as void;
-        the keys of ended sessions go."""
-        for key, session in list(entry.games.items()):
-            if session.closed is not None and not is_over(session):
+        the keys of ended sessions go.
+
+        A broken worker process ends every game of its file at once: they are voided
+        together, in one line of the log that says why, and the tournament is then
+        held (``held``); it voided them one line each, and then, at each tick, the
+        games started next, which failed at once, until all were void and the
+        tournament "finished".
+        """
+        if self.closed:
+            return
+        ended = [(key, session) for key, session in entry.games.items()
+                 if session.closed is not None and not is_over(session)]
+        broken = self.held(entry.tournament.settings.game) if ended else ""
+        if broken:
+            log.error("tournament %s: %d running game(s) count void (%s): %s",
+                      entry.tournament.name, len(ended), ", ".join(key for key, _ in ended),
+                      broken)
+        for key, session in ended:
+            if not broken:
                 log.warning("tournament %s: game %s ended without a result (%s)",
                             entry.tournament.name, key, session.closed)
-                self._record(entry, key, GameResult(
-                    (session.players[0].name, session.players[1].name), (0.5, 0.5),
-                    "void", self._game_id(session)))
+            self._record(entry, key, GameResult(
+                (session.players[0].name, session.players[1].name), (0.5, 0.5),
+                "void", self._game_id(session)), schedule=False)
+        if ended:
+            self.schedule(entry)
         entry.forget_ended()
 
 

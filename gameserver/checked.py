@@ -225,8 +225,9 @@ class GameType:
     # subclass's items()): a bundled game's, or states decoded from a worker's JSON. They
     # are encoded without the guard's call, the others under it (``reply_of``).
     plain_states = False
-    # Why the game cannot be played at all now (its worker process cannot be started, or
-    # the server is stopping); None: it can. Always None in-process.
+    # Why the game cannot be played at all now (its worker process cannot be started, its
+    # file no longer defines it, or the server is stopping); None: it can. Always None
+    # in-process.
     unavailable: str | None = None
     told_true = False  # its move() returned True (a rejection) and the log said so
 

@@ -12,10 +12,14 @@ Why interruption works the way it does: the server runs trusted game code
 running it inline keeps the hot path free of thread hand-offs). A watchdog
 thread wakes every ``time_limit / 4`` seconds and, if the same game call has
 been running for longer than the limit, raises ``GameCallTimeout`` inside
-the event-loop thread with ``PyThreadState_SetAsyncExc``. That stops any
-game stuck in a Python-level loop, unless the game catches
-``BaseException``. A call blocked inside C code (``time.sleep``, reading a
-file) is interrupted only when it returns to Python code; the docs say so.
+the event-loop thread with ``PyThreadState_SetAsyncExc``, and again at each
+later wake-up while that call runs on: an exception that lands in a
+``__del__``, a weakref callback or a ``gc.callbacks`` entry (the collector
+runs them inside whatever code happens to allocate) is printed as
+"unraisable" and dropped, and the call would go on. That stops any game
+stuck in a Python-level loop, unless the game catches ``BaseException``.
+A call blocked inside C code (``time.sleep``, reading a file) is
+interrupted only when it returns to Python code; the docs say so.
 Untrusted games run in worker processes (``gameserver.workers``), which the
 server interrupts with a signal and kills if need be; their guard has no
 watchdog (``watchdog=False``).
@@ -142,9 +146,10 @@ class GameGuard:
             limit (a worker process, which the server interrupts).
         stuck: called by the watchdog thread, once per call, with the method's
             name and the thread's id, when a call still runs ``time_limit``
-            seconds after it was interrupted (it caught the interruption: a bare
-            ``except:`` in a loop) or could not be interrupted: the checker
-            reports it and ends, since nothing stops that call.
+            seconds after it was first interrupted, and was interrupted again
+            since (it caught the interruptions: a bare ``except:`` in a loop),
+            or could not be interrupted: the checker reports it and ends, since
+            nothing stops that call. The watchdog stops interrupting it then.
     """
 
     def __init__(self, time_limit: float = 5.0, watchdog: bool = True,
@@ -164,6 +169,7 @@ class GameGuard:
         self._method: str | None = None  # ... its method, without a watchdog
         self._interrupted: tuple[float, int, str] | None = None  # the last call interrupted
         self._stuck: tuple[float, int, str] | None = None  # ... and reported as stuck
+        self._deliveries = 0  # times the timeout was raised in the call ``_interrupted``
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.can_interrupt = watchdog and not async_exception_problem()
@@ -268,22 +274,28 @@ class GameGuard:
                 if current is None:
                     continue
                 started, thread_id, method = current
-                if (current is self._interrupted and current is not self._stuck
-                        and self.stuck is not None
-                        and time.monotonic() - started > 2 * self.time_limit):
-                    self._stuck = current  # interrupted a time limit ago, and still on
-                    stuck = self.stuck
-                elif (current is not self._interrupted
-                        and time.monotonic() - started > self.time_limit):
+                running = time.monotonic() - started
+                if running <= self.time_limit or current is self._stuck:
+                    continue
+                if current is not self._interrupted:
                     self._interrupted = current  # first: see ``call``
-                    if self.can_interrupt:
-                        if self._current is current:  # (else the call has ended)
-                            assert _set_async_exc is not None
-                            _set_async_exc(thread_id, id(GameCallTimeout))
-                    else:
+                    self._deliveries = 0
+                    if not self.can_interrupt:
                         log.error("a game call, %s(), has run longer than %.3g s and cannot "
                                   "be stopped on this Python (%s)", method, self.time_limit,
                                   async_exception_problem())
+                elif (self.stuck is not None and running > 2 * self.time_limit
+                        and (self._deliveries > 1 or not self.can_interrupt)):
+                    self._stuck = current  # interrupted a time limit ago, and still on
+                    stuck = self.stuck
+                # Delivered again at every wake-up while the call runs on: an interruption
+                # that lands in a ``__del__``, a weakref or ``gc.callbacks`` callback (the
+                # collector runs them inside whatever code allocates) is printed as
+                # "unraisable" and dropped there, and the call goes on as if never stopped.
+                if stuck is None and self.can_interrupt and self._current is current:
+                    assert _set_async_exc is not None  # (else the call has ended)
+                    _set_async_exc(thread_id, id(GameCallTimeout))
+                    self._deliveries += 1
             if stuck is not None:
                 stuck(method, thread_id)
 

@@ -212,8 +212,17 @@ def _recatalogued(worker: Worker, offered: dict[str, RemoteGameType],
     (``store._restore``). New joins and the tournaments' next games are
     checked against the new range (``GameType.count_problem``); sessions
     already made play on. Only the ranges are taken; a game gone from the
-    file fails in the worker, with its own message.
+    file fails in the worker, with its own message, and is ``unavailable`` (a
+    tournament of it is then held, not voided game after game) until a later
+    replacement finds it again.
     """
+    defined = {entry[0] for entry in catalog[1]}
+    for name, game_type in offered.items():
+        gone = None if name in defined else "its file no longer defines it"
+        if gone != game_type.gone:
+            log.error("game %s: %s: %s", name, worker.label,
+                      gone or "its file defines it again: it can be played again")
+            game_type.gone = gone
     for entry in catalog[1]:
         game_type = offered.get(entry[0])
         if game_type is None or not _entry_checked(worker, entry):
@@ -260,6 +269,7 @@ class RemoteGameType(GameType):
         self.source = worker.label
         self.game_class = stand_in(worker.source, name, hidden, documentation, moves)
         self._random_slots = ()
+        self.gone: str | None = None  # its replacement worker's file lacks it (``_recatalogued``)
         self._range = (low, high)  # known: ``GameType.player_range`` only returns it
         # They go out with every discovery reply: a worker could claim megabytes.
         self._texts = (_cut(description or ""), _cut(documentation or ""),
@@ -267,7 +277,7 @@ class RemoteGameType(GameType):
 
     @property
     def unavailable(self) -> str | None:  # type: ignore[override]
-        return self.worker.broken
+        return self.worker.broken or self.gone
 
     def description(self) -> str:
         if self._texts[2] is not None:

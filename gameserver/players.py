@@ -45,8 +45,10 @@ def secret_digest(secret: str) -> bytes:
 
 
 # The error of a key whose seat was given up (the ``leave`` extension), for requests and for
-# the feeds and waits opened with it before.
+# the feeds and waits opened with it before. Only the key the seat left with gets it: any
+# other wrong key gets plain ``invalid key``, so that trying keys tells no one a seat left.
 LEFT = "invalid key: this player left the game session"
+_NEVER = bytes(32)  # no key's SHA-256, in place of the key of a seat that did not leave
 
 
 @dataclass(slots=True, eq=False)
@@ -56,6 +58,8 @@ class Player:
     observer_key: str | None = None  # made on the first observe (or observer code) of it
     address: str = ""  # where the player joined from (for the overwrite rule)
     left: bool = False  # it left the session (a leave request): its key was replaced
+    # ... and the SHA-256 of the key it left with (``leave``), the one key told ``LEFT``
+    former_key: bytes | None = None
 
 
 def check_key(players: list[Player], player_id: int, key: str, observer: bool) -> None:
@@ -63,7 +67,8 @@ def check_key(players: list[Player], player_id: int, key: str, observer: bool) -
 
     Raises:
         ProtocolError: ``framework: invalid key`` (saying so when an observer
-            key is used for more than reading).
+            key is used for more than reading, and ``LEFT`` for the key the seat
+            left with: any other key of a seat that left is just invalid).
     """
     if not 0 <= player_id < len(players):
         raise framework_error("invalid key")
@@ -85,6 +90,9 @@ def check_key(players: list[Player], player_id: int, key: str, observer: bool) -
     if player.observer_key is not None and keys_match(key, player.observer_key):
         raise framework_error(
             "invalid key: an observer key only works for state requests with observer=true")
-    if player.left:
+    # Hashed for every wrong key, whether the seat left or not: the time a refusal takes
+    # tells a guesser nothing either.
+    former = player.former_key
+    if _compare_digest(secret_digest(key), former or _NEVER) and former is not None:
         raise framework_error(LEFT)
     raise framework_error("invalid key")

@@ -378,6 +378,7 @@ class GameServer:
             self._certificate_check.cancel()
         if self._timer_wake is not None:
             self._timer_wake.cancel()
+        self.hall.close()  # first: what fails from here on is no tournament game's result
         self.lobby.close()  # waiting joins and states get "server is shutting down"
         self.isolation.close()  # ... and so do moves in flight to game workers
         reply = server_error("server is shutting down").reply()

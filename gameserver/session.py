@@ -83,7 +83,7 @@ from typing import Any
 from . import _session_disk, _timeouts, protocol, timers
 from .checked import Call, CheckedGame, GameType
 from .guard import GameCodeError
-from .players import LEFT, Player, check_key, keys_match, new_key
+from .players import LEFT, Player, check_key, keys_match, new_key, secret_digest
 from .protocol import ProtocolError, framework_error
 from .waits import Feed, Outcome, Wait
 
@@ -646,7 +646,8 @@ class Session:
         else changes. The game goes on for the others; the seat's turns are
         nobody's to make (a turn timer, if any, makes them); its observer code
         still lets a watcher read. A later request with the old key (leaving
-        twice too) gets ``invalid key: this player left the game session``.
+        twice too) gets ``invalid key: this player left the game session``; any
+        other wrong key the plain ``invalid key``, so a guesser learns nothing.
         Not saved itself: after a restart of the server the seat counts as not
         left, with the key the session's row was last saved with (its old one,
         unless a new game or an observer code wrote the row after the leave).
@@ -657,6 +658,7 @@ class Session:
         check_key(self.players, player_id, key, observer=False)
         self.touch()
         player = self.players[player_id]
+        player.former_key = secret_digest(player.key)  # (as told: check_key)
         player.key = new_key()
         player.left = True
         return all(seat.left for seat in self.players)

@@ -219,12 +219,9 @@ class TournamentHall:
         if getattr(request, "game", settings.game) != settings.game:
             raise framework_error(f"tournament {name} plays {settings.game}, not "
                                   f"{request.game[:100]}")  # type: ignore[union-attr]
-        if settings.game not in self.host.game_types and not entry.tournament.over:
-            # Held (``Arbiter._start_game``): a join would wait for a game that cannot start.
-            raise framework_error(
-                f"tournament {name} is held: its game {settings.game} is not offered by this "
-                "server now (its file was removed, or does not load); it goes on once the "
-                "operator brings the game back and starts the server again")
+        held = "" if entry.tournament.over else self.arbiter.held(settings.game)
+        if held:  # (``Arbiter._start_game``): a join would wait for a game that cannot start
+            raise framework_error(f"tournament {name} is held: {held}")
         if isinstance(request, Join):
             if game_key:
                 raise framework_error(f"session names starting with {PREFIX}{name}/ belong to "
@@ -432,6 +429,10 @@ class TournamentHall:
         return rated
 
     # ------------------------------------------------------------ time
+
+    def close(self) -> None:
+        """The server is stopping: nothing is recorded from now on (``Arbiter.close``)."""
+        self.arbiter.close()
 
     def tick(self, now: float) -> None:
         """Time passes (from ``Lobby.tick``): games that ended without a result count void."""

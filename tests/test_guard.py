@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
+import sys
 import threading
 import time
+import weakref
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -117,10 +121,77 @@ def test_a_call_that_swallows_the_interruption_is_reported_as_stuck_once() -> No
 
     try:
         assert guard.call("G", "move", stubborn) == "let go by the test"
-        assert [type(err).__name__ for err in caught] == ["GameCallTimeout"]
+        # Interrupted, and interrupted again (see the next test) before it is called stuck.
+        assert len(caught) >= 2
+        assert {type(err).__name__ for err in caught} == {"GameCallTimeout"}
         assert stuck == [("move", threading.get_ident())]
     finally:
         told.set()
+        guard.close()
+
+
+class _Litter:
+    """A game's object whose ``__del__`` the collector runs inside the game's loop."""
+
+    def __del__(self) -> None:
+        while True:  # the interruption lands here, for certain
+            pass
+
+
+class _Plain:
+    """An object with no ``__del__``, to be watched by a weakref."""
+
+
+def _spin_in_del() -> None:
+    _Litter()  # freed at once: its __del__ runs now
+
+
+def _spin_in_weakref_callback() -> None:
+    def spin(_ref: object) -> None:
+        while True:
+            pass
+
+    litter = _Plain()
+    ref = weakref.ref(litter, spin)  # noqa: F841 - alive while litter dies
+    del litter  # the callback runs now
+
+
+def _spin_in_gc_callback() -> None:
+    def spin(_phase: str, _info: dict) -> None:
+        gc.callbacks.remove(spin)
+        while True:
+            pass
+
+    gc.callbacks.append(spin)
+    gc.collect()
+
+
+@pytest.mark.parametrize("spin", [_spin_in_del, _spin_in_weakref_callback,
+                                  _spin_in_gc_callback])
+def test_an_interruption_swallowed_by_a_collector_callback_is_raised_again(
+        spin: Callable[[], None], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A timeout raised while a ``__del__`` (or a weakref or ``gc.callbacks`` callback)
+    runs is "unraisable": Python prints and drops it, and the game's loop goes on. The
+    watchdog raises it again while the call runs past its limit, so the call ends with
+    the timeout; before, it ran on (for ever on the server, which has no ``stuck``)."""
+    dropped: list[BaseException | None] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda info: dropped.append(info.exc_value))
+    let_go = threading.Event()  # (without the fix: when stuck, so that the test ends)
+    guard = GameGuard(time_limit=0.2, stuck=lambda method, thread: let_go.set())
+
+    def play() -> str:
+        spin()  # the first interruption lands in the collector's callback ...
+        while not let_go.is_set():  # ... and the game loops on
+            pass
+        return "let go by the test"
+
+    try:
+        with pytest.raises(GameCodeError, match=r"move\(\) took longer than 0.2 s"):
+            guard.call("G", "move", play)
+        assert [type(err).__name__ for err in dropped] == ["GameCallTimeout"]
+        assert not let_go.is_set()
+    finally:
+        let_go.set()
         guard.close()
 
 

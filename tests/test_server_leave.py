@@ -97,6 +97,32 @@ def test_only_a_seats_own_key_makes_it_leave_and_only_all_of_them_end_the_game(
                      "message": "framework: the games of a tournament cannot be left"}
 
 
+def test_trying_keys_does_not_tell_a_guesser_that_a_seat_left(make_server) -> None:
+    """An attacker who tries keys on a seat must get the same answer whether the seat left
+    or not: every wrong key said "this player left" once the seat had left. Only the key
+    the seat left with (its player, who knew it) is told so, for any request."""
+    server = make_server()
+    a, b = pair(server.port, "quiet")
+    assert leave(a)["status"] == "ok"
+
+    def tries(seat: Player) -> list[Any]:
+        wrong = [("0" * 32), "f" * 31, "é" * 32, "", (b if seat is a else a).key]
+        replies = [leave(seat, key=key) for key in wrong]
+        replies += [request(seat.port, {"game": seat.game, "session": seat.session,
+                                        "player_id": seat.player_id, "key": key, **kind})
+                    for kind in ({"type": "state", "observer": False},
+                                 {"type": "move", "move": {"position": 0}})
+                    for key in wrong]
+        return [reply.get("message") for reply in replies]
+
+    assert tries(a) == tries(b) == ["framework: invalid key"] * 15
+    told = "framework: invalid key: this player left the game session"
+    assert leave(a)["message"] == told
+    assert a.state()["message"] == told
+    assert a.move(position=0)["message"] == told
+    assert b.state()["status"] == "ok"  # (bob, who did not leave, plays on)
+
+
 def test_a_classic_request_is_answered_as_before(make_server) -> None:
     """Only a client that sends a leave request gets one's effect: the classic requests'
     replies, and the error for an unknown type, are unchanged."""

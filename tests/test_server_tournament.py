@@ -611,3 +611,117 @@ def played_one_game(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
         running = on_loop(server, lambda hall: hall.tournament("cup").running_keys())
         assert running == ["r1t1g2"]
     return games, options
+
+
+def late_game(games: Path) -> None:
+    """Late: Quick, for two, whose final state waits while the file "hold" is there. Its
+    states are too large to come along with a move (``_channel.MIRROR_MAX``): they are
+    fetched when needed, and the result is read after the last move's reply."""
+    (games / "late.py").write_text(QUICK.replace("LOW", "2").replace("HIGH", "2").replace(
+        "class Quick", "import os\nimport time\n\nclass Late").replace(
+        "        return {\"winner\": self.winner}",
+        "        while self.winner is not None and os.path.exists(\n"
+        "                os.path.join(os.path.dirname(__file__), \"hold\")):\n"
+        "            time.sleep(0.01)\n"
+        "        return {\"winner\": self.winner, \"pad\": \"x\" * 70000}"))
+
+
+def test_a_game_that_ends_as_the_server_stops_counts_at_the_next_start(
+        tmp_path: Path) -> None:
+    """A game in a worker process ends; while its result is read from the worker, the
+    server stops. The stop marks the worker as unusable, as a broken one is: the read
+    failed, and the game, won, was recorded void for good. It is the next start's to
+    read now (the game's saved copy comes back, and its result is read then)."""
+    games = tmp_path / "games"
+    games.mkdir()
+    late_game(games)
+    (games / "hold").touch()
+    options: dict[str, Any] = {"games_dirs": [str(games)], "isolate_games": "folder",
+                               "store": True, "store_path": str(tmp_path / "store.sqlite3"),
+                               "game_call_timeout": WAIT}
+    join = {"type": "join", "game": "Late", "session": "tournament-cup", "players": None}
+    with ServerThread(**options) as server:
+        on_loop(server, lambda hall: hall.create(TournamentSettings(
+            "cup", "Late", turn_timeout=WAIT, start_with=2)))
+        told: dict[str, dict[str, Any]] = {}
+        threads = [threading.Thread(target=lambda n=name: told.__setitem__(n, request(
+            server.port, {**join, "name": n}))) for name in ("ann", "bob")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(WAIT)
+        winner, seat = next((name, reply["data"]) for name, reply in told.items()
+                            if reply["data"]["player_id"] == 0)
+        moved = request(server.port, {"type": "move", "game": "Late", "player_id": 0,
+                                      "session": "tournament-cup", "key": seat["key"],
+                                      "move": {}})
+        assert moved == {"status": "ok", "data": None}
+        worker = server.call(lambda: server.server.lobby.game_types["Late"].worker)
+        wait_until(lambda: server.call(lambda: len(worker._queue)) > 0, "the result asked")
+    (games / "hold").unlink()
+    with ServerThread(**options) as server:
+        tournament = on_loop(server, lambda hall: hall.tournament("cup"))
+        wait_until(lambda: on_loop(server, lambda hall: tournament.state) == "finished",
+                   "the result")
+        played = on_loop(server, lambda hall: [
+            (g.reason, g.seats, g.points) for r in tournament.rounds for m in r
+            for g in m.games])
+        assert len(played) == 1 and played[0][0] == "played"
+        assert played[0][2][played[0][1].index(winner)] == 1.0
+
+
+@pytest.mark.parametrize("breaks", ["removed", "dies importing"])
+def test_a_broken_worker_voids_its_running_games_once_and_holds_the_tournament(
+        breaks: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The worker process of a tournament's game is replaced, and its file now lacks the
+    game (removed, or with an error), or kills every new worker that imports it (then
+    the worker is broken, after a few tries): its two running games are lost. They were
+    voided one log line each, and the games started next failed at once and were
+    voided in turn, tick after tick, until every game was void and the tournament
+    "finished". Now the running ones count void together, in one line that says why,
+    and the tournament is held (as when its game is not offered) until the server
+    starts again with a file that loads."""
+    games = tmp_path / "games"
+    games.mkdir()
+    quick_game(games, 2, 2)
+    with ServerThread(games_dirs=[str(games)], isolate_games="folder") as server:
+        on_loop(server, lambda hall: hall.create(TournamentSettings(
+            "cup", "Quick", turn_timeout=WAIT, start_with=4)))
+        join = {"type": "join", "game": "Quick", "session": "tournament-cup",
+                "players": None}
+        threads = [threading.Thread(target=request, args=(server.port, {**join, "name": n}))
+                   for n in ("ann", "bob", "cyd", "dan")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(WAIT)
+        tournament = on_loop(server, lambda hall: hall.tournament("cup"))
+        assert on_loop(server, lambda hall: tournament.running_keys()) == ["r1t1g1",
+                                                                          "r1t2g1"]
+        if breaks == "removed":
+            (games / "quick.py").unlink()
+        else:
+            (games / "quick.py").write_text("import os\nos._exit(3)\n")
+        game_type = server.call(lambda: server.server.lobby.game_types["Quick"])
+        os.kill(server.call(lambda: game_type.worker.pid), signal.SIGKILL)
+        wait_until(lambda: server.call(lambda: game_type.unavailable), "the worker's loss",
+                   WAIT)
+
+        def played() -> list[str]:
+            return on_loop(server, lambda hall: [
+                g.reason for r in tournament.rounds for m in r for g in m.games])
+
+        wait_until(lambda: len(played()) == 2, "the lost games counted")
+        for _ in range(3):  # (where the games started next were voided, one tick each)
+            server.call(server.server.lobby.tick)
+        assert played() == ["void", "void"]
+        assert on_loop(server, lambda hall: tournament.state) == "running"
+        told = request(server.port, {**join, "name": "ann"})
+        assert told["message"].startswith(
+            "framework: tournament cup is held: its game Quick cannot be played now "
+            "(its file ")
+    voided = [r.getMessage() for r in caplog.records if r.name == "gameserver.tournament"
+              and ("void" in r.getMessage() or "without a result" in r.getMessage())]
+    assert len(voided) == 1, voided
+    assert voided[0].startswith("tournament cup: 2 running game(s) count void (r1t1g1, "
+                                "r1t2g1): its game Quick cannot be played now (its file ")

@@ -594,7 +594,10 @@ def _leave(address: tuple[str, int], context: ssl.SSLContext | None, payload: by
     One deadline for everything: ``Link.exchange`` allows its timeout for the connection
     to each of the host's addresses (a name with an IPv4 and an IPv6 address that do not
     answer: twice) and again for each reply, so an env's ``close()`` took many times
-    ``LEAVE_TIMEOUT`` from a server that did not answer, or answered slowly.
+    ``LEAVE_TIMEOUT`` from a server that did not answer, or answered slowly. A TLS
+    handshake, and a TLS ``sendall`` (one write of all), wait the socket's timeout in all,
+    however the server trickles its bytes (``_ssl`` keeps a deadline across its reads and
+    writes, since Python 3.5): so the timeout is set to what is left before each.
     """
     host, port = address
     sock: socket.socket | None = None

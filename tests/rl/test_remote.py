@@ -1177,3 +1177,70 @@ def test_close_waits_for_its_leaves_no_longer_than_leave_timeout_in_all(
     returned.set()
     thread.join(TIMEOUT)
     assert len(sent) < 20
+
+
+def _trickle_handshake(conn: socket.socket, cert: str, key: str, returned: threading.Event,
+                       steps: int) -> int:
+    """The start of a TLS record of 16 KB (the client waits for all of it), a byte a
+    step: the steps taken before the client gave up."""
+    conn.recv(65536)  # the client's hello
+    conn.sendall(bytes([0x16, 3, 3, 0x40, 0]))
+    for step in range(steps):
+        if returned.wait(0.05):
+            return step
+        try:
+            conn.sendall(b"\0")
+        except OSError:  # (the client gave up and closed)
+            return step
+    return steps
+
+
+def _read_slowly(conn: socket.socket, cert: str, key: str, returned: threading.Event,
+                 steps: int) -> int:
+    """A whole handshake, then a few KB of the requests a step."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    with context.wrap_socket(conn, server_side=True) as tls:
+        for step in range(steps):
+            if returned.wait(0.05):
+                return step
+            try:
+                tls.recv(4096)
+            except OSError:  # (the client gave up and closed: a reset, unsent bytes left)
+                return step
+        return steps
+
+
+@pytest.mark.parametrize("peer", [_trickle_handshake, _read_slowly])
+def test_close_waits_no_longer_than_leave_timeout_for_a_tls_server_that_trickles(
+        peer: Any, tls_pair: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A TLS server that trickles its handshake, or reads the leave requests a little
+    at a time: ``close()`` still gives up at LEAVE_TIMEOUT in all (a review feared the
+    handshake could stretch it). It does, as ``_ssl`` waits a socket's timeout in all for
+    a handshake or a write, and ``_leave`` sets that timeout to what is left of its one
+    deadline before each; given the link's timeout instead, both fail. The peer goes on
+    for five LEAVE_TIMEOUTs, unless ``close()`` returns first."""
+    cert, key = tls_pair
+    monkeypatch.setattr(_remote, "LEAVE_TIMEOUT", 1.0)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    returned = threading.Event()
+    steps: list[int] = []
+
+    def serve() -> None:
+        with listener, listener.accept()[0] as conn:
+            steps.append(peer(conn, cert, key, returned, 100))
+            returned.wait(TIMEOUT)
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    link = _remote.Link(("localhost", listener.getsockname()[1]),
+                        ssl.create_default_context(cafile=cert), timeout=TIMEOUT)
+    leave = _remote._encode({"type": "leave", "game": "Nim", "session": "s", "player_id": 0,
+                             "key": "0" * 32})
+    try:
+        link.leave([leave] * 100_000)  # (15 MB: more than the sockets' buffers hold)
+    finally:
+        returned.set()
+        thread.join(TIMEOUT)
+    assert steps and steps[0] < 100
