@@ -82,6 +82,22 @@ TIMEOUT_MOVE_TEXT_MAX = 1_000_000
 _OK_PREFIX = protocol.OK_HEAD + b"{"  # a state reply: its data is a dict
 
 
+def _view_shape(data: Any, legal_moves: bool) -> bool:
+    """Whether ``data``, a state reply's data decoded, has the shape a worker's own
+    ``CheckedGame.view`` gives it: a dict with "current" and "gameover", and with
+    ``legal_moves`` a list of move dicts (or None) under "legal_moves". ``_checked`` looks
+    at a reply's first and last bytes only: a hostile game's worker may send
+    ``{"status": "ok", "data": {}, "data": 5, "x": {}}`` (a second "data" wins) or leave
+    keys out, and the server's own uses of a view (the turn timer, a forfeit, the
+    dashboard, a tournament's result) then failed with an internal error."""
+    if type(data) is not dict or "current" not in data or "gameover" not in data:
+        return False
+    if not legal_moves:
+        return True
+    moves = data.get("legal_moves", 0)
+    return moves is None or (type(moves) is list and all(type(m) is dict for m in moves))
+
+
 class Isolation:
     """The worker processes of one server, one per source.
 
@@ -718,7 +734,9 @@ class RemoteGame(CheckedGame):
                 # without its Python detection of the encoding.
                 decoded = json.loads(reply.decode("utf-8", "surrogatepass"))["data"]
             except (ValueError, KeyError, TypeError, RecursionError):
-                raise self.type_error("state", "came back malformed from the worker") from None
+                decoded = None
+            if not _view_shape(decoded, legal_moves):
+                raise self.type_error("state", "came back malformed from the worker")
             self._decoded[key] = decoded
         return dict(decoded)  # type: ignore[arg-type]
 
