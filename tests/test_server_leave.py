@@ -3,13 +3,15 @@ that ends once every seat has left (it no longer counts against its starter's ad
 
 from __future__ import annotations
 
+import json
+import socket
 import threading
 from typing import Any
 
 from tests.test_game_server_api import wait_until_a_request_waits
 from tests.test_server_push import subscribed
 from tests.test_store import seat_two
-from tests.wire import Player, request
+from tests.wire import TERMINATOR, Player, request, until
 
 
 def pair(port: int, session: str) -> tuple[Player, Player]:
@@ -158,3 +160,41 @@ def test_a_subscription_of_a_seat_that_left_pushes_its_state_no_more(make_server
                                     "session"}, ended
     finally:
         feed.close()
+
+
+def request_from(source: str, port: int, data: dict[str, Any]) -> dict[str, Any]:
+    """``request`` from the loopback address ``source`` (Linux answers all of 127/8)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30,
+                                  source_address=(source, 0)) as sock:
+        sock.sendall(json.dumps(data).encode() + TERMINATOR)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return json.loads(b"".join(chunks))  # type: ignore[no-any-return]
+
+
+def test_a_seat_that_left_gives_its_machine_no_say_over_the_session(make_server) -> None:
+    """The overwrite rule 'players' lets a client on the machine of one of a running
+    session's players replace it (a student who restarted a program). A seat that left
+    counted still: its machine replaced the game of the players who stayed, which a leave
+    must not let it end (docs/protocol.md). Now only the seats still in count."""
+    server = make_server(join_timeout=2)
+    seats = {}
+    for source, name in (("127.0.0.2", "ann"), ("127.0.0.3", "bob")):
+        def join(source: str = source, name: str = name) -> None:
+            seats[name] = request_from(source, server.port, {
+                "type": "join", "game": "TicTacToe", "session": "kept", "players": 2,
+                "name": name})
+        threading.Thread(target=join).start()
+    until(lambda: len(seats) == 2, "both seated")
+    ann, bob = (Player(server.port, "TicTacToe", "kept") for _ in range(2))
+    for player, name in ((ann, "ann"), (bob, "bob")):
+        assert seats[name]["status"] == "ok", seats[name]
+        player.player_id, player.key = seats[name]["data"]["player_id"], seats[name]["data"]["key"]
+    assert leave(ann) == {"status": "ok", "data": None}
+    replacing = request_from("127.0.0.2", server.port, {
+        "type": "join", "game": "TicTacToe", "session": "kept", "players": 2, "name": "ann"})
+    assert replacing["status"] == "error"
+    assert replacing["message"].startswith("framework: game session kept is in use"), replacing
+    assert bob.state()["status"] == "ok"
+    assert sessions(server) == [("TicTacToe", "kept")]
