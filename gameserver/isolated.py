@@ -53,6 +53,7 @@ import json
 import logging
 import types
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,9 @@ REJECTION_TEXT_MAX = 12 * _channel.ERROR_MAX + 200
 # the server would decode on its loop (``[{}, {}, ...]``: half a gigabyte, seconds).
 TIMEOUT_MOVE_TEXT_MAX = 1_000_000
 _OK_PREFIX = protocol.OK_HEAD + b"{"  # a state reply: its data is a dict
+# Bytes of the large states fetched from workers that the server keeps, for all of its
+# games together (``FetchedViews``): a worker makes a 16 MB state for nothing ("x" * ...).
+FETCHED_MAX = 256 * 1024 * 1024
 
 
 def _view_shape(data: Any, legal_moves: bool) -> bool:
@@ -98,6 +102,60 @@ def _view_shape(data: Any, legal_moves: bool) -> bool:
     return moves is None or (type(moves) is list and all(type(m) is dict for m in moves))
 
 
+class _Fetched:
+    """One large state a game keeps (``FetchedViews``): its game (weakly), view and size."""
+
+    __slots__ = ("game", "key", "size")
+
+    def __init__(self, game: RemoteGame, key: View, size: int) -> None:
+        self.game = weakref.ref(game)
+        self.key = key
+        self.size = size
+
+
+class FetchedViews:
+    """The large states fetched from worker processes that the server keeps, in all.
+
+    A state not sent along with changes (over ``MIRROR_MAX // 2``) is fetched
+    when a client asks for it and kept by its game until the game's next change
+    (for the player's observers, its hand-over at a restart, the dashboard).
+    A worker makes such a state for nothing (``"x" * 16_000_000``), and each
+    player of each session of its game has two (with and without legal
+    moves): a client that asked them, then hung up without reading, made the
+    server keep 16 MB each (200 one-player sessions from one address: 6.4
+    GB). Together they are kept up to ``FETCHED_MAX`` bytes (their decoded
+    copies for the dashboard, about as many more); past that the oldest are
+    dropped, and fetched again if asked. The session keeps no second
+    reference (``Session._keep_reply``), so a dropped one is freed.
+    """
+
+    __slots__ = ("total", "_kept")
+
+    def __init__(self) -> None:
+        self.total = 0
+        self._kept: OrderedDict[_Fetched, None] = OrderedDict()
+
+    def keep(self, game: RemoteGame, key: View, size: int) -> _Fetched:
+        """Count a state of ``size`` bytes that ``game`` now keeps for ``key``; drop the
+        oldest kept while all take more than ``FETCHED_MAX``."""
+        kept = _Fetched(game, key, size)
+        self._kept[kept] = None
+        self.total += size
+        while self.total > FETCHED_MAX and len(self._kept) > 1:
+            oldest = next(iter(self._kept))
+            self.release(oldest)
+            owner = oldest.game()
+            if owner is not None:
+                owner.drop_fetched(oldest)
+        return kept
+
+    def release(self, kept: _Fetched) -> None:
+        """``kept`` is kept no more (its game changed, or it was dropped)."""
+        if kept in self._kept:
+            del self._kept[kept]
+            self.total -= kept.size
+
+
 class Isolation:
     """The worker processes of one server, one per source.
 
@@ -110,6 +168,7 @@ class Isolation:
         self.settings = settings
         self.guard = guard
         self.workers: list[Worker] = []
+        self.fetched = FetchedViews()  # the large states their games keep, in all
 
     async def load(self, sources: list[Source], soon: Soon | None = None,
                    ) -> list[RemoteGameType]:
@@ -138,7 +197,7 @@ class Isolation:
             if not entries:
                 worker.close()
                 continue
-            offered = [RemoteGameType(worker, entry) for entry in entries
+            offered = [RemoteGameType(worker, entry, self.fetched) for entry in entries
                        if _entry_checked(worker, entry)]
             if offered:
                 worker.on_catalog = functools.partial(
@@ -267,12 +326,13 @@ class RemoteGameType(GameType):
     remote = True  # its snapshots are opaque here: only a worker may unpickle them
     plain_states = True  # decoded from the worker's JSON
 
-    def __init__(self, worker: Worker, entry: tuple[Any, ...]) -> None:
+    def __init__(self, worker: Worker, entry: tuple[Any, ...], fetched: FetchedViews) -> None:
         name, low, high, description, documentation, error, hidden, moves = entry
         self.name = name
         self.guard = worker.guard
         self.hidden_information = hidden
         self.worker = worker
+        self.fetched = fetched  # the large states fetched for the games of every worker
         self.source = worker.label
         self.game_class = stand_in(worker.source, name, hidden, documentation, moves)
         self._random_slots = ()
@@ -343,9 +403,9 @@ class RemoteGame(CheckedGame):
     """
 
     __slots__ = ("gid", "_worker", "_build", "_turn", "_ended", "_views", "_decoded",
-                 "_fetches", "_wanted", "_wanted_sent", "_players", "_start", "_blob", "_since",
-                 "_since_bytes", "_save_next", "_moves", "_lost", "_on_lost", "_timeout_moves",
-                 "__weakref__")
+                 "_fetches", "_large", "_wanted", "_wanted_sent", "_players", "_start", "_blob",
+                 "_since", "_since_bytes", "_save_next", "_moves", "_lost", "_on_lost",
+                 "_timeout_moves", "__weakref__")
 
     type: RemoteGameType
 
@@ -360,6 +420,7 @@ class RemoteGame(CheckedGame):
         self._views: dict[View, bytes | str] = {}
         self._decoded: dict[View, dict[str, Any]] = {}
         self._fetches: dict[View, Call] = {}
+        self._large: dict[View, _Fetched] = {}  # the large states fetched, as counted
         # The states sent along with changes: a join may ask for a million players.
         self._wanted = [(p, False) for p in range(min(players, _channel.START_VIEWS_MAX))]
         # How many of them the worker knows: a move sends the list only when it grew (None:
@@ -564,6 +625,7 @@ class RemoteGame(CheckedGame):
                 "be pickled); start a new session")
             self._turn = self._ended = self._lost
             self._views, self._decoded = {}, {}
+            self._release_large()
             self._worker.keep(self.gid, 0)  # no longer counted: it comes back no more
             fetches, self._fetches = self._fetches, {}
             for call in fetches.values():
@@ -638,6 +700,8 @@ class RemoteGame(CheckedGame):
         self._views = views
         if self._decoded:
             self._decoded = {}
+        if self._large:
+            self._release_large()
         if self._timeout_moves:
             self._timeout_moves = {}
 
@@ -854,8 +918,28 @@ class RemoteGame(CheckedGame):
             call.finish()
             return
         view = views[0] if views else None
-        self._views[key] = (self.type_error("state", "did not come back from the worker").args[0]
-                            if view is None else self._checked(view))
-        if len(self._views[key]) <= _channel.MIRROR_MAX // 2:
+        kept = self._views[key] = (
+            self.type_error("state", "did not come back from the worker").args[0]
+            if view is None else self._checked(view))
+        if len(kept) <= _channel.MIRROR_MAX // 2:
             self.want(*key)  # asked for once: sent along with every change
+        elif type(kept) is bytes:  # kept until the next change, within FETCHED_MAX in all
+            before = self._large.pop(key, None)
+            if before is not None:
+                self.type.fetched.release(before)
+            self._large[key] = self.type.fetched.keep(self, key, len(kept))
         call.finish()
+
+    def drop_fetched(self, kept: _Fetched) -> None:
+        """Forget the large state ``kept`` (``FetchedViews`` needs the room): it is
+        fetched again if asked."""
+        if self._large.get(kept.key) is kept:
+            del self._large[kept.key]
+            self._views.pop(kept.key, None)
+            self._decoded.pop(kept.key, None)
+
+    def _release_large(self) -> None:
+        fetched = self.type.fetched
+        for kept in self._large.values():
+            fetched.release(kept)
+        self._large = {}

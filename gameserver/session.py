@@ -547,8 +547,9 @@ class Session:
 
     def _keep_reply(self, key: int, reply: bytes) -> None:
         """Keep an encoded state until the next version (see ``_view_reply``); a large one
-        of a finished game is not kept (``KEPT_FINISHED``)."""
-        if len(reply) > KEPT_FINISHED and self._over():
+        of a finished game is not kept (``KEPT_FINISHED``), nor one of a game in a worker
+        process: its game keeps it, within a bound for all (``isolated.FetchedViews``)."""
+        if len(reply) > KEPT_FINISHED and (self.game_type.remote or self._over()):
             return
         replies = self._replies
         if not replies:

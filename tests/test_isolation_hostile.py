@@ -1291,3 +1291,38 @@ def test_legal_moves_that_are_no_moves_from_a_worker_end_a_timed_out_turn_as_non
         "players": [0], "reason": "turn timeout"}, forfeited
     assert attacker.move() == {"status": "error", "message": "framework: game has ended"}
     assert_restored(calm)
+
+
+def held_states(server: ServerThread) -> int:
+    """Bytes of the state replies of worker games the server holds: each game's mirror and
+    fetched states, and its session's encoded replies (each object once)."""
+    def count() -> int:
+        assert server.server is not None
+        held: dict[int, int] = {}
+        for session in server.server.lobby.sessions.values():
+            for reply in (*session.game._views.values(), *session._replies):
+                if type(reply) is bytes:
+                    held[id(reply)] = len(reply)
+        return sum(held.values())
+    return int(server.call(count))
+
+
+def test_the_large_states_fetched_from_workers_are_kept_within_a_bound_in_all(
+        make_server, monkeypatch) -> None:
+    """A state too large to come along with a change is fetched when asked and kept until
+    the game changes. A worker makes one for nothing: 200 one-player sessions of 16 MB
+    states, each asked once by a client that hung up at once, made the server hold 6.4 GB
+    from one address. The fetched states are kept up to FETCHED_MAX bytes in all (4 MB
+    here), the oldest dropped first (fetched again if asked), and the session keeps no
+    second reference to one."""
+    monkeypatch.setattr(isolated, "FETCHED_MAX", 4 * 1024 * 1024)
+    server = hostile_server(make_server, "big_views")
+    players = [joined(server.port, "BigViews", f"big-{i}") for i in range(8)]
+    for player in players:
+        state = player.state()
+        assert state["status"] == "ok" and len(state["data"]["padding"]) == 1_000_000
+    assert held_states(server) <= 4 * 1024 * 1024
+    first = players[0]
+    assert first.move() == {"status": "ok", "data": None}
+    assert count(first) == 1  # (a change: fetched again)
+    assert held_states(server) <= 4 * 1024 * 1024
