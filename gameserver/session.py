@@ -694,7 +694,8 @@ class Session:
         where it is at hand and the player's view is not owed the old game's end (which its
         next ``state`` returns); and the new states of ``others`` (``restart``'s
         ``states_of``), each where at hand (else null: that view stays unseen)."""
-        if shown is not None and (reply != protocol.OK_NULL or (shown[0], False) in self._owed):
+        if shown is not None and (reply != protocol.OK_NULL or (shown[0], False) in self._owed
+                                  or self.players[shown[0]].left):  # (left: see _with_states)
             shown = None
         if others and shown is not None:
             state = self._at_hand(*shown)
@@ -711,7 +712,9 @@ class Session:
         hand), and the views shown."""
         states, shown = [], []
         for other in others:
-            state = self._at_hand(other, legal_moves)
+            # A seat that left while a game worker made the new game is shown nothing of
+            # it: its key, checked when the restart came, works no more (``leave``).
+            state = None if self.players[other].left else self._at_hand(other, legal_moves)
             if state is not None:
                 states.append(state[len(protocol.OK_HEAD):-1])
                 shown.append((other, False))
@@ -872,6 +875,12 @@ class Session:
             self._moved(player_id, move, str(err))
             return self._saved(protocol.error(str(err)))
         self._moved(player_id, move, rejection, wake=False)
+        # A seat that left while the worker played the move is shown nothing of it: its
+        # key, checked when the move came, works no more (``leave``), for anyone.
+        if shown is not None and self.players[shown[0]].left:
+            shown = None
+        if mover is not None and self.players[mover].left:
+            mover = None
         return self._move_reply(rejection, shown, wait, mover)
 
     def _built(self) -> None:

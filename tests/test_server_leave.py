@@ -198,3 +198,82 @@ def test_a_seat_that_left_gives_its_machine_no_say_over_the_session(make_server)
     assert replacing["message"].startswith("framework: game session kept is in use"), replacing
     assert bob.state()["status"] == "ok"
     assert sessions(server) == [("TicTacToe", "kept")]
+
+
+GATE = '''import os
+import time
+
+from gameserver.game import AbstractGame
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _held(name):
+    """While the test keeps the file ``name`` in this folder, the call waits (20 s at most)."""
+    deadline = time.monotonic() + 20
+    while os.path.exists(os.path.join(HERE, name)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+class Gate(AbstractGame):
+    """Two players, each with a secret; a move or a new game waits while the test holds it."""
+
+    def __init__(self, players):
+        _held("hold-new")
+        self.round = 0
+
+    @staticmethod
+    def min_players():
+        return 2
+
+    @staticmethod
+    def max_players():
+        return 2
+
+    def current_player(self):
+        return 0
+
+    def game_over(self):
+        return False
+
+    def state(self, player_id):
+        return {"round": self.round, "secret": f"secret of {player_id} in round {self.round}"}
+
+    def move(self, move, player_id):
+        _held("hold-move")
+        self.round += 1
+'''
+
+
+def test_a_seat_that_left_while_a_worker_played_a_change_is_not_shown_its_new_state(
+        make_server, tmp_path) -> None:
+    """A move (``with_state`` naming another seat) or a restart (``states_of``) of a game in
+    a worker process is answered when the worker has played it. A seat that left meanwhile
+    was shown all the same: whoever held a copy of its key (checked when the request came)
+    read its state of the new position, its hidden information, after the leave that
+    revoked the key. Now the reply goes without that state, as for a state not at hand."""
+    from tests.test_isolation_hostile import in_flight
+
+    (tmp_path / "gate.py").write_text(GATE)
+    server = make_server(games_dirs=[str(tmp_path)], game_call_timeout=30)
+    for kind, hold in (("move", "hold-move"), ("restart", "hold-new")):
+        seats = seat_two(server.port, "Gate", kind)
+        mover, other = seats[0], seats[1]
+        (tmp_path / hold).touch()
+        shown = {"player_id": other.player_id, "key": other.key}
+        body: dict[str, Any] = (
+            {"type": "move", "move": {}, "with_state": shown} if kind == "move"
+            else {"type": "restart", "with_state": True, "with_states_of": [shown]})
+        sent = {"game": "Gate", "session": kind, "player_id": mover.player_id,
+                "key": mover.key, **body}
+        replies: list[dict[str, Any]] = []
+        sender = threading.Thread(target=lambda sent=sent, replies=replies: replies.append(
+            request(server.port, sent)))
+        sender.start()
+        in_flight(server)
+        assert leave(other) == {"status": "ok", "data": None}
+        (tmp_path / hold).unlink()
+        sender.join(60)
+        (reply,) = replies
+        assert reply["status"] == "ok", reply
+        assert "secret of 1" not in json.dumps(reply), reply
