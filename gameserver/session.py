@@ -441,13 +441,15 @@ class Session:
         check_key(self.players, player_id, key, observer)
         return self._state_for((player_id, observer), legal_moves, timer, wait_for_save)
 
-    def _seat_state_for(self, view: View, legal_moves: bool, timer: bool) -> Outcome:
+    def _seat_state_for(self, view: View, legal_moves: bool, timer: bool,
+                        wait: bool = True) -> Outcome:
         """``_state_for`` for a request whose key was checked before (a subscription's
-        next state, a woken ``state``): none for a player who left meanwhile (``leave``:
-        its key works no more, nor what was opened with it). An observer key stays good."""
+        next state, a woken ``state``, one whose state a game worker was asked for): none
+        for a player who left meanwhile (``leave``: its key works no more, nor what was
+        opened with it). An observer key stays good."""
         if not view[1] and self.players[view[0]].left:
             raise framework_error(LEFT)
-        return self._state_for(view, legal_moves, timer)
+        return self._state_for(view, legal_moves, timer, wait)
 
     def _state_for(self, view: View, legal_moves: bool, timer: bool = False,
                    wait: bool = True) -> Outcome:
@@ -476,7 +478,7 @@ class Session:
             return blocked
         reply = self._view_reply(view[0], legal_moves)
         if isinstance(reply, Call):  # a game in a worker process: the state comes later
-            return self._after(reply, functools.partial(self._state_for, view, legal_moves,
+            return self._after(reply, functools.partial(self._seat_state_for, view, legal_moves,
                                                         timer, wait))
         if timer:  # the view as a dict (now known), with the timer added
             data = self.game.view(view[0], legal_moves)

@@ -237,6 +237,7 @@ class Gate(AbstractGame):
         return False
 
     def state(self, player_id):
+        _held("hold-state")
         return {"round": self.round, "secret": f"secret of {player_id} in round {self.round}"}
 
     def move(self, move, player_id):
@@ -245,27 +246,32 @@ class Gate(AbstractGame):
 '''
 
 
-def test_a_seat_that_left_while_a_worker_played_a_change_is_not_shown_its_new_state(
+def test_a_seat_that_left_while_a_worker_was_asked_is_shown_nothing_after(
         make_server, tmp_path) -> None:
-    """A move (``with_state`` naming another seat) or a restart (``states_of``) of a game in
-    a worker process is answered when the worker has played it. A seat that left meanwhile
-    was shown all the same: whoever held a copy of its key (checked when the request came)
-    read its state of the new position, its hidden information, after the leave that
-    revoked the key. Now the reply goes without that state, as for a state not at hand."""
+    """A move (``with_state`` naming another seat), a restart (``with_states_of``) or a
+    state that a game worker is asked for is answered when the worker has answered. A seat
+    that left meanwhile was shown all the same: whoever held a copy of its key (checked
+    when the request came) read its state, its hidden information, after the leave that
+    revoked the key (of the new position, for a move or restart). Now the move's or
+    restart's reply goes without that state, as for a state not at hand, and the state
+    request gets the leave's error."""
     from tests.test_isolation_hostile import in_flight
 
     (tmp_path / "gate.py").write_text(GATE)
     server = make_server(games_dirs=[str(tmp_path)], game_call_timeout=30)
-    for kind, hold in (("move", "hold-move"), ("restart", "hold-new")):
+    for kind, hold in (("move", "hold-move"), ("restart", "hold-new"),
+                       ("state", "hold-state")):
         seats = seat_two(server.port, "Gate", kind)
         mover, other = seats[0], seats[1]
         (tmp_path / hold).touch()
         shown = {"player_id": other.player_id, "key": other.key}
-        body: dict[str, Any] = (
-            {"type": "move", "move": {}, "with_state": shown} if kind == "move"
-            else {"type": "restart", "with_state": True, "with_states_of": [shown]})
         sent = {"game": "Gate", "session": kind, "player_id": mover.player_id,
-                "key": mover.key, **body}
+                "key": mover.key, **{
+                    "move": {"type": "move", "move": {}, "with_state": shown},
+                    "restart": {"type": "restart", "with_state": True, "with_states_of": [shown]},
+                    # (with legal moves: a view not sent along with changes, so it is asked)
+                    "state": {"type": "state", "observer": False, "legal_moves": True, **shown},
+                }[kind]}
         replies: list[dict[str, Any]] = []
         sender = threading.Thread(target=lambda sent=sent, replies=replies: replies.append(
             request(server.port, sent)))
@@ -275,5 +281,7 @@ def test_a_seat_that_left_while_a_worker_played_a_change_is_not_shown_its_new_st
         (tmp_path / hold).unlink()
         sender.join(60)
         (reply,) = replies
-        assert reply["status"] == "ok", reply
         assert "secret of 1" not in json.dumps(reply), reply
+        assert reply == ({"status": "error", "message": "framework: invalid key: this player "
+                          "left the game session"} if kind == "state"
+                         else {**reply, "status": "ok"}), reply
