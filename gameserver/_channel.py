@@ -216,17 +216,21 @@ WORKER_LOGGERS = frozenset({"gameserver.checked", "gameserver.guard", "gameserve
                             "gameserver.worker"})
 
 
-def log_forwarded(records: list[tuple[int, str, str]]) -> None:
+def log_forwarded(records: list[tuple[int, str, str]], source: str = "") -> None:
     """Log what the worker logged: under its own logger name if it is one of ours.
 
     The text is the game's, whatever handler the server's log has: a newline in it is
     followed by an indent (no line of it can pass for a record of the server's) and
-    other control characters are written as escapes (``results.printable``).
+    other control characters are written as escapes (``results.printable``). Each
+    record carries ``source``, the worker's (``Worker.label``), as its ``game_source``:
+    the dashboard's notes of a game file (``_load_notes``) take a worker's lines for
+    its own file only, whatever file their text names.
     """
+    extra = {"game_source": source}
     for level, name, text in records:
         logger = name if name in WORKER_LOGGERS else "gameserver.game"
         logging.getLogger(logger).log(max(logging.DEBUG, min(level, logging.CRITICAL)), "%s",
-                                      forwarded(text[:LOG_TEXT_MAX]))
+                                      forwarded(text[:LOG_TEXT_MAX]), extra=extra)
 
 
 def forwarded(text: str) -> str:

@@ -11,7 +11,10 @@ games: the instructor's dashboard shows the very words of the log, and no
 second report of the same can drift from it.
 
 The handler listens only while games load (``listening``). A line belongs
-to the game file whose path it names first. A record below
+to the game file whose path it names first; a line a worker logged
+(``_channel.log_forwarded``) belongs to its worker's file only, if it names
+it: a game's own text may name any file, and the notes of another student's
+file are not its to write. A record below
 WARNING is no problem; a line is kept as its first line, with control
 characters written as escapes (a file's name may hold any character but
 ``/``), and cut. What the dashboard shows is text to insert as text: the
@@ -55,7 +58,7 @@ class LoadNotes(logging.Handler):
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
-        self.lines: list[str] = []
+        self.lines: list[tuple[str, str | None]] = []  # (line, its worker's file or None)
         self.notes: dict[str, list[str]] = {}  # file -> its lines, once finished
         self.finished = False
 
@@ -73,7 +76,8 @@ class LoadNotes(logging.Handler):
         if len(self.lines) >= LINES_MAX:
             return
         try:
-            self.lines.append(record.getMessage()[:LINE_READ_MAX])
+            self.lines.append((record.getMessage()[:LINE_READ_MAX],
+                               getattr(record, "game_source", None)))
         except Exception:  # noqa: BLE001 - a broken log call is not ours to report
             pass
 
@@ -87,9 +91,9 @@ class LoadNotes(logging.Handler):
         # A path as the server's lines name it, and as a worker's lines do (its control
         # characters escaped, but its newlines: ``_channel.forwarded``).
         forms = [(form, path) for path in paths for form in {path, forwarded(path)}]
-        for line in self.lines:
+        for line, source in self.lines:
             named = [(at, -len(form), form, path) for form, path in forms
-                     if (at := line.find(form)) >= 0]
+                     if (source is None or path == source) and (at := line.find(form)) >= 0]
             if not named:
                 continue
             _, _, form, path = min(named)

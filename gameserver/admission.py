@@ -202,7 +202,10 @@ class Admission:
         idle = self.clock() - session.last_activity
         if idle >= self.limits.overwrite_idle:
             return
-        if rule == "players" and any(p.address == client for p in session.players):
+        # A seat that left (``Session.leave``) is no player any more: its machine may not
+        # end the game of those who stayed, which a leave cannot (docs/protocol.md).
+        if rule == "players" and any(p.address == client and not p.left
+                                     for p in session.players):
             return
         who = "" if rule == "idle" else ", or by a client on the machine of one of its players"
         raise framework_error(

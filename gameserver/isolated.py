@@ -41,8 +41,9 @@ worker is replaced in between.
 (trusted: the bundled ones) and which sources run in workers;
 ``Isolation`` starts the workers and makes their game types.
 
-(About 650 lines on purpose: ``RemoteGame``'s building, mirror, saved copy or seed,
-fetches and loss share every field of one object.)
+(About 950 lines on purpose: ``RemoteGame``'s building, mirror, saved copy or seed,
+fetches and loss share every field of one object; ``FetchedViews`` bounds what its
+fetches keep.)
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ import json
 import logging
 import types
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -80,6 +82,79 @@ REJECTION_TEXT_MAX = 12 * _channel.ERROR_MAX + 200
 # the server would decode on its loop (``[{}, {}, ...]``: half a gigabyte, seconds).
 TIMEOUT_MOVE_TEXT_MAX = 1_000_000
 _OK_PREFIX = protocol.OK_HEAD + b"{"  # a state reply: its data is a dict
+# Bytes of the large states fetched from workers that the server keeps, for all of its
+# games together (``FetchedViews``): a worker makes a 16 MB state for nothing ("x" * ...).
+FETCHED_MAX = 256 * 1024 * 1024
+
+
+def _view_shape(data: Any, legal_moves: bool) -> bool:
+    """Whether ``data``, a state reply's data decoded, has the shape a worker's own
+    ``CheckedGame.view`` gives it: a dict with "current" and "gameover", and with
+    ``legal_moves`` a list of move dicts (or None) under "legal_moves". ``_checked`` looks
+    at a reply's first and last bytes only: a hostile game's worker may send
+    ``{"status": "ok", "data": {}, "data": 5, "x": {}}`` (a second "data" wins) or leave
+    keys out, and the server's own uses of a view (the turn timer, a forfeit, the
+    dashboard, a tournament's result) then failed with an internal error."""
+    if type(data) is not dict or "current" not in data or "gameover" not in data:
+        return False
+    if not legal_moves:
+        return True
+    moves = data.get("legal_moves", 0)
+    return moves is None or (type(moves) is list and all(type(m) is dict for m in moves))
+
+
+class _Fetched:
+    """One large state a game keeps (``FetchedViews``): its game (weakly), view and size."""
+
+    __slots__ = ("game", "key", "size")
+
+    def __init__(self, game: RemoteGame, key: View, size: int) -> None:
+        self.game = weakref.ref(game)
+        self.key = key
+        self.size = size
+
+
+class FetchedViews:
+    """The large states fetched from worker processes that the server keeps, in all.
+
+    A state not sent along with changes (over ``MIRROR_MAX // 2``) is fetched
+    when a client asks for it and kept by its game until the game's next change
+    (for the player's observers, its hand-over at a restart, the dashboard).
+    A worker makes such a state for nothing (``"x" * 16_000_000``), and each
+    player of each session of its game has two (with and without legal
+    moves): a client that asked them, then hung up without reading, made the
+    server keep 16 MB each (200 one-player sessions from one address: 6.4
+    GB). Together they are kept up to ``FETCHED_MAX`` bytes (their decoded
+    copies for the dashboard, about as many more); past that the oldest are
+    dropped, and fetched again if asked. The session keeps no second
+    reference (``Session._keep_reply``), so a dropped one is freed.
+    """
+
+    __slots__ = ("total", "_kept")
+
+    def __init__(self) -> None:
+        self.total = 0
+        self._kept: OrderedDict[_Fetched, None] = OrderedDict()
+
+    def keep(self, game: RemoteGame, key: View, size: int) -> _Fetched:
+        """Count a state of ``size`` bytes that ``game`` now keeps for ``key``; drop the
+        oldest kept while all take more than ``FETCHED_MAX``."""
+        kept = _Fetched(game, key, size)
+        self._kept[kept] = None
+        self.total += size
+        while self.total > FETCHED_MAX and len(self._kept) > 1:
+            oldest = next(iter(self._kept))
+            self.release(oldest)
+            owner = oldest.game()
+            if owner is not None:
+                owner.drop_fetched(oldest)
+        return kept
+
+    def release(self, kept: _Fetched) -> None:
+        """``kept`` is kept no more (its game changed, or it was dropped)."""
+        if kept in self._kept:
+            del self._kept[kept]
+            self.total -= kept.size
 
 
 class Isolation:
@@ -94,6 +169,7 @@ class Isolation:
         self.settings = settings
         self.guard = guard
         self.workers: list[Worker] = []
+        self.fetched = FetchedViews()  # the large states their games keep, in all
 
     async def load(self, sources: list[Source], soon: Soon | None = None,
                    ) -> list[RemoteGameType]:
@@ -122,7 +198,7 @@ class Isolation:
             if not entries:
                 worker.close()
                 continue
-            offered = [RemoteGameType(worker, entry) for entry in entries
+            offered = [RemoteGameType(worker, entry, self.fetched) for entry in entries
                        if _entry_checked(worker, entry)]
             if offered:
                 worker.on_catalog = functools.partial(
@@ -260,12 +336,13 @@ class RemoteGameType(GameType):
     remote = True  # its snapshots are opaque here: only a worker may unpickle them
     plain_states = True  # decoded from the worker's JSON
 
-    def __init__(self, worker: Worker, entry: tuple[Any, ...]) -> None:
+    def __init__(self, worker: Worker, entry: tuple[Any, ...], fetched: FetchedViews) -> None:
         name, low, high, description, documentation, error, hidden, moves = entry
         self.name = name
         self.guard = worker.guard
         self.hidden_information = hidden
         self.worker = worker
+        self.fetched = fetched  # the large states fetched for the games of every worker
         self.source = worker.label
         self.game_class = stand_in(worker.source, name, hidden, documentation, moves)
         self._random_slots = ()
@@ -337,9 +414,9 @@ class RemoteGame(CheckedGame):
     """
 
     __slots__ = ("gid", "_worker", "_build", "_turn", "_ended", "_views", "_decoded",
-                 "_fetches", "_wanted", "_wanted_sent", "_players", "_start", "_blob", "_since",
-                 "_since_bytes", "_save_next", "_moves", "_lost", "_on_lost", "_timeout_moves",
-                 "__weakref__")
+                 "_fetches", "_large", "_wanted", "_wanted_sent", "_players", "_start", "_blob",
+                 "_since", "_since_bytes", "_save_next", "_moves", "_lost", "_on_lost",
+                 "_timeout_moves", "__weakref__")
 
     type: RemoteGameType
 
@@ -354,6 +431,7 @@ class RemoteGame(CheckedGame):
         self._views: dict[View, bytes | str] = {}
         self._decoded: dict[View, dict[str, Any]] = {}
         self._fetches: dict[View, Call] = {}
+        self._large: dict[View, _Fetched] = {}  # the large states fetched, as counted
         # The states sent along with changes: a join may ask for a million players.
         self._wanted = [(p, False) for p in range(min(players, _channel.START_VIEWS_MAX))]
         # How many of them the worker knows: a move sends the list only when it grew (None:
@@ -558,6 +636,7 @@ class RemoteGame(CheckedGame):
                 "be pickled); start a new session")
             self._turn = self._ended = self._lost
             self._views, self._decoded = {}, {}
+            self._release_large()
             self._worker.keep(self.gid, 0)  # no longer counted: it comes back no more
             fetches, self._fetches = self._fetches, {}
             for call in fetches.values():
@@ -632,6 +711,8 @@ class RemoteGame(CheckedGame):
         self._views = views
         if self._decoded:
             self._decoded = {}
+        if self._large:
+            self._release_large()
         if self._timeout_moves:
             self._timeout_moves = {}
 
@@ -728,7 +809,9 @@ class RemoteGame(CheckedGame):
                 # without its Python detection of the encoding.
                 decoded = json.loads(reply.decode("utf-8", "surrogatepass"))["data"]
             except (ValueError, KeyError, TypeError, RecursionError):
-                raise self.type_error("state", "came back malformed from the worker") from None
+                decoded = None
+            if not _view_shape(decoded, legal_moves):
+                raise self.type_error("state", "came back malformed from the worker")
             self._decoded[key] = decoded
         return dict(decoded)  # type: ignore[arg-type]
 
@@ -846,8 +929,28 @@ class RemoteGame(CheckedGame):
             call.finish()
             return
         view = views[0] if views else None
-        self._views[key] = (self.type_error("state", "did not come back from the worker").args[0]
-                            if view is None else self._checked(view))
-        if len(self._views[key]) <= _channel.MIRROR_MAX // 2:
+        kept = self._views[key] = (
+            self.type_error("state", "did not come back from the worker").args[0]
+            if view is None else self._checked(view))
+        if len(kept) <= _channel.MIRROR_MAX // 2:
             self.want(*key)  # asked for once: sent along with every change
+        elif type(kept) is bytes:  # kept until the next change, within FETCHED_MAX in all
+            before = self._large.pop(key, None)
+            if before is not None:
+                self.type.fetched.release(before)
+            self._large[key] = self.type.fetched.keep(self, key, len(kept))
         call.finish()
+
+    def drop_fetched(self, kept: _Fetched) -> None:
+        """Forget the large state ``kept`` (``FetchedViews`` needs the room): it is
+        fetched again if asked."""
+        if self._large.get(kept.key) is kept:
+            del self._large[kept.key]
+            self._views.pop(kept.key, None)
+            self._decoded.pop(kept.key, None)
+
+    def _release_large(self) -> None:
+        fetched = self.type.fetched
+        for kept in self._large.values():
+            fetched.release(kept)
+        self._large = {}

@@ -442,13 +442,15 @@ class Session:
         check_key(self.players, player_id, key, observer)
         return self._state_for((player_id, observer), legal_moves, timer, wait_for_save)
 
-    def _seat_state_for(self, view: View, legal_moves: bool, timer: bool) -> Outcome:
+    def _seat_state_for(self, view: View, legal_moves: bool, timer: bool,
+                        wait: bool = True) -> Outcome:
         """``_state_for`` for a request whose key was checked before (a subscription's
-        next state, a woken ``state``): none for a player who left meanwhile (``leave``:
-        its key works no more, nor what was opened with it). An observer key stays good."""
+        next state, a woken ``state``, one whose state a game worker was asked for): none
+        for a player who left meanwhile (``leave``: its key works no more, nor what was
+        opened with it). An observer key stays good."""
         if not view[1] and self.players[view[0]].left:
             raise framework_error(LEFT)
-        return self._state_for(view, legal_moves, timer)
+        return self._state_for(view, legal_moves, timer, wait)
 
     def _state_for(self, view: View, legal_moves: bool, timer: bool = False,
                    wait: bool = True) -> Outcome:
@@ -477,7 +479,7 @@ class Session:
             return blocked
         reply = self._view_reply(view[0], legal_moves)
         if isinstance(reply, Call):  # a game in a worker process: the state comes later
-            return self._after(reply, functools.partial(self._state_for, view, legal_moves,
+            return self._after(reply, functools.partial(self._seat_state_for, view, legal_moves,
                                                         timer, wait))
         if timer:  # the view as a dict (now known), with the timer added
             data = self.game.view(view[0], legal_moves)
@@ -557,8 +559,9 @@ class Session:
 
     def _keep_reply(self, key: int, reply: bytes) -> None:
         """Keep an encoded state until the next version (see ``_view_reply``); a large one
-        of a finished game is not kept (``KEPT_FINISHED``)."""
-        if len(reply) > KEPT_FINISHED and self._over():
+        of a finished game is not kept (``KEPT_FINISHED``), nor one of a game in a worker
+        process: its game keeps it, within a bound for all (``isolated.FetchedViews``)."""
+        if len(reply) > KEPT_FINISHED and (self.game_type.remote or self._over()):
             return
         replies = self._replies
         if not replies:
@@ -705,7 +708,8 @@ class Session:
         where it is at hand and the player's view is not owed the old game's end (which its
         next ``state`` returns); and the new states of ``others`` (``restart``'s
         ``states_of``), each where at hand (else null: that view stays unseen)."""
-        if shown is not None and (reply != protocol.OK_NULL or (shown[0], False) in self._owed):
+        if shown is not None and (reply != protocol.OK_NULL or (shown[0], False) in self._owed
+                                  or self.players[shown[0]].left):  # (left: see _with_states)
             shown = None
         if others and shown is not None:
             state = self._at_hand(*shown)
@@ -722,7 +726,9 @@ class Session:
         hand), and the views shown."""
         states, shown = [], []
         for other in others:
-            state = self._at_hand(other, legal_moves)
+            # A seat that left while a game worker made the new game is shown nothing of
+            # it: its key, checked when the restart came, works no more (``leave``).
+            state = None if self.players[other].left else self._at_hand(other, legal_moves)
             if state is not None:
                 states.append(state[len(protocol.OK_HEAD):-1])
                 shown.append((other, False))
@@ -883,6 +889,12 @@ class Session:
             self._moved(player_id, move, str(err))
             return self._saved(protocol.error(str(err)))
         self._moved(player_id, move, rejection, wake=False)
+        # A seat that left while the worker played the move is shown nothing of it: its
+        # key, checked when the move came, works no more (``leave``), for anyone.
+        if shown is not None and self.players[shown[0]].left:
+            shown = None
+        if mover is not None and self.players[mover].left:
+            mover = None
         return self._move_reply(rejection, shown, wait, mover)
 
     def _built(self) -> None:

@@ -522,7 +522,7 @@ class Worker:
             self._head_started = now = self.loop.time()
             self._arm(now + (queue[0].limit or self.settings.time_limit))
         if reply[-1]:
-            _channel.log_forwarded(reply[-1])
+            _channel.log_forwarded(reply[-1], self.label)
         if request.hello:
             self._import_deaths = 0
             self._answer(request, reply)

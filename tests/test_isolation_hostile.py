@@ -39,7 +39,7 @@ from gameserver import _sandbox, isolated, workers
 from gameserver._channel import ERROR_MAX, START_VIEWS_MAX, VIEWS_MAX
 from gameserver.isolated import SAVE_EVERY, TEXT_MAX
 from tests.serverproc import ServerProcess, ServerThread
-from tests.wire import TERMINATOR, Player, request, send_raw
+from tests.wire import TERMINATOR, Player, request, send_raw, until
 
 HOSTILE = Path(__file__).parent / "data" / "hostile_games"
 LIMIT = 1.0  # game_call_timeout where the test is about the limit, in seconds
@@ -1227,3 +1227,102 @@ def test_the_saved_games_a_worker_keeps_are_bounded_in_all(make_server, monkeypa
     for _ in range(SAVE_EVERY):
         assert again.move()["status"] == "ok"
     assert worker_pid(server) == pid
+
+
+def timed_join(port: int, token: str, **timer: float) -> Player:
+    """A player seated alone in a new session of ShapeForger with its own turn timer."""
+    player = Player(port, "ShapeForger", token, 1)
+    reply = request(port, {"type": "join", "game": "ShapeForger", "session": token,
+                           "players": 1, "name": "", **timer})
+    assert reply["status"] == "ok", reply
+    player.player_id, player.key = reply["data"]["player_id"], reply["data"]["key"]
+    return player
+
+
+MALFORMED = "framework: game ShapeForger: state() came back malformed from the worker"
+
+
+@pytest.mark.parametrize("forge", ["string_data", "number_data", "no_current"])
+def test_a_state_reply_of_another_shape_is_the_games_error_where_the_server_reads_it(
+        make_server, forge: str) -> None:
+    """A worker's state reply is checked by its first and last bytes only (it goes on to
+    the game's players as it is); where the server reads it itself, it decoded it and took
+    it for a state's data. ``{"status": "ok", "data": {}, "data": 5, "x": {}}`` (the
+    second "data" wins) made a state with the turn timer and the dashboard's session page
+    fail with an internal error, and a view without "current" did the same to every state
+    of a session its game clock had ended. Each is the game's error now."""
+    server = hostile_server(make_server, "shape_forger", web=True, web_port=0)
+    assert server.server is not None and server.server.dashboard is not None
+    calm = calm_session(server, "ShapeForger")
+    attacker = joined(server.port, "ShapeForger", "attack")
+    assert attacker.move(forge=forge) == {"status": "ok", "data": None}
+    timed = request(server.port, {"type": "state", "game": "ShapeForger", "session": "attack",
+                                  "player_id": attacker.player_id, "key": attacker.key,
+                                  "observer": False, "timer": True})
+    assert timed == {"status": "error", "message": MALFORMED}
+    url = f"http://127.0.0.1:{server.server.dashboard.port}/api/sessions/ShapeForger/attack"
+    with urllib.request.urlopen(url, timeout=30) as reply:
+        assert json.loads(reply.read())["views"] == [{"error": MALFORMED}]
+    # A game clock (0.1 s: a session of one) ends the game: the forfeit shows the view.
+    clocked = timed_join(server.port, "clocked", game_clock=0.1)
+    assert clocked.move(forge=forge) == {"status": "ok", "data": None}
+    ended = server.call(lambda: server.server.lobby.sessions["ShapeForger", "clocked"].game)
+    until(lambda: server.call(lambda: ended is not server.server.lobby.sessions[
+        "ShapeForger", "clocked"].game), "the game clock's forfeit")
+    assert clocked.state() == {"status": "error", "message": MALFORMED}
+    assert clocked.move() == {"status": "error", "message": "framework: game has ended"}
+    assert_restored(calm)
+
+
+def test_legal_moves_that_are_no_moves_from_a_worker_end_a_timed_out_turn_as_none_do(
+        make_server) -> None:
+    """The turn timer draws a random move from the legal moves the worker's state reply
+    lists: ``[1, "x"]`` were taken as moves, the move made for the player failed outside
+    the game (an internal error logged at the deadline), and every later move of the
+    session got "server: internal error". A list that is no list of moves is the game's
+    error now: the timer has no move to make, and the player loses the game."""
+    server = hostile_server(make_server, "shape_forger")
+    calm = calm_session(server, "ShapeForger")
+    attacker = timed_join(server.port, "timed", turn_timeout=0.1)
+    assert attacker.move(forge="bad_moves") == {"status": "ok", "data": None}
+    assert attacker.state()["status"] == "ok"  # (seen: the next waits for the timeout)
+    forfeited = attacker.state()
+    assert forfeited["status"] == "ok" and forfeited["data"]["forfeit"] == {
+        "players": [0], "reason": "turn timeout"}, forfeited
+    assert attacker.move() == {"status": "error", "message": "framework: game has ended"}
+    assert_restored(calm)
+
+
+def held_states(server: ServerThread) -> int:
+    """Bytes of the state replies of worker games the server holds: each game's mirror and
+    fetched states, and its session's encoded replies (each object once)."""
+    def count() -> int:
+        assert server.server is not None
+        held: dict[int, int] = {}
+        for session in server.server.lobby.sessions.values():
+            for reply in (*session.game._views.values(), *session._replies):
+                if type(reply) is bytes:
+                    held[id(reply)] = len(reply)
+        return sum(held.values())
+    return int(server.call(count))
+
+
+def test_the_large_states_fetched_from_workers_are_kept_within_a_bound_in_all(
+        make_server, monkeypatch) -> None:
+    """A state too large to come along with a change is fetched when asked and kept until
+    the game changes. A worker makes one for nothing: 200 one-player sessions of 16 MB
+    states, each asked once by a client that hung up at once, made the server hold 6.4 GB
+    from one address. The fetched states are kept up to FETCHED_MAX bytes in all (4 MB
+    here), the oldest dropped first (fetched again if asked), and the session keeps no
+    second reference to one."""
+    monkeypatch.setattr(isolated, "FETCHED_MAX", 4 * 1024 * 1024)
+    server = hostile_server(make_server, "big_views")
+    players = [joined(server.port, "BigViews", f"big-{i}") for i in range(8)]
+    for player in players:
+        state = player.state()
+        assert state["status"] == "ok" and len(state["data"]["padding"]) == 1_000_000
+    assert held_states(server) <= 4 * 1024 * 1024
+    first = players[0]
+    assert first.move() == {"status": "ok", "data": None}
+    assert count(first) == 1  # (a change: fetched again)
+    assert held_states(server) <= 4 * 1024 * 1024

@@ -3,13 +3,15 @@ that ends once every seat has left (it no longer counts against its starter's ad
 
 from __future__ import annotations
 
+import json
+import socket
 import threading
 from typing import Any
 
 from tests.test_game_server_api import wait_until_a_request_waits
 from tests.test_server_push import subscribed
 from tests.test_store import seat_two
-from tests.wire import Player, request
+from tests.wire import TERMINATOR, Player, request, until
 
 
 def pair(port: int, session: str) -> tuple[Player, Player]:
@@ -184,3 +186,128 @@ def test_a_subscription_of_a_seat_that_left_pushes_its_state_no_more(make_server
                                     "session"}, ended
     finally:
         feed.close()
+
+
+def request_from(source: str, port: int, data: dict[str, Any]) -> dict[str, Any]:
+    """``request`` from the loopback address ``source`` (Linux answers all of 127/8)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30,
+                                  source_address=(source, 0)) as sock:
+        sock.sendall(json.dumps(data).encode() + TERMINATOR)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return json.loads(b"".join(chunks))  # type: ignore[no-any-return]
+
+
+def test_a_seat_that_left_gives_its_machine_no_say_over_the_session(make_server) -> None:
+    """The overwrite rule 'players' lets a client on the machine of one of a running
+    session's players replace it (a student who restarted a program). A seat that left
+    counted still: its machine replaced the game of the players who stayed, which a leave
+    must not let it end (docs/protocol.md). Now only the seats still in count."""
+    server = make_server(join_timeout=2)
+    seats = {}
+    for source, name in (("127.0.0.2", "ann"), ("127.0.0.3", "bob")):
+        def join(source: str = source, name: str = name) -> None:
+            seats[name] = request_from(source, server.port, {
+                "type": "join", "game": "TicTacToe", "session": "kept", "players": 2,
+                "name": name})
+        threading.Thread(target=join).start()
+    until(lambda: len(seats) == 2, "both seated")
+    ann, bob = (Player(server.port, "TicTacToe", "kept") for _ in range(2))
+    for player, name in ((ann, "ann"), (bob, "bob")):
+        assert seats[name]["status"] == "ok", seats[name]
+        player.player_id, player.key = seats[name]["data"]["player_id"], seats[name]["data"]["key"]
+    assert leave(ann) == {"status": "ok", "data": None}
+    replacing = request_from("127.0.0.2", server.port, {
+        "type": "join", "game": "TicTacToe", "session": "kept", "players": 2, "name": "ann"})
+    assert replacing["status"] == "error"
+    assert replacing["message"].startswith("framework: game session kept is in use"), replacing
+    assert bob.state()["status"] == "ok"
+    assert sessions(server) == [("TicTacToe", "kept")]
+
+
+GATE = '''import os
+import time
+
+from gameserver.game import AbstractGame
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _held(name):
+    """While the test keeps the file ``name`` in this folder, the call waits (20 s at most)."""
+    deadline = time.monotonic() + 20
+    while os.path.exists(os.path.join(HERE, name)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+class Gate(AbstractGame):
+    """Two players, each with a secret; a move or a new game waits while the test holds it."""
+
+    def __init__(self, players):
+        _held("hold-new")
+        self.round = 0
+
+    @staticmethod
+    def min_players():
+        return 2
+
+    @staticmethod
+    def max_players():
+        return 2
+
+    def current_player(self):
+        return 0
+
+    def game_over(self):
+        return False
+
+    def state(self, player_id):
+        _held("hold-state")
+        return {"round": self.round, "secret": f"secret of {player_id} in round {self.round}"}
+
+    def move(self, move, player_id):
+        _held("hold-move")
+        self.round += 1
+'''
+
+
+def test_a_seat_that_left_while_a_worker_was_asked_is_shown_nothing_after(
+        make_server, tmp_path) -> None:
+    """A move (``with_state`` naming another seat), a restart (``with_states_of``) or a
+    state that a game worker is asked for is answered when the worker has answered. A seat
+    that left meanwhile was shown all the same: whoever held a copy of its key (checked
+    when the request came) read its state, its hidden information, after the leave that
+    revoked the key (of the new position, for a move or restart). Now the move's or
+    restart's reply goes without that state, as for a state not at hand, and the state
+    request gets the leave's error."""
+    from tests.test_isolation_hostile import in_flight
+
+    (tmp_path / "gate.py").write_text(GATE)
+    server = make_server(games_dirs=[str(tmp_path)], game_call_timeout=30)
+    for kind, hold in (("move", "hold-move"), ("restart", "hold-new"),
+                       ("state", "hold-state")):
+        seats = seat_two(server.port, "Gate", kind)
+        mover, other = seats[0], seats[1]
+        (tmp_path / hold).touch()
+        shown = {"player_id": other.player_id, "key": other.key}
+        sent = {"game": "Gate", "session": kind, "player_id": mover.player_id,
+                "key": mover.key, **{
+                    "move": {"type": "move", "move": {}, "with_state": shown},
+                    "restart": {"type": "restart", "with_state": True, "with_states_of": [shown]},
+                    # (with legal moves: a view not sent along with changes, so it is asked)
+                    "state": {"type": "state", "observer": False, "legal_moves": True, **shown},
+                }[kind]}
+        replies: list[dict[str, Any]] = []
+        sender = threading.Thread(target=lambda sent=sent, replies=replies: replies.append(
+            request(server.port, sent)))
+        sender.start()
+        in_flight(server)
+        assert leave(other) == {"status": "ok", "data": None}
+        (tmp_path / hold).unlink()
+        sender.join(60)
+        (reply,) = replies
+        assert "secret of 1" not in json.dumps(reply), reply
+        assert reply == ({"status": "error", "message": "framework: invalid key: this player "
+                          "left the game session"} if kind == "state"
+                         else {**reply, "status": "ok"}), reply

@@ -160,6 +160,39 @@ def test_the_game_files_are_the_operators(tmp_path: Path) -> None:
         server.stop()
 
 
+FORGER = '''import logging
+from pathlib import Path
+
+from gameserver.game import AbstractGame
+
+HERE = Path(__file__).resolve().parent
+log = logging.getLogger("gameserver.registry")  # as the worker's own lines are logged
+log.error("game file skipped: %s:1: syntax error (forged)", HERE / "flaky.py")
+log.error("%s: a line of its own", Path(__file__).resolve())
+
+
+class Forger(AbstractGame):
+    def __init__(self, players):
+        pass
+'''
+
+
+def test_a_game_cannot_write_the_notes_of_another_file(tmp_path: Path) -> None:
+    """A line belongs to the file it names first, and a game in a worker logs what it
+    likes while it loads: a line naming another student's file was shown on that file's
+    row, as its problem. A worker's lines are its own file's now (if they name it)."""
+    (tmp_path / "flaky.py").write_text(FLAKY)
+    (tmp_path / "forger.py").write_text(FORGER)
+    server = play.web_server(games_dirs=[str(tmp_path)], game_call_timeout=5)
+    try:
+        files = by_file(game_files(server))
+    finally:
+        server.stop()
+    assert files["flaky.py"] == {"file": str(tmp_path / "flaky.py"), "games": ["Flaky"],
+                                 "problems": []}
+    assert any("a line of its own" in problem for problem in files["forger.py"]["problems"])
+
+
 def test_the_lobby_shows_them_as_text(server: ServerThread, browser: Any) -> None:
     """Chromium: the lobby draws the files' names and errors, and no markup of theirs."""
     expect = pytest.importorskip("playwright.sync_api").expect
