@@ -157,13 +157,18 @@ def _spin_in_weakref_callback() -> None:
 
 
 def _spin_in_gc_callback() -> None:
+    me = threading.get_ident()
+
     def spin(_phase: str, _info: dict) -> None:
+        if threading.get_ident() != me:
+            return  # a collection another thread of the test run made
         gc.callbacks.remove(spin)
         while True:
             pass
 
     gc.callbacks.append(spin)
-    gc.collect()
+    while spin in gc.callbacks:  # (a collection in another thread makes this one a no-op)
+        gc.collect()
 
 
 @pytest.mark.parametrize("spin", [_spin_in_del, _spin_in_weakref_callback,
@@ -176,22 +181,23 @@ def test_an_interruption_swallowed_by_a_collector_callback_is_raised_again(
     the timeout; before, it ran on (for ever on the server, which has no ``stuck``)."""
     dropped: list[BaseException | None] = []
     monkeypatch.setattr(sys, "unraisablehook", lambda info: dropped.append(info.exc_value))
-    let_go = threading.Event()  # (without the fix: when stuck, so that the test ends)
-    guard = GameGuard(time_limit=0.2, stuck=lambda method, thread: let_go.set())
+    # No ``stuck`` callback, as on the server: one would be told of a call starved of the
+    # CPU on a loaded machine while the watchdog asked twice (the asks overwrite each
+    # other until the thread runs), and this test failed so once in a full suite.
+    guard = GameGuard(time_limit=0.2)
 
     def play() -> str:
         spin()  # the first interruption lands in the collector's callback ...
-        while not let_go.is_set():  # ... and the game loops on
-            pass
-        return "let go by the test"
+        while time.monotonic() < give_up:  # ... and the game loops on (without the fix:
+            pass  # till the test gives up)
+        return "given up by the test"
 
+    give_up = time.monotonic() + 30
     try:
         with pytest.raises(GameCodeError, match=r"move\(\) took longer than 0.2 s"):
             guard.call("G", "move", play)
         assert [type(err).__name__ for err in dropped] == ["GameCallTimeout"]
-        assert not let_go.is_set()
     finally:
-        let_go.set()
         guard.close()
 
 
