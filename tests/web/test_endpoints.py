@@ -288,6 +288,8 @@ def test_a_control_character_in_a_line_of_the_head_is_refused(
     (b"GET / HTTP/0.9\r\n", 505, b"only HTTP/1.0 and HTTP/1.1"),
     (b"\r\n\r\nGET /api/games HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 400, b"empty lines"),
     (b"GET /api/games HTTP/1.1\r\n" + b"X: y\r\n" * 101 + b"\r\n", 431, b"100 header lines"),
+    (b"GET /" + b"a" * 65536, 431, b"request head larger than"),  # one endless line
+    (b"\x16" + b"a" * 65536, 400, b"a TLS handshake came"),
 ])
 def test_a_malformed_head_is_answered_at_once_not_at_the_deadline(
         web: ServerThread, monkeypatch: pytest.MonkeyPatch, head: bytes, status: int,
