@@ -347,9 +347,9 @@ class TournamentHall:
                 self._guesses.allow(guesser)
                 self._wrong.add(guesser, (guess,))
             raise framework_error(
-                    f"the name {name} is registered in tournament {tournament} with a "
-                    f"password: join as '{name}#<password>' with the password chosen at "
-                    "registration")
+                f"the name {name} is registered in tournament {tournament} with a "
+                f"password: join as '{name}#<password>' with the password chosen at "
+                "registration")
         elif participant.address and participant.address != client:
             raise framework_error(
                 f"the name {name} was registered in tournament {tournament} from another "
