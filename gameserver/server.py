@@ -215,6 +215,7 @@ class GameServer:
         except BaseException:
             if self.store is not None:
                 self.store.abandon()
+            self.isolation.close()  # (its game workers were left running, and unwaited)
             raise
         self.loop = loop
         if self.certificates is not None:  # (not before it listens: a failed start has none)

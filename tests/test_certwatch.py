@@ -298,14 +298,16 @@ def test_a_server_whose_listen_fails_leaves_no_certificate_check_behind(
     """The hourly check was scheduled before listening: a start that failed to listen
     (the port taken) left it on the loop, where it ran an hour later on a server that
     never started (an AssertionError in the loop's log). Now it is scheduled once the
-    server listens; nothing is left behind, not even a ResourceWarning."""
+    server listens; nothing is left behind, not even a ResourceWarning (the game workers,
+    started before listening, were left running: "subprocess ... is still running")."""
     monkeypatch.setattr(server_module, "CHECK_INTERVAL", 0.01)
     errors: list[dict[str, Any]] = []
     with socket.create_server(("127.0.0.1", 0)) as taken, \
             warnings_module.catch_warnings(record=True) as caught:
         warnings_module.simplefilter("always", ResourceWarning)
         settings = Settings(port=taken.getsockname()[1], tls_cert=tls_pair[0],
-                            tls_key=tls_pair[1], web=False, store=False)
+                            tls_key=tls_pair[1], web=False, store=False,
+                            games_dirs=[str(DATA / "games")])  # (its worker, isolated)
         loop = asyncio.new_event_loop()
         loop.set_exception_handler(lambda _, context: errors.append(context))
         try:
