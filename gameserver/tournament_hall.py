@@ -74,9 +74,7 @@ log = logging.getLogger("gameserver.tournament")
 
 MAX_TOURNAMENTS = 100  # kept at once (finished ones included); the operator deletes old ones
 WRONG_PASSWORDS_PER_MINUTE = 20  # per client address (address_key): guessing takes long
-# Wrong passwords remembered per address, each counted once: a class's stale scripts behind
-# one NAT, each repeating its own, must not keep the address throttled (WrongGuesses).
-WRONG_PASSWORDS_REMEMBERED = 16
+WRONG_PASSWORDS_REMEMBERED = 16  # per address, counted once: a lab's stale scripts (NAT)
 
 
 class TournamentHall:
@@ -334,9 +332,7 @@ class TournamentHall:
         if participant.secret:
             guesser = address_key(client)  # an IPv6 host guesses from its whole /64
             given = self._hash(entry, password) if password else ""
-            # A wrong password this address tried lately (a stale script's) is no new
-            # guess: refused as wrong, not counted, never "too many" (WrongGuesses).
-            guess = f"{tournament}\n{name}\n{given}"
+            guess = f"{tournament}\n{name}\n{given}"  # tried lately: no new guess, not counted
             tried = self._wrong.tried(guesser, (guess,))
             if not tried and not self._guesses.allow(guesser, peek=True):
                 raise framework_error("too many wrong passwords from your address; wait a "

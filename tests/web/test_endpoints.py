@@ -375,8 +375,7 @@ def test_the_request_line_is_parsed_once(
 
 
 def test_a_tls_handshake_on_the_dashboard_is_answered_at_once_in_plain_text(
-        web: ServerThread, monkeypatch: pytest.MonkeyPatch,
-        caplog: pytest.LogCaptureFixture) -> None:
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """https:// to the plain dashboard: a ClientHello holds no line's end, so it was read
     until the 10 s deadline and then closed (a browser spun that long; a flood of hellos
     held a connection each for 10 s). Now its first byte is enough: a plain-text 400 that
@@ -384,6 +383,14 @@ def test_a_tls_handshake_on_the_dashboard_is_answered_at_once_in_plain_text(
     made longer than the test waits). A flood of them: each answered, one line in the log,
     no connection held."""
     monkeypatch.setattr(_http, "REQUEST_DEADLINE", 600.0)
+    web = play.web_server()  # (its own: a TLS line logged in the last minute holds others)
+    try:
+        answered_at_once(web, caplog)
+    finally:
+        web.stop()
+
+
+def answered_at_once(web: ServerThread, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, "gameserver.web"):
         reply = raw(web, hello("localhost"))
         assert reply.startswith(b"HTTP/1.1 400 Bad Request\r\n"), reply[:300]
