@@ -5,8 +5,8 @@ and warns if the certificate is out of its dates or soon will be. A server
 that runs for months outlives its certificate: certbot (or the operator)
 puts a renewed one in place of the files, and nothing read them again, so
 clients that check the certificate were refused from its expiry on, while
-the log said nothing more. ``CertificateWatch.check`` runs every
-``CHECK_INTERVAL`` seconds (the server's timer):
+the log said nothing more. ``CertificateWatch`` looks at them every
+``CHECK_INTERVAL`` seconds (``read``, then ``take``: the server's timer):
 
 * **A changed pair is loaded for new connections.** The files' identity
   (inode, size, modification and change times of each, following symbolic links as
@@ -25,19 +25,28 @@ the log said nothing more. ``CertificateWatch.check`` runs every
   at start: from ``startup.EXPIRY_WARNING_DAYS`` before it (certbot renews 30
   days before, so a warning means its renewal failed).
 
-Everything runs on the event loop: a ``stat`` of two files each hour, and
-when they changed, reading them and making a context (about a millisecond
-for an EC key).
+Reading the files runs on a thread (``read``): a ``stat`` of the two each
+hour, and when they changed, reading them and making a context (about a
+millisecond for an EC key, but a file on a slow or hung disk could hold the
+loop, and every game with it, for as long as it takes; until 2026-11-30 all
+of it ran on the loop). What was read is judged on the loop (``take``),
+where the served context is replaced and the warnings said. The first check
+is scheduled once the server listens (``GameServer``): a server whose listen
+failed leaves none behind.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import math
 import os
 import ssl
+import threading
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 from . import startup
 from .config import StartupError
@@ -54,8 +63,17 @@ WARN_INTERVAL = 86400.0  # seconds between two warnings of the same certificate'
 _Stamp = tuple[tuple[int, int, int, int], ...]
 
 
+class Read(NamedTuple):
+    """A changed pair as ``CertificateWatch.read`` found it on disk, for ``take``."""
+
+    stamp: _Stamp  # the files' identity when they were read
+    context: ssl.SSLContext | StartupError  # made of them, or why it could not be
+    dates: tuple[float, float] | None  # the certificate's (not before, not after)
+
+
 class CertificateWatch:
-    """The served TLS context, and the files it came from, looked at again by ``check``.
+    """The served TLS context, and the files it came from, looked at again by ``read``
+    (on a thread) and ``take`` (on the loop).
 
     Args:
         cert: the certificate file (``--tls-cert``).
@@ -82,29 +100,70 @@ class CertificateWatch:
         self._warned = -math.inf
         self._warn(self.clock())
 
-    def check(self) -> ssl.SSLContext:
-        """Take a changed pair from disk if it can be used; warn of the dates (daily).
+    async def look(self) -> ssl.SSLContext:
+        """``read`` on a thread, then ``take``: the context new connections get from now on.
+
+        A daemon thread of its own (one an hour), not an executor's: those are joined
+        when the process exits, and a read hung on a dead network disk would then hold
+        the server's exit too.
+        """
+        loop = asyncio.get_running_loop()
+        found: asyncio.Future[Read | None] = loop.create_future()
+
+        def settle(read: Read | None, error: BaseException | None) -> None:
+            if found.done():  # (cancelled: the server stops)
+                return
+            if error is not None:
+                found.set_exception(error)
+            else:
+                found.set_result(read)
+
+        def run() -> None:
+            read, error = None, None
+            try:
+                read = self.read()
+            except BaseException as err:  # noqa: BLE001 - raised on the loop
+                error = err
+            with contextlib.suppress(RuntimeError):  # the loop is closed: the server stopped
+                loop.call_soon_threadsafe(settle, read, error)
+
+        threading.Thread(target=run, name="certificate-check", daemon=True).start()
+        return self.take(await found)
+
+    def read(self) -> Read | None:
+        """On a thread: the pair from disk if it changed since it was loaded (and is not
+        one refused before), made into a context; else None. Changes nothing: ``take``
+        (on the loop) decides."""
+        stamp = self._stamp()
+        if stamp == self._loaded or stamp == self._refused:
+            return None
+        try:
+            context: ssl.SSLContext | StartupError = startup.tls_context(self.cert, self.key)
+        except StartupError as err:
+            return Read(stamp, err, None)
+        return Read(stamp, context, startup.certificate_dates(self.cert))
+
+    def take(self, read: Read | None) -> ssl.SSLContext:
+        """On the loop: take a pair ``read`` from disk if it can be used; warn of the
+        dates (daily).
 
         Returns the context new connections get from now on (a new one after a
         reload, else the same).
         """
         now = self.clock()
-        stamp = self._stamp()
-        if stamp != self._loaded and stamp != self._refused:
-            self._reload(stamp, now)
+        if read is not None and read.stamp != self._loaded and read.stamp != self._refused:
+            self._reload(read, now)
         self._warn(now)
         return self.context
 
-    def _reload(self, stamp: _Stamp, now: float) -> None:
+    def _reload(self, read: Read, now: float) -> None:
         keeping = "new connections still get the certificate loaded before"
-        try:
-            context = startup.tls_context(self.cert, self.key)
-        except StartupError as err:
+        stamp, context, dates = read
+        if isinstance(context, StartupError):
             self._refused = stamp
             log.warning("TLS: the certificate or key file changed but cannot be used (%s); "
-                        "%s", err, keeping)
+                        "%s", context, keeping)
             return
-        dates = startup.certificate_dates(self.cert)
         if dates is not None and not dates[0] <= now < dates[1]:
             # One not valid yet (made on a machine whose clock is ahead, or this one's is
             # behind) is tried again at each check until it is: refused for good, it was

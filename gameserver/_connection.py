@@ -123,13 +123,16 @@ from ._connstate import (
 from ._held import HeldReplies
 from ._push import Subscriptions
 from .addresses import address_key
-from .framing import TERMINATOR, RequestReader
+from .framing import TERMINATOR, RequestReader, TLSHandshake
 from .protocol import ProtocolError, decode, server_error
 from .waits import Outcome, Wait
 
 log = logging.getLogger("gameserver.server")
 
 PUSH_REQUESTS = frozenset({"subscribe", "unsubscribe"})  # answered here, not by the lobby
+TLS_ON_PLAIN = ("game port: a TLS handshake came, and this server has no TLS (--tls-cert, "
+                "--tls-key); refused with a server: error in plain text (a client that "
+                "calls enable_tls() for a server without it)")
 
 
 class BaseConnection(HeldReplies):
@@ -258,6 +261,8 @@ class BaseConnection(HeldReplies):
             try:
                 raw = self._reader.feed(data)
             except ProtocolError as err:
+                if type(err) is TLSHandshake:
+                    self._host.registry.other_protocol(self._address, TLS_ON_PLAIN)
                 self._refuse(err.reply())
                 return
             if raw is not None:

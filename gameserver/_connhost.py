@@ -12,14 +12,18 @@ may build their own to drive a connection without a server.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
+from ._lograte import LogRate, since
 from ._unsent import UnsentReplies
 from .config import Settings
 from .metrics import Metrics
 from .protocol import Request, Subscribe, server_error
 from .waits import Feed, Outcome
+
+log = logging.getLogger("gameserver.server")
 
 
 class Connection(Protocol):
@@ -55,7 +59,7 @@ class ConnectionRegistry:
     """
 
     __slots__ = ("_open", "_aside", "_per_address", "_counted", "_max_total",
-                 "_max_per_address", "opened_total")
+                 "_max_per_address", "opened_total", "_other_protocol")
 
     def __init__(self, max_total: int, max_per_address: int) -> None:
         self._open: set[Connection] = set()
@@ -67,6 +71,7 @@ class ConnectionRegistry:
         self._max_total = max_total
         self._max_per_address = max_per_address
         self.opened_total = 0  # connections accepted since the start
+        self._other_protocol = LogRate()  # clients with(out) TLS on a port without (with) it
 
     def __len__(self) -> int:
         """The connections that count towards the limits (not the refused ones)."""
@@ -113,6 +118,14 @@ class ConnectionRegistry:
     def refused_open(self) -> int:
         """Refused connections still open (their refusal sent, what comes drained)."""
         return len(self._aside)
+
+    def other_protocol(self, address: str, what: str) -> None:
+        """Warn that a client from ``address`` spoke TLS to a plain port, or plain TCP to
+        a TLS one (``what``: which, and what to do), at most once per
+        ``_lograte.LOG_INTERVAL``: a flood of them must not flood the log."""
+        held = self._other_protocol.due()
+        if held is not None:
+            log.warning("%s (from %s)%s", what, address, since(held, "such connections"))
 
     def refusal(self, address: str) -> bytes | None:
         """The reply that refuses a connection from ``address`` beyond the limits, else None."""

@@ -33,8 +33,9 @@ the connections themselves are bounded by ``max_connections``. A client
 that leaves while its step waits is seen to leave (reading goes on below
 ``ARRIVED_MAX``) and gives its place back (``forget``). The
 handshake's deadline is the connection's first one (``connection_timeout``),
-waiting included. The warnings are said at most once per ``LOG_INTERVAL``,
-with how many were held back: a flood must not flood the log too.
+waiting included. The warnings are said at most once per
+``_lograte.LOG_INTERVAL``, with how many were held back: a flood must not
+flood the log too.
 """
 
 from __future__ import annotations
@@ -42,15 +43,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
+
+from ._lograte import LogRate, since
 
 log = logging.getLogger("gameserver.server")
 
 # Threads for handshake steps: one core is left to the event loop.
 THREADS = max(1, min(4, (os.cpu_count() or 1) - 1))
-LOG_INTERVAL = 10.0  # seconds between two warnings of one kind
 
 
 class Stepper(Protocol):
@@ -61,30 +62,6 @@ class Stepper(Protocol):
 
     def stepped(self, outcome: BaseException | None) -> None:
         """The step's outcome, on the loop."""
-
-
-class _Throttled:
-    """A warning said at most once per ``LOG_INTERVAL``; the next one says how many were not."""
-
-    __slots__ = ("_next", "held")
-
-    def __init__(self) -> None:
-        self._next = 0.0
-        self.held = 0
-
-    def due(self) -> int | None:
-        """How many were held back since the last one said, if this one is to be said."""
-        now = time.monotonic()
-        if now < self._next:
-            self.held += 1
-            return None
-        held, self.held = self.held, 0
-        self._next = now + LOG_INTERVAL
-        return held
-
-
-def _since(held: int, what: str) -> str:
-    return f" ({held} more {what} since the last such line)" if held else ""
 
 
 class Handshakes:
@@ -114,8 +91,8 @@ class Handshakes:
         self._closed = False
         self.refused = 0  # connections refused for the per-address cap, in all
         self.waited = 0  # steps that waited their turn, in all
-        self._refusals = _Throttled()
-        self._waits = _Throttled()
+        self._refusals = LogRate()
+        self._waits = LogRate()
 
     @property
     def in_progress(self) -> int:
@@ -137,7 +114,7 @@ class Handshakes:
                 log.warning("TLS handshake from %s refused: %d handshakes from that address "
                             "are in progress already (tls_handshakes_per_address); the "
                             "connection is closed%s", address, count,
-                            _since(held, "refused"))
+                            since(held, "refused"))
             return False
         self._per_address[address] = count + 1
         self._in_progress[conn] = address
@@ -150,7 +127,7 @@ class Handshakes:
         if held is not None:
             log.warning("TLS handshakes wait for a thread: %d are handed to the threads "
                         "(tls_handshakes_max), %d wait their turn%s", self._running,
-                        self.in_progress - self._running, _since(held, "waited"))
+                        self.in_progress - self._running, since(held, "waited"))
         return True
 
     def forget(self, conn: Stepper) -> None:

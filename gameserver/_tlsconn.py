@@ -30,6 +30,13 @@ What a caller must know:
 - Flow control, and whether the client took some of its replies
   (``TransportConnection``), count the encrypted bytes in the plain
   transport's buffer.
+- A client whose first byte cannot begin a TLS record (printable ASCII or
+  whitespace: the JSON of a client without TLS, an HTTP request) is
+  answered at once in plain text, with the ``server:`` error a plain port
+  would give (``NOT_TLS``), then refused as below, and logged (at most once
+  per ``_lograte.LOG_INTERVAL``). Until 2026-11-30 its bytes went to
+  OpenSSL, whose failed handshake closed the connection unanswered: the
+  client saw an empty reply, the log said nothing above DEBUG.
 - A refusal (a request too large, or a connection beyond the limits, said
   once the handshake ends) is followed by our close_notify and a TCP FIN,
   and what the client still sends is dropped unread until its end, as
@@ -45,13 +52,22 @@ import ssl
 from collections.abc import Callable
 
 from ._connhost import ConnectionHost
+from ._connstate import READING
 from ._handshakes import Handshakes
 from ._transportconn import TransportConnection
+from .protocol import server_error
 
 log = logging.getLogger("gameserver.server")
 
 RECV_SIZE = 64 * 1024  # plain bytes taken from the TLS object per read
 ARRIVED_MAX = 64 * 1024  # bytes kept while a handshake's step runs; beyond, reading pauses
+# A connection's first bytes that no TLS record begins with (its first byte is its type,
+# 0x14-0x18, or an SSLv2 hello's length, 0x80 and up): JSON (or HTTP) without TLS.
+PLAIN_FIRST = frozenset(b"\t\n\r" + bytes(range(0x20, 0x7F)))
+NOT_TLS = server_error("this port speaks TLS only, and the request came without it: connect "
+                       "with TLS (game_server_api: call enable_tls() before join())").reply()
+NOT_TLS_LOG = ("TLS game port: a request came without TLS (a client that does not call "
+               "enable_tls()); answered with a server: error in plain text")
 
 
 class TLSConnection(TransportConnection):
@@ -59,7 +75,8 @@ class TLSConnection(TransportConnection):
 
     __slots__ = ("_incoming", "_outgoing", "_tls", "_ready", "_early", "_early_end",
                  "_app_reading", "_decrypt_due", "_fin", "_eof_seen", "_tls_shut",
-                 "_handshakes", "_stepping", "_unstepped", "_arrived", "_arrived_bytes")
+                 "_handshakes", "_stepping", "_unstepped", "_arrived", "_arrived_bytes",
+                 "_plain")
 
     def __init__(self, host: ConnectionHost, context: ssl.SSLContext,
                  handshakes: Handshakes) -> None:
@@ -81,12 +98,18 @@ class TLSConnection(TransportConnection):
         self._fin = False  # the client's TCP FIN came
         self._eof_seen = False  # its close_notify or FIN was reported (_eof)
         self._tls_shut = False  # our close_notify is written: nothing more can be
+        self._plain: bool | None = None  # the client speaks no TLS (None: nothing came yet)
 
     # ------------------------------------------------------------ asyncio callbacks
 
     def data_received(self, data: bytes) -> None:
         if self._tls_shut:  # our close_notify is out: what comes is dropped unread
             return
+        if self._plain is None:  # the client's first bytes
+            self._plain = data[0] in PLAIN_FIRST
+            if self._plain:
+                self._not_tls()
+                return
         if self._stepping:  # kept for the step's end, up to ARRIVED_MAX
             self._arrived.append(data)
             self._arrived_bytes += len(data)
@@ -149,6 +172,16 @@ class TLSConnection(TransportConnection):
         self._send_records()
         if self._ready and not self._app_reading:
             super()._pause_reading()  # (the handshake needed reading, the connection not)
+
+    def _not_tls(self) -> None:
+        """The client speaks no TLS: its refusal in plain text, as a plain port says it
+        (then our FIN, and what it still sends dropped until its end); TLS never starts."""
+        self._host.registry.other_protocol(self._address, NOT_TLS_LOG)
+        if self._state is not READING:  # refused for the limits already: said in TLS
+            self._abort()
+            return
+        self._ready = self._tls_shut = True  # (no handshake, and no TLS record, ever)
+        self._refuse(NOT_TLS)
 
     # ------------------------------------------------------------ the handshake
 
@@ -220,6 +253,8 @@ class TLSConnection(TransportConnection):
             self._early.append(data)
             return
         if self._tls_shut:
+            if self._plain:  # a client without TLS: its refusal, in plain text (_not_tls)
+                super()._write(data)
             return
         try:
             self._tls.write(data)

@@ -14,23 +14,30 @@ session; ``Admission`` keeps the per-address counts that answer it:
 
 No I/O, no timers: counts change with the calls below, and time comes from
 the clock the lobby passes in.
+
+``RateLimit`` and ``WrongGuesses`` also throttle who guesses secrets: the
+tournament hall's passwords, and (``WrongGuesses``) the dashboard's token.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Protocol
 
 from .addresses import address_key
 from .guard import GameCodeError
+from .players import secret_digest
 from .protocol import framework_error
 from .waits import Wait
 
 if TYPE_CHECKING:
     from .session import Session
 
-__all__ = ["Admission", "AdmissionLimits", "RateLimit"]
+__all__ = ["Admission", "AdmissionLimits", "RateLimit", "WrongGuesses"]
+
+DIGEST_SIZE = 32  # bytes of a guess's digest (``secret_digest``: SHA-256)
 
 
 class AdmissionLimits(Protocol):
@@ -77,6 +84,46 @@ class RateLimit:
         now = time.monotonic()
         self._buckets = {a: (t, then) for a, (t, then) in self._buckets.items()
                          if t + (now - then) * self.per_minute / 60 < self.per_minute}
+
+
+class WrongGuesses:
+    """The last wrong guesses of each address (``address_key``), as digests: a guess
+    repeated is no new guess.
+
+    A stale script that repeats one wrong secret (an old token, a mistyped
+    tournament password) learns nothing new at each try; counted each time
+    against a throttle, it kept its whole address (a class's NAT) locked out
+    for as long as it ran. So a throttle counts a wrong guess once: ``tried``
+    says whether an address made it lately (answer it as wrong, uncounted and
+    unthrottled: that tells nothing new either), ``add`` remembers it. A
+    guesser trying different secrets is counted at each. Bounded: the last
+    ``remembered`` guesses of at most ``addresses`` addresses (the one least
+    lately wrong is forgotten first), 32 bytes each.
+    """
+
+    def __init__(self, remembered: int, addresses: int = 10_000) -> None:
+        self.remembered = remembered
+        self.addresses = addresses
+        self._tried: OrderedDict[str, bytes] = OrderedDict()  # address -> digests, joined
+
+    def tried(self, address: str, guesses: Iterable[str]) -> bool:
+        """Whether every one of ``guesses`` is a wrong guess ``address`` made lately."""
+        tried = self._tried.get(address_key(address))
+        return tried is not None and all(_holds(tried, secret_digest(guess))
+                                         for guess in guesses)
+
+    def add(self, address: str, guesses: Iterable[str]) -> None:
+        """Remember ``guesses``, wrong, as the latest of ``address``."""
+        key = address_key(address)
+        tried = self._tried.get(key, b"") + b"".join(map(secret_digest, guesses))
+        self._tried[key] = tried[-DIGEST_SIZE * self.remembered:]
+        self._tried.move_to_end(key)
+        while len(self._tried) > self.addresses:
+            self._tried.popitem(last=False)
+
+
+def _holds(tried: bytes, digest: bytes) -> bool:
+    return any(tried[at:at + DIGEST_SIZE] == digest for at in range(0, len(tried), DIGEST_SIZE))
 
 
 class Admission:

@@ -5,16 +5,32 @@ A client sends one UTF-8 JSON object followed by the terminator ``EOT\\0``
 ``RequestReader`` collects the bytes of a connection until the terminator,
 enforcing the size limit, and keeps what follows for the next request of a
 kept-alive connection. Sans-I/O: bytes in, request bytes out.
+
+A request whose first byte is 0x16, a TLS record's (a handshake's), is a
+client that speaks TLS to a plain port: no JSON text begins with it, and the
+handshake holds no terminator, so it is refused as soon as it comes
+(``TLSHandshake``), not at the connection's deadline (until 2026-11-30 the
+client waited ``connection_timeout`` for its handshake's answer).
 """
 
 from __future__ import annotations
 
-from .protocol import server_error
+from .protocol import ProtocolError, server_error
 
-__all__ = ["TERMINATOR", "RequestReader"]
+__all__ = ["TERMINATOR", "RequestReader", "TLSHandshake"]
 
 TERMINATOR = b"EOT\x00"
 _TERMINATOR_SIZE = len(TERMINATOR)
+TLS_HANDSHAKE = 0x16  # a TLS record's first byte, a handshake's
+
+
+class TLSHandshake(ProtocolError):
+    """A request that is a TLS handshake: the client speaks TLS to a plain port."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "server: a TLS handshake came, but this port speaks plain TCP, without TLS: "
+            "connect without TLS (game_server_api: do not call enable_tls())")
 
 
 class RequestReader:
@@ -26,7 +42,8 @@ class RequestReader:
     next request on a kept-alive connection (``next_request``).
 
     Raises ``ProtocolError`` when the request grows past ``size_max`` bytes,
-    terminator included (the classic client counts it too).
+    terminator included (the classic client counts it too), and
+    ``TLSHandshake`` when it begins as one (see the top).
     """
 
     __slots__ = ("buffer", "_size_max", "_scanned")
@@ -62,6 +79,8 @@ class RequestReader:
             return None
         end = buffer.find(TERMINATOR, max(0, self._scanned - len(TERMINATOR) + 1))
         if end < 0:
+            if not self._scanned and buffer[0] == TLS_HANDSHAKE:  # (a request's first look)
+                raise TLSHandshake()
             self._scanned = len(buffer)
             if len(buffer) > self._size_max:
                 raise server_error("request size exceeded by client")

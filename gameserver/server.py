@@ -164,6 +164,7 @@ class GameServer:
         self.tls_context: ssl.SSLContext | None = None  # TLS: what new connections get
         self.certificates: CertificateWatch | None = None  # TLS: a renewed pair taken
         self._certificate_check: asyncio.TimerHandle | None = None  # ... every hour
+        self._certificate_task: asyncio.Task[None] | None = None  # ... the one under way
         self._ticker: asyncio.TimerHandle | None = None  # runs the lobby's tick
         self._timer_wake: asyncio.TimerHandle | None = None  # at the next turn deadline
         self._timer_wake_at = math.inf  # ... which is then (lobby clock)
@@ -215,8 +216,11 @@ class GameServer:
         except BaseException:
             if self.store is not None:
                 self.store.abandon()
+            self.isolation.close()  # (its game workers were left running, and unwaited)
             raise
         self.loop = loop
+        if self.certificates is not None:  # (not before it listens: a failed start has none)
+            self._next_certificate_check()
         if self.store is not None:
             self.store.start(loop, self.soon)
             sessions = self.store.load_sessions()
@@ -244,7 +248,6 @@ class GameServer:
         if tls is not None:
             self.certificates = CertificateWatch(settings.tls_cert, settings.tls_key, tls)
             self.certificates.warn_now()
-            self._certificate_check = loop.call_later(CHECK_INTERVAL, self.check_certificate)
         host = _ConnectionHost(
             settings=settings, registry=self.connections, metrics=self.metrics,
             unsent=self.unsent,
@@ -286,17 +289,35 @@ class GameServer:
             self.lobby.game_types = registry.select(game_types, self.settings.games)
         self.isolation.retain(list(self.lobby.game_types.values()))
 
-    def check_certificate(self) -> None:
+    def check_certificate(self) -> asyncio.Task[None]:
         """Take a renewed TLS certificate from disk for new connections, and warn of a
-        coming expiry (daily); again in ``CHECK_INTERVAL`` seconds (``_certwatch``)."""
+        coming expiry (daily); again in ``CHECK_INTERVAL`` seconds (``_certwatch``).
+
+        The files are read on a thread: this starts the check (unless one is under
+        way) and returns its task, done once a renewed pair is served.
+        """
         assert self.loop is not None and self.certificates is not None
-        if self._certificate_check is not None:
-            self._certificate_check.cancel()  # (a check asked for between two: the next)
+        task = self._certificate_task
+        if task is None or task.done():
+            if self._certificate_check is not None:
+                self._certificate_check.cancel()  # (a check asked for between two: the next)
+            task = self._certificate_task = self.loop.create_task(self._check_certificate())
+        return task
+
+    async def _check_certificate(self) -> None:
+        assert self.certificates is not None
         try:
-            self.tls_context = self.certificates.check()
-        finally:
-            self._certificate_check = self.loop.call_later(CHECK_INTERVAL,
-                                                            self.check_certificate)
+            self.tls_context = await self.certificates.look()
+        except asyncio.CancelledError:  # the server stops: no next check
+            raise
+        except BaseException:
+            self._next_certificate_check()
+            raise
+        self._next_certificate_check()
+
+    def _next_certificate_check(self) -> None:
+        assert self.loop is not None
+        self._certificate_check = self.loop.call_later(CHECK_INTERVAL, self.check_certificate)
 
     def game_files(self) -> dict[str, Any]:
         """Each game file: the games it offers and what the log said while it loaded; and
@@ -376,6 +397,8 @@ class GameServer:
             self._ticker.cancel()
         if self._certificate_check is not None:
             self._certificate_check.cancel()
+        if self._certificate_task is not None:
+            self._certificate_task.cancel()
         if self._timer_wake is not None:
             self._timer_wake.cancel()
         self.hall.close()  # first: what fails from here on is no tournament game's result

@@ -49,7 +49,7 @@ from typing import Any
 from . import protocol
 from ._tournament_games import PREFIX, Arbiter, Entry, SessionHost, is_over
 from .addresses import address_key
-from .admission import RateLimit
+from .admission import RateLimit, WrongGuesses
 from .discovery import PASSWORD_MARK
 from .guard import GameCodeError
 from .players import keys_match
@@ -74,6 +74,7 @@ log = logging.getLogger("gameserver.tournament")
 
 MAX_TOURNAMENTS = 100  # kept at once (finished ones included); the operator deletes old ones
 WRONG_PASSWORDS_PER_MINUTE = 20  # per client address (address_key): guessing takes long
+WRONG_PASSWORDS_REMEMBERED = 16  # per address, counted once: a lab's stale scripts (NAT)
 
 
 class TournamentHall:
@@ -95,6 +96,7 @@ class TournamentHall:
         self.entries: dict[str, Entry] = {}
         self.arbiter = Arbiter(host, book, wall)
         self._guesses = RateLimit(WRONG_PASSWORDS_PER_MINUTE)
+        self._wrong = WrongGuesses(WRONG_PASSWORDS_REMEMBERED)  # counted once (_check_owner)
         self.rate_named_games = False  # ratings count every game of named players too
         self.deleted_rated: set[int] = set()  # history ids the deleted tournaments rated
 
@@ -326,16 +328,21 @@ class TournamentHall:
         tournament = entry.tournament.name
         if participant.secret:
             guesser = address_key(client)  # an IPv6 host guesses from its whole /64
-            if not self._guesses.allow(guesser, peek=True):
+            given = self._hash(entry, password) if password else ""
+            guess = f"{tournament}\n{name}\n{given}"  # tried lately: no new guess, not counted
+            tried = self._wrong.tried(guesser, (guess,))
+            if not tried and not self._guesses.allow(guesser, peek=True):
                 raise framework_error("too many wrong passwords from your address; wait a "
                                       "minute")
-            given = self._hash(entry, password) if password else ""
-            if not keys_match(given, participant.secret):
+            if keys_match(given, participant.secret):
+                return
+            if not tried:
                 self._guesses.allow(guesser)
-                raise framework_error(
-                    f"the name {name} is registered in tournament {tournament} with a "
-                    f"password: join as '{name}#<password>' with the password chosen at "
-                    "registration")
+                self._wrong.add(guesser, (guess,))
+            raise framework_error(
+                f"the name {name} is registered in tournament {tournament} with a "
+                f"password: join as '{name}#<password>' with the password chosen at "
+                "registration")
         elif participant.address and participant.address != client:
             raise framework_error(
                 f"the name {name} was registered in tournament {tournament} from another "

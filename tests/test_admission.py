@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from gameserver.admission import Admission, RateLimit
+from gameserver.admission import Admission, RateLimit, WrongGuesses
 from gameserver.lobby import LobbyLimits
 from gameserver.protocol import ProtocolError
 from gameserver.waits import Wait
@@ -74,3 +74,18 @@ def test_ipv6_addresses_count_by_their_network() -> None:
         admission.check_start("2001:db8::ffff:3", 1)
     admission.check_start("2001:db8:0:1::1", 1)  # another network
     admission.check_start("::ffff:10.0.0.1", 1)  # IPv4, written as IPv6
+
+
+def test_wrong_guesses_are_remembered_per_address_within_their_bounds() -> None:
+    """A throttle's memory of wrong guesses (the dashboard's token, tournament passwords):
+    the last ``remembered`` of an address (IPv6: its /64), for at most ``addresses``."""
+    wrong = WrongGuesses(remembered=2, addresses=2)
+    wrong.add("10.0.0.1", ["a"])
+    wrong.add("10.0.0.1", ["b", "c"])  # "a" is forgotten: two per address
+    assert wrong.tried("10.0.0.1", ["b", "c"]) and not wrong.tried("10.0.0.1", ["a"])
+    assert not wrong.tried("10.0.0.1", ["b", "x"])  # each of them, or it is a new guess
+    assert not wrong.tried("10.0.0.2", ["b"])  # another address's are its own
+    wrong.add("2001:db8::1", ["d"])
+    assert wrong.tried("2001:db8::ffff", ["d"])  # the same /64
+    wrong.add("10.0.0.3", ["e"])  # a third address: the one least lately wrong goes
+    assert not wrong.tried("10.0.0.1", ["b"]) and wrong.tried("10.0.0.3", ["e"])

@@ -10,6 +10,9 @@ watch's clock is set days ahead.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gc
 import hashlib
 import logging
 import os
@@ -18,14 +21,19 @@ import socket
 import ssl
 import subprocess
 import time
+import warnings as warnings_module
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gameserver import metrics
+from gameserver import server as server_module
+from gameserver.config import Settings, StartupError
+from gameserver.server import GameServer
 from tests.serverproc import ServerThread
-from tests.wire import TERMINATOR
+from tests.wire import TERMINATOR, until
 
 DATA = Path(__file__).parent / "data"
 DAY = 86400.0
@@ -79,8 +87,11 @@ def live(tmp_path: Path, pair: tuple[Path, Path]) -> tuple[Path, Path]:
 
 
 def check(server: ServerThread) -> None:
+    """The hourly check, now: the files are read on a thread; wait until it is done."""
     assert server.server is not None
-    server.call(server.server.check_certificate)
+    task = server.call(server.server.check_certificate)
+    until(lambda: server.call(task.done), "the certificate check to end")
+    server.call(task.result)  # (what it raised, raised here)
 
 
 def warnings(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
@@ -251,3 +262,63 @@ def test_a_refused_pair_is_tried_again_after_a_change_of_its_mode_alone(
         check(server)
         assert len(warnings(caplog, "cannot be used")) == 2
     assert served(server.port) == fingerprint(old[0])
+
+
+def test_the_files_are_read_off_the_loop_which_serves_while_a_read_hangs(
+        tmp_path: Path, make_server: Callable[..., ServerThread],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A changed pair was read (and made into a context) on the event loop: a file that
+    does not answer (a dead network disk; here a FIFO that nobody writes) held the loop,
+    and every game with it. Now the files are read on a thread: the server serves (a new
+    TLS connection, its handshake and request) while the read hangs, and what was read
+    is judged once it ends (not a certificate: refused, the old one still served)."""
+    old = make_pair(tmp_path / "1", 3650)
+    cert, key = live(tmp_path, old)
+    server = make_server(tls_cert=str(cert), tls_key=str(key))
+    assert server.port is not None and server.server is not None
+    fifo = tmp_path / "fifo.pem"
+    os.mkfifo(fifo)
+    point(cert, fifo)
+    with caplog.at_level(logging.INFO, "gameserver.server"):
+        try:
+            task = server.call(server.server.check_certificate)
+            assert served(server.port) == fingerprint(old[0])  # the loop is free
+            assert not server.call(task.done)  # (the read still hangs)
+        finally:  # a writer comes and goes: the read's open returns, and reads nothing
+            with contextlib.suppress(OSError):  # (no reader: the check did not start)
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        until(lambda: server.call(task.done), "the certificate check to end")
+        server.call(task.result)
+        assert warnings(caplog, "is not a PEM certificate")
+    assert served(server.port) == fingerprint(old[0])
+
+
+def test_a_server_whose_listen_fails_leaves_no_certificate_check_behind(
+        tls_pair: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hourly check was scheduled before listening: a start that failed to listen
+    (the port taken) left it on the loop, where it ran an hour later on a server that
+    never started (an AssertionError in the loop's log). Now it is scheduled once the
+    server listens; nothing is left behind, not even a ResourceWarning (the game workers,
+    started before listening, were left running: "subprocess ... is still running")."""
+    monkeypatch.setattr(server_module, "CHECK_INTERVAL", 0.01)
+    errors: list[dict[str, Any]] = []
+    gc.collect()  # (what earlier tests left is not this test's)
+    with socket.create_server(("127.0.0.1", 0)) as taken, \
+            warnings_module.catch_warnings(record=True) as caught:
+        warnings_module.simplefilter("always", ResourceWarning)
+        settings = Settings(port=taken.getsockname()[1], tls_cert=tls_pair[0],
+                            tls_key=tls_pair[1], web=False, store=False,
+                            games_dirs=[str(DATA / "games")])  # (its worker, isolated)
+        loop = asyncio.new_event_loop()
+        loop.set_exception_handler(lambda _, context: errors.append(context))
+        try:
+            server = GameServer(settings)
+            with pytest.raises(StartupError, match="address already in use|in use"):
+                loop.run_until_complete(server.start())
+            loop.run_until_complete(asyncio.sleep(0.2))  # twenty check intervals
+        finally:
+            loop.close()
+        del server
+        gc.collect()
+    assert errors == []
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gameserver.framing import TERMINATOR, RequestReader
+from gameserver.framing import TERMINATOR, RequestReader, TLSHandshake
 from gameserver.protocol import ProtocolError
 
 
@@ -62,3 +62,18 @@ def test_bytes_kept_for_later_are_checked_when_their_turn_comes() -> None:
     assert reader.next_request() == b"{}"
     with pytest.raises(ProtocolError, match="request size exceeded"):
         reader.next_request()
+
+
+def test_a_tls_handshake_is_refused_at_its_first_byte() -> None:
+    """A ClientHello holds no terminator: it was buffered until the connection's deadline
+    (or the size limit). No JSON text begins with 0x16; other requests are untouched."""
+    reader = RequestReader(1000)
+    with pytest.raises(TLSHandshake, match="^server: a TLS handshake came, but this port "
+                                           "speaks plain TCP"):
+        reader.feed(b"\x16")
+    reader = RequestReader(1000)
+    with pytest.raises(TLSHandshake):
+        reader.feed(b"\x16\x03\x01\x02\x00" + bytes(range(200)))
+    reader = RequestReader(1000)
+    assert reader.feed(b'{"type": "discover", "x": "\x16') is None  # (in the middle: JSON's
+    assert reader.feed(b'"}' + TERMINATOR) == b'{"type": "discover", "x": "\x16"}'  # problem)

@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import gc
 import json
+import logging
 import socket
 import ssl
 import threading
@@ -19,10 +20,12 @@ from typing import Any
 
 import pytest
 
+from game_server_api import GameServerAPI, GameServerError
 from gameserver import _connhost, memory
 from gameserver.memory import MB, resident_bytes
 from gameserver.metrics import prometheus_text
 from tests.serverproc import ServerThread
+from tests.test_handshakes import hello
 from tests.test_server import (
     GAMES_DIR,
     HOST,
@@ -208,15 +211,6 @@ def tls_request(port: int, data: Any, context: ssl.SSLContext) -> dict[str, Any]
     return parse_reply(send_tls(port, encode(data), context))
 
 
-def plain_reply_or_none(port: int) -> Any:
-    """What a plain-TCP client gets from a TLS server: parsed JSON, or None."""
-    try:
-        raw = send_raw(port, encode(join_request("Echo", token(), 1)), timeout=10)
-        return json.loads(raw.decode())
-    except (OSError, UnicodeDecodeError, ValueError):
-        return None
-
-
 @pytest.fixture
 def tls_server(make_server: Callable[..., ServerThread],
                tls_pair: tuple[str, str]) -> ServerThread:
@@ -250,10 +244,65 @@ def test_tls_is_served_on_uvloop(make_server: Callable[..., ServerThread],
     assert ok(tls_request(seat.port, seat.request("move", move={"msg": 7}), context)) is None
 
 
-def test_plain_client_gets_no_reply_from_tls_server(tls_server: ServerThread) -> None:
-    reply = plain_reply_or_none(tls_server.port)
-    assert not (isinstance(reply, dict) and "status" in reply), reply
-    ok(tls_request(tls_server.port, join_request("Echo", token(), 1), unverified_context()))
+def other_protocol_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "game port: a" in r.getMessage()]
+
+
+def test_a_plain_client_of_a_tls_server_is_told_at_once_to_use_tls(
+        make_server: Callable[..., ServerThread], tls_pair: tuple[str, str],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Its bytes went to OpenSSL, whose failed handshake closed the connection unanswered
+    (the client saw an empty reply; the log said nothing above DEBUG). Now it reads the
+    server: error a plain port would give, in plain text, at once (the deadline is longer
+    than the test waits), however much it sends (drained, not reset); a flood of them is
+    answered each, and logged once. TLS clients are served as before."""
+    cert, key = tls_pair
+    server = make_server(tls_cert=cert, tls_key=key, connection_timeout=600)
+    told = ("server: this port speaks TLS only, and the request came without it: connect "
+            "with TLS (game_server_api: call enable_tls() before join())")
+    with caplog.at_level(logging.WARNING, "gameserver.server"):
+        assert error(parse_reply(send_raw(server.port, encode(join_request(
+            "Echo", token(), 1))))) == told
+        assert error(parse_reply(send_raw(server.port, b"GET / HTTP/1.1\r\n"))) == told
+        big = send_raw(server.port, padded_join(4 * 1024 * 1024))
+        assert error(parse_reply(big)) == told
+        api = GameServerAPI(HOST, server.port, "Echo", token(), 1, "ann")
+        with pytest.raises(GameServerError, match="call enable_tls\\(\\) before join"):
+            api.join()
+        for _ in range(30):
+            assert error(parse_reply(send_raw(server.port, b"{"))) == told
+    said = other_protocol_lines(caplog)
+    assert len(said) == 1 and "TLS game port: a request came without TLS" in said[0], said
+    until(lambda: server.call(lambda: len(server.server.connections)) == 0, "all closed")
+    ok(tls_request(server.port, join_request("Echo", token(), 1), unverified_context()))
+
+
+def test_a_tls_client_of_a_plain_server_is_refused_at_once(
+        make_server: Callable[..., ServerThread], caplog: pytest.LogCaptureFixture) -> None:
+    """A ClientHello holds no terminator: it waited for connection_timeout (60 s by
+    default), the client with it, and was then answered in plain text. Now its first
+    byte is enough (the deadline is longer than the test waits): the plain server: error,
+    which the TLS client takes for a broken record at once; a flood of them is answered
+    each, logged once, and holds no connection."""
+    server = make_server(connection_timeout=600)
+    told = ("server: a TLS handshake came, but this port speaks plain TCP, without TLS: "
+            "connect without TLS (game_server_api: do not call enable_tls())")
+    with caplog.at_level(logging.WARNING, "gameserver.server"):
+        with pytest.raises(ssl.SSLError, match="WRONG_VERSION_NUMBER|wrong version"):
+            send_tls(server.port, encode(join_request("Echo", token(), 1)),
+                     unverified_context())
+        assert error(parse_reply(send_raw(server.port, hello("localhost")))) == told
+        assert error(parse_reply(send_raw(server.port, b"\x16"))) == told
+        api = GameServerAPI(HOST, server.port, "Echo", token(), 1, "ann")
+        api.enable_tls()
+        with pytest.raises(GameServerError):
+            api.join()
+        for _ in range(30):
+            assert error(parse_reply(send_raw(server.port, hello("localhost")))) == told
+    said = other_protocol_lines(caplog)
+    assert len(said) == 1 and "game port: a TLS handshake came" in said[0], said
+    until(lambda: server.call(lambda: len(server.server.connections)) == 0, "all closed")
+    assert ok(request(server.port, join_request("Echo", token(), 1)))["player_id"] == 0
 
 
 def test_tls_client_trusting_another_certificate_fails(

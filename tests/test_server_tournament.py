@@ -7,6 +7,7 @@ import json
 import os
 import random
 import signal
+import socket
 import sqlite3
 import threading
 import urllib.request
@@ -21,10 +22,11 @@ from gameserver._tournament_games import BROKEN_STARTS
 from gameserver.bot import Bot
 from gameserver.results import outcome
 from gameserver.tournament import TournamentError, TournamentSettings
+from gameserver.tournament_hall import WRONG_PASSWORDS_PER_MINUTE
 from gameserver.tournament_store import games_csv, standings_csv
 from tests.serverproc import ServerProcess, ServerThread
 from tests.web.play import wait_until
-from tests.wire import request
+from tests.wire import TERMINATOR, request
 
 TURN = 1.5  # seconds per move: plenty for a bot, and what the slow one exceeds
 WAIT = 120.0  # seconds: only so that a broken test fails instead of hanging
@@ -144,6 +146,52 @@ def test_a_name_belongs_to_its_registrant() -> None:
             thread.join(WAIT)
         over = request(server.port, {**join, "name": "bob"})
         assert over["message"] == "framework: tournament cup was cancelled by the operator"
+
+
+def ask_from(server: ServerThread, source: str, data: dict[str, Any]) -> str:
+    """One classic request from the client address ``source``: the reply's message."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=WAIT,
+                                  source_address=(source, 0)) as sock:
+        sock.sendall(json.dumps(data).encode() + TERMINATOR)
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    return json.loads(reply).get("message", "ok")
+
+
+def test_a_stale_script_repeating_a_wrong_password_never_locks_its_address_out() -> None:
+    """Every wrong password counted against the 20 a minute of its address: a script still
+    sending an old one (a student's, in a lab behind one NAT) kept the whole address at
+    "too many wrong passwords" for as long as it ran, the right password refused with it
+    (the dashboard's token already counted a repeat once). A repeat is no new guess now:
+    refused as wrong, counted once. A guesser, trying new passwords, is stopped as before
+    (and its right one refused unchecked, then), though told "wrong" for a repeat."""
+    with ServerThread() as server:
+        on_loop(server, lambda hall: hall.create(TournamentSettings(
+            "cup", "Nim", turn_timeout=30, start_with=2)))
+        on_loop(server, lambda hall: setattr(hall._guesses, "per_minute", 1e-9))  # no refill
+        join = {"type": "join", "game": "Nim", "session": "tournament-cup", "players": None}
+        seated = [threading.Thread(target=ask_from, args=(server, "127.0.0.1",
+                                                          {**join, "name": name}), daemon=True)
+                  for name in ("alice#tulip-42", "bob")]
+        for thread in seated:
+            thread.start()
+        for thread in seated:
+            thread.join(WAIT)  # (the first game started: both have their seats)
+        wrong = "framework: the name alice is registered in tournament cup with a password"
+        stale = {**join, "name": "alice#tulip-41"}
+        for _ in range(3 * WRONG_PASSWORDS_PER_MINUTE):
+            assert ask_from(server, "127.0.0.2", stale).startswith(wrong)
+        assert ask_from(server, "127.0.0.2", {**join, "name": "alice#tulip-42"}) == "ok"
+        told = [ask_from(server, "127.0.0.3", {**join, "name": f"alice#guess-{n}"})
+                for n in range(WRONG_PASSWORDS_PER_MINUTE + 1)]
+        assert all(t.startswith(wrong) for t in told[:-1])
+        too_many = "framework: too many wrong passwords from your address; wait a minute"
+        assert told[-1] == too_many
+        assert ask_from(server, "127.0.0.3", {**join, "name": "alice#tulip-42"}) == too_many
+        last = f"alice#guess-{WRONG_PASSWORDS_PER_MINUTE - 1}"  # its last one counted
+        assert ask_from(server, "127.0.0.3", {**join, "name": last}).startswith(wrong)
+        assert ask_from(server, "127.0.0.1", {**join, "name": "alice#tulip-42"}) == "ok"
 
 
 class OneGameBot(Bot):

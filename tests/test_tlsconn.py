@@ -140,10 +140,34 @@ def test_a_request_and_its_reply_travel_encrypted(tls_pair: tuple[str, str]) -> 
     run(tls_pair, body)
 
 
-def test_bytes_that_are_not_tls_abort_the_connection(tls_pair: tuple[str, str]) -> None:
+def test_plain_json_to_a_tls_port_is_refused_in_plain_text_then_drained_to_its_end(
+        tls_pair: tuple[str, str]) -> None:
+    """A classic client without TLS: its first byte begins no TLS record, so it gets the
+    server: error a plain port would give, in plain text (its bytes went to OpenSSL, whose
+    failed handshake aborted the connection unanswered), then our FIN; what it still sends
+    is dropped unread (never handed to OpenSSL) until its end."""
     async def body(host: Host, connect: Callable[[], Client]) -> None:
         client = connect()
         client.conn.data_received(DISCOVER)  # plain JSON to a TLS port
+        assert not client.conn._stepping  # (no handshake step: nothing for a thread)
+        assert json.loads(client.transport.take())["message"].startswith(
+            "server: this port speaks TLS only")
+        assert client.transport.eof_written and client.conn.state is State.DRAINING
+        client.conn.data_received(b"the rest of it, whatever it is" * 100)
+        assert not client.transport.wire and not client.transport.aborted
+        assert client.conn.eof_received() is True  # the client's end: closed
+        assert client.transport.closing and not client.transport.aborted
+        await next_pass()
+        assert client.conn.state is State.CLOSED and len(host.registry) == 0
+
+    run(tls_pair, body)
+
+
+def test_bytes_that_are_neither_tls_nor_text_abort_the_connection(
+        tls_pair: tuple[str, str]) -> None:
+    async def body(host: Host, connect: Callable[[], Client]) -> None:
+        client = connect()
+        client.conn.data_received(b"\x00\x01\x02 not a TLS record" * 10)
         await stepped(client.conn)
         assert client.transport.aborted and not client.transport.wire
         await next_pass()  # (the transport reports it closed)

@@ -47,7 +47,8 @@ from collections import OrderedDict
 from urllib.parse import urlencode
 
 from ..addresses import address_key
-from ..players import keys_match, secret_digest
+from ..admission import WrongGuesses
+from ..players import keys_match
 from ._http import FIELDS_MAX, HTTPError, Request, Response, form_fields
 
 OPERATOR = "operator"
@@ -74,19 +75,20 @@ def cookie_value(token: str, key: bytes) -> str:
 
 class Throttle:
     """A bucket of failed attempts per address (``address_key``: IPv6 by its /64),
-    refilled over time, with the last ``GUESSES_REMEMBERED`` wrong guesses of each (as
-    digests); memory bounded."""
+    refilled over time, and the last ``GUESSES_REMEMBERED`` wrong guesses of each
+    (``admission.WrongGuesses``, as the tournament hall's passwords have them); memory
+    bounded."""
 
     def __init__(self, burst: int = GUESS_BURST, interval: float = GUESS_INTERVAL,
                  addresses: int = GUESS_ADDRESSES) -> None:
         self.burst = burst
         self.interval = interval
         self.addresses = addresses
-        # address -> (left, when, the digests of its last wrong guesses)
-        self._buckets: OrderedDict[str, tuple[float, float, tuple[bytes, ...]]] = OrderedDict()
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # (left, when)
+        self._wrong = WrongGuesses(GUESSES_REMEMBERED, addresses)
 
     def _left(self, address: str, now: float) -> float:
-        left, when, _ = self._buckets.get(address_key(address), (self.burst, now, ()))
+        left, when = self._buckets.get(address_key(address), (self.burst, now))
         return min(self.burst, left + (now - when) / self.interval)
 
     def tried(self, address: str, guesses: list[str]) -> bool:
@@ -95,9 +97,7 @@ class Throttle:
         Such a request is wrong, and its answer tells its sender nothing it did not know:
         it is no new guess, and may be answered ``401`` (not counted, not ``429``).
         """
-        bucket = self._buckets.get(address_key(address))
-        return bucket is not None and all(secret_digest(guess) in bucket[2]
-                                          for guess in guesses)
+        return self._wrong.tried(address, guesses)
 
     def wait(self, address: str) -> float:
         """Seconds until ``address`` may try again; 0 when it may now."""
@@ -116,10 +116,9 @@ class Throttle:
         """Count a failed attempt of ``address``; remember its wrong ``guesses`` (``tried``)."""
         now = time.monotonic()
         counted_as = address_key(address)  # an IPv6 client: its /64
-        tried = self._buckets.get(counted_as, (0, 0, ()))[2]
         if guesses:
-            tried = (*tried, *map(secret_digest, guesses))[-GUESSES_REMEMBERED:]
-        self._buckets[counted_as] = (self._left(address, now) - 1, now, tried)
+            self._wrong.add(address, guesses)
+        self._buckets[counted_as] = (self._left(address, now) - 1, now)
         self._buckets.move_to_end(counted_as)
         while len(self._buckets) > self.addresses:
             self._buckets.popitem(last=False)

@@ -64,6 +64,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .._lograte import LogRate, since
 from ..addresses import address_key
 
 log = logging.getLogger("gameserver.web")
@@ -210,6 +211,23 @@ def error_response(status: int, message: str,
     response = json_response({"error": message}, status)
     response.headers = headers
     return response
+
+
+# A TLS record's first byte (a handshake's): ``https://`` to this plain port (``read_head``).
+# Answered in plain text, which a TLS client takes for a broken record at once (curl and
+# OpenSSL say "wrong version number", the usual hint); anyone who reads the bytes (nc, a
+# packet capture) reads what to do.
+TLS_HANDSHAKE = b"\x16"
+TLS_REFUSAL = Response(400, b"this is the dashboard's plain HTTP port, and a TLS handshake "
+                            b"came: use http://, not https:// (for TLS, put a proxy in front: "
+                            b"docs/dashboard.md, Access token)\n",
+                       "text/plain; charset=utf-8")
+
+# A request line as ``parse_request_line`` parsed it: (method, target, version); and a
+# request head as ``read_head`` read it: its request line, then its header lines (each
+# with its CR LF), for ``parse_head``. The request line is parsed once, as it is read.
+RequestLine = tuple[str, str, str]
+Head = tuple[RequestLine, list[bytes]]
 
 
 class EventStream:
@@ -388,6 +406,7 @@ class HTTPServer:
         self._writers: set[asyncio.StreamWriter] = set()
         self._triage: OrderedDict[asyncio.StreamWriter, None] = OrderedDict()
         self._busy_logged = -BUSY_LOG_INTERVAL
+        self._tls_logged = LogRate(BUSY_LOG_INTERVAL)  # TLS handshakes (TLS_REFUSAL)
         self.stopping = False
 
     async def start(self, host: str, port: int) -> int:
@@ -504,7 +523,7 @@ class HTTPServer:
                 return
 
     async def _read_head(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                         deadline: float) -> bytes | None:
+                         deadline: float) -> Head | None:
         """The next request head, or None when the connection is done (replied to if due)."""
         lines: list[bytes] = []
         try:
@@ -522,6 +541,8 @@ class HTTPServer:
         except asyncio.LimitOverrunError:  # one line longer than the whole head may be
             head = error_response(431, f"request head larger than {HEAD_MAX} bytes")
         if isinstance(head, Response):
+            if head is TLS_REFUSAL:
+                self._log_tls(writer)
             await self._write(writer, head, "GET", False)
             return None
         return head
@@ -638,6 +659,15 @@ class HTTPServer:
         finally:
             self._triage.pop(writer, None)
 
+    def _log_tls(self, writer: asyncio.StreamWriter) -> None:
+        held = self._tls_logged.due()
+        if held is not None:
+            peer = writer.get_extra_info("peername")
+            log.warning("dashboard: a TLS handshake from %s on the plain HTTP port (https:// "
+                        "to an http:// address, or a proxy that speaks TLS to the dashboard): "
+                        "answered 400 in plain text%s", peer[0] if peer else "?",
+                        since(held, "TLS handshakes"))
+
     def _log_busy(self, client: str) -> None:
         now = time.monotonic()
         if now - self._busy_logged >= BUSY_LOG_INTERVAL:
@@ -681,8 +711,9 @@ def body_size(length: str) -> int | None:
 
 
 async def read_head(reader: asyncio.StreamReader, lines: list[bytes],
-                    limit: int) -> bytes | Response:
-    """Read a request head line by line: its bytes, or the error ``Response`` to send.
+                    limit: int) -> Head | Response:
+    """Read a request head line by line: its request line (parsed) and header lines, or
+    the error ``Response`` to send.
 
     Line by line, so that what is wrong is answered as soon as its line has
     arrived, not at the deadline: a line that ends in LF alone (a bare LF;
@@ -694,33 +725,47 @@ async def read_head(reader: asyncio.StreamReader, lines: list[bytes],
     (``431``, as a head over ``limit`` bytes). One empty line before the request
     line is ignored (RFC 9112, 2.2: a client may send one after a body).
 
-    ``lines`` receives the lines read so far (the caller's, to tell a request
-    under way at its deadline). Raises what ``readuntil`` raises: TimeoutError
-    and LimitOverrunError (a line longer than the reader's limit) included.
+    A head's first byte 0x16 is a TLS handshake's (``https://`` to this plain
+    port): no request line begins with it, and the handshake holds no line's
+    end to wait for, so it is answered at once (``TLS_REFUSAL``), not at the
+    deadline (until 2026-11-30 it held its connection for 10 s).
+
+    ``lines`` receives the lines read so far, the first from its first byte on
+    (the caller's, to tell a request under way at its deadline). Raises what
+    ``readuntil`` raises: TimeoutError and LimitOverrunError (a line longer than
+    the reader's limit) included.
     """
+    first = await reader.readexactly(1)
+    if first == TLS_HANDSHAKE:
+        return TLS_REFUSAL
+    lines.append(first)  # a request under way, for the caller (until its line is whole)
+    line = first if first == b"\n" else first + await reader.readuntil(b"\n")
+    lines.pop()
     size = 0
+    request_line: RequestLine | Response | None = None
     while True:
-        line = await reader.readuntil(b"\n")
         size += len(line)
         if size > limit:
             return error_response(431, f"request head larger than {limit} bytes")
         if line[-2:-1] != b"\r":
             return error_response(400, BARE_LF)
         if line == b"\r\n":
-            if lines:
-                return b"".join(lines) + line
+            if request_line is not None:
+                return request_line, lines[1:]
             if size > 2:
                 return error_response(400, "bad request: empty lines before the request line")
-            continue
-        if not lines and isinstance(
-                refused := parse_request_line(line[:-2].decode("latin-1")), Response):
-            return refused
-        lines.append(line)
-        if len(lines) > HEADERS_MAX + 1:
-            return error_response(431, f"more than {HEADERS_MAX} header lines")
+        else:
+            if request_line is None:
+                request_line = parse_request_line(line[:-2].decode("latin-1"))
+                if isinstance(request_line, Response):
+                    return request_line
+            lines.append(line)
+            if len(lines) > HEADERS_MAX + 1:
+                return error_response(431, f"more than {HEADERS_MAX} header lines")
+        line = await reader.readuntil(b"\n")
 
 
-def parse_request_line(line: str) -> tuple[str, str, str] | Response:
+def parse_request_line(line: str) -> RequestLine | Response:
     """``(method, target, version)`` of a request line, or the error ``Response`` to send.
 
     The version is ``HTTP/1.0`` or ``HTTP/1.1``: a later ``HTTP/1.x`` is served as
@@ -744,16 +789,18 @@ def parse_request_line(line: str) -> tuple[str, str, str] | Response:
     return method, target, "HTTP/1.0" if numbers[2] == "0" else "HTTP/1.1"
 
 
-def parse_head(head: bytes, client: str) -> Request | Response:
-    """A request head (``read_head``'s) as a ``Request``, or the error ``Response`` to send."""
-    text = head.decode("latin-1")
-    request_line, *header_lines = text[:-4].split("\r\n")
-    parsed = parse_request_line(request_line)
-    if isinstance(parsed, Response):
-        return parsed
-    method, target, version = parsed
+def parse_head(head: Head, client: str) -> Request | Response:
+    """A request head (``read_head``'s) as a ``Request``, or the error ``Response`` to send.
+
+    An ``HTTP/1.1`` request must name its ``Host`` (RFC 9112, 3.2: a server MUST answer
+    one without it ``400``; until 2026-11-30 it was served); an ``HTTP/1.0`` one need not
+    (its clients may predate the header; the check against DNS rebinding takes its "" as
+    localhost, and a browser always sends one).
+    """
+    (method, target, version), header_lines = head
     headers: dict[str, str] = {}
-    for line in header_lines:
+    for raw_line in header_lines:
+        line = raw_line[:-2].decode("latin-1")
         name, colon, value = line.partition(":")
         if not colon or not name or name != name.strip():
             return error_response(400, "bad header line")
@@ -764,6 +811,8 @@ def parse_head(head: bytes, client: str) -> Request | Response:
         if name in headers and name in ONCE_HEADERS:
             return error_response(400, f"the header {name} is given twice")
         headers[name] = value.strip()
+    if version == "HTTP/1.1" and "host" not in headers:
+        return error_response(400, "an HTTP/1.1 request names its Host (RFC 9112, 3.2)")
     if method not in ("GET", "HEAD", "POST"):
         return error_response(501, f"method {method[:20]} is not supported")
     if "transfer-encoding" in headers:  # even empty: a proxy may take it for chunked

@@ -7,6 +7,7 @@ import json
 import logging
 import re
 import socket
+import ssl
 import types
 import urllib.error
 import urllib.request
@@ -19,6 +20,7 @@ import pytest
 from game_server_api import GameServerError
 from gameserver.web import Dashboard, WebSettings, _data, _http
 from tests.serverproc import ServerThread
+from tests.test_handshakes import hello
 from tests.web import play
 from tests.web.seats import next_event
 from tests.wire import until
@@ -287,6 +289,8 @@ def test_a_control_character_in_a_line_of_the_head_is_refused(
     (b"GET / HTTP/0.9\r\n", 505, b"only HTTP/1.0 and HTTP/1.1"),
     (b"\r\n\r\nGET /api/games HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 400, b"empty lines"),
     (b"GET /api/games HTTP/1.1\r\n" + b"X: y\r\n" * 101 + b"\r\n", 431, b"100 header lines"),
+    (b"GET /" + b"a" * 65536, 431, b"request head larger than"),  # one endless line
+    (b"\x16" + b"a" * 65536, 400, b"a TLS handshake came"),
 ])
 def test_a_malformed_head_is_answered_at_once_not_at_the_deadline(
         web: ServerThread, monkeypatch: pytest.MonkeyPatch, head: bytes, status: int,
@@ -336,6 +340,78 @@ def test_two_host_headers_are_refused(web: ServerThread) -> None:
     reply = raw(web, b"GET /api/games HTTP/1.1\r\nHost: evil.example\r\n"
                      b"Host: 127.0.0.1\r\n\r\n")
     assert reply.startswith(b"HTTP/1.1 400") and b"the header host is given twice" in reply
+
+
+def test_an_http_1_1_request_without_host_is_refused_and_http_1_0_is_served(
+        web: ServerThread, guarded: ServerThread) -> None:
+    """RFC 9112, 3.2: a server MUST answer 400 to an HTTP/1.1 request without Host. It was
+    served (without a token, as one for localhost; with one, to anyone with the token).
+    HTTP/1.0 needs none: still served; an empty Host is one (of a target without a host)."""
+    request = b"GET /api/games%s HTTP/1.%d\r\n%s\r\n"
+    for server, token in ((web, b""), (guarded, b"?token=" + QTOKEN.encode())):
+        reply = raw(server, request % (token, 1, b""))
+        assert reply.startswith(b"HTTP/1.1 400") and b"names its Host" in reply, reply[:300]
+        assert b"Connection: close" in reply
+        reply = raw(server, request % (token, 0, b""))
+        assert reply.startswith(b"HTTP/1.1 200") and b"TicTacToe" in reply, reply[:300]
+        reply = raw(server, request % (token, 1, b"Host:\r\nConnection: close\r\n"))
+        assert reply.startswith(b"HTTP/1.1 200") and b"TicTacToe" in reply, reply[:300]
+
+
+def test_the_request_line_is_parsed_once(
+        web: ServerThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """read_head parsed it (to refuse a bad one as soon as its line came) and parse_head
+    parsed it again."""
+    lines: list[str] = []
+    parse = _http.parse_request_line
+
+    def counted(line: str) -> Any:
+        lines.append(line)
+        return parse(line)
+
+    monkeypatch.setattr(_http, "parse_request_line", counted)
+    reply = raw(web, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 200")
+    assert lines == ["GET /healthz HTTP/1.1"]
+
+
+def test_a_tls_handshake_on_the_dashboard_is_answered_at_once_in_plain_text(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """https:// to the plain dashboard: a ClientHello holds no line's end, so it was read
+    until the 10 s deadline and then closed (a browser spun that long; a flood of hellos
+    held a connection each for 10 s). Now its first byte is enough: a plain-text 400 that
+    says what to do, which a TLS client takes for a broken record at once (the deadline is
+    made longer than the test waits). A flood of them: each answered, one line in the log,
+    no connection held."""
+    monkeypatch.setattr(_http, "REQUEST_DEADLINE", 600.0)
+    web = play.web_server()  # (its own: a TLS line logged in the last minute holds others)
+    try:
+        answered_at_once(web, caplog)
+    finally:
+        web.stop()
+
+
+def answered_at_once(web: ServerThread, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, "gameserver.web"):
+        reply = raw(web, hello("localhost"))
+        assert reply.startswith(b"HTTP/1.1 400 Bad Request\r\n"), reply[:300]
+        assert reply.endswith(b"use http://, not https:// (for TLS, put a proxy in front: "
+                              b"docs/dashboard.md, Access token)\n")
+        assert raw(web, b"\x16") == reply  # the first byte alone is enough
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        with socket.create_connection(("127.0.0.1", play.dashboard_port(web)),
+                                      timeout=play.WAIT) as sock:
+            with pytest.raises(ssl.SSLError, match="WRONG_VERSION_NUMBER|wrong version"):
+                context.wrap_socket(sock, server_hostname="localhost")
+        for _ in range(30):  # a flood
+            assert raw(web, hello("localhost")) == reply
+    said = [r.getMessage() for r in caplog.records if "TLS handshake from" in r.getMessage()]
+    assert len(said) == 1 and "on the plain HTTP port" in said[0], said
+    assert web.server is not None
+    dashboard = web.server.dashboard
+    play.wait_until(lambda: web.call(lambda: dashboard.http.open) == 0,
+                    "the refused connections to close")
 
 
 def test_a_play_body_nested_too_deep_is_refused_not_an_internal_error(
