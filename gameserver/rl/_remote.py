@@ -720,6 +720,11 @@ def _not_a_game_server(what: Any) -> str:
     return f"the server sent a reply that is not a game server's: {what!r}"[:300]
 
 
+_TLS_ONLY = "server: this port speaks TLS only"  # (``_tlsconn.NOT_TLS``'s beginning)
+_PASS_TLS = ("pass tls=True (or tls=ssl.create_default_context(cafile=CERT) with the "
+             "server's certificate file, for a self-signed one)")
+
+
 def _closed_message(text: str, first: bool = False) -> str:
     """What to say of a connection the server closed after ``text``; ``first``: it was
     closed unanswered, the first request on a new connection without TLS (a TLS
@@ -727,14 +732,14 @@ def _closed_message(text: str, first: bool = False) -> str:
     try:
         reply = json.loads(text)
         if isinstance(reply, dict) and "message" in reply:
+            if str(reply["message"]).startswith(_TLS_ONLY):  # (its advice is the module's)
+                return f"the server speaks TLS only: {_PASS_TLS}"
             return f"the server closed the connection: {reply['message']}"
     except (ValueError, RecursionError):
         pass
-    if first and not text:
+    if first and not text:  # (what a TLS server before 2026-11-30 did)
         return ("the server closed the connection without answering: if it speaks TLS, "
-                "pass tls=True (or tls=ssl.create_default_context(cafile=CERT) with the "
-                "server's certificate file, for a self-signed one); otherwise, is it a "
-                "game server?")
+                f"{_PASS_TLS}; otherwise, is it a game server?")
     return "the server closed the connection" + (f" after {text[:200]!r}" if text else "")
 
 

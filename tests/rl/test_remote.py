@@ -355,7 +355,7 @@ def test_tls_mistakes_say_what_to_pass(make_server, tls_pair) -> None:
     cert, key = tls_pair
     server = make_server(tls_cert=cert, tls_key=key)
     plain = gym_env("TicTacToe", server=("localhost", server.port), timeout=TIMEOUT)
-    with pytest.raises(GameError, match=r"without answering: if it speaks TLS, pass "
+    with pytest.raises(GameError, match=r"speaks TLS only: pass "
                                         r"tls=True \(or tls=ssl.create_default_context"):
         plain.reset()
     plain.close()
@@ -364,7 +364,7 @@ def test_tls_mistakes_say_what_to_pass(make_server, tls_pair) -> None:
                     if kind == "aec" else
                     vector_env("TicTacToe", 2, server=("localhost", server.port),
                                timeout=TIMEOUT))
-        with pytest.raises(GameError, match="if it speaks TLS, pass tls=True"):
+        with pytest.raises(GameError, match="speaks TLS only: pass tls=True"):
             env.reset()
         env.close()
     unverified = gym_env("TicTacToe", server=("localhost", server.port), tls=True,
@@ -1244,3 +1244,14 @@ def test_close_waits_no_longer_than_leave_timeout_for_a_tls_server_that_trickles
         returned.set()
         thread.join(TIMEOUT)
     assert steps and steps[0] < 100
+
+
+def test_a_connection_closed_unanswered_or_refused_for_tls_says_to_pass_tls() -> None:
+    """A TLS server answers a plain request with its server: error since 2026-11-30, one
+    before closed it unanswered: either way the RL user is told what to pass."""
+    refused = json.dumps({"status": "error", "message": "server: this port speaks TLS "
+                          "only, and the request came without it: connect with TLS"})
+    assert _remote._closed_message(refused, first=True).startswith(
+        "the server speaks TLS only: pass tls=True (or tls=ssl.create_default_context(")
+    assert "if it speaks TLS, pass tls=True" in _remote._closed_message("", first=True)
+    assert _remote._closed_message("", first=False) == "the server closed the connection"
