@@ -121,8 +121,9 @@ def test_a_call_that_swallows_the_interruption_is_reported_as_stuck_once() -> No
 
     try:
         assert guard.call("G", "move", stubborn) == "let go by the test"
-        # Interrupted, and interrupted again (see the next test) before it is called stuck.
-        assert len(caught) >= 2
+        # Interrupted (and again, see the next test, before it is called stuck: how many
+        # of those the game caught by then is the scheduler's, on a loaded machine).
+        assert caught
         assert {type(err).__name__ for err in caught} == {"GameCallTimeout"}
         assert stuck == [("move", threading.get_ident())]
     finally:
@@ -176,8 +177,13 @@ def test_an_interruption_swallowed_by_a_collector_callback_is_raised_again(
     the timeout; before, it ran on (for ever on the server, which has no ``stuck``)."""
     dropped: list[BaseException | None] = []
     monkeypatch.setattr(sys, "unraisablehook", lambda info: dropped.append(info.exc_value))
-    let_go = threading.Event()  # (without the fix: when stuck, so that the test ends)
-    guard = GameGuard(time_limit=0.2, stuck=lambda method, thread: let_go.set())
+    # No ``stuck``, as on the server: with one, a game thread that a loaded machine did not
+    # run for 0.15 s between two interruptions was called stuck first, and the test failed
+    # (seen pinned to a shared vCPU). Without the fix, the safety timer lets the game go.
+    let_go = threading.Event()
+    safety = threading.Timer(20.0, let_go.set)  # (seconds: only so that it ends)
+    safety.start()
+    guard = GameGuard(time_limit=0.2)
 
     def play() -> str:
         spin()  # the first interruption lands in the collector's callback ...
@@ -188,10 +194,12 @@ def test_an_interruption_swallowed_by_a_collector_callback_is_raised_again(
     try:
         with pytest.raises(GameCodeError, match=r"move\(\) took longer than 0.2 s"):
             guard.call("G", "move", play)
-        assert [type(err).__name__ for err in dropped] == ["GameCallTimeout"]
+        # (the first, and maybe more: the collector may run other finalizers meanwhile)
+        assert dropped and {type(err).__name__ for err in dropped} == {"GameCallTimeout"}
         assert not let_go.is_set()
     finally:
         let_go.set()
+        safety.cancel()
         guard.close()
 
 
