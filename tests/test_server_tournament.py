@@ -670,6 +670,23 @@ def test_a_game_that_ends_as_the_server_stops_counts_at_the_next_start(
         assert played[0][2][played[0][1].index(winner)] == 1.0
 
 
+def cup_of_four(server: ServerThread) -> tuple[Any, dict[str, Any]]:
+    """Tournament cup of Quick, begun by four players: its first two games run. The
+    tournament, and the join request of its players (without a name)."""
+    on_loop(server, lambda hall: hall.create(TournamentSettings(
+        "cup", "Quick", turn_timeout=WAIT, start_with=4)))
+    join = {"type": "join", "game": "Quick", "session": "tournament-cup", "players": None}
+    threads = [threading.Thread(target=request, args=(server.port, {**join, "name": n}))
+               for n in ("ann", "bob", "cyd", "dan")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT)
+    tournament = on_loop(server, lambda hall: hall.tournament("cup"))
+    assert on_loop(server, lambda hall: tournament.running_keys()) == ["r1t1g1", "r1t2g1"]
+    return tournament, join
+
+
 @pytest.mark.parametrize("breaks", ["removed", "dies importing"])
 def test_a_broken_worker_voids_its_running_games_once_and_holds_the_tournament(
         breaks: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -685,19 +702,7 @@ def test_a_broken_worker_voids_its_running_games_once_and_holds_the_tournament(
     games.mkdir()
     quick_game(games, 2, 2)
     with ServerThread(games_dirs=[str(games)], isolate_games="folder") as server:
-        on_loop(server, lambda hall: hall.create(TournamentSettings(
-            "cup", "Quick", turn_timeout=WAIT, start_with=4)))
-        join = {"type": "join", "game": "Quick", "session": "tournament-cup",
-                "players": None}
-        threads = [threading.Thread(target=request, args=(server.port, {**join, "name": n}))
-                   for n in ("ann", "bob", "cyd", "dan")]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(WAIT)
-        tournament = on_loop(server, lambda hall: hall.tournament("cup"))
-        assert on_loop(server, lambda hall: tournament.running_keys()) == ["r1t1g1",
-                                                                          "r1t2g1"]
+        tournament, join = cup_of_four(server)
         if breaks == "removed":
             (games / "quick.py").unlink()
         else:
@@ -739,19 +744,7 @@ def test_a_tournament_held_for_a_game_its_file_lost_goes_on_once_the_file_has_it
     games.mkdir()
     quick_game(games, 2, 2)
     with ServerThread(games_dirs=[str(games)], isolate_games="folder") as server:
-        on_loop(server, lambda hall: hall.create(TournamentSettings(
-            "cup", "Quick", turn_timeout=WAIT, start_with=4)))
-        join = {"type": "join", "game": "Quick", "session": "tournament-cup",
-                "players": None}
-        threads = [threading.Thread(target=request, args=(server.port, {**join, "name": n}))
-                   for n in ("ann", "bob", "cyd", "dan")]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(WAIT)
-        tournament = on_loop(server, lambda hall: hall.tournament("cup"))
-        assert on_loop(server, lambda hall: tournament.running_keys()) == ["r1t1g1",
-                                                                          "r1t2g1"]
+        tournament, join = cup_of_four(server)
         game_type = server.call(lambda: server.server.lobby.game_types["Quick"])
         fixed = (games / "quick.py").read_text()
         (games / "quick.py").write_text(fixed.replace("class Quick", "class Other"))
