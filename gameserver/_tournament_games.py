@@ -395,6 +395,16 @@ class Arbiter:
         """
         if self.closed:
             return
+        if entry.held and not self.held(entry.tournament.settings.game):
+            # Held no more: a replacement worker found the game in its file again
+            # (``isolated._recatalogued``). Requests are no longer told it is held, so its
+            # games start now: nothing else would start them before the server's restart.
+            # The games due while it was held were taken (``due_games``), never started.
+            entry.held = ""
+            for match in entry.tournament.rounds[-1] if entry.tournament.rounds else ():
+                if match.running and match.running not in entry.games:
+                    match.running = ""  # (due again, under the same key)
+            self.schedule(entry)
         ended = [(key, session) for key, session in entry.games.items()
                  if session.closed is not None and not is_over(session)]
         broken = self.held(entry.tournament.settings.game) if ended else ""

@@ -121,8 +121,9 @@ def test_a_call_that_swallows_the_interruption_is_reported_as_stuck_once() -> No
 
     try:
         assert guard.call("G", "move", stubborn) == "let go by the test"
-        # Interrupted, and interrupted again (see the next test) before it is called stuck.
-        assert len(caught) >= 2
+        # Interrupted (and again, see the next test, before it is called stuck: how many
+        # of those the game caught by then is the scheduler's, on a loaded machine).
+        assert caught
         assert {type(err).__name__ for err in caught} == {"GameCallTimeout"}
         assert stuck == [("move", threading.get_ident())]
     finally:
@@ -167,8 +168,12 @@ def _spin_in_gc_callback() -> None:
             pass
 
     gc.callbacks.append(spin)
-    while spin in gc.callbacks:  # (a collection in another thread makes this one a no-op)
-        gc.collect()
+    try:
+        while spin in gc.callbacks:  # (a collection in another thread makes this a no-op)
+            gc.collect()
+    finally:  # (interrupted before it: no callback left to spin in a later collection)
+        if spin in gc.callbacks:
+            gc.callbacks.remove(spin)
 
 
 @pytest.mark.parametrize("spin", [_spin_in_del, _spin_in_weakref_callback,
@@ -178,13 +183,15 @@ def test_an_interruption_swallowed_by_a_collector_callback_is_raised_again(
     """A timeout raised while a ``__del__`` (or a weakref or ``gc.callbacks`` callback)
     runs is "unraisable": Python prints and drops it, and the game's loop goes on. The
     watchdog raises it again while the call runs past its limit, so the call ends with
-    the timeout; before, it ran on (for ever on the server, which has no ``stuck``)."""
+    the timeout; before, it ran on (for ever on the server, which has no ``stuck``).
+
+    No ``stuck`` callback, as on the server: with one, a game thread that a loaded
+    machine did not run between two interruptions was called stuck first. And a thread
+    the machine did not run for the whole limit meets its first interruption before the
+    callback: that try tests nothing, and is made again (both were seen in full suites).
+    """
     dropped: list[BaseException | None] = []
     monkeypatch.setattr(sys, "unraisablehook", lambda info: dropped.append(info.exc_value))
-    # No ``stuck`` callback, as on the server: one would be told of a call starved of the
-    # CPU on a loaded machine while the watchdog asked twice (the asks overwrite each
-    # other until the thread runs), and this test failed so once in a full suite.
-    guard = GameGuard(time_limit=0.2)
 
     def play() -> str:
         spin()  # the first interruption lands in the collector's callback ...
@@ -192,13 +199,19 @@ def test_an_interruption_swallowed_by_a_collector_callback_is_raised_again(
             pass  # till the test gives up)
         return "given up by the test"
 
-    give_up = time.monotonic() + 30
-    try:
-        with pytest.raises(GameCodeError, match=r"move\(\) took longer than 0.2 s"):
-            guard.call("G", "move", play)
-        assert [type(err).__name__ for err in dropped] == ["GameCallTimeout"]
-    finally:
-        guard.close()
+    for _ in range(10):
+        dropped.clear()
+        guard = GameGuard(time_limit=0.2)
+        give_up = time.monotonic() + 30
+        try:
+            with pytest.raises(GameCodeError, match=r"move\(\) took longer than 0.2 s"):
+                guard.call("G", "move", play)
+        finally:
+            guard.close()
+        if dropped:
+            break
+    # (the first, and maybe more: the collector may run other finalizers meanwhile)
+    assert dropped and {type(err).__name__ for err in dropped} == {"GameCallTimeout"}
 
 
 def test_guard_works_on_any_thread(guard: GameGuard) -> None:

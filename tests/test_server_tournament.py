@@ -718,6 +718,23 @@ def test_a_game_that_ends_as_the_server_stops_counts_at_the_next_start(
         assert played[0][2][played[0][1].index(winner)] == 1.0
 
 
+def cup_of_four(server: ServerThread) -> tuple[Any, dict[str, Any]]:
+    """Tournament cup of Quick, begun by four players: its first two games run. The
+    tournament, and the join request of its players (without a name)."""
+    on_loop(server, lambda hall: hall.create(TournamentSettings(
+        "cup", "Quick", turn_timeout=WAIT, start_with=4)))
+    join = {"type": "join", "game": "Quick", "session": "tournament-cup", "players": None}
+    threads = [threading.Thread(target=request, args=(server.port, {**join, "name": n}))
+               for n in ("ann", "bob", "cyd", "dan")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT)
+    tournament = on_loop(server, lambda hall: hall.tournament("cup"))
+    assert on_loop(server, lambda hall: tournament.running_keys()) == ["r1t1g1", "r1t2g1"]
+    return tournament, join
+
+
 @pytest.mark.parametrize("breaks", ["removed", "dies importing"])
 def test_a_broken_worker_voids_its_running_games_once_and_holds_the_tournament(
         breaks: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -733,19 +750,7 @@ def test_a_broken_worker_voids_its_running_games_once_and_holds_the_tournament(
     games.mkdir()
     quick_game(games, 2, 2)
     with ServerThread(games_dirs=[str(games)], isolate_games="folder") as server:
-        on_loop(server, lambda hall: hall.create(TournamentSettings(
-            "cup", "Quick", turn_timeout=WAIT, start_with=4)))
-        join = {"type": "join", "game": "Quick", "session": "tournament-cup",
-                "players": None}
-        threads = [threading.Thread(target=request, args=(server.port, {**join, "name": n}))
-                   for n in ("ann", "bob", "cyd", "dan")]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(WAIT)
-        tournament = on_loop(server, lambda hall: hall.tournament("cup"))
-        assert on_loop(server, lambda hall: tournament.running_keys()) == ["r1t1g1",
-                                                                          "r1t2g1"]
+        tournament, join = cup_of_four(server)
         if breaks == "removed":
             (games / "quick.py").unlink()
         else:
@@ -773,3 +778,41 @@ def test_a_broken_worker_voids_its_running_games_once_and_holds_the_tournament(
     assert len(voided) == 1, voided
     assert voided[0].startswith("tournament cup: 2 running game(s) count void (r1t1g1, "
                                 "r1t2g1): its game Quick cannot be played now (its file ")
+
+
+def test_a_tournament_held_for_a_game_its_file_lost_goes_on_once_the_file_has_it_again(
+        tmp_path: Path) -> None:
+    """A replacement worker finds its file without the tournament's game (edited while the
+    server runs): the running games count void and the tournament is held. A later
+    replacement finds the game again (the file fixed): the game may be played again, and
+    requests are no longer told "held", so the tournament must go on. It did not: nothing
+    started its next games until a restart of the server, and the players' joins waited
+    for games that never started."""
+    games = tmp_path / "games"
+    games.mkdir()
+    quick_game(games, 2, 2)
+    with ServerThread(games_dirs=[str(games)], isolate_games="folder") as server:
+        tournament, join = cup_of_four(server)
+        game_type = server.call(lambda: server.server.lobby.game_types["Quick"])
+        fixed = (games / "quick.py").read_text()
+        (games / "quick.py").write_text(fixed.replace("class Quick", "class Other"))
+        os.kill(server.call(lambda: game_type.worker.pid), signal.SIGKILL)
+        wait_until(lambda: server.call(lambda: game_type.unavailable)
+                   == "its file no longer defines it", "the game's loss", WAIT)
+
+        def played() -> list[str]:
+            return on_loop(server, lambda hall: [
+                g.reason for r in tournament.rounds for m in r for g in m.games])
+
+        wait_until(lambda: len(played()) == 2, "the lost games counted")
+        assert request(server.port, {**join, "name": "ann"})["message"].startswith(
+            "framework: tournament cup is held: ")
+        assert on_loop(server, lambda hall: list(hall.entries["cup"].games)) == []
+        (games / "quick.py").write_text(fixed)
+        os.kill(server.call(lambda: game_type.worker.pid), signal.SIGKILL)
+        wait_until(lambda: server.call(lambda: game_type.unavailable) is None,
+                   "the game found again", WAIT)
+        server.call(server.server.lobby.tick)
+        assert on_loop(server, lambda hall: sorted(hall.entries["cup"].games)) == [
+            "r2t1g1", "r2t2g1"], "the tournament did not go on"
+        assert request(server.port, {**join, "name": "ann"})["status"] == "ok"
