@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import ipaddress
 import math
 import os
 import re
@@ -232,6 +233,11 @@ class Settings:
     web_bots: int = _setting(50, "most bots playing in the server at once (0: no bots)")
     web_bots_per_address: int = _setting(
         5, "most bots playing at once for the browsers of one client address")
+    web_trusted_proxies: list[str] = _setting(
+        [], "IP address of a proxy in front of the dashboard (nginx, Caddy; repeatable): a "
+        "request from it counts as the client that the rightmost entry of its "
+        "X-Forwarded-For names, for the dashboard's per-address bounds and logs",
+        flag_name="--web-trusted-proxy")
 
     @property
     def tls(self) -> bool:
@@ -332,6 +338,13 @@ class Settings:
         for name in ("web_bots", "web_bots_per_address", "max_memory"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 or more")
+        for proxy in self.web_trusted_proxies:
+            try:
+                ipaddress.ip_address(proxy)
+            except ValueError:  # a name or a network would be trusted as nothing at all
+                raise ConfigError(f"web_trusted_proxies: {proxy!r} is not an IP address (give "
+                                  "the proxy's own address, as the dashboard sees it connect, "
+                                  "e.g. 127.0.0.1)") from None
 
     def _check_paths(self) -> None:
         """The TLS files and the games folders: a pipe given as a TLS file blocked the

@@ -379,7 +379,7 @@ class GameServer:
                 s.web_host, s.web_port, s.web_token, s.game_timeout, s.web_max_connections,
                 s.web_max_connections_per_address, s.web_play, s.web_bots,
                 s.web_bots_per_address, s.web_renderers, s.max_json_depth,
-                s.web_stream_buffer_max_total))
+                s.web_stream_buffer_max_total, tuple(s.web_trusted_proxies)))
         except OSError as err:
             log.error("web dashboard not started on %s:%d: %s (pick another --web-port, "
                       "or --no-web)", self.settings.web_host, self.settings.web_port, err)

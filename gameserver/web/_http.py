@@ -26,6 +26,14 @@ What keeps it from stalling or starving (issue 14):
   oldest. So ``/healthz`` is answered even while one address holds its
   whole share with idle sockets, and starving the dashboard takes more
   sockets than one address may hold.
+* **Behind a proxy** (setting ``web_trusted_proxies``): a request whose
+  connection comes from a trusted proxy counts as the address the rightmost
+  entry of its ``X-Forwarded-For`` names (``forwarded_client``), for every
+  per-address bound of the application (the token throttle, invite links,
+  bots) and the log; the proxy's connections count against
+  ``max_connections`` only, not ``max_per_address`` (they are counted when
+  accepted, before any header, and one carries the requests of many
+  visitors). From any other peer the header is ignored.
 * **Event streams are bounded.** An ``EventStream`` writes without waiting;
   when the bytes its client has not read reach ``STREAM_BUFFER_MAX``, or
   its buffer did not drain between two keep-alive pings, the stream is
@@ -53,12 +61,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import ipaddress
 import json
 import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -388,11 +398,14 @@ class HTTPServer:
         server_header: the ``Server`` header.
         stream_buffer_max_total: bytes all event streams' clients may leave
             unread together (``StreamBudget``).
+        trusted_proxies: IP addresses of proxies whose ``X-Forwarded-For`` names
+            the client (``forwarded_client``); their connections are not counted
+            per address.
     """
 
     def __init__(self, handler: Handler, healthz: Callable[[], Response],
                  max_connections: int, max_per_address: int, server_header: str,
-                 stream_buffer_max_total: int) -> None:
+                 stream_buffer_max_total: int, trusted_proxies: Iterable[str] = ()) -> None:
         self._handler = handler
         self._healthz = healthz
         self.max_connections = max_connections
@@ -407,6 +420,9 @@ class HTTPServer:
         self._triage: OrderedDict[asyncio.StreamWriter, None] = OrderedDict()
         self._busy_logged = -BUSY_LOG_INTERVAL
         self._tls_logged = LogRate(BUSY_LOG_INTERVAL)  # TLS handshakes (TLS_REFUSAL)
+        # (each an IP address: config.Settings.check refuses anything else)
+        self.trusted_proxies = frozenset(filter(None, map(_ip, trusted_proxies)))
+        self._unforwarded_logged = LogRate(BUSY_LOG_INTERVAL)  # (forwarded_client)
         self.stopping = False
 
     async def start(self, host: str, port: int) -> int:
@@ -439,26 +455,31 @@ class HTTPServer:
         self._tasks.add(task)
         peer = writer.get_extra_info("peername")
         client = str(peer[0]) if peer else "?"
-        counted_as = address_key(client)  # an IPv6 client: its /64
+        # A trusted proxy's connections carry many visitors' requests: not counted per
+        # address (its visitors are, per request, by the header it adds: _serve).
+        proxied = bool(self.trusted_proxies) and _ip(client) in self.trusted_proxies
+        counted_as = "" if proxied else address_key(client)  # an IPv6 client: its /64
         try:
             if (self.open >= self.max_connections
                     or self.per_address.get(counted_as, 0) >= self.max_per_address):
                 await self._triaged(reader, writer, client)
                 return
             self.open += 1
-            self.per_address[counted_as] = self.per_address.get(counted_as, 0) + 1
+            if counted_as:
+                self.per_address[counted_as] = self.per_address.get(counted_as, 0) + 1
             self._writers.add(writer)
             try:
-                await self._serve(reader, writer, client)
+                await self._serve(reader, writer, client, proxied)
                 await self._linger(reader, writer)
             finally:
                 self._writers.discard(writer)
                 self.open -= 1
-                left = self.per_address[counted_as] - 1
-                if left:
-                    self.per_address[counted_as] = left
-                else:
-                    del self.per_address[counted_as]
+                if counted_as:
+                    left = self.per_address[counted_as] - 1
+                    if left:
+                        self.per_address[counted_as] = left
+                    else:
+                        del self.per_address[counted_as]
         except (ConnectionError, asyncio.CancelledError):
             pass
         except Exception:  # a bug of ours: log it, keep serving the others
@@ -491,7 +512,7 @@ class HTTPServer:
             pass
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                     client: str) -> None:
+                     client: str, proxied: bool) -> None:
         while not self.stopping:
             head = await self._read_head(reader, writer, REQUEST_DEADLINE)
             if head is None:
@@ -500,6 +521,8 @@ class HTTPServer:
             if isinstance(request, Response):
                 await self._write(writer, request, "GET", keep_alive=False)
                 return
+            if proxied:  # per request: a proxy's kept-alive connection serves many visitors
+                request.client = self._forwarded(request, client)
             if request.method == "POST" and not await self._read_body(reader, writer, request):
                 return
             try:
@@ -659,6 +682,21 @@ class HTTPServer:
         finally:
             self._triage.pop(writer, None)
 
+    def _forwarded(self, request: Request, proxy: str) -> str:
+        """``forwarded_client``, and a warning (at most one a minute) when the proxy
+        names no client: its visitors then share its address (a proxy not configured
+        to add the header, or another program on the proxy's machine)."""
+        client = forwarded_client(request.headers.get("x-forwarded-for", ""))
+        if client is not None:
+            return client
+        held = self._unforwarded_logged.due()
+        if held is not None:
+            log.warning("dashboard: a request from the trusted proxy %s without a client "
+                        "address in X-Forwarded-For: counted as the proxy's (set nginx's "
+                        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;)%s",
+                        proxy, since(held, "such requests"))
+        return proxy
+
     def _log_tls(self, writer: asyncio.StreamWriter) -> None:
         held = self._tls_logged.due()
         if held is not None:
@@ -676,6 +714,32 @@ class HTTPServer:
                         "%d, %d per address): answering /healthz and 503 to more",
                         self.open, self.per_address.get(address_key(client), 0), client,
                         self.max_connections, self.max_per_address)
+
+
+def forwarded_client(header: str) -> str | None:
+    """The client a trusted proxy names in its ``X-Forwarded-For`` ``header``: the
+    rightmost entry, the one the proxy appended (those to its left came from the client,
+    who may write anything there); None when that entry is missing or no IP address. A
+    repeated header: ``Request.headers`` keeps the last, whose rightmost entry is the
+    rightmost of them all read as one list (RFC 9110, 5.3), so it is served, not refused.
+    """
+    last = header.rpartition(",")[2].strip()
+    return _ip(last) if last else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _ip(address: str) -> str | None:
+    """``address`` in one spelling, or None if it is no IP address: ``::ffff:10.0.0.1``
+    (a dual-stack socket's IPv4 peer) is ``10.0.0.1``, ``2001:DB8:0::1`` is
+    ``2001:db8::1`` (an IPv6 one is then counted by its /64: ``address_key``). Cached:
+    parsing takes a few µs, and a proxy's visitors come again and again."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
+        return str(parsed.ipv4_mapped)
+    return str(parsed)
 
 
 async def _drained(writer: asyncio.StreamWriter) -> bool:

@@ -44,7 +44,8 @@ log = logging.getLogger("gameserver.web")
 
 # The server's settings' defaults (``config.Settings``), for WebSettings' own: one place
 # for each, so the two cannot drift apart.
-_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Settings)}
+_DEFAULTS = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+             for f in dataclasses.fields(Settings)}  # (a list's, from its factory)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,8 @@ class WebSettings:
     max_json_depth: int = _DEFAULTS["max_json_depth"]
     # bytes all live pages' clients may leave unread together (``_http.StreamBudget``)
     stream_buffer_max_total: int = _DEFAULTS["web_stream_buffer_max_total"]
+    # proxies whose X-Forwarded-For names the client (``_http.forwarded_client``)
+    trusted_proxies: tuple[str, ...] = tuple(_DEFAULTS["web_trusted_proxies"])
 
 
 class Dashboard:
@@ -111,7 +114,7 @@ class Dashboard:
         self.http = HTTPServer(self.app.handle, self.app.healthz, settings.max_connections,
                                settings.max_connections_per_address,
                                f"gameserver-dashboard/{__version__}",
-                               settings.stream_buffer_max_total)
+                               settings.stream_buffer_max_total, settings.trusted_proxies)
 
     def _hidden(self, game: str) -> bool:
         return self.app.hidden(game)
