@@ -57,9 +57,14 @@ class Player:
     key: str = field(default_factory=new_key)
     observer_key: str | None = None  # made on the first observe (or observer code) of it
     address: str = ""  # where the player joined from (for the overwrite rule)
-    left: bool = False  # it left the session (a leave request): its key was replaced
-    # ... and the SHA-256 of the key it left with (``leave``), the one key told ``LEFT``
+    # The SHA-256 of the key it left the session with (a leave request, which replaced
+    # its key), the one key told ``LEFT``; None while it plays.
     former_key: bytes | None = None
+
+    @property
+    def left(self) -> bool:
+        """It left the session (``former_key``)."""
+        return self.former_key is not None
 
 
 def check_key(players: list[Player], player_id: int, key: str, observer: bool) -> None:

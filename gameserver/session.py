@@ -661,9 +661,8 @@ class Session:
         check_key(self.players, player_id, key, observer=False)
         self.touch()
         player = self.players[player_id]
-        player.former_key = secret_digest(player.key)  # (as told: check_key)
+        player.former_key = secret_digest(player.key)  # (as told: check_key); it left
         player.key = new_key()
-        player.left = True
         return all(seat.left for seat in self.players)
 
     def restart(self, player_id: int, key: str, with_state: bool = False,
