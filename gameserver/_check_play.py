@@ -129,7 +129,7 @@ class Player:
             if moves_made >= MAX_MOVES:
                 if used_legal_moves:
                     self.report.problem(
-                        f"A game with {_players(players)} was still not over after "
+                        f"A game with {words.plural(players, 'player')} was still not over after "
                         f"{MAX_MOVES} moves. Does game_over() ever return True?",
                         kind="never ends", where=self._line("game_over"))
                 raise Stop
@@ -158,7 +158,8 @@ class Player:
             ids_text = ("the only id is 0" if players == 1
                         else f"the ids are 0 to {players - 1}")
             self.report.problem(
-                f"current_player() returned {raw_current!r}, but with {_players(players)} "
+                f"current_player() returned {raw_current!r}, but with "
+                f"{words.plural(players, 'player')} "
                 f"{ids_text}.{words.forgot_return(raw_current) or _ids_fix(bad, players)}",
                 kind="current ids", where=self._line("current_player"))
             raise Stop
@@ -348,10 +349,6 @@ def _game_over_fix(over: Any) -> str:
     return words.forgot_return(over) if over is None else (
         f"{text} Write `return False` while the game goes on and `return True` once it has "
         "ended; a comparison such as `return self.moves >= 9` gives one of them.")
-
-
-def _players(count: int) -> str:
-    return "1 player" if count == 1 else f"{count} players"
 
 
 # ---------------------------------------------------------------- guessing moves

@@ -105,6 +105,11 @@ class Report:
         return not self.found
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 game``, ``2 games``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def wrap(text: str, width: int, **indents: str) -> list[str]:
     """Lines of ``text`` at most ``width`` wide, never breaking a word, path or code."""
     return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False,

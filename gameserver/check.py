@@ -217,14 +217,9 @@ def check_game(game_class: type[AbstractGame], seed: int, games: int = GAMES,
     return report
 
 
-def _plural(count: int, noun: str) -> str:
-    """``1 game``, ``2 games``."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
 def _out_of_time(played: int, games: int, budget: float, per_game: float) -> str:
     """Why only ``played`` of ``games`` games were played: the time was up."""
-    return (f"Only {_plural(played, 'game')} of {games} could be played in the {budget:g} s "
+    return (f"Only {words.plural(played, 'game')} of {games} could be played in the {budget:g} s "
             f"the check takes: a game took about {per_game:.2g} s. Is your game that slow "
             "on purpose? A print() in a loop, or many of them in move() or state(), makes "
             "every move slow, on the server too: take them out once you have found what "
@@ -238,7 +233,7 @@ def _summarize(report: Report, player: Player, played: int, counts: list[int]) -
     if player.listed:
         longest = max(player.lengths)
         report.notes.append(
-            f"played {_plural(played, 'game')} with {counts_text} players using legal_moves "
+            f"played {words.plural(played, 'game')} with {counts_text} players using legal_moves "
             f"(longest: {longest} moves), each followed by a restart")
     else:
         report.notes.append(
@@ -406,7 +401,7 @@ class CappedPrints(io.TextIOBase):
         if self.cutting:
             cut = self.cut_line_ends + self.cut_open
             self.out.write("\n" * self.shown_open + "\n".join(words.wrap(
-                f"... {_plural(cut, 'more line')} cut ({self.cut_chars:,} characters): only "
+                f"... {words.plural(cut, 'more line')} cut ({self.cut_chars:,} characters): only "
                 f"the first {PRINTS_SHOWN} lines ({PRINTS_SHOWN_CHARS:,} characters) your game "
                 "prints are shown. Take the print() calls out of your game once they have "
                 "shown you what you were looking for: one in move() or state() runs at "
