@@ -330,11 +330,13 @@ class GameVectorEnv(VectorEnv):
         if np.shape(actions)[:1] != (self.num_envs,):  # (IndexError, or some left unused)
             raise ValueError(f"step takes one action per environment ({self.num_envs}), "
                              f"not {actions!r}"[:300])
-        for number in range(self.num_envs):  # all before any session's step: a step
-            if not self._autoreset[number]:  # left half-planned could not go on
-                action_index(actions[number], f"step, environment {number}")
-        steps = [env._reset_ops(env._seeded(None)) if self._autoreset[n]
-                 else env._step_ops(actions[n]) for n, env in enumerate(self.envs)]
+        # All checked before any session's step (a step left half-planned could not go
+        # on), and handed on as ints: _step_ops's own check then takes its fast path.
+        numbers = [None if self._autoreset[n]
+                   else action_index(actions[n], f"step, environment {n}")
+                   for n in range(self.num_envs)]
+        steps = [env._reset_ops(env._seeded(None)) if number is None else env._step_ops(number)
+                 for number, env in zip(numbers, self.envs, strict=True)]
         results = self._run(steps)
         observations = []
         rewards = np.zeros(self.num_envs, dtype=np.float64)
