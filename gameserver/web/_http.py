@@ -418,7 +418,7 @@ class HTTPServer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
         self._triage: OrderedDict[asyncio.StreamWriter, None] = OrderedDict()
-        self._busy_logged = -BUSY_LOG_INTERVAL
+        self._busy_logged = LogRate(BUSY_LOG_INTERVAL)  # the connection limit (_log_busy)
         self._tls_logged = LogRate(BUSY_LOG_INTERVAL)  # TLS handshakes (TLS_REFUSAL)
         # (each an IP address: config.Settings.check refuses anything else)
         self.trusted_proxies = frozenset(filter(None, map(_ip, trusted_proxies)))
@@ -707,9 +707,7 @@ class HTTPServer:
                         since(held, "TLS handshakes"))
 
     def _log_busy(self, client: str) -> None:
-        now = time.monotonic()
-        if now - self._busy_logged >= BUSY_LOG_INTERVAL:
-            self._busy_logged = now
+        if self._busy_logged.due() is not None:
             log.warning("dashboard: connection limit reached (%d open, %d from %s; at most "
                         "%d, %d per address): answering /healthz and 503 to more",
                         self.open, self.per_address.get(address_key(client), 0), client,

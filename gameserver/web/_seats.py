@@ -75,8 +75,6 @@ class Invites:
         # Links forgotten, newest last, with why (SPENT, ...): at most ``limit`` of them.
         self._gone: OrderedDict[bytes, str] = OrderedDict()
 
-    _digest = staticmethod(secret_digest)
-
     def make(self, game: str, token: str, handle: Any, count: int,
              owner: str = "") -> list[str]:
         """``count`` new links' secrets for ``game``/``token``, started from ``owner``.
@@ -109,7 +107,7 @@ class Invites:
         made = []
         for _ in range(count):
             secret = secrets.token_urlsafe(16)  # 128 bits
-            digest = self._digest(secret)
+            digest = secret_digest(secret)
             self._invites[digest] = Invite(game, token, handle, owner)
             if owner:
                 self._owned.setdefault(owner, set()).add(digest)
@@ -166,7 +164,7 @@ class Invites:
             HTTPError: the link is unknown (404), used up or its session
                 over (410), or being used right now (409).
         """
-        digest = self._digest(secret)
+        digest = secret_digest(secret)
         invite = self._invites.get(digest)
         if invite is None and digest in self._gone:
             raise HTTPError(410, self._gone[digest])
