@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 
-__all__ = ["address_key"]
+__all__ = ["address_key", "canonical_ip"]
 
 
 def address_key(address: str) -> str:
@@ -35,12 +35,24 @@ def address_key(address: str) -> str:
 @functools.lru_cache(maxsize=4096)
 def _ipv6_key(address: str) -> str:
     """``address_key`` of an address with a colon (parsing one costs ~10 µs: cached)."""
+    ip = canonical_ip(address)
+    if ip is None:
+        return address  # not an IP address: as it is
+    if ":" not in ip:  # an IPv4 address written as IPv6
+        return ip
+    return str(ipaddress.IPv6Network((int(ipaddress.IPv6Address(ip)), 64), strict=False))
+
+
+@functools.lru_cache(maxsize=4096)
+def canonical_ip(address: str) -> str | None:
+    """``address`` in one spelling, or None if it is no IP address: ``::ffff:10.0.0.1``
+    (a dual-stack socket's IPv4 peer) is ``10.0.0.1``, ``2001:DB8:0::1`` is
+    ``2001:db8::1`` (an IPv6 one then counts by its /64: ``address_key``). Cached:
+    parsing takes a few µs, and the same addresses come again and again."""
     try:
         parsed = ipaddress.ip_address(address)
     except ValueError:
-        return address  # not an IP address: as it is
-    if isinstance(parsed, ipaddress.IPv6Address):
-        if parsed.ipv4_mapped is not None:
-            return str(parsed.ipv4_mapped)
-        return str(ipaddress.IPv6Network((int(parsed), 64), strict=False))
-    return address
+        return None
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
+        return str(parsed.ipv4_mapped)
+    return str(parsed)

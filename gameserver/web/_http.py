@@ -61,8 +61,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import ipaddress
 import json
 import logging
 import re
@@ -75,7 +73,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .._lograte import LogRate, since
-from ..addresses import address_key
+from ..addresses import address_key, canonical_ip
 
 log = logging.getLogger("gameserver.web")
 
@@ -421,7 +419,7 @@ class HTTPServer:
         self._busy_logged = LogRate(BUSY_LOG_INTERVAL)  # the connection limit (_log_busy)
         self._tls_logged = LogRate(BUSY_LOG_INTERVAL)  # TLS handshakes (TLS_REFUSAL)
         # (each an IP address: config.Settings.check refuses anything else)
-        self.trusted_proxies = frozenset(filter(None, map(_ip, trusted_proxies)))
+        self.trusted_proxies = frozenset(filter(None, map(canonical_ip, trusted_proxies)))
         self._unforwarded_logged = LogRate(BUSY_LOG_INTERVAL)  # (forwarded_client)
         self.stopping = False
 
@@ -457,7 +455,7 @@ class HTTPServer:
         client = str(peer[0]) if peer else "?"
         # A trusted proxy's connections carry many visitors' requests: not counted per
         # address (its visitors are, per request, by the header it adds: _serve).
-        proxied = bool(self.trusted_proxies) and _ip(client) in self.trusted_proxies
+        proxied = bool(self.trusted_proxies) and canonical_ip(client) in self.trusted_proxies
         counted_as = "" if proxied else address_key(client)  # an IPv6 client: its /64
         try:
             if (self.open >= self.max_connections
@@ -722,22 +720,7 @@ def forwarded_client(header: str) -> str | None:
     rightmost of them all read as one list (RFC 9110, 5.3), so it is served, not refused.
     """
     last = header.rpartition(",")[2].strip()
-    return _ip(last) if last else None
-
-
-@functools.lru_cache(maxsize=4096)
-def _ip(address: str) -> str | None:
-    """``address`` in one spelling, or None if it is no IP address: ``::ffff:10.0.0.1``
-    (a dual-stack socket's IPv4 peer) is ``10.0.0.1``, ``2001:DB8:0::1`` is
-    ``2001:db8::1`` (an IPv6 one is then counted by its /64: ``address_key``). Cached:
-    parsing takes a few µs, and a proxy's visitors come again and again."""
-    try:
-        parsed = ipaddress.ip_address(address)
-    except ValueError:
-        return None
-    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
-        return str(parsed.ipv4_mapped)
-    return str(parsed)
+    return canonical_ip(last) if last else None
 
 
 async def _drained(writer: asyncio.StreamWriter) -> bool:
