@@ -7,6 +7,10 @@ place in ``state()`` that cannot be sent, the ``return`` they forgot. This
 module holds the ``Report`` (each problem once, with the number of games it
 happened in), finds those places and writes those sentences; ``_check_play``
 decides what is a problem.
+
+(About 460 lines on purpose: the checker's sentences, and the helpers that
+write them, stay in one place, where one problem's wording is read beside
+the others'.)
 """
 
 from __future__ import annotations
