@@ -22,6 +22,12 @@ not our code. The servers take turns (``--rounds``) so that a
 busy neighbour hurts both alike; figures are the medians over rounds.
 Memory: each worker's resident set after the run.
 
+``--tables N`` plays N such sessions at once, each from a thread of its own
+on a connection of its own (a class's server, rather than one sequential
+client): the server and the worker then handle several requests per wake-up,
+so the CPU per change shows what a busy server pays; the latencies then
+include the wait behind the other tables' requests.
+
     python bench/isolation.py              # 3 rounds of 300 games per phase, no store
     python bench/isolation.py --store      # the same with the store on (the default)
     python bench/isolation.py --smoke      # a few seconds in all
@@ -63,8 +69,8 @@ def children(pid: int) -> list[int]:
 class Table:
     """One TicTacToe session with both seats on one kept-alive connection."""
 
-    def __init__(self, server: _common.Server) -> None:
-        joins = [_common.encode({"type": "join", "game": "TicTacToe", "session": "t",
+    def __init__(self, server: _common.Server, session: str = "t") -> None:
+        joins = [_common.encode({"type": "join", "game": "TicTacToe", "session": session,
                                  "players": 2, "name": name}, True) for name in ("a", "b")]
         first = KeptAlive(server.addr)
         replies: list[bytes] = []
@@ -76,7 +82,7 @@ class Table:
         first.close()
         seats.insert(0, json.loads(replies[0])["data"])
         keys = {seat["player_id"]: seat["key"] for seat in seats}
-        ids = [{"game": "TicTacToe", "session": "t", "player_id": p, "key": keys[p]}
+        ids = [{"game": "TicTacToe", "session": session, "player_id": p, "key": keys[p]}
                for p in (0, 1)]
         self.moves = [[_common.encode({"type": "move", **ids[p], "move": {"position": cell}},
                                       True) for cell in range(9)] for p in (0, 1)]
@@ -123,12 +129,31 @@ def others(phase: dict[str, Any]) -> float:
                                   phase["seconds"])
 
 
-def measure(server: _common.Server, games: int) -> dict[str, Any]:
-    """Both phases on one server; CPU per state and per change, and the latencies."""
-    table = Table(server)
-    table.play(2, states=True)  # warm up (and build the first game)
-    table.move_latency.clear()
-    table.state_latency.clear()
+def play_all(tables: list[Table], games: int, states: bool) -> tuple[int, int]:
+    """Each table plays ``games`` games, all tables at once (a thread each); returns the
+    (changes, states) sent in all."""
+    if len(tables) == 1:
+        return tables[0].play(games, states)
+    sent: list[tuple[int, int]] = []
+    threads = [threading.Thread(target=lambda t=table: sent.append(t.play(games, states)))
+               for table in tables]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(changes for changes, _ in sent), sum(asked for _, asked in sent)
+
+
+def measure(server: _common.Server, games: int, tables: int = 1) -> dict[str, Any]:
+    """Both phases on one server; CPU per state and per change, and the latencies.
+    With several ``tables`` they play at once, ``games // tables`` games each."""
+    all_tables = [Table(server, f"t{number}") for number in range(tables)]
+    for table in all_tables:
+        table.play(2, states=True)  # warm up (and build the first game)
+        table.move_latency.clear()
+        table.state_latency.clear()
+    # The client's CPU: its one thread, or with several tables all of its threads.
+    client_clock = time.thread_time if tables == 1 else time.process_time
     workers = children(server.pid)
     figures = {}
     cpu = {}
@@ -137,16 +162,19 @@ def measure(server: _common.Server, games: int) -> dict[str, Any]:
         worker_cpu = sum(_common.cpu_exact_us(w) for w in workers)
         server_cpu = _common.cpu_exact_us(server.pid)
         meter = _common.Meter(server.pid)
-        client_cpu = time.thread_time()
-        changes, asked = table.play(games, states)
-        client_cpu = time.thread_time() - client_cpu
+        client_cpu = client_clock()
+        changes, asked = play_all(all_tables, max(1, games // tables), states)
+        client_cpu = client_clock() - client_cpu
         figures[phase] = meter.read(changes + asked)
         figures[phase]["client_cpu_us"] = client_cpu * 1e6 / (changes + asked)
         cpu[phase] = _common.cpu_exact_us(server.pid) - server_cpu
         figures[phase]["changes"], figures[phase]["states"] = changes, asked
         figures[phase]["worker_cpu_us"] = (sum(_common.cpu_exact_us(w) for w in workers)
                                            - worker_cpu)
-    table.close()
+    for table in all_tables:
+        table.close()
+    move_latency = [value for table in all_tables for value in table.move_latency]
+    state_latency = [value for table in all_tables for value in table.state_latency]
     pairs, moves = figures["pairs"], figures["moves"]
     extra_states = pairs["states"] - moves["states"]
     per_state = (cpu["pairs"] - cpu["moves"]) / extra_states
@@ -157,9 +185,9 @@ def measure(server: _common.Server, games: int) -> dict[str, Any]:
         "server_cpu_us_per_state": round(per_state, 1),
         "worker_cpu_us_per_change": round(worker_per_change, 1),
         "client_cpu_us_per_request": round(moves["client_cpu_us"], 1),
-        **_common.percentiles(table.move_latency, "move_"),
-        **_common.percentiles(table.state_latency, "state_"),
-        "errors": table.errors,
+        **_common.percentiles(move_latency, "move_"),
+        **_common.percentiles(state_latency, "state_"),
+        "errors": sum(table.errors for table in all_tables),
         "worker_rss_kb": [_common.rss_kb(w) for w in workers],
         "other_cpu_pct": max(others(pairs), others(moves)),
         "steal_pct": max(pairs["steal_pct"], moves["steal_pct"]),
@@ -174,6 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", action="store_true",
                         help="keep the store on (the default server setting); without it the "
                              "servers run with --no-store, so that only the game calls differ")
+    parser.add_argument("--tables", type=int, default=1,
+                        help="sessions played at once, each by a thread of its own on a "
+                             "connection of its own (default 1: one sequential client); "
+                             "the games per phase are shared among them")
     args = _common.parse(parser, argv)
     games, rounds = (5, 1) if args.smoke else (args.games, args.rounds)
     runs: list[dict[str, Any]] = []
@@ -185,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
                                 "--game", "TicTacToe", *flags, *args.server_arg) as server:
                 if mode == "isolated":
                     idle_rss[mode] = [_common.rss_kb(w) for w in children(server.pid)]
-                run = measure(server, games)
+                run = measure(server, games, args.tables)
                 run["problems"] = server.log_problems()
             runs.append({"mode": mode, "round": round_number, **run})
 
@@ -200,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     added = {key: round(medians["isolated"][key] - medians["in_process"][key], 3)
              for key in (*keys[:4], "client_cpu_us_per_request")}
     record = {"benchmark": "isolation", "smoke": args.smoke, **_common.machine_info(),
-              "games_per_phase": games, "rounds": rounds, "store": args.store, "runs": runs,
+              "games_per_phase": games, "tables": args.tables, "rounds": rounds,
+              "store": args.store, "runs": runs,
               "medians": medians,
               "added": added, "worker_idle_rss_kb": idle_rss.get("isolated", []),
               "errors": sum(r["errors"] for r in runs)}

@@ -403,6 +403,15 @@ def test_isolation_reports_both_servers_and_worker_memory() -> None:
     assert record["worker_idle_rss_kb"] and "added per change" in summary
 
 
+def test_isolation_plays_several_tables_at_once() -> None:
+    """``--tables``: each table is a session of its own, every move of each one counted."""
+    record, _ = run_smoke("isolation.py", "--cpus", "0", "--tables", "3")
+    assert record["tables"] == 3 and record["errors"] == 0
+    for run in record["runs"]:
+        # A smoke run: 5 games per phase, shared as 1 game per table, 7 moves each.
+        assert run["move_n"] == 2 * 3 * 1 * 7 and run["state_n"] == 3 * 1 * 7
+
+
 def test_timers_reports_both_modes_and_the_cost_per_move() -> None:
     record, summary = run_smoke("timers.py")
     assert COMMON <= record.keys()
