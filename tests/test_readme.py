@@ -249,6 +249,45 @@ def test_links_stay_inside_the_repository() -> None:
             assert path.exists(), f"{page.name} links to a missing file: {target}"
 
 
+def heading_anchors(text: str) -> set[str]:
+    """The anchors GitHub gives a page's headings: lower case, punctuation dropped, spaces
+    as hyphens, a repeated one numbered (``-1``, ``-2``); headings in code blocks are none."""
+    anchors: set[str] = set()
+    in_code = False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        elif not in_code and (heading := re.match(r"#{1,6} (.+)", line)):
+            slug = re.sub(r"[^\w\- ]", "", heading.group(1).strip().lower()).replace(" ", "-")
+            anchor, number = slug, 0
+            while anchor in anchors:
+                number += 1
+                anchor = f"{slug}-{number}"
+            anchors.add(anchor)
+    return anchors
+
+
+def test_heading_anchors_follow_githubs_rules() -> None:
+    page = ("# A title\n## Stop 46: `x.py --tables N`, 473b23f\n"
+            "```sh\n# no heading\n```\n# A title\n")
+    assert heading_anchors(page) == {"a-title", "stop-46-xpy---tables-n-473b23f", "a-title-1"}
+
+
+def test_links_to_a_heading_find_it() -> None:
+    """A link to ``#anchor`` (of the same page or another) names a heading that exists:
+    a renamed heading left the open targets' link on a missing anchor for a stop."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    anchors = {page.resolve(): heading_anchors(page.read_text()) for page in pages}
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s]*#[^)\s]+)\)", page.read_text()):
+            if re.match(r"[a-z]+:", target):
+                continue  # a web address
+            path, anchor = target.split("#", 1)
+            linked = (page.parent / path).resolve() if path else page.resolve()
+            if linked in anchors:
+                assert anchor in anchors[linked], f"{page.name} links to a missing {target}"
+
+
 def test_every_example_is_in_the_readme() -> None:
     for example in sorted((ROOT / "examples").glob("*.py")):
         assert f"`{example.name}" in README, f"{example.name} is not in the README's list"
