@@ -227,11 +227,25 @@ class Store:
         self._checkpointer.start()
 
     def _start_writer(self) -> WriterThread:
-        """A writer thread (at the start, and in place of one that died: ``_landed``)."""
+        """A writer thread (at the start, and in place of one that died:
+        ``_replace_dead_writer``)."""
         assert self._loop is not None
         writer = self._writer = WriterThread(self._loop, self._commit, self._catch_up,
                                              self._landed)
         writer.start()
+        return writer
+
+    def _replace_dead_writer(self) -> WriterThread | None:
+        """The writer thread, a new one if it died (``WriterThread._died``): first the
+        connection is rolled back, since it may have died inside the transaction.
+
+        For the loop, before sending a batch (``_flush``: it died between two commits)
+        and once a batch landed (``_landed``: it died in that commit); ``close`` rolls
+        back too, but starts no other. None once the store closed."""
+        writer = self._writer
+        if writer is not None and writer.dead:
+            rolled_back(self.db)
+            writer = self._start_writer()
         return writer
 
     def _watch(self) -> None:
@@ -260,7 +274,7 @@ class Store:
         self._watch()  # a file deleted since the last look takes no last commit
         if self._writer is not None:
             ended = self._writer.stop(WRITER_WAIT)
-            if self._writer.dead and self._file is not None:  # (see ``_landed``)
+            if self._writer.dead and self._file is not None:  # (``_replace_dead_writer``)
                 rolled_back(self.db)
             self._writer = None
             if not ended:  # the connection is the writer's until it ends (see ``_closing``)
@@ -500,10 +514,8 @@ class Store:
             self._release(batch, ops, self._commit(ops))
         else:  # wait for the disk, write much, or let the log start over: in the writer thread
             self._in_flight = batch
-            writer = self._writer
+            writer = self._replace_dead_writer()
             assert writer is not None
-            if writer.dead:  # (it died between two commits: ``WriterThread._died``)
-                writer = self._start_writer()
             writer.send(batch, ops, catch_up)
 
     def _put_off_ended(self) -> None:
@@ -739,9 +751,7 @@ class Store:
         if self._file is None:  # closed meanwhile: ``close`` wrote or reported it
             return
         self._in_flight = None
-        if self._writer is not None and self._writer.dead:  # (``WriterThread._died``)
-            rolled_back(self.db)  # (it may have died inside the transaction)
-            self._start_writer()
+        self._replace_dead_writer()
         self._release(batch, ops, error)
         if self._batch is not None:  # (a failed one's rows: with it, or at the retry's time)
             self._flush()
