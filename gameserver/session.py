@@ -909,8 +909,17 @@ class Session:
             self._followed(new_game=True)
 
     def _lost(self, game: CheckedGame, reason: str) -> None:
-        if game is self.game:
+        """The game is gone (its worker failed without a copy to come back from, or its
+        file no longer loads): the session ends, and its saved rows go at once.
+
+        Kept until the idle timeout ended it, a restart in between brought the session
+        back (replayed from its moves, or once the file loads again) after its players
+        were told it had ended, and after a tournament counted its game void. A session
+        closed already (the server stopping: ``Lobby.close`` first) keeps them."""
+        if game is self.game and self.closed is None:
             self.close(ProtocolError(reason))
+            if self.recorder is not None and self.full:
+                self.recorder.forget(self)
 
     # ------------------------------------------------------------ waiting
 

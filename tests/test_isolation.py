@@ -9,6 +9,7 @@ and real workers, no sockets); and servers whose games come from folders
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copyreg
 import gc
 import json
@@ -1310,6 +1311,47 @@ def test_a_game_saved_as_its_seed_comes_back_whether_or_not_it_runs_in_a_worker(
     with ServerThread(**options, isolate_games=after) as again:
         first.port = again.port
         assert first.state()["data"]["log"] == [{"say": "kept"}]
+
+
+@pytest.mark.parametrize("breaks", ["no longer defines it", "dies importing"])
+def test_a_session_whose_worker_game_was_lost_is_deleted_from_the_store_at_once(
+        tmp_path: Path, breaks: str) -> None:
+    """A replacement worker finds the game gone from its file (or dies importing it):
+    the game is lost and its session ends, its player told so. Its saved rows stayed
+    until the idle timeout ended it: a restart before then, with the file fixed, brought
+    the session back after its player had been told it had ended (and after a tournament
+    had counted its game void). Now they are deleted as it ends."""
+    games = tmp_path / "games"
+    games.mkdir()
+    busy = (GAMES / "busy.py").read_text()
+    (games / "busy.py").write_text(busy)
+    store = tmp_path / "store.sqlite3"
+    options = {"store": True, "store_path": str(store), "games_dirs": [str(games)],
+               "isolate_games": "folder"}
+    with ServerThread(**options) as server:
+        solo = Player(server.port, "Busy", "s", 1)
+        solo.join()
+        assert solo.move(say="kept")["status"] == "ok"
+        if breaks == "dies importing":
+            (games / "busy.py").write_text("import os\nos._exit(3)\n")
+        else:
+            (games / "busy.py").write_text(busy.replace("class Busy(", "class Other("))
+        game_type = server.call(lambda: server.server.lobby.game_types["Busy"])
+        os.kill(server.call(lambda: game_type.worker.pid), signal.SIGKILL)
+        ended = until_true(lambda: (reply := solo.state())["status"] == "error" and reply,
+                           "the game's loss")
+        assert ended["message"].startswith("framework: game Busy: ")
+
+        def saved() -> int:
+            with contextlib.closing(sqlite3.connect(store)) as db:
+                return db.execute("SELECT count(*) FROM live_sessions").fetchone()[0]
+
+        until_true(lambda: saved() == 0, "the session's rows deleted")
+        assert solo.state() == ended  # it is still told why, until its idle timeout
+    (games / "busy.py").write_text(busy)
+    with ServerThread(**options) as again:
+        solo.port = again.port
+        assert solo.state()["message"] == "framework: no such game session"
 
 
 @pytest.mark.parametrize("isolate", ["folder", "off"])

@@ -49,6 +49,12 @@ def test_replies_waiting_for_the_changes_the_close_writes_are_woken(
     else:
         # Not SAVE_FAILED's "saved again with the next change": nothing writes it again.
         assert json.loads(moved.resume()) == {"status": "error", "message": SAVE_LOST}
+        # ... and it says what to do next (until 2026-12-01 only "it is lost").
+        assert SAVE_LOST == (
+            "server: the change was made, but the server stopped before it could save it to "
+            "disk, so it is lost (see the server log); when the server runs again, ask for "
+            "the state to see what was saved, and send your request again if your change "
+            "is missing")
 
 
 def test_a_failed_commit_of_the_writer_thread_is_written_when_the_server_stops(

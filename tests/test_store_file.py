@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from gameserver.store._batch import JOIN_FAILED, SAVE_GONE
 from gameserver.store._file import ENDED_INDEX, StoreFileError, commit, open_store
 from gameserver.store._rows import DELETE_SESSION, SAVE_SESSION, Live, Ops
 from gameserver.store.reader import HistoryReader
@@ -521,14 +522,19 @@ def test_a_second_server_on_another_name_of_the_same_file_refuses_to_start(
 # ---------------------------------------------------------------- the file taken away
 
 
-@pytest.mark.parametrize("taken", ["folder", "wal", "replaced"])
+@pytest.mark.parametrize("taken", ["folder", "wal", "shm", "replaced"])
 def test_a_store_file_taken_away_while_the_server_runs_fails_every_save(
         tmp_path: Path, taken: str) -> None:
-    """The store's folder deleted (or replaced by a new one, or its ``-wal`` deleted)
-    while the server ran: SQLite wrote on to the files it held open, which nobody
-    could find again, and every save said it succeeded (``store closed: 6 changes
-    saved``); after a restart the sessions were gone. Now the store looks every
-    second: from then on every save fails as on a full disk, and the log says why."""
+    """The store's folder deleted (or replaced by a new one, or its ``-wal`` or ``-shm``
+    deleted, as a host "freeing space" would) while the server ran: SQLite wrote on to
+    the files it held open, which nobody could find again, and every save said it
+    succeeded (``store closed: 6 changes saved``); after a restart the sessions were
+    gone. Now the store looks every second: from then on every save fails, and one
+    line of the log says why, what to do and what is lost.
+
+    Until 2026-12-01 every reply said ``it is saved again with the next change``, and the
+    log that the changes were kept in memory and written again every second: false until
+    a restart, which the player was never told would undo the change."""
     folder = tmp_path / "data"
     folder.mkdir(mode=0o700)
     path = folder / "games.sqlite3"
@@ -536,8 +542,8 @@ def test_a_store_file_taken_away_while_the_server_runs_fails_every_save(
         player = Player(server.port, "Echo", "kept", 1)
         assert player.join()["status"] == "ok"
         assert player.move(msg="saved")["status"] == "ok"
-        if taken == "wal":
-            os.unlink(f"{path}-wal")
+        if taken in ("wal", "shm"):
+            os.unlink(f"{path}-{taken}")
         else:
             for name in folder.iterdir():
                 name.unlink()
@@ -545,15 +551,46 @@ def test_a_store_file_taken_away_while_the_server_runs_fails_every_save(
             if taken == "replaced":
                 folder.mkdir(mode=0o700)
                 path.write_bytes(b"")
-        until(lambda: player.move(msg="lost")["status"] == "error", "a save failing")
-        assert player.move(msg="lost")["message"] == (
-            "server: the change was made, but the server could not save it to disk (see "
-            "the server log); it is saved again with the next change")
-    name = f"{path}-wal" if taken == "wal" else path
-    what = "replaced by another file" if taken == "replaced" else "deleted"
-    assert (f"ERROR   gameserver.store: the store file {name} was {what} while the server "
-            f"ran (its folder removed?): nothing can be saved any more; restart the server "
-            f"to save again (what is in memory now is not saved)") in server.log
+        acknowledged = ["saved"]
+
+        def failing() -> bool:  # (a move saved in the second before the store looked is
+            message = f"move {len(acknowledged)}"  # ... saved: after the restart too)
+            if player.move(msg=message)["status"] == "ok":
+                acknowledged.append(message)
+                return False
+            return True
+
+        until(failing, "a save failing")
+        gone = {"status": "error", "message": SAVE_GONE}
+        assert player.move(msg="lost")["message"] == SAVE_GONE
+        assert player.state() == gone  # it shows the unsaved move: it says so, not it
+        # No join is started while nothing can be saved (its players would get keys to a
+        # session a restart does not know).
+        assert Player(server.port, "Echo", "new", 1).join()["message"] == JOIN_FAILED
+        assert player.move(msg="lost")["message"] == SAVE_GONE
+    if taken in ("wal", "shm"):
+        name, what = f"{path}-{taken}", "deleted"
+        line = (f"the store's side file {name} was {what} while the server ran (to free "
+                f"space? SQLite needs it while the server runs): nothing can be saved any "
+                f"more; restart the server to save again. What was saved until now stays in "
+                f"{path}; the changes made from now until the restart are lost")
+    else:
+        what = "replaced by another file" if taken == "replaced" else "deleted"
+        line = (f"the store file {path} was {what} while the server ran (its folder "
+                f"removed?): nothing can be saved any more; restart the server to save "
+                f"again. The sessions and history saved in it went with it, and the "
+                f"changes made from now until the restart are lost too")
+    assert server.log.count("ERROR   gameserver.store: ") == 1, server.log  # that one line
+    assert f"ERROR   gameserver.store: {line}\n" in server.log
+    if taken not in ("wal", "shm"):
+        return
+    # What the line says: what was saved before is there after the restart, and nothing
+    # of the changes refused (nor the join) comes back.
+    with ServerProcess("--store-path", str(path)) as again:
+        player.port = again.port
+        assert player.state()["data"]["echo"] == acknowledged[-1]
+        assert Player(again.port, "Echo", "new", 1).join()["status"] == "ok"  # not there
+        assert player.move(msg="saved again")["status"] == "ok"
 
 
 # ---------------------------------------------------------------- a full disk at start

@@ -22,7 +22,14 @@ JOIN_FAILED = ("server: the new session could not be saved to disk (see the serv
                "so it was not started; join again later")
 # ... and at the server's stop, where nothing writes it again (``Store.close``).
 SAVE_LOST = ("server: the change was made, but the server stopped before it could save it "
-             "to disk (see the server log); it is lost")
+             "to disk, so it is lost (see the server log); when the server runs again, ask "
+             "for the state to see what was saved, and send your request again if your "
+             "change is missing")
+# ... and once the store file (or its -wal or -shm) was deleted or replaced while the
+# server ran (``StoreFile.moved``): nothing writes it again until a restart.
+SAVE_GONE = ("server: the change was made, but it was not saved: the server's store file "
+             "was deleted or replaced while it ran (see the server log), so nothing is "
+             "saved until the server is restarted, and a restart will undo this change")
 SAVE_REFUSED = ("server: this session's changes could not be saved to disk (the file "
                 "refused them, see the server log), so the session was ended; start a new one")
 

@@ -129,11 +129,16 @@ class StoreFile:
     side_files: dict[str, tuple[int, int]] = field(default_factory=dict)  # -wal, -shm
 
     def moved(self) -> str | None:
-        """Why the file the server writes is no longer the one at ``path``, or None.
+        """Why the file the server writes is no longer the one at ``path``, or None: one
+        line for the operator, saying what happened, what to do, and what is lost.
 
         Deleted, or its folder deleted or replaced: SQLite went on writing to the
         files it held open, which nobody could find again, and every save said it
         succeeded (a deleted ``-wal`` lost all written since the last checkpoint).
+        The store then saves nothing more (``Store._commit``). A side file gone
+        (``-wal``, ``-shm``: a host "freeing space") leaves what was saved in the file:
+        the connections that hold the deleted log open copy it in (each checkpoint,
+        and the last one as the store closes). The main file gone takes it all.
         """
         names = {self.path: _identity(os.fstat(self.file_fd)) if self.file_fd >= 0
                  else None}
@@ -143,11 +148,19 @@ class StoreFile:
                 now = _identity(os.stat(name))
             except OSError:
                 now = None
-            if seen is not None and now != seen:
-                what = "deleted" if now is None else "replaced by another file"
-                return (f"the store file {name} was {what} while the server ran (its "
-                        f"folder removed?): nothing can be saved any more; restart the "
-                        f"server to save again (what is in memory now is not saved)")
+            if seen is None or now == seen:
+                continue
+            what = "deleted" if now is None else "replaced by another file"
+            if name != self.path:
+                return (f"the store's side file {name} was {what} while the server ran (to "
+                        f"free space? SQLite needs it while the server runs): nothing can "
+                        f"be saved any more; restart the server to save again. What was "
+                        f"saved until now stays in {self.path}; the changes made from now "
+                        f"until the restart are lost")
+            return (f"the store file {name} was {what} while the server ran (its folder "
+                    f"removed?): nothing can be saved any more; restart the server to save "
+                    f"again. The sessions and history saved in it went with it, and the "
+                    f"changes made from now until the restart are lost too")
         return None
 
     def close(self, remove_created: bool = False) -> None:

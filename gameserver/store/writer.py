@@ -41,6 +41,12 @@ for a retry grow beyond ``RETRY_MAX_BYTES``, they are dropped and each
 session they touched is written afresh (its row, and its game pickled as a
 new game row) at the next commit; the history of those games misses moves.
 
+A file deleted or replaced while the server runs (``StoreFile.moved``, looked at
+every second by the checkpoint thread and after each failed commit: ``_watch``) is
+a failure no retry mends either: from then on every commit fails at once, its rows
+are dropped and its tickets answered ``SAVE_GONE`` (no ``again``) until a restart
+(``_lost_for_good``; docs/reliability.md says why the store does not reopen it).
+
 A commit that fails for a reason no retry mends (the file refuses a row: a
 constraint, a value SQLite cannot take) is written again at once with each
 session's rows apart (``_file.commit``; the rows' owners: ``Ops.by``): the
@@ -79,6 +85,7 @@ import asyncio
 import dataclasses
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -87,7 +94,17 @@ from .._soon import Soon
 from ..checked import GameType
 from ..protocol import ProtocolError
 from ..waits import Wait
-from ._batch import JOIN_FAILED, SAVE_FAILED, SAVE_LOST, SAVE_REFUSED, Batch, Key, Ticket, outcome
+from ._batch import (
+    JOIN_FAILED,
+    SAVE_FAILED,
+    SAVE_GONE,
+    SAVE_LOST,
+    SAVE_REFUSED,
+    Batch,
+    Key,
+    Ticket,
+    outcome,
+)
 from ._checkpoint import Checkpointer
 from ._closing import WRITER_WAIT, in_flight_left, leave_to_writer
 from ._file import StoreFile, commit, open_store, rolled_back, writes_at_start
@@ -173,6 +190,7 @@ class Store:
         self._failing_since: float | None = None
         self._last_error: str | None = None
         self._gone: str | None = None  # the file was deleted or replaced (``_watch``)
+        self._watching = threading.Lock()  # (the checkpoint thread's look, or the loop's)
 
     # ------------------------------------------------------------ life cycle
 
@@ -227,21 +245,37 @@ class Store:
         self._checkpointer.start()
 
     def _start_writer(self) -> WriterThread:
-        """A writer thread (at the start, and in place of one that died: ``_landed``)."""
+        """A writer thread (at the start, and in place of one that died:
+        ``_replace_dead_writer``)."""
         assert self._loop is not None
         writer = self._writer = WriterThread(self._loop, self._commit, self._catch_up,
                                              self._landed)
         writer.start()
         return writer
 
+    def _replace_dead_writer(self) -> WriterThread | None:
+        """The writer thread, a new one if it died (``WriterThread._died``): first the
+        connection is rolled back, since it may have died inside the transaction.
+
+        For the loop, before sending a batch (``_flush``: it died between two commits)
+        and once a batch landed (``_landed``: it died in that commit); ``close`` rolls
+        back too, but starts no other. None once the store closed."""
+        writer = self._writer
+        if writer is not None and writer.dead:
+            rolled_back(self.db)
+            writer = self._start_writer()
+        return writer
+
     def _watch(self) -> None:
-        """Is the file still there? (the checkpoint thread asks every second; close too)."""
+        """Is the file still there? (the checkpoint thread asks every second; a failed
+        commit and ``close`` too). Once it is not, one line says so, for good."""
         file = self._file
         if self._gone is None and file is not None:
-            gone = file.moved()
-            if gone is not None:
-                log.error("%s", gone)
-                self._gone = gone
+            with self._watching:
+                gone = file.moved() if self._gone is None else None
+                if gone is not None:
+                    log.error("%s", gone)
+                    self._gone = gone
 
     def close(self) -> None:
         """Write what is pending (once more, if it failed: a commit the writer thread
@@ -260,7 +294,7 @@ class Store:
         self._watch()  # a file deleted since the last look takes no last commit
         if self._writer is not None:
             ended = self._writer.stop(WRITER_WAIT)
-            if self._writer.dead and self._file is not None:  # (see ``_landed``)
+            if self._writer.dead and self._file is not None:  # (``_replace_dead_writer``)
                 rolled_back(self.db)
             self._writer = None
             if not ended:  # the connection is the writer's until it ends (see ``_closing``)
@@ -293,7 +327,7 @@ class Store:
             ops.by(ServerRows("the stop time"))
             ops.add(SAVE_STOP, (time.time(),))
         error = self._commit(ops) if ops.items else None
-        if error is not None:
+        if error is not None and self._gone is None:  # (gone: its line said what is lost)
             log.error("changes made just before the server stopped could not be saved (%s)",
                       error)
         refused: dict[Key, str] = {}
@@ -316,7 +350,8 @@ class Store:
     def health(self) -> dict[str, Any]:
         """``{"status": "ok" | "degraded", "failed_saves", "unsaved_bytes", "since", "error"}``.
 
-        "degraded" while changes wait for a retry after a failed commit;
+        "degraded" while changes wait for a retry after a failed commit, and for good
+        once the file was deleted or replaced (``_lost_for_good``);
         ``since`` is when the failures began (Unix time), ``error`` the last one.
         """
         return {"status": "degraded" if self._failing_since is not None else "ok",
@@ -500,10 +535,8 @@ class Store:
             self._release(batch, ops, self._commit(ops))
         else:  # wait for the disk, write much, or let the log start over: in the writer thread
             self._in_flight = batch
-            writer = self._writer
+            writer = self._replace_dead_writer()
             assert writer is not None
-            if writer.dead:  # (it died between two commits: ``WriterThread._died``)
-                writer = self._start_writer()
             writer.send(batch, ops, catch_up)
 
     def _put_off_ended(self) -> None:
@@ -570,9 +603,12 @@ class Store:
         self._failed(batch, ops, error)
         started = {(live.game_name, live.token) for live in batch.starts}
         retried = batch.retries
+        gone = self._gone is not None  # (``_failed`` looked): nothing is written again
         for key, ticket in batch.every_ticket():
             if key in started:  # closed: nothing is written again
                 ticket.answer(JOIN_FAILED, now=True)
+            elif gone:
+                ticket.answer(SAVE_GONE, now=True)
             elif retried is not None and retried.get(key) is ticket and not ticket.waiters:
                 # No reply waits for this retry: it stands for the next one too (see
                 # ``Ticket.again``: a chain of them would grow while the disk fails).
@@ -675,6 +711,12 @@ class Store:
 
     def _failed(self, batch: Batch, ops: Ops, error: str) -> None:
         self.failed_saves += 1
+        # A commit that failed because the file went, before the checkpoint thread looked
+        # (once a second), is told as that, not as a failure a retry mends.
+        self._watch()
+        if self._gone is not None:
+            self._lost_for_good(batch, ops)
+            return
         if self._failing_since is None:
             self._failing_since = time.time()
             log.error("saving to %s failed (%s); the changes are kept in memory and written "
@@ -690,6 +732,19 @@ class Store:
             self._rewrite_afresh()
         if self._retry is None and self._loop is not None:
             self._retry = self._loop.call_later(RETRY_INTERVAL, self._retry_now)
+
+    def _lost_for_good(self, batch: Batch, ops: Ops) -> None:
+        """The file was deleted or replaced (``_watch``, which logged it): nothing is
+        written again until a restart, so the rows of ``batch`` are dropped, not kept for
+        a retry (which would fail for ever, its tickets promising a later save), and so
+        are those of earlier failed commits (this commit carried them, and their tickets:
+        ``_release`` answers them all ``SAVE_GONE``). ``health()`` says "degraded"."""
+        if self._failing_since is None:
+            self._failing_since = time.time()
+        self._last_error = self._gone
+        self._drop_starts(batch, ops)
+        self._backlog = Ops()
+        self._backlog_lives.clear()
 
     def _drop_starts(self, batch: Batch, ops: Ops) -> None:
         """``batch`` failed: nobody gets a key to a session it started, so the session is
@@ -739,9 +794,7 @@ class Store:
         if self._file is None:  # closed meanwhile: ``close`` wrote or reported it
             return
         self._in_flight = None
-        if self._writer is not None and self._writer.dead:  # (``WriterThread._died``)
-            rolled_back(self.db)  # (it may have died inside the transaction)
-            self._start_writer()
+        self._replace_dead_writer()
         self._release(batch, ops, error)
         if self._batch is not None:  # (a failed one's rows: with it, or at the retry's time)
             self._flush()
