@@ -1642,8 +1642,20 @@ def _reply_deadline(waiting, unbounded=False):
 
 
 def _wait_until(sock, deadline):
-    """Let ``sock``'s next calls wait until ``deadline`` (``time.monotonic()``), or forever."""
-    sock.settimeout(None if deadline is None else max(deadline - time.monotonic(), 0.001))
+    """Let ``sock``'s next calls wait until ``deadline`` (``time.monotonic()``), or forever.
+
+    Raises:
+        socket.timeout: ``deadline`` has passed. (Until 2026-12-01 each read past it waited
+            1 ms, and a reply went on while its bytes came that often: a server that sent
+            a byte every 0.5 ms held a call for hours, up to REPLY_MAX.)
+    """
+    if deadline is None:
+        sock.settimeout(None)
+        return
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise socket.timeout('timed out')
+    sock.settimeout(left)
 
 
 def _check_while_silent(sock):

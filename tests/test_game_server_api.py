@@ -2086,6 +2086,32 @@ def test_a_subscribe_reply_that_drips_times_out(fake, monkeypatch, call) -> None
     assert api._poll_sock is None
 
 
+@pytest.mark.parametrize("call", ["move", "state", "poll"])
+def test_a_reply_that_keeps_coming_past_its_deadline_is_cut_off_there(fake, monkeypatch,
+                                                                      call) -> None:
+    """Past its deadline a read waited 1 ms (``_wait_until``'s least), and the reply went
+    on while bytes came that often: a server that sent a byte every 0.5 ms held a call
+    for as long as it dripped (up to REPLY_MAX: 16 MB, hours), not ``_REPLY_TIMEOUT``.
+    Here the bytes come without end, faster than the module reads them; the deadline
+    (5 ms) passes long before REPLY_MAX (24 MB, some thousands of reads), and no read
+    follows it. (``move``, and ``poll``'s subscribe, count from the request; ``state``
+    from its reply's first byte.)"""
+    monkeypatch.setattr(game_server_api, "REPLY_MAX", 24 * 1024 * 1024)
+
+    def floods(conn: socket.socket, fake: FakeServer, request: bytes) -> None:
+        flood(conn, b'{"status": "ok", "data": "')
+
+    flooding = fake(after_join(floods))
+    api = GameServerAPI("127.0.0.1", flooding.port, "Echo", players=1)
+    api.join()
+    monkeypatch.setattr(game_server_api, "_REPLY_TIMEOUT", 0.005)
+    kind = "subscribe" if call == "poll" else call
+    with pytest.raises(GameServerError, match=f"^api: server 127.0.0.1:{flooding.port} did "
+                                              f"not send its whole reply to {kind} within "
+                                              "0.005 s"):
+        getattr(api, call)(**({"msg": 1} if call == "move" else {}))
+
+
 @pytest.mark.parametrize("call", ["join", "state", "states"])
 def test_join_and_state_wait_no_longer_than_wait_max_for_a_server_that_never_answers(
         fake, monkeypatch, call) -> None:
