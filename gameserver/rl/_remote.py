@@ -769,7 +769,8 @@ def _closed_message(text: str) -> str:
     so, and so does a proxy in front of a server that is down, the new connection of a
     request after an idle pause too. (Until 2026-12-01 the env said "if it speaks TLS,
     pass tls=True" then, to a learner whose env had played on that port for an hour: a
-    TLS server before 2026-11-30 closed a request without TLS so.)
+    TLS server before 2026-11-30 closed a request without TLS so.) An answer in HTTP
+    names the dashboard's port; a reply without its end, a classic server.
     """
     try:
         reply = json.loads(text)
@@ -777,11 +778,21 @@ def _closed_message(text: str) -> str:
             if str(reply["message"]).startswith(_TLS_ONLY):  # (its advice is the module's)
                 return f"the server speaks TLS only: {_PASS_TLS}"
             return f"the server closed the connection: {reply['message']}"
+        if isinstance(reply, dict) and "status" in reply:  # (a reply, without its end)
+            return ("the server answered, then closed the connection: it does not keep "
+                    "connections open (a classic game server?), and the env needs the "
+                    "keep-alive extension of gameserver (docs/protocol.md)")
     except (ValueError, RecursionError):
         pass
     if not text:
         return ("the server closed the connection without answering: did it stop or crash? "
                 "(If it runs, is that port a game server's?)")
+    if text.startswith("HTTP/"):  # (the dashboard's port: a 408 after its 10 s)
+        status = text.split("\r", 1)[0][:60]
+        return (f"the server answered in HTTP ({status!r}): that "
+                "port is a web server's (the game server's dashboard?), not a game "
+                "server's: use the game server's port (4711 unless its operator chose "
+                "another)")
     return f"the server closed the connection after {text[:200]!r}"
 
 

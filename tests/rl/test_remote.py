@@ -1279,6 +1279,35 @@ def test_a_new_connection_closed_unanswered_is_not_taken_for_tls(kind: str) -> N
     link.close()
 
 
+HTTP_400 = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
+WEB_PORT = (r"^the server answered in HTTP \('HTTP/1.1 400 Bad Request'\): that port is a "
+            r"web server's \(the game server's dashboard\?\), not a game server's: use the "
+            r"game server's port")
+
+
+@pytest.mark.parametrize(("kind", "answer", "expected"), [
+    ("exchange", HTTP_400, WEB_PORT),
+    ("join", HTTP_400, WEB_PORT),
+    ("exchange", b'{"status": "ok", "data": null}',
+     r"^the server answered, then closed the connection: it does not keep connections "
+     r"open \(a classic game server\?\)")])
+def test_a_web_server_or_a_classic_server_is_named(kind: str, answer: bytes,
+                                                   expected: str) -> None:
+    """The port of a web server (the dashboard's answers a JSON line with a 408 after its
+    10 s), and a server that closes each connection after its reply: the env said "the
+    server closed the connection after 'HTTP/1.1 ...'" (or after the reply), now what the
+    port is. (A classic server's join is a reply as any other: its first kept-alive
+    request is the one that fails.)"""
+    port, _ = hostile([answer], close=True)
+    link = _remote.Link(("127.0.0.1", port), timeout=TIMEOUT)
+    with pytest.raises(GameError, match=expected):
+        if kind == "join":
+            link.join([_remote.RemoteTable(link, "Echo", 1, ["me"], session="s")])
+        else:
+            link.exchange([b'{"type": "discover", "keep_alive": true}EOT\x00'])
+    link.close()
+
+
 @pytest.mark.parametrize("peer", ["silent", "trickling"])
 def test_a_tls_handshake_waits_the_connect_timeout_not_the_reply_timeout(
         peer: str, tls_pair: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
