@@ -16,6 +16,7 @@ import re
 import select
 import shutil
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -1389,6 +1390,40 @@ def test_a_move_is_never_sent_twice(fake) -> None:
     with pytest.raises(GameServerError, match="api: empty or no response"):
         api.move(position=1)
     assert server.connections == 2  # join + one move, no retry
+
+
+@pytest.mark.parametrize("case", ["answered before", "over TLS"])
+def test_a_request_closed_unanswered_advises_tls_only_while_it_may_be_the_cause(
+        fake, tls_pair, case) -> None:
+    """A new connection closed without a word said "if the server uses TLS, call
+    enable_tls() before join()" to a program that had called it, and to one the server
+    had answered without TLS (the server killed meanwhile, a proxy whose server is down).
+    A program whose first request goes so is still told (a classic TLS server)."""
+    def drop_moves(conn: socket.socket, fake: FakeServer) -> None:
+        if case == "over TLS":
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls_pair)
+            conn = context.wrap_socket(conn, server_side=True)
+        request = fake.read_request(conn)
+        if b'"type": "join"' in request and case == "answered before":
+            conn.sendall(ok(JOINED))
+        conn.close()
+
+    server = fake(drop_moves)
+    api = GameServerAPI(server.host, server.port, "TicTacToe")
+    if case == "over TLS":
+        api.enable_tls()
+    else:
+        first = GameServerAPI(server.host, server.port, "TicTacToe")
+        with pytest.raises(GameServerError, match="; if the server uses TLS, call "
+                                                  r"enable_tls\(\) before join\(\)"):
+            first.discover()  # (its first request, unanswered)
+        api.join()
+    with pytest.raises(GameServerError) as caught:
+        api.join() if case == "over TLS" else api.move(position=1)
+    assert str(caught.value).startswith("api: empty or no response received from server ")
+    assert str(caught.value).endswith("; did the server stop or crash? If it runs, is this "
+                                      "really a game server, on the right port?")
 
 
 # ---------------------------------------------------------------- poll (never waits)
