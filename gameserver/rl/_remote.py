@@ -372,6 +372,10 @@ class Link:
                 replies.append(decode(raw))
                 start = 0
                 deadline = time.monotonic() + self.timeout  # the next reply's
+            if buffer:  # (kept, it would pass for the next request's reply, and so on)
+                raise GameError(f"the server sent more than the {count} replies asked for "
+                                f"({bytes(buffer[:100])!r} after them): is that a game "
+                                "server?")
         finally:
             sock.settimeout(None if self._blocking else self.timeout)
         return replies

@@ -1279,6 +1279,25 @@ def test_a_new_connection_closed_unanswered_is_not_taken_for_tls(kind: str) -> N
     link.close()
 
 
+@pytest.mark.parametrize("kind", ["exchange", "ask"])
+def test_a_reply_more_than_asked_for_is_refused_not_kept_for_the_next_request(kind: str
+                                                                              ) -> None:
+    """A server that answered one request twice: the second reply stayed in the link's
+    buffer and was taken for the next request's, the one after took that one's, and so on
+    (a state read as a move's reply). Now the extra bytes are an error, and the next
+    request goes on a new connection."""
+    extra = b'{"status": "ok", "data": 2}EOT\x00'
+    port, _ = hostile([b'{"status": "ok", "data": 1}EOT\x00' + extra,
+                       b'{"status": "ok", "data": 3}EOT\x00'], close=True)
+    link = _remote.Link(("127.0.0.1", port), timeout=TIMEOUT)
+    request = b'{"type": "discover", "keep_alive": true}EOT\x00'
+    with pytest.raises(GameError, match=r"^the server sent more than the 1 replies asked for "
+                                        r"\(b'\{\"status\": \"ok\", \"data\": 2\}EOT"):
+        link.exchange([request]) if kind == "exchange" else link.ask(request)
+    assert link.exchange([request]) == [{"status": "ok", "data": 3}]
+    link.close()
+
+
 HTTP_400 = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
 WEB_PORT = (r"^the server answered in HTTP \('HTTP/1.1 400 Bad Request'\): that port is a "
             r"web server's \(the game server's dashboard\?\), not a game server's: use the "
