@@ -216,8 +216,8 @@ class Link:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except TimeoutError:
             raise GameError(f"cannot connect to the server at {host}:{port}: no answer "
-                            f"within {limit:g} s (is the address right? a firewall?)"
-                            ) from None
+                            f"within {limit:g} s (a wrong address, a firewall in the way, or "
+                            "a server too busy to take connections?)") from None
         except OSError as err:
             raise GameError(f"cannot connect to the server at {host}:{port}: {err}") from None
         if self._context is not None:

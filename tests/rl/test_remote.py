@@ -1327,6 +1327,27 @@ def test_a_web_server_or_a_classic_server_is_named(kind: str, answer: bytes,
     link.close()
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's listen backlog")
+def test_a_connection_nobody_takes_waits_the_connect_timeout(monkeypatch) -> None:
+    """A listener that takes no connection (its queue full: a server hung, or too busy):
+    Linux drops the SYNs, and connecting waited the env's whole timeout (120 s by
+    default), then said "timed out"."""
+    monkeypatch.setattr(_remote, "CONNECT_TIMEOUT", 0.3, raising=False)
+    listener = socket.create_server(("127.0.0.1", 0), backlog=0)
+    queued = [socket.socket() for _ in range(3)]  # (more than the queue holds)
+    for sock in queued:
+        sock.setblocking(False)
+        sock.connect_ex(listener.getsockname())
+    link = _remote.Link(listener.getsockname(), timeout=TIMEOUT)
+    try:
+        with pytest.raises(GameError, match=r"^cannot connect to the server at "
+                                            r"127.0.0.1:\d+: no answer within 0.3 s"):
+            link.exchange([b'{"type": "discover", "keep_alive": true}EOT\x00'])
+    finally:
+        for sock in [*queued, listener]:
+            sock.close()
+
+
 @pytest.mark.parametrize("peer", ["silent", "trickling"])
 def test_a_tls_handshake_waits_the_connect_timeout_not_the_reply_timeout(
         peer: str, tls_pair: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
