@@ -181,7 +181,8 @@ class Link:
         timeout: seconds to wait for any reply (a join or a ``wait`` waits for
             other clients, so allow for them), and again for the rest of it once
             it has begun: a server that sends a byte now and then cannot hold the
-            caller longer.
+            caller longer. Connecting and a TLS handshake wait ``CONNECT_TIMEOUT``
+            each at most, if that is shorter.
     """
 
     def __init__(self, address: tuple[str, int], tls: bool | ssl.SSLContext = False,
