@@ -794,10 +794,9 @@ def _closed_message(text: str) -> str:
                 "(If it runs, is that port a game server's?)")
     if text.startswith("HTTP/"):  # (the dashboard's port: a 408 after its 10 s)
         status = text.split("\r", 1)[0][:60]
-        return (f"the server answered in HTTP ({status!r}): that "
-                "port is a web server's (the game server's dashboard?), not a game "
-                "server's: use the game server's port (4711 unless its operator chose "
-                "another)")
+        return (f"the server answered in HTTP ({status!r}): that port is a web server's "
+                "(the game server's dashboard?), not a game server's: use the game "
+                "server's port (4711 unless its operator chose another)")
     return f"the server closed the connection after {text[:200]!r}"
 
 
