@@ -240,6 +240,7 @@ class GameServerAPI:
         self._observer = False
 
         self._request_size_max = int(1e6)  # bytes; the server tells us its limit on join
+        self._answered = False  # has the server answered a request of this object?
         self._tls_context = None
         self._keep_alive = keep_alive
         self._idle = []  # kept-alive connections not in use right now
@@ -1205,15 +1206,29 @@ class GameServerAPI:
                         'closed the connection without answering')
             # A GameServerError (a class of its own showed as "game_server_api._Dropped" in
             # a student's traceback); marked, for state()'s one retry of a restarting server.
-            dropped = self._error(what, 'if the server uses TLS, call enable_tls() before '
-                                        'join(); otherwise, is this really a game server?')
+            dropped = self._error(what, self._unanswered_hint())
             dropped.dropped = True
             raise dropped
         except BaseException:
             _close(sock)
             raise
 
+    def _unanswered_hint(self):
+        """What to do about a new connection the server closed without a word. TLS is
+        advised only while it may be the cause: this object sent without TLS and never
+        had an answer. (A TLS port of our server answers a request without TLS in plain
+        text, since 2026-11-30; a classic server, or an older one, closed it so.) Until
+        2026-12-01 it was advised also to a program that had enabled TLS, or had played
+        on that port for an hour (a server killed meanwhile, a proxy whose server is
+        down)."""
+        if self._tls_context is None and not self._answered:
+            return ('if the server uses TLS, call enable_tls() before join(); otherwise, is '
+                    'this really a game server?')
+        return ('did the server stop or crash? If it runs, is this really a game server, '
+                'on the right port?')
+
     def _keep(self, sock, reply, ending):
+        self._answered = True  # (``_unanswered_hint``)
         if self._keep_alive and ending == 'terminator':
             return reply, sock
         _close(sock)
@@ -1642,8 +1657,20 @@ def _reply_deadline(waiting, unbounded=False):
 
 
 def _wait_until(sock, deadline):
-    """Let ``sock``'s next calls wait until ``deadline`` (``time.monotonic()``), or forever."""
-    sock.settimeout(None if deadline is None else max(deadline - time.monotonic(), 0.001))
+    """Let ``sock``'s next calls wait until ``deadline`` (``time.monotonic()``), or forever.
+
+    Raises:
+        socket.timeout: ``deadline`` has passed. (Until 2026-12-01 each read past it waited
+            1 ms, and a reply went on while its bytes came that often: a server that sent
+            a byte every 0.5 ms held a call for hours, up to REPLY_MAX.)
+    """
+    if deadline is None:
+        sock.settimeout(None)
+        return
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise socket.timeout('timed out')
+    sock.settimeout(left)
 
 
 def _check_while_silent(sock):

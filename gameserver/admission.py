@@ -38,6 +38,10 @@ if TYPE_CHECKING:
 __all__ = ["Admission", "AdmissionLimits", "RateLimit", "WrongGuesses"]
 
 DIGEST_SIZE = 32  # bytes of a guess's digest (``secret_digest``: SHA-256)
+# How the refusal of a start beyond ``new_sessions_per_minute`` begins (after
+# "framework: "): the RL env (``rl._remote.RATE_LIMITED``) joins again after a pause
+# when it reads it, so it is one text, imported there.
+NEW_SESSIONS_REFUSED = "too many new sessions from your address"
 
 
 class AdmissionLimits(Protocol):
@@ -161,7 +165,7 @@ class Admission:
             self.check_waiting(client)
         if not self._new_sessions.allow(client):
             raise framework_error(
-                f"too many new sessions from your address (at most "
+                f"{NEW_SESSIONS_REFUSED} (at most "
                 f"{self.limits.new_sessions_per_minute} a minute); wait a little, or join an "
                 "existing session")
 

@@ -16,6 +16,7 @@ import re
 import select
 import shutil
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -1391,6 +1392,40 @@ def test_a_move_is_never_sent_twice(fake) -> None:
     assert server.connections == 2  # join + one move, no retry
 
 
+@pytest.mark.parametrize("case", ["answered before", "over TLS"])
+def test_a_request_closed_unanswered_advises_tls_only_while_it_may_be_the_cause(
+        fake, tls_pair, case) -> None:
+    """A new connection closed without a word said "if the server uses TLS, call
+    enable_tls() before join()" to a program that had called it, and to one the server
+    had answered without TLS (the server killed meanwhile, a proxy whose server is down).
+    A program whose first request goes so is still told (a classic TLS server)."""
+    def drop_moves(conn: socket.socket, fake: FakeServer) -> None:
+        if case == "over TLS":
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls_pair)
+            conn = context.wrap_socket(conn, server_side=True)
+        request = fake.read_request(conn)
+        if b'"type": "join"' in request and case == "answered before":
+            conn.sendall(ok(JOINED))
+        conn.close()
+
+    server = fake(drop_moves)
+    api = GameServerAPI(server.host, server.port, "TicTacToe")
+    if case == "over TLS":
+        api.enable_tls()
+    else:
+        first = GameServerAPI(server.host, server.port, "TicTacToe")
+        with pytest.raises(GameServerError, match="; if the server uses TLS, call "
+                                                  r"enable_tls\(\) before join\(\)"):
+            first.discover()  # (its first request, unanswered)
+        api.join()
+    with pytest.raises(GameServerError) as caught:
+        api.join() if case == "over TLS" else api.move(position=1)
+    assert str(caught.value).startswith("api: empty or no response received from server ")
+    assert str(caught.value).endswith("; did the server stop or crash? If it runs, is this "
+                                      "really a game server, on the right port?")
+
+
 # ---------------------------------------------------------------- poll (never waits)
 
 
@@ -2084,6 +2119,32 @@ def test_a_subscribe_reply_that_drips_times_out(fake, monkeypatch, call) -> None
         else:
             next(api.states())
     assert api._poll_sock is None
+
+
+@pytest.mark.parametrize("call", ["move", "state", "poll"])
+def test_a_reply_that_keeps_coming_past_its_deadline_is_cut_off_there(fake, monkeypatch,
+                                                                      call) -> None:
+    """Past its deadline a read waited 1 ms (``_wait_until``'s least), and the reply went
+    on while bytes came that often: a server that sent a byte every 0.5 ms held a call
+    for as long as it dripped (up to REPLY_MAX: 16 MB, hours), not ``_REPLY_TIMEOUT``.
+    Here the bytes come without end, faster than the module reads them; the deadline
+    (5 ms) passes long before REPLY_MAX (24 MB, some thousands of reads), and no read
+    follows it. (``move``, and ``poll``'s subscribe, count from the request; ``state``
+    from its reply's first byte.)"""
+    monkeypatch.setattr(game_server_api, "REPLY_MAX", 24 * 1024 * 1024)
+
+    def floods(conn: socket.socket, fake: FakeServer, request: bytes) -> None:
+        flood(conn, b'{"status": "ok", "data": "')
+
+    flooding = fake(after_join(floods))
+    api = GameServerAPI("127.0.0.1", flooding.port, "Echo", players=1)
+    api.join()
+    monkeypatch.setattr(game_server_api, "_REPLY_TIMEOUT", 0.005)
+    kind = "subscribe" if call == "poll" else call
+    with pytest.raises(GameServerError, match=f"^api: server 127.0.0.1:{flooding.port} did "
+                                              f"not send its whole reply to {kind} within "
+                                              "0.005 s"):
+        getattr(api, call)(**({"msg": 1} if call == "move" else {}))
 
 
 @pytest.mark.parametrize("call", ["join", "state", "states"])

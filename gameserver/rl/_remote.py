@@ -56,6 +56,7 @@ and one reading of replies, checked: a hostile server gets a GameError.)
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import selectors
 import socket
@@ -67,6 +68,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ..admission import NEW_SESSIONS_REFUSED
 from ..guard import GameGuard
 from ._table import GameError, Step, View
 
@@ -99,11 +101,16 @@ SEATED_PAUSE_MAX = 0.05
 # pages asked for in a row, at most, to find the session (a server could page for ever).
 SEATED_PAGE = 100
 SEATED_PAGES_MAX = 100
-# The server's words for a start refused by its limit of new sessions a minute per address,
-# and the seconds between tries of such a join (doubling; ``Link.join``).
-RATE_LIMITED = "too many new sessions from your address"
+# The server's words for a start refused by its limit of new sessions a minute per address
+# (imported: a small module without I/O), and the seconds between tries of such a join
+# (doubling; ``Link.join``).
+RATE_LIMITED = NEW_SESSIONS_REFUSED
 RATE_PAUSE_FIRST = 0.05
 RATE_PAUSE_MAX = 1.0
+# Seconds connecting to the server may take, at most, and then its TLS handshake
+# (``Link.connect``), as in the client module: a server that accepts and never answers
+# must not hold the env for its timeout (which allows for other clients' moves).
+CONNECT_TIMEOUT = 5.0
 # Seconds an env's ``close()`` waits, at most, for the replies to its leave requests.
 LEAVE_TIMEOUT = 10.0
 # A kept-alive connection not used for this long is looked at before its next request
@@ -174,7 +181,8 @@ class Link:
         timeout: seconds to wait for any reply (a join or a ``wait`` waits for
             other clients, so allow for them), and again for the rest of it once
             it has begun: a server that sends a byte now and then cannot hold the
-            caller longer.
+            caller longer. Connecting and a TLS handshake wait ``CONNECT_TIMEOUT``
+            each at most, if that is shorter.
     """
 
     def __init__(self, address: tuple[str, int], tls: bool | ssl.SSLContext = False,
@@ -186,39 +194,57 @@ class Link:
             else ssl.create_default_context() if tls else None)
         self._sock: socket.socket | None = None
         self._blocking = False  # the socket's timeout is the kernel's (``_kernel_timed``)
-        self._sent = 0.0  # when the last request went out (``time.monotonic()``)
+        # When the connection, unused since, is to be looked at before the next request
+        # (``time.monotonic()``; the last request's time plus IDLE_LOOK): -inf without one.
+        self._look_after = -math.inf
         self._buffer = bytearray()
         # Its tables' views by the bytes of the move and restart replies that brought
         # them, per game (``RemoteTable.move``, ``start``): at most ``KNOWN_MAX`` a game.
         self.known: dict[str, dict[tuple[int, int, bytes], tuple[dict[int, View], bool]]] = {}
 
     def connect(self) -> socket.socket:
-        """A new connection to the server."""
+        """A new connection to the server (its timeout: ``timeout``).
+
+        Connecting, and then a TLS handshake, each wait ``CONNECT_TIMEOUT`` at most (as
+        the client module does), not ``timeout``: neither waits for other clients, and
+        a server that accepts and never answers held the env for ``timeout`` (120 s by
+        default) before the handshake failed as "timed out".
+        """
         host, port = self.address
+        limit = min(self.timeout, CONNECT_TIMEOUT)
         try:
-            sock = socket.create_connection((host, port), timeout=self.timeout)
+            sock = socket.create_connection((host, port), timeout=limit)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except TimeoutError:
+            raise GameError(f"cannot connect to the server at {host}:{port}: no answer "
+                            f"within {limit:g} s (a wrong address, a firewall in the way, or "
+                            "a server too busy to take connections?)") from None
         except OSError as err:
             raise GameError(f"cannot connect to the server at {host}:{port}: {err}") from None
         if self._context is not None:
             try:
                 sock = self._context.wrap_socket(sock, server_hostname=host)
+            except TimeoutError:  # (``_ssl`` keeps one deadline for all of the handshake)
+                sock.close()
+                raise GameError(f"cannot connect to the server at {host}:{port}: it accepted "
+                                f"the connection but did not end the TLS handshake within "
+                                f"{limit:g} s: is it overloaded, or not a game server? (A "
+                                "game server without TLS refuses a TLS handshake at once.)"
+                                ) from None
             except OSError as err:
                 sock.close()
                 raise GameError(f"cannot connect to the server at {host}:{port}: {err}; "
                                 f"{_tls_advice(err, host)}") from None
+        sock.settimeout(self.timeout)
         return sock
 
     # ------------------------------------------------------------ requests
 
     def exchange(self, payloads: list[bytes]) -> list[dict[str, Any]]:
         """Send ``payloads`` in one write; their replies, decoded, in order."""
-        sock = self._sock
         now = _monotonic()
-        fresh = sock is None or (now - self._sent > IDLE_LOOK and self._reopened(sock))
-        if fresh:
-            sock = self._sock = self._kernel_timed(self.connect())
-        self._sent = now
+        sock = self._sock if now < self._look_after else self._connection()
+        self._look_after = now + IDLE_LOOK
         try:
             sock.sendall(b"".join(payloads))
             if not self._buffer:
@@ -227,7 +253,7 @@ class Link:
                 if chunk.endswith(TERMINATOR) and chunk.count(TERMINATOR) == len(payloads):
                     return list(map(_reply_of, chunk.split(TERMINATOR)[:-1]))
                 if not chunk:
-                    raise GameError(_closed_message("", fresh and self._context is None))
+                    raise GameError(_closed_message(""))
                 self._buffer += chunk
             return self._read(sock, len(payloads), _reply_of)
         except (OSError, GameError) as err:
@@ -236,12 +262,9 @@ class Link:
 
     def ask(self, payload: bytes) -> bytes:
         """Send one request; its reply's bytes, not decoded (``decode`` does that)."""
-        sock = self._sock
         now = _monotonic()
-        fresh = sock is None or (now - self._sent > IDLE_LOOK and self._reopened(sock))
-        if fresh:
-            sock = self._sock = self._kernel_timed(self.connect())
-        self._sent = now
+        sock = self._sock if now < self._look_after else self._connection()
+        self._look_after = now + IDLE_LOOK
         try:
             sock.sendall(payload)
             if not self._buffer:
@@ -249,7 +272,7 @@ class Link:
                 if chunk.endswith(TERMINATOR) and chunk.find(TERMINATOR) == len(chunk) - 4:
                     return chunk[:-4]  # (exactly the reply: the usual case)
                 if not chunk:
-                    raise GameError(_closed_message("", fresh and self._context is None))
+                    raise GameError(_closed_message(""))
                 self._buffer += chunk
             return self._read(sock, 1, bytes)[0]
         except (OSError, GameError) as err:
@@ -264,6 +287,16 @@ class Link:
         except GameError:
             self.close()
             raise
+
+    def _connection(self) -> socket.socket:
+        """The connection for the next request when none is open or the one kept was
+        unused for more than ``IDLE_LOOK`` (``exchange`` and ``ask`` look at the time
+        first, so the steps of a busy loop make no call here): the one kept, unless the
+        server closed it meanwhile (``_reopened``), else a new one."""
+        sock = self._sock
+        if sock is None or self._reopened(sock):
+            sock = self._sock = self._kernel_timed(self.connect())
+        return sock
 
     def _reopened(self, sock: socket.socket) -> bool:
         """Whether ``sock``, unused for a while, was found closed by the server (or
@@ -340,6 +373,10 @@ class Link:
                 replies.append(decode(raw))
                 start = 0
                 deadline = time.monotonic() + self.timeout  # the next reply's
+            if buffer:  # (kept, it would pass for the next request's reply, and so on)
+                raise GameError(f"the server sent more than the {count} replies asked for "
+                                f"({bytes(buffer[:100])!r} after them): is that a game "
+                                "server?")
         finally:
             sock.settimeout(None if self._blocking else self.timeout)
         return replies
@@ -404,6 +441,7 @@ class Link:
     def close(self) -> None:
         """Close the connection (the next request opens a new one)."""
         sock, self._sock = self._sock, None
+        self._look_after = -math.inf  # (the next request connects: ``_connection``)
         self._buffer.clear()
         self._blocking = False
         if sock is not None:
@@ -668,7 +706,7 @@ def _read_to_end(sock: socket.socket, timeout: float, begun: bytes | None = None
     try:
         reply = json.loads(text)
     except (ValueError, RecursionError):
-        raise GameError(_closed_message(text, not isinstance(sock, ssl.SSLSocket))) from None
+        raise GameError(_closed_message(text)) from None
     return _checked(reply, text)
 
 
@@ -720,27 +758,46 @@ def _not_a_game_server(what: Any) -> str:
     return f"the server sent a reply that is not a game server's: {what!r}"[:300]
 
 
-_TLS_ONLY = "server: this port speaks TLS only"  # (``_tlsconn.NOT_TLS``'s beginning)
+# How the refusal of a TLS port begins (``_tlsconn.NOT_TLS``): not imported, as that would
+# bring asyncio and the server's connections into the env's process; a test pins it.
+_TLS_ONLY = "server: this port speaks TLS only"
 _PASS_TLS = ("pass tls=True (or tls=ssl.create_default_context(cafile=CERT) with the "
              "server's certificate file, for a self-signed one)")
 
 
-def _closed_message(text: str, first: bool = False) -> str:
-    """What to say of a connection the server closed after ``text``; ``first``: it was
-    closed unanswered, the first request on a new connection without TLS (a TLS
-    server closes such a connection so)."""
+def _closed_message(text: str) -> str:
+    """What to say of a connection the server closed after ``text`` (what came of a reply).
+
+    TLS is advised only when the reply says the port speaks TLS only (a TLS port answers
+    a request without TLS so, in plain text: ``_tlsconn.NOT_TLS``). A connection closed
+    without a word says nothing of TLS: a server killed while a request waited closes it
+    so, and so does a proxy in front of a server that is down, the new connection of a
+    request after an idle pause too. (Until 2026-12-01 the env said "if it speaks TLS,
+    pass tls=True" then, to a learner whose env had played on that port for an hour: a
+    TLS server before 2026-11-30 closed a request without TLS so.) An answer in HTTP
+    names the dashboard's port; a reply without its end, a classic server.
+    """
     try:
         reply = json.loads(text)
         if isinstance(reply, dict) and "message" in reply:
             if str(reply["message"]).startswith(_TLS_ONLY):  # (its advice is the module's)
                 return f"the server speaks TLS only: {_PASS_TLS}"
             return f"the server closed the connection: {reply['message']}"
+        if isinstance(reply, dict) and "status" in reply:  # (a reply, without its end)
+            return ("the server answered, then closed the connection: it does not keep "
+                    "connections open (a classic game server?), and the env needs the "
+                    "keep-alive extension of gameserver (docs/protocol.md)")
     except (ValueError, RecursionError):
         pass
-    if first and not text:  # (what a TLS server before 2026-11-30 did)
-        return ("the server closed the connection without answering: if it speaks TLS, "
-                f"{_PASS_TLS}; otherwise, is it a game server?")
-    return "the server closed the connection" + (f" after {text[:200]!r}" if text else "")
+    if not text:
+        return ("the server closed the connection without answering: did it stop or crash? "
+                "(If it runs, is that port a game server's?)")
+    if text.startswith("HTTP/"):  # (the dashboard's port: a 408 after its 10 s)
+        status = text.split("\r", 1)[0][:60]
+        return (f"the server answered in HTTP ({status!r}): that port is a web server's "
+                "(the game server's dashboard?), not a game server's: use the game "
+                "server's port (4711 unless its operator chose another)")
+    return f"the server closed the connection after {text[:200]!r}"
 
 
 def _tls_advice(err: OSError, host: str) -> str:

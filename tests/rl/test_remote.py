@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gameserver import protocol
+from gameserver import _tlsconn, admission, protocol
 from gameserver.games.tictactoe import TicTacToe
 from gameserver.rl import GameError, RandomAgent, _remote, aec_env, gym_env, vector_env
 from gameserver.web.source import session_summary
@@ -1246,12 +1246,138 @@ def test_close_waits_no_longer_than_leave_timeout_for_a_tls_server_that_trickles
     assert steps and steps[0] < 100
 
 
-def test_a_connection_closed_unanswered_or_refused_for_tls_says_to_pass_tls() -> None:
-    """A TLS server answers a plain request with its server: error since 2026-11-30, one
-    before closed it unanswered: either way the RL user is told what to pass."""
-    refused = json.dumps({"status": "error", "message": "server: this port speaks TLS "
-                          "only, and the request came without it: connect with TLS"})
-    assert _remote._closed_message(refused, first=True).startswith(
+def test_only_a_tls_ports_refusal_says_to_pass_tls() -> None:
+    """The words the env looks for are the server's own (``_tlsconn.NOT_TLS``, not imported
+    by the env: that would bring asyncio and the server's connections into its process);
+    a connection closed without a word is no sign of TLS."""
+    assert _remote._closed_message(_tlsconn.NOT_TLS.decode()).startswith(
         "the server speaks TLS only: pass tls=True (or tls=ssl.create_default_context(")
-    assert "if it speaks TLS, pass tls=True" in _remote._closed_message("", first=True)
-    assert _remote._closed_message("", first=False) == "the server closed the connection"
+    assert "tls" not in _remote._closed_message("").lower()
+    assert _remote.RATE_LIMITED is admission.NEW_SESSIONS_REFUSED  # (imported: one text)
+
+
+@pytest.mark.parametrize("kind", ["exchange", "ask", "join"])
+def test_a_new_connection_closed_unanswered_is_not_taken_for_tls(kind: str) -> None:
+    """A request after an idle pause goes on a new connection; one closed without a word
+    (a server killed meanwhile, a proxy whose server is down) was reported as "if it
+    speaks TLS, pass tls=True", to a learner whose env had played there for an hour: only
+    a TLS port's refusal says so now (``test_tls_mistakes_say_what_to_pass``). A join's
+    connection, always new, alike."""
+    answers = [] if kind == "join" else [b'{"status": "ok", "data": null}EOT\x00']
+    port, _ = hostile([*answers, b""], close=True)
+    link = _remote.Link(("127.0.0.1", port), timeout=TIMEOUT)
+    request = b'{"type": "discover", "keep_alive": true}EOT\x00'
+    with pytest.raises(GameError) as raised:
+        if kind == "join":
+            link.join([_remote.RemoteTable(link, "Echo", 1, ["me"], session="s")])
+        else:
+            link.exchange([request])  # answered, then closed while idle
+            _closed_by_the_server(link)
+            link.exchange([request]) if kind == "exchange" else link.ask(request)
+    assert str(raised.value) == ("the server closed the connection without answering: did it "
+                                 "stop or crash? (If it runs, is that port a game server's?)")
+    link.close()
+
+
+@pytest.mark.parametrize("kind", ["exchange", "ask"])
+def test_a_reply_more_than_asked_for_is_refused_not_kept_for_the_next_request(kind: str
+                                                                              ) -> None:
+    """A server that answered one request twice: the second reply stayed in the link's
+    buffer and was taken for the next request's, the one after took that one's, and so on
+    (a state read as a move's reply). Now the extra bytes are an error, and the next
+    request goes on a new connection."""
+    extra = b'{"status": "ok", "data": 2}EOT\x00'
+    port, _ = hostile([b'{"status": "ok", "data": 1}EOT\x00' + extra,
+                       b'{"status": "ok", "data": 3}EOT\x00'], close=True)
+    link = _remote.Link(("127.0.0.1", port), timeout=TIMEOUT)
+    request = b'{"type": "discover", "keep_alive": true}EOT\x00'
+    with pytest.raises(GameError, match=r"^the server sent more than the 1 replies asked for "
+                                        r"\(b'\{\"status\": \"ok\", \"data\": 2\}EOT"):
+        link.exchange([request]) if kind == "exchange" else link.ask(request)
+    assert link.exchange([request]) == [{"status": "ok", "data": 3}]
+    link.close()
+
+
+HTTP_400 = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
+WEB_PORT = (r"^the server answered in HTTP \('HTTP/1.1 400 Bad Request'\): that port is a "
+            r"web server's \(the game server's dashboard\?\), not a game server's: use the "
+            r"game server's port")
+
+
+@pytest.mark.parametrize(("kind", "answer", "expected"), [
+    ("exchange", HTTP_400, WEB_PORT),
+    ("join", HTTP_400, WEB_PORT),
+    ("exchange", b'{"status": "ok", "data": null}',
+     r"^the server answered, then closed the connection: it does not keep connections "
+     r"open \(a classic game server\?\)")])
+def test_a_web_server_or_a_classic_server_is_named(kind: str, answer: bytes,
+                                                   expected: str) -> None:
+    """The port of a web server (the dashboard's answers a JSON line with a 408 after its
+    10 s), and a server that closes each connection after its reply: the env said "the
+    server closed the connection after 'HTTP/1.1 ...'" (or after the reply), now what the
+    port is. (A classic server's join is a reply as any other: its first kept-alive
+    request is the one that fails.)"""
+    port, _ = hostile([answer], close=True)
+    link = _remote.Link(("127.0.0.1", port), timeout=TIMEOUT)
+    with pytest.raises(GameError, match=expected):
+        if kind == "join":
+            link.join([_remote.RemoteTable(link, "Echo", 1, ["me"], session="s")])
+        else:
+            link.exchange([b'{"type": "discover", "keep_alive": true}EOT\x00'])
+    link.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's listen backlog")
+def test_a_connection_nobody_takes_waits_the_connect_timeout(monkeypatch) -> None:
+    """A listener that takes no connection (its queue full: a server hung, or too busy):
+    Linux drops the SYNs, and connecting waited the env's whole timeout (120 s by
+    default), then said "timed out"."""
+    monkeypatch.setattr(_remote, "CONNECT_TIMEOUT", 0.3, raising=False)
+    listener = socket.create_server(("127.0.0.1", 0), backlog=0)
+    queued = [socket.socket() for _ in range(3)]  # (more than the queue holds)
+    for sock in queued:
+        sock.setblocking(False)
+        sock.connect_ex(listener.getsockname())
+    link = _remote.Link(listener.getsockname(), timeout=TIMEOUT)
+    try:
+        with pytest.raises(GameError, match=r"^cannot connect to the server at "
+                                            r"127.0.0.1:\d+: no answer within 0.3 s"):
+            link.exchange([b'{"type": "discover", "keep_alive": true}EOT\x00'])
+    finally:
+        for sock in [*queued, listener]:
+            sock.close()
+
+
+@pytest.mark.parametrize("peer", ["silent", "trickling"])
+def test_a_tls_handshake_waits_the_connect_timeout_not_the_reply_timeout(
+        peer: str, tls_pair: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that accepts and never answers the handshake (or trickles it, a byte
+    well within the time limit each) held the env for its whole ``timeout`` (120 s by
+    default: it allows for other clients' moves), then said "timed out". The handshake
+    waits CONNECT_TIMEOUT now, as in the client module, in all."""
+    cert, key = tls_pair
+    monkeypatch.setattr(_remote, "CONNECT_TIMEOUT", 0.3, raising=False)
+    listener = socket.create_server(("127.0.0.1", 0))
+    returned = threading.Event()
+    steps: list[int] = []
+
+    def serve() -> None:
+        with listener, listener.accept()[0] as conn:
+            if peer == "trickling":
+                steps.append(_trickle_handshake(conn, cert, key, returned, 400))
+            returned.wait(TIMEOUT)
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    env = gym_env("TicTacToe", server=("127.0.0.1", listener.getsockname()[1]),
+                  tls=ssl.create_default_context(cafile=cert), timeout=TIMEOUT)
+    try:
+        with pytest.raises(GameError, match=r"cannot connect to the server at 127.0.0.1:\d+: "
+                                            r"it accepted the connection but did not end "
+                                            r"the TLS handshake within 0.3 s"):
+            env.reset()
+    finally:
+        returned.set()
+        thread.join(TIMEOUT)
+        env.close()
+    assert peer == "silent" or steps[0] < 400
