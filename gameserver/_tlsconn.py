@@ -36,7 +36,16 @@ What a caller must know:
   would give (``NOT_TLS``), then refused as below, and logged (at most once
   per ``_lograte.LOG_INTERVAL``). Until 2026-11-30 its bytes went to
   OpenSSL, whose failed handshake closed the connection unanswered: the
-  client saw an empty reply, the log said nothing above DEBUG.
+  client saw an empty reply, the log said nothing above DEBUG. What it
+  still sends is dropped until it has been quiet for ``PLAIN_QUIET``
+  seconds (it sent its request whole, then read: it is done), then the
+  connection is closed, not aborted (nothing unread: no reset); one that
+  keeps sending is aborted at ``connection_timeout`` after the refusal, as
+  any drained one. (From 2026-11-30 until 2026-12-01 such a client was held
+  until its end or the whole ``connection_timeout``: a script that kept its
+  sockets open after the answer held its address's connections, a class's
+  NAT, for a minute each; a mute client is held as long anyway, before its
+  handshake, so the wait bounded no attacker.)
 - A refusal (a request too large, or a connection beyond the limits, said
   once the handshake ends) is followed by our close_notify and a TCP FIN,
   and what the client still sends is dropped unread until its end, as
@@ -52,7 +61,7 @@ import ssl
 from collections.abc import Callable
 
 from ._connhost import ConnectionHost
-from ._connstate import READING
+from ._connstate import DRAINING, READING
 from ._handshakes import Handshakes
 from ._transportconn import TransportConnection
 from .protocol import server_error
@@ -66,6 +75,8 @@ ARRIVED_MAX = 64 * 1024  # bytes kept while a handshake's step runs; beyond, rea
 PLAIN_FIRST = frozenset(b"\t\n\r" + bytes(range(0x20, 0x7F)))
 NOT_TLS = server_error("this port speaks TLS only, and the request came without it: connect "
                        "with TLS (game_server_api: call enable_tls() before join())").reply()
+# Seconds a client answered NOT_TLS may stay quiet before it is closed (see the top).
+PLAIN_QUIET = 2.0
 NOT_TLS_LOG = ("TLS game port: a request came without TLS (a client that does not call "
                "enable_tls()); answered with a server: error in plain text")
 
@@ -76,7 +87,7 @@ class TLSConnection(TransportConnection):
     __slots__ = ("_incoming", "_outgoing", "_tls", "_ready", "_early", "_early_end",
                  "_app_reading", "_decrypt_due", "_fin", "_eof_seen", "_tls_shut",
                  "_handshakes", "_stepping", "_unstepped", "_arrived", "_arrived_bytes",
-                 "_plain")
+                 "_plain", "_heard", "_drain_until")
 
     def __init__(self, host: ConnectionHost, context: ssl.SSLContext,
                  handshakes: Handshakes) -> None:
@@ -99,11 +110,15 @@ class TLSConnection(TransportConnection):
         self._eof_seen = False  # its close_notify or FIN was reported (_eof)
         self._tls_shut = False  # our close_notify is written: nothing more can be
         self._plain: bool | None = None  # the client speaks no TLS (None: nothing came yet)
+        self._heard = 0.0  # (a client answered NOT_TLS) loop time its last bytes came
+        self._drain_until = 0.0  # ... and when its drain ends however much it sends
 
     # ------------------------------------------------------------ asyncio callbacks
 
     def data_received(self, data: bytes) -> None:
         if self._tls_shut:  # our close_notify is out: what comes is dropped unread
+            if self._plain:  # (not quiet yet: _plain_deadline)
+                self._heard = asyncio.get_running_loop().time()
             return
         if self._plain is None:  # the client's first bytes
             self._plain = data[0] in PLAIN_FIRST
@@ -182,6 +197,23 @@ class TLSConnection(TransportConnection):
             return
         self._ready = self._tls_shut = True  # (no handshake, and no TLS record, ever)
         self._refuse(NOT_TLS)
+        if self._state is DRAINING:  # quiet for PLAIN_QUIET: closed (see the top)
+            timeout = self._host.settings.connection_timeout
+            self._heard = asyncio.get_running_loop().time()
+            self._drain_until = self._heard + timeout
+            self._set_deadline(min(PLAIN_QUIET, timeout))
+
+    def _plain_deadline(self) -> None:
+        """The deadline of a client answered NOT_TLS, draining: closed if it was quiet for
+        ``PLAIN_QUIET``, aborted once its ``connection_timeout`` is over, else later."""
+        self._timer = None
+        now = asyncio.get_running_loop().time()
+        if now >= self._drain_until:
+            self._abort()
+        elif now - self._heard >= PLAIN_QUIET:
+            self._hang_up()  # (our FIN is out: the close follows what is unsent)
+        else:
+            self._set_deadline(min(self._heard + PLAIN_QUIET, self._drain_until) - now)
 
     # ------------------------------------------------------------ the handshake
 
@@ -338,5 +370,8 @@ class TLSConnection(TransportConnection):
         if not self._ready:  # the handshake takes too long
             self._timer = None
             self._abort()
+            return
+        if self._plain and self._state is DRAINING:
+            self._plain_deadline()
             return
         super()._deadline_passed()

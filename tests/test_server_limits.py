@@ -277,6 +277,57 @@ def test_a_plain_client_of_a_tls_server_is_told_at_once_to_use_tls(
     ok(tls_request(server.port, join_request("Echo", token(), 1), unverified_context()))
 
 
+def test_a_plain_client_of_a_tls_server_that_stays_connected_is_let_go_when_quiet(
+        make_server: Callable[..., ServerThread], tls_pair: tuple[str, str]) -> None:
+    """After its answer and our FIN, a plain client that keeps its socket open and sends
+    nothing more is closed once quiet (_tlsconn.PLAIN_QUIET), not held until
+    connection_timeout (600 s here, longer than the test waits) with its address's
+    connections: a script at a class's NAT that never closes its sockets held one of the
+    class's for a minute at each try. Beside it an attacker that keeps sending to hold its
+    connection is let go at its connection_timeout (aborted), however much it sends."""
+    cert, key = tls_pair
+    server = make_server(tls_cert=cert, tls_key=key, connection_timeout=600)
+    with socket.create_connection((server.host, server.port), timeout=TIMEOUT) as kept:
+        kept.sendall(encode(join_request("Echo", token(), 1)))
+        reply = b""
+        while chunk := kept.recv(65536):  # (our FIN ends it; the socket stays open)
+            reply += chunk
+        assert "this port speaks TLS only" in error(parse_reply(reply))
+        until(lambda: server.call(lambda: len(server.server.connections)) == 0,
+              "the quiet client let go")
+
+    attacked = make_server(tls_cert=cert, tls_key=key, connection_timeout=3)
+    with socket.create_connection((attacked.host, attacked.port), timeout=TIMEOUT) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\n")
+        assert "this port speaks TLS only" in error(parse_reply(sock.recv(65536)))
+
+        def ended() -> bool:
+            with contextlib.suppress(OSError):  # (reset, once aborted)
+                sock.sendall(b"x" * 100)  # (every 5 ms: never quiet for a second)
+            return attacked.call(lambda: len(attacked.server.connections)) == 0
+
+        until(ended, "the sender let go at its connection_timeout")
+
+
+def test_a_proxy_protocol_header_is_not_read_and_fails_the_request(
+        make_server: Callable[..., ServerThread], tls_pair: tuple[str, str]) -> None:
+    """What the README ("Behind a TCP proxy or load balancer") tells a host who turns on
+    the PROXY protocol in the proxy: the game port does not read it, and every request
+    behind the header fails with a clear server: error (plain port: not JSON; TLS port:
+    no TLS), rather than being served as if from the address the header names."""
+    v1 = b"PROXY TCP4 203.0.113.7 192.0.2.1 51000 4711\r\n"
+    v2 = b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c" + bytes(12)
+    plain = make_server()
+    for header in (v1, v2):
+        reply = send_raw(plain.port, header + encode(join_request("Echo", token(), 1)))
+        assert error(parse_reply(reply)).startswith("server: request is not valid JSON")
+    cert, key = tls_pair
+    tls = make_server(tls_cert=cert, tls_key=key)
+    for header in (v1, v2):
+        reply = send_raw(tls.port, header + encode(join_request("Echo", token(), 1)))
+        assert error(parse_reply(reply)).startswith("server: this port speaks TLS only")
+
+
 def test_a_tls_client_of_a_plain_server_is_refused_at_once(
         make_server: Callable[..., ServerThread], caplog: pytest.LogCaptureFixture) -> None:
     """A ClientHello holds no terminator: it waited for connection_timeout (60 s by

@@ -22,7 +22,7 @@ import pytest
 from gameserver._connhost import ConnectionRegistry
 from gameserver._connstate import State
 from gameserver._handshakes import Handshakes
-from gameserver._tlsconn import TLSConnection
+from gameserver._tlsconn import PLAIN_QUIET, TLSConnection
 from gameserver.startup import tls_context
 from tests.test_connection import DISCOVER, Host, hosting
 from tests.test_transportconn import MemoryTransport, next_pass, pass_deadline, replies
@@ -161,6 +161,35 @@ def test_plain_json_to_a_tls_port_is_refused_in_plain_text_then_drained_to_its_e
         assert client.conn.state is State.CLOSED and len(host.registry) == 0
 
     run(tls_pair, body)
+
+
+def test_a_plain_client_quiet_after_its_answer_is_closed_and_one_that_keeps_sending_aborted(
+        tls_pair: tuple[str, str]) -> None:
+    """Answered NOT_TLS, a client that keeps its connection open and sends nothing more
+    for PLAIN_QUIET has sent all it will: closed (not aborted: nothing unread, no reset),
+    not held for connection_timeout. One that keeps sending stays drained, at most its
+    connection_timeout after the refusal, then is aborted. (Time is moved by the test.)"""
+    async def body(host: Host, connect: Callable[[], Client]) -> None:
+        quiet = connect()
+        quiet.conn.data_received(DISCOVER)
+        assert quiet.conn._timer is not None and quiet.conn.state is State.DRAINING
+        assert quiet.conn._timer.when() - asyncio.get_running_loop().time() <= PLAIN_QUIET
+        quiet.conn._heard -= PLAIN_QUIET  # (quiet that long)
+        pass_deadline(quiet.conn)
+        assert quiet.conn.state is State.CLOSING and quiet.transport.closing
+        assert not quiet.transport.aborted
+
+        talker = connect()
+        talker.conn.data_received(DISCOVER)
+        talker.conn.data_received(b"more")  # (just now: not quiet)
+        pass_deadline(talker.conn)
+        assert talker.conn.state is State.DRAINING and not talker.transport.closing
+        talker.conn._drain_until -= 600  # (its connection_timeout is over)
+        talker.conn.data_received(b"more")
+        pass_deadline(talker.conn)
+        assert talker.transport.aborted
+
+    run(tls_pair, body, connection_timeout=600)
 
 
 def test_bytes_that_are_neither_tls_nor_text_abort_the_connection(

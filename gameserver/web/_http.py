@@ -33,7 +33,14 @@ What keeps it from stalling or starving (issue 14):
   bots) and the log; the proxy's connections count against
   ``max_connections`` only, not ``max_per_address`` (they are counted when
   accepted, before any header, and one carries the requests of many
-  visitors). From any other peer the header is ignored.
+  visitors). A request from the trusted address that names no client (the
+  operator's ``ssh -L``, a program on that machine, a proxy that does not
+  add the header) is vouched for by nobody: it counts as its peer, as if
+  the proxy were not trusted, and from then on its connection counts
+  against ``max_per_address`` too (beyond it: ``/healthz`` answered, ``503``
+  to the rest, as in triage). Until 2026-12-01 such connections were
+  bounded by ``max_connections`` only. From any other peer the header is
+  ignored.
 * **Event streams are bounded.** An ``EventStream`` writes without waiting;
   when the bytes its client has not read reach ``STREAM_BUFFER_MAX``, or
   its buffer did not drain between two keep-alive pings, the stream is
@@ -226,6 +233,12 @@ def error_response(status: int, message: str,
 # OpenSSL say "wrong version number", the usual hint); anyone who reads the bytes (nc, a
 # packet capture) reads what to do.
 TLS_HANDSHAKE = b"\x16"
+BUSY = error_response(503, "the dashboard is busy (too many connections); try again",
+                      (("Retry-After", "5"),))
+# Headers a proxy sends: a request from a trusted proxy's address with one of them and no
+# usable X-Forwarded-For came through a proxy not set up to add one (_forwarded).
+PROXY_HEADERS = ("x-forwarded-for", "forwarded", "x-forwarded-proto", "x-forwarded-host",
+                 "x-real-ip", "via")
 TLS_REFUSAL = Response(400, b"this is the dashboard's plain HTTP port, and a TLS handshake "
                             b"came: use http://, not https:// (for TLS, put a proxy in front: "
                             b"docs/dashboard.md, Access token)\n",
@@ -420,7 +433,8 @@ class HTTPServer:
         self._tls_logged = LogRate(BUSY_LOG_INTERVAL)  # TLS handshakes (TLS_REFUSAL)
         # (each an IP address: config.Settings.check refuses anything else)
         self.trusted_proxies = frozenset(filter(None, map(canonical_ip, trusted_proxies)))
-        self._unforwarded_logged = LogRate(BUSY_LOG_INTERVAL)  # (forwarded_client)
+        self._unforwarded_logged = LogRate(BUSY_LOG_INTERVAL)  # (_forwarded): a proxy's
+        self._direct_logged = LogRate(BUSY_LOG_INTERVAL)  # ... a direct one's (ssh -L)
         self.stopping = False
 
     async def start(self, host: str, port: int) -> int:
@@ -464,20 +478,19 @@ class HTTPServer:
                 return
             self.open += 1
             if counted_as:
-                self.per_address[counted_as] = self.per_address.get(counted_as, 0) + 1
+                self._count(counted_as)
             self._writers.add(writer)
+            # (from a trusted proxy) the peer's key, once a request named no client
+            unforwarded: list[str] = []
             try:
-                await self._serve(reader, writer, client, proxied)
+                await self._serve(reader, writer, client, unforwarded if proxied else None)
                 await self._linger(reader, writer)
             finally:
                 self._writers.discard(writer)
                 self.open -= 1
-                if counted_as:
-                    left = self.per_address[counted_as] - 1
-                    if left:
-                        self.per_address[counted_as] = left
-                    else:
-                        del self.per_address[counted_as]
+                for key in (counted_as, *unforwarded):
+                    if key:
+                        self._uncount(key)
         except (ConnectionError, asyncio.CancelledError):
             pass
         except Exception:  # a bug of ours: log it, keep serving the others
@@ -485,6 +498,16 @@ class HTTPServer:
         finally:
             self._tasks.discard(task)
             writer.transport.abort()  # after _linger, nothing is left to send or read
+
+    def _count(self, key: str) -> None:
+        self.per_address[key] = self.per_address.get(key, 0) + 1
+
+    def _uncount(self, key: str) -> None:
+        left = self.per_address[key] - 1
+        if left:
+            self.per_address[key] = left
+        else:
+            del self.per_address[key]
 
     async def _linger(self, reader: asyncio.StreamReader,
                       writer: asyncio.StreamWriter) -> None:
@@ -510,7 +533,10 @@ class HTTPServer:
             pass
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                     client: str, proxied: bool) -> None:
+                     client: str, unforwarded: list[str] | None) -> None:
+        """Serve the connection's requests. ``unforwarded``: None unless ``client`` is a
+        trusted proxy; then the key this connection counts under once one of its requests
+        named no client (``_unforwarded``), added here, taken off by the caller."""
         while not self.stopping:
             head = await self._read_head(reader, writer, REQUEST_DEADLINE)
             if head is None:
@@ -519,8 +545,13 @@ class HTTPServer:
             if isinstance(request, Response):
                 await self._write(writer, request, "GET", keep_alive=False)
                 return
-            if proxied:  # per request: a proxy's kept-alive connection serves many visitors
-                request.client = self._forwarded(request, client)
+            if unforwarded is not None:  # per request: a proxy's connection serves many
+                forwarded = self._forwarded(request, client)
+                if forwarded is not None:
+                    request.client = forwarded
+                elif not unforwarded and not await self._unforwarded(writer, request, client,
+                                                                     unforwarded):
+                    return
             if request.method == "POST" and not await self._read_body(reader, writer, request):
                 return
             try:
@@ -674,26 +705,55 @@ class HTTPServer:
             if isinstance(request, Request) and request.path == "/healthz":
                 await self._write(writer, self._healthz(), request.method, False)
                 return
-            await self._write(writer, error_response(
-                503, "the dashboard is busy (too many connections); try again",
-                (("Retry-After", "5"),)), "GET", False)
+            await self._write(writer, BUSY, "GET", False)
         finally:
             self._triage.pop(writer, None)
 
-    def _forwarded(self, request: Request, proxy: str) -> str:
-        """``forwarded_client``, and a warning (at most one a minute) when the proxy
-        names no client: its visitors then share its address (a proxy not configured
-        to add the header, or another program on the proxy's machine)."""
-        client = forwarded_client(request.headers.get("x-forwarded-for", ""))
+    def _forwarded(self, request: Request, proxy: str) -> str | None:
+        """``forwarded_client``; when none, a line in the log (at most one a minute): a
+        warning if a proxy sent the request (it sent some forwarding header: it is not
+        set up to add a usable X-Forwarded-For, and its visitors share its address), else
+        at INFO (no forwarding header at all: a direct client on the proxy's machine,
+        the operator's ``ssh -L``, whose requests are expected)."""
+        headers = request.headers
+        client = forwarded_client(headers.get("x-forwarded-for", ""))
         if client is not None:
             return client
-        held = self._unforwarded_logged.due()
-        if held is not None:
-            log.warning("dashboard: a request from the trusted proxy %s without a client "
-                        "address in X-Forwarded-For: counted as the proxy's (set nginx's "
-                        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;)%s",
-                        proxy, since(held, "such requests"))
-        return proxy
+        if any(name in headers for name in PROXY_HEADERS):
+            held = self._unforwarded_logged.due()
+            if held is not None:
+                log.warning("dashboard: a request through the trusted proxy %s without a "
+                            "client address in X-Forwarded-For: counted as %s itself, under "
+                            "its per-address limits (set nginx's proxy_set_header "
+                            "X-Forwarded-For $proxy_add_x_forwarded_for;)%s",
+                            proxy, proxy, since(held, "such requests"))
+        else:
+            held = self._direct_logged.due()
+            if held is not None:
+                log.info("dashboard: a request from %s (a trusted proxy's address) without "
+                         "X-Forwarded-For, a direct client (ssh -L, a program on that "
+                         "machine): counted as %s itself, under its per-address limits%s",
+                         proxy, proxy, since(held, "such requests"))
+        return None
+
+    async def _unforwarded(self, writer: asyncio.StreamWriter, request: Request, peer: str,
+                           unforwarded: list[str]) -> bool:
+        """The first request of a trusted proxy's connection that names no client:
+        nobody vouches for it, so the connection counts against ``max_per_address`` as
+        its ``peer`` from now on (added to ``unforwarded``), as if the proxy were not
+        trusted: True. Beyond the cap it is answered as in triage (``/healthz``, else
+        ``503``) and closed: False. Until 2026-12-01 anyone on the proxy's machine could
+        hold every dashboard connection with kept-alive header-less requests (one that
+        sends no request at all is still bounded by the request deadline alone)."""
+        key = address_key(peer)
+        if self.per_address.get(key, 0) < self.max_per_address:
+            self._count(key)
+            unforwarded.append(key)
+            return True
+        self._log_busy(peer)
+        healthz = request.path == "/healthz"
+        await self._write(writer, self._healthz() if healthz else BUSY, request.method, False)
+        return False
 
     def _log_tls(self, writer: asyncio.StreamWriter) -> None:
         held = self._tls_logged.due()

@@ -145,3 +145,57 @@ def test_the_proxys_connections_are_not_capped_per_address() -> None:
                 held.enter_context(connect(server, STRANGER))
             assert status(server, PROXY, RIGHT, "203.0.113.8") == 200
             assert status(server, STRANGER, RIGHT) == 503
+
+
+def kept_alive(server: ServerThread, peer: str, path: str = "/api/games",
+               *headers: str) -> tuple[socket.socket, int]:
+    """A connection from ``peer`` left open after one kept-alive ``GET path`` (with
+    ``headers``; no X-Forwarded-For unless among them), and that request's status."""
+    sock = connect(server, peer)
+    lines = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1", f"Authorization: {RIGHT}", *headers]
+    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+    with sock.makefile("rb") as reply:  # (the head, and the body its length says)
+        code = int(reply.readline().split(b" ", 2)[1])
+        length = 0
+        while (line := reply.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        reply.read(length)
+    return sock, code
+
+
+def test_a_direct_client_on_the_proxys_machine_counts_as_its_peer_capped_per_address(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The operator's ssh -L, or any program on the proxy's machine, reaches the dashboard
+    from the trusted address without X-Forwarded-For: nobody vouches for its address, so
+    it counts as its peer as if the proxy were not trusted, and its connections against
+    web_max_connections_per_address too. The attack: a local program holding kept-alive
+    header-less connections took every dashboard connection from the proxy's visitors
+    (the proxy's connections are capped by web_max_connections only). Now it holds its
+    address's share; /healthz is still answered to it, the visitors are served, and no
+    warning blames the proxy for it (INFO says what it is)."""
+    with dashboard(web_trusted_proxies=[PROXY], web_max_connections=4,
+                   web_max_connections_per_address=2) as server, \
+            contextlib.ExitStack() as held, caplog.at_level("INFO", "gameserver.web"):
+        http = server.server.dashboard.http  # type: ignore[union-attr]
+        codes = []
+        for _ in range(4):
+            sock, code = kept_alive(server, PROXY)
+            if code == 200:
+                held.enter_context(sock)
+            else:  # refused, closed: the server lets it go (_linger) once the client does
+                sock.close()
+            codes.append(code)
+        assert codes == [200, 200, 503, 503]
+        sock, code = kept_alive(server, PROXY, "/healthz")
+        sock.close()
+        assert code == 200
+        play.wait_until(lambda: server.call(lambda: http.open) == 2, "the refused let go")
+        assert status(server, PROXY, RIGHT, "203.0.113.8") == 200  # a visitor of the proxy
+        assert "without X-Forwarded-For, a direct client (ssh -L" in caplog.text
+        assert "without a client address in X-Forwarded-For" not in caplog.text
+        # Through a proxy that sends other forwarding headers but no usable client: warned.
+        sock, code = kept_alive(server, PROXY, "/api/games", "X-Forwarded-Proto: https")
+        assert code == 503 and "without a client address in X-Forwarded-For" in caplog.text
+        sock.close()
