@@ -41,9 +41,9 @@ worker is replaced in between.
 (trusted: the bundled ones) and which sources run in workers;
 ``Isolation`` starts the workers and makes their game types.
 
-(About 950 lines on purpose: ``RemoteGame``'s building, mirror, saved copy or seed,
+(About 1,030 lines on purpose: ``RemoteGame``'s building, mirror, saved copy or seed,
 fetches and loss share every field of one object; ``FetchedViews`` bounds what its
-fetches keep.)
+fetches keep; ``_checked`` is the one check of the states its players get.)
 """
 
 from __future__ import annotations
