@@ -123,7 +123,7 @@ from ._connstate import (
 from ._held import HeldReplies
 from ._push import Subscriptions
 from .addresses import address_key
-from .framing import TERMINATOR, RequestReader, TLSHandshake
+from .framing import TERMINATOR, HTTPRequest, RequestReader, TLSHandshake
 from .protocol import ProtocolError, decode, server_error
 from .waits import Outcome, Wait
 
@@ -133,6 +133,8 @@ PUSH_REQUESTS = frozenset({"subscribe", "unsubscribe"})  # answered here, not by
 TLS_ON_PLAIN = ("game port: a TLS handshake came, and this server has no TLS (--tls-cert, "
                 "--tls-key); refused with a server: error in plain text (a client that "
                 "calls enable_tls() for a server without it)")
+HTTP_ON_GAME_PORT = ("game port: an HTTP request came (a browser or curl given the game "
+                     "port, not the dashboard's); answered with an HTTP 400 saying so")
 
 
 class BaseConnection(HeldReplies):
@@ -263,6 +265,8 @@ class BaseConnection(HeldReplies):
             except ProtocolError as err:
                 if type(err) is TLSHandshake:
                     self._host.registry.other_protocol(self._address, TLS_ON_PLAIN)
+                elif type(err) is HTTPRequest:
+                    self._host.registry.other_protocol(self._address, HTTP_ON_GAME_PORT)
                 self._refuse(err.reply())
                 return
             if raw is not None:

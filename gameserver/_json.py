@@ -193,5 +193,14 @@ def _make_decode_json(decoder: json.JSONDecoder, scan_once: Callable[[str, int],
 decode_json, _DECODE_FALLBACK = _make_decode_json(_decoder,
                                                   getattr(_decoder, "scan_once", None))
 
+# ``scan_json(text, 0)``: the JSON value at the start of ``text`` and where it ends; raises
+# StopIteration or ValueError where there is none (NaN and Infinity included). For checking
+# JSON that is sent on as it is (a worker's state replies, ``isolated``): all in C where
+# ``decode_json`` is, as a number beyond the float range is read as infinity, not refused (a
+# Python call per float, as ``decode_json`` makes, would cost a state of floats dearly).
+_scanner = json.JSONDecoder(parse_constant=_reject_constant)
+scan_json: Callable[[str, int], tuple[Any, int]] = (
+    _scanner.raw_decode if _DECODE_FALLBACK else _scanner.scan_once)
+
 # Why a private fast path of CPython is not used here (empty on the Pythons we know).
 FAST_PATH_FALLBACKS = [problem for problem in (_ENCODE_FALLBACK, _DECODE_FALLBACK) if problem]

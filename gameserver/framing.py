@@ -10,18 +10,25 @@ A request whose first byte is 0x16, a TLS record's (a handshake's), is a
 client that speaks TLS to a plain port: no JSON text begins with it, and the
 handshake holds no terminator, so it is refused as soon as it comes
 (``TLSHandshake``), not at the connection's deadline (until 2026-11-30 the
-client waited ``connection_timeout`` for its handshake's answer).
+client waited ``connection_timeout`` for its handshake's answer). So is one
+that begins as an HTTP request (``GET /``: a browser, or curl, pointed at the
+game port instead of the dashboard's), with an HTTP reply saying so
+(``HTTPRequest``): it waited for the deadline too, and the browser then
+showed no page (the game port's error is no HTTP reply).
 """
 
 from __future__ import annotations
 
 from .protocol import ProtocolError, server_error
 
-__all__ = ["TERMINATOR", "RequestReader", "TLSHandshake"]
+__all__ = ["TERMINATOR", "RequestReader", "TLSHandshake", "HTTPRequest"]
 
 TERMINATOR = b"EOT\x00"
 _TERMINATOR_SIZE = len(TERMINATOR)
 TLS_HANDSHAKE = 0x16  # a TLS record's first byte, a handshake's
+# How an HTTP request begins (RFC 9110's methods): no JSON text begins so.
+HTTP_METHODS = tuple(method + b" " for method in (
+    b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"CONNECT", b"OPTIONS", b"TRACE", b"PATCH"))
 
 
 class TLSHandshake(ProtocolError):
@@ -31,6 +38,22 @@ class TLSHandshake(ProtocolError):
         super().__init__(
             "server: a TLS handshake came, but this port speaks plain TCP, without TLS: "
             "connect without TLS (game_server_api: do not call enable_tls())")
+
+
+class HTTPRequest(ProtocolError):
+    """A request that is an HTTP request: a browser (or curl) on the game port. Its reply
+    is an HTTP reply, which the browser shows."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "server: an HTTP request came, but this port speaks the game protocol (JSON "
+            "requests ending in EOT\\0: game_server_api.py), not HTTP; the web dashboard, if "
+            "the server runs one, has a port of its own (web_port, 8080 by default)")
+
+    def reply(self) -> bytes:
+        text = str(self).encode() + b"\n"
+        return (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(text), text))
 
 
 class RequestReader:
@@ -43,7 +66,7 @@ class RequestReader:
 
     Raises ``ProtocolError`` when the request grows past ``size_max`` bytes,
     terminator included (the classic client counts it too), and
-    ``TLSHandshake`` when it begins as one (see the top).
+    ``TLSHandshake`` or ``HTTPRequest`` when it begins as one (see the top).
     """
 
     __slots__ = ("buffer", "_size_max", "_scanned")
@@ -79,8 +102,11 @@ class RequestReader:
             return None
         end = buffer.find(TERMINATOR, max(0, self._scanned - len(TERMINATOR) + 1))
         if end < 0:
-            if not self._scanned and buffer[0] == TLS_HANDSHAKE:  # (a request's first look)
-                raise TLSHandshake()
+            if not self._scanned:  # (a request's first look)
+                if buffer[0] == TLS_HANDSHAKE:
+                    raise TLSHandshake()
+                if buffer.startswith(HTTP_METHODS):
+                    raise HTTPRequest()
             self._scanned = len(buffer)
             if len(buffer) > self._size_max:
                 raise server_error("request size exceeded by client")

@@ -41,9 +41,9 @@ worker is replaced in between.
 (trusted: the bundled ones) and which sources run in workers;
 ``Isolation`` starts the workers and makes their game types.
 
-(About 950 lines on purpose: ``RemoteGame``'s building, mirror, saved copy or seed,
+(About 1,030 lines on purpose: ``RemoteGame``'s building, mirror, saved copy or seed,
 fetches and loss share every field of one object; ``FetchedViews`` bounds what its
-fetches keep.)
+fetches keep; ``_checked`` is the one check of the states its players get.)
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _channel, _sandbox, protocol, registry, replaying, workers
-from ._json import decode_json
+from ._json import decode_json, scan_json
 from ._randomness import new_seed
 from ._soon import Soon
 from ._stand_in import stand_in
@@ -82,6 +82,10 @@ REJECTION_TEXT_MAX = 12 * _channel.ERROR_MAX + 200
 # the server would decode on its loop (``[{}, {}, ...]``: half a gigabyte, seconds).
 TIMEOUT_MOVE_TEXT_MAX = 1_000_000
 _OK_PREFIX = protocol.OK_HEAD + b"{"  # a state reply: its data is a dict
+_DATA_AT = protocol.OK_HEAD_SIZE  # ... which begins here
+# Bytes of a state reply up to which ``_checked`` decodes it: all that a change sends along
+# (``MIRROR_MAX`` in all, ``worker.Host._mirror``); a larger one is fetched when asked.
+VIEW_DECODED_MAX = _channel.MIRROR_MAX
 # Bytes of the large states fetched from workers that the server keeps, for all of its
 # games together (``FetchedViews``): a worker makes a 16 MB state for nothing ("x" * ...).
 FETCHED_MAX = 256 * 1024 * 1024
@@ -89,18 +93,31 @@ FETCHED_MAX = 256 * 1024 * 1024
 
 def _view_shape(data: Any, legal_moves: bool) -> bool:
     """Whether ``data``, a state reply's data decoded, has the shape a worker's own
-    ``CheckedGame.view`` gives it: a dict with "current" and "gameover", and with
-    ``legal_moves`` a list of move dicts (or None) under "legal_moves". ``_checked`` looks
-    at a reply's first and last bytes only: a hostile game's worker may send
-    ``{"status": "ok", "data": {}, "data": 5, "x": {}}`` (a second "data" wins) or leave
-    keys out, and the server's own uses of a view (the turn timer, a forfeit, the
-    dashboard, a tournament's result) then failed with an internal error."""
-    if type(data) is not dict or "current" not in data or "gameover" not in data:
+    ``CheckedGame.view`` gives it: a dict with a list under "current" and a bool under
+    "gameover", and with ``legal_moves`` a list of move dicts (or None) under
+    "legal_moves". A hostile game's worker may send ``{"status": "ok", "data": {}, "data":
+    5, "x": {}}`` (a second "data" wins) or leave keys out: the server's own uses of a view
+    (the turn timer, a forfeit, the dashboard, a tournament's result) failed with an
+    internal error, and its players got what ``PROTOCOL.md`` does not allow
+    (``_checked``)."""
+    if (type(data) is not dict or type(data.get("current")) is not list
+            or type(data.get("gameover")) is not bool):
         return False
     if not legal_moves:
         return True
     moves = data.get("legal_moves", 0)
     return moves is None or (type(moves) is list and all(type(m) is dict for m in moves))
+
+
+# Bytes a decoded state takes per item (``decoded_size``): 16 MB of ``[{}, {}, ...`` take
+# 415 MB decoded (an empty dict and its place in the list: 74 bytes), of ``[0, 0, ...`` 94 MB.
+_DECODED_ITEM = 80
+
+
+def decoded_size(reply: bytes) -> int:
+    """About as many bytes as ``reply`` (a state reply) takes decoded, or more: its length
+    and ``_DECODED_ITEM`` per comma (an item of a list or dict after the first)."""
+    return len(reply) + _DECODED_ITEM * reply.count(b",")
 
 
 class _Fetched:
@@ -124,10 +141,12 @@ class FetchedViews:
     player of each session of its game has two (with and without legal
     moves): a client that asked them, then hung up without reading, made the
     server keep 16 MB each (200 one-player sessions from one address: 6.4
-    GB). Together they are kept up to ``FETCHED_MAX`` bytes (their decoded
-    copies for the dashboard, about as many more); past that the oldest are
-    dropped, and fetched again if asked. The session keeps no second
-    reference (``Session._keep_reply``), so a dropped one is freed.
+    GB). Together they are kept up to ``FETCHED_MAX`` bytes, with their
+    decoded copies (for the dashboard, the turn timer: counted by
+    ``decoded_size``, as a worker may make 16 MB that decode to 415 MB); past
+    that the oldest are dropped, and fetched again if asked (the newest is
+    kept however large). The session keeps no second reference
+    (``Session._keep_reply``), so a dropped one is freed.
     """
 
     __slots__ = ("total", "_kept")
@@ -139,8 +158,16 @@ class FetchedViews:
     def keep(self, game: RemoteGame, key: View, size: int) -> _Fetched:
         """Count a state of ``size`` bytes that ``game`` now keeps for ``key``; drop the
         oldest kept while all take more than ``FETCHED_MAX``."""
-        kept = _Fetched(game, key, size)
+        kept = _Fetched(game, key, 0)
         self._kept[kept] = None
+        self.grow(kept, size)
+        return kept
+
+    def grow(self, kept: _Fetched, size: int) -> None:
+        """``kept``, still kept, now takes ``size`` bytes more (its decoded copy) and is
+        the newest; drop the oldest others while all take more than ``FETCHED_MAX``."""
+        self._kept.move_to_end(kept)
+        kept.size += size
         self.total += size
         while self.total > FETCHED_MAX and len(self._kept) > 1:
             oldest = next(iter(self._kept))
@@ -148,7 +175,6 @@ class FetchedViews:
             owner = oldest.game()
             if owner is not None:
                 owner.drop_fetched(oldest)
-        return kept
 
     def release(self, kept: _Fetched) -> None:
         """``kept`` is kept no more (its game changed, or it was dropped)."""
@@ -704,10 +730,19 @@ class RemoteGame(CheckedGame):
         self._ended = False if over is None else over
         views = {}
         # In the order of the states asked for (a prefix of ``_wanted``, which only grows);
-        # None: not sent along.
+        # None: not sent along. The players of a game often see the same bytes (TicTacToe:
+        # both): each text is checked once per change.
+        last: Any = None
+        checked: bytes | str = b""
+        room = _channel.MIRROR_MAX  # (what a worker sends along, in all; ``_checked`` reads)
         for key, view in zip(self._wanted, reply[4], strict=False):
             if view is not None:
-                views[key] = self._checked(view)
+                if view != last or key[1]:  # (a state checked with legal moves: also without)
+                    last = view
+                    checked = self._checked(view, key[1], room)
+                    if checked is view:
+                        room -= len(view)
+                views[key] = checked
         self._views = views
         if self._decoded:
             self._decoded = {}
@@ -760,15 +795,46 @@ class RemoteGame(CheckedGame):
         since the last, or the game has none yet (it is saved as its seed)."""
         return bool(self._since) or (self._blob is None and self._since is not None)
 
-    def _checked(self, view: bytes | str) -> bytes | str:
-        """A state reply from the worker, if it is one: nothing that could break the framing."""
+    def _checked(self, view: bytes | str, legal_moves: bool, size_max: int) -> bytes | str:
+        """A state reply from the worker if it is one, as ``PROTOCOL.md`` has it; else the
+        error that replaces it.
+
+        It goes to the game's players as it is, and a hostile game controls its worker
+        (it may write the pipe itself). Refused: a reply of more than ``size_max`` bytes
+        (at most ``VIEW_DECODED_MAX``: what is left of ``MIRROR_MAX`` for a state sent
+        along with a change), and one that is not ``{"status": "ok", "data": ...}`` in
+        UTF-8 JSON (no NaN) with a view's data (``_view_shape``; ``legal_moves``: with
+        them), checked by decoding it: about 60 bytecodes a distinct state. A larger one
+        (fetched) is checked by ``_checked_large``.
+        """
         if type(view) is str:  # the error that replaces it
             return _channel.cut(view)  # type: ignore[no-any-return]
-        # ``0 in``, not ``b"\0" in``: Python 3.11 tries a bytes operand as an int first,
-        # making and dropping a TypeError (two states a change: 3,500 machine instructions).
-        if view.startswith(_OK_PREFIX) and view.endswith(b"}}") and 0 not in view:
+        if view.startswith(_OK_PREFIX) and view.endswith(b"}}") and len(view) <= size_max:
+            try:
+                text = view[_DATA_AT:-1].decode()  # (strict: no lone surrogate)
+                data, end = scan_json(text, 0)
+            except (StopIteration, ValueError, RecursionError):
+                return self._malformed()
+            if end == len(text) and _view_shape(data, legal_moves):  # one value, nothing after
+                return view
+        return self._malformed()
+
+    def _checked_large(self, view: bytes | str, legal_moves: bool) -> bytes | str:
+        """``_checked`` for a fetched state reply, up to ``STATE_MAX``: one of more than
+        ``VIEW_DECODED_MAX`` bytes is checked by its first and last bytes and as ASCII (all
+        a worker's encoder writes) only, not decoded: 16 MB of ``[[], [], ...`` took the
+        server's loop 1.7 s and 400 MB, as often as clients asked."""
+        if type(view) is str or len(view) <= VIEW_DECODED_MAX:
+            return self._checked(view, legal_moves, VIEW_DECODED_MAX)
+        # ``0 in``, not ``b"\0" in``: Python 3.11 tries a bytes operand as an int first.
+        if (view.startswith(_OK_PREFIX) and view.endswith(b"}}") and len(view) <= _channel.
+                STATE_MAX and view.isascii() and 0 not in view):
             return view
-        return self.type_error("state", "came back malformed from the worker").args[0]
+        return self._malformed()
+
+    def _malformed(self) -> str:
+        error = self.type_error("state", "came back malformed from the worker")
+        return error.args[0]  # type: ignore[no-any-return]
 
     # ------------------------------------------------------------ questions
 
@@ -812,6 +878,9 @@ class RemoteGame(CheckedGame):
                 decoded = None
             if not _view_shape(decoded, legal_moves):
                 raise self.type_error("state", "came back malformed from the worker")
+            large = self._large.get(key)
+            if large is not None:  # counted with its bytes (``FetchedViews``), and as newest
+                self.type.fetched.grow(large, decoded_size(reply))
             self._decoded[key] = decoded
         return dict(decoded)  # type: ignore[arg-type]
 
@@ -931,7 +1000,7 @@ class RemoteGame(CheckedGame):
         view = views[0] if views else None
         kept = self._views[key] = (
             self.type_error("state", "did not come back from the worker").args[0]
-            if view is None else self._checked(view))
+            if view is None else self._checked_large(view, key[1]))
         if len(kept) <= _channel.MIRROR_MAX // 2:
             self.want(*key)  # asked for once: sent along with every change
         elif type(kept) is bytes:  # kept until the next change, within FETCHED_MAX in all

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gameserver.framing import TERMINATOR, RequestReader, TLSHandshake
+from gameserver.framing import TERMINATOR, HTTPRequest, RequestReader, TLSHandshake
 from gameserver.protocol import ProtocolError
 
 
@@ -77,3 +77,24 @@ def test_a_tls_handshake_is_refused_at_its_first_byte() -> None:
     reader = RequestReader(1000)
     assert reader.feed(b'{"type": "discover", "x": "\x16') is None  # (in the middle: JSON's
     assert reader.feed(b'"}' + TERMINATOR) == b'{"type": "discover", "x": "\x16"}'  # problem)
+
+
+def test_an_http_request_is_refused_at_its_first_look_with_an_http_reply() -> None:
+    """A browser's request holds no terminator: it was buffered until the connection's
+    deadline. Its method and a space are enough; its reply is HTTP. A request line in
+    pieces, or "GET " later in a request, is not taken for one."""
+    for method in (b"GET", b"HEAD", b"POST", b"OPTIONS", b"CONNECT"):
+        reader = RequestReader(1000)
+        with pytest.raises(HTTPRequest) as refused:
+            reader.feed(method + b" / HTTP/1.1\r\nHost: x\r\n\r\n")
+        reply = refused.value.reply()
+        head, body = reply.split(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+        assert b"Content-Length: %d\r\n" % len(body) in head + b"\r\n"
+        assert body.startswith(b"server: an HTTP request came, but this port speaks the game")
+    reader = RequestReader(1000)
+    assert reader.feed(b"GE") is None
+    assert reader.feed(b"T / HTTP/1.1\r\n") is None  # (not its first look: the deadline)
+    reader = RequestReader(1000)
+    assert reader.feed(b'{"x": "GET ') is None
+    assert reader.feed(b'/"}' + TERMINATOR) == b'{"x": "GET /"}'

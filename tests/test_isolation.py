@@ -246,15 +246,28 @@ def same_view(local: CheckedGame, remote: RemoteGame, players: int) -> None:
 
 def test_a_state_from_a_worker_is_passed_on_only_as_an_ok_reply_without_nul() -> None:
     """A state reply from a worker goes out to clients as it is: one that is not an ok-reply
-    with a dict, or holds a NUL byte (the end of a classic message), is an error instead."""
+    with a dict, or holds a NUL byte (the end of a classic message), is an error instead;
+    up to 64 KB (all a change sends along) it must be JSON with a view's shape, larger
+    (fetched) ASCII."""
     async def check(isolation: Isolation, remote_types: dict[str, RemoteGameType]) -> None:
         remote = await built(remote_types["TicTacToe"].new_game(2, seed=7))
         good = await answer(remote, 0)
-        assert remote._checked(good) is good
+        large = good[:-2] + b', "x": "' + b"y" * _channel.MIRROR_MAX + b'"}}'
+        assert remote._checked(good, False, _channel.MIRROR_MAX) is good
+        assert remote._checked_large(good, False) is good
+        assert remote._checked_large(large, False) is large
+        malformed = "framework: game TicTacToe: state() came back malformed from the worker"
         for bad in (good[:-2] + b"\0}}", b"\0" + good, good.replace(b'"ok"', b'"no"'),
-                    good[:-1]):
-            assert remote._checked(bad) == (
-                "framework: game TicTacToe: state() came back malformed from the worker")
+                    good[:-1], good[:-2] + b", }}", good[:-2] + b"}, {}}",
+                    good.replace(b"false", b"NaN"), good[:-2] + b', "x": "\xe9"}}'):
+            assert remote._checked(bad, False, _channel.MIRROR_MAX) == malformed
+            assert remote._checked_large(bad, False) == malformed
+        assert remote._checked(good, False, len(good) - 1) == malformed  # (no room left)
+        assert remote._checked(good, True, _channel.MIRROR_MAX) == malformed  # (no legal moves)
+        assert remote._checked(large, False, _channel.MIRROR_MAX) == malformed
+        for bad in (large[:-2] + b"\0}}", large[:-2] + "\u00e9".encode() + b"}}",
+                    large[:-1]):
+            assert remote._checked_large(bad, False) == malformed
     with_workers(("module", "gameserver.games.tictactoe"), check)
 
 

@@ -36,7 +36,7 @@ from typing import Any
 import pytest
 
 from gameserver import _sandbox, isolated, workers
-from gameserver._channel import ERROR_MAX, START_VIEWS_MAX, VIEWS_MAX
+from gameserver._channel import ERROR_MAX, MIRROR_MAX, START_VIEWS_MAX, VIEWS_MAX
 from gameserver.isolated import SAVE_EVERY, TEXT_MAX
 from tests.serverproc import ServerProcess, ServerThread
 from tests.wire import TERMINATOR, Player, request, send_raw, until
@@ -1245,12 +1245,13 @@ MALFORMED = "framework: game ShapeForger: state() came back malformed from the w
 @pytest.mark.parametrize("forge", ["string_data", "number_data", "no_current"])
 def test_a_state_reply_of_another_shape_is_the_games_error_where_the_server_reads_it(
         make_server, forge: str) -> None:
-    """A worker's state reply is checked by its first and last bytes only (it goes on to
-    the game's players as it is); where the server reads it itself, it decoded it and took
-    it for a state's data. ``{"status": "ok", "data": {}, "data": 5, "x": {}}`` (the
-    second "data" wins) made a state with the turn timer and the dashboard's session page
-    fail with an internal error, and a view without "current" did the same to every state
-    of a session its game clock had ended. Each is the game's error now."""
+    """A worker's state reply was checked by its first and last bytes only (it went on
+    to the game's players as it was; see the next test); where the server read it
+    itself, it decoded it and took it for a state's data. ``{"status": "ok", "data":
+    {}, "data": 5, "x": {}}`` (the second "data" wins) made a state with the turn timer
+    and the dashboard's session page fail with an internal error, and a view without
+    "current" did the same to every state of a session its game clock had ended. Each is
+    the game's error now."""
     server = hostile_server(make_server, "shape_forger", web=True, web_port=0)
     assert server.server is not None and server.server.dashboard is not None
     calm = calm_session(server, "ShapeForger")
@@ -1272,6 +1273,45 @@ def test_a_state_reply_of_another_shape_is_the_games_error_where_the_server_read
     assert clocked.state() == {"status": "error", "message": MALFORMED}
     assert clocked.move() == {"status": "error", "message": "framework: game has ended"}
     assert_restored(calm)
+
+
+@pytest.mark.parametrize("forge", ["not_json", "second_status", "not_utf8", "nan",
+                                   "text_current", "string_data", "long_along",
+                                   "large_not_ascii", "large_not_json"])
+def test_a_state_reply_protocol_md_does_not_allow_never_reaches_the_games_players(
+        make_server, forge: str) -> None:
+    """A worker's state reply goes to the game's players as it is. It was checked by its
+    first and last bytes only: a hostile game's worker sent its own players what no
+    classic client can read (no JSON, no UTF-8, NaN), a reply whose second "status"
+    made it an error, "current" as text, and a state longer than a change may send
+    along (kept by the server until the next change). Each is the game's error now; a
+    state of more than 64 KB (fetched when asked, not decoded: that would cost the
+    server's loop seconds) must still be ASCII, as all a worker's encoder writes, with
+    the right first and last bytes (``large_not_json`` passes, see docs/isolation.md)."""
+    server = hostile_server(make_server, "shape_forger")
+    calm = calm_session(server, "ShapeForger")
+    attacker = joined(server.port, "ShapeForger", "attack")
+    assert attacker.move(forge=forge) == {"status": "ok", "data": None}
+    raw = send_raw(server.port, json.dumps({
+        "type": "state", "game": "ShapeForger", "session": "attack",
+        "player_id": attacker.player_id, "key": attacker.key, "observer": False}).encode()
+        + TERMINATOR)
+    if forge == "large_not_json":  # (known: only its first and last bytes are checked)
+        assert raw.startswith(b'{"status": "ok", "data": {"current": [0]')
+    else:
+        assert json.loads(raw) == {"status": "error", "message": MALFORMED}
+    assert_restored(calm)
+
+
+def test_a_state_reply_written_by_hand_as_valid_as_the_workers_is_sent_on(
+        make_server) -> None:
+    """The check of a worker's state reply refuses nothing valid: other spacing, keys in
+    another order."""
+    server = hostile_server(make_server, "shape_forger")
+    attacker = joined(server.port, "ShapeForger", "attack")
+    assert attacker.move(forge="exact") == {"status": "ok", "data": None}
+    assert attacker.state() == {"status": "ok", "data": {"count": 1, "current": [0],
+                                                         "gameover": False}}
 
 
 def test_legal_moves_that_are_no_moves_from_a_worker_end_a_timed_out_turn_as_none_do(
@@ -1305,6 +1345,45 @@ def held_states(server: ServerThread) -> int:
                     held[id(reply)] = len(reply)
         return sum(held.values())
     return int(server.call(count))
+
+
+def held_decoded(server: ServerThread) -> int:
+    """Bytes of the large states (fetched) whose decoded copies the server keeps, as the
+    replies' lengths."""
+    def count() -> int:
+        assert server.server is not None
+        held = 0
+        for session in server.server.lobby.sessions.values():
+            game = session.game
+            for key in game._decoded:
+                reply = game._views.get(key)
+                if type(reply) is bytes and len(reply) > MIRROR_MAX:
+                    held += len(reply)
+        return held
+    return int(server.call(count))
+
+
+def test_the_decoded_copies_of_large_states_are_kept_within_the_same_bound(
+        make_server, monkeypatch) -> None:
+    """The dashboard (and the turn timer) decode a fetched state, and its game kept the
+    copy until its next change: not counted, the copies of states kept within
+    FETCHED_MAX took about as much again (a hostile worker's 16 MB of ``[{}, {}, ...``:
+    415 MB each). They are counted with their states now (``isolated.decoded_size``), so
+    both together stay within FETCHED_MAX (4 MB here), the oldest dropped first."""
+    monkeypatch.setattr(isolated, "FETCHED_MAX", 4 * 1024 * 1024)
+    server = hostile_server(make_server, "big_views", web=True, web_port=0)
+    assert server.server is not None and server.server.dashboard is not None
+    players = [joined(server.port, "BigViews", f"big-{i}") for i in range(4)]
+    for player in players:
+        assert len(player.state()["data"]["padding"]) == 1_000_000
+    for player in players:
+        url = (f"http://127.0.0.1:{server.server.dashboard.port}/api/sessions/BigViews/"
+               f"{player.session}")
+        with urllib.request.urlopen(url, timeout=30) as reply:
+            assert len(json.loads(reply.read())["views"]) == 1
+        assert held_states(server) + held_decoded(server) <= 4 * 1024 * 1024
+    assert held_decoded(server) >= 1_000_000  # (the last one's copy is kept)
+    assert server.call(lambda: server.server.isolation.fetched.total) <= 4 * 1024 * 1024
 
 
 def test_the_large_states_fetched_from_workers_are_kept_within_a_bound_in_all(

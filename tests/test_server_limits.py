@@ -13,6 +13,8 @@ import ssl
 import threading
 import time
 import tracemalloc
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -354,6 +356,31 @@ def test_a_tls_client_of_a_plain_server_is_refused_at_once(
     assert len(said) == 1 and "game port: a TLS handshake came" in said[0], said
     until(lambda: server.call(lambda: len(server.server.connections)) == 0, "all closed")
     assert ok(request(server.port, join_request("Echo", token(), 1)))["player_id"] == 0
+
+
+def test_a_browser_on_the_game_port_is_told_at_once_where_it_is(
+        make_server: Callable[..., ServerThread], caplog: pytest.LogCaptureFixture) -> None:
+    """An HTTP request (a browser or curl given the game port, not the dashboard's) holds
+    no terminator: it waited for connection_timeout (60 s by default), and the browser
+    then got a game error, no HTTP reply, so it showed no page. Now its first bytes are
+    enough (the deadline is longer than the test waits): an HTTP 400 saying which port
+    this is, which urllib reads as such; a flood is answered each and logged once. A
+    request that only holds "GET " in a string is served as before."""
+    server = make_server(connection_timeout=600)
+    with caplog.at_level(logging.WARNING, "gameserver.server"):
+        for _ in range(20):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(f"http://{HOST}:{server.port}/", timeout=30)
+            assert refused.value.code == 400
+            assert b"this port speaks the game protocol" in refused.value.read()
+        raw = send_raw(server.port, b"POST /api HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}")
+        assert raw.startswith(b"HTTP/1.1 400 Bad Request\r\n"), raw
+    said = other_protocol_lines(caplog)
+    assert len(said) == 1 and "game port: an HTTP request came" in said[0], said
+    until(lambda: server.call(lambda: len(server.server.connections)) == 0, "all closed")
+    joined = request(server.port, {"type": "join", "game": "Echo", "session": "GET x",
+                                   "players": 1, "name": "GET "})
+    assert ok(joined)["player_id"] == 0
 
 
 def test_tls_client_trusting_another_certificate_fails(
