@@ -488,6 +488,30 @@ class Session:
             reply = self.game.reply_of(data)
         return self._saved(reply, view, wait=wait)
 
+    def shown_view(self, player_id: int) -> dict[str, Any]:
+        """``player_id``'s state as a dict, for the dashboard's session page.
+
+        The server calls a game's ``state()`` when someone asks, never on its own;
+        this page asks for every player's. A failure it meets shows in the lobby as
+        well (``game_error``), as one a client's request met does: the page showed
+        the error while the lobby, and the page's own summary, showed a game that
+        works, until that player's client asked.
+
+        Raises:
+            GameCodeError: the game's ``state()`` failed; or, for a game in a worker
+                process, the state is not known yet (being fetched: no failure).
+        """
+        try:
+            return self.game.view(player_id)
+        except GameCodeError as err:
+            try:  # (a worker's view not at hand yet: a Call, and no failure)
+                failed = not isinstance(self.game.view_reply(player_id), Call)
+            except GameCodeError:
+                failed = True
+            if failed:
+                self.game_error = (str(err), self.accepted_moves)
+            raise
+
     def view_text(self, player_id: int) -> str | None:
         """``player_id``'s view as JSON, as its ``state`` reply carries it.
 
