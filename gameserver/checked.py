@@ -116,6 +116,11 @@ def json_problem(value: Any) -> str:
     return ""
 
 
+class ViewPending(GameCodeError):
+    """A game in a worker process: the state asked for as a dict is being fetched (the
+    worker has not sent it yet). No failure of the game's code (``Session.shown_view``)."""
+
+
 class Call:
     """A game call running in a worker process: it ends later, with a value or an error.
 

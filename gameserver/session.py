@@ -81,7 +81,7 @@ from collections.abc import Set as AbstractSet
 from typing import Any
 
 from . import _session_disk, _timeouts, protocol, timers
-from .checked import Call, CheckedGame, GameType
+from .checked import Call, CheckedGame, GameType, ViewPending
 from .guard import GameCodeError
 from .players import LEFT, Player, check_key, keys_match, new_key, secret_digest
 from .protocol import ProtocolError, framework_error
@@ -498,18 +498,15 @@ class Session:
         works, until that player's client asked.
 
         Raises:
-            GameCodeError: the game's ``state()`` failed; or, for a game in a worker
-                process, the state is not known yet (being fetched: no failure).
+            GameCodeError: the game's ``state()`` failed; or (``ViewPending``, no
+                failure) a game in a worker process has not sent that state yet.
         """
         try:
             return self.game.view(player_id)
+        except ViewPending:
+            raise
         except GameCodeError as err:
-            try:  # (a worker's view not at hand yet: a Call, and no failure)
-                failed = not isinstance(self.game.view_reply(player_id), Call)
-            except GameCodeError:
-                failed = True
-            if failed:
-                self.game_error = (str(err), self.accepted_moves)
+            self.game_error = (str(err), self.accepted_moves)
             raise
 
     def view_text(self, player_id: int) -> str | None:

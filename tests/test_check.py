@@ -242,46 +242,19 @@ def test_what_a_game_prints_is_cut_after_a_few_lines_and_says_so(tmp_path: Path)
     assert "Checking Endless (seed 1) ... state xxx" in endless
 
 
-PRINTER = """import sys
-
-from gameserver.game import AbstractGame
-
-print("rules: count to 5", file=sys.stderr)
-
-
-class Printer(AbstractGame):
-    def __init__(self, players):
-        self.turn = 0
-
-    @staticmethod
-    def min_players():
-        return 1
-
-    @staticmethod
-    def max_players():
-        return 1
-
-    def current_player(self):
-        return [0]
-
-    def game_over(self):
-        return self.turn >= 5
-
-    def state(self, player_id):
-        sys.stdout.buffer.write(b"caf\\xc3")  # a character written in two halves
-        sys.stdout.buffer.write(b"\\xa9 " + str(self.turn).encode() + b"\\n")
-        return {"turn": self.turn}
-
-    def legal_moves(self, player_id):
-        return [{"n": 1}]
-
-    def move(self, move, player_id):
-        if move != {"n": 1}:
-            return "the only move is n=1"
-        self.turn += 1
-        for i in range(3):
-            print("debug", self.turn, i, file=sys.stderr)
-"""
+PRINTER = STUBBORN.replace("class Stubborn", "class Printer").replace(
+    "from gameserver.game import AbstractGame\n", "import sys\n\nfrom gameserver.game import "
+    "AbstractGame\n\nprint('rules: count to 5', file=sys.stderr)\n").replace(
+    "return False", "return self.turn >= 5").replace(
+    '        return {"turn": self.turn}',
+    '        sys.stdout.buffer.write(b"caf\\xc3")  # a character written in two halves\n'
+    '        sys.stdout.buffer.write(b"\\xa9 " + str(self.turn).encode() + b"\\n")\n'
+    '        return {"turn": self.turn}').replace(
+    "        while True:", "        if move != {'n': 1}:\n"
+    "            return 'the only move is n=1'\n        self.turn += 1\n"
+    "        for i in range(3):\n"
+    "            print('debug', self.turn, i, file=sys.stderr)\n        return None\n"
+    "        while True:")
 
 
 def test_prints_to_stderr_and_bytes_to_stdout_are_capped_and_work_as_on_the_server(
