@@ -13,7 +13,7 @@ measured with ``gameserver.rl.evaluate`` before training and after every
 ``--every`` games. The learning curve is printed as a table and, if
 matplotlib is installed, saved as a picture:
 
-    python3 examples/rl_qlearning.py                       # 20,000 games, a few seconds
+    python3 examples/rl_qlearning.py                       # 20,000 games, about 10 seconds
     python3 examples/rl_qlearning.py --plot curve.png      # where to save the picture
     python3 examples/rl_qlearning.py --server 127.0.0.1:4711   # on a server (see the dashboard)
 

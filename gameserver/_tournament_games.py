@@ -223,20 +223,28 @@ class Arbiter:
         return True
 
     def held(self, game: str) -> str:
-        """Why no game of ``game`` can start now ("" if they can): it is not offered (its
-        file removed, or with an error, at a restart), or its worker process is broken
-        (its file no longer loads) until the server starts again. Nothing is voided for
-        it: every game of the tournament would be, one after another."""
+        """Why no game of ``game`` can start now ("" if they can), and what makes the
+        tournament go on: it is not offered (its file removed, or with an error, at a
+        restart), or its worker process is broken (its file no longer loads), until the
+        server starts again; or a replacement worker found its file without the game,
+        until a later replacement finds the game again (``tick``), or the server starts
+        again. Nothing is voided for it: every game of the tournament would be, one
+        after another."""
         game_type = self.host.game_types.get(game)
         if game_type is None:
             return (f"its game {game} is not offered by this server now (its file was "
                     "removed, or does not load); it goes on once the operator brings the "
                     "game back and starts the server again")
         why = game_type.unavailable
-        if why is not None:
+        if why is None:
+            return ""
+        if why == game_type.gone:  # (``isolated._recatalogued``)
             return (f"its game {game} cannot be played now ({why}); it goes on once the "
-                    "operator fixes the game and starts the server again")
-        return ""
+                    "game is back in its file: as soon as a new worker process of the file "
+                    "reads it (one starts whenever the running one ends), or at the next "
+                    "start of the server")
+        return (f"its game {game} cannot be played now ({why}); it goes on once the "
+                "operator fixes the game and starts the server again")
 
     def _unplayable(self, game: str) -> str:
         """Why ``game`` cannot be played by two any more ("" if it can): its file now says

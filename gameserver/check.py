@@ -32,8 +32,9 @@ file and line to look at and what to change there:
 
 A problem found again in later games is reported once, with a count; a run
 that its time cut short says so (a game that prints a lot is slow). What a
-game prints is shown up to ``PRINTS_SHOWN`` lines, then cut, with a line that
-says how much was cut and to take the prints out (``CappedPrints``). Games
+game prints (to stdout or stderr, text or bytes, as on the server) is shown up
+to ``PRINTS_SHOWN`` lines, then cut, with a line that says how much was cut and
+to take the prints out (``_check_prints.CappedPrints``). Games
 without ``legal_moves`` are played with guessed moves built from the words in
 the game's source code, which checks robustness but not the end. The exit
 code is 0 only when no problem was found.
@@ -41,28 +42,27 @@ code is 0 only when no problem was found.
 This module is the command and the plan (which player counts, how many
 games); ``_check_play`` plays the games and decides what is a problem, and
 ``_check_words`` says it to the student; ``_check_defs`` finds what the class
-itself gets wrong (a ``def`` the server cannot call, values every game shares).
+itself gets wrong (a ``def`` the server cannot call, values every game shares);
+``_check_prints`` caps what the game prints.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import inspect
-import io
 import logging
 import os
 import random
 import sys
 import time
-import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from . import _check_defs as defs
 from . import _check_words as words
 from . import registry, rlhooks
 from ._check_play import Player, Stop
+from ._check_prints import CappedPrints
 from ._check_words import Report
 from .checked import range_problem
 from .game import AbstractGame, has_hidden_information
@@ -71,8 +71,6 @@ from .guard import GameCodeError, GameGuard
 
 GAMES = 100  # games to play in all, spread over the player counts
 TIME_BUDGET = 8.0  # seconds of play per game class, at most
-PRINTS_SHOWN = 20  # lines a game prints while it is loaded or checked that are shown
-PRINTS_SHOWN_CHARS = 4000  # ... and characters of them (a line may be long)
 
 
 # ---------------------------------------------------------------- structure
@@ -331,79 +329,3 @@ def _print_report(name: str, report: Report, seed: int) -> bool:
 def _print(label: str, text: str) -> None:
     print("\n".join(words.wrap(text, words.WIDTH, initial_indent=f"  {label:<9}",
                                subsequent_indent=words.INDENT)))
-
-
-class CappedPrints(io.TextIOBase):
-    """``sys.stdout`` while game code runs: the first ``PRINTS_SHOWN`` lines a game prints
-    are shown, the rest counted and cut, then one line says how many (a game that prints in
-    a loop printed thousands of lines over the checker's report).
-
-    Use ``around()``; ``end()`` puts the real ``sys.stdout`` back and says what was cut.
-    """
-
-    def __init__(self, out: typing.TextIO) -> None:
-        super().__init__()
-        self.out = out
-        self.lines_left, self.chars_left = PRINTS_SHOWN, PRINTS_SHOWN_CHARS
-        self.cut_line_ends = self.cut_chars = 0  # of what the game printed, cut
-        self.cut_open = self.shown_open = False  # a line begun and not ended
-        self.cutting = self.ended = False
-
-    @classmethod
-    @contextlib.contextmanager
-    def around(cls) -> Iterator[CappedPrints]:
-        """Capped prints for the ``with`` block: the game's ``print`` goes here."""
-        prints = cls(sys.stdout)
-        sys.stdout = prints
-        try:
-            yield prints
-        finally:
-            prints.end()
-
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return getattr(self.out, "encoding", None) or "utf-8"
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, text: str) -> int:
-        if self.ended or not text:  # (ended: a game call that outlived the check)
-            return len(text)
-        shown = 0
-        if not self.cutting:
-            while shown < len(text) and self.lines_left:
-                newline = text.find("\n", shown)
-                shown = len(text) if newline < 0 else newline + 1
-                self.lines_left -= newline >= 0
-            shown = min(shown, self.chars_left)
-            if shown:
-                self.chars_left -= shown
-                self.out.write(text[:shown])
-                self.shown_open = text[shown - 1] != "\n"
-        if shown < len(text):  # from here on, everything is cut
-            self.cutting = True
-            self.cut_line_ends += text.count("\n", shown)
-            self.cut_chars += len(text) - shown
-            self.cut_open = not text.endswith("\n")
-        return len(text)
-
-    def flush(self) -> None:
-        self.out.flush()
-
-    def end(self) -> None:
-        """Put the real ``sys.stdout`` back; say how many lines were cut, if any."""
-        if self.ended:
-            return
-        self.ended = True
-        if sys.stdout is self:
-            sys.stdout = self.out
-        if self.cutting:
-            cut = self.cut_line_ends + self.cut_open
-            self.out.write("\n" * self.shown_open + "\n".join(words.wrap(
-                f"... {words.plural(cut, 'more line')} cut ({self.cut_chars:,} characters): only "
-                f"the first {PRINTS_SHOWN} lines ({PRINTS_SHOWN_CHARS:,} characters) your game "
-                "prints are shown. Take the print() calls out of your game once they have "
-                "shown you what you were looking for: one in move() or state() runs at "
-                "every move of every game, here and on the server, where it slows every "
-                "move down.", words.WIDTH)) + "\n")

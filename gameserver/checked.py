@@ -116,6 +116,11 @@ def json_problem(value: Any) -> str:
     return ""
 
 
+class ViewPending(GameCodeError):
+    """A game in a worker process: the state asked for as a dict is being fetched (the
+    worker has not sent it yet). No failure of the game's code (``Session.shown_view``)."""
+
+
 class Call:
     """A game call running in a worker process: it ends later, with a value or an error.
 
@@ -229,6 +234,9 @@ class GameType:
     # file no longer defines it, or the server is stopping); None: it can. Always None
     # in-process.
     unavailable: str | None = None
+    # ``unavailable`` when that is only because the file of the game's worker no longer
+    # defines it: until a replacement worker finds it again, not the server's restart.
+    gone: str | None = None
     told_true = False  # its move() returned True (a rejection) and the log said so
 
     def __init__(self, name: str, game_class: type[AbstractGame], guard: GameGuard) -> None:

@@ -64,7 +64,7 @@ from ._json import decode_json, scan_json
 from ._randomness import new_seed
 from ._soon import Soon
 from ._stand_in import stand_in
-from .checked import Call, CheckedGame, GameType, range_problem
+from .checked import Call, CheckedGame, GameType, ViewPending, range_problem
 from .guard import GameCodeError, GameGuard
 from .workers import KeptBytes, Request, Source, Worker, WorkerSettings
 
@@ -868,8 +868,9 @@ class RemoteGame(CheckedGame):
         if decoded is None:
             reply = self.view_reply(player_id, legal_moves)
             if isinstance(reply, Call):
-                raise self.type_error("state", f"of player {player_id} is not known yet (it is "
-                                      "being fetched from the worker process)")
+                raise ViewPending(self.type_error("state", f"of player {player_id} is not known "
+                                                  "yet (it is being fetched from the worker "
+                                                  "process)").args[0])
             try:
                 # Decoded as json.loads decodes bytes that start with "{" (``_checked``),
                 # without its Python detection of the encoding.

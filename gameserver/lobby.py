@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import discovery, protocol
+from . import discovery, protocol, registry
 from .admission import Admission
 from .checked import Call, GameType
 from .game import AbstractGame
@@ -157,9 +157,9 @@ class Lobby:
         self.timers = TimerSchedule()
         self.timer_book: TimerSaver | None = None  # where timers are saved (the store's file)
         self.router: Router | None = None
-        # What "no such game" adds for a game whose file failed to load (else ""; the
-        # server sets it: ``registry.unloaded_hint``).
-        self.unloaded_hint: Callable[[str], str] = lambda game_name: ""
+        # The classes of the games folders not offered, for "no such game" to say so
+        # (the server sets them: ``registry.unloaded_games``).
+        self.unloaded: Mapping[str, bool] = {}
         self._handlers: dict[type, Callable[[Any, str], Outcome]] = {
             Join: self._join, Move: self._move, State: self._state,
             StateWithMoves: self._state, Observe: self._observe, Restart: self._restart,
@@ -474,7 +474,8 @@ class Lobby:
         if game_type is None:
             raise framework_error(
                 f"no such game: '{game_name[:100]}' (available: "
-                + ", ".join(sorted(self.game_types)) + ")" + self.unloaded_hint(game_name))
+                + ", ".join(sorted(self.game_types)) + ")"
+                + registry.no_such_game_hint(game_name, self.game_types, self.unloaded))
         return game_type
 
     def _session(self, game_name: str, token: str) -> Session:

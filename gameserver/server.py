@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import functools
 import logging
 import math
 import ssl
@@ -280,9 +279,8 @@ class GameServer:
                 registry.add(game_types, game_type.name, game_type, game_type.source)
         self.load_notes.finish(self._game_files)
         # (before the settings' choice: a game not chosen did load, and is no such game)
-        unloaded = registry.unloaded_games(self._game_files, {
+        self.lobby.unloaded = registry.unloaded_games(self._game_files, {
             name: game_source(game_type) for name, game_type in game_types.items()})
-        self.lobby.unloaded_hint = functools.partial(registry.unloaded_hint, unloaded)
         for problem in unknown_game_names(self.settings, game_types):  # (--game: a few)
             log.error("%s", problem)
         if self._select:

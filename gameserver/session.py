@@ -81,7 +81,7 @@ from collections.abc import Set as AbstractSet
 from typing import Any
 
 from . import _session_disk, _timeouts, protocol, timers
-from .checked import Call, CheckedGame, GameType
+from .checked import Call, CheckedGame, GameType, ViewPending
 from .guard import GameCodeError
 from .players import LEFT, Player, check_key, keys_match, new_key, secret_digest
 from .protocol import ProtocolError, framework_error
@@ -487,6 +487,27 @@ class Session:
                              if self.timer is not None else None)
             reply = self.game.reply_of(data)
         return self._saved(reply, view, wait=wait)
+
+    def shown_view(self, player_id: int) -> dict[str, Any]:
+        """``player_id``'s state as a dict, for the dashboard's session page.
+
+        The server calls a game's ``state()`` when someone asks, never on its own;
+        this page asks for every player's. A failure it meets shows in the lobby as
+        well (``game_error``), as one a client's request met does: the page showed
+        the error while the lobby, and the page's own summary, showed a game that
+        works, until that player's client asked.
+
+        Raises:
+            GameCodeError: the game's ``state()`` failed; or (``ViewPending``, no
+                failure) a game in a worker process has not sent that state yet.
+        """
+        try:
+            return self.game.view(player_id)
+        except ViewPending:
+            raise
+        except GameCodeError as err:
+            self.game_error = (str(err), self.accepted_moves)
+            raise
 
     def view_text(self, player_id: int) -> str | None:
         """``player_id``'s view as JSON, as its ``state`` reply carries it.

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from gameserver import _check_prints, check
 from gameserver import _check_words as words
-from gameserver import check
 from gameserver.games import BUNDLED_GAMES
 from tests.data import defective_games
 
@@ -240,6 +240,55 @@ def test_what_a_game_prints_is_cut_after_a_few_lines_and_says_so(tmp_path: Path)
     endless = " ".join(outputs[1].split())
     assert endless.count("... 1 more line cut (") == 2, endless  # at import, then checked
     assert "Checking Endless (seed 1) ... state xxx" in endless
+
+
+PRINTER = STUBBORN.replace("class Stubborn", "class Printer").replace(
+    "from gameserver.game import AbstractGame\n", "import sys\n\nfrom gameserver.game import "
+    "AbstractGame\n\nprint('rules: count to 5', file=sys.stderr)\n").replace(
+    "return False", "return self.turn >= 5").replace(
+    '        return {"turn": self.turn}',
+    '        sys.stdout.buffer.write(b"caf\\xc3")  # a character written in two halves\n'
+    '        sys.stdout.buffer.write(b"\\xa9 " + str(self.turn).encode() + b"\\n")\n'
+    '        return {"turn": self.turn}').replace(
+    "        while True:", "        if move != {'n': 1}:\n"
+    "            return 'the only move is n=1'\n        self.turn += 1\n"
+    "        for i in range(3):\n"
+    "            print('debug', self.turn, i, file=sys.stderr)\n        return None\n"
+    "        while True:")
+
+
+def test_prints_to_stderr_and_bytes_to_stdout_are_capped_and_work_as_on_the_server(
+        tmp_path: Path) -> None:
+    """The checker capped a game's prints to stdout only: a game printing to stderr at
+    every move printed thousands of lines over the report. And a game writing bytes
+    (``sys.stdout.buffer.write``), which works on the server, failed only under the
+    check (an AttributeError reported as the game's bug). Now both streams share the
+    one cap, as they share one pipe and one budget on the server, and have a buffer."""
+    (tmp_path / "printer.py").write_text(PRINTER)
+    result = subprocess.run(
+        [sys.executable, "-m", "gameserver", "check", str(tmp_path / "printer.py"),
+         "--seed", "1"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Printer passed every check." in result.stdout
+    assert "AttributeError" not in result.stdout + result.stderr
+    errors = result.stderr.splitlines()
+    assert errors[0] == "rules: count to 5"  # (at import: a budget of its own)
+    printed = errors[1:] + [line for line in result.stdout.splitlines()
+                            if line.startswith("caf")]
+    assert len(printed) == 20, result.stdout + result.stderr  # (checked: both streams)
+    assert "café 0" in result.stdout and errors[1] == "debug 1 0"
+    assert re.search(r"\.\.\. \d{3,} more lines cut \([\d,]+ characters\): only the first 20 "
+                     r"lines", " ".join(result.stdout.split())), result.stdout
+
+
+def test_the_capped_buffer_takes_bytes_only_as_a_real_one_does() -> None:
+    """An attacker's (or a confused student's) ``sys.stdout.buffer.write(10**9)``: a real
+    buffer refuses an int; ``bytes(10**9)`` would have made a gigabyte of zeros."""
+    with _check_prints.CappedPrints.around():
+        for wrong in (10**9, "text"):
+            with pytest.raises(TypeError):
+                sys.stdout.buffer.write(wrong)
+        assert sys.stderr.buffer.write(bytearray(b"ok\n")) == 3
 
 
 # ---------------------------------------------------------------- what students do (issue 17)

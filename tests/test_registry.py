@@ -215,25 +215,44 @@ def test_a_copy_of_the_template_not_renamed_is_told_to_rename_its_class(
                        "rename the class in your file (docs/first-game.md, step 1)")
 
 
-def test_the_names_of_a_file_that_failed_to_load_are_its_own_and_its_classes(
+def test_no_such_game_says_a_class_was_not_loaded_and_never_names_its_file(
         tmp_path: Path) -> None:
-    """``unloaded_games``: which requested names "no such game" says failed to load (the
-    rule docs/first-game.md, step 4, gives), read from the files as text."""
-    (tmp_path / "my_race.py").write_text("class MyRace(AbstractGame)\n    pass\n")  # syntax
+    """``unloaded_games`` and ``no_such_game_hint``: which requested names "no such game"
+    says could not be loaded (the rule docs/first-game.md, step 4, gives), read from the
+    files as text. The hint named the file to any client that guessed a class's name,
+    and a student's name may be in it; said "failed to load" for a class skipped in a file
+    whose other games loaded; and gave a client who misspelt a game that loaded
+    (``tictactoe``) the hint of a broken file of a similar name (``tic_tac_toe.py``), as
+    if the game it wanted were broken."""
+    (tmp_path / "ada_lovelace_race.py").write_text(
+        "class MyRace(AbstractGame)\n    pass\n")  # a syntax error
     (tmp_path / "pair.py").write_text("class Works(AbstractGame):\n    pass\n\n"
                                       "class Skipped(gameserver.AbstractGame):\n    pass\n\n"
                                       "class Board:\n    pass\n")
-    # A file's name may hold any character but "/": a client's terminal gets it escaped.
-    (tmp_path / "evil\x1b[2J.py").write_text("raise SystemExit\n")
+    (tmp_path / "tic_tac_toe.py").write_text("raise SystemExit\n")  # no class line
+    (tmp_path / "long.py").write_text(f"class {'L' * 101}(AbstractGame): ...\nraise SystemExit\n")
     files = registry.game_files([str(tmp_path)])
-    unloaded = registry.unloaded_games(files, {"Works": str(tmp_path / "pair.py"),
-                                               "Echo": "gameserver.games.echo"})
+    offered = {"Works": str(tmp_path / "pair.py"), "TicTacToe": "gameserver.games.tictactoe"}
+    unloaded = registry.unloaded_games(files, offered)
+    assert unloaded == {"MyRace": False, "Skipped": True}
 
-    def file_of(name: str) -> str:
-        hint = registry.unloaded_hint(unloaded, name)
-        return hint.split("game file ")[1].split(" for it")[0] if hint else ""
+    def hint(name: str) -> str:
+        return registry.no_such_game_hint(name, offered, unloaded)
 
-    assert file_of("MyRace") == file_of("my_race") == file_of("MYRACE") == "'my_race.py'"
-    assert file_of("Skipped") == "'pair.py'"
-    assert file_of("Works") == file_of("Board") == file_of("Pair") == file_of("Echo") == ""
-    assert file_of("evil\x1b[2J") == repr("evil\x1b[2J.py") == "'evil\\x1b[2J.py'"
+    where = (": the file's author finds why in the server's log, in the section 'Game code' "
+             "of the dashboard's lobby page, or by running python3 -m gameserver check on "
+             "that file")
+    failed = ("a game file of the server's games folder defines a class 'MyRace', but the "
+              "server could not load any game from that file" + where)
+    assert hint("MyRace") == "; " + failed
+    assert hint("Skipped") == (
+        "; a game file of the server's games folder defines a game class 'Skipped', but the "
+        "server skipped that class (it loaded the file's other games)" + where)
+    letter = "; a game's name is its class's name, letter for letter"
+    assert hint("my_race") == hint("MYRACE") == f"{letter}, and {failed}"
+    assert hint("tictactoe") == hint("Tic_Tac_Toe") == f"{letter}: did you mean 'TicTacToe'?"
+    assert hint("works") == f"{letter}: did you mean 'Works'?"
+    assert hint("Board") == hint("Pair") == hint("Nope") == ""
+    assert hint("AdaLovelaceRace") == hint("ada_lovelace_race") == ""  # a file's name: no game
+    assert not any(".py" in hint(name) or "ada" in hint(name).casefold()
+                   for name in ("MyRace", "myrace", "Skipped"))

@@ -446,8 +446,8 @@ def test_a_game_whose_file_failed_to_load_is_named_as_such(tmp_path: Path,
                                                            isolate: str) -> None:
     """A student whose game file failed to load got "no such game", as for a misspelt
     name: nothing said that the game was there but broken, nor where to look. Now the
-    reply says where (not why: any client reads it); a name of no game file gets the
-    classic reply unchanged."""
+    reply says where (not why, nor which file: any client reads it, and a student's name
+    may be in the file's name); a name of no game file gets the classic reply unchanged."""
     folder = broken_games_folder(tmp_path / "games")
     with ServerProcess("--games-dir", str(folder), "--isolate-games", isolate,
                        "--no-bundled-games") as server:
@@ -457,21 +457,32 @@ def test_a_game_whose_file_failed_to_load_is_named_as_such(tmp_path: Path,
         assert message("Nope") == "framework: no such game: 'Nope' (available: Works)"
         assert message("Board") == "framework: no such game: 'Board' (available: Works)"
         assert message("Pair") == "framework: no such game: 'Pair' (available: Works)"
-        for game, file in [("SyntaxBad", "syntax_bad.py"), ("syntax_bad", "syntax_bad.py"),
-                           ("ImportBad", "import_bad.py"), ("RaisesBad", "raises_bad.py"),
-                           ("ForgotBase", "forgot_base.py"), ("forgotbase", "forgot_base.py"),
-                           ("NoMove", "pair.py")]:
+        where = (": the file's author finds why in the server's log, in the section 'Game "
+                 "code' of the dashboard's lobby page, or by running python3 -m gameserver "
+                 "check on that file")
+        letter = "; a game's name is its class's name, letter for letter"
+        near = f"{letter}, and "
+        for game, hint, name in [
+                ("SyntaxBad", "; ", "SyntaxBad"), ("syntax_bad", near, "SyntaxBad"),
+                ("ImportBad", "; ", "ImportBad"), ("RaisesBad", "; ", "RaisesBad"),
+                ("ForgotBase", "; ", "ForgotBase"), ("forgotbase", near, "ForgotBase")]:
             assert message(game) == (
-                f"framework: no such game: '{game}' (available: Works); the server's games "
-                f"folder has a game file '{file}' for it, but that file failed to load: its "
-                "author finds why in the server's log (or in the section 'Game code' of the "
-                "dashboard's lobby page), or by running: python3 -m gameserver check " + repr(file))
+                f"framework: no such game: '{game}' (available: Works){hint}a game file of "
+                f"the server's games folder defines a class '{name}', but the server could "
+                "not load any game from that file" + where)
+        assert message("NoMove") == (
+            "framework: no such game: 'NoMove' (available: Works); a game file of the "
+            "server's games folder defines a game class 'NoMove', but the server skipped "
+            "that class (it loaded the file's other games)" + where)
+        assert message("works") == ("framework: no such game: 'works' (available: Works)"
+                                    f"{letter}: did you mean 'Works'?")
         # Every request that names a game says so, and the client module shows it whole.
         state = {"type": "state", "game": "RaisesBad", "session": "s", "player_id": 0,
                  "key": "k", "observer": False}
-        assert "'raises_bad.py' for it, but that file failed" in error(request(server.port, state))
-        with pytest.raises(GameServerError, match="python3 -m gameserver check 'raises_bad.py'$"):
+        assert "class 'RaisesBad', but the server could not" in error(request(server.port, state))
+        with pytest.raises(GameServerError, match="check on that file$"):
             GameServerAPI("127.0.0.1", server.port, "RaisesBad", players=1).join()
+        assert "raises_bad.py" not in message("RaisesBad")
     assert "hunter2" in server.log  # the server's log says why; the replies never did
 
 

@@ -773,6 +773,13 @@ def test_a_broken_worker_voids_its_running_games_once_and_holds_the_tournament(
         assert told["message"].startswith(
             "framework: tournament cup is held: its game Quick cannot be played now "
             "(its file ")
+        assert told["message"].endswith(
+            # (the file lacks the game: a later worker may find it again; the worker is
+            # broken: only a restart of the server starts one)
+            "; it goes on once the game is back in its file: as soon as a new worker "
+            "process of the file reads it (one starts whenever the running one ends), or "
+            "at the next start of the server" if breaks == "removed" else
+            "; it goes on once the operator fixes the game and starts the server again")
     voided = [r.getMessage() for r in caplog.records if r.name == "gameserver.tournament"
               and ("void" in r.getMessage() or "without a result" in r.getMessage())]
     assert len(voided) == 1, voided
@@ -805,8 +812,12 @@ def test_a_tournament_held_for_a_game_its_file_lost_goes_on_once_the_file_has_it
                 g.reason for r in tournament.rounds for m in r for g in m.games])
 
         wait_until(lambda: len(played()) == 2, "the lost games counted")
-        assert request(server.port, {**join, "name": "ann"})["message"].startswith(
-            "framework: tournament cup is held: ")
+        # It said it went on once the operator "starts the server again": not only.
+        assert request(server.port, {**join, "name": "ann"})["message"] == (
+            "framework: tournament cup is held: its game Quick cannot be played now (its "
+            "file no longer defines it); it goes on once the game is back in its file: as "
+            "soon as a new worker process of the file reads it (one starts whenever the "
+            "running one ends), or at the next start of the server")
         assert on_loop(server, lambda hall: list(hall.entries["cup"].games)) == []
         (games / "quick.py").write_text(fixed)
         os.kill(server.call(lambda: game_type.worker.pid), signal.SIGKILL)

@@ -125,10 +125,17 @@ def session_data(source: DashboardSource, key: SessionKey, player: int | None,
     now = time.time()
     summary = describe(source, handle, stuck_seconds, now)
     data: dict[str, Any] = {"now": now, "summary": summary}
-    shown = views_shown(source.game_classes().get(key[0]), summary, operator)
+    game_class = source.game_classes().get(key[0])
+    shown = views_shown(game_class, summary, operator)
+    views = [_checked(key[0], v) for v in source.views(handle)] if shown else []
+    if "error" not in summary and any("error" in view for view in views):
+        # A state() that failed just now marks the session (``Session.shown_view``): the
+        # summary says so, as the lobby does from now on.
+        summary = data["summary"] = describe(source, handle, stuck_seconds, now)
+        shown = views_shown(game_class, summary, operator)
+        views = views if shown else []
     if not shown:
         data["hidden"] = True
-    views = [_checked(key[0], v) for v in source.views(handle)] if shown else []
     if player is None:
         data["views"] = views
         return data

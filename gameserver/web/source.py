@@ -145,7 +145,14 @@ class LobbySource:
             return None
         players = handle.players
         observed = [p for p in players if p.observer_key] if players else players
-        return (id(handle), handle.version, len(players), len(observed))
+        # A game call's failure is recorded without a change of version (a state() that
+        # failed for its client, or for the session's page: ``Session.shown_view``): the
+        # lobby kept the summary of that version without the error. Its move count, not
+        # its text: a game whose error text changes at every call would change it at
+        # every look, and a session's stream looks again at every change.
+        failed = handle.game_error
+        return (id(handle), handle.version, len(players), len(observed),
+                -1 if failed is None else failed[1])
 
     def activity(self, handle: Any) -> tuple[float, int]:
         # last_activity is time.monotonic() of the session's last request; the offset
@@ -159,8 +166,8 @@ class LobbySource:
         views = []
         for player_id in range(len(handle.players)):
             try:
-                views.append(handle.game.view(player_id))
-            except GameCodeError as err:  # shown as an error box
+                views.append(handle.shown_view(player_id))
+            except GameCodeError as err:  # shown as an error box (and in the lobby)
                 views.append({"error": str(err)})
         return views
 
@@ -204,7 +211,8 @@ def session_summary(session: Any) -> dict[str, Any]:
 
     Game calls that fail show up as ``"error"``: whose turn it is or whether the game is
     over, asked now, else the last move or state that failed in the game's code, until the
-    game accepts a move again.
+    game accepts a move again. A state is asked for only when someone wants it (a client,
+    the session's page: ``Session.shown_view``), never to fill this in.
     """
     now_wall, now = time.time(), session.now()
     summary: dict[str, Any] = {

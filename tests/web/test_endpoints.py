@@ -562,6 +562,32 @@ def test_a_move_or_state_that_failed_in_the_game_shows_on_the_lobby_until_one_is
         server.stop()
 
 
+@pytest.mark.parametrize("isolate_games", ["folder", "off"])
+def test_a_state_that_fails_on_the_session_page_shows_on_the_lobby_too(
+        isolate_games: str) -> None:
+    """The server calls ``state()`` when someone asks: a state that failed showed on the
+    lobby only once that player's client asked for it. The session's page asks for every
+    player's, and showed the error in its view while its own summary, and the lobby,
+    showed a game that works. Now what the page meets marks the session, as a client's
+    request does (a worker's state still being fetched is no failure)."""
+    broken = Path(__file__).parent.parent / "data" / "broken"
+    server = play.web_server(games_dirs=[str(broken)], isolate_games=isolate_games)
+    error = "framework: game BrokenGame: " + FAILURES["state"][1]
+    try:
+        (client,) = play.seat(server, "BrokenGame", "quiet", ["ann"])
+        client.move(**{"break": "state"})  # accepted; nobody asks for the state
+        assert play.get_json(server, "/api/sessions")["counts"]["errors"] == 0
+        page = until(lambda: (data := play.get_json(server, "/api/sessions/BrokenGame/quiet"))
+                     ["views"][0].get("error") == error and data, "the page meeting it")
+        assert page["summary"]["error"] == error  # (its own summary, in the same reply)
+        lobby = until(lambda: (data := play.get_json(server, "/api/sessions"))["counts"]
+                      ["errors"] == 1 and data, "the lobby counting the error")
+        (listed,) = [s for s in lobby["sessions"] if s["session"] == "quiet"]
+        assert listed["error"] == error
+    finally:
+        server.stop()
+
+
 # ---------------------------------------------------------------- server-sent events
 
 
