@@ -128,6 +128,8 @@ def load_target(target: str) -> list[type[AbstractGame]]:
     """
     path = Path(target)
     if target.endswith(".py") or path.exists():
+        if path.is_dir():
+            raise GameLoadError(f"{target} is a folder, not a game file")
         if not path.is_file():
             raise GameLoadError(f"{target}: no such file")
         return load_module(path.resolve())
