@@ -199,7 +199,10 @@ class Link:
             sock = socket.create_connection((host, port), timeout=self.timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError as err:
-            raise GameError(f"cannot connect to the server at {host}:{port}: {err}") from None
+            advice = ("; is the server running? Start it first: python3 -m gameserver (and "
+                      "check the port number)") if isinstance(err, ConnectionRefusedError) else ""
+            raise GameError(f"cannot connect to the server at {host}:{port}: {err}"
+                            + advice) from None
         if self._context is not None:
             try:
                 sock = self._context.wrap_socket(sock, server_hostname=host)

@@ -95,7 +95,9 @@ def test_no_server_at_the_address_is_a_clear_error() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # nobody listens here
     env = aec_env("TicTacToe", server=("127.0.0.1", port), timeout=TIMEOUT)
-    with pytest.raises(GameError, match=f"cannot connect to the server at 127.0.0.1:{port}"):
+    with pytest.raises(GameError, match=f"cannot connect to the server at 127.0.0.1:{port}: "
+                       r".*; is the server running\? Start it first: python3 -m gameserver "
+                       r"\(and check the port number\)$"):
         env.reset()
     env.close()
 
