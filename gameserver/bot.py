@@ -160,9 +160,10 @@ def play(args: argparse.Namespace) -> int:
         bots = [Bot(connect(players), args.game, args.games, random.Random(rng.random()),
                     restarter=seat == 0, say=say) for seat in range(args.seats)]
         others = players - args.seats
-        say(f"{args.game} in session {args.session!r}, {players} players, {args.seats} of "
-            "them played by this bot" + (f"; waiting for {others} more to join ..."
-                                         if others > 0 else ""))
+        seats = ("1 player, played by this bot" if players == 1 else
+                 f"{players} players, {args.seats} of them played by this bot")
+        say(f"{args.game} in session {args.session!r}, {seats}"
+            + (f"; waiting for {others} more to join ..." if others > 0 else ""))
         errors = _run_all(bots)
     except GameServerError as err:
         say(str(err), error=True)

@@ -44,6 +44,9 @@ def test_bot_explains_games_it_cannot_play(server) -> None:
     result = run_bot(server.port, "Chat", "--session", "bot-chat", "--players", "1")
     assert result.returncode == 1
     assert "Chat does not list its legal moves" in result.stderr
+    # (It said "1 players, 1 of them played by this bot".)
+    assert result.stdout.startswith("bot: Chat in session 'bot-chat', 1 player, played by this "
+                                    "bot\n")
 
 
 def test_bot_names_the_games_of_the_server_when_the_game_is_unknown(server) -> None:
