@@ -58,7 +58,8 @@ def hint(target: str) -> str:
 
 def _below(folder: Path, wanted: Callable[[Path], bool], levels: int = _LEVELS) -> list[Path]:
     """The ``.py`` files in ``folder`` and up to ``levels - 1`` folders below for which
-    ``wanted`` holds, nearest first; hidden folders and ``__pycache__`` are skipped."""
+    ``wanted`` holds, nearest first; hidden folders and ``__pycache__`` are skipped, and
+    what is no regular file (a pipe, whose reading would wait for ever)."""
     found: list[Path] = []
     looked = 0
     level = [folder]
@@ -77,8 +78,8 @@ def _below(folder: Path, wanted: Callable[[Path], bool], levels: int = _LEVELS) 
                     continue
                 if entry.is_dir():
                     below.append(entry)
-                elif entry.suffix == ".py" and wanted(entry):
-                    found.append(entry)
+                elif entry.suffix == ".py" and entry.is_file() and wanted(entry):
+                    found.append(entry)  # (is_file: a pipe named x.py would never end)
         level = below
     return found
 

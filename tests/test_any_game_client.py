@@ -128,25 +128,23 @@ def test_a_game_whose_file_failed_to_load_gets_the_servers_hint(make_server,
     the hint was lost. Now the join's reply, the server's own words, is shown."""
     server = make_server(games_dirs=[str(broken_race_folder(tmp_path / "mygames"))],
                          isolate_games="off")
-    player = Example("any_game_client.py", "--game", "MyRace", "--port", str(server.port),
-                     stdin="")
-    try:
-        assert player.proc.wait(TIMEOUT) == 1
-        player.wait_for("Error: ")
-    finally:
-        player.stop()
-    assert "Error: framework: no such game: 'MyRace' (available: " in player.text
-    assert FAILED_TO_LOAD in player.text
-    # A name of no game file still gets the list of the games.
-    other = Example("any_game_client.py", "--game", "Nope", "--port", str(server.port),
-                    stdin="")
-    try:
-        assert other.proc.wait(TIMEOUT) == 1
-        other.wait_for("Error: ")
-    finally:
-        other.stop()
-    assert "no such game: 'Nope' (available: Battleship, " in other.text
-    assert "failed to load" not in other.text
+
+    def refused(game: str) -> str:
+        player = Example("any_game_client.py", "--game", game, "--port", str(server.port),
+                         stdin="")
+        try:
+            assert player.proc.wait(TIMEOUT) == 1
+            player.wait_for("Error: ")
+        finally:
+            player.stop()
+        return player.text
+
+    said = refused("MyRace")
+    assert "Error: framework: no such game: 'MyRace' (available: " in said
+    assert FAILED_TO_LOAD in said
+    said = refused("Nope")  # a name of no game file still gets the list of the games
+    assert "no such game: 'Nope' (available: Battleship, " in said
+    assert "failed to load" not in said
 
 
 def wait_until_waiting(server: ServerThread, session: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -177,9 +178,14 @@ def test_a_file_not_where_it_was_given_is_looked_for_below(tmp_path: Path, capsy
 
 def test_the_look_below_is_bounded(tmp_path: Path, capsys, monkeypatch) -> None:
     """The look for the file meant goes two folders down and through at most 2,000
-    entries: a check run in a home folder, or in a folder that holds a link to itself,
-    answers at once, and says no more than it found."""
+    entries, and reads regular files only: a check run in a home folder, in a folder that
+    holds a link to itself or a pipe, answers at once, and says no more than it found."""
     (tmp_path / "loop").symlink_to(tmp_path)  # loop/loop/loop/... for ever
+    os.mkfifo(tmp_path / "pipe.py")  # read for its class lines, it would never end
+    done = subprocess.run([sys.executable, "-m", "gameserver", "check", "Endless"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 1 and "or module (games.my_game)" in done.stdout, done
     (tmp_path / "b" / "c" / "d").mkdir(parents=True)
     (tmp_path / "b" / "c" / "d" / "far.py").write_text("")  # three folders down
     monkeypatch.chdir(tmp_path)
