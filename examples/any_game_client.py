@@ -99,16 +99,17 @@ def example_move(state, documentation):
 
 
 def find_game(api, name):
-    """The server's description of game ``name`` (min_players, documentation, ...)."""
+    """The server's description of game ``name`` (min_players, documentation, ...), or {}.
+
+    {} also for a game the server does not offer: the join then gets the server's own
+    "no such game", which lists its games and, when a file in its games folder meant to
+    offer this one failed to load, says so and where its author finds why.
+    """
     try:
         games = api.discover()['games']
     except GameServerError:
         return {}  # a classic server cannot list its games
-    for game in games:
-        if game['name'] == name:
-            return game
-    raise GameServerError("the server has no game called {!r} (it has: {})".format(
-        name, ', '.join(game['name'] for game in games)))
+    return next((game for game in games if game['name'] == name), {})
 
 
 def show(state, me):

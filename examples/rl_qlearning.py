@@ -31,7 +31,7 @@ import numpy as np
 # Run from the repository without installing it.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from gameserver.rl import RandomAgent, aec_env, evaluate  # noqa: E402
+from gameserver.rl import GameError, RandomAgent, aec_env, evaluate  # noqa: E402
 
 GAME = "TicTacToe"
 
@@ -99,7 +99,11 @@ def train(learner, env, games, first_game, opponent):
 
 
 def server_address(text):
+    """``HOST:PORT`` (``:PORT`` for this computer) as ``(host, port)``."""
     host, _, port = text.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: write HOST:PORT, e.g. 127.0.0.1:4711")
     return host or "127.0.0.1", int(port)
 
 
@@ -143,7 +147,14 @@ def main():
     parser.add_argument("--server", type=server_address, metavar="HOST:PORT",
                         help="play on this server instead of in this process")
     args = parser.parse_args()
+    try:
+        learn(args)
+    except GameError as err:  # e.g. no server at --server: the reason, not a traceback
+        sys.exit(f"rl_qlearning.py: {err}")
 
+
+def learn(args):
+    """Train and evaluate as ``args`` say; print the curve; save its picture."""
     env = aec_env(GAME, server=args.server)
     env.reset(seed=args.seed)  # seeds every later game of this environment too
     learner = QLearner(env.action_space("player_0").n, args.seed)

@@ -147,8 +147,8 @@ def final_words(tournament: Tournament, name: str) -> str:
     if row is None:
         return f"tournament {tournament.name} is over"
     return (f"tournament {tournament.name} is over: {name} placed {ordinal(row['place'])} of "
-            f"{len(rows)} with {number(row['points'])} points (the standings are on "
-            "the dashboard)")
+            f"{len(rows)} with {number(row['points'])} point{'' if row['points'] == 1 else 's'}"
+            " (the standings are on the dashboard)")
 
 
 # What the dashboard's page of a tournament shows, at most. Both grow with the square of

@@ -160,9 +160,10 @@ def play(args: argparse.Namespace) -> int:
         bots = [Bot(connect(players), args.game, args.games, random.Random(rng.random()),
                     restarter=seat == 0, say=say) for seat in range(args.seats)]
         others = players - args.seats
-        say(f"{args.game} in session {args.session!r}, {players} players, {args.seats} of "
-            "them played by this bot" + (f"; waiting for {others} more to join ..."
-                                         if others > 0 else ""))
+        seats = ("1 player, played by this bot" if players == 1 else
+                 f"{players} players, {args.seats} of them played by this bot")
+        say(f"{args.game} in session {args.session!r}, {seats}"
+            + (f"; waiting for {others} more to join ..." if others > 0 else ""))
         errors = _run_all(bots)
     except GameServerError as err:
         say(str(err), error=True)
@@ -215,13 +216,21 @@ def outcome(state: dict[str, Any]) -> str:
 
 
 def _min_players(api: GameServerAPI, game: str) -> int:
-    games = api.discover()["games"]
-    api.close()
-    for entry in games:
-        if entry["name"] == game:
-            return int(entry["min_players"])
-    raise GameServerError(f"the server has no game called {game!r} (it has: "
-                          + ", ".join(g["name"] for g in games) + ")")
+    """The fewest players ``game`` takes, as the server's discovery lists it.
+
+    ``api`` (no players given) is closed before this returns. For a game the server does
+    not offer, the server's own "no such game" is raised (from a join, which it refuses
+    before it seats anyone): besides its games it says when a file of its games folder
+    meant to offer this one failed to load, and where its author finds why.
+    """
+    try:
+        for entry in api.discover()["games"]:
+            if entry["name"] == game:
+                return int(entry["min_players"])
+        api.join()
+    finally:
+        api.close()
+    raise GameServerError(f"the server lists no game called {game!r}, but joined it")
 
 
 def _run_all(bots: list[Bot]) -> list[BaseException]:

@@ -59,8 +59,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import _check_defs as defs
+from . import _check_target, registry, rlhooks
 from . import _check_words as words
-from . import registry, rlhooks
 from ._check_play import Player, Stop
 from ._check_prints import CappedPrints
 from ._check_words import Report
@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None, prog: str = "gameserver check") -> int:
         with CappedPrints.around():  # (prints at import time, a game printing its rules)
             classes = registry.load_target(args.target)
     except registry.GameLoadError as err:
-        print(f"PROBLEM  {err.checked or err}")
+        print(f"PROBLEM  {err.checked or err}{_check_target.hint(args.target)}")
         return 1
     if args.game:
         classes = [c for c in classes if c.__name__ == args.game]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import ipaddress
 import math
 import os
@@ -500,7 +501,11 @@ def read_toml(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
     except tomllib.TOMLDecodeError as err:  # the message names the line and column
-        raise ConfigError(f"config file {path} is not valid TOML: {err}") from None
+        # Mostly a text without its quotes (host = 0.0.0.0): TOML's words do not say so.
+        unquoted = str(err).startswith(("Invalid value", "Expected newline or end"))
+        raise ConfigError(f"config file {path} is not valid TOML: {err}" + (
+            '; a text, a path or an address goes in double quotes: host = "0.0.0.0"'
+            if unquoted else "")) from None
     except UnicodeDecodeError:
         raise ConfigError(f"config file {path} is not UTF-8 text") from None
     except ValueError:  # a whole number of more than 4,300 digits: Python's limit
@@ -519,7 +524,13 @@ def apply_mapping(settings: Settings, values: dict[str, Any], source: str) -> No
     for name, value in values.items():
         f = _FIELDS.get(name.replace("-", "_"))
         if f is None:
-            raise ConfigError(f"{source}: unknown setting '{name}' (known: "
+            hint = ""
+            if isinstance(value, dict):  # ([server] host = ...: the two tables map games)
+                hint = f"[{name}] is a table, and settings go at the top of the file, " \
+                    "outside tables; "
+            near = difflib.get_close_matches(name.replace("-", "_"), _FIELDS, n=1)
+            hint += f"did you mean '{near[0]}'? " if near else ""
+            raise ConfigError(f"{source}: unknown setting '{name}' ({hint}known: "
                               + ", ".join(_FIELDS) + ")")
         kind = _TYPES[str(f.type)]
         if _too_long(value):

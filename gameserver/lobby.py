@@ -60,7 +60,7 @@ from .protocol import (
     framework_error,
     server_error,
 )
-from .session import Feed, Outcome, Recorder, Session
+from .session import NOT_LOADED, Feed, Outcome, Recorder, Session
 from .timers import (
     MIN_SECONDS,
     TimerRules,
@@ -506,8 +506,7 @@ class Lobby:
             name, token = data["game_name"], data["token"]
             game_type = self.game_types.get(name)
             if game_type is None:
-                log.error("session %s/%s not restored: the game %s is not loaded",
-                          name, token, name)
+                log.error(NOT_LOADED, name, token, name, name)
                 continue
             try:
                 session = Session.restore(data, game_type, recorder=self.store,

@@ -128,6 +128,8 @@ def load_target(target: str) -> list[type[AbstractGame]]:
     """
     path = Path(target)
     if target.endswith(".py") or path.exists():
+        if path.is_dir():
+            raise GameLoadError(f"{target} is a folder, not a game file")
         if not path.is_file():
             raise GameLoadError(f"{target}: no such file")
         return load_module(path.resolve())
@@ -144,6 +146,24 @@ def game_classes(module: ModuleType) -> list[type[AbstractGame]]:
     return [obj for obj in vars(module).values()
             if inspect.isclass(obj) and issubclass(obj, AbstractGame)
             and obj is not AbstractGame and obj.__module__ == module.__name__]
+
+
+def not_a_class(value: object, taker: str) -> str | None:
+    """What to say when ``taker`` (``LocalSession``, ``aec_env``) was handed ``value``
+    where it takes a game's class, or None for a class. A student passes the game made
+    (``MyRace(2)``) or its name, and met ``'MyRace' object has no attribute '__name__'``."""
+    if isinstance(value, type):
+        return None
+    if callable(getattr(type(value), "move", None)):
+        what = (f"a game made from it ({type(value).__name__}(...)): pass the class "
+                f"itself, {type(value).__name__}, without parentheses; {taker} makes the "
+                "game")
+    elif isinstance(value, str):
+        what = (f"the text {value[:100]!r}: import the class from its file (from my_race "
+                "import MyRace) and pass that")
+    else:
+        what = f"{type(value).__name__} {repr(value)[:100]}"
+    return f"{taker} takes your game's class (such as MyRace), not {what}"
 
 
 def is_test_file(path: Path) -> bool:

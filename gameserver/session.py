@@ -91,6 +91,14 @@ __all__ = ["Feed", "Outcome", "Player", "Recorder", "SaveBatch", "Session", "Vie
 
 log = logging.getLogger("gameserver.session")
 
+# The log's line for a saved session whose game this start does not offer (the store's
+# load and the lobby's restore alone; args: game, token, game, game). An operator read it
+# as a session lost: it stays in the store file for a start that offers the game again.
+# (Its idle time runs on meanwhile: docs/reliability.md, "Durability".)
+NOT_LOADED = ("session %s/%s not restored: the game %s is not loaded; it stays saved, idle, "
+              "for a start that offers %s (with the --games-dir of its file, without a "
+              "--game that leaves it out)")
+
 View = _session_disk.View  # (player id, observer?)
 # An empty set that costs no memory (CPython's empty frozenset is one object): what a
 # session holds where nothing waits or nothing is owed, most of the time.

@@ -51,6 +51,7 @@ from .checked import MOVE_RETURNED_TRUE, GameType
 from .game import AbstractGame
 from .guard import GameCodeError, GameGuard
 from .protocol import ProtocolError
+from .registry import not_a_class
 from .session import Session
 
 __all__ = ["GameServerError", "IllegalMove", "LocalSession"]
@@ -68,10 +69,14 @@ class LocalSession:
 
     Raises:
         GameServerError: invalid number of players, or the constructor failed.
+        TypeError: ``game_class`` is no class (a game made from it, its name).
     """
 
     def __init__(self, game_class: type[AbstractGame], players: int,
                  names: list[str] | None = None, time_limit: float = 5.0) -> None:
+        problem = not_a_class(game_class, "LocalSession")
+        if problem:
+            raise TypeError(problem)
         self._guard = guard = GameGuard(time_limit)
         # A call that catches its interruption would hang the tests: say so, and end them.
         guard.stuck = exit_stuck(game_class, time_limit, f"LocalSession(..., time_limit="
@@ -144,7 +149,8 @@ class LocalSession:
         self._guard.close()
 
     def __del__(self) -> None:
-        self._guard.close()
+        if hasattr(self, "_guard"):  # (not when __init__ refused its arguments)
+            self._guard.close()
 
     def _state_reply(self, player_id: int, legal_moves: bool) -> bytes:
         return self.session.game.view_reply(self._check_id(player_id), legal_moves)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -102,6 +103,48 @@ def test_a_secret_code_typed_as_a_list(server: ServerThread) -> None:
     assert '\n  code=["yellow", "yellow", "yellow"]\n' in output  # 'moves'
     assert 'code: ["red", "blue", "red"]' in output
     assert "The game is over." in output
+
+
+def broken_race_folder(folder: Path) -> Path:
+    """A games folder whose one file, the template renamed ``MyRace`` (docs/first-game.md,
+    step 1), fails to load: a syntax error."""
+    folder.mkdir()
+    template = (ROOT / "gameserver" / "games" / "template.py").read_text()
+    (folder / "my_race.py").write_text(
+        template.replace("class NumberRace(", "class MyRace(").replace("TARGET = 21",
+                                                                       "TARGET = 21 +"))
+    return folder
+
+
+FAILED_TO_LOAD = ("a game file 'my_race.py' for it, but that file failed to load: its author "
+                  "finds why in the server's log")
+
+
+def test_a_game_whose_file_failed_to_load_gets_the_servers_hint(make_server,
+                                                                 tmp_path: Path) -> None:
+    """The first-game guide (step 4) promises a student whose game file failed to load a
+    "no such game" that says so and where to look, and sends them to this client: it said
+    only its own "the server has no game called 'MyRace'", from the discovery's list, and
+    the hint was lost. Now the join's reply, the server's own words, is shown."""
+    server = make_server(games_dirs=[str(broken_race_folder(tmp_path / "mygames"))],
+                         isolate_games="off")
+
+    def refused(game: str) -> str:
+        player = Example("any_game_client.py", "--game", game, "--port", str(server.port),
+                         stdin="")
+        try:
+            assert player.proc.wait(TIMEOUT) == 1
+            player.wait_for("Error: ")
+        finally:
+            player.stop()
+        return player.text
+
+    said = refused("MyRace")
+    assert "Error: framework: no such game: 'MyRace' (available: " in said
+    assert FAILED_TO_LOAD in said
+    said = refused("Nope")  # a name of no game file still gets the list of the games
+    assert "no such game: 'Nope' (available: Battleship, " in said
+    assert "failed to load" not in said
 
 
 def wait_until_waiting(server: ServerThread, session: str) -> None:

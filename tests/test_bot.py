@@ -7,12 +7,14 @@ import re
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from gameserver.game import AbstractGame
 from gameserver.games import BUNDLED_GAMES
 from tests.serverproc import ROOT
+from tests.test_any_game_client import FAILED_TO_LOAD, broken_race_folder
 from tests.test_game_server_api import free_port
 
 LISTING = [g for g in BUNDLED_GAMES if g.legal_moves is not AbstractGame.legal_moves]
@@ -42,12 +44,31 @@ def test_bot_explains_games_it_cannot_play(server) -> None:
     result = run_bot(server.port, "Chat", "--session", "bot-chat", "--players", "1")
     assert result.returncode == 1
     assert "Chat does not list its legal moves" in result.stderr
+    # (It said "1 players, 1 of them played by this bot".)
+    assert result.stdout.startswith("bot: Chat in session 'bot-chat', 1 player, played by this "
+                                    "bot\n")
 
 
 def test_bot_names_the_games_of_the_server_when_the_game_is_unknown(server) -> None:
     result = run_bot(server.port, "Nope")
     assert result.returncode == 1
-    assert "no game called 'Nope'" in result.stderr and "TicTacToe" in result.stderr
+    assert "no such game: 'Nope'" in result.stderr and "TicTacToe" in result.stderr
+    assert "failed to load" not in result.stderr
+
+
+def test_bot_passes_on_the_servers_hint_for_a_game_whose_file_failed(make_server,
+                                                                     tmp_path: Path) -> None:
+    """docs/first-game.md, step 4: the bot, the student's opponent, said only "no game
+    called 'MyRace'" for a game whose file failed to load; the server's reply says so, and
+    where to look. With --players the bot's join already showed it; without, it asked the
+    discovery only."""
+    server = make_server(games_dirs=[str(broken_race_folder(tmp_path / "mygames"))],
+                         isolate_games="off")
+    for args in ([], ["--players", "2"]):
+        result = run_bot(server.port, "MyRace", *args)
+        assert result.returncode == 1
+        assert "bot: framework: no such game: 'MyRace' (available: " in result.stderr
+        assert FAILED_TO_LOAD in result.stderr
 
 
 def test_bot_says_when_the_server_is_not_running() -> None:

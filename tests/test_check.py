@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -139,6 +140,66 @@ def test_command_exit_codes_and_output(capsys) -> None:
     assert "no game found" in capsys.readouterr().out
     assert check.main(["no/such/file.py"]) == 1
     assert "no such file" in capsys.readouterr().out
+
+
+def test_a_file_not_where_it_was_given_is_looked_for_below(tmp_path: Path, capsys,
+                                                            monkeypatch) -> None:
+    """The server's hint for a game whose file failed to load names the file alone
+    (``python3 -m gameserver check 'my_race.py'``: a reply may not say where the server's
+    folders are), and the student runs it in the repository's folder, one above
+    ``mygames/``: the check said "no such file" and nothing more. So for a folder given
+    ("no such file", which was not even true) and a class's name. Now each names the
+    command for the file meant, and that command works."""
+    games = tmp_path / "mygames"
+    games.mkdir()
+    (games / "my_race.py").write_text((DATA / "classic_games/coin.py").read_text())
+    (games / "test_my_race.py").write_text("")  # a test file is no game to name
+    monkeypatch.chdir(tmp_path)
+    command = "python3 -m gameserver check mygames/my_race.py\n"
+    for target, said in [
+        ("my_race.py", "my_race.py: no such file here; a file of that name is in mygames: "
+                       + command),
+        ("mygames", "mygames is a folder, not a game file: the check takes one game file "
+                    "at a time: " + command),
+        ("CoinGuess", "cannot import module CoinGuess: ModuleNotFoundError: No module named "
+                      "'CoinGuess'; the check takes the game's file, and class CoinGuess is "
+                      "in mygames/my_race.py: " + command),
+        ("mygames/my_rase.py", "mygames/my_rase.py: no such file; did you mean "
+                               "mygames/my_race.py?\n"),
+        ("Nope", "cannot import module Nope: ModuleNotFoundError: No module named 'Nope'; "
+                 "the check takes a game's file (python3 -m gameserver check "
+                 "mygames/my_game.py) or module (games.my_game)\n"),
+    ]:
+        assert check.main([target]) == 1
+        assert capsys.readouterr().out == "PROBLEM  " + said
+    assert check.main(["mygames/my_race.py", "--games", "5"]) == 0
+    assert "CoinGuess passed every check." in capsys.readouterr().out
+
+
+def test_the_look_below_is_bounded(tmp_path: Path, capsys, monkeypatch) -> None:
+    """The look for the file meant goes two folders down and through at most 2,000
+    entries, and reads regular files only: a check run in a home folder, in a folder that
+    holds a link to itself or a pipe, answers at once, and says no more than it found."""
+    (tmp_path / "loop").symlink_to(tmp_path)  # loop/loop/loop/... for ever
+    os.mkfifo(tmp_path / "pipe.py")  # read for its class lines, it would never end
+    done = subprocess.run([sys.executable, "-m", "gameserver", "check", "Endless"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 1 and "or module (games.my_game)" in done.stdout, done
+    (tmp_path / "b" / "c" / "d").mkdir(parents=True)
+    (tmp_path / "b" / "c" / "d" / "far.py").write_text("")  # three folders down
+    monkeypatch.chdir(tmp_path)
+    assert check.main(["far.py"]) == 1
+    assert capsys.readouterr().out == "PROBLEM  far.py: no such file\n"
+    (tmp_path / "b" / "near.py").write_text("")
+    assert check.main(["near.py"]) == 1
+    assert capsys.readouterr().out == ("PROBLEM  near.py: no such file here; a file of that "
+                                       "name is in b: python3 -m gameserver check b/near.py "
+                                       "(also: loop/b/near.py)\n")
+    for n in range(2100):
+        (tmp_path / f"a{n:04}.txt").write_text("")
+    assert check.main(["near.py"]) == 1  # behind the 2,000 entries of this folder
+    assert capsys.readouterr().out == "PROBLEM  near.py: no such file\n"
 
 
 def test_runs_as_python_dash_m_gameserver_check() -> None:

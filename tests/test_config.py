@@ -66,7 +66,19 @@ def test_file_overrides_defaults_and_flags_override_the_file(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize("text, message", [
-    ("prot = 1\n", "unknown setting 'prot'"),
+    ("prot = 1\n", r"unknown setting 'prot' \(did you mean 'port'\? known: host, port, "),
+    ("zzz = 1\n", r"unknown setting 'zzz' \(known: host, port, "),
+    # A hobby host's guesses: a [server] table, a text without quotes.
+    ('[server]\nhost = "0.0.0.0"\n', r"unknown setting 'server' \(\[server\] is a table, "
+                                      "and settings go at the top of the file, outside "
+                                      "tables; known: host, "),
+    ("host = 0.0.0.0\n", r"not valid TOML: Expected newline or end of document after a "
+                         r"statement \(at line 1, column 11\); a text, a path or an address "
+                         'goes in double quotes: host = "0.0.0.0"$'),
+    ("tls_cert = /etc/cert.pem\n", "Invalid value .*; a text, a path or an address goes in "
+                                   "double quotes"),
+    ("port = 1\nport = 2\n", r"not valid TOML: Cannot overwrite a value \(at line 2, "
+                             r"column 9\)$"),  # (no word of quotes where none are missing)
     ('port = "4711"\n', "setting 'port' must be a whole number"),
     ("games = 3\n", "setting 'games' must be a list of strings"),
     ("port = \n", "is not valid TOML"),

@@ -433,6 +433,28 @@ def test_rejected_moves_are_in_the_move_log(tmp_path: Path) -> None:
     assert [m["states"][0]["echo"] for m in game["steps"]] == ["error", "quit"]
 
 
+def test_a_session_of_a_game_not_offered_now_is_kept_for_a_later_start(
+        tmp_path: Path) -> None:
+    """A start without the game of a saved session (its --games-dir left out, a --game
+    leaving it out) logged "not restored: the game Echo is not loaded", which a hobby host
+    read as the session lost, with nothing to do about it. It is kept, and the line says
+    so and how to get it back."""
+    db = str(tmp_path / "store.sqlite3")
+    with ServerProcess("--store-path", db) as server:
+        echo = Player(server.port, "Echo", "kept", 1)
+        assert echo.join()["status"] == "ok"
+        assert echo.move(msg="hello")["status"] == "ok"
+    with ServerProcess("--store-path", db, "--game", "TicTacToe") as without:
+        pass
+    assert ("session Echo/kept not restored: the game Echo is not loaded; it stays saved, "
+            "idle, for a start that offers Echo (with the --games-dir of its file, without a "
+            "--game that leaves it out)") in without.log
+    with ServerProcess("--store-path", db) as again:
+        echo.port = again.port
+        assert echo.state()["data"]["echo"] == "hello"
+    assert "restored 1 saved session(s)" in again.log
+
+
 def test_no_store_keeps_nothing(tmp_path: Path) -> None:
     with ServerProcess("--no-store", cwd=ROOT) as server:
         assert Player(server.port, "Echo", "x", 1).join()["status"] == "ok"

@@ -16,6 +16,24 @@ from tests import test_check
 from tests.data.review.games import NaNState, StaleCurrent
 
 
+def test_what_is_not_a_game_class_is_refused_saying_what_to_pass() -> None:
+    """``LocalSession(MyRace(2), ...)`` and ``LocalSession("MyRace", ...)`` failed with
+    ``'MyRace' object has no attribute '__name__'``, and then once more as the object was
+    collected ("Exception ignored in: LocalSession.__del__")."""
+    with pytest.raises(TypeError, match=r"^LocalSession takes your game's class \(such as "
+                       r"MyRace\), not a game made from it \(Nim\(\.\.\.\)\): pass the "
+                       "class itself, Nim, without parentheses; LocalSession makes the game$"):
+        LocalSession(Nim(2), players=2)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"not the text 'Nim': import the class from its file "
+                       r"\(from my_race import MyRace\) and pass that$"):
+        LocalSession("Nim", players=2)  # type: ignore[arg-type]
+    script = ("from gameserver.testing import LocalSession\n"
+              "try:\n    LocalSession('Nim', 2)\nexcept TypeError:\n    pass\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).parent.parent)
+    assert done.returncode == 0 and done.stderr == ""  # nothing more when it is collected
+
+
 def test_player_count_errors_match_the_server_word_for_word() -> None:
     with pytest.raises(GameServerError) as err:
         LocalSession(TicTacToe, 3)

@@ -180,7 +180,7 @@ def test_the_final_words_name_the_place() -> None:
     assert tournament.final_words("bob") == (
         "tournament cup is over: bob placed 1st of 3 with 2 points (the standings are on "
         "the dashboard)")
-    assert "ann placed 2nd of 3 with 1 points" in tournament.final_words("ann")
+    assert "ann placed 2nd of 3 with 1 point (the standings" in tournament.final_words("ann")
 
 
 @pytest.mark.parametrize("fmt", ["round-robin", "swiss"])

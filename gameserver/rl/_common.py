@@ -12,6 +12,7 @@ from gymnasium import spaces
 
 from ..game import AbstractGame
 from ..guard import GameCodeError, GameGuard
+from ..registry import not_a_class
 from ..rlhooks import HookError, RLSpec
 from ._local import LocalTable, env_guard
 from ._remote import KNOWN_ARRAYS_MAX, Link, RemoteTable
@@ -20,15 +21,23 @@ from ._table import GameError, Table, View
 Address = tuple[str, int]
 
 
-def resolve_game(game: type[AbstractGame] | str) -> RLSpec:
+def resolve_game(game: type[AbstractGame] | str, taker: str) -> RLSpec:
     """The RL hooks of ``game``: a game class, or the name of a bundled game.
 
     Over the network, too, the env needs the class: its hooks turn the states
     the server sends into numbers (the server plays the game itself).
 
+    Args:
+        game: what the user passed.
+        taker: the function it was passed to, for the error (``aec_env``).
+
     Raises:
         ValueError: no bundled game has that name, or the game has no (valid) hooks.
+        TypeError: ``game`` is neither a class nor a name (a game made from a class).
     """
+    problem = None if isinstance(game, str) else not_a_class(game, taker)
+    if problem:
+        raise TypeError(problem)
     if isinstance(game, str):
         from ..games import BUNDLED_GAMES
 

@@ -220,7 +220,10 @@ class Link:
                             f"within {limit:g} s (a wrong address, a firewall in the way, or "
                             "a server too busy to take connections?)") from None
         except OSError as err:
-            raise GameError(f"cannot connect to the server at {host}:{port}: {err}") from None
+            advice = ("; is the server running? Start it first: python3 -m gameserver (and "
+                      "check the port number)") if isinstance(err, ConnectionRefusedError) else ""
+            raise GameError(f"cannot connect to the server at {host}:{port}: {err}"
+                            + advice) from None
         if self._context is not None:
             try:
                 sock = self._context.wrap_socket(sock, server_hostname=host)
@@ -492,11 +495,11 @@ class Link:
                         begun = self._await_seated(table, number + 1, sock)
                         if begun is not None:  # refused (say why now), or filled meanwhile
                             reply = answered[sock] = _read_to_end(sock, self.timeout, begun)
-                            _data(reply, "join")
+                            _joined(reply)
                             raise _filled_first(table)
             for table, seat, name, sock in waiting:
                 reply = answered.get(sock) or _read_to_end(sock, self.timeout)
-                data = _data(reply, "join")
+                data = _joined(reply)
                 if not (type(data) is dict and type(data.get("key")) is str
                         and type(data.get("player_id")) is int
                         and 0 <= data["player_id"] < table.players):
@@ -752,6 +755,22 @@ def _checked(reply: Any, raw: bytes | bytearray | str) -> dict[str, Any]:
     if type(status) is not str or _CARRIES.get(status, "status") not in reply:
         raise GameError(_not_a_game_server(raw[:100]))
     return reply
+
+
+def _joined(reply: dict[str, Any]) -> Any:
+    """The data of a join's ``reply``. A game the server lacks is said with what to do:
+    an env handed a class of its own found the server's "no such game" a riddle (the
+    class is right here), not knowing that the server plays the game itself."""
+    try:
+        return _data(reply, "join")
+    except GameError as err:
+        text = str(err)
+        if not text.startswith("join failed: framework: no such game: ") or \
+                "failed to load" in text:  # (the server's hint says what there is to do)
+            raise
+        raise GameError(f"{text}; the server plays the game itself and must offer it (a "
+                        "game of your own: start the server with python3 -m gameserver "
+                        "--games-dir FOLDER, the folder of its file; docs/rl.md)") from None
 
 
 def _not_a_game_server(what: Any) -> str:

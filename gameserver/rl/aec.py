@@ -64,7 +64,7 @@ def aec_env(game: type[AbstractGame] | str, players: int | None = None,
         ValueError: the game has no RL hooks, or an option is wrong.
     """
     render_mode = options.pop("render_mode", None)
-    spec = resolve_game(game)
+    spec = resolve_game(game, "aec_env")
     count = player_count(spec, players)
     return GameAECEnv(spec, make_table(spec, count, server, **options), render_mode)
 

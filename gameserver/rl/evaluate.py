@@ -102,7 +102,7 @@ def evaluate(agent_a: Any, agent_b: Any, game: type[AbstractGame] | str, n_games
     """
     first = resolve_agent(agent_a, seed)
     second = resolve_agent(agent_b, None if seed is None else seed + 1)
-    spec = resolve_game(game)
+    spec = resolve_game(game, "evaluate")
     count = player_count(spec, players)
     session = options.pop("session", None)
     seats = [SeatResult(seat, confidence=confidence) for seat in range(count)]

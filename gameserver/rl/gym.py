@@ -79,7 +79,7 @@ def gym_env(game: type[AbstractGame] | str, seat: int | None = None,
             ``aec_env`` (``names``, ``session``, ``tls``, ``timeout``, ``time_limit``,
             ``render_mode``).
     """
-    spec = resolve_game(game)
+    spec = resolve_game(game, "gym_env")
     count = player_count(spec, players)
     external = isinstance(opponent, str) and opponent == "server"
     env_options = {k: options.pop(k) for k in ("illegal_reward", "render_mode", "restarts")

@@ -42,7 +42,7 @@ from .. import replaying
 from .._timeouts import ForfeitedGame
 from .._unpickle import Unpickler
 from ..checked import CheckedGame, GameType
-from ..session import Session
+from ..session import NOT_LOADED, Session
 from ._rows import (
     INSERT_GAME,
     INSERT_SNAPSHOT,
@@ -83,8 +83,7 @@ def load_sessions(db: sqlite3.Connection, rows: Rows, game_types: Mapping[str, G
     for name, token, info_text in db.execute(
             "SELECT game, token, info FROM live_sessions").fetchall():
         if name not in game_types:
-            log.error("session %s/%s not restored: the game %s is not loaded", name, token,
-                      name)
+            log.error(NOT_LOADED, name, token, name, name)
             continue
         game_id, seed, views, game_info, stored, ended = current.get(
             (name, token), (0, None, None, "{}", None, None))

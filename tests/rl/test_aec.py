@@ -9,7 +9,7 @@ import pytest
 
 from gameserver.game import AbstractGame
 from gameserver.games.nim import Nim
-from gameserver.rl import GameError, RandomAgent, aec_env
+from gameserver.rl import GameError, RandomAgent, aec_env, gym_env
 from tests.rl.helpers import GAMES_WITH_HOOKS, play_randomly, run_api_test
 
 
@@ -158,6 +158,17 @@ def test_a_game_without_hooks_or_an_unknown_name_is_refused() -> None:
         aec_env("TicTacToe", 3)
     with pytest.raises(ValueError, match=r"server must be \(host, port\)"):
         aec_env("TicTacToe", server="localhost:4711")
+
+
+def test_a_game_made_from_its_class_is_refused_saying_to_pass_the_class() -> None:
+    """``aec_env(Nim(2))`` failed with ``'Nim' object has no attribute '__name__'``."""
+    with pytest.raises(TypeError, match=r"^aec_env takes your game's class \(such as MyRace\), "
+                       r"not a game made from it \(Nim\(\.\.\.\)\): pass the class itself, "
+                       "Nim, without parentheses; aec_env makes the game$"):
+        aec_env(Nim(2))
+    with pytest.raises(TypeError, match=r"^gym_env takes your game's class \(such as MyRace\), "
+                       "not int 3$"):
+        gym_env(3)  # type: ignore[arg-type]
 
 
 class Fragile(AbstractGame):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -36,3 +37,23 @@ def test_q_learning_beats_its_untrained_self_by_20_points(tmp_path: Path) -> Non
         assert picture.read_bytes().startswith(b"\x89PNG")
     else:
         assert "matplotlib is not installed" in out and not picture.exists()
+
+
+def test_a_server_that_is_not_there_is_said_in_one_line(tmp_path: Path) -> None:
+    """docs/rl.md: ``--server HOST:PORT`` with no server there ended in a traceback of the
+    env's internals, and the message did not say to start the server; a ``--server``
+    without a port, in argparse's "invalid server_address value"."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nobody listens here
+    script = str(ROOT / "examples" / "rl_qlearning.py")
+    done = subprocess.run([sys.executable, script, "--server", f"127.0.0.1:{port}"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr == (f"rl_qlearning.py: cannot connect to the server at 127.0.0.1:{port}: "
+                           "[Errno 111] Connection refused; is the server running? Start it "
+                           "first: python3 -m gameserver (and check the port number)\n")
+    done = subprocess.run([sys.executable, script, "--server", "127.0.0.1"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "argument --server: '127.0.0.1': write HOST:PORT, e.g. 127.0.0.1:4711" in done.stderr

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from gameserver import _tlsconn, admission, protocol
+from gameserver.games.nim import Nim
 from gameserver.games.tictactoe import TicTacToe
 from gameserver.rl import GameError, RandomAgent, _remote, aec_env, gym_env, vector_env
 from gameserver.web.source import session_summary
@@ -95,7 +96,9 @@ def test_no_server_at_the_address_is_a_clear_error() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # nobody listens here
     env = aec_env("TicTacToe", server=("127.0.0.1", port), timeout=TIMEOUT)
-    with pytest.raises(GameError, match=f"cannot connect to the server at 127.0.0.1:{port}"):
+    with pytest.raises(GameError, match=f"cannot connect to the server at 127.0.0.1:{port}: "
+                       r".*; is the server running\? Start it first: python3 -m gameserver "
+                       r"\(and check the port number\)$"):
         env.reset()
     env.close()
 
@@ -190,6 +193,26 @@ def test_a_refused_join_is_reported_at_once_with_the_servers_reason(make_server)
     first.step(4)  # the first env plays on
     first.close()
     second.close()
+
+
+class MyNim(Nim):
+    """Nim under a name of its own: a game the user wrote, which the server lacks."""
+
+
+def test_a_game_the_server_does_not_offer_says_that_the_server_needs_it(make_server) -> None:
+    """An env handed its own class met "no such game: 'MyNim'" with the class right in
+    its hands, not knowing that the server plays the game itself."""
+    server = make_server(games=["TicTacToe"])
+    for game in (MyNim, "Nim"):  # (a bundled game the server's --game leaves out)
+        env = aec_env(game, server=(server.host, server.port), timeout=TIMEOUT)
+        name = game if isinstance(game, str) else game.__name__
+        with pytest.raises(GameError, match=(
+                f"^join failed: framework: no such game: '{name}' \\(available: TicTacToe\\); "
+                "the server plays the game itself and must offer it \\(a game of your own: "
+                "start the server with python3 -m gameserver --games-dir FOLDER, the folder "
+                "of its file; docs/rl.md\\)$")):
+            env.reset()
+        env.close()
 
 
 def test_a_tls_socket_readable_without_a_reply_is_not_taken_for_one(make_server,
