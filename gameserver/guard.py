@@ -89,6 +89,33 @@ class _Probe(BaseException):
     """Raised in a thread by the self-check of ``PyThreadState_SetAsyncExc``."""
 
 
+class _Cancelled(BaseException):
+    """Raised by ``_cancel_pending`` in its own thread, and caught there."""
+
+
+def _cancel_pending() -> None:
+    """Cancel a ``GameCallTimeout`` raised in this thread and not delivered yet.
+
+    Not with ``PyThreadState_SetAsyncExc(thread, NULL)``, as until stop 46: that too
+    sets the interpreter's "eval breaker", which only the delivery of an exception
+    resets. On Python 3.11 it then stayed set for good (every loop and call of every
+    thread took the slow path), and the first call of a Python function under a trace
+    or profile function (``sys.setprofile``, ``sys.settrace``: a game's, a debugger's,
+    coverage's) looped for ever in CPython's own code, ``RESUME``: "the setprofile hang
+    of stop 40", a test process that had run an interrupted call before. So the pending
+    exception is replaced by one of ours, which this thread takes delivery of here.
+    """
+    assert _set_async_exc is not None
+    ident = _get_ident()
+    try:
+        _set_async_exc(ident, id(_Cancelled))
+        for _ in (1, 2):  # (a loop's jump back: a thread takes delivery there; no call)
+            pass
+    except _Cancelled:
+        return
+    _set_async_exc(ident, None)  # not delivered here (a Python that changed): cancelled
+
+
 def async_exception_problem() -> str:
     """Why overlong calls cannot be interrupted on this Python, or "" if they can.
 
@@ -217,8 +244,7 @@ class GameGuard:
                 if self._interrupted is current:
                     with self._lock:
                         if self.can_interrupt:  # cancel a timeout not delivered yet
-                            assert _set_async_exc is not None
-                            _set_async_exc(threading.get_ident(), None)
+                            _cancel_pending()
         except BaseException as err:  # noqa: BLE001 - any failure of game code
             raise self._failed(game_name, method, err) from None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -16,6 +17,7 @@ import pytest
 
 from gameserver import guard as guard_module
 from gameserver.guard import GameCodeError, GameGuard
+from tests.serverproc import ServerProcess
 from tests.wire import Player
 
 BROKEN_GAMES = str(Path(__file__).parent / "data" / "broken")
@@ -342,3 +344,66 @@ def test_a_guard_without_watchdog_starts_no_thread_and_never_interrupts() -> Non
     with pytest.raises(GameCodeError, match=r"^framework: game G: move\(\) raised "):
         guard.call("G", "move", lambda: 1 / 0)
     assert guard.method is None and guard.errors == 1
+
+
+TRACER_GAMES = str(Path(__file__).parent / "data" / "tracer_games")
+
+# After an interrupted call, a Python function called under a profile function. (Run in
+# a child: before stop 46 that call looped for ever inside CPython 3.11, with the GIL.)
+_PROFILED_AFTER_AN_INTERRUPTION = """
+import sys
+from gameserver.guard import GameCodeError, GameGuard
+
+guard = GameGuard(time_limit=0.2)
+def loop():
+    while True:
+        pass
+try:
+    guard.call("G", "move", loop)
+except GameCodeError as err:
+    print(err)
+def called():
+    return "called"
+sys.setprofile(lambda frame, event, arg: None)
+print(called())
+sys.setprofile(None)
+print(guard.call("G", "state", called))
+"""
+
+
+def test_a_function_profiled_after_an_interrupted_call_returns() -> None:
+    """The guard cancelled a timeout not delivered yet with
+    ``PyThreadState_SetAsyncExc(thread, NULL)``, which sets the interpreter's eval
+    breaker for good (only a delivery resets it); under a profile or trace function
+    (a debugger, coverage, a game's own), Python 3.11 then looped for ever in the first
+    Python call: "the setprofile hang of stop 40", in a test process that had met an
+    interrupted call before."""
+    result = subprocess.run([sys.executable, "-c", _PROFILED_AFTER_AN_INTERRUPTION],
+                            cwd=Path(__file__).parent.parent, capture_output=True,
+                            text=True, timeout=60)
+    assert result.stdout.splitlines() == [
+        "framework: game G: move() took longer than 0.2 s and was stopped (endless loop?)",
+        "called", "called"], result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("isolate", ["off", "folder"])
+@pytest.mark.parametrize("hook", ["profile", "trace"])
+def test_a_game_that_installs_a_trace_or_profile_function_and_loops_is_stopped(
+        isolate: str, hook: str) -> None:
+    """A game's ``sys.setprofile`` or ``sys.settrace`` (a student's debugging aid) before
+    an endless loop, in the server (``isolate_games = "off"``) or in a worker: the move
+    gets the timeout's error, and the server answers on (in the server's own thread it
+    hung for good: see the test above), the game's other requests too."""
+    with ServerProcess("--isolate-games", isolate, "--games-dir", TRACER_GAMES,
+                       "--game-call-timeout", "0.5") as server:
+        player = Player(server.port, "Tracer", "traced", 1)
+        assert player.join()["status"] == "ok"
+        for _ in range(2):  # (the second: a timeout after one that left the hook set)
+            assert player.move(do=f"{hook} loop") == {
+                "status": "error", "message": "framework: game Tracer: move() took longer "
+                "than 0.5 s and was stopped (endless loop?)"}
+        assert player.move(do=hook) == {"status": "ok", "data": None}
+        assert player.state()["data"]["moves"] == 1
+        other = Player(server.port, "Tracer", "other", 1)
+        assert other.join()["status"] == "ok"
+        assert server.proc is not None and server.proc.poll() is None
