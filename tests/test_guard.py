@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -18,7 +19,7 @@ import pytest
 from gameserver import guard as guard_module
 from gameserver.guard import GameCodeError, GameGuard
 from tests.serverproc import ServerProcess
-from tests.wire import Player
+from tests.wire import Player, until
 
 BROKEN_GAMES = str(Path(__file__).parent / "data" / "broken")
 BROKEN_SOURCE = Path(BROKEN_GAMES) / "broken_game.py"
@@ -407,3 +408,79 @@ def test_a_game_that_installs_a_trace_or_profile_function_and_loops_is_stopped(
         other = Player(server.port, "Tracer", "other", 1)
         assert other.join()["status"] == "ok"
         assert server.proc is not None and server.proc.poll() is None
+
+
+def test_a_call_blocked_in_c_code_is_reported_as_stuck() -> None:
+    """A call blocked in C code (``time.sleep``; here a wait on a lock) does not meet its
+    interruptions: it uses no CPU time, and is reported stuck as one that catches them."""
+    stuck: list[str] = []
+    told = threading.Event()
+
+    def tell(method: str, thread_id: int) -> None:
+        stuck.append(method)
+        told.set()
+
+    guard = GameGuard(time_limit=0.1, stuck=tell)
+    try:
+        with pytest.raises(GameCodeError, match=r"move\(\) took longer than 0.1 s"):
+            guard.call("G", "move", told.wait)  # (back once told: the interruption waits)
+        assert stuck == ["move"]
+    finally:
+        told.set()
+        guard.close()
+
+
+_NEIGHBOUR = """
+import os, sys
+os.sched_setaffinity(0, {int(sys.argv[1])})
+print("spinning", flush=True)
+while True:
+    pass
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE") or guard_module._thread_times(
+    threading.get_native_id()) is None, reason="needs Linux's SCHED_IDLE and schedstat")
+def test_a_call_the_machine_does_not_run_is_not_reported_stuck() -> None:
+    """A loaded machine may not run a game's thread between two of the watchdog's asks:
+    until stop 46 that call was reported stuck (``check`` printed so and ended, in a full
+    test run), though it would stop the moment it ran. Here its thread gets the CPU only
+    when a busy neighbour on the same vCPU leaves it idle (``SCHED_IDLE``): the watchdog
+    asks on and on, the call is not reported stuck, and once the neighbour has gone it
+    ends with the timeout. (Whether the thread runs meanwhile is the scheduler's: either
+    way the call must end so.)"""
+    cpu = min(os.sched_getaffinity(0))
+    neighbour = subprocess.Popen([sys.executable, "-c", _NEIGHBOUR, str(cpu)],
+                                 stdout=subprocess.PIPE, text=True)
+    stuck: list[str] = []
+    guard = GameGuard(time_limit=0.1, stuck=lambda method, thread_id: stuck.append(method))
+    outcome: list[str] = []
+
+    def counting() -> None:
+        for _ in range(10 ** 9):  # (Python code: stopped at the first ask it meets)
+            pass
+
+    def starved() -> None:
+        os.sched_setaffinity(0, {cpu})
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        try:
+            guard.call("G", "move", counting)
+        except GameCodeError as err:
+            outcome.append(str(err))
+
+    game = threading.Thread(target=starved, daemon=True)
+    try:
+        assert neighbour.stdout is not None and neighbour.stdout.readline() == "spinning\n"
+        game.start()
+        # Past what reported it stuck: asked more than twice, twice its time limit in.
+        until(lambda: stuck or guard._deliveries >= 10 or not game.is_alive(),
+              "asked ten times")
+    finally:
+        neighbour.kill()
+        neighbour.wait()
+        neighbour.stdout.close()  # type: ignore[union-attr]
+    game.join(30)
+    guard.close()
+    assert stuck == []
+    assert outcome == ["framework: game G: move() took longer than 0.1 s and was stopped "
+                       "(endless loop?)"]
