@@ -388,13 +388,14 @@ def test_a_function_profiled_after_an_interrupted_call_returns() -> None:
 
 
 @pytest.mark.parametrize("isolate", ["off", "folder"])
-@pytest.mark.parametrize("hook", ["profile", "trace"])
+@pytest.mark.parametrize("hook", ["profile", "trace", "threads"])
 def test_a_game_that_installs_a_trace_or_profile_function_and_loops_is_stopped(
         isolate: str, hook: str) -> None:
-    """A game's ``sys.setprofile`` or ``sys.settrace`` (a student's debugging aid) before
-    an endless loop, in the server (``isolate_games = "off"``) or in a worker: the move
-    gets the timeout's error, and the server answers on (in the server's own thread it
-    hung for good: see the test above), the game's other requests too."""
+    """A game's ``sys.setprofile`` or ``sys.settrace`` (a student's debugging aid; or
+    ``threading.setprofile``, for threads started later) before an endless loop, in the
+    server (``isolate_games = "off"``) or in a worker: the move gets the timeout's error,
+    and the server answers on (in the server's own thread it hung for good: see the test
+    above), the game's other requests too."""
     with ServerProcess("--isolate-games", isolate, "--games-dir", TRACER_GAMES,
                        "--game-call-timeout", "0.5") as server:
         player = Player(server.port, "Tracer", "traced", 1)
