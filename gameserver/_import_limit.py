@@ -1,12 +1,12 @@
 """Importing a game file into this process, within a time limit.
 
 A game file's top level and class bodies run when it is imported. In a
-worker process (``isolate_games``) that import is a game call like any other,
-stopped after its limit. In the server itself (``isolate_games = "off"``)
-and in ``python -m gameserver check`` it ran on the caller's thread with no
-limit: a student's file with ``while True: pass`` at its top (or
-``time.sleep(1000)``) held the server's start-up for ever, and the log said
-nothing.
+worker process (``isolate_games``) the server stops that import, which has
+the worker's start-up limit (``workers.STARTUP_LIMIT``). In the server
+itself (``isolate_games = "off"``) and in ``python -m gameserver check``
+it ran on the caller's thread with no limit: a student's file with ``while
+True: pass`` at its top (or ``time.sleep(1000)``) held the server's
+start-up for ever, and the log said nothing.
 
 ``run_import`` runs the import on a thread of its own under a ``GameGuard``:
 a loop is stopped at the limit with ``GameCallTimeout``, like a game call; an
@@ -95,4 +95,3 @@ def _line_running(path: Path, frame: FrameType | None) -> int | str:
             return frame.f_lineno or "?"
         frame = frame.f_back
     return "?"
-

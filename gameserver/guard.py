@@ -339,11 +339,12 @@ class GameGuard:
 
         It went on if its thread has run a time limit since (it caught the stops: a bare
         ``except:`` in a loop; or a long computation in C code), or was blocked for one
-        (``time.sleep``, a read): neither running nor waiting to run. A thread that was
-        waiting to run all along (a loaded machine ran other work) has not had the chance
-        to stop: until stop 46 the watchdog's asks alone counted, and ``check`` reported
-        such a call as stuck, and ended. Where the kernel does not say what a thread did
-        (not Linux), the time since the first ask counts, as before.
+        (``time.sleep``, a read, or the GIL that another thread holds): neither running
+        nor waiting to run. A thread that was waiting to run all along (a loaded machine
+        ran other work) has not had the chance to stop: until stop 46 the watchdog's
+        asks alone counted, and ``check`` reported such a call as stuck, and ended.
+        Where the kernel does not say what a thread did (not Linux), the time since the
+        first ask counts, as before.
         """
         asked_at, native, before = self._asked
         after = _thread_times(native)

@@ -2,13 +2,13 @@
 
 Every ``.py`` file in a games folder is imported (by default in a worker
 process of its own, see ``gameserver.isolated``; ``discover`` imports into
-this process) and each ``AbstractGame`` subclass defined in it is
-registered under its class name. Test files
-(``test_*.py``, ``*_test.py``, ``conftest.py``) are skipped: students keep
-their tests next to their games, and a test file is never a game. A file
-that fails to import, a class that misses a required method, or a second
-game with a name already taken is reported in one log line (file, line, what
-to fix) and skipped; the server starts with the other games.
+this process, within a time limit: ``_import_limit``) and each
+``AbstractGame`` subclass defined in it is registered under its class name.
+Test files (``test_*.py``, ``*_test.py``, ``conftest.py``) are skipped:
+students keep their tests next to their games, and a test file is never a
+game. A file that fails to import, a class that misses a required method, or
+a second game with a name already taken is reported in one log line (file,
+line, what to fix) and skipped; the server starts with the other games.
 
 This module is also the one place that finds the game classes in a file or
 module, for the server and for ``python -m gameserver check`` alike.
@@ -110,33 +110,35 @@ def load_module(path: Path, time_limit: float | None = None) -> list[type[Abstra
         else:
             run_import(path, functools.partial(spec.loader.exec_module, module), time_limit)
     except ImportStuck as err:  # (left in sys.modules: its import goes on, and may use it)
-        fix = (f"{path}:{err.line}: importing the file never ended: it went on after it was "
-               f"stopped at the time limit of {time_limit:g} s (a loop that catches every "
-               "exception, or a call that waits: time.sleep, input()). It still runs, in "
-               "this process; make the file's top level and class bodies end, then ")
-        error = GameLoadError(fix + "restart the server")
-        error.checked = fix + "run the check again"
-        raise error from None
+        raise _fixable(
+            f"{path}:{err.line}: importing the file never ended: it went on after it was "
+            f"stopped at the time limit of {time_limit:g} s (a loop that catches every "
+            "exception, or a call that waits: time.sleep, input()). It still runs, in this "
+            "process; make the file's top level and class bodies end, then ") from None
     except GameCallTimeout as err:
         del sys.modules[module_name]
-        fix = (f"{path}:{_line_in(path, err)}: importing the file took longer than "
-               f"{time_limit:g} s and was stopped (an endless loop at the file's top level "
-               "or in a class body?): fix that line, then ")
-        error = GameLoadError(fix + "restart the server")
-        error.checked = fix + "run the check again"
-        raise error from None
+        raise _fixable(
+            f"{path}:{_line_in(path, err)}: importing the file took longer than "
+            f"{time_limit:g} s and was stopped (an endless loop at the file's top level or "
+            "in a class body?): fix that line, then ") from None
     except SyntaxError as err:
         del sys.modules[module_name]
-        fix = f"{path}:{err.lineno}: syntax error: {err.msg} (fix that line, then "
-        error = GameLoadError(fix + "restart the server)")
-        error.checked = fix + "run the check again)"
-        raise error from None
+        raise _fixable(f"{path}:{err.lineno}: syntax error: {err.msg} (fix that line, then ",
+                       ")") from None
     except BaseException as err:  # noqa: BLE001 - any failure of student code
         del sys.modules[module_name]
         line = _line_in(path, err)
         raise GameLoadError(f"{path}:{line}: importing the file raised "
                             f"{type(err).__name__}: {err}{_import_hint(err)}") from None
     return game_classes(module)
+
+
+def _fixable(fix: str, end: str = "") -> GameLoadError:
+    """The error ``fix`` + "restart the server" + ``end``; for the checker, "run the check
+    again" in place of the restart."""
+    error = GameLoadError(fix + "restart the server" + end)
+    error.checked = fix + "run the check again" + end
+    return error
 
 
 def _import_hint(err: BaseException) -> str:

@@ -204,45 +204,17 @@ def test_a_call_that_catches_its_interruption_is_reported_and_the_check_ends(
     assert "Stubborn: 1 problem(s)." in out
 
 
-PROFILED = """import sys
-
-from gameserver.game import AbstractGame
-
-
-def watch(frame, event, arg):
-    return None
-
-
-class Profiled(AbstractGame):
-    def __init__(self, players):
-        self.turn = 0
-
-    @staticmethod
-    def min_players():
-        return 1
-
-    @staticmethod
-    def max_players():
-        return 1
-
-    def current_player(self):
-        return [0]
-
-    def game_over(self):
-        return self.turn >= 3
-
-    def state(self, player_id):
-        return {"turn": self.turn}
-
-    def legal_moves(self, player_id):
-        return [{"n": 1}]
-
+# Stubborn's class, whose move installs a profile function and loops at its second move
+# (without catching the stop).
+PROFILED = ("import sys\n\n\ndef watch(frame, event, arg):\n    return None\n\n\n"
+            + STUBBORN.split("    def move")[0].replace("Stubborn", "Profiled")
+            .replace("return False", "return self.turn >= 3") + """\
     def move(self, move, player_id):
         sys.setprofile(watch)  # a student's way to see every call
         self.turn += 1
         while self.turn == 2:  # forgot to end this loop
             pass
-"""
+""")
 
 
 def test_a_game_that_installs_a_profile_function_is_stopped_and_the_check_goes_on(
