@@ -64,6 +64,7 @@ from . import _check_words as words
 from ._check_play import Player, Stop
 from ._check_prints import CappedPrints
 from ._check_words import Report
+from ._import_limit import import_limit
 from .checked import range_problem
 from .game import AbstractGame, has_hidden_information
 from .games import BUNDLED_GAMES
@@ -71,6 +72,7 @@ from .guard import GameCodeError, GameGuard
 
 GAMES = 100  # games to play in all, spread over the player counts
 TIME_BUDGET = 8.0  # seconds of play per game class, at most
+TIME_LIMIT = 2.0  # seconds one call into the game may take
 
 
 # ---------------------------------------------------------------- structure
@@ -151,7 +153,7 @@ def _bundled_namesake(game_class: type[AbstractGame]) -> str:
 
 
 def check_game(game_class: type[AbstractGame], seed: int, games: int = GAMES,
-               time_budget: float = TIME_BUDGET, time_limit: float = 2.0,
+               time_budget: float = TIME_BUDGET, time_limit: float = TIME_LIMIT,
                stuck: Callable[[Report], None] | None = None) -> Report:
     """Run every check on one game class and return the report.
 
@@ -270,7 +272,7 @@ def main(argv: list[str] | None = None, prog: str = "gameserver check") -> int:
     seed = args.seed if args.seed is not None else random.randrange(10**6)
     try:
         with CappedPrints.around():  # (prints at import time, a game printing its rules)
-            classes = registry.load_target(args.target)
+            classes = registry.load_target(args.target, import_limit(TIME_LIMIT))
     except registry.GameLoadError as err:
         print(f"PROBLEM  {err.checked or err}{_check_target.hint(args.target)}")
         return 1

@@ -89,6 +89,33 @@ class _Probe(BaseException):
     """Raised in a thread by the self-check of ``PyThreadState_SetAsyncExc``."""
 
 
+class _Cancelled(BaseException):
+    """Raised by ``_cancel_pending`` in its own thread, and caught there."""
+
+
+def _cancel_pending() -> None:
+    """Cancel a ``GameCallTimeout`` raised in this thread and not delivered yet.
+
+    Not with ``PyThreadState_SetAsyncExc(thread, NULL)``, as until stop 46: that too
+    sets the interpreter's "eval breaker", which only the delivery of an exception
+    resets. On Python 3.11 it then stayed set for good (every loop and call of every
+    thread took the slow path), and the first call of a Python function under a trace
+    or profile function (``sys.setprofile``, ``sys.settrace``: a game's, a debugger's,
+    coverage's) looped for ever in CPython's own code, ``RESUME``: "the setprofile hang
+    of stop 40", a test process that had run an interrupted call before. So the pending
+    exception is replaced by one of ours, which this thread takes delivery of here.
+    """
+    assert _set_async_exc is not None
+    ident = _get_ident()
+    try:
+        _set_async_exc(ident, id(_Cancelled))
+        for _ in (1, 2):  # (a loop's jump back: a thread takes delivery there; no call)
+            pass
+    except _Cancelled:
+        return
+    _set_async_exc(ident, None)  # not delivered here (a Python that changed): cancelled
+
+
 def async_exception_problem() -> str:
     """Why overlong calls cannot be interrupted on this Python, or "" if they can.
 
@@ -148,8 +175,10 @@ class GameGuard:
             name and the thread's id, when a call still runs ``time_limit``
             seconds after it was first interrupted, and was interrupted again
             since (it caught the interruptions: a bare ``except:`` in a loop),
-            or could not be interrupted: the checker reports it and ends, since
-            nothing stops that call. The watchdog stops interrupting it then.
+            or could not be interrupted, and its thread has run or been blocked
+            (``time.sleep``) for a time limit since, not waited for a CPU
+            (``_went_on``): the checker reports it and ends, since nothing stops
+            that call. The watchdog stops interrupting it then.
     """
 
     def __init__(self, time_limit: float = 5.0, watchdog: bool = True,
@@ -170,6 +199,9 @@ class GameGuard:
         self._interrupted: tuple[float, int, str] | None = None  # the last call interrupted
         self._stuck: tuple[float, int, str] | None = None  # ... and reported as stuck
         self._deliveries = 0  # times the timeout was raised in the call ``_interrupted``
+        # ... when it was first raised, its thread's kernel id, and what the kernel said of
+        # that thread then (``_thread_times``): see ``_went_on``.
+        self._asked: tuple[float, int | None, tuple[float, float] | None] = (0.0, None, None)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.can_interrupt = watchdog and not async_exception_problem()
@@ -217,8 +249,7 @@ class GameGuard:
                 if self._interrupted is current:
                     with self._lock:
                         if self.can_interrupt:  # cancel a timeout not delivered yet
-                            assert _set_async_exc is not None
-                            _set_async_exc(threading.get_ident(), None)
+                            _cancel_pending()
         except BaseException as err:  # noqa: BLE001 - any failure of game code
             raise self._failed(game_name, method, err) from None
 
@@ -280,12 +311,15 @@ class GameGuard:
                 if current is not self._interrupted:
                     self._interrupted = current  # first: see ``call``
                     self._deliveries = 0
+                    native = _native_id(thread_id)
+                    self._asked = (started + running, native, _thread_times(native))
                     if not self.can_interrupt:
                         log.error("a game call, %s(), has run longer than %.3g s and cannot "
                                   "be stopped on this Python (%s)", method, self.time_limit,
                                   async_exception_problem())
                 elif (self.stuck is not None and running > 2 * self.time_limit
-                        and (self._deliveries > 1 or not self.can_interrupt)):
+                        and (self._deliveries > 1 or not self.can_interrupt)
+                        and self._went_on(started + running)):
                     self._stuck = current  # interrupted a time limit ago, and still on
                     stuck = self.stuck
                 # Delivered again at every wake-up while the call runs on: an interruption
@@ -298,6 +332,49 @@ class GameGuard:
                     self._deliveries += 1
             if stuck is not None:
                 stuck(method, thread_id)
+
+    def _went_on(self, now: float) -> bool:
+        """Whether the call interrupted (``_interrupted``) went on after it was first asked
+        to stop, at ``now``, rather than not being run since.
+
+        It went on if its thread has run a time limit since (it caught the stops: a bare
+        ``except:`` in a loop; or a long computation in C code), or was blocked for one
+        (``time.sleep``, a read, or the GIL that another thread holds): neither running
+        nor waiting to run. A thread that was waiting to run all along (a loaded machine
+        ran other work) has not had the chance to stop: until stop 46 the watchdog's
+        asks alone counted, and ``check`` reported such a call as stuck, and ended.
+        Where the kernel does not say what a thread did (not Linux), the time since the
+        first ask counts, as before.
+        """
+        asked_at, native, before = self._asked
+        after = _thread_times(native)
+        if before is None or after is None:
+            return True
+        ran, waited = after[0] - before[0], after[1] - before[1]
+        blocked = now - asked_at - ran - waited
+        return ran >= self.time_limit or blocked >= self.time_limit
+
+
+def _native_id(ident: int) -> int | None:
+    """The kernel's id of the thread of ``threading.get_ident()`` ``ident``, if known."""
+    for thread in threading.enumerate():
+        if thread.ident == ident:
+            return thread.native_id
+    return None
+
+
+def _thread_times(native_id: int | None) -> tuple[float, float] | None:
+    """Seconds thread ``native_id`` of this process has run, and has waited to run (it
+    was runnable, and another ran), so far; None where the kernel does not say (Linux's
+    ``schedstat``, one read of a few bytes)."""
+    if native_id is None:
+        return None
+    try:
+        with open(f"/proc/self/task/{native_id}/schedstat", "rb") as file:
+            ran, waited = file.read().split()[:2]
+        return int(ran) / 1e9, int(waited) / 1e9
+    except (OSError, ValueError):
+        return None
 
 
 def _one_line(err: BaseException) -> str:

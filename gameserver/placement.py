@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from . import registry
+from ._import_limit import import_limit
 from .config import Settings
 from .game import AbstractGame
 from .workers import Source
@@ -47,7 +48,8 @@ def plan(settings: Settings,
         mode = "off"
     paths = registry.game_files(settings.games_dirs)  # once: it logs the files it skips
     if mode == "off":
-        return registry.discover_files(paths, settings.bundled_games), [], paths
+        return registry.discover_files(paths, settings.bundled_games,
+                                       import_limit(settings.game_call_timeout)), [], paths
     files: list[Source] = [("file", str(path)) for path in paths]
     if mode == "folder":
         return registry.discover([], settings.bundled_games), files, paths

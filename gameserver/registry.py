@@ -2,13 +2,13 @@
 
 Every ``.py`` file in a games folder is imported (by default in a worker
 process of its own, see ``gameserver.isolated``; ``discover`` imports into
-this process) and each ``AbstractGame`` subclass defined in it is
-registered under its class name. Test files
-(``test_*.py``, ``*_test.py``, ``conftest.py``) are skipped: students keep
-their tests next to their games, and a test file is never a game. A file
-that fails to import, a class that misses a required method, or a second
-game with a name already taken is reported in one log line (file, line, what
-to fix) and skipped; the server starts with the other games.
+this process, within a time limit: ``_import_limit``) and each
+``AbstractGame`` subclass defined in it is registered under its class name.
+Test files (``test_*.py``, ``*_test.py``, ``conftest.py``) are skipped:
+students keep their tests next to their games, and a test file is never a
+game. A file that fails to import, a class that misses a required method, or
+a second game with a name already taken is reported in one log line (file,
+line, what to fix) and skipped; the server starts with the other games.
 
 This module is also the one place that finds the game classes in a file or
 module, for the server and for ``python -m gameserver check`` alike.
@@ -21,6 +21,7 @@ Game files written for the classic server start with
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -35,8 +36,10 @@ from types import ModuleType
 from typing import Any, TypeVar
 
 from . import game as game_module
+from ._import_limit import ImportStuck, run_import
 from .checked import range_problem
 from .game import AbstractGame
+from .guard import GameCallTimeout
 
 log = logging.getLogger("gameserver.registry")
 
@@ -79,8 +82,14 @@ def misspelt_hint(game_class: type[AbstractGame], name: str) -> str:
     return f" You wrote a method called '{guess[0]}': rename it to '{name}'." if guess else ""
 
 
-def load_module(path: Path) -> list[type[AbstractGame]]:
+def load_module(path: Path, time_limit: float | None = None) -> list[type[AbstractGame]]:
     """Import one game file and return the game classes defined in it.
+
+    Args:
+        path: the file.
+        time_limit: seconds the import may take (``_import_limit``: an import that
+            does not end in time is given up, and still runs); None: no limit, on
+            this thread (a worker, whose import the server interrupts).
 
     Raises:
         GameLoadError: the file cannot be imported; the message names the
@@ -96,19 +105,40 @@ def load_module(path: Path) -> list[type[AbstractGame]]:
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
+        if time_limit is None:
+            spec.loader.exec_module(module)
+        else:
+            run_import(path, functools.partial(spec.loader.exec_module, module), time_limit)
+    except ImportStuck as err:  # (left in sys.modules: its import goes on, and may use it)
+        raise _fixable(
+            f"{path}:{err.line}: importing the file never ended: it went on after it was "
+            f"stopped at the time limit of {time_limit:g} s (a loop that catches every "
+            "exception, or a call that waits: time.sleep, input()). It still runs, in this "
+            "process; make the file's top level and class bodies end, then ") from None
+    except GameCallTimeout as err:
+        del sys.modules[module_name]
+        raise _fixable(
+            f"{path}:{_line_in(path, err)}: importing the file took longer than "
+            f"{time_limit:g} s and was stopped (an endless loop at the file's top level or "
+            "in a class body?): fix that line, then ") from None
     except SyntaxError as err:
         del sys.modules[module_name]
-        fix = f"{path}:{err.lineno}: syntax error: {err.msg} (fix that line, then "
-        error = GameLoadError(fix + "restart the server)")
-        error.checked = fix + "run the check again)"
-        raise error from None
+        raise _fixable(f"{path}:{err.lineno}: syntax error: {err.msg} (fix that line, then ",
+                       ")") from None
     except BaseException as err:  # noqa: BLE001 - any failure of student code
         del sys.modules[module_name]
         line = _line_in(path, err)
         raise GameLoadError(f"{path}:{line}: importing the file raised "
                             f"{type(err).__name__}: {err}{_import_hint(err)}") from None
     return game_classes(module)
+
+
+def _fixable(fix: str, end: str = "") -> GameLoadError:
+    """The error ``fix`` + "restart the server" + ``end``; for the checker, "run the check
+    again" in place of the restart."""
+    error = GameLoadError(fix + "restart the server" + end)
+    error.checked = fix + "run the check again" + end
+    return error
 
 
 def _import_hint(err: BaseException) -> str:
@@ -120,8 +150,10 @@ def _import_hint(err: BaseException) -> str:
     return ""
 
 
-def load_target(target: str) -> list[type[AbstractGame]]:
+def load_target(target: str, time_limit: float | None = None) -> list[type[AbstractGame]]:
     """The game classes of a game file (``path/to/game.py``) or module (``games.mine``).
+
+    ``time_limit``: seconds a game file's import may take (``load_module``).
 
     Raises:
         GameLoadError: the file does not exist or cannot be imported.
@@ -132,7 +164,7 @@ def load_target(target: str) -> list[type[AbstractGame]]:
             raise GameLoadError(f"{target} is a folder, not a game file")
         if not path.is_file():
             raise GameLoadError(f"{target}: no such file")
-        return load_module(path.resolve())
+        return load_module(path.resolve(), time_limit)
     try:
         module = importlib.import_module(target)
     except BaseException as err:  # noqa: BLE001 - any failure of student code
@@ -228,8 +260,9 @@ def discover(games_dirs: Iterable[str], bundled: bool = True,
 
 
 def discover_files(files: Iterable[Path], bundled: bool = True,
-                   ) -> dict[str, type[AbstractGame]]:
-    """``discover`` for the game files ``game_files`` found already."""
+                   time_limit: float | None = None) -> dict[str, type[AbstractGame]]:
+    """``discover`` for the game files ``game_files`` found already; ``time_limit``:
+    seconds each file's import may take (``load_module``)."""
     games: dict[str, type[AbstractGame]] = {}
     if bundled:
         from .games import BUNDLED_GAMES
@@ -237,7 +270,7 @@ def discover_files(files: Iterable[Path], bundled: bool = True,
             games[game_class.__name__] = game_class
     for path in files:
         try:
-            classes = load_file(path)
+            classes = load_file(path, time_limit)
         except GameLoadError as err:
             log.error("game file skipped: %s", err)
             continue
@@ -333,13 +366,14 @@ def _unloaded_text(name: str, skipped: bool) -> str:
             "gameserver check on that file")
 
 
-def load_file(path: Path) -> list[type[AbstractGame]]:
+def load_file(path: Path, time_limit: float | None = None) -> list[type[AbstractGame]]:
     """Import one game file: its usable game classes; each unusable one is logged and skipped.
+    ``time_limit``: as ``load_module``'s.
 
     Raises:
         GameLoadError: the file cannot be imported.
     """
-    classes = load_module(path)
+    classes = load_module(path, time_limit)
     if not classes:  # a student's class that forgot its base class was offered silently
         log.warning("game file %s: no game in it: a game is a class that inherits from "
                     "AbstractGame (class MyGame(AbstractGame): ...). A file of helpers for "

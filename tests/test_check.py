@@ -265,6 +265,38 @@ def test_a_call_that_catches_its_interruption_is_reported_and_the_check_ends(
     assert "Stubborn: 1 problem(s)." in out
 
 
+# Stubborn's class, whose move installs a profile function and loops at its second move
+# (without catching the stop).
+PROFILED = ("import sys\n\n\ndef watch(frame, event, arg):\n    return None\n\n\n"
+            + STUBBORN.split("    def move")[0].replace("Stubborn", "Profiled")
+            .replace("return False", "return self.turn >= 3") + """\
+    def move(self, move, player_id):
+        sys.setprofile(watch)  # a student's way to see every call
+        self.turn += 1
+        while self.turn == 2:  # forgot to end this loop
+            pass
+""")
+
+
+def test_a_game_that_installs_a_profile_function_is_stopped_and_the_check_goes_on(
+        tmp_path: Path) -> None:
+    """A student's ``sys.setprofile`` in ``move``, then a loop that never ends: the check
+    stops the loop and reports it, then plays on under that profile function. Before
+    stop 46 the first call after the stop hung the checker for ever (the guard's
+    cancelled timeout left CPython 3.11's eval breaker set: see ``guard._cancel_pending``)."""
+    path = tmp_path / "profiled.py"
+    path.write_text(PROFILED)
+    result = subprocess.run(
+        [sys.executable, "-m", "gameserver", "check", str(path), "--seed", "1", "--games", "2"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    out = " ".join(result.stdout.split())
+    assert result.returncode == 1, result.stdout + result.stderr
+    line = next(n for n, text in enumerate(PROFILED.splitlines(), 1) if "forgot" in text)
+    assert ("took longer than 2 s and was stopped (endless loop?) in file profiled.py, "
+            f"line {line}: `while self.turn == 2:") in out, out
+    assert "(This happened in 2 games.)" in out, out
+
+
 def test_what_a_game_prints_is_cut_after_a_few_lines_and_says_so(tmp_path: Path) -> None:
     """A game that prints at every move printed thousands of lines over the checker's
     report (2,307 for five short games of 100). Now the first lines are shown, and one line

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -16,7 +18,8 @@ import pytest
 
 from gameserver import guard as guard_module
 from gameserver.guard import GameCodeError, GameGuard
-from tests.wire import Player
+from tests.serverproc import ServerProcess
+from tests.wire import Player, until
 
 BROKEN_GAMES = str(Path(__file__).parent / "data" / "broken")
 BROKEN_SOURCE = Path(BROKEN_GAMES) / "broken_game.py"
@@ -342,3 +345,143 @@ def test_a_guard_without_watchdog_starts_no_thread_and_never_interrupts() -> Non
     with pytest.raises(GameCodeError, match=r"^framework: game G: move\(\) raised "):
         guard.call("G", "move", lambda: 1 / 0)
     assert guard.method is None and guard.errors == 1
+
+
+TRACER_GAMES = str(Path(__file__).parent / "data" / "tracer_games")
+
+# After an interrupted call, a Python function called under a profile function. (Run in
+# a child: before stop 46 that call looped for ever inside CPython 3.11, with the GIL.)
+_PROFILED_AFTER_AN_INTERRUPTION = """
+import sys
+from gameserver.guard import GameCodeError, GameGuard
+
+guard = GameGuard(time_limit=0.2)
+def loop():
+    while True:
+        pass
+try:
+    guard.call("G", "move", loop)
+except GameCodeError as err:
+    print(err)
+def called():
+    return "called"
+sys.setprofile(lambda frame, event, arg: None)
+print(called())
+sys.setprofile(None)
+print(guard.call("G", "state", called))
+"""
+
+
+def test_a_function_profiled_after_an_interrupted_call_returns() -> None:
+    """The guard cancelled a timeout not delivered yet with
+    ``PyThreadState_SetAsyncExc(thread, NULL)``, which sets the interpreter's eval
+    breaker for good (only a delivery resets it); under a profile or trace function
+    (a debugger, coverage, a game's own), Python 3.11 then looped for ever in the first
+    Python call: "the setprofile hang of stop 40", in a test process that had met an
+    interrupted call before."""
+    result = subprocess.run([sys.executable, "-c", _PROFILED_AFTER_AN_INTERRUPTION],
+                            cwd=Path(__file__).parent.parent, capture_output=True,
+                            text=True, timeout=60)
+    assert result.stdout.splitlines() == [
+        "framework: game G: move() took longer than 0.2 s and was stopped (endless loop?)",
+        "called", "called"], result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("isolate", ["off", "folder"])
+@pytest.mark.parametrize("hook", ["profile", "trace", "threads"])
+def test_a_game_that_installs_a_trace_or_profile_function_and_loops_is_stopped(
+        isolate: str, hook: str) -> None:
+    """A game's ``sys.setprofile`` or ``sys.settrace`` (a student's debugging aid; or
+    ``threading.setprofile``, for threads started later) before an endless loop, in the
+    server (``isolate_games = "off"``) or in a worker: the move gets the timeout's error,
+    and the server answers on (in the server's own thread it hung for good: see the test
+    above), the game's other requests too."""
+    with ServerProcess("--isolate-games", isolate, "--games-dir", TRACER_GAMES,
+                       "--game-call-timeout", "0.5") as server:
+        player = Player(server.port, "Tracer", "traced", 1)
+        assert player.join()["status"] == "ok"
+        for _ in range(2):  # (the second: a timeout after one that left the hook set)
+            assert player.move(do=f"{hook} loop") == {
+                "status": "error", "message": "framework: game Tracer: move() took longer "
+                "than 0.5 s and was stopped (endless loop?)"}
+        assert player.move(do=hook) == {"status": "ok", "data": None}
+        assert player.state()["data"]["moves"] == 1
+        other = Player(server.port, "Tracer", "other", 1)
+        assert other.join()["status"] == "ok"
+        assert server.proc is not None and server.proc.poll() is None
+
+
+def test_a_call_blocked_in_c_code_is_reported_as_stuck() -> None:
+    """A call blocked in C code (``time.sleep``; here a wait on a lock) does not meet its
+    interruptions: it uses no CPU time, and is reported stuck as one that catches them."""
+    stuck: list[str] = []
+    told = threading.Event()
+
+    def tell(method: str, thread_id: int) -> None:
+        stuck.append(method)
+        told.set()
+
+    guard = GameGuard(time_limit=0.1, stuck=tell)
+    try:
+        with pytest.raises(GameCodeError, match=r"move\(\) took longer than 0.1 s"):
+            guard.call("G", "move", told.wait)  # (back once told: the interruption waits)
+        assert stuck == ["move"]
+    finally:
+        told.set()
+        guard.close()
+
+
+_NEIGHBOUR = """
+import os, sys
+os.sched_setaffinity(0, {int(sys.argv[1])})
+print("spinning", flush=True)
+while True:
+    pass
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE") or guard_module._thread_times(
+    threading.get_native_id()) is None, reason="needs Linux's SCHED_IDLE and schedstat")
+def test_a_call_the_machine_does_not_run_is_not_reported_stuck() -> None:
+    """A loaded machine may not run a game's thread between two of the watchdog's asks:
+    until stop 46 that call was reported stuck (``check`` printed so and ended, in a full
+    test run), though it would stop the moment it ran. Here its thread gets the CPU only
+    when a busy neighbour on the same vCPU leaves it idle (``SCHED_IDLE``): the watchdog
+    asks on and on, the call is not reported stuck, and once the neighbour has gone it
+    ends with the timeout. (Whether the thread runs meanwhile is the scheduler's: either
+    way the call must end so.)"""
+    cpu = min(os.sched_getaffinity(0))
+    neighbour = subprocess.Popen([sys.executable, "-c", _NEIGHBOUR, str(cpu)],
+                                 stdout=subprocess.PIPE, text=True)
+    stuck: list[str] = []
+    guard = GameGuard(time_limit=0.1, stuck=lambda method, thread_id: stuck.append(method))
+    outcome: list[str] = []
+
+    def counting() -> None:
+        for _ in range(10 ** 9):  # (Python code: stopped at the first ask it meets)
+            pass
+
+    def starved() -> None:
+        os.sched_setaffinity(0, {cpu})
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        try:
+            guard.call("G", "move", counting)
+        except GameCodeError as err:
+            outcome.append(str(err))
+
+    game = threading.Thread(target=starved, daemon=True)
+    try:
+        assert neighbour.stdout is not None and neighbour.stdout.readline() == "spinning\n"
+        game.start()
+        # Past what reported it stuck: asked more than twice, twice its time limit in.
+        until(lambda: stuck or guard._deliveries >= 10 or not game.is_alive(),
+              "asked ten times")
+    finally:
+        neighbour.kill()
+        neighbour.wait()
+        neighbour.stdout.close()  # type: ignore[union-attr]
+    game.join(30)
+    guard.close()
+    assert stuck == []
+    assert outcome == ["framework: game G: move() took longer than 0.1 s and was stopped "
+                       "(endless loop?)"]

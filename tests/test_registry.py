@@ -5,12 +5,16 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from gameserver import registry
 from gameserver.games import BUNDLED_GAMES
+from tests.serverproc import ServerProcess
+from tests.wire import Player
 
 DATA = Path(__file__).parent / "data"
 
@@ -256,3 +260,58 @@ def test_no_such_game_says_a_class_was_not_loaded_and_never_names_its_file(
     assert hint("AdaLovelaceRace") == hint("ada_lovelace_race") == ""  # a file's name: no game
     assert not any(".py" in hint(name) or "ada" in hint(name).casefold()
                    for name in ("MyRace", "myrace", "Skipped"))
+
+
+# Game files whose import does not end, each with the line it stays on (marked "here").
+ENDLESS_IMPORTS = {
+    "looper.py": "import math\n\nwhile math.pi:  # here\n    pass\n",
+    "sleeper.py": "import time\n\ntime.sleep(1000)  # here\n",
+    "catcher.py": ("class Catcher:\n    while True:\n        try:\n"
+                   "            while True:  # here\n                pass\n"
+                   "        except BaseException:\n            pass\n"),
+}
+
+
+def _line_marked(text: str) -> int:
+    return next(n for n, line in enumerate(text.splitlines(), 1) if "# here" in line)
+
+
+def test_a_game_file_whose_import_never_ends_does_not_hold_the_servers_start(
+        tmp_path: Path) -> None:
+    """With ``isolate_games = "off"`` the server imports the games folder's files itself,
+    and a student's file with an endless loop at its top (or in a class body), a
+    ``time.sleep`` or a loop that catches every exception held its start for ever,
+    saying nothing. Now each import has twice a game call's limit: the loop is stopped,
+    the others are given up; each is one log line naming its file and line, and the
+    server starts with the other games."""
+    for name, text in ENDLESS_IMPORTS.items():
+        (tmp_path / name).write_text(text)
+    shutil.copy(DATA / "tracer_games" / "tracer.py", tmp_path)
+    with ServerProcess("--isolate-games", "off", "--games-dir", str(tmp_path),
+                       "--game-call-timeout", "0.5") as server:
+        player = Player(server.port, "Tracer", "after", 1)
+        assert player.join()["status"] == "ok"
+        assert player.move(do="nothing")["status"] == "ok"
+        log = server.log
+    path = tmp_path.resolve()
+    assert (f"game file skipped: {path / 'looper.py'}:{_line_marked(ENDLESS_IMPORTS['looper.py'])}"
+            ": importing the file took longer than 1 s and was stopped (an endless loop at "
+            "the file's top level or in a class body?)") in log, log
+    for name in ("sleeper.py", "catcher.py"):
+        assert (f"game file skipped: {path / name}:{_line_marked(ENDLESS_IMPORTS[name])}: "
+                "importing the file never ended: it went on after it was stopped at the time "
+                "limit of 1 s") in log, log
+
+
+@pytest.mark.parametrize("name", sorted(ENDLESS_IMPORTS))
+def test_check_of_a_game_file_whose_import_never_ends_says_where_and_ends(
+        tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_text(ENDLESS_IMPORTS[name])
+    result = subprocess.run([sys.executable, "-m", "gameserver", "check", str(path)],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stdout + result.stderr
+    out = " ".join(result.stdout.split())
+    assert out.startswith(f"PROBLEM {path.resolve()}:{_line_marked(ENDLESS_IMPORTS[name])}: "
+                          "importing the file "), out
+    assert out.endswith("run the check again"), out
