@@ -288,7 +288,8 @@ def test_config_file_errors_are_named_with_the_line(tmp_path: Path) -> None:
     config.write_text('port = 4711\nhost = 0.0.0.0\n')  # the address needs quotes
     assert one_line(run_failing("--config", str(config), cwd=tmp_path)) == (
         f"gameserver: config file {config} is not valid TOML: Expected newline or end of "
-        "document after a statement (at line 2, column 11)")
+        "document after a statement (at line 2, column 11); a text, a path or an address "
+        'goes in double quotes: host = "0.0.0.0"')
     assert one_line(run_failing("--config", str(tmp_path / "nope.toml"), cwd=tmp_path)) == (
         f"gameserver: config file {tmp_path / 'nope.toml'} does not exist")
     assert one_line(run_failing("--config", str(tmp_path), cwd=tmp_path)) == (
