@@ -44,8 +44,8 @@ What a caller must know:
   any drained one. (From 2026-11-30 until 2026-12-01 such a client was held
   until its end or the whole ``connection_timeout``: a script that kept its
   sockets open after the answer held its address's connections, a class's
-  NAT, for a minute each; a mute client is held as long anyway, before its
-  handshake, so the wait bounded no attacker.)
+  NAT, for a minute each. Closing sooner takes nothing from an attacker: a
+  mute connection is held that long anyway, before its handshake.)
 - A refusal (a request too large, or a connection beyond the limits, said
   once the handshake ends) is followed by our close_notify and a TCP FIN,
   and what the client still sends is dropped unread until its end, as
