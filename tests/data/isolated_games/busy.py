@@ -1,7 +1,8 @@
 """Busy: a well-behaved test game for games in worker processes.
 
 Players: 1 or 2, taking turns in id order. Move ``{"burn": seconds}`` keeps
-the CPU busy that long; ``{"say": text}`` prints the text (a game's prints
+the CPU busy that long by the clock (a wall-clock deadline, as the server's time
+limit is: on a loaded machine a move still takes that long, not many times it); ``{"say": text}`` prints the text (a game's prints
 go to the server's log); ``{"end": true}`` ends the game; ``{"bad": true}``
 is rejected with ``["bad move", 1]``; ``{"taint": ...}`` changes the move it is given to
 one that is not JSON (infinity) and is not recorded. Every other move is recorded. ``legal_moves``
@@ -63,8 +64,8 @@ class Busy(AbstractGame):
             time.sleep(move["fail_late"])
             raise Late
         if "burn" in move:
-            deadline = time.process_time() + move["burn"]
-            while time.process_time() < deadline:
+            deadline = time.monotonic() + move["burn"]
+            while time.monotonic() < deadline:
                 pass
         if "say" in move:
             print("Busy says", move["say"])
