@@ -2,13 +2,15 @@
 
 Players: 1 or 2, taking turns in id order. Move ``{"burn": seconds}`` keeps
 the CPU busy that long by the clock (a wall-clock deadline, as the server's time
-limit is: on a loaded machine a move still takes that long, not many times it); ``{"say": text}`` prints the text (a game's prints
-go to the server's log); ``{"end": true}`` ends the game; ``{"bad": true}``
-is rejected with ``["bad move", 1]``; ``{"taint": ...}`` changes the move it is given to
-one that is not JSON (infinity) and is not recorded. Every other move is recorded. ``legal_moves``
-lists ``{"end": true}`` and ``{"say": "hi"}``. ``{"fail_late": seconds}`` sleeps that
-long, then raises ``Late``, whose message sends this process SIGINT, as the server's
-interrupt at the time limit would come while the failure is described.
+limit is: on a loaded machine a move still takes that long, not many times it);
+``{"say": text}`` prints the text (a game's prints go to the server's log);
+``{"end": true}`` ends the game; ``{"bad": true}`` is rejected with
+``["bad move", 1]``; ``{"taint": ...}`` changes the move it is given to one that
+is not JSON (infinity) and is not recorded. Every other move is recorded.
+``legal_moves`` lists ``{"end": true}`` and ``{"say": "hi"}``.
+``{"fail_late": seconds}`` sleeps that long, then raises ``Late``, whose message
+sends this process SIGINT, as the server's interrupt at the time limit would
+come while the failure is described.
 """
 
 import os
