@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import discovery, protocol, registry
+from . import _no_such_game, discovery, protocol
 from .admission import Admission
 from .checked import Call, GameType
 from .game import AbstractGame
@@ -158,7 +158,7 @@ class Lobby:
         self.timer_book: TimerSaver | None = None  # where timers are saved (the store's file)
         self.router: Router | None = None
         # The classes of the games folders not offered, for "no such game" to say so
-        # (the server sets them: ``registry.unloaded_games``).
+        # (the server sets them: ``_no_such_game.unloaded_games``).
         self.unloaded: Mapping[str, bool] = {}
         self._handlers: dict[type, Callable[[Any, str], Outcome]] = {
             Join: self._join, Move: self._move, State: self._state,
@@ -475,7 +475,7 @@ class Lobby:
             raise framework_error(
                 f"no such game: '{game_name[:100]}' (available: "
                 + ", ".join(sorted(self.game_types)) + ")"
-                + registry.no_such_game_hint(game_name, self.game_types, self.unloaded))
+                + _no_such_game.no_such_game_hint(game_name, self.game_types, self.unloaded))
         return game_type
 
     def _session(self, game_name: str, token: str) -> Session:

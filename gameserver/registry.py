@@ -27,10 +27,9 @@ import importlib
 import importlib.util
 import inspect
 import logging
-import re
 import sys
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
@@ -277,93 +276,6 @@ def discover_files(files: Iterable[Path], bundled: bool = True,
         for game_class in classes:
             add(games, game_class.__name__, game_class, path)
     return games
-
-
-# A class defined at the top of a file, and its bases: read as text, not imported (a
-# file with a syntax error has its class names too).
-_CLASS_LINE = re.compile(r"^class[ \t]+([A-Za-z_]\w*)[ \t]*(\([^)]*\))?", re.MULTILINE)
-_SOURCE_READ_MAX = 1 << 20  # characters of a game file read for its class names
-
-
-def _loose(name: str) -> str:
-    """A game's name as ``no_such_game_hint`` compares it for a near miss: case and "_"
-    ignored."""
-    return name.replace("_", "").casefold()
-
-
-def unloaded_games(files: Iterable[Path], offered: Mapping[str, str],
-                   ) -> dict[str, bool]:
-    """The classes of ``files`` that are not offered, for "no such game" to tell a client
-    that the game is there, but could not be loaded (``no_such_game_hint``;
-    docs/first-game.md, step 4, says this rule too).
-
-    A file that offers no game (it failed to import, it has no game class, every
-    class in it was skipped) stands for every class it defines; a file that offers
-    games, for the classes in it that name ``AbstractGame`` as a base and are not
-    offered (skipped: a method missing, say). Classes are the lines that start with
-    ``class NAME`` (read as text: a file with a syntax error has them too).
-
-    Args:
-        files: the game files of the games folders.
-        offered: every game offered -> the file (or module) it comes from.
-
-    Returns:
-        class name -> whether it was skipped in a file whose other games loaded
-        (else its file offers no game). Never the file: a client is not told which
-        file it is (a student's name may be in it); the dashboard and the log say.
-    """
-    found: dict[str, bool] = {}
-    sources = set(offered.values())
-    for path in files:
-        try:
-            with path.open(encoding="utf-8", errors="replace") as file:
-                text = file.read(_SOURCE_READ_MAX)
-        except OSError:
-            text = ""
-        loads = str(path) in sources
-        for name, bases in _CLASS_LINE.findall(text):
-            if (name not in offered and len(name) <= NAME_MAX  # (never a game's name)
-                    and (not loads or "AbstractGame" in bases)):
-                found.setdefault(name, loads)
-    return found
-
-
-def no_such_game_hint(name: str, offered: Iterable[str],
-                      unloaded: Mapping[str, bool]) -> str:
-    """What "no such game" adds for game ``name``, else "".
-
-    A class of that very name that is not offered (``unloaded_games``): that its
-    file could not be loaded, or that the class was skipped, and where its author
-    finds why; never why, nor which file: any client may read it (a stranger, on a
-    server on the internet), and a student's name may be in the file's name. Else
-    a name that differs from a game's only in case or "_" (``tictactoe``): "did you
-    mean 'TicTacToe'?", a game offered before a class not loaded (a broken
-    ``tic_tac_toe.py`` must not hide the bundled game the client misspelt).
-    """
-    if name in unloaded:
-        return "; " + _unloaded_text(name, unloaded[name])
-    loose = _loose(name)
-    exact = "; a game's name is its class's name, letter for letter"
-    for other in sorted(offered):
-        if _loose(other) == loose:
-            return f"{exact}: did you mean '{other}'?"
-    for other in sorted(unloaded):
-        if _loose(other) == loose:
-            return f"{exact}, and {_unloaded_text(other, unloaded[other])}"
-    return ""
-
-
-def _unloaded_text(name: str, skipped: bool) -> str:
-    """That class ``name`` of a game file is not offered, and where its author finds why."""
-    if skipped:
-        what = (f"a game file of the server's games folder defines a game class '{name}', "
-                "but the server skipped that class (it loaded the file's other games)")
-    else:
-        what = (f"a game file of the server's games folder defines a class '{name}', but "
-                "the server could not load any game from that file")
-    return (what + ": the file's author finds why in the server's log, in the section "
-            "'Game code' of the dashboard's lobby page, or by running python3 -m "
-            "gameserver check on that file")
 
 
 def load_file(path: Path, time_limit: float | None = None) -> list[type[AbstractGame]]:

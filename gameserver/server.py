@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import protocol, registry, startup
+from . import _no_such_game, protocol, registry, startup
 from ._certwatch import CHECK_INTERVAL, CertificateWatch
 from ._connhost import ConnectionRegistry
 from ._handshakes import Handshakes
@@ -279,7 +279,7 @@ class GameServer:
                 registry.add(game_types, game_type.name, game_type, game_type.source)
         self.load_notes.finish(self._game_files)
         # (before the settings' choice: a game not chosen did load, and is no such game)
-        self.lobby.unloaded = registry.unloaded_games(self._game_files, {
+        self.lobby.unloaded = _no_such_game.unloaded_games(self._game_files, {
             name: game_source(game_type) for name, game_type in game_types.items()})
         for problem in unknown_game_names(self.settings, game_types):  # (--game: a few)
             log.error("%s", problem)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gameserver import registry
+from gameserver import _no_such_game, registry
 from gameserver.games import BUNDLED_GAMES
 from tests.serverproc import ServerProcess
 from tests.wire import Player
@@ -237,11 +237,11 @@ def test_no_such_game_says_a_class_was_not_loaded_and_never_names_its_file(
     (tmp_path / "long.py").write_text(f"class {'L' * 101}(AbstractGame): ...\nraise SystemExit\n")
     files = registry.game_files([str(tmp_path)])
     offered = {"Works": str(tmp_path / "pair.py"), "TicTacToe": "gameserver.games.tictactoe"}
-    unloaded = registry.unloaded_games(files, offered)
+    unloaded = _no_such_game.unloaded_games(files, offered)
     assert unloaded == {"MyRace": False, "Skipped": True}
 
     def hint(name: str) -> str:
-        return registry.no_such_game_hint(name, offered, unloaded)
+        return _no_such_game.no_such_game_hint(name, offered, unloaded)
 
     where = (": the file's author finds why in the server's log, in the section 'Game code' "
              "of the dashboard's lobby page, or by running python3 -m gameserver check on "
