@@ -116,8 +116,8 @@ def broken_race_folder(folder: Path) -> Path:
     return folder
 
 
-FAILED_TO_LOAD = ("a game file 'my_race.py' for it, but that file failed to load: its author "
-                  "finds why in the server's log")
+FAILED_TO_LOAD = ("defines a class 'MyRace', but the server could not load any game from that "
+                  "file: the file's author finds why in the server's log")
 
 
 def test_a_game_whose_file_failed_to_load_gets_the_servers_hint(make_server,
@@ -144,7 +144,7 @@ def test_a_game_whose_file_failed_to_load_gets_the_servers_hint(make_server,
     assert FAILED_TO_LOAD in said
     said = refused("Nope")  # a name of no game file still gets the list of the games
     assert "no such game: 'Nope' (available: Battleship, " in said
-    assert "failed to load" not in said
+    assert "could not load" not in said
 
 
 def wait_until_waiting(server: ServerThread, session: str) -> None:

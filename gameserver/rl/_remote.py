@@ -757,6 +757,11 @@ def _checked(reply: Any, raw: bytes | bytearray | str) -> dict[str, Any]:
     return reply
 
 
+# What the server's "no such game" adds for a game whose file did not load, and for a
+# name that misses one by case or "_" (``_no_such_game.no_such_game_hint``).
+_SERVER_HINTS = ("the file's author finds why", "letter for letter")
+
+
 def _joined(reply: dict[str, Any]) -> Any:
     """The data of a join's ``reply``. A game the server lacks is said with what to do:
     an env handed a class of its own found the server's "no such game" a riddle (the
@@ -765,8 +770,8 @@ def _joined(reply: dict[str, Any]) -> Any:
         return _data(reply, "join")
     except GameError as err:
         text = str(err)
-        if not text.startswith("join failed: framework: no such game: ") or \
-                "failed to load" in text:  # (the server's hint says what there is to do)
+        if not text.startswith("join failed: framework: no such game: ") or any(
+                hint in text for hint in _SERVER_HINTS):  # (it says what there is to do)
             raise
         raise GameError(f"{text}; the server plays the game itself and must offer it (a "
                         "game of your own: start the server with python3 -m gameserver "

@@ -22,6 +22,7 @@ from gameserver.games.tictactoe import TicTacToe
 from gameserver.rl import GameError, RandomAgent, _remote, aec_env, gym_env, vector_env
 from gameserver.web.source import session_summary
 from tests.rl.helpers import play_randomly
+from tests.test_any_game_client import broken_race_folder
 from tests.wire import request, until
 
 TIMEOUT = 20.0  # seconds for any reply: a request that blocks by mistake fails the test
@@ -213,6 +214,23 @@ def test_a_game_the_server_does_not_offer_says_that_the_server_needs_it(make_ser
                 "of its file; docs/rl.md\\)$")):
             env.reset()
         env.close()
+
+
+def test_the_servers_own_hint_for_a_game_is_passed_on_alone(make_server, tmp_path) -> None:
+    """Where the server's "no such game" says more (a file that did not load, a name that
+    misses one by case), the env adds nothing: that the server plays the game itself is
+    no news to a student whose game file is in the server's folder already."""
+    server = make_server(games_dirs=[str(broken_race_folder(tmp_path / "mygames"))],
+                         isolate_games="off")
+    for name, hint in (("MyRace", "the server could not load any game from that file: "
+                                  "the file's author finds why"),
+                       ("tictactoe", "letter for letter: did you mean 'TicTacToe'?")):
+        game = type(name, (TicTacToe,), {})  # the student's own class of that name
+        env = aec_env(game, server=(server.host, server.port), timeout=TIMEOUT)
+        with pytest.raises(GameError, match=f"no such game: '{name}' ") as raised:
+            env.reset()
+        env.close()
+        assert hint in str(raised.value) and "plays the game itself" not in str(raised.value)
 
 
 def test_a_tls_socket_readable_without_a_reply_is_not_taken_for_one(make_server,
