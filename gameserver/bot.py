@@ -226,6 +226,8 @@ def _min_players(api: GameServerAPI, game: str) -> int:
     try:
         for entry in api.discover()["games"]:
             if entry["name"] == game:
+                if "min_players" not in entry:  # its player range failed: the error instead
+                    raise GameServerError(f"game {game}: {entry.get('error', 'no player range')}")
                 return int(entry["min_players"])
         api.join()
     finally:

@@ -71,6 +71,44 @@ def test_bot_passes_on_the_servers_hint_for_a_game_whose_file_failed(make_server
         assert FAILED_TO_LOAD in result.stderr
 
 
+FLAKY_RANGE = """
+from pathlib import Path
+from abstract_game import AbstractGame
+
+class Flaky(AbstractGame):
+    \"\"\"A game whose player range fails once the file BROKEN beside it exists.\"\"\"
+    def __init__(self, players): self.players = players
+    @staticmethod
+    def min_players():
+        if (Path(__file__).parent / "BROKEN").exists():
+            raise RuntimeError("min_players is broken")
+        return 1
+    @staticmethod
+    def max_players(): return 2
+    def current_player(self): return [0]
+    def move(self, move, player_id): return None
+    def state(self, player_id): return {}
+    def game_over(self): return False
+    def winner(self): return []
+"""
+
+
+def test_bot_says_a_games_failing_player_range_not_a_traceback(make_server,
+                                                               tmp_path: Path) -> None:
+    """Discovery lists a game whose player range fails with its error, without
+    "min_players": the bot, asking it for the fewest players, met a KeyError."""
+    folder = tmp_path / "games"
+    folder.mkdir()
+    (folder / "flaky.py").write_text(FLAKY_RANGE)
+    server = make_server(games_dirs=[str(folder)], isolate_games="off")
+    (folder / "BROKEN").touch()
+    result = run_bot(server.port, "Flaky")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "bot: game Flaky: framework: game Flaky: min_players() raised RuntimeError" in \
+        result.stderr, result.stderr
+
+
 def test_bot_says_when_the_server_is_not_running() -> None:
     result = run_bot(free_port(), "TicTacToe", "--players", "2")
     assert result.returncode == 1
