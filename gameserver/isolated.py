@@ -811,11 +811,12 @@ class RemoteGame(CheckedGame):
             return _channel.cut(view)  # type: ignore[no-any-return]
         if view.startswith(_OK_PREFIX) and view.endswith(b"}}") and len(view) <= size_max:
             try:
-                text = view[_DATA_AT:-1].decode()  # (strict: no lone surrogate)
-                data, end = scan_json(text, 0)
+                text = view.decode()  # (strict: no lone surrogate; the head is ASCII)
+                data, end = scan_json(text, _DATA_AT)
             except (StopIteration, ValueError, RecursionError):
                 return self._malformed()
-            if end == len(text) and _view_shape(data, legal_moves):  # one value, nothing after
+            # One value, then only the envelope's "}" (no copy of the data cut out first).
+            if end == len(text) - 1 and _view_shape(data, legal_moves):
                 return view
         return self._malformed()
 
