@@ -27,7 +27,16 @@ _SHOWN = 5  # files named at most
 
 def hint(target: str) -> str:
     """What to add to "no such file", "is a folder" or "cannot import module" for
-    ``target`` (as the student typed it): the command for the file meant; else ""."""
+    ``target`` (as the student typed it): the command for the file meant; else "" (also
+    where a folder on the way may not be looked into: ``Path.is_dir`` and ``exists``
+    raise PermissionError there, and the problem's own line must still be printed)."""
+    try:
+        return _hint(target)
+    except OSError:
+        return ""
+
+
+def _hint(target: str) -> str:
     path = Path(target)
     if path.is_dir():
         files = _below(path, lambda file: not is_test_file(file), levels=1)

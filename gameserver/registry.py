@@ -158,11 +158,15 @@ def load_target(target: str, time_limit: float | None = None) -> list[type[Abstr
         GameLoadError: the file does not exist or cannot be imported.
     """
     path = Path(target)
-    if target.endswith(".py") or path.exists():
-        if path.is_dir():
+    try:  # (Path.exists and is_dir raise for a folder not to be entered, a name too long)
+        a_file = target.endswith(".py") or path.exists()
+        if a_file and path.is_dir():
             raise GameLoadError(f"{target} is a folder, not a game file")
-        if not path.is_file():
+        if a_file and not path.is_file():
             raise GameLoadError(f"{target}: no such file")
+    except OSError as err:
+        raise GameLoadError(f"{target}: {err.strerror or err}") from None
+    if a_file:
         return load_module(path.resolve(), time_limit)
     try:
         module = importlib.import_module(target)

@@ -196,6 +196,10 @@ def test_the_look_below_is_bounded(tmp_path: Path, capsys, monkeypatch) -> None:
     assert capsys.readouterr().out == ("PROBLEM  near.py: no such file here; a file of that "
                                        "name is in b: python3 -m gameserver check b/near.py "
                                        "(also: loop/b/near.py)\n")
+    # A folder the look may not enter (PermissionError) or a name too long for the system
+    # (OSError): Path.exists raises there; the problem is said all the same, no traceback.
+    assert check.main(["x" * 5000 + ".py"]) == 1
+    assert capsys.readouterr().out == f"PROBLEM  {'x' * 5000}.py: File name too long\n"
     for n in range(2100):
         (tmp_path / f"a{n:04}.txt").write_text("")
     assert check.main(["near.py"]) == 1  # behind the 2,000 entries of this folder
