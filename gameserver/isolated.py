@@ -41,9 +41,10 @@ worker is replaced in between.
 (trusted: the bundled ones) and which sources run in workers;
 ``Isolation`` starts the workers and makes their game types.
 
-(About 1,030 lines on purpose: ``RemoteGame``'s building, mirror, saved copy or seed,
+(About 1,060 lines on purpose: ``RemoteGame``'s building, mirror, saved copy or seed,
 fetches and loss share every field of one object; ``FetchedViews`` bounds what its
-fetches keep; ``_checked`` is the one check of the states its players get.)
+fetches keep; ``_checked`` is the one check of the states its players get, made
+when a state is first read: ``_mirrored``.)
 """
 
 from __future__ import annotations
@@ -439,7 +440,8 @@ class RemoteGame(CheckedGame):
     *lost*: every method raises the reason, and ``when_lost`` callbacks hear it.
     """
 
-    __slots__ = ("gid", "_worker", "_build", "_turn", "_ended", "_views", "_decoded",
+    __slots__ = ("gid", "_worker", "_build", "_turn", "_ended", "_views", "_unread",
+                 "_verdict", "_decoded",
                  "_fetches", "_large", "_wanted", "_wanted_sent", "_players", "_start", "_blob",
                  "_since", "_since_bytes", "_save_next", "_moves", "_lost", "_on_lost",
                  "_timeout_moves", "__weakref__")
@@ -454,7 +456,10 @@ class RemoteGame(CheckedGame):
         self._build: Call | None = Call()
         self._turn: list[int] | str = []
         self._ended: bool | str = False
-        self._views: dict[View, bytes | str] = {}
+        self._views: dict[View, bytes | str] = {}  # the states checked (``_mirrored``) ...
+        self._unread: dict[View, bytes | str] = {}  # ... and those sent along, not yet
+        # The last state checked: its bytes, with legal moves or not, and the verdict.
+        self._verdict: tuple[bytes | str, bool, bytes | str] | None = None
         self._decoded: dict[View, dict[str, Any]] = {}
         self._fetches: dict[View, Call] = {}
         self._large: dict[View, _Fetched] = {}  # the large states fetched, as counted
@@ -661,7 +666,7 @@ class RemoteGame(CheckedGame):
                 "failed: it had no saved copy to come back from (it is too large or cannot "
                 "be pickled); start a new session")
             self._turn = self._ended = self._lost
-            self._views, self._decoded = {}, {}
+            self._views, self._unread, self._decoded, self._verdict = {}, {}, {}, None
             self._release_large()
             self._worker.keep(self.gid, 0)  # no longer counted: it comes back no more
             fetches, self._fetches = self._fetches, {}
@@ -728,22 +733,26 @@ class RemoteGame(CheckedGame):
         current, over = reply[2], reply[3]
         self._turn = [] if current is None else current
         self._ended = False if over is None else over
-        views = {}
         # In the order of the states asked for (a prefix of ``_wanted``, which only grows);
-        # None: not sent along. The players of a game often see the same bytes (TicTacToe:
-        # both): each text is checked once per change.
+        # None: not sent along. Each is checked when it is first read (``_mirrored``), not
+        # here: most are never read before the next change (a player who does not ask, an
+        # RL agent's opponent). What bounds the checks' work is counted here: at most
+        # ``MIRROR_MAX`` bytes of distinct states per change (the players of a game often
+        # see the same bytes: TicTacToe's both), a state past it refused at once.
+        unread = {}
         last: Any = None
-        checked: bytes | str = b""
-        room = _channel.MIRROR_MAX  # (what a worker sends along, in all; ``_checked`` reads)
+        room = _channel.MIRROR_MAX
         for key, view in zip(self._wanted, reply[4], strict=False):
             if view is not None:
-                if view != last or key[1]:  # (a state checked with legal moves: also without)
+                if view != last and type(view) is bytes:
                     last = view
-                    checked = self._checked(view, key[1], room)
-                    if checked is view:
-                        room -= len(view)
-                views[key] = checked
-        self._views = views
+                    room -= len(view)
+                    if room < 0:
+                        view = self._malformed()
+                unread[key] = view
+        self._unread = unread
+        if self._views:
+            self._views = {}
         if self._decoded:
             self._decoded = {}
         if self._large:
@@ -795,21 +804,44 @@ class RemoteGame(CheckedGame):
         since the last, or the game has none yet (it is saved as its seed)."""
         return bool(self._since) or (self._blob is None and self._since is not None)
 
-    def _checked(self, view: bytes | str, legal_moves: bool, size_max: int) -> bytes | str:
+    def _mirrored(self, key: View) -> bytes | str | None:
+        """The state reply at ``key`` in the mirror, checked (``_checked``), or the error
+        that replaces it; None if the mirror has none.
+
+        A state sent along is checked when first read, once per change; the verdict on
+        the last one checked is kept, so players who see the same bytes, and a state
+        unchanged by a move, are not checked again.
+        """
+        view = self._views.get(key)
+        if view is None:
+            view = self._unread.pop(key, None)
+            if view is not None:
+                verdict = self._verdict
+                # (a state that passed with legal moves passes without them)
+                if (verdict is not None and verdict[0] == view
+                        and (verdict[1] is key[1] or (verdict[1] and verdict[2] is verdict[0]))):
+                    view = verdict[2]
+                else:
+                    checked = self._checked(view, key[1])
+                    self._verdict, view = (view, key[1], checked), checked
+                self._views[key] = view
+        return view
+
+    def _checked(self, view: bytes | str, legal_moves: bool) -> bytes | str:
         """A state reply from the worker if it is one, as ``PROTOCOL.md`` has it; else the
         error that replaces it.
 
         It goes to the game's players as it is, and a hostile game controls its worker
-        (it may write the pipe itself). Refused: a reply of more than ``size_max`` bytes
-        (at most ``VIEW_DECODED_MAX``: what is left of ``MIRROR_MAX`` for a state sent
-        along with a change), and one that is not ``{"status": "ok", "data": ...}`` in
-        UTF-8 JSON (no NaN) with a view's data (``_view_shape``; ``legal_moves``: with
-        them), checked by decoding it: about 60 bytecodes a distinct state. A larger one
-        (fetched) is checked by ``_checked_large``.
+        (it may write the pipe itself). Refused: a reply of more than
+        ``VIEW_DECODED_MAX`` bytes (``_mirror`` refuses those past ``MIRROR_MAX`` in all
+        for a change), and one that is not ``{"status": "ok", "data": ...}`` in UTF-8
+        JSON (no NaN) with a view's data (``_view_shape``; ``legal_moves``: with them),
+        checked by decoding it: about 60 bytecodes a state read. A larger one (fetched)
+        is checked by ``_checked_large``.
         """
         if type(view) is str:  # the error that replaces it
             return _channel.cut(view)  # type: ignore[no-any-return]
-        if view.startswith(_OK_PREFIX) and view.endswith(b"}}") and len(view) <= size_max:
+        if view.startswith(_OK_PREFIX) and view.endswith(b"}}") and len(view) <= VIEW_DECODED_MAX:
             try:
                 text = view.decode()  # (strict: no lone surrogate; the head is ASCII)
                 data, end = scan_json(text, _DATA_AT)
@@ -826,7 +858,7 @@ class RemoteGame(CheckedGame):
         a worker's encoder writes) only, not decoded: 16 MB of ``[[], [], ...`` took the
         server's loop 1.7 s and 400 MB, as often as clients asked."""
         if type(view) is str or len(view) <= VIEW_DECODED_MAX:
-            return self._checked(view, legal_moves, VIEW_DECODED_MAX)
+            return self._checked(view, legal_moves)
         # ``0 in``, not ``b"\0" in``: Python 3.11 tries a bytes operand as an int first.
         if (view.startswith(_OK_PREFIX) and view.endswith(b"}}") and len(view) <= _channel.
                 STATE_MAX and view.isascii() and 0 not in view):
@@ -853,7 +885,7 @@ class RemoteGame(CheckedGame):
 
     def view_reply(self, player_id: int, legal_moves: bool = False) -> bytes | Call:  # type: ignore[override]
         """The state reply from the mirror; a ``Call`` if it must be fetched first."""
-        view = self._views.get((player_id, legal_moves))
+        view = self._mirrored((player_id, legal_moves))
         if view is None:
             if self._lost is not None:
                 raise GameCodeError(self._lost)
@@ -894,7 +926,7 @@ class RemoteGame(CheckedGame):
 
         The worker's checksum of a game's start is made of these same texts.
         """
-        reply = self._views.get((player_id, False))
+        reply = self._mirrored((player_id, False))
         if type(reply) is not bytes:
             return None
         try:

@@ -253,21 +253,55 @@ def test_a_state_from_a_worker_is_passed_on_only_as_an_ok_reply_without_nul() ->
         remote = await built(remote_types["TicTacToe"].new_game(2, seed=7))
         good = await answer(remote, 0)
         large = good[:-2] + b', "x": "' + b"y" * _channel.MIRROR_MAX + b'"}}'
-        assert remote._checked(good, False, _channel.MIRROR_MAX) is good
+        assert remote._checked(good, False) is good
         assert remote._checked_large(good, False) is good
         assert remote._checked_large(large, False) is large
         malformed = "framework: game TicTacToe: state() came back malformed from the worker"
         for bad in (good[:-2] + b"\0}}", b"\0" + good, good.replace(b'"ok"', b'"no"'),
                     good[:-1], good[:-2] + b", }}", good[:-2] + b"}, {}}",
                     good.replace(b"false", b"NaN"), good[:-2] + b', "x": "\xe9"}}'):
-            assert remote._checked(bad, False, _channel.MIRROR_MAX) == malformed
+            assert remote._checked(bad, False) == malformed
             assert remote._checked_large(bad, False) == malformed
-        assert remote._checked(good, False, len(good) - 1) == malformed  # (no room left)
-        assert remote._checked(good, True, _channel.MIRROR_MAX) == malformed  # (no legal moves)
-        assert remote._checked(large, False, _channel.MIRROR_MAX) == malformed
+        assert remote._checked(good, True) == malformed  # (no legal moves)
+        assert remote._checked(large, False) == malformed
         for bad in (large[:-2] + b"\0}}", large[:-2] + "\u00e9".encode() + b"}}",
                     large[:-1]):
             assert remote._checked_large(bad, False) == malformed
+    with_workers(("module", "gameserver.games.tictactoe"), check)
+
+
+def test_states_sent_along_are_checked_when_read_once_each_and_bounded_per_change() -> None:
+    """The states a change sends along are checked when first read, not when they come: a
+    player's state nobody reads costs no check. Players who see the same bytes share one
+    check (its verdict is kept), a malformed state is refused to every player who sees
+    it, and past ``MIRROR_MAX`` bytes of distinct states in one change a state is refused
+    unread (the bound on the checks' work per change)."""
+    async def check(isolation: Isolation, remote_types: dict[str, RemoteGameType]) -> None:
+        remote = await built(remote_types["TicTacToe"].new_game(2, seed=7))
+        good = await answer(remote, 0)
+        remote._mirror((None, None, [0], False, [bytes(bytearray(good))] * 2))
+        assert remote.view_reply(0) is good  # unchanged since its check: not checked again
+        other = good[:-2] + b', "x": 1}}'
+        first, second = bytes(bytearray(other)), bytes(bytearray(other))  # equal, not one
+        remote._mirror((None, None, [0], False, [first, second]))
+        assert remote._views == {} and remote._unread == {(0, False): first,
+                                                          (1, False): second}
+        assert remote.view_reply(1) is second  # checked when read ...
+        assert remote.view_reply(0) is second  # ... once for both: the verdict is kept
+        assert remote._unread == {}
+        malformed = "framework: game TicTacToe: state() came back malformed from the worker"
+        bad = good.replace(b'"ok"', b'"no"')
+        remote._mirror((None, None, [0], False, [bad, bytes(bytearray(bad))]))
+        for player_id in (0, 1):
+            with pytest.raises(GameCodeError, match="came back malformed"):
+                remote.view_reply(player_id)
+        pad = _channel.MIRROR_MAX // 2
+        big = [good[:-2] + b', "x": "' + letter * pad + b'"}}' for letter in (b"y", b"z")]
+        remote._mirror((None, None, [0], False, big))
+        assert remote._unread[(1, False)] == malformed  # refused before it was read
+        assert remote.view_reply(0) is big[0]
+        with pytest.raises(GameCodeError, match="came back malformed"):
+            remote.view_reply(1)
     with_workers(("module", "gameserver.games.tictactoe"), check)
 
 
@@ -415,6 +449,10 @@ def test_the_states_sent_along_are_named_to_the_worker_when_they_change_and_afte
     def wanted_sent(worker: Any) -> Any:
         return pickle.loads(worker._queue[-1].frame[_channel.HEADER.size:])[4]
 
+    def mirrored(game: RemoteGame) -> set[tuple[int, bool]]:
+        """The states the game's mirror holds, read or not."""
+        return {*game._views, *game._unread}
+
     async def check(isolation: Isolation,
                     remote_types: dict[str, RemoteGameType]) -> None:
         worker = isolation.workers[0]
@@ -424,12 +462,12 @@ def test_the_states_sent_along_are_named_to_the_worker_when_they_change_and_afte
             call = game.move({"n": player_id}, player_id)
             assert wanted_sent(worker) is None
             await ended(call)
-        assert set(game._views) == set(both)
+        assert mirrored(game) == set(both)
         await answer(game, 0, legal=True)  # fetched once, then sent along
         call = game.move({"n": 2}, 0)
         assert wanted_sent(worker) == [*both, (0, True)]
         await ended(call)
-        assert set(game._views) == {*both, (0, True)}
+        assert mirrored(game) == {*both, (0, True)}
         assert await moved(game, {"n": 3}, 1) is None
         assert json.loads(game.view_reply(0, True))["data"]["legal_moves"] == [
             {"end": True}, {"say": "hi"}]
@@ -440,12 +478,12 @@ def test_the_states_sent_along_are_named_to_the_worker_when_they_change_and_afte
         call = game.move({"n": 4}, 0)
         assert wanted_sent(worker) == [*both, (0, True)]
         await ended(call)
-        assert set(game._views) == {*both, (0, True)}
+        assert mirrored(game) == {*both, (0, True)}
         assert game.view(1)["log"][-1] == {"n": 4}
         call = game.move({"n": 5}, 1)
         assert wanted_sent(worker) is None
         await ended(call)
-        assert set(game._views) == {*both, (0, True)} and len(game.view(0)["log"]) == 6
+        assert mirrored(game) == {*both, (0, True)} and len(game.view(0)["log"]) == 6
 
     with_workers(BUSY, check)
 

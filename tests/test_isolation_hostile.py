@@ -1340,7 +1340,8 @@ def held_states(server: ServerThread) -> int:
         assert server.server is not None
         held: dict[int, int] = {}
         for session in server.server.lobby.sessions.values():
-            for reply in (*session.game._views.values(), *session._replies):
+            for reply in (*session.game._views.values(), *session.game._unread.values(),
+                          *session._replies):
                 if type(reply) is bytes:
                     held[id(reply)] = len(reply)
         return sum(held.values())
