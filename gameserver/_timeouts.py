@@ -246,8 +246,13 @@ def random_choice(session: TimedSession, player: int,
     Not drawn from the game's own generator: the move is recorded like any
     other, and a replay of the recorded moves must leave the game's random
     numbers exactly as they were in the game played. The seed names the
-    session, the game in it, the move number and the player instead.
+    session, the game in it, the move number and the player instead, and
+    holds the player's key: until 2026-12-01 it held only what everybody
+    sees, so the opponent of a slow or absent player worked out the move to
+    be made for it and answered it (rock-paper-scissors: won every round).
+    The key is the one secret of the seat the session keeps (and saves); only
+    the seat's own program knows it, and it gains nothing by the forecast.
     """
     seed = (f"{session.game_name}/{session.token}/{session.games_played}/"
-            f"{session.game_moves}/{player}")
+            f"{session.game_moves}/{player}/{session.players[player].key}")
     return choose_move(moves, random.Random(seed))

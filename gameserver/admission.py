@@ -251,7 +251,10 @@ class Admission:
         except GameCodeError:
             return  # a broken game is no game to protect
         idle = self.clock() - session.last_activity
-        if idle >= self.limits.overwrite_idle:
+        # A seat waiting for the others is no idle session: its player is there, and its
+        # opponent may be thinking (a person types a move; until 2026-12-01 a minute of
+        # thought let anyone who knew the session's name replace the game under both).
+        if idle >= self.limits.overwrite_idle and not session.seat_waiting:
             return
         # A seat that left (``Session.leave``) is no player any more: its machine may not
         # end the game of those who stayed, which a leave cannot (docs/protocol.md).
@@ -261,6 +264,7 @@ class Admission:
         who = "" if rule == "idle" else ", or by a client on the machine of one of its players"
         raise framework_error(
             f"game session {session.token} is in use: a running game is replaced only once "
-            f"it is over or after {self.limits.overwrite_idle:g} s without requests{who} "
+            f"it is over or after {self.limits.overwrite_idle:g} s without requests while "
+            f"none of its players waits in it{who} "
             f"(the server's overwrite setting is '{rule}'); pick another session name, or "
             "try again later")

@@ -142,7 +142,8 @@ class Settings:
         "players) or idle (only over or idle; for servers on the internet)",
         choices=("anyone", "players", "idle"))
     overwrite_idle: float = _setting(
-        60.0, "seconds without requests after which a running session may be replaced")
+        60.0, "seconds without requests after which a running session may be replaced "
+        "(while none of its players waits in it)")
     max_name_length: int = _setting(
         100, "longest game name, session name or player name, in characters")
     max_json_depth: int = _setting(MAX_JSON_DEPTH,

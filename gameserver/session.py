@@ -980,6 +980,16 @@ class Session:
         return len(self._waits) + sum(len(waiting) if isinstance(waiting, set) else 1
                                       for waiting in self._view_waits if waiting is not None)
 
+    @property
+    def seat_waiting(self) -> bool:
+        """Whether a seat still in the game waits on it now (a ``state`` of its own view, a
+        subscription's, a browser's stream): its player is there, if quiet (``overwrite``).
+        An observer's wait does not count: anyone may watch a game without hidden
+        information, and a watcher is no player to protect."""
+        players = self.players
+        return any(waiting is not None and not index % 2 and not players[index // 2].left
+                   for index, waiting in enumerate(self._view_waits))
+
     def _bump(self) -> None:
         self.version += 1
         self._replies = ()

@@ -56,6 +56,7 @@ class TimedSession(Protocol):
     token: str
     games_played: int
     game_moves: int
+    players: list[Any]  # its seats (``Player``): a timed-out seat's key seeds its random move
 
     def now(self) -> float:
         """The session's clock (monotonic seconds)."""

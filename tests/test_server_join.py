@@ -129,6 +129,38 @@ def test_join_full_session_with_players_overwrites_it(games_server: ServerThread
     assert ok(new.state())["log"] == []
 
 
+def test_a_game_whose_player_waits_is_not_idle_for_a_stranger_who_would_replace_it(
+        make_server: Callable[..., ServerThread]) -> None:
+    """The attack: two people play by hand (overwrite = "idle", as for the internet); one
+    thinks, the other's client waits in state(). No request comes for overwrite_idle
+    seconds, and a stranger who knew the session's name replaced the running game under
+    both (the waiting one got 'overwritten', the thinker's move 'no such game session').
+    A seat waiting in it keeps it in use; once nobody waits, the idle rule is as before."""
+    server = fresh_server(make_server, overwrite="idle", overwrite_idle=0.1)
+    port = server.port
+    ann, bob = seat_all(port, "TicTacToe", 2)
+    current = ok(ann.state())["current"]
+    ok(bob.state())
+    thinker, waiter = (ann, bob) if current == [ann.player_id] else (bob, ann)
+    waiting = waiter.state_call()
+    assert waiting.blocked()
+    time.sleep(0.3)  # idle for longer than overwrite_idle (the thinker thinks)
+    attempt = Call(port, join_request("TicTacToe", ann.session, 2, "stranger"))
+    assert not attempt.blocked(), "the running game was replaced: the stranger waits in it"
+    message = error(attempt.reply())
+    assert "is in use" in message and "none of its players waits" in message
+    assert waiting.blocked()
+    assert ok(thinker.move(position=4)) is None
+    assert ok(waiting.reply())["board"][4] == thinker.player_id
+
+    # Nobody waits now: idle, the session may be replaced as before.
+    time.sleep(0.3)
+    stranger = Call(port, join_request("TicTacToe", ann.session, 2, "stranger"))
+    assert stranger.blocked()  # the new session waits for its second player
+    assert error(waiter.move(position=0)) == "framework: invalid key"  # replaced
+    stranger.close()
+
+
 def test_invalid_players_does_not_overwrite(games_server: ServerThread) -> None:
     seats = seat_all(games_server.port, "TicTacToe", 2)
     reply = ask(games_server.port, join_request("TicTacToe", seats[0].session, 3))

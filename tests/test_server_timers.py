@@ -7,6 +7,7 @@ returns because the server ended a turn.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -270,3 +271,28 @@ def test_a_turn_the_game_gives_a_seat_nobody_sits_in_is_timed_for_nobody(
             assert reply["status"] == "ok", reply
             assert reply["data"]["timer"]["seconds_left"] == [None, None]
         assert bob.move(say="hi")["message"].startswith("framework: not your turn")
+
+
+def test_the_move_made_for_a_player_out_of_time_cannot_be_foretold_by_its_opponent() -> None:
+    """The attack: rock-paper-scissors under the operator's turn timer, the opponent
+    slow or gone. The random choice made for it was drawn from a generator seeded by
+    what everybody sees (game, session, games played, move number, player id), so the
+    other player worked it out, chose what beats it, and won every round it timed out
+    in. Here neither moves, and the attacker's forecast of every timed-out choice is
+    checked: it must not be right for all of them (a secret of the seat's now goes into
+    the seed: 1 in 9 a round by chance, 6 rounds at least)."""
+    def foretold(games_played: int, moves: int, player: int) -> str:
+        seed = f"RockPaperScissors/forecast/{games_played}/{moves}/{player}"
+        return random.Random(seed).choice(["rock", "paper", "scissors"])
+
+    with timed_server(0.2) as server:
+        ann, bob = seat(server.port, "RockPaperScissors", "forecast")
+        rounds = right = 0
+        for games_played in (1, 2, 3):
+            history = wait_for(ann, lambda s: s["gameover"])["history"]
+            for number, (first, second, _) in enumerate(history):
+                rounds += 1
+                right += (first, second) == (foretold(games_played, 2 * number, 0),
+                                             foretold(games_played, 2 * number + 1, 1))
+            assert ann.restart()["status"] == "ok"
+        assert rounds >= 6 and right < rounds

@@ -210,3 +210,28 @@ def test_the_history_keeps_within_its_bytes(tmp_path: Path) -> None:
         assert player.state()["data"]["echo"].startswith("after 29 ")
     with contextlib.closing(sqlite3.connect(path)) as db:  # its moves pushed out the rest
         assert db.execute("SELECT COUNT(*) FROM games WHERE current IS NULL").fetchone() == (0,)
+
+
+def test_a_game_too_large_to_snapshot_grows_the_file_no_further_than_the_history_allows(
+        tmp_path: Path) -> None:
+    """The attack: Echo keeps only its last message, but a list of floats pickles to about
+    twice its JSON, so each move of one made a game larger than store_snapshot_max. Such a
+    game is saved as its moves, all of them, and the history's bytes did not count them:
+    one session grew the file by every move, past history_max_bytes (40 MB in 40 moves
+    with a budget of 4 MB). Past half of the budget its session is kept in memory only;
+    it plays on."""
+    path = tmp_path / "floats.sqlite3"
+    budget = 2**20
+    args = ("--store-path", str(path), "--history-max-bytes", str(budget),
+            "--store-snapshot-max", "200000")
+    floats = [0.5] * 40_000  # 200 KB of JSON, 360 KB pickled
+    with ServerProcess(*args) as server:
+        player = Player(server.port, "Echo", "floats", 1)
+        assert player.join()["status"] == "ok"
+        for n in range(16):  # 3.2 MB of moves
+            floats[0] = float(n)
+            assert player.move(msg=floats)["status"] == "ok"
+        assert player.state()["data"]["echo"][0] == 15.0
+    assert history_content(path) < budget, history_content(path)
+    assert ("session Echo/floats is kept in memory only: its game is larger than "
+            "store_snapshot_max") in server.log

@@ -122,6 +122,9 @@ def test_a_turn_timeout_makes_a_random_legal_move_the_same_in_every_replay(
         seat_two(lobby, "TicTacToe")
         session = session_of(lobby, "TicTacToe")
         session.game.instance.turn = 1  # who starts is random: not in this test
+        # The same game, saved and restored, has the same keys: a seat's key seeds its
+        # move (no forecast by the opponent; see test_server_timers).
+        session.players[1].key = "0123456789abcdef" * 2
         _timeouts.follow(session, new_game=True)
         clock.now += 5
         lobby.tick()

@@ -261,6 +261,10 @@ class Rows:
         self.prune_after = 0.0  # ... from this ``time.monotonic()`` on (``prune_refused``)
         self.prune_refusals = 0  # prunes refused since the last one written
         self._prune_sent = False  # a prune went out since the last refusal
+        # The games in play found larger than snapshot_max at their last snapshot, by
+        # session: their moves since their newest snapshot are kept, and not counted
+        # (``oversize_over_budget``).
+        self._oversize: dict[tuple[str, str], Live] = {}
         self._check_limits()
 
     # ------------------------------------------------------------ events
@@ -295,6 +299,7 @@ class Rows:
         else:
             self._keep(ops, live)
         live.game_id, self.next_game_id = self.next_game_id, self.next_game_id + 1
+        self._oversize.pop((live.game_name, live.token), None)  # its moves went with it
         live.seq = live.accepted = live.snap_seq = live.logged_since = live.tried_at = 0
         live.ended = live.snap_due = False
         views = first_views(game, session.size, session.view_text)
@@ -425,6 +430,7 @@ class Rows:
     def forget(self, ops: Ops, live: Live) -> None:
         """The session ended: its row goes, and its game unless finished and kept."""
         ops.add(DELETE_SESSION, (live.game_name, live.token))
+        self._oversize.pop((live.game_name, live.token), None)
         if live.game_id and (not live.ended or not self.history):
             self._drop(ops, live)
         elif live.game_id:
@@ -655,6 +661,7 @@ class Rows:
             live.snap_bytes = len(blob)  # later estimates start from the real size
             live.tried_at = live.logged_since
             self._too_large(live)
+            self._oversize[(live.game_name, live.token)] = live
             return
         ops.add(INSERT_SNAPSHOT, (live.game_id, live.seq, live.accepted, blob), len(blob))
         if (not self.history or live.seq > HISTORY_MAX_MOVES
@@ -669,6 +676,24 @@ class Rows:
             ops.add(GAME_BYTES, (live.stored, live.game_id))
         live.snap_seq, live.snap_bytes, live.logged_since = live.seq, len(blob), 0
         live.tried_at, live.oversize = 0, False
+        self._oversize.pop((live.game_name, live.token), None)
+
+    def oversize_over_budget(self, live: Live) -> int:
+        """The bytes of moves the games too large to snapshot keep, if ``live`` is one of
+        them and together they pass half of ``max_bytes`` (else 0): the writer then
+        keeps ``live``'s session in memory only.
+
+        Such a game keeps every move since its newest snapshot (a restore replays
+        them), uncounted by the history's bytes, which cannot trim them. Until
+        2026-12-01 nothing bounded them: one Echo session sent lists of floats
+        (1 MB of JSON, 1.8 MB pickled) and grew the file by a megabyte a move,
+        past any ``history_max_bytes``. Half: what the games in play may weigh
+        before they too keep only what a restore needs.
+        """
+        if self._oversize.get((live.game_name, live.token)) is not live:
+            return 0
+        kept = sum(each.logged_since for each in self._oversize.values())
+        return kept if kept > self.max_bytes // 2 else 0
 
     def _too_large(self, live: Live) -> None:
         if not live.oversize:

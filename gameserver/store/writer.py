@@ -568,6 +568,12 @@ class Store:
             if self.rows.snapshot_due(live):
                 batch.ops.by(live)
                 self.rows.snapshot(batch.ops, live)
+                kept = self.rows.oversize_over_budget(live)
+                if kept:
+                    self._memory_only(batch.ops, live, (
+                        f"its game is larger than store_snapshot_max, so its moves are "
+                        f"kept, and those of such games ({kept} bytes) pass half of "
+                        f"history_max_bytes ({self.rows.max_bytes})"))
 
     def _take_backlog(self) -> Ops:
         ops, self._backlog = self._backlog, Ops()
