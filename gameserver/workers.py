@@ -89,6 +89,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from . import _channel, _reply
+from ._import_limit import IMPORT_TIMEOUT
 from ._output import Output
 from ._process import PACKAGE_PARENT, Process, death, spawn
 from ._soon import Soon
@@ -112,7 +113,6 @@ class GameInWorker(Protocol):
     def lose(self, reason: str | None = None) -> str:
         """The game is gone; returns the message its players get."""
 
-STARTUP_LIMIT = 20.0  # seconds a worker may take to start and import its games
 _RESTARTS_FREE = 5  # failures within RESTART_WINDOW replaced at once; then spaced out
 RESTART_WINDOW = 60.0
 RESTART_DELAY_MAX = 30.0
@@ -150,6 +150,9 @@ class WorkerSettings:
     """What every worker is told in its hello (see ``config.Settings``)."""
 
     time_limit: float = 5.0
+    # Seconds the worker may take to start and import its file (``_import_limit``: the
+    # same rule as the server's own import and ``check``'s).
+    import_limit: float = IMPORT_TIMEOUT
     memory_mb: int = 512
     cpu_seconds: int = 3600
     log_level: int = logging.INFO
@@ -304,7 +307,7 @@ class Worker:
         self.sandbox = None
         queued, self._queue = self._queue, collections.deque()
         self._send(Request(_channel.encode(hello), "import", self._catalogued, self._no_catalog,
-                           hello=True, limit=max(STARTUP_LIMIT, 2 * self.settings.time_limit)))
+                           hello=True, limit=self.settings.import_limit))
         for request in queued:
             self._send(request)
 
