@@ -1396,7 +1396,7 @@ def test_the_decoded_copies_of_small_states_are_kept_within_the_same_bound(
     now, within FETCHED_MAX (2 MB here), the oldest dropped first (decoded again if
     asked: the state itself stays)."""
     monkeypatch.setattr(isolated, "FETCHED_MAX", 2 * 1024 * 1024)
-    server = hostile_server(make_server, "dense_views")
+    server = hostile_server(make_server, "big_views")
     players = [joined(server.port, "DenseViews", f"dense-{i}") for i in range(8)]
     for player in players:
         assert len(player.state()["data"]["dense"]) == 10_000

@@ -16,6 +16,7 @@ import fcntl
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -482,56 +483,21 @@ def test_a_request_for_a_game_whose_restore_failed_fails_with_it_and_costs_no_wo
     assert again.move(n=1) == {"status": "ok", "data": None}
 
 
-CRUNCHER = '''"""Cruncher: a move does {"cpu": seconds} of work, in the process's CPU time."""
-
-import time
-
-from abstract_game import AbstractGame
-
-
-class Cruncher(AbstractGame):
-    def __init__(self, players):
-        self.count = 0
-
-    @staticmethod
-    def min_players():
-        return 1
-
-    @staticmethod
-    def max_players():
-        return 1
-
-    def current_player(self):
-        return 0
-
-    def game_over(self):
-        return False
-
-    def state(self, player_id):
-        return {"count": self.count}
-
-    def move(self, move, player_id):
-        end = time.process_time() + move.get("cpu", 0)
-        while time.process_time() < end:
-            pass
-        self.count += 1
-'''
-
 
 def test_a_starved_worker_is_not_killed_for_the_time_it_waited_for_a_cpu(
         make_server: Callable[..., ServerThread], tmp_path: Path, monkeypatch) -> None:
     """A worker was judged by the wall clock: on a loaded machine one that waited for a CPU
     past its limit was interrupted, killed and replaced, although its game did little.
-    Now the time it waited (runnable, not running) does not count. Here its move needs
-    30 ms of CPU, and the worker is starved (``nice`` 19, on one CPU with a process that
+    Now the time it waited (runnable, not running) does not count. Here a move of Busy
+    needs 30 ms of CPU, and the worker is starved (``nice`` 19, on one CPU with a process that
     spins: about 1.5 % of it), so that the move takes a second or more by the wall
     clock, past the limit of 0.2 s and its grace of 0.5 s: it comes back played, in the
     same worker. (The bound by the wall clock, ``overrun_bound``, is raised to 25 s, so
     that a machine busier still cannot make it end the move.)"""
     monkeypatch.setattr(workers, "OVERRUN_FLOOR", 25.0, raising=False)  # (before: none)
-    (tmp_path / "cruncher.py").write_text(CRUNCHER)
+    shutil.copy(DATA / "isolated_games" / "busy.py", tmp_path)  # (its worker alone)
     server = make_server(games_dirs=[str(tmp_path)], game_call_timeout=0.2)
-    player = Player(server.port, "Cruncher", "starved", 1)
+    player = Player(server.port, "Busy", "starved", 1)
     assert player.join()["status"] == "ok"
     assert player.move(cpu=0) == {"status": "ok", "data": None}
     pid = worker_pid(server)
@@ -556,4 +522,4 @@ def test_a_starved_worker_is_not_killed_for_the_time_it_waited_for_a_cpu(
         hog.stdout.close()
     assert moved == {"status": "ok", "data": None}
     assert worker_pid(server) == pid
-    assert player.state()["data"]["count"] == 2
+    assert len(player.state()["data"]["log"]) == 2
