@@ -147,6 +147,12 @@ CLOSED_AFTER = 0.2
 KILLED_WAIT = 5.0  # seconds the server's stop waits for each killed worker to end
 RECHECK_MIN = 0.25  # seconds at least between two looks at a starved worker's time
 OVERRUN_FLOOR = 10.0  # seconds a request may run by the wall clock, at least (a starved one)
+NOTE_MAX = 512  # bytes of a note (``_noted``): the pickle of ("note", a method's name)
+# One buffer per thread that every worker's replies are read into (an event loop reads
+# one pipe at a time; a process may run loops in several threads, as tests run servers):
+# ``os.read`` would allocate READ_SIZE bytes per read, which the C library serves with
+# mmap, mremap and munmap, three system calls and a page fault per reply.
+_read_buffers = threading.local()
 
 
 def overrun_bound(limit: float) -> float:
@@ -173,12 +179,6 @@ def cpu_waited(pid: int) -> float | None:
         return int(fields[1]) / 1e9
     except (IndexError, ValueError):
         return None
-NOTE_MAX = 512  # bytes of a note (``_noted``): the pickle of ("note", a method's name)
-# One buffer per thread that every worker's replies are read into (an event loop reads
-# one pipe at a time; a process may run loops in several threads, as tests run servers):
-# ``os.read`` would allocate READ_SIZE bytes per read, which the C library serves with
-# mmap, mremap and munmap, three system calls and a page fault per reply.
-_read_buffers = threading.local()
 
 
 @dataclass(frozen=True)
