@@ -338,7 +338,7 @@ def _tried(path: Path, time_limit: float) -> None:
                 "server. Fix that line, then ") from None
         raise _fixable(
             f"{path}: importing the file ended the process that imported it ({err.how}: "
-            "os._exit, sys.exit from a thread, or a crash), which in the server would "
+            "os._exit, a signal, or a crash), which in the server would "
             "have ended the server: fix the file's top level, then ") from None
 
 
