@@ -16,6 +16,10 @@ module, for the server and for ``python -m gameserver check`` alike.
 Game files written for the classic server start with
 ``from abstract_game import AbstractGame``; that import is pointed at
 ``gameserver.game`` so those files load unchanged.
+
+(About 470 lines on purpose: every way a file or module fails to load, in the
+server, a worker or ``check``, is said here, in words that share ``_fixable``;
+the running of an import within its limit is ``_import_limit``'s.)
 """
 
 from __future__ import annotations

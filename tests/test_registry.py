@@ -315,8 +315,7 @@ def test_a_game_file_that_catches_its_stop_does_not_run_on_in_the_server(
         "    out.write(f'{os.getpid()}\\n')\n"
         "while True:\n"
         "    try:\n"
-        "        while True:\n"
-        "            pass\n"
+        "        while True: pass\n"
         "    except BaseException:\n"
         "        pass\n")
     shutil.copy(DATA / "tracer_games" / "tracer.py", tmp_path)
