@@ -64,8 +64,9 @@ from . import _check_words as words
 from ._check_play import Player, Stop
 from ._check_prints import CappedPrints
 from ._check_words import Report
-from ._import_limit import import_limit
+from ._import_limit import IMPORT_TIMEOUT, import_limit
 from .checked import range_problem
+from .config import SECONDS_MAX, SECONDS_MIN
 from .game import AbstractGame, has_hidden_information
 from .games import BUNDLED_GAMES
 from .guard import GameCodeError, GameGuard
@@ -268,11 +269,16 @@ def main(argv: list[str] | None = None, prog: str = "gameserver check") -> int:
     parser.add_argument("--games", type=int, default=GAMES,
                         help=f"games to play in all (default {GAMES})")
     parser.add_argument("--seed", type=int, help="random seed, to repeat a run exactly")
+    parser.add_argument("--import-timeout", type=_seconds, default=IMPORT_TIMEOUT,
+                        metavar="SECONDS",
+                        help="seconds the file's import may take, as the server's "
+                        f"game_import_timeout (default {IMPORT_TIMEOUT:g})")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.randrange(10**6)
     try:
         with CappedPrints.around():  # (prints at import time, a game printing its rules)
-            classes = registry.load_target(args.target, import_limit(TIME_LIMIT))
+            classes = registry.load_target(args.target,
+                                           import_limit(TIME_LIMIT, args.import_timeout))
     except registry.GameLoadError as err:
         print(f"PROBLEM  {err.checked or err}{_check_target.hint(args.target)}")
         return 1
@@ -291,6 +297,19 @@ def main(argv: list[str] | None = None, prog: str = "gameserver check") -> int:
         return _report_all(classes, seed, args.games)
     finally:
         server_log.setLevel(level)
+
+
+def _seconds(text: str) -> float:
+    """A number of seconds from 0.1 to 1e9 (the server's settings' bounds: nan, inf, a
+    negative time are no limit to keep)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not SECONDS_MIN <= value <= SECONDS_MAX:
+        raise argparse.ArgumentTypeError(
+            f"must be a number of seconds from {SECONDS_MIN:g} to {SECONDS_MAX:g}, not {text}")
+    return value
 
 
 def _report_all(classes: list[type[AbstractGame]], seed: int, games: int) -> int:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._import_limit import IMPORT_TIMEOUT
 from .protocol import MAX_JSON_DEPTH
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -48,13 +49,13 @@ class StartupError(Exception):
 # Settings in seconds, and the most any may be: a time beyond any use. A greater one
 # overflowed where it is used (a thread's wait takes ~9.2e9 s at most).
 SECONDS_SETTINGS = ("game_timeout", "join_timeout", "connection_timeout",
-                    "game_call_timeout", "overwrite_idle", "turn_timeout", "game_clock",
-                    "session_timer_min")
+                    "game_call_timeout", "game_import_timeout", "overwrite_idle",
+                    "turn_timeout", "game_clock", "session_timer_min")
 SECONDS_MAX = 1e9
 # The least the timeouts below may be (1e-300 was taken): a tenth of a second, as for a
 # turn's timer (timers.MIN_SECONDS); less is no time a server can keep to, or anyone meant.
 POSITIVE_SECONDS = ("game_timeout", "join_timeout", "connection_timeout",
-                    "game_call_timeout", "overwrite_idle")
+                    "game_call_timeout", "game_import_timeout", "overwrite_idle")
 SECONDS_MIN = 0.1
 CONFIG_MAX = 1_000_000  # bytes of a config file
 TOKEN_FILE_MAX = 4096  # bytes of the dashboard's token file read (the token: its first line)
@@ -92,6 +93,10 @@ class Settings:
         60.0, "seconds a client has to send its whole request")
     game_call_timeout: float = _setting(
         5.0, "seconds one call into game code may run before it is interrupted")
+    game_import_timeout: float = _setting(
+        IMPORT_TIMEOUT, "seconds a game file's import (its top level and class bodies) may "
+        "run, in a worker or in the server; at least twice game_call_timeout (the same "
+        "rule as python -m gameserver check's --import-timeout)")
     isolate_games: str = _setting(
         "folder", "run game code in worker processes the server can kill: folder (the games "
         "from --games-dir), all (bundled games too) or off (all in the server process)",

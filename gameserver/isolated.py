@@ -122,14 +122,17 @@ def decoded_size(reply: bytes) -> int:
 
 
 class _Fetched:
-    """One large state a game keeps (``FetchedViews``): its game (weakly), view and size."""
+    """One large state a game keeps (``FetchedViews``): its game (weakly), view and size;
+    ``copy_only``: only the decoded copy of a state that comes along with changes (the
+    state itself is counted with them: ``MIRROR_MAX``)."""
 
-    __slots__ = ("game", "key", "size")
+    __slots__ = ("game", "key", "size", "copy_only")
 
-    def __init__(self, game: RemoteGame, key: View, size: int) -> None:
+    def __init__(self, game: RemoteGame, key: View, size: int, copy_only: bool = False) -> None:
         self.game = weakref.ref(game)
         self.key = key
         self.size = size
+        self.copy_only = copy_only
 
 
 class FetchedViews:
@@ -148,6 +151,13 @@ class FetchedViews:
     that the oldest are dropped, and fetched again if asked (the newest is
     kept however large). The session keeps no second reference
     (``Session._keep_reply``), so a dropped one is freed.
+
+    The decoded copies of the small states, those sent along with every change
+    (``MIRROR_MAX`` in all per game), are counted here too, alone, and dropped
+    the same way (the state itself stays: decoded again if asked): a game's
+    64 KB of ``[{}, {}, ...`` decode to about 1.7 MB, which every session the
+    dashboard or a turn timer looked at kept uncounted until its next change
+    (until 2026-12-01).
     """
 
     __slots__ = ("total", "_kept")
@@ -156,10 +166,12 @@ class FetchedViews:
         self.total = 0
         self._kept: OrderedDict[_Fetched, None] = OrderedDict()
 
-    def keep(self, game: RemoteGame, key: View, size: int) -> _Fetched:
-        """Count a state of ``size`` bytes that ``game`` now keeps for ``key``; drop the
-        oldest kept while all take more than ``FETCHED_MAX``."""
-        kept = _Fetched(game, key, 0)
+    def keep(self, game: RemoteGame, key: View, size: int, copy_only: bool = False,
+             ) -> _Fetched:
+        """Count a state of ``size`` bytes that ``game`` now keeps for ``key`` (``copy_only``:
+        only its decoded copy); drop the oldest kept while all take more than
+        ``FETCHED_MAX``."""
+        kept = _Fetched(game, key, 0, copy_only)
         self._kept[kept] = None
         self.grow(kept, size)
         return kept
@@ -277,9 +289,11 @@ class Isolation:
         self.workers = [worker for worker in self.workers if id(worker) in used]
 
     def flush_drops(self) -> None:
-        """Let every worker drop the games of the ended sessions (``Worker.flush_drops``)."""
+        """Let every worker drop the games of the ended sessions (``Worker.flush_drops``),
+        and note what the idle ones have waited for a CPU (``Worker.note_idle``)."""
         for worker in self.workers:
             worker.flush_drops()
+            worker.note_idle()
 
     def close(self) -> None:
         for worker in self.workers:
@@ -462,7 +476,8 @@ class RemoteGame(CheckedGame):
         self._verdict: tuple[bytes | str, bool, bytes | str] | None = None
         self._decoded: dict[View, dict[str, Any]] = {}
         self._fetches: dict[View, Call] = {}
-        self._large: dict[View, _Fetched] = {}  # the large states fetched, as counted
+        self._large: dict[View, _Fetched] = {}  # the large states fetched, and the decoded
+        # copies of the others, as counted (``FetchedViews``)
         # The states sent along with changes: a join may ask for a million players.
         self._wanted = [(p, False) for p in range(min(players, _channel.START_VIEWS_MAX))]
         # How many of them the worker knows: a move sends the list only when it grew (None:
@@ -915,6 +930,9 @@ class RemoteGame(CheckedGame):
             large = self._large.get(key)
             if large is not None:  # counted with its bytes (``FetchedViews``), and as newest
                 self.type.fetched.grow(large, decoded_size(reply))
+            else:  # a mirrored state's copy: counted alone (``FetchedViews``, ``_Fetched``)
+                self._large[key] = self.type.fetched.keep(self, key, decoded_size(reply),
+                                                          copy_only=True)
             self._decoded[key] = decoded
         return dict(decoded)  # type: ignore[arg-type]
 
@@ -1049,7 +1067,8 @@ class RemoteGame(CheckedGame):
         fetched again if asked."""
         if self._large.get(kept.key) is kept:
             del self._large[kept.key]
-            self._views.pop(kept.key, None)
+            if not kept.copy_only:  # (a mirrored state stays: it costs no round trip)
+                self._views.pop(kept.key, None)
             self._decoded.pop(kept.key, None)
 
     def _release_large(self) -> None:

@@ -48,8 +48,8 @@ def plan(settings: Settings,
         mode = "off"
     paths = registry.game_files(settings.games_dirs)  # once: it logs the files it skips
     if mode == "off":
-        return registry.discover_files(paths, settings.bundled_games,
-                                       import_limit(settings.game_call_timeout)), [], paths
+        limit = import_limit(settings.game_call_timeout, settings.game_import_timeout)
+        return registry.discover_files(paths, settings.bundled_games, limit), [], paths
     files: list[Source] = [("file", str(path)) for path in paths]
     if mode == "folder":
         return registry.discover([], settings.bundled_games), files, paths

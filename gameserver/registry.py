@@ -16,6 +16,10 @@ module, for the server and for ``python -m gameserver check`` alike.
 Game files written for the classic server start with
 ``from abstract_game import AbstractGame``; that import is pointed at
 ``gameserver.game`` so those files load unchanged.
+
+(About 470 lines on purpose: every way a file or module fails to load, in the
+server, a worker or ``check``, is said here, in words that share ``_fixable``;
+the running of an import within its limit is ``_import_limit``'s.)
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from types import ModuleType
 from typing import Any, TypeVar
 
 from . import game as game_module
-from ._import_limit import ImportStuck, run_import
+from ._import_limit import ImportStuck, TrialFailed, file_of, run_import, trial_import
 from .checked import range_problem
 from .game import AbstractGame
 from .guard import GameCallTimeout
@@ -168,12 +172,47 @@ def load_target(target: str, time_limit: float | None = None) -> list[type[Abstr
         raise GameLoadError(f"{target}: {err.strerror or err}") from None
     if a_file:
         return load_module(path.resolve(), time_limit)
+    return game_classes(_import_module(target, time_limit))
+
+
+def _import_module(name: str, time_limit: float | None) -> ModuleType:
+    """Import module ``name`` (``games.my_game``) within ``time_limit`` seconds, as
+    ``load_module`` a file (until 2026-12-01 a module's import had no limit: ``check
+    games.my_game`` with a loop at its top never ended).
+
+    Raises:
+        GameLoadError: it cannot be imported, or not in time.
+    """
+    imported: list[ModuleType] = []
     try:
-        module = importlib.import_module(target)
+        if time_limit is None:
+            imported.append(importlib.import_module(name))
+        else:  # (the file that overran is known once it is being imported: ``__file__``)
+            run_import(name, lambda: imported.append(importlib.import_module(name)),
+                       time_limit)
+    except ImportStuck as err:
+        raise _fixable(
+            f"{_where(name, err.line)}: importing module {name} never ended: it went on "
+            f"after it was stopped at the time limit of {time_limit:g} s (a loop that "
+            "catches every exception, or a call that waits: time.sleep, input()); make "
+            "its top level and class bodies end, then ") from None
+    except GameCallTimeout as err:  # (its module is gone from sys.modules: the innermost
+        last = traceback.extract_tb(err.__traceback__)[-1:]  # line, in its file or below)
+        raise _fixable(
+            f"{f'{last[0].filename}:{last[0].lineno}' if last else name}: importing module {name} "
+            f"took longer than {time_limit:g} s and was stopped (an endless loop at its top "
+            "level or in a class body?): fix that line, then ") from None
     except BaseException as err:  # noqa: BLE001 - any failure of student code
         raise GameLoadError(
-            f"cannot import module {target}: {type(err).__name__}: {err}") from None
-    return game_classes(module)
+            f"cannot import module {name}: {type(err).__name__}: {err}") from None
+    return imported[0]
+
+
+def _where(name: str, line: int | str) -> str:
+    """``path/to/module.py:12`` for module ``name`` at ``line``; the module's name where
+    its file is unknown."""
+    file = file_of(name)
+    return f"{file}:{line}" if file else name
 
 
 def game_classes(module: ModuleType) -> list[type[AbstractGame]]:
@@ -273,6 +312,8 @@ def discover_files(files: Iterable[Path], bundled: bool = True,
             games[game_class.__name__] = game_class
     for path in files:
         try:
+            if time_limit is not None:
+                _tried(path, time_limit)
             classes = load_file(path, time_limit)
         except GameLoadError as err:
             log.error("game file skipped: %s", err)
@@ -280,6 +321,29 @@ def discover_files(files: Iterable[Path], bundled: bool = True,
         for game_class in classes:
             add(games, game_class.__name__, game_class, path)
     return games
+
+
+def _tried(path: Path, time_limit: float) -> None:
+    """Import ``path`` in a throw-away process first (``_import_limit.trial_import``): a
+    file whose import overruns there, or ends its process, is not imported here.
+
+    Raises:
+        GameLoadError: it overran, or ended its process.
+    """
+    try:
+        trial_import(path, time_limit)
+    except TrialFailed as err:
+        if err.overran:
+            raise _fixable(
+                f"{path}:{err.line}: importing the file took longer than {time_limit:g} s "
+                "and was stopped (an endless loop at the file's top level or in a class "
+                "body, or a call that waits: time.sleep, input()?). It was imported in a "
+                "process of its own first, which was ended: nothing of it runs in the "
+                "server. Fix that line, then ") from None
+        raise _fixable(
+            f"{path}: importing the file ended the process that imported it ({err.how}: "
+            "os._exit, a signal, or a crash), which in the server would "
+            "have ended the server: fix the file's top level, then ") from None
 
 
 def load_file(path: Path, time_limit: float | None = None) -> list[type[AbstractGame]]:

@@ -39,6 +39,7 @@ from . import _no_such_game, protocol, registry, startup
 from ._certwatch import CHECK_INTERVAL, CertificateWatch
 from ._connhost import ConnectionRegistry
 from ._handshakes import Handshakes
+from ._import_limit import import_limit
 from ._load_notes import LoadNotes, game_source
 from ._rawlisten import RawListener
 from ._sidetables import TimerBook
@@ -113,7 +114,9 @@ class GameServer:
         if not self._sources:
             self.load_notes.finish(self._game_files)
         self.isolation = Isolation(WorkerSettings(
-            time_limit=settings.game_call_timeout, memory_mb=settings.worker_memory_limit,
+            time_limit=settings.game_call_timeout,
+            import_limit=import_limit(settings.game_call_timeout, settings.game_import_timeout),
+            memory_mb=settings.worker_memory_limit,
             cpu_seconds=settings.worker_cpu_limit,
             log_level=logging.getLevelName(settings.log_level),
             secrets=tuple(path for path in (settings.store_path if settings.store else "",

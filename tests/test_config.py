@@ -176,7 +176,8 @@ def test_tls_files_and_games_folders_must_be_files_and_folders(tmp_path: Path) -
 
 
 SECONDS = ("game_timeout", "join_timeout", "connection_timeout", "game_call_timeout",
-           "overwrite_idle", "turn_timeout", "game_clock", "session_timer_min")
+           "game_import_timeout", "overwrite_idle", "turn_timeout", "game_clock",
+           "session_timer_min")
 
 
 @pytest.mark.parametrize("name", SECONDS)
@@ -261,6 +262,7 @@ def test_help_documents_every_setting(capsys) -> None:
     text = capsys.readouterr().out
     for flag in ("--host", "--port", "--game-timeout", "--join-timeout",
                  "--request-size-max", "--connection-timeout", "--game-call-timeout",
+                 "--game-import-timeout",
                  "--tls-cert", "--tls-key", "--log-level", "--game", "--games-dir",
                  "--bundled-games", "--config", "--isolate-games", "--worker-memory-limit",
                  "--worker-cpu-limit"):

@@ -1387,6 +1387,41 @@ def test_the_decoded_copies_of_large_states_are_kept_within_the_same_bound(
     assert server.call(lambda: server.server.isolation.fetched.total) <= 4 * 1024 * 1024
 
 
+def test_the_decoded_copies_of_small_states_are_kept_within_the_same_bound(
+        make_server, monkeypatch) -> None:
+    """A state small enough to come along with every change (``MIRROR_MAX``) was decoded
+    for the dashboard (or a turn timer) and the copy kept until the game's next change,
+    uncounted: 30 KB of ``[{}, {}, ...`` take about 800 KB decoded (1.7 MB for a game's
+    64 KB), in every session looked at. The copies are counted with the fetched states
+    now, within FETCHED_MAX (2 MB here), the oldest dropped first (decoded again if
+    asked: the state itself stays)."""
+    monkeypatch.setattr(isolated, "FETCHED_MAX", 2 * 1024 * 1024)
+    server = hostile_server(make_server, "big_views")
+    players = [joined(server.port, "DenseViews", f"dense-{i}") for i in range(8)]
+    for player in players:
+        assert len(player.state()["data"]["dense"]) == 10_000
+
+    def copies() -> list[int]:
+        assert server.server is not None
+        return [isolated.decoded_size(session.game._views[key])
+                for session in server.server.lobby.sessions.values()
+                for key in session.game._decoded]
+
+    assert server.server is not None
+    sessions = list(server.server.lobby.sessions.values())
+    assert len(sessions) == 8
+    for session in sessions:
+        assert len(server.call(lambda s=session: s.shown_view(0))["dense"]) == 10_000
+        assert sum(server.call(copies)) <= 2 * 1024 * 1024
+    assert server.call(lambda: server.server.isolation.fetched.total) == sum(
+        server.call(copies)) > 0
+    assert len(server.call(lambda: sessions[0].shown_view(0))["dense"]) == 10_000  # again
+    assert players[0].move() == {"status": "ok", "data": None}  # a change: its copy goes
+    assert count(players[0]) == 1
+    assert server.call(lambda: server.server.isolation.fetched.total) == sum(
+        server.call(copies))
+
+
 def test_the_large_states_fetched_from_workers_are_kept_within_a_bound_in_all(
         make_server, monkeypatch) -> None:
     """A state too large to come along with a change is fetched when asked and kept until

@@ -264,10 +264,10 @@ def test_no_such_game_says_a_class_was_not_loaded_and_never_names_its_file(
 
 # Game files whose import does not end, each with the line it stays on (marked "here").
 ENDLESS_IMPORTS = {
-    "looper.py": "import math\n\nwhile math.pi:  # here\n    pass\n",
+    "looper.py": "import math\n\nwhile math.pi: pass  # here (one line: wherever it stops)\n",
     "sleeper.py": "import time\n\ntime.sleep(1000)  # here\n",
     "catcher.py": ("class Catcher:\n    while True:\n        try:\n"
-                   "            while True:  # here\n                pass\n"
+                   "            while True: pass  # here\n"
                    "        except BaseException:\n            pass\n"),
 }
 
@@ -281,27 +281,105 @@ def test_a_game_file_whose_import_never_ends_does_not_hold_the_servers_start(
     """With ``isolate_games = "off"`` the server imports the games folder's files itself,
     and a student's file with an endless loop at its top (or in a class body), a
     ``time.sleep`` or a loop that catches every exception held its start for ever,
-    saying nothing. Now each import has twice a game call's limit: the loop is stopped,
-    the others are given up; each is one log line naming its file and line, and the
-    server starts with the other games."""
-    # (Not the catcher here, which ``check``'s test below has: it is given up once it has
-    # run a whole limit, which on a loaded machine took longer than a server's start may.)
-    for name in ("looper.py", "sleeper.py"):
+    saying nothing. Now each import has ``game_import_timeout`` (at least twice a game
+    call's limit), tried first in a process of its own: each is one log line naming its
+    file and line, and the server starts with the other games."""
+    for name in ENDLESS_IMPORTS:
         (tmp_path / name).write_text(ENDLESS_IMPORTS[name])
     shutil.copy(DATA / "tracer_games" / "tracer.py", tmp_path)
     with ServerProcess("--isolate-games", "off", "--games-dir", str(tmp_path),
-                       "--game-call-timeout", "0.5") as server:
+                       "--game-call-timeout", "0.5", "--game-import-timeout", "1") as server:
         player = Player(server.port, "Tracer", "after", 1)
         assert player.join()["status"] == "ok"
         assert player.move(do="nothing")["status"] == "ok"
         log = server.log
     path = tmp_path.resolve()
-    assert (f"game file skipped: {path / 'looper.py'}:{_line_marked(ENDLESS_IMPORTS['looper.py'])}"
-            ": importing the file took longer than 1 s and was stopped (an endless loop at "
-            "the file's top level or in a class body?)") in log, log
-    sleeper = _line_marked(ENDLESS_IMPORTS["sleeper.py"])
-    assert (f"game file skipped: {path / 'sleeper.py'}:{sleeper}: importing the file never "
-            "ended: it went on after it was stopped at the time limit of 1 s") in log, log
+    for name, text in ENDLESS_IMPORTS.items():
+        assert (f"game file skipped: {path / name}:{_line_marked(text)}: importing the file "
+                "took longer than 1 s and was stopped (an endless loop at the file's top "
+                "level or in a class body, or a call that waits: time.sleep, input()?). It "
+                "was imported in a process of its own first, which was ended: nothing of it "
+                "runs in the server.") in log, log
+
+
+def test_a_game_file_that_catches_its_stop_does_not_run_on_in_the_server(
+        tmp_path: Path) -> None:
+    """A file whose import was given up (it catches every exception and loops) ran on in a
+    daemon thread of the server, costing a CPU for ever. Now the server imports a file
+    itself only once its import ended in a throw-away process: each time it runs, the
+    file writes down the process it runs in, and the server's is never among them."""
+    ran = tmp_path / "ran_in.txt"
+    (tmp_path / "stubborn.py").write_text(
+        "import os\n"
+        f"with open({str(ran)!r}, 'a') as out:\n"
+        "    out.write(f'{os.getpid()}\\n')\n"
+        "while True:\n"
+        "    try:\n"
+        "        while True: pass\n"
+        "    except BaseException:\n"
+        "        pass\n")
+    shutil.copy(DATA / "tracer_games" / "tracer.py", tmp_path)
+    with ServerProcess("--isolate-games", "off", "--games-dir", str(tmp_path),
+                       "--game-call-timeout", "0.5", "--game-import-timeout", "1") as server:
+        assert Player(server.port, "Tracer", "after", 1).join()["status"] == "ok"
+        assert server.proc is not None
+        server_pid = server.proc.pid
+        log = server.log  # (the server imports its games before it listens)
+    assert "stubborn.py:6: importing the file took longer than 1 s" in log, log
+    pids = ran.read_text().split()
+    assert pids and str(server_pid) not in pids, (pids, server_pid)
+
+
+def test_a_game_file_that_ends_its_process_as_it_loads_does_not_end_the_server(
+        tmp_path: Path) -> None:
+    """``os._exit`` at a file's top level ended the server (``isolate_games = "off"``);
+    its trial import ends a throw-away process instead, and the file is skipped."""
+    (tmp_path / "quitter.py").write_text("import os\nos._exit(3)\n")
+    shutil.copy(DATA / "tracer_games" / "tracer.py", tmp_path)
+    with ServerProcess("--isolate-games", "off", "--games-dir", str(tmp_path)) as server:
+        assert Player(server.port, "Tracer", "after", 1).join()["status"] == "ok"
+        log = server.log
+    assert (f"{tmp_path.resolve() / 'quitter.py'}: importing the file ended the process that "
+            "imported it (exit status 3: ") in log, log
+
+
+def test_a_slow_import_within_the_limit_loads_in_check_and_in_the_server(
+        tmp_path: Path) -> None:
+    """``check`` gave a file's import 4 s (twice its call limit), the server in-process
+    twice ``game_call_timeout``, a worker 20 s: a file whose top level legitimately
+    takes long (a cold ``import numpy``) failed ``check`` as "an endless loop?" although
+    a worker loaded it. One rule now (``_import_limit.import_limit``, 20 s by default):
+    a top level that takes 4.5 s loads in ``check`` and in the server itself (as in a
+    worker, whose rule it was)."""
+    source = (DATA / "tracer_games" / "tracer.py").read_text()
+    (tmp_path / "slow.py").write_text(source + "\nimport time\n\ntime.sleep(4.5)\n")
+    result = subprocess.run([sys.executable, "-m", "gameserver", "check", "slow.py",
+                             "--games", "4"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert "importing the file" not in result.stdout, result.stdout
+    assert "Checking Tracer" in result.stdout, result.stdout
+    with ServerProcess("--isolate-games", "off", "--games-dir", str(tmp_path),
+                       "--game-call-timeout", "1") as server:
+        assert Player(server.port, "Tracer", "after", 1).join()["status"] == "ok", server.log
+
+
+@pytest.mark.parametrize("name", ["looper.py", "sleeper.py"])  # (the catcher: as a file's)
+def test_check_of_a_module_whose_import_never_ends_says_where_and_ends(
+        tmp_path: Path, name: str) -> None:
+    """``check games.my_game`` (a module's name, not a file) had no import limit: a loop
+    at its top held the check for ever. It has the file's limit now."""
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "__init__.py").write_text("")
+    (tmp_path / "mine" / name).write_text(ENDLESS_IMPORTS[name])
+    module = f"mine.{Path(name).stem}"
+    result = subprocess.run([sys.executable, "-m", "gameserver", "check", module,
+                             "--import-timeout", "1"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stdout + result.stderr
+    out = " ".join(result.stdout.split())
+    where = f"{tmp_path.resolve() / 'mine' / name}:{_line_marked(ENDLESS_IMPORTS[name])}"
+    assert out.startswith(f"PROBLEM {where}: importing module {module} "), out
+    assert out.endswith("run the check again"), out
 
 
 @pytest.mark.parametrize("name", sorted(ENDLESS_IMPORTS))
@@ -309,7 +387,8 @@ def test_check_of_a_game_file_whose_import_never_ends_says_where_and_ends(
         tmp_path: Path, name: str) -> None:
     path = tmp_path / name
     path.write_text(ENDLESS_IMPORTS[name])
-    result = subprocess.run([sys.executable, "-m", "gameserver", "check", str(path)],
+    result = subprocess.run([sys.executable, "-m", "gameserver", "check", str(path),
+                             "--import-timeout", "1"],  # (twice check's call limit: 4 s)
                             cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1, result.stdout + result.stderr
     out = " ".join(result.stdout.split())

@@ -3,6 +3,7 @@
 Players: 1 or 2, taking turns in id order. Move ``{"burn": seconds}`` keeps
 the CPU busy that long by the clock (a wall-clock deadline, as the server's time
 limit is: on a loaded machine a move still takes that long, not many times it);
+``{"cpu": seconds}`` keeps it busy until the process has used that much CPU time;
 ``{"say": text}`` prints the text (a game's prints go to the server's log);
 ``{"end": true}`` ends the game; ``{"bad": true}`` is rejected with
 ``["bad move", 1]``; ``{"taint": ...}`` changes the move it is given to one that
@@ -68,6 +69,10 @@ class Busy(AbstractGame):
         if "burn" in move:
             deadline = time.monotonic() + move["burn"]
             while time.monotonic() < deadline:
+                pass
+        if "cpu" in move:
+            deadline = time.process_time() + move["cpu"]
+            while time.process_time() < deadline:
                 pass
         if "say" in move:
             print("Busy says", move["say"])

@@ -34,3 +34,13 @@ class BigViews(AbstractGame):
 
     def move(self, move, player_id):
         self.count += 1
+
+
+class DenseViews(BigViews):
+    """A small state that decodes large: 10,000 empty dicts, 30 KB of JSON, small
+    enough to come along with each change (``MIRROR_MAX``), about 800 KB decoded. The
+    dashboard (or a turn timer) decodes it, and each session's game kept that copy,
+    uncounted, until its next change."""
+
+    def state(self, player_id):
+        return {"count": self.count, "dense": [{} for _ in range(10_000)]}
