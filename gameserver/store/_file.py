@@ -127,6 +127,7 @@ class StoreFile:
     created: list[str] = field(default_factory=list)  # files this open created
     file_fd: int = -1  # the database file itself, locked too (see _lock_file)
     side_files: dict[str, tuple[int, int]] = field(default_factory=dict)  # -wal, -shm
+    main_gone = False  # ``moved`` found the file itself gone, not a side file
 
     def moved(self) -> str | None:
         """Why the file the server writes is no longer the one at ``path``, or None: one
@@ -145,18 +146,23 @@ class StoreFile:
         names.update((self.path + suffix, seen) for suffix, seen in self.side_files.items())
         for name, seen in names.items():
             try:
-                now = _identity(os.stat(name))
+                info = os.stat(name)
             except OSError:
-                now = None
+                now = size = None
+            else:
+                now, size = _identity(info), info.st_size
             if seen is None or now == seen:
                 continue
-            what = "deleted" if now is None else "replaced by another file"
+            # (An empty side file in its place is one that a reader of the file made anew.)
+            deleted = now is None or (name != self.path and size == 0)
+            what = "deleted" if deleted else "replaced by another file"
             if name != self.path:
                 return (f"the store's side file {name} was {what} while the server ran (to "
                         f"free space? SQLite needs it while the server runs): nothing can "
                         f"be saved any more; restart the server to save again. What was "
                         f"saved until now stays in {self.path}; the changes made from now "
                         f"until the restart are lost")
+            self.main_gone = True
             return (f"the store file {name} was {what} while the server ran (its folder "
                     f"removed?): nothing can be saved any more; restart the server to save "
                     f"again. The sessions and history saved in it went with it, and the "
