@@ -12,7 +12,9 @@ the test mount one).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import subprocess
 import sys
 import urllib.error
@@ -21,7 +23,9 @@ from pathlib import Path
 
 import pytest
 
+from gameserver.store._batch import JOIN_FAILED, SAVE_GONE
 from tests.serverproc import ROOT, ServerProcess, ServerThread
+from tests.test_store_joins import fill, small_disk
 from tests.wire import Player, until
 
 
@@ -127,3 +131,130 @@ def test_the_dashboards_history_says_what_happened_to_a_deleted_wal(
     assert records == [f"dashboard: reading the history failed: "
                        f"{side_file_line(f'{path}-wal', path, os.getpid())[13:-1]}"]
     assert "disk I/O error" not in caplog.text
+
+
+def test_a_commit_that_fails_after_the_file_was_deleted_is_told_as_gone_at_once(
+        tmp_path: Path) -> None:
+    """The store looks whether its file is still there every second, and right after a
+    commit that fails: a failure that comes of the file being taken away is then told
+    as that (``SAVE_GONE``: nothing is saved until a restart), not as one a retry mends
+    (``SAVE_FAILED``, "saved again with the next change"). A commit into a deleted file
+    succeeds (the space stays taken until the server closes it); here the disk is full
+    too, so the commit fails for real, and the file is gone before the store's own
+    look each second (it looks about once in the time a move takes, so this test
+    holds the check after a failed commit in almost every run, and passes either way
+    where it does not)."""
+    disk = tmp_path / "disk"
+    with small_disk(disk, "1m"):
+        path = disk / "store.sqlite3"
+        with ServerProcess("--store-path", str(path), "--no-web") as server:
+            player = Player(server.port, "Echo", "kept", 1)
+            assert player.join()["status"] == "ok"
+            assert player.move(msg="saved")["status"] == "ok"
+            fill(disk / "filler")
+            os.unlink(path)  # (its pages stay taken: the server holds it open)
+            # Larger than the log's free pages: the commit must grow the log, and cannot.
+            reply = player.move(msg="x" * 200_000)
+            assert reply == {"status": "error", "message": SAVE_GONE}, reply
+            assert Player(server.port, "Echo", "new", 1).join()["message"] == JOIN_FAILED
+    assert "saving to" not in server.log, server.log  # not "failed ... written again"
+    assert server.log.count("ERROR   gameserver.store: ") == 1, server.log
+    assert f"ERROR   gameserver.store: the store file {path} was deleted while" in server.log
+
+
+def test_a_clean_stop_copies_in_what_was_saved_though_the_wal_is_gone(tmp_path: Path) -> None:
+    """The ``-wal`` deleted while another program reads the file (an ``sqlite3`` shell
+    left open, a backup tool): SQLite copies the log into the file as its last
+    connection closes, but the reader kept the server's from being the last, so every
+    change saved since the last checkpoint went with the deleted log (here: the moves
+    of the moment before the store looked, and the server's stop). The store now
+    copies the log in itself as it closes, whoever else reads.
+
+    (Should the store's look each second fall between the deletion and the stop, it
+    copies them in already, and this test passes either way; it rarely does.)"""
+    path = tmp_path / "store.sqlite3"
+    server = ServerProcess("--store-path", str(path), "--no-web").start()
+    player = Player(server.port, "Echo", "kept", 1)
+    assert player.join()["status"] == "ok"
+    assert player.move(msg="first")["status"] == "ok"
+    with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as reader:
+        assert reader.execute("SELECT COUNT(*) FROM live_sessions").fetchone() == (1,)
+        os.unlink(f"{path}-wal")
+        acknowledged = [message for message in ("a", "b", "c")
+                        if player.move(msg=message)["status"] == "ok"]
+        assert server.stop() == 0
+    assert "could not all be copied" not in server.log
+    if not acknowledged:  # (the store looked first: every move said SAVE_GONE)
+        return
+    with ServerProcess("--store-path", str(path), "--no-web") as again:
+        player.port = again.port
+        assert player.state()["data"]["echo"] == acknowledged[-1]
+
+
+def test_a_clean_stop_leaves_the_file_whole_beside_a_reader(tmp_path: Path) -> None:
+    """A host stops the server and copies the store file (its backup) while another
+    program still reads it: the log, which SQLite copies in only as the last connection
+    closes, stayed beside the file, and the copy missed the changes in it."""
+    path = tmp_path / "store.sqlite3"
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(ServerProcess("--store-path", str(path), "--no-web"))
+        finished_echo(server.port, "first")
+        reader = stack.enter_context(contextlib.closing(
+            sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)))
+        reader.execute("SELECT COUNT(*) FROM games").fetchone()
+        finished_echo(server.port, "second")
+        assert server.stop() == 0
+        copy = tmp_path / "copy.sqlite3"
+        copy.write_bytes(path.read_bytes())  # the file alone
+    with contextlib.closing(sqlite3.connect(copy)) as db:
+        assert [s for (s,) in db.execute("SELECT session FROM games ORDER BY id")] == [
+            "first", "second"]
+
+
+def store_closed(log: str) -> str:
+    """The store's line as the server stopped, without its time stamp and level."""
+    [line] = [line for line in log.splitlines() if "store closed:" in line]
+    return line.split("gameserver.store: ", 1)[1]
+
+
+def test_the_stop_says_how_many_changes_were_saved(tmp_path: Path) -> None:
+    """``store closed: N changes saved`` counted the changes recorded, saved or not
+    (with the ``-wal`` deleted, every change answered SAVE_GONE was counted saved)."""
+    path = tmp_path / "store.sqlite3"
+    with ServerProcess("--store-path", str(path), "--no-web") as server:
+        player = Player(server.port, "Echo", "kept", 1)
+        assert player.join()["status"] == "ok"
+        for n in range(4):
+            assert player.move(msg=str(n))["status"] == "ok"
+    assert "INFO    gameserver.store: store closed: all 5 changes saved, in " in server.log
+
+    with ServerProcess("--store-path", str(path), "--no-web") as server:
+        player.port = server.port
+        assert player.move(msg="saved")["status"] == "ok"
+        os.unlink(f"{path}-wal")
+        acknowledged, refused = ["saved"], 0
+
+        def gone() -> bool:
+            nonlocal refused
+            message = f"move {len(acknowledged) + refused}"
+            reply = player.move(msg=message)
+            if reply["status"] == "ok":
+                acknowledged.append(message)
+                return False
+            assert reply["message"] == SAVE_GONE
+            refused += 1
+            return True
+
+        until(gone, "a save refused")
+        assert player.move(msg="lost")["message"] == SAVE_GONE
+        assert Player(server.port, "Echo", "new", 1).join()["message"] == JOIN_FAILED
+    lost = refused + 2  # the moves answered SAVE_GONE, and the join
+    recorded = len(acknowledged) + lost
+    line = store_closed(server.log)
+    assert line.startswith(f"store closed: {len(acknowledged)} of {recorded} changes saved, "
+                           f"in "), line
+    assert line.endswith(f" commits; {lost} not saved (see the errors above)"), line
+    assert f"WARNING gameserver.store: {line}" in server.log
+    with ServerProcess("--store-path", str(path), "--no-web") as server:  # what it said
+        player.port = server.port
+        assert player.state()["data"]["echo"] == acknowledged[-1]
