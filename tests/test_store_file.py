@@ -519,6 +519,26 @@ def test_a_second_server_on_another_name_of_the_same_file_refuses_to_start(
         assert player.move(msg="still mine")["status"] == "ok"
 
 
+def test_a_second_server_after_the_first_ones_lock_file_was_deleted_refuses_to_start(
+        tmp_path: Path) -> None:
+    """A host tidying up the folder deletes ``store.sqlite3.lock`` while the server runs:
+    a second server then took a new lock file, and only the lock on the file itself kept
+    it out, with a message about a hard link there was not. It says what happened."""
+    db = tmp_path / "store.sqlite3"
+    with ServerProcess("--store-path", str(db)) as first:
+        player = Player(first.port, "Echo", "mine", 1)
+        assert player.join()["status"] == "ok"
+        os.unlink(f"{db}.lock")
+        files = sorted(tmp_path.iterdir())
+        line = one_line(start_fails("--store-path", str(db)))
+        assert line == (f"the store file {db} is in use by another running server, whose lock "
+                        f"file {db}.lock was deleted while it ran: stop that server, or pick "
+                        "another file with --store-path, or run without saving with "
+                        "--no-store")
+        assert sorted(tmp_path.iterdir()) == files  # (the lock file it made is gone too)
+        assert player.move(msg="still mine")["status"] == "ok"
+
+
 # ---------------------------------------------------------------- the file taken away
 
 

@@ -456,7 +456,8 @@ def _lock_file(path: str) -> int:
 
     The lock file is found by the database's name; under another name of the same file
     (a hard link) a second server took its own lock file, and both wrote the database,
-    each through a write-ahead log of its own: that breaks the file.
+    each through a write-ahead log of its own: that breaks the file. So did a second
+    server after the first one's lock file was deleted (a host tidying up the folder).
     """
     try:  # created here if missing, as ``_create_private`` would (readable by its owner)
         fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
@@ -466,12 +467,20 @@ def _lock_file(path: str) -> int:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as err:
+        links = os.fstat(fd).st_nlink
         os.close(fd)
         if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
             raise StoreFileError(f"cannot lock {path}: {err.strerror}; " + FIX) from None
+        if links > 1:
+            raise StoreFileError(
+                f"the store file {path} is in use by another running server, under another "
+                f"name of the same file (a hard link): stop that server, or {FIX}") from None
+        # (One name: the lock file of the server that holds it was deleted, a host tidying
+        # up the folder; this start made a new one, which it removes.)
         raise StoreFileError(
-            f"the store file {path} is in use by another running server, under another "
-            f"name of the same file (a hard link): stop that server, or {FIX}") from None
+            f"the store file {path} is in use by another running server, whose lock file "
+            f"{lock_path(path)} was deleted while it ran: stop that server, or {FIX}"
+            ) from None
     return fd
 
 
