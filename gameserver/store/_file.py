@@ -50,6 +50,7 @@ from ._checkpoint import WRITER_PRAGMAS
 from ._rows import GAME_ROW, ROW_OVERHEAD, Ops, Owner
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
+WAL_MAGIC = (b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83")  # a write-ahead log's first bytes
 SIDE_FILES = ("-wal", "-shm", "-journal")
 SCHEMA_VERSION = 2
 # Settings of the writer's connection. busy_timeout: commits run on the event loop;
@@ -211,6 +212,7 @@ def open_store(path: str, sync: str = "NORMAL") -> StoreFile:
     file_fd = -1
     try:
         _check_header(path)
+        _check_side_files(path)
         file_fd = _lock_file(path)
         db = _connect(path, sync)
         _check_content(path, db)
@@ -414,6 +416,9 @@ def _lock(path: str) -> int:
         except OSError as err:
             raise StoreFileError(f"cannot create the lock file {name}: {err.strerror}; "
                                  + FIX) from None
+        if os.pread(fd, len(SQLITE_MAGIC), 0) == SQLITE_MAGIC:  # (emptied below, it was lost)
+            os.close(fd)
+            raise _named_after(path, name)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as err:
@@ -543,17 +548,43 @@ def _disk_full(path: str) -> StoreFileError:
                           f"(df -h {os.path.dirname(path)}), then start again; or {FIX}")
 
 
-def _check_header(path: str) -> None:
+def _head(name: str, what: str = "file") -> bytes:
+    """The first bytes of ``name`` (none if it is missing)."""
     try:
-        with open(path, "rb") as file:
-            head = file.read(len(SQLITE_MAGIC))
+        with open(name, "rb") as file:
+            return file.read(len(SQLITE_MAGIC))
     except FileNotFoundError:
-        return
+        return b""
     except OSError as err:
-        raise StoreFileError(f"cannot read the store file {path}: {err.strerror}; "
+        raise StoreFileError(f"cannot read the store {what} {name}: {err.strerror}; "
                              + FIX) from None
+
+
+def _check_header(path: str) -> None:
+    head = _head(path)
+    if head[:4] in WAL_MAGIC:  # (moved aside, as ``_damaged`` says, it lost that log)
+        raise StoreFileError(
+            f"the store file {path} is SQLite's write-ahead log of another database (a "
+            f"store file's -wal, beside it?), not a store file: leave it where it is; {FIX}")
     if head and head != SQLITE_MAGIC:
         raise _damaged(path, "it does not start like an SQLite file")
+
+
+def _check_side_files(path: str) -> None:
+    """Refuse a file whose ``-wal``, ``-shm`` or ``-journal`` name is another database's
+    (two stores in one folder, one named after the other's side file: ``games`` and
+    ``games-wal``). SQLite took that database for the file's log or index, wrote over
+    it and deleted it: the other store was gone."""
+    for suffix in SIDE_FILES:
+        if _head(path + suffix) == SQLITE_MAGIC:
+            raise _named_after(path, path + suffix)
+
+
+def _named_after(path: str, name: str) -> StoreFileError:
+    return StoreFileError(
+        f"{name}, where SQLite keeps a part of the store file {path} (its log, its index, "
+        f"its lock), is a database file itself (another store file, named so?): opened, "
+        f"it would be written over; rename one of them, or {FIX}")
 
 
 def _check_content(path: str, db: sqlite3.Connection) -> None:
