@@ -90,6 +90,21 @@ def test_history_says_what_happened_to_files_deleted_while_the_server_runs(
     assert "before" in listed.stdout
 
 
+def test_ratings_says_what_happened_to_a_deleted_wal(tmp_path: Path) -> None:
+    """``gameserver ratings`` reads the history too: it ended in a traceback."""
+    path = tmp_path / "store.sqlite3"
+    with ServerProcess("--store-path", str(path), "--no-web") as server:
+        finished_echo(server.port, "before")
+        os.unlink(f"{path}-wal")
+        result = subprocess.run([sys.executable, "-m", "gameserver", "ratings", "--store-path",
+                                 str(path)], cwd=ROOT, capture_output=True, text=True,
+                                timeout=60)
+        assert server.proc is not None
+        assert result.returncode == 1
+        assert result.stderr == "gameserver ratings: " + side_file_line(
+            f"{path}-wal", path, server.proc.pid)
+
+
 def test_history_made_a_new_wal_under_a_server_says_it_was_deleted(tmp_path: Path) -> None:
     """A reader of another program (an ``sqlite3`` shell, a ``history`` of before this
     check) made an empty ``-wal`` in the deleted one's place: every later read failed
