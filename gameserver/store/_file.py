@@ -548,15 +548,15 @@ def _disk_full(path: str) -> StoreFileError:
                           f"(df -h {os.path.dirname(path)}), then start again; or {FIX}")
 
 
-def _head(name: str, what: str = "file") -> bytes:
-    """The first bytes of ``name`` (none if it is missing)."""
+def _head(name: str) -> bytes:
+    """The first bytes of the store file or side file ``name`` (none if it is missing)."""
     try:
         with open(name, "rb") as file:
             return file.read(len(SQLITE_MAGIC))
     except FileNotFoundError:
         return b""
     except OSError as err:
-        raise StoreFileError(f"cannot read the store {what} {name}: {err.strerror}; "
+        raise StoreFileError(f"cannot read the store file {name}: {err.strerror}; "
                              + FIX) from None
 
 
