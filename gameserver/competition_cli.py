@@ -66,13 +66,19 @@ def ratings_main(argv: list[str] | None = None, prog: str = "gameserver ratings"
     parser.add_argument("--games", type=int, default=100_000,
                         help="newest finished games to count (default %(default)s)")
     args = parser.parse_args(argv)
+    from .store import HistoryReader, StoreTakenAway, taken_away
     if not Path(args.store_path).exists():
-        print(f"gameserver ratings: no store file {args.store_path} (pass --store-path)",
+        taken = taken_away(args.store_path)  # (deleted while a server runs with it?)
+        print(f"gameserver ratings: cannot read: {taken}" if taken else
+              f"gameserver ratings: no store file {args.store_path} (pass --store-path)",
               file=sys.stderr)
         return 1
-    from .store import HistoryReader
-    base, records = HistoryReader(args.store_path).rating_inputs(args.named, args.game,
-                                                                 args.games)
+    try:
+        base, records = HistoryReader(args.store_path).rating_inputs(args.named, args.game,
+                                                                     args.games)
+    except StoreTakenAway as err:  # (its -wal or -shm deleted while a server runs with it)
+        print(f"gameserver ratings: cannot read: {err}", file=sys.stderr)
+        return 1
     rated = load_rated(args.store_path)  # the games of deleted tournaments
     for saved in load(args.store_path):
         rated |= rated_games(rebuild(saved))

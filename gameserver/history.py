@@ -20,7 +20,11 @@ from typing import Any
 
 from .config import Settings
 from .results import display_name, outcome, printable
-from .store import HistoryReader
+from .store import HistoryReader, StoreTakenAway, taken_away
+
+# What SQLite says of a file that is not a database of its own, or one it cannot make
+# sense of: only then is the file's kind in question (a locked or unreadable file is not).
+NOT_OURS = frozenset({"SQLITE_NOTADB", "SQLITE_CORRUPT", "SQLITE_ERROR"})
 
 
 def _when(stamp: float) -> str:
@@ -89,6 +93,10 @@ def main(argv: list[str] | None = None, prog: str = "gameserver history") -> int
     parser.add_argument("--limit", type=int, default=20, help="games to list (default 20)")
     args = parser.parse_args(argv)
     if not Path(args.store_path).exists():
+        taken = taken_away(args.store_path)  # (deleted while a server runs with it?)
+        if taken is not None:
+            print(f"cannot read: {taken}", file=sys.stderr)
+            return 1
         print(f"no store file {args.store_path}: start the server first (it creates the "
               "file), or pass --store-path", file=sys.stderr)
         return 1
@@ -98,9 +106,15 @@ def main(argv: list[str] | None = None, prog: str = "gameserver history") -> int
             return 0 if show_game(store, args.game_id, prog) else 1
         list_games(store, args.game, args.limit)
         return 0
+    except StoreTakenAway as err:
+        print(f"cannot read: {err}", file=sys.stderr)
+        return 1
     except sqlite3.DatabaseError as err:
-        print(f"cannot read the store file {args.store_path} ({err}): is it a store file of "
-              "this server?", file=sys.stderr)
+        # (Not SQLite's file, or a damaged one: the question; else what it said.)
+        question = (": is it a store file of this server?"
+                    if getattr(err, "sqlite_errorname", "") in NOT_OURS else "")
+        print(f"cannot read the store file {args.store_path} ({err}){question}",
+              file=sys.stderr)
         return 1
     finally:
         store.close()

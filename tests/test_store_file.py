@@ -519,6 +519,68 @@ def test_a_second_server_on_another_name_of_the_same_file_refuses_to_start(
         assert player.move(msg="still mine")["status"] == "ok"
 
 
+def test_a_second_server_after_the_first_ones_lock_file_was_deleted_refuses_to_start(
+        tmp_path: Path) -> None:
+    """A host tidying up the folder deletes ``store.sqlite3.lock`` while the server runs:
+    a second server then took a new lock file, and only the lock on the file itself kept
+    it out, with a message about a hard link there was not. It says what happened."""
+    db = tmp_path / "store.sqlite3"
+    with ServerProcess("--store-path", str(db)) as first:
+        player = Player(first.port, "Echo", "mine", 1)
+        assert player.join()["status"] == "ok"
+        os.unlink(f"{db}.lock")
+        files = sorted(tmp_path.iterdir())
+        line = one_line(start_fails("--store-path", str(db)))
+        assert line == (f"the store file {db} is in use by another running server, whose lock "
+                        f"file {db}.lock was deleted while it ran: stop that server, or pick "
+                        "another file with --store-path, or run without saving with "
+                        "--no-store")
+        assert sorted(tmp_path.iterdir()) == files  # (the lock file it made is gone too)
+        assert player.move(msg="still mine")["status"] == "ok"
+
+
+@pytest.mark.parametrize("suffix", ["-wal", "-shm", "-journal", ".lock"])
+def test_a_store_named_after_another_stores_side_file_is_left_alone(
+        tmp_path: Path, suffix: str) -> None:
+    """Two servers in one folder, one store named after the other's side file (``games``
+    and ``games-wal``): the second took the first's database for its own log, index or
+    lock file, wrote over it and deleted it (its lock file: emptied it, once the first
+    had stopped). Now the second refuses to start, and the first keeps its sessions."""
+    db = tmp_path / "games"
+    other = tmp_path / f"games{suffix}"
+    first = ServerProcess("--store-path", str(other)).start()
+    player = Player(first.port, "Echo", "mine", 1)
+    assert player.join()["status"] == "ok"
+    assert player.move(msg="kept")["status"] == "ok"
+    line = (f"{other}, where SQLite keeps a part of the store file {db} (its log, its index, "
+            f"its lock), is a database file itself (another store file, named so?): opened, "
+            f"it would be written over; rename one of them, or pick another file with "
+            f"--store-path, or run without saving with --no-store")
+    if suffix != ".lock":  # (running, the first holds that file's lock: refused so already)
+        assert one_line(start_fails("--store-path", str(db))) == line
+    first.stop()
+    assert one_line(start_fails("--store-path", str(db))) == line
+    assert sorted(p.name for p in tmp_path.iterdir()) == [other.name]
+    with ServerProcess("--store-path", str(other)) as again:
+        player.port = again.port
+        assert player.state()["data"]["echo"] == "kept"
+
+
+def test_a_store_named_as_another_stores_log_is_not_called_damaged(tmp_path: Path) -> None:
+    """``--store-path games-wal`` beside a running ``games``: the log was called a damaged
+    store file, to be moved aside, which would lose what it holds."""
+    db = tmp_path / "games"
+    with ServerProcess("--store-path", str(db)) as server:
+        player = Player(server.port, "Echo", "mine", 1)
+        assert player.join()["status"] == "ok"
+        line = one_line(start_fails("--store-path", f"{db}-wal"))
+        assert line == (f"the store file {db}-wal is SQLite's write-ahead log of another "
+                        f"database (a store file's -wal, beside it?), not a store file: leave "
+                        f"it where it is; pick another file with --store-path, or run without "
+                        f"saving with --no-store")
+        assert player.move(msg="still mine")["status"] == "ok"
+
+
 # ---------------------------------------------------------------- the file taken away
 
 

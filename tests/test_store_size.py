@@ -28,7 +28,7 @@ from gameserver.guard import GameGuard
 from gameserver.store import GameReplayer, HistoryReader, _checkpoint
 from gameserver.store._checkpoint import WAL_LIMIT
 from tests.serverproc import ServerProcess, ServerThread
-from tests.wire import Player
+from tests.wire import Player, until
 
 KB = 1000
 GAMES = ("--games-dir", str(Path(__file__).parent / "data" / "store_games"),
@@ -124,6 +124,41 @@ def test_the_log_starts_over_even_when_the_checkpoint_thread_never_runs(
         sizes = log_sizes(server, path, 1500, 50)  # 30 MB of messages
     assert max(sizes) < 3 * WAL_LIMIT, sizes
     assert min(sizes[len(sizes) // 2:]) <= WAL_LIMIT  # it started over, and was cut back
+
+
+def test_a_reader_that_holds_the_log_back_is_named_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+        ) -> None:
+    """Another program with a read transaction open (an ``sqlite3`` shell inside
+    ``BEGIN``, a database browser) keeps every checkpoint from copying the frames after
+    its snapshot, so the log never starts over: it grew without a word until the disk
+    was full. One warning now names the file, the likely cause and what to do."""
+    monkeypatch.setattr(_checkpoint, "WAL_LIMIT", 2**20)  # (a log below it started over)
+    monkeypatch.setattr(_checkpoint, "WAL_WARN", 2 * 2**20)
+    path = tmp_path / "held.sqlite3"
+    with ServerThread(store=True, store_path=str(path), history=False) as server:
+        with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as reader:
+            reader.execute("BEGIN")
+            reader.execute("SELECT COUNT(*) FROM live_sessions").fetchone()  # its snapshot
+            with GameServerAPI(server.host, server.port, "Chat", players=1,
+                               keep_alive=True) as api:
+                api.join()
+                api.move(name="held")
+                held = f"the store's log {path}-wal has grown to "
+
+                def warned() -> bool:
+                    api.move(message="x" * 20 * KB)
+                    return held in caplog.text
+
+                until(warned, "the warning")
+                for _ in range(200):  # 4 MB more: no second warning
+                    api.move(message="x" * 20 * KB)
+            reader.execute("COMMIT")
+    [line] = [r.getMessage() for r in caplog.records if held in r.getMessage()]
+    assert line.endswith(
+        " MB, and cannot start over: another program keeps a read of the store file open "
+        "(an sqlite3 shell inside a transaction, a database browser?); close it, or the log "
+        f"grows until the disk is full (lsof {path} lists who has the file open)")
 
 
 def test_a_game_that_held_a_large_move_is_snapshotted_again(tmp_path: Path) -> None:

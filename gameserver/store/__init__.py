@@ -12,7 +12,9 @@ of one job:
   it brings the saved sessions back: newest snapshot, then replay of the
   moves logged after it (``_restore``).
 * ``reader.HistoryReader``: finished games for the ``history`` command and
-  the dashboard, read-only, from any thread, while the server writes.
+  the dashboard, read-only, from any thread, while the server writes; a file
+  whose ``-wal``, ``-shm`` or self was deleted meanwhile is said as that
+  (``_taken``).
 * ``replay.GameReplayer``: rebuilds what each player saw after each move of
   a recorded game, for the dashboard's replays.
 
@@ -25,8 +27,10 @@ commit (``_sidetables``). docs/reliability.md states the guarantees and bounds.
 
 from ._file import StoreFileError
 from ._rows import ServerRows
-from .reader import HistoryReader
+from ._taken import taken_away
+from .reader import HistoryReader, StoreTakenAway
 from .replay import GameReplayer
 from .writer import Store
 
-__all__ = ["GameReplayer", "HistoryReader", "ServerRows", "Store", "StoreFileError"]
+__all__ = ["GameReplayer", "HistoryReader", "ServerRows", "Store", "StoreFileError",
+           "StoreTakenAway", "taken_away"]

@@ -29,6 +29,14 @@ size to the log). So the store also looks at the log's file itself, every
 than ``2 * WAL_LIMIT``, the next commit catches up, whether or not this
 thread has run. The file is cut back to ``WAL_LIMIT`` whenever the log
 starts over, so its size tells how far the current log has grown.
+
+No checkpoint copies the frames a reader may still need: those after the snapshot
+of a read transaction still open. Another program that keeps one open (an
+``sqlite3`` shell inside ``BEGIN``, a database browser left on a table) keeps the
+log from starting over, and it grew without a word until the disk was full (the
+server's load writes tens of MB a second). Once the log is past ``WAL_WARN`` with
+frames left uncopied, one warning says so, names the file and what to do; again only
+after the log started over.
 """
 
 from __future__ import annotations
@@ -56,6 +64,7 @@ WRITER_PRAGMAS = ("PRAGMA wal_autocheckpoint=0", f"PRAGMA journal_size_limit={WA
 # rewrites two to five 4 KB pages, each with a frame header). Counted for the nudge.
 COMMIT_BYTES = 3 * 4096
 STAT_EVERY = 256 * 1024  # bytes committed between two looks at the log file's size
+WAL_WARN = 32 * WAL_LIMIT  # a log this long that a checkpoint cannot copy whole: warn
 
 
 class Checkpointer:
@@ -75,6 +84,7 @@ class Checkpointer:
         self._wake = threading.Event()
         self._stopping = False
         self._failed = False
+        self._held_back = False  # warned that a reader keeps the log from starting over
         self._one_at_a_time = threading.Lock()  # this thread's pass, or the writer's catch-up
         self._thread = threading.Thread(target=self._run, name="gameserver-checkpoint",
                                         daemon=True)
@@ -129,9 +139,10 @@ class Checkpointer:
                     return
                 self._watch()
                 with self._one_at_a_time:
-                    frames = self._passive(db)
-                if frames is not None and frames * frame_bytes > WAL_LIMIT:
+                    frames, copied = self._passive(db)
+                if frames * frame_bytes > WAL_LIMIT:
                     self.catch_up_due = True
+                self._look_held_back(frames * frame_bytes, copied < frames)
         finally:
             with contextlib.suppress(sqlite3.Error):
                 db.close()
@@ -151,15 +162,30 @@ class Checkpointer:
         with self._one_at_a_time:
             self._passive(db)
 
-    def _passive(self, db: sqlite3.Connection) -> int | None:
-        """A PASSIVE checkpoint on ``db``; the frames the log holds, None if it failed."""
+    def _look_held_back(self, size: int, uncopied: bool) -> None:
+        """Warn once that a reader holds the log back (see the module docstring), given
+        its ``size`` in bytes and whether the checkpoint left frames ``uncopied``."""
+        if size > WAL_WARN and uncopied and not self._held_back:
+            self._held_back = True
+            log.warning("the store's log %s-wal has grown to %d MB, and cannot start over: "
+                        "another program keeps a read of the store file open (an sqlite3 "
+                        "shell inside a transaction, a database browser?); close it, or the "
+                        "log grows until the disk is full (lsof %s lists who has the file "
+                        "open)", self.path, size // 2**20, self.path)
+        elif 0 <= size <= WAL_LIMIT:  # (-1: a checkpoint that was busy tells no size)
+            self._held_back = False
+
+    def _passive(self, db: sqlite3.Connection) -> tuple[int, int]:
+        """A PASSIVE checkpoint on ``db``: the frames the log holds, and of those the
+        frames copied into the file ((0, 0) if it failed; (-1, -1) if it met another
+        checkpoint: SQLITE_BUSY)."""
         try:
-            _, frames, _ = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            _, frames, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error as err:
             if not self._failed:  # once per run of failures: the writer says more
                 log.warning("checkpoint of %s failed: %s", self.path, err)
             self._failed = True
-            return None
+            return 0, 0
         self.checkpoints += 1
         self._failed = False
-        return int(frames)
+        return int(frames), int(copied)

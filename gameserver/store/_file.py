@@ -50,6 +50,7 @@ from ._checkpoint import WRITER_PRAGMAS
 from ._rows import GAME_ROW, ROW_OVERHEAD, Ops, Owner
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
+WAL_MAGIC = (b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83")  # a write-ahead log's first bytes
 SIDE_FILES = ("-wal", "-shm", "-journal")
 SCHEMA_VERSION = 2
 # Settings of the writer's connection. busy_timeout: commits run on the event loop;
@@ -127,6 +128,7 @@ class StoreFile:
     created: list[str] = field(default_factory=list)  # files this open created
     file_fd: int = -1  # the database file itself, locked too (see _lock_file)
     side_files: dict[str, tuple[int, int]] = field(default_factory=dict)  # -wal, -shm
+    main_gone = False  # ``moved`` found the file itself gone, not a side file
 
     def moved(self) -> str | None:
         """Why the file the server writes is no longer the one at ``path``, or None: one
@@ -145,18 +147,23 @@ class StoreFile:
         names.update((self.path + suffix, seen) for suffix, seen in self.side_files.items())
         for name, seen in names.items():
             try:
-                now = _identity(os.stat(name))
+                info = os.stat(name)
             except OSError:
-                now = None
+                now = size = None
+            else:
+                now, size = _identity(info), info.st_size
             if seen is None or now == seen:
                 continue
-            what = "deleted" if now is None else "replaced by another file"
+            # (An empty side file in its place is one that a reader of the file made anew.)
+            deleted = now is None or (name != self.path and size == 0)
+            what = "deleted" if deleted else "replaced by another file"
             if name != self.path:
                 return (f"the store's side file {name} was {what} while the server ran (to "
                         f"free space? SQLite needs it while the server runs): nothing can "
                         f"be saved any more; restart the server to save again. What was "
                         f"saved until now stays in {self.path}; the changes made from now "
                         f"until the restart are lost")
+            self.main_gone = True
             return (f"the store file {name} was {what} while the server ran (its folder "
                     f"removed?): nothing can be saved any more; restart the server to save "
                     f"again. The sessions and history saved in it went with it, and the "
@@ -205,6 +212,7 @@ def open_store(path: str, sync: str = "NORMAL") -> StoreFile:
     file_fd = -1
     try:
         _check_header(path)
+        _check_side_files(path)
         file_fd = _lock_file(path)
         db = _connect(path, sync)
         _check_content(path, db)
@@ -408,6 +416,9 @@ def _lock(path: str) -> int:
         except OSError as err:
             raise StoreFileError(f"cannot create the lock file {name}: {err.strerror}; "
                                  + FIX) from None
+        if os.pread(fd, len(SQLITE_MAGIC), 0) == SQLITE_MAGIC:  # (emptied below, it was lost)
+            os.close(fd)
+            raise _named_after(path, name)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as err:
@@ -450,7 +461,8 @@ def _lock_file(path: str) -> int:
 
     The lock file is found by the database's name; under another name of the same file
     (a hard link) a second server took its own lock file, and both wrote the database,
-    each through a write-ahead log of its own: that breaks the file.
+    each through a write-ahead log of its own: that breaks the file. So did a second
+    server after the first one's lock file was deleted (a host tidying up the folder).
     """
     try:  # created here if missing, as ``_create_private`` would (readable by its owner)
         fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
@@ -460,12 +472,20 @@ def _lock_file(path: str) -> int:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as err:
+        links = os.fstat(fd).st_nlink
         os.close(fd)
         if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
             raise StoreFileError(f"cannot lock {path}: {err.strerror}; " + FIX) from None
+        if links > 1:
+            raise StoreFileError(
+                f"the store file {path} is in use by another running server, under another "
+                f"name of the same file (a hard link): stop that server, or {FIX}") from None
+        # (One name: the lock file of the server that holds it was deleted, a host tidying
+        # up the folder; this start made a new one, which it removes.)
         raise StoreFileError(
-            f"the store file {path} is in use by another running server, under another "
-            f"name of the same file (a hard link): stop that server, or {FIX}") from None
+            f"the store file {path} is in use by another running server, whose lock file "
+            f"{lock_path(path)} was deleted while it ran: stop that server, or {FIX}"
+            ) from None
     return fd
 
 
@@ -528,17 +548,43 @@ def _disk_full(path: str) -> StoreFileError:
                           f"(df -h {os.path.dirname(path)}), then start again; or {FIX}")
 
 
-def _check_header(path: str) -> None:
+def _head(name: str) -> bytes:
+    """The first bytes of the store file or side file ``name`` (none if it is missing)."""
     try:
-        with open(path, "rb") as file:
-            head = file.read(len(SQLITE_MAGIC))
+        with open(name, "rb") as file:
+            return file.read(len(SQLITE_MAGIC))
     except FileNotFoundError:
-        return
+        return b""
     except OSError as err:
-        raise StoreFileError(f"cannot read the store file {path}: {err.strerror}; "
+        raise StoreFileError(f"cannot read the store file {name}: {err.strerror}; "
                              + FIX) from None
+
+
+def _check_header(path: str) -> None:
+    head = _head(path)
+    if head[:4] in WAL_MAGIC:  # (moved aside, as ``_damaged`` says, it lost that log)
+        raise StoreFileError(
+            f"the store file {path} is SQLite's write-ahead log of another database (a "
+            f"store file's -wal, beside it?), not a store file: leave it where it is; {FIX}")
     if head and head != SQLITE_MAGIC:
         raise _damaged(path, "it does not start like an SQLite file")
+
+
+def _check_side_files(path: str) -> None:
+    """Refuse a file whose ``-wal``, ``-shm`` or ``-journal`` name is another database's
+    (two stores in one folder, one named after the other's side file: ``games`` and
+    ``games-wal``). SQLite took that database for the file's log or index, wrote over
+    it and deleted it: the other store was gone."""
+    for suffix in SIDE_FILES:
+        if _head(path + suffix) == SQLITE_MAGIC:
+            raise _named_after(path, path + suffix)
+
+
+def _named_after(path: str, name: str) -> StoreFileError:
+    return StoreFileError(
+        f"{name}, where SQLite keeps a part of the store file {path} (its log, its index, "
+        f"its lock), is a database file itself (another store file, named so?): opened, "
+        f"it would be written over; rename one of them, or {FIX}")
 
 
 def _check_content(path: str, db: sqlite3.Connection) -> None:

@@ -161,12 +161,13 @@ class Ops:
     (Not a dataclass: one is made for every commit, and a default factory costs.)
     """
 
-    __slots__ = ("items", "size", "count", "owners", "refused")
+    __slots__ = ("items", "size", "count", "changes", "owners", "refused")
 
     def __init__(self) -> None:
         self.items: list[tuple[str, list[tuple[Any, ...]]]] = []
         self.size = 0  # rough bytes, for the retry bound
         self.count = 0  # rows
+        self.changes = 0  # sessions' changes the rows record (``Store._ticket``), for the log
         # (first row, owner) where the owner changes (or is named again: a mark may repeat
         # the one before it); the rows before the first: None's. A list from the start:
         # ``Store.moved`` appends to it directly (``by``, inline).
@@ -207,6 +208,7 @@ class Ops:
             self.by(None)
         self.count = base + other.count
         self.size += other.size
+        self.changes += other.changes
 
     def by_owner(self) -> list[tuple[Owner, list[tuple[str, tuple[Any, ...]]]]]:
         """Each owner's rows, in order (owners in the order they first add one)."""

@@ -11,20 +11,29 @@ from its first snapshot, when the reader was given a ``Replayer`` (the
 server gives the dashboard one); without (the command line), each move's
 ``states`` is None. Games recorded by the previous store format have their
 states stored, and get them either way.
+
+While a server runs with the file, a side file of it or the file itself may have been
+deleted by hand: a reader then raises ``StoreTakenAway``, whose text says what happened
+and what to do, not SQLite's ``disk I/O error`` (``_taken``); before it opens a
+connection it looks, so that it makes no new side file in the deleted one's place.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
 import urllib.parse
 import zlib
-from typing import Any, Protocol
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from ..ratings import Rating
 from ..results import result_states
 from . import _rating_base
+from ._taken import taken_away
 
 HISTORY_SHOWN_MOVES = 1000  # moves of one game that finished_game returns
 # ... and bytes of their text (moves as logged, states as sent), at most; the moves take
@@ -35,6 +44,15 @@ CUT_NOTE_END = (f" are not shown: too large to show (a replay holds at most "
                 f"{HISTORY_SHOWN_BYTES // 2**20} MiB of moves and states)")  # (``_cut``)
 LISTED = "id, game, session, players, started, ended, moves, final_states"  # finished_games
 LISTED_STATES_MAX = 16 * 1024  # characters of final states finished_games keeps whole
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class StoreTakenAway(sqlite3.OperationalError):
+    """The store file, or a side file of it, was deleted while its server runs;
+    ``str(err)`` says so, what to do and what is lost (``_taken``). An
+    ``sqlite3.OperationalError``, so that a caller that handles read errors handles it."""
 
 
 class Replayer(Protocol):
@@ -50,6 +68,27 @@ class Replayer(Protocol):
         the replay stopped early (it diverged or failed, or the states' text
         went beyond ``budget`` characters).
         """
+
+
+def _reads(method: Callable[Concatenate[HistoryReader, P], T]
+           ) -> Callable[Concatenate[HistoryReader, P], T]:
+    """A read of ``HistoryReader`` that fails for a file taken away from its running
+    server raises ``StoreTakenAway`` (and drops this thread's connection: it read
+    through a side file made in the deleted one's place)."""
+    @wraps(method)
+    def reading(self: HistoryReader, *args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return method(self, *args, **kwargs)
+        except StoreTakenAway:
+            raise
+        except sqlite3.DatabaseError:
+            taken = taken_away(self.path, failed=True)
+            if taken is None:
+                raise
+            with contextlib.suppress(sqlite3.Error):
+                self.close()
+            raise StoreTakenAway(taken) from None
+    return reading
 
 
 class HistoryReader:
@@ -68,15 +107,23 @@ class HistoryReader:
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
+            taken = taken_away(self.path)
+            if taken is not None:  # (opened, SQLite would make the missing file anew)
+                raise StoreTakenAway(taken)
             uri = "file:" + urllib.parse.quote(self.path) + "?mode=ro"
-            db = self._local.db = sqlite3.connect(uri, uri=True, check_same_thread=False)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA busy_timeout=500")
-            self._local.tables = {row[0] for row in db.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'")}
-            columns = {row[1] for row in db.execute("PRAGMA table_info(games)")}
+            db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            try:
+                db.row_factory = sqlite3.Row
+                db.execute("PRAGMA busy_timeout=500")
+                self._local.tables = {row[0] for row in db.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'")}
+                columns = {row[1] for row in db.execute("PRAGMA table_info(games)")}
+            except BaseException:  # (kept, it failed every later read of this thread)
+                db.close()
+                raise
             # A file no server of 2026-11-29 or later opened has no own_timer: all rated.
             self._local.listed = LISTED + (", own_timer" if "own_timer" in columns else "")
+            self._local.db = db
         return db
 
     def close(self) -> None:
@@ -86,11 +133,20 @@ class HistoryReader:
             db.close()
             self._local.db = None
 
+    @_reads
     def finished_games(self, game: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """Finished games, newest first: id, game, session, players, started, ended, moves,
         final_states (of a game whose final states are larger than ``LISTED_STATES_MAX``,
         only what its result is read from: ``results.result_states``), and ``own_timer``:
-        True for a game whose session's timer its starter chose (absent otherwise)."""
+        True for a game whose session's timer its starter chose (absent otherwise).
+
+        Raises:
+            StoreTakenAway: the file or a side file was deleted while its server runs.
+            sqlite3.Error: the file cannot be read (not an SQLite file, say).
+        """
+        return self._finished_games(game, limit)
+
+    def _finished_games(self, game: str | None, limit: int) -> list[dict[str, Any]]:
         db = self._db()
         if "games" not in self._local.tables:
             return []
@@ -102,6 +158,7 @@ class HistoryReader:
             f"SELECT {self._local.listed} FROM games WHERE ended IS NOT NULL {where} "
             "ORDER BY ended DESC, id DESC LIMIT ?", (*params, limit))]
 
+    @_reads
     def rating_inputs(self, named: bool, game: str | None = None, limit: int = 50
                       ) -> tuple[dict[str, dict[str, Rating]], list[dict[str, Any]]]:
         """What ratings are computed from (``gameserver.ratings.compute``), read together:
@@ -113,10 +170,11 @@ class HistoryReader:
         try:
             base = (_rating_base.load(db, named, None if game is None else {game})
                     if "rating_base" in self._local.tables else {})
-            return base, self.finished_games(game, limit)
+            return base, self._finished_games(game, limit)
         finally:
             db.execute("COMMIT")
 
+    @_reads
     def finished_game(self, game_id: int, room: int | None = None) -> dict[str, Any] | None:
         """One finished game, or None: ``finished_games``' keys, plus ``initial_states``
         and ``steps``, its moves (the first 1,000, and no more than

@@ -135,6 +135,7 @@ UNWAITED_MAX = 2**20
 # connection waits for the commit, serving nothing more (``_wait_unheld``).
 OPEN_BATCH_MAX = 8 * 2**20
 SAVE_STOP = "INSERT OR REPLACE INTO server_stops (id, at) VALUES (1, ?)"
+CLOSE_CHECKPOINT_WAIT_MS = 1000  # for readers mid-read, as the store copies its log in
 
 
 class Store:
@@ -184,12 +185,19 @@ class Store:
         # Counters, for benchmarks, metrics and health().
         self.commits = 0
         self.batches = 0
+        # Changes recorded (counted as their batch is taken for a commit, ``_flush``), and
+        # of those, the ones committed: all their rows (``saved_changes``), or all but
+        # those of the sessions whose rows the file refused (``partly_saved``). The rest
+        # were not saved (a failed commit dropped, a start that failed, the stop).
         self.changes = 0
+        self.saved_changes = 0
+        self.partly_saved = 0
         self.failed_saves = 0
         self.refused_saves = 0  # sessions (or server rows) whose rows the file refused
         self._failing_since: float | None = None
         self._last_error: str | None = None
         self._gone: str | None = None  # the file was deleted or replaced (``_watch``)
+        self._file_gone = False  # ... the file itself, not a side file
         self._watching = threading.Lock()  # (the checkpoint thread's look, or the loop's)
 
     # ------------------------------------------------------------ life cycle
@@ -275,6 +283,7 @@ class Store:
                 gone = file.moved() if self._gone is None else None
                 if gone is not None:
                     log.error("%s", gone)
+                    self._file_gone = file.main_gone
                     self._gone = gone
 
     def close(self) -> None:
@@ -299,6 +308,8 @@ class Store:
             self._writer = None
             if not ended:  # the connection is the writer's until it ends (see ``_closing``)
                 batch, self._batch = self._batch, None
+                if batch is not None:
+                    self.changes += batch.ops.changes
                 in_flight, self._in_flight = self._in_flight, None
                 leave_to_writer(batch, in_flight, self._take_backlog(), self._retry_tickets)
                 self._file = None  # (``_landed`` does nothing now)
@@ -316,6 +327,7 @@ class Store:
         batch, self._batch = self._batch, None
         starts: list[Live] = []
         if batch is not None:
+            self.changes += batch.ops.changes
             self._take_snapshots(batch)
             ops.extend(batch.ops)
             tickets.extend((key, ticket, batch.touched) for key, ticket in batch.tickets.items())
@@ -343,9 +355,57 @@ class Store:
         for key, ticket, touched in tickets:  # (failed: nothing writes them again)
             ticket.answer(outcome(refused, key, touched) or (error and SAVE_LOST))
         if self._file is not None:
+            self._copy_log_in()
             self._file.close()
             self._file = None
-            log.info("store closed: %d changes saved in %d commits", self.changes, self.commits)
+            self._say_closed()
+
+    def _copy_log_in(self) -> None:
+        """As the store closes: copy the whole log into the file (a TRUNCATE checkpoint).
+
+        SQLite does so itself as the last connection to the file closes, but not while a
+        reader's stays open (the dashboard's, in its threads; another program's): the log
+        then stayed beside the file. Its ``-wal`` deleted meanwhile, what the server saved
+        since the last checkpoint went with the process (measured: every move of the
+        second before the store looked, with a dashboard's history read once); and a
+        host who copies the file alone after a clean stop copied it without them.
+        """
+        assert self._file is not None
+        db = self._file.db
+        try:
+            db.execute(f"PRAGMA busy_timeout={CLOSE_CHECKPOINT_WAIT_MS}")  # (a reader's read)
+            busy, frames, copied = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.Error as err:
+            busy, frames, copied, why = 1, -1, -1, str(err)
+        else:
+            why = "another program reads it" if busy else ""
+        if not busy and copied == frames:
+            return
+        if self._gone is not None and not self._file_gone:
+            log.error("the changes saved in the second before the store's side file was "
+                      "deleted could not all be copied into %s (%s): they are lost", self.path,
+                      why)
+        elif self._gone is None:
+            log.warning("the store's log could not be copied into %s as it closed (%s): it "
+                        "stays in %s-wal, which the next start copies in; to copy the store "
+                        "elsewhere meanwhile, copy both files", self.path, why, self.path)
+
+    def _say_closed(self) -> None:
+        """The stop's line: how many of the changes recorded were saved (and where)."""
+        recorded, saved, partly = self.changes, self.saved_changes, self.partly_saved
+        lost = recorded - saved - partly
+        if not lost and not partly and not self._file_gone:
+            log.info("store closed: all %d changes saved, in %d commits", recorded,
+                     self.commits)
+            return
+        line = (f"store closed: {saved} of {recorded} changes saved, in {self.commits} "
+                f"commits; {lost} not saved (see the errors above)")
+        if partly:
+            line += (f"; {partly} in commits saved but for the rows of sessions the file "
+                     f"refused (see above)")
+        if self._file_gone:
+            line += "; what was saved went with the store file (deleted or replaced: see above)"
+        log.warning("%s", line)
 
     def health(self) -> dict[str, Any]:
         """``{"status": "ok" | "degraded", "failed_saves", "unsaved_bytes", "since", "error"}``.
@@ -419,7 +479,7 @@ class Store:
     def _ticket(self, batch: Batch, key: tuple[str, str], live: Live) -> Ticket:
         """``live``'s ticket in ``batch``, which holds one more of its changes."""
         batch.touched[key] = live
-        self.changes += 1
+        batch.ops.changes += 1
         ticket = batch.tickets.get(key)
         if ticket is None:
             ticket = batch.tickets[key] = Ticket()
@@ -515,6 +575,7 @@ class Store:
             self._put_off = None
         if self._retry_tickets:  # this commit writes the failed ones' rows (or afresh)
             batch.retries, self._retry_tickets = self._retry_tickets, {}
+        self.changes += batch.ops.changes
         rows = self.rows
         assert rows is not None
         ops = batch.ops
@@ -588,6 +649,10 @@ class Store:
         error = commit(file.db, ops)
         if error is None:
             self.commits += 1
+            if ops.refused:
+                self.partly_saved += ops.changes
+            else:
+                self.saved_changes += ops.changes
         return error
 
     def _release(self, batch: Batch, ops: Ops, error: str | None) -> None:
@@ -761,6 +826,7 @@ class Store:
             assert self.rows is not None
             ops.by(live)
             self.rows.forget(ops, live)
+            ops.changes -= 1  # (not saved, whatever the retry of its rows does)
             live.session.close(ProtocolError(JOIN_FAILED))
 
     def _retry_now(self) -> None:
