@@ -395,3 +395,23 @@ def test_check_of_a_game_file_whose_import_never_ends_says_where_and_ends(
     assert out.startswith(f"PROBLEM {path.resolve()}:{_line_marked(ENDLESS_IMPORTS[name])}: "
                           "importing the file "), out
     assert out.endswith("run the check again"), out
+
+
+def test_a_game_file_edited_within_the_second_at_the_same_length_loads_its_new_code(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Python's bytecode cache trusts a file whose modification time (whole seconds) and
+    size are unchanged: a game file edited so, and loaded again, ran its old code. Game
+    files are compiled from their text at every load, and leave no ``__pycache__``
+    (bytecode written as Python writes it by default: the trial import's ``-I`` process
+    ignores PYTHONDONTWRITEBYTECODE, which this machine's tests had set)."""
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    path = tmp_path / "ranged.py"
+    text = ("from gameserver.games.echo import Echo\n\n\nclass Ranged(Echo):\n"
+            "    @staticmethod\n    def max_players():\n        return {}\n")
+    path.write_text(text.format(3))
+    stamp = path.stat().st_mtime_ns
+    assert registry.load_module(path)[0].max_players() == 3
+    path.write_text(text.format(4))
+    os.utime(path, ns=(stamp, stamp))
+    assert registry.load_module(path)[0].max_players() == 4
+    assert not (tmp_path / "__pycache__").exists()
