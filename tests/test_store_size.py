@@ -270,3 +270,28 @@ def test_a_game_too_large_to_snapshot_grows_the_file_no_further_than_the_history
     assert history_content(path) < budget, history_content(path)
     assert ("session Echo/floats is kept in memory only: its game is larger than "
             "store_snapshot_max") in server.log
+
+
+def test_the_checkpoint_thread_holds_the_log_open_from_the_start(tmp_path: Path) -> None:
+    """The checkpoint thread's connection opened the log at its first pass, a second
+    after the start: a ``-wal`` deleted before that (a host freeing space) was made anew,
+    empty, by that pass (a store's reader then found a log the server never wrote), and
+    the checkpoints copied nothing of the deleted one into the file. Now it holds the log
+    open from the start, and its checkpoint copies the deleted log's rows into the file."""
+    path = tmp_path / "early.sqlite3"
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as writer:
+        writer.execute("PRAGMA journal_mode=WAL")
+        writer.execute("PRAGMA wal_autocheckpoint=0")
+        writer.execute("CREATE TABLE rows (x)")
+        checkpointer = _checkpoint.Checkpointer(str(path))
+        checkpointer.start()
+        try:
+            writer.execute("INSERT INTO rows VALUES (1)")  # in the log, not yet in the file
+            os.unlink(f"{path}-wal")
+            checkpointer._wake.set()
+            until(lambda: checkpointer.checkpoints > 0, "a checkpoint")
+            assert not Path(f"{path}-wal").exists()
+        finally:
+            checkpointer.close()
+    with contextlib.closing(sqlite3.connect(path)) as reader:
+        assert reader.execute("SELECT x FROM rows").fetchall() == [(1,)]

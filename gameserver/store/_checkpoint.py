@@ -88,8 +88,22 @@ class Checkpointer:
         self._one_at_a_time = threading.Lock()  # this thread's pass, or the writer's catch-up
         self._thread = threading.Thread(target=self._run, name="gameserver-checkpoint",
                                         daemon=True)
+        self._db: sqlite3.Connection | None = None  # the thread's (``start``)
 
     def start(self) -> None:
+        """Open the thread's connection, and its read of the log, now (the store's start,
+        before any client), then run the thread. Opened in the thread, the connection
+        met the log's file at its first pass: a ``-wal`` deleted before that (a host
+        freeing space) was made anew, empty, by that pass, and the checkpoints copied
+        nothing of the deleted log into the file, as a connection holding it open does."""
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA busy_timeout=5000")
+            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # (the log opened)
+        except BaseException:
+            db.close()
+            raise
+        self._db = db
         self._thread.start()
 
     def committing(self, size: int) -> bool:
@@ -128,9 +142,9 @@ class Checkpointer:
             self._thread.join(30)
 
     def _run(self) -> None:
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db = self._db
+        assert db is not None, "Checkpointer.start() opens it"
         try:
-            db.execute("PRAGMA busy_timeout=5000")
             frame_bytes = db.execute("PRAGMA page_size").fetchone()[0] + FRAME_HEADER
             while True:
                 self._wake.wait(INTERVAL)
