@@ -685,7 +685,7 @@ class GameServerAPI:
         raw = self._encode(request)
         for attempt in (1, 2):
             sock = self._poll_sock
-            if sock is not None and not _usable(sock):
+            if sock is not None and not self._reusable(sock):
                 self._stop_polling()  # closed by the server while idle
                 sock = None
             if sock is None:
@@ -1522,9 +1522,30 @@ class GameServerAPI:
                 sock = self._idle.pop() if self._idle else None
             if sock is None:
                 return self._connect(), False
-            if _usable(sock):
+            if self._reusable(sock):
                 return sock, True
-            _close(sock)  # the server closed it (or sent something) while it was idle
+
+    def _reusable(self, sock):
+        """Whether a kept connection may carry the next request: it must have nothing to
+        read. One the server closed while it was idle (or ended with its last word, as it
+        stops: ``_last_word``) is closed here, and the request goes on a new one.
+
+        Raises:
+            GameServerError: something else came on it, which no request asked for (one
+                request answered twice?): taken for the next request's reply, it would
+                shift every reply after it. The connection is closed.
+        """
+        came = _unasked(sock)
+        if came is None:
+            return True
+        _close(sock)
+        if came and not _last_word(came):
+            raise self._error(
+                f'server {self._address()} sent a reply that no request asked for '
+                f'({came[:100]!r}, after its reply to the request before)',
+                'is this really a game server? The connection is closed: the next request '
+                'goes on a new one')
+        return False
 
     def _checkin(self, sock):
         """Keep a connection for the next request (a few at most, for threads)."""
@@ -1690,19 +1711,40 @@ def _check_while_silent(sock):
                 pass
 
 
-def _usable(sock):
-    """Is an idle kept connection still usable?
-
-    An idle connection must have nothing to read: readable means the server
-    closed it (EOF), reset it, or sent something unasked; none can be used.
-    """
+def _unasked(sock):
+    """What an idle kept connection holds: None if nothing (it may carry a request),
+    ``b''`` if the server closed or reset it, else the bytes that came unasked."""
     try:
-        if isinstance(sock, ssl.SSLSocket) and sock.pending():
-            return False
-        readable, _, _ = select.select([sock], [], [], 0)
-    except (OSError, ValueError):
+        if not (isinstance(sock, ssl.SSLSocket) and sock.pending()) and \
+                not select.select([sock], [], [], 0)[0]:
+            return None
+    except ValueError:  # a descriptor select() cannot take (above 1023): read to see
+        pass
+    except OSError:
+        return b''
+    sock.setblocking(False)
+    try:
+        return sock.recv(_BUFFER_SIZE)
+    except (BlockingIOError, ssl.SSLWantReadError):
+        return None  # nothing after all (a TLS session ticket, read now)
+    except OSError:  # reset, or a TLS connection ended
+        return b''
+    finally:
+        sock.settimeout(None)
+
+
+def _last_word(came):
+    """Whether ``came``, found on an idle kept connection, is the server's last word before
+    it closes the connection (our server says ``server: server is shutting down`` so to
+    every connection between requests as it stops): an error reply without the
+    terminator, not a reply that no request asked for."""
+    if _TERMINATOR in came:
         return False
-    return not readable
+    try:
+        reply = json.loads(came.decode())
+    except (ValueError, RecursionError):  # (UnicodeDecodeError is a ValueError)
+        return False
+    return isinstance(reply, dict) and reply.get('status') == 'error'
 
 
 def _close(sock):

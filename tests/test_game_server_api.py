@@ -1095,6 +1095,40 @@ def test_connection_closed_while_idle_is_noticed_before_sending(fake) -> None:
     assert server.connections == 2
 
 
+@pytest.mark.parametrize("came", ["an extra reply", "the server's last word"])
+def test_a_reply_nobody_asked_for_is_refused_before_the_next_request(fake, came) -> None:
+    """A server that answered the join twice, the second reply a moment after the first:
+    the kept connection was found readable before the next request and replaced without
+    a word (one reply taken for another's, if it came a moment later still). Now it is
+    an error, and the request after it goes on a new connection. Our server's last word
+    as it stops (an error reply without the terminator, then the close) is no such
+    reply: the request goes on a new connection, as after a close without a word."""
+    extra = (ok(state(echo="extra")) + TERMINATOR if came == "an extra reply"
+             else b'{"status": "error", "message": "server: server is shutting down"}')
+
+    def answer_twice(conn: socket.socket, fake: FakeServer) -> None:
+        assert fake.go.wait(TIMEOUT)
+        conn.sendall(extra)
+        fake.read_request(conn)  # (until the client closes)
+
+    server = fake(serve_then(answer_twice))
+    with GameServerAPI("127.0.0.1", server.port, "Echo", players=1, keep_alive=True) as api:
+        api.join()
+        kept = api._idle[0]
+        server.go.set()
+        assert select.select([kept], [], [], TIMEOUT)[0]  # the extra reply came
+        if came == "an extra reply":
+            with pytest.raises(GameServerError, match=(
+                    r"^api: server 127.0.0.1:\d+ sent a reply that no request asked for "
+                    r"\(b'\{\"status\": \"ok\", \"data\": \{\"echo\": \"extra\".*\); is this "
+                    r"really a game server\? The connection is closed: the next request goes "
+                    r"on a new one$")):
+                api.state()
+            assert kept.fileno() == -1
+        assert api.state() == state(echo="again")  # on a new connection
+    assert server.connections == 2
+
+
 def test_move_is_resent_when_sending_on_a_reused_connection_fails(fake, monkeypatch) -> None:
     def reset_idle(conn: socket.socket, fake: FakeServer) -> None:
         reset(conn)
@@ -1102,7 +1136,7 @@ def test_move_is_resent_when_sending_on_a_reused_connection_fails(fake, monkeypa
 
     server = fake(serve_then(reset_idle))
     # Pretend the reset came in just after the idle check, so that sending fails.
-    monkeypatch.setattr(game_server_api, "_usable", lambda sock: True)
+    monkeypatch.setattr(game_server_api, "_unasked", lambda sock: None)
     with GameServerAPI("127.0.0.1", server.port, "Echo", players=1, keep_alive=True) as api:
         api.join()
         assert server.done.wait(TIMEOUT)

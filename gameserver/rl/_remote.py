@@ -56,8 +56,8 @@ and one reading of replies, checked: a hostile server gets a GameError.)
 from __future__ import annotations
 
 import json
-import math
 import secrets
+import select
 import selectors
 import socket
 import ssl
@@ -113,16 +113,17 @@ RATE_PAUSE_MAX = 1.0
 CONNECT_TIMEOUT = 5.0
 # Seconds an env's ``close()`` waits, at most, for the replies to its leave requests.
 LEAVE_TIMEOUT = 10.0
-# A kept-alive connection not used for this long is looked at before its next request
-# (``Link._reopened``): the server closes one idle for its connection_timeout (60 s by
-# default, 0.1 s at the least) without a word, and a step sent on it failed with "the
-# server closed the connection", the game lost (a learner that trained or evaluated for a
-# minute between steps). Shorter pauses, the steps of a busy loop, cost no look.
-IDLE_LOOK = 0.05
+# Before each request the link looks whether its connection is readable (one ``poll``,
+# ``Link._readable``): it must not be. The server closes a kept-alive connection idle for its
+# connection_timeout (60 s by default, 0.1 s at the least) without a word, and says a last
+# word before it closes one as it stops (``_last_word``): the request then goes on a new
+# connection (a step sent on the closed one failed with "the server closed the connection",
+# the game lost: a learner that trained or evaluated for a minute between steps). Anything
+# else there is a reply no request asked for: taken for the next request's, it shifted
+# every reply after it (a state read as a move's reply), so it is an error (``_unasked``).
 # Timeouts kept by the kernel: Linux's struct timeval is two longs.
 _KERNEL_TIMEOUTS = sys.platform.startswith("linux") and hasattr(socket, "SO_RCVTIMEO")
 _TIMEVAL = struct.Struct("@ll")
-_monotonic = time.monotonic  # (one lookup less per step)
 # json.loads without its checks of the input's type and encoding: replies are UTF-8 bytes.
 _decode = json.JSONDecoder().decode
 # Its scanner (C): one value from an index, and where it ends; what decode() runs after
@@ -194,9 +195,10 @@ class Link:
             else ssl.create_default_context() if tls else None)
         self._sock: socket.socket | None = None
         self._blocking = False  # the socket's timeout is the kernel's (``_kernel_timed``)
-        # When the connection, unused since, is to be looked at before the next request
-        # (``time.monotonic()``; the last request's time plus IDLE_LOOK): -inf without one.
-        self._look_after = -math.inf
+        # Whether the connection has something to read now (called with 0: ``poll``'s
+        # bound method, truthy if so), which it must not have before a request; always
+        # truthy without a connection (``_connection`` makes one).
+        self._readable: Callable[[int], Any] = _no_connection
         self._buffer = bytearray()
         # Its tables' views by the bytes of the move and restart replies that brought
         # them, per game (``RemoteTable.move``, ``start``): at most ``KNOWN_MAX`` a game.
@@ -245,9 +247,7 @@ class Link:
 
     def exchange(self, payloads: list[bytes]) -> list[dict[str, Any]]:
         """Send ``payloads`` in one write; their replies, decoded, in order."""
-        now = _monotonic()
-        sock = self._sock if now < self._look_after else self._connection()
-        self._look_after = now + IDLE_LOOK
+        sock = self._connection() if self._readable(0) else self._sock
         try:
             sock.sendall(b"".join(payloads))
             if not self._buffer:
@@ -265,9 +265,7 @@ class Link:
 
     def ask(self, payload: bytes) -> bytes:
         """Send one request; its reply's bytes, not decoded (``decode`` does that)."""
-        now = _monotonic()
-        sock = self._sock if now < self._look_after else self._connection()
-        self._look_after = now + IDLE_LOOK
+        sock = self._connection() if self._readable(0) else self._sock
         try:
             sock.sendall(payload)
             if not self._buffer:
@@ -292,35 +290,54 @@ class Link:
             raise
 
     def _connection(self) -> socket.socket:
-        """The connection for the next request when none is open or the one kept was
-        unused for more than ``IDLE_LOOK`` (``exchange`` and ``ask`` look at the time
-        first, so the steps of a busy loop make no call here): the one kept, unless the
-        server closed it meanwhile (``_reopened``), else a new one."""
+        """The connection for the next request when the one kept is readable (or there is
+        none): the one kept if it has nothing to read after all (a TLS session ticket),
+        else a new one, the server having closed it (``_reopened``).
+
+        Raises:
+            GameError: a reply no request asked for came (``_reopened``), or connecting
+                failed (after the server's last word, the error says it too).
+        """
         sock = self._sock
-        if sock is None or self._reopened(sock):
+        said = "" if sock is None else self._reopened(sock)
+        if said is None:
+            return sock
+        try:
             sock = self._sock = self._kernel_timed(self.connect())
+        except GameError as err:
+            if said:  # (the server stopped: say so, as before it was seen before a request)
+                raise GameError(f"{err} (the server's last words on the connection before: "
+                                f"{said!r})") from None
+            raise
+        self._readable = _poller(sock)
         return sock
 
-    def _reopened(self, sock: socket.socket) -> bool:
-        """Whether ``sock``, unused for a while, was found closed by the server (or
-        holding something nobody asked for) and closed here: the next request then
-        goes on a new connection. The server closes a kept-alive connection idle for
-        its ``connection_timeout`` without a reply, so it never saw a request that
-        was not sent yet: sending it on a new connection does nothing twice.
+    def _reopened(self, sock: socket.socket) -> str | None:
+        """Whether ``sock``, readable before a request, was found closed by the server and
+        closed here: then "", or the server's last word before it closed it
+        (``_last_word``), and the next request goes on a new connection; None: nothing to
+        read after all. The server closes a kept-alive connection idle for its
+        ``connection_timeout`` without a reply, so it never saw a request that was not
+        sent yet: sending it on a new connection does nothing twice.
+
+        Raises:
+            GameError: anything else came, which no request asked for (``_unasked``);
+                the connection is closed, and the next request opens a new one.
         """
         sock.setblocking(False)
         try:
-            if isinstance(sock, ssl.SSLSocket):
-                sock.recv(1)  # (a TLS session ticket is read, and counts as nothing)
-            else:
-                sock.recv(1, socket.MSG_PEEK)
+            # (a TLS session ticket is read, and counts as nothing)
+            came = sock.recv(RECV_SIZE)
         except (BlockingIOError, ssl.SSLWantReadError):
             sock.settimeout(None if self._blocking else self.timeout)
-            return False  # nothing to read: open, and idle
+            return None  # nothing to read: open, and idle
         except OSError:  # (reset, a TLS connection ended)
-            pass
-        self.close()  # closed, or something unasked came
-        return True
+            came = b""
+        self.close()
+        said = _last_word(came) if came else ""
+        if said is None:
+            raise GameError(_unasked(came))
+        return said
 
     def _kernel_timed(self, sock: socket.socket) -> socket.socket:
         """``sock`` made blocking, its timeout kept by the kernel (``SO_RCVTIMEO``,
@@ -444,7 +461,7 @@ class Link:
     def close(self) -> None:
         """Close the connection (the next request opens a new one)."""
         sock, self._sock = self._sock, None
-        self._look_after = -math.inf  # (the next request connects: ``_connection``)
+        self._readable = _no_connection  # (the next request connects: ``_connection``)
         self._buffer.clear()
         self._blocking = False
         if sock is not None:
@@ -822,6 +839,49 @@ def _closed_message(text: str) -> str:
                 "(the game server's dashboard?), not a game server's: use the game "
                 "server's port (4711 unless its operator chose another)")
     return f"the server closed the connection after {text[:200]!r}"
+
+
+def _no_connection(timeout: int) -> bool:
+    """``Link._readable`` without a connection: truthy, so that a request makes one."""
+    return True
+
+
+def _poller(sock: socket.socket) -> Callable[[int], Any]:
+    """A function that says (truthy) whether ``sock`` has something to read: ``poll``'s
+    bound method (one system call, no Python frame), ``select`` where there is none."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return poller.poll
+    return lambda timeout: select.select([sock], [], [], timeout)[0]
+
+
+def _last_word(came: bytes) -> str | None:
+    """The message of ``came``, found on a kept-alive connection before a request, if it
+    is the server's last word before it closes the connection: an error reply without the
+    terminator (``server: server is shutting down``, as our server says to every
+    connection between requests as it stops; the ``_last_reply`` of its connections).
+    None: it is not, but a reply no request asked for."""
+    if TERMINATOR in came:
+        return None
+    try:
+        reply = json.loads(came)
+    except (ValueError, RecursionError):
+        return None
+    if type(reply) is dict and reply.get("status") == "error":
+        return str(reply.get("message"))[:200]
+    return None
+
+
+def _unasked(came: bytes) -> str:
+    """What to say of ``came``, found on a kept-alive connection before a request: a reply
+    no request asked for (one request answered twice?). Taken for the next request's
+    reply, it shifted every reply after it. (A reply that comes while the next request is
+    on its way cannot be told from that request's own; the one that follows it is found
+    before the request after, and refused so.)"""
+    return (f"the server sent a reply that no request asked for ({came[:100]!r}, after its "
+            "replies to the requests before): is that a game server? The connection is "
+            "closed; the next request goes on a new one")
 
 
 def _tls_advice(err: OSError, host: str) -> str:

@@ -1351,6 +1351,72 @@ def test_a_reply_more_than_asked_for_is_refused_not_kept_for_the_next_request(ki
     link.close()
 
 
+def late_extra_reply(extra: bytes) -> tuple[int, threading.Event]:
+    """A listener whose first connection answers a request, then sends ``extra`` once the
+    test sets the event (the reply was read by then); every later connection answers
+    each request with ``{"data": 3}``."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    read = threading.Event()
+
+    def serve() -> None:
+        with listener:
+            for number in range(3):
+                conn, _ = listener.accept()
+                with conn:
+                    try:
+                        if number == 0:
+                            conn.recv(65536)
+                            conn.sendall(b'{"status": "ok", "data": 1}EOT\x00')
+                            assert read.wait(TIMEOUT)
+                            conn.sendall(extra)
+                        while conn.recv(65536):
+                            conn.sendall(b'{"status": "ok", "data": 3}EOT\x00')
+                    except OSError:
+                        pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener.getsockname()[1], read
+
+
+@pytest.mark.parametrize("kind", ["exchange", "ask"])
+def test_a_reply_nobody_asked_for_that_comes_later_is_refused_before_the_next_request(
+        kind: str) -> None:
+    """A server that answered one request twice, the second reply a moment after the
+    first (the link had read the first by then): in a busy loop (the connection was looked
+    at only after 50 ms unused) the next request took it for its own reply, and every later
+    request the one before's. Now the link looks before each request: the extra reply is
+    an error, and the next request goes on a new connection."""
+    port, read = late_extra_reply(b'{"status": "ok", "data": 2}EOT\x00')
+    link = _remote.Link(("127.0.0.1", port), timeout=TIMEOUT)
+    request = b'{"type": "discover", "keep_alive": true}EOT\x00'
+    assert link.exchange([request]) == [{"status": "ok", "data": 1}]
+    sock = link._sock
+    read.set()
+    assert select.select([sock], [], [], TIMEOUT)[0]  # the extra reply came
+    with pytest.raises(GameError, match=r"^the server sent a reply that no request asked "
+                                        r"for \(b'\{\"status\": \"ok\", \"data\": 2\}EOT"):
+        link.exchange([request]) if kind == "exchange" else link.ask(request)
+    assert link._sock is None
+    assert link.exchange([request]) == [{"status": "ok", "data": 3}]  # a new connection
+    link.close()
+
+
+def test_the_servers_last_word_as_it_stops_is_no_reply_nobody_asked_for() -> None:
+    """Our server, as it stops, says ``server: server is shutting down`` to each
+    kept-alive connection between requests (no terminator), then closes it: the next
+    request goes on a new connection (a server started again meanwhile), as after a close
+    without a word."""
+    port, read = late_extra_reply(protocol.server_error("server is shutting down").reply())
+    link = _remote.Link(("127.0.0.1", port), timeout=TIMEOUT)
+    request = b'{"type": "discover", "keep_alive": true}EOT\x00'
+    assert link.exchange([request]) == [{"status": "ok", "data": 1}]
+    sock = link._sock
+    read.set()
+    assert select.select([sock], [], [], TIMEOUT)[0]
+    assert link.exchange([request]) == [{"status": "ok", "data": 3}]
+    link.close()
+
+
 HTTP_400 = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
 WEB_PORT = (r"^the server answered in HTTP \('HTTP/1.1 400 Bad Request'\): that port is a "
             r"web server's \(the game server's dashboard\?\), not a game server's: use the "
