@@ -865,6 +865,25 @@ def test_unknown_server_name() -> None:
         api.join()
 
 
+def test_a_name_lookup_that_never_ends_is_bounded_by_the_connect_timeout(
+        slow_names: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name server that does not answer held ``join()`` in the lookup of
+    ``socket.create_connection`` for the system resolver's own time (5 s per try and
+    server, and more), whatever ``_CONNECT_TIMEOUT``: now the lookup gets that too, and
+    the error says what to check. A second try waits for the lookup under way (one
+    thread per name)."""
+    monkeypatch.setattr(game_server_api, "_CONNECT_TIMEOUT", 0.3)
+    api = GameServerAPI(slow_names.name, 4711, "Echo", players=1)
+    for _ in range(2):
+        with pytest.raises(GameServerError, match=(
+                r"^api: unable to connect to slow-name-server.example:4711: looking up the "
+                r"name 'slow-name-server.example' took longer than 0.3 s; check the "
+                r"spelling; is the network \(its name server\) up\? An IP address such as "
+                r"127.0.0.1 needs no lookup$")):
+            api.join()
+    assert (slow_names.begun, slow_names.held) == (1, 1)  # one lookup, still held
+
+
 @pytest.mark.parametrize("keep_alive", [False, True])
 @pytest.mark.parametrize("sent", [
     b'{"status": "ok", "da', b'{"status": "ok", "data": {"board": [1, 2', b'{"status": "ok"  ',

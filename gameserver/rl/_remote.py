@@ -56,6 +56,7 @@ and one reading of replies, checked: a hostile server gets a GameError.)
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import select
 import selectors
@@ -63,6 +64,7 @@ import socket
 import ssl
 import struct
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -207,20 +209,30 @@ class Link:
     def connect(self) -> socket.socket:
         """A new connection to the server (its timeout: ``timeout``).
 
-        Connecting, and then a TLS handshake, each wait ``CONNECT_TIMEOUT`` at most (as
-        the client module does), not ``timeout``: neither waits for other clients, and
-        a server that accepts and never answers held the env for ``timeout`` (120 s by
-        default) before the handshake failed as "timed out".
+        Looking up the host's name, connecting (to each of its addresses in turn), and
+        then a TLS handshake, each wait ``CONNECT_TIMEOUT`` at most (as the client module
+        does), not ``timeout``: none waits for other clients, and a server that accepts
+        and never answers held the env for ``timeout`` (120 s by default) before the
+        handshake failed as "timed out"; a name server that did not answer held it for
+        the system resolver's own time (``lookup``).
         """
         host, port = self.address
         limit = min(self.timeout, CONNECT_TIMEOUT)
         try:
-            sock = socket.create_connection((host, port), timeout=limit)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock = _open(lookup(host, port, limit), limit)
+        except LookupTimeout:
+            raise GameError(f"cannot connect to the server at {host}:{port}: looking up the "
+                            f"name {host!r} took longer than {limit:g} s: is the name right, "
+                            "and the network's name server within reach? (An IP address, "
+                            "such as 127.0.0.1, needs no lookup.)") from None
         except TimeoutError:
             raise GameError(f"cannot connect to the server at {host}:{port}: no answer "
                             f"within {limit:g} s (a wrong address, a firewall in the way, or "
                             "a server too busy to take connections?)") from None
+        except socket.gaierror as err:
+            raise GameError(f"cannot connect to the server at {host}:{port}: the name "
+                            f"{host!r} was not found ({err.strerror}): check its spelling, "
+                            "or use an IP address such as 127.0.0.1") from None
         except OSError as err:
             advice = ("; is the server running? Start it first: python3 -m gameserver (and "
                       "check the port number)") if isinstance(err, ConnectionRefusedError) else ""
@@ -649,33 +661,20 @@ def _leave(address: tuple[str, int], context: ssl.SSLContext | None, payload: by
     that many replies came, the server closed, or ``deadline`` (``time.monotonic()``)
     passed; errors are ignored (``Link.leave``).
 
-    One deadline for everything: ``Link.exchange`` allows its timeout for the connection
-    to each of the host's addresses (a name with an IPv4 and an IPv6 address that do not
-    answer: twice) and again for each reply, so an env's ``close()`` took many times
-    ``LEAVE_TIMEOUT`` from a server that did not answer, or answered slowly. A TLS
-    handshake, and a TLS ``sendall`` (one write of all), wait the socket's timeout in all,
-    however the server trickles its bytes (``_ssl`` keeps a deadline across its reads and
-    writes, since Python 3.5): so the timeout is set to what is left before each.
+    One deadline for everything, the name's lookup too: ``Link.exchange`` allows its
+    timeout for the connection to each of the host's addresses (a name with an IPv4 and
+    an IPv6 address that do not answer: twice) and again for each reply, so an env's
+    ``close()`` took many times ``LEAVE_TIMEOUT`` from a server that did not answer, or
+    answered slowly. A TLS handshake, and a TLS ``sendall`` (one write of all), wait the
+    socket's timeout in all, however the server trickles its bytes (``_ssl`` keeps a
+    deadline across its reads and writes, since Python 3.5): so the timeout is set to
+    what is left before each.
     """
     host, port = address
     sock: socket.socket | None = None
     try:
-        for family, kind, proto, _, where in socket.getaddrinfo(host, port,
-                                                               type=socket.SOCK_STREAM):
-            candidate = socket.socket(family, kind, proto)
-            try:
-                candidate.settimeout(max(deadline - time.monotonic(), 1e-3))
-                candidate.connect(where)
-            except OSError:
-                candidate.close()
-                if time.monotonic() >= deadline:
-                    return
-                continue
-            sock = candidate
-            break
-        if sock is None:
-            return
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        addresses = lookup(host, port, max(deadline - time.monotonic(), 1e-3))
+        sock = _open(addresses, None, deadline)
         if context is not None:
             sock.settimeout(max(deadline - time.monotonic(), 1e-3))
             sock = context.wrap_socket(sock, server_hostname=host)
@@ -694,6 +693,94 @@ def _leave(address: tuple[str, int], context: ssl.SSLContext | None, payload: by
     finally:
         if sock is not None:
             sock.close()
+
+
+class LookupTimeout(TimeoutError):
+    """A host name's lookup did not end in time (``lookup``)."""
+
+
+class _Lookup:
+    """One lookup of a host name, on a thread of its own (``lookup``)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.done = threading.Event()
+        self.addresses: list[Any] = []
+        self.error: Exception | None = None
+        threading.Thread(target=self._run, args=(host, port), daemon=True,
+                         name=f"gameserver.rl lookup of {host[:100]!r}").start()
+
+    def _run(self, host: str, port: int) -> None:
+        try:
+            self.addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except Exception as err:  # (handed to every caller waiting for it: ``lookup``)
+            self.error = err
+        finally:
+            with _LOOKUPS_LOCK:
+                if _LOOKUPS.get((host, port)) is self:
+                    del _LOOKUPS[(host, port)]
+            self.done.set()
+
+
+# The lookups under way, by (host, port): a caller whose lookup is under way already waits
+# for that one, so a name server that never answers holds one thread per name at most.
+_LOOKUPS: dict[tuple[str, int], _Lookup] = {}
+_LOOKUPS_LOCK = threading.Lock()
+
+
+def lookup(host: str, port: int, timeout: float) -> list[Any]:
+    """``socket.getaddrinfo(host, port)`` for a TCP connection, within ``timeout`` seconds.
+
+    An IP address is no lookup (answered here, at once). A name is looked up on a thread
+    of its own (``getaddrinfo`` cannot be interrupted: a name server that does not answer
+    held the env for the system resolver's own time, 5 s per try and server of
+    ``/etc/resolv.conf`` and more, whatever its timeouts), waited for ``timeout`` at most;
+    a lookup that takes longer goes on without the caller, and a caller that asks for the
+    same name meanwhile waits for it (one thread per name at most).
+
+    Raises:
+        LookupTimeout: not done within ``timeout``.
+        socket.gaierror: the name is not found (or what ``getaddrinfo`` raised).
+    """
+    try:
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                  flags=socket.AI_NUMERICHOST)
+    except socket.gaierror:
+        pass  # not an IP address: a name, looked up below
+    with _LOOKUPS_LOCK:
+        pending = _LOOKUPS.get((host, port))
+        if pending is None:
+            pending = _LOOKUPS[(host, port)] = _Lookup(host, port)
+    if not pending.done.wait(timeout):
+        raise LookupTimeout(f"looking up {host!r} took longer than {timeout:g} s")
+    if pending.error is not None:
+        raise pending.error
+    return pending.addresses
+
+
+def _open(addresses: list[Any], timeout: float | None, deadline: float | None = None
+          ) -> socket.socket:
+    """A TCP connection (``TCP_NODELAY``) to the first of ``addresses`` (``lookup``) that
+    takes it, each tried within ``timeout`` (None: up to ``deadline``, a
+    ``time.monotonic()``), all no later than ``deadline`` if given.
+
+    Raises:
+        OSError: no address took it (the last one's error; TimeoutError for a timeout).
+    """
+    error: OSError = OSError("the name has no address")
+    for family, kind, proto, _, where in addresses:
+        left = math.inf if deadline is None else deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("timed out")
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(min(timeout or left, left))
+            sock.connect(where)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return sock
+        except OSError as err:
+            sock.close()
+            error = err
+    raise error
 
 
 def _receive(sock: socket.socket, deadline: float) -> bytes:

@@ -104,6 +104,35 @@ def test_no_server_at_the_address_is_a_clear_error() -> None:
     env.close()
 
 
+def test_a_name_lookup_that_never_ends_is_bounded_by_the_connect_timeout(
+        slow_names: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name server that does not answer held the env in the lookup of
+    ``socket.create_connection`` for the system resolver's own time (5 s per try and
+    server, and more), whatever its timeouts, and so did ``close()``'s leaves: now the
+    lookup gets CONNECT_TIMEOUT (the leaves: their LEAVE_TIMEOUT), and the error says what
+    to check. A second try waits for the lookup under way (one thread per name)."""
+    monkeypatch.setattr(_remote, "CONNECT_TIMEOUT", 0.3)
+    monkeypatch.setattr(_remote, "LEAVE_TIMEOUT", 0.3)
+    link = _remote.Link((slow_names.name, 4711), timeout=TIMEOUT)
+    for _ in range(2):
+        with pytest.raises(GameError, match=(
+                r"^cannot connect to the server at slow-name-server.example:4711: looking up "
+                r"the name 'slow-name-server.example' took longer than 0.3 s: is the name "
+                r"right, and the network's name server within reach\? \(An IP address, such "
+                r"as 127.0.0.1, needs no lookup.\)$")):
+            link.exchange([b'{"type": "discover", "keep_alive": true}EOT\x00'])
+    link.leave([b'{"type": "leave", "keep_alive": true}EOT\x00'])  # (errors ignored)
+    assert (slow_names.begun, slow_names.held) == (1, 1)  # one lookup, still held
+
+
+def test_a_name_that_is_not_found_says_what_to_check() -> None:
+    link = _remote.Link(("no-such-host.invalid", 4711), timeout=TIMEOUT)
+    with pytest.raises(GameError, match=r"^cannot connect to the server at "
+                                        r"no-such-host.invalid:4711: the name "
+                                        r"'no-such-host.invalid' (was not found|took longer)"):
+        link.exchange([b'{"type": "discover", "keep_alive": true}EOT\x00'])
+
+
 def test_a_session_taken_over_by_another_env_is_reported(make_server) -> None:
     server = make_server()
     first = aec_env("TicTacToe", server=(server.host, server.port), session="same",
