@@ -381,19 +381,28 @@ class Link:
     def _read(self, sock: socket.socket, count: int, decode: Callable[[bytearray], T]
               ) -> list[T]:
         """``count`` replies, each passed to ``decode`` as it comes: the first begun in the
-        buffer (the rest of a receive)."""
+        buffer (the rest of a receive).
+
+        ``REPLY_MAX`` and ``REPLY_ITEMS_MAX`` bound the replies together: the N sessions
+        of a vector env are answered in one round (``run_many``), and N replies each up
+        to the limits took N times the memory a limit allows (16 sessions: 1 GB of
+        bytes, and 16 million values decoded). A reply's values are counted (as its
+        commas, '{' and '[') when it is one of several; one alone, when it is longer
+        than ``REPLY_ITEMS_MAX`` bytes (``_reply_of``: a shorter one cannot hold more).
+        """
         buffer = self._buffer
         replies: list[T] = []
         start = 0
+        taken = 0  # bytes of the replies read so far
+        items = 0  # and their values, when count > 1
         deadline = time.monotonic() + self.timeout  # for the rest of the reply begun
         try:
             while len(replies) < count:
                 end = buffer.find(TERMINATOR, start)
                 if end < 0:
                     start = max(0, len(buffer) - len(TERMINATOR) + 1)
-                    if len(buffer) > REPLY_MAX:
-                        raise GameError(f"the server sent a reply of more than {REPLY_MAX} "
-                                        "bytes: is that a game server?")
+                    if taken + len(buffer) > REPLY_MAX:
+                        raise GameError(_too_large(count, f"{REPLY_MAX} bytes", "REPLY_MAX"))
                     chunk = _receive(sock, deadline)
                     if not chunk:
                         text = bytes(buffer).decode(errors="replace")
@@ -402,6 +411,14 @@ class Link:
                     continue
                 raw = buffer[:end]
                 del buffer[:end + len(TERMINATOR)]  # (a reply that is not JSON too)
+                taken += len(raw)
+                if count > 1:
+                    items += raw.count(b",") + raw.count(b"{") + raw.count(b"[")
+                    if taken > REPLY_MAX or items > REPLY_ITEMS_MAX:
+                        raise GameError(_too_large(
+                            count, *((f"{REPLY_MAX} bytes", "REPLY_MAX") if taken > REPLY_MAX
+                                     else (f"{REPLY_ITEMS_MAX:,} values (commas, lists and "
+                                           "dicts)", "REPLY_ITEMS_MAX"))))
                 replies.append(decode(raw))
                 start = 0
                 deadline = time.monotonic() + self.timeout  # the next reply's
@@ -804,8 +821,7 @@ def _read_to_end(sock: socket.socket, timeout: float, begun: bytes | None = None
         chunks.append(_receive(sock, deadline))
         size += len(chunks[-1])
         if size > REPLY_MAX:
-            raise GameError(f"the server sent a reply of more than {REPLY_MAX} bytes: is "
-                            "that a game server?")
+            raise GameError(_too_large(1, f"{REPLY_MAX} bytes", "REPLY_MAX"))
     raw = b"".join(chunks)
     if len(raw) > REPLY_ITEMS_MAX:
         _count_items(raw)
@@ -841,6 +857,17 @@ def _reply_of(raw: bytes | bytearray) -> dict[str, Any]:
     if type(reply) is dict and reply.get("status") == "ok" and "data" in reply:
         return reply  # (the usual shape, checked without a call)
     return _checked(reply, raw)
+
+
+def _too_large(count: int, limit: str, name: str) -> str:
+    """The error of ``count`` replies (one, or a round's: ``Link._read``) of more than
+    ``limit`` (the value of ``name``), together."""
+    what = (f"a reply of more than {limit}" if count == 1 else
+            f"replies of more than {limit} in all to the {count} requests of one round (a "
+            "vector env's sessions are answered together)")
+    return (f"the server sent {what}: is that a game server? If your game's states are "
+            f"that large, raise gameserver.rl._remote.{name} after the import"
+            + ("" if count == 1 else ", or play fewer sessions in one vector env"))
 
 
 def _count_items(raw: bytes | bytearray) -> None:

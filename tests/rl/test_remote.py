@@ -850,6 +850,33 @@ def test_a_reply_of_too_many_values_is_refused_before_it_is_decoded(monkeypatch,
         link.close()
 
 
+@pytest.mark.parametrize("bound", ["bytes", "values"])
+def test_the_replies_of_one_round_are_bounded_together(monkeypatch, bound: str) -> None:
+    """A vector env's sessions are answered in one round: each of its N replies could
+    reach REPLY_MAX and REPLY_ITEMS_MAX, N times the memory either allows (16 sessions:
+    1 GB of bytes, or 16 million values decoded). Both now bound the round's replies
+    together; here two replies, each within the limits (larger than a receive: read in
+    pieces, as a large round is), and over them together."""
+    monkeypatch.setattr(_remote, "REPLY_MAX", 600_000 if bound == "bytes" else 10**8)
+    monkeypatch.setattr(_remote, "REPLY_ITEMS_MAX", 10**8 if bound == "bytes" else 300_000)
+    data = "x" * 400_000 if bound == "bytes" else [0] * 200_000
+    reply = json.dumps({"status": "ok", "data": data}).encode() + b"EOT\x00"
+    request = b'{"type": "discover", "keep_alive": true}EOT\x00'
+    port, _ = hostile([reply, reply + reply])
+    link = _remote.Link(("127.0.0.1", port), timeout=TIMEOUT)
+    assert link.exchange([request])[0]["data"] == data  # one alone: within the limits
+    limit = ("600000 bytes in all to the 2 requests of one round" if bound == "bytes" else
+             "300,000 values \\(commas, lists and dicts\\) in all to the 2 requests of "
+             "one round")
+    with pytest.raises(GameError, match=(
+            f"^the server sent replies of more than {limit} \\(a vector env's sessions are "
+            "answered together\\): is that a game server\\? If your game's states are that "
+            f"large, raise gameserver.rl._remote.REPLY_{'MAX' if bound == 'bytes' else 'ITEMS_MAX'}"
+            " after the import, or play fewer sessions in one vector env$")):
+        link.exchange([request, request])
+    link.close()
+
+
 def waiting_joins(port: int, game: str, sessions: list[str], players: int = 2
                   ) -> list[socket.socket]:
     """A join sent to each of ``sessions`` on a connection left open (as ``student<n>``):
