@@ -70,8 +70,12 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from .._no_such_game import HINT_WORDS
 from ..admission import NEW_SESSIONS_REFUSED
 from ..guard import GameGuard
+from ..lobby import NO_SUCH_GAME, NO_SUCH_SESSION, TIMED_OUT
+from ..players import INVALID_KEY
+from ..protocol import framework_error
 from ._table import GameError, Step, View
 
 TERMINATOR = b"EOT\x00"
@@ -888,9 +892,6 @@ def _checked(reply: Any, raw: bytes | bytearray | str) -> dict[str, Any]:
     return reply
 
 
-# What the server's "no such game" adds for a game whose file did not load, and for a
-# name that misses one by case or "_" (``_no_such_game.no_such_game_hint``).
-_SERVER_HINTS = ("the file's author finds why", "letter for letter")
 
 
 def _joined(reply: dict[str, Any]) -> Any:
@@ -901,8 +902,8 @@ def _joined(reply: dict[str, Any]) -> Any:
         return _data(reply, "join")
     except GameError as err:
         text = str(err)
-        if not text.startswith("join failed: framework: no such game: ") or any(
-                hint in text for hint in _SERVER_HINTS):  # (it says what there is to do)
+        if not text.startswith(f"join failed: {framework_error(NO_SUCH_GAME)}: ") or any(
+                hint in text for hint in HINT_WORDS):  # (it says what there is to do)
             raise
         raise GameError(f"{text}; the server plays the game itself and must offer it (a "
                         "game of your own: start the server with python3 -m gameserver "
@@ -1020,7 +1021,7 @@ class SessionGone(GameError):
 
 # The server's words for a session it lacks, and for one it removed while a request of
 # ours waited in it (idle for its game_timeout: the other seats' clients were away).
-GONE = ("framework: no such game session", "framework: game session has timed out")
+GONE = (str(framework_error(NO_SUCH_SESSION)), str(framework_error(TIMED_OUT)))
 
 
 def _data(reply: dict[str, Any], what: str, table: RemoteTable | None = None) -> Any:
@@ -1034,7 +1035,7 @@ def _data(reply: dict[str, Any], what: str, table: RemoteTable | None = None) ->
                 f"{message} (the server no longer has session {table.session!r}: it was "
                 "restarted without its store, or the session was idle for longer than the "
                 f"server's game timeout; {again})")
-        if table is not None and "invalid key" in message:
+        if table is not None and INVALID_KEY in message:
             message += (f" (has another client started a new session {table.session!r}, "
                         "replacing this one?)")
         raise GameError(message)

@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gameserver import _tlsconn, admission, protocol
+from gameserver import _no_such_game, _tlsconn, admission, protocol
 from gameserver.games.nim import Nim
 from gameserver.games.tictactoe import TicTacToe
+from gameserver.lobby import TIMED_OUT
 from gameserver.rl import GameError, RandomAgent, _remote, aec_env, gym_env, vector_env
 from gameserver.web.source import session_summary
 from tests.rl.helpers import play_randomly
@@ -262,6 +263,30 @@ def test_the_servers_own_hint_for_a_game_is_passed_on_alone(make_server, tmp_pat
         assert hint in str(raised.value) and "plays the game itself" not in str(raised.value)
 
 
+@pytest.mark.parametrize(("name", "kind"), [
+    ("MyRace", "a file that loads no game"), ("Skipped", "a class its file skipped"),
+    ("tictactoe", "a game's name in other case"), ("my_game", "a class not loaded, in other case"),
+    ("Chess", "no hint")])
+def test_every_hint_of_the_servers_no_such_game_is_passed_on_alone(name: str, kind: str
+                                                                    ) -> None:
+    """The env knows the server's hints by their words, which it imports from the module
+    that makes them (``_no_such_game.HINT_WORDS``): a hint reworded there can no longer
+    silently stop matching (the env's copies of the words had once, and it added its
+    advice to a hint that said what to do). Each kind of hint, made by the server's own
+    function, must hold the words; a reply without one gets the env's advice."""
+    hint = _no_such_game.no_such_game_hint(
+        name, ["TicTacToe"], {"MyRace": False, "Skipped": True, "MyGame": False})
+    assert bool(hint) == (kind != "no hint")
+    message = f"framework: no such game: '{name}' (available: TicTacToe){hint}"
+    with pytest.raises(GameError) as raised:
+        _remote._joined({"status": "error", "message": message})
+    if hint:
+        assert str(raised.value) == f"join failed: {message}"
+    else:
+        assert str(raised.value).startswith(f"join failed: {message}; the server plays the "
+                                            "game itself and must offer it")
+
+
 def test_a_tls_socket_readable_without_a_reply_is_not_taken_for_one(make_server,
                                                                      tls_pair) -> None:
     """While a seat is awaited, a join socket that turns readable may hold the join's
@@ -294,7 +319,7 @@ def drop_sessions(server: Any) -> None:
     def drop() -> None:
         lobby = server.server.lobby
         for session in list(lobby.sessions.values()):
-            lobby.remove_session(session, protocol.framework_error("game session has timed out"))
+            lobby.remove_session(session, protocol.framework_error(TIMED_OUT))
 
     server.call(drop)
 
