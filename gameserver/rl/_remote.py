@@ -1113,8 +1113,11 @@ class RemoteTable:
         self._known_max = KNOWN_MAX if known else 0
         self._owed: set[int] = set()  # seats owed the hand-over of a finished game
         self._over = False  # the last view we saw showed the game over
-        # The guard of the env's calls of rl_observation (``make_table``), closed with it.
+        # The guard of the env's calls of rl_observation (``make_table``), closed with it,
+        # and whether the table made it (else another table of its env did: a vector env's
+        # tables share the first one's).
         self.guard: GameGuard | None = None
+        self.own_guard = False
 
     # ------------------------------------------------------------ the table interface
 
@@ -1199,6 +1202,15 @@ class RemoteTable:
         if link is not CLOSED:
             link.leave(self.departures())
         if self.guard is not None:
+            self.guard.close()
+
+    def __del__(self) -> None:
+        """A table collected without ``close()`` (an env the caller did not close) stops
+        the guard it made: its watchdog thread stayed for ever, one per such env (a loop
+        that made an env per evaluation had thousands). Its session stays on the server
+        until idle for the server's ``game_timeout``: only ``close()`` leaves it (I/O
+        here could hold whatever code the collector interrupts, for seconds)."""
+        if getattr(self, "own_guard", False) and self.guard is not None:
             self.guard.close()
 
     def departures(self) -> list[bytes]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import select
@@ -11,6 +12,7 @@ import struct
 import sys
 import threading
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -1211,6 +1213,29 @@ def seat_of_bot(address: tuple[str, int], session: str) -> tuple[threading.Threa
     thread = threading.Thread(target=play)
     thread.start()
     return thread, got
+
+
+@pytest.mark.parametrize("kind", ["aec", "gym", "vector"])
+def test_an_env_collected_without_close_stops_its_watchdog_thread(server, kind: str
+                                                                  ) -> None:
+    """A network env that was not closed left the watchdog thread of its guard running
+    for ever (an in-process env stopped it): a loop that made an env per evaluation and
+    dropped it had one thread more per env."""
+    address = (server.host, server.port)
+    before = set(threading.enumerate())
+    env: Any = (aec_env("TicTacToe", server=address, timeout=TIMEOUT) if kind == "aec" else
+                gym_env("TicTacToe", server=address, timeout=TIMEOUT) if kind == "gym" else
+                vector_env("TicTacToe", 2, server=address, timeout=TIMEOUT))
+    env.reset()
+    made = [thread for thread in set(threading.enumerate()) - before
+            if thread.name == "gameserver-watchdog"]
+    assert len(made) == 1  # (a vector env's tables share one)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)  # (its socket, not closed either)
+        del env
+        gc.collect()
+    made[0].join(TIMEOUT)
+    assert not made[0].is_alive()
 
 
 @pytest.mark.parametrize("kind", ["aec", "gym", "vector", "server"])
