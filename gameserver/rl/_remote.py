@@ -71,7 +71,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from .._no_such_game import HINT_WORDS
-from ..admission import NEW_SESSIONS_REFUSED
+from ..admission import NEW_SESSIONS_REFUSED, SESSIONS_REFUSED
 from ..guard import GameGuard
 from ..lobby import NO_SUCH_GAME, NO_SUCH_SESSION, TIMED_OUT
 from ..players import INVALID_KEY
@@ -897,11 +897,19 @@ def _checked(reply: Any, raw: bytes | bytearray | str) -> dict[str, Any]:
 def _joined(reply: dict[str, Any]) -> Any:
     """The data of a join's ``reply``. A game the server lacks is said with what to do:
     an env handed a class of its own found the server's "no such game" a riddle (the
-    class is right here), not knowing that the server plays the game itself."""
+    class is right here), not knowing that the server plays the game itself. So are too
+    many sessions from this address: the server's "finish or leave some first" did not
+    say that an env leaves its sessions at ``close()`` alone, and a loop that made an env
+    per evaluation without closing it met that at about the 200th."""
     try:
         return _data(reply, "join")
     except GameError as err:
         text = str(err)
+        if SESSIONS_REFUSED in text:
+            raise GameError(f"{text} (an env leaves its sessions when it is closed: call "
+                            "close() on each env you are done with; one that is not closed "
+                            "holds its session until the server's game_timeout, 1,000 s by "
+                            "default)") from None
         if not text.startswith(f"join failed: {framework_error(NO_SUCH_GAME)}: ") or any(
                 hint in text for hint in HINT_WORDS):  # (it says what there is to do)
             raise

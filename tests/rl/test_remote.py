@@ -1281,6 +1281,32 @@ def test_a_closed_env_leaves_its_session_so_a_loop_of_new_envs_is_never_refused(
     env.close()  # a second close: nothing to leave, no error
 
 
+def test_envs_not_closed_until_the_server_refuses_are_told_to_close_them(make_server
+                                                                          ) -> None:
+    """Envs made in a loop and not closed hold their sessions until the server's
+    game_timeout: at ``max_sessions_per_address`` (200 by default; here 2) a join was
+    refused with the server's "finish or leave some first", which did not say how an
+    env leaves its sessions."""
+    server = make_server(max_sessions_per_address=2)
+    address = (server.host, server.port)
+    kept = []
+    for _ in range(2):
+        kept.append(gym_env("Nim", server=address, timeout=TIMEOUT))
+        kept[-1].reset()
+    env = gym_env("Nim", server=address, timeout=TIMEOUT)
+    with pytest.raises(GameError, match=(
+            r"^join failed: framework: too many sessions started from your address \(at "
+            r"most 2 at once\); finish or leave some first \(an env leaves its sessions when "
+            r"it is closed: call close\(\) on each env you are done with; one that is not "
+            r"closed holds its session until the server's game_timeout, 1,000 s by "
+            r"default\)$")):
+        env.reset()
+    kept.pop().close()
+    env.reset()  # (a closed env's session counts no more)
+    for done in [env, *kept]:
+        done.close()
+
+
 def test_a_join_refused_by_the_limit_of_new_sessions_a_minute_is_sent_again(
         make_server) -> None:
     """A loop of fresh envs faster than the server's ``new_sessions_per_minute`` (1,200
