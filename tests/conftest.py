@@ -68,6 +68,15 @@ class SlowNames:
         self.held = 0
         self.release = threading.Event()
 
+    def refuse_twice(self, call: Callable[[], Any], error: type[Exception], expected: str
+                     ) -> None:
+        """``call()`` raises ``error`` matching ``expected`` (within its connect timeout,
+        the lookup still held), twice: the second try waited for the first's lookup."""
+        for _ in range(2):
+            with pytest.raises(error, match=expected):
+                call()
+        assert (self.begun, self.held) == (1, 1)  # one lookup, still held
+
 
 @pytest.fixture
 def slow_names(monkeypatch: pytest.MonkeyPatch) -> Iterator[SlowNames]:
