@@ -119,14 +119,6 @@ RATE_PAUSE_MAX = 1.0
 CONNECT_TIMEOUT = 5.0
 # Seconds an env's ``close()`` waits, at most, for the replies to its leave requests.
 LEAVE_TIMEOUT = 10.0
-# Before each request the link looks whether its connection is readable (one ``poll``,
-# ``Link._readable``): it must not be. The server closes a kept-alive connection idle for its
-# connection_timeout (60 s by default, 0.1 s at the least) without a word, and says a last
-# word before it closes one as it stops (``_last_word``): the request then goes on a new
-# connection (a step sent on the closed one failed with "the server closed the connection",
-# the game lost: a learner that trained or evaluated for a minute between steps). Anything
-# else there is a reply no request asked for: taken for the next request's, it shifted
-# every reply after it (a state read as a move's reply), so it is an error (``_unasked``).
 # Timeouts kept by the kernel: Linux's struct timeval is two longs.
 _KERNEL_TIMEOUTS = sys.platform.startswith("linux") and hasattr(socket, "SO_RCVTIMEO")
 _TIMEVAL = struct.Struct("@ll")
@@ -309,6 +301,17 @@ class Link:
         """The connection for the next request when the one kept is readable (or there is
         none): the one kept if it has nothing to read after all (a TLS session ticket),
         else a new one, the server having closed it (``_reopened``).
+
+        Before each request the link looks whether its connection is readable (one
+        ``poll``: ``_readable``); it must not be. The server closes a kept-alive
+        connection idle for its connection_timeout (60 s by default, 0.1 s at the least)
+        without a word, and says a last word before it closes one as it stops
+        (``_last_word``): the request then goes on a new connection (a step sent on the
+        closed one failed with "the server closed the connection", the game lost: a
+        learner that trained or evaluated for a minute between steps). Anything else
+        there is a reply no request asked for: taken for the next request's, it shifted
+        every reply after it (a state read as a move's reply), so it is an error
+        (``_unasked``). Until 2026-12-01 the link looked only after 50 ms unused.
 
         Raises:
             GameError: a reply no request asked for came (``_reopened``), or connecting
@@ -892,8 +895,6 @@ def _checked(reply: Any, raw: bytes | bytearray | str) -> dict[str, Any]:
     return reply
 
 
-
-
 def _joined(reply: dict[str, Any]) -> Any:
     """The data of a join's ``reply``. A game the server lacks is said with what to do:
     an env handed a class of its own found the server's "no such game" a riddle (the
@@ -1214,8 +1215,8 @@ class RemoteTable:
 
     def __del__(self) -> None:
         """A table collected without ``close()`` (an env the caller did not close) stops
-        the guard it made: its watchdog thread stayed for ever, one per such env (a loop
-        that made an env per evaluation had thousands). Its session stays on the server
+        the guard it made: its watchdog thread stayed for ever, one more per such env (a
+        loop that made an env per evaluation and dropped it). Its session stays on the server
         until idle for the server's ``game_timeout``: only ``close()`` leaves it (I/O
         here could hold whatever code the collector interrupts, for seconds)."""
         if getattr(self, "own_guard", False) and self.guard is not None:
