@@ -685,7 +685,7 @@ class GameServerAPI:
         raw = self._encode(request)
         for attempt in (1, 2):
             sock = self._poll_sock
-            if sock is not None and not _usable(sock):
+            if sock is not None and not self._reusable(sock):
                 self._stop_polling()  # closed by the server while idle
                 sock = None
             if sock is None:
@@ -1464,7 +1464,8 @@ class GameServerAPI:
     def _connect(self, timeout=None):
         """Open a new connection (with TLS if enabled) or raise GameServerError.
 
-        ``timeout``: seconds for connecting, and again for the TLS handshake
+        ``timeout``: seconds for looking up the server's name (``_lookup``), again for
+        connecting (to each of its addresses in turn), and again for the TLS handshake
         (default ``_CONNECT_TIMEOUT``).
         """
         if timeout is None:
@@ -1472,7 +1473,12 @@ class GameServerAPI:
         address = self._address()
         what = f'unable to connect to {address}'
         try:
-            sock = socket.create_connection((self._server, self._port), timeout)
+            sock = _open(_lookup(self._server, self._port, timeout), timeout)
+        except _LookupTimeout:
+            raise self._error(f'{what}: looking up the name {self._server!r} took longer '
+                              f'than {timeout:g} s',
+                              'check the spelling; is the network (its name server) up? An IP '
+                              'address such as 127.0.0.1 needs no lookup') from None
         except socket.gaierror as e:
             raise self._error(f'{what}: unknown server name {self._server!r} ({_reason(e)})',
                               'check the spelling, or use an IP address such as 127.0.0.1') \
@@ -1522,9 +1528,30 @@ class GameServerAPI:
                 sock = self._idle.pop() if self._idle else None
             if sock is None:
                 return self._connect(), False
-            if _usable(sock):
+            if self._reusable(sock):
                 return sock, True
-            _close(sock)  # the server closed it (or sent something) while it was idle
+
+    def _reusable(self, sock):
+        """Whether a kept connection may carry the next request: it must have nothing to
+        read. One the server closed while it was idle (or ended with its last word, as it
+        stops: ``_last_word``) is closed here, and the request goes on a new one.
+
+        Raises:
+            GameServerError: something else came on it, which no request asked for (one
+                request answered twice?): taken for the next request's reply, it would
+                shift every reply after it. The connection is closed.
+        """
+        came = _unasked(sock)
+        if came is None:
+            return True
+        _close(sock)
+        if came and not _last_word(came):
+            raise self._error(
+                f'server {self._address()} sent a reply that no request asked for '
+                f'({came[:100]!r}, after its reply to the request before)',
+                'is this really a game server? The connection is closed: the next request '
+                'goes on a new one')
+        return False
 
     def _checkin(self, sock):
         """Keep a connection for the next request (a few at most, for threads)."""
@@ -1673,6 +1700,81 @@ def _wait_until(sock, deadline):
     sock.settimeout(left)
 
 
+class _LookupTimeout(Exception):
+    """Internal: a server name's lookup did not end in time (``_lookup``)."""
+
+
+# The name lookups under way, by (name, port), each {'done': Event, 'addresses': list,
+# 'error': exception}: a connection to a name whose lookup is under way already waits for
+# that one, so a name server that never answers holds one thread per name at most.
+_lookups = {}
+_lookups_lock = threading.Lock()
+
+
+def _lookup(host, port, timeout):
+    """``socket.getaddrinfo(host, port)`` for a TCP connection, within ``timeout`` seconds.
+
+    An IP address is no lookup (answered at once). A name is looked up on a thread of
+    its own: ``getaddrinfo`` cannot be interrupted, and a name server that does not
+    answer held ``socket.create_connection`` for the system resolver's own time (5 s
+    per try and server, and more), whatever its timeout. A lookup that takes longer
+    than ``timeout`` goes on without the caller.
+
+    Raises:
+        _LookupTimeout: not done within ``timeout``.
+        socket.gaierror: the name is not found (or what ``getaddrinfo`` raised).
+    """
+    try:
+        return socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST)
+    except socket.gaierror:
+        pass  # not an IP address: a name, looked up below
+    with _lookups_lock:
+        pending = _lookups.get((host, port))
+        if pending is None:
+            pending = _lookups[(host, port)] = {
+                'done': threading.Event(), 'addresses': [], 'error': None}
+            threading.Thread(target=_look_up, args=(host, port, pending), daemon=True,
+                             name='game_server_api lookup of %r' % host[:100]).start()
+    if not pending['done'].wait(timeout):
+        raise _LookupTimeout(host)
+    if pending['error'] is not None:
+        raise pending['error']
+    return pending['addresses']
+
+
+def _look_up(host, port, pending):
+    """The thread of one lookup (``_lookup``)."""
+    try:
+        pending['addresses'] = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    except Exception as e:  # handed to every caller waiting for it
+        pending['error'] = e
+    finally:
+        with _lookups_lock:
+            if _lookups.get((host, port)) is pending:
+                del _lookups[(host, port)]
+        pending['done'].set()
+
+
+def _open(addresses, timeout):
+    """A TCP connection to the first of ``addresses`` (``_lookup``) that takes it, each
+    tried within ``timeout`` seconds, as ``socket.create_connection`` does.
+
+    Raises:
+        OSError: no address took it (the last one's error).
+    """
+    error = OSError('the name has no address')
+    for family, kind, proto, _, where in addresses:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(where)
+            return sock
+        except OSError as e:
+            _close(sock)
+            error = e
+    raise error
+
+
 def _check_while_silent(sock):
     """Let the system check a silent connection (see ``_KEEPALIVE_IDLE``); where it
     cannot, the connection works as before."""
@@ -1690,19 +1792,40 @@ def _check_while_silent(sock):
                 pass
 
 
-def _usable(sock):
-    """Is an idle kept connection still usable?
-
-    An idle connection must have nothing to read: readable means the server
-    closed it (EOF), reset it, or sent something unasked; none can be used.
-    """
+def _unasked(sock):
+    """What an idle kept connection holds: None if nothing (it may carry a request),
+    ``b''`` if the server closed or reset it, else the bytes that came unasked."""
     try:
-        if isinstance(sock, ssl.SSLSocket) and sock.pending():
-            return False
-        readable, _, _ = select.select([sock], [], [], 0)
-    except (OSError, ValueError):
+        if not (isinstance(sock, ssl.SSLSocket) and sock.pending()) and \
+                not select.select([sock], [], [], 0)[0]:
+            return None
+    except ValueError:  # a descriptor select() cannot take (above 1023): read to see
+        pass
+    except OSError:
+        return b''
+    sock.setblocking(False)
+    try:
+        return sock.recv(_BUFFER_SIZE)
+    except (BlockingIOError, ssl.SSLWantReadError):
+        return None  # nothing after all (a TLS session ticket, read now)
+    except OSError:  # reset, or a TLS connection ended
+        return b''
+    finally:
+        sock.settimeout(None)
+
+
+def _last_word(came):
+    """Whether ``came``, found on an idle kept connection, is the server's last word before
+    it closes the connection (our server says ``server: server is shutting down`` so to
+    every connection between requests as it stops): an error reply without the
+    terminator, not a reply that no request asked for."""
+    if _TERMINATOR in came:
         return False
-    return not readable
+    try:
+        reply = json.loads(came.decode())
+    except (ValueError, RecursionError):  # (UnicodeDecodeError is a ValueError)
+        return False
+    return isinstance(reply, dict) and reply.get('status') == 'error'
 
 
 def _close(sock):

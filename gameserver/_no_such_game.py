@@ -23,6 +23,16 @@ from .registry import NAME_MAX
 _CLASS_LINE = re.compile(r"^class[ \t]+([A-Za-z_]\w*)[ \t]*(\([^)]*\))?", re.MULTILINE)
 _SOURCE_READ_MAX = 1 << 20  # characters of a game file read for its class names
 
+# The words of the two kinds of hint, each in every hint of its kind: a name that misses a
+# game's by case or "_", and a class that is not offered (where its author finds why). A
+# client may look for them: the RL env passes a "no such game" with either on as it is
+# (``rl/_remote.py`` imports them, so a changed hint cannot silently stop matching).
+EXACT_NAME = "a game's name is its class's name, letter for letter"
+FINDS_WHY = ("the file's author finds why in the server's log, in the section 'Game code' "
+             "of the dashboard's lobby page, or by running python3 -m gameserver check on "
+             "that file")
+HINT_WORDS = (EXACT_NAME, FINDS_WHY)
+
 
 def _loose(name: str) -> str:
     """A game's name as ``no_such_game_hint`` compares it for a near miss: case and "_"
@@ -82,7 +92,7 @@ def no_such_game_hint(name: str, offered: Iterable[str],
     if name in unloaded:
         return "; " + _unloaded_text(name, unloaded[name])
     loose = _loose(name)
-    exact = "; a game's name is its class's name, letter for letter"
+    exact = f"; {EXACT_NAME}"
     for other in sorted(offered):
         if _loose(other) == loose:
             return f"{exact}: did you mean '{other}'?"
@@ -100,6 +110,4 @@ def _unloaded_text(name: str, skipped: bool) -> str:
     else:
         what = (f"a game file of the server's games folder defines a class '{name}', but "
                 "the server could not load any game from that file")
-    return (what + ": the file's author finds why in the server's log, in the section "
-            "'Game code' of the dashboard's lobby page, or by running python3 -m "
-            "gameserver check on that file")
+    return f"{what}: {FINDS_WHY}"

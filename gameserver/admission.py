@@ -42,6 +42,8 @@ DIGEST_SIZE = 32  # bytes of a guess's digest (``secret_digest``: SHA-256)
 # "framework: "): the RL env (``rl._remote.RATE_LIMITED``) joins again after a pause
 # when it reads it, so it is one text, imported there.
 NEW_SESSIONS_REFUSED = "too many new sessions from your address"
+SESSIONS_REFUSED = "too many sessions started from your address"  # (at once: the RL env
+# imports it, to tell its user to close envs, which leaves their sessions)
 
 
 class AdmissionLimits(Protocol):
@@ -159,7 +161,7 @@ class Admission:
         most = self.limits.max_sessions_per_address
         if self._sessions_of.get(client, 0) >= most:
             raise framework_error(
-                f"too many sessions started from your address (at most {most} at once); "
+                f"{SESSIONS_REFUSED} (at most {most} at once); "
                 "finish or leave some first")
         if players > 1:  # its first joiner will wait
             self.check_waiting(client)

@@ -73,6 +73,13 @@ from .waits import Wait
 
 log = logging.getLogger("gameserver.lobby")
 
+# The lobby's words (the classic protocol's) for a game it does not offer, a session it
+# does not have, and one it removed after its game_timeout: the RL env knows them by these
+# (imported by ``rl/_remote.py``, so that they cannot drift apart).
+NO_SUCH_GAME = "no such game"
+NO_SUCH_SESSION = "no such game session"
+TIMED_OUT = "game session has timed out"
+
 AUTO = discovery.AUTO
 NO_TIMER = TimerSpec()
 STARTER_WHY = (": the players who join a session get no say in its timer, so this server "
@@ -243,7 +250,7 @@ class Lobby:
         if request.players is None:
             if session is None:
                 raise framework_error(
-                    "no such game session; provide the number of players to start one")
+                    f"{NO_SUCH_SESSION}; provide the number of players to start one")
             raise framework_error("game session already full")
         if session is not None:
             self.admission.check_replaceable(session, client)
@@ -473,7 +480,7 @@ class Lobby:
         game_type = self.game_types.get(game_name)
         if game_type is None:
             raise framework_error(
-                f"no such game: '{game_name[:100]}' (available: "
+                f"{NO_SUCH_GAME}: '{game_name[:100]}' (available: "
                 + ", ".join(sorted(self.game_types)) + ")"
                 + _no_such_game.no_such_game_hint(game_name, self.game_types, self.unloaded))
         return game_type
@@ -482,7 +489,7 @@ class Lobby:
         session = self.sessions.get((game_name, token))
         if session is None:  # (a session's game is always offered: checked only now)
             self._game_type(game_name)  # an unknown game is named as such
-            raise framework_error("no such game session")
+            raise framework_error(NO_SUCH_SESSION)
         return session
 
     # ------------------------------------------------------------ ending sessions
@@ -588,7 +595,7 @@ class Lobby:
             elif session.last_activity < idle_since:
                 log.info("session %s/%s timed out after %g s without requests",
                          session.game_name, session.token, self.limits.game_timeout)
-                self._end(session, framework_error("game session has timed out"))
+                self._end(session, framework_error(TIMED_OUT))
         if self.router is not None:
             self.router.tick(now)
 

@@ -47,7 +47,8 @@ def secret_digest(secret: str) -> bytes:
 # The error of a key whose seat was given up (the ``leave`` extension), for requests and for
 # the feeds and waits opened with it before. Only the key the seat left with gets it: any
 # other wrong key gets plain ``invalid key``, so that trying keys tells no one a seat left.
-LEFT = "invalid key: this player left the game session"
+INVALID_KEY = "invalid key"  # (how each of these errors begins: the RL env looks for it)
+LEFT = f"{INVALID_KEY}: this player left the game session"
 _NEVER = bytes(32)  # no key's SHA-256, in place of the key of a seat that did not leave
 
 
@@ -76,11 +77,11 @@ def check_key(players: list[Player], player_id: int, key: str, observer: bool) -
             left with: any other key of a seat that left is just invalid).
     """
     if not 0 <= player_id < len(players):
-        raise framework_error("invalid key")
+        raise framework_error(INVALID_KEY)
     player = players[player_id]
     if observer:
         if player.observer_key is None or not keys_match(key, player.observer_key):
-            raise framework_error("invalid key")
+            raise framework_error(INVALID_KEY)
         return
     # A player's key is compared as it is, not as keys_match does: every move and state
     # asks (hashing both costs 0.3 to 0.6 us more), and its length tells nothing, as every
@@ -94,10 +95,10 @@ def check_key(players: list[Player], player_id: int, key: str, observer: bool) -
             return
     if player.observer_key is not None and keys_match(key, player.observer_key):
         raise framework_error(
-            "invalid key: an observer key only works for state requests with observer=true")
+            f"{INVALID_KEY}: an observer key only works for state requests with observer=true")
     # Hashed for every wrong key, whether the seat left or not: the time a refusal takes
     # tells a guesser nothing either.
     former = player.former_key
     if _compare_digest(secret_digest(key), former or _NEVER) and former is not None:
         raise framework_error(LEFT)
-    raise framework_error("invalid key")
+    raise framework_error(INVALID_KEY)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,53 @@ def games_server() -> Iterator[ServerThread]:
     from tests.test_server import run_games_server
 
     yield from run_games_server()
+
+
+class SlowNames:
+    """What ``slow_names`` counts: the lookups of its name begun, and those still held."""
+
+    name = "slow-name-server.example"
+
+    def __init__(self) -> None:
+        self.begun = 0
+        self.held = 0
+        self.release = threading.Event()
+
+    def refuse_twice(self, call: Callable[[], Any], error: type[Exception], expected: str
+                     ) -> None:
+        """``call()`` raises ``error`` matching ``expected`` (within its connect timeout,
+        the lookup still held), twice: the second try waited for the first's lookup."""
+        for _ in range(2):
+            with pytest.raises(error, match=expected):
+                call()
+        assert (self.begun, self.held) == (1, 1)  # one lookup, still held
+
+
+@pytest.fixture
+def slow_names(monkeypatch: pytest.MonkeyPatch) -> Iterator[SlowNames]:
+    """``socket.getaddrinfo`` as with a name server that never answers for
+    ``SlowNames.name`` (a lookup of it is held until the test ends, then fails as
+    "temporary failure"); every other lookup as it is. (No name server of our own can be
+    made to hang on this machine: the system's resolver is the one part replaced.)"""
+    real = socket.getaddrinfo
+    slow = SlowNames()
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        numeric = (args[4] if len(args) > 4 else kwargs.get("flags", 0)) & \
+            socket.AI_NUMERICHOST
+        if host != slow.name or numeric:
+            return real(host, *args, **kwargs)
+        slow.begun += 1
+        slow.held += 1
+        try:
+            slow.release.wait(60)
+        finally:
+            slow.held -= 1
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    yield slow
+    slow.release.set()
 
 
 @pytest.fixture(autouse=True)

@@ -865,6 +865,22 @@ def test_unknown_server_name() -> None:
         api.join()
 
 
+def test_a_name_lookup_that_never_ends_is_bounded_by_the_connect_timeout(
+        slow_names: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name server that does not answer held ``join()`` in the lookup of
+    ``socket.create_connection`` for the system resolver's own time (5 s per try and
+    server, and more), whatever ``_CONNECT_TIMEOUT``: now the lookup gets that too, and
+    the error says what to check. A second try waits for the lookup under way (one
+    thread per name)."""
+    monkeypatch.setattr(game_server_api, "_CONNECT_TIMEOUT", 0.3)
+    api = GameServerAPI(slow_names.name, 4711, "Echo", players=1)
+    slow_names.refuse_twice(
+        api.join, GameServerError,
+        r"^api: unable to connect to slow-name-server.example:4711: looking up the name "
+        r"'slow-name-server.example' took longer than 0.3 s; check the spelling; is the "
+        r"network \(its name server\) up\? An IP address such as 127.0.0.1 needs no lookup$")
+
+
 @pytest.mark.parametrize("keep_alive", [False, True])
 @pytest.mark.parametrize("sent", [
     b'{"status": "ok", "da', b'{"status": "ok", "data": {"board": [1, 2', b'{"status": "ok"  ',
@@ -1095,6 +1111,40 @@ def test_connection_closed_while_idle_is_noticed_before_sending(fake) -> None:
     assert server.connections == 2
 
 
+@pytest.mark.parametrize("came", ["an extra reply", "the server's last word"])
+def test_a_reply_nobody_asked_for_is_refused_before_the_next_request(fake, came) -> None:
+    """A server that answered the join twice, the second reply a moment after the first:
+    the kept connection was found readable before the next request and replaced without
+    a word (one reply taken for another's, if it came a moment later still). Now it is
+    an error, and the request after it goes on a new connection. Our server's last word
+    as it stops (an error reply without the terminator, then the close) is no such
+    reply: the request goes on a new connection, as after a close without a word."""
+    extra = (ok(state(echo="extra")) + TERMINATOR if came == "an extra reply"
+             else b'{"status": "error", "message": "server: server is shutting down"}')
+
+    def answer_twice(conn: socket.socket, fake: FakeServer) -> None:
+        assert fake.go.wait(TIMEOUT)
+        conn.sendall(extra)
+        fake.read_request(conn)  # (until the client closes)
+
+    server = fake(serve_then(answer_twice))
+    with GameServerAPI("127.0.0.1", server.port, "Echo", players=1, keep_alive=True) as api:
+        api.join()
+        kept = api._idle[0]
+        server.go.set()
+        assert select.select([kept], [], [], TIMEOUT)[0]  # the extra reply came
+        if came == "an extra reply":
+            with pytest.raises(GameServerError, match=(
+                    r"^api: server 127.0.0.1:\d+ sent a reply that no request asked for "
+                    r"\(b'\{\"status\": \"ok\", \"data\": \{\"echo\": \"extra\".*\); is this "
+                    r"really a game server\? The connection is closed: the next request goes "
+                    r"on a new one$")):
+                api.state()
+            assert kept.fileno() == -1
+        assert api.state() == state(echo="again")  # on a new connection
+    assert server.connections == 2
+
+
 def test_move_is_resent_when_sending_on_a_reused_connection_fails(fake, monkeypatch) -> None:
     def reset_idle(conn: socket.socket, fake: FakeServer) -> None:
         reset(conn)
@@ -1102,7 +1152,7 @@ def test_move_is_resent_when_sending_on_a_reused_connection_fails(fake, monkeypa
 
     server = fake(serve_then(reset_idle))
     # Pretend the reset came in just after the idle check, so that sending fails.
-    monkeypatch.setattr(game_server_api, "_usable", lambda sock: True)
+    monkeypatch.setattr(game_server_api, "_unasked", lambda sock: None)
     with GameServerAPI("127.0.0.1", server.port, "Echo", players=1, keep_alive=True) as api:
         api.join()
         assert server.done.wait(TIMEOUT)

@@ -92,6 +92,7 @@ def make_table(spec: RLSpec, players: int, server: Address | None, *,
                             controlled=controlled, wait_for_save=wait_for_save,
                             known=arrays <= KNOWN_ARRAYS_MAX)
         table.guard = guard or env_guard(spec.game_class, time_limit)
+        table.own_guard = guard is None  # (stopped when the table is collected, if not closed)
     guard_encoder(spec, table.guard)
     return table
 

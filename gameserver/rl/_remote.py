@@ -58,18 +58,24 @@ from __future__ import annotations
 import json
 import math
 import secrets
+import select
 import selectors
 import socket
 import ssl
 import struct
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ..admission import NEW_SESSIONS_REFUSED
+from .._no_such_game import HINT_WORDS
+from ..admission import NEW_SESSIONS_REFUSED, SESSIONS_REFUSED
 from ..guard import GameGuard
+from ..lobby import NO_SUCH_GAME, NO_SUCH_SESSION, TIMED_OUT
+from ..players import INVALID_KEY
+from ..protocol import framework_error
 from ._table import GameError, Step, View
 
 TERMINATOR = b"EOT\x00"
@@ -113,16 +119,9 @@ RATE_PAUSE_MAX = 1.0
 CONNECT_TIMEOUT = 5.0
 # Seconds an env's ``close()`` waits, at most, for the replies to its leave requests.
 LEAVE_TIMEOUT = 10.0
-# A kept-alive connection not used for this long is looked at before its next request
-# (``Link._reopened``): the server closes one idle for its connection_timeout (60 s by
-# default, 0.1 s at the least) without a word, and a step sent on it failed with "the
-# server closed the connection", the game lost (a learner that trained or evaluated for a
-# minute between steps). Shorter pauses, the steps of a busy loop, cost no look.
-IDLE_LOOK = 0.05
 # Timeouts kept by the kernel: Linux's struct timeval is two longs.
 _KERNEL_TIMEOUTS = sys.platform.startswith("linux") and hasattr(socket, "SO_RCVTIMEO")
 _TIMEVAL = struct.Struct("@ll")
-_monotonic = time.monotonic  # (one lookup less per step)
 # json.loads without its checks of the input's type and encoding: replies are UTF-8 bytes.
 _decode = json.JSONDecoder().decode
 # Its scanner (C): one value from an index, and where it ends; what decode() runs after
@@ -194,9 +193,10 @@ class Link:
             else ssl.create_default_context() if tls else None)
         self._sock: socket.socket | None = None
         self._blocking = False  # the socket's timeout is the kernel's (``_kernel_timed``)
-        # When the connection, unused since, is to be looked at before the next request
-        # (``time.monotonic()``; the last request's time plus IDLE_LOOK): -inf without one.
-        self._look_after = -math.inf
+        # Whether the connection has something to read now (called with 0: ``poll``'s
+        # bound method, truthy if so), which it must not have before a request; always
+        # truthy without a connection (``_connection`` makes one).
+        self._readable: Callable[[int], Any] = _no_connection
         self._buffer = bytearray()
         # Its tables' views by the bytes of the move and restart replies that brought
         # them, per game (``RemoteTable.move``, ``start``): at most ``KNOWN_MAX`` a game.
@@ -205,20 +205,30 @@ class Link:
     def connect(self) -> socket.socket:
         """A new connection to the server (its timeout: ``timeout``).
 
-        Connecting, and then a TLS handshake, each wait ``CONNECT_TIMEOUT`` at most (as
-        the client module does), not ``timeout``: neither waits for other clients, and
-        a server that accepts and never answers held the env for ``timeout`` (120 s by
-        default) before the handshake failed as "timed out".
+        Looking up the host's name, connecting (to each of its addresses in turn), and
+        then a TLS handshake, each wait ``CONNECT_TIMEOUT`` at most (as the client module
+        does), not ``timeout``: none waits for other clients, and a server that accepts
+        and never answers held the env for ``timeout`` (120 s by default) before the
+        handshake failed as "timed out"; a name server that did not answer held it for
+        the system resolver's own time (``lookup``).
         """
         host, port = self.address
         limit = min(self.timeout, CONNECT_TIMEOUT)
         try:
-            sock = socket.create_connection((host, port), timeout=limit)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock = _open(lookup(host, port, limit), limit)
+        except LookupTimeout:
+            raise GameError(f"cannot connect to the server at {host}:{port}: looking up the "
+                            f"name {host!r} took longer than {limit:g} s: is the name right, "
+                            "and the network's name server within reach? (An IP address, "
+                            "such as 127.0.0.1, needs no lookup.)") from None
         except TimeoutError:
             raise GameError(f"cannot connect to the server at {host}:{port}: no answer "
                             f"within {limit:g} s (a wrong address, a firewall in the way, or "
                             "a server too busy to take connections?)") from None
+        except socket.gaierror as err:
+            raise GameError(f"cannot connect to the server at {host}:{port}: the name "
+                            f"{host!r} was not found ({err.strerror}): check its spelling, "
+                            "or use an IP address such as 127.0.0.1") from None
         except OSError as err:
             advice = ("; is the server running? Start it first: python3 -m gameserver (and "
                       "check the port number)") if isinstance(err, ConnectionRefusedError) else ""
@@ -245,9 +255,7 @@ class Link:
 
     def exchange(self, payloads: list[bytes]) -> list[dict[str, Any]]:
         """Send ``payloads`` in one write; their replies, decoded, in order."""
-        now = _monotonic()
-        sock = self._sock if now < self._look_after else self._connection()
-        self._look_after = now + IDLE_LOOK
+        sock = self._connection() if self._readable(0) else self._sock
         try:
             sock.sendall(b"".join(payloads))
             if not self._buffer:
@@ -265,9 +273,7 @@ class Link:
 
     def ask(self, payload: bytes) -> bytes:
         """Send one request; its reply's bytes, not decoded (``decode`` does that)."""
-        now = _monotonic()
-        sock = self._sock if now < self._look_after else self._connection()
-        self._look_after = now + IDLE_LOOK
+        sock = self._connection() if self._readable(0) else self._sock
         try:
             sock.sendall(payload)
             if not self._buffer:
@@ -292,35 +298,65 @@ class Link:
             raise
 
     def _connection(self) -> socket.socket:
-        """The connection for the next request when none is open or the one kept was
-        unused for more than ``IDLE_LOOK`` (``exchange`` and ``ask`` look at the time
-        first, so the steps of a busy loop make no call here): the one kept, unless the
-        server closed it meanwhile (``_reopened``), else a new one."""
+        """The connection for the next request when the one kept is readable (or there is
+        none): the one kept if it has nothing to read after all (a TLS session ticket),
+        else a new one, the server having closed it (``_reopened``).
+
+        Before each request the link looks whether its connection is readable (one
+        ``poll``: ``_readable``); it must not be. The server closes a kept-alive
+        connection idle for its connection_timeout (60 s by default, 0.1 s at the least)
+        without a word, and says a last word before it closes one as it stops
+        (``_last_word``): the request then goes on a new connection (a step sent on the
+        closed one failed with "the server closed the connection", the game lost: a
+        learner that trained or evaluated for a minute between steps). Anything else
+        there is a reply no request asked for: taken for the next request's, it shifted
+        every reply after it (a state read as a move's reply), so it is an error
+        (``_unasked``). Until 2026-12-01 the link looked only after 50 ms unused.
+
+        Raises:
+            GameError: a reply no request asked for came (``_reopened``), or connecting
+                failed (after the server's last word, the error says it too).
+        """
         sock = self._sock
-        if sock is None or self._reopened(sock):
+        said = "" if sock is None else self._reopened(sock)
+        if said is None:
+            return sock
+        try:
             sock = self._sock = self._kernel_timed(self.connect())
+        except GameError as err:
+            if said:  # (the server stopped: say so, as before it was seen before a request)
+                raise GameError(f"{err} (the server's last words on the connection before: "
+                                f"{said!r})") from None
+            raise
+        self._readable = _poller(sock)
         return sock
 
-    def _reopened(self, sock: socket.socket) -> bool:
-        """Whether ``sock``, unused for a while, was found closed by the server (or
-        holding something nobody asked for) and closed here: the next request then
-        goes on a new connection. The server closes a kept-alive connection idle for
-        its ``connection_timeout`` without a reply, so it never saw a request that
-        was not sent yet: sending it on a new connection does nothing twice.
+    def _reopened(self, sock: socket.socket) -> str | None:
+        """Whether ``sock``, readable before a request, was found closed by the server and
+        closed here: then "", or the server's last word before it closed it
+        (``_last_word``), and the next request goes on a new connection; None: nothing to
+        read after all. The server closes a kept-alive connection idle for its
+        ``connection_timeout`` without a reply, so it never saw a request that was not
+        sent yet: sending it on a new connection does nothing twice.
+
+        Raises:
+            GameError: anything else came, which no request asked for (``_unasked``);
+                the connection is closed, and the next request opens a new one.
         """
         sock.setblocking(False)
         try:
-            if isinstance(sock, ssl.SSLSocket):
-                sock.recv(1)  # (a TLS session ticket is read, and counts as nothing)
-            else:
-                sock.recv(1, socket.MSG_PEEK)
+            # (a TLS session ticket is read, and counts as nothing)
+            came = sock.recv(RECV_SIZE)
         except (BlockingIOError, ssl.SSLWantReadError):
             sock.settimeout(None if self._blocking else self.timeout)
-            return False  # nothing to read: open, and idle
+            return None  # nothing to read: open, and idle
         except OSError:  # (reset, a TLS connection ended)
-            pass
-        self.close()  # closed, or something unasked came
-        return True
+            came = b""
+        self.close()
+        said = _last_word(came) if came else ""
+        if said is None:
+            raise GameError(_unasked(came))
+        return said
 
     def _kernel_timed(self, sock: socket.socket) -> socket.socket:
         """``sock`` made blocking, its timeout kept by the kernel (``SO_RCVTIMEO``,
@@ -352,19 +388,28 @@ class Link:
     def _read(self, sock: socket.socket, count: int, decode: Callable[[bytearray], T]
               ) -> list[T]:
         """``count`` replies, each passed to ``decode`` as it comes: the first begun in the
-        buffer (the rest of a receive)."""
+        buffer (the rest of a receive).
+
+        ``REPLY_MAX`` and ``REPLY_ITEMS_MAX`` bound the replies together: the N sessions
+        of a vector env are answered in one round (``run_many``), and N replies each up
+        to the limits took N times the memory a limit allows (16 sessions: 1 GB of
+        bytes, and 16 million values decoded). A reply's values are counted (as its
+        commas, '{' and '[') when it is one of several; one alone, when it is longer
+        than ``REPLY_ITEMS_MAX`` bytes (``_reply_of``: a shorter one cannot hold more).
+        """
         buffer = self._buffer
         replies: list[T] = []
         start = 0
+        taken = 0  # bytes of the replies read so far
+        items = 0  # and their values, when count > 1
         deadline = time.monotonic() + self.timeout  # for the rest of the reply begun
         try:
             while len(replies) < count:
                 end = buffer.find(TERMINATOR, start)
                 if end < 0:
                     start = max(0, len(buffer) - len(TERMINATOR) + 1)
-                    if len(buffer) > REPLY_MAX:
-                        raise GameError(f"the server sent a reply of more than {REPLY_MAX} "
-                                        "bytes: is that a game server?")
+                    if taken + len(buffer) > REPLY_MAX:
+                        raise GameError(_too_large(count, f"{REPLY_MAX} bytes", "REPLY_MAX"))
                     chunk = _receive(sock, deadline)
                     if not chunk:
                         text = bytes(buffer).decode(errors="replace")
@@ -373,6 +418,14 @@ class Link:
                     continue
                 raw = buffer[:end]
                 del buffer[:end + len(TERMINATOR)]  # (a reply that is not JSON too)
+                taken += len(raw)
+                if count > 1:
+                    items += raw.count(b",") + raw.count(b"{") + raw.count(b"[")
+                    if taken > REPLY_MAX or items > REPLY_ITEMS_MAX:
+                        raise GameError(_too_large(
+                            count, *((f"{REPLY_MAX} bytes", "REPLY_MAX") if taken > REPLY_MAX
+                                     else (f"{REPLY_ITEMS_MAX:,} values (commas, lists and "
+                                           "dicts)", "REPLY_ITEMS_MAX"))))
                 replies.append(decode(raw))
                 start = 0
                 deadline = time.monotonic() + self.timeout  # the next reply's
@@ -444,7 +497,7 @@ class Link:
     def close(self) -> None:
         """Close the connection (the next request opens a new one)."""
         sock, self._sock = self._sock, None
-        self._look_after = -math.inf  # (the next request connects: ``_connection``)
+        self._readable = _no_connection  # (the next request connects: ``_connection``)
         self._buffer.clear()
         self._blocking = False
         if sock is not None:
@@ -632,33 +685,20 @@ def _leave(address: tuple[str, int], context: ssl.SSLContext | None, payload: by
     that many replies came, the server closed, or ``deadline`` (``time.monotonic()``)
     passed; errors are ignored (``Link.leave``).
 
-    One deadline for everything: ``Link.exchange`` allows its timeout for the connection
-    to each of the host's addresses (a name with an IPv4 and an IPv6 address that do not
-    answer: twice) and again for each reply, so an env's ``close()`` took many times
-    ``LEAVE_TIMEOUT`` from a server that did not answer, or answered slowly. A TLS
-    handshake, and a TLS ``sendall`` (one write of all), wait the socket's timeout in all,
-    however the server trickles its bytes (``_ssl`` keeps a deadline across its reads and
-    writes, since Python 3.5): so the timeout is set to what is left before each.
+    One deadline for everything, the name's lookup too: ``Link.exchange`` allows its
+    timeout for the connection to each of the host's addresses (a name with an IPv4 and
+    an IPv6 address that do not answer: twice) and again for each reply, so an env's
+    ``close()`` took many times ``LEAVE_TIMEOUT`` from a server that did not answer, or
+    answered slowly. A TLS handshake, and a TLS ``sendall`` (one write of all), wait the
+    socket's timeout in all, however the server trickles its bytes (``_ssl`` keeps a
+    deadline across its reads and writes, since Python 3.5): so the timeout is set to
+    what is left before each.
     """
     host, port = address
     sock: socket.socket | None = None
     try:
-        for family, kind, proto, _, where in socket.getaddrinfo(host, port,
-                                                               type=socket.SOCK_STREAM):
-            candidate = socket.socket(family, kind, proto)
-            try:
-                candidate.settimeout(max(deadline - time.monotonic(), 1e-3))
-                candidate.connect(where)
-            except OSError:
-                candidate.close()
-                if time.monotonic() >= deadline:
-                    return
-                continue
-            sock = candidate
-            break
-        if sock is None:
-            return
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        addresses = lookup(host, port, max(deadline - time.monotonic(), 1e-3))
+        sock = _open(addresses, None, deadline)
         if context is not None:
             sock.settimeout(max(deadline - time.monotonic(), 1e-3))
             sock = context.wrap_socket(sock, server_hostname=host)
@@ -677,6 +717,94 @@ def _leave(address: tuple[str, int], context: ssl.SSLContext | None, payload: by
     finally:
         if sock is not None:
             sock.close()
+
+
+class LookupTimeout(TimeoutError):
+    """A host name's lookup did not end in time (``lookup``)."""
+
+
+class _Lookup:
+    """One lookup of a host name, on a thread of its own (``lookup``)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.done = threading.Event()
+        self.addresses: list[Any] = []
+        self.error: Exception | None = None
+        threading.Thread(target=self._run, args=(host, port), daemon=True,
+                         name=f"gameserver.rl lookup of {host[:100]!r}").start()
+
+    def _run(self, host: str, port: int) -> None:
+        try:
+            self.addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except Exception as err:  # (handed to every caller waiting for it: ``lookup``)
+            self.error = err
+        finally:
+            with _LOOKUPS_LOCK:
+                if _LOOKUPS.get((host, port)) is self:
+                    del _LOOKUPS[(host, port)]
+            self.done.set()
+
+
+# The lookups under way, by (host, port): a caller whose lookup is under way already waits
+# for that one, so a name server that never answers holds one thread per name at most.
+_LOOKUPS: dict[tuple[str, int], _Lookup] = {}
+_LOOKUPS_LOCK = threading.Lock()
+
+
+def lookup(host: str, port: int, timeout: float) -> list[Any]:
+    """``socket.getaddrinfo(host, port)`` for a TCP connection, within ``timeout`` seconds.
+
+    An IP address is no lookup (answered here, at once). A name is looked up on a thread
+    of its own (``getaddrinfo`` cannot be interrupted: a name server that does not answer
+    held the env for the system resolver's own time, 5 s per try and server of
+    ``/etc/resolv.conf`` and more, whatever its timeouts), waited for ``timeout`` at most;
+    a lookup that takes longer goes on without the caller, and a caller that asks for the
+    same name meanwhile waits for it (one thread per name at most).
+
+    Raises:
+        LookupTimeout: not done within ``timeout``.
+        socket.gaierror: the name is not found (or what ``getaddrinfo`` raised).
+    """
+    try:
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                  flags=socket.AI_NUMERICHOST)
+    except socket.gaierror:
+        pass  # not an IP address: a name, looked up below
+    with _LOOKUPS_LOCK:
+        pending = _LOOKUPS.get((host, port))
+        if pending is None:
+            pending = _LOOKUPS[(host, port)] = _Lookup(host, port)
+    if not pending.done.wait(timeout):
+        raise LookupTimeout(f"looking up {host!r} took longer than {timeout:g} s")
+    if pending.error is not None:
+        raise pending.error
+    return pending.addresses
+
+
+def _open(addresses: list[Any], timeout: float | None, deadline: float | None = None
+          ) -> socket.socket:
+    """A TCP connection (``TCP_NODELAY``) to the first of ``addresses`` (``lookup``) that
+    takes it, each tried within ``timeout`` (None: up to ``deadline``, a
+    ``time.monotonic()``), all no later than ``deadline`` if given.
+
+    Raises:
+        OSError: no address took it (the last one's error; TimeoutError for a timeout).
+    """
+    error: OSError = OSError("the name has no address")
+    for family, kind, proto, _, where in addresses:
+        left = math.inf if deadline is None else deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("timed out")
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(min(timeout or left, left))
+            sock.connect(where)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return sock
+        except OSError as err:
+            sock.close()
+            error = err
+    raise error
 
 
 def _receive(sock: socket.socket, deadline: float) -> bytes:
@@ -700,8 +828,7 @@ def _read_to_end(sock: socket.socket, timeout: float, begun: bytes | None = None
         chunks.append(_receive(sock, deadline))
         size += len(chunks[-1])
         if size > REPLY_MAX:
-            raise GameError(f"the server sent a reply of more than {REPLY_MAX} bytes: is "
-                            "that a game server?")
+            raise GameError(_too_large(1, f"{REPLY_MAX} bytes", "REPLY_MAX"))
     raw = b"".join(chunks)
     if len(raw) > REPLY_ITEMS_MAX:
         _count_items(raw)
@@ -739,6 +866,17 @@ def _reply_of(raw: bytes | bytearray) -> dict[str, Any]:
     return _checked(reply, raw)
 
 
+def _too_large(count: int, limit: str, name: str) -> str:
+    """The error of ``count`` replies (one, or a round's: ``Link._read``) of more than
+    ``limit`` (the value of ``name``), together."""
+    what = (f"a reply of more than {limit}" if count == 1 else
+            f"replies of more than {limit} in all to the {count} requests of one round (a "
+            "vector env's sessions are answered together)")
+    return (f"the server sent {what}: is that a game server? If your game's states are "
+            f"that large, raise gameserver.rl._remote.{name} after the import"
+            + ("" if count == 1 else ", or play fewer sessions in one vector env"))
+
+
 def _count_items(raw: bytes | bytearray) -> None:
     """Raise if ``raw`` holds more than ``REPLY_ITEMS_MAX`` values (before decoding it)."""
     items = raw.count(b",") + raw.count(b"{") + raw.count(b"[")
@@ -757,21 +895,24 @@ def _checked(reply: Any, raw: bytes | bytearray | str) -> dict[str, Any]:
     return reply
 
 
-# What the server's "no such game" adds for a game whose file did not load, and for a
-# name that misses one by case or "_" (``_no_such_game.no_such_game_hint``).
-_SERVER_HINTS = ("the file's author finds why", "letter for letter")
-
-
 def _joined(reply: dict[str, Any]) -> Any:
     """The data of a join's ``reply``. A game the server lacks is said with what to do:
     an env handed a class of its own found the server's "no such game" a riddle (the
-    class is right here), not knowing that the server plays the game itself."""
+    class is right here), not knowing that the server plays the game itself. So are too
+    many sessions from this address: the server's "finish or leave some first" did not
+    say that an env leaves its sessions at ``close()`` alone, and a loop that made an env
+    per evaluation without closing it met that at about the 200th."""
     try:
         return _data(reply, "join")
     except GameError as err:
         text = str(err)
-        if not text.startswith("join failed: framework: no such game: ") or any(
-                hint in text for hint in _SERVER_HINTS):  # (it says what there is to do)
+        if SESSIONS_REFUSED in text:
+            raise GameError(f"{text} (an env leaves its sessions when it is closed: call "
+                            "close() on each env you are done with; one that is not closed "
+                            "holds its session until the server's game_timeout, 1,000 s by "
+                            "default)") from None
+        if not text.startswith(f"join failed: {framework_error(NO_SUCH_GAME)}: ") or any(
+                hint in text for hint in HINT_WORDS):  # (it says what there is to do)
             raise
         raise GameError(f"{text}; the server plays the game itself and must offer it (a "
                         "game of your own: start the server with python3 -m gameserver "
@@ -824,6 +965,49 @@ def _closed_message(text: str) -> str:
     return f"the server closed the connection after {text[:200]!r}"
 
 
+def _no_connection(timeout: int) -> bool:
+    """``Link._readable`` without a connection: truthy, so that a request makes one."""
+    return True
+
+
+def _poller(sock: socket.socket) -> Callable[[int], Any]:
+    """A function that says (truthy) whether ``sock`` has something to read: ``poll``'s
+    bound method (one system call, no Python frame), ``select`` where there is none."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return poller.poll
+    return lambda timeout: select.select([sock], [], [], timeout)[0]
+
+
+def _last_word(came: bytes) -> str | None:
+    """The message of ``came``, found on a kept-alive connection before a request, if it
+    is the server's last word before it closes the connection: an error reply without the
+    terminator (``server: server is shutting down``, as our server says to every
+    connection between requests as it stops; the ``_last_reply`` of its connections).
+    None: it is not, but a reply no request asked for."""
+    if TERMINATOR in came:
+        return None
+    try:
+        reply = json.loads(came)
+    except (ValueError, RecursionError):
+        return None
+    if type(reply) is dict and reply.get("status") == "error":
+        return str(reply.get("message"))[:200]
+    return None
+
+
+def _unasked(came: bytes) -> str:
+    """What to say of ``came``, found on a kept-alive connection before a request: a reply
+    no request asked for (one request answered twice?). Taken for the next request's
+    reply, it shifted every reply after it. (A reply that comes while the next request is
+    on its way cannot be told from that request's own; the one that follows it is found
+    before the request after, and refused so.)"""
+    return (f"the server sent a reply that no request asked for ({came[:100]!r}, after its "
+            "replies to the requests before): is that a game server? The connection is "
+            "closed; the next request goes on a new one")
+
+
 def _tls_advice(err: OSError, host: str) -> str:
     """What to do about a TLS handshake with ``host`` that failed with ``err``."""
     if isinstance(err, ssl.SSLCertVerificationError):
@@ -846,7 +1030,7 @@ class SessionGone(GameError):
 
 # The server's words for a session it lacks, and for one it removed while a request of
 # ours waited in it (idle for its game_timeout: the other seats' clients were away).
-GONE = ("framework: no such game session", "framework: game session has timed out")
+GONE = (str(framework_error(NO_SUCH_SESSION)), str(framework_error(TIMED_OUT)))
 
 
 def _data(reply: dict[str, Any], what: str, table: RemoteTable | None = None) -> Any:
@@ -860,7 +1044,7 @@ def _data(reply: dict[str, Any], what: str, table: RemoteTable | None = None) ->
                 f"{message} (the server no longer has session {table.session!r}: it was "
                 "restarted without its store, or the session was idle for longer than the "
                 f"server's game timeout; {again})")
-        if table is not None and "invalid key" in message:
+        if table is not None and INVALID_KEY in message:
             message += (f" (has another client started a new session {table.session!r}, "
                         "replacing this one?)")
         raise GameError(message)
@@ -938,8 +1122,11 @@ class RemoteTable:
         self._known_max = KNOWN_MAX if known else 0
         self._owed: set[int] = set()  # seats owed the hand-over of a finished game
         self._over = False  # the last view we saw showed the game over
-        # The guard of the env's calls of rl_observation (``make_table``), closed with it.
+        # The guard of the env's calls of rl_observation (``make_table``), closed with it,
+        # and whether the table made it (else another table of its env did: a vector env's
+        # tables share the first one's).
         self.guard: GameGuard | None = None
+        self.own_guard = False
 
     # ------------------------------------------------------------ the table interface
 
@@ -1024,6 +1211,15 @@ class RemoteTable:
         if link is not CLOSED:
             link.leave(self.departures())
         if self.guard is not None:
+            self.guard.close()
+
+    def __del__(self) -> None:
+        """A table collected without ``close()`` (an env the caller did not close) stops
+        the guard it made: its watchdog thread stayed for ever, one more per such env (a
+        loop that made an env per evaluation and dropped it). Its session stays on the server
+        until idle for the server's ``game_timeout``: only ``close()`` leaves it (I/O
+        here could hold whatever code the collector interrupts, for seconds)."""
+        if getattr(self, "own_guard", False) and self.guard is not None:
             self.guard.close()
 
     def departures(self) -> list[bytes]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import select
@@ -11,14 +12,16 @@ import struct
 import sys
 import threading
 import time
+import warnings
 from typing import Any
 
 import numpy as np
 import pytest
 
-from gameserver import _tlsconn, admission, protocol
+from gameserver import _no_such_game, _tlsconn, admission, protocol
 from gameserver.games.nim import Nim
 from gameserver.games.tictactoe import TicTacToe
+from gameserver.lobby import TIMED_OUT
 from gameserver.rl import GameError, RandomAgent, _remote, aec_env, gym_env, vector_env
 from gameserver.web.source import session_summary
 from tests.rl.helpers import play_randomly
@@ -102,6 +105,34 @@ def test_no_server_at_the_address_is_a_clear_error() -> None:
                        r"\(and check the port number\)$"):
         env.reset()
     env.close()
+
+
+def test_a_name_lookup_that_never_ends_is_bounded_by_the_connect_timeout(
+        slow_names: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name server that does not answer held the env in the lookup of
+    ``socket.create_connection`` for the system resolver's own time (5 s per try and
+    server, and more), whatever its timeouts, and so did ``close()``'s leaves: now the
+    lookup gets CONNECT_TIMEOUT (the leaves: their LEAVE_TIMEOUT), and the error says what
+    to check. A second try waits for the lookup under way (one thread per name)."""
+    monkeypatch.setattr(_remote, "CONNECT_TIMEOUT", 0.3)
+    monkeypatch.setattr(_remote, "LEAVE_TIMEOUT", 0.3)
+    link = _remote.Link((slow_names.name, 4711), timeout=TIMEOUT)
+    slow_names.refuse_twice(
+        lambda: link.exchange([b'{"type": "discover", "keep_alive": true}EOT\x00']), GameError,
+        r"^cannot connect to the server at slow-name-server.example:4711: looking up the "
+        r"name 'slow-name-server.example' took longer than 0.3 s: is the name right, and "
+        r"the network's name server within reach\? \(An IP address, such as 127.0.0.1, "
+        r"needs no lookup.\)$")
+    link.leave([b'{"type": "leave", "keep_alive": true}EOT\x00'])  # (errors ignored)
+    assert slow_names.held == 1  # (returned before the lookup ended)
+
+
+def test_a_name_that_is_not_found_says_what_to_check() -> None:
+    link = _remote.Link(("no-such-host.invalid", 4711), timeout=TIMEOUT)
+    with pytest.raises(GameError, match=r"^cannot connect to the server at "
+                                        r"no-such-host.invalid:4711: the name "
+                                        r"'no-such-host.invalid' (was not found|took longer)"):
+        link.exchange([b'{"type": "discover", "keep_alive": true}EOT\x00'])
 
 
 def test_a_session_taken_over_by_another_env_is_reported(make_server) -> None:
@@ -233,6 +264,30 @@ def test_the_servers_own_hint_for_a_game_is_passed_on_alone(make_server, tmp_pat
         assert hint in str(raised.value) and "plays the game itself" not in str(raised.value)
 
 
+@pytest.mark.parametrize(("name", "kind"), [
+    ("MyRace", "a file that loads no game"), ("Skipped", "a class its file skipped"),
+    ("tictactoe", "a game's name in other case"), ("my_game", "a class not loaded, in other case"),
+    ("Chess", "no hint")])
+def test_every_hint_of_the_servers_no_such_game_is_passed_on_alone(name: str, kind: str
+                                                                    ) -> None:
+    """The env knows the server's hints by their words, which it imports from the module
+    that makes them (``_no_such_game.HINT_WORDS``): a hint reworded there can no longer
+    silently stop matching (the env's copies of the words had once, and it added its
+    advice to a hint that said what to do). Each kind of hint, made by the server's own
+    function, must hold the words; a reply without one gets the env's advice."""
+    hint = _no_such_game.no_such_game_hint(
+        name, ["TicTacToe"], {"MyRace": False, "Skipped": True, "MyGame": False})
+    assert bool(hint) == (kind != "no hint")
+    message = f"framework: no such game: '{name}' (available: TicTacToe){hint}"
+    with pytest.raises(GameError) as raised:
+        _remote._joined({"status": "error", "message": message})
+    if hint:
+        assert str(raised.value) == f"join failed: {message}"
+    else:
+        assert str(raised.value).startswith(f"join failed: {message}; the server plays the "
+                                            "game itself and must offer it")
+
+
 def test_a_tls_socket_readable_without_a_reply_is_not_taken_for_one(make_server,
                                                                      tls_pair) -> None:
     """While a seat is awaited, a join socket that turns readable may hold the join's
@@ -265,7 +320,7 @@ def drop_sessions(server: Any) -> None:
     def drop() -> None:
         lobby = server.server.lobby
         for session in list(lobby.sessions.values()):
-            lobby.remove_session(session, protocol.framework_error("game session has timed out"))
+            lobby.remove_session(session, protocol.framework_error(TIMED_OUT))
 
     server.call(drop)
 
@@ -821,6 +876,33 @@ def test_a_reply_of_too_many_values_is_refused_before_it_is_decoded(monkeypatch,
         link.close()
 
 
+@pytest.mark.parametrize("bound", ["bytes", "values"])
+def test_the_replies_of_one_round_are_bounded_together(monkeypatch, bound: str) -> None:
+    """A vector env's sessions are answered in one round: each of its N replies could
+    reach REPLY_MAX and REPLY_ITEMS_MAX, N times the memory either allows (16 sessions:
+    1 GB of bytes, or 16 million values decoded). Both now bound the round's replies
+    together; here two replies, each within the limits (larger than a receive: read in
+    pieces, as a large round is), and over them together."""
+    monkeypatch.setattr(_remote, "REPLY_MAX", 600_000 if bound == "bytes" else 10**8)
+    monkeypatch.setattr(_remote, "REPLY_ITEMS_MAX", 10**8 if bound == "bytes" else 300_000)
+    data = "x" * 400_000 if bound == "bytes" else [0] * 200_000
+    reply = json.dumps({"status": "ok", "data": data}).encode() + b"EOT\x00"
+    request = b'{"type": "discover", "keep_alive": true}EOT\x00'
+    port, _ = hostile([reply, reply + reply])
+    link = _remote.Link(("127.0.0.1", port), timeout=TIMEOUT)
+    assert link.exchange([request])[0]["data"] == data  # one alone: within the limits
+    limit = ("600000 bytes in all to the 2 requests of one round" if bound == "bytes" else
+             "300,000 values \\(commas, lists and dicts\\) in all to the 2 requests of "
+             "one round")
+    with pytest.raises(GameError, match=(
+            f"^the server sent replies of more than {limit} \\(a vector env's sessions are "
+            "answered together\\): is that a game server\\? If your game's states are that "
+            f"large, raise gameserver.rl._remote.REPLY_{'MAX' if bound == 'bytes' else 'ITEMS_MAX'}"
+            " after the import, or play fewer sessions in one vector env$")):
+        link.exchange([request, request])
+    link.close()
+
+
 def waiting_joins(port: int, game: str, sessions: list[str], players: int = 2
                   ) -> list[socket.socket]:
     """A join sent to each of ``sessions`` on a connection left open (as ``student<n>``):
@@ -1132,6 +1214,29 @@ def seat_of_bot(address: tuple[str, int], session: str) -> tuple[threading.Threa
     return thread, got
 
 
+@pytest.mark.parametrize("kind", ["aec", "gym", "vector"])
+def test_an_env_collected_without_close_stops_its_watchdog_thread(server, kind: str
+                                                                  ) -> None:
+    """A network env that was not closed left the watchdog thread of its guard running
+    for ever (an in-process env stopped it): a loop that made an env per evaluation and
+    dropped it had one thread more per env."""
+    address = (server.host, server.port)
+    before = set(threading.enumerate())
+    env: Any = (aec_env("TicTacToe", server=address, timeout=TIMEOUT) if kind == "aec" else
+                gym_env("TicTacToe", server=address, timeout=TIMEOUT) if kind == "gym" else
+                vector_env("TicTacToe", 2, server=address, timeout=TIMEOUT))
+    env.reset()
+    made = [thread for thread in set(threading.enumerate()) - before
+            if thread.name == "gameserver-watchdog"]
+    assert len(made) == 1  # (a vector env's tables share one)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)  # (its socket, not closed either)
+        del env
+        gc.collect()
+    made[0].join(TIMEOUT)
+    assert not made[0].is_alive()
+
+
 @pytest.mark.parametrize("kind", ["aec", "gym", "vector", "server"])
 def test_a_closed_env_leaves_its_session_so_a_loop_of_new_envs_is_never_refused(
         make_server, kind: str) -> None:
@@ -1173,6 +1278,32 @@ def test_a_closed_env_leaves_its_session_so_a_loop_of_new_envs_is_never_refused(
         link.leave([_remote._encode({"type": "leave", **ids})])
         assert open_sessions() == []
     env.close()  # a second close: nothing to leave, no error
+
+
+def test_envs_not_closed_until_the_server_refuses_are_told_to_close_them(make_server
+                                                                          ) -> None:
+    """Envs made in a loop and not closed hold their sessions until the server's
+    game_timeout: at ``max_sessions_per_address`` (200 by default; here 2) a join was
+    refused with the server's "finish or leave some first", which did not say how an
+    env leaves its sessions."""
+    server = make_server(max_sessions_per_address=2)
+    address = (server.host, server.port)
+    kept = []
+    for _ in range(2):
+        kept.append(gym_env("Nim", server=address, timeout=TIMEOUT))
+        kept[-1].reset()
+    env = gym_env("Nim", server=address, timeout=TIMEOUT)
+    with pytest.raises(GameError, match=(
+            r"^join failed: framework: too many sessions started from your address \(at "
+            r"most 2 at once\); finish or leave some first \(an env leaves its sessions when "
+            r"it is closed: call close\(\) on each env you are done with; one that is not "
+            r"closed holds its session until the server's game_timeout, 1,000 s by "
+            r"default\)$")):
+        env.reset()
+    kept.pop().close()
+    env.reset()  # (a closed env's session counts no more)
+    for done in [env, *kept]:
+        done.close()
 
 
 def test_a_join_refused_by_the_limit_of_new_sessions_a_minute_is_sent_again(
@@ -1347,6 +1478,72 @@ def test_a_reply_more_than_asked_for_is_refused_not_kept_for_the_next_request(ki
     with pytest.raises(GameError, match=r"^the server sent more than the 1 replies asked for "
                                         r"\(b'\{\"status\": \"ok\", \"data\": 2\}EOT"):
         link.exchange([request]) if kind == "exchange" else link.ask(request)
+    assert link.exchange([request]) == [{"status": "ok", "data": 3}]
+    link.close()
+
+
+def late_extra_reply(extra: bytes) -> tuple[int, threading.Event]:
+    """A listener whose first connection answers a request, then sends ``extra`` once the
+    test sets the event (the reply was read by then); every later connection answers
+    each request with ``{"data": 3}``."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    read = threading.Event()
+
+    def serve() -> None:
+        with listener:
+            for number in range(3):
+                conn, _ = listener.accept()
+                with conn:
+                    try:
+                        if number == 0:
+                            conn.recv(65536)
+                            conn.sendall(b'{"status": "ok", "data": 1}EOT\x00')
+                            assert read.wait(TIMEOUT)
+                            conn.sendall(extra)
+                        while conn.recv(65536):
+                            conn.sendall(b'{"status": "ok", "data": 3}EOT\x00')
+                    except OSError:
+                        pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener.getsockname()[1], read
+
+
+@pytest.mark.parametrize("kind", ["exchange", "ask"])
+def test_a_reply_nobody_asked_for_that_comes_later_is_refused_before_the_next_request(
+        kind: str) -> None:
+    """A server that answered one request twice, the second reply a moment after the
+    first (the link had read the first by then): in a busy loop (the connection was looked
+    at only after 50 ms unused) the next request took it for its own reply, and every later
+    request the one before's. Now the link looks before each request: the extra reply is
+    an error, and the next request goes on a new connection."""
+    port, read = late_extra_reply(b'{"status": "ok", "data": 2}EOT\x00')
+    link = _remote.Link(("127.0.0.1", port), timeout=TIMEOUT)
+    request = b'{"type": "discover", "keep_alive": true}EOT\x00'
+    assert link.exchange([request]) == [{"status": "ok", "data": 1}]
+    sock = link._sock
+    read.set()
+    assert select.select([sock], [], [], TIMEOUT)[0]  # the extra reply came
+    with pytest.raises(GameError, match=r"^the server sent a reply that no request asked "
+                                        r"for \(b'\{\"status\": \"ok\", \"data\": 2\}EOT"):
+        link.exchange([request]) if kind == "exchange" else link.ask(request)
+    assert link._sock is None
+    assert link.exchange([request]) == [{"status": "ok", "data": 3}]  # a new connection
+    link.close()
+
+
+def test_the_servers_last_word_as_it_stops_is_no_reply_nobody_asked_for() -> None:
+    """Our server, as it stops, says ``server: server is shutting down`` to each
+    kept-alive connection between requests (no terminator), then closes it: the next
+    request goes on a new connection (a server started again meanwhile), as after a close
+    without a word."""
+    port, read = late_extra_reply(protocol.server_error("server is shutting down").reply())
+    link = _remote.Link(("127.0.0.1", port), timeout=TIMEOUT)
+    request = b'{"type": "discover", "keep_alive": true}EOT\x00'
+    assert link.exchange([request]) == [{"status": "ok", "data": 1}]
+    sock = link._sock
+    read.set()
+    assert select.select([sock], [], [], TIMEOUT)[0]
     assert link.exchange([request]) == [{"status": "ok", "data": 3}]
     link.close()
 
