@@ -8,9 +8,10 @@ of them have a deadline); this module does what each state says.
 
 A client that takes some of the replies waiting for it is alive, however
 slowly it reads: the transport reports it (``_output_taken``), and the
-deadline starts again (in any state but DRAINING). One that takes none of
+deadline starts again (in any state but DRAINING, whose deadlines are
+short: ``REFUSED_QUIET``). One that takes none of
 them during a whole ``connection_timeout`` is ended, in every state: in
-READING, CLOSING and DRAINING as the table says, in WAITING (and SERVING)
+READING and CLOSING as the table says, in WAITING (and SERVING)
 by an abort, its waiting request dropped as if the client had hung up (a
 joiner's seat is given back). Otherwise a request that waits (a join until
 its session fills, a blocking state) would hold up to ``reply_buffer_max``
@@ -67,6 +68,12 @@ Replies held for their save on a kept-alive connection (their order, their
 bounds, the close behind them) are ``HeldReplies``' (``_held.py``), a base
 class of ``BaseConnection``.
 
+A refused connection (DRAINING) is drained for a short bounded time, and
+closed as soon as its client is quiet (``REFUSED_QUIET``, ``_drain``). A
+connection from a proxy of ``proxy_protocol_from`` begins in HEADER: its
+PROXY header (``_proxyheader.py``) names the client it counts as from then
+on (``_read_header``); one missing, malformed, too large or late is refused.
+
 Why this module is longer than our ~450 lines: serving, waiting, flow
 control and the deadlines all decide what one connection does next (what
 it reads, serves and writes, and when it closes), and read best side by
@@ -80,18 +87,18 @@ TCP on non-blocking sockets) and ``TransportConnection``
 (``_transportconn.py``, asyncio transports; TLS in ``_tlsconn.py``). A
 subclass provides the transport methods (``_write``, ``_close``,
 ``_can_half_close``, ``_half_close``, ``_abort``, ``_set_deadline``,
-``_pause_reading``, ``_resume_reading``; ``_kernel_unsent`` where the kernel's
-send queue can be asked) and reports what happens to it (``_opened``,
-``_received``, ``_eof``, ``_gone``, ``_output_taken``, ``_writing_paused``,
-``_writing_resumed``, ``_unsent_now``, ``_unsent_gone``, ``_timed_out``). What a
-connection needs from the server is the narrow ``ConnectionHost``
-(``_connhost.py``).
+``_set_short_deadline``, ``_pause_reading``, ``_resume_reading``;
+``_kernel_unsent`` where the kernel's send queue can be asked) and reports
+what happens to it (``_opened``, ``_received``, ``_eof``, ``_gone``,
+``_output_taken``, ``_writing_paused``, ``_writing_resumed``, ``_unsent_now``,
+``_unsent_gone``, ``_timed_out``). What a connection needs from the server
+is the narrow ``ConnectionHost`` (``_connhost.py``).
 """
 
 from __future__ import annotations
 
 import logging
-from time import perf_counter
+from time import monotonic, perf_counter
 
 from . import protocol
 from ._connhost import ConnectionHost
@@ -101,6 +108,8 @@ from ._connstate import (
     DRAINING,
     GONE,
     HANG_UP,
+    HEADER,
+    HEADER_READ,
     INPUT_FULL,
     LAST_REPLY,
     NOT_SERVING,
@@ -121,9 +130,17 @@ from ._connstate import (
     next_state,
 )
 from ._held import HeldReplies
+from ._proxyheader import SIGNATURES, SLOW_HEADER_LOG, UNTRUSTED_LOG, ProxyHeaderError, parse
 from ._push import Subscriptions
-from .addresses import address_key
-from .framing import TERMINATOR, HTTPRequest, RequestReader, TLSHandshake
+from .addresses import address_key, canonical_ip
+from .config import Settings
+from .framing import (
+    TERMINATOR,
+    HTTPRequest,
+    RequestReader,
+    TLSHandshake,
+    UntrustedProxyHeader,
+)
 from .protocol import ProtocolError, decode, server_error
 from .waits import Outcome, Wait
 
@@ -135,6 +152,24 @@ TLS_ON_PLAIN = ("game port: a TLS handshake came, and this server has no TLS (--
                 "calls enable_tls() for a server without it)")
 HTTP_ON_GAME_PORT = ("game port: an HTTP request came (a browser or curl given the game "
                      "port, not the dashboard's); answered with an HTTP 400 saying so")
+# What the log says of a refusal at a request's first look (``framing``), by its type.
+OTHER_PROTOCOLS: dict[type[ProtocolError], str] = {
+    TLSHandshake: TLS_ON_PLAIN, HTTPRequest: HTTP_ON_GAME_PORT,
+    UntrustedProxyHeader: UNTRUSTED_LOG}
+# A refused connection (DRAINING) is closed once its client sent nothing for REFUSED_QUIET
+# seconds (it read its refusal, or will: nothing unread, so no reset destroys it), and
+# aborted REFUSED_DRAIN_MAX seconds after the refusal however much it still sends (both at
+# most connection_timeout). Its deadlines are short ones (``_set_short_deadline``), every
+# REFUSED_QUIET seconds: the quiet close comes REFUSED_QUIET to twice that after its last
+# bytes. Until 2026-12-01 every refusal but the TLS port's to a plain client drained for a
+# whole connection_timeout after it, however quiet the client (a script that kept its
+# sockets open held its address's connections, a class's NAT, a minute each), and one
+# refused near the end of its READING deadline about twice that in all.
+REFUSED_QUIET = 2.0
+REFUSED_DRAIN_MAX = 10.0
+# Seconds a connection from a proxy of proxy_protocol_from has for its PROXY header (a
+# proxy sends it as it connects), at most connection_timeout; checked at short deadlines.
+PROXY_HEADER_DEADLINE = 5.0
 
 
 class BaseConnection(HeldReplies):
@@ -142,7 +177,7 @@ class BaseConnection(HeldReplies):
 
     __slots__ = ("_host", "_reader", "_state", "_wait", "_keep_alive", "_paused", "_kind",
                  "_started", "_address", "_counted_as", "_subs", "_unsent", "_counted",
-                 "_unsent_seen")
+                 "_unsent_seen", "_header", "_heard", "_until")
 
     def __init__(self, host: ConnectionHost) -> None:
         self._host = host
@@ -169,6 +204,9 @@ class BaseConnection(HeldReplies):
         # The kernel's unsent bytes when the last deadline passed with the transport's own
         # buffer empty (None: not asked since the deadline was set; ``_kernel_unsent``).
         self._unsent_seen: int | None = None
+        self._header: bytearray | None = None  # HEADER: the PROXY header's bytes so far
+        self._heard = 0.0  # DRAINING: when (``monotonic``) the client's last bytes came
+        self._until = 0.0  # HEADER, DRAINING: when the wait for the header, the drain, ends
 
     @property
     def state(self) -> State:
@@ -200,6 +238,12 @@ class BaseConnection(HeldReplies):
         """Call ``_timed_out`` after ``seconds`` (replacing any earlier deadline); None: never."""
         raise NotImplementedError
 
+    def _set_short_deadline(self) -> None:
+        """Call ``_timed_out`` after ``short_deadline(settings)`` seconds, one length for
+        every connection of a server (replacing any earlier deadline): HEADER's and
+        DRAINING's, which the connection then checks against ``_until``."""
+        raise NotImplementedError
+
     def _pause_reading(self) -> None:
         """Stop reading from the socket until ``_resume_reading``."""
         raise NotImplementedError
@@ -227,6 +271,8 @@ class BaseConnection(HeldReplies):
             self._set_deadline(self._host.settings.connection_timeout)
         elif state is CLOSED:
             self._set_deadline(None)
+        elif state is DRAINING:
+            self._drain()
         # else SERVING or WAITING: READING's deadline lapses (see the top)
         if self._subs is not None and state >= CLOSING:
             subs, self._subs = self._subs, None
@@ -239,16 +285,67 @@ class BaseConnection(HeldReplies):
 
         Then the subclass checks ``_refusal``, starts reading and sets the
         deadline of READING (when is its choice: the raw path reads first,
-        and most classic requests are served by that first read).
+        and most classic requests are served by that first read). A
+        connection from a proxy of ``proxy_protocol_from`` reads its PROXY
+        header first (HEADER, its short deadline set here), and is checked
+        against the limits once the header names its client.
         """
         self._address = address
-        self._counted_as = address_key(address)
-        self._host.registry.add(self, self._counted_as)
-        self._host.unsent.opened(self, self._counted_as)
+        counted_as = self._counted_as = address_key(address)
+        registry = self._host.registry
+        registry.add(self, counted_as)
+        self._host.unsent.opened(self, counted_as)
+        if registry.proxies and canonical_ip(address) in registry.proxies:
+            self._state = HEADER
+            self._header = bytearray()
+            self._until = monotonic() + min(PROXY_HEADER_DEADLINE,
+                                            self._host.settings.connection_timeout)
+            self._set_short_deadline()
 
     def _refusal(self) -> bytes | None:
-        """The reply that refuses this connection if it is beyond the limits, else None."""
+        """The reply that refuses this connection if it is beyond the limits, else None
+        (and None until a PROXY header names the client: the proxy's own address is no
+        client's)."""
+        if self._state is HEADER:
+            return None
         return self._host.registry.refusal(self._counted_as)
+
+    def _read_header(self, data: bytes) -> bytes:
+        """HEADER: ``data`` is more of the PROXY header (``_proxyheader.parse``). Once it
+        is whole, the connection counts as the client it names (the proxy's own, a
+        health check, as the proxy), READING begins, and the limits are checked (beyond
+        them: refused, DRAINING); a header that is missing, malformed or too large is
+        refused (``_refuse_header``). Returns what came after the header, for the
+        caller to read as the client's (b"" until then, or once refused)."""
+        header = self._header
+        assert header is not None
+        header += data
+        try:
+            parsed = parse(header)
+        except ProxyHeaderError as err:
+            self._refuse_header(err)
+            return b""
+        if parsed is None:  # (bounded: parse refuses a header beyond its size)
+            return b""
+        self._header = None
+        if parsed.source is not None:
+            host = self._host
+            before, after = self._counted_as, address_key(parsed.source)
+            host.registry.rekey(self, before, after)
+            host.unsent.closed(self, before)
+            host.unsent.opened(self, after)
+            self._address, self._counted_as = parsed.source, after
+        self._go(HEADER_READ)
+        refusal = self._refusal()
+        if refusal is not None:
+            self._refuse_beyond_limits(refusal)
+        return bytes(header[parsed.size:])
+
+    def _refuse_header(self, err: ProxyHeaderError) -> None:
+        """Refuse a connection whose PROXY header is missing, malformed, too large or late
+        (logged, at most once per ``LOG_INTERVAL`` for each kind)."""
+        self._host.registry.other_protocol(self._address, err.log)
+        self._refuse(err.reply())
 
     def _refuse_beyond_limits(self, reply: bytes) -> None:
         """Refuse this connection (``_refusal``): it stops counting towards the limits at
@@ -263,10 +360,9 @@ class BaseConnection(HeldReplies):
             try:
                 raw = self._reader.feed(data)
             except ProtocolError as err:
-                if type(err) is TLSHandshake:
-                    self._host.registry.other_protocol(self._address, TLS_ON_PLAIN)
-                elif type(err) is HTTPRequest:
-                    self._host.registry.other_protocol(self._address, HTTP_ON_GAME_PORT)
+                what = OTHER_PROTOCOLS.get(type(err))
+                if what is not None:
+                    self._host.registry.other_protocol(self._address, what)
                 self._refuse(err.reply())
                 return
             if raw is not None:
@@ -279,6 +375,12 @@ class BaseConnection(HeldReplies):
             reader.feed_later(data)
             if reader.pending >= reader.size_max:
                 self._pause(INPUT_FULL)
+        elif state is DRAINING:  # dropped; the client is not quiet yet
+            self._heard = monotonic()
+        elif state is HEADER:
+            rest = self._read_header(data)
+            if rest:
+                self._received(rest)
 
     def _eof(self) -> None:
         """The client closed its side: it is gone (its waiting request is dropped)."""
@@ -401,7 +503,23 @@ class BaseConnection(HeldReplies):
                 self._set_deadline(self._host.settings.connection_timeout)
             else:  # an idle kept-alive connection, or a client that takes nothing
                 self._hang_up()
-        elif state is CLOSING or state is DRAINING:
+        elif state is DRAINING:
+            now = monotonic()
+            if now >= self._until:  # it sends on: it does not read its refusal
+                self._abort()
+            elif now - self._heard >= REFUSED_QUIET:  # quiet: it has sent all it will
+                self._hang_up()  # (our FIN is out; the close follows what is unsent)
+            else:
+                self._set_short_deadline()
+        elif state is HEADER:
+            if monotonic() >= self._until:
+                timeout = min(PROXY_HEADER_DEADLINE, self._host.settings.connection_timeout)
+                self._refuse_header(ProxyHeaderError(
+                    f"the PROXY header did not come whole within {timeout:g} s",
+                    SLOW_HEADER_LOG))
+            else:
+                self._set_short_deadline()
+        elif state is CLOSING:
             self._abort()
 
     def _takes_nothing(self) -> bool:
@@ -423,7 +541,11 @@ class BaseConnection(HeldReplies):
         except ProtocolError as err:
             self._kind = "invalid"
             self._keep_alive = False
-            self._answer(err.reply())
+            if raw.startswith(SIGNATURES):  # and a whole request with it, in one read
+                host.registry.other_protocol(self._address, UNTRUSTED_LOG)
+                self._answer(UntrustedProxyHeader().reply())
+            else:
+                self._answer(err.reply())
             return
         kind = self._kind = request.kind
         if host.log_requests:
@@ -504,7 +626,9 @@ class BaseConnection(HeldReplies):
         Closing a socket with unread bytes makes the kernel send a reset, which
         would destroy the reply before the client reads it. So the reply is
         followed by our half of the close, and what the client still sends is
-        read and dropped until it closes (or ``connection_timeout`` passes).
+        read and dropped until it closes, or is quiet (then closed: nothing is
+        left unread to reset the connection), for a short bounded time at most
+        (``_drain``; then aborted).
         """
         if not self._can_half_close():
             self._last_reply(reply)
@@ -514,6 +638,13 @@ class BaseConnection(HeldReplies):
         self._unpause(INPUT_FULL)
         self._emit(reply)
         self._finish(close=False)
+
+    def _drain(self) -> None:
+        """Refused (DRAINING): drained until the client is quiet, at most a short bounded
+        time (``REFUSED_QUIET``, ``REFUSED_DRAIN_MAX``), from now on."""
+        now = self._heard = monotonic()
+        self._until = now + min(REFUSED_DRAIN_MAX, self._host.settings.connection_timeout)
+        self._set_short_deadline()
 
     def _hang_up(self) -> None:
         """Close without a reply (replies held for their save go out first)."""
@@ -606,3 +737,8 @@ class BaseConnection(HeldReplies):
 def _log_reply(reply: bytes) -> None:
     # Only the start: a join reply carries the player's secret key.
     log.debug("reply of %d bytes: %s...", len(reply), reply[:24])
+
+
+def short_deadline(settings: Settings) -> float:
+    """Seconds of a short deadline (``_set_short_deadline``): one length per server."""
+    return min(REFUSED_QUIET, settings.connection_timeout)

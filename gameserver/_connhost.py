@@ -13,11 +13,12 @@ may build their own to drive a connection without a server.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
 from ._lograte import LogRate, since
 from ._unsent import UnsentReplies
+from .addresses import canonical_ip
 from .config import Settings
 from .metrics import Metrics
 from .protocol import Request, Subscribe, server_error
@@ -36,6 +37,7 @@ class Connection(Protocol):
         """Close now, whatever is unsent."""
 
 
+OTHER_PROTOCOL_KINDS = 16  # rates of other-protocol warnings (one per kind: other_protocol)
 REFUSED_MAX = 128  # refused connections still open (their refusal sent, then drained)
 
 
@@ -43,8 +45,9 @@ class ConnectionRegistry:
     """The open connections, counted per client address, and the limits on them.
 
     A connection refused for the limits stops counting at once (``set_aside``):
-    while its refusal is sent and what its client still sends is drained (up to
-    ``connection_timeout``), it must not take an accepted connection's place,
+    while its refusal is sent and what its client still sends is drained (a few
+    seconds: ``_connection.REFUSED_DRAIN_MAX``), it must not take an accepted
+    connection's place,
     or one address could fill ``max_total`` with mute connections beyond its own
     limit. For the same reason only the first ``max_per_address`` connections of
     an address count towards ``max_total`` while the others wait for their
@@ -53,15 +56,20 @@ class ConnectionRegistry:
     it had the longest time to read its refusal, and mute ones that one address
     keeps open must not keep every other address's refusal from being said.
 
+    A connection from a proxy of ``proxies`` counts as the proxy until its PROXY
+    header names the client (``rekey``); its limits are checked then.
+
     Args:
         max_total: most connections open at once.
         max_per_address: most connections open at once from one address.
+        proxies: the addresses of ``proxy_protocol_from`` (each an IP address).
     """
 
     __slots__ = ("_open", "_aside", "_per_address", "_counted", "_max_total",
-                 "_max_per_address", "opened_total", "_other_protocol")
+                 "_max_per_address", "opened_total", "_other_protocol", "proxies")
 
-    def __init__(self, max_total: int, max_per_address: int) -> None:
+    def __init__(self, max_total: int, max_per_address: int,
+                 proxies: Iterable[str] = ()) -> None:
         self._open: set[Connection] = set()
         # Refused for the limits, not closed yet, oldest first (a dict: in insertion order).
         self._aside: dict[Connection, None] = {}
@@ -71,7 +79,11 @@ class ConnectionRegistry:
         self._max_total = max_total
         self._max_per_address = max_per_address
         self.opened_total = 0  # connections accepted since the start
-        self._other_protocol = LogRate()  # clients with(out) TLS on a port without (with) it
+        # Whose connections begin with a PROXY header (canonical_ip spellings); empty: off
+        self.proxies = frozenset(filter(None, map(canonical_ip, proxies)))
+        # Clients of another protocol (TLS on a plain port, HTTP, a PROXY header...): one
+        # rate per kind, so that a flood of one does not hide the others (other_protocol)
+        self._other_protocol: dict[str, LogRate] = {}
 
     def __len__(self) -> int:
         """The connections that count towards the limits (not the refused ones)."""
@@ -103,6 +115,13 @@ class ConnectionRegistry:
         else:
             per_address.pop(address, None)
 
+    def rekey(self, connection: Connection, old: str, new: str) -> None:
+        """``connection``, counted under the address key ``old`` (a proxy's), is its
+        client's at ``new`` (its PROXY header named it): it counts there from now on."""
+        self.remove(connection, old)
+        self.add(connection, new)
+        self.opened_total -= 1  # (one connection, counted once)
+
     def set_aside(self, connection: Connection, address: str) -> None:
         """``connection``, refused for the limits, no longer counts towards them; the
         oldest refused one still open is closed if ``REFUSED_MAX`` of them are."""
@@ -120,10 +139,21 @@ class ConnectionRegistry:
         return len(self._aside)
 
     def other_protocol(self, address: str, what: str) -> None:
-        """Warn that a client from ``address`` spoke TLS to a plain port, or plain TCP to
-        a TLS one (``what``: which, and what to do), at most once per
-        ``_lograte.LOG_INTERVAL``: a flood of them must not flood the log."""
-        held = self._other_protocol.due()
+        """Warn that a client from ``address`` spoke another protocol than the port's (TLS
+        to a plain port, plain TCP to a TLS one, HTTP, a PROXY header...; ``what``: which,
+        and what to do), at most once per ``_lograte.LOG_INTERVAL`` for each ``what``: a
+        flood of them must not flood the log, nor hide another kind (until 2026-12-01
+        one rate covered them all). ``what`` is one of the callers' constant texts, so
+        the rates are as few as those (at most ``OTHER_PROTOCOL_KINDS``: beyond, one more
+        text shares the last rate)."""
+        rates = self._other_protocol
+        rate = rates.get(what)
+        if rate is None:
+            if len(rates) >= OTHER_PROTOCOL_KINDS:  # (a bug: no caller makes texts)
+                rate = rates[next(reversed(rates))]
+            else:
+                rate = rates[what] = LogRate()
+        held = rate.due()
         if held is not None:
             log.warning("%s (from %s)%s", what, address, since(held, "such connections"))
 

@@ -11,6 +11,10 @@ readable (``add_reader``), replies go out with ``socket.send`` directly, and
 Deadlines are entries in a dict the listener sweeps (``_rawlisten.py``):
 setting one is a dict insert, clearing one a dict pop. They are times of
 ``time.monotonic()`` (the standard loop's ``time()``, without its call).
+Short deadlines (a refused connection's drain, a proxy's wait for its PROXY
+header: ``_set_short_deadline``) are in a dict of their own, since each dict
+is kept in deadline order by holding deadlines of one length only; an entry
+there left behind by a connection that moved on is dropped when due.
 
 Replies are corked while one read is served: a client that sends several
 kept-alive requests in one packet (a learning loop sends a move and the
@@ -44,7 +48,7 @@ import asyncio
 import socket
 from time import monotonic as _monotonic
 
-from ._connection import BaseConnection
+from ._connection import BaseConnection, short_deadline
 from ._connhost import ConnectionHost
 from ._connstate import OUTPUT_FULL, READ, READING, WAITING
 from ._unsent import kernel_unsent
@@ -66,14 +70,15 @@ Deadlines = dict["RawConnection", float]
 class RawConnection(BaseConnection):
     """A plain-TCP connection on a non-blocking socket."""
 
-    __slots__ = ("_loop", "_deadlines", "_sock", "_fd", "_out", "_reading", "_corked",
-                 "_corked_bytes", "_cork_max", "_when_sent")
+    __slots__ = ("_loop", "_deadlines", "_short", "_sock", "_fd", "_out", "_reading",
+                 "_corked", "_corked_bytes", "_cork_max", "_when_sent")
 
     def __init__(self, host: ConnectionHost, loop: asyncio.AbstractEventLoop,
-                 deadlines: Deadlines, sock: _socket.socket) -> None:
+                 deadlines: Deadlines, short: Deadlines, sock: _socket.socket) -> None:
         super().__init__(host)
         self._loop = loop
         self._deadlines = deadlines  # shared by every connection of the listener
+        self._short = short  # ... and the short ones (see the top)
         self._sock: _socket.socket | None = sock  # None once closed
         self._fd = sock.fileno()
         self._out = bytearray()  # written, but not yet taken by the kernel
@@ -268,6 +273,13 @@ class RawConnection(BaseConnection):
         self._unsent_seen = None
         if seconds is not None and self._sock is not None:
             deadlines[self] = _monotonic() + seconds
+
+    def _set_short_deadline(self) -> None:
+        self._deadlines.pop(self, None)
+        short = self._short
+        short.pop(self, None)
+        if self._sock is not None:
+            short[self] = _monotonic() + short_deadline(self._host.settings)
 
     def _kernel_unsent(self) -> int | None:
         if self._out or self._sock is None:

@@ -14,7 +14,10 @@ Deadlines are not timers. Every deadline is ``connection_timeout`` from the
 moment it is set, so a dict kept in insertion order is also kept in
 deadline order, and a sweep every ``connection_timeout / 10`` (at most 1 s,
 at least 10 ms) expires those that are due from the front. A deadline thus
-fires up to a tenth of ``connection_timeout`` late, never early.
+fires up to a tenth of ``connection_timeout`` late, never early. So do the
+short deadlines (a refused connection's drain, a proxy's PROXY header:
+``_connection.short_deadline``), in a dict of their own for the same reason;
+one left behind by a connection that moved on to another state is dropped.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._connhost import ConnectionHost
+from ._connstate import DRAINING, HEADER
 from ._json import private_api_problem
 from ._rawconn import Deadlines, RawConnection
 
@@ -57,6 +61,7 @@ class RawListener:
         self.loop = loop
         self.sockets: list[socket.socket] = []
         self.deadlines: Deadlines = {}
+        self.short: Deadlines = {}  # the short ones (HEADER's, DRAINING's)
         timeout = host.settings.connection_timeout
         self._sweep_interval = max(0.01, min(1.0, timeout / 10))
         self._sweeper: asyncio.TimerHandle | None = None
@@ -155,9 +160,9 @@ class RawListener:
         self._start_all(self._accept_waiting(listening, kind))
 
     def _start_all(self, accepted: list[tuple[_socket.socket, str]]) -> None:
-        host, loop, deadlines = self._host, self.loop, self.deadlines
+        host, loop, deadlines, short = self._host, self.loop, self.deadlines, self.short
         for sock, address in accepted:
-            RawConnection(host, loop, deadlines, sock).start(address)
+            RawConnection(host, loop, deadlines, short, sock).start(address)
 
     def _accept_waiting(self, listening: socket.socket,
                         kind: tuple[int, int, int]) -> list[tuple[_socket.socket, str]]:
@@ -226,16 +231,17 @@ class RawListener:
         """Expire the deadlines that are due (they are at the front)."""
         self._sweeper = self.loop.call_later(self._sweep_interval, self._sweep)
         now = time.monotonic()  # (the clock of the deadlines: see ``_rawconn``)
-        deadlines = self.deadlines
-        due = []
-        for connection, deadline in deadlines.items():
-            if deadline > now:
-                break
-            due.append(connection)
-        for connection in due:
-            if deadlines.get(connection, now + 1) <= now:  # not cleared or moved meanwhile
-                del deadlines[connection]
-                connection._timed_out()
+        for deadlines, short in ((self.deadlines, False), (self.short, True)):
+            due = []
+            for connection, deadline in deadlines.items():
+                if deadline > now:
+                    break
+                due.append(connection)
+            for connection in due:
+                if deadlines.get(connection, now + 1) <= now:  # not cleared or moved meanwhile
+                    del deadlines[connection]
+                    if not short or connection.state is DRAINING or connection.state is HEADER:
+                        connection._timed_out()
 
 
 # ---------------------------------------------------------------- accepting, fast or public

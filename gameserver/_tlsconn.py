@@ -37,20 +37,24 @@ What a caller must know:
   per ``_lograte.LOG_INTERVAL``). Until 2026-11-30 its bytes went to
   OpenSSL, whose failed handshake closed the connection unanswered: the
   client saw an empty reply, the log said nothing above DEBUG. What it
-  still sends is dropped until it has been quiet for ``PLAIN_QUIET``
-  seconds (it sent its request whole, then read: it is done), then the
-  connection is closed, not aborted (nothing unread: no reset); one that
-  keeps sending is aborted at ``connection_timeout`` after the refusal, as
-  any drained one. (From 2026-11-30 until 2026-12-01 such a client was held
-  until its end or the whole ``connection_timeout``: a script that kept its
-  sockets open after the answer held its address's connections, a class's
-  NAT, for a minute each. Closing sooner takes nothing from an attacker: a
-  mute connection is held that long anyway, before its handshake.)
+  still sends is dropped until it is quiet, as for any refusal (below).
+  One whose first bytes are a PROXY protocol header is told so instead
+  (``framing.UntrustedProxyHeader``), as a plain port tells it.
+- A connection from a proxy of ``proxy_protocol_from`` begins with its
+  PROXY header, in plain text before TLS (``BaseConnection._read_header``);
+  what follows it in the same read is the ClientHello. A header missing,
+  malformed, too large or late is refused in plain text, as a client
+  without TLS is: TLS never starts.
 - A refusal (a request too large, or a connection beyond the limits, said
   once the handshake ends) is followed by our close_notify and a TCP FIN,
-  and what the client still sends is dropped unread until its end, as
-  plain TCP drains it: a close with unread bytes would reset the connection
-  before the client read its refusal.
+  and what the client still sends is dropped unread, as plain TCP drains
+  it: a close with unread bytes would reset the connection before the
+  client read its refusal. The drain is short (``_connection.REFUSED_QUIET``,
+  ``REFUSED_DRAIN_MAX``): it begins once the refusal is out (before the
+  handshake ends, a refused connection's deadline is the handshake's).
+  Closing sooner than ``connection_timeout`` takes nothing from an
+  attacker: a mute connection is held that long anyway, before its
+  handshake.
 """
 
 from __future__ import annotations
@@ -59,11 +63,14 @@ import asyncio
 import logging
 import ssl
 from collections.abc import Callable
+from time import monotonic
 
 from ._connhost import ConnectionHost
-from ._connstate import DRAINING, READING
+from ._connstate import DRAINING, HEADER, READING
 from ._handshakes import Handshakes
+from ._proxyheader import UNTRUSTED_LOG, ProxyHeaderError, looks_like
 from ._transportconn import TransportConnection
+from .framing import UntrustedProxyHeader
 from .protocol import server_error
 
 log = logging.getLogger("gameserver.server")
@@ -75,8 +82,6 @@ ARRIVED_MAX = 64 * 1024  # bytes kept while a handshake's step runs; beyond, rea
 PLAIN_FIRST = frozenset(b"\t\n\r" + bytes(range(0x20, 0x7F)))
 NOT_TLS = server_error("this port speaks TLS only, and the request came without it: connect "
                        "with TLS (game_server_api: call enable_tls() before join())").reply()
-# Seconds a client answered NOT_TLS may stay quiet before it is closed (see the top).
-PLAIN_QUIET = 2.0
 NOT_TLS_LOG = ("TLS game port: a request came without TLS (a client that does not call "
                "enable_tls()); answered with a server: error in plain text")
 
@@ -87,7 +92,7 @@ class TLSConnection(TransportConnection):
     __slots__ = ("_incoming", "_outgoing", "_tls", "_ready", "_early", "_early_end",
                  "_app_reading", "_decrypt_due", "_fin", "_eof_seen", "_tls_shut",
                  "_handshakes", "_stepping", "_unstepped", "_arrived", "_arrived_bytes",
-                 "_plain", "_heard", "_drain_until")
+                 "_plain")
 
     def __init__(self, host: ConnectionHost, context: ssl.SSLContext,
                  handshakes: Handshakes) -> None:
@@ -110,20 +115,24 @@ class TLSConnection(TransportConnection):
         self._eof_seen = False  # its close_notify or FIN was reported (_eof)
         self._tls_shut = False  # our close_notify is written: nothing more can be
         self._plain: bool | None = None  # the client speaks no TLS (None: nothing came yet)
-        self._heard = 0.0  # (a client answered NOT_TLS) loop time its last bytes came
-        self._drain_until = 0.0  # ... and when its drain ends however much it sends
 
     # ------------------------------------------------------------ asyncio callbacks
 
     def data_received(self, data: bytes) -> None:
         if self._tls_shut:  # our close_notify is out: what comes is dropped unread
-            if self._plain:  # (not quiet yet: _plain_deadline)
-                self._heard = asyncio.get_running_loop().time()
+            self._heard = monotonic()  # (DRAINING: not quiet yet)
             return
+        if self._state is HEADER:  # (from a proxy: its PROXY header comes first)
+            data = self._read_header(data)
+            if not data or self._tls_shut:  # (a header refused: _refuse_header)
+                return
         if self._plain is None:  # the client's first bytes
             self._plain = data[0] in PLAIN_FIRST
             if self._plain:
-                self._not_tls()
+                if looks_like(data):  # a PROXY header from anyone else
+                    self._refuse_plain(UntrustedProxyHeader().reply(), UNTRUSTED_LOG)
+                else:
+                    self._refuse_plain(NOT_TLS, NOT_TLS_LOG)
                 return
         if self._stepping:  # kept for the step's end, up to ARRIVED_MAX
             self._arrived.append(data)
@@ -188,32 +197,27 @@ class TLSConnection(TransportConnection):
         if self._ready and not self._app_reading:
             super()._pause_reading()  # (the handshake needed reading, the connection not)
 
-    def _not_tls(self) -> None:
-        """The client speaks no TLS: its refusal in plain text, as a plain port says it
-        (then our FIN, and what it still sends dropped until its end); TLS never starts."""
-        self._host.registry.other_protocol(self._address, NOT_TLS_LOG)
-        if self._state is not READING:  # refused for the limits already: said in TLS
-            self._abort()
+    def _refuse_plain(self, reply: bytes, what: str) -> None:
+        """The client speaks no TLS (or its proxy's header is refused): ``reply`` in plain
+        text, as a plain port says it (then our FIN, and what it still sends drained until
+        it is quiet), logged as ``what``; TLS never starts."""
+        self._host.registry.other_protocol(self._address, what)
+        if self._state is not READING and self._state is not HEADER:
+            self._abort()  # refused for the limits already: said in TLS, never now
             return
+        self._plain = True
         self._ready = self._tls_shut = True  # (no handshake, and no TLS record, ever)
-        self._refuse(NOT_TLS)
-        if self._state is DRAINING:  # quiet for PLAIN_QUIET: closed (see the top)
-            timeout = self._host.settings.connection_timeout
-            self._heard = asyncio.get_running_loop().time()
-            self._drain_until = self._heard + timeout
-            self._set_deadline(min(PLAIN_QUIET, timeout))
+        self._refuse(reply)
 
-    def _plain_deadline(self) -> None:
-        """The deadline of a client answered NOT_TLS, draining: closed if it was quiet for
-        ``PLAIN_QUIET``, aborted once its ``connection_timeout`` is over, else later."""
-        self._timer = None
-        now = asyncio.get_running_loop().time()
-        if now >= self._drain_until:
-            self._abort()
-        elif now - self._heard >= PLAIN_QUIET:
-            self._hang_up()  # (our FIN is out: the close follows what is unsent)
-        else:
-            self._set_deadline(min(self._heard + PLAIN_QUIET, self._drain_until) - now)
+    def _refuse_header(self, err: ProxyHeaderError) -> None:
+        """A PROXY header refused: in plain text, before TLS (see the top)."""
+        self._refuse_plain(err.reply(), err.log)
+
+    def _drain(self) -> None:
+        """Refused: the drain begins once the refusal is out (before the handshake ends it
+        waits for it, within the handshake's deadline: ``_handshake_done``)."""
+        if self._ready:
+            super()._drain()
 
     # ------------------------------------------------------------ the handshake
 
@@ -263,6 +267,8 @@ class TLSConnection(TransportConnection):
             self._write(data)
         if self._early_end is not None:
             self._early_end()
+        if self._state is DRAINING:  # a refusal, out now: the drain's time begins
+            self._drain()
 
     def _open(self) -> bool:
         transport = self._transport
@@ -367,11 +373,8 @@ class TLSConnection(TransportConnection):
             self._abort()
 
     def _deadline_passed(self) -> None:
-        if not self._ready:  # the handshake takes too long
+        if not self._ready and self._state is not HEADER:  # the handshake takes too long
             self._timer = None
             self._abort()
-            return
-        if self._plain and self._state is DRAINING:
-            self._plain_deadline()
             return
         super()._deadline_passed()

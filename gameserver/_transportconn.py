@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 from typing import cast
 
-from ._connection import BaseConnection
+from ._connection import BaseConnection, short_deadline
 from ._connhost import ConnectionHost
 from ._connstate import UNSENT_FULL
 from ._unsent import kernel_unsent
@@ -60,8 +60,8 @@ class TransportConnection(BaseConnection, asyncio.Protocol):
         limit = self._host.settings.reply_buffer_max
         transport.set_write_buffer_limits(high=limit, low=limit // 4)
         peer = transport.get_extra_info("peername")
-        self._opened(peer[0] if isinstance(peer, tuple) else str(peer))
         self._set_deadline(self._host.settings.connection_timeout)
+        self._opened(peer[0] if isinstance(peer, tuple) else str(peer))  # (HEADER's: short)
         refusal = self._refusal()
         if refusal is not None:
             self._refuse_beyond_limits(refusal)
@@ -159,6 +159,9 @@ class TransportConnection(BaseConnection, asyncio.Protocol):
         if seconds is not None:
             self._taken = self._taken_now()
             self._timer = asyncio.get_running_loop().call_later(seconds, self._deadline_passed)
+
+    def _set_short_deadline(self) -> None:
+        self._set_deadline(short_deadline(self._host.settings))
 
     def _kernel_unsent(self) -> int | None:
         transport = self._transport

@@ -127,6 +127,12 @@ class Settings:
     max_connections: int = _setting(20_000, "most client connections open at once")
     max_connections_per_address: int = _setting(
         2_000, "most connections open at once from one client address")
+    proxy_protocol_from: list[str] = _setting(
+        [], "IP address of a TCP proxy in front of the game port that sends the PROXY "
+        "protocol (nginx stream's proxy_protocol on, HAProxy's send-proxy; repeatable): a "
+        "connection from it must begin with a PROXY header (v1 or v2) and counts as the "
+        "client it names, for every per-address limit and the log; from anyone else a "
+        "header is refused. Default: none (off)", flag_name="--proxy-protocol-from")
     max_sessions: int = _setting(20_000, "most sessions at once")
     max_memory: int = _setting(
         0, "MB of memory the server may hold before it starts no new session (0: half "
@@ -345,13 +351,15 @@ class Settings:
         for name in ("web_bots", "web_bots_per_address", "max_memory"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 or more")
-        for proxy in self.web_trusted_proxies:
-            try:
-                ipaddress.ip_address(proxy)
-            except ValueError:  # a name or a network would be trusted as nothing at all
-                raise ConfigError(f"web_trusted_proxies: {proxy!r} is not an IP address (give "
-                                  "the proxy's own address, as the dashboard sees it connect, "
-                                  "e.g. 127.0.0.1)") from None
+        for name, who in (("web_trusted_proxies", "the dashboard"),
+                          ("proxy_protocol_from", "the game port")):
+            for proxy in getattr(self, name):
+                try:
+                    ipaddress.ip_address(proxy)
+                except ValueError:  # a name or a network would be trusted as nothing at all
+                    raise ConfigError(f"{name}: {proxy!r} is not an IP address (give the "
+                                      f"proxy's own address, as {who} sees it connect, e.g. "
+                                      "127.0.0.1)") from None
 
     def _check_paths(self) -> None:
         """The TLS files and the games folders: a pipe given as a TLS file blocked the

@@ -14,14 +14,21 @@ client waited ``connection_timeout`` for its handshake's answer). So is one
 that begins as an HTTP request (``GET /``: a browser, or curl, pointed at the
 game port instead of the dashboard's), with an HTTP reply saying so
 (``HTTPRequest``): it waited for the deadline too, and the browser then
-showed no page (the game port's error is no HTTP reply).
+showed no page (the game port's error is no HTTP reply). And so is one that
+begins with a PROXY protocol header (``UntrustedProxyHeader``): a reader of
+this one never reads it (``_connection.py`` reads the header of a connection
+from an address of ``proxy_protocol_from`` before any request, and only
+theirs), so it came from a client that may write any address in it, or
+from a proxy the setting does not name.
 """
 
 from __future__ import annotations
 
+from ._proxyheader import SIGNATURES
 from .protocol import ProtocolError, server_error
 
-__all__ = ["TERMINATOR", "RequestReader", "TLSHandshake", "HTTPRequest"]
+__all__ = ["TERMINATOR", "RequestReader", "TLSHandshake", "HTTPRequest",
+           "UntrustedProxyHeader"]
 
 TERMINATOR = b"EOT\x00"
 _TERMINATOR_SIZE = len(TERMINATOR)
@@ -56,6 +63,17 @@ class HTTPRequest(ProtocolError):
                 b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(text), text))
 
 
+class UntrustedProxyHeader(ProtocolError):
+    """A request that begins with a PROXY protocol header, from an address that is not
+    one of ``proxy_protocol_from`` (see the top)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "server: a PROXY protocol header came, and this server reads one only from the "
+            "proxies its proxy_protocol_from setting names (none, by default): name the "
+            "proxy's address there, or turn the PROXY protocol off in the proxy")
+
+
 class RequestReader:
     """Collects the bytes of one request until its terminator.
 
@@ -66,7 +84,8 @@ class RequestReader:
 
     Raises ``ProtocolError`` when the request grows past ``size_max`` bytes,
     terminator included (the classic client counts it too), and
-    ``TLSHandshake`` or ``HTTPRequest`` when it begins as one (see the top).
+    ``TLSHandshake``, ``HTTPRequest`` or ``UntrustedProxyHeader`` when it begins as
+    one (see the top).
     """
 
     __slots__ = ("buffer", "_size_max", "_scanned")
@@ -107,6 +126,8 @@ class RequestReader:
                     raise TLSHandshake()
                 if buffer.startswith(HTTP_METHODS):
                     raise HTTPRequest()
+                if buffer.startswith(SIGNATURES):
+                    raise UntrustedProxyHeader()
             self._scanned = len(buffer)
             if len(buffer) > self._size_max:
                 raise server_error("request size exceeded by client")

@@ -152,7 +152,8 @@ class GameServer:
         if self.store is not None:
             self.store.rated_games = self.hall.rated_games  # (pruned games: their ratings)
         self.connections = ConnectionRegistry(settings.max_connections,
-                                              settings.max_connections_per_address)
+                                              settings.max_connections_per_address,
+                                              settings.proxy_protocol_from)
         self.unsent = UnsentReplies(settings.reply_buffer_max_per_address,
                                     settings.reply_buffer_max_total, settings.reply_buffer_max)
         self.metrics = Metrics()

@@ -34,19 +34,22 @@ def test_web_renderers_is_a_flag_and_a_config_file_key(tmp_path: Path) -> None:
     assert load(["--config", str(path), "--web-renderers", "bundled"]).web_renderers == "bundled"
 
 
-def test_web_trusted_proxies_is_a_flag_and_a_config_file_key(tmp_path: Path) -> None:
-    """Opt-in (docs/dashboard.md, "Behind a proxy"); a name or a network is refused: it
-    would match no peer, and the operator would think the proxy trusted."""
-    assert load([]).web_trusted_proxies == []
+@pytest.mark.parametrize(("name", "flag"), [("web_trusted_proxies", "--web-trusted-proxy"),
+                                           ("proxy_protocol_from", "--proxy-protocol-from")])
+def test_trusted_proxies_are_a_flag_and_a_config_file_key(tmp_path: Path, name: str,
+                                                          flag: str) -> None:
+    """Opt-in (docs/dashboard.md, "Behind a proxy"; the README's "Behind a TCP proxy or
+    load balancer"); a name or a network is refused: it would match no peer, and the
+    operator would think the proxy trusted."""
+    assert getattr(load([]), name) == []
     path = tmp_path / "server.toml"
-    path.write_text('web_trusted_proxies = ["127.0.0.1", "::1"]\n')
-    assert load(["--config", str(path)]).web_trusted_proxies == ["127.0.0.1", "::1"]
-    assert load(["--web-trusted-proxy", "10.0.0.2", "--web-trusted-proxy", "10.0.0.3"]
-                ).web_trusted_proxies == ["10.0.0.2", "10.0.0.3"]
+    path.write_text(f'{name} = ["127.0.0.1", "::1"]\n')
+    assert getattr(load(["--config", str(path)]), name) == ["127.0.0.1", "::1"]
+    assert getattr(load([flag, "10.0.0.2", flag, "10.0.0.3"]), name) == ["10.0.0.2",
+                                                                        "10.0.0.3"]
     for wrong in ("localhost", "10.0.0.0/8", ""):
-        with pytest.raises(config.ConfigError,
-                           match=f"^web_trusted_proxies: {wrong!r} is not an IP address"):
-            load(["--web-trusted-proxy", wrong])
+        with pytest.raises(config.ConfigError, match=f"^{name}: {wrong!r} is not an IP address"):
+            load([flag, wrong])
 
 
 def test_file_overrides_defaults_and_flags_override_the_file(tmp_path: Path) -> None:

@@ -19,7 +19,12 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from gameserver import registry
-from gameserver._connection import BaseConnection
+from gameserver._connection import (
+    REFUSED_DRAIN_MAX,
+    REFUSED_QUIET,
+    BaseConnection,
+    short_deadline,
+)
 from gameserver._connhost import ConnectionRegistry
 from gameserver._connstate import TIMED, TRANSITIONS, UNSENT_FULL, Event, State
 from gameserver._unsent import UnsentReplies
@@ -132,6 +137,9 @@ class MemoryConnection(BaseConnection):
 
     def _set_deadline(self, seconds: float | None) -> None:
         self.deadline = seconds
+
+    def _set_short_deadline(self) -> None:
+        self.deadline = short_deadline(self._host.settings)
 
     def _pause_reading(self) -> None:
         self.reading = False
@@ -317,17 +325,65 @@ def test_a_request_too_large_is_refused_and_what_follows_is_dropped() -> None:
         assert json.loads(conn.take())["message"] == "server: request size exceeded by client"
         conn.send(b"y" * 2_000)
         assert conn._reader.pending == 0 and conn.take() == b""
-        assert conn.deadline == 60.0
+        assert conn.deadline == REFUSED_QUIET  # (a short one: not connection_timeout)
         conn._eof()  # the client closes in turn
         assert conn.state is State.CLOSED
 
 
-def test_a_refused_client_that_goes_on_sending_is_aborted_at_the_deadline() -> None:
+def test_a_refused_client_quiet_after_its_refusal_is_closed_soon_not_aborted() -> None:
+    """Its refusal and our FIN are out; a client that sends nothing more for
+    REFUSED_QUIET has sent all it will: closed (nothing unread, so no reset destroys the
+    refusal), not drained for the whole connection_timeout as before 2026-12-01 (a
+    deadline of 60 s, and a client that kept its socket open held it that long).
+    (Time is moved by the test.)"""
     with hosting(request_size_max=1_000) as host:
         conn = MemoryConnection(host)
         conn.send(b"x" * 2_000)
+        conn.send(b"y" * 100)
+        conn._timed_out()  # the first short deadline: it sent just now
+        assert conn.state is State.DRAINING and not conn.closing
+        assert conn.deadline == REFUSED_QUIET
+        conn._heard -= REFUSED_QUIET  # quiet that long
+        conn._timed_out()
+        assert conn.state is State.CLOSING and conn.closing and not conn.aborted
+        assert "request size exceeded" in conn.take().decode()  # (then it is closed)
+        assert conn.state is State.CLOSED
+
+
+def test_a_refused_client_that_goes_on_sending_is_aborted_when_its_drain_is_over() -> None:
+    """However much it sends, at most REFUSED_DRAIN_MAX after its refusal (not a whole
+    connection_timeout from then, after up to one before it: about twice that in all)."""
+    with hosting(request_size_max=1_000) as host:
+        conn = MemoryConnection(host)
+        conn.send(b"x" * 2_000)
+        assert conn._until - conn._heard == REFUSED_DRAIN_MAX < 60
+        conn._until -= REFUSED_DRAIN_MAX  # its drain is over
+        conn.send(b"y")  # (not quiet)
         conn._timed_out()
         assert conn.aborted and conn.state is State.CLOSED
+    with hosting(request_size_max=1_000, connection_timeout=1.0) as host:
+        conn = MemoryConnection(host)  # a server whose connection_timeout is shorter
+        conn.send(b"x" * 2_000)
+        assert conn._until - conn._heard == 1.0 and conn.deadline == 1.0
+
+
+def test_a_connection_refused_for_the_limits_drains_briefly_too() -> None:
+    """Refused for the limits (set aside at once), it drains as any refusal: closed once
+    quiet, not held for connection_timeout among the few refused ones kept open."""
+    with hosting() as host:
+        host.registry = ConnectionRegistry(100, 1)
+        MemoryConnection(host)
+        conn = MemoryConnection(host)
+        refusal = conn._refusal()
+        assert refusal is not None
+        conn._refuse_beyond_limits(refusal)
+        assert conn.state is State.DRAINING and conn.deadline == REFUSED_QUIET
+        assert host.registry.refused_open == 1
+        conn._heard -= REFUSED_QUIET
+        conn._timed_out()
+        assert conn.closing and not conn.aborted
+        assert "too many connections from your address" in conn.take().decode()
+        assert conn.state is State.CLOSED and host.registry.refused_open == 0
 
 
 # ---------------------------------------------------------------- flow control

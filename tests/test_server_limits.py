@@ -282,7 +282,7 @@ def test_a_plain_client_of_a_tls_server_is_told_at_once_to_use_tls(
 def test_a_plain_client_of_a_tls_server_that_stays_connected_is_let_go_when_quiet(
         make_server: Callable[..., ServerThread], tls_pair: tuple[str, str]) -> None:
     """After its answer and our FIN, a plain client that keeps its socket open and sends
-    nothing more is closed once quiet (_tlsconn.PLAIN_QUIET), not held until
+    nothing more is closed once quiet (_connection.REFUSED_QUIET), not held until
     connection_timeout (600 s here, longer than the test waits) with its address's
     connections: a script at a class's NAT that never closes its sockets held one of the
     class's for a minute at each try. Beside it an attacker that keeps sending to hold its
@@ -311,23 +311,49 @@ def test_a_plain_client_of_a_tls_server_that_stays_connected_is_let_go_when_quie
         until(ended, "the sender let go at its connection_timeout")
 
 
-def test_a_proxy_protocol_header_is_not_read_and_fails_the_request(
-        make_server: Callable[..., ServerThread], tls_pair: tuple[str, str]) -> None:
-    """What the README ("Behind a TCP proxy or load balancer") tells a host who turns on
-    the PROXY protocol in the proxy: the game port does not read it, and every request
-    behind the header fails with a clear server: error (plain port: not JSON; TLS port:
-    no TLS), rather than being served as if from the address the header names."""
-    v1 = b"PROXY TCP4 203.0.113.7 192.0.2.1 51000 4711\r\n"
-    v2 = b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c" + bytes(12)
-    plain = make_server()
-    for header in (v1, v2):
-        reply = send_raw(plain.port, header + encode(join_request("Echo", token(), 1)))
-        assert error(parse_reply(reply)).startswith("server: request is not valid JSON")
-    cert, key = tls_pair
-    tls = make_server(tls_cert=cert, tls_key=key)
-    for header in (v1, v2):
-        reply = send_raw(tls.port, header + encode(join_request("Echo", token(), 1)))
-        assert error(parse_reply(reply)).startswith("server: this port speaks TLS only")
+def test_a_refused_client_that_keeps_its_socket_open_is_let_go_when_quiet(
+        make_server: Callable[..., ServerThread]) -> None:
+    """Refused (a request too large; a connection beyond the limits), its refusal and our
+    FIN read, a client that keeps its socket open and sends nothing more is closed once
+    quiet (_connection.REFUSED_QUIET), not drained until connection_timeout (600 s here,
+    longer than the test waits) with its address's connections: a script at a class's NAT
+    that never closes its sockets held one of the class's for a minute at each try."""
+    server = make_server(request_size_max=SIZE_MAX, max_connections_per_address=1,
+                         connection_timeout=600)
+    with socket.create_connection((server.host, server.port), timeout=TIMEOUT) as kept:
+        kept.sendall(b"x" * (SIZE_MAX + 1))
+        reply = b"".join(iter(lambda: kept.recv(65536), b""))  # (our FIN ends it)
+        assert error(parse_reply(reply)) == "server: request size exceeded by client"
+        until(lambda: server.call(lambda: len(server.server.connections)) == 0,
+              "the quiet refused client let go")
+    with socket.create_connection((server.host, server.port), timeout=TIMEOUT) as held:
+        held.sendall(encode({"type": "discover", "keep_alive": True}))
+        assert held.recv(65536)
+        with socket.create_connection((server.host, server.port), timeout=TIMEOUT) as kept:
+            reply = b"".join(iter(lambda: kept.recv(65536), b""))
+            assert "too many connections from your address" in error(parse_reply(reply))
+            until(lambda: server.call(lambda: server.server.connections.refused_open) == 0,
+                  "the quiet client refused for the limits let go")
+
+
+def test_each_kind_of_other_protocol_is_logged_whatever_another_kind_floods(
+        make_server: Callable[..., ServerThread], caplog: pytest.LogCaptureFixture) -> None:
+    """One rate covered every other-protocol warning: a flood of TLS handshakes on the
+    plain port hid the browser given the game port, and the proxy sending a header the
+    server does not read. Now each kind has its own (still once per interval each)."""
+    server = make_server(connection_timeout=600)
+    with caplog.at_level(logging.WARNING, "gameserver.server"):
+        for _ in range(10):
+            send_raw(server.port, hello("localhost"))
+        send_raw(server.port, b"GET / HTTP/1.1\r\n\r\n")
+        send_raw(server.port, b"PROXY TCP4 203.0.113.7 127.0.0.1 51000 4711\r\n")
+        for _ in range(10):
+            send_raw(server.port, b"GET / HTTP/1.1\r\n\r\n")
+    said = other_protocol_lines(caplog)
+    assert len(said) == 3, said
+    assert "TLS handshake" in said[0] and "HTTP request" in said[1], said
+    assert "PROXY header" in said[2], said
+    assert all("(from 127.0.0.1)" in line for line in said)
 
 
 def test_a_tls_client_of_a_plain_server_is_refused_at_once(

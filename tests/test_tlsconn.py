@@ -19,10 +19,11 @@ from typing import Any
 
 import pytest
 
+from gameserver._connection import REFUSED_DRAIN_MAX, REFUSED_QUIET
 from gameserver._connhost import ConnectionRegistry
 from gameserver._connstate import State
 from gameserver._handshakes import Handshakes
-from gameserver._tlsconn import PLAIN_QUIET, TLSConnection
+from gameserver._tlsconn import TLSConnection
 from gameserver.startup import tls_context
 from tests.test_connection import DISCOVER, Host, hosting
 from tests.test_transportconn import MemoryTransport, next_pass, pass_deadline, replies
@@ -166,15 +167,15 @@ def test_plain_json_to_a_tls_port_is_refused_in_plain_text_then_drained_to_its_e
 def test_a_plain_client_quiet_after_its_answer_is_closed_and_one_that_keeps_sending_aborted(
         tls_pair: tuple[str, str]) -> None:
     """Answered NOT_TLS, a client that keeps its connection open and sends nothing more
-    for PLAIN_QUIET has sent all it will: closed (not aborted: nothing unread, no reset),
-    not held for connection_timeout. One that keeps sending stays drained, at most its
-    connection_timeout after the refusal, then is aborted. (Time is moved by the test.)"""
+    for REFUSED_QUIET has sent all it will: closed (not aborted: nothing unread, no reset),
+    not held for connection_timeout. One that keeps sending stays drained, at most
+    REFUSED_DRAIN_MAX after the refusal, then is aborted. (Time is moved by the test.)"""
     async def body(host: Host, connect: Callable[[], Client]) -> None:
         quiet = connect()
         quiet.conn.data_received(DISCOVER)
         assert quiet.conn._timer is not None and quiet.conn.state is State.DRAINING
-        assert quiet.conn._timer.when() - asyncio.get_running_loop().time() <= PLAIN_QUIET
-        quiet.conn._heard -= PLAIN_QUIET  # (quiet that long)
+        assert quiet.conn._timer.when() - asyncio.get_running_loop().time() <= REFUSED_QUIET
+        quiet.conn._heard -= REFUSED_QUIET  # (quiet that long)
         pass_deadline(quiet.conn)
         assert quiet.conn.state is State.CLOSING and quiet.transport.closing
         assert not quiet.transport.aborted
@@ -184,7 +185,7 @@ def test_a_plain_client_quiet_after_its_answer_is_closed_and_one_that_keeps_send
         talker.conn.data_received(b"more")  # (just now: not quiet)
         pass_deadline(talker.conn)
         assert talker.conn.state is State.DRAINING and not talker.transport.closing
-        talker.conn._drain_until -= 600  # (its connection_timeout is over)
+        talker.conn._until -= 600  # (its drain is over)
         talker.conn.data_received(b"more")
         pass_deadline(talker.conn)
         assert talker.transport.aborted
@@ -250,7 +251,8 @@ def test_a_request_too_large_is_refused_and_the_rest_dropped_until_the_clients_e
 def test_a_refused_client_that_never_ends_holds_no_memory_and_is_aborted_at_the_deadline(
         tls_pair: tuple[str, str]) -> None:
     """After our close_notify what comes (records, its close_notify, garbage) is not even
-    buffered for decryption; a client that never sends its end is aborted."""
+    buffered for decryption; a client that never sends its end, and never stops sending,
+    is aborted once its drain is over (REFUSED_DRAIN_MAX)."""
     async def body(host: Host, connect: Callable[[], Client]) -> None:
         client = connect()
         await client.handshake()
@@ -262,6 +264,9 @@ def test_a_refused_client_that_never_ends_holds_no_memory_and_is_aborted_at_the_
         client.conn.data_received(b"not TLS" * 1000)
         assert client.conn._incoming.pending == 0 and client.conn.state is State.DRAINING
         assert not client.transport.closing
+        pass_deadline(client.conn)  # it sent just now: drained on
+        assert not client.transport.aborted and not client.transport.closing
+        client.conn._until -= REFUSED_DRAIN_MAX  # its drain is over
         pass_deadline(client.conn)
         assert client.transport.aborted
 

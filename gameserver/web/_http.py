@@ -81,6 +81,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from .._lograte import LogRate, since
 from ..addresses import address_key, canonical_ip
+from ..protocol import server_error
 
 log = logging.getLogger("gameserver.web")
 
@@ -243,6 +244,16 @@ TLS_REFUSAL = Response(400, b"this is the dashboard's plain HTTP port, and a TLS
                             b"came: use http://, not https:// (for TLS, put a proxy in front: "
                             b"docs/dashboard.md, Access token)\n",
                        "text/plain; charset=utf-8")
+# A head's first byte "{": a game client's JSON request (game_server_api.py given the
+# dashboard's port), never a request line. Answered at once in the game protocol, not in
+# HTTP (``_refused_head``), which the game client shows as a server: error; until
+# 2026-12-01 it waited the whole REQUEST_DEADLINE for a line's end and got a 408. The game
+# port answers an HTTP request with a 400 in HTTP alike (``framing.HTTPRequest``).
+GAME_REQUEST = b"{"
+GAME_REFUSAL = Response(400, server_error(
+    "this is the web dashboard's HTTP port, not the game port: connect game clients "
+    "(game_server_api.py) to the game server's port (the setting port, 4711 by "
+    "default)").reply(), "application/json")
 
 # A request line as ``parse_request_line`` parsed it: (method, target, version); and a
 # request head as ``read_head`` read it: its request line, then its header lines (each
@@ -431,6 +442,7 @@ class HTTPServer:
         self._triage: OrderedDict[asyncio.StreamWriter, None] = OrderedDict()
         self._busy_logged = LogRate(BUSY_LOG_INTERVAL)  # the connection limit (_log_busy)
         self._tls_logged = LogRate(BUSY_LOG_INTERVAL)  # TLS handshakes (TLS_REFUSAL)
+        self._game_logged = LogRate(BUSY_LOG_INTERVAL)  # game clients (GAME_REFUSAL)
         # (each an IP address: config.Settings.check refuses anything else)
         self.trusted_proxies = frozenset(filter(None, map(canonical_ip, trusted_proxies)))
         self._unforwarded_logged = LogRate(BUSY_LOG_INTERVAL)  # (_forwarded): a proxy's
@@ -465,8 +477,7 @@ class HTTPServer:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
-        peer = writer.get_extra_info("peername")
-        client = str(peer[0]) if peer else "?"
+        client = _peer(writer)
         # A trusted proxy's connections carry many visitors' requests: not counted per
         # address (its visitors are, per request, by the header it adds: _serve).
         proxied = bool(self.trusted_proxies) and canonical_ip(client) in self.trusted_proxies
@@ -593,11 +604,26 @@ class HTTPServer:
         except asyncio.LimitOverrunError:  # one line longer than the whole head may be
             head = error_response(431, f"request head larger than {HEAD_MAX} bytes")
         if isinstance(head, Response):
-            if head is TLS_REFUSAL:
-                self._log_tls(writer)
-            await self._write(writer, head, "GET", False)
+            await self._refused_head(writer, head)
             return None
         return head
+
+    async def _refused_head(self, writer: asyncio.StreamWriter, head: Response) -> None:
+        """Answer a head refused before it was whole (``read_head``): in HTTP, but a game
+        client in the game protocol; another protocol's is logged (once a minute)."""
+        if head is GAME_REFUSAL:
+            held = self._game_logged.due()
+            if held is not None:
+                log.warning("dashboard: a game client's request from %s on the dashboard's "
+                            "HTTP port (game_server_api.py given the dashboard's port, not "
+                            "the game port): answered with a server: error%s",
+                            _peer(writer), since(held, "game requests"))
+            writer.write(head.body)
+            await _drained(writer)
+            return
+        if head is TLS_REFUSAL:
+            self._log_tls(writer)
+        await self._write(writer, head, "GET", False)
 
     async def _read_body(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                          request: Request) -> bool:
@@ -699,15 +725,21 @@ class HTTPServer:
                 return
             if isinstance(head, Response):  # too long (closed: no answer) or malformed
                 if head.status != 431:
-                    await self._write(writer, head, "GET", False)
+                    await self._refused_head(writer, head)
                 return
-            request = parse_head(head, client)
-            if isinstance(request, Request) and request.path == "/healthz":
-                await self._write(writer, self._healthz(), request.method, False)
-                return
-            await self._write(writer, BUSY, "GET", False)
+            await self._busy(writer, parse_head(head, client))
         finally:
             self._triage.pop(writer, None)
+
+    async def _busy(self, writer: asyncio.StreamWriter, request: Request | Response) -> None:
+        """Answer a request beyond a cap (``_triaged``, ``_unforwarded``): ``/healthz`` as
+        ever, anything else (a head that is no request too) ``503`` with ``Retry-After``;
+        the caller closes the connection."""
+        if isinstance(request, Request) and request.path == "/healthz":
+            await self._write(writer, self._healthz(), request.method, False)
+        else:
+            await self._write(writer, BUSY, request.method if isinstance(request, Request)
+                              else "GET", False)
 
     def _forwarded(self, request: Request, proxy: str) -> str | None:
         """``forwarded_client``; when none, a line in the log (at most one a minute): a
@@ -751,17 +783,15 @@ class HTTPServer:
             unforwarded.append(key)
             return True
         self._log_busy(peer)
-        healthz = request.path == "/healthz"
-        await self._write(writer, self._healthz() if healthz else BUSY, request.method, False)
+        await self._busy(writer, request)
         return False
 
     def _log_tls(self, writer: asyncio.StreamWriter) -> None:
         held = self._tls_logged.due()
         if held is not None:
-            peer = writer.get_extra_info("peername")
             log.warning("dashboard: a TLS handshake from %s on the plain HTTP port (https:// "
                         "to an http:// address, or a proxy that speaks TLS to the dashboard): "
-                        "answered 400 in plain text%s", peer[0] if peer else "?",
+                        "answered 400 in plain text%s", _peer(writer),
                         since(held, "TLS handshakes"))
 
     def _log_busy(self, client: str) -> None:
@@ -770,6 +800,11 @@ class HTTPServer:
                         "%d, %d per address): answering /healthz and 503 to more",
                         self.open, self.per_address.get(address_key(client), 0), client,
                         self.max_connections, self.max_per_address)
+
+
+def _peer(writer: asyncio.StreamWriter) -> str:
+    peer = writer.get_extra_info("peername")
+    return str(peer[0]) if peer else "?"
 
 
 def forwarded_client(header: str) -> str | None:
@@ -833,7 +868,8 @@ async def read_head(reader: asyncio.StreamReader, lines: list[bytes],
     A head's first byte 0x16 is a TLS handshake's (``https://`` to this plain
     port): no request line begins with it, and the handshake holds no line's
     end to wait for, so it is answered at once (``TLS_REFUSAL``), not at the
-    deadline (until 2026-11-30 it held its connection for 10 s).
+    deadline (until 2026-11-30 it held its connection for 10 s). So is a first
+    byte "{", a game client's JSON request (``GAME_REFUSAL``).
 
     ``lines`` receives the lines read so far, the first from its first byte on
     (the caller's, to tell a request under way at its deadline). Raises what
@@ -843,6 +879,8 @@ async def read_head(reader: asyncio.StreamReader, lines: list[bytes],
     first = await reader.readexactly(1)
     if first == TLS_HANDSHAKE:
         return TLS_REFUSAL
+    if first == GAME_REQUEST:
+        return GAME_REFUSAL
     lines.append(first)  # a request under way, for the caller (until its line is whole)
     line = first if first == b"\n" else first + await reader.readuntil(b"\n")
     lines.pop()

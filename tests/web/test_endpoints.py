@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from game_server_api import GameServerError
+from game_server_api import GameServerAPI, GameServerError
 from gameserver.web import Dashboard, WebSettings, _data, _http
 from tests.serverproc import ServerThread
 from tests.test_handshakes import hello
@@ -412,6 +412,41 @@ def answered_at_once(web: ServerThread, caplog: pytest.LogCaptureFixture) -> Non
     dashboard = web.server.dashboard
     play.wait_until(lambda: web.call(lambda: dashboard.http.open) == 0,
                     "the refused connections to close")
+
+
+def test_a_game_client_on_the_dashboard_is_told_at_once_which_port_this_is(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """game_server_api.py given the dashboard's port: its JSON request holds no line's end,
+    so it waited the whole request deadline (10 s) and then read an HTTP 408 it cannot
+    decode. Now its first byte "{" is enough (the deadline is made longer than the test
+    waits): the game protocol's server: error saying which port this is, which the client
+    raises as such; classic and kept-alive, a flood of them logged once, none left open.
+    An HTTP request is served as before."""
+    monkeypatch.setattr(_http, "REQUEST_DEADLINE", 600.0)
+    web = play.web_server()  # (its own: a line logged in the last minute holds others)
+    port = play.dashboard_port(web)
+    told = "server: this is the web dashboard's HTTP port, not the game port"
+    try:
+        with caplog.at_level(logging.WARNING, "gameserver.web"):
+            reply = raw(web, b'{"type": "discover"}EOT\x00')
+            assert json.loads(reply)["message"].startswith(told), reply
+            for keep_alive in (False, True):
+                with GameServerAPI("127.0.0.1", port, "Echo", "s", 1, "ann",
+                                   keep_alive=keep_alive) as api:
+                    with pytest.raises(GameServerError, match="dashboard's HTTP port"):
+                        api.join()
+            for _ in range(20):  # a flood
+                assert raw(web, b"{") == reply  # the first byte alone is enough
+        said = [r.getMessage() for r in caplog.records
+                if "game client's request" in r.getMessage()]
+        assert len(said) == 1 and "on the dashboard's HTTP port" in said[0], said
+        assert fetch(web, "/healthz")[0] == 200
+        assert web.server is not None
+        dashboard = web.server.dashboard
+        play.wait_until(lambda: web.call(lambda: dashboard.http.open) == 0,
+                        "the refused connections to close")
+    finally:
+        web.stop()
 
 
 def test_a_play_body_nested_too_deep_is_refused_not_an_internal_error(
