@@ -598,55 +598,26 @@ def test_a_state_that_fails_on_the_session_page_shows_on_the_lobby_too(
         server.stop()
 
 
-SULKY = """
-from gameserver.game import AbstractGame
-
-
-class Sulky(AbstractGame):
-    def __init__(self, players):
-        pass
-
-    @staticmethod
-    def min_players():
-        return 1
-
-    @staticmethod
-    def max_players():
-        return 1
-
-    def current_player(self):
-        return 0
-
-    def move(self, move, player_id):
-        return None
-
-    def game_over(self):
-        return False
-
-    def state(self, player_id):
-        return {BODY}
-"""
-
-
-@pytest.mark.parametrize(("body", "error"), [
-    ("{'hand': {1, 2}}", "state() returned something that cannot be sent as JSON (Object "
-                         "of type set is not JSON serializable)"),
-    ("{}['hand']", "state() raised KeyError: 'hand'")])
+@pytest.mark.parametrize("mode", ["state", "set"])
 @pytest.mark.parametrize("isolate_games", ["folder", "off"])
 def test_a_state_that_fails_as_the_history_logs_it_shows_on_the_lobby(
-        tmp_path: Path, isolate_games: str, body: str, error: str) -> None:
+        tmp_path: Path, isolate_games: str, mode: str) -> None:
     """The store logs every player's state as a game starts (the history's replays begin
     there): a state() that failed then, or was no JSON, was logged as an error and the
     lobby showed a game that works, until a client or the session's page asked."""
-    (tmp_path / "sulky.py").write_text(SULKY.replace("{BODY}", body))
-    server = play.web_server(games_dirs=[str(tmp_path)], isolate_games=isolate_games,
+    broken = Path(__file__).parent.parent / "data" / "broken" / "broken_game.py"
+    games = tmp_path / "games"
+    games.mkdir()
+    (games / "broken_game.py").write_text(  # broken from the start
+        broken.read_text().replace('self.mode = "none"', f'self.mode = "{mode}"', 1))
+    server = play.web_server(games_dirs=[str(games)], isolate_games=isolate_games,
                              store=True, store_path=str(tmp_path / "store.sqlite3"))
     try:
-        play.seat(server, "Sulky", "sulky-1", ["ann"])  # full: the game starts; no state asked
+        play.seat(server, "BrokenGame", "sulky", ["ann"])  # full: it starts; no state asked
         lobby = until(lambda: (data := play.get_json(server, "/api/sessions"))["counts"]
                       ["errors"] == 1 and data, "the lobby counting the error")
         (listed,) = lobby["sessions"]
-        assert listed["error"] == "framework: game Sulky: " + error
+        assert listed["error"] == STATE_FAILURES[mode]
     finally:
         server.stop()
 
