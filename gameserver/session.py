@@ -179,9 +179,8 @@ class Session:
                  "_waits", "__weakref__", "accepted_moves", "auto", "closed", "created", "game",
                  "game_error", "game_moves", "game_name", "game_type", "games_played",
                  "join_deadline", "last_activity", "max_moves", "moves", "noted", "own_timer",
-                 "owner",
-                 "players", "recorder", "size", "timer", "token", "version", "when_abandoned",
-                 "when_over", "when_timer")
+                 "owner", "players", "recorder", "size", "timer", "token", "version",
+                 "when_abandoned", "when_over", "when_timer")
 
     def __init__(self, game_type: GameType, token: str, size: int, *, auto: bool = False,
                  recorder: Recorder | None = None, game: CheckedGame | None = None,
