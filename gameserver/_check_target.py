@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
-import re
 import shlex
 from collections.abc import Callable
 from pathlib import Path, PurePath
 
-from .registry import is_test_file
+from .registry import class_lines, is_test_file
 
 COMMAND = "python3 -m gameserver check"
 _LEVELS = 3  # the folder given and two below it: mygames/, course/week3/
 _LOOKS_MAX = 2000  # folder entries looked at in all, so a home folder costs nothing
-_READ_MAX = 1 << 20  # characters of a file read for its class lines
 _SHOWN = 5  # files named at most
 
 
@@ -56,8 +54,7 @@ def _hint(target: str) -> str:
         return f"; did you mean {_shown(path.parent / near[0])}?" if near else ""
     if not target.isidentifier() or _module_exists(target):
         return ""  # a module that exists and failed: its own error says why
-    defines = re.compile(rf"^class[ \t]+{re.escape(target)}\b", re.MULTILINE)
-    files = _below(Path("."), lambda file: bool(defines.search(_text(file))))
+    files = _below(Path("."), lambda file: any(name == target for name, _ in class_lines(file)))
     if files:
         return (f"; the check takes the game's file, and class {target} is in "
                 f"{_shown(files[0])}: {COMMAND} {_shown(files[0])}" + _others(files))
@@ -91,14 +88,6 @@ def _below(folder: Path, wanted: Callable[[Path], bool], levels: int = _LEVELS) 
                     found.append(entry)  # (is_file: a pipe named x.py would never end)
         level = below
     return found
-
-
-def _text(file: Path) -> str:
-    try:
-        with file.open(encoding="utf-8", errors="replace") as handle:
-            return handle.read(_READ_MAX)
-    except OSError:
-        return ""
 
 
 def _module_exists(name: str) -> bool:

@@ -12,16 +12,10 @@ file with a syntax error has them too), and the lobby adds
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from .registry import NAME_MAX
-
-# A class defined at the top of a file, and its bases: read as text, not imported (a
-# file with a syntax error has its class names too).
-_CLASS_LINE = re.compile(r"^class[ \t]+([A-Za-z_]\w*)[ \t]*(\([^)]*\))?", re.MULTILINE)
-_SOURCE_READ_MAX = 1 << 20  # characters of a game file read for its class names
+from .registry import NAME_MAX, class_lines
 
 # The words of the two kinds of hint, each in every hint of its kind: a name that misses a
 # game's by case or "_", and a class that is not offered (where its author finds why). A
@@ -64,13 +58,8 @@ def unloaded_games(files: Iterable[Path], offered: Mapping[str, str],
     found: dict[str, bool] = {}
     sources = set(offered.values())
     for path in files:
-        try:
-            with path.open(encoding="utf-8", errors="replace") as file:
-                text = file.read(_SOURCE_READ_MAX)
-        except OSError:
-            text = ""
         loads = str(path) in sources
-        for name, bases in _CLASS_LINE.findall(text):
+        for name, bases in class_lines(path):
             if (name not in offered and len(name) <= NAME_MAX  # (never a game's name)
                     and (not loads or "AbstractGame" in bases)):
                 found.setdefault(name, loads)

@@ -32,6 +32,7 @@ import importlib.machinery
 import importlib.util
 import inspect
 import logging
+import re
 import sys
 import traceback
 from collections.abc import Iterable
@@ -257,6 +258,28 @@ def is_test_file(path: Path) -> bool:
     """Whether ``path`` is named like a pytest file (never loaded as a game)."""
     name = path.name
     return name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
+
+
+# A class defined at the top of a file, and its bases (``class_lines``).
+_CLASS_LINE = re.compile(r"^class[ \t]+([^\W\d]\w*)[ \t]*(\([^)]*\))?", re.MULTILINE)
+_SOURCE_READ_MAX = 1 << 20  # characters of a file read for its class lines
+
+
+def class_lines(path: Path) -> list[tuple[str, str]]:
+    """The classes ``path`` defines at its top, as ``(name, bases)`` (bases: the text in
+    parentheses with them, or ""), in the file's order; [] if it cannot be read.
+
+    Read as text, not imported: a file with a syntax error, or one that would fail or
+    hang when imported, has its class names too. For the hints that name a game whose
+    file did not load (``_no_such_game``) and the file a check meant (``_check_target``).
+    Only the first MiB is read (a file may be anything a student saved as ``.py``).
+    """
+    try:
+        with path.open(encoding="utf-8", errors="replace") as file:
+            text = file.read(_SOURCE_READ_MAX)
+    except OSError:
+        return []
+    return _CLASS_LINE.findall(text)
 
 
 def _line_in(path: Path, err: BaseException) -> int | str:

@@ -81,6 +81,7 @@ from collections.abc import Set as AbstractSet
 from typing import Any
 
 from . import _session_disk, _timeouts, protocol, timers
+from ._json import decode_json
 from .checked import Call, CheckedGame, GameType, ViewPending
 from .guard import GameCodeError
 from .players import LEFT, Player, check_key, keys_match, new_key, secret_digest
@@ -177,9 +178,9 @@ class Session:
                  "_replies", "_seen", "_unrecorded", "_unsaved", "_view_waits",
                  "_waits", "__weakref__", "accepted_moves", "auto", "closed", "created", "game",
                  "game_error", "game_moves", "game_name", "game_type", "games_played",
-                 "join_deadline", "last_activity", "max_moves", "moves", "own_timer", "owner",
-                 "players", "recorder", "size", "timer", "token", "version", "when_abandoned",
-                 "when_over", "when_timer")
+                 "join_deadline", "last_activity", "max_moves", "moves", "noted", "own_timer",
+                 "owner", "players", "recorder", "size", "timer", "token", "version",
+                 "when_abandoned", "when_over", "when_timer")
 
     def __init__(self, game_type: GameType, token: str, size: int, *, auto: bool = False,
                  recorder: Recorder | None = None, game: CheckedGame | None = None,
@@ -198,9 +199,13 @@ class Session:
         self.moves = 0  # moves that reached the game, since the session started
         self.accepted_moves = 0  # ... of them accepted by the game
         # The last move or state that failed in the game's code (an exception, its time
-        # limit), and accepted_moves then: the dashboard shows it until the game accepts a
-        # move again.
+        # limit, a wrong value), and accepted_moves then (``game_failed``; shown while it
+        # stands: ``game_failure``).
         self.game_error: tuple[str, int] | None = None
+        # Counts the changes of what the dashboard shows of the session that are no change
+        # of ``version``: a game's failure recorded, a state it asked for known (``shown_view``).
+        # Part of the session's mark (``web.source``), which the lobby and live pages compare.
+        self.noted = 0
         self.game_moves = 0  # moves that reached the game, since the current game started
         self.games_played = 1
         self.closed: ProtocolError | None = None
@@ -352,7 +357,7 @@ class Session:
             # A copy: a game that changes the dict it gets must not change what is logged.
             rejection = game.move(dict(move), player_id)
         except GameCodeError as err:
-            self.game_error = (str(err), self.accepted_moves)
+            self.game_failed(err)
             self._moved(player_id, move, str(err))
             raise
         if isinstance(rejection, Call):  # a game in a worker process: the answer comes later
@@ -497,55 +502,92 @@ class Session:
         return self._saved(reply, view, wait=wait)
 
     def shown_view(self, player_id: int) -> dict[str, Any]:
-        """``player_id``'s state as a dict, for the dashboard's session page.
+        """``player_id``'s state as a dict, as its client gets it, for the dashboard's
+        session page.
 
         The server calls a game's ``state()`` when someone asks, never on its own;
-        this page asks for every player's. A failure it meets shows in the lobby as
-        well (``game_error``), as one a client's request met does: the page showed
-        the error while the lobby, and the page's own summary, showed a game that
-        works, until that player's client asked.
+        this page asks for every player's. It is the reply a client gets (encoded once
+        per change, whoever asks: a game that prints in ``state()`` prints once per
+        change, not at every look), so a failure it meets, a state that is not JSON
+        too, is recorded (``game_failed``) and shows in the lobby as one a client's
+        request met does. A state of a game in a worker process not known yet is
+        fetched: once it is, ``noted`` changes, and the page is sent it.
 
         Raises:
-            GameCodeError: the game's ``state()`` failed; or (``ViewPending``, no
-                failure) a game in a worker process has not sent that state yet.
+            GameCodeError: the game's ``state()`` failed, or returned no JSON; or
+                (``ViewPending``, no failure) a game in a worker process has not sent
+                that state yet.
         """
-        try:
+        reply = self._view_reply(player_id, False)  # (records a failure)
+        if isinstance(reply, bytes) and not self.game_type.remote:
+            return decode_json(protocol.ok_data(reply))  # type: ignore[no-any-return]
+        if isinstance(reply, Call):
+            reply.then(self._note)
+        try:  # (a worker's state is decoded once; not known yet: ViewPending)
             return self.game.view(player_id)
         except ViewPending:
             raise
         except GameCodeError as err:
-            self.game_error = (str(err), self.accepted_moves)
+            self.game_failed(err)
             raise
 
-    def view_text(self, player_id: int) -> str | None:
+    def game_failed(self, err: GameCodeError) -> None:
+        """Record that the game's code failed (it raised, ran out of time, or returned a
+        wrong value), for a request or a look (the dashboard's page, the store's log of
+        a game's first and last views): the lobby shows it (``game_failure``) until the
+        game accepts a move again. The first failure since the last accepted move
+        changes ``noted``; later ones do not, so a look that fails again each time (the
+        page looks at every change of ``noted``) makes no change to look at again."""
+        before = self.game_error
+        self.game_error = (str(err), self.accepted_moves)
+        if before is None or before[1] != self.accepted_moves:
+            self.noted += 1
+
+    @property
+    def game_failure(self) -> str | None:
+        """The game's last failure (``game_failed``) while it stands: until the game
+        accepts a move; None if there is none."""
+        failed = self.game_error
+        return failed[0] if failed is not None and failed[1] == self.accepted_moves else None
+
+    def _note(self) -> None:
+        self.noted += 1
+
+    def view_text(self, player_id: int) -> str:
         """``player_id``'s view as JSON, as its ``state`` reply carries it.
 
         For the store, which logs what the players see when a game starts and
         ends: the reply is encoded once per version, and the players' ``state``
         requests that follow find it ready. The game is asked once, whatever
         happens. For a game in a worker process, the text of the reply the
-        worker sent along, once it is known to be JSON the store can log (None
-        otherwise: the store then asks ``view`` and logs what that gives).
+        worker sent along, where it is known to be JSON the store can log
+        (else its ``view``, encoded). A failure is recorded (``game_failed``),
+        as a client's request records it.
 
         Raises:
-            GameCodeError: the game's ``state()`` failed.
+            GameCodeError: the game's ``state()`` failed (``ViewPending``: a game in a
+                worker process has not sent that state yet; no failure).
             TypeError, ValueError, RecursionError: the view is not JSON (in the json
                 module's words, as the store logs such a view whichever way it got it).
         """
         if self.game_type.remote:
-            return self.game.view_text(player_id)  # type: ignore[attr-defined, no-any-return]
-        key = player_id * 2  # the reply without legal moves (see _view_reply)
-        reply = self._replies[key] if self._replies else None
-        if reply is None:
-            view = self.game.view(player_id)
+            text: str | None = self.game.view_text(player_id)  # type: ignore[attr-defined]
+            if text is not None:
+                return text
             try:
-                reply = self.game.reply_of(view)
-            except GameCodeError as err:  # not JSON: raise in the json module's words
-                if isinstance(err.__cause__, (TypeError, ValueError, RecursionError)):
-                    raise err.__cause__ from None
+                view = self.game.view(player_id)
+            except ViewPending:
                 raise
-            self._keep_reply(key, reply)
-        return protocol.ok_data(reply)
+            except GameCodeError as err:
+                self.game_failed(err)
+                raise
+            return protocol.encode_json(view)
+        try:
+            return protocol.ok_data(self._view_reply(player_id, False))  # type: ignore[arg-type]
+        except GameCodeError as err:  # not JSON: raise in the json module's words
+            if isinstance(err.__cause__, (TypeError, ValueError, RecursionError)):
+                raise err.__cause__ from None
+            raise
 
     def _view_reply(self, player_id: int, legal_moves: bool) -> bytes | Call:
         """``player_id``'s state as an ok-reply: encoded once per version, whoever asks.
@@ -555,9 +597,8 @@ class Session:
         game in a worker process may answer with a ``Call`` (not kept).
 
         Raises:
-            GameCodeError: the game's ``state()`` (or ``legal_moves()``) failed; the
-                dashboard shows it as ``game_error``, as a failed move, until the game
-                accepts a move again.
+            GameCodeError: the game's ``state()`` (or ``legal_moves()``) failed, or its
+                state is not JSON: recorded (``game_failed``), as a failed move is.
         """
         key = player_id * 2 + legal_moves  # an int, not a tuple: nothing to allocate
         replies = self._replies
@@ -582,7 +623,7 @@ class Session:
                 else:
                     self._keep_reply(key, reply)
         except GameCodeError as err:  # shown on the dashboard, as a move's failure is
-            self.game_error = (str(err), self.accepted_moves)
+            self.game_failed(err)
             raise
         return reply
 
@@ -913,7 +954,7 @@ class Session:
         try:
             rejection = call.result()
         except GameCodeError as err:
-            self.game_error = (str(err), self.accepted_moves)
+            self.game_failed(err)
             self._moved(player_id, move, str(err))
             return self._saved(protocol.error(str(err)))
         self._moved(player_id, move, rejection, wake=False)

@@ -165,7 +165,30 @@ class LocalSession:
         try:
             reply = json.loads(step(*args))
         except (ProtocolError, GameCodeError) as err:
-            raise GameServerError(str(err)) from None
+            error = GameServerError(str(err))
+            if isinstance(err, GameCodeError):
+                note = self._what_to_fix(str(err), args[0] if step == self._state_reply
+                                         else None)
+                if note:
+                    error.add_note(note)
+            raise error from None
         if reply["status"] == "error":
             raise GameServerError(reply["message"])
         return reply
+
+    def _what_to_fix(self, message: str, player_id: int | None) -> str:
+        """What ``python3 -m gameserver check`` says to do about the failure ``message``
+        (the server's words, which name what went wrong but not what to change): a
+        forgotten ``return``; where in ``player_id``'s state is what JSON cannot send.
+        Added to the error as a note (its message stays the server's, letter for
+        letter). "" where there is nothing to add."""
+        if message.endswith(", not NoneType"):
+            return words.forgot_return(None).strip()
+        if "cannot be sent as JSON" not in message or player_id is None:
+            return ""
+        try:  # (the state that failed, asked again: nothing else changed since)
+            state = self.session.game.state(player_id)
+        except GameCodeError:
+            return ""
+        where = words.unsendable(state)
+        return f"Player {player_id}'s {where}" if where else ""

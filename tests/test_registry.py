@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gameserver import _no_such_game, registry
+from gameserver import _check_target, _no_such_game, registry
 from gameserver.games import BUNDLED_GAMES
 from tests.serverproc import ServerProcess
 from tests.wire import Player
@@ -260,6 +260,27 @@ def test_no_such_game_says_a_class_was_not_loaded_and_never_names_its_file(
     assert hint("AdaLovelaceRace") == hint("ada_lovelace_race") == ""  # a file's name: no game
     assert not any(".py" in hint(name) or "ada" in hint(name).casefold()
                    for name in ("MyRace", "myrace", "Skipped"))
+
+
+def test_a_class_named_in_any_language_is_found_by_both_hints(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A game's name may be any Python identifier (``Ärgerspiel``): the lobby's hint read
+    a file's class names as starting with an ASCII letter and said nothing of a broken
+    file's ``Ärgerspiel``, while ``check Ärgerspiel`` found the file (two readings of
+    the same ``class`` lines; now one, ``registry.class_lines``)."""
+    (tmp_path / "aerger.py").write_text(
+        "class Ärgerspiel(AbstractGame)\n    pass\n", encoding="utf-8")  # a syntax error
+    (tmp_path / "elan.py").write_text("class Élan:\n    pass\n", encoding="utf-8")
+    assert registry.class_lines(tmp_path / "aerger.py") == [("Ärgerspiel", "(AbstractGame)")]
+    assert registry.class_lines(tmp_path / "missing.py") == []
+    unloaded = _no_such_game.unloaded_games(registry.game_files([str(tmp_path)]), {})
+    assert unloaded == {"Ärgerspiel": False, "Élan": False}
+    assert "defines a class 'Ärgerspiel'" in _no_such_game.no_such_game_hint(
+        "Ärgerspiel", [], unloaded)
+    monkeypatch.chdir(tmp_path)
+    assert _check_target.hint("Ärgerspiel") == (
+        "; the check takes the game's file, and class Ärgerspiel is in aerger.py: "
+        "python3 -m gameserver check aerger.py")
 
 
 # Game files whose import does not end, each with the line it stays on (marked "here").

@@ -434,6 +434,70 @@ def test_a_state_with_legal_moves_after_the_stores_view_is_spliced_from_it(
         assert asked == []
 
 
+class _Moody(Echo):
+    """Echo whose state() fails (or is no JSON) while ``mood`` says so; "again" fails with
+    a new text each time (an id, a time: what a student's message may hold)."""
+
+    mood = ""
+    calls = 0
+
+    def state(self, player_id: int) -> dict[str, Any]:
+        self.calls += 1
+        if self.mood == "raise":
+            raise RuntimeError("moody")
+        if self.mood == "again":
+            raise RuntimeError(f"moody {self.calls}")
+        if self.mood == "set":
+            return {"seen": {1, 2}}
+        return {**super().state(player_id), "pair": (1, 2)}
+
+
+def test_every_failure_of_a_game_is_recorded_in_one_place_that_the_dashboard_reads(
+        guard: GameGuard) -> None:
+    """``game_error`` was set in four places, and the dashboard told a failure apart by
+    the accepted moves it came at (its mark) and by looking at the views it had just
+    built (the session's page). Now ``game_failed`` records each failure, and ``noted``
+    (in the dashboard's mark) changes with the first one since the last accepted move:
+    a look that fails again and again (the page looks at every change of the mark) makes
+    no change to look at, whatever its text."""
+    session = full_session(guard, _Moody)
+    game = session.game.instance
+    assert session.game_failure is None
+    noted = session.noted
+    for mood, error in (("set", "cannot be sent as JSON"), ("again", "moody")):
+        game.mood = mood
+        data(session.move(0, key(session), {"msg": "hi"}))  # accepted: no failure stands
+        assert session.game_failure is None and session.noted == noted
+        with pytest.raises(GameCodeError, match=error):
+            session.shown_view(0)
+        assert error in str(session.game_failure) and session.noted == noted + 1
+        for _ in range(3):
+            with pytest.raises(GameCodeError):
+                session.shown_view(0)
+        assert session.noted == noted + 1
+        noted = session.noted
+    game.mood = "set"
+    data(session.move(0, key(session), {"msg": "hi"}))
+    with pytest.raises(TypeError):  # the store's log of a view: in the json module's words
+        session.view_text(0)
+    assert "cannot be sent as JSON" in str(session.game_failure)
+    assert session.noted == noted + 1
+
+
+def test_the_session_page_gets_the_state_a_client_gets_asking_the_game_once_per_change(
+        guard: GameGuard) -> None:
+    """The page asked the game's state() at every look (a student's print in state()
+    printed every 2 seconds while the page was open), and showed the game's own dict
+    (a tuple where the client gets a list)."""
+    session = full_session(guard, _Moody)
+    game = session.game.instance
+    data(session.move(0, key(session), {"msg": "hi"}))
+    calls = game.calls
+    shown = [session.shown_view(0) for _ in range(3)]
+    assert shown[0] == data(session.state(0, key(session), False)) == shown[2]
+    assert shown[0]["pair"] == [1, 2] and game.calls == calls + 1
+
+
 class _OwnKeys(Echo):
     """Echo whose state has keys called like those the framework adds to a view."""
 

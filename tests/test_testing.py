@@ -89,6 +89,47 @@ def test_a_move_that_returns_true_says_what_to_return_instead() -> None:
     session.move(1, add=3)  # its False still accepts
 
 
+class _Beginner(Nim):
+    """Nim with a beginner's state(): what ``mistake`` says."""
+
+    mistake = ""
+
+    def state(self, player_id: int) -> dict:  # type: ignore[override]
+        if self.mistake == "no return":
+            {"heaps": self.heaps}  # noqa: B018 (the mistake)
+            return None  # type: ignore[return-value]
+        if self.mistake == "set":
+            return {"heaps": self.heaps, "taken": {1, 2}}
+        if self.mistake == "tuple key":
+            return {"heaps": self.heaps, (0, 1): "corner"}
+        return super().state(player_id)
+
+
+@pytest.mark.parametrize(("mistake", "message", "note"), [
+    ("no return", "state() must return a dict, not NoneType",
+     "Did you forget `return`? A method without `return` gives None: end it with `return "
+     "...` and the value."),
+    ("set", "(Object of type set is not JSON serializable)",
+     "Player 1's state()[\"taken\"] is a set, and JSON has no sets: make it a list, for "
+     "example sorted(...) or list(...)."),
+    ("tuple key", "(keys must be str, int, float, bool or None, not tuple)",
+     "Player 1's state() has the key (0, 1), a tuple: keys must be text (str), for example "
+     "str(key).")])
+def test_a_state_of_the_wrong_kind_says_what_to_fix_as_the_checker_does(
+        mistake: str, message: str, note: str) -> None:
+    """A student's test met the server's words alone (``... not NoneType``, ``Object of
+    type set is not JSON serializable``): what went wrong, not what to change, which
+    ``check`` says. The error's message stays the server's; its note says what to fix."""
+    session = LocalSession(_Beginner, 2)
+    session.game.mistake = mistake
+    with pytest.raises(GameServerError) as err:
+        session.state(1)
+    assert str(err.value).startswith("framework: game _Beginner: state() ")
+    assert str(err.value).endswith(message)
+    assert err.value.__notes__ == [note]
+    assert note in "".join(traceback.format_exception(err.value))
+
+
 # ---------------------------------------------------------------- a call that never returns
 
 # The checker's stubborn game (a bare except: in a loop), with the RL hooks for gameserver.rl.

@@ -22,7 +22,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..checked import json_problem
 from ..game import AbstractGame, has_hidden_information, lists_legal_moves
 from ..results import outcome
 from .source import DashboardSource, SessionKey
@@ -73,7 +72,7 @@ def games_list(source: DashboardSource, renderers: str = BUNDLED) -> list[dict[s
     return games
 
 
-def views_shown(game_class: type[AbstractGame] | None, summary: Mapping[str, Any],
+def views_shown(game_class: type[AbstractGame] | None, summary: Mapping[str, Any] | None,
                 operator: bool) -> bool:
     """Whether a visitor may see the players' views of a session now.
 
@@ -81,11 +80,13 @@ def views_shown(game_class: type[AbstractGame] | None, summary: Mapping[str, Any
     information, and for a game with hidden information only once it is
     over (then its replay shows every view anyway): while it runs, they get
     the public view, which is the session's summary (players, whose turn,
-    moves) and nothing a player receives in ``state()``.
+    moves) and nothing a player receives in ``state()``. ``summary`` None:
+    whether they are shown whatever the summary says.
     """
     if operator or not has_hidden_information(game_class):  # None (unknown): hidden
         return True
-    return bool(summary.get("full") and summary.get("gameover") and "error" not in summary)
+    return summary is not None and bool(summary.get("full") and summary.get("gameover")
+                                        and "error" not in summary)
 
 
 def describe(source: DashboardSource, handle: Any, stuck_seconds: float,
@@ -123,34 +124,27 @@ def session_data(source: DashboardSource, key: SessionKey, player: int | None,
     if handle is None or source.mark(handle) is None:
         return None
     now = time.time()
+    game_class = source.game_classes().get(key[0])
+    views: list[dict[str, Any]] | None = None
+    if views_shown(game_class, None, operator):
+        # First: asking for a state may find the game failing, which the summary then
+        # says (``Session.game_failed``), as the lobby does from now on.
+        views = source.views(handle)
     summary = describe(source, handle, stuck_seconds, now)
     data: dict[str, Any] = {"now": now, "summary": summary}
-    game_class = source.game_classes().get(key[0])
-    shown = views_shown(game_class, summary, operator)
-    views = [_checked(key[0], v) for v in source.views(handle)] if shown else []
-    if "error" not in summary and any("error" in view for view in views):
-        # A state() that failed just now marks the session (``Session.shown_view``): the
-        # summary says so, as the lobby does from now on.
-        summary = data["summary"] = describe(source, handle, stuck_seconds, now)
-        shown = views_shown(game_class, summary, operator)
-        views = views if shown else []
-    if not shown:
+    if views is None and views_shown(game_class, summary, operator):
+        # A spectator of a finished game with hidden information. A failure met here
+        # is in the summary of the next look, which the session's mark brings at once.
+        views = source.views(handle)
+    if views is None:
         data["hidden"] = True
+        views = []
     if player is None:
         data["views"] = views
         return data
     data["player"] = player
     data["view"] = views[player] if 0 <= player < len(views) else None
     return data
-
-
-def _checked(game: str, view: dict[str, Any]) -> dict[str, Any]:
-    """The view, or an error if it cannot be sent as JSON (a set, NaN, ...)."""
-    problem = json_problem(view)
-    if problem:
-        return {"error": f"framework: game {game}: state() returned something that "
-                         f"cannot be sent as JSON ({problem})"}
-    return view
 
 
 # ---------------------------------------------------------------- history (any thread)

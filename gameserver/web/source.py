@@ -66,7 +66,9 @@ class DashboardSource(Protocol):
         """``session_summary(handle)``: players, whose turn, moves, no keys."""
 
     def views(self, handle: Any) -> list[dict[str, Any]]:
-        """What each player would get from ``state()`` now (hidden information included)."""
+        """What each player would get from ``state()`` now (hidden information included),
+        as JSON data; ``{"error": ...}`` where it cannot be had. Asking may change the
+        mark (a game's failure found: ``Session.game_failed``): ask before ``summary``."""
 
     def game_classes(self) -> Mapping[str, type[AbstractGame]]: ...
 
@@ -145,14 +147,9 @@ class LobbySource:
             return None
         players = handle.players
         observed = [p for p in players if p.observer_key] if players else players
-        # A game call's failure is recorded without a change of version (a state() that
-        # failed for its client, or for the session's page: ``Session.shown_view``): the
-        # lobby kept the summary of that version without the error. Its move count, not
-        # its text: a game whose error text changes at every call would change it at
-        # every look, and a session's stream looks again at every change.
-        failed = handle.game_error
-        return (id(handle), handle.version, len(players), len(observed),
-                -1 if failed is None else failed[1])
+        # ``noted``: what changes without a change of version (a game's failure recorded,
+        # a state of a game in a worker process fetched for the session's page).
+        return (id(handle), handle.version, len(players), len(observed), handle.noted)
 
     def activity(self, handle: Any) -> tuple[float, int]:
         # last_activity is time.monotonic() of the session's last request; the offset
@@ -167,7 +164,7 @@ class LobbySource:
         for player_id in range(len(handle.players)):
             try:
                 views.append(handle.shown_view(player_id))
-            except GameCodeError as err:  # shown as an error box (and in the lobby)
+            except GameCodeError as err:  # an error box (a failure: in the lobby too)
                 views.append({"error": str(err)})
         return views
 
@@ -210,9 +207,10 @@ def session_summary(session: Any) -> dict[str, Any]:
     """A session for dashboards: who plays, whose turn, how busy; never a key.
 
     Game calls that fail show up as ``"error"``: whose turn it is or whether the game is
-    over, asked now, else the last move or state that failed in the game's code, until the
-    game accepts a move again. A state is asked for only when someone wants it (a client,
-    the session's page: ``Session.shown_view``), never to fill this in.
+    over, asked now, else the last failure in the game's code (``Session.game_failure``:
+    a move, or a state asked for by a client, the session's page or the store, until
+    the game accepts a move again). A state is asked for only when someone wants it,
+    never to fill this in.
     """
     now_wall, now = time.time(), session.now()
     summary: dict[str, Any] = {
@@ -226,9 +224,9 @@ def session_summary(session: Any) -> dict[str, Any]:
         "observed": [i for i, p in enumerate(session.players) if p.observer_key],
         "waiting": session.waiting, "current": [], "gameover": False,
     }
-    failed = session.game_error
-    if failed is not None and failed[1] == session.accepted_moves:
-        summary["error"] = failed[0]
+    failure = session.game_failure
+    if failure is not None:
+        summary["error"] = failure
     if session.full:
         try:
             summary["gameover"] = session.game.game_over()

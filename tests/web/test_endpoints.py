@@ -597,20 +597,30 @@ def test_a_move_or_state_that_failed_in_the_game_shows_on_the_lobby_until_one_is
         server.stop()
 
 
+# How BrokenGame's state() fails, by its move: what each failure says.
+STATE_FAILURES = {
+    "state": "framework: game BrokenGame: " + FAILURES["state"][1],
+    "set": ("framework: game BrokenGame: state() returned something that cannot be sent "
+            "as JSON (Object of type set is not JSON serializable)")}
+
+
+@pytest.mark.parametrize("mode", ["state", "set"])
 @pytest.mark.parametrize("isolate_games", ["folder", "off"])
 def test_a_state_that_fails_on_the_session_page_shows_on_the_lobby_too(
-        isolate_games: str) -> None:
+        isolate_games: str, mode: str) -> None:
     """The server calls ``state()`` when someone asks: a state that failed showed on the
     lobby only once that player's client asked for it. The session's page asks for every
     player's, and showed the error in its view while its own summary, and the lobby,
     showed a game that works. Now what the page meets marks the session, as a client's
-    request does (a worker's state still being fetched is no failure)."""
+    request does (a worker's state still being fetched is no failure). A state that is
+    no JSON (a set) in the server's own process marked nothing even so: the page found
+    it out by itself, after asking."""
     broken = Path(__file__).parent.parent / "data" / "broken"
     server = play.web_server(games_dirs=[str(broken)], isolate_games=isolate_games)
-    error = "framework: game BrokenGame: " + FAILURES["state"][1]
+    error = STATE_FAILURES[mode]
     try:
         (client,) = play.seat(server, "BrokenGame", "quiet", ["ann"])
-        client.move(**{"break": "state"})  # accepted; nobody asks for the state
+        client.move(**{"break": mode})  # accepted; nobody asks for the state
         assert play.get_json(server, "/api/sessions")["counts"]["errors"] == 0
         page = until(lambda: (data := play.get_json(server, "/api/sessions/BrokenGame/quiet"))
                      ["views"][0].get("error") == error and data, "the page meeting it")
@@ -619,6 +629,30 @@ def test_a_state_that_fails_on_the_session_page_shows_on_the_lobby_too(
                       ["errors"] == 1 and data, "the lobby counting the error")
         (listed,) = [s for s in lobby["sessions"] if s["session"] == "quiet"]
         assert listed["error"] == error
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("mode", ["state", "set"])
+@pytest.mark.parametrize("isolate_games", ["folder", "off"])
+def test_a_state_that_fails_as_the_history_logs_it_shows_on_the_lobby(
+        tmp_path: Path, isolate_games: str, mode: str) -> None:
+    """The store logs every player's state as a game starts (the history's replays begin
+    there): a state() that failed then, or was no JSON, was logged as an error and the
+    lobby showed a game that works, until a client or the session's page asked."""
+    broken = Path(__file__).parent.parent / "data" / "broken" / "broken_game.py"
+    games = tmp_path / "games"
+    games.mkdir()
+    (games / "broken_game.py").write_text(  # broken from the start
+        broken.read_text().replace('self.mode = "none"', f'self.mode = "{mode}"', 1))
+    server = play.web_server(games_dirs=[str(games)], isolate_games=isolate_games,
+                             store=True, store_path=str(tmp_path / "store.sqlite3"))
+    try:
+        play.seat(server, "BrokenGame", "sulky", ["ann"])  # full: it starts; no state asked
+        lobby = until(lambda: (data := play.get_json(server, "/api/sessions"))["counts"]
+                      ["errors"] == 1 and data, "the lobby counting the error")
+        (listed,) = lobby["sessions"]
+        assert listed["error"] == STATE_FAILURES[mode]
     finally:
         server.stop()
 

@@ -21,7 +21,7 @@ import pytest
 from game_server_api import GameServerAPI
 from gameserver.checked import GameType
 from gameserver.game import AbstractGame
-from gameserver.web import _history, _http
+from gameserver.web import _history, _http, _streams
 from tests.serverproc import ServerThread
 from tests.web import play
 from tests.web.seats import WebSeat
@@ -361,6 +361,25 @@ def test_a_view_too_large_for_one_event_is_a_note_with_a_link_not_a_dropped_stre
         client.move(size=10)  # the same stream goes on: smaller again, the view is sent
         data = fetched(stream)
         assert data["view"]["filler"] == "x" * 10 and "too_large" not in data
+    finally:
+        stream.close()
+
+
+def test_a_state_not_known_yet_on_the_session_page_is_sent_once_known(
+        big: ServerThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large state of a game in a worker process is fetched when asked: the session's
+    page showed "not known yet" until it looked again, at its next refresh or change.
+    Now the state's arrival changes the session's mark, and the page is sent it: here
+    the refreshes are stopped, so only that can bring the next event."""
+    monkeypatch.setattr(_streams, "STREAM_REFRESH", 3600.0)
+    (client,) = play.seat(big, "BigView", "big-known", ["ann"])
+    client.move(size=300_000)  # more than a change sends along: fetched when asked
+    stream = EventStream(big, "/api/sessions/BigView/big-known/events?player=0")
+    try:
+        _, data = stream.next()
+        assert "is not known yet" in data["view"]["error"] and "error" not in data["summary"]
+        _, data = stream.next()
+        assert data["view"]["filler"] == "x" * 300_000 and "error" not in data["summary"]
     finally:
         stream.close()
 
