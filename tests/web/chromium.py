@@ -16,7 +16,13 @@ import pytest
 
 from tests.web.screenshots import CHROMIUM, CHROMIUM_FLAGS
 
-__all__ = ["CHROMIUM", "CHROMIUM_FLAGS", "require"]
+__all__ = ["CHROMIUM", "CHROMIUM_FLAGS", "WAIT_MS", "require"]
+
+# How long Playwright waits for anything (an action, an ``expect``, a page to load), in
+# milliseconds: only so that a broken test fails instead of hanging. Playwright's own
+# defaults (5 s for ``expect``) and the 10 s the tests set were both passed on a loaded
+# machine (helpers' full runs at a load average of 25-30) while the page was on its way.
+WAIT_MS = 60_000
 
 
 def require() -> Any:

@@ -41,7 +41,6 @@ def page(browser: Any) -> Iterator[Any]:
     """A fresh page; fails the test if the page logged a JavaScript error."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    page.set_default_timeout(10_000)
     errors: list[str] = []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     page.on("pageerror", lambda err: errors.append(str(err)))
@@ -151,7 +150,6 @@ def test_a_live_page_comes_back_after_a_503(browser: Any) -> None:
     try:
         assert fresh.server is not None and fresh.server.dashboard is not None
         page = context.new_page()
-        page.set_default_timeout(10_000)
         page.goto(url(fresh, "/"))
         badge = page.locator(".live")
         expect(badge).to_have_attribute("data-state", "live")
@@ -213,7 +211,6 @@ def test_the_operator_sees_each_players_view_and_only_that(browser: Any) -> None
     context = browser.new_context()
     try:
         page = context.new_page()
-        page.set_default_timeout(10_000)
         ships = play.seat(guarded, "Battleship", "secret-3", ["ann", "bob"])
         play.place_fleets(ships)
         page.goto(url(guarded, f"/session/Battleship/secret-3?player=0&token={TOKEN}"))
@@ -462,8 +459,8 @@ def test_a_renderers_frame_cannot_take_what_it_was_shown_to_another_site(
         coin.move(call="heads", force="tails")
         page = context.new_page()
         with page.expect_console_message(
-                lambda msg: "violates the following Content Security Policy" in msg.text,
-                timeout=10_000) as refused:
+                lambda msg: "violates the following Content Security Policy" in msg.text
+        ) as refused:
             page.goto(url(leaky, "/session/CoinToss/coin-away"))
         text = refused.value.text
         assert f"Framing 'http://localhost:{away.server_address[1]}/' violates" in text

@@ -199,7 +199,6 @@ def test_the_lobby_shows_them_as_text(server: ServerThread, browser: Any) -> Non
     (hostile,) = [entry for entry in game_files(server)["files"] if "onerror" in entry["file"]]
     context = browser.new_context()
     page = context.new_page()
-    page.set_default_timeout(10_000)
     alarms: list[str] = []
     page.on("dialog", lambda dialog: (alarms.append(dialog.message), dialog.dismiss()))
     page.on("pageerror", lambda err: alarms.append(str(err)))
