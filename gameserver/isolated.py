@@ -289,11 +289,9 @@ class Isolation:
         self.workers = [worker for worker in self.workers if id(worker) in used]
 
     def flush_drops(self) -> None:
-        """Let every worker drop the games of the ended sessions (``Worker.flush_drops``),
-        and note what the idle ones have waited for a CPU (``Worker.note_idle``)."""
+        """Let every worker drop the games of the ended sessions (``Worker.flush_drops``)."""
         for worker in self.workers:
             worker.flush_drops()
-            worker.note_idle()
 
     def close(self) -> None:
         for worker in self.workers:

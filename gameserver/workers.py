@@ -36,17 +36,9 @@ Messages (plain data, ``gameserver._channel``), server → worker, and the reply
 * ``("drop", gid)``: no reply.
 
 Time: the head request may run ``time_limit`` seconds (the hello, which
-imports the game file, ``import_limit``). Then the worker gets one polite interrupt
+imports the game file, longer). Then the worker gets one polite interrupt
 (SIGINT: the game call running gets ``GameCallTimeout``, as in-process)
-and ``grace`` seconds to answer; after that it is killed. The time that
-counts is the wall clock's less the time the worker waited for a CPU
-(runnable, not running: ``/proc/PID/schedstat``), so that on a loaded
-machine a starved but honest worker is not interrupted, killed and replaced
-(until 2026-12-01 it was); a game that spins or sleeps is judged as before.
-The wait is counted from the last look at the worker idle (``note_idle``, at
-the server's tick, not per request), so waits in requests since then are
-forgiven too; ``overrun_bound`` (four times the limit, at least 10 s) bounds
-any request by the wall clock.
+and ``grace`` seconds to answer; after that it is killed.
 
 Failure: a worker that dies (``pidfd`` or end of the pipe: at once), is
 killed for overrunning, sends something malformed, or left a thread or
@@ -145,40 +137,12 @@ READ_SIZE = 256 * 1024
 # it does); then it closed the pipe itself, and is killed.
 CLOSED_AFTER = 0.2
 KILLED_WAIT = 5.0  # seconds the server's stop waits for each killed worker to end
-RECHECK_MIN = 0.25  # seconds at least between two looks at a starved worker's time
-OVERRUN_FLOOR = 10.0  # seconds a request may run by the wall clock, at least (a starved one)
 NOTE_MAX = 512  # bytes of a note (``_noted``): the pickle of ("note", a method's name)
 # One buffer per thread that every worker's replies are read into (an event loop reads
 # one pipe at a time; a process may run loops in several threads, as tests run servers):
 # ``os.read`` would allocate READ_SIZE bytes per read, which the C library serves with
 # mmap, mremap and munmap, three system calls and a page fault per reply.
 _read_buffers = threading.local()
-
-
-def overrun_bound(limit: float) -> float:
-    """Seconds a request of ``limit`` seconds may run by the wall clock, however long its
-    worker waited for a CPU: four times its limit, and at least ``OVERRUN_FLOOR``."""
-    return max(4 * limit, OVERRUN_FLOOR)
-
-
-def cpu_waited(pid: int) -> float | None:
-    """Seconds process ``pid``'s main thread (a worker's: it runs the game calls) has
-    waited for a CPU, runnable but not running (``/proc/PID/schedstat``'s second
-    field); None where the system does not say (not Linux)."""
-    try:
-        fd = os.open(f"/proc/{pid}/schedstat", os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        fields = os.read(fd, 128).split()
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    try:
-        return int(fields[1]) / 1e9
-    except (IndexError, ValueError):
-        return None
 
 
 @dataclass(frozen=True)
@@ -276,10 +240,7 @@ class Worker:
     _out: bytearray = field(default_factory=bytearray)
     _reader: _channel.FrameReader = field(default_factory=_channel.FrameReader)
     _head_started: float = 0.0
-    # The request interrupted, when, and what its worker had waited for a CPU by then.
-    _interrupted: tuple[Request, float, float] | None = None
-    _waited_idle: float | None = None  # seconds its process waited for a CPU, seen idle
-    _idle_sent: int = -1  # ``_sent`` then (nothing sent since: no need to look again)
+    _interrupted: tuple[Request, float] | None = None
     _running: str | None = None  # the game method the head request was interrupted in
     _timer: asyncio.TimerHandle | None = None
     _failures: collections.deque[float] = field(default_factory=collections.deque)
@@ -343,7 +304,6 @@ class Worker:
             self.loop.add_reader(process.pidfd, self._exited, process)
         self._reader = _channel.FrameReader()
         self._sent = 0
-        self._waited_idle, self._idle_sent = 0.0, -1  # (a new process has waited for nothing)
         self.sandbox = None
         queued, self._queue = self._queue, collections.deque()
         self._send(Request(_channel.encode(hello), "import", self._catalogued, self._no_catalog,
@@ -623,68 +583,30 @@ class Worker:
         self._timer = self.loop.call_at(when, self._check_time)
 
     def _check_time(self) -> None:
-        """The head request's time may be up: interrupt it, then kill the worker.
-
-        Its time is the wall clock's less what its worker waited for a CPU (``_waited``),
-        up to ``overrun_bound`` by the wall clock; the same for the grace after the
-        interrupt."""
+        """The head request's time may be up: interrupt it, then kill the worker."""
         self._timer = None
-        process = self._process
-        if not self._queue or process is None:
+        if not self._queue or self._process is None:
             return
         head, now = self._queue[0], self.loop.time()
-        started, limit = self._head_started, self._limit(head)
-        if now < started + limit:  # (no look at the worker before: nothing to forgive)
-            self._arm(started + limit)
+        due = self._head_started + self._limit(head)
+        if now < due:
+            self._arm(due)
             return
-        bound = started + overrun_bound(limit)
-        waited = self._waited(process, now - started)
         interrupted = self._interrupted
         if interrupted is None or interrupted[0] is not head:
-            due = min(started + limit + waited, bound)
-            if now < due:
-                self._arm(max(due, now + RECHECK_MIN))
-                return
-            self._interrupted = (head, now, waited)
+            self._interrupted = (head, now)
             if hasattr(signal, "SIGINT") and sys.platform != "win32":
                 try:
-                    os.kill(process.popen.pid, signal.SIGINT)
+                    os.kill(self._process.popen.pid, signal.SIGINT)
                 except ProcessLookupError:
                     pass
                 self._arm(now + self.settings.grace)
                 return
-        else:
-            due = min(interrupted[1] + self.settings.grace + waited - interrupted[2],
-                      bound + self.settings.grace)
-            if now < due:
-                self._arm(max(due, now + RECHECK_MIN))
-                return
-        self._replace(f"{self._running or head.method}() took longer than "
-                      f"{limit:g} s and was stopped (endless loop?)")
-
-    def _waited(self, process: Process, elapsed: float) -> float:
-        """Seconds the head request's worker waited for a CPU while it ran (a starved
-        worker, on a loaded machine: not its fault), at most ``elapsed``; 0 where unknown.
-
-        Counted from the last look at the worker idle (``note_idle``): an idle worker
-        waits for no CPU, but one busy since may have waited in the requests before
-        this one too, which are forgiven with it (``overrun_bound`` bounds that)."""
-        if self._waited_idle is None:
-            return 0.0
-        waited = cpu_waited(process.pid)
-        if waited is None:
-            return 0.0
-        return max(0.0, min(elapsed, waited - self._waited_idle))
-
-    def note_idle(self) -> None:
-        """Note how long the worker has waited for a CPU so far, if it is idle and was
-        sent something since the last look (the server's tick calls this): where
-        ``_waited`` counts from. A look is one read of ``/proc``; none per request."""
-        process = self._process
-        if process is None or self._queue or self._sent == self._idle_sent:
+        elif now < interrupted[1] + self.settings.grace:
+            self._arm(interrupted[1] + self.settings.grace)
             return
-        self._idle_sent = self._sent
-        self._waited_idle = cpu_waited(process.pid)
+        self._replace(f"{self._running or head.method}() took longer than "
+                      f"{self._limit(head):g} s and was stopped (endless loop?)")
 
     # ------------------------------------------------------------ failure
 

@@ -16,13 +16,10 @@ import fcntl
 import json
 import logging
 import os
-import shutil
 import signal
 import socket
 import sqlite3
 import struct
-import subprocess
-import sys
 import termios
 import threading
 from collections.abc import Callable
@@ -481,45 +478,3 @@ def test_a_request_for_a_game_whose_restore_failed_fails_with_it_and_costs_no_wo
     again = Player(server.port, "Gated", "again", 1)  # the file's worker serves on
     assert again.join()["status"] == "ok"
     assert again.move(n=1) == {"status": "ok", "data": None}
-
-
-
-def test_a_starved_worker_is_not_killed_for_the_time_it_waited_for_a_cpu(
-        make_server: Callable[..., ServerThread], tmp_path: Path, monkeypatch) -> None:
-    """A worker was judged by the wall clock: on a loaded machine one that waited for a CPU
-    past its limit was interrupted, killed and replaced, although its game did little.
-    Now the time it waited (runnable, not running) does not count. Here a move of Busy
-    needs 30 ms of CPU, and the worker is starved (``nice`` 19, on one CPU with a process that
-    spins: about 1.5 % of it), so that the move takes a second or more by the wall
-    clock, past the limit of 0.2 s and its grace of 0.5 s: it comes back played, in the
-    same worker. (The bound by the wall clock, ``overrun_bound``, is raised to 25 s, so
-    that a machine busier still cannot make it end the move.)"""
-    monkeypatch.setattr(workers, "OVERRUN_FLOOR", 25.0, raising=False)  # (before: none)
-    shutil.copy(DATA / "isolated_games" / "busy.py", tmp_path)  # (its worker alone)
-    server = make_server(games_dirs=[str(tmp_path)], game_call_timeout=0.2)
-    player = Player(server.port, "Busy", "starved", 1)
-    assert player.join()["status"] == "ok"
-    assert player.move(cpu=0) == {"status": "ok", "data": None}
-    pid = worker_pid(server)
-    assert pid is not None and server.server is not None
-    worker = server.server.isolation.workers[0]
-    cpu = min(os.sched_getaffinity(0))
-    hog = subprocess.Popen([sys.executable, "-c", "print('spinning', flush=True)\n"
-                            "while True: pass"], stdout=subprocess.PIPE)
-    assert hog.stdout is not None
-    try:
-        os.sched_setaffinity(hog.pid, {cpu})
-        os.sched_setaffinity(pid, {cpu})
-        os.setpriority(os.PRIO_PROCESS, pid, 19)  # (its thread that runs the game calls)
-        assert hog.stdout.readline() == b"spinning\n"
-        # The server's tick has looked at the worker idle since its last request.
-        until(lambda: server.call(lambda: getattr(worker, "_idle_sent", worker._sent)
-                                  == worker._sent), "looked at idle", HANG)
-        moved = player.move(cpu=0.03)
-    finally:
-        hog.kill()
-        hog.wait()
-        hog.stdout.close()
-    assert moved == {"status": "ok", "data": None}
-    assert worker_pid(server) == pid
-    assert len(player.state()["data"]["log"]) == 2
