@@ -685,9 +685,15 @@ class GameServerAPI:
         raw = self._encode(request)
         for attempt in (1, 2):
             sock = self._poll_sock
-            if sock is not None and not self._reusable(sock):
-                self._stop_polling()  # closed by the server while idle
-                sock = None
+            if sock is not None:
+                try:
+                    usable = self._reusable(sock)
+                except GameServerError:  # (its connection closed: forgotten with it)
+                    self._stop_polling()
+                    raise
+                if not usable:
+                    self._stop_polling()  # closed by the server while idle
+                    sock = None
             if sock is None:
                 sock = self._poll_sock = self._connect()
             try:
@@ -1803,8 +1809,8 @@ def _unasked(sock):
         pass
     except OSError:
         return b''
-    sock.setblocking(False)
     try:
+        sock.setblocking(False)
         return sock.recv(_BUFFER_SIZE)
     except (BlockingIOError, ssl.SSLWantReadError):
         return None  # nothing after all (a TLS session ticket, read now)

@@ -167,8 +167,8 @@ def trial_import(path: Path, time_limit: float) -> None:
     Raises:
         TrialFailed: the import overran, or ended its process.
     """
-    if sys.platform == "win32":  # no process groups, no descriptors passed: no trial
-        return
+    if sys.platform == "win32" or not hasattr(os, "waitid"):  # no trial: Windows (no
+        return  # process groups, no descriptors passed), macOS (no waitid: see below)
     from ._process import PACKAGE_PARENT
     paths = [PACKAGE_PARENT, *(entry for entry in sys.path if entry != PACKAGE_PARENT)]
     report, into = os.pipe()

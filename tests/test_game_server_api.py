@@ -2271,3 +2271,22 @@ def test_a_number_of_too_many_digits_is_refused_before_it_is_decoded(fake, monke
     finally:
         monkeypatch.undo()
         sys.set_int_max_str_digits(limit)
+
+
+def test_a_reply_nobody_asked_for_on_the_poll_connection_is_forgotten_with_it() -> None:
+    """The poll connection found holding a reply nobody asked for was closed and the error
+    raised, but kept as the poll connection: every later ``state``/``poll`` call then
+    raised ``OSError: Bad file descriptor`` instead of a ``GameServerError``, for good. Now
+    it is forgotten with the error, and the next poll opens a new one."""
+    api = GameServerAPI("127.0.0.1", 9, "Echo", players=1)
+    ours, theirs = socket.socketpair()
+    try:
+        theirs.sendall(b'{"status": "ok", "data": {}}' + TERMINATOR)
+        api._poll_sock = ours
+        with pytest.raises(GameServerError, match="sent a reply that no request asked for"):
+            api._poll_send(False)
+        assert api._poll_sock is None and ours.fileno() == -1
+        assert select.select([theirs], [], [], TIMEOUT)[0] and theirs.recv(100) == b""
+    finally:
+        ours.close()
+        theirs.close()
