@@ -122,6 +122,8 @@ def _v1(data: bytes | bytearray) -> ProxyHeader | None:
     family = ipaddress.IPv4Address if words[0] == b"TCP4" else ipaddress.IPv6Address
     try:
         source, _ = (family(word.decode("ascii")) for word in words[1:3])
+        if getattr(source, "scope_id", None):  # (fe80::1%eth0: text a log would carry)
+            raise ValueError("a scope")
     except (ValueError, UnicodeDecodeError):
         raise ProxyHeaderError("a PROXY header (v1) whose addresses are not "
                                f"{words[0].decode()} addresses") from None

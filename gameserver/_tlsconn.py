@@ -291,7 +291,7 @@ class TLSConnection(TransportConnection):
             self._early.append(data)
             return
         if self._tls_shut:
-            if self._plain:  # a client without TLS: its refusal, in plain text (_not_tls)
+            if self._plain:  # a client without TLS: its refusal, in plain text
                 super()._write(data)
             return
         try:

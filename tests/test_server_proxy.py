@@ -219,6 +219,7 @@ def test_a_header_from_anyone_else_is_refused_and_never_believed(
     (b"PROXY TCP4 203.0.113.7 127.0.0.1 51000 4711\n" + discover(), "without CR LF"),
     (b"PROXY TCP4 999.0.113.7 127.0.0.1 51000 4711\r\n" + discover(), "not TCP4 addresses"),
     (b"PROXY TCP4 ::1 ::1 51000 4711\r\n" + discover(), "not TCP4 addresses"),
+    (b"PROXY TCP6 fe80::1%eth0 ::1 51000 4711\r\n" + discover(), "not TCP6 addresses"),
     (b"PROXY TCP4 203.0.113.7 127.0.0.1 51000 99999\r\n" + discover(), "no port number"),
     (b"PROXY TCP4 203.0.113.7\r\n" + discover(), "a malformed PROXY header"),
     (b"PROXY " + b"x" * 200, "without CR LF within its 107 bytes"),
