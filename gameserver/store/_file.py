@@ -422,7 +422,7 @@ def _lock(path: str) -> int:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as err:
-            holder = _read_pid(fd)
+            holder = read_pid(fd)
             os.close(fd)
             if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise StoreFileError(f"cannot lock {name}: {err.strerror}; "
@@ -489,7 +489,8 @@ def _lock_file(path: str) -> int:
     return fd
 
 
-def _read_pid(fd: int) -> int | None:
+def read_pid(fd: int) -> int | None:
+    """The process id a server wrote into its lock file (open as ``fd``), or None."""
     try:
         text = os.pread(fd, 32, 0).decode("ascii").strip()
         return int(text) if text else None

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 
-from ._file import lock_path
+from ._file import lock_path, read_pid
 
 WAL_HEADER = 32  # bytes: a log shorter than its header holds no frame
 
@@ -35,11 +35,14 @@ def server_pid(path: str) -> int | None:
     the rare case it was reused since, taken for a server's; a clean stop removes it.)
     """
     try:
-        with open(lock_path(path), "rb") as file:
-            pid = int(file.read(32).decode("ascii").strip() or 0)
-    except (OSError, ValueError, UnicodeDecodeError):
+        fd = os.open(lock_path(path), os.O_RDONLY)
+    except OSError:
         return None
-    if pid <= 0:
+    try:
+        pid = read_pid(fd)  # (the server's own reading of it)
+    finally:
+        os.close(fd)
+    if pid is None or pid <= 0:
         return None
     try:
         os.kill(pid, 0)
