@@ -201,8 +201,52 @@ def decode(payload: bytes) -> tuple[Any, ...]:
         raise ChannelError(f"a malformed reply: {str(err)[:200]}") from None
 
 
+# The usual reply read back with one ``struct`` call for its states' lengths and player
+# ids, by a format made at import per number of each (``encode``'s shapes, the other
+# way): no error, result, leftovers or log record, a list of players on turn, a bool
+# for over, each state sent along as bytes or not at all. About 170 bytecodes less per
+# move than the general way (``_decode_any``), which reads every other reply, and any
+# reply this one does not take, to the same result or the same refusal.
+_QUICK_FLAGS = RETIRE | OVER_TRUE
+_quick = {(views, ids): struct.Struct(f"={views}i{ids}q")
+          for views in range(_SHAPES_MAX + 1) for ids in range(_SHAPES_MAX + 1)}
+
+
 def _decode(payload: bytes) -> tuple[Any, ...]:
-    """``decode`` but for the exceptions it turns into ``ChannelError``.
+    """``decode`` but for the exceptions it turns into ``ChannelError``."""
+    (tag, flags, n_error, n_result, n_current, n_over, n_views, n_snapshot, n_leftovers,
+     n_logs) = HEAD.unpack_from(payload)
+    if (flags & _QUICK_FLAGS == flags and n_error == n_result == n_leftovers == -1
+            and n_over == n_logs == 0 and tag == TAG and -1 <= n_snapshot <= SNAPSHOT_MAX):
+        layout = _quick.get((n_views, n_current))
+        if layout is not None:
+            fields = layout.unpack_from(payload, HEAD.size)
+            current = list(fields[n_views:])
+            if not current or -_ID_MAX <= min(current) and max(current) <= _ID_MAX:
+                at = HEAD.size + layout.size
+                views: list[bytes | str | None] = []
+                for length in fields[:n_views]:
+                    if length >= 0:
+                        views.append(payload[at:at + length])
+                        at += length
+                    elif length == -1:
+                        views.append(None)
+                    else:  # an error instead of a state: the general way reads it
+                        break
+                else:
+                    if at - HEAD.size - layout.size <= VIEWS_ROOM:
+                        snapshot = None
+                        if n_snapshot >= 0:
+                            snapshot = payload[at:at + n_snapshot]
+                            at += n_snapshot
+                        if at == len(payload):
+                            return (None, None, current, flags & OVER_TRUE == OVER_TRUE,
+                                    views, snapshot, None, flags & RETIRE == RETIRE, [])
+    return _decode_any(payload)
+
+
+def _decode_any(payload: bytes) -> tuple[Any, ...]:
+    """``_decode`` for every reply, the usual one included.
 
     The counts are checked against their bounds first; then each part is
     sliced in turn, a slice never longer than what is left of the payload,

@@ -96,6 +96,8 @@ def test_a_log_level_beyond_32_bits_is_sent_within_them() -> None:
     (header(views=1) + struct.pack("=i", -(2 ** 31)), "states of more than"),
     (header(views=2) + struct.pack("=2i", _channel.STATE_MAX, _channel.MIRROR_MAX + 1),
      "states of more than"),
+    (header(views=2) + struct.pack("=2i", _channel.STATE_MAX, _channel.MIRROR_MAX + 1)
+     + b"x" * (_channel.VIEWS_ROOM + 1), "states of more than"),  # (every byte sent)
     (header(logs=1) + struct.pack("=3i", 20, -5, 1) + b"x", "a negative length"),
     # What the server relies on: ids within sys.maxsize (-2 ** 63 is not), text UTF-8.
     (header(current=1) + struct.pack("=q", -(2 ** 63)), "a player id past sys.maxsize"),
@@ -138,12 +140,24 @@ def _valid(reply: tuple[Any, ...]) -> bool:
                 and type(r[1]) is str and type(r[2]) is str for r in logs))
 
 
+def _general(payload: bytes) -> tuple[Any, ...] | None:
+    """The reply the general way reads from ``payload``, the usual one's quick way left
+    out (``_reply._decode_any``); None where it refuses it."""
+    try:
+        return _reply._decode_any(payload)
+    except (struct.error, ValueError):
+        return None
+
+
 def _refused_or_valid(payload: bytes) -> None:
+    """Refused, or a valid reply; and the quick way agrees with the general way."""
     try:
         reply = _reply.decode(payload)
     except ChannelError:
+        assert _general(payload) is None
         return
     assert _valid(reply)
+    assert reply == _general(payload)
 
 
 @given(st.binary(max_size=200))
@@ -156,6 +170,18 @@ def test_a_reply_with_bytes_overwritten_is_refused_or_a_valid_reply(at: int,
                                                                     junk: bytes) -> None:
     payload = framed_payload(("error", "{}", [3, 4], "over?", [STATE, "err", None],
                               b"snap", None, False, [(20, "n", "t")]))
+    at %= len(payload)
+    _refused_or_valid(payload[:at] + junk + payload[at + len(junk):])
+
+
+@given(st.integers(0, 200), st.binary(min_size=1, max_size=8),
+       st.sampled_from([None, b"", b"saved"]), st.sampled_from([[STATE, STATE], [STATE, None],
+                                                                 [], [STATE] * 8]))
+def test_a_usual_reply_overwritten_is_read_as_the_general_way_reads_it(
+        at: int, junk: bytes, snapshot: bytes | None, views: list[bytes | None]) -> None:
+    """The usual reply's quick way (``_reply._decode``) takes what the general way takes,
+    to the same reply, and refuses what it refuses."""
+    payload = framed_payload((None, None, [0, 1], True, views, snapshot, None, True, []))
     at %= len(payload)
     _refused_or_valid(payload[:at] + junk + payload[at + len(junk):])
 
@@ -176,7 +202,8 @@ def test_the_usual_reply_packed_at_once_is_the_general_layout(
         monkeypatch.setattr(_reply, "_shapes", {})
         assert quick == _reply.encode(reply), reply
         monkeypatch.undo()
-        assert _reply.decode(quick[_channel.HEADER.size:]) == reply
+        payload = quick[_channel.HEADER.size:]
+        assert _reply.decode(payload) == reply == _reply._decode_any(payload)
 
 
 def test_the_usual_reply_keeps_the_bounds_of_a_message() -> None:
