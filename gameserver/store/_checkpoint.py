@@ -135,11 +135,12 @@ class Checkpointer:
         except OSError:
             return False
 
-    def close(self) -> None:
+    def close(self, timeout: float) -> None:
+        """Stop the thread; wait up to ``timeout`` seconds for its pass to end."""
         self._stopping = True
         self._wake.set()
         if self._thread.is_alive():
-            self._thread.join(30)
+            self._thread.join(timeout)
 
     def _run(self) -> None:
         db = self._db

@@ -136,6 +136,9 @@ UNWAITED_MAX = 2**20
 OPEN_BATCH_MAX = 8 * 2**20
 SAVE_STOP = "INSERT OR REPLACE INTO server_stops (id, at) VALUES (1, ?)"
 CLOSE_CHECKPOINT_WAIT_MS = 1000  # for readers mid-read, as the store copies its log in
+# Seconds ``close`` may wait, at most, for others (its threads, a reader's read): what a
+# service manager must give the whole stop, and more (deploy/gameserver.service).
+CLOSE_MAX = WRITER_WAIT + CLOSE_CHECKPOINT_WAIT_MS / 1000
 
 
 class Store:
@@ -297,12 +300,13 @@ class Store:
             self._retry.cancel()
         if self._put_off is not None:
             self._put_off.cancel()
+        deadline = time.monotonic() + WRITER_WAIT  # (for both threads: ``CLOSE_MAX``)
         if self._checkpointer is not None:
-            self._checkpointer.close()
+            self._checkpointer.close(WRITER_WAIT)
             self._checkpointer = None
         self._watch()  # a file deleted since the last look takes no last commit
         if self._writer is not None:
-            ended = self._writer.stop(WRITER_WAIT)
+            ended = self._writer.stop(max(0.0, deadline - time.monotonic()))
             if self._writer.dead and self._file is not None:  # (``_replace_dead_writer``)
                 rolled_back(self.db)
             self._writer = None
