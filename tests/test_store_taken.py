@@ -148,6 +148,18 @@ def test_the_dashboards_history_says_what_happened_to_a_deleted_wal(
     assert "disk I/O error" not in caplog.text
 
 
+def unlooked(folder: Path) -> dict[str, str]:
+    """The environment of a server whose checkpoint thread sleeps an hour between passes
+    (``_checkpoint.INTERVAL``, set as Python starts, by a ``sitecustomize`` module in
+    ``folder``): the store's look each second, made before each pass, does not come
+    before the look a test holds (after a failed commit, as the store closes)."""
+    site = folder / "unlooked"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "from gameserver.store import _checkpoint\n_checkpoint.INTERVAL = 3600.0\n")
+    return {"PYTHONPATH": os.pathsep.join([str(site), str(ROOT)])}
+
+
 def test_a_commit_that_fails_after_the_file_was_deleted_is_told_as_gone_at_once(
         tmp_path: Path) -> None:
     """The store looks whether its file is still there every second, and right after a
@@ -155,14 +167,14 @@ def test_a_commit_that_fails_after_the_file_was_deleted_is_told_as_gone_at_once(
     as that (``SAVE_GONE``: nothing is saved until a restart), not as one a retry mends
     (``SAVE_FAILED``, "saved again with the next change"). A commit into a deleted file
     succeeds (the space stays taken until the server closes it); here the disk is full
-    too, so the commit fails for real, and the file is gone before the store's own
-    look each second (it looks about once in the time a move takes, so this test
-    holds the check after a failed commit in almost every run, and passes either way
-    where it does not)."""
+    too, so the commit fails for real. The store's look each second is put off
+    (``unlooked``): when it came first, this test passed without the look after a
+    failed commit."""
     disk = tmp_path / "disk"
     with small_disk(disk, "1m"):
         path = disk / "store.sqlite3"
-        with ServerProcess("--store-path", str(path), "--no-web") as server:
+        with ServerProcess("--store-path", str(path), "--no-web",
+                           env=unlooked(tmp_path)) as server:
             player = Player(server.port, "Echo", "kept", 1)
             assert player.join()["status"] == "ok"
             assert player.move(msg="saved")["status"] == "ok"
@@ -185,25 +197,27 @@ def test_a_clean_stop_copies_in_what_was_saved_though_the_wal_is_gone(tmp_path: 
     of the moment before the store looked, and the server's stop). The store now
     copies the log in itself as it closes, whoever else reads.
 
-    (Should the store's look each second fall between the deletion and the stop, it
-    copies them in already, and this test passes either way; it rarely does.)"""
+    The store's look each second is put off (``unlooked``): falling between the deletion
+    and the stop, its checkpoint copied the moves in already, and this test passed
+    without the copy at the stop."""
     path = tmp_path / "store.sqlite3"
-    server = ServerProcess("--store-path", str(path), "--no-web").start()
+    server = ServerProcess("--store-path", str(path), "--no-web",
+                           env=unlooked(tmp_path)).start()
     player = Player(server.port, "Echo", "kept", 1)
     assert player.join()["status"] == "ok"
     assert player.move(msg="first")["status"] == "ok"
     with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as reader:
         assert reader.execute("SELECT COUNT(*) FROM live_sessions").fetchone() == (1,)
         os.unlink(f"{path}-wal")
-        acknowledged = [message for message in ("a", "b", "c")
-                        if player.move(msg=message)["status"] == "ok"]
+        for message in ("a", "b", "c"):
+            assert player.move(msg=message)["status"] == "ok"
         assert server.stop() == 0
     assert "could not all be copied" not in server.log
-    if not acknowledged:  # (the store looked first: every move said SAVE_GONE)
-        return
+    assert f"side file {path}-wal was deleted" in server.log  # (the look as it stopped)
     with ServerProcess("--store-path", str(path), "--no-web") as again:
         player.port = again.port
-        assert player.state()["data"]["echo"] == acknowledged[-1]
+        state = player.state()
+        assert state.get("data", {}).get("echo") == "c", state
 
 
 def test_a_clean_stop_leaves_the_file_whole_beside_a_reader(tmp_path: Path) -> None:
