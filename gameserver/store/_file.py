@@ -43,6 +43,7 @@ import sqlite3
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from time import sleep
 from typing import Any
 
 from ..config import StartupError
@@ -407,9 +408,16 @@ def _user_name(uid: int) -> str:
         return str(uid)
 
 
+BUSY = (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)  # a flock another holds
+# Tries of the lock, 10 ms apart: a reader's look for a running server holds it shared
+# for a moment (``held``), and a server starting then took that reader for a server.
+LOCK_TRIES = 20
+
+
 def _lock(path: str) -> int:
     """Take the store's lock, or raise naming the server that holds it."""
     name = lock_path(path)
+    tries = LOCK_TRIES
     while True:
         try:
             fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
@@ -424,9 +432,13 @@ def _lock(path: str) -> int:
         except OSError as err:
             holder = read_pid(fd)
             os.close(fd)
-            if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            if err.errno not in BUSY:
                 raise StoreFileError(f"cannot lock {name}: {err.strerror}; "
                                      + FIX) from None
+            tries -= 1
+            if tries > 0:
+                sleep(0.01)
+                continue
             who = f"(pid {holder})" if holder else "(pid unknown)"
             raise StoreFileError(
                 f"the store file {path} is in use by another running server {who}: stop "
@@ -474,7 +486,7 @@ def _lock_file(path: str) -> int:
     except OSError as err:
         links = os.fstat(fd).st_nlink
         os.close(fd)
-        if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+        if err.errno not in BUSY:
             raise StoreFileError(f"cannot lock {path}: {err.strerror}; " + FIX) from None
         if links > 1:
             raise StoreFileError(
@@ -487,6 +499,19 @@ def _lock_file(path: str) -> int:
             f"{lock_path(path)} was deleted while it ran: stop that server, or {FIX}"
             ) from None
     return fd
+
+
+def held(fd: int) -> bool:
+    """Whether a running server holds the lock of the lock file open as ``fd``.
+
+    A shared ``flock``, taken at once if nobody holds the lock and dropped again; a
+    server starting just then waits that moment out (``LOCK_TRIES``)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as err:
+        return err.errno in BUSY
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return False
 
 
 def read_pid(fd: int) -> int | None:
