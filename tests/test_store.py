@@ -28,6 +28,7 @@ from gameserver.store._batch import Batch
 from gameserver.store._rows import ROW_OVERHEAD, SNAPSHOT_MIN_LOG
 from gameserver.store._writer_thread import WriterThread
 from gameserver.store.writer import SAVE_FAILED
+from gameserver.tournament_store import TournamentBook
 from gameserver.waits import Wait
 from gameserver.web import _data as web_data
 from tests.data.games.recorder import Recorder
@@ -951,6 +952,55 @@ def test_tournament_games_pruned_keep_counting_in_the_ratings(
         guard.close()
 
     asyncio.run(play())
+
+
+def rated_rows(path: Path) -> list[int]:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return [game_id for (game_id,) in db.execute(
+            "SELECT history_id FROM rated_games ORDER BY history_id")]
+
+
+def test_the_games_of_deleted_tournaments_leave_rated_games_as_they_are_pruned(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``rated_games`` (the games of deleted tournaments, which stay rated) kept a row
+    per game for good, pruned from the history or not: a server whose tournaments are
+    made and deleted every week grew it without bound, and a game id the history gave
+    again (its games all pruned, the server restarted) was rated by a tournament long
+    gone. A row now goes with its game, in the prune that folds its ratings into the
+    base; a file's rows of games pruned before are deleted as it opens."""
+    monkeypatch.setattr(_rows, "PRUNE_EVERY", 1)
+    path = tmp_path / "rated.db"
+
+    async def play() -> list[int]:
+        store, guard = open_store(path, history_max_games=2)
+        [solo] = echo_sessions(store, 1)
+        played = []
+        for n in range(5):
+            played.append(store.game_id(solo))
+            await woken(solo.move(0, solo.players[0].key, {"msg": "quit"}))
+            if n == 1:  # the first two games' tournament is deleted: they stay rated
+                TournamentBook(store).deleted("cup", set(played))
+            await woken(solo.restart(0, solo.players[0].key))
+            await next_pass()
+        store.close()
+        guard.close()
+        return played
+
+    played = asyncio.run(play())
+    kept = kept_game_ids(path)
+    assert kept == played[-2:] and rated_rows(path) == []  # both pruned: rows gone
+    with contextlib.closing(sqlite3.connect(path)) as db:  # as a file of before left them
+        db.executemany("INSERT INTO rated_games (history_id, tournament) VALUES (?, 'cup')",
+                       [(played[0],), (kept[0],)])
+        db.commit()
+
+    async def reopen() -> None:
+        store, guard = open_store(path)
+        store.close()
+        guard.close()
+
+    asyncio.run(reopen())
+    assert rated_rows(path) == [kept[0]]
 
 
 def seat_timed(port: int, session: str, **timer: float) -> dict[int, Player]:

@@ -88,7 +88,14 @@ CREATE TABLE IF NOT EXISTS rating_base (  -- what pruned games left of the ratin
     PRIMARY KEY (named, game, name)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS server_stops (  -- when the server last stopped cleanly
     id INTEGER PRIMARY KEY CHECK (id = 1), at REAL NOT NULL);  -- Unix seconds
+CREATE TABLE IF NOT EXISTS rated_games (  -- games of deleted tournaments: still rated
+    history_id INTEGER PRIMARY KEY, tournament TEXT NOT NULL);  -- (tournament_store)
 """
+# A deleted tournament's games stay rated while the history keeps them; pruned, their
+# ratings are in ``rating_base``, and their rows went with them (``Rows.prune``). Files
+# before 2026-12-01 kept every row for good (one per game of every tournament deleted),
+# and a game id the history gave again after its games were all pruned was rated.
+FORGET_PRUNED_RATED = "DELETE FROM rated_games WHERE history_id NOT IN (SELECT id FROM games)"
 
 
 # Finished games by end time (the history's newest first). Partial: a game's row enters
@@ -245,6 +252,7 @@ def _update_schema(path: str, db: sqlite3.Connection) -> None:
     """Bring the file to the current schema (nothing is written if it has it)."""
     with writes_at_start(path, db):
         db.executescript(SCHEMA)
+        db.execute(FORGET_PRUNED_RATED)
         _add_new_columns(db)
         _index_ended_games(db)
         if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
