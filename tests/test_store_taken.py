@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -353,3 +354,81 @@ def test_a_server_starting_while_a_reader_looks_for_one_waits_the_look_out(
     finally:
         os.close(fd)
     assert waits == [0.01]
+
+
+def backed_up(path: Path, to: Path) -> list[str]:
+    """A backup of the store file, as sqlite3's ``.backup`` makes one; its rows."""
+    with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as live, \
+            contextlib.closing(sqlite3.connect(to)) as copy:
+        live.backup(copy)
+    return rows_of(to)
+
+
+def rows_of(path: Path) -> list[str]:
+    """Every row of a store file (checked whole first)."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        return list(db.iterdump())
+
+
+def test_a_backup_copied_over_the_running_servers_file_is_left_as_it_was(
+        tmp_path: Path) -> None:
+    """A host put a backup back while the server ran (``cp backup store``: the same file,
+    written over). The server's log of the old file then went into it: checkpoints
+    copied the old file's newest pages into the copy, and so did the store's close (and
+    a start after a crash). Now no checkpoint copies anything into a file written over,
+    the log is moved aside, and the stop leaves the backup as it was. No checkpoint
+    runs before the stop here (``unlooked``): the store's last look finds it."""
+    path, backup = tmp_path / "store.sqlite3", tmp_path / "backup.sqlite3"
+    with ServerProcess("--store-path", str(path), "--no-web",
+                       env=unlooked(tmp_path)) as server:
+        finished_echo(server.port, "before")
+        kept = backed_up(path, backup)
+        player = Player(server.port, "Echo", "after", 1)
+        assert player.join()["status"] == "ok"
+        for n in range(3):
+            assert player.move(msg=f"after {n}")["status"] == "ok"
+        shutil.copyfile(backup, path)  # written over in place, as cp does
+    assert (f"ERROR   gameserver.store: the store file {path} was written over while the "
+            f"server ran" in server.log), server.log
+    assert "store closed: " in server.log and "the store file was written over" in server.log
+    assert rows_of(path) == kept  # the backup, not a mix of it and the old file's log
+    assert Path(f"{path}-wal.overwritten").exists()  # (the old file's log, moved aside)
+    with ServerProcess("--store-path", str(path), "--no-web") as server:  # as it is now
+        listed = history("--store-path", str(path))
+        assert "before" in listed.stdout and "after" not in listed.stdout
+        player.port = server.port
+        assert player.state()["status"] == "error"  # the session of after the backup
+
+
+def test_a_backup_copied_over_the_running_servers_file_is_said_so(tmp_path: Path) -> None:
+    """Found within a second (before the next checkpoint): nothing more is saved (a join
+    fails, a save is SAVE_GONE), and ``gameserver history`` says what happened instead
+    of reading pages of both files."""
+    path, backup = tmp_path / "store.sqlite3", tmp_path / "backup.sqlite3"
+    with ServerProcess("--store-path", str(path), "--no-web") as server:
+        started = path.stat().st_mtime_ns
+        solo = Player(server.port, "Echo", "solo", 1)
+        assert solo.join()["status"] == "ok"
+        finished_echo(server.port, "before")
+        # (A checkpoint copied them in: none runs while the file is written over.)
+        until(lambda: path.stat().st_mtime_ns != started, "a checkpoint")
+        backed_up(path, backup)
+        shutil.copyfile(backup, path)
+        until(lambda: "was written over while the server ran" in server.log,
+              "the store's look")
+        assert solo.move(msg="lost")["message"] == SAVE_GONE
+        assert Player(server.port, "Echo", "new", 1).join()["message"] == JOIN_FAILED
+        result = history("--store-path", str(path))
+        assert server.proc is not None
+        assert result.returncode == 1
+        assert result.stderr == (
+            f"cannot read: the store file {path} was written over, or replaced, while the "
+            f"server (pid {server.proc.pid}) was running with it (a backup put back?): that "
+            f"server saves nothing more to it, and the history cannot be read until it is "
+            f"restarted (its log of the old file was moved aside, so that it is never read "
+            f"into the new one). Restart the server to use the file as it is now (its log "
+            f"says so too)\n")
+    assert server.log.count("ERROR   gameserver.store: ") == 1, server.log
+    listed = history("--store-path", str(path))  # stopped: the file as it is
+    assert listed.returncode == 0 and "before" in listed.stdout, listed.stderr

@@ -24,7 +24,8 @@ A failed open removes every file it created, so a start that fails leaves
 the folder as it was. ``commit`` writes a batch's rows in one transaction on
 the open file's connection (from the thread that owns it, see
 ``_writer_thread``). ``StoreFile.moved`` tells, while the server runs, that
-the file or its side files were deleted or replaced.
+the file or its side files were deleted or replaced; ``written_over``, that
+another program wrote the file itself (``_overwritten``).
 
 Why this module is longer than our ~450 lines: it is every check between a
 path and a store the server may write, and each check's message; split, the
@@ -47,6 +48,7 @@ from time import sleep
 from typing import Any
 
 from ..config import StartupError
+from . import _overwritten
 from ._checkpoint import WRITER_PRAGMAS
 from ._rows import GAME_ROW, ROW_OVERHEAD, Ops, Owner
 
@@ -137,6 +139,34 @@ class StoreFile:
     file_fd: int = -1  # the database file itself, locked too (see _lock_file)
     side_files: dict[str, tuple[int, int]] = field(default_factory=dict)  # -wal, -shm
     main_gone = False  # ``moved`` found the file itself gone, not a side file
+    written: tuple[int, int] = (0, 0)  # its (mtime_ns, size) after our last write to it
+
+    def note_written(self) -> None:
+        """After a write of the server's own into the file (a checkpoint): what it is now."""
+        if self.file_fd >= 0:
+            info = os.fstat(self.file_fd)
+            self.written = (info.st_mtime_ns, info.st_size)
+
+    def written_over(self) -> str | None:
+        """Whether another wrote the file since ``note_written`` (a backup copied over it):
+        then its side files are moved aside, SQLite's checkpoint as it closes held off,
+        the lock file marked (``_overwritten``), and one line for the operator returned,
+        saying what happened, what to do and what is lost. (Once: the caller's.)"""
+        if self.file_fd < 0:
+            return None
+        info = os.fstat(self.file_fd)
+        if (info.st_mtime_ns, info.st_size) == self.written:
+            return None
+        _overwritten.hold_off_checkpoints(self.file_fd)
+        _overwritten.set_aside(self.path, self.side_files)
+        _overwritten.mark(self.lock_fd)
+        return (f"the store file {self.path} was written over while the server ran (a backup "
+                f"copied over it? put one back only while the server is stopped): nothing "
+                f"more is saved to it, and the server's log of the old file is moved aside "
+                f"({self.path}-wal{_overwritten.ASIDE}) so that it is never copied into the "
+                f"new one; restart the server to use the file as it is now. The changes saved "
+                f"since the last checkpoint before it, and those from now until the restart, "
+                f"are lost")
 
     def moved(self) -> str | None:
         """Why the file the server writes is no longer the one at ``path``, or None: one
@@ -172,6 +202,9 @@ class StoreFile:
                         f"saved until now stays in {self.path}; the changes made from now "
                         f"until the restart are lost")
             self.main_gone = True
+            if not deleted:  # (its side files are the old file's: not for the new one)
+                _overwritten.set_aside(self.path, self.side_files)
+                _overwritten.mark(self.lock_fd)
             return (f"the store file {name} was {what} while the server ran (its folder "
                     f"removed?): nothing can be saved any more; restart the server to save "
                     f"again. The sessions and history saved in it went with it, and the "
@@ -240,8 +273,10 @@ def open_store(path: str, sync: str = "NORMAL") -> StoreFile:
     for suffix in ("-wal", "-shm"):  # the writer's connection holds them open from now on
         with contextlib.suppress(OSError):
             sides[suffix] = _identity(os.stat(path + suffix))
-    return StoreFile(path, db, lock_fd, [name for name in ours if name not in before],
-                     file_fd, sides)
+    opened = StoreFile(path, db, lock_fd, [name for name in ours if name not in before],
+                       file_fd, sides)
+    opened.note_written()
+    return opened
 
 
 def _identity(info: os.stat_result) -> tuple[int, int]:
@@ -524,8 +559,8 @@ def held(fd: int) -> bool:
 
 def read_pid(fd: int) -> int | None:
     """The process id a server wrote into its lock file (open as ``fd``), or None."""
-    try:
-        text = os.pread(fd, 32, 0).decode("ascii").strip()
+    try:  # (its first line: a second may follow, ``_overwritten.MARK``)
+        text = os.pread(fd, 32, 0).decode("ascii").split("\n", 1)[0].strip()
         return int(text) if text else None
     except (OSError, ValueError, UnicodeDecodeError):
         return None

@@ -10,6 +10,9 @@ a store file of this server at all. Worse, a reader that finds a side file missi
 makes a new one: the server's look then read "replaced by another file", and readers
 of another process used an index of their own that the server never updates.
 
+A backup put back over the file while the server runs (``_overwritten``) is said so
+too, before each read: read, its pages would mix with the old file's log.
+
 So before it opens a connection, and once a read failed, a reader asks ``taken_away``:
 if a server runs with the file (it holds its lock file's lock) and the file or a
 side file is missing (or the ``-wal`` is empty, after a read failed: one a reader made),
@@ -23,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import os
 
+from . import _overwritten
 from ._file import held, lock_path, read_pid
 
 WAL_HEADER = 32  # bytes: a log shorter than its header holds no frame
@@ -65,6 +69,12 @@ def taken_away(path: str, failed: bool = False) -> str | None:
         return None
     server = f"the server (pid {pid}) was running with it" if pid else (
         "the server was running with it")
+    if _overwritten.marked(lock_path(path)):
+        return (f"the store file {path} was written over, or replaced, while {server} (a "
+                f"backup put back?): that server saves nothing more to it, and the history "
+                f"cannot be read until it is restarted (its log of the old file was moved "
+                f"aside, so that it is never read into the new one). Restart the server to "
+                f"use the file as it is now (its log says so too)")
     if not os.path.lexists(path):
         return (f"the store file {path} was deleted while {server}: the sessions and "
                 f"history saved in it went with it, and that server saves nothing until it "
