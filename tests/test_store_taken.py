@@ -432,3 +432,30 @@ def test_a_backup_copied_over_the_running_servers_file_is_said_so(tmp_path: Path
     assert server.log.count("ERROR   gameserver.store: ") == 1, server.log
     listed = history("--store-path", str(path))  # stopped: the file as it is
     assert listed.returncode == 0 and "before" in listed.stdout, listed.stderr
+
+
+def test_a_backup_moved_in_place_of_the_running_servers_file_survives_a_crash(
+        tmp_path: Path) -> None:
+    """``mv backup store`` while the server runs: a new file under the name, beside the
+    old file's ``-wal`` and ``-shm``. The server stops saving (as for a file deleted);
+    but after a ``kill -9`` the next start took the old log for the new file's and
+    replayed it into the backup. The old file's side files are moved aside as the store
+    finds the file replaced, so the backup starts as it was."""
+    path, backup = tmp_path / "store.sqlite3", tmp_path / "backup.sqlite3"
+    server = ServerProcess("--store-path", str(path), "--no-web").start()
+    try:
+        finished_echo(server.port, "before")
+        kept = backed_up(path, backup)
+        player = Player(server.port, "Echo", "after", 1)
+        assert player.join()["status"] == "ok"
+        assert player.move(msg="after")["status"] == "ok"
+        os.replace(backup, path)
+        until(lambda: "was replaced by another file while the server ran" in server.log,
+              "the store's look")
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait(30)
+    finally:
+        server.stop()
+    assert rows_of(path) == kept  # (not the old log replayed into it)
+    assert Path(f"{path}-wal.overwritten").exists()
