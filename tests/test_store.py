@@ -837,11 +837,16 @@ def test_after_a_long_outage_the_sessions_are_saved_afresh(
         assert watcher.state()["data"]["echo"] == "after"
 
 
+def ids_in(path: Path, query: str) -> list[int]:
+    """The ids ``query`` selects in the store file ``path``."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return [game_id for (game_id,) in db.execute(query)]
+
+
 def kept_game_ids(path: Path) -> list[int]:
     """The finished games of the history (not their session's current game), oldest first."""
-    with contextlib.closing(sqlite3.connect(path)) as db:
-        return [game_id for (game_id,) in db.execute(
-            "SELECT id FROM games WHERE ended IS NOT NULL AND current IS NULL ORDER BY id")]
+    return ids_in(path, "SELECT id FROM games WHERE ended IS NOT NULL AND current IS NULL "
+                  "ORDER BY id")
 
 
 def test_the_history_keeps_the_newest_finished_games_and_prunes_the_oldest(
@@ -955,9 +960,7 @@ def test_tournament_games_pruned_keep_counting_in_the_ratings(
 
 
 def rated_rows(path: Path) -> list[int]:
-    with contextlib.closing(sqlite3.connect(path)) as db:
-        return [game_id for (game_id,) in db.execute(
-            "SELECT history_id FROM rated_games ORDER BY history_id")]
+    return ids_in(path, "SELECT history_id FROM rated_games ORDER BY history_id")
 
 
 def test_the_games_of_deleted_tournaments_leave_rated_games_as_they_are_pruned(
