@@ -80,10 +80,13 @@ def set_aside(path: str, ours: dict[str, tuple[int, int]]) -> None:
 
 def mark(lock_fd: int) -> None:
     """Say in the lock file (open as ``lock_fd``) that the file was written over."""
-    head = os.pread(lock_fd, 64, 0)
-    end = head.find(b"\n") + 1
     with contextlib.suppress(OSError):
-        os.pwrite(lock_fd, MARK, end)
+        head = os.pread(lock_fd, 64, 0)
+        end = head.find(b"\n")
+        if end < 0:  # (no pid line: a line of none before it)
+            os.pwrite(lock_fd, b"\n" + MARK, len(head))
+        else:
+            os.pwrite(lock_fd, MARK, end + 1)
 
 
 def marked(lock_file: str) -> bool:
