@@ -16,7 +16,9 @@ server runs.
 Deleting a tournament deletes its rows, but not what it did to the ratings:
 the history ids of the games it rated move to the table ``rated_games``,
 which keeps them rated (``gameserver.ratings``; an instructor tidying up the
-list of tournaments must not change everyone's rating after the fact).
+list of tournaments must not change everyone's rating after the fact). A row
+lasts as long as the history keeps its game: the store's prune, which folds
+the game's ratings into its base, deletes it.
 """
 
 from __future__ import annotations
@@ -40,9 +42,7 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS tournament_events (tournament TEXT NOT NULL, "
     "seq INTEGER NOT NULL, time REAL NOT NULL, kind TEXT NOT NULL, data TEXT NOT NULL, "
     "PRIMARY KEY (tournament, seq))",
-    "CREATE TABLE IF NOT EXISTS rated_games (history_id INTEGER PRIMARY KEY, "
-    "tournament TEXT NOT NULL)",
-)
+)  # (and ``rated_games``, which the store makes: its prune deletes from it)
 
 
 @dataclass(slots=True)

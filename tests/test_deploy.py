@@ -11,6 +11,7 @@ network namespace of its own (so the config's port 4711 is free).
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import shlex
@@ -21,7 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from gameserver import cli, config
+from gameserver import cli, config, workers
+from gameserver.server import GameServer
+from gameserver.store import writer
 from tests import isolation
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
@@ -63,6 +66,19 @@ def test_unit_lets_game_workers_confine_themselves() -> None:
     assert "@resources" not in denied and "@system-service" in allowed
     assert {"landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self"} <= allowed
     assert unit_settings()["SystemCallErrorNumber"] == ["EPERM"]
+
+
+def test_unit_waits_for_the_stop_as_long_as_the_server_may_take() -> None:
+    """The unit had TimeoutStopSec=10 while the store waits up to 30 s for its writer as
+    it stops (a slow disk): systemd then killed it mid-write, the store's last commit and
+    its line saying what was saved lost. The unit gives the stop's parts their most: the
+    clients' grace, one game worker, the store's close (``CLOSE_MAX``)."""
+    stop = float(unit_settings()["TimeoutStopSec"][0])
+    grace = inspect.signature(GameServer.stop).parameters["grace"].default
+    assert stop >= grace + workers.KILLED_WAIT + writer.CLOSE_MAX
+    comment = (DEPLOY / "gameserver.service").read_text()
+    assert f"clients {grace:g} s, each game worker {workers.KILLED_WAIT:g} s" in comment
+    assert f"store up to {writer.CLOSE_MAX:g} s" in comment
 
 
 def test_unit_comments_describe_the_present() -> None:

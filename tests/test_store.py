@@ -28,6 +28,7 @@ from gameserver.store._batch import Batch
 from gameserver.store._rows import ROW_OVERHEAD, SNAPSHOT_MIN_LOG
 from gameserver.store._writer_thread import WriterThread
 from gameserver.store.writer import SAVE_FAILED
+from gameserver.tournament_store import TournamentBook
 from gameserver.waits import Wait
 from gameserver.web import _data as web_data
 from tests.data.games.recorder import Recorder
@@ -836,11 +837,16 @@ def test_after_a_long_outage_the_sessions_are_saved_afresh(
         assert watcher.state()["data"]["echo"] == "after"
 
 
+def ids_in(path: Path, query: str) -> list[int]:
+    """The ids ``query`` selects in the store file ``path``."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return [game_id for (game_id,) in db.execute(query)]
+
+
 def kept_game_ids(path: Path) -> list[int]:
     """The finished games of the history (not their session's current game), oldest first."""
-    with contextlib.closing(sqlite3.connect(path)) as db:
-        return [game_id for (game_id,) in db.execute(
-            "SELECT id FROM games WHERE ended IS NOT NULL AND current IS NULL ORDER BY id")]
+    return ids_in(path, "SELECT id FROM games WHERE ended IS NOT NULL AND current IS NULL "
+                  "ORDER BY id")
 
 
 def test_the_history_keeps_the_newest_finished_games_and_prunes_the_oldest(
@@ -951,6 +957,53 @@ def test_tournament_games_pruned_keep_counting_in_the_ratings(
         guard.close()
 
     asyncio.run(play())
+
+
+def rated_rows(path: Path) -> list[int]:
+    return ids_in(path, "SELECT history_id FROM rated_games ORDER BY history_id")
+
+
+def test_the_games_of_deleted_tournaments_leave_rated_games_as_they_are_pruned(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``rated_games`` (the games of deleted tournaments, which stay rated) kept a row
+    per game for good, pruned from the history or not: a server whose tournaments are
+    made and deleted every week grew it without bound, and a game id the history gave
+    again (its games all pruned, the server restarted) was rated by a tournament long
+    gone. A row now goes with its game, in the prune that folds its ratings into the
+    base; a file's rows of games pruned before are deleted as it opens."""
+    monkeypatch.setattr(_rows, "PRUNE_EVERY", 1)
+    path = tmp_path / "rated.db"
+
+    async def play() -> list[int]:
+        store, guard = open_store(path, history_max_games=2)
+        [solo] = echo_sessions(store, 1)
+        played = []
+        for n in range(5):
+            played.append(store.game_id(solo))
+            await woken(solo.move(0, solo.players[0].key, {"msg": "quit"}))
+            if n == 1:  # the first two games' tournament is deleted: they stay rated
+                TournamentBook(store).deleted("cup", set(played))
+            await woken(solo.restart(0, solo.players[0].key))
+            await next_pass()
+        store.close()
+        guard.close()
+        return played
+
+    played = asyncio.run(play())
+    kept = kept_game_ids(path)
+    assert kept == played[-2:] and rated_rows(path) == []  # both pruned: rows gone
+    with contextlib.closing(sqlite3.connect(path)) as db:  # as a file of before left them
+        db.executemany("INSERT INTO rated_games (history_id, tournament) VALUES (?, 'cup')",
+                       [(played[0],), (kept[0],)])
+        db.commit()
+
+    async def reopen() -> None:
+        store, guard = open_store(path)
+        store.close()
+        guard.close()
+
+    asyncio.run(reopen())
+    assert rated_rows(path) == [kept[0]]
 
 
 def seat_timed(port: int, session: str, **timer: float) -> dict[int, Player]:

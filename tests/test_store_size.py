@@ -292,6 +292,6 @@ def test_the_checkpoint_thread_holds_the_log_open_from_the_start(tmp_path: Path)
             until(lambda: checkpointer.checkpoints > 0, "a checkpoint")
             assert not Path(f"{path}-wal").exists()
         finally:
-            checkpointer.close()
+            checkpointer.close(30)
     with contextlib.closing(sqlite3.connect(path)) as reader:
         assert reader.execute("SELECT x FROM rows").fetchall() == [(1,)]

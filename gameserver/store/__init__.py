@@ -19,7 +19,9 @@ of one job:
   a recorded game, for the dashboard's replays.
 
 ``_file`` checks, locks and opens the file (one server per file; no file
-another user can write; a damaged file stops the start with one line), and
+another user can write; a damaged file stops the start with one line; a file
+written over while the server runs, a backup put back, is never mixed with
+the old file's log: ``_overwritten``), and
 ``_unpickle`` loads snapshots with an allow-list, so a crafted row cannot
 run code. ``ServerRows`` owns rows of the server's own that others add to a
 commit (``_sidetables``). docs/reliability.md states the guarantees and bounds.

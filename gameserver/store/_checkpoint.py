@@ -70,9 +70,15 @@ WAL_WARN = 32 * WAL_LIMIT  # a log this long that a checkpoint cannot copy whole
 class Checkpointer:
     """Runs checkpoints of the store file ``path`` in a thread (see the module docstring)."""
 
-    def __init__(self, path: str, watch: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, path: str, watch: Callable[[], None] = lambda: None,
+                 may_copy: Callable[[], bool] = lambda: True,
+                 copied: Callable[[], None] = lambda: None) -> None:
         self.path = path
         self._watch = watch  # called before each pass (the store: is its file still there?)
+        # Called before and after each checkpoint, one at a time (the store: was the file
+        # written over since its last? then never again; ``_overwritten``).
+        self._may_copy = may_copy
+        self._copied = copied
         self.checkpoints = 0
         self.catch_up_due = False  # set here, read by the store on the loop thread
         self._written = 0
@@ -135,11 +141,12 @@ class Checkpointer:
         except OSError:
             return False
 
-    def close(self) -> None:
+    def close(self, timeout: float) -> None:
+        """Stop the thread; wait up to ``timeout`` seconds for its pass to end."""
         self._stopping = True
         self._wake.set()
         if self._thread.is_alive():
-            self._thread.join(30)
+            self._thread.join(timeout)
 
     def _run(self) -> None:
         db = self._db
@@ -191,8 +198,10 @@ class Checkpointer:
 
     def _passive(self, db: sqlite3.Connection) -> tuple[int, int]:
         """A PASSIVE checkpoint on ``db``: the frames the log holds, and of those the
-        frames copied into the file ((0, 0) if it failed; (-1, -1) if it met another
-        checkpoint: SQLITE_BUSY)."""
+        frames copied into the file ((0, 0) if it failed, or may not run: ``may_copy``;
+        (-1, -1) if it met another checkpoint: SQLITE_BUSY)."""
+        if not self._may_copy():
+            return 0, 0
         try:
             _, frames, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error as err:
@@ -200,6 +209,8 @@ class Checkpointer:
                 log.warning("checkpoint of %s failed: %s", self.path, err)
             self._failed = True
             return 0, 0
+        finally:
+            self._copied()
         self.checkpoints += 1
         self._failed = False
         return int(frames), int(copied)

@@ -34,7 +34,11 @@ from ._rows import Ops
 
 log = logging.getLogger("gameserver.store")
 
-WRITER_WAIT = 30.0  # seconds ``Store.close`` waits for the writer thread's commit
+# Seconds ``Store.close`` waits for its threads, together: the checkpoint thread's pass,
+# then the writer thread's commit (each waited up to 30 s until 2026-12-01: a disk that
+# hangs held the stop for a minute). deploy/'s unit gives the whole stop more
+# (``writer.CLOSE_MAX``, tests/test_deploy.py).
+WRITER_WAIT = 30.0
 
 
 def in_flight_left(batch: Batch | None, drop_starts: Callable[[Batch, Ops], None],

@@ -24,7 +24,8 @@ A failed open removes every file it created, so a start that fails leaves
 the folder as it was. ``commit`` writes a batch's rows in one transaction on
 the open file's connection (from the thread that owns it, see
 ``_writer_thread``). ``StoreFile.moved`` tells, while the server runs, that
-the file or its side files were deleted or replaced.
+the file or its side files were deleted or replaced; ``written_over``, that
+another program wrote the file itself (``_overwritten``).
 
 Why this module is longer than our ~450 lines: it is every check between a
 path and a store the server may write, and each check's message; split, the
@@ -43,9 +44,11 @@ import sqlite3
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from time import sleep
 from typing import Any
 
 from ..config import StartupError
+from . import _overwritten
 from ._checkpoint import WRITER_PRAGMAS
 from ._rows import GAME_ROW, ROW_OVERHEAD, Ops, Owner
 
@@ -87,7 +90,14 @@ CREATE TABLE IF NOT EXISTS rating_base (  -- what pruned games left of the ratin
     PRIMARY KEY (named, game, name)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS server_stops (  -- when the server last stopped cleanly
     id INTEGER PRIMARY KEY CHECK (id = 1), at REAL NOT NULL);  -- Unix seconds
+CREATE TABLE IF NOT EXISTS rated_games (  -- games of deleted tournaments: still rated
+    history_id INTEGER PRIMARY KEY, tournament TEXT NOT NULL);  -- (tournament_store)
 """
+# A deleted tournament's games stay rated while the history keeps them; pruned, their
+# ratings are in ``rating_base``, and their rows went with them (``Rows.prune``). Files
+# before 2026-12-01 kept every row for good (one per game of every tournament deleted),
+# and a game id the history gave again after its games were all pruned was rated.
+FORGET_PRUNED_RATED = "DELETE FROM rated_games WHERE history_id NOT IN (SELECT id FROM games)"
 
 
 # Finished games by end time (the history's newest first). Partial: a game's row enters
@@ -129,6 +139,34 @@ class StoreFile:
     file_fd: int = -1  # the database file itself, locked too (see _lock_file)
     side_files: dict[str, tuple[int, int]] = field(default_factory=dict)  # -wal, -shm
     main_gone = False  # ``moved`` found the file itself gone, not a side file
+    written: tuple[int, int] = (0, 0)  # its (mtime_ns, size) after our last write to it
+
+    def note_written(self) -> None:
+        """After a write of the server's own into the file (a checkpoint): what it is now."""
+        if self.file_fd >= 0:
+            info = os.fstat(self.file_fd)
+            self.written = (info.st_mtime_ns, info.st_size)
+
+    def written_over(self) -> str | None:
+        """Whether another wrote the file since ``note_written`` (a backup copied over it):
+        then its side files are moved aside, SQLite's checkpoint as it closes held off,
+        the lock file marked (``_overwritten``), and one line for the operator returned,
+        saying what happened, what to do and what is lost. (Once: the caller's.)"""
+        if self.file_fd < 0:
+            return None
+        info = os.fstat(self.file_fd)
+        if (info.st_mtime_ns, info.st_size) == self.written:
+            return None
+        _overwritten.hold_off_checkpoints(self.file_fd)
+        _overwritten.set_aside(self.path, self.side_files)
+        _overwritten.mark(self.lock_fd)
+        return (f"the store file {self.path} was written over while the server ran (a backup "
+                f"copied over it? put one back only while the server is stopped): nothing "
+                f"more is saved to it, and the server's log of the old file is moved aside "
+                f"({self.path}-wal{_overwritten.ASIDE}) so that it is never copied into the "
+                f"new one; restart the server to use the file as it is now. The changes saved "
+                f"since the last checkpoint before it, and those from now until the restart, "
+                f"are lost")
 
     def moved(self) -> str | None:
         """Why the file the server writes is no longer the one at ``path``, or None: one
@@ -164,6 +202,9 @@ class StoreFile:
                         f"saved until now stays in {self.path}; the changes made from now "
                         f"until the restart are lost")
             self.main_gone = True
+            if not deleted:  # (its side files are the old file's: not for the new one)
+                _overwritten.set_aside(self.path, self.side_files)
+                _overwritten.mark(self.lock_fd)
             return (f"the store file {name} was {what} while the server ran (its folder "
                     f"removed?): nothing can be saved any more; restart the server to save "
                     f"again. The sessions and history saved in it went with it, and the "
@@ -232,8 +273,10 @@ def open_store(path: str, sync: str = "NORMAL") -> StoreFile:
     for suffix in ("-wal", "-shm"):  # the writer's connection holds them open from now on
         with contextlib.suppress(OSError):
             sides[suffix] = _identity(os.stat(path + suffix))
-    return StoreFile(path, db, lock_fd, [name for name in ours if name not in before],
-                     file_fd, sides)
+    opened = StoreFile(path, db, lock_fd, [name for name in ours if name not in before],
+                       file_fd, sides)
+    opened.note_written()
+    return opened
 
 
 def _identity(info: os.stat_result) -> tuple[int, int]:
@@ -244,6 +287,7 @@ def _update_schema(path: str, db: sqlite3.Connection) -> None:
     """Bring the file to the current schema (nothing is written if it has it)."""
     with writes_at_start(path, db):
         db.executescript(SCHEMA)
+        db.execute(FORGET_PRUNED_RATED)
         _add_new_columns(db)
         _index_ended_games(db)
         if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
@@ -407,9 +451,16 @@ def _user_name(uid: int) -> str:
         return str(uid)
 
 
+BUSY = (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)  # a flock another holds
+# Tries of the lock, 10 ms apart: a reader's look for a running server holds it shared
+# for a moment (``held``), and a server starting then took that reader for a server.
+LOCK_TRIES = 20
+
+
 def _lock(path: str) -> int:
     """Take the store's lock, or raise naming the server that holds it."""
     name = lock_path(path)
+    tries = LOCK_TRIES
     while True:
         try:
             fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
@@ -424,9 +475,13 @@ def _lock(path: str) -> int:
         except OSError as err:
             holder = read_pid(fd)
             os.close(fd)
-            if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            if err.errno not in BUSY:
                 raise StoreFileError(f"cannot lock {name}: {err.strerror}; "
                                      + FIX) from None
+            tries -= 1
+            if tries > 0:
+                sleep(0.01)
+                continue
             who = f"(pid {holder})" if holder else "(pid unknown)"
             raise StoreFileError(
                 f"the store file {path} is in use by another running server {who}: stop "
@@ -474,7 +529,7 @@ def _lock_file(path: str) -> int:
     except OSError as err:
         links = os.fstat(fd).st_nlink
         os.close(fd)
-        if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+        if err.errno not in BUSY:
             raise StoreFileError(f"cannot lock {path}: {err.strerror}; " + FIX) from None
         if links > 1:
             raise StoreFileError(
@@ -489,10 +544,23 @@ def _lock_file(path: str) -> int:
     return fd
 
 
+def held(fd: int) -> bool:
+    """Whether a running server holds the lock of the lock file open as ``fd``.
+
+    A shared ``flock``, taken at once if nobody holds the lock and dropped again; a
+    server starting just then waits that moment out (``LOCK_TRIES``)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as err:
+        return err.errno in BUSY
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return False
+
+
 def read_pid(fd: int) -> int | None:
     """The process id a server wrote into its lock file (open as ``fd``), or None."""
-    try:
-        text = os.pread(fd, 32, 0).decode("ascii").strip()
+    try:  # (its first line: a second may follow, ``_overwritten.MARK``)
+        text = os.pread(fd, 32, 0).decode("ascii").split("\n", 1)[0].strip()
         return int(text) if text else None
     except (OSError, ValueError, UnicodeDecodeError):
         return None

@@ -475,6 +475,8 @@ class Rows:
         doomed = f"SELECT id {KEPT_GAMES} AND (ended < ? OR ended = ? AND id <= ?)"
         for sql in (f"DELETE FROM game_moves WHERE game_id IN ({doomed})",
                     f"DELETE FROM game_snapshots WHERE game_id IN ({doomed})",
+                    # (a deleted tournament's game: rated by the base from now on)
+                    f"DELETE FROM rated_games WHERE history_id IN ({doomed})",
                     f"DELETE FROM games WHERE id IN ({doomed})"):
             ops.add(sql, last)
         return doomed, last

@@ -10,8 +10,11 @@ a store file of this server at all. Worse, a reader that finds a side file missi
 makes a new one: the server's look then read "replaced by another file", and readers
 of another process used an index of their own that the server never updates.
 
+A backup put back over the file while the server runs (``_overwritten``) is said so
+too, before each read: read, its pages would mix with the old file's log.
+
 So before it opens a connection, and once a read failed, a reader asks ``taken_away``:
-if a server runs with the file (its lock file names a live process) and the file or a
+if a server runs with the file (it holds its lock file's lock) and the file or a
 side file is missing (or the ``-wal`` is empty, after a read failed: one a reader made),
 it gets one line in plain words instead: what happened, and that restarting the server
 (a clean stop, not ``kill -9``) is what makes the history readable and saves again,
@@ -23,34 +26,32 @@ from __future__ import annotations
 import contextlib
 import os
 
-from ._file import lock_path, read_pid
+from . import _overwritten
+from ._file import held, lock_path, read_pid
 
 WAL_HEADER = 32  # bytes: a log shorter than its header holds no frame
 
 
 def server_pid(path: str) -> int | None:
-    """The process id a running server wrote into the lock file of ``path``, or None.
+    """The process id of the server running with the store file ``path`` (0 if it wrote
+    none yet), or None: no server runs with it.
 
-    (A server killed with ``kill -9`` leaves its lock file: its pid is then dead, or, in
-    the rare case it was reused since, taken for a server's; a clean stop removes it.)
+    A running server holds the ``flock`` of its lock file, which the kernel drops as the
+    process ends, ``kill -9`` included (``_file.held``). The pid written in the file is
+    only read for the message: after a ``kill -9`` the lock file stays, and its pid may
+    be another process's by then (pids are reused); it was trusted alone until
+    2026-12-01, and a reader then said the file was taken away from a server long dead.
     """
     try:
-        fd = os.open(lock_path(path), os.O_RDONLY)
+        fd = os.open(lock_path(path), os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
     try:
-        pid = read_pid(fd)  # (the server's own reading of it)
+        if not held(fd):
+            return None
+        return read_pid(fd) or 0  # (the server's own reading of it)
     finally:
         os.close(fd)
-    if pid is None or pid <= 0:
-        return None
-    try:
-        os.kill(pid, 0)
-    except PermissionError:  # (another user's process: alive)
-        return pid
-    except OSError:
-        return None
-    return pid
 
 
 def taken_away(path: str, failed: bool = False) -> str | None:
@@ -66,7 +67,14 @@ def taken_away(path: str, failed: bool = False) -> str | None:
     pid = server_pid(path)
     if pid is None:
         return None
-    server = f"the server (pid {pid}) was running with it"
+    server = f"the server (pid {pid}) was running with it" if pid else (
+        "the server was running with it")
+    if _overwritten.marked(lock_path(path)):
+        return (f"the store file {path} was written over, or replaced, while {server} (a "
+                f"backup put back?): that server saves nothing more to it, and the history "
+                f"cannot be read until it is restarted (its log of the old file was moved "
+                f"aside, so that it is never read into the new one). Restart the server to "
+                f"use the file as it is now (its log says so too)")
     if not os.path.lexists(path):
         return (f"the store file {path} was deleted while {server}: the sessions and "
                 f"history saved in it went with it, and that server saves nothing until it "

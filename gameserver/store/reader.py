@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 import threading
 import urllib.parse
@@ -32,7 +33,8 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from ..ratings import Rating
 from ..results import result_states
-from . import _rating_base
+from . import _overwritten, _rating_base
+from ._file import lock_path
 from ._taken import taken_away
 
 HISTORY_SHOWN_MOVES = 1000  # moves of one game that finished_game returns
@@ -74,9 +76,16 @@ def _reads(method: Callable[Concatenate[HistoryReader, P], T]
            ) -> Callable[Concatenate[HistoryReader, P], T]:
     """A read of ``HistoryReader`` that fails for a file taken away from its running
     server raises ``StoreTakenAway`` (and drops this thread's connection: it read
-    through a side file made in the deleted one's place)."""
+    through a side file made in the deleted one's place); so does any read once the
+    server found its file written over (``_overwritten``), before it reads."""
     @wraps(method)
     def reading(self: HistoryReader, *args: P.args, **kwargs: P.kwargs) -> T:
+        if _overwritten.marked(self._lock_file):  # (a connection open reads mixed)
+            taken = taken_away(self.path)
+            if taken is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self.close()
+                raise StoreTakenAway(taken)
         try:
             return method(self, *args, **kwargs)
         except StoreTakenAway:
@@ -102,6 +111,7 @@ class HistoryReader:
     def __init__(self, path: str, replayer: Replayer | None = None) -> None:
         self.path = path
         self.replayer = replayer
+        self._lock_file = lock_path(os.path.realpath(path))  # (the server's, by real path)
         self._local = threading.local()
 
     def _db(self) -> sqlite3.Connection:

@@ -136,6 +136,9 @@ UNWAITED_MAX = 2**20
 OPEN_BATCH_MAX = 8 * 2**20
 SAVE_STOP = "INSERT OR REPLACE INTO server_stops (id, at) VALUES (1, ?)"
 CLOSE_CHECKPOINT_WAIT_MS = 1000  # for readers mid-read, as the store copies its log in
+# Seconds ``close`` may wait, at most, for others (its threads, a reader's read): what a
+# service manager must give the whole stop, and more (deploy/gameserver.service).
+CLOSE_MAX = WRITER_WAIT + CLOSE_CHECKPOINT_WAIT_MS / 1000
 
 
 class Store:
@@ -198,6 +201,7 @@ class Store:
         self._last_error: str | None = None
         self._gone: str | None = None  # the file was deleted or replaced (``_watch``)
         self._file_gone = False  # ... the file itself, not a side file
+        self._written_over = False  # another wrote the file itself (``_may_copy``)
         self._watching = threading.Lock()  # (the checkpoint thread's look, or the loop's)
 
     # ------------------------------------------------------------ life cycle
@@ -249,7 +253,8 @@ class Store:
         self._loop = loop
         self._soon = soon or Soon(loop)
         self._start_writer()
-        self._checkpointer = Checkpointer(self.path, self._watch)
+        self._checkpointer = Checkpointer(self.path, self._watch, self._may_copy,
+                                          self._copied)
         self._checkpointer.start()
 
     def _start_writer(self) -> WriterThread:
@@ -286,6 +291,30 @@ class Store:
                     self._file_gone = file.main_gone
                     self._gone = gone
 
+    def _may_copy(self) -> bool:
+        """Whether a checkpoint may copy the log into the file: not once another wrote the
+        file over (a backup put back while the server runs: ``_overwritten``), which one
+        line says, for good. Before each checkpoint (the checkpoint thread's, the writer
+        thread's catch-up, the close's), one at a time: each notes what it wrote
+        (``_copied``), so that only another's write is found."""
+        file = self._file
+        if self._written_over or file is None:
+            return False
+        line = file.written_over()
+        if line is None:
+            return True
+        with self._watching:
+            self._written_over = True
+            log.error("%s", line)
+            if self._gone is None:  # (no other line: the rest of the story is this one's)
+                self._gone = line
+        return False
+
+    def _copied(self) -> None:
+        file = self._file
+        if file is not None:
+            file.note_written()
+
     def close(self) -> None:
         """Write what is pending (once more, if it failed: a commit the writer thread
         failed that the stopping loop did not release too), stop the writer, unlock.
@@ -297,12 +326,13 @@ class Store:
             self._retry.cancel()
         if self._put_off is not None:
             self._put_off.cancel()
+        deadline = time.monotonic() + WRITER_WAIT  # (for both threads: ``CLOSE_MAX``)
         if self._checkpointer is not None:
-            self._checkpointer.close()
+            self._checkpointer.close(WRITER_WAIT)
             self._checkpointer = None
         self._watch()  # a file deleted since the last look takes no last commit
         if self._writer is not None:
-            ended = self._writer.stop(WRITER_WAIT)
+            ended = self._writer.stop(max(0.0, deadline - time.monotonic()))
             if self._writer.dead and self._file is not None:  # (``_replace_dead_writer``)
                 rolled_back(self.db)
             self._writer = None
@@ -314,6 +344,7 @@ class Store:
                 leave_to_writer(batch, in_flight, self._take_backlog(), self._retry_tickets)
                 self._file = None  # (``_landed`` does nothing now)
                 return
+        self._may_copy()  # (no thread copies now) written over: no last commit either
         in_flight, self._in_flight = self._in_flight, None
         gone = Ops()  # the rows of sessions ended for rows the file refused (``_refuse``)
         ops, left = in_flight_left(
@@ -371,6 +402,8 @@ class Store:
         host who copies the file alone after a clean stop copied it without them.
         """
         assert self._file is not None
+        if not self._may_copy():  # written over: copied in, the old log would mix in
+            return
         db = self._file.db
         try:
             db.execute(f"PRAGMA busy_timeout={CLOSE_CHECKPOINT_WAIT_MS}")  # (a reader's read)
@@ -394,7 +427,7 @@ class Store:
         """The stop's line: how many of the changes recorded were saved (and where)."""
         recorded, saved, partly = self.changes, self.saved_changes, self.partly_saved
         lost = recorded - saved - partly
-        if not lost and not partly and not self._file_gone:
+        if not lost and not partly and not self._file_gone and not self._written_over:
             log.info("store closed: all %d changes saved, in %d commits", recorded,
                      self.commits)
             return
@@ -405,6 +438,8 @@ class Store:
                      f"refused (see above)")
         if self._file_gone:
             line += "; what was saved went with the store file (deleted or replaced: see above)"
+        elif self._written_over:
+            line += "; the store file was written over (see above)"
         log.warning("%s", line)
 
     def health(self) -> dict[str, Any]:
