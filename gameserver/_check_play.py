@@ -20,6 +20,7 @@ import re
 from typing import Any
 
 from . import _check_words as words
+from ._channel import STATE_MAX
 from ._check_words import Report
 from .checked import MOVE_RETURNED_TRUE, GameType
 from .game import AbstractGame, has_hidden_information
@@ -62,9 +63,9 @@ class Table:
     def legal_moves(self, player: int) -> list[Any] | None:
         return self.session.game.legal_moves(player)
 
-    def state(self, player: int) -> dict[str, Any]:
-        """The data of ``player``'s state reply, as a client receives it."""
-        return json.loads(self.session.game.view_reply(player))["data"]
+    def state_reply(self, player: int) -> bytes:
+        """``player``'s state reply, as a client receives it."""
+        return self.session.game.view_reply(player)
 
     def move(self, player: int, move: dict[str, Any]) -> dict[str, Any]:
         """The decoded reply to ``move`` by ``player``."""
@@ -97,6 +98,8 @@ class Player:
         self.table: Table | None = None  # the game being played
         self.states_differed = False
         self.over_not_bool = False  # game_over() returned something else than True or False
+        self.largest_state = 0  # bytes of the largest state reply seen
+        self.state_too_large = False  # one was larger than the server sends: nothing to add
         # Players who see different states is fine when the game says so.
         self.says_public = game_class.hidden_information is False and any(
             "hidden_information" in vars(c) for c in game_class.__mro__ if c is not AbstractGame)
@@ -261,7 +264,18 @@ class Player:
         return {k: random_value(rng, self.words) for k in keys}
 
     def _state(self, table: Table, player: int) -> dict[str, Any]:
-        return self._call(table.state, player, player=player)
+        """The data of ``player``'s state reply; one larger than the server sends (from a
+        worker process, where a game from the games folder runs) is a problem: the check
+        runs the game in its own process, where nothing bounds it."""
+        reply = self._call(table.state_reply, player, player=player)
+        self.largest_state = max(self.largest_state, len(reply))
+        state = json.loads(reply)["data"]
+        if len(reply) > STATE_MAX:
+            self.state_too_large = True
+            self.report.problem(words.state_too_large(player, len(reply), STATE_MAX, state),
+                                kind="state too large", where=self._line("state"))
+            raise Stop
+        return state
 
     def _call(self, func: Any, *args: Any, move: dict[str, Any] | None = None,
               player: int | None = None) -> Any:

@@ -437,6 +437,31 @@ def leaked(game_class: type, value: Any, owner: int, other: int, where: str,
             "it in private_data.", "state")
 
 
+def state_too_large(player: int, size: int, limit: int, state: Any) -> str:
+    """Why a state of ``size`` bytes (as sent) fails on the server, whose bound is ``limit``
+    bytes, and what to keep out of it; ``state`` is the state itself, to name its largest
+    part."""
+    largest = ""
+    if isinstance(state, dict) and state:
+        sizes = {key: len(json.dumps(value, ensure_ascii=False)) for key, value in state.items()}
+        key = max(sizes, key=sizes.__getitem__)
+        if sizes[key] * 2 > size:  # (most of it: worth naming)
+            largest = f" Most of it is state()[{key!r}] ({_megabytes(sizes[key])})."
+    return (f"Player {player}'s state is {_megabytes(size)} once sent, more than the "
+            f"{_megabytes(limit)} the server sends of one state: it runs a game from its "
+            "games folder in a worker process, which refuses a larger state, so on the "
+            f"server every state request of this game fails with an error.{largest} Return "
+            "from state() only what a player needs to see now (the board, whose turn it is, "
+            "the scores), not everything that happened or a big text; keep the rest in "
+            "self, where no player receives it.")
+
+
+def _megabytes(size: int) -> str:
+    """``size`` bytes in MB (MiB, as the server's bounds are set), ``"30 MB"``."""
+    megabytes = size / 2**20
+    return f"{megabytes:.0f} MB" if megabytes >= 10 else f"{megabytes:.1f} MB"
+
+
 def return_expression(game_class: type, method: str) -> str | None:
     """The source of ``X`` when the game's ``method`` has exactly one ``return X``."""
     code = _code(game_class, method)

@@ -623,3 +623,43 @@ def test_a_run_cut_short_by_its_time_says_so_and_names_only_what_it_played() -> 
     (remark,) = [r for r in report.remarks if "could be played" in r]
     assert remark.startswith("Only 1 game of 30 could be played in the 0 s the check takes")
     assert "A print() in a loop" in remark
+
+
+class LargeState(defective_games.Good):
+    """A game that sends every player a long text in its state (``size`` bytes)."""
+
+    size = 0
+
+    def state(self, player_id):
+        return {"counter": self.counter, "my_secret": self.secrets[player_id],
+                "log": "x" * self.size}
+
+
+def test_a_state_larger_than_the_server_sends_is_a_problem_with_its_bound_and_size() -> None:
+    """A 30 MB state passed the check (the checker plays in its own process, unbounded) and
+    its only note blamed print(); on the server a game from the games folder runs in a worker
+    process, which refuses a state over ``_channel.STATE_MAX``: every state request failed."""
+    from gameserver import _channel
+
+    big = type("BigState", (LargeState,), {"size": _channel.STATE_MAX + 2**20})
+    report = check.check_game(big, seed=7, games=30, time_budget=30.0)
+    (problem,) = report.found
+    text = " ".join(str(problem).split())
+    assert problem.games == 1  # the check ends there: each game would repeat it, slowly
+    assert "Player 0's state is 17 MB once sent, more than the 16 MB the server sends of " \
+        "one state" in text
+    assert f"{_channel.STATE_MAX // 2**20} MB" in text  # the worker's bound, not a copy
+    assert "Most of it is state()['log'] (17 MB)" in text
+    assert "Return from state() only what a player needs to see now" in text
+    assert problem.where == words.method_line(big, "state")
+    assert not any("print()" in r for r in report.remarks)
+
+
+def test_a_run_slowed_by_large_states_names_them_not_prints() -> None:
+    """A state of megabytes makes every move slow: the time note says so, not "a print()"."""
+    large = type("LargeState2", (LargeState,), {"size": 2 * 2**20})
+    report = check.check_game(large, seed=7, games=30, time_budget=0.0)
+    assert report.ok, report.problems
+    (remark,) = [r for r in report.remarks if "could be played" in r]
+    assert "Your states are large (up to 2.0 MB once sent)" in remark
+    assert "print()" not in remark
