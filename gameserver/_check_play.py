@@ -296,7 +296,7 @@ class Player:
     def _report_failure(self, err: GameCodeError, move: dict[str, Any] | None,
                         player: int | None) -> None:
         # The report is about this game already: drop "framework: game NAME: ".
-        text = re.sub(r"^game \S+: ", "", str(err).removeprefix("framework: "))
+        text = words.failure_text(str(err))
         method = re.match(r"(\w+)\(\)", text)
         where = self._line(method[1] if method else "__init__")
         place = words.failure_line(self.game_class, err.details) if err.details else None

@@ -262,6 +262,26 @@ def forgot_return(value: Any) -> str:
             "`return ...` and the value.")
 
 
+def failure_text(message: str) -> str:
+    """A game call's failure in the server's words (``GameCodeError``), without its
+    "framework: game NAME: " (the student knows which game): ``move() raised KeyError: 'x'``."""
+    return re.sub(r"^game \S+: ", "", message.removeprefix("framework: "))
+
+
+def move_raised(game_class: type, message: str, details: str, move: dict[str, Any],
+                game: object = None) -> str:
+    """What to change when ``move(move)`` failed with the server's ``message`` (a
+    ``GameCodeError``'s, its traceback ``details``): ``move_failed``'s advice, after the
+    file and line to look at; "" when the failure is not an exception ``move`` raised.
+    ``LocalSession`` adds it to its error as a note: a test says what the checker says."""
+    text = failure_text(message)
+    if not text.startswith("move() raised "):
+        return ""
+    place = failure_line(game_class, details) if details else None
+    advice = move_failed(move, text.removeprefix("move() raised "), place, game)
+    return f"{shown_path(place[0])}:{place[1]}: {advice}" if place else advice
+
+
 def move_failed(move: dict[str, Any], exception: str, place: tuple[str, int] | None,
                 game: object = None) -> str:
     """What to do when ``move(move)`` raised ``exception`` (``"ValueError: ..."``).

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from gameserver import _check_words as words
 from gameserver.games.nim import Nim
 from gameserver.games.tictactoe import TicTacToe
 from gameserver.testing import GameServerError, IllegalMove, LocalSession
@@ -128,6 +129,41 @@ def test_a_state_of_the_wrong_kind_says_what_to_fix_as_the_checker_does(
     assert str(err.value).endswith(message)
     assert err.value.__notes__ == [note]
     assert note in "".join(traceback.format_exception(err.value))
+
+
+def test_a_move_that_raises_says_to_return_the_message_as_the_checker_does() -> None:
+    """``raise ValueError("steps must be 1 to 6")`` in move(): the checker said to return
+    the message instead; a student's test met the server's words alone (``move() raised
+    ValueError: ...``). The note is the checker's, with the line to change."""
+    sys.path.insert(0, str(test_check.STUDENTS))
+    try:
+        from raises_value_error import DiceRace
+    finally:
+        sys.path.remove(str(test_check.STUDENTS))
+    path = test_check.STUDENTS / "raises_value_error.py"
+    session = LocalSession(DiceRace, 2)
+    with pytest.raises(GameServerError) as err:
+        session.move(0, steps=9)
+    assert str(err.value) == ("framework: game DiceRace: move() raised ValueError: steps must "
+                              "be 1 to 6, not 9")
+    (note,) = err.value.__notes__
+    line = test_check.line_of(path, "raise ValueError").split(":")[1]
+    assert note.startswith(f"{words.shown_path(str(path))}:{line}: move({{'steps': 9}}) "
+                           "raised ValueError: steps must be 1 to 6, not 9. A bad move must "
+                           "not raise an exception: return the message instead of raising "
+                           "it: `return f\"steps must be 1 to 6, not {steps}\"`.")
+
+    class Unchecked(DiceRace):
+        def move(self, move, player_id):
+            self.positions[player_id] += move["steps"]
+
+    # A move the code uses before checking it: check it first, as the checker says.
+    with pytest.raises(GameServerError) as err:
+        LocalSession(Unchecked, 2).move(0, step=1)
+    (note,) = err.value.__notes__
+    assert note.startswith(f"{words.shown_path(__file__)}:")
+    assert "move({'step': 1}) made your code fail with KeyError: 'steps'." in note
+    assert "check it before you use it" in note
 
 
 # ---------------------------------------------------------------- a call that never returns
