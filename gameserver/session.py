@@ -534,8 +534,9 @@ class Session:
     def game_failed(self, err: GameCodeError) -> None:
         """Record that the game's code failed (it raised, ran out of time, or returned a
         wrong value), for a request or a look (the dashboard's page, the store's log of
-        a game's first and last views): the lobby shows it (``game_failure``) until the
-        game accepts a move again. The first failure since the last accepted move
+        a game's first and last views, a restart's new game or its hand-over of the
+        old game's end): the lobby shows it (``game_failure``) until the game accepts
+        a move again, or a restart replaces the game. The first failure since the last accepted move
         changes ``noted``; later ones do not, so a look that fails again each time (the
         page looks at every change of ``noted``) makes no change to look at again."""
         before = self.game_error
@@ -546,7 +547,7 @@ class Session:
     @property
     def game_failure(self) -> str | None:
         """The game's last failure (``game_failed``) while it stands: until the game
-        accepts a move; None if there is none."""
+        accepts a move, or a restart replaces the game; None if there is none."""
         failed = self.game_error
         return failed[0] if failed is not None and failed[1] == self.accepted_moves else None
 
@@ -760,7 +761,11 @@ class Session:
         if player_id in others or len(set(others)) < len(others):  # (a state each, once)
             raise framework_error("with_states_of must name other players of the session "
                                   "than the restarter, each once")
-        new_game = self.game_type.new_game(self.size)
+        try:
+            new_game = self.game_type.new_game(self.size)
+        except GameCodeError as err:  # (the old game plays on)
+            self.game_failed(err)
+            raise
         build = new_game.pending
         shown = (player_id, legal_moves) if with_state else None
         if build is not None:  # a game in a worker process: ready later
@@ -813,7 +818,8 @@ class Session:
         the restarter's new state (with ``legal_moves``) is at hand to show them with."""
         if self.closed is not None:
             return self.closed.reply()
-        if build is not None and build.error is not None:
+        if build is not None and build.error is not None:  # (the old game plays on)
+            self.game_failed(GameCodeError(build.error))
             return protocol.error(build.error)
         old_game = self.game
         try:
@@ -822,6 +828,7 @@ class Session:
             old_over = False
         # Hand-overs not yet collected stay owed (a second restart must not hide how
         # the finished game ended); a newly finished game replaces them.
+        handover_failed = None
         if old_over:  # its end, as the replies of its last version (encoded once)
             replies = self._replies
             self._final = [(replies[p * 2] if replies and replies[p * 2] is not None
@@ -829,7 +836,13 @@ class Session:
                            for p in range(self.size)]
             self._owed = ({(p, True) for p in range(self.size)}
                           | {(p, False) for p in range(self.size) if p != player_id})
+            handover_failed = next((f for f in self._final if isinstance(f, str)), None)
         self.game = new_game
+        # The failure shown was the old game's (it stood until a move was accepted): gone
+        # with it. One in the hand-over is what players' next ``state`` gets: shown.
+        self.game_error = None
+        if handover_failed is not None:
+            self.game_failed(GameCodeError(handover_failed))
         new_game.when_lost(self._lost)
         self.games_played += 1
         self.game_moves = 0

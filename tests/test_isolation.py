@@ -1090,6 +1090,64 @@ def test_a_session_plays_restarts_and_hands_over_like_in_process(make_server) ->
     assert watcher.state()["data"] == {"you": 0, "log": [], "current": [0], "gameover": False}
 
 
+FRAGILE = """
+from abstract_game import AbstractGame
+
+
+class Fragile(AbstractGame):
+    broken = False  # (in its worker process: the next game cannot be made)
+
+    def __init__(self, players):
+        if Fragile.broken:
+            raise RuntimeError("cannot start again")
+        self.over = False
+
+    @staticmethod
+    def min_players():
+        return 1
+
+    @staticmethod
+    def max_players():
+        return 1
+
+    def current_player(self):
+        return 0
+
+    def game_over(self):
+        return self.over
+
+    def state(self, player_id):
+        return {"over": self.over}
+
+    def move(self, move, player_id):
+        if move.get("crash"):
+            raise RuntimeError("crash")
+        Fragile.broken = bool(move.get("break"))
+"""
+
+
+def test_a_restart_in_a_worker_clears_a_failure_and_one_that_fails_is_recorded(
+        make_server, tmp_path: Path) -> None:
+    """The lobby showed a game's failure after a restart until a move was accepted, and a
+    restart whose new game failed in its worker (``build.error``) was not recorded."""
+    from gameserver.web.source import session_summary
+
+    (tmp_path / "fragile.py").write_text(FRAGILE)
+    server = make_server(games_dirs=[str(tmp_path)])
+    solo = Player(server.port, "Fragile", "f", 1)
+    assert solo.join()["status"] == "ok"
+    session = server.server.lobby.sessions[("Fragile", "f")]
+    assert "crash" in solo.move(crash=True)["message"]
+    assert "crash" in session_summary(session)["error"]
+    assert solo.restart()["status"] == "ok"
+    assert "error" not in session_summary(session)
+    assert solo.move(**{"break": True})["status"] == "ok"
+    failed = solo.restart()
+    assert "cannot start again" in failed["message"]
+    assert session_summary(session)["error"] == failed["message"]
+    assert solo.state()["data"]["over"] is False  # the old game plays on
+
+
 def test_a_move_whose_bookkeeping_fails_is_still_answered(make_server, monkeypatch,
                                                            caplog) -> None:
     """The end of a move in a worker wakes its request even if the server's bookkeeping of
