@@ -174,8 +174,8 @@ class Session:
     # session's dict cost ~1.8 KB more (bench/waiters.py: 10,100 blocked clients
     # went from 66.9 to 97.6-103 MiB as attributes were added). ``__weakref__``: a game
     # in a worker process holds ``_lost`` weakly (``RemoteGame.when_lost``).
-    __slots__ = ("_change", "_clock", "_ending_turns", "_final", "_over_told", "_owed",
-                 "_replies", "_seen", "_unrecorded", "_unsaved", "_view_waits",
+    __slots__ = ("_change", "_clock", "_ending_turns", "_final", "_noting", "_over_told",
+                 "_owed", "_replies", "_seen", "_unrecorded", "_unsaved", "_view_waits",
                  "_waits", "__weakref__", "accepted_moves", "auto", "closed", "created", "game",
                  "game_error", "game_moves", "game_name", "game_type", "games_played",
                  "join_deadline", "last_activity", "max_moves", "moves", "noted", "own_timer",
@@ -206,6 +206,7 @@ class Session:
         # of ``version``: a game's failure recorded, a state it asked for known (``shown_view``).
         # Part of the session's mark (``web.source``), which the lobby and live pages compare.
         self.noted = 0
+        self._noting: set[Call] | None = None  # the fetches a look waits for (``shown_view``)
         self.game_moves = 0  # moves that reached the game, since the current game started
         self.games_played = 1
         self.closed: ProtocolError | None = None
@@ -511,7 +512,8 @@ class Session:
         change, not at every look), so a failure it meets, a state that is not JSON
         too, is recorded (``game_failed``) and shows in the lobby as one a client's
         request met does. A state of a game in a worker process not known yet is
-        fetched: once it is, ``noted`` changes, and the page is sent it.
+        fetched: once it is, ``noted`` changes (once, however many looks waited for it),
+        and the page is sent it.
 
         Raises:
             GameCodeError: the game's ``state()`` failed, or returned no JSON; or
@@ -521,8 +523,13 @@ class Session:
         reply = self._view_reply(player_id, False)  # (records a failure)
         if isinstance(reply, bytes) and not self.game_type.remote:
             return decode_json(protocol.ok_data(reply))  # type: ignore[no-any-return]
-        if isinstance(reply, Call):
-            reply.then(self._note)
+        if isinstance(reply, Call):  # noted when it comes: once, however many looks wait
+            noting = self._noting
+            if noting is None:
+                noting = self._noting = set()
+            if reply not in noting:
+                noting.add(reply)
+                reply.then(lambda: self._note(reply))
         try:  # (a worker's state is decoded once; not known yet: ViewPending)
             return self.game.view(player_id)
         except ViewPending:
@@ -551,7 +558,10 @@ class Session:
         failed = self.game_error
         return failed[0] if failed is not None and failed[1] == self.accepted_moves else None
 
-    def _note(self) -> None:
+    def _note(self, fetched: Call) -> None:
+        """A state a look waited for has come (``fetched`` ended): the page shows it."""
+        if self._noting is not None:
+            self._noting.discard(fetched)
         self.noted += 1
 
     def view_text(self, player_id: int) -> str:

@@ -1148,6 +1148,67 @@ def test_a_restart_in_a_worker_clears_a_failure_and_one_that_fails_is_recorded(
     assert solo.state()["data"]["over"] is False  # the old game plays on
 
 
+WIDE = """
+from abstract_game import AbstractGame
+
+
+class Wide(AbstractGame):
+    def __init__(self, players):
+        self.moves = 0
+
+    @staticmethod
+    def min_players():
+        return 1
+
+    @staticmethod
+    def max_players():
+        return 1
+
+    def current_player(self):
+        return 0
+
+    def game_over(self):
+        return False
+
+    def state(self, player_id):  # (too large to come along with a change: fetched)
+        return {"moves": self.moves, "pad": "x" * 100_000}
+
+    def move(self, move, player_id):
+        self.moves += 1
+"""
+
+
+def test_looks_at_a_state_being_fetched_note_it_once_when_it_comes(
+        make_server, tmp_path: Path) -> None:
+    """Each look of the dashboard's session page at a state a worker had not sent yet added
+    a callback to the one fetch, each of which changed the session's mark when it came:
+    as many refreshes of the page as looks. One per state now."""
+    from gameserver.checked import ViewPending
+    from tests.wire import until
+
+    (tmp_path / "wide.py").write_text(WIDE)
+    server = make_server(games_dirs=[str(tmp_path)])
+    solo = Player(server.port, "Wide", "w", 1)
+    assert solo.join()["status"] == "ok" and solo.move()["status"] == "ok"
+    session = server.server.lobby.sessions[("Wide", "w")]
+
+    def look_thrice() -> tuple[int, int]:
+        """Three looks at the state in one pass of the loop: its fetch cannot end between."""
+        pending = 0
+        for _ in range(3):
+            try:
+                session.shown_view(0)
+            except ViewPending:
+                pending += 1
+        return pending, session.noted
+
+    pending, noted = server.call(look_thrice)
+    assert pending == 3
+    until(lambda: server.call(lambda: session.noted) != noted, "the state fetched")
+    assert server.call(lambda: session.noted) == noted + 1
+    assert server.call(lambda: session.shown_view(0))["moves"] == 1
+
+
 def test_a_move_whose_bookkeeping_fails_is_still_answered(make_server, monkeypatch,
                                                            caplog) -> None:
     """The end of a move in a worker wakes its request even if the server's bookkeeping of
