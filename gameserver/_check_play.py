@@ -99,6 +99,10 @@ class Player:
         self.states_differed = False
         self.over_not_bool = False  # game_over() returned something else than True or False
         self.largest_state = 0  # bytes of the largest state reply seen
+        # By number of players: the games played to their end with a move per player at
+        # least, and the ids ever on turn.
+        self.finished: dict[int, int] = {}
+        self.on_turn: dict[int, set[int]] = {}
         self.state_too_large = False  # one was larger than the server sends: nothing to add
         # Players who see different states is fine when the game says so.
         self.says_public = game_class.hidden_information is False and any(
@@ -121,6 +125,7 @@ class Player:
                     "nobody can move and the game is stuck. Return the id of the player "
                     "whose turn it is.", where=self._line("current_player"))
                 raise Stop
+            self.on_turn.setdefault(players, set()).update(current)
             player = self.rng.choice(current)
             legal = self._call(table.legal_moves, player)
             if legal is not None:
@@ -137,6 +142,8 @@ class Player:
                         kind="never ends", where=self._line("game_over"))
                 raise Stop
         self.lengths.append(moves_made)
+        if moves_made >= players:  # (in a shorter game, somebody had no turn by rights)
+            self.finished[players] = self.finished.get(players, 0) + 1
         self.listed += used_legal_moves
         self._call(table.restart)
         if self._state(table, 0)["gameover"] and not self.over_not_bool:
@@ -169,6 +176,17 @@ class Player:
         states = [self._state(table, p) for p in range(players)]
         self._check_secrets(table, states)
         return bool(over)
+
+    def turn_problem(self) -> str | None:
+        """Players who never had a turn in any game played to its end with their number
+        of players and a move per player at least (two games at least): the turn is not
+        passed on. None if none."""
+        for players, games in sorted(self.finished.items()):
+            seen = self.on_turn.get(players, set())
+            never = [p for p in range(players) if p not in seen]
+            if players > 1 and games > 1 and never:
+                return words.never_on_turn(never, sorted(seen), players, games)
+        return None
 
     def _check_secrets(self, table: Table, states: list[dict[str, Any]]) -> None:
         """No player sees another's ``private_data``; different views need declared secrets."""
@@ -275,7 +293,19 @@ class Player:
             self.report.problem(words.state_too_large(player, len(reply), STATE_MAX, state),
                                 kind="state too large", where=self._line("state"))
             raise Stop
+        if b'"null":' in reply or b'"true":' in reply or b'"false":' in reply:
+            self._check_keys(table, player)
         return state
+
+    def _check_keys(self, table: Table, player: int) -> None:
+        """A key None, True or False in ``player``'s state (its reply has a key "null",
+        "true" or "false": the state is asked once more, to tell): JSON sends it as that
+        text, and the client finds no key None."""
+        found = words.converted_key(self._call(self.guard.call, self.name, "state",
+                                               table.game.state, player, player=player))
+        if found:
+            self.report.problem(f"Player {player}'s {found}", kind="converted key",
+                                where=self._line("state"))
 
     def _call(self, func: Any, *args: Any, move: dict[str, Any] | None = None,
               player: int | None = None) -> Any:
@@ -308,7 +338,7 @@ class Player:
             # Name the move that did it.
             text = f"move({words.short(move, 100)})" + text.removeprefix("move()")
         if "took longer than" in text:
-            text += ". Look for a loop that never stops."
+            text += words.too_slow(text)
         elif "cannot be sent as JSON" in text and player is not None:
             text = self._unsendable(player) or text
         elif "cannot be sent as JSON" in text:

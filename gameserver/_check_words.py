@@ -22,13 +22,14 @@ import json
 import linecache
 import re
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from . import registry
 from .checked import json_problem
+from .config import Settings
 from .game import AbstractGame
 
 # What declaring secrets means for people watching a game (issue 12). One place,
@@ -41,6 +42,8 @@ _FRAMEWORK = Path(__file__).resolve().parent  # gameserver/, but not its games/ 
 _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<name>\S+)$',
                     re.MULTILINE)
 WIDTH = 100  # columns of the printed report
+# The server's time limit of a call into a game, by default (its game_call_timeout).
+_SERVER_CALL_LIMIT = next(f.default for f in fields(Settings) if f.name == "game_call_timeout")
 INDENT = " " * 11  # under the text of "  PROBLEM  "
 _MAX_DEPTH = 40  # how deep unsendable() looks into nested values
 # Exceptions that a move with a missing key or a value of the wrong kind causes.
@@ -254,6 +257,33 @@ def stuck_in_process(game: str, method: str, time_limit: float, setting: str,
             "either.) Nothing else can end that call, so this program ends here.")
 
 
+def too_slow(message: str) -> str:
+    """What to do about a call that took longer than its limit (the guard's ``message``,
+    ending with the line it was stopped at): a ``sleep`` there waits on purpose."""
+    if re.search(r"`[^`]*\bsleep\(", message):
+        return (". time.sleep() makes your game wait, and every player with it: a game "
+                "answers at once. Take the sleep out (a client may wait between moves, "
+                "if it wants to).")
+    return (". Look for a loop that never stops, or work that takes too long (trying every "
+            "possible move many times over): a call into your game may take at most "
+            f"{_SERVER_CALL_LIMIT:g} s on the server (its game_call_timeout), less in the "
+            "check.")
+
+
+def never_on_turn(never: list[int], seen: list[int], players: int, games: int) -> str:
+    """Players ``never`` had a turn in ``games`` games of ``players`` players; only ``seen``
+    did: the turn is not passed on (or current_player() does not say so)."""
+    def ids(found: list[int]) -> str:
+        return ("player" + "s" * (len(found) > 1) + " " + " and ".join(map(str, found))
+                if found else "nobody")
+
+    return (f"In {plural(games, 'game')} with {players} players, {ids(never)} never had a "
+            f"turn: current_player() only ever named {ids(seen)}. Does "
+            "move() pass the turn on? After a good move, make it the next player's turn, for "
+            "example `self.turn = (self.turn + 1) % self.players` (self.players: the number "
+            "of players __init__ was given), and return [self.turn] from current_player().")
+
+
 def forgot_return(value: Any) -> str:
     """A hint when a method gave ``None``: usually a missing ``return``."""
     if value is not None:
@@ -355,6 +385,27 @@ def unsendable(value: Any, path: str = "state()", depth: int = 0,
             if found:
                 return found
     return f"{path} is {_what_it_is(value)}"
+
+
+def converted_key(value: Any, path: str = "state()", depth: int = 0) -> str | None:
+    """Where ``value`` (a state as the game returned it) has a key None, True or False,
+    which JSON sends as the text "null", "true" or "false", and what to do; None if
+    nowhere."""
+    if depth >= _MAX_DEPTH:
+        return None
+    items = (value.items() if isinstance(value, dict) else
+             enumerate(value) if isinstance(value, (list, tuple)) else ())
+    for key, item in items:
+        if isinstance(value, dict) and (key is None or type(key) is bool):
+            return (f"{path} has the key {key!r}, which JSON sends as the text "
+                    f"\"{json.dumps(key)}\": the client gets the key \"{json.dumps(key)}\", "
+                    f"and no key {key!r}. A key {key!r} usually comes from a variable that is "
+                    f"still {key!r} (`{{self.winner: ...}}` before anyone has won): use text "
+                    "keys that say what they are, and leave the entry out until it has one.")
+        found = converted_key(item, f"{path}[{json.dumps(key)}]", depth + 1)
+        if found:
+            return found
+    return None
 
 
 def _sendable(value: Any) -> bool:

@@ -27,7 +27,9 @@ file and line to look at and what to change there:
   returning ``True`` for a good move;
 * lists, dicts and sets that every game shares and games changed: class
   attributes, and default values (``def __init__(self, players, log=[])``);
-* games that never end, or where nobody may move although the game is not over;
+* games that never end, or where nobody may move although the game is not over,
+  or where a player never has a turn (the turn not passed on);
+* a state with a key None, True or False (JSON sends it as "null", "true", "false");
 * secrets: a player's state that contains another player's ``private_data``,
   ``private_data`` that lists public values, and players who see different
   states in a game that declares no secrets.
@@ -202,7 +204,8 @@ def check_game(game_class: type[AbstractGame], seed: int, games: int = GAMES,
             if n and time.monotonic() > began + time_budget:  # (one game at least)
                 report.remarks.append(_out_of_time(
                     played, games, time_budget, (time.monotonic() - began) / n,
-                    player.largest_state))
+                    player.largest_state,
+                    any("took longer than" in p.text for p in report.found)))
                 break
             report.game = n
             tried.add(counts[n % len(counts)])
@@ -215,6 +218,9 @@ def check_game(game_class: type[AbstractGame], seed: int, games: int = GAMES,
                 if player.state_too_large:
                     break  # each game would repeat it, slowly (tens of MB a state)
         _summarize(report, player, played, sorted(tried))
+        turns = player.turn_problem()
+        if turns:
+            report.problem(turns, where=words.method_line(game_class, "current_player"))
         for problem, method in defs.shared_changes(shared):
             report.problem(problem, where=words.method_line(game_class, method) if method
                            else words.class_line(game_class))
@@ -226,11 +232,14 @@ def check_game(game_class: type[AbstractGame], seed: int, games: int = GAMES,
 
 
 def _out_of_time(played: int, games: int, budget: float, per_game: float,
-                 largest_state: int = 0) -> str:
-    """Why only ``played`` of ``games`` games were played: the time was up. A state of
-    ``largest_state`` bytes from ``LARGE_STATE`` on is named as the likely cause."""
+                 largest_state: int = 0, calls_stopped: bool = False) -> str:
+    """Why only ``played`` of ``games`` games were played: the time was up. Calls
+    stopped at the time limit (``calls_stopped``, a problem reported), or else a state of
+    ``largest_state`` bytes from ``LARGE_STATE`` on, are named as the likely cause."""
     text = (f"Only {words.plural(played, 'game')} of {games} could be played in the "
             f"{budget:g} s the check takes: a game took about {per_game:.2g} s. ")
+    if calls_stopped:
+        return text + "Calls into your game ran out of time: see the problem above."
     if largest_state >= LARGE_STATE:
         return text + (
             f"Your states are large (up to {largest_state / 2**20:.1f} MB once sent), and "

@@ -190,7 +190,8 @@ class LocalSession:
                      move: dict[str, Any] | None) -> str:
         """What ``python3 -m gameserver check`` says to do about the failure ``err`` (the
         server's words, which name what went wrong but not what to change): a forgotten
-        ``return``; where in ``player_id``'s state is what JSON cannot send; for an
+        ``return``; where in ``player_id``'s state is what JSON cannot send; a call out
+        of time (a sleep, a loop that never stops); for an
         exception ``move`` raised, the line and what to change there (return the
         message instead of raising it; check the move before using it). Added to the
         error as a note (its message stays the server's, letter for letter). "" where
@@ -200,6 +201,8 @@ class LocalSession:
             advice = words.move_raised(self._game_class, message, err.details, move, self.game)
             if advice:
                 return advice
+        if "took longer than" in message:
+            return words.too_slow(message).removeprefix(". ")
         if message.endswith(", not NoneType"):
             return words.forgot_return(None).strip()
         if "cannot be sent as JSON" not in message or player_id is None:

@@ -663,3 +663,75 @@ def test_a_run_slowed_by_large_states_names_them_not_prints() -> None:
     (remark,) = [r for r in report.remarks if "could be played" in r]
     assert "Your states are large (up to 2.0 MB once sent)" in remark
     assert "print()" not in remark
+
+
+def template_variant(tmp_path: Path, *changes: tuple[str, str]) -> Path:
+    """docs/first-game.md's step 1 done (the template copied, its class renamed MyRace),
+    then a beginner's mistake: ``changes`` made to the copy."""
+    source = (ROOT / "gameserver/games/template.py").read_text().replace(
+        "class NumberRace(AbstractGame):", "class MyRace(AbstractGame):")
+    for old, new in changes:
+        assert old in source, old
+        source = source.replace(old, new)
+    path = tmp_path / "my_race.py"
+    path.write_text(source)
+    return path
+
+
+def test_a_turn_never_passed_on_is_a_problem_saying_how_to_pass_it(tmp_path: Path,
+                                                                   capsys) -> None:
+    """A first-term student forgets to pass the turn on: player 0 makes every move, and
+    the game ends all the same; "MyRace passed every check"."""
+    path = template_variant(tmp_path, ("            self.turn = (self.turn + 1) % self.players\n",
+                                       "            pass\n"))
+    code, out = check_file(path, capsys)
+    assert code == 1
+    assert line_of(path, "def current_player") + " In " in out
+    assert re.search(r"In \d+ games with 2 players, player 1 never had a turn: "
+                     r"current_player\(\) only ever named player 0\. Does move\(\) pass the "
+                     r"turn on\?", out)
+    assert "`self.turn = (self.turn + 1) % self.players`" in out
+    # With 3 players: players 1 and 2 (one problem: the first player count that shows it).
+    assert out.count("never had a turn") == 1
+    assert words.never_on_turn([1, 2], [0], 3, 5).startswith(
+        "In 5 games with 3 players, players 1 and 2 never had a turn: current_player() only "
+        "ever named player 0.")
+
+
+def test_a_key_none_in_the_state_is_a_problem_saying_what_the_client_gets(
+        tmp_path: Path, capsys) -> None:
+    """``{self.winner: "won"}`` before anyone won: the state has the key None, which JSON
+    sends as "null"; it passed every check, and the client found no key None."""
+    path = template_variant(tmp_path, ('''            "winner": self.winner,
+''', '''            "winner": self.winner,
+            "result": {self.winner: "won"},
+'''))
+    code, out = check_file(path, capsys)
+    assert code == 1
+    assert (line_of(path, "def state") + " Player 0's state()[\"result\"] has the key None, "
+            "which JSON sends as the text \"null\": the client gets the key \"null\", and no "
+            "key None.") in out
+    assert out.count("PROBLEM") == 1
+    # A key "null" the game wrote as text is no problem; True and False are.
+    assert words.converted_key({"null": {"true": 1}}) is None
+    assert words.converted_key({"a": [{True: 1}]}).startswith(
+        'state()["a"][0] has the key True, which JSON sends as the text "true"')
+
+
+def test_a_sleep_in_move_is_told_to_go_not_called_an_endless_loop() -> None:
+    """``time.sleep(3)`` in move() (to make the game feel real) was reported "(endless
+    loop?) ... Look for a loop that never stops", and the time note blamed print(). (The
+    words only: a sleep is stopped when it ends, and a test does not wait for one.)"""
+    stopped = ("move() took longer than 2 s and was stopped (endless loop?) in file "
+               "mygames/my_race.py, line 142: `time.sleep(3)`")
+    assert words.too_slow(stopped) == (
+        ". time.sleep() makes your game wait, and every player with it: a game answers at "
+        "once. Take the sleep out (a client may wait between moves, if it wants to).")
+    assert check._out_of_time(0, 20, 8, 3.0, calls_stopped=True) == (
+        "Only 0 games of 20 could be played in the 8 s the check takes: a game took about "
+        "3 s. Calls into your game ran out of time: see the problem above.")
+    # A loop: where to look, and the server's own limit.
+    assert words.too_slow("... line 12: `while x < 100:`") == (
+        ". Look for a loop that never stops, or work that takes too long (trying every "
+        "possible move many times over): a call into your game may take at most 5 s on the "
+        "server (its game_call_timeout), less in the check.")

@@ -252,3 +252,8 @@ def test_a_call_stopped_in_time_names_the_students_line() -> None:
     assert str(stopped.value) in (
         "framework: game BrokenGame: state() took longer than 0.2 s and was stopped (endless "
         f"loop?) in file {shown}, line {n}: `{lines[n - 1].strip()}`" for n in (loop, loop + 1))
+    # ... and what to do, as the checker says it.
+    assert stopped.value.__notes__ == [
+        "Look for a loop that never stops, or work that takes too long (trying every possible "
+        "move many times over): a call into your game may take at most 5 s on the server (its "
+        "game_call_timeout), less in the check."]
