@@ -99,6 +99,9 @@ class Player:
         self.states_differed = False
         self.over_not_bool = False  # game_over() returned something else than True or False
         self.largest_state = 0  # bytes of the largest state reply seen
+        self.replayed: set[int] = set()  # numbers of players whose first game was replayed
+        self.log: list[tuple[int, dict[str, Any], Any]] | None = None  # its moves, replies
+        self.states: list[dict[str, Any]] = []  # each player's, last looked at
         # By number of players: the games played to their end with a move per player at
         # least, and the ids ever on turn.
         self.finished: dict[int, int] = {}
@@ -109,13 +112,20 @@ class Player:
             "hidden_information" in vars(c) for c in game_class.__mro__ if c is not AbstractGame)
 
     def play(self, players: int) -> None:
-        """Play one whole game with ``players`` players, then restart once."""
-        table = self.table = self._call(Table, self.game_type, players,
-                                        self.rng.getrandbits(64))
+        """Play one whole game with ``players`` players, then restart once. The first
+        game of each number of players is played again from its seed with its moves
+        (``_replay``): the server brings a saved game back that way."""
+        seed = self.rng.getrandbits(64)
+        table = self.table = self._call(Table, self.game_type, players, seed)
+        replay = players not in self.replayed
+        self.log = [] if replay else None
+        start = None  # player 0's first state, as the client gets it
         moves_made = 0
         used_legal_moves = False
         while True:
             over = self._inspect(table, players)
+            if start is None:
+                start = self.states[0]
             if over:
                 break
             current = self._call(table.current)
@@ -142,6 +152,9 @@ class Player:
                         kind="never ends", where=self._line("game_over"))
                 raise Stop
         self.lengths.append(moves_made)
+        if replay:
+            self.replayed.add(players)
+            self._replay(players, seed, start)
         if moves_made >= players:  # (in a shorter game, somebody had no turn by rights)
             self.finished[players] = self.finished.get(players, 0) + 1
         self.listed += used_legal_moves
@@ -173,9 +186,27 @@ class Player:
                 f"{ids_text}.{words.forgot_return(raw_current) or _ids_fix(bad, players)}",
                 kind="current ids", where=self._line("current_player"))
             raise Stop
-        states = [self._state(table, p) for p in range(players)]
+        states = self.states = [self._state(table, p) for p in range(players)]
         self._check_secrets(table, states)
         return bool(over)
+
+    def _replay(self, players: int, seed: int, start: dict[str, Any] | None) -> None:
+        """Play the game just played again, from its ``seed`` (player 0's first state was
+        ``start``) with its moves: each must get the same reply. A game that draws random
+        numbers of its own (``random.Random()``, ``random.seed()``) does not, and the
+        server could not bring it back after a restart."""
+        log, self.log = self.log or [], None
+        table = self._call(Table, self.game_type, players, seed)
+        if self._state(table, 0) != start:
+            self.report.problem(words.not_replayable(None), kind="not replayable",
+                                where=self._line("__init__"))
+            return
+        for number, (player, move, reply) in enumerate(log, 1):
+            again = self._call(table.move, player, move, move=move)
+            if again != reply:
+                self.report.problem(words.not_replayable((number, move, reply, again)),
+                                    kind="not replayable", where=self._line("move"))
+                return
 
     def turn_problem(self) -> str | None:
         """Players who never had a turn in any game played to its end with their number
@@ -252,7 +283,11 @@ class Player:
 
     def _submit(self, table: Table, player: int, move: dict[str, Any]) -> Any:
         """Submit a move; None if accepted, else the game's rejection value."""
+        if self.log is not None:  # (a copy: a game may change the move it is given)
+            self.log.append((player, json.loads(canonical(move)), None))
         reply = self._call(table.move, player, move, move=move)
+        if self.log is not None:
+            self.log[-1] = (*self.log[-1][:2], reply)
         if reply["status"] == "ok":
             return None
         if reply["status"] == "illegalmove" and reply["message"] is True:

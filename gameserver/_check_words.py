@@ -270,6 +270,31 @@ def too_slow(message: str) -> str:
             "check.")
 
 
+def not_replayable(differed: tuple[int, Any, Any, Any] | None) -> str:
+    """A game played again from its seed with the same moves came out differently: at its
+    start (``differed`` None), or at move number N, ``(N, move, reply, reply again)``."""
+    if differed is None:
+        where = ("A new game made twice from the same seed started differently (player 0's "
+                 "first state differed)")
+    else:
+        number, move, reply, again = differed
+        where = (f"A game played again from its seed with the same moves came out "
+                 f"differently: move {number}, {short(move, 80)}, got "
+                 f"{short(_verdict(reply), 80)} the first time and "
+                 f"{short(_verdict(again), 80)} the second")
+    return (f"{where}. The server saves a game as its seed and its moves, and plays them "
+            "again to bring the game back after it restarts; `check --seed` repeats a run "
+            "the same way. Does your game make random numbers of its own (random.Random(), "
+            "random.seed(...), numpy.random) or read the clock? Call the random module's "
+            "functions directly (random.randint(1, 6), random.shuffle(cards)) and do not "
+            "seed them: the server seeds them for each game.")
+
+
+def _verdict(reply: dict[str, Any]) -> Any:
+    """A move's reply in short: "ok", or what rejected it."""
+    return "ok" if reply.get("status") == "ok" else reply.get("message")
+
+
 def never_on_turn(never: list[int], seen: list[int], players: int, games: int) -> str:
     """Players ``never`` had a turn in ``games`` games of ``players`` players; only ``seen``
     did: the turn is not passed on (or current_player() does not say so)."""

@@ -30,6 +30,9 @@ file and line to look at and what to change there:
 * games that never end, or where nobody may move although the game is not over,
   or where a player never has a turn (the turn not passed on);
 * a state with a key None, True or False (JSON sends it as "null", "true", "false");
+* a game that does not play the same twice from its seed with the same moves
+  (random numbers of its own: ``random.Random()``, ``random.seed()``; the
+  clock): the server could not bring it back after a restart;
 * secrets: a player's state that contains another player's ``private_data``,
   ``private_data`` that lists public values, and players who see different
   states in a game that declares no secrets.

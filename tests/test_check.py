@@ -735,3 +735,28 @@ def test_a_sleep_in_move_is_told_to_go_not_called_an_endless_loop() -> None:
         ". Look for a loop that never stops, or work that takes too long (trying every "
         "possible move many times over): a call into your game may take at most 5 s on the "
         "server (its game_call_timeout), less in the check.")
+
+
+@pytest.mark.parametrize("draw", ["random.seed()\n        self.counter = random.randint(0, 5)",
+                                  "self.counter = random.Random().randint(0, 5)"])
+def test_randomness_of_its_own_is_found_by_playing_a_game_again(tmp_path: Path, capsys,
+                                                                draw: str) -> None:
+    """A game that seeds the random module itself, or makes a generator of its own, passed
+    every check; the server, which brings a saved game back by playing its moves again
+    from its seed, could not, and `check --seed` did not repeat a run."""
+    path = template_variant(tmp_path, ("        self.counter = 0\n",
+                                       f"        import random\n        {draw}\n"))
+    code, out = check_file(path, capsys)
+    assert code == 1
+    assert (line_of(path, "def __init__") + " A new game made twice from the same seed "
+            "started differently (player 0's first state differed).") in out
+    assert "Call the random module's functions directly (random.randint(1, 6), " in out
+    assert "and do not seed them: the server seeds them for each game." in out
+
+
+def test_a_game_that_plays_differently_the_second_time_names_the_move() -> None:
+    assert words.not_replayable((3, {"roll": True}, {"status": "ok", "data": None},
+                                 {"status": "illegalmove", "message": "game: no"})).startswith(
+        "A game played again from its seed with the same moves came out differently: move 3, "
+        "{'roll': True}, got 'ok' the first time and 'game: no' the second. The server saves "
+        "a game as its seed and its moves")
