@@ -72,6 +72,10 @@ class LocalSession:
         names: optional player names, one per player.
         time_limit: seconds one call into the game may run (as on the server);
             a call that goes on after it was stopped ends the process.
+        seed: the seed of the first game's random numbers (the ``random`` module's
+            functions, as the server gives each game its own): the same seed deals the
+            same cards and rolls the same dice in every run of a test. None: fresh
+            ones. A ``restart()`` always draws fresh ones.
 
     Raises:
         GameServerError: invalid number of players, or the constructor failed.
@@ -79,7 +83,8 @@ class LocalSession:
     """
 
     def __init__(self, game_class: type[AbstractGame], players: int,
-                 names: list[str] | None = None, time_limit: float = 5.0) -> None:
+                 names: list[str] | None = None, time_limit: float = 5.0,
+                 seed: int | None = None) -> None:
         problem = not_a_class(game_class, "LocalSession")
         if problem:
             raise TypeError(problem)
@@ -93,7 +98,8 @@ class LocalSession:
         game_type = GameType(game_class.__name__, game_class, self._guard)
         try:
             game_type.check_player_count(players)
-            self.session = Session(game_type, "local", players)
+            self.session = Session(game_type, "local", players,
+                                   game=game_type.new_game(players, seed=seed))
         except (ProtocolError, GameCodeError) as err:
             raise GameServerError(str(err)) from None
         for player_name in names or [""] * players:

@@ -257,3 +257,13 @@ def test_a_call_stopped_in_time_names_the_students_line() -> None:
         "Look for a loop that never stops, or work that takes too long (trying every possible "
         "move many times over): a call into your game may take at most 5 s on the server (its "
         "game_call_timeout), less in the check."]
+
+
+def test_a_seed_deals_the_same_cards_in_every_run() -> None:
+    """A student's test of a card game could not say which cards a player holds: every
+    session dealt fresh ones. ``seed=`` makes the first game's random numbers repeat, as
+    ``check --seed`` does."""
+    from gameserver.games.crazy_eights import CrazyEights
+
+    hands = [LocalSession(CrazyEights, 2, seed=seed).state(0)["hand"] for seed in (7, 7, 8)]
+    assert hands[0] == hands[1] != hands[2]
