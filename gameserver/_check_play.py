@@ -389,6 +389,8 @@ class Player:
         elif move is not None and text.startswith("move(") and " raised " in text:
             game = self.table.game if self.table is not None else None
             text = words.move_failed(move, text.partition(" raised ")[2], place, game)
+        elif re.match(r"\w+\(\) raised ", text):  # (another method: its line, and the why)
+            text += f". {words.FIX_THAT_LINE}"
         self.report.problem(text, err.details, kind=kind, where=where)
 
     def _unsendable(self, player: int) -> str | None:

@@ -42,6 +42,7 @@ _FRAMEWORK = Path(__file__).resolve().parent  # gameserver/, but not its games/ 
 _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<name>\S+)$',
                     re.MULTILINE)
 WIDTH = 100  # columns of the printed report
+FIX_THAT_LINE = "Fix that line; the traceback below shows how your code got there."
 # The server's time limit of a call into a game, by default (its game_call_timeout).
 _SERVER_CALL_LIMIT = next(f.default for f in fields(Settings) if f.name == "game_call_timeout")
 INDENT = " " * 11  # under the text of "  PROBLEM  "
@@ -367,8 +368,7 @@ def move_failed(move: dict[str, Any], exception: str, place: tuple[str, int] | N
                 "player and may be anything (a missing key, text instead of a number): check "
                 "it before you use it, and return a message that says what to send instead, "
                 'for example `if "x" not in move: return "send x=..."`.')
-    return (f"{failed} made your code fail with {exception}. Fix that line; the "
-            "traceback below shows how your code got there.")
+    return f"{failed} made your code fail with {exception}. {FIX_THAT_LINE}"
 
 
 def _as_return(line: str) -> str:

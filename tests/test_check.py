@@ -760,3 +760,18 @@ def test_a_game_that_plays_differently_the_second_time_names_the_move() -> None:
         "A game played again from its seed with the same moves came out differently: move 3, "
         "{'roll': True}, got 'ok' the first time and 'game: no' the second. The server saves "
         "a game as its seed and its moves")
+
+
+class StateRaises(defective_games.Good):
+    def state(self, player_id):
+        return {"counter": self.counter, "last": [list(m) for m in [self.counter]]}
+
+
+def test_an_exception_in_another_method_than_move_says_to_fix_that_line() -> None:
+    """``state() raised TypeError: 'int' object is not iterable`` was all a student read
+    (what went wrong, not what to do), where a move's failure said to fix the line."""
+    report = check.check_game(StateRaises, seed=7, games=5, time_budget=3.0)
+    (problem,) = report.found
+    assert problem.text == ("state() raised TypeError: 'int' object is not iterable. Fix that "
+                            "line; the traceback below shows how your code got there.")
+    assert problem.where.endswith(":" + str(StateRaises.state.__code__.co_firstlineno + 1))
