@@ -1101,6 +1101,7 @@ class Fragile(AbstractGame):
         if Fragile.broken:
             raise RuntimeError("cannot start again")
         self.over = False
+        self.moves = 0
 
     @staticmethod
     def min_players():
@@ -1116,13 +1117,14 @@ class Fragile(AbstractGame):
     def game_over(self):
         return self.over
 
-    def state(self, player_id):
-        return {"over": self.over}
+    def state(self, player_id):  # (too large to come along with a change: fetched)
+        return {"over": self.over, "moves": self.moves, "pad": "x" * 100_000}
 
     def move(self, move, player_id):
         if move.get("crash"):
             raise RuntimeError("crash")
         Fragile.broken = bool(move.get("break"))
+        self.moves += 1
 """
 
 
@@ -1148,36 +1150,6 @@ def test_a_restart_in_a_worker_clears_a_failure_and_one_that_fails_is_recorded(
     assert solo.state()["data"]["over"] is False  # the old game plays on
 
 
-WIDE = """
-from abstract_game import AbstractGame
-
-
-class Wide(AbstractGame):
-    def __init__(self, players):
-        self.moves = 0
-
-    @staticmethod
-    def min_players():
-        return 1
-
-    @staticmethod
-    def max_players():
-        return 1
-
-    def current_player(self):
-        return 0
-
-    def game_over(self):
-        return False
-
-    def state(self, player_id):  # (too large to come along with a change: fetched)
-        return {"moves": self.moves, "pad": "x" * 100_000}
-
-    def move(self, move, player_id):
-        self.moves += 1
-"""
-
-
 def test_looks_at_a_state_being_fetched_note_it_once_when_it_comes(
         make_server, tmp_path: Path) -> None:
     """Each look of the dashboard's session page at a state a worker had not sent yet added
@@ -1186,11 +1158,11 @@ def test_looks_at_a_state_being_fetched_note_it_once_when_it_comes(
     from gameserver.checked import ViewPending
     from tests.wire import until
 
-    (tmp_path / "wide.py").write_text(WIDE)
+    (tmp_path / "fragile.py").write_text(FRAGILE)
     server = make_server(games_dirs=[str(tmp_path)])
-    solo = Player(server.port, "Wide", "w", 1)
+    solo = Player(server.port, "Fragile", "w", 1)
     assert solo.join()["status"] == "ok" and solo.move()["status"] == "ok"
-    session = server.server.lobby.sessions[("Wide", "w")]
+    session = server.server.lobby.sessions[("Fragile", "w")]
 
     def look_thrice() -> tuple[int, int]:
         """Three looks at the state in one pass of the loop: its fetch cannot end between."""
