@@ -542,7 +542,7 @@ def state_too_large(player: int, size: int, limit: int, state: Any) -> str:
         sizes = {key: len(json.dumps(value, ensure_ascii=False)) for key, value in state.items()}
         key = max(sizes, key=sizes.__getitem__)
         if sizes[key] * 2 > size:  # (most of it: worth naming)
-            largest = f" Most of it is state()[{key!r}] ({_megabytes(sizes[key])})."
+            largest = f" Most of it is state()[{json.dumps(key)}] ({_megabytes(sizes[key])})."
     return (f"Player {player}'s state is {_megabytes(size)} once sent, more than the "
             f"{_megabytes(limit)} the server sends of one state: it runs a game from its "
             "games folder in a worker process, which refuses a larger state, so on the "

@@ -543,9 +543,10 @@ class Session:
         wrong value), for a request or a look (the dashboard's page, the store's log of
         a game's first and last views, a restart's new game or its hand-over of the
         old game's end): the lobby shows it (``game_failure``) until the game accepts
-        a move again, or a restart replaces the game. The first failure since the last accepted move
-        changes ``noted``; later ones do not, so a look that fails again each time (the
-        page looks at every change of ``noted``) makes no change to look at again."""
+        a move again, or a restart replaces the game. The first failure since the last
+        accepted move changes ``noted``; later ones do not, so a look that fails again
+        each time (the page looks at every change of ``noted``) makes no change to look
+        at again."""
         before = self.game_error
         self.game_error = (str(err), self.accepted_moves)
         if before is None or before[1] != self.accepted_moves:

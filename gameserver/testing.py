@@ -197,11 +197,10 @@ class LocalSession:
         """What ``python3 -m gameserver check`` says to do about the failure ``err`` (the
         server's words, which name what went wrong but not what to change): a forgotten
         ``return``; where in ``player_id``'s state is what JSON cannot send; a call out
-        of time (a sleep, a loop that never stops); for an
-        exception ``move`` raised, the line and what to change there (return the
-        message instead of raising it; check the move before using it). Added to the
-        error as a note (its message stays the server's, letter for letter). "" where
-        there is nothing to add."""
+        of time (a sleep, a loop that never stops); for an exception ``move`` raised,
+        the line and what to change there (return the message instead of raising it;
+        check the move before using it). Added to the error as a note (its message
+        stays the server's, letter for letter). "" where there is nothing to add."""
         message = str(err)
         if move is not None:
             advice = words.move_raised(self._game_class, message, err.details, move, self.game)

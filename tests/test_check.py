@@ -649,7 +649,7 @@ def test_a_state_larger_than_the_server_sends_is_a_problem_with_its_bound_and_si
     assert "Player 0's state is 17 MB once sent, more than the 16 MB the server sends of " \
         "one state" in text
     assert f"{_channel.STATE_MAX // 2**20} MB" in text  # the worker's bound, not a copy
-    assert "Most of it is state()['log'] (17 MB)" in text
+    assert 'Most of it is state()["log"] (17 MB)' in text
     assert "Return from state() only what a player needs to see now" in text
     assert problem.where == words.method_line(big, "state")
     assert not any("print()" in r for r in report.remarks)
