@@ -61,6 +61,7 @@ import inspect
 import logging
 import os
 import random
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -228,10 +229,19 @@ def check_game(game_class: type[AbstractGame], seed: int, games: int = GAMES,
             report.problem(problem, where=words.method_line(game_class, method) if method
                            else words.class_line(game_class))
         for problem in rlhooks.check_hooks(game_class, guard, seed, counts):
-            report.problem(problem)
+            report.problem(problem, where=_hook_line(game_class, problem))
     finally:
         guard.close()
     return report
+
+
+def _hook_line(game_class: type[AbstractGame], problem: str) -> str:
+    """Where to look for a ``problem`` of the learning hooks: the method it names first
+    (``rl_observation``, ``legal_moves``), else the class (``rl_moves`` and the other
+    hooks are class attributes)."""
+    named = re.search(r"\b(rl_observation|legal_moves)\b", problem)
+    return (words.method_line(game_class, named[1]) if named
+            else words.class_line(game_class))
 
 
 def _out_of_time(played: int, games: int, budget: float, per_game: float,

@@ -775,3 +775,18 @@ def test_an_exception_in_another_method_than_move_says_to_fix_that_line() -> Non
     assert problem.text == ("state() raised TypeError: 'int' object is not iterable. Fix that "
                             "line; the traceback below shows how your code got there.")
     assert problem.where.endswith(":" + str(StateRaises.state.__code__.co_firstlineno + 1))
+
+
+def test_a_problem_of_the_learning_hooks_names_the_line_to_look_at(tmp_path: Path,
+                                                                   capsys) -> None:
+    """``rl_observation changed the state it was given`` came without a file and line,
+    as the only problem of the report that had none."""
+    path = template_variant(tmp_path, (
+        '        return [int(state["counter"] == number) for number in range(TARGET + 1)]',
+        '        state["counter"] += 1\n'
+        '        return [int(state["counter"] == number + 1) for number in range(TARGET + 1)]'))
+    code, out = check_file(path, capsys)
+    assert code == 1
+    named = re.search(r"my_race\.py:(\d+): rl_observation changed the state it was given", out)
+    line = int(line_of(path, "def rl_observation").split(":")[1])
+    assert named and int(named[1]) in (line - 1, line)  # (its @staticmethod line, or its def)
