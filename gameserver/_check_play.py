@@ -20,6 +20,7 @@ import re
 from typing import Any
 
 from . import _check_words as words
+from ._channel import STATE_MAX
 from ._check_words import Report
 from .checked import MOVE_RETURNED_TRUE, GameType
 from .game import AbstractGame, has_hidden_information
@@ -62,9 +63,9 @@ class Table:
     def legal_moves(self, player: int) -> list[Any] | None:
         return self.session.game.legal_moves(player)
 
-    def state(self, player: int) -> dict[str, Any]:
-        """The data of ``player``'s state reply, as a client receives it."""
-        return json.loads(self.session.game.view_reply(player))["data"]
+    def state_reply(self, player: int) -> bytes:
+        """``player``'s state reply, as a client receives it."""
+        return self.session.game.view_reply(player)
 
     def move(self, player: int, move: dict[str, Any]) -> dict[str, Any]:
         """The decoded reply to ``move`` by ``player``."""
@@ -97,18 +98,34 @@ class Player:
         self.table: Table | None = None  # the game being played
         self.states_differed = False
         self.over_not_bool = False  # game_over() returned something else than True or False
+        self.largest_state = 0  # bytes of the largest state reply seen
+        self.replayed: set[int] = set()  # numbers of players whose first game was replayed
+        self.log: list[tuple[int, dict[str, Any], Any]] | None = None  # its moves, replies
+        self.states: list[dict[str, Any]] = []  # each player's, last looked at
+        # By number of players: the games played to their end with a move per player at
+        # least, and the ids ever on turn.
+        self.finished: dict[int, int] = {}
+        self.on_turn: dict[int, set[int]] = {}
+        self.state_too_large = False  # one was larger than the server sends: nothing to add
         # Players who see different states is fine when the game says so.
         self.says_public = game_class.hidden_information is False and any(
             "hidden_information" in vars(c) for c in game_class.__mro__ if c is not AbstractGame)
 
     def play(self, players: int) -> None:
-        """Play one whole game with ``players`` players, then restart once."""
-        table = self.table = self._call(Table, self.game_type, players,
-                                        self.rng.getrandbits(64))
+        """Play one whole game with ``players`` players, then restart once. The first
+        game of each number of players is played again from its seed with its moves
+        (``_replay``): the server brings a saved game back that way."""
+        seed = self.rng.getrandbits(64)
+        table = self.table = self._call(Table, self.game_type, players, seed)
+        replay = players not in self.replayed
+        self.log = [] if replay else None
+        start = None  # player 0's first state, as the client gets it
         moves_made = 0
         used_legal_moves = False
         while True:
             over = self._inspect(table, players)
+            if start is None:
+                start = self.states[0]
             if over:
                 break
             current = self._call(table.current)
@@ -118,6 +135,7 @@ class Player:
                     "nobody can move and the game is stuck. Return the id of the player "
                     "whose turn it is.", where=self._line("current_player"))
                 raise Stop
+            self.on_turn.setdefault(players, set()).update(current)
             player = self.rng.choice(current)
             legal = self._call(table.legal_moves, player)
             if legal is not None:
@@ -134,6 +152,11 @@ class Player:
                         kind="never ends", where=self._line("game_over"))
                 raise Stop
         self.lengths.append(moves_made)
+        if replay:
+            self.replayed.add(players)
+            self._replay(players, seed, start)
+        if moves_made >= players:  # (in a shorter game, somebody had no turn by rights)
+            self.finished[players] = self.finished.get(players, 0) + 1
         self.listed += used_legal_moves
         self._call(table.restart)
         if self._state(table, 0)["gameover"] and not self.over_not_bool:
@@ -163,9 +186,38 @@ class Player:
                 f"{ids_text}.{words.forgot_return(raw_current) or _ids_fix(bad, players)}",
                 kind="current ids", where=self._line("current_player"))
             raise Stop
-        states = [self._state(table, p) for p in range(players)]
+        states = self.states = [self._state(table, p) for p in range(players)]
         self._check_secrets(table, states)
         return bool(over)
+
+    def _replay(self, players: int, seed: int, start: dict[str, Any] | None) -> None:
+        """Play the game just played again, from its ``seed`` (player 0's first state was
+        ``start``) with its moves: each must get the same reply. A game that draws random
+        numbers of its own (``random.Random()``, ``random.seed()``) does not, and the
+        server could not bring it back after a restart."""
+        log, self.log = self.log or [], None
+        table = self._call(Table, self.game_type, players, seed)
+        if self._state(table, 0) != start:
+            self.report.problem(words.not_replayable(None), kind="not replayable",
+                                where=self._line("__init__"))
+            return
+        for number, (player, move, reply) in enumerate(log, 1):
+            again = self._call(table.move, player, move, move=move)
+            if again != reply:
+                self.report.problem(words.not_replayable((number, move, reply, again)),
+                                    kind="not replayable", where=self._line("move"))
+                return
+
+    def turn_problem(self) -> str | None:
+        """Players who never had a turn in any game played to its end with their number
+        of players and a move per player at least (two games at least): the turn is not
+        passed on. None if none."""
+        for players, games in sorted(self.finished.items()):
+            seen = self.on_turn.get(players, set())
+            never = [p for p in range(players) if p not in seen]
+            if players > 1 and games > 1 and never:
+                return words.never_on_turn(never, sorted(seen), players, games)
+        return None
 
     def _check_secrets(self, table: Table, states: list[dict[str, Any]]) -> None:
         """No player sees another's ``private_data``; different views need declared secrets."""
@@ -231,7 +283,11 @@ class Player:
 
     def _submit(self, table: Table, player: int, move: dict[str, Any]) -> Any:
         """Submit a move; None if accepted, else the game's rejection value."""
+        if self.log is not None:  # (a copy: a game may change the move it is given)
+            self.log.append((player, json.loads(canonical(move)), None))
         reply = self._call(table.move, player, move, move=move)
+        if self.log is not None:
+            self.log[-1] = (*self.log[-1][:2], reply)
         if reply["status"] == "ok":
             return None
         if reply["status"] == "illegalmove" and reply["message"] is True:
@@ -261,7 +317,30 @@ class Player:
         return {k: random_value(rng, self.words) for k in keys}
 
     def _state(self, table: Table, player: int) -> dict[str, Any]:
-        return self._call(table.state, player, player=player)
+        """The data of ``player``'s state reply; one larger than the server sends (from a
+        worker process, where a game from the games folder runs) is a problem: the check
+        runs the game in its own process, where nothing bounds it."""
+        reply = self._call(table.state_reply, player, player=player)
+        self.largest_state = max(self.largest_state, len(reply))
+        state = json.loads(reply)["data"]
+        if len(reply) > STATE_MAX:
+            self.state_too_large = True
+            self.report.problem(words.state_too_large(player, len(reply), STATE_MAX, state),
+                                kind="state too large", where=self._line("state"))
+            raise Stop
+        if b'"null":' in reply or b'"true":' in reply or b'"false":' in reply:
+            self._check_keys(table, player)
+        return state
+
+    def _check_keys(self, table: Table, player: int) -> None:
+        """A key None, True or False in ``player``'s state (its reply has a key "null",
+        "true" or "false": the state is asked once more, to tell): JSON sends it as that
+        text, and the client finds no key None."""
+        found = words.converted_key(self._call(self.guard.call, self.name, "state",
+                                               table.game.state, player, player=player))
+        if found:
+            self.report.problem(f"Player {player}'s {found}", kind="converted key",
+                                where=self._line("state"))
 
     def _call(self, func: Any, *args: Any, move: dict[str, Any] | None = None,
               player: int | None = None) -> Any:
@@ -282,7 +361,7 @@ class Player:
     def _report_failure(self, err: GameCodeError, move: dict[str, Any] | None,
                         player: int | None) -> None:
         # The report is about this game already: drop "framework: game NAME: ".
-        text = re.sub(r"^game \S+: ", "", str(err).removeprefix("framework: "))
+        text = words.failure_text(str(err))
         method = re.match(r"(\w+)\(\)", text)
         where = self._line(method[1] if method else "__init__")
         place = words.failure_line(self.game_class, err.details) if err.details else None
@@ -294,7 +373,7 @@ class Player:
             # Name the move that did it.
             text = f"move({words.short(move, 100)})" + text.removeprefix("move()")
         if "took longer than" in text:
-            text += ". Look for a loop that never stops."
+            text += words.too_slow(text)
         elif "cannot be sent as JSON" in text and player is not None:
             text = self._unsendable(player) or text
         elif "cannot be sent as JSON" in text:
@@ -310,6 +389,8 @@ class Player:
         elif move is not None and text.startswith("move(") and " raised " in text:
             game = self.table.game if self.table is not None else None
             text = words.move_failed(move, text.partition(" raised ")[2], place, game)
+        elif re.match(r"\w+\(\) raised ", text):  # (another method: its line, and the why)
+            text += f". {words.FIX_THAT_LINE}"
         self.report.problem(text, err.details, kind=kind, where=where)
 
     def _unsendable(self, player: int) -> str | None:

@@ -22,13 +22,14 @@ import json
 import linecache
 import re
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from . import registry
 from .checked import json_problem
+from .config import Settings
 from .game import AbstractGame
 
 # What declaring secrets means for people watching a game (issue 12). One place,
@@ -41,6 +42,9 @@ _FRAMEWORK = Path(__file__).resolve().parent  # gameserver/, but not its games/ 
 _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<name>\S+)$',
                     re.MULTILINE)
 WIDTH = 100  # columns of the printed report
+FIX_THAT_LINE = "Fix that line; the traceback below shows how your code got there."
+# The server's time limit of a call into a game, by default (its game_call_timeout).
+_SERVER_CALL_LIMIT = next(f.default for f in fields(Settings) if f.name == "game_call_timeout")
 INDENT = " " * 11  # under the text of "  PROBLEM  "
 _MAX_DEPTH = 40  # how deep unsendable() looks into nested values
 # Exceptions that a move with a missing key or a value of the wrong kind causes.
@@ -254,12 +258,84 @@ def stuck_in_process(game: str, method: str, time_limit: float, setting: str,
             "either.) Nothing else can end that call, so this program ends here.")
 
 
+def too_slow(message: str) -> str:
+    """What to do about a call that took longer than its limit (the guard's ``message``,
+    ending with the line it was stopped at): a ``sleep`` there waits on purpose."""
+    if re.search(r"`[^`]*\bsleep\(", message):
+        return (". time.sleep() makes your game wait, and every player with it: a game "
+                "answers at once. Take the sleep out (a client may wait between moves, "
+                "if it wants to).")
+    return (". Look for a loop that never stops, or work that takes too long (trying every "
+            "possible move many times over): a call into your game may take at most "
+            f"{_SERVER_CALL_LIMIT:g} s on the server (its game_call_timeout), less in the "
+            "check.")
+
+
+def not_replayable(differed: tuple[int, Any, Any, Any] | None) -> str:
+    """A game played again from its seed with the same moves came out differently: at its
+    start (``differed`` None), or at move number N, ``(N, move, reply, reply again)``."""
+    if differed is None:
+        where = ("A new game made twice from the same seed started differently (player 0's "
+                 "first state differed)")
+    else:
+        number, move, reply, again = differed
+        where = (f"A game played again from its seed with the same moves came out "
+                 f"differently: move {number}, {short(move, 80)}, got "
+                 f"{short(_verdict(reply), 80)} the first time and "
+                 f"{short(_verdict(again), 80)} the second")
+    return (f"{where}. The server saves a game as its seed and its moves, and plays them "
+            "again to bring the game back after it restarts; `check --seed` repeats a run "
+            "the same way. Does your game make random numbers of its own (random.Random(), "
+            "random.seed(...), numpy.random) or read the clock? Call the random module's "
+            "functions directly (random.randint(1, 6), random.shuffle(cards)) and do not "
+            "seed them: the server seeds them for each game.")
+
+
+def _verdict(reply: dict[str, Any]) -> Any:
+    """A move's reply in short: "ok", or what rejected it."""
+    return "ok" if reply.get("status") == "ok" else reply.get("message")
+
+
+def never_on_turn(never: list[int], seen: list[int], players: int, games: int) -> str:
+    """Players ``never`` had a turn in ``games`` games of ``players`` players; only ``seen``
+    did: the turn is not passed on (or current_player() does not say so)."""
+    def ids(found: list[int]) -> str:
+        return ("player" + "s" * (len(found) > 1) + " " + " and ".join(map(str, found))
+                if found else "nobody")
+
+    return (f"In {plural(games, 'game')} with {players} players, {ids(never)} never had a "
+            f"turn: current_player() only ever named {ids(seen)}. Does "
+            "move() pass the turn on? After a good move, make it the next player's turn, for "
+            "example `self.turn = (self.turn + 1) % self.players` (self.players: the number "
+            "of players __init__ was given), and return [self.turn] from current_player().")
+
+
 def forgot_return(value: Any) -> str:
     """A hint when a method gave ``None``: usually a missing ``return``."""
     if value is not None:
         return ""
     return (" Did you forget `return`? A method without `return` gives None: end it with "
             "`return ...` and the value.")
+
+
+def failure_text(message: str) -> str:
+    """A game call's failure in the server's words (``GameCodeError``), without its
+    "framework: game NAME: " (the student knows which game): ``move() raised KeyError: 'x'``."""
+    return re.sub(r"^game \S+: ", "", message.removeprefix("framework: "))
+
+
+def move_raised(game_class: type, message: str, details: str, move: dict[str, Any],
+                game: object = None) -> str:
+    """What to change when ``move(move)`` failed with the server's ``message`` (a
+    ``GameCodeError``'s, its traceback ``details``): ``move_failed``'s advice, after the
+    file and line to look at; "" when the failure is not an exception ``move`` raised.
+    ``LocalSession`` adds it to its error as a note: a test says what the checker says."""
+    text = failure_text(message)
+    if not text.startswith("move() raised "):
+        return ""
+    place = failure_line(game_class, details) if details else None
+    advice = move_failed(move, text.removeprefix("move() raised "), place, game)
+    return f"{shown_path(place[0])}:{place[1]}: {advice}" if place else advice
 
 
 def move_failed(move: dict[str, Any], exception: str, place: tuple[str, int] | None,
@@ -292,8 +368,7 @@ def move_failed(move: dict[str, Any], exception: str, place: tuple[str, int] | N
                 "player and may be anything (a missing key, text instead of a number): check "
                 "it before you use it, and return a message that says what to send instead, "
                 'for example `if "x" not in move: return "send x=..."`.')
-    return (f"{failed} made your code fail with {exception}. Fix that line; the "
-            "traceback below shows how your code got there.")
+    return f"{failed} made your code fail with {exception}. {FIX_THAT_LINE}"
 
 
 def _as_return(line: str) -> str:
@@ -335,6 +410,27 @@ def unsendable(value: Any, path: str = "state()", depth: int = 0,
             if found:
                 return found
     return f"{path} is {_what_it_is(value)}"
+
+
+def converted_key(value: Any, path: str = "state()", depth: int = 0) -> str | None:
+    """Where ``value`` (a state as the game returned it) has a key None, True or False,
+    which JSON sends as the text "null", "true" or "false", and what to do; None if
+    nowhere."""
+    if depth >= _MAX_DEPTH:
+        return None
+    items = (value.items() if isinstance(value, dict) else
+             enumerate(value) if isinstance(value, (list, tuple)) else ())
+    for key, item in items:
+        if isinstance(value, dict) and (key is None or type(key) is bool):
+            return (f"{path} has the key {key!r}, which JSON sends as the text "
+                    f"\"{json.dumps(key)}\": the client gets the key \"{json.dumps(key)}\", "
+                    f"and no key {key!r}. A key {key!r} usually comes from a variable that is "
+                    f"still {key!r} (`{{self.winner: ...}}` before anyone has won): use text "
+                    "keys that say what they are, and leave the entry out until it has one.")
+        found = converted_key(item, f"{path}[{json.dumps(key)}]", depth + 1)
+        if found:
+            return found
+    return None
 
 
 def _sendable(value: Any) -> bool:
@@ -435,6 +531,31 @@ def leaked(game_class: type, value: Any, owner: int, other: int, where: str,
             f"out of state() for other players (show it only if player_id == {owner}). If "
             "everybody may see it by now (for example once the game is over), stop listing "
             "it in private_data.", "state")
+
+
+def state_too_large(player: int, size: int, limit: int, state: Any) -> str:
+    """Why a state of ``size`` bytes (as sent) fails on the server, whose bound is ``limit``
+    bytes, and what to keep out of it; ``state`` is the state itself, to name its largest
+    part."""
+    largest = ""
+    if isinstance(state, dict) and state:
+        sizes = {key: len(json.dumps(value, ensure_ascii=False)) for key, value in state.items()}
+        key = max(sizes, key=sizes.__getitem__)
+        if sizes[key] * 2 > size:  # (most of it: worth naming)
+            largest = f" Most of it is state()[{json.dumps(key)}] ({_megabytes(sizes[key])})."
+    return (f"Player {player}'s state is {_megabytes(size)} once sent, more than the "
+            f"{_megabytes(limit)} the server sends of one state: it runs a game from its "
+            "games folder in a worker process, which refuses a larger state, so on the "
+            f"server every state request of this game fails with an error.{largest} Return "
+            "from state() only what a player needs to see now (the board, whose turn it is, "
+            "the scores), not everything that happened or a big text; keep the rest in "
+            "self, where no player receives it.")
+
+
+def _megabytes(size: int) -> str:
+    """``size`` bytes in MB (MiB, as the server's bounds are set), ``"30 MB"``."""
+    megabytes = size / 2**20
+    return f"{megabytes:.0f} MB" if megabytes >= 10 else f"{megabytes:.1f} MB"
 
 
 def return_expression(game_class: type, method: str) -> str | None:

@@ -19,19 +19,27 @@ file and line to look at and what to change there:
   ``return``;
 * ``current_player`` ids that do not exist, ``game_over`` that is not
   ``True``/``False``, ``state`` that is not a dict or cannot be sent as JSON
-  (naming the place inside it), a forgotten ``return``;
+  (naming the place inside it) or is larger than the server sends
+  (``_channel.STATE_MAX``: the check runs the game in its own process, where
+  nothing bounds it), a forgotten ``return``;
 * a move listed by ``legal_moves`` that ``move`` rejects, and a move that
   ``move`` accepts although ``legal_moves`` did not list it, ``move``
   returning ``True`` for a good move;
 * lists, dicts and sets that every game shares and games changed: class
   attributes, and default values (``def __init__(self, players, log=[])``);
-* games that never end, or where nobody may move although the game is not over;
+* games that never end, or where nobody may move although the game is not over,
+  or where a player never has a turn (the turn not passed on);
+* a state with a key None, True or False (JSON sends it as "null", "true", "false");
+* a game that does not play the same twice from its seed with the same moves
+  (random numbers of its own: ``random.Random()``, ``random.seed()``; the
+  clock): the server could not bring it back after a restart;
 * secrets: a player's state that contains another player's ``private_data``,
   ``private_data`` that lists public values, and players who see different
   states in a game that declares no secrets.
 
 A problem found again in later games is reported once, with a count; a run
-that its time cut short says so (a game that prints a lot is slow). What a
+that its time cut short says so (a game that prints a lot, or sends states of
+megabytes, is slow). What a
 game prints (to stdout or stderr, text or bytes, as on the server) is shown up
 to ``PRINTS_SHOWN`` lines, then cut, with a line that says how much was cut and
 to take the prints out (``_check_prints.CappedPrints``). Games
@@ -53,6 +61,7 @@ import inspect
 import logging
 import os
 import random
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -74,6 +83,7 @@ from .guard import GameCodeError, GameGuard
 GAMES = 100  # games to play in all, spread over the player counts
 TIME_BUDGET = 8.0  # seconds of play per game class, at most
 TIME_LIMIT = 2.0  # seconds one call into the game may take
+LARGE_STATE = 2**20  # bytes of a state sent: from here on, the likely cause of a slow check
 
 
 # ---------------------------------------------------------------- structure
@@ -197,7 +207,9 @@ def check_game(game_class: type[AbstractGame], seed: int, games: int = GAMES,
                 break
             if n and time.monotonic() > began + time_budget:  # (one game at least)
                 report.remarks.append(_out_of_time(
-                    played, games, time_budget, (time.monotonic() - began) / n))
+                    played, games, time_budget, (time.monotonic() - began) / n,
+                    player.largest_state,
+                    any("took longer than" in p.text for p in report.found)))
                 break
             report.game = n
             tried.add(counts[n % len(counts)])
@@ -207,24 +219,49 @@ def check_game(game_class: type[AbstractGame], seed: int, games: int = GAMES,
             except Stop:
                 if player.listed == 0 and not report.found:
                     break  # guessing got stuck; nothing more to learn by repeating
+                if player.state_too_large:
+                    break  # each game would repeat it, slowly (tens of MB a state)
         _summarize(report, player, played, sorted(tried))
+        turns = player.turn_problem()
+        if turns:
+            report.problem(turns, where=words.method_line(game_class, "current_player"))
         for problem, method in defs.shared_changes(shared):
             report.problem(problem, where=words.method_line(game_class, method) if method
                            else words.class_line(game_class))
         for problem in rlhooks.check_hooks(game_class, guard, seed, counts):
-            report.problem(problem)
+            report.problem(problem, where=_hook_line(game_class, problem))
     finally:
         guard.close()
     return report
 
 
-def _out_of_time(played: int, games: int, budget: float, per_game: float) -> str:
-    """Why only ``played`` of ``games`` games were played: the time was up."""
-    return (f"Only {words.plural(played, 'game')} of {games} could be played in the {budget:g} s "
-            f"the check takes: a game took about {per_game:.2g} s. Is your game that slow "
-            "on purpose? A print() in a loop, or many of them in move() or state(), makes "
-            "every move slow, on the server too: take them out once you have found what "
-            "you were looking for.")
+def _hook_line(game_class: type[AbstractGame], problem: str) -> str:
+    """Where to look for a ``problem`` of the learning hooks: the method it names first
+    (``rl_observation``, ``legal_moves``), else the class (``rl_moves`` and the other
+    hooks are class attributes)."""
+    named = re.search(r"\b(rl_observation|legal_moves)\b", problem)
+    return (words.method_line(game_class, named[1]) if named
+            else words.class_line(game_class))
+
+
+def _out_of_time(played: int, games: int, budget: float, per_game: float,
+                 largest_state: int = 0, calls_stopped: bool = False) -> str:
+    """Why only ``played`` of ``games`` games were played: the time was up. Calls
+    stopped at the time limit (``calls_stopped``, a problem reported), or else a state of
+    ``largest_state`` bytes from ``LARGE_STATE`` on, are named as the likely cause."""
+    text = (f"Only {words.plural(played, 'game')} of {games} could be played in the "
+            f"{budget:g} s the check takes: a game took about {per_game:.2g} s. ")
+    if calls_stopped:
+        return text + "Calls into your game ran out of time: see the problem above."
+    if largest_state >= LARGE_STATE:
+        return text + (
+            f"Your states are large (up to {largest_state / 2**20:.1f} MB once sent), and "
+            "the server sends every player a state after every move: return from state() "
+            "only what a player needs to see now, and keep the rest in self.")
+    return text + (
+        "Is your game that slow on purpose? A print() in a loop, or many of them in move() "
+        "or state(), makes every move slow, on the server too: take them out once you have "
+        "found what you were looking for.")
 
 
 def _summarize(report: Report, player: Player, played: int, counts: list[int]) -> None:

@@ -174,8 +174,8 @@ class Session:
     # session's dict cost ~1.8 KB more (bench/waiters.py: 10,100 blocked clients
     # went from 66.9 to 97.6-103 MiB as attributes were added). ``__weakref__``: a game
     # in a worker process holds ``_lost`` weakly (``RemoteGame.when_lost``).
-    __slots__ = ("_change", "_clock", "_ending_turns", "_final", "_over_told", "_owed",
-                 "_replies", "_seen", "_unrecorded", "_unsaved", "_view_waits",
+    __slots__ = ("_change", "_clock", "_ending_turns", "_final", "_noting", "_over_told",
+                 "_owed", "_replies", "_seen", "_unrecorded", "_unsaved", "_view_waits",
                  "_waits", "__weakref__", "accepted_moves", "auto", "closed", "created", "game",
                  "game_error", "game_moves", "game_name", "game_type", "games_played",
                  "join_deadline", "last_activity", "max_moves", "moves", "noted", "own_timer",
@@ -206,6 +206,7 @@ class Session:
         # of ``version``: a game's failure recorded, a state it asked for known (``shown_view``).
         # Part of the session's mark (``web.source``), which the lobby and live pages compare.
         self.noted = 0
+        self._noting: set[Call] | None = None  # the fetches a look waits for (``shown_view``)
         self.game_moves = 0  # moves that reached the game, since the current game started
         self.games_played = 1
         self.closed: ProtocolError | None = None
@@ -511,7 +512,8 @@ class Session:
         change, not at every look), so a failure it meets, a state that is not JSON
         too, is recorded (``game_failed``) and shows in the lobby as one a client's
         request met does. A state of a game in a worker process not known yet is
-        fetched: once it is, ``noted`` changes, and the page is sent it.
+        fetched: once it is, ``noted`` changes (once, however many looks waited for it),
+        and the page is sent it.
 
         Raises:
             GameCodeError: the game's ``state()`` failed, or returned no JSON; or
@@ -521,8 +523,13 @@ class Session:
         reply = self._view_reply(player_id, False)  # (records a failure)
         if isinstance(reply, bytes) and not self.game_type.remote:
             return decode_json(protocol.ok_data(reply))  # type: ignore[no-any-return]
-        if isinstance(reply, Call):
-            reply.then(self._note)
+        if isinstance(reply, Call):  # noted when it comes: once, however many looks wait
+            noting = self._noting
+            if noting is None:
+                noting = self._noting = set()
+            if reply not in noting:
+                noting.add(reply)
+                reply.then(lambda: self._note(reply))
         try:  # (a worker's state is decoded once; not known yet: ViewPending)
             return self.game.view(player_id)
         except ViewPending:
@@ -534,10 +541,12 @@ class Session:
     def game_failed(self, err: GameCodeError) -> None:
         """Record that the game's code failed (it raised, ran out of time, or returned a
         wrong value), for a request or a look (the dashboard's page, the store's log of
-        a game's first and last views): the lobby shows it (``game_failure``) until the
-        game accepts a move again. The first failure since the last accepted move
-        changes ``noted``; later ones do not, so a look that fails again each time (the
-        page looks at every change of ``noted``) makes no change to look at again."""
+        a game's first and last views, a restart's new game or its hand-over of the
+        old game's end): the lobby shows it (``game_failure``) until the game accepts
+        a move again, or a restart replaces the game. The first failure since the last
+        accepted move changes ``noted``; later ones do not, so a look that fails again
+        each time (the page looks at every change of ``noted``) makes no change to look
+        at again."""
         before = self.game_error
         self.game_error = (str(err), self.accepted_moves)
         if before is None or before[1] != self.accepted_moves:
@@ -546,11 +555,14 @@ class Session:
     @property
     def game_failure(self) -> str | None:
         """The game's last failure (``game_failed``) while it stands: until the game
-        accepts a move; None if there is none."""
+        accepts a move, or a restart replaces the game; None if there is none."""
         failed = self.game_error
         return failed[0] if failed is not None and failed[1] == self.accepted_moves else None
 
-    def _note(self) -> None:
+    def _note(self, fetched: Call) -> None:
+        """A state a look waited for has come (``fetched`` ended): the page shows it."""
+        if self._noting is not None:
+            self._noting.discard(fetched)
         self.noted += 1
 
     def view_text(self, player_id: int) -> str:
@@ -760,7 +772,11 @@ class Session:
         if player_id in others or len(set(others)) < len(others):  # (a state each, once)
             raise framework_error("with_states_of must name other players of the session "
                                   "than the restarter, each once")
-        new_game = self.game_type.new_game(self.size)
+        try:
+            new_game = self.game_type.new_game(self.size)
+        except GameCodeError as err:  # (the old game plays on)
+            self.game_failed(err)
+            raise
         build = new_game.pending
         shown = (player_id, legal_moves) if with_state else None
         if build is not None:  # a game in a worker process: ready later
@@ -813,7 +829,8 @@ class Session:
         the restarter's new state (with ``legal_moves``) is at hand to show them with."""
         if self.closed is not None:
             return self.closed.reply()
-        if build is not None and build.error is not None:
+        if build is not None and build.error is not None:  # (the old game plays on)
+            self.game_failed(GameCodeError(build.error))
             return protocol.error(build.error)
         old_game = self.game
         try:
@@ -822,6 +839,7 @@ class Session:
             old_over = False
         # Hand-overs not yet collected stay owed (a second restart must not hide how
         # the finished game ended); a newly finished game replaces them.
+        handover_failed = None
         if old_over:  # its end, as the replies of its last version (encoded once)
             replies = self._replies
             self._final = [(replies[p * 2] if replies and replies[p * 2] is not None
@@ -829,7 +847,13 @@ class Session:
                            for p in range(self.size)]
             self._owed = ({(p, True) for p in range(self.size)}
                           | {(p, False) for p in range(self.size) if p != player_id})
+            handover_failed = next((f for f in self._final if isinstance(f, str)), None)
         self.game = new_game
+        # The failure shown was the old game's (it stood until a move was accepted): gone
+        # with it. One in the hand-over is what players' next ``state`` gets: shown.
+        self.game_error = None
+        if handover_failed is not None:
+            self.game_failed(GameCodeError(handover_failed))
         new_game.when_lost(self._lost)
         self.games_played += 1
         self.game_moves = 0

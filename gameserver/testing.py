@@ -31,6 +31,12 @@ the whole test run, with a message on stderr naming the game, the method
 and the line it was running (see ``gameserver._stuck``): nothing else can
 end it.
 
+A ``GameServerError`` for a failure of the game's code keeps the server's
+message and adds, as a note (shown under the traceback), what
+``python3 -m gameserver check`` says to change: return the message instead
+of raising it in ``move``, the file and line, a forgotten ``return``, the
+place in a state that JSON cannot send.
+
 ``IllegalMove`` and ``GameServerError`` are the very classes of the client
 module ``game_server_api``, so ``except IllegalMove:`` catches a rejected
 move the same way in a test and in a client that plays on a real server.
@@ -66,6 +72,10 @@ class LocalSession:
         names: optional player names, one per player.
         time_limit: seconds one call into the game may run (as on the server);
             a call that goes on after it was stopped ends the process.
+        seed: the seed of the first game's random numbers (the ``random`` module's
+            functions, as the server gives each game its own): the same seed deals the
+            same cards and rolls the same dice in every run of a test. None: fresh
+            ones. A ``restart()`` always draws fresh ones.
 
     Raises:
         GameServerError: invalid number of players, or the constructor failed.
@@ -73,7 +83,8 @@ class LocalSession:
     """
 
     def __init__(self, game_class: type[AbstractGame], players: int,
-                 names: list[str] | None = None, time_limit: float = 5.0) -> None:
+                 names: list[str] | None = None, time_limit: float = 5.0,
+                 seed: int | None = None) -> None:
         problem = not_a_class(game_class, "LocalSession")
         if problem:
             raise TypeError(problem)
@@ -83,10 +94,12 @@ class LocalSession:
                                  f"{time_limit:g})", guard.can_interrupt)
         # ... and a call stopped in time says where in the student's file it was.
         guard.where = lambda tb: words.stopped_at(game_class, tb)
+        self._game_class = game_class
         game_type = GameType(game_class.__name__, game_class, self._guard)
         try:
             game_type.check_player_count(players)
-            self.session = Session(game_type, "local", players)
+            self.session = Session(game_type, "local", players,
+                                   game=game_type.new_game(players, seed=seed))
         except (ProtocolError, GameCodeError) as err:
             raise GameServerError(str(err)) from None
         for player_name in names or [""] * players:
@@ -110,7 +123,8 @@ class LocalSession:
         """
         move = {**(move or {}), **kwargs}
         key = self.session.players[self._check_id(player_id)].key
-        reply = self._run(self.session.move, player_id, key, json.loads(json.dumps(move)))
+        move = json.loads(json.dumps(move))
+        reply = self._run(self.session.move, player_id, key, move, move=move)
         if reply["status"] == "illegalmove":
             value = reply["message"]
             err = IllegalMove(*value) if isinstance(value, list) else IllegalMove(value)
@@ -161,14 +175,16 @@ class LocalSession:
                                   f"0 to {self.players - 1}")
         return player_id
 
-    def _run(self, step: Any, *args: Any) -> dict[str, Any]:
+    def _run(self, step: Any, *args: Any, move: dict[str, Any] | None = None,
+             ) -> dict[str, Any]:
+        """``step(*args)``'s reply, decoded; ``move``: the move ``step`` submits, if any."""
         try:
             reply = json.loads(step(*args))
         except (ProtocolError, GameCodeError) as err:
             error = GameServerError(str(err))
             if isinstance(err, GameCodeError):
-                note = self._what_to_fix(str(err), args[0] if step == self._state_reply
-                                         else None)
+                note = self._what_to_fix(err, args[0] if step == self._state_reply
+                                         else None, move)
                 if note:
                     error.add_note(note)
             raise error from None
@@ -176,12 +192,22 @@ class LocalSession:
             raise GameServerError(reply["message"])
         return reply
 
-    def _what_to_fix(self, message: str, player_id: int | None) -> str:
-        """What ``python3 -m gameserver check`` says to do about the failure ``message``
-        (the server's words, which name what went wrong but not what to change): a
-        forgotten ``return``; where in ``player_id``'s state is what JSON cannot send.
-        Added to the error as a note (its message stays the server's, letter for
-        letter). "" where there is nothing to add."""
+    def _what_to_fix(self, err: GameCodeError, player_id: int | None,
+                     move: dict[str, Any] | None) -> str:
+        """What ``python3 -m gameserver check`` says to do about the failure ``err`` (the
+        server's words, which name what went wrong but not what to change): a forgotten
+        ``return``; where in ``player_id``'s state is what JSON cannot send; a call out
+        of time (a sleep, a loop that never stops); for an exception ``move`` raised,
+        the line and what to change there (return the message instead of raising it;
+        check the move before using it). Added to the error as a note (its message
+        stays the server's, letter for letter). "" where there is nothing to add."""
+        message = str(err)
+        if move is not None:
+            advice = words.move_raised(self._game_class, message, err.details, move, self.game)
+            if advice:
+                return advice
+        if "took longer than" in message:
+            return words.too_slow(message).removeprefix(". ")
         if message.endswith(", not NoneType"):
             return words.forgot_return(None).strip()
         if "cannot be sent as JSON" not in message or player_id is None:

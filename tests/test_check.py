@@ -623,3 +623,170 @@ def test_a_run_cut_short_by_its_time_says_so_and_names_only_what_it_played() -> 
     (remark,) = [r for r in report.remarks if "could be played" in r]
     assert remark.startswith("Only 1 game of 30 could be played in the 0 s the check takes")
     assert "A print() in a loop" in remark
+
+
+class LargeState(defective_games.Good):
+    """A game that sends every player a long text in its state (``size`` bytes)."""
+
+    size = 0
+
+    def state(self, player_id):
+        return {"counter": self.counter, "my_secret": self.secrets[player_id],
+                "log": "x" * self.size}
+
+
+def test_a_state_larger_than_the_server_sends_is_a_problem_with_its_bound_and_size() -> None:
+    """A 30 MB state passed the check (the checker plays in its own process, unbounded) and
+    its only note blamed print(); on the server a game from the games folder runs in a worker
+    process, which refuses a state over ``_channel.STATE_MAX``: every state request failed."""
+    from gameserver import _channel
+
+    big = type("BigState", (LargeState,), {"size": _channel.STATE_MAX + 2**20})
+    report = check.check_game(big, seed=7, games=30, time_budget=30.0)
+    (problem,) = report.found
+    text = " ".join(str(problem).split())
+    assert problem.games == 1  # the check ends there: each game would repeat it, slowly
+    assert "Player 0's state is 17 MB once sent, more than the 16 MB the server sends of " \
+        "one state" in text
+    assert f"{_channel.STATE_MAX // 2**20} MB" in text  # the worker's bound, not a copy
+    assert 'Most of it is state()["log"] (17 MB)' in text
+    assert "Return from state() only what a player needs to see now" in text
+    assert problem.where == words.method_line(big, "state")
+    assert not any("print()" in r for r in report.remarks)
+
+
+def test_a_run_slowed_by_large_states_names_them_not_prints() -> None:
+    """A state of megabytes makes every move slow: the time note says so, not "a print()"."""
+    large = type("LargeState2", (LargeState,), {"size": 2 * 2**20})
+    report = check.check_game(large, seed=7, games=30, time_budget=0.0)
+    assert report.ok, report.problems
+    (remark,) = [r for r in report.remarks if "could be played" in r]
+    assert "Your states are large (up to 2.0 MB once sent)" in remark
+    assert "print()" not in remark
+
+
+def template_variant(tmp_path: Path, *changes: tuple[str, str]) -> Path:
+    """docs/first-game.md's step 1 done (the template copied, its class renamed MyRace),
+    then a beginner's mistake: ``changes`` made to the copy."""
+    source = (ROOT / "gameserver/games/template.py").read_text().replace(
+        "class NumberRace(AbstractGame):", "class MyRace(AbstractGame):")
+    for old, new in changes:
+        assert old in source, old
+        source = source.replace(old, new)
+    path = tmp_path / "my_race.py"
+    path.write_text(source)
+    return path
+
+
+def test_a_turn_never_passed_on_is_a_problem_saying_how_to_pass_it(tmp_path: Path,
+                                                                   capsys) -> None:
+    """A first-term student forgets to pass the turn on: player 0 makes every move, and
+    the game ends all the same; "MyRace passed every check"."""
+    path = template_variant(tmp_path, ("            self.turn = (self.turn + 1) % self.players\n",
+                                       "            pass\n"))
+    code, out = check_file(path, capsys)
+    assert code == 1
+    assert line_of(path, "def current_player") + " In " in out
+    assert re.search(r"In \d+ games with 2 players, player 1 never had a turn: "
+                     r"current_player\(\) only ever named player 0\. Does move\(\) pass the "
+                     r"turn on\?", out)
+    assert "`self.turn = (self.turn + 1) % self.players`" in out
+    # With 3 players: players 1 and 2 (one problem: the first player count that shows it).
+    assert out.count("never had a turn") == 1
+    assert words.never_on_turn([1, 2], [0], 3, 5).startswith(
+        "In 5 games with 3 players, players 1 and 2 never had a turn: current_player() only "
+        "ever named player 0.")
+
+
+def test_a_key_none_in_the_state_is_a_problem_saying_what_the_client_gets(
+        tmp_path: Path, capsys) -> None:
+    """``{self.winner: "won"}`` before anyone won: the state has the key None, which JSON
+    sends as "null"; it passed every check, and the client found no key None."""
+    path = template_variant(tmp_path, ('''            "winner": self.winner,
+''', '''            "winner": self.winner,
+            "result": {self.winner: "won"},
+'''))
+    code, out = check_file(path, capsys)
+    assert code == 1
+    assert (line_of(path, "def state") + " Player 0's state()[\"result\"] has the key None, "
+            "which JSON sends as the text \"null\": the client gets the key \"null\", and no "
+            "key None.") in out
+    assert out.count("PROBLEM") == 1
+    # A key "null" the game wrote as text is no problem; True and False are.
+    assert words.converted_key({"null": {"true": 1}}) is None
+    assert words.converted_key({"a": [{True: 1}]}).startswith(
+        'state()["a"][0] has the key True, which JSON sends as the text "true"')
+
+
+def test_a_sleep_in_move_is_told_to_go_not_called_an_endless_loop() -> None:
+    """``time.sleep(3)`` in move() (to make the game feel real) was reported "(endless
+    loop?) ... Look for a loop that never stops", and the time note blamed print(). (The
+    words only: a sleep is stopped when it ends, and a test does not wait for one.)"""
+    stopped = ("move() took longer than 2 s and was stopped (endless loop?) in file "
+               "mygames/my_race.py, line 142: `time.sleep(3)`")
+    assert words.too_slow(stopped) == (
+        ". time.sleep() makes your game wait, and every player with it: a game answers at "
+        "once. Take the sleep out (a client may wait between moves, if it wants to).")
+    assert check._out_of_time(0, 20, 8, 3.0, calls_stopped=True) == (
+        "Only 0 games of 20 could be played in the 8 s the check takes: a game took about "
+        "3 s. Calls into your game ran out of time: see the problem above.")
+    # A loop: where to look, and the server's own limit.
+    assert words.too_slow("... line 12: `while x < 100:`") == (
+        ". Look for a loop that never stops, or work that takes too long (trying every "
+        "possible move many times over): a call into your game may take at most 5 s on the "
+        "server (its game_call_timeout), less in the check.")
+
+
+@pytest.mark.parametrize("draw", ["random.seed()\n        self.counter = random.randint(0, 5)",
+                                  "self.counter = random.Random().randint(0, 5)"])
+def test_randomness_of_its_own_is_found_by_playing_a_game_again(tmp_path: Path, capsys,
+                                                                draw: str) -> None:
+    """A game that seeds the random module itself, or makes a generator of its own, passed
+    every check; the server, which brings a saved game back by playing its moves again
+    from its seed, could not, and `check --seed` did not repeat a run."""
+    path = template_variant(tmp_path, ("        self.counter = 0\n",
+                                       f"        import random\n        {draw}\n"))
+    code, out = check_file(path, capsys)
+    assert code == 1
+    assert (line_of(path, "def __init__") + " A new game made twice from the same seed "
+            "started differently (player 0's first state differed).") in out
+    assert "Call the random module's functions directly (random.randint(1, 6), " in out
+    assert "and do not seed them: the server seeds them for each game." in out
+
+
+def test_a_game_that_plays_differently_the_second_time_names_the_move() -> None:
+    assert words.not_replayable((3, {"roll": True}, {"status": "ok", "data": None},
+                                 {"status": "illegalmove", "message": "game: no"})).startswith(
+        "A game played again from its seed with the same moves came out differently: move 3, "
+        "{'roll': True}, got 'ok' the first time and 'game: no' the second. The server saves "
+        "a game as its seed and its moves")
+
+
+class StateRaises(defective_games.Good):
+    def state(self, player_id):
+        return {"counter": self.counter, "last": [list(m) for m in [self.counter]]}
+
+
+def test_an_exception_in_another_method_than_move_says_to_fix_that_line() -> None:
+    """``state() raised TypeError: 'int' object is not iterable`` was all a student read
+    (what went wrong, not what to do), where a move's failure said to fix the line."""
+    report = check.check_game(StateRaises, seed=7, games=5, time_budget=3.0)
+    (problem,) = report.found
+    assert problem.text == ("state() raised TypeError: 'int' object is not iterable. Fix that "
+                            "line; the traceback below shows how your code got there.")
+    assert problem.where.endswith(":" + str(StateRaises.state.__code__.co_firstlineno + 1))
+
+
+def test_a_problem_of_the_learning_hooks_names_the_line_to_look_at(tmp_path: Path,
+                                                                   capsys) -> None:
+    """``rl_observation changed the state it was given`` came without a file and line,
+    as the only problem of the report that had none."""
+    path = template_variant(tmp_path, (
+        '        return [int(state["counter"] == number) for number in range(TARGET + 1)]',
+        '        state["counter"] += 1\n'
+        '        return [int(state["counter"] == number + 1) for number in range(TARGET + 1)]'))
+    code, out = check_file(path, capsys)
+    assert code == 1
+    named = re.search(r"my_race\.py:(\d+): rl_observation changed the state it was given", out)
+    line = int(line_of(path, "def rl_observation").split(":")[1])
+    assert named and int(named[1]) in (line - 1, line)  # (its @staticmethod line, or its def)

@@ -1090,6 +1090,97 @@ def test_a_session_plays_restarts_and_hands_over_like_in_process(make_server) ->
     assert watcher.state()["data"] == {"you": 0, "log": [], "current": [0], "gameover": False}
 
 
+FRAGILE = """
+from abstract_game import AbstractGame
+
+
+class Fragile(AbstractGame):
+    broken = False  # (in its worker process: the next game cannot be made)
+
+    def __init__(self, players):
+        if Fragile.broken:
+            raise RuntimeError("cannot start again")
+        self.over = False
+        self.moves = 0
+
+    @staticmethod
+    def min_players():
+        return 1
+
+    @staticmethod
+    def max_players():
+        return 1
+
+    def current_player(self):
+        return 0
+
+    def game_over(self):
+        return self.over
+
+    def state(self, player_id):  # (too large to come along with a change: fetched)
+        return {"over": self.over, "moves": self.moves, "pad": "x" * 100_000}
+
+    def move(self, move, player_id):
+        if move.get("crash"):
+            raise RuntimeError("crash")
+        Fragile.broken = bool(move.get("break"))
+        self.moves += 1
+"""
+
+
+def test_a_restart_in_a_worker_clears_a_failure_and_one_that_fails_is_recorded(
+        make_server, tmp_path: Path) -> None:
+    """The lobby showed a game's failure after a restart until a move was accepted, and a
+    restart whose new game failed in its worker (``build.error``) was not recorded."""
+    from gameserver.web.source import session_summary
+
+    (tmp_path / "fragile.py").write_text(FRAGILE)
+    server = make_server(games_dirs=[str(tmp_path)])
+    solo = Player(server.port, "Fragile", "f", 1)
+    assert solo.join()["status"] == "ok"
+    session = server.server.lobby.sessions[("Fragile", "f")]
+    assert "crash" in solo.move(crash=True)["message"]
+    assert "crash" in session_summary(session)["error"]
+    assert solo.restart()["status"] == "ok"
+    assert "error" not in session_summary(session)
+    assert solo.move(**{"break": True})["status"] == "ok"
+    failed = solo.restart()
+    assert "cannot start again" in failed["message"]
+    assert session_summary(session)["error"] == failed["message"]
+    assert solo.state()["data"]["over"] is False  # the old game plays on
+
+
+def test_looks_at_a_state_being_fetched_note_it_once_when_it_comes(
+        make_server, tmp_path: Path) -> None:
+    """Each look of the dashboard's session page at a state a worker had not sent yet added
+    a callback to the one fetch, each of which changed the session's mark when it came:
+    as many refreshes of the page as looks. One per state now."""
+    from gameserver.checked import ViewPending
+    from tests.wire import until
+
+    (tmp_path / "fragile.py").write_text(FRAGILE)
+    server = make_server(games_dirs=[str(tmp_path)])
+    solo = Player(server.port, "Fragile", "w", 1)
+    assert solo.join()["status"] == "ok" and solo.move()["status"] == "ok"
+    session = server.server.lobby.sessions[("Fragile", "w")]
+
+    def look_thrice() -> tuple[int, int]:
+        """Three looks at the state in one pass of the loop: its fetch cannot end between."""
+        pending = 0
+        for _ in range(3):
+            try:
+                session.shown_view(0)
+            except ViewPending:
+                pending += 1
+        return pending, session.noted
+
+    pending, noted = server.call(look_thrice)
+    assert pending == 3
+    until(lambda: server.call(lambda: session.noted) != noted, "the state fetched")
+    assert server.call(lambda: session.noted) == noted + 1
+    assert server.call(lambda: session.shown_view(0))["moves"] == 1
+
+
 def test_a_move_whose_bookkeeping_fails_is_still_answered(make_server, monkeypatch,
                                                            caplog) -> None:
     """The end of a move in a worker wakes its request even if the server's bookkeeping of

@@ -484,6 +484,63 @@ def test_every_failure_of_a_game_is_recorded_in_one_place_that_the_dashboard_rea
     assert session.noted == noted + 1
 
 
+class _Fragile(Echo):
+    """Echo whose move ``{"crash": ...}`` raises, ``{"end": ...}`` ends the game, whose
+    constructor fails while ``broken`` and whose state() fails once the game ``bad``."""
+
+    broken = False
+    bad = False
+
+    def __init__(self, players: int) -> None:
+        if type(self).broken:
+            raise RuntimeError("cannot start again")
+        super().__init__(players)
+        self.ended = False
+
+    def move(self, move: dict[str, Any], player_id: int) -> Any:
+        if move.get("crash"):
+            raise RuntimeError("crash")
+        self.ended = bool(move.get("end"))
+        return super().move(move, player_id)
+
+    def game_over(self) -> bool:
+        return self.ended
+
+    def state(self, player_id: int) -> dict[str, Any]:
+        if self.bad:
+            raise RuntimeError("no end to show")
+        return super().state(player_id)
+
+
+def test_a_restart_clears_the_old_games_failure_and_a_failed_restart_is_recorded(
+        guard: GameGuard) -> None:
+    """A failure stayed marked (lobby, dashboard) after a restart until a move was
+    accepted, although the game that failed was gone; and a restart whose new game
+    failed (its constructor), or whose hand-over of the old game's end did (its
+    state(): the players' next ``state`` gets that error), was not recorded."""
+    fragile = type("Fragile", (_Fragile,), {})
+    session = full_session(guard, fragile)
+    with pytest.raises(GameCodeError, match="crash"):
+        session.move(0, key(session), {"crash": True})
+    assert "crash" in str(session.game_failure)
+    data(session.restart(0, key(session)))
+    assert session.game_failure is None
+    # The new game cannot be made: recorded (the mark changes), and the old one plays on.
+    fragile.broken = True
+    noted = session.noted
+    with pytest.raises(GameCodeError, match="cannot start again"):
+        session.restart(0, key(session))
+    assert "__init__() raised RuntimeError: cannot start again" in str(session.game_failure)
+    assert session.noted == noted + 1 and session.games_played == 2
+    fragile.broken = False
+    data(session.move(0, key(session), {"msg": "hi"}))
+    # The old game's end cannot be handed over: the failure its players meet is shown.
+    data(session.move(0, key(session), {"msg": "bye", "end": True}))
+    session.game.instance.bad = True
+    data(session.restart(0, key(session)))
+    assert "state() raised RuntimeError: no end to show" in str(session.game_failure)
+
+
 def test_the_session_page_gets_the_state_a_client_gets_asking_the_game_once_per_change(
         guard: GameGuard) -> None:
     """The page asked the game's state() at every look (a student's print in state()

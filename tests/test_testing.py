@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from gameserver import _check_words as words
 from gameserver.games.nim import Nim
 from gameserver.games.tictactoe import TicTacToe
 from gameserver.testing import GameServerError, IllegalMove, LocalSession
@@ -130,6 +131,41 @@ def test_a_state_of_the_wrong_kind_says_what_to_fix_as_the_checker_does(
     assert note in "".join(traceback.format_exception(err.value))
 
 
+def test_a_move_that_raises_says_to_return_the_message_as_the_checker_does() -> None:
+    """``raise ValueError("steps must be 1 to 6")`` in move(): the checker said to return
+    the message instead; a student's test met the server's words alone (``move() raised
+    ValueError: ...``). The note is the checker's, with the line to change."""
+    sys.path.insert(0, str(test_check.STUDENTS))
+    try:
+        from raises_value_error import DiceRace
+    finally:
+        sys.path.remove(str(test_check.STUDENTS))
+    path = test_check.STUDENTS / "raises_value_error.py"
+    session = LocalSession(DiceRace, 2)
+    with pytest.raises(GameServerError) as err:
+        session.move(0, steps=9)
+    assert str(err.value) == ("framework: game DiceRace: move() raised ValueError: steps must "
+                              "be 1 to 6, not 9")
+    (note,) = err.value.__notes__
+    line = test_check.line_of(path, "raise ValueError").split(":")[1]
+    assert note.startswith(f"{words.shown_path(str(path))}:{line}: move({{'steps': 9}}) "
+                           "raised ValueError: steps must be 1 to 6, not 9. A bad move must "
+                           "not raise an exception: return the message instead of raising "
+                           "it: `return f\"steps must be 1 to 6, not {steps}\"`.")
+
+    class Unchecked(DiceRace):
+        def move(self, move, player_id):
+            self.positions[player_id] += move["steps"]
+
+    # A move the code uses before checking it: check it first, as the checker says.
+    with pytest.raises(GameServerError) as err:
+        LocalSession(Unchecked, 2).move(0, step=1)
+    (note,) = err.value.__notes__
+    assert note.startswith(f"{words.shown_path(__file__)}:")
+    assert "move({'step': 1}) made your code fail with KeyError: 'steps'." in note
+    assert "check it before you use it" in note
+
+
 # ---------------------------------------------------------------- a call that never returns
 
 # The checker's stubborn game (a bare except: in a loop), with the RL hooks for gameserver.rl.
@@ -216,3 +252,18 @@ def test_a_call_stopped_in_time_names_the_students_line() -> None:
     assert str(stopped.value) in (
         "framework: game BrokenGame: state() took longer than 0.2 s and was stopped (endless "
         f"loop?) in file {shown}, line {n}: `{lines[n - 1].strip()}`" for n in (loop, loop + 1))
+    # ... and what to do, as the checker says it.
+    assert stopped.value.__notes__ == [
+        "Look for a loop that never stops, or work that takes too long (trying every possible "
+        "move many times over): a call into your game may take at most 5 s on the server (its "
+        "game_call_timeout), less in the check."]
+
+
+def test_a_seed_deals_the_same_cards_in_every_run() -> None:
+    """A student's test of a card game could not say which cards a player holds: every
+    session dealt fresh ones. ``seed=`` makes the first game's random numbers repeat, as
+    ``check --seed`` does."""
+    from gameserver.games.crazy_eights import CrazyEights
+
+    hands = [LocalSession(CrazyEights, 2, seed=seed).state(0)["hand"] for seed in (7, 7, 8)]
+    assert hands[0] == hands[1] != hands[2]

@@ -208,9 +208,9 @@ def session_summary(session: Any) -> dict[str, Any]:
 
     Game calls that fail show up as ``"error"``: whose turn it is or whether the game is
     over, asked now, else the last failure in the game's code (``Session.game_failure``:
-    a move, or a state asked for by a client, the session's page or the store, until
-    the game accepts a move again). A state is asked for only when someone wants it,
-    never to fill this in.
+    a move, a state asked for by a client, the session's page or the store, a restart,
+    until the game accepts a move again or a restart replaces it). A state is asked for
+    only when someone wants it, never to fill this in.
     """
     now_wall, now = time.time(), session.now()
     summary: dict[str, Any] = {
