@@ -257,12 +257,18 @@ class Session:
         """Seat a new player joining from ``address``; once full, wake the joiners.
 
         Raises:
-            ProtocolError: ``name`` is non-empty and already used here.
+            ProtocolError: ``name`` is non-empty and already used here, or looks
+                like a name used here (``players.looks``).
         """
         self.touch()
         if name and any(p.name == name for p in self.players):
             raise framework_error("name already in use")
         player = Player(name, address=address)
+        shown = player.shown
+        if name and any(p.name and p.shown == shown for p in self.players):
+            raise framework_error(
+                "name already in use: it looks like the name of a player here (it differs "
+                "only in case, width, spaces or invisible characters); pick another name")
         self.players.append(player)
         if self.full:
             self._views_ready()

@@ -348,6 +348,27 @@ def test_a_name_that_turns_the_text_after_it_around_is_refused(
     assert ok(ask(port, join_request("Echo", token(), 1, hebrew)))["player_id"] == 0
 
 
+def test_a_name_that_looks_like_another_players_in_the_session_is_refused(
+        games_server: ServerThread) -> None:
+    """Until 2026-12-01 "alice\\u200b" (a zero-width space), "Alice" or a full-width
+    "alice" could sit beside "alice": on the dashboard, in the discovery listing and
+    in the history nobody could tell which was the real one."""
+    port, session = games_server.port, token()
+    alice = Call(port, join_request("Recorder", session, 3, "alice"))
+    assert alice.blocked()
+    for name in ("alice\u200b", "Alice", "\uff41lice", "alice ", "al\u00adice", "ali\u2060ce"):
+        message = error(ask(port, join_request("Recorder", session, None, name)))
+        assert message.startswith("framework: name already in use: it looks like the name "
+                                  "of a player here"), name
+    assert error(ask(port, join_request("Recorder", session, None, "alice"))) == (
+        "framework: name already in use")  # the classic refusal, unchanged
+    # Names that look different, and players without a name, are welcome as before.
+    bob = Call(port, join_request("Recorder", session, None, "bob"))
+    assert bob.blocked()
+    assert ok(ask(port, join_request("Recorder", session, None, "")))["player_id"] == 2
+    assert ok(alice.reply())["player_id"] == 0 and ok(bob.reply())["player_id"] == 1
+
+
 # ---------------------------------------------------------------- observe
 
 
