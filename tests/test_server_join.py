@@ -372,6 +372,24 @@ def test_a_name_that_looks_like_another_players_in_the_session_is_refused(
 # ---------------------------------------------------------------- observe
 
 
+def test_a_stranger_watching_a_player_takes_no_change_from_the_players_own_watcher(
+        games_server: ServerThread) -> None:
+    """All observers of a player share one view (PROTOCOL.md). Until 2026-12-01, of two
+    observers waiting on it, only the first to ask again got a change: the other waited
+    for the next, and for the game's end until game_timeout. Any stranger observing
+    "ann" (no secret needed) so took her own display's final state away."""
+    port = games_server.port
+    ann, = seat_all(port, "Echo", 1, ["ann"])
+    ok(ann.state())
+    mine, stranger = observer_of(ann), observer_of(ann)
+    ok(mine.state())
+    for message in ("hello", "quit"):
+        calls = [mine.state_call(), stranger.state_call(), stranger.state_call()]
+        assert all_blocked(calls)
+        ok(ann.move(msg=message))
+        assert [ok(call.reply())["echo"] for call in calls] == [message] * 3
+
+
 def test_observe_only_after_the_session_is_full(games_server: ServerThread) -> None:
     port, session = games_server.port, token()
     ann = Call(port, join_request("Recorder", session, 2, "ann"))
