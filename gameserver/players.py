@@ -23,8 +23,9 @@ __all__ = ["Player", "check_key", "keys_match", "looks", "new_key", "secret_dige
 
 # Characters shown as nothing (besides format characters, category Cf: zero-width space
 # and joiners, U+2060, U+FEFF, soft hyphen, tags): the combining grapheme joiner,
-# variation selectors, Hangul fillers and Khmer's invisible vowels.
-_INVISIBLE = re.compile("[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u3164"
+# variation selectors, Hangul fillers, the blank Braille pattern and Khmer's invisible
+# vowels.
+_INVISIBLE = re.compile("[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u2800\u3164"
                         "\ufe00-\ufe0f\uffa0\U000e0100-\U000e01ef]")
 
 

@@ -266,7 +266,8 @@ class Tournament:
 
         Raises:
             TournamentError: registration is closed, the tournament is full,
-                or the name is taken, or looks like one taken (``players.looks``).
+                or the name is taken, looks like one taken (``players.looks``) or
+                shows nothing.
         """
         if self.state != "registering":
             raise TournamentError(f"registration for tournament {self.name} is closed "
@@ -274,6 +275,9 @@ class Tournament:
         if name in self.participants:
             raise TournamentError(f"the name {name} is registered already")
         shown = looks(name)
+        if not shown and not restored:
+            raise TournamentError(f"the name {name!a} shows nothing (only invisible "
+                                  "characters or spaces); pick another name")
         if shown in self._looks and not restored:
             raise TournamentError(
                 f"the name {name!a} looks like {self._looks[shown]!a}, registered already (it "

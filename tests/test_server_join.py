@@ -362,6 +362,11 @@ def test_a_name_that_looks_like_another_players_in_the_session_is_refused(
                                   "of a player here"), name
     assert error(ask(port, join_request("Recorder", session, None, "alice"))) == (
         "framework: name already in use")  # the classic refusal, unchanged
+    # A name that shows nothing would pass for a player without one (and two such names
+    # for each other): refused, but "" (no name) and a name of ASCII spaces as before.
+    for name in ("\u3164", "\u200b\u200d", "\u115f ", "\u2800"):
+        message = error(ask(port, join_request("Recorder", session, None, name)))
+        assert message.startswith(f"framework: player name {name!a} shows nothing"), name
     # Names that look different, and players without a name, are welcome as before.
     bob = Call(port, join_request("Recorder", session, None, "bob"))
     assert bob.blocked()

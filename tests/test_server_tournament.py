@@ -164,6 +164,9 @@ def test_a_name_that_looks_like_a_registered_one_is_refused() -> None:
         for name in ("Alice", "alice\u200b#mine", "\uff41lice", " alice", "al\u00adice"):
             message = request(server.port, {**join, "name": name})["message"]
             assert "looks like 'alice', registered already" in message, name
+        message = request(server.port, {**join, "name": "\u3164#pw"})["message"]
+        assert message == ("framework: the name '\\u3164' shows nothing (only invisible "
+                           "characters or spaces); pick another name")
         assert on_loop(server, lambda hall: list(hall.tournament("cup").participants)) == [
             "alice"]
         on_loop(server, lambda hall: hall.cancel("cup"))
