@@ -43,6 +43,7 @@ from .checked import Call, GameType
 from .game import AbstractGame
 from .guard import GameCodeError
 from .memory import Backstop
+from .players import looks
 from .protocol import (
     Discover,
     Join,
@@ -241,6 +242,11 @@ class Lobby:
             check_text("session name", token)  # it is saved as it is: UTF-8 text only
         if not request.name.isascii():
             check_text("player name", request.name)  # a CSV, a terminal take UTF-8 only
+            if not looks(request.name):  # ("\u3164", a Hangul filler: the lobby shows "")
+                raise framework_error(
+                    f"player name {request.name!a} shows nothing (only invisible "
+                    "characters or spaces): it would look like a player without a name; "
+                    "pick another name, or send \"\" for none")
         timed = request.turn_timeout is not None or request.game_clock is not None
         if session is not None and session.closed is not None:
             self._end(session, session.closed)  # e.g. its start could not be saved

@@ -10,14 +10,44 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
+import unicodedata
 from dataclasses import dataclass, field
 
 from .protocol import framework_error
 
 _compare_digest = hmac.compare_digest
 
-__all__ = ["Player", "check_key", "keys_match", "new_key", "secret_digest"]
+__all__ = ["Player", "check_key", "keys_match", "looks", "new_key", "secret_digest"]
+
+# Characters shown as nothing (besides format characters, category Cf: zero-width space
+# and joiners, U+2060, U+FEFF, soft hyphen, tags): the combining grapheme joiner,
+# variation selectors, Hangul fillers, the blank Braille pattern and Khmer's invisible
+# vowels.
+_INVISIBLE = re.compile("[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u2800\u3164"
+                        "\ufe00-\ufe0f\uffa0\U000e0100-\U000e01ef]")
+
+
+def looks(name: str) -> str:
+    """What ``name`` looks like: two names with the same ``looks`` are one to a reader.
+
+    Left out: case, width and compatibility forms (NFKC: a full-width "alice", a
+    circled digit), invisible and control characters (U+200B, U+00AD, U+0007) and
+    spaces at the ends or doubled. Where names are told apart (the players of one
+    session, a tournament's participants), a name that looks like one there already
+    is refused, so that nobody stands in the lobby, on the dashboard or in a
+    tournament's standings looking like another (until 2026-12-01 "alice\u200b" and
+    "Alice" stood beside "alice"). Letters of other scripts that look like Latin ones
+    (a Cyrillic "a") are not caught: that takes Unicode's confusables table, which the
+    standard library lacks. An empty result for a non-empty name: it shows nothing.
+    """
+    if name.isascii() and name.isprintable():  # (most names: no table to look in)
+        return " ".join(name.lower().split())
+    shown = "".join(c for c in name if unicodedata.category(c) not in ("Cf", "Cc"))
+    shown = _INVISIBLE.sub("", unicodedata.normalize("NFKC", shown))
+    shown = unicodedata.normalize("NFKC", shown.casefold())
+    return " ".join(_INVISIBLE.sub("", shown).split())
 
 
 def new_key() -> str:
@@ -61,6 +91,12 @@ class Player:
     # The SHA-256 of the key it left the session with (a leave request, which replaced
     # its key), the one key told ``LEFT``; None while it plays.
     former_key: bytes | None = None
+    # ``looks(name)``, made once: a join compares it with every seat's (a game may hold
+    # thousands of players; a fold per seat per join took Unicode tables each time).
+    shown: str = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.shown = looks(self.name)
 
     @property
     def left(self) -> bool:

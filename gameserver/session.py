@@ -258,12 +258,18 @@ class Session:
         """Seat a new player joining from ``address``; once full, wake the joiners.
 
         Raises:
-            ProtocolError: ``name`` is non-empty and already used here.
+            ProtocolError: ``name`` is non-empty and already used here, or looks
+                like a name used here (``players.looks``).
         """
         self.touch()
         if name and any(p.name == name for p in self.players):
             raise framework_error("name already in use")
         player = Player(name, address=address)
+        shown = player.shown
+        if name and any(p.name and p.shown == shown for p in self.players):
+            raise framework_error(
+                "name already in use: it looks like the name of a player here (it differs "
+                "only in case, width, spaces or invisible characters); pick another name")
         self.players.append(player)
         if self.full:
             self._views_ready()
@@ -457,17 +463,24 @@ class Session:
         return self._state_for((player_id, observer), legal_moves, timer, wait_for_save)
 
     def _seat_state_for(self, view: View, legal_moves: bool, timer: bool,
-                        wait: bool = True) -> Outcome:
+                        wait: bool = True, since: int | None = None) -> Outcome:
         """``_state_for`` for a request whose key was checked before (a subscription's
         next state, a woken ``state``, one whose state a game worker was asked for): none
         for a player who left meanwhile (``leave``: its key works no more, nor what was
         opened with it). An observer key stays good."""
         if not view[1] and self.players[view[0]].left:
             raise framework_error(LEFT)
-        return self._state_for(view, legal_moves, timer, wait)
+        return self._state_for(view, legal_moves, timer, wait, since)
 
     def _state_for(self, view: View, legal_moves: bool, timer: bool = False,
-                   wait: bool = True) -> Outcome:
+                   wait: bool = True, since: int | None = None) -> Outcome:
+        """``since``: the version a woken ``_StateWait`` waited from. Its request gets the
+        change it waited for even if another request of the same view took it first:
+        every observer of a player shares that view (PROTOCOL.md), and until 2026-12-01
+        of two observers waiting, only the first to ask again got the change; the other
+        waited for the next one, and for the game's end until ``game_timeout``. Any
+        stranger watching a player so took the final state from the player's own display.
+        """
         if self.closed is not None:
             return self.closed.reply()
         if view in self._owed:
@@ -478,8 +491,8 @@ class Session:
             return self._saved(self._handover_reply(view[0], legal_moves, timer), owed=view,
                                wait=wait)
         index = view[0] * 2 + view[1]  # (_view_index, inline)
-        if self._seen[index] == self.version:
-            blocked = _StateWait(self, view, legal_moves, timer)
+        if self._seen[index] == self.version and (since is None or since == self.version):
+            blocked = _StateWait(self, view, legal_moves, timer, self.version)
             view_waits = self._view_waits
             if not view_waits:
                 view_waits = self._view_waits = [None] * (2 * self.size)
@@ -494,7 +507,7 @@ class Session:
         reply = self._view_reply(view[0], legal_moves)
         if isinstance(reply, Call):  # a game in a worker process: the state comes later
             return self._after(reply, functools.partial(self._seat_state_for, view, legal_moves,
-                                                        timer, wait))
+                                                        timer, wait, since))
         if timer:  # the view as a dict (now known), with the timer added
             data = self.game.view(view[0], legal_moves)
             data["timer"] = (self.timer.client_info(self._clock())
@@ -1397,11 +1410,13 @@ class _StateWait(Wait):
     a client (bench/waiters.py).
     """
 
-    __slots__ = ("_session", "_player_id", "_observer", "_legal_moves", "_timer")
+    __slots__ = ("_session", "_player_id", "_observer", "_legal_moves", "_timer", "_since")
 
-    def __init__(self, session: Session, view: View, legal_moves: bool, timer: bool) -> None:
+    def __init__(self, session: Session, view: View, legal_moves: bool, timer: bool,
+                 since: int) -> None:
         super().__init__(None)
         self._session = session
+        self._since = since  # the version it waits to pass
         self._player_id, self._observer = view
         self._legal_moves = legal_moves
         self._timer = timer
@@ -1410,7 +1425,7 @@ class _StateWait(Wait):
         """The view's state, asked again (as ``Session.state`` would, without the key);
         none for a player who left meanwhile (``leave``: its key works no more)."""
         return self._session._seat_state_for((self._player_id, self._observer),
-                                             self._legal_moves, self._timer)
+                                             self._legal_moves, self._timer, since=self._since)
 
     def cancel(self) -> None:
         """The client went away: the session forgets this wait at once."""

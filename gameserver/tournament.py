@@ -46,6 +46,7 @@ from typing import Any
 
 from . import _standings
 from ._pairing import Pair, round_robin, swiss_round
+from .players import looks
 
 FORMATS = ("round-robin", "swiss")
 TRANSITIONS = {
@@ -239,6 +240,7 @@ class Tournament:
         # "" when cancelled by the operator, or not cancelled.
         self.stopped_because = ""
         self.participants: dict[str, Participant] = {}
+        self._looks: dict[str, str] = {}  # players.looks(name) -> name, for ``register``
         self.order: list[str] = []  # participants in the order the schedule uses
         self.rounds: list[list[Match]] = []
         self._schedule: list[list[Pair]] = []  # round robin: every round, fixed at start
@@ -255,23 +257,38 @@ class Tournament:
                                   f"{event} now")
         self.state = new
 
-    def register(self, name: str, secret: str = "", address: str = "") -> Participant:
+    def register(self, name: str, secret: str = "", address: str = "",
+                 restored: bool = False) -> Participant:
         """Add a participant while registration is open.
+
+        ``restored``: a registration read back from the store, taken even if it
+        looks like another (one saved before 2026-12-01 may).
 
         Raises:
             TournamentError: registration is closed, the tournament is full,
-                or the name is taken.
+                or the name is taken, looks like one taken (``players.looks``) or
+                shows nothing.
         """
         if self.state != "registering":
             raise TournamentError(f"registration for tournament {self.name} is closed "
                                   f"(it is {self.state}); only registered names take part")
         if name in self.participants:
             raise TournamentError(f"the name {name} is registered already")
+        shown = looks(name)
+        if not shown and not restored:
+            raise TournamentError(f"the name {name!a} shows nothing (only invisible "
+                                  "characters or spaces); pick another name")
+        if shown in self._looks and not restored:
+            raise TournamentError(
+                f"the name {name!a} looks like {self._looks[shown]!a}, registered already (it "
+                "differs only in case, width, spaces or invisible characters); pick another "
+                "name")
         if len(self.participants) >= self.settings.max_participants:
             raise TournamentError(f"tournament {self.name} is full "
                                   f"({self.settings.max_participants} participants)")
         participant = Participant(name, len(self.participants), secret, address)
         self.participants[name] = participant
+        self._looks.setdefault(shown, name)
         return participant
 
     @property

@@ -230,7 +230,8 @@ def rebuild(saved: Saved) -> Tournament:
     for seq, when, kind, data in saved.events:
         try:
             if kind == "register":
-                tournament.register(data["name"], data.get("secret", ""), data.get("address", ""))
+                tournament.register(data["name"], data.get("secret", ""), data.get("address", ""),
+                                    restored=True)
             elif kind == "start":
                 tournament.start(when)
             elif kind == "result":

@@ -348,7 +348,51 @@ def test_a_name_that_turns_the_text_after_it_around_is_refused(
     assert ok(ask(port, join_request("Echo", token(), 1, hebrew)))["player_id"] == 0
 
 
+def test_a_name_that_looks_like_another_players_in_the_session_is_refused(
+        games_server: ServerThread) -> None:
+    """Until 2026-12-01 "alice\\u200b" (a zero-width space), "Alice" or a full-width
+    "alice" could sit beside "alice": on the dashboard, in the discovery listing and
+    in the history nobody could tell which was the real one."""
+    port, session = games_server.port, token()
+    alice = Call(port, join_request("Recorder", session, 3, "alice"))
+    assert alice.blocked()
+    for name in ("alice\u200b", "Alice", "\uff41lice", "alice ", "al\u00adice", "ali\u2060ce"):
+        message = error(ask(port, join_request("Recorder", session, None, name)))
+        assert message.startswith("framework: name already in use: it looks like the name "
+                                  "of a player here"), name
+    assert error(ask(port, join_request("Recorder", session, None, "alice"))) == (
+        "framework: name already in use")  # the classic refusal, unchanged
+    # A name that shows nothing would pass for a player without one (and two such names
+    # for each other): refused, but "" (no name) and a name of ASCII spaces as before.
+    for name in ("\u3164", "\u200b\u200d", "\u115f ", "\u2800"):
+        message = error(ask(port, join_request("Recorder", session, None, name)))
+        assert message.startswith(f"framework: player name {name!a} shows nothing"), name
+    # Names that look different, and players without a name, are welcome as before.
+    bob = Call(port, join_request("Recorder", session, None, "bob"))
+    assert bob.blocked()
+    assert ok(ask(port, join_request("Recorder", session, None, "")))["player_id"] == 2
+    assert ok(alice.reply())["player_id"] == 0 and ok(bob.reply())["player_id"] == 1
+
+
 # ---------------------------------------------------------------- observe
+
+
+def test_a_stranger_watching_a_player_takes_no_change_from_the_players_own_watcher(
+        games_server: ServerThread) -> None:
+    """All observers of a player share one view (PROTOCOL.md). Until 2026-12-01, of two
+    observers waiting on it, only the first to ask again got a change: the other waited
+    for the next, and for the game's end until game_timeout. Any stranger observing
+    "ann" (no secret needed) so took her own display's final state away."""
+    port = games_server.port
+    ann, = seat_all(port, "Echo", 1, ["ann"])
+    ok(ann.state())
+    mine, stranger = observer_of(ann), observer_of(ann)
+    ok(mine.state())
+    for message in ("hello", "quit"):
+        calls = [mine.state_call(), stranger.state_call(), stranger.state_call()]
+        assert all_blocked(calls)
+        ok(ann.move(msg=message))
+        assert [ok(call.reply())["echo"] for call in calls] == [message] * 3
 
 
 def test_observe_only_after_the_session_is_full(games_server: ServerThread) -> None:

@@ -148,6 +148,31 @@ def test_a_name_belongs_to_its_registrant() -> None:
         assert over["message"] == "framework: tournament cup was cancelled by the operator"
 
 
+def test_a_name_that_looks_like_a_registered_one_is_refused() -> None:
+    """Until 2026-12-01 anyone could register "Alice", "alice\\u200b" (a zero-width
+    space) or a full-width "alice" beside "alice": each looked like her in the
+    standings, on the dashboard and in the ratings."""
+    with ServerThread() as server:
+        on_loop(server, lambda hall: hall.create(TournamentSettings(
+            "cup", "Nim", turn_timeout=30)))
+        join = {"type": "join", "game": "Nim", "session": "tournament-cup", "players": None}
+        first = threading.Thread(target=request, daemon=True,
+                                 args=(server.port, {**join, "name": "alice#tulip-42"}))
+        first.start()
+        wait_until(lambda: on_loop(server, lambda hall: len(
+            hall.tournament("cup").participants) == 1), "alice registered")
+        for name in ("Alice", "alice\u200b#mine", "\uff41lice", " alice", "al\u00adice"):
+            message = request(server.port, {**join, "name": name})["message"]
+            assert "looks like 'alice', registered already" in message, name
+        message = request(server.port, {**join, "name": "\u3164#pw"})["message"]
+        assert message == ("framework: the name '\\u3164' shows nothing (only invisible "
+                           "characters or spaces); pick another name")
+        assert on_loop(server, lambda hall: list(hall.tournament("cup").participants)) == [
+            "alice"]
+        on_loop(server, lambda hall: hall.cancel("cup"))
+        first.join(WAIT)
+
+
 def ask_from(server: ServerThread, source: str, data: dict[str, Any]) -> str:
     """One classic request from the client address ``source``: the reply's message."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=WAIT,
