@@ -142,8 +142,14 @@ def test_behind_the_header_tls_is_served_even_in_the_same_packet(
     with socket.create_connection((HOST, server.port), timeout=TIMEOUT) as sock:
         sock.sendall(v2("203.0.113.9"))  # the header alone, then TLS
         with context.wrap_socket(sock, server_hostname="localhost") as tls:
-            tls.sendall(discover())
-            assert ok(parse_reply(b"".join(iter(lambda: tls.recv(65536), b""))))["games"]
+            tls.sendall(discover(keep_alive=True))
+            reply = b""
+            while not reply.endswith(TERMINATOR):
+                reply += tls.recv(65536)
+            assert ok(parse_reply(reply[:-len(TERMINATOR)]))["games"]
+            # beyond its limit (its verdict after the loop's rounds): refused, in TLS
+            refused = tls_through(server.port, v1("203.0.113.9"), discover(), context)
+            assert "too many connections from your address" in error(parse_reply(refused))
 
 
 def tls_through(port: int, header: bytes, payload: bytes, context: ssl.SSLContext) -> bytes:
