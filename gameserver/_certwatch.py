@@ -69,6 +69,7 @@ class Read(NamedTuple):
     stamp: _Stamp  # the files' identity when they were read
     context: ssl.SSLContext | StartupError  # made of them, or why it could not be
     dates: tuple[float, float] | None  # the certificate's (not before, not after)
+    chain: str | None = None  # ``startup.chain_warning`` of the certificate file
 
 
 class CertificateWatch:
@@ -96,9 +97,13 @@ class CertificateWatch:
         self._warned = -math.inf  # when the last warning of the dates was logged
 
     def warn_now(self) -> None:
-        """Log the served certificate's dates if they are a problem (at start: at once)."""
+        """Log the served certificate's dates if they are a problem (at start: at once), and
+        a file without the chain its certificate needs (``startup.chain_warning``)."""
         self._warned = -math.inf
         self._warn(self.clock())
+        chain = startup.chain_warning(self.cert)
+        if chain is not None:
+            log.warning("%s", chain)
 
     async def look(self) -> ssl.SSLContext:
         """``read`` on a thread, then ``take``: the context new connections get from now on.
@@ -141,7 +146,8 @@ class CertificateWatch:
             context: ssl.SSLContext | StartupError = startup.tls_context(self.cert, self.key)
         except StartupError as err:
             return Read(stamp, err, None)
-        return Read(stamp, context, startup.certificate_dates(self.cert))
+        return Read(stamp, context, startup.certificate_dates(self.cert),
+                    startup.chain_warning(self.cert))
 
     def take(self, read: Read | None) -> ssl.SSLContext:
         """On the loop: take a pair ``read`` from disk if it can be used; warn of the
@@ -158,7 +164,7 @@ class CertificateWatch:
 
     def _reload(self, read: Read, now: float) -> None:
         keeping = "new connections still get the certificate loaded before"
-        stamp, context, dates = read
+        stamp, context, dates, chain = read
         if isinstance(context, StartupError):
             self._refused = stamp
             log.warning("TLS: the certificate or key file changed but cannot be used (%s); "
@@ -189,6 +195,8 @@ class CertificateWatch:
             " (valid until %Y-%m-%d)", time.gmtime(dates[1]))
         log.info("TLS: certificate %s reloaded, as it changed on disk%s: new connections "
                  "get it", self.cert, until)
+        if chain is not None:
+            log.warning("%s", chain)
 
     def _warn(self, now: float) -> None:
         if now - self._warned < WARN_INTERVAL or self.dates is None:

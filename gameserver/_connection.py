@@ -98,6 +98,7 @@ is the narrow ``ConnectionHost`` (``_connhost.py``).
 from __future__ import annotations
 
 import logging
+from functools import partial
 from time import monotonic, perf_counter
 
 from . import protocol
@@ -122,6 +123,7 @@ from ._connstate import (
     TIMED,
     TRANSITIONS,
     UNSENT_FULL,
+    VERDICT,
     WAIT,
     WAITING,
     WAKE,
@@ -158,11 +160,12 @@ OTHER_PROTOCOLS: dict[type[ProtocolError], str] = {
     UntrustedProxyHeader: UNTRUSTED_LOG}
 # A refused connection (DRAINING) is closed once its client sent nothing for REFUSED_QUIET
 # seconds (it read its refusal, or will: nothing unread, so no reset destroys it), and
-# aborted REFUSED_DRAIN_MAX seconds after the refusal however much it still sends (both at
-# most connection_timeout). Its deadlines are short ones (``_set_short_deadline``), every
-# REFUSED_QUIET seconds: the quiet close comes REFUSED_QUIET to twice that after its last
-# bytes. Until 2026-12-01 every refusal but the TLS port's to a plain client drained for a
-# whole connection_timeout after it, however quiet the client (a script that kept its
+# aborted REFUSED_DRAIN_MAX seconds after the refusal however much it still sends, or
+# whatever it leaves unread after the close (both at most connection_timeout). Its
+# deadlines are short ones (``_set_short_deadline``), every REFUSED_QUIET seconds: the
+# quiet close comes REFUSED_QUIET to twice that after its last bytes. Until 2026-12-01
+# every refusal but the TLS port's to a plain client drained for a whole
+# connection_timeout after it, however quiet the client (a script that kept its
 # sockets open held its address's connections, a class's NAT, a minute each), and one
 # refused near the end of its READING deadline about twice that in all.
 REFUSED_QUIET = 2.0
@@ -170,6 +173,11 @@ REFUSED_DRAIN_MAX = 10.0
 # Seconds a connection from a proxy of proxy_protocol_from has for its PROXY header (a
 # proxy sends it as it connects), at most connection_timeout; checked at short deadlines.
 PROXY_HEADER_DEADLINE = 5.0
+# Rounds of the loop a connection beyond the limits waits for closes it has not seen yet
+# before it is refused (``_recheck``): the loop may report a new connection, or a
+# proxy's header naming its client, before the closes that came before it (asyncio's
+# transports, too, report a new connection two rounds after accepting it).
+LIMIT_RECHECKS = 2
 
 
 class BaseConnection(HeldReplies):
@@ -313,10 +321,13 @@ class BaseConnection(HeldReplies):
     def _read_header(self, data: bytes) -> bytes:
         """HEADER: ``data`` is more of the PROXY header (``_proxyheader.parse``). Once it
         is whole, the connection counts as the client it names (the proxy's own, a
-        health check, as the proxy), READING begins, and the limits are checked (beyond
-        them: refused, DRAINING); a header that is missing, malformed or too large is
-        refused (``_refuse_header``). Returns what came after the header, for the
-        caller to read as the client's (b"" until then, or once refused)."""
+        health check, as the proxy), READING begins, and the limits are checked: beyond
+        them, the verdict waits for the loop's next rounds as a direct client's does
+        (``_recheck``; a client behind the proxy that closes a connection and opens
+        another must not be refused for the old one), nothing served meanwhile. A
+        header that is missing, malformed or too large is refused (``_refuse_header``).
+        Returns what came after the header, for the caller to read as the client's
+        (b"" until then, or once refused; kept unserved while the verdict waits)."""
         header = self._header
         assert header is not None
         header += data
@@ -336,15 +347,41 @@ class BaseConnection(HeldReplies):
             host.unsent.opened(self, after)
             self._address, self._counted_as = parsed.source, after
         self._go(HEADER_READ)
+        self._until = 0.0  # (HEADER's: the wait for the header is over)
+        if self._refusal() is not None:
+            self._pause(VERDICT)
+            self._host.call_soon(partial(self._recheck, LIMIT_RECHECKS))
+        return bytes(header[parsed.size:])
+
+    def _recheck(self, rounds: int) -> None:
+        """Beyond the limits: the verdict waits for the loop's next ``rounds``
+        (``LIMIT_RECHECKS``) with nothing served; then the connection is refused if it
+        is still beyond them (``_refuse_beyond_limits``), and goes on (``_rechecked``)."""
+        if self._state is not READING:  # gone, or answered by a shutdown meanwhile
+            return
         refusal = self._refusal()
+        if refusal is not None and rounds > 1:
+            self._host.call_soon(partial(self._recheck, rounds - 1))
+            return
+        self._unpause(VERDICT)
         if refusal is not None:
             self._refuse_beyond_limits(refusal)
-        return bytes(header[parsed.size:])
+        self._rechecked()
+
+    def _rechecked(self) -> None:
+        """The verdict is given (``_recheck``): serve what came meanwhile (with a PROXY
+        header) and read on. A transport that had not started reading starts here."""
+        self._go_on()
 
     def _refuse_header(self, err: ProxyHeaderError) -> None:
         """Refuse a connection whose PROXY header is missing, malformed, too large or late
-        (logged, at most once per ``LOG_INTERVAL`` for each kind)."""
-        self._host.registry.other_protocol(self._address, err.log)
+        (logged, at most once per ``LOG_INTERVAL`` for each kind). It stops counting at
+        once (``ConnectionRegistry.set_aside``): it counts as the proxy, whose address
+        every client behind it shares (the proxy's health checks were refused for it
+        while it drained)."""
+        registry = self._host.registry
+        registry.set_aside(self, self._counted_as)
+        registry.other_protocol(self._address, err.log)
         self._refuse(err.reply())
 
     def _refuse_beyond_limits(self, reply: bytes) -> None:
@@ -404,8 +441,8 @@ class BaseConnection(HeldReplies):
     def _output_taken(self) -> None:
         """The client took some of the replies waiting for it: it is alive, and reading
         (a slow reader of a large reply); the deadline starts again (not DRAINING's: there
-        the client must stop sending)."""
-        if self._state in TAKEN_RESTARTS:
+        the client must stop sending; nor a refused connection's, bounded: ``_drain``)."""
+        if self._state in TAKEN_RESTARTS and not self._until:
             self._set_deadline(self._host.settings.connection_timeout)
 
     def _writing_resumed(self) -> None:
@@ -474,6 +511,12 @@ class BaseConnection(HeldReplies):
     def _timed_out(self) -> None:
         """The deadline of the current state passed (see the table at the top)."""
         state = self._state
+        if self._until and state is CLOSING:  # refused, or hung up in HEADER (``_hang_up``)
+            if monotonic() < self._until:
+                self._set_short_deadline()
+            else:
+                self._abort()  # the client did not take what is unsent in the drain's time
+            return
         if state in TAKEN_RESTARTS:
             unsent = self._kernel_unsent()
             if unsent:  # only the kernel holds replies for the client
@@ -641,15 +684,22 @@ class BaseConnection(HeldReplies):
 
     def _drain(self) -> None:
         """Refused (DRAINING): drained until the client is quiet, at most a short bounded
-        time (``REFUSED_QUIET``, ``REFUSED_DRAIN_MAX``), from now on."""
+        time (``REFUSED_QUIET``, ``REFUSED_DRAIN_MAX``), from now on. The bound holds
+        after the drain too: closed once quiet, a client that does not take what is
+        unsent (its refusal, replies before it) is aborted at its end (``_hang_up``)."""
         now = self._heard = monotonic()
-        self._until = now + min(REFUSED_DRAIN_MAX, self._host.settings.connection_timeout)
+        self._until = now + refused_drain_max(self._host.settings)
         self._set_short_deadline()
 
     def _hang_up(self) -> None:
-        """Close without a reply (replies held for their save go out first)."""
+        """Close without a reply (replies held for their save go out first). Refused
+        (``_until`` set: see ``_drain``), CLOSING keeps the drain's end, checked at
+        short deadlines, not ``connection_timeout`` (a client that read nothing held its
+        refused connection that long, until 2026-12-01)."""
         self._drop_wait()
         self._go(HANG_UP)
+        if self._until:
+            self._set_short_deadline()
         self._finish(close=True)
 
     def _finish(self, close: bool) -> None:
@@ -742,3 +792,8 @@ def _log_reply(reply: bytes) -> None:
 def short_deadline(settings: Settings) -> float:
     """Seconds of a short deadline (``_set_short_deadline``): one length per server."""
     return min(REFUSED_QUIET, settings.connection_timeout)
+
+
+def refused_drain_max(settings: Settings) -> float:
+    """Seconds a refused connection stays open at most after its refusal (``_drain``)."""
+    return min(REFUSED_DRAIN_MAX, settings.connection_timeout)

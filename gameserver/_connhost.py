@@ -57,7 +57,9 @@ class ConnectionRegistry:
     keeps open must not keep every other address's refusal from being said.
 
     A connection from a proxy of ``proxies`` counts as the proxy until its PROXY
-    header names the client (``rekey``); its limits are checked then.
+    header names the client (``rekey``); its limits are checked then (beyond them,
+    after the same loop rounds). One whose header is refused is set aside too: it
+    must not hold the proxy's place, which all the proxy's clients share.
 
     Args:
         max_total: most connections open at once.
@@ -123,8 +125,9 @@ class ConnectionRegistry:
         self.opened_total -= 1  # (one connection, counted once)
 
     def set_aside(self, connection: Connection, address: str) -> None:
-        """``connection``, refused for the limits, no longer counts towards them; the
-        oldest refused one still open is closed if ``REFUSED_MAX`` of them are."""
+        """``connection``, refused for the limits (or for its PROXY header), no longer
+        counts towards them; the oldest refused one still open is closed if
+        ``REFUSED_MAX`` of them are."""
         self.remove(connection, address)
         aside = self._aside
         if len(aside) >= REFUSED_MAX:

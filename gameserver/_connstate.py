@@ -15,7 +15,7 @@ READING    read as the next request     yes        reply "timed out" and close, 
 SERVING    buffered if kept alive,      no (1)     abort, if replies are unsent (1)
            dropped in classic mode
 WAITING    as SERVING                   no (1)     abort, if replies are unsent (1)
-CLOSING    not read                     yes        abort (the client does not read)
+CLOSING    not read                     yes (3)    abort (the client does not read)
 DRAINING   read and dropped             short (3)  close once the client is quiet;
                                                    abort once the drain is over
 CLOSED     -                            no         -
@@ -31,6 +31,8 @@ HEADER (``_proxyheader.py``); it has ``PROXY_HEADER_DEADLINE`` (at most
 (3) A refused client drains for a short bounded time, not for a whole
 ``connection_timeout`` (``_connection.py``, ``REFUSED_QUIET``,
 ``REFUSED_DRAIN_MAX``); until 2026-12-01 only the TLS port's plain clients did.
+Closed once quiet, it keeps the drain's end in CLOSING (short deadlines): a
+client that takes nothing of what is unsent is aborted then.
 
 (Entering SERVING or WAITING does not clear READING's deadline: it lapses,
 and ``BaseConnection._timed_out`` ignores it there if nothing is left unsent. A request is
@@ -116,7 +118,9 @@ OUTPUT_FULL = 1  # more than reply_buffer_max of replies unsent
 INPUT_FULL = 2  # request_size_max of later requests buffered while one is served
 HELD_FULL = 4  # more than reply_buffer_max of replies held until their save
 UNSENT_FULL = 8  # replies unsent (or held) here, and its address's (or all) beyond their bound
-NOT_SERVING = OUTPUT_FULL | HELD_FULL | UNSENT_FULL  # no request is served while one holds
+VERDICT = 16  # named by its PROXY header, beyond the limits: the verdict waits (``_recheck``)
+# No request is served while one of these holds.
+NOT_SERVING = OUTPUT_FULL | HELD_FULL | UNSENT_FULL | VERDICT
 
 
 class ConnectionStateError(Exception):

@@ -48,7 +48,7 @@ import asyncio
 import socket
 from time import monotonic as _monotonic
 
-from ._connection import BaseConnection, short_deadline
+from ._connection import LIMIT_RECHECKS, BaseConnection, short_deadline
 from ._connhost import ConnectionHost
 from ._connstate import OUTPUT_FULL, READ, READING, WAITING
 from ._unsent import kernel_unsent
@@ -59,10 +59,6 @@ from ._unsent import kernel_unsent
 RECV_SIZE = 64 * 1024
 
 CORK_MAX = 64 * 1024  # bytes of replies held back while a read is served
-
-# Rounds of the loop a connection beyond the limits waits for closes it has not seen yet
-# (asyncio's transports, too, report a new connection two rounds after accepting it).
-LIMIT_RECHECKS = 2
 
 # connection -> deadline (loop time); kept in insertion order, which is deadline order
 Deadlines = dict["RawConnection", float]
@@ -96,10 +92,10 @@ class RawConnection(BaseConnection):
         """Serve the connection, just accepted from ``address``.
 
         Beyond the connection limits, the verdict waits for the loop's next
-        rounds (``_recheck``): the loop may report a new connection before
-        the closes that came before it, and a client that closes some
-        connections and opens others must not be refused for the old ones.
-        Nothing is read meanwhile.
+        rounds (``BaseConnection._recheck``): the loop may report a new
+        connection before the closes that came before it, and a client that
+        closes some connections and opens others must not be refused for the
+        old ones. Nothing is read meanwhile.
         """
         self._opened(address)
         if self._refusal() is None:
@@ -107,15 +103,8 @@ class RawConnection(BaseConnection):
         else:
             self._loop.call_soon(self._recheck, LIMIT_RECHECKS)
 
-    def _recheck(self, rounds: int) -> None:
-        if self._state not in READ or self._sock is None:  # gone, or answered by a shutdown
-            return
-        refusal = self._refusal()
-        if refusal is not None and rounds > 1:
-            self._loop.call_soon(self._recheck, rounds - 1)
-            return
-        if refusal is not None:
-            self._refuse_beyond_limits(refusal)
+    def _rechecked(self) -> None:
+        super()._rechecked()  # (what came with a PROXY header)
         self._start_reading()
 
     def _start_reading(self) -> None:

@@ -15,9 +15,10 @@ moment it is set, so a dict kept in insertion order is also kept in
 deadline order, and a sweep every ``connection_timeout / 10`` (at most 1 s,
 at least 10 ms) expires those that are due from the front. A deadline thus
 fires up to a tenth of ``connection_timeout`` late, never early. So do the
-short deadlines (a refused connection's drain, a proxy's PROXY header:
-``_connection.short_deadline``), in a dict of their own for the same reason;
-one left behind by a connection that moved on to another state is dropped.
+short deadlines (a refused connection's drain and close, a proxy's PROXY
+header: ``_connection.short_deadline``), in a dict of their own for the same
+reason; one left behind by a connection that moved on to another state is
+dropped.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._connhost import ConnectionHost
-from ._connstate import DRAINING, HEADER
+from ._connstate import CLOSING, DRAINING, HEADER
 from ._json import private_api_problem
 from ._rawconn import Deadlines, RawConnection
 
@@ -240,8 +241,17 @@ class RawListener:
             for connection in due:
                 if deadlines.get(connection, now + 1) <= now:  # not cleared or moved meanwhile
                     del deadlines[connection]
-                    if not short or connection.state is DRAINING or connection.state is HEADER:
+                    if not short or _short_due(connection):
                         connection._timed_out()
+
+
+def _short_due(connection: RawConnection) -> bool:
+    """Whether a short deadline is ``connection``'s now, not one left behind as it moved
+    on (from HEADER to READING): HEADER's, DRAINING's, and CLOSING's after either
+    (``BaseConnection._hang_up``)."""
+    state = connection.state
+    return (state is DRAINING or state is HEADER
+            or state is CLOSING and bool(connection._until))
 
 
 # ---------------------------------------------------------------- accepting, fast or public

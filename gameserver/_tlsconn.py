@@ -50,11 +50,10 @@ What a caller must know:
   and what the client still sends is dropped unread, as plain TCP drains
   it: a close with unread bytes would reset the connection before the
   client read its refusal. The drain is short (``_connection.REFUSED_QUIET``,
-  ``REFUSED_DRAIN_MAX``): it begins once the refusal is out (before the
-  handshake ends, a refused connection's deadline is the handshake's).
-  Closing sooner than ``connection_timeout`` takes nothing from an
-  attacker: a mute connection is held that long anyway, before its
-  handshake.
+  ``REFUSED_DRAIN_MAX``): quiet is counted once the refusal is out, and
+  the handshake it waits for must end within ``REFUSED_DRAIN_MAX`` of the
+  refusal (a refused client that never began one was held until
+  ``connection_timeout``, set aside from the limits, until 2026-12-01).
 """
 
 from __future__ import annotations
@@ -65,6 +64,7 @@ import ssl
 from collections.abc import Callable
 from time import monotonic
 
+from ._connection import refused_drain_max
 from ._connhost import ConnectionHost
 from ._connstate import DRAINING, HEADER, READING
 from ._handshakes import Handshakes
@@ -210,14 +210,20 @@ class TLSConnection(TransportConnection):
         self._refuse(reply)
 
     def _refuse_header(self, err: ProxyHeaderError) -> None:
-        """A PROXY header refused: in plain text, before TLS (see the top)."""
+        """A PROXY header refused: in plain text, before TLS (see the top); it stops
+        counting at once, as ``BaseConnection._refuse_header`` says."""
+        self._host.registry.set_aside(self, self._counted_as)
         self._refuse_plain(err.reply(), err.log)
 
     def _drain(self) -> None:
-        """Refused: the drain begins once the refusal is out (before the handshake ends it
-        waits for it, within the handshake's deadline: ``_handshake_done``)."""
+        """Refused: drained once the refusal is out; before the handshake ends it waits for
+        it (``_handshake_done``), and the handshake must end within the drain's time."""
         if self._ready:
             super()._drain()
+            return
+        seconds = refused_drain_max(self._host.settings)
+        self._until = monotonic() + seconds
+        self._set_deadline(seconds)  # (``_deadline_passed``: no handshake in time, aborted)
 
     # ------------------------------------------------------------ the handshake
 
@@ -267,8 +273,9 @@ class TLSConnection(TransportConnection):
             self._write(data)
         if self._early_end is not None:
             self._early_end()
-        if self._state is DRAINING:  # a refusal, out now: the drain's time begins
-            self._drain()
+        if self._state is DRAINING:  # a refusal, out now: quiet is counted from here
+            self._heard = monotonic()
+            self._set_short_deadline()
 
     def _open(self) -> bool:
         transport = self._transport

@@ -16,7 +16,8 @@ import time
 
 from .config import StartupError
 
-__all__ = ["certificate_dates", "certificate_warning", "listen_error", "tls_context"]
+__all__ = ["certificate_dates", "certificate_warning", "chain_warning", "listen_error",
+           "tls_context"]
 
 EXPIRY_WARNING_DAYS = 14  # a certificate that expires sooner than this is warned of at start
 
@@ -136,6 +137,36 @@ def certificate_warning(cert: str, now: float | None = None,
         return (f"TLS certificate {cert} expires on {day} (in {days:.0f} days): clients that "
                 f"check it will refuse to connect from then on; {renew}")
     return None
+
+
+def chain_warning(cert: str) -> str | None:
+    """Why clients that check the server's certificate against the authorities they know
+    refuse it, though it is valid: the file holds it alone, and another (a certificate
+    authority's intermediate) issued it. Else None (a self-signed certificate, which its
+    clients are handed, or a file with the chain; or one that cannot be read).
+
+    The server serves what the file holds; a client then has no way from the server's
+    certificate to the authority it trusts, and refuses it ("unable to get local issuer
+    certificate"), while the server's log said nothing. certbot's live/ folder has
+    both files: ``cert.pem`` (the certificate alone) next to ``fullchain.pem``.
+    """
+    decode = getattr(getattr(ssl, "_ssl", None), "_test_decode_cert", None)
+    try:
+        with open(cert, "rb") as file:
+            certificates = file.read(1_000_000).count(b"-----BEGIN CERTIFICATE-----")
+        fields = decode(cert) if decode is not None else {}
+        issuer, subject = fields["issuer"], fields["subject"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if issuer == subject or certificates != 1:
+        return None
+    names = [value for part in issuer for key, value in part if key == "commonName"]
+    by = f"'{names[0]}'" if names else "another certificate"
+    return (f"TLS certificate {cert} holds the server's certificate alone, issued by {by}, "
+            "without the chain of certificates that links it to an authority clients "
+            "trust: clients that check it refuse to connect (unable to get local issuer "
+            f"certificate) unless they trust {by} itself; give the file with the chain as "
+            "tls_cert (certbot: fullchain.pem, not cert.pem)")
 
 
 def _reason(err: OSError) -> str:

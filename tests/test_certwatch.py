@@ -322,3 +322,72 @@ def test_a_server_whose_listen_fails_leaves_no_certificate_check_behind(
         gc.collect()
     assert errors == []
     assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+def make_issued(folder: Path) -> tuple[Path, Path, Path, Path]:
+    """A certificate for localhost issued by an intermediate of a root of the test's own
+    (as Let's Encrypt's are), in certbot's live/ files: the certificate alone
+    (cert.pem), with the intermediate after it (fullchain.pem), its key; and the root's
+    certificate, which a client trusts (as its system's)."""
+    folder.mkdir(parents=True)
+    run = lambda *args: subprocess.run(["openssl", *args], check=True,  # noqa: E731
+                                       capture_output=True, timeout=60, cwd=folder)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run("req", "-x509", *ec, "-keyout", "root.key", "-out", "root.pem", "-days", "30",
+        "-subj", "/CN=Test Root X1")
+    run("req", *ec, "-keyout", "ca.key", "-out", "ca.csr", "-subj", "/CN=Test Authority R1")
+    (folder / "ca.ext").write_text("basicConstraints=critical,CA:true,pathlen:0\n"
+                                   "keyUsage=critical,keyCertSign,cRLSign\n")
+    run("x509", "-req", "-in", "ca.csr", "-CA", "root.pem", "-CAkey", "root.key",
+        "-CAcreateserial", "-out", "ca.pem", "-days", "30", "-extfile", "ca.ext")
+    run("req", *ec, "-keyout", "privkey.pem", "-out", "leaf.csr", "-subj", "/CN=localhost")
+    (folder / "leaf.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "cert.pem", "-days", "30", "-extfile", "leaf.ext")
+    (folder / "fullchain.pem").write_text((folder / "cert.pem").read_text()
+                                          + (folder / "ca.pem").read_text())
+    return (folder / "cert.pem", folder / "fullchain.pem", folder / "privkey.pem",
+            folder / "root.pem")
+
+
+def test_a_certificate_without_its_chain_is_named_at_start_and_at_a_renewal(
+        tmp_path: Path, make_server: Callable[..., ServerThread],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """certbot's live/ folder has cert.pem (the certificate alone) next to fullchain.pem;
+    given the first, the server served it without a word, and every client that checks
+    it against the authorities it trusts refused it ("unable to get local issuer
+    certificate", which the client module words as a wrong file given to enable_tls).
+    Now the log says so, at start and when such a file is taken at a renewal; a file with
+    the chain, or a self-signed certificate, is not warned of."""
+    alone, full, key, authority = make_issued(tmp_path / "le")
+    trusting = ssl.create_default_context(cafile=str(authority))
+    for cert, works in ((alone, False), (full, True)):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, "gameserver.server"):
+            server = make_server(tls_cert=str(cert), tls_key=str(key))
+        said = warnings(caplog, "without the chain of certificates")
+        assert bool(said) is not works, said
+        if said:
+            assert "give the file with the chain as tls_cert (certbot: fullchain.pem, not " \
+                "cert.pem)" in said[0] and "'Test Authority R1'" in said[0], said
+        try:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw, \
+                    trusting.wrap_socket(raw, server_hostname="localhost"):
+                checked = True
+        except ssl.SSLCertVerificationError:
+            checked = False
+        assert checked is works  # (what the warning is about)
+    link, key_link = live(tmp_path, (full, key))
+    caplog.clear()
+    with caplog.at_level(logging.INFO, "gameserver.server"):
+        server = make_server(tls_cert=str(link), tls_key=str(key_link))
+        assert not warnings(caplog, "without the chain")
+        point(link, alone)  # a renewal hook that copies the wrong file
+        check(server)
+    assert any("reloaded, as it changed on disk" in r.getMessage() for r in caplog.records)
+    assert warnings(caplog, "without the chain of certificates")
+    caplog.clear()
+    self_signed = make_pair(tmp_path / "self", 30)
+    with caplog.at_level(logging.WARNING, "gameserver.server"):
+        make_server(tls_cert=str(self_signed[0]), tls_key=str(self_signed[1]))
+    assert not warnings(caplog, "without the chain")

@@ -11,20 +11,38 @@ tools, the tests) is what ``.ci/run`` runs: checked by comparing the two.
 
 from __future__ import annotations
 
+import grp
+import logging
+import os
 import re
 import shlex
 import shutil
+import socket
 import subprocess
-from collections.abc import Iterator
+import tomllib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from game_server_api import GameServerAPI
+from tests.serverproc import ServerThread, free_port
 from tests.test_examples import TICTACTOE_INPUT, DefaultServer, check_tictactoe_outputs
+from tests.test_server import HOST, encode
+from tests.wire import until
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 TIMEOUT = 120.0
+DATA = ROOT / "tests" / "data"
+
+
+def connectable(port: int) -> bool:
+    try:
+        socket.create_connection((HOST, port), timeout=TIMEOUT).close()
+    except ConnectionRefusedError:
+        return False
+    return True
 
 
 def code_blocks(text: str, language: str = "") -> list[str]:
@@ -326,3 +344,99 @@ def test_no_page_or_message_says_to_install_gameserver_from_pypi() -> None:
             continue  # a measurement record, written as it was run
         text = path.read_text()
         assert not re.search(r"install\W+gameserver\[", text), path.relative_to(ROOT)
+
+
+def test_the_nginx_block_passes_each_player_to_the_server_as_itself(
+        tmp_path: Path, make_server: Callable[..., ServerThread]) -> None:
+    """The README's nginx `stream` block and server.toml lines, as written (nginx given
+    free ports): players connecting through nginx from two addresses each count as
+    themselves (one connection each allowed here: the second of one address is refused,
+    the other address's served), and a TLS client plays through it."""
+    nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
+    if nginx is None:
+        if os.environ.get("CI"):  # .ci/run installs it: missing is a failure there
+            pytest.fail("nginx is missing; .ci/run installs it (nginx-light "
+                        "libnginx-mod-stream)")
+        pytest.skip("no nginx here (Debian: apt install nginx libnginx-mod-stream)")
+    section = README[README.index("### Behind a TCP proxy"):README.index("### As a system")]
+    settings = tomllib.loads(code_blocks(section, "toml")[0])
+    assert settings == {"proxy_protocol_from": ["127.0.0.1"], "port": 4712}
+    [block] = code_blocks(section, "nginx")
+    assert "listen 4711;" in block and "proxy_pass 127.0.0.1:4712;" in block
+    cert, key = str(DATA / "localhost-cert.pem"), str(DATA / "localhost-key.pem")
+    for tls in (False, True):
+        server = make_server(proxy_protocol_from=settings["proxy_protocol_from"],
+                             max_connections_per_address=1,
+                             **({"tls_cert": cert, "tls_key": key} if tls else {}))
+        port = free_port()
+        conf = tmp_path / f"nginx-{tls}.conf"
+        module = Path("/usr/lib/nginx/modules/ngx_stream_module.so")  # (Debian's)
+        conf.write_text((f"load_module {module};\n" if module.exists() else "")
+                        + f"pid {tmp_path}/nginx.pid;\nevents {{}}\n"
+                        + block.replace("listen 4711;", f"listen 127.0.0.1:{port};")
+                        .replace("127.0.0.1:4712", f"127.0.0.1:{server.port}"))
+        proxy = subprocess.Popen([nginx, "-p", str(tmp_path), "-e", str(tmp_path / "error.log"),
+                                  "-c", str(conf), "-g", "daemon off;"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            until(lambda: connectable(port) or proxy.poll() is not None,  # noqa: B023
+                  "nginx listens")
+            assert proxy.poll() is None, (tmp_path / "error.log").read_text()
+            if tls:
+                student = GameServerAPI("localhost", port, "Echo", "auto", 1, "ann")
+                student.enable_tls(cert)
+                student.join()
+                student.move(msg="through nginx")
+                assert student.state()["echo"] == "through nginx"
+                continue
+            with socket.create_connection((HOST, port), timeout=TIMEOUT,
+                                          source_address=("127.0.0.2", 0)) as held:
+                held.sendall(encode({"type": "discover", "keep_alive": True}))
+                assert b'"status": "ok"' in held.recv(65536)
+                for source, expected in (("127.0.0.3", '"status": "ok"'),
+                                         ("127.0.0.2", "too many connections from your")):
+                    with socket.create_connection((HOST, port), timeout=TIMEOUT,
+                                                  source_address=(source, 0)) as sock:
+                        sock.sendall(encode({"type": "discover"}))
+                        reply = b"".join(iter(lambda: sock.recv(65536), b""))  # noqa: B023
+                    assert expected in reply.decode(), (source, reply)
+        finally:
+            proxy.terminate()
+            proxy.wait(TIMEOUT)
+
+
+def test_the_lets_encrypt_hook_copies_a_pair_the_service_can_read_and_serve(
+        tmp_path: Path, make_server: Callable[..., ServerThread],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The README's deploy hook, as written but for its folders and group (the test's):
+    certbot's live/ files of a certificate issued by an intermediate become the two files
+    the example config names, readable by the group alone, and a server serves them
+    without a warning (the chain is there: fullchain.pem, not cert.pem)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl command (Debian: apt install openssl)")
+    from tests.test_certwatch import make_issued
+
+    section = README[README.index("### TLS"):README.index("### Behind a TCP proxy")]
+    hook = next(block for block in code_blocks(section, "sh")
+                if "RENEWED_LINEAGE" in block)
+    assert hook.startswith("#!/bin/sh\n") and "-g gameserver" in hook
+    example = (ROOT / "deploy" / "server.toml.example").read_text()
+    assert '# tls_cert = "/etc/gameserver/cert.pem"' in example
+    assert '# tls_key = "/etc/gameserver/key.pem"' in example
+    _, full, _, _ = make_issued(tmp_path / "live")
+    copies = tmp_path / "etc-gameserver"
+    copies.mkdir()
+    script = tmp_path / "hook"
+    group = grp.getgrgid(os.getgid()).gr_name
+    script.write_text(hook.replace("-g gameserver", f"-g {group}")
+                      .replace("/etc/gameserver/", f"{copies}/"))
+    script.chmod(0o755)
+    subprocess.run([str(script)], env={"PATH": "/usr/bin:/bin",
+                                       "RENEWED_LINEAGE": str(full.parent)},
+                   check=True, timeout=TIMEOUT)
+    cert, key = copies / "cert.pem", copies / "key.pem"
+    assert cert.read_text() == full.read_text()
+    assert cert.stat().st_mode & 0o777 == key.stat().st_mode & 0o777 == 0o640
+    with caplog.at_level(logging.WARNING, "gameserver.server"):
+        make_server(tls_cert=str(cert), tls_key=str(key))
+    assert not [r for r in caplog.records if "TLS" in r.getMessage()], caplog.text

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from game_server_api import GameServerAPI, GameServerError
-from gameserver import _connhost, memory
+from gameserver import _connection, _connhost, memory
 from gameserver.memory import MB, resident_bytes
 from gameserver.metrics import prometheus_text
 from tests.serverproc import ServerThread
@@ -443,6 +443,30 @@ def test_a_tls_client_that_never_ends_its_handshake_is_counted_and_dropped(
         assert mute.recv(1024) == b""  # dropped, without a word
     assert ok(tls_request(server.port, join_request("Echo", token(), 1),
                           unverified_context()))["player_id"] == 0
+
+
+def test_a_mute_tls_client_beyond_the_limits_is_let_go_at_the_drains_end(
+        make_server: Callable[..., ServerThread], tls_pair: tuple[str, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refused for the limits at its connect, a TLS client's refusal waits for its
+    handshake; one that never begins it was held until connection_timeout (600 s here),
+    a refused connection's fd for anyone who opens mute ones beyond the limit. Now its
+    handshake must end within the drain's time (REFUSED_DRAIN_MAX after the refusal,
+    shrunk here), like every refused connection's life."""
+    monkeypatch.setattr(_connection, "REFUSED_DRAIN_MAX", 1.0)
+    cert, key = tls_pair
+    server = make_server(tls_cert=cert, tls_key=key, connection_timeout=600,
+                         max_connections_per_address=1)
+    with socket.create_connection((server.host, server.port), timeout=TIMEOUT):
+        until(lambda: server.call(lambda: len(server.server.connections)) == 1, "counted")
+        with socket.create_connection((server.host, server.port), timeout=TIMEOUT) as mute:
+            until(lambda: server.call(lambda: server.server.connections.refused_open) == 1,
+                  "refused")
+            with contextlib.suppress(ConnectionResetError):
+                assert mute.recv(1024) == b""  # aborted, without a word (no handshake)
+            until(lambda: server.call(lambda: server.server.connections.refused_open) == 0,
+                  "let go")
+        assert server.call(lambda: len(server.server.connections)) == 1  # (the first stays)
 
 
 def test_a_tls_client_beyond_the_limits_sending_a_large_request_reads_its_refusal(

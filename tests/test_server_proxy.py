@@ -10,16 +10,18 @@ client reads, a line in the log, and no connection left open.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
 import ssl
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from gameserver import _proxyheader
+from gameserver import _connection, _proxyheader
 from gameserver._proxyheader import ProxyHeaderError, parse
 from tests.serverproc import ServerThread
 from tests.test_server import HOST, encode, error, join_request, ok, parse_reply, token
@@ -140,8 +142,14 @@ def test_behind_the_header_tls_is_served_even_in_the_same_packet(
     with socket.create_connection((HOST, server.port), timeout=TIMEOUT) as sock:
         sock.sendall(v2("203.0.113.9"))  # the header alone, then TLS
         with context.wrap_socket(sock, server_hostname="localhost") as tls:
-            tls.sendall(discover())
-            assert ok(parse_reply(b"".join(iter(lambda: tls.recv(65536), b""))))["games"]
+            tls.sendall(discover(keep_alive=True))
+            reply = b""
+            while not reply.endswith(TERMINATOR):
+                reply += tls.recv(65536)
+            assert ok(parse_reply(reply[:-len(TERMINATOR)]))["games"]
+            # beyond its limit (its verdict after the loop's rounds): refused, in TLS
+            refused = tls_through(server.port, v1("203.0.113.9"), discover(), context)
+            assert "too many connections from your address" in error(parse_reply(refused))
 
 
 def tls_through(port: int, header: bytes, payload: bytes, context: ssl.SSLContext) -> bytes:
@@ -179,6 +187,50 @@ def tls_through(port: int, header: bytes, payload: bytes, context: ssl.SSLContex
             if not data:
                 return reply
             incoming.write(data)
+
+
+@contextlib.contextmanager
+def loop_held(server: ServerThread) -> Iterator[None]:
+    """The server's loop held in a call while the block runs: what the block's sockets do
+    meanwhile, the loop's next round sees together, in the order it happened."""
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        holding.set()
+        release.wait(TIMEOUT)
+
+    server._loop.call_soon_threadsafe(hold)
+    assert holding.wait(TIMEOUT)
+    try:
+        yield
+    finally:
+        release.set()
+
+
+def test_a_client_behind_the_proxy_that_closes_one_and_opens_another_is_not_refused(
+        make_server: Callable[..., ServerThread]) -> None:
+    """A client at its limit closes a connection and opens another; the loop may see the
+    new one before the close (here: in the same round, the new one first). A direct
+    client's verdict waits for the loop's next rounds (LIMIT_RECHECKS), so it is served;
+    one behind the proxy was refused as soon as its header named it ("too many
+    connections from your address"). The same rule now."""
+    server = make_server(proxy_protocol_from=["127.0.0.1"], max_connections_per_address=1)
+    for source, header in (("127.0.0.1", v1("203.0.113.7")), ("127.0.0.2", b"")):
+        def connect(source: str = source) -> socket.socket:
+            return socket.create_connection((HOST, server.port), timeout=TIMEOUT,
+                                            source_address=(source, 0))
+
+        with connect() as old:
+            old.sendall(header + discover(keep_alive=True))
+            assert old.recv(65536).endswith(TERMINATOR)  # served: counted as the client
+            with loop_held(server):
+                new = connect()
+                new.sendall(header + discover())
+                old.close()
+        with new:
+            reply = b"".join(iter(lambda: new.recv(65536), b""))  # noqa: B023
+        assert ok(parse_reply(reply))["games"], (source, reply)
+    all_closed(server)
 
 
 # ---------------------------------------------------------------- refused, and why
@@ -240,6 +292,26 @@ def test_a_connection_from_the_proxy_without_a_good_header_is_refused(
     assert reply.startswith("server: ") and why in reply, reply
     said = [r.getMessage() for r in caplog.records if "proxy_protocol_from" in r.getMessage()]
     assert len(said) == 1 and "(from 127.0.0.1)" in said[0], said
+    all_closed(server)
+
+
+def test_a_refused_header_does_not_hold_the_proxys_place_while_it_drains(
+        make_server: Callable[..., ServerThread], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A connection whose header is refused counts as the proxy (no client was named),
+    whose address every client behind it shares. It stayed counted there while it drained
+    (up to 10 s), so the proxy's own health check beyond max_connections_per_address (1
+    here) was refused for it. Now it stops counting at once, as a connection refused for
+    the limits does (here it drains until the test closes it)."""
+    monkeypatch.setattr(_connection, "REFUSED_QUIET", 600.0)  # (never quiet enough)
+    server = make_server(proxy_protocol_from=["127.0.0.1"], max_connections_per_address=1,
+                         connection_timeout=600)
+    with socket.create_connection((HOST, server.port), timeout=TIMEOUT) as bad:
+        bad.sendall(b"PROXY TCP4 203.0.113.7\r\n")
+        assert "a malformed PROXY header" in error(parse_reply(bad.recv(65536)))
+        assert server.call(lambda: len(server.server.connections)
+                           + server.server.connections.refused_open) == 1  # draining
+        for check in (b"PROXY UNKNOWN\r\n", v2("0.0.0.0", command=0)):
+            assert ok(parse_reply(send_raw(server.port, check + discover())))["games"]
     all_closed(server)
 
 

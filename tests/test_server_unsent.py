@@ -29,11 +29,13 @@ from typing import Any
 
 import pytest
 
+from gameserver import _connection
 from gameserver._connstate import NOT_SERVING, State
 from gameserver._rawconn import CORK_MAX
 from gameserver._unsent import HELD_FREE
 from gameserver.metrics import prometheus_text
 from tests.serverproc import ServerThread
+from tests.test_server import token
 from tests.test_server_limits import unverified_context
 from tests.test_server_rawpath import LoopWithoutReaders
 from tests.wire import TERMINATOR, TIMEOUT, until
@@ -545,3 +547,31 @@ def test_many_addresses_together_leave_at_most_the_total_and_one_write_each(
             client.sock.close()
     until(lambda: server.call(lambda: (account.unsent, account.paused)) == (0, 0),
           "nothing counted once they closed")
+
+
+def test_a_refused_client_that_reads_nothing_is_let_go_at_the_drains_end(
+        start: Callable[..., tuple[ServerThread, ssl.SSLContext | None]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client that reads nothing sent a move whose reply (900 kB) stays unsent, then a
+    request too large: refused, drained, and closed once quiet, its replies and refusal
+    still unsent. That close waited for them until connection_timeout (600 s here),
+    however short the drain (the docs said so: "held until its refusal is sent"). Now the
+    drain's bound holds to the end: aborted REFUSED_DRAIN_MAX after the refusal (shrunk
+    here, with REFUSED_QUIET: the quiet close comes first, as with the real ones)."""
+    monkeypatch.setattr(_connection, "REFUSED_QUIET", 0.2)
+    monkeypatch.setattr(_connection, "REFUSED_DRAIN_MAX", 2.0)
+    server, tls = start(connection_timeout=600)
+    client = Client(server.port, SLOW, tls, slow=True)
+    with client.sock:
+        seat = client.request({"type": "join", "game": "Echo", "session": token("nothing"),
+                               "players": 1, "name": ""})["data"]
+        [connection] = slow_connections(server)
+        server.call(lambda: socket_of(connection).setsockopt(
+            socket.SOL_SOCKET, socket.SO_SNDBUF, 4096))
+        client.send(json.dumps({
+            "type": "move", "game": "Echo", "session": seat["session"], "player_id": 0,
+            "key": seat["key"], "move": {"msg": "x" * LARGE}, "with_state": True,
+            "keep_alive": True}).encode() + TERMINATOR + b"x" * 1_000_001)
+        until(lambda: state_of(server, connection) is State.CLOSING, "quiet, and closing")
+        assert server.call(lambda: unsent(connection)) > 0  # nothing taken: it stays
+        until(lambda: state_of(server, connection) is State.CLOSED, "let go, read or not")
