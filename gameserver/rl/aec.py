@@ -207,3 +207,14 @@ class GameAECEnv(AECEnv):
     def close(self) -> None:
         """Release the session (in-process: the guard's thread; network: the connection)."""
         self.table.close()
+
+    # A context manager, as Gymnasium's ``Env`` is (``gym_env``): PettingZoo's ``AECEnv``
+    # is none, and ``with aec_env(...) as env:`` failed with "'GameAECEnv' object does
+    # not support the context manager protocol".
+    def __enter__(self) -> GameAECEnv:
+        return self
+
+    def __exit__(self, *exc_info: object) -> bool:
+        """Close the env (its session is left); an exception raised in the block goes on."""
+        self.close()
+        return False

@@ -359,6 +359,17 @@ class GameVectorEnv(VectorEnv):
             return self.link.run_many(list(zip(tables, steps, strict=True)))  # type: ignore
         return [env.table.run(step) for env, step in zip(self.envs, steps, strict=True)]
 
+    # A context manager, as Gymnasium's ``Env`` is (``gym_env``): its ``VectorEnv`` is
+    # none, and ``with vector_env(...) as envs:`` failed with "'GameVectorEnv' object
+    # does not support the context manager protocol".
+    def __enter__(self) -> GameVectorEnv:
+        return self
+
+    def __exit__(self, *exc_info: object) -> bool:
+        """Close the env (its sessions are left); an exception raised in the block goes on."""
+        self.close()
+        return False
+
     def close_extras(self, **kwargs: Any) -> None:
         if isinstance(self.link, Link):  # every session's seats leave in one write
             self.link.leave([request for env in self.envs
