@@ -1072,7 +1072,10 @@ def _unasked(came: bytes) -> str:
     no request asked for (one request answered twice?). Taken for the next request's
     reply, it shifted every reply after it. (A reply that comes while the next request is
     on its way cannot be told from that request's own; the one that follows it is found
-    before the request after, and refused so.)"""
+    before the request after, or with more replies than asked for (``_read``), and refused
+    so. No request id can tell them apart at once: a reply names no request, and the
+    server ignores keys a request does not use, so an id would come back in no reply;
+    docs/rl.md.)"""
     return (f"the server sent a reply that no request asked for ({came[:100]!r}, after its "
             "replies to the requests before): is that a game server? The connection is "
             "closed; the next request goes on a new one")
