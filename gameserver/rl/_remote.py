@@ -277,6 +277,9 @@ class Link:
         except (OSError, GameError) as err:
             self.close()
             raise self._error(err) from None
+        except BaseException:
+            self._interrupted()
+            raise
 
     def ask(self, payload: bytes) -> bytes:
         """Send one request; its reply's bytes, not decoded (``decode`` does that)."""
@@ -294,6 +297,17 @@ class Link:
         except (OSError, GameError) as err:
             self.close()
             raise self._error(err) from None
+        except BaseException:
+            self._interrupted()
+            raise
+
+    def _interrupted(self) -> None:
+        """A request's reply was awaited when something else ended the wait (Ctrl-C in a
+        notebook: ``KeyboardInterrupt``): the connection is closed, so that the reply,
+        still to come, goes nowhere. Kept, it came before the next request, which failed
+        with "the server sent a reply that no request asked for ... is that a game
+        server?", or, still on its way then, was taken for that request's own reply."""
+        self.close()
 
     def decode(self, raw: bytes) -> dict[str, Any]:
         """The reply ``raw`` (from ``ask``), decoded; one that is not a reply closes the
