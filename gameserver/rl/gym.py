@@ -373,18 +373,17 @@ class GameVectorEnv(VectorEnv):
         return np.stack(observations), rewards, terminations, truncations, infos
 
     def _run(self, steps: list[Step], what: str) -> list[Any]:
-        """The results of ``steps``, one per session. One that fails (``GameError``) fails
+        """The results of ``steps``, one per session. One that fails (Ctrl-C too) fails
         the vector env's step: its next step says to reset first (``_table.failed``),
-        whichever session failed, since the steps of the others went on or not."""
+        whichever session failed, since the steps of the others went on or not. (The
+        actions were checked before: ``step``.)"""
         try:
             if self.link is not None:
                 tables = [env.table for env in self.envs]
                 return self.link.run_many(list(zip(tables, steps, strict=True)))  # type: ignore
             return [env.table.run(step) for env, step in zip(self.envs, steps, strict=True)]
-        except ActionTypeError:  # (refused before any op: the episode goes on)
-            raise
-        except BaseException as err:  # (Ctrl-C too: the moves were made or not)
-            if self._failed is None:
+        except BaseException as err:
+            if self._failed is None or what != "step":  # (not "no episode is under way")
                 self._failed = failed(what, err)
             raise
 
