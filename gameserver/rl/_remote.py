@@ -55,8 +55,11 @@ and one reading of replies, checked: a hostile server gets a GameError.)
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
+import os
+import queue
 import secrets
 import select
 import selectors
@@ -69,6 +72,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
+from weakref import WeakSet
 
 from .._no_such_game import HINT_WORDS
 from ..admission import NEW_SESSIONS_REFUSED, SESSIONS_REFUSED
@@ -119,6 +123,9 @@ RATE_PAUSE_MAX = 1.0
 CONNECT_TIMEOUT = 5.0
 # Seconds an env's ``close()`` waits, at most, for the replies to its leave requests.
 LEAVE_TIMEOUT = 10.0
+# Seconds the program's exit waits, at most, for the leaves of the envs it did not close
+# (``_leave_at_exit``).
+EXIT_LEAVE_TIMEOUT = 2.0
 # Timeouts kept by the kernel: Linux's struct timeval is two longs.
 _KERNEL_TIMEOUTS = sys.platform.startswith("linux") and hasattr(socket, "SO_RCVTIMEO")
 _TIMEVAL = struct.Struct("@ll")
@@ -270,6 +277,9 @@ class Link:
         except (OSError, GameError) as err:
             self.close()
             raise self._error(err) from None
+        except BaseException:
+            self._interrupted()
+            raise
 
     def ask(self, payload: bytes) -> bytes:
         """Send one request; its reply's bytes, not decoded (``decode`` does that)."""
@@ -287,6 +297,17 @@ class Link:
         except (OSError, GameError) as err:
             self.close()
             raise self._error(err) from None
+        except BaseException:
+            self._interrupted()
+            raise
+
+    def _interrupted(self) -> None:
+        """A request's reply was awaited when something else ended the wait (Ctrl-C in a
+        notebook: ``KeyboardInterrupt``): the connection is closed, so that the reply,
+        still to come, goes nowhere. Kept, it came before the next request, which failed
+        with "the server sent a reply that no request asked for ... is that a game
+        server?", or, still on its way then, was taken for that request's own reply."""
+        self.close()
 
     def decode(self, raw: bytes) -> dict[str, Any]:
         """The reply ``raw`` (from ``ask``), decoded; one that is not a reply closes the
@@ -719,6 +740,68 @@ def _leave(address: tuple[str, int], context: ssl.SSLContext | None, payload: by
             sock.close()
 
 
+# The leaves of tables that were not closed (``RemoteTable.__del__``, ``_leave_at_exit``):
+# (address, TLS context, requests), or a ``threading.Event`` to set once everything put
+# before it is done. ``SimpleQueue.put`` may be called from ``__del__`` (it takes no lock
+# that the code the collector interrupted may hold); the leaver thread does the I/O.
+_abandoned: queue.SimpleQueue[Any] = queue.SimpleQueue()
+_leaver: threading.Thread | None = None
+_leaver_lock = threading.Lock()
+# The tables of this process that hold seats, left at exit if they are still open.
+_open_tables: WeakSet[RemoteTable] = WeakSet()
+
+
+def _start_leaver() -> None:
+    """Start the leaver thread of this process, if it has none running: as a table joins
+    (never in ``__del__``: starting a thread takes locks the interrupted code may hold)."""
+    global _leaver
+    with _leaver_lock:
+        if _leaver is None or not _leaver.is_alive():  # (none yet, or a forked child)
+            _leaver = threading.Thread(target=_leave_abandoned, daemon=True,
+                                       name="gameserver-rl-leaver")
+            _leaver.start()
+
+
+def _leave_abandoned() -> None:
+    """The leaver thread: send the leaves put in ``_abandoned``, those of one server in
+    one write (a vector env's sessions), each such write ``LEAVE_TIMEOUT`` at most."""
+    while True:
+        batch = [_abandoned.get()]
+        while True:  # and whatever else is there now (the other tables of a vector env)
+            try:
+                batch.append(_abandoned.get_nowait())
+            except queue.Empty:
+                break
+        servers: dict[tuple[Any, Any], list[bytes]] = {}
+        done = []
+        for item in batch:
+            if isinstance(item, threading.Event):
+                done.append(item)
+            else:
+                servers.setdefault((item[0], item[1]), []).extend(item[2])
+        for (address, context), payloads in servers.items():
+            _leave(address, context, b"".join(payloads), len(payloads),
+                   time.monotonic() + LEAVE_TIMEOUT)
+        for event in done:
+            event.set()
+
+
+@atexit.register
+def _leave_at_exit() -> None:
+    """At the program's end, leave the sessions of the envs still open (a script that
+    never called ``close()``), and wait for the leaves of those collected before, in all
+    ``EXIT_LEAVE_TIMEOUT`` at most: without it they stayed on the server until idle for
+    its ``game_timeout`` (1,000 s by default). A forked child leaves nothing of its
+    parent's (``RemoteTable.__del__``)."""
+    for table in list(_open_tables):
+        table.abandon()
+    if _leaver is None or not _leaver.is_alive():
+        return
+    done = threading.Event()
+    _abandoned.put(done)
+    done.wait(EXIT_LEAVE_TIMEOUT)
+
+
 class LookupTimeout(TimeoutError):
     """A host name's lookup did not end in time (``lookup``)."""
 
@@ -901,16 +984,17 @@ def _joined(reply: dict[str, Any]) -> Any:
     class is right here), not knowing that the server plays the game itself. So are too
     many sessions from this address: the server's "finish or leave some first" did not
     say that an env leaves its sessions at ``close()`` alone, and a loop that made an env
-    per evaluation without closing it met that at about the 200th."""
+    per evaluation without closing it met that at about the 200th (an env dropped since
+    leaves its sessions when collected: ``RemoteTable.__del__``)."""
     try:
         return _data(reply, "join")
     except GameError as err:
         text = str(err)
         if SESSIONS_REFUSED in text:
             raise GameError(f"{text} (an env leaves its sessions when it is closed: call "
-                            "close() on each env you are done with; one that is not closed "
-                            "holds its session until the server's game_timeout, 1,000 s by "
-                            "default)") from None
+                            "close() on each env you are done with, or make it in a with "
+                            "block; one still open holds its sessions until it is dropped "
+                            "or the program ends)") from None
         if not text.startswith(f"join failed: {framework_error(NO_SUCH_GAME)}: ") or any(
                 hint in text for hint in HINT_WORDS):  # (it says what there is to do)
             raise
@@ -1002,7 +1086,10 @@ def _unasked(came: bytes) -> str:
     no request asked for (one request answered twice?). Taken for the next request's
     reply, it shifted every reply after it. (A reply that comes while the next request is
     on its way cannot be told from that request's own; the one that follows it is found
-    before the request after, and refused so.)"""
+    before the request after, or with more replies than asked for (``_read``), and refused
+    so. No request id can tell them apart at once: a reply names no request, and the
+    server ignores keys a request does not use, so an id would come back in no reply;
+    docs/rl.md.)"""
     return (f"the server sent a reply that no request asked for ({came[:100]!r}, after its "
             "replies to the requests before): is that a game server? The connection is "
             "closed; the next request goes on a new one")
@@ -1127,6 +1214,7 @@ class RemoteTable:
         # tables share the first one's).
         self.guard: GameGuard | None = None
         self.own_guard = False
+        self._pid = os.getpid()  # (last: ``__del__`` leaves only a table made entire)
 
     # ------------------------------------------------------------ the table interface
 
@@ -1215,12 +1303,30 @@ class RemoteTable:
 
     def __del__(self) -> None:
         """A table collected without ``close()`` (an env the caller did not close) stops
-        the guard it made: its watchdog thread stayed for ever, one more per such env (a
-        loop that made an env per evaluation and dropped it). Its session stays on the server
-        until idle for the server's ``game_timeout``: only ``close()`` leaves it (I/O
-        here could hold whatever code the collector interrupts, for seconds)."""
+        the guard it made (its watchdog thread stayed for ever, one more per such env: a
+        loop that made an env per evaluation and dropped it), and leaves its session
+        (``abandon``): until 2026-12-01 that stayed on the server until idle for the
+        server's ``game_timeout`` (1,000 s by default), counted against the address's
+        ``max_sessions_per_address``."""
         if getattr(self, "own_guard", False) and self.guard is not None:
             self.guard.close()
+        if getattr(self, "joined", False) and getattr(self, "_pid", None) is not None:
+            self.abandon()  # (not after close(), nor after the exit's: nothing is held)
+
+    def abandon(self) -> None:
+        """Leave the session without waiting: the leaves go to the leaver thread
+        (``_abandoned``), so that no I/O holds the code the collector interrupted, nor
+        the program's exit for longer than ``EXIT_LEAVE_TIMEOUT``. The connection is
+        closed (no request of the table is under way: it is collected, or the program
+        ends). Nothing in a forked child: the seats are its parent's, which plays on."""
+        if self._pid != os.getpid():
+            return
+        link, self.link = self.link, CLOSED
+        payloads = self.departures()
+        if link is not CLOSED:
+            link.close()
+            if payloads:
+                _abandoned.put((link.address, link._context, payloads))
 
     def departures(self) -> list[bytes]:
         """The ``leave`` requests of the seats this table holds (none before it joined),
@@ -1277,6 +1383,8 @@ class RemoteTable:
         if len(self._keys) == len(self.controlled):
             self.controlled = sorted(self._keys)  # the ids the server actually gave
             self.joined = True
+            _open_tables.add(self)  # (left at exit, or when collected, if not closed)
+            _start_leaver()
             restarter, *others = self.controlled
             restart = {"type": "restart", "game": self.game_name, "session": self.session,
                        "player_id": restarter, "key": self._keys[restarter],

@@ -38,6 +38,24 @@ class GameError(RuntimeError):
     """The game, the server or the session failed; the message says what happened."""
 
 
+def failed(what: str, err: Exception) -> str:
+    """The error of a step after ``what`` (a step, a reset, an observation) failed with
+    ``err``.
+
+    Why a step may not go on after a failed one: the game's state is not known here. A
+    step that failed on the network (a connection lost, a server that stopped) may have
+    had its move made or not, and a server that was killed has lost the moves it had not
+    saved yet (a step does not wait for the disk; docs/rl.md); a step cut short by an
+    error (an opponent's policy that chose an illegal action, a game that rejected a move
+    its ``legal_moves`` listed) left its turn half played. Stepping on, an env played on
+    from views the server no longer showed: an AEC env said "action 0 is not legal now
+    (legal: [])" at every step, a gym env took a fresh view without its turn for an
+    illegal action, a loss."""
+    return (f"call reset() first: the last {what} failed ({err}), so the game's state is "
+            "not known here (the move may have been made or not, and a server that was "
+            "killed has lost the moves it had not yet saved); reset() starts a new game")
+
+
 class View:
     """One seat's state as that player receives it, plus its legal moves.
 

@@ -36,7 +36,7 @@ from ._common import (
     player_count,
     resolve_game,
 )
-from ._table import GameError, Table, View
+from ._table import GameError, Table, View, failed
 
 
 def aec_env(game: type[AbstractGame] | str, players: int | None = None,
@@ -105,6 +105,7 @@ class GameAECEnv(AECEnv):
         # PettingZoo's _clear_rewards as one update: a live step has every agent.
         self._no_rewards = dict.fromkeys(self.possible_agents, 0)
         self._rng: random.Random | None = None  # set by reset(seed): seeds each game
+        self._failed: str | None = None  # why a step may not go on (``_table.failed``)
 
     def observation_space(self, agent: str) -> spaces.Space:
         return self.observation_spaces[agent]
@@ -125,24 +126,37 @@ class GameAECEnv(AECEnv):
                 self.action_spaces[agent].seed(seed + number)
                 self.observation_spaces[agent].seed(seed + number)
         game_seed = self._rng.getrandbits(63) if self._rng is not None else None
-        self.table.start(game_seed, 0)
-        self.agents = self.possible_agents[:]
-        self.rewards = dict.fromkeys(self.agents, 0.0)
-        self._cumulative_rewards = dict.fromkeys(self.agents, 0.0)
-        self.terminations = dict.fromkeys(self.agents, False)
-        self.truncations = dict.fromkeys(self.agents, False)
-        self.infos = {agent: {} for agent in self.agents}
-        self._after(self.table.view(0), self.table.players - 1)
+        try:
+            self.table.start(game_seed, 0)
+            self.agents = self.possible_agents[:]
+            self.rewards = dict.fromkeys(self.agents, 0.0)
+            self._cumulative_rewards = dict.fromkeys(self.agents, 0.0)
+            self.terminations = dict.fromkeys(self.agents, False)
+            self.truncations = dict.fromkeys(self.agents, False)
+            self.infos = {agent: {} for agent in self.agents}
+            self._after(self.table.view(0), self.table.players - 1)
+        except BaseException as err:  # (Ctrl-C too: the game's state is not known)
+            self._failed = failed("reset()", err)
+            raise
+        self._failed = None
 
     def observe(self, agent: str) -> dict[str, np.ndarray]:
+        if self._failed is not None:  # (the views kept may not be the server's)
+            raise GameError(self._failed)
         seat = self._seat[agent]
-        view = self.table.view(seat)
-        if view.observation is None:  # (encoded once per view)
-            encode(self.hooks, view, seat)
+        try:
+            view = self.table.view(seat)
+            if view.observation is None:  # (encoded once per view)
+                encode(self.hooks, view, seat)
+        except BaseException as err:  # (a server killed has lost its last moves)
+            self._failed = failed(f"observation of {agent}", err)
+            raise
         # Copies: the caller may keep or change them; the view stays as it was.
         return {"observation": view.observation.copy(), "action_mask": view.mask.copy()}
 
     def step(self, action: Any) -> None:
+        if self._failed is not None:
+            raise GameError(self._failed)
         agent = self.agent_selection
         if agent not in self.terminations:  # (a KeyError until 2026-11-30)
             raise GameError("call reset() first: no game is under way (none has started, "
@@ -164,13 +178,17 @@ class GameAECEnv(AECEnv):
         self._cumulative_rewards[agent] = 0.0
         hint = self._hints[seat]
         move = self._moves[action]
-        rejection = self.table.move(seat, move, hint)
-        if rejection is not None:
-            raise GameError(f"{self.hooks.name} rejected {move!r} of player {seat}, which "
-                            f"its legal_moves listed: {rejection!r}")
-        self.rewards.update(self._no_rewards)  # (PettingZoo's _clear_rewards)
-        view = self.table.view(hint)
-        self._after(view, seat)
+        try:
+            rejection = self.table.move(seat, move, hint)
+            if rejection is not None:
+                raise GameError(f"{self.hooks.name} rejected {move!r} of player {seat}, "
+                                f"which its legal_moves listed: {rejection!r}")
+            self.rewards.update(self._no_rewards)  # (PettingZoo's _clear_rewards)
+            view = self.table.view(hint)
+            self._after(view, seat)
+        except BaseException as err:  # (Ctrl-C too: the move was made or not)
+            self._failed = failed("step", err)
+            raise
         if view.gameover:  # (before, the rewards are all 0: nothing to add)
             self._accumulate_rewards()
 
@@ -207,3 +225,14 @@ class GameAECEnv(AECEnv):
     def close(self) -> None:
         """Release the session (in-process: the guard's thread; network: the connection)."""
         self.table.close()
+
+    # A context manager, as Gymnasium's ``Env`` is (``gym_env``): PettingZoo's ``AECEnv``
+    # is none, and ``with aec_env(...) as env:`` failed with "'GameAECEnv' object does
+    # not support the context manager protocol".
+    def __enter__(self) -> GameAECEnv:
+        return self
+
+    def __exit__(self, *exc_info: object) -> bool:
+        """Close the env (its session is left); an exception raised in the block goes on."""
+        self.close()
+        return False

@@ -37,6 +37,7 @@ from ..game import AbstractGame
 from ..rlhooks import RLSpec, final_rewards
 from ._agents import Agent, RandomAgent, resolve_agent
 from ._common import (
+    ActionTypeError,
     Address,
     action_index,
     action_number,
@@ -49,7 +50,7 @@ from ._common import (
     resolve_game,
 )
 from ._remote import CLOSED, Link, RemoteTable, SessionGone
-from ._table import GameError, Step, Table, View
+from ._table import GameError, Step, Table, View, failed
 
 Result = tuple[np.ndarray, float, bool, bool, dict[str, Any]]
 
@@ -131,31 +132,42 @@ class GameGymEnv(gymnasium.Env):
         self._rng: random.Random | None = None
         self._view: View | None = None
         self._done = True
+        self._failed: str | None = None  # why a step may not go on (``_table.failed``)
 
     # ------------------------------------------------------------ the Gymnasium API
 
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """Start a new game; with ``seed`` (in-process) it plays out the same way every time."""
-        return self._run(self._reset_ops(self._seeded(seed)))
+        return self._run(self._reset_ops(self._seeded(seed)), "reset()")
 
     def step(self, action: Any) -> Result:
-        return self._run(self._step_ops(action))
+        return self._run(self._step_ops(action), "step")
 
-    def _run(self, step: Step) -> Any:
+    def _run(self, step: Step, what: str) -> Any:
+        under_way = not self._done
         try:
             return self.table.run(step)
-        except SessionGone:
-            # The next reset joins the session anew: for the other seats' clients too
-            # (``opponent="server"``), not only a table's restart (``RemoteTable.start``).
-            # Until 2026-11-30 such an env, with ``restarts=False``, waited there for
-            # another client's restart of the game it had seen end: every reset failed.
-            # It joins at once, without trying a restart first: by then a client of the
-            # other seats may have started the session anew, where our keys are invalid.
-            self._view = None
-            self._done = True
-            if isinstance(self.table, RemoteTable):
-                self.table.forget()
+        except ActionTypeError:  # (refused before any op: the episode goes on)
+            raise
+        except BaseException as err:  # (Ctrl-C too: the move was made or not)
+            # The next step says to reset first (``_table.failed``); a reset goes on. (A
+            # step refused before it began, with no episode under way, says that.)
+            if under_way or what != "step":
+                self._done = True
+                self._failed = failed(what, err)
+            if isinstance(err, SessionGone):
+                # The next reset joins the session anew: for the other seats' clients too
+                # (``opponent="server"``), not only a table's restart
+                # (``RemoteTable.start``). Until 2026-11-30 such an env, with
+                # ``restarts=False``, waited there for another client's restart of the game
+                # it had seen end: every reset failed. It joins at once, without trying a
+                # restart first: by then a client of the other seats may have started the
+                # session anew, where our keys are invalid.
+                self._view = None
+                self._done = True
+                if isinstance(self.table, RemoteTable):
+                    self.table.forget()
             raise
 
     def action_masks(self) -> np.ndarray:
@@ -201,13 +213,14 @@ class GameGymEnv(gymnasium.Env):
                 view = yield ("wait", probe)
         view = yield from self._advance(probe)
         self._done = view.gameover
+        self._failed = None
         return view.observation.copy(), {"action_mask": view.mask.copy()}
 
     def _step_ops(self, action: Any) -> Step:
         seat = self.seat
         if self._done:
-            raise GameError("call reset() first: no episode is under way (none has "
-                            "started, or the last one ended)")
+            raise GameError(self._failed or "call reset() first: no episode is under way "
+                            "(none has started, or the last one ended)")
         action = action_index(action, "step")  # (before any op: the table is as it was)
         view = encode(self.hooks, (yield ("view", seat)), seat)
         if not 0 <= action < self.hooks.size or not view.mask[action]:
@@ -305,6 +318,8 @@ class GameVectorEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._autoreset = np.zeros(self.num_envs, dtype=np.bool_)
+        # Why a step may not go on (``_table.failed``), until a reset succeeds.
+        self._failed: str | None = "call reset() first: no episode is under way yet"
 
     def reset(self, *, seed: int | Sequence[int | None] | None = None,
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
@@ -318,8 +333,10 @@ class GameVectorEnv(VectorEnv):
             self.link.join([e.table for e in self.envs
                             if isinstance(e.table, RemoteTable) and not e.table.joined])
         results = self._run([env._reset_ops(env._seeded(number_seed))
-                             for env, number_seed in zip(self.envs, seeds, strict=True)])
+                             for env, number_seed in zip(self.envs, seeds, strict=True)],
+                            "reset()")
         self._autoreset[:] = False
+        self._failed = None
         infos: dict[str, Any] = {}
         for number, (_, info) in enumerate(results):
             infos = self._add_info(infos, info, number)
@@ -327,6 +344,8 @@ class GameVectorEnv(VectorEnv):
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
                                           dict[str, Any]]:
+        if self._failed is not None:
+            raise GameError(self._failed)
         if np.shape(actions)[:1] != (self.num_envs,):  # (IndexError, or some left unused)
             raise ValueError(f"step takes one action per environment ({self.num_envs}), "
                              f"not {actions!r}"[:300])
@@ -337,7 +356,7 @@ class GameVectorEnv(VectorEnv):
                    for n in range(self.num_envs)]
         steps = [env._reset_ops(env._seeded(None)) if number is None else env._step_ops(number)
                  for number, env in zip(numbers, self.envs, strict=True)]
-        results = self._run(steps)
+        results = self._run(steps, "step")
         observations = []
         rewards = np.zeros(self.num_envs, dtype=np.float64)
         terminations = np.zeros(self.num_envs, dtype=np.bool_)
@@ -353,11 +372,31 @@ class GameVectorEnv(VectorEnv):
         self._autoreset = terminations.copy()
         return np.stack(observations), rewards, terminations, truncations, infos
 
-    def _run(self, steps: list[Step]) -> list[Any]:
-        if self.link is not None:
-            tables = [env.table for env in self.envs]
-            return self.link.run_many(list(zip(tables, steps, strict=True)))  # type: ignore
-        return [env.table.run(step) for env, step in zip(self.envs, steps, strict=True)]
+    def _run(self, steps: list[Step], what: str) -> list[Any]:
+        """The results of ``steps``, one per session. One that fails (Ctrl-C too) fails
+        the vector env's step: its next step says to reset first (``_table.failed``),
+        whichever session failed, since the steps of the others went on or not. (The
+        actions were checked before: ``step``.)"""
+        try:
+            if self.link is not None:
+                tables = [env.table for env in self.envs]
+                return self.link.run_many(list(zip(tables, steps, strict=True)))  # type: ignore
+            return [env.table.run(step) for env, step in zip(self.envs, steps, strict=True)]
+        except BaseException as err:
+            if self._failed is None or what != "step":  # (not "no episode is under way")
+                self._failed = failed(what, err)
+            raise
+
+    # A context manager, as Gymnasium's ``Env`` is (``gym_env``): its ``VectorEnv`` is
+    # none, and ``with vector_env(...) as envs:`` failed with "'GameVectorEnv' object
+    # does not support the context manager protocol".
+    def __enter__(self) -> GameVectorEnv:
+        return self
+
+    def __exit__(self, *exc_info: object) -> bool:
+        """Close the env (its sessions are left); an exception raised in the block goes on."""
+        self.close()
+        return False
 
     def close_extras(self, **kwargs: Any) -> None:
         if isinstance(self.link, Link):  # every session's seats leave in one write

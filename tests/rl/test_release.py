@@ -1,0 +1,133 @@
+"""How an env gives its sessions back: ``with``, ``close()``, dropped, the program's end."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gameserver.rl import GameError, aec_env, gym_env, vector_env
+from tests.wire import until
+
+TIMEOUT = 20.0  # seconds for any reply: a request that blocks by mistake fails the test
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def make_env(kind: str, server: Any = None) -> Any:
+    address = None if server is None else (server.host, server.port)
+    options = {} if server is None else {"timeout": TIMEOUT}
+    if kind == "aec":
+        return aec_env("Nim", server=address, **options)
+    if kind == "gym":
+        return gym_env("Nim", server=address, **options)
+    return vector_env("Nim", 2, server=address, **options)
+
+
+def sessions_of(server: Any) -> list[tuple[str, str]]:
+    return server.call(lambda: sorted(server.server.lobby.sessions))
+
+
+@pytest.mark.parametrize("kind", ["aec", "gym", "vector"])
+def test_every_env_is_a_context_manager_that_closes_it(make_server, kind: str) -> None:
+    """``with aec_env(...) as env:`` and ``with vector_env(...) as envs:`` failed ("does
+    not support the context manager protocol"): Gymnasium's ``Env`` is one, PettingZoo's
+    ``AECEnv`` and Gymnasium's ``VectorEnv`` are not. The same rules as Gymnasium's: the
+    env itself, closed at the end (its sessions left), an exception going on."""
+    server = make_server()
+    with pytest.raises(ZeroDivisionError):
+        with make_env(kind, server) as env:
+            assert type(env).__name__ == {"aec": "GameAECEnv", "gym": "GameGymEnv",
+                                          "vector": "GameVectorEnv"}[kind]
+            env.reset(seed=1)
+            assert len(sessions_of(server)) == (2 if kind == "vector" else 1)
+            1 / 0  # noqa: B018 (the block fails)
+    assert sessions_of(server) == []
+    with pytest.raises(GameError, match="this environment was closed"):
+        env.reset()
+    with make_env(kind) as local:  # in-process: its guard is stopped
+        local.reset(seed=1)
+    with pytest.raises(GameError, match="this environment was closed"):
+        local.reset()
+
+
+@pytest.mark.parametrize("kind", ["aec", "gym", "vector"])
+def test_an_env_dropped_without_close_leaves_its_sessions(make_server, kind: str) -> None:
+    """An env the caller dropped without ``close()`` held its sessions on the server
+    until idle for its ``game_timeout`` (1,000 s by default), counted against the
+    address's ``max_sessions_per_address``: a loop that made an env per evaluation and
+    dropped it was refused at about the 200th (here: the 3rd). Gymnasium's
+    ``VectorEnv.close`` says it is called "when garbage collected". Dropped, the env is
+    collected at once (no cycles), and leaves its sessions on a thread of its own."""
+    server = make_server(max_sessions_per_address=2)
+    for number in range(4):
+        env = make_env(kind, server)
+        env.reset(seed=number)
+        assert len(sessions_of(server)) == (2 if kind == "vector" else 1)
+        del env  # (no gc.collect(): nothing else holds it)
+        until(lambda: sessions_of(server) == [], "the dropped env's sessions left")
+
+
+SCRIPT = """
+import sys
+from gameserver.rl import _remote, aec_env, vector_env
+_remote.EXIT_LEAVE_TIMEOUT = 60.0  # (the test asserts on what happened, not on time)
+address = ("127.0.0.1", int(sys.argv[1]))
+kept = [aec_env("Nim", server=address, timeout=20), vector_env("Nim", 2, server=address,
+                                                               timeout=20)]
+for env in kept:
+    env.reset(seed=1)
+dropped = aec_env("Nim", server=address, timeout=20)
+dropped.reset(seed=1)
+del dropped
+print("ready", flush=True)
+"""
+
+
+def test_a_program_that_ends_without_close_leaves_its_sessions(make_server) -> None:
+    """A script that never called ``close()`` left its sessions on the server for its
+    ``game_timeout``; at its end the leaves are sent (and those of an env dropped just
+    before are waited for), ``EXIT_LEAVE_TIMEOUT`` at most."""
+    server = make_server()
+    done = subprocess.run([sys.executable, "-c", SCRIPT, str(server.port)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "ready\n"
+    assert sessions_of(server) == []  # (the program waited for the leaves' replies)
+
+
+FORK = """
+import gc, os, sys
+from gameserver.rl import gym_env
+address = ("127.0.0.1", int(sys.argv[1]))
+env = gym_env("Nim", server=address, timeout=20)
+observation, info = env.reset(seed=1)
+pid = os.fork()
+if pid == 0:  # a worker forked with a copy of the env: it plays an env of its own
+    own = gym_env("Nim", server=address, timeout=20)
+    own.reset(seed=2)
+    own.close()
+    del env
+    gc.collect()
+    sys.exit(0)  # (the exit's hook runs: it must leave nothing of the parent's either)
+assert os.waitpid(pid, 0)[1] == 0
+action = int(info["action_mask"].argmax())
+observation, reward, terminated, truncated, info = env.step(action)
+print("played on", flush=True)
+env.close()
+"""
+
+
+def test_a_forked_child_leaves_nothing_of_its_parents_sessions(make_server) -> None:
+    """A child forked from a process that holds an env has a copy of the env's table:
+    collected in the child (or left at the child's exit), it would leave the parent's
+    seats, and the parent's next step would fail. Only the process that joined leaves."""
+    server = make_server()
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(FORK), str(server.port)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "played on\n"
+    assert sessions_of(server) == []
