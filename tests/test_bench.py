@@ -192,6 +192,51 @@ def test_a_peers_window_begins_when_every_bot_plays_and_holds_a_move() -> None:
     assert done.stdout.splitlines() == ["both bots play", "ready", "start", "a move", "end 1 0"]
 
 
+# A hang guard only: each step of the next test is a few moves, well under a second.
+PLAY_GUARD = 60.0
+
+
+def test_tictactoe_load_push_players_play_on_after_their_connection_fails() -> None:
+    """In push mode a player whose connection fails subscribes again on a new one,
+    and sends again a move the failure lost (its view has seen the state it acted on:
+    no push would bring it again). Before, such a player never subscribed again and its
+    game stopped for good: first its connection is closed under it, then a move of its
+    is lost before it is sent."""
+    code = (
+        "import json, socket, _common, tictactoe_load\n"
+        "real_send = _common.Conn.send\n"
+        "lose = []\n"
+        "def send(self, payload, cb, keep_alive=False):\n"
+        "    if lose and b'\"type\":\"move\"' in payload:\n"
+        "        lose.pop()\n"
+        "        self.close()\n"
+        "        cb(None, 'send: lost by the test')\n"
+        "        return\n"
+        "    real_send(self, payload, cb, keep_alive)\n"
+        "_common.Conn.send = send\n"
+        "with _common.Server('--log-level', 'WARNING') as server:\n"
+        "    bench = tictactoe_load.Bench(server, 1, 'push', 1, 1)\n"
+        "    loop, stats = bench.loop, bench.stats\n"
+        "    stats.on = True\n"
+        "    for player in bench.players:\n"
+        "        player.join()\n"
+        f"    steps = [loop.run({PLAY_GUARD}, lambda: stats.moves >= 10)]\n"
+        "    bench.players[0].conn.sock.shutdown(socket.SHUT_RDWR)\n"
+        f"    steps.append(loop.run({PLAY_GUARD}, lambda: stats.moves >= 20))\n"
+        "    lose.append(1)\n"
+        f"    steps.append(loop.run({PLAY_GUARD}, lambda: stats.moves >= 30))\n"
+        "    bench.stopping = True\n"
+        "    loop.close()\n"
+        "    print(json.dumps({'steps': steps, 'errors': sorted(stats.errors),\n"
+        "                      'problems': server.problem_lines()}))\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=BENCH, capture_output=True,
+                          text=True, timeout=4 * PLAY_GUARD + TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["steps"] == [True, True, True], result
+    assert result["errors"] == ["connection closed by the server before the terminator",
+                                "send: lost by the test"], result
+
 # Hang guards only, past the smoke run's own limits (600 s for each of its waits: a
 # server starting under valgrind, the joins, each window's first move): on a loaded
 # machine (a load average of 25-30) the whole run passed 600 s while every step was within
