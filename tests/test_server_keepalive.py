@@ -398,6 +398,40 @@ def test_a_slow_reader_of_replies_the_kernel_holds_is_alive(make_server) -> None
         read_slowly_and_ask_again(sock, count)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="TIOCOUTQ: Linux")
+def test_a_client_that_took_the_last_replies_the_kernel_held_is_not_idle(make_server) -> None:
+    """A client that took the rest of the replies the kernel held since the last deadline
+    took some: the deadline starts again, as when it took part of them. It was hung up as
+    an idle connection there (the queue, empty now, counted as nothing unsent), though it
+    had read a moment before: a slow reader that read its last reply just before a
+    deadline lost its connection as it asked again (the flaky
+    ``test_a_slow_reader_of_replies_the_kernel_holds_is_alive``, under load). Here the
+    client reads everything between two deadlines, and the second must not hang it up."""
+    server = make_server(connection_timeout=0.5)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(TIMEOUT)
+    with sock:
+        sock.connect((server.host, server.port))
+        send(sock, {"type": "discover", "keep_alive": True})
+        read_until_terminator(sock)
+        [conn] = server.call(lambda: list(server.server.connections))
+        server.call(conn._sock.setsockopt, socket.SOL_SOCKET, socket.SO_SNDBUF, 2**21)
+        count = 20  # discover replies of ~20 KB each: all in the kernel's buffer
+        sock.sendall((json.dumps({"type": "discover", "keep_alive": True}).encode()
+                      + TERMINATOR) * count)
+        until(lambda: server.call(lambda: conn._unsent_seen is not None),
+              "a deadline while the kernel holds replies")
+        replies = _buffers.pop(sock.fileno(), b"")
+        while replies.count(TERMINATOR) < count:
+            chunk = sock.recv(65536)
+            assert chunk, f"closed after {replies.count(TERMINATOR)} of {count} replies"
+            replies += chunk
+        until(lambda: server.call(lambda: conn._sock is None or conn._unsent_seen == 0),
+              "the deadline after the last reply was taken")
+        # (Not asked again here: an idle client is hung up one timeout after that.)
+        assert server.call(lambda: conn._sock is not None), "hung up as idle"
+
 @pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
 def test_a_kept_alive_client_that_reads_nothing_is_still_dropped(
         make_server, tls_pair, tls: bool) -> None:
