@@ -115,11 +115,11 @@ def test_peers_runs_ours_and_never_installs_in_smoke_mode() -> None:
     assert (BENCH / "peers" / "node_modules").exists() == installed  # nothing installed
 
 
-def in_bench(code: str) -> subprocess.CompletedProcess[str]:
+def in_bench(code: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """``code`` run by Python in bench/ (where the benchmarks import each other); a
     benchmark that hangs fails at the timeout."""
     return subprocess.run([sys.executable, "-c", code], cwd=BENCH, capture_output=True,
-                          text=True, timeout=60)
+                          text=True, timeout=timeout)
 
 
 def test_a_peer_that_prints_nothing_is_given_up_at_the_deadline() -> None:
@@ -231,8 +231,7 @@ def test_tictactoe_load_push_players_play_on_after_their_connection_fails() -> N
         "    loop.close()\n"
         "    print(json.dumps({'steps': steps, 'errors': sorted(stats.errors),\n"
         "                      'problems': server.problem_lines()}))\n")
-    done = subprocess.run([sys.executable, "-c", code], cwd=BENCH, capture_output=True,
-                          text=True, timeout=TIMEOUT)
+    done = in_bench(code, TIMEOUT)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["steps"] == [True, True, True], result
@@ -338,8 +337,7 @@ def test_a_benchmark_server_that_starts_slowly_is_waited_for() -> None:
             "wrapper = ['sh', '-c', 'sleep 21; exec \"$@\"', 'sh']\n"
             "with _common.Server('--log-level', 'WARNING', wrapper=wrapper) as server:\n"
             "    print(server.proc.poll() is None)\n")
-    done = subprocess.run([sys.executable, "-c", code], cwd=BENCH, capture_output=True,
-                          text=True, timeout=TIMEOUT)
+    done = in_bench(code, TIMEOUT)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "True\n"
 

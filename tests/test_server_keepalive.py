@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import weakref
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -375,12 +376,11 @@ def test_a_client_that_reads_slowly_is_alive_and_gets_every_reply(
         read_slowly_and_ask_again(sock, count)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="TIOCOUTQ: Linux")
-def test_a_slow_reader_of_replies_the_kernel_holds_is_alive(make_server) -> None:
-    """All its replies left our buffer at once, into the kernel's (a large send buffer):
-    the deadline then asks the kernel whether the client took some since (it did: it is
-    not hung up), not only our buffer. (It was: closed after 0.8 s, data then FIN.)"""
-    server = make_server(connection_timeout=0.8)
+@contextlib.contextmanager
+def replies_in_the_kernel(server, count: int) -> Iterator[tuple[socket.socket, Any]]:
+    """A client with a tiny receive buffer that asked for ``count`` discover replies (~20 KB
+    each) at once, and the server's side of it, with a large send buffer: the replies
+    leave our buffer at once, into the kernel's."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.settimeout(TIMEOUT)
@@ -390,9 +390,19 @@ def test_a_slow_reader_of_replies_the_kernel_holds_is_alive(make_server) -> None
         read_until_terminator(sock)
         [conn] = server.call(lambda: list(server.server.connections))
         server.call(conn._sock.setsockopt, socket.SOL_SOCKET, socket.SO_SNDBUF, 2**21)
-        count = 20  # discover replies of ~20 KB each: all in the kernel's buffer
         sock.sendall((json.dumps({"type": "discover", "keep_alive": True}).encode()
                       + TERMINATOR) * count)
+        yield sock, conn
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="TIOCOUTQ: Linux")
+def test_a_slow_reader_of_replies_the_kernel_holds_is_alive(make_server) -> None:
+    """All its replies left our buffer at once, into the kernel's (a large send buffer):
+    the deadline then asks the kernel whether the client took some since (it did: it is
+    not hung up), not only our buffer. (It was: closed after 0.8 s, data then FIN.)"""
+    server = make_server(connection_timeout=0.8)
+    count = 20
+    with replies_in_the_kernel(server, count) as (sock, conn):
         until(lambda: server.call(lambda: not conn._out and not conn._reader.pending),
               "every reply handed to the kernel")
         read_slowly_and_ask_again(sock, count)
@@ -408,18 +418,8 @@ def test_a_client_that_took_the_last_replies_the_kernel_held_is_not_idle(make_se
     ``test_a_slow_reader_of_replies_the_kernel_holds_is_alive``, under load). Here the
     client reads everything between two deadlines, and the second must not hang it up."""
     server = make_server(connection_timeout=0.5)
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.settimeout(TIMEOUT)
-    with sock:
-        sock.connect((server.host, server.port))
-        send(sock, {"type": "discover", "keep_alive": True})
-        read_until_terminator(sock)
-        [conn] = server.call(lambda: list(server.server.connections))
-        server.call(conn._sock.setsockopt, socket.SOL_SOCKET, socket.SO_SNDBUF, 2**21)
-        count = 20  # discover replies of ~20 KB each: all in the kernel's buffer
-        sock.sendall((json.dumps({"type": "discover", "keep_alive": True}).encode()
-                      + TERMINATOR) * count)
+    count = 20
+    with replies_in_the_kernel(server, count) as (sock, conn):
         until(lambda: server.call(lambda: conn._unsent_seen is not None),
               "a deadline while the kernel holds replies")
         replies = _buffers.pop(sock.fileno(), b"")
