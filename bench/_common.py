@@ -54,7 +54,11 @@ ROOT = Path(__file__).resolve().parent.parent
 TERMINATOR = b"EOT\x00"
 PUSH = b'{"push": '  # how a pushed state starts (the push extension)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-STARTUP_TIMEOUT = 20.0
+# Seconds a server may take to start listening, and ``--help`` to answer: hang guards.
+# A start takes ~0.25 s of CPU; with the test suite on a loaded vCPU (helpers' runs and
+# busy loops) 20 s passed: waiters' smoke run, niced by 5 beside four busy loops, ended
+# with "server did not start" (and by 8, with --help past its 60 s).
+STARTUP_TIMEOUT = 120.0
 IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 
 perf_counter = time.perf_counter
@@ -208,7 +212,7 @@ def _isolation_flags(root: Path, flags: list[str]) -> list[str]:
     """
     if root not in _help_cache:
         done = subprocess.run([sys.executable, "-m", "gameserver", "--help"], cwd=root,
-                              capture_output=True, text=True, timeout=60)
+                              capture_output=True, text=True, timeout=STARTUP_TIMEOUT)
         _help_cache[root] = done.stdout
     extra = []
     if "--web-port" in _help_cache[root] and not any(f.startswith("--web-port") for f in flags):

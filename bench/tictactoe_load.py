@@ -12,6 +12,9 @@ little CPU next to the server. Modes (``--mode``):
 * ``push``: one kept-alive connection per player, which subscribes the
   player's view once; each new state is pushed, and a move's reply carries
   the mover's new state (``"with_state": true``). No ``state`` requests.
+  When a player's connection fails, it subscribes again on a new one, and
+  sends again the move or restart the failure may have lost (the view has
+  seen the state it acted on, so no push would bring that state again).
 
 Measured for each K after a warm-up, over a fixed window (which goes on until the
 first move where none was counted in it: a smoke run on a loaded machine; the rates
@@ -78,7 +81,8 @@ class Player:
     """One random player: a little state machine driven by reply callbacks."""
 
     __slots__ = ("bench", "session", "pid", "conn", "t0", "keep", "state_req",
-                 "move_head", "move_tail", "restart_req", "kind", "pushed")
+                 "move_head", "move_tail", "restart_req", "subscribe_req", "kind", "pushed",
+                 "payload", "lost")
 
     def __init__(self, bench: Bench, session: Session) -> None:
         self.bench = bench
@@ -89,11 +93,19 @@ class Player:
         self.t0 = 0.0
         self.kind = ""
         self.pushed: dict[str, Any] | None = None  # a push that came while a request was out
-        if bench.push:
+        self.payload = b""  # the request in flight
+        # push: the kind and bytes of a move or restart a failed connection may have lost
+        self.lost: tuple[str, bytes] | None = None
+        self.new_conn()
+
+    def new_conn(self) -> None:
+        self.conn = Conn(self.bench.loop)
+        if self.bench.push:
             self.conn.on_push = self.on_push
 
     def send(self, kind: str, payload: bytes) -> None:
         self.kind = kind
+        self.payload = payload
         self.t0 = perf_counter()
         if not self.keep:
             self.conn = Conn(self.bench.loop)
@@ -114,6 +126,9 @@ class Player:
             self.failed(err or "no reply")
             return
         kind = self.kind
+        if kind == "again":
+            self.sent_again(reply, now)
+            return
         if kind == "move" and bench.push:
             if not reply.startswith(OK_NULL_WITH_STATE):
                 self.failed(reply.decode(errors="replace"))
@@ -153,6 +168,8 @@ class Player:
             self.joined(data)
         elif kind == "subscribe":
             self.kind = ""  # the states come as pushes
+            if self.lost is not None:
+                self.send("again", self.lost[1])
         else:
             self.on_state(data, now)
 
@@ -186,11 +203,45 @@ class Player:
         bench = self.bench
         if bench.stats.on:
             bench.stats.errors[message[:100]] += 1
+        if bench.push and self.kind in ("move", "restart") and self.lost is None:
+            self.lost = (self.kind, self.payload)
         if not bench.stopping:
-            # Back off a little, then pick up the game again with a state request.
+            # Back off a little, then pick up the game again with a state request
+            # (push: a subscription, on a new connection: the old one's ended with it).
             self.conn.close()
-            self.conn = Conn(bench.loop)
-            bench.loop.call_later(0.05, self.ask_state if self.pid >= 0 else self.join)
+            self.new_conn()
+            bench.loop.call_later(0.05, self.resume)
+
+    def resume(self) -> None:
+        if self.pid < 0:
+            self.join()
+        elif self.bench.push:
+            if not self.bench.stopping:
+                self.send("subscribe", self.subscribe_req)
+        else:
+            self.ask_state()
+
+    def sent_again(self, reply: bytes, now: float) -> None:
+        """The reply to a move or restart sent again after a failure (push mode).
+
+        Its first sending may have reached the game before the connection
+        failed: then this one is refused ("not your turn", a taken cell's
+        illegal move, "game is not over"), and the subscription brings what
+        came of the first.
+        """
+        lost, self.lost = self.lost, None
+        self.kind = ""
+        answer = json.loads(reply)
+        pushed, self.pushed = self.pushed, None
+        if answer.get("status") == "ok" and lost is not None:
+            if lost[0] == "move":
+                self.moved(now)
+            elif self.bench.stats.on:
+                self.bench.stats.games += 1
+        if "state" in answer:  # newer than any push that came before the reply
+            self.on_state(answer["state"], now)
+        elif pushed is not None:
+            self.on_state(pushed, now)
 
     def joined(self, data: dict[str, Any]) -> None:
         self.pid = pid = data["player_id"]
@@ -203,9 +254,10 @@ class Player:
         move = _common.encode({"type": "move", **ids, "move": {"position": 0}, **extra}, keep)
         cut = move.index(b'"position":') + len(b'"position":')
         self.move_head, self.move_tail = move[:cut], move[cut + 1:]
+        self.subscribe_req = _common.encode({"type": "subscribe", **ids, "observer": False},
+                                            keep)
         if self.bench.push:
-            self.send("subscribe", _common.encode({"type": "subscribe", **ids,
-                                                   "observer": False}, keep))
+            self.send("subscribe", self.subscribe_req)
         self.bench.joined += 1
         if not self.bench.push:
             self.ask_state()

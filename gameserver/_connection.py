@@ -519,7 +519,10 @@ class BaseConnection(HeldReplies):
             return
         if state in TAKEN_RESTARTS:
             unsent = self._kernel_unsent()
-            if unsent:  # only the kernel holds replies for the client
+            # Only the kernel holds replies for the client, or held some at the last
+            # deadline: it may have taken the rest since (not idle all along: it read a
+            # moment ago, and a slow reader was hung up as it asked again).
+            if unsent or (unsent == 0 and self._unsent_seen):
                 # Changed since the last deadline: it took some (or pushes came meanwhile,
                 # maybe faster than it takes them: it may be reading, ask again). Unchanged
                 # for a whole deadline: it took none.

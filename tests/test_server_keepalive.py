@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import weakref
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -375,12 +376,11 @@ def test_a_client_that_reads_slowly_is_alive_and_gets_every_reply(
         read_slowly_and_ask_again(sock, count)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="TIOCOUTQ: Linux")
-def test_a_slow_reader_of_replies_the_kernel_holds_is_alive(make_server) -> None:
-    """All its replies left our buffer at once, into the kernel's (a large send buffer):
-    the deadline then asks the kernel whether the client took some since (it did: it is
-    not hung up), not only our buffer. (It was: closed after 0.8 s, data then FIN.)"""
-    server = make_server(connection_timeout=0.8)
+@contextlib.contextmanager
+def replies_in_the_kernel(server, count: int) -> Iterator[tuple[socket.socket, Any]]:
+    """A client with a tiny receive buffer that asked for ``count`` discover replies (~20 KB
+    each) at once, and the server's side of it, with a large send buffer: the replies
+    leave our buffer at once, into the kernel's."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.settimeout(TIMEOUT)
@@ -390,12 +390,56 @@ def test_a_slow_reader_of_replies_the_kernel_holds_is_alive(make_server) -> None
         read_until_terminator(sock)
         [conn] = server.call(lambda: list(server.server.connections))
         server.call(conn._sock.setsockopt, socket.SOL_SOCKET, socket.SO_SNDBUF, 2**21)
-        count = 20  # discover replies of ~20 KB each: all in the kernel's buffer
         sock.sendall((json.dumps({"type": "discover", "keep_alive": True}).encode()
                       + TERMINATOR) * count)
+        yield sock, conn
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="TIOCOUTQ: Linux")
+def test_a_slow_reader_of_replies_the_kernel_holds_is_alive(make_server) -> None:
+    """All its replies left our buffer at once, into the kernel's (a large send buffer):
+    the deadline then asks the kernel whether the client took some since (it did: it is
+    not hung up), not only our buffer. (It was: closed after 0.8 s, data then FIN.)"""
+    server = make_server(connection_timeout=0.8)
+    count = 20
+    with replies_in_the_kernel(server, count) as (sock, conn):
         until(lambda: server.call(lambda: not conn._out and not conn._reader.pending),
               "every reply handed to the kernel")
         read_slowly_and_ask_again(sock, count)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="TIOCOUTQ: Linux")
+def test_a_client_that_took_the_last_replies_the_kernel_held_is_not_idle(
+        make_server, monkeypatch) -> None:
+    """A client that took the rest of the replies the kernel held since the last deadline
+    took some: the deadline starts again, as when it took part of them. It was hung up as
+    an idle connection there (the queue, empty now, counted as nothing unsent), though it
+    had read a moment before: a slow reader that read its last reply just before a
+    deadline lost its connection as it asked again (the flaky
+    ``test_a_slow_reader_of_replies_the_kernel_holds_is_alive``, under load). Here the
+    client reads everything between two deadlines, and the second must not hang it up."""
+    server = make_server(connection_timeout=0.5)
+    count = 20
+    after: list[tuple[bool, int | None]] = []  # each deadline of the client's: closed, seen
+    with replies_in_the_kernel(server, count) as (sock, conn):
+        timed_out = type(conn)._timed_out
+
+        def recorded(self) -> None:  # (what the deadline left, noted there: no race)
+            timed_out(self)
+            if self is conn:
+                after.append((self._sock is None, self._unsent_seen))
+
+        monkeypatch.setattr(type(conn), "_timed_out", recorded)
+        until(lambda: after, "a deadline while the kernel holds replies")
+        replies = _buffers.pop(sock.fileno(), b"")
+        while replies.count(TERMINATOR) < count:
+            chunk = sock.recv(65536)
+            assert chunk, f"closed after {replies.count(TERMINATOR)} of {count} replies"
+            replies += chunk
+        until(lambda: any(closed or seen == 0 for closed, seen in after),
+              "the deadline after the last reply was taken")
+    # (An idle client is hung up one timeout after that: as it should be.)
+    assert next(a for a in after if a[0] or a[1] == 0) == (False, 0), after
 
 
 @pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
