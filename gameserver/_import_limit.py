@@ -171,7 +171,7 @@ def trial_imports(paths: list[Path], time_limit: float) -> dict[Path, TrialFaile
     ``time_limit`` seconds (see the module docstring): why each file whose import did not
     end there failed (a file whose import raised ended: it is not among them).
 
-    One process for all the files (until 2026-12-01 one each: a fresh interpreter and
+    One process for all the files (until stop 48 one each: a fresh interpreter and
     ``gameserver`` per file, about 0.1 s, and the imports the files share, again for
     each); a file that overran or ended the process ends with it, and the files after it
     are tried in a new one. They run as in the server: its user, folder, ``sys.path``
