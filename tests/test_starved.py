@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -26,41 +27,7 @@ from tests.serverproc import ServerThread
 from tests.test_workers import HANG, stop, worker_pid
 from tests.wire import Player, until
 
-WAITER = '''"""Waiter: a move spins until the file ``go`` is next to it (CPU work, no sleep)."""
-
-from pathlib import Path
-
-from abstract_game import AbstractGame
-
-HERE = Path(__file__).parent
-
-
-class Waiter(AbstractGame):
-    def __init__(self, players):
-        self.count = 0
-
-    @staticmethod
-    def min_players():
-        return 1
-
-    @staticmethod
-    def max_players():
-        return 1
-
-    def current_player(self):
-        return 0
-
-    def game_over(self):
-        return False
-
-    def state(self, player_id):
-        return {"count": self.count}
-
-    def move(self, move, player_id):
-        while move.get("wait") and not (HERE / "go").exists():
-            pass
-        self.count += 1
-'''
+DATA = Path(__file__).parent / "data"
 GIVEN = "waits for a CPU (a loaded machine): it is given up to"
 
 
@@ -128,14 +95,15 @@ def said(caplog: pytest.LogCaptureFixture, text: str) -> bool:
 @pytest.fixture
 def waiter(make_server: Callable[..., ServerThread], tmp_path: Path,
            caplog: pytest.LogCaptureFixture) -> tuple[ServerThread, Player, int]:
-    """A server with Waiter in a worker (a call's limit 1 s), a session that played a
-    move, and its worker's pid."""
+    """A server with Busy in a worker (a call's limit 1 s), a session that played a
+    move, and its worker's pid. Busy's move ``{"until": "go"}`` spins until a file
+    ``go`` is next to it."""
     if not Path("/proc/self/schedstat").exists():
         pytest.skip("the kernel does not say what a process waited (not Linux)")
     caplog.set_level(logging.INFO, logger="gameserver")
-    (tmp_path / "waiter.py").write_text(WAITER)
+    shutil.copy(DATA / "isolated_games" / "busy.py", tmp_path)
     server = make_server(games_dirs=[str(tmp_path)], game_call_timeout=1.0)
-    player = Player(server.port, "Waiter", "starved", 1)
+    player = Player(server.port, "Busy", "starved", 1)
     assert player.join()["status"] == "ok"
     assert player.move() == {"status": "ok", "data": None}
     pid = worker_pid(server)
@@ -155,12 +123,12 @@ def test_a_worker_starved_of_a_cpu_past_its_limit_is_given_more_time(
     server, player, pid = waiter
     monkeypatch.setattr(_starved, "EXTENDED", 30)
     with starved_worker(pid):
-        reply = moving(player, wait=True)
+        reply = moving(player, until="go")
         until(lambda: said(caplog, GIVEN), "more time given", HANG)
         (tmp_path / "go").write_text("")
     assert reply() == {"status": "ok", "data": None}
     assert worker_pid(server) == pid
-    assert player.state()["data"]["count"] == 2
+    assert len(player.state()["data"]["log"]) == 2
 
 
 def test_a_worker_starved_for_ever_is_stopped_at_three_times_its_limit(
@@ -169,7 +137,7 @@ def test_a_worker_starved_for_ever_is_stopped_at_three_times_its_limit(
     three times its limit, then interrupted as before (the same message)."""
     _, player, pid = waiter
     with starved_worker(pid):
-        reply = moving(player, wait=True)
+        reply = moving(player, until="go")
         moved = reply()
     assert said(caplog, f"move() is past its time limit of 1 s while its worker process "
                         f"{GIVEN} 3 s"), caplog.text
@@ -182,7 +150,7 @@ def test_a_stopped_worker_is_not_given_more_time(
     """A worker stopped with SIGSTOP neither runs nor waits for a CPU: it is interrupted
     and killed at its limit as before, given nothing."""
     server, player, pid = waiter
-    reply = moving(player, wait=True)
+    reply = moving(player, until="go")
     until(lambda: _starved.sample(pid) is not None and _starved.sample(pid).runnable,  # type: ignore[union-attr]
           "spinning in the move", HANG)
     stop(pid)
