@@ -626,6 +626,7 @@ class Worker:
         probe, self._probe = self._probe, None
         if seen is None:  # (not Linux, or gone: judged by the wall clock)
             return False
+        given = False  # (more time given to this request: at its second look and after)
         if probe is not None and probe[0] is head and probe[1] is process:
             if not _starved.starved(probe[3], seen, now - probe[2]):
                 return False
@@ -634,10 +635,11 @@ class Worker:
                             "worker process waits for a CPU (a loaded machine): it is given "
                             "up to %g s", self.label, self._running or head.method, limit,
                             _starved.extended(limit))
+            given = True
         bound = self._head_started + _starved.extended(limit)
         if now >= bound:
             return False
-        self._probe = (head, process, now, seen, probe is not None)
+        self._probe = (head, process, now, seen, given)
         self._arm(min(now + _starved.window(limit), bound))
         return True
 
