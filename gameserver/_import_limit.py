@@ -21,10 +21,12 @@ at exit. (On a thread, not the caller's: an import stuck on the caller's
 thread would hold the caller too.)
 
 A file given up so ran on in the server for ever, costing a CPU (until
-2026-12-01). The server therefore first imports each file it will import itself
-in a throw-away process (``trial_import``), killed at the limit, and imports it
-only if that import ended (or raised: the server's own import then says why), so
-that what nothing can stop runs in a process that can be killed. ``run_import``
+2026-12-01). The server therefore first imports the files it will import itself
+in a throw-away process (``trial_imports``: all of them in one process, in the
+server's order, each within the limit; a process per file cost a fresh interpreter
+each, until stop 48), ended at a file's limit, and imports a file only if its import
+ended there (or raised: the server's own import then says why), so that what nothing
+can stop runs in a process that can be killed. ``run_import``
 stays around the server's own import: a file may behave otherwise the second time
 (a hostile one can tell the trial from the server), and then, as before, it is
 stopped or given up. ``check`` needs no trial: its process ends after the check.
@@ -41,7 +43,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 
@@ -122,26 +124,34 @@ def run_import(path: Path | str, execute: Callable[[], object], time_limit: floa
 # Seconds a trial process may take beyond the import's limit: its interpreter's start and
 # the import of ``gameserver`` (the limit is counted in the trial from the file's import).
 TRIAL_SLACK = 10.0
-_TRIAL_READ = 64 * 1024  # bytes of the trial's report read at most (a stack dump)
-_TRIAL_ENDED = b"\ngameserver-trial-import-ended\n"
-# The trial process: from the server's sys.path (the file may import what the server
-# can), the file is imported as the server would (``registry.load_module``), under
-# ``faulthandler``'s timer, which dumps every thread's stack to the report pipe at the
-# limit and ends the process, whatever the file's code catches (a C thread does it).
+# ... and beyond each later file's limit, counted from the mark before it (its timer ends
+# the process at the limit: this is for a file that cancels its timer).
+FILE_SLACK = 2.0
+_TRIAL_READ = 64 * 1024  # bytes kept of what a file's import wrote to the report (a dump)
+# The marks the trial writes around each file's import, with the file's index.
+_MARK = re.compile(rb"\ngameserver-trial-(start|ended) (\d+)\n")
+_MARK_MAX = 40  # bytes of a mark at most: the end of a read kept for the next one
+# The trial process: from the server's sys.path (the files may import what the server
+# can), the files are imported in the server's order, as the server would
+# (``registry.load_module``), each under ``faulthandler``'s timer, which dumps every
+# thread's stack to the report pipe at the limit and ends the process, whatever the
+# file's code catches (a C thread does it). Each import is marked before and after.
 _TRIAL = """\
 import faulthandler, json, os, sys
-paths, file, fd, limit = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+paths, fd, limit = json.loads(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
 sys.path[:] = paths
 from pathlib import Path
 from gameserver.registry import load_module
 report = os.fdopen(fd, "wb", buffering=0)
-faulthandler.dump_traceback_later(limit, exit=True, file=report)
-try:
-    load_module(Path(file))
-except BaseException:
-    pass
-faulthandler.cancel_dump_traceback_later()
-os.write(fd, sys.argv[5].encode())
+for index, file in enumerate(sys.argv[4:]):
+    os.write(fd, b"\\ngameserver-trial-start %d\\n" % index)
+    faulthandler.dump_traceback_later(limit, exit=True, file=report)
+    try:
+        load_module(Path(file))
+    except BaseException:
+        pass
+    faulthandler.cancel_dump_traceback_later()
+    os.write(fd, b"\\ngameserver-trial-ended %d\\n" % index)
 os._exit(0)
 """
 
@@ -156,70 +166,138 @@ class TrialFailed(Exception):
         self.overran, self.line, self.how = overran, line, how
 
 
-def trial_import(path: Path, time_limit: float) -> None:
-    """Import game file ``path`` in a throw-away process, within ``time_limit`` seconds
-    (see the module docstring); returns if that import ended, whether or not it raised.
+def trial_imports(paths: list[Path], time_limit: float) -> dict[Path, TrialFailed]:
+    """Import game files ``paths`` in a throw-away process, in this order, each within
+    ``time_limit`` seconds (see the module docstring): why each file whose import did not
+    end there failed (a file whose import raised ended: it is not among them).
 
-    The process runs as the server does (its user, folder, ``sys.path`` and
-    environment: what the file's top level does, it does twice, once there); it and
-    whatever it started (its process group) are killed when it is done.
-
-    Raises:
-        TrialFailed: the import overran, or ended its process.
+    One process for all the files (until stop 48 one each: a fresh interpreter and
+    ``gameserver`` per file, about 0.1 s, and the imports the files share, again for
+    each); a file that overran or ended the process ends with it, and the files after it
+    are tried in a new one. They run as in the server: its user, folder, ``sys.path``
+    and environment, each after the files before it (what a file's top level does, it
+    does twice, once there). The process and whatever it started (its process group)
+    are killed when it is done.
     """
+    failed: dict[Path, TrialFailed] = {}
     if sys.platform == "win32" or not hasattr(os, "waitid"):  # no trial: Windows (no
-        return  # process groups, no descriptors passed), macOS (no waitid: see below)
+        return failed  # process groups, no descriptors passed), macOS (no waitid: below)
+    rest = list(paths)
+    while rest:
+        ended, failure = _trial_run(rest, time_limit)
+        if failure is not None:
+            failed[rest[ended]] = failure
+            ended += 1
+        rest = rest[ended:]
+    return failed
+
+
+def _trial_run(paths: list[Path], time_limit: float) -> tuple[int, TrialFailed | None]:
+    """Import ``paths`` in one trial process: how many of them (the first ones) ended,
+    and why the next one failed (None: the process ended between two files or after the
+    last; the files it did not try are for another process).
+
+    Every run makes progress: a process that ends before its first file's import ended
+    fails that file. A mark out of order (a file may write its own) is not taken: at
+    most one per file and kind moves the deadline on."""
     from ._process import PACKAGE_PARENT
-    paths = [PACKAGE_PARENT, *(entry for entry in sys.path if entry != PACKAGE_PARENT)]
+    folders = [PACKAGE_PARENT, *(entry for entry in sys.path if entry != PACKAGE_PARENT)]
+    started = ended = -1  # the last file whose import began, and ended
+    said = b""  # what the process wrote since the last mark (the running file's dump)
+    deadline = [time.monotonic() + time_limit + TRIAL_SLACK]  # (moved on at each mark)
     report, into = os.pipe()
     try:
         try:
             process = subprocess.Popen(
-                [sys.executable, "-I", "-c", _TRIAL, json.dumps(paths), str(path), str(into),
-                 repr(time_limit), _TRIAL_ENDED.decode()],
+                [sys.executable, "-I", "-c", _TRIAL, json.dumps(folders), str(into),
+                 repr(time_limit), *map(str, paths)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL, pass_fds=(into,), start_new_session=True)
         finally:
             os.close(into)
         try:
-            _wait_unreaped(process.pid, time_limit + TRIAL_SLACK)  # (its timer cancelled,
-        finally:  # by a hostile file, or held: killed at this bound)
+            unread = b""
+            for chunk in _reports(process.pid, report, deadline):
+                unread += chunk
+                taken = 0
+                for mark in _MARK.finditer(unread):
+                    index = int(mark.group(2))
+                    if mark.group(1) == b"start" and started == ended == index - 1:
+                        started = index
+                    elif mark.group(1) == b"ended" and started == index > ended:
+                        ended = index
+                    else:
+                        continue
+                    said, taken = b"", mark.end()
+                    deadline[0] = time.monotonic() + time_limit + FILE_SLACK
+                keep = max(taken, len(unread) - _MARK_MAX)  # (a mark may begin there)
+                said = (said + unread[taken:keep])[-_TRIAL_READ:]
+                unread = unread[keep:]
+            said += unread
+        finally:  # (its timer cancelled by a hostile file, or held: killed at the deadline)
             try:  # (not reaped yet: its id still names its group, what it started)
                 os.killpg(process.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
             status = process.wait()
-        os.set_blocking(report, False)
-        try:
-            said = os.read(report, _TRIAL_READ)
-        except BlockingIOError:
-            said = b""
     finally:
         os.close(report)
-    if said.endswith(_TRIAL_ENDED) and status == 0:
-        return
+    if ended == len(paths) - 1 or started == ended >= 0:
+        return ended + 1, None
+    index = started if started > ended else 0
     if b"Timeout (" in said or status == -signal.SIGKILL:
-        raise TrialFailed(True, _line_dumped(path, said))
-    raise TrialFailed(False, "?", f"exit status {status}" if status >= 0
-                      else f"signal {-status}")
+        return index, TrialFailed(True, _line_dumped(paths[index], said))
+    return index, TrialFailed(False, "?", f"exit status {status}" if status >= 0
+                              else f"signal {-status}")
 
 
-def _wait_unreaped(pid: int, timeout: float) -> None:
-    """Wait up to ``timeout`` seconds for child ``pid`` to end, leaving it to be reaped."""
+def _reports(pid: int, report: int, deadline: list[float]) -> Iterator[bytes]:
+    """What child ``pid`` writes to pipe ``report``, as it comes, until it has ended
+    (left to be reaped: its id still names its process group) and what it wrote is
+    read, or until ``deadline[0]`` (a time of ``time.monotonic``, which the caller may
+    move on) has passed."""
     try:
-        pidfd = os.pidfd_open(pid)
-    except (AttributeError, OSError):  # (Linux before 5.3, macOS)
+        pidfd: int | None = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # (Linux before 5.3)
         pidfd = None
-    if pidfd is not None:
-        try:
-            select.select([pidfd], [], [], timeout)
-        finally:
+    reading = True  # (until the pipe ends: whatever the process started may hold it)
+    try:
+        while (left := deadline[0] - time.monotonic()) > 0:
+            waits = [report] if reading else []
+            if pidfd is not None:
+                waits.append(pidfd)
+            else:  # (at start-up, where nothing else waits)
+                left = min(left, 0.05)
+            ready = select.select(waits, [], [], left)[0] if waits else []
+            if not waits:
+                time.sleep(left)
+            if report in ready:
+                chunk = os.read(report, _TRIAL_READ)
+                if chunk:
+                    yield chunk
+                    continue
+                reading = False
+            if (pidfd in ready if pidfd is not None
+                    else os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)):
+                yield from _left_in(report) if reading else ()
+                return
+    finally:
+        if pidfd is not None:
             os.close(pidfd)
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and os.waitid(
-            os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
-        time.sleep(0.05)  # (at start-up, where nothing else waits)
+
+
+def _left_in(report: int) -> Iterator[bytes]:
+    """What pipe ``report`` holds now, up to a few reads (what the process started may
+    write on)."""
+    os.set_blocking(report, False)
+    for _ in range(4):
+        try:
+            chunk = os.read(report, _TRIAL_READ)
+        except BlockingIOError:
+            return
+        if not chunk:
+            return
+        yield chunk
 
 
 def _line_dumped(path: Path, dump: bytes) -> int | str:

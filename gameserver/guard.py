@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 import threading
 import time
 import traceback
@@ -345,17 +346,29 @@ class GameGuard:
         asks alone counted, and ``check`` reported such a call as stuck, and ended.
         Where the kernel does not say what a thread did (not Linux), the time since the
         first ask counts, as before.
+
+        One read of ``/proc`` where it tells (``_thread_stat``: a thread that ran a time
+        limit, or is runnable now), a second (``_thread_times``) only for a thread that is
+        blocked now, to tell how long it was blocked from how long it waited for a CPU.
+        (Until stop 48 ``schedstat`` was always read, and ``stat`` after it for a thread
+        that seemed blocked: a starved thread took both at every ask.)
         """
         asked_at, native, before = self._asked
+        seen = _thread_stat(native) if before is not None else None
+        if before is None or seen is None:
+            return True
+        runnable, cpu = seen
+        if cpu - before[0] >= self.time_limit:  # (``stat``'s time: whole ticks, cut)
+            return True
+        if runnable:  # (running, or waiting to run: not blocked, whatever it was before)
+            return False
         after = _thread_times(native)
-        if before is None or after is None:
+        if after is None:
             return True
         ran, waited = after[0] - before[0], after[1] - before[1]
-        blocked = now - asked_at - ran - waited
         # (The kernel adds a wait to run to ``waited`` only once it ends: a thread
-        # waiting to run all along shows neither, and is not blocked.)
-        return ran >= self.time_limit or (blocked >= self.time_limit
-                                          and not _waiting_to_run(native))
+        # waiting to run all along shows neither, and is not blocked: runnable, above.)
+        return ran >= self.time_limit or now - asked_at - ran - waited >= self.time_limit
 
 
 def _native_id(ident: int) -> int | None:
@@ -380,21 +393,30 @@ def _thread_times(native_id: int | None) -> tuple[float, float] | None:
         return None
 
 
-def _waiting_to_run(native_id: int | None) -> bool:
-    """Whether thread ``native_id`` of this process is runnable now (Linux's state R):
-    running, or waiting for a CPU; False where the kernel does not say.
+_TICK = 1 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01
 
-    ``schedstat`` counts a wait for a CPU when the wait ends: a thread starved since the
-    watchdog first asked it to stop (``SCHED_IDLE`` beside a busy neighbour in a test run
-    under load) showed no time run and none waited, so all of it counted as blocked, and
-    the call was reported stuck (once in a README test run)."""
+
+def _thread_stat(native_id: int | None) -> tuple[bool, float] | None:
+    """Whether thread ``native_id`` of this process is runnable now (Linux's state R:
+    running, or waiting for a CPU), and the seconds it has run so far (utime and stime,
+    in whole clock ticks: the time of ``_thread_times``, cut); None where the kernel
+    does not say (one read of ``stat``).
+
+    ``schedstat`` alone cannot tell: it counts a wait for a CPU when the wait ends, so a
+    thread starved since the watchdog first asked it to stop (``SCHED_IDLE`` beside a
+    busy neighbour in a test run under load) showed no time run and none waited, all of
+    it counted as blocked, and the call was reported stuck (once in a README test run).
+    ``stat`` alone cannot either: it has no wait for a CPU (neither has ``sched``
+    without ``kernel.sched_schedstats``), which tells a thread blocked now from one that
+    waited to run most of the time and is blocked only now (on the GIL, once it ran)."""
     if native_id is None:
-        return False
+        return None
     try:
         with open(f"/proc/self/task/{native_id}/stat", "rb") as file:
-            return file.read().rsplit(b")", 1)[1].split()[0] == b"R"
-    except (OSError, IndexError):
-        return False
+            fields = file.read().rsplit(b")", 1)[1].split()
+        return fields[0] == b"R", (int(fields[11]) + int(fields[12])) * _TICK
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _one_line(err: BaseException) -> str:

@@ -41,7 +41,7 @@ from types import CodeType, ModuleType
 from typing import Any, TypeVar
 
 from . import game as game_module
-from ._import_limit import ImportStuck, TrialFailed, file_of, run_import, trial_import
+from ._import_limit import ImportStuck, TrialFailed, file_of, run_import, trial_imports
 from .checked import range_problem
 from .game import AbstractGame
 from .guard import GameCallTimeout
@@ -342,16 +342,20 @@ def discover(games_dirs: Iterable[str], bundled: bool = True,
 def discover_files(files: Iterable[Path], bundled: bool = True,
                    time_limit: float | None = None) -> dict[str, type[AbstractGame]]:
     """``discover`` for the game files ``game_files`` found already; ``time_limit``:
-    seconds each file's import may take (``load_module``)."""
+    seconds each file's import may take (``load_module``), and then all of them are
+    imported first in one throw-away process (``_import_limit.trial_imports``): a file
+    whose import overran there, or ended that process, is not imported here."""
     games: dict[str, type[AbstractGame]] = {}
     if bundled:
         from .games import BUNDLED_GAMES
         for game_class in BUNDLED_GAMES:
             games[game_class.__name__] = game_class
+    files = list(files)
+    tried = trial_imports(files, time_limit) if time_limit is not None and files else {}
     for path in files:
         try:
-            if time_limit is not None:
-                _tried(path, time_limit)
+            if path in tried:
+                raise _trial_failed(path, tried[path], time_limit or 0.0)
             classes = load_file(path, time_limit)
         except GameLoadError as err:
             log.error("game file skipped: %s", err)
@@ -361,27 +365,20 @@ def discover_files(files: Iterable[Path], bundled: bool = True,
     return games
 
 
-def _tried(path: Path, time_limit: float) -> None:
-    """Import ``path`` in a throw-away process first (``_import_limit.trial_import``): a
-    file whose import overruns there, or ends its process, is not imported here.
-
-    Raises:
-        GameLoadError: it overran, or ended its process.
-    """
-    try:
-        trial_import(path, time_limit)
-    except TrialFailed as err:
-        if err.overran:
-            raise _fixable(
-                f"{path}:{err.line}: importing the file took longer than {time_limit:g} s "
-                "and was stopped (an endless loop at the file's top level or in a class "
-                "body, or a call that waits: time.sleep, input()?). It was imported in a "
-                "process of its own first, which was ended: nothing of it runs in the "
-                "server. Fix that line, then ") from None
-        raise _fixable(
-            f"{path}: importing the file ended the process that imported it ({err.how}: "
-            "os._exit, a signal, or a crash), which in the server would "
-            "have ended the server: fix the file's top level, then ") from None
+def _trial_failed(path: Path, err: TrialFailed, time_limit: float) -> GameLoadError:
+    """Why ``path`` is not imported here: its import in the throw-away process
+    (``_import_limit.trial_imports``) overran, or ended that process."""
+    if err.overran:
+        return _fixable(
+            f"{path}:{err.line}: importing the file took longer than {time_limit:g} s "
+            "and was stopped (an endless loop at the file's top level or in a class "
+            "body, or a call that waits: time.sleep, input()?). It was imported in a "
+            "process of its own first, which was ended: nothing of it runs in the "
+            "server. Fix that line, then ")
+    return _fixable(
+        f"{path}: importing the file ended the process that imported it ({err.how}: "
+        "os._exit, a signal, or a crash), which in the server would "
+        "have ended the server: fix the file's top level, then ")
 
 
 def load_file(path: Path, time_limit: float | None = None) -> list[type[AbstractGame]]:

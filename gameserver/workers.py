@@ -36,9 +36,12 @@ Messages (plain data, ``gameserver._channel``), server → worker, and the reply
 * ``("drop", gid)``: no reply.
 
 Time: the head request may run ``time_limit`` seconds (the hello, which
-imports the game file, longer). Then the worker gets one polite interrupt
-(SIGINT: the game call running gets ``GameCallTimeout``, as in-process)
-and ``grace`` seconds to answer; after that it is killed.
+imports the game file, longer), by the wall clock. Then the server looks at
+the process a short window later (``_starved``): if it mostly waited for a
+CPU (a loaded machine), it is given another window, up to three times the
+limit; if it ran, or was blocked, it gets one polite interrupt (SIGINT: the
+game call running gets ``GameCallTimeout``, as in-process) and ``grace``
+seconds to answer; after that it is killed.
 
 Failure: a worker that dies (``pidfd`` or end of the pipe: at once), is
 killed for overrunning, sends something malformed, or left a thread or
@@ -88,7 +91,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import _channel, _reply
+from . import _channel, _reply, _starved
 from ._import_limit import IMPORT_TIMEOUT
 from ._output import Output
 from ._process import PACKAGE_PARENT, Process, death, spawn
@@ -242,6 +245,9 @@ class Worker:
     _head_started: float = 0.0
     _interrupted: tuple[Request, float] | None = None
     _running: str | None = None  # the game method the head request was interrupted in
+    # A look at the process past the head request's limit (``_starved``): the request, the
+    # process, when, what the kernel said, and whether more time was given already.
+    _probe: tuple[Request, Process, float, _starved.Sample, bool] | None = None
     _timer: asyncio.TimerHandle | None = None
     _failures: collections.deque[float] = field(default_factory=collections.deque)
     _drops: list[int] = field(default_factory=list)
@@ -594,6 +600,8 @@ class Worker:
             return
         interrupted = self._interrupted
         if interrupted is None or interrupted[0] is not head:
+            if self._starved(head, now):
+                return
             self._interrupted = (head, now)
             if hasattr(signal, "SIGINT") and sys.platform != "win32":
                 try:
@@ -607,6 +615,33 @@ class Worker:
             return
         self._replace(f"{self._running or head.method}() took longer than "
                       f"{self._limit(head):g} s and was stopped (endless loop?)")
+
+    def _starved(self, head: Request, now: float) -> bool:
+        """Whether the head request, past its limit, is given more time because its worker
+        waits for a CPU (``_starved``: a look now, and one a window later); if so, the
+        next look is armed. Only here, past a limit, is ``/proc`` read."""
+        process, limit = self._process, self._limit(head)
+        assert process is not None
+        seen = _starved.sample(process.popen.pid)
+        probe, self._probe = self._probe, None
+        if seen is None:  # (not Linux, or gone: judged by the wall clock)
+            return False
+        given = False  # (more time given to this request: at its second look and after)
+        if probe is not None and probe[0] is head and probe[1] is process:
+            if not _starved.starved(probe[3], seen, now - probe[2]):
+                return False
+            if not probe[4]:
+                log.warning("game file %s: %s() is past its time limit of %g s while its "
+                            "worker process waits for a CPU (a loaded machine): it is given "
+                            "up to %g s", self.label, self._running or head.method, limit,
+                            _starved.extended(limit))
+            given = True
+        bound = self._head_started + _starved.extended(limit)
+        if now >= bound:
+            return False
+        self._probe = (head, process, now, seen, given)
+        self._arm(min(now + _starved.window(limit), bound))
+        return True
 
     # ------------------------------------------------------------ failure
 
@@ -661,7 +696,7 @@ class Worker:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._interrupted = self._running = None
+        self._interrupted = self._running = self._probe = None
         queue, self._queue = list(self._queue), collections.deque()
         head = queue.pop(0) if queue and why else None
         # A request the dead worker never read (it died idle, from outside) did not kill it.

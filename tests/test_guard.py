@@ -485,3 +485,22 @@ def test_a_call_the_machine_does_not_run_is_not_reported_stuck() -> None:
     assert stuck == []
     assert outcome == ["framework: game G: move() took longer than 0.1 s and was stopped "
                        "(endless loop?)"]
+
+
+@pytest.mark.skipif(guard_module._thread_times(threading.get_native_id()) is None,
+                    reason="needs Linux's schedstat")
+def test_a_threads_stat_is_read_once_and_its_time_is_schedstats_cut() -> None:
+    """The watchdog reads one file at an ask where it tells (``stat``: runnable now, or
+    ran a time limit), and ``schedstat`` only for a thread blocked now; it compares
+    ``stat``'s time with ``schedstat``'s at the first ask, so ``stat``'s must not be the
+    larger (it is the same time, cut to whole clock ticks)."""
+    me = threading.get_native_id()
+    for _ in range(10 ** 6):  # (some time run)
+        pass
+    seen = guard_module._thread_stat(me)
+    times = guard_module._thread_times(me)
+    assert seen is not None and times is not None
+    runnable, cpu = seen
+    assert runnable  # (this thread, reading)
+    assert 0 < cpu <= times[0] < cpu + 0.5, (cpu, times)
+    assert guard_module._thread_stat(None) is None

@@ -364,6 +364,66 @@ def test_a_game_file_that_ends_its_process_as_it_loads_does_not_end_the_server(
             "imported it (exit status 3: ") in log, log
 
 
+def test_the_files_of_a_folder_are_tried_in_one_process_and_a_new_one_after_a_failure(
+        tmp_path: Path) -> None:
+    """With ``isolate_games = "off"`` each file was tried in a throw-away process of its
+    own (a fresh interpreter, about 0.1 s, and the file's imports, per file). All are
+    tried in one process now, in the server's order; a file that overruns or ends that
+    process fails alone, and the files after it are tried in a new one. Each file writes
+    down the process it runs in: three trial processes for five files with two
+    failures (five before), each working file once in a trial and once in the server."""
+    ran = tmp_path / "ran_in.txt"
+    note = (f"import os\nwith open({str(ran)!r}, 'a') as out:\n"
+            "    out.write(f'{os.getpid()} {__file__}\\n')\n")
+    source = (DATA / "tracer_games" / "tracer.py").read_text()
+    for name, rest in [("a_first", ""), ("b_looper", "while True: pass  # here\n"),
+                       ("c_middle", ""), ("d_quitter", "os._exit(3)\n"), ("e_last", "")]:
+        game = source.replace("class Tracer(", f"class {name.title().replace('_', '')}(")
+        (tmp_path / f"{name}.py").write_text(note + rest if rest else game + note)
+    with ServerProcess("--isolate-games", "off", "--games-dir", str(tmp_path),
+                       "--game-call-timeout", "0.5", "--game-import-timeout", "1") as server:
+        for game in ("AFirst", "CMiddle", "ELast"):
+            assert Player(server.port, game, "after", 1).join()["status"] == "ok", game
+        assert server.proc is not None
+        server_pid = str(server.proc.pid)
+        log = server.log
+    assert "b_looper.py:4: importing the file took longer than 1 s" in log, log
+    assert "d_quitter.py: importing the file ended the process that imported it" in log, log
+    runs = [(pid, Path(file).stem) for pid, file in
+            (line.split(" ", 1) for line in ran.read_text().splitlines())]
+    trials = [(pid, file) for pid, file in runs if pid != server_pid]
+    assert sorted(file for pid, file in runs if pid == server_pid) == [
+        "a_first", "c_middle", "e_last"], runs
+    assert [file for _, file in trials] == ["a_first", "b_looper", "c_middle",
+                                            "d_quitter", "e_last"], runs
+    processes = [pid for pid, _ in trials]
+    assert processes[0] == processes[1] != processes[2] == processes[3] != processes[4], runs
+    assert len(set(processes)) == 3, runs
+
+
+def test_a_file_that_cancels_its_trials_timer_and_forges_its_marks_is_stopped_in_time(
+        tmp_path: Path) -> None:
+    """The trial's timer ends a file's import at the limit; a file can cancel it
+    (``faulthandler``) and write the trial's marks itself, with the descriptor it finds
+    in ``sys.argv``. The server then ends the trial at the limit and a little more from
+    the last mark that came in order: a file that sleeps and writes "this file begins
+    again" for ever does not hold the start (it would, if any mark moved the deadline),
+    and the file after it is tried in a new process and loads."""
+    (tmp_path / "a_forger.py").write_text(
+        "import faulthandler, os, sys, time\n"
+        "faulthandler.cancel_dump_traceback_later()\n"
+        "while True:\n"
+        "    os.write(int(sys.argv[2]), b'\\ngameserver-trial-start 0\\n')\n"
+        "    time.sleep(0.05)\n")
+    shutil.copy(DATA / "tracer_games" / "tracer.py", tmp_path)
+    with ServerProcess("--isolate-games", "off", "--games-dir", str(tmp_path),
+                       "--game-call-timeout", "0.5", "--game-import-timeout", "1") as server:
+        assert Player(server.port, "Tracer", "after", 1).join()["status"] == "ok"
+        log = server.log
+    assert (f"{tmp_path.resolve() / 'a_forger.py'}:?: importing the file took longer than "
+            "1 s and was stopped") in log, log
+
+
 def test_a_slow_import_within_the_limit_loads_in_check_and_in_the_server(
         tmp_path: Path) -> None:
     """``check`` gave a file's import 4 s (twice its call limit), the server in-process

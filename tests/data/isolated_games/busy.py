@@ -4,6 +4,7 @@ Players: 1 or 2, taking turns in id order. Move ``{"burn": seconds}`` keeps
 the CPU busy that long by the clock (a wall-clock deadline, as the server's time
 limit is: on a loaded machine a move still takes that long, not many times it);
 ``{"cpu": seconds}`` keeps it busy until the process has used that much CPU time;
+``{"until": name}`` keeps it busy until a file ``name`` is next to this one;
 ``{"say": text}`` prints the text (a game's prints go to the server's log);
 ``{"end": true}`` ends the game; ``{"bad": true}`` is rejected with
 ``["bad move", 1]``; ``{"taint": ...}`` changes the move it is given to one that
@@ -73,6 +74,9 @@ class Busy(AbstractGame):
         if "cpu" in move:
             deadline = time.process_time() + move["cpu"]
             while time.process_time() < deadline:
+                pass
+        if "until" in move:
+            while not os.path.exists(os.path.join(os.path.dirname(__file__), move["until"])):
                 pass
         if "say" in move:
             print("Busy says", move["say"])

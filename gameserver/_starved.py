@@ -1,0 +1,96 @@
+"""Whether a worker past its time limit waited for a CPU (not its fault) or ran.
+
+A request to a worker is timed by the wall clock (``workers``): nothing is read
+on a request's normal path. On a loaded machine, though, a worker that did little
+may wait for a CPU past its limit, and was interrupted, killed and replaced (its
+games restored) for it, until stop 48. So when a request's limit passes, the server
+looks at its worker twice, a probe ``window`` apart, and asks the kernel what the
+process did in between (``sample``: two reads of ``/proc``, only then):
+
+* it RAN: its threads together used at least half the window's CPU time
+  (``/proc/PID/stat``, utime and stime, the whole process: a game's own threads
+  that hog the CPU count as the game running). It is interrupted, as before;
+* it WAITED for a CPU: its main thread, which runs the game calls, was runnable
+  and not running for at least half the window (``/proc/PID/schedstat``'s run
+  delay; the kernel adds a wait only when it ends, so a thread runnable at the
+  window's end is counted as waiting for the time it is not seen running or
+  waiting). It is given another window, up to ``EXTENDED`` times its limit by
+  the wall clock (``extended``), then interrupted;
+* else it was blocked (``time.sleep``, a read, the GIL that a thread of its own
+  holds, SIGSTOP): it is interrupted, as before.
+
+Each window counts from its own start, past the limit. The attempt of stop 47
+counted the wait from the server's last look at the worker idle: a worker never
+idle (steady play of its game) forgave a spinning game the waits of the requests
+before it, up to four times the limit (reverted). Here nothing before the limit
+counts, and no request runs past ``EXTENDED`` times its limit, whatever its worker
+waited.
+
+What a game can still do: make itself wait (its own priority lowered, ``nice`` or
+``SCHED_IDLE``, beside a busy machine) and be given up to ``EXTENDED`` times its
+limit; on a quiet machine it gets its CPU and is interrupted as before. Where the
+kernel does not say (not Linux), nothing is extended.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import NamedTuple
+
+EXTENDED = 3  # times its limit a request may run by the wall clock, its worker starved
+PROBE_WINDOW = 0.5  # seconds of a look at a worker past its limit, at most ...
+_TICK = 1 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01
+
+
+def window(limit: float) -> float:
+    """Seconds between two looks at a worker past a limit of ``limit`` seconds: up to
+    ``PROBE_WINDOW``, and half the limit for a short one (an interrupt comes that much
+    later than the limit: a spinning game is stopped a window after it)."""
+    return min(PROBE_WINDOW, limit / 2)
+
+
+def extended(limit: float) -> float:
+    """Seconds a request of ``limit`` seconds may run by the wall clock at most."""
+    return EXTENDED * limit
+
+
+class Sample(NamedTuple):
+    """What the kernel says of a process at one moment (seconds, since it started)."""
+
+    cpu: float  # CPU time its threads used together
+    ran: float  # ... its main thread ran
+    waited: float  # ... its main thread waited for a CPU (runnable, not running)
+    runnable: bool  # its main thread is runnable now (running, or waiting for a CPU)
+
+
+def sample(pid: int) -> Sample | None:
+    """What the kernel says of process ``pid`` now; None where it does not say (not
+    Linux, or the process is gone)."""
+    try:
+        stat = _read(f"/proc/{pid}/stat").rsplit(b")", 1)[1].split()
+        ran, waited = _read(f"/proc/{pid}/schedstat").split()[:2]
+        return Sample((int(stat[11]) + int(stat[12])) * _TICK, int(ran) / 1e9,
+                      int(waited) / 1e9, stat[0] == b"R")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _read(path: str) -> bytes:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.read(fd, 1024)
+    finally:
+        os.close(fd)
+
+
+def starved(before: Sample, after: Sample, seconds: float) -> bool:
+    """Whether a process seen as ``before`` and, ``seconds`` later, as ``after`` mostly
+    waited for a CPU in between (see the module docstring): it did not use half of that
+    time's CPU, and its main thread waited half of it."""
+    half = seconds / 2
+    if after.cpu - before.cpu >= half:
+        return False
+    waited = after.waited - before.waited
+    if after.runnable:  # (a wait going on now is not counted yet)
+        waited = max(waited, seconds - (after.ran - before.ran))
+    return waited >= half
