@@ -32,22 +32,22 @@ _INVISIBLE = re.compile("[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u2800\u316
 def looks(name: str) -> str:
     """What ``name`` looks like: two names with the same ``looks`` are one to a reader.
 
-    Left out: case, width and compatibility forms (NFKC: a full-width "alice", a
-    circled digit), invisible and control characters (U+200B, U+00AD, U+0007) and
-    spaces at the ends or doubled. Where names are told apart (the players of one
-    session, a tournament's participants), a name that looks like one there already
-    is refused, so that nobody stands in the lobby, on the dashboard or in a
-    tournament's standings looking like another (until 2026-12-01 "alice\u200b" and
-    "Alice" stood beside "alice"). Letters of other scripts that look like Latin ones
-    (a Cyrillic "a") are not caught: that takes Unicode's confusables table, which the
-    standard library lacks. An empty result for a non-empty name: it shows nothing.
+    Left out: width and compatibility forms (NFKC: a full-width "alice", a circled
+    digit), invisible and control characters (U+200B, U+00AD, U+0007) and spaces at
+    the ends or doubled. Where names are told apart (the players of one session, a
+    tournament's participants), a name that looks like one there already is refused,
+    so that nobody stands in the lobby, on the dashboard or in a tournament's
+    standings looking like another (until 2026-12-01 "alice\u200b" and a full-width
+    "alice" stood beside "alice"). Case is kept: "Alice" and "alice" look different,
+    and PROTOCOL.md refuses only a name already used (a classic client may seat
+    both). Letters of other scripts that look like Latin ones (a Cyrillic "a") are
+    not caught: that takes Unicode's confusables table, which the standard library
+    lacks. An empty result for a non-empty name: it shows nothing.
     """
     if name.isascii() and name.isprintable():  # (most names: no table to look in)
-        return " ".join(name.lower().split())
+        return " ".join(name.split())
     shown = "".join(c for c in name if unicodedata.category(c) not in ("Cf", "Cc"))
-    shown = _INVISIBLE.sub("", unicodedata.normalize("NFKC", shown))
-    shown = unicodedata.normalize("NFKC", shown.casefold())
-    return " ".join(_INVISIBLE.sub("", shown).split())
+    return " ".join(_INVISIBLE.sub("", unicodedata.normalize("NFKC", shown)).split())
 
 
 def new_key() -> str:

@@ -269,7 +269,7 @@ class Session:
         if name and any(p.name and p.shown == shown for p in self.players):
             raise framework_error(
                 "name already in use: it looks like the name of a player here (it differs "
-                "only in case, width, spaces or invisible characters); pick another name")
+                "only in width, spaces or invisible characters); pick another name")
         self.players.append(player)
         if self.full:
             self._views_ready()

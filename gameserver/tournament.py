@@ -36,8 +36,8 @@ time ran out) is *withdrawn*: its later games are lost without being
 played, and a Swiss round no longer pairs it. Joining again reinstates it
 for the games still to come.
 
-Registration refuses a name that looks like a registered one ("Alice" or
-"alice\u200b" beside "alice": ``players.looks``) or that shows nothing; a
+Registration refuses a name that looks like a registered one (a full-width
+"alice" or "alice\u200b" beside "alice": ``players.looks``) or that shows nothing; a
 registration read back from the store is taken as it was saved. (That rule
 is why this module is a few lines over our ~450.)
 """

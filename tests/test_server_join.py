@@ -350,13 +350,13 @@ def test_a_name_that_turns_the_text_after_it_around_is_refused(
 
 def test_a_name_that_looks_like_another_players_in_the_session_is_refused(
         games_server: ServerThread) -> None:
-    """Until 2026-12-01 "alice\\u200b" (a zero-width space), "Alice" or a full-width
+    """Until 2026-12-01 "alice\\u200b" (a zero-width space) or a full-width
     "alice" could sit beside "alice": on the dashboard, in the discovery listing and
     in the history nobody could tell which was the real one."""
     port, session = games_server.port, token()
-    alice = Call(port, join_request("Recorder", session, 3, "alice"))
+    alice = Call(port, join_request("Recorder", session, 4, "alice"))
     assert alice.blocked()
-    for name in ("alice\u200b", "Alice", "\uff41lice", "alice ", "al\u00adice", "ali\u2060ce"):
+    for name in ("alice\u200b", "\uff41lice", "alice ", "al\u00adice", "ali\u2060ce"):
         message = error(ask(port, join_request("Recorder", session, None, name)))
         assert message.startswith("framework: name already in use: it looks like the name "
                                   "of a player here"), name
@@ -367,11 +367,15 @@ def test_a_name_that_looks_like_another_players_in_the_session_is_refused(
     for name in ("\u3164", "\u200b\u200d", "\u115f ", "\u2800"):
         message = error(ask(port, join_request("Recorder", session, None, name)))
         assert message.startswith(f"framework: player name {name!a} shows nothing"), name
-    # Names that look different, and players without a name, are welcome as before.
+    # Names that look different (case counts, as PROTOCOL.md has it), and players
+    # without a name, are welcome as before.
     bob = Call(port, join_request("Recorder", session, None, "bob"))
     assert bob.blocked()
-    assert ok(ask(port, join_request("Recorder", session, None, "")))["player_id"] == 2
+    upper = Call(port, join_request("Recorder", session, None, "Alice"))
+    assert upper.blocked()
+    assert ok(ask(port, join_request("Recorder", session, None, "")))["player_id"] == 3
     assert ok(alice.reply())["player_id"] == 0 and ok(bob.reply())["player_id"] == 1
+    assert ok(upper.reply())["player_id"] == 2
 
 
 # ---------------------------------------------------------------- observe

