@@ -405,8 +405,8 @@ def _idle_timed_out(server: Any, link: Any) -> None:
             sock = getattr(conn, "_sock", None)  # plain TCP; over TLS, the transport's
             sock = sock if sock is not None else conn._transport.get_extra_info("socket")
             if sock.getpeername() == mine and conn.state.name == "READING":
-                conn._timed_out()
-                return True
+                conn._timed_out()  # (kept while the kernel still holds some of a reply)
+                return conn.state.name != "READING"
         return False  # still answering its last request (a step's): not idle yet
 
     until(lambda: server.call(timed_out), "the link's connection idle")
