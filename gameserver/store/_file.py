@@ -287,7 +287,9 @@ def _update_schema(path: str, db: sqlite3.Connection) -> None:
     """Bring the file to the current schema (nothing is written if it has it)."""
     with writes_at_start(path, db):
         db.executescript(SCHEMA)
-        db.execute(FORGET_PRUNED_RATED)
+        if db.execute(FORGET_PRUNED_RATED.replace("DELETE", "SELECT 1", 1) + " LIMIT 1"
+                      ).fetchone():  # (else no write: another program may hold the lock)
+            db.execute(FORGET_PRUNED_RATED)
         _add_new_columns(db)
         _index_ended_games(db)
         if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
