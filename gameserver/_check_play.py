@@ -8,6 +8,9 @@ not listed, to see whether ``move`` accepts it. A game without
 ``legal_moves`` is played with moves guessed from the words in its source
 code (``move["x"]`` gives the key ``"x"``, string constants likely values).
 Every problem goes into the ``Report`` in the words of ``_check_words``.
+
+(About 510 lines on purpose: what is checked along one game played, its turns,
+its states, its replay from the seed, stays with the playing that sees it.)
 """
 
 from __future__ import annotations
