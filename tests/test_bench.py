@@ -235,8 +235,12 @@ def test_tictactoe_load_push_players_play_on_after_their_connection_fails() -> N
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["steps"] == [True, True, True], result
-    assert result["errors"] == ["connection closed by the server before the terminator",
-                                "send: lost by the test"], result
+    # The closed connection fails the player's next read or its next send, whichever
+    # comes first (the kernel's timing): either is one error.
+    closed, lost = result["errors"]
+    assert closed in ("connection closed by the server before the terminator",
+                      "send: Broken pipe"), result
+    assert lost == "send: lost by the test", result
 
 # Hang guards only, past the smoke run's own limits (600 s for each of its waits: a
 # server starting under valgrind, the joins, each window's first move): on a loaded

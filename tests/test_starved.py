@@ -67,6 +67,13 @@ def starved_worker(pid: int) -> Iterator[None]:
         os.sched_setaffinity(hog.pid, {cpu})
         os.sched_setaffinity(pid, {cpu})
         os.setpriority(os.PRIO_PROCESS, pid, 19)  # (its main thread: it runs the game calls)
+        # A worker starts a session of its own (``_process.spawn``): where the kernel groups
+        # by session (autogroup), its group shares the CPU with the spinner's as an equal,
+        # whatever the nice of its threads (the worker had half of it, and was interrupted
+        # on a quiet machine). The group's own nice is set too.
+        autogroup = Path(f"/proc/{pid}/autogroup")
+        if autogroup.exists():
+            autogroup.write_text("19")
         assert hog.stdout.readline() == b"spinning\n"
         yield
     finally:
