@@ -512,7 +512,9 @@ class BaseConnection(HeldReplies):
         """The deadline of the current state passed (see the table at the top)."""
         state = self._state
         if self._until and state is CLOSING:  # refused, or hung up in HEADER (``_hang_up``)
-            if monotonic() < self._until:
+            if monotonic() < self._until or (self._held_unsaved
+                                              and not self._takes_nothing()):
+                # (replies held for their save, a slow disk: sent once saved, as below)
                 self._set_short_deadline()
             else:
                 self._abort()  # the client did not take what is unsent in the drain's time

@@ -177,7 +177,10 @@ def trial_imports(paths: list[Path], time_limit: float) -> dict[Path, TrialFaile
     are tried in a new one. They run as in the server: its user, folder, ``sys.path``
     and environment, each after the files before it (what a file's top level does, it
     does twice, once there). The process and whatever it started (its process group)
-    are killed when it is done.
+    are killed when it is done. A file that fails after others in its process is tried
+    again alone before it is blamed: a thread a file before it left may have done it
+    (that file itself passes, as it did in a process of its own: what it does later,
+    it does later in the server too).
     """
     failed: dict[Path, TrialFailed] = {}
     if sys.platform == "win32" or not hasattr(os, "waitid"):  # no trial: Windows (no
@@ -186,7 +189,11 @@ def trial_imports(paths: list[Path], time_limit: float) -> dict[Path, TrialFaile
     while rest:
         ended, failure = _trial_run(rest, time_limit)
         if failure is not None:
-            failed[rest[ended]] = failure
+            if ended:  # files before it ran in that process: a thread one left (one that
+                # ends the process later, or hogs it) may have failed it; it is tried alone
+                _, failure = _trial_run(rest[ended:ended + 1], time_limit)
+            if failure is not None:
+                failed[rest[ended]] = failure
             ended += 1
         rest = rest[ended:]
     return failed

@@ -286,7 +286,7 @@ class Tournament:
         if shown in self._looks and not restored:
             raise TournamentError(
                 f"the name {name!a} looks like {self._looks[shown]!a}, registered already (it "
-                "differs only in case, width, spaces or invisible characters); pick another "
+                "differs only in width, spaces or invisible characters); pick another "
                 "name")
         if len(self.participants) >= self.settings.max_participants:
             raise TournamentError(f"tournament {self.name} is full "

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gameserver import _check_target, _no_such_game, registry
+from gameserver import _check_target, _import_limit, _no_such_game, registry
 from gameserver.games import BUNDLED_GAMES
 from tests.serverproc import ServerProcess
 from tests.wire import Player
@@ -369,9 +369,11 @@ def test_the_files_of_a_folder_are_tried_in_one_process_and_a_new_one_after_a_fa
     """With ``isolate_games = "off"`` each file was tried in a throw-away process of its
     own (a fresh interpreter, about 0.1 s, and the file's imports, per file). All are
     tried in one process now, in the server's order; a file that overruns or ends that
-    process fails alone, and the files after it are tried in a new one. Each file writes
-    down the process it runs in: three trial processes for five files with two
-    failures (five before), each working file once in a trial and once in the server."""
+    process fails alone, and the files after it are tried in a new one (a file that
+    failed after others is tried once more alone first, to be sure it was its own
+    doing). Each file writes down the process it runs in: five trial processes for five
+    files with two failures after others (five before, and as many with no failure),
+    each working file once in a trial and once in the server."""
     ran = tmp_path / "ran_in.txt"
     note = (f"import os\nwith open({str(ran)!r}, 'a') as out:\n"
             "    out.write(f'{os.getpid()} {__file__}\\n')\n")
@@ -394,11 +396,31 @@ def test_the_files_of_a_folder_are_tried_in_one_process_and_a_new_one_after_a_fa
     trials = [(pid, file) for pid, file in runs if pid != server_pid]
     assert sorted(file for pid, file in runs if pid == server_pid) == [
         "a_first", "c_middle", "e_last"], runs
-    assert [file for _, file in trials] == ["a_first", "b_looper", "c_middle",
-                                            "d_quitter", "e_last"], runs
+    assert [file for _, file in trials] == ["a_first", "b_looper", "b_looper", "c_middle",
+                                            "d_quitter", "d_quitter", "e_last"], runs
     processes = [pid for pid, _ in trials]
-    assert processes[0] == processes[1] != processes[2] == processes[3] != processes[4], runs
-    assert len(set(processes)) == 3, runs
+    assert processes[0] == processes[1] and processes[3] == processes[4], runs
+    assert len(set(processes)) == 5, runs
+
+
+def test_a_file_is_not_blamed_for_what_a_file_before_it_left_running(
+        tmp_path: Path) -> None:
+    """All the files are tried in one process: a thread the first left behind ended the
+    process (``os._exit``) during the second's import, and the second was reported as
+    "importing the file ended the process" and skipped. A file that fails after others
+    is tried again alone: the second passes."""
+    first = tmp_path / "a_leaves_a_timer.py"
+    first.write_text("import os, threading\nthreading.Timer(0.3, os._exit, (4,)).start()\n")
+    second = tmp_path / "b_slow.py"
+    second.write_text("import time\nend = time.monotonic() + 1\n"
+                      "while time.monotonic() < end:\n    pass\n")
+    failed = _import_limit.trial_imports([first, second], 5.0)
+    assert second not in failed, failed
+    # Alone, a file that ends its process fails as before.
+    quitter = tmp_path / "c_quits.py"
+    quitter.write_text("import os\nos._exit(3)\n")
+    failed = _import_limit.trial_imports([second, quitter], 5.0)
+    assert list(failed) == [quitter] and failed[quitter].how == "exit status 3", failed
 
 
 def test_a_file_that_cancels_its_trials_timer_and_forges_its_marks_is_stopped_in_time(

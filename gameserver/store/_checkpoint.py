@@ -141,12 +141,14 @@ class Checkpointer:
         except OSError:
             return False
 
-    def close(self, timeout: float) -> None:
-        """Stop the thread; wait up to ``timeout`` seconds for its pass to end."""
+    def close(self, timeout: float) -> bool:
+        """Stop the thread; wait up to ``timeout`` seconds for its pass to end. False if it
+        has not ended (a checkpoint may still be copying the log into the file)."""
         self._stopping = True
         self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def _run(self) -> None:
         db = self._db

@@ -327,8 +327,12 @@ class Store:
         if self._put_off is not None:
             self._put_off.cancel()
         deadline = time.monotonic() + WRITER_WAIT  # (for both threads: ``CLOSE_MAX``)
+        # A checkpoint still copying (a disk hung past the wait) writes the file: a look
+        # for another's write would take it for one (``_may_copy``), and no checkpoint of
+        # the close's may run beside it.
+        copying = False
         if self._checkpointer is not None:
-            self._checkpointer.close(WRITER_WAIT)
+            copying = not self._checkpointer.close(WRITER_WAIT)
             self._checkpointer = None
         self._watch()  # a file deleted since the last look takes no last commit
         if self._writer is not None:
@@ -344,7 +348,8 @@ class Store:
                 leave_to_writer(batch, in_flight, self._take_backlog(), self._retry_tickets)
                 self._file = None  # (``_landed`` does nothing now)
                 return
-        self._may_copy()  # (no thread copies now) written over: no last commit either
+        if not copying:  # written over: no last commit either
+            self._may_copy()
         in_flight, self._in_flight = self._in_flight, None
         gone = Ops()  # the rows of sessions ended for rows the file refused (``_refuse``)
         ops, left = in_flight_left(
@@ -386,7 +391,12 @@ class Store:
         for key, ticket, touched in tickets:  # (failed: nothing writes them again)
             ticket.answer(outcome(refused, key, touched) or (error and SAVE_LOST))
         if self._file is not None:
-            self._copy_log_in()
+            if copying:
+                log.warning("a checkpoint of %s still runs as the store closes (a slow "
+                            "disk?): the log stays beside the file; keep the two together",
+                            self.path)
+            else:
+                self._copy_log_in()
             self._file.close()
             self._file = None
             self._say_closed()
