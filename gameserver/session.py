@@ -266,7 +266,7 @@ class Session:
             raise framework_error("name already in use")
         player = Player(name, address=address)
         shown = player.shown
-        if name and any(p.name and p.shown == shown for p in self.players):
+        if shown and any(p.shown == shown for p in self.players):  # (ASCII spaces: as before)
             raise framework_error(
                 "name already in use: it looks like the name of a player here (it differs "
                 "only in width, spaces or invisible characters); pick another name")

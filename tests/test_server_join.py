@@ -376,6 +376,12 @@ def test_a_name_that_looks_like_another_players_in_the_session_is_refused(
     assert ok(ask(port, join_request("Recorder", session, None, "")))["player_id"] == 3
     assert ok(alice.reply())["player_id"] == 0 and ok(bob.reply())["player_id"] == 1
     assert ok(upper.reply())["player_id"] == 2
+    # Names of ASCII spaces show nothing, as "" does: taken beside each other, as before.
+    spaces = token()
+    first = Call(port, join_request("Recorder", spaces, 2, " "))
+    assert first.blocked()
+    assert ok(ask(port, join_request("Recorder", spaces, None, "  ")))["player_id"] == 1
+    assert ok(first.reply())["player_id"] == 0
 
 
 # ---------------------------------------------------------------- observe
