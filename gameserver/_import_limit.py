@@ -166,6 +166,12 @@ class TrialFailed(Exception):
         self.overran, self.line, self.how = overran, line, how
 
 
+# Files one trial process is given at most: their paths go on its command line, which
+# the system bounds (Linux: ``ARG_MAX``, 2 MB by default; 600 paths of 3,800 bytes failed
+# the trial's start with "Argument list too long", and the server's with it).
+TRIAL_FILES_MAX = 200
+
+
 def trial_imports(paths: list[Path], time_limit: float) -> dict[Path, TrialFailed]:
     """Import game files ``paths`` in a throw-away process, in this order, each within
     ``time_limit`` seconds (see the module docstring): why each file whose import did not
@@ -176,18 +182,18 @@ def trial_imports(paths: list[Path], time_limit: float) -> dict[Path, TrialFaile
     each); a file that overran or ended the process ends with it, and the files after it
     are tried in a new one. They run as in the server: its user, folder, ``sys.path``
     and environment, each after the files before it (what a file's top level does, it
-    does twice, once there). The process and whatever it started (its process group)
-    are killed when it is done. A file that fails after others in its process is tried
-    again alone before it is blamed: a thread a file before it left may have done it
-    (that file itself passes, as it did in a process of its own: what it does later,
-    it does later in the server too).
+    does twice, once there), ``TRIAL_FILES_MAX`` files at most. The process and whatever
+    it started (its process group) are killed when it is done. A file that fails after
+    others in its process is tried again alone before it is blamed: a thread a file
+    before it left may have done it (that file itself passes, as it did in a process of
+    its own: what it does later, it does later in the server too).
     """
     failed: dict[Path, TrialFailed] = {}
     if sys.platform == "win32" or not hasattr(os, "waitid"):  # no trial: Windows (no
         return failed  # process groups, no descriptors passed), macOS (no waitid: below)
     rest = list(paths)
     while rest:
-        ended, failure = _trial_run(rest, time_limit)
+        ended, failure = _trial_run(rest[:TRIAL_FILES_MAX], time_limit)
         if failure is not None:
             if ended:  # files before it ran in that process: a thread one left (one that
                 # ends the process later, or hogs it) may have failed it; it is tried alone

@@ -423,6 +423,24 @@ def test_a_file_is_not_blamed_for_what_a_file_before_it_left_running(
     assert list(failed) == [quitter] and failed[quitter].how == "exit status 3", failed
 
 
+def test_a_folder_whose_paths_pass_the_command_lines_bound_is_tried(
+        tmp_path: Path) -> None:
+    """The trial's files go on its command line: 600 files of paths of about 3,800 bytes
+    (2.3 MB) made its start fail with "Argument list too long", and the server's with it.
+    A trial process takes ``TRIAL_FILES_MAX`` files at most."""
+    folder = tmp_path
+    for level in range(15):
+        folder = folder / f"{level:02d}{'d' * 248}"
+    folder.mkdir(parents=True)
+    files = [folder / f"g{number:03d}.py" for number in range(600)]
+    for file in files:
+        file.write_text("VALUE = 1\n")
+    files.append(folder / "quits.py")
+    files[-1].write_text("import os\nos._exit(3)\n")
+    assert sum(len(str(file)) + 1 for file in files) > 2 * 1024 * 1024
+    assert list(_import_limit.trial_imports(files, 5.0)) == [files[-1]]
+
+
 def test_a_file_that_cancels_its_trials_timer_and_forges_its_marks_is_stopped_in_time(
         tmp_path: Path) -> None:
     """The trial's timer ends a file's import at the limit; a file can cancel it
