@@ -30,6 +30,9 @@ What a game can still do: make itself wait (its own priority lowered, ``nice`` o
 ``SCHED_IDLE``, beside a busy machine) and be given up to ``EXTENDED`` times its
 limit; on a quiet machine it gets its CPU and is interrupted as before. Where the
 kernel does not say (not Linux), nothing is extended.
+
+``read_stat`` and ``read_schedstat`` read those two files; the guard reads its
+threads' with them too (``guard.GameGuard._went_on``).
 """
 
 from __future__ import annotations
@@ -66,12 +69,32 @@ class Sample(NamedTuple):
 def sample(pid: int) -> Sample | None:
     """What the kernel says of process ``pid`` now; None where it does not say (not
     Linux, or the process is gone)."""
+    stat = read_stat(f"/proc/{pid}/stat")
+    times = read_schedstat(f"/proc/{pid}/schedstat") if stat is not None else None
+    if stat is None or times is None:
+        return None
+    return Sample(stat[1], times[0], times[1], stat[0])
+
+
+def read_stat(path: str) -> tuple[bool, float] | None:
+    """From a ``stat`` file of ``/proc`` (a process's, or a thread's under ``task/``):
+    whether it is runnable now (state R: running, or waiting for a CPU), and the seconds
+    of CPU it used (utime and stime, in whole clock ticks); None where the kernel does
+    not say. (The name before the fields may hold ")": the last one ends it.)"""
     try:
-        stat = _read(f"/proc/{pid}/stat").rsplit(b")", 1)[1].split()
-        ran, waited = _read(f"/proc/{pid}/schedstat").split()[:2]
-        return Sample((int(stat[11]) + int(stat[12])) * _TICK, int(ran) / 1e9,
-                      int(waited) / 1e9, stat[0] == b"R")
+        fields = _read(path).rsplit(b")", 1)[1].split()
+        return fields[0] == b"R", (int(fields[11]) + int(fields[12])) * _TICK
     except (OSError, IndexError, ValueError):
+        return None
+
+
+def read_schedstat(path: str) -> tuple[float, float] | None:
+    """From a ``schedstat`` file of ``/proc``: the seconds it ran, and those it waited
+    for a CPU (counted once each wait ends), so far; None where the kernel does not say."""
+    try:
+        ran, waited = _read(path).split()[:2]
+        return int(ran) / 1e9, int(waited) / 1e9
+    except (OSError, ValueError):
         return None
 
 

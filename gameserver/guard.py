@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import os
 import threading
 import time
 import traceback
@@ -46,6 +45,8 @@ from collections import Counter
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
+
+from ._starved import read_schedstat, read_stat
 
 log = logging.getLogger("gameserver.guard")
 
@@ -385,15 +386,7 @@ def _thread_times(native_id: int | None) -> tuple[float, float] | None:
     ``schedstat``, one read of a few bytes)."""
     if native_id is None:
         return None
-    try:
-        with open(f"/proc/self/task/{native_id}/schedstat", "rb") as file:
-            ran, waited = file.read().split()[:2]
-        return int(ran) / 1e9, int(waited) / 1e9
-    except (OSError, ValueError):
-        return None
-
-
-_TICK = 1 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01
+    return read_schedstat(f"/proc/self/task/{native_id}/schedstat")
 
 
 def _thread_stat(native_id: int | None) -> tuple[bool, float] | None:
@@ -411,12 +404,7 @@ def _thread_stat(native_id: int | None) -> tuple[bool, float] | None:
     waited to run most of the time and is blocked only now (on the GIL, once it ran)."""
     if native_id is None:
         return None
-    try:
-        with open(f"/proc/self/task/{native_id}/stat", "rb") as file:
-            fields = file.read().rsplit(b")", 1)[1].split()
-        return fields[0] == b"R", (int(fields[11]) + int(fields[12])) * _TICK
-    except (OSError, IndexError, ValueError):
-        return None
+    return read_stat(f"/proc/self/task/{native_id}/stat")
 
 
 def _one_line(err: BaseException) -> str:
