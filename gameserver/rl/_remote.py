@@ -208,6 +208,9 @@ class Link:
         # Its tables' views by the bytes of the move and restart replies that brought
         # them, per game (``RemoteTable.move``, ``start``): at most ``KNOWN_MAX`` a game.
         self.known: dict[str, dict[tuple[int, int, bytes], tuple[dict[int, View], bool]]] = {}
+        # The tables that use the link and have not let it go (``RemoteTable.close``,
+        # ``abandon``): the connection is closed with the last one only (``let_go``).
+        self.tables = 0
 
     def connect(self) -> socket.socket:
         """A new connection to the server (its timeout: ``timeout``).
@@ -496,6 +499,16 @@ class Link:
                 taken += len(plan.payloads)
         return results
 
+    def let_go(self) -> None:
+        """One of the link's tables uses it no more (closed, or abandoned): the connection
+        is closed once none does. Until 2026-12-01 any table closed it: a vector env's
+        sessions share it (``run_many``), and one of them closed or collected (its
+        ``__del__`` runs wherever the collector interrupts, a request of another table
+        under way on the connection too) closed it under the others."""
+        self.tables -= 1
+        if self.tables <= 0:
+            self.close()
+
     def leave(self, payloads: list[bytes]) -> None:
         """Close the connection, then send ``payloads`` (``leave`` requests: the leave
         extension of gameserver 0.2.0) on a connection of their own, and read their
@@ -503,7 +516,8 @@ class Link:
 
         A connection of their own: the link's may still have a request waiting
         (a ``state`` that waits for another client, interrupted by Ctrl-C), whose
-        reply they would wait behind; closing it ends that request. Errors: a
+        reply they would wait behind; closing it ends that request (``_interrupted``
+        closed it already). Errors: a
         server that is down or lost the session holds nothing of ours, and an
         older one (``unknown request type``) keeps the session until it is idle
         for its ``game_timeout``, as before; neither is worth an error in
@@ -511,6 +525,12 @@ class Link:
         (``_leave``).
         """
         self.close()
+        self.send_leaves(payloads)
+
+    def send_leaves(self, payloads: list[bytes]) -> None:
+        """Send ``payloads`` (``leave`` requests) on a connection of their own, read their
+        replies, ``LEAVE_TIMEOUT`` at most; errors are ignored (``leave``). The link's own
+        connection is left as it is (other tables may use it)."""
         if payloads:
             _leave(self.address, self._context, b"".join(payloads), len(payloads),
                    time.monotonic() + min(self.timeout, LEAVE_TIMEOUT))
@@ -1214,6 +1234,7 @@ class RemoteTable:
         # tables share the first one's).
         self.guard: GameGuard | None = None
         self.own_guard = False
+        link.tables += 1  # (``Link.let_go``: by ``close`` or ``abandon``, once made entire)
         self._pid = os.getpid()  # (last: ``__del__`` leaves only a table made entire)
 
     # ------------------------------------------------------------ the table interface
@@ -1297,7 +1318,8 @@ class RemoteTable:
         ``rl_observation`` run unguarded)."""
         link, self.link = self.link, CLOSED
         if link is not CLOSED:
-            link.leave(self.departures())
+            link.let_go()  # (the connection, if no other table uses it: ``Link.leave``)
+            link.send_leaves(self.departures())
         if self.guard is not None:
             self.guard.close()
 
@@ -1317,14 +1339,15 @@ class RemoteTable:
         """Leave the session without waiting: the leaves go to the leaver thread
         (``_abandoned``), so that no I/O holds the code the collector interrupted, nor
         the program's exit for longer than ``EXIT_LEAVE_TIMEOUT``. The connection is
-        closed (no request of the table is under way: it is collected, or the program
-        ends). Nothing in a forked child: the seats are its parent's, which plays on."""
+        closed if no other table uses it (``Link.let_go``: no request of this table is
+        under way, as it is collected or the program ends; one of another table may be).
+        Nothing in a forked child: the seats are its parent's, which plays on."""
         if self._pid != os.getpid():
             return
         link, self.link = self.link, CLOSED
         payloads = self.departures()
         if link is not CLOSED:
-            link.close()
+            link.let_go()
             if payloads:
                 _abandoned.put((link.address, link._context, payloads))
 

@@ -8,9 +8,10 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
-from gameserver.rl import GameError, aec_env, gym_env, vector_env
+from gameserver.rl import GameError, _remote, aec_env, gym_env, vector_env
 from tests.wire import until
 
 TIMEOUT = 20.0  # seconds for any reply: a request that blocks by mistake fails the test
@@ -69,6 +70,33 @@ def test_an_env_dropped_without_close_leaves_its_sessions(make_server, kind: str
         assert len(sessions_of(server)) == (2 if kind == "vector" else 1)
         del env  # (no gc.collect(): nothing else holds it)
         until(lambda: sessions_of(server) == [], "the dropped env's sessions left")
+
+
+def test_a_table_closed_or_dropped_leaves_the_connection_its_siblings_share(make_server
+                                                                            ) -> None:
+    """The sessions of a vector env share one connection (``vector_env`` passes its
+    ``link`` to each): one of them closed, or dropped and collected, closed it under the
+    others (a collection runs wherever it interrupts, a request of another session under
+    way too), whose next request needed a new connection. Only the last closes it."""
+    server = make_server()
+    address = (server.host, server.port)
+    link = _remote.Link(address, timeout=TIMEOUT)
+    kept, dropped, closed = (gym_env("Nim", server=address, link=link) for _ in range(3))
+    _, info = kept.reset(seed=1)
+    dropped.reset(seed=2)
+    closed.reset(seed=3)
+    shared = link._sock
+    assert len(sessions_of(server)) == 3
+    del dropped  # (collected at once: its table's __del__ abandons it)
+    until(lambda: len(sessions_of(server)) == 2, "the dropped env's session left")
+    closed.close()
+    assert len(sessions_of(server)) == 1
+    assert link._sock is shared and shared.fileno() != -1  # (still open, still the link's)
+    kept.step(int(np.flatnonzero(info["action_mask"])[0]))
+    assert link._sock is shared
+    kept.close()
+    assert link._sock is None and shared.fileno() == -1  # (the last one closed it)
+    assert sessions_of(server) == []
 
 
 SCRIPT = """
