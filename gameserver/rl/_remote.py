@@ -69,6 +69,7 @@ import struct
 import sys
 import threading
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -126,6 +127,9 @@ LEAVE_TIMEOUT = 10.0
 # Seconds the program's exit waits, at most, for the leaves of the envs it did not close
 # (``_leave_at_exit``).
 EXIT_LEAVE_TIMEOUT = 2.0
+# Tables whose leaves wait for the leaver thread, at most (``_abandoned``): those of a
+# table dropped when that many wait are not sent (``RemoteTable.abandon``).
+ABANDONED_MAX = 1024
 # Timeouts kept by the kernel: Linux's struct timeval is two longs.
 _KERNEL_TIMEOUTS = sys.platform.startswith("linux") and hasattr(socket, "SO_RCVTIMEO")
 _TIMEVAL = struct.Struct("@ll")
@@ -763,12 +767,57 @@ def _leave(address: tuple[str, int], context: ssl.SSLContext | None, payload: by
 # The leaves of tables that were not closed (``RemoteTable.__del__``, ``_leave_at_exit``):
 # (address, TLS context, requests), or a ``threading.Event`` to set once everything put
 # before it is done. ``SimpleQueue.put`` may be called from ``__del__`` (it takes no lock
-# that the code the collector interrupted may hold); the leaver thread does the I/O.
+# that the code the collector interrupted may hold); the leaver thread does the I/O. At
+# most ``ABANDONED_MAX`` tables' leaves (``_abandon``).
 _abandoned: queue.SimpleQueue[Any] = queue.SimpleQueue()
+# Tables whose leaves were not sent, the queue being full (``_abandon``), in all; and how
+# many of them the leaver thread has warned of (``_warn_unsent``).
+leaves_unsent = 0
+_unsent_warned = 0
 _leaver: threading.Thread | None = None
 _leaver_lock = threading.Lock()
 # The tables of this process that hold seats, left at exit if they are still open.
 _open_tables: WeakSet[RemoteTable] = WeakSet()
+
+
+def _abandon(link: Link, payloads: list[bytes]) -> None:
+    """Hand the leave requests ``payloads`` of a table of ``link`` to the leaver thread,
+    unless ``ABANDONED_MAX`` tables' leaves wait for it already: then they are not sent
+    (counted in ``leaves_unsent``; the leaver thread warns), and the table's sessions stay
+    on the server until idle for its ``game_timeout``, as those of a process killed.
+
+    Why a bound: the leaver sends each server's leaves in one write and waits for their
+    replies, ``LEAVE_TIMEOUT`` at most; a server that answers slowly, or not at all
+    (stopped, overloaded, a network gone), holds it that long, and a loop that dropped
+    envs meanwhile (their seats joined on other servers, or before it stopped) grew the
+    queue without limit: a few hundred bytes per table, for ever. No I/O here, nor a lock
+    (``__del__``: ``_abandoned``); ``qsize`` is exact enough for a bound (a put from
+    another thread at the same moment may pass it by one)."""
+    global leaves_unsent
+    if _abandoned.qsize() < ABANDONED_MAX:
+        _abandoned.put((link.address, link._context, payloads))
+    else:
+        leaves_unsent += 1
+
+
+def _warn_unsent() -> None:
+    """On the leaver thread: say once per overflow (``_abandon``) how many tables' leaves
+    were not sent. A warning filter that turns it into an error (``-W error``, pytest's
+    ``filterwarnings``) must not end the leaver thread."""
+    global _unsent_warned
+    unsent = leaves_unsent
+    if unsent == _unsent_warned:
+        return
+    _unsent_warned = unsent
+    try:
+        warnings.warn(
+            f"gameserver.rl: the leaves of {unsent} dropped envs' sessions were not sent: "
+            f"{ABANDONED_MAX} envs' leaves were waiting already for a server that answers "
+            "slowly or not at all; those sessions stay on the server until idle for its "
+            "game_timeout. Close envs you are done with (env.close(), or a with block).",
+            RuntimeWarning, stacklevel=1)
+    except Exception:  # (a filter that raises: ``leaves_unsent`` says it still)
+        pass
 
 
 def _start_leaver() -> None:
@@ -802,6 +851,7 @@ def _leave_abandoned() -> None:
         for (address, context), payloads in servers.items():
             _leave(address, context, b"".join(payloads), len(payloads),
                    time.monotonic() + LEAVE_TIMEOUT)
+        _warn_unsent()
         for event in done:
             event.set()
 
@@ -1349,7 +1399,7 @@ class RemoteTable:
         if link is not CLOSED:
             link.let_go()
             if payloads:
-                _abandoned.put((link.address, link._context, payloads))
+                _abandon(link, payloads)
 
     def departures(self) -> list[bytes]:
         """The ``leave`` requests of the seats this table holds (none before it joined),

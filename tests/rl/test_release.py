@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -12,7 +15,9 @@ import numpy as np
 import pytest
 
 from gameserver.rl import GameError, _remote, aec_env, gym_env, vector_env
-from tests.wire import until
+from tests.serverproc import ServerProcess
+from tests.test_workers import stop
+from tests.wire import request, until
 
 TIMEOUT = 20.0  # seconds for any reply: a request that blocks by mistake fails the test
 ROOT = Path(__file__).resolve().parents[2]
@@ -159,3 +164,57 @@ def test_a_forked_child_leaves_nothing_of_its_parents_sessions(make_server) -> N
     assert done.returncode == 0, done.stderr
     assert done.stdout == "played on\n"
     assert sessions_of(server) == []
+
+
+STUCK = """
+import json, sys, time
+from gameserver.rl import _remote, gym_env
+_remote.ABANDONED_MAX = 3
+_remote.LEAVE_TIMEOUT = 600.0  # (the leaver waits for the stopped server: not a time)
+_remote.EXIT_LEAVE_TIMEOUT = 600.0
+address = ("127.0.0.1", int(sys.argv[1]))
+envs = [gym_env("Nim", server=address, timeout=20) for _ in range(12)]
+for env in envs:
+    env.reset(seed=1)
+del env  # (the loop's name held the last one)
+print(json.dumps([[env.table.session, env.table._keys[0]] for env in envs]), flush=True)
+sys.stdin.readline()  # the server is stopped now
+del envs[0]  # the leaver takes its leaves, and waits for the server's replies
+deadline = time.monotonic() + 60
+while _remote._abandoned.qsize():
+    assert time.monotonic() < deadline, "the leaver did not take the first leaves"
+    time.sleep(0.01)
+while envs:  # 11 more dropped in turn while it waits: 3 wait in the queue, 8 not sent
+    del envs[0]
+print(_remote._abandoned.qsize(), getattr(_remote, "leaves_unsent", 0), flush=True)
+sys.stdin.readline()  # the server goes on: the exit waits for the leaves queued
+"""
+
+
+def test_the_leaves_of_dropped_envs_wait_in_a_bounded_queue() -> None:
+    """The leaver thread sends the leaves of dropped envs, and waits for each server's
+    replies: a server that does not answer (here: stopped) holds it, and a loop that
+    dropped envs meanwhile grew its queue without limit. At most ``ABANDONED_MAX`` tables'
+    leaves wait; those of a table dropped beyond are not sent (its sessions stay until the
+    server's ``game_timeout``), counted, and the leaver warns once it goes on."""
+    with ServerProcess() as server:
+        assert server.proc is not None
+        child = subprocess.Popen(
+            [sys.executable, "-c", STUCK, str(server.port)], cwd=ROOT, text=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert child.stdin is not None and child.stdout is not None
+        try:
+            seats = json.loads(child.stdout.readline())
+            stop(server.proc.pid)
+            child.stdin.write("stopped\n")
+            child.stdin.flush()
+            assert child.stdout.readline().split() == ["3", "8"]  # (queued, not sent)
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+        _, errors = child.communicate("go on\n", timeout=120)
+        assert child.returncode == 0, errors
+        assert "the leaves of 8 dropped envs' sessions were not sent" in errors
+        left = [request(server.port, {"type": "leave", "game": "Nim", "session": session,
+                                      "player_id": 0, "key": key})["status"] == "error"
+                for session, key in seats]
+        assert left == [True] * 4 + [False] * 8  # (the first, then the 3 queued: left)
