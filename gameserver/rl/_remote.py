@@ -81,6 +81,7 @@ from ..guard import GameGuard
 from ..lobby import NO_SUCH_GAME, NO_SUCH_SESSION, TIMED_OUT
 from ..players import INVALID_KEY
 from ..protocol import framework_error
+from . import _guardian
 from ._table import GameError, Step, View
 
 TERMINATOR = b"EOT\x00"
@@ -128,7 +129,8 @@ LEAVE_TIMEOUT = 10.0
 # (``_leave_at_exit``).
 EXIT_LEAVE_TIMEOUT = 2.0
 # Tables whose leaves wait for the leaver thread, at most (``_abandoned``): those of a
-# table dropped when that many wait are not sent (``RemoteTable.abandon``).
+# table dropped when that many wait are sent at the process's end, by its guardian
+# (``_abandon``).
 ABANDONED_MAX = 1024
 # Timeouts kept by the kernel: Linux's struct timeval is two longs.
 _KERNEL_TIMEOUTS = sys.platform.startswith("linux") and hasattr(socket, "SO_RCVTIMEO")
@@ -202,6 +204,9 @@ class Link:
         self._context: ssl.SSLContext | None = (
             tls if isinstance(tls, ssl.SSLContext)
             else ssl.create_default_context() if tls else None)
+        # What the guardian is told of TLS (``_guardian.hold``): a context of the caller's
+        # own cannot be handed to it (None: not guarded).
+        self.guarded_tls = None if isinstance(tls, ssl.SSLContext) else bool(tls)
         self._sock: socket.socket | None = None
         self._blocking = False  # the socket's timeout is the kernel's (``_kernel_timed``)
         # Whether the connection has something to read now (called with 0: ``poll``'s
@@ -765,10 +770,11 @@ def _leave(address: tuple[str, int], context: ssl.SSLContext | None, payload: by
 
 
 # The leaves of tables that were not closed (``RemoteTable.__del__``, ``_leave_at_exit``):
-# (address, TLS context, requests), or a ``threading.Event`` to set once everything put
-# before it is done. ``SimpleQueue.put`` may be called from ``__del__`` (it takes no lock
-# that the code the collector interrupted may hold); the leaver thread does the I/O. At
-# most ``ABANDONED_MAX`` tables' leaves (``_abandon``).
+# (address, TLS context, requests, the guardian's number of them), or a
+# ``threading.Event`` to set once everything put before it is done. ``SimpleQueue.put``
+# may be called from ``__del__`` (it takes no lock that the code the collector
+# interrupted may hold); the leaver thread does the I/O. At most ``ABANDONED_MAX``
+# tables' leaves (``_abandon``).
 _abandoned: queue.SimpleQueue[Any] = queue.SimpleQueue()
 # Tables whose leaves were not sent, the queue being full (``_abandon``), in all; and how
 # many of them the leaver thread has warned of (``_warn_unsent``).
@@ -780,11 +786,13 @@ _leaver_lock = threading.Lock()
 _open_tables: WeakSet[RemoteTable] = WeakSet()
 
 
-def _abandon(link: Link, payloads: list[bytes]) -> None:
-    """Hand the leave requests ``payloads`` of a table of ``link`` to the leaver thread,
-    unless ``ABANDONED_MAX`` tables' leaves wait for it already: then they are not sent
-    (counted in ``leaves_unsent``; the leaver thread warns), and the table's sessions stay
-    on the server until idle for its ``game_timeout``, as those of a process killed.
+def _abandon(link: Link, payloads: list[bytes], held: int | None) -> None:
+    """Hand the leave requests ``payloads`` of a table of ``link`` (``held`` by the
+    guardian under that number) to the leaver thread, unless ``ABANDONED_MAX`` tables'
+    leaves wait for it already: then they are not sent now (counted in
+    ``leaves_unsent``; the leaver thread warns); the guardian sends them when this
+    process ends (``_guardian``; where there is none, the table's sessions stay on the
+    server until idle for its ``game_timeout``).
 
     Why a bound: the leaver sends each server's leaves in one write and waits for their
     replies, ``LEAVE_TIMEOUT`` at most; a server that answers slowly, or not at all
@@ -795,7 +803,7 @@ def _abandon(link: Link, payloads: list[bytes]) -> None:
     another thread at the same moment may pass it by one)."""
     global leaves_unsent
     if _abandoned.qsize() < ABANDONED_MAX:
-        _abandoned.put((link.address, link._context, payloads))
+        _abandoned.put((link.address, link._context, payloads, held))
     else:
         leaves_unsent += 1
 
@@ -813,8 +821,9 @@ def _warn_unsent() -> None:
         warnings.warn(
             f"gameserver.rl: the leaves of {unsent} dropped envs' sessions were not sent: "
             f"{ABANDONED_MAX} envs' leaves were waiting already for a server that answers "
-            "slowly or not at all; those sessions stay on the server until idle for its "
-            "game_timeout. Close envs you are done with (env.close(), or a with block).",
+            "slowly or not at all; they are sent when this program ends (where that cannot "
+            "be done, those sessions stay on the server until idle for its game_timeout). "
+            "Close envs you are done with (env.close(), or a with block).",
             RuntimeWarning, stacklevel=1)
     except Exception:  # (a filter that raises: ``leaves_unsent`` says it still)
         pass
@@ -842,15 +851,19 @@ def _leave_abandoned() -> None:
             except queue.Empty:
                 break
         servers: dict[tuple[Any, Any], list[bytes]] = {}
+        held: dict[tuple[Any, Any], list[int | None]] = {}
         done = []
         for item in batch:
             if isinstance(item, threading.Event):
                 done.append(item)
             else:
                 servers.setdefault((item[0], item[1]), []).extend(item[2])
+                held.setdefault((item[0], item[1]), []).append(item[3])
         for (address, context), payloads in servers.items():
             _leave(address, context, b"".join(payloads), len(payloads),
                    time.monotonic() + LEAVE_TIMEOUT)
+            for number in held[(address, context)]:
+                _guardian.drop(number)  # (sent: not again at this process's end)
         _warn_unsent()
         for event in done:
             event.set()
@@ -1256,6 +1269,7 @@ class RemoteTable:
         self.external = len(self.controlled) < players
         self._seat_ids = frozenset(range(players))  # the player ids a state may name
         self.joined = False
+        self._held: int | None = None  # the guardian's number of its leaves (``_guardian``)
         self._keys: dict[int, str] = {}
         self._state_requests: dict[int, bytes] = {}
         self._move_prefix: dict[int, bytes] = {}
@@ -1395,15 +1409,17 @@ class RemoteTable:
         if self._pid != os.getpid():
             return
         link, self.link = self.link, CLOSED
-        payloads = self.departures()
+        held = self._held  # (the guardian keeps them until the leaver has sent them)
+        payloads = self.departures(release=False)
         if link is not CLOSED:
             link.let_go()
             if payloads:
-                _abandon(link, payloads)
+                _abandon(link, payloads, held)
 
-    def departures(self) -> list[bytes]:
+    def departures(self, release: bool = True) -> list[bytes]:
         """The ``leave`` requests of the seats this table holds (none before it joined),
-        after which the table holds none (``forget``).
+        after which the table holds none (``forget``; ``release``: the guardian's copy
+        too).
 
         Without them the session stayed on the server until idle for its
         ``game_timeout`` (1,000 s by default), counted against this address's
@@ -1412,11 +1428,15 @@ class RemoteTable:
         has left, the server ends it; a session whose other seats are other
         clients' (``controlled``) goes on for them.
         """
-        payloads = [_encode({"type": "leave", "game": self.game_name, "session": self.session,
-                             "player_id": seat, "key": key, "keep_alive": True})
-                    for seat, key in self._keys.items()] if self.joined else []
-        self.forget()
+        payloads = self._leaves() if self.joined else []
+        self.forget(release)
         return payloads
+
+    def _leaves(self) -> list[bytes]:
+        """The ``leave`` requests of the seats the table holds."""
+        return [_encode({"type": "leave", "game": self.game_name, "session": self.session,
+                         "player_id": seat, "key": key, "keep_alive": True})
+                for seat, key in self._keys.items()]
 
     # ------------------------------------------------------------ planning
 
@@ -1458,6 +1478,9 @@ class RemoteTable:
             self.joined = True
             _open_tables.add(self)  # (left at exit, or when collected, if not closed)
             _start_leaver()
+            # (left if this process dies without its exit hooks: ``_guardian``)
+            self._held = _guardian.hold(*self.link.address, self.link.guarded_tls,
+                                        self._leaves())
             restarter, *others = self.controlled
             restart = {"type": "restart", "game": self.game_name, "session": self.session,
                        "player_id": restarter, "key": self._keys[restarter],
@@ -1496,9 +1519,13 @@ class RemoteTable:
 
         return Plan(plan.payloads, finish)
 
-    def forget(self) -> None:
+    def forget(self, release: bool = True) -> None:
         """Back to before the first join (the server lost the session): the next
-        ``start`` joins it again, under the same name, with the same seats' names."""
+        ``start`` joins it again, under the same name, with the same seats' names; the
+        guardian no longer holds the seats' leaves (unless not ``release``: ``abandon``)."""
+        held, self._held = self._held, None
+        if release:
+            _guardian.drop(held)
         self.joined = False
         self.controlled = self._asked
         for made in (self._keys, self._state_requests, self._move_prefix,

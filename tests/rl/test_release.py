@@ -14,6 +14,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from gameserver.lobby import NO_SUCH_SESSION
+from gameserver.players import LEFT
+from gameserver.protocol import framework_error
 from gameserver.rl import GameError, _remote, aec_env, gym_env, vector_env
 from tests.serverproc import ServerProcess
 from tests.test_workers import stop
@@ -21,6 +24,7 @@ from tests.wire import request, until
 
 TIMEOUT = 20.0  # seconds for any reply: a request that blocks by mistake fails the test
 ROOT = Path(__file__).resolve().parents[2]
+GONE = (str(framework_error(NO_SUCH_SESSION)), str(framework_error(LEFT)))  # (seat left)
 
 
 def make_env(kind: str, server: Any = None) -> Any:
@@ -195,8 +199,8 @@ def test_the_leaves_of_dropped_envs_wait_in_a_bounded_queue() -> None:
     """The leaver thread sends the leaves of dropped envs, and waits for each server's
     replies: a server that does not answer (here: stopped) holds it, and a loop that
     dropped envs meanwhile grew its queue without limit. At most ``ABANDONED_MAX`` tables'
-    leaves wait; those of a table dropped beyond are not sent (its sessions stay until the
-    server's ``game_timeout``), counted, and the leaver warns once it goes on."""
+    leaves wait; those of a table dropped beyond are not sent then (the guardian sends them
+    when the program ends), counted, and the leaver warns once it goes on."""
     with ServerProcess() as server:
         assert server.proc is not None
         child = subprocess.Popen(
@@ -214,7 +218,105 @@ def test_the_leaves_of_dropped_envs_wait_in_a_bounded_queue() -> None:
         _, errors = child.communicate("go on\n", timeout=120)
         assert child.returncode == 0, errors
         assert "the leaves of 8 dropped envs' sessions were not sent" in errors
-        left = [request(server.port, {"type": "leave", "game": "Nim", "session": session,
-                                      "player_id": 0, "key": key})["status"] == "error"
-                for session, key in seats]
-        assert left == [True] * 4 + [False] * 8  # (the first, then the 3 queued: left)
+        # The first and the 3 queued were left by the leaver thread, the other 8 by the
+        # guardian once the program ended (``_guardian``).
+        until(lambda: all(left(server.port, "Nim", *seat) for seat in seats),
+              "every dropped env's session left")
+
+
+def left(port: int, game: str, session: str, key: str) -> bool:
+    """Whether seat 0 of ``session``, whose key is ``key``, has left (its session ended, or
+    the key is no more): asked with a move no game takes, which changes nothing else."""
+    reply = request(port, {"type": "move", "game": game, "session": session,
+                           "player_id": 0, "key": key, "move": {"no such move": True}})
+    return reply.get("message") in GONE
+
+
+ENDS = """
+import json, multiprocessing, os, sys, time
+from gameserver.rl import gym_env, vector_env
+address, end = ("127.0.0.1", int(sys.argv[1])), sys.argv[2]
+kept = []
+
+
+def play():
+    kept.extend([gym_env("Nim", server=address, timeout=20),
+                 vector_env("Nim", 2, server=address, timeout=20)])
+    for env in kept:
+        env.reset(seed=1)
+    return [[table.session, table._keys[0]] for table in
+            [kept[0].table] + [env.table for env in kept[1].envs]]
+
+
+def child(queue):
+    queue.put(play())  # (multiprocessing ends its child with os._exit: no exit hooks)
+
+
+if end == "multiprocessing":
+    queue = multiprocessing.get_context("fork").Queue()
+    worker = multiprocessing.get_context("fork").Process(target=child, args=(queue,))
+    worker.start()
+    print(json.dumps(queue.get()), flush=True)
+    worker.join()
+    sys.stdin.readline()
+    sys.exit(0)
+seats = play()
+if end == "fork":  # a child forked with a copy of the env runs on after the kill
+    forked = os.fork()
+    if forked == 0:
+        time.sleep(600)
+        os._exit(0)
+    print(forked, flush=True)
+print(json.dumps(seats), flush=True)
+if end == "os._exit":
+    os._exit(0)
+if end == "Ctrl-C":  # the terminal's Ctrl-C reaches the whole process group
+    try:
+        sys.stdin.readline()
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+sys.stdin.readline()  # until killed
+"""
+
+
+@pytest.mark.parametrize("end", ["SIGKILL", "os._exit", "multiprocessing", "fork", "Ctrl-C"])
+def test_a_process_that_dies_without_its_exit_hooks_leaves_its_sessions(make_server,
+                                                                        end: str) -> None:
+    """A seat belongs to its key, not to a connection: the server saw the connections of
+    a process killed with SIGKILL close at once (the kernel closes them), and kept its
+    sessions until idle for its ``game_timeout`` (1,000 s by default), as those of a
+    process that called ``os._exit`` or ended as a ``multiprocessing`` child (no exit
+    hooks), counted against ``max_sessions_per_address``. The guardian process
+    (``_guardian``) leaves them once the process has died: with a child forked from it
+    still running too (the child does not hold the guardian's pipe), and after a Ctrl-C
+    that the process caught (the guardian is not in its process group)."""
+    server = make_server()
+    process = subprocess.Popen([sys.executable, "-c", ENDS, str(server.port), end],
+                               cwd=ROOT, text=True, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, start_new_session=True)
+    assert process.stdin is not None and process.stdout is not None
+    forked = int(process.stdout.readline()) if end == "fork" else None
+    try:
+        seats = json.loads(process.stdout.readline())
+        assert len(sessions_of(server)) == 3
+        assert not any(left(server.port, "Nim", *seat) for seat in seats)
+        if end == "Ctrl-C":
+            os.killpg(process.pid, signal.SIGINT)
+            assert process.stdout.readline() == "interrupted\n"
+            assert len(sessions_of(server)) == 3  # (the process lives on: nothing left)
+        if end in ("SIGKILL", "fork", "Ctrl-C"):
+            process.kill()
+        elif end == "multiprocessing":  # (its child is gone: the parent ends cleanly)
+            process.stdin.write("end\n")
+            process.stdin.flush()
+        process.wait(120)
+        until(lambda: sessions_of(server) == [], "the dead process's sessions left")
+        if forked is not None:
+            os.kill(forked, 0)  # (the forked child still runs: ProcessLookupError if not)
+    finally:
+        process.kill()
+        process.wait(120)
+        process.stdin.close()
+        process.stdout.close()
+        if forked is not None:
+            os.kill(forked, signal.SIGKILL)
