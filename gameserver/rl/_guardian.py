@@ -95,6 +95,7 @@ for (host, port, tls), payloads in servers.items():
 
 _lock = threading.Lock()  # starting one (``_start``); never taken by ``hold`` or ``drop``
 _fd: int | None = None  # this process's end of the pipe (None: no guardian)
+guardian_pid: int | None = None  # the guardian's process id (this process's: ``_pid``)
 _pid: int | None = None  # the process that started it (a forked child starts its own)
 _numbers = itertools.count(1)  # the guardian's names of tables' leaves
 
@@ -134,7 +135,7 @@ def _send(fd: int, message: list[Any]) -> None:
 
 def _start() -> int | None:
     """Start this process's guardian (once; a forked child's own); its pipe's end."""
-    global _fd, _pid
+    global _fd, _pid, guardian_pid
     with _lock:
         if _pid == os.getpid():
             return _fd
@@ -151,16 +152,17 @@ def _start() -> int | None:
             args = [sys.executable, "-I", "-S", "-c", SCRIPT, str(HELD_MAX),
                     str(GUARDIAN_LIFE)]
             try:
-                os.posix_spawn(sys.executable, args, os.environ, file_actions=actions,
-                               setsid=True)
+                spawned = os.posix_spawn(sys.executable, args, os.environ,
+                                         file_actions=actions, setsid=True)
             except NotImplementedError:  # (no session of its own here: signals ignored)
-                os.posix_spawn(sys.executable, args, os.environ, file_actions=actions)
+                spawned = os.posix_spawn(sys.executable, args, os.environ,
+                                         file_actions=actions)
         except OSError:
             os.close(write)
             return None
         finally:
             os.close(read)
-        _fd = write
+        _fd, guardian_pid = write, spawned
         return write
 
 

@@ -320,3 +320,34 @@ def test_a_process_that_dies_without_its_exit_hooks_leaves_its_sessions(make_ser
         process.stdout.close()
         if forked is not None:
             os.kill(forked, signal.SIGKILL)
+
+
+STOPPED_GUARDIAN = """
+import os, signal, sys
+from gameserver.rl import _guardian, gym_env
+address = ("127.0.0.1", int(sys.argv[1]))
+with gym_env("Nim", server=address, timeout=20) as env:
+    env.reset(seed=1)
+os.kill(_guardian.guardian_pid, signal.SIGSTOP)
+try:
+    for number in range(400):  # 1,200 messages, about 170 KB: more than a pipe holds
+        with gym_env("Nim", server=address, timeout=20) as env:
+            env.reset(seed=number)
+finally:
+    os.kill(_guardian.guardian_pid, signal.SIGCONT)
+print("played", flush=True)
+"""
+
+
+def test_a_guardian_that_does_not_read_never_holds_the_env(make_server) -> None:
+    """The env tells its guardian each table's leaves and when they are done with, through
+    a pipe: written blocking, a guardian that stopped reading (stopped, starved) would hold
+    every join and close once the pipe was full. The writes never block: a message that
+    does not fit is lost (a table unguarded, or a leave sent twice, which the server
+    refuses)."""
+    server = make_server(new_sessions_per_minute=100_000)
+    done = subprocess.run([sys.executable, "-c", STOPPED_GUARDIAN, str(server.port)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "played\n"
+    assert sessions_of(server) == []
