@@ -69,6 +69,7 @@ import struct
 import sys
 import threading
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -80,6 +81,7 @@ from ..guard import GameGuard
 from ..lobby import NO_SUCH_GAME, NO_SUCH_SESSION, TIMED_OUT
 from ..players import INVALID_KEY
 from ..protocol import framework_error
+from . import _guardian
 from ._table import GameError, Step, View
 
 TERMINATOR = b"EOT\x00"
@@ -126,6 +128,10 @@ LEAVE_TIMEOUT = 10.0
 # Seconds the program's exit waits, at most, for the leaves of the envs it did not close
 # (``_leave_at_exit``).
 EXIT_LEAVE_TIMEOUT = 2.0
+# Tables whose leaves wait for the leaver thread, at most (``_abandoned``): those of a
+# table dropped when that many wait are sent at the process's end, by its guardian
+# (``_abandon``).
+ABANDONED_MAX = 1024
 # Timeouts kept by the kernel: Linux's struct timeval is two longs.
 _KERNEL_TIMEOUTS = sys.platform.startswith("linux") and hasattr(socket, "SO_RCVTIMEO")
 _TIMEVAL = struct.Struct("@ll")
@@ -198,6 +204,9 @@ class Link:
         self._context: ssl.SSLContext | None = (
             tls if isinstance(tls, ssl.SSLContext)
             else ssl.create_default_context() if tls else None)
+        # What the guardian is told of TLS (``_guardian.hold``): a context of the caller's
+        # own cannot be handed to it (None: not guarded).
+        self.guarded_tls = None if isinstance(tls, ssl.SSLContext) else bool(tls)
         self._sock: socket.socket | None = None
         self._blocking = False  # the socket's timeout is the kernel's (``_kernel_timed``)
         # Whether the connection has something to read now (called with 0: ``poll``'s
@@ -208,6 +217,9 @@ class Link:
         # Its tables' views by the bytes of the move and restart replies that brought
         # them, per game (``RemoteTable.move``, ``start``): at most ``KNOWN_MAX`` a game.
         self.known: dict[str, dict[tuple[int, int, bytes], tuple[dict[int, View], bool]]] = {}
+        # The tables that use the link and have not let it go (``RemoteTable.close``,
+        # ``abandon``): the connection is closed with the last one only (``let_go``).
+        self.tables = 0
 
     def connect(self) -> socket.socket:
         """A new connection to the server (its timeout: ``timeout``).
@@ -496,6 +508,16 @@ class Link:
                 taken += len(plan.payloads)
         return results
 
+    def let_go(self) -> None:
+        """One of the link's tables uses it no more (closed, or abandoned): the connection
+        is closed once none does. Until 2026-12-01 any table closed it: a vector env's
+        sessions share it (``run_many``), and one of them closed or collected (its
+        ``__del__`` runs wherever the collector interrupts, a request of another table
+        under way on the connection too) closed it under the others."""
+        self.tables -= 1
+        if self.tables <= 0:
+            self.close()
+
     def leave(self, payloads: list[bytes]) -> None:
         """Close the connection, then send ``payloads`` (``leave`` requests: the leave
         extension of gameserver 0.2.0) on a connection of their own, and read their
@@ -503,7 +525,8 @@ class Link:
 
         A connection of their own: the link's may still have a request waiting
         (a ``state`` that waits for another client, interrupted by Ctrl-C), whose
-        reply they would wait behind; closing it ends that request. Errors: a
+        reply they would wait behind; closing it ends that request (``_interrupted``
+        closed it already). Errors: a
         server that is down or lost the session holds nothing of ours, and an
         older one (``unknown request type``) keeps the session until it is idle
         for its ``game_timeout``, as before; neither is worth an error in
@@ -511,6 +534,12 @@ class Link:
         (``_leave``).
         """
         self.close()
+        self.send_leaves(payloads)
+
+    def send_leaves(self, payloads: list[bytes]) -> None:
+        """Send ``payloads`` (``leave`` requests) on a connection of their own, read their
+        replies, ``LEAVE_TIMEOUT`` at most; errors are ignored (``leave``). The link's own
+        connection is left as it is (other tables may use it)."""
         if payloads:
             _leave(self.address, self._context, b"".join(payloads), len(payloads),
                    time.monotonic() + min(self.timeout, LEAVE_TIMEOUT))
@@ -741,14 +770,63 @@ def _leave(address: tuple[str, int], context: ssl.SSLContext | None, payload: by
 
 
 # The leaves of tables that were not closed (``RemoteTable.__del__``, ``_leave_at_exit``):
-# (address, TLS context, requests), or a ``threading.Event`` to set once everything put
-# before it is done. ``SimpleQueue.put`` may be called from ``__del__`` (it takes no lock
-# that the code the collector interrupted may hold); the leaver thread does the I/O.
+# (address, TLS context, requests, the guardian's number of them), or a
+# ``threading.Event`` to set once everything put before it is done. ``SimpleQueue.put``
+# may be called from ``__del__`` (it takes no lock that the code the collector
+# interrupted may hold); the leaver thread does the I/O. At most ``ABANDONED_MAX``
+# tables' leaves (``_abandon``).
 _abandoned: queue.SimpleQueue[Any] = queue.SimpleQueue()
+# Tables whose leaves were not sent, the queue being full (``_abandon``), in all; and how
+# many of them the leaver thread has warned of (``_warn_unsent``).
+leaves_unsent = 0
+_unsent_warned = 0
 _leaver: threading.Thread | None = None
 _leaver_lock = threading.Lock()
 # The tables of this process that hold seats, left at exit if they are still open.
 _open_tables: WeakSet[RemoteTable] = WeakSet()
+
+
+def _abandon(link: Link, payloads: list[bytes], held: int | None) -> None:
+    """Hand the leave requests ``payloads`` of a table of ``link`` (``held`` by the
+    guardian under that number) to the leaver thread, unless ``ABANDONED_MAX`` tables'
+    leaves wait for it already: then they are not sent now (counted in
+    ``leaves_unsent``; the leaver thread warns); the guardian sends them when this
+    process ends (``_guardian``; where there is none, the table's sessions stay on the
+    server until idle for its ``game_timeout``).
+
+    Why a bound: the leaver sends each server's leaves in one write and waits for their
+    replies, ``LEAVE_TIMEOUT`` at most; a server that answers slowly, or not at all
+    (stopped, overloaded, a network gone), holds it that long, and a loop that dropped
+    envs meanwhile (their seats joined on other servers, or before it stopped) grew the
+    queue without limit: a few hundred bytes per table, for ever. No I/O here, nor a lock
+    (``__del__``: ``_abandoned``); ``qsize`` is exact enough for a bound (a put from
+    another thread at the same moment may pass it by one)."""
+    global leaves_unsent
+    if _abandoned.qsize() < ABANDONED_MAX:
+        _abandoned.put((link.address, link._context, payloads, held))
+    else:
+        leaves_unsent += 1
+
+
+def _warn_unsent() -> None:
+    """On the leaver thread: say once per overflow (``_abandon``) how many tables' leaves
+    were not sent. A warning filter that turns it into an error (``-W error``, pytest's
+    ``filterwarnings``) must not end the leaver thread."""
+    global _unsent_warned
+    unsent = leaves_unsent
+    if unsent == _unsent_warned:
+        return
+    _unsent_warned = unsent
+    try:
+        warnings.warn(
+            f"gameserver.rl: the leaves of {unsent} dropped envs' sessions were not sent: "
+            f"{ABANDONED_MAX} envs' leaves were waiting already for a server that answers "
+            "slowly or not at all; they are sent when this program ends (where that cannot "
+            "be done, those sessions stay on the server until idle for its game_timeout). "
+            "Close envs you are done with (env.close(), or a with block).",
+            RuntimeWarning, stacklevel=1)
+    except Exception:  # (a filter that raises: ``leaves_unsent`` says it still)
+        pass
 
 
 def _start_leaver() -> None:
@@ -773,15 +851,20 @@ def _leave_abandoned() -> None:
             except queue.Empty:
                 break
         servers: dict[tuple[Any, Any], list[bytes]] = {}
+        held: dict[tuple[Any, Any], list[int | None]] = {}
         done = []
         for item in batch:
             if isinstance(item, threading.Event):
                 done.append(item)
             else:
                 servers.setdefault((item[0], item[1]), []).extend(item[2])
+                held.setdefault((item[0], item[1]), []).append(item[3])
         for (address, context), payloads in servers.items():
             _leave(address, context, b"".join(payloads), len(payloads),
                    time.monotonic() + LEAVE_TIMEOUT)
+            for number in held[(address, context)]:
+                _guardian.drop(number)  # (sent: not again at this process's end)
+        _warn_unsent()
         for event in done:
             event.set()
 
@@ -1186,6 +1269,7 @@ class RemoteTable:
         self.external = len(self.controlled) < players
         self._seat_ids = frozenset(range(players))  # the player ids a state may name
         self.joined = False
+        self._held: int | None = None  # the guardian's number of its leaves (``_guardian``)
         self._keys: dict[int, str] = {}
         self._state_requests: dict[int, bytes] = {}
         self._move_prefix: dict[int, bytes] = {}
@@ -1214,6 +1298,7 @@ class RemoteTable:
         # tables share the first one's).
         self.guard: GameGuard | None = None
         self.own_guard = False
+        link.tables += 1  # (``Link.let_go``: by ``close`` or ``abandon``, once made entire)
         self._pid = os.getpid()  # (last: ``__del__`` leaves only a table made entire)
 
     # ------------------------------------------------------------ the table interface
@@ -1297,7 +1382,8 @@ class RemoteTable:
         ``rl_observation`` run unguarded)."""
         link, self.link = self.link, CLOSED
         if link is not CLOSED:
-            link.leave(self.departures())
+            link.let_go()  # (the connection, if no other table uses it: ``Link.leave``)
+            link.send_leaves(self.departures())
         if self.guard is not None:
             self.guard.close()
 
@@ -1317,20 +1403,23 @@ class RemoteTable:
         """Leave the session without waiting: the leaves go to the leaver thread
         (``_abandoned``), so that no I/O holds the code the collector interrupted, nor
         the program's exit for longer than ``EXIT_LEAVE_TIMEOUT``. The connection is
-        closed (no request of the table is under way: it is collected, or the program
-        ends). Nothing in a forked child: the seats are its parent's, which plays on."""
+        closed if no other table uses it (``Link.let_go``: no request of this table is
+        under way, as it is collected or the program ends; one of another table may be).
+        Nothing in a forked child: the seats are its parent's, which plays on."""
         if self._pid != os.getpid():
             return
         link, self.link = self.link, CLOSED
-        payloads = self.departures()
+        held = self._held  # (the guardian keeps them until the leaver has sent them)
+        payloads = self.departures(release=False)
         if link is not CLOSED:
-            link.close()
+            link.let_go()
             if payloads:
-                _abandoned.put((link.address, link._context, payloads))
+                _abandon(link, payloads, held)
 
-    def departures(self) -> list[bytes]:
+    def departures(self, release: bool = True) -> list[bytes]:
         """The ``leave`` requests of the seats this table holds (none before it joined),
-        after which the table holds none (``forget``).
+        after which the table holds none (``forget``; ``release``: the guardian's copy
+        too).
 
         Without them the session stayed on the server until idle for its
         ``game_timeout`` (1,000 s by default), counted against this address's
@@ -1339,11 +1428,15 @@ class RemoteTable:
         has left, the server ends it; a session whose other seats are other
         clients' (``controlled``) goes on for them.
         """
-        payloads = [_encode({"type": "leave", "game": self.game_name, "session": self.session,
-                             "player_id": seat, "key": key, "keep_alive": True})
-                    for seat, key in self._keys.items()] if self.joined else []
-        self.forget()
+        payloads = self._leaves() if self.joined else []
+        self.forget(release)
         return payloads
+
+    def _leaves(self) -> list[bytes]:
+        """The ``leave`` requests of the seats the table holds."""
+        return [_encode({"type": "leave", "game": self.game_name, "session": self.session,
+                         "player_id": seat, "key": key, "keep_alive": True})
+                for seat, key in self._keys.items()]
 
     # ------------------------------------------------------------ planning
 
@@ -1385,6 +1478,9 @@ class RemoteTable:
             self.joined = True
             _open_tables.add(self)  # (left at exit, or when collected, if not closed)
             _start_leaver()
+            # (left if this process dies without its exit hooks: ``_guardian``)
+            self._held = _guardian.hold(*self.link.address, self.link.guarded_tls,
+                                        self._leaves())
             restarter, *others = self.controlled
             restart = {"type": "restart", "game": self.game_name, "session": self.session,
                        "player_id": restarter, "key": self._keys[restarter],
@@ -1423,9 +1519,13 @@ class RemoteTable:
 
         return Plan(plan.payloads, finish)
 
-    def forget(self) -> None:
+    def forget(self, release: bool = True) -> None:
         """Back to before the first join (the server lost the session): the next
-        ``start`` joins it again, under the same name, with the same seats' names."""
+        ``start`` joins it again, under the same name, with the same seats' names; the
+        guardian no longer holds the seats' leaves (unless not ``release``: ``abandon``)."""
+        held, self._held = self._held, None
+        if release:
+            _guardian.drop(held)
         self.joined = False
         self.controlled = self._asked
         for made in (self._keys, self._state_requests, self._move_prefix,

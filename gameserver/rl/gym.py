@@ -225,8 +225,9 @@ class GameGymEnv(gymnasium.Env):
         view = encode(self.hooks, (yield ("view", seat)), seat)
         if not 0 <= action < self.hooks.size or not view.mask[action]:
             self._done = True  # the game stays unfinished on the server; reset restarts it
+            self._view = illegal_end(view)
             return (view.observation.copy(), self.illegal_reward, True, False,
-                    {"action_mask": view.mask.copy(), "illegal_action": True})
+                    {"action_mask": self._view.mask.copy(), "illegal_action": True})
         probe = seat if self.opponent is None else (seat + 1) % self.table.players
         rejection = yield ("move", seat, self.hooks.moves[action], probe)
         if rejection is not None:
@@ -268,6 +269,21 @@ class GameGymEnv(gymnasium.Env):
             view = yield ("view", seat)
         self._view = encode(self.hooks, (yield ("view", seat)), seat)
         return self._view
+
+
+def illegal_end(view: View) -> View:
+    """``view`` (encoded) as it is once an illegal action ended its episode: the same
+    observation, and a mask of zeros, as at the end of a game (no action is legal in an
+    episode that is over). Until 2026-12-01 the mask kept the actions legal before the
+    illegal one: a vector env's row of a session that had ended so was not all zeros (its
+    next step ignores its action: Gymnasium's next-step autoreset), unlike one whose game
+    ended, and ``action_masks()`` said the same."""
+    over = View(view.state, [])
+    over.observation = view.observation  # (read-only: shared)
+    mask = np.zeros_like(view.mask)
+    mask.flags.writeable = False
+    over.mask = mask
+    return over
 
 
 def vector_env(game: type[AbstractGame] | str, num_envs: int = 16, seat: int | None = None,

@@ -406,3 +406,33 @@ def test_opponent_server_without_restarts_joins_anew_after_the_server_lost_the_s
     assert names == [2]
     env.close()
     assert not errors
+
+
+@pytest.mark.parametrize("remote", [False, True], ids=["in-process", "network"])
+def test_the_mask_of_a_session_an_illegal_action_ended_is_all_zeros(server, remote: bool
+                                                                     ) -> None:
+    """A session ended by an illegal action kept the mask of the actions legal before it,
+    in its row of the vector env's ``info["action_mask"]`` and in ``action_masks()``, where
+    a session whose game ended has all zeros: the episode is over, no action is legal in
+    it (the next step ignores its action: next-step autoreset)."""
+    address = (server.host, server.port) if remote else None
+    with vector_env("Nim", 2, server=address) as envs:
+        _, infos = envs.reset(seed=4)
+        masks = infos["action_mask"]
+        illegal = int(np.flatnonzero(masks[0] == 0)[0])
+        legal = int(np.flatnonzero(masks[1])[0])
+        _, rewards, ended, _, infos = envs.step([illegal, legal])
+        assert ended.tolist() == [True, False] and rewards[0] == -1.0
+        assert infos["illegal_action"][0] and infos["_illegal_action"].tolist() == [True, False]
+        assert infos["action_mask"][0].tolist() == [0] * len(masks[0])
+        assert infos["action_mask"][1].any()
+        assert not envs.envs[0].action_masks().any()
+        _, rewards, ended, _, infos = envs.step([0, int(np.flatnonzero(
+            infos["action_mask"][1])[0])])  # session 0 starts its next game
+        assert rewards[0] == 0.0 and not ended[0] and infos["action_mask"][0].any()
+    env = gym_env("Nim", seat=0, opponent=lowest_legal, server=address)
+    _, info = env.reset(seed=4)
+    _, _, terminated, _, info = env.step(int(np.flatnonzero(info["action_mask"] == 0)[0]))
+    assert terminated and info["illegal_action"] and not info["action_mask"].any()
+    assert not env.action_masks().any()
+    env.close()
