@@ -151,6 +151,7 @@ class GameServer:
         self.hall.rate_named_games = settings.rated_games == "named"
         if self.store is not None:
             self.store.rated_games = self.hall.rated_games  # (pruned games: their ratings)
+            self.store.forget_rated = self.hall.forget_rated  # (... and their ids)
         self.connections = ConnectionRegistry(settings.max_connections,
                                               settings.max_connections_per_address,
                                               settings.proxy_protocol_from)
