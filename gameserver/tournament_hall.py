@@ -43,7 +43,7 @@ import hmac
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from . import protocol
@@ -98,8 +98,8 @@ class TournamentHall:
         self._guesses = RateLimit(WRONG_PASSWORDS_PER_MINUTE)
         self._wrong = WrongGuesses(WRONG_PASSWORDS_REMEMBERED)  # counted once (_check_owner)
         self.rate_named_games = False  # ratings count every game of named players too
-        # History ids the deleted tournaments rated, while the history keeps their games
-        # (``forget_rated``).
+        # History ids the deleted tournaments rated, while the history keeps their games: the
+        # server has the store take out those it prunes (``Store.forget_rated``).
         self.deleted_rated: set[int] = set()
 
     # ------------------------------------------------------------ the operator
@@ -181,14 +181,6 @@ class TournamentHall:
             self.book.deleted(name, rated)
         if not self.entries and self.host.router is self:
             self.host.router = None
-
-    def forget_rated(self, pruned: Iterable[int]) -> None:
-        """The history pruned the games ``pruned`` (the store, once it wrote the prune):
-        those of deleted tournaments leave ``deleted_rated``, as their rows left the
-        store's ``rated_games`` in that prune, and their ratings are in its base. Until
-        2026-12-01 they stayed until a restart: the set grew with every tournament
-        deleted, and a game id the history gave again was rated by a tournament gone."""
-        self.deleted_rated.difference_update(pruned)
 
     def tournament(self, name: str) -> Tournament | None:
         entry = self.entries.get(name)

@@ -172,7 +172,7 @@ class Store:
         # the ratings of the games pruned (``_rating_base``).
         self.rated_games: Callable[[], set[int]] = set
         # Told the history ids of the games a prune deleted, once its commit is written
-        # (the server's ``TournamentHall.forget_rated``: they leave its ``deleted_rated``).
+        # (the server's: they leave ``TournamentHall.deleted_rated``).
         self.forget_rated: Callable[[list[int]], None] | None = None
         self._pruning: ServerRows | None = None  # a prune's rows not written yet (_release)
         self._file: StoreFile | None = None
