@@ -30,6 +30,16 @@ can stop runs in a process that can be killed. ``run_import``
 stays around the server's own import: a file may behave otherwise the second time
 (a hostile one can tell the trial from the server), and then, as before, it is
 stopped or given up. ``check`` needs no trial: its process ends after the check.
+
+What the trial's process reports is taken only from what the file cannot make: the
+marks around each import carry a secret the file is not given (``_trial_run``), and
+"it overran" comes from ``faulthandler``'s dump or the kill at the deadline. A file's
+code runs in that process, though, with its memory and descriptors: one written
+against the trial can still find the secret (in the frames that import it, or in the
+process's memory) and forge its own end, as it can behave in the trial and otherwise in
+the server. What it gains so is what ``run_import`` stops in the server: a file that
+loops there costs a CPU until the server stops, one that ends its process there ends
+the server. The trial catches mistakes, and a file that does not aim at it.
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import select
 import signal
 import subprocess
@@ -128,30 +139,39 @@ TRIAL_SLACK = 10.0
 # the process at the limit: this is for a file that cancels its timer).
 FILE_SLACK = 2.0
 _TRIAL_READ = 64 * 1024  # bytes kept of what a file's import wrote to the report (a dump)
-# The marks the trial writes around each file's import, with the file's index.
-_MARK = re.compile(rb"\ngameserver-trial-(start|ended) (\d+)\n")
-_MARK_MAX = 40  # bytes of a mark at most: the end of a read kept for the next one
+_TIMEOUT = b"Timeout ("  # how faulthandler's dump at the limit begins
+_MARK_MAX = 80  # bytes of a mark at most: the end of a read kept for the next one
 # The trial process: from the server's sys.path (the files may import what the server
 # can), the files are imported in the server's order, as the server would
 # (``registry.load_module``), each under ``faulthandler``'s timer, which dumps every
 # thread's stack to the report pipe at the limit and ends the process, whatever the
-# file's code catches (a C thread does it). Each import is marked before and after.
+# file's code catches (a C thread does it). Each import is marked before and after,
+# with a secret the server writes on the process's standard input, which the trial
+# reads and closes before the first file's import (see ``_trial_run``).
 _TRIAL = """\
 import faulthandler, json, os, sys
-paths, fd, limit = json.loads(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
-sys.path[:] = paths
-from pathlib import Path
-from gameserver.registry import load_module
-report = os.fdopen(fd, "wb", buffering=0)
-for index, file in enumerate(sys.argv[4:]):
-    os.write(fd, b"\\ngameserver-trial-start %d\\n" % index)
-    faulthandler.dump_traceback_later(limit, exit=True, file=report)
-    try:
-        load_module(Path(file))
-    except BaseException:
-        pass
-    faulthandler.cancel_dump_traceback_later()
-    os.write(fd, b"\\ngameserver-trial-ended %d\\n" % index)
+def trial():
+    paths, fd, limit = json.loads(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+    secret = b""
+    while chunk := os.read(0, 64):  # (until the server closes it)
+        secret += chunk
+    null = os.open(os.devnull, os.O_RDONLY)  # (input() at a file's top: end of file)
+    os.dup2(null, 0)
+    os.close(null)
+    sys.path[:] = paths
+    from pathlib import Path
+    from gameserver.registry import load_module
+    report = os.fdopen(fd, "wb", buffering=0)
+    for index, file in enumerate(sys.argv[4:]):
+        os.write(fd, b"\\ngameserver-trial-%s-start %d\\n" % (secret, index))
+        faulthandler.dump_traceback_later(limit, exit=True, file=report)
+        try:
+            load_module(Path(file))
+        except BaseException:
+            pass
+        faulthandler.cancel_dump_traceback_later()
+        os.write(fd, b"\\ngameserver-trial-%s-ended %d\\n" % (secret, index))
+trial()
 os._exit(0)
 """
 
@@ -211,12 +231,21 @@ def _trial_run(paths: list[Path], time_limit: float) -> tuple[int, TrialFailed |
     last; the files it did not try are for another process).
 
     Every run makes progress: a process that ends before its first file's import ended
-    fails that file. A mark out of order (a file may write its own) is not taken: at
-    most one per file and kind moves the deadline on."""
+    fails that file. A mark is taken only if it carries this run's secret, which the
+    process reads from its standard input (a pipe, closed and replaced before the first
+    file's import) and keeps in no argument, no file and no variable of a module: until
+    2026-12-01 the marks were known text, and a file that wrote "this file's import
+    ended" with the descriptor its ``sys.argv`` names, then ended its process (or ran on
+    past the limit), passed, and was imported by the server. A mark out of order is not
+    taken either (a file that found the secret all the same: see the module docstring):
+    at most one per file and kind moves the deadline on."""
     from ._process import PACKAGE_PARENT
     folders = [PACKAGE_PARENT, *(entry for entry in sys.path if entry != PACKAGE_PARENT)]
+    secret = secrets.token_hex(16).encode()
+    marks = re.compile(rb"\ngameserver-trial-" + secret + rb"-(start|ended) (\d+)\n")
     started = ended = -1  # the last file whose import began, and ended
     said = b""  # what the process wrote since the last mark (the running file's dump)
+    timed_out = False  # faulthandler's dump at the limit began since the last mark
     deadline = [time.monotonic() + time_limit + TRIAL_SLACK]  # (moved on at each mark)
     report, into = os.pipe()
     try:
@@ -224,16 +253,22 @@ def _trial_run(paths: list[Path], time_limit: float) -> tuple[int, TrialFailed |
             process = subprocess.Popen(
                 [sys.executable, "-I", "-c", _TRIAL, json.dumps(folders), str(into),
                  repr(time_limit), *map(str, paths)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL, pass_fds=(into,), start_new_session=True)
         finally:
             os.close(into)
         try:
+            assert process.stdin is not None
+            try:  # (a pipe's buffer takes it whole: no wait)
+                process.stdin.write(secret)
+                process.stdin.close()
+            except BrokenPipeError:  # (it ended already: what it wrote says how)
+                pass
             unread = b""
             for chunk in _reports(process.pid, report, deadline):
                 unread += chunk
                 taken = 0
-                for mark in _MARK.finditer(unread):
+                for mark in marks.finditer(unread):
                     index = int(mark.group(2))
                     if mark.group(1) == b"start" and started == ended == index - 1:
                         started = index
@@ -241,9 +276,12 @@ def _trial_run(paths: list[Path], time_limit: float) -> tuple[int, TrialFailed |
                         ended = index
                     else:
                         continue
-                    said, taken = b"", mark.end()
+                    said, taken, timed_out = b"", mark.end(), False
                     deadline[0] = time.monotonic() + time_limit + FILE_SLACK
                 keep = max(taken, len(unread) - _MARK_MAX)  # (a mark may begin there)
+                # (Looked for as it comes: a dump over ``_TRIAL_READ``, of many threads,
+                # loses its beginning, and was taken for the process ending itself.)
+                timed_out = timed_out or _TIMEOUT in said[-len(_TIMEOUT):] + unread[taken:keep]
                 said = (said + unread[taken:keep])[-_TRIAL_READ:]
                 unread = unread[keep:]
             said += unread
@@ -258,7 +296,7 @@ def _trial_run(paths: list[Path], time_limit: float) -> tuple[int, TrialFailed |
     if ended == len(paths) - 1 or started == ended >= 0:
         return ended + 1, None
     index = started if started > ended else 0
-    if b"Timeout (" in said or status == -signal.SIGKILL:
+    if timed_out or _TIMEOUT in said or status == -signal.SIGKILL:
         return index, TrialFailed(True, _line_dumped(paths[index], said))
     return index, TrialFailed(False, "?", f"exit status {status}" if status >= 0
                               else f"signal {-status}")
@@ -315,10 +353,14 @@ def _left_in(report: int) -> Iterator[bytes]:
 
 def _line_dumped(path: Path, dump: bytes) -> int | str:
     """The line of ``path`` in ``faulthandler``'s stack dump ``dump`` (innermost first), or
-    "?"."""
-    for match in re.finditer(rb'File "([^"\n]*)", line (\d+)', dump):
-        if os.fsdecode(match.group(1)) == str(path):
-            return int(match.group(2))
+    "?": in the importing thread's stack if it is there, the main thread's, which the dump
+    lists last (newest threads first: a file that left threads running was said to be at a
+    line of theirs, one they waited on, not its loop's); else in any thread's."""
+    last = max(dump.rfind(b"\nThread 0x"), dump.rfind(b"\nCurrent thread 0x"), 0)
+    for stack in (dump[last:], dump):
+        for match in re.finditer(rb'File "([^"\n]*)", line (\d+)', stack):
+            if os.fsdecode(match.group(1)) == str(path):
+                return int(match.group(2))
     return "?"
 
 

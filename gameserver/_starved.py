@@ -3,9 +3,11 @@
 A request to a worker is timed by the wall clock (``workers``): nothing is read
 on a request's normal path. On a loaded machine, though, a worker that did little
 may wait for a CPU past its limit, and was interrupted, killed and replaced (its
-games restored) for it, until stop 48. So when a request's limit passes, the server
-looks at its worker twice, a probe ``window`` apart, and asks the kernel what the
-process did in between (``sample``: two reads of ``/proc``, only then):
+games restored) for it, until stop 48. So the server looks at the worker of a request
+still running a probe ``window`` before its limit and again at the limit, and asks the
+kernel what the process did in between (``sample``: two reads of ``/proc``, only for a
+request that runs that long; until stop 49 the first look came at the limit, and a
+spinning game was interrupted a window past it):
 
 * it RAN: its threads together used at least half the window's CPU time
   (``/proc/PID/stat``, utime and stime, the whole process: a game's own threads
@@ -19,12 +21,12 @@ process did in between (``sample``: two reads of ``/proc``, only then):
 * else it was blocked (``time.sleep``, a read, the GIL that a thread of its own
   holds, SIGSTOP): it is interrupted, as before.
 
-Each window counts from its own start, past the limit. The attempt of stop 47
-counted the wait from the server's last look at the worker idle: a worker never
-idle (steady play of its game) forgave a spinning game the waits of the requests
-before it, up to four times the limit (reverted). Here nothing before the limit
-counts, and no request runs past ``EXTENDED`` times its limit, whatever its worker
-waited.
+Each window counts from its own start: the first ends at the limit, the next ones
+follow it. The attempt of stop 47 counted the wait from the server's last look at
+the worker idle: a worker never idle (steady play of its game) forgave a spinning
+game the waits of the requests before it, up to four times the limit (reverted).
+Here nothing before the last window before the limit counts, and no request runs
+past ``EXTENDED`` times its limit, whatever its worker waited.
 
 What a game can still do: make itself wait (its own priority lowered, ``nice`` or
 ``SCHED_IDLE``, beside a busy machine) and be given up to ``EXTENDED`` times its
@@ -41,14 +43,14 @@ import os
 from typing import NamedTuple
 
 EXTENDED = 3  # times its limit a request may run by the wall clock, its worker starved
-PROBE_WINDOW = 0.5  # seconds of a look at a worker past its limit, at most ...
+PROBE_WINDOW = 0.5  # seconds of a look at a worker near its limit, at most ...
 _TICK = 1 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01
 
 
 def window(limit: float) -> float:
-    """Seconds between two looks at a worker past a limit of ``limit`` seconds: up to
-    ``PROBE_WINDOW``, and half the limit for a short one (an interrupt comes that much
-    later than the limit: a spinning game is stopped a window after it)."""
+    """Seconds between two looks at a worker near a limit of ``limit`` seconds: up to
+    ``PROBE_WINDOW``, and half the limit for a short one (the first look comes that much
+    before the limit, the second at it: a spinning game is stopped at its limit)."""
     return min(PROBE_WINDOW, limit / 2)
 
 

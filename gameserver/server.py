@@ -151,6 +151,8 @@ class GameServer:
         self.hall.rate_named_games = settings.rated_games == "named"
         if self.store is not None:
             self.store.rated_games = self.hall.rated_games  # (pruned games: their ratings)
+            self.store.forget_rated = (  # (... their ids leave the hall's as they are pruned)
+                lambda ids: self.hall.deleted_rated.difference_update(ids))
         self.connections = ConnectionRegistry(settings.max_connections,
                                               settings.max_connections_per_address,
                                               settings.proxy_protocol_from)

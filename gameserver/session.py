@@ -174,7 +174,8 @@ class Session:
     # session's dict cost ~1.8 KB more (bench/waiters.py: 10,100 blocked clients
     # went from 66.9 to 97.6-103 MiB as attributes were added). ``__weakref__``: a game
     # in a worker process holds ``_lost`` weakly (``RemoteGame.when_lost``).
-    __slots__ = ("_change", "_clock", "_ending_turns", "_final", "_noting", "_over_told",
+    __slots__ = ("_change", "_clock", "_ending_turns", "_final", "_handed_at", "_noting",
+                 "_over_told",
                  "_owed", "_replies", "_seen", "_unrecorded", "_unsaved", "_view_waits",
                  "_waits", "__weakref__", "accepted_moves", "auto", "closed", "created", "game",
                  "game_error", "game_moves", "game_name", "game_type", "games_played",
@@ -230,6 +231,10 @@ class Session:
         # tuple until a finished game restarts.
         self._final: Sequence[bytes | str] = ()
         self._owed: set[View] | frozenset[View] = _NONE  # views owed the hand-over
+        # The version the restart that made the hand-over gave (0: none since the start):
+        # an observer's ``state`` that waited from before it is handed the end too
+        # (``_state_for``), though another waiting on that view took the view's.
+        self._handed_at = 0
         self._waits: set[Wait] | frozenset[Wait] = _NONE  # joins: woken at every change
         # States, woken when their view changed, by view (_view_index): None, one Wait, or
         # a set of them (a view rarely has two: a set for each waiting client would be 216
@@ -490,6 +495,12 @@ class Session:
             # Leave _seen alone: the new game's state is due right after this.
             return self._saved(self._handover_reply(view[0], legal_moves, timer), owed=view,
                                wait=wait)
+        if view[1] and since is not None and since < self._handed_at and self._final:
+            # Waited on an observer view from before the restart, whose hand-over another
+            # observer's request took: the restart is the change this one waited for too,
+            # and the old game's end is what that change shows. Until 2026-12-01 it got
+            # the new game's state and never saw how the game ended.
+            return self._saved(self._handover_reply(view[0], legal_moves, timer), wait=wait)
         index = view[0] * 2 + view[1]  # (_view_index, inline)
         if self._seen[index] == self.version and (since is None or since == self.version):
             blocked = _StateWait(self, view, legal_moves, timer, self.version)
@@ -871,6 +882,8 @@ class Session:
         self.games_played += 1
         self.game_moves = 0
         self._bump()  # first: the store logs the new game's state from the replies' encoding
+        if old_over:
+            self._handed_at = self.version
         if (waived and self._owed and (player_id, False) not in self._owed
                 and self._at_hand(player_id, legal_moves) is not None):
             # (A restarter owed an earlier end, or without its state, gets no states.)

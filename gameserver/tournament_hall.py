@@ -98,7 +98,9 @@ class TournamentHall:
         self._guesses = RateLimit(WRONG_PASSWORDS_PER_MINUTE)
         self._wrong = WrongGuesses(WRONG_PASSWORDS_REMEMBERED)  # counted once (_check_owner)
         self.rate_named_games = False  # ratings count every game of named players too
-        self.deleted_rated: set[int] = set()  # history ids the deleted tournaments rated
+        # History ids the deleted tournaments rated, while the history keeps their games: the
+        # server has the store take out those it prunes (``Store.forget_rated``).
+        self.deleted_rated: set[int] = set()
 
     # ------------------------------------------------------------ the operator
 

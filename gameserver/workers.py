@@ -36,12 +36,12 @@ Messages (plain data, ``gameserver._channel``), server → worker, and the reply
 * ``("drop", gid)``: no reply.
 
 Time: the head request may run ``time_limit`` seconds (the hello, which
-imports the game file, longer), by the wall clock. Then the server looks at
-the process a short window later (``_starved``): if it mostly waited for a
-CPU (a loaded machine), it is given another window, up to three times the
-limit; if it ran, or was blocked, it gets one polite interrupt (SIGINT: the
-game call running gets ``GameCallTimeout``, as in-process) and ``grace``
-seconds to answer; after that it is killed.
+imports the game file, longer), by the wall clock. The server looks at the
+process a short window before that and again at the limit (``_starved``): if
+it mostly waited for a CPU in between (a loaded machine), it is given another
+window, up to three times the limit; if it ran, or was blocked, it gets one
+polite interrupt (SIGINT: the game call running gets ``GameCallTimeout``, as
+in-process) and ``grace`` seconds to answer; after that it is killed.
 
 Failure: a worker that dies (``pidfd`` or end of the pipe: at once), is
 killed for overrunning, sends something malformed, or left a thread or
@@ -210,6 +210,12 @@ def _then(request: Request, after: Callable[[], None]) -> None:
     request.answer, request.fail = answered, failed
 
 
+# Seconds a check may come before the look of a window before the limit and take it: a
+# check armed for the request before (which ended less than that before its own window)
+# stands for it, rather than a second timer.
+LOOK_SLACK = 0.001
+
+
 @dataclass(eq=False)
 class Worker:
     """The worker process of one source and the requests in flight to it.
@@ -245,7 +251,7 @@ class Worker:
     _head_started: float = 0.0
     _interrupted: tuple[Request, float] | None = None
     _running: str | None = None  # the game method the head request was interrupted in
-    # A look at the process past the head request's limit (``_starved``): the request, the
+    # A look at the process near the head request's limit (``_starved``): the request, the
     # process, when, what the kernel said, and whether more time was given already.
     _probe: tuple[Request, Process, float, _starved.Sample, bool] | None = None
     _timer: asyncio.TimerHandle | None = None
@@ -371,8 +377,7 @@ class Worker:
         if self._process is not None:
             self._write(drops + request.frame if drops else request.frame)
             if len(queue) == 1:  # the head: its time starts now (a later one's in ``_reply``)
-                self._head_started = now = self.loop.time()
-                self._arm(now + (request.limit or self.settings.time_limit))
+                self._head_starts(request)
 
     def forget(self, gid: int) -> None:
         """The game is gone on the server: let the worker drop it (with the next request,
@@ -526,10 +531,9 @@ class Worker:
         if request.hello and not catalog:  # (``_plain`` takes a catalog only for the hello)
             raise _channel.ChannelError("a reply before the catalog")
         queue.popleft()
-        self._interrupted = self._running = None
+        self._interrupted = self._running = self._probe = None  # (a look: the request's)
         if queue:  # the next request's time starts now (``_send`` starts a first one's)
-            self._head_started = now = self.loop.time()
-            self._arm(now + (queue[0].limit or self.settings.time_limit))
+            self._head_starts(queue[0])
         if reply[-1]:
             _channel.log_forwarded(reply[-1], self.label)
         if request.hello:
@@ -579,6 +583,13 @@ class Worker:
     def _limit(self, request: Request) -> float:
         return request.limit or self.settings.time_limit
 
+    def _head_starts(self, head: Request) -> None:
+        """``head`` is the request the worker runs from now on: its time starts, and the
+        first check of it comes a window before its limit (``_check_time``)."""
+        self._head_started = now = self.loop.time()
+        limit = self._limit(head)
+        self._arm(now + limit - _starved.window(limit))
+
     def _arm(self, when: float) -> None:
         """Check the time at ``when``, unless a check comes sooner anyway."""
         timer = self._timer
@@ -594,8 +605,15 @@ class Worker:
         if not self._queue or self._process is None:
             return
         head, now = self._queue[0], self.loop.time()
-        due = self._head_started + self._limit(head)
+        limit = self._limit(head)
+        due = self._head_started + limit
         if now < due:
+            early = due - _starved.window(limit)
+            if now < early - LOOK_SLACK:  # (a check armed for an earlier head)
+                self._arm(early)
+                return
+            if due - now >= _starved.window(limit) / 2:  # (a look too short says little)
+                self._look_early(head, now)
             self._arm(due)
             return
         interrupted = self._interrupted
@@ -618,8 +636,9 @@ class Worker:
 
     def _starved(self, head: Request, now: float) -> bool:
         """Whether the head request, past its limit, is given more time because its worker
-        waits for a CPU (``_starved``: a look now, and one a window later); if so, the
-        next look is armed. Only here, past a limit, is ``/proc`` read."""
+        waits for a CPU (``_starved``: the look a window before, ``_look_early``, or one
+        earlier past the limit, and one now); if so, the next look is armed. Only here and
+        in ``_look_early`` is ``/proc`` read."""
         process, limit = self._process, self._limit(head)
         assert process is not None
         seen = _starved.sample(process.popen.pid)
@@ -642,6 +661,20 @@ class Worker:
         self._probe = (head, process, now, seen, given)
         self._arm(min(now + _starved.window(limit), bound))
         return True
+
+    def _look_early(self, head: Request, now: float) -> None:
+        """The first look of ``_starved`` at the head request, a window before its limit
+        (once), so that one running at its limit is interrupted there, not a window
+        later (until stop 49 the first look came at the limit: a spinning game was
+        stopped up to half a second past it). The window it judges by is as long as the
+        later ones, and nothing before it counts (see ``_starved``); a request that ends
+        sooner is not looked at."""
+        probe, process = self._probe, self._process
+        if process is None or (probe is not None and probe[0] is head
+                               and probe[1] is process):
+            return
+        seen = _starved.sample(process.popen.pid)
+        self._probe = (head, process, now, seen, False) if seen is not None else None
 
     # ------------------------------------------------------------ failure
 

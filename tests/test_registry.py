@@ -464,6 +464,59 @@ def test_a_file_that_cancels_its_trials_timer_and_forges_its_marks_is_stopped_in
             "1 s and was stopped") in log, log
 
 
+def test_a_file_that_forges_the_mark_of_its_imports_end_fails_its_trial(
+        tmp_path: Path) -> None:
+    """The trial's marks were known text, and the descriptor they go to is in the trial's
+    ``sys.argv``: a file wrote "this file's import ended" itself, then ended the process
+    (``os._exit``) or ran on past the limit, and passed, to be imported by the server
+    (which it would end, or hold a CPU of for ever). A mark now carries a secret the
+    file is not given (not in ``sys.argv``, nor its environment, nor its standard input,
+    whose pipe the trial closed): the forgers fail, each as what it did."""
+    forge = (
+        "import faulthandler, os, sys\n"
+        "faulthandler.cancel_dump_traceback_later()\n"
+        "fd = int(sys.argv[2])\n"
+        "secret = os.read(0, 100) + os.environ.get('GAMESERVER_TRIAL', '').encode()\n"
+        "for text in [b'start 0', b'ended 0', b'start 1', b'ended 1'] + sys.argv[1:]:\n"
+        "    text = text if isinstance(text, bytes) else text.encode()\n"
+        "    os.write(fd, b'\\ngameserver-trial-' + text + b'\\n')\n"
+        "    os.write(fd, b'\\ngameserver-trial-' + secret + b'-' + text + b'\\n')\n")
+    quitter = tmp_path / "a_quits.py"
+    quitter.write_text(forge + "os._exit(0)\n")
+    looper = tmp_path / "b_loops.py"
+    looper.write_text(forge + "while True:\n    pass\n")
+    failed = _import_limit.trial_imports([quitter, looper], 1.0)
+    assert sorted(failed) == [quitter, looper], failed
+    assert not failed[quitter].overran and failed[quitter].how == "exit status 0", failed
+    assert failed[looper].overran, failed
+
+
+def test_a_file_whose_dump_at_the_limit_is_large_is_said_to_overrun(tmp_path: Path) -> None:
+    """At the limit the trial dumps every thread's stack and ends the process (status
+    1); the dump was kept to its last 64 KB, and one larger (a file that left many
+    threads deep in calls, then looped) lost its first line, "Timeout (": the file was
+    said to have ended the process itself ("os._exit, a signal, or a crash"), which
+    sent its author looking for the wrong thing. It overran now, at its loop's line."""
+    path = tmp_path / "many_threads.py"
+    path.write_text(
+        "import threading\n"
+        "held = threading.Event()\n"
+        "def deep_call_with_a_long_name_to_fill_the_dump(depth):\n"
+        "    if depth:\n"
+        "        return deep_call_with_a_long_name_to_fill_the_dump(depth - 1)\n"
+        "    held.wait()\n"
+        "for _ in range(40):\n"
+        "    threading.Thread(target=deep_call_with_a_long_name_to_fill_the_dump,\n"
+        "                     args=(95,), daemon=True).start()\n"
+        "while True:  # here\n"
+        "    pass\n")
+    failed = _import_limit.trial_imports([path], 1.0)
+    assert list(failed) == [path] and failed[path].overran, failed
+    assert failed[path].line == 10, failed
+    message = str(registry._trial_failed(path, failed[path], 1.0))
+    assert message.startswith(f"{path}:10: importing the file took longer than 1 s"), message
+
+
 def test_a_slow_import_within_the_limit_loads_in_check_and_in_the_server(
         tmp_path: Path) -> None:
     """``check`` gave a file's import 4 s (twice its call limit), the server in-process

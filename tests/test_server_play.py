@@ -331,6 +331,29 @@ def test_an_observer_who_first_watches_after_the_restart_gets_the_hand_over(
     assert ok(watcher.state()) == {"echo": "hello", "current": [0], "gameover": False}
 
 
+def test_every_waiting_observer_of_a_seat_gets_the_hand_over(
+        games_server: ServerThread) -> None:
+    """Two observers of bob wait on his view when ann restarts the finished game. The
+    restart is the change each waited for, and it hands over the old game's end: the
+    first to be answered took the view's hand-over, and the other got the new game's
+    state (it never saw how the game ended). Each waiting request gets the end now;
+    the next state of each is the new game's."""
+    ann, bob = two_players(games_server)
+    watchers = [observer_of(bob), observer_of(bob)]
+    assert ok(ann.move(end=True)) is None
+    final = {"you": 1, "log": [[0, {"end": True}]], "current": [], "gameover": True}
+    assert ok(watchers[0].state()) == final  # the view (theirs alike) has seen the end ...
+    waiting = [watcher.state_call() for watcher in watchers]
+    assert all_blocked(waiting)  # ... and waits for the next change
+    assert ok(ann.restart()) is None
+    assert [ok(call.reply()) for call in waiting] == [final, final]
+    new = {"you": 1, "log": [], "current": [0], "gameover": False}
+    assert ok(watchers[1].state()) == new  # (then the view, theirs alike, has seen it)
+    assert watchers[0].state_call().blocked()
+    assert ok(bob.state()) == final  # bob's own view: handed over once, as before
+    assert ok(bob.state()) == new
+
+
 def test_every_view_opened_after_the_restart_gets_the_hand_over_once(
         games_server: ServerThread) -> None:
     ann, bob = two_players(games_server)

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from gameserver import _starved
+from gameserver import _starved, workers
 from gameserver._starved import Sample
 from tests.serverproc import ServerThread
 from tests.test_workers import HANG, stop, worker_pid
@@ -166,3 +166,31 @@ def test_a_stopped_worker_is_not_given_more_time(
     assert "move() took longer than 1 s and was stopped" in moved["message"], moved
     assert not said(caplog, GIVEN), caplog.text
     until(lambda: worker_pid(server) not in (pid, None), "replaced", HANG)
+
+
+def test_a_spinning_game_is_judged_at_its_limit_by_a_look_a_window_before_it(
+        waiter: tuple[ServerThread, Player, int], caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first look at a request came at its limit, and the judgement a window later:
+    a spinning game was interrupted up to half a second past its limit. The first look
+    now comes a window before the limit (only for a request that runs that long), and
+    the judgement at it: a game that ran is interrupted at its first check past the
+    limit. Read from the server's own looks (their time against the limit, by its
+    loop's clock), not timed by the test."""
+    server, player, _ = waiter
+    worker = server.call(lambda: server.server.isolation.workers[0])  # type: ignore[union-attr]
+    looks: list[float] = []  # seconds past the head request's limit, of each look
+    sample = _starved.sample
+
+    def looking(pid: int) -> Sample | None:
+        due = worker._head_started + worker._limit(worker._queue[0])
+        looks.append(worker.loop.time() - due)
+        return sample(pid)
+
+    monkeypatch.setattr(_starved, "sample", looking)
+    moved = moving(player, until="go")()
+    assert moved["status"] == "error"
+    assert "move() took longer than 1 s and was stopped" in moved["message"], moved
+    assert looks and -_starved.window(1.0) - workers.LOOK_SLACK <= looks[0] < 0, looks
+    if not said(caplog, GIVEN):  # (a machine busy enough starves it: more looks)
+        assert len(looks) == 2 and looks[1] >= 0, looks

@@ -1006,6 +1006,40 @@ def test_the_games_of_deleted_tournaments_leave_rated_games_as_they_are_pruned(
     assert rated_rows(path) == [kept[0]]
 
 
+def test_the_hall_forgets_the_games_of_deleted_tournaments_as_they_are_pruned(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's ``TournamentHall.deleted_rated`` (the games of deleted tournaments,
+    rated still) kept the id of every game the history pruned until a restart, as the
+    store's ``rated_games`` did before: it grew with every tournament deleted, and a game
+    id the history gave again was rated by a tournament long gone. A prune written
+    takes its games' ids out of it too; the others stay."""
+    monkeypatch.setattr(_rows, "PRUNE_EVERY", 1)
+    path = tmp_path / "hall.db"
+    with ServerThread(store=True, store_path=str(path), history_max_games=2) as server:
+        assert server.server is not None
+        hall = server.server.hall
+
+        def rated(ids: list[int]) -> None:  # as ``TournamentHall.delete`` records them
+            hall.deleted_rated.update(ids)
+            assert hall.book is not None
+            hall.book.deleted("cup", set(ids))
+
+        solo = Player(server.port, "Echo", "flood", 1)
+        solo.join()
+        for game in range(5):
+            assert solo.move(msg="quit")["status"] == "ok"
+            assert solo.restart()["status"] == "ok"  # the game joins the history
+            count = min(game + 1, 2)
+            until(lambda count=count: len(kept_game_ids(path)) == count, "history kept")
+            if game in (1, 3):  # the deleted tournament's games: the first two, the fourth
+                newest = kept_game_ids(path)
+                server.call(rated, newest if game == 1 else newest[-1:])
+        kept = kept_game_ids(path)
+        until(lambda: rated_rows(path) == kept[:1], "rows of pruned games deleted")
+        assert server.call(lambda: sorted(hall.deleted_rated)) == kept[:1]
+        assert server.call(hall.rated_games) == set(kept[:1])
+
+
 def seat_timed(port: int, session: str, **timer: float) -> dict[int, Player]:
     """ann starts a TicTacToe ``session`` with the ``timer`` she chooses; bob joins it the
     classic way (he is not told of it)."""

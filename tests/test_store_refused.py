@@ -449,17 +449,22 @@ def test_a_prune_the_file_keeps_refusing_is_tried_again_later_not_at_every_game(
     a refused commit (rolled back, then written again owner by owner) and an error line
     per finished game. Now it waits (``PRUNE_RETRY``, doubled at each refusal), logged
     once; once the file takes it, the history is pruned, and the log says how many
-    prunes were refused."""
+    prunes were refused. The ids of the games pruned go to the tournaments' hall
+    (``forget_rated``) once the prune is written, never while it is refused (the games
+    stay, and stay rated)."""
     monkeypatch.setattr(_rows, "PRUNE_EVERY", 1)
     monkeypatch.setattr(_rows, "PRUNE_RETRY", 3600.0)
     path = tmp_path / "stuck-prune.db"
+    forgotten: list[int] = []
 
     async def play() -> tuple[int, int]:
         store, guard, session = await prunes_refused(path)
+        store.forget_rated = forgotten.extend
         assert store.rows is not None
         commits = store.commits
         await finish_and_restart(store, session, 12)
         assert store.refused_saves == 1  # (was 11: one per game after the first)
+        assert forgotten == []
         assert store.commits - commits == 24  # each move and restart, no prune again
         assert (store.rows.kept, store.rows.kept_bytes) == history_counts(path)
         assert store.rows.kept == 12
@@ -475,6 +480,9 @@ def test_a_prune_the_file_keeps_refusing_is_tried_again_later_not_at_every_game(
     with caplog.at_level(logging.WARNING, "gameserver.store"):
         counted = asyncio.run(play())
     assert counted == history_counts(path) and counted[0] == 1
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        kept = {game_id for (game_id,) in db.execute("SELECT id FROM games")}
+    assert len(set(forgotten)) == len(forgotten) == 13 and not kept & set(forgotten)
     refusals = [r.getMessage() for r in caplog.records if "could not be pruned" in r.getMessage()]
     assert len(refusals) == 1 and "kept by a trigger" in refusals[0]
     assert "the history is pruned again, after 1 refused prunes" in caplog.text

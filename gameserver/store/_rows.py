@@ -134,14 +134,16 @@ class ServerRows:
     row alone, not the prune and the tournament events of the same commit.
     ``refused``, if given, is called on the loop with the file's error when the rows
     are left out, instead of the store's log line: it takes back what making them
-    counted, and says what it has to (a prune: ``Rows.prune_refused``).
+    counted, and says what it has to (a prune: ``Rows.prune_refused``). ``written``, if
+    set (a prune's only: ``Store._pruned``), is called on the loop once they are written.
     """
 
-    __slots__ = ("what", "refused")
+    __slots__ = ("what", "refused", "written")
 
     def __init__(self, what: str, refused: Callable[[str], None] | None = None) -> None:
         self.what = what
         self.refused = refused
+        self.written: Callable[[], None] | None = None
 
 
 # Whose rows: a session's (its ``Live``), the server's, or None (rows added before an
@@ -752,11 +754,13 @@ def session_row(session: Any) -> str:
     return _json(_session_disk.lasting(session))
 
 
-def pruned(db: sqlite3.Connection, rows: Rows, rated: Callable[[], set[int]]) -> Ops:
+def pruned(db: sqlite3.Connection, rows: Rows, rated: Callable[[], set[int]],
+           forget: Callable[[list[int]], None] | None = None) -> tuple[Ops, ServerRows | None]:
     """The deletes of the history's oldest games beyond its limits (``Rows.prune``),
     read from ``db`` as committed (the writer's connection, with no commit in flight),
     and the ratings they leave, folded into the base (``_rating_base``; ``rated``: the
-    history ids of the tournament games)."""
+    history ids of the tournament games); and the owner of those rows (None: no game is
+    deleted), whose ``written`` calls ``forget`` with the ids of the games deleted."""
     ops = Ops()
     # The prune's rows and the ratings they fold have an owner of their own: left out
     # (the file refused them), the games they delete are counted again.
@@ -769,22 +773,25 @@ def pruned(db: sqlite3.Connection, rows: Rows, rated: Callable[[], set[int]]) ->
         cursor = db.execute(f"SELECT id, bytes, ended {KEPT_GAMES} ORDER BY ended, id")
         doomed = rows.prune(ops, cursor)
         cursor.close()  # at once: an open read would hold the log back
-        if doomed is not None:
-            owner.refused = functools.partial(rows.prune_refused, before[0] - rows.kept,
-                                              before[1] - rows.kept_bytes)
-            folded = Ops()
-            folded.by(owner)
-            _rating_base.fold(db, folded, *doomed, rated)
-            folded.extend(ops)  # (the same commit: what is deleted is folded)
-            ops = folded
+        if doomed is None:
+            return ops, None
+        owner.refused = functools.partial(rows.prune_refused, before[0] - rows.kept,
+                                          before[1] - rows.kept_bytes)
+        if forget is not None:
+            ids = [game_id for (game_id,) in db.execute(*doomed)]
+            owner.written = functools.partial(forget, ids)
+        folded = Ops()
+        folded.by(owner)
+        _rating_base.fold(db, folded, *doomed, rated)
+        folded.extend(ops)  # (the same commit: what is deleted is folded)
+        return folded, owner
     except sqlite3.Error as err:  # (a read: nothing is changed; tried again later)
         rows.kept, rows.kept_bytes = before
         rows.prune_refused(0, 0, str(err))
-        ops = Ops()
+        return Ops(), None
     finally:
         if cursor is not None:
             cursor.close()
-    return ops
 
 
 def drop_game(ops: Ops, game_id: int) -> None:

@@ -171,6 +171,10 @@ class Store:
         # The history ids of the tournament games (the server's ``TournamentHall``), for
         # the ratings of the games pruned (``_rating_base``).
         self.rated_games: Callable[[], set[int]] = set
+        # Told the history ids of the games a prune deleted, once its commit is written
+        # (the server's: they leave ``TournamentHall.deleted_rated``).
+        self.forget_rated: Callable[[list[int]], None] | None = None
+        self._pruning: ServerRows | None = None  # a prune's rows not written yet (_release)
         self._file: StoreFile | None = None
         self.rows: Rows | None = None
         self._live: dict[tuple[str, str], Live] = {}
@@ -632,7 +636,7 @@ class Store:
                                  or time.monotonic() >= rows.prune_after):
             # (Else nothing to prune, or a refused prune waits: ``Rows.prune_refused``.)
             # First: see ``Rows.prune``; no commit in flight, none waits for a retry.
-            ops = pruned(self.db, rows, self.rated_games)
+            ops, self._pruning = pruned(self.db, rows, self.rated_games, self.forget_rated)
             ops.extend(batch.ops)
         self.batches += 1
         checkpointer = self._checkpointer
@@ -703,6 +707,8 @@ class Store:
     def _release(self, batch: Batch, ops: Ops, error: str | None) -> None:
         """The commit of ``batch`` (and the backlog before it) ended: answer its tickets."""
         if error is None:
+            if self._pruning is not None:
+                self._pruned(ops)
             if self._failing_since is not None:  # (set by every failure, with the rest)
                 log.warning("the store saves again (after %.1f s of failures)",
                             time.time() - self._failing_since)
@@ -732,6 +738,16 @@ class Store:
             else:  # written again later: the session's replies wait for it
                 ticket.again = self._retry_tickets.setdefault(key, Ticket())
                 ticket.answer(SAVE_FAILED, now=True)
+
+    def _pruned(self, ops: Ops) -> None:
+        """A commit was written, the first since a prune was made (``_pruning``): it held
+        the prune's rows (its own, or the backlog's that went first) unless they were
+        dropped since (``_rewrite_afresh``). Those the file took: ``ServerRows.written``."""
+        owner, self._pruning = self._pruning, None
+        if (owner is not None and owner.written is not None
+                and not (ops.refused and owner in ops.refused)
+                and any(named is owner for _, named in ops.owners)):
+            owner.written()
 
     def _refuse(self, ops: Ops, starts: Iterable[Live],
                 gone: Ops | None = None) -> dict[Key, str]:
