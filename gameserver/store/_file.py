@@ -23,9 +23,11 @@ names the file, what is wrong and what to do:
 A failed open removes every file it created, so a start that fails leaves
 the folder as it was. ``commit`` writes a batch's rows in one transaction on
 the open file's connection (from the thread that owns it, see
-``_writer_thread``). ``StoreFile.moved`` tells, while the server runs, that
-the file or its side files were deleted or replaced; ``written_over``, that
-another program wrote the file itself (``_overwritten``).
+``_writer_thread``), and writes nothing into a database another program put in
+the file meanwhile (``.restore``: ``RESTORED``). ``StoreFile.moved`` tells, while the
+server runs, that the file or its side files were deleted or replaced;
+``written_over`` and ``after_checkpoint``, that another program wrote the file itself
+(``_overwritten``, ``_pages``).
 
 Why this module is longer than our ~450 lines: it is every check between a
 path and a store the server may write, and each check's message; split, the
@@ -198,6 +200,9 @@ class StoreFile:
         wrote (a backup copied over it meanwhile), the line of ``written_over``."""
         if self.guard is not None:
             self.guard.refuse_again()
+        info = os.fstat(self.file_fd)
+        if (info.st_mtime_ns, info.st_size) == self.written:
+            return None  # (nothing wrote the file, the checkpoint neither: most idle passes)
         if self.pages is not None and not self.pages.after(frames, copied):
             return self._found_written_over(
                 "it was written over while the server copied its log into it, so the file "
