@@ -31,8 +31,8 @@ saving for an innocent command. So no other program's checkpoint runs while the 
 does (``CheckpointGuard``): the store holds SQLite's checkpoint lock in the ``-shm``
 itself, and lets it go only around its own checkpoints, so that the file is written by
 the server alone and any other write of it is another's. The other program's checkpoint
-returns "busy" (``1|-1|-1``) and copies nothing; the server's copy the log every
-second. A write that lands while the store's own checkpoint runs (the look came before,
+returns "busy" (``1|-1|-1``) and copies nothing; the server's own checkpoints copy the
+log every second. A write that lands while the store's own checkpoint runs (the look came before,
 the note after) is found by the pages the checkpoint wrote and those of earlier ones
 (``_pages``).
 
