@@ -67,12 +67,11 @@ from .protocol import (
 )
 from .session import Session
 from .tournament import Tournament, TournamentError, TournamentSettings
-from .tournament_store import TournamentBook, rated_games, rebuild
+from .tournament_store import TournamentBook, make_room, rated_games, rebuild, to_prune
 from .waits import Feed, Outcome, Wait
 
 log = logging.getLogger("gameserver.tournament")
 
-MAX_TOURNAMENTS = 100  # kept at once (finished ones included); the operator deletes old ones
 WRONG_PASSWORDS_PER_MINUTE = 20  # per client address (address_key): guessing takes long
 WRONG_PASSWORDS_REMEMBERED = 16  # per address, counted once: a lab's stale scripts (NAT)
 
@@ -118,9 +117,6 @@ class TournamentHall:
             raise TournamentError(
                 f"tournament {settings.name} is saved in the store file, but this server "
                 "cannot read it (see the log of its start); pick another name")
-        if len(self.entries) >= MAX_TOURNAMENTS:
-            raise TournamentError(f"the server keeps at most {MAX_TOURNAMENTS} tournaments; "
-                                  "delete finished ones first")
         game_type = self.host.game_types.get(settings.game)
         if game_type is None:
             raise TournamentError(f"no such game: {settings.game!r} (available: "
@@ -132,6 +128,8 @@ class TournamentHall:
         if not low <= 2 <= high:
             raise TournamentError(f"tournaments are for two-player games; {settings.game} is "
                                   f"played by {low} to {high}")
+        for name in make_room([e.tournament for e in self.entries.values()]):
+            self.delete(name)  # (after every other check: a refused one deletes none)
         tournament = Tournament(settings, self.wall())
         entry = Entry(tournament, secrets.token_hex(16))
         self.entries[settings.name] = entry
@@ -205,6 +203,8 @@ class TournamentHall:
             self.entries[tournament.name] = entry
             if tournament.state == "running":
                 self.arbiter.schedule(entry)
+        for name in to_prune([e.tournament for e in self.entries.values()]):
+            self.delete(name)  # (a file of a server that kept more)
         if self.entries:
             self.host.router = self
             log.info("restored %d tournament(s)", len(self.entries))

@@ -13,6 +13,12 @@ it decides are saved together, or not at all). Reading uses a read-only
 connection of our own, so the ``tournament`` command can read while the
 server runs.
 
+The tables are bounded as the history is: at most ``KEPT_MAX`` tournaments are kept
+(finished ones included); one more deletes the oldest finished one (``to_prune``, as the
+operator's delete does, with a line in the log), and is refused while none is
+finished. Each tournament's events are bounded by its settings (its participants, its
+rounds, ``BEST_OF_MAX`` games a match).
+
 Deleting a tournament deletes its rows, but not what it did to the ratings:
 the history ids of the games it rated move to the table ``rated_games``,
 which keeps them rated (``gameserver.ratings``; an instructor tidying up the
@@ -35,6 +41,10 @@ from ._sidetables import append, read_only
 from .tournament import GameResult, Tournament, TournamentError, TournamentSettings
 
 log = logging.getLogger("gameserver.tournament")
+
+# Tournaments kept (finished and cancelled ones included): beyond, the oldest finished
+# one is deleted (``to_prune``), and a new one refused while none is finished.
+KEPT_MAX = 100
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS tournaments (name TEXT PRIMARY KEY, settings TEXT NOT NULL, "
@@ -111,6 +121,35 @@ class TournamentBook:
     def load_rated(self) -> set[int]:
         """The history ids the deleted tournaments rated (``load_rated``)."""
         return load_rated(self._store.path)
+
+
+def to_prune(tournaments: list[Tournament], keep: int | None = None) -> list[str]:
+    """The names of the finished (or cancelled) ``tournaments`` to delete so that at most
+    ``keep`` (``KEPT_MAX``) are left, the oldest first (by the time they ended); fewer, or
+    none, if not enough are over: a tournament open or running is never pruned. Each is
+    said in the log."""
+    keep = KEPT_MAX if keep is None else keep
+    over = sorted((t for t in tournaments if t.over),
+                  key=lambda t: (t.ended if t.ended is not None else t.created, t.created))
+    names = [t.name for t in over[:max(0, len(tournaments) - keep)]]
+    for name in names:
+        log.warning("tournament %s is deleted: the server keeps at most %d tournaments, and "
+                    "it is the oldest finished one (its games stay in the history and the "
+                    "ratings)", name, KEPT_MAX)
+    return names
+
+
+def make_room(tournaments: list[Tournament]) -> list[str]:
+    """The finished ``tournaments`` to delete before one more is made (``to_prune``).
+
+    Raises:
+        TournamentError: ``KEPT_MAX`` are kept, and none is finished.
+    """
+    names = to_prune(tournaments, KEPT_MAX - 1)
+    if len(tournaments) - len(names) >= KEPT_MAX:
+        raise TournamentError(f"the server keeps at most {KEPT_MAX} tournaments, none of "
+                              "them finished: cancel one and delete it first")
+    return names
 
 
 def load(path: str, unreadable: set[str] | None = None) -> list[Saved]:

@@ -40,12 +40,12 @@ class Gates:
         self.entered: list[threading.Event] = []
         real = writer.commit
 
-        def gated(db: Any, ops: Any) -> str | None:
+        def gated(db: Any, ops: Any, *file: Any) -> str | None:
             if self.waiting and threading.current_thread().name == "gameserver-store":
                 gate = self.waiting.pop(0)
                 self.entered.append(gate)
                 gate.wait(TIMEOUT)
-            return real(db, ops)
+            return real(db, ops, *file)
 
         monkeypatch.setattr(writer, "commit", gated)
 

@@ -852,3 +852,34 @@ def test_a_tournament_held_for_a_game_its_file_lost_goes_on_once_the_file_has_it
         assert on_loop(server, lambda hall: sorted(hall.entries["cup"].games)) == [
             "r2t1g1", "r2t2g1"], "the tournament did not go on"
         assert request(server.port, {**join, "name": "ann"})["status"] == "ok"
+
+
+def test_the_tournaments_past_those_kept_leave_the_store_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The oldest finished tournament deleted to make room leaves the store file as a
+    deleted one does (its rows; its rated games stay rated), and a file that holds more
+    than are kept (a server that kept more) has its oldest finished ones pruned as it
+    starts; running or open ones are kept."""
+    from gameserver import tournament_store
+    store = tmp_path / "store.sqlite3"
+
+    def names() -> list[str]:
+        with contextlib.closing(sqlite3.connect(store)) as db:
+            return sorted(row[0] for row in db.execute("SELECT name FROM tournaments"))
+
+    with ServerThread(store=True, store_path=str(store)) as server:
+        for name in ("a", "b", "c", "d"):
+            on_loop(server, lambda hall, name=name: hall.create(
+                TournamentSettings(name, "TicTacToe")))
+        for name in ("a", "b", "c"):
+            on_loop(server, lambda hall, name=name: hall.cancel(name))
+    assert names() == ["a", "b", "c", "d"]
+    monkeypatch.setattr(tournament_store, "KEPT_MAX", 3)
+    with ServerThread(store=True, store_path=str(store)) as server:
+        assert sorted(on_loop(server, lambda hall: list(hall.entries))) == ["b", "c", "d"]
+        on_loop(server, lambda hall: hall.create(TournamentSettings("e", "TicTacToe")))
+        assert sorted(on_loop(server, lambda hall: list(hall.entries))) == ["c", "d", "e"]
+    assert names() == ["c", "d", "e"]
+    with contextlib.closing(sqlite3.connect(store)) as db:
+        assert db.execute("SELECT DISTINCT tournament FROM tournament_events "
+                          "ORDER BY tournament").fetchall() == [("c",)]  # (its cancel)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from gameserver import tournament_store
 from gameserver._tournament_games import ABSENT_GAMES
 from gameserver.checked import game_types
 from gameserver.games import Nim, TicTacToe
@@ -360,3 +361,34 @@ def test_a_game_that_fails_to_start_now_and_then_voids_those_games_and_plays_on(
     assert tournament.state == "finished" and tournament.stopped_because == ""
     reasons = [g.reason for r in tournament.rounds for m in r for g in m.games]
     assert len(reasons) == 15 and "void" in reasons and "played" in reasons
+
+
+def test_past_the_tournaments_kept_the_oldest_finished_one_makes_room(
+        guard: GameGuard, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The tables of tournaments are bounded as the history is: ``KEPT_MAX`` are kept,
+    and one more deletes the oldest finished one (by the time it ended), with a line in
+    the log; none finished, it is refused, and nothing is deleted. (An instructor
+    making tournaments for every lab filled the store, finished ones kept for good, until
+    a hard refusal told them to tidy up by hand.)"""
+    monkeypatch.setattr(tournament_store, "KEPT_MAX", 3)
+    clock = Clock()
+    hall = make_hall(guard, clock)
+    for name in ("second", "third"):
+        hall.create(TournamentSettings(name, "Talk", turn_timeout=10))
+    with pytest.raises(TournamentError, match="keeps at most 3 tournaments, none of them "
+                                              "finished: cancel one and delete it first"):
+        hall.create(TournamentSettings("fourth", "Talk", turn_timeout=10))
+    assert sorted(hall.entries) == ["cup", "second", "third"]
+    hall.cancel("third")
+    clock.now += 60
+    hall.cancel("cup")  # (made first, but ended last: kept)
+    with pytest.raises(TournamentError, match="no such game"):  # (deletes nothing)
+        hall.create(TournamentSettings("fourth", "Nothing", turn_timeout=10))
+    assert sorted(hall.entries) == ["cup", "second", "third"]
+    hall.create(TournamentSettings("fourth", "Talk", turn_timeout=10))
+    assert sorted(hall.entries) == ["cup", "fourth", "second"]
+    assert ("tournament third is deleted: the server keeps at most 3 tournaments, and it is "
+            "the oldest finished one" in caplog.text)
+    hall.create(TournamentSettings("fifth", "Talk", turn_timeout=10))
+    assert sorted(hall.entries) == ["fifth", "fourth", "second"]

@@ -21,7 +21,9 @@ of one job:
 ``_file`` checks, locks and opens the file (one server per file; no file
 another user can write; a damaged file stops the start with one line; a file
 written over while the server runs, a backup put back, is never mixed with
-the old file's log: ``_overwritten``), and
+the old file's log: ``_overwritten``, also while a checkpoint of the store's runs:
+``_pages``; another program's checkpoint is refused; a database put in through
+SQLite stops the saves: ``commit``), and
 ``_unpickle`` loads snapshots with an allow-list, so a crafted row cannot
 run code. ``ServerRows`` owns rows of the server's own that others add to a
 commit (``_sidetables``). docs/reliability.md states the guarantees and bounds.

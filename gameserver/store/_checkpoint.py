@@ -72,11 +72,13 @@ class Checkpointer:
 
     def __init__(self, path: str, watch: Callable[[], None] = lambda: None,
                  may_copy: Callable[[], bool] = lambda: True,
-                 copied: Callable[[], None] = lambda: None) -> None:
+                 copied: Callable[[int, int], None] = lambda frames, copied: None) -> None:
         self.path = path
         self._watch = watch  # called before each pass (the store: is its file still there?)
         # Called before and after each checkpoint, one at a time (the store: was the file
-        # written over since its last? then never again; ``_overwritten``).
+        # written over since its last? then never again; ``_overwritten``). ``copied`` is
+        # given the checkpoint's answer: the frames of the log, and of them those in the
+        # file now (-1, -1: it did not run, busy or failed).
         self._may_copy = may_copy
         self._copied = copied
         self.checkpoints = 0
@@ -204,6 +206,7 @@ class Checkpointer:
         (-1, -1) if it met another checkpoint: SQLITE_BUSY)."""
         if not self._may_copy():
             return 0, 0
+        frames = copied = -1
         try:
             _, frames, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error as err:
@@ -212,7 +215,7 @@ class Checkpointer:
             self._failed = True
             return 0, 0
         finally:
-            self._copied()
+            self._copied(frames, copied)
         self.checkpoints += 1
         self._failed = False
         return int(frames), int(copied)

@@ -23,9 +23,11 @@ names the file, what is wrong and what to do:
 A failed open removes every file it created, so a start that fails leaves
 the folder as it was. ``commit`` writes a batch's rows in one transaction on
 the open file's connection (from the thread that owns it, see
-``_writer_thread``). ``StoreFile.moved`` tells, while the server runs, that
-the file or its side files were deleted or replaced; ``written_over``, that
-another program wrote the file itself (``_overwritten``).
+``_writer_thread``), and writes nothing into a database another program put in
+the file meanwhile (``.restore``: ``RESTORED``). ``StoreFile.moved`` tells, while the
+server runs, that the file or its side files were deleted or replaced;
+``written_over`` and ``after_checkpoint``, that another program wrote the file itself
+(``_overwritten``, ``_pages``).
 
 Why this module is longer than our ~450 lines: it is every check between a
 path and a store the server may write, and each check's message; split, the
@@ -50,6 +52,7 @@ from typing import Any
 from ..config import StartupError
 from . import _overwritten
 from ._checkpoint import WRITER_PRAGMAS
+from ._pages import Pages, log_position, rewrote_all
 from ._rows import GAME_ROW, ROW_OVERHEAD, Ops, Owner
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -140,6 +143,27 @@ class StoreFile:
     side_files: dict[str, tuple[int, int]] = field(default_factory=dict)  # -wal, -shm
     main_gone = False  # ``moved`` found the file itself gone, not a side file
     written: tuple[int, int] = (0, 0)  # its (mtime_ns, size) after our last write to it
+    shm_fd: int = -1  # the -shm, the store's own descriptor (``guard``, ``pages``)
+    # Other programs' checkpoints kept out (None: no OFD locks here, ``_overwritten``),
+    # and the pages the store's checkpoints wrote (``_pages``).
+    guard: _overwritten.CheckpointGuard | None = None
+    pages: Pages | None = None
+    schema: int = 0  # the file's schema version, as the server last wrote or read it
+    log_mark: tuple[bytes, int] = (b"", 0)  # where the log ended then (``_pages``)
+
+    def note_schema(self) -> None:
+        """The file's schema version now is the server's (its start, its own statements,
+        another program's schema statement): noted, with where the log ends."""
+        self.schema = self.db.execute("PRAGMA schema_version").fetchone()[0]
+        if self.shm_fd >= 0:
+            self.log_mark = log_position(self.shm_fd)
+
+    def rewritten(self) -> bool:
+        """Whether another program put a whole database into the file since the schema
+        version was noted (``_pages.rewrote_all``)."""
+        if self.shm_fd < 0 or self.pages is None:
+            return True  # (not known: taken for one, rather than mixing the two)
+        return rewrote_all(self.path, self.shm_fd, self.pages.page_size, self.log_mark)
 
     def note_written(self) -> None:
         """After a write of the server's own into the file (a checkpoint): what it is now."""
@@ -157,16 +181,51 @@ class StoreFile:
         info = os.fstat(self.file_fd)
         if (info.st_mtime_ns, info.st_size) == self.written:
             return None
-        _overwritten.hold_off_checkpoints(self.file_fd)
+        return self._found_written_over(
+            "the changes saved since the last checkpoint before it, and those from now "
+            "until the restart, are lost")
+
+    def before_checkpoint(self) -> None:
+        """Just before a checkpoint of the server's own (after ``written_over`` found
+        none): let it take SQLite's lock that keeps others' out, note the log it copies."""
+        if self.pages is not None:
+            self.pages.before()
+        if self.guard is not None:
+            self.guard.let_ours_run()
+
+    def after_checkpoint(self, frames: int, copied: int) -> str | None:
+        """Just after it (its answer: the log's ``frames``, and of them those ``copied``
+        into the file; -1 if it did not run): others' checkpoints kept out again, and the
+        file noted as the server's write; or, if a page of it is not what the checkpoints
+        wrote (a backup copied over it meanwhile), the line of ``written_over``."""
+        if self.guard is not None:
+            self.guard.refuse_again()
+        info = os.fstat(self.file_fd)
+        if (info.st_mtime_ns, info.st_size) == self.written:
+            return None  # (nothing wrote the file, the checkpoint neither: most idle passes)
+        if self.pages is not None and not self.pages.after(frames, copied):
+            return self._found_written_over(
+                "it was written over while the server copied its log into it, so the file "
+                "may hold pages of both: put the backup back again while the server is "
+                "stopped. The changes from now until the restart are lost")
+        self.note_written()
+        return None
+
+    def _found_written_over(self, lost: str) -> str:
+        held = _overwritten.hold_off_checkpoints(self.file_fd)
         _overwritten.set_aside(self.path, self.side_files)
         _overwritten.mark(self.lock_fd)
-        return (f"the store file {self.path} was written over while the server ran (a backup "
+        line = (f"the store file {self.path} was written over while the server ran (a backup "
                 f"copied over it? put one back only while the server is stopped): nothing "
                 f"more is saved to it, and the server's log of the old file is moved aside "
                 f"({self.path}-wal{_overwritten.ASIDE}) so that it is never copied into the "
-                f"new one; restart the server to use the file as it is now. The changes saved "
-                f"since the last checkpoint before it, and those from now until the restart, "
-                f"are lost")
+                f"new one; restart the server to use the file as it is now. {lost[0].upper()}"
+                f"{lost[1:]}")
+        if not held:
+            line += ("; this system cannot keep SQLite from copying the old log into the "
+                     "file as the server's connections close (no open file description "
+                     "locks): stop the server with kill -9 (SIGKILL), not a clean stop")
+        return line
 
     def moved(self) -> str | None:
         """Why the file the server writes is no longer the one at ``path``, or None: one
@@ -221,6 +280,8 @@ class StoreFile:
                     os.unlink(name)
         if self.file_fd >= 0:
             os.close(self.file_fd)
+        if self.shm_fd >= 0:  # (after the connection: it drops this process's locks on it)
+            os.close(self.shm_fd)
         _unlock(self.path, self.lock_fd)
 
 
@@ -275,8 +336,31 @@ def open_store(path: str, sync: str = "NORMAL") -> StoreFile:
             sides[suffix] = _identity(os.stat(path + suffix))
     opened = StoreFile(path, db, lock_fd, [name for name in ours if name not in before],
                        file_fd, sides)
+    _watch_checkpoints(opened)
+    opened.note_schema()
     opened.note_written()
     return opened
+
+
+def _watch_checkpoints(opened: StoreFile) -> None:
+    """Keep other programs' checkpoints out of the file from now on, and start noting the
+    pages the server's write (``_overwritten``, ``_pages``): on the store's own descriptor
+    of the -shm the writer's connection made, kept until the store closes."""
+    shm = opened.path + "-shm"
+    try:
+        fd = os.open(shm, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return
+    if _identity(os.fstat(fd)) != opened.side_files.get("-shm"):
+        os.close(fd)  # (not the one SQLite opened: no locks of ours on it yet)
+        return
+    opened.shm_fd = fd
+    if _overwritten.OFD:
+        guard = opened.guard = _overwritten.CheckpointGuard(fd)
+        if not guard.refuse():  # another program's checkpoint runs now: let it end
+            guard.refuse_again()
+    size = opened.db.execute("PRAGMA page_size").fetchone()[0]
+    opened.pages = Pages(opened.path, opened.file_fd, fd, size)
 
 
 def _identity(info: os.stat_result) -> tuple[int, int]:
@@ -719,30 +803,50 @@ def _check_version(path: str, db: sqlite3.Connection) -> None:
 REFUSED = (sqlite3.IntegrityError, sqlite3.DataError, ValueError, OverflowError)
 
 
-def commit(db: sqlite3.Connection, ops: Ops) -> str | None:
+class _Restored(Exception):
+    """The file's schema version is not the one the server last wrote (``commit``)."""
+
+
+# ``commit``'s answer when another program put a whole database into the file through
+# SQLite while the server ran (``.restore``, the backup API, a VACUUM): each bumps the
+# schema version, which nothing of the server's changes but its own schema statements.
+RESTORED = "the store file was changed by another program"
+SCHEMA_STATEMENTS = ("CREATE", "ALTER", "DROP")
+
+
+def commit(db: sqlite3.Connection, ops: Ops, file: StoreFile | None = None) -> str | None:
     """Write ``ops`` in one transaction on ``db``; an error message (rolled back) or None.
 
     A commit that fails for a reason that stays (``REFUSED``) is written again at once,
     each owner's rows apart (``Ops.by_owner``; ``_commit_apart``), so that one session's
     rows cannot keep every later change out: None is returned, and ``ops.refused`` names
     the owners whose rows were left out, and why.
+
+    With ``file`` (the store's), nothing is written into a database another program put
+    in the file meanwhile: ``RESTORED`` is returned (rolled back) if, inside the
+    transaction, its schema version is not ``file.schema``, which each commit of schema
+    statements updates. (Inside it: a restore cannot land between the look and the rows.)
     """
     items = ops.items
     try:
-        if len(items) == 1 and len(items[0][1]) == 1:  # one row: SQLite's own transaction
+        if file is None and len(items) == 1 and len(items[0][1]) == 1:  # SQLite's own
             db.execute(items[0][0], items[0][1][0])
         else:
             db.execute("BEGIN")
+            _same_schema(db, file)
             for sql, many in items:
                 if len(many) == 1:
                     db.execute(sql, many[0])
                 else:
                     db.executemany(sql, many)
-            db.execute("COMMIT")
+            _commit_noting_schema(db, file, ops)
         return None
+    except _Restored:
+        rolled_back(db)
+        return RESTORED
     except REFUSED:
         rolled_back(db)
-        return _commit_apart(db, ops)
+        return _commit_apart(db, ops, file)
     except sqlite3.Error as err:
         rolled_back(db)
         return _error(err)
@@ -754,7 +858,29 @@ def commit(db: sqlite3.Connection, ops: Ops) -> str | None:
         return _error(err)
 
 
-def _commit_apart(db: sqlite3.Connection, ops: Ops) -> str | None:
+def _same_schema(db: sqlite3.Connection, file: StoreFile | None) -> None:
+    """Inside the transaction: raise ``_Restored`` if another program put a whole database
+    into the file since the server last wrote (``StoreFile.rewritten``). Another program's
+    schema statement (a trigger added) is noted: the rows are the server's still."""
+    if file is not None and db.execute("PRAGMA schema_version").fetchone()[0] != file.schema:
+        if file.rewritten():
+            raise _Restored
+        file.note_schema()
+
+
+def _commit_noting_schema(db: sqlite3.Connection, file: StoreFile | None, ops: Ops) -> None:
+    """COMMIT; the schema version the server's own schema statements in ``ops`` made is
+    noted (``commit``)."""
+    schema = None
+    if file is not None and any(sql.startswith(SCHEMA_STATEMENTS) for sql, _ in ops.items):
+        schema = db.execute("PRAGMA schema_version").fetchone()[0]
+    db.execute("COMMIT")
+    if schema is not None and file is not None:
+        file.schema = schema  # (its log position stays: the frames since are the server's)
+
+
+def _commit_apart(db: sqlite3.Connection, ops: Ops, file: StoreFile | None = None
+                  ) -> str | None:
     """``ops`` again in one transaction, each owner's rows in a savepoint of their own:
     those the file refuses are rolled back (``ops.refused``), the others committed.
 
@@ -764,8 +890,11 @@ def _commit_apart(db: sqlite3.Connection, ops: Ops) -> str | None:
     refused: dict[Owner, str] = {}
     owners = ops.by_owner()
     try:
-        while not _written_apart(db, owners, refused):
+        while not _written_apart(db, owners, refused, file, ops):
             pass  # a refusal rolled back the whole transaction: again without that owner
+    except _Restored:
+        rolled_back(db)
+        return RESTORED
     except Exception as err:  # the disk's, not a row's (nor SQLite's: see ``commit``)
         rolled_back(db)
         return _error(err)
@@ -776,11 +905,12 @@ def _commit_apart(db: sqlite3.Connection, ops: Ops) -> str | None:
 
 def _written_apart(db: sqlite3.Connection,
                    owners: list[tuple[Owner, list[tuple[str, tuple[Any, ...]]]]],
-                   refused: dict[Owner, str]) -> bool:
+                   refused: dict[Owner, str], file: StoreFile | None, ops: Ops) -> bool:
     """One try of ``_commit_apart``: False if a refusal ended the whole transaction (a
     trigger's ``RAISE(ROLLBACK)``: no savepoint is left to roll back to), its owner
     added to ``refused``; each try leaves out one owner more, so the tries end."""
     db.execute("BEGIN")
+    _same_schema(db, file)
     for owner, rows in owners:
         if owner in refused:
             continue
@@ -794,7 +924,7 @@ def _written_apart(db: sqlite3.Connection,
                 return False
             db.execute("ROLLBACK TO owner")
         db.execute("RELEASE owner")
-    db.execute("COMMIT")
+    _commit_noting_schema(db, file, ops)
     return True
 
 

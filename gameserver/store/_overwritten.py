@@ -24,6 +24,23 @@ wrote it:
 The copy is then the store file: a restart uses it as it is. A store file replaced by
 another under its name (``mv``, ``install``: a new file, ``StoreFile.moved``) has its
 side files moved aside too: they are the old file's.
+
+A checkpoint that another program runs (``sqlite3 games.db "PRAGMA wal_checkpoint"``)
+writes the file too, and the look took it for a backup put back: the server stopped
+saving for an innocent command. So no other program's checkpoint runs while the server
+does (``CheckpointGuard``): the store holds SQLite's checkpoint lock in the ``-shm``
+itself, and lets it go only around its own checkpoints, so that the file is written by
+the server alone and any other write of it is another's. The other program's checkpoint
+returns "busy" (``1|-1|-1``) and copies nothing; the server's own checkpoints copy the
+log every second. A write that lands while the store's own checkpoint runs (the look came before,
+the note after) is found by the pages the checkpoint wrote and those of earlier ones
+(``_pages``).
+
+Both locks are open file description (OFD) locks: Linux. Elsewhere (``OFD`` false) the
+store says at its start what it cannot do (``NO_OFD``): another program's checkpoint is
+then taken for a backup put back, and SQLite's copy as the server closes is not held
+off after one (the line that says the file was written over says to stop the server
+with ``kill -9``, which copies nothing).
 """
 
 from __future__ import annotations
@@ -40,7 +57,63 @@ ASIDE = ".overwritten"  # added to the names of the side files moved aside
 # copies the log into the file.
 SHARED_FIRST = 0x40000000 + 2
 SHARED_SIZE = 510
+# SQLite's checkpoint lock, a byte of the -shm (sqlite.org/walformat.html: WAL_CKPT_LOCK,
+# offset 121): every checkpoint takes it for writing, whatever its mode.
+CHECKPOINT_LOCK = 121
+# Whether this system has open file description locks (Linux; tests set it False).
+OFD = getattr(fcntl, "F_OFD_SETLK", None) is not None and struct.calcsize("q") == 8
+NO_OFD = ("this system has no open file description locks (F_OFD_SETLK, Linux only): the "
+          "store cannot keep other programs from running a checkpoint on {path} while the "
+          "server runs (one, as sqlite3 {path} \"PRAGMA wal_checkpoint\", is then taken for "
+          "a backup put back, and the server stops saving until a restart), nor SQLite from "
+          "copying its log into a backup put back over the file as the server stops; leave "
+          "checkpoints to the server, and put backups back only while it is stopped")
 _held: list[int] = []  # descriptors whose locks hold checkpoints off until the process ends
+
+
+def _ofd_lock(fd: int, kind: int, start: int, size: int, wait: bool = False) -> bool:
+    """An OFD lock (``kind``: F_RDLCK or F_UNLCK) on bytes ``start``..+``size`` of ``fd``;
+    False if another holds a conflicting one (or the system has none)."""
+    if not OFD:
+        return False
+    command = fcntl.F_OFD_SETLKW if wait else fcntl.F_OFD_SETLK  # type: ignore[attr-defined]
+    try:
+        fcntl.fcntl(fd, command, struct.pack("hhqqi4x", kind, os.SEEK_SET, start, size, 0))
+    except OSError:
+        return False
+    return True
+
+
+class CheckpointGuard:
+    """Keeps every other program's checkpoint of the store file out while the server runs:
+    a read lock on SQLite's checkpoint lock byte in the ``-shm`` (open as ``shm_fd``, a
+    descriptor of the store's own), which a checkpoint must take for writing.
+
+    An OFD lock conflicts with SQLite's locks of this process too: the store lets it go
+    for its own checkpoints (``let_ours_run``) and takes it back after them
+    (``refuse_again``: waits for a checkpoint of another program that began in between,
+    so that what it wrote is done before the store notes the file as its own)."""
+
+    def __init__(self, shm_fd: int) -> None:
+        self.shm_fd = shm_fd
+        self.held = False
+
+    def refuse(self) -> bool:
+        """Take the lock (at the start); False if the system has no OFD locks, or another
+        program's checkpoint holds SQLite's lock now (then ``refuse_again`` waits)."""
+        self.held = _ofd_lock(self.shm_fd, fcntl.F_RDLCK, CHECKPOINT_LOCK, 1)
+        return self.held
+
+    def let_ours_run(self) -> None:
+        """Let go, just before a checkpoint of the store's own."""
+        if self.held:
+            self.held = not _ofd_lock(self.shm_fd, fcntl.F_UNLCK, CHECKPOINT_LOCK, 1)
+
+    def refuse_again(self) -> None:
+        """Take the lock back after the store's own checkpoint (waits for another program's
+        that began in between: SQLite's busy wait bounds it)."""
+        if OFD and not self.held:
+            self.held = _ofd_lock(self.shm_fd, fcntl.F_RDLCK, CHECKPOINT_LOCK, 1, wait=True)
 
 
 def hold_off_checkpoints(file_fd: int) -> bool:
@@ -49,17 +122,13 @@ def hold_off_checkpoints(file_fd: int) -> bool:
     on the bytes it takes, on an open file description of its own (an OFD lock: POSIX
     locks of this process would not stand in SQLite's way), until the process ends.
     False where the system has no OFD locks."""
-    lock = getattr(fcntl, "F_OFD_SETLK", None)
-    if lock is None or struct.calcsize("q") != 8:
+    if not OFD:
         return False
     try:
         fd = os.open(f"/proc/self/fd/{file_fd}", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return False
-    try:
-        fcntl.fcntl(fd, lock, struct.pack("hhqqi4x", fcntl.F_RDLCK, os.SEEK_SET,
-                                          SHARED_FIRST, SHARED_SIZE, 0))
-    except OSError:
+    if not _ofd_lock(fd, fcntl.F_RDLCK, SHARED_FIRST, SHARED_SIZE):
         os.close(fd)
         return False
     _held.append(fd)

@@ -94,6 +94,7 @@ from .._soon import Soon
 from ..checked import GameType
 from ..protocol import ProtocolError
 from ..waits import Wait
+from . import _overwritten
 from ._batch import (
     JOIN_FAILED,
     SAVE_FAILED,
@@ -107,7 +108,7 @@ from ._batch import (
 )
 from ._checkpoint import Checkpointer
 from ._closing import WRITER_WAIT, in_flight_left, leave_to_writer
-from ._file import StoreFile, commit, open_store, rolled_back, writes_at_start
+from ._file import RESTORED, StoreFile, commit, open_store, rolled_back, writes_at_start
 from ._restore import load_sessions
 from ._rows import DELETE_SESSION, KEPT_GAMES, Live, NotSaved, Ops, Rows, ServerRows, pruned
 from ._writer_thread import WriterThread
@@ -218,6 +219,8 @@ class Store:
         """
         self._file = open_store(self.path, self.sync)
         self.path = self._file.path
+        if not _overwritten.OFD:  # (degraded: said once, at the start)
+            log.warning("%s", _overwritten.NO_OFD.format(path=self.path))
         next_id = (self._file.db.execute("SELECT MAX(id) FROM games").fetchone()[0] or 0) + 1
         kept, kept_bytes = self._file.db.execute(
             f"SELECT COUNT(*), TOTAL(bytes) {KEPT_GAMES}").fetchone()
@@ -240,6 +243,8 @@ class Store:
         assert self.rows is not None, "Store.open() was not called"
         with writes_at_start(self.path, self.db):  # snapshots of games with moves since
             sessions, lives = load_sessions(self.db, self.rows, self.games)
+        assert self._file is not None
+        self._file.note_schema()  # (a file of the first format had its old table dropped)
         self._live.update(lives)
         return sessions
 
@@ -306,18 +311,28 @@ class Store:
             return False
         line = file.written_over()
         if line is None:
+            file.before_checkpoint()
             return True
+        self._found_written_over(line)
+        return False
+
+    def _found_written_over(self, line: str) -> None:
         with self._watching:
             self._written_over = True
             log.error("%s", line)
             if self._gone is None:  # (no other line: the rest of the story is this one's)
                 self._gone = line
-        return False
 
-    def _copied(self) -> None:
+    def _copied(self, frames: int, copied: int) -> None:
+        """After a checkpoint of the store's own (its answer: the log's ``frames``, and of
+        them those ``copied`` into the file; -1 if it did not run): the file is noted as
+        its write, unless a page of it says another wrote it meanwhile
+        (``StoreFile.after_checkpoint``)."""
         file = self._file
-        if file is not None:
-            file.note_written()
+        if file is not None and not self._written_over:
+            line = file.after_checkpoint(frames, copied)
+            if line is not None:
+                self._found_written_over(line)
 
     def close(self) -> None:
         """Write what is pending (once more, if it failed: a commit the writer thread
@@ -695,7 +710,9 @@ class Store:
             return self._gone
         file = self._file
         assert file is not None, "Store.open() was not called"
-        error = commit(file.db, ops)
+        error = commit(file.db, ops, file)
+        if error is RESTORED:
+            error = self._restored()
         if error is None:
             self.commits += 1
             if ops.refused:
@@ -703,6 +720,23 @@ class Store:
             else:
                 self.saved_changes += ops.changes
         return error
+
+    def _restored(self) -> str:
+        """Another program put a database into the file through SQLite (``_file.commit``):
+        one line says so; nothing more is saved (``_gone``) until a restart. The file is
+        whole (SQLite wrote it): checkpoints go on copying its log into it."""
+        line = (f"the store file {self.path} was changed by another program while the "
+                f"server ran: its schema version is not the one the server wrote (a backup "
+                f"put back through SQLite, as sqlite3 {self.path} \".restore backup.sqlite3\" "
+                f"or the backup API does, or a VACUUM): nothing more is saved to it, so that "
+                f"the server's sessions are not mixed into what it holds now; restart the "
+                f"server to use the file as it is. The changes from now until the restart "
+                f"are lost")
+        with self._watching:
+            if self._gone is None:
+                log.error("%s", line)
+                self._gone = line
+            return self._gone
 
     def _release(self, batch: Batch, ops: Ops, error: str | None) -> None:
         """The commit of ``batch`` (and the backlog before it) ended: answer its tickets."""
