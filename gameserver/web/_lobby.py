@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 
+from ._data import withhold_error
 from .source import DashboardSource, SessionKey
 
 SLICE = 0.00005  # seconds of work between two yields to the loop
@@ -91,9 +92,11 @@ class LobbyIndex:
         stuck_seconds: a running session without requests for this long is "stuck".
     """
 
-    def __init__(self, source: DashboardSource, stuck_seconds: float) -> None:
+    def __init__(self, source: DashboardSource, stuck_seconds: float,
+                 operators: bool = False) -> None:
         self._source = source
         self.stuck_seconds = stuck_seconds
+        self.operators = operators  # only the operator reads it (a dashboard with a token)
         self._entries: dict[SessionKey, Entry] = {}
         self._live: list[Entry] = []
         self._finished: list[Entry] = []
@@ -224,6 +227,9 @@ class LobbyIndex:
         self.summaries += 1
         summary = self._source.summary(handle)
         error = "error" in summary
+        if error:  # (a look at the game's class only then: errors are rare)
+            withhold_error(summary, self._source.game_classes().get(summary.get("game")),
+                           self.operators)
         full = bool(summary.get("full"))
         over = bool(summary.get("gameover"))
         summary["waiting_for_players"] = not full
