@@ -90,13 +90,16 @@ class LobbyIndex:
     Args:
         source: the server's data.
         stuck_seconds: a running session without requests for this long is "stuck".
+        operators: whether only the operator reads the lobby (a dashboard with a
+            token); else every visitor is a spectator, and a game's error in a game
+            with hidden information is cut to its kind (``_data.withhold_error``).
     """
 
     def __init__(self, source: DashboardSource, stuck_seconds: float,
                  operators: bool = False) -> None:
         self._source = source
         self.stuck_seconds = stuck_seconds
-        self.operators = operators  # only the operator reads it (a dashboard with a token)
+        self.operators = operators
         self._entries: dict[SessionKey, Entry] = {}
         self._live: list[Entry] = []
         self._finished: list[Entry] = []
