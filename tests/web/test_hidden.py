@@ -174,39 +174,18 @@ def test_a_spectator_reads_no_secret_of_a_game_in_a_worker_nor_from_the_history(
 
 
 KINGS = '''
-from gameserver.game import AbstractGame
+from gameserver import games
 
 
-class Kings(AbstractGame):
-    """Each player holds a secret card; state() reads its rank as a number, as a
+class Kings(games.RockPaperScissors):
+    """Each player also holds a secret card; state() reads its rank as a number, as a
     student's first try does, and fails for a face card (bob's King)."""
 
-    def __init__(self, players):
-        self.cards = ["7H", "KS"]
-        self.turn = 0
-
-    @staticmethod
-    def min_players():
-        return 2
-
-    @staticmethod
-    def max_players():
-        return 2
-
-    def current_player(self):
-        return [self.turn]
-
-    def move(self, move, player_id):
-        self.turn = 1 - self.turn
-
-    def game_over(self):
-        return False
+    cards = ("7H", "KS")
 
     def state(self, player_id):
-        return {"card": self.cards[player_id], "rank": int(self.cards[player_id][:-1])}
-
-    def private_data(self, player_id):
-        return [self.cards[player_id]]
+        card = self.cards[player_id]
+        return {**super().state(player_id), "card": card, "rank": int(card[:-1])}
 '''
 
 
