@@ -14,6 +14,7 @@ declaration and its checks would live apart.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import difflib
 import ipaddress
@@ -452,6 +453,9 @@ def load(args: argparse.Namespace) -> Settings:
     settings = Settings()
     if getattr(args, "config", None):
         apply_mapping(settings, read_toml(Path(args.config)), source=args.config)
+        if settings.web_token.strip():  # (blanks are refused as no token, below)
+            _not_for_everyone(Path(args.config), "the config file", "holds the dashboard's "
+                              "token (web_token), and ")
     for name in _FIELDS:
         value = getattr(args, name, None)
         if value is not None:
@@ -483,6 +487,7 @@ def read_web_token(settings: Settings, environ: Mapping[str, str]) -> None:
         try:
             if not stat.S_ISREG(Path(path).stat().st_mode):  # a device, a pipe: not read
                 raise OSError("it is not a regular file (a device, a pipe?)")
+            _not_for_everyone(Path(path), "the dashboard's token file")
             with open(path, "rb") as file:  # the token is short: /dev/zero took all memory
                 first = file.read(TOKEN_FILE_MAX + 1).split(b"\n", 1)[0]
             if len(first) > TOKEN_FILE_MAX:
@@ -497,6 +502,29 @@ def read_web_token(settings: Settings, environ: Mapping[str, str]) -> None:
                               "on its first line")
     elif not settings.web_token:
         settings.web_token = environ.get(WEB_TOKEN_ENV, "").strip()
+
+
+def _not_for_everyone(path: Path, what: str, holds: str = "") -> None:
+    """Refuse a file of the dashboard's token that every user of the machine may read.
+
+    Whoever reads the token is the operator: every player's hidden cards and
+    ships, live, and the tournaments' buttons. The README says ``chmod 600``,
+    deploy/server.toml.example ``chmod 640`` with the server's group, so only
+    a file readable by *others* is refused (until 2026-12-01 it was read as
+    it was: a host who skipped the chmod under the usual umask, -rw-r--r--,
+    handed the token to every local user of a shared machine).
+
+    Raises:
+        ConfigError: the file is readable by others.
+    """
+    with contextlib.suppress(OSError):  # (a file that cannot be looked at: read below)
+        mode = path.stat().st_mode
+        if mode & stat.S_IROTH:
+            raise ConfigError(
+                f"{what} {path} {holds}is readable by every user of this machine "
+                f"({stat.filemode(mode)}): whoever reads the token sees every player's "
+                f"hidden cards on the dashboard; chmod o-r {path} (chmod 600, or 640 with "
+                "the server's group)")
 
 
 def read_toml(path: Path) -> dict[str, Any]:

@@ -239,6 +239,38 @@ def test_a_backup_put_back_as_root_is_refused_saying_the_chown(tmp_path: Path) -
         open_store(str(path)).close()
 
 
+def test_a_backup_readable_by_others_put_back_is_made_private_at_start(
+        tmp_path: Path) -> None:
+    """The attack of a local user: the host backs the store up as the docs said (SQLite's
+    backup; the copy gets the umask's mode, -rw-r--r--) and puts it back. The server used
+    it so, and SQLite made its -wal and -shm as readable: any user of the machine read
+    the players' keys there and moved for them. Now the start makes them private."""
+    path = saved_store(tmp_path)
+    copy = tmp_path.parent / f"{tmp_path.name}-backup.sqlite3"
+    umask = os.umask(0o022)
+    try:
+        with contextlib.closing(sqlite3.connect(path)) as live, \
+                contextlib.closing(sqlite3.connect(copy)) as backup:
+            live.backup(backup)
+    finally:
+        os.umask(umask)
+    assert copy.stat().st_mode & 0o777 == 0o644
+    for old in tmp_path.iterdir():  # as deploy/gameserver.service says, then mv
+        old.unlink()
+    copy.rename(path)
+    with ServerProcess("--store-path", str(path)) as server:
+        assert Player(server.port, "Echo", "after", 1).join()["status"] == "ok"  # -wal
+        files = [path, Path(f"{path}-wal"), Path(f"{path}-shm")]
+        assert [f.stat().st_mode & 0o777 for f in files] == [0o600] * 3
+        assert (f"the store file {path} was readable by other users (-rw-r--r--): it holds "
+                "the players' keys, so it is now readable by this server's user only"
+                in server.log)
+        with reachable(tmp_path), as_user(NOBODY):
+            for name in files:
+                with pytest.raises(PermissionError):
+                    name.read_bytes()
+
+
 # ---------------------------------------------------------------- damage
 
 

@@ -9,6 +9,11 @@ names the file, what is wrong and what to do:
   writable by other users or owned by another user: anyone who can write
   them can make the server load what they like (the file holds pickled
   game objects) or read the players' keys;
+* (not refused, mended) the file or its side files are readable by other
+  users: a backup made with ``sqlite3 FILE ".backup COPY"`` and put back
+  has the mode of the user's umask (``-rw-r--r--``), and SQLite gives the
+  side files the file's mode, so every local user could read every key.
+  ``_keep_private`` takes those bits away and says so in the log;
 * another running server uses the file: the lock file beside it
   (``<file>.lock``) is held with ``flock``, which the kernel releases when
   the holding process dies, ``kill -9`` included, so a lock is never stale;
@@ -40,6 +45,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import logging
 import os
 import pwd
 import sqlite3
@@ -125,6 +131,7 @@ class StoreFileError(StartupError):
 
 
 FIX = "pick another file with --store-path, or run without saving with --no-store"
+log = logging.getLogger("gameserver.store")
 
 
 @dataclass
@@ -313,6 +320,7 @@ def open_store(path: str, sync: str = "NORMAL") -> StoreFile:
     db: sqlite3.Connection | None = None
     file_fd = -1
     try:
+        _keep_private(before)  # before SQLite opens: it makes the side files like the file
         _check_header(path)
         _check_side_files(path)
         file_fd = _lock_file(path)
@@ -527,6 +535,37 @@ def _check_owned(name: str, what: str) -> None:
             f"the store {what} {name} is writable by other users ({mode}): anyone who can "
             f"change it can make the server run their code; chmod go-w {name}, or "
             + FIX)
+
+
+def _keep_private(names: set[str]) -> None:
+    """Make the store's files that others may read (checked: ours, regular, written by
+    nobody else) readable by this user only: they hold the players' keys.
+
+    Mended rather than refused: the usual cause is the host's own backup put back
+    (``sqlite3 FILE ".backup COPY"`` makes COPY ``-rw-r--r--`` under the common umask,
+    and ``mv`` or ``cp`` keep that), and a start refused for it helps nobody. Until
+    2026-12-01 such a file was used as it was, and SQLite made its ``-wal`` and
+    ``-shm`` as readable: every local user could read every player's key and observer
+    code, and act in any seat. The lock file holds a pid only, and is left as it is.
+    """
+    for name in sorted(names):
+        if name.endswith(".lock"):
+            continue
+        mode = stat.S_IMODE(os.lstat(name).st_mode)
+        if mode & 0o077:
+            try:
+                os.chmod(name, mode & 0o700)
+            except OSError as err:
+                raise StoreFileError(
+                    f"the store file {name} is readable by other users "
+                    f"({stat.filemode(stat.S_IFREG | mode)}) and cannot be made private "
+                    f"({err.strerror}): it holds the players' keys; chmod 600 {name}, or "
+                    + FIX) from None
+            log.warning("the store file %s was readable by other users (%s): it holds the "
+                        "players' keys, so it is now readable by this server's user only "
+                        "(chmod 600; a backup made with sqlite3's .backup has the mode of "
+                        "the umask: make it with umask 077)", name,
+                        stat.filemode(stat.S_IFREG | mode))
 
 
 def _user_name(uid: int) -> str:

@@ -17,6 +17,7 @@ built by ``Session`` without them, and the store records none.
 from __future__ import annotations
 
 import inspect
+import re
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -28,6 +29,8 @@ from .source import DashboardSource, SessionKey
 
 STUCK_AFTER_MAX = 60.0  # seconds without requests after which a running session is "stuck"
 BUNDLED, ALL = "bundled", "all"  # the setting web_renderers: whose renderers are served
+RAISED = re.compile(r"\(\) raised \w+")  # "framework: game G: state() raised KeyError"
+WITHHELD = " (its message is withheld: this game has hidden information; the server's log has it)"
 
 
 def stuck_after(game_timeout: float) -> float:
@@ -89,6 +92,28 @@ def views_shown(game_class: type[AbstractGame] | None, summary: Mapping[str, Any
                                         and "error" not in summary)
 
 
+def withhold_error(summary: dict[str, Any], game_class: type[AbstractGame] | None,
+                   operator: bool) -> None:
+    """Cut the game's error in ``summary`` to the call and the exception's type, for a
+    visitor who is not the operator, in a game with hidden information.
+
+    An exception's message quotes what the game's code was working on: a
+    ``state(1)`` that parses its player's cards fails with ``invalid literal
+    for int() with base 10: 'K'`` (player 1 holds a King). Until 2026-12-01 the
+    lobby and the session's public view showed it whole to every spectator, the
+    opponent on a shared machine's localhost dashboard included. The operator,
+    and every visitor of a game without secrets (who sees its views anyway),
+    get it whole; other errors (a time limit, a wrong type returned) quote no
+    game data and stay as they are.
+    """
+    error = summary.get("error")
+    if operator or not isinstance(error, str) or not has_hidden_information(game_class):
+        return
+    raised = RAISED.search(error)
+    if raised is not None and raised.end() < len(error):
+        summary["error"] = error[:raised.end()] + WITHHELD
+
+
 def describe(source: DashboardSource, handle: Any, stuck_seconds: float,
              now: float) -> dict[str, Any]:
     """A session's summary with the lobby's flags (waiting, stuck, finished)."""
@@ -131,6 +156,7 @@ def session_data(source: DashboardSource, key: SessionKey, player: int | None,
         # says (``Session.game_failed``), as the lobby does from now on.
         views = source.views(handle)
     summary = describe(source, handle, stuck_seconds, now)
+    withhold_error(summary, game_class, operator)
     data: dict[str, Any] = {"now": now, "summary": summary}
     if views is None and views_shown(game_class, summary, operator):
         # A spectator of a finished game with hidden information. A failure met here

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 
+from ._data import withhold_error
 from .source import DashboardSource, SessionKey
 
 SLICE = 0.00005  # seconds of work between two yields to the loop
@@ -89,11 +90,16 @@ class LobbyIndex:
     Args:
         source: the server's data.
         stuck_seconds: a running session without requests for this long is "stuck".
+        operators: whether only the operator reads the lobby (a dashboard with a
+            token); else every visitor is a spectator, and a game's error in a game
+            with hidden information is cut to its kind (``_data.withhold_error``).
     """
 
-    def __init__(self, source: DashboardSource, stuck_seconds: float) -> None:
+    def __init__(self, source: DashboardSource, stuck_seconds: float,
+                 operators: bool = False) -> None:
         self._source = source
         self.stuck_seconds = stuck_seconds
+        self.operators = operators
         self._entries: dict[SessionKey, Entry] = {}
         self._live: list[Entry] = []
         self._finished: list[Entry] = []
@@ -224,6 +230,9 @@ class LobbyIndex:
         self.summaries += 1
         summary = self._source.summary(handle)
         error = "error" in summary
+        if error:  # (a look at the game's class only then: errors are rare)
+            withhold_error(summary, self._source.game_classes().get(summary.get("game")),
+                           self.operators)
         full = bool(summary.get("full"))
         over = bool(summary.get("gameover"))
         summary["waiting_for_players"] = not full

@@ -97,7 +97,7 @@ class Dashboard:
         self._settings = settings
         self.stopping = False
         stuck = _data.stuck_after(settings.game_timeout)
-        self.index = LobbyIndex(source, stuck)
+        self.index = LobbyIndex(source, stuck, operators=bool(settings.token))
         self.streams = Streams(
             self.index, SessionFeed(source),
             ViewCache(source, lambda key, player, operator: _data.session_data(

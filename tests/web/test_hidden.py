@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from game_server_api import GameServerError
 from gameserver.game import has_hidden_information
 from gameserver.games import Battleship, CrazyEights, RockPaperScissors, SecretCode
 from tests.serverproc import ServerThread
@@ -170,3 +171,46 @@ def test_a_spectator_reads_no_secret_of_a_game_in_a_worker_nor_from_the_history(
                 assert secret.replace(" ", "") not in answers, f"{game}: {secret} leaked"
     finally:
         server.stop()
+
+
+KINGS = '''
+from gameserver import games
+
+
+class Kings(games.RockPaperScissors):
+    """Each player also holds a secret card; state() reads its rank as a number, as a
+    student's first try does, and fails for a face card (bob's King)."""
+
+    cards = ("7H", "KS")
+
+    def state(self, player_id):
+        card = self.cards[player_id]
+        return {**super().state(player_id), "card": card, "rank": int(card[:-1])}
+'''
+
+
+@pytest.mark.parametrize("isolate", ["folder", "off"])
+def test_a_failing_state_of_a_game_with_secrets_shows_spectators_no_message(
+        tmp_path: Path, isolate: str) -> None:
+    """The attack: bob's state() fails on his card (``int('K')``), and its message,
+    ``invalid literal for int() with base 10: 'K'``, stood in the session's summary:
+    the lobby and the public view showed ann, a spectator of the localhost dashboard,
+    that bob holds a King. Spectators now get the call and the exception's type; the
+    operator (a dashboard with a token) gets the message whole."""
+    (tmp_path / "kings.py").write_text(KINGS)
+    for token in (None, TOKEN):
+        server = play.web_server(games_dirs=[str(tmp_path)], isolate_games=isolate,
+                                 web_token=token)
+        try:
+            ann, bob = play.seat(server, "Kings", "cards", ["ann", "bob"])
+            with pytest.raises(GameServerError, match="base 10: 'K'"):  # his own: whole
+                bob.state()
+            if token is None:
+                answers = every_answer(server, "Kings", "cards", players=2)
+                assert "state() raised ValueError (its message is withheld" in answers
+                assert "'K'" not in answers and "base 10" not in answers
+            else:
+                for path in ("/api/sessions", "/api/sessions/Kings/cards?player=1"):
+                    assert "base 10: 'K'" in fetch(server, path, OPERATOR)[2].decode()
+        finally:
+            server.stop()

@@ -50,6 +50,7 @@ def test_a_short_token_is_refused_with_how_to_make_one() -> None:
 
 def test_the_token_comes_from_a_file(tmp_path: Path) -> None:
     path = tmp_path / "token"
+    path.touch(mode=0o600)
     path.write_text(TOKEN + "\n")
     assert load("--web-token-file", str(path)).web_token == TOKEN
     path.write_text("\n")
@@ -227,6 +228,47 @@ def test_a_token_from_a_file_stays_out_of_the_process_list(tmp_path: Path) -> No
                                          headers={"Authorization": f"Bearer {TOKEN}"})
         with urllib.request.urlopen(request, timeout=play.WAIT) as reply:
             assert reply.status == 200
+
+
+def start_refused(*flags: str) -> str:
+    """The one line of a start that must fail (a server that starts fails the test)."""
+    try:
+        done = subprocess.run([sys.executable, "-m", "gameserver", "--no-store", "--port", "0",
+                               "--web-port", "0", *flags], cwd=ROOT, capture_output=True,
+                              text=True, timeout=60)
+    except subprocess.TimeoutExpired as err:
+        raise AssertionError(f"the server started:\n{err.stderr!r}") from None
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    [line] = done.stderr.splitlines()
+    return line
+
+
+@pytest.mark.parametrize("where", ["token file", "config file"])
+def test_a_token_every_local_user_may_read_stops_the_start(tmp_path: Path,
+                                                           where: str) -> None:
+    """The attack of a local user on a shared machine: the host made the token file (or
+    put web_token in the config file) without the README's chmod 600, so with the usual
+    umask it was -rw-r--r--; the server read it as it was, and anyone there could read
+    the token and watch every player's hidden cards as the operator."""
+    path = tmp_path / ("token" if where == "token file" else "server.toml")
+    path.write_text(TOKEN + "\n" if where == "token file" else f'web_token = "{TOKEN}"\n')
+    path.chmod(0o644)
+    flags = ("--web-token-file" if where == "token file" else "--config", str(path))
+    line = start_refused(*flags)
+    what = "the dashboard's token file" if where == "token file" else "the config file"
+    holds = "" if where == "token file" else "holds the dashboard's token (web_token), and "
+    assert line.endswith(f"{what} {path} {holds}is readable by every user of this machine "
+                         "(-rw-r--r--): whoever reads the token sees every player's hidden "
+                         f"cards on the dashboard; chmod o-r {path} (chmod 600, or 640 with "
+                         "the server's group)"), line
+    path.chmod(0o640)  # deploy/server.toml.example: the server's group may read it
+    with ServerProcess(*flags, "--web") as server:
+        assert server.wait_for_log("dashboard on ")
+    if where == "config file":  # a config file without the token is no secret
+        path.write_text("game_timeout = 500\n")
+        path.chmod(0o644)
+        with ServerProcess(*flags, "--web"):
+            pass
 
 
 def test_a_short_token_stops_the_start_with_one_line() -> None:
