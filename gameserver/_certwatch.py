@@ -24,10 +24,9 @@ the log said nothing more. ``CertificateWatch`` looks at them every
 * **SIGHUP (``systemctl reload``) looks at once** (``force``): the check
   above, run now instead of within the hour, and its outcome always logged
   (taken; refused, and why; the files unchanged), where the hourly check
-  says a refused pair once. certbot's deploy hook ends with ``systemctl
-  reload gameserver``: the renewed certificate is served from that moment,
-  no game is dropped, and a bad one leaves the old one served, the log
-  saying why.
+  says a refused pair once. certbot's deploy hook (README) reloads so: the
+  renewed certificate is served from that moment, no game is dropped, and a
+  bad one leaves the old one served, the log saying why.
 * **A coming expiry is warned of every day** (``WARN_INTERVAL``), not only
   at start: from ``startup.EXPIRY_WARNING_DAYS`` before it (certbot renews 30
   days before, so a warning means its renewal failed).
