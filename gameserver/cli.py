@@ -297,22 +297,25 @@ class Hangup:
     always reloads.
 
     Args:
-        stop: asks the server to stop.
+        stop: set to stop the server (once set, a SIGHUP does nothing: no check of the
+            certificate is begun on a server that stops).
         reload: reloads the certificate (``GameServer.reload_certificate``).
         ignored: SIGHUP was ignored when the server started.
     """
 
-    def __init__(self, stop: Callable[[], object], reload: Callable[[], object],
+    def __init__(self, stop: asyncio.Event, reload: Callable[[], object],
                  ignored: bool) -> None:
         self.stop, self.reload, self.ignored = stop, reload, ignored
         self.terminal = has_terminal()
 
     def __call__(self) -> None:
+        if self.stop.is_set():
+            return
         if self.terminal and not has_terminal():
             self.terminal = False
             if not self.ignored:
                 log.info("SIGHUP: the terminal the server runs in closed")
-                self.stop()
+                self.stop.set()
                 return
             log.info("SIGHUP: the terminal the server runs in closed; it keeps running, as "
                      "SIGHUP was ignored when it started (nohup)")
@@ -336,7 +339,7 @@ async def serve(settings: config.Settings, accelerator: str = "") -> None:
     hangup = getattr(signal, "SIGHUP", None)
     if hangup is not None:
         loop.add_signal_handler(hangup, Hangup(
-            stop.set, server.reload_certificate,
+            stop, server.reload_certificate,
             ignored=signal.getsignal(hangup) == signal.SIG_IGN))
     await server.start()
     if accelerator:

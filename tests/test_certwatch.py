@@ -264,6 +264,26 @@ def test_a_refused_pair_is_tried_again_after_a_change_of_its_mode_alone(
     assert served(server.port) == fingerprint(old[0])
 
 
+def hanging(tmp_path: Path, make_server: Callable[..., ServerThread],
+            pair: tuple[Path, Path]) -> tuple[ServerThread, Path, Path, Path]:
+    """A server of ``pair`` (live/ links) whose certificate link then points at a FIFO
+    that nobody writes: a check's read hangs there until ``release``. Returns the
+    server, the two links and the FIFO."""
+    cert, key = live(tmp_path, pair)
+    server = make_server(tls_cert=str(cert), tls_key=str(key))
+    assert server.port is not None and server.server is not None
+    fifo = tmp_path / "fifo.pem"
+    os.mkfifo(fifo)
+    point(cert, fifo)
+    return server, cert, key, fifo
+
+
+def release(fifo: Path) -> None:
+    """A writer comes and goes: a read's open of ``fifo`` returns, and reads nothing."""
+    with contextlib.suppress(OSError):  # (no reader: the check did not start)
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+
 def test_the_files_are_read_off_the_loop_which_serves_while_a_read_hangs(
         tmp_path: Path, make_server: Callable[..., ServerThread],
         caplog: pytest.LogCaptureFixture) -> None:
@@ -273,20 +293,14 @@ def test_the_files_are_read_off_the_loop_which_serves_while_a_read_hangs(
     TLS connection, its handshake and request) while the read hangs, and what was read
     is judged once it ends (not a certificate: refused, the old one still served)."""
     old = make_pair(tmp_path / "1", 3650)
-    cert, key = live(tmp_path, old)
-    server = make_server(tls_cert=str(cert), tls_key=str(key))
-    assert server.port is not None and server.server is not None
-    fifo = tmp_path / "fifo.pem"
-    os.mkfifo(fifo)
-    point(cert, fifo)
+    server, cert, key, fifo = hanging(tmp_path, make_server, old)
     with caplog.at_level(logging.INFO, "gameserver.server"):
         try:
             task = server.call(server.server.check_certificate)
             assert served(server.port) == fingerprint(old[0])  # the loop is free
             assert not server.call(task.done)  # (the read still hangs)
-        finally:  # a writer comes and goes: the read's open returns, and reads nothing
-            with contextlib.suppress(OSError):  # (no reader: the check did not start)
-                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        finally:
+            release(fifo)
         until(lambda: server.call(task.done), "the certificate check to end")
         server.call(task.result)
         assert warnings(caplog, "is not a PEM certificate")
@@ -300,12 +314,7 @@ def test_a_reload_asked_for_while_a_check_reads_is_done_after_it(
     read the files before certbot changed them: here it hangs on a FIFO it took for the
     certificate) looks again once that check ends, not an hour later; and says so."""
     old, new = make_pair(tmp_path / "1", 3650), make_pair(tmp_path / "2", 3650)
-    cert, key = live(tmp_path, old)
-    server = make_server(tls_cert=str(cert), tls_key=str(key))
-    assert server.port is not None and server.server is not None
-    fifo = tmp_path / "fifo.pem"
-    os.mkfifo(fifo)
-    point(cert, fifo)
+    server, cert, key, fifo = hanging(tmp_path, make_server, old)
     with caplog.at_level(logging.INFO, "gameserver.server"):
         try:
             task = server.call(server.server.check_certificate)
@@ -314,8 +323,7 @@ def test_a_reload_asked_for_while_a_check_reads_is_done_after_it(
             point(key, new[1])
             assert server.call(server.server.reload_certificate) is task  # (one task)
         finally:
-            with contextlib.suppress(OSError):
-                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            release(fifo)
         until(lambda: server.call(task.done), "the certificate check to end")
         server.call(task.result)
         assert warnings(caplog, "is not a PEM certificate")  # the first look's
