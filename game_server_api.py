@@ -1611,7 +1611,7 @@ class GameServerAPI:
             return (f'the certificate is not made out to {self._server!r}: connect with the '
                     'host name it is made out to')
         if code == _X509_EXPIRED:
-            return 'its operator must renew it'
+            return 'its operator must renew it (or is this computer\'s clock wrong?)'
         if self._tls_file is not None:
             return ('is the file given to enable_tls() the certificate of this server, and '
                     f'is it made out to {self._server!r}?')
