@@ -28,6 +28,13 @@ A complete tic-tac-toe client that plays the first free cell::
         state = api.state()                 # waits for the next change
     print('winner:', state['winner'])
 
+A server that uses TLS (its operator says so) needs one more line before
+``join()``: ``api.enable_tls(verify=True)`` when the server has a certificate
+from a public authority (Let's Encrypt, say: your system trusts those, no file
+needed); ``api.enable_tls('cert.pem')`` with the certificate file its operator
+gives you (a self-signed certificate); or ``api.enable_tls()`` to encrypt
+without checking who answers.
+
 Every problem is reported with an exception: ``IllegalMove`` when the game
 rejects your move (try another one), ``GameServerError`` for everything else
 (its message says what went wrong and what to do; messages starting with
@@ -86,6 +93,11 @@ import warnings
 
 __all__ = ['GameServerAPI', 'GameServerError', 'IllegalMove']
 
+# OpenSSL's codes of a server certificate that failed the check (X509_V_ERR_...), for
+# the advice that follows (``_unverified_hint``).
+_X509_EXPIRED = 10
+_X509_HOSTNAME_MISMATCH = 62
+_X509_IP_MISMATCH = 64
 _TERMINATOR = b'EOT\x00'  # ends every request (and every reply in keep-alive mode)
 _CONNECT_TIMEOUT = 5  # seconds for connecting and the TLS handshake
 _BUFFER_SIZE = 4096
@@ -242,6 +254,7 @@ class GameServerAPI:
         self._request_size_max = int(1e6)  # bytes; the server tells us its limit on join
         self._answered = False  # has the server answered a request of this object?
         self._tls_context = None
+        self._tls_file = None  # the certificate file given to enable_tls(), if any
         self._keep_alive = keep_alive
         self._idle = []  # kept-alive connections not in use right now
         self._lock = threading.Lock()  # guards _idle: threads may share this object
@@ -1036,32 +1049,47 @@ class GameServerAPI:
         self._player_id = self._key = None  # the key works no more, for anyone
         self._handed = self._seen = None
 
-    def enable_tls(self, cert=''):
+    def enable_tls(self, cert='', verify=None):
         """Encrypt the connection with TLS. Call it before ``join()``.
 
-        Only do this if the server uses TLS. Without ``cert`` the connection
-        is encrypted, but the server's identity is not checked. With ``cert``
-        (the file name of the server's certificate, which its operator gives
-        you) the module also checks that it really talks to that server. A
-        relative file name is looked up next to this module first (like the
-        classic module), then in the current directory.
+        Only do this if the server uses TLS. There are three ways:
+
+        - ``enable_tls()``: encrypted, but the server's identity is not
+          checked (anyone between you and the server could pretend to be it).
+        - ``enable_tls(verify=True)``: encrypted, and the server's certificate
+          is checked against the authorities your system trusts (a server with
+          a certificate from Let's Encrypt, say), made out to the name you
+          connect to. No file needed. A self-signed certificate is refused:
+          ``join()`` raises ``GameServerError`` saying so.
+        - ``enable_tls('cert.pem')``: checked as with ``verify=True``, and the
+          certificate in the file (the server's, which its operator gives you)
+          is trusted too: this is the way for a self-signed one. A relative
+          file name is looked up next to this module first (like the classic
+          module), then in the current directory.
 
         Returns:
             None.
 
         Raises:
-            GameServerError: if the certificate file cannot be found or read.
+            GameServerError: if the certificate file cannot be found or read,
+                or a file is given with ``verify=False``.
 
         Example::
 
             api = GameServerAPI('games.example.org', 4711, 'TicTacToe', players=2)
-            api.enable_tls('server_cert.pem')
+            api.enable_tls(verify=True)
         """
+        _check(verify is None or isinstance(verify, bool), 'verify', 'True, False or None',
+               verify)
+        if cert and verify is False:
+            raise GameServerError(
+                'api: enable_tls() was given a certificate file and verify=False: the file '
+                'is only used to check the server; give one or the other')
         try:
             context = ssl.create_default_context()
             if cert:
                 context.load_verify_locations(_find_file(cert))
-            else:
+            elif not verify:
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
         except (FileNotFoundError, IsADirectoryError, TypeError):
@@ -1076,6 +1104,7 @@ class GameServerAPI:
                 from None
         self.close()  # connections kept so far are not encrypted
         self._tls_context = context
+        self._tls_file = cert or None
 
     def close(self):
         """Close the connection kept open by ``keep_alive=True``.
@@ -1511,9 +1540,7 @@ class GameServerAPI:
                 _close(sock)
                 raise self._error(
                     f'TLS error: the certificate of {address} could not be verified '
-                    f'({e.verify_message or _reason(e)})',
-                    'is the file given to enable_tls() the certificate of this server, and '
-                    f'is it made out to {self._server!r}?') from None
+                    f'({e.verify_message or _reason(e)})', self._unverified_hint(e)) from None
             except socket.timeout:  # before Python 3.10 not the same as TimeoutError
                 _close(sock)
                 raise self._error(f'TLS error: the TLS handshake with {address} timed out',
@@ -1576,6 +1603,23 @@ class GameServerAPI:
         if isinstance(error, ssl.SSLError):
             what, hint = 'TLS error: ' + what, None
         return self._error(f'{what} {self._address()}: {_reason(error)}', hint)
+
+    def _unverified_hint(self, error):
+        """What to do about a server certificate that failed the check (``error``)."""
+        code = getattr(error, 'verify_code', None)
+        if code in (_X509_HOSTNAME_MISMATCH, _X509_IP_MISMATCH):
+            return (f'the certificate is not made out to {self._server!r}: connect with the '
+                    'host name it is made out to')
+        if code == _X509_EXPIRED:
+            return 'its operator must renew it (or is this computer\'s clock wrong?)'
+        if self._tls_file is not None:
+            return ('is the file given to enable_tls() the certificate of this server, and '
+                    f'is it made out to {self._server!r}?')
+        return ('enable_tls(verify=True) trusts the authorities your system trusts, and '
+                'none of them vouches for this certificate (a self-signed one?): ask the '
+                "server's operator for its certificate file and call enable_tls('cert.pem') "
+                'with it instead (on macOS with Python from python.org, run its "Install '
+                'Certificates.command" once if no certificate can be verified)')
 
     @staticmethod
     def _error(what, hint=None):

@@ -21,6 +21,12 @@ the log said nothing more. ``CertificateWatch`` looks at them every
   open keep the certificate of their handshake; a refused pair is warned of
   once, and tried again as soon as the files change again (one whose
   certificate is not valid yet: at each check, taken once it is).
+* **SIGHUP (``systemctl reload``) looks at once** (``force``): the check
+  above, run now instead of within the hour, and its outcome always logged
+  (taken; refused, and why; the files unchanged), where the hourly check
+  says a refused pair once. certbot's deploy hook (README) reloads so: the
+  renewed certificate is served from that moment, no game is dropped, and a
+  bad one leaves the old one served, the log saying why.
 * **A coming expiry is warned of every day** (``WARN_INTERVAL``), not only
   at start: from ``startup.EXPIRY_WARNING_DAYS`` before it (certbot renews 30
   days before, so a warning means its renewal failed).
@@ -105,8 +111,11 @@ class CertificateWatch:
         if chain is not None:
             log.warning("%s", chain)
 
-    async def look(self) -> ssl.SSLContext:
+    async def look(self, force: bool = False) -> ssl.SSLContext:
         """``read`` on a thread, then ``take``: the context new connections get from now on.
+
+        ``force``: asked for (SIGHUP), not the hourly check: a pair refused before is
+        judged again, and the outcome is logged whatever it is.
 
         A daemon thread of its own (one an hour), not an executor's: those are joined
         when the process exits, and a read hung on a dead network disk would then hold
@@ -126,21 +135,21 @@ class CertificateWatch:
         def run() -> None:
             read, error = None, None
             try:
-                read = self.read()
+                read = self.read(force)
             except BaseException as err:  # noqa: BLE001 - raised on the loop
                 error = err
             with contextlib.suppress(RuntimeError):  # the loop is closed: the server stopped
                 loop.call_soon_threadsafe(settle, read, error)
 
         threading.Thread(target=run, name="certificate-check", daemon=True).start()
-        return self.take(await found)
+        return self.take(await found, force)
 
-    def read(self) -> Read | None:
+    def read(self, force: bool = False) -> Read | None:
         """On a thread: the pair from disk if it changed since it was loaded (and is not
-        one refused before), made into a context; else None. Changes nothing: ``take``
-        (on the loop) decides."""
+        one refused before, unless ``force``), made into a context; else None. Changes
+        nothing: ``take`` (on the loop) decides."""
         stamp = self._stamp()
-        if stamp == self._loaded or stamp == self._refused:
+        if stamp == self._loaded or (stamp == self._refused and not force):
             return None
         try:
             context: ssl.SSLContext | StartupError = startup.tls_context(self.cert, self.key)
@@ -149,26 +158,33 @@ class CertificateWatch:
         return Read(stamp, context, startup.certificate_dates(self.cert),
                     startup.chain_warning(self.cert))
 
-    def take(self, read: Read | None) -> ssl.SSLContext:
+    def take(self, read: Read | None, force: bool = False) -> ssl.SSLContext:
         """On the loop: take a pair ``read`` from disk if it can be used; warn of the
-        dates (daily).
+        dates (daily). ``force``: as ``look`` says.
 
         Returns the context new connections get from now on (a new one after a
         reload, else the same).
         """
         now = self.clock()
-        if read is not None and read.stamp != self._loaded and read.stamp != self._refused:
-            self._reload(read, now)
+        if read is not None and read.stamp != self._loaded and (
+                force or read.stamp != self._refused):
+            self._reload(read, now, force)
+        elif force:
+            log.info("TLS: reload asked for (SIGHUP): the certificate and key files have not "
+                     "changed since they were loaded; new connections get the same "
+                     "certificate%s", self._until(self.dates))
         self._warn(now)
         return self.context
 
-    def _reload(self, read: Read, now: float) -> None:
+    def _reload(self, read: Read, now: float, force: bool = False) -> None:
         keeping = "new connections still get the certificate loaded before"
         stamp, context, dates, chain = read
         if isinstance(context, StartupError):
             self._refused = stamp
-            log.warning("TLS: the certificate or key file changed but cannot be used (%s); "
-                        "%s", context, keeping)
+            log.warning("TLS: %s cannot be used (%s); %s",
+                        "reload asked for (SIGHUP), and the certificate or key file"
+                        if force else "the certificate or key file changed but", context,
+                        keeping)
             return
         if dates is not None and not dates[0] <= now < dates[1]:
             # One not valid yet (made on a machine whose clock is ahead, or this one's is
@@ -178,7 +194,7 @@ class CertificateWatch:
             early = now < dates[0]
             if not early:
                 self._refused = stamp
-            elif stamp == self._early:
+            elif stamp == self._early and not force:
                 return
             else:
                 self._early = stamp
@@ -191,12 +207,16 @@ class CertificateWatch:
         self.context, self.dates, self._loaded, self._refused = context, dates, stamp, None
         self.reloads += 1
         self._warned = -math.inf  # a new certificate: its own warning, if it has one
-        until = "" if dates is None else time.strftime(
-            " (valid until %Y-%m-%d)", time.gmtime(dates[1]))
-        log.info("TLS: certificate %s reloaded, as it changed on disk%s: new connections "
-                 "get it", self.cert, until)
+        log.info("TLS: certificate %s reloaded, as %s%s: new connections get it "
+                 "(connections open keep theirs)", self.cert,
+                 "asked for (SIGHUP)" if force else "it changed on disk", self._until(dates))
         if chain is not None:
             log.warning("%s", chain)
+
+    @staticmethod
+    def _until(dates: tuple[float, float] | None) -> str:
+        return "" if dates is None else time.strftime(" (valid until %Y-%m-%d)",
+                                                      time.gmtime(dates[1]))
 
     def _warn(self, now: float) -> None:
         if now - self._warned < WARN_INTERVAL or self.dates is None:

@@ -52,9 +52,14 @@ class ConnectionRegistry:
     limit. For the same reason only the first ``max_per_address`` connections of
     an address count towards ``max_total`` while the others wait for their
     verdict (``_rawconn``: a few loop rounds). At most ``REFUSED_MAX`` refused
-    connections stay open; beyond, the oldest is closed (the kernel resets it):
-    it had the longest time to read its refusal, and mute ones that one address
-    keeps open must not keep every other address's refusal from being said.
+    connections stay open; beyond, one is closed (the kernel resets it, and with it
+    a refusal not sent or not read yet): the oldest of the address that holds the
+    most of them (the new one's own address, if it ties). It had the longest time to
+    read its refusal, and one address's mute refused connections, or a flood of
+    them, must not keep every other address's refusal from being said: until
+    2026-12-01 the oldest of all was closed, so anyone who could be refused quickly
+    (headerless connections from a proxy's address: anyone on the proxy's host)
+    cut off another address's refusal with every ``REFUSED_MAX`` of theirs.
 
     A connection from a proxy of ``proxies`` counts as the proxy until its PROXY
     header names the client (``rekey``); its limits are checked then (beyond them,
@@ -67,14 +72,16 @@ class ConnectionRegistry:
         proxies: the addresses of ``proxy_protocol_from`` (each an IP address).
     """
 
-    __slots__ = ("_open", "_aside", "_per_address", "_counted", "_max_total",
+    __slots__ = ("_open", "_aside", "_aside_by", "_per_address", "_counted", "_max_total",
                  "_max_per_address", "opened_total", "_other_protocol", "proxies")
 
     def __init__(self, max_total: int, max_per_address: int,
                  proxies: Iterable[str] = ()) -> None:
         self._open: set[Connection] = set()
-        # Refused for the limits, not closed yet, oldest first (a dict: in insertion order).
-        self._aside: dict[Connection, None] = {}
+        # Refused for the limits, not closed yet, oldest first (a dict: in insertion
+        # order), with the address key each was set aside under; and the same per key.
+        self._aside: dict[Connection, str] = {}
+        self._aside_by: dict[str, dict[Connection, None]] = {}
         # A plain dict: Counter's deletion is Python code.
         self._per_address: dict[str, int] = {}
         self._counted = 0  # open ones within their address's limit: what max_total bounds
@@ -105,7 +112,7 @@ class ConnectionRegistry:
 
     def remove(self, connection: Connection, address: str) -> None:
         if connection not in self._open:  # refused (set aside), or removed already
-            self._aside.pop(connection, None)
+            self._drop_aside(connection)
             return
         self._open.discard(connection)
         per_address = self._per_address
@@ -126,15 +133,30 @@ class ConnectionRegistry:
 
     def set_aside(self, connection: Connection, address: str) -> None:
         """``connection``, refused for the limits (or for its PROXY header), no longer
-        counts towards them; the oldest refused one still open is closed if
-        ``REFUSED_MAX`` of them are."""
+        counts towards them. If ``REFUSED_MAX`` refused ones are open, one is closed: the
+        oldest of the address (key) that holds the most, counting this one (see the
+        class)."""
         self.remove(connection, address)
-        aside = self._aside
-        if len(aside) >= REFUSED_MAX:
-            oldest = next(iter(aside))
-            del aside[oldest]
+        by = self._aside_by
+        if len(self._aside) >= REFUSED_MAX:
+            most = max(by.values(), key=len)  # (the first of the largest, on a tie)
+            own = by.get(address)
+            if own is not None and len(own) + 1 >= len(most):
+                most = own
+            oldest = next(iter(most))
+            self._drop_aside(oldest)
             oldest.abort()
-        aside[connection] = None
+        self._aside[connection] = address
+        by.setdefault(address, {})[connection] = None
+
+    def _drop_aside(self, connection: Connection) -> None:
+        address = self._aside.pop(connection, None)
+        if address is None:
+            return
+        same = self._aside_by[address]
+        del same[connection]
+        if not same:
+            del self._aside_by[address]
 
     @property
     def refused_open(self) -> int:

@@ -269,8 +269,63 @@ def accelerate(enabled: bool) -> tuple[Callable[[], asyncio.AbstractEventLoop] |
                                    "loop (--no-accelerate to run without)")
 
 
+def has_terminal() -> bool:
+    """Whether this process has a controlling terminal now (``/dev/tty`` opens).
+
+    A terminal that hangs up (its window or ssh session closed) is taken from every
+    process of its session before any of them gets the SIGHUP it causes: a server
+    that had one at start and has none at a SIGHUP lost it so.
+    """
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+class Hangup:
+    """What a SIGHUP means: reload the TLS certificate (``systemctl reload``, certbot's
+    deploy hook, ``kill -HUP``), or the terminal the server runs in closed.
+
+    The second was all it meant until 2026-12-01 (the server stopped cleanly; before,
+    it was killed on the spot), so a reload stopped the server instead. It is told
+    apart by the controlling terminal (``has_terminal``): had at start, gone now.
+    Then the server stops as before, unless SIGHUP was ignored at start (``nohup``),
+    when it keeps running; and that hang-up is taken once: a later SIGHUP (the
+    operator's, after logging out) reloads. A server without a terminal (systemd's)
+    always reloads.
+
+    Args:
+        stop: set to stop the server (once set, a SIGHUP does nothing: no check of the
+            certificate is begun on a server that stops).
+        reload: reloads the certificate (``GameServer.reload_certificate``).
+        ignored: SIGHUP was ignored when the server started.
+    """
+
+    def __init__(self, stop: asyncio.Event, reload: Callable[[], object],
+                 ignored: bool) -> None:
+        self.stop, self.reload, self.ignored = stop, reload, ignored
+        self.terminal = has_terminal()
+
+    def __call__(self) -> None:
+        if self.stop.is_set():
+            return
+        if self.terminal and not has_terminal():
+            self.terminal = False
+            if not self.ignored:
+                log.info("SIGHUP: the terminal the server runs in closed")
+                self.stop.set()
+                return
+            log.info("SIGHUP: the terminal the server runs in closed; it keeps running, as "
+                     "SIGHUP was ignored when it started (nohup)")
+            return
+        self.reload()
+
+
 async def serve(settings: config.Settings, accelerator: str = "") -> None:
-    """Run the server until SIGINT, SIGTERM or SIGHUP, then shut down cleanly.
+    """Run the server until SIGINT or SIGTERM (or SIGHUP from a closed terminal), then
+    shut down cleanly; another SIGHUP reloads the TLS certificate (``Hangup``).
 
     ``accelerator`` is logged once the server runs (a failed start prints one line).
     """
@@ -279,14 +334,13 @@ async def serve(settings: config.Settings, accelerator: str = "") -> None:
     # Before the start: a SIGTERM that comes while the server starts stops it right after.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    # SIGHUP: the terminal the server runs in closed (an ssh session): it killed the
-    # server on the spot, with nothing pending saved and no client answered. Ignored
-    # (started with nohup), it stays ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
     hangup = getattr(signal, "SIGHUP", None)
-    for signum in (signal.SIGINT, signal.SIGTERM, hangup):
-        if signum is not None and not (signum == hangup
-                                       and signal.getsignal(signum) == signal.SIG_IGN):
-            loop.add_signal_handler(signum, stop.set)
+    if hangup is not None:
+        loop.add_signal_handler(hangup, Hangup(
+            stop, server.reload_certificate,
+            ignored=signal.getsignal(hangup) == signal.SIG_IGN))
     await server.start()
     if accelerator:
         log.info("%s", accelerator)

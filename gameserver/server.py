@@ -170,6 +170,8 @@ class GameServer:
         self.certificates: CertificateWatch | None = None  # TLS: a renewed pair taken
         self._certificate_check: asyncio.TimerHandle | None = None  # ... every hour
         self._certificate_task: asyncio.Task[None] | None = None  # ... the one under way
+        self._certificate_again = False  # a reload asked for while one was under way
+        self._reload_asked = False  # ... or while the server started (done once it listens)
         self._ticker: asyncio.TimerHandle | None = None  # runs the lobby's tick
         self._timer_wake: asyncio.TimerHandle | None = None  # at the next turn deadline
         self._timer_wake_at = math.inf  # ... which is then (lobby clock)
@@ -226,6 +228,9 @@ class GameServer:
         self.loop = loop
         if self.certificates is not None:  # (not before it listens: a failed start has none)
             self._next_certificate_check()
+        if self._reload_asked:  # (a SIGHUP while the server started)
+            self._reload_asked = False
+            self.reload_certificate()
         if self.store is not None:
             self.store.start(loop, self.soon)
             sessions = self.store.load_sessions()
@@ -293,25 +298,53 @@ class GameServer:
             self.lobby.game_types = registry.select(game_types, self.settings.games)
         self.isolation.retain(list(self.lobby.game_types.values()))
 
-    def check_certificate(self) -> asyncio.Task[None]:
+    def reload_certificate(self) -> asyncio.Task[None] | None:
+        """SIGHUP (``systemctl reload``): read the TLS certificate and key again now, for
+        new connections (connections open keep theirs); a pair that cannot be used
+        leaves the served one, and the log says why (``check_certificate(force=True)``).
+
+        Returns the check's task; None when TLS is off (logged) or the server is still
+        starting (done once it listens: the files read at start may be older).
+        """
+        if self.loop is None:
+            self._reload_asked = True
+            return None
+        if self.certificates is None:
+            log.info("reload asked for (SIGHUP): TLS is off, no certificate to reload; "
+                     "nothing else is reloaded (restart for other settings)")
+            return None
+        return self.check_certificate(force=True)
+
+    def check_certificate(self, force: bool = False) -> asyncio.Task[None]:
         """Take a renewed TLS certificate from disk for new connections, and warn of a
         coming expiry (daily); again in ``CHECK_INTERVAL`` seconds (``_certwatch``).
 
         The files are read on a thread: this starts the check (unless one is under
-        way) and returns its task, done once a renewed pair is served.
+        way) and returns its task, done once a renewed pair is served. ``force``
+        (SIGHUP): see ``CertificateWatch.look``; asked for while a check is under
+        way (which may have read the files before they changed), another follows it
+        in the same task.
         """
         assert self.loop is not None and self.certificates is not None
         task = self._certificate_task
         if task is None or task.done():
             if self._certificate_check is not None:
                 self._certificate_check.cancel()  # (a check asked for between two: the next)
-            task = self._certificate_task = self.loop.create_task(self._check_certificate())
+            task = self._certificate_task = self.loop.create_task(
+                self._check_certificate(force))
+        elif force:
+            self._certificate_again = True
         return task
 
-    async def _check_certificate(self) -> None:
+    async def _check_certificate(self, force: bool) -> None:
         assert self.certificates is not None
         try:
-            self.tls_context = await self.certificates.look()
+            while True:
+                self._certificate_again = False
+                self.tls_context = await self.certificates.look(force)
+                if not self._certificate_again:
+                    break
+                force = True
         except asyncio.CancelledError:  # the server stops: no next check
             raise
         except BaseException:

@@ -264,6 +264,26 @@ def test_a_refused_pair_is_tried_again_after_a_change_of_its_mode_alone(
     assert served(server.port) == fingerprint(old[0])
 
 
+def hanging(tmp_path: Path, make_server: Callable[..., ServerThread],
+            pair: tuple[Path, Path]) -> tuple[ServerThread, Path, Path, Path]:
+    """A server of ``pair`` (live/ links) whose certificate link then points at a FIFO
+    that nobody writes: a check's read hangs there until ``release``. Returns the
+    server, the two links and the FIFO."""
+    cert, key = live(tmp_path, pair)
+    server = make_server(tls_cert=str(cert), tls_key=str(key))
+    assert server.port is not None and server.server is not None
+    fifo = tmp_path / "fifo.pem"
+    os.mkfifo(fifo)
+    point(cert, fifo)
+    return server, cert, key, fifo
+
+
+def release(fifo: Path) -> None:
+    """A writer comes and goes: a read's open of ``fifo`` returns, and reads nothing."""
+    with contextlib.suppress(OSError):  # (no reader: the check did not start)
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+
 def test_the_files_are_read_off_the_loop_which_serves_while_a_read_hangs(
         tmp_path: Path, make_server: Callable[..., ServerThread],
         caplog: pytest.LogCaptureFixture) -> None:
@@ -273,24 +293,77 @@ def test_the_files_are_read_off_the_loop_which_serves_while_a_read_hangs(
     TLS connection, its handshake and request) while the read hangs, and what was read
     is judged once it ends (not a certificate: refused, the old one still served)."""
     old = make_pair(tmp_path / "1", 3650)
-    cert, key = live(tmp_path, old)
-    server = make_server(tls_cert=str(cert), tls_key=str(key))
-    assert server.port is not None and server.server is not None
-    fifo = tmp_path / "fifo.pem"
-    os.mkfifo(fifo)
-    point(cert, fifo)
+    server, cert, key, fifo = hanging(tmp_path, make_server, old)
     with caplog.at_level(logging.INFO, "gameserver.server"):
         try:
             task = server.call(server.server.check_certificate)
             assert served(server.port) == fingerprint(old[0])  # the loop is free
             assert not server.call(task.done)  # (the read still hangs)
-        finally:  # a writer comes and goes: the read's open returns, and reads nothing
-            with contextlib.suppress(OSError):  # (no reader: the check did not start)
-                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        finally:
+            release(fifo)
         until(lambda: server.call(task.done), "the certificate check to end")
         server.call(task.result)
         assert warnings(caplog, "is not a PEM certificate")
     assert served(server.port) == fingerprint(old[0])
+
+
+def test_a_reload_asked_for_while_a_check_reads_is_done_after_it(
+        tmp_path: Path, make_server: Callable[..., ServerThread],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """SIGHUP (``reload_certificate``) while the hourly check still reads (it may have
+    read the files before certbot changed them: here it hangs on a FIFO it took for the
+    certificate) looks again once that check ends, not an hour later; and says so."""
+    old, new = make_pair(tmp_path / "1", 3650), make_pair(tmp_path / "2", 3650)
+    server, cert, key, fifo = hanging(tmp_path, make_server, old)
+    with caplog.at_level(logging.INFO, "gameserver.server"):
+        try:
+            task = server.call(server.server.check_certificate)
+            assert served(server.port) == fingerprint(old[0])
+            point(cert, new[0])  # the renewal, while the read hangs
+            point(key, new[1])
+            assert server.call(server.server.reload_certificate) is task  # (one task)
+        finally:
+            release(fifo)
+        until(lambda: server.call(task.done), "the certificate check to end")
+        server.call(task.result)
+        assert warnings(caplog, "is not a PEM certificate")  # the first look's
+        assert any("reloaded, as asked for (SIGHUP)" in r.getMessage()
+                   for r in caplog.records)
+    assert served(server.port) == fingerprint(new[0])
+
+
+def test_a_reload_with_tls_off_says_there_is_nothing_to_reload(
+        make_server: Callable[..., ServerThread], caplog: pytest.LogCaptureFixture) -> None:
+    server = make_server()
+    assert server.server is not None
+    with caplog.at_level(logging.INFO, "gameserver.server"):
+        assert server.call(server.server.reload_certificate) is None
+    assert any("TLS is off, no certificate to reload" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_a_reload_asked_for_while_the_server_starts_is_done_once_it_listens(
+        tls_pair: tuple[str, str], caplog: pytest.LogCaptureFixture) -> None:
+    """A SIGHUP while the games load (before the files are read) or while the server
+    listens (after): not lost, nor run on a server without a loop; done once it listens."""
+    settings = Settings(port=0, tls_cert=tls_pair[0], tls_key=tls_pair[1], web=False,
+                        store=False)
+
+    async def main() -> None:
+        server = GameServer(settings)
+        assert server.reload_certificate() is None  # (not started: later)
+        await server.start()
+        try:
+            task = server._certificate_task
+            assert task is not None
+            await task
+        finally:
+            await server.stop()
+
+    with caplog.at_level(logging.INFO, "gameserver.server"):
+        asyncio.run(main())
+    assert any("reload asked for (SIGHUP): the certificate and key files have not changed"
+               in r.getMessage() for r in caplog.records)
 
 
 def test_a_server_whose_listen_fails_leaves_no_certificate_check_behind(

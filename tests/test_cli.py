@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import re
@@ -10,7 +11,9 @@ import signal
 import socket
 import subprocess
 import sys
+import termios
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,8 +23,9 @@ from gameserver import cli
 from gameserver.config import CONFIG_MAX
 from tests import isolation
 from tests.serverproc import ROOT, ServerProcess
+from tests.test_certwatch import fingerprint, make_pair, served
 from tests.test_game_server_api import python38
-from tests.wire import Player, request, until
+from tests.wire import TIMEOUT, Player, request, until
 
 DATA = Path(__file__).parent / "data"
 
@@ -69,12 +73,33 @@ def test_a_game_error_quoting_a_huge_move_is_logged_cut(tmp_path: Path) -> None:
     assert "xxxEND" in server.log  # the end of a traceback is kept: the error's message
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
-def test_signal_answers_blocked_clients_and_exits_zero(signum: int) -> None:
-    """SIGHUP: the terminal (an ssh session) the server was started from closed. It
-    killed the server on the spot: no client got an answer, nothing pending was saved."""
+def in_a_terminal(ignore_hangup: bool = False) -> tuple[int, int, Callable[[], None]]:
+    """A terminal for a server to run in: the master end of a new pseudo-terminal (close
+    it: the terminal hangs up, as when its window or ssh session closes), the other end
+    (close it once the server started), and the ``preexec_fn`` that makes that end the
+    server's controlling terminal (a session of its own, as a login shell's;
+    ``ignore_hangup``: as ``nohup`` starts it)."""
+    master, slave = os.openpty()
+
+    def preexec() -> None:
+        os.setsid()
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+        if ignore_hangup:
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    return master, slave, preexec
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGTERM", "terminal closed"])
+def test_signal_answers_blocked_clients_and_exits_zero(how: str) -> None:
+    """The terminal (an ssh session) the server was started from closed: its SIGHUP
+    killed the server on the spot, no client got an answer, nothing pending was saved.
+    (Another SIGHUP reloads the certificate: see below.)"""
+    master, slave, preexec = in_a_terminal() if how == "terminal closed" else (-1, -1, None)
     # DEBUG logs every request, so the test can see both reached the server.
-    server = ServerProcess("--log-level", "DEBUG").start()
+    server = ServerProcess("--log-level", "DEBUG", preexec_fn=preexec).start()
+    if slave >= 0:
+        os.close(slave)  # (the server's, as its terminal)
     replies: dict[str, dict] = {}
     waiting_joiner = Player(server.port, "TicTacToe", "half", 2)  # needs a 2nd player
     echo = Player(server.port, "Echo", "solo", 1)
@@ -91,7 +116,11 @@ def test_signal_answers_blocked_clients_and_exits_zero(signum: int) -> None:
     assert server.wait_for_log("request State(", count=2)
 
     assert server.proc is not None
-    server.proc.send_signal(signum)
+    if how == "terminal closed":
+        os.close(master)  # the kernel hangs the terminal up: SIGHUP
+    else:
+        server.proc.send_signal(getattr(signal, how))
+    assert server.proc.wait(TIMEOUT) == 0
     assert server.stop() == 0
     for thread in threads:
         thread.join(30)
@@ -99,21 +128,79 @@ def test_signal_answers_blocked_clients_and_exits_zero(signum: int) -> None:
     assert replies == {"join": shutdown, "state": shutdown}
     assert "gameserver stopped" in server.log
     assert echo.key not in server.log  # not even at DEBUG level
+    if how == "terminal closed":
+        assert "SIGHUP: the terminal the server runs in closed" in server.log
 
 
-def test_a_server_started_with_nohup_keeps_running_on_sighup() -> None:
-    def like_nohup() -> None:
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
-
-    with ServerProcess(preexec_fn=like_nohup) as server:
+def test_a_server_started_with_nohup_keeps_running_when_its_terminal_closes() -> None:
+    """... and a SIGHUP after that (the operator's, logged out) is a reload, as any other
+    SIGHUP of a server without a terminal."""
+    master, slave, preexec = in_a_terminal(ignore_hangup=True)
+    with ServerProcess(preexec_fn=preexec) as server:
         assert server.proc is not None
-        status = Path(f"/proc/{server.proc.pid}/status").read_text()
-        masks = dict(line.split(":\t") for line in status.splitlines() if ":\t" in line)
-        hangup = 1 << (signal.SIGHUP - 1)
-        assert int(masks["SigIgn"], 16) & hangup and not int(masks["SigCgt"], 16) & hangup
-        server.proc.send_signal(signal.SIGHUP)
+        os.close(slave)
+        os.close(master)
+        assert server.wait_for_log("it keeps running, as SIGHUP was ignored when it "
+                                   "started (nohup)")
         assert Player(server.port, "Echo", "after-hangup", 1).join()["status"] == "ok"
+        server.proc.send_signal(signal.SIGHUP)
+        assert server.wait_for_log("reload asked for (SIGHUP): TLS is off")
+        assert Player(server.port, "Echo", "after-reload", 1).join()["status"] == "ok"
         assert server.proc.poll() is None
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl command")
+def test_sighup_reloads_the_certificate_for_new_connections_and_keeps_games(
+        tmp_path: Path) -> None:
+    """certbot renews, its deploy hook runs ``systemctl reload`` (SIGHUP): the server
+    stopped, dropping every game. Now new connections get the new certificate, one open
+    keeps its own (a kept-alive player goes on playing, checking the old certificate),
+    a pair that cannot be used leaves the served one and the log says why, and a SIGHUP
+    with nothing changed says so."""
+    old, new, third = (make_pair(tmp_path / name, 3650) for name in ("1", "2", "3"))
+    live = tmp_path / "etc"
+    live.mkdir()
+    cert, key = live / "cert.pem", live / "key.pem"
+
+    def install(source: Path, target: Path) -> None:  # (as install(1) does: a new file)
+        shutil.copy(source, target.with_suffix(".new"))
+        os.replace(target.with_suffix(".new"), target)
+
+    install(old[0], cert)
+    install(old[1], key)
+    with ServerProcess("--tls-cert", str(cert), "--tls-key", str(key)) as server:
+        assert server.proc is not None
+        assert served(server.port) == fingerprint(old[0])
+        api = GameServerAPI("localhost", server.port, "Echo", players=1, keep_alive=True)
+        api.enable_tls(str(old[0]))  # checks the old certificate: a new connection fails
+        api.join()
+        kept = list(api._idle)
+
+        def reload(count: int, text: str) -> None:
+            server.proc.send_signal(signal.SIGHUP)
+            assert server.wait_for_log(text, count), server.log
+            assert server.proc.poll() is None
+
+        install(new[0], cert)
+        install(new[1], key)
+        reload(1, "reloaded, as asked for (SIGHUP)")
+        assert served(server.port) == fingerprint(new[0])
+        api.move(msg="across the reload")
+        assert api.state()["echo"] == "across the reload" and api._idle == kept
+        install(third[0], cert)  # its key not yet: they do not match
+        reload(1, "reload asked for (SIGHUP), and the certificate or key file cannot be used")
+        assert "new connections still get the certificate loaded before" in server.log
+        assert served(server.port) == fingerprint(new[0])
+        reload(2, "reload asked for (SIGHUP), and the certificate or key file cannot be used")
+        install(third[1], key)
+        reload(2, "reloaded, as asked for (SIGHUP)")
+        assert served(server.port) == fingerprint(third[0])
+        reload(1, "reload asked for (SIGHUP): the certificate and key files have not changed")
+        assert served(server.port) == fingerprint(third[0])
+        api.move(msg="still")
+        assert api.state()["echo"] == "still" and api._idle == kept
+        api.close()
+    assert "gameserver stopped" in server.log
 
 
 def test_classic_game_file_loads_unchanged_from_a_games_dir() -> None:

@@ -79,6 +79,33 @@ def test_a_refused_connection_stops_counting_towards_the_limits(
     assert registry._per_address == {"a": 1, "b": 1}
 
 
+def test_beyond_refused_max_the_address_that_holds_the_most_loses_its_oldest(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The oldest refused connection of all was closed: a flood from one address closed
+    every other address's refusal in turn. Now the flood's own are closed; an address
+    that ties with the most loses its own oldest (not another's)."""
+    monkeypatch.setattr(_connhost, "REFUSED_MAX", 4)
+    registry = ConnectionRegistry(max_total=100, max_per_address=100)
+
+    def refuse(address: str) -> Conn:
+        conn = Conn()
+        registry.add(conn, address)
+        registry.set_aside(conn, address)
+        return conn
+
+    honest = refuse("h")
+    flood = [refuse("f") for _ in range(10)]
+    assert not honest.aborted and [c.aborted for c in flood] == [True] * 7 + [False] * 3
+    other = refuse("o")  # "f" holds the most: its oldest goes
+    assert not other.aborted and [c.aborted for c in flood] == [True] * 8 + [False] * 2
+    again = refuse("o")  # "o" (2 with this one) ties with "f" (2): its own goes
+    assert other.aborted and not again.aborted and not honest.aborted
+    assert registry.refused_open == 4
+    for conn in [honest, again, *flood]:
+        registry.remove(conn, "?")  # (the key it was set aside under is the one kept)
+    assert registry.refused_open == 0 and registry._aside_by == {}
+
+
 def test_connections_beyond_their_addresss_limit_take_no_place_of_others() -> None:
     """Connections that wait for their verdict beyond their address's limit (a burst
     from one address) must not refuse another address's for ``max_total``, nor be told

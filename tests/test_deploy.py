@@ -81,6 +81,19 @@ def test_unit_waits_for_the_stop_as_long_as_the_server_may_take() -> None:
     assert f"store up to {writer.CLOSE_MAX:g} s" in comment
 
 
+def test_unit_reloads_with_the_signal_that_reloads_the_certificate() -> None:
+    """``systemctl reload`` (certbot's deploy hook) had no ExecReload to run, and SIGHUP
+    stopped the server; now it reloads the certificate (``cli.Hangup``), and the unit
+    sends it (``start_as_the_unit_says`` checks that the server goes on)."""
+    assert reload_signal() == signal.SIGHUP
+
+
+def reload_signal() -> signal.Signals:
+    command = shlex.split(unit_settings()["ExecReload"][0])
+    assert command[0] == "/bin/kill" and command[2] == "$MAINPID", command
+    return signal.Signals[f"SIG{command[1].removeprefix('-')}"]
+
+
 def test_unit_comments_describe_the_present() -> None:
     text = (DEPLOY / "gameserver.service").read_text()
     assert "later" not in text.lower()  # e.g. "for a later SQLite store"
@@ -178,6 +191,13 @@ def start_as_the_unit_says(root: Path, user: list[str], network: list[str]) -> N
         assert re.search(r"listening on 0\.0\.0\.0:4711 \(TLS off\)", text), text
         assert f"sessions and history saved in {state}/gameserver.sqlite3" in text, text
         assert "dashboard on http://127.0.0.1:8080/" in text, text
+        server.send_signal(reload_signal())  # systemctl reload: the server goes on
+        for line in server.stdout:
+            log.append(line)
+            if "reload asked for" in line or "Traceback" in line:
+                break
+        assert "TLS is off, no certificate to reload" in log[-1], "".join(log)
+        assert server.poll() is None
         server.send_signal(getattr(signal, unit["KillSignal"][0]))
         rest, _ = server.communicate(timeout=float(unit["TimeoutStopSec"][0]))
         assert server.returncode == 0, text + rest

@@ -750,6 +750,52 @@ def test_tls_with_the_wrong_certificate_fails_verification(make_server, tls_pair
     assert "enable_tls()" in message
 
 
+def test_tls_verify_without_a_file_refuses_a_self_signed_certificate(
+        make_server, tls_pair, monkeypatch) -> None:
+    """``enable_tls(verify=True)``: the system's authorities only, no file (there was
+    no way to ask for that: no file meant no check at all). A self-signed certificate
+    is refused, and the message says what to do."""
+    for name in ("SSL_CERT_FILE", "SSL_CERT_DIR"):  # the system's own authorities
+        monkeypatch.delenv(name, raising=False)
+    secure = make_server(tls_cert=tls_pair[0], tls_key=tls_pair[1])
+    api = GameServerAPI(secure.host, secure.port, "Echo", players=1)
+    api.enable_tls(verify=True)
+    with pytest.raises(GameServerError) as caught:
+        api.join()
+    message = str(caught.value)
+    assert message.startswith(f"api: TLS error: the certificate of 127.0.0.1:{secure.port} "
+                              "could not be verified (self-signed certificate); "
+                              "enable_tls(verify=True) trusts the authorities your system "
+                              "trusts"), message
+    assert "call enable_tls('cert.pem') with it" in message
+    assert secure.call(lambda: len(secure.server.lobby.sessions)) == 0  # never joined
+
+
+def test_tls_verify_without_a_file_takes_a_certificate_the_system_trusts(
+        make_server, tls_pair, monkeypatch) -> None:
+    """The same check passes for a certificate of an authority the system trusts (here
+    the test's certificate, made one by OpenSSL's SSL_CERT_FILE), by name and by IP."""
+    monkeypatch.setenv("SSL_CERT_FILE", tls_pair[0])
+    secure = make_server(tls_cert=tls_pair[0], tls_key=tls_pair[1])
+    for host in ("127.0.0.1", "localhost"):
+        api = GameServerAPI(host, secure.port, "Echo", players=1)
+        api.enable_tls(verify=True)
+        api.join()
+        api.move(msg="checked")
+        assert api.state()["echo"] == "checked"
+
+
+def test_enable_tls_refuses_a_file_with_verify_false_and_a_verify_not_a_bool(
+        tls_pair) -> None:
+    api = GameServerAPI("127.0.0.1", 1, "Echo", players=1)
+    with pytest.raises(GameServerError, match=r"^api: enable_tls\(\) was given a "
+                       "certificate file and verify=False"):
+        api.enable_tls(tls_pair[0], verify=False)
+    with pytest.raises(AssertionError, match="verify"):
+        api.enable_tls(verify="yes")
+    assert api._tls_context is None
+
+
 def test_plain_client_against_a_tls_server_is_told_to_enable_tls(make_server,
                                                                  tls_pair) -> None:
     secure = make_server(tls_cert=tls_pair[0], tls_key=tls_pair[1])

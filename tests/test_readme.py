@@ -428,12 +428,19 @@ def test_the_lets_encrypt_hook_copies_a_pair_the_service_can_read_and_serve(
     copies.mkdir()
     script = tmp_path / "hook"
     group = grp.getgrgid(os.getgid()).gr_name
+    # Its last line has the running server take the copies (SIGHUP, the unit's
+    # ExecReload: tests/test_cli.py); here it says it ran, after the copies.
+    reload = "systemctl try-reload-or-restart gameserver"
+    assert hook.rstrip().endswith(reload), hook
+    said = tmp_path / "said"
     script.write_text(hook.replace("-g gameserver", f"-g {group}")
-                      .replace("/etc/gameserver/", f"{copies}/"))
+                      .replace("/etc/gameserver/", f"{copies}/")
+                      .replace(reload, f'ls "{copies}" > "{said}"'))
     script.chmod(0o755)
     subprocess.run([str(script)], env={"PATH": "/usr/bin:/bin",
                                        "RENEWED_LINEAGE": str(full.parent)},
                    check=True, timeout=TIMEOUT)
+    assert said.read_text().split() == ["cert.pem", "key.pem"]
     cert, key = copies / "cert.pem", copies / "key.pem"
     assert cert.read_text() == full.read_text()
     assert cert.stat().st_mode & 0o777 == key.stat().st_mode & 0o777 == 0o640

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from gameserver import _connection, _proxyheader
+from gameserver import _connection, _connhost, _proxyheader
 from gameserver._proxyheader import ProxyHeaderError, parse
 from tests.serverproc import ServerThread
 from tests.test_server import HOST, encode, error, join_request, ok, parse_reply, token
@@ -313,6 +313,44 @@ def test_a_refused_header_does_not_hold_the_proxys_place_while_it_drains(
         for check in (b"PROXY UNKNOWN\r\n", v2("0.0.0.0", command=0)):
             assert ok(parse_reply(send_raw(server.port, check + discover())))["games"]
     all_closed(server)
+
+
+def test_refused_headers_cannot_close_an_honest_clients_refusal_before_it_is_read(
+        make_server: Callable[..., ServerThread], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Header refusals are set aside with the refusals for the limits, at most
+    REFUSED_MAX (3 here) open. Anyone at the proxy's address (a local user, when the
+    proxy runs on the same host) could open headerless connections: each closed the
+    oldest refused one, an honest client's refusal among them, reset before it was read
+    (not told why). Beyond REFUSED_MAX the address that holds the most refused
+    connections now loses its oldest: a flood closes its own."""
+    monkeypatch.setattr(_connhost, "REFUSED_MAX", 3)
+    monkeypatch.setattr(_connection, "REFUSED_QUIET", 600.0)  # (never quiet enough)
+    server = make_server(proxy_protocol_from=["127.0.0.1"], max_connections_per_address=1,
+                         connection_timeout=600)
+
+    def refused_open() -> int:
+        return server.call(lambda: server.server.connections.refused_open)
+
+    with contextlib.ExitStack() as stack:
+        def connect(source: str) -> socket.socket:
+            return stack.enter_context(socket.create_connection(
+                (HOST, server.port), timeout=TIMEOUT, source_address=(source, 0)))
+
+        connect("127.0.0.2")  # the honest client's first connection: accepted
+        until(lambda: server.call(lambda: len(server.server.connections)) == 1, "counted")
+        honest = connect("127.0.0.2")  # beyond its limit: refused, not read yet
+        until(lambda: refused_open() == 1, "the honest refusal set aside")
+        for _ in range(6):  # from the proxy's address, without a header: each refused
+            flood = connect("127.0.0.1")
+            flood.sendall(b"no header\n")
+            assert b"began without one" in flood.recv(65536)
+        # Still open on the server's side: its refusal is not cut off (on loopback it
+        # has arrived already; over a slow link a reset lost it, unsent or unread).
+        addresses = server.call(lambda: [conn._address for conn in server.server.connections])
+        assert addresses.count("127.0.0.2") == 2 and refused_open() == 3, addresses
+        reply = honest.recv(65536)
+        assert b"too many connections from your address" in reply, reply
+        assert honest.recv(65536) == b""  # our FIN, not a reset
 
 
 def test_a_slow_header_is_refused_at_its_short_deadline(
