@@ -14,6 +14,11 @@ a request, and its states, are shared (``_connection``, ``_connstate``,
 (settings, the lobby's two entry points, the connection registry, metrics,
 and a way to hold the store's commits for a burst), built here.
 
+Why over 450 lines: it is where every part is assembled and wired to the
+others (the lobby, store, workers, tournaments, the dashboard, certificates
+and their reload); each wiring is a few lines, and split apart they would
+be read only together.
+
 Classic mode is one request per connection: reply, then close. A request
 with ``"keep_alive": true`` gets its reply followed by ``EOT\\0`` and the
 connection stays open for the next request.
