@@ -226,10 +226,39 @@ def stopped_at(game_class: type, tb: TracebackType | None) -> str:
 # ---------------------------------------------------------------- what to change
 
 
-def stuck(method: str, time_limit: float, place: tuple[str, int] | None) -> str:
-    """What to do about a call that went on after the checker stopped it."""
+# What to do about a time.sleep() in a game call, wherever it was found.
+SLEEP_ADVICE = ("time.sleep() makes your game wait, and every player with it: a game answers "
+                "at once. Take the sleep out (a client may wait between moves, if it wants to).")
+
+
+def _running(place: tuple[str, int] | None, shown: bool = False) -> tuple[str, str]:
+    """`` It was running line N: `code`.`` (``shown``: with the file) for ``place``, and the
+    code alone ("" where unknown)."""
     line = linecache.getline(place[0], place[1]).strip() if place else ""
-    running = f" It was running line {place[1]}: `{line}`." if place and line else ""
+    if not (place and line):
+        return "", ""
+    where = f"{shown_path(place[0])}:{place[1]}" if shown else f"line {place[1]}"
+    return f" It was running {where}: `{line}`.", line
+
+
+def _waiting(line: str) -> str:
+    """What to change about a call that waits (blocked, not running) at ``line``."""
+    if re.search(r"\bsleep\(", line):
+        return " " + SLEEP_ADVICE
+    return (" A game must not wait for anything (time.sleep(), input(), a file or the "
+            "network): a call into it answers at once.")
+
+
+def stuck(method: str, time_limit: float, place: tuple[str, int] | None,
+          blocked: bool = False) -> str:
+    """What to do about a call that went on after the checker stopped it; ``blocked``: it
+    waited all along (``time.sleep``), which no stop can end before it returns."""
+    running, line = _running(place)
+    if blocked or re.search(r"\bsleep\(", line):
+        return (f"{method}() never returned: it has waited longer than twice the checker's "
+                f"limit of {time_limit:g} s, and a call that waits cannot be stopped before "
+                f"it ends.{running}{_waiting(line)} The checker stopped here: nothing else "
+                "can end that call.")
     return (f"{method}() never returned: the checker stopped it after {time_limit:g} s, "
             "but it went on running, so your code caught the stop. A bare `except:` (or "
             f"`except BaseException:`) in a loop that does not end does that.{running} "
@@ -239,11 +268,16 @@ def stuck(method: str, time_limit: float, place: tuple[str, int] | None) -> str:
 
 
 def stuck_in_process(game: str, method: str, time_limit: float, setting: str,
-                     place: tuple[str, int] | None, interrupted: bool) -> str:
-    """Why a program that runs game ``game`` in itself ends: ``method()`` never returned."""
-    line = linecache.getline(place[0], place[1]).strip() if place else ""
-    running = (f" It was running {shown_path(place[0])}:{place[1]}: `{line}`." if place and line
-               else "")
+                     place: tuple[str, int] | None, interrupted: bool,
+                     blocked: bool = False) -> str:
+    """Why a program that runs game ``game`` in itself ends: ``method()`` never returned;
+    ``blocked``: it waited all along (``time.sleep``), which no stop can end."""
+    running, line = _running(place, shown=True)
+    if blocked or re.search(r"\bsleep\(", line):
+        return (f"gameserver: game {game}: {method}() never returned: it has waited longer "
+                f"than twice the time limit of {time_limit:g} s ({setting}), and a call that "
+                f"waits cannot be stopped before it ends.{running}{_waiting(line)} Nothing "
+                "else can end that call, so this program ends here.")
     if not interrupted:
         return (f"gameserver: game {game}: {method}() never returned: it ran longer than "
                 f"the time limit of {time_limit:g} s ({setting}), and this Python cannot "
@@ -262,9 +296,7 @@ def too_slow(message: str) -> str:
     """What to do about a call that took longer than its limit (the guard's ``message``,
     ending with the line it was stopped at): a ``sleep`` there waits on purpose."""
     if re.search(r"`[^`]*\bsleep\(", message):
-        return (". time.sleep() makes your game wait, and every player with it: a game "
-                "answers at once. Take the sleep out (a client may wait between moves, "
-                "if it wants to).")
+        return ". " + SLEEP_ADVICE
     return (". Look for a loop that never stops, or work that takes too long (trying every "
             "possible move many times over): a call into your game may take at most "
             f"{_SERVER_CALL_LIMIT:g} s on the server (its game_call_timeout), less in the "

@@ -183,7 +183,7 @@ def check_game(game_class: type[AbstractGame], seed: int, games: int = GAMES,
     def call_stuck(method: str, thread_id: int) -> None:
         assert stuck is not None
         place = words.running_line(game_class, sys._current_frames().get(thread_id))
-        report.problem(words.stuck(method, time_limit, place),
+        report.problem(words.stuck(method, time_limit, place, guard.blocked),
                        where=(f"{words.shown_path(place[0])}:{place[1]}" if place
                               else words.method_line(game_class, method)))
         stuck(report)

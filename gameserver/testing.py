@@ -90,8 +90,8 @@ class LocalSession:
             raise TypeError(problem)
         self._guard = guard = GameGuard(time_limit)
         # A call that catches its interruption would hang the tests: say so, and end them.
-        guard.stuck = exit_stuck(game_class, time_limit, f"LocalSession(..., time_limit="
-                                 f"{time_limit:g})", guard.can_interrupt)
+        guard.stuck = exit_stuck(game_class, guard, f"LocalSession(..., time_limit="
+                                 f"{time_limit:g})")
         # ... and a call stopped in time says where in the student's file it was.
         guard.where = lambda tb: words.stopped_at(game_class, tb)
         self._game_class = game_class

@@ -272,6 +272,36 @@ def test_a_call_that_catches_its_interruption_is_reported_and_the_check_ends(
     assert "Stubborn: 1 problem(s)." in out
 
 
+# Stubborn's class, whose move waits for ever in C code (a time.sleep under another name).
+SLEEPY = ("from time import sleep as pause\n\n" + STUBBORN.split("    def move")[0]
+          .replace("Stubborn", "Sleepy") + """\
+    def move(self, move, player_id):
+        pause(1000)  # the other player should think it is thinking
+""")
+
+
+def test_a_call_that_waits_for_ever_is_told_to_stop_waiting_not_to_stop_catching(
+        tmp_path: Path) -> None:
+    """A call blocked in C code (``time.sleep``) meets no stop until it returns: the checker
+    reported it after twice its limit as catching its stop ("A bare `except:`...") that
+    the game never had. Now it says the call waits, and what to do. (The line names no
+    ``sleep(``: the guard saw the thread blocked, as the kernel counts it.)"""
+    path = tmp_path / "sleepy.py"
+    path.write_text(SLEEPY)
+    result = subprocess.run(
+        [sys.executable, "-m", "gameserver", "check", str(path), "--seed", "1"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=280)
+    out = " ".join(result.stdout.split())
+    assert result.returncode == 1, result.stdout + result.stderr
+    line = next(n for n, text in enumerate(SLEEPY.splitlines(), 1) if "pause(1000)" in text)
+    assert (f"PROBLEM sleepy.py:{line}: move() never returned: it has waited longer than "
+            "twice the checker's limit of 2 s, and a call that waits cannot be stopped "
+            f"before it ends. It was running line {line}: `pause(1000) # the other player "
+            "should think it is thinking`. A game must not wait for anything (time.sleep(), "
+            "input(), a file or the network): a call into it answers at once.") in out, out
+    assert "catch" not in out
+
+
 # Stubborn's class, whose move installs a profile function and loops at its second move
 # (without catching the stop).
 PROFILED = ("import sys\n\n\ndef watch(frame, event, arg):\n    return None\n\n\n"

@@ -163,7 +163,13 @@ HELD = True  # the attack holds its call: TicTacToe is played to the end meanwhi
 LIMIT_MESSAGE = "took longer than 1 s and was stopped (endless loop?)"
 CASES = [  # folder, game, held?, the attacker's error after "framework: game X: ", replaced?
     ("catch_all", "CatchAll", HELD, f"move() {LIMIT_MESSAGE}", True),
-    ("sleeper", "Sleeper", HELD, f"move() {LIMIT_MESSAGE}", False),  # the interrupt sufficed
+    # The interrupt sufficed; the server saw the call blocked, not running: it says so.
+    ("sleeper", "Sleeper", HELD, "move() took longer than 1 s and was stopped: it was waiting, "
+     "not running (time.sleep()?). A game must answer at once: take the sleep out", False),
+    # ... and one that catches it, sleeping on: killed after the grace, saying the same.
+    ("sleep_catcher", "SleepCatcher", HELD, "move() took longer than 1 s and was stopped: it "
+     "was waiting, not running (time.sleep()?). A game must answer at once: take the sleep "
+     "out", True),
     ("state_loop", "StateLoop", HELD, f"state() {LIMIT_MESSAGE}", True),  # a bare except
     ("hog", "Hog", not HELD, "move() raised MemoryError: ", False),  # 4 GB at once
     ("threads", "Threads", not HELD,

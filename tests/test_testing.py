@@ -228,6 +228,30 @@ def test_a_call_that_catches_its_stop_ends_pytest_with_the_message_shown(
     assert stuck_message("LocalSession(..., time_limit=0.2)") in out
 
 
+def test_a_call_that_sleeps_past_its_limit_ends_a_script_saying_to_take_the_sleep_out(
+        tmp_path: Path) -> None:
+    """``time.sleep(1000)`` in move(): no stop reaches a sleeping call, and the process
+    ended saying the game "caught the stop" with a bare ``except:`` it did not have. Now
+    the message says the call waits, names the sleep and says to take it out."""
+    sleepy = STUBBORN.replace("from gameserver.game", "import time\nfrom gameserver.game")
+    sleepy = sleepy.split("    def move")[0] + (
+        "    def move(self, move, player_id):\n        time.sleep(1000)\n")
+    (tmp_path / "sleepy.py").write_text(sleepy.replace("Stubborn", "Sleepy"))
+    result = subprocess.run([sys.executable, "-c", "from gameserver.testing import LocalSession\n"
+                             "from sleepy import Sleepy\n"
+                             "LocalSession(Sleepy, 1, time_limit=0.2).move(0, n=1)\n"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    out = " ".join(result.stderr.split())
+    assert result.returncode == 1, out
+    assert ("gameserver: game Sleepy: move() never returned: it has waited longer than twice "
+            "the time limit of 0.2 s (LocalSession(..., time_limit=0.2)), and a call that "
+            "waits cannot be stopped before it ends. It was running sleepy.py:") in out, out
+    assert (": `time.sleep(1000)`. time.sleep() makes your game wait, and every player with "
+            "it: a game answers at once. Take the sleep out (a client may wait between moves, "
+            "if it wants to). Nothing else can end that call, so this program ends here.") in out
+    assert "catch" not in out
+
+
 # ---------------------------------------------------------------- a call stopped in time
 
 BROKEN = Path(__file__).parent / "data" / "broken" / "broken_game.py"  # state() can loop
