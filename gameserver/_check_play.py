@@ -385,15 +385,15 @@ class Player:
         elif text.endswith(", not NoneType"):
             text = text.removesuffix("NoneType") + "None." + words.forgot_return(None)
         elif text.endswith(", not tuple") and text.startswith("state()"):
-            text += (". A comma after the closing brace makes one: `return {...},` gives a "
-                     "tuple holding your dict. Take the comma out.")
+            text += words.TUPLE_STATE
         elif re.search(r" must return .+, not \w+$", text):
             text += "."
         elif move is not None and text.startswith("move(") and " raised " in text:
             game = self.table.game if self.table is not None else None
             text = words.move_failed(move, text.partition(" raised ")[2], place, game)
         elif re.match(r"\w+\(\) raised ", text):  # (another method: its line, and the why)
-            text += f". {words.FIX_THAT_LINE}"
+            game = self.table.game if self.table is not None else self.game_class
+            text += ". " + words.raised(text.partition(" raised ")[2], game)
         self.report.problem(text, err.details, kind=kind, where=where)
 
     def _unsendable(self, player: int) -> str | None:

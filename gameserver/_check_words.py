@@ -385,22 +385,62 @@ def move_failed(move: dict[str, Any], exception: str, place: tuple[str, int] | N
         return (f"{failed} raised {exception}. A bad move must not raise an exception: "
                 f"return the message instead of raising it: `{_as_return(line)}`. The player "
                 "then gets that message and may try again.")
-    missing = re.match(r"AttributeError: '(\w+)' object has no attribute '(\w+)'", exception)
-    if missing and game is not None and missing[1] == type(game).__name__:
-        name = missing[2]
-        known = [n for n in [*getattr(game, "__dict__", ()), *dir(type(game))]
-                 if not n.startswith("__")]  # (a game with __slots__ has no __dict__)
-        guess = difflib.get_close_matches(name, known, n=1)
-        hint = (f"Is it misspelt? Your game has self.{guess[0]}." if guess else
-                f"Set it in __init__ (self.{name} = ...) before any method uses it.")
-        return (f"{failed} made your code fail with {exception}: your game has no "
-                f"self.{name}. {hint} Fix that line.")
+    missing = no_such_attribute(exception, game) if game is not None else ""
+    if missing:
+        return f"{failed} made your code fail with {exception}: {missing}"
     if exception.split(":")[0] in _BAD_INPUT:
         return (f"{failed} made your code fail with {exception}. A move comes from a "
                 "player and may be anything (a missing key, text instead of a number): check "
                 "it before you use it, and return a message that says what to send instead, "
                 'for example `if "x" not in move: return "send x=..."`.')
     return f"{failed} made your code fail with {exception}. {FIX_THAT_LINE}"
+
+
+def no_such_attribute(exception: str, game: object) -> str:
+    """What to change when ``exception`` (``"AttributeError: ..."``) says that ``game`` (the
+    game, or its class while ``__init__`` runs) has no attribute it used: a misspelt name,
+    or one not set yet; "" for any other exception."""
+    missing = re.match(r"AttributeError: '(\w+)' object has no attribute '(\w+)'", exception)
+    game_class = game if isinstance(game, type) else type(game)
+    if not missing or missing[1] != game_class.__name__:
+        return ""
+    name = missing[2]
+    known = [n for n in [*getattr(game, "__dict__", ()), *dir(game_class)]
+             if not n.startswith("__")]  # (a game with __slots__ has no __dict__)
+    guess = difflib.get_close_matches(name, known, n=1)
+    hint = (f"Is it misspelt? Your game has self.{guess[0]}." if guess else
+            f"Set it in __init__ (self.{name} = ...) before any method uses it.")
+    return f"your game has no self.{name}. {hint} Fix that line."
+
+
+# What to change when state() returned a tuple: a comma after its dict, most often.
+TUPLE_STATE = (". A comma after the closing brace makes one: `return {...},` gives a tuple "
+               "holding your dict. Take the comma out.")
+
+
+def raised(exception: str, game: object) -> str:
+    """What to change where a game method other than ``move`` raised ``exception``
+    (``"KeyError: 'x'"``) in ``game`` (its class for ``__init__``): a missing attribute's
+    likely cause, or to fix that line."""
+    missing = no_such_attribute(exception, game)
+    return missing[0].upper() + missing[1:] if missing else FIX_THAT_LINE
+
+
+def call_failed(game_class: type, message: str, details: str, game: object = None) -> str:
+    """What to change when a game call other than ``move`` failed with the server's
+    ``message`` (a ``GameCodeError``'s, its traceback ``details``): the file and line and
+    the checker's advice for an exception it raised; the comma that made ``state()`` a
+    tuple; "" otherwise. For ``LocalSession``'s note, with the game's own traceback
+    (its error, raised in the test, shows the test's)."""
+    text = failure_text(message)
+    if text.startswith("state() must return a dict, not tuple"):
+        return TUPLE_STATE.removeprefix(". ")
+    if not re.match(r"\w+\(\) raised ", text):
+        return ""
+    place = failure_line(game_class, details) if details else None
+    advice = raised(text.partition(" raised ")[2], game if game is not None else game_class)
+    where = f"{shown_path(place[0])}:{place[1]}: " if place else ""
+    return f"{where}{advice}" + (f"\n{details.rstrip()}" if details else "")
 
 
 def _as_return(line: str) -> str:

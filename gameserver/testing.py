@@ -35,7 +35,9 @@ A ``GameServerError`` for a failure of the game's code keeps the server's
 message and adds, as a note (shown under the traceback), what
 ``python3 -m gameserver check`` says to change: return the message instead
 of raising it in ``move``, the file and line, a forgotten ``return``, the
-place in a state that JSON cannot send.
+place in a state that JSON cannot send; for an exception another method raised
+(``state``, ``current_player``, ``__init__``), the line, a misspelt name, and the
+game's own traceback.
 
 ``IllegalMove`` and ``GameServerError`` are the very classes of the client
 module ``game_server_api``, so ``except IllegalMove:`` catches a rejected
@@ -100,8 +102,14 @@ class LocalSession:
             game_type.check_player_count(players)
             self.session = Session(game_type, "local", players,
                                    game=game_type.new_game(players, seed=seed))
-        except (ProtocolError, GameCodeError) as err:
+        except ProtocolError as err:
             raise GameServerError(str(err)) from None
+        except GameCodeError as err:  # (__init__ failed, or a static method)
+            error = GameServerError(str(err))
+            note = words.call_failed(game_class, str(err), err.details)
+            if note:
+                error.add_note(note)
+            raise error from None
         for player_name in names or [""] * players:
             self.session.add_player(player_name)
 
@@ -199,13 +207,18 @@ class LocalSession:
         ``return``; where in ``player_id``'s state is what JSON cannot send; a call out
         of time (a sleep, a loop that never stops); for an exception ``move`` raised,
         the line and what to change there (return the message instead of raising it;
-        check the move before using it). Added to the error as a note (its message
-        stays the server's, letter for letter). "" where there is nothing to add."""
+        check the move before using it); for one another method raised (``state``,
+        ``current_player``), the line, the checker's advice and the game's traceback.
+        Added to the error as a note (its message stays the server's, letter for letter).
+        "" where there is nothing to add."""
         message = str(err)
         if move is not None:
             advice = words.move_raised(self._game_class, message, err.details, move, self.game)
             if advice:
                 return advice
+        advice = words.call_failed(self._game_class, message, err.details, self.game)
+        if advice:  # (an exception another method raised: state(), current_player() ...)
+            return advice
         if "took longer than" in message:
             return words.too_slow(message).removeprefix(". ")
         if message.endswith(", not NoneType"):

@@ -823,3 +823,18 @@ def test_a_problem_of_the_learning_hooks_names_the_line_to_look_at(tmp_path: Pat
     named = re.search(r"my_race\.py:(\d+): rl_observation changed the state it was given", out)
     line = int(line_of(path, "def rl_observation").split(":")[1])
     assert named and int(named[1]) in (line - 1, line)  # (its @staticmethod line, or its def)
+
+
+def test_a_misspelt_name_outside_move_is_named_as_such() -> None:
+    """An AttributeError in state() (``self.countr``) got "Fix that line" alone; move()'s
+    got the name it meant. Now every method's does, as LocalSession's note says it."""
+    from gameserver.games.template import NumberRace
+
+    class Misspelt(NumberRace):
+        def state(self, player_id):
+            return {"counter": self.countr}
+
+    report = check.check_game(Misspelt, 1, games=2)
+    assert any("state() raised AttributeError: 'Misspelt' object has no attribute 'countr'. "
+               "Your game has no self.countr. Is it misspelt? Your game has self.counter. Fix "
+               "that line." in problem for problem in report.problems), report.problems

@@ -166,6 +166,62 @@ def test_a_move_that_raises_says_to_return_the_message_as_the_checker_does() -> 
     assert "check it before you use it" in note
 
 
+def test_an_exception_outside_move_comes_with_the_checkers_advice_and_the_games_traceback(
+        ) -> None:
+    """An exception in state(), current_player() or __init__ gave the server's one line and
+    no note (only move() had one): the student's test showed the test's traceback, not the
+    game's, and nothing said what to change. Now the note has the file and line, the
+    checker's advice (a misspelt name), and the game's own traceback."""
+    from gameserver.games.template import NumberRace
+
+    class Misspelt(NumberRace):
+        def state(self, player_id):
+            return {"counter": self.countr}  # the line
+
+    class Unset(NumberRace):
+        def __init__(self, players):
+            super().__init__(players)
+            self.board = [0] * self.size  # the line
+
+    class NoOrder(NumberRace):
+        def current_player(self):
+            return [self.order[self.turn]]  # the line
+
+    class Keyed(NumberRace):
+        def state(self, player_id):
+            return {"counter": {}["counter"]}  # the line
+
+    class Comma(NumberRace):
+        def state(self, player_id):
+            return {"counter": self.counter},
+
+    def note(make_and_use) -> str:
+        with pytest.raises(GameServerError) as err:
+            make_and_use()
+        (found,) = err.value.__notes__
+        return found
+
+    def place(game: type) -> str:
+        lines, first = __import__("inspect").getsourcelines(game)
+        line = first + next(n for n, text in enumerate(lines) if "# the line" in text)
+        return f"{words.shown_path(__file__)}:{line}: "
+
+    found = note(lambda: LocalSession(Misspelt, 2).state(0))
+    assert found.startswith(place(Misspelt) + "Your game has no self.countr. Is it misspelt? "
+                            "Your game has self.counter. Fix that line.\nTraceback")
+    assert 'return {"counter": self.countr}' in found and "guard.py" not in found
+    assert note(lambda: LocalSession(Unset, 2)).startswith(
+        place(Unset) + "Your game has no self.size. Set it in __init__ (self.size = ...) "
+        "before any method uses it. Fix that line.\nTraceback")
+    assert note(lambda: LocalSession(NoOrder, 2).move(0, add=1)).startswith(
+        place(NoOrder) + "Your game has no self.order.")
+    assert note(lambda: LocalSession(Keyed, 2).state(0)).startswith(
+        place(Keyed) + words.FIX_THAT_LINE + "\nTraceback")
+    assert note(lambda: LocalSession(Comma, 2).state(1)) == (
+        "A comma after the closing brace makes one: `return {...},` gives a tuple holding "
+        "your dict. Take the comma out.")
+
+
 # ---------------------------------------------------------------- a call that never returns
 
 # The checker's stubborn game (a bare except: in a loop), with the RL hooks for gameserver.rl.
