@@ -20,6 +20,7 @@ import inspect
 import json
 import random
 import re
+import sys
 from typing import Any
 
 from . import _check_words as words
@@ -102,6 +103,7 @@ class Player:
         self.states_differed = False
         self.over_not_bool = False  # game_over() returned something else than True or False
         self.largest_state = 0  # bytes of the largest state reply seen
+        self.keys_asked = -1  # the last game whose state was asked again for number keys
         self.replayed: set[int] = set()  # numbers of players whose first game was replayed
         self.log: list[tuple[int, dict[str, Any], Any]] | None = None  # its moves, replies
         self.states: list[dict[str, Any]] = []  # each player's, last looked at
@@ -333,7 +335,22 @@ class Player:
             raise Stop
         if b'"null":' in reply or b'"true":' in reply or b'"false":' in reply:
             self._check_keys(table, player)
+        if self.keys_asked < self.report.game and words.NUMBER_KEY.search(reply):
+            self._check_number_keys(table, player)
         return state
+
+    def _check_number_keys(self, table: Table, player: int) -> None:
+        """A number as a key in ``player``'s state (its reply has a key of digits: the state
+        is asked once more, to tell it from a text key "0", at most once a game): JSON
+        sends it as text, and the client's ``state["scores"][0]`` is a KeyError. A warning
+        (it works, read as text), once; none is looked for after it."""
+        self.keys_asked = self.report.game
+        found = words.number_key(self._call(self.guard.call, self.name, "state",
+                                            table.game.state, player, player=player))
+        if found:
+            self.report.warnings.append(f"{words.method_line(self.game_class, 'state')}: "
+                                        f"Player {player}'s {found}")
+            self.keys_asked = sys.maxsize
 
     def _check_keys(self, table: Table, player: int) -> None:
         """A key None, True or False in ``player``'s state (its reply has a key "null",

@@ -87,6 +87,7 @@ class Report:
     found: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what was checked, and passed
     remarks: list[str] = field(default_factory=list)  # what could not be checked
+    warnings: list[str] = field(default_factory=list)  # what works, but not as one expects
     game: int = 0  # the number of the game being played, to count repeats
     _kinds: dict[str, tuple[Problem, int]] = field(default_factory=dict)
 
@@ -484,22 +485,55 @@ def unsendable(value: Any, path: str = "state()", depth: int = 0,
     return f"{path} is {_what_it_is(value)}"
 
 
-def converted_key(value: Any, path: str = "state()", depth: int = 0) -> str | None:
+def converted_key(value: Any, path: str = "state()") -> str | None:
     """Where ``value`` (a state as the game returned it) has a key None, True or False,
     which JSON sends as the text "null", "true" or "false", and what to do; None if
     nowhere."""
+    found = _odd_key(value, lambda key: key is None or type(key) is bool, path)
+    if found is None:
+        return None
+    where, key = found
+    return (f"{where} has the key {key!r}, which JSON sends as the text "
+            f"\"{json.dumps(key)}\": the client gets the key \"{json.dumps(key)}\", "
+            f"and no key {key!r}. A key {key!r} usually comes from a variable that is "
+            f"still {key!r} (`{{self.winner: ...}}` before anyone has won): use text "
+            "keys that say what they are, and leave the entry out until it has one.")
+
+
+# A key of digits in a state reply (``"0":``): maybe a number the game used as a key
+# (``number_key`` tells, from the state as the game returned it).
+NUMBER_KEY = re.compile(rb'"-?[0-9][0-9.eE+-]*":')
+
+
+def number_key(value: Any, path: str = "state()") -> str | None:
+    """Where ``value`` (a state as the game returned it) has a number as a key (a player's
+    id: ``{0: 12, 1: 7}``), which JSON sends as text: the client (and ``LocalSession``,
+    which gives what a client gets) finds the key "0" and no key 0, a ``KeyError`` a
+    student could not explain. What to do; None if nowhere."""
+    found = _odd_key(value, lambda key: type(key) in (int, float), path)
+    if found is None:
+        return None
+    where, key = found
+    text = json.dumps({key: None})[1:-7]  # (the key as JSON sends it: "0", "1.5")
+    client = "state" + where.removeprefix("state()")  # (what a client's code reads)
+    return (f"{where} has the key {key!r}, a number, but JSON sends every key as text: the "
+            f"client gets the key {text} and no key {key!r}, so `{client}[{text}]` works and "
+            f"`{client}[{key!r}]` is a KeyError. Use text keys (str(player_id)) and read them "
+            "as text, or send a list instead: [12, 7] in place of {0: 12, 1: 7}, read as "
+            "scores[player_id].")
+
+
+def _odd_key(value: Any, odd: Any, path: str, depth: int = 0) -> tuple[str, Any] | None:
+    """The first key inside ``value`` for which ``odd(key)`` is true, and the place of the
+    dict that has it (``state()["scores"]``); None if none."""
     if depth >= _MAX_DEPTH:
         return None
     items = (value.items() if isinstance(value, dict) else
              enumerate(value) if isinstance(value, (list, tuple)) else ())
     for key, item in items:
-        if isinstance(value, dict) and (key is None or type(key) is bool):
-            return (f"{path} has the key {key!r}, which JSON sends as the text "
-                    f"\"{json.dumps(key)}\": the client gets the key \"{json.dumps(key)}\", "
-                    f"and no key {key!r}. A key {key!r} usually comes from a variable that is "
-                    f"still {key!r} (`{{self.winner: ...}}` before anyone has won): use text "
-                    "keys that say what they are, and leave the entry out until it has one.")
-        found = converted_key(item, f"{path}[{json.dumps(key)}]", depth + 1)
+        if isinstance(value, dict) and odd(key):
+            return path, key
+        found = _odd_key(item, odd, f"{path}[{json.dumps(key)}]", depth + 1)
         if found:
             return found
     return None

@@ -30,6 +30,7 @@ file and line to look at and what to change there:
 * games that never end, or where nobody may move although the game is not over,
   or where a player never has a turn (the turn not passed on);
 * a state with a key None, True or False (JSON sends it as "null", "true", "false");
+  a number as a key is a warning (it arrives as text: "0", not 0);
 * a game that does not play the same twice from its seed with the same moves
   (random numbers of its own: ``random.Random()``, ``random.seed()``; the
   clock): the server could not bring it back after a restart;
@@ -374,6 +375,8 @@ def _print_report(name: str, report: Report, seed: int) -> bool:
         _print("ok", note)
     for problem in report.found:
         print(f"  PROBLEM  {problem.render(words.WIDTH)}")
+    for warning in report.warnings:
+        _print("warning", warning)
     for remark in report.remarks:
         _print("note", remark)
     if report.ok:

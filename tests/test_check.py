@@ -751,6 +751,31 @@ def test_a_key_none_in_the_state_is_a_problem_saying_what_the_client_gets(
         'state()["a"][0] has the key True, which JSON sends as the text "true"')
 
 
+def test_a_number_as_a_state_key_is_a_warning_saying_the_client_gets_text(
+        tmp_path: Path, capsys) -> None:
+    """``{0: 12, 1: 7}`` (scores by player id) passed every check, and the client found the
+    keys "0" and "1": its ``state["scores"][0]`` was a KeyError the student could not
+    explain. Now a warning (the game works; the exit code stays 0) says what arrives and
+    what to do; a text key of digits the game wrote itself is none."""
+    path = template_variant(tmp_path, ('''            "winner": self.winner,
+''', '''            "winner": self.winner,
+            "moves": {p: 0 for p in range(self.players)},
+'''))
+    code, out = check_file(path, capsys)
+    assert code == 0, out
+    assert (f"{line_of(path, 'def state')} Player 0's state()[\"moves\"] has the key "
+            "0, a number, but JSON sends every key as text: the client gets the key \"0\" and "
+            "no key 0, so `state[\"moves\"][\"0\"]` works and `state[\"moves\"][0]` is a "
+            "KeyError. Use text keys (str(player_id))") in out, out
+    assert out.count("warning ") == 1 and "MyRace passed every check." in out
+    path = template_variant(tmp_path, ('''            "winner": self.winner,
+''', '''            "winner": self.winner,
+            "moves": {str(p): 0 for p in range(self.players)},
+'''))
+    code, out = check_file(path, capsys)
+    assert code == 0 and "warning" not in out, out
+
+
 def test_a_sleep_in_move_is_told_to_go_not_called_an_endless_loop() -> None:
     """``time.sleep(3)`` in move() (to make the game feel real) was reported "(endless
     loop?) ... Look for a loop that never stops", and the time note blamed print(). (The

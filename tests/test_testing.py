@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import traceback
+import warnings
 from pathlib import Path
 
 import pytest
@@ -220,6 +221,31 @@ def test_an_exception_outside_move_comes_with_the_checkers_advice_and_the_games_
     assert note(lambda: LocalSession(Comma, 2).state(1)) == (
         "A comma after the closing brace makes one: `return {...},` gives a tuple holding "
         "your dict. Take the comma out.")
+
+
+def test_a_number_as_a_state_key_arrives_as_text_with_a_warning_once() -> None:
+    """A state ``{"scores": {0: 3}}`` reaches a client as ``{"scores": {"0": 3}}`` (JSON keys
+    are text); LocalSession gives what a client gets, and a student's ``state["scores"][0]``
+    was a KeyError with nothing to say why. Now the first such state of a session comes
+    with a warning, at the line of the student's test, saying what arrives and what to do."""
+    from gameserver.games.template import NumberRace
+
+    class Scored(NumberRace):
+        def state(self, player_id):
+            return {"scores": {p: 0 for p in range(self.players)}}
+
+    session = LocalSession(Scored, 2)
+    with pytest.warns(UserWarning) as told:
+        assert session.state(1)["scores"] == {"0": 0, "1": 0}  # as a client gets it
+    (warning,) = told
+    assert str(warning.message).startswith(
+        "Player 1's state()[\"scores\"] has the key 0, a number, but JSON sends every key as "
+        "text: the client gets the key \"0\" and no key 0")
+    assert warning.filename == __file__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        session.state(0)  # once a session
+        LocalSession(NumberRace, 2).state(0)  # none for a game without
 
 
 # ---------------------------------------------------------------- a call that never returns
