@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import inspect
 import json
+import linecache
 import random
 import re
 import sys
@@ -301,6 +302,11 @@ class Player:
             self.report.problem(f"move({words.short(move, 100)}) {MOVE_RETURNED_TRUE}.",
                                 kind="returned True", where=self._line("move"))
             raise Stop
+        if reply["status"] == "illegalmove" and words.sounds_accepted(reply["message"]):
+            self.report.problem(f"move({words.short(move, 100)}) "
+                                f"{words.returned_accepted(reply['message'])}",
+                                kind="returned ok", where=self._line("move"))
+            raise Stop
         if reply["status"] == "illegalmove":
             return reply["message"]
         self.report.problem(f"The server refused move {words.short(move, 100)}: "
@@ -410,7 +416,8 @@ class Player:
             text = words.move_failed(move, text.partition(" raised ")[2], place, game)
         elif re.match(r"\w+\(\) raised ", text):  # (another method: its line, and the why)
             game = self.table.game if self.table is not None else self.game_class
-            text += ". " + words.raised(text.partition(" raised ")[2], game)
+            line = linecache.getline(*place) if place else ""
+            text += ". " + words.raised(text.partition(" raised ")[2], game, line)
         self.report.problem(text, err.details, kind=kind, where=where)
 
     def _unsendable(self, player: int) -> str | None:

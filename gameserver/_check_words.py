@@ -371,6 +371,31 @@ def move_raised(game_class: type, message: str, details: str, move: dict[str, An
     return f"{shown_path(place[0])}:{place[1]}: {advice}" if place else advice
 
 
+# What a student's move() returns for a good move when they think a text says "done".
+_ACCEPTED_WORDS = frozenset({
+    "ok", "okay", "done", "success", "successful", "valid", "valid move", "accepted",
+    "move accepted", "good", "fine", "moved", "yes", "true", "legal", "legal move", "ok move",
+    "move ok", "move done", "move made", "success!"})
+
+
+def sounds_accepted(rejection: Any) -> bool:
+    """Whether ``move``'s rejection (the text it returned) says the move was fine ("ok",
+    "done"): the server refuses a move for any text, so the game could not be played."""
+    return (type(rejection) is str
+            and rejection.strip().rstrip(".!").lower().removeprefix("game: ") in _ACCEPTED_WORDS)
+
+
+def returned_accepted(rejection: str) -> str:
+    """What to change when ``move`` returned ``rejection``, a text that says "done" (as the
+    player gets it, after "game: ", or as the game returned it)."""
+    rejection = rejection.removeprefix("game: ")
+    return (f"returned {rejection!r}, as if the move were fine, but the server takes any "
+            "text move() returns as the reason the move is refused: the player gets the error "
+            f"'game: {rejection}', and the move is refused. Return nothing (None, or no `return` "
+            "at all) when the move is fine and done, and a text only when it is wrong, "
+            "saying what is wrong, for example `return \"that cell is taken\"`.")
+
+
 def move_failed(move: dict[str, Any], exception: str, place: tuple[str, int] | None,
                 game: object = None) -> str:
     """What to do when ``move(move)`` raised ``exception`` (``"ValueError: ..."``).
@@ -389,6 +414,9 @@ def move_failed(move: dict[str, Any], exception: str, place: tuple[str, int] | N
     missing = no_such_attribute(exception, game) if game is not None else ""
     if missing:
         return f"{failed} made your code fail with {exception}: {missing}"
+    known = beginner_slip(exception, game, line)
+    if known:
+        return f"{failed} made your code fail with {exception}. {known}"
     if exception.split(":")[0] in _BAD_INPUT:
         return (f"{failed} made your code fail with {exception}. A move comes from a "
                 "player and may be anything (a missing key, text instead of a number): check "
@@ -414,17 +442,47 @@ def no_such_attribute(exception: str, game: object) -> str:
     return f"your game has no self.{name}. {hint} Fix that line."
 
 
+def beginner_slip(exception: str, game: object, line: str = "") -> str:
+    """What to change for an exception (``"NameError: ..."``) that a first-term slip
+    causes, whatever the move: ``move.add`` for ``move["add"]``; a name without the
+    ``self.`` of the game's attribute (``game``: the game, or its class); ``players[0]``
+    or ``for p in players`` in ``__init__`` (``line``: the code that failed), where
+    ``players`` is a number. "" for any other exception."""
+    found = re.match(r"AttributeError: 'dict' object has no attribute '(\w+)'", exception)
+    if found:
+        key = found[1]
+        return (f"A dict's values are read with [...], not with a dot: the move is a dict, so "
+                f"write `move[\"{key}\"]` (or `move.get(\"{key}\")` where it may be missing), "
+                f"not `move.{key}`. {FIX_THAT_LINE.split(';')[0]}.")
+    found = re.match(r"(?:NameError: name|UnboundLocalError: cannot access local variable) "
+                     r"'(\w+)'", exception)
+    game_class = game if isinstance(game, type) else type(game)
+    if found and game is not None and (found[1] in getattr(game, "__dict__", ())
+                                       or hasattr(game_class, found[1])):
+        name = found[1]
+        return (f"Your game keeps {name} as self.{name}: write `self.{name}` there (a name "
+                "without `self.` is a variable of that one method, which starts out "
+                "empty every time the method runs).")
+    if (re.match(r"TypeError: 'int' object is not (subscriptable|iterable)", exception)
+            and re.search(r"\bplayers\b", line)):
+        return ("`players` is the number of players (an int, for example 2), not a list of "
+                "them: the players' ids are 0 to players - 1, `range(players)`.")
+    return ""
+
+
 # What to change when state() returned a tuple: a comma after its dict, most often.
 TUPLE_STATE = (". A comma after the closing brace makes one: `return {...},` gives a tuple "
                "holding your dict. Take the comma out.")
 
 
-def raised(exception: str, game: object) -> str:
+def raised(exception: str, game: object, line: str = "") -> str:
     """What to change where a game method other than ``move`` raised ``exception``
-    (``"KeyError: 'x'"``) in ``game`` (its class for ``__init__``): a missing attribute's
-    likely cause, or to fix that line."""
+    (``"KeyError: 'x'"``) in ``game`` (its class for ``__init__``) at the code ``line``:
+    a missing attribute's likely cause, a beginner's slip, or to fix that line."""
     missing = no_such_attribute(exception, game)
-    return missing[0].upper() + missing[1:] if missing else FIX_THAT_LINE
+    if missing:
+        return missing[0].upper() + missing[1:]
+    return beginner_slip(exception, game, line) or FIX_THAT_LINE
 
 
 def call_failed(game_class: type, message: str, details: str, game: object = None) -> str:
@@ -439,7 +497,9 @@ def call_failed(game_class: type, message: str, details: str, game: object = Non
     if not re.match(r"\w+\(\) raised ", text):
         return ""
     place = failure_line(game_class, details) if details else None
-    advice = raised(text.partition(" raised ")[2], game if game is not None else game_class)
+    line = linecache.getline(place[0], place[1]) if place else ""
+    advice = raised(text.partition(" raised ")[2], game if game is not None else game_class,
+                    line)
     where = f"{shown_path(place[0])}:{place[1]}: " if place else ""
     return f"{where}{advice}" + (f"\n{details.rstrip()}" if details else "")
 

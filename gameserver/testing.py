@@ -54,6 +54,7 @@ from typing import Any
 # the server), so that students catch the same class in tests and in clients.
 from game_server_api import GameServerError, IllegalMove
 
+from . import _check_defs as defs
 from . import _check_words as words
 from ._stuck import exit_stuck
 from .checked import MOVE_RETURNED_TRUE, GameType
@@ -132,6 +133,10 @@ class LocalSession:
             GameServerError: the framework refused it (game over, not your
                 turn) or the game's code failed (the message names the method).
         """
+        if move is not None and not isinstance(move, dict):  # ("'int' object is not a mapping")
+            raise TypeError(f"move({player_id!r}, {move!r}): give the move as keywords, as a "
+                            "client does, for example session.move(0, add=3), or as a dict, "
+                            f"session.move(0, {{'add': 3}}), not {move!r} alone")
         move = {**(move or {}), **kwargs}
         key = self.session.players[self._check_id(player_id)].key
         move = json.loads(json.dumps(move))
@@ -141,6 +146,8 @@ class LocalSession:
             err = IllegalMove(*value) if isinstance(value, list) else IllegalMove(value)
             if value is True:  # (a player gets just that; its author needs the why)
                 err.add_note(f"Your move() {MOVE_RETURNED_TRUE}.")
+            elif words.sounds_accepted(value):  # ("ok": the same mistake, in words)
+                err.add_note(f"Your move() {words.returned_accepted(value)}")
             raise err
 
     def state(self, player_id: int) -> dict[str, Any]:
@@ -238,6 +245,9 @@ class LocalSession:
         Added to the error as a note (its message stays the server's, letter for letter).
         "" where there is nothing to add."""
         message = str(err)
+        unfit = defs.signature_problem(self._game_class, "move") if move is not None else ""
+        if unfit:  # (``def move(self, player_id, move):``: the game's error is its symptom)
+            return unfit
         if move is not None:
             advice = words.move_raised(self._game_class, message, err.details, move, self.game)
             if advice:

@@ -863,3 +863,49 @@ def test_a_misspelt_name_outside_move_is_named_as_such() -> None:
     assert any("state() raised AttributeError: 'Misspelt' object has no attribute 'countr'. "
                "Your game has no self.countr. Is it misspelt? Your game has self.counter. Fix "
                "that line." in problem for problem in report.problems), report.problems
+
+
+# A first-term student's slips in the template (docs/first-game.md, step 2), each with
+# what the checker said before (the advice did not fit) and what it says now.
+SLIPS = [
+    # "return 'ok'" for a good move: every move was refused, and the checker said to list
+    # only the moves move() accepts.
+    ("returned_ok", ("        return None\n\n    # Step 9", '        return "ok"\n\n    # Step 9'),
+     "returned 'ok', as if the move were fine, but the server takes any text move() returns "
+     "as the reason the move is refused: the player gets the error 'game: ok', and the move "
+     "is refused. Return nothing (None, or no `return` at all) when the move is fine"),
+    # move.add for move["add"]: "A move comes from a player and may be anything".
+    ("dot", ('        amount = move["add"]', "        amount = move.add"),
+     "AttributeError: 'dict' object has no attribute 'add'. A dict's values are read with "
+     "[...], not with a dot: the move is a dict, so write `move[\"add\"]` (or "
+     "`move.get(\"add\")` where it may be missing), not `move.add`. Fix that line."),
+    # A forgotten self.: "Fix that line" alone.
+    ("no_self", ("        self.counter = self.counter + amount",
+                 "        counter = counter + amount"),
+     "UnboundLocalError: cannot access local variable 'counter' where it is not associated "
+     "with a value. Your game keeps counter as self.counter: write `self.counter` there"),
+    # The parameters the other way round: "A move comes from a player and may be anything".
+    ("swapped", ("    def move(self, move: dict, player_id: int) -> str | None:",
+                 "    def move(self, player_id, move):"),
+     "The server calls move() with the move (a dict) first, then the player's id, but your "
+     "move() names them the other way round (player_id, move): your move gets the player's "
+     "id. Begin it with `def move(self, move, player_id):`."),
+    # players taken for a list: "Fix that line" alone.
+    ("players_list", ("        self.players = players\n",
+                      "        self.players = players\n        self.first = players[0]\n"),
+     "__init__() raised TypeError: 'int' object is not subscriptable. `players` is the number "
+     "of players (an int, for example 2), not a list of them: the players' ids are 0 to "
+     "players - 1, `range(players)`."),
+]
+
+
+@pytest.mark.parametrize(("change", "said"), [slip[1:] for slip in SLIPS],
+                         ids=[slip[0] for slip in SLIPS])
+def test_a_beginners_slip_is_told_what_to_change(tmp_path: Path, capsys,
+                                                 change: tuple[str, str], said: str) -> None:
+    """Found following docs/first-game.md as a first-term student: each of these slips got
+    advice that did not fit (or none); now the checker says what to change."""
+    code, out = check_file(template_variant(tmp_path, change), capsys, games=5)
+    assert code == 1
+    assert said in out, out
+    assert "may be anything" not in out and "list only moves" not in out

@@ -248,6 +248,41 @@ def test_a_number_as_a_state_key_arrives_as_text_with_a_warning_once() -> None:
         LocalSession(NumberRace, 2).state(0)  # none for a game without
 
 
+def test_a_beginners_slips_in_a_test_and_in_move_are_told_what_to_change() -> None:
+    """``session.move(0, 3)`` failed with "'int' object is not a mapping"; a move() that
+    returns "ok" for a good move raised IllegalMove('game: ok') with no word on why;
+    ``def move(self, player_id, move):`` made the game's code fail with a TypeError whose
+    note said to check the move. Now each says what to change, as the checker does."""
+    from gameserver.games.template import NumberRace
+
+    with pytest.raises(TypeError, match=r"move\(0, 3\): give the move as keywords, as a client "
+                       r"does, for example session.move\(0, add=3\)"):
+        LocalSession(NumberRace, 2).move(0, 3)
+
+    class SaysOk(NumberRace):
+        def move(self, move, player_id):
+            super().move(move, player_id)
+            return "OK."
+
+    with pytest.raises(IllegalMove) as refused:
+        LocalSession(SaysOk, 2).move(0, add=1)
+    assert refused.value.__notes__ == [
+        "Your move() " + words.returned_accepted("OK.")]
+    assert refused.value.__notes__[0].startswith("Your move() returned 'OK.', as if the move "
+                                                 "were fine, but the server takes any text")
+
+    class Swapped(NumberRace):
+        def move(self, player_id, move):
+            return super().move(move, player_id)
+
+    with pytest.raises(GameServerError) as failed:
+        LocalSession(Swapped, 2).move(0, add=1)
+    assert failed.value.__notes__ == [
+        "The server calls move() with the move (a dict) first, then the player's id, but your "
+        "move() names them the other way round (player_id, move): your move gets the "
+        "player's id. Begin it with `def move(self, move, player_id):`."]
+
+
 # ---------------------------------------------------------------- a call that never returns
 
 # The checker's stubborn game (a bare except: in a loop), with the RL hooks for gameserver.rl.
