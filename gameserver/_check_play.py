@@ -407,8 +407,8 @@ class Player:
                      "sent: turn sets and tuples into lists, objects into dicts.")
         elif text.endswith(", not NoneType"):
             text = text.removesuffix("NoneType") + "None." + words.forgot_return(None)
-        elif text.endswith(", not tuple") and text.startswith("state()"):
-            text += words.TUPLE_STATE
+        elif words.state_not_a_dict(text):
+            text += words.state_not_a_dict(text)
         elif re.search(r" must return .+, not \w+$", text):
             text += "."
         elif move is not None and text.startswith("move(") and " raised " in text:

@@ -473,6 +473,20 @@ def beginner_slip(exception: str, game: object, line: str = "") -> str:
 # What to change when state() returned a tuple: a comma after its dict, most often.
 TUPLE_STATE = (". A comma after the closing brace makes one: `return {...},` gives a tuple "
                "holding your dict. Take the comma out.")
+# ... and anything else but a dict (the board alone, a list of values).
+NOT_A_DICT_STATE = (". Put what a player sees in a dict, a name for each part, for example "
+                    "`return {\"board\": self.board, \"winner\": self.winner}`: the server "
+                    "adds \"current\" and \"gameover\" to it, and a client reads "
+                    "state[\"board\"].")
+
+
+def state_not_a_dict(text: str) -> str:
+    """What to change when ``text`` (the server's words, without "framework: game X: ")
+    says state() returned no dict; "" when it says something else (None: a forgotten
+    ``return``, ``forgot_return``)."""
+    if not text.startswith("state() must return a dict, not ") or text.endswith("NoneType"):
+        return ""
+    return TUPLE_STATE if text.endswith(", not tuple") else NOT_A_DICT_STATE
 
 
 def raised(exception: str, game: object, line: str = "") -> str:
@@ -492,8 +506,8 @@ def call_failed(game_class: type, message: str, details: str, game: object = Non
     tuple; "" otherwise. For ``LocalSession``'s note, with the game's own traceback
     (its error, raised in the test, shows the test's)."""
     text = failure_text(message)
-    if text.startswith("state() must return a dict, not tuple"):
-        return TUPLE_STATE.removeprefix(". ")
+    if state_not_a_dict(text):
+        return state_not_a_dict(text).removeprefix(". ")
     if not re.match(r"\w+\(\) raised ", text):
         return ""
     place = failure_line(game_class, details) if details else None

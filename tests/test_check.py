@@ -896,6 +896,12 @@ SLIPS = [
      "__init__() raised TypeError: 'int' object is not subscriptable. `players` is the number "
      "of players (an int, for example 2), not a list of them: the players' ids are 0 to "
      "players - 1, `range(players)`."),
+    # A state that is a list: the server's words alone.
+    ("state_list", ("    def state(self, player_id: int) -> dict:\n        return {",
+                    "    def state(self, player_id: int) -> dict:\n"
+                    "        return [self.counter, self.winner]\n        {"),
+     "state() must return a dict, not list. Put what a player sees in a dict, a name for each "
+     "part, for example `return {\"board\": self.board, \"winner\": self.winner}`"),
 ]
 
 

@@ -222,6 +222,19 @@ def test_an_exception_outside_move_comes_with_the_checkers_advice_and_the_games_
         "A comma after the closing brace makes one: `return {...},` gives a tuple holding "
         "your dict. Take the comma out.")
 
+    class Listed(NumberRace):
+        def state(self, player_id):
+            return [self.counter, self.winner]
+
+    class Forgot(NumberRace):
+        def state(self, player_id):
+            {"counter": self.counter}  # noqa: B018 - the forgotten return
+
+    assert note(lambda: LocalSession(Listed, 2).state(0)).startswith(
+        "Put what a player sees in a dict, a name for each part, for example `return "
+        '{"board": self.board, "winner": self.winner}`')
+    assert note(lambda: LocalSession(Forgot, 2).state(0)).startswith("Did you forget `return`?")
+
 
 def test_a_number_as_a_state_key_arrives_as_text_with_a_warning_once() -> None:
     """A state ``{"scores": {0: 3}}`` reaches a client as ``{"scores": {"0": 3}}`` (JSON keys
