@@ -251,20 +251,25 @@ class Stubborn(AbstractGame):
 """
 
 
+def check_never_ending(tmp_path: Path, name: str, source: str) -> str:
+    """Run the checker's command on ``source`` (a game whose call never ends), saved as
+    ``name`` in ``tmp_path``; its output, spaces folded, once it has ended with code 1."""
+    (tmp_path / name).write_text(source)
+    result = subprocess.run(
+        [sys.executable, "-m", "gameserver", "check", name, "--seed", "1"],
+        # A hang guard under the 300 s of every test: the checker reports the call once it
+        # has run (or waited) 2 s after its stop (``guard._went_on``), which on a loaded
+        # vCPU took longer than the 120 s this was (the loop still printing "try again").
+        cwd=tmp_path, capture_output=True, text=True, timeout=280)
+    assert result.returncode == 1, result.stdout + result.stderr
+    return " ".join(result.stdout.split())
+
+
 def test_a_call_that_catches_its_interruption_is_reported_and_the_check_ends(
         tmp_path: Path) -> None:
     """A bare ``except:`` in a loop catches the checker's stop: the checker said nothing
     and ran for ever (nothing ends that call); now it reports it and exits."""
-    path = tmp_path / "stubborn.py"
-    path.write_text(STUBBORN)
-    result = subprocess.run(
-        [sys.executable, "-m", "gameserver", "check", str(path), "--seed", "1"],
-        # A hang guard under the 300 s of every test: the checker reports the call once it
-        # has run 2 s of CPU time after its stop (``guard._went_on``), which on a loaded
-        # vCPU took longer than the 120 s this was (the loop still printing "try again").
-        cwd=tmp_path, capture_output=True, text=True, timeout=280)
-    out = " ".join(result.stdout.split())
-    assert result.returncode == 1, result.stdout + result.stderr
+    out = check_never_ending(tmp_path, "stubborn.py", STUBBORN)
     line = next(n for n, text in enumerate(STUBBORN.splitlines(), 1) if "never comes" in text)
     assert (f"PROBLEM stubborn.py:{line}: move() never returned: the checker stopped it after "
             "2 s, but it went on running, so your code caught the stop. A bare `except:`") in out
@@ -286,13 +291,7 @@ def test_a_call_that_waits_for_ever_is_told_to_stop_waiting_not_to_stop_catching
     reported it after twice its limit as catching its stop ("A bare `except:`...") that
     the game never had. Now it says the call waits, and what to do. (The line names no
     ``sleep(``: the guard saw the thread blocked, as the kernel counts it.)"""
-    path = tmp_path / "sleepy.py"
-    path.write_text(SLEEPY)
-    result = subprocess.run(
-        [sys.executable, "-m", "gameserver", "check", str(path), "--seed", "1"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=280)
-    out = " ".join(result.stdout.split())
-    assert result.returncode == 1, result.stdout + result.stderr
+    out = check_never_ending(tmp_path, "sleepy.py", SLEEPY)
     line = next(n for n, text in enumerate(SLEEPY.splitlines(), 1) if "pause(1000)" in text)
     assert (f"PROBLEM sleepy.py:{line}: move() never returned: it has waited longer than "
             "twice the checker's limit of 2 s, and a call that waits cannot be stopped "

@@ -168,7 +168,7 @@ CASES = [  # folder, game, held?, the attacker's error after "framework: game X:
     ("sleeper", "Sleeper", HELD, "move() took longer than 1 s and was stopped: it was waiting, "
      "not running (time.sleep()?). A game must answer at once: take the sleep out", False),
     # ... and one that catches it, sleeping on: killed after the grace, saying the same.
-    ("sleep_catcher", "SleepCatcher", HELD, "move() took longer than 1 s and was stopped: it "
+    ("sleeper", "SleepCatcher", HELD, "move() took longer than 1 s and was stopped: it "
      "was waiting, not running (time.sleep()?). A game must answer at once: take the sleep "
      "out", True),
     ("state_loop", "StateLoop", HELD, f"state() {LIMIT_MESSAGE}", True),  # a bare except
@@ -182,7 +182,7 @@ CASES = [  # folder, game, held?, the attacker's error after "framework: game X:
 
 
 @pytest.mark.parametrize(("folder", "game", "held", "message", "replaced"), CASES,
-                         ids=[case[0] for case in CASES])
+                         ids=[case[1] for case in CASES])
 def test_a_hostile_call_fails_alone(make_server, folder: str, game: str, held: bool,
                                     message: str, replaced: bool) -> None:
     server = hostile_server(make_server, folder, game_call_timeout=LIMIT if held else ROOMY)
@@ -1458,10 +1458,10 @@ def test_a_number_beyond_the_float_range_in_a_workers_state_gets_one_verdict(
     very state, "Out of range float values are not JSON compliant". Now the state is
     refused: the player and the store get the same error, naming the number."""
     db = tmp_path / "store.sqlite3"
-    server = hostile_server(make_server, "inf_forger", store=True, store_path=str(db))
-    attacker = joined(server.port, "InfForger", "attack")
-    assert attacker.move(attack=True)["status"] == "ok"
-    error = ("framework: game InfForger: state() came back malformed from the worker: the "
+    server = hostile_server(make_server, "deep_forger", store=True, store_path=str(db))
+    attacker = joined(server.port, "DeepForger", "attack")
+    assert attacker.move(inf=True)["status"] == "ok"
+    error = ("framework: game DeepForger: state() came back malformed from the worker: the "
              "number 1e999 is beyond what a JSON number may be here (about ±1.8e308)")
     assert attacker.state() == {"status": "error", "message": error}
     server.stop()
