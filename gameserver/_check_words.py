@@ -453,7 +453,7 @@ def beginner_slip(exception: str, game: object, line: str = "") -> str:
         key = found[1]
         return (f"A dict's values are read with [...], not with a dot: the move is a dict, so "
                 f"write `move[\"{key}\"]` (or `move.get(\"{key}\")` where it may be missing), "
-                f"not `move.{key}`. {FIX_THAT_LINE.split(';')[0]}.")
+                f"not `move.{key}`. Fix that line.")
     found = re.match(r"(?:NameError: name|UnboundLocalError: cannot access local variable) "
                      r"'(\w+)'", exception)
     game_class = game if isinstance(game, type) else type(game)

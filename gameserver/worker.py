@@ -164,8 +164,9 @@ class Host:
         method = self.guard.method
         if method is not None and time.monotonic() - self.started >= self.time_limit / 2:
             _write(self.channel_out, _channel.encode(("note", method)))
-            # SIGUSR1: the server saw the call blocked (``workers``), its error says so.
-            raise GameCallTimeout(*[WAITED] * (signum == _WAITED_SIGNAL))
+            if signum == _WAITED_SIGNAL:  # the server saw the call blocked (``workers``)
+                raise GameCallTimeout(WAITED)
+            raise GameCallTimeout
 
     def on_cpu_limit(self, signum: int, frame: Any) -> None:
         self.retire = True
