@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import copy
 import inspect
+import re
 import textwrap
 from collections.abc import Iterator
 from typing import Any
@@ -55,12 +56,20 @@ def signature_problem(game_class: type[AbstractGame], name: str) -> str:
     if func is getattr(AbstractGame, name, None):
         return ""
     try:
-        inspect.signature(func).bind(*arguments)
+        signature = inspect.signature(func)
+        signature.bind(*arguments)
     except TypeError:
         return (f"The server calls {name}() with {passed}, but your {name}() cannot take "
                 f"that: begin it with `{written}`.")
     except ValueError:  # no signature to read (a builtin): the games will tell
         return ""
+    if name == "move":  # ``def move(self, player_id, move):``, the two the other way round
+        first, second = [*signature.parameters][1:3]
+        if re.search(r"player|^p?id$", first, re.I) and "move" in second.lower():
+            return (f"The server calls move() with the move (a dict) first, then the player's "
+                    f"id, but your move() names them the other way round ({first}, "
+                    f"{second}): your {second} gets the player's id. Begin it with "
+                    f"`{written}`.")
     return ""
 
 

@@ -18,8 +18,10 @@ from __future__ import annotations
 import ast
 import inspect
 import json
+import linecache
 import random
 import re
+import sys
 from typing import Any
 
 from . import _check_words as words
@@ -102,6 +104,7 @@ class Player:
         self.states_differed = False
         self.over_not_bool = False  # game_over() returned something else than True or False
         self.largest_state = 0  # bytes of the largest state reply seen
+        self.keys_asked = -1  # the last game whose state was asked again for number keys
         self.replayed: set[int] = set()  # numbers of players whose first game was replayed
         self.log: list[tuple[int, dict[str, Any], Any]] | None = None  # its moves, replies
         self.states: list[dict[str, Any]] = []  # each player's, last looked at
@@ -299,6 +302,11 @@ class Player:
             self.report.problem(f"move({words.short(move, 100)}) {MOVE_RETURNED_TRUE}.",
                                 kind="returned True", where=self._line("move"))
             raise Stop
+        if reply["status"] == "illegalmove" and words.sounds_accepted(reply["message"]):
+            self.report.problem(f"move({words.short(move, 100)}) "
+                                f"{words.returned_accepted(reply['message'])}",
+                                kind="returned ok", where=self._line("move"))
+            raise Stop
         if reply["status"] == "illegalmove":
             return reply["message"]
         self.report.problem(f"The server refused move {words.short(move, 100)}: "
@@ -333,7 +341,22 @@ class Player:
             raise Stop
         if b'"null":' in reply or b'"true":' in reply or b'"false":' in reply:
             self._check_keys(table, player)
+        if self.keys_asked < self.report.game and words.NUMBER_KEY.search(reply):
+            self._check_number_keys(table, player)
         return state
+
+    def _check_number_keys(self, table: Table, player: int) -> None:
+        """A number as a key in ``player``'s state (its reply has a key of digits: the state
+        is asked once more, to tell it from a text key "0", at most once a game): JSON
+        sends it as text, and the client's ``state["scores"][0]`` is a KeyError. A warning
+        (it works, read as text), once; none is looked for after it."""
+        self.keys_asked = self.report.game
+        found = words.number_key(self._call(self.guard.call, self.name, "state",
+                                            table.game.state, player, player=player))
+        if found:
+            self.report.warnings.append(f"{words.method_line(self.game_class, 'state')}: "
+                                        f"Player {player}'s {found}")
+            self.keys_asked = sys.maxsize
 
     def _check_keys(self, table: Table, player: int) -> None:
         """A key None, True or False in ``player``'s state (its reply has a key "null",
@@ -384,16 +407,17 @@ class Player:
                      "sent: turn sets and tuples into lists, objects into dicts.")
         elif text.endswith(", not NoneType"):
             text = text.removesuffix("NoneType") + "None." + words.forgot_return(None)
-        elif text.endswith(", not tuple") and text.startswith("state()"):
-            text += (". A comma after the closing brace makes one: `return {...},` gives a "
-                     "tuple holding your dict. Take the comma out.")
+        elif words.state_not_a_dict(text):
+            text += words.state_not_a_dict(text)
         elif re.search(r" must return .+, not \w+$", text):
             text += "."
         elif move is not None and text.startswith("move(") and " raised " in text:
             game = self.table.game if self.table is not None else None
             text = words.move_failed(move, text.partition(" raised ")[2], place, game)
         elif re.match(r"\w+\(\) raised ", text):  # (another method: its line, and the why)
-            text += f". {words.FIX_THAT_LINE}"
+            game = self.table.game if self.table is not None else self.game_class
+            line = linecache.getline(*place) if place else ""
+            text += ". " + words.raised(text.partition(" raised ")[2], game, line)
         self.report.problem(text, err.details, kind=kind, where=where)
 
     def _unsendable(self, player: int) -> str | None:

@@ -87,6 +87,7 @@ class Report:
     found: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what was checked, and passed
     remarks: list[str] = field(default_factory=list)  # what could not be checked
+    warnings: list[str] = field(default_factory=list)  # what works, but not as one expects
     game: int = 0  # the number of the game being played, to count repeats
     _kinds: dict[str, tuple[Problem, int]] = field(default_factory=dict)
 
@@ -226,10 +227,39 @@ def stopped_at(game_class: type, tb: TracebackType | None) -> str:
 # ---------------------------------------------------------------- what to change
 
 
-def stuck(method: str, time_limit: float, place: tuple[str, int] | None) -> str:
-    """What to do about a call that went on after the checker stopped it."""
+# What to do about a time.sleep() in a game call, wherever it was found.
+SLEEP_ADVICE = ("time.sleep() makes your game wait, and every player with it: a game answers "
+                "at once. Take the sleep out (a client may wait between moves, if it wants to).")
+
+
+def _running(place: tuple[str, int] | None, shown: bool = False) -> tuple[str, str]:
+    """`` It was running line N: `code`.`` (``shown``: with the file) for ``place``, and the
+    code alone ("" where unknown)."""
     line = linecache.getline(place[0], place[1]).strip() if place else ""
-    running = f" It was running line {place[1]}: `{line}`." if place and line else ""
+    if not (place and line):
+        return "", ""
+    where = f"{shown_path(place[0])}:{place[1]}" if shown else f"line {place[1]}"
+    return f" It was running {where}: `{line}`.", line
+
+
+def _waiting(line: str) -> str:
+    """What to change about a call that waits (blocked, not running) at ``line``."""
+    if re.search(r"\bsleep\(", line):
+        return " " + SLEEP_ADVICE
+    return (" A game must not wait for anything (time.sleep(), input(), a file or the "
+            "network): a call into it answers at once.")
+
+
+def stuck(method: str, time_limit: float, place: tuple[str, int] | None,
+          blocked: bool = False) -> str:
+    """What to do about a call that went on after the checker stopped it; ``blocked``: it
+    waited all along (``time.sleep``), which no stop can end before it returns."""
+    running, line = _running(place)
+    if blocked or re.search(r"\bsleep\(", line):
+        return (f"{method}() never returned: it has waited longer than twice the checker's "
+                f"limit of {time_limit:g} s, and a call that waits cannot be stopped before "
+                f"it ends.{running}{_waiting(line)} The checker stopped here: nothing else "
+                "can end that call.")
     return (f"{method}() never returned: the checker stopped it after {time_limit:g} s, "
             "but it went on running, so your code caught the stop. A bare `except:` (or "
             f"`except BaseException:`) in a loop that does not end does that.{running} "
@@ -239,11 +269,16 @@ def stuck(method: str, time_limit: float, place: tuple[str, int] | None) -> str:
 
 
 def stuck_in_process(game: str, method: str, time_limit: float, setting: str,
-                     place: tuple[str, int] | None, interrupted: bool) -> str:
-    """Why a program that runs game ``game`` in itself ends: ``method()`` never returned."""
-    line = linecache.getline(place[0], place[1]).strip() if place else ""
-    running = (f" It was running {shown_path(place[0])}:{place[1]}: `{line}`." if place and line
-               else "")
+                     place: tuple[str, int] | None, interrupted: bool,
+                     blocked: bool = False) -> str:
+    """Why a program that runs game ``game`` in itself ends: ``method()`` never returned;
+    ``blocked``: it waited all along (``time.sleep``), which no stop can end."""
+    running, line = _running(place, shown=True)
+    if blocked or re.search(r"\bsleep\(", line):
+        return (f"gameserver: game {game}: {method}() never returned: it has waited longer "
+                f"than twice the time limit of {time_limit:g} s ({setting}), and a call that "
+                f"waits cannot be stopped before it ends.{running}{_waiting(line)} Nothing "
+                "else can end that call, so this program ends here.")
     if not interrupted:
         return (f"gameserver: game {game}: {method}() never returned: it ran longer than "
                 f"the time limit of {time_limit:g} s ({setting}), and this Python cannot "
@@ -262,9 +297,7 @@ def too_slow(message: str) -> str:
     """What to do about a call that took longer than its limit (the guard's ``message``,
     ending with the line it was stopped at): a ``sleep`` there waits on purpose."""
     if re.search(r"`[^`]*\bsleep\(", message):
-        return (". time.sleep() makes your game wait, and every player with it: a game "
-                "answers at once. Take the sleep out (a client may wait between moves, "
-                "if it wants to).")
+        return ". " + SLEEP_ADVICE
     return (". Look for a loop that never stops, or work that takes too long (trying every "
             "possible move many times over): a call into your game may take at most "
             f"{_SERVER_CALL_LIMIT:g} s on the server (its game_call_timeout), less in the "
@@ -338,6 +371,31 @@ def move_raised(game_class: type, message: str, details: str, move: dict[str, An
     return f"{shown_path(place[0])}:{place[1]}: {advice}" if place else advice
 
 
+# What a student's move() returns for a good move when they think a text says "done".
+_ACCEPTED_WORDS = frozenset({
+    "ok", "okay", "done", "success", "successful", "valid", "valid move", "accepted",
+    "move accepted", "good", "fine", "moved", "yes", "true", "legal", "legal move", "ok move",
+    "move ok", "move done", "move made", "success!"})
+
+
+def sounds_accepted(rejection: Any) -> bool:
+    """Whether ``move``'s rejection (the text it returned) says the move was fine ("ok",
+    "done"): the server refuses a move for any text, so the game could not be played."""
+    return (type(rejection) is str
+            and rejection.strip().rstrip(".!").lower().removeprefix("game: ") in _ACCEPTED_WORDS)
+
+
+def returned_accepted(rejection: str) -> str:
+    """What to change when ``move`` returned ``rejection``, a text that says "done" (as the
+    player gets it, after "game: ", or as the game returned it)."""
+    rejection = rejection.removeprefix("game: ")
+    return (f"returned {rejection!r}, as if the move were fine, but the server takes any "
+            "text move() returns as the reason the move is refused: the player gets the error "
+            f"'game: {rejection}', and the move is refused. Return nothing (None, or no `return` "
+            "at all) when the move is fine and done, and a text only when it is wrong, "
+            "saying what is wrong, for example `return \"that cell is taken\"`.")
+
+
 def move_failed(move: dict[str, Any], exception: str, place: tuple[str, int] | None,
                 game: object = None) -> str:
     """What to do when ``move(move)`` raised ``exception`` (``"ValueError: ..."``).
@@ -353,22 +411,111 @@ def move_failed(move: dict[str, Any], exception: str, place: tuple[str, int] | N
         return (f"{failed} raised {exception}. A bad move must not raise an exception: "
                 f"return the message instead of raising it: `{_as_return(line)}`. The player "
                 "then gets that message and may try again.")
-    missing = re.match(r"AttributeError: '(\w+)' object has no attribute '(\w+)'", exception)
-    if missing and game is not None and missing[1] == type(game).__name__:
-        name = missing[2]
-        known = [n for n in [*getattr(game, "__dict__", ()), *dir(type(game))]
-                 if not n.startswith("__")]  # (a game with __slots__ has no __dict__)
-        guess = difflib.get_close_matches(name, known, n=1)
-        hint = (f"Is it misspelt? Your game has self.{guess[0]}." if guess else
-                f"Set it in __init__ (self.{name} = ...) before any method uses it.")
-        return (f"{failed} made your code fail with {exception}: your game has no "
-                f"self.{name}. {hint} Fix that line.")
+    missing = no_such_attribute(exception, game) if game is not None else ""
+    if missing:
+        return f"{failed} made your code fail with {exception}: {missing}"
+    known = beginner_slip(exception, game, line)
+    if known:
+        return f"{failed} made your code fail with {exception}. {known}"
     if exception.split(":")[0] in _BAD_INPUT:
         return (f"{failed} made your code fail with {exception}. A move comes from a "
                 "player and may be anything (a missing key, text instead of a number): check "
                 "it before you use it, and return a message that says what to send instead, "
                 'for example `if "x" not in move: return "send x=..."`.')
     return f"{failed} made your code fail with {exception}. {FIX_THAT_LINE}"
+
+
+def no_such_attribute(exception: str, game: object) -> str:
+    """What to change when ``exception`` (``"AttributeError: ..."``) says that ``game`` (the
+    game, or its class while ``__init__`` runs) has no attribute it used: a misspelt name,
+    or one not set yet; "" for any other exception."""
+    missing = re.match(r"AttributeError: '(\w+)' object has no attribute '(\w+)'", exception)
+    game_class = game if isinstance(game, type) else type(game)
+    if not missing or missing[1] != game_class.__name__:
+        return ""
+    name = missing[2]
+    known = [n for n in [*getattr(game, "__dict__", ()), *dir(game_class)]
+             if not n.startswith("__")]  # (a game with __slots__ has no __dict__)
+    guess = difflib.get_close_matches(name, known, n=1)
+    hint = (f"Is it misspelt? Your game has self.{guess[0]}." if guess else
+            f"Set it in __init__ (self.{name} = ...) before any method uses it.")
+    return f"your game has no self.{name}. {hint} Fix that line."
+
+
+def beginner_slip(exception: str, game: object, line: str = "") -> str:
+    """What to change for an exception (``"NameError: ..."``) that a first-term slip
+    causes, whatever the move: ``move.add`` for ``move["add"]``; a name without the
+    ``self.`` of the game's attribute (``game``: the game, or its class); ``players[0]``
+    or ``for p in players`` in ``__init__`` (``line``: the code that failed), where
+    ``players`` is a number. "" for any other exception."""
+    found = re.match(r"AttributeError: 'dict' object has no attribute '(\w+)'", exception)
+    if found:
+        key = found[1]
+        return (f"A dict's values are read with [...], not with a dot: the move is a dict, so "
+                f"write `move[\"{key}\"]` (or `move.get(\"{key}\")` where it may be missing), "
+                f"not `move.{key}`. Fix that line.")
+    found = re.match(r"(?:NameError: name|UnboundLocalError: cannot access local variable) "
+                     r"'(\w+)'", exception)
+    game_class = game if isinstance(game, type) else type(game)
+    if found and game is not None and (found[1] in getattr(game, "__dict__", ())
+                                       or hasattr(game_class, found[1])):
+        name = found[1]
+        return (f"Your game keeps {name} as self.{name}: write `self.{name}` there (a name "
+                "without `self.` is a variable of that one method, which starts out "
+                "empty every time the method runs).")
+    if (re.match(r"TypeError: 'int' object is not (subscriptable|iterable)", exception)
+            and re.search(r"\bplayers\b", line)):
+        return ("`players` is the number of players (an int, for example 2), not a list of "
+                "them: the players' ids are 0 to players - 1, `range(players)`.")
+    return ""
+
+
+# What to change when state() returned a tuple: a comma after its dict, most often.
+TUPLE_STATE = (". A comma after the closing brace makes one: `return {...},` gives a tuple "
+               "holding your dict. Take the comma out.")
+# ... and anything else but a dict (the board alone, a list of values).
+NOT_A_DICT_STATE = (". Put what a player sees in a dict, a name for each part, for example "
+                    "`return {\"board\": self.board, \"winner\": self.winner}`: the server "
+                    "adds \"current\" and \"gameover\" to it, and a client reads "
+                    "state[\"board\"].")
+
+
+def state_not_a_dict(text: str) -> str:
+    """What to change when ``text`` (the server's words, without "framework: game X: ")
+    says state() returned no dict; "" when it says something else (None: a forgotten
+    ``return``, ``forgot_return``)."""
+    if not text.startswith("state() must return a dict, not ") or text.endswith("NoneType"):
+        return ""
+    return TUPLE_STATE if text.endswith(", not tuple") else NOT_A_DICT_STATE
+
+
+def raised(exception: str, game: object, line: str = "") -> str:
+    """What to change where a game method other than ``move`` raised ``exception``
+    (``"KeyError: 'x'"``) in ``game`` (its class for ``__init__``) at the code ``line``:
+    a missing attribute's likely cause, a beginner's slip, or to fix that line."""
+    missing = no_such_attribute(exception, game)
+    if missing:
+        return missing[0].upper() + missing[1:]
+    return beginner_slip(exception, game, line) or FIX_THAT_LINE
+
+
+def call_failed(game_class: type, message: str, details: str, game: object = None) -> str:
+    """What to change when a game call other than ``move`` failed with the server's
+    ``message`` (a ``GameCodeError``'s, its traceback ``details``): the file and line and
+    the checker's advice for an exception it raised; the comma that made ``state()`` a
+    tuple; "" otherwise. For ``LocalSession``'s note, with the game's own traceback
+    (its error, raised in the test, shows the test's)."""
+    text = failure_text(message)
+    if state_not_a_dict(text):
+        return state_not_a_dict(text).removeprefix(". ")
+    if not re.match(r"\w+\(\) raised ", text):
+        return ""
+    place = failure_line(game_class, details) if details else None
+    line = linecache.getline(place[0], place[1]) if place else ""
+    advice = raised(text.partition(" raised ")[2], game if game is not None else game_class,
+                    line)
+    where = f"{shown_path(place[0])}:{place[1]}: " if place else ""
+    return f"{where}{advice}" + (f"\n{details.rstrip()}" if details else "")
 
 
 def _as_return(line: str) -> str:
@@ -412,22 +559,55 @@ def unsendable(value: Any, path: str = "state()", depth: int = 0,
     return f"{path} is {_what_it_is(value)}"
 
 
-def converted_key(value: Any, path: str = "state()", depth: int = 0) -> str | None:
+def converted_key(value: Any, path: str = "state()") -> str | None:
     """Where ``value`` (a state as the game returned it) has a key None, True or False,
     which JSON sends as the text "null", "true" or "false", and what to do; None if
     nowhere."""
+    found = _odd_key(value, lambda key: key is None or type(key) is bool, path)
+    if found is None:
+        return None
+    where, key = found
+    return (f"{where} has the key {key!r}, which JSON sends as the text "
+            f"\"{json.dumps(key)}\": the client gets the key \"{json.dumps(key)}\", "
+            f"and no key {key!r}. A key {key!r} usually comes from a variable that is "
+            f"still {key!r} (`{{self.winner: ...}}` before anyone has won): use text "
+            "keys that say what they are, and leave the entry out until it has one.")
+
+
+# A key of digits in a state reply (``"0":``): maybe a number the game used as a key
+# (``number_key`` tells, from the state as the game returned it).
+NUMBER_KEY = re.compile(rb'"-?[0-9][0-9.eE+-]*":')
+
+
+def number_key(value: Any, path: str = "state()") -> str | None:
+    """Where ``value`` (a state as the game returned it) has a number as a key (a player's
+    id: ``{0: 12, 1: 7}``), which JSON sends as text: the client (and ``LocalSession``,
+    which gives what a client gets) finds the key "0" and no key 0, a ``KeyError`` a
+    student could not explain. What to do; None if nowhere."""
+    found = _odd_key(value, lambda key: type(key) in (int, float), path)
+    if found is None:
+        return None
+    where, key = found
+    text = json.dumps({key: None})[1:-7]  # (the key as JSON sends it: "0", "1.5")
+    client = "state" + where.removeprefix("state()")  # (what a client's code reads)
+    return (f"{where} has the key {key!r}, a number, but JSON sends every key as text: the "
+            f"client gets the key {text} and no key {key!r}, so `{client}[{text}]` works and "
+            f"`{client}[{key!r}]` is a KeyError. Use text keys (str(player_id)) and read them "
+            "as text, or send a list instead: [12, 7] in place of {0: 12, 1: 7}, read as "
+            "scores[player_id].")
+
+
+def _odd_key(value: Any, odd: Any, path: str, depth: int = 0) -> tuple[str, Any] | None:
+    """The first key inside ``value`` for which ``odd(key)`` is true, and the place of the
+    dict that has it (``state()["scores"]``); None if none."""
     if depth >= _MAX_DEPTH:
         return None
     items = (value.items() if isinstance(value, dict) else
              enumerate(value) if isinstance(value, (list, tuple)) else ())
     for key, item in items:
-        if isinstance(value, dict) and (key is None or type(key) is bool):
-            return (f"{path} has the key {key!r}, which JSON sends as the text "
-                    f"\"{json.dumps(key)}\": the client gets the key \"{json.dumps(key)}\", "
-                    f"and no key {key!r}. A key {key!r} usually comes from a variable that is "
-                    f"still {key!r} (`{{self.winner: ...}}` before anyone has won): use text "
-                    "keys that say what they are, and leave the entry out until it has one.")
-        found = converted_key(item, f"{path}[{json.dumps(key)}]", depth + 1)
+        if isinstance(value, dict) and odd(key):
+            return path, key
+        found = _odd_key(item, odd, f"{path}[{json.dumps(key)}]", depth + 1)
         if found:
             return found
     return None

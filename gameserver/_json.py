@@ -193,11 +193,31 @@ def _make_decode_json(decoder: json.JSONDecoder, scan_once: Callable[[str, int],
 decode_json, _DECODE_FALLBACK = _make_decode_json(_decoder,
                                                   getattr(_decoder, "scan_once", None))
 
+# A JSON text's bytes by kind (``may_be_infinite``): every digit "0", "e" and "E" "e",
+# "+" as it is, anything else " ".
+_KINDS = bytes(48 if 48 <= b <= 57 else 101 if b in b"eE" else 43 if b == 43 else 32
+               for b in range(256))
+# ... where a number beyond the float range may be: an exponent of three digits or more
+# (not a negative one), or a run of 40 digits (309 before a fraction make one; a text
+# with a whole number of 40 digits is read again for nothing, and is rare).
+_MAYBE_INFINITE = (b"0e000", b"0e+000", b"0" * 40)
+
+
+def may_be_infinite(text: bytes) -> bool:
+    """Whether JSON text ``text`` may hold a number beyond the float range, which
+    ``scan_json`` reads as infinity (``decode_json`` then tells). Most texts do not: one
+    ``bytes.translate`` and three searches, in C (a regular expression took as long as
+    reading the text)."""
+    kinds = text.translate(_KINDS)
+    return any(needle in kinds for needle in _MAYBE_INFINITE)
+
+
 # ``scan_json(text, 0)``: the JSON value at the start of ``text`` and where it ends; raises
 # StopIteration or ValueError where there is none (NaN and Infinity included). For checking
 # JSON that is sent on as it is (a worker's state replies, ``isolated``): all in C where
 # ``decode_json`` is, as a number beyond the float range is read as infinity, not refused (a
-# Python call per float, as ``decode_json`` makes, would cost a state of floats dearly).
+# Python call per float, as ``decode_json`` makes, would cost a state of floats dearly); a
+# text that may hold one (``may_be_infinite``) is read again with ``decode_json``.
 _scanner = json.JSONDecoder(parse_constant=_reject_constant)
 scan_json: Callable[[str, int], tuple[Any, int]] = (
     _scanner.raw_decode if _DECODE_FALLBACK else _scanner.scan_once)

@@ -108,6 +108,14 @@ def _read(path: str) -> bytes:
         os.close(fd)
 
 
+def blocked(before: Sample, after: Sample, seconds: float) -> bool:
+    """Whether a process seen as ``before`` and, ``seconds`` later, as ``after``, not
+    ``starved``, was blocked in between (a ``time.sleep``: its error says so, not
+    "endless loop?"): its threads used less than a quarter of that time's CPU, and its
+    main thread is not runnable now."""
+    return after.cpu - before.cpu < seconds / 4 and not after.runnable
+
+
 def starved(before: Sample, after: Sample, seconds: float) -> bool:
     """Whether a process seen as ``before`` and, ``seconds`` later, as ``after`` mostly
     waited for a CPU in between (see the module docstring): it did not use half of that

@@ -6,8 +6,9 @@ A call stuck in a loop is interrupted with ``GameCallTimeout``; a call that
 catches it (a bare ``except:`` or ``except BaseException:`` in a loop) goes
 on for ever, and so did the student's test run, silently. The guard tells its
 ``stuck`` callback when a call still runs a time limit after it was
-interrupted; ``exit_stuck`` is that callback here: it writes what happened,
-where and what to change to stderr, and ends the process with ``os._exit``.
+interrupted, or one blocked (``time.sleep``) for that long, which no interruption
+reaches; ``exit_stuck`` is that callback here: it writes what happened, where
+and what to change to stderr, and ends the process with ``os._exit``.
 
 Why end the process: the stuck call holds the caller's thread (the test's, or
 the training loop's), and every way to stop it from another thread is an
@@ -29,24 +30,24 @@ import sys
 from collections.abc import Callable
 
 from . import _check_words as words
+from .guard import GameGuard
 
 STUCK_EXIT = 1  # the process's exit code after a stuck game call
 
 
-def exit_stuck(game_class: type, time_limit: float, setting: str,
-               interrupted: bool) -> Callable[[str, int], None]:
+def exit_stuck(game_class: type, guard: GameGuard, setting: str) -> Callable[[str, int], None]:
     """A ``GameGuard(stuck=...)`` callback that reports the stuck call and ends the process.
 
     Args:
         game_class: the game (its name and file go into the message).
-        time_limit: the guard's limit, in seconds.
+        guard: the guard it is for (its time limit, whether it interrupts calls, and
+            whether the stuck call was blocked, in ``time.sleep``, rather than running).
         setting: how the caller sets that limit (``LocalSession(..., time_limit=...)``).
-        interrupted: whether the guard interrupts calls (``GameGuard.can_interrupt``).
     """
     def stuck(method: str, thread_id: int) -> None:
         place = words.running_line(game_class, sys._current_frames().get(thread_id))
-        message = words.stuck_in_process(game_class.__name__, method, time_limit, setting,
-                                          place, interrupted)
+        message = words.stuck_in_process(game_class.__name__, method, guard.time_limit,
+                                          setting, place, guard.can_interrupt, guard.blocked)
         _release_pytest_capture()
         text = "\n".join(words.wrap(message, words.WIDTH)) + "\n"
         try:

@@ -30,6 +30,7 @@ file and line to look at and what to change there:
 * games that never end, or where nobody may move although the game is not over,
   or where a player never has a turn (the turn not passed on);
 * a state with a key None, True or False (JSON sends it as "null", "true", "false");
+  a number as a key is a warning (it arrives as text: "0", not 0);
 * a game that does not play the same twice from its seed with the same moves
   (random numbers of its own: ``random.Random()``, ``random.seed()``; the
   clock): the server could not bring it back after a restart;
@@ -183,7 +184,7 @@ def check_game(game_class: type[AbstractGame], seed: int, games: int = GAMES,
     def call_stuck(method: str, thread_id: int) -> None:
         assert stuck is not None
         place = words.running_line(game_class, sys._current_frames().get(thread_id))
-        report.problem(words.stuck(method, time_limit, place),
+        report.problem(words.stuck(method, time_limit, place, guard.blocked),
                        where=(f"{words.shown_path(place[0])}:{place[1]}" if place
                               else words.method_line(game_class, method)))
         stuck(report)
@@ -374,6 +375,8 @@ def _print_report(name: str, report: Report, seed: int) -> bool:
         _print("ok", note)
     for problem in report.found:
         print(f"  PROBLEM  {problem.render(words.WIDTH)}")
+    for warning in report.warnings:
+        _print("warning", warning)
     for remark in report.remarks:
         _print("note", remark)
     if report.ok:

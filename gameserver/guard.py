@@ -71,8 +71,24 @@ class GameCallTimeout(BaseException):
     """Raised inside a game call that ran past the time limit.
 
     A ``BaseException`` so that a game's own ``except Exception:`` cannot
-    swallow it.
+    swallow it. ``GameCallTimeout(WAITED)``: the call was seen waiting, not running
+    (blocked in ``time.sleep``: a worker's server saw it so), which its message says.
     """
+
+
+WAITED = "waited"  # GameCallTimeout's argument for a call seen blocked, not running
+
+
+def out_of_time(method: str, time_limit: float, waited: bool) -> str:
+    """The end of the error for a call of ``method`` stopped at ``time_limit`` seconds,
+    after "framework: game NAME: ". ``waited``: it was seen blocked, not running (a
+    ``time.sleep``, most likely): "endless loop?" sent students looking for a loop
+    that was not there."""
+    if waited:
+        return (f"{method}() took longer than {time_limit:g} s and was stopped: it was "
+                "waiting, not running (time.sleep()?). A game must answer at once: take the "
+                "sleep out")
+    return f"{method}() took longer than {time_limit:g} s and was stopped (endless loop?)"
 
 
 class GameCodeError(Exception):
@@ -180,13 +196,18 @@ class GameGuard:
             or could not be interrupted, and its thread has run or been blocked
             (``time.sleep``) for a time limit since, not waited for a CPU
             (``_went_on``): the checker reports it and ends, since nothing stops
-            that call. The watchdog stops interrupting it then.
+            that call. The watchdog stops interrupting it then. ``blocked`` says
+            which, when it is called.
     """
 
     def __init__(self, time_limit: float = 5.0, watchdog: bool = True,
                  stuck: Callable[[str, int], None] | None = None) -> None:
         self.time_limit = time_limit
         self.stuck = stuck
+        # Whether the call last reported ``stuck`` was blocked (``time.sleep``, ``input()``:
+        # neither running nor waiting for a CPU), not running: it did not catch a stop, it
+        # never met one. Set before ``stuck`` is called; False where the kernel does not say.
+        self.blocked = False
         self.errors = 0  # game calls that failed, for metrics (``count``) ...
         self.by_game: Counter[str] = Counter()  # ... and for the dashboard, by game name
         # The end of a timed-out call's message, from the interrupted call's traceback:
@@ -200,6 +221,7 @@ class GameGuard:
         self._method: str | None = None  # ... its method, without a watchdog
         self._interrupted: tuple[float, int, str] | None = None  # the last call interrupted
         self._stuck: tuple[float, int, str] | None = None  # ... and reported as stuck
+        self._blocked = False  # what ``_went_on`` saw last: blocked for a time limit
         self._deliveries = 0  # times the timeout was raised in the call ``_interrupted``
         # ... when it was first raised, its thread's kernel id, and what the kernel said of
         # that thread then (``_thread_times``): see ``_went_on``.
@@ -287,9 +309,9 @@ class GameGuard:
             log.error("game %s: %s() ran longer than %.3g s and was interrupted",
                       game_name, method, self.time_limit, exc_info=err)
             where = self.where(err.__traceback__) if self.where is not None else ""
-            return GameCodeError(
-                f"framework: game {game_name}: {method}() took longer than "
-                f"{self.time_limit:g} s and was stopped (endless loop?){where}")
+            waited = err.args == (WAITED,)
+            return GameCodeError(f"framework: game {game_name}: "
+                                 f"{out_of_time(method, self.time_limit, waited)}{where}")
         log.error("game %s: %s() raised %s", game_name, method,
                   type(err).__name__, exc_info=err)
         return GameCodeError(
@@ -323,6 +345,7 @@ class GameGuard:
                         and (self._deliveries > 1 or not self.can_interrupt)
                         and self._went_on(started + running)):
                     self._stuck = current  # interrupted a time limit ago, and still on
+                    self.blocked = self._blocked
                     stuck = self.stuck
                 # Delivered again at every wake-up while the call runs on: an interruption
                 # that lands in a ``__del__``, a weakref or ``gc.callbacks`` callback (the
@@ -354,6 +377,7 @@ class GameGuard:
         (Until stop 48 ``schedstat`` was always read, and ``stat`` after it for a thread
         that seemed blocked: a starved thread took both at every ask.)
         """
+        self._blocked = False  # (``blocked``: it went on blocked, not running)
         asked_at, native, before = self._asked
         seen = _thread_stat(native) if before is not None else None
         if before is None or seen is None:
@@ -369,7 +393,10 @@ class GameGuard:
         ran, waited = after[0] - before[0], after[1] - before[1]
         # (The kernel adds a wait to run to ``waited`` only once it ends: a thread
         # waiting to run all along shows neither, and is not blocked: runnable, above.)
-        return ran >= self.time_limit or now - asked_at - ran - waited >= self.time_limit
+        if ran >= self.time_limit:
+            return True
+        self._blocked = now - asked_at - ran - waited >= self.time_limit
+        return self._blocked
 
 
 def _native_id(ident: int) -> int | None:

@@ -61,7 +61,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _channel, _sandbox, protocol, registry, replaying, workers
-from ._json import decode_json, scan_json
+from ._json import decode_json, may_be_infinite, scan_json
 from ._randomness import new_seed
 from ._soon import Soon
 from ._stand_in import stand_in
@@ -849,7 +849,12 @@ class RemoteGame(CheckedGame):
         ``VIEW_DECODED_MAX`` bytes (``_mirror`` refuses those past ``MIRROR_MAX`` in all
         for a change), and one that is not ``{"status": "ok", "data": ...}`` in UTF-8
         JSON (no NaN) with a view's data (``_view_shape``; ``legal_moves``: with them),
-        checked by decoding it: about 60 bytecodes a state read. A larger one (fetched)
+        checked by decoding it: about 60 bytecodes a state read. A number beyond the float
+        range (``1e999``, valid JSON) is refused too: the quick decoding reads it as
+        infinity, which the players got while the store and the dashboard, which decode
+        it as requests are, logged the encoder's error for the same state (until stop
+        49); a text that may hold one (``may_be_infinite``: a translate and three
+        searches in C) is decoded again, the way that refuses it. A larger one (fetched)
         is checked by ``_checked_large``.
         """
         if type(view) is str:  # the error that replaces it
@@ -862,6 +867,11 @@ class RemoteGame(CheckedGame):
                 return self._malformed()
             # One value, then only the envelope's "}" (no copy of the data cut out first).
             if end == len(text) - 1 and _view_shape(data, legal_moves):
+                if may_be_infinite(view):  # (read again, refusing what is infinite)
+                    try:
+                        decode_json(text)
+                    except (ValueError, RecursionError) as err:
+                        return self._malformed(f": {err}")
                 return view
         return self._malformed()
 
@@ -869,7 +879,8 @@ class RemoteGame(CheckedGame):
         """``_checked`` for a fetched state reply, up to ``STATE_MAX``: one of more than
         ``VIEW_DECODED_MAX`` bytes is checked by its first and last bytes and as ASCII (all
         a worker's encoder writes) only, not decoded: 16 MB of ``[[], [], ...`` took the
-        server's loop 1.7 s and 400 MB, as often as clients asked."""
+        server's loop 1.7 s and 400 MB, as often as clients asked. (Not for a number
+        beyond the float range either: looking for one took 0.1 s to 0.5 s of 16 MB.)"""
         if type(view) is str or len(view) <= VIEW_DECODED_MAX:
             return self._checked(view, legal_moves)
         # ``0 in``, not ``b"\0" in``: Python 3.11 tries a bytes operand as an int first.
@@ -878,8 +889,11 @@ class RemoteGame(CheckedGame):
             return view
         return self._malformed()
 
-    def _malformed(self) -> str:
-        error = self.type_error("state", "came back malformed from the worker")
+    def _malformed(self, why: str = "") -> str:
+        """The error for a state reply from the worker that is no state reply; ``why``
+        ends it (a number beyond the float range: it would reach the players as
+        infinity, and the store and dashboard, which refuse it, with an error)."""
+        error = self.type_error("state", "came back malformed from the worker" + why)
         return error.args[0]  # type: ignore[no-any-return]
 
     # ------------------------------------------------------------ questions

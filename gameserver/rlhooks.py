@@ -245,6 +245,7 @@ def check_hooks(game_class: type[AbstractGame], guard: GameGuard, seed: int,
             return []
         if guard.stuck is not None:  # the checker's report, not LocalSession's message
             session._guard.stuck = guard.stuck
+        session._number_key_told = True  # (the checker warns of a number key itself)
         try:
             for _ in range(games):
                 _play(spec, guard, session, rng, seen)

@@ -29,9 +29,10 @@ since, which a restore or remake plays again; a move that fails, or that is
 not JSON, is always answered with a copy.
 
 Every game method runs under a ``GameGuard`` without watchdog: the server
-enforces the time limit by sending SIGINT, which raises ``GameCallTimeout``
-inside the game call running at the time (and is ignored when it arrives
-between calls), and kills the worker if that does not help. After each
+enforces the time limit by sending SIGINT (SIGUSR1 for a call it saw blocked, in a
+``time.sleep``), which raises ``GameCallTimeout`` inside the game call running at
+the time (and is ignored when it arrives between calls), and kills the worker if
+that does not help. After each
 request the worker checks that the game left no thread or child process
 behind; if it did, it says so and the server replaces it.
 
@@ -57,11 +58,13 @@ from typing import Any
 from . import _channel, _reply, _sandbox, registry, replaying
 from .checked import CheckedGame, GameType, json_problem
 from .game import AbstractGame, has_hidden_information, lists_legal_moves
-from .guard import GameCallTimeout, GameCodeError, GameGuard
+from .guard import WAITED, GameCallTimeout, GameCodeError, GameGuard
 from .protocol import encode_json, ok_data
 
 MIRROR_MAX, STATE_MAX = _channel.MIRROR_MAX, _channel.STATE_MAX
 _monotonic = time.monotonic
+# The server's interrupt for a call it saw blocked, not running (``workers``), where it has one.
+_WAITED_SIGNAL = getattr(signal, "SIGUSR1", None)
 log = logging.getLogger("gameserver.worker")
 
 View = tuple[int, bool]
@@ -161,6 +164,8 @@ class Host:
         method = self.guard.method
         if method is not None and time.monotonic() - self.started >= self.time_limit / 2:
             _write(self.channel_out, _channel.encode(("note", method)))
+            if signum == _WAITED_SIGNAL:  # the server saw the call blocked (``workers``)
+                raise GameCallTimeout(WAITED)
             raise GameCallTimeout
 
     def on_cpu_limit(self, signum: int, frame: Any) -> None:
@@ -490,6 +495,8 @@ def main() -> None:
     host = Host(hello, channel_out)
     logging.basicConfig(level=hello["log_level"], handlers=[host.logs], force=True)
     signal.signal(signal.SIGINT, host.on_interrupt)
+    if _WAITED_SIGNAL is not None:
+        signal.signal(_WAITED_SIGNAL, host.on_interrupt)
     if hasattr(signal, "SIGXCPU"):
         signal.signal(signal.SIGXCPU, host.on_cpu_limit)
     abi, problems = _sandbox.confine(hello["memory_mb"], hello["cpu_seconds"],

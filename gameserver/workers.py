@@ -41,7 +41,9 @@ process a short window before that and again at the limit (``_starved``): if
 it mostly waited for a CPU in between (a loaded machine), it is given another
 window, up to three times the limit; if it ran, or was blocked, it gets one
 polite interrupt (SIGINT: the game call running gets ``GameCallTimeout``, as
-in-process) and ``grace`` seconds to answer; after that it is killed.
+in-process; SIGUSR1 where it was blocked, a ``time.sleep``: its error then
+says it waited, not "endless loop?") and ``grace`` seconds to answer; after
+that it is killed.
 
 Failure: a worker that dies (``pidfd`` or end of the pipe: at once), is
 killed for overrunning, sends something malformed, or left a thread or
@@ -96,7 +98,7 @@ from ._import_limit import IMPORT_TIMEOUT
 from ._output import Output
 from ._process import PACKAGE_PARENT, Process, death, spawn
 from ._soon import Soon
-from .guard import GameGuard
+from .guard import GameGuard, out_of_time
 
 log = logging.getLogger("gameserver.workers")
 
@@ -249,7 +251,8 @@ class Worker:
     _out: bytearray = field(default_factory=bytearray)
     _reader: _channel.FrameReader = field(default_factory=_channel.FrameReader)
     _head_started: float = 0.0
-    _interrupted: tuple[Request, float] | None = None
+    _interrupted: tuple[Request, float, bool] | None = None  # ... when, and whether blocked
+    _blocked = False  # the last look past a limit (``_starved``) saw the worker blocked
     _running: str | None = None  # the game method the head request was interrupted in
     # A look at the process near the head request's limit (``_starved``): the request, the
     # process, when, what the kernel said, and whether more time was given already.
@@ -620,10 +623,12 @@ class Worker:
         if interrupted is None or interrupted[0] is not head:
             if self._starved(head, now):
                 return
-            self._interrupted = (head, now)
+            blocked = self._blocked and not head.hello  # (the import's message is its own)
+            self._interrupted = (head, now, blocked)
             if hasattr(signal, "SIGINT") and sys.platform != "win32":
                 try:
-                    os.kill(self._process.popen.pid, signal.SIGINT)
+                    os.kill(self._process.popen.pid,
+                            signal.SIGUSR1 if blocked else signal.SIGINT)
                 except ProcessLookupError:
                     pass
                 self._arm(now + self.settings.grace)
@@ -631,8 +636,8 @@ class Worker:
         elif now < interrupted[1] + self.settings.grace:
             self._arm(interrupted[1] + self.settings.grace)
             return
-        self._replace(f"{self._running or head.method}() took longer than "
-                      f"{self._limit(head):g} s and was stopped (endless loop?)")
+        self._replace(out_of_time(self._running or head.method, self._limit(head),
+                                  interrupted is not None and interrupted[2]))
 
     def _starved(self, head: Request, now: float) -> bool:
         """Whether the head request, past its limit, is given more time because its worker
@@ -641,6 +646,7 @@ class Worker:
         in ``_look_early`` is ``/proc`` read."""
         process, limit = self._process, self._limit(head)
         assert process is not None
+        self._blocked = False
         seen = _starved.sample(process.popen.pid)
         probe, self._probe = self._probe, None
         if seen is None:  # (not Linux, or gone: judged by the wall clock)
@@ -648,6 +654,7 @@ class Worker:
         given = False  # (more time given to this request: at its second look and after)
         if probe is not None and probe[0] is head and probe[1] is process:
             if not _starved.starved(probe[3], seen, now - probe[2]):
+                self._blocked = _starved.blocked(probe[3], seen, now - probe[2])
                 return False
             if not probe[4]:
                 log.warning("game file %s: %s() is past its time limit of %g s while its "

@@ -251,25 +251,54 @@ class Stubborn(AbstractGame):
 """
 
 
+def check_never_ending(tmp_path: Path, name: str, source: str) -> str:
+    """Run the checker's command on ``source`` (a game whose call never ends), saved as
+    ``name`` in ``tmp_path``; its output, spaces folded, once it has ended with code 1."""
+    (tmp_path / name).write_text(source)
+    result = subprocess.run(
+        [sys.executable, "-m", "gameserver", "check", name, "--seed", "1"],
+        # A hang guard under the 300 s of every test: the checker reports the call once it
+        # has run (or waited) 2 s after its stop (``guard._went_on``), which on a loaded
+        # vCPU took longer than the 120 s this was (the loop still printing "try again").
+        cwd=tmp_path, capture_output=True, text=True, timeout=280)
+    assert result.returncode == 1, result.stdout + result.stderr
+    return " ".join(result.stdout.split())
+
+
 def test_a_call_that_catches_its_interruption_is_reported_and_the_check_ends(
         tmp_path: Path) -> None:
     """A bare ``except:`` in a loop catches the checker's stop: the checker said nothing
     and ran for ever (nothing ends that call); now it reports it and exits."""
-    path = tmp_path / "stubborn.py"
-    path.write_text(STUBBORN)
-    result = subprocess.run(
-        [sys.executable, "-m", "gameserver", "check", str(path), "--seed", "1"],
-        # A hang guard under the 300 s of every test: the checker reports the call once it
-        # has run 2 s of CPU time after its stop (``guard._went_on``), which on a loaded
-        # vCPU took longer than the 120 s this was (the loop still printing "try again").
-        cwd=tmp_path, capture_output=True, text=True, timeout=280)
-    out = " ".join(result.stdout.split())
-    assert result.returncode == 1, result.stdout + result.stderr
+    out = check_never_ending(tmp_path, "stubborn.py", STUBBORN)
     line = next(n for n, text in enumerate(STUBBORN.splitlines(), 1) if "never comes" in text)
     assert (f"PROBLEM stubborn.py:{line}: move() never returned: the checker stopped it after "
             "2 s, but it went on running, so your code caught the stop. A bare `except:`") in out
     assert f"It was running line {line}: `while self.turn >= 0:" in out
     assert "Stubborn: 1 problem(s)." in out
+
+
+# Stubborn's class, whose move waits for ever in C code (a time.sleep under another name).
+SLEEPY = ("from time import sleep as pause\n\n" + STUBBORN.split("    def move")[0]
+          .replace("Stubborn", "Sleepy") + """\
+    def move(self, move, player_id):
+        pause(1000)  # the other player should think it is thinking
+""")
+
+
+def test_a_call_that_waits_for_ever_is_told_to_stop_waiting_not_to_stop_catching(
+        tmp_path: Path) -> None:
+    """A call blocked in C code (``time.sleep``) meets no stop until it returns: the checker
+    reported it after twice its limit as catching its stop ("A bare `except:`...") that
+    the game never had. Now it says the call waits, and what to do. (The line names no
+    ``sleep(``: the guard saw the thread blocked, as the kernel counts it.)"""
+    out = check_never_ending(tmp_path, "sleepy.py", SLEEPY)
+    line = next(n for n, text in enumerate(SLEEPY.splitlines(), 1) if "pause(1000)" in text)
+    assert (f"PROBLEM sleepy.py:{line}: move() never returned: it has waited longer than "
+            "twice the checker's limit of 2 s, and a call that waits cannot be stopped "
+            f"before it ends. It was running line {line}: `pause(1000) # the other player "
+            "should think it is thinking`. A game must not wait for anything (time.sleep(), "
+            "input(), a file or the network): a call into it answers at once.") in out, out
+    assert "catch" not in out
 
 
 # Stubborn's class, whose move installs a profile function and loops at its second move
@@ -721,6 +750,31 @@ def test_a_key_none_in_the_state_is_a_problem_saying_what_the_client_gets(
         'state()["a"][0] has the key True, which JSON sends as the text "true"')
 
 
+def test_a_number_as_a_state_key_is_a_warning_saying_the_client_gets_text(
+        tmp_path: Path, capsys) -> None:
+    """``{0: 12, 1: 7}`` (scores by player id) passed every check, and the client found the
+    keys "0" and "1": its ``state["scores"][0]`` was a KeyError the student could not
+    explain. Now a warning (the game works; the exit code stays 0) says what arrives and
+    what to do; a text key of digits the game wrote itself is none."""
+    path = template_variant(tmp_path, ('''            "winner": self.winner,
+''', '''            "winner": self.winner,
+            "moves": {p: 0 for p in range(self.players)},
+'''))
+    code, out = check_file(path, capsys)
+    assert code == 0, out
+    assert (f"{line_of(path, 'def state')} Player 0's state()[\"moves\"] has the key "
+            "0, a number, but JSON sends every key as text: the client gets the key \"0\" and "
+            "no key 0, so `state[\"moves\"][\"0\"]` works and `state[\"moves\"][0]` is a "
+            "KeyError. Use text keys (str(player_id))") in out, out
+    assert out.count("warning ") == 1 and "MyRace passed every check." in out
+    path = template_variant(tmp_path, ('''            "winner": self.winner,
+''', '''            "winner": self.winner,
+            "moves": {str(p): 0 for p in range(self.players)},
+'''))
+    code, out = check_file(path, capsys)
+    assert code == 0 and "warning" not in out, out
+
+
 def test_a_sleep_in_move_is_told_to_go_not_called_an_endless_loop() -> None:
     """``time.sleep(3)`` in move() (to make the game feel real) was reported "(endless
     loop?) ... Look for a loop that never stops", and the time note blamed print(). (The
@@ -793,3 +847,70 @@ def test_a_problem_of_the_learning_hooks_names_the_line_to_look_at(tmp_path: Pat
     named = re.search(r"my_race\.py:(\d+): rl_observation changed the state it was given", out)
     line = int(line_of(path, "def rl_observation").split(":")[1])
     assert named and int(named[1]) in (line - 1, line)  # (its @staticmethod line, or its def)
+
+
+def test_a_misspelt_name_outside_move_is_named_as_such() -> None:
+    """An AttributeError in state() (``self.countr``) got "Fix that line" alone; move()'s
+    got the name it meant. Now every method's does, as LocalSession's note says it."""
+    from gameserver.games.template import NumberRace
+
+    class Misspelt(NumberRace):
+        def state(self, player_id):
+            return {"counter": self.countr}
+
+    report = check.check_game(Misspelt, 1, games=2)
+    assert any("state() raised AttributeError: 'Misspelt' object has no attribute 'countr'. "
+               "Your game has no self.countr. Is it misspelt? Your game has self.counter. Fix "
+               "that line." in problem for problem in report.problems), report.problems
+
+
+# A first-term student's slips in the template (docs/first-game.md, step 2), each with
+# what the checker said before (the advice did not fit) and what it says now.
+SLIPS = [
+    # "return 'ok'" for a good move: every move was refused, and the checker said to list
+    # only the moves move() accepts.
+    ("returned_ok", ("        return None\n\n    # Step 9", '        return "ok"\n\n    # Step 9'),
+     "returned 'ok', as if the move were fine, but the server takes any text move() returns "
+     "as the reason the move is refused: the player gets the error 'game: ok', and the move "
+     "is refused. Return nothing (None, or no `return` at all) when the move is fine"),
+    # move.add for move["add"]: "A move comes from a player and may be anything".
+    ("dot", ('        amount = move["add"]', "        amount = move.add"),
+     "AttributeError: 'dict' object has no attribute 'add'. A dict's values are read with "
+     "[...], not with a dot: the move is a dict, so write `move[\"add\"]` (or "
+     "`move.get(\"add\")` where it may be missing), not `move.add`. Fix that line."),
+    # A forgotten self.: "Fix that line" alone.
+    ("no_self", ("        self.counter = self.counter + amount",
+                 "        counter = counter + amount"),
+     "UnboundLocalError: cannot access local variable 'counter' where it is not associated "
+     "with a value. Your game keeps counter as self.counter: write `self.counter` there"),
+    # The parameters the other way round: "A move comes from a player and may be anything".
+    ("swapped", ("    def move(self, move: dict, player_id: int) -> str | None:",
+                 "    def move(self, player_id, move):"),
+     "The server calls move() with the move (a dict) first, then the player's id, but your "
+     "move() names them the other way round (player_id, move): your move gets the player's "
+     "id. Begin it with `def move(self, move, player_id):`."),
+    # players taken for a list: "Fix that line" alone.
+    ("players_list", ("        self.players = players\n",
+                      "        self.players = players\n        self.first = players[0]\n"),
+     "__init__() raised TypeError: 'int' object is not subscriptable. `players` is the number "
+     "of players (an int, for example 2), not a list of them: the players' ids are 0 to "
+     "players - 1, `range(players)`."),
+    # A state that is a list: the server's words alone.
+    ("state_list", ("    def state(self, player_id: int) -> dict:\n        return {",
+                    "    def state(self, player_id: int) -> dict:\n"
+                    "        return [self.counter, self.winner]\n        {"),
+     "state() must return a dict, not list. Put what a player sees in a dict, a name for each "
+     "part, for example `return {\"board\": self.board, \"winner\": self.winner}`"),
+]
+
+
+@pytest.mark.parametrize(("change", "said"), [slip[1:] for slip in SLIPS],
+                         ids=[slip[0] for slip in SLIPS])
+def test_a_beginners_slip_is_told_what_to_change(tmp_path: Path, capsys,
+                                                 change: tuple[str, str], said: str) -> None:
+    """Found following docs/first-game.md as a first-term student: each of these slips got
+    advice that did not fit (or none); now the checker says what to change."""
+    code, out = check_file(template_variant(tmp_path, change), capsys, games=5)
+    assert code == 1
+    assert said in out, out
+    assert "may be anything" not in out and "list only moves" not in out

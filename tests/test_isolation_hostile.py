@@ -37,6 +37,7 @@ import pytest
 
 from gameserver import _sandbox, isolated, workers
 from gameserver._channel import ERROR_MAX, MIRROR_MAX, START_VIEWS_MAX, VIEWS_MAX
+from gameserver._json import may_be_infinite
 from gameserver.isolated import SAVE_EVERY, TEXT_MAX
 from tests.serverproc import ServerProcess, ServerThread
 from tests.wire import TERMINATOR, Player, request, send_raw, until
@@ -163,7 +164,13 @@ HELD = True  # the attack holds its call: TicTacToe is played to the end meanwhi
 LIMIT_MESSAGE = "took longer than 1 s and was stopped (endless loop?)"
 CASES = [  # folder, game, held?, the attacker's error after "framework: game X: ", replaced?
     ("catch_all", "CatchAll", HELD, f"move() {LIMIT_MESSAGE}", True),
-    ("sleeper", "Sleeper", HELD, f"move() {LIMIT_MESSAGE}", False),  # the interrupt sufficed
+    # The interrupt sufficed; the server saw the call blocked, not running: it says so.
+    ("sleeper", "Sleeper", HELD, "move() took longer than 1 s and was stopped: it was waiting, "
+     "not running (time.sleep()?). A game must answer at once: take the sleep out", False),
+    # ... and one that catches it, sleeping on: killed after the grace, saying the same.
+    ("sleeper", "SleepCatcher", HELD, "move() took longer than 1 s and was stopped: it "
+     "was waiting, not running (time.sleep()?). A game must answer at once: take the sleep "
+     "out", True),
     ("state_loop", "StateLoop", HELD, f"state() {LIMIT_MESSAGE}", True),  # a bare except
     ("hog", "Hog", not HELD, "move() raised MemoryError: ", False),  # 4 GB at once
     ("threads", "Threads", not HELD,
@@ -175,7 +182,7 @@ CASES = [  # folder, game, held?, the attacker's error after "framework: game X:
 
 
 @pytest.mark.parametrize(("folder", "game", "held", "message", "replaced"), CASES,
-                         ids=[case[0] for case in CASES])
+                         ids=[case[1] for case in CASES])
 def test_a_hostile_call_fails_alone(make_server, folder: str, game: str, held: bool,
                                     message: str, replaced: bool) -> None:
     server = hostile_server(make_server, folder, game_call_timeout=LIMIT if held else ROOMY)
@@ -1441,3 +1448,27 @@ def test_the_large_states_fetched_from_workers_are_kept_within_a_bound_in_all(
     assert first.move() == {"status": "ok", "data": None}
     assert count(first) == 1  # (a change: fetched again)
     assert held_states(server) <= 4 * 1024 * 1024
+
+
+def test_a_number_beyond_the_float_range_in_a_workers_state_gets_one_verdict(
+        make_server, tmp_path: Path) -> None:
+    """A worker's state holding ``1e999`` (valid JSON, beyond the float range) was read as
+    infinity by the server's quick check and passed: the player got it, while the store
+    (which decodes it as requests are, refusing it) logged the encoder's error for that
+    very state, "Out of range float values are not JSON compliant". Now the state is
+    refused: the player and the store get the same error, naming the number."""
+    db = tmp_path / "store.sqlite3"
+    server = hostile_server(make_server, "deep_forger", store=True, store_path=str(db))
+    attacker = joined(server.port, "DeepForger", "attack")
+    assert attacker.move(inf=True)["status"] == "ok"
+    error = ("framework: game DeepForger: state() came back malformed from the worker: the "
+             "number 1e999 is beyond what a JSON number may be here (about ±1.8e308)")
+    assert attacker.state() == {"status": "error", "message": error}
+    server.stop()
+    with contextlib.closing(sqlite3.connect(db)) as saved:
+        (final,) = saved.execute("SELECT final_states FROM games").fetchone()
+    assert json.loads(final) == [{"error": error}]
+    # Read again only where the text may hold such a number (a test of its bytes).
+    assert may_be_infinite(b'{"x": 1E+400}') and may_be_infinite(b"1e999")
+    assert may_be_infinite(b"1" * 309 + b".5")
+    assert not may_be_infinite(b'{"x": 1.5e-300, "y": 12345, "winner": "e100"}')

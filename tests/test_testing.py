@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import traceback
+import warnings
 from pathlib import Path
 
 import pytest
@@ -166,6 +167,135 @@ def test_a_move_that_raises_says_to_return_the_message_as_the_checker_does() -> 
     assert "check it before you use it" in note
 
 
+def test_an_exception_outside_move_comes_with_the_checkers_advice_and_the_games_traceback(
+        ) -> None:
+    """An exception in state(), current_player() or __init__ gave the server's one line and
+    no note (only move() had one): the student's test showed the test's traceback, not the
+    game's, and nothing said what to change. Now the note has the file and line, the
+    checker's advice (a misspelt name), and the game's own traceback."""
+    from gameserver.games.template import NumberRace
+
+    class Misspelt(NumberRace):
+        def state(self, player_id):
+            return {"counter": self.countr}  # the line
+
+    class Unset(NumberRace):
+        def __init__(self, players):
+            super().__init__(players)
+            self.board = [0] * self.size  # the line
+
+    class NoOrder(NumberRace):
+        def current_player(self):
+            return [self.order[self.turn]]  # the line
+
+    class Keyed(NumberRace):
+        def state(self, player_id):
+            return {"counter": {}["counter"]}  # the line
+
+    class Comma(NumberRace):
+        def state(self, player_id):
+            return {"counter": self.counter},
+
+    def note(make_and_use) -> str:
+        with pytest.raises(GameServerError) as err:
+            make_and_use()
+        (found,) = err.value.__notes__
+        return found
+
+    def place(game: type) -> str:
+        lines, first = __import__("inspect").getsourcelines(game)
+        line = first + next(n for n, text in enumerate(lines) if "# the line" in text)
+        return f"{words.shown_path(__file__)}:{line}: "
+
+    found = note(lambda: LocalSession(Misspelt, 2).state(0))
+    assert found.startswith(place(Misspelt) + "Your game has no self.countr. Is it misspelt? "
+                            "Your game has self.counter. Fix that line.\nTraceback")
+    assert 'return {"counter": self.countr}' in found and "guard.py" not in found
+    assert note(lambda: LocalSession(Unset, 2)).startswith(
+        place(Unset) + "Your game has no self.size. Set it in __init__ (self.size = ...) "
+        "before any method uses it. Fix that line.\nTraceback")
+    assert note(lambda: LocalSession(NoOrder, 2).move(0, add=1)).startswith(
+        place(NoOrder) + "Your game has no self.order.")
+    assert note(lambda: LocalSession(Keyed, 2).state(0)).startswith(
+        place(Keyed) + words.FIX_THAT_LINE + "\nTraceback")
+    assert note(lambda: LocalSession(Comma, 2).state(1)) == (
+        "A comma after the closing brace makes one: `return {...},` gives a tuple holding "
+        "your dict. Take the comma out.")
+
+    class Listed(NumberRace):
+        def state(self, player_id):
+            return [self.counter, self.winner]
+
+    class Forgot(NumberRace):
+        def state(self, player_id):
+            {"counter": self.counter}  # noqa: B018 - the forgotten return
+
+    assert note(lambda: LocalSession(Listed, 2).state(0)).startswith(
+        "Put what a player sees in a dict, a name for each part, for example `return "
+        '{"board": self.board, "winner": self.winner}`')
+    assert note(lambda: LocalSession(Forgot, 2).state(0)).startswith("Did you forget `return`?")
+
+
+def test_a_number_as_a_state_key_arrives_as_text_with_a_warning_once() -> None:
+    """A state ``{"scores": {0: 3}}`` reaches a client as ``{"scores": {"0": 3}}`` (JSON keys
+    are text); LocalSession gives what a client gets, and a student's ``state["scores"][0]``
+    was a KeyError with nothing to say why. Now the first such state of a session comes
+    with a warning, at the line of the student's test, saying what arrives and what to do."""
+    from gameserver.games.template import NumberRace
+
+    class Scored(NumberRace):
+        def state(self, player_id):
+            return {"scores": {p: 0 for p in range(self.players)}}
+
+    session = LocalSession(Scored, 2)
+    with pytest.warns(UserWarning) as told:
+        assert session.state(1)["scores"] == {"0": 0, "1": 0}  # as a client gets it
+    (warning,) = told
+    assert str(warning.message).startswith(
+        "Player 1's state()[\"scores\"] has the key 0, a number, but JSON sends every key as "
+        "text: the client gets the key \"0\" and no key 0")
+    assert warning.filename == __file__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        session.state(0)  # once a session
+        LocalSession(NumberRace, 2).state(0)  # none for a game without
+
+
+def test_a_beginners_slips_in_a_test_and_in_move_are_told_what_to_change() -> None:
+    """``session.move(0, 3)`` failed with "'int' object is not a mapping"; a move() that
+    returns "ok" for a good move raised IllegalMove('game: ok') with no word on why;
+    ``def move(self, player_id, move):`` made the game's code fail with a TypeError whose
+    note said to check the move. Now each says what to change, as the checker does."""
+    from gameserver.games.template import NumberRace
+
+    with pytest.raises(TypeError, match=r"move\(0, 3\): give the move as keywords, as a client "
+                       r"does, for example session.move\(0, add=3\)"):
+        LocalSession(NumberRace, 2).move(0, 3)
+
+    class SaysOk(NumberRace):
+        def move(self, move, player_id):
+            super().move(move, player_id)
+            return "OK."
+
+    with pytest.raises(IllegalMove) as refused:
+        LocalSession(SaysOk, 2).move(0, add=1)
+    assert refused.value.__notes__ == [
+        "Your move() " + words.returned_accepted("OK.")]
+    assert refused.value.__notes__[0].startswith("Your move() returned 'OK.', as if the move "
+                                                 "were fine, but the server takes any text")
+
+    class Swapped(NumberRace):
+        def move(self, player_id, move):
+            return super().move(move, player_id)
+
+    with pytest.raises(GameServerError) as failed:
+        LocalSession(Swapped, 2).move(0, add=1)
+    assert failed.value.__notes__ == [
+        "The server calls move() with the move (a dict) first, then the player's id, but your "
+        "move() names them the other way round (player_id, move): your move gets the "
+        "player's id. Begin it with `def move(self, move, player_id):`."]
+
+
 # ---------------------------------------------------------------- a call that never returns
 
 # The checker's stubborn game (a bare except: in a loop), with the RL hooks for gameserver.rl.
@@ -226,6 +356,30 @@ def test_a_call_that_catches_its_stop_ends_pytest_with_the_message_shown(
                           "test_stubborn.py")
     assert code == 1, out
     assert stuck_message("LocalSession(..., time_limit=0.2)") in out
+
+
+def test_a_call_that_sleeps_past_its_limit_ends_a_script_saying_to_take_the_sleep_out(
+        tmp_path: Path) -> None:
+    """``time.sleep(1000)`` in move(): no stop reaches a sleeping call, and the process
+    ended saying the game "caught the stop" with a bare ``except:`` it did not have. Now
+    the message says the call waits, names the sleep and says to take it out."""
+    sleepy = STUBBORN.replace("from gameserver.game", "import time\nfrom gameserver.game")
+    sleepy = sleepy.split("    def move")[0] + (
+        "    def move(self, move, player_id):\n        time.sleep(1000)\n")
+    (tmp_path / "sleepy.py").write_text(sleepy.replace("Stubborn", "Sleepy"))
+    result = subprocess.run([sys.executable, "-c", "from gameserver.testing import LocalSession\n"
+                             "from sleepy import Sleepy\n"
+                             "LocalSession(Sleepy, 1, time_limit=0.2).move(0, n=1)\n"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    out = " ".join(result.stderr.split())
+    assert result.returncode == 1, out
+    assert ("gameserver: game Sleepy: move() never returned: it has waited longer than twice "
+            "the time limit of 0.2 s (LocalSession(..., time_limit=0.2)), and a call that "
+            "waits cannot be stopped before it ends. It was running sleepy.py:") in out, out
+    assert (": `time.sleep(1000)`. time.sleep() makes your game wait, and every player with "
+            "it: a game answers at once. Take the sleep out (a client may wait between moves, "
+            "if it wants to). Nothing else can end that call, so this program ends here.") in out
+    assert "catch" not in out
 
 
 # ---------------------------------------------------------------- a call stopped in time

@@ -33,8 +33,7 @@ def env_guard(game_class: type, time_limit: float) -> GameGuard:
     in-process all of them; over the network ``rl_observation`` (``guard_encoder``)."""
     guard = GameGuard(time_limit)
     # A call that catches its interruption would hang the training: say so, and end it.
-    guard.stuck = exit_stuck(game_class, time_limit, f"the env's time_limit={time_limit:g}",
-                             guard.can_interrupt)
+    guard.stuck = exit_stuck(game_class, guard, f"the env's time_limit={time_limit:g}")
     return guard
 
 

@@ -6,7 +6,10 @@ the move's rejection and every state reply are well-framed JSON nested
 5,000 deep (10,000 characters, within what a worker may send as a
 rejection): Python's decoder raises RecursionError on them, not
 ValueError. With ``"nan": true`` too, the rejection is ``[NaN, Infinity]``
-instead, which Python's decoder reads (as floats) but is no JSON. The
+instead, which Python's decoder reads (as floats) but is no JSON. With
+``"inf": true`` instead, every state holds ``1e999`` (valid JSON, beyond the
+float range, which the server's quick check of a state read as infinity),
+and the game ends, for the store to log its final states. The
 server must answer with a ``framework:`` error, not leave the move
 unanswered or fail with an internal error. Loaded from its own
 folder by tests/test_isolation_hostile.py.
@@ -27,6 +30,9 @@ def _deep_json(value):  # how the worker encodes a move's rejection
 
 
 def _deep_view(self, game, player_id, legal_moves):
+    if getattr(game.instance, "attacked", False) == "inf":
+        view = b'{"status": "ok", "data": {"count": 1e999, "current": [], "gameover": true}}'
+        return view, len(view)
     if getattr(game.instance, "attacked", False):
         view = b'{"status": "ok", "data": {"deep": ' + DEEP.encode() + b"}}"
         return view, len(view)
@@ -51,10 +57,10 @@ class DeepForger(AbstractGame):
         return 1
 
     def current_player(self):
-        return 0
+        return [] if self.attacked == "inf" else 0
 
     def game_over(self):
-        return False
+        return self.attacked == "inf"
 
     def state(self, player_id):
         return {"count": self.count}
@@ -62,6 +68,9 @@ class DeepForger(AbstractGame):
     def move(self, move, player_id):
         if move.get("nan"):
             return {"forged": "nan"}
+        if move.get("inf"):
+            self.attacked = "inf"
+            return None
         if move.get("attack"):
             self.attacked = True
             return {"forged": True}

@@ -1,6 +1,7 @@
-"""Hostile: a move that sleeps 12 seconds (blocked in C code).
+"""Hostile: a move that sleeps 12 seconds (blocked in C code); SleepCatcher's sleeps on
+in a loop that catches every exception, BaseException too (the server's interruption).
 
-A one-player counter game: every move adds one to ``count``, except the
+One-player counter games: every move adds one to ``count``, except the
 attack, ``{"attack": true}``. Loaded from its own folder by
 tests/test_isolation_hostile.py (issue 13's suite of hostile games).
 """
@@ -34,4 +35,14 @@ class Sleeper(AbstractGame):
     def move(self, move, player_id):
         if move.get("attack"):
             time.sleep(12)
+        self.count += 1
+
+
+class SleepCatcher(Sleeper):
+    def move(self, move, player_id):
+        while move.get("attack"):
+            try:
+                time.sleep(12)
+            except BaseException:  # swallows the server's interruption
+                pass
         self.count += 1
