@@ -267,14 +267,17 @@ if end == "fork":  # a child forked with a copy of the env runs on after the kil
         time.sleep(600)
         os._exit(0)
     print(forked, flush=True)
-print(json.dumps(seats), flush=True)
 if end == "os._exit":
+    print(json.dumps(seats), flush=True)
     os._exit(0)
 if end == "Ctrl-C":  # the terminal's Ctrl-C reaches the whole process group
-    try:
+    try:  # (the seats printed inside: the test's Ctrl-C may come right after them)
+        print(json.dumps(seats), flush=True)
         sys.stdin.readline()
     except KeyboardInterrupt:
         print("interrupted", flush=True)
+else:
+    print(json.dumps(seats), flush=True)
 sys.stdin.readline()  # until killed
 """
 
